@@ -1,0 +1,136 @@
+// Package api holds GoQueue's public wire types and its one table of error
+// codes. It is shared by the broker's HTTP layer, the Go client and the CLI,
+// and imports only the standard library.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is the body of every failed response:
+//
+//	{"error":{"code":"TOPIC_NOT_FOUND","message":"...","details":{...},"retriable":false}}
+//
+// Code is stable and meant for programs; Message is for people. Status is the
+// HTTP status the code is always sent with.
+type Error struct {
+	Code      string         `json:"code"`
+	Message   string         `json:"message"`
+	Details   map[string]any `json:"details,omitempty"`
+	Retriable bool           `json:"retriable"`
+	Status    int            `json:"-"`
+}
+
+// ErrorBody is the envelope an Error travels in.
+type ErrorBody struct {
+	Error *Error `json:"error"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Is reports whether target is an *Error with the same code, so that
+// errors.Is(err, api.ErrTopicNotFound) works on any error made from the table
+// with With or Withf.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
+// Withf returns a copy of e with a message; e itself is never modified.
+func (e *Error) Withf(format string, args ...any) *Error {
+	c := *e
+	c.Message = fmt.Sprintf(format, args...)
+	c.Details = nil
+	return &c
+}
+
+// WithDetail returns a copy of e with one more detail.
+func (e *Error) WithDetail(key string, value any) *Error {
+	c := *e
+	c.Details = make(map[string]any, len(e.Details)+1)
+	for k, v := range e.Details {
+		c.Details[k] = v
+	}
+	c.Details[key] = value
+	return &c
+}
+
+// The table of wire errors. Every failure the broker reports is one of these,
+// usually with a message and details added through Withf and WithDetail.
+// Retriable means the same request may succeed later without change (after a
+// heartbeat for STALE_GENERATION); a client must not retry the others blindly.
+var (
+	// Malformed or invalid requests (400).
+	ErrBadRequest        = &Error{Code: "BAD_REQUEST", Status: http.StatusBadRequest}         // unparsable body or query
+	ErrInvalidArgument   = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest}    // a field has a bad value
+	ErrInvalidTopicName  = &Error{Code: "INVALID_TOPIC_NAME", Status: http.StatusBadRequest}  // not 1–249 of [a-zA-Z0-9._-], or "." / ".."
+	ErrInvalidPartitions = &Error{Code: "INVALID_PARTITIONS", Status: http.StatusBadRequest}  // partition count out of bounds or a decrease
+	ErrOffsetOutOfRange  = &Error{Code: "OFFSET_OUT_OF_RANGE", Status: http.StatusBadRequest} // details: earliest_offset, high_watermark
+	ErrInvalidAssignor   = &Error{Code: "INVALID_ASSIGNOR", Status: http.StatusBadRequest}    // not range, roundrobin, sticky or cooperative-sticky
+	ErrInvalidTimeout    = &Error{Code: "INVALID_TIMEOUT", Status: http.StatusBadRequest}     // outside the broker's bounds; details: min, max
+
+	// Unknown things (404).
+	ErrNotFound          = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound} // no such route
+	ErrTopicNotFound     = &Error{Code: "TOPIC_NOT_FOUND", Status: http.StatusNotFound}
+	ErrPartitionNotFound = &Error{Code: "PARTITION_NOT_FOUND", Status: http.StatusNotFound}
+	ErrGroupNotFound     = &Error{Code: "GROUP_NOT_FOUND", Status: http.StatusNotFound}
+	// ErrUnknownMember: the member_id is not in the group (never joined, left,
+	// or was removed after its session timed out). The client must join again.
+	ErrUnknownMember = &Error{Code: "UNKNOWN_MEMBER_ID", Status: http.StatusNotFound}
+
+	// Conflicts and fencing (409).
+	ErrTopicExists = &Error{Code: "TOPIC_ALREADY_EXISTS", Status: http.StatusConflict}
+	// ErrStaleGeneration: the request carries an older generation than the
+	// member's current one. Retriable: heartbeat to learn the current
+	// generation and assignment, then retry with it.
+	ErrStaleGeneration = &Error{Code: "STALE_GENERATION", Status: http.StatusConflict, Retriable: true}
+	// ErrFencedMember: the member was fenced (session or rebalance timeout, or
+	// replaced by a newer instance with the same instance_id). Rejoin.
+	ErrFencedMember = &Error{Code: "FENCED_MEMBER", Status: http.StatusConflict}
+	// ErrDuplicateInstance: a live member already uses this instance_id.
+	ErrDuplicateInstance = &Error{Code: "DUPLICATE_INSTANCE_ID", Status: http.StatusConflict}
+	// ErrInconsistentAssignor: the group already uses another assignor.
+	ErrInconsistentAssignor = &Error{Code: "INCONSISTENT_ASSIGNOR", Status: http.StatusConflict}
+	// ErrNotOwner: the member does not own the partition it names.
+	ErrNotOwner = &Error{Code: "NOT_PARTITION_OWNER", Status: http.StatusConflict}
+	// ErrGroupNotEmpty: the operation needs a group with no members.
+	ErrGroupNotEmpty = &Error{Code: "GROUP_NOT_EMPTY", Status: http.StatusConflict}
+	// ErrNoOffset: offset_reset is "none" and the group has no committed
+	// offset for a partition; details name it. Commit or reset an offset.
+	ErrNoOffset = &Error{Code: "NO_COMMITTED_OFFSET", Status: http.StatusConflict}
+	// ErrNotInFlight: an ack/nack/extend names a message that is not in
+	// flight for this member (never delivered, already acked, or handed off).
+	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict}
+
+	// Sizes (413), load (429), availability (503), auth (401), method (405).
+	ErrMessageTooLarge  = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	ErrBodyTooLarge     = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	ErrTooManyRequests  = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
+	ErrUnavailable      = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
+	ErrUnauthorized     = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
+	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed}
+	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType}
+
+	// ErrInternal is a broker fault, never a client's mistake (500).
+	ErrInternal = &Error{Code: "INTERNAL", Status: http.StatusInternalServerError, Retriable: true}
+)
+
+// Codes lists every error of the table, for documentation and tests.
+func Codes() []*Error {
+	return []*Error{
+		ErrBadRequest, ErrInvalidArgument, ErrInvalidTopicName, ErrInvalidPartitions,
+		ErrOffsetOutOfRange, ErrInvalidAssignor, ErrInvalidTimeout,
+		ErrNotFound, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
+		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
+		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
+		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyRequests, ErrUnavailable,
+		ErrUnauthorized, ErrMethodNotAllowed, ErrUnsupportedMedia, ErrInternal,
+	}
+}

@@ -1,0 +1,257 @@
+package api
+
+// Assignment maps a topic to partition numbers, sorted ascending:
+// {"orders":[0,1]}.
+type Assignment map[string][]int32
+
+// Assignor names, as sent in JoinRequest.Assignor. The first three rebalance
+// eagerly (every member releases everything before the new plan is handed
+// out); cooperative-sticky, the default, moves only what must move.
+const (
+	AssignorRange             = "range"
+	AssignorRoundRobin        = "roundrobin"
+	AssignorSticky            = "sticky"
+	AssignorCooperativeSticky = "cooperative-sticky"
+)
+
+// Offset reset policies, as sent in JoinRequest.OffsetReset.
+const (
+	OffsetResetEarliest = "earliest"
+	OffsetResetLatest   = "latest"
+	OffsetResetNone     = "none"
+)
+
+// JoinRequest is the body of POST /groups/{group}/join. Only Topics is
+// required; an empty MemberID gets one from the broker.
+type JoinRequest struct {
+	MemberID           string   `json:"member_id,omitempty"`
+	Topics             []string `json:"topics"`
+	SessionTimeoutMS   int64    `json:"session_timeout_ms,omitempty"`   // default 30000
+	RebalanceTimeoutMS int64    `json:"rebalance_timeout_ms,omitempty"` // default: the session timeout
+	Assignor           string   `json:"assignor,omitempty"`             // default cooperative-sticky
+	InstanceID         string   `json:"instance_id,omitempty"`          // static membership
+	OffsetReset        string   `json:"offset_reset,omitempty"`         // default earliest
+	ClientID           string   `json:"client_id,omitempty"`
+}
+
+// JoinResponse answers a join. AssignedPartitions is what the member may own
+// now; more may come through heartbeats as other members release partitions.
+type JoinResponse struct {
+	MemberID            string     `json:"member_id"`
+	Generation          int64      `json:"generation"`
+	AssignedPartitions  Assignment `json:"assigned_partitions"`
+	HeartbeatIntervalMS int64      `json:"heartbeat_interval_ms"`
+	SessionTimeoutMS    int64      `json:"session_timeout_ms"`
+	Assignor            string     `json:"assignor"`
+}
+
+// HeartbeatRequest is the body of POST /groups/{group}/heartbeat.
+// OwnedPartitions is what the member holds right now; a partition it was told
+// to release counts as released once it is absent here.
+type HeartbeatRequest struct {
+	MemberID        string     `json:"member_id"`
+	Generation      int64      `json:"generation"`
+	OwnedPartitions Assignment `json:"owned_partitions"`
+}
+
+// HeartbeatResponse tells the member what it may own now. Anything it owns
+// that is not in AssignedPartitions it must release (commit, stop, and leave
+// it out of its next heartbeat); RevokedPartitions lists exactly that.
+type HeartbeatResponse struct {
+	Generation          int64      `json:"generation"`
+	AssignedPartitions  Assignment `json:"assigned_partitions"`
+	RevokedPartitions   Assignment `json:"revoked_partitions,omitempty"`
+	HeartbeatIntervalMS int64      `json:"heartbeat_interval_ms"`
+}
+
+// LeaveRequest is the body of POST /groups/{group}/leave.
+type LeaveRequest struct {
+	MemberID string `json:"member_id"`
+}
+
+// PollRequest is the body of POST /groups/{group}/poll. WaitMS long-polls:
+// the answer comes as soon as a message is deliverable, or empty after WaitMS.
+type PollRequest struct {
+	MemberID    string `json:"member_id"`
+	Generation  int64  `json:"generation"`
+	MaxMessages int    `json:"max_messages,omitempty"` // default 100
+	WaitMS      int64  `json:"wait_ms,omitempty"`
+}
+
+// PollResponse carries messages now in flight for the member.
+type PollResponse struct {
+	Messages []Message `json:"messages"`
+}
+
+// MessageRef names one message.
+type MessageRef struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// AckRequest is the body of /ack, /nack and /extend on a group. Requeue,
+// DelayMS and Reason apply to nack; VisibilityTimeoutMS to extend.
+type AckRequest struct {
+	MemberID            string       `json:"member_id"`
+	Generation          int64        `json:"generation"`
+	Messages            []MessageRef `json:"messages"`
+	Requeue             *bool        `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
+	DelayMS             int64        `json:"delay_ms,omitempty"` // nack: instead of the backoff
+	Reason              string       `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
+	VisibilityTimeoutMS int64        `json:"visibility_timeout_ms,omitempty"`
+}
+
+// AckResponse reports what an ack, nack or extend did, per message. The
+// request succeeds (200) only if every message succeeded; otherwise the
+// status and body are the first failure's error, and its details hold this
+// response under "result". Successful messages are applied either way.
+type AckResponse struct {
+	Succeeded int          `json:"succeeded"`
+	Failed    []MessageErr `json:"failed,omitempty"`
+}
+
+// MessageErr is one message an ack, nack or extend could not apply.
+type MessageErr struct {
+	MessageRef
+	Error *Error `json:"error"`
+}
+
+// Offsets maps topic → partition → offset; partitions are JSON object keys:
+// {"orders":{"0":42}}. A committed offset is the next offset to deliver.
+type Offsets map[string]map[int32]int64
+
+// CommitOffsetsRequest is the body of POST /groups/{group}/offsets.
+type CommitOffsetsRequest struct {
+	MemberID   string  `json:"member_id"`
+	Generation int64   `json:"generation"`
+	Offsets    Offsets `json:"offsets"`
+}
+
+// OffsetsResponse is the answer of GET /groups/{group}/offsets.
+type OffsetsResponse struct {
+	GroupID string  `json:"group_id"`
+	Offsets Offsets `json:"offsets"`
+}
+
+// ResetOffsetsRequest is the body of POST /groups/{group}/offsets/reset,
+// allowed only on a group with no members. To is "earliest", "latest",
+// "timestamp" (with Timestamp in ms) or "offsets" (with Offsets). Topics
+// limits it to some topics (default: every topic the group has offsets for).
+type ResetOffsetsRequest struct {
+	To        string   `json:"to"`
+	Topics    []string `json:"topics,omitempty"`
+	Timestamp int64    `json:"timestamp,omitempty"`
+	Offsets   Offsets  `json:"offsets,omitempty"`
+}
+
+// Group states as shown in GroupDescription.State.
+const (
+	GroupStateEmpty       = "empty"       // no members; offsets kept
+	GroupStateReconciling = "reconciling" // members are converging to a new target assignment
+	GroupStateStable      = "stable"      // every member owns exactly its target
+	GroupStateDead        = "dead"        // deleted
+)
+
+// GroupDescription is the answer of GET /groups/{group}; GET /groups lists
+// them in GroupList.
+type GroupDescription struct {
+	GroupID    string              `json:"group_id"`
+	State      string              `json:"state"`
+	Generation int64               `json:"generation"`
+	Assignor   string              `json:"assignor"`
+	Members    []MemberDescription `json:"members"`
+	Partitions []PartitionStatus   `json:"partitions,omitempty"`
+	Lag        int64               `json:"lag"` // sum of the partitions' offset lag
+	Rebalances RebalanceStats      `json:"rebalances"`
+}
+
+// GroupList is the answer of GET /groups.
+type GroupList struct {
+	Groups []GroupDescription `json:"groups"`
+}
+
+// MemberDescription is one member as the broker sees it. ClientHost is the
+// peer address of the member's last request. Idle members (more members than
+// partitions) have an empty assignment and Idle set.
+type MemberDescription struct {
+	MemberID           string     `json:"member_id"`
+	InstanceID         string     `json:"instance_id,omitempty"`
+	ClientID           string     `json:"client_id,omitempty"`
+	ClientHost         string     `json:"client_host"`
+	Generation         int64      `json:"generation"`
+	AssignedPartitions Assignment `json:"assigned_partitions"`
+	RevokingPartitions Assignment `json:"revoking_partitions,omitempty"`
+	Topics             []string   `json:"topics"`
+	SessionTimeoutMS   int64      `json:"session_timeout_ms"`
+	LastHeartbeat      int64      `json:"last_heartbeat"` // ms since the Unix epoch
+	Idle               bool       `json:"idle,omitempty"`
+	InFlight           int        `json:"in_flight"`
+}
+
+// PartitionStatus is a group's progress on one partition. Lag is
+// HighWatermark − CommittedOffset; TimeLagMS is the age of the oldest message
+// the group has not consumed (0 when caught up).
+type PartitionStatus struct {
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	Owner           string `json:"owner,omitempty"`
+	CommittedOffset int64  `json:"committed_offset"` // -1: none committed yet
+	HighWatermark   int64  `json:"high_watermark"`
+	Lag             int64  `json:"lag"`
+	TimeLagMS       int64  `json:"time_lag_ms"`
+	InFlight        int    `json:"in_flight"`
+	Redelivered     int64  `json:"redelivered"`
+	DeadLettered    int64  `json:"dead_lettered"`
+}
+
+// RebalanceStats counts a group's rebalances; Recent holds the last few,
+// newest first.
+type RebalanceStats struct {
+	Count           int64            `json:"count"`
+	ByReason        map[string]int64 `json:"by_reason,omitempty"`
+	TotalDurationMS int64            `json:"total_duration_ms"`
+	InProgress      bool             `json:"in_progress"`
+	Recent          []Rebalance      `json:"recent,omitempty"`
+}
+
+// Rebalance is one change of a group's target assignment.
+type Rebalance struct {
+	Generation int64  `json:"generation"`
+	Reason     string `json:"reason"`     // member_joined, member_left, session_timeout, ...
+	StartedAt  int64  `json:"started_at"` // ms since the Unix epoch
+	EndedAt    int64  `json:"ended_at,omitempty"`
+	DurationMS int64  `json:"duration_ms,omitempty"`
+	Moved      []Move `json:"moved,omitempty"`
+}
+
+// Move is one partition that changed owner in a rebalance. An empty From or
+// To means the partition had or got no owner.
+type Move struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      string `json:"from,omitempty"`
+	To        string `json:"to,omitempty"`
+}
+
+// DLQReplayRequest is the body of POST /topics/{topic}/dlq/replay (topic is
+// the DLQ, e.g. orders.dlq): publish up to Max dead messages from Offset back
+// to their original topic, or to Target.
+type DLQReplayRequest struct {
+	Target string `json:"target,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	Max    int    `json:"max,omitempty"`
+}
+
+// DLQReplayResponse reports a replay.
+type DLQReplayResponse struct {
+	Replayed   int   `json:"replayed"`
+	NextOffset int64 `json:"next_offset"`
+}
+
+// VersionInfo is the answer of GET /version.
+type VersionInfo struct {
+	Version   string `json:"version"`
+	GoVersion string `json:"go_version"`
+	Commit    string `json:"commit,omitempty"`
+}
