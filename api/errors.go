@@ -94,8 +94,10 @@ var (
 	// ErrFencedMember: the member was fenced (session or rebalance timeout, or
 	// replaced by a newer instance with the same instance_id). Rejoin.
 	ErrFencedMember = &Error{Code: "FENCED_MEMBER", Status: http.StatusConflict}
-	// ErrDuplicateInstance: a live member already uses this instance_id.
-	ErrDuplicateInstance = &Error{Code: "DUPLICATE_INSTANCE_ID", Status: http.StatusConflict}
+	// ErrDuplicateInstance: a live member (one that heartbeated within its
+	// heartbeat interval) already uses this instance_id. Retriable: a
+	// restarted static member retries until its old self has gone quiet.
+	ErrDuplicateInstance = &Error{Code: "DUPLICATE_INSTANCE_ID", Status: http.StatusConflict, Retriable: true}
 	// ErrInconsistentAssignor: the group already uses another assignor.
 	ErrInconsistentAssignor = &Error{Code: "INCONSISTENT_ASSIGNOR", Status: http.StatusConflict}
 	// ErrNotOwner: the member does not own the partition it names.
