@@ -32,6 +32,13 @@ type JoinRequest struct {
 	InstanceID         string   `json:"instance_id,omitempty"`          // static membership
 	OffsetReset        string   `json:"offset_reset,omitempty"`         // default earliest
 	ClientID           string   `json:"client_id,omitempty"`
+
+	// Per-group delivery settings, fixed by the member that creates the
+	// group (later joins may omit them; naming other values is a conflict).
+	// Zero takes the broker's defaults.
+	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message is retried this many times, then dead-lettered
+	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"` // default 30000
+	MaxInFlight         int   `json:"max_in_flight,omitempty"`         // per member; default 1000
 }
 
 // JoinResponse answers a join. AssignedPartitions is what the member may own
@@ -234,9 +241,10 @@ type Move struct {
 	To        string `json:"to,omitempty"`
 }
 
-// DLQReplayRequest is the body of POST /topics/{topic}/dlq/replay (topic is
-// the DLQ, e.g. orders.dlq): publish up to Max dead messages from Offset back
-// to their original topic, or to Target.
+// DLQReplayRequest is the body of POST /topics/{topic}/dlq/replay, where
+// {topic} is the original topic (orders, not orders.dlq): it publishes up to
+// Max dead messages of <topic>.dlq, from Offset on in each DLQ partition, back
+// to the topic they died in, or to Target. The disposition headers are dropped.
 type DLQReplayRequest struct {
 	Target string `json:"target,omitempty"`
 	Offset int64  `json:"offset,omitempty"`
