@@ -1,0 +1,138 @@
+package delivery
+
+import "time"
+
+// state is where a delivered, unsettled message stands.
+type state uint8
+
+const (
+	// inFlight: held by entry.member until entry.at (the visibility
+	// deadline); the entry is in Group.expiry.
+	inFlight state = iota + 1
+	// waiting: deliverable again from entry.at (zero: at once); the entry is
+	// in its partition's waiting heap.
+	waiting
+	// deadPending: the group decided to dead-letter it and waits for the
+	// owner to confirm the DLQ write; the entry is in no heap.
+	deadPending
+)
+
+func (s state) String() string {
+	switch s {
+	case inFlight:
+		return "in_flight"
+	case waiting:
+		return "awaiting_redelivery"
+	case deadPending:
+		return "dead_lettering"
+	}
+	return "unknown"
+}
+
+// entry is one delivered message that is not settled (acknowledged or
+// dead-lettered) yet. Entries are recycled through Group.free.
+type entry struct {
+	p       *partition
+	off     int64
+	state   state
+	member  string    // inFlight only: the holder
+	count   int       // deliveries so far, ≥ 1
+	at      time.Time // inFlight: visibility deadline; waiting: due time
+	idx     int       // index in the heap the state names; -1 when in none
+	lastErr string    // the last failure's reason, for the DLQ
+	reason  string    // deadPending only: why it is dead
+}
+
+// before orders timers by time, then offset, then partition, so that equal
+// inputs always give the same order.
+func before(a, b *entry) bool {
+	if !a.at.Equal(b.at) {
+		return a.at.Before(b.at)
+	}
+	if a.off != b.off {
+		return a.off < b.off
+	}
+	if a.p.tp.Topic != b.p.tp.Topic {
+		return a.p.tp.Topic < b.p.tp.Topic
+	}
+	return a.p.tp.Partition < b.p.tp.Partition
+}
+
+// timers is a min-heap of entries by before; each entry knows its index, so
+// removing or re-timing one is O(log n).
+type timers struct {
+	es []*entry
+}
+
+func (h *timers) len() int { return len(h.es) }
+
+// peek returns the earliest entry, or nil.
+func (h *timers) peek() *entry {
+	if len(h.es) == 0 {
+		return nil
+	}
+	return h.es[0]
+}
+
+func (h *timers) push(e *entry) {
+	e.idx = len(h.es)
+	h.es = append(h.es, e)
+	h.up(e.idx)
+}
+
+func (h *timers) remove(e *entry) {
+	i, last := e.idx, len(h.es)-1
+	if i != last {
+		h.swap(i, last)
+	}
+	h.es[last] = nil
+	h.es = h.es[:last]
+	e.idx = -1
+	if i != last {
+		h.fix(h.es[i])
+	}
+}
+
+// fix restores the heap after e.at changed.
+func (h *timers) fix(e *entry) {
+	if !h.down(e.idx) {
+		h.up(e.idx)
+	}
+}
+
+func (h *timers) swap(i, j int) {
+	h.es[i], h.es[j] = h.es[j], h.es[i]
+	h.es[i].idx = i
+	h.es[j].idx = j
+}
+
+func (h *timers) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !before(h.es[i], h.es[parent]) {
+			return
+		}
+		h.swap(i, parent)
+		i = parent
+	}
+}
+
+func (h *timers) down(i int) bool {
+	start := i
+	for {
+		l := 2*i + 1
+		if l >= len(h.es) {
+			break
+		}
+		c := l
+		if r := l + 1; r < len(h.es) && before(h.es[r], h.es[l]) {
+			c = r
+		}
+		if !before(h.es[c], h.es[i]) {
+			break
+		}
+		h.swap(i, c)
+		i = c
+	}
+	return i > start
+}

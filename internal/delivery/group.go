@@ -1,0 +1,260 @@
+// Package delivery decides the fate of every message a consumer group reads:
+// which messages a poll hands out, when an unacknowledged message is
+// delivered again, when it is dead-lettered, and how far the group's committed
+// offset may advance. It owns one group's per-partition, per-message delivery
+// state and nothing else.
+//
+// It is pure: no I/O, no goroutines, no clock (methods that depend on time
+// take now). Partition ownership (which member may poll which partition) and
+// generation fencing belong to internal/group; reading records, writing the
+// DLQ and persisting offsets belong to the caller, the broker.
+//
+// Ordering: on each partition, first deliveries are handed out in offset
+// order. Messages due for redelivery (released by a handoff, nacked and past
+// their backoff, or past their visibility timeout) are handed out before
+// fresh messages of the same partition, in the order they became due
+// (released messages first), ties in offset order. So a redelivery lands
+// after later offsets have already been delivered: processing order across
+// a retry is not preserved, as in SQS.
+package delivery
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Delivery is one message handed to a member by Poll. DeliveryCount is 1 on
+// the first delivery and grows by one on each redelivery; it survives
+// handoffs but not a Restore.
+type Delivery struct {
+	TP            TP
+	Offset        int64
+	DeliveryCount int
+}
+
+// Stats is a group's delivery state on one partition.
+type Stats struct {
+	Committed    int64 // next offset to deliver; every offset below is settled
+	InFlight     int   // delivered and held by a member
+	Waiting      int   // due for redelivery now or after a backoff
+	DeadPending  int   // decided dead, awaiting the owner's DeadLettered
+	Acked        int64 // settled offsets above Committed
+	Redelivered  int64 // redeliveries handed out since NewGroup
+	DeadLettered int64 // confirmed dead letters since NewGroup
+}
+
+// Group is one consumer group's delivery state over all its partitions. It
+// is not safe for concurrent use: its owner serializes every call.
+type Group struct {
+	cfg     Config // immutable after NewGroup
+	parts   map[TP]*partition
+	expiry  timers         // in-flight entries by visibility deadline
+	members map[string]int // in-flight entries per member; no zero values
+	free    []*entry       // recycled entries
+	rotor   int            // rotates the partition Poll serves first
+}
+
+// NewGroup returns an empty Group; zero fields of cfg take the defaults.
+func NewGroup(cfg Config) *Group {
+	return &Group{
+		cfg:     cfg.Or(Defaults()),
+		parts:   make(map[TP]*partition),
+		members: make(map[string]int),
+	}
+}
+
+// Config returns the group's effective configuration.
+func (g *Group) Config() Config { return g.cfg }
+
+// Has reports whether the group has state for tp. A partition gets state
+// from Restore, or from the first Poll or Commit that names it (then starting
+// at offset 0); the owner should Restore it first to apply its offset reset
+// policy.
+func (g *Group) Has(tp TP) bool { return g.parts[tp] != nil }
+
+// Partitions returns every partition the group has state for, sorted.
+func (g *Group) Partitions() []TP {
+	tps := slices.Collect(maps.Keys(g.parts))
+	slices.SortFunc(tps, compareTP)
+	return tps
+}
+
+func compareTP(a, b TP) int {
+	switch {
+	case a.Topic < b.Topic:
+		return -1
+	case a.Topic > b.Topic:
+		return 1
+	case a.Partition < b.Partition:
+		return -1
+	case a.Partition > b.Partition:
+		return 1
+	}
+	return 0
+}
+
+// Restore replaces tp's state with a persisted one (see Snapshot): offsets
+// below committed and in acked are settled and never delivered again; every
+// other offset is delivered afresh, so what was in flight before a restart is
+// delivered again. Delivery counts start over. Restore also resets a group's
+// offset (e.g. offsets/reset on an empty group).
+func (g *Group) Restore(tp TP, committed int64, acked []Range) {
+	if p := g.parts[tp]; p != nil {
+		g.drop(p, func(int64) bool { return true })
+	}
+	p := newPartition(tp, committed)
+	p.acked = newRangeSet(acked)
+	p.committed = p.acked.advance(committed)
+	p.next = p.committed
+	g.parts[tp] = p
+}
+
+// Snapshot returns what must be persisted for tp to survive a restart: the
+// committed offset and the settled offsets above it. ok is false if the
+// group has no state for tp.
+func (g *Group) Snapshot(tp TP) (committed int64, acked []Range, ok bool) {
+	p := g.parts[tp]
+	if p == nil {
+		return 0, nil, false
+	}
+	return p.committed, p.acked.ranges(), true
+}
+
+// Committed returns tp's committed offset: the next offset to deliver, below
+// which everything is settled. ok is false if the group has no state for tp.
+func (g *Group) Committed(tp TP) (offset int64, ok bool) {
+	p := g.parts[tp]
+	if p == nil {
+		return 0, false
+	}
+	return p.committed, true
+}
+
+// Settled reports whether the message at off needs no further delivery
+// (acknowledged, dead-lettered, or below the committed offset). The owner
+// may use it to treat a double ack as harmless.
+func (g *Group) Settled(tp TP, off int64) bool {
+	p := g.parts[tp]
+	return p != nil && p.settled(off)
+}
+
+// Commit settles every offset of tp below offset, whatever its state, as a
+// client's offset commit does; an offset at or below the committed one
+// changes nothing. The owner also calls it when retention removed the
+// group's next messages: Commit(tp, earliest).
+func (g *Group) Commit(tp TP, offset int64) {
+	p := g.part(tp)
+	if offset <= p.committed {
+		return
+	}
+	g.drop(p, func(off int64) bool { return off < offset })
+	p.committed = p.acked.advance(offset)
+	p.next = max(p.next, p.committed)
+}
+
+// Forget drops every state of tp (its topic was deleted).
+func (g *Group) Forget(tp TP) {
+	if p := g.parts[tp]; p != nil {
+		g.drop(p, func(int64) bool { return true })
+		delete(g.parts, tp)
+	}
+}
+
+// Stats returns the group's delivery state on tp (zero if it has none).
+func (g *Group) Stats(tp TP) Stats {
+	p := g.parts[tp]
+	if p == nil {
+		return Stats{}
+	}
+	return Stats{
+		Committed:    p.committed,
+		InFlight:     p.inFlight,
+		Waiting:      p.waiting.len(),
+		DeadPending:  len(p.entries) - p.inFlight - p.waiting.len(),
+		Acked:        p.acked.count(),
+		Redelivered:  p.redelivered,
+		DeadLettered: p.deadLettered,
+	}
+}
+
+// InFlight returns how many messages member holds in flight.
+func (g *Group) InFlight(member string) int { return g.members[member] }
+
+// NextDeadline returns the earliest time at which a visibility timeout
+// expires (Tick has work) or a message becomes due for redelivery (Poll may
+// hand it out); a time not after now means "already". ok is false if
+// nothing is timed. The owner uses it to schedule Tick and wake long polls.
+func (g *Group) NextDeadline() (t time.Time, ok bool) {
+	if e := g.expiry.peek(); e != nil {
+		t, ok = e.at, true
+	}
+	for _, p := range g.parts {
+		if e := p.waiting.peek(); e != nil && (!ok || e.at.Before(t)) {
+			t, ok = e.at, true
+		}
+	}
+	return t, ok
+}
+
+// part returns tp's state, creating it at offset 0.
+func (g *Group) part(tp TP) *partition {
+	p := g.parts[tp]
+	if p == nil {
+		p = newPartition(tp, 0)
+		g.parts[tp] = p
+	}
+	return p
+}
+
+// drop discards the entries of p whose offset matches, whatever their state.
+func (g *Group) drop(p *partition, match func(int64) bool) {
+	for off, e := range p.entries {
+		if !match(off) {
+			continue
+		}
+		g.unhold(e)
+		delete(p.entries, off)
+		g.recycle(e)
+	}
+}
+
+// unhold takes e out of the heap and counts its state names.
+func (g *Group) unhold(e *entry) {
+	switch e.state {
+	case inFlight:
+		g.land(e)
+	case waiting:
+		e.p.waiting.remove(e)
+	}
+}
+
+// land ends e's flight: out of the expiry heap and its member's count. The
+// caller sets its next state.
+func (g *Group) land(e *entry) {
+	g.expiry.remove(e)
+	e.p.inFlight--
+	if n := g.members[e.member] - 1; n > 0 {
+		g.members[e.member] = n
+	} else {
+		delete(g.members, e.member)
+	}
+	e.member = ""
+}
+
+func (g *Group) newEntry(p *partition, off int64) *entry {
+	var e *entry
+	if n := len(g.free); n > 0 {
+		e, g.free = g.free[n-1], g.free[:n-1]
+	} else {
+		e = new(entry)
+	}
+	*e = entry{p: p, off: off, idx: -1}
+	p.entries[off] = e
+	return e
+}
+
+func (g *Group) recycle(e *entry) {
+	*e = entry{idx: -1}
+	g.free = append(g.free, e)
+}

@@ -1,0 +1,46 @@
+package delivery
+
+// TP names one partition of a topic.
+type TP struct {
+	Topic     string
+	Partition int32
+}
+
+// partition is one group's delivery state on one partition.
+//
+// Invariants: committed ≤ next; every offset below committed is settled;
+// acked holds the settled offsets ≥ committed and never committed itself;
+// entries holds exactly the delivered, unsettled offsets, all in
+// [committed, next); an offset ≥ next that is not in acked has never been
+// delivered since the last Restore.
+type partition struct {
+	tp        TP
+	committed int64
+	next      int64
+	acked     rangeSet
+	entries   map[int64]*entry
+	waiting   timers // entries in state waiting, by due time then offset
+	inFlight  int    // entries in state inFlight
+
+	redelivered  int64 // deliveries with a count above 1, since NewGroup
+	deadLettered int64 // confirmed dead letters, since NewGroup
+}
+
+func newPartition(tp TP, committed int64) *partition {
+	return &partition{tp: tp, committed: committed, next: committed, entries: make(map[int64]*entry)}
+}
+
+// settle records off as done (acknowledged or dead-lettered) and advances the
+// committed offset over the settled prefix.
+func (p *partition) settle(off int64) {
+	if off == p.committed {
+		p.committed = p.acked.advance(off + 1)
+		return
+	}
+	p.acked.add(off)
+}
+
+// settled reports whether off needs no further delivery.
+func (p *partition) settled(off int64) bool {
+	return off < p.committed || p.acked.contains(off)
+}

@@ -1,0 +1,83 @@
+package delivery
+
+import "time"
+
+// Poll hands member up to limit messages of the partitions it owns and
+// appends them to dst. end returns a partition's high watermark (the offset
+// after its last message). owned must not repeat a partition; the caller
+// guarantees member owns them (internal/group decides that).
+//
+// Poll is fair: each owned partition first gets an equal share of limit, the
+// partition served first rotating from call to call, then partitions with
+// more messages fill what the others left. It hands out nothing once member
+// holds MaxInFlightPerMember messages. Each message handed out is in flight
+// for member until the visibility timeout, counted from now.
+func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, limit int, end func(TP) int64) []Delivery {
+	held := g.members[member]
+	limit = min(limit, g.cfg.MaxInFlightPerMember-held)
+	if limit <= 0 || len(owned) == 0 {
+		return dst
+	}
+	start := g.rotor % len(owned)
+	g.rotor++
+	share := max(limit/len(owned), 1)
+	left := limit
+	for pass := 0; pass < 2 && left > 0; pass++ {
+		for i := 0; i < len(owned) && left > 0; i++ {
+			var got int
+			dst, got = g.take(dst, now, member, owned[(start+i)%len(owned)], min(share, left), end)
+			left -= got
+		}
+		share = left
+	}
+	if n := limit - left; n > 0 {
+		g.members[member] = held + n
+	}
+	return dst
+}
+
+// take appends up to k messages of tp to dst, due redeliveries first, and
+// reports how many. The caller adds them to the member's count.
+func (g *Group) take(dst []Delivery, now time.Time, member string, tp TP, k int, end func(TP) int64) ([]Delivery, int) {
+	p := g.part(tp)
+	n := 0
+	for n < k {
+		e := p.waiting.peek()
+		if e == nil || e.at.After(now) {
+			break
+		}
+		p.waiting.remove(e)
+		e.count++
+		p.redelivered++
+		g.fly(e, now, member)
+		dst = append(dst, Delivery{TP: tp, Offset: e.off, DeliveryCount: e.count})
+		n++
+	}
+	if n == k {
+		return dst, n
+	}
+	hwm := end(tp)
+	for n < k {
+		off := p.acked.after(p.next)
+		p.next = off
+		if off >= hwm {
+			break
+		}
+		p.next++
+		e := g.newEntry(p, off)
+		e.count = 1
+		g.fly(e, now, member)
+		dst = append(dst, Delivery{TP: tp, Offset: off, DeliveryCount: 1})
+		n++
+	}
+	return dst, n
+}
+
+// fly puts e in flight for member; the caller counts it for the member.
+func (g *Group) fly(e *entry, now time.Time, member string) {
+	e.state = inFlight
+	e.member = member
+	e.at = now.Add(g.cfg.VisibilityTimeout)
+	e.p.inFlight++
+	g.expiry.push(e)
+}

@@ -1,0 +1,250 @@
+package delivery
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Reasons a message is dead-lettered, for the DLQ's reason header.
+const (
+	ReasonRejected   = "rejected"             // nacked with requeue false
+	ReasonMaxRetries = "max_retries_exceeded" // its delivery MaxRetries+1 failed
+)
+
+// LastErrorVisibility is a message's last error when its last delivery
+// failed by visibility timeout; LastErrorNack when a nack gave no reason.
+const (
+	LastErrorVisibility = "visibility_timeout"
+	LastErrorNack       = "nacked"
+)
+
+// DeadLetter is a message the group decided to dead-letter. The owner writes
+// it to <topic>.dlq with these fields as disposition headers, then confirms
+// with DeadLettered; until then it is neither delivered nor committed.
+type DeadLetter struct {
+	TP            TP
+	Offset        int64
+	DeliveryCount int
+	Reason        string // ReasonRejected or ReasonMaxRetries
+	LastError     string // the last nack's reason, or LastErrorVisibility
+}
+
+// NackOptions says what to do with a failed message.
+type NackOptions struct {
+	Reject bool          // dead-letter at once (the wire's requeue:false)
+	Delay  time.Duration // > 0: redeliver after Delay instead of the backoff
+	Reason string        // kept as the message's last error
+}
+
+// Outcome is what a nack decided: a redelivery from RetryAt, or, with Dead,
+// the dead letter the owner must write.
+type Outcome struct {
+	Dead    bool
+	Letter  DeadLetter // when Dead
+	RetryAt time.Time  // when not Dead
+}
+
+// Ack settles a message member holds in flight; the committed offset
+// advances over the settled prefix. Any other message (never delivered,
+// already settled, held by another member, released by a handoff, awaiting
+// redelivery) gets api.ErrNotInFlight with a "state" detail and changes
+// nothing.
+func (g *Group) Ack(member string, tp TP, off int64) error {
+	e, err := g.held(member, tp, off)
+	if err != nil {
+		return err
+	}
+	g.land(e)
+	g.settle(e)
+	return nil
+}
+
+// Nack reports that member failed to process a message it holds. With
+// Reject unset, the message is delivered again after Delay or the backoff
+// (BackoffBase·2^(count−1), at most BackoffMax), unless this was delivery
+// MaxRetries+1; then, or with Reject, it becomes a dead letter pending
+// the owner's DLQ write. Errors as for Ack.
+func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOptions) (Outcome, error) {
+	e, err := g.held(member, tp, off)
+	if err != nil {
+		return Outcome{}, err
+	}
+	g.land(e)
+	e.lastErr = opt.Reason
+	if e.lastErr == "" {
+		e.lastErr = LastErrorNack
+	}
+	switch {
+	case opt.Reject:
+		return g.bury(e, ReasonRejected), nil
+	case e.count >= g.cfg.maxDeliveries():
+		return g.bury(e, ReasonMaxRetries), nil
+	}
+	delay := opt.Delay
+	if delay <= 0 {
+		delay = g.cfg.Backoff(e.count)
+	}
+	g.wait(e, now.Add(delay))
+	return Outcome{RetryAt: e.at}, nil
+}
+
+// Extend sets the visibility deadline of a message member holds to now+d
+// (d ≤ 0: the group's visibility timeout). Errors as for Ack.
+func (g *Group) Extend(now time.Time, member string, tp TP, off int64, d time.Duration) error {
+	e, err := g.held(member, tp, off)
+	if err != nil {
+		return err
+	}
+	if d <= 0 {
+		d = g.cfg.VisibilityTimeout
+	}
+	e.at = now.Add(d)
+	g.expiry.fix(e)
+	return nil
+}
+
+// Tick expires every in-flight message whose visibility deadline is not
+// after now. An expiry is a failed delivery: the message is due again at
+// once, or, if it was delivery MaxRetries+1, becomes a dead letter; Tick
+// returns those, for the owner to write to the DLQ.
+func (g *Group) Tick(now time.Time) []DeadLetter {
+	var dead []DeadLetter
+	for e := g.expiry.peek(); e != nil && !e.at.After(now); e = g.expiry.peek() {
+		g.land(e)
+		e.lastErr = LastErrorVisibility
+		if e.count >= g.cfg.maxDeliveries() {
+			dead = append(dead, g.bury(e, ReasonMaxRetries).Letter)
+			continue
+		}
+		g.wait(e, e.at)
+	}
+	return dead
+}
+
+// DeadLettered confirms that the owner wrote a dead letter of tp to the DLQ;
+// the message is settled as if acknowledged. An offset that is not a pending
+// dead letter gets api.ErrNotInFlight.
+func (g *Group) DeadLettered(tp TP, off int64) error {
+	p := g.parts[tp]
+	var e *entry
+	if p != nil {
+		e = p.entries[off]
+	}
+	if e == nil || e.state != deadPending {
+		return api.ErrNotInFlight.Withf("%s/%d offset %d is not a pending dead letter", tp.Topic, tp.Partition, off)
+	}
+	p.deadLettered++
+	g.settle(e)
+	return nil
+}
+
+// Dead returns every pending dead letter, in partition and offset order, so
+// that an owner whose DLQ write failed can retry it.
+func (g *Group) Dead() []DeadLetter {
+	var dead []DeadLetter
+	for _, p := range g.parts {
+		for _, e := range p.entries {
+			if e.state == deadPending {
+				dead = append(dead, e.letter())
+			}
+		}
+	}
+	slices.SortFunc(dead, func(a, b DeadLetter) int {
+		if c := compareTP(a.TP, b.TP); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Offset, b.Offset)
+	})
+	return dead
+}
+
+// Release hands off what member holds in flight on tp: every such message is
+// deliverable to the partition's next owner at once, keeping its delivery
+// count; a release is not a failed delivery. It returns how many messages it
+// released. The owner calls it when the partition leaves member (revoked,
+// left, session or rebalance timeout, fenced).
+func (g *Group) Release(member string, tp TP) int {
+	p := g.parts[tp]
+	if p == nil {
+		return 0
+	}
+	return g.release(p, member)
+}
+
+// ReleaseMember releases everything member holds, on every partition.
+func (g *Group) ReleaseMember(member string) int {
+	n := 0
+	for _, p := range g.parts {
+		if g.members[member] == 0 {
+			break
+		}
+		n += g.release(p, member)
+	}
+	return n
+}
+
+func (g *Group) release(p *partition, member string) int {
+	n := 0
+	for _, e := range p.entries {
+		if e.state == inFlight && e.member == member {
+			g.land(e)
+			g.wait(e, time.Time{})
+			n++
+		}
+	}
+	return n
+}
+
+// held returns the entry of a message member holds in flight, or a coded
+// error saying where the message stands.
+func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
+	p := g.parts[tp]
+	if p == nil {
+		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
+	}
+	e := p.entries[off]
+	switch {
+	case e == nil && p.settled(off):
+		return nil, notInFlight(tp, off, "acknowledged", "is already settled")
+	case e == nil:
+		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
+	case e.state == inFlight && e.member != member:
+		return nil, notInFlight(tp, off, "other_member", "is in flight for another member")
+	case e.state != inFlight:
+		return nil, notInFlight(tp, off, e.state.String(), "is not in flight (handed off, nacked or expired)")
+	}
+	return e, nil
+}
+
+func notInFlight(tp TP, off int64, state, what string) error {
+	return api.ErrNotInFlight.Withf("%s/%d offset %d %s", tp.Topic, tp.Partition, off, what).WithDetail("state", state)
+}
+
+// wait makes e deliverable again from at.
+func (g *Group) wait(e *entry, at time.Time) {
+	e.state = waiting
+	e.at = at
+	e.p.waiting.push(e)
+}
+
+// bury makes e a dead letter pending the owner's confirmation.
+func (g *Group) bury(e *entry, reason string) Outcome {
+	e.state = deadPending
+	e.reason = reason
+	return Outcome{Dead: true, Letter: e.letter()}
+}
+
+func (e *entry) letter() DeadLetter {
+	return DeadLetter{TP: e.p.tp, Offset: e.off, DeliveryCount: e.count, Reason: e.reason, LastError: e.lastErr}
+}
+
+// settle removes e and marks its offset done.
+func (g *Group) settle(e *entry) {
+	p := e.p
+	delete(p.entries, e.off)
+	p.settle(e.off)
+	g.recycle(e)
+}
