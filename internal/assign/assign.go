@@ -1,13 +1,27 @@
 // Package assign computes target assignments of partitions to the members of
-// a consumer group. It is pure: no I/O, no clocks, no goroutines.
+// a consumer group. It is pure: no I/O, no clocks, no goroutines. It owns no
+// state between calls; the group package owns members, generations and the
+// protocol that moves partitions from the previous plan to the target.
+//
+// range and roundrobin run franz-go's kgo balancers over a canonical input
+// (members sorted by ID); sticky and cooperative-sticky share this package's
+// own sticky balancer (see sticky.go for why kgo's is not used).
 //
 // CONTRACT (fixed; the implementation may add, never change, these names).
 package assign
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrUnknownStrategy: the strategy is not one of Strategies.
 var ErrUnknownStrategy = errors.New("assign: unknown strategy")
+
+// ErrInvalidInput: the members or partitions cannot describe a group: a
+// member ID is empty or repeated, or a topic has a negative partition count.
+// It is a programming error of the caller, never a client's mistake.
+var ErrInvalidInput = errors.New("assign: invalid input")
 
 // Strategy names (equal to the api.Assignor* constants).
 const (
@@ -16,6 +30,9 @@ const (
 	Sticky            = "sticky"
 	CooperativeSticky = "cooperative-sticky"
 )
+
+// Strategies lists every known strategy, in a fixed order.
+var Strategies = [...]string{Range, RoundRobin, Sticky, CooperativeSticky}
 
 // Member is one group member as the assignor sees it.
 type Member struct {
@@ -31,8 +48,39 @@ type Plan map[string]map[string][]int32
 // the previous target (nil for none); sticky strategies keep as much of it as
 // balance allows. The result is deterministic for equal inputs and has an
 // entry (possibly empty) for every member.
+//
+// Guarantees of every strategy: a member gets only partitions of topics it
+// subscribes to that exist in partitions; no partition is given twice; every
+// partition of a subscribed topic is given to someone; a topic appears in a
+// member's map only with at least one partition; the order of members and of
+// their topics does not change the result. Entries of prev for members,
+// topics or partitions that no longer exist are ignored. Balance per strategy:
+//   - range: per topic, the subscribers (sorted by ID) get contiguous ranges
+//     whose sizes differ by at most one, larger ranges first.
+//   - roundrobin: with equal subscriptions, member totals differ by at most one.
+//   - sticky, cooperative-sticky: with equal subscriptions, member totals
+//     differ by at most one; in general no partition's owner has two or more
+//     partitions more than another subscriber of its topic. With equal
+//     subscriptions a partition whose previous owner is still present stays
+//     with it unless that owner is over its new quota (minimal moves).
+//
+// Balance returns the full target also for cooperative-sticky: revoking moved
+// partitions before handing them out is the group's protocol, not a property
+// of the plan.
 func Balance(strategy string, members []Member, partitions map[string]int32, prev Plan) (Plan, error) {
-	panic("unimplemented")
+	if !Valid(strategy) {
+		return nil, fmt.Errorf("%w %q", ErrUnknownStrategy, strategy)
+	}
+	in, err := canonical(members, partitions)
+	if err != nil {
+		return nil, err
+	}
+	switch strategy {
+	case Range, RoundRobin:
+		return balanceKgo(strategy, in)
+	default:
+		return balanceSticky(in, prev), nil
+	}
 }
 
 // Eager reports whether strategy rebalances eagerly (every member releases

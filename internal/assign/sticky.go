@@ -1,0 +1,316 @@
+package assign
+
+import (
+	"cmp"
+	"container/heap"
+	"slices"
+)
+
+// balanceSticky is the target of both sticky and cooperative-sticky: keep
+// every partition of prev whose owner is present and still subscribed, then
+// give out the rest and move as few kept partitions as balance requires.
+//
+// It is written here instead of running kgo's StickyBalancer because kgo's is
+// not deterministic: it numbers partitions by ranging over the topics map, so
+// with two or more topics equal inputs give different plans (45 of 50 runs
+// of one 5-member, 4-topic input differed from the first). The group
+// computes the same target on every heartbeat round and on failover, so a
+// target that changes without cause would move partitions without cause.
+func balanceSticky(in input, prev Plan) Plan {
+	s := newSticky(in)
+	s.keep(prev)
+	if s.uniform() {
+		s.balanceUniform()
+	} else {
+		s.fill()
+		s.balanceGeneral()
+	}
+	return s.plan()
+}
+
+// sticky is one sticky balance in flight. Partitions are numbered flat:
+// topic i (in sorted order) owns numbers base[i] to base[i]+count-1.
+type sticky struct {
+	in      input
+	base    []int32   // topic index → first flat partition number
+	topicOf []int32   // flat partition → topic index
+	subs    [][]int32 // topic index → subscribed member indices, ascending
+	subBits [][]uint64
+	owner   []int32   // flat partition → member index, or -1 while unowned
+	owned   [][]int32 // member index → flat partitions it owns, unordered
+}
+
+func newSticky(in input) *sticky {
+	s := &sticky{
+		in:      in,
+		base:    make([]int32, len(in.topics)),
+		subs:    make([][]int32, len(in.topics)),
+		subBits: make([][]uint64, len(in.members)),
+		owned:   make([][]int32, len(in.members)),
+	}
+	topicIdx := make(map[string]int32, len(in.topics))
+	var n int32
+	for i, t := range in.topics {
+		topicIdx[t] = int32(i)
+		s.base[i] = n
+		n += in.counts[t]
+	}
+	s.topicOf = make([]int32, n)
+	s.owner = make([]int32, n)
+	for i, t := range in.topics {
+		for p := range in.counts[t] {
+			s.topicOf[s.base[i]+p] = int32(i)
+		}
+	}
+	for f := range s.owner {
+		s.owner[f] = -1
+	}
+	words := (len(in.topics) + 63) / 64
+	for mi, m := range in.members {
+		s.subBits[mi] = make([]uint64, words)
+		for _, t := range m.Topics {
+			ti := topicIdx[t]
+			s.subBits[mi][ti/64] |= 1 << (ti % 64)
+			s.subs[ti] = append(s.subs[ti], int32(mi))
+		}
+	}
+	return s
+}
+
+func (s *sticky) subscribes(member, topic int32) bool {
+	return s.subBits[member][topic/64]&(1<<(topic%64)) != 0
+}
+
+// flat returns the flat number of topic's partition p, or -1 if the topic
+// does not exist or has no such partition.
+func (s *sticky) flat(topic string, p int32) (f, ti int32) {
+	i, ok := slices.BinarySearch(s.in.topics, topic)
+	if !ok || p < 0 || p >= s.in.counts[topic] {
+		return -1, -1
+	}
+	return s.base[i] + p, int32(i)
+}
+
+// keep seeds the plan with prev. A partition claimed by two members in prev
+// stays with the first by member ID; the other claim is dropped.
+func (s *sticky) keep(prev Plan) {
+	for mi, m := range s.in.members {
+		for topic, parts := range prev[m.ID] {
+			for _, p := range parts {
+				f, ti := s.flat(topic, p)
+				if f < 0 || !s.subscribes(int32(mi), ti) || s.owner[f] >= 0 {
+					continue
+				}
+				s.assign(f, int32(mi))
+			}
+		}
+	}
+}
+
+func (s *sticky) assign(f, member int32) {
+	s.owner[f] = member
+	s.owned[member] = append(s.owned[member], f)
+}
+
+// uniform reports whether every member subscribes to every topic in play,
+// the common case that balanceUniform solves exactly.
+func (s *sticky) uniform() bool {
+	for _, sub := range s.subs {
+		if len(sub) != len(s.in.members) {
+			return false
+		}
+	}
+	return true
+}
+
+// balanceUniform gives every member a quota of ⌊P/M⌋ or ⌈P/M⌉, the larger
+// quotas going to the members that kept the most (ties by ID), so the number
+// of kept partitions that move, Σ max(0, kept−quota), is the least possible.
+// Excess partitions are released highest partition number first (then
+// topic), so a member sheds load evenly across its topics.
+func (s *sticky) balanceUniform() {
+	m := len(s.in.members)
+	if m == 0 || len(s.owner) == 0 {
+		return
+	}
+	total := len(s.owner)
+	base, extra := total/m, total%m
+	order := make([]int32, m)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int {
+		return cmp.Compare(len(s.owned[b]), len(s.owned[a]))
+	})
+	quota := make([]int, m)
+	for rank, mi := range order {
+		quota[mi] = base
+		if rank < extra {
+			quota[mi]++
+		}
+	}
+	for mi := range s.owned {
+		if over := len(s.owned[mi]) - quota[mi]; over > 0 {
+			s.sortForRelease(s.owned[mi])
+			keep := len(s.owned[mi]) - over
+			for _, f := range s.owned[mi][keep:] {
+				s.owner[f] = -1
+			}
+			s.owned[mi] = s.owned[mi][:keep]
+		}
+	}
+	// Hand out the unowned partitions in flat order, cycling through the
+	// members below quota so that a new member gets a spread of topics.
+	next := 0
+	for f, o := range s.owner {
+		if o >= 0 {
+			continue
+		}
+		for len(s.owned[next]) >= quota[next] {
+			next = (next + 1) % m
+		}
+		s.assign(int32(f), int32(next))
+		next = (next + 1) % m
+	}
+}
+
+// sortForRelease orders parts so that the ones to release come last: by
+// partition number within the topic, then by topic.
+func (s *sticky) sortForRelease(parts []int32) {
+	slices.SortFunc(parts, func(a, b int32) int {
+		pa, pb := a-s.base[s.topicOf[a]], b-s.base[s.topicOf[b]]
+		if c := cmp.Compare(pa, pb); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+}
+
+// fill gives every unowned partition to its topic's least loaded subscriber
+// (ties by ID). Topics with fewer subscribers go first, since they have
+// fewer places to go.
+func (s *sticky) fill() {
+	topics := make([]int32, len(s.in.topics))
+	for i := range topics {
+		topics[i] = int32(i)
+	}
+	slices.SortStableFunc(topics, func(a, b int32) int {
+		return cmp.Compare(len(s.subs[a]), len(s.subs[b]))
+	})
+	for _, ti := range topics {
+		if len(s.subs[ti]) == 0 {
+			continue
+		}
+		h := loadHeap{members: slices.Clone(s.subs[ti]), owned: s.owned}
+		heap.Init(&h)
+		for f := s.base[ti]; f < s.base[ti]+s.in.counts[s.in.topics[ti]]; f++ {
+			if s.owner[f] >= 0 {
+				continue
+			}
+			s.assign(f, h.members[0])
+			heap.Fix(&h, 0)
+		}
+	}
+}
+
+// balanceGeneral moves partitions, one at a time, from the most loaded member
+// that can give one to the least loaded subscriber of that partition's topic
+// with at least two partitions fewer, until no such move exists. Each move
+// lowers Σ load², so the loop ends; when it does, no partition's owner has two
+// or more partitions more than any other subscriber of its topic.
+func (s *sticky) balanceGeneral() {
+	m := len(s.in.members)
+	order := make([]int32, m)
+	for {
+		for i := range order {
+			order[i] = int32(i)
+		}
+		slices.SortStableFunc(order, func(a, b int32) int {
+			return cmp.Compare(len(s.owned[b]), len(s.owned[a]))
+		})
+		moved := false
+		for _, donor := range order {
+			if s.give(donor) {
+				moved = true
+				break
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+}
+
+// give moves one partition from donor to the least loaded subscriber of one
+// of donor's topics, if that subscriber has at least two partitions fewer.
+// Among donor's partitions of that topic it gives the one released first by
+// sortForRelease.
+func (s *sticky) give(donor int32) bool {
+	load := len(s.owned[donor])
+	bestTopic, bestTaker, bestLoad := int32(-1), int32(-1), 0
+	seen := make(map[int32]bool)
+	for _, f := range s.owned[donor] {
+		ti := s.topicOf[f]
+		if seen[ti] {
+			continue
+		}
+		seen[ti] = true
+		for _, mi := range s.subs[ti] {
+			l := len(s.owned[mi])
+			if l > load-2 {
+				continue
+			}
+			if bestTaker < 0 || l < bestLoad || l == bestLoad && (ti < bestTopic || ti == bestTopic && mi < bestTaker) {
+				bestTopic, bestTaker, bestLoad = ti, mi, l
+			}
+		}
+	}
+	if bestTaker < 0 {
+		return false
+	}
+	var give int32 = -1
+	for _, f := range s.owned[donor] {
+		if s.topicOf[f] == bestTopic && (give < 0 || f > give) {
+			give = f
+		}
+	}
+	s.owned[donor] = slices.DeleteFunc(s.owned[donor], func(f int32) bool { return f == give })
+	s.assign(give, bestTaker)
+	return true
+}
+
+// plan converts the flat assignment into a Plan.
+func (s *sticky) plan() Plan {
+	p := s.in.emptyPlan()
+	for f, mi := range s.owner {
+		if mi < 0 {
+			continue
+		}
+		ti := s.topicOf[f]
+		topic := s.in.topics[ti]
+		dst := p[s.in.members[mi].ID]
+		dst[topic] = append(dst[topic], int32(f)-s.base[ti])
+	}
+	return p
+}
+
+// loadHeap orders member indices by how many partitions they own, then by
+// index (ID order).
+type loadHeap struct {
+	members []int32
+	owned   [][]int32
+}
+
+func (h loadHeap) Len() int { return len(h.members) }
+func (h loadHeap) Less(i, j int) bool {
+	a, b := h.members[i], h.members[j]
+	la, lb := len(h.owned[a]), len(h.owned[b])
+	return la < lb || (la == lb && a < b)
+}
+func (h loadHeap) Swap(i, j int) { h.members[i], h.members[j] = h.members[j], h.members[i] }
+func (h *loadHeap) Push(x any)   { h.members = append(h.members, x.(int32)) }
+func (h *loadHeap) Pop() any {
+	x := h.members[len(h.members)-1]
+	h.members = h.members[:len(h.members)-1]
+	return x
+}
