@@ -1,0 +1,223 @@
+package group
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/assign"
+)
+
+// JoinParams is a join request as the group needs it. Zero timeouts take
+// the defaults (session: Config.SessionTimeout; rebalance: the session
+// timeout); an empty Assignor takes the group's, or Config.DefaultAssignor.
+type JoinParams struct {
+	MemberID         string // "": the group names the member
+	InstanceID       string // static membership
+	ClientID         string
+	ClientHost       string // the peer address the broker saw
+	Topics           []string
+	SessionTimeout   time.Duration
+	RebalanceTimeout time.Duration
+	Assignor         string
+	OffsetReset      string // "", earliest, latest or none; kept for the broker
+}
+
+// JoinResult answers a join. Assigned is what the member may own now; more
+// comes through heartbeats as other members release partitions.
+type JoinResult struct {
+	MemberID          string
+	Generation        int64
+	Assigned          api.Assignment
+	HeartbeatInterval time.Duration
+	SessionTimeout    time.Duration
+	Assignor          string
+}
+
+// Join adds a member, or updates one that joins again with its member_id,
+// or hands a static member's place to a restarted instance. partitions holds
+// the current partition count of (at least) the topics in p.Topics; a topic
+// absent or at 0 does not exist yet.
+//
+// Errors, all leaving the group unchanged: INVALID_ARGUMENT, INVALID_TIMEOUT,
+// INVALID_ASSIGNOR (bad input), INCONSISTENT_ASSIGNOR (the group uses another
+// assignor), DUPLICATE_INSTANCE_ID (the instance is live; retriable),
+// GROUP_NOT_FOUND (deleted group).
+func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (JoinResult, error) {
+	if g.state == StateDead {
+		return JoinResult{}, g.deadErr()
+	}
+	session, rebalanceTimeout, err := g.cfg.checkJoin(p)
+	if err != nil {
+		return JoinResult{}, err
+	}
+	topics := sortedTopics(p.Topics)
+
+	// Who is joining: a known member, a restart of a static member, or new.
+	m := g.members[p.MemberID]
+	if m != nil && m.instanceID != p.InstanceID {
+		return JoinResult{}, api.ErrInvalidArgument.Withf("member %q has instance_id %q, not %q", m.id, m.instanceID, p.InstanceID)
+	}
+	var prior *member // static member whose place a restarted instance takes
+	if id, ok := g.instances[p.InstanceID]; ok && m == nil && p.InstanceID != "" {
+		prior = g.members[id]
+		if prior.live(now, g.cfg.heartbeatInterval(prior.sessionTimeout)) {
+			return JoinResult{}, api.ErrDuplicateInstance.Withf("instance %q is live as member %q", p.InstanceID, prior.id).
+				WithDetail("retry_after_ms", g.cfg.heartbeatInterval(prior.sessionTimeout).Milliseconds())
+		}
+	}
+	others := len(g.members)
+	if m != nil || prior != nil {
+		others--
+	}
+	assignor := p.Assignor
+	switch {
+	case others > 0 && assignor != "" && assignor != g.assignor:
+		return JoinResult{}, api.ErrInconsistentAssignor.Withf("group %q uses %s, not %s", g.id, g.assignor, assignor).
+			WithDetail("assignor", g.assignor)
+	case assignor == "" && g.assignor != "":
+		assignor = g.assignor
+	case assignor == "":
+		assignor = g.cfg.DefaultAssignor
+	}
+
+	newParts := maps.Clone(g.partitions)
+	for _, t := range topics {
+		if n := partitions[t]; n > 0 {
+			newParts[t] = n
+		} else {
+			delete(newParts, t)
+		}
+	}
+
+	// Why the target must change, if it must.
+	var reason Reason
+	was := m
+	if was == nil {
+		was = prior
+	}
+	switch {
+	case was == nil:
+		reason = ReasonMemberJoined
+	case !slices.Equal(was.topics, topics) || assignor != g.assignor:
+		reason = ReasonSubscriptionChanged
+	default:
+		reason = partitionsReason(g.partitions, newParts)
+	}
+
+	id := p.MemberID
+	if m == nil && (id == "" || g.members[id] != nil) {
+		id = g.newMemberID(p.ClientID)
+	}
+
+	// Compute the new target before touching anything, so that a failure
+	// leaves the group as it was.
+	var plan assign.Plan
+	if reason != "" {
+		ms := make(map[string]*member, len(g.members)+1)
+		maps.Copy(ms, g.members)
+		if prior != nil {
+			delete(ms, prior.id)
+		}
+		ms[id] = &member{id: id, topics: topics}
+		prev := g.target
+		if prior != nil {
+			prev = renamed(prev, prior.id, id)
+		}
+		plan, err = g.balance(assignor, assignMembers(ms), newParts, prev)
+		if err != nil {
+			return JoinResult{}, api.ErrInternal.Withf("assign %s: %v", assignor, err)
+		}
+	}
+
+	switch {
+	case prior != nil:
+		m = g.takeOver(prior, id)
+	case m == nil:
+		m = newMember(id)
+		g.members[id] = m
+		g.fenced.remove(id)
+	}
+	if p.InstanceID != "" {
+		g.instances[p.InstanceID] = m.id
+	}
+	m.instanceID, m.clientID, m.clientHost, m.offsetReset = p.InstanceID, p.ClientID, p.ClientHost, p.OffsetReset
+	m.topics, m.sessionTimeout, m.rebalanceTimeout = topics, session, rebalanceTimeout
+	m.lastSeen, m.left = now, false
+	g.refresh(m)
+	g.assignor = assignor
+	prevParts := g.partitions
+	g.partitions = newParts
+	g.releaseGone(prevParts, newParts)
+	if reason != "" {
+		g.apply(now, reason, plan)
+	}
+	g.reconcile(now, m)
+	g.settle(now)
+	return JoinResult{
+		MemberID:          m.id,
+		Generation:        m.gen,
+		Assigned:          m.told.assignment(),
+		HeartbeatInterval: g.cfg.heartbeatInterval(session),
+		SessionTimeout:    session,
+		Assignor:          assignor,
+	}, nil
+}
+
+// takeOver gives the static member prior's place to a new member ID: its
+// target and what it owned, with no new epoch. prior's ID is fenced.
+func (g *Group) takeOver(prior *member, id string) *member {
+	m := newMember(id)
+	m.target = prior.target
+	m.gen, m.prevGen = prior.gen, prior.prevGen
+	owned := prior.owned.sorted()
+	g.remove(prior, WhyReplaced)
+	g.fenced.add(prior.id)
+	g.fenced.remove(id)
+	g.members[id] = m
+	for _, p := range owned {
+		m.owned[p] = struct{}{}
+		g.owners[p] = id
+	}
+	g.target = renamed(g.target, prior.id, id)
+	return m
+}
+
+// renamed returns plan with from's entry under to.
+func renamed(plan assign.Plan, from, to string) assign.Plan {
+	if from == to {
+		return plan
+	}
+	out := maps.Clone(plan)
+	if a, ok := out[from]; ok {
+		delete(out, from)
+		out[to] = a
+	}
+	return out
+}
+
+// newMemberID names a new member uniquely within the group.
+func (g *Group) newMemberID(clientID string) string {
+	for {
+		g.joins++
+		id := g.cfg.NewMemberID(clientID, g.joins)
+		if g.members[id] == nil && !g.fenced.has(id) {
+			return id
+		}
+	}
+}
+
+// partitionsReason says why a change of partition counts rebalances, or ""
+// when the counts did not change.
+func partitionsReason(prev, next map[string]int32) Reason {
+	if maps.Equal(prev, next) {
+		return ""
+	}
+	for t, n := range prev {
+		if n > 0 && next[t] == 0 {
+			return ReasonTopicDeleted
+		}
+	}
+	return ReasonPartitionsChanged
+}

@@ -1,0 +1,180 @@
+package group
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/assign"
+)
+
+// reconcile decides what m may own now and records it as told (and owned):
+// its target partitions that nobody else owns, unless an eager barrier
+// holds everything back. What m owns beyond that it must revoke; the first
+// time it is asked to, its rebalance timeout starts.
+func (g *Group) reconcile(now time.Time, m *member) {
+	g.liftBarrier()
+	next := make(parts, len(m.target))
+	if !g.barrier {
+		for p := range m.target {
+			if o, ok := g.owners[p]; !ok || o == m.id {
+				next[p] = struct{}{}
+			}
+		}
+	}
+	for p := range next {
+		if !m.owned.has(p) {
+			m.owned[p] = struct{}{}
+			g.owners[p] = m.id
+		}
+	}
+	m.told = next
+	switch {
+	case len(m.owned) == len(m.told): // owned ⊇ told, so nothing to revoke
+		m.revokeBy = time.Time{}
+	case m.revokeBy.IsZero():
+		m.revokeBy = now.Add(m.rebalanceTimeout)
+	}
+	if m.gen != g.epoch {
+		m.prevGen, m.gen = m.gen, g.epoch
+	}
+	g.refresh(m)
+}
+
+// release records that p left m.
+func (g *Group) release(m *member, p tp, why Why) {
+	delete(m.owned, p)
+	delete(m.told, p)
+	if g.owners[p] == m.id {
+		delete(g.owners, p)
+	}
+	if len(m.owned) == len(m.told) {
+		m.revokeBy = time.Time{}
+	}
+	g.released = append(g.released, Release{Member: m.id, Topic: p.topic, Partition: p.part, Why: why})
+	g.refresh(m)
+}
+
+// refresh recounts whether m owns exactly its target.
+func (g *Group) refresh(m *member) {
+	s := m.left || m.owned.equal(m.target)
+	if s == m.settled {
+		return
+	}
+	m.settled = s
+	if s {
+		g.unsettled--
+	} else {
+		g.unsettled++
+	}
+}
+
+// liftBarrier ends an eager rebalance's release phase once nobody owns
+// anything.
+func (g *Group) liftBarrier() {
+	if g.barrier && len(g.owners) == 0 {
+		g.barrier = false
+	}
+}
+
+// remove takes m out of the group, releasing what it owns.
+func (g *Group) remove(m *member, why Why) {
+	for _, p := range m.owned.sorted() {
+		g.release(m, p, why)
+	}
+	if !m.settled {
+		g.unsettled--
+	}
+	delete(g.members, m.id)
+	if m.instanceID != "" && g.instances[m.instanceID] == m.id {
+		delete(g.instances, m.instanceID)
+	}
+}
+
+// releaseGone releases every owned partition that no longer exists: topics
+// whose count shrank (to zero when deleted) from prev to next.
+func (g *Group) releaseGone(prev, next map[string]int32) {
+	for _, id := range g.memberIDs() {
+		m := g.members[id]
+		for _, p := range m.owned.sorted() {
+			if p.part < prev[p.topic] && p.part >= next[p.topic] {
+				g.release(m, p, WhyTopicDeleted)
+			}
+		}
+	}
+}
+
+// memberIDs returns the member IDs sorted: the order of every loop whose
+// effects are visible, so that the group is deterministic.
+func (g *Group) memberIDs() []string {
+	ids := make([]string, 0, len(g.members))
+	for id := range g.members {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// assignMembers lists members (sorted by ID) as the assignor sees them.
+func assignMembers(ms map[string]*member) []assign.Member {
+	out := make([]assign.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, assign.Member{ID: m.id, Topics: m.topics})
+	}
+	slices.SortFunc(out, func(a, b assign.Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// rebalance recomputes the target after a change made outside Join. Should
+// the assignor fail (a bug: the strategy was validated), the previous target
+// is kept, minus what is no longer valid, so the group never stalls.
+func (g *Group) rebalance(now time.Time, reason Reason) {
+	plan, err := g.balance(g.assignor, assignMembers(g.members), g.partitions, g.target)
+	if err != nil {
+		plan = g.target
+	}
+	g.apply(now, reason, plan)
+}
+
+// apply bumps the epoch to a new target and opens its rebalance record.
+func (g *Group) apply(now time.Time, reason Reason, plan assign.Plan) {
+	plan = g.sanitize(plan)
+	g.epoch++
+	g.history.start(now, g.epoch, reason, diff(g.target, plan))
+	g.target = plan
+	g.barrier = assign.Eager(g.assignor)
+	for id, m := range g.members {
+		m.target = make(parts)
+		for t, ps := range plan[id] {
+			for _, p := range ps {
+				m.target[tp{t, p}] = struct{}{}
+			}
+		}
+		g.refresh(m)
+	}
+}
+
+// sanitize keeps of plan only what is valid and exclusive: partitions that
+// exist, of topics the member subscribes to, each given to one member. Every
+// member gets an entry. It guards the invariants against an assignor bug.
+func (g *Group) sanitize(plan assign.Plan) assign.Plan {
+	out := make(assign.Plan, len(g.members))
+	taken := make(parts)
+	for _, id := range g.memberIDs() {
+		m := g.members[id]
+		mine := make(map[string][]int32)
+		for _, t := range m.topics {
+			for _, p := range plan[id][t] {
+				k := tp{t, p}
+				if p < 0 || p >= g.partitions[t] || taken.has(k) {
+					continue
+				}
+				taken[k] = struct{}{}
+				mine[t] = append(mine[t], p)
+			}
+			slices.Sort(mine[t])
+		}
+		out[id] = mine
+	}
+	return out
+}
