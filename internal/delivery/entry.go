@@ -36,7 +36,8 @@ type entry struct {
 	off     int64
 	state   state
 	member  string    // inFlight only: the holder
-	count   int       // deliveries so far, ≥ 1
+	count   int       // the delivery's attempt number, ≥ 1; failures = count−1 while in flight
+	handoff bool      // waiting only: released, so the next delivery repeats count
 	at      time.Time // inFlight: visibility deadline; waiting: due time
 	idx     int       // index in the heap the state names; -1 when in none
 	lastErr string    // the last failure's reason, for the DLQ

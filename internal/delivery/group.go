@@ -24,9 +24,11 @@ import (
 	"time"
 )
 
-// Delivery is one message handed to a member by Poll. DeliveryCount is 1 on
-// the first delivery and grows by one on each redelivery; it survives
-// handoffs but not a Restore.
+// Delivery is one message handed to a member by Poll. DeliveryCount is the
+// attempt number: 1 on the first delivery, one more after each failed
+// delivery (nack or visibility timeout). A delivery lost to a handoff is
+// repeated with the same count. It never exceeds MaxRetries+1, and starts
+// over after a Restore.
 type Delivery struct {
 	TP            TP
 	Offset        int64

@@ -47,7 +47,10 @@ func (g *Group) take(dst []Delivery, now time.Time, member string, tp TP, k int,
 			break
 		}
 		p.waiting.remove(e)
-		e.count++
+		if !e.handoff {
+			e.count++
+		}
+		e.handoff = false
 		p.redelivered++
 		g.fly(e, now, member)
 		dst = append(dst, Delivery{TP: tp, Offset: e.off, DeliveryCount: e.count})

@@ -162,8 +162,9 @@ func (g *Group) Dead() []DeadLetter {
 }
 
 // Release hands off what member holds in flight on tp: every such message is
-// deliverable to the partition's next owner at once, keeping its delivery
-// count; a release is not a failed delivery. It returns how many messages it
+// deliverable to the partition's next owner at once. A release is not a
+// failed delivery: the next delivery carries the same delivery count, so
+// handoffs never bring a message closer to the DLQ. It returns how many messages it
 // released. The owner calls it when the partition leaves member (revoked,
 // left, session or rebalance timeout, fenced).
 func (g *Group) Release(member string, tp TP) int {
@@ -192,6 +193,7 @@ func (g *Group) release(p *partition, member string) int {
 		if e.state == inFlight && e.member == member {
 			g.land(e)
 			g.wait(e, time.Time{})
+			e.handoff = true
 			n++
 		}
 	}
