@@ -1,0 +1,320 @@
+// Package broker owns the broker's topics: their settings in meta.db and one
+// commitlog per partition. It publishes messages to partitions, fetches them
+// back, and runs the loops that flush and trim the logs. It knows nothing of
+// HTTP (see httpapi) and, for now, nothing of consumer groups; those observe
+// topic changes through TopicsChanged and read through Fetch.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// Broker is an open data directory. Its exported methods are safe for
+// concurrent use. Lifecycle: Open recovers everything, Run runs the
+// background loops until its context ends, Close syncs and closes the files
+// (call it after Run has returned).
+type Broker struct {
+	cfg       Config // immutable after Open
+	log       *slog.Logger
+	now       func() time.Time
+	meta      *metaStore
+	topicsDir string
+
+	// adminMu serialises topic changes (create, delete, add partitions), which
+	// do slow I/O; mu is held only to swap map entries, so reads never wait
+	// on an fsync of meta.db.
+	adminMu sync.Mutex
+
+	mu      sync.RWMutex
+	topics  map[string]*topic // guarded by mu; a *topic is immutable
+	changed chan struct{}     // guarded by mu; closed and replaced on every topic change
+	closed  bool              // guarded by mu
+}
+
+// topic is one version of a topic: AddPartitions replaces it with a new
+// version that shares the existing partitions and round-robin counter.
+type topic struct {
+	cfg   TopicConfig
+	parts []*partition // len(parts) == cfg.Partitions
+	rr    *atomic.Uint32
+}
+
+// partition is one open partition log.
+type partition struct {
+	id    int32
+	log   *commitlog.Log
+	dirty atomic.Bool // appended since the flusher last synced it
+}
+
+// Open opens or creates the data directory in cfg and recovers it: topics
+// whose deletion was interrupted are removed, and every partition log is
+// opened (which truncates torn tails). It fails on an invalid cfg.
+func Open(cfg Config) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("broker: invalid config: %w", err)
+	}
+	b := &Broker{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		topicsDir: filepath.Join(cfg.DataDir, "topics"),
+		topics:    make(map[string]*topic),
+		changed:   make(chan struct{}),
+	}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if err := os.MkdirAll(b.topicsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("broker: create data dir: %w", err)
+	}
+	meta, err := openMeta(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	b.meta = meta
+	if err := b.recover(); err != nil {
+		b.closeLogs()
+		meta.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) recover() error {
+	stored, err := b.meta.topics()
+	if err != nil {
+		return err
+	}
+	for _, cfg := range stored {
+		if cfg.Deleted {
+			b.log.Info("finishing interrupted topic deletion", "topic", cfg.Name)
+			if err := b.removeTopicFiles(cfg.Name); err != nil {
+				return err
+			}
+			continue
+		}
+		t := &topic{cfg: cfg, rr: new(atomic.Uint32)}
+		parts, err := b.openPartitions(&cfg, 0, cfg.Partitions)
+		if err != nil {
+			return err
+		}
+		t.parts = parts
+		b.topics[cfg.Name] = t
+	}
+	b.log.Info("broker recovered", "data_dir", b.cfg.DataDir, "topics", len(b.topics))
+	return nil
+}
+
+// openPartitions opens partitions [from, to) of cfg; on failure it closes
+// those it opened.
+func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition, error) {
+	parts := make([]*partition, 0, to-from)
+	for p := from; p < to; p++ {
+		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), cfg.logOptions(b.now))
+		if err != nil {
+			for _, q := range parts {
+				q.log.Close()
+			}
+			return nil, fmt.Errorf("broker: open %s/%d: %w", cfg.Name, p, err)
+		}
+		parts = append(parts, &partition{id: p, log: l})
+	}
+	return parts, nil
+}
+
+func (b *Broker) partitionDir(topic string, p int32) string {
+	return filepath.Join(b.topicsDir, topic, strconv.Itoa(int(p)))
+}
+
+// removeTopicFiles deletes a topic's directory, then its record in meta.db.
+// The record is kept (marked deleted) until the files are gone, so an
+// interrupted deletion is finished on the next start.
+func (b *Broker) removeTopicFiles(name string) error {
+	if err := os.RemoveAll(filepath.Join(b.topicsDir, name)); err != nil {
+		return fmt.Errorf("broker: remove files of topic %q: %w", name, err)
+	}
+	return b.meta.remove(name)
+}
+
+// TopicsChanged returns a channel closed at the next topic change (create,
+// delete, more partitions) or at Close. Take the channel, read Topics, then
+// wait on it: no change can be missed.
+func (b *Broker) TopicsChanged() <-chan struct{} {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.changed
+}
+
+// notifyLocked wakes the watchers of TopicsChanged. Callers hold mu.
+func (b *Broker) notifyLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// lookup returns the current version of a topic.
+func (b *Broker) lookup(name string) (*topic, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return nil, api.ErrUnavailable.Withf("broker is shutting down")
+	}
+	t, ok := b.topics[name]
+	if !ok {
+		return nil, topicNotFound(name)
+	}
+	return t, nil
+}
+
+func topicNotFound(name string) error {
+	return api.ErrTopicNotFound.Withf("topic %q does not exist", name).WithDetail("topic", name)
+}
+
+// partition returns partition p of t or a PARTITION_NOT_FOUND error.
+func (t *topic) partition(p int32) (*partition, error) {
+	if p < 0 || int(p) >= len(t.parts) {
+		return nil, api.ErrPartitionNotFound.
+			Withf("topic %q has partitions 0..%d; there is no partition %d", t.cfg.Name, len(t.parts)-1, p).
+			WithDetail("topic", t.cfg.Name).WithDetail("partition", p).WithDetail("partitions", len(t.parts))
+	}
+	return t.parts[p], nil
+}
+
+// logError turns a commitlog error into a wire error where it is the
+// client's doing (a range, a topic deleted under it, a shutdown); anything
+// else is returned wrapped, for the HTTP layer to log as a broker fault.
+func (b *Broker) logError(err error, t *topic, p int32) error {
+	var re *commitlog.RangeError
+	switch {
+	case errors.As(err, &re):
+		return api.ErrOffsetOutOfRange.
+			Withf("offset %d is out of range: partition %d of %q holds offsets %d to %d (high watermark %d)",
+				re.Offset, p, t.cfg.Name, re.Earliest, re.HighWatermark-1, re.HighWatermark).
+			WithDetail("offset", re.Offset).WithDetail("earliest_offset", re.Earliest).
+			WithDetail("high_watermark", re.HighWatermark)
+	case errors.Is(err, commitlog.ErrClosed):
+		b.mu.RLock()
+		closed := b.closed
+		b.mu.RUnlock()
+		if closed {
+			return api.ErrUnavailable.Withf("broker is shutting down")
+		}
+		return topicNotFound(t.cfg.Name)
+	case errors.Is(err, commitlog.ErrBatchTooLarge):
+		return api.ErrMessageTooLarge.Withf("batch is too large for the log: %v", err)
+	}
+	return fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err)
+}
+
+// Run runs the flusher (fsync=interval) and the retention loop until ctx
+// ends. It returns nil on cancellation.
+func (b *Broker) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
+	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
+	return g.Wait()
+}
+
+func (b *Broker) loop(ctx context.Context, every time.Duration, tick func()) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			tick()
+		}
+	}
+}
+
+// snapshot returns the current topics sorted by name.
+func (b *Broker) snapshot() []*topic {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]*topic, 0, len(b.topics))
+	for _, t := range b.topics {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].cfg.Name < out[j].cfg.Name })
+	return out
+}
+
+// flush syncs every partition of an fsync=interval topic written since the
+// last flush. A log closed meanwhile (topic deleted) is skipped.
+func (b *Broker) flush() {
+	for _, t := range b.snapshot() {
+		if t.cfg.Fsync != FsyncInterval {
+			continue
+		}
+		for _, p := range t.parts {
+			if !p.dirty.Swap(false) {
+				continue
+			}
+			if err := p.log.Sync(); err != nil && !errors.Is(err, commitlog.ErrClosed) {
+				p.dirty.Store(true)
+				b.log.Error("fsync failed", "topic", t.cfg.Name, "partition", p.id, "err", err)
+			}
+		}
+	}
+}
+
+func (b *Broker) enforceRetention() {
+	for _, t := range b.snapshot() {
+		for _, p := range t.parts {
+			n, err := p.log.EnforceRetention()
+			if err != nil && !errors.Is(err, commitlog.ErrClosed) {
+				b.log.Error("retention failed", "topic", t.cfg.Name, "partition", p.id, "err", err)
+			}
+			if n > 0 {
+				b.log.Info("retention deleted segments", "topic", t.cfg.Name, "partition", p.id, "segments", n)
+			}
+		}
+	}
+}
+
+// Close syncs and closes every log and meta.db. Further calls fail with
+// UNAVAILABLE; Close itself is idempotent.
+func (b *Broker) Close() error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	close(b.changed)
+	b.mu.Unlock()
+	err := b.closeLogs()
+	return errors.Join(err, b.meta.close())
+}
+
+func (b *Broker) closeLogs() error {
+	var errs []error
+	for _, t := range b.topics {
+		for _, p := range t.parts {
+			if err := p.log.Close(); err != nil && !errors.Is(err, commitlog.ErrClosed) {
+				errs = append(errs, fmt.Errorf("broker: close %s/%d: %w", t.cfg.Name, p.id, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,122 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// Fsync policy names, as in the --fsync flag and a topic's "fsync" setting.
+const (
+	FsyncAlways   = "always"
+	FsyncInterval = "interval"
+	FsyncNever    = "never"
+)
+
+// Limits that bound what a configuration or a topic may ask for.
+const (
+	MinSegmentBytes  = 4 << 10  // smaller segments only multiply files
+	MaxSegmentBytes  = 1 << 30  // offsets inside a segment stay 32-bit
+	MaxMessageLimit  = 64 << 20 // the largest max_message_bytes a topic may set
+	maxBatchBytes    = 4 << 20  // a publish is split into batches of about this size
+	hardMaxBatch     = 80 << 20 // commitlog's MaxBatchBytes: one message of MaxMessageLimit plus framing
+	retentionForever = -1
+)
+
+// Config is everything the broker needs to open. Zero values are invalid
+// except where noted; start from DefaultConfig.
+type Config struct {
+	DataDir string // holds meta.db and topics/; created if missing
+
+	Fsync         string        // default policy for topics: always, interval or never
+	FsyncInterval time.Duration // how often the flusher syncs dirty logs under "interval"
+
+	DefaultPartitions int32 // for a topic created with partitions 0
+	MaxPartitions     int32 // the most partitions one topic may have
+
+	RetentionHours int64 // default per topic; -1 keeps forever
+	RetentionBytes int64 // default per partition; -1 is unbounded
+	SegmentBytes   int64
+	SegmentAge     time.Duration // roll the active segment past this age; 0 never
+
+	MaxMessageBytes int32 // default per topic: key + value + headers of one message
+
+	RetentionCheckInterval time.Duration // how often retention runs
+
+	Logger *slog.Logger     // nil: slog.Default()
+	Now    func() time.Time // nil: time.Now; tests inject a clock
+}
+
+// DefaultConfig is the embedded default: data under ./data, fsync every
+// 100 ms, 3 partitions, a week of retention, 64 MiB segments, 1 MiB messages.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:                "./data",
+		Fsync:                  FsyncInterval,
+		FsyncInterval:          100 * time.Millisecond,
+		DefaultPartitions:      3,
+		MaxPartitions:          1024,
+		RetentionHours:         168,
+		RetentionBytes:         -1,
+		SegmentBytes:           64 << 20,
+		SegmentAge:             24 * time.Hour,
+		MaxMessageBytes:        1 << 20,
+		RetentionCheckInterval: 5 * time.Minute,
+	}
+}
+
+// Validate reports every problem of c at once, joined with errors.Join, so an
+// operator fixes a configuration in one go.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("data dir must not be empty")
+	}
+	if _, err := parseFsync(c.Fsync); err != nil {
+		errs = append(errs, err)
+	}
+	if c.FsyncInterval <= 0 {
+		bad("fsync interval %v must be positive", c.FsyncInterval)
+	}
+	if c.MaxPartitions < 1 {
+		bad("max partitions %d must be at least 1", c.MaxPartitions)
+	}
+	if c.DefaultPartitions < 1 || (c.MaxPartitions >= 1 && c.DefaultPartitions > c.MaxPartitions) {
+		bad("default partitions %d must be between 1 and max partitions %d", c.DefaultPartitions, c.MaxPartitions)
+	}
+	if c.RetentionHours < -1 || c.RetentionHours == 0 {
+		bad("retention hours %d must be positive or -1 (forever)", c.RetentionHours)
+	}
+	if c.RetentionBytes < -1 || c.RetentionBytes == 0 {
+		bad("retention bytes %d must be positive or -1 (unbounded)", c.RetentionBytes)
+	}
+	if c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes {
+		bad("segment bytes %d must be between %d and %d", c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
+	}
+	if c.SegmentAge < 0 {
+		bad("segment age %v must not be negative", c.SegmentAge)
+	}
+	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
+		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)
+	}
+	if c.RetentionCheckInterval <= 0 {
+		bad("retention check interval %v must be positive", c.RetentionCheckInterval)
+	}
+	return errors.Join(errs...)
+}
+
+func parseFsync(s string) (commitlog.FsyncPolicy, error) {
+	switch s {
+	case FsyncAlways:
+		return commitlog.FsyncAlways, nil
+	case FsyncInterval:
+		return commitlog.FsyncInterval, nil
+	case FsyncNever:
+		return commitlog.FsyncNever, nil
+	}
+	return 0, fmt.Errorf("fsync %q must be always, interval or never", s)
+}

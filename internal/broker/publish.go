@@ -1,0 +1,140 @@
+package broker
+
+import (
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// AnyPartition in Message.Partition lets the broker choose: by key with
+// Kafka's murmur2 partitioner, or round-robin for keyless messages.
+const AnyPartition int32 = -1
+
+// Message is one message to publish.
+type Message struct {
+	Key        []byte // nil: no key
+	Value      []byte // nil: a null value
+	Headers    []commitlog.Header
+	Partition  int32 // AnyPartition or an existing partition
+	Timestamp  int64 // ms since the Unix epoch; 0: the broker's clock
+	Attributes int8  // stored in the record's attributes byte
+}
+
+// size is what counts against a topic's max_message_bytes.
+func (m *Message) size() int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// Position is where a published message landed.
+type Position struct {
+	Partition int32
+	Offset    int64
+}
+
+// Publish appends msgs to topic and returns, in order, where each landed.
+//
+// Every message is checked before anything is written, so an invalid message
+// (too large, unknown partition, negative timestamp) fails the whole call
+// with nothing written; the error's details carry the index of the first bad
+// one. The valid messages are appended as one record batch per partition (a
+// very large batch as several), in ascending partition order. Appends to
+// different partitions are not atomic together: if the disk fails midway,
+// the partitions written before the failure keep their messages.
+//
+// When Publish returns nil, the messages are as durable as the topic's fsync
+// policy promises.
+func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return nil, err
+	}
+	if len(msgs) == 0 {
+		return nil, api.ErrInvalidArgument.Withf("no messages to publish").WithDetail("field", "messages")
+	}
+	if err := t.check(msgs); err != nil {
+		return nil, err
+	}
+	now := b.now().UnixMilli()
+	n := int32(len(t.parts))
+	pos := make([]Position, len(msgs))
+	perPart := make([][]int, n) // message indexes per partition, in request order
+	for i := range msgs {
+		m := &msgs[i]
+		p := m.Partition
+		switch {
+		case p != AnyPartition:
+		case m.Key != nil:
+			p = KeyPartition(m.Key, n)
+		default:
+			p = int32((t.rr.Add(1) - 1) % uint32(n))
+		}
+		pos[i].Partition = p
+		perPart[p] = append(perPart[p], i)
+	}
+	for p, idx := range perPart {
+		if len(idx) == 0 {
+			continue
+		}
+		if err := b.appendTo(t, t.parts[p], msgs, idx, now, pos); err != nil {
+			return nil, err
+		}
+	}
+	return pos, nil
+}
+
+// check validates every message against t, returning the first problem.
+func (t *topic) check(msgs []Message) error {
+	n := int32(len(t.parts))
+	for i := range msgs {
+		m := &msgs[i]
+		if m.Partition != AnyPartition && (m.Partition < 0 || m.Partition >= n) {
+			return api.ErrPartitionNotFound.
+				Withf("message %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, m.Partition).
+				WithDetail("index", i).WithDetail("partition", m.Partition).WithDetail("partitions", n)
+		}
+		if m.Timestamp < 0 {
+			return api.ErrInvalidArgument.Withf("message %d: timestamp %d is negative", i, m.Timestamp).
+				WithDetail("index", i).WithDetail("field", "timestamp")
+		}
+		if size := m.size(); size > int(t.cfg.MaxMessageBytes) {
+			return api.ErrMessageTooLarge.
+				Withf("message %d is %d bytes (key, value and headers); topic %q allows %d", i, size, t.cfg.Name, t.cfg.MaxMessageBytes).
+				WithDetail("index", i).WithDetail("size", size).WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
+		}
+	}
+	return nil
+}
+
+// appendTo appends msgs[idx...] to p in batches of about maxBatchBytes and
+// records their offsets in pos.
+func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now int64, pos []Position) error {
+	for len(idx) > 0 {
+		size, k := 0, 0
+		for k < len(idx) && (k == 0 || size+msgs[idx[k]].size() <= maxBatchBytes) {
+			size += msgs[idx[k]].size()
+			k++
+		}
+		recs := make([]commitlog.Record, k)
+		for j, i := range idx[:k] {
+			m := &msgs[i]
+			ts := m.Timestamp
+			if ts == 0 {
+				ts = now
+			}
+			recs[j] = commitlog.Record{Timestamp: ts, Key: m.Key, Value: m.Value, Headers: m.Headers, Attributes: m.Attributes}
+		}
+		base, err := p.log.Append(recs)
+		if err != nil {
+			return b.logError(err, t, p.id)
+		}
+		p.dirty.Store(true)
+		for j, i := range idx[:k] {
+			pos[i].Offset = base + int64(j)
+		}
+		idx = idx[k:]
+	}
+	return nil
+}

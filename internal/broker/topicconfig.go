@@ -1,0 +1,112 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// TopicConfig is a topic's settings as stored in meta.db. Every field is
+// resolved: no zero means "default" once a topic exists.
+type TopicConfig struct {
+	Name            string `json:"name"`
+	Partitions      int32  `json:"partitions"`
+	RetentionHours  int64  `json:"retention_hours"` // -1: forever
+	RetentionBytes  int64  `json:"retention_bytes"` // per partition; -1: unbounded
+	SegmentBytes    int64  `json:"segment_bytes"`
+	SegmentMS       int64  `json:"segment_ms"` // 0: segments roll by size only
+	MaxMessageBytes int32  `json:"max_message_bytes"`
+	Fsync           string `json:"fsync"`
+	CreatedAt       int64  `json:"created_at"` // ms since the Unix epoch
+	// Deleted marks a topic whose deletion began; its files are removed and
+	// its record dropped on the next start if the broker stopped midway.
+	Deleted bool `json:"deleted,omitempty"`
+}
+
+// resolveTopic fills the zero fields of req from the broker's defaults and
+// checks every field, returning the first problem as a coded error.
+func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicConfig, error) {
+	if err := ValidateTopicName(req.Name); err != nil {
+		return TopicConfig{}, err
+	}
+	t := TopicConfig{
+		Name:            req.Name,
+		Partitions:      req.Partitions,
+		RetentionHours:  req.RetentionHours,
+		RetentionBytes:  req.RetentionBytes,
+		SegmentBytes:    req.SegmentBytes,
+		SegmentMS:       req.SegmentMS,
+		MaxMessageBytes: req.MaxMessageBytes,
+		Fsync:           req.Fsync,
+		CreatedAt:       now.UnixMilli(),
+	}
+	if t.Partitions == 0 {
+		t.Partitions = c.DefaultPartitions
+	}
+	if t.Partitions < 1 || t.Partitions > c.MaxPartitions {
+		return TopicConfig{}, api.ErrInvalidPartitions.
+			Withf("partitions %d must be between 1 and %d", t.Partitions, c.MaxPartitions).
+			WithDetail("max", c.MaxPartitions)
+	}
+	if t.RetentionHours == 0 {
+		t.RetentionHours = c.RetentionHours
+	}
+	if t.RetentionHours < retentionForever {
+		return TopicConfig{}, invalid("retention_hours", "retention_hours %d must be positive, 0 (default) or -1 (forever)", t.RetentionHours)
+	}
+	if t.RetentionBytes == 0 {
+		t.RetentionBytes = c.RetentionBytes
+	}
+	if t.RetentionBytes < retentionForever {
+		return TopicConfig{}, invalid("retention_bytes", "retention_bytes %d must be positive, 0 (default) or -1 (unbounded)", t.RetentionBytes)
+	}
+	if t.SegmentBytes == 0 {
+		t.SegmentBytes = c.SegmentBytes
+	}
+	if t.SegmentBytes < MinSegmentBytes || t.SegmentBytes > MaxSegmentBytes {
+		return TopicConfig{}, invalid("segment_bytes", "segment_bytes %d must be between %d and %d", t.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
+	}
+	if t.SegmentMS == 0 {
+		t.SegmentMS = c.SegmentAge.Milliseconds()
+	}
+	if t.SegmentMS < 0 {
+		return TopicConfig{}, invalid("segment_ms", "segment_ms %d must not be negative", t.SegmentMS)
+	}
+	if t.MaxMessageBytes == 0 {
+		t.MaxMessageBytes = c.MaxMessageBytes
+	}
+	if t.MaxMessageBytes < 1 || t.MaxMessageBytes > MaxMessageLimit {
+		return TopicConfig{}, invalid("max_message_bytes", "max_message_bytes %d must be between 1 and %d", t.MaxMessageBytes, MaxMessageLimit)
+	}
+	if t.Fsync == "" {
+		t.Fsync = c.Fsync
+	}
+	if _, err := parseFsync(t.Fsync); err != nil {
+		return TopicConfig{}, invalid("fsync", "fsync %q must be always, interval or never", t.Fsync)
+	}
+	return t, nil
+}
+
+func invalid(field, format string, args ...any) error {
+	return api.ErrInvalidArgument.Withf(format, args...).WithDetail("field", field)
+}
+
+// logOptions are the commitlog options of one partition of t.
+func (t *TopicConfig) logOptions(now func() time.Time) commitlog.Options {
+	policy, _ := parseFsync(t.Fsync) // validated when the topic was created
+	o := commitlog.Options{
+		SegmentBytes:  t.SegmentBytes,
+		SegmentAge:    time.Duration(t.SegmentMS) * time.Millisecond,
+		Fsync:         policy,
+		MaxBatchBytes: hardMaxBatch,
+		Now:           now,
+	}
+	if t.RetentionBytes > 0 {
+		o.RetentionBytes = t.RetentionBytes
+	}
+	if t.RetentionHours > 0 {
+		o.RetentionAge = time.Duration(t.RetentionHours) * time.Hour
+	}
+	return o
+}
