@@ -6,8 +6,12 @@
 package commitlog
 
 import (
-	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -22,6 +26,11 @@ var (
 	ErrCorrupt = errors.New("commitlog: corrupt batch")
 	// ErrBatchTooLarge: an append exceeds Options.MaxBatchBytes.
 	ErrBatchTooLarge = errors.New("commitlog: batch too large")
+	// ErrUnsupported: AppendBatch got a batch this log does not store yet
+	// (compressed or a control batch).
+	ErrUnsupported = errors.New("commitlog: unsupported batch")
+	// ErrEmpty: Append was called with no records.
+	ErrEmpty = errors.New("commitlog: no records")
 )
 
 // RangeError reports an out-of-range offset with the valid range
@@ -30,7 +39,9 @@ type RangeError struct {
 	Offset, Earliest, HighWatermark int64
 }
 
-func (e *RangeError) Error() string { return "commitlog: offset out of range" }
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("commitlog: offset %d out of range [%d, %d]", e.Offset, e.Earliest, e.HighWatermark)
+}
 func (e *RangeError) Unwrap() error { return ErrOffsetOutOfRange }
 
 // FsyncPolicy says when appended bytes are forced to disk.
@@ -46,6 +57,18 @@ const (
 	// FsyncNever: only the OS decides (and Close).
 	FsyncNever
 )
+
+func (p FsyncPolicy) String() string {
+	switch p {
+	case FsyncInterval:
+		return "interval"
+	case FsyncAlways:
+		return "always"
+	case FsyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("FsyncPolicy(%d)", int(p))
+}
 
 // Header is one record header.
 type Header struct {
@@ -86,58 +109,200 @@ type Stats struct {
 	Segments       int
 }
 
+// Defaults and bounds of Options.
+const (
+	defaultSegmentBytes  = 64 << 20
+	maxSegmentBytes      = 1 << 30 // index positions are uint32
+	defaultIndexInterval = 4096
+	defaultMaxBatchBytes = 8 << 20
+)
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = defaultSegmentBytes
+	}
+	o.SegmentBytes = min(o.SegmentBytes, maxSegmentBytes)
+	if o.IndexIntervalBytes <= 0 {
+		o.IndexIntervalBytes = defaultIndexInterval
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = defaultMaxBatchBytes
+	}
+	o.MaxBatchBytes = min(o.MaxBatchBytes, maxSegmentBytes)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
 // Log is one partition's log. All methods are safe for concurrent use.
-type Log struct{}
+//
+// Locking: mu guards every mutable field below it and the segments. syncMu
+// serializes fsyncs of the active segment and is held by whoever may close a
+// segment file (retention, Close), so an fsync in flight outside mu never
+// meets a closed file. Lock order: syncMu, then mu.
+type Log struct {
+	dir  string
+	opts Options // immutable after Open
+
+	syncMu sync.Mutex
+
+	mu   sync.Mutex
+	segs []*segment // ordered by base; contiguous offsets; the last is active; never empty
+	// next is the offset the next appended record gets.
+	next int64
+	// hwm is the high watermark: records below it are readable. It equals
+	// next except under FsyncAlways, where it trails next until an fsync
+	// covers the written bytes, so nothing is read before it is durable.
+	hwm int64
+	// written counts every byte ever appended (across segments); synced is
+	// the value of written covered by the last fsync.
+	written, synced int64
+	// changed is closed and replaced when hwm advances, if waited says
+	// someone took it.
+	changed chan struct{}
+	waited  bool
+	closed  bool
+	// failed is a sticky write or fsync error: after it the log refuses
+	// appends, since what is on disk is no longer known.
+	failed  error
+	enc     encoder
+	scratch []byte // read buffer; see scratchLocked
+	bytes   int64  // sum of segment sizes
+}
 
 // Open opens or creates the log in dir, recovering it: a torn or corrupt tail
 // is truncated to the last valid batch and indexes are rebuilt.
-func Open(dir string, opts Options) (*Log, error) { panic("unimplemented") }
-
-// Append writes recs as one RecordBatch and returns the offset of the first.
-// It sets each recs[i].Offset (and Timestamp when 0). When it returns nil,
-// the batch is durable as the FsyncPolicy promises.
-func (l *Log) Append(recs []Record) (base int64, err error) { panic("unimplemented") }
-
-// AppendBatch appends one encoded Kafka RecordBatch v2 (as a producer sent
-// it): it checks the CRC, assigns offsets by rewriting the base offset, and
-// returns the first offset. The caller may reuse batch after it returns.
-func (l *Log) AppendBatch(batch []byte) (base int64, err error) { panic("unimplemented") }
-
-// Read returns up to maxRecords records (and roughly maxBytes of record data,
-// but always at least one record if any exists) starting at offset. offset ==
-// HighWatermark returns no records and no error; outside [Earliest, HWM] is a
-// *RangeError.
-func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
-	panic("unimplemented")
+//
+// Recovery walks the segments in offset order. Each must start at the offset
+// the previous one ended with; the last (active) one is scanned batch by
+// batch, and the first invalid batch (bad length, framing, CRC, records, or a
+// non-contiguous base offset) and everything after it is cut. If a sealed
+// segment turns out to be corrupt, it is cut the same way and every later
+// segment is deleted, so the log is always a valid prefix of what was written.
+func Open(dir string, opts Options) (*Log, error) {
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("commitlog: open: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("commitlog: open: %w", err)
+	}
+	var bases []int64
+	for _, e := range entries {
+		if base, ok := parseSegmentName(e.Name()); ok && e.Type().IsRegular() {
+			bases = append(bases, base)
+		}
+	}
+	slices.Sort(bases)
+	l := &Log{dir: dir, opts: opts, changed: make(chan struct{})}
+	fail := func(err error) (*Log, error) {
+		for _, s := range l.segs {
+			s.f.Close()
+		}
+		return nil, err
+	}
+	for i, base := range bases {
+		if n := len(l.segs); n > 0 && l.segs[n-1].next != base {
+			// A gap or overlap: only the prefix before it is trustworthy.
+			if err := removeSegments(dir, bases[i:]); err != nil {
+				return fail(err)
+			}
+			break
+		}
+		last := i == len(bases)-1
+		s, cut, err := openSegment(dir, base, last, opts.IndexIntervalBytes)
+		if err != nil {
+			return fail(err)
+		}
+		l.segs = append(l.segs, s)
+		l.bytes += s.size
+		if cut && !last {
+			if err := removeSegments(dir, bases[i+1:]); err != nil {
+				return fail(err)
+			}
+			break
+		}
+	}
+	if len(l.segs) == 0 {
+		s, err := createSegment(dir, 0)
+		if err != nil {
+			return nil, err
+		}
+		l.segs = append(l.segs, s)
+		if err := syncDir(dir); err != nil {
+			return fail(fmt.Errorf("commitlog: open: %w", err))
+		}
+	}
+	l.next = l.active().next
+	l.hwm = l.next
+	return l, nil
 }
 
-// OffsetForTimestamp returns the first offset whose timestamp is >= ts, or
-// the high watermark if there is none.
-func (l *Log) OffsetForTimestamp(ts int64) (int64, error) { panic("unimplemented") }
+// removeSegments deletes the files of the segments with the given bases.
+func removeSegments(dir string, bases []int64) error {
+	for _, base := range bases {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := os.Remove(segmentPath(dir, base, suffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("commitlog: remove segment %d: %w", base, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 
 // EarliestOffset is the first offset still held.
-func (l *Log) EarliestOffset() int64 { panic("unimplemented") }
+func (l *Log) EarliestOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.segs[0].base
+}
 
 // HighWatermark is the offset the next appended record will get.
-func (l *Log) HighWatermark() int64 { panic("unimplemented") }
-
-// Changed returns a channel that is closed at the next append (or Close).
-// Long-polls wait on it: take the channel, check HighWatermark, then wait.
-func (l *Log) Changed() <-chan struct{} { panic("unimplemented") }
-
-// Wait blocks until HighWatermark > offset, ctx is done, or the log closes.
-func (l *Log) Wait(ctx context.Context, offset int64) error { panic("unimplemented") }
-
-// Sync forces every appended byte to disk.
-func (l *Log) Sync() error { panic("unimplemented") }
-
-// EnforceRetention deletes whole segments past RetentionAge/RetentionBytes
-// (never the active one) and rolls the active segment if it is older than
-// SegmentAge. It returns how many segments it deleted.
-func (l *Log) EnforceRetention() (deleted int, err error) { panic("unimplemented") }
+//
+// Under FsyncAlways it is the offset after the last durable record, so an
+// appended record becomes visible to readers once it is fsynced (always
+// before its Append returns).
+func (l *Log) HighWatermark() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.hwm
+}
 
 // Stats returns a snapshot.
-func (l *Log) Stats() Stats { panic("unimplemented") }
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Stats{EarliestOffset: l.segs[0].base, HighWatermark: l.hwm, Bytes: l.bytes, Segments: len(l.segs)}
+}
 
 // Close syncs and closes the files. Further calls return ErrClosed.
-func (l *Log) Close() error { panic("unimplemented") }
+func (l *Log) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	l.closed = true
+	close(l.changed) // wakes every waiter; advanceLocked is never called again
+	l.synced = l.written
+	act := l.active()
+	err := act.f.Sync()
+	if err == nil {
+		err = act.writeIndex(l.dir, true)
+	}
+	for _, s := range l.segs {
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("commitlog: close: %w", err)
+	}
+	return nil
+}

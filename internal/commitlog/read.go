@@ -1,0 +1,210 @@
+package commitlog
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+)
+
+// Read sizing: one pread fetches at least readChunk and at most maxReadChunk
+// bytes (more only for a single larger batch).
+const (
+	readChunk    = 64 << 10
+	maxReadChunk = 1 << 20
+)
+
+// Read returns up to maxRecords records (and roughly maxBytes of record data,
+// but always at least one record if any exists) starting at offset. offset ==
+// HighWatermark returns no records and no error; outside [Earliest, HWM] is a
+// *RangeError.
+//
+// Record data counts key, value and header bytes. The returned records own
+// their bytes: each batch's keys and values share one freshly allocated slice.
+func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	if err := l.checkRangeLocked(offset); err != nil {
+		return nil, err
+	}
+	if offset == l.hwm || maxRecords <= 0 {
+		return nil, nil
+	}
+	recs := make([]Record, 0, min(int64(maxRecords), l.hwm-offset, 1024))
+	budget := maxBytes
+	for si := l.segmentForLocked(offset); si < len(l.segs); si++ {
+		s := l.segs[si]
+		from := max(offset, s.base)
+		if len(recs) > 0 {
+			from = recs[len(recs)-1].Offset + 1
+		}
+		if from >= l.hwm || len(recs) >= maxRecords {
+			break
+		}
+		hint := min(max(budget, 0), maxReadChunk) + l.opts.IndexIntervalBytes
+		stopped := false
+		err := l.eachBatchLocked(s, lookupOffset(s.index, uint32(from-s.base)).pos, hint, func(b []byte) (bool, error) {
+			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+			if base+count <= from {
+				return false, nil // wholly before from: skip without decoding
+			}
+			n := len(recs)
+			var err error
+			recs, budget, stopped, err = appendRecords(recs, b, from, l.hwm, maxRecords, budget)
+			own(recs[n:])
+			return stopped, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("commitlog: read offset %d: %w", offset, err)
+		}
+		if stopped {
+			break
+		}
+	}
+	return recs, nil
+}
+
+// checkRangeLocked returns a *RangeError unless offset is in [Earliest, HWM].
+func (l *Log) checkRangeLocked(offset int64) error {
+	if earliest := l.segs[0].base; offset < earliest || offset > l.hwm {
+		return &RangeError{Offset: offset, Earliest: earliest, HighWatermark: l.hwm}
+	}
+	return nil
+}
+
+// segmentForLocked returns the index of the segment holding offset (or the
+// active one for offset == next).
+func (l *Log) segmentForLocked(offset int64) int {
+	return max(sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset })-1, 0)
+}
+
+// own copies the keys, values and header values of recs (which alias a read
+// buffer) into one new slice shared by them, keeping nil apart from empty.
+func own(recs []Record) {
+	total := 0
+	for i := range recs {
+		total += len(recs[i].Key) + len(recs[i].Value)
+		for _, h := range recs[i].Headers {
+			total += len(h.Value)
+		}
+	}
+	backing := make([]byte, 0, total)
+	clone := func(b []byte) []byte {
+		if b == nil {
+			return nil
+		}
+		n := len(backing)
+		backing = append(backing, b...)
+		return backing[n:len(backing):len(backing)]
+	}
+	for i := range recs {
+		r := &recs[i]
+		r.Key, r.Value = clone(r.Key), clone(r.Value)
+		for j := range r.Headers {
+			r.Headers[j].Value = clone(r.Headers[j].Value)
+		}
+	}
+}
+
+// OffsetForTimestamp returns the first offset whose timestamp is >= ts, or
+// the high watermark if there is none.
+func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	for _, s := range l.segs {
+		if s.size == 0 || s.maxTS < ts || s.base >= l.hwm {
+			continue
+		}
+		found := int64(-1)
+		err := l.eachBatchLocked(s, lookupTime(s.index, ts).pos, readChunk, func(b []byte) (bool, error) {
+			off, ok, err := firstAtOrAfter(b, ts)
+			if ok {
+				found = off
+			}
+			return ok, err
+		})
+		if err != nil {
+			return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
+		}
+		if found >= 0 {
+			return min(found, l.hwm), nil
+		}
+	}
+	return l.hwm, nil
+}
+
+// firstAtOrAfter returns the offset of the first record of the framed batch b
+// whose timestamp is >= ts.
+func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
+	base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+	first := int64(binary.BigEndian.Uint64(b[offFirstTimestamp:]))
+	count := int(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+	p := b[batchHeaderLen:]
+	for range count {
+		v, rest, err := nextRecord(p)
+		if err != nil {
+			return 0, false, err
+		}
+		if first+v.timestampDelta >= ts {
+			return base + int64(v.offsetDelta), true, nil
+		}
+		p = rest
+	}
+	return 0, false, nil
+}
+
+// eachBatchLocked calls fn with each framed batch (length, magic and CRC
+// checked) of s from position pos on, until fn returns true or an error, or
+// the segment ends. The batch bytes are valid only during the call. hint is
+// how many bytes the caller expects to need.
+func (l *Log) eachBatchLocked(s *segment, pos uint32, hint int, fn func(b []byte) (bool, error)) error {
+	at := int64(pos)
+	want := min(max(hint, readChunk), maxReadChunk)
+	for at < s.size {
+		if s.size-at < lengthFieldEnd {
+			return corruptf("segment %d: %d stray bytes at %d", s.base, s.size-at, at)
+		}
+		buf := l.scratchLocked(int(min(s.size-at, int64(want))))
+		if _, err := s.f.ReadAt(buf, at); err != nil {
+			return err
+		}
+		for p := buf; len(p) >= lengthFieldEnd; {
+			n, ok := batchLen(p)
+			if !ok || at+int64(n) > s.size {
+				return corruptf("segment %d: bad batch length at %d", s.base, at)
+			}
+			if n > len(p) {
+				want = max(want, n)
+				break
+			}
+			if err := checkFrame(p[:n]); err != nil {
+				return fmt.Errorf("segment %d position %d: %w", s.base, at, err)
+			}
+			stop, err := fn(p[:n])
+			if stop || err != nil {
+				return err
+			}
+			at += int64(n)
+			p = p[n:]
+		}
+	}
+	return nil
+}
+
+// scratchLocked returns a reusable read buffer of n bytes. Buffers larger
+// than maxReadChunk are not kept, so an idle log holds at most that much.
+func (l *Log) scratchLocked(n int) []byte {
+	if n > maxReadChunk {
+		return make([]byte, n)
+	}
+	if cap(l.scratch) < n {
+		l.scratch = make([]byte, max(n, readChunk))
+	}
+	return l.scratch[:n]
+}

@@ -1,0 +1,48 @@
+package commitlog
+
+import "fmt"
+
+// EnforceRetention deletes whole segments past RetentionAge/RetentionBytes
+// (never the active one) and rolls the active segment if it is older than
+// SegmentAge. It returns how many segments it deleted.
+//
+// Segments go oldest first: by age while the newest record of the oldest
+// segment is older than RetentionAge, then by size while the log would still
+// hold at least RetentionBytes without the oldest segment (as Kafka does).
+// The active segment is rolled first, so an idle log can age out entirely;
+// it then keeps its high watermark as the base of its empty active segment.
+func (l *Log) EnforceRetention() (deleted int, err error) {
+	l.syncMu.Lock() // segment files are closed below
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return 0, err
+	}
+	if l.agedLocked(l.active()) {
+		if err := l.rollLocked(); err != nil {
+			return 0, err
+		}
+	}
+	now := l.opts.Now()
+	for len(l.segs) > 1 {
+		old := l.segs[0]
+		expired := l.opts.RetentionAge > 0 && now.Sub(timeOf(old.maxTS)) > l.opts.RetentionAge
+		oversize := l.opts.RetentionBytes > 0 && l.bytes-old.size >= l.opts.RetentionBytes
+		if !expired && !oversize {
+			break
+		}
+		if err := old.remove(l.dir); err != nil {
+			return deleted, err
+		}
+		l.segs = l.segs[1:]
+		l.bytes -= old.size
+		deleted++
+	}
+	if deleted > 0 && l.opts.Fsync != FsyncNever {
+		if err := syncDir(l.dir); err != nil {
+			return deleted, fmt.Errorf("commitlog: retention: %w", err)
+		}
+	}
+	return deleted, nil
+}

@@ -1,0 +1,124 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// scanChunk is how much of a segment one pread fetches while scanning.
+const scanChunk = 1 << 20
+
+// scan validates the batches from s.size up to the file position end and
+// notes each one in s, so that afterwards s.size is the end of the last valid
+// batch. It returns nil if it reached end exactly, an ErrCorrupt error at the
+// first torn or invalid batch (bad length, framing, CRC, records, or a base
+// offset other than s.next), and any I/O error as is.
+func (s *segment) scan(end int64, interval int) error {
+	buf := make([]byte, min(scanChunk, max(end-s.size, 0)))
+	for s.size < end {
+		chunk := buf[:min(int64(len(buf)), end-s.size)]
+		if _, err := s.f.ReadAt(chunk, s.size); err != nil {
+			return fmt.Errorf("commitlog: scan segment %d: %w", s.base, err)
+		}
+		for p := chunk; s.size < end; {
+			avail := end - s.size
+			if avail < lengthFieldEnd {
+				return corruptf("%d stray bytes at the end", avail)
+			}
+			if len(p) < lengthFieldEnd {
+				break // header straddles the chunk: read on from s.size
+			}
+			n, ok := batchLen(p)
+			if !ok || int64(n) > avail {
+				return corruptf("torn batch at %d", s.size)
+			}
+			if n > len(p) {
+				if n > len(buf) {
+					buf = make([]byte, n)
+				}
+				break
+			}
+			info, err := checkBatch(p[:n])
+			if err != nil {
+				return err
+			}
+			if info.base != s.next {
+				return corruptf("batch at %d has base offset %d, want %d", s.size, info.base, s.next)
+			}
+			s.noteBatch(info, s.size, interval)
+			p = p[n:]
+		}
+	}
+	return nil
+}
+
+// openSegment opens the segment file with the given base offset and finds
+// where its valid data ends. A sealed segment whose index files are
+// consistent is checked only from its last index entry on; the active one
+// (last) is always scanned whole, since its tail is where a crash tears.
+// An invalid tail is truncated away and reported as cut.
+func openSegment(dir string, base int64, last bool, interval int) (s *segment, cut bool, err error) {
+	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("commitlog: open segment: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("commitlog: open segment: %w", err)
+	}
+	size := fi.Size()
+	if !last {
+		if s, ok := resumeFromIndex(dir, f, base, size, interval); ok {
+			return s, false, nil
+		}
+	}
+	s = &segment{base: base, f: f, next: base, maxTS: -1}
+	scanErr := s.scan(size, interval)
+	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) && !errors.Is(scanErr, ErrUnsupported) {
+		return nil, false, scanErr
+	}
+	if scanErr != nil {
+		if err := f.Truncate(s.size); err != nil {
+			return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
+		}
+		if err := f.Sync(); err != nil {
+			return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
+		}
+		cut = true
+	}
+	if !last || cut {
+		if err := s.writeIndex(dir, true); err != nil {
+			return nil, false, err
+		}
+	}
+	return s, cut, nil
+}
+
+// resumeFromIndex trusts a sealed segment's index files if they are
+// consistent and the batches after the last entry scan cleanly to the end.
+func resumeFromIndex(dir string, f *os.File, base, size int64, interval int) (*segment, bool) {
+	offsets, err1 := os.ReadFile(segmentPath(dir, base, indexSuffix))
+	times, err2 := os.ReadFile(segmentPath(dir, base, timeIndexSuffix))
+	if err1 != nil || err2 != nil {
+		return nil, false
+	}
+	idx, err := unmarshalIndex(offsets, times, size)
+	if err != nil {
+		return nil, false
+	}
+	s := &segment{base: base, f: f, next: base, maxTS: -1, index: idx}
+	if n := len(idx); n > 0 {
+		e := idx[n-1]
+		s.size, s.next, s.maxTS, s.lastIndexed = int64(e.pos), base+int64(e.rel), e.tsBefore, int64(e.pos)
+	}
+	if s.scan(size, interval) != nil || s.size == 0 {
+		return nil, false
+	}
+	return s, true
+}

@@ -1,0 +1,99 @@
+package commitlog
+
+import (
+	"context"
+	"fmt"
+)
+
+// Sync forces every appended byte to disk.
+func (l *Log) Sync() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	end := l.written
+	l.mu.Unlock()
+	return l.syncTo(end)
+}
+
+// syncTo returns once the first end bytes ever written are durable. It is the
+// group commit: callers queue on syncMu, and whoever holds it fsyncs
+// everything written so far, so the callers behind it usually find their
+// bytes already covered and return without an fsync of their own.
+func (l *Log) syncTo(end int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.synced >= end {
+		l.mu.Unlock()
+		return nil
+	}
+	if err := l.writableLocked(); err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	// Earlier segments were fsynced when they were rolled (which also moved
+	// synced past their bytes), so only the active file can hold bytes below
+	// end that are not yet durable. It stays open: closing needs syncMu.
+	target, next, f := l.written, l.next, l.active().f
+	l.mu.Unlock()
+	err := datasync(f)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil {
+		// After a failed fsync the kernel may have dropped the dirty pages;
+		// nothing written since the last good fsync can be trusted.
+		l.failed = fmt.Errorf("commitlog: fsync: %w", err)
+		return l.failed
+	}
+	l.synced = max(l.synced, target)
+	l.advanceLocked(next)
+	return nil
+}
+
+// advanceLocked raises the high watermark to hwm and wakes the waiters.
+func (l *Log) advanceLocked(hwm int64) {
+	if hwm <= l.hwm {
+		return
+	}
+	l.hwm = hwm
+	if l.waited {
+		close(l.changed)
+		l.changed = make(chan struct{})
+		l.waited = false
+	}
+}
+
+// Changed returns a channel that is closed at the next append (or Close).
+// Long-polls wait on it: take the channel, check HighWatermark, then wait.
+func (l *Log) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waited = true
+	return l.changed
+}
+
+// Wait blocks until HighWatermark > offset, ctx is done, or the log closes.
+// It returns nil, ctx.Err() or ErrClosed respectively.
+func (l *Log) Wait(ctx context.Context, offset int64) error {
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		if l.hwm > offset {
+			l.mu.Unlock()
+			return nil
+		}
+		l.waited = true
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
