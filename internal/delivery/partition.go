@@ -34,7 +34,10 @@ func newPartition(tp TP, committed int64) *partition {
 // committed offset over the settled prefix.
 func (p *partition) settle(off int64) {
 	if off == p.committed {
+		// The run of settled offsets after off may reach past next (Restore
+		// settles offsets never delivered since); next must follow.
 		p.committed = p.acked.advance(off + 1)
+		p.next = max(p.next, p.committed)
 		return
 	}
 	p.acked.add(off)

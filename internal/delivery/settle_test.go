@@ -354,3 +354,15 @@ func TestForget(t *testing.T) {
 	}
 	g.Forget(orders2) // unknown: nothing
 }
+
+// TestRestoredAckedNotRedelivered: after a restore with an acked offset
+// above a gap, acking the gap must not rewind the fresh cursor onto it.
+func TestRestoredAckedNotRedelivered(t *testing.T) {
+	g := NewGroup(Config{})
+	end := ends(map[TP]int64{orders0: 4})
+	g.Restore(orders0, 0, []Range{{1, 3}})
+	wantOffsets(t, g.Poll(nil, t0, "a", []TP{orders0}, 1, end), 0)
+	mustAck(t, g, "a", orders0, 0)
+	wantCommitted(t, g, orders0, 3)
+	wantOffsets(t, g.Poll(nil, t0, "a", []TP{orders0}, 10, end), 3)
+}

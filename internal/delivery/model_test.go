@@ -1,0 +1,456 @@
+package delivery
+
+import (
+	"cmp"
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"pgregory.net/rapid"
+)
+
+// key names one message.
+type key struct {
+	tp  TP
+	off int64
+}
+
+// flight is the model of one in-flight message.
+type flight struct {
+	member   string
+	deadline time.Time
+	count    int
+}
+
+// machine drives a Group with random operations and checks it against a
+// model that knows only what the contract promises.
+type machine struct {
+	cfg     Config
+	g       *Group
+	now     time.Time
+	members []string
+	tps     []TP
+	hwm     map[TP]int64
+	owner   map[TP]string // "" while unowned
+
+	inFlight  map[key]flight
+	settled   map[key]bool // acknowledged or dead-lettered: never delivered again
+	dead      map[key]bool // decided dead, DLQ write not confirmed
+	nextCount map[key]int  // the count the next delivery must carry (default 1)
+	released  map[key]bool // handed off, not delivered again yet
+	committed map[TP]int64 // last committed offset seen
+}
+
+func newMachine(t *rapid.T) *machine {
+	cfg := Config{
+		MaxRetries:           rapid.SampledFrom([]int{-1, 1, 2, 3}).Draw(t, "retries"),
+		MaxInFlightPerMember: rapid.IntRange(2, 12).Draw(t, "cap"),
+	}.Or(Defaults())
+	m := &machine{
+		cfg:       cfg,
+		g:         NewGroup(cfg),
+		now:       t0,
+		members:   []string{"m0", "m1", "m2"},
+		tps:       []TP{orders0, orders1, orders2},
+		hwm:       map[TP]int64{},
+		owner:     map[TP]string{},
+		inFlight:  map[key]flight{},
+		settled:   map[key]bool{},
+		dead:      map[key]bool{},
+		nextCount: map[key]int{},
+		released:  map[key]bool{},
+		committed: map[TP]int64{},
+	}
+	for i, tp := range m.tps {
+		m.owner[tp] = m.members[i%2]
+	}
+	return m
+}
+
+func (m *machine) owned(member string) []TP {
+	var tps []TP
+	for _, tp := range m.tps {
+		if m.owner[tp] == member && member != "" {
+			tps = append(tps, tp)
+		}
+	}
+	return tps
+}
+
+func sortedKeys[V any](mp map[key]V) []key {
+	return slices.SortedFunc(maps.Keys(mp), func(a, b key) int {
+		if c := compareTP(a.tp, b.tp); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.off, b.off)
+	})
+}
+
+func (m *machine) pickFlight(t *rapid.T) (key, flight) {
+	keys := sortedKeys(m.inFlight)
+	if len(keys) == 0 {
+		t.Skip("nothing in flight")
+	}
+	k := rapid.SampledFrom(keys).Draw(t, "msg")
+	return k, m.inFlight[k]
+}
+
+// poll polls and checks every delivery against the model.
+func (m *machine) poll(t *rapid.T, member string, owned []TP, limit int) []Delivery {
+	ds := m.g.Poll(nil, m.now, member, owned, limit, ends(m.hwm))
+	if len(ds) > limit {
+		t.Fatalf("poll of %d returned %d", limit, len(ds))
+	}
+	for _, d := range ds {
+		k := key{d.TP, d.Offset}
+		switch {
+		case !slices.Contains(owned, d.TP):
+			t.Fatalf("delivered %v of a partition %s does not own", k, member)
+		case d.Offset < 0 || d.Offset >= m.hwm[d.TP]:
+			t.Fatalf("delivered %v outside [0, %d)", k, m.hwm[d.TP])
+		case m.settled[k]:
+			t.Fatalf("delivered %v again after it was settled", k)
+		case m.dead[k]:
+			t.Fatalf("delivered %v while its dead letter is pending", k)
+		}
+		if f, ok := m.inFlight[k]; ok {
+			t.Fatalf("delivered %v to %s while in flight for %s", k, member, f.member)
+		}
+		if want := max(m.nextCount[k], 1); d.DeliveryCount != want {
+			t.Fatalf("delivered %v with count %d, want %d", k, d.DeliveryCount, want)
+		}
+		if d.DeliveryCount > m.cfg.maxDeliveries() {
+			t.Fatalf("delivery count %d above max retries+1", d.DeliveryCount)
+		}
+		m.inFlight[k] = flight{member: member, deadline: m.now.Add(m.cfg.VisibilityTimeout), count: d.DeliveryCount}
+		delete(m.released, k)
+	}
+	return ds
+}
+
+func (m *machine) Poll(t *rapid.T) {
+	member := rapid.SampledFrom(m.members).Draw(t, "member")
+	m.poll(t, member, m.owned(member), rapid.IntRange(1, 8).Draw(t, "limit"))
+}
+
+func (m *machine) Produce(t *rapid.T) {
+	tp := rapid.SampledFrom(m.tps).Draw(t, "tp")
+	m.hwm[tp] += int64(rapid.IntRange(1, 6).Draw(t, "n"))
+}
+
+func (m *machine) Ack(t *rapid.T) {
+	k, f := m.pickFlight(t)
+	if err := m.g.Ack(f.member, k.tp, k.off); err != nil {
+		t.Fatalf("Ack %v by its holder: %v", k, err)
+	}
+	delete(m.inFlight, k)
+	m.settled[k] = true
+}
+
+// BadAck acks a message the member does not hold.
+func (m *machine) BadAck(t *rapid.T) {
+	member := rapid.SampledFrom(m.members).Draw(t, "member")
+	k := key{rapid.SampledFrom(m.tps).Draw(t, "tp"), rapid.Int64Range(0, 40).Draw(t, "off")}
+	if f, ok := m.inFlight[k]; ok && f.member == member {
+		t.Skip("holds it")
+	}
+	if err := m.g.Ack(member, k.tp, k.off); !errors.Is(err, api.ErrNotInFlight) {
+		t.Fatalf("Ack %v by %s, who does not hold it: %v", k, member, err)
+	}
+}
+
+func (m *machine) Nack(t *rapid.T) {
+	k, f := m.pickFlight(t)
+	opt := NackOptions{
+		Reject: rapid.IntRange(0, 4).Draw(t, "reject") == 0,
+		Delay:  rapid.SampledFrom([]time.Duration{0, 0, time.Second}).Draw(t, "delay"),
+		Reason: "boom",
+	}
+	o, err := m.g.Nack(m.now, f.member, k.tp, k.off, opt)
+	if err != nil {
+		t.Fatalf("Nack %v by its holder: %v", k, err)
+	}
+	delete(m.inFlight, k)
+	switch {
+	case opt.Reject, f.count >= m.cfg.maxDeliveries():
+		reason := ReasonMaxRetries
+		if opt.Reject {
+			reason = ReasonRejected
+		}
+		want := DeadLetter{TP: k.tp, Offset: k.off, DeliveryCount: f.count, Reason: reason, LastError: "boom"}
+		if !o.Dead || o.Letter != want {
+			t.Fatalf("Nack %v (count %d) = %+v, want dead %+v", k, f.count, o, want)
+		}
+		m.dead[k] = true
+	default:
+		delay := opt.Delay
+		if delay == 0 {
+			delay = m.cfg.Backoff(f.count)
+		}
+		if o.Dead || !o.RetryAt.Equal(m.now.Add(delay)) {
+			t.Fatalf("Nack %v (count %d) = %+v, want retry after %v", k, f.count, o, delay)
+		}
+		m.nextCount[k] = f.count + 1
+	}
+}
+
+func (m *machine) Extend(t *rapid.T) {
+	k, f := m.pickFlight(t)
+	d := rapid.SampledFrom([]time.Duration{time.Second, time.Minute}).Draw(t, "d")
+	if err := m.g.Extend(m.now, f.member, k.tp, k.off, d); err != nil {
+		t.Fatalf("Extend %v: %v", k, err)
+	}
+	f.deadline = m.now.Add(d)
+	m.inFlight[k] = f
+}
+
+func (m *machine) ConfirmDead(t *rapid.T) {
+	keys := sortedKeys(m.dead)
+	if len(keys) == 0 {
+		t.Skip("no dead letter pending")
+	}
+	k := rapid.SampledFrom(keys).Draw(t, "dead")
+	if err := m.g.DeadLettered(k.tp, k.off); err != nil {
+		t.Fatalf("DeadLettered %v: %v", k, err)
+	}
+	delete(m.dead, k)
+	m.settled[k] = true
+}
+
+// Advance moves the clock and expires visibility timeouts.
+func (m *machine) Advance(t *rapid.T) {
+	m.now = m.now.Add(rapid.SampledFrom([]time.Duration{
+		50 * time.Millisecond, 100 * time.Millisecond, time.Second, 10 * time.Second, 31 * time.Second,
+	}).Draw(t, "dt"))
+	m.tick(t)
+}
+
+func (m *machine) tick(t *rapid.T) {
+	var want []DeadLetter
+	for _, k := range sortedKeys(m.inFlight) {
+		f := m.inFlight[k]
+		if f.deadline.After(m.now) {
+			continue
+		}
+		delete(m.inFlight, k)
+		if f.count >= m.cfg.maxDeliveries() {
+			want = append(want, DeadLetter{TP: k.tp, Offset: k.off, DeliveryCount: f.count, Reason: ReasonMaxRetries, LastError: LastErrorVisibility})
+			m.dead[k] = true
+			continue
+		}
+		m.nextCount[k] = f.count + 1
+	}
+	got := m.g.Tick(m.now)
+	slices.SortFunc(got, func(a, b DeadLetter) int {
+		return cmp.Or(compareTP(a.TP, b.TP), cmp.Compare(a.Offset, b.Offset))
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("Tick = %+v, want %+v", got, want)
+	}
+}
+
+// Handoff moves a partition to another member (or to none), releasing what
+// its owner held, and checks the new owner gets the released messages at
+// the same instant.
+func (m *machine) Handoff(t *rapid.T) {
+	tp := rapid.SampledFrom(m.tps).Draw(t, "tp")
+	to := rapid.SampledFrom(append([]string{""}, m.members...)).Draw(t, "to")
+	from := m.owner[tp]
+	if from == to {
+		t.Skip("same owner")
+	}
+	if from != "" {
+		m.release(t, from, tp)
+	}
+	m.owner[tp] = to
+	if to == "" {
+		return
+	}
+	var pending []key
+	for _, k := range sortedKeys(m.released) {
+		if k.tp == tp {
+			pending = append(pending, k)
+		}
+	}
+	room := m.cfg.MaxInFlightPerMember - m.g.InFlight(to)
+	if room <= 0 {
+		return
+	}
+	ds := m.poll(t, to, []TP{tp}, room)
+	want := min(room, len(pending))
+	if len(ds) < want {
+		t.Fatalf("new owner %s got %d messages, want at least the %d released", to, len(ds), want)
+	}
+	for _, d := range ds[:want] {
+		if !slices.Contains(pending, key{d.TP, d.Offset}) {
+			t.Fatalf("new owner got %v before the released %v", d, pending)
+		}
+	}
+}
+
+func (m *machine) release(t *rapid.T, member string, tp TP) {
+	want := 0
+	for _, k := range sortedKeys(m.inFlight) {
+		if f := m.inFlight[k]; k.tp == tp && f.member == member {
+			delete(m.inFlight, k)
+			m.nextCount[k] = f.count
+			m.released[k] = true
+			want++
+		}
+	}
+	if n := m.g.Release(member, tp); n != want {
+		t.Fatalf("Release(%s, %v) = %d, want %d", member, tp, n, want)
+	}
+}
+
+// Leave removes a member: everything it held is released.
+func (m *machine) Leave(t *rapid.T) {
+	member := rapid.SampledFrom(m.members).Draw(t, "member")
+	for _, tp := range m.owned(member) {
+		m.release(t, member, tp)
+		m.owner[tp] = ""
+	}
+	if n := m.g.InFlight(member); n != 0 {
+		t.Fatalf("%s still holds %d after leaving", member, n)
+	}
+	if n := m.g.ReleaseMember(member); n != 0 {
+		t.Fatalf("ReleaseMember after releasing every partition = %d", n)
+	}
+}
+
+// Restart persists every partition, starts a new Group and restores it:
+// in-flight and pending dead letters are delivered again, afresh.
+func (m *machine) Restart(t *rapid.T) {
+	r := NewGroup(m.cfg)
+	for _, tp := range m.g.Partitions() {
+		c, acked, _ := m.g.Snapshot(tp)
+		r.Restore(tp, c, acked)
+	}
+	m.g = r
+	clear(m.inFlight)
+	clear(m.dead)
+	clear(m.released)
+	clear(m.nextCount)
+}
+
+// Check holds after every step.
+func (m *machine) Check(t *rapid.T) {
+	for _, tp := range m.tps {
+		c, _ := m.g.Committed(tp)
+		if c < m.committed[tp] {
+			t.Fatalf("committed %v went back from %d to %d", tp, m.committed[tp], c)
+		}
+		m.committed[tp] = c
+		want := int64(0)
+		for m.settled[key{tp, want}] {
+			want++
+		}
+		if c != want {
+			t.Fatalf("committed %v = %d, want the settled prefix %d", tp, c, want)
+		}
+		n := 0
+		for k := range m.inFlight {
+			if k.tp == tp {
+				n++
+			}
+		}
+		if st := m.g.Stats(tp); st.InFlight != n {
+			t.Fatalf("Stats(%v).InFlight = %d, want %d", tp, st.InFlight, n)
+		}
+	}
+	for _, member := range m.members {
+		n := 0
+		for _, f := range m.inFlight {
+			if f.member == member {
+				n++
+			}
+		}
+		if got := m.g.InFlight(member); got != n || got > m.cfg.MaxInFlightPerMember {
+			t.Fatalf("InFlight(%s) = %d, want %d (cap %d)", member, got, n, m.cfg.MaxInFlightPerMember)
+		}
+	}
+}
+
+// drain gives every partition to one member who acks everything, and
+// checks the group then settles every offset below the high watermarks.
+func (m *machine) drain(t *rapid.T) {
+	for _, tp := range m.tps {
+		if o := m.owner[tp]; o != "" && o != "m0" {
+			m.release(t, o, tp)
+		}
+		m.owner[tp] = "m0"
+	}
+	for range 1000 {
+		for _, k := range sortedKeys(m.dead) {
+			if err := m.g.DeadLettered(k.tp, k.off); err != nil {
+				t.Fatalf("DeadLettered %v: %v", k, err)
+			}
+			delete(m.dead, k)
+			m.settled[k] = true
+		}
+		for _, k := range sortedKeys(m.inFlight) {
+			if err := m.g.Ack(m.inFlight[k].member, k.tp, k.off); err != nil {
+				t.Fatalf("Ack %v: %v", k, err)
+			}
+			delete(m.inFlight, k)
+			m.settled[k] = true
+		}
+		if len(m.poll(t, "m0", m.tps, m.cfg.MaxInFlightPerMember)) > 0 {
+			continue
+		}
+		if _, ok := m.g.NextDeadline(); !ok {
+			break
+		}
+		m.now = m.now.Add(m.cfg.BackoffMax)
+		m.tick(t)
+	}
+	for _, tp := range m.tps {
+		if c, _ := m.g.Committed(tp); c != m.hwm[tp] {
+			t.Fatalf("after draining, committed %v = %d, want the high watermark %d", tp, c, m.hwm[tp])
+		}
+	}
+}
+
+func TestModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := newMachine(t)
+		t.Repeat(map[string]func(*rapid.T){
+			"poll":    m.Poll,
+			"produce": m.Produce,
+			"ack":     m.Ack,
+			"badAck":  m.BadAck,
+			"nack":    m.Nack,
+			"extend":  m.Extend,
+			"confirm": m.ConfirmDead,
+			"advance": m.Advance,
+			"handoff": m.Handoff,
+			"leave":   m.Leave,
+			"restart": m.Restart,
+			"":        m.Check,
+		})
+		m.drain(t)
+	})
+}
+
+// TestModelDrainsUnderLoad is a smaller check that the drain itself cannot
+// pass vacuously: with messages produced and nothing acked, it must ack them.
+func TestModelDrainsUnderLoad(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		m := newMachine(t)
+		for _, tp := range m.tps {
+			m.hwm[tp] = int64(rapid.IntRange(1, 30).Draw(t, "hwm"))
+		}
+		m.Poll(t)
+		m.drain(t)
+		for _, tp := range m.tps {
+			if c, _ := m.g.Committed(tp); c == 0 {
+				t.Fatalf("nothing committed on %v", tp)
+			}
+		}
+	})
+}
+
+var _ = testing.Short
