@@ -204,9 +204,13 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 	var re *commitlog.RangeError
 	switch {
 	case errors.As(err, &re):
+		held := fmt.Sprintf("holds offsets %d to %d", re.Earliest, re.HighWatermark-1)
+		if re.Earliest == re.HighWatermark {
+			held = "is empty"
+		}
 		return api.ErrOffsetOutOfRange.
-			Withf("offset %d is out of range: partition %d of %q holds offsets %d to %d (high watermark %d)",
-				re.Offset, p, t.cfg.Name, re.Earliest, re.HighWatermark-1, re.HighWatermark).
+			Withf("offset %d is out of range: partition %d of %q %s; valid offsets to fetch from are %d to %d (the high watermark)",
+				re.Offset, p, t.cfg.Name, held, re.Earliest, re.HighWatermark).
 			WithDetail("offset", re.Offset).WithDetail("earliest_offset", re.Earliest).
 			WithDetail("high_watermark", re.HighWatermark)
 	case errors.Is(err, commitlog.ErrClosed):

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+)
+
+// envPrefix names the environment variable of every flag:
+// --fsync-interval is GOQUEUE_FSYNC_INTERVAL. A flag given on the command
+// line wins over its variable.
+const envPrefix = "GOQUEUE_"
+
+// config is everything `goqueue` needs to serve.
+type config struct {
+	broker          broker.Config
+	addr            string
+	maxBodyBytes    int64
+	maxWait         time.Duration
+	shutdownTimeout time.Duration
+	logLevel        slog.Level
+}
+
+// flagSet binds every setting to a flag on fs, with the embedded defaults.
+// Bad values are not fatal here: they are collected in *problems, so that
+// every problem of a configuration is reported at once.
+func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
+	d := broker.DefaultConfig()
+	c.broker = d
+	fs.StringVar(&c.broker.DataDir, "data-dir", d.DataDir, "directory of meta.db and the partition logs")
+	fs.StringVar(&c.addr, "addr", "localhost:8080", "HTTP listen address (host:port; port 0 picks a free one)")
+	fs.StringVar(&c.broker.Fsync, "fsync", d.Fsync, "default fsync policy of topics: always, interval or never")
+	fs.DurationVar(&c.broker.FsyncInterval, "fsync-interval", d.FsyncInterval, "how often dirty logs are synced under --fsync interval")
+	fs.Int32Var(&c.broker.DefaultPartitions, "partitions", d.DefaultPartitions, "partitions of a topic created without a count")
+	fs.Int32Var(&c.broker.MaxPartitions, "max-partitions", d.MaxPartitions, "the most partitions one topic may have")
+	fs.Int64Var(&c.broker.RetentionHours, "retention-hours", d.RetentionHours, "default retention of topics in hours; -1 keeps forever")
+	fs.Var(newSize(&c.broker.RetentionBytes, d.RetentionBytes), "retention-bytes", "default retention of a partition in bytes (e.g. 10GiB); -1 is unbounded")
+	fs.Var(newSize(&c.broker.SegmentBytes, d.SegmentBytes), "segment-bytes", "roll a segment file past this size (e.g. 64MiB)")
+	fs.DurationVar(&c.broker.SegmentAge, "segment-age", d.SegmentAge, "roll a segment older than this; 0 rolls by size only")
+	fs.Var(newSize32(&c.broker.MaxMessageBytes, d.MaxMessageBytes), "max-message-bytes", "default largest message (key + value + headers) of a topic")
+	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
+	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
+	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on a fetch's wait_ms")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")
+	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
+
+	fs.VisitAll(func(f *pflag.Flag) {
+		f.Value = &lenient{Value: f.Value, name: "--" + f.Name, problems: problems}
+	})
+}
+
+// applyEnv sets every flag not given on the command line from its
+// GOQUEUE_* variable, if set.
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool), problems *[]error) {
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := envName(f.Name)
+		v, ok := lookup(name)
+		if !ok {
+			return
+		}
+		if err := f.Value.(*lenient).Value.Set(v); err != nil {
+			*problems = append(*problems, fmt.Errorf("%s=%q: %v", name, v, err))
+		}
+	})
+}
+
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// validate checks what the broker's own validation does not, and returns
+// every problem, including those met while parsing, joined.
+func (c *config) validate(problems []error) error {
+	errs := append([]error(nil), problems...)
+	if err := c.broker.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, port, err := net.SplitHostPort(c.addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q must be host:port: %v", c.addr, err))
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		errs = append(errs, fmt.Errorf("addr %q: port %q must be a number from 0 to 65535", c.addr, port))
+	}
+	if c.maxBodyBytes < int64(c.broker.MaxMessageBytes) {
+		errs = append(errs, fmt.Errorf("max body bytes %d must be at least max message bytes %d", c.maxBodyBytes, c.broker.MaxMessageBytes))
+	}
+	if c.maxWait <= 0 {
+		errs = append(errs, fmt.Errorf("max wait %v must be positive", c.maxWait))
+	}
+	if c.shutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown timeout %v must be positive", c.shutdownTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// lenient wraps a flag's value: a bad value is recorded as a problem instead
+// of stopping the parse at the first one.
+type lenient struct {
+	pflag.Value
+	name     string
+	problems *[]error
+}
+
+func (l *lenient) Set(s string) error {
+	old := l.Value.String()
+	if err := l.Value.Set(s); err != nil {
+		*l.problems = append(*l.problems, fmt.Errorf("%s %q: %v", l.name, s, err))
+		l.Value.Set(old) // some values are clobbered by a failed Set; the old one always parses
+	}
+	return nil
+}
+
+// levelValue is a slog.Level flag.
+type levelValue slog.Level
+
+func (l *levelValue) String() string { return slog.Level(*l).String() }
+func (l *levelValue) Type() string   { return "level" }
+func (l *levelValue) Set(s string) error {
+	var v slog.Level
+	if err := v.UnmarshalText([]byte(s)); err != nil {
+		return errors.New("must be debug, info, warn or error")
+	}
+	*l = levelValue(v)
+	return nil
+}
+
+// environ looks a variable up in the process environment.
+func environ(name string) (string, bool) { return os.LookupEnv(name) }

@@ -1,0 +1,159 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// attrJSON marks a record whose value is JSON text (an object, array,
+// number, true or false) to be returned as that JSON. Without it, a value is
+// text (returned as a JSON string) or, if it is not UTF-8, bytes (returned in
+// value_base64).
+const attrJSON int8 = 0x01
+
+// decodePublish decodes a POST /topics/{topic}/messages body: one message or
+// {"messages":[...]}. It checks encodings only; sizes and partitions are the
+// broker's to check. An error is always an *api.Error, and for a batch its
+// details name the index of the first bad message.
+func decodePublish(body []byte) ([]broker.Message, error) {
+	var req api.PublishRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return nil, err
+	}
+	if req.Messages == nil {
+		m, err := decodeMessage(&req.PublishMessage)
+		if err != nil {
+			return nil, err
+		}
+		return []broker.Message{m}, nil
+	}
+	if !isZero(&req.PublishMessage) {
+		return nil, api.ErrBadRequest.Withf(`send either one message or "messages", not both`)
+	}
+	if len(req.Messages) == 0 {
+		return nil, api.ErrInvalidArgument.Withf(`"messages" is empty`).WithDetail("field", "messages")
+	}
+	out := make([]broker.Message, len(req.Messages))
+	for i := range req.Messages {
+		m, err := decodeMessage(&req.Messages[i])
+		if err != nil {
+			e := *err
+			e.Message = fmt.Sprintf("message %d: %s", i, err.Message)
+			return nil, e.WithDetail("index", i)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func isZero(m *api.PublishMessage) bool {
+	return m.Key == nil && m.KeyBase64 == nil && m.Value == nil && m.ValueBase64 == nil &&
+		m.Headers == nil && m.Partition == nil && m.Timestamp == 0
+}
+
+// decodeMessage applies the value rules of api.PublishMessage: a JSON string
+// is stored as its text; any other JSON value as its JSON text, marked with
+// attrJSON; value_base64 as raw bytes; null or absent as a null value.
+func decodeMessage(pm *api.PublishMessage) (broker.Message, *api.Error) {
+	m := broker.Message{Partition: broker.AnyPartition, Timestamp: pm.Timestamp}
+	switch {
+	case pm.Key != nil && pm.KeyBase64 != nil:
+		return m, invalidField("key", `set "key" or "key_base64", not both`)
+	case pm.Key != nil:
+		m.Key = []byte(*pm.Key)
+	case pm.KeyBase64 != nil:
+		m.Key = pm.KeyBase64
+	}
+	value := pm.Value
+	if bytes.Equal(value, []byte("null")) {
+		value = nil
+	}
+	switch {
+	case value != nil && pm.ValueBase64 != nil:
+		return m, invalidField("value", `set "value" or "value_base64", not both`)
+	case pm.ValueBase64 != nil:
+		m.Value = pm.ValueBase64
+	case len(value) > 0 && value[0] == '"':
+		var s string
+		if err := json.Unmarshal(value, &s); err != nil {
+			return m, invalidField("value", "value is not a valid JSON string")
+		}
+		m.Value = []byte(s)
+	case value != nil:
+		if !utf8.Valid(value) {
+			return m, invalidField("value", "value is JSON with invalid UTF-8; send bytes in value_base64")
+		}
+		m.Value = slices.Clone(value)
+		m.Attributes |= attrJSON
+	}
+	if pm.Partition != nil {
+		if *pm.Partition < 0 {
+			return m, api.ErrPartitionNotFound.Withf("partition %d is negative", *pm.Partition).
+				WithDetail("partition", *pm.Partition)
+		}
+		m.Partition = *pm.Partition
+	}
+	if len(pm.Headers) > 0 {
+		m.Headers = make([]commitlog.Header, 0, len(pm.Headers))
+		for k, v := range pm.Headers {
+			m.Headers = append(m.Headers, commitlog.Header{Key: k, Value: []byte(v)})
+		}
+		slices.SortFunc(m.Headers, func(a, b commitlog.Header) int { return strings.Compare(a.Key, b.Key) })
+	}
+	return m, nil
+}
+
+func invalidField(field, msg string) *api.Error {
+	return api.ErrInvalidArgument.Withf("%s", msg).WithDetail("field", field)
+}
+
+// encodeRecord is the wire form of a stored record, the reverse of
+// decodeMessage: JSON comes back as the same JSON, text as a JSON string, and
+// other bytes in value_base64 (keys likewise, in key or key_base64).
+func encodeRecord(topic string, partition int32, r *commitlog.Record) api.Message {
+	m := api.Message{Topic: topic, Partition: partition, Offset: r.Offset, Timestamp: r.Timestamp}
+	if r.Key != nil {
+		if utf8.Valid(r.Key) {
+			k := string(r.Key)
+			m.Key = &k
+		} else {
+			m.KeyBase64 = r.Key
+		}
+	}
+	if r.Value != nil {
+		switch {
+		case r.Attributes&attrJSON != 0 && json.Valid(r.Value):
+			m.Value = r.Value
+		case utf8.Valid(r.Value):
+			m.Value = quote(r.Value)
+		default:
+			m.ValueBase64 = r.Value
+		}
+	}
+	if len(r.Headers) > 0 {
+		m.Headers = make(map[string]string, len(r.Headers))
+		for _, h := range r.Headers {
+			m.Headers[h.Key] = string(h.Value)
+		}
+	}
+	return m
+}
+
+// quote returns s as a JSON string, without HTML escaping so that text comes
+// back byte for byte.
+func quote(s []byte) json.RawMessage {
+	var buf bytes.Buffer
+	buf.Grow(len(s) + 2)
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(string(s)) // a string always encodes
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}

@@ -1,0 +1,35 @@
+package httpapi
+
+import (
+	"net/http"
+	"runtime"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+type status struct {
+	Status string `json:"status"`
+}
+
+// healthz and livez answer while the process serves at all.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, status{"ok"})
+	return nil
+}
+
+func (s *Server) livez(w http.ResponseWriter, r *http.Request) error { return s.healthz(w, r) }
+
+// readyz answers 200 once the broker has recovered (New takes a recovered
+// broker) and 503 after Drain.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.draining.Load() {
+		return api.ErrUnavailable.Withf("broker is shutting down")
+	}
+	writeJSON(w, http.StatusOK, status{"ready"})
+	return nil
+}
+
+func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"version": s.opts.Version, "go": runtime.Version()})
+	return nil
+}

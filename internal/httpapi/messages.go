@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Fetch limits: what a fetch returns when the query does not say, and the
+// most it may ask for (larger asks are lowered to these).
+const (
+	defaultFetchMax      = 100
+	maxFetchMax          = 10000
+	defaultFetchMaxBytes = 1 << 20
+	maxFetchMaxBytes     = 16 << 20
+)
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
+	name, err := topicParam(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	msgs, err := decodePublish(body)
+	if err != nil {
+		return err
+	}
+	pos, err := s.b.Publish(name, msgs)
+	if err != nil {
+		return err
+	}
+	resp := api.PublishResponse{Topic: name, Offsets: make([]api.PublishResult, len(pos))}
+	for i, p := range pos {
+		resp.Offsets[i] = api.PublishResult{Partition: p.Partition, Offset: p.Offset}
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
+	name, err := topicParam(r)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.ParseInt(r.PathValue("partition"), 10, 32)
+	if err != nil {
+		return api.ErrInvalidArgument.Withf("partition %q is not a number", r.PathValue("partition")).WithDetail("field", "partition")
+	}
+	req, err := s.fetchRequest(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	req.Partition = int32(p)
+	res, err := s.b.Fetch(r.Context(), name, req)
+	if err != nil {
+		return err
+	}
+	resp := api.FetchResponse{
+		Topic:          name,
+		Partition:      req.Partition,
+		Messages:       make([]api.Message, len(res.Records)),
+		NextOffset:     res.NextOffset,
+		EarliestOffset: res.EarliestOffset,
+		HighWatermark:  res.HighWatermark,
+	}
+	for i := range res.Records {
+		resp.Messages[i] = encodeRecord(name, req.Partition, &res.Records[i])
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// fetchRequest parses ?offset=&timestamp=&max=&max_bytes=&wait_ms=. Offset
+// is a number, "earliest" (the default) or "latest"; it and timestamp
+// exclude each other. max and max_bytes above their caps are lowered to
+// them; wait_ms is capped at Options.MaxWait.
+func (s *Server) fetchRequest(q url.Values) (broker.FetchRequest, error) {
+	req := broker.FetchRequest{Offset: broker.OffsetEarliest, MaxMessages: defaultFetchMax, MaxBytes: defaultFetchMaxBytes}
+	off, hasOff := q.Get("offset"), q.Has("offset")
+	if hasOff && q.Has("timestamp") {
+		return req, api.ErrInvalidArgument.Withf("give offset or timestamp, not both").WithDetail("field", "timestamp")
+	}
+	switch {
+	case !hasOff:
+	case off == "earliest":
+		req.Offset = broker.OffsetEarliest
+	case off == "latest":
+		req.Offset = broker.OffsetLatest
+	default:
+		n, err := strconv.ParseInt(off, 10, 64)
+		if err != nil {
+			return req, api.ErrInvalidArgument.Withf(`offset %q must be a number, "earliest" or "latest"`, off).WithDetail("field", "offset")
+		}
+		if n < 0 {
+			return req, api.ErrOffsetOutOfRange.Withf("offset %d is negative", n).WithDetail("offset", n)
+		}
+		req.Offset = n
+	}
+	if q.Has("timestamp") {
+		ts, err := queryInt(q, "timestamp", 0, 0, 1<<62)
+		if err != nil {
+			return req, err
+		}
+		req.ByTimestamp, req.Timestamp = true, ts
+	}
+	n, err := queryInt(q, "max", defaultFetchMax, 1, maxFetchMax)
+	if err != nil {
+		return req, err
+	}
+	req.MaxMessages = int(n)
+	if n, err = queryInt(q, "max_bytes", defaultFetchMaxBytes, 1, maxFetchMaxBytes); err != nil {
+		return req, err
+	}
+	req.MaxBytes = int(n)
+	if n, err = queryInt(q, "wait_ms", 0, 0, s.opts.MaxWait.Milliseconds()); err != nil {
+		return req, err
+	}
+	req.Wait = time.Duration(n) * time.Millisecond
+	return req, nil
+}
+
+// queryInt parses q[key] (def when absent). Values below min are refused;
+// values above max are lowered to max.
+func queryInt(q url.Values, key string, def, lo, hi int64) (int64, error) {
+	if !q.Has(key) {
+		return def, nil
+	}
+	v, err := strconv.ParseInt(q.Get(key), 10, 64)
+	if err != nil || v < lo {
+		return 0, api.ErrInvalidArgument.Withf("%s %q must be a whole number of at least %d", key, q.Get(key), lo).WithDetail("field", key)
+	}
+	return min(v, hi), nil
+}

@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// writeJSON sends v with status. HTML characters are not escaped: values
+// come back as they were sent.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		// Only a broker bug gets here (every type we send marshals).
+		buf.Reset()
+		fmt.Fprintf(&buf, `{"error":{"code":%q,"message":"encode response: %s","retriable":true}}`+"\n",
+			api.ErrInternal.Code, strings.ReplaceAll(err.Error(), `"`, `'`))
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// statusOf is the error → status table: an *api.Error travels with its own
+// status; anything else is a broker fault (500).
+func statusOf(err error) (*api.Error, bool) {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae, true
+	}
+	return api.ErrInternal.Withf("internal error"), false
+}
+
+// writeError sends err as an api.ErrorBody. An error that is not an
+// *api.Error is logged, since it means a broker fault, not a client mistake.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae, coded := statusOf(err)
+	if !coded {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, ae.Status, api.ErrorBody{Error: ae})
+}
+
+// readBody reads the whole body, at most limit bytes. A larger body is
+// BODY_TOO_LARGE.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	tooLarge := api.ErrBodyTooLarge.Withf("request body is larger than %d bytes", limit).WithDetail("max_body_bytes", limit)
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge
+	case err != nil:
+		return nil, api.ErrBadRequest.Withf("read request body: %v", err)
+	}
+	return body, nil
+}
+
+// decodeJSON decodes exactly one JSON value from body into v. Unknown fields
+// are refused, so a misspelt field is an error rather than silently dropped.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return api.ErrBadRequest.Withf("unexpected data after the JSON body")
+	}
+	return nil
+}
+
+// jsonError turns a decoding error into a coded one that says where the
+// problem is.
+func jsonError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		b64 base64.CorruptInputError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		return api.ErrBadRequest.Withf("request body is empty; expected JSON")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return api.ErrBadRequest.Withf("request body is truncated JSON")
+	case errors.As(err, &syn):
+		return api.ErrBadRequest.Withf("malformed JSON at byte %d: %v", syn.Offset, syn).WithDetail("offset", syn.Offset)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(body)"
+		}
+		return api.ErrInvalidArgument.Withf("field %s: expected %s, got JSON %s", field, typ.Type, typ.Value).WithDetail("field", field)
+	case errors.As(err, &b64):
+		return api.ErrInvalidArgument.Withf("invalid base64 at byte %d", int64(b64))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return api.ErrBadRequest.Withf("unknown field %q", field).WithDetail("field", field)
+	}
+	return api.ErrBadRequest.Withf("invalid JSON: %v", err)
+}

@@ -1,0 +1,157 @@
+// Package httpapi serves the broker over HTTP/JSON: it turns requests into
+// broker calls and broker answers and errors into the wire types of package
+// api. It owns no broker state; what it owns is the mapping (routes, request
+// decoding, the error → status table) and the readiness flag.
+package httpapi
+
+import (
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Options configure the HTTP layer. Zero values take the defaults noted.
+type Options struct {
+	MaxBodyBytes int64         // largest request body; default 16 MiB
+	MaxWait      time.Duration // cap on a fetch's wait_ms; default 30 s
+	Version      string        // reported by /version; default "dev"
+	Logger       *slog.Logger  // default slog.Default()
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxBodyBytes = 16 << 20
+	DefaultMaxWait      = 30 * time.Second
+)
+
+// Server is the HTTP handler of one broker.
+type Server struct {
+	b    *broker.Broker
+	opts Options
+	log  *slog.Logger
+	mux  *http.ServeMux // immutable after New
+	// draining is set once shutdown begins; /readyz then answers 503 so load
+	// balancers stop sending new work.
+	draining atomic.Bool
+}
+
+// handlerFunc is a route's handler: it writes a success itself, or returns
+// the error to send.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// New returns the handler for b, which must be open (recovered).
+func New(b *broker.Broker, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = DefaultMaxWait
+	}
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.pattern, s.handle(rt.h))
+	}
+	return s
+}
+
+type route struct {
+	pattern string
+	h       handlerFunc
+}
+
+// routes is the table of every endpoint this package serves.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET /healthz", s.healthz},
+		{"GET /livez", s.livez},
+		{"GET /readyz", s.readyz},
+		{"GET /version", s.version},
+		{"POST /topics", s.createTopic},
+		{"GET /topics", s.listTopics},
+		{"GET /topics/{topic}", s.describeTopic},
+		{"DELETE /topics/{topic}", s.deleteTopic},
+		{"POST /topics/{topic}/partitions", s.addPartitions},
+		{"POST /topics/{topic}/messages", s.publish},
+		{"GET /topics/{topic}/partitions/{partition}/messages", s.fetch},
+	}
+}
+
+// Drain marks the server as shutting down: /readyz answers 503 from now on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// ServeHTTP routes r. Unknown paths get a coded 404 and known paths with the
+// wrong method a coded 405 (with Allow), never ServeMux's plain text.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// unrouted answers a request no pattern matched. It asks the mux what it
+// would have said (404, 405 or a redirect to the clean path) and says it
+// with a coded body.
+func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	rec := &headRecorder{header: make(http.Header)}
+	h, _ := s.mux.Handler(r)
+	h.ServeHTTP(rec, r)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", rec.header.Get("Allow"))
+		s.writeError(w, r, api.ErrMethodNotAllowed.Withf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow")))
+	case http.StatusNotFound:
+		s.writeError(w, r, api.ErrNotFound.Withf("no route for %s %s", r.Method, r.URL.Path))
+	default:
+		h.ServeHTTP(w, r) // a redirect to the cleaned path
+	}
+}
+
+// headRecorder keeps the status and header a handler writes and drops the
+// body.
+type headRecorder struct {
+	header http.Header
+	status int
+}
+
+func (h *headRecorder) Header() http.Header { return h.header }
+func (h *headRecorder) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+func (h *headRecorder) Write(p []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return len(p), nil
+}
+
+// handle adapts a handlerFunc: it writes the returned error and turns a
+// panic into a logged INTERNAL error, so one bad request cannot take the
+// broker down.
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				s.writeError(w, r, api.ErrInternal.Withf("internal error"))
+			}
+		}()
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}

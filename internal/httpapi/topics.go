@@ -1,0 +1,117 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// topicParam is the {topic} of the path, checked like a new topic's name so
+// that a typo gets INVALID_TOPIC_NAME rather than a puzzling not-found.
+func topicParam(r *http.Request) (string, error) {
+	name := r.PathValue("topic")
+	if err := broker.ValidateTopicName(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	var req api.CreateTopicRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	info, err := s.b.CreateTopic(req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, wireTopic(info))
+	return nil
+}
+
+func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) error {
+	infos := s.b.Topics()
+	list := api.TopicList{Topics: make([]api.Topic, len(infos))}
+	for i, info := range infos {
+		list.Topics[i] = wireTopic(info)
+	}
+	writeJSON(w, http.StatusOK, list)
+	return nil
+}
+
+func (s *Server) describeTopic(w http.ResponseWriter, r *http.Request) error {
+	name, err := topicParam(r)
+	if err != nil {
+		return err
+	}
+	info, err := s.b.Topic(name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireTopic(info))
+	return nil
+}
+
+func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) error {
+	name, err := topicParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.b.DeleteTopic(name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) addPartitions(w http.ResponseWriter, r *http.Request) error {
+	name, err := topicParam(r)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	var req api.AddPartitionsRequest
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	info, err := s.b.AddPartitions(name, req.Count)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireTopic(info))
+	return nil
+}
+
+func wireTopic(info broker.TopicInfo) api.Topic {
+	c := info.Config
+	t := api.Topic{
+		Name:            c.Name,
+		Partitions:      c.Partitions,
+		RetentionHours:  c.RetentionHours,
+		RetentionBytes:  c.RetentionBytes,
+		SegmentBytes:    c.SegmentBytes,
+		SegmentMS:       c.SegmentMS,
+		MaxMessageBytes: c.MaxMessageBytes,
+		Fsync:           c.Fsync,
+		CreatedAt:       c.CreatedAt,
+		PartitionInfo:   make([]api.PartitionInfo, len(info.Partitions)),
+	}
+	for i, p := range info.Partitions {
+		t.PartitionInfo[i] = api.PartitionInfo{
+			Partition:      p.Partition,
+			EarliestOffset: p.EarliestOffset,
+			HighWatermark:  p.HighWatermark,
+			Bytes:          p.Bytes,
+			Segments:       p.Segments,
+		}
+	}
+	return t
+}
