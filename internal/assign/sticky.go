@@ -31,22 +31,24 @@ func balanceSticky(in input, prev Plan) Plan {
 // sticky is one sticky balance in flight. Partitions are numbered flat:
 // topic i (in sorted order) owns numbers base[i] to base[i]+count-1.
 type sticky struct {
-	in      input
-	base    []int32   // topic index → first flat partition number
-	topicOf []int32   // flat partition → topic index
-	subs    [][]int32 // topic index → subscribed member indices, ascending
-	subBits [][]uint64
-	owner   []int32   // flat partition → member index, or -1 while unowned
-	owned   [][]int32 // member index → flat partitions it owns, unordered
+	in       input
+	base     []int32    // topic index → first flat partition number
+	topicOf  []int32    // flat partition → topic index
+	subs     [][]int32  // topic index → subscribed member indices, ascending
+	subBits  [][]uint64 // member index → bitset of subscribed topic indices
+	topicsOf [][]int32  // member index → subscribed topic indices, ascending
+	owner    []int32    // flat partition → member index, or -1 while unowned
+	owned    [][]int32  // member index → flat partitions it owns, unordered
 }
 
 func newSticky(in input) *sticky {
 	s := &sticky{
-		in:      in,
-		base:    make([]int32, len(in.topics)),
-		subs:    make([][]int32, len(in.topics)),
-		subBits: make([][]uint64, len(in.members)),
-		owned:   make([][]int32, len(in.members)),
+		in:       in,
+		base:     make([]int32, len(in.topics)),
+		subs:     make([][]int32, len(in.topics)),
+		subBits:  make([][]uint64, len(in.members)),
+		topicsOf: make([][]int32, len(in.members)),
+		owned:    make([][]int32, len(in.members)),
 	}
 	topicIdx := make(map[string]int32, len(in.topics))
 	var n int32
@@ -72,6 +74,7 @@ func newSticky(in input) *sticky {
 			ti := topicIdx[t]
 			s.subBits[mi][ti/64] |= 1 << (ti % 64)
 			s.subs[ti] = append(s.subs[ti], int32(mi))
+			s.topicsOf[mi] = append(s.topicsOf[mi], ti)
 		}
 	}
 	return s
@@ -213,24 +216,49 @@ func (s *sticky) fill() {
 	}
 }
 
-// balanceGeneral moves partitions, one at a time, from the most loaded member
-// that can give one to the least loaded subscriber of that partition's topic
-// with at least two partitions fewer, until no such move exists. Each move
-// lowers Σ load², so the loop ends; when it does, no partition's owner has two
-// or more partitions more than any other subscriber of its topic.
+// balanceGeneral balances a group whose members subscribe differently. It
+// first moves single partitions from the most loaded member that can give
+// one to a subscriber with two or more fewer (cheap, and the fewest moves),
+// then shifts partitions along chains (see shift) until no chain is left.
+// Each step lowers Σ load² by at least two, so the loops end. At the end no
+// cost-reducing path exists, which makes the plan an optimal semi-matching
+// (Harvey, Ladner, Lovász, Tamir, "Semi-matchings for bipartite graphs and
+// load balancing", 2006): it minimises the largest load and Σ load², and its
+// sorted loads are the same as every other optimal plan's.
 func (s *sticky) balanceGeneral() {
 	m := len(s.in.members)
 	order := make([]int32, m)
-	for {
+	byLoad := func(desc bool) {
 		for i := range order {
 			order[i] = int32(i)
 		}
 		slices.SortStableFunc(order, func(a, b int32) int {
-			return cmp.Compare(len(s.owned[b]), len(s.owned[a]))
+			if desc {
+				a, b = b, a
+			}
+			return cmp.Compare(len(s.owned[a]), len(s.owned[b]))
 		})
+	}
+	for {
+		byLoad(true)
 		moved := false
 		for _, donor := range order {
 			if s.give(donor) {
+				moved = true
+				break
+			}
+		}
+		if !moved {
+			break
+		}
+	}
+	c := newChains(s)
+	for {
+		byLoad(false)
+		moved := false
+		clear(c.dead)
+		for _, taker := range order {
+			if !c.dead[taker] && c.shift(taker) {
 				moved = true
 				break
 			}
@@ -274,9 +302,14 @@ func (s *sticky) give(donor int32) bool {
 			give = f
 		}
 	}
-	s.owned[donor] = slices.DeleteFunc(s.owned[donor], func(f int32) bool { return f == give })
-	s.assign(give, bestTaker)
+	s.move(give, donor, bestTaker)
 	return true
+}
+
+// move gives partition f, owned by from, to member to.
+func (s *sticky) move(f, from, to int32) {
+	s.owned[from] = slices.DeleteFunc(s.owned[from], func(g int32) bool { return g == f })
+	s.assign(f, to)
 }
 
 // plan converts the flat assignment into a Plan.
