@@ -15,7 +15,7 @@ import (
 	"fmt"
 )
 
-// ErrUnknownStrategy: the strategy is not one of Strategies.
+// ErrUnknownStrategy: the strategy is not one of Strategies().
 var ErrUnknownStrategy = errors.New("assign: unknown strategy")
 
 // ErrInvalidInput: the members or partitions cannot describe a group: a
@@ -31,8 +31,8 @@ const (
 	CooperativeSticky = "cooperative-sticky"
 )
 
-// Strategies lists every known strategy, in a fixed order.
-var Strategies = [...]string{Range, RoundRobin, Sticky, CooperativeSticky}
+// Strategies returns every known strategy, in a fixed order, in a new slice.
+func Strategies() []string { return []string{Range, RoundRobin, Sticky, CooperativeSticky} }
 
 // Member is one group member as the assignor sees it.
 type Member struct {

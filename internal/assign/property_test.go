@@ -107,7 +107,7 @@ func mustBalance(t *rapid.T, strategy string, members []Member, partitions map[s
 // exclusive, complete, balanced as the strategy promises, and identical when
 // members, their topics and the partitions map come in another order.
 func TestPropertiesAllStrategies(t *testing.T) {
-	for _, strategy := range Strategies {
+	for _, strategy := range Strategies() {
 		t.Run(strategy, func(t *testing.T) {
 			rapid.Check(t, func(t *rapid.T) {
 				uniform := rapid.Bool().Draw(t, "uniform")

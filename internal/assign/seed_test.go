@@ -58,7 +58,7 @@ func TestRangeSeedPictures(t *testing.T) {
 // TestIdleMembers checks, for every strategy, that members beyond the
 // partition count get an empty entry and the others one partition each.
 func TestIdleMembers(t *testing.T) {
-	for _, s := range Strategies {
+	for _, s := range Strategies() {
 		t.Run(s, func(t *testing.T) {
 			ms := make([]Member, 8)
 			for i := range ms {
