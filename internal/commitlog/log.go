@@ -212,7 +212,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			break
 		}
 		last := i == len(bases)-1
-		s, cut, err := openSegment(dir, base, last, opts.IndexIntervalBytes)
+		s, cut, err := openSegment(dir, base, last, opts)
 		if err != nil {
 			return fail(err)
 		}
@@ -294,7 +294,7 @@ func (l *Log) Close() error {
 	act := l.active()
 	err := act.f.Sync()
 	if err == nil {
-		err = act.writeIndex(l.dir, true)
+		err = act.writeIndex(l.dir, l.opts.Fsync != FsyncNever)
 	}
 	for _, s := range l.segs {
 		if cerr := s.f.Close(); err == nil {

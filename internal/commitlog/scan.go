@@ -57,8 +57,10 @@ func (s *segment) scan(end int64, interval int) error {
 // where its valid data ends. A sealed segment whose index files are
 // consistent is checked only from its last index entry on; the active one
 // (last) is always scanned whole, since its tail is where a crash tears.
-// An invalid tail is truncated away and reported as cut.
-func openSegment(dir string, base int64, last bool, interval int) (s *segment, cut bool, err error) {
+// An invalid tail is truncated away and reported as cut. Repairs are fsynced
+// unless the policy is FsyncNever.
+func openSegment(dir string, base int64, last bool, opts Options) (s *segment, cut bool, err error) {
+	interval, durable := opts.IndexIntervalBytes, opts.Fsync != FsyncNever
 	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR, 0)
 	if err != nil {
 		return nil, false, fmt.Errorf("commitlog: open segment: %w", err)
@@ -87,13 +89,15 @@ func openSegment(dir string, base int64, last bool, interval int) (s *segment, c
 		if err := f.Truncate(s.size); err != nil {
 			return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
 		}
-		if err := f.Sync(); err != nil {
-			return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
+		if durable {
+			if err := f.Sync(); err != nil {
+				return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
+			}
 		}
 		cut = true
 	}
 	if !last || cut {
-		if err := s.writeIndex(dir, true); err != nil {
+		if err := s.writeIndex(dir, durable); err != nil {
 			return nil, false, err
 		}
 	}
