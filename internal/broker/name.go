@@ -24,7 +24,7 @@ func ValidateTopicName(name string) error {
 	for i := 0; i < len(name); i++ {
 		if !legalNameByte(name[i]) {
 			return api.ErrInvalidTopicName.Withf("topic name %q has an illegal character at byte %d; use only [a-zA-Z0-9._-]", name, i).
-				WithDetail("index", i)
+				WithDetail("position", i)
 		}
 	}
 	return nil

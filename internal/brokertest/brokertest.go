@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +34,9 @@ type Server struct {
 	cfg    broker.Config
 	opts   httpapi.Options
 	client *http.Client // own transport, so no idle connection outlives the test
+	// inFlight counts requests inside the handler, so a test can tell that a
+	// long-poll has reached the broker before it acts.
+	inFlight atomic.Int64
 
 	// Set while running, nil after Stop.
 	b    *broker.Broker
@@ -95,7 +100,7 @@ func (s *Server) start(addr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.b, s.stop, s.done = b, cancel, make(chan error, 2)
 	s.srv = &http.Server{
-		Handler:     httpapi.New(b, s.opts),
+		Handler:     s.counting(httpapi.New(b, s.opts)),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	go func() { s.done <- b.Run(ctx) }()
@@ -106,6 +111,30 @@ func (s *Server) start(addr string) {
 		}
 		s.done <- nil
 	}()
+}
+
+func (s *Server) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// InFlight is the number of requests being handled right now.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// WaitInFlight blocks until at least n requests are being handled, or fails
+// the test after 10 s.
+func (s *Server) WaitInFlight(n int64) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.inFlight.Load() < n {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("brokertest: %d requests in flight after 10 s, want %d", s.inFlight.Load(), n)
+		}
+		runtime.Gosched()
+	}
 }
 
 // Broker is the running broker, for tests that call it directly.
