@@ -37,11 +37,14 @@ type machine struct {
 	owner   map[TP]string // "" while unowned
 
 	inFlight  map[key]flight
-	settled   map[key]bool // acknowledged or dead-lettered: never delivered again
-	dead      map[key]bool // decided dead, DLQ write not confirmed
-	nextCount map[key]int  // the count the next delivery must carry (default 1)
-	released  map[key]bool // handed off, not delivered again yet
-	committed map[TP]int64 // last committed offset seen
+	settled   map[key]bool      // acknowledged or dead-lettered: never delivered again
+	dead      map[key]bool      // decided dead, DLQ write not confirmed
+	nextCount map[key]int       // the count the next delivery must carry (default 1)
+	released  map[key]bool      // handed off, not delivered again yet
+	due       map[key]time.Time // waiting messages: when they may be delivered again
+	delivered map[key]bool      // delivered at least once since the last restart
+	cursor    map[TP]int64      // first deliveries so far are all below it
+	committed map[TP]int64      // last committed offset seen
 }
 
 func newMachine(t *rapid.T) *machine {
@@ -62,6 +65,9 @@ func newMachine(t *rapid.T) *machine {
 		dead:      map[key]bool{},
 		nextCount: map[key]int{},
 		released:  map[key]bool{},
+		due:       map[key]time.Time{},
+		delivered: map[key]bool{},
+		cursor:    map[TP]int64{},
 		committed: map[TP]int64{},
 	}
 	for i, tp := range m.tps {
@@ -100,9 +106,35 @@ func (m *machine) pickFlight(t *rapid.T) (key, flight) {
 
 // poll polls and checks every delivery against the model.
 func (m *machine) poll(t *rapid.T, member string, owned []TP, limit int) []Delivery {
+	room := min(limit, m.cfg.MaxInFlightPerMember-m.g.InFlight(member))
+	var dueNow []key // of owned partitions, before the poll
+	for _, k := range sortedKeys(m.due) {
+		if slices.Contains(owned, k.tp) && !m.due[k].After(m.now) {
+			dueNow = append(dueNow, k)
+		}
+	}
 	ds := m.g.Poll(nil, m.now, member, owned, limit, ends(m.hwm))
-	if len(ds) > limit {
-		t.Fatalf("poll of %d returned %d", limit, len(ds))
+	if len(ds) > max(room, 0) {
+		t.Fatalf("poll of %d with room %d returned %d", limit, room, len(ds))
+	}
+	got := map[key]bool{}
+	for _, d := range ds {
+		got[key{d.TP, d.Offset}] = true
+	}
+	for _, k := range dueNow {
+		if got[k] {
+			continue
+		}
+		// A due redelivery may wait only if the poll was full, and then
+		// no fresh message of its partition may pass it.
+		if len(ds) < room {
+			t.Fatalf("due %v (at %v, now %v) not delivered by a poll with room", k, m.due[k], m.now)
+		}
+		for _, d := range ds {
+			if d.TP == k.tp && !m.delivered[key{d.TP, d.Offset}] {
+				t.Fatalf("fresh %v delivered before due %v", d, k)
+			}
+		}
 	}
 	for _, d := range ds {
 		k := key{d.TP, d.Offset}
@@ -125,8 +157,24 @@ func (m *machine) poll(t *rapid.T, member string, owned []TP, limit int) []Deliv
 		if d.DeliveryCount > m.cfg.maxDeliveries() {
 			t.Fatalf("delivery count %d above max retries+1", d.DeliveryCount)
 		}
+		if !m.delivered[k] {
+			// First deliveries come in offset order, skipping only what
+			// is settled.
+			want := m.cursor[d.TP]
+			for m.settled[key{d.TP, want}] {
+				want++
+			}
+			if d.Offset != want {
+				t.Fatalf("first delivery of %v, want offset %d next", k, want)
+			}
+			m.cursor[d.TP] = want + 1
+		} else if due, ok := m.due[k]; !ok || due.After(m.now) {
+			t.Fatalf("delivered %v again at %v, but it is not due (%v, %v)", k, m.now, due, ok)
+		}
+		m.delivered[k] = true
 		m.inFlight[k] = flight{member: member, deadline: m.now.Add(m.cfg.VisibilityTimeout), count: d.DeliveryCount}
 		delete(m.released, k)
+		delete(m.due, k)
 	}
 	return ds
 }
@@ -194,6 +242,7 @@ func (m *machine) Nack(t *rapid.T) {
 			t.Fatalf("Nack %v (count %d) = %+v, want retry after %v", k, f.count, o, delay)
 		}
 		m.nextCount[k] = f.count + 1
+		m.due[k] = o.RetryAt
 	}
 }
 
@@ -220,12 +269,56 @@ func (m *machine) ConfirmDead(t *rapid.T) {
 	m.settled[k] = true
 }
 
-// Advance moves the clock and expires visibility timeouts.
+// Advance moves the clock, often exactly to the next timer, and expires
+// visibility timeouts.
 func (m *machine) Advance(t *rapid.T) {
-	m.now = m.now.Add(rapid.SampledFrom([]time.Duration{
-		50 * time.Millisecond, 100 * time.Millisecond, time.Second, 10 * time.Second, 31 * time.Second,
-	}).Draw(t, "dt"))
+	dt := rapid.SampledFrom([]time.Duration{
+		0, 0, 50 * time.Millisecond, 100 * time.Millisecond, time.Second, 10 * time.Second, 31 * time.Second,
+	}).Draw(t, "dt")
+	if dt == 0 {
+		next, ok := m.nextTimer()
+		if !ok {
+			t.Skip("no timer")
+		}
+		dt = max(next.Sub(m.now), 0)
+	}
+	m.now = m.now.Add(dt)
 	m.tick(t)
+	// Consumers poll all the time: whatever just became due must be
+	// handed out at this very instant.
+	m.Poll(t)
+}
+
+// nextTimer is the model's NextDeadline.
+func (m *machine) nextTimer() (next time.Time, ok bool) {
+	for _, f := range m.inFlight {
+		if !ok || f.deadline.Before(next) {
+			next, ok = f.deadline, true
+		}
+	}
+	for _, d := range m.due {
+		if !ok || d.Before(next) {
+			next, ok = d, true
+		}
+	}
+	return next, ok
+}
+
+// Commit settles a prefix of a partition, as a client's offset commit or
+// retention does.
+func (m *machine) Commit(t *rapid.T) {
+	tp := rapid.SampledFrom(m.tps).Draw(t, "tp")
+	to := rapid.Int64Range(0, m.hwm[tp]).Draw(t, "to")
+	m.g.Commit(tp, to)
+	for off := int64(0); off < to; off++ {
+		k := key{tp, off}
+		m.settled[k] = true
+		delete(m.inFlight, k)
+		delete(m.dead, k)
+		delete(m.due, k)
+		delete(m.released, k)
+	}
+	m.cursor[tp] = max(m.cursor[tp], to)
 }
 
 func (m *machine) tick(t *rapid.T) {
@@ -242,6 +335,7 @@ func (m *machine) tick(t *rapid.T) {
 			continue
 		}
 		m.nextCount[k] = f.count + 1
+		m.due[k] = f.deadline
 	}
 	got := m.g.Tick(m.now)
 	slices.SortFunc(got, func(a, b DeadLetter) int {
@@ -298,6 +392,7 @@ func (m *machine) release(t *rapid.T, member string, tp TP) {
 			delete(m.inFlight, k)
 			m.nextCount[k] = f.count
 			m.released[k] = true
+			m.due[k] = time.Time{}
 			want++
 		}
 	}
@@ -306,18 +401,32 @@ func (m *machine) release(t *rapid.T, member string, tp TP) {
 	}
 }
 
-// Leave removes a member: everything it held is released.
+// Leave removes a member: everything it held is released, partition by
+// partition or at once.
 func (m *machine) Leave(t *rapid.T) {
 	member := rapid.SampledFrom(m.members).Draw(t, "member")
+	perPartition := rapid.Bool().Draw(t, "perPartition")
+	want := 0
 	for _, tp := range m.owned(member) {
-		m.release(t, member, tp)
+		if perPartition {
+			m.release(t, member, tp)
+		}
 		m.owner[tp] = ""
+	}
+	for _, k := range sortedKeys(m.inFlight) {
+		if f := m.inFlight[k]; f.member == member {
+			delete(m.inFlight, k)
+			m.nextCount[k] = f.count
+			m.released[k] = true
+			m.due[k] = time.Time{}
+			want++
+		}
+	}
+	if n := m.g.ReleaseMember(member); n != want {
+		t.Fatalf("ReleaseMember(%s) = %d, want %d", member, n, want)
 	}
 	if n := m.g.InFlight(member); n != 0 {
 		t.Fatalf("%s still holds %d after leaving", member, n)
-	}
-	if n := m.g.ReleaseMember(member); n != 0 {
-		t.Fatalf("ReleaseMember after releasing every partition = %d", n)
 	}
 }
 
@@ -334,6 +443,11 @@ func (m *machine) Restart(t *rapid.T) {
 	clear(m.dead)
 	clear(m.released)
 	clear(m.nextCount)
+	clear(m.due)
+	clear(m.delivered)
+	for _, tp := range m.tps {
+		m.cursor[tp], _ = r.Committed(tp)
+	}
 }
 
 // Check holds after every step.
@@ -360,6 +474,10 @@ func (m *machine) Check(t *rapid.T) {
 		if st := m.g.Stats(tp); st.InFlight != n {
 			t.Fatalf("Stats(%v).InFlight = %d, want %d", tp, st.InFlight, n)
 		}
+	}
+	next, ok := m.nextTimer()
+	if gotNext, gotOK := m.g.NextDeadline(); gotOK != ok || !gotNext.Equal(next) {
+		t.Fatalf("NextDeadline = %v %v, want %v %v", gotNext, gotOK, next, ok)
 	}
 	for _, member := range m.members {
 		n := 0
@@ -417,21 +535,30 @@ func (m *machine) drain(t *rapid.T) {
 func TestModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		m := newMachine(t)
-		t.Repeat(map[string]func(*rapid.T){
-			"poll":    m.Poll,
-			"produce": m.Produce,
-			"ack":     m.Ack,
-			"badAck":  m.BadAck,
-			"nack":    m.Nack,
-			"extend":  m.Extend,
-			"confirm": m.ConfirmDead,
-			"advance": m.Advance,
-			"handoff": m.Handoff,
-			"leave":   m.Leave,
-			"restart": m.Restart,
-			"":        m.Check,
-		})
+		// Repeat runs -rapid.steps (default 30) actions; several rounds
+		// reach the deeper states (retries exhausted, restarts over gaps).
+		for range 5 {
+			m.repeat(t)
+		}
 		m.drain(t)
+	})
+}
+
+func (m *machine) repeat(t *rapid.T) {
+	t.Repeat(map[string]func(*rapid.T){
+		"poll":    m.Poll,
+		"produce": m.Produce,
+		"ack":     m.Ack,
+		"badAck":  m.BadAck,
+		"nack":    m.Nack,
+		"extend":  m.Extend,
+		"confirm": m.ConfirmDead,
+		"advance": m.Advance,
+		"handoff": m.Handoff,
+		"leave":   m.Leave,
+		"commit":  m.Commit,
+		"restart": m.Restart,
+		"":        m.Check,
 	})
 }
 
@@ -452,5 +579,3 @@ func TestModelDrainsUnderLoad(t *testing.T) {
 		}
 	})
 }
-
-var _ = testing.Short
