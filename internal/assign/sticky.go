@@ -3,6 +3,7 @@ package assign
 import (
 	"cmp"
 	"container/heap"
+	"math"
 	"slices"
 )
 
@@ -37,6 +38,7 @@ type sticky struct {
 	subs     [][]int32  // topic index → subscribed member indices, ascending
 	subBits  [][]uint64 // member index → bitset of subscribed topic indices
 	topicsOf [][]int32  // member index → subscribed topic indices, ascending
+	held     [][]int32  // member index → per topicsOf entry, partitions of that topic owned
 	owner    []int32    // flat partition → member index, or -1 while unowned
 	owned    [][]int32  // member index → flat partitions it owns, unordered
 }
@@ -48,6 +50,7 @@ func newSticky(in input) *sticky {
 		subs:     make([][]int32, len(in.topics)),
 		subBits:  make([][]uint64, len(in.members)),
 		topicsOf: make([][]int32, len(in.members)),
+		held:     make([][]int32, len(in.members)),
 		owned:    make([][]int32, len(in.members)),
 	}
 	topicIdx := make(map[string]int32, len(in.topics))
@@ -76,6 +79,7 @@ func newSticky(in input) *sticky {
 			s.subs[ti] = append(s.subs[ti], int32(mi))
 			s.topicsOf[mi] = append(s.topicsOf[mi], ti)
 		}
+		s.held[mi] = make([]int32, len(s.topicsOf[mi]))
 	}
 	return s
 }
@@ -110,9 +114,24 @@ func (s *sticky) keep(prev Plan) {
 	}
 }
 
+// assign gives unowned partition f to member, which subscribes to its topic.
 func (s *sticky) assign(f, member int32) {
 	s.owner[f] = member
 	s.owned[member] = append(s.owned[member], f)
+	s.held[member][s.slot(member, s.topicOf[f])]++
+}
+
+// release makes partition f, owned by member, unowned; the caller removes
+// it from s.owned[member].
+func (s *sticky) release(f, member int32) {
+	s.owner[f] = -1
+	s.held[member][s.slot(member, s.topicOf[f])]--
+}
+
+// slot returns the position of topic in member's topicsOf.
+func (s *sticky) slot(member, topic int32) int {
+	i, _ := slices.BinarySearch(s.topicsOf[member], topic)
+	return i
 }
 
 // uniform reports whether every member subscribes to every topic in play,
@@ -157,7 +176,7 @@ func (s *sticky) balanceUniform() {
 			s.sortForRelease(s.owned[mi])
 			keep := len(s.owned[mi]) - over
 			for _, f := range s.owned[mi][keep:] {
-				s.owner[f] = -1
+				s.release(f, int32(mi))
 			}
 			s.owned[mi] = s.owned[mi][:keep]
 		}
@@ -228,33 +247,45 @@ func (s *sticky) fill() {
 func (s *sticky) balanceGeneral() {
 	m := len(s.in.members)
 	order := make([]int32, m)
-	byLoad := func(desc bool) {
+	byLoad := func() {
 		for i := range order {
 			order[i] = int32(i)
 		}
 		slices.SortStableFunc(order, func(a, b int32) int {
-			if desc {
-				a, b = b, a
-			}
 			return cmp.Compare(len(s.owned[a]), len(s.owned[b]))
 		})
 	}
+	// Single moves, always from the most loaded member that can give (ties
+	// by ID): a donor can give if it holds a partition of a topic whose
+	// least loaded subscriber has two or fewer partitions less.
+	minLoad := make([]int, len(s.in.topics))
 	for {
-		byLoad(true)
-		moved := false
-		for _, donor := range order {
-			if s.give(donor) {
-				moved = true
-				break
+		for ti, sub := range s.subs {
+			minLoad[ti] = math.MaxInt
+			for _, mi := range sub {
+				minLoad[ti] = min(minLoad[ti], len(s.owned[mi]))
 			}
 		}
-		if !moved {
+		donor, donorLoad := int32(-1), -1
+		for mi := range s.owned {
+			load := len(s.owned[mi])
+			if load <= donorLoad {
+				continue
+			}
+			for k, ti := range s.topicsOf[mi] {
+				if s.held[mi][k] > 0 && minLoad[ti] <= load-2 {
+					donor, donorLoad = int32(mi), load
+					break
+				}
+			}
+		}
+		if donor < 0 || !s.give(donor) {
 			break
 		}
 	}
 	c := newChains(s)
 	for {
-		byLoad(false)
+		byLoad()
 		moved := false
 		clear(c.dead)
 		for _, taker := range order {
@@ -276,13 +307,10 @@ func (s *sticky) balanceGeneral() {
 func (s *sticky) give(donor int32) bool {
 	load := len(s.owned[donor])
 	bestTopic, bestTaker, bestLoad := int32(-1), int32(-1), 0
-	seen := make(map[int32]bool)
-	for _, f := range s.owned[donor] {
-		ti := s.topicOf[f]
-		if seen[ti] {
+	for k, ti := range s.topicsOf[donor] {
+		if s.held[donor][k] == 0 {
 			continue
 		}
-		seen[ti] = true
 		for _, mi := range s.subs[ti] {
 			l := len(s.owned[mi])
 			if l > load-2 {
@@ -309,6 +337,7 @@ func (s *sticky) give(donor int32) bool {
 // move gives partition f, owned by from, to member to.
 func (s *sticky) move(f, from, to int32) {
 	s.owned[from] = slices.DeleteFunc(s.owned[from], func(g int32) bool { return g == f })
+	s.release(f, from)
 	s.assign(f, to)
 }
 
