@@ -56,6 +56,9 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 
 	// Who is joining: a known member, a restart of a static member, or new.
 	m := g.members[p.MemberID]
+	if m != nil && m.left && m.instanceID != p.InstanceID {
+		m = nil // a departed static member's ID stays reserved for its instance
+	}
 	if m != nil && m.instanceID != p.InstanceID {
 		return JoinResult{}, api.ErrInvalidArgument.Withf("member %q has instance_id %q, not %q", m.id, m.instanceID, p.InstanceID)
 	}
