@@ -34,9 +34,10 @@ type Config struct {
 	RecentRebalances    int           // how many closed rebalances Describe shows
 
 	// NewMemberID names a member that joins without a member_id; seq counts
-	// joins in this group from 1. The default is "<client_id or member>-<seq>";
-	// a broker that must survive restarts should supply unique IDs instead.
-	NewMemberID func(clientID string, seq uint64) string
+	// such joins in this group from 1 and now is the join's time. The
+	// default, "<client_id or member>-<seq>-<now in base-36 ns>", stays unique
+	// across broker restarts without a source of randomness.
+	NewMemberID func(clientID string, seq uint64, now time.Time) string
 }
 
 func (c Config) withDefaults() Config {
@@ -82,11 +83,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func defaultMemberID(clientID string, seq uint64) string {
+func defaultMemberID(clientID string, seq uint64, now time.Time) string {
 	if clientID == "" {
 		clientID = "member"
 	}
-	return clientID + "-" + strconv.FormatUint(seq, 10)
+	return clientID + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatInt(now.UnixNano(), 36)
 }
 
 // heartbeatInterval is what a member with session timeout s is told: the

@@ -44,3 +44,8 @@ func (g *Group) Describe(now time.Time) api.GroupDescription {
 	}
 	return d
 }
+
+// Rebalances returns the rebalance statistics alone, for metrics: counts by
+// reason, time in rebalance (the one in progress counted until now) and the
+// last rebalances.
+func (g *Group) Rebalances(now time.Time) api.RebalanceStats { return g.history.stats(now) }

@@ -40,7 +40,7 @@ type Group struct {
 
 	released []Release // since the last DrainReleased
 	fenced   fencedSet
-	joins    uint64 // joins so far, for generated member IDs
+	joins    uint64 // member IDs generated so far
 	history  history
 }
 

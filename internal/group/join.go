@@ -111,7 +111,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 
 	id := p.MemberID
 	if m == nil && (id == "" || g.members[id] != nil) {
-		id = g.newMemberID(p.ClientID)
+		id = g.newMemberID(p.ClientID, now)
 	}
 
 	// Compute the new target before touching anything, so that a failure
@@ -201,10 +201,10 @@ func renamed(plan assign.Plan, from, to string) assign.Plan {
 }
 
 // newMemberID names a new member uniquely within the group.
-func (g *Group) newMemberID(clientID string) string {
+func (g *Group) newMemberID(clientID string, now time.Time) string {
 	for {
 		g.joins++
-		id := g.cfg.NewMemberID(clientID, g.joins)
+		id := g.cfg.NewMemberID(clientID, g.joins, now)
 		if g.members[id] == nil && !g.fenced.has(id) {
 			return id
 		}
