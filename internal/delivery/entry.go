@@ -35,13 +35,20 @@ type entry struct {
 	p       *partition
 	off     int64
 	state   state
-	member  string    // inFlight only: the holder
+	holder  *holder   // inFlight only
 	count   int       // the delivery's attempt number, ≥ 1; failures = count−1 while in flight
 	handoff bool      // waiting only: released, so the next delivery repeats count
 	at      time.Time // inFlight: visibility deadline; waiting: due time
 	idx     int       // index in the heap the state names; -1 when in none
 	lastErr string    // the last failure's reason, for the DLQ
 	reason  string    // deadPending only: why it is dead
+}
+
+// holder counts what one member holds in flight. Entries point to it, so
+// that settling a message needs no lookup by member ID.
+type holder struct {
+	id       string // immutable
+	inFlight int
 }
 
 // before orders timers by time, then offset, then partition, so that equal

@@ -51,10 +51,11 @@ type Stats struct {
 type Group struct {
 	cfg     Config // immutable after NewGroup
 	parts   map[TP]*partition
-	expiry  timers         // in-flight entries by visibility deadline
-	members map[string]int // in-flight entries per member; no zero values
-	free    []*entry       // recycled entries
-	rotor   int            // rotates the partition Poll serves first
+	expiry  timers             // in-flight entries by visibility deadline
+	members map[string]*holder // members that polled, until ReleaseMember
+	last    *partition         // the partition looked up last, or nil
+	free    []*entry           // recycled entries
+	rotor   int                // rotates the partition Poll serves first
 }
 
 // NewGroup returns an empty Group; zero fields of cfg take the defaults.
@@ -62,7 +63,7 @@ func NewGroup(cfg Config) *Group {
 	return &Group{
 		cfg:     cfg.Or(Defaults()),
 		parts:   make(map[TP]*partition),
-		members: make(map[string]int),
+		members: make(map[string]*holder),
 	}
 }
 
@@ -73,7 +74,7 @@ func (g *Group) Config() Config { return g.cfg }
 // from Restore, or from the first Poll or Commit that names it (then starting
 // at offset 0); the owner should Restore it first to apply its offset reset
 // policy.
-func (g *Group) Has(tp TP) bool { return g.parts[tp] != nil }
+func (g *Group) Has(tp TP) bool { return g.lookup(tp) != nil }
 
 // Partitions returns every partition the group has state for, sorted.
 func (g *Group) Partitions() []TP {
@@ -102,9 +103,10 @@ func compareTP(a, b TP) int {
 // delivered again. Delivery counts start over. Restore also resets a group's
 // offset (e.g. offsets/reset on an empty group).
 func (g *Group) Restore(tp TP, committed int64, acked []Range) {
-	if p := g.parts[tp]; p != nil {
+	if p := g.lookup(tp); p != nil {
 		g.drop(p, func(int64) bool { return true })
 	}
+	g.last = nil
 	p := newPartition(tp, committed)
 	p.acked = newRangeSet(acked)
 	p.committed = p.acked.advance(committed)
@@ -116,7 +118,7 @@ func (g *Group) Restore(tp TP, committed int64, acked []Range) {
 // committed offset and the settled offsets above it. ok is false if the
 // group has no state for tp.
 func (g *Group) Snapshot(tp TP) (committed int64, acked []Range, ok bool) {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	if p == nil {
 		return 0, nil, false
 	}
@@ -126,7 +128,7 @@ func (g *Group) Snapshot(tp TP) (committed int64, acked []Range, ok bool) {
 // Committed returns tp's committed offset: the next offset to deliver, below
 // which everything is settled. ok is false if the group has no state for tp.
 func (g *Group) Committed(tp TP) (offset int64, ok bool) {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	if p == nil {
 		return 0, false
 	}
@@ -137,7 +139,7 @@ func (g *Group) Committed(tp TP) (offset int64, ok bool) {
 // (acknowledged, dead-lettered, or below the committed offset). The owner
 // may use it to treat a double ack as harmless.
 func (g *Group) Settled(tp TP, off int64) bool {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	return p != nil && p.settled(off)
 }
 
@@ -157,15 +159,16 @@ func (g *Group) Commit(tp TP, offset int64) {
 
 // Forget drops every state of tp (its topic was deleted).
 func (g *Group) Forget(tp TP) {
-	if p := g.parts[tp]; p != nil {
+	if p := g.lookup(tp); p != nil {
 		g.drop(p, func(int64) bool { return true })
 		delete(g.parts, tp)
+		g.last = nil
 	}
 }
 
 // Stats returns the group's delivery state on tp (zero if it has none).
 func (g *Group) Stats(tp TP) Stats {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	if p == nil {
 		return Stats{}
 	}
@@ -181,7 +184,12 @@ func (g *Group) Stats(tp TP) Stats {
 }
 
 // InFlight returns how many messages member holds in flight.
-func (g *Group) InFlight(member string) int { return g.members[member] }
+func (g *Group) InFlight(member string) int {
+	if h := g.members[member]; h != nil {
+		return h.inFlight
+	}
+	return 0
+}
 
 // NextDeadline returns the earliest time at which a visibility timeout
 // expires (Tick has work) or a message becomes due for redelivery (Poll may
@@ -199,9 +207,22 @@ func (g *Group) NextDeadline() (t time.Time, ok bool) {
 	return t, ok
 }
 
+// lookup returns tp's state or nil. Acks come in runs on one partition, so
+// it remembers the last partition and skips hashing the topic name.
+func (g *Group) lookup(tp TP) *partition {
+	if p := g.last; p != nil && p.tp == tp {
+		return p
+	}
+	p := g.parts[tp]
+	if p != nil {
+		g.last = p
+	}
+	return p
+}
+
 // part returns tp's state, creating it at offset 0.
 func (g *Group) part(tp TP) *partition {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	if p == nil {
 		p = newPartition(tp, 0)
 		g.parts[tp] = p
@@ -236,12 +257,8 @@ func (g *Group) unhold(e *entry) {
 func (g *Group) land(e *entry) {
 	g.expiry.remove(e)
 	e.p.inFlight--
-	if n := g.members[e.member] - 1; n > 0 {
-		g.members[e.member] = n
-	} else {
-		delete(g.members, e.member)
-	}
-	e.member = ""
+	e.holder.inFlight--
+	e.holder = nil
 }
 
 func (g *Group) newEntry(p *partition, off int64) *entry {

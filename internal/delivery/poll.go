@@ -13,8 +13,15 @@ import "time"
 // holds MaxInFlightPerMember messages. Each message handed out is in flight
 // for member until the visibility timeout, counted from now.
 func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, limit int, end func(TP) int64) []Delivery {
-	held := g.members[member]
-	limit = min(limit, g.cfg.MaxInFlightPerMember-held)
+	h := g.members[member]
+	if h == nil {
+		if limit <= 0 || len(owned) == 0 {
+			return dst
+		}
+		h = &holder{id: member}
+		g.members[member] = h
+	}
+	limit = min(limit, g.cfg.MaxInFlightPerMember-h.inFlight)
 	if limit <= 0 || len(owned) == 0 {
 		return dst
 	}
@@ -25,20 +32,17 @@ func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, l
 	for pass := 0; pass < 2 && left > 0; pass++ {
 		for i := 0; i < len(owned) && left > 0; i++ {
 			var got int
-			dst, got = g.take(dst, now, member, owned[(start+i)%len(owned)], min(share, left), end)
+			dst, got = g.take(dst, now, h, owned[(start+i)%len(owned)], min(share, left), end)
 			left -= got
 		}
 		share = left
-	}
-	if n := limit - left; n > 0 {
-		g.members[member] = held + n
 	}
 	return dst
 }
 
 // take appends up to k messages of tp to dst, due redeliveries first, and
-// reports how many. The caller adds them to the member's count.
-func (g *Group) take(dst []Delivery, now time.Time, member string, tp TP, k int, end func(TP) int64) ([]Delivery, int) {
+// reports how many.
+func (g *Group) take(dst []Delivery, now time.Time, h *holder, tp TP, k int, end func(TP) int64) ([]Delivery, int) {
 	p := g.part(tp)
 	n := 0
 	for n < k {
@@ -52,7 +56,7 @@ func (g *Group) take(dst []Delivery, now time.Time, member string, tp TP, k int,
 		}
 		e.handoff = false
 		p.redelivered++
-		g.fly(e, now, member)
+		g.fly(e, now, h)
 		dst = append(dst, Delivery{TP: tp, Offset: e.off, DeliveryCount: e.count})
 		n++
 	}
@@ -69,17 +73,18 @@ func (g *Group) take(dst []Delivery, now time.Time, member string, tp TP, k int,
 		p.next++
 		e := g.newEntry(p, off)
 		e.count = 1
-		g.fly(e, now, member)
+		g.fly(e, now, h)
 		dst = append(dst, Delivery{TP: tp, Offset: off, DeliveryCount: 1})
 		n++
 	}
 	return dst, n
 }
 
-// fly puts e in flight for member; the caller counts it for the member.
-func (g *Group) fly(e *entry, now time.Time, member string) {
+// fly puts e in flight for h.
+func (g *Group) fly(e *entry, now time.Time, h *holder) {
 	e.state = inFlight
-	e.member = member
+	e.holder = h
+	h.inFlight++
 	e.at = now.Add(g.cfg.VisibilityTimeout)
 	e.p.inFlight++
 	g.expiry.push(e)

@@ -128,7 +128,7 @@ func (g *Group) Tick(now time.Time) []DeadLetter {
 // the message is settled as if acknowledged. An offset that is not a pending
 // dead letter gets api.ErrNotInFlight.
 func (g *Group) DeadLettered(tp TP, off int64) error {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	var e *entry
 	if p != nil {
 		e = p.entries[off]
@@ -168,29 +168,36 @@ func (g *Group) Dead() []DeadLetter {
 // released. The owner calls it when the partition leaves member (revoked,
 // left, session or rebalance timeout, fenced).
 func (g *Group) Release(member string, tp TP) int {
-	p := g.parts[tp]
-	if p == nil {
+	p, h := g.lookup(tp), g.members[member]
+	if p == nil || h == nil {
 		return 0
 	}
-	return g.release(p, member)
+	return g.release(p, h)
 }
 
-// ReleaseMember releases everything member holds, on every partition.
+// ReleaseMember releases everything member holds, on every partition, and
+// forgets the member. The owner calls it when a member leaves the group
+// (left, session timeout, fenced) so that the group keeps no trace of it.
 func (g *Group) ReleaseMember(member string) int {
+	h := g.members[member]
+	if h == nil {
+		return 0
+	}
+	delete(g.members, member)
 	n := 0
 	for _, p := range g.parts {
-		if g.members[member] == 0 {
+		if h.inFlight == 0 {
 			break
 		}
-		n += g.release(p, member)
+		n += g.release(p, h)
 	}
 	return n
 }
 
-func (g *Group) release(p *partition, member string) int {
+func (g *Group) release(p *partition, h *holder) int {
 	n := 0
 	for _, e := range p.entries {
-		if e.state == inFlight && e.member == member {
+		if e.state == inFlight && e.holder == h {
 			g.land(e)
 			g.wait(e, time.Time{})
 			e.handoff = true
@@ -203,7 +210,7 @@ func (g *Group) release(p *partition, member string) int {
 // held returns the entry of a message member holds in flight, or a coded
 // error saying where the message stands.
 func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
-	p := g.parts[tp]
+	p := g.lookup(tp)
 	if p == nil {
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
 	}
@@ -213,7 +220,7 @@ func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
 		return nil, notInFlight(tp, off, "acknowledged", "is already settled")
 	case e == nil:
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
-	case e.state == inFlight && e.member != member:
+	case e.state == inFlight && e.holder.id != member:
 		return nil, notInFlight(tp, off, "other_member", "is in flight for another member")
 	case e.state != inFlight:
 		return nil, notInFlight(tp, off, e.state.String(), "is not in flight (handed off, nacked or expired)")
