@@ -34,8 +34,8 @@ func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owne
 	}
 	m.lastSeen = now
 	reported := fromAssignment(owned)
-	for _, p := range m.owned.sorted() {
-		if !reported.has(p) {
+	if gone := m.owned.without(reported); len(gone) > 0 {
+		for _, p := range gone.sorted() {
 			g.release(m, p, WhyReleased)
 		}
 	}

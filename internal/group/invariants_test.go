@@ -31,7 +31,7 @@ func (g *Group) invariants() error {
 		if m.left && len(m.owned) > 0 {
 			return fmt.Errorf("departed static member %s owns %d partitions", id, len(m.owned))
 		}
-		if want := m.left || m.owned.equal(m.target); m.settled != want {
+		if want := m.left || (m.owned.equal(m.target) && m.told.equal(m.target)); m.settled != want {
 			return fmt.Errorf("member %s settled=%v, want %v", id, m.settled, want)
 		}
 		if !m.settled {

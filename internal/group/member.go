@@ -29,7 +29,7 @@ type member struct {
 	// revokeBy is when the member is fenced if it still owns partitions it
 	// was asked to revoke; zero when it has nothing to revoke.
 	revokeBy time.Time
-	settled  bool // owned equals target (always true for a left member)
+	settled  bool // owned and told equal target (always true for a left member)
 }
 
 func newMember(id string) *member {

@@ -55,9 +55,10 @@ func (g *Group) release(m *member, p tp, why Why) {
 	g.refresh(m)
 }
 
-// refresh recounts whether m owns exactly its target.
+// refresh recounts whether m is settled: it owns exactly its target and
+// was told so (told ⊆ owned, so equal sizes mean equal sets).
 func (g *Group) refresh(m *member) {
-	s := m.left || m.owned.equal(m.target)
+	s := m.left || (m.owned.equal(m.target) && len(m.told) == len(m.target))
 	if s == m.settled {
 		return
 	}
@@ -149,6 +150,9 @@ func (g *Group) apply(now time.Time, reason Reason, plan assign.Plan) {
 			for _, p := range ps {
 				m.target[tp{t, p}] = struct{}{}
 			}
+		}
+		if !g.barrier && m.owned.without(m.target) == nil {
+			m.revokeBy = time.Time{} // nothing it owns has to go any more
 		}
 		g.refresh(m)
 	}

@@ -16,7 +16,7 @@ const (
 	// StateReconciling: some member does not yet own exactly its target, or
 	// an eager rebalance is waiting for every member to release.
 	StateReconciling
-	// StateStable: every member owns exactly its target.
+	// StateStable: every member owns exactly its target and was told so.
 	StateStable
 	// StateDead: deleted; every call answers GROUP_NOT_FOUND.
 	StateDead
