@@ -49,6 +49,7 @@ type entry struct {
 type holder struct {
 	id       string // immutable
 	inFlight int
+	rotor    int // rotates the partition this member's polls serve first
 }
 
 // before orders timers by time, then offset, then partition, so that equal

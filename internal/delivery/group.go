@@ -42,7 +42,7 @@ type Stats struct {
 	Waiting      int   // due for redelivery now or after a backoff
 	DeadPending  int   // decided dead, awaiting the owner's DeadLettered
 	Acked        int64 // settled offsets above Committed
-	Redelivered  int64 // redeliveries handed out since NewGroup
+	Redelivered  int64 // redeliveries (after a failure or a handoff) since NewGroup
 	DeadLettered int64 // confirmed dead letters since NewGroup
 }
 
@@ -55,7 +55,6 @@ type Group struct {
 	members map[string]*holder // members that polled, until ReleaseMember
 	last    *partition         // the partition looked up last, or nil
 	free    []*entry           // recycled entries
-	rotor   int                // rotates the partition Poll serves first
 }
 
 // NewGroup returns an empty Group; zero fields of cfg take the defaults.

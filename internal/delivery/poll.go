@@ -25,8 +25,8 @@ func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, l
 	if limit <= 0 || len(owned) == 0 {
 		return dst
 	}
-	start := g.rotor % len(owned)
-	g.rotor++
+	start := h.rotor % len(owned)
+	h.rotor++
 	share := max(limit/len(owned), 1)
 	left := limit
 	for pass := 0; pass < 2 && left > 0; pass++ {

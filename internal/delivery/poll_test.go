@@ -124,3 +124,19 @@ func TestGroupsAreIndependent(t *testing.T) {
 	wantCommitted(t, billing, orders0, 3)
 	wantCommitted(t, analytics, orders0, 0)
 }
+
+// TestPollRotationPerMember: members polling in turn each rotate through
+// their own partitions.
+func TestPollRotationPerMember(t *testing.T) {
+	g := NewGroup(Config{})
+	end := ends(map[TP]int64{orders0: 10, orders1: 10, orders2: 10, {"orders", 3}: 10})
+	a, b := []TP{orders0, orders1}, []TP{orders2, {"orders", 3}}
+	var gotA, gotB []int32
+	for range 4 {
+		gotA = append(gotA, g.Poll(nil, t0, "a", a, 1, end)[0].TP.Partition)
+		gotB = append(gotB, g.Poll(nil, t0, "b", b, 1, end)[0].TP.Partition)
+	}
+	if !slices.Equal(gotA, []int32{0, 1, 0, 1}) || !slices.Equal(gotB, []int32{2, 3, 2, 3}) {
+		t.Fatalf("partitions served: a %v, b %v", gotA, gotB)
+	}
+}
