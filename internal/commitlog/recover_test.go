@@ -11,10 +11,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// fataler is the part of testing.TB that rapid.T also has.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // verifyLog checks the in-memory state of every segment of l against a fresh
 // scan of its file: size, next offset, max timestamp and the whole index, and
 // that segments are contiguous. It is how tests prove indexes are valid.
-func verifyLog(t testing.TB, l *Log) {
+func verifyLog(t fataler, l *Log) {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
