@@ -1,36 +1,10 @@
 package delivery
 
 import (
-	"cmp"
-	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
-
-// Reasons a message is dead-lettered, for the DLQ's reason header.
-const (
-	ReasonRejected   = "rejected"             // nacked with requeue false
-	ReasonMaxRetries = "max_retries_exceeded" // its delivery MaxRetries+1 failed
-)
-
-// LastErrorVisibility is a message's last error when its last delivery
-// failed by visibility timeout; LastErrorNack when a nack gave no reason.
-const (
-	LastErrorVisibility = "visibility_timeout"
-	LastErrorNack       = "nacked"
-)
-
-// DeadLetter is a message the group decided to dead-letter. The owner writes
-// it to <topic>.dlq with these fields as disposition headers, then confirms
-// with DeadLettered; until then it is neither delivered nor committed.
-type DeadLetter struct {
-	TP            TP
-	Offset        int64
-	DeliveryCount int
-	Reason        string // ReasonRejected or ReasonMaxRetries
-	LastError     string // the last nack's reason, or LastErrorVisibility
-}
 
 // NackOptions says what to do with a failed message.
 type NackOptions struct {
@@ -124,89 +98,6 @@ func (g *Group) Tick(now time.Time) []DeadLetter {
 	return dead
 }
 
-// DeadLettered confirms that the owner wrote a dead letter of tp to the DLQ;
-// the message is settled as if acknowledged. An offset that is not a pending
-// dead letter gets api.ErrNotInFlight.
-func (g *Group) DeadLettered(tp TP, off int64) error {
-	p := g.lookup(tp)
-	var e *entry
-	if p != nil {
-		e = p.entries[off]
-	}
-	if e == nil || e.state != deadPending {
-		return api.ErrNotInFlight.Withf("%s/%d offset %d is not a pending dead letter", tp.Topic, tp.Partition, off)
-	}
-	p.deadLettered++
-	g.settle(e)
-	return nil
-}
-
-// Dead returns every pending dead letter, in partition and offset order, so
-// that an owner whose DLQ write failed can retry it.
-func (g *Group) Dead() []DeadLetter {
-	var dead []DeadLetter
-	for _, p := range g.parts {
-		for _, e := range p.entries {
-			if e.state == deadPending {
-				dead = append(dead, e.letter())
-			}
-		}
-	}
-	slices.SortFunc(dead, func(a, b DeadLetter) int {
-		if c := compareTP(a.TP, b.TP); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Offset, b.Offset)
-	})
-	return dead
-}
-
-// Release hands off what member holds in flight on tp: every such message is
-// deliverable to the partition's next owner at once. A release is not a
-// failed delivery: the next delivery carries the same delivery count, so
-// handoffs never bring a message closer to the DLQ. It returns how many messages it
-// released. The owner calls it when the partition leaves member (revoked,
-// left, session or rebalance timeout, fenced).
-func (g *Group) Release(member string, tp TP) int {
-	p, h := g.lookup(tp), g.members[member]
-	if p == nil || h == nil {
-		return 0
-	}
-	return g.release(p, h)
-}
-
-// ReleaseMember releases everything member holds, on every partition, and
-// forgets the member. The owner calls it when a member leaves the group
-// (left, session timeout, fenced) so that the group keeps no trace of it.
-func (g *Group) ReleaseMember(member string) int {
-	h := g.members[member]
-	if h == nil {
-		return 0
-	}
-	delete(g.members, member)
-	n := 0
-	for _, p := range g.parts {
-		if h.inFlight == 0 {
-			break
-		}
-		n += g.release(p, h)
-	}
-	return n
-}
-
-func (g *Group) release(p *partition, h *holder) int {
-	n := 0
-	for _, e := range p.entries {
-		if e.state == inFlight && e.holder == h {
-			g.land(e)
-			g.wait(e, time.Time{})
-			e.handoff = true
-			n++
-		}
-	}
-	return n
-}
-
 // held returns the entry of a message member holds in flight, or a coded
 // error saying where the message stands.
 func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
@@ -237,17 +128,6 @@ func (g *Group) wait(e *entry, at time.Time) {
 	e.state = waiting
 	e.at = at
 	e.p.waiting.push(e)
-}
-
-// bury makes e a dead letter pending the owner's confirmation.
-func (g *Group) bury(e *entry, reason string) Outcome {
-	e.state = deadPending
-	e.reason = reason
-	return Outcome{Dead: true, Letter: e.letter()}
-}
-
-func (e *entry) letter() DeadLetter {
-	return DeadLetter{TP: e.p.tp, Offset: e.off, DeliveryCount: e.count, Reason: e.reason, LastError: e.lastErr}
 }
 
 // settle removes e and marks its offset done.
