@@ -54,35 +54,13 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 	}
 	topics := sortedTopics(p.Topics)
 
-	// Who is joining: a known member, a restart of a static member, or new.
-	m := g.members[p.MemberID]
-	if m != nil && m.left && m.instanceID != p.InstanceID {
-		m = nil // a departed static member's ID stays reserved for its instance
+	m, prior, err := g.identify(now, p)
+	if err != nil {
+		return JoinResult{}, err
 	}
-	if m != nil && m.instanceID != p.InstanceID {
-		return JoinResult{}, api.ErrInvalidArgument.Withf("member %q has instance_id %q, not %q", m.id, m.instanceID, p.InstanceID)
-	}
-	var prior *member // static member whose place a restarted instance takes
-	if id, ok := g.instances[p.InstanceID]; ok && m == nil && p.InstanceID != "" {
-		prior = g.members[id]
-		if prior.live(now, g.cfg.heartbeatInterval(prior.sessionTimeout)) {
-			return JoinResult{}, api.ErrDuplicateInstance.Withf("instance %q is live as member %q", p.InstanceID, prior.id).
-				WithDetail("retry_after_ms", g.cfg.heartbeatInterval(prior.sessionTimeout).Milliseconds())
-		}
-	}
-	others := len(g.members)
-	if m != nil || prior != nil {
-		others--
-	}
-	assignor := p.Assignor
-	switch {
-	case others > 0 && assignor != "" && assignor != g.assignor:
-		return JoinResult{}, api.ErrInconsistentAssignor.Withf("group %q uses %s, not %s", g.id, g.assignor, assignor).
-			WithDetail("assignor", g.assignor)
-	case assignor == "" && g.assignor != "":
-		assignor = g.assignor
-	case assignor == "":
-		assignor = g.cfg.DefaultAssignor
+	assignor, err := g.chooseAssignor(p.Assignor, m != nil || prior != nil)
+	if err != nil {
+		return JoinResult{}, err
 	}
 
 	newParts := maps.Clone(g.partitions)
@@ -109,9 +87,9 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		reason = partitionsReason(g.partitions, newParts)
 	}
 
-	id := p.MemberID
+	id, seq := p.MemberID, g.joins
 	if m == nil && (id == "" || g.members[id] != nil) {
-		id = g.newMemberID(p.ClientID, now)
+		id, seq = g.newMemberID(p.ClientID, now)
 	}
 
 	// Compute the new target before touching anything, so that a failure
@@ -134,6 +112,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		}
 	}
 
+	g.joins = seq
 	switch {
 	case prior != nil:
 		m = g.takeOver(prior, id)
@@ -168,6 +147,51 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 	}, nil
 }
 
+// identify finds who joins: m, a known member joining again, or prior, a
+// static member whose instance restarted; neither for a new member.
+func (g *Group) identify(now time.Time, p JoinParams) (m, prior *member, err error) {
+	m = g.members[p.MemberID]
+	if m != nil && m.left && m.instanceID != p.InstanceID {
+		m = nil // a departed static member's ID stays reserved for its instance
+	}
+	if m != nil {
+		if m.instanceID != p.InstanceID {
+			return nil, nil, api.ErrInvalidArgument.Withf("member %q has instance_id %q, not %q", m.id, m.instanceID, p.InstanceID)
+		}
+		return m, nil, nil
+	}
+	id, ok := g.instances[p.InstanceID]
+	if !ok || p.InstanceID == "" {
+		return nil, nil, nil
+	}
+	prior = g.members[id]
+	if iv := g.cfg.heartbeatInterval(prior.sessionTimeout); prior.live(now, iv) {
+		return nil, nil, api.ErrDuplicateInstance.Withf("instance %q is live as member %q", p.InstanceID, prior.id).
+			WithDetail("retry_after_ms", iv.Milliseconds())
+	}
+	return nil, prior, nil
+}
+
+// chooseAssignor returns the assignor a join ends up with: the first member
+// (or the only one, joining again) picks it, or gets the group's default;
+// later members must agree with it.
+func (g *Group) chooseAssignor(want string, known bool) (string, error) {
+	others := len(g.members)
+	if known {
+		others--
+	}
+	switch {
+	case others > 0 && want != "" && want != g.assignor:
+		return "", api.ErrInconsistentAssignor.Withf("group %q uses %s, not %s", g.id, g.assignor, want).
+			WithDetail("assignor", g.assignor)
+	case want != "":
+		return want, nil
+	case g.assignor != "":
+		return g.assignor, nil
+	}
+	return g.cfg.DefaultAssignor, nil
+}
+
 // takeOver gives the static member prior's place to a new member ID: its
 // target and what it owned, with no new epoch. prior's ID is fenced.
 func (g *Group) takeOver(prior *member, id string) *member {
@@ -200,13 +224,13 @@ func renamed(plan assign.Plan, from, to string) assign.Plan {
 	return out
 }
 
-// newMemberID names a new member uniquely within the group.
-func (g *Group) newMemberID(clientID string, now time.Time) string {
-	for {
-		g.joins++
-		id := g.cfg.NewMemberID(clientID, g.joins, now)
+// newMemberID names a new member uniquely within the group and returns the
+// sequence number to record once the join succeeds.
+func (g *Group) newMemberID(clientID string, now time.Time) (string, uint64) {
+	for seq := g.joins + 1; ; seq++ {
+		id := g.cfg.NewMemberID(clientID, seq, now)
 		if g.members[id] == nil && !g.fenced.has(id) {
-			return id
+			return id, seq
 		}
 	}
 }
