@@ -114,7 +114,7 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 
 // version is the module version the binary was built from.
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
 	return "dev"
