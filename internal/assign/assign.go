@@ -58,11 +58,14 @@ type Plan map[string]map[string][]int32
 //   - range: per topic, the subscribers (sorted by ID) get contiguous ranges
 //     whose sizes differ by at most one, larger ranges first.
 //   - roundrobin: with equal subscriptions, member totals differ by at most one.
-//   - sticky, cooperative-sticky: with equal subscriptions, member totals
-//     differ by at most one; in general no partition's owner has two or more
-//     partitions more than another subscriber of its topic. With equal
-//     subscriptions a partition whose previous owner is still present stays
-//     with it unless that owner is over its new quota (minimal moves).
+//   - sticky, cooperative-sticky: optimally balanced (no chain of moves
+//     between subscribers can lower the largest load or Σ load²); with
+//     equal subscriptions that means member totals differ by at most one.
+//     With equal subscriptions a partition whose previous owner is still
+//     present and subscribed stays with it unless that owner is over its
+//     new quota (the fewest moves possible). With any subscriptions the
+//     moves form no cycle between members (no two members trade), and
+//     re-balancing with its own result moves nothing.
 //
 // Balance returns the full target also for cooperative-sticky: revoking moved
 // partitions before handing them out is the group's protocol, not a property

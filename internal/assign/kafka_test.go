@@ -2,6 +2,7 @@ package assign
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -117,7 +118,7 @@ type stickyStep struct {
 
 // TestStickyScenarios runs each scenario through both sticky strategies and
 // checks every step: valid, exclusive, complete, optimally balanced, no
-// partition of a topic moving both ways between two members, and the
+// cycle of moves between members, and the
 // step's exact plan, move count and keeps expectations.
 func TestStickyScenarios(t *testing.T) {
 	t1t2 := []string{"t1", "t2"}
@@ -196,6 +197,18 @@ func TestStickyScenarios(t *testing.T) {
 			want:       Plan{"c1": tp("t", 0), "c2": tp("t", 1)},
 			moves:      -1, // every claim counts; one of each pair had to lose
 		}}},
+		{"no trading under mixed subscriptions", []stickyStep{{
+			// Found by search: balancing by loads alone moved t3/15 from
+			// c1 to c4 and t3/0 from c4 to c1.
+			members:    []Member{sub("c1", "t2", "t3"), sub("c2", "t1"), sub("c3", "t1", "t2"), sub("c4", "t3"), sub("c5")},
+			partitions: map[string]int32{"t1": 11, "t2": 29, "t3": 22},
+			prev: Plan{
+				"c1": tp("t2", 18, 27, "t3", 3, 4, 11, 12, 15),
+				"c3": tp("t1", 1, 7, 10, "t2", 0, 4, 13, 17),
+				"c4": tp("t3", 0, 14, 19),
+			},
+			moves: -1,
+		}}},
 		{"deleted topic", []stickyStep{
 			{members: []Member{sub("c1", "t1", "t2"), sub("c2", "t1", "t2")}, partitions: map[string]int32{"t1": 1, "t2": 3}},
 			{members: []Member{sub("c1", "t1", "t2"), sub("c2", "t1", "t2")}, partitions: map[string]int32{"t1": 1}},
@@ -214,7 +227,7 @@ func TestStickyScenarios(t *testing.T) {
 						checkValid(st.members, st.partitions, got),
 						checkExclusiveComplete(st.members, st.partitions, got),
 						checkOptimal(st.members, st.partitions, got),
-						checkNoBackAndForth(prev, got, st.members),
+						checkMovesAcyclic(prev, got, st.members),
 					} {
 						if bad != "" {
 							t.Fatalf("step %d: %s", i, bad)
@@ -285,14 +298,21 @@ func sameSubscriptionsLeave() []stickyStep {
 	return []stickyStep{{members: ms, partitions: parts}, {members: without, partitions: parts, keeps: true}}
 }
 
-// checkNoBackAndForth: no two present members swap partitions of one topic
-// (one moves from A to B while another moves from B to A) — such a pair
-// could have stayed put. Kafka's isSticky checks the same. Partitions that
-// before gives to two members are not counted: one claim had to lose.
-func checkNoBackAndForth(before, after Plan, members []Member) string {
+// checkMovesAcyclic: the moves — partitions of before whose owner is
+// present and that after gives to another member — form no cycle between
+// members (A gives to B, B to C, …, back to A). Such a cycle could have
+// stayed put with every load unchanged. It implies Kafka's isSticky check
+// that no two members trade partitions of a topic. Partitions that before
+// gives to two present members, or to a member no longer subscribed to the
+// topic, are not counted: those claims had to lose.
+func checkMovesAcyclic(before, after Plan, members []Member) string {
 	present := make(map[string]bool)
+	subscribed := make(map[[2]string]bool)
 	for _, m := range members {
 		present[m.ID] = true
+		for _, t := range m.Topics {
+			subscribed[[2]string{m.ID, t}] = true
+		}
 	}
 	claims := make(map[string]map[int32]int)
 	for id, a := range before {
@@ -309,22 +329,47 @@ func checkNoBackAndForth(before, after Plan, members []Member) string {
 		}
 	}
 	afterOwn, _ := owners(after)
-	flows := make(map[[3]string]int32) // topic, from, to → a partition that moved
+	edges := make(map[string]map[string]string) // from → to → one moved partition
 	for from, a := range before {
 		if !present[from] {
 			continue
 		}
 		for topic, parts := range a {
 			for _, x := range parts {
-				if to, ok := afterOwn[topic][x]; ok && to != from && claims[topic][x] == 1 {
-					flows[[3]string{topic, from, to}] = x
+				if to, ok := afterOwn[topic][x]; ok && to != from && claims[topic][x] == 1 && subscribed[[2]string{from, topic}] {
+					if edges[from] == nil {
+						edges[from] = make(map[string]string)
+					}
+					edges[from][to] = fmt.Sprintf("%s/%d", topic, x)
 				}
 			}
 		}
 	}
-	for k, x := range flows {
-		if y, ok := flows[[3]string{k[0], k[2], k[1]}]; ok {
-			return fmt.Sprintf("%s/%d moved %s→%s while %s/%d moved back", k[0], x, k[1], k[2], k[0], y)
+	state := make(map[string]int) // 1 on path, 2 done
+	var path []string
+	var visit func(v string) string
+	visit = func(v string) string {
+		state[v] = 1
+		path = append(path, v)
+		for w, part := range edges[v] {
+			switch state[w] {
+			case 1:
+				return fmt.Sprintf("moves form a cycle: %v → %s (last via %s)", path[slices.Index(path, w):], w, part)
+			case 0:
+				if bad := visit(w); bad != "" {
+					return bad
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[v] = 2
+		return ""
+	}
+	for v := range edges {
+		if state[v] == 0 {
+			if bad := visit(v); bad != "" {
+				return bad
+			}
 		}
 	}
 	return ""

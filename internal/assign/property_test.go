@@ -138,7 +138,7 @@ func TestPropertiesAllStrategies(t *testing.T) {
 						bad = checkSpread(p)
 					}
 					if bad == "" {
-						bad = checkNoBackAndForth(prev, p, g.members)
+						bad = checkMovesAcyclic(prev, p, g.members)
 					}
 				}
 				if bad != "" {

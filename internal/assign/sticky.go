@@ -17,10 +17,12 @@ func balanceSticky(in input, prev Plan) Plan {
 	s := newSticky(in)
 	s.keep(prev)
 	if s.uniform() {
-		s.balanceUniform()
+		s.balanceUniform() // moves only from over- to under-quota members: no cycles
 	} else {
+		kept := slices.Clone(s.owner)
 		s.fill()
 		s.balanceGeneral()
+		s.uncycle(kept)
 	}
 	return s.plan()
 }
