@@ -82,16 +82,16 @@ func decodeMessage(pm *api.PublishMessage) (broker.Message, *api.Error) {
 	case pm.ValueBase64 != nil:
 		m.Value = pm.ValueBase64
 	case len(value) > 0 && value[0] == '"':
-		var s string
-		if err := json.Unmarshal(value, &s); err != nil {
+		s, err := unquote(value)
+		if err != nil {
 			return m, invalidField("value", "value is not a valid JSON string")
 		}
-		m.Value = []byte(s)
+		m.Value = s
 	case value != nil:
 		if !utf8.Valid(value) {
 			return m, invalidField("value", "value is JSON with invalid UTF-8; send bytes in value_base64")
 		}
-		m.Value = slices.Clone(value)
+		m.Value = value // a RawMessage owns its bytes
 		m.Attributes |= attrJSON
 	}
 	if pm.Partition != nil {
@@ -109,6 +109,21 @@ func decodeMessage(pm *api.PublishMessage) (broker.Message, *api.Error) {
 		slices.SortFunc(m.Headers, func(a, b commitlog.Header) int { return strings.Compare(a.Key, b.Key) })
 	}
 	return m, nil
+}
+
+// unquote returns the text of a JSON string literal that the decoder has
+// already checked. Without escapes and with valid UTF-8 the text is the
+// literal's inside, shared rather than copied; otherwise encoding/json
+// unescapes it (and replaces invalid UTF-8, as it always does).
+func unquote(lit []byte) ([]byte, error) {
+	if inner := lit[1 : len(lit)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return inner, nil
+	}
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
 }
 
 func invalidField(field, msg string) *api.Error {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"pgregory.net/rapid"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -157,3 +158,23 @@ func TestDecodePublishErrors(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Any text survives the trip: published as a JSON string (escaped or not),
+// stored as its bytes, and read back as a JSON string of the same text.
+func TestTextRoundTripProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		text := rapid.String().Draw(t, "text")
+		lit, _ := json.Marshal(text) // escapes <, >, & and control characters
+		msgs, err := decodePublish([]byte(`{"value":` + string(lit) + `}`))
+		if err != nil {
+			t.Fatalf("decodePublish(%s): %v", lit, err)
+		}
+		if string(msgs[0].Value) != text || msgs[0].Attributes != 0 {
+			t.Fatalf("stored %q attrs %d, want %q", msgs[0].Value, msgs[0].Attributes, text)
+		}
+		var back string
+		if err := json.Unmarshal(encodeRecord("t", 0, &commitlog.Record{Value: msgs[0].Value}).Value, &back); err != nil || back != text {
+			t.Fatalf("read back %q (%v), want %q", back, err, text)
+		}
+	})
+}

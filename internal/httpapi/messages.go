@@ -51,7 +51,7 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	}
 	p, err := strconv.ParseInt(r.PathValue("partition"), 10, 32)
 	if err != nil {
-		return api.ErrInvalidArgument.Withf("partition %q is not a number", r.PathValue("partition")).WithDetail("field", "partition")
+		return api.ErrInvalidArgument.Withf("partition %q must be a partition number", r.PathValue("partition")).WithDetail("field", "partition")
 	}
 	req, err := s.fetchRequest(r.URL.Query())
 	if err != nil {
