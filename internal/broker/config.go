@@ -24,6 +24,10 @@ const (
 	maxBatchBytes    = 4 << 20  // a publish is split into batches of about this size
 	hardMaxBatch     = 80 << 20 // commitlog's MaxBatchBytes: one message of MaxMessageLimit plus framing
 	retentionForever = -1
+	// MaxRetentionHours and MaxSegmentMS (100 years) keep durations far
+	// from overflowing time.Duration.
+	MaxRetentionHours = 100 * 365 * 24
+	MaxSegmentMS      = MaxRetentionHours * 3600 * 1000
 )
 
 // Config is everything the broker needs to open. Zero values are invalid
@@ -88,8 +92,8 @@ func (c Config) Validate() error {
 	if c.DefaultPartitions < 1 || (c.MaxPartitions >= 1 && c.DefaultPartitions > c.MaxPartitions) {
 		bad("default partitions %d must be between 1 and max partitions %d", c.DefaultPartitions, c.MaxPartitions)
 	}
-	if c.RetentionHours < -1 || c.RetentionHours == 0 {
-		bad("retention hours %d must be positive or -1 (forever)", c.RetentionHours)
+	if c.RetentionHours < -1 || c.RetentionHours == 0 || c.RetentionHours > MaxRetentionHours {
+		bad("retention hours %d must be -1 (forever) or between 1 and %d", c.RetentionHours, MaxRetentionHours)
 	}
 	if c.RetentionBytes < -1 || c.RetentionBytes == 0 {
 		bad("retention bytes %d must be positive or -1 (unbounded)", c.RetentionBytes)
@@ -97,8 +101,8 @@ func (c Config) Validate() error {
 	if c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes {
 		bad("segment bytes %d must be between %d and %d", c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
 	}
-	if c.SegmentAge < 0 {
-		bad("segment age %v must not be negative", c.SegmentAge)
+	if c.SegmentAge < 0 || c.SegmentAge.Milliseconds() > MaxSegmentMS {
+		bad("segment age %v must be between 0 and 100 years", c.SegmentAge)
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
 		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)

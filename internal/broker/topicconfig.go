@@ -52,8 +52,8 @@ func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicC
 	if t.RetentionHours == 0 {
 		t.RetentionHours = c.RetentionHours
 	}
-	if t.RetentionHours < retentionForever {
-		return TopicConfig{}, invalid("retention_hours", "retention_hours %d must be positive, 0 (default) or -1 (forever)", t.RetentionHours)
+	if t.RetentionHours < retentionForever || t.RetentionHours > MaxRetentionHours {
+		return TopicConfig{}, invalid("retention_hours", "retention_hours %d must be -1 (forever), 0 (default) or at most %d", t.RetentionHours, MaxRetentionHours)
 	}
 	if t.RetentionBytes == 0 {
 		t.RetentionBytes = c.RetentionBytes
@@ -70,8 +70,8 @@ func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicC
 	if t.SegmentMS == 0 {
 		t.SegmentMS = c.SegmentAge.Milliseconds()
 	}
-	if t.SegmentMS < 0 {
-		return TopicConfig{}, invalid("segment_ms", "segment_ms %d must not be negative", t.SegmentMS)
+	if t.SegmentMS < 0 || t.SegmentMS > MaxSegmentMS {
+		return TopicConfig{}, invalid("segment_ms", "segment_ms %d must be between 0 (default) and %d", t.SegmentMS, MaxSegmentMS)
 	}
 	if t.MaxMessageBytes == 0 {
 		t.MaxMessageBytes = c.MaxMessageBytes

@@ -96,6 +96,8 @@ func TestCreateTopicRejectsBadInput(t *testing.T) {
 		{"too many partitions", `{"name":"t","partitions":100000}`, api.ErrInvalidPartitions},
 		{"bad fsync", `{"name":"t","fsync":"sometimes"}`, api.ErrInvalidArgument},
 		{"bad retention", `{"name":"t","retention_hours":-2}`, api.ErrInvalidArgument},
+		{"retention past a century", `{"name":"t","retention_hours":9000000000000}`, api.ErrInvalidArgument},
+		{"segment age past a century", `{"name":"t","segment_ms":9000000000000000}`, api.ErrInvalidArgument},
 		{"tiny segments", `{"name":"t","segment_bytes":10}`, api.ErrInvalidArgument},
 		{"huge messages", `{"name":"t","max_message_bytes":1000000000}`, api.ErrInvalidArgument},
 		{"wrong type", `{"name":"t","partitions":"six"}`, api.ErrInvalidArgument},
