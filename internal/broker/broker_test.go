@@ -266,3 +266,32 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+func TestPartitionChangedSignalsAppends(t *testing.T) {
+	b := mustOpen(t, testConfig(t))
+	defer b.Close()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ch0 := must(b.PartitionChanged("t", 0))
+	ch1 := must(b.PartitionChanged("t", 1))
+	if _, err := b.Publish("t", []Message{{Value: []byte("x"), Partition: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ch1:
+	default:
+		t.Fatal("an append to partition 1 did not signal it")
+	}
+	select {
+	case <-ch0:
+		t.Fatal("an append to partition 1 signalled partition 0")
+	default:
+	}
+	if _, err := b.PartitionChanged("t", 2); !errors.Is(err, api.ErrPartitionNotFound) {
+		t.Fatalf("partition 2: %v", err)
+	}
+	if _, err := b.PartitionChanged("u", 0); !errors.Is(err, api.ErrTopicNotFound) {
+		t.Fatalf("topic u: %v", err)
+	}
+}

@@ -106,3 +106,20 @@ func (b *Broker) startOffset(t *topic, p *partition, req FetchRequest) (int64, e
 	}
 	return req.Offset, nil
 }
+
+// PartitionChanged returns a channel closed at the next append to the
+// partition (or when its topic is deleted or the broker closes), for callers
+// that wait on several partitions at once, such as a group poll. Take the
+// channel, then read; a message appended in between is not missed.
+// Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
+func (b *Broker) PartitionChanged(topicName string, partition int32) (<-chan struct{}, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return nil, err
+	}
+	return p.log.Changed(), nil
+}
