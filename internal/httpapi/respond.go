@@ -31,9 +31,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(buf.Bytes())
 }
 
-// statusOf is the error → status table: an *api.Error travels with its own
+// wireError is the error → status table: an *api.Error travels with its own
 // status; anything else is a broker fault (500).
-func statusOf(err error) (*api.Error, bool) {
+func wireError(err error) (*api.Error, bool) {
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		return ae, true
@@ -44,7 +44,7 @@ func statusOf(err error) (*api.Error, bool) {
 // writeError sends err as an api.ErrorBody. An error that is not an
 // *api.Error is logged, since it means a broker fault, not a client mistake.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	ae, coded := statusOf(err)
+	ae, coded := wireError(err)
 	if !coded {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}

@@ -53,7 +53,7 @@ func TestStatusTableClientErrorsAreNot500(t *testing.T) {
 			t.Errorf("%s has status %d", e.Code, e.Status)
 		}
 	}
-	if _, coded := statusOf(errors.New("x")); coded {
+	if _, coded := wireError(errors.New("x")); coded {
 		t.Error("a plain error counts as coded")
 	}
 }
