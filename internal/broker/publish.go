@@ -67,7 +67,7 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 		switch {
 		case p != AnyPartition:
 		case m.Key != nil:
-			p = KeyPartition(m.Key, n)
+			p = api.KeyPartition(m.Key, n)
 		default:
 			p = int32((t.rr.Add(1) - 1) % uint32(n))
 		}

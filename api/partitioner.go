@@ -1,4 +1,4 @@
-package broker
+package api
 
 // murmur2 is Kafka's 32-bit murmur2 hash (org.apache.kafka.common.utils.Utils
 // .murmur2) with Kafka's seed. Keyed messages must land on the partition a
@@ -38,7 +38,7 @@ func murmur2(data []byte) uint32 {
 }
 
 // KeyPartition is the partition Kafka's default partitioner gives key among n
-// partitions: toPositive(murmur2(key)) % n. n must be positive.
+// partitions. The broker and the Go client both place keyed messages with it: toPositive(murmur2(key)) % n. n must be positive.
 func KeyPartition(key []byte, n int32) int32 {
 	return int32(murmur2(key)&0x7fffffff) % n
 }
