@@ -165,10 +165,9 @@ type Log struct {
 	closed  bool
 	// failed is a sticky write or fsync error: after it the log refuses
 	// appends, since what is on disk is no longer known.
-	failed  error
-	enc     encoder
-	scratch []byte // read buffer; see scratchLocked
-	bytes   int64  // sum of segment sizes
+	failed error
+	enc    encoder
+	bytes  int64 // sum of segment sizes
 }
 
 // Open opens or creates the log in dir, recovering it: a torn or corrupt tail

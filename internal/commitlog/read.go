@@ -6,8 +6,8 @@ import (
 	"sort"
 )
 
-// Read sizing: one pread fetches at least readChunk and at most maxReadChunk
-// bytes (more only for a single larger batch).
+// Read sizing: one pread fetches at most maxReadChunk bytes (more only for a
+// single larger batch); OffsetForTimestamp reads readChunk at a time.
 const (
 	readChunk    = 64 << 10
 	maxReadChunk = 1 << 20
@@ -19,7 +19,8 @@ const (
 // *RangeError.
 //
 // Record data counts key, value and header bytes. The returned records own
-// their bytes: each batch's keys and values share one freshly allocated slice.
+// their bytes: keys and values alias one freshly allocated read buffer per
+// pread (sized from the segment's average record size), never the log's.
 func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -43,20 +44,18 @@ func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
 		if from >= l.hwm || len(recs) >= maxRecords {
 			break
 		}
-		hint := min(max(budget, 0), maxReadChunk) + l.opts.IndexIntervalBytes
 		stopped := false
-		err := l.eachBatchLocked(s, lookupOffset(s.index, uint32(from-s.base)).pos, hint, func(b []byte) (bool, error) {
-			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
-			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-			if base+count <= from {
-				return false, nil // wholly before from: skip without decoding
-			}
-			n := len(recs)
-			var err error
-			recs, budget, stopped, err = appendRecords(recs, b, from, l.hwm, maxRecords, budget)
-			own(recs[n:])
-			return stopped, err
-		})
+		err := l.eachBatchLocked(s, lookupOffset(s.index, uint32(from-s.base)).pos, l.readHint(s, maxRecords-len(recs), budget),
+			func(b []byte) (bool, error) {
+				base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+				count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+				if base+count <= from {
+					return false, nil // wholly before from: skip without decoding
+				}
+				var err error
+				recs, budget, stopped, err = appendRecords(recs, b, from, l.hwm, maxRecords, budget)
+				return stopped, err
+			})
 		if err != nil {
 			return nil, fmt.Errorf("commitlog: read offset %d: %w", offset, err)
 		}
@@ -81,32 +80,12 @@ func (l *Log) segmentForLocked(offset int64) int {
 	return max(sort.Search(len(l.segs), func(i int) bool { return l.segs[i].base > offset })-1, 0)
 }
 
-// own copies the keys, values and header values of recs (which alias a read
-// buffer) into one new slice shared by them, keeping nil apart from empty.
-func own(recs []Record) {
-	total := 0
-	for i := range recs {
-		total += len(recs[i].Key) + len(recs[i].Value)
-		for _, h := range recs[i].Headers {
-			total += len(h.Value)
-		}
-	}
-	backing := make([]byte, 0, total)
-	clone := func(b []byte) []byte {
-		if b == nil {
-			return nil
-		}
-		n := len(backing)
-		backing = append(backing, b...)
-		return backing[n:len(backing):len(backing)]
-	}
-	for i := range recs {
-		r := &recs[i]
-		r.Key, r.Value = clone(r.Key), clone(r.Value)
-		for j := range r.Headers {
-			r.Headers[j].Value = clone(r.Headers[j].Value)
-		}
-	}
+// readHint estimates how many bytes of s a read of n records and budget
+// bytes needs past its index entry, from the segment's average record size.
+func (l *Log) readHint(s *segment, n, budget int) int {
+	records := max(s.next-s.base, 1)
+	est := s.size/records*int64(n) + s.size/records/8*int64(n) + batchHeaderLen
+	return int(min(est, int64(max(budget, 0)), maxReadChunk)) + l.opts.IndexIntervalBytes
 }
 
 // OffsetForTimestamp returns the first offset whose timestamp is >= ts, or
@@ -161,16 +140,19 @@ func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
 
 // eachBatchLocked calls fn with each framed batch (length, magic and CRC
 // checked) of s from position pos on, until fn returns true or an error, or
-// the segment ends. The batch bytes are valid only during the call. hint is
-// how many bytes the caller expects to need.
+// the segment ends. hint is how many bytes the caller expects to need.
+//
+// Each pread goes to a new buffer that is never reused, so fn may keep slices
+// of b: Read's records alias it instead of copying. hint keeps what such
+// records pin close to what they hold.
 func (l *Log) eachBatchLocked(s *segment, pos uint32, hint int, fn func(b []byte) (bool, error)) error {
 	at := int64(pos)
-	want := min(max(hint, readChunk), maxReadChunk)
+	want := min(max(hint, lengthFieldEnd), maxReadChunk)
 	for at < s.size {
 		if s.size-at < lengthFieldEnd {
 			return corruptf("segment %d: %d stray bytes at %d", s.base, s.size-at, at)
 		}
-		buf := l.scratchLocked(int(min(s.size-at, int64(want))))
+		buf := make([]byte, min(s.size-at, int64(want)))
 		if _, err := s.f.ReadAt(buf, at); err != nil {
 			return err
 		}
@@ -195,16 +177,4 @@ func (l *Log) eachBatchLocked(s *segment, pos uint32, hint int, fn func(b []byte
 		}
 	}
 	return nil
-}
-
-// scratchLocked returns a reusable read buffer of n bytes. Buffers larger
-// than maxReadChunk are not kept, so an idle log holds at most that much.
-func (l *Log) scratchLocked(n int) []byte {
-	if n > maxReadChunk {
-		return make([]byte, n)
-	}
-	if cap(l.scratch) < n {
-		l.scratch = make([]byte, max(n, readChunk))
-	}
-	return l.scratch[:n]
 }

@@ -96,8 +96,8 @@ func (v *recordView) dataLen() int {
 // appendRecords decodes the records of the valid batch b whose offsets are in
 // [from, to), stopping once maxRecords records are in dst or once their data
 // would pass budget bytes (but never before dst has one record). It returns
-// dst, the remaining budget, and whether it stopped early. Key, Value and
-// header values alias b.
+// dst, the remaining budget, and whether the read is complete (maxRecords,
+// to or the budget reached). Key, Value and header values alias b.
 func appendRecords(dst []Record, b []byte, from, to int64, maxRecords, budget int) ([]Record, int, bool, error) {
 	base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
 	first := int64(binary.BigEndian.Uint64(b[offFirstTimestamp:]))
@@ -129,6 +129,9 @@ func appendRecords(dst []Record, b []byte, from, to int64, maxRecords, budget in
 			Headers:    decodeHeaders(v.headers, v.headerCount),
 			Attributes: v.attributes,
 		})
+		if len(dst) >= maxRecords || off+1 >= to {
+			return dst, budget, true, nil // done: no need to look at what follows
+		}
 	}
 	return dst, budget, false, nil
 }
