@@ -34,6 +34,7 @@ type Broker struct {
 	now       func() time.Time
 	meta      *metaStore
 	topicsDir string
+	latency   latencies // for metrics; lock-free
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
@@ -56,9 +57,10 @@ type topic struct {
 
 // partition is one open partition log.
 type partition struct {
-	id    int32
-	log   *commitlog.Log
-	dirty atomic.Bool // appended since the flusher last synced it
+	id      int32
+	log     *commitlog.Log
+	dirty   atomic.Bool // appended since the flusher last synced it
+	traffic traffic     // counters for metrics
 }
 
 // Open opens or creates the data directory in cfg and recovers it: topics
@@ -272,7 +274,10 @@ func (b *Broker) flush() {
 			if !p.dirty.Swap(false) {
 				continue
 			}
-			if err := p.log.Sync(); err != nil && !errors.Is(err, commitlog.ErrClosed) {
+			start := time.Now()
+			err := p.log.Sync()
+			b.latency.fsync.since(start)
+			if err != nil && !errors.Is(err, commitlog.ErrClosed) {
 				p.dirty.Store(true)
 				b.log.Error("fsync failed", "topic", t.cfg.Name, "partition", p.id, "err", err)
 			}

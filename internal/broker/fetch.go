@@ -87,6 +87,7 @@ func (b *Broker) Fetch(ctx context.Context, topicName string, req FetchRequest) 
 	}
 	if len(recs) > 0 {
 		res.NextOffset = recs[len(recs)-1].Offset + 1
+		p.traffic.countFetched(len(recs), recordsSize(recs))
 	}
 	return res, nil
 }

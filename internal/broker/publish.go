@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
@@ -47,6 +49,7 @@ type Position struct {
 // When Publish returns nil, the messages are as durable as the topic's fsync
 // policy promises.
 func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
+	defer b.latency.publish.since(time.Now())
 	t, err := b.lookup(topicName)
 	if err != nil {
 		return nil, err
@@ -131,6 +134,7 @@ func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now
 			return b.logError(err, t, p.id)
 		}
 		p.dirty.Store(true)
+		p.traffic.countPublished(k, size)
 		for j, i := range idx[:k] {
 			pos[i].Offset = base + int64(j)
 		}
