@@ -137,18 +137,24 @@ func (o Options) withDefaults() Options {
 
 // Log is one partition's log. All methods are safe for concurrent use.
 //
-// Locking: mu guards every mutable field below it and the segments. syncMu
-// serializes fsyncs of the active segment and is held by whoever may close a
-// segment file (retention, Close), so an fsync in flight outside mu never
-// meets a closed file. Lock order: syncMu, then mu.
+// Locking: mu guards every mutable field below it and the segments. Two more
+// locks let slow I/O run outside mu: syncMu serializes fsyncs of the active
+// segment (see syncTo), and filesMu is read-locked by Read while it preads.
+// Whoever closes segment files (EnforceRetention, Close) holds both, so
+// neither an fsync nor a pread in flight meets a closed file.
+// Lock order: syncMu, filesMu, mu.
 type Log struct {
 	dir  string
 	opts Options // immutable after Open
 
-	syncMu sync.Mutex
+	syncMu  sync.Mutex
+	filesMu sync.RWMutex
 
-	mu   sync.Mutex
-	segs []*segment // ordered by base; contiguous offsets; the last is active; never empty
+	mu sync.Mutex
+	// segs is ordered by base with contiguous offsets; the last is active;
+	// never empty. Retention reslices it and roll appends to it, but an
+	// element is never replaced, so a copy of the slice stays valid.
+	segs []*segment
 	// next is the offset the next appended record gets.
 	next int64
 	// hwm is the high watermark: records below it are readable. It equals
@@ -282,6 +288,8 @@ func (l *Log) Stats() Stats {
 func (l *Log) Close() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

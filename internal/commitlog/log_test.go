@@ -363,3 +363,39 @@ func TestFsyncPolicies(t *testing.T) {
 		})
 	}
 }
+
+func TestRetentionBytesBoundary(t *testing.T) {
+	var e encoder
+	b, _ := e.encode(0, []Record{rec("x")})
+	batch := int64(len(b)) // every batch below has this size
+	tests := []struct {
+		retention   int64
+		wantDeleted int
+	}{
+		{6 * batch, 1},   // dropping the oldest leaves exactly RetentionBytes
+		{6*batch + 1, 0}, // it would leave less
+		{3 * batch, 2},   // only the active segment stays
+		{1, 2},           // never the active one
+		{9 * batch, 0},   // the whole log is within bounds
+		{6*batch - 1, 1}, // a second deletion would leave 3 batches < retention
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.retention), func(t *testing.T) {
+			clock := newClock()
+			l := openT(t, t.TempDir(), Options{SegmentBytes: 3 * batch, RetentionBytes: tt.retention, Now: clock.Now})
+			for range 9 {
+				mustAppend(t, l, Record{Key: []byte("k-x"), Value: []byte("x"), Timestamp: 1})
+			}
+			if st := l.Stats(); st.Segments != 3 || st.Bytes != 9*batch {
+				t.Fatalf("setup: %+v", st)
+			}
+			n, err := l.EnforceRetention()
+			if err != nil || n != tt.wantDeleted {
+				t.Fatalf("EnforceRetention = %d, %v; want %d", n, err, tt.wantDeleted)
+			}
+			if st := l.Stats(); st.EarliestOffset != int64(3*n) || st.Bytes != int64(9-3*n)*batch {
+				t.Fatalf("after retention: %+v", st)
+			}
+		})
+	}
+}

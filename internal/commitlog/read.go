@@ -3,6 +3,7 @@ package commitlog
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"sort"
 )
 
@@ -22,40 +23,49 @@ const (
 // their bytes: keys and values alias one freshly allocated read buffer per
 // pread (sized from the segment's average record size), never the log's.
 func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
+	// Segment files stay open while filesMu is read-locked, so the preads
+	// run without mu and never hold up appends.
+	l.filesMu.RLock()
+	defer l.filesMu.RUnlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if err := l.checkRangeLocked(offset); err != nil {
+		l.mu.Unlock()
 		return nil, err
 	}
-	if offset == l.hwm || maxRecords <= 0 {
+	hwm := l.hwm
+	segs := l.segs[l.segmentForLocked(offset):] // elements are never modified in place
+	l.mu.Unlock()
+	if offset == hwm || maxRecords <= 0 {
 		return nil, nil
 	}
-	recs := make([]Record, 0, min(int64(maxRecords), l.hwm-offset, 1024))
+	recs := make([]Record, 0, min(int64(maxRecords), hwm-offset, 1024))
 	budget := maxBytes
-	for si := l.segmentForLocked(offset); si < len(l.segs); si++ {
-		s := l.segs[si]
+	for _, s := range segs {
 		from := max(offset, s.base)
 		if len(recs) > 0 {
 			from = recs[len(recs)-1].Offset + 1
 		}
-		if from >= l.hwm || len(recs) >= maxRecords {
+		if from >= hwm || len(recs) >= maxRecords {
 			break
 		}
+		l.mu.Lock()
+		v := s.viewLocked(lookupOffset(s.index, uint32(from-s.base)).pos, s.readHint(maxRecords-len(recs), budget, l.opts.IndexIntervalBytes))
+		l.mu.Unlock()
 		stopped := false
-		err := l.eachBatchLocked(s, lookupOffset(s.index, uint32(from-s.base)).pos, l.readHint(s, maxRecords-len(recs), budget),
-			func(b []byte) (bool, error) {
-				base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
-				count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-				if base+count <= from {
-					return false, nil // wholly before from: skip without decoding
-				}
-				var err error
-				recs, budget, stopped, err = appendRecords(recs, b, from, l.hwm, maxRecords, budget)
-				return stopped, err
-			})
+		err := v.eachBatch(func(b []byte) (bool, error) {
+			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+			if base+count <= from {
+				return false, nil // wholly before from: skip without decoding
+			}
+			var err error
+			recs, budget, stopped, err = appendRecords(recs, b, from, hwm, maxRecords, budget)
+			return stopped, err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("commitlog: read offset %d: %w", offset, err)
 		}
@@ -82,10 +92,11 @@ func (l *Log) segmentForLocked(offset int64) int {
 
 // readHint estimates how many bytes of s a read of n records and budget
 // bytes needs past its index entry, from the segment's average record size.
-func (l *Log) readHint(s *segment, n, budget int) int {
+// Guarded by Log.mu.
+func (s *segment) readHint(n, budget, interval int) int {
 	records := max(s.next-s.base, 1)
 	est := s.size/records*int64(n) + s.size/records/8*int64(n) + batchHeaderLen
-	return int(min(est, int64(max(budget, 0)), maxReadChunk)) + l.opts.IndexIntervalBytes
+	return int(min(est, int64(max(budget, 0)), maxReadChunk)) + interval
 }
 
 // OffsetForTimestamp returns the first offset whose timestamp is >= ts, or
@@ -101,7 +112,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 			continue
 		}
 		found := int64(-1)
-		err := l.eachBatchLocked(s, lookupTime(s.index, ts).pos, readChunk, func(b []byte) (bool, error) {
+		err := s.viewLocked(lookupTime(s.index, ts).pos, readChunk).eachBatch(func(b []byte) (bool, error) {
 			off, ok, err := firstAtOrAfter(b, ts)
 			if ok {
 				found = off
@@ -138,35 +149,49 @@ func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
 	return 0, false, nil
 }
 
-// eachBatchLocked calls fn with each framed batch (length, magic and CRC
-// checked) of s from position pos on, until fn returns true or an error, or
-// the segment ends. hint is how many bytes the caller expects to need.
+// segmentView is what a read needs of a segment, copied under Log.mu so that
+// the read itself can run without it (holding Log.filesMu for reading).
+type segmentView struct {
+	f    *os.File
+	base int64
+	size int64  // the segment's size when the view was taken
+	pos  uint32 // where to start reading
+	hint int    // how many bytes the reader expects to need
+}
+
+func (s *segment) viewLocked(pos uint32, hint int) segmentView {
+	return segmentView{f: s.f, base: s.base, size: s.size, pos: pos, hint: hint}
+}
+
+// eachBatch calls fn with each framed batch (length, magic and CRC checked)
+// of the view from its position on, until fn returns true or an error, or the
+// view ends.
 //
 // Each pread goes to a new buffer that is never reused, so fn may keep slices
-// of b: Read's records alias it instead of copying. hint keeps what such
+// of b: Read's records alias it instead of copying. The hint keeps what such
 // records pin close to what they hold.
-func (l *Log) eachBatchLocked(s *segment, pos uint32, hint int, fn func(b []byte) (bool, error)) error {
-	at := int64(pos)
-	want := min(max(hint, lengthFieldEnd), maxReadChunk)
-	for at < s.size {
-		if s.size-at < lengthFieldEnd {
-			return corruptf("segment %d: %d stray bytes at %d", s.base, s.size-at, at)
+func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
+	at := int64(v.pos)
+	want := min(max(v.hint, lengthFieldEnd), maxReadChunk)
+	for at < v.size {
+		if v.size-at < lengthFieldEnd {
+			return corruptf("segment %d: %d stray bytes at %d", v.base, v.size-at, at)
 		}
-		buf := make([]byte, min(s.size-at, int64(want)))
-		if _, err := s.f.ReadAt(buf, at); err != nil {
+		buf := make([]byte, min(v.size-at, int64(want)))
+		if _, err := v.f.ReadAt(buf, at); err != nil {
 			return err
 		}
 		for p := buf; len(p) >= lengthFieldEnd; {
 			n, ok := batchLen(p)
-			if !ok || at+int64(n) > s.size {
-				return corruptf("segment %d: bad batch length at %d", s.base, at)
+			if !ok || at+int64(n) > v.size {
+				return corruptf("segment %d: bad batch length at %d", v.base, at)
 			}
 			if n > len(p) {
 				want = max(want, n)
 				break
 			}
 			if err := checkFrame(p[:n]); err != nil {
-				return fmt.Errorf("segment %d position %d: %w", s.base, at, err)
+				return fmt.Errorf("segment %d position %d: %w", v.base, at, err)
 			}
 			stop, err := fn(p[:n])
 			if stop || err != nil {

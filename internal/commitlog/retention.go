@@ -14,6 +14,8 @@ import "fmt"
 func (l *Log) EnforceRetention() (deleted int, err error) {
 	l.syncMu.Lock() // segment files are closed below
 	defer l.syncMu.Unlock()
+	l.filesMu.Lock()
+	defer l.filesMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
