@@ -12,32 +12,26 @@ func (l *Log) Append(recs []Record) (base int64, err error) {
 	if len(recs) == 0 {
 		return 0, ErrEmpty
 	}
-	l.mu.Lock()
-	if err := l.writableLocked(); err != nil {
-		l.mu.Unlock()
-		return 0, err
-	}
 	now := l.opts.Now().UnixMilli()
-	base = l.next
 	for i := range recs {
 		if recs[i].Timestamp == 0 {
 			recs[i].Timestamp = now
 		}
 	}
-	b, info := l.enc.encode(base, recs)
+	// Encode outside mu, so concurrent appenders encode in parallel: the base
+	// offset is outside the CRC and is set once the lock is held.
+	enc := l.getEncoder()
+	defer l.putEncoder(enc)
+	b, info := enc.encode(0, recs)
 	if len(b) > l.opts.MaxBatchBytes {
-		l.mu.Unlock()
 		return 0, fmt.Errorf("commitlog: %d byte batch: %w", len(b), ErrBatchTooLarge)
 	}
-	end, err := l.writeLocked(b, info)
-	if err == nil {
-		for i := range recs {
-			recs[i].Offset = base + int64(i)
-		}
-	}
-	l.mu.Unlock()
+	base, end, err := l.write(b, info)
 	if err != nil {
 		return 0, err
+	}
+	for i := range recs {
+		recs[i].Offset = base + int64(i)
 	}
 	return base, l.afterWrite(end)
 }
@@ -58,22 +52,43 @@ func (l *Log) AppendBatch(batch []byte) (base int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("commitlog: append batch: %w", err)
 	}
-	l.mu.Lock()
-	if err := l.writableLocked(); err != nil {
-		l.mu.Unlock()
-		return 0, err
-	}
-	base = l.next
-	b := append(l.enc.buf[:0], batch...)
-	l.enc.buf = b
-	setBaseOffset(b, base)
-	info.base = base
-	end, err := l.writeLocked(b, info)
-	l.mu.Unlock()
+	enc := l.getEncoder()
+	defer l.putEncoder(enc)
+	enc.buf = append(enc.buf[:0], batch...) // the caller may reuse batch
+	base, end, err := l.write(enc.buf, info)
 	if err != nil {
 		return 0, err
 	}
 	return base, l.afterWrite(end)
+}
+
+// write gives the encoded batch b the next offsets and writes it. It returns
+// the base offset and the value of l.written after the batch.
+func (l *Log) write(b []byte, info batchInfo) (base, end int64, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return 0, 0, err
+	}
+	base = l.next
+	setBaseOffset(b, base)
+	info.base = base
+	end, err = l.writeLocked(b, info)
+	return base, end, err
+}
+
+func (l *Log) getEncoder() *encoder {
+	if e, ok := l.encoders.Get().(*encoder); ok {
+		return e
+	}
+	return new(encoder)
+}
+
+// putEncoder keeps e for the next append unless one huge batch grew it.
+func (l *Log) putEncoder(e *encoder) {
+	if cap(e.buf) <= maxKeptEncodeBuf {
+		l.encoders.Put(e)
+	}
 }
 
 func (l *Log) writableLocked() error {
@@ -82,6 +97,9 @@ func (l *Log) writableLocked() error {
 	}
 	return l.failed
 }
+
+// maxKeptEncodeBuf bounds the encode buffers a log keeps between appends.
+const maxKeptEncodeBuf = 1 << 20
 
 // writeLocked writes one encoded batch at the end of the log, rolling first
 // if the active segment is full or old, and returns the value of l.written

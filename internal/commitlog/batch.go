@@ -141,7 +141,7 @@ func setBaseOffset(b []byte, base int64) {
 }
 
 // encoder turns Records into RecordBatch v2 bytes with kmsg. Its scratch
-// space is reused between calls; it is owned by the Log and guarded by Log.mu.
+// space is reused between calls; one goroutine uses it at a time.
 type encoder struct {
 	buf     []byte
 	headers []kmsg.Header

@@ -172,8 +172,10 @@ type Log struct {
 	// failed is a sticky write or fsync error: after it the log refuses
 	// appends, since what is on disk is no longer known.
 	failed error
-	enc    encoder
 	bytes  int64 // sum of segment sizes
+
+	// encoders holds *encoder scratch space for appends, used outside mu.
+	encoders sync.Pool
 }
 
 // Open opens or creates the log in dir, recovering it: a torn or corrupt tail
