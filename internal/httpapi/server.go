@@ -83,6 +83,7 @@ func (s *Server) routes() []route {
 		{"DELETE /topics/{topic}", s.deleteTopic},
 		{"POST /topics/{topic}/partitions", s.addPartitions},
 		{"POST /topics/{topic}/messages", s.publish},
+		{"POST /topics/{topic}/batches", s.publishBatches},
 		{"GET /topics/{topic}/partitions/{partition}/messages", s.fetch},
 	}
 }

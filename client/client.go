@@ -1,0 +1,149 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Client administers a broker: topics, fetches, groups, offsets and dead
+// letters. It holds no state but its connections; it is safe for concurrent
+// use.
+type Client struct {
+	t *transport
+}
+
+// New returns a Client for brokers, each "host:port" or a base URL. Requests
+// go to the first that answers.
+func New(brokers ...string) (*Client, error) {
+	t, err := newTransport(brokers, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{t: t}, nil
+}
+
+// esc escapes one path segment.
+func esc(s string) string { return url.PathEscape(s) }
+
+// CreateTopic creates a topic; TOPIC_ALREADY_EXISTS if it exists.
+func (c *Client) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (*api.Topic, error) {
+	var t api.Topic
+	return &t, c.t.do(ctx, http.MethodPost, "/topics", req, &t)
+}
+
+// Topics lists every topic.
+func (c *Client) Topics(ctx context.Context) ([]api.Topic, error) {
+	var l api.TopicList
+	err := c.t.do(ctx, http.MethodGet, "/topics", nil, &l)
+	return l.Topics, err
+}
+
+// Topic describes one topic, with its partitions' offsets.
+func (c *Client) Topic(ctx context.Context, name string) (*api.Topic, error) {
+	var t api.Topic
+	return &t, c.t.do(ctx, http.MethodGet, "/topics/"+esc(name), nil, &t)
+}
+
+// DeleteTopic deletes a topic and its messages.
+func (c *Client) DeleteTopic(ctx context.Context, name string) error {
+	return c.t.do(ctx, http.MethodDelete, "/topics/"+esc(name), nil, nil)
+}
+
+// AddPartitions grows topic to count partitions.
+func (c *Client) AddPartitions(ctx context.Context, topic string, count int32) (*api.Topic, error) {
+	var t api.Topic
+	return &t, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/partitions", api.AddPartitionsRequest{Count: count}, &t)
+}
+
+// Publish publishes msgs through the JSON endpoint, as one all-or-nothing
+// batch. The Producer is the fast path; this is for a few messages.
+func (c *Client) Publish(ctx context.Context, topic string, msgs ...api.PublishMessage) (*api.PublishResponse, error) {
+	var r api.PublishResponse
+	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/messages", api.PublishRequest{Messages: msgs}, &r)
+}
+
+// FetchOptions choose where a fetch starts and how long it waits.
+type FetchOptions struct {
+	Offset    int64 // used unless Timestamp is set
+	Timestamp int64 // ms since the Unix epoch: start at the first message at or after it
+	Max       int   // most messages; 0: the broker's default
+	WaitMS    int64 // long-poll for up to this long when nothing is there
+}
+
+// Fetch reads one partition without a group. The answer's Messages are
+// converted; NextOffset is where to continue.
+func (c *Client) Fetch(ctx context.Context, topic string, partition int32, o FetchOptions) ([]*Message, *api.FetchResponse, error) {
+	q := url.Values{}
+	if o.Timestamp != 0 {
+		q.Set("timestamp", strconv.FormatInt(o.Timestamp, 10))
+	} else {
+		q.Set("offset", strconv.FormatInt(o.Offset, 10))
+	}
+	if o.Max > 0 {
+		q.Set("max", strconv.Itoa(o.Max))
+	}
+	if o.WaitMS > 0 {
+		q.Set("wait_ms", strconv.FormatInt(o.WaitMS, 10))
+	}
+	var r api.FetchResponse
+	path := "/topics/" + esc(topic) + "/partitions/" + strconv.Itoa(int(partition)) + "/messages?" + q.Encode()
+	if err := c.t.do(ctx, http.MethodGet, path, nil, &r); err != nil {
+		return nil, nil, err
+	}
+	msgs := make([]*Message, len(r.Messages))
+	for i := range r.Messages {
+		msgs[i] = fromWire(&r.Messages[i])
+	}
+	return msgs, &r, nil
+}
+
+// Groups lists every consumer group.
+func (c *Client) Groups(ctx context.Context) ([]api.GroupDescription, error) {
+	var l api.GroupList
+	err := c.t.do(ctx, http.MethodGet, "/groups", nil, &l)
+	return l.Groups, err
+}
+
+// Group describes one group: members, per-partition progress and lag,
+// rebalances.
+func (c *Client) Group(ctx context.Context, id string) (*api.GroupDescription, error) {
+	var g api.GroupDescription
+	return &g, c.t.do(ctx, http.MethodGet, "/groups/"+esc(id), nil, &g)
+}
+
+// GroupOffsets returns a group's committed offsets.
+func (c *Client) GroupOffsets(ctx context.Context, id string) (api.Offsets, error) {
+	var r api.OffsetsResponse
+	err := c.t.do(ctx, http.MethodGet, "/groups/"+esc(id)+"/offsets", nil, &r)
+	return r.Offsets, err
+}
+
+// ResetOffsets moves a group's committed offsets; the group must have no
+// members (GROUP_NOT_EMPTY otherwise).
+func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffsetsRequest) (api.Offsets, error) {
+	var r api.OffsetsResponse
+	err := c.t.do(ctx, http.MethodPost, "/groups/"+esc(id)+"/offsets/reset", req, &r)
+	return r.Offsets, err
+}
+
+// DeleteGroup deletes a group with no members and its offsets.
+func (c *Client) DeleteGroup(ctx context.Context, id string) error {
+	return c.t.do(ctx, http.MethodDelete, "/groups/"+esc(id), nil, nil)
+}
+
+// ReplayDLQ publishes dead letters of <topic>.dlq back to topic (or
+// req.Target).
+func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayRequest) (*api.DLQReplayResponse, error) {
+	var r api.DLQReplayResponse
+	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/dlq/replay", req, &r)
+}
+
+// Version asks the broker for its version.
+func (c *Client) Version(ctx context.Context) (*api.VersionInfo, error) {
+	var v api.VersionInfo
+	return &v, c.t.do(ctx, http.MethodGet, "/version", nil, &v)
+}

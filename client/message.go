@@ -1,0 +1,63 @@
+package client
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Message is a message read from the broker. Key and Value hold the bytes as
+// published: a value published as a JSON string reads back as its text, any
+// other JSON value as its JSON text, and binary exactly.
+type Message struct {
+	Topic         string
+	Partition     int32
+	Offset        int64
+	Key           []byte // nil: no key
+	Value         []byte
+	Headers       map[string]string
+	Timestamp     time.Time
+	DeliveryCount int // group polls only: 1 on the first delivery
+
+	// gen is the consumer session that handed the message out (0 for
+	// fetches); an ack from an older session is dropped.
+	gen uint64
+}
+
+// ref names m on the wire.
+func (m *Message) ref() api.MessageRef {
+	return api.MessageRef{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+}
+
+// fromWire converts a wire message.
+func fromWire(w *api.Message) *Message {
+	m := &Message{
+		Topic:         w.Topic,
+		Partition:     w.Partition,
+		Offset:        w.Offset,
+		Headers:       w.Headers,
+		Timestamp:     time.UnixMilli(w.Timestamp),
+		DeliveryCount: w.DeliveryCount,
+	}
+	switch {
+	case w.KeyBase64 != nil:
+		m.Key = w.KeyBase64
+	case w.Key != nil:
+		m.Key = []byte(*w.Key)
+	}
+	switch {
+	case w.ValueBase64 != nil:
+		m.Value = w.ValueBase64
+	case len(w.Value) > 0 && w.Value[0] == '"':
+		var s string
+		if json.Unmarshal(w.Value, &s) == nil {
+			m.Value = []byte(s)
+		} else {
+			m.Value = []byte(w.Value)
+		}
+	case len(w.Value) > 0 && string(w.Value) != "null":
+		m.Value = []byte(w.Value)
+	}
+	return m
+}

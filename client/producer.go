@@ -1,0 +1,331 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// ErrClosed is returned by calls on a Producer or Consumer after Close.
+var ErrClosed = errors.New("client: closed")
+
+// Header is one message header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is a message to publish.
+type Record struct {
+	Key       []byte // nil: no key; keyed records go where the broker's murmur2 partitioner puts them
+	Value     []byte
+	Headers   []Header
+	Partition *int32    // nil: by key, or spread over partitions when there is no key
+	Timestamp time.Time // zero: now
+}
+
+// Position is where a published record landed.
+type Position struct {
+	Partition int32
+	Offset    int64
+}
+
+// ProducerConfig configures NewProducer. Zero values take the defaults noted.
+type ProducerConfig struct {
+	Brokers []string // "host:port" or base URLs; required
+	// Linger is how long a request waits for more records before it is sent
+	// (default 5 ms). A request is sent sooner once it holds BatchBytes.
+	Linger     time.Duration
+	BatchBytes int // default 1 MiB
+	// BufferBytes bounds the records waiting to be sent; PublishAsync blocks
+	// while it is full (default 64 MiB).
+	BufferBytes int
+	// MetadataMaxAge is how long a topic's partition count is trusted
+	// before it is asked again (default 30 s).
+	MetadataMaxAge time.Duration
+	HTTPClient     *http.Client // default: a client of this producer's own
+}
+
+// Defaults of ProducerConfig.
+const (
+	DefaultLinger         = 5 * time.Millisecond
+	DefaultBatchBytes     = 1 << 20
+	DefaultBufferBytes    = 64 << 20
+	DefaultMetadataMaxAge = 30 * time.Second
+)
+
+// Producer publishes records in batches on the broker's binary fast path
+// (POST /topics/{topic}/batches). Records of one topic are gathered for up to
+// Linger into one request, one Kafka RecordBatch per partition; one request
+// is in flight at a time, so records published in order to one partition are
+// written in that order.
+//
+// All state below mu is guarded by mu; run, the one sender goroutine, is
+// started by NewProducer and waited for by Close.
+type Producer struct {
+	cfg ProducerConfig
+	t   *transport
+
+	mu       sync.Mutex
+	topics   map[string]*topicState
+	ready    []*request    // sealed, waiting for run, oldest first
+	buffered int           // bytes accepted and not yet answered
+	sealed   uint64        // requests sealed so far
+	answered uint64        // requests answered (either way) so far
+	progress chan struct{} // closed and replaced when answered grows or bytes free up
+	closed   bool
+
+	wake chan struct{} // buffered(1): something to send, or closing
+	done chan struct{} // closed when run returns
+}
+
+// topicState is what the producer knows of one topic; guarded by
+// Producer.mu.
+type topicState struct {
+	partitions int32
+	fetchedAt  time.Time
+	sticky     int32    // partition of keyless records in the open request
+	open       *request // gathering records; nil if none
+}
+
+// request is one POST of frames for one topic.
+type request struct {
+	topic   string
+	parts   []int32                 // frame order
+	batches map[int32]*batchBuilder // per partition
+	cbs     map[int32][]func(Position, error)
+	bytes   int
+	opened  time.Time
+}
+
+// NewProducer starts a producer. It does not contact a broker until the
+// first publish.
+func NewProducer(cfg *ProducerConfig) (*Producer, error) {
+	c := *cfg
+	if c.Linger <= 0 {
+		c.Linger = DefaultLinger
+	}
+	if c.BatchBytes <= 0 {
+		c.BatchBytes = DefaultBatchBytes
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = DefaultBufferBytes
+	}
+	if c.MetadataMaxAge <= 0 {
+		c.MetadataMaxAge = DefaultMetadataMaxAge
+	}
+	t, err := newTransport(c.Brokers, c.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	p := &Producer{
+		cfg:      c,
+		t:        t,
+		topics:   make(map[string]*topicState),
+		progress: make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	go p.run()
+	return p, nil
+}
+
+// Publish publishes rec and waits for the broker's answer: when it returns
+// nil, the record is as durable as the topic's fsync policy promises. It
+// waits up to Linger for company.
+func (p *Producer) Publish(ctx context.Context, topic string, rec *Record) (Position, error) {
+	type result struct {
+		pos Position
+		err error
+	}
+	ch := make(chan result, 1)
+	p.PublishAsync(ctx, topic, rec, func(pos Position, err error) { ch <- result{pos, err} })
+	select {
+	case r := <-ch:
+		return r.pos, r.err
+	case <-ctx.Done():
+		return Position{}, ctx.Err()
+	}
+}
+
+// PublishAsync queues rec and returns; cb (if not nil) is called exactly once
+// with where rec landed or why it did not, from the producer's sender
+// goroutine (or from this call if rec is refused before it is queued). cb
+// must not block for long. Callbacks of one partition run in publish order.
+// PublishAsync blocks only while the buffer is full, until ctx is done.
+func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, cb func(Position, error)) {
+	if cb == nil {
+		cb = func(Position, error) {}
+	}
+	if err := p.enqueue(ctx, topic, rec, cb); err != nil {
+		cb(Position{}, err)
+	}
+}
+
+func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb func(Position, error)) error {
+	n, err := p.partitions(ctx, topic)
+	if err != nil {
+		return err
+	}
+	ts := rec.Timestamp.UnixMilli()
+	if rec.Timestamp.IsZero() {
+		ts = time.Now().UnixMilli()
+	}
+	size := len(rec.Key) + len(rec.Value) + 16
+	for _, h := range rec.Headers {
+		size += len(h.Key) + len(h.Value) + 4
+	}
+	p.mu.Lock()
+	for p.buffered > 0 && p.buffered+size > p.cfg.BufferBytes && !p.closed {
+		wait := p.progress
+		p.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	ts0 := p.topics[topic]
+	part := int32(0)
+	switch {
+	case rec.Partition != nil:
+		part = *rec.Partition
+		if part < 0 || part >= n {
+			return api.ErrPartitionNotFound.Withf("topic %q has partitions 0..%d; there is no partition %d", topic, n-1, part)
+		}
+	case rec.Key != nil:
+		part = api.KeyPartition(rec.Key, n)
+	default:
+		part = ts0.sticky % n
+	}
+	r := ts0.open
+	if r == nil {
+		r = &request{topic: topic, batches: make(map[int32]*batchBuilder), cbs: make(map[int32][]func(Position, error)), opened: time.Now()}
+		ts0.open = r
+		p.signal() // run must learn of the linger deadline
+	}
+	b := r.batches[part]
+	if b == nil {
+		b = newBatchBuilder()
+		r.batches[part] = b
+		r.parts = append(r.parts, part)
+	}
+	before := b.size()
+	b.add(rec.Key, rec.Value, rec.Headers, ts)
+	r.cbs[part] = append(r.cbs[part], cb)
+	grew := b.size() - before
+	r.bytes += grew
+	p.buffered += grew
+	if r.bytes >= p.cfg.BatchBytes {
+		p.sealLocked(ts0)
+	}
+	return nil
+}
+
+// partitions is topic's partition count, asked of the broker when unknown
+// or older than MetadataMaxAge.
+func (p *Producer) partitions(ctx context.Context, topic string) (int32, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, ErrClosed
+	}
+	ts := p.topics[topic]
+	if ts != nil && ts.partitions > 0 && time.Since(ts.fetchedAt) < p.cfg.MetadataMaxAge {
+		n := ts.partitions
+		p.mu.Unlock()
+		return n, nil
+	}
+	p.mu.Unlock()
+	var info api.Topic
+	if err := p.t.do(ctx, http.MethodGet, "/topics/"+esc(topic), nil, &info); err != nil {
+		return 0, err
+	}
+	if info.Partitions <= 0 {
+		return 0, fmt.Errorf("client: topic %q has %d partitions", topic, info.Partitions)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ts = p.topics[topic]
+	if ts == nil {
+		ts = &topicState{}
+		p.topics[topic] = ts
+	}
+	ts.partitions, ts.fetchedAt = info.Partitions, time.Now()
+	return info.Partitions, nil
+}
+
+// sealLocked moves ts's open request to the send queue.
+func (p *Producer) sealLocked(ts *topicState) {
+	if ts.open == nil {
+		return
+	}
+	p.ready = append(p.ready, ts.open)
+	ts.open = nil
+	p.sealed++
+	if ts.partitions > 0 {
+		ts.sticky = (ts.sticky + 1) % ts.partitions
+	}
+	p.signal()
+}
+
+// signal wakes run without blocking.
+func (p *Producer) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Flush sends everything published before it and waits for the answers.
+func (p *Producer) Flush(ctx context.Context) error {
+	p.mu.Lock()
+	for _, ts := range p.topics {
+		p.sealLocked(ts)
+	}
+	target := p.sealed
+	for p.answered < target {
+		wait := p.progress
+		p.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+// Close sends what is buffered, waits for the answers and stops the
+// producer. Later publishes fail with ErrClosed.
+func (p *Producer) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return nil
+	}
+	p.closed = true
+	for _, ts := range p.topics {
+		p.sealLocked(ts)
+	}
+	close(p.progress) // wake publishers blocked on a full buffer
+	p.progress = make(chan struct{})
+	p.signal()
+	p.mu.Unlock()
+	<-p.done
+	p.t.hc.CloseIdleConnections()
+	return nil
+}

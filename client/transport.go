@@ -1,0 +1,192 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// ErrNoBrokers reports a configuration without any broker address.
+var ErrNoBrokers = errors.New("client: no broker addresses")
+
+// Backoff bounds for retrying another broker after a connection failure or a
+// retriable UNAVAILABLE / TOO_MANY_REQUESTS answer.
+const (
+	backoffMin = 50 * time.Millisecond
+	backoffMax = 2 * time.Second
+	// maxAttempts bounds the tries of one request (each broker in turn).
+	maxAttempts = 8
+)
+
+// transport sends requests to the first broker that answers. It is the only
+// place that speaks HTTP; every endpoint goes through do or doRaw.
+type transport struct {
+	hc      *http.Client
+	brokers []string      // base URLs ("http://host:port"); immutable
+	current atomic.Uint32 // index into brokers of the one that answered last
+}
+
+// newTransport normalises addrs ("host:port" or a URL) into base URLs.
+func newTransport(addrs []string, hc *http.Client) (*transport, error) {
+	t := &transport{hc: hc}
+	for _, a := range addrs {
+		a = strings.TrimRight(strings.TrimSpace(a), "/")
+		if a == "" {
+			continue
+		}
+		if !strings.Contains(a, "://") {
+			a = "http://" + a
+		}
+		t.brokers = append(t.brokers, a)
+	}
+	if len(t.brokers) == 0 {
+		return nil, ErrNoBrokers
+	}
+	if t.hc == nil {
+		t.hc = &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	return t, nil
+}
+
+// do sends in (JSON, if not nil) and decodes a successful answer into out (if
+// not nil). A failed answer is returned as *api.Error.
+func (t *transport) do(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("client: encode %s %s: %w", method, path, err)
+		}
+	}
+	return t.doRaw(ctx, method, path, "application/json", body, out)
+}
+
+// doRaw is do with a body already encoded as contentType.
+//
+// A request that could not reach a broker, or that a broker refused as
+// UNAVAILABLE or TOO_MANY_REQUESTS, is sent again to the next broker after a
+// growing pause, up to maxAttempts tries or until ctx is done. A POST may so
+// be applied twice (a publish written but not answered): delivery is at least
+// once.
+func (t *transport) doRaw(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	wait := backoffMin
+	var last error
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		i := t.current.Load() % uint32(len(t.brokers))
+		err := t.once(ctx, t.brokers[i], method, path, contentType, body, out)
+		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
+			return err
+		}
+		last = err
+		t.current.CompareAndSwap(i, i+1)
+		if attempt+1 < maxAttempts {
+			if err := sleep(ctx, wait); err != nil {
+				return err
+			}
+			wait = min(2*wait, backoffMax)
+		}
+	}
+	return fmt.Errorf("client: %s %s: gave up after %d tries: %w", method, path, maxAttempts, last)
+}
+
+// once sends one request to base.
+func (t *transport) once(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if err != nil {
+		return fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := t.hc.Do(req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return &connError{err: err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return decodeError(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		return &connError{err: fmt.Errorf("decode %s %s answer: %w", method, path, err)}
+	}
+	return nil
+}
+
+// decodeError turns a failed answer into *api.Error. A body that is not the
+// coded envelope (a proxy's page, say) becomes an error of the status's kind.
+func decodeError(resp *http.Response) error {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var eb api.ErrorBody
+	if json.Unmarshal(raw, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
+		eb.Error.Status = resp.StatusCode
+		return eb.Error
+	}
+	base := api.ErrInternal
+	switch {
+	case resp.StatusCode == http.StatusServiceUnavailable:
+		base = api.ErrUnavailable
+	case resp.StatusCode == http.StatusTooManyRequests:
+		base = api.ErrTooManyRequests
+	case resp.StatusCode == http.StatusNotFound:
+		base = api.ErrNotFound
+	case resp.StatusCode/100 == 4:
+		base = api.ErrBadRequest
+	}
+	e := base.Withf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(raw)))
+	e.Status = resp.StatusCode
+	return e
+}
+
+// connError is a request that got no answer from a broker.
+type connError struct{ err error }
+
+func (e *connError) Error() string { return "client: broker unreachable: " + e.err.Error() }
+func (e *connError) Unwrap() error { return e.err }
+
+// retryElsewhere reports whether err is worth trying on the next broker.
+func retryElsewhere(err error) bool {
+	var ce *connError
+	if errors.As(err, &ce) {
+		return true
+	}
+	return errors.Is(err, api.ErrUnavailable) || errors.Is(err, api.ErrTooManyRequests)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

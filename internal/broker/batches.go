@@ -1,0 +1,49 @@
+package broker
+
+import (
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// PublishBatches appends pre-encoded record batches, the Go client's fast
+// path: each frame is one Kafka RecordBatch v2 for one partition, appended
+// as is (the broker only assigns its offsets). It returns, per frame in
+// order, the partition and the offset of the frame's first record.
+//
+// Every frame is checked (partition, framing, CRC, records) before any is
+// written; the error's details carry the index of the first bad frame. As
+// with Publish, appends to different partitions are not atomic together.
+func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Position, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return nil, err
+	}
+	if len(frames) == 0 {
+		return nil, api.ErrInvalidArgument.Withf("no batches to publish").WithDetail("field", "body")
+	}
+	n := int32(len(t.parts))
+	counts := make([]int32, len(frames))
+	for i, f := range frames {
+		if f.Partition < 0 || f.Partition >= n {
+			return nil, api.ErrPartitionNotFound.
+				Withf("frame %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, f.Partition).
+				WithDetail("index", i).WithDetail("partition", f.Partition).WithDetail("partitions", n)
+		}
+		if counts[i], err = commitlog.CheckBatch(f.Batch); err != nil {
+			return nil, api.ErrBadRequest.Withf("frame %d is not a valid uncompressed Kafka RecordBatch v2: %v", i, err).
+				WithDetail("index", i)
+		}
+	}
+	pos := make([]Position, len(frames))
+	for i, f := range frames {
+		p := t.parts[f.Partition]
+		base, err := p.log.AppendBatch(f.Batch)
+		if err != nil {
+			return nil, b.logError(err, t, p.id)
+		}
+		p.dirty.Store(true)
+		p.traffic.countPublished(int(counts[i]), len(f.Batch))
+		pos[i] = Position{Partition: f.Partition, Offset: base}
+	}
+	return pos, nil
+}
