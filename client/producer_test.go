@@ -1,0 +1,241 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+)
+
+// setup starts a broker with topic (parts partitions) and an admin Client.
+func setup(t *testing.T, topic string, parts int32) (*brokertest.Server, *client.Client) {
+	t.Helper()
+	srv := brokertest.Start(t)
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic(context.Background(), api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+// readAll fetches every message of every partition of topic.
+func readAll(t *testing.T, c *client.Client, topic string) map[int32][]*client.Message {
+	t.Helper()
+	ctx := context.Background()
+	info, err := c.Topic(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[int32][]*client.Message)
+	for p := int32(0); p < info.Partitions; p++ {
+		off := int64(0)
+		for {
+			msgs, r, err := c.Fetch(ctx, topic, p, client.FetchOptions{Offset: off, Max: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = append(out[p], msgs...)
+			if r.NextOffset >= r.HighWatermark {
+				break
+			}
+			off = r.NextOffset
+		}
+	}
+	return out
+}
+
+func newProducer(t *testing.T, url string, cfg client.ProducerConfig) *client.Producer {
+	t.Helper()
+	cfg.Brokers = []string{url}
+	p, err := client.NewProducer(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func TestProducerKeyedAndKeylessRoundTrip(t *testing.T) {
+	srv, c := setup(t, "orders", 4)
+	p := newProducer(t, srv.URL, client.ProducerConfig{Linger: time.Millisecond, BatchBytes: 4096})
+	ctx := context.Background()
+	const n = 2000
+	var (
+		mu   sync.Mutex
+		pos  = make(map[string]client.Position)
+		errs []error
+	)
+	for i := range n {
+		rec := &client.Record{Value: []byte(fmt.Sprintf("v%d", i))}
+		if i%2 == 0 {
+			rec.Key = []byte(fmt.Sprintf("k%d", i%17))
+			rec.Headers = []client.Header{{Key: "i", Value: []byte(fmt.Sprint(i))}}
+		}
+		p.PublishAsync(ctx, "orders", rec, func(at client.Position, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			pos[string(rec.Value)] = at
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 || len(pos) != n {
+		t.Fatalf("%d callbacks, errors %v", len(pos), errs)
+	}
+	got := readAll(t, c, "orders")
+	total := 0
+	last := make(map[string]int) // key → last index seen, to check per-key order
+	for part, msgs := range got {
+		for _, m := range msgs {
+			total++
+			at, ok := pos[string(m.Value)]
+			if !ok || at.Partition != part || at.Offset != m.Offset {
+				t.Fatalf("%s at %d/%d; callback said %+v", m.Value, part, m.Offset, at)
+			}
+			if m.Key == nil {
+				continue
+			}
+			if want := api.KeyPartition(m.Key, 4); want != part {
+				t.Fatalf("key %s on partition %d, broker's partitioner says %d", m.Key, part, want)
+			}
+			var i int
+			fmt.Sscanf(string(m.Value), "v%d", &i)
+			if prev, ok := last[string(m.Key)]; ok && prev > i {
+				t.Fatalf("key %s: v%d after v%d", m.Key, i, prev)
+			}
+			last[string(m.Key)] = i
+			if m.Headers["i"] != fmt.Sprint(i) {
+				t.Fatalf("headers %v, want i=%d", m.Headers, i)
+			}
+		}
+	}
+	if total != n {
+		t.Fatalf("read %d messages, published %d", total, n)
+	}
+}
+
+func TestProducerPublishSyncAndExplicitPartition(t *testing.T) {
+	srv, c := setup(t, "t", 3)
+	p := newProducer(t, srv.URL, client.ProducerConfig{})
+	ctx := context.Background()
+	two := int32(2)
+	ts := time.UnixMilli(1_700_000_000_000)
+	bin := []byte{0, 0xff, 0xfe, 'x'}
+	at, err := p.Publish(ctx, "t", &client.Record{Value: bin, Partition: &two, Timestamp: ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at.Partition != 2 || at.Offset != 0 {
+		t.Fatalf("landed at %+v", at)
+	}
+	msgs, _, err := c.Fetch(ctx, "t", 2, client.FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || !bytes.Equal(msgs[0].Value, bin) || !msgs[0].Timestamp.Equal(ts) || msgs[0].Key != nil {
+		t.Fatalf("read back %+v", msgs)
+	}
+}
+
+func TestProducerErrors(t *testing.T) {
+	srv, _ := setup(t, "t", 2)
+	p := newProducer(t, srv.URL, client.ProducerConfig{})
+	ctx := context.Background()
+	nine := int32(9)
+	tests := []struct {
+		name  string
+		topic string
+		rec   client.Record
+		want  error
+	}{
+		{"unknown topic", "nope", client.Record{Value: []byte("x")}, api.ErrTopicNotFound},
+		{"unknown partition", "t", client.Record{Value: []byte("x"), Partition: &nine}, api.ErrPartitionNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := p.Publish(ctx, tt.topic, &tt.rec); !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+		})
+	}
+	p.Close()
+	if _, err := p.Publish(ctx, "t", &client.Record{Value: []byte("x")}); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+func TestProducerBufferFullHonoursContext(t *testing.T) {
+	srv, _ := setup(t, "t", 1)
+	// A linger far longer than the test and a one-record buffer: the second
+	// record can only wait for space, until its context ends.
+	p := newProducer(t, srv.URL, client.ProducerConfig{Linger: time.Hour, BufferBytes: 1})
+	p.PublishAsync(context.Background(), "t", &client.Record{Value: []byte("first")}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	p.PublishAsync(ctx, "t", &client.Record{Value: []byte("second")}, func(_ client.Position, err error) { done <- err })
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v", err)
+	}
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBatchesEndpointIsAllOrNothing(t *testing.T) {
+	srv, c := setup(t, "t", 2)
+	good := validBatch(t)
+	bad := bytes.Clone(good)
+	bad[len(bad)-1] ^= 0xff // breaks the CRC
+	tests := []struct {
+		name   string
+		body   []byte
+		ctype  string
+		status int
+		code   string
+	}{
+		{"bad crc in second frame", append(api.AppendFrame(nil, 0, good), api.AppendFrame(nil, 1, bad)...), api.BatchesContentType, 400, "BAD_REQUEST"},
+		{"unknown partition", api.AppendFrame(api.AppendFrame(nil, 0, good), 7, good), api.BatchesContentType, 404, "PARTITION_NOT_FOUND"},
+		{"torn frame", api.AppendFrame(nil, 0, good)[:20], api.BatchesContentType, 400, "BAD_REQUEST"},
+		{"empty", nil, api.BatchesContentType, 400, "INVALID_ARGUMENT"},
+		{"json content type", api.AppendFrame(nil, 0, good), "application/json", 415, "UNSUPPORTED_MEDIA_TYPE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/topics/t/batches", bytes.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.ctype)
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var eb api.ErrorBody
+			_ = jsonDecode(resp, &eb)
+			if resp.StatusCode != tt.status || eb.Error == nil || eb.Error.Code != tt.code {
+				t.Fatalf("status %d body %+v; want %d %s", resp.StatusCode, eb.Error, tt.status, tt.code)
+			}
+		})
+	}
+	for p, msgs := range readAll(t, c, "t") {
+		if len(msgs) != 0 {
+			t.Fatalf("partition %d holds %d messages after refused requests", p, len(msgs))
+		}
+	}
+}
