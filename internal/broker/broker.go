@@ -34,6 +34,7 @@ type Broker struct {
 	now       func() time.Time
 	meta      *metaStore
 	topicsDir string
+	coord     *coordinator // consumer groups; set in Open
 	latency   latencies // for metrics; lock-free
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
@@ -93,6 +94,11 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	b.meta = meta
 	if err := b.recover(); err != nil {
+		b.closeLogs()
+		meta.close()
+		return nil, err
+	}
+	if err := b.openGroups(); err != nil {
 		b.closeLogs()
 		meta.close()
 		return nil, err
@@ -235,6 +241,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
 	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
+	g.Go(func() error { return b.coord.run(ctx) })
 	return g.Wait()
 }
 
@@ -313,7 +320,7 @@ func (b *Broker) Close() error {
 	close(b.changed)
 	b.mu.Unlock()
 	err := b.closeLogs()
-	return errors.Join(err, b.meta.close())
+	return errors.Join(err, b.coord.store.close(), b.meta.close())
 }
 
 func (b *Broker) closeLogs() error {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // Fsync policy names, as in the --fsync flag and a topic's "fsync" setting.
@@ -49,6 +51,9 @@ type Config struct {
 	MaxMessageBytes int32 // default per topic: key + value + headers of one message
 
 	RetentionCheckInterval time.Duration // how often retention runs
+
+	Groups   group.Config    // consumer-group bounds and defaults; zero fields take group's defaults
+	Delivery delivery.Config // per-message delivery defaults; zero fields take delivery's defaults
 
 	Logger *slog.Logger     // nil: slog.Default()
 	Now    func() time.Time // nil: time.Now; tests inject a clock
@@ -109,6 +114,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		bad("retention check interval %v must be positive", c.RetentionCheckInterval)
+	}
+	if err := c.Groups.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,219 @@
+package broker
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+)
+
+// DLQSuffix names a topic's dead-letter queue: orders → orders.dlq.
+const DLQSuffix = ".dlq"
+
+// Headers a dead letter gains in the DLQ. Replay drops every header with
+// the DLQHeaderPrefix.
+const (
+	DLQHeaderPrefix            = "goqueue-dlq-"
+	DLQHeaderReason            = DLQHeaderPrefix + "reason"
+	DLQHeaderOriginalTopic     = DLQHeaderPrefix + "original-topic"
+	DLQHeaderOriginalPartition = DLQHeaderPrefix + "original-partition"
+	DLQHeaderOriginalOffset    = DLQHeaderPrefix + "original-offset"
+	DLQHeaderOriginalTimestamp = DLQHeaderPrefix + "original-timestamp"
+	DLQHeaderGroup             = DLQHeaderPrefix + "group"
+	DLQHeaderDeliveryCount     = DLQHeaderPrefix + "delivery-count"
+	DLQHeaderLastError         = DLQHeaderPrefix + "last-error"
+)
+
+// deadLetterLocked writes dl to <topic>.dlq (same partition number, the
+// original key, value, headers and timestamp, plus the disposition headers),
+// and only then settles it in the group, so a failed write loses nothing:
+// the message stays a pending dead letter, retried by the timer loop.
+// Callers hold cg.mu.
+func (c *coordinator) deadLetterLocked(cg *cgroup, dl delivery.DeadLetter) error {
+	if err := c.writeDeadLetter(cg.id, dl); err != nil {
+		cg.deadFailed = true
+		return err
+	}
+	return cg.d.DeadLettered(dl.TP, dl.Offset)
+}
+
+func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) error {
+	t, err := c.b.lookup(dl.TP.Topic)
+	if err != nil {
+		if errors.Is(err, api.ErrTopicNotFound) {
+			return nil // the topic and its messages are gone: nothing to keep
+		}
+		return err
+	}
+	p, err := t.partition(dl.TP.Partition)
+	if err != nil {
+		return nil
+	}
+	recs, err := p.log.Read(dl.Offset, 1, 1)
+	var re *commitlog.RangeError
+	switch {
+	case errors.As(err, &re):
+		c.b.log.Warn("dead letter removed by retention before it reached the DLQ", "group", groupID, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset)
+		return nil
+	case err != nil:
+		return err
+	}
+	for len(recs) > 0 && recs[0].Offset < dl.Offset {
+		recs = recs[1:]
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	r := recs[0]
+	dlq, err := c.b.ensureDLQ(dl.TP.Topic, int32(len(t.parts)))
+	if err != nil {
+		return err
+	}
+	headers := append(append([]commitlog.Header(nil), r.Headers...),
+		commitlog.Header{Key: DLQHeaderReason, Value: []byte(dl.Reason)},
+		commitlog.Header{Key: DLQHeaderOriginalTopic, Value: []byte(dl.TP.Topic)},
+		commitlog.Header{Key: DLQHeaderOriginalPartition, Value: strconv.AppendInt(nil, int64(dl.TP.Partition), 10)},
+		commitlog.Header{Key: DLQHeaderOriginalOffset, Value: strconv.AppendInt(nil, dl.Offset, 10)},
+		commitlog.Header{Key: DLQHeaderOriginalTimestamp, Value: strconv.AppendInt(nil, r.Timestamp, 10)},
+		commitlog.Header{Key: DLQHeaderGroup, Value: []byte(groupID)},
+		commitlog.Header{Key: DLQHeaderDeliveryCount, Value: strconv.AppendInt(nil, int64(dl.DeliveryCount), 10)},
+		commitlog.Header{Key: DLQHeaderLastError, Value: []byte(dl.LastError)},
+	)
+	_, err = c.b.Publish(dlq, []Message{{
+		Key: r.Key, Value: r.Value, Headers: headers, Partition: dl.TP.Partition,
+		Timestamp: r.Timestamp, Attributes: r.Attributes,
+	}})
+	return err
+}
+
+// ensureDLQ returns the name of topic's DLQ, creating it, or growing it to
+// partitions, if needed.
+func (b *Broker) ensureDLQ(topic string, partitions int32) (string, error) {
+	name := topic + DLQSuffix
+	t, err := b.lookup(name)
+	switch {
+	case errors.Is(err, api.ErrTopicNotFound):
+		_, err = b.CreateTopic(api.CreateTopicRequest{Name: name, Partitions: partitions})
+		if errors.Is(err, api.ErrTopicExists) {
+			return b.ensureDLQ(topic, partitions)
+		}
+		return name, err
+	case err != nil:
+		return "", err
+	case int32(len(t.parts)) < partitions:
+		_, err = b.AddPartitions(name, partitions)
+		if errors.Is(err, api.ErrInvalidPartitions) {
+			err = nil // grown meanwhile by another writer
+		}
+		return name, err
+	}
+	return name, nil
+}
+
+// retryDeadLocked writes the pending dead letters whose DLQ write failed.
+// Callers hold cg.mu.
+func (c *coordinator) retryDeadLocked(cg *cgroup) []delivery.TP {
+	cg.deadFailed = false
+	var dirty []delivery.TP
+	for _, dl := range cg.d.Dead() {
+		if err := c.deadLetterLocked(cg, dl); err != nil {
+			c.b.log.Error("dead-letter write failed again", "group", cg.id, "topic", dl.TP.Topic, "offset", dl.Offset, "err", err)
+			continue
+		}
+		dirty = append(dirty, dl.TP)
+	}
+	return dirty
+}
+
+// ReplayDLQ publishes dead messages of topic's DLQ (<topic>.dlq) back to
+// topic, or to req.Target, without their disposition headers. It goes
+// through the DLQ partitions offset by offset from req.Offset, and stops
+// after the last offset at which it could replay every partition without
+// passing req.Max messages (default 1000), so NextOffset is exact: a replay
+// from it repeats nothing. A message returning to its own topic keeps its
+// partition. Errors: TOPIC_NOT_FOUND (no DLQ or no target).
+func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQReplayResponse, error) {
+	if req.Max < 0 || req.Offset < 0 {
+		return api.DLQReplayResponse{}, api.ErrInvalidArgument.Withf("offset and max must not be negative")
+	}
+	max := req.Max
+	if max == 0 {
+		max = 1000
+	}
+	target := req.Target
+	if target == "" {
+		target = topic
+	}
+	dlq, err := b.lookup(topic + DLQSuffix)
+	if err != nil {
+		return api.DLQReplayResponse{}, err
+	}
+	dest, err := b.lookup(target)
+	if err != nil {
+		return api.DLQReplayResponse{}, err
+	}
+	resp := api.DLQReplayResponse{NextOffset: req.Offset}
+	for off := req.Offset; ; off++ {
+		var layer []Message
+		for _, p := range dlq.parts {
+			if off < p.log.EarliestOffset() || off >= p.log.HighWatermark() {
+				continue
+			}
+			recs, err := p.log.Read(off, 1, 1)
+			if err != nil {
+				return resp, b.logError(err, dlq, p.id)
+			}
+			for _, r := range recs {
+				if r.Offset == off {
+					layer = append(layer, replayed(r, target == topic, int32(len(dest.parts))))
+				}
+			}
+		}
+		if len(layer) == 0 && !b.anyAbove(dlq, off) {
+			return resp, nil
+		}
+		if resp.Replayed > 0 && resp.Replayed+len(layer) > max {
+			return resp, nil
+		}
+		if len(layer) > 0 {
+			if _, err := b.Publish(target, layer); err != nil {
+				return resp, err
+			}
+		}
+		resp.Replayed += len(layer)
+		resp.NextOffset = off + 1
+		if resp.Replayed >= max {
+			return resp, nil
+		}
+	}
+}
+
+// anyAbove reports whether some partition of t holds offsets above off.
+func (b *Broker) anyAbove(t *topic, off int64) bool {
+	for _, p := range t.parts {
+		if p.log.HighWatermark() > off+1 {
+			return true
+		}
+	}
+	return false
+}
+
+// replayed is r as a message to publish again: the disposition headers
+// dropped, and, when it returns to its own topic, its original partition.
+func replayed(r commitlog.Record, home bool, partitions int32) Message {
+	m := Message{Key: r.Key, Value: r.Value, Partition: AnyPartition, Timestamp: r.Timestamp, Attributes: r.Attributes}
+	for _, h := range r.Headers {
+		if h.Key == DLQHeaderOriginalPartition && home {
+			if p, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil && int32(p) < partitions {
+				m.Partition = int32(p)
+			}
+		}
+		if !strings.HasPrefix(h.Key, DLQHeaderPrefix) {
+			m.Headers = append(m.Headers, h)
+		}
+	}
+	return m
+}

@@ -1,0 +1,195 @@
+package broker
+
+import (
+	"errors"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
+)
+
+// ValidateGroupID reports whether id is a legal group ID: the rules of topic
+// names (1–249 of [a-zA-Z0-9._-]), so IDs are safe in paths and keys. The
+// error is an api.ErrInvalidArgument.
+func ValidateGroupID(id string) error {
+	if err := ValidateTopicName(id); err != nil {
+		var ae *api.Error
+		errors.As(err, &ae)
+		return api.ErrInvalidArgument.Withf("group ID: %s", ae.Message).WithDetail("field", "group")
+	}
+	return nil
+}
+
+func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// JoinGroup adds a member to groupID (creating the group on its first join)
+// and answers what it may own now. host is the peer address the request
+// came from. Errors: INVALID_ARGUMENT, INVALID_TIMEOUT, INVALID_ASSIGNOR,
+// TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR, DUPLICATE_INSTANCE_ID, and
+// INVALID_ARGUMENT when the join names delivery settings other than the
+// group's.
+func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (api.JoinResponse, error) {
+	if err := ValidateGroupID(groupID); err != nil {
+		return api.JoinResponse{}, err
+	}
+	set, err := joinSettings(req)
+	if err != nil {
+		return api.JoinResponse{}, err
+	}
+	for _, t := range req.Topics {
+		if _, err := b.lookup(t); err != nil {
+			return api.JoinResponse{}, err
+		}
+	}
+	c := b.coord
+	for {
+		cg := c.getOrCreate(groupID)
+		res, err := c.join(cg, req, set, host)
+		if errors.Is(err, api.ErrGroupNotFound) {
+			continue // deleted between getOrCreate and join: create it again
+		}
+		return res, err
+	}
+}
+
+func joinSettings(req api.JoinRequest) (groupSettings, error) {
+	switch {
+	case req.MaxRetries < -1:
+		return groupSettings{}, api.ErrInvalidArgument.Withf("max_retries %d: want -1 (no retries), 0 (default) or more", req.MaxRetries).WithDetail("field", "max_retries")
+	case req.VisibilityTimeoutMS < 0:
+		return groupSettings{}, api.ErrInvalidArgument.Withf("visibility_timeout_ms %d is negative", req.VisibilityTimeoutMS).WithDetail("field", "visibility_timeout_ms")
+	case req.MaxInFlight < 0:
+		return groupSettings{}, api.ErrInvalidArgument.Withf("max_in_flight %d is negative", req.MaxInFlight).WithDetail("field", "max_in_flight")
+	}
+	return groupSettings{MaxRetries: req.MaxRetries, VisibilityTimeout: ms(req.VisibilityTimeoutMS), MaxInFlight: req.MaxInFlight}, nil
+}
+
+func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, host string) (api.JoinResponse, error) {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	creating := cg.g.Empty()
+	if !creating {
+		if err := cg.settings.conflict(set); err != nil {
+			return api.JoinResponse{}, err
+		}
+	}
+	now := c.b.now()
+	res, err := cg.g.Join(now, group.JoinParams{
+		MemberID:         req.MemberID,
+		InstanceID:       req.InstanceID,
+		ClientID:         req.ClientID,
+		ClientHost:       host,
+		Topics:           req.Topics,
+		SessionTimeout:   ms(req.SessionTimeoutMS),
+		RebalanceTimeout: ms(req.RebalanceTimeoutMS),
+		Assignor:         req.Assignor,
+		OffsetReset:      req.OffsetReset,
+	}, c.partitionCounts())
+	c.afterOpLocked(cg)
+	if err != nil {
+		return api.JoinResponse{}, err
+	}
+	if creating {
+		cg.offsetReset = req.OffsetReset
+		if set != cg.settings {
+			c.reconfigureLocked(cg, set)
+		}
+	}
+	cg.hosts[res.MemberID] = host
+	c.wake()
+	return api.JoinResponse{
+		MemberID:            res.MemberID,
+		Generation:          res.Generation,
+		AssignedPartitions:  nonNil(res.Assigned),
+		HeartbeatIntervalMS: res.HeartbeatInterval.Milliseconds(),
+		SessionTimeoutMS:    res.SessionTimeout.Milliseconds(),
+		Assignor:            res.Assignor,
+	}, nil
+}
+
+// conflict refuses a join into a live group that names delivery settings
+// other than those its creator fixed; zero fields name nothing.
+func (s groupSettings) conflict(o groupSettings) error {
+	bad := func(field string, have, want any) error {
+		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", field, have, want).
+			WithDetail("field", field).WithDetail("group_value", have)
+	}
+	switch {
+	case o.MaxRetries != 0 && o.MaxRetries != s.MaxRetries:
+		return bad("max_retries", s.MaxRetries, o.MaxRetries)
+	case o.VisibilityTimeout != 0 && o.VisibilityTimeout != s.VisibilityTimeout:
+		return bad("visibility_timeout_ms", s.VisibilityTimeout.Milliseconds(), o.VisibilityTimeout.Milliseconds())
+	case o.MaxInFlight != 0 && o.MaxInFlight != s.MaxInFlight:
+		return bad("max_in_flight", s.MaxInFlight, o.MaxInFlight)
+	}
+	return nil
+}
+
+// reconfigureLocked gives an empty group new delivery settings: a fresh
+// delivery.Group restored from the old one's offsets (an empty group holds
+// nothing in flight). Callers hold cg.mu.
+func (c *coordinator) reconfigureLocked(cg *cgroup, set groupSettings) {
+	d := delivery.NewGroup(set.config().Or(c.dcfg))
+	for _, tp := range cg.d.Partitions() {
+		if committed, acked, ok := cg.d.Snapshot(tp); ok {
+			d.Restore(tp, committed, acked)
+		}
+	}
+	cg.d, cg.settings = d, set
+}
+
+func nonNil(a api.Assignment) api.Assignment {
+	if a == nil {
+		return api.Assignment{}
+	}
+	return a
+}
+
+// Heartbeat keeps a member alive and tells it what it may own now.
+// Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
+func (b *Broker) Heartbeat(groupID string, req api.HeartbeatRequest, host string) (api.HeartbeatResponse, error) {
+	c := b.coord
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return api.HeartbeatResponse{}, err
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	res, err := cg.g.Heartbeat(c.b.now(), req.MemberID, req.Generation, req.OwnedPartitions)
+	c.afterOpLocked(cg)
+	if err != nil {
+		return api.HeartbeatResponse{}, err
+	}
+	cg.hosts[req.MemberID] = host
+	c.wake()
+	return api.HeartbeatResponse{
+		Generation:          res.Generation,
+		AssignedPartitions:  nonNil(res.Assigned),
+		RevokedPartitions:   res.Revoked,
+		HeartbeatIntervalMS: res.HeartbeatInterval.Milliseconds(),
+	}, nil
+}
+
+// LeaveGroup removes a member; what it held in flight goes to the next
+// owners at once. Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER.
+func (b *Broker) LeaveGroup(groupID, memberID string) error {
+	c := b.coord
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return err
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	err = cg.g.Leave(c.b.now(), memberID)
+	c.afterOpLocked(cg)
+	if err != nil {
+		return err
+	}
+	if cg.d.ReleaseMember(memberID) > 0 {
+		cg.signalLocked()
+	}
+	delete(cg.hosts, memberID)
+	c.wake()
+	return nil
+}

@@ -1,0 +1,169 @@
+package broker
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+)
+
+var groupsBucket = []byte("groups")
+
+// offsetStore keeps every group's committed offsets, and the acknowledged
+// offsets above them, in offsets.db: bucket "groups" → one bucket per group →
+// key "<topic>\x00<partition as 4 bytes>" → storedOffset as JSON. It is a file
+// of its own so that the hot ack path never waits behind a topic change's
+// fsync of meta.db. Writes go through bolt's Batch, so concurrent acks of all
+// groups share one fsync; a write returns once it is durable.
+//
+// Writes of one partition may race (two acks answered out of order); seq
+// orders them: a write carrying a smaller seq than the stored one is dropped.
+type offsetStore struct {
+	db  *bolt.DB
+	seq atomic.Uint64 // last sequence number handed out; above every stored one
+}
+
+// storedOffset is one partition's persisted delivery state.
+type storedOffset struct {
+	Seq       uint64           `json:"seq"`
+	Committed int64            `json:"committed"`
+	Acked     []delivery.Range `json:"acked,omitempty"`
+}
+
+// offsetWrite is one partition's state to persist (or delete, with del).
+type offsetWrite struct {
+	group string
+	tp    delivery.TP
+	off   storedOffset
+	del   bool
+}
+
+func openOffsets(dir string) (*offsetStore, error) {
+	db, err := bolt.Open(filepath.Join(dir, "offsets.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("broker: open offsets.db: %w", err)
+	}
+	db.MaxBatchDelay = time.Millisecond // acks wait on it: keep the coalescing window short
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(groupsBucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("broker: init offsets.db: %w", err)
+	}
+	return &offsetStore{db: db}, nil
+}
+
+func offsetKey(tp delivery.TP) []byte {
+	k := make([]byte, 0, len(tp.Topic)+5)
+	k = append(k, tp.Topic...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint32(k, uint32(tp.Partition))
+}
+
+func parseOffsetKey(k []byte) (delivery.TP, bool) {
+	if len(k) < 5 || k[len(k)-5] != 0 {
+		return delivery.TP{}, false
+	}
+	return delivery.TP{Topic: string(k[:len(k)-5]), Partition: int32(binary.BigEndian.Uint32(k[len(k)-4:]))}, true
+}
+
+// next returns the sequence number for a snapshot taken now. Callers take it
+// under the lock that guards the state they snapshot, so seq order is state
+// order.
+func (s *offsetStore) next() uint64 { return s.seq.Add(1) }
+
+// load returns every group's stored partitions and raises seq above them.
+func (s *offsetStore) load() (map[string]map[delivery.TP]storedOffset, error) {
+	out := make(map[string]map[delivery.TP]storedOffset)
+	var maxSeq uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(groupsBucket).ForEachBucket(func(name []byte) error {
+			parts := make(map[delivery.TP]storedOffset)
+			out[string(name)] = parts
+			return tx.Bucket(groupsBucket).Bucket(name).ForEach(func(k, v []byte) error {
+				tp, ok := parseOffsetKey(k)
+				if !ok {
+					return fmt.Errorf("group %q: bad key %q", name, k)
+				}
+				var so storedOffset
+				if err := json.Unmarshal(v, &so); err != nil {
+					return fmt.Errorf("group %q %s/%d: %w", name, tp.Topic, tp.Partition, err)
+				}
+				maxSeq = max(maxSeq, so.Seq)
+				parts[tp] = so
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: read offsets.db: %w", err)
+	}
+	s.seq.Store(maxSeq)
+	return out, nil
+}
+
+// write persists ws durably, skipping any that an already stored, newer
+// write supersedes.
+func (s *offsetStore) write(ws []offsetWrite) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		root := tx.Bucket(groupsBucket)
+		for _, w := range ws {
+			gb, err := root.CreateBucketIfNotExists([]byte(w.group))
+			if err != nil {
+				return err
+			}
+			k := offsetKey(w.tp)
+			if old := gb.Get(k); old != nil {
+				var so storedOffset
+				if json.Unmarshal(old, &so) == nil && so.Seq > w.off.Seq {
+					continue
+				}
+			}
+			if w.del {
+				if err := gb.Delete(k); err != nil {
+					return err
+				}
+				continue
+			}
+			v, err := json.Marshal(w.off)
+			if err != nil {
+				return err
+			}
+			if err := gb.Put(k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("broker: write offsets: %w", err)
+	}
+	return nil
+}
+
+// deleteGroup forgets every offset of group.
+func (s *offsetStore) deleteGroup(group string) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		err := tx.Bucket(groupsBucket).DeleteBucket([]byte(group))
+		if err == bolt.ErrBucketNotFound {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("broker: delete offsets of group %q: %w", group, err)
+	}
+	return nil
+}
+
+func (s *offsetStore) close() error { return s.db.Close() }

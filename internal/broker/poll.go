@@ -1,0 +1,250 @@
+package broker
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+)
+
+// Poll limits: max_messages when the request names none, the most it may
+// name, and the longest long-poll.
+const (
+	DefaultPollMessages = 100
+	MaxPollMessages     = 10000
+	MaxPollWait         = 30 * time.Second
+	pollMaxBytes        = 16 << 20 // one poll's record data, roughly
+)
+
+// Delivered is one message a poll hands out, now in flight for the member.
+type Delivered struct {
+	Topic         string
+	Partition     int32
+	Record        commitlog.Record
+	DeliveryCount int
+}
+
+// Poll hands the member messages of the partitions it is assigned (not
+// those it is revoking): due redeliveries first, then new messages, fairly
+// across partitions, up to req.MaxMessages and the member's in-flight cap.
+// With req.WaitMS it waits until something is deliverable, the wait passes
+// or ctx ends (the latter two answer no messages). Errors: GROUP_NOT_FOUND,
+// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, INVALID_ARGUMENT,
+// NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
+// partition).
+func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, host string) ([]Delivered, error) {
+	limit := req.MaxMessages
+	switch {
+	case limit < 0:
+		return nil, api.ErrInvalidArgument.Withf("max_messages %d is negative", limit).WithDetail("field", "max_messages")
+	case limit == 0:
+		limit = DefaultPollMessages
+	case limit > MaxPollMessages:
+		limit = MaxPollMessages
+	}
+	if req.WaitMS < 0 {
+		return nil, api.ErrInvalidArgument.Withf("wait_ms %d is negative", req.WaitMS).WithDetail("field", "wait_ms")
+	}
+	c := b.coord
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return nil, err
+	}
+	wait := min(ms(req.WaitMS), MaxPollWait)
+	var expired <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		expired = t.C
+	}
+	for {
+		got, w, err := c.pollOnce(cg, req, host, limit)
+		if err != nil || len(got) > 0 || wait == 0 {
+			if err != nil {
+				return nil, err
+			}
+			return c.read(got), nil
+		}
+		if !w.wait(ctx, expired, c.b.now()) {
+			return nil, nil
+		}
+	}
+}
+
+// waiter is what an empty poll waits on: an append to an owned partition,
+// a handoff or expiry in the group, or the next redelivery coming due.
+type waiter struct {
+	chans []<-chan struct{}
+	due   time.Time // zero: none
+}
+
+// wait blocks until one of w's events, and reports false if expired or ctx
+// ended first.
+func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Time) bool {
+	cases := make([]reflect.SelectCase, 0, len(w.chans)+3)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(expired)})
+	if !w.due.IsZero() {
+		t := time.NewTimer(max(w.due.Sub(now), time.Millisecond))
+		defer t.Stop()
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)})
+	}
+	for _, ch := range w.chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen > 1
+}
+
+// pollOnce runs one delivery.Poll for the member under the group's lock.
+// When it hands out nothing, the waiter says what could change that; its
+// channels are taken before the poll, so no append in between is missed.
+func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, limit int) ([]delivery.Delivery, waiter, error) {
+	var writes []offsetWrite
+	defer func() {
+		if err := c.store.write(writes); err != nil {
+			c.b.log.Error("persist initial offsets", "group", cg.id, "err", err)
+		}
+	}()
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	assigned, err := cg.g.Assignment(req.MemberID, req.Generation)
+	if err != nil {
+		return nil, waiter{}, err
+	}
+	cg.hosts[req.MemberID] = host
+	w := waiter{chans: []<-chan struct{}{cg.ready}}
+	logs := make(map[delivery.TP]*commitlog.Log)
+	owned := make([]delivery.TP, 0, 8)
+	for _, t := range slices.Sorted(mapKeys(assigned)) {
+		top, err := c.b.lookup(t)
+		if err != nil {
+			continue // deleted; the group learns it from the topic watcher
+		}
+		for _, p := range assigned[t] {
+			part, err := top.partition(p)
+			if err != nil {
+				continue
+			}
+			tp := delivery.TP{Topic: t, Partition: p}
+			ws, err := c.startLocked(cg, tp, part.log)
+			if err != nil {
+				return nil, waiter{}, err
+			}
+			writes = append(writes, ws...)
+			w.chans = append(w.chans, part.log.Changed())
+			logs[tp] = part.log
+			owned = append(owned, tp)
+		}
+	}
+	now := c.b.now()
+	got := cg.d.Poll(nil, now, req.MemberID, owned, limit, func(tp delivery.TP) int64 { return logs[tp].HighWatermark() })
+	if len(got) > 0 {
+		c.wake() // new visibility deadlines
+	} else if at, ok := cg.d.NextDeadline(); ok && at.After(now) {
+		w.due = at
+	}
+	return got, w, nil
+}
+
+func mapKeys(a api.Assignment) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range a {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// startLocked gives tp delivery state if it has none, from the group's
+// offset_reset (earliest: the first offset held; latest: the high
+// watermark, committed at once; none: NO_COMMITTED_OFFSET), and skips what
+// retention removed below the committed offset. It returns the offsets to
+// persist. Callers hold cg.mu.
+func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetWrite, error) {
+	earliest := l.EarliestOffset()
+	if !cg.d.Has(tp) {
+		switch cg.offsetReset {
+		case api.OffsetResetLatest:
+			cg.d.Restore(tp, l.HighWatermark(), nil)
+			return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
+		case api.OffsetResetNone:
+			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset_reset is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
+				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
+		default:
+			cg.d.Restore(tp, earliest, nil)
+			return nil, nil
+		}
+	}
+	if committed, _ := cg.d.Committed(tp); committed < earliest {
+		cg.d.Commit(tp, earliest)
+		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
+	}
+	return nil, nil
+}
+
+// snapshotLocked captures tp's delivery state for the offset store.
+// Callers hold cg.mu, which orders the sequence numbers.
+func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetWrite {
+	committed, acked, ok := cg.d.Snapshot(tp)
+	return offsetWrite{group: cg.id, tp: tp, del: !ok,
+		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked}}
+}
+
+// read fetches the records of ds from the logs, in the order of ds. A
+// record that retention removed meanwhile is left out (the group skips it
+// at its next poll).
+func (c *coordinator) read(ds []delivery.Delivery) []Delivered {
+	out := make([]Delivered, 0, len(ds))
+	for i := 0; i < len(ds); {
+		// A run of consecutive offsets of one partition is one read.
+		j := i + 1
+		for j < len(ds) && ds[j].TP == ds[i].TP && ds[j].Offset == ds[j-1].Offset+1 {
+			j++
+		}
+		recs := c.readRun(ds[i].TP, ds[i].Offset, j-i)
+		k := 0
+		for _, d := range ds[i:j] {
+			for k < len(recs) && recs[k].Offset < d.Offset {
+				k++
+			}
+			if k < len(recs) && recs[k].Offset == d.Offset {
+				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: recs[k], DeliveryCount: d.DeliveryCount})
+			}
+		}
+		i = j
+	}
+	return out
+}
+
+// readRun reads n records of tp from off.
+func (c *coordinator) readRun(tp delivery.TP, off int64, n int) []commitlog.Record {
+	t, err := c.b.lookup(tp.Topic)
+	if err != nil {
+		return nil
+	}
+	p, err := t.partition(tp.Partition)
+	if err != nil {
+		return nil
+	}
+	var out []commitlog.Record
+	for next := off; next < off+int64(n); {
+		recs, err := p.log.Read(next, int(off+int64(n)-next), pollMaxBytes)
+		if err != nil || len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			if r.Offset >= next && r.Offset < off+int64(n) {
+				out = append(out, r)
+			}
+		}
+		next = recs[len(recs)-1].Offset + 1
+	}
+	return out
+}

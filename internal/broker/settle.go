@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+)
+
+// settleOp is what Ack, Nack and Extend do to one message the member holds.
+// It reports whether the partition's settled offsets changed (and must be
+// persisted). Called under cg.mu with ownership already checked.
+type settleOp func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error)
+
+// Ack settles messages the member holds; each group's committed offset
+// advances over the acknowledged prefix, and the answer comes once that is
+// durable. Every message is tried: the answer counts the successes and lists
+// the failures; the error, when any message failed, is the first failure's
+// with details.result holding the answer. Per-message errors:
+// MESSAGE_NOT_IN_FLIGHT (also a double ack, harmless), NOT_PARTITION_OWNER,
+// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
+func (b *Broker) Ack(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
+	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+		return true, cg.d.Ack(req.MemberID, tp, off)
+	})
+}
+
+// Nack reports messages the member failed to process: each is delivered
+// again after req.DelayMS or the exponential backoff, or, with requeue false
+// or after the group's max_retries, written to <topic>.dlq and settled.
+// Answers and errors as for Ack.
+func (b *Broker) Nack(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
+	if req.DelayMS < 0 {
+		return api.AckResponse{}, api.ErrInvalidArgument.Withf("delay_ms %d is negative", req.DelayMS).WithDetail("field", "delay_ms")
+	}
+	opt := delivery.NackOptions{
+		Reject: req.Requeue != nil && !*req.Requeue,
+		Delay:  ms(req.DelayMS),
+		Reason: req.Reason,
+	}
+	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+		out, err := cg.d.Nack(c.b.now(), req.MemberID, tp, off, opt)
+		if err != nil {
+			return false, err
+		}
+		c.wake()
+		if !out.Dead {
+			return false, nil
+		}
+		return true, c.deadLetterLocked(cg, out.Letter)
+	})
+}
+
+// Extend pushes the visibility deadline of messages the member holds to
+// req.VisibilityTimeoutMS from now (0: the group's visibility timeout).
+// Answers and errors as for Ack.
+func (b *Broker) Extend(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
+	if req.VisibilityTimeoutMS < 0 {
+		return api.AckResponse{}, api.ErrInvalidArgument.Withf("visibility_timeout_ms %d is negative", req.VisibilityTimeoutMS).WithDetail("field", "visibility_timeout_ms")
+	}
+	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+		c.wake()
+		return false, cg.d.Extend(c.b.now(), req.MemberID, tp, off, ms(req.VisibilityTimeoutMS))
+	})
+}
+
+func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op settleOp) (api.AckResponse, error) {
+	if len(req.Messages) == 0 {
+		return api.AckResponse{}, api.ErrInvalidArgument.Withf("no messages named").WithDetail("field", "messages")
+	}
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return api.AckResponse{}, err
+	}
+	var (
+		resp   api.AckResponse
+		first  error
+		writes []offsetWrite
+		dirty  []delivery.TP
+	)
+	cg.mu.Lock()
+	if _, ok := cg.g.Member(req.MemberID); ok {
+		cg.hosts[req.MemberID] = host
+	}
+	for _, m := range req.Messages {
+		tp := delivery.TP{Topic: m.Topic, Partition: m.Partition}
+		err := cg.g.CheckOwner(req.MemberID, req.Generation, m.Topic, m.Partition)
+		changed := false
+		if err == nil {
+			changed, err = op(c, cg, tp, m.Offset)
+		}
+		if changed && !slices.Contains(dirty, tp) {
+			dirty = append(dirty, tp)
+		}
+		if err != nil {
+			var ae *api.Error
+			if !errors.As(err, &ae) {
+				ae = api.ErrInternal.Withf("internal error")
+			}
+			resp.Failed = append(resp.Failed, api.MessageErr{MessageRef: m, Error: ae})
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		resp.Succeeded++
+	}
+	for _, tp := range dirty {
+		writes = append(writes, c.snapshotLocked(cg, tp))
+	}
+	cg.mu.Unlock()
+	if err := c.store.write(writes); err != nil {
+		return api.AckResponse{}, err
+	}
+	if first != nil {
+		var ae *api.Error
+		if errors.As(first, &ae) {
+			return resp, ae.WithDetail("result", resp)
+		}
+		return resp, first
+	}
+	return resp, nil
+}
