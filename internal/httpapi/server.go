@@ -72,7 +72,7 @@ type route struct {
 
 // routes is the table of every endpoint this package serves.
 func (s *Server) routes() []route {
-	return []route{
+	return append([]route{
 		{"GET /healthz", s.healthz},
 		{"GET /livez", s.livez},
 		{"GET /readyz", s.readyz},
@@ -85,7 +85,7 @@ func (s *Server) routes() []route {
 		{"POST /topics/{topic}/messages", s.publish},
 		{"POST /topics/{topic}/batches", s.publishBatches},
 		{"GET /topics/{topic}/partitions/{partition}/messages", s.fetch},
-	}
+	}, s.groupRoutes()...)
 }
 
 // Drain marks the server as shutting down: /readyz answers 503 from now on.

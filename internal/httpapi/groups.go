@@ -1,0 +1,156 @@
+package httpapi
+
+import (
+	"net"
+	"net/http"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// groupParam returns the {group} path value, validated.
+func groupParam(r *http.Request) (string, error) {
+	id := r.PathValue("group")
+	if err := broker.ValidateGroupID(id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// peerHost is the host of the connection's remote address: the member's
+// client_host, never a value the caller chose.
+func peerHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// decodeGroupRequest reads the {group} path value and decodes the JSON body
+// into v.
+func (s *Server) decodeGroupRequest(w http.ResponseWriter, r *http.Request, v any) (string, error) {
+	id, err := groupParam(r)
+	if err != nil {
+		return "", err
+	}
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	if err != nil {
+		return "", err
+	}
+	return id, decodeJSON(body, v)
+}
+
+func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
+	var req api.JoinRequest
+	id, err := s.decodeGroupRequest(w, r, &req)
+	if err != nil {
+		return err
+	}
+	resp, err := s.b.JoinGroup(id, req, peerHost(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
+	var req api.HeartbeatRequest
+	id, err := s.decodeGroupRequest(w, r, &req)
+	if err != nil {
+		return err
+	}
+	resp, err := s.b.Heartbeat(id, req, peerHost(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) leaveGroup(w http.ResponseWriter, r *http.Request) error {
+	var req api.LeaveRequest
+	id, err := s.decodeGroupRequest(w, r, &req)
+	if err != nil {
+		return err
+	}
+	if err := s.b.LeaveGroup(id, req.MemberID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) commitOffsets(w http.ResponseWriter, r *http.Request) error {
+	var req api.CommitOffsetsRequest
+	id, err := s.decodeGroupRequest(w, r, &req)
+	if err != nil {
+		return err
+	}
+	if err := s.b.CommitOffsets(id, req, peerHost(r)); err != nil {
+		return err
+	}
+	return s.writeOffsets(w, id)
+}
+
+func (s *Server) groupOffsets(w http.ResponseWriter, r *http.Request) error {
+	id, err := groupParam(r)
+	if err != nil {
+		return err
+	}
+	return s.writeOffsets(w, id)
+}
+
+func (s *Server) writeOffsets(w http.ResponseWriter, id string) error {
+	resp, err := s.b.GroupOffsets(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) resetOffsets(w http.ResponseWriter, r *http.Request) error {
+	var req api.ResetOffsetsRequest
+	id, err := s.decodeGroupRequest(w, r, &req)
+	if err != nil {
+		return err
+	}
+	resp, err := s.b.ResetOffsets(id, req)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
+	id, err := groupParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.b.DeleteGroup(id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, s.b.Groups())
+	return nil
+}
+
+func (s *Server) describeGroup(w http.ResponseWriter, r *http.Request) error {
+	id, err := groupParam(r)
+	if err != nil {
+		return err
+	}
+	d, err := s.b.DescribeGroup(id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
