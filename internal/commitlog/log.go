@@ -3,6 +3,14 @@
 //
 // CONTRACT (fixed; the implementation may add, never change, these names):
 // the broker is written against exactly this API.
+//
+// On disk, a log is a directory of segments named by their base offset in 20
+// digits, as in Kafka: 00000000000000000000.log holds whole batches back to
+// back, exactly as a Kafka broker stores them (uncompressed; base offsets
+// contiguous across the log); .index and .timeindex beside it hold its sparse
+// index (see indexEntry), written when the segment is sealed or closed and
+// rebuilt by Open when missing or inconsistent. The last segment is the
+// active one; only it is written to.
 package commitlog
 
 import (
@@ -22,7 +30,8 @@ var (
 	ErrOffsetOutOfRange = errors.New("commitlog: offset out of range")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("commitlog: log closed")
-	// ErrCorrupt: a batch failed its CRC-32C or framing checks on read.
+	// ErrCorrupt: a batch failed its CRC-32C or framing checks on read, or
+	// AppendBatch was given a malformed batch.
 	ErrCorrupt = errors.New("commitlog: corrupt batch")
 	// ErrBatchTooLarge: an append exceeds Options.MaxBatchBytes.
 	ErrBatchTooLarge = errors.New("commitlog: batch too large")
