@@ -30,6 +30,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"version": s.opts.Version, "go": runtime.Version()})
+	writeJSON(w, http.StatusOK, versionInfo{Version: s.opts.Version, Go: runtime.Version()})
+	return nil
+}
+
+// serveMetrics serves the Prometheus exposition.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) error {
+	s.metrics.Handler().ServeHTTP(w, r)
 	return nil
 }

@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
 // Options configure the HTTP layer. Zero values take the defaults noted.
@@ -21,6 +23,11 @@ type Options struct {
 	MaxWait      time.Duration // cap on a fetch's wait_ms; default 30 s
 	Version      string        // reported by /version; default "dev"
 	Logger       *slog.Logger  // default slog.Default()
+	// APIKeys, if any, are required on every route (X-API-Key or
+	// Authorization: Bearer) except /healthz, /livez and /readyz, which
+	// AuthHealth closes too.
+	APIKeys    []string
+	AuthHealth bool
 }
 
 // Defaults for Options.
@@ -35,6 +42,10 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	mux  *http.ServeMux // immutable after New
+	// metrics, keys and spec are immutable after New.
+	metrics *metrics.Metrics
+	keys    [][sha256.Size]byte
+	spec    []byte // /openapi.json
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
@@ -58,10 +69,12 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
+		metrics: metrics.New(b, opts.Version), keys: hashKeys(opts.APIKeys)}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt.h))
 	}
+	s.spec = s.openAPISpec()
 	return s
 }
 
@@ -77,6 +90,8 @@ func (s *Server) routes() []route {
 		{"GET /livez", s.livez},
 		{"GET /readyz", s.readyz},
 		{"GET /version", s.version},
+		{"GET /metrics", s.serveMetrics},
+		{"GET /openapi.json", s.openAPI},
 		{"POST /topics", s.createTopic},
 		{"GET /topics", s.listTopics},
 		{"GET /topics/{topic}", s.describeTopic},
@@ -94,11 +109,12 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // ServeHTTP routes r. Unknown paths get a coded 404 and known paths with the
 // wrong method a coded 405 (with Allow), never ServeMux's plain text.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.unrouted(w, r)
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
+		s.serve(w, r, "", s.unrouted)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.serve(w, r, pattern, s.mux.ServeHTTP)
 }
 
 // unrouted answers a request no pattern matched. It asks the mux what it

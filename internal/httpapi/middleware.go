@@ -1,0 +1,120 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/metrics"
+)
+
+// openRoutes answer without an API key unless Options.AuthHealth is set:
+// load balancers and orchestrators probe them without credentials.
+var openRoutes = map[string]bool{"GET /healthz": true, "GET /livez": true, "GET /readyz": true}
+
+// serve is the middleware around every request, in order: metrics and the
+// debug access log (outermost, so they see every answer, refusals included),
+// the body-size backstop, then authentication. route is the matched pattern,
+// or "" for none.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, next func(http.ResponseWriter, *http.Request)) {
+	label := route
+	if label == "" {
+		label = metrics.Unrouted
+	}
+	start := time.Now()
+	done := s.metrics.RequestStarted()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK // nothing written: net/http sends 200
+		}
+		done(label, code)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", label, "status", code,
+			"duration", time.Since(start), "remote", r.RemoteAddr)
+	}()
+	// A backstop for handlers that read the body without readBody: no
+	// request body is ever read past MaxBodyBytes.
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+	}
+	if !s.authorized(r, route) {
+		sw.Header().Set("WWW-Authenticate", `Bearer realm="goqueue"`)
+		s.writeError(sw, r, api.ErrUnauthorized.Withf("a valid API key is required (X-API-Key or Authorization: Bearer)"))
+		return
+	}
+	next(sw, r)
+}
+
+// authorized reports whether r may proceed: no keys are configured, the
+// route is an open health route, or r carries one of the keys.
+func (s *Server) authorized(r *http.Request, route string) bool {
+	if len(s.keys) == 0 || (!s.opts.AuthHealth && openRoutes[route]) {
+		return true
+	}
+	given := r.Header.Get("X-API-Key")
+	if given == "" {
+		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+			given = strings.TrimSpace(auth[7:])
+		}
+	}
+	if given == "" {
+		return false
+	}
+	return matchKey(s.keys, given)
+}
+
+// hashKeys digests the configured keys once, at New.
+func hashKeys(keys []string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, k := range keys {
+		if k != "" {
+			out = append(out, sha256.Sum256([]byte(k)))
+		}
+	}
+	return out
+}
+
+// matchKey compares given with every key in constant time: comparing
+// digests hides the keys' lengths, and every key is compared (no early
+// return), so timing says nothing about which key nearly matched.
+func matchKey(keys [][sha256.Size]byte, given string) bool {
+	g := sha256.Sum256([]byte(given))
+	ok := 0
+	for i := range keys {
+		ok |= subtle.ConstantTimeCompare(keys[i][:], g[:])
+	}
+	return ok == 1
+}
+
+// statusWriter records the status a handler sends. Unwrap lets
+// http.ResponseController reach the connection (flushes, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	code int // 0 until the header is written
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
