@@ -155,6 +155,9 @@ func (o Options) withDefaults() Options {
 type Log struct {
 	dir  string
 	opts Options // immutable after Open
+	// syncFile makes the active segment durable for syncTo: datasync, or a
+	// test's stand-in set before the log is used. Immutable after that.
+	syncFile func(*os.File) error
 
 	syncMu  sync.Mutex
 	filesMu sync.RWMutex
@@ -212,7 +215,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	slices.Sort(bases)
-	l := &Log{dir: dir, opts: opts, changed: make(chan struct{})}
+	l := &Log{dir: dir, opts: opts, syncFile: datasync, changed: make(chan struct{})}
 	fail := func(err error) (*Log, error) {
 		for _, s := range l.segs {
 			s.f.Close()

@@ -38,7 +38,7 @@ func (l *Log) syncTo(end int64) error {
 	// end that are not yet durable. It stays open: closing needs syncMu.
 	target, next, f := l.written, l.next, l.active().f
 	l.mu.Unlock()
-	err := datasync(f)
+	err := l.syncFile(f)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
