@@ -1,0 +1,358 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// ErrRevoked is returned by Ack and Nack for a message of a partition this
+// consumer no longer owns (revoked, or the member was lost and joined
+// again): the broker hands it to the partition's next owner.
+var ErrRevoked = errors.New("client: message's partition is no longer owned by this consumer")
+
+// ConsumerConfig configures NewConsumer. Brokers, GroupID and Topics are
+// required; zero values of the rest take the defaults noted.
+type ConsumerConfig struct {
+	Brokers []string // "host:port" or base URLs, tried in turn
+	GroupID string
+	Topics  []string
+
+	// AutoCommit acknowledges, every AutoCommitInterval (default 5 s), the
+	// messages earlier polls returned: calling Poll again means the messages
+	// of the previous Poll were processed. Without it, only Ack, Commit and
+	// CommitAll settle messages.
+	AutoCommit         bool
+	AutoCommitInterval time.Duration
+
+	SessionTimeout    time.Duration // default: the broker's (30 s)
+	RebalanceTimeout  time.Duration // default: the session timeout
+	HeartbeatInterval time.Duration // default: the interval the broker gives; if set, the smaller of the two
+	OffsetReset       string        // api.OffsetResetEarliest (broker default), Latest or None
+	Assignor          string        // api.Assignor*; default cooperative-sticky
+	InstanceID        string        // static membership: a restart within the session timeout keeps its partitions
+	ClientID          string
+
+	// PollWait is how long Poll waits for a message when none is ready
+	// (default 1 s; never past the context's deadline).
+	PollWait time.Duration
+	// CloseTimeout bounds Close's final commit and leave (default 10 s).
+	CloseTimeout time.Duration
+
+	// Callbacks, called from the consumer's goroutines (never two at once),
+	// with the partitions concerned. OnRevoked runs before the acknowledged
+	// messages of those partitions are committed and the partitions
+	// released; OnLost when the broker no longer knows the member (session
+	// timeout, fenced), after which the consumer joins again. They must not
+	// call Close.
+	OnAssigned func(api.Assignment)
+	OnRevoked  func(api.Assignment)
+	OnLost     func(api.Assignment)
+
+	HTTPClient *http.Client
+}
+
+// Defaults of ConsumerConfig.
+const (
+	DefaultAutoCommitInterval = 5 * time.Second
+	DefaultPollWait           = time.Second
+	DefaultCloseTimeout       = 10 * time.Second
+)
+
+// Consumer is one member of a consumer group. Poll is meant for one
+// goroutine at a time; Ack, Nack, Commit and CommitAll may be called from
+// any goroutine.
+//
+// The consumer's state is guarded by mu. One background goroutine, started
+// by NewConsumer and stopped by Close, heartbeats, releases revoked
+// partitions and sends acknowledgements; joins happen in Poll (joinMu
+// serialises them).
+type Consumer struct {
+	cfg   ConsumerConfig
+	t     *transport
+	path  string // "/groups/{group}"
+	cbMu  sync.Mutex
+	join  sync.Mutex
+	stop  context.CancelFunc
+	done  chan struct{}
+	wake  chan struct{} // buffered(1): heartbeat now
+	mu    sync.Mutex
+	state memberState // guarded by mu
+}
+
+// NewConsumer checks cfg and starts the consumer. It joins the group on the
+// first Poll.
+func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
+	c := *cfg
+	switch {
+	case c.GroupID == "":
+		return nil, errors.New("client: ConsumerConfig.GroupID is required")
+	case len(c.Topics) == 0:
+		return nil, errors.New("client: ConsumerConfig.Topics is required")
+	}
+	if c.AutoCommitInterval <= 0 {
+		c.AutoCommitInterval = DefaultAutoCommitInterval
+	}
+	if c.PollWait <= 0 {
+		c.PollWait = DefaultPollWait
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
+	}
+	t, err := newTransport(c.Brokers, c.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	cons := &Consumer{
+		cfg:   c,
+		t:     t,
+		path:  "/groups/" + esc(c.GroupID),
+		stop:  stop,
+		done:  make(chan struct{}),
+		wake:  make(chan struct{}, 1),
+		state: newMemberState(),
+	}
+	go cons.run(ctx)
+	return cons, nil
+}
+
+// Poll returns up to maxMessages messages of the partitions this member owns,
+// waiting up to PollWait for the first. It joins the group first if needed
+// and sends pending acknowledgements. The messages are in flight for this
+// member until acknowledged (Ack, Commit, or AutoCommit), negatively
+// acknowledged, or their visibility timeout passes. Poll returns when ctx is
+// done, with ctx's error.
+func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error) {
+	if c.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := c.ensureJoined(ctx); err != nil {
+		return nil, err
+	}
+	if c.cfg.AutoCommit {
+		c.mu.Lock()
+		c.state.consumedLocked()
+		c.mu.Unlock()
+	}
+	if err := c.flush(ctx, false); err != nil {
+		return nil, err
+	}
+	wait := c.cfg.PollWait
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)-50*time.Millisecond)
+	}
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: maxMessages, WaitMS: max(wait.Milliseconds(), 0)}
+		sess := c.state.session
+		c.mu.Unlock()
+		var resp api.PollResponse
+		err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &resp)
+		if err == nil {
+			return c.accept(sess, resp.Messages), nil
+		}
+		if attempt >= 3 || ctx.Err() != nil {
+			return nil, err
+		}
+		switch {
+		case isCode(err, api.ErrStaleGeneration):
+			c.heartbeat(ctx)
+		case mustRejoin(err):
+			c.lose(sess)
+			if err := c.ensureJoined(ctx); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+}
+
+// accept records polled messages as held and converts them. Messages of a
+// partition being revoked are not handed out: the broker gives them to the
+// next owner once the partition is released.
+func (c *Consumer) accept(sess uint64, wire []api.Message) []*Message {
+	out := make([]*Message, 0, len(wire))
+	var added api.Assignment
+	c.mu.Lock()
+	if sess != c.state.session {
+		c.mu.Unlock()
+		return out
+	}
+	for i := range wire {
+		w := &wire[i]
+		k := tp{w.Topic, w.Partition}
+		if _, revoking := c.state.revoking[k]; revoking {
+			continue
+		}
+		if !c.state.owned[k] {
+			c.state.owned[k] = true // assigned since our last heartbeat
+			added = addTo(added, k)
+		}
+		m := fromWire(w)
+		m.gen = sess
+		c.state.holdLocked(k, m.ref())
+		out = append(out, m)
+	}
+	c.mu.Unlock()
+	if added != nil {
+		c.callback(c.cfg.OnAssigned, added)
+	}
+	return out
+}
+
+// Ack marks msg processed. It does not block: acknowledgements are sent with
+// the next Poll, by the background goroutine, or at once by Commit. It
+// returns ErrRevoked if msg's partition is no longer this member's.
+func (c *Consumer) Ack(msg *Message) error { return c.settle(msg, nil) }
+
+// NackOptions say what to do with a message that failed.
+type NackOptions struct {
+	// Requeue false dead-letters the message at once (to <topic>.dlq);
+	// otherwise it is delivered again after Delay, or the broker's
+	// exponential backoff when Delay is 0, until its retries run out.
+	Requeue bool
+	Delay   time.Duration
+	Reason  string // kept in the dead letter's headers
+}
+
+// Nack reports that msg failed; it is delivered again after the broker's
+// backoff (to this member or, after a rebalance, another). Like Ack it does
+// not block.
+func (c *Consumer) Nack(msg *Message) error {
+	return c.settle(msg, &NackOptions{Requeue: true})
+}
+
+// NackWith is Nack with options.
+func (c *Consumer) NackWith(msg *Message, opts NackOptions) error { return c.settle(msg, &opts) }
+
+func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
+	if msg == nil {
+		return errors.New("client: nil message")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state.closed {
+		return ErrClosed
+	}
+	if msg.gen != c.state.session || !c.state.owned[tp{msg.Topic, msg.Partition}] {
+		return ErrRevoked
+	}
+	if c.state.settleLocked(msg.ref(), nack) {
+		c.signal() // a revoked partition may now be drained
+	}
+	return nil
+}
+
+// Commit acknowledges msgs (if not yet) and sends every pending
+// acknowledgement now, returning once the broker has applied them: the
+// group's committed offset then covers every acknowledged prefix.
+func (c *Consumer) Commit(ctx context.Context, msgs ...*Message) error {
+	for _, m := range msgs {
+		if err := c.Ack(m); err != nil && !errors.Is(err, ErrRevoked) {
+			return err
+		}
+	}
+	return c.flush(ctx, true)
+}
+
+// CommitAll acknowledges every message this member holds (handed out and
+// not yet acknowledged or nacked) and commits, as Commit.
+func (c *Consumer) CommitAll(ctx context.Context) error {
+	c.mu.Lock()
+	c.state.settleAllLocked()
+	c.mu.Unlock()
+	return c.flush(ctx, true)
+}
+
+// Assignment is the partitions this member owns now.
+func (c *Consumer) Assignment() api.Assignment {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.ownedAssignmentLocked()
+}
+
+// MemberID is the member ID the broker gave this consumer ("" before the
+// first join).
+func (c *Consumer) MemberID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.member
+}
+
+// Close commits and leaves the group, as the graceful shutdown of a
+// consumer should: with AutoCommit, everything Poll returned counts as
+// processed; without it, what was acknowledged is committed and the rest is
+// redelivered to the partitions' next owners at once. It waits at most
+// CloseTimeout for the broker.
+func (c *Consumer) Close() error {
+	c.mu.Lock()
+	if c.state.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.state.closed = true
+	c.mu.Unlock()
+	c.stop()
+	<-c.done
+	defer c.t.hc.CloseIdleConnections()
+
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+	defer cancel()
+	c.mu.Lock()
+	if c.cfg.AutoCommit {
+		c.state.settleAllLocked()
+	}
+	member, owned := c.state.member, c.state.ownedAssignmentLocked()
+	c.mu.Unlock()
+	if member == "" {
+		return nil
+	}
+	if len(owned) > 0 {
+		c.callback(c.cfg.OnRevoked, owned)
+	}
+	ferr := c.flush(ctx, true)
+	lerr := c.t.do(ctx, http.MethodPost, c.path+"/leave", api.LeaveRequest{MemberID: member}, nil)
+	if lerr != nil && mustRejoin(lerr) {
+		lerr = nil // already gone
+	}
+	if err := errors.Join(ferr, lerr); err != nil {
+		return fmt.Errorf("client: close consumer of group %q: %w", c.cfg.GroupID, err)
+	}
+	return nil
+}
+
+func (c *Consumer) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state.closed
+}
+
+// callback calls f (if set) with parts, one callback at a time.
+func (c *Consumer) callback(f func(api.Assignment), parts api.Assignment) {
+	if f == nil || len(parts) == 0 {
+		return
+	}
+	c.cbMu.Lock()
+	defer c.cbMu.Unlock()
+	f(parts)
+}
+
+// signal asks the background goroutine to heartbeat now.
+func (c *Consumer) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// mustRejoin reports an error after which the member must join again.
+func mustRejoin(err error) bool {
+	return isCode(err, api.ErrUnknownMember) || isCode(err, api.ErrFencedMember)
+}

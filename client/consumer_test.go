@@ -1,0 +1,120 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/client"
+)
+
+// produce publishes n messages "m0".."m{n-1}" with keys spread over
+// partitions.
+func produce(t *testing.T, url, topic string, n int) {
+	t.Helper()
+	p := newProducer(t, url, client.ProducerConfig{Linger: time.Millisecond})
+	ctx := context.Background()
+	var (
+		mu    sync.Mutex
+		first error
+	)
+	for i := range n {
+		p.PublishAsync(ctx, topic, &client.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("m%d", i))}, func(_ client.Position, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if first != nil {
+		t.Fatal(first)
+	}
+}
+
+func newConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
+	t.Helper()
+	if cfg.PollWait == 0 {
+		cfg.PollWait = 100 * time.Millisecond
+	}
+	c, err := client.NewConsumer(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitLag polls the group description until its lag is zero.
+func waitLag(t *testing.T, c *client.Client, group string) *api.GroupDescription {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g, err := c.Group(context.Background(), group)
+		if err == nil && g.Lag == 0 {
+			return g
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s: lag never reached 0: %+v, %v", group, g, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConsumerReadsEverythingAndCommits(t *testing.T) {
+	srv, admin := setup(t, "orders", 3)
+	const n = 3000
+	produce(t, srv.URL, "orders", n)
+	var assigned api.Assignment
+	cons := newConsumer(t, client.ConsumerConfig{
+		Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"},
+		OnAssigned: func(a api.Assignment) { assigned = a },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := make(map[string]bool)
+	for len(seen) < n {
+		msgs, err := cons.Poll(ctx, 500)
+		if err != nil {
+			t.Fatalf("after %d messages: %v", len(seen), err)
+		}
+		for _, m := range msgs {
+			seen[string(m.Value)] = true
+			if err := cons.Ack(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := assigned["orders"]; len(got) != 3 {
+		t.Fatalf("OnAssigned saw %v", assigned)
+	}
+	if err := cons.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	g := waitLag(t, admin, "g")
+	if len(g.Members) != 1 {
+		t.Fatalf("members %+v", g.Members)
+	}
+	if err := cons.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g, err := admin.Group(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Members) != 0 || g.State != api.GroupStateEmpty {
+		t.Fatalf("after Close: state %s, members %+v", g.State, g.Members)
+	}
+	// A new member of the group starts at the committed offsets: nothing left.
+	again := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}})
+	msgs, err := again.Poll(ctx, 100)
+	if err != nil || len(msgs) != 0 {
+		t.Fatalf("after commit, a new member got %d messages, %v", len(msgs), err)
+	}
+}

@@ -1,0 +1,227 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// revokePoll is how often the background goroutine looks at partitions
+// waiting to be released.
+const revokePoll = 50 * time.Millisecond
+
+// ensureJoined joins the group unless this consumer is a member. A static
+// member whose previous self is still alive (DUPLICATE_INSTANCE_ID) retries
+// until ctx is done.
+func (c *Consumer) ensureJoined(ctx context.Context) error {
+	c.join.Lock()
+	defer c.join.Unlock()
+	c.mu.Lock()
+	joined := c.state.joined
+	c.mu.Unlock()
+	if joined {
+		return nil
+	}
+	req := api.JoinRequest{
+		Topics:             c.cfg.Topics,
+		SessionTimeoutMS:   c.cfg.SessionTimeout.Milliseconds(),
+		RebalanceTimeoutMS: c.cfg.RebalanceTimeout.Milliseconds(),
+		Assignor:           c.cfg.Assignor,
+		InstanceID:         c.cfg.InstanceID,
+		OffsetReset:        c.cfg.OffsetReset,
+		ClientID:           c.cfg.ClientID,
+	}
+	var resp api.JoinResponse
+	wait := backoffMin
+	for {
+		err := c.t.do(ctx, http.MethodPost, c.path+"/join", req, &resp)
+		if err == nil {
+			break
+		}
+		if !isCode(err, api.ErrDuplicateInstance) {
+			return err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, backoffMax)
+	}
+	c.mu.Lock()
+	s := &c.state
+	s.resetLocked()
+	s.joined, s.member, s.generation = true, resp.MemberID, resp.Generation
+	s.session++
+	s.hbInterval = c.interval(resp.HeartbeatIntervalMS)
+	s.nextHB = time.Now().Add(s.hbInterval)
+	rebalance := c.cfg.RebalanceTimeout
+	if rebalance <= 0 {
+		rebalance = time.Duration(resp.SessionTimeoutMS) * time.Millisecond
+	}
+	s.revokeWait = max(rebalance/2, 100*time.Millisecond)
+	for _, k := range partsOf(resp.AssignedPartitions) {
+		s.owned[k] = true
+	}
+	c.mu.Unlock()
+	c.signal()
+	c.callback(c.cfg.OnAssigned, resp.AssignedPartitions)
+	return nil
+}
+
+// interval is the heartbeat interval: the broker's, or the configured one
+// if smaller.
+func (c *Consumer) interval(brokerMS int64) time.Duration {
+	d := time.Duration(brokerMS) * time.Millisecond
+	if d <= 0 {
+		d = 3 * time.Second
+	}
+	if c.cfg.HeartbeatInterval > 0 {
+		d = min(d, c.cfg.HeartbeatInterval)
+	}
+	return d
+}
+
+// heartbeat reports what this member owns and applies the answer: new
+// partitions are taken, partitions no longer listed start being revoked.
+// A member the broker no longer knows is lost.
+func (c *Consumer) heartbeat(ctx context.Context) {
+	c.mu.Lock()
+	if !c.state.joined {
+		c.mu.Unlock()
+		return
+	}
+	sess := c.state.session
+	req := api.HeartbeatRequest{MemberID: c.state.member, Generation: c.state.generation, OwnedPartitions: c.state.ownedAssignmentLocked()}
+	if req.OwnedPartitions == nil {
+		req.OwnedPartitions = api.Assignment{}
+	}
+	c.state.nextHB = time.Now().Add(c.state.hbInterval)
+	c.mu.Unlock()
+	var resp api.HeartbeatResponse
+	if err := c.t.do(ctx, http.MethodPost, c.path+"/heartbeat", req, &resp); err != nil {
+		if mustRejoin(err) {
+			c.lose(sess)
+		}
+		return
+	}
+	var added api.Assignment
+	c.mu.Lock()
+	s := &c.state
+	if sess != s.session {
+		c.mu.Unlock()
+		return
+	}
+	s.generation = resp.Generation
+	if resp.HeartbeatIntervalMS > 0 {
+		s.hbInterval = c.interval(resp.HeartbeatIntervalMS)
+	}
+	assigned := make(map[tp]bool)
+	for _, k := range partsOf(resp.AssignedPartitions) {
+		assigned[k] = true
+		delete(s.revoking, k) // a revocation the broker took back
+		if !s.owned[k] {
+			s.owned[k] = true
+			added = addTo(added, k)
+		}
+	}
+	now := time.Now()
+	for k := range s.owned {
+		if _, ok := s.revoking[k]; !assigned[k] && !ok {
+			s.revoking[k] = now.Add(s.revokeWait)
+		}
+	}
+	c.mu.Unlock()
+	sortAssignment(added)
+	c.callback(c.cfg.OnAssigned, added)
+}
+
+// releaseDrained releases revoked partitions whose held messages are all
+// settled (or whose deadline passed): OnRevoked, commit, forget, and a
+// heartbeat that no longer lists them.
+func (c *Consumer) releaseDrained(ctx context.Context) {
+	c.mu.Lock()
+	parts := c.state.drainedLocked(time.Now())
+	sess := c.state.session
+	c.mu.Unlock()
+	if len(parts) == 0 {
+		return
+	}
+	c.callback(c.cfg.OnRevoked, assignmentOf(parts))
+	_ = c.flush(ctx, true) // what cannot be committed now is redelivered: at least once
+	c.mu.Lock()
+	if sess != c.state.session {
+		c.mu.Unlock()
+		return
+	}
+	c.state.releaseLocked(parts)
+	c.mu.Unlock()
+	c.heartbeat(ctx)
+}
+
+// lose forgets the membership of session sess after the broker stopped
+// knowing it, and reports its partitions to OnLost. The next Poll joins
+// again.
+func (c *Consumer) lose(sess uint64) {
+	c.mu.Lock()
+	if sess != c.state.session || !c.state.joined {
+		c.mu.Unlock()
+		return
+	}
+	lost := c.state.ownedAssignmentLocked()
+	c.state.resetLocked()
+	c.mu.Unlock()
+	c.callback(c.cfg.OnLost, lost)
+}
+
+// run is the consumer's background goroutine: heartbeats at the broker's
+// interval, releases revoked partitions, sends acknowledgements, and
+// auto-commits. It returns when ctx (cancelled by Close) is done.
+func (c *Consumer) run(ctx context.Context) {
+	defer close(c.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	nextCommit := time.Now().Add(c.cfg.AutoCommitInterval)
+	for {
+		c.mu.Lock()
+		wait := time.Hour
+		if c.state.joined {
+			wait = time.Until(c.state.nextHB)
+			if len(c.state.revoking) > 0 {
+				wait = min(wait, revokePoll)
+			}
+			if c.cfg.AutoCommit {
+				wait = min(wait, time.Until(nextCommit))
+			}
+		}
+		c.mu.Unlock()
+		timer.Reset(max(wait, 0))
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		c.mu.Lock()
+		joined, due := c.state.joined, !time.Now().Before(c.state.nextHB)
+		c.mu.Unlock()
+		if !joined {
+			continue
+		}
+		if due {
+			c.heartbeat(ctx)
+		}
+		c.releaseDrained(ctx)
+		commit := c.cfg.AutoCommit && !time.Now().Before(nextCommit)
+		if commit {
+			nextCommit = time.Now().Add(c.cfg.AutoCommitInterval)
+		}
+		_ = c.flush(ctx, commit) // kept and retried on the next round if it fails
+	}
+}

@@ -1,0 +1,92 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// maxRefsPerRequest bounds the messages of one ack or nack request.
+const maxRefsPerRequest = 5000
+
+// flush sends the queued acknowledgements and nacks, and with consumed also
+// what AutoCommit counts as processed. What the broker refuses because the
+// message moved on (handed off, already settled) is dropped: it is
+// redelivered elsewhere, at least once. What could not be sent is queued
+// again and the error returned.
+func (c *Consumer) flush(ctx context.Context, consumed bool) error {
+	c.mu.Lock()
+	s := &c.state
+	acks, nacks := s.acks, s.nacks
+	s.acks, s.nacks = nil, nil
+	if consumed {
+		acks = append(acks, s.consumed...)
+		s.consumed = nil
+	}
+	sess := s.session
+	c.mu.Unlock()
+	if len(acks) == 0 && len(nacks) == 0 {
+		return nil
+	}
+	for len(acks) > 0 {
+		n := min(len(acks), maxRefsPerRequest)
+		if err := c.send(ctx, sess, "/ack", api.AckRequest{Messages: acks[:n]}); err != nil {
+			c.requeue(sess, acks, nacks)
+			return err
+		}
+		acks = acks[n:]
+	}
+	for len(nacks) > 0 {
+		// One request per run of nacks with the same options.
+		opts, n := nacks[0].opts, 0
+		req := api.AckRequest{Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason}
+		for n < len(nacks) && n < maxRefsPerRequest && nacks[n].opts == opts {
+			req.Messages = append(req.Messages, nacks[n].ref)
+			n++
+		}
+		if err := c.send(ctx, sess, "/nack", req); err != nil {
+			c.requeue(sess, nil, nacks)
+			return err
+		}
+		nacks = nacks[n:]
+	}
+	return nil
+}
+
+// send posts one ack or nack request for session sess, heartbeating and
+// retrying on STALE_GENERATION.
+func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.AckRequest) error {
+	for attempt := 0; ; attempt++ {
+		c.mu.Lock()
+		if sess != c.state.session || !c.state.joined {
+			c.mu.Unlock()
+			return nil // that membership is gone, and its messages with it
+		}
+		req.MemberID, req.Generation = c.state.member, c.state.generation
+		c.mu.Unlock()
+		err := c.t.do(ctx, http.MethodPost, c.path+path, req, nil)
+		switch {
+		case err == nil, isCode(err, api.ErrNotInFlight), isCode(err, api.ErrNotOwner):
+			return nil
+		case mustRejoin(err):
+			c.lose(sess)
+			return nil
+		case isCode(err, api.ErrStaleGeneration) && attempt < 3:
+			c.heartbeat(ctx)
+		default:
+			return err
+		}
+	}
+}
+
+// requeue puts back acknowledgements that could not be sent.
+func (c *Consumer) requeue(sess uint64, acks []api.MessageRef, nacks []pendingNack) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sess != c.state.session {
+		return
+	}
+	c.state.acks = append(acks, c.state.acks...)
+	c.state.nacks = append(nacks, c.state.nacks...)
+}
