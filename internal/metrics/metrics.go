@@ -22,6 +22,7 @@ import (
 // Source is what the collectors read at scrape time; *broker.Broker is one.
 type Source interface {
 	LogStats() broker.LogStats
+	GroupStats() []broker.GroupStats
 }
 
 // Metrics is one broker's registry. Its methods are safe for concurrent use.
@@ -57,13 +58,10 @@ func New(src Source, version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newLogCollector(src),
+		newGroupCollector(src),
 	)
 	return m
 }
-
-// Register adds more collectors (such as the groups collector) to the
-// registry.
-func (m *Metrics) Register(c prometheus.Collector) error { return m.reg.Register(c) }
 
 // Handler serves the registry in the Prometheus exposition formats.
 func (m *Metrics) Handler() http.Handler {

@@ -113,7 +113,7 @@ func TestLogMetricsFromARealBroker(t *testing.T) {
 }
 
 func TestHistogramConversion(t *testing.T) {
-	src := fakeSource{broker.LogStats{Fsync: broker.Histogram{
+	src := &fakeSource{s: broker.LogStats{Fsync: broker.Histogram{
 		Bounds:     []float64{0.001, 0.01},
 		Cumulative: []uint64{2, 5},
 		Count:      6,
@@ -128,7 +128,7 @@ func TestHistogramConversion(t *testing.T) {
 }
 
 func TestRequestMetrics(t *testing.T) {
-	m := New(fakeSource{}, "dev")
+	m := New(&fakeSource{}, "dev")
 	done := m.RequestStarted()
 	want(t, scrape(t, m), "goqueue_http_requests_in_flight", 1)
 	done("GET /topics/{topic}", 404)
@@ -139,6 +139,10 @@ func TestRequestMetrics(t *testing.T) {
 	want(t, s, `goqueue_http_request_duration_seconds_count{code="404",route="unrouted"}`, 1)
 }
 
-type fakeSource struct{ s broker.LogStats }
+type fakeSource struct {
+	s      broker.LogStats
+	groups []broker.GroupStats
+}
 
-func (f fakeSource) LogStats() broker.LogStats { return f.s }
+func (f *fakeSource) LogStats() broker.LogStats       { return f.s }
+func (f *fakeSource) GroupStats() []broker.GroupStats { return f.groups }
