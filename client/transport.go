@@ -15,8 +15,14 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// ErrNoBrokers reports a configuration without any broker address.
-var ErrNoBrokers = errors.New("client: no broker addresses")
+// Sentinel errors of the transport.
+var (
+	// ErrNoBrokers reports a configuration without any broker address.
+	ErrNoBrokers = errors.New("client: no broker addresses")
+	// ErrUnreachable matches (errors.Is) a request that no broker answered:
+	// connection refused, reset, or an unreadable answer.
+	ErrUnreachable = errors.New("client: no broker answered")
+)
 
 // Backoff bounds for retrying another broker after a connection failure or a
 // retriable UNAVAILABLE / TOO_MANY_REQUESTS answer.
@@ -169,6 +175,9 @@ type connError struct{ err error }
 
 func (e *connError) Error() string { return "client: broker unreachable: " + e.err.Error() }
 func (e *connError) Unwrap() error { return e.err }
+
+// Is makes errors.Is(err, ErrUnreachable) true.
+func (e *connError) Is(target error) bool { return target == ErrUnreachable }
 
 // retryElsewhere reports whether err is worth trying on the next broker.
 func retryElsewhere(err error) bool {

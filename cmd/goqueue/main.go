@@ -59,6 +59,7 @@ is GOQUEUE_FSYNC_INTERVAL. A flag given on the command line wins.`,
 	root.SetErr(stderr)
 	flagSet(root.Flags(), &cfg, &problems)
 	root.Flags().SortFlags = false
+	addCLI(root, lookupEnv, os.Stdin, stdout, stderr)
 
 	err := root.Execute()
 	var ce *configError
@@ -70,8 +71,7 @@ is GOQUEUE_FSYNC_INTERVAL. A flag given on the command line wins.`,
 			strings.ReplaceAll(ce.err.Error(), "\n", "\n  "))
 		return exitConfig
 	default:
-		fmt.Fprintf(stderr, "goqueue: %v\n", err)
-		return 1
+		return reportError(stderr, err)
 	}
 }
 

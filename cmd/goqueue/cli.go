@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abd-ulbasit/goqueue/client"
+)
+
+// defaultBroker is where the CLI looks for a broker when neither --broker nor
+// GOQUEUE_BROKER says otherwise: the address `goqueue` serves on by default.
+const defaultBroker = "localhost:8080"
+
+// cli is the state shared by the client subcommands: where the broker is,
+// how to print, and the process's streams. Immutable once flags are parsed.
+type cli struct {
+	brokers   []string
+	output    string // "table" or "json"
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+	lookupEnv func(string) (string, bool)
+}
+
+// addCLI registers the client subcommands (topic, produce, consume, group,
+// dlq) on root.
+func addCLI(root *cobra.Command, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
+	for _, cmd := range []*cobra.Command{c.topicCmd(), c.produceCmd(), c.consumeCmd(), c.groupCmd(), c.dlqCmd()} {
+		c.bindFlags(cmd)
+		root.AddCommand(cmd)
+	}
+}
+
+// bindFlags adds --broker and --output to a top-level subcommand and its
+// children; GOQUEUE_BROKER supplies --broker when it is not given.
+func (c *cli) bindFlags(cmd *cobra.Command) {
+	f := cmd.PersistentFlags()
+	f.StringSliceVarP(&c.brokers, "broker", "b", nil, "broker address host:port, repeatable or comma-separated (env GOQUEUE_BROKER; default "+defaultBroker+")")
+	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if !cmd.Flags().Changed("broker") {
+			c.brokers = []string{defaultBroker}
+			if v, ok := c.lookupEnv("GOQUEUE_BROKER"); ok && v != "" {
+				c.brokers = []string{v}
+			}
+		}
+		if c.output != "table" && c.output != "json" {
+			return usageErrorf("--output must be table or json, not %q", c.output)
+		}
+		return nil
+	}
+}
+
+// admin returns a Client for the configured brokers.
+func (c *cli) admin() (*client.Client, error) { return client.New(c.brokers...) }
+
+// json reports whether the user asked for JSON output.
+func (c *cli) json() bool { return c.output == "json" }
+
+// printJSON writes v as indented JSON.
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes rows under a header, aligned.
+func (c *cli) table(header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	line := func(cells []string) {
+		for i, s := range cells {
+			if i > 0 {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprint(tw, s)
+		}
+		fmt.Fprintln(tw)
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+	return tw.Flush()
+}
+
+// commandContext is cancelled by SIGINT or SIGTERM, so long commands
+// (consume --follow, a large produce) stop cleanly.
+func commandContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/client"
+)
+
+// consumeOpts are the flags of `goqueue consume`.
+type consumeOpts struct {
+	group         string
+	fromBeginning bool
+	follow        bool
+	max           int
+	partition     int32
+	idle          time.Duration
+	keys          bool
+}
+
+// consumeCmd is `goqueue consume TOPIC`.
+func (c *cli) consumeCmd() *cobra.Command {
+	var o consumeOpts
+	cmd := &cobra.Command{
+		Use:   "consume TOPIC",
+		Short: "Print messages of a topic, alone or as a member of a consumer group",
+		Long: `consume prints one message per line (its value; --keys adds KEY<TAB>). With
+--output json it prints one JSON object per line instead.
+
+With --group it joins that consumer group, reads the partitions the group
+gives it from the group's committed offsets, and acknowledges each message
+once printed, so lag falls as it goes. Without --group it reads every
+partition directly, from the end (or the start with --from-beginning) and
+commits nothing.
+
+It stops after -n messages, or when it has caught up and nothing arrived
+for --idle (default 1s); --follow keeps waiting for new messages until
+interrupted.`,
+		Args: exactArgs(1, "TOPIC"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := commandContext(cmd)
+			defer stop()
+			var err error
+			if o.group != "" {
+				err = c.consumeGroup(ctx, args[0], &o)
+			} else {
+				err = c.consumeDirect(ctx, args[0], &o, cmd.Flags().Changed("partition"))
+			}
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				return nil // interrupted by the user: a normal end of --follow
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.group, "group", "g", "", "consume as a member of this group, acknowledging what is printed")
+	f.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the oldest message (a new group starts there anyway)")
+	f.BoolVarP(&o.follow, "follow", "f", false, "keep waiting for new messages until interrupted")
+	f.IntVarP(&o.max, "max-messages", "n", 0, "stop after this many messages (0: no limit)")
+	f.Int32VarP(&o.partition, "partition", "p", 0, "without --group: read only this partition")
+	f.DurationVar(&o.idle, "idle", time.Second, "without --follow: stop after this long with nothing new")
+	f.BoolVar(&o.keys, "keys", false, "print KEY<TAB>VALUE")
+	return cmd
+}
+
+// print writes one message.
+func (c *cli) print(m *client.Message, keys bool) error {
+	if c.json() {
+		out := struct {
+			Topic         string            `json:"topic"`
+			Partition     int32             `json:"partition"`
+			Offset        int64             `json:"offset"`
+			Key           *string           `json:"key,omitempty"`
+			Value         string            `json:"value"`
+			Headers       map[string]string `json:"headers,omitempty"`
+			Timestamp     int64             `json:"timestamp"`
+			DeliveryCount int               `json:"delivery_count,omitempty"`
+		}{m.Topic, m.Partition, m.Offset, nil, string(m.Value), m.Headers, m.Timestamp.UnixMilli(), m.DeliveryCount}
+		if m.Key != nil {
+			k := string(m.Key)
+			out.Key = &k
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
+		return err
+	}
+	if keys {
+		_, err := fmt.Fprintf(c.stdout, "%s\t%s\n", m.Key, m.Value)
+		return err
+	}
+	_, err := fmt.Fprintf(c.stdout, "%s\n", m.Value)
+	return err
+}
+
+// consumeGroup reads as a group member, acking each printed message, and
+// commits and leaves at the end.
+func (c *cli) consumeGroup(ctx context.Context, topic string, o *consumeOpts) (err error) {
+	cfg := &client.ConsumerConfig{
+		Brokers: c.brokers, GroupID: o.group, Topics: []string{topic},
+		PollWait: min(o.idle, time.Second), ClientID: "goqueue-cli",
+	}
+	if o.fromBeginning {
+		cfg.OffsetReset = api.OffsetResetEarliest
+	}
+	cons, err := client.NewConsumer(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, cons.Close()) }()
+	count, lastNew := 0, time.Now()
+	for o.max == 0 || count < o.max {
+		want := 500
+		if o.max > 0 {
+			want = min(want, o.max-count)
+		}
+		msgs, err := cons.Poll(ctx, want)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			if !o.follow && time.Since(lastNew) >= o.idle {
+				break
+			}
+			continue
+		}
+		lastNew = time.Now()
+		for _, m := range msgs {
+			if o.max > 0 && count >= o.max {
+				break // never printed: left in flight, redelivered after Close
+			}
+			if err := c.print(m, o.keys); err != nil {
+				return err
+			}
+			if err := cons.Ack(m); err != nil && !errors.Is(err, client.ErrRevoked) {
+				return err
+			}
+			count++
+		}
+	}
+	return cons.CommitAll(ctx)
+}
+
+// consumeDirect reads partitions without a group.
+func (c *cli) consumeDirect(ctx context.Context, topic string, o *consumeOpts, onePartition bool) error {
+	cl, err := c.admin()
+	if err != nil {
+		return err
+	}
+	info, err := cl.Topic(ctx, topic)
+	if err != nil {
+		return err
+	}
+	next := make(map[int32]int64)
+	for _, p := range info.PartitionInfo {
+		if onePartition && p.Partition != o.partition {
+			continue
+		}
+		next[p.Partition] = p.HighWatermark
+		if o.fromBeginning {
+			next[p.Partition] = p.EarliestOffset
+		}
+	}
+	if onePartition && len(next) == 0 {
+		return api.ErrPartitionNotFound.Withf("topic %q has partitions 0..%d; there is no partition %d", topic, info.Partitions-1, o.partition)
+	}
+	count, lastNew := 0, time.Now()
+	for {
+		got := 0
+		for p := range info.Partitions {
+			off, ok := next[p]
+			if !ok {
+				continue
+			}
+			fo := client.FetchOptions{Offset: off, Max: 500}
+			if o.max > 0 {
+				fo.Max = min(fo.Max, o.max-count)
+			}
+			if len(next) == 1 {
+				fo.WaitMS = min(o.idle, time.Second).Milliseconds()
+			}
+			msgs, r, err := cl.Fetch(ctx, topic, p, fo)
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				if err := c.print(m, o.keys); err != nil {
+					return err
+				}
+				count++
+			}
+			got += len(msgs)
+			next[p] = r.NextOffset
+			if o.max > 0 && count >= o.max {
+				return nil
+			}
+		}
+		if got > 0 {
+			lastNew = time.Now()
+			continue
+		}
+		if !o.follow && time.Since(lastNew) >= o.idle {
+			return nil
+		}
+		if len(next) > 1 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/client"
+)
+
+// Dead letters live in <topic>.dlq with disposition headers under this
+// prefix (the broker's DLQHeader* names; the CLI may not import the broker).
+const (
+	dlqSuffix       = ".dlq"
+	dlqHeaderPrefix = "goqueue-dlq-"
+)
+
+// dlqCmd is `goqueue dlq list|replay TOPIC`.
+func (c *cli) dlqCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "dlq", Short: "Inspect and replay a topic's dead letters (<topic>.dlq)"}
+	var max int
+	list := &cobra.Command{
+		Use:   "list TOPIC",
+		Short: "List dead letters of TOPIC with why they died",
+		Args:  exactArgs(1, "TOPIC"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			dlq := args[0] + dlqSuffix
+			info, err := cl.Topic(cmd.Context(), dlq)
+			if isCode(err, api.ErrTopicNotFound) {
+				return api.ErrTopicNotFound.Withf("topic %q has no dead letters (%s does not exist)", args[0], dlq)
+			}
+			if err != nil {
+				return err
+			}
+			var all []*client.Message
+			for _, p := range info.PartitionInfo {
+				off := p.EarliestOffset
+				for off < p.HighWatermark && (max == 0 || len(all) < max) {
+					msgs, r, err := cl.Fetch(cmd.Context(), dlq, p.Partition, client.FetchOptions{Offset: off, Max: 500})
+					if err != nil {
+						return err
+					}
+					all = append(all, msgs...)
+					if r.NextOffset <= off {
+						break
+					}
+					off = r.NextOffset
+				}
+			}
+			if max > 0 && len(all) > max {
+				all = all[:max]
+			}
+			if c.json() {
+				for _, m := range all {
+					if err := c.print(m, true); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			rows := make([][]string, 0, len(all))
+			for _, m := range all {
+				h := func(k string) string { return m.Headers[dlqHeaderPrefix+k] }
+				rows = append(rows, []string{itoa(int64(m.Partition)), itoa(m.Offset),
+					h("original-partition") + "/" + h("original-offset"), h("group"), h("delivery-count"),
+					h("reason"), h("last-error"), m.Timestamp.Format(time.RFC3339), truncate(string(m.Value), 40)})
+			}
+			return c.table([]string{"PARTITION", "OFFSET", "ORIGIN", "GROUP", "DELIVERIES", "REASON", "LAST-ERROR", "DIED", "VALUE"}, rows)
+		},
+	}
+	list.Flags().IntVarP(&max, "max-messages", "n", 0, "list at most this many (0: all)")
+	var req api.DLQReplayRequest
+	replay := &cobra.Command{
+		Use:   "replay TOPIC",
+		Short: "Publish TOPIC's dead letters back to TOPIC (or --target)",
+		Args:  exactArgs(1, "TOPIC"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			r, err := cl.ReplayDLQ(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(r)
+			}
+			fmt.Fprintf(c.stdout, "replayed %d dead letters of %s; next offset %d\n", r.Replayed, args[0]+dlqSuffix, r.NextOffset)
+			return nil
+		},
+	}
+	f := replay.Flags()
+	f.StringVar(&req.Target, "target", "", "publish to this topic instead of the original")
+	f.Int64Var(&req.Offset, "offset", 0, "start at this offset in each DLQ partition")
+	f.IntVarP(&req.Max, "max-messages", "n", 0, "replay at most this many (0: all)")
+	cmd.AddCommand(list, replay)
+	return cmd
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}

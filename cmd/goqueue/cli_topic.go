@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// topicCmd is `goqueue topic create|list|describe|delete`.
+func (c *cli) topicCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe and delete topics"}
+	var req api.CreateTopicRequest
+	create := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a topic",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Name = args[0]
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			t, err := cl.CreateTopic(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(t)
+			}
+			fmt.Fprintf(c.stdout, "created topic %s with %d partitions\n", t.Name, t.Partitions)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.Int32VarP(&req.Partitions, "partitions", "p", 1, "number of partitions")
+	f.Int64Var(&req.RetentionHours, "retention-hours", 0, "keep messages this long (0: broker default, -1: forever)")
+	f.Int64Var(&req.RetentionBytes, "retention-bytes", 0, "per-partition size limit (0: broker default, -1: unbounded)")
+	f.StringVar(&req.Fsync, "fsync", "", "always, interval or never (default: the broker's)")
+	f.Int32Var(&req.MaxMessageBytes, "max-message-bytes", 0, "largest message (0: broker default)")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List topics",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			ts, err := cl.Topics(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(api.TopicList{Topics: ts})
+			}
+			rows := make([][]string, 0, len(ts))
+			for _, t := range ts {
+				var msgs int64
+				for _, p := range t.PartitionInfo {
+					msgs += p.HighWatermark - p.EarliestOffset
+				}
+				rows = append(rows, []string{t.Name, itoa(int64(t.Partitions)), itoa(msgs), t.Fsync, retention(t.RetentionHours)})
+			}
+			return c.table([]string{"TOPIC", "PARTITIONS", "MESSAGES", "FSYNC", "RETENTION"}, rows)
+		},
+	}
+	describe := &cobra.Command{
+		Use:   "describe NAME",
+		Short: "Show a topic's settings and each partition's offsets",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			t, err := cl.Topic(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(t)
+			}
+			fmt.Fprintf(c.stdout, "topic %s: %d partitions, retention %s, fsync %s, max message %d bytes\n\n",
+				t.Name, t.Partitions, retention(t.RetentionHours), t.Fsync, t.MaxMessageBytes)
+			rows := make([][]string, 0, len(t.PartitionInfo))
+			for _, p := range t.PartitionInfo {
+				rows = append(rows, []string{itoa(int64(p.Partition)), itoa(p.EarliestOffset), itoa(p.HighWatermark),
+					itoa(p.HighWatermark - p.EarliestOffset), itoa(p.Bytes), itoa(int64(p.Segments))})
+			}
+			return c.table([]string{"PARTITION", "EARLIEST", "HIGH-WATERMARK", "MESSAGES", "BYTES", "SEGMENTS"}, rows)
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a topic and all its messages",
+		Args:  exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteTopic(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(map[string]string{"deleted": args[0]})
+			}
+			fmt.Fprintf(c.stdout, "deleted topic %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, describe, del)
+	return cmd
+}
+
+// exactArgs requires n positional arguments, named in the error.
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			if n == 0 {
+				return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args)
+			}
+			return usageErrorf("usage: %s %s", cmd.CommandPath(), names)
+		}
+		return nil
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// retention says how long a topic keeps messages.
+func retention(hours int64) string {
+	if hours < 0 {
+		return "forever"
+	}
+	if hours%24 == 0 {
+		return fmt.Sprintf("%dd", hours/24)
+	}
+	return fmt.Sprintf("%dh", hours)
+}
