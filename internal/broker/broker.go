@@ -35,7 +35,7 @@ type Broker struct {
 	meta      *metaStore
 	topicsDir string
 	coord     *coordinator // consumer groups; set in Open
-	latency   latencies // for metrics; lock-free
+	latency   latencies    // for metrics; lock-free
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,14 +20,31 @@ var groupsBucket = []byte("groups")
 // offsets above them, in offsets.db: bucket "groups" → one bucket per group →
 // key "<topic>\x00<partition as 4 bytes>" → storedOffset as JSON. It is a file
 // of its own so that the hot ack path never waits behind a topic change's
-// fsync of meta.db. Writes go through bolt's Batch, so concurrent acks of all
-// groups share one fsync; a write returns once it is durable.
+// fsync of meta.db. A write returns once it is durable.
+//
+// Group commit: a writer that finds no transaction running commits at once
+// (no added delay, unlike bolt's Batch with its MaxBatchDelay); writers
+// arriving meanwhile queue, and the next of them commits the whole queue in
+// one transaction, so concurrent acks of all groups share one fsync.
 //
 // Writes of one partition may race (two acks answered out of order); seq
 // orders them: a write carrying a smaller seq than the stored one is dropped.
 type offsetStore struct {
 	db  *bolt.DB
 	seq atomic.Uint64 // last sequence number handed out; above every stored one
+
+	mu      sync.Mutex
+	queue   []*pendingWrite // guarded by mu: waiting for the next transaction
+	running bool            // guarded by mu: a writer is committing
+}
+
+// pendingWrite is one caller's writes waiting in the queue; done receives
+// the result of the transaction that carried them, unless lead first makes
+// the caller the next committer.
+type pendingWrite struct {
+	ws   []offsetWrite
+	done chan error
+	lead chan struct{}
 }
 
 // storedOffset is one partition's persisted delivery state.
@@ -49,7 +67,6 @@ func openOffsets(dir string) (*offsetStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: open offsets.db: %w", err)
 	}
-	db.MaxBatchDelay = time.Millisecond // acks wait on it: keep the coalescing window short
 	if err := db.Update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(groupsBucket)
 		return err
@@ -115,7 +132,51 @@ func (s *offsetStore) write(ws []offsetWrite) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	pw := &pendingWrite{ws: ws, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, pw)
+	if s.running {
+		s.mu.Unlock()
+		select {
+		case err := <-pw.done:
+			return err
+		case <-pw.lead:
+		}
+	} else {
+		s.running = true
+		s.mu.Unlock()
+	}
+	s.commitQueued()
+	return <-pw.done
+}
+
+// commitQueued commits the whole queue in one transaction, then hands the
+// committer's role to the first writer queued meanwhile (so no caller
+// commits for others forever), or ends it. Only the committer runs it.
+func (s *offsetStore) commitQueued() {
+	s.mu.Lock()
+	batch := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	var all []offsetWrite
+	for _, pw := range batch {
+		all = append(all, pw.ws...)
+	}
+	err := s.commit(all)
+	for _, pw := range batch {
+		pw.done <- err
+	}
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.queue[0].lead <- struct{}{}
+	} else {
+		s.running = false
+	}
+	s.mu.Unlock()
+}
+
+func (s *offsetStore) commit(ws []offsetWrite) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(groupsBucket)
 		for _, w := range ws {
 			gb, err := root.CreateBucketIfNotExists([]byte(w.group))
