@@ -43,6 +43,7 @@ type cgroup struct {
 	offsetReset string            // the creating member's offset_reset
 	hosts       map[string]string // member ID → peer host of its last request
 	deadFailed  bool              // a DLQ write failed; the timer loop retries pending dead letters
+	logged      groupLog          // what logChangesLocked last logged
 	// ready is closed and replaced whenever something may have become
 	// deliverable without an append (a handoff, a nack, an expiry), to wake
 	// long polls.
@@ -158,6 +159,7 @@ func (cg *cgroup) signalLocked() {
 // owner at once; a departed member gives up everything; a deleted partition
 // is forgotten. Call it after every mutating call on cg.g. Callers hold cg.mu.
 func (c *coordinator) afterOpLocked(cg *cgroup) {
+	c.logChangesLocked(cg)
 	rel := cg.g.DrainReleased()
 	if len(rel) == 0 {
 		return

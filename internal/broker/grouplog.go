@@ -1,0 +1,33 @@
+package broker
+
+import (
+	"github.com/abd-ulbasit/goqueue/internal/group"
+)
+
+// groupLog is what was last logged of a group, so that the log has one line
+// per state change or new generation, not one per heartbeat.
+type groupLog struct {
+	state group.State
+	gen   int64
+}
+
+// logChangesLocked logs a group's move to a new generation (a rebalance,
+// with its reason and how many partitions move) or to a new state (stable
+// again, empty). Callers hold cg.mu.
+func (c *coordinator) logChangesLocked(cg *cgroup) {
+	st, gen := cg.g.State(), cg.g.Generation()
+	prev := cg.logged
+	if st == prev.state && gen == prev.gen {
+		return
+	}
+	cg.logged = groupLog{state: st, gen: gen}
+	attrs := []any{"group", cg.id, "state", st.String(), "generation", gen}
+	if gen == prev.gen {
+		c.b.log.Info("group state changed", append(attrs, "from", prev.state.String())...)
+		return
+	}
+	if rs := cg.g.Rebalances(c.b.now()); len(rs.Recent) > 0 && rs.Recent[0].Generation == gen {
+		attrs = append(attrs, "reason", rs.Recent[0].Reason, "moved", len(rs.Recent[0].Moved))
+	}
+	c.b.log.Info("group rebalance", attrs...)
+}
