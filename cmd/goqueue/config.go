@@ -12,7 +12,10 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
@@ -29,6 +32,21 @@ type config struct {
 	maxWait         time.Duration
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
+	logFormat       string
+
+	// Consumer-group delivery settings, kept apart from broker.Delivery so
+	// that "0 retries" can be said (delivery reads 0 as "the default").
+	maxRetries int
+
+	// HTTP server hardening.
+	readHeaderTimeout time.Duration
+	readTimeout       time.Duration
+	writeTimeout      time.Duration
+	idleTimeout       time.Duration
+	maxHeaderBytes    int64
+	tlsCert, tlsKey   string
+	apiKeys           []string
+	authHealth        bool
 }
 
 // flagSet binds every setting to a flag on fs, with the embedded defaults.
@@ -52,7 +70,37 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
 	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on a fetch's wait_ms")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")
+
+	g := &c.broker.Groups
+	*g = group.Config{SessionTimeout: group.DefaultSessionTimeout, MinSessionTimeout: group.DefaultMinSessionTimeout,
+		MaxSessionTimeout: group.DefaultMaxSessionTimeout, HeartbeatInterval: group.DefaultHeartbeatInterval,
+		MaxRebalanceTimeout: group.DefaultMaxRebalanceTimeout, DefaultAssignor: api.AssignorCooperativeSticky}
+	fs.DurationVar(&g.SessionTimeout, "session-timeout", g.SessionTimeout, "session timeout of members that join without one")
+	fs.DurationVar(&g.MinSessionTimeout, "min-session-timeout", g.MinSessionTimeout, "smallest session timeout a member may ask for")
+	fs.DurationVar(&g.MaxSessionTimeout, "max-session-timeout", g.MaxSessionTimeout, "largest session timeout a member may ask for")
+	fs.DurationVar(&g.HeartbeatInterval, "heartbeat-interval", g.HeartbeatInterval, "heartbeat interval told to members (at most a third of their session timeout)")
+	fs.DurationVar(&g.MaxRebalanceTimeout, "max-rebalance-timeout", g.MaxRebalanceTimeout, "largest rebalance timeout a member may ask for")
+	fs.StringVar(&g.DefaultAssignor, "assignor", g.DefaultAssignor, "assignor of groups whose first member names none: range, roundrobin, sticky or cooperative-sticky")
+	dl := &c.broker.Delivery
+	*dl = delivery.Defaults()
+	fs.IntVar(&c.maxRetries, "max-retries", dl.MaxRetries, "default redeliveries of a nacked or timed-out message before it is dead-lettered; 0 dead-letters at the first failure")
+	fs.DurationVar(&dl.BackoffBase, "backoff-base", dl.BackoffBase, "delay before the first redelivery of a nacked message; doubles per retry")
+	fs.DurationVar(&dl.BackoffMax, "backoff-max", dl.BackoffMax, "longest delay between redeliveries")
+	fs.DurationVar(&dl.VisibilityTimeout, "visibility-timeout", dl.VisibilityTimeout, "default time a polled message stays in flight before it is redelivered")
+	fs.IntVar(&dl.MaxInFlightPerMember, "max-in-flight", dl.MaxInFlightPerMember, "default cap of unacknowledged messages per member")
+
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with --tls-key, serve HTTPS")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringSliceVar(&c.apiKeys, "api-keys", nil, "comma-separated API keys; if set, every request needs one (X-API-Key or Authorization: Bearer). Prefer the environment variable: flags show in ps")
+	fs.BoolVar(&c.authHealth, "auth-health", false, "require the API key on /healthz, /livez and /readyz too")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
+	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "time a client has to send a whole request, body included")
+	fs.DurationVar(&c.writeTimeout, "write-timeout", 2*time.Minute, "longest a request may take, from its headers to the end of the answer (above --max-wait)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
+	fs.Var(newSize(&c.maxHeaderBytes, 64<<10), "max-header-bytes", "largest request header block")
+
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Value = &lenient{Value: f.Value, name: "--" + f.Name, problems: problems}
@@ -101,6 +149,11 @@ func (c *config) validate(problems []error) error {
 	}
 	if c.shutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v must be positive", c.shutdownTimeout))
+	}
+	errs = append(errs, c.validateDelivery()...)
+	errs = append(errs, c.validateHTTP()...)
+	if c.logFormat != "text" && c.logFormat != "json" {
+		errs = append(errs, fmt.Errorf("log format %q must be text or json", c.logFormat))
 	}
 	return errors.Join(errs...)
 }

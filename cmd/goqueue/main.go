@@ -48,7 +48,7 @@ is GOQUEUE_FSYNC_INTERVAL. A flag given on the command line wins.`,
 			if err := cfg.validate(problems); err != nil {
 				return &configError{err}
 			}
-			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+			log := cfg.logger(stderr)
 			ctx, stop := signalContext(log)
 			defer stop()
 			return serve(ctx, &cfg, log)

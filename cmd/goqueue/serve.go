@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -15,56 +15,92 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
-// serve opens the broker, serves HTTP until ctx ends, then shuts down: it
-// stops accepting, ends long-polls, waits up to the shutdown timeout for
-// requests in progress, and closes the broker (sync and close every file).
+// serve listens on cfg.addr and serves until ctx ends; see serveOn.
 func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
-	cfg.broker.Logger = log
-	b, err := broker.Open(cfg.broker)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.addr, err), b.Close())
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
-	h := httpapi.New(b, httpapi.Options{
-		MaxBodyBytes: cfg.maxBodyBytes,
-		MaxWait:      cfg.maxWait,
-		Version:      version(),
-		Logger:       log,
-	})
+	return serveOn(ctx, cfg, log, ln)
+}
+
+// serveOn serves on ln (which it closes) until ctx ends:
+//
+//  1. It answers at once: /livez is 200 and everything else 503 UNAVAILABLE
+//     while the broker recovers its data directory.
+//  2. Once the broker is open it serves the API and logs "listening".
+//  3. When ctx ends it stops accepting, ends long-polls, waits up to the
+//     shutdown timeout for requests in progress (then closes what remains),
+//     stops the broker's loops and closes the broker, which syncs and closes
+//     every file.
+//
+// Every goroutine it starts has returned when it returns.
+func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener) error {
+	tlsCfg, err := cfg.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	addr := ln.Addr().String()
+	warnIfExposed(log, addr, cfg)
+
 	// Requests derive their context from reqCtx, cancelled when shutdown
 	// starts so that long-polls answer at once instead of holding it up.
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
-	srv := &http.Server{
-		Handler:           h,
-		BaseContext:       func(net.Listener) context.Context { return reqCtx },
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String(), "data_dir", cfg.broker.DataDir)
+	sw := &switchHandler{}
+	sw.set(starting{})
+	srv := newHTTPServer(cfg, sw, log, reqCtx)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.Run(gctx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil
 	})
-	g.Go(func() error {
-		<-gctx.Done()
-		h.Drain()
+	var h *httpapi.Server
+	shutdown := func() {
+		if h != nil {
+			h.Drain()
+		}
 		endRequests()
 		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
-			log.Warn("requests still in progress at the shutdown deadline; closing", "err", err)
+			log.Warn("requests still in progress at the shutdown deadline; closing them", "err", err)
 			srv.Close()
 		}
+	}
+
+	log.Info("recovering", "addr", addr, "data_dir", cfg.broker.DataDir)
+	cfg.broker.Logger = log
+	b, err := broker.Open(cfg.broker)
+	if err != nil {
+		shutdown()
+		return errors.Join(err, g.Wait())
+	}
+	h = httpapi.New(b, httpapi.Options{
+		MaxBodyBytes: cfg.maxBodyBytes,
+		MaxWait:      cfg.maxWait,
+		Version:      version(),
+		Logger:       log,
+		APIKeys:      cfg.apiKeys,
+		AuthHealth:   cfg.authHealth,
+	})
+	sw.set(h)
+	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,
+		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0)
+
+	g.Go(func() error { return b.Run(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("draining: no new connections; waiting for requests in progress", "timeout", cfg.shutdownTimeout)
+		shutdown()
 		return nil
 	})
 	err = g.Wait()
@@ -75,4 +111,19 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger) error {
 		log.Info("stopped cleanly")
 	}
 	return err
+}
+
+// warnIfExposed logs when the broker listens beyond the loopback interface
+// without TLS or API keys: possible, but it should be a decision.
+func warnIfExposed(log *slog.Logger, addr string, cfg *config) {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return
+	}
+	if len(cfg.apiKeys) == 0 {
+		log.Warn("listening beyond localhost without API keys: anyone who can reach the port can read and write", "addr", addr)
+	}
+	if cfg.tlsCert == "" {
+		log.Warn("listening beyond localhost without TLS", "addr", addr)
+	}
 }

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// newHTTPServer configures the server against slow and greedy clients:
+// headers must arrive within the read header timeout and the whole request
+// within the read timeout; an answer must be written within the write
+// timeout (which outlasts a long-poll); idle connections close; header
+// blocks are bounded (bodies are bounded by httpapi).
+func newHTTPServer(cfg *config, h http.Handler, log *slog.Logger, base context.Context) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: cfg.readHeaderTimeout,
+		ReadTimeout:       cfg.readTimeout,
+		WriteTimeout:      cfg.writeTimeout,
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// switchHandler serves through the handler last set: the starting handler
+// during recovery, then the API.
+type switchHandler struct {
+	h atomic.Pointer[http.Handler]
+}
+
+func (s *switchHandler) set(h http.Handler) { s.h.Store(&h) }
+
+func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// starting answers while the broker recovers: alive, not ready.
+type starting struct{}
+
+func (starting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/livez" {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write([]byte(`{"error":{"code":"` + api.ErrUnavailable.Code + `","message":"the broker is recovering its data; retry shortly","retriable":true}}` + "\n"))
+}

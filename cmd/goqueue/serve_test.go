@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// running is serveOn in the background on 127.0.0.1:0.
+type running struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startServe(t *testing.T, args ...string) *running {
+	t.Helper()
+	cfg, err := parse(t, append([]string{"--data-dir", t.TempDir()}, args...), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- serveOn(ctx, &cfg, slog.New(slog.DiscardHandler), ln) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels serveOn and waits for it to return (once).
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	if r.done == nil {
+		return
+	}
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("serveOn: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serveOn did not return 15 s after cancellation")
+	}
+	r.done = nil
+}
+
+// waitReady polls /readyz until 200.
+func waitReady(t *testing.T, c *http.Client, url string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := c.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became ready (last: %v)", url, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
+// the paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "goqueue test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	r := startServe(t, "--tls-cert", certFile, "--tls-key", keyFile)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	url := "https://" + r.addr
+	waitReady(t, c, url)
+	resp, err := c.Post(url+"/topics", "application/json", strings.NewReader(`{"name":"secure","partitions":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.TLS == nil {
+		t.Fatalf("create over TLS: %d, tls %v", resp.StatusCode, resp.TLS != nil)
+	}
+
+	// Plain HTTP to the TLS port gets no API answer.
+	plain := &http.Client{Transport: &http.Transport{}}
+	if resp, err := plain.Get("http://" + r.addr + "/topics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("plain HTTP to the TLS port: %d", resp.StatusCode)
+		}
+	}
+	// A client that does not trust the certificate is refused.
+	untrusting := &http.Client{Transport: &http.Transport{}}
+	if resp, err := untrusting.Get(url + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("a client without the certificate in its roots connected")
+	}
+	r.stop(t)
+}
+
+// A client that sends part of its headers (or body) and stalls is
+// disconnected after the read timeouts; it cannot hold a connection.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	r := startServe(t, "--read-header-timeout", "200ms", "--read-timeout", "400ms")
+	waitReady(t, http.DefaultClient, "http://"+r.addr)
+	defer http.DefaultClient.CloseIdleConnections()
+	for _, c := range []struct {
+		name, sent string
+		limit      time.Duration
+	}{
+		{"headers", "GET /topics HTTP/1.1\r\nHost: x\r\nX-Slow: ", 200 * time.Millisecond},
+		{"body", "POST /topics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":", 400 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", r.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			if _, err := io.WriteString(conn, c.sent); err != nil {
+				t.Fatal(err)
+			}
+			// The client now stalls; the server must end the exchange. A
+			// deadline far beyond the timeout keeps a broken server from
+			// hanging the test.
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			b, err := io.ReadAll(conn) // returns once the server closes
+			took := time.Since(start)
+			if err != nil {
+				t.Fatalf("the server never closed the connection: %v", err)
+			}
+			if took < c.limit-50*time.Millisecond || took > c.limit+3*time.Second {
+				t.Errorf("closed after %v; the timeout is %v", took, c.limit)
+			}
+			t.Logf("closed after %v with %q", took, firstLine(b))
+		})
+	}
+	r.stop(t)
+}
+
+func firstLine(b []byte) string {
+	s, _, _ := strings.Cut(string(b), "\r\n")
+	return s
+}
+
+// While the broker recovers, the process is alive but not ready.
+func TestStartingIsLiveNotReady(t *testing.T) {
+	sw := &switchHandler{}
+	sw.set(starting{})
+	for path, want := range map[string]int{"/livez": 200, "/readyz": 503, "/healthz": 503, "/topics": 503} {
+		rec := httptest.NewRecorder()
+		sw.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s while starting = %d, want %d", path, rec.Code, want)
+		}
+		if want == 503 {
+			var eb api.ErrorBody
+			if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || eb.Error.Code != api.ErrUnavailable.Code || !eb.Error.Retriable {
+				t.Errorf("GET %s while starting: body %s", path, rec.Body)
+			}
+		}
+	}
+	sw.set(http.NotFoundHandler())
+	rec := httptest.NewRecorder()
+	sw.ServeHTTP(rec, httptest.NewRequest("GET", "/livez", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("after the switch: %d", rec.Code)
+	}
+}
+
+func TestServeRequiresAPIKey(t *testing.T) {
+	r := startServe(t, "--api-keys", "0123456789abcdef-one,0123456789abcdef-two")
+	url := "http://" + r.addr
+	waitReady(t, http.DefaultClient, url) // health is open by default
+	defer http.DefaultClient.CloseIdleConnections()
+	for key, want := range map[string]int{"": 401, "wrong-key-wrong-key": 401, "0123456789abcdef-two": 200} {
+		req, _ := http.NewRequest("GET", url+"/topics", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("key %q: %d, want %d", key, resp.StatusCode, want)
+		}
+	}
+	r.stop(t)
+}
