@@ -41,7 +41,8 @@ type ConsumerConfig struct {
 	// PollWait is how long Poll waits for a message when none is ready
 	// (default 1 s; never past the context's deadline).
 	PollWait time.Duration
-	// CloseTimeout bounds Close's final commit and leave (default 10 s).
+	// CloseTimeout bounds Close's final commit and leave, and Commit and
+	// CommitAll (default 10 s).
 	CloseTimeout time.Duration
 
 	// Callbacks, called from the consumer's goroutines (never two at once),
@@ -252,8 +253,16 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 
 // Commit acknowledges msgs (if not yet) and sends every pending
 // acknowledgement now, returning once the broker has applied them: the
-// group's committed offset then covers every acknowledged prefix.
-func (c *Consumer) Commit(ctx context.Context, msgs ...*Message) error {
+// group's committed offset then covers every acknowledged prefix. It waits
+// at most CloseTimeout; CommitContext takes a context instead.
+func (c *Consumer) Commit(msgs ...*Message) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+	defer cancel()
+	return c.CommitContext(ctx, msgs...)
+}
+
+// CommitContext is Commit bounded by ctx.
+func (c *Consumer) CommitContext(ctx context.Context, msgs ...*Message) error {
 	for _, m := range msgs {
 		if err := c.Ack(m); err != nil && !errors.Is(err, ErrRevoked) {
 			return err
@@ -264,7 +273,14 @@ func (c *Consumer) Commit(ctx context.Context, msgs ...*Message) error {
 
 // CommitAll acknowledges every message this member holds (handed out and
 // not yet acknowledged or nacked) and commits, as Commit.
-func (c *Consumer) CommitAll(ctx context.Context) error {
+func (c *Consumer) CommitAll() error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+	defer cancel()
+	return c.CommitAllContext(ctx)
+}
+
+// CommitAllContext is CommitAll bounded by ctx.
+func (c *Consumer) CommitAllContext(ctx context.Context) error {
 	c.mu.Lock()
 	c.state.settleAllLocked()
 	c.mu.Unlock()

@@ -94,7 +94,7 @@ func TestConsumerReadsEverythingAndCommits(t *testing.T) {
 	if got := assigned["orders"]; len(got) != 3 {
 		t.Fatalf("OnAssigned saw %v", assigned)
 	}
-	if err := cons.Commit(ctx); err != nil {
+	if err := cons.CommitContext(ctx); err != nil {
 		t.Fatal(err)
 	}
 	g := waitLag(t, admin, "g")
