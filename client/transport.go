@@ -30,7 +30,7 @@ const (
 	backoffMin = 50 * time.Millisecond
 	backoffMax = 2 * time.Second
 	// maxAttempts bounds the tries of one request (each broker in turn).
-	maxAttempts = 8
+	maxAttempts = 5
 )
 
 // transport sends requests to the first broker that answers. It is the only
