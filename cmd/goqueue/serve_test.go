@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
@@ -246,4 +248,20 @@ func TestServeRequiresAPIKey(t *testing.T) {
 		}
 	}
 	r.stop(t)
+}
+
+// No goroutine of serveOn (server, broker loops, shutdown) outlives it.
+func TestServeLeavesNoGoroutine(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	r := startServe(t)
+	c := &http.Client{Transport: &http.Transport{}}
+	waitReady(t, c, "http://"+r.addr)
+	resp, err := c.Post("http://"+r.addr+"/topics", "application/json", strings.NewReader(`{"name":"t"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c.CloseIdleConnections()
+	r.stop(t)
+	goleak.VerifyNone(t, before)
 }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// SIGTERM under load: four publishers and a long-poll are running when the
+// signal comes. The broker stops promptly (the long-poll does not hold it
+// up), cleanly, and after a restart every acknowledged message is there.
+func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "goqueue")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--shutdown-timeout", "5s"}
+	p := startBinary(t, bin, args...)
+	if st := p.call(t, "POST", "/topics", `{"name":"orders","partitions":1}`, nil); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	var (
+		mu    sync.Mutex
+		acked = map[string]bool{}
+		wg    sync.WaitGroup
+		stop  = make(chan struct{})
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var msgs []string
+				for j := range 10 {
+					msgs = append(msgs, fmt.Sprintf(`{"value":"w%d-%d-%d"}`, w, i, j))
+				}
+				resp, err := client.Post(p.url+"/topics/orders/messages", "application/json",
+					strings.NewReader(`{"messages":[`+strings.Join(msgs, ",")+`]}`))
+				if err != nil {
+					return // the listener closed
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					continue // refused while shutting down: not acknowledged
+				}
+				mu.Lock()
+				for j := range 10 {
+					acked[fmt.Sprintf("w%d-%d-%d", w, i, j)] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	// A long-poll far past the end of the log, waiting 30 s.
+	pollDone := make(chan int, 1)
+	go func() {
+		resp, err := client.Get(p.url + "/topics/orders/partitions/0/messages?offset=0&wait_ms=30000&max=1000000")
+		if err != nil {
+			pollDone <- -1
+			return
+		}
+		resp.Body.Close()
+		pollDone <- resp.StatusCode
+	}()
+
+	// Let the load build up, then signal.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 2000 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	p.stop(t, syscall.SIGTERM) // fails the test on a non-zero exit
+	took := time.Since(start)
+	close(stop)
+	wg.Wait()
+	if took > 4*time.Second {
+		t.Errorf("shutdown took %v with a 30 s long-poll open", took)
+	}
+	if !strings.Contains(p.log.String(), "stopped cleanly") {
+		t.Fatalf("no clean stop:\n%s", p.log)
+	}
+	select {
+	case <-pollDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the long-poll never ended")
+	}
+
+	p = startBinary(t, bin, args...)
+	defer p.stop(t, syscall.SIGTERM)
+	got := map[string]bool{}
+	for _, m := range p.readAll(t) {
+		var v string
+		if err := json.Unmarshal(m.Value, &v); err != nil {
+			t.Fatalf("value %s: %v", m.Value, err)
+		}
+		got[v] = true
+	}
+	missing := 0
+	for id := range acked {
+		if !got[id] {
+			missing++
+		}
+	}
+	t.Logf("%d messages acknowledged before and during shutdown, %d stored", len(acked), len(got))
+	if missing > 0 || len(acked) == 0 {
+		t.Fatalf("%d of %d acknowledged messages lost", missing, len(acked))
+	}
+}
