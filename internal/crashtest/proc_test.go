@@ -1,0 +1,157 @@
+package crashtest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binary is the goqueue binary built once for the whole test run, without
+// -race, so that restarts and recovery are as fast as in production; the
+// test process itself runs with -race.
+type binary struct {
+	once sync.Once
+	dir  string // removed by TestMain
+	path string
+	err  error
+}
+
+// get builds the binary on first use.
+func (b *binary) get(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() {
+		b.dir, b.err = os.MkdirTemp("", "goqueue-crashtest-")
+		if b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "goqueue")
+		out, err := exec.Command("go", "build", "-o", b.path, "github.com/abd-ulbasit/goqueue/cmd/goqueue").CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+func (b *binary) cleanup() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// startTimeout bounds how long a start (recovery included) may take.
+const startTimeout = 30 * time.Second
+
+// proc is one run of the broker binary.
+type proc struct {
+	cmd *exec.Cmd
+	url string // http://127.0.0.1:port, from the "listening" log line
+	log *tail  // its stderr
+	// exited is closed once the process has exited and its stderr is
+	// drained; err is then its exit status. The goroutine that closes it
+	// is started by start and waited for by kill (or the test cleanup).
+	exited chan struct{}
+	err    error
+}
+
+// start runs the binary with args and returns once it logs its address.
+func start(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, log: newTail(64 << 10), exited: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.log.Write(line)
+			p.log.Write([]byte{'\n'})
+			if m := listening.FindSubmatch(line); m != nil {
+				select {
+				case addr <- string(m[1]):
+				default:
+				}
+			}
+		}
+		p.err = cmd.Wait() // after the pipe is drained, as Wait requires
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.kill() })
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+		return p
+	case <-p.exited:
+		t.Fatalf("broker exited before listening: %v\n%s", p.err, p.log)
+	case <-time.After(startTimeout):
+		p.kill()
+		t.Fatalf("broker did not listen within %v\n%s", startTimeout, p.log)
+	}
+	return nil
+}
+
+// kill sends SIGKILL (unless the process already exited) and waits for the
+// process and its log reader.
+func (p *proc) kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// alive reports whether the process is still running.
+func (p *proc) alive() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// tail keeps the last max bytes written to it, for failure messages.
+type tail struct {
+	mu  sync.Mutex // guards buf
+	buf []byte
+	max int
+}
+
+func newTail(max int) *tail { return &tail{max: max} }
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.Clone(t.buf))
+}
