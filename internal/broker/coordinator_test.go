@@ -119,3 +119,52 @@ func TestPollWakesForRedelivery(t *testing.T) {
 		}
 	})
 }
+
+// Offsets that retention removed are skipped: a group behind the earliest
+// offset continues from it, and its committed offset moves there.
+func TestPollSkipsWhatRetentionRemoved(t *testing.T) {
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := testConfig(t)
+	c.Now = clock.Now
+	b := mustOpen(t, c)
+	defer b.Close()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1, RetentionHours: 1, SegmentBytes: MinSegmentBytes}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := func() []Delivered {
+		t.Helper()
+		got, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1000}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	poll() // the group starts at offset 0
+	value := make([]byte, 1000)
+	for range 20 {
+		if _, err := b.Publish("t", []Message{{Value: value, Partition: AnyPartition}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Add(2 * time.Hour)
+	if _, err := b.Publish("t", []Message{{Value: []byte("fresh"), Partition: AnyPartition}}); err != nil {
+		t.Fatal(err)
+	}
+	b.enforceRetention()
+	earliest := must(b.Topic("t")).Partitions[0].EarliestOffset
+	if earliest == 0 {
+		t.Fatal("retention removed nothing")
+	}
+	got := poll()
+	if len(got) != int(21-earliest) || got[0].Record.Offset != earliest || string(got[len(got)-1].Record.Value) != "fresh" {
+		t.Fatalf("after retention polled %d from %d, earliest %d", len(got), got[0].Record.Offset, earliest)
+	}
+	offs, _ := b.GroupOffsets("g")
+	if offs.Offsets["t"][0] != earliest {
+		t.Fatalf("committed %v, want the earliest offset %d", offs.Offsets, earliest)
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // CommitOffsets commits offsets the member chose: everything below each
@@ -150,6 +151,9 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 }
 
 func (c *coordinator) resetLocked(cg *cgroup, req api.ResetOffsetsRequest) ([]offsetWrite, error) {
+	if cg.g.State() == group.StateDead {
+		return nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
+	}
 	if !cg.g.Empty() {
 		return nil, api.ErrGroupNotEmpty.Withf("group %q has members; offsets can be reset only when it has none", cg.id).WithDetail("group", cg.id)
 	}
