@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -33,8 +34,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, nex
 			code = http.StatusOK // nothing written: net/http sends 200
 		}
 		done(label, code)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", label, "status", code,
-			"duration", time.Since(start), "remote", r.RemoteAddr)
+		if s.log.Enabled(r.Context(), slog.LevelDebug) { // no argument allocations when quiet
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", label, "status", code,
+				"duration", time.Since(start), "remote", r.RemoteAddr)
+		}
 	}()
 	// A backstop for handlers that read the body without readBody: no
 	// request body is ever read past MaxBodyBytes.

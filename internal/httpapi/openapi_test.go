@@ -15,7 +15,7 @@ import (
 )
 
 // newTestServer serves a fresh broker in-process, with one topic "t".
-func newTestServer(t *testing.T, opts Options) *Server {
+func newTestServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = t.TempDir()
