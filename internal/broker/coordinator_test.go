@@ -168,3 +168,49 @@ func TestPollSkipsWhatRetentionRemoved(t *testing.T) {
 		t.Fatalf("committed %v, want the earliest offset %d", offs.Offsets, earliest)
 	}
 }
+
+// A member's long poll wakes when a heartbeat gives it new partitions that
+// hold messages, not at the end of its wait.
+func TestPollWakesOnNewAssignment(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, stop := runBroker(t, testConfig(t))
+		defer stop()
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			if _, err := b.Publish("orders", []Message{{Value: []byte("x"), Partition: p}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ja, _ := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "h")
+		jb, _ := b.JoinGroup("g", api.JoinRequest{MemberID: "b", Topics: []string{"orders"}}, "h")
+		start := time.Now()
+		done := make(chan []Delivered)
+		go func() {
+			got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "b", Generation: jb.Generation, WaitMS: 20000}, "h")
+			if err != nil {
+				t.Error(err)
+			}
+			done <- got
+		}()
+		synctest.Wait()
+		time.Sleep(time.Second)
+		// a releases one partition; b's heartbeat is told it may take it.
+		hb, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: ja.Generation, OwnedPartitions: ja.AssignedPartitions}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: hb.Generation, OwnedPartitions: hb.AssignedPartitions}, "h"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait() // b's poll woke at the release and waits again
+		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "b", Generation: jb.Generation}, "h"); err != nil {
+			t.Fatal(err)
+		}
+		got := <-done
+		if len(got) != 1 || time.Since(start) != time.Second {
+			t.Fatalf("b's poll answered %d messages after %v", len(got), time.Since(start))
+		}
+	})
+}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -156,10 +157,15 @@ func (b *Broker) Heartbeat(groupID string, req api.HeartbeatRequest, host string
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
+	before, _ := cg.g.Member(req.MemberID)
 	res, err := cg.g.Heartbeat(c.b.now(), req.MemberID, req.Generation, req.OwnedPartitions)
 	c.afterOpLocked(cg)
 	if err != nil {
 		return api.HeartbeatResponse{}, err
+	}
+	if !sameAssignment(before.Assigned, res.Assigned) {
+		// The member's long poll waits on its old partitions: wake it.
+		cg.signalLocked()
 	}
 	cg.hosts[req.MemberID] = host
 	c.wake()
@@ -192,4 +198,22 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 	delete(cg.hosts, memberID)
 	c.wake()
 	return nil
+}
+
+func sameAssignment(a, b api.Assignment) bool {
+	count := func(x api.Assignment) (n int) {
+		for _, ps := range x {
+			n += len(ps)
+		}
+		return n
+	}
+	if count(a) != count(b) {
+		return false
+	}
+	for t, ps := range a {
+		if !slices.Equal(ps, b[t]) {
+			return false
+		}
+	}
+	return true
 }
