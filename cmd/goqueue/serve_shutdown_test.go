@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -128,5 +130,52 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 	t.Logf("%d messages acknowledged before and during shutdown, %d stored", len(acked), len(got))
 	if missing > 0 || len(acked) == 0 {
 		t.Fatalf("%d of %d acknowledged messages lost", missing, len(acked))
+	}
+}
+
+// A shutdown held up by a request in progress (a client trickling its
+// body) waits for it; a second signal exits at once with a failure status.
+func TestSecondSignalForcesExit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "goqueue")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	p := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--read-timeout", "1m", "--shutdown-timeout", "1m")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /topics HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	// The request is in its handler once a second request on another
+	// connection has been answered after it (one process, in order enough
+	// for this: the server reads a request's headers before serving it).
+	if st := p.call(t, "GET", "/livez", "", nil); st != http.StatusOK {
+		t.Fatalf("livez: %d", st)
+	}
+	http.DefaultClient.CloseIdleConnections()
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		t.Fatalf("exited (%v) while a request was in progress, 1 m before the shutdown deadline", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("after the second signal: %v, want exit status 1", err)
+		}
+		if !strings.Contains(p.log.String(), "forced exit") {
+			t.Errorf("no forced-exit line:\n%s", p.log)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no exit 5 s after the second signal")
 	}
 }
