@@ -368,7 +368,9 @@ func (c *Consumer) signal() {
 	}
 }
 
-// mustRejoin reports an error after which the member must join again.
+// mustRejoin reports an error after which the member must join again:
+// the broker no longer knows it, or no longer knows the group (deleted, or a
+// broker restart forgot a group that had no committed offsets).
 func mustRejoin(err error) bool {
-	return isCode(err, api.ErrUnknownMember) || isCode(err, api.ErrFencedMember)
+	return isCode(err, api.ErrUnknownMember) || isCode(err, api.ErrFencedMember) || isCode(err, api.ErrGroupNotFound)
 }
