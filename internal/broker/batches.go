@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
@@ -14,10 +16,12 @@ import (
 // written; the error's details carry the index of the first bad frame. As
 // with Publish, appends to different partitions are not atomic together.
 func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Position, error) {
+	start := time.Now()
 	t, err := b.lookup(topicName)
 	if err != nil {
 		return nil, err
 	}
+	defer b.latency.publishFor(t.cfg.Fsync).since(start)
 	if len(frames) == 0 {
 		return nil, api.ErrInvalidArgument.Withf("no batches to publish").WithDetail("field", "body")
 	}

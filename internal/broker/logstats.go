@@ -25,9 +25,12 @@ func (c *traffic) countFetched(n int, bytes int) {
 
 // LogStats is a snapshot of the broker's topics and latencies, for metrics.
 type LogStats struct {
-	Topics  []TopicStats // sorted by name
-	Publish Histogram    // Publish calls, from lookup to the last append (fsync=always includes the fsync)
-	Fsync   Histogram    // fsyncs of the interval flusher
+	Topics []TopicStats // sorted by name
+	// Publish holds the latency of publishes (Publish and PublishBatches,
+	// from validation to the last append) by the topic's fsync policy;
+	// under "always" it includes the fsync.
+	Publish map[string]Histogram
+	Fsync   Histogram // fsyncs of the interval flusher
 }
 
 // TopicStats is one topic's partitions.
@@ -56,7 +59,7 @@ func (b *Broker) LogStats() LogStats {
 	ts := b.snapshot()
 	out := LogStats{
 		Topics:  make([]TopicStats, 0, len(ts)),
-		Publish: b.latency.publish.snapshot(),
+		Publish: b.latency.publishSnapshot(),
 		Fsync:   b.latency.fsync.snapshot(),
 	}
 	for _, t := range ts {
@@ -82,8 +85,28 @@ func (b *Broker) LogStats() LogStats {
 
 // latencies are the broker's latency histograms.
 type latencies struct {
-	publish latency
+	publish [len(fsyncPolicies)]latency // by fsync policy
 	fsync   latency
+}
+
+var fsyncPolicies = [...]string{FsyncAlways, FsyncInterval, FsyncNever}
+
+// publishFor is the publish histogram of a topic with the given policy.
+func (l *latencies) publishFor(policy string) *latency {
+	for i, p := range fsyncPolicies {
+		if p == policy {
+			return &l.publish[i]
+		}
+	}
+	return &l.publish[1] // unreachable: topic policies are validated
+}
+
+func (l *latencies) publishSnapshot() map[string]Histogram {
+	out := make(map[string]Histogram, len(fsyncPolicies))
+	for i, p := range fsyncPolicies {
+		out[p] = l.publish[i].snapshot()
+	}
+	return out
 }
 
 // recordsSize is the key, value and header bytes of recs.

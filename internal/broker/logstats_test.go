@@ -69,7 +69,7 @@ func TestLogStatsCountsTraffic(t *testing.T) {
 	if p1.Fetched != 1 || p1.FetchedBytes != 3 || p1.LogBytes == 0 || p1.Segments != 1 {
 		t.Errorf("fetched/log: p1 %+v", p1)
 	}
-	if s.Publish.Count != 1 {
-		t.Errorf("publish latency count = %d, want 1", s.Publish.Count)
+	if s.Publish["interval"].Count != 1 || s.Publish["always"].Count != 0 {
+		t.Errorf("publish latency counts = %d (interval), %d (always); want 1, 0", s.Publish["interval"].Count, s.Publish["always"].Count)
 	}
 }

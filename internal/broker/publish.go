@@ -49,11 +49,12 @@ type Position struct {
 // When Publish returns nil, the messages are as durable as the topic's fsync
 // policy promises.
 func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
-	defer b.latency.publish.since(time.Now())
+	start := time.Now()
 	t, err := b.lookup(topicName)
 	if err != nil {
 		return nil, err
 	}
+	defer b.latency.publishFor(t.cfg.Fsync).since(start)
 	if len(msgs) == 0 {
 		return nil, api.ErrInvalidArgument.Withf("no messages to publish").WithDetail("field", "messages")
 	}

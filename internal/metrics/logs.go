@@ -36,7 +36,7 @@ func newLogCollector(src Source) *logCollector {
 		publishedBytes: d("published_bytes_total", "Key, value and header bytes appended since the broker started.", partitionLabels...),
 		fetched:        d("fetched_messages_total", "Messages read by fetches since the broker started.", partitionLabels...),
 		fetchedBytes:   d("fetched_bytes_total", "Key, value and header bytes read by fetches since the broker started.", partitionLabels...),
-		publishLatency: d("publish_duration_seconds", "Latency of a publish inside the broker (validation and appends; the fsync under fsync=always)."),
+		publishLatency: d("publish_duration_seconds", "Latency of a publish inside the broker (validation and appends; the fsync under fsync=always), by the topic's fsync policy.", "fsync"),
 		fsyncLatency:   d("fsync_duration_seconds", "Latency of the fsyncs of fsync=interval topics."),
 	}
 }
@@ -70,7 +70,9 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.fetchedBytes, p.FetchedBytes)
 		}
 	}
-	ch <- histogram(c.publishLatency, s.Publish)
+	for policy, h := range s.Publish {
+		ch <- histogram(c.publishLatency, h, policy)
+	}
 	ch <- histogram(c.fsyncLatency, s.Fsync)
 }
 

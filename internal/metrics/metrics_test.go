@@ -70,7 +70,7 @@ func TestLogMetricsFromARealBroker(t *testing.T) {
 
 	before := scrape(t, m)
 	want(t, before, "goqueue_topics", 0)
-	want(t, before, "goqueue_publish_duration_seconds_count", 0)
+	want(t, before, `goqueue_publish_duration_seconds_count{fsync="interval"}`, 0)
 
 	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
@@ -99,8 +99,9 @@ func TestLogMetricsFromARealBroker(t *testing.T) {
 	want(t, s, p("goqueue_fetched_messages_total", "1"), 2)
 	want(t, s, p("goqueue_fetched_bytes_total", "1"), 7)
 	want(t, s, p("goqueue_fetched_messages_total", "0"), 0)
-	want(t, s, "goqueue_publish_duration_seconds_count", 1)
-	want(t, s, `goqueue_publish_duration_seconds_bucket{le="+Inf"}`, 1)
+	want(t, s, `goqueue_publish_duration_seconds_count{fsync="interval"}`, 1)
+	want(t, s, `goqueue_publish_duration_seconds_bucket{fsync="interval",le="+Inf"}`, 1)
+	want(t, s, `goqueue_publish_duration_seconds_count{fsync="always"}`, 0)
 	if s[p("goqueue_partition_log_bytes", "1")] <= 0 {
 		t.Errorf("log bytes of a written partition = %v", s[p("goqueue_partition_log_bytes", "1")])
 	}
