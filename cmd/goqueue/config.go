@@ -68,7 +68,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize32(&c.broker.MaxMessageBytes, d.MaxMessageBytes), "max-message-bytes", "default largest message (key + value + headers) of a topic")
 	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
-	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on a fetch's wait_ms")
+	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on the wait_ms of a fetch or a group poll")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")
 
 	g := &c.broker.Groups
@@ -105,6 +105,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Value = &lenient{Value: f.Value, name: "--" + f.Name, problems: problems}
 	})
+	fs.Lookup("api-keys").DefValue = "" // wrapped, pflag no longer sees that [] is empty; --help would show "(default [])"
 }
 
 // applyEnv sets every flag not given on the command line from its
