@@ -30,8 +30,12 @@ type batchBuilder struct {
 	headers []kmsg.Header // scratch
 }
 
-func newBatchBuilder() *batchBuilder {
-	return &batchBuilder{buf: make([]byte, batchHeaderLen, 4096)}
+// newBatchBuilder starts a batch in buf (reused storage; nil allocates).
+func newBatchBuilder(buf []byte) *batchBuilder {
+	if cap(buf) < batchHeaderLen {
+		buf = make([]byte, 0, 4096)
+	}
+	return &batchBuilder{buf: buf[:batchHeaderLen]}
 }
 
 // add encodes one record with timestamp ts (ms).

@@ -30,7 +30,7 @@ func TestBatchBuilderMatchesKafka(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newBatchBuilder()
+			b := newBatchBuilder(nil)
 			for _, r := range tt.recs {
 				b.add(r.key, r.value, r.headers, r.ts)
 			}

@@ -38,6 +38,12 @@ type ConsumerConfig struct {
 	InstanceID        string        // static membership: a restart within the session timeout keeps its partitions
 	ClientID          string
 
+	// Delivery settings of the group, fixed by the member that creates it
+	// (zero: the broker's defaults of 3 retries, 30 s, 1000 messages).
+	MaxRetries        int           // deliveries after the first before a message is dead-lettered
+	VisibilityTimeout time.Duration // an unacknowledged message is redelivered after this
+	MaxInFlight       int           // messages one member may hold unacknowledged
+
 	// PollWait is how long Poll waits for a message when none is ready
 	// (default 1 s; never past the context's deadline).
 	PollWait time.Duration

@@ -32,6 +32,10 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 		InstanceID:         c.cfg.InstanceID,
 		OffsetReset:        c.cfg.OffsetReset,
 		ClientID:           c.cfg.ClientID,
+
+		MaxRetries:          c.cfg.MaxRetries,
+		VisibilityTimeoutMS: c.cfg.VisibilityTimeout.Milliseconds(),
+		MaxInFlight:         c.cfg.MaxInFlight,
 	}
 	var resp api.JoinResponse
 	wait := backoffMin

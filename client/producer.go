@@ -79,6 +79,10 @@ type Producer struct {
 	answered uint64        // requests answered (either way) so far
 	progress chan struct{} // closed and replaced when answered grows or bytes free up
 	closed   bool
+	// free holds buffers of answered requests for reuse, so that a batch
+	// grows into storage that is already large instead of copying itself
+	// through every size on the way.
+	free [][]byte
 
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
@@ -216,7 +220,7 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	}
 	b := r.batches[part]
 	if b == nil {
-		b = newBatchBuilder()
+		b = newBatchBuilder(p.takeBufLocked())
 		r.batches[part] = b
 		r.parts = append(r.parts, part)
 	}
@@ -230,6 +234,27 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		p.sealLocked(ts0)
 	}
 	return nil
+}
+
+// maxFree bounds the buffers kept for reuse.
+const maxFree = 16
+
+// takeBufLocked returns a buffer for reuse, or nil.
+func (p *Producer) takeBufLocked() []byte {
+	n := len(p.free)
+	if n == 0 {
+		return nil
+	}
+	b := p.free[n-1]
+	p.free = p.free[:n-1]
+	return b
+}
+
+// putBufLocked keeps b for reuse.
+func (p *Producer) putBufLocked(b []byte) {
+	if len(p.free) < maxFree && cap(b) > 0 {
+		p.free = append(p.free, b[:0])
+	}
 }
 
 // partitions is topic's partition count, asked of the broker when unknown

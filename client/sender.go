@@ -80,7 +80,9 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 
 // send posts r and reports the outcome to its callbacks.
 func (p *Producer) send(r *request) {
-	var body []byte
+	p.mu.Lock()
+	body := p.takeBufLocked()
+	p.mu.Unlock()
 	for _, part := range r.parts {
 		body = api.AppendFrame(body, part, r.batches[part].seal())
 	}
@@ -105,6 +107,10 @@ func (p *Producer) send(r *request) {
 		if ts := p.topics[r.topic]; ts != nil {
 			ts.fetchedAt = time.Time{} // ask the broker again
 		}
+	}
+	p.putBufLocked(body)
+	for _, b := range r.batches {
+		p.putBufLocked(b.buf)
 	}
 	p.buffered -= r.bytes
 	p.answered++
