@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -49,15 +50,23 @@ func fromWire(w *api.Message) *Message {
 	switch {
 	case w.ValueBase64 != nil:
 		m.Value = w.ValueBase64
-	case len(w.Value) > 0 && w.Value[0] == '"':
-		var s string
-		if json.Unmarshal(w.Value, &s) == nil {
-			m.Value = []byte(s)
-		} else {
-			m.Value = []byte(w.Value)
-		}
+	case len(w.Value) >= 2 && w.Value[0] == '"':
+		m.Value = jsonText(w.Value)
 	case len(w.Value) > 0 && string(w.Value) != "null":
 		m.Value = []byte(w.Value)
 	}
 	return m
+}
+
+// jsonText is the text of the JSON string s. A string without escapes (the
+// common case) is its bytes between the quotes, without a second decode.
+func jsonText(s json.RawMessage) []byte {
+	if inner := s[1 : len(s)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	var t string
+	if json.Unmarshal(s, &t) != nil {
+		return []byte(s)
+	}
+	return []byte(t)
 }
