@@ -28,7 +28,10 @@ type consumer struct {
 	acked map[int32]map[int64]bool
 	// delivered holds every offset ever handed out by a poll.
 	delivered map[int32]map[int64]bool
-	polls     int // polls that returned messages
+
+	// Counts for the test's log.
+	polls, acks, commits int // polls that returned messages; confirmed acks and commits
+	redelivered          int // deliveries of an offset delivered before (unsettled at a kill)
 }
 
 func newConsumer(group, topic string, partitions int32, seed uint64) *consumer {
@@ -127,6 +130,9 @@ func (c *consumer) consume(ctx context.Context, cl *client, drain bool) error {
 				return fmt.Errorf("partition %d offset %d delivered again (delivery %d) after the broker confirmed it settled (committed %d)",
 					msg.Partition, msg.Offset, msg.DeliveryCount, c.committed[msg.Partition])
 			}
+			if c.delivered[msg.Partition][msg.Offset] {
+				c.redelivered++
+			}
 			c.delivered[msg.Partition][msg.Offset] = true
 			refs[i] = api.MessageRef{Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset}
 			next[msg.Partition] = max(next[msg.Partition], msg.Offset+1)
@@ -140,6 +146,7 @@ func (c *consumer) consume(ctx context.Context, cl *client, drain bool) error {
 			for p, off := range next {
 				c.committed[p] = max(c.committed[p], off)
 			}
+			c.commits++
 			continue
 		}
 		var ar api.AckResponse
@@ -153,6 +160,7 @@ func (c *consumer) consume(ctx context.Context, cl *client, drain bool) error {
 		for _, r := range refs {
 			c.acked[r.Partition][r.Offset] = true
 		}
+		c.acks++
 	}
 	return nil
 }
@@ -172,7 +180,7 @@ func (c *consumer) checkOffsets(ctx context.Context, cl *client) error {
 		want := c.floor(p)
 		got, ok := or.Offsets[c.topic][p]
 		if want > 0 && (!ok || got < want) {
-			return fmt.Errorf("group offset of partition %d is %d (present %v) after a restart; %d was confirmed", p, got, ok, want)
+			return fmt.Errorf("group offset of partition %d is %d (present %v); %d was confirmed before the kill", p, got, ok, want)
 		}
 	}
 	return nil

@@ -57,11 +57,16 @@ func TestCrashFsyncInterval(t *testing.T) { runCrash(t, "interval") }
 type crash struct {
 	t     *testing.T
 	bin   string
+	fsync string
 	args  []string
 	rng   *rand.Rand // the kill schedule
 	led   *ledger
 	prods []*producer
 	cons  *consumer
+
+	starts           int           // kills of a starting broker, besides the kills under load
+	startsRecovering int           // those that came after it began recovering, before it listened
+	slowestStart     time.Duration // from exec to listening
 }
 
 func runCrash(t *testing.T, fsync string) {
@@ -83,12 +88,13 @@ func runCrash(t *testing.T, fsync string) {
 
 	dir := filepath.Join(t.TempDir(), "data")
 	c := &crash{
-		t:    t,
-		bin:  goqueue.get(t),
-		args: []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--fsync", fsync, "--segment-bytes", "64KiB"},
-		rng:  rand.New(rand.NewPCG(seed, 0)),
-		led:  newLedger(),
-		cons: newConsumer(group, topic, partitions, seed),
+		t:     t,
+		bin:   goqueue.get(t),
+		fsync: fsync,
+		args:  []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--fsync", fsync, "--segment-bytes", "8KiB"},
+		rng:   rand.New(rand.NewPCG(seed, 0)),
+		led:   newLedger(),
+		cons:  newConsumer(group, topic, partitions, seed),
 	}
 	for i := range producers {
 		c.prods = append(c.prods, newProducer(i, seed, topic, partitions, c.led))
@@ -98,7 +104,8 @@ func runCrash(t *testing.T, fsync string) {
 		c.epoch(k)
 	}
 	c.final()
-	t.Logf("%d kills in %v", kills, time.Since(began).Round(time.Millisecond))
+	t.Logf("%d kills under load and %d while starting (%d of them while it recovered; slowest start %v), in %v",
+		kills, c.starts, c.startsRecovering, c.slowestStart.Round(time.Millisecond), time.Since(began).Round(time.Millisecond))
 }
 
 // target picks how many more acknowledgements an epoch waits for before its
@@ -108,7 +115,7 @@ func (c *crash) target() int {
 	if c.rng.IntN(5) == 0 {
 		return 1 + c.rng.IntN(20)
 	}
-	return 100 + c.rng.IntN(500)
+	return 200 + c.rng.IntN(1800)
 }
 
 // epoch starts the broker, checks it kept everything confirmed so far, runs
@@ -116,18 +123,29 @@ func (c *crash) target() int {
 // and kills the broker with SIGKILL under load.
 func (c *crash) epoch(k int) {
 	t := c.t
+	if k > 0 && c.rng.IntN(4) == 0 {
+		c.killStarting()
+	}
+	began := time.Now()
 	p := start(t, c.bin, c.args...)
+	took := time.Since(began)
+	c.slowestStart = max(c.slowestStart, took)
 	cl := newClient(p.url)
 	defer cl.close()
 	ctx := context.Background()
 	if k == 0 {
-		if err := cl.call(ctx, "POST", "/topics", api.CreateTopicRequest{Name: topic, Partitions: partitions}, nil); err != nil {
+		var info api.Topic
+		if err := cl.call(ctx, "POST", "/topics", api.CreateTopicRequest{Name: topic, Partitions: partitions}, &info); err != nil {
 			t.Fatal(err)
+		}
+		if info.Fsync != c.fsync {
+			t.Fatalf("topic created with fsync %q, want the broker's default %q", info.Fsync, c.fsync)
 		}
 	} else {
 		c.checkRestart(ctx, p, cl)
 	}
 
+	redelivered := c.cons.redelivered
 	want := c.led.count() + c.target()
 	ectx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -148,6 +166,29 @@ func (c *crash) epoch(k int) {
 	}
 	if !reached {
 		t.Fatalf("epoch %d: %d acknowledgements within %v, wanted %d\n%s", k, c.led.count(), epochTimeout, want, p.log)
+	}
+	t.Logf("epoch %d: started in %v; %d redeliveries of messages in flight at the last kill; killed at %d acknowledged messages (target %d)",
+		k, took.Round(time.Millisecond), c.cons.redelivered-redelivered, c.led.count(), want)
+}
+
+// killStarting starts the broker and kills it at a random moment within the
+// slowest start seen so far, often while it recovers its logs, so that
+// recovery's own repairs are interrupted too.
+func (c *crash) killStarting() {
+	p := launch(c.t, c.bin, c.args...)
+	select {
+	case <-time.After(time.Duration(c.rng.Int64N(int64(c.slowestStart) + 1))):
+	case <-p.exited:
+		c.t.Fatalf("the broker exited by itself while starting: %v\n%s", p.err, p.log)
+	}
+	p.kill()
+	c.starts++
+	select {
+	case <-p.addr:
+	default:
+		if strings.Contains(p.log.String(), "msg=recovering") {
+			c.startsRecovering++
+		}
 	}
 }
 
@@ -216,7 +257,9 @@ func (c *crash) final() {
 	if err := c.cons.checkCoverage(ctx, cl, hwms); err != nil {
 		t.Fatalf("group: %v\n%s", err, p.log)
 	}
-	t.Logf("group: %d polls with messages; every stored message delivered, committed offsets at the high watermarks", c.cons.polls)
+	cs := c.cons
+	t.Logf("group: %d polls with messages, %d acks and %d commits confirmed, %d redeliveries of messages in flight at a kill; every stored message delivered, committed offsets at the high watermarks",
+		cs.polls, cs.acks, cs.commits, cs.redelivered)
 }
 
 // readPartition fetches partition part from offset 0 up to hwm.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -59,9 +60,11 @@ type proc struct {
 	cmd *exec.Cmd
 	url string // http://127.0.0.1:port, from the "listening" log line
 	log *tail  // its stderr
+	// addr receives the address of the "listening" line, once.
+	addr chan string
 	// exited is closed once the process has exited and its stderr is
 	// drained; err is then its exit status. The goroutine that closes it
-	// is started by start and waited for by kill (or the test cleanup).
+	// is started by launch and waited for by kill (or the test cleanup).
 	exited chan struct{}
 	err    error
 }
@@ -69,35 +72,9 @@ type proc struct {
 // start runs the binary with args and returns once it logs its address.
 func start(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, log: newTail(64 << 10), exited: make(chan struct{})}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Bytes()
-			p.log.Write(line)
-			p.log.Write([]byte{'\n'})
-			if m := listening.FindSubmatch(line); m != nil {
-				select {
-				case addr <- string(m[1]):
-				default:
-				}
-			}
-		}
-		p.err = cmd.Wait() // after the pipe is drained, as Wait requires
-		close(p.exited)
-	}()
-	t.Cleanup(func() { p.kill() })
+	p := launch(t, bin, args...)
 	select {
-	case a := <-addr:
+	case a := <-p.addr:
 		p.url = "http://" + a
 		return p
 	case <-p.exited:
@@ -107,6 +84,41 @@ func start(t *testing.T, bin string, args ...string) *proc {
 		t.Fatalf("broker did not listen within %v\n%s", startTimeout, p.log)
 	}
 	return nil
+}
+
+// launch runs the binary with args and returns at once; its address comes
+// on p.addr if it gets that far. t.Cleanup kills it.
+func launch(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, log: newTail(64 << 10), addr: make(chan string, 1), exited: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.log.Write(line)
+			p.log.Write([]byte{'\n'})
+			if m := listening.FindSubmatch(line); m != nil {
+				select {
+				case p.addr <- string(m[1]):
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, stderr) // after an overlong line: never block the broker
+		p.err = cmd.Wait()          // after the pipe is drained, as Wait requires
+		close(p.exited)
+	}()
+	t.Cleanup(p.kill)
+	return p
 }
 
 // kill sends SIGKILL (unless the process already exited) and waits for the
