@@ -182,8 +182,9 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 }
 
 // accept records polled messages as held and converts them. Messages of a
-// partition being revoked are not handed out: the broker gives them to the
-// next owner once the partition is released.
+// partition being revoked or already released are not handed out: the
+// broker gives them to the next owner. A partition not yet known is taken:
+// the broker assigned it since the last heartbeat.
 func (c *Consumer) accept(sess uint64, wire []api.Message) []*Message {
 	out := make([]*Message, 0, len(wire))
 	var added api.Assignment
@@ -195,7 +196,7 @@ func (c *Consumer) accept(sess uint64, wire []api.Message) []*Message {
 	for i := range wire {
 		w := &wire[i]
 		k := tp{w.Topic, w.Partition}
-		if _, revoking := c.state.revoking[k]; revoking {
+		if _, revoking := c.state.revoking[k]; revoking || c.state.released[k] {
 			continue
 		}
 		if !c.state.owned[k] {

@@ -36,6 +36,10 @@ type memberState struct {
 
 	owned    map[tp]bool      // every partition owned, revoking ones included
 	revoking map[tp]time.Time // owned partitions to release, with the release deadline
+	// released holds partitions given back in this session and not assigned
+	// again since: a poll answer that crossed the release may still carry
+	// their messages, which now belong to the next owner.
+	released map[tp]bool
 
 	held    map[api.MessageRef]struct{} // handed out by Poll, not yet settled
 	heldPer map[tp]int                  // len(held) per partition
@@ -57,6 +61,7 @@ func (s *memberState) resetLocked() {
 	s.joined, s.member, s.generation = false, "", 0
 	s.owned = make(map[tp]bool)
 	s.revoking = make(map[tp]time.Time)
+	s.released = make(map[tp]bool)
 	s.held = make(map[api.MessageRef]struct{})
 	s.heldPer = make(map[tp]int)
 	s.consumed, s.acks, s.nacks = nil, nil, nil
@@ -115,6 +120,7 @@ func (s *memberState) releaseLocked(parts []tp) {
 		delete(s.owned, k)
 		delete(s.revoking, k)
 		delete(s.heldPer, k)
+		s.released[k] = true
 	}
 	for ref := range s.held {
 		if gone[tp{ref.Topic, ref.Partition}] {

@@ -124,6 +124,7 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 	for _, k := range partsOf(resp.AssignedPartitions) {
 		assigned[k] = true
 		delete(s.revoking, k) // a revocation the broker took back
+		delete(s.released, k) // or a partition given back earlier, assigned again
 		if !s.owned[k] {
 			s.owned[k] = true
 			added = addTo(added, k)
