@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"pgregory.net/rapid"
 )
 
 // TestBatchBuilderMatchesKafka decodes built batches with franz-go's kmsg
@@ -76,4 +77,64 @@ func TestBatchBuilderMatchesKafka(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBatchBuilderProperty: any records, encoded by the builder, decode with
+// kmsg to the same keys, values, headers and timestamps, with a valid CRC.
+func TestBatchBuilderProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		type rec struct {
+			key, value []byte
+			headers    []Header
+			ts         int64
+		}
+		nilOr := func(label string) []byte {
+			if rapid.Bool().Draw(t, label+"Nil") {
+				return nil
+			}
+			return rapid.SliceOfN(rapid.Byte(), 0, 300).Draw(t, label)
+		}
+		base := rapid.Int64Range(0, 1<<45).Draw(t, "base")
+		recs := make([]rec, rapid.IntRange(1, 50).Draw(t, "n"))
+		b := newBatchBuilder(rapid.SliceOfN(rapid.Byte(), 0, 100).Draw(t, "reused"))
+		for i := range recs {
+			r := &recs[i]
+			r.key, r.value = nilOr("key"), nilOr("value")
+			for range rapid.IntRange(0, 3).Draw(t, "headers") {
+				r.headers = append(r.headers, Header{Key: rapid.String().Draw(t, "hkey"), Value: nilOr("hvalue")})
+			}
+			r.ts = base + rapid.Int64Range(-1e6, 1e6).Draw(t, "delta")
+			b.add(r.key, r.value, r.headers, r.ts)
+		}
+		raw := b.seal()
+		var kb kmsg.RecordBatch
+		if err := kb.ReadFrom(raw); err != nil {
+			t.Fatal(err)
+		}
+		if uint32(kb.CRC) != crc32.Checksum(raw[21:], castagnoli) || int(kb.Length)+12 != len(raw) || kb.NumRecords != int32(len(recs)) {
+			t.Fatalf("bad header %+v", kb)
+		}
+		p := kb.Records
+		for i, want := range recs {
+			n, _ := binary.Varint(p)
+			length := int(n) + varintLen(n)
+			var kr kmsg.Record
+			if err := kr.ReadFrom(p[:length]); err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			p = p[length:]
+			same := func(a, b []byte) bool { return bytes.Equal(a, b) && (a == nil) == (b == nil) }
+			if kr.OffsetDelta != int32(i) || kb.FirstTimestamp+kr.TimestampDelta64 != want.ts || !same(kr.Key, want.key) || !same(kr.Value, want.value) || len(kr.Headers) != len(want.headers) {
+				t.Fatalf("record %d decoded as %+v, want %+v", i, kr, want)
+			}
+			for j, h := range want.headers {
+				if kr.Headers[j].Key != h.Key || !same(kr.Headers[j].Value, h.Value) {
+					t.Fatalf("record %d header %d: %+v, want %+v", i, j, kr.Headers[j], h)
+				}
+			}
+		}
+		if len(p) != 0 {
+			t.Fatalf("%d bytes after the records", len(p))
+		}
+	})
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"go.uber.org/goleak"
 )
 
 // Environment of a worker process: the test binary run again as one
@@ -34,7 +35,8 @@ func TestMain(m *testing.M) {
 	if url := os.Getenv(envWorkerURL); url != "" {
 		os.Exit(worker(url, os.Getenv(envWorkerLog)))
 	}
-	os.Exit(m.Run())
+	// Every goroutine of producers and consumers must end with Close.
+	goleak.VerifyTestMain(m)
 }
 
 // worker consumes group "workers" of topic "flow" until SIGTERM, writing
