@@ -46,6 +46,19 @@ func (c *cli) bindFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringSliceVarP(&c.brokers, "broker", "b", nil, "broker address host:port, repeatable or comma-separated (env GOQUEUE_BROKER; default "+defaultBroker+")")
 	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	if cmd.HasSubCommands() {
+		// A group of commands: help when called alone, a usage error for
+		// a subcommand that does not exist (cobra would print help and
+		// exit 0, which a script would take for success).
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	cmd.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("broker") {
 			c.brokers = []string{defaultBroker}
