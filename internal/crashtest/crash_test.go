@@ -109,8 +109,8 @@ func runCrash(t *testing.T, fsync string) {
 }
 
 // target picks how many more acknowledgements an epoch waits for before its
-// kill: mostly a few hundred, sometimes a handful, so that some kills come
-// right after a restart.
+// kill: mostly hundreds to a couple of thousand, sometimes a handful, so
+// that some kills come right after a restart.
 func (c *crash) target() int {
 	if c.rng.IntN(5) == 0 {
 		return 1 + c.rng.IntN(20)
