@@ -48,7 +48,11 @@ type ProducerConfig struct {
 	// MetadataMaxAge is how long a topic's partition count is trusted
 	// before it is asked again (default 30 s).
 	MetadataMaxAge time.Duration
-	HTTPClient     *http.Client // default: a client of this producer's own
+	// MaxInFlight is how many requests may be in flight at once (default
+	// 4). Requests that share a partition are never in flight together, so
+	// each partition's records are written in publish order.
+	MaxInFlight int
+	HTTPClient  *http.Client // default: a client of this producer's own
 }
 
 // Defaults of ProducerConfig.
@@ -57,16 +61,18 @@ const (
 	DefaultBatchBytes     = 1 << 20
 	DefaultBufferBytes    = 64 << 20
 	DefaultMetadataMaxAge = 30 * time.Second
+	DefaultMaxInFlight    = 4
 )
 
 // Producer publishes records in batches on the broker's binary fast path
 // (POST /topics/{topic}/batches). Records of one topic are gathered for up to
-// Linger into one request, one Kafka RecordBatch per partition; one request
-// is in flight at a time, so records published in order to one partition are
-// written in that order.
+// Linger into one request, one Kafka RecordBatch per partition. Up to
+// MaxInFlight requests are in flight, but never two that share a partition
+// and never one that would overtake an earlier request of its partitions, so
+// records published in order to one partition are written in that order.
 //
-// All state below mu is guarded by mu; run, the one sender goroutine, is
-// started by NewProducer and waited for by Close.
+// All state below mu is guarded by mu; run, the dispatcher, is started by
+// NewProducer and waited for by Close, and waits for the sends it starts.
 type Producer struct {
 	cfg ProducerConfig
 	t   *transport
@@ -83,6 +89,9 @@ type Producer struct {
 	// grows into storage that is already large instead of copying itself
 	// through every size on the way.
 	free [][]byte
+	// busy marks the partitions of requests in flight; inFlight counts them.
+	busy     map[partKey]bool
+	inFlight int
 
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
@@ -95,6 +104,12 @@ type topicState struct {
 	fetchedAt  time.Time
 	sticky     int32    // partition of keyless records in the open request
 	open       *request // gathering records; nil if none
+}
+
+// partKey names one partition of one topic.
+type partKey struct {
+	topic     string
+	partition int32
 }
 
 // request is one POST of frames for one topic.
@@ -123,6 +138,9 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if c.MetadataMaxAge <= 0 {
 		c.MetadataMaxAge = DefaultMetadataMaxAge
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
 	t, err := newTransport(c.Brokers, c.HTTPClient)
 	if err != nil {
 		return nil, err
@@ -131,6 +149,7 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 		cfg:      c,
 		t:        t,
 		topics:   make(map[string]*topicState),
+		busy:     make(map[partKey]bool),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),

@@ -4,16 +4,21 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// run is the producer's one sender: it sends sealed requests in order, and
-// seals open requests whose linger has passed. It returns once the producer
-// is closed and nothing is left to send.
+// run is the producer's dispatcher: it starts the send of each sealed
+// request as soon as its partitions are free and fewer than MaxInFlight are
+// in flight, and seals open requests whose linger has passed. It returns
+// once the producer is closed, nothing is left to send, and every send it
+// started has finished.
 func (p *Producer) run() {
 	defer close(p.done)
+	var sends sync.WaitGroup
+	defer sends.Wait()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -21,20 +26,21 @@ func (p *Producer) run() {
 		if !ok {
 			return
 		}
-		p.send(r)
+		sends.Add(1)
+		go func() {
+			defer sends.Done()
+			p.send(r)
+		}()
 	}
 }
 
-// next waits for a request to send. It reports false when the producer is
-// closed and drained.
+// next waits for a request that may be sent now and marks its partitions
+// busy. It reports false when the producer is closed and drained.
 func (p *Producer) next(timer *time.Timer) (*request, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		if len(p.ready) > 0 {
-			r := p.ready[0]
-			p.ready[0] = nil
-			p.ready = p.ready[1:]
+		if r := p.pickLocked(); r != nil {
 			return r, true
 		}
 		var due time.Time
@@ -52,10 +58,10 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 				due = d
 			}
 		}
-		if len(p.ready) > 0 {
-			continue
+		if r := p.pickLocked(); r != nil {
+			return r, true
 		}
-		if p.closed {
+		if p.closed && len(p.ready) == 0 {
 			return nil, false
 		}
 		wait := time.Hour
@@ -76,6 +82,41 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		}
 		p.mu.Lock()
 	}
+}
+
+// pickLocked takes the first ready request none of whose partitions is in
+// flight or waiting in an earlier ready request, if fewer than MaxInFlight
+// are in flight.
+func (p *Producer) pickLocked() *request {
+	if p.inFlight >= p.cfg.MaxInFlight {
+		return nil
+	}
+	var earlier map[partKey]bool
+	for i, r := range p.ready {
+		free := true
+		for _, part := range r.parts {
+			k := partKey{r.topic, part}
+			if p.busy[k] || earlier[k] {
+				free = false
+				break
+			}
+		}
+		if free {
+			p.ready = append(p.ready[:i], p.ready[i+1:]...)
+			for _, part := range r.parts {
+				p.busy[partKey{r.topic, part}] = true
+			}
+			p.inFlight++
+			return r
+		}
+		if earlier == nil {
+			earlier = make(map[partKey]bool)
+		}
+		for _, part := range r.parts {
+			earlier[partKey{r.topic, part}] = true
+		}
+	}
+	return nil
 }
 
 // send posts r and reports the outcome to its callbacks.
@@ -108,6 +149,11 @@ func (p *Producer) send(r *request) {
 			ts.fetchedAt = time.Time{} // ask the broker again
 		}
 	}
+	for _, part := range r.parts {
+		delete(p.busy, partKey{r.topic, part})
+	}
+	p.inFlight--
+	p.signal() // a request waiting for these partitions may go now
 	p.putBufLocked(body)
 	for _, b := range r.batches {
 		p.putBufLocked(b.buf)
