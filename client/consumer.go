@@ -142,12 +142,17 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 	if err := c.ensureJoined(ctx); err != nil {
 		return nil, err
 	}
+	commitNow := false
 	if c.cfg.AutoCommit {
 		c.mu.Lock()
 		c.state.consumedLocked()
+		// The broker counts unacknowledged messages against the member's
+		// in-flight cap; waiting for the interval with half the cap
+		// consumed would stall the consumer, so commit early then.
+		commitNow = len(c.state.consumed) >= c.inFlightCap()/2
 		c.mu.Unlock()
 	}
-	if err := c.flush(ctx, false); err != nil {
+	if err := c.flush(ctx, commitNow); err != nil {
 		return nil, err
 	}
 	wait := c.cfg.PollWait
@@ -180,6 +185,18 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		}
 	}
 }
+
+// inFlightCap is the broker's cap on the messages this member may hold.
+func (c *Consumer) inFlightCap() int {
+	if c.cfg.MaxInFlight > 0 {
+		return c.cfg.MaxInFlight
+	}
+	return defaultBrokerMaxInFlight
+}
+
+// defaultBrokerMaxInFlight is the broker's default per-member in-flight cap
+// (api.JoinRequest.MaxInFlight).
+const defaultBrokerMaxInFlight = 1000
 
 // accept records polled messages as held and converts them. Messages of a
 // partition being revoked or already released are not handed out: the

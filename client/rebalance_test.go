@@ -120,6 +120,26 @@ func TestConsumersSharePartitionsCooperatively(t *testing.T) {
 	waitLag(t, admin, "g")
 }
 
+// TestAutoCommitDoesNotStallOnTheInFlightCap: with the default 5 s
+// interval, a consumer reading more than the broker's in-flight cap must
+// not wait for the interval.
+func TestAutoCommitDoesNotStallOnTheInFlightCap(t *testing.T) {
+	srv, _ := setup(t, "orders", 2)
+	produce(t, srv.URL, "orders", 3000)
+	cons := newConsumer(t, client.ConsumerConfig{
+		Brokers: []string{srv.URL}, GroupID: "auto", Topics: []string{"orders"}, AutoCommit: true,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for got := 0; got < 3000; {
+		msgs, err := cons.Poll(ctx, 200)
+		if err != nil {
+			t.Fatalf("after %d of 3000: %v", got, err)
+		}
+		got += len(msgs)
+	}
+}
+
 func TestAutoCommitCommitsWhatEarlierPollsReturned(t *testing.T) {
 	srv, admin := setup(t, "orders", 2)
 	produce(t, srv.URL, "orders", 500)
