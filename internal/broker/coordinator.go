@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
 )
@@ -201,6 +202,12 @@ func (c *coordinator) run(ctx context.Context) error {
 	defer timer.Stop()
 	topics := c.b.TopicsChanged()
 	c.syncTopics()
+	var flush <-chan time.Time // the offsets' flusher under fsync=interval
+	if c.store.policy == commitlog.FsyncInterval {
+		t := time.NewTicker(c.b.cfg.FsyncInterval)
+		defer t.Stop()
+		flush = t.C
+	}
 	for {
 		next, ok := c.tick()
 		wait := time.Hour
@@ -213,6 +220,10 @@ func (c *coordinator) run(ctx context.Context) error {
 			return nil
 		case <-timer.C:
 		case <-c.wakeCh:
+		case <-flush:
+			if err := c.store.sync(); err != nil {
+				c.b.log.Error("fsync of group offsets failed", "err", err)
+			}
 		case <-topics:
 			topics = c.b.TopicsChanged()
 			c.syncTopics()
@@ -311,7 +322,11 @@ func (c *coordinator) syncTopics() {
 
 // openGroups opens offsets.db and restores the groups stored in it.
 func (b *Broker) openGroups() error {
-	store, err := openOffsets(b.cfg.DataDir)
+	policy, err := parseFsync(b.cfg.Fsync)
+	if err != nil {
+		return err
+	}
+	store, err := openOffsets(b.cfg.DataDir, policy)
 	if err != nil {
 		return err
 	}

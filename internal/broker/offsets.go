@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
@@ -20,7 +22,14 @@ var groupsBucket = []byte("groups")
 // offsets above them, in offsets.db: bucket "groups" → one bucket per group →
 // key "<topic>\x00<partition as 4 bytes>" → storedOffset as JSON. It is a file
 // of its own so that the hot ack path never waits behind a topic change's
-// fsync of meta.db. A write returns once it is durable.
+// fsync of meta.db.
+//
+// Durability follows the broker's fsync policy, as produced messages do: a
+// write returns once it is in the file, and under FsyncAlways once it is
+// synced too. Under FsyncInterval the timer loop calls sync every interval
+// (a process crash loses nothing; a power loss up to one interval of acks,
+// which are then delivered again: at-least-once holds); under FsyncNever only
+// the OS writes it back. close syncs unless the policy is never.
 //
 // Group commit: a writer that finds no transaction running commits at once
 // (no added delay, unlike bolt's Batch with its MaxBatchDelay); writers
@@ -30,8 +39,10 @@ var groupsBucket = []byte("groups")
 // Writes of one partition may race (two acks answered out of order); seq
 // orders them: a write carrying a smaller seq than the stored one is dropped.
 type offsetStore struct {
-	db  *bolt.DB
-	seq atomic.Uint64 // last sequence number handed out; above every stored one
+	db     *bolt.DB
+	policy commitlog.FsyncPolicy // immutable
+	seq    atomic.Uint64         // last sequence number handed out; above every stored one
+	dirty  atomic.Bool           // FsyncInterval: committed since the last sync
 
 	mu      sync.Mutex
 	queue   []*pendingWrite // guarded by mu: waiting for the next transaction
@@ -62,8 +73,11 @@ type offsetWrite struct {
 	del   bool
 }
 
-func openOffsets(dir string) (*offsetStore, error) {
-	db, err := bolt.Open(filepath.Join(dir, "offsets.db"), 0o600, &bolt.Options{Timeout: time.Second})
+func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error) {
+	// Without NoSync every transaction costs bolt two fsyncs; the policy
+	// decides who syncs instead.
+	opts := &bolt.Options{Timeout: time.Second, NoSync: policy != commitlog.FsyncAlways}
+	db, err := bolt.Open(filepath.Join(dir, "offsets.db"), 0o600, opts)
 	if err != nil {
 		return nil, fmt.Errorf("broker: open offsets.db: %w", err)
 	}
@@ -74,7 +88,7 @@ func openOffsets(dir string) (*offsetStore, error) {
 		db.Close()
 		return nil, fmt.Errorf("broker: init offsets.db: %w", err)
 	}
-	return &offsetStore{db: db}, nil
+	return &offsetStore{db: db, policy: policy}, nil
 }
 
 func offsetKey(tp delivery.TP) []byte {
@@ -209,6 +223,22 @@ func (s *offsetStore) commit(ws []offsetWrite) error {
 	if err != nil {
 		return fmt.Errorf("broker: write offsets: %w", err)
 	}
+	if s.policy == commitlog.FsyncInterval {
+		s.dirty.Store(true)
+	}
+	return nil
+}
+
+// sync makes every committed write durable if any came since the last
+// sync. The flusher calls it under FsyncInterval.
+func (s *offsetStore) sync() error {
+	if !s.dirty.Swap(false) {
+		return nil
+	}
+	if err := s.db.Sync(); err != nil {
+		s.dirty.Store(true)
+		return fmt.Errorf("broker: sync offsets.db: %w", err)
+	}
 	return nil
 }
 
@@ -227,4 +257,11 @@ func (s *offsetStore) deleteGroup(group string) error {
 	return nil
 }
 
-func (s *offsetStore) close() error { return s.db.Close() }
+// close syncs what the policy promised to sync and closes the file.
+func (s *offsetStore) close() error {
+	var err error
+	if s.policy == commitlog.FsyncInterval {
+		err = s.sync()
+	}
+	return errors.Join(err, s.db.Close())
+}

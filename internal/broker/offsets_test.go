@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
@@ -29,7 +30,7 @@ func TestOffsetKeyRoundTrip(t *testing.T) {
 // deletions follow the same rule.
 func TestOffsetStoreWritesAndOrders(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openOffsets(dir)
+	s, err := openOffsets(dir, commitlog.FsyncAlways)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestOffsetStoreWritesAndOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err = openOffsets(dir)
+	s, err = openOffsets(dir, commitlog.FsyncAlways)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,37 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+)
+
+// BenchmarkGroupConsumeLarge is the HTTP poll+ack loop with large polls: one
+// member of 6 partitions polls max_messages 100-byte messages and acks all
+// of them in one request, under each fsync policy. ns/op is per message.
+func BenchmarkGroupConsumeLarge(b *testing.B) {
+	for _, fsync := range []string{broker.FsyncInterval, broker.FsyncAlways} {
+		for _, size := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("fsync=%s/poll=%d", fsync, size), func(b *testing.B) {
+				s := brokertest.Start(b, brokertest.WithConfig(func(c *broker.Config) { c.Fsync = fsync }))
+				c := benchClient{b, s}
+				c.post("/topics", api.CreateTopicRequest{Name: "orders", Partitions: 6}, nil)
+				c.fill("orders", b.N)
+				var j api.JoinResponse
+				c.post("/groups/g/join", api.JoinRequest{Topics: []string{"orders"}, MaxInFlight: size}, &j)
+				b.SetBytes(100)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for got := 0; got < b.N; {
+					var p api.PollResponse
+					c.post("/groups/g/poll", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: size}, &p)
+					got += len(p.Messages)
+					c.post("/groups/g/ack", api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Messages: refsOf(p.Messages)}, nil)
+				}
+			})
+		}
+	}
+}
