@@ -97,16 +97,35 @@ type MessageRef struct {
 	Offset    int64  `json:"offset"`
 }
 
+// OffsetRange names every message of one partition from From up to, not
+// including, To: [From, To). In an ack it stands for the same messages listed
+// one by one, in a fraction of the bytes: a poll's answer holds runs of
+// consecutive offsets per partition, each acknowledged as one range.
+type OffsetRange struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"` // exclusive
+}
+
+// MaxRangeMessages is the most messages the ranges of one ack, nack or
+// extend may name together (INVALID_ARGUMENT beyond).
+const MaxRangeMessages = 100000
+
 // AckRequest is the body of /ack, /nack and /extend on a group. Requeue,
-// DelayMS and Reason apply to nack; VisibilityTimeoutMS to extend.
+// DelayMS and Reason apply to nack; VisibilityTimeoutMS to extend. Messages
+// and Ranges (optional) together name the messages, Messages first; a
+// request must name at least one. A failure inside a range is reported per
+// message, as for Messages.
 type AckRequest struct {
-	MemberID            string       `json:"member_id"`
-	Generation          int64        `json:"generation"`
-	Messages            []MessageRef `json:"messages"`
-	Requeue             *bool        `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
-	DelayMS             int64        `json:"delay_ms,omitempty"` // nack: instead of the backoff
-	Reason              string       `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
-	VisibilityTimeoutMS int64        `json:"visibility_timeout_ms,omitempty"`
+	MemberID            string        `json:"member_id"`
+	Generation          int64         `json:"generation"`
+	Messages            []MessageRef  `json:"messages"`
+	Ranges              []OffsetRange `json:"ranges,omitempty"`
+	Requeue             *bool         `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
+	DelayMS             int64         `json:"delay_ms,omitempty"` // nack: instead of the backoff
+	Reason              string        `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
+	VisibilityTimeoutMS int64         `json:"visibility_timeout_ms,omitempty"`
 }
 
 // AckResponse reports what an ack, nack or extend did, per message. The
