@@ -79,11 +79,11 @@ type Producer struct {
 
 	mu       sync.Mutex
 	topics   map[string]*topicState
-	ready    []*request    // sealed, waiting for run, oldest first
-	buffered int           // bytes accepted and not yet answered
-	sealed   uint64        // requests sealed so far
-	answered uint64        // requests answered (either way) so far
-	progress chan struct{} // closed and replaced when answered grows or bytes free up
+	ready    []*request          // sealed, waiting for run, oldest first
+	buffered int                 // bytes accepted and not yet answered
+	sealed   uint64              // requests sealed so far; a request's seq is the count at its sealing
+	pending  map[uint64]struct{} // seqs of sealed requests not yet answered (they finish out of order)
+	progress chan struct{}       // closed and replaced when a request is answered
 	closed   bool
 	// free holds buffers of answered requests for reuse, so that a batch
 	// grows into storage that is already large instead of copying itself
@@ -120,6 +120,7 @@ type request struct {
 	cbs     map[int32][]func(Position, error)
 	bytes   int
 	opened  time.Time
+	seq     uint64 // order of sealing; set by sealLocked
 }
 
 // NewProducer starts a producer. It does not contact a broker until the
@@ -150,6 +151,7 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 		t:        t,
 		topics:   make(map[string]*topicState),
 		busy:     make(map[partKey]bool),
+		pending:  make(map[uint64]struct{}),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -314,9 +316,11 @@ func (p *Producer) sealLocked(ts *topicState) {
 	if ts.open == nil {
 		return
 	}
+	p.sealed++
+	ts.open.seq = p.sealed
+	p.pending[p.sealed] = struct{}{}
 	p.ready = append(p.ready, ts.open)
 	ts.open = nil
-	p.sealed++
 	if ts.partitions > 0 {
 		ts.sticky = (ts.sticky + 1) % ts.partitions
 	}
@@ -338,7 +342,7 @@ func (p *Producer) Flush(ctx context.Context) error {
 		p.sealLocked(ts)
 	}
 	target := p.sealed
-	for p.answered < target {
+	for p.pendingUpToLocked(target) {
 		wait := p.progress
 		p.mu.Unlock()
 		select {
@@ -350,6 +354,17 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	return nil
+}
+
+// pendingUpToLocked reports whether a request sealed as seq ≤ target is
+// still unanswered.
+func (p *Producer) pendingUpToLocked(target uint64) bool {
+	for seq := range p.pending {
+		if seq <= target {
+			return true
+		}
+	}
+	return false
 }
 
 // Close sends what is buffered, waits for the answers and stops the

@@ -159,7 +159,7 @@ func (p *Producer) send(r *request) {
 		p.putBufLocked(b.buf)
 	}
 	p.buffered -= r.bytes
-	p.answered++
+	delete(p.pending, r.seq)
 	close(p.progress)
 	p.progress = make(chan struct{})
 	p.mu.Unlock()
