@@ -52,6 +52,10 @@ func TestCrashFsyncAlways(t *testing.T) { runCrash(t, "always") }
 // to the interval; no test here can pull the plug.)
 func TestCrashFsyncInterval(t *testing.T) { runCrash(t, "interval") }
 
+// Under fsync=never the kernel alone decides when to write back, and still
+// a process crash must lose nothing acknowledged, for the same reason.
+func TestCrashFsyncNever(t *testing.T) { runCrash(t, "never") }
+
 // crash is one crash test: the broker binary on one data directory, killed
 // and restarted, and everything the test was told by it.
 type crash struct {
