@@ -146,7 +146,7 @@ func (c *cli) consumeGroup(ctx context.Context, topic string, o *consumeOpts) (e
 			count++
 		}
 	}
-	return cons.CommitAll(ctx)
+	return cons.CommitAllContext(ctx)
 }
 
 // consumeDirect reads partitions without a group.
