@@ -66,8 +66,11 @@ func (b *Broker) Extend(groupID string, req api.AckRequest, host string) (api.Ac
 }
 
 func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op settleOp) (api.AckResponse, error) {
-	if len(req.Messages) == 0 {
+	if len(req.Messages) == 0 && len(req.Ranges) == 0 {
 		return api.AckResponse{}, api.ErrInvalidArgument.Withf("no messages named").WithDetail("field", "messages")
+	}
+	if err := checkRanges(req.Ranges); err != nil {
+		return api.AckResponse{}, err
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {
@@ -79,13 +82,10 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 		writes []offsetWrite
 		dirty  []delivery.TP
 	)
-	cg.mu.Lock()
-	if _, ok := cg.g.Member(req.MemberID); ok {
-		cg.hosts[req.MemberID] = host
-	}
-	for _, m := range req.Messages {
+	// one applies op to one message whose ownership check gave owner.
+	one := func(m api.MessageRef, owner error) {
 		tp := delivery.TP{Topic: m.Topic, Partition: m.Partition}
-		err := cg.g.CheckOwner(req.MemberID, req.Generation, m.Topic, m.Partition)
+		err := owner
 		changed := false
 		if err == nil {
 			changed, err = op(c, cg, tp, m.Offset)
@@ -102,9 +102,23 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 			if first == nil {
 				first = err
 			}
-			continue
+			return
 		}
 		resp.Succeeded++
+	}
+	cg.mu.Lock()
+	if _, ok := cg.g.Member(req.MemberID); ok {
+		cg.hosts[req.MemberID] = host
+	}
+	for _, m := range req.Messages {
+		one(m, cg.g.CheckOwner(req.MemberID, req.Generation, m.Topic, m.Partition))
+	}
+	for _, r := range req.Ranges {
+		// Ownership cannot change under cg.mu: one check serves the range.
+		owner := cg.g.CheckOwner(req.MemberID, req.Generation, r.Topic, r.Partition)
+		for off := r.From; off < r.To; off++ {
+			one(api.MessageRef{Topic: r.Topic, Partition: r.Partition, Offset: off}, owner)
+		}
 	}
 	for _, tp := range dirty {
 		writes = append(writes, c.snapshotLocked(cg, tp))
@@ -121,4 +135,21 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 		return resp, first
 	}
 	return resp, nil
+}
+
+// checkRanges rejects a range that is empty or reversed, and ranges that
+// name more than api.MaxRangeMessages messages together.
+func checkRanges(rs []api.OffsetRange) error {
+	var n int64
+	for i, r := range rs {
+		if r.From < 0 || r.To <= r.From {
+			return api.ErrInvalidArgument.Withf("range %d: [%d, %d) names no message", i, r.From, r.To).
+				WithDetail("field", "ranges").WithDetail("index", i)
+		}
+		if n += r.To - r.From; n > api.MaxRangeMessages || n < 0 {
+			return api.ErrInvalidArgument.Withf("ranges name more than %d messages", api.MaxRangeMessages).
+				WithDetail("field", "ranges").WithDetail("max", api.MaxRangeMessages)
+		}
+	}
+	return nil
 }
