@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -171,4 +173,145 @@ func quote(s []byte) json.RawMessage {
 	enc.SetEscapeHTML(false)
 	enc.Encode(string(s)) // a string always encodes
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// appendMessage appends the JSON of the api.Message that encodeRecord makes
+// of r (with deliveryCount), byte for byte what encoding/json writes for it
+// without HTML escaping, and without building the api.Message, its map of
+// headers or its quoted value: a large poll answer is mostly these bytes.
+func appendMessage(dst []byte, topic string, partition int32, r *commitlog.Record, deliveryCount int) []byte {
+	dst = append(dst, `{"topic":`...)
+	dst = appendString(dst, topic)
+	dst = append(dst, `,"partition":`...)
+	dst = strconv.AppendInt(dst, int64(partition), 10)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendInt(dst, r.Offset, 10)
+	if r.Key != nil {
+		if utf8.Valid(r.Key) {
+			dst = append(dst, `,"key":`...)
+			dst = appendString(dst, r.Key)
+		} else if len(r.Key) > 0 {
+			dst = append(dst, `,"key_base64":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, r.Key)
+			dst = append(dst, '"')
+		}
+	}
+	if r.Value != nil {
+		dst = appendValue(dst, r)
+	}
+	if len(r.Headers) > 0 {
+		dst = appendHeaders(dst, r.Headers)
+	}
+	dst = append(dst, `,"timestamp":`...)
+	dst = strconv.AppendInt(dst, r.Timestamp, 10)
+	if deliveryCount != 0 {
+		dst = append(dst, `,"delivery_count":`...)
+		dst = strconv.AppendInt(dst, int64(deliveryCount), 10)
+	}
+	return append(dst, '}')
+}
+
+// appendValue appends the value field of r (non-nil) as encodeRecord
+// chooses it: JSON compacted (as encoding/json does to a RawMessage), text
+// as a string, other bytes in value_base64.
+func appendValue(dst []byte, r *commitlog.Record) []byte {
+	if r.Attributes&attrJSON != 0 && len(r.Value) > 0 {
+		head := len(dst)
+		buf := bytes.NewBuffer(append(dst, `,"value":`...))
+		if json.Compact(buf, r.Value) == nil {
+			return buf.Bytes()
+		}
+		dst = dst[:head] // not JSON after all: as text or bytes below
+	}
+	switch {
+	case utf8.Valid(r.Value):
+		dst = append(dst, `,"value":`...)
+		return appendString(dst, r.Value)
+	case len(r.Value) > 0:
+		dst = append(dst, `,"value_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, r.Value)
+		return append(dst, '"')
+	}
+	return dst
+}
+
+// appendHeaders appends the headers field: an object sorted by key where
+// the last of equal keys wins, as the map encodeRecord builds encodes.
+func appendHeaders(dst []byte, hs []commitlog.Header) []byte {
+	order := make([]int, len(hs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(hs[a].Key, hs[b].Key) })
+	dst = append(dst, `,"headers":{`...)
+	first := true
+	for i, h := range order {
+		if i+1 < len(order) && hs[order[i+1]].Key == hs[h].Key {
+			continue // a later header of the same key replaces it
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, hs[h].Key)
+		dst = append(dst, ':')
+		dst = appendString(dst, hs[h].Value)
+	}
+	return append(dst, '}')
+}
+
+// appendString appends s as a JSON string exactly as encoding/json does
+// with HTML escaping off: '"', '\\' and control characters escaped (short
+// forms for \b \f \n \r \t), invalid UTF-8 replaced by \ufffd, U+2028 and
+// U+2029 escaped, everything else as it is.
+func appendString[S string | []byte](dst []byte, s S) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		// A conversion of at most utf8.UTFMax bytes that does not escape
+		// is made on the stack.
+		c, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		switch {
+		case c == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case c == '\u2028' || c == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[c&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }

@@ -18,14 +18,33 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := api.PollResponse{Messages: make([]api.Message, len(got))}
-	for i := range got {
-		d := &got[i]
-		resp.Messages[i] = encodeRecord(d.Topic, d.Partition, &d.Record)
-		resp.Messages[i].DeliveryCount = d.DeliveryCount
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writePoll(w, got)
 	return nil
+}
+
+// pollChunk is how much of a poll answer is encoded before it is written:
+// a poll of 10,000 messages is never one buffer of megabytes.
+const pollChunk = 64 << 10
+
+// writePoll answers an api.PollResponse of got, the same bytes writeJSON
+// would send, encoded message by message (appendMessage) in chunks.
+func writePoll(w http.ResponseWriter, got []broker.Delivered) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	buf := make([]byte, 0, pollChunk+4<<10)
+	buf = append(buf, `{"messages":[`...)
+	for i := range got {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		d := &got[i]
+		buf = appendMessage(buf, d.Topic, d.Partition, &d.Record, d.DeliveryCount)
+		if len(buf) >= pollChunk {
+			w.Write(buf) // a failed write is the client gone; nothing to answer
+			buf = buf[:0]
+		}
+	}
+	w.Write(append(buf, "]}\n"...))
 }
 
 // settle serves /ack, /nack and /extend: op is the broker method. A partial
