@@ -282,3 +282,20 @@ type VersionInfo struct {
 	GoVersion string `json:"go_version"`
 	Commit    string `json:"commit,omitempty"`
 }
+
+// PollBatchesContentType, sent in the Accept header of POST
+// /groups/{group}/poll, asks for the poll's messages in binary instead of
+// JSON (the Go client's fast path: no JSON to decode, values as stored). A
+// broker that answers so sets this Content-Type; any other answer (an older
+// broker, an error) is JSON as usual. The body is a sequence of frames, each
+// one run of consecutive offsets of one partition delivered the same number
+// of times:
+//
+//	partition int32 | delivery_count int32 | topic_len uint16 | topic | batch_len int32 | batch
+//
+// all big endian, where batch is one Kafka RecordBatch v2 (no compression,
+// CRC-32C set) whose records are the run's messages at FirstOffset +
+// OffsetDelta. Record attribute 0x01 marks a value that was published as a
+// JSON value rather than as text or bytes. Frames of one partition come in
+// offset order; an empty poll is an empty body.
+const PollBatchesContentType = "application/x-goqueue-poll-batches"
