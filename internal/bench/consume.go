@@ -1,0 +1,144 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/abd-ulbasit/goqueue/client"
+)
+
+// seen records which offsets of each partition were delivered, so that a
+// redelivery during a rebalance is counted once. Guarded by mu.
+type seen struct {
+	mu    sync.Mutex
+	bits  map[int32][]uint64 // partition → one bit per offset below its high watermark at the start
+	dups  int64
+	extra int64 // deliveries beyond the high watermarks (a stray producer): counted, not deduplicated
+}
+
+func newSeen(hwm map[int32]int64) *seen {
+	s := &seen{bits: make(map[int32][]uint64, len(hwm))}
+	for p, n := range hwm {
+		s.bits[p] = make([]uint64, (n+63)/64)
+	}
+	return s
+}
+
+// add marks msgs delivered and returns how many were new.
+func (s *seen) add(msgs []*client.Message) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var fresh int64
+	for _, m := range msgs {
+		b := s.bits[m.Partition]
+		w := m.Offset / 64
+		if m.Offset < 0 || w >= int64(len(b)) {
+			s.extra++
+			continue
+		}
+		bit := uint64(1) << (m.Offset % 64)
+		if b[w]&bit != 0 {
+			s.dups++
+			continue
+		}
+		b[w] |= bit
+		fresh++
+	}
+	return fresh
+}
+
+// consume reads topic from the start with a group of cfg.Members members,
+// acking every message, until each message published before it began has
+// been received; then every member commits. The time runs from the start
+// of the first member to the last commit, so it includes joining the group.
+func consume(ctx context.Context, cfg Config, admin *client.Client, topic string) (Result, error) {
+	res := Result{Phase: "consume", Topic: topic, Members: cfg.Members}
+	info, err := admin.Topic(ctx, topic)
+	if err != nil {
+		return res, fmt.Errorf("bench: describe topic: %w", err)
+	}
+	hwm := make(map[int32]int64, len(info.PartitionInfo))
+	for _, p := range info.PartitionInfo {
+		hwm[p.Partition] = p.HighWatermark
+		res.Msgs += p.HighWatermark - p.EarliestOffset
+	}
+	group := topic + "-group"
+	defer admin.DeleteGroup(context.WithoutCancel(ctx), group) //nolint:errcheck // best effort, after Close left it
+
+	s := newSeen(hwm)
+	var received, refused atomic.Int64
+	stop := startProgress(cfg, fmt.Sprintf("consume (%d members, ack each)", cfg.Members), res.Msgs, &received)
+	defer stop()
+
+	cctx, cancel := context.WithCancelCause(ctx)
+	var watcher errgroup.Group
+	watcher.Go(func() error { watch(cctx, cancel, cfg, &received, res.Msgs); return nil })
+	defer func() {
+		cancel(nil)
+		_ = watcher.Wait() // watch returns nil
+	}()
+
+	start := time.Now()
+	members := make([]*client.Consumer, cfg.Members)
+	for i := range members {
+		c, err := client.NewConsumer(&client.ConsumerConfig{
+			Brokers: cfg.Brokers, GroupID: group, Topics: []string{topic},
+			MaxInFlight: cfg.MaxInFlight, PollWait: 100 * time.Millisecond,
+		})
+		if err != nil {
+			return res, err
+		}
+		defer c.Close()
+		members[i] = c
+	}
+	var g errgroup.Group
+	for _, c := range members {
+		g.Go(func() error {
+			for cctx.Err() == nil {
+				msgs, err := c.Poll(cctx, cfg.Fetch)
+				if err != nil {
+					if cctx.Err() != nil {
+						break
+					}
+					cancel(err)
+					return err
+				}
+				for _, m := range msgs {
+					if err := c.Ack(m); err != nil {
+						if !errors.Is(err, client.ErrRevoked) {
+							cancel(err)
+							return err
+						}
+						refused.Add(1)
+					}
+				}
+				if received.Add(s.add(msgs)) >= res.Msgs {
+					cancel(nil)
+				}
+			}
+			// Send the acknowledgements still pending: the workload ends
+			// when the broker has them.
+			return c.CommitContext(context.WithoutCancel(ctx))
+		})
+	}
+	err = g.Wait()
+	elapsed := time.Since(start)
+	if cause := context.Cause(cctx); cause != nil && cause != context.Canceled {
+		err = cause
+	}
+	cancel(nil)
+	res.Acked = received.Load()
+	res.Duplicates = s.dups
+	res.Errors = refused.Load()
+	res.finish(cfg, res.Acked, elapsed)
+	if err == nil && res.Acked < res.Msgs {
+		err = fmt.Errorf("bench: consumed %d of %d messages", res.Acked, res.Msgs)
+	}
+	return res, err
+}
