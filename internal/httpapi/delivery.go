@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -18,8 +19,22 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if acceptsPollBatches(r) {
+		writePollBatches(w, got)
+		return nil
+	}
 	writePoll(w, got)
 	return nil
+}
+
+// acceptsPollBatches reports whether the poll asked for the binary answer.
+func acceptsPollBatches(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		if strings.Contains(v, api.PollBatchesContentType) {
+			return true
+		}
+	}
+	return false
 }
 
 // pollChunk is how much of a poll answer is encoded before it is written:
