@@ -34,7 +34,7 @@ type cli struct {
 // dlq) on root.
 func addCLI(root *cobra.Command, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) {
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, lookupEnv: lookupEnv}
-	for _, cmd := range []*cobra.Command{c.topicCmd(), c.produceCmd(), c.consumeCmd(), c.groupCmd(), c.dlqCmd()} {
+	for _, cmd := range []*cobra.Command{c.topicCmd(), c.produceCmd(), c.consumeCmd(), c.groupCmd(), c.dlqCmd(), c.benchCmd()} {
 		c.bindFlags(cmd)
 		root.AddCommand(cmd)
 	}
