@@ -233,7 +233,7 @@ func (c *coordinator) readRun(tp delivery.TP, off int64, n int) []commitlog.Reco
 	if err != nil {
 		return nil
 	}
-	var out []commitlog.Record
+	out := make([]commitlog.Record, 0, n)
 	for next := off; next < off+int64(n); {
 		recs, err := p.log.Read(next, int(off+int64(n)-next), pollMaxBytes)
 		if err != nil || len(recs) == 0 {

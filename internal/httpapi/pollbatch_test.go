@@ -91,8 +91,8 @@ func TestPollBatchesRoundTrip(t *testing.T) {
 	for i := range int64(600) {                                                       // more than one frame
 		add("orders", 0, 1, rec(100+i, 1700000000000+i%7, nil, []byte("v"), 0))
 	}
-	add("orders", 0, 1, rec(800, 1699999999000, []byte{}, []byte{}, 0))             // a gap: a new frame
-	add("orders", 0, 2, rec(801, 1700000000000, nil, nil, 0))                       // another count
+	add("orders", 0, 1, rec(800, 1699999999000, []byte{}, []byte{}, 0))                    // a gap: a new frame
+	add("orders", 0, 2, rec(801, 1700000000000, nil, nil, 0))                              // another count
 	add("orders", 1, 1, rec(802, 1700000000000, []byte{0xff}, []byte(`{"a":1}`), attrJSON, // another partition
 		commitlog.Header{Key: "h", Value: []byte("1")}, commitlog.Header{Key: "", Value: nil}))
 	add("payments.eu", 1, 1, rec(803, 1700000000000, nil, make([]byte, 300), 0))
