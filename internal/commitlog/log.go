@@ -186,6 +186,8 @@ type Log struct {
 	failed error
 	bytes  int64 // sum of segment sizes
 
+	recovery Recovery // what Open cut; immutable after Open
+
 	// encoders holds *encoder scratch space for appends, used outside mu.
 	encoders sync.Pool
 }
@@ -216,6 +218,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	slices.Sort(bases)
 	l := &Log{dir: dir, opts: opts, syncFile: datasync, changed: make(chan struct{})}
+	rec := &l.recovery
 	fail := func(err error) (*Log, error) {
 		for _, s := range l.segs {
 			s.f.Close()
@@ -228,6 +231,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			if err := removeSegments(dir, bases[i:]); err != nil {
 				return fail(err)
 			}
+			rec.DeletedSegments += len(bases) - i
 			break
 		}
 		last := i == len(bases)-1
@@ -237,10 +241,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 		l.segs = append(l.segs, s)
 		l.bytes += s.size
-		if cut && !last {
+		rec.CutBytes += cut
+		if cut > 0 && !last {
 			if err := removeSegments(dir, bases[i+1:]); err != nil {
 				return fail(err)
 			}
+			rec.DeletedSegments += len(bases) - i - 1
 			break
 		}
 	}
@@ -258,6 +264,17 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.hwm = l.next
 	return l, nil
 }
+
+// Recovery reports what Open had to cut to make the log a valid prefix of
+// what was written. It is zero after a clean shutdown; after a crash a torn
+// tail is expected, and the owner should tell the operator either way.
+type Recovery struct {
+	CutBytes        int64 // bytes truncated from torn or corrupt segment tails
+	DeletedSegments int   // whole segments removed after a gap or a corrupt sealed segment
+}
+
+// Recovery returns what Open cut. It is immutable after Open.
+func (l *Log) Recovery() Recovery { return l.recovery }
 
 // removeSegments deletes the files of the segments with the given bases.
 func removeSegments(dir string, bases []int64) error {

@@ -105,7 +105,7 @@ func segmentFiles(t *testing.T, dir string) []string {
 
 // reopenAndCheck opens dir, checks it holds exactly want and that appends
 // continue at the next offset, then closes it.
-func reopenAndCheck(t *testing.T, dir string, opts Options, want []Record) {
+func reopenAndCheck(t *testing.T, dir string, opts Options, want []Record) *Log {
 	t.Helper()
 	l, err := Open(dir, opts)
 	if err != nil {
@@ -131,6 +131,7 @@ func reopenAndCheck(t *testing.T, dir string, opts Options, want []Record) {
 	if r, err := l.Read(hwm, 1, 100); err != nil || len(r) != 1 || string(r[0].Value) != "after" {
 		t.Fatalf("read back the new record: %v %v", r, err)
 	}
+	return l
 }
 
 // recordsEqual is a cheap exact comparison (nil and empty differ).
@@ -207,13 +208,16 @@ func TestRecoverCutAtEveryByte(t *testing.T) {
 			if err := os.Truncate(filepath.Join(d, filepath.Base(active)), cut); err != nil {
 				t.Fatal(err)
 			}
-			keep := base // records that survive: up to the last batch ending at or before cut
+			keep, kept := base, int64(0) // records and bytes that survive: up to the last batch ending at or before cut
 			for _, b := range bounds {
 				if b.end <= cut {
-					keep = b.next
+					keep, kept = b.next, b.end
 				}
 			}
-			reopenAndCheck(t, d, recoverOpts, all[:keep])
+			l := reopenAndCheck(t, d, recoverOpts, all[:keep])
+			if got, want := l.Recovery(), (Recovery{CutBytes: cut - kept}); got != want {
+				t.Fatalf("Recovery() = %+v, want %+v", got, want)
+			}
 		})
 	}
 }

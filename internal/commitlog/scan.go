@@ -57,13 +57,13 @@ func (s *segment) scan(end int64, interval int) error {
 // where its valid data ends. A sealed segment whose index files are
 // consistent is checked only from its last index entry on; the active one
 // (last) is always scanned whole, since its tail is where a crash tears.
-// An invalid tail is truncated away and reported as cut. Repairs are fsynced
+// An invalid tail is truncated away and the number of bytes cut is reported. Repairs are fsynced
 // unless the policy is FsyncNever.
-func openSegment(dir string, base int64, last bool, opts Options) (s *segment, cut bool, err error) {
+func openSegment(dir string, base int64, last bool, opts Options) (s *segment, cut int64, err error) {
 	interval, durable := opts.IndexIntervalBytes, opts.Fsync != FsyncNever
 	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR, 0)
 	if err != nil {
-		return nil, false, fmt.Errorf("commitlog: open segment: %w", err)
+		return nil, 0, fmt.Errorf("commitlog: open segment: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -72,33 +72,33 @@ func openSegment(dir string, base int64, last bool, opts Options) (s *segment, c
 	}()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, false, fmt.Errorf("commitlog: open segment: %w", err)
+		return nil, 0, fmt.Errorf("commitlog: open segment: %w", err)
 	}
 	size := fi.Size()
 	if !last {
 		if s, ok := resumeFromIndex(dir, f, base, size, interval); ok {
-			return s, false, nil
+			return s, 0, nil
 		}
 	}
 	s = &segment{base: base, f: f, next: base, maxTS: -1}
 	scanErr := s.scan(size, interval)
 	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) && !errors.Is(scanErr, ErrUnsupported) {
-		return nil, false, scanErr
+		return nil, 0, scanErr
 	}
 	if scanErr != nil {
 		if err := f.Truncate(s.size); err != nil {
-			return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
+			return nil, 0, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
 		}
 		if durable {
 			if err := f.Sync(); err != nil {
-				return nil, false, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
+				return nil, 0, fmt.Errorf("commitlog: truncate segment %d: %w", base, err)
 			}
 		}
-		cut = true
+		cut = size - s.size
 	}
-	if !last || cut {
+	if !last || cut > 0 {
 		if err := s.writeIndex(dir, durable); err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 	}
 	return s, cut, nil
