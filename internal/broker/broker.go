@@ -143,6 +143,12 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 			}
 			return nil, fmt.Errorf("broker: open %s/%d: %w", cfg.Name, p, err)
 		}
+		// A torn tail is normal after a crash, but it is data the operator
+		// may have believed written: say so, once, with its size.
+		if r := l.Recovery(); r != (commitlog.Recovery{}) {
+			b.log.Warn("recovery cut a torn or corrupt log tail", "topic", cfg.Name, "partition", p,
+				"cut_bytes", r.CutBytes, "deleted_segments", r.DeletedSegments)
+		}
 		parts = append(parts, &partition{id: p, log: l})
 	}
 	return parts, nil
