@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -24,12 +25,13 @@ var groupsBucket = []byte("groups")
 // of its own so that the hot ack path never waits behind a topic change's
 // fsync of meta.db.
 //
-// Durability follows the broker's fsync policy, as produced messages do: a
-// write returns once it is in the file, and under FsyncAlways once it is
-// synced too. Under FsyncInterval the timer loop calls sync every interval
-// (a process crash loses nothing; a power loss up to one interval of acks,
-// which are then delivered again: at-least-once holds); under FsyncNever only
-// the OS writes it back. close syncs unless the policy is never.
+// Durability follows the broker's fsync policy, as produced messages do.
+// Under FsyncAlways a write returns once offsets.db is synced. Under
+// FsyncInterval and FsyncNever it returns once it is in the journal (in the
+// OS: a process crash loses nothing), and the timer loop's sync checkpoints
+// the journal into offsets.db every interval (a power loss loses at most the
+// acks since, which are delivered again: at-least-once holds). offsets.db
+// itself is always written with bolt's fsyncs, so it stays openable.
 //
 // Group commit: a writer that finds no transaction running commits at once
 // (no added delay, unlike bolt's Batch with its MaxBatchDelay); writers
@@ -41,8 +43,9 @@ var groupsBucket = []byte("groups")
 type offsetStore struct {
 	db     *bolt.DB
 	policy commitlog.FsyncPolicy // immutable
+	jr     *journal              // nil under FsyncAlways; immutable
 	seq    atomic.Uint64         // last sequence number handed out; above every stored one
-	dirty  atomic.Bool           // FsyncInterval: committed since the last sync
+	ckMu   sync.Mutex            // serialises checkpoints (sync)
 
 	mu      sync.Mutex
 	queue   []*pendingWrite // guarded by mu: waiting for the next transaction
@@ -65,19 +68,18 @@ type storedOffset struct {
 	Acked     []delivery.Range `json:"acked,omitempty"`
 }
 
-// offsetWrite is one partition's state to persist (or delete, with del).
+// offsetWrite is one partition's state to persist (or delete, with del), or
+// with delGroup the deletion of the whole group (tp and off unused).
 type offsetWrite struct {
-	group string
-	tp    delivery.TP
-	off   storedOffset
-	del   bool
+	group    string
+	tp       delivery.TP
+	off      storedOffset
+	del      bool
+	delGroup bool
 }
 
 func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error) {
-	// Without NoSync every transaction costs bolt two fsyncs; the policy
-	// decides who syncs instead.
-	opts := &bolt.Options{Timeout: time.Second, NoSync: policy != commitlog.FsyncAlways}
-	db, err := bolt.Open(filepath.Join(dir, "offsets.db"), 0o600, opts)
+	db, err := bolt.Open(filepath.Join(dir, "offsets.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("broker: open offsets.db: %w", err)
 	}
@@ -88,7 +90,45 @@ func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error)
 		db.Close()
 		return nil, fmt.Errorf("broker: init offsets.db: %w", err)
 	}
-	return &offsetStore{db: db, policy: policy}, nil
+	s := &offsetStore{db: db, policy: policy}
+	last, err := s.replay(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if policy != commitlog.FsyncAlways {
+		if s.jr, err = openJournal(dir, last); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// replay commits the journal files a previous run left into offsets.db, in
+// order, and removes them. It returns the highest file number seen.
+func (s *offsetStore) replay(dir string) (uint64, error) {
+	files, last, err := journalFiles(dir)
+	if err != nil || len(files) == 0 {
+		return last, err
+	}
+	var all []offsetWrite
+	for _, f := range files {
+		ops, err := readJournal(f)
+		if err != nil {
+			return 0, fmt.Errorf("broker: replay offsets journal: %w", err)
+		}
+		all = append(all, ops...)
+	}
+	if err := s.commit(all); err != nil {
+		return 0, err
+	}
+	for _, f := range files {
+		if err := os.Remove(f); err != nil {
+			return 0, fmt.Errorf("broker: replay offsets journal: %w", err)
+		}
+	}
+	return last, nil
 }
 
 func offsetKey(tp delivery.TP) []byte {
@@ -176,7 +216,12 @@ func (s *offsetStore) commitQueued() {
 	for _, pw := range batch {
 		all = append(all, pw.ws...)
 	}
-	err := s.commit(all)
+	var err error
+	if s.jr != nil {
+		err = s.jr.append(all)
+	} else {
+		err = s.commit(all)
+	}
 	for _, pw := range batch {
 		pw.done <- err
 	}
@@ -193,6 +238,12 @@ func (s *offsetStore) commit(ws []offsetWrite) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		root := tx.Bucket(groupsBucket)
 		for _, w := range ws {
+			if w.delGroup {
+				if err := root.DeleteBucket([]byte(w.group)); err != nil && err != bolt.ErrBucketNotFound {
+					return err
+				}
+				continue
+			}
 			gb, err := root.CreateBucketIfNotExists([]byte(w.group))
 			if err != nil {
 				return err
@@ -223,45 +274,48 @@ func (s *offsetStore) commit(ws []offsetWrite) error {
 	if err != nil {
 		return fmt.Errorf("broker: write offsets: %w", err)
 	}
-	if s.policy == commitlog.FsyncInterval {
-		s.dirty.Store(true)
-	}
 	return nil
 }
 
-// sync makes every committed write durable if any came since the last
-// sync. The flusher calls it under FsyncInterval.
+// sync checkpoints the journal into offsets.db: what it held is then
+// durable, and its files are removed. The timer loop calls it every
+// interval; without a journal it does nothing.
 func (s *offsetStore) sync() error {
-	if !s.dirty.Swap(false) {
+	if s.jr == nil {
 		return nil
 	}
-	if err := s.db.Sync(); err != nil {
-		s.dirty.Store(true)
-		return fmt.Errorf("broker: sync offsets.db: %w", err)
+	s.ckMu.Lock()
+	defer s.ckMu.Unlock()
+	ops, files, err := s.jr.take()
+	if err != nil || len(ops) == 0 && len(files) == 0 {
+		return err
 	}
-	return nil
+	if err := s.commit(ops); err != nil {
+		s.jr.giveBack(ops, files)
+		return err
+	}
+	for _, f := range files {
+		if rerr := os.Remove(f); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("broker: remove checkpointed offsets journal: %w", rerr))
+		}
+	}
+	return err
 }
 
-// deleteGroup forgets every offset of group.
+// deleteGroup forgets every offset of group, in order with the writes
+// before and after it.
 func (s *offsetStore) deleteGroup(group string) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		err := tx.Bucket(groupsBucket).DeleteBucket([]byte(group))
-		if err == bolt.ErrBucketNotFound {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
+	if err := s.write([]offsetWrite{{group: group, delGroup: true}}); err != nil {
 		return fmt.Errorf("broker: delete offsets of group %q: %w", group, err)
 	}
 	return nil
 }
 
-// close syncs what the policy promised to sync and closes the file.
+// close checkpoints the journal (if any) and closes the files.
 func (s *offsetStore) close() error {
 	var err error
-	if s.policy == commitlog.FsyncInterval {
-		err = s.sync()
+	if s.jr != nil {
+		err = errors.Join(s.sync(), s.jr.close())
 	}
 	return errors.Join(err, s.db.Close())
 }
