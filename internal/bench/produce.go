@@ -50,11 +50,8 @@ func produce(ctx context.Context, cfg Config, topic string, producers int) (Resu
 	defer stop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		watch(gctx, cancel, cfg, &answered, int64(cfg.Messages))
-		return nil
-	})
+	var watcher errgroup.Group
+	watcher.Go(func() error { watch(ctx, cancel, cfg, &answered, int64(cfg.Messages)); return nil })
 	start := time.Now()
 	var working errgroup.Group
 	for i := range producers {
@@ -76,15 +73,15 @@ func produce(ctx context.Context, cfg Config, topic string, producers int) (Resu
 				answered.Add(1)
 			}
 			for range n {
-				p.PublishAsync(gctx, topic, rec, cb)
+				p.PublishAsync(ctx, topic, rec, cb)
 			}
-			return p.Flush(gctx)
+			return p.Flush(ctx)
 		})
 	}
 	err := working.Wait()
 	elapsed := time.Since(start)
 	cancel(nil)
-	_ = g.Wait()
+	_ = watcher.Wait() // watch returns nil
 	if cause := context.Cause(ctx); err != nil && cause != nil && cause != context.Canceled {
 		err = cause
 	}
