@@ -10,13 +10,6 @@ import (
 	"github.com/abd-ulbasit/goqueue/client"
 )
 
-// Dead letters live in <topic>.dlq with disposition headers under this
-// prefix (the broker's DLQHeader* names; the CLI may not import the broker).
-const (
-	dlqSuffix       = ".dlq"
-	dlqHeaderPrefix = "goqueue-dlq-"
-)
-
 // dlqCmd is `goqueue dlq list|replay TOPIC`.
 func (c *cli) dlqCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "dlq", Short: "Inspect and replay a topic's dead letters (<topic>.dlq)"}
@@ -30,7 +23,7 @@ func (c *cli) dlqCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dlq := args[0] + dlqSuffix
+			dlq := args[0] + api.DLQSuffix
 			info, err := cl.Topic(cmd.Context(), dlq)
 			if isCode(err, api.ErrTopicNotFound) {
 				return api.ErrTopicNotFound.Withf("topic %q has no dead letters (%s does not exist)", args[0], dlq)
@@ -66,10 +59,11 @@ func (c *cli) dlqCmd() *cobra.Command {
 			}
 			rows := make([][]string, 0, len(all))
 			for _, m := range all {
-				h := func(k string) string { return m.Headers[dlqHeaderPrefix+k] }
+				h := m.Headers
 				rows = append(rows, []string{itoa(int64(m.Partition)), itoa(m.Offset),
-					h("original-partition") + "/" + h("original-offset"), h("group"), h("delivery-count"),
-					h("reason"), h("last-error"), m.Timestamp.Format(time.RFC3339), truncate(string(m.Value), 40)})
+					h[api.DLQHeaderOriginalPartition] + "/" + h[api.DLQHeaderOriginalOffset], h[api.DLQHeaderGroup],
+					h[api.DLQHeaderDeliveryCount], h[api.DLQHeaderReason], h[api.DLQHeaderLastError],
+					m.Timestamp.Format(time.RFC3339), truncate(string(m.Value), 40)})
 			}
 			return c.table([]string{"PARTITION", "OFFSET", "ORIGIN", "GROUP", "DELIVERIES", "REASON", "LAST-ERROR", "DIED", "VALUE"}, rows)
 		},
@@ -92,7 +86,7 @@ func (c *cli) dlqCmd() *cobra.Command {
 			if c.json() {
 				return c.printJSON(r)
 			}
-			fmt.Fprintf(c.stdout, "replayed %d dead letters of %s; next offset %d\n", r.Replayed, args[0]+dlqSuffix, r.NextOffset)
+			fmt.Fprintf(c.stdout, "replayed %d dead letters of %s; next offset %d\n", r.Replayed, args[0]+api.DLQSuffix, r.NextOffset)
 			return nil
 		},
 	}

@@ -10,23 +10,6 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
-// DLQSuffix names a topic's dead-letter queue: orders → orders.dlq.
-const DLQSuffix = ".dlq"
-
-// Headers a dead letter gains in the DLQ. Replay drops every header with
-// the DLQHeaderPrefix.
-const (
-	DLQHeaderPrefix            = "goqueue-dlq-"
-	DLQHeaderReason            = DLQHeaderPrefix + "reason"
-	DLQHeaderOriginalTopic     = DLQHeaderPrefix + "original-topic"
-	DLQHeaderOriginalPartition = DLQHeaderPrefix + "original-partition"
-	DLQHeaderOriginalOffset    = DLQHeaderPrefix + "original-offset"
-	DLQHeaderOriginalTimestamp = DLQHeaderPrefix + "original-timestamp"
-	DLQHeaderGroup             = DLQHeaderPrefix + "group"
-	DLQHeaderDeliveryCount     = DLQHeaderPrefix + "delivery-count"
-	DLQHeaderLastError         = DLQHeaderPrefix + "last-error"
-)
-
 // deadLetterLocked writes dl to <topic>.dlq (same partition number, the
 // original key, value, headers and timestamp, plus the disposition headers),
 // and only then settles it in the group, so a failed write loses nothing:
@@ -73,14 +56,14 @@ func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) er
 		return err
 	}
 	headers := append(append([]commitlog.Header(nil), r.Headers...),
-		commitlog.Header{Key: DLQHeaderReason, Value: []byte(dl.Reason)},
-		commitlog.Header{Key: DLQHeaderOriginalTopic, Value: []byte(dl.TP.Topic)},
-		commitlog.Header{Key: DLQHeaderOriginalPartition, Value: strconv.AppendInt(nil, int64(dl.TP.Partition), 10)},
-		commitlog.Header{Key: DLQHeaderOriginalOffset, Value: strconv.AppendInt(nil, dl.Offset, 10)},
-		commitlog.Header{Key: DLQHeaderOriginalTimestamp, Value: strconv.AppendInt(nil, r.Timestamp, 10)},
-		commitlog.Header{Key: DLQHeaderGroup, Value: []byte(groupID)},
-		commitlog.Header{Key: DLQHeaderDeliveryCount, Value: strconv.AppendInt(nil, int64(dl.DeliveryCount), 10)},
-		commitlog.Header{Key: DLQHeaderLastError, Value: []byte(dl.LastError)},
+		commitlog.Header{Key: api.DLQHeaderReason, Value: []byte(dl.Reason)},
+		commitlog.Header{Key: api.DLQHeaderOriginalTopic, Value: []byte(dl.TP.Topic)},
+		commitlog.Header{Key: api.DLQHeaderOriginalPartition, Value: strconv.AppendInt(nil, int64(dl.TP.Partition), 10)},
+		commitlog.Header{Key: api.DLQHeaderOriginalOffset, Value: strconv.AppendInt(nil, dl.Offset, 10)},
+		commitlog.Header{Key: api.DLQHeaderOriginalTimestamp, Value: strconv.AppendInt(nil, r.Timestamp, 10)},
+		commitlog.Header{Key: api.DLQHeaderGroup, Value: []byte(groupID)},
+		commitlog.Header{Key: api.DLQHeaderDeliveryCount, Value: strconv.AppendInt(nil, int64(dl.DeliveryCount), 10)},
+		commitlog.Header{Key: api.DLQHeaderLastError, Value: []byte(dl.LastError)},
 	)
 	_, err = c.b.Publish(dlq, []Message{{
 		Key: r.Key, Value: r.Value, Headers: headers, Partition: dl.TP.Partition,
@@ -92,7 +75,7 @@ func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) er
 // ensureDLQ returns the name of topic's DLQ, creating it, or growing it to
 // partitions, if needed.
 func (b *Broker) ensureDLQ(topic string, partitions int32) (string, error) {
-	name := topic + DLQSuffix
+	name := topic + api.DLQSuffix
 	t, err := b.lookup(name)
 	switch {
 	case errors.Is(err, api.ErrTopicNotFound):
@@ -147,7 +130,7 @@ func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQRepla
 	if target == "" {
 		target = topic
 	}
-	dlq, err := b.lookup(topic + DLQSuffix)
+	dlq, err := b.lookup(topic + api.DLQSuffix)
 	if err != nil {
 		return api.DLQReplayResponse{}, err
 	}
@@ -206,12 +189,12 @@ func (b *Broker) anyAbove(t *topic, off int64) bool {
 func replayed(r commitlog.Record, home bool, partitions int32) Message {
 	m := Message{Key: r.Key, Value: r.Value, Partition: AnyPartition, Timestamp: r.Timestamp, Attributes: r.Attributes}
 	for _, h := range r.Headers {
-		if h.Key == DLQHeaderOriginalPartition && home {
+		if h.Key == api.DLQHeaderOriginalPartition && home {
 			if p, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil && int32(p) < partitions {
 				m.Partition = int32(p)
 			}
 		}
-		if !strings.HasPrefix(h.Key, DLQHeaderPrefix) {
+		if !strings.HasPrefix(h.Key, api.DLQHeaderPrefix) {
 			m.Headers = append(m.Headers, h)
 		}
 	}
