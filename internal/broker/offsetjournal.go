@@ -144,8 +144,7 @@ func (j *journal) append(ws []offsetWrite) error {
 	if _, err := j.f.Write(frame); err != nil {
 		// A partial frame is cut off at replay; later frames would be
 		// lost behind it, so start a new file.
-		j.rotateLocked()
-		return fmt.Errorf("broker: write offsets journal: %w", err)
+		return errors.Join(fmt.Errorf("broker: write offsets journal: %w", err), j.rotateLocked())
 	}
 	j.ops = append(j.ops, ws...)
 	return nil
@@ -169,8 +168,8 @@ func (j *journal) rotateLocked() error {
 func (j *journal) take() ([]offsetWrite, []string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if len(j.ops) == 0 && len(j.old) == 0 {
-		return nil, nil, nil
+	if j.f == nil || len(j.ops) == 0 && len(j.old) == 0 {
+		return nil, nil, nil // closed, or nothing to do
 	}
 	if len(j.ops) > 0 {
 		if err := j.rotateLocked(); err != nil {
