@@ -66,6 +66,9 @@ compare figures taken in the same run on an idle machine.`,
 			var results []bench.Result
 			emit := func(rs ...bench.Result) error {
 				for _, r := range rs {
+					if r.Phase == "" {
+						continue // the workload failed before it started
+					}
 					r.Label, r.Run = label, run
 					results = append(results, r)
 					if c.json() {
