@@ -16,10 +16,22 @@ type Client struct {
 	t *transport
 }
 
+// Config configures a Client made with NewWithConfig.
+type Config struct {
+	Brokers    []string     // each "host:port" or a base URL ("https://host:8443")
+	APIKey     string       // sent as X-API-Key when the broker requires keys
+	HTTPClient *http.Client // e.g. with a TLS config that trusts the broker; default: a client of its own
+}
+
 // New returns a Client for brokers, each "host:port" or a base URL. Requests
 // go to the first that answers.
 func New(brokers ...string) (*Client, error) {
-	t, err := newTransport(brokers, nil)
+	return NewWithConfig(&Config{Brokers: brokers})
+}
+
+// NewWithConfig returns a Client as cfg says.
+func NewWithConfig(cfg *Config) (*Client, error) {
+	t, err := newTransport(cfg.Brokers, cfg.HTTPClient, cfg.APIKey)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ type ConsumerConfig struct {
 	OnLost     func(api.Assignment)
 
 	HTTPClient *http.Client
+	APIKey     string // sent as X-API-Key when the broker requires keys
 }
 
 // Defaults of ConsumerConfig.
@@ -111,7 +112,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = DefaultCloseTimeout
 	}
-	t, err := newTransport(c.Brokers, c.HTTPClient)
+	t, err := newTransport(c.Brokers, c.HTTPClient, c.APIKey)
 	if err != nil {
 		return nil, err
 	}

@@ -53,6 +53,7 @@ type ProducerConfig struct {
 	// each partition's records are written in publish order.
 	MaxInFlight int
 	HTTPClient  *http.Client // default: a client of this producer's own
+	APIKey      string       // sent as X-API-Key when the broker requires keys
 }
 
 // Defaults of ProducerConfig.
@@ -142,7 +143,7 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
 	}
-	t, err := newTransport(c.Brokers, c.HTTPClient)
+	t, err := newTransport(c.Brokers, c.HTTPClient, c.APIKey)
 	if err != nil {
 		return nil, err
 	}

@@ -37,13 +37,14 @@ const (
 // place that speaks HTTP; every endpoint goes through do or doRaw.
 type transport struct {
 	hc      *http.Client
-	brokers []string      // base URLs ("http://host:port"); immutable
+	apiKey  string        // sent as X-API-Key when set; immutable
+	brokers []string      // base URLs ("http://host:port" or "https://..."); immutable
 	current atomic.Uint32 // index into brokers of the one that answered last
 }
 
 // newTransport normalises addrs ("host:port" or a URL) into base URLs.
-func newTransport(addrs []string, hc *http.Client) (*transport, error) {
-	t := &transport{hc: hc}
+func newTransport(addrs []string, hc *http.Client, apiKey string) (*transport, error) {
+	t := &transport{hc: hc, apiKey: apiKey}
 	for _, a := range addrs {
 		a = strings.TrimRight(strings.TrimSpace(a), "/")
 		if a == "" {
@@ -121,6 +122,9 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
+	if t.apiKey != "" {
+		req.Header.Set("X-API-Key", t.apiKey)
+	}
 	resp, err := t.hc.Do(req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

@@ -33,7 +33,7 @@ func TestTransportDecodesErrors(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			tr, err := newTransport([]string{srv.URL}, srv.Client())
+			tr, err := newTransport([]string{srv.URL}, srv.Client(), "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +72,7 @@ func TestTransportFailsOver(t *testing.T) {
 		w.Write([]byte(`{"version":"v"}`))
 	}))
 	defer up.Close()
-	tr, err := newTransport([]string{"127.0.0.1:1", down.URL, up.URL}, nil)
+	tr, err := newTransport([]string{"127.0.0.1:1", down.URL, up.URL}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func TestTransportFailsOver(t *testing.T) {
 	if err := tr.do(context.Background(), "GET", "/bad", nil, nil); !errors.Is(err, api.ErrInvalidArgument) || bad.Load() != 1 {
 		t.Fatalf("%v after %d tries", err, bad.Load())
 	}
-	none, _ := newTransport([]string{"127.0.0.1:1"}, nil)
+	none, _ := newTransport([]string{"127.0.0.1:1"}, nil, "")
 	if err := none.do(context.Background(), "GET", "/", nil, nil); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("unreachable: %v", err)
 	}
-	if _, err := newTransport([]string{" ", ""}, nil); !errors.Is(err, ErrNoBrokers) {
+	if _, err := newTransport([]string{" ", ""}, nil, ""); !errors.Is(err, ErrNoBrokers) {
 		t.Fatalf("no brokers: %v", err)
 	}
 }

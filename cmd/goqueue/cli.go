@@ -23,6 +23,7 @@ const defaultBroker = "localhost:8080"
 // how to print, and the process's streams. Immutable once flags are parsed.
 type cli struct {
 	brokers   []string
+	apiKey    string // sent as X-API-Key; "" when the broker needs none
 	output    string // "table" or "json"
 	stdin     io.Reader
 	stdout    io.Writer
@@ -46,6 +47,7 @@ func (c *cli) bindFlags(cmd *cobra.Command) {
 	f := cmd.PersistentFlags()
 	f.StringSliceVarP(&c.brokers, "broker", "b", nil, "broker address host:port, repeatable or comma-separated (env GOQUEUE_BROKER; default "+defaultBroker+")")
 	f.StringVarP(&c.output, "output", "o", "table", "output format: table or json")
+	f.StringVar(&c.apiKey, "api-key", "", "API key for a broker started with --api-keys (env GOQUEUE_API_KEY)")
 	if cmd.HasSubCommands() {
 		// A group of commands: help when called alone, a usage error for
 		// a subcommand that does not exist (cobra would print help and
@@ -66,6 +68,9 @@ func (c *cli) bindFlags(cmd *cobra.Command) {
 				c.brokers = []string{v}
 			}
 		}
+		if v, ok := c.lookupEnv("GOQUEUE_API_KEY"); ok && !cmd.Flags().Changed("api-key") {
+			c.apiKey = v
+		}
 		if c.output != "table" && c.output != "json" {
 			return usageErrorf("--output must be table or json, not %q", c.output)
 		}
@@ -74,7 +79,9 @@ func (c *cli) bindFlags(cmd *cobra.Command) {
 }
 
 // admin returns a Client for the configured brokers.
-func (c *cli) admin() (*client.Client, error) { return client.New(c.brokers...) }
+func (c *cli) admin() (*client.Client, error) {
+	return client.NewWithConfig(&client.Config{Brokers: c.brokers, APIKey: c.apiKey})
+}
 
 // json reports whether the user asked for JSON output.
 func (c *cli) json() bool { return c.output == "json" }

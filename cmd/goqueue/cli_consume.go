@@ -105,7 +105,7 @@ func (c *cli) print(m *client.Message, keys bool) error {
 // commits and leaves at the end.
 func (c *cli) consumeGroup(ctx context.Context, topic string, o *consumeOpts) (err error) {
 	cfg := &client.ConsumerConfig{
-		Brokers: c.brokers, GroupID: o.group, Topics: []string{topic},
+		Brokers: c.brokers, APIKey: c.apiKey, GroupID: o.group, Topics: []string{topic},
 		PollWait: min(o.idle, time.Second), ClientID: "goqueue-cli",
 	}
 	if o.fromBeginning {

@@ -65,7 +65,7 @@ file (--progress forces it, --quiet hides it).`,
 			}
 			ctx, stop := commandContext(cmd)
 			defer stop()
-			p, err := client.NewProducer(&client.ProducerConfig{Brokers: c.brokers})
+			p, err := client.NewProducer(&client.ProducerConfig{Brokers: c.brokers, APIKey: c.apiKey})
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The CLI reaches a broker that requires an API key with --api-key or
+// GOQUEUE_API_KEY, and says UNAUTHORIZED without one.
+func TestCLIAPIKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "goqueue")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	const key = "cli-test-key-0123456789"
+	srv := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--api-keys", key)
+
+	if code, _, errs := cliRun(t, bin, srv.url, "", "topic", "list"); code == 0 || !strings.Contains(errs, "UNAUTHORIZED") {
+		t.Fatalf("without a key: exit %d, stderr %q; want a failure naming UNAUTHORIZED", code, errs)
+	}
+	if code, _, errs := cliRun(t, bin, srv.url, "", "topic", "create", "orders", "--api-key", key); code != 0 {
+		t.Fatalf("topic create --api-key: exit %d: %s", code, errs)
+	}
+	t.Setenv("GOQUEUE_API_KEY", key) // cliRun's child inherits the environment
+	if code, out, errs := cliRun(t, bin, srv.url, "hello\n", "produce", "orders"); code != 0 {
+		t.Fatalf("produce with GOQUEUE_API_KEY: exit %d: %s %s", code, out, errs)
+	}
+	if code, out, errs := cliRun(t, bin, srv.url, "", "topic", "list"); code != 0 || !strings.Contains(out, "orders") {
+		t.Fatalf("topic list with GOQUEUE_API_KEY: exit %d: %s %s", code, out, errs)
+	}
+}
