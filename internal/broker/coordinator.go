@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
 )
@@ -202,8 +201,10 @@ func (c *coordinator) run(ctx context.Context) error {
 	defer timer.Stop()
 	topics := c.b.TopicsChanged()
 	c.syncTopics()
-	var flush <-chan time.Time // the offsets' flusher under fsync=interval
-	if c.store.policy == commitlog.FsyncInterval {
+	// The offsets' checkpoints: every fsync interval under interval, and
+	// under never too, so that the journal stays short.
+	var flush <-chan time.Time
+	if c.store.jr != nil {
 		t := time.NewTicker(c.b.cfg.FsyncInterval)
 		defer t.Stop()
 		flush = t.C

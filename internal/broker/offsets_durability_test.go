@@ -2,11 +2,13 @@ package broker
 
 import (
 	"bufio"
+	"context"
 	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -295,6 +297,42 @@ func TestOffsetJournalReplay(t *testing.T) {
 			if files, _, _ := journalFiles(dir); len(files) != 1 || files[0] == path {
 				t.Fatalf("journal files after replay: %v (replayed %s)", files, path)
 			}
+		})
+	}
+}
+
+// The timer loop checkpoints the journal every fsync interval, under
+// interval and never alike.
+func TestTimerLoopCheckpointsJournal(t *testing.T) {
+	for _, fsync := range []string{FsyncInterval, FsyncNever} {
+		t.Run(fsync, func(t *testing.T) {
+			dir := t.TempDir()
+			synctest.Test(t, func(t *testing.T) {
+				cfg := durabilityConfig(dir, fsync)
+				cfg.FsyncInterval = 100 * time.Millisecond
+				b := ackScenario(t, cfg)
+				defer b.Close()
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				go func() { done <- b.Run(ctx) }()
+				st := b.coord.store
+				if all, _ := st.load(); len(all["g"]) != 0 {
+					t.Fatalf("acks in offsets.db before a checkpoint: %v", all["g"])
+				}
+				time.Sleep(cfg.FsyncInterval + time.Millisecond)
+				synctest.Wait()
+				all, err := st.load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if so := all["g"][delivery.TP{Topic: "t", Partition: 0}]; so.Committed != 4 {
+					t.Fatalf("committed %d in offsets.db after a checkpoint, want 4", so.Committed)
+				}
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			})
 		})
 	}
 }
