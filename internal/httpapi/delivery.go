@@ -41,12 +41,29 @@ func acceptsPollBatches(r *http.Request) bool {
 // a poll of 10,000 messages is never one buffer of megabytes.
 const pollChunk = 64 << 10
 
+// answerSize is the buffer to encode got in: room for all of it (with
+// generous framing), or for one chunk and a message if that is less.
+func answerSize(got []broker.Delivered) int {
+	n := 64
+	for i := range got {
+		r := &got[i].Record
+		n += 160 + len(r.Key)*2 + len(r.Value)*2
+		for _, h := range r.Headers {
+			n += 8 + len(h.Key)*2 + len(h.Value)*2
+		}
+		if n > pollChunk {
+			return pollChunk + 4<<10
+		}
+	}
+	return n
+}
+
 // writePoll answers an api.PollResponse of got, the same bytes writeJSON
 // would send, encoded message by message (appendMessage) in chunks.
 func writePoll(w http.ResponseWriter, got []broker.Delivered) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	buf := make([]byte, 0, pollChunk+4<<10)
+	buf := make([]byte, 0, answerSize(got))
 	buf = append(buf, `{"messages":[`...)
 	for i := range got {
 		if i > 0 {

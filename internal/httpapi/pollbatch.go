@@ -20,7 +20,7 @@ const maxFrameRecords = 512
 func writePollBatches(w http.ResponseWriter, got []broker.Delivered) {
 	w.Header().Set("Content-Type", api.PollBatchesContentType)
 	w.WriteHeader(http.StatusOK)
-	buf := make([]byte, 0, pollChunk+4<<10)
+	buf := make([]byte, 0, answerSize(got))
 	for i := 0; i < len(got); {
 		j := i + 1
 		for j < len(got) && j-i < maxFrameRecords && sameRun(&got[j-1], &got[j]) {
