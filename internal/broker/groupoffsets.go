@@ -130,6 +130,13 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 	c := b.coord
 	var cg *cgroup
 	if len(req.Topics) > 0 || req.To == "offsets" {
+		if _, err := c.lookup(groupID); err != nil {
+			// Try it on a scratch group first, so a reset that fails does
+			// not leave a new, empty group behind.
+			if _, err := c.resetLocked(c.newGroup(groupID), req); err != nil {
+				return api.OffsetsResponse{}, err
+			}
+		}
 		cg = c.getOrCreate(groupID)
 	} else {
 		var err error
