@@ -54,7 +54,11 @@ type JoinResponse struct {
 
 // HeartbeatRequest is the body of POST /groups/{group}/heartbeat.
 // OwnedPartitions is what the member holds right now; a partition it was told
-// to release counts as released once it is absent here.
+// to release counts as released once it is absent here. Absent or null (nil
+// after decoding) means "no change": nothing is released. Only an explicit
+// assignment releases what it leaves out, so {} (an empty, non-nil map)
+// releases everything. Generation must be from 0 up to the group's
+// (STALE_GENERATION otherwise, with the member's generation in details).
 type HeartbeatRequest struct {
 	MemberID        string     `json:"member_id"`
 	Generation      int64      `json:"generation"`

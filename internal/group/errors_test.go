@@ -138,7 +138,11 @@ func TestRejectedCalls(t *testing.T) {
 		{"heartbeat from the future", func(g *Group, now time.Time) error {
 			_, err := g.Heartbeat(now, "A", 99, nil)
 			return err
-		}, api.ErrFencedMember},
+		}, api.ErrStaleGeneration},
+		{"heartbeat with negative generation", func(g *Group, now time.Time) error {
+			_, err := g.Heartbeat(now, "A", -1, nil)
+			return err
+		}, api.ErrStaleGeneration},
 		{"leave of unknown member", func(g *Group, now time.Time) error {
 			return g.Leave(now, "nobody")
 		}, api.ErrUnknownMember},

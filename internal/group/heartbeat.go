@@ -18,22 +18,30 @@ type HeartbeatResult struct {
 
 // Heartbeat keeps memberID alive, takes owned (what it holds now) as the
 // release of every partition it no longer lists, and answers its current
-// assignment. It is lenient on generation: a member with any generation up
-// to the group's learns the current state.
+// assignment. owned == nil (owned_partitions absent or null on the wire)
+// reports no change: nothing is released; only an explicit assignment, {}
+// included, releases what it leaves out (KIP-848's null vs empty). It is
+// lenient on generation: a member with any generation from 0 up to the
+// group's learns the current state.
 //
-// Errors: UNKNOWN_MEMBER_ID (rejoin), FENCED_MEMBER (fenced or replaced, or a
-// generation newer than the group's: rejoin), GROUP_NOT_FOUND.
+// Errors: UNKNOWN_MEMBER_ID or FENCED_MEMBER (fenced or replaced: rejoin),
+// STALE_GENERATION (a negative generation, or one newer than the group's:
+// nothing changes and the member is not fenced; details.generation is the
+// member's current generation to heartbeat with), GROUP_NOT_FOUND.
 func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owned api.Assignment) (HeartbeatResult, error) {
 	m, err := g.lookup(memberID)
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
-	if generation > g.epoch {
-		return HeartbeatResult{}, api.ErrFencedMember.Withf("generation %d is newer than the group's %d", generation, g.epoch).
-			WithDetail("generation", g.epoch)
+	if generation < 0 || generation > g.epoch {
+		return HeartbeatResult{}, api.ErrStaleGeneration.Withf("generation %d is outside 0..%d, the group's; heartbeat with %d", generation, g.epoch, m.gen).
+			WithDetail("generation", m.gen)
 	}
 	m.lastSeen = now
-	reported := fromAssignment(owned)
+	reported := m.owned
+	if owned != nil {
+		reported = fromAssignment(owned)
+	}
 	if gone := m.owned.without(reported); len(gone) > 0 {
 		for _, p := range gone.sorted() {
 			g.release(m, p, WhyReleased)

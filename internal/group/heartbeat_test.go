@@ -1,0 +1,72 @@
+package group
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/google/go-cmp/cmp"
+)
+
+// A heartbeat without owned partitions (nil: absent or null on the wire)
+// changes nothing the member owns; an explicit empty assignment releases
+// everything, and an assignment without a partition releases that one.
+func TestHeartbeatOwnedAbsentMeansNoChange(t *testing.T) {
+	g, now := fixture(t)
+	owned := g.members["A"].owned.assignment()
+	if len(owned) == 0 {
+		t.Fatal("fixture: A owns nothing")
+	}
+	res, err := g.Heartbeat(now, "A", g.Generation(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.DrainReleased(); len(r) != 0 {
+		t.Fatalf("a heartbeat without owned_partitions released %+v", r)
+	}
+	if d := cmp.Diff(owned, res.Assigned); d != "" || res.Revoked != nil {
+		t.Fatalf("assigned (-before +after):\n%s revoked %v", d, res.Revoked)
+	}
+	if d := cmp.Diff(owned, g.members["A"].owned.assignment()); d != "" {
+		t.Fatalf("owned changed (-before +after):\n%s", d)
+	}
+
+	first := g.members["A"].owned.sorted()[0]
+	rest := g.members["A"].owned.without(parts{first: {}}).assignment()
+	if _, err := g.Heartbeat(now, "A", g.Generation(), rest); err != nil {
+		t.Fatal(err)
+	}
+	if r := g.DrainReleased(); len(r) != 1 || r[0].Partition != first.part || r[0].Why != WhyReleased {
+		t.Fatalf("a heartbeat without %v released %+v", first, r)
+	}
+
+	held := len(g.members["A"].owned)
+	if _, err := g.Heartbeat(now, "A", g.Generation(), api.Assignment{}); err != nil {
+		t.Fatal(err)
+	}
+	if r := g.DrainReleased(); len(r) != held {
+		t.Fatalf("a heartbeat with {} released %+v, want all %d", r, held)
+	}
+	if err := g.invariants(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The wire tells the two apart: an absent or null owned_partitions decodes
+// to nil, {} to an empty non-nil map.
+func TestHeartbeatOwnedDecoding(t *testing.T) {
+	for body, wantNil := range map[string]bool{
+		`{"member_id":"a","generation":1}`:                             true,
+		`{"member_id":"a","generation":1,"owned_partitions":null}`:     true,
+		`{"member_id":"a","generation":1,"owned_partitions":{}}`:       false,
+		`{"member_id":"a","generation":1,"owned_partitions":{"t":[]}}`: false,
+	} {
+		var req api.HeartbeatRequest
+		if err := json.Unmarshal([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if (req.OwnedPartitions == nil) != wantNil {
+			t.Errorf("%s: OwnedPartitions = %#v, want nil %v", body, req.OwnedPartitions, wantNil)
+		}
+	}
+}
