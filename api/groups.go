@@ -86,7 +86,13 @@ type PollRequest struct {
 	MemberID    string `json:"member_id"`
 	Generation  int64  `json:"generation"`
 	MaxMessages int    `json:"max_messages,omitempty"` // default 100
-	WaitMS      int64  `json:"wait_ms,omitempty"`
+	// MaxBytes caps the answer's message bytes (key, value and headers, as
+	// max_message_bytes counts them); default 4 MiB. The broker takes no
+	// message that might not fit, so nothing goes in flight undelivered; a
+	// poll always hands out at least one message if any is deliverable, even
+	// one larger than MaxBytes. It may answer fewer bytes than MaxBytes.
+	MaxBytes int   `json:"max_bytes,omitempty"`
+	WaitMS   int64 `json:"wait_ms,omitempty"`
 }
 
 // PollResponse carries messages now in flight for the member.
