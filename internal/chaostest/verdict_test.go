@@ -1,0 +1,98 @@
+package chaostest
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestCheckFires shows each check of check firing on a small made-up run
+// of messages 0..2 on partition 0, and staying quiet on the legal ones.
+func TestCheckFires(t *testing.T) {
+	a := func(ns int64) event { return event{kind: 'A', ns: ns} }
+	r := func(ns int64) event { return event{kind: 'R', ns: ns} }
+	l := func(ns int64) event { return event{kind: 'L', ns: ns} }
+	d := func(v, ns int64) event { return event{kind: 'D', off: v, value: v, ns: ns} }
+	k := func(v, ns int64) event { return event{kind: 'K', off: v, ns: ns} }
+	all := []event{a(1), d(0, 2), k(0, 3), d(1, 4), k(1, 5), d(2, 6), k(2, 7)}
+	for _, tc := range []struct {
+		name    string
+		members []memberLog
+		want    string // a substring of the first problem; "" for none
+	}{
+		{"one member does everything", []memberLog{{id: 1, events: all, end: 100}}, ""},
+		{"clean handoff", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), r(4)}, end: 100},
+			{id: 2, events: []event{a(5), d(1, 6), k(1, 7), d(2, 8), k(2, 9)}, end: 100},
+		}, ""},
+		{"delivery before the assignment callback", []memberLog{{id: 1, events: []event{d(0, 1), k(0, 2), a(3), d(1, 4), k(1, 5), d(2, 6), k(2, 7)}, end: 100}}, ""},
+		{"message lost", []memberLog{{id: 1, events: all[:5], end: 100}}, "message 2 was never delivered"},
+		{"message never acknowledged", []memberLog{{id: 1, events: all[:6], end: 100}}, "message 2 was delivered 1 times and never acknowledged"},
+		{"two owners at once", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), r(10)}, end: 100},
+			{id: 2, events: []event{a(5), d(1, 6), k(1, 7), d(2, 8), k(2, 9)}, end: 100},
+		}, "partition 0: member 2 owned it from 5 while member 1 owned it until 10"},
+		{"a killed owner owns until its kill", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3)}, killed: true, end: 10},
+			{id: 2, events: []event{a(5), d(1, 6), k(1, 7), d(2, 8), k(2, 9)}, end: 100},
+		}, "member 2 owned it from 5 while member 1 owned it until 10 (K)"},
+		{"redelivery after a kill", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(1, 4)}, killed: true, end: 5},
+			{id: 2, events: []event{a(6), d(1, 7), k(1, 8), d(2, 9), k(2, 10)}, end: 100},
+		}, ""},
+		{"redelivery of an unacked message after revocation", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(1, 4), r(5)}, end: 100},
+			{id: 2, events: []event{a(6), d(1, 7), k(1, 8), d(2, 9), k(2, 10)}, end: 100},
+		}, ""},
+		{"redelivery after a loss", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(1, 4), k(1, 5), l(50)}, end: 100},
+			{id: 2, events: []event{a(6), d(1, 7), k(1, 8), d(2, 9), k(2, 10)}, end: 100},
+		}, ""},
+		{"redelivery of an acked message after revocation", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(1, 4), k(1, 5), r(6)}, end: 100},
+			{id: 2, events: []event{a(7), d(1, 8), k(1, 9), d(2, 10), k(2, 11)}, end: 100},
+		}, "message 1 (0/1) delivered again to member 2 at 8 although member 1 acked it"},
+		{"redelivery within one ownership", []memberLog{{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(0, 4), k(0, 5), d(1, 6), k(1, 7), d(2, 8), k(2, 9)}, end: 100}},
+			"message 0 delivered twice to member 1 in one ownership"},
+		{"delivery of a partition never assigned", []memberLog{{id: 1, events: []event{d(0, 1), k(0, 2), r(3), a(4), d(1, 5), k(1, 6), d(2, 7), k(2, 8)}, end: 100}},
+			"member 1: delivered partition 0 from 1 without being assigned it"},
+		{"unknown message", []memberLog{{id: 1, events: append([]event{a(0), d(7, 1)}, all[1:]...), end: 100}}, "delivered unknown message 7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := check(3, tc.members)
+			switch {
+			case tc.want == "" && len(v.problems) > 0:
+				t.Fatalf("problems in a legal run: %q", v.problems)
+			case tc.want != "" && (len(v.problems) == 0 || !strings.Contains(v.problems[0], tc.want)):
+				t.Fatalf("problems %q, want one with %q", v.problems, tc.want)
+			}
+		})
+	}
+}
+
+func TestReadLogDropsOnlyATornLastLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		events     int
+		bad        bool
+	}{
+		{"complete", "A 1 10\nD 1 5 7 11\nK 1 5 12\nC 13\n", 4, false},
+		{"torn", "A 1 10\nD 1 5 7 11\nK 1 5", 2, false},
+		{"empty", "", 0, false},
+		{"malformed", "A 1 10\nD 1 5 11\nK 1 5 12\n", 0, true},
+		{"unknown kind", "Z 1 10\n", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := t.TempDir() + "/w.log"
+			if err := writeFile(path, tc.text); err != nil {
+				t.Fatal(err)
+			}
+			events, err := readLog(path)
+			if (err != nil) != tc.bad || !tc.bad && len(events) != tc.events {
+				t.Fatalf("readLog = %d events, %v", len(events), err)
+			}
+		})
+	}
+}
+
+func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o644) }
