@@ -48,7 +48,10 @@ func FuzzGroupBodies(f *testing.F) {
 			c.Groups.MaxRebalanceTimeout = time.Second
 			c.Groups.NewMemberID = fuzzMemberID
 		}),
-		brokertest.WithHTTP(func(o *httpapi.Options) { o.Logger = quiet }))
+		brokertest.WithHTTP(func(o *httpapi.Options) {
+			o.Logger = quiet
+			o.MaxWait = 20 * time.Millisecond // a fuzzed wait_ms must not stall the fuzzer
+		}))
 	if st, raw := srv.Do("POST", "/topics", api.CreateTopicRequest{Name: "t", Partitions: 2}); st != http.StatusCreated {
 		f.Fatalf("create topic: %d %s", st, raw)
 	}
