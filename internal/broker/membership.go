@@ -22,7 +22,33 @@ func ValidateGroupID(id string) error {
 	return nil
 }
 
-func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+// MaxDelay is the longest delay a request may name in milliseconds: a
+// group's visibility timeout, a nack's delay_ms, an extension's
+// visibility_timeout_ms. It keeps every such field far from the overflow of
+// time.Duration (about 292 years).
+const MaxDelay = 24 * time.Hour
+
+// ms converts a count of milliseconds that its caller checked is not
+// negative. A count above MaxDelay saturates at MaxDelay, so no field can
+// overflow into a negative or wrapped duration; callers that must refuse
+// such values (with a 400) use checkedMS instead.
+func ms(v int64) time.Duration {
+	if v > MaxDelay.Milliseconds() {
+		return MaxDelay
+	}
+	return time.Duration(max(v, 0)) * time.Millisecond
+}
+
+// checkedMS converts field's v milliseconds, refusing a negative count or
+// one above limit with bad (INVALID_TIMEOUT or INVALID_ARGUMENT) whose
+// details name the field and the bounds in ms: min 0, max limit.
+func checkedMS(field string, v int64, limit time.Duration, bad *api.Error) (time.Duration, error) {
+	if v < 0 || v > limit.Milliseconds() {
+		return 0, bad.Withf("%s %d is outside 0..%d", field, v, limit.Milliseconds()).
+			WithDetail("field", field).WithDetail("min", int64(0)).WithDetail("max", limit.Milliseconds())
+	}
+	return time.Duration(v) * time.Millisecond, nil
+}
 
 // JoinGroup adds a member to groupID (creating the group on its first join)
 // and answers what it may own now. host is the peer address the request
@@ -38,6 +64,15 @@ func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (ap
 	if err != nil {
 		return api.JoinResponse{}, err
 	}
+	maxSession, maxRebalance := b.cfg.Groups.MaxTimeouts()
+	session, err := checkedMS("session_timeout_ms", req.SessionTimeoutMS, maxSession, api.ErrInvalidTimeout)
+	if err != nil {
+		return api.JoinResponse{}, err
+	}
+	rebalance, err := checkedMS("rebalance_timeout_ms", req.RebalanceTimeoutMS, maxRebalance, api.ErrInvalidTimeout)
+	if err != nil {
+		return api.JoinResponse{}, err
+	}
 	for _, t := range req.Topics {
 		if _, err := b.lookup(t); err != nil {
 			return api.JoinResponse{}, err
@@ -46,7 +81,7 @@ func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (ap
 	c := b.coord
 	for {
 		cg := c.getOrCreate(groupID)
-		res, err := c.join(cg, req, set, host)
+		res, err := c.join(cg, req, set, session, rebalance, host)
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
 		}
@@ -58,15 +93,17 @@ func joinSettings(req api.JoinRequest) (groupSettings, error) {
 	switch {
 	case req.MaxRetries < -1:
 		return groupSettings{}, api.ErrInvalidArgument.Withf("max_retries %d: want -1 (no retries), 0 (default) or more", req.MaxRetries).WithDetail("field", "max_retries")
-	case req.VisibilityTimeoutMS < 0:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("visibility_timeout_ms %d is negative", req.VisibilityTimeoutMS).WithDetail("field", "visibility_timeout_ms")
 	case req.MaxInFlight < 0:
 		return groupSettings{}, api.ErrInvalidArgument.Withf("max_in_flight %d is negative", req.MaxInFlight).WithDetail("field", "max_in_flight")
 	}
-	return groupSettings{MaxRetries: req.MaxRetries, VisibilityTimeout: ms(req.VisibilityTimeoutMS), MaxInFlight: req.MaxInFlight}, nil
+	visibility, err := checkedMS("visibility_timeout_ms", req.VisibilityTimeoutMS, MaxDelay, api.ErrInvalidArgument)
+	if err != nil {
+		return groupSettings{}, err
+	}
+	return groupSettings{MaxRetries: req.MaxRetries, VisibilityTimeout: visibility, MaxInFlight: req.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, host string) (api.JoinResponse, error) {
+func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, session, rebalance time.Duration, host string) (api.JoinResponse, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	creating := cg.g.Empty()
@@ -82,8 +119,8 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, h
 		ClientID:         req.ClientID,
 		ClientHost:       host,
 		Topics:           req.Topics,
-		SessionTimeout:   ms(req.SessionTimeoutMS),
-		RebalanceTimeout: ms(req.RebalanceTimeoutMS),
+		SessionTimeout:   session,
+		RebalanceTimeout: rebalance,
 		Assignor:         req.Assignor,
 		OffsetReset:      req.OffsetReset,
 	}, c.partitionCounts())

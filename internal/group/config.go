@@ -90,6 +90,14 @@ func defaultMemberID(clientID string, seq uint64, now time.Time) string {
 	return clientID + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatInt(now.UnixNano(), 36)
 }
 
+// MaxTimeouts returns the largest session and rebalance timeouts a join may
+// ask for, defaults applied, so that the broker can refuse a larger
+// millisecond count before it converts it to a time.Duration.
+func (c Config) MaxTimeouts() (session, rebalance time.Duration) {
+	d := c.withDefaults()
+	return d.MaxSessionTimeout, d.MaxRebalanceTimeout
+}
+
 // heartbeatInterval is what a member with session timeout s is told: the
 // configured interval, but never more than a third of s, so that two lost
 // heartbeats do not yet fence it.

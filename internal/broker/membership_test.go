@@ -1,0 +1,105 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Millisecond fields far beyond any sane bound are refused with the bound in
+// details instead of overflowing time.Duration into a negative or default
+// value.
+func TestJoinRefusesHugeMilliseconds(t *testing.T) {
+	b := mustOpen(t, testConfig(t))
+	defer b.Close()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		req   api.JoinRequest
+		want  *api.Error
+		field string
+		max   int64
+	}{
+		{"session", api.JoinRequest{SessionTimeoutMS: 1e13}, api.ErrInvalidTimeout, "session_timeout_ms", (5 * time.Minute).Milliseconds()},
+		{"session max int", api.JoinRequest{SessionTimeoutMS: math.MaxInt64}, api.ErrInvalidTimeout, "session_timeout_ms", (5 * time.Minute).Milliseconds()},
+		{"rebalance", api.JoinRequest{RebalanceTimeoutMS: 1e13}, api.ErrInvalidTimeout, "rebalance_timeout_ms", (5 * time.Minute).Milliseconds()},
+		{"negative session", api.JoinRequest{SessionTimeoutMS: -1}, api.ErrInvalidTimeout, "session_timeout_ms", (5 * time.Minute).Milliseconds()},
+		{"visibility", api.JoinRequest{VisibilityTimeoutMS: math.MaxInt64}, api.ErrInvalidArgument, "visibility_timeout_ms", MaxDelay.Milliseconds()},
+		{"visibility just above", api.JoinRequest{VisibilityTimeoutMS: MaxDelay.Milliseconds() + 1}, api.ErrInvalidArgument, "visibility_timeout_ms", MaxDelay.Milliseconds()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Topics = []string{"orders"}
+			_, err := b.JoinGroup("g", tc.req, "h")
+			var ae *api.Error
+			if !errors.As(err, &ae) || !errors.Is(err, tc.want) {
+				t.Fatalf("join: %v, want %s", err, tc.want.Code)
+			}
+			if ae.Details["field"] != tc.field || ae.Details["max"] != tc.max {
+				t.Errorf("details %v: want field %s, max %d", ae.Details, tc.field, tc.max)
+			}
+			if strings.Contains(ae.Message, "-") && !strings.HasPrefix(tc.name, "negative") {
+				t.Errorf("message %q shows a negative value", ae.Message)
+			}
+		})
+	}
+	if _, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"orders"}, VisibilityTimeoutMS: MaxDelay.Milliseconds()}, "h"); err != nil {
+		t.Errorf("join at the bound: %v", err)
+	}
+}
+
+// A nack delay or an extension beyond MaxDelay is held to MaxDelay: the
+// message is not redelivered at once (nack) nor after the group's
+// visibility timeout (extend).
+func TestHugeDelaysSaturate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, stop := runBroker(t, testConfig(t))
+		defer stop()
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish("orders", []Message{{Value: []byte("x")}, {Value: []byte("y")}}); err != nil {
+			t.Fatal(err)
+		}
+		j, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}, VisibilityTimeoutMS: 1000}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll := func() []Delivered {
+			t.Helper()
+			ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: j.Generation}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ds
+		}
+		if ds := poll(); len(ds) != 2 {
+			t.Fatalf("polled %d", len(ds))
+		}
+		ref := func(off int64) []api.MessageRef {
+			return []api.MessageRef{{Topic: "orders", Partition: 0, Offset: off}}
+		}
+		if _, err := b.Nack("g", api.AckRequest{MemberID: "a", Generation: j.Generation, Messages: ref(0), DelayMS: math.MaxInt64}, "h"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Extend("g", api.AckRequest{MemberID: "a", Generation: j.Generation, Messages: ref(1), VisibilityTimeoutMS: math.MaxInt64}, "h"); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 { // stay alive past the 1 s visibility timeout
+			time.Sleep(time.Second)
+			if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: j.Generation}, "h"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ds := poll(); len(ds) != 0 {
+			t.Fatalf("redelivered %d after a nack delay and an extension of MaxInt64 ms", len(ds))
+		}
+	})
+}
