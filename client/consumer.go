@@ -165,10 +165,10 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: maxMessages, WaitMS: max(wait.Milliseconds(), 0)}
 		sess := c.state.session
 		c.mu.Unlock()
-		var resp api.PollResponse
-		err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &resp)
+		var answer pollAnswer
+		err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
 		if err == nil {
-			return c.accept(sess, resp.Messages), nil
+			return c.accept(sess, answer.msgs), nil
 		}
 		if attempt >= 3 || ctx.Err() != nil {
 			return nil, err
@@ -199,21 +199,20 @@ func (c *Consumer) inFlightCap() int {
 // (api.JoinRequest.MaxInFlight).
 const defaultBrokerMaxInFlight = 1000
 
-// accept records polled messages as held and converts them. Messages of a
-// partition being revoked or already released are not handed out: the
+// accept records polled messages as held, filtering got in place. Messages
+// of a partition being revoked or already released are not handed out: the
 // broker gives them to the next owner. A partition not yet known is taken:
 // the broker assigned it since the last heartbeat.
-func (c *Consumer) accept(sess uint64, wire []api.Message) []*Message {
-	out := make([]*Message, 0, len(wire))
+func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
+	out := got[:0]
 	var added api.Assignment
 	c.mu.Lock()
 	if sess != c.state.session {
 		c.mu.Unlock()
 		return out
 	}
-	for i := range wire {
-		w := &wire[i]
-		k := tp{w.Topic, w.Partition}
+	for _, m := range got {
+		k := tp{m.Topic, m.Partition}
 		if _, revoking := c.state.revoking[k]; revoking || c.state.released[k] {
 			continue
 		}
@@ -221,7 +220,6 @@ func (c *Consumer) accept(sess uint64, wire []api.Message) []*Message {
 			c.state.owned[k] = true // assigned since our last heartbeat
 			added = addTo(added, k)
 		}
-		m := fromWire(w)
 		m.gen = sess
 		c.state.holdLocked(k, m.ref())
 		out = append(out, m)

@@ -68,7 +68,8 @@ func newTransport(addrs []string, hc *http.Client, apiKey string) (*transport, e
 }
 
 // do sends in (JSON, if not nil) and decodes a successful answer into out (if
-// not nil). A failed answer is returned as *api.Error.
+// not nil): as JSON, or by out itself if it is an answerReader. A failed
+// answer is returned as *api.Error.
 func (t *transport) do(ctx context.Context, method, path string, in, out any) error {
 	var body []byte
 	if in != nil {
@@ -121,7 +122,12 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 	if body != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	req.Header.Set("Accept", "application/json")
+	reader, custom := out.(answerReader)
+	if custom {
+		req.Header.Set("Accept", reader.accept())
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
 	if t.apiKey != "" {
 		req.Header.Set("X-API-Key", t.apiKey)
 	}
@@ -140,7 +146,12 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if custom {
+		err = readAnswer(resp, reader)
+	} else {
+		err = json.NewDecoder(resp.Body).Decode(out)
+	}
+	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ctxErr
 		}
@@ -173,6 +184,29 @@ func decodeError(resp *http.Response) error {
 	e.Status = resp.StatusCode
 	return e
 }
+
+// answerReader is an out of do that reads a successful answer's body itself,
+// in whichever of the types it accepts the broker chose.
+type answerReader interface {
+	accept() string // the Accept header to send
+	read(contentType string, body []byte) error
+}
+
+// readAnswer reads the whole body of resp and hands it to r.
+func readAnswer(resp *http.Response, r answerReader) error {
+	var buf bytes.Buffer
+	if resp.ContentLength > 0 {
+		buf.Grow(int(min(resp.ContentLength, maxPresize)))
+	}
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return err
+	}
+	return r.read(resp.Header.Get("Content-Type"), buf.Bytes())
+}
+
+// maxPresize bounds the buffer reserved for an answer from its declared
+// Content-Length, which a broker could misstate.
+const maxPresize = 64 << 20
 
 // connError is a request that got no answer from a broker.
 type connError struct{ err error }

@@ -1,0 +1,227 @@
+package client
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// errPollBatches reports a binary poll answer (api.PollBatchesContentType)
+// that does not decode: truncated, a bad CRC, a compressed or non-v2 batch,
+// or records that disagree with their batch. The transport treats it as an
+// unreadable answer.
+var errPollBatches = errors.New("malformed poll batches")
+
+// pollAnswer is the answer of a group poll, binary if the broker speaks it,
+// JSON otherwise (an older broker).
+type pollAnswer struct{ msgs []*Message }
+
+func (*pollAnswer) accept() string { return api.PollBatchesContentType + ", application/json" }
+
+func (a *pollAnswer) read(contentType string, body []byte) error {
+	if mediaType(contentType) == api.PollBatchesContentType {
+		msgs, err := decodePollBatches(body)
+		a.msgs = msgs
+		return err
+	}
+	var resp api.PollResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return err
+	}
+	a.msgs = make([]*Message, len(resp.Messages))
+	for i := range resp.Messages {
+		a.msgs[i] = fromWire(&resp.Messages[i])
+	}
+	return nil
+}
+
+// mediaType is contentType without its parameters, in lower case.
+func mediaType(contentType string) string {
+	if i := strings.IndexByte(contentType, ';'); i >= 0 {
+		contentType = contentType[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(contentType))
+}
+
+// Layout of one frame of a binary poll answer before its batch:
+// partition int32 | delivery_count int32 | topic_len uint16 | topic | batch_len int32.
+const (
+	frameFixedLen   = 4 + 4 + 2
+	batchNumRecsAt  = 57 // int32 NumRecords in a RecordBatch v2 header
+	minRecordLen    = 7  // length, attributes, two deltas, key, value, header count: a byte each
+	batchCompressed = 0x07
+	// recordAttrJSON marks a record whose value was published as a JSON
+	// value (api.PollBatchesContentType).
+	recordAttrJSON = 0x01
+)
+
+// decodePollBatches decodes a binary poll answer into messages. Keys, values
+// and header values alias body, which the caller must not change afterwards.
+// Values read exactly as fromWire gives them from the JSON answer of the
+// same messages.
+func decodePollBatches(body []byte) ([]*Message, error) {
+	n, err := countPollRecords(body)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, 0, n)
+	var (
+		batch kmsg.RecordBatch
+		rec   kmsg.Record
+		topic string // the previous frame's, reused while frames repeat it
+	)
+	for len(body) > 0 {
+		f, rest, err := nextFrame(body)
+		if err != nil {
+			return nil, err
+		}
+		body = rest
+		if topic != string(f.topic) { // compiles to a comparison, no allocation
+			topic = string(f.topic)
+		}
+		if msgs, err = appendBatch(msgs, &batch, &rec, f, topic); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*Message, len(msgs))
+	for i := range msgs {
+		out[i] = &msgs[i]
+	}
+	return out, nil
+}
+
+// pollFrame is one frame of a binary poll answer; topic and batch alias the
+// answer.
+type pollFrame struct {
+	partition     int32
+	deliveryCount int32
+	topic         []byte
+	batch         []byte
+}
+
+// nextFrame splits the first frame off b.
+func nextFrame(b []byte) (pollFrame, []byte, error) {
+	var f pollFrame
+	if len(b) < frameFixedLen {
+		return f, nil, fmt.Errorf("%w: frame header of %d bytes", errPollBatches, len(b))
+	}
+	be := binary.BigEndian
+	f.partition = int32(be.Uint32(b))
+	f.deliveryCount = int32(be.Uint32(b[4:]))
+	tl := int(be.Uint16(b[8:]))
+	b = b[frameFixedLen:]
+	if len(b) < tl+4 {
+		return f, nil, fmt.Errorf("%w: topic of %d bytes in %d", errPollBatches, tl, len(b))
+	}
+	f.topic, b = b[:tl], b[tl:]
+	bl := int64(int32(be.Uint32(b)))
+	b = b[4:]
+	if bl < batchHeaderLen || bl > int64(len(b)) {
+		return f, nil, fmt.Errorf("%w: batch of %d bytes in %d", errPollBatches, bl, len(b))
+	}
+	f.batch, b = b[:bl:bl], b[bl:]
+	return f, b, nil
+}
+
+// countPollRecords is how many messages body holds, as its batches claim,
+// bounded by the bytes each batch has: the capacity to reserve up front.
+func countPollRecords(body []byte) (int, error) {
+	n := 0
+	for len(body) > 0 {
+		f, rest, err := nextFrame(body)
+		if err != nil {
+			return 0, err
+		}
+		body = rest
+		claimed := int(max(int32(binary.BigEndian.Uint32(f.batch[batchNumRecsAt:])), 0))
+		n += min(claimed, (len(f.batch)-batchHeaderLen)/minRecordLen)
+	}
+	return n, nil
+}
+
+// appendBatch checks the batch of f and appends its records as messages.
+func appendBatch(msgs []Message, batch *kmsg.RecordBatch, rec *kmsg.Record, f pollFrame, topic string) ([]Message, error) {
+	if err := batch.ReadFrom(f.batch); err != nil {
+		return msgs, fmt.Errorf("%w: %v", errPollBatches, err)
+	}
+	switch {
+	case batch.Magic != 2:
+		return msgs, fmt.Errorf("%w: batch magic %d", errPollBatches, batch.Magic)
+	case batch.Attributes&batchCompressed != 0:
+		return msgs, fmt.Errorf("%w: compressed batch", errPollBatches)
+	case int(batch.Length) != len(f.batch)-batchLenEnd:
+		return msgs, fmt.Errorf("%w: batch length %d in a frame of %d", errPollBatches, batch.Length, len(f.batch))
+	case uint32(batch.CRC) != crc32.Checksum(f.batch[batchAttrsAt:], castagnoli):
+		return msgs, fmt.Errorf("%w: batch CRC mismatch", errPollBatches)
+	}
+	recs := batch.Records
+	for range batch.NumRecords {
+		l, n := binary.Varint(recs)
+		if n <= 0 || l < 0 || l > int64(len(recs)-n) {
+			return msgs, fmt.Errorf("%w: record length", errPollBatches)
+		}
+		if err := rec.ReadFrom(recs[:n+int(l)]); err != nil {
+			return msgs, fmt.Errorf("%w: record: %v", errPollBatches, err)
+		}
+		recs = recs[n+int(l):]
+		msgs = append(msgs, Message{
+			Topic:         topic,
+			Partition:     f.partition,
+			Offset:        batch.FirstOffset + int64(rec.OffsetDelta),
+			Key:           rec.Key,
+			Value:         valueOf(rec.Attributes, rec.Value),
+			Headers:       headersOf(rec.Headers),
+			Timestamp:     time.UnixMilli(batch.FirstTimestamp + rec.TimestampDelta64),
+			DeliveryCount: int(f.deliveryCount),
+		})
+	}
+	if len(recs) != 0 {
+		return msgs, fmt.Errorf("%w: %d bytes after the batch's %d records", errPollBatches, len(recs), batch.NumRecords)
+	}
+	return msgs, nil
+}
+
+// valueOf is a record's value as fromWire gives it from the JSON answer: the
+// JSON answer holds a JSON-published value compacted, and as its text when
+// it is a JSON string, or no value when it is null; every other value is the
+// bytes stored.
+func valueOf(attrs int8, v []byte) []byte {
+	if attrs&recordAttrJSON == 0 || len(v) == 0 {
+		return v
+	}
+	if bytes.ContainsAny(v, " \t\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, v) != nil {
+			return v // not JSON after all: the JSON answer has it as text or bytes
+		}
+		v = buf.Bytes()
+	}
+	switch {
+	case string(v) == "null":
+		return nil
+	case v[0] == '"' && json.Valid(v):
+		return jsonText(v)
+	}
+	return v
+}
+
+// headersOf is the map the JSON answer makes of hs: the last of equal keys
+// wins; nil when there are none.
+func headersOf(hs []kmsg.Header) map[string]string {
+	if len(hs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(hs))
+	for _, h := range hs {
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
