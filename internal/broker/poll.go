@@ -11,13 +11,16 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
-// Poll limits: max_messages when the request names none, the most it may
-// name, and the longest long-poll.
+// Poll limits: max_messages when the request names none and the most it
+// may name; max_bytes when the request names none and the most it may name;
+// the longest long-poll when the broker's configuration names none.
 const (
 	DefaultPollMessages = 100
 	MaxPollMessages     = 10000
+	DefaultPollBytes    = 4 << 20
+	MaxPollBytes        = 64 << 20
 	MaxPollWait         = 30 * time.Second
-	pollMaxBytes        = 16 << 20 // one poll's record data, roughly
+	pollReadBytes       = 16 << 20 // one read call's record data, roughly
 )
 
 // Delivered is one message a poll hands out, now in flight for the member.
@@ -30,7 +33,8 @@ type Delivered struct {
 
 // Poll hands the member messages of the partitions it is assigned (not
 // those it is revoking): due redeliveries first, then new messages, fairly
-// across partitions, up to req.MaxMessages and the member's in-flight cap.
+// across partitions, up to req.MaxMessages, req.MaxBytes (see
+// api.PollRequest) and the member's in-flight cap.
 // With req.WaitMS it waits until something is deliverable, the wait passes
 // or ctx ends (the latter two answer no messages). Errors: GROUP_NOT_FOUND,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, INVALID_ARGUMENT,
@@ -45,6 +49,15 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, 
 		limit = DefaultPollMessages
 	case limit > MaxPollMessages:
 		limit = MaxPollMessages
+	}
+	budget := req.MaxBytes
+	switch {
+	case budget < 0:
+		return nil, api.ErrInvalidArgument.Withf("max_bytes %d is negative", budget).WithDetail("field", "max_bytes")
+	case budget == 0:
+		budget = DefaultPollBytes
+	case budget > MaxPollBytes:
+		budget = MaxPollBytes
 	}
 	if req.WaitMS < 0 {
 		return nil, api.ErrInvalidArgument.Withf("wait_ms %d is negative", req.WaitMS).WithDetail("field", "wait_ms")
@@ -62,12 +75,12 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, 
 		expired = t.C
 	}
 	for {
-		got, w, err := c.pollOnce(cg, req, host, limit)
+		got, w, err := c.pollOnce(cg, req, host, limit, budget)
 		if err != nil || len(got) > 0 || wait == 0 {
 			if err != nil {
 				return nil, err
 			}
-			return c.read(got), nil
+			return got, nil
 		}
 		if !w.wait(ctx, expired, c.b.now()) {
 			return nil, nil
@@ -101,10 +114,11 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 	return chosen > 1
 }
 
-// pollOnce runs one delivery.Poll for the member under the group's lock.
-// When it hands out nothing, the waiter says what could change that; its
-// channels are taken before the poll, so no append in between is missed.
-func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, limit int) ([]delivery.Delivery, waiter, error) {
+// pollOnce hands the member up to limit messages and budget bytes under
+// the group's lock, reading them there: see take. When it hands out nothing,
+// the waiter says what could change that; its channels are taken before the
+// poll, so no append in between is missed.
+func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, limit, budget int) ([]Delivered, waiter, error) {
 	var writes []offsetWrite
 	defer func() {
 		if err := c.store.write(writes); err != nil {
@@ -121,6 +135,7 @@ func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, lim
 	w := waiter{chans: []<-chan struct{}{cg.ready}}
 	logs := make(map[delivery.TP]*commitlog.Log)
 	owned := make([]delivery.TP, 0, 8)
+	var bound sizeBound
 	for _, t := range slices.Sorted(mapKeys(assigned)) {
 		top, err := c.b.lookup(t)
 		if err != nil {
@@ -138,18 +153,81 @@ func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, lim
 			}
 			writes = append(writes, ws...)
 			w.chans = append(w.chans, part.log.Changed())
+			bound.add(top.cfg.MaxMessageBytes, part.log.Stats().Bytes)
 			logs[tp] = part.log
 			owned = append(owned, tp)
 		}
 	}
 	now := c.b.now()
-	got := cg.d.Poll(nil, now, req.MemberID, owned, limit, func(tp delivery.TP) int64 { return logs[tp].HighWatermark() })
+	got := c.take(cg, now, req.MemberID, owned, limit, budget, bound, func(tp delivery.TP) int64 { return logs[tp].HighWatermark() })
 	if len(got) > 0 {
 		c.wake() // new visibility deadlines
 	} else if at, ok := cg.d.NextDeadline(); ok && at.After(now) {
 		w.due = at
 	}
 	return got, w, nil
+}
+
+// sizeBound bounds the message bytes of the owned partitions without
+// reading them: no message is larger than its topic's max_message_bytes or
+// its log, and no set of messages is larger than all the logs together.
+type sizeBound struct {
+	one int64 // the largest a single message may be
+	all int64 // every message of every owned partition together, at most
+}
+
+func (s *sizeBound) add(maxMessage int32, logBytes int64) {
+	s.one = max(s.one, min(int64(maxMessage), logBytes))
+	s.all += logBytes
+}
+
+// take hands out messages in rounds of delivery.Poll, each round only as
+// many messages as surely fit in what is left of budget (by bound), so that
+// no message is put in flight that the answer cannot carry; the first round
+// takes at least one message. The rounds' records are read at once (under
+// cg.mu) to count their actual bytes. With small messages and logs larger
+// than budget, a round takes budget / max_message_bytes messages; the answer
+// can hold less than budget (never more, unless one message alone exceeds
+// it). Callers hold cg.mu.
+func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []delivery.TP, limit, budget int, bound sizeBound, end func(delivery.TP) int64) []Delivered {
+	var out []Delivered
+	var ds []delivery.Delivery
+	left, room := limit, int64(budget)
+	for left > 0 {
+		k := left
+		if bound.all > room {
+			k = int(min(int64(left), room/max(bound.one, 1)))
+		}
+		if k <= 0 {
+			if len(out) > 0 {
+				break
+			}
+			k = 1
+		}
+		ds = cg.d.Poll(ds[:0], now, member, owned, k, end)
+		if len(ds) == 0 {
+			break
+		}
+		got := c.read(ds)
+		for i := range got {
+			room -= int64(recordSize(&got[i].Record))
+		}
+		out = append(out, got...)
+		left -= len(ds)
+		if len(ds) < k {
+			break // nothing more is deliverable
+		}
+	}
+	return out
+}
+
+// recordSize is a record's bytes as max_message_bytes counts them.
+func recordSize(r *commitlog.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 func mapKeys(a api.Assignment) func(func(string) bool) {
@@ -235,7 +313,7 @@ func (c *coordinator) readRun(tp delivery.TP, off int64, n int) []commitlog.Reco
 	}
 	out := make([]commitlog.Record, 0, n)
 	for next := off; next < off+int64(n); {
-		recs, err := p.log.Read(next, int(off+int64(n)-next), pollMaxBytes)
+		recs, err := p.log.Read(next, int(off+int64(n)-next), pollReadBytes)
 		if err != nil || len(recs) == 0 {
 			break
 		}

@@ -1,0 +1,92 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+)
+
+// A poll's answer stays within max_bytes (default 4 MiB), and what does not
+// fit is not taken: the group holds in flight exactly what was handed out,
+// and the next polls hand out the rest, each message once.
+func TestPollMaxBytes(t *testing.T) {
+	const size = 100 << 10
+	for _, tc := range []struct {
+		name     string
+		n        int
+		maxBytes int
+		want     int // bytes an answer may carry
+	}{
+		{"explicit cap", 10, 350 << 10, 350 << 10},
+		{"cap below one message", 3, 50 << 10, size},
+		{"default cap", 60, 0, DefaultPollBytes},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := mustOpen(t, testConfig(t))
+			defer b.Close()
+			if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "big", Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			for range tc.n {
+				if _, err := b.Publish("big", []Message{{Value: bytes.Repeat([]byte("v"), size)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"big"}}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := make(map[int64]bool)
+			for polls := 0; len(seen) < tc.n; polls++ {
+				if polls > tc.n {
+					t.Fatalf("%d polls handed out %d of %d messages", polls, len(seen), tc.n)
+				}
+				got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, MaxMessages: tc.n, MaxBytes: tc.maxBytes}, "h")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) == 0 {
+					t.Fatalf("poll %d handed out nothing with %d of %d left", polls, tc.n-len(seen), tc.n)
+				}
+				total := 0
+				for _, d := range got {
+					total += len(d.Record.Value)
+					if seen[d.Record.Offset] {
+						t.Fatalf("offset %d handed out twice", d.Record.Offset)
+					}
+					seen[d.Record.Offset] = true
+				}
+				if total > tc.want {
+					t.Fatalf("poll %d answered %d bytes (%d messages), cap %d", polls, total, len(got), tc.want)
+				}
+				cg, _ := b.coord.lookup("g")
+				cg.mu.Lock()
+				inFlight := cg.d.Stats(delivery.TP{Topic: "big"}).InFlight
+				cg.mu.Unlock()
+				if inFlight != len(seen) {
+					t.Fatalf("after poll %d: %d in flight, %d handed out", polls, inFlight, len(seen))
+				}
+			}
+		})
+	}
+}
+
+// A negative max_bytes is an INVALID_ARGUMENT naming the field.
+func TestPollMaxBytesNegative(t *testing.T) {
+	b := mustOpen(t, testConfig(t))
+	defer b.Close()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, MaxBytes: -1}, "h")
+	if ae, ok := err.(*api.Error); !ok || ae.Code != api.ErrInvalidArgument.Code || ae.Details["field"] != "max_bytes" {
+		t.Fatalf("poll with max_bytes -1: %v", err)
+	}
+}
