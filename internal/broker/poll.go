@@ -12,14 +12,14 @@ import (
 )
 
 // Poll limits: max_messages when the request names none and the most it
-// may name; max_bytes when the request names none and the most it may name;
-// the longest long-poll when the broker's configuration names none.
+// may name; max_bytes when the request names none and the most it may name.
+// wait_ms is not capped here: the transport caps it with its configured
+// maximum (httpapi.Options.MaxWait, --max-wait), as it does a fetch's.
 const (
 	DefaultPollMessages = 100
 	MaxPollMessages     = 10000
 	DefaultPollBytes    = 4 << 20
 	MaxPollBytes        = 64 << 20
-	MaxPollWait         = 30 * time.Second
 	pollReadBytes       = 16 << 20 // one read call's record data, roughly
 )
 
@@ -67,7 +67,7 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, 
 	if err != nil {
 		return nil, err
 	}
-	wait := min(ms(req.WaitMS), MaxPollWait)
+	wait := ms(req.WaitMS)
 	var expired <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -89,4 +91,33 @@ func TestPollMaxBytesNegative(t *testing.T) {
 	if ae, ok := err.(*api.Error); !ok || ae.Code != api.ErrInvalidArgument.Code || ae.Details["field"] != "max_bytes" {
 		t.Fatalf("poll with max_bytes -1: %v", err)
 	}
+}
+
+// The broker does not cap a poll's wait at 30 s: the transport caps it
+// with the configured --max-wait, so a wait of 35 s sees a message that
+// arrives after 31 s.
+func TestPollWaitAboveThirtySeconds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, stop := runBroker(t, testConfig(t))
+		defer stop()
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 60000}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			time.Sleep(31 * time.Second)
+			b.Publish("t", []Message{{Value: []byte("late")}})
+		}()
+		start := time.Now()
+		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, WaitMS: 35000}, "h")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("poll after %v: %d messages, %v", time.Since(start), len(got), err)
+		}
+		if d := time.Since(start); d != 31*time.Second {
+			t.Fatalf("poll answered after %v, want 31s", d)
+		}
+	})
 }
