@@ -35,14 +35,17 @@ type delivery struct {
 	p              int32
 	off, value, ns int64
 	iv             *interval
-	acked          bool // Ack succeeded while the member owned the partition
+	acked          bool // Ack was called while the member owned the partition, and not refused
 }
 
 // verdict is what check found.
 type verdict struct {
 	deliveries, duplicates, intervals int
 	kills, losses                     int
-	problems                          []string
+	// ackedThenRevoked counts redeliveries of messages acked before a
+	// graceful revocation: acks the member's commit-before-release lost.
+	ackedThenRevoked int
+	problems         []string
 }
 
 func (v *verdict) failf(format string, args ...any) {
@@ -118,13 +121,13 @@ func replay(v *verdict, m memberLog) ([]*interval, []*delivery) {
 			d := &delivery{member: m.id, p: e.p, off: e.off, value: e.value, ns: e.ns, iv: iv}
 			dels = append(dels, d)
 			last[[2]int64{int64(e.p), e.off}] = d
-		case 'K':
+		case 'K', 'X':
 			if iv == nil {
 				continue // after revocation: the ack may never reach the broker
 			}
 			iv.lastActive = e.ns
 			if d := last[[2]int64{int64(e.p), e.off}]; d != nil && d.iv == iv {
-				d.acked = true
+				d.acked = e.kind == 'K'
 			}
 		}
 	}
@@ -200,6 +203,7 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) {
 			case prev.iv.how == endKilled || prev.iv.how == endLost:
 			case !prev.acked:
 			default:
+				v.ackedThenRevoked++
 				v.failf("message %d (%d/%d) delivered again to member %d at %d although member %d acked it before giving the partition back (%c at %d)",
 					value, d.p, d.off, d.member, d.ns, prev.member, prev.iv.how, prev.iv.end)
 			}
@@ -210,8 +214,9 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) {
 			}
 		}
 	}
-	if missing > 5 || unacked > 5 {
-		v.failf("in all %d messages never delivered, %d never acknowledged", missing, unacked)
+	if missing > 5 || unacked > 5 || v.ackedThenRevoked > 0 {
+		v.failf("in all %d messages never delivered, %d never acknowledged, %d redelivered after an ack and a graceful revocation",
+			missing, unacked, v.ackedThenRevoked)
 	}
 }
 

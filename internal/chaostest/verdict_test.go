@@ -56,6 +56,12 @@ func TestCheckFires(t *testing.T) {
 			"message 0 delivered twice to member 1 in one ownership"},
 		{"delivery of a partition never assigned", []memberLog{{id: 1, events: []event{d(0, 1), k(0, 2), r(3), a(4), d(1, 5), k(1, 6), d(2, 7), k(2, 8)}, end: 100}},
 			"member 1: delivered partition 0 from 1 without being assigned it"},
+		{"an ack refused as revoked is no ack", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(1, 4), k(1, 5), {kind: 'X', off: 1, ns: 6}, r(7)}, end: 100},
+			{id: 2, events: []event{a(8), d(1, 9), k(1, 10), d(2, 11), k(2, 12)}, end: 100},
+		}, ""},
+		{"a refused ack never retried", []memberLog{{id: 1, events: append(all[:6:6], k(2, 7), event{kind: 'X', off: 2, ns: 8}), end: 100}},
+			"message 2 was delivered 1 times and never acknowledged"},
 		{"unknown message", []memberLog{{id: 1, events: append([]event{a(0), d(7, 1)}, all[1:]...), end: 100}}, "delivered unknown message 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

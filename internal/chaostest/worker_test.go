@@ -71,8 +71,8 @@ func (l *eventLog) each(kind byte, a api.Assignment) {
 // ack, and exits 0 only after a clean Close.
 //
 // Lines: "A p ns" assigned, "R p ns" revoked (at the end of OnRevoked),
-// "L p ns" lost, "D p offset value ns" delivered, "K p offset ns" acked,
-// "X p offset ns" ack refused as revoked, "C ns" closed.
+// "L p ns" lost, "D p offset value ns" delivered, "K p offset ns" about to
+// be acked, "X p offset ns" that ack refused as revoked, "C ns" closed.
 func worker(url, logPath, group, assignor string) int {
 	// SIGTERM is caught before the log exists: the test waits for the log
 	// before it may stop this worker.
@@ -107,12 +107,13 @@ func worker(url, logPath, group, assignor string) int {
 				v = -1 // not one of ours: the check reports it
 			}
 			log.add('D', int64(m.Partition), m.Offset, v)
+			// K is logged before Ack: a kill between the two loses a K
+			// whose ack was never sent, never a K of an ack that was.
+			log.add('K', int64(m.Partition), m.Offset)
 			switch err := cons.Ack(m); {
-			case err == nil:
-				log.add('K', int64(m.Partition), m.Offset)
 			case errors.Is(err, client.ErrRevoked):
 				log.add('X', int64(m.Partition), m.Offset)
-			default:
+			case err != nil:
 				fmt.Fprintln(os.Stderr, "ack:", err)
 			}
 		}
