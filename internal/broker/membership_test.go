@@ -103,3 +103,51 @@ func TestHugeDelaysSaturate(t *testing.T) {
 		}
 	})
 }
+
+// A process that restarts and joins again with its member_id gets what the
+// old incarnation held in flight at once (not after the visibility
+// timeout), and the old incarnation's acks are refused.
+func TestRejoinHandsOffInFlight(t *testing.T) {
+	b := mustOpen(t, testConfig(t))
+	defer b.Close()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish("orders", []Message{{Value: []byte("x")}, {Value: []byte("y")}}); err != nil {
+		t.Fatal(err)
+	}
+	join := func() api.JoinResponse {
+		t.Helper()
+		j, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	poll := func(gen int64) []Delivered {
+		t.Helper()
+		ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: gen}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	old := join()
+	if ds := poll(old.Generation); len(ds) != 2 {
+		t.Fatalf("first incarnation polled %d", len(ds))
+	}
+	cur := join()
+	if cur.MemberID != "a" || cur.Generation <= old.Generation {
+		t.Fatalf("rejoin: %+v after generation %d", cur, old.Generation)
+	}
+	if ds := poll(cur.Generation); len(ds) != 2 || ds[0].Record.Offset != 0 {
+		t.Fatalf("new incarnation polled %d (%+v), want both messages again", len(ds), ds)
+	}
+	_, err := b.Ack("g", api.AckRequest{MemberID: "a", Generation: old.Generation, Messages: []api.MessageRef{{Topic: "orders", Offset: 0}}}, "h")
+	if !errors.Is(err, api.ErrFencedMember) {
+		t.Fatalf("old incarnation's ack: %v, want FENCED_MEMBER", err)
+	}
+	if _, err := b.Ack("g", api.AckRequest{MemberID: "a", Generation: cur.Generation, Messages: []api.MessageRef{{Topic: "orders", Offset: 0}, {Topic: "orders", Offset: 1}}}, "h"); err != nil {
+		t.Fatalf("new incarnation's ack: %v", err)
+	}
+}

@@ -87,7 +87,9 @@ func defaultMemberID(clientID string, seq uint64, now time.Time) string {
 	if clientID == "" {
 		clientID = "member"
 	}
-	return clientID + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatInt(now.UnixNano(), 36)
+	suffix := "-" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatInt(now.UnixNano(), 36)
+	// A client ID may be MaxIDLen long; the member ID must fit too.
+	return clientID[:min(len(clientID), MaxIDLen-len(suffix))] + suffix
 }
 
 // MaxTimeouts returns the largest session and rebalance timeouts a join may
@@ -110,6 +112,9 @@ func (c Config) heartbeatInterval(s time.Duration) time.Duration {
 func (c Config) checkJoin(p JoinParams) (session, rebalance time.Duration, err error) {
 	if len(p.Topics) == 0 {
 		return 0, 0, api.ErrInvalidArgument.Withf("join needs at least one topic")
+	}
+	if err := checkIDs(p); err != nil {
+		return 0, 0, err
 	}
 	for _, t := range p.Topics {
 		if t == "" {

@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,29 @@ func TestRejectedCalls(t *testing.T) {
 			_, err := g.Join(now, JoinParams{MemberID: "C", Topics: orders}, counts)
 			return err
 		}, api.ErrInternal},
+		{"join with a member_id too long", func(g *Group, now time.Time) error {
+			_, err := g.Join(now, JoinParams{MemberID: strings.Repeat("m", 250), Topics: orders}, counts)
+			return err
+		}, api.ErrInvalidArgument},
+		{"join with a space in instance_id", func(g *Group, now time.Time) error {
+			_, err := g.Join(now, JoinParams{MemberID: "C", InstanceID: "i c", Topics: orders}, counts)
+			return err
+		}, api.ErrInvalidArgument},
+		{"join with a control character in client_id", func(g *Group, now time.Time) error {
+			_, err := g.Join(now, JoinParams{ClientID: "c\x00", Topics: orders}, counts)
+			return err
+		}, api.ErrInvalidArgument},
+		{"join with a non-ASCII client_id", func(g *Group, now time.Time) error {
+			_, err := g.Join(now, JoinParams{ClientID: "café", Topics: orders}, counts)
+			return err
+		}, api.ErrInvalidArgument},
+		{"heartbeat with a member_id too long", func(g *Group, now time.Time) error {
+			_, err := g.Heartbeat(now, strings.Repeat("A", 100000), 4, nil)
+			return err
+		}, api.ErrInvalidArgument},
+		{"leave with an empty member_id", func(g *Group, now time.Time) error {
+			return g.Leave(now, "")
+		}, api.ErrInvalidArgument},
 		{"heartbeat of unknown member", func(g *Group, now time.Time) error {
 			_, err := g.Heartbeat(now, "nobody", 4, nil)
 			return err

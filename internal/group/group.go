@@ -126,6 +126,7 @@ const (
 	WhyFenced                  // session or rebalance timeout
 	WhyReplaced                // a new instance with the same instance_id took over
 	WhyTopicDeleted            // the topic or partition no longer exists
+	WhyRejoined                // the member joined again with its member_id: a new incarnation
 )
 
 func (w Why) String() string {
@@ -140,6 +141,8 @@ func (w Why) String() string {
 		return "replaced"
 	case WhyTopicDeleted:
 		return "topic_deleted"
+	case WhyRejoined:
+		return "rejoined"
 	}
 	return "Why(?)"
 }

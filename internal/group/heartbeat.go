@@ -24,7 +24,9 @@ type HeartbeatResult struct {
 // lenient on generation: a member with any generation from 0 up to the
 // group's learns the current state.
 //
-// Errors: UNKNOWN_MEMBER_ID or FENCED_MEMBER (fenced or replaced: rejoin),
+// Errors: INVALID_ARGUMENT (a member_id no member could have: see
+// ValidateID), UNKNOWN_MEMBER_ID or FENCED_MEMBER (fenced, replaced, or a
+// generation from before a rejoin with this member_id: rejoin),
 // STALE_GENERATION (a negative generation, or one newer than the group's:
 // nothing changes and the member is not fenced; details.generation is the
 // member's current generation to heartbeat with), GROUP_NOT_FOUND.
@@ -36,6 +38,9 @@ func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owne
 	if generation < 0 || generation > g.epoch {
 		return HeartbeatResult{}, api.ErrStaleGeneration.Withf("generation %d is outside 0..%d, the group's; heartbeat with %d", generation, g.epoch, m.gen).
 			WithDetail("generation", m.gen)
+	}
+	if m.since > 0 && generation < m.since {
+		return HeartbeatResult{}, replacedErr(m, generation)
 	}
 	m.lastSeen = now
 	reported := m.owned
@@ -67,10 +72,14 @@ func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owne
 	return res, nil
 }
 
-// lookup finds a member that may call the group.
+// lookup finds a member that may call the group. An ID no member could
+// have (see ValidateID) is INVALID_ARGUMENT, never echoed whole.
 func (g *Group) lookup(memberID string) (*member, error) {
 	if g.state == StateDead {
 		return nil, g.deadErr()
+	}
+	if err := ValidateID("member_id", memberID); err != nil {
+		return nil, err
 	}
 	m := g.members[memberID]
 	switch {
@@ -80,4 +89,11 @@ func (g *Group) lookup(memberID string) (*member, error) {
 		return nil, api.ErrFencedMember.Withf("member %q was fenced; join again", memberID)
 	}
 	return nil, api.ErrUnknownMember.Withf("member %q is not in group %q; join again", memberID, g.id)
+}
+
+// replacedErr refuses a call from an incarnation of m that a rejoin with
+// the same member_id replaced.
+func replacedErr(m *member, generation int64) error {
+	return api.ErrFencedMember.Withf("generation %d is from before member %q joined again at %d; join again", generation, m.id, m.since).
+		WithDetail("generation", m.gen)
 }

@@ -2,6 +2,7 @@ package group
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -68,5 +69,27 @@ func TestHeartbeatOwnedDecoding(t *testing.T) {
 		if (req.OwnedPartitions == nil) != wantNil {
 			t.Errorf("%s: OwnedPartitions = %#v, want nil %v", body, req.OwnedPartitions, wantNil)
 		}
+	}
+}
+
+// IDs follow the rules of group IDs' length, in printable ASCII: the
+// longest legal ID joins, and an error never echoes a long ID whole.
+func TestMemberIDLimits(t *testing.T) {
+	g := New("g", Config{})
+	counts := map[string]int32{"orders": 1}
+	long := strings.Repeat("x", MaxIDLen)
+	if _, err := g.Join(epoch0, JoinParams{MemberID: long, InstanceID: long, ClientID: long, Topics: []string{"orders"}}, counts); err != nil {
+		t.Fatalf("join with %d-character IDs: %v", MaxIDLen, err)
+	}
+	res, err := g.Join(epoch0, JoinParams{ClientID: long, Topics: []string{"orders"}}, counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ValidateID("member_id", res.MemberID); err != nil {
+		t.Errorf("generated member ID %q: %v", res.MemberID, err)
+	}
+	err = ValidateID("member_id", strings.Repeat("y", 100000))
+	if err == nil || len(err.Error()) > 200 {
+		t.Errorf("error for a 100000-character ID: %d characters", len(err.Error()))
 	}
 }

@@ -35,8 +35,13 @@ type JoinResult struct {
 	Assignor          string
 }
 
-// Join adds a member, or updates one that joins again with its member_id,
-// or hands a static member's place to a restarted instance. partitions holds
+// Join adds a member, or starts a new incarnation of a live member that
+// joins again with its member_id (KIP-848's join at epoch 0 of a known
+// member): the old incarnation is fenced, whatever it owned is released at
+// once with WhyRejoined (its in-flight messages go back), the epoch bumps,
+// and calls carrying an older generation are FENCED_MEMBER. A departed
+// static member that joins again with its member_id resumes its place; a
+// restarted static instance with a new member_id takes over its old place. partitions holds
 // the current partition count of (at least) the topics in p.Topics; a topic
 // absent or at 0 does not exist yet.
 //
@@ -73,6 +78,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 	}
 
 	// Why the target must change, if it must.
+	rejoin := m != nil && !m.left
 	var reason Reason
 	was := m
 	if was == nil {
@@ -85,6 +91,9 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		reason = ReasonSubscriptionChanged
 	default:
 		reason = partitionsReason(g.partitions, newParts)
+	}
+	if rejoin && reason == "" {
+		reason = ReasonMemberJoined // the new incarnation needs an epoch of its own
 	}
 
 	id, seq := p.MemberID, g.joins
@@ -114,6 +123,11 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 
 	g.joins = seq
 	switch {
+	case rejoin:
+		for _, p := range m.owned.sorted() {
+			g.release(m, p, WhyRejoined)
+		}
+		m.gen, m.prevGen, m.since = 0, 0, g.epoch+1 // reason != "": apply bumps to it
 	case prior != nil:
 		m = g.takeOver(prior, id)
 	case m == nil:

@@ -19,6 +19,10 @@ type member struct {
 
 	gen, prevGen int64     // the epoch last sent to the member, and the one before
 	lastSeen     time.Time // last join or heartbeat (or leave, for a static member)
+	// since is the first epoch of this incarnation (0: the first one): a
+	// call with an older generation comes from an incarnation that a rejoin
+	// with the same member_id replaced, and is FENCED_MEMBER.
+	since int64
 	// left is set when a static member leaves: it is no longer in the group's
 	// conversations but its target stays reserved until its session times out.
 	left bool

@@ -10,7 +10,8 @@ import (
 // it must own the partition — assigned to it or still being revoked from it,
 // so it may commit what it processed before releasing.
 //
-// Errors: UNKNOWN_MEMBER_ID or FENCED_MEMBER (rejoin), STALE_GENERATION
+// Errors: UNKNOWN_MEMBER_ID or FENCED_MEMBER (rejoin; also a generation
+// from before a rejoin with this member_id), STALE_GENERATION
 // (heartbeat, then retry), NOT_PARTITION_OWNER, GROUP_NOT_FOUND.
 func (g *Group) CheckOwner(memberID string, generation int64, topic string, partition int32) error {
 	m, err := g.checkGeneration(memberID, generation)
@@ -38,6 +39,9 @@ func (g *Group) checkGeneration(memberID string, generation int64) (*member, err
 	m, err := g.lookup(memberID)
 	if err != nil {
 		return nil, err
+	}
+	if m.since > 0 && generation < m.since {
+		return nil, replacedErr(m, generation)
 	}
 	if generation != m.gen && (generation != m.prevGen || m.prevGen == 0) {
 		return nil, api.ErrStaleGeneration.Withf("generation %d is not member %q's %d; heartbeat and retry", generation, memberID, m.gen).

@@ -264,9 +264,20 @@ func (s *sim) resubscribe() {
 	if err != nil {
 		s.t.Fatalf("rejoin %s: %v", id, err)
 	}
+	// A rejoin is a new incarnation: everything the old one owned is
+	// released, and it starts from what it is assigned now.
+	want := m.owned
+	got := make(parts)
 	for _, r := range s.g.DrainReleased() {
-		s.t.Fatalf("rejoin released %+v", r)
+		if r.Member != id || r.Why != WhyRejoined {
+			s.t.Fatalf("rejoin of %s released %+v", id, r)
+		}
+		got[tp{r.Topic, r.Partition}] = struct{}{}
 	}
+	if !got.equal(want) {
+		s.t.Fatalf("rejoin of %s released %v, want %v", id, got.sorted(), want.sorted())
+	}
+	m.owned, m.held = make(parts), nil
 	s.receive(id, res.Generation, res.Assigned)
 }
 

@@ -311,8 +311,9 @@ func TestFencingErrors(t *testing.T) {
 	}{
 		{"heartbeat unknown", "heartbeat", api.HeartbeatRequest{MemberID: "ghost", Generation: 1}, api.ErrUnknownMember},
 		// A heartbeat with an old generation learns the current one; one from
-		// the future is a member that must rejoin.
-		{"heartbeat future", "heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: a.gen + 5}, api.ErrFencedMember},
+		// the future or below 0 is refused without fencing the member.
+		{"heartbeat future", "heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: a.gen + 5}, api.ErrStaleGeneration},
+		{"heartbeat negative", "heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: -1}, api.ErrStaleGeneration},
 		{"poll unknown", "poll", api.PollRequest{MemberID: "ghost", Generation: a.gen}, api.ErrUnknownMember},
 		{"poll stale", "poll", api.PollRequest{MemberID: "a", Generation: stale - 1}, api.ErrStaleGeneration},
 		{"ack unknown", "ack", api.AckRequest{MemberID: "ghost", Generation: a.gen, Messages: ref}, api.ErrUnknownMember},
