@@ -7,14 +7,11 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// maxRefsPerRequest bounds the messages of one ack or nack request.
-const maxRefsPerRequest = 5000
-
 // flush sends the queued acknowledgements and nacks, and with consumed also
-// what AutoCommit counts as processed. What the broker refuses because the
-// message moved on (handed off, already settled) is dropped: it is
-// redelivered elsewhere, at least once. What could not be sent is queued
-// again and the error returned.
+// what AutoCommit counts as processed, as ranges of consecutive offsets. What
+// the broker refuses because the message moved on (handed off, already
+// settled) is dropped: it is redelivered elsewhere, at least once. What could
+// not be sent is queued again and the error returned.
 func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 	c.mu.Lock()
 	s := &c.state
@@ -29,29 +26,47 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 	if len(acks) == 0 && len(nacks) == 0 {
 		return nil
 	}
+	sortRefs(acks)
 	for len(acks) > 0 {
-		n := min(len(acks), maxRefsPerRequest)
-		if err := c.send(ctx, sess, "/ack", api.AckRequest{Messages: acks[:n]}); err != nil {
+		ranges, n := rangesOf(acks)
+		if err := c.send(ctx, sess, "/ack", api.AckRequest{Ranges: ranges}); err != nil {
 			c.requeue(sess, acks, nacks)
 			return err
 		}
 		acks = acks[n:]
 	}
 	for len(nacks) > 0 {
-		// One request per run of nacks with the same options.
-		opts, n := nacks[0].opts, 0
-		req := api.AckRequest{Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason}
-		for n < len(nacks) && n < maxRefsPerRequest && nacks[n].opts == opts {
-			req.Messages = append(req.Messages, nacks[n].ref)
+		// Requests per run of nacks with the same options.
+		opts, n := nacks[0].opts, 1
+		for n < len(nacks) && nacks[n].opts == opts {
 			n++
 		}
-		if err := c.send(ctx, sess, "/nack", req); err != nil {
-			c.requeue(sess, nil, nacks)
-			return err
+		refs := make([]api.MessageRef, n)
+		for i := range refs {
+			refs[i] = nacks[i].ref
 		}
+		sortRefs(refs)
 		nacks = nacks[n:]
+		for len(refs) > 0 {
+			ranges, k := rangesOf(refs)
+			req := api.AckRequest{Ranges: ranges, Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason}
+			if err := c.send(ctx, sess, "/nack", req); err != nil {
+				c.requeue(sess, nil, append(nacksOf(refs, opts), nacks...))
+				return err
+			}
+			refs = refs[k:]
+		}
 	}
 	return nil
+}
+
+// nacksOf is refs as nacks with opts.
+func nacksOf(refs []api.MessageRef, opts NackOptions) []pendingNack {
+	out := make([]pendingNack, len(refs))
+	for i, r := range refs {
+		out[i] = pendingNack{r, opts}
+	}
+	return out
 }
 
 // send posts one ack or nack request for session sess, heartbeating and
