@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"container/heap"
 	"context"
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -19,14 +21,23 @@ import (
 // Locking: mu guards the groups map only; each cgroup has its own mutex that
 // serialises every call on its group.Group and delivery.Group. Lock order is
 // coordinator.mu before cgroup.mu; no cgroup lock is held while taking
-// coordinator.mu. A single timer loop (run) calls Tick on every group when
-// its next deadline comes; there is no goroutine per group or member.
+// coordinator.mu. schedMu is a leaf: taken under cgroup.mu, it takes no
+// other lock. A single timer loop (run) ticks a group when its scheduled
+// deadline comes, and only then; there is no goroutine per group or member.
+// Every operation that may move a group's deadlines earlier reschedules it
+// (scheduleLocked), so a wake of the loop never scans every group's lock.
 type coordinator struct {
 	b      *Broker
 	gcfg   group.Config    // immutable
 	dcfg   delivery.Config // broker-wide delivery defaults; immutable
 	store  *offsetStore
 	wakeCh chan struct{} // buffered 1: a deadline may have moved earlier
+
+	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
+
+	schedMu sync.Mutex
+	sched   map[*cgroup]time.Time // guarded by schedMu: each group's next deadline; absent: none
+	armed   time.Time             // guarded by schedMu: when the loop looks next; zero while it ticks
 
 	mu     sync.Mutex
 	groups map[string]*cgroup // guarded by mu
@@ -43,6 +54,10 @@ type cgroup struct {
 	offsetReset string            // the creating member's offset_reset
 	hosts       map[string]string // member ID → peer host of its last request
 	deadFailed  bool              // a DLQ write failed; the timer loop retries pending dead letters
+	deadRetry   time.Time         // with deadFailed: the next retry; zero: not yet scheduled
+	deadBackoff time.Duration     // the wait before deadRetry, doubling from 1 s to 1 min
+	hints       deadlines         // lower bounds of the delivery deadlines a due redelivery hides
+	looked      time.Time         // when the timer loop last ticked the group
 	logged      groupLog          // what logChangesLocked last logged
 	// ready is closed and replaced whenever something may have become
 	// deliverable without an append (a handoff, a nack, an expiry), to wake
@@ -69,6 +84,7 @@ func newCoordinator(b *Broker, store *offsetStore) *coordinator {
 		store:  store,
 		wakeCh: make(chan struct{}, 1),
 		groups: make(map[string]*cgroup),
+		sched:  make(map[*cgroup]time.Time),
 	}
 }
 
@@ -160,6 +176,7 @@ func (cg *cgroup) signalLocked() {
 // is forgotten. Call it after every mutating call on cg.g. Callers hold cg.mu.
 func (c *coordinator) afterOpLocked(cg *cgroup) {
 	c.logChangesLocked(cg)
+	defer c.scheduleLocked(cg, c.b.now())
 	rel := cg.g.DrainReleased()
 	if len(rel) == 0 {
 		return
@@ -182,7 +199,6 @@ func (c *coordinator) afterOpLocked(cg *cgroup) {
 		}
 	}
 	cg.signalLocked()
-	c.wake()
 }
 
 // partitionCounts returns the partition count of every existing topic.
@@ -210,12 +226,7 @@ func (c *coordinator) run(ctx context.Context) error {
 		flush = t.C
 	}
 	for {
-		next, ok := c.tick()
-		wait := time.Hour
-		if ok {
-			wait = max(next.Sub(c.b.now()), 0)
-		}
-		timer.Reset(wait)
+		timer.Reset(max(c.tick().Sub(c.b.now()), 0))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -232,24 +243,96 @@ func (c *coordinator) run(ctx context.Context) error {
 	}
 }
 
-// tick runs every due timer of every group and returns the earliest
-// deadline left.
-func (c *coordinator) tick() (next time.Time, ok bool) {
-	for _, cg := range c.all() {
-		at, has := c.tickGroup(cg)
-		if has && (!ok || at.Before(next)) {
-			next, ok = at, true
+// idle is how long the timer loop sleeps when no group has a deadline.
+const idle = time.Hour
+
+// tick ticks every group whose scheduled deadline has come and returns when
+// to look next (armed: a group rescheduled earlier than that wakes the loop).
+func (c *coordinator) tick() time.Time {
+	now := c.b.now()
+	var due []*cgroup
+	c.schedMu.Lock()
+	c.armed = time.Time{}
+	for cg, at := range c.sched {
+		if !at.After(now) {
+			due = append(due, cg)
 		}
 	}
-	return next, ok
+	c.schedMu.Unlock()
+	for _, cg := range due {
+		c.tickGroup(cg)
+	}
+	next := c.b.now().Add(idle)
+	c.schedMu.Lock()
+	for _, at := range c.sched {
+		if at.Before(next) {
+			next = at
+		}
+	}
+	c.armed = next
+	c.schedMu.Unlock()
+	return next
 }
 
-// recheck is how soon the timer loop looks again at a group holding a
-// redelivery that is due but not yet polled: delivery.Group reports one
-// earliest deadline, which then hides its later visibility timeouts.
-const recheck = 50 * time.Millisecond
+// scheduleLocked records when the timer loop must next tick cg, and wakes
+// the loop if that is before it would look. Callers hold cg.mu.
+func (c *coordinator) scheduleLocked(cg *cgroup, now time.Time) {
+	if cg.deadFailed && cg.deadRetry.IsZero() {
+		cg.deadBackoff = deadBackoffMin
+		cg.deadRetry = now.Add(cg.deadBackoff)
+	}
+	next, ok := cg.g.NextDeadline()
+	earliest := func(t time.Time) {
+		if !ok || t.Before(next) {
+			next, ok = t, true
+		}
+	}
+	if cg.deadFailed {
+		earliest(cg.deadRetry)
+	}
+	if at, has := c.deliveryDeadlineLocked(cg, now); has {
+		earliest(at)
+	}
+	c.schedMu.Lock()
+	if ok {
+		c.sched[cg] = next
+	} else {
+		delete(c.sched, cg)
+	}
+	wake := ok && !c.armed.IsZero() && next.Before(c.armed)
+	c.schedMu.Unlock()
+	if wake {
+		c.wake()
+	}
+}
 
-func (c *coordinator) tickGroup(cg *cgroup) (time.Time, bool) {
+// deliveryDeadlineLocked returns when cg's delivery state next has work for
+// the timer loop or news for a waiting poll: a visibility timeout, or a
+// redelivery coming due. A group without members has neither (nothing is in
+// flight, nobody polls). delivery.Group reports one earliest deadline; once
+// that is a redelivery already due (which only a poll takes), it hides the
+// later ones, and the hints, rounded up, stand in for them. Callers hold
+// cg.mu.
+func (c *coordinator) deliveryDeadlineLocked(cg *cgroup, now time.Time) (time.Time, bool) {
+	if cg.g.Empty() {
+		cg.hints = deadlines{}
+		return time.Time{}, false
+	}
+	cg.hints.drop(now)
+	if at, ok := cg.d.NextDeadline(); ok && at.After(now) {
+		return at, true
+	}
+	return cg.hints.min()
+}
+
+// The DLQ retry backoff of a group whose dead-letter write failed.
+const (
+	deadBackoffMin = time.Second
+	deadBackoffMax = time.Minute
+)
+
+func (c *coordinator) tickGroup(cg *cgroup) {
+	c.groupTicks.Add(1)
 	cg.mu.Lock()
 	now := c.b.now()
 	if at, ok := cg.g.NextDeadline(); ok && !at.After(now) {
@@ -257,16 +340,26 @@ func (c *coordinator) tickGroup(cg *cgroup) (time.Time, bool) {
 		c.afterOpLocked(cg)
 	}
 	var writes []offsetWrite
-	if cg.deadFailed {
+	if cg.deadFailed && !now.Before(cg.deadRetry) {
 		for _, tp := range c.retryDeadLocked(cg) {
 			writes = append(writes, c.snapshotLocked(cg, tp))
 		}
+		if cg.deadFailed {
+			cg.deadBackoff = min(2*cg.deadBackoff, deadBackoffMax)
+			cg.deadRetry = now.Add(cg.deadBackoff)
+		} else {
+			cg.deadRetry, cg.deadBackoff = time.Time{}, 0
+		}
 	}
+	hidden := cg.hints.drop(now)
 	if at, ok := cg.d.NextDeadline(); ok && !at.After(now) {
 		var dirty []delivery.TP
 		for _, dl := range cg.d.Tick(now) {
+			failing := cg.deadFailed
 			if err := c.deadLetterLocked(cg, dl); err != nil {
-				c.b.log.Error("dead-letter write failed; retried at the next tick", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", err)
+				if !failing { // later failures are logged by the retries
+					c.b.log.Error("dead-letter write failed; retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", err)
+				}
 				continue
 			}
 			if !slices.Contains(dirty, dl.TP) {
@@ -276,26 +369,18 @@ func (c *coordinator) tickGroup(cg *cgroup) (time.Time, bool) {
 		for _, tp := range dirty {
 			writes = append(writes, c.snapshotLocked(cg, tp))
 		}
-		// Expired or backed-off messages are due: wake the polls.
-		cg.signalLocked()
-	}
-	next, ok := cg.g.NextDeadline()
-	if cg.deadFailed && (!ok || now.Add(time.Second).Before(next)) {
-		next, ok = now.Add(time.Second), true
-	}
-	if at, has := cg.d.NextDeadline(); has {
-		if !at.After(now) {
-			at = now.Add(recheck)
-		}
-		if !ok || at.Before(next) {
-			next, ok = at, true
+		// Wake the polls once for what came due since the last look: the
+		// earliest deadline, or one it hid.
+		if at.After(cg.looked) || hidden {
+			cg.signalLocked()
 		}
 	}
+	cg.looked = now
+	c.scheduleLocked(cg, now)
 	cg.mu.Unlock()
 	if err := c.store.write(writes); err != nil {
 		c.b.log.Error("persist dead-lettered offsets", "group", cg.id, "err", err)
 	}
-	return next, ok
 }
 
 // syncTopics tells every group the current partition counts (a topic
@@ -337,4 +422,62 @@ func (b *Broker) openGroups() error {
 		return err
 	}
 	return nil
+}
+
+// hintGrain is how finely hints keep deadlines: a group polled many times a
+// second keeps one hint per grain, and a hidden deadline is seen at most
+// this late.
+const hintGrain = 10 * time.Millisecond
+
+// deadlines is a min-heap of deadlines handed out (visibility timeouts,
+// extensions, nack retries), rounded up to hintGrain. Every delivery
+// deadline still pending is one of them, so the earliest one not passed is
+// a lower bound of the next: the timer loop wakes at it, maybe early, never
+// late by more than the grain.
+type deadlines struct {
+	h    timeHeap
+	last time.Time // the last one added: repeats in a row are kept once
+}
+
+func (d *deadlines) add(t time.Time) {
+	if r := t.Truncate(hintGrain); r.Before(t) {
+		t = r.Add(hintGrain)
+	} else {
+		t = r
+	}
+	if t.Equal(d.last) {
+		return
+	}
+	d.last = t
+	heap.Push(&d.h, t)
+}
+
+// drop forgets the deadlines not after now and reports whether there were
+// any.
+func (d *deadlines) drop(now time.Time) bool {
+	n := len(d.h)
+	for len(d.h) > 0 && !d.h[0].After(now) {
+		heap.Pop(&d.h)
+	}
+	return len(d.h) < n
+}
+
+func (d *deadlines) min() (time.Time, bool) {
+	if len(d.h) == 0 {
+		return time.Time{}, false
+	}
+	return d.h[0], true
+}
+
+type timeHeap []time.Time
+
+func (h timeHeap) Len() int           { return len(h) }
+func (h timeHeap) Less(i, j int) bool { return h[i].Before(h[j]) }
+func (h timeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timeHeap) Push(x any)        { *h = append(*h, x.(time.Time)) }
+func (h *timeHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }

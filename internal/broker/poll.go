@@ -161,8 +161,9 @@ func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, lim
 	now := c.b.now()
 	got := c.take(cg, now, req.MemberID, owned, limit, budget, bound, func(tp delivery.TP) int64 { return logs[tp].HighWatermark() })
 	if len(got) > 0 {
-		c.wake() // new visibility deadlines
-	} else if at, ok := cg.d.NextDeadline(); ok && at.After(now) {
+		cg.hints.add(now.Add(cg.d.Config().VisibilityTimeout))
+		c.scheduleLocked(cg, now) // new visibility deadlines
+	} else if at, ok := c.deliveryDeadlineLocked(cg, now); ok {
 		w.due = at
 	}
 	return got, w, nil

@@ -44,8 +44,8 @@ func (b *Broker) Nack(groupID string, req api.AckRequest, host string) (api.AckR
 		if err != nil {
 			return false, err
 		}
-		c.wake()
 		if !out.Dead {
+			cg.hints.add(out.RetryAt)
 			return false, nil
 		}
 		return true, c.deadLetterLocked(cg, out.Letter)
@@ -60,8 +60,16 @@ func (b *Broker) Extend(groupID string, req api.AckRequest, host string) (api.Ac
 		return api.AckResponse{}, api.ErrInvalidArgument.Withf("visibility_timeout_ms %d is negative", req.VisibilityTimeoutMS).WithDetail("field", "visibility_timeout_ms")
 	}
 	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
-		c.wake()
-		return false, cg.d.Extend(c.b.now(), req.MemberID, tp, off, ms(req.VisibilityTimeoutMS))
+		d := ms(req.VisibilityTimeoutMS)
+		if d <= 0 {
+			d = cg.d.Config().VisibilityTimeout
+		}
+		now := c.b.now()
+		if err := cg.d.Extend(now, req.MemberID, tp, off, d); err != nil {
+			return false, err
+		}
+		cg.hints.add(now.Add(d))
+		return false, nil
 	})
 }
 
@@ -123,6 +131,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	for _, tp := range dirty {
 		writes = append(writes, c.snapshotLocked(cg, tp))
 	}
+	c.scheduleLocked(cg, c.b.now()) // nack retries, extensions, failed DLQ writes
 	cg.mu.Unlock()
 	if err := c.store.write(writes); err != nil {
 		return api.AckResponse{}, err

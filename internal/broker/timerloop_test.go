@@ -1,0 +1,181 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// A group holding a redelivery that is due but nobody polls costs the timer
+// loop nothing until a real deadline: no rescans every few milliseconds.
+// Neither does a group whose members are all gone.
+func TestTimerLoopIdleWithUnpolledRedelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, stop := runBroker(t, testConfig(t))
+		defer stop()
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish("t", []Message{{Value: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []string{"alive", "left"} {
+			jr, err := b.JoinGroup(g, api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 120000, VisibilityTimeoutMS: 1000}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := b.Poll(context.Background(), g, api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+			if err != nil || len(got) != 1 {
+				t.Fatalf("poll: %d, %v", len(got), err)
+			}
+		}
+		if err := b.LeaveGroup("left", "m"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second) // "alive"'s message expired: due again, unpolled
+		synctest.Wait()
+		before := b.coord.groupTicks.Load()
+		time.Sleep(60 * time.Second)
+		synctest.Wait()
+		if n := b.coord.groupTicks.Load() - before; n > 2 {
+			t.Fatalf("the timer loop ticked groups %d times in an idle minute", n)
+		}
+		// The redelivery is still there for the next poll.
+		cg, _ := b.coord.lookup("alive")
+		cg.mu.Lock()
+		at, ok := cg.d.NextDeadline()
+		cg.mu.Unlock()
+		if !ok || at.After(time.Now()) {
+			t.Fatalf("alive's next deadline %v %v, want a due redelivery", at, ok)
+		}
+	})
+}
+
+// A long poll waiting on a group that holds an older unpolled redelivery
+// still wakes when a nacked message's backoff ends.
+func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, stop := runBroker(t, testConfig(t))
+		defer stop()
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+			t.Fatal(err)
+		}
+		for p := range int32(2) {
+			if _, err := b.Publish("t", []Message{{Value: []byte("x"), Partition: p}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		join := func(m string) api.JoinResponse {
+			jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: m, Topics: []string{"t"}, SessionTimeoutMS: 120000, VisibilityTimeoutMS: 1000}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return jr
+		}
+		gen := map[string]int64{"a": join("a").Generation, "b": join("b").Generation}
+		owned := map[string]api.Assignment{}
+		// Heartbeat until each member owns one partition, in one generation.
+		for i := 0; ; i++ {
+			if i == 20 {
+				t.Fatalf("no stable assignment: %v %v", owned, gen)
+			}
+			for _, m := range []string{"a", "b"} {
+				hr, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: m, Generation: gen[m], OwnedPartitions: owned[m]}, "h")
+				if err != nil {
+					t.Fatal(err)
+				}
+				gen[m], owned[m] = hr.Generation, hr.AssignedPartitions
+			}
+			if gen["a"] == gen["b"] && len(owned["a"]["t"]) == 1 && len(owned["b"]["t"]) == 1 {
+				break
+			}
+		}
+		poll := func(m string, wait int64) []Delivered {
+			got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: m, Generation: gen[m], WaitMS: wait}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if ga := poll("a", 0); len(ga) != 1 {
+			t.Fatalf("a polled %d", len(ga))
+		}
+		time.Sleep(2 * time.Second) // a's message expired and is due, unpolled
+		gb := poll("b", 0)
+		if len(gb) != 1 {
+			t.Fatalf("b polled %d", len(gb))
+		}
+		d := gb[0]
+		if _, err := b.Nack("g", api.AckRequest{MemberID: "b", Generation: gen["b"], DelayMS: 5000,
+			Messages: []api.MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}, "h"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		got := poll("b", 20000)
+		if len(got) != 1 || time.Since(start) > 5100*time.Millisecond {
+			t.Fatalf("b's long poll got %d after %v, want the nacked message after 5s", len(got), time.Since(start))
+		}
+	})
+}
+
+// A dead letter whose DLQ write keeps failing is retried with a backoff
+// (1 s doubling to 1 min), and logged once per retry, not on every tick.
+func TestDeadLetterRetryBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var failures atomic.Int64
+		c := testConfig(t)
+		c.Logger = slog.New(countHandler{match: "dead-letter write failed", n: &failures})
+		b, stop := runBroker(t, c)
+		defer stop()
+		// The DLQ of a topic whose name is as long as allowed cannot be
+		// created: every DLQ write fails.
+		name := strings.Repeat("x", MaxTopicNameLen)
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish(name, []Message{{Value: []byte("x")}}); err != nil {
+			t.Fatal(err)
+		}
+		jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{name}, SessionTimeoutMS: 300000, MaxRetries: -1}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("poll: %d, %v", len(got), err)
+		}
+		f := false
+		if _, err := b.Nack("g", api.AckRequest{MemberID: "m", Generation: jr.Generation, Requeue: &f,
+			Messages: []api.MessageRef{{Topic: name, Partition: 0, Offset: 0}}}, "h"); err == nil {
+			t.Fatal("nack with a failing DLQ write succeeded")
+		}
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		// 1+2+4+8+16+32 s, then every minute: about 15 retries in 10 min.
+		if n := failures.Load(); n < 5 || n > 20 {
+			t.Fatalf("%d failure logs in 10 minutes", n)
+		}
+	})
+}
+
+// countHandler counts log records whose message contains match.
+type countHandler struct {
+	match string
+	n     *atomic.Int64
+}
+
+func (h countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h countHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.match) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h countHandler) WithGroup(string) slog.Handler      { return h }
