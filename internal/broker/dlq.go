@@ -4,21 +4,28 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
-// deadLetterLocked writes dl to <topic>.dlq (same partition number, the
-// original key, value, headers and timestamp, plus the disposition headers),
-// and only then settles it in the group, so a failed write loses nothing:
-// the message stays a pending dead letter, retried by the timer loop.
-// Callers hold cg.mu.
+// deadLetterLocked writes dl to its topic's DLQ (api.DLQName: same
+// partition number, the original key, value, headers and timestamp, plus the
+// disposition headers), and only then settles it in the group, so a failed
+// write loses nothing: the message stays a pending dead letter, which the
+// timer loop retries with backoff (cg.deadFailed). A failed write is not the
+// caller's error: a client's valid nack succeeds even when the DLQ cannot
+// take the message now. The first failure is logged here, the retries log
+// their own. The error reports only a failure to settle. Callers hold cg.mu.
 func (c *coordinator) deadLetterLocked(cg *cgroup, dl delivery.DeadLetter) error {
 	if err := c.writeDeadLetter(cg.id, dl); err != nil {
+		if !cg.deadFailed {
+			c.b.log.Error("dead-letter write failed; kept pending and retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", err)
+		}
 		cg.deadFailed = true
-		return err
+		return nil
 	}
 	return cg.d.DeadLettered(dl.TP, dl.Offset)
 }
@@ -51,19 +58,19 @@ func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) er
 		return nil
 	}
 	r := recs[0]
-	dlq, err := c.b.ensureDLQ(dl.TP.Topic, int32(len(t.parts)))
+	dlq, err := c.b.ensureDLQ(t)
 	if err != nil {
 		return err
 	}
 	headers := append(append([]commitlog.Header(nil), r.Headers...),
-		commitlog.Header{Key: api.DLQHeaderReason, Value: []byte(dl.Reason)},
+		commitlog.Header{Key: api.DLQHeaderReason, Value: truncated(dl.Reason)},
 		commitlog.Header{Key: api.DLQHeaderOriginalTopic, Value: []byte(dl.TP.Topic)},
 		commitlog.Header{Key: api.DLQHeaderOriginalPartition, Value: strconv.AppendInt(nil, int64(dl.TP.Partition), 10)},
 		commitlog.Header{Key: api.DLQHeaderOriginalOffset, Value: strconv.AppendInt(nil, dl.Offset, 10)},
 		commitlog.Header{Key: api.DLQHeaderOriginalTimestamp, Value: strconv.AppendInt(nil, r.Timestamp, 10)},
 		commitlog.Header{Key: api.DLQHeaderGroup, Value: []byte(groupID)},
 		commitlog.Header{Key: api.DLQHeaderDeliveryCount, Value: strconv.AppendInt(nil, int64(dl.DeliveryCount), 10)},
-		commitlog.Header{Key: api.DLQHeaderLastError, Value: []byte(dl.LastError)},
+		commitlog.Header{Key: api.DLQHeaderLastError, Value: truncated(dl.LastError)},
 	)
 	_, err = c.b.Publish(dlq, []Message{{
 		Key: r.Key, Value: r.Value, Headers: headers, Partition: dl.TP.Partition,
@@ -72,16 +79,43 @@ func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) er
 	return err
 }
 
-// ensureDLQ returns the name of topic's DLQ, creating it, or growing it to
-// partitions, if needed.
-func (b *Broker) ensureDLQ(topic string, partitions int32) (string, error) {
-	name := topic + api.DLQSuffix
+// dlqHeadroom is what a DLQ allows beyond its source topic's
+// max_message_bytes: room for the disposition headers (their keys, two
+// texts of at most api.DLQMaxReasonBytes, a topic and a group name of at most
+// 249 bytes, four numbers), so that any message its source took fits.
+const dlqHeadroom = 4 << 10
+
+// truncated returns s cut to api.DLQMaxReasonBytes at a UTF-8 boundary.
+func truncated(s string) []byte {
+	if len(s) <= api.DLQMaxReasonBytes {
+		return []byte(s)
+	}
+	n := api.DLQMaxReasonBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return []byte(s[:n])
+}
+
+// ensureDLQ returns the name of src's DLQ, creating it, or growing it to
+// src's partition count, if needed. A DLQ it creates takes src's retention,
+// segment and fsync settings, and src's max_message_bytes plus dlqHeadroom
+// (up to MaxMessageLimit). An existing DLQ is used as it is.
+func (b *Broker) ensureDLQ(src *topic) (string, error) {
+	name := api.DLQName(src.cfg.Name)
+	partitions := int32(len(src.parts))
 	t, err := b.lookup(name)
 	switch {
 	case errors.Is(err, api.ErrTopicNotFound):
-		_, err = b.CreateTopic(api.CreateTopicRequest{Name: name, Partitions: partitions})
+		_, err = b.CreateTopic(api.CreateTopicRequest{
+			Name: name, Partitions: partitions,
+			RetentionHours: src.cfg.RetentionHours, RetentionBytes: src.cfg.RetentionBytes,
+			SegmentBytes: src.cfg.SegmentBytes, SegmentMS: src.cfg.SegmentMS,
+			MaxMessageBytes: int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit)),
+			Fsync:           src.cfg.Fsync,
+		})
 		if errors.Is(err, api.ErrTopicExists) {
-			return b.ensureDLQ(topic, partitions)
+			return b.ensureDLQ(src)
 		}
 		return name, err
 	case err != nil:
@@ -96,13 +130,19 @@ func (b *Broker) ensureDLQ(topic string, partitions int32) (string, error) {
 	return name, nil
 }
 
-// retryDeadLocked writes the pending dead letters whose DLQ write failed.
-// Callers hold cg.mu.
+// retryDeadLocked writes the pending dead letters whose DLQ write failed,
+// and returns the partitions it settled; cg.deadFailed stays set while one
+// still fails. Callers hold cg.mu.
 func (c *coordinator) retryDeadLocked(cg *cgroup) []delivery.TP {
 	cg.deadFailed = false
 	var dirty []delivery.TP
 	for _, dl := range cg.d.Dead() {
-		if err := c.deadLetterLocked(cg, dl); err != nil {
+		err := c.writeDeadLetter(cg.id, dl)
+		if err == nil {
+			err = cg.d.DeadLettered(dl.TP, dl.Offset)
+		}
+		if err != nil {
+			cg.deadFailed = true
 			c.b.log.Error("dead-letter write failed again", "group", cg.id, "topic", dl.TP.Topic, "offset", dl.Offset, "err", err)
 			continue
 		}
@@ -111,7 +151,7 @@ func (c *coordinator) retryDeadLocked(cg *cgroup) []delivery.TP {
 	return dirty
 }
 
-// ReplayDLQ publishes dead messages of topic's DLQ (<topic>.dlq) back to
+// ReplayDLQ publishes dead messages of topic's DLQ (api.DLQName) back to
 // topic, or to req.Target, without their disposition headers. It goes
 // through the DLQ partitions offset by offset from req.Offset, and stops
 // after the last offset at which it could replay every partition without
@@ -130,7 +170,7 @@ func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQRepla
 	if target == "" {
 		target = topic
 	}
-	dlq, err := b.lookup(topic + api.DLQSuffix)
+	dlq, err := b.lookup(api.DLQName(topic))
 	if err != nil {
 		return api.DLQReplayResponse{}, err
 	}
