@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -130,4 +132,38 @@ func TestUnwritableDeadLetterDoesNotFailNack(t *testing.T) {
 	if ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 0 {
 		t.Fatalf("poll after the nack: %d, %v; want nothing", len(ds), err)
 	}
+}
+
+// A pending dead letter is retried by the timer loop: once the DLQ that
+// refused it is gone, the retry creates a fitting one and writes it.
+func TestPendingDeadLetterIsRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, stop := runBroker(t, testConfig(t))
+		defer stop()
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders.dlq", Partitions: 1, MaxMessageBytes: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Publish("orders", []Message{{Value: bytes.Repeat([]byte("x"), 100)}}); err != nil {
+			t.Fatal(err)
+		}
+		j, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 1 {
+			t.Fatalf("poll: %d, %v", len(ds), err)
+		}
+		reject(t, b, j, "orders", "bad")
+		if err := b.DeleteTopic("orders.dlq"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second) // past the first retries' backoff
+		synctest.Wait()
+		if r := deadLetter(t, b, "orders.dlq"); len(r.Value) != 100 {
+			t.Errorf("retried dead letter of %d bytes", len(r.Value))
+		}
+	})
 }
