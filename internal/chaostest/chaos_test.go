@@ -219,9 +219,9 @@ func runChaos(t *testing.T, assignor string) {
 		t.Error(p)
 	}
 	t.Logf("%s: %d messages published in %v, drained after %v; while they flowed: %d joins, %d graceful leaves, %d kills; %d losses; "+
-		"%d deliveries, %d duplicates, %d ownership intervals; %d rebalances",
+		"%d deliveries, %d duplicates (%d stale), %d ownership intervals; %d rebalances",
 		assignor, n, flowed.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), joins, leaves, v.kills, v.losses,
-		v.deliveries, v.duplicates, v.intervals, g.Rebalances.Count)
+		v.deliveries, v.duplicates, v.stale, v.intervals, g.Rebalances.Count)
 }
 
 // publish sends messages "0".."n-1" at about rate per second, keyed so that

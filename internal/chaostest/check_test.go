@@ -36,6 +36,9 @@ type delivery struct {
 	off, value, ns int64
 	iv             *interval
 	acked          bool // Ack was called while the member owned the partition, and not refused
+	// pollStart is when the poll that returned it was sent: the broker
+	// handed it out at some time between then and ns.
+	pollStart int64
 }
 
 // verdict is what check found.
@@ -45,7 +48,12 @@ type verdict struct {
 	// ackedThenRevoked counts redeliveries of messages acked before a
 	// graceful revocation: acks the member's commit-before-release lost.
 	ackedThenRevoked int
-	problems         []string
+	// stale counts deliveries to a member, from a poll sent before its
+	// current ownership of the partition began, of messages the broker
+	// then delivered again to the same member: handed out under an
+	// ownership that was revoked while the poll was in flight.
+	stale    int
+	problems []string
 }
 
 func (v *verdict) failf(format string, args ...any) {
@@ -92,9 +100,12 @@ func replay(v *verdict, m memberLog) ([]*interval, []*delivery) {
 		delete(open, iv.p)
 		ivs = append(ivs, iv)
 	}
+	var pollStart int64
 	for _, e := range m.events {
 		iv := open[e.p]
 		switch e.kind {
+		case 'P':
+			pollStart = e.ns
 		case 'A':
 			if iv != nil {
 				iv.implicit = false
@@ -118,7 +129,7 @@ func replay(v *verdict, m memberLog) ([]*interval, []*delivery) {
 				open[e.p] = iv
 			}
 			iv.lastActive = e.ns
-			d := &delivery{member: m.id, p: e.p, off: e.off, value: e.value, ns: e.ns, iv: iv}
+			d := &delivery{member: m.id, p: e.p, off: e.off, value: e.value, ns: e.ns, iv: iv, pollStart: pollStart}
 			dels = append(dels, d)
 			last[[2]int64{int64(e.p), e.off}] = d
 		case 'K', 'X':
@@ -198,6 +209,8 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) {
 				v.failf("message %d delivered as %d/%d and as %d/%d", value, prev.p, prev.off, d.p, d.off)
 			}
 			switch {
+			case prev.iv == d.iv && prev.pollStart < prev.iv.start:
+				v.stale++
 			case prev.iv == d.iv:
 				v.failf("message %d delivered twice to member %d in one ownership of partition %d", value, d.member, d.p)
 			case prev.iv.how == endKilled || prev.iv.how == endLost:

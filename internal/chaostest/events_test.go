@@ -9,7 +9,7 @@ import (
 
 // event is one line of a worker's log.
 type event struct {
-	kind  byte  // A, R, L, D, K, X or C (see worker)
+	kind  byte  // A, R, L, D, K, X, P or C (see worker)
 	p     int32 // partition, for all kinds but C
 	off   int64 // D, K, X
 	value int64 // D: the message's value, its number in the test
@@ -46,7 +46,7 @@ func readLog(path string) ([]event, error) {
 }
 
 // fieldsOf is how many numbers follow each kind.
-var fieldsOf = map[byte]int{'A': 2, 'R': 2, 'L': 2, 'D': 4, 'K': 3, 'X': 3, 'C': 1}
+var fieldsOf = map[byte]int{'A': 2, 'R': 2, 'L': 2, 'D': 4, 'K': 3, 'X': 3, 'P': 1, 'C': 1}
 
 func parseEvent(line []byte) (event, error) {
 	f := bytes.Fields(line)

@@ -14,6 +14,7 @@ func TestCheckFires(t *testing.T) {
 	l := func(ns int64) event { return event{kind: 'L', ns: ns} }
 	d := func(v, ns int64) event { return event{kind: 'D', off: v, value: v, ns: ns} }
 	k := func(v, ns int64) event { return event{kind: 'K', off: v, ns: ns} }
+	p := func(ns int64) event { return event{kind: 'P', ns: ns} }
 	all := []event{a(1), d(0, 2), k(0, 3), d(1, 4), k(1, 5), d(2, 6), k(2, 7)}
 	for _, tc := range []struct {
 		name    string
@@ -52,8 +53,10 @@ func TestCheckFires(t *testing.T) {
 			{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(1, 4), k(1, 5), r(6)}, end: 100},
 			{id: 2, events: []event{a(7), d(1, 8), k(1, 9), d(2, 10), k(2, 11)}, end: 100},
 		}, "message 1 (0/1) delivered again to member 2 at 8 although member 1 acked it"},
-		{"redelivery within one ownership", []memberLog{{id: 1, events: []event{a(1), d(0, 2), k(0, 3), d(0, 4), k(0, 5), d(1, 6), k(1, 7), d(2, 8), k(2, 9)}, end: 100}},
+		{"redelivery within one ownership", []memberLog{{id: 1, events: []event{a(1), p(2), d(0, 3), k(0, 4), p(5), d(0, 6), k(0, 7), d(1, 8), k(1, 9), d(2, 10), k(2, 11)}, end: 100}},
 			"message 0 delivered twice to member 1 in one ownership"},
+		{"a poll sent before a revocation and answered after the partition came back", []memberLog{{id: 1, events: []event{
+			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13)}, end: 100}}, ""},
 		{"delivery of a partition never assigned", []memberLog{{id: 1, events: []event{d(0, 1), k(0, 2), r(3), a(4), d(1, 5), k(1, 6), d(2, 7), k(2, 8)}, end: 100}},
 			"member 1: delivered partition 0 from 1 without being assigned it"},
 		{"an ack refused as revoked is no ack", []memberLog{

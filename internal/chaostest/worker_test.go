@@ -72,7 +72,8 @@ func (l *eventLog) each(kind byte, a api.Assignment) {
 //
 // Lines: "A p ns" assigned, "R p ns" revoked (at the end of OnRevoked),
 // "L p ns" lost, "D p offset value ns" delivered, "K p offset ns" about to
-// be acked, "X p offset ns" that ack refused as revoked, "C ns" closed.
+// be acked, "X p offset ns" that ack refused as revoked, "P ns" a poll
+// starts (the deliveries that follow are its answer), "C ns" closed.
 func worker(url, logPath, group, assignor string) int {
 	// SIGTERM is caught before the log exists: the test waits for the log
 	// before it may stop this worker.
@@ -97,6 +98,7 @@ func worker(url, logPath, group, assignor string) int {
 		return 1
 	}
 	for ctx.Err() == nil {
+		log.add('P')
 		msgs, err := cons.Poll(ctx, 500)
 		if err != nil {
 			continue
