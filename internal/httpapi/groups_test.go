@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,10 +93,18 @@ func TestJoinRejects(t *testing.T) {
 		{"bad offset reset", `{"topics":["orders"],"offset_reset":"middle"}`, api.ErrInvalidArgument},
 		{"negative in-flight", `{"topics":["orders"],"max_in_flight":-1}`, api.ErrInvalidArgument},
 		{"unknown field", `{"topics":["orders"],"topic":"x"}`, api.ErrBadRequest},
+		{"session timeout overflowing", `{"topics":["orders"],"session_timeout_ms":10000000000000}`, api.ErrInvalidTimeout},
+		{"visibility timeout overflowing", `{"topics":["orders"],"visibility_timeout_ms":9223372036854775807}`, api.ErrInvalidArgument},
+		{"member_id too long", `{"topics":["orders"],"member_id":"` + strings.Repeat("m", 100000) + `"}`, api.ErrInvalidArgument},
+		{"instance_id with a space", `{"topics":["orders"],"instance_id":"a b"}`, api.ErrInvalidArgument},
+		{"client_id with a control character", `{"topics":["orders"],"client_id":"a\u0007"}`, api.ErrInvalidArgument},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			status, raw := s.Do("POST", "/groups/g/join", tt.body)
 			wantError(t, status, raw, tt.want)
+			if len(raw) > 1000 {
+				t.Errorf("error of %d bytes echoes the request", len(raw))
+			}
 		})
 	}
 	status, raw := s.Do("POST", "/groups/bad%20id/join", `{"topics":["orders"]}`)
