@@ -50,15 +50,16 @@ type cgroup struct {
 	mu          sync.Mutex
 	g           *group.Group
 	d           *delivery.Group
-	settings    groupSettings     // delivery settings fixed by the member that created the group
-	offsetReset string            // the creating member's offset_reset
-	hosts       map[string]string // member ID → peer host of its last request
-	deadFailed  bool              // a DLQ write failed; the timer loop retries pending dead letters
-	deadRetry   time.Time         // with deadFailed: the next retry; zero: not yet scheduled
-	deadBackoff time.Duration     // the wait before deadRetry, doubling from 1 s to 1 min
-	hints       deadlines         // lower bounds of the delivery deadlines a due redelivery hides
-	looked      time.Time         // when the timer loop last ticked the group
-	logged      groupLog          // what logChangesLocked last logged
+	settings    groupSettings      // delivery settings fixed by the member that created the group
+	offsetReset string             // the creating member's offset_reset
+	hosts       map[string]string  // member ID → peer host of its last request
+	deadFailed  bool               // a DLQ write failed; the timer loop retries pending dead letters
+	deadRetry   time.Time          // with deadFailed: the next retry; zero: not yet scheduled
+	deadBackoff time.Duration      // the wait before deadRetry, doubling from 1 s to 1 min
+	hints       deadlines          // lower bounds of the delivery deadlines a due redelivery hides
+	looked      time.Time          // when the timer loop last ticked the group
+	subs        map[string][]int64 // topic → its partitions' high watermarks when the group first subscribed
+	logged      groupLog           // what logChangesLocked last logged
 	// ready is closed and replaced whenever something may have become
 	// deliverable without an append (a handoff, a nack, an expiry), to wake
 	// long polls.
@@ -176,6 +177,7 @@ func (cg *cgroup) signalLocked() {
 // is forgotten. Call it after every mutating call on cg.g. Callers hold cg.mu.
 func (c *coordinator) afterOpLocked(cg *cgroup) {
 	c.logChangesLocked(cg)
+	c.subscribeLocked(cg)
 	defer c.scheduleLocked(cg, c.b.now())
 	rel := cg.g.DrainReleased()
 	if len(rel) == 0 {
@@ -355,11 +357,10 @@ func (c *coordinator) tickGroup(cg *cgroup) {
 	if at, ok := cg.d.NextDeadline(); ok && !at.After(now) {
 		var dirty []delivery.TP
 		for _, dl := range cg.d.Tick(now) {
-			failing := cg.deadFailed
+			// A failed DLQ write leaves dl pending (logged there, retried
+			// with backoff); an error is a failure to settle it.
 			if err := c.deadLetterLocked(cg, dl); err != nil {
-				if !failing { // later failures are logged by the retries
-					c.b.log.Error("dead-letter write failed; retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", err)
-				}
+				c.b.log.Error("settle dead letter", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", err)
 				continue
 			}
 			if !slices.Contains(dirty, dl.TP) {

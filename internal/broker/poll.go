@@ -147,6 +147,11 @@ func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, lim
 				continue
 			}
 			tp := delivery.TP{Topic: t, Partition: p}
+			if !cg.d.Has(tp) && cg.offsetReset != api.OffsetResetNone {
+				// The group takes the topic: every partition starts now,
+				// owned or not, so that all survive a restart.
+				writes = append(writes, c.startTopicLocked(cg, top)...)
+			}
 			ws, err := c.startLocked(cg, tp, part.log)
 			if err != nil {
 				return nil, waiter{}, err
@@ -242,30 +247,91 @@ func mapKeys(a api.Assignment) func(func(string) bool) {
 }
 
 // startLocked gives tp delivery state if it has none, from the group's
-// offset_reset (earliest: the first offset held; latest: the high
-// watermark, committed at once; none: NO_COMMITTED_OFFSET), and skips what
-// retention removed below the committed offset. It returns the offsets to
-// persist. Callers hold cg.mu.
+// offset_reset (none: NO_COMMITTED_OFFSET; see startOffsetLocked), and skips
+// what retention removed below the committed offset. It returns the offsets
+// to persist: a start is persisted once, so the group and its lag survive a
+// restart before it commits anything. Callers hold cg.mu.
 func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetWrite, error) {
 	earliest := l.EarliestOffset()
 	if !cg.d.Has(tp) {
-		switch cg.offsetReset {
-		case api.OffsetResetLatest:
-			cg.d.Restore(tp, l.HighWatermark(), nil)
-			return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
-		case api.OffsetResetNone:
+		if cg.offsetReset == api.OffsetResetNone {
 			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset_reset is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
 				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
-		default:
-			cg.d.Restore(tp, earliest, nil)
-			return nil, nil
 		}
+		cg.d.Restore(tp, c.startOffsetLocked(cg, tp, l), nil)
+		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
 	}
 	if committed, _ := cg.d.Committed(tp); committed < earliest {
 		cg.d.Commit(tp, earliest)
 		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
 	}
 	return nil, nil
+}
+
+// startTopicLocked starts every partition of top that has no delivery
+// state yet, and returns the offsets to persist. Callers hold cg.mu.
+func (c *coordinator) startTopicLocked(cg *cgroup, top *topic) []offsetWrite {
+	var writes []offsetWrite
+	for _, part := range top.parts {
+		tp := delivery.TP{Topic: top.cfg.Name, Partition: part.id}
+		if !cg.d.Has(tp) {
+			ws, _ := c.startLocked(cg, tp, part.log) // offset_reset is not none
+			writes = append(writes, ws...)
+		}
+	}
+	return writes
+}
+
+// startOffsetLocked is where tp starts for a group with no state on it.
+// offset_reset applies only to the partitions the group saw when it first
+// subscribed to the topic (cg.subs): earliest is the first offset held,
+// latest the high watermark of then, so nothing produced between the join
+// and the first poll is skipped. A partition added to the topic later starts
+// at its earliest offset, as Kafka consumers apply auto.offset.reset only to
+// their initial position: every message of a new partition is delivered.
+// Callers hold cg.mu.
+func (c *coordinator) startOffsetLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) int64 {
+	earliest := l.EarliestOffset()
+	if cg.offsetReset != api.OffsetResetLatest {
+		return earliest
+	}
+	hwms, ok := cg.subs[tp.Topic]
+	switch {
+	case !ok:
+		return l.HighWatermark() // not recorded: the policy applies now
+	case int(tp.Partition) < len(hwms):
+		return max(hwms[tp.Partition], earliest)
+	default:
+		return earliest
+	}
+}
+
+// subscribeLocked records, for each topic the group subscribes to and has
+// never seen, its partitions' high watermarks: where offset_reset latest
+// starts them (startOffsetLocked). A topic the group already has delivery
+// state on (restored offsets) is recorded with none: its partitions without
+// state were added since, and start at their earliest. Callers hold cg.mu.
+func (c *coordinator) subscribeLocked(cg *cgroup) {
+	for _, t := range cg.g.Topics() {
+		if _, ok := cg.subs[t]; ok {
+			continue
+		}
+		top, err := c.b.lookup(t)
+		if err != nil {
+			continue
+		}
+		hwms := []int64{}
+		if !slices.ContainsFunc(cg.d.Partitions(), func(tp delivery.TP) bool { return tp.Topic == t }) {
+			hwms = make([]int64, len(top.parts))
+			for i, p := range top.parts {
+				hwms[i] = p.log.HighWatermark()
+			}
+		}
+		if cg.subs == nil {
+			cg.subs = make(map[string][]int64)
+		}
+		cg.subs[t] = hwms
+	}
 }
 
 // snapshotLocked captures tp's delivery state for the offset store.
