@@ -51,8 +51,11 @@ func checkedMS(field string, v int64, limit time.Duration, bad *api.Error) (time
 }
 
 // JoinGroup adds a member to groupID (creating the group on its first join)
-// and answers what it may own now. host is the peer address the request
-// came from. Errors: INVALID_ARGUMENT, INVALID_TIMEOUT, INVALID_ASSIGNOR,
+// and answers what it may own now; a join naming a live member's member_id
+// starts a new incarnation of it (see group.Group.Join): what the old one
+// held in flight goes back at once. host is the peer address the request
+// came from. IDs follow group.ValidateID; millisecond fields are checked
+// before conversion (checkedMS). Errors: INVALID_ARGUMENT, INVALID_TIMEOUT, INVALID_ASSIGNOR,
 // TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR, DUPLICATE_INSTANCE_ID, and
 // INVALID_ARGUMENT when the join names delivery settings other than the
 // group's.
@@ -184,8 +187,10 @@ func nonNil(a api.Assignment) api.Assignment {
 	return a
 }
 
-// Heartbeat keeps a member alive and tells it what it may own now.
-// Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
+// Heartbeat keeps a member alive and tells it what it may own now; a nil
+// req.OwnedPartitions (absent or null) releases nothing. Errors:
+// GROUP_NOT_FOUND, INVALID_ARGUMENT, UNKNOWN_MEMBER_ID, FENCED_MEMBER,
+// STALE_GENERATION (a generation below 0 or above the group's).
 func (b *Broker) Heartbeat(groupID string, req api.HeartbeatRequest, host string) (api.HeartbeatResponse, error) {
 	c := b.coord
 	cg, err := c.lookup(groupID)
