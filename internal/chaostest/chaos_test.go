@@ -42,12 +42,14 @@ type proc struct {
 	end    int64 // wall clock once reaped
 }
 
-// fleet starts and stops the worker processes of one group.
+// fleet starts and stops the worker processes of one group. Only the test
+// goroutine and its cleanup call its methods; mu guards live and all all
+// the same, and joins and leaves are touched by the test goroutine only.
 type fleet struct {
 	t        *testing.T
 	exe, dir string
 	env      []string
-	mu       sync.Mutex // guards live and all (the chaos loop and cleanup)
+	mu       sync.Mutex
 	live     []*proc
 	all      []*proc
 	joins    int
