@@ -17,7 +17,10 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
-var groupsBucket = []byte("groups")
+var (
+	groupsBucket  = []byte("groups")
+	deletedBucket = []byte("deleted-groups") // group → big-endian seq of its last deletion
+)
 
 // offsetStore keeps every group's committed offsets, and the acknowledged
 // offsets above them, in offsets.db: bucket "groups" → one bucket per group →
@@ -40,6 +43,10 @@ var groupsBucket = []byte("groups")
 //
 // Writes of one partition may race (two acks answered out of order); seq
 // orders them: a write carrying a smaller seq than the stored one is dropped.
+// A deletion leaves a tombstone carrying its seq (a partition's: its key
+// marked deleted; a group's: its seq in bucket "deleted-groups"), so a
+// snapshot taken before it that commits after it is dropped too and does not
+// bring the partition or the group back.
 type offsetStore struct {
 	db     *bolt.DB
 	policy commitlog.FsyncPolicy // immutable
@@ -66,6 +73,7 @@ type storedOffset struct {
 	Seq       uint64           `json:"seq"`
 	Committed int64            `json:"committed"`
 	Acked     []delivery.Range `json:"acked,omitempty"`
+	Deleted   bool             `json:"deleted,omitempty"` // a tombstone
 }
 
 // offsetWrite is one partition's state to persist (or delete, with del), or
@@ -84,7 +92,10 @@ func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error)
 		return nil, fmt.Errorf("broker: open offsets.db: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(groupsBucket)
+		if _, err := tx.CreateBucketIfNotExists(groupsBucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucketIfNotExists(deletedBucket)
 		return err
 	}); err != nil {
 		db.Close()
@@ -155,6 +166,12 @@ func (s *offsetStore) load() (map[string]map[delivery.TP]storedOffset, error) {
 	out := make(map[string]map[delivery.TP]storedOffset)
 	var maxSeq uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(deletedBucket).ForEach(func(_, v []byte) error {
+			maxSeq = max(maxSeq, seqOf(v))
+			return nil
+		}); err != nil {
+			return err
+		}
 		return tx.Bucket(groupsBucket).ForEachBucket(func(name []byte) error {
 			parts := make(map[delivery.TP]storedOffset)
 			out[string(name)] = parts
@@ -168,7 +185,9 @@ func (s *offsetStore) load() (map[string]map[delivery.TP]storedOffset, error) {
 					return fmt.Errorf("group %q %s/%d: %w", name, tp.Topic, tp.Partition, err)
 				}
 				maxSeq = max(maxSeq, so.Seq)
-				parts[tp] = so
+				if !so.Deleted {
+					parts[tp] = so
+				}
 				return nil
 			})
 		})
@@ -236,10 +255,16 @@ func (s *offsetStore) commitQueued() {
 
 func (s *offsetStore) commit(ws []offsetWrite) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		root := tx.Bucket(groupsBucket)
+		root, dead := tx.Bucket(groupsBucket), tx.Bucket(deletedBucket)
 		for _, w := range ws {
+			if seqOf(dead.Get([]byte(w.group))) > w.off.Seq {
+				continue // the group was deleted after this write was taken
+			}
 			if w.delGroup {
 				if err := root.DeleteBucket([]byte(w.group)); err != nil && err != bolt.ErrBucketNotFound {
+					return err
+				}
+				if err := dead.Put([]byte(w.group), binary.BigEndian.AppendUint64(nil, w.off.Seq)); err != nil {
 					return err
 				}
 				continue
@@ -255,13 +280,12 @@ func (s *offsetStore) commit(ws []offsetWrite) error {
 					continue
 				}
 			}
-			if w.del {
-				if err := gb.Delete(k); err != nil {
-					return err
-				}
-				continue
+			so := w.off
+			so.Deleted = w.del
+			if so.Deleted {
+				so.Committed, so.Acked = 0, nil
 			}
-			v, err := json.Marshal(w.off)
+			v, err := json.Marshal(so)
 			if err != nil {
 				return err
 			}
@@ -275,6 +299,14 @@ func (s *offsetStore) commit(ws []offsetWrite) error {
 		return fmt.Errorf("broker: write offsets: %w", err)
 	}
 	return nil
+}
+
+// seqOf decodes a deletion's seq from bucket "deleted-groups"; 0 for none.
+func seqOf(v []byte) uint64 {
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
 }
 
 // sync checkpoints the journal into offsets.db: what it held is then
@@ -305,7 +337,7 @@ func (s *offsetStore) sync() error {
 // deleteGroup forgets every offset of group, in order with the writes
 // before and after it.
 func (s *offsetStore) deleteGroup(group string) error {
-	if err := s.write([]offsetWrite{{group: group, delGroup: true}}); err != nil {
+	if err := s.write([]offsetWrite{{group: group, delGroup: true, off: storedOffset{Seq: s.next()}}}); err != nil {
 		return fmt.Errorf("broker: delete offsets of group %q: %w", group, err)
 	}
 	return nil
