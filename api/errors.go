@@ -87,8 +87,9 @@ var (
 
 	// Conflicts and fencing (409).
 	ErrTopicExists = &Error{Code: "TOPIC_ALREADY_EXISTS", Status: http.StatusConflict}
-	// ErrStaleGeneration: the request carries an older generation than the
-	// member's current one. Retriable: heartbeat to learn the current
+	// ErrStaleGeneration: the request's generation is older than the
+	// member's current one, or outside 0..the group's generation (details
+	// carry the member's current generation). Retriable: heartbeat to learn the current
 	// generation and assignment, then retry with it.
 	ErrStaleGeneration = &Error{Code: "STALE_GENERATION", Status: http.StatusConflict, Retriable: true}
 	// ErrFencedMember: the member was fenced (session or rebalance timeout, or

@@ -23,7 +23,7 @@ func (c *cli) dlqCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dlq := args[0] + api.DLQSuffix
+			dlq := api.DLQName(args[0])
 			info, err := cl.Topic(cmd.Context(), dlq)
 			if isCode(err, api.ErrTopicNotFound) {
 				return api.ErrTopicNotFound.Withf("topic %q has no dead letters (%s does not exist)", args[0], dlq)
@@ -86,7 +86,7 @@ func (c *cli) dlqCmd() *cobra.Command {
 			if c.json() {
 				return c.printJSON(r)
 			}
-			fmt.Fprintf(c.stdout, "replayed %d dead letters of %s; next offset %d\n", r.Replayed, args[0]+api.DLQSuffix, r.NextOffset)
+			fmt.Fprintf(c.stdout, "replayed %d dead letters of %s; next offset %d\n", r.Replayed, api.DLQName(args[0]), r.NextOffset)
 			return nil
 		},
 	}
