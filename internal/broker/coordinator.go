@@ -35,6 +35,8 @@ type coordinator struct {
 
 	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
 
+	born map[string]int64 // topic → its created_at at the last syncTopics; owned by the timer loop
+
 	schedMu sync.Mutex
 	sched   map[*cgroup]time.Time // guarded by schedMu: each group's next deadline; absent: none
 	armed   time.Time             // guarded by schedMu: when the loop looks next; zero while it ticks
@@ -386,14 +388,55 @@ func (c *coordinator) tickGroup(cg *cgroup) {
 
 // syncTopics tells every group the current partition counts (a topic
 // created, deleted or grown), and forgets the offsets of partitions that no
-// longer exist.
+// longer exist. A topic created again under its name since the last sync
+// (its created_at changed, whatever its partition count) is a new topic: the
+// group is told the old one was deleted, then the new one added; the
+// group's delivery state and stored offsets of the old one are dropped, and
+// the new one starts at its earliest offsets. Only the timer loop calls it.
 func (c *coordinator) syncTopics() {
-	counts := c.partitionCounts()
+	counts := make(map[string]int32)
+	born := make(map[string]int64)
+	for _, t := range c.b.snapshot() {
+		counts[t.cfg.Name] = int32(len(t.parts))
+		born[t.cfg.Name] = t.cfg.CreatedAt
+	}
+	var recreated []string
+	for name, at := range born {
+		if old, ok := c.born[name]; ok && old != at {
+			recreated = append(recreated, name)
+		}
+	}
+	c.born = born
 	var writes []offsetWrite
 	for _, cg := range c.all() {
 		cg.mu.Lock()
-		cg.g.SetPartitions(c.b.now(), counts)
+		now := c.b.now()
+		if len(recreated) > 0 {
+			without := maps.Clone(counts)
+			for _, t := range recreated {
+				delete(without, t)
+			}
+			cg.g.SetPartitions(now, without)
+			c.afterOpLocked(cg)
+			for _, tp := range cg.d.Partitions() {
+				if slices.Contains(recreated, tp.Topic) {
+					cg.d.Forget(tp)
+					writes = append(writes, c.snapshotLocked(cg, tp)) // a deletion
+				}
+			}
+			for _, t := range recreated {
+				if _, ok := cg.subs[t]; ok {
+					cg.subs[t] = []int64{} // created after the subscription: from the earliest
+				}
+			}
+		}
+		cg.g.SetPartitions(now, counts)
 		c.afterOpLocked(cg)
+		for t := range cg.subs {
+			if counts[t] == 0 {
+				cg.subs[t] = []int64{} // if created again: from the earliest
+			}
+		}
 		for _, tp := range cg.d.Partitions() {
 			if tp.Partition >= counts[tp.Topic] {
 				cg.d.Forget(tp)

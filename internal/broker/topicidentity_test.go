@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// A topic deleted and created again under its name with as many
+// partitions, with no topic sync in between, is a new topic to the group:
+// its old offsets are dropped (in memory and in offsets.db) and the new
+// topic is consumed from its start.
+func TestRecreatedTopicDropsOldOffsets(t *testing.T) {
+	c := testConfig(t)
+	now := time.Unix(1_700_000_000, 0)
+	c.Now = func() time.Time { return now }
+	b := mustOpen(t, c)
+	defer func() { b.Close() }()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b.coord.syncTopics()
+	for range 5 {
+		if _, err := b.Publish("t", []Message{{Value: []byte("old")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 300000}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := func() []Delivered {
+		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := poll()
+	if len(got) != 5 {
+		t.Fatalf("polled %d of the old topic", len(got))
+	}
+	if _, err := b.Ack("g", api.AckRequest{MemberID: "m", Generation: jr.Generation, Ranges: []api.OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteTopic("t"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second)
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish("t", []Message{{Value: []byte("new 0")}, {Value: []byte("new 1")}}); err != nil {
+		t.Fatal(err)
+	}
+	b.coord.syncTopics() // one sync sees only the end state: same name, same count
+	hr, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "m", Generation: jr.Generation, OwnedPartitions: jr.AssignedPartitions}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jr.Generation = hr.Generation
+	got = poll()
+	if len(got) != 2 || string(got[0].Record.Value) != "new 0" {
+		t.Fatalf("polled %d of the new topic, want its 2 messages", len(got))
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, c)
+	offs, err := b.GroupOffsets("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off, ok := offs.Offsets["t"][0]; !ok || off != 0 {
+		t.Fatalf("stored offsets after a restart: %v, want t/0 at 0", offs.Offsets)
+	}
+}
