@@ -109,6 +109,11 @@ print("Medians over runs (" + ", ".join(f"{names.get(L, L)}: {n}" for L, n in ru
       "(better for msg/s, worse for latency and memory).")
 print("Latency: p50/p99 from the actual send time; \"from intended send\" corrects for "
       "coordinated omission (both load generators send in ~1 ms bursts on this kernel's timers).")
+env_path = os.path.join(res, "env.txt")
+if os.path.exists(env_path):
+    for line in open(env_path):
+        if line.startswith("goqueue: "):
+            print("GoQueue built from " + line[len("goqueue: "):].strip() + ".")
 load_path = os.path.join(res, "load.txt")
 if os.path.exists(load_path):
     loads = [float(line.split()[3]) for line in open(load_path) if len(line.split()) >= 4]

@@ -17,6 +17,8 @@
 #   env: RUNS=3 N=1000000 RATE=20000 DUR=10s PHASES="p1 p4 lat" QUIET_MAX_WAIT=120
 #        PEERS_DIR=/work/shared/bench/peers OUT=/tmp/goqueue-bench GQ_PORT=18080
 #        GQ_FLAGS="--fsync interval" (extra flags of the GoQueue server)
+#        GQ_REF=HEAD (the commit of GoQueue to build, from a clean export of it, so
+#        uncommitted work in the tree is not measured; GQ_REF=tree builds the tree as it is)
 # It installs nothing: it checks for what it needs and says what to install.
 set -euo pipefail
 
@@ -28,6 +30,7 @@ export RUNS=${RUNS:-3} N=${N:-1000000} RATE=${RATE:-20000} DUR=${DUR:-10s}
 export QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-120}
 PHASES=${PHASES:-p1 p4 lat}
 GQ_PORT=${GQ_PORT:-18080}
+GQ_REF=${GQ_REF:-HEAD}
 CFGS=("$@"); [[ ${#CFGS[@]} -gt 0 ]] || CFGS=(redis-everysec nats)
 
 # What is needed, and what to do if it is missing.
@@ -58,13 +61,21 @@ done
 source "$PEERS_DIR/scripts/lib.sh"   # wait_port, wait_quiet, start_server, stop_server
 mkdir -p "$OUT/bin" "$DATA_ROOT"
 echo "building goqueue and the peers' load generator into $OUT/bin" >&2
-(cd "$ROOT" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
+if [[ $GQ_REF == tree ]]; then
+  (cd "$ROOT" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
+  GQ_DESC="$(cd "$ROOT" && git rev-parse --short HEAD) plus the uncommitted changes of the tree"
+else
+  rm -rf "$OUT/src"; mkdir -p "$OUT/src"
+  (cd "$ROOT" && git archive "$GQ_REF") | tar -x -C "$OUT/src"
+  (cd "$OUT/src" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
+  GQ_DESC="$(cd "$ROOT" && git rev-parse --short "$GQ_REF") ($GQ_REF)"
+fi
 (cd "$PEERS_DIR/loadgen" && GOFLAGS=-modcacherw go build -o "$OUT/bin/" ./cmd/loadgen ./cmd/kfakesrv)
 
 RES=$OUT/results/$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$RES"
 {
   echo "date: $(date -u)"; uname -a; echo "cores: $(nproc)"; go version
-  (cd "$ROOT" && echo "goqueue: $(git rev-parse --short HEAD 2> /dev/null)$(git diff --quiet 2> /dev/null || echo ' (modified tree)')")
+  echo "goqueue: $GQ_DESC"
   redis-server --version 2> /dev/null || true; nats-server --version 2> /dev/null || true
   echo "RUNS=$RUNS N=$N RATE=$RATE DUR=$DUR PHASES=$PHASES peers: ${CFGS[*]} GQ_FLAGS=${GQ_FLAGS:-}"
 } > "$RES/env.txt" 2>&1
