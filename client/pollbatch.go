@@ -28,7 +28,7 @@ func (*pollAnswer) accept() string { return api.PollBatchesContentType + ", appl
 
 func (a *pollAnswer) read(contentType string, body []byte) error {
 	if mediaType(contentType) == api.PollBatchesContentType {
-		msgs, err := decodePollBatches(body)
+		msgs, err := decodePollBatches(bytes.Clone(body)) // the messages keep slices of it
 		a.msgs = msgs
 		return err
 	}

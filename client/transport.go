@@ -40,11 +40,15 @@ type transport struct {
 	apiKey  string        // sent as X-API-Key when set; immutable
 	brokers []string      // base URLs ("http://host:port" or "https://..."); immutable
 	current atomic.Uint32 // index into brokers of the one that answered last
+	// answerBuf holds, between answers read by an answerReader, the buffer
+	// they are read into: a poll answer of unknown length is then not read
+	// by repeated doubling into fresh memory each time.
+	answerBuf chan *bytes.Buffer // capacity 1
 }
 
 // newTransport normalises addrs ("host:port" or a URL) into base URLs.
 func newTransport(addrs []string, hc *http.Client, apiKey string) (*transport, error) {
-	t := &transport{hc: hc, apiKey: apiKey}
+	t := &transport{hc: hc, apiKey: apiKey, answerBuf: make(chan *bytes.Buffer, 1)}
 	for _, a := range addrs {
 		a = strings.TrimRight(strings.TrimSpace(a), "/")
 		if a == "" {
@@ -147,7 +151,7 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 		return nil
 	}
 	if custom {
-		err = readAnswer(resp, reader)
+		err = t.readAnswer(resp, reader)
 	} else {
 		err = json.NewDecoder(resp.Body).Decode(out)
 	}
@@ -186,27 +190,39 @@ func decodeError(resp *http.Response) error {
 }
 
 // answerReader is an out of do that reads a successful answer's body itself,
-// in whichever of the types it accepts the broker chose.
+// in whichever of the types it accepts the broker chose. body is valid only
+// during read: it is a reused buffer.
 type answerReader interface {
 	accept() string // the Accept header to send
 	read(contentType string, body []byte) error
 }
 
-// readAnswer reads the whole body of resp and hands it to r.
-func readAnswer(resp *http.Response, r answerReader) error {
-	var buf bytes.Buffer
-	if resp.ContentLength > 0 {
-		buf.Grow(int(min(resp.ContentLength, maxPresize)))
+// maxKeptAnswer bounds the answer buffer a transport keeps for the next.
+const maxKeptAnswer = 16 << 20
+
+// readAnswer reads the whole body of resp into the transport's answer
+// buffer (or a new one if that is in use) and hands it to r.
+func (t *transport) readAnswer(resp *http.Response, r answerReader) error {
+	var buf *bytes.Buffer
+	select {
+	case buf = <-t.answerBuf:
+		buf.Reset()
+	default:
+		buf = new(bytes.Buffer)
 	}
+	defer func() {
+		if buf.Cap() <= maxKeptAnswer {
+			select {
+			case t.answerBuf <- buf:
+			default:
+			}
+		}
+	}()
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return err
 	}
 	return r.read(resp.Header.Get("Content-Type"), buf.Bytes())
 }
-
-// maxPresize bounds the buffer reserved for an answer from its declared
-// Content-Length, which a broker could misstate.
-const maxPresize = 64 << 20
 
 // connError is a request that got no answer from a broker.
 type connError struct{ err error }
