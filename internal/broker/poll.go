@@ -191,7 +191,8 @@ func (s *sizeBound) add(maxMessage int32, logBytes int64) {
 // many messages as surely fit in what is left of budget (by bound), so that
 // no message is put in flight that the answer cannot carry; the first round
 // takes at least one message. The rounds' records are read at once (under
-// cg.mu) to count their actual bytes. With small messages and logs larger
+// cg.mu) to count their actual bytes, through a readAhead, so that rounds of
+// a few messages do not decode a batch each. With small messages and logs larger
 // than budget, a round takes budget / max_message_bytes messages; the answer
 // can hold less than budget (never more, unless one message alone exceeds
 // it). Callers hold cg.mu.
@@ -199,6 +200,7 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 	var out []Delivered
 	var ds []delivery.Delivery
 	left, room := limit, int64(budget)
+	ra := readAhead{c: c, runs: make(map[delivery.TP][]commitlog.Record, len(owned))}
 	for left > 0 {
 		k := left
 		if bound.all > room {
@@ -214,11 +216,15 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 		if len(ds) == 0 {
 			break
 		}
-		got := c.read(ds)
-		for i := range got {
-			room -= int64(recordSize(&got[i].Record))
+		for _, d := range ds {
+			// A fair share of what is left, as delivery.Poll shares it.
+			if r, ok := ra.record(d.TP, d.Offset, left/len(owned)+1, int(max(room/int64(len(owned)), 1))); ok {
+				room -= int64(recordSize(&r))
+				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: r, DeliveryCount: d.DeliveryCount})
+			}
+			// else retention removed it meanwhile: the group skips it at
+			// its next poll
 		}
-		out = append(out, got...)
 		left -= len(ds)
 		if len(ds) < k {
 			break // nothing more is deliverable
@@ -342,54 +348,49 @@ func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetWrite {
 		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked}}
 }
 
-// read fetches the records of ds from the logs, in the order of ds. A
-// record that retention removed meanwhile is left out (the group skips it
-// at its next poll).
-func (c *coordinator) read(ds []delivery.Delivery) []Delivered {
-	out := make([]Delivered, 0, len(ds))
-	for i := 0; i < len(ds); {
-		// A run of consecutive offsets of one partition is one read.
-		j := i + 1
-		for j < len(ds) && ds[j].TP == ds[i].TP && ds[j].Offset == ds[j-1].Offset+1 {
-			j++
-		}
-		recs := c.readRun(ds[i].TP, ds[i].Offset, j-i)
-		k := 0
-		for _, d := range ds[i:j] {
-			for k < len(recs) && recs[k].Offset < d.Offset {
-				k++
-			}
-			if k < len(recs) && recs[k].Offset == d.Offset {
-				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: recs[k], DeliveryCount: d.DeliveryCount})
-			}
-		}
-		i = j
-	}
-	return out
+// readAhead reads the records of one poll: a miss reads on from the
+// offset asked, so that the next rounds of the poll find their records
+// already decoded. It lives for one poll, under cg.mu.
+type readAhead struct {
+	c    *coordinator
+	runs map[delivery.TP][]commitlog.Record // per partition, the last read, by offset
 }
 
-// readRun reads n records of tp from off.
-func (c *coordinator) readRun(tp delivery.TP, off int64, n int) []commitlog.Record {
-	t, err := c.b.lookup(tp.Topic)
+// record returns the record of tp at off; a miss reads up to n records and
+// roughly maxBytes from off. ok is false if the record no longer exists.
+func (ra *readAhead) record(tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
+	if r, ok := find(ra.runs[tp], off); ok {
+		return r, true
+	}
+	t, err := ra.c.b.lookup(tp.Topic)
 	if err != nil {
-		return nil
+		return commitlog.Record{}, false
 	}
 	p, err := t.partition(tp.Partition)
 	if err != nil {
-		return nil
+		return commitlog.Record{}, false
 	}
-	out := make([]commitlog.Record, 0, n)
-	for next := off; next < off+int64(n); {
-		recs, err := p.log.Read(next, int(off+int64(n)-next), pollReadBytes)
-		if err != nil || len(recs) == 0 {
-			break
-		}
-		for _, r := range recs {
-			if r.Offset >= next && r.Offset < off+int64(n) {
-				out = append(out, r)
-			}
-		}
-		next = recs[len(recs)-1].Offset + 1
+	recs, err := p.log.Read(off, max(n, 1), min(maxBytes, pollReadBytes))
+	if err != nil {
+		return commitlog.Record{}, false
 	}
-	return out
+	ra.runs[tp] = recs
+	return find(recs, off)
+}
+
+// find returns the record at off in recs, which are sorted by offset.
+func find(recs []commitlog.Record, off int64) (commitlog.Record, bool) {
+	i, ok := slices.BinarySearchFunc(recs, off, func(r commitlog.Record, off int64) int {
+		switch {
+		case r.Offset < off:
+			return -1
+		case r.Offset > off:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return commitlog.Record{}, false
+	}
+	return recs[i], true
 }
