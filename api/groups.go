@@ -14,7 +14,13 @@ const (
 	AssignorCooperativeSticky = "cooperative-sticky"
 )
 
-// Offset reset policies, as sent in JoinRequest.OffsetReset.
+// Offset reset policies, as sent in JoinRequest.OffsetReset: where a group
+// with no committed offset starts. The policy applies to the partitions a
+// topic has when the group first subscribes to it (latest: their high
+// watermarks then, not at the first poll). A partition added to the topic
+// later, or a topic deleted and created again, starts at its earliest
+// offset, as Kafka applies auto.offset.reset only to the initial position:
+// nothing produced to it is skipped.
 const (
 	OffsetResetEarliest = "earliest"
 	OffsetResetLatest   = "latest"
