@@ -61,6 +61,7 @@ type cgroup struct {
 	hints       deadlines          // lower bounds of the delivery deadlines a due redelivery hides
 	looked      time.Time          // when the timer loop last ticked the group
 	subs        map[string][]int64 // topic → its partitions' high watermarks when the group first subscribed
+	storedBorn  map[string]int64   // topic → created_at its restored offsets were of; until the first syncTopics
 	logged      groupLog           // what logChangesLocked last logged
 	// ready is closed and replaced whenever something may have become
 	// deliverable without an append (a handoff, a nack, an expiry), to wake
@@ -110,8 +111,12 @@ func (c *coordinator) restore() error {
 	}
 	for id, parts := range stored {
 		cg := c.newGroup(id)
+		cg.storedBorn = make(map[string]int64)
 		for tp, so := range parts {
 			cg.d.Restore(tp, so.Committed, so.Acked)
+			if so.Born != 0 {
+				cg.storedBorn[tp.Topic] = so.Born
+			}
 		}
 		c.groups[id] = cg
 	}
@@ -411,6 +416,15 @@ func (c *coordinator) syncTopics() {
 	for _, cg := range c.all() {
 		cg.mu.Lock()
 		now := c.b.now()
+		recreated := recreated
+		// Offsets restored from offsets.db may be of a topic deleted and
+		// created again while the broker was down.
+		for t, at := range cg.storedBorn {
+			if cur, ok := born[t]; ok && cur != at && !slices.Contains(recreated, t) {
+				recreated = append(slices.Clip(recreated), t)
+			}
+		}
+		cg.storedBorn = nil
 		if len(recreated) > 0 {
 			without := maps.Clone(counts)
 			for _, t := range recreated {

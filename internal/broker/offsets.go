@@ -74,6 +74,10 @@ type storedOffset struct {
 	Committed int64            `json:"committed"`
 	Acked     []delivery.Range `json:"acked,omitempty"`
 	Deleted   bool             `json:"deleted,omitempty"` // a tombstone
+	// Born is the created_at of the topic the state is of (0: unknown), so
+	// that offsets of a topic deleted and created again under its name
+	// while the broker was down are recognised (syncTopics).
+	Born int64 `json:"born,omitempty"`
 }
 
 // offsetWrite is one partition's state to persist (or delete, with del), or

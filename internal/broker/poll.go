@@ -344,8 +344,12 @@ func (c *coordinator) subscribeLocked(cg *cgroup) {
 // Callers hold cg.mu, which orders the sequence numbers.
 func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetWrite {
 	committed, acked, ok := cg.d.Snapshot(tp)
+	var born int64
+	if t, err := c.b.lookup(tp.Topic); err == nil {
+		born = t.cfg.CreatedAt
+	}
 	return offsetWrite{group: cg.id, tp: tp, del: !ok,
-		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked}}
+		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked, Born: born}}
 }
 
 // readAhead reads the records of one poll: a miss reads on from the
