@@ -105,6 +105,10 @@ type topicState struct {
 	fetchedAt  time.Time
 	sticky     int32    // partition of keyless records in the open request
 	open       *request // gathering records; nil if none
+	// batchHint is the largest batch of the last request sealed, with some
+	// headroom: the capacity a new batch starts with, so that batches of a
+	// busy topic do not grow by doubling each time.
+	batchHint int
 }
 
 // partKey names one partition of one topic.
@@ -242,7 +246,11 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	}
 	b := r.batches[part]
 	if b == nil {
-		b = newBatchBuilder(p.takeBufLocked())
+		buf := p.takeBufLocked()
+		if cap(buf) < ts0.batchHint {
+			buf = make([]byte, 0, ts0.batchHint)
+		}
+		b = newBatchBuilder(buf)
 		r.batches[part] = b
 		r.parts = append(r.parts, part)
 	}
@@ -317,6 +325,11 @@ func (p *Producer) sealLocked(ts *topicState) {
 	if ts.open == nil {
 		return
 	}
+	largest := 0
+	for _, b := range ts.open.batches {
+		largest = max(largest, b.size())
+	}
+	ts.batchHint = largest + largest/8
 	p.sealed++
 	ts.open.seq = p.sealed
 	p.pending[p.sealed] = struct{}{}

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // TestPickKeepsPartitionOrder: a ready request is sent only if none of its
@@ -41,5 +44,34 @@ func TestPickKeepsPartitionOrder(t *testing.T) {
 				t.Fatalf("picked %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestBatchStartsAtHint: once a topic's request was sealed full, the next
+// batch of that topic starts with the capacity it will need, even when no
+// answered buffer is free for reuse (the producer runs ahead of its sends).
+func TestBatchStartsAtHint(t *testing.T) {
+	p := &Producer{
+		cfg:     ProducerConfig{BatchBytes: 4096, BufferBytes: 1 << 20, MetadataMaxAge: time.Hour},
+		topics:  map[string]*topicState{"t": {partitions: 1, fetchedAt: time.Now()}},
+		pending: make(map[uint64]struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	rec := &Record{Value: bytes.Repeat([]byte("x"), 100), Timestamp: time.UnixMilli(1)}
+	for p.sealed < 2 {
+		if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := p.ready[0].batches[0]
+	hint := p.topics["t"].batchHint
+	if hint < first.size() || hint > first.size()*2 {
+		t.Fatalf("hint %d after a batch of %d bytes", hint, first.size())
+	}
+	if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cap(p.topics["t"].open.batches[0].buf); got < hint {
+		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
 	}
 }
