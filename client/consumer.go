@@ -56,7 +56,7 @@ type ConsumerConfig struct {
 	// messages of those partitions are committed and the partitions
 	// released; OnLost when the broker no longer knows the member (session
 	// timeout, fenced), after which the consumer joins again. They must not
-	// call Close.
+	// call Close, Commit or CommitAll.
 	OnAssigned func(api.Assignment)
 	OnRevoked  func(api.Assignment)
 	OnLost     func(api.Assignment)
@@ -81,16 +81,21 @@ const (
 // partitions and sends acknowledgements; joins happen in Poll (joinMu
 // serialises them).
 type Consumer struct {
-	cfg   ConsumerConfig
-	t     *transport
-	path  string // "/groups/{group}"
-	cbMu  sync.Mutex
-	join  sync.Mutex
-	stop  context.CancelFunc
-	done  chan struct{}
-	wake  chan struct{} // buffered(1): heartbeat now
-	mu    sync.Mutex
-	state memberState // guarded by mu
+	cfg  ConsumerConfig
+	t    *transport
+	path string // "/groups/{group}"
+	cbMu sync.Mutex
+	join sync.Mutex
+	// flushMu serialises flush: a release of revoked partitions must not
+	// overtake acks another flush has taken but not yet sent, or they reach
+	// the broker after the partition is gone and are lost (the next owner
+	// gets those messages again). Held across requests; never taken under mu.
+	flushMu sync.Mutex
+	stop    context.CancelFunc
+	done    chan struct{}
+	wake    chan struct{} // buffered(1): heartbeat now
+	mu      sync.Mutex
+	state   memberState // guarded by mu
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the

@@ -13,6 +13,8 @@ import (
 // settled) is dropped: it is redelivered elsewhere, at least once. What could
 // not be sent is queued again and the error returned.
 func (c *Consumer) flush(ctx context.Context, consumed bool) error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	s := &c.state
 	acks, nacks := s.acks, s.nacks
