@@ -100,7 +100,7 @@ type Result struct {
 	Secs      float64 `json:"secs"`
 	MsgsPerS  float64 `json:"msgs_per_s"`
 	MBPerS    float64 `json:"mb_per_s"` // value bytes, 10^6 per MB
-	Errors    int64   `json:"errors"`   // failed publishes; acks refused (revoked partition)
+	Errors    int64   `json:"errors"`   // failed publishes; acks refused (revoked partition, or 409 from the broker)
 
 	// consume and latency
 	Acked      int64 `json:"acked,omitempty"`      // distinct messages acked and committed

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/client"
 )
 
@@ -18,12 +20,13 @@ import (
 type seen struct {
 	mu    sync.Mutex
 	bits  map[int32][]uint64 // partition → one bit per offset below its high watermark at the start
+	hwm   map[int32]int64    // partition → its high watermark at the start; immutable
 	dups  int64
 	extra int64 // deliveries beyond the high watermarks (a stray producer): counted, not deduplicated
 }
 
 func newSeen(hwm map[int32]int64) *seen {
-	s := &seen{bits: make(map[int32][]uint64, len(hwm))}
+	s := &seen{bits: make(map[int32][]uint64, len(hwm)), hwm: hwm}
 	for p, n := range hwm {
 		s.bits[p] = make([]uint64, (n+63)/64)
 	}
@@ -38,7 +41,7 @@ func (s *seen) add(msgs []*client.Message) int64 {
 	for _, m := range msgs {
 		b := s.bits[m.Partition]
 		w := m.Offset / 64
-		if m.Offset < 0 || w >= int64(len(b)) {
+		if m.Offset < 0 || m.Offset >= s.hwm[m.Partition] {
 			s.extra++
 			continue
 		}
@@ -106,6 +109,10 @@ func consume(ctx context.Context, cfg Config, admin *client.Client, topic string
 					if cctx.Err() != nil {
 						break
 					}
+					if ackRefused(err) {
+						refused.Add(1)
+						continue
+					}
 					cancel(err)
 					return err
 				}
@@ -124,7 +131,13 @@ func consume(ctx context.Context, cfg Config, admin *client.Client, topic string
 			}
 			// Send the acknowledgements still pending: the workload ends
 			// when the broker has them.
-			return c.CommitContext(context.WithoutCancel(ctx))
+			if err := c.CommitContext(context.WithoutCancel(ctx)); err != nil {
+				if !ackRefused(err) {
+					return err
+				}
+				refused.Add(1)
+			}
+			return nil
 		})
 	}
 	err = g.Wait()
@@ -141,4 +154,13 @@ func consume(ctx context.Context, cfg Config, admin *client.Client, topic string
 		err = fmt.Errorf("bench: consumed %d of %d messages", res.Acked, res.Msgs)
 	}
 	return res, err
+}
+
+// ackRefused reports an error of the broker refusing acknowledgements
+// (409 Conflict: a message handed to another member or redelivered after
+// its visibility timeout before the ack arrived). A consumer logs it and
+// goes on: the message is delivered again, and counted once here.
+func ackRefused(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && ae.Status == http.StatusConflict
 }
