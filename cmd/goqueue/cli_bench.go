@@ -57,7 +57,7 @@ compare figures taken in the same run on an idle machine.`,
 			if slices.ContainsFunc(producers, func(p int) bool { return p < 1 }) {
 				return usageErrorf("--producers must be at least 1")
 			}
-			cfg.Brokers = c.brokers
+			cfg.Brokers, cfg.APIKey = c.brokers, c.apiKey
 			if progress && !c.json() {
 				cfg.Progress = c.progressBar
 			}

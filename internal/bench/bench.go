@@ -22,6 +22,7 @@ import (
 // which are the standard workloads of DESIGN.md §6.
 type Config struct {
 	Brokers     []string // "host:port" or base URLs; required
+	APIKey      string   // for a broker that requires API keys
 	TopicPrefix string   // topics are named <prefix>-<workload>-<unix ms>; default "bench"
 	Messages    int      // messages of the produce/consume workloads; default 1,000,000
 	Size        int      // value bytes; default 100 (at least 24 for the latency workload)
@@ -180,4 +181,34 @@ func watch(ctx context.Context, cancel context.CancelCauseFunc, cfg Config, done
 			}
 		}
 	}
+}
+
+// admin, producer and members build every workload's clients from c, so all
+// of them reach the broker the same way (its addresses and API key).
+func (c Config) admin() (*client.Client, error) {
+	return client.NewWithConfig(&client.Config{Brokers: c.Brokers, APIKey: c.APIKey})
+}
+
+func (c Config) producer(linger time.Duration) (*client.Producer, error) {
+	return client.NewProducer(&client.ProducerConfig{Brokers: c.Brokers, APIKey: c.APIKey, Linger: linger})
+}
+
+// members starts c.Members consumers of topic in group; the caller closes
+// each of them.
+func (c Config) members(group, topic string) ([]*client.Consumer, error) {
+	members := make([]*client.Consumer, 0, c.Members)
+	for range c.Members {
+		m, err := client.NewConsumer(&client.ConsumerConfig{
+			Brokers: c.Brokers, APIKey: c.APIKey, GroupID: group, Topics: []string{topic},
+			MaxInFlight: c.MaxInFlight, PollWait: 100 * time.Millisecond,
+		})
+		if err != nil {
+			for _, m := range members {
+				m.Close()
+			}
+			return nil, err
+		}
+		members = append(members, m)
+	}
+	return members, nil
 }

@@ -88,17 +88,12 @@ func consume(ctx context.Context, cfg Config, admin *client.Client, topic string
 	}()
 
 	start := time.Now()
-	members := make([]*client.Consumer, cfg.Members)
-	for i := range members {
-		c, err := client.NewConsumer(&client.ConsumerConfig{
-			Brokers: cfg.Brokers, GroupID: group, Topics: []string{topic},
-			MaxInFlight: cfg.MaxInFlight, PollWait: 100 * time.Millisecond,
-		})
-		if err != nil {
-			return res, err
-		}
-		defer c.Close()
-		members[i] = c
+	members, err := cfg.members(group, topic)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range members {
+		defer m.Close()
 	}
 	var g errgroup.Group
 	for _, c := range members {

@@ -36,7 +36,7 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Size < stampBytes {
 		return Result{}, fmt.Errorf("bench: latency messages need at least %d bytes, not %d", stampBytes, cfg.Size)
 	}
-	admin, err := client.New(cfg.Brokers...)
+	admin, err := cfg.admin()
 	if err != nil {
 		return Result{}, err
 	}
@@ -55,17 +55,12 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	members := make([]*client.Consumer, cfg.Members)
-	for i := range members {
-		c, err := client.NewConsumer(&client.ConsumerConfig{
-			Brokers: cfg.Brokers, GroupID: group, Topics: []string{topic},
-			MaxInFlight: cfg.MaxInFlight, PollWait: 100 * time.Millisecond,
-		})
-		if err != nil {
-			return res, err
-		}
-		defer c.Close()
-		members[i] = c
+	members, err := cfg.members(group, topic)
+	if err != nil {
+		return res, err
+	}
+	for _, m := range members {
+		defer m.Close()
 	}
 	got := newSeqSet(total)
 	var received atomic.Int64
@@ -113,7 +108,7 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 		return res, err
 	}
 
-	p, err := client.NewProducer(&client.ProducerConfig{Brokers: cfg.Brokers, Linger: cfg.LatencyLinger})
+	p, err := cfg.producer(cfg.LatencyLinger)
 	if err != nil {
 		_ = stopMembers()
 		return res, err

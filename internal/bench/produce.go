@@ -19,7 +19,7 @@ func ProduceConsume(ctx context.Context, cfg Config, producers int) (produced, c
 	if cfg, err = cfg.withDefaults(); err != nil {
 		return produced, consumed, err
 	}
-	admin, err := client.New(cfg.Brokers...)
+	admin, err := cfg.admin()
 	if err != nil {
 		return produced, consumed, err
 	}
@@ -60,7 +60,7 @@ func produce(ctx context.Context, cfg Config, topic string, producers int) (Resu
 			n++
 		}
 		working.Go(func() error {
-			p, err := client.NewProducer(&client.ProducerConfig{Brokers: cfg.Brokers, Linger: cfg.Linger})
+			p, err := cfg.producer(cfg.Linger)
 			if err != nil {
 				return err
 			}

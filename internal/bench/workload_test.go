@@ -9,6 +9,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
 // TestWorkloadsAgainstABroker runs every workload, tiny, against a real
@@ -71,5 +72,19 @@ func TestWorkloadsAgainstABroker(t *testing.T) {
 	}
 	if left, err := admin.Groups(ctx); err != nil || len(left) != 0 {
 		t.Errorf("groups left behind: %v, %v", left, err)
+	}
+}
+
+// The workloads reach a broker that requires an API key when given one.
+func TestWorkloadsWithAPIKey(t *testing.T) {
+	const key = "bench-test-key-0123456789"
+	srv := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = []string{key} }))
+	cfg := Config{Brokers: []string{srv.URL}, APIKey: key, Messages: 500, Fetch: 500, Stall: 10 * time.Second}
+	p, c, err := ProduceConsume(context.Background(), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Msgs != 500 || c.Acked != 500 {
+		t.Errorf("produce %+v, consume %+v", p, c)
 	}
 }
