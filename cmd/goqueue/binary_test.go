@@ -17,7 +17,19 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
+
+// goqueueBin is the real binary, built once for all of this package's tests
+// that run it as a user would; TestMain removes it.
+var goqueueBin brokertest.Binary
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	goqueueBin.Cleanup()
+	os.Exit(code)
+}
 
 // proc is one run of the real goqueue binary.
 type proc struct {
@@ -121,11 +133,7 @@ func TestBinaryPublishStopRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "goqueue")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := goqueueBin.Path(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	args := []string{"--addr", "127.0.0.1:0", "--data-dir", dir}
 

@@ -42,10 +42,7 @@ func TestCLIAsAUser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "goqueue")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := goqueueBin.Path(t)
 	srv := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
 	url := srv.url
 

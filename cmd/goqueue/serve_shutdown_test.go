@@ -23,10 +23,7 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "goqueue")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := goqueueBin.Path(t)
 	args := []string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--shutdown-timeout", "5s"}
 	p := startBinary(t, bin, args...)
 	if st := p.call(t, "POST", "/topics", `{"name":"orders","partitions":1}`, nil); st != http.StatusCreated {
@@ -139,10 +136,7 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "goqueue")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := goqueueBin.Path(t)
 	p := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--read-timeout", "1m", "--shutdown-timeout", "1m")
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))

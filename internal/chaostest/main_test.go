@@ -3,15 +3,14 @@ package chaostest
 import (
 	"bufio"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
 var (
@@ -20,7 +19,7 @@ var (
 	msgsFlag  = flag.Int("chaos.messages", 0, "messages per assignor; 0 means 25,000, or 1,000,000 with -chaos.long")
 	rateFlag  = flag.Int("chaos.rate", 0, "messages published per second; 0 means 5,000, or 20,000 with -chaos.long")
 	logsFlag  = flag.String("chaos.logs", "", "keep the workers' event logs in this directory (default: a temporary one)")
-	goqueue   binary
+	goqueue   brokertest.Binary
 	listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 )
 
@@ -30,47 +29,15 @@ func TestMain(m *testing.M) {
 	}
 	flag.Parse()
 	code := m.Run()
-	goqueue.cleanup()
+	goqueue.Cleanup()
 	os.Exit(code)
-}
-
-// binary is the goqueue binary, built once per test run without -race so
-// that the broker runs at production speed.
-type binary struct {
-	once sync.Once
-	dir  string // removed by TestMain
-	path string
-	err  error
-}
-
-func (b *binary) get(t *testing.T) string {
-	t.Helper()
-	b.once.Do(func() {
-		if b.dir, b.err = os.MkdirTemp("", "goqueue-chaostest-"); b.err != nil {
-			return
-		}
-		b.path = filepath.Join(b.dir, "goqueue")
-		if out, err := exec.Command("go", "build", "-o", b.path, "github.com/abd-ulbasit/goqueue/cmd/goqueue").CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
-}
-
-func (b *binary) cleanup() {
-	if b.dir != "" {
-		os.RemoveAll(b.dir)
-	}
 }
 
 // startBroker runs the binary on 127.0.0.1:0 with args and returns its URL
 // once it logs its address. t.Cleanup kills it and waits for it.
 func startBroker(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(goqueue.get(t), append([]string{"--addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(goqueue.Path(t), append([]string{"--addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/abd-ulbasit/goqueue/api"
+
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
 var (
@@ -23,12 +25,12 @@ var (
 )
 
 // goqueue is built on first use and removed by TestMain.
-var goqueue binary
+var goqueue brokertest.Binary
 
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	goqueue.cleanup()
+	goqueue.Cleanup()
 	os.Exit(code)
 }
 
@@ -93,7 +95,7 @@ func runCrash(t *testing.T, fsync string) {
 	dir := filepath.Join(t.TempDir(), "data")
 	c := &crash{
 		t:     t,
-		bin:   goqueue.get(t),
+		bin:   goqueue.Path(t),
 		fsync: fsync,
 		args:  []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--fsync", fsync, "--segment-bytes", "8KiB"},
 		rng:   rand.New(rand.NewPCG(seed, 0)),

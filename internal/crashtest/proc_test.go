@@ -3,52 +3,13 @@ package crashtest
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
 	"time"
 )
-
-// binary is the goqueue binary built once for the whole test run, without
-// -race, so that restarts and recovery are as fast as in production; the
-// test process itself runs with -race.
-type binary struct {
-	once sync.Once
-	dir  string // removed by TestMain
-	path string
-	err  error
-}
-
-// get builds the binary on first use.
-func (b *binary) get(t *testing.T) string {
-	t.Helper()
-	b.once.Do(func() {
-		b.dir, b.err = os.MkdirTemp("", "goqueue-crashtest-")
-		if b.err != nil {
-			return
-		}
-		b.path = filepath.Join(b.dir, "goqueue")
-		out, err := exec.Command("go", "build", "-o", b.path, "github.com/abd-ulbasit/goqueue/cmd/goqueue").CombinedOutput()
-		if err != nil {
-			b.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
-}
-
-func (b *binary) cleanup() {
-	if b.dir != "" {
-		os.RemoveAll(b.dir)
-	}
-}
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
