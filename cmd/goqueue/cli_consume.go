@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // consumeOpts are the flags of `goqueue consume`.

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // Exit statuses of the client subcommands, for scripts. Serving uses 0, 1

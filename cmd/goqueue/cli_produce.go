@@ -10,7 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // progressMin is the input size from which produce shows a progress bar.

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 func main() {

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 func TestAckRefused(t *testing.T) {

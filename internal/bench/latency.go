@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // Each latency message carries, in its first bytes, when it was meant to be

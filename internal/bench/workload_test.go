@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // TestWorkloadsAgainstABroker runs every workload, tiny, against a real

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // Members join, leave and are killed while messages flow, with the

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // BenchmarkClient measures, against one broker in one run, publishing

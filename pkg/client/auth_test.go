@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // Against a broker that requires an API key, every kind of client works with

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 	"go.uber.org/goleak"
 )
 

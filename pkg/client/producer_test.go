@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // setup starts a broker with topic (parts partitions) and an admin Client.

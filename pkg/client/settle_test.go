@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/client"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // settleRecorder forwards to a broker and keeps the bodies of ack and nack
