@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -265,7 +266,7 @@ func (s *offsetStore) commit(ws []offsetWrite) error {
 				continue // the group was deleted after this write was taken
 			}
 			if w.delGroup {
-				if err := root.DeleteBucket([]byte(w.group)); err != nil && err != bolt.ErrBucketNotFound {
+				if err := root.DeleteBucket([]byte(w.group)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 					return err
 				}
 				if err := dead.Put([]byte(w.group), binary.BigEndian.AppendUint64(nil, w.off.Seq)); err != nil {
