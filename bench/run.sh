@@ -15,7 +15,7 @@
 # Usage: bench/run.sh [peer-config ...]       (default: redis-everysec nats)
 #   peer configs: redis-everysec redis-always redis-nopersist nats kfake-disk kfake-sync kfake-mem
 #   env: RUNS=3 N=1000000 RATE=20000 DUR=10s PHASES="p1 p4 lat" QUIET_MAX_WAIT=120
-#        PEERS_DIR=/work/shared/bench/peers OUT=/tmp/goqueue-bench GQ_PORT=18080
+#        PEERS_DIR=../shared/bench/peers (beside the repository) OUT=/tmp/goqueue-bench GQ_PORT=18080
 #        GQ_FLAGS="--fsync interval" (extra flags of the GoQueue server)
 #        GQ_REF=HEAD (the commit of GoQueue to build, from a clean export of it, so
 #        uncommitted work in the tree is not measured; GQ_REF=tree builds the tree as it is)
@@ -23,7 +23,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-export PEERS_DIR=${PEERS_DIR:-/work/shared/bench/peers}
+export PEERS_DIR=${PEERS_DIR:-$ROOT/../shared/bench/peers}
 OUT=${OUT:-/tmp/goqueue-bench}
 export PEERS_OUT=$OUT DATA_ROOT=$OUT/data
 export RUNS=${RUNS:-3} N=${N:-1000000} RATE=${RATE:-20000} DUR=${DUR:-10s}
