@@ -32,7 +32,7 @@ func operations() map[string]operation {
 		"GET /healthz":      {summary: "Liveness and health: 200 while the process serves", response: status{}},
 		"GET /livez":        {summary: "Liveness: 200 while the process serves", response: status{}},
 		"GET /readyz":       {summary: "Readiness: 200 once recovery has finished, 503 while starting or shutting down", response: status{}},
-		"GET /version":      {summary: "Broker and Go versions", response: versionInfo{}},
+		"GET /version":      {summary: "Broker and Go versions", response: api.VersionInfo{}},
 		"GET /metrics":      {summary: "Prometheus metrics (text exposition format)", text: true},
 		"GET /openapi.json": {summary: "This description", response: map[string]any{}},
 
@@ -63,12 +63,6 @@ func operations() map[string]operation {
 			request: api.DLQReplayRequest{}, response: api.DLQReplayResponse{}},
 		"POST /groups/{group}/offsets/reset": {summary: "Reset the offsets of an empty group", request: api.ResetOffsetsRequest{}, response: api.OffsetsResponse{}},
 	}
-}
-
-// versionInfo is the answer of /version.
-type versionInfo struct {
-	Version string `json:"version"`
-	Go      string `json:"go"`
 }
 
 var pathParam = regexp.MustCompile(`\{([a-zA-Z_]+)\.{0,3}\}`)
