@@ -110,7 +110,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		if prior != nil {
 			delete(ms, prior.id)
 		}
-		ms[id] = &member{id: id, topics: topics}
+		ms[id] = &member{id: id, topics: topics, instanceID: p.InstanceID}
 		prev := g.target
 		if prior != nil {
 			prev = renamed(prev, prior.id, id)

@@ -120,7 +120,7 @@ func (g *Group) memberIDs() []string {
 func assignMembers(ms map[string]*member) []assign.Member {
 	out := make([]assign.Member, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, assign.Member{ID: m.id, Topics: m.topics})
+		out = append(out, assign.Member{ID: m.id, Topics: m.topics, InstanceID: m.instanceID})
 	}
 	slices.SortFunc(out, func(a, b assign.Member) int { return strings.Compare(a.ID, b.ID) })
 	return out
