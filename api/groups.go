@@ -42,7 +42,7 @@ type JoinRequest struct {
 	// Per-group delivery settings, fixed by the member that creates the
 	// group (later joins may omit them; naming other values is a conflict).
 	// Zero takes the broker's defaults.
-	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message is retried this many times, then dead-lettered
+	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message that failed (nack, visibility timeout) this many times more is dead-lettered; handoffs are no failures
 	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"` // default 30000
 	MaxInFlight         int   `json:"max_in_flight,omitempty"`         // per member; default 1000
 }

@@ -4,9 +4,9 @@ import "time"
 
 // Release hands off what member holds in flight on tp: every such message is
 // deliverable to the partition's next owner at once. A release is not a
-// failed delivery: the next delivery carries the same delivery count, so
-// handoffs never bring a message closer to the DLQ. It returns how many
-// messages it released. The owner calls it when the partition leaves member (revoked,
+// failed delivery: the next delivery counts in DeliveryCount but spends none
+// of the retry budget, so handoffs never bring a message closer to the DLQ.
+// It returns how many messages it released. The owner calls it when the partition leaves member (revoked,
 // left, session or rebalance timeout, fenced).
 func (g *Group) Release(member string, tp TP) int {
 	p, h := g.lookup(tp), g.members[member]
@@ -41,7 +41,6 @@ func (g *Group) release(p *partition, h *holder) int {
 		if e.state == inFlight && e.holder == h {
 			g.land(e)
 			g.wait(e, time.Time{})
-			e.handoff = true
 			n++
 		}
 	}

@@ -39,7 +39,8 @@ type machine struct {
 	inFlight  map[key]flight
 	settled   map[key]bool      // acknowledged or dead-lettered: never delivered again
 	dead      map[key]bool      // decided dead, DLQ write not confirmed
-	nextCount map[key]int       // the count the next delivery must carry (default 1)
+	nextCount map[key]int       // the count the next delivery must carry (default 1): every delivery counts
+	fails     map[key]int       // failed deliveries (nack, expiry): the retry budget spent; handoffs spend none
 	released  map[key]bool      // handed off, not delivered again yet
 	due       map[key]time.Time // waiting messages: when they may be delivered again
 	delivered map[key]bool      // delivered at least once since the last restart
@@ -64,6 +65,7 @@ func newMachine(t *rapid.T) *machine {
 		settled:   map[key]bool{},
 		dead:      map[key]bool{},
 		nextCount: map[key]int{},
+		fails:     map[key]int{},
 		released:  map[key]bool{},
 		due:       map[key]time.Time{},
 		delivered: map[key]bool{},
@@ -154,8 +156,8 @@ func (m *machine) poll(t *rapid.T, member string, owned []TP, limit int) []Deliv
 		if want := max(m.nextCount[k], 1); d.DeliveryCount != want {
 			t.Fatalf("delivered %v with count %d, want %d", k, d.DeliveryCount, want)
 		}
-		if d.DeliveryCount > m.cfg.maxDeliveries() {
-			t.Fatalf("delivery count %d above max retries+1", d.DeliveryCount)
+		if m.fails[k] >= m.cfg.maxFailures() {
+			t.Fatalf("delivered %v after %d failures, its retry budget spent", k, m.fails[k])
 		}
 		if !m.delivered[k] {
 			// First deliveries come in offset order, skipping only what
@@ -222,8 +224,10 @@ func (m *machine) Nack(t *rapid.T) {
 		t.Fatalf("Nack %v by its holder: %v", k, err)
 	}
 	delete(m.inFlight, k)
+	m.fails[k]++
+	fails := m.fails[k]
 	switch {
-	case opt.Reject, f.count >= m.cfg.maxDeliveries():
+	case opt.Reject, fails >= m.cfg.maxFailures():
 		reason := ReasonMaxRetries
 		if opt.Reject {
 			reason = ReasonRejected
@@ -236,7 +240,7 @@ func (m *machine) Nack(t *rapid.T) {
 	default:
 		delay := opt.Delay
 		if delay == 0 {
-			delay = m.cfg.Backoff(f.count)
+			delay = m.cfg.Backoff(fails)
 		}
 		if o.Dead || !o.RetryAt.Equal(m.now.Add(delay)) {
 			t.Fatalf("Nack %v (count %d) = %+v, want retry after %v", k, f.count, o, delay)
@@ -329,7 +333,8 @@ func (m *machine) tick(t *rapid.T) {
 			continue
 		}
 		delete(m.inFlight, k)
-		if f.count >= m.cfg.maxDeliveries() {
+		m.fails[k]++
+		if m.fails[k] >= m.cfg.maxFailures() {
 			want = append(want, DeadLetter{TP: k.tp, Offset: k.off, DeliveryCount: f.count, Reason: ReasonMaxRetries, LastError: LastErrorVisibility})
 			m.dead[k] = true
 			continue
@@ -390,7 +395,7 @@ func (m *machine) release(t *rapid.T, member string, tp TP) {
 	for _, k := range sortedKeys(m.inFlight) {
 		if f := m.inFlight[k]; k.tp == tp && f.member == member {
 			delete(m.inFlight, k)
-			m.nextCount[k] = f.count
+			m.nextCount[k] = f.count + 1
 			m.released[k] = true
 			m.due[k] = time.Time{}
 			want++
@@ -416,7 +421,7 @@ func (m *machine) Leave(t *rapid.T) {
 	for _, k := range sortedKeys(m.inFlight) {
 		if f := m.inFlight[k]; f.member == member {
 			delete(m.inFlight, k)
-			m.nextCount[k] = f.count
+			m.nextCount[k] = f.count + 1
 			m.released[k] = true
 			m.due[k] = time.Time{}
 			want++
@@ -443,6 +448,7 @@ func (m *machine) Restart(t *rapid.T) {
 	clear(m.dead)
 	clear(m.released)
 	clear(m.nextCount)
+	clear(m.fails)
 	clear(m.due)
 	clear(m.delivered)
 	for _, tp := range m.tps {
