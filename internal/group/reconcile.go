@@ -21,6 +21,7 @@ func (g *Group) reconcile(now time.Time, m *member) {
 				next[p] = struct{}{}
 			}
 		}
+		clear(m.kept) // handed its new assignment: what it has is owned now
 	}
 	for p := range next {
 		if !m.owned.has(p) {
@@ -43,6 +44,9 @@ func (g *Group) reconcile(now time.Time, m *member) {
 
 // release records that p left m.
 func (g *Group) release(m *member, p tp, why Why) {
+	if g.barrier && why == WhyReleased {
+		m.kept[p] = struct{}{}
+	}
 	delete(m.owned, p)
 	delete(m.told, p)
 	if g.owners[p] == m.id {
@@ -126,11 +130,40 @@ func assignMembers(ms map[string]*member) []assign.Member {
 	return out
 }
 
+// held is the previous assignment that sticky assignors preserve: what each
+// member owns (told it may, and not yet released) and, during an eager
+// rebalance, what it released only because of the barrier and nobody owns
+// since. It is not the pending target: a partition the target gives a
+// member that does not own it yet has not moved, and giving it to another
+// moves nothing; keeping the target instead would make a member that owns
+// its partitions give them up for ones it never had when membership
+// changes again before every member heartbeated. from's holdings are
+// listed under to (a static member's restart), unless from == to.
+func (g *Group) held(from, to string) assign.Plan {
+	out := make(assign.Plan, len(g.members))
+	for id, m := range g.members {
+		a := map[string][]int32{}
+		for _, p := range m.owned.sorted() {
+			a[p.topic] = append(a[p.topic], p.part)
+		}
+		for _, p := range m.kept.sorted() {
+			if _, taken := g.owners[p]; !taken {
+				a[p.topic] = append(a[p.topic], p.part)
+			}
+		}
+		if id == from {
+			id = to
+		}
+		out[id] = a
+	}
+	return out
+}
+
 // rebalance recomputes the target after a change made outside Join. Should
 // the assignor fail (a bug: the strategy was validated), the previous target
 // is kept, minus what is no longer valid, so the group never stalls.
 func (g *Group) rebalance(now time.Time, reason Reason) {
-	plan, err := g.balance(g.assignor, assignMembers(g.members), g.partitions, g.target)
+	plan, err := g.balance(g.assignor, assignMembers(g.members), g.partitions, g.held("", ""))
 	if err != nil {
 		plan = g.target
 	}
