@@ -46,3 +46,19 @@ func (g *Group) release(p *partition, h *holder) int {
 	}
 	return n
 }
+
+// HandBack returns one message member holds in flight, unprocessed: it is
+// deliverable again at once, to whoever polls its partition next, and like
+// a release spends none of the retry budget. A member hands back what it
+// cannot take (a poll's answer that crossed the release of the partition),
+// so that the message need not wait out its visibility timeout. Errors as
+// for Ack.
+func (g *Group) HandBack(member string, tp TP, off int64) error {
+	e, err := g.held(member, tp, off)
+	if err != nil {
+		return err
+	}
+	g.land(e)
+	g.wait(e, time.Time{})
+	return nil
+}

@@ -200,6 +200,19 @@ func (m *machine) Ack(t *rapid.T) {
 	m.settled[k] = true
 }
 
+// HandBack returns a message its holder will not process: deliverable
+// again at once, one more delivery, no failure.
+func (m *machine) HandBack(t *rapid.T) {
+	k, f := m.pickFlight(t)
+	if err := m.g.HandBack(f.member, k.tp, k.off); err != nil {
+		t.Fatalf("HandBack %v by its holder: %v", k, err)
+	}
+	delete(m.inFlight, k)
+	m.nextCount[k] = f.count + 1
+	m.released[k] = true
+	m.due[k] = time.Time{}
+}
+
 // BadAck acks a message the member does not hold.
 func (m *machine) BadAck(t *rapid.T) {
 	member := rapid.SampledFrom(m.members).Draw(t, "member")
@@ -552,19 +565,20 @@ func TestModel(t *testing.T) {
 
 func (m *machine) repeat(t *rapid.T) {
 	t.Repeat(map[string]func(*rapid.T){
-		"poll":    m.Poll,
-		"produce": m.Produce,
-		"ack":     m.Ack,
-		"badAck":  m.BadAck,
-		"nack":    m.Nack,
-		"extend":  m.Extend,
-		"confirm": m.ConfirmDead,
-		"advance": m.Advance,
-		"handoff": m.Handoff,
-		"leave":   m.Leave,
-		"commit":  m.Commit,
-		"restart": m.Restart,
-		"":        m.Check,
+		"poll":     m.Poll,
+		"produce":  m.Produce,
+		"ack":      m.Ack,
+		"badAck":   m.BadAck,
+		"nack":     m.Nack,
+		"extend":   m.Extend,
+		"confirm":  m.ConfirmDead,
+		"advance":  m.Advance,
+		"handoff":  m.Handoff,
+		"handBack": m.HandBack,
+		"leave":    m.Leave,
+		"commit":   m.Commit,
+		"restart":  m.Restart,
+		"":         m.Check,
 	})
 }
 

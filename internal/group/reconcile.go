@@ -14,13 +14,8 @@ import (
 // time it is asked to, its rebalance timeout starts.
 func (g *Group) reconcile(now time.Time, m *member) {
 	g.liftBarrier()
-	next := make(parts, len(m.target))
+	next := g.grantable(m)
 	if !g.barrier {
-		for p := range m.target {
-			if o, ok := g.owners[p]; !ok || o == m.id {
-				next[p] = struct{}{}
-			}
-		}
 		clear(m.kept) // handed its new assignment: what it has is owned now
 	}
 	for p := range next {
@@ -40,6 +35,35 @@ func (g *Group) reconcile(now time.Time, m *member) {
 		m.prevGen, m.gen = m.gen, g.epoch
 	}
 	g.refresh(m)
+}
+
+// grantable is what m may own now: its target partitions that nobody else
+// owns, or nothing while an eager barrier holds (one nobody owns anything
+// under is lifted at the next reconcile).
+func (g *Group) grantable(m *member) parts {
+	next := make(parts, len(m.target))
+	if g.barrier && len(g.owners) > 0 {
+		return next
+	}
+	for p := range m.target {
+		if o, ok := g.owners[p]; !ok || o == m.id {
+			next[p] = struct{}{}
+		}
+	}
+	return next
+}
+
+// HeartbeatDue reports whether a heartbeat of memberID now would be
+// answered another assignment than it was last told: partitions to take or
+// to release. A long poll answers early when it becomes true, so that
+// rebalances travel at once instead of at the next heartbeat interval. An
+// unknown or departed member has no heartbeat due.
+func (g *Group) HeartbeatDue(memberID string) bool {
+	m := g.members[memberID]
+	if m == nil || m.left || g.state == StateDead {
+		return false
+	}
+	return !g.grantable(m).equal(m.told)
 }
 
 // release records that p left m.

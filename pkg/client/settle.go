@@ -51,7 +51,7 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 		nacks = nacks[n:]
 		for len(refs) > 0 {
 			ranges, k := rangesOf(refs)
-			req := api.AckRequest{Ranges: ranges, Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason}
+			req := api.AckRequest{Ranges: ranges, Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason, Release: opts.release}
 			if err := c.send(ctx, sess, "/nack", req); err != nil {
 				c.requeue(sess, nil, append(nacksOf(refs, opts), nacks...))
 				return err
