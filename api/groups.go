@@ -147,20 +147,20 @@ const MaxRangeMessages = 100000
 // request must name at least one. A failure inside a range is reported per
 // message, as for Messages.
 type AckRequest struct {
-	MemberID            string        `json:"member_id"`
-	Generation          int64         `json:"generation"`
-	Messages            []MessageRef  `json:"messages"`
-	Ranges              []OffsetRange `json:"ranges,omitempty"`
-	Requeue             *bool         `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
-	DelayMS             int64         `json:"delay_ms,omitempty"` // nack: instead of the backoff
-	Reason              string        `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
+	MemberID   string        `json:"member_id"`
+	Generation int64         `json:"generation"`
+	Messages   []MessageRef  `json:"messages"`
+	Ranges     []OffsetRange `json:"ranges,omitempty"`
+	Requeue    *bool         `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
+	DelayMS    int64         `json:"delay_ms,omitempty"` // nack: instead of the backoff
+	Reason     string        `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
 	// Release (nack only) hands the messages back unprocessed: delivered
 	// again at once, to whoever owns the partition then, as a handoff
 	// does: no retry is spent (delivery_count still counts the delivery).
 	// A client uses it for messages a poll answered for a partition it no
 	// longer takes. It cannot be combined with requeue false or delay_ms.
-	Release bool `json:"release,omitempty"`
-	VisibilityTimeoutMS int64         `json:"visibility_timeout_ms,omitempty"`
+	Release             bool  `json:"release,omitempty"`
+	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"`
 }
 
 // AckResponse reports what an ack, nack or extend did, per message. The

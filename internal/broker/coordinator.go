@@ -104,9 +104,9 @@ func newCoordinator(b *Broker, store *offsetStore) *coordinator {
 
 func (c *coordinator) newGroup(id string) *cgroup {
 	return &cgroup{
-		id:    id,
-		g:     group.New(id, c.gcfg),
-		d:     delivery.NewGroup(c.dcfg),
+		id:     id,
+		g:      group.New(id, c.gcfg),
+		d:      delivery.NewGroup(c.dcfg),
 		hosts:  make(map[string]string),
 		ready:  make(chan struct{}),
 		nudged: make(map[string]uint64),
