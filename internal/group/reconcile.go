@@ -161,7 +161,8 @@ func assignMembers(ms map[string]*member) []assign.Member {
 // member that does not own it yet has not moved, and giving it to another
 // moves nothing; keeping the target instead would make a member that owns
 // its partitions give them up for ones it never had when membership
-// changes again before every member heartbeated. from's holdings are
+// changes again before every member heartbeated. A departed static
+// member holds its target, reserved for its restart. from's holdings are
 // listed under to (a static member's restart), unless from == to.
 func (g *Group) held(from, to string) assign.Plan {
 	out := make(assign.Plan, len(g.members))
@@ -170,7 +171,11 @@ func (g *Group) held(from, to string) assign.Plan {
 		for _, p := range m.owned.sorted() {
 			a[p.topic] = append(a[p.topic], p.part)
 		}
-		for _, p := range m.kept.sorted() {
+		extra := m.kept
+		if m.left {
+			extra = m.target
+		}
+		for _, p := range extra.sorted() {
 			if _, taken := g.owners[p]; !taken {
 				a[p.topic] = append(a[p.topic], p.part)
 			}
