@@ -79,7 +79,9 @@ const (
 // The consumer's state is guarded by mu. One background goroutine, started
 // by NewConsumer and stopped by Close, heartbeats, releases revoked
 // partitions and sends acknowledgements; joins happen in Poll (joinMu
-// serialises them).
+// serialises them). It heartbeats at its interval, and at once when a poll
+// answer says the broker has a new assignment for it (a rebalance), so
+// partitions move within milliseconds of a member joining or leaving.
 type Consumer struct {
 	cfg  ConsumerConfig
 	t    *transport
