@@ -236,14 +236,17 @@ func TestRebalanceDoesNotWaitForHeartbeats(t *testing.T) {
 // members, a scale-out from 2 to 3 members and a rolling restart of 3,
 // under each assignor: join-p50-ms is a joining member's wait for its
 // first partition, unowned-p50-ms and unowned-max-ms the time partitions
-// spend without an owner (revoked or released → assigned). One iteration
-// is one whole scenario on a new group.
+// spend without an owner (revoked or released → assigned), and
+// rebalance-ms the group's time in rebalance per scenario, as GET
+// /groups/{group} reports it (the first members' joins included). One
+// iteration is one whole scenario on a new group.
 func BenchmarkRebalance(b *testing.B) {
 	srv, admin := rigBroker(b, func(*broker.Config) {})
 	for _, assignor := range []string{api.AssignorRange, api.AssignorRoundRobin, api.AssignorSticky, api.AssignorCooperativeSticky} {
 		for _, scenario := range []string{"scale-out", "rolling-restart"} {
 			b.Run(assignor+"/"+scenario, func(b *testing.B) {
 				var joins, gaps []time.Duration
+				var inRebalance time.Duration
 				i := 0
 				for b.Loop() {
 					i++
@@ -257,12 +260,18 @@ func BenchmarkRebalance(b *testing.B) {
 					r.mu.Lock()
 					joins, gaps = append(joins, r.joins...), append(gaps, r.gaps...)
 					r.mu.Unlock()
+					g, err := admin.Group(context.Background(), r.group)
+					if err != nil {
+						b.Fatal(err)
+					}
+					inRebalance += time.Duration(g.Rebalances.TotalDurationMS) * time.Millisecond
 					r.stopAll()
 					b.StartTimer()
 				}
 				b.ReportMetric(ms(quantile(joins, 0.5)), "join-p50-ms")
 				b.ReportMetric(ms(quantile(gaps, 0.5)), "unowned-p50-ms")
 				b.ReportMetric(ms(quantile(gaps, 1)), "unowned-max-ms")
+				b.ReportMetric(ms(inRebalance)/float64(i), "rebalance-ms")
 			})
 		}
 	}
