@@ -203,6 +203,11 @@ func (c *coordinator) afterOpLocked(cg *cgroup) {
 		// must learn it now, not at their next heartbeat (see Poll).
 		cg.epoch = gen
 		cg.changes++
+		for id := range cg.nudged {
+			if _, ok := cg.g.Member(id); !ok {
+				delete(cg.nudged, id) // gone, whether it owned anything or not
+			}
+		}
 		if len(rel) == 0 {
 			cg.signalLocked()
 		}
@@ -225,7 +230,6 @@ func (c *coordinator) afterOpLocked(cg *cgroup) {
 		if _, ok := cg.g.Member(r.Member); !ok {
 			cg.d.ReleaseMember(r.Member)
 			delete(cg.hosts, r.Member)
-			delete(cg.nudged, r.Member)
 		}
 	}
 	cg.signalLocked()
