@@ -42,7 +42,7 @@ type JoinRequest struct {
 	// Per-group delivery settings, fixed by the member that creates the
 	// group (later joins may omit them; naming other values is a conflict).
 	// Zero takes the broker's defaults.
-	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message is retried this many times, then dead-lettered
+	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message that failed (nack, visibility timeout) this many times more is dead-lettered; handoffs are no failures
 	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"` // default 30000
 	MaxInFlight         int   `json:"max_in_flight,omitempty"`         // per member; default 1000
 }
@@ -102,9 +102,22 @@ type PollRequest struct {
 }
 
 // PollResponse carries messages now in flight for the member.
+//
+// Rebalance is true when a heartbeat now would change what the member may
+// own (partitions to take or to release): the member should heartbeat at
+// once instead of at its interval. A long poll answers as soon as that
+// becomes so, with or without messages, so a rebalance travels in
+// milliseconds; it answers early once per change, so a client that ignores
+// the field long-polls as before. The binary answer
+// (PollBatchesContentType) carries it in the PollRebalanceHeader header.
 type PollResponse struct {
-	Messages []Message `json:"messages"`
+	Messages  []Message `json:"messages"`
+	Rebalance bool      `json:"rebalance,omitempty"`
 }
+
+// PollRebalanceHeader is set to "true" on a poll answer whose Rebalance is
+// true, JSON or binary.
+const PollRebalanceHeader = "Goqueue-Rebalance"
 
 // MessageRef names one message.
 type MessageRef struct {
@@ -134,14 +147,20 @@ const MaxRangeMessages = 100000
 // request must name at least one. A failure inside a range is reported per
 // message, as for Messages.
 type AckRequest struct {
-	MemberID            string        `json:"member_id"`
-	Generation          int64         `json:"generation"`
-	Messages            []MessageRef  `json:"messages"`
-	Ranges              []OffsetRange `json:"ranges,omitempty"`
-	Requeue             *bool         `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
-	DelayMS             int64         `json:"delay_ms,omitempty"` // nack: instead of the backoff
-	Reason              string        `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
-	VisibilityTimeoutMS int64         `json:"visibility_timeout_ms,omitempty"`
+	MemberID   string        `json:"member_id"`
+	Generation int64         `json:"generation"`
+	Messages   []MessageRef  `json:"messages"`
+	Ranges     []OffsetRange `json:"ranges,omitempty"`
+	Requeue    *bool         `json:"requeue,omitempty"`  // nack: default true (retry with backoff)
+	DelayMS    int64         `json:"delay_ms,omitempty"` // nack: instead of the backoff
+	Reason     string        `json:"reason,omitempty"`   // nack: kept as the DLQ's last error
+	// Release (nack only) hands the messages back unprocessed: delivered
+	// again at once, to whoever owns the partition then, as a handoff
+	// does: no retry is spent (delivery_count still counts the delivery).
+	// A client uses it for messages a poll answered for a partition it no
+	// longer takes. It cannot be combined with requeue false or delay_ms.
+	Release             bool  `json:"release,omitempty"`
+	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"`
 }
 
 // AckResponse reports what an ack, nack or extend did, per message. The

@@ -94,7 +94,11 @@ type PublishResult struct {
 // Message is a stored message as fetched or polled. Key and Value follow the
 // rules of PublishMessage: text comes back as a JSON string, JSON as the same
 // JSON, and bytes that are not valid UTF-8 come back in KeyBase64/ValueBase64.
-// DeliveryCount is set by group polls only (1 on the first delivery).
+// DeliveryCount is set by group polls only: it counts every delivery of the
+// message to the group, 1 on the first, one more on each redelivery, after a
+// failure (nack, visibility timeout) or a handoff (its partition moved or
+// its holder gave it back). max_retries counts failures only, so handoffs
+// never bring a message closer to the DLQ.
 type Message struct {
 	Topic         string            `json:"topic"`
 	Partition     int32             `json:"partition"`

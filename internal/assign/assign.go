@@ -38,6 +38,12 @@ func Strategies() []string { return []string{Range, RoundRobin, Sticky, Cooperat
 type Member struct {
 	ID     string
 	Topics []string // subscribed topics
+	// InstanceID is a static member's instance_id, "" for a dynamic member.
+	// range and roundrobin order static members by it, ahead of dynamic
+	// members (by ID), as Kafka does: a static member keeps its place
+	// across restarts (which change its ID) and when dynamic members come
+	// and go.
+	InstanceID string
 }
 
 // Plan maps member ID → topic → sorted partitions.
@@ -55,8 +61,9 @@ type Plan map[string]map[string][]int32
 // member's map only with at least one partition; the order of members and of
 // their topics does not change the result. Entries of prev for members,
 // topics or partitions that no longer exist are ignored. Balance per strategy:
-//   - range: per topic, the subscribers (sorted by ID) get contiguous ranges
-//     whose sizes differ by at most one, larger ranges first.
+//   - range: per topic, the subscribers get contiguous ranges whose sizes
+//     differ by at most one, larger ranges first, in the order of static
+//     members by instance ID, then dynamic members by ID.
 //   - roundrobin: with equal subscriptions, member totals differ by at most one.
 //   - sticky, cooperative-sticky: optimally balanced (no chain of moves
 //     between subscribers can lower the largest load or Σ load²); with

@@ -38,7 +38,7 @@ func canonical(members []Member, partitions map[string]int32) (input, error) {
 		}
 		slices.Sort(topics)
 		topics = slices.Compact(topics)
-		in.members[i] = Member{ID: m.ID, Topics: topics}
+		in.members[i] = Member{ID: m.ID, Topics: topics, InstanceID: m.InstanceID}
 		for _, t := range topics {
 			in.counts[t] = partitions[t]
 		}

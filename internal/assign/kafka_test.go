@@ -14,6 +14,10 @@ import (
 
 func sub(id string, topics ...string) Member { return Member{ID: id, Topics: topics} }
 
+func static(id, instance string, topics ...string) Member {
+	return Member{ID: id, Topics: topics, InstanceID: instance}
+}
+
 // tp builds one member's assignment from topic, partitions... pairs:
 // tp("t1", 0, 2, "t2", 1).
 func tp(spec ...any) map[string][]int32 {
@@ -39,6 +43,21 @@ func TestEagerTables(t *testing.T) {
 		want       Plan
 	}{
 		{"range one consumer no topic", Range, []Member{sub("c")}, nil, Plan{"c": tp()}},
+		// Kafka's RangeAssignor and RoundRobinAssignor order static members
+		// by instance ID ahead of dynamic members: a restarted static member
+		// (new, larger ID) keeps its range when a dynamic member joins.
+		{
+			"range static members by instance ID first", Range,
+			[]Member{static("m-z", "i1", "t"), static("m-a", "i2", "t"), sub("m-0", "t")},
+			map[string]int32{"t": 6},
+			Plan{"m-z": tp("t", 0, 1), "m-a": tp("t", 2, 3), "m-0": tp("t", 4, 5)},
+		},
+		{
+			"roundrobin static members by instance ID first", RoundRobin,
+			[]Member{static("m-z", "i1", "t"), static("m-a", "i2", "t"), sub("m-0", "t")},
+			map[string]int32{"t": 3},
+			Plan{"m-z": tp("t", 0), "m-a": tp("t", 1), "m-0": tp("t", 2)},
+		},
 		{"range nonexistent topic", Range, []Member{sub("c", "t")}, map[string]int32{"t": 0}, Plan{"c": tp()}},
 		{"range one consumer one topic", Range, []Member{sub("c", "t")}, map[string]int32{"t": 3}, Plan{"c": tp("t", 0, 1, 2)}},
 		{"range only subscribed topics", Range, []Member{sub("c", "t")}, map[string]int32{"t": 3, "other": 3}, Plan{"c": tp("t", 0, 1, 2)}},

@@ -3,6 +3,7 @@ package assign
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -11,9 +12,10 @@ import (
 // balanceKgo runs franz-go's range or roundrobin balancer on in.
 //
 // Both are Kafka's own algorithms and are sound here once the input is
-// canonical: kgo's roundrobin walks members in the order given (so a
-// reordered group would get another plan), which canonical fixes by sorting
-// members by ID; range sorts the subscribers of each topic itself. Neither
+// canonical and ordered as Kafka orders members: static members by instance
+// ID ahead of dynamic members by ID (kafkaOrder). kgo's range sorts each
+// topic's subscribers so itself; its roundrobin walks members in the order
+// given, so a reordered group would otherwise get another plan. Neither
 // reads a previous assignment. kgo is called through BalanceOrError because
 // its Balance may panic.
 func balanceKgo(strategy string, in input) (Plan, error) {
@@ -31,11 +33,14 @@ func balanceKgo(strategy string, in input) (Plan, error) {
 	}
 
 	joined := make([]kmsg.JoinGroupResponseMember, len(in.members))
-	for i, m := range in.members {
+	for i, m := range kafkaOrder(in.members) {
 		meta := kmsg.NewConsumerMemberMetadata()
 		meta.Topics = m.Topics
 		joined[i] = kmsg.NewJoinGroupResponseMember()
 		joined[i].MemberID = m.ID
+		if m.InstanceID != "" {
+			joined[i].InstanceID = &m.InstanceID
+		}
 		joined[i].ProtocolMetadata = meta.AppendTo(nil)
 	}
 	mb, _, err := bal.MemberBalancer(joined)
@@ -73,4 +78,22 @@ func balanceKgo(strategy string, in input) (Plan, error) {
 		}
 	}
 	return plan, nil
+}
+
+// kafkaOrder returns members (sorted by ID) in the order Kafka's assignors
+// use: members with an instance ID first, by instance ID, then the others.
+func kafkaOrder(members []Member) []Member {
+	out := slices.Clone(members)
+	slices.SortStableFunc(out, func(a, b Member) int {
+		switch {
+		case a.InstanceID != "" && b.InstanceID != "":
+			return strings.Compare(a.InstanceID, b.InstanceID)
+		case a.InstanceID != "":
+			return -1
+		case b.InstanceID != "":
+			return 1
+		}
+		return 0 // both dynamic: keep the order by ID
+	})
+	return out
 }

@@ -64,9 +64,19 @@ type cgroup struct {
 	storedBorn  map[string]int64   // topic → created_at its restored offsets were of; until the first syncTopics
 	logged      groupLog           // what logChangesLocked last logged
 	// ready is closed and replaced whenever something may have become
-	// deliverable without an append (a handoff, a nack, an expiry), to wake
-	// long polls.
+	// deliverable without an append (a handoff, a nack, an expiry), or a
+	// member's assignment may have changed (a new generation, a release),
+	// to wake long polls.
 	ready chan struct{}
+	epoch int64 // the generation the long polls were last woken for
+	// changes counts the group operations that may have changed some
+	// member's assignment (a new generation, a release); nudged holds, per
+	// member, the count at which a poll last answered early for its due
+	// heartbeat. A member is nudged once per change, so a client that
+	// ignores the nudge (an older one) long-polls as before, never in a
+	// busy loop of early answers.
+	changes uint64
+	nudged  map[string]uint64
 }
 
 // groupSettings are the per-group delivery settings of a join, as sent.
@@ -94,11 +104,12 @@ func newCoordinator(b *Broker, store *offsetStore) *coordinator {
 
 func (c *coordinator) newGroup(id string) *cgroup {
 	return &cgroup{
-		id:    id,
-		g:     group.New(id, c.gcfg),
-		d:     delivery.NewGroup(c.dcfg),
-		hosts: make(map[string]string),
-		ready: make(chan struct{}),
+		id:     id,
+		g:      group.New(id, c.gcfg),
+		d:      delivery.NewGroup(c.dcfg),
+		hosts:  make(map[string]string),
+		ready:  make(chan struct{}),
+		nudged: make(map[string]uint64),
 	}
 }
 
@@ -187,6 +198,20 @@ func (c *coordinator) afterOpLocked(cg *cgroup) {
 	c.subscribeLocked(cg)
 	defer c.scheduleLocked(cg, c.b.now())
 	rel := cg.g.DrainReleased()
+	if gen := cg.g.Generation(); gen != cg.epoch || len(rel) > 0 {
+		// A new target or a release: members whose assignment changed
+		// must learn it now, not at their next heartbeat (see Poll).
+		cg.epoch = gen
+		cg.changes++
+		for id := range cg.nudged {
+			if _, ok := cg.g.Member(id); !ok {
+				delete(cg.nudged, id) // gone, whether it owned anything or not
+			}
+		}
+		if len(rel) == 0 {
+			cg.signalLocked()
+		}
+	}
 	if len(rel) == 0 {
 		return
 	}

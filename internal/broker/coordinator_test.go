@@ -169,8 +169,10 @@ func TestPollSkipsWhatRetentionRemoved(t *testing.T) {
 	}
 }
 
-// A member's long poll wakes when a heartbeat gives it new partitions that
-// hold messages, not at the end of its wait.
+// A member's long poll answers at once when a release makes a partition of
+// its target free (its heartbeat is due: a rebalance travels at once), and
+// its next long poll wakes when the heartbeat gives it the partition, not
+// at the end of its wait.
 func TestPollWakesOnNewAssignment(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
@@ -187,13 +189,14 @@ func TestPollWakesOnNewAssignment(t *testing.T) {
 		jb, _ := b.JoinGroup("g", api.JoinRequest{MemberID: "b", Topics: []string{"orders"}}, "h")
 		start := time.Now()
 		done := make(chan []Delivered)
-		go func() {
+		poll := func() {
 			got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "b", Generation: jb.Generation, WaitMS: 20000}, "h")
 			if err != nil {
 				t.Error(err)
 			}
 			done <- got
-		}()
+		}
+		go poll()
 		synctest.Wait()
 		time.Sleep(time.Second)
 		// a releases one partition; b's heartbeat is told it may take it.
@@ -204,7 +207,11 @@ func TestPollWakesOnNewAssignment(t *testing.T) {
 		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: hb.Generation, OwnedPartitions: hb.AssignedPartitions}, "h"); err != nil {
 			t.Fatal(err)
 		}
-		synctest.Wait() // b's poll woke at the release and waits again
+		if got := <-done; len(got) != 0 || time.Since(start) != time.Second || !b.HeartbeatDue("g", "b") {
+			t.Fatalf("b's poll answered %d messages after %v, heartbeat due %v; want none at once, due", len(got), time.Since(start), b.HeartbeatDue("g", "b"))
+		}
+		go poll() // nudged once: this one waits
+		synctest.Wait()
 		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "b", Generation: jb.Generation}, "h"); err != nil {
 			t.Fatal(err)
 		}

@@ -238,6 +238,7 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 		cg.signalLocked()
 	}
 	delete(cg.hosts, memberID)
+	delete(cg.nudged, memberID)
 	c.wake()
 	return nil
 }

@@ -35,8 +35,10 @@ type Delivered struct {
 // those it is revoking): due redeliveries first, then new messages, fairly
 // across partitions, up to req.MaxMessages, req.MaxBytes (see
 // api.PollRequest) and the member's in-flight cap.
-// With req.WaitMS it waits until something is deliverable, the wait passes
-// or ctx ends (the latter two answer no messages). Errors: GROUP_NOT_FOUND,
+// With req.WaitMS it waits until something is deliverable, the wait passes,
+// ctx ends (the latter two answer no messages), or the member has a
+// heartbeat due (HeartbeatDue): a long poll answers at once when a
+// rebalance changes what the member may own. Errors: GROUP_NOT_FOUND,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, INVALID_ARGUMENT,
 // NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
 // partition).
@@ -76,7 +78,7 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, 
 	}
 	for {
 		got, w, err := c.pollOnce(cg, req, host, limit, budget)
-		if err != nil || len(got) > 0 || wait == 0 {
+		if err != nil || len(got) > 0 || wait == 0 || w.due {
 			if err != nil {
 				return nil, err
 			}
@@ -89,10 +91,12 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, 
 }
 
 // waiter is what an empty poll waits on: an append to an owned partition,
-// a handoff or expiry in the group, or the next redelivery coming due.
+// a handoff, expiry or rebalance in the group, or the next redelivery coming
+// due. due is set instead when the member must heartbeat: the poll answers.
 type waiter struct {
 	chans []<-chan struct{}
-	due   time.Time // zero: none
+	next  time.Time // the next redelivery; zero: none
+	due   bool
 }
 
 // wait blocks until one of w's events, and reports false if expired or ctx
@@ -102,8 +106,8 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 	cases = append(cases,
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
 		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(expired)})
-	if !w.due.IsZero() {
-		t := time.NewTimer(max(w.due.Sub(now), time.Millisecond))
+	if !w.next.IsZero() {
+		t := time.NewTimer(max(w.next.Sub(now), time.Millisecond))
 		defer t.Stop()
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)})
 	}
@@ -169,7 +173,11 @@ func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, lim
 		cg.hints.add(now.Add(cg.d.Config().VisibilityTimeout))
 		c.scheduleLocked(cg, now) // new visibility deadlines
 	} else if at, ok := c.deliveryDeadlineLocked(cg, now); ok {
-		w.due = at
+		w.next = at
+	}
+	if cg.g.HeartbeatDue(req.MemberID) && cg.nudged[req.MemberID] != cg.changes {
+		cg.nudged[req.MemberID] = cg.changes
+		w.due = true
 	}
 	return got, w, nil
 }
@@ -397,4 +405,18 @@ func find(recs []commitlog.Record, off int64) (commitlog.Record, bool) {
 		return commitlog.Record{}, false
 	}
 	return recs[i], true
+}
+
+// HeartbeatDue reports whether memberID of groupID would be told another
+// assignment by a heartbeat now (see group.Group.HeartbeatDue): a poll's
+// answer says so, so that the member heartbeats at once. An unknown group
+// or member has none due.
+func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
+	cg, err := b.coord.lookup(groupID)
+	if err != nil {
+		return false
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	return cg.g.HeartbeatDue(memberID)
 }

@@ -29,10 +29,24 @@ func (b *Broker) Ack(groupID string, req api.AckRequest, host string) (api.AckRe
 // Nack reports messages the member failed to process: each is delivered
 // again after req.DelayMS or the exponential backoff, or, with requeue false
 // or after the group's max_retries, written to <topic>.dlq and settled.
-// Answers and errors as for Ack.
+// With req.Release the member hands them back unprocessed instead: each is
+// deliverable again at once and no retry is spent. Answers and errors as
+// for Ack.
 func (b *Broker) Nack(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
 	if req.DelayMS < 0 {
 		return api.AckResponse{}, api.ErrInvalidArgument.Withf("delay_ms %d is negative", req.DelayMS).WithDetail("field", "delay_ms")
+	}
+	if req.Release {
+		if (req.Requeue != nil && !*req.Requeue) || req.DelayMS != 0 {
+			return api.AckResponse{}, api.ErrInvalidArgument.Withf("release hands messages back at once: it takes neither requeue false nor delay_ms").WithDetail("field", "release")
+		}
+		return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+			if err := cg.d.HandBack(req.MemberID, tp, off); err != nil {
+				return false, err
+			}
+			cg.signalLocked() // deliverable now: wake the partition's long polls
+			return false, nil
+		})
 	}
 	opt := delivery.NackOptions{
 		Reject: req.Requeue != nil && !*req.Requeue,

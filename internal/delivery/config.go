@@ -63,20 +63,21 @@ func (c Config) Or(fallback Config) Config {
 	return c
 }
 
-// maxDeliveries is the delivery count whose failure dead-letters a message.
-func (c Config) maxDeliveries() int {
+// maxFailures is the number of failed deliveries that dead-letters a
+// message: the first delivery and MaxRetries retries.
+func (c Config) maxFailures() int {
 	if c.MaxRetries < 0 {
 		return 1
 	}
 	return c.MaxRetries + 1
 }
 
-// Backoff returns the delay before redelivering a message whose delivery
-// number count (1 for the first) failed: BackoffBase·2^(count−1), at most
+// Backoff returns the delay before redelivering a message after its
+// failure number fails (1 for the first): BackoffBase·2^(fails−1), at most
 // BackoffMax.
-func (c Config) Backoff(count int) time.Duration {
+func (c Config) Backoff(fails int) time.Duration {
 	d := c.BackoffBase
-	for i := 1; i < count && d < c.BackoffMax; i++ {
+	for i := 1; i < fails && d < c.BackoffMax; i++ {
 		d *= 2
 	}
 	return min(d, c.BackoffMax)

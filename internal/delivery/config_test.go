@@ -45,12 +45,12 @@ func TestConfigOr(t *testing.T) {
 	}
 }
 
-func TestMaxDeliveries(t *testing.T) {
+func TestMaxFailures(t *testing.T) {
 	tests := []struct{ retries, want int }{{0, 4}, {3, 4}, {1, 2}, {-1, 1}}
 	for _, tt := range tests {
 		cfg := Config{MaxRetries: tt.retries}.Or(Defaults())
-		if got := cfg.maxDeliveries(); got != tt.want {
-			t.Errorf("MaxRetries %d: maxDeliveries = %d, want %d", tt.retries, got, tt.want)
+		if got := cfg.maxFailures(); got != tt.want {
+			t.Errorf("MaxRetries %d: maxFailures = %d, want %d", tt.retries, got, tt.want)
 		}
 	}
 }

@@ -36,8 +36,8 @@ type entry struct {
 	off     int64
 	state   state
 	holder  *holder   // inFlight only
-	count   int       // the delivery's attempt number, ≥ 1; failures = count−1 while in flight
-	handoff bool      // waiting only: released, so the next delivery repeats count
+	count   int       // deliveries so far, handoffs included; ≥ 1
+	fails   int       // failed deliveries (nack, visibility timeout): the retry budget spent
 	at      time.Time // inFlight: visibility deadline; waiting: due time
 	idx     int       // index in the heap the state names; -1 when in none
 	lastErr string    // the last failure's reason, for the DLQ

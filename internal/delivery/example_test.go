@@ -22,7 +22,8 @@ func Example() {
 	o, _ := g.Nack(now, "a", orders0, 1, delivery.NackOptions{Reason: "db down"})
 	fmt.Println("offset 1 retries at +", o.RetryAt.Sub(now))
 
-	// a loses the partition: offset 2 goes to b at once.
+	// a loses the partition: offset 2 goes to b at once, its second delivery
+	// (a handoff spends none of the retry budget).
 	g.Release("a", orders0)
 	now = now.Add(time.Second)
 	for _, d := range g.Poll(nil, now, "b", []delivery.TP{orders0}, 10, hwm) {
@@ -44,7 +45,7 @@ func Example() {
 	// a got 1 delivery 1
 	// a got 2 delivery 1
 	// offset 1 retries at + 100ms
-	// b got 2 delivery 1
+	// b got 2 delivery 2
 	// b got 1 delivery 2
 	// b got 3 delivery 1
 	// offset 1 dead: {TP:{Topic:orders Partition:0} Offset:1 DeliveryCount:2 Reason:max_retries_exceeded LastError:db still down}

@@ -24,11 +24,13 @@ import (
 	"time"
 )
 
-// Delivery is one message handed to a member by Poll. DeliveryCount is the
-// attempt number: 1 on the first delivery, one more after each failed
-// delivery (nack or visibility timeout). A delivery lost to a handoff is
-// repeated with the same count. It never exceeds MaxRetries+1, and starts
-// over after a Restore.
+// Delivery is one message handed to a member by Poll. DeliveryCount counts
+// every delivery of the message to the group, this one included: 1 on the
+// first, one more on each redelivery, whether after a failure (nack or
+// visibility timeout) or a handoff (the partition moved, the holder left or
+// handed it back), so a consumer can tell a redelivery. The retry budget
+// (MaxRetries) counts only failures, so DeliveryCount may exceed
+// MaxRetries+1 when handoffs happened. It starts over after a Restore.
 type Delivery struct {
 	TP            TP
 	Offset        int64

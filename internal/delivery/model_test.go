@@ -39,7 +39,8 @@ type machine struct {
 	inFlight  map[key]flight
 	settled   map[key]bool      // acknowledged or dead-lettered: never delivered again
 	dead      map[key]bool      // decided dead, DLQ write not confirmed
-	nextCount map[key]int       // the count the next delivery must carry (default 1)
+	nextCount map[key]int       // the count the next delivery must carry (default 1): every delivery counts
+	fails     map[key]int       // failed deliveries (nack, expiry): the retry budget spent; handoffs spend none
 	released  map[key]bool      // handed off, not delivered again yet
 	due       map[key]time.Time // waiting messages: when they may be delivered again
 	delivered map[key]bool      // delivered at least once since the last restart
@@ -64,6 +65,7 @@ func newMachine(t *rapid.T) *machine {
 		settled:   map[key]bool{},
 		dead:      map[key]bool{},
 		nextCount: map[key]int{},
+		fails:     map[key]int{},
 		released:  map[key]bool{},
 		due:       map[key]time.Time{},
 		delivered: map[key]bool{},
@@ -154,8 +156,8 @@ func (m *machine) poll(t *rapid.T, member string, owned []TP, limit int) []Deliv
 		if want := max(m.nextCount[k], 1); d.DeliveryCount != want {
 			t.Fatalf("delivered %v with count %d, want %d", k, d.DeliveryCount, want)
 		}
-		if d.DeliveryCount > m.cfg.maxDeliveries() {
-			t.Fatalf("delivery count %d above max retries+1", d.DeliveryCount)
+		if m.fails[k] >= m.cfg.maxFailures() {
+			t.Fatalf("delivered %v after %d failures, its retry budget spent", k, m.fails[k])
 		}
 		if !m.delivered[k] {
 			// First deliveries come in offset order, skipping only what
@@ -198,6 +200,19 @@ func (m *machine) Ack(t *rapid.T) {
 	m.settled[k] = true
 }
 
+// HandBack returns a message its holder will not process: deliverable
+// again at once, one more delivery, no failure.
+func (m *machine) HandBack(t *rapid.T) {
+	k, f := m.pickFlight(t)
+	if err := m.g.HandBack(f.member, k.tp, k.off); err != nil {
+		t.Fatalf("HandBack %v by its holder: %v", k, err)
+	}
+	delete(m.inFlight, k)
+	m.nextCount[k] = f.count + 1
+	m.released[k] = true
+	m.due[k] = time.Time{}
+}
+
 // BadAck acks a message the member does not hold.
 func (m *machine) BadAck(t *rapid.T) {
 	member := rapid.SampledFrom(m.members).Draw(t, "member")
@@ -222,8 +237,10 @@ func (m *machine) Nack(t *rapid.T) {
 		t.Fatalf("Nack %v by its holder: %v", k, err)
 	}
 	delete(m.inFlight, k)
+	m.fails[k]++
+	fails := m.fails[k]
 	switch {
-	case opt.Reject, f.count >= m.cfg.maxDeliveries():
+	case opt.Reject, fails >= m.cfg.maxFailures():
 		reason := ReasonMaxRetries
 		if opt.Reject {
 			reason = ReasonRejected
@@ -236,7 +253,7 @@ func (m *machine) Nack(t *rapid.T) {
 	default:
 		delay := opt.Delay
 		if delay == 0 {
-			delay = m.cfg.Backoff(f.count)
+			delay = m.cfg.Backoff(fails)
 		}
 		if o.Dead || !o.RetryAt.Equal(m.now.Add(delay)) {
 			t.Fatalf("Nack %v (count %d) = %+v, want retry after %v", k, f.count, o, delay)
@@ -329,7 +346,8 @@ func (m *machine) tick(t *rapid.T) {
 			continue
 		}
 		delete(m.inFlight, k)
-		if f.count >= m.cfg.maxDeliveries() {
+		m.fails[k]++
+		if m.fails[k] >= m.cfg.maxFailures() {
 			want = append(want, DeadLetter{TP: k.tp, Offset: k.off, DeliveryCount: f.count, Reason: ReasonMaxRetries, LastError: LastErrorVisibility})
 			m.dead[k] = true
 			continue
@@ -390,7 +408,7 @@ func (m *machine) release(t *rapid.T, member string, tp TP) {
 	for _, k := range sortedKeys(m.inFlight) {
 		if f := m.inFlight[k]; k.tp == tp && f.member == member {
 			delete(m.inFlight, k)
-			m.nextCount[k] = f.count
+			m.nextCount[k] = f.count + 1
 			m.released[k] = true
 			m.due[k] = time.Time{}
 			want++
@@ -416,7 +434,7 @@ func (m *machine) Leave(t *rapid.T) {
 	for _, k := range sortedKeys(m.inFlight) {
 		if f := m.inFlight[k]; f.member == member {
 			delete(m.inFlight, k)
-			m.nextCount[k] = f.count
+			m.nextCount[k] = f.count + 1
 			m.released[k] = true
 			m.due[k] = time.Time{}
 			want++
@@ -443,6 +461,7 @@ func (m *machine) Restart(t *rapid.T) {
 	clear(m.dead)
 	clear(m.released)
 	clear(m.nextCount)
+	clear(m.fails)
 	clear(m.due)
 	clear(m.delivered)
 	for _, tp := range m.tps {
@@ -546,19 +565,20 @@ func TestModel(t *testing.T) {
 
 func (m *machine) repeat(t *rapid.T) {
 	t.Repeat(map[string]func(*rapid.T){
-		"poll":    m.Poll,
-		"produce": m.Produce,
-		"ack":     m.Ack,
-		"badAck":  m.BadAck,
-		"nack":    m.Nack,
-		"extend":  m.Extend,
-		"confirm": m.ConfirmDead,
-		"advance": m.Advance,
-		"handoff": m.Handoff,
-		"leave":   m.Leave,
-		"commit":  m.Commit,
-		"restart": m.Restart,
-		"":        m.Check,
+		"poll":     m.Poll,
+		"produce":  m.Produce,
+		"ack":      m.Ack,
+		"badAck":   m.BadAck,
+		"nack":     m.Nack,
+		"extend":   m.Extend,
+		"confirm":  m.ConfirmDead,
+		"advance":  m.Advance,
+		"handoff":  m.Handoff,
+		"handBack": m.HandBack,
+		"leave":    m.Leave,
+		"commit":   m.Commit,
+		"restart":  m.Restart,
+		"":         m.Check,
 	})
 }
 

@@ -51,10 +51,7 @@ func (g *Group) take(dst []Delivery, now time.Time, h *holder, tp TP, k int, end
 			break
 		}
 		p.waiting.remove(e)
-		if !e.handoff {
-			e.count++
-		}
-		e.handoff = false
+		e.count++
 		p.redelivered++
 		g.fly(e, now, h)
 		dst = append(dst, Delivery{TP: tp, Offset: e.off, DeliveryCount: e.count})

@@ -38,15 +38,17 @@ func (g *Group) Ack(member string, tp TP, off int64) error {
 
 // Nack reports that member failed to process a message it holds. With
 // Reject unset, the message is delivered again after Delay or the backoff
-// (BackoffBase·2^(count−1), at most BackoffMax), unless this was delivery
-// MaxRetries+1; then, or with Reject, it becomes a dead letter pending
-// the owner's DLQ write. Errors as for Ack.
+// (BackoffBase·2^(failures−1), at most BackoffMax), unless this was its
+// failure MaxRetries+1; then, or with Reject, it becomes a dead letter
+// pending the owner's DLQ write. Only failures spend the retry budget:
+// deliveries lost to handoffs do not. Errors as for Ack.
 func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOptions) (Outcome, error) {
 	e, err := g.held(member, tp, off)
 	if err != nil {
 		return Outcome{}, err
 	}
 	g.land(e)
+	e.fails++
 	e.lastErr = opt.Reason
 	if e.lastErr == "" {
 		e.lastErr = LastErrorNack
@@ -54,12 +56,12 @@ func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOpt
 	switch {
 	case opt.Reject:
 		return g.bury(e, ReasonRejected), nil
-	case e.count >= g.cfg.maxDeliveries():
+	case e.fails >= g.cfg.maxFailures():
 		return g.bury(e, ReasonMaxRetries), nil
 	}
 	delay := opt.Delay
 	if delay <= 0 {
-		delay = g.cfg.Backoff(e.count)
+		delay = g.cfg.Backoff(e.fails)
 	}
 	g.wait(e, now.Add(delay))
 	return Outcome{RetryAt: e.at}, nil
@@ -82,14 +84,15 @@ func (g *Group) Extend(now time.Time, member string, tp TP, off int64, d time.Du
 
 // Tick expires every in-flight message whose visibility deadline is not
 // after now. An expiry is a failed delivery: the message is due again at
-// once, or, if it was delivery MaxRetries+1, becomes a dead letter; Tick
+// once, or, if it was its failure MaxRetries+1, becomes a dead letter; Tick
 // returns those, for the owner to write to the DLQ.
 func (g *Group) Tick(now time.Time) []DeadLetter {
 	var dead []DeadLetter
 	for e := g.expiry.peek(); e != nil && !e.at.After(now); e = g.expiry.peek() {
 		g.land(e)
+		e.fails++
 		e.lastErr = LastErrorVisibility
-		if e.count >= g.cfg.maxDeliveries() {
+		if e.fails >= g.cfg.maxFailures() {
 			dead = append(dead, g.bury(e, ReasonMaxRetries).Letter)
 			continue
 		}

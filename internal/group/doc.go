@@ -28,4 +28,13 @@
 // and must revoke owned − target; partitions that do not move never pause.
 // The eager strategies (range, roundrobin, sticky) add a barrier after every
 // bump: nothing is handed out until every member has released everything.
+//
+// The previous assignment a new target is computed from (what sticky
+// strategies preserve) is what members hold, not the last target: what each
+// owns, what it released only for an eager barrier, and a departed static
+// member's reservation. A member that has not yet taken what a target
+// promised it has lost nothing if another change gives it elsewhere.
+//
+// HeartbeatDue tells the owner when a member's next heartbeat would change
+// its assignment, so that the member can be told to heartbeat at once.
 package group

@@ -110,12 +110,12 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		if prior != nil {
 			delete(ms, prior.id)
 		}
-		ms[id] = &member{id: id, topics: topics}
-		prev := g.target
+		ms[id] = &member{id: id, topics: topics, instanceID: p.InstanceID}
+		from := ""
 		if prior != nil {
-			prev = renamed(prev, prior.id, id)
+			from = prior.id
 		}
-		plan, err = g.balance(assignor, assignMembers(ms), newParts, prev)
+		plan, err = g.balance(assignor, assignMembers(ms), newParts, g.held(from, id))
 		if err != nil {
 			return JoinResult{}, api.ErrInternal.Withf("assign %s: %v", assignor, err)
 		}
@@ -211,6 +211,7 @@ func (g *Group) chooseAssignor(want string, known bool) (string, error) {
 func (g *Group) takeOver(prior *member, id string) *member {
 	m := newMember(id)
 	m.target = prior.target
+	m.kept = prior.kept
 	m.gen, m.prevGen = prior.gen, prior.prevGen
 	owned := prior.owned.sorted()
 	g.remove(prior, WhyReplaced)

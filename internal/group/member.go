@@ -30,6 +30,11 @@ type member struct {
 	target parts // its share of the group's target
 	owned  parts // told it may own, not yet reported released; ⊇ told
 	told   parts // the assignment last sent to it
+	// kept holds what the member released while an eager barrier held
+	// (eager strategies release everything on every bump): what it had
+	// before, which stickiness must preserve until it is handed its new
+	// assignment. Empty under cooperative-sticky.
+	kept parts
 	// revokeBy is when the member is fenced if it still owns partitions it
 	// was asked to revoke; zero when it has nothing to revoke.
 	revokeBy time.Time
@@ -37,7 +42,7 @@ type member struct {
 }
 
 func newMember(id string) *member {
-	return &member{id: id, target: make(parts), owned: make(parts), told: make(parts), settled: true}
+	return &member{id: id, target: make(parts), owned: make(parts), told: make(parts), kept: make(parts), settled: true}
 }
 
 func (m *member) sessionDeadline() time.Time { return m.lastSeen.Add(m.sessionTimeout) }

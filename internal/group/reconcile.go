@@ -14,13 +14,9 @@ import (
 // time it is asked to, its rebalance timeout starts.
 func (g *Group) reconcile(now time.Time, m *member) {
 	g.liftBarrier()
-	next := make(parts, len(m.target))
+	next := g.grantable(m)
 	if !g.barrier {
-		for p := range m.target {
-			if o, ok := g.owners[p]; !ok || o == m.id {
-				next[p] = struct{}{}
-			}
-		}
+		clear(m.kept) // handed its new assignment: what it has is owned now
 	}
 	for p := range next {
 		if !m.owned.has(p) {
@@ -41,8 +37,40 @@ func (g *Group) reconcile(now time.Time, m *member) {
 	g.refresh(m)
 }
 
+// grantable is what m may own now: its target partitions that nobody else
+// owns, or nothing while an eager barrier holds (one nobody owns anything
+// under is lifted at the next reconcile).
+func (g *Group) grantable(m *member) parts {
+	next := make(parts, len(m.target))
+	if g.barrier && len(g.owners) > 0 {
+		return next
+	}
+	for p := range m.target {
+		if o, ok := g.owners[p]; !ok || o == m.id {
+			next[p] = struct{}{}
+		}
+	}
+	return next
+}
+
+// HeartbeatDue reports whether a heartbeat of memberID now would be
+// answered another assignment than it was last told: partitions to take or
+// to release. A long poll answers early when it becomes true, so that
+// rebalances travel at once instead of at the next heartbeat interval. An
+// unknown or departed member has no heartbeat due.
+func (g *Group) HeartbeatDue(memberID string) bool {
+	m := g.members[memberID]
+	if m == nil || m.left || g.state == StateDead {
+		return false
+	}
+	return !g.grantable(m).equal(m.told)
+}
+
 // release records that p left m.
 func (g *Group) release(m *member, p tp, why Why) {
+	if g.barrier && why == WhyReleased {
+		m.kept[p] = struct{}{}
+	}
 	delete(m.owned, p)
 	delete(m.told, p)
 	if g.owners[p] == m.id {
@@ -120,9 +148,43 @@ func (g *Group) memberIDs() []string {
 func assignMembers(ms map[string]*member) []assign.Member {
 	out := make([]assign.Member, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, assign.Member{ID: m.id, Topics: m.topics})
+		out = append(out, assign.Member{ID: m.id, Topics: m.topics, InstanceID: m.instanceID})
 	}
 	slices.SortFunc(out, func(a, b assign.Member) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// held is the previous assignment that sticky assignors preserve: what each
+// member owns (told it may, and not yet released) and, during an eager
+// rebalance, what it released only because of the barrier and nobody owns
+// since. It is not the pending target: a partition the target gives a
+// member that does not own it yet has not moved, and giving it to another
+// moves nothing; keeping the target instead would make a member that owns
+// its partitions give them up for ones it never had when membership
+// changes again before every member heartbeated. A departed static
+// member holds its target, reserved for its restart. from's holdings are
+// listed under to (a static member's restart), unless from == to.
+func (g *Group) held(from, to string) assign.Plan {
+	out := make(assign.Plan, len(g.members))
+	for id, m := range g.members {
+		a := map[string][]int32{}
+		for _, p := range m.owned.sorted() {
+			a[p.topic] = append(a[p.topic], p.part)
+		}
+		extra := m.kept
+		if m.left {
+			extra = m.target
+		}
+		for _, p := range extra.sorted() {
+			if _, taken := g.owners[p]; !taken {
+				a[p.topic] = append(a[p.topic], p.part)
+			}
+		}
+		if id == from {
+			id = to
+		}
+		out[id] = a
+	}
 	return out
 }
 
@@ -130,7 +192,7 @@ func assignMembers(ms map[string]*member) []assign.Member {
 // the assignor fail (a bug: the strategy was validated), the previous target
 // is kept, minus what is no longer valid, so the group never stalls.
 func (g *Group) rebalance(now time.Time, reason Reason) {
-	plan, err := g.balance(g.assignor, assignMembers(g.members), g.partitions, g.target)
+	plan, err := g.balance(g.assignor, assignMembers(g.members), g.partitions, g.held("", ""))
 	if err != nil {
 		plan = g.target
 	}

@@ -19,11 +19,15 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	rebalance := s.b.HeartbeatDue(id, req.MemberID)
+	if rebalance {
+		w.Header().Set(api.PollRebalanceHeader, "true")
+	}
 	if acceptsPollBatches(r) {
 		writePollBatches(w, got)
 		return nil
 	}
-	writePoll(w, got)
+	writePoll(w, got, rebalance)
 	return nil
 }
 
@@ -58,9 +62,10 @@ func answerSize(got []broker.Delivered) int {
 	return n
 }
 
-// writePoll answers an api.PollResponse of got, the same bytes writeJSON
-// would send, encoded message by message (appendMessage) in chunks.
-func writePoll(w http.ResponseWriter, got []broker.Delivered) {
+// writePoll answers an api.PollResponse of got and rebalance, the same
+// bytes writeJSON would send, encoded message by message (appendMessage) in
+// chunks.
+func writePoll(w http.ResponseWriter, got []broker.Delivered, rebalance bool) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	buf := make([]byte, 0, answerSize(got))
@@ -76,7 +81,11 @@ func writePoll(w http.ResponseWriter, got []broker.Delivered) {
 			buf = buf[:0]
 		}
 	}
-	w.Write(append(buf, "]}\n"...))
+	buf = append(buf, ']')
+	if rebalance {
+		buf = append(buf, `,"rebalance":true`...)
+	}
+	w.Write(append(buf, "}\n"...))
 }
 
 // settle serves /ack, /nack and /extend: op is the broker method. A partial

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -29,9 +30,26 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// version answers api.VersionInfo, the type client.Version decodes, so the
+// two ends cannot drift apart.
 func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, versionInfo{Version: s.opts.Version, Go: runtime.Version()})
+	writeJSON(w, http.StatusOK, api.VersionInfo{Version: s.opts.Version, GoVersion: runtime.Version(), Commit: buildCommit()})
 	return nil
+}
+
+// buildCommit is the VCS revision the binary was built from, "" when the
+// build recorded none (go test, go run, a build outside a checkout).
+func buildCommit() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, kv := range bi.Settings {
+		if kv.Key == "vcs.revision" {
+			return kv.Value
+		}
+	}
+	return ""
 }
 
 // serveMetrics serves the Prometheus exposition.

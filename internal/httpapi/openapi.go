@@ -32,7 +32,7 @@ func operations() map[string]operation {
 		"GET /healthz":      {summary: "Liveness and health: 200 while the process serves", response: status{}},
 		"GET /livez":        {summary: "Liveness: 200 while the process serves", response: status{}},
 		"GET /readyz":       {summary: "Readiness: 200 once recovery has finished, 503 while starting or shutting down", response: status{}},
-		"GET /version":      {summary: "Broker and Go versions", response: versionInfo{}},
+		"GET /version":      {summary: "Broker and Go versions", response: api.VersionInfo{}},
 		"GET /metrics":      {summary: "Prometheus metrics (text exposition format)", text: true},
 		"GET /openapi.json": {summary: "This description", response: map[string]any{}},
 
@@ -53,9 +53,9 @@ func operations() map[string]operation {
 		"POST /groups/{group}/join":      {summary: "Join a group (creating it)", request: api.JoinRequest{}, response: api.JoinResponse{}},
 		"POST /groups/{group}/heartbeat": {summary: "Heartbeat: report owned partitions, learn the assignment", request: api.HeartbeatRequest{}, response: api.HeartbeatResponse{}},
 		"POST /groups/{group}/leave":     {summary: "Leave a group", request: api.LeaveRequest{}},
-		"POST /groups/{group}/poll":      {summary: "Poll messages of the member's partitions (they become in flight)", request: api.PollRequest{}, response: api.PollResponse{}},
+		"POST /groups/{group}/poll":      {summary: "Poll messages of the member's partitions (they become in flight); answers at once with rebalance true when the member should heartbeat", request: api.PollRequest{}, response: api.PollResponse{}},
 		"POST /groups/{group}/ack":       ack("Acknowledge messages; the committed offset advances over the acknowledged prefix"),
-		"POST /groups/{group}/nack":      ack("Negatively acknowledge: redeliver after a backoff, or dead-letter"),
+		"POST /groups/{group}/nack":      ack("Negatively acknowledge: redeliver after a backoff, or dead-letter; with release, hand back unprocessed"),
 		"POST /groups/{group}/extend":    ack("Extend the visibility timeout of in-flight messages"),
 		"POST /groups/{group}/offsets":   {summary: "Commit offsets", request: api.CommitOffsetsRequest{}, response: api.OffsetsResponse{}},
 		"GET /groups/{group}/offsets":    {summary: "Committed offsets of a group", response: api.OffsetsResponse{}},
@@ -63,12 +63,6 @@ func operations() map[string]operation {
 			request: api.DLQReplayRequest{}, response: api.DLQReplayResponse{}},
 		"POST /groups/{group}/offsets/reset": {summary: "Reset the offsets of an empty group", request: api.ResetOffsetsRequest{}, response: api.OffsetsResponse{}},
 	}
-}
-
-// versionInfo is the answer of /version.
-type versionInfo struct {
-	Version string `json:"version"`
-	Go      string `json:"go"`
 }
 
 var pathParam = regexp.MustCompile(`\{([a-zA-Z_]+)\.{0,3}\}`)

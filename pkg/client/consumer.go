@@ -79,7 +79,9 @@ const (
 // The consumer's state is guarded by mu. One background goroutine, started
 // by NewConsumer and stopped by Close, heartbeats, releases revoked
 // partitions and sends acknowledgements; joins happen in Poll (joinMu
-// serialises them).
+// serialises them). It heartbeats at its interval, and at once when a poll
+// answer says the broker has a new assignment for it (a rebalance), so
+// partitions move within milliseconds of a member joining or leaving.
 type Consumer struct {
 	cfg  ConsumerConfig
 	t    *transport
@@ -156,7 +158,11 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		// in-flight cap; waiting for the interval with half the cap
 		// consumed would stall the consumer, so commit early then.
 		commitNow = len(c.state.consumed) >= c.inFlightCap()/2
+		revoking := len(c.state.revoking) > 0
 		c.mu.Unlock()
+		if revoking {
+			c.signal() // what they held counts as processed: release them now
+		}
 	}
 	if err := c.flush(ctx, commitNow); err != nil {
 		return nil, err
@@ -173,6 +179,9 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		var answer pollAnswer
 		err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
 		if err == nil {
+			if answer.rebalance {
+				c.heartbeatNow()
+			}
 			return c.accept(sess, answer.msgs), nil
 		}
 		if attempt >= 3 || ctx.Err() != nil {
@@ -205,12 +214,17 @@ func (c *Consumer) inFlightCap() int {
 const defaultBrokerMaxInFlight = 1000
 
 // accept records polled messages as held, filtering got in place. Messages
-// of a partition being revoked or already released are not handed out: the
-// broker gives them to the next owner. A partition not yet known is taken:
-// the broker assigned it since the last heartbeat.
+// of a partition being revoked or already released (the poll crossed a
+// heartbeat) are not handed out, and never silently dropped: the broker
+// counted them delivered to this member, so they are handed back at once
+// (a nack with release, no retry spent) for the partition's next owner; a
+// message the release already handed off is refused harmlessly. A
+// partition not yet known is taken: the broker assigned it since the last
+// heartbeat. Messages of an earlier session went back when it ended.
 func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 	out := got[:0]
 	var added api.Assignment
+	back := false
 	c.mu.Lock()
 	if sess != c.state.session {
 		c.mu.Unlock()
@@ -219,6 +233,8 @@ func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 	for _, m := range got {
 		k := tp{m.Topic, m.Partition}
 		if _, revoking := c.state.revoking[k]; revoking || c.state.released[k] {
+			c.state.nacks = append(c.state.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
+			back = true
 			continue
 		}
 		if !c.state.owned[k] {
@@ -230,10 +246,22 @@ func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 		out = append(out, m)
 	}
 	c.mu.Unlock()
+	if back {
+		c.signal() // the background goroutine sends them now
+	}
 	if added != nil {
 		c.callback(c.cfg.OnAssigned, added)
 	}
 	return out
+}
+
+// heartbeatNow has the background goroutine heartbeat at once: the broker
+// said this member's assignment changed.
+func (c *Consumer) heartbeatNow() {
+	c.mu.Lock()
+	c.state.nextHB = time.Now()
+	c.mu.Unlock()
+	c.signal()
 }
 
 // Ack marks msg processed. It does not block: acknowledgements are sent with
@@ -249,6 +277,8 @@ type NackOptions struct {
 	Requeue bool
 	Delay   time.Duration
 	Reason  string // kept in the dead letter's headers
+
+	release bool // hand back unprocessed (api.AckRequest.Release); set only by accept
 }
 
 // Nack reports that msg failed; it is delivered again after the broker's

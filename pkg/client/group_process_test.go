@@ -44,6 +44,14 @@ func TestMain(m *testing.M) {
 // before acknowledging it. Close at SIGTERM commits and leaves; SIGKILL
 // leaves the broker to notice through the session timeout.
 func worker(url, logPath string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	// SIGTERM handled from here on: say so, or a worker started just before
+	// the test stops them would die of the signal instead of closing.
+	if err := os.WriteFile(logPath+".ready", nil, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -58,8 +66,6 @@ func worker(url, logPath string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	for ctx.Err() == nil {
 		msgs, err := cons.Poll(ctx, 200)
 		if err != nil {
@@ -114,6 +120,7 @@ func TestGroupOfProcessesSurvivesSIGKILL(t *testing.T) {
 		mu    sync.Mutex
 		procs = map[int]*exec.Cmd{} // live workers by number
 		logs  []string
+		ready = map[*exec.Cmd]string{} // the file a worker writes once it handles SIGTERM
 		seq   int
 	)
 	start := func() {
@@ -129,6 +136,7 @@ func TestGroupOfProcessesSurvivesSIGKILL(t *testing.T) {
 		}
 		procs[seq] = cmd
 		logs = append(logs, logPath)
+		ready[cmd] = logPath + ".ready"
 	}
 	for range 3 {
 		start()
@@ -200,6 +208,11 @@ func TestGroupOfProcessesSurvivesSIGKILL(t *testing.T) {
 	// Stop the survivors gracefully: Close commits and leaves.
 	mu.Lock()
 	for id, p := range procs {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(ready[p]); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
 		_ = p.Process.Signal(syscall.SIGTERM)
 		if err := p.Wait(); err != nil {
 			t.Errorf("worker %d: %v", id, err)
@@ -232,9 +245,16 @@ func TestGroupOfProcessesSurvivesSIGKILL(t *testing.T) {
 			lastEnd[s.worker] = s.end
 		}
 	}
-	g, err := admin.Group(ctx, "workers")
-	if err != nil {
-		t.Fatal(err)
+	// The survivors left; a worker SIGKILLed less than a session timeout
+	// ago is still a member until the broker fences it.
+	var g *api.GroupDescription
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if g, err = admin.Group(ctx, "workers"); err != nil {
+			t.Fatal(err)
+		}
+		if g.State == api.GroupStateEmpty || time.Now().After(deadline) {
+			break
+		}
 	}
 	if g.State != api.GroupStateEmpty || g.Lag != 0 {
 		t.Fatalf("after graceful stop: state %s lag %d", g.State, g.Lag)

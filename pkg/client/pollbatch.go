@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"net/http"
 	"strings"
 	"time"
 
@@ -22,12 +23,18 @@ var errPollBatches = errors.New("malformed poll batches")
 
 // pollAnswer is the answer of a group poll, binary if the broker speaks it,
 // JSON otherwise (an older broker).
-type pollAnswer struct{ msgs []*Message }
+type pollAnswer struct {
+	msgs []*Message
+	// rebalance: the broker says a heartbeat now would change this
+	// member's assignment (api.PollResponse.Rebalance).
+	rebalance bool
+}
 
 func (*pollAnswer) accept() string { return api.PollBatchesContentType + ", application/json" }
 
-func (a *pollAnswer) read(contentType string, body []byte) error {
-	if mediaType(contentType) == api.PollBatchesContentType {
+func (a *pollAnswer) read(h http.Header, body []byte) error {
+	a.rebalance = h.Get(api.PollRebalanceHeader) == "true"
+	if mediaType(h.Get("Content-Type")) == api.PollBatchesContentType {
 		msgs, err := decodePollBatches(bytes.Clone(body)) // the messages keep slices of it
 		a.msgs = msgs
 		return err
@@ -36,6 +43,7 @@ func (a *pollAnswer) read(contentType string, body []byte) error {
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return err
 	}
+	a.rebalance = a.rebalance || resp.Rebalance
 	a.msgs = make([]*Message, len(resp.Messages))
 	for i := range resp.Messages {
 		a.msgs[i] = fromWire(&resp.Messages[i])

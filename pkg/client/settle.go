@@ -51,8 +51,16 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 		nacks = nacks[n:]
 		for len(refs) > 0 {
 			ranges, k := rangesOf(refs)
-			req := api.AckRequest{Ranges: ranges, Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason}
-			if err := c.send(ctx, sess, "/nack", req); err != nil {
+			req := api.AckRequest{Ranges: ranges, Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason, Release: opts.release}
+			err := c.send(ctx, sess, "/nack", req)
+			if err != nil && opts.release && isCode(err, api.ErrBadRequest) {
+				// A broker older than release refuses the field: a plain
+				// nack still hands the messages back at once, at the cost
+				// of a retry.
+				req.Release = false
+				err = c.send(ctx, sess, "/nack", req)
+			}
+			if err != nil {
 				c.requeue(sess, nil, append(nacksOf(refs, opts), nacks...))
 				return err
 			}

@@ -193,8 +193,8 @@ func decodeError(resp *http.Response) error {
 // in whichever of the types it accepts the broker chose. body is valid only
 // during read: it is a reused buffer.
 type answerReader interface {
-	accept() string // the Accept header to send
-	read(contentType string, body []byte) error
+	accept() string                        // the Accept header to send
+	read(h http.Header, body []byte) error // h: the answer's headers
 }
 
 // maxKeptAnswer bounds the answer buffer a transport keeps for the next.
@@ -221,7 +221,7 @@ func (t *transport) readAnswer(resp *http.Response, r answerReader) error {
 	if _, err := buf.ReadFrom(resp.Body); err != nil {
 		return err
 	}
-	return r.read(resp.Header.Get("Content-Type"), buf.Bytes())
+	return r.read(resp.Header, buf.Bytes())
 }
 
 // connError is a request that got no answer from a broker.
