@@ -53,7 +53,7 @@ export async function page(root) {
       { label: 'In flight', value: g => num(g.inFlight), num: true },
       { label: 'Consume rate', value: g => rate(g.rate), num: true },
       { label: 'Rebalances', value: g => num(g.rebalances), num: true },
-    ], gRows, 'No consumer groups yet. A group appears when its first member joins: POST /groups/{group}/join, or `goqueue consume --group NAME TOPIC`.'));
+    ], gRows, 'No consumer groups yet. A group appears when its first member joins: POST /groups/{group}/join, or `goqueue consume TOPIC --group NAME`.'));
     replace(topics, table([
       { label: 'Topic', value: t => link('#/topic/' + encodeURIComponent(t.name), t.name) },
       { label: 'Partitions', value: t => num(t.partitions), num: true },
@@ -61,7 +61,7 @@ export async function page(root) {
       { label: 'Size', value: t => bytes(t.bytes), num: true },
       { label: 'Produce rate', value: t => rate(t.rate), num: true },
       { label: '', value: t => t.dlq ? link('#/dlq/' + encodeURIComponent(t.name.slice(0, -4)), 'dead letters') : '' },
-    ], tRows, 'No topics yet. Create one: POST /topics {"name":"orders","partitions":6}, or `goqueue topics create orders`.'));
+    ], tRows, 'No topics yet. Create one: POST /topics {"name":"orders","partitions":6}, or `goqueue topic create orders --partitions 6`.'));
   }
   return { refresh, title: 'Overview' };
 }

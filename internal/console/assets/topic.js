@@ -71,7 +71,7 @@ export async function page(root, name, { showError }) {
       { label: 'State', value: r => h('span', { class: 'state ' + r.state }, r.state) },
       { label: 'Lag', value: r => num(r.lag), num: true },
       { label: 'Time lag', value: r => r.tl ? dur(r.tl) : 'caught up', num: true },
-    ], rows, 'No group consumes this topic. Start a consumer: `goqueue consume --group NAME ' + name + '`.'));
+    ], rows, 'No group consumes this topic. Start a consumer: `goqueue consume ' + name + ' --group NAME`.'));
   }
   await refresh();
   browse();
