@@ -171,6 +171,18 @@ func TestConsole(t *testing.T) {
 	waitUntil(t, "the group to consume the replayed message", 20*time.Second, func() bool {
 		return pz.replayed.Load() > 0
 	})
+	b.run(chromedp.Click(chromedp.CSS(`#replayall`)))
+	b.waitJS("the question", `document.querySelector('.confirm .question')`, 5*time.Second)
+	b.shot("dlq-confirm")
+	b.run(chromedp.Click(chromedp.CSS(`.confirm .yes`)))
+	b.waitJS("the replay of all", `document.querySelector('#dlqsummary').innerText.includes('Replayed 1 dead letters')`, 5*time.Second)
+	waitUntil(t, "the group to consume the replay of all", 20*time.Second, func() bool { return pz.replayed.Load() > 1 })
+	b.run(chromedp.Click(chromedp.CSS(`#purge`)))
+	b.run(chromedp.Click(chromedp.CSS(`.confirm .yes`)))
+	b.waitJS("the purge", `document.querySelector('#dlqlist').innerText.includes('The DLQ is empty')`, 5*time.Second)
+	if code, _ := s.Do("GET", "/topics/orders.dlq", nil); code != 404 {
+		t.Errorf("after the purge GET /topics/orders.dlq: %d, want 404", code)
+	}
 
 	// Reset offsets, previewed then applied, on the group once empty.
 	m1.close()

@@ -1,7 +1,7 @@
 // Dead letters: browse a topic's DLQ with filters, view one message whole,
 // replay one or all back to the original topic, purge.
 import { get, post, del, enc } from './api.js';
-import { h, replace } from './dom.js';
+import { h, replace, confirmButton } from './dom.js';
 import { num, time, ago } from './fmt.js';
 import { list, modeSelect, render } from './messages.js';
 
@@ -24,8 +24,8 @@ export async function page(root, topic, { showError }) {
     h('div', { class: 'controls' }, h('label', {}, 'Group ', fGroup), h('label', {}, 'Reason ', fReason),
       h('label', {}, 'From ', fFrom), h('label', {}, 'To ', fTo), h('label', {}, 'Values as ', modeSelect(v => { mode = v; draw(); }))),
     h('div', { class: 'controls' },
-      h('button', { id: 'replayall', onclick: replayAll }, 'Replay all to ' + topic),
-      h('button', { id: 'purge', class: 'danger', onclick: purge }, 'Purge the DLQ'))) : null;
+      confirmButton({ id: 'replayall' }, 'Replay all to ' + topic, `Publish every dead letter of ${topic} back to ${topic}? Its consumers receive them again.`, replayAll),
+      confirmButton({ id: 'purge', class: 'danger' }, 'Purge the DLQ', `Delete every dead letter of ${topic}? This cannot be undone.`, purge))) : null;
   replace(root, h('h1', {}, 'Dead letters'),
     h('p', { class: 'muted' }, 'Messages a group gave up on (nacked without requeue, or out of retries) are kept in the topic\'s DLQ, ', h('code', {}, '<topic>.dlq'), ', with why and where they came from.'),
     h('div', { class: 'controls' }, h('label', {}, 'Topic ', pick)), summary, controls, view, out);
@@ -84,7 +84,6 @@ export async function page(root, topic, { showError }) {
   }
 
   async function replayAll() {
-    if (!confirm(`Publish every dead letter of ${topic} back to ${topic}? Consumers will receive them again.`)) return;
     try {
       const r = await post('/topics/' + enc(topic) + '/dlq/replay', {});
       replace(summary, `Replayed ${num(r.replayed)} dead letters to ${topic}.`);
@@ -93,7 +92,6 @@ export async function page(root, topic, { showError }) {
   }
 
   async function purge() {
-    if (!confirm(`Delete every dead letter of ${topic}? This cannot be undone.`)) return;
     try {
       await del('/topics/' + enc(topic + '.dlq'));
       msgs = []; sig = '';

@@ -47,3 +47,18 @@ export function section(title, ...kids) {
 export function stat(label, value, title) {
   return h('div', { class: 'stat', title }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
 }
+
+// confirmButton is a button that asks before it acts: the first press
+// shows the question with Yes and Cancel beside it (in the page, so the
+// keyboard and tests reach it like any other control).
+export function confirmButton(attrs, label, question, action) {
+  const box = h('span', { class: 'confirm' });
+  const btn = h('button', { ...attrs, onclick: () => {
+    replace(box, h('span', { class: 'question' }, question), ' ',
+      h('button', { class: 'yes danger', onclick: async () => { replace(box, btn); await action(); } }, 'Yes'), ' ',
+      h('button', { class: 'no', onclick: () => { replace(box, btn); btn.focus(); } }, 'Cancel'));
+    box.querySelector('.yes').focus();
+  } }, label);
+  box.append(btn);
+  return box;
+}
