@@ -153,6 +153,10 @@ func TestConsole(t *testing.T) {
 		t.Errorf("hex view: %q", got)
 	}
 	b.shot("topic")
+	// From a time: partition 1 from a minute ago starts at its first message.
+	b.js(fmt.Sprintf(`(() => { document.getElementById('bpart').value = '1'; document.getElementById('bhow').value = 'timestamp';
+		document.getElementById('bat').value = '%d'; document.getElementById('browse').click(); })()`, time.Now().Add(-time.Minute).UnixMilli()))
+	b.waitJS("messages from a time", `(document.querySelector('#browser-out .message .meta strong') || {}).innerText === '1/0'`, 10*time.Second)
 
 	// DLQ: a dead letter is replayed and the group consumes it.
 	publish(t, cl, 1, "poison")

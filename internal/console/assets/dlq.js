@@ -109,10 +109,12 @@ export async function page(root, topic, { showError }) {
       replace(out, h('p', { class: 'empty' }, dlqs.length ? 'Choose a topic to see its dead letters.' : 'No dead letters anywhere. A DLQ appears when a group nacks a message with requeue:false or runs out of retries.'));
       return;
     }
-    let t;
-    try { t = await get('/topics/' + enc(topic + '.dlq')); } catch (e) {
-      if (e.code !== 'TOPIC_NOT_FOUND') throw e;
-      msgs = [];
+    let t = null;
+    if (dlqs.includes(topic)) { // asking for a DLQ that is not there would log a 404 in the browser
+      try { t = await get('/topics/' + enc(topic + '.dlq')); } catch (e) { if (e.code !== 'TOPIC_NOT_FOUND') throw e; }
+    }
+    if (!t) {
+      msgs = []; sig = '';
       replace(summary, 'No dead letters for ' + topic + '.');
       draw();
       return;
