@@ -149,7 +149,7 @@ func (b *browser) waitJS(what, js string, timeout time.Duration) {
 // js runs JavaScript statements in the page.
 func (b *browser) js(code string) {
 	b.t.Helper()
-	eval[bool](b, "("+code+", true)")
+	eval[bool](b, "(() => { "+code+"; return true; })()")
 }
 
 // text returns the text of the first element matching the CSS selector.

@@ -93,8 +93,15 @@ func TestConsole(t *testing.T) {
 	t.Logf("overview: first render with data %.0f ms after navigation start; console files %.1f KB", first, weight/1024)
 	b.shot("overview")
 
-	// Keyboard: the group link is reachable and opens the group page.
-	b.run(chromedp.Focus(chromedp.CSS(`#groups a[href="#/group/billing"]`)), chromedp.KeyEvent("\r"))
+	// Keyboard: the group link is reachable, keeps the focus while the page
+	// refreshes itself, and opens the group page.
+	b.run(chromedp.Focus(chromedp.CSS(`#groups a[href="#/group/billing"]`)))
+	b.js(`window.refreshes = 0; new MutationObserver(() => window.refreshes++).observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true})`)
+	b.waitJS("two refreshes", `window.refreshes >= 2`, 10*time.Second)
+	if got := eval[string](b, `document.activeElement.getAttribute('href') || document.activeElement.tagName`); got != "#/group/billing" {
+		t.Fatalf("after a refresh the focus is on %q, not the group link", got)
+	}
+	b.run(chromedp.KeyEvent("\r"))
 	b.waitJS("the group page", `location.hash === '#/group/billing' && document.querySelector('#members table')`, 10*time.Second)
 
 	// The lag chart rises while a producer runs and falls as the group

@@ -1,7 +1,7 @@
 // Dead letters: browse a topic's DLQ with filters, view one message whole,
 // replay one or all back to the original topic, purge.
 import { get, post, del, enc } from './api.js';
-import { h, replace, confirmButton } from './dom.js';
+import { h, replace, update, confirmButton } from './dom.js';
 import { num, time, ago } from './fmt.js';
 import { list, modeSelect, render } from './messages.js';
 
@@ -46,7 +46,7 @@ export async function page(root, topic, { showError }) {
 
   function draw() {
     const shown = filtered();
-    replace(out, shown.length ? list(shown, mode, {
+    update(out, shown.length ? list(shown, mode, {
       hideHeader: k => k.startsWith(H),
       meta: m => {
         const hd = m.headers || {};
@@ -104,9 +104,9 @@ export async function page(root, topic, { showError }) {
   async function refresh() {
     const tl = await get('/topics');
     const dlqs = tl.topics.filter(t => t.name.endsWith('.dlq')).map(t => t.name.slice(0, -4));
-    replace(pick, h('option', { value: '' }, dlqs.length ? 'choose a topic' : 'no DLQ yet'), dlqs.map(d => h('option', { value: d, selected: d === topic }, d)));
+    update(pick, h('option', { value: '' }, dlqs.length ? 'choose a topic' : 'no DLQ yet'), dlqs.map(d => h('option', { value: d, selected: d === topic }, d)));
     if (!topic) {
-      replace(out, h('p', { class: 'empty' }, dlqs.length ? 'Choose a topic to see its dead letters.' : 'No dead letters anywhere. A DLQ appears when a group nacks a message with requeue:false or runs out of retries.'));
+      update(out, h('p', { class: 'empty' }, dlqs.length ? 'Choose a topic to see its dead letters.' : 'No dead letters anywhere. A DLQ appears when a group nacks a message with requeue:false or runs out of retries.'));
       return;
     }
     let t = null;
@@ -115,7 +115,7 @@ export async function page(root, topic, { showError }) {
     }
     if (!t) {
       msgs = []; sig = '';
-      replace(summary, 'No dead letters for ' + topic + '.');
+      update(summary, 'No dead letters for ' + topic + '.');
       draw();
       return;
     }
@@ -129,7 +129,7 @@ export async function page(root, topic, { showError }) {
     options(fGroup, 'group', new Set(msgs.map(m => (m.headers || {})[H + 'group']).filter(Boolean)));
     options(fReason, 'reason', new Set(msgs.map(m => (m.headers || {})[H + 'reason']).filter(Boolean)));
     const total = pi.reduce((a, p) => a + p.high_watermark - p.earliest_offset, 0);
-    replace(summary, `${num(total)} dead letters in ${topic}.dlq`, total > msgs.length ? ` (the newest ${num(msgs.length)} shown)` : '',
+    update(summary, `${num(total)} dead letters in ${topic}.dlq`, total > msgs.length ? ` (the newest ${num(msgs.length)} shown)` : '',
       msgs.length ? ` · newest ${ago(msgs[0].timestamp)} (${time(msgs[0].timestamp)})` : '');
     draw();
   }

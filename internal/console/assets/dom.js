@@ -4,7 +4,7 @@ export function h(tag, attrs, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    if (k.startsWith('on')) { el.addEventListener(k.slice(2), v); (el.__on ||= {})[k.slice(2)] = v; }
     else if (k === 'class') el.className = v;
     else if (k in el && typeof v !== 'string') el[k] = v;
     else el.setAttribute(k, v === true ? '' : v);
@@ -26,6 +26,48 @@ export function replace(el, ...kids) {
   el.replaceChildren();
   add(el, kids);
   return el;
+}
+
+// update makes el's children like kids, changing only what differs, so
+// that a page refreshed every few seconds keeps the reader's focus and
+// place. Use it for what a refresh redraws; kids are copied from, so the
+// caller must keep no reference to them.
+export function update(el, ...kids) {
+  const want = document.createElement('div');
+  add(want, kids);
+  morphChildren(el, [...want.childNodes]);
+  return el;
+}
+
+function morphChildren(el, kids) {
+  const have = [...el.childNodes];
+  kids.forEach((k, i) => {
+    const o = have[i];
+    if (!o) el.append(k);
+    else if (o !== k) morph(o, k);
+  });
+  for (const o of have.slice(kids.length)) if (!kids.includes(o)) o.remove();
+}
+
+// morph turns node o into a copy of n in place, or swaps it for n when
+// they are not the same kind of node.
+function morph(o, n) {
+  if (o.nodeType !== n.nodeType || o.nodeName !== n.nodeName || o.__on && !n.__on) {
+    o.replaceWith(n);
+    return;
+  }
+  if (o.nodeType !== Node.ELEMENT_NODE) {
+    if (o.nodeValue !== n.nodeValue) o.nodeValue = n.nodeValue;
+    return;
+  }
+  for (const a of [...o.attributes]) if (!n.hasAttribute(a.name)) o.removeAttribute(a.name);
+  for (const a of n.attributes) if (o.getAttribute(a.name) !== a.value) o.setAttribute(a.name, a.value);
+  for (const [t, f] of Object.entries(o.__on || {})) o.removeEventListener(t, f);
+  for (const [t, f] of Object.entries(n.__on || {})) o.addEventListener(t, f);
+  o.__on = n.__on;
+  if (n.style && n.style.cssText !== o.style.cssText) o.style.cssText = n.style.cssText;
+  if ('disabled' in n && o.disabled !== n.disabled) o.disabled = n.disabled;
+  morphChildren(o, [...n.childNodes]);
 }
 
 // table renders rows with columns [{label, value(row) → node|text, num}];

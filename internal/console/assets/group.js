@@ -1,6 +1,6 @@
 // One group: state, members, partitions, lag over time, rebalance timeline.
 import { get, enc } from './api.js';
-import { h, replace, table, link, section, stat } from './dom.js';
+import { h, replace, update, table, link, section, stat } from './dom.js';
 import { num, dur, ago, time, parts } from './fmt.js';
 import { lineChart, color } from './chart.js';
 
@@ -37,7 +37,7 @@ export async function page(root, id) {
       get(`/groups/${enc(id)}/rebalances`),
     ]);
     const ps = g.partitions || [];
-    replace(head,
+    update(head,
       stat('State', h('span', { class: 'state ' + g.state }, g.state)),
       stat('Generation', num(g.generation)),
       stat('Assignor', g.assignor || '–'),
@@ -47,7 +47,7 @@ export async function page(root, id) {
       stat('Rebalances', num(g.rebalances.count), `${dur(g.rebalances.total_duration_ms)} in rebalance in all`));
 
     const width = Math.min(groupChart.clientWidth || 640, 1200);
-    replace(groupChart, lh.times.length ? [
+    update(groupChart, lh.times.length ? [
       h('h3', {}, 'Group lag (messages)'),
       lineChart({ times: lh.times, series: [{ name: 'lag', values: lh.lag }], label: `Lag of ${id} over time`, width }),
       h('h3', {}, 'Time lag (age of the oldest unconsumed message)'),
@@ -56,10 +56,10 @@ export async function page(root, id) {
 
     const keys = lh.partitions.map(p => p.topic + '/' + p.partition);
     if (partSel.options.length !== keys.length + 1) {
-      replace(partSel, h('option', { value: '' }, 'every partition'), keys.map(k => h('option', { value: k, selected: k === only }, 'partition ' + k)));
+      update(partSel, h('option', { value: '' }, 'every partition'), keys.map(k => h('option', { value: k, selected: k === only }, 'partition ' + k)));
     }
     const shown = lh.partitions.filter(p => !only || p.topic + '/' + p.partition === only);
-    replace(partChart, shown.length ? [
+    update(partChart, shown.length ? [
       h('h3', {}, 'Lag per partition'),
       lineChart({ times: lh.times, series: shown.map(p => ({ name: p.topic + '/' + p.partition, values: p.lag, color: color(keys.indexOf(p.topic + '/' + p.partition)) })), label: 'Lag per partition', width, height: 160 }),
       h('ul', { class: 'legend' }, shown.slice(0, 24).map(p => {
@@ -70,7 +70,7 @@ export async function page(root, id) {
       })),
     ] : null);
 
-    replace(members, table([
+    update(members, table([
       { label: 'Member', value: m => h('code', {}, m.member_id) },
       { label: 'Client', value: m => m.client_id || '–' },
       { label: 'Host', value: m => m.client_host },
@@ -80,7 +80,7 @@ export async function page(root, id) {
       { label: 'Last heartbeat', value: m => h('span', { title: time(m.last_heartbeat) }, ago(m.last_heartbeat)), num: true },
     ], g.members, 'No members: the group is empty. Its offsets are kept; start a consumer with group id "' + id + '" to resume, or reset its offsets first.'));
 
-    replace(partitions, table([
+    update(partitions, table([
       { label: 'Partition', value: p => [link('#/topic/' + enc(p.topic), p.topic), '/' + p.partition] },
       { label: 'Owner', value: p => p.owner ? h('code', {}, p.owner) : h('span', { class: 'muted' }, 'none') },
       { label: 'Committed', value: p => p.committed_offset < 0 ? 'none' : num(p.committed_offset), num: true },
@@ -92,7 +92,7 @@ export async function page(root, id) {
       { label: 'Dead-lettered', value: p => p.dead_lettered ? link('#/dlq/' + enc(p.topic), num(p.dead_lettered)) : '0', num: true },
     ], ps, 'The group has no partitions: it subscribes to no existing topic.'));
 
-    replace(timeline, rb.rebalances.length ? h('ol', { class: 'timeline' }, rb.rebalances.map(r => h('li', { class: r.ended_at ? '' : 'open' },
+    update(timeline, rb.rebalances.length ? h('ol', { class: 'timeline' }, rb.rebalances.map(r => h('li', { class: r.ended_at ? '' : 'open' },
       h('div', { class: 'when' }, h('time', { datetime: new Date(r.started_at).toISOString(), title: time(r.started_at) }, ago(r.started_at))),
       h('div', {},
         h('strong', {}, r.reason.replaceAll('_', ' ')), ` · generation ${r.generation} · `,

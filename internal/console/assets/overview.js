@@ -1,6 +1,6 @@
 // Overview: every topic and every group, with lag, time lag and rates.
 import { get } from './api.js';
-import { h, replace, table, link, section, stat } from './dom.js';
+import { h, replace, update, table, link, section, stat } from './dom.js';
 import { num, bytes, dur, rate } from './fmt.js';
 import { observe } from './rates.js';
 
@@ -37,13 +37,13 @@ export async function page(root) {
     });
     const prodTotal = tRows.filter(t => !t.dlq).reduce((a, t) => a + (t.rate || 0), 0);
     const consTotal = gRows.reduce((a, g) => a + (g.rate || 0), 0);
-    replace(stats,
+    update(stats,
       stat('Topics', num(tRows.filter(t => !t.dlq).length)),
       stat('Groups', num(gRows.length)),
       stat('Total lag', num(gRows.reduce((a, g) => a + g.lag, 0)), 'messages published but not yet consumed, over all groups'),
       stat('Produce', rate(prodTotal)),
       stat('Consume', rate(consTotal)));
-    replace(groups, table([
+    update(groups, table([
       { label: 'Group', value: g => link('#/group/' + encodeURIComponent(g.id), g.id) },
       { label: 'State', value: g => h('span', { class: 'state ' + g.state }, g.state) },
       { label: 'Members', value: g => num(g.members), num: true },
@@ -54,7 +54,7 @@ export async function page(root) {
       { label: 'Consume rate', value: g => rate(g.rate), num: true },
       { label: 'Rebalances', value: g => num(g.rebalances), num: true },
     ], gRows, 'No consumer groups yet. A group appears when its first member joins: POST /groups/{group}/join, or `goqueue consume TOPIC --group NAME`.'));
-    replace(topics, table([
+    update(topics, table([
       { label: 'Topic', value: t => link('#/topic/' + encodeURIComponent(t.name), t.name) },
       { label: 'Partitions', value: t => num(t.partitions), num: true },
       { label: 'Messages', value: t => num(t.messages), num: true },

@@ -2,7 +2,7 @@
 // a shift; preview first, then apply exactly the previewed offsets. The
 // broker allows it on empty groups only.
 import { get, post, enc } from './api.js';
-import { h, replace, table, link } from './dom.js';
+import { h, replace, update, table, link } from './dom.js';
 import { num } from './fmt.js';
 
 export async function page(root, id, { showError }) {
@@ -87,13 +87,13 @@ export async function page(root, id, { showError }) {
 
   async function refresh() {
     const gl = await get('/groups');
-    replace(gSel, h('option', { value: '' }, gl.groups.length ? 'choose a group' : 'no groups yet'),
+    update(gSel, h('option', { value: '' }, gl.groups.length ? 'choose a group' : 'no groups yet'),
       gl.groups.map(g => h('option', { value: g.group_id, selected: g.group_id === group }, `${g.group_id} (${g.state})`)));
     const g = gl.groups.find(x => x.group_id === group);
     groupState = g ? g.state : '';
     const btn = document.getElementById('rapply');
     if (btn) btn.disabled = groupState !== 'empty';
-    replace(state, !group ? 'Choose a group.' : !g ? `There is no group ${group}.` :
+    update(state, !group ? 'Choose a group.' : !g ? `There is no group ${group}.` :
       g.state === 'empty' ? `${group} is empty: its offsets can be reset.` :
         h('span', { class: 'bad' }, `${group} has ${g.members.length} member(s): stop its consumers, then reset.`));
   }

@@ -1,6 +1,6 @@
 // One topic: partitions, the groups consuming it, a message browser.
 import { get, enc } from './api.js';
-import { h, replace, table, link, section } from './dom.js';
+import { h, replace, update, table, link, section } from './dom.js';
 import { num, bytes, dur } from './fmt.js';
 import { list, modeSelect } from './messages.js';
 
@@ -53,8 +53,8 @@ export async function page(root, name, { showError }) {
   async function refresh() {
     const [t, gl] = await Promise.all([get('/topics/' + enc(name)), get('/groups')]);
     const pi = t.partition_info || [];
-    if (pSel.options.length !== pi.length) replace(pSel, pi.map(p => h('option', { value: p.partition }, String(p.partition))));
-    replace(parts, table([
+    if (pSel.options.length !== pi.length) update(pSel, pi.map(p => h('option', { value: p.partition }, String(p.partition))));
+    update(parts, table([
       { label: 'Partition', value: p => String(p.partition), num: true },
       { label: 'Earliest', value: p => num(p.earliest_offset), num: true },
       { label: 'High watermark', value: p => num(p.high_watermark), num: true },
@@ -66,7 +66,7 @@ export async function page(root, name, { showError }) {
       const mine = (g.partitions || []).filter(p => p.topic === name);
       return { id: g.group_id, state: g.state, n: mine.length, lag: mine.reduce((a, p) => a + p.lag, 0), tl: mine.reduce((a, p) => Math.max(a, p.time_lag_ms), 0) };
     }).filter(r => r.n);
-    replace(groups, table([
+    update(groups, table([
       { label: 'Group', value: r => link('#/group/' + enc(r.id), r.id) },
       { label: 'State', value: r => h('span', { class: 'state ' + r.state }, r.state) },
       { label: 'Lag', value: r => num(r.lag), num: true },
