@@ -22,7 +22,7 @@ export function lineChart({ times, series, label, format = num, width = 640, hei
   const iw = w - pad.l - pad.r, ih = ht - pad.t - pad.b;
   let maxV = 0;
   for (const se of series) for (const v of se.values) if (v > maxV) maxV = v;
-  maxV = niceCeil(maxV);
+  maxV = niceCeil(maxV / 4) * 4; // four gridlines at round values
   const t0 = times[0], t1 = times[times.length - 1] || t0 + 1;
   const x = t => pad.l + (t1 > t0 ? (t - t0) / (t1 - t0) : 0) * iw;
   const y = v => pad.t + ih - (maxV ? v / maxV : 0) * ih;
@@ -56,7 +56,8 @@ export function lineChart({ times, series, label, format = num, width = 640, hei
 
 function niceCeil(v) {
   if (v <= 0) return 1;
+  if (v < 1) return 1;
   const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+  for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
   return 10 * p;
 }
