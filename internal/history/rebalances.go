@@ -108,7 +108,9 @@ func (r *Rebalances) Group(group string) []api.Rebalance {
 
 // Flush appends what was added since the last Flush to the file, or
 // rewrites the file when it has grown to twice what is kept. On failure the
-// records stay pending for the next Flush.
+// records stay pending for the next Flush. One goroutine at a time may call
+// it (the broker's sampling loop, then Close); Add and Group may run
+// meanwhile.
 func (r *Rebalances) Flush() error {
 	r.mu.Lock()
 	pending := r.pending
