@@ -27,6 +27,16 @@ let gen = 0;
 let timer = null;
 let rendered = false; // the first page has rendered with data (a mark for tests and profiling)
 
+// exclusive runs fn after every refresh or action started before it has
+// finished, so that an action (a purge, a reset) never interleaves with a
+// refresh that read the state before it.
+let chain = Promise.resolve();
+export function exclusive(fn) {
+  const run = chain.then(fn, fn);
+  chain = run.catch(() => {});
+  return run;
+}
+
 export function showError(e) {
   if (!e) { errBox.hidden = true; return; }
   const code = e instanceof ApiError ? e.code : 'ERROR';
@@ -38,7 +48,7 @@ export function showError(e) {
 async function tick(g) {
   if (!current || g !== gen) return;
   try {
-    await current.refresh();
+    await exclusive(() => current.refresh());
     if (g !== gen) return;
     if (!rendered) { rendered = true; performance.mark('goqueue-first-render'); }
     status.textContent = 'updated ' + new Date().toLocaleTimeString();
@@ -68,7 +78,7 @@ async function route() {
     replace(main, h('p', { class: 'muted' }, 'Loading…'));
     const g = gen;
     try {
-      const page = await mod.page(main, m[1], { showError });
+      const page = await mod.page(main, m[1], { showError, exclusive });
       if (g !== gen) return;
       current = page;
       document.title = (page.title || 'GoQueue') + ' · GoQueue console';

@@ -8,7 +8,7 @@ import { list, modeSelect, render } from './messages.js';
 const H = 'goqueue-dlq-';
 const PER_PARTITION = 200; // the newest dead letters read from each DLQ partition
 
-export async function page(root, topic, { showError }) {
+export async function page(root, topic, { showError, exclusive }) {
   topic = topic ? decodeURIComponent(topic) : '';
   const pick = h('select', { id: 'dlqtopic', 'aria-label': 'Topic', onchange: e => { location.hash = '#/dlq/' + enc(e.target.value); } });
   const fGroup = h('select', { id: 'fgroup', 'aria-label': 'Original group', onchange: () => draw() });
@@ -70,7 +70,8 @@ export async function page(root, topic, { showError }) {
   // replayOne publishes the message back to its original topic and
   // partition, without the DLQ's headers (what the replay endpoint does,
   // for one message).
-  async function replayOne(m) {
+  function replayOne(m) { return exclusive(() => replayOneNow(m)); }
+  async function replayOneNow(m) {
     const hd = m.headers || {};
     const orig = hd[H + 'original-topic'] || topic;
     const headers = Object.fromEntries(Object.entries(hd).filter(([k]) => !k.startsWith(H)));
@@ -83,7 +84,8 @@ export async function page(root, topic, { showError }) {
     } catch (e) { showError(e); }
   }
 
-  async function replayAll() {
+  function replayAll() { return exclusive(() => replayAllNow()); }
+  async function replayAllNow() {
     try {
       const r = await post('/topics/' + enc(topic) + '/dlq/replay', {});
       replace(summary, `Replayed ${num(r.replayed)} dead letters to ${topic}.`);
@@ -91,7 +93,8 @@ export async function page(root, topic, { showError }) {
     } catch (e) { showError(e); }
   }
 
-  async function purge() {
+  function purge() { return exclusive(() => purgeNow()); }
+  async function purgeNow() {
     try {
       await del('/topics/' + enc(topic + '.dlq'));
       msgs = []; sig = '';

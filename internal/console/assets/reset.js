@@ -5,7 +5,7 @@ import { get, post, enc } from './api.js';
 import { h, replace, update, table, link } from './dom.js';
 import { num } from './fmt.js';
 
-export async function page(root, id, { showError }) {
+export async function page(root, id, { showError, exclusive }) {
   let group = id ? decodeURIComponent(id) : '';
   const gSel = h('select', { id: 'rgroup', 'aria-label': 'Group', onchange: e => { location.hash = '#/reset/' + enc(e.target.value); } });
   const to = h('select', { id: 'rto', 'aria-label': 'Reset to', onchange: () => { arg.hidden = to.value === 'earliest' || to.value === 'latest'; arg.type = to.value === 'timestamp' ? 'datetime-local' : 'number'; arg.value = ''; } },
@@ -71,7 +71,8 @@ export async function page(root, id, { showError }) {
     return d === 0 ? 'none' : (d > 0 ? 'skip ' + num(d) : 'replay ' + num(-d));
   }
 
-  async function apply() {
+  function apply() { return exclusive(applyNow); }
+  async function applyNow() {
     if (!plan) return;
     const offsets = {};
     for (const r of plan) (offsets[r.topic] ||= {})[r.partition] = r.next;
