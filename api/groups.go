@@ -334,3 +334,34 @@ type VersionInfo struct {
 // JSON value rather than as text or bytes. Frames of one partition come in
 // offset order; an empty poll is an empty body.
 const PollBatchesContentType = "application/x-goqueue-poll-batches"
+
+// LagHistory is the answer of GET /groups/{group}/lag-history: the group's
+// lag over time as points StepMS wide starting at Times[i] (ms since the
+// epoch), each the peak of the samples taken inside it, or -1 where none
+// was. The broker samples every IntervalMS and keeps 24 h by default; each
+// partition keeps every sample for the last hour and 5-minute peaks before.
+type LagHistory struct {
+	GroupID    string                `json:"group_id"`
+	IntervalMS int64                 `json:"interval_ms"`
+	StepMS     int64                 `json:"step_ms"`
+	Times      []int64               `json:"times"`
+	Lag        []int64               `json:"lag"`         // the sum over partitions
+	TimeLagMS  []int64               `json:"time_lag_ms"` // the largest of any partition
+	Partitions []PartitionLagHistory `json:"partitions"`
+}
+
+// PartitionLagHistory is one partition's offset lag at the points of a
+// LagHistory.
+type PartitionLagHistory struct {
+	Topic     string  `json:"topic"`
+	Partition int32   `json:"partition"`
+	Lag       []int64 `json:"lag"`
+}
+
+// RebalanceHistory is the answer of GET /groups/{group}/rebalances: the
+// group's rebalances, newest first; the one in progress, if any, first and
+// without EndedAt. Closed ones survive restarts (the last 100 per group).
+type RebalanceHistory struct {
+	GroupID    string      `json:"group_id"`
+	Rebalances []Rebalance `json:"rebalances"`
+}

@@ -36,6 +36,7 @@ type Broker struct {
 	topicsDir string
 	coord     *coordinator // consumer groups; set in Open
 	latency   latencies    // for metrics; lock-free
+	hist      groupHistory // lag samples and rebalances of the groups; set in Open
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
@@ -101,6 +102,11 @@ func Open(cfg Config) (*Broker, error) {
 	if err := b.openGroups(); err != nil {
 		b.closeLogs()
 		meta.close()
+		return nil, err
+	}
+	if err := b.openHistory(); err != nil {
+		b.closeLogs()
+		errors.Join(b.coord.store.close(), meta.close())
 		return nil, err
 	}
 	return b, nil
@@ -248,6 +254,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
 	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
 	g.Go(func() error { return b.coord.run(ctx) })
+	g.Go(func() error { return b.loop(ctx, b.hist.lag.Config().Interval, b.sampleHistory) })
 	return g.Wait()
 }
 
@@ -326,7 +333,7 @@ func (b *Broker) Close() error {
 	close(b.changed)
 	b.mu.Unlock()
 	err := b.closeLogs()
-	return errors.Join(err, b.coord.store.close(), b.meta.close())
+	return errors.Join(err, b.hist.rebalances.Flush(), b.coord.store.close(), b.meta.close())
 }
 
 func (b *Broker) closeLogs() error {

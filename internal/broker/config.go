@@ -9,6 +9,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/abd-ulbasit/goqueue/internal/history"
 )
 
 // Fsync policy names, as in the --fsync flag and a topic's "fsync" setting.
@@ -54,6 +55,7 @@ type Config struct {
 
 	Groups   group.Config    // consumer-group bounds and defaults; zero fields take group's defaults
 	Delivery delivery.Config // per-message delivery defaults; zero fields take delivery's defaults
+	History  history.Config  // lag sampling and retention; zero fields take history's defaults
 
 	Logger *slog.Logger     // nil: slog.Default()
 	Now    func() time.Time // nil: time.Now; tests inject a clock
@@ -116,6 +118,9 @@ func (c Config) Validate() error {
 		bad("retention check interval %v must be positive", c.RetentionCheckInterval)
 	}
 	if err := c.Groups.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.History.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -63,6 +63,7 @@ type cgroup struct {
 	subs        map[string][]int64 // topic → its partitions' high watermarks when the group first subscribed
 	storedBorn  map[string]int64   // topic → created_at its restored offsets were of; until the first syncTopics
 	logged      groupLog           // what logChangesLocked last logged
+	recorded    int64              // newest generation whose closed rebalance went to the history
 	// ready is closed and replaced whenever something may have become
 	// deliverable without an append (a handoff, a nack, an expiry), or a
 	// member's assignment may have changed (a new generation, a release),

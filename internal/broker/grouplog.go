@@ -21,6 +21,7 @@ func (c *coordinator) logChangesLocked(cg *cgroup) {
 		return
 	}
 	cg.logged = groupLog{state: st, gen: gen}
+	c.recordRebalancesLocked(cg)
 	attrs := []any{"group", cg.id, "state", st.String(), "generation", gen}
 	if gen == prev.gen {
 		c.b.log.Info("group state changed", append(attrs, "from", prev.state.String())...)

@@ -9,12 +9,18 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/console"
 	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
 // openRoutes answer without an API key unless Options.AuthHealth is set:
 // load balancers and orchestrators probe them without credentials.
 var openRoutes = map[string]bool{"GET /healthz": true, "GET /livez": true, "GET /readyz": true}
+
+// publicRoutes answer without an API key always: the console's static
+// files, which hold no data (the browser cannot send a key with a page
+// load; the console asks for one and sends it with every API call).
+var publicRoutes = map[string]bool{"GET " + console.Prefix: true}
 
 // serve is the middleware around every request, in order: metrics and the
 // debug access log (outermost, so they see every answer, refusals included),
@@ -55,7 +61,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, nex
 // authorized reports whether r may proceed: no keys are configured, the
 // route is an open health route, or r carries one of the keys.
 func (s *Server) authorized(r *http.Request, route string) bool {
-	if len(s.keys) == 0 || (!s.opts.AuthHealth && openRoutes[route]) {
+	if len(s.keys) == 0 || publicRoutes[route] || (!s.opts.AuthHealth && openRoutes[route]) {
 		return true
 	}
 	given := r.Header.Get("X-API-Key")

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/console"
 )
 
 // operation documents one route of the table in routes().
@@ -20,6 +21,7 @@ type operation struct {
 	query    []string // integer query parameters
 	content  string   // request content type when not JSON
 	text     bool     // the answer is text, not JSON (/metrics)
+	public   bool     // served without an API key even when keys are set
 }
 
 // operations describes every route the broker serves, keyed by its
@@ -62,6 +64,11 @@ func operations() map[string]operation {
 		"POST /topics/{topic}/dlq/replay": {summary: "Replay a topic's dead letters back to their original topics",
 			request: api.DLQReplayRequest{}, response: api.DLQReplayResponse{}},
 		"POST /groups/{group}/offsets/reset": {summary: "Reset the offsets of an empty group", request: api.ResetOffsetsRequest{}, response: api.OffsetsResponse{}},
+		"GET /groups/{group}/lag-history": {summary: "A group's lag over time, per group and per partition (sampled every --lag-sample-interval, kept 24 h); since (ms, default 1 h ago), points (default 360, at most 2000)",
+			response: api.LagHistory{}, query: []string{"since", "points"}},
+		"GET /groups/{group}/rebalances": {summary: "A group's rebalances, newest first: when, why, how long, which partitions moved from whom to whom (kept across restarts)",
+			response: api.RebalanceHistory{}},
+		"GET " + console.Prefix: {summary: "The web console (static files; served without an API key because they hold no data)", text: true, public: true},
 	}
 }
 
@@ -123,8 +130,8 @@ func (s *Server) openAPISpec() []byte {
 			ok = map[string]any{"description": desc}
 		}
 		o["responses"].(map[string]any)[strconv.Itoa(code)] = ok
-		if openRoutes[rt.pattern] {
-			o["security"] = []any{} // open unless AuthHealth
+		if openRoutes[rt.pattern] || op.public {
+			o["security"] = []any{} // open (health routes: unless AuthHealth)
 		}
 		if paths[path] == nil {
 			paths[path] = map[string]any{}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/console"
 	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
@@ -46,6 +47,7 @@ type Server struct {
 	metrics *metrics.Metrics
 	keys    [][sha256.Size]byte
 	spec    []byte // /openapi.json
+	ui      *console.Handler
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
@@ -70,7 +72,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
-		metrics: metrics.New(b, opts.Version), keys: hashKeys(opts.APIKeys)}
+		metrics: metrics.New(b, opts.Version), keys: hashKeys(opts.APIKeys), ui: console.New()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt.h))
 	}
@@ -100,6 +102,9 @@ func (s *Server) routes() []route {
 		{"POST /topics/{topic}/messages", s.publish},
 		{"POST /topics/{topic}/batches", s.publishBatches},
 		{"GET /topics/{topic}/partitions/{partition}/messages", s.fetch},
+		{"GET /groups/{group}/lag-history", s.lagHistory},
+		{"GET /groups/{group}/rebalances", s.rebalanceHistory},
+		{"GET " + console.Prefix, s.console},
 	}, s.groupRoutes()...)
 }
 

@@ -1,0 +1,56 @@
+// The broker's API as the console uses it: every call carries the API key
+// kept in session storage; a 401 asks for the key and tries again; any
+// other error becomes an ApiError with the broker's code and message.
+
+const KEY = 'goqueue-api-key';
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+let askKey = null; // set by the app: returns a promise of a new key
+export function onKeyNeeded(fn) { askKey = fn; }
+
+export function setKey(k) { sessionStorage.setItem(KEY, k); }
+
+export async function call(method, path, body) {
+  for (let attempt = 0; ; attempt++) {
+    const headers = {};
+    const key = sessionStorage.getItem(KEY);
+    if (key) headers['X-API-Key'] = key;
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      throw new ApiError(0, 'NETWORK', 'cannot reach the broker: ' + e.message);
+    }
+    if (res.status === 401 && askKey && attempt < 5) {
+      await askKey(key ? 'That key was refused; try another.' : '');
+      continue;
+    }
+    if (res.status === 204) return null;
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+    if (!res.ok) {
+      const e = data && data.error;
+      throw new ApiError(res.status, e ? e.code : 'HTTP_' + res.status, e ? e.message : text || res.statusText, e && e.details);
+    }
+    return data;
+  }
+}
+
+export const get = p => call('GET', p);
+export const post = (p, b) => call('POST', p, b);
+export const del = p => call('DELETE', p);
+export const enc = encodeURIComponent;

@@ -1,0 +1,116 @@
+// The console's shell: routes on the URL fragment (#/group/billing), runs the
+// current page's refresh every few seconds, asks for the API key when the
+// broker wants one and shows the API's errors.
+import { onKeyNeeded, setKey, ApiError } from './api.js';
+import { replace, h } from './dom.js';
+import * as overview from './overview.js';
+import * as group from './group.js';
+import * as topic from './topic.js';
+import * as dlq from './dlq.js';
+import * as reset from './reset.js';
+
+const POLL_MS = Number(new URLSearchParams(location.search).get('poll')) || 3000;
+
+const routes = [
+  [/^\/?$/, overview, 'overview'],
+  [/^\/group\/([^/]+)$/, group, 'overview'],
+  [/^\/topic\/([^/]+)$/, topic, 'overview'],
+  [/^\/dlq(?:\/([^/]+))?$/, dlq, 'dlq'],
+  [/^\/reset(?:\/([^/]+))?$/, reset, 'reset'],
+];
+
+const main = document.getElementById('main');
+const errBox = document.getElementById('error');
+const status = document.getElementById('status');
+let current = null; // {refresh, gen}
+let gen = 0;
+let timer = null;
+let rendered = false; // the first page has rendered with data (a mark for tests and profiling)
+
+// exclusive runs fn after every refresh or action started before it has
+// finished, so that an action (a purge, a reset) never interleaves with a
+// refresh that read the state before it.
+let chain = Promise.resolve();
+export function exclusive(fn) {
+  const run = chain.then(fn, fn);
+  chain = run.catch(() => {});
+  return run;
+}
+
+export function showError(e) {
+  if (!e) { errBox.hidden = true; return; }
+  const code = e instanceof ApiError ? e.code : 'ERROR';
+  replace(errBox, h('strong', {}, code), ' ', e.message,
+    h('button', { class: 'link', onclick: () => { errBox.hidden = true; } , 'aria-label': 'Dismiss' }, '×'));
+  errBox.hidden = false;
+}
+
+async function tick(g) {
+  if (!current || g !== gen) return;
+  try {
+    await exclusive(() => current.refresh());
+    if (g !== gen) return;
+    if (!rendered) { rendered = true; performance.mark('goqueue-first-render'); }
+    status.textContent = 'updated ' + new Date().toLocaleTimeString();
+    status.classList.remove('bad');
+    if (errBox.dataset.from === 'poll') showError(null);
+  } catch (e) {
+    if (g !== gen) return;
+    status.textContent = 'update failed';
+    status.classList.add('bad');
+    errBox.dataset.from = 'poll';
+    showError(e);
+  }
+  clearTimeout(timer);
+  if (g === gen) timer = setTimeout(() => tick(g), POLL_MS);
+}
+
+async function route() {
+  const path = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
+  gen++;
+  clearTimeout(timer);
+  showError(null);
+  for (const a of document.querySelectorAll('[data-nav]')) a.removeAttribute('aria-current');
+  for (const [re, mod, nav] of routes) {
+    const m = path.match(re);
+    if (!m) continue;
+    document.querySelector(`[data-nav="${nav}"]`).setAttribute('aria-current', 'page');
+    replace(main, h('p', { class: 'muted' }, 'Loading…'));
+    const g = gen;
+    try {
+      const page = await mod.page(main, m[1], { showError, exclusive });
+      if (g !== gen) return;
+      current = page;
+      document.title = (page.title || 'GoQueue') + ' · GoQueue console';
+      await tick(g);
+    } catch (e) {
+      if (g === gen) showError(e);
+    }
+    return;
+  }
+  replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, path), '. ', h('a', { href: '#/' }, 'Go to the overview.')));
+}
+
+// The key prompt: resolves once a key is entered.
+const dialog = document.getElementById('keydialog');
+let pending = null;
+onKeyNeeded(msg => {
+  const kerr = document.getElementById('keyerror');
+  kerr.textContent = msg;
+  kerr.hidden = !msg;
+  if (!pending) {
+    pending = new Promise(resolve => {
+      document.getElementById('keyform').onsubmit = () => {
+        setKey(document.getElementById('keyinput').value);
+        pending = null;
+        resolve();
+      };
+    });
+    if (!dialog.open) dialog.showModal();
+  }
+  return pending;
+});
+dialog.addEventListener('cancel', e => e.preventDefault()); // nothing works without a key
+
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,102 @@
+package console_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/console"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+const key = "console-test-key"
+
+func keyedBroker(t *testing.T) *brokertest.Server {
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = []string{key} }))
+	cl, err := client.NewWithConfig(&client.Config{Brokers: []string{s.URL}, APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "private-orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// With API keys set, the console's files are served without a key (a page
+// load cannot carry one) and hold no data; everything the console shows
+// comes from the API, which refuses without the key.
+func TestConsoleFilesArePublicAndHoldNoData(t *testing.T) {
+	s := keyedBroker(t)
+	files := console.New().Files()
+	if len(files) < 5 {
+		t.Fatalf("embedded files: %v", files)
+	}
+	get := func(path string) (int, string) {
+		resp, err := s.Client().Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	for name := range files {
+		code, body := get("/ui/" + name)
+		if code != http.StatusOK || strings.Contains(body, "private-orders") {
+			t.Errorf("/ui/%s without a key: %d, holds data: %v", name, code, strings.Contains(body, "private-orders"))
+		}
+	}
+	for _, path := range []string{"/topics", "/groups", "/groups/g/lag-history", "/groups/g/rebalances"} {
+		if code, _ := get(path); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a key: %d, want 401", path, code)
+		}
+	}
+}
+
+// The console asks for the key, refuses a wrong one with the broker's
+// answer, keeps the right one for the tab and shows the data.
+func TestConsoleAsksForTheAPIKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := keyedBroker(t)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/"))
+	b.waitJS("the key prompt", `document.getElementById('keydialog').open`, 10*time.Second)
+	b.shot("key-prompt")
+	b.js(`document.getElementById('keyinput').value = 'wrong'`)
+	b.run(chromedp.Click(chromedp.CSS(`#keyform button`)))
+	b.waitJS("the refusal", `document.getElementById('keydialog').open && document.getElementById('keyerror').innerText.includes('refused')`, 10*time.Second)
+	b.js(`document.getElementById('keyinput').value = '` + key + `'`)
+	b.run(chromedp.Click(chromedp.CSS(`#keyform button`)))
+	b.waitJS("the topic behind the key", `document.querySelector('#topics a[href="#/topic/private-orders"]')`, 10*time.Second)
+	if got := eval[string](b, `sessionStorage.getItem('goqueue-api-key')`); got != key {
+		t.Errorf("session storage holds %q", got)
+	}
+	// A new page load in the same tab needs no prompt.
+	b.run(chromedp.Reload())
+	b.waitJS("the topic after a reload", `document.querySelector('#topics a[href="#/topic/private-orders"]') && !document.getElementById('keydialog').open`, 10*time.Second)
+	b.noErrors("401") // the browser logs each refused request
+}
+
+// The console shows the API's error code and message.
+func TestConsoleShowsAPIErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/group/nobody"))
+	b.waitJS("the error", `document.getElementById('error').innerText.includes('GROUP_NOT_FOUND')`, 10*time.Second)
+	b.shot("error")
+	b.noErrors("404")
+}

@@ -1,0 +1,137 @@
+package history
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestRingKeepsNewestAndMarksGaps(t *testing.T) {
+	r := newRing[uint32](4, noneUint32)
+	r.put(0, 1)
+	r.put(1, 2)
+	r.put(1, 1) // same seq keeps the peak
+	r.put(3, 4) // seq 2 skipped
+	if v, ok := r.get(1); !ok || v != 2 {
+		t.Fatalf("get(1) = %d, %v; want 2, true", v, ok)
+	}
+	if _, ok := r.get(2); ok {
+		t.Fatal("get(2) has a value; the series was absent")
+	}
+	r.put(5, 6)
+	if r.oldest() != 2 {
+		t.Fatalf("oldest = %d, want 2 (capacity 4)", r.oldest())
+	}
+	if _, ok := r.get(1); ok {
+		t.Fatal("get(1) still answers after it was overwritten")
+	}
+	r.put(100, 7) // a gap longer than the ring empties it
+	if r.oldest() != 100 {
+		t.Fatalf("after a long gap oldest = %d, want 100", r.oldest())
+	}
+}
+
+func sample(group string, lags ...int64) GroupSample {
+	g := GroupSample{Group: group}
+	for p, l := range lags {
+		g.Partitions = append(g.Partitions, PartitionSample{Topic: "orders", Partition: int32(p), Lag: l, TimeLag: time.Duration(l) * time.Second})
+	}
+	return g
+}
+
+func TestLagQueryPeaksPerPoint(t *testing.T) {
+	cfg := Config{Interval: time.Second, Retention: time.Minute, FineRetention: 10 * time.Second, CoarseStep: 5 * time.Second}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	l := NewLag(cfg)
+	start := time.UnixMilli(1_000_000)
+	for i := range 30 {
+		l.Record(start.Add(time.Duration(i)*time.Second), []GroupSample{sample("g", int64(i), int64(2*i))})
+	}
+	now := start.Add(29 * time.Second)
+	h, ok := l.Query("g", start, now, 30)
+	if !ok {
+		t.Fatal("no history")
+	}
+	if h.StepMS != 1000 || len(h.Times) != 30 {
+		t.Fatalf("step %d, %d points; want 1000 and 30", h.StepMS, len(h.Times))
+	}
+	for i, v := range h.Lag {
+		if v != int64(3*i) {
+			t.Fatalf("group lag[%d] = %d, want %d", i, v, 3*i)
+		}
+		if h.TimeLagMS[i] != int64(2*i)*1000 {
+			t.Fatalf("time lag[%d] = %d, want %d", i, h.TimeLagMS[i], 2*i*1000)
+		}
+	}
+	if len(h.Partitions) != 2 {
+		t.Fatalf("%d partitions, want 2", len(h.Partitions))
+	}
+	p1 := h.Partitions[1].Lag
+	// The last 10 s are fine samples; before them, 5 s peaks.
+	for i := 20; i < 30; i++ {
+		if p1[i] != int64(2*i) {
+			t.Fatalf("partition 1 lag[%d] = %d, want the sample %d", i, p1[i], 2*i)
+		}
+	}
+	if p1[10] != 2*14 || p1[14] != 2*14 {
+		t.Fatalf("partition 1 lag[10..14] = %v, want the peak of the bucket, 28", p1[10:15])
+	}
+
+	wide, _ := l.Query("g", start, now, 3)
+	if wide.StepMS != 10000 || slices.Max(wide.Lag) != 87 {
+		t.Fatalf("3 points: step %d, max %d; want 10000 and 87", wide.StepMS, slices.Max(wide.Lag))
+	}
+}
+
+func TestLagForgetsGroupsPastRetention(t *testing.T) {
+	l := NewLag(Config{Interval: time.Second, Retention: 5 * time.Second, FineRetention: 5 * time.Second, CoarseStep: time.Second})
+	at := time.UnixMilli(0)
+	l.Record(at, []GroupSample{sample("gone", 1), sample("stays", 1)})
+	for i := 1; i <= 5; i++ {
+		l.Record(at.Add(time.Duration(i)*time.Second), []GroupSample{sample("stays", 1)})
+	}
+	if l.Has("gone") || !l.Has("stays") {
+		t.Fatalf("Has(gone) = %v, Has(stays) = %v; want false, true", l.Has("gone"), l.Has("stays"))
+	}
+}
+
+func TestConfigRefusesHugeRings(t *testing.T) {
+	if err := (Config{Interval: time.Millisecond, Retention: 24 * time.Hour}).Validate(); err == nil {
+		t.Fatal("1 ms for 24 h accepted")
+	}
+	if err := (Config{}).Validate(); err != nil {
+		t.Fatalf("defaults refused: %v", err)
+	}
+}
+
+// TestLagMemory100x100 measures what the default history costs when full
+// for 100 groups of 100 partitions (the figure in the README).
+func TestLagMemory100x100(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates tens of MB")
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := NewLag(Config{})
+	samples := make([]GroupSample, 100)
+	for g := range samples {
+		samples[g].Group = fmt.Sprintf("group-%03d", g)
+		for p := range 100 {
+			samples[g].Partitions = append(samples[g].Partitions, PartitionSample{Topic: "t", Partition: int32(p), Lag: int64(p)})
+		}
+	}
+	l.Record(time.Now(), samples) // every ring is allocated at its full size on first use
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+	t.Logf("lag history, 100 groups x 100 partitions, 24 h at 10 s: %.1f MiB", mib)
+	if mib > 64 {
+		t.Errorf("%.1f MiB; the bound is 64", mib)
+	}
+	runtime.KeepAlive(l)
+}

@@ -1,0 +1,204 @@
+package history
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Bounds of Rebalances.
+const (
+	DefaultRebalancesPerGroup = 100
+	DefaultRebalanceGroups    = 1000 // groups remembered; the least recently rebalanced is forgotten first
+)
+
+// Rebalances keeps each group's last closed rebalances in memory and in a
+// file of JSON lines, one rebalance each, appended by Flush and rewritten
+// when it holds twice what is kept, so it stays bounded. A torn last line
+// (a crash mid-append) is ignored on Open. mu guards everything; Add does no
+// I/O, so the broker may call it under its group locks.
+type Rebalances struct {
+	path      string // immutable
+	perGroup  int    // immutable
+	maxGroups int    // immutable
+
+	mu      sync.Mutex
+	groups  map[string][]api.Rebalance // oldest first, at most perGroup
+	latest  map[string]int64           // group → StartedAt of its newest, for eviction
+	pending []record                   // added since the last Flush
+	lines   int                        // lines in the file
+}
+
+// record is one line of the file.
+type record struct {
+	Group string `json:"group"`
+	api.Rebalance
+}
+
+// OpenRebalances loads the history in path (a missing file is an empty
+// history).
+func OpenRebalances(path string) (*Rebalances, error) {
+	r := &Rebalances{path: path, perGroup: DefaultRebalancesPerGroup, maxGroups: DefaultRebalanceGroups,
+		groups: make(map[string][]api.Rebalance), latest: make(map[string]int64)}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: read rebalances: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var rec record
+		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Group == "" {
+			continue // a torn line: the rest is still good
+		}
+		r.addLocked(rec)
+		r.lines++
+	}
+	return r, nil
+}
+
+// Add records a closed rebalance of group.
+func (r *Rebalances) Add(group string, rb api.Rebalance) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := record{Group: group, Rebalance: rb}
+	r.addLocked(rec)
+	r.pending = append(r.pending, rec)
+}
+
+func (r *Rebalances) addLocked(rec record) {
+	list := append(r.groups[rec.Group], rec.Rebalance)
+	if len(list) > r.perGroup {
+		list = slices.Delete(list, 0, len(list)-r.perGroup)
+	}
+	r.groups[rec.Group] = list
+	r.latest[rec.Group] = max(r.latest[rec.Group], rec.StartedAt)
+	for len(r.groups) > r.maxGroups {
+		oldest, at := "", int64(0)
+		for g, t := range r.latest {
+			if oldest == "" || t < at {
+				oldest, at = g, t
+			}
+		}
+		delete(r.groups, oldest)
+		delete(r.latest, oldest)
+	}
+}
+
+// Group returns group's rebalances, newest first.
+func (r *Rebalances) Group(group string) []api.Rebalance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	list := slices.Clone(r.groups[group])
+	slices.Reverse(list)
+	return list
+}
+
+// Flush appends what was added since the last Flush to the file, or
+// rewrites the file when it has grown to twice what is kept. On failure the
+// records stay pending for the next Flush. One goroutine at a time may call
+// it (the broker's sampling loop, then Close); Add and Group may run
+// meanwhile.
+func (r *Rebalances) Flush() error {
+	r.mu.Lock()
+	pending := r.pending
+	r.pending = nil
+	kept := 0
+	for _, l := range r.groups {
+		kept += len(l)
+	}
+	compact := r.lines+len(pending) > 2*kept+64
+	var all []record
+	if compact {
+		for g, l := range r.groups {
+			for _, rb := range l {
+				all = append(all, record{Group: g, Rebalance: rb})
+			}
+		}
+		slices.SortFunc(all, func(a, b record) int { return int(a.StartedAt - b.StartedAt) })
+	}
+	r.mu.Unlock()
+	if len(pending) == 0 && !compact {
+		return nil
+	}
+	var err error
+	if compact {
+		err = r.rewrite(all)
+	} else {
+		err = r.append(pending)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case err != nil:
+		r.pending = append(pending, r.pending...)
+	case compact:
+		r.lines = len(all)
+	default:
+		r.lines += len(pending)
+	}
+	return err
+}
+
+func encode(recs []record) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, rec := range recs {
+		enc.Encode(rec) // plain structs of strings and numbers: cannot fail
+	}
+	return buf.Bytes()
+}
+
+func (r *Rebalances) append(recs []record) error {
+	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("history: append rebalances: %w", err)
+	}
+	_, err = f.Write(encode(recs))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("history: append rebalances: %w", err)
+	}
+	return nil
+}
+
+// rewrite replaces the file with recs: a temporary file, synced, renamed
+// over it, so a crash leaves the old file or the new one.
+func (r *Rebalances) rewrite(recs []record) error {
+	tmp, err := os.CreateTemp(filepath.Dir(r.path), ".rebalances-*")
+	if err != nil {
+		return fmt.Errorf("history: rewrite rebalances: %w", err)
+	}
+	_, err = tmp.Write(encode(recs))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), r.path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("history: rewrite rebalances: %w", err)
+	}
+	return nil
+}

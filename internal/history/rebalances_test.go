@@ -1,0 +1,62 @@
+package history
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+func TestRebalancesSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rebalances.jsonl")
+	r, err := OpenRebalances(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Add("g", api.Rebalance{Generation: 1, Reason: "member_joined", StartedAt: 10, EndedAt: 20, DurationMS: 10,
+		Moved: []api.Move{{Topic: "orders", Partition: 0, To: "m1"}}})
+	r.Add("g", api.Rebalance{Generation: 2, Reason: "member_joined", StartedAt: 30, EndedAt: 35, DurationMS: 5})
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash mid-append leaves a torn line; it is skipped.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"group":"g","generation":3,"rea`)
+	f.Close()
+
+	r2, err := OpenRebalances(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := r2.Group("g")
+	if len(got) != 2 || got[0].Generation != 2 || got[1].Moved[0].To != "m1" {
+		t.Fatalf("after reopen: %+v; want generations 2, 1 with the move", got)
+	}
+}
+
+func TestRebalancesFileStaysBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rebalances.jsonl")
+	r, _ := OpenRebalances(path)
+	for i := range 1000 {
+		r.Add("g", api.Rebalance{Generation: int64(i), Reason: "member_left", StartedAt: int64(i)})
+		if i%10 == 0 {
+			if err := r.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := r.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if lines := strings.Count(string(b), "\n"); lines > 2*DefaultRebalancesPerGroup+64 {
+		t.Fatalf("file holds %d lines; kept are %d", lines, DefaultRebalancesPerGroup)
+	}
+	r2, _ := OpenRebalances(path)
+	got := r2.Group("g")
+	if len(got) != DefaultRebalancesPerGroup || got[0].Generation != 999 {
+		t.Fatalf("reopened: %d rebalances, newest %d; want %d, 999", len(got), got[0].Generation, DefaultRebalancesPerGroup)
+	}
+}
