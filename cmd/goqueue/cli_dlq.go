@@ -26,7 +26,12 @@ func (c *cli) dlqCmd() *cobra.Command {
 			dlq := api.DLQName(args[0])
 			info, err := cl.Topic(cmd.Context(), dlq)
 			if isCode(err, api.ErrTopicNotFound) {
-				return api.ErrTopicNotFound.Withf("topic %q has no dead letters (%s does not exist)", args[0], dlq)
+				// No DLQ yet: nothing has died. That is an empty list
+				// for a topic that exists, not an error.
+				if _, err := cl.Topic(cmd.Context(), args[0]); err != nil {
+					return err
+				}
+				info, err = &api.Topic{}, nil
 			}
 			if err != nil {
 				return err
