@@ -13,14 +13,21 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// guideYAML is the consumer-groups guide's configuration block, as printed.
-const guideYAML = `consumer:
-  # How long before consumer is considered dead
-  sessionTimeout: "30s"
-  
-  # How often to send heartbeats (should be < sessionTimeout/3)
-  heartbeatInterval: "10s"
-`
+// guideYAML returns the first YAML block of the consumer-groups guide, as
+// printed.
+func guideYAML(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/consumer-groups.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(doc), "```yaml\n")
+	if block, _, ok2 := strings.Cut(block, "```"); ok && ok2 && strings.Contains(block, "sessionTimeout") {
+		return block
+	}
+	t.Fatal("docs/consumer-groups.md has no yaml block with sessionTimeout")
+	return ""
+}
 
 func writeFile(t *testing.T, name, body string) string {
 	t.Helper()
@@ -181,7 +188,7 @@ func TestConfigCommandPrintsEffectiveSettings(t *testing.T) {
 	}
 }
 
-// The guide's YAML block, saved as a file and passed with --config, sets the
+// The guide's YAML block (docs/consumer-groups.md), saved as a file and passed with --config, sets the
 // session timeout and heartbeat interval a join is answered with; so does
 // the same block with other values (the guide's are also the defaults).
 func TestGuideYAMLSetsJoinTimeouts(t *testing.T) {
@@ -189,12 +196,13 @@ func TestGuideYAMLSetsJoinTimeouts(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := goqueueBin.Path(t)
+	guide := guideYAML(t)
 	for _, c := range []struct {
 		yaml                string
 		session, heartbeats int64
 	}{
-		{guideYAML, 30000, 10000},
-		{strings.NewReplacer(`"30s"`, `"9s"`, `"10s"`, `"3s"`).Replace(guideYAML), 9000, 3000},
+		{guide, 30000, 10000},
+		{strings.NewReplacer(`"30s"`, `"9s"`, `"10s"`, `"3s"`).Replace(guide), 9000, 3000},
 	} {
 		file := writeFile(t, "goqueue.yaml", c.yaml)
 		srv := startBinary(t, bin, "--config", file, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
