@@ -176,15 +176,60 @@ type OffsetsResponse struct {
 	Offsets Offsets `json:"offsets"`
 }
 
-// ResetOffsetsRequest is the body of POST /groups/{group}/offsets/reset,
-// allowed only on a group with no members. To is "earliest", "latest",
-// "timestamp" (with Timestamp in ms) or "offsets" (with Offsets). Topics
-// limits it to some topics (default: every topic the group has offsets for).
+// Offset reset modes, as sent in ResetOffsetsRequest.To.
+const (
+	ResetToEarliest  = "earliest"  // the oldest offset kept
+	ResetToLatest    = "latest"    // the high watermark: only messages published from now on
+	ResetToTimestamp = "timestamp" // the first offset at or after Timestamp (ms since the epoch)
+	ResetToDuration  = "duration"  // the first offset at or after now − DurationMS
+	ResetToShift     = "shift"     // the committed offset + Shift (negative: back), within earliest..latest
+	ResetToOffsets   = "offsets"   // exactly Offsets
+	ResetToGroup     = "group"     // FromGroup's committed offsets
+	ResetToDelete    = "delete"    // forget the offsets: the next join starts from its offset_reset
+)
+
+// ResetOffsetsRequest is the body of POST /groups/{group}/offsets/reset. A
+// reset that changes offsets is allowed only on a group with no members
+// (GROUP_NOT_EMPTY); with DryRun it changes nothing and answers what it
+// would do, for any group.
+//
+// Which partitions: Topics (default: every topic the group has offsets for;
+// with To "group", every topic FromGroup has offsets for), and Partitions
+// to limit a single topic to some of its partitions. To "offsets" takes its
+// partitions from Offsets. To "delete" needs Topics.
+//
+// Offsets outside a partition's earliest..high watermark are refused for
+// To "offsets"; a shift, a copy and a time past either end stop at it. A
+// shift of a partition with nothing committed starts from its earliest
+// offset.
 type ResetOffsetsRequest struct {
-	To        string   `json:"to"`
-	Topics    []string `json:"topics,omitempty"`
-	Timestamp int64    `json:"timestamp,omitempty"`
-	Offsets   Offsets  `json:"offsets,omitempty"`
+	To         string   `json:"to"`
+	Topics     []string `json:"topics,omitempty"`
+	Partitions []int32  `json:"partitions,omitempty"`  // with exactly one topic
+	Timestamp  int64    `json:"timestamp,omitempty"`   // to timestamp: ms since the Unix epoch
+	DurationMS int64    `json:"duration_ms,omitempty"` // to duration: how long ago
+	Shift      int64    `json:"shift,omitempty"`       // to shift: offsets to move (negative: back)
+	Offsets    Offsets  `json:"offsets,omitempty"`     // to offsets
+	FromGroup  string   `json:"from_group,omitempty"`  // to group: the group to copy
+	DryRun     bool     `json:"dry_run,omitempty"`     // preview: change nothing
+}
+
+// ResetOffsetsResponse answers a reset: the group's offsets after it (with
+// DryRun: as they would be) and what changed, partition by partition.
+type ResetOffsetsResponse struct {
+	GroupID string         `json:"group_id"`
+	Offsets Offsets        `json:"offsets"`
+	DryRun  bool           `json:"dry_run,omitempty"`
+	Changes []OffsetChange `json:"changes"`
+}
+
+// OffsetChange is one partition a reset moves, from its committed offset
+// to the new one; -1 is no offset (none committed before, or deleted).
+type OffsetChange struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"`
 }
 
 // Group states as shown in GroupDescription.State.

@@ -61,7 +61,7 @@ func operations() map[string]operation {
 		"GET /groups/{group}/offsets":    {summary: "Committed offsets of a group", response: api.OffsetsResponse{}},
 		"POST /topics/{topic}/dlq/replay": {summary: "Replay a topic's dead letters back to their original topics",
 			request: api.DLQReplayRequest{}, response: api.DLQReplayResponse{}},
-		"POST /groups/{group}/offsets/reset": {summary: "Reset the offsets of an empty group", request: api.ResetOffsetsRequest{}, response: api.OffsetsResponse{}},
+		"POST /groups/{group}/offsets/reset": {summary: "Reset, copy or delete the offsets of an empty group (dry_run: preview only)", request: api.ResetOffsetsRequest{}, response: api.ResetOffsetsResponse{}},
 	}
 }
 

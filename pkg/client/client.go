@@ -134,12 +134,12 @@ func (c *Client) GroupOffsets(ctx context.Context, id string) (api.Offsets, erro
 	return r.Offsets, err
 }
 
-// ResetOffsets moves a group's committed offsets; the group must have no
-// members (GROUP_NOT_EMPTY otherwise).
-func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffsetsRequest) (api.Offsets, error) {
-	var r api.OffsetsResponse
-	err := c.t.do(ctx, http.MethodPost, "/groups/"+esc(id)+"/offsets/reset", req, &r)
-	return r.Offsets, err
+// ResetOffsets moves, copies or deletes a group's committed offsets, or
+// with req.DryRun previews it; a reset that changes offsets needs a group
+// with no members (GROUP_NOT_EMPTY otherwise).
+func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffsetsRequest) (*api.ResetOffsetsResponse, error) {
+	var r api.ResetOffsetsResponse
+	return &r, c.t.do(ctx, http.MethodPost, "/groups/"+esc(id)+"/offsets/reset", req, &r)
 }
 
 // DeleteGroup deletes a group with no members and its offsets.
