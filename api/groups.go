@@ -321,22 +321,6 @@ type Move struct {
 	To        string `json:"to,omitempty"`
 }
 
-// DLQReplayRequest is the body of POST /topics/{topic}/dlq/replay, where
-// {topic} is the original topic (orders, not orders.dlq): it publishes up to
-// Max dead messages of <topic>.dlq, from Offset on in each DLQ partition, back
-// to the topic they died in, or to Target. The disposition headers are dropped.
-type DLQReplayRequest struct {
-	Target string `json:"target,omitempty"`
-	Offset int64  `json:"offset,omitempty"`
-	Max    int    `json:"max,omitempty"`
-}
-
-// DLQReplayResponse reports a replay.
-type DLQReplayResponse struct {
-	Replayed   int   `json:"replayed"`
-	NextOffset int64 `json:"next_offset"`
-}
-
 // VersionInfo is the answer of GET /version.
 type VersionInfo struct {
 	Version   string `json:"version"`

@@ -59,8 +59,9 @@ func operations() map[string]operation {
 		"POST /groups/{group}/extend":    ack("Extend the visibility timeout of in-flight messages"),
 		"POST /groups/{group}/offsets":   {summary: "Commit offsets", request: api.CommitOffsetsRequest{}, response: api.OffsetsResponse{}},
 		"GET /groups/{group}/offsets":    {summary: "Committed offsets of a group", response: api.OffsetsResponse{}},
-		"POST /topics/{topic}/dlq/replay": {summary: "Replay a topic's dead letters back to their original topics",
+		"POST /topics/{topic}/dlq/replay": {summary: "Replay a topic's dead letters: to the group that failed them (default), the topic, or another topic; each once",
 			request: api.DLQReplayRequest{}, response: api.DLQReplayResponse{}},
+		"DELETE /topics/{topic}/dlq":         {summary: "Purge a topic's dead letter queue", status: http.StatusNoContent},
 		"POST /groups/{group}/offsets/reset": {summary: "Reset, copy or delete the offsets of an empty group (dry_run: preview only)", request: api.ResetOffsetsRequest{}, response: api.ResetOffsetsResponse{}},
 	}
 }

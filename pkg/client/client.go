@@ -147,11 +147,16 @@ func (c *Client) DeleteGroup(ctx context.Context, id string) error {
 	return c.t.do(ctx, http.MethodDelete, "/groups/"+esc(id), nil, nil)
 }
 
-// ReplayDLQ publishes dead letters of <topic>.dlq back to topic (or
-// req.Target).
+// ReplayDLQ publishes dead letters of <topic>.dlq again: by default to the
+// group that dead-lettered each (see api.DLQReplayRequest).
 func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayRequest) (*api.DLQReplayResponse, error) {
 	var r api.DLQReplayResponse
 	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/dlq/replay", req, &r)
+}
+
+// PurgeDLQ deletes every dead letter of <topic>.dlq.
+func (c *Client) PurgeDLQ(ctx context.Context, topic string) error {
+	return c.t.do(ctx, http.MethodDelete, "/topics/"+esc(topic)+"/dlq", nil, nil)
 }
 
 // Version asks the broker for its version.
