@@ -82,7 +82,7 @@ func (c *cli) dlqListCmd() *cobra.Command {
 				}
 				n++
 				if c.json() {
-					if err := c.print(m, true); err != nil {
+					if err := c.print(m, &consumeOpts{keys: true}); err != nil {
 						return err
 					}
 					continue
@@ -127,7 +127,7 @@ func (c *cli) dlqShowCmd() *cobra.Command {
 			}
 			m := msgs[0]
 			if c.json() {
-				return c.print(m, true)
+				return c.print(m, &consumeOpts{keys: true})
 			}
 			fmt.Fprintf(c.stdout, "%s partition %d offset %d, died %s\n", api.DLQName(args[0]), m.Partition, m.Offset, diedAt(m).UTC().Format(time.RFC3339Nano))
 			if m.Key != nil {

@@ -11,7 +11,7 @@ import (
 
 // topicCmd is `goqueue topic create|list|describe|delete`.
 func (c *cli) topicCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe and delete topics"}
+	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe, alter and delete topics"}
 	var req api.CreateTopicRequest
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -113,7 +113,35 @@ func (c *cli) topicCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, describe, del)
+	var partitions int32
+	alter := &cobra.Command{
+		Use:   "alter NAME --partitions N",
+		Short: "Change a topic after its creation: its partition count (increase only)",
+		Long: `alter raises a topic's partition count. Keys then map to other partitions
+(the partitioner takes the count), and consumer groups of the topic rebalance
+to take the new partitions, which they read from their earliest offset.`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("partitions") {
+				return usageErrorf("say what to change: --partitions N")
+			}
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			t, err := cl.AddPartitions(cmd.Context(), args[0], partitions)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(t)
+			}
+			fmt.Fprintf(c.stdout, "topic %s now has %d partitions\n", t.Name, t.Partitions)
+			return nil
+		},
+	}
+	alter.Flags().Int32Var(&partitions, "partitions", 0, "the new partition count (more than now)")
+	cmd.AddCommand(create, list, describe, alter, del)
 	return cmd
 }
 
