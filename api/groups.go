@@ -41,7 +41,10 @@ type JoinRequest struct {
 
 	// Per-group delivery settings, fixed by the member that creates the
 	// group (later joins may omit them; naming other values is a conflict).
-	// Zero takes the broker's defaults.
+	// Zero takes the broker's defaults. The group keeps them, with its
+	// assignor and offset_reset, when its members leave and across
+	// restarts: a join that creates it again and omits one gets the
+	// group's, until the group is deleted.
 	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message is retried this many times, then dead-lettered
 	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"` // default 30000
 	MaxInFlight         int   `json:"max_in_flight,omitempty"`         // per member; default 1000

@@ -126,6 +126,9 @@ func (b *Broker) DeleteGroup(groupID string) error {
 	}
 	delete(c.groups, groupID)
 	// Under both locks, so that a group of the same name created next does
-	// not lose its first offsets to this deletion.
+	// not lose its first offsets or settings to this deletion.
+	if err := c.b.meta.putGroupSettings(groupID, savedSettings{}); err != nil {
+		return err
+	}
 	return c.store.deleteGroup(groupID)
 }
