@@ -54,9 +54,10 @@ func TestCLIKafkaHabits(t *testing.T) {
 			t.Errorf("consume %v:\n%q\nwant\n%q", c.args, got, c.want)
 		}
 	}
-	if out := run(0, "", "topic", "alter", "events", "--partitions", "2"); !strings.Contains(out, "now has 2 partitions") {
+	if out := run(0, "", "topic", "alter", "events", "--partitions", "2", "--retention-hours", "48", "--max-message-bytes", "2MiB"); !strings.Contains(out, "2 partitions, retention 2d, max message 2097152 bytes") {
 		t.Fatalf("topic alter: %s", out)
 	}
+	run(exitUsage, "", "topic", "alter", "events", "--retention-hours", "-5")
 	run(exitUsage, "", "topic", "alter", "events", "--partitions", "1")
 	run(exitUsage, "", "topic", "alter", "events")
 	run(exitUsage, "", "consume", "events", "--from", "yesterday")

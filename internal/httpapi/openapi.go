@@ -41,6 +41,7 @@ func operations() map[string]operation {
 		"GET /topics/{topic}":             {summary: "Describe a topic and its partitions", response: api.Topic{}},
 		"DELETE /topics/{topic}":          {summary: "Delete a topic and its data", status: http.StatusNoContent},
 		"POST /topics/{topic}/partitions": {summary: "Increase a topic's partition count", request: api.AddPartitionsRequest{}, response: api.Topic{}},
+		"PATCH /topics/{topic}":           {summary: "Change a topic's partitions, retention or max message size", request: api.AlterTopicRequest{}, response: api.Topic{}},
 		"POST /topics/{topic}/messages":   {summary: "Publish one message or a batch (all or nothing)", request: api.PublishRequest{}, response: api.PublishResponse{}},
 		"POST /topics/{topic}/batches": {summary: "Publish Kafka RecordBatch v2 frames (the Go client's fast path)",
 			content: api.BatchesContentType, response: api.PublishResponse{}},

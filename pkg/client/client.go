@@ -154,6 +154,12 @@ func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayR
 	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/dlq/replay", req, &r)
 }
 
+// AlterTopic changes a topic's settings after its creation.
+func (c *Client) AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) (*api.Topic, error) {
+	var t api.Topic
+	return &t, c.t.do(ctx, http.MethodPatch, "/topics/"+esc(name), req, &t)
+}
+
 // PurgeDLQ deletes every dead letter of <topic>.dlq.
 func (c *Client) PurgeDLQ(ctx context.Context, topic string) error {
 	return c.t.do(ctx, http.MethodDelete, "/topics/"+esc(topic)+"/dlq", nil, nil)
