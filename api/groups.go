@@ -41,7 +41,10 @@ type JoinRequest struct {
 
 	// Per-group delivery settings, fixed by the member that creates the
 	// group (later joins may omit them; naming other values is a conflict).
-	// Zero takes the broker's defaults.
+	// Zero takes the broker's defaults. The group keeps them, with its
+	// assignor and offset_reset, when its members leave and across
+	// restarts: a join that creates it again and omits one gets the
+	// group's, until the group is deleted.
 	MaxRetries          int   `json:"max_retries,omitempty"`           // default 3; a message that failed (nack, visibility timeout) this many times more is dead-lettered; handoffs are no failures
 	VisibilityTimeoutMS int64 `json:"visibility_timeout_ms,omitempty"` // default 30000
 	MaxInFlight         int   `json:"max_in_flight,omitempty"`         // per member; default 1000
@@ -195,15 +198,60 @@ type OffsetsResponse struct {
 	Offsets Offsets `json:"offsets"`
 }
 
-// ResetOffsetsRequest is the body of POST /groups/{group}/offsets/reset,
-// allowed only on a group with no members. To is "earliest", "latest",
-// "timestamp" (with Timestamp in ms) or "offsets" (with Offsets). Topics
-// limits it to some topics (default: every topic the group has offsets for).
+// Offset reset modes, as sent in ResetOffsetsRequest.To.
+const (
+	ResetToEarliest  = "earliest"  // the oldest offset kept
+	ResetToLatest    = "latest"    // the high watermark: only messages published from now on
+	ResetToTimestamp = "timestamp" // the first offset at or after Timestamp (ms since the epoch)
+	ResetToDuration  = "duration"  // the first offset at or after now − DurationMS
+	ResetToShift     = "shift"     // the committed offset + Shift (negative: back), within earliest..latest
+	ResetToOffsets   = "offsets"   // exactly Offsets
+	ResetToGroup     = "group"     // FromGroup's committed offsets
+	ResetToDelete    = "delete"    // forget the offsets: the next join starts from its offset_reset
+)
+
+// ResetOffsetsRequest is the body of POST /groups/{group}/offsets/reset. A
+// reset that changes offsets is allowed only on a group with no members
+// (GROUP_NOT_EMPTY); with DryRun it changes nothing and answers what it
+// would do, for any group.
+//
+// Which partitions: Topics (default: every topic the group has offsets for;
+// with To "group", every topic FromGroup has offsets for), and Partitions
+// to limit a single topic to some of its partitions. To "offsets" takes its
+// partitions from Offsets. To "delete" needs Topics.
+//
+// Offsets outside a partition's earliest..high watermark are refused for
+// To "offsets"; a shift, a copy and a time past either end stop at it. A
+// shift of a partition with nothing committed starts from its earliest
+// offset.
 type ResetOffsetsRequest struct {
-	To        string   `json:"to"`
-	Topics    []string `json:"topics,omitempty"`
-	Timestamp int64    `json:"timestamp,omitempty"`
-	Offsets   Offsets  `json:"offsets,omitempty"`
+	To         string   `json:"to"`
+	Topics     []string `json:"topics,omitempty"`
+	Partitions []int32  `json:"partitions,omitempty"`  // with exactly one topic
+	Timestamp  int64    `json:"timestamp,omitempty"`   // to timestamp: ms since the Unix epoch
+	DurationMS int64    `json:"duration_ms,omitempty"` // to duration: how long ago
+	Shift      int64    `json:"shift,omitempty"`       // to shift: offsets to move (negative: back)
+	Offsets    Offsets  `json:"offsets,omitempty"`     // to offsets
+	FromGroup  string   `json:"from_group,omitempty"`  // to group: the group to copy
+	DryRun     bool     `json:"dry_run,omitempty"`     // preview: change nothing
+}
+
+// ResetOffsetsResponse answers a reset: the group's offsets after it (with
+// DryRun: as they would be) and what changed, partition by partition.
+type ResetOffsetsResponse struct {
+	GroupID string         `json:"group_id"`
+	Offsets Offsets        `json:"offsets"`
+	DryRun  bool           `json:"dry_run,omitempty"`
+	Changes []OffsetChange `json:"changes"`
+}
+
+// OffsetChange is one partition a reset moves, from its committed offset
+// to the new one; -1 is no offset (none committed before, or deleted).
+type OffsetChange struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	From      int64  `json:"from"`
+	To        int64  `json:"to"`
 }
 
 // Group states as shown in GroupDescription.State.
@@ -293,22 +341,6 @@ type Move struct {
 	Partition int32  `json:"partition"`
 	From      string `json:"from,omitempty"`
 	To        string `json:"to,omitempty"`
-}
-
-// DLQReplayRequest is the body of POST /topics/{topic}/dlq/replay, where
-// {topic} is the original topic (orders, not orders.dlq): it publishes up to
-// Max dead messages of <topic>.dlq, from Offset on in each DLQ partition, back
-// to the topic they died in, or to Target. The disposition headers are dropped.
-type DLQReplayRequest struct {
-	Target string `json:"target,omitempty"`
-	Offset int64  `json:"offset,omitempty"`
-	Max    int    `json:"max,omitempty"`
-}
-
-// DLQReplayResponse reports a replay.
-type DLQReplayResponse struct {
-	Replayed   int   `json:"replayed"`
-	NextOffset int64 `json:"next_offset"`
 }
 
 // VersionInfo is the answer of GET /version.

@@ -22,6 +22,9 @@ type consumeOpts struct {
 	partition     int32
 	idle          time.Duration
 	keys          bool
+	headers       bool
+	from          string // where a read without a group starts: see startSpec
+	format        string // kcat-style, see formatMessage; "" prints the value
 }
 
 // consumeCmd is `goqueue consume TOPIC`.
@@ -36,8 +39,15 @@ func (c *cli) consumeCmd() *cobra.Command {
 With --group it joins that consumer group, reads the partitions the group
 gives it from the group's committed offsets, and acknowledges each message
 once printed, so lag falls as it goes. Without --group it reads every
-partition directly, from the end (or the start with --from-beginning) and
-commits nothing.
+partition directly, from the end (or the start with --from-beginning, or
+--from SPEC) and commits nothing. SPEC is earliest, latest, an offset (42),
+the last N messages of each partition (-10), or a time: @2026-01-02T15:04:05Z,
+@1767366245000 (ms since the epoch) or @-1h (that long ago).
+
+--format prints each message as a kcat-style template: %t topic, %p
+partition, %o offset, %k key, %s value, %h headers (k=v,k2=v2), %T
+timestamp (ms), %d delivery count, %% a percent sign, \n and \t; e.g.
+--format '%p/%o %k=%s\n'. --headers prints the headers before the value.
 
 It stops after -n messages, or when it has caught up and nothing arrived
 for --idle (default 1s); --follow keeps waiting for new messages until
@@ -47,13 +57,16 @@ interrupted.`,
 			ctx, stop := commandContext(cmd)
 			defer stop()
 			var err error
+			if o.group != "" && o.from != "" {
+				return usageErrorf("--from reads without a group; a group starts from its committed offsets (move them with goqueue group reset-offsets)")
+			}
 			if o.group != "" {
 				err = c.consumeGroup(ctx, args[0], &o)
 			} else {
 				err = c.consumeDirect(ctx, args[0], &o, cmd.Flags().Changed("partition"))
 			}
-			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-				return nil // interrupted by the user: a normal end of --follow
+			if ctx.Err() != nil && cmd.Context().Err() == nil {
+				return errInterrupted // Ctrl-C: what was printed was acknowledged; exit 130
 			}
 			return err
 		},
@@ -66,11 +79,15 @@ interrupted.`,
 	f.Int32VarP(&o.partition, "partition", "p", 0, "without --group: read only this partition")
 	f.DurationVar(&o.idle, "idle", time.Second, "without --follow: stop after this long with nothing new")
 	f.BoolVar(&o.keys, "keys", false, "print KEY<TAB>VALUE")
+	f.BoolVar(&o.headers, "headers", false, "print HEADERS<TAB> before the value (k=v,k2=v2)")
+	f.StringVar(&o.from, "from", "", "without --group: start at earliest, latest, OFFSET, -N (the last N), @TIME or @-DURATION")
+	f.StringVar(&o.format, "format", "", "print each message with this kcat-style template (%t %p %o %k %s %h %T %d)")
 	return cmd
 }
 
-// print writes one message.
-func (c *cli) print(m *client.Message, keys bool) error {
+// print writes one message: as JSON with -o json, else as o.format, else
+// [KEY<TAB>][HEADERS<TAB>]VALUE.
+func (c *cli) print(m *client.Message, o *consumeOpts) error {
 	if c.json() {
 		out := struct {
 			Topic         string            `json:"topic"`
@@ -93,11 +110,20 @@ func (c *cli) print(m *client.Message, keys bool) error {
 		_, err = fmt.Fprintf(c.stdout, "%s\n", b)
 		return err
 	}
-	if keys {
-		_, err := fmt.Fprintf(c.stdout, "%s\t%s\n", m.Key, m.Value)
-		return err
+	var b []byte
+	switch {
+	case o.format != "":
+		b = formatMessage(nil, o.format, m)
+	default:
+		if o.keys {
+			b = append(append(b, m.Key...), '\t')
+		}
+		if o.headers {
+			b = append(appendHeaders(b, m.Headers), '\t')
+		}
+		b = append(append(b, m.Value...), '\n')
 	}
-	_, err := fmt.Fprintf(c.stdout, "%s\n", m.Value)
+	_, err := c.stdout.Write(b)
 	return err
 }
 
@@ -137,7 +163,7 @@ func (c *cli) consumeGroup(ctx context.Context, topic string, o *consumeOpts) (e
 			if o.max > 0 && count >= o.max {
 				break // never printed: left in flight, redelivered after Close
 			}
-			if err := c.print(m, o.keys); err != nil {
+			if err := c.print(m, o); err != nil {
 				return err
 			}
 			if err := cons.Ack(m); err != nil && !errors.Is(err, client.ErrRevoked) {
@@ -159,15 +185,27 @@ func (c *cli) consumeDirect(ctx context.Context, topic string, o *consumeOpts, o
 	if err != nil {
 		return err
 	}
+	spec := o.from
+	if spec == "" {
+		spec = "latest"
+		if o.fromBeginning {
+			spec = "earliest"
+		}
+	}
+	start, err := parseStart(spec, time.Now())
+	if err != nil {
+		return err
+	}
 	next := make(map[int32]int64)
 	for _, p := range info.PartitionInfo {
 		if onePartition && p.Partition != o.partition {
 			continue
 		}
-		next[p.Partition] = p.HighWatermark
-		if o.fromBeginning {
-			next[p.Partition] = p.EarliestOffset
+		off, err := start.resolve(ctx, cl, topic, p)
+		if err != nil {
+			return err
 		}
+		next[p.Partition] = off
 	}
 	if onePartition && len(next) == 0 {
 		return api.ErrPartitionNotFound.Withf("topic %q has partitions 0..%d; there is no partition %d", topic, info.Partitions-1, o.partition)
@@ -192,7 +230,7 @@ func (c *cli) consumeDirect(ctx context.Context, topic string, o *consumeOpts, o
 				return err
 			}
 			for _, m := range msgs {
-				if err := c.print(m, o.keys); err != nil {
+				if err := c.print(m, o); err != nil {
 					return err
 				}
 				count++

@@ -21,6 +21,9 @@ const (
 	exitInterrupted = 130
 )
 
+// errInterrupted ends a command stopped by SIGINT or SIGTERM (exit 130).
+var errInterrupted = errors.New("interrupted")
+
 // usageError is a mistake in the command line.
 type usageError struct{ msg string }
 
@@ -41,6 +44,8 @@ func reportError(stderr io.Writer, err error) int {
 	switch {
 	case errors.As(err, &ue):
 		code, hint = exitUsage, "see goqueue <command> --help"
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted // the user knows: no message
 	case errors.Is(err, context.Canceled):
 		code = exitInterrupted
 	case errors.As(err, &ae):

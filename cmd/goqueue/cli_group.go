@@ -12,7 +12,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// groupCmd is `goqueue group list|describe|reset-offsets|delete`.
+// groupCmd is `goqueue group list|describe|reset-offsets|delete-offsets|delete`.
 func (c *cli) groupCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "Inspect consumer groups and move their offsets"}
 	list := &cobra.Command{
@@ -33,11 +33,12 @@ func (c *cli) groupCmd() *cobra.Command {
 			}
 			rows := make([][]string, 0, len(gs))
 			for _, g := range gs {
-				rows = append(rows, []string{g.GroupID, g.State, itoa(g.Generation), itoa(int64(len(g.Members))), g.Assignor, itoa(g.Lag)})
+				rows = append(rows, []string{g.GroupID, g.State, itoa(g.Generation), itoa(int64(len(g.Members))), orDash(g.Assignor), itoa(g.Lag), topicsOf(&g)})
 			}
-			return c.table([]string{"GROUP", "STATE", "GENERATION", "MEMBERS", "ASSIGNOR", "LAG"}, rows)
+			return c.table([]string{"GROUP", "STATE", "GENERATION", "MEMBERS", "ASSIGNOR", "LAG", "TOPICS"}, rows)
 		},
 	}
+	var watch time.Duration
 	describe := &cobra.Command{
 		Use:   "describe GROUP",
 		Short: "Show a group's members and, per partition, owner, offsets, lag and messages in flight",
@@ -47,71 +48,92 @@ func (c *cli) groupCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			g, err := cl.Group(cmd.Context(), args[0])
-			if err != nil {
-				return err
+			ctx, stop := commandContext(cmd)
+			defer stop()
+			for {
+				g, err := cl.Group(ctx, args[0])
+				if err != nil {
+					if ctx.Err() != nil {
+						return errInterrupted
+					}
+					return err
+				}
+				if watch > 0 && !c.json() {
+					fmt.Fprint(c.stdout, "\x1b[H\x1b[2J") // clear the screen, as watch(1) does
+				}
+				if c.json() {
+					err = c.printJSON(g)
+				} else {
+					err = c.describeGroup(g)
+				}
+				if err != nil || watch <= 0 {
+					return err
+				}
+				select {
+				case <-ctx.Done():
+					return errInterrupted
+				case <-time.After(watch):
+				}
 			}
-			if c.json() {
-				return c.printJSON(g)
-			}
-			return c.describeGroup(g)
 		},
 	}
-	var (
-		to        string
-		topics    []string
-		timestamp string
-		offsets   []string
-	)
-	reset := &cobra.Command{
-		Use:   "reset-offsets GROUP --to earliest|latest|timestamp|offsets",
-		Short: "Move a group's committed offsets (the group must have no members)",
-		Long: `reset-offsets sets where an empty group resumes:
-  --to earliest                 the oldest message still kept
-  --to latest                   only messages published from now on
-  --to timestamp --timestamp T  the first message at or after T (RFC 3339 or ms since the epoch)
-  --to offsets --offset TOPIC:PARTITION=OFFSET ...
---topic limits it to some topics (default: every topic the group has offsets for).
-Stop the group's consumers first: a group with members answers GROUP_NOT_EMPTY.`,
-		Args: exactArgs(1, "GROUP"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			req := api.ResetOffsetsRequest{To: to, Topics: topics}
-			switch to {
-			case "earliest", "latest":
-			case "timestamp":
-				ms, err := parseTime(timestamp)
-				if err != nil {
-					return err
-				}
-				req.Timestamp = ms
-			case "offsets":
-				o, err := parseOffsets(offsets)
-				if err != nil {
-					return err
-				}
-				req.Offsets = o
-			default:
-				return usageErrorf("--to must be earliest, latest, timestamp or offsets, not %q", to)
-			}
+	describe.Flags().DurationVarP(&watch, "watch", "w", 0, "print again every this often (e.g. 2s) until interrupted")
+	lag := &cobra.Command{
+		Use:   "lag",
+		Short: "Lag of every group, per partition, largest first",
+		Args:  exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.admin()
 			if err != nil {
 				return err
 			}
-			got, err := cl.ResetOffsets(cmd.Context(), args[0], req)
+			gs, err := cl.Groups(cmd.Context())
 			if err != nil {
 				return err
 			}
-			if c.json() {
-				return c.printJSON(api.OffsetsResponse{GroupID: args[0], Offsets: got})
+			type row struct {
+				group string
+				p     api.PartitionStatus
 			}
-			return c.offsetTable(got)
+			var all []row
+			for _, g := range gs {
+				for _, p := range g.Partitions {
+					all = append(all, row{g.GroupID, p})
+				}
+			}
+			sort.SliceStable(all, func(i, j int) bool {
+				a, b := all[i], all[j]
+				if a.p.Lag != b.p.Lag {
+					return a.p.Lag > b.p.Lag
+				}
+				if a.group != b.group {
+					return a.group < b.group
+				}
+				if a.p.Topic != b.p.Topic {
+					return a.p.Topic < b.p.Topic
+				}
+				return a.p.Partition < b.p.Partition
+			})
+			if c.json() {
+				out := make([]map[string]any, 0, len(all))
+				for _, r := range all {
+					out = append(out, map[string]any{"group": r.group, "topic": r.p.Topic, "partition": r.p.Partition,
+						"committed_offset": r.p.CommittedOffset, "high_watermark": r.p.HighWatermark, "lag": r.p.Lag, "time_lag_ms": r.p.TimeLagMS})
+				}
+				return c.printJSON(out)
+			}
+			rows := make([][]string, 0, len(all))
+			for _, r := range all {
+				committed := "-"
+				if r.p.CommittedOffset >= 0 {
+					committed = itoa(r.p.CommittedOffset)
+				}
+				rows = append(rows, []string{r.group, r.p.Topic, itoa(int64(r.p.Partition)), committed, itoa(r.p.HighWatermark),
+					itoa(r.p.Lag), (time.Duration(r.p.TimeLagMS) * time.Millisecond).String(), orDash(r.p.Owner)})
+			}
+			return c.table([]string{"GROUP", "TOPIC", "PARTITION", "COMMITTED", "HIGH-WATERMARK", "LAG", "TIME-LAG", "MEMBER"}, rows)
 		},
 	}
-	f := reset.Flags()
-	f.StringVar(&to, "to", "", "earliest, latest, timestamp or offsets (required)")
-	f.StringSliceVar(&topics, "topic", nil, "only these topics (repeatable)")
-	f.StringVar(&timestamp, "timestamp", "", "with --to timestamp: RFC 3339 time or ms since the epoch")
-	f.StringSliceVar(&offsets, "offset", nil, "with --to offsets: TOPIC:PARTITION=OFFSET (repeatable)")
 	del := &cobra.Command{
 		Use:   "delete GROUP",
 		Short: "Delete a group with no members, and its offsets",
@@ -131,15 +153,19 @@ Stop the group's consumers first: a group with members answers GROUP_NOT_EMPTY.`
 			return nil
 		},
 	}
-	cmd.AddCommand(list, describe, reset, del)
+	cmd.AddCommand(list, describe, lag, c.resetOffsetsCmd(), c.deleteOffsetsCmd(), del)
 	return cmd
 }
 
 // describeGroup prints a group as people read it: a summary, its members,
 // then one row per partition.
 func (c *cli) describeGroup(g *api.GroupDescription) error {
-	fmt.Fprintf(c.stdout, "group %s: %s, generation %d, assignor %s, lag %d, rebalances %d\n\n",
-		g.GroupID, g.State, g.Generation, g.Assignor, g.Lag, g.Rebalances.Count)
+	assignor := ""
+	if g.Assignor != "" {
+		assignor = ", assignor " + g.Assignor
+	}
+	fmt.Fprintf(c.stdout, "group %s: %s, generation %d%s, lag %d, rebalances %d\n\n",
+		g.GroupID, g.State, g.Generation, assignor, g.Lag, g.Rebalances.Count)
 	if len(g.Members) > 0 {
 		rows := make([][]string, 0, len(g.Members))
 		for _, m := range g.Members {
@@ -147,7 +173,7 @@ func (c *cli) describeGroup(g *api.GroupDescription) error {
 			if m.Idle {
 				parts = "(idle: more members than partitions)"
 			}
-			rows = append(rows, []string{m.MemberID, m.ClientHost, m.InstanceID, parts, strconv.Itoa(m.InFlight)})
+			rows = append(rows, []string{m.MemberID, m.ClientHost, orDash(m.InstanceID), parts, strconv.Itoa(m.InFlight)})
 		}
 		if err := c.table([]string{"MEMBER", "HOST", "INSTANCE", "PARTITIONS", "IN-FLIGHT"}, rows); err != nil {
 			return err
@@ -173,26 +199,55 @@ func (c *cli) describeGroup(g *api.GroupDescription) error {
 		rows = append(rows, []string{p.Topic, itoa(int64(p.Partition)), owner, committed, itoa(p.HighWatermark),
 			itoa(p.Lag), (time.Duration(p.TimeLagMS) * time.Millisecond).String(), strconv.Itoa(p.InFlight)})
 	}
-	return c.table([]string{"TOPIC", "PARTITION", "MEMBER", "COMMITTED", "HIGH-WATERMARK", "LAG", "TIME-LAG", "IN-FLIGHT"}, rows)
+	if err := c.table([]string{"TOPIC", "PARTITION", "MEMBER", "COMMITTED", "HIGH-WATERMARK", "LAG", "TIME-LAG", "IN-FLIGHT"}, rows); err != nil {
+		return err
+	}
+	if len(g.Rebalances.Recent) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.stdout, "\nrecent rebalances:")
+	rows = rows[:0]
+	for _, r := range g.Rebalances.Recent {
+		took := "in progress"
+		if r.EndedAt > 0 {
+			took = (time.Duration(r.EndedAt-r.StartedAt) * time.Millisecond).String()
+		}
+		moved := make([]string, 0, len(r.Moved))
+		for _, m := range r.Moved {
+			moved = append(moved, fmt.Sprintf("%s/%d %s→%s", m.Topic, m.Partition, orDash(m.From), orDash(m.To)))
+		}
+		rows = append(rows, []string{itoa(r.Generation), r.Reason, time.UnixMilli(r.StartedAt).UTC().Format(time.RFC3339), took,
+			truncate(orDash(strings.Join(moved, " ")), 80)})
+	}
+	return c.table([]string{"GENERATION", "REASON", "STARTED", "TOOK", "MOVED"}, rows)
 }
 
-// offsetTable prints offsets one row per partition.
-func (c *cli) offsetTable(o api.Offsets) error {
-	var rows [][]string
-	for topic, ps := range o {
-		for p, off := range ps {
-			rows = append(rows, []string{topic, itoa(int64(p)), itoa(off)})
+// orDash is s, or "-" for an empty cell.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// topicsOf lists the topics a group reads or has offsets for.
+func topicsOf(g *api.GroupDescription) string {
+	seen := map[string]bool{}
+	var ts []string
+	for _, m := range g.Members {
+		for _, t := range m.Topics {
+			if !seen[t] {
+				seen[t], ts = true, append(ts, t)
+			}
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i][0] != rows[j][0] {
-			return rows[i][0] < rows[j][0]
+	for _, p := range g.Partitions {
+		if !seen[p.Topic] {
+			seen[p.Topic], ts = true, append(ts, p.Topic)
 		}
-		a, _ := strconv.Atoi(rows[i][1])
-		b, _ := strconv.Atoi(rows[j][1])
-		return a < b
-	})
-	return c.table([]string{"TOPIC", "PARTITION", "OFFSET"}, rows)
+	}
+	sort.Strings(ts)
+	return orDash(strings.Join(ts, ","))
 }
 
 // assignmentString is "orders[0,1] payments[2]".
@@ -217,41 +272,4 @@ func assignmentString(a api.Assignment) string {
 		return "-"
 	}
 	return b.String()
-}
-
-// parseTime reads an RFC 3339 time or ms since the epoch.
-func parseTime(s string) (int64, error) {
-	if s == "" {
-		return 0, usageErrorf("--to timestamp needs --timestamp")
-	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return ms, nil
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return 0, usageErrorf("--timestamp %q is neither RFC 3339 (2024-01-02T15:04:05Z) nor ms since the epoch", s)
-	}
-	return t.UnixMilli(), nil
-}
-
-// parseOffsets reads TOPIC:PARTITION=OFFSET items.
-func parseOffsets(items []string) (api.Offsets, error) {
-	if len(items) == 0 {
-		return nil, usageErrorf("--to offsets needs at least one --offset TOPIC:PARTITION=OFFSET")
-	}
-	o := make(api.Offsets)
-	for _, it := range items {
-		tp, off, ok1 := strings.Cut(it, "=")
-		topic, part, ok2 := strings.Cut(tp, ":")
-		p, err1 := strconv.ParseInt(part, 10, 32)
-		n, err2 := strconv.ParseInt(off, 10, 64)
-		if !ok1 || !ok2 || topic == "" || err1 != nil || err2 != nil {
-			return nil, usageErrorf("--offset %q: want TOPIC:PARTITION=OFFSET, e.g. orders:0=42", it)
-		}
-		if o[topic] == nil {
-			o[topic] = make(map[int32]int64)
-		}
-		o[topic][int32(p)] = n
-	}
-	return o, nil
 }

@@ -91,15 +91,23 @@ func TestCLIAsAUser(t *testing.T) {
 			}},
 		{name: "describe table", args: []string{"group", "describe", "billing"}, stdout: "TIME-LAG"},
 		{name: "consume without group", args: []string{"consume", "orders", "--from-beginning", "--idle", "200ms"}, stdout: "lines=5000"},
-		{name: "reset to earliest", args: []string{"group", "reset-offsets", "billing", "--to", "earliest"}, stdout: "OFFSET",
+		{name: "reset preview", args: []string{"group", "reset-offsets", "billing", "--to", "earliest"}, stdout: "CURRENT", stderr: "add --execute",
+			after: func(t *testing.T) {
+				if got := lag(); got != 0 {
+					t.Fatalf("lag after a preview: %d", got)
+				}
+			}},
+		{name: "reset to earliest", args: []string{"group", "reset-offsets", "billing", "--to", "earliest", "--execute"}, stdout: "NEW",
 			after: func(t *testing.T) {
 				if got := lag(); got != n {
 					t.Fatalf("lag after reset: %d", got)
 				}
 			}},
-		{name: "reset needs --to", args: []string{"group", "reset-offsets", "billing"}, code: exitUsage, stderr: "--to must be"},
+		{name: "reset needs a mode", args: []string{"group", "reset-offsets", "billing"}, code: exitUsage, stderr: "say where to"},
+		{name: "reset with two modes", args: []string{"group", "reset-offsets", "billing", "--to", "latest", "--shift-by", "3"}, code: exitUsage, stderr: "choose one of --to, --shift-by"},
 		{name: "unknown topic", args: []string{"topic", "describe", "nope"}, code: exitNotFound, stderr: "hint: list topics"},
-		{name: "no dead letters", args: []string{"dlq", "list", "orders"}, code: exitNotFound, stderr: "no dead letters"},
+		{name: "no dead letters", args: []string{"dlq", "list", "orders"}, stdout: "PARTITION"},
+		{name: "dead letters of no topic", args: []string{"dlq", "list", "nope"}, code: exitNotFound, stderr: "TOPIC_NOT_FOUND"},
 		{name: "unknown flag", args: []string{"topic", "list", "--bogus"}, code: exitUsage, stderr: "unknown flag"},
 		{name: "unknown subcommand", args: []string{"topic", "frob"}, code: exitUsage, stderr: `unknown command "frob"`},
 		{name: "missing argument", args: []string{"produce"}, code: exitUsage, stderr: "usage: goqueue produce TOPIC"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -11,7 +12,7 @@ import (
 
 // topicCmd is `goqueue topic create|list|describe|delete`.
 func (c *cli) topicCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe and delete topics"}
+	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe, alter and delete topics"}
 	var req api.CreateTopicRequest
 	create := &cobra.Command{
 		Use:   "create NAME",
@@ -113,7 +114,52 @@ func (c *cli) topicCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(create, list, describe, del)
+	var (
+		alterReq api.AlterTopicRequest
+		maxMsg   string
+	)
+	alter := &cobra.Command{
+		Use:   "alter NAME [--partitions N] [--retention-hours H] [--retention-bytes B] [--max-message-bytes B]",
+		Short: "Change a topic after its creation: partitions (increase only), retention, max message size",
+		Long: `alter changes a topic's settings. More partitions: keys then map to other
+partitions (the partitioner takes the count), and consumer groups of the topic
+rebalance to take the new ones, read from their earliest offset. Retention
+(-1: forever / unbounded) applies at the next retention check; the largest
+message size to the next publish.`,
+		Args: exactArgs(1, "NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxMsg != "" {
+				n, err := parseSize(maxMsg)
+				if err != nil || n < 1 || n > math.MaxInt32 {
+					return usageErrorf("--max-message-bytes %q: want a size such as 2MiB", maxMsg)
+				}
+				alterReq.MaxMessageBytes = int32(n)
+			}
+			if alterReq == (api.AlterTopicRequest{}) {
+				return usageErrorf("say what to change: --partitions, --retention-hours, --retention-bytes or --max-message-bytes")
+			}
+			cl, err := c.admin()
+			if err != nil {
+				return err
+			}
+			t, err := cl.AlterTopic(cmd.Context(), args[0], alterReq)
+			if err != nil {
+				return err
+			}
+			if c.json() {
+				return c.printJSON(t)
+			}
+			fmt.Fprintf(c.stdout, "topic %s: %d partitions, retention %s, max message %d bytes\n",
+				t.Name, t.Partitions, retention(t.RetentionHours), t.MaxMessageBytes)
+			return nil
+		},
+	}
+	af := alter.Flags()
+	af.Int32Var(&alterReq.Partitions, "partitions", 0, "the new partition count (more than now)")
+	af.Int64Var(&alterReq.RetentionHours, "retention-hours", 0, "keep messages this many hours (-1: forever)")
+	af.Int64Var(&alterReq.RetentionBytes, "retention-bytes", 0, "keep at most this many bytes per partition (-1: unbounded)")
+	af.StringVar(&maxMsg, "max-message-bytes", "", "largest message (key + value + headers), e.g. 2MiB")
+	cmd.AddCommand(create, list, describe, alter, del)
 	return cmd
 }
 

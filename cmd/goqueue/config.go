@@ -34,6 +34,7 @@ type config struct {
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
 	logFormat       string
+	configFile      string // --config or GOQUEUE_CONFIG; "" for none
 
 	// Consumer-group delivery settings, kept apart from broker.Delivery so
 	// that "0 retries" can be said (delivery reads 0 as "the default").
@@ -56,6 +57,7 @@ type config struct {
 func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	d := broker.DefaultConfig()
 	c.broker = d
+	fs.StringVar(&c.configFile, "config", "", "YAML file of settings (keys: the flags' names); env and flags override it (env GOQUEUE_CONFIG)")
 	fs.StringVar(&c.broker.DataDir, "data-dir", d.DataDir, "directory of meta.db and the partition logs")
 	fs.StringVar(&c.addr, "addr", "localhost:8080", "HTTP listen address (host:port; port 0 picks a free one)")
 	fs.StringVar(&c.broker.Fsync, "fsync", d.Fsync, "default fsync policy of topics: always, interval or never")
@@ -111,8 +113,9 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 }
 
 // applyEnv sets every flag not given on the command line from its
-// GOQUEUE_* variable, if set.
-func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool), problems *[]error) {
+// GOQUEUE_* variable, if set, and returns the flags it set.
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool), problems *[]error) []string {
+	var set []string
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Changed {
 			return
@@ -122,10 +125,29 @@ func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool), problems *[
 		if !ok {
 			return
 		}
-		if err := f.Value.(*lenient).Value.Set(v); err != nil {
+		set = append(set, f.Name)
+		if err := setQuietly(f, v); err != nil {
 			*problems = append(*problems, fmt.Errorf("%s=%q: %v", name, v, err))
 		}
 	})
+	return set
+}
+
+// setQuietly sets a flag bound by flagSet without marking it given on the
+// command line; a bad value leaves the flag as it was.
+func setQuietly(f *pflag.Flag, v string) error {
+	l := f.Value.(*lenient)
+	if sv, ok := l.Value.(pflag.SliceValue); ok {
+		// Set appends after its first call; a file's list and then the
+		// environment's must replace each other instead.
+		return sv.Replace(strings.Split(v, ","))
+	}
+	old := l.Value.String()
+	if err := l.Value.Set(v); err != nil {
+		l.Value.Set(old)
+		return err
+	}
+	return nil
 }
 
 func envName(flag string) string {

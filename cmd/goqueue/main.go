@@ -37,14 +37,16 @@ func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io
 		Short: "GoQueue: a durable, partitioned message broker with consumer groups",
 		Long: `goqueue with no subcommand starts the broker.
 
-Every flag can also be set through its environment variable: --fsync-interval
-is GOQUEUE_FSYNC_INTERVAL. A flag given on the command line wins.`,
+Every flag can also be set through its environment variable (--fsync-interval
+is GOQUEUE_FSYNC_INTERVAL) and in a YAML file given with --config (or
+GOQUEUE_CONFIG), under the flag's name. A flag given on the command line wins,
+then the environment, then the file. goqueue config prints the result.`,
 		Version:       version(),
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			applyEnv(cmd.Flags(), lookupEnv, &problems)
+			loadSettings(cmd.Flags(), lookupEnv, &problems)
 			if err := cfg.validate(problems); err != nil {
 				return &configError{err}
 			}
@@ -60,6 +62,7 @@ is GOQUEUE_FSYNC_INTERVAL. A flag given on the command line wins.`,
 	flagSet(root.Flags(), &cfg, &problems)
 	root.Flags().SortFlags = false
 	addCLI(root, lookupEnv, os.Stdin, stdout, stderr)
+	root.AddCommand(configCmd(lookupEnv, stdout))
 
 	err := root.Execute()
 	var ce *configError

@@ -54,6 +54,7 @@ type cgroup struct {
 	d           *delivery.Group
 	settings    groupSettings      // delivery settings fixed by the member that created the group
 	offsetReset string             // the creating member's offset_reset
+	saved       savedSettings      // as in meta.db: what a creating join leaves out comes from here
 	hosts       map[string]string  // member ID → peer host of its last request
 	deadFailed  bool               // a DLQ write failed; the timer loop retries pending dead letters
 	deadRetry   time.Time          // with deadFailed: the next retry; zero: not yet scheduled
@@ -121,8 +122,20 @@ func (c *coordinator) restore() error {
 	if err != nil {
 		return err
 	}
+	saved, err := c.b.meta.groupSettings()
+	if err != nil {
+		return err
+	}
+	for id, set := range saved {
+		if _, ok := stored[id]; !ok {
+			cg := c.newGroup(id) // settings but no offsets yet: the group still exists
+			cg.saved = set
+			c.groups[id] = cg
+		}
+	}
 	for id, parts := range stored {
 		cg := c.newGroup(id)
+		cg.saved = saved[id]
 		cg.storedBorn = make(map[string]int64)
 		for tp, so := range parts {
 			cg.d.Restore(tp, so.Committed, so.Acked)

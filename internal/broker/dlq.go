@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -71,6 +70,7 @@ func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) er
 		commitlog.Header{Key: api.DLQHeaderGroup, Value: []byte(groupID)},
 		commitlog.Header{Key: api.DLQHeaderDeliveryCount, Value: strconv.AppendInt(nil, int64(dl.DeliveryCount), 10)},
 		commitlog.Header{Key: api.DLQHeaderLastError, Value: truncated(dl.LastError)},
+		commitlog.Header{Key: api.DLQHeaderDiedAt, Value: strconv.AppendInt(nil, c.b.now().UnixMilli(), 10)},
 	)
 	_, err = c.b.Publish(dlq, []Message{{
 		Key: r.Key, Value: r.Value, Headers: headers, Partition: dl.TP.Partition,
@@ -149,94 +149,4 @@ func (c *coordinator) retryDeadLocked(cg *cgroup) []delivery.TP {
 		dirty = append(dirty, dl.TP)
 	}
 	return dirty
-}
-
-// ReplayDLQ publishes dead messages of topic's DLQ (api.DLQName) back to
-// topic, or to req.Target, without their disposition headers. It goes
-// through the DLQ partitions offset by offset from req.Offset, and stops
-// after the last offset at which it could replay every partition without
-// passing req.Max messages (default 1000), so NextOffset is exact: a replay
-// from it repeats nothing. A message returning to its own topic keeps its
-// partition. Errors: TOPIC_NOT_FOUND (no DLQ or no target).
-func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQReplayResponse, error) {
-	if req.Max < 0 || req.Offset < 0 {
-		return api.DLQReplayResponse{}, api.ErrInvalidArgument.Withf("offset and max must not be negative")
-	}
-	max := req.Max
-	if max == 0 {
-		max = 1000
-	}
-	target := req.Target
-	if target == "" {
-		target = topic
-	}
-	dlq, err := b.lookup(api.DLQName(topic))
-	if err != nil {
-		return api.DLQReplayResponse{}, err
-	}
-	dest, err := b.lookup(target)
-	if err != nil {
-		return api.DLQReplayResponse{}, err
-	}
-	resp := api.DLQReplayResponse{NextOffset: req.Offset}
-	for off := req.Offset; ; off++ {
-		var layer []Message
-		for _, p := range dlq.parts {
-			if off < p.log.EarliestOffset() || off >= p.log.HighWatermark() {
-				continue
-			}
-			recs, err := p.log.Read(off, 1, 1)
-			if err != nil {
-				return resp, b.logError(err, dlq, p.id)
-			}
-			for _, r := range recs {
-				if r.Offset == off {
-					layer = append(layer, replayed(r, target == topic, int32(len(dest.parts))))
-				}
-			}
-		}
-		if len(layer) == 0 && !b.anyAbove(dlq, off) {
-			return resp, nil
-		}
-		if resp.Replayed > 0 && resp.Replayed+len(layer) > max {
-			return resp, nil
-		}
-		if len(layer) > 0 {
-			if _, err := b.Publish(target, layer); err != nil {
-				return resp, err
-			}
-		}
-		resp.Replayed += len(layer)
-		resp.NextOffset = off + 1
-		if resp.Replayed >= max {
-			return resp, nil
-		}
-	}
-}
-
-// anyAbove reports whether some partition of t holds offsets above off.
-func (b *Broker) anyAbove(t *topic, off int64) bool {
-	for _, p := range t.parts {
-		if p.log.HighWatermark() > off+1 {
-			return true
-		}
-	}
-	return false
-}
-
-// replayed is r as a message to publish again: the disposition headers
-// dropped, and, when it returns to its own topic, its original partition.
-func replayed(r commitlog.Record, home bool, partitions int32) Message {
-	m := Message{Key: r.Key, Value: r.Value, Partition: AnyPartition, Timestamp: r.Timestamp, Attributes: r.Attributes}
-	for _, h := range r.Headers {
-		if h.Key == api.DLQHeaderOriginalPartition && home {
-			if p, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil && int32(p) < partitions {
-				m.Partition = int32(p)
-			}
-		}
-		if !strings.HasPrefix(h.Key, api.DLQHeaderPrefix) {
-			m.Headers = append(m.Headers, h)
-		}
-	}
-	return m
 }

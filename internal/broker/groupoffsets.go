@@ -5,7 +5,6 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
-	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // CommitOffsets commits offsets the member chose: everything below each
@@ -109,118 +108,6 @@ func committedLocked(cg *cgroup) api.Offsets {
 	return out
 }
 
-// ResetOffsets sets the committed offsets of a group with no members: to
-// the earliest or latest offset, the first offset at or after a timestamp,
-// or explicit offsets; acknowledgements above the new offsets are
-// forgotten. It creates the group if it does not exist and topics are
-// named. Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY, TOPIC_NOT_FOUND,
-// PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, INVALID_ARGUMENT.
-func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.OffsetsResponse, error) {
-	if err := ValidateGroupID(groupID); err != nil {
-		return api.OffsetsResponse{}, err
-	}
-	switch req.To {
-	case api.OffsetResetEarliest, api.OffsetResetLatest, "timestamp", "offsets":
-	default:
-		return api.OffsetsResponse{}, api.ErrInvalidArgument.Withf(`to %q: want "earliest", "latest", "timestamp" or "offsets"`, req.To).WithDetail("field", "to")
-	}
-	if req.To == "offsets" && len(req.Offsets) == 0 {
-		return api.OffsetsResponse{}, api.ErrInvalidArgument.Withf(`to "offsets" needs offsets`).WithDetail("field", "offsets")
-	}
-	c := b.coord
-	var cg *cgroup
-	if len(req.Topics) > 0 || req.To == "offsets" {
-		if _, err := c.lookup(groupID); err != nil {
-			// Try it on a scratch group first, so a reset that fails does
-			// not leave a new, empty group behind.
-			if _, err := c.resetLocked(c.newGroup(groupID), req); err != nil {
-				return api.OffsetsResponse{}, err
-			}
-		}
-		cg = c.getOrCreate(groupID)
-	} else {
-		var err error
-		if cg, err = c.lookup(groupID); err != nil {
-			return api.OffsetsResponse{}, err
-		}
-	}
-	cg.mu.Lock()
-	writes, err := c.resetLocked(cg, req)
-	var resp api.OffsetsResponse
-	if err == nil {
-		resp = api.OffsetsResponse{GroupID: groupID, Offsets: committedLocked(cg)}
-	}
-	cg.mu.Unlock()
-	if werr := c.store.write(writes); werr != nil {
-		return api.OffsetsResponse{}, werr
-	}
-	return resp, err
-}
-
-func (c *coordinator) resetLocked(cg *cgroup, req api.ResetOffsetsRequest) ([]offsetWrite, error) {
-	if cg.g.State() == group.StateDead {
-		return nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
-	}
-	if !cg.g.Empty() {
-		return nil, api.ErrGroupNotEmpty.Withf("group %q has members; offsets can be reset only when it has none", cg.id).WithDetail("group", cg.id)
-	}
-	// The partitions to reset and their new offsets, all checked first.
-	targets := make(map[delivery.TP]int64)
-	topics := req.Topics
-	if req.To == "offsets" {
-		topics = slices.Collect(offsetTopics(req.Offsets))
-	} else if len(topics) == 0 {
-		for _, tp := range cg.d.Partitions() {
-			if !slices.Contains(topics, tp.Topic) {
-				topics = append(topics, tp.Topic)
-			}
-		}
-	}
-	for _, t := range topics {
-		top, err := c.b.lookup(t)
-		if err != nil {
-			return nil, err
-		}
-		if req.To == "offsets" {
-			for p, off := range req.Offsets[t] {
-				part, err := top.partition(p)
-				if err != nil {
-					return nil, err
-				}
-				st := part.log.Stats()
-				if off < st.EarliestOffset || off > st.HighWatermark {
-					return nil, api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, t, p, st.EarliestOffset, st.HighWatermark).
-						WithDetail("topic", t).WithDetail("partition", p).WithDetail("earliest_offset", st.EarliestOffset).WithDetail("high_watermark", st.HighWatermark)
-				}
-				targets[delivery.TP{Topic: t, Partition: p}] = off
-			}
-			continue
-		}
-		for _, part := range top.parts {
-			var off int64
-			switch req.To {
-			case api.OffsetResetEarliest:
-				off = part.log.EarliestOffset()
-			case api.OffsetResetLatest:
-				off = part.log.HighWatermark()
-			default:
-				o, err := part.log.OffsetForTimestamp(req.Timestamp)
-				if err != nil {
-					return nil, c.b.logError(err, top, part.id)
-				}
-				off = o
-			}
-			targets[delivery.TP{Topic: t, Partition: part.id}] = off
-		}
-	}
-	var writes []offsetWrite
-	for tp, off := range targets {
-		cg.d.Restore(tp, off, nil)
-		writes = append(writes, c.snapshotLocked(cg, tp))
-	}
-	return writes, nil
-}
-
 // DeleteGroup deletes a group with no members and forgets its offsets.
 // Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY.
 func (b *Broker) DeleteGroup(groupID string) error {
@@ -239,6 +126,9 @@ func (b *Broker) DeleteGroup(groupID string) error {
 	}
 	delete(c.groups, groupID)
 	// Under both locks, so that a group of the same name created next does
-	// not lose its first offsets to this deletion.
+	// not lose its first offsets or settings to this deletion.
+	if err := c.b.meta.putGroupSettings(groupID, savedSettings{}); err != nil {
+		return err
+	}
 	return c.store.deleteGroup(groupID)
 }

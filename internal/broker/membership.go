@@ -110,10 +110,16 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	creating := cg.g.Empty()
-	if !creating {
-		if err := cg.settings.conflict(set); err != nil {
+	var saved savedSettings
+	if creating {
+		// What the join leaves out, the group keeps (savedSettings).
+		saved = cg.saved.inherit(&req)
+		var err error
+		if set, err = joinSettings(req); err != nil {
 			return api.JoinResponse{}, err
 		}
+	} else if err := cg.settings.conflict(set); err != nil {
+		return api.JoinResponse{}, err
 	}
 	now := c.b.now()
 	res, err := cg.g.Join(now, group.JoinParams{
@@ -135,6 +141,12 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 		cg.offsetReset = req.OffsetReset
 		if set != cg.settings {
 			c.reconfigureLocked(cg, set)
+		}
+		if saved != cg.saved {
+			if err := c.b.meta.putGroupSettings(cg.id, saved); err != nil {
+				c.b.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
+			}
+			cg.saved = saved
 		}
 	}
 	cg.hosts[res.MemberID] = host

@@ -1,6 +1,9 @@
 package commitlog
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // EnforceRetention deletes whole segments past RetentionAge/RetentionBytes
 // (never the active one) and rolls the active segment if it is older than
@@ -47,4 +50,12 @@ func (l *Log) EnforceRetention() (deleted int, err error) {
 		}
 	}
 	return deleted, nil
+}
+
+// SetRetention changes RetentionBytes and RetentionAge of an open log
+// (<=0: unbounded, forever); the next EnforceRetention applies them.
+func (l *Log) SetRetention(bytes int64, age time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opts.RetentionBytes, l.opts.RetentionAge = bytes, age
 }

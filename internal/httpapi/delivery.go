@@ -130,6 +130,18 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+func (s *Server) purgeDLQ(w http.ResponseWriter, r *http.Request) error {
+	name, err := topicParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.b.PurgeDLQ(name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 // groupRoutes is the consumer-group part of the route table.
 func (s *Server) groupRoutes() []route {
 	return []route{
@@ -147,5 +159,6 @@ func (s *Server) groupRoutes() []route {
 		{"GET /groups", s.listGroups},
 		{"GET /groups/{group}", s.describeGroup},
 		{"POST /topics/{topic}/dlq/replay", s.replayDLQ},
+		{"DELETE /topics/{topic}/dlq", s.purgeDLQ},
 	}
 }

@@ -198,7 +198,7 @@ func TestUnknownRoutesAndMethodsAreCoded(t *testing.T) {
 		{"GET", "/nope", api.ErrNotFound},
 		{"GET", "/topics/t/nope", api.ErrNotFound},
 		{"PUT", "/topics", api.ErrMethodNotAllowed},
-		{"PATCH", "/topics/t", api.ErrMethodNotAllowed},
+		{"PUT", "/topics/t", api.ErrMethodNotAllowed},
 		{"GET", "/topics/t/messages", api.ErrMethodNotAllowed},
 	} {
 		st, raw := s.Do(c.method, c.path, nil)

@@ -99,6 +99,7 @@ func (s *Server) routes() []route {
 		{"GET /topics/{topic}", s.describeTopic},
 		{"DELETE /topics/{topic}", s.deleteTopic},
 		{"POST /topics/{topic}/partitions", s.addPartitions},
+		{"PATCH /topics/{topic}", s.alterTopic},
 		{"POST /topics/{topic}/messages", s.publish},
 		{"POST /topics/{topic}/batches", s.publishBatches},
 		{"GET /topics/{topic}/partitions/{partition}/messages", s.fetch},

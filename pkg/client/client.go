@@ -134,12 +134,12 @@ func (c *Client) GroupOffsets(ctx context.Context, id string) (api.Offsets, erro
 	return r.Offsets, err
 }
 
-// ResetOffsets moves a group's committed offsets; the group must have no
-// members (GROUP_NOT_EMPTY otherwise).
-func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffsetsRequest) (api.Offsets, error) {
-	var r api.OffsetsResponse
-	err := c.t.do(ctx, http.MethodPost, "/groups/"+esc(id)+"/offsets/reset", req, &r)
-	return r.Offsets, err
+// ResetOffsets moves, copies or deletes a group's committed offsets, or
+// with req.DryRun previews it; a reset that changes offsets needs a group
+// with no members (GROUP_NOT_EMPTY otherwise).
+func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffsetsRequest) (*api.ResetOffsetsResponse, error) {
+	var r api.ResetOffsetsResponse
+	return &r, c.t.do(ctx, http.MethodPost, "/groups/"+esc(id)+"/offsets/reset", req, &r)
 }
 
 // DeleteGroup deletes a group with no members and its offsets.
@@ -147,11 +147,22 @@ func (c *Client) DeleteGroup(ctx context.Context, id string) error {
 	return c.t.do(ctx, http.MethodDelete, "/groups/"+esc(id), nil, nil)
 }
 
-// ReplayDLQ publishes dead letters of <topic>.dlq back to topic (or
-// req.Target).
+// ReplayDLQ publishes dead letters of <topic>.dlq again: by default to the
+// group that dead-lettered each (see api.DLQReplayRequest).
 func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayRequest) (*api.DLQReplayResponse, error) {
 	var r api.DLQReplayResponse
 	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/dlq/replay", req, &r)
+}
+
+// AlterTopic changes a topic's settings after its creation.
+func (c *Client) AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) (*api.Topic, error) {
+	var t api.Topic
+	return &t, c.t.do(ctx, http.MethodPatch, "/topics/"+esc(name), req, &t)
+}
+
+// PurgeDLQ deletes every dead letter of <topic>.dlq.
+func (c *Client) PurgeDLQ(ctx context.Context, topic string) error {
+	return c.t.do(ctx, http.MethodDelete, "/topics/"+esc(topic)+"/dlq", nil, nil)
 }
 
 // Version asks the broker for its version.

@@ -1,0 +1,203 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// replayFixture is a broker with topic orders (1 partition) and two groups on
+// it, billing and audit, each with one member that joined first.
+type replayFixture struct {
+	t   *testing.T
+	b   *Broker
+	cfg Config
+	gen map[string]int64
+}
+
+func newReplayFixture(t *testing.T) *replayFixture {
+	f := &replayFixture{t: t, cfg: testConfig(t), gen: map[string]int64{}}
+	f.b = mustOpen(t, f.cfg)
+	t.Cleanup(func() { f.b.Close() })
+	if _, err := f.b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []string{"billing", "audit"} {
+		f.join(g)
+	}
+	return f
+}
+
+func (f *replayFixture) join(g string) {
+	j, err := f.b.JoinGroup(g, api.JoinRequest{MemberID: g + "-1", Topics: []string{"orders"}}, "h")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.gen[g] = j.Generation
+}
+
+func (f *replayFixture) publish(values ...string) {
+	f.t.Helper()
+	var ms []Message
+	for _, v := range values {
+		ms = append(ms, Message{Value: []byte(v), Partition: 0})
+	}
+	if _, err := f.b.Publish("orders", ms); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// poll returns the values group g is handed now, and acks them unless
+// fail names them, which it nacks without requeue (dead-letters).
+func (f *replayFixture) poll(g string, fail ...string) []string {
+	f.t.Helper()
+	got, err := f.b.Poll(context.Background(), g, api.PollRequest{MemberID: g + "-1", Generation: f.gen[g], MaxMessages: 100}, "h")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var vals []string
+	no := false
+	for _, d := range got {
+		v := string(d.Record.Value)
+		vals = append(vals, v)
+		req := api.AckRequest{MemberID: g + "-1", Generation: f.gen[g], Messages: []api.MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}
+		settle := f.b.Ack
+		for _, bad := range fail {
+			if bad == v {
+				req.Requeue, req.Reason, settle = &no, "cannot bill "+v, f.b.Nack
+			}
+		}
+		if _, err := settle(g, req, "h"); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	return vals
+}
+
+func (f *replayFixture) replay(req api.DLQReplayRequest) api.DLQReplayResponse {
+	f.t.Helper()
+	r, err := f.b.ReplayDLQ("orders", req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return r
+}
+
+func sameValues(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Two groups on one topic; billing fails a message into the DLQ. Replaying
+// it reaches billing only; replaying again replays nothing new (also after a
+// restart); purging empties the DLQ.
+func TestReplayReachesTheFailingGroupOnly(t *testing.T) {
+	f := newReplayFixture(t)
+	f.publish("a", "b", "c")
+	if got := f.poll("billing", "b"); !sameValues(got, []string{"a", "b", "c"}) {
+		t.Fatalf("billing got %v", got)
+	}
+	if got := f.poll("audit"); !sameValues(got, []string{"a", "b", "c"}) {
+		t.Fatalf("audit got %v", got)
+	}
+
+	preview := f.replay(api.DLQReplayRequest{DryRun: true})
+	if preview.Replayed != 1 || len(preview.Messages) != 1 || preview.Messages[0].Group != "billing" ||
+		preview.Messages[0].OriginalOffset != 1 || preview.Messages[0].Reason != "rejected" || preview.Messages[0].DiedAt == 0 {
+		t.Fatalf("preview %+v", preview)
+	}
+	if got := f.poll("billing"); len(got) != 0 {
+		t.Fatalf("a dry run published: billing got %v", got)
+	}
+
+	if r := f.replay(api.DLQReplayRequest{}); r.Replayed != 1 {
+		t.Fatalf("replay %+v", r)
+	}
+	if got := f.poll("billing"); !sameValues(got, []string{"b"}) {
+		t.Fatalf("billing got %v after the replay", got)
+	}
+	if got := f.poll("audit"); len(got) != 0 {
+		t.Fatalf("audit got %v: a replay for billing reached it", got)
+	}
+	if g, _ := f.b.DescribeGroup("audit"); g.Lag != 0 {
+		t.Fatalf("audit lag %d: the replay it skipped was not settled", g.Lag)
+	}
+
+	if r := f.replay(api.DLQReplayRequest{}); r.Replayed != 0 || r.Skipped != 1 {
+		t.Fatalf("second replay %+v", r)
+	}
+	// What was replayed is remembered across a restart.
+	if err := f.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.b = mustOpen(t, f.cfg)
+	if r := f.replay(api.DLQReplayRequest{}); r.Replayed != 0 || r.Skipped != 1 {
+		t.Fatalf("replay after a restart %+v", r)
+	}
+	if r := f.replay(api.DLQReplayRequest{Again: true, DryRun: true}); r.Replayed != 1 {
+		t.Fatalf("again %+v", r)
+	}
+
+	if err := f.b.PurgeDLQ("orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.b.ReplayDLQ("orders", api.DLQReplayRequest{}); !errors.Is(err, api.ErrTopicNotFound) {
+		t.Fatalf("replay of a purged DLQ: %v", err)
+	}
+	if err := f.b.PurgeDLQ("orders"); !errors.Is(err, api.ErrTopicNotFound) {
+		t.Fatalf("purge of no DLQ: %v", err)
+	}
+}
+
+// A message that fails again after each replay is replayed MaxReplays
+// times, then left in the DLQ as poison; to_topic replays reach every group.
+func TestPoisonStopsAfterMaxReplays(t *testing.T) {
+	f := newReplayFixture(t)
+	f.publish("poison")
+	f.poll("billing", "poison")
+	f.poll("audit")
+	for i := range 2 {
+		if r := f.replay(api.DLQReplayRequest{MaxReplays: 2}); r.Replayed != 1 {
+			t.Fatalf("round %d: %+v", i, r)
+		}
+		if got := f.poll("billing", "poison"); !sameValues(got, []string{"poison"}) {
+			t.Fatalf("round %d: billing got %v", i, got)
+		}
+	}
+	if r := f.replay(api.DLQReplayRequest{MaxReplays: 2}); r.Replayed != 0 || r.Poison != 1 {
+		t.Fatalf("third round %+v", r)
+	}
+	// Filters: by group, reason and time.
+	for _, c := range []struct {
+		req  api.DLQReplayRequest
+		want int
+	}{
+		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9}, 3},
+		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Group: "audit"}, 0},
+		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Reason: "max_retries_exceeded"}, 0},
+		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Until: 1}, 0},
+		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Offset: 1, EndOffset: 2}, 1},
+	} {
+		if r := f.replay(c.req); r.Replayed != c.want {
+			t.Errorf("%+v: replayed %d, want %d", c.req, r.Replayed, c.want)
+		}
+	}
+	if r := f.replay(api.DLQReplayRequest{ToTopic: true, Again: true, MaxReplays: 9, Offset: 2}); r.Replayed != 1 {
+		t.Fatalf("to_topic %+v", r)
+	}
+	if got := f.poll("audit"); !sameValues(got, []string{"poison"}) {
+		t.Fatalf("audit got %v from a to_topic replay", got)
+	}
+	if _, err := f.b.ReplayDLQ("orders", api.DLQReplayRequest{ToTopic: true, Target: "orders"}); !errors.Is(err, api.ErrInvalidArgument) {
+		t.Fatalf("target with to_topic: %v", err)
+	}
+}

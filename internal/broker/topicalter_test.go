@@ -1,0 +1,52 @@
+package broker
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Settings changed after creation apply at once and survive a restart;
+// bad values are refused as at creation.
+func TestAlterTopic(t *testing.T) {
+	cfg := testConfig(t)
+	b := mustOpen(t, cfg)
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	big := []Message{{Value: make([]byte, 2000), Partition: 0}}
+	if _, err := b.Publish("orders", big); err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.AlterTopic("orders", api.AlterTopicRequest{Partitions: 3, RetentionHours: -1, RetentionBytes: 1 << 20, MaxMessageBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := info.Config; c.Partitions != 3 || c.RetentionHours != -1 || c.RetentionBytes != 1<<20 || c.MaxMessageBytes != 1000 {
+		t.Fatalf("altered %+v", c)
+	}
+	if _, err := b.Publish("orders", big); !errors.Is(err, api.ErrMessageTooLarge) {
+		t.Fatalf("a message over the new limit: %v", err)
+	}
+	for _, bad := range []api.AlterTopicRequest{{}, {RetentionHours: -7}, {MaxMessageBytes: -1}, {Partitions: 2}} {
+		if _, err := b.AlterTopic("orders", bad); err == nil {
+			t.Errorf("%+v was accepted", bad)
+		}
+	}
+	if _, err := b.AlterTopic("nope", api.AlterTopicRequest{RetentionHours: 1}); !errors.Is(err, api.ErrTopicNotFound) {
+		t.Fatalf("unknown topic: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, cfg)
+	defer b.Close()
+	got, err := b.Topic("orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got.Config; c.Partitions != 3 || c.RetentionHours != -1 || c.RetentionBytes != 1<<20 || c.MaxMessageBytes != 1000 {
+		t.Fatalf("after a restart %+v", c)
+	}
+}
