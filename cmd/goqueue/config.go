@@ -66,6 +66,8 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize(&c.broker.SegmentBytes, d.SegmentBytes), "segment-bytes", "roll a segment file past this size (e.g. 64MiB)")
 	fs.DurationVar(&c.broker.SegmentAge, "segment-age", d.SegmentAge, "roll a segment older than this; 0 rolls by size only")
 	fs.Var(newSize32(&c.broker.MaxMessageBytes, d.MaxMessageBytes), "max-message-bytes", "default largest message (key + value + headers) of a topic")
+	fs.DurationVar(&c.broker.TimestampBeforeMax, "timestamp-before-max", d.TimestampBeforeMax, "refuse message timestamps further than this before the broker's clock; 0: no bound")
+	fs.DurationVar(&c.broker.TimestampAfterMax, "timestamp-after-max", d.TimestampAfterMax, "refuse message timestamps further than this after the broker's clock; 0: no bound")
 	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
 	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on the wait_ms of a fetch or a group poll")

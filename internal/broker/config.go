@@ -50,6 +50,13 @@ type Config struct {
 
 	MaxMessageBytes int32 // default per topic: key + value + headers of one message
 
+	// TimestampBeforeMax and TimestampAfterMax bound how far a message's
+	// timestamp may lie before or after the broker's clock (Kafka's
+	// message.timestamp.{before,after}.max.ms); 0 is no bound. See
+	// checkTimestamps.
+	TimestampBeforeMax time.Duration
+	TimestampAfterMax  time.Duration
+
 	RetentionCheckInterval time.Duration // how often retention runs
 
 	Groups   group.Config    // consumer-group bounds and defaults; zero fields take group's defaults
@@ -73,6 +80,7 @@ func DefaultConfig() Config {
 		SegmentBytes:           64 << 20,
 		SegmentAge:             24 * time.Hour,
 		MaxMessageBytes:        1 << 20,
+		TimestampAfterMax:      time.Hour,
 		RetentionCheckInterval: 5 * time.Minute,
 	}
 }
@@ -111,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
 		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)
+	}
+	if c.TimestampBeforeMax < 0 || c.TimestampAfterMax < 0 {
+		bad("timestamp bounds %v (before) and %v (after) must not be negative", c.TimestampBeforeMax, c.TimestampAfterMax)
 	}
 	if c.RetentionCheckInterval <= 0 {
 		bad("retention check interval %v must be positive", c.RetentionCheckInterval)
