@@ -20,7 +20,10 @@ const (
 
 // Limits that bound what a configuration or a topic may ask for.
 const (
-	MinSegmentBytes  = 4 << 10  // smaller segments only multiply files
+	MinSegmentBytes = 4 << 10 // smaller segments only multiply files
+	// MinSegmentMS is the shortest segment_ms (and --segment-age) besides 0
+	// (by size only): segment_ms 1 rolled a segment per append.
+	MinSegmentMS     = 60_000
 	MaxSegmentBytes  = 1 << 30  // offsets inside a segment stay 32-bit
 	MaxMessageLimit  = 64 << 20 // the largest max_message_bytes a topic may set
 	maxBatchBytes    = 4 << 20  // a publish is split into batches of about this size
@@ -114,8 +117,8 @@ func (c Config) Validate() error {
 	if c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes {
 		bad("segment bytes %d must be between %d and %d", c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
 	}
-	if c.SegmentAge < 0 || c.SegmentAge.Milliseconds() > MaxSegmentMS {
-		bad("segment age %v must be between 0 and 100 years", c.SegmentAge)
+	if c.SegmentAge != 0 && (c.SegmentAge.Milliseconds() < MinSegmentMS || c.SegmentAge.Milliseconds() > MaxSegmentMS) {
+		bad("segment age %v must be 0 (by size only) or between 1m and 100 years", c.SegmentAge)
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
 		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)

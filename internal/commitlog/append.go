@@ -121,6 +121,9 @@ func (l *Log) writeLocked(b []byte, info batchInfo) (int64, error) {
 		}
 		return 0, fmt.Errorf("commitlog: write: %w", err)
 	}
+	if pos == 0 {
+		act.created = l.opts.Now()
+	}
 	act.noteBatch(info, pos, l.opts.IndexIntervalBytes)
 	l.bytes += int64(len(b))
 	l.written += int64(len(b))

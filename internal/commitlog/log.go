@@ -260,6 +260,9 @@ func Open(dir string, opts Options) (*Log, error) {
 			return fail(fmt.Errorf("commitlog: open: %w", err))
 		}
 	}
+	if act := l.active(); act.size > 0 {
+		act.created = timeOf(min(act.firstTS, opts.Now().UnixMilli())) // see segment.created
+	}
 	l.next = l.active().next
 	l.hwm = l.next
 	return l, nil

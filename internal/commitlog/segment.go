@@ -21,12 +21,18 @@ const (
 // segment is one .log file and its sparse index. All fields are guarded by
 // Log.mu; base is immutable.
 type segment struct {
-	base    int64
-	f       *os.File
-	size    int64        // bytes of valid batches: the next write position
-	next    int64        // offset after the last batch; base when empty
-	maxTS   int64        // largest record timestamp; -1 when empty
-	created time.Time    // for SegmentAge: the first batch's max timestamp; zero when empty
+	base  int64
+	f     *os.File
+	size  int64 // bytes of valid batches: the next write position
+	next  int64 // offset after the last batch; base when empty
+	maxTS int64 // largest record timestamp; -1 when empty
+	// created is when the segment got its first batch by the broker's clock,
+	// for SegmentAge; zero when empty. Never a producer's timestamp: an old
+	// one would make every append roll a new segment (and a file). A segment
+	// recovered by Open takes the earlier of its first batch's timestamp and
+	// the time of Open, so an old active segment still rolls, but at most once.
+	created time.Time
+	firstTS int64        // the first batch's largest timestamp; for created at Open
 	index   []indexEntry // sparse; see indexEntry
 	// lastIndexed is the position of the last indexed batch (0: the start).
 	lastIndexed int64
@@ -69,7 +75,7 @@ func (s *segment) noteBatch(info batchInfo, pos int64, interval int) {
 		s.lastIndexed = pos
 	}
 	if s.size == 0 {
-		s.created = timeOf(info.maxTS)
+		s.firstTS = info.maxTS
 	}
 	s.size = pos + int64(info.size)
 	s.next = info.next()
