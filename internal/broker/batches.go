@@ -25,6 +25,9 @@ func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Positio
 	if len(frames) == 0 {
 		return nil, api.ErrInvalidArgument.Withf("no batches to publish").WithDetail("field", "body")
 	}
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
 	n := int32(len(t.parts))
 	now := b.now()
 	counts := make([]int32, len(frames))

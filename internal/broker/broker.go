@@ -33,6 +33,7 @@ type Broker struct {
 	log       *slog.Logger
 	now       func() time.Time
 	meta      *metaStore
+	storage   *storage // the data directory's identity; see storage.go
 	topicsDir string
 	coord     *coordinator // consumer groups; set in Open
 	latency   latencies    // for metrics; lock-free
@@ -93,6 +94,10 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.meta = meta
+	if b.storage, err = newStorage(cfg.DataDir, b.topicsDir); err != nil {
+		meta.close()
+		return nil, err
+	}
 	if err := b.recover(); err != nil {
 		b.closeLogs()
 		meta.close()
@@ -238,16 +243,17 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 	case errors.Is(err, commitlog.ErrBatchTooLarge):
 		return api.ErrMessageTooLarge.Withf("batch is too large for the log: %v", err)
 	}
-	return fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err)
+	return b.storageError(fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err), fmt.Sprintf("partition %d of %q", p, t.cfg.Name))
 }
 
-// Run runs the flusher (fsync=interval) and the retention loop until ctx
-// ends. It returns nil on cancellation.
+// Run runs the flusher (fsync=interval), the retention loop and the check
+// of the data directory until ctx ends. It returns nil on cancellation.
 func (b *Broker) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
 	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
 	g.Go(func() error { return b.coord.run(ctx) })
+	g.Go(func() error { return b.watchStorage(ctx) })
 	return g.Wait()
 }
 

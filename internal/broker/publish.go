@@ -58,6 +58,9 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 	if len(msgs) == 0 {
 		return nil, api.ErrInvalidArgument.Withf("no messages to publish").WithDetail("field", "messages")
 	}
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
 	clock := b.now()
 	if err := b.check(t, msgs, clock); err != nil {
 		return nil, err

@@ -117,7 +117,7 @@ func (l *Log) writeLocked(b []byte, info batchInfo) (int64, error) {
 		// Take back whatever part of the batch reached the file, so the next
 		// batch starts at pos; if even that fails, stop appending.
 		if terr := act.f.Truncate(pos); terr != nil {
-			l.failed = fmt.Errorf("commitlog: segment %d unusable after a failed write: %w", act.base, terr)
+			l.failed = fmt.Errorf("%w: segment %d unusable after a failed write: %w", ErrFailed, act.base, terr)
 		}
 		return 0, fmt.Errorf("commitlog: write: %w", err)
 	}
@@ -177,7 +177,7 @@ func (l *Log) rollLocked() error {
 	durable := l.opts.Fsync != FsyncNever
 	if durable {
 		if err := old.f.Sync(); err != nil {
-			l.failed = fmt.Errorf("commitlog: fsync: %w", err)
+			l.failed = fmt.Errorf("%w: fsync: %w", ErrFailed, err)
 			return l.failed
 		}
 		l.synced = l.written

@@ -38,6 +38,10 @@ var (
 	// ErrUnsupported: AppendBatch got a batch this log does not store yet
 	// (compressed or a control batch).
 	ErrUnsupported = errors.New("commitlog: unsupported batch")
+	// ErrFailed: a write or fsync failed in a way that leaves what is on
+	// disk unknown; the log refuses appends from then on (wrapping the cause)
+	// and must be reopened, which recovers it.
+	ErrFailed = errors.New("commitlog: log failed")
 	// ErrEmpty: Append was called with no records.
 	ErrEmpty = errors.New("commitlog: no records")
 )

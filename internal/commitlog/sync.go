@@ -44,7 +44,7 @@ func (l *Log) syncTo(end int64) error {
 	if err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages;
 		// nothing written since the last good fsync can be trusted.
-		l.failed = fmt.Errorf("commitlog: fsync: %w", err)
+		l.failed = fmt.Errorf("%w: fsync: %w", ErrFailed, err)
 		return l.failed
 	}
 	l.synced = max(l.synced, target)

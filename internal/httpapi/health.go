@@ -20,10 +20,14 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) livez(w http.ResponseWriter, r *http.Request) error { return s.healthz(w, r) }
 
 // readyz answers 200 once the broker has recovered (New takes a recovered
-// broker) and 503 after Drain.
+// broker), and 503 after Drain or once the data directory is lost
+// (STORAGE_FAILED, with the path in details).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.draining.Load() {
 		return api.ErrUnavailable.Withf("broker is shutting down")
+	}
+	if err := s.b.StorageProblem(); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, status{"ready"})
 	return nil
