@@ -112,6 +112,10 @@ type Options struct {
 	IndexIntervalBytes int   // one offset/time index entry per this many bytes; default 4096
 	MaxBatchBytes      int   // largest encoded batch accepted; default 8 MiB
 	Now                func() time.Time
+	// OnCorrupt, if set, is told of each damaged range found after Open (by
+	// a read or Verify; see corrupt.go). It may be called with the log's
+	// lock held: it must not call the log.
+	OnCorrupt func(CorruptRange)
 }
 
 // Stats is a snapshot of a log.
@@ -120,6 +124,10 @@ type Stats struct {
 	HighWatermark  int64
 	Bytes          int64
 	Segments       int
+	// CorruptRanges and CorruptOffsets count the damaged ranges known and
+	// the offsets they hold, which read as absent (see corrupt.go).
+	CorruptRanges  int
+	CorruptOffsets int64
 }
 
 // Defaults and bounds of Options.
@@ -199,12 +207,13 @@ type Log struct {
 // Open opens or creates the log in dir, recovering it: a torn or corrupt tail
 // is truncated to the last valid batch and indexes are rebuilt.
 //
-// Recovery walks the segments in offset order. Each must start at the offset
-// the previous one ended with; the last (active) one is scanned batch by
-// batch, and the first invalid batch (bad length, framing, CRC, records, or a
-// non-contiguous base offset) and everything after it is cut. If a sealed
-// segment turns out to be corrupt, it is cut the same way and every later
-// segment is deleted, so the log is always a valid prefix of what was written.
+// Recovery walks the segments in offset order. The last (active) one is
+// scanned batch by batch, and a torn tail (an invalid batch with nothing
+// valid after it: bad length, framing, CRC, records, or a non-contiguous base
+// offset) is cut. Damage anywhere else, in a sealed segment or followed by
+// valid batches, is never cut: it is skipped and reported (see corrupt.go),
+// and so is the range of a missing segment. Segments that overlap their
+// predecessor are deleted, with everything after them.
 func Open(dir string, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -231,28 +240,26 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	for i, base := range bases {
 		if n := len(l.segs); n > 0 && l.segs[n-1].next != base {
-			// A gap or overlap: only the prefix before it is trustworthy.
+			// Overlapping segments (a missing one is skipped by scan): only
+			// the prefix before them is trustworthy.
 			if err := removeSegments(dir, bases[i:]); err != nil {
 				return fail(err)
 			}
 			rec.DeletedSegments += len(bases) - i
 			break
 		}
-		last := i == len(bases)-1
-		s, cut, err := openSegment(dir, base, last, opts)
+		sealedNext := int64(-1)
+		if i+1 < len(bases) {
+			sealedNext = bases[i+1]
+		}
+		s, cut, err := openSegment(dir, base, sealedNext, opts)
 		if err != nil {
 			return fail(err)
 		}
 		l.segs = append(l.segs, s)
 		l.bytes += s.size
 		rec.CutBytes += cut
-		if cut > 0 && !last {
-			if err := removeSegments(dir, bases[i+1:]); err != nil {
-				return fail(err)
-			}
-			rec.DeletedSegments += len(bases) - i - 1
-			break
-		}
+		rec.CorruptRanges += len(s.skips)
 	}
 	if len(l.segs) == 0 {
 		s, err := createSegment(dir, 0)
@@ -276,8 +283,9 @@ func Open(dir string, opts Options) (*Log, error) {
 // what was written. It is zero after a clean shutdown; after a crash a torn
 // tail is expected, and the owner should tell the operator either way.
 type Recovery struct {
-	CutBytes        int64 // bytes truncated from torn or corrupt segment tails
-	DeletedSegments int   // whole segments removed after a gap or a corrupt sealed segment
+	CutBytes        int64 // bytes truncated from the active segment's torn tail
+	DeletedSegments int   // whole segments removed because they overlap an earlier one
+	CorruptRanges   int   // damaged ranges found and skipped (see Corruption)
 }
 
 // Recovery returns what Open cut. It is immutable after Open.
@@ -319,7 +327,14 @@ func (l *Log) HighWatermark() int64 {
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Stats{EarliestOffset: l.segs[0].base, HighWatermark: l.hwm, Bytes: l.bytes, Segments: len(l.segs)}
+	st := Stats{EarliestOffset: l.segs[0].base, HighWatermark: l.hwm, Bytes: l.bytes, Segments: len(l.segs)}
+	for _, s := range l.segs {
+		st.CorruptRanges += len(s.skips)
+		for _, r := range s.skips {
+			st.CorruptOffsets += r.To - r.From
+		}
+	}
+	return st
 }
 
 // Close syncs and closes the files. Further calls return ErrClosed.

@@ -36,6 +36,12 @@ type segment struct {
 	index   []indexEntry // sparse; see indexEntry
 	// lastIndexed is the position of the last indexed batch (0: the start).
 	lastIndexed int64
+	// skips are the damaged ranges known in this segment, sorted by Pos;
+	// replaced, never modified in place (see addSkip). See corrupt.go.
+	skips []CorruptRange
+	// verified: every batch was checked since Open (a full scan, or written
+	// by this process); Verify checks the others.
+	verified bool
 }
 
 func segmentPath(dir string, base int64, suffix string) string {
@@ -64,7 +70,7 @@ func createSegment(dir string, base int64) (*segment, error) {
 			return nil, fmt.Errorf("commitlog: create segment: %w", err)
 		}
 	}
-	return &segment{base: base, f: f, next: base, maxTS: -1}, nil
+	return &segment{base: base, f: f, next: base, maxTS: -1, verified: true}, nil
 }
 
 // noteBatch records that the batch info was written at position pos: it
