@@ -38,6 +38,11 @@ type PartitionInfo struct {
 	HighWatermark  int64 `json:"high_watermark"`
 	Bytes          int64 `json:"bytes"`
 	Segments       int   `json:"segments"`
+	// CorruptRanges and CorruptOffsets count damaged data found in the
+	// partition's log: skipped, its offsets read as absent (see the README's
+	// "Damaged data"). Omitted when zero.
+	CorruptRanges  int   `json:"corrupt_ranges,omitempty"`
+	CorruptOffsets int64 `json:"corrupt_offsets,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

@@ -141,7 +141,9 @@ func (b *Broker) recover() error {
 func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition, error) {
 	parts := make([]*partition, 0, to-from)
 	for p := from; p < to; p++ {
-		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), cfg.logOptions(b.now))
+		opts := cfg.logOptions(b.now)
+		opts.OnCorrupt = b.reportCorrupt(cfg.Name, p)
+		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), opts)
 		if err != nil {
 			for _, q := range parts {
 				q.log.Close()
@@ -150,9 +152,12 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 		}
 		// A torn tail is normal after a crash, but it is data the operator
 		// may have believed written: say so, once, with its size.
-		if r := l.Recovery(); r != (commitlog.Recovery{}) {
-			b.log.Warn("recovery cut a torn or corrupt log tail", "topic", cfg.Name, "partition", p,
+		if r := l.Recovery(); r.CutBytes > 0 || r.DeletedSegments > 0 {
+			b.log.Warn("recovery cut a torn log tail", "topic", cfg.Name, "partition", p,
 				"cut_bytes", r.CutBytes, "deleted_segments", r.DeletedSegments)
+		}
+		for _, r := range l.Corruption() {
+			opts.OnCorrupt(r)
 		}
 		parts = append(parts, &partition{id: p, log: l})
 	}
@@ -246,14 +251,19 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 	return b.storageError(fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err), fmt.Sprintf("partition %d of %q", p, t.cfg.Name))
 }
 
-// Run runs the flusher (fsync=interval), the retention loop and the check
-// of the data directory until ctx ends. It returns nil on cancellation.
+// Run runs the flusher (fsync=interval), the retention loop, the check of
+// the data directory and the verification of sealed segments (at once, then
+// with retention) until ctx ends. It returns nil on cancellation.
 func (b *Broker) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
 	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
 	g.Go(func() error { return b.coord.run(ctx) })
 	g.Go(func() error { return b.watchStorage(ctx) })
+	g.Go(func() error {
+		b.verifyLogs(ctx)
+		return b.loop(ctx, b.cfg.RetentionCheckInterval, func() { b.verifyLogs(ctx) })
+	})
 	return g.Wait()
 }
 

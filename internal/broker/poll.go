@@ -216,16 +216,23 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 		if len(ds) == 0 {
 			break
 		}
+		skipped := 0
 		for _, d := range ds {
 			// A fair share of what is left, as delivery.Poll shares it.
 			if r, ok := ra.record(d.TP, d.Offset, left/len(owned)+1, int(max(room/int64(len(owned)), 1))); ok {
 				room -= int64(recordSize(&r))
 				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: r, DeliveryCount: d.DeliveryCount})
+			} else if c.b.skipped(d.TP.Topic, d.TP.Partition, d.Offset) {
+				// Damaged data (see corrupt.go): settled as if acknowledged,
+				// so the committed offset steps over it; not counted
+				// against the poll's limit.
+				cg.d.Ack(member, d.TP, d.Offset)
+				skipped++
 			}
 			// else retention removed it meanwhile: the group skips it at
 			// its next poll
 		}
-		left -= len(ds)
+		left -= len(ds) - skipped
 		if len(ds) < k {
 			break // nothing more is deliverable
 		}

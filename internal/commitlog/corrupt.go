@@ -183,16 +183,28 @@ func (l *Log) Skipped(offset int64) (to int64, ok bool) {
 // Verify checks every sealed segment not yet checked in full (framing and
 // CRC-32C of each batch), recording the damage it finds as Read does. It
 // returns the number of new ranges found. It reads without holding up
-// appends and may run in the background; segments removed meanwhile are
-// skipped.
+// appends, and lets go of the files between segments so that retention and
+// Close never wait on a whole log; it may run in the background.
 func (l *Log) Verify() (found int, err error) {
+	for {
+		done, n, err := l.verifyOne()
+		found += n
+		if done || err != nil {
+			return found, err
+		}
+	}
+}
+
+// verifyOne checks the first sealed segment not yet verified; done reports
+// that there was none.
+func (l *Log) verifyOne() (done bool, found int, err error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	for {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
-			return found, ErrClosed
+			return true, found, ErrClosed
 		}
 		var s *segment
 		for _, c := range l.segs[:len(l.segs)-1] {
@@ -203,7 +215,7 @@ func (l *Log) Verify() (found int, err error) {
 		}
 		if s == nil {
 			l.mu.Unlock()
-			return found, nil
+			return true, found, nil
 		}
 		v := s.viewLocked(indexEntry{tsBefore: -1}, scanChunk)
 		l.mu.Unlock()
@@ -212,15 +224,16 @@ func (l *Log) Verify() (found int, err error) {
 		switch {
 		case errors.As(err, &ce):
 			if err := l.recordCorrupt(s, v, ce); err != nil {
-				return found, err
+				return false, found, err
 			}
 			found++
 			continue // again, from the start, with the new range known
 		case err != nil:
-			return found, fmt.Errorf("commitlog: verify segment %d: %w", s.base, err)
+			return false, found, fmt.Errorf("commitlog: verify segment %d: %w", s.base, err)
 		}
 		l.mu.Lock()
 		s.verified = true
 		l.mu.Unlock()
+		return false, found, nil
 	}
 }

@@ -200,3 +200,10 @@ func fmtTopic(name string, partitions int, extra string) string {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+func mustJSON(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("%v in %s", err, raw)
+	}
+}
