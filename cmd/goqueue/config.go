@@ -65,6 +65,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize(&c.broker.RetentionBytes, d.RetentionBytes), "retention-bytes", "default retention of a partition in bytes (e.g. 10GiB); -1 is unbounded")
 	fs.Var(newSize(&c.broker.SegmentBytes, d.SegmentBytes), "segment-bytes", "roll a segment file past this size (e.g. 64MiB)")
 	fs.DurationVar(&c.broker.SegmentAge, "segment-age", d.SegmentAge, "roll a segment older than this; 0 rolls by size only")
+	fs.IntVar(&c.broker.MaxOpenSegments, "max-open-segments", d.MaxOpenSegments, "sealed segment files kept open while unused, across all partitions (least recently used closed first)")
 	fs.Var(newSize32(&c.broker.MaxMessageBytes, d.MaxMessageBytes), "max-message-bytes", "default largest message (key + value + headers) of a topic")
 	fs.DurationVar(&c.broker.TimestampBeforeMax, "timestamp-before-max", d.TimestampBeforeMax, "refuse message timestamps further than this before the broker's clock; 0: no bound")
 	fs.DurationVar(&c.broker.TimestampAfterMax, "timestamp-after-max", d.TimestampAfterMax, "refuse message timestamps further than this after the broker's clock; 0: no bound")

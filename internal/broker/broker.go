@@ -33,7 +33,8 @@ type Broker struct {
 	log       *slog.Logger
 	now       func() time.Time
 	meta      *metaStore
-	storage   *storage // the data directory's identity; see storage.go
+	storage   *storage             // the data directory's identity; see storage.go
+	files     *commitlog.FileCache // sealed segment files open, shared by every log
 	topicsDir string
 	coord     *coordinator // consumer groups; set in Open
 	latency   latencies    // for metrics; lock-free
@@ -79,6 +80,7 @@ func Open(cfg Config) (*Broker, error) {
 		topicsDir: filepath.Join(cfg.DataDir, "topics"),
 		topics:    make(map[string]*topic),
 		changed:   make(chan struct{}),
+		files:     commitlog.NewFileCache(cfg.MaxOpenSegments),
 	}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -143,6 +145,7 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 	for p := from; p < to; p++ {
 		opts := cfg.logOptions(b.now)
 		opts.OnCorrupt = b.reportCorrupt(cfg.Name, p)
+		opts.Files = b.files
 		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), opts)
 		if err != nil {
 			for _, q := range parts {

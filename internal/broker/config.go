@@ -50,6 +50,10 @@ type Config struct {
 	RetentionBytes int64 // default per partition; -1 is unbounded
 	SegmentBytes   int64
 	SegmentAge     time.Duration // roll the active segment past this age; 0 never
+	// MaxOpenSegments bounds the sealed segment files kept open while no read
+	// uses them, across all partitions (commitlog.FileCache). Active
+	// segments are always open: one file per partition.
+	MaxOpenSegments int
 
 	MaxMessageBytes int32 // default per topic: key + value + headers of one message
 
@@ -82,6 +86,7 @@ func DefaultConfig() Config {
 		RetentionBytes:         -1,
 		SegmentBytes:           64 << 20,
 		SegmentAge:             24 * time.Hour,
+		MaxOpenSegments:        1024,
 		MaxMessageBytes:        1 << 20,
 		TimestampAfterMax:      time.Hour,
 		RetentionCheckInterval: 5 * time.Minute,
@@ -119,6 +124,9 @@ func (c Config) Validate() error {
 	}
 	if c.SegmentAge != 0 && (c.SegmentAge.Milliseconds() < MinSegmentMS || c.SegmentAge.Milliseconds() > MaxSegmentMS) {
 		bad("segment age %v must be 0 (by size only) or between 1m and 100 years", c.SegmentAge)
+	}
+	if c.MaxOpenSegments < 1 {
+		bad("max open segments %d must be at least 1", c.MaxOpenSegments)
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
 		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)

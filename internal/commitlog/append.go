@@ -186,16 +186,18 @@ func (l *Log) rollLocked() error {
 	if err := old.writeIndex(l.dir, durable); err != nil {
 		return err
 	}
-	s, err := createSegment(l.dir, l.next)
+	s, err := createSegment(l.dir, l.next, l.files)
 	if err != nil {
 		return err
 	}
 	if durable {
 		if err := syncDir(l.dir); err != nil {
-			s.f.Close()
+			s.seal(l.files)
+			l.files.drop(s.h)
 			return fmt.Errorf("commitlog: roll: %w", err)
 		}
 	}
+	old.seal(l.files)
 	l.segs = append(l.segs, s)
 	return nil
 }

@@ -217,15 +217,19 @@ func (l *Log) verifyOne() (done bool, found int, err error) {
 			l.mu.Unlock()
 			return true, found, nil
 		}
-		v := s.viewLocked(indexEntry{tsBefore: -1}, scanChunk)
+		v, err := l.viewLocked(s, indexEntry{tsBefore: -1}, scanChunk)
 		l.mu.Unlock()
-		err := v.eachBatch(func([]byte) (bool, error) { return false, nil })
+		if err != nil {
+			return false, found, fmt.Errorf("commitlog: verify segment %d: %w", s.base, err)
+		}
+		err = v.eachBatch(func([]byte) (bool, error) { return false, nil })
 		var ce *corruptAtError
+		if errors.As(err, &ce) {
+			err = l.recordCorrupt(s, v, ce)
+		}
+		v.release()
 		switch {
-		case errors.As(err, &ce):
-			if err := l.recordCorrupt(s, v, ce); err != nil {
-				return false, found, err
-			}
+		case ce != nil && err == nil:
 			found++
 			continue // again, from the start, with the new range known
 		case err != nil:

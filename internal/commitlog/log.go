@@ -111,7 +111,10 @@ type Options struct {
 	FsyncBytes         int64 // FsyncInterval: also sync after this many unsynced bytes; 0: only on Sync
 	IndexIntervalBytes int   // one offset/time index entry per this many bytes; default 4096
 	MaxBatchBytes      int   // largest encoded batch accepted; default 8 MiB
-	Now                func() time.Time
+	// Files bounds the sealed segment files kept open; share one among all
+	// logs of a process. nil: the log makes its own of DefaultOpenFiles.
+	Files *FileCache
+	Now   func() time.Time
 	// OnCorrupt, if set, is told of each damaged range found after Open (by
 	// a read or Verify; see corrupt.go). It may be called with the log's
 	// lock held: it must not call the log.
@@ -153,6 +156,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Files == nil {
+		o.Files = NewFileCache(DefaultOpenFiles)
+	}
 	return o
 }
 
@@ -166,7 +172,8 @@ func (o Options) withDefaults() Options {
 // Lock order: syncMu, filesMu, mu.
 type Log struct {
 	dir  string
-	opts Options // immutable after Open
+	opts  Options    // immutable after Open
+	files *FileCache // opts.Files
 	// syncFile makes the active segment durable for syncTo: datasync, or a
 	// test's stand-in set before the log is used. Immutable after that.
 	syncFile func(*os.File) error
@@ -230,11 +237,14 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	slices.Sort(bases)
-	l := &Log{dir: dir, opts: opts, syncFile: datasync, changed: make(chan struct{})}
+	l := &Log{dir: dir, opts: opts, files: opts.Files, syncFile: datasync, changed: make(chan struct{})}
 	rec := &l.recovery
 	fail := func(err error) (*Log, error) {
 		for _, s := range l.segs {
-			s.f.Close()
+			if s.f != nil {
+				s.seal(l.files)
+			}
+			l.files.drop(s.h)
 		}
 		return nil, err
 	}
@@ -256,13 +266,19 @@ func Open(dir string, opts Options) (*Log, error) {
 		if err != nil {
 			return fail(err)
 		}
+		if sealedNext >= 0 {
+			s.h = l.files.add(s.f.Name(), s.f, 0) // idle: evicted first
+			s.f = nil
+		} else {
+			s.h = l.files.add(s.f.Name(), s.f, 1) // the writer's
+		}
 		l.segs = append(l.segs, s)
 		l.bytes += s.size
 		rec.CutBytes += cut
 		rec.CorruptRanges += len(s.skips)
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(dir, 0)
+		s, err := createSegment(dir, 0, l.files)
 		if err != nil {
 			return nil, err
 		}
@@ -356,8 +372,9 @@ func (l *Log) Close() error {
 	if err == nil {
 		err = act.writeIndex(l.dir, l.opts.Fsync != FsyncNever)
 	}
+	act.seal(l.files)
 	for _, s := range l.segs {
-		if cerr := s.f.Close(); err == nil {
+		if cerr := l.files.drop(s.h); err == nil {
 			err = cerr
 		}
 	}

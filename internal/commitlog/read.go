@@ -72,10 +72,13 @@ func (l *Log) readSegment(s *segment, offset, hwm int64, recs *[]Record, maxReco
 			return true, nil
 		}
 		l.mu.Lock()
-		v := s.viewLocked(lookupOffset(s.index, uint32(from-s.base)), s.readHint(maxRecords-len(*recs), *budget, l.opts.IndexIntervalBytes))
+		v, err := l.viewLocked(s, lookupOffset(s.index, uint32(from-s.base)), s.readHint(maxRecords-len(*recs), *budget, l.opts.IndexIntervalBytes))
 		l.mu.Unlock()
+		if err != nil {
+			return false, err
+		}
 		stopped := false
-		err := v.eachBatch(func(b []byte) (bool, error) {
+		err = v.eachBatch(func(b []byte) (bool, error) {
 			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
 			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
 			if base+count <= from {
@@ -87,12 +90,12 @@ func (l *Log) readSegment(s *segment, offset, hwm int64, recs *[]Record, maxReco
 		})
 		var ce *corruptAtError
 		if errors.As(err, &ce) {
-			if err := l.recordCorrupt(s, v, ce); err != nil {
-				return false, err
-			}
-			continue
+			err = l.recordCorrupt(s, v, ce)
 		}
-		return stopped, err
+		v.release()
+		if ce == nil || err != nil {
+			return stopped, err
+		}
 	}
 }
 
@@ -133,8 +136,11 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 		}
 		found := int64(-1)
 		for {
-			v := s.viewLocked(lookupTime(s.index, ts), readChunk)
-			err := v.eachBatch(func(b []byte) (bool, error) {
+			v, err := l.viewLocked(s, lookupTime(s.index, ts), readChunk)
+			if err != nil {
+				return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
+			}
+			err = v.eachBatch(func(b []byte) (bool, error) {
 				off, ok, err := firstAtOrAfter(b, ts)
 				if ok {
 					found = off
@@ -145,6 +151,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 			if errors.As(err, &ce) {
 				// Resolved under mu: this method reads under it anyway.
 				r, err := v.resolve(ce, s.next)
+				v.release()
 				if err != nil {
 					return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
 				}
@@ -153,6 +160,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 				}
 				continue
 			}
+			v.release()
 			if err != nil {
 				return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
 			}
@@ -188,6 +196,8 @@ func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
 // segmentView is what a read needs of a segment, copied under Log.mu so that
 // the read itself can run without it (holding Log.filesMu for reading).
 type segmentView struct {
+	h      *cachedFile // referenced until release
+	files  *FileCache
 	f      *os.File
 	base   int64
 	size   int64          // the segment's size when the view was taken
@@ -197,10 +207,20 @@ type segmentView struct {
 	skips  []CorruptRange // the segment's known damage; never modified
 }
 
-// viewLocked returns a view of s from the batch that the index entry e names.
-func (s *segment) viewLocked(e indexEntry, hint int) segmentView {
-	return segmentView{f: s.f, base: s.base, size: s.size, pos: e.pos, expect: s.base + int64(e.rel), hint: hint, skips: s.skips}
+// viewLocked returns a view of s from the batch that the index entry e
+// names, holding its file open (opening it if the cache closed it) until
+// the view's release.
+func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error) {
+	f, err := l.files.acquire(s.h)
+	if err != nil {
+		return segmentView{}, err
+	}
+	return segmentView{h: s.h, files: l.files, f: f, base: s.base, size: s.size, pos: e.pos,
+		expect: s.base + int64(e.rel), hint: hint, skips: s.skips}, nil
 }
+
+// release lets the cache close the view's file again.
+func (v segmentView) release() { v.files.release(v.h) }
 
 // eachBatch calls fn with each framed batch (length, magic and CRC checked)
 // of the view from its position on, until fn returns true or an error, or the

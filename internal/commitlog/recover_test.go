@@ -26,7 +26,12 @@ func verifyLog(t fataler, l *Log) {
 	defer l.mu.Unlock()
 	var total int64
 	for i, s := range l.segs {
-		fresh := &segment{base: s.base, f: s.f, next: s.base, maxTS: -1}
+		f, err := os.Open(segmentPath(l.dir, s.base, logSuffix))
+		if err != nil {
+			t.Fatalf("segment %d: %v", s.base, err)
+		}
+		defer f.Close()
+		fresh := &segment{base: s.base, f: f, next: s.base, maxTS: -1}
 		sealedNext := int64(-1)
 		if i+1 < len(l.segs) {
 			sealedNext = l.segs[i+1].base
@@ -34,7 +39,7 @@ func verifyLog(t fataler, l *Log) {
 		if err := fresh.scan(s.size, l.opts.IndexIntervalBytes, sealedNext); err != nil {
 			t.Fatalf("segment %d does not scan: %v", s.base, err)
 		}
-		if fi, err := s.f.Stat(); err != nil || fi.Size() != s.size {
+		if fi, err := f.Stat(); err != nil || fi.Size() != s.size {
 			t.Fatalf("segment %d: file holds %d bytes, log thinks %d", s.base, fi.Size(), s.size)
 		}
 		if fresh.next != s.next || fresh.maxTS != s.maxTS {

@@ -22,7 +22,11 @@ const (
 // Log.mu; base is immutable.
 type segment struct {
 	base  int64
-	f     *os.File
+	h     *cachedFile // the .log file through Log.files; set once the segment is in a log
+	// f is the open .log file while Open scans the segment or while it is
+	// the active one (the log then holds a reference on h for writing); nil
+	// once sealed: reads acquire h.
+	f *os.File
 	size  int64 // bytes of valid batches: the next write position
 	next  int64 // offset after the last batch; base when empty
 	maxTS int64 // largest record timestamp; -1 when empty
@@ -58,8 +62,9 @@ func parseSegmentName(name string) (int64, bool) {
 	return base, err == nil && base >= 0
 }
 
-// createSegment makes a new empty segment file (truncating any leftover).
-func createSegment(dir string, base int64) (*segment, error) {
+// createSegment makes a new empty active segment file (truncating any
+// leftover), held open through files.
+func createSegment(dir string, base int64, files *FileCache) (*segment, error) {
 	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: create segment: %w", err)
@@ -70,7 +75,16 @@ func createSegment(dir string, base int64) (*segment, error) {
 			return nil, fmt.Errorf("commitlog: create segment: %w", err)
 		}
 	}
-	return &segment{base: base, f: f, next: base, maxTS: -1, verified: true}, nil
+	s := &segment{base: base, f: f, next: base, maxTS: -1, verified: true}
+	s.h = files.add(f.Name(), f, 1)
+	return s, nil
+}
+
+// seal lets go of the active segment's file: from now on it is open only
+// while a read uses it, within the cache's bound.
+func (s *segment) seal(files *FileCache) {
+	s.f = nil
+	files.release(s.h)
 }
 
 // noteBatch records that the batch info was written at position pos: it
@@ -120,8 +134,8 @@ func writeFile(path string, data []byte, sync bool) error {
 }
 
 // remove closes the segment and deletes its files.
-func (s *segment) remove(dir string) error {
-	err := s.f.Close()
+func (s *segment) remove(dir string, files *FileCache) error {
+	err := files.drop(s.h)
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if rerr := os.Remove(segmentPath(dir, s.base, suffix)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = rerr

@@ -45,7 +45,10 @@ var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 func start(t *testing.T, dir, shell string, args ...string) *proc {
 	t.Helper()
 	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dir}, args...)
-	bin := goqueue.Path(t)
+	bin := os.Getenv("GOQUEUE_FAULTTEST_BIN") // another build to compare, e.g. before a fix
+	if bin == "" {
+		bin = goqueue.Path(t)
+	}
 	cmd := exec.Command(bin, args...)
 	if shell != "" {
 		quoted := make([]string, len(args))
