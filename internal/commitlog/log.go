@@ -171,7 +171,7 @@ func (o Options) withDefaults() Options {
 // neither an fsync nor a pread in flight meets a closed file.
 // Lock order: syncMu, filesMu, mu.
 type Log struct {
-	dir  string
+	dir   string
 	opts  Options    // immutable after Open
 	files *FileCache // opts.Files
 	// syncFile makes the active segment durable for syncTo: datasync, or a

@@ -21,12 +21,12 @@ const (
 // segment is one .log file and its sparse index. All fields are guarded by
 // Log.mu; base is immutable.
 type segment struct {
-	base  int64
-	h     *cachedFile // the .log file through Log.files; set once the segment is in a log
+	base int64
+	h    *cachedFile // the .log file through Log.files; set once the segment is in a log
 	// f is the open .log file while Open scans the segment or while it is
 	// the active one (the log then holds a reference on h for writing); nil
 	// once sealed: reads acquire h.
-	f *os.File
+	f     *os.File
 	size  int64 // bytes of valid batches: the next write position
 	next  int64 // offset after the last batch; base when empty
 	maxTS int64 // largest record timestamp; -1 when empty
