@@ -90,10 +90,41 @@ func (b *Broker) StorageProblem() error {
 	return nil
 }
 
-// watchStorage checks the data directory every storageCheckInterval until
-// ctx ends.
+// watchStorage checks the data directory every storageCheckInterval, and
+// every partition's open files every filesCheckEvery of those, until ctx
+// ends.
 func (b *Broker) watchStorage(ctx context.Context) error {
-	return b.loop(ctx, storageCheckInterval, func() { b.checkStorage() })
+	tick := 0
+	return b.loop(ctx, storageCheckInterval, func() {
+		if b.checkStorage() == nil && tick%filesCheckEvery == 0 {
+			b.checkFiles()
+		}
+		tick++
+	})
+}
+
+// filesCheckEvery spaces out checkFiles, two stats per partition.
+const filesCheckEvery = 8
+
+// checkFiles catches what the directory identities miss: a topic's or a
+// partition's directory removed on its own. The partition's open file then
+// takes writes that nothing will read again, so the broker treats it as a
+// lost data directory.
+func (b *Broker) checkFiles() {
+	for _, t := range b.snapshot() {
+		for _, p := range t.parts {
+			err := p.log.CheckFiles()
+			if err == nil || errors.Is(err, commitlog.ErrClosed) {
+				continue
+			}
+			e := api.ErrStorageFailed.Withf("partition %d of %q: %v: writes are refused until the broker is restarted on a sound data directory", p.id, t.cfg.Name, err).
+				WithDetail("topic", t.cfg.Name).WithDetail("partition", p.id)
+			if b.storage.lost.CompareAndSwap(nil, e) {
+				b.log.Error("data directory lost: refusing writes; /readyz answers 503", "topic", t.cfg.Name, "partition", p.id, "problem", err)
+			}
+			return
+		}
+	}
 }
 
 // storageError turns a write's I/O error into the coded error it deserves:

@@ -383,3 +383,35 @@ func (l *Log) Close() error {
 	}
 	return nil
 }
+
+// CheckFiles reports whether the active segment's path still names the
+// file the log writes to. After the directory (or the file) is removed, the
+// open file goes on taking writes on an unlinked inode that nothing will
+// ever read again; the owner should stop writing.
+func (l *Log) CheckFiles() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	act := l.active()
+	f, err := l.files.acquire(act.h)
+	path := segmentPath(l.dir, act.base, logSuffix)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer l.files.release(act.h)
+	open, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("commitlog: check %s: %w", path, err)
+	}
+	named, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("commitlog: the active segment is gone: %w", err)
+	}
+	if !os.SameFile(open, named) {
+		return fmt.Errorf("commitlog: %s names another file than the one written", path)
+	}
+	return nil
+}

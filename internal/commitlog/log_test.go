@@ -421,3 +421,21 @@ func TestSegmentAgesByClockNotTimestamps(t *testing.T) {
 		t.Fatalf("after an hour by the clock: %d segments, want 2", n)
 	}
 }
+
+// CheckFiles notices that the log's directory was removed under it: the
+// open file still takes writes, on an inode nothing will read again.
+func TestCheckFilesNoticesARemovedDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	l := openT(t, dir, Options{})
+	mustAppend(t, l, rec("a"))
+	if err := l.CheckFiles(); err != nil {
+		t.Fatalf("CheckFiles of a sound log: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, rec("b")) // succeeds: that is the danger
+	if err := l.CheckFiles(); err == nil {
+		t.Fatal("CheckFiles after the directory was removed: nil")
+	}
+}

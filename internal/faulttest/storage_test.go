@@ -15,14 +15,22 @@ import (
 // publishes, 201 to topic creation and "ready" on /readyz, and everything
 // was gone at the next start. Now it notices the directory's identity
 // changed, refuses writes with STORAGE_FAILED and turns unready.
+// Removing only a topic's directory is noticed too, through the partition's
+// open file (its path no longer names it).
 func TestLostDataDirRefusesWritesAndTurnsUnready(t *testing.T) {
+	for _, c := range []struct{ name, remove string }{{"data dir", ""}, {"one topic's dir", "topics/t"}} {
+		t.Run(c.name, func(t *testing.T) { testLostDir(t, c.remove) })
+	}
+}
+
+func testLostDir(t *testing.T, remove string) {
 	dir := filepath.Join(t.TempDir(), "data")
 	p := start(t, dir, "")
 	p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 1, ""), nil)
 	if n, st, raw := p.publishN("t", 0, 10, 10, 0); n != 10 {
 		t.Fatalf("publish before the loss: %d %s", st, raw)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, remove)); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
