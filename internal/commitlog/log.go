@@ -295,9 +295,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Recovery reports what Open had to cut to make the log a valid prefix of
-// what was written. It is zero after a clean shutdown; after a crash a torn
-// tail is expected, and the owner should tell the operator either way.
+// Recovery reports what Open cut (a torn tail, overlapping segments) and
+// how many damaged ranges it found and skipped (see corrupt.go). It is zero
+// after a clean shutdown; after a crash a torn tail is expected, and the
+// owner should tell the operator either way.
 type Recovery struct {
 	CutBytes        int64 // bytes truncated from the active segment's torn tail
 	DeletedSegments int   // whole segments removed because they overlap an earlier one
