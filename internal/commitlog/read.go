@@ -270,11 +270,15 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 			if err := checkFrame(p[:n]); err != nil {
 				return bad(err)
 			}
+			// The base offset is outside the CRC: damage there passes it.
+			if base := int64(binary.BigEndian.Uint64(p[offBaseOffset:])); base != expect {
+				return bad(corruptf("base offset %d, want %d", base, expect))
+			}
 			stop, err := fn(p[:n])
 			if stop || err != nil {
 				return err
 			}
-			expect = int64(binary.BigEndian.Uint64(p[offBaseOffset:])) + int64(int32(binary.BigEndian.Uint32(p[offRecordCount:])))
+			expect += int64(int32(binary.BigEndian.Uint32(p[offRecordCount:])))
 			at += int64(n)
 			p = p[n:]
 		}
