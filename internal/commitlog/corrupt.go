@@ -51,10 +51,11 @@ const resyncWindow = 1 << 20
 // everything from pos on is a torn tail (or, in a sealed segment, damage up
 // to its end).
 //
-// A candidate must carry magic 2, a length that fits, a base offset above
-// expect but no further above it than the bytes skipped could have held
-// (every record takes at least one byte), and pass checkBatch (CRC-32C and
-// records): random bytes pass all of that with a chance far below 2^-40.
+// A candidate must carry magic 2, a length that fits, a plausible header
+// (see plausibleHeader) and pass checkBatch (CRC-32C and records): random
+// bytes pass all of that with a chance far below 2^-60. A producer could
+// plant such a batch inside a record's value, but it is looked for only
+// after damage, which no producer can cause.
 func resync(r io.ReaderAt, pos, end, expect int64) (int64, batchInfo, bool, error) {
 	buf := make([]byte, resyncWindow+batchHeaderLen)
 	for start := pos + 1; start+batchHeaderLen <= end; start += resyncWindow {
@@ -69,13 +70,15 @@ func resync(r io.ReaderAt, pos, end, expect int64) (int64, batchInfo, bool, erro
 			}
 			q := start + int64(i)
 			n, ok := batchLen(h)
-			base := int64(binary.BigEndian.Uint64(h[offBaseOffset:]))
-			if !ok || q+int64(n) > end || base <= expect || base-expect > q-pos {
+			if !ok || q+int64(n) > end || !plausibleHeader(h, n, pos, q, expect) {
 				continue
 			}
-			cand := make([]byte, n)
-			if _, err := r.ReadAt(cand, q); err != nil {
-				return 0, batchInfo{}, false, fmt.Errorf("commitlog: resync: %w", err)
+			cand := b[i:min(i+n, len(b))]
+			if len(cand) < n {
+				cand = make([]byte, n)
+				if _, err := r.ReadAt(cand, q); err != nil {
+					return 0, batchInfo{}, false, fmt.Errorf("commitlog: resync: %w", err)
+				}
 			}
 			if info, err := checkBatch(cand); err == nil {
 				return q, info, true, nil
@@ -83,6 +86,22 @@ func resync(r io.ReaderAt, pos, end, expect int64) (int64, batchInfo, bool, erro
 		}
 	}
 	return 0, batchInfo{}, false, nil
+}
+
+// plausibleHeader checks the header h of a resync candidate of n bytes at q
+// without reading its body: the fields checkBatch would refuse, and a base
+// offset above expect (the damaged batch's) but no further above it than the
+// bytes from pos to q could have held (each record takes a byte or more).
+// Random bytes almost never pass, so the CRC of a whole candidate (and its
+// read, beyond resync's window) is rarely computed.
+func plausibleHeader(h []byte, n int, pos, q, expect int64) bool {
+	base := int64(binary.BigEndian.Uint64(h[offBaseOffset:]))
+	count := int32(binary.BigEndian.Uint32(h[offRecordCount:]))
+	attrs := binary.BigEndian.Uint16(h[offAttributes:])
+	return base > expect && base-expect <= q-pos &&
+		count >= 1 && int32(binary.BigEndian.Uint32(h[offLastOffsetDelta:])) == count-1 &&
+		int64(count) <= int64(n-batchHeaderLen) &&
+		attrs&(attrCompressionMask|attrControl) == 0
 }
 
 // skipAt returns the index of the first range of rs (sorted by Pos) that
