@@ -121,6 +121,15 @@ var (
 	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed}
 	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType}
 
+	// ErrStorageFull: the device of the data directory is full (507). Nothing
+	// of the failed write was applied unless details say otherwise (an ack's
+	// details.result); retry once space is freed.
+	ErrStorageFull = &Error{Code: "STORAGE_FULL", Status: http.StatusInsufficientStorage, Retriable: true}
+	// ErrStorageFailed: the data directory was removed or replaced, or a log
+	// can no longer be written (a failed fsync); the broker refuses writes and
+	// /readyz answers 503 until an operator restarts it on a sound directory.
+	ErrStorageFailed = &Error{Code: "STORAGE_FAILED", Status: http.StatusServiceUnavailable}
+
 	// ErrInternal is a broker fault, never a client's mistake (500).
 	ErrInternal = &Error{Code: "INTERNAL", Status: http.StatusInternalServerError, Retriable: true}
 )
@@ -134,6 +143,7 @@ func Codes() []*Error {
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
 		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyRequests, ErrUnavailable,
-		ErrUnauthorized, ErrMethodNotAllowed, ErrUnsupportedMedia, ErrInternal,
+		ErrUnauthorized, ErrMethodNotAllowed, ErrUnsupportedMedia,
+		ErrStorageFull, ErrStorageFailed, ErrInternal,
 	}
 }

@@ -10,7 +10,7 @@ type CreateTopicRequest struct {
 	RetentionHours  int64  `json:"retention_hours,omitempty"`   // 0: broker default; -1: keep forever
 	RetentionBytes  int64  `json:"retention_bytes,omitempty"`   // per partition; 0: broker default; -1: unbounded
 	SegmentBytes    int64  `json:"segment_bytes,omitempty"`     // roll a segment past this size
-	SegmentMS       int64  `json:"segment_ms,omitempty"`        // roll a segment older than this
+	SegmentMS       int64  `json:"segment_ms,omitempty"`        // roll a segment older than this by the broker's clock; at least 60000
 	MaxMessageBytes int32  `json:"max_message_bytes,omitempty"` // default 1 MiB
 	Fsync           string `json:"fsync,omitempty"`             // "always", "interval" or "never"; "" = broker default
 }
@@ -38,6 +38,11 @@ type PartitionInfo struct {
 	HighWatermark  int64 `json:"high_watermark"`
 	Bytes          int64 `json:"bytes"`
 	Segments       int   `json:"segments"`
+	// CorruptRanges and CorruptOffsets count damaged data found in the
+	// partition's log: skipped, its offsets read as absent (see the README's
+	// "Damaged data"). Omitted when zero.
+	CorruptRanges  int   `json:"corrupt_ranges,omitempty"`
+	CorruptOffsets int64 `json:"corrupt_offsets,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

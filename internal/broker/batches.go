@@ -25,7 +25,11 @@ func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Positio
 	if len(frames) == 0 {
 		return nil, api.ErrInvalidArgument.Withf("no batches to publish").WithDetail("field", "body")
 	}
+	if err := b.writable(); err != nil {
+		return nil, err
+	}
 	n := int32(len(t.parts))
+	now := b.now()
 	counts := make([]int32, len(frames))
 	for i, f := range frames {
 		if f.Partition < 0 || f.Partition >= n {
@@ -33,10 +37,15 @@ func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Positio
 				Withf("frame %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, f.Partition).
 				WithDetail("index", i).WithDetail("partition", f.Partition).WithDetail("partitions", n)
 		}
-		if counts[i], err = commitlog.CheckBatch(f.Batch); err != nil {
+		sum, err := commitlog.InspectBatch(f.Batch)
+		if err != nil {
 			return nil, api.ErrBadRequest.Withf("frame %d is not a valid uncompressed Kafka RecordBatch v2: %v", i, err).
 				WithDetail("index", i)
 		}
+		if err := b.checkTimestamps("frame", i, sum.MinTimestamp, sum.MaxTimestamp, now); err != nil {
+			return nil, err
+		}
+		counts[i] = sum.Records
 	}
 	pos := make([]Position, len(frames))
 	for i, f := range frames {

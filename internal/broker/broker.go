@@ -33,6 +33,8 @@ type Broker struct {
 	log       *slog.Logger
 	now       func() time.Time
 	meta      *metaStore
+	storage   *storage             // the data directory's identity; see storage.go
+	files     *commitlog.FileCache // sealed segment files open, shared by every log
 	topicsDir string
 	coord     *coordinator // consumer groups; set in Open
 	latency   latencies    // for metrics; lock-free
@@ -79,6 +81,7 @@ func Open(cfg Config) (*Broker, error) {
 		topicsDir: filepath.Join(cfg.DataDir, "topics"),
 		topics:    make(map[string]*topic),
 		changed:   make(chan struct{}),
+		files:     commitlog.NewFileCache(cfg.MaxOpenSegments),
 	}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -94,6 +97,10 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b.meta = meta
+	if b.storage, err = newStorage(cfg.DataDir, b.topicsDir); err != nil {
+		meta.close()
+		return nil, err
+	}
 	if err := b.recover(); err != nil {
 		b.closeLogs()
 		meta.close()
@@ -142,7 +149,10 @@ func (b *Broker) recover() error {
 func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition, error) {
 	parts := make([]*partition, 0, to-from)
 	for p := from; p < to; p++ {
-		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), cfg.logOptions(b.now))
+		opts := cfg.logOptions(b.now)
+		opts.OnCorrupt = b.reportCorrupt(cfg.Name, p)
+		opts.Files = b.files
+		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), opts)
 		if err != nil {
 			for _, q := range parts {
 				q.log.Close()
@@ -151,9 +161,12 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 		}
 		// A torn tail is normal after a crash, but it is data the operator
 		// may have believed written: say so, once, with its size.
-		if r := l.Recovery(); r != (commitlog.Recovery{}) {
-			b.log.Warn("recovery cut a torn or corrupt log tail", "topic", cfg.Name, "partition", p,
+		if r := l.Recovery(); r.CutBytes > 0 || r.DeletedSegments > 0 {
+			b.log.Warn("recovery cut a torn log tail", "topic", cfg.Name, "partition", p,
 				"cut_bytes", r.CutBytes, "deleted_segments", r.DeletedSegments)
+		}
+		for _, r := range l.Corruption() {
+			opts.OnCorrupt(r)
 		}
 		parts = append(parts, &partition{id: p, log: l})
 	}
@@ -244,17 +257,23 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 	case errors.Is(err, commitlog.ErrBatchTooLarge):
 		return api.ErrMessageTooLarge.Withf("batch is too large for the log: %v", err)
 	}
-	return fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err)
+	return b.storageError(fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err), fmt.Sprintf("partition %d of %q", p, t.cfg.Name))
 }
 
-// Run runs the flusher (fsync=interval) and the retention loop until ctx
-// ends. It returns nil on cancellation.
+// Run runs the flusher (fsync=interval), the retention loop, the check of
+// the data directory and the verification of sealed segments (at once, then
+// with retention) until ctx ends. It returns nil on cancellation.
 func (b *Broker) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
 	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
 	g.Go(func() error { return b.coord.run(ctx) })
 	g.Go(func() error { return b.loop(ctx, b.hist.lag.Config().Interval, b.sampleHistory) })
+	g.Go(func() error { return b.watchStorage(ctx) })
+	g.Go(func() error {
+		b.verifyLogs(ctx)
+		return b.loop(ctx, b.cfg.RetentionCheckInterval, func() { b.verifyLogs(ctx) })
+	})
 	return g.Wait()
 }
 

@@ -21,7 +21,10 @@ const (
 
 // Limits that bound what a configuration or a topic may ask for.
 const (
-	MinSegmentBytes  = 4 << 10  // smaller segments only multiply files
+	MinSegmentBytes = 4 << 10 // smaller segments only multiply files
+	// MinSegmentMS is the shortest segment_ms (and --segment-age) besides 0
+	// (by size only): segment_ms 1 rolled a segment per append.
+	MinSegmentMS     = 60_000
 	MaxSegmentBytes  = 1 << 30  // offsets inside a segment stay 32-bit
 	MaxMessageLimit  = 64 << 20 // the largest max_message_bytes a topic may set
 	maxBatchBytes    = 4 << 20  // a publish is split into batches of about this size
@@ -48,8 +51,19 @@ type Config struct {
 	RetentionBytes int64 // default per partition; -1 is unbounded
 	SegmentBytes   int64
 	SegmentAge     time.Duration // roll the active segment past this age; 0 never
+	// MaxOpenSegments bounds the sealed segment files kept open while no read
+	// uses them, across all partitions (commitlog.FileCache). Active
+	// segments are always open: one file per partition.
+	MaxOpenSegments int
 
 	MaxMessageBytes int32 // default per topic: key + value + headers of one message
+
+	// TimestampBeforeMax and TimestampAfterMax bound how far a message's
+	// timestamp may lie before or after the broker's clock (Kafka's
+	// message.timestamp.{before,after}.max.ms); 0 is no bound. See
+	// checkTimestamps.
+	TimestampBeforeMax time.Duration
+	TimestampAfterMax  time.Duration
 
 	RetentionCheckInterval time.Duration // how often retention runs
 
@@ -74,7 +88,9 @@ func DefaultConfig() Config {
 		RetentionBytes:         -1,
 		SegmentBytes:           64 << 20,
 		SegmentAge:             24 * time.Hour,
+		MaxOpenSegments:        1024,
 		MaxMessageBytes:        1 << 20,
+		TimestampAfterMax:      time.Hour,
 		RetentionCheckInterval: 5 * time.Minute,
 	}
 }
@@ -108,11 +124,17 @@ func (c Config) Validate() error {
 	if c.SegmentBytes < MinSegmentBytes || c.SegmentBytes > MaxSegmentBytes {
 		bad("segment bytes %d must be between %d and %d", c.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
 	}
-	if c.SegmentAge < 0 || c.SegmentAge.Milliseconds() > MaxSegmentMS {
-		bad("segment age %v must be between 0 and 100 years", c.SegmentAge)
+	if c.SegmentAge != 0 && (c.SegmentAge.Milliseconds() < MinSegmentMS || c.SegmentAge.Milliseconds() > MaxSegmentMS) {
+		bad("segment age %v must be 0 (by size only) or between 1m and 100 years", c.SegmentAge)
+	}
+	if c.MaxOpenSegments < 1 {
+		bad("max open segments %d must be at least 1", c.MaxOpenSegments)
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
 		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)
+	}
+	if c.TimestampBeforeMax < 0 || c.TimestampAfterMax < 0 {
+		bad("timestamp bounds %v (before) and %v (after) must not be negative", c.TimestampBeforeMax, c.TimestampAfterMax)
 	}
 	if c.RetentionCheckInterval <= 0 {
 		bad("retention check interval %v must be positive", c.RetentionCheckInterval)

@@ -52,6 +52,7 @@ func TestConfigValidateOneProblem(t *testing.T) {
 		{"fsync never", func(c *Config) { c.Fsync = FsyncNever }, ""},
 		{"retention forever", func(c *Config) { c.RetentionHours, c.RetentionBytes = -1, -1 }, ""},
 		{"no segment age", func(c *Config) { c.SegmentAge = 0 }, ""},
+		{"segment age of a millisecond", func(c *Config) { c.SegmentAge = time.Millisecond }, "segment age"},
 		{"default above max", func(c *Config) { c.DefaultPartitions, c.MaxPartitions = 10, 5 }, "default partitions"},
 		{"zero max partitions", func(c *Config) { c.MaxPartitions = 0 }, "max partitions"},
 		{"huge messages", func(c *Config) { c.MaxMessageBytes = MaxMessageLimit + 1 }, "max message bytes"},

@@ -107,10 +107,14 @@ func (b *Broker) ensureDLQ(src *topic) (string, error) {
 	t, err := b.lookup(name)
 	switch {
 	case errors.Is(err, api.ErrTopicNotFound):
+		segmentMS := src.cfg.SegmentMS
+		if segmentMS > 0 {
+			segmentMS = max(segmentMS, MinSegmentMS) // src may predate the minimum
+		}
 		_, err = b.CreateTopic(api.CreateTopicRequest{
 			Name: name, Partitions: partitions,
 			RetentionHours: src.cfg.RetentionHours, RetentionBytes: src.cfg.RetentionBytes,
-			SegmentBytes: src.cfg.SegmentBytes, SegmentMS: src.cfg.SegmentMS,
+			SegmentBytes: src.cfg.SegmentBytes, SegmentMS: segmentMS,
 			MaxMessageBytes: int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit)),
 			Fsync:           src.cfg.Fsync,
 		})

@@ -88,6 +88,10 @@ func (b *Broker) Fetch(ctx context.Context, topicName string, req FetchRequest) 
 	if len(recs) > 0 {
 		res.NextOffset = recs[len(recs)-1].Offset + 1
 		p.traffic.countFetched(len(recs), recordsSize(recs))
+	} else if to, ok := p.log.Skipped(start); ok {
+		// Damaged offsets read as absent (see corrupt.go): step past them,
+		// or a consumer would ask for them for ever.
+		res.NextOffset = to
 	}
 	return res, nil
 }

@@ -47,6 +47,8 @@ type PartitionStats struct {
 	HighWatermark  int64
 	LogBytes       int64 // on disk, all segments
 	Segments       int
+	CorruptRanges  int   // damaged ranges skipped (see corrupt.go)
+	CorruptOffsets int64 // offsets they held
 	Published      int64
 	PublishedBytes int64
 	Fetched        int64
@@ -72,6 +74,8 @@ func (b *Broker) LogStats() LogStats {
 				HighWatermark:  ls.HighWatermark,
 				LogBytes:       ls.Bytes,
 				Segments:       ls.Segments,
+				CorruptRanges:  ls.CorruptRanges,
+				CorruptOffsets: ls.CorruptOffsets,
 				Published:      p.traffic.published.Load(),
 				PublishedBytes: p.traffic.publishedBytes.Load(),
 				Fetched:        p.traffic.fetched.Load(),

@@ -235,6 +235,12 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 				}
 				room -= int64(recordSize(&r))
 				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: r, DeliveryCount: d.DeliveryCount})
+			} else if c.b.skipped(d.TP.Topic, d.TP.Partition, d.Offset) {
+				// Damaged data (see corrupt.go): settled as if acknowledged,
+				// so the committed offset steps over it; not counted
+				// against the poll's limit.
+				cg.d.Ack(member, d.TP, d.Offset)
+				skipped++
 			}
 			// else retention removed it meanwhile: the group skips it at
 			// its next poll

@@ -58,10 +58,14 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 	if len(msgs) == 0 {
 		return nil, api.ErrInvalidArgument.Withf("no messages to publish").WithDetail("field", "messages")
 	}
-	if err := t.check(msgs); err != nil {
+	if err := b.writable(); err != nil {
 		return nil, err
 	}
-	now := b.now().UnixMilli()
+	clock := b.now()
+	if err := b.check(t, msgs, clock); err != nil {
+		return nil, err
+	}
+	now := clock.UnixMilli()
 	n := int32(len(t.parts))
 	pos := make([]Position, len(msgs))
 	perPart := make([][]int, n) // message indexes per partition, in request order
@@ -90,7 +94,7 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 }
 
 // check validates every message against t, returning the first problem.
-func (t *topic) check(msgs []Message) error {
+func (b *Broker) check(t *topic, msgs []Message, now time.Time) error {
 	n := int32(len(t.parts))
 	for i := range msgs {
 		m := &msgs[i]
@@ -99,9 +103,10 @@ func (t *topic) check(msgs []Message) error {
 				Withf("message %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, m.Partition).
 				WithDetail("index", i).WithDetail("partition", m.Partition).WithDetail("partitions", n)
 		}
-		if m.Timestamp < 0 {
-			return api.ErrInvalidArgument.Withf("message %d: timestamp %d is negative", i, m.Timestamp).
-				WithDetail("index", i).WithDetail("field", "timestamp")
+		if m.Timestamp != 0 { // 0: the broker's clock
+			if err := b.checkTimestamps("message", i, m.Timestamp, m.Timestamp, now); err != nil {
+				return err
+			}
 		}
 		if size := m.size(); size > int(t.cfg.MaxMessageBytes) {
 			return api.ErrMessageTooLarge.

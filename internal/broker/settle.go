@@ -98,6 +98,9 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	if err != nil {
 		return api.AckResponse{}, err
 	}
+	if err := c.b.writable(); err != nil {
+		return api.AckResponse{}, err // nothing applied: the offsets could not be kept
+	}
 	var (
 		resp   api.AckResponse
 		first  error
@@ -148,7 +151,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	c.scheduleLocked(cg, c.b.now()) // nack retries, extensions, failed DLQ writes
 	cg.mu.Unlock()
 	if err := c.store.write(writes); err != nil {
-		return api.AckResponse{}, err
+		return resp, c.b.notDurable(err, resp)
 	}
 	if first != nil {
 		var ae *api.Error

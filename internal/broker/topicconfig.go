@@ -70,8 +70,9 @@ func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicC
 	if t.SegmentMS == 0 {
 		t.SegmentMS = c.SegmentAge.Milliseconds()
 	}
-	if t.SegmentMS < 0 || t.SegmentMS > MaxSegmentMS {
-		return TopicConfig{}, invalid("segment_ms", "segment_ms %d must be between 0 (default) and %d", t.SegmentMS, MaxSegmentMS)
+	if t.SegmentMS != 0 && (t.SegmentMS < MinSegmentMS || t.SegmentMS > MaxSegmentMS) {
+		return TopicConfig{}, invalid("segment_ms", "segment_ms %d must be 0 (default) or between %d and %d", t.SegmentMS, MinSegmentMS, MaxSegmentMS).
+			WithDetail("min", MinSegmentMS).WithDetail("max", int64(MaxSegmentMS))
 	}
 	if t.MaxMessageBytes == 0 {
 		t.MaxMessageBytes = c.MaxMessageBytes
@@ -88,7 +89,7 @@ func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicC
 	return t, nil
 }
 
-func invalid(field, format string, args ...any) error {
+func invalid(field, format string, args ...any) *api.Error {
 	return api.ErrInvalidArgument.Withf(format, args...).WithDetail("field", field)
 }
 

@@ -42,6 +42,9 @@ func (b *Broker) CreateTopic(req api.CreateTopicRequest) (TopicInfo, error) {
 	}
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
+	if err := b.checkStorage(); err != nil {
+		return TopicInfo{}, err
+	}
 	if _, err := b.lookup(cfg.Name); err == nil {
 		return TopicInfo{}, api.ErrTopicExists.Withf("topic %q already exists", cfg.Name).WithDetail("topic", cfg.Name)
 	} else if !errors.Is(err, api.ErrTopicNotFound) {
@@ -50,14 +53,14 @@ func (b *Broker) CreateTopic(req api.CreateTopicRequest) (TopicInfo, error) {
 	// Metadata first: a crash after this point leaves a topic whose missing
 	// partition directories are created on the next start.
 	if err := b.meta.put(cfg); err != nil {
-		return TopicInfo{}, err
+		return TopicInfo{}, b.storageError(err, "create topic "+cfg.Name)
 	}
 	parts, err := b.openPartitions(&cfg, 0, cfg.Partitions)
 	if err != nil {
 		if rerr := b.removeTopicFiles(cfg.Name); rerr != nil {
 			b.log.Error("cleanup of failed topic creation", "topic", cfg.Name, "err", rerr)
 		}
-		return TopicInfo{}, err
+		return TopicInfo{}, b.storageError(err, "create topic "+cfg.Name)
 	}
 	t := &topic{cfg: cfg, parts: parts, rr: new(atomic.Uint32)}
 	b.mu.Lock()
@@ -128,6 +131,9 @@ func (b *Broker) AddPartitions(name string, count int32) (TopicInfo, error) {
 	if err != nil {
 		return TopicInfo{}, err
 	}
+	if err := b.checkStorage(); err != nil {
+		return TopicInfo{}, err
+	}
 	cur := old.cfg.Partitions
 	switch {
 	case count <= cur:
@@ -142,7 +148,7 @@ func (b *Broker) AddPartitions(name string, count int32) (TopicInfo, error) {
 	cfg := old.cfg
 	cfg.Partitions = count
 	if err := b.meta.put(cfg); err != nil {
-		return TopicInfo{}, err
+		return TopicInfo{}, b.storageError(err, "add partitions to "+name)
 	}
 	added, err := b.openPartitions(&cfg, cur, count)
 	if err != nil {
@@ -152,7 +158,7 @@ func (b *Broker) AddPartitions(name string, count int32) (TopicInfo, error) {
 		for p := cur; p < count; p++ {
 			os.RemoveAll(b.partitionDir(name, p))
 		}
-		return TopicInfo{}, err
+		return TopicInfo{}, b.storageError(err, "add partitions to "+name)
 	}
 	t := &topic{cfg: cfg, parts: append(append([]*partition(nil), old.parts...), added...), rr: old.rr}
 	b.mu.Lock()

@@ -117,9 +117,12 @@ func (l *Log) writeLocked(b []byte, info batchInfo) (int64, error) {
 		// Take back whatever part of the batch reached the file, so the next
 		// batch starts at pos; if even that fails, stop appending.
 		if terr := act.f.Truncate(pos); terr != nil {
-			l.failed = fmt.Errorf("commitlog: segment %d unusable after a failed write: %w", act.base, terr)
+			l.failed = fmt.Errorf("%w: segment %d unusable after a failed write: %w", ErrFailed, act.base, terr)
 		}
 		return 0, fmt.Errorf("commitlog: write: %w", err)
+	}
+	if pos == 0 {
+		act.created = l.opts.Now()
 	}
 	act.noteBatch(info, pos, l.opts.IndexIntervalBytes)
 	l.bytes += int64(len(b))
@@ -174,7 +177,7 @@ func (l *Log) rollLocked() error {
 	durable := l.opts.Fsync != FsyncNever
 	if durable {
 		if err := old.f.Sync(); err != nil {
-			l.failed = fmt.Errorf("commitlog: fsync: %w", err)
+			l.failed = fmt.Errorf("%w: fsync: %w", ErrFailed, err)
 			return l.failed
 		}
 		l.synced = l.written
@@ -183,16 +186,18 @@ func (l *Log) rollLocked() error {
 	if err := old.writeIndex(l.dir, durable); err != nil {
 		return err
 	}
-	s, err := createSegment(l.dir, l.next)
+	s, err := createSegment(l.dir, l.next, l.files)
 	if err != nil {
 		return err
 	}
 	if durable {
 		if err := syncDir(l.dir); err != nil {
-			s.f.Close()
+			s.seal(l.files)
+			l.files.drop(s.h)
 			return fmt.Errorf("commitlog: roll: %w", err)
 		}
 	}
+	old.seal(l.files)
 	l.segs = append(l.segs, s)
 	return nil
 }

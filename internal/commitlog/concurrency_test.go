@@ -14,7 +14,8 @@ import (
 func TestConcurrentUse(t *testing.T) {
 	for _, p := range []FsyncPolicy{FsyncNever, FsyncAlways} {
 		t.Run(p.String(), func(t *testing.T) {
-			l := openT(t, t.TempDir(), Options{Fsync: p, SegmentBytes: 2000, RetentionBytes: 6000, IndexIntervalBytes: 256})
+			// A cache of one file: reads, rolls, fsyncs and retention race on evictions.
+			l := openT(t, t.TempDir(), Options{Fsync: p, SegmentBytes: 2000, RetentionBytes: 6000, IndexIntervalBytes: 256, Files: NewFileCache(1)})
 			const writers, perWriter = 3, 300
 			var wg sync.WaitGroup
 			ctx, stop := context.WithCancel(context.Background()) // stops readers once writers are done

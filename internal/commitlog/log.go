@@ -38,6 +38,10 @@ var (
 	// ErrUnsupported: AppendBatch got a batch this log does not store yet
 	// (compressed or a control batch).
 	ErrUnsupported = errors.New("commitlog: unsupported batch")
+	// ErrFailed: a write or fsync failed in a way that leaves what is on
+	// disk unknown; the log refuses appends from then on (wrapping the cause)
+	// and must be reopened, which recovers it.
+	ErrFailed = errors.New("commitlog: log failed")
 	// ErrEmpty: Append was called with no records.
 	ErrEmpty = errors.New("commitlog: no records")
 )
@@ -107,7 +111,14 @@ type Options struct {
 	FsyncBytes         int64 // FsyncInterval: also sync after this many unsynced bytes; 0: only on Sync
 	IndexIntervalBytes int   // one offset/time index entry per this many bytes; default 4096
 	MaxBatchBytes      int   // largest encoded batch accepted; default 8 MiB
-	Now                func() time.Time
+	// Files bounds the sealed segment files kept open; share one among all
+	// logs of a process. nil: the log makes its own of DefaultOpenFiles.
+	Files *FileCache
+	Now   func() time.Time
+	// OnCorrupt, if set, is told of each damaged range found after Open (by
+	// a read or Verify; see corrupt.go). It may be called with the log's
+	// lock held: it must not call the log.
+	OnCorrupt func(CorruptRange)
 }
 
 // Stats is a snapshot of a log.
@@ -116,6 +127,10 @@ type Stats struct {
 	HighWatermark  int64
 	Bytes          int64
 	Segments       int
+	// CorruptRanges and CorruptOffsets count the damaged ranges known and
+	// the offsets they hold, which read as absent (see corrupt.go).
+	CorruptRanges  int
+	CorruptOffsets int64
 }
 
 // Defaults and bounds of Options.
@@ -141,6 +156,9 @@ func (o Options) withDefaults() Options {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Files == nil {
+		o.Files = NewFileCache(DefaultOpenFiles)
+	}
 	return o
 }
 
@@ -153,8 +171,9 @@ func (o Options) withDefaults() Options {
 // neither an fsync nor a pread in flight meets a closed file.
 // Lock order: syncMu, filesMu, mu.
 type Log struct {
-	dir  string
-	opts Options // immutable after Open
+	dir   string
+	opts  Options    // immutable after Open
+	files *FileCache // opts.Files
 	// syncFile makes the active segment durable for syncTo: datasync, or a
 	// test's stand-in set before the log is used. Immutable after that.
 	syncFile func(*os.File) error
@@ -195,12 +214,13 @@ type Log struct {
 // Open opens or creates the log in dir, recovering it: a torn or corrupt tail
 // is truncated to the last valid batch and indexes are rebuilt.
 //
-// Recovery walks the segments in offset order. Each must start at the offset
-// the previous one ended with; the last (active) one is scanned batch by
-// batch, and the first invalid batch (bad length, framing, CRC, records, or a
-// non-contiguous base offset) and everything after it is cut. If a sealed
-// segment turns out to be corrupt, it is cut the same way and every later
-// segment is deleted, so the log is always a valid prefix of what was written.
+// Recovery walks the segments in offset order. The last (active) one is
+// scanned batch by batch, and a torn tail (an invalid batch with nothing
+// valid after it: bad length, framing, CRC, records, or a non-contiguous base
+// offset) is cut. Damage anywhere else, in a sealed segment or followed by
+// valid batches, is never cut: it is skipped and reported (see corrupt.go),
+// and so is the range of a missing segment. Segments that overlap their
+// predecessor are deleted, with everything after them.
 func Open(dir string, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -217,41 +237,48 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	slices.Sort(bases)
-	l := &Log{dir: dir, opts: opts, syncFile: datasync, changed: make(chan struct{})}
+	l := &Log{dir: dir, opts: opts, files: opts.Files, syncFile: datasync, changed: make(chan struct{})}
 	rec := &l.recovery
 	fail := func(err error) (*Log, error) {
 		for _, s := range l.segs {
-			s.f.Close()
+			if s.f != nil {
+				s.seal(l.files)
+			}
+			l.files.drop(s.h)
 		}
 		return nil, err
 	}
 	for i, base := range bases {
 		if n := len(l.segs); n > 0 && l.segs[n-1].next != base {
-			// A gap or overlap: only the prefix before it is trustworthy.
+			// Overlapping segments (a missing one is skipped by scan): only
+			// the prefix before them is trustworthy.
 			if err := removeSegments(dir, bases[i:]); err != nil {
 				return fail(err)
 			}
 			rec.DeletedSegments += len(bases) - i
 			break
 		}
-		last := i == len(bases)-1
-		s, cut, err := openSegment(dir, base, last, opts)
+		sealedNext := int64(-1)
+		if i+1 < len(bases) {
+			sealedNext = bases[i+1]
+		}
+		s, cut, err := openSegment(dir, base, sealedNext, opts)
 		if err != nil {
 			return fail(err)
+		}
+		if sealedNext >= 0 {
+			s.h = l.files.add(s.f.Name(), s.f, 0) // idle: evicted first
+			s.f = nil
+		} else {
+			s.h = l.files.add(s.f.Name(), s.f, 1) // the writer's
 		}
 		l.segs = append(l.segs, s)
 		l.bytes += s.size
 		rec.CutBytes += cut
-		if cut > 0 && !last {
-			if err := removeSegments(dir, bases[i+1:]); err != nil {
-				return fail(err)
-			}
-			rec.DeletedSegments += len(bases) - i - 1
-			break
-		}
+		rec.CorruptRanges += len(s.skips)
 	}
 	if len(l.segs) == 0 {
-		s, err := createSegment(dir, 0)
+		s, err := createSegment(dir, 0, l.files)
 		if err != nil {
 			return nil, err
 		}
@@ -260,17 +287,22 @@ func Open(dir string, opts Options) (*Log, error) {
 			return fail(fmt.Errorf("commitlog: open: %w", err))
 		}
 	}
+	if act := l.active(); act.size > 0 {
+		act.created = timeOf(min(act.firstTS, opts.Now().UnixMilli())) // see segment.created
+	}
 	l.next = l.active().next
 	l.hwm = l.next
 	return l, nil
 }
 
-// Recovery reports what Open had to cut to make the log a valid prefix of
-// what was written. It is zero after a clean shutdown; after a crash a torn
-// tail is expected, and the owner should tell the operator either way.
+// Recovery reports what Open cut (a torn tail, overlapping segments) and
+// how many damaged ranges it found and skipped (see corrupt.go). It is zero
+// after a clean shutdown; after a crash a torn tail is expected, and the
+// owner should tell the operator either way.
 type Recovery struct {
-	CutBytes        int64 // bytes truncated from torn or corrupt segment tails
-	DeletedSegments int   // whole segments removed after a gap or a corrupt sealed segment
+	CutBytes        int64 // bytes truncated from the active segment's torn tail
+	DeletedSegments int   // whole segments removed because they overlap an earlier one
+	CorruptRanges   int   // damaged ranges found and skipped (see Corruption)
 }
 
 // Recovery returns what Open cut. It is immutable after Open.
@@ -312,7 +344,14 @@ func (l *Log) HighWatermark() int64 {
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return Stats{EarliestOffset: l.segs[0].base, HighWatermark: l.hwm, Bytes: l.bytes, Segments: len(l.segs)}
+	st := Stats{EarliestOffset: l.segs[0].base, HighWatermark: l.hwm, Bytes: l.bytes, Segments: len(l.segs)}
+	for _, s := range l.segs {
+		st.CorruptRanges += len(s.skips)
+		for _, r := range s.skips {
+			st.CorruptOffsets += r.To - r.From
+		}
+	}
+	return st
 }
 
 // Close syncs and closes the files. Further calls return ErrClosed.
@@ -334,13 +373,46 @@ func (l *Log) Close() error {
 	if err == nil {
 		err = act.writeIndex(l.dir, l.opts.Fsync != FsyncNever)
 	}
+	act.seal(l.files)
 	for _, s := range l.segs {
-		if cerr := s.f.Close(); err == nil {
+		if cerr := l.files.drop(s.h); err == nil {
 			err = cerr
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("commitlog: close: %w", err)
+	}
+	return nil
+}
+
+// CheckFiles reports whether the active segment's path still names the
+// file the log writes to. After the directory (or the file) is removed, the
+// open file goes on taking writes on an unlinked inode that nothing will
+// ever read again; the owner should stop writing.
+func (l *Log) CheckFiles() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	act := l.active()
+	f, err := l.files.acquire(act.h)
+	path := segmentPath(l.dir, act.base, logSuffix)
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	defer l.files.release(act.h)
+	open, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("commitlog: check %s: %w", path, err)
+	}
+	named, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("commitlog: the active segment is gone: %w", err)
+	}
+	if !os.SameFile(open, named) {
+		return fmt.Errorf("commitlog: %s names another file than the one written", path)
 	}
 	return nil
 }

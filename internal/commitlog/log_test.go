@@ -399,3 +399,43 @@ func TestRetentionBytesBoundary(t *testing.T) {
 		})
 	}
 }
+
+// Segments age by the log's clock, not by producers' timestamps: a day-old
+// timestamp on every append rolled a new segment (and a new open file) per
+// append under a one-hour SegmentAge. It still rolls once the clock says so.
+func TestSegmentAgesByClockNotTimestamps(t *testing.T) {
+	clock := newClock()
+	l := openT(t, t.TempDir(), Options{SegmentAge: time.Hour, Now: clock.Now})
+	old := clock.Now().Add(-25 * time.Hour).UnixMilli()
+	for i := range 50 {
+		r := rec(fmt.Sprint(i))
+		r.Timestamp = old
+		mustAppend(t, l, r)
+	}
+	if n := l.Stats().Segments; n != 1 {
+		t.Fatalf("50 appends with day-old timestamps made %d segments, want 1", n)
+	}
+	clock.Advance(time.Hour)
+	mustAppend(t, l, rec("late"))
+	if n := l.Stats().Segments; n != 2 {
+		t.Fatalf("after an hour by the clock: %d segments, want 2", n)
+	}
+}
+
+// CheckFiles notices that the log's directory was removed under it: the
+// open file still takes writes, on an inode nothing will read again.
+func TestCheckFilesNoticesARemovedDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	l := openT(t, dir, Options{})
+	mustAppend(t, l, rec("a"))
+	if err := l.CheckFiles(); err != nil {
+		t.Fatalf("CheckFiles of a sound log: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, rec("b")) // succeeds: that is the danger
+	if err := l.CheckFiles(); err == nil {
+		t.Fatal("CheckFiles after the directory was removed: nil")
+	}
+}

@@ -13,7 +13,8 @@ import (
 // modelSegment is what the model knows of one segment.
 type modelSegment struct {
 	base, size, maxTS int64
-	created           time.Time // the first batch's max timestamp
+	created           time.Time // by the clock at the first append (see segment.created)
+	firstTS           int64     // the first batch's max timestamp
 }
 
 // logModel is the in-memory reference the property test checks Log against:
@@ -48,7 +49,7 @@ func (m *logModel) append(opts Options, now time.Time, recs []Record, size int64
 		maxTS = max(maxTS, r.Timestamp)
 	}
 	if a.size == 0 {
-		a.created = time.UnixMilli(maxTS)
+		a.created, a.firstTS = now, maxTS
 	}
 	a.size += size
 	a.maxTS = max(a.maxTS, maxTS)
@@ -124,7 +125,8 @@ func genRecord(t *rapid.T, now time.Time) Record {
 		r.Headers = append(r.Headers, h)
 	}
 	if rapid.Bool().Draw(t, "explicitTS") {
-		r.Timestamp = now.UnixMilli() + rapid.Int64Range(-3_600_000, 3_600_000).Draw(t, "ts")
+		// Up to two days old: old timestamps must not roll segments.
+		r.Timestamp = now.UnixMilli() + rapid.Int64Range(-48*3_600_000, 3_600_000).Draw(t, "ts")
 	}
 	r.Attributes = rapid.Int8().Draw(t, "attrs")
 	return r
@@ -252,6 +254,9 @@ func TestLogMatchesModel(t *testing.T) {
 				}
 				if l, err = Open(dir, opts); err != nil {
 					t.Fatal(err)
+				}
+				if a := m.active(); a.size > 0 {
+					a.created = time.UnixMilli(min(a.firstTS, clock.Now().UnixMilli()))
 				}
 				verifyLog(t, l)
 			},

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -45,27 +46,7 @@ func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
 	recs := make([]Record, 0, min(int64(maxRecords), hwm-offset, 1024))
 	budget := maxBytes
 	for _, s := range segs {
-		from := max(offset, s.base)
-		if len(recs) > 0 {
-			from = recs[len(recs)-1].Offset + 1
-		}
-		if from >= hwm || len(recs) >= maxRecords {
-			break
-		}
-		l.mu.Lock()
-		v := s.viewLocked(lookupOffset(s.index, uint32(from-s.base)).pos, s.readHint(maxRecords-len(recs), budget, l.opts.IndexIntervalBytes))
-		l.mu.Unlock()
-		stopped := false
-		err := v.eachBatch(func(b []byte) (bool, error) {
-			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
-			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-			if base+count <= from {
-				return false, nil // wholly before from: skip without decoding
-			}
-			var err error
-			recs, budget, stopped, err = appendRecords(recs, b, from, hwm, maxRecords, budget)
-			return stopped, err
-		})
+		stopped, err := l.readSegment(s, offset, hwm, &recs, maxRecords, &budget)
 		if err != nil {
 			return nil, fmt.Errorf("commitlog: read offset %d: %w", offset, err)
 		}
@@ -74,6 +55,48 @@ func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
 		}
 	}
 	return recs, nil
+}
+
+// readSegment appends to recs the records of s from offset (or after the
+// last record in recs) below hwm, and reports whether the read is complete.
+// Damage it meets is recorded (recordCorrupt) and the segment read again
+// from where it stopped, so the records around the damage are returned.
+func (l *Log) readSegment(s *segment, offset, hwm int64, recs *[]Record, maxRecords int, budget *int) (bool, error) {
+	for {
+		from := offset
+		if n := len(*recs); n > 0 {
+			from = (*recs)[n-1].Offset + 1
+		}
+		from = max(from, s.base) // damage may end where s begins
+		if from >= hwm || len(*recs) >= maxRecords {
+			return true, nil
+		}
+		l.mu.Lock()
+		v, err := l.viewLocked(s, lookupOffset(s.index, uint32(from-s.base)), s.readHint(maxRecords-len(*recs), *budget, l.opts.IndexIntervalBytes))
+		l.mu.Unlock()
+		if err != nil {
+			return false, err
+		}
+		stopped := false
+		err = v.eachBatch(func(b []byte) (bool, error) {
+			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
+			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+			if base+count <= from {
+				return false, nil // wholly before from: skip without decoding
+			}
+			var err error
+			*recs, *budget, stopped, err = appendRecords(*recs, b, from, hwm, maxRecords, *budget)
+			return stopped, err
+		})
+		var ce *corruptAtError
+		if errors.As(err, &ce) {
+			err = l.recordCorrupt(s, v, ce)
+		}
+		v.release()
+		if ce == nil || err != nil {
+			return stopped, err
+		}
+	}
 }
 
 // checkRangeLocked returns a *RangeError unless offset is in [Earliest, HWM].
@@ -112,15 +135,36 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 			continue
 		}
 		found := int64(-1)
-		err := s.viewLocked(lookupTime(s.index, ts).pos, readChunk).eachBatch(func(b []byte) (bool, error) {
-			off, ok, err := firstAtOrAfter(b, ts)
-			if ok {
-				found = off
+		for {
+			v, err := l.viewLocked(s, lookupTime(s.index, ts), readChunk)
+			if err != nil {
+				return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
 			}
-			return ok, err
-		})
-		if err != nil {
-			return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
+			err = v.eachBatch(func(b []byte) (bool, error) {
+				off, ok, err := firstAtOrAfter(b, ts)
+				if ok {
+					found = off
+				}
+				return ok, err
+			})
+			var ce *corruptAtError
+			if errors.As(err, &ce) {
+				// Resolved under mu: this method reads under it anyway.
+				r, err := v.resolve(ce, s.next)
+				v.release()
+				if err != nil {
+					return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
+				}
+				if s.addSkip(r) && l.opts.OnCorrupt != nil {
+					l.opts.OnCorrupt(r)
+				}
+				continue
+			}
+			v.release()
+			if err != nil {
+				return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
+			}
+			break
 		}
 		if found >= 0 {
 			return min(found, l.hwm), nil
@@ -152,51 +196,89 @@ func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
 // segmentView is what a read needs of a segment, copied under Log.mu so that
 // the read itself can run without it (holding Log.filesMu for reading).
 type segmentView struct {
-	f    *os.File
-	base int64
-	size int64  // the segment's size when the view was taken
-	pos  uint32 // where to start reading
-	hint int    // how many bytes the reader expects to need
+	h      *cachedFile // referenced until release
+	files  *FileCache
+	f      *os.File
+	base   int64
+	size   int64          // the segment's size when the view was taken
+	pos    uint32         // where to start reading
+	expect int64          // the base offset of the batch at pos
+	hint   int            // how many bytes the reader expects to need
+	skips  []CorruptRange // the segment's known damage; never modified
 }
 
-func (s *segment) viewLocked(pos uint32, hint int) segmentView {
-	return segmentView{f: s.f, base: s.base, size: s.size, pos: pos, hint: hint}
+// viewLocked returns a view of s from the batch that the index entry e
+// names, holding its file open (opening it if the cache closed it) until
+// the view's release.
+func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error) {
+	f, err := l.files.acquire(s.h)
+	if err != nil {
+		return segmentView{}, err
+	}
+	return segmentView{h: s.h, files: l.files, f: f, base: s.base, size: s.size, pos: e.pos,
+		expect: s.base + int64(e.rel), hint: hint, skips: s.skips}, nil
 }
+
+// release lets the cache close the view's file again.
+func (v segmentView) release() { v.files.release(v.h) }
 
 // eachBatch calls fn with each framed batch (length, magic and CRC checked)
 // of the view from its position on, until fn returns true or an error, or the
-// view ends.
+// view ends. Known damage (v.skips) is stepped over; a batch that fails its
+// checks elsewhere ends the walk with a *corruptAtError.
 //
 // Each pread goes to a new buffer that is never reused, so fn may keep slices
 // of b: Read's records alias it instead of copying. The hint keeps what such
 // records pin close to what they hold.
 func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
-	at := int64(v.pos)
+	at, expect := int64(v.pos), v.expect
 	want := min(max(v.hint, lengthFieldEnd), maxReadChunk)
+	si := 0 // v.skips[si:] end after at
+	bad := func(err error) error { return &corruptAtError{seg: v.base, pos: at, expect: expect, err: err} }
 	for at < v.size {
-		if v.size-at < lengthFieldEnd {
-			return corruptf("segment %d: %d stray bytes at %d", v.base, v.size-at, at)
+		for si < len(v.skips) && v.skips[si].End <= at && v.skips[si].Pos < at {
+			si++
 		}
-		buf := make([]byte, min(v.size-at, int64(want)))
+		if si < len(v.skips) && v.skips[si].Pos <= at {
+			at, expect = v.skips[si].End, v.skips[si].To
+			si++
+			continue
+		}
+		if v.size-at < lengthFieldEnd {
+			return bad(corruptf("%d stray bytes", v.size-at))
+		}
+		limit := v.size // the next known damage ends this stretch
+		if si < len(v.skips) {
+			limit = v.skips[si].Pos
+		}
+		buf := make([]byte, min(limit-at, int64(want)))
+		if len(buf) < lengthFieldEnd {
+			return bad(corruptf("%d stray bytes before damage at %d", limit-at, limit))
+		}
 		if _, err := v.f.ReadAt(buf, at); err != nil {
 			return err
 		}
 		for p := buf; len(p) >= lengthFieldEnd; {
 			n, ok := batchLen(p)
-			if !ok || at+int64(n) > v.size {
-				return corruptf("segment %d: bad batch length at %d", v.base, at)
+			if !ok || at+int64(n) > limit {
+				return bad(corruptf("bad batch length"))
 			}
 			if n > len(p) {
 				want = max(want, n)
 				break
 			}
 			if err := checkFrame(p[:n]); err != nil {
-				return fmt.Errorf("segment %d position %d: %w", v.base, at, err)
+				return bad(err)
+			}
+			// The base offset is outside the CRC: damage there passes it.
+			if base := int64(binary.BigEndian.Uint64(p[offBaseOffset:])); base != expect {
+				return bad(corruptf("base offset %d, want %d", base, expect))
 			}
 			stop, err := fn(p[:n])
 			if stop || err != nil {
 				return err
 			}
+			expect += int64(int32(binary.BigEndian.Uint32(p[offRecordCount:])))
 			at += int64(n)
 			p = p[n:]
 		}

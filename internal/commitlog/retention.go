@@ -37,7 +37,7 @@ func (l *Log) EnforceRetention() (deleted int, err error) {
 		if !expired && !oversize {
 			break
 		}
-		if err := old.remove(l.dir); err != nil {
+		if err := old.remove(l.dir, l.files); err != nil {
 			return deleted, err
 		}
 		l.segs = l.segs[1:]

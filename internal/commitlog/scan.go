@@ -11,11 +11,54 @@ import (
 const scanChunk = 1 << 20
 
 // scan validates the batches from s.size up to the file position end and
-// notes each one in s, so that afterwards s.size is the end of the last valid
-// batch. It returns nil if it reached end exactly, an ErrCorrupt error at the
-// first torn or invalid batch (bad length, framing, CRC, records, or a base
-// offset other than s.next), and any I/O error as is.
-func (s *segment) scan(end int64, interval int) error {
+// notes each one in s. Damage followed by a valid batch (see resync) becomes
+// a skip, and the scan goes on after it.
+//
+// sealedNext >= 0 says the segment is sealed and the next segment starts at
+// that offset: damage with nothing valid after it then runs to end and to
+// sealedNext (nothing is cut from a sealed segment), and batches that end
+// below sealedNext (a missing segment) get an empty range for the offsets
+// missing. An active segment (sealedNext < 0) stops at a torn tail: scan
+// returns an ErrCorrupt error with s.size at the end of the last valid batch,
+// for the caller to cut. I/O errors are returned as is.
+func (s *segment) scan(end int64, interval int, sealedNext int64) error {
+	for {
+		err := s.scanValid(end, interval)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+			return err
+		}
+		q, info, ok, rerr := resync(s.f, s.size, end, s.next)
+		if rerr != nil {
+			return rerr
+		}
+		if ok {
+			s.addSkip(CorruptRange{Segment: s.base, Pos: s.size, End: q, From: s.next, To: info.base})
+			s.size, s.next = q, info.base
+			continue
+		}
+		if sealedNext < 0 {
+			return err // a torn tail
+		}
+		to := max(sealedNext, s.next)
+		s.addSkip(CorruptRange{Segment: s.base, Pos: s.size, End: end, From: s.next, To: to})
+		s.size, s.next = end, to
+		return nil
+	}
+	if sealedNext > s.next {
+		s.addSkip(CorruptRange{Segment: s.base, Pos: end, End: end, From: s.next, To: sealedNext})
+		s.next = sealedNext
+	}
+	return nil
+}
+
+// scanValid notes the valid batches from s.size on, up to end. It returns
+// nil if it reached end exactly, an ErrCorrupt error at the first torn or
+// invalid batch (bad length, framing, CRC, records, or a base offset other
+// than s.next), and any I/O error as is.
+func (s *segment) scanValid(end int64, interval int) error {
 	buf := make([]byte, min(scanChunk, max(end-s.size, 0)))
 	for s.size < end {
 		chunk := buf[:min(int64(len(buf)), end-s.size)]
@@ -55,12 +98,15 @@ func (s *segment) scan(end int64, interval int) error {
 }
 
 // openSegment opens the segment file with the given base offset and finds
-// where its valid data ends. A sealed segment whose index files are
-// consistent is checked only from its last index entry on; the active one
-// (last) is always scanned whole, since its tail is where a crash tears.
-// An invalid tail is truncated away and the number of bytes cut is reported. Repairs are fsynced
+// where its valid data ends. A sealed segment (sealedNext >= 0: the base of
+// the next one) whose index files are consistent is checked only from its
+// last index entry on (Verify checks the rest later); the active one is
+// always scanned whole, since its tail is where a crash tears. Only the
+// active segment's torn tail is truncated, and the number of bytes cut is
+// reported; damage elsewhere is skipped (see scan). Repairs are fsynced
 // unless the policy is FsyncNever.
-func openSegment(dir string, base int64, last bool, opts Options) (s *segment, cut int64, err error) {
+func openSegment(dir string, base, sealedNext int64, opts Options) (s *segment, cut int64, err error) {
+	last := sealedNext < 0
 	interval, durable := opts.IndexIntervalBytes, opts.Fsync != FsyncNever
 	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR, 0)
 	if err != nil {
@@ -77,12 +123,12 @@ func openSegment(dir string, base int64, last bool, opts Options) (s *segment, c
 	}
 	size := fi.Size()
 	if !last {
-		if s, ok := resumeFromIndex(dir, f, base, size, interval); ok {
+		if s, ok := resumeFromIndex(dir, f, base, size, interval, sealedNext); ok {
 			return s, 0, nil
 		}
 	}
-	s = &segment{base: base, f: f, next: base, maxTS: -1}
-	scanErr := s.scan(size, interval)
+	s = &segment{base: base, f: f, next: base, maxTS: -1, verified: true}
+	scanErr := s.scan(size, interval, sealedNext)
 	if scanErr != nil && !errors.Is(scanErr, ErrCorrupt) && !errors.Is(scanErr, ErrUnsupported) {
 		return nil, 0, scanErr
 	}
@@ -108,7 +154,7 @@ func openSegment(dir string, base int64, last bool, opts Options) (s *segment, c
 // resumeFromIndex trusts a sealed segment's index files if they are
 // consistent, every entry points at the header of the batch it names, and
 // the batches after the last entry scan cleanly to the end.
-func resumeFromIndex(dir string, f *os.File, base, size int64, interval int) (*segment, bool) {
+func resumeFromIndex(dir string, f *os.File, base, size int64, interval int, sealedNext int64) (*segment, bool) {
 	offsets, err1 := os.ReadFile(segmentPath(dir, base, indexSuffix))
 	times, err2 := os.ReadFile(segmentPath(dir, base, timeIndexSuffix))
 	if err1 != nil || err2 != nil {
@@ -123,7 +169,7 @@ func resumeFromIndex(dir string, f *os.File, base, size int64, interval int) (*s
 		e := idx[n-1]
 		s.size, s.next, s.maxTS, s.lastIndexed = int64(e.pos), base+int64(e.rel), e.tsBefore, int64(e.pos)
 	}
-	if s.scan(size, interval) != nil || s.size == 0 {
+	if s.scan(size, interval, sealedNext) != nil || s.size == 0 {
 		return nil, false
 	}
 	return s, true

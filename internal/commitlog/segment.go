@@ -21,15 +21,31 @@ const (
 // segment is one .log file and its sparse index. All fields are guarded by
 // Log.mu; base is immutable.
 type segment struct {
-	base    int64
-	f       *os.File
-	size    int64        // bytes of valid batches: the next write position
-	next    int64        // offset after the last batch; base when empty
-	maxTS   int64        // largest record timestamp; -1 when empty
-	created time.Time    // for SegmentAge: the first batch's max timestamp; zero when empty
+	base int64
+	h    *cachedFile // the .log file through Log.files; set once the segment is in a log
+	// f is the open .log file while Open scans the segment or while it is
+	// the active one (the log then holds a reference on h for writing); nil
+	// once sealed: reads acquire h.
+	f     *os.File
+	size  int64 // bytes of valid batches: the next write position
+	next  int64 // offset after the last batch; base when empty
+	maxTS int64 // largest record timestamp; -1 when empty
+	// created is when the segment got its first batch by the broker's clock,
+	// for SegmentAge; zero when empty. Never a producer's timestamp: an old
+	// one would make every append roll a new segment (and a file). A segment
+	// recovered by Open takes the earlier of its first batch's timestamp and
+	// the time of Open, so an old active segment still rolls, but at most once.
+	created time.Time
+	firstTS int64        // the first batch's largest timestamp; for created at Open
 	index   []indexEntry // sparse; see indexEntry
 	// lastIndexed is the position of the last indexed batch (0: the start).
 	lastIndexed int64
+	// skips are the damaged ranges known in this segment, sorted by Pos;
+	// replaced, never modified in place (see addSkip). See corrupt.go.
+	skips []CorruptRange
+	// verified: every batch was checked since Open (a full scan, or written
+	// by this process); Verify checks the others.
+	verified bool
 }
 
 func segmentPath(dir string, base int64, suffix string) string {
@@ -46,8 +62,9 @@ func parseSegmentName(name string) (int64, bool) {
 	return base, err == nil && base >= 0
 }
 
-// createSegment makes a new empty segment file (truncating any leftover).
-func createSegment(dir string, base int64) (*segment, error) {
+// createSegment makes a new empty active segment file (truncating any
+// leftover), held open through files.
+func createSegment(dir string, base int64, files *FileCache) (*segment, error) {
 	f, err := os.OpenFile(segmentPath(dir, base, logSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("commitlog: create segment: %w", err)
@@ -58,7 +75,16 @@ func createSegment(dir string, base int64) (*segment, error) {
 			return nil, fmt.Errorf("commitlog: create segment: %w", err)
 		}
 	}
-	return &segment{base: base, f: f, next: base, maxTS: -1}, nil
+	s := &segment{base: base, f: f, next: base, maxTS: -1, verified: true}
+	s.h = files.add(f.Name(), f, 1)
+	return s, nil
+}
+
+// seal lets go of the active segment's file: from now on it is open only
+// while a read uses it, within the cache's bound.
+func (s *segment) seal(files *FileCache) {
+	s.f = nil
+	files.release(s.h)
 }
 
 // noteBatch records that the batch info was written at position pos: it
@@ -69,7 +95,7 @@ func (s *segment) noteBatch(info batchInfo, pos int64, interval int) {
 		s.lastIndexed = pos
 	}
 	if s.size == 0 {
-		s.created = timeOf(info.maxTS)
+		s.firstTS = info.maxTS
 	}
 	s.size = pos + int64(info.size)
 	s.next = info.next()
@@ -108,8 +134,8 @@ func writeFile(path string, data []byte, sync bool) error {
 }
 
 // remove closes the segment and deletes its files.
-func (s *segment) remove(dir string) error {
-	err := s.f.Close()
+func (s *segment) remove(dir string, files *FileCache) error {
+	err := files.drop(s.h)
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if rerr := os.Remove(segmentPath(dir, s.base, suffix)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) && err == nil {
 			err = rerr

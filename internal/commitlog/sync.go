@@ -35,16 +35,21 @@ func (l *Log) syncTo(end int64) error {
 	}
 	// Earlier segments were fsynced when they were rolled (which also moved
 	// synced past their bytes), so only the active file can hold bytes below
-	// end that are not yet durable. It stays open: closing needs syncMu.
-	target, next, f := l.written, l.next, l.active().f
+	// end that are not yet durable. The reference keeps it open even if a
+	// roll seals it meanwhile.
+	target, next, h := l.written, l.next, l.active().h
+	f, err := l.files.acquire(h)
 	l.mu.Unlock()
-	err := l.syncFile(f)
+	if err == nil {
+		err = l.syncFile(f)
+		l.files.release(h)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err != nil {
 		// After a failed fsync the kernel may have dropped the dirty pages;
 		// nothing written since the last good fsync can be trusted.
-		l.failed = fmt.Errorf("commitlog: fsync: %w", err)
+		l.failed = fmt.Errorf("%w: fsync: %w", ErrFailed, err)
 		return l.failed
 	}
 	l.synced = max(l.synced, target)

@@ -10,23 +10,41 @@ import (
 
 type status struct {
 	Status string `json:"status"`
+	// Damaged lists partitions holding damaged data the broker skips: it
+	// still serves them (ready), but an operator should look (readyz only).
+	Damaged []damaged `json:"damaged,omitempty"`
+}
+
+type damaged struct {
+	Topic          string `json:"topic"`
+	Partition      int32  `json:"partition"`
+	CorruptRanges  int    `json:"corrupt_ranges"`
+	CorruptOffsets int64  `json:"corrupt_offsets"`
 }
 
 // healthz and livez answer while the process serves at all.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, status{"ok"})
+	writeJSON(w, http.StatusOK, status{Status: "ok"})
 	return nil
 }
 
 func (s *Server) livez(w http.ResponseWriter, r *http.Request) error { return s.healthz(w, r) }
 
 // readyz answers 200 once the broker has recovered (New takes a recovered
-// broker) and 503 after Drain.
+// broker), and 503 after Drain or once the data directory is lost
+// (STORAGE_FAILED, with the path in details).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.draining.Load() {
 		return api.ErrUnavailable.Withf("broker is shutting down")
 	}
-	writeJSON(w, http.StatusOK, status{"ready"})
+	if err := s.b.StorageProblem(); err != nil {
+		return err
+	}
+	st := status{Status: "ready"}
+	for _, d := range s.b.Damage() {
+		st.Damaged = append(st.Damaged, damaged(d))
+	}
+	writeJSON(w, http.StatusOK, st)
 	return nil
 }
 

@@ -17,7 +17,9 @@ func TestRestartReadsEverythingBack(t *testing.T) {
 			s := brokertest.Start(t)
 			s.Do("POST", "/topics", fmt.Sprintf(`{"name":"t","partitions":3,"fsync":%q,"segment_bytes":4096}`, fsync))
 			sent := map[int32][]api.Message{}
-			for round := range 20 {
+			// 60 rounds fill more than one 4 KiB segment per partition (by
+			// size: the old timestamps must not roll segments).
+			for round := range 60 {
 				var batch []string
 				for i := range 10 {
 					batch = append(batch, fmt.Sprintf(`{"key":"k%d","value":{"round":%d,"i":%d},"headers":{"n":"%d"},"timestamp":%d}`,
@@ -66,8 +68,8 @@ func TestRestartReadsEverythingBack(t *testing.T) {
 				}
 				total += len(got)
 			}
-			if total != 200 {
-				t.Fatalf("read %d messages, want 200", total)
+			if total != 600 {
+				t.Fatalf("read %d messages, want 600", total)
 			}
 			resp := publish(t, s, "t", `{"value":"after","partition":0}`)
 			if resp.Offsets[0].Offset != before.PartitionInfo[0].HighWatermark {

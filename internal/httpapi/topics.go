@@ -111,6 +111,8 @@ func wireTopic(info broker.TopicInfo) api.Topic {
 			HighWatermark:  p.HighWatermark,
 			Bytes:          p.Bytes,
 			Segments:       p.Segments,
+			CorruptRanges:  p.CorruptRanges,
+			CorruptOffsets: p.CorruptOffsets,
 		}
 	}
 	return t

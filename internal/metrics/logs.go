@@ -14,6 +14,7 @@ type logCollector struct {
 
 	topics                         *prometheus.Desc
 	hwm, earliest, bytes, segments *prometheus.Desc
+	corruptRanges, corruptOffsets  *prometheus.Desc // only for damaged partitions
 	published, publishedBytes      *prometheus.Desc
 	fetched, fetchedBytes          *prometheus.Desc
 	publishLatency, fsyncLatency   *prometheus.Desc
@@ -32,6 +33,8 @@ func newLogCollector(src Source) *logCollector {
 		earliest:       d("partition_earliest_offset", "First offset still held (retention moves it).", partitionLabels...),
 		bytes:          d("partition_log_bytes", "Bytes of the partition's segment files.", partitionLabels...),
 		segments:       d("partition_log_segments", "Segment files of the partition.", partitionLabels...),
+		corruptRanges:  d("partition_corrupt_ranges", "Damaged ranges found in the partition's log and skipped; absent while there are none.", partitionLabels...),
+		corruptOffsets: d("partition_corrupt_offsets", "Offsets held by the skipped damaged ranges (they read as absent); absent while there are none.", partitionLabels...),
 		published:      d("published_messages_total", "Messages appended since the broker started.", partitionLabels...),
 		publishedBytes: d("published_bytes_total", "Key, value and header bytes appended since the broker started.", partitionLabels...),
 		fetched:        d("fetched_messages_total", "Messages read by fetches since the broker started.", partitionLabels...),
@@ -42,7 +45,7 @@ func newLogCollector(src Source) *logCollector {
 }
 
 func (c *logCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.topics, c.hwm, c.earliest, c.bytes, c.segments,
+	for _, d := range []*prometheus.Desc{c.topics, c.hwm, c.earliest, c.bytes, c.segments, c.corruptRanges, c.corruptOffsets,
 		c.published, c.publishedBytes, c.fetched, c.fetchedBytes, c.publishLatency, c.fsyncLatency} {
 		ch <- d
 	}
@@ -64,6 +67,10 @@ func (c *logCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.earliest, p.EarliestOffset)
 			gauge(c.bytes, p.LogBytes)
 			gauge(c.segments, int64(p.Segments))
+			if p.CorruptRanges > 0 {
+				gauge(c.corruptRanges, int64(p.CorruptRanges))
+				gauge(c.corruptOffsets, p.CorruptOffsets)
+			}
 			counter(c.published, p.Published)
 			counter(c.publishedBytes, p.PublishedBytes)
 			counter(c.fetched, p.Fetched)

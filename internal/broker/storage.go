@@ -1,0 +1,161 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// storageCheckInterval is how often the broker checks that its data
+// directory is still the one it opened. A stat of three paths; cheap.
+const storageCheckInterval = 250 * time.Millisecond
+
+// storage knows the identity (device and inode, through os.SameFile) of the
+// data directory, its topics directory and meta.db as Open found them.
+//
+// Why: after `rm -rf` of the data directory every open file keeps working
+// (it writes to an unlinked inode), so writes kept answering 200 and were
+// all gone at the next start. Comparing identities notices a removed or
+// replaced directory whatever the open descriptors say.
+//
+// paths and ids are immutable after Open; lost is set once, never cleared:
+// a broker whose directory vanished stays unwritable until restarted.
+type storage struct {
+	paths []string
+	ids   []os.FileInfo
+	lost  atomic.Pointer[api.Error]
+}
+
+func newStorage(dataDir, topicsDir string) (*storage, error) {
+	s := &storage{paths: []string{dataDir, topicsDir, filepath.Join(dataDir, "meta.db")}}
+	for _, p := range s.paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("broker: data dir: %w", err)
+		}
+		s.ids = append(s.ids, fi)
+	}
+	return s, nil
+}
+
+// check compares the paths with their identity at Open and returns the
+// STORAGE_FAILED error once one is missing or replaced (logged once).
+func (b *Broker) checkStorage() *api.Error {
+	s := b.storage
+	if e := s.lost.Load(); e != nil {
+		return e
+	}
+	for i, p := range s.paths {
+		fi, err := os.Stat(p)
+		if err == nil && os.SameFile(fi, s.ids[i]) {
+			continue
+		}
+		what := "was replaced"
+		if err != nil {
+			what = fmt.Sprintf("is gone (%v)", err)
+		}
+		e := api.ErrStorageFailed.Withf("%s %s since the broker opened it: writes are refused until the broker is restarted on a sound data directory", p, what).
+			WithDetail("path", p)
+		if s.lost.CompareAndSwap(nil, e) {
+			b.log.Error("data directory lost: refusing writes; /readyz answers 503", "path", p, "problem", what)
+		}
+		return s.lost.Load()
+	}
+	return nil
+}
+
+// writable returns STORAGE_FAILED if the data directory is known to be lost.
+// It is what every write checks first; it costs one atomic load.
+func (b *Broker) writable() error {
+	if e := b.storage.lost.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// StorageProblem returns nil while the data directory is sound, else the
+// STORAGE_FAILED error that writes answer; /readyz reports it.
+func (b *Broker) StorageProblem() error {
+	if e := b.checkStorage(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// watchStorage checks the data directory every storageCheckInterval, and
+// every partition's open files every filesCheckEvery of those, until ctx
+// ends.
+func (b *Broker) watchStorage(ctx context.Context) error {
+	tick := 0
+	return b.loop(ctx, storageCheckInterval, func() {
+		if b.checkStorage() == nil && tick%filesCheckEvery == 0 {
+			b.checkFiles()
+		}
+		tick++
+	})
+}
+
+// filesCheckEvery spaces out checkFiles, two stats per partition.
+const filesCheckEvery = 8
+
+// checkFiles catches what the directory identities miss: a topic's or a
+// partition's directory removed on its own. The partition's open file then
+// takes writes that nothing will read again, so the broker treats it as a
+// lost data directory.
+func (b *Broker) checkFiles() {
+	for _, t := range b.snapshot() {
+		for _, p := range t.parts {
+			err := p.log.CheckFiles()
+			if err == nil || errors.Is(err, commitlog.ErrClosed) {
+				continue
+			}
+			e := api.ErrStorageFailed.Withf("partition %d of %q: %v: writes are refused until the broker is restarted on a sound data directory", p.id, t.cfg.Name, err).
+				WithDetail("topic", t.cfg.Name).WithDetail("partition", p.id)
+			if b.storage.lost.CompareAndSwap(nil, e) {
+				b.log.Error("data directory lost: refusing writes; /readyz answers 503", "topic", t.cfg.Name, "partition", p.id, "problem", err)
+			}
+			return
+		}
+	}
+}
+
+// storageError turns a write's I/O error into the coded error it deserves:
+// STORAGE_FULL (retriable) for a full device or quota, STORAGE_FAILED for a
+// log that can no longer be written or a data directory found lost by the
+// check this error triggers. Any other error is returned as is. what says
+// what failed, for the message.
+func (b *Broker) storageError(err error, what string) error {
+	if lost := b.checkStorage(); lost != nil {
+		return lost
+	}
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return api.ErrStorageFull.Withf("%s: the data directory's device is full (%v); retry once space is freed", what, err)
+	case errors.Is(err, commitlog.ErrFailed):
+		return api.ErrStorageFailed.Withf("%s: %v; restart the broker to recover the log", what, err)
+	}
+	return err
+}
+
+// notDurable is the answer to an ack, nack or extend whose settlements were
+// applied in memory (under cg.mu, so they hold: those messages are not
+// delivered again) but whose offset write then failed. It says exactly that,
+// with the coded storage error and details.result, instead of a bare 500
+// that a client would take for "nothing happened". The settled offsets are
+// written with the group's next successful offset write.
+func (b *Broker) notDurable(err error, resp api.AckResponse) error {
+	const what = "the messages were settled in memory and will not be delivered again, but writing the group's offsets failed"
+	var ae *api.Error
+	if !errors.As(b.storageError(err, what), &ae) {
+		ae = api.ErrInternal.Withf("%s: %v", what, err)
+	}
+	return ae.WithDetail("result", resp).WithDetail("applied", true).WithDetail("durable", false)
+}

@@ -1,0 +1,153 @@
+package faulttest
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// After rm -rf of the data directory the broker went on answering 200 to
+// publishes, 201 to topic creation and "ready" on /readyz, and everything
+// was gone at the next start. Now it notices the directory's identity
+// changed, refuses writes with STORAGE_FAILED and turns unready.
+// Removing only a topic's directory is noticed too, through the partition's
+// open file (its path no longer names it).
+func TestLostDataDirRefusesWritesAndTurnsUnready(t *testing.T) {
+	for _, c := range []struct{ name, remove string }{{"data dir", ""}, {"one topic's dir", "topics/t"}} {
+		t.Run(c.name, func(t *testing.T) { testLostDir(t, c.remove) })
+	}
+}
+
+func testLostDir(t *testing.T, remove string) {
+	dir := filepath.Join(t.TempDir(), "data")
+	p := start(t, dir, "")
+	p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 1, ""), nil)
+	if n, st, raw := p.publishN("t", 0, 10, 10, 0); n != 10 {
+		t.Fatalf("publish before the loss: %d %s", st, raw)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, remove)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, raw := p.do("GET", "/readyz", nil)
+		if st == http.StatusServiceUnavailable {
+			if e := apiError(t, raw); e.Code != api.ErrStorageFailed.Code {
+				t.Fatalf("/readyz: %s, want STORAGE_FAILED", raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d %s 10s after the data dir was removed", st, raw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, req := range []struct{ method, path, body string }{
+		{"POST", "/topics/t/messages", `{"value":"lost?"}`},
+		{"POST", "/topics", fmtTopic("u", 1, "")},
+		{"POST", "/topics/t/partitions", `{"count":2}`},
+	} {
+		st, raw := p.do(req.method, req.path, req.body)
+		if e := apiError(t, raw); st != http.StatusServiceUnavailable || e.Code != api.ErrStorageFailed.Code || e.Retriable {
+			t.Errorf("%s %s after the loss: %d %s, want 503 STORAGE_FAILED, not retriable", req.method, req.path, st, raw)
+		}
+	}
+	if !regexpMatch(`data directory lost`, p.logs()) {
+		t.Errorf("no log line says the data directory was lost:\n%s", p.logs())
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size at dir, or skips the test saying why
+// (mounting needs root and a sandbox may forbid it even then).
+func mountTmpfs(t *testing.T, dir, size string) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a %s tmpfs to fill (needs root and a sandbox that allows mount): %v: %s", size, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+}
+
+// A full device answered 500 INTERNAL "internal error". Now a publish that
+// meets ENOSPC answers 507 STORAGE_FULL, retriable, and nothing of it is
+// visible; once space is freed, publishing works again. An ack whose offset
+// write meets a full disk says that it was applied in memory.
+func TestDiskFullAnswersStorageFull(t *testing.T) {
+	dir := t.TempDir()
+	mountTmpfs(t, dir, "4m")
+	p := start(t, filepath.Join(dir, "data"), "", "--fsync", "always")
+	p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 1, ""), nil)
+	if n, st, raw := p.publishN("t", 0, 20, 100, 0); n != 20 {
+		t.Fatalf("publish: %d %s", st, raw)
+	}
+	var join api.JoinResponse
+	p.must(http.StatusOK, "POST", "/groups/g/join", map[string]any{"topics": []string{"t"}}, &join)
+	var polled api.PollResponse
+	p.must(http.StatusOK, "POST", "/groups/g/poll", map[string]any{"member_id": join.MemberID, "generation": join.Generation, "max_messages": 20}, &polled)
+	if len(polled.Messages) != 20 {
+		t.Fatalf("polled %d messages, want 20", len(polled.Messages))
+	}
+
+	// Fill the device with a file of our own, as another tenant would.
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 64<<10)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	n, st, raw := p.publishN("t", 0, 100000, 1000, 0)
+	if st == http.StatusOK {
+		t.Fatalf("published %d KB onto a full device", n)
+	}
+	if e := apiError(t, raw); st != http.StatusInsufficientStorage || e.Code != api.ErrStorageFull.Code || !e.Retriable {
+		t.Fatalf("publish on a full device: %d %s, want 507 STORAGE_FULL, retriable", st, raw)
+	}
+	var info api.Topic
+	p.must(http.StatusOK, "GET", "/topics/t", nil, &info)
+	hwm := info.PartitionInfo[0].HighWatermark
+
+	// Acks until one meets the full disk: its answer must say it was applied.
+	sawFull := false
+	for _, m := range polled.Messages {
+		st, raw := p.do("POST", "/groups/g/ack", api.AckRequest{MemberID: join.MemberID, Generation: join.Generation,
+			Messages: []api.MessageRef{{Topic: "t", Partition: m.Partition, Offset: m.Offset}}})
+		if st == http.StatusOK {
+			continue
+		}
+		e := apiError(t, raw)
+		if st != http.StatusInsufficientStorage || e.Code != api.ErrStorageFull.Code || e.Details["applied"] != true {
+			t.Fatalf("ack on a full device: %d %s, want 507 STORAGE_FULL with details.applied", st, raw)
+		}
+		sawFull = true
+		break
+	}
+	if !sawFull {
+		t.Log("every ack found room on the device (the offset journal's page had space); only publishes were checked")
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if n, st, raw := p.publishN("t", 0, 5, 100, 0); n != 5 {
+		t.Fatalf("publish after space was freed: %d %s", st, raw)
+	}
+	p.must(http.StatusOK, "GET", "/topics/t", nil, &info)
+	if got := info.PartitionInfo[0].HighWatermark; got != hwm+5 {
+		t.Fatalf("high watermark %d after 5 more, want %d: a refused publish left records behind", got, hwm+5)
+	}
+	p.must(http.StatusOK, "GET", "/readyz", nil, nil)
+}
