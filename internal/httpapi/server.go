@@ -8,7 +8,9 @@ import (
 	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -110,7 +112,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // wrong method a coded 405 (with Allow), never ServeMux's plain text.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	if pattern == "" || !isClean(r.URL.Path) {
 		s.serve(w, r, "", s.unrouted)
 		return
 	}
@@ -131,8 +133,25 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	case http.StatusNotFound:
 		s.writeError(w, r, api.ErrNotFound.Withf("no route for %s %s", r.Method, r.URL.Path))
 	default:
-		h.ServeHTTP(w, r) // a redirect to the cleaned path
+		// The mux would redirect to the cleaned path (for "..", "." or "//"
+		// segments) with an HTML body. A client of a JSON API gains nothing
+		// from following it: a redirected POST may lose its body and a
+		// cleaned "/topics/.." names another resource entirely. Refuse it.
+		s.writeError(w, r, api.ErrNotFound.Withf("no route for %s %s: paths must be clean (no empty, \".\" or \"..\" segments)", r.Method, r.URL.Path).
+			WithDetail("path", r.URL.Path))
 	}
+}
+
+// isClean reports whether p is already in the form the mux would redirect
+// to: rooted, without empty, "." or ".." segments (a trailing slash is
+// kept, as the mux keeps it). For an unclean path the mux reports the
+// pattern of the cleaned one but serves a redirect.
+func isClean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // headRecorder keeps the status and header a handler writes and drops the
