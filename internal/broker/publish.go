@@ -89,29 +89,6 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 	return pos, nil
 }
 
-// check validates every message against t, returning the first problem.
-func (t *topic) check(msgs []Message) error {
-	n := int32(len(t.parts))
-	for i := range msgs {
-		m := &msgs[i]
-		if m.Partition != AnyPartition && (m.Partition < 0 || m.Partition >= n) {
-			return api.ErrPartitionNotFound.
-				Withf("message %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, m.Partition).
-				WithDetail("index", i).WithDetail("partition", m.Partition).WithDetail("partitions", n)
-		}
-		if m.Timestamp < 0 {
-			return api.ErrInvalidArgument.Withf("message %d: timestamp %d is negative", i, m.Timestamp).
-				WithDetail("index", i).WithDetail("field", "timestamp")
-		}
-		if size := m.size(); size > int(t.cfg.MaxMessageBytes) {
-			return api.ErrMessageTooLarge.
-				Withf("message %d is %d bytes (key, value and headers); topic %q allows %d", i, size, t.cfg.Name, t.cfg.MaxMessageBytes).
-				WithDetail("index", i).WithDetail("size", size).WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
-		}
-	}
-	return nil
-}
-
 // appendTo appends msgs[idx...] to p in batches of about maxBatchBytes and
 // records their offsets in pos.
 func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now int64, pos []Position) error {

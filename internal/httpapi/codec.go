@@ -19,7 +19,7 @@ import (
 // number, true or false) to be returned as that JSON. Without it, a value is
 // text (returned as a JSON string) or, if it is not UTF-8, bytes (returned in
 // value_base64).
-const attrJSON int8 = 0x01
+const attrJSON = broker.AttrJSON
 
 // decodePublish decodes a POST /topics/{topic}/messages body: one message or
 // {"messages":[...]}. It checks encodings only; sizes and partitions are the
