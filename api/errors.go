@@ -113,8 +113,11 @@ var (
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict}
 
 	// Sizes (413), load (429), availability (503), auth (401), method (405).
-	ErrMessageTooLarge  = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
-	ErrBodyTooLarge     = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	ErrBodyTooLarge    = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	// ErrTooManyMessages: a publish holds more messages than the broker's
+	// cap (details: max_batch_messages). Split the batch.
+	ErrTooManyMessages  = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge}
 	ErrTooManyRequests  = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
 	ErrUnavailable      = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
 	ErrUnauthorized     = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
@@ -133,7 +136,7 @@ func Codes() []*Error {
 		ErrNotFound, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
 		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
-		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyRequests, ErrUnavailable,
+		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrMethodNotAllowed, ErrUnsupportedMedia, ErrInternal,
 	}
 }

@@ -29,6 +29,8 @@ type config struct {
 	broker          broker.Config
 	addr            string
 	maxBodyBytes    int64
+	maxBatchMsgs    int
+	maxDecoding     int64
 	maxWait         time.Duration
 	shutdownTimeout time.Duration
 	logLevel        slog.Level
@@ -68,6 +70,8 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize32(&c.broker.MaxMessageBytes, d.MaxMessageBytes), "max-message-bytes", "default largest message (key + value + headers) of a topic")
 	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
+	fs.IntVar(&c.maxBatchMsgs, "max-batch-messages", httpapi.DefaultMaxBatchMessages, "most messages in one JSON publish (413 TOO_MANY_MESSAGES)")
+	fs.Var(newSize(&c.maxDecoding, httpapi.DefaultMaxDecodingBytes), "max-decoding-bytes", "most bytes of request bodies held at once over all requests (beyond: 429 with Retry-After); at least --max-body-bytes")
 	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on the wait_ms of a fetch or a group poll")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")
 
@@ -144,6 +148,12 @@ func (c *config) validate(problems []error) error {
 	}
 	if c.maxBodyBytes < int64(c.broker.MaxMessageBytes) {
 		errs = append(errs, fmt.Errorf("max body bytes %d must be at least max message bytes %d", c.maxBodyBytes, c.broker.MaxMessageBytes))
+	}
+	if c.maxBatchMsgs < 1 {
+		errs = append(errs, fmt.Errorf("max batch messages %d must be at least 1", c.maxBatchMsgs))
+	}
+	if c.maxDecoding < c.maxBodyBytes {
+		errs = append(errs, fmt.Errorf("max decoding bytes %d must be at least max body bytes %d", c.maxDecoding, c.maxBodyBytes))
 	}
 	if c.maxWait <= 0 {
 		errs = append(errs, fmt.Errorf("max wait %v must be positive", c.maxWait))

@@ -25,11 +25,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, s.opts.MaxBodyBytes)
-	if err != nil {
-		return err
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return bodyTooLarge(s.opts.MaxBodyBytes)
 	}
-	msgs, err := decodePublish(body)
+	msgs, err := decodePublish(r.Body, s.opts.MaxBatchMessages) // r.Body is bounded by serve
 	if err != nil {
 		return err
 	}

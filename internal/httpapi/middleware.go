@@ -42,7 +42,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, nex
 	// A backstop for handlers that read the body without readBody: no
 	// request body is ever read past MaxBodyBytes.
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+		body := &budgetedBody{ReadCloser: http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes), budget: s.bodies}
+		defer body.release()
+		r.Body = body
 	}
 	if !s.authorized(r, route) {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="goqueue"`)
