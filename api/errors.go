@@ -117,10 +117,13 @@ var (
 	ErrBodyTooLarge    = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
 	// ErrTooManyMessages: a publish holds more messages than the broker's
 	// cap (details: max_batch_messages). Split the batch.
-	ErrTooManyMessages  = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge}
-	ErrTooManyRequests  = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
-	ErrUnavailable      = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
-	ErrUnauthorized     = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
+	ErrTooManyMessages = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge}
+	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
+	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
+	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
+	// ErrForbidden: the API key is valid but its scope does not allow the
+	// request; details name the missing permission and the topic or group.
+	ErrForbidden        = &Error{Code: "FORBIDDEN", Status: http.StatusForbidden}
 	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed}
 	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType}
 
@@ -137,6 +140,6 @@ func Codes() []*Error {
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
 		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
-		ErrUnauthorized, ErrMethodNotAllowed, ErrUnsupportedMedia, ErrInternal,
+		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia, ErrInternal,
 	}
 }

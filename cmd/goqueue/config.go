@@ -95,7 +95,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with --tls-key, serve HTTPS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
-	fs.StringSliceVar(&c.apiKeys, "api-keys", nil, "comma-separated API keys; if set, every request needs one (X-API-Key or Authorization: Bearer). Prefer the environment variable: flags show in ps")
+	fs.StringSliceVar(&c.apiKeys, "api-keys", nil, "comma-separated API keys; if set, every request needs one (X-API-Key or Authorization: Bearer). KEY has full access; KEY:produce=orders*;consume=orders*;group=billing*;admin=ops|audit* is scoped (see README). Prefer the environment variable: flags show in ps")
 	fs.BoolVar(&c.authHealth, "auth-health", false, "require the API key on /healthz, /livez and /readyz too")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
 	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "time a client has to send a whole request, body included")

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -46,6 +47,11 @@ func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.decodeGroupRequest(w, r, &req)
 	if err != nil {
 		return err
+	}
+	for _, topic := range req.Topics {
+		if err := allow(r, actConsume, kindTopic, topic); err != nil {
+			return err
+		}
 	}
 	resp, err := s.b.JoinGroup(id, req, peerHost(r))
 	if err != nil {
@@ -138,7 +144,9 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.b.Groups())
+	list := s.b.Groups()
+	list.Groups = slices.DeleteFunc(list.Groups, func(g api.GroupDescription) bool { return !visible(r, kindGroup, g.GroupID) })
+	writeJSON(w, http.StatusOK, list)
 	return nil
 }
 

@@ -5,7 +5,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
 	"log/slog"
 	"net/http"
 	"path"
@@ -27,7 +26,8 @@ type Options struct {
 	Logger       *slog.Logger  // default slog.Default()
 	// APIKeys, if any, are required on every route (X-API-Key or
 	// Authorization: Bearer) except /healthz, /livez and /readyz, which
-	// AuthHealth closes too.
+	// AuthHealth closes too. An entry is KEY (full access) or KEY:RULES,
+	// a scoped key (see ParseAPIKey and authz.go).
 	APIKeys    []string
 	AuthHealth bool
 	// MaxBatchMessages caps the messages of one JSON publish; default
@@ -57,7 +57,7 @@ type Server struct {
 	mux  *http.ServeMux // immutable after New
 	// metrics, keys and spec are immutable after New.
 	metrics *metrics.Metrics
-	keys    [][sha256.Size]byte
+	keys    []apiKey
 	spec    []byte // /openapi.json
 	bodies  *bodyBudget
 	// draining is set once shutdown begins; /readyz then answers 503 so load
@@ -91,7 +91,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
-		metrics: metrics.New(b, opts.Version), keys: hashKeys(opts.APIKeys),
+		metrics: metrics.New(b, opts.Version), keys: parseKeys(opts.APIKeys),
 		bodies: &bodyBudget{max: opts.MaxDecodingBytes}}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt.h))
@@ -206,6 +206,10 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 				s.writeError(w, r, api.ErrInternal.Withf("internal error"))
 			}
 		}()
+		if err := authorize(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
