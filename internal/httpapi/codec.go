@@ -153,11 +153,6 @@ func atIndex(err *api.Error, i int) *api.Error {
 	return e.WithDetail("index", i)
 }
 
-func isZero(m *api.PublishMessage) bool {
-	return m.Key == nil && m.KeyBase64 == nil && m.Value == nil && m.ValueBase64 == nil &&
-		m.Headers == nil && m.Partition == nil && m.Timestamp == 0
-}
-
 // decodeMessage applies the value rules of api.PublishMessage: a JSON string
 // is stored as its text; any other JSON value as its JSON text, marked with
 // attrJSON; value_base64 as raw bytes; null or absent as a null value.
