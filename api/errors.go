@@ -108,6 +108,12 @@ var (
 	// ErrNoOffset: offset_reset is "none" and the group has no committed
 	// offset for a partition; details name it. Commit or reset an offset.
 	ErrNoOffset = &Error{Code: "NO_COMMITTED_OFFSET", Status: http.StatusConflict}
+	// ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers: the broker
+	// holds as many topics, groups, or members of the group as its limits
+	// allow (details: the limit). Delete some, or raise the broker's limit.
+	ErrTooManyTopics  = &Error{Code: "TOO_MANY_TOPICS", Status: http.StatusConflict}
+	ErrTooManyGroups  = &Error{Code: "TOO_MANY_GROUPS", Status: http.StatusConflict}
+	ErrTooManyMembers = &Error{Code: "TOO_MANY_MEMBERS", Status: http.StatusConflict}
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict}
@@ -139,6 +145,7 @@ func Codes() []*Error {
 		ErrNotFound, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
 		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
+		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia, ErrInternal,
 	}

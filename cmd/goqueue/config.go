@@ -69,6 +69,11 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.DurationVar(&c.broker.SegmentAge, "segment-age", d.SegmentAge, "roll a segment older than this; 0 rolls by size only")
 	fs.Var(newSize32(&c.broker.MaxMessageBytes, d.MaxMessageBytes), "max-message-bytes", "default largest message (key + value + headers) of a topic")
 	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
+	lim := &c.broker.Limits
+	*lim = broker.DefaultLimits()
+	fs.IntVar(&lim.MaxTopics, "max-topics", lim.MaxTopics, "most topics clients may create (409 TOO_MANY_TOPICS); DLQs may pass it")
+	fs.IntVar(&lim.MaxGroups, "max-groups", lim.MaxGroups, "most consumer groups (409 TOO_MANY_GROUPS)")
+	fs.IntVar(&lim.MaxGroupMembers, "max-group-members", lim.MaxGroupMembers, "most members of one group (409 TOO_MANY_MEMBERS)")
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
 	fs.IntVar(&c.maxBatchMsgs, "max-batch-messages", httpapi.DefaultMaxBatchMessages, "most messages in one JSON publish (413 TOO_MANY_MESSAGES)")
 	fs.Var(newSize(&c.maxDecoding, httpapi.DefaultMaxDecodingBytes), "max-decoding-bytes", "most bytes of request bodies held at once over all requests (beyond: 429 with Retry-After); at least --max-body-bytes")
@@ -148,6 +153,9 @@ func (c *config) validate(problems []error) error {
 	}
 	if c.maxBodyBytes < int64(c.broker.MaxMessageBytes) {
 		errs = append(errs, fmt.Errorf("max body bytes %d must be at least max message bytes %d", c.maxBodyBytes, c.broker.MaxMessageBytes))
+	}
+	if l := c.broker.Limits; l.MaxTopics < 1 || l.MaxGroups < 1 || l.MaxGroupMembers < 1 {
+		errs = append(errs, fmt.Errorf("max topics %d, max groups %d and max group members %d must be at least 1", l.MaxTopics, l.MaxGroups, l.MaxGroupMembers))
 	}
 	if c.maxBatchMsgs < 1 {
 		errs = append(errs, fmt.Errorf("max batch messages %d must be at least 1", c.maxBatchMsgs))

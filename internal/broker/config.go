@@ -54,6 +54,7 @@ type Config struct {
 
 	Groups   group.Config    // consumer-group bounds and defaults; zero fields take group's defaults
 	Delivery delivery.Config // per-message delivery defaults; zero fields take delivery's defaults
+	Limits   Limits          // bounds on topics, groups and members; zero fields take DefaultLimits
 
 	Logger *slog.Logger     // nil: slog.Default()
 	Now    func() time.Time // nil: time.Now; tests inject a clock

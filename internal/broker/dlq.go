@@ -107,13 +107,13 @@ func (b *Broker) ensureDLQ(src *topic) (string, error) {
 	t, err := b.lookup(name)
 	switch {
 	case errors.Is(err, api.ErrTopicNotFound):
-		_, err = b.CreateTopic(api.CreateTopicRequest{
+		_, err = b.createTopic(api.CreateTopicRequest{
 			Name: name, Partitions: partitions,
 			RetentionHours: src.cfg.RetentionHours, RetentionBytes: src.cfg.RetentionBytes,
 			SegmentBytes: src.cfg.SegmentBytes, SegmentMS: src.cfg.SegmentMS,
 			MaxMessageBytes: int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit)),
 			Fsync:           src.cfg.Fsync,
-		})
+		}, 2*b.cfg.Limits.withDefaults().MaxTopics) // a DLQ may pass MaxTopics: see Limits
 		if errors.Is(err, api.ErrTopicExists) {
 			return b.ensureDLQ(src)
 		}

@@ -137,7 +137,10 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 				return api.OffsetsResponse{}, err
 			}
 		}
-		cg = c.getOrCreate(groupID)
+		var err error
+		if cg, err = c.getOrCreate(groupID); err != nil {
+			return api.OffsetsResponse{}, err
+		}
 	} else {
 		var err error
 		if cg, err = c.lookup(groupID); err != nil {
