@@ -26,15 +26,16 @@ const envPrefix = "GOQUEUE_"
 
 // config is everything `goqueue` needs to serve.
 type config struct {
-	broker          broker.Config
-	addr            string
-	maxBodyBytes    int64
-	maxBatchMsgs    int
-	maxDecoding     int64
-	maxWait         time.Duration
-	shutdownTimeout time.Duration
-	logLevel        slog.Level
-	logFormat       string
+	broker            broker.Config
+	addr              string
+	maxBodyBytes      int64
+	maxBatchMsgs      int
+	maxDecoding       int64
+	metricsGroupParts bool
+	maxWait           time.Duration
+	shutdownTimeout   time.Duration
+	logLevel          slog.Level
+	logFormat         string
 
 	// Consumer-group delivery settings, kept apart from broker.Delivery so
 	// that "0 retries" can be said (delivery reads 0 as "the default").
@@ -77,6 +78,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
 	fs.IntVar(&c.maxBatchMsgs, "max-batch-messages", httpapi.DefaultMaxBatchMessages, "most messages in one JSON publish (413 TOO_MANY_MESSAGES)")
 	fs.Var(newSize(&c.maxDecoding, httpapi.DefaultMaxDecodingBytes), "max-decoding-bytes", "most bytes of request bodies held at once over all requests (beyond: 429 with Retry-After); at least --max-body-bytes")
+	fs.BoolVar(&c.metricsGroupParts, "metrics-group-partitions", false, "add per group × partition series to /metrics (goqueue_group_partition_*); by default a group's series are per topic")
 	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on the wait_ms of a fetch or a group poll")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")
 

@@ -39,6 +39,9 @@ type Options struct {
 	// all requests; past it a request gets a retriable 429 with
 	// Retry-After. Default 128 MiB; at least MaxBodyBytes.
 	MaxDecodingBytes int64
+	// MetricsGroupPartitions adds per group × partition series to
+	// /metrics (see metrics.Options).
+	MetricsGroupPartitions bool
 }
 
 // Defaults for Options.
@@ -91,7 +94,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
-		metrics: metrics.New(b, opts.Version), keys: parseKeys(opts.APIKeys),
+		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions}), keys: parseKeys(opts.APIKeys),
 		bodies: &bodyBudget{max: opts.MaxDecodingBytes}}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt.h))
