@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -80,5 +81,48 @@ func TestBodyBudget(t *testing.T) {
 	}
 	if budget.used.Load() != 0 {
 		t.Fatalf("%d bytes still held", budget.used.Load())
+	}
+}
+
+// TestDecodingBudgetRefusesWith429: while one slow request holds nearly the
+// whole budget of body bytes, another is refused with a retriable 429 and
+// Retry-After; once the first ends, the budget is free again. (No broker:
+// both requests are refused or stalled before the handler reaches it.)
+func TestDecodingBudgetRefusesWith429(t *testing.T) {
+	const budget = 1 << 20
+	s := New(nil, Options{MaxBodyBytes: budget, MaxDecodingBytes: budget})
+	pr, pw := io.Pipe()
+	slowDone := make(chan int, 1)
+	go func() {
+		r := httptest.NewRequest("POST", "/topics/t/batches", pr)
+		r.Header.Set("Content-Type", api.BatchesContentType)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		slowDone <- w.Code
+	}()
+	// The pipe's Write returns once the handler has read (and been charged
+	// for) every byte.
+	if _, err := pw.Write(make([]byte, budget-100)); err != nil {
+		t.Fatal(err)
+	}
+	post := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/topics/t/batches", strings.NewReader(strings.Repeat("x", 200)))
+		r.Header.Set("Content-Type", api.BatchesContentType)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		return w
+	}
+	w := post()
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" ||
+		!strings.Contains(w.Body.String(), api.ErrTooManyRequests.Code) || !strings.Contains(w.Body.String(), `"retriable":true`) {
+		t.Fatalf("second request while the budget is held: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	<-slowDone
+	if used := s.bodies.used.Load(); used != 0 {
+		t.Fatalf("%d bytes still charged after both requests ended", used)
+	}
+	if w := post(); w.Code == http.StatusTooManyRequests {
+		t.Fatalf("after release: %d %s", w.Code, w.Body)
 	}
 }
