@@ -100,10 +100,13 @@ func TestDecodingBudgetRefusesWith429(t *testing.T) {
 		s.ServeHTTP(w, r)
 		slowDone <- w.Code
 	}()
-	// The pipe's Write returns once the handler has read (and been charged
-	// for) every byte.
+	// The pipe's Write returns once the handler has read every byte; the
+	// charge follows the read.
 	if _, err := pw.Write(make([]byte, budget-100)); err != nil {
 		t.Fatal(err)
+	}
+	for s.bodies.used.Load() < budget-100 {
+		runtime.Gosched()
 	}
 	post := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/topics/t/batches", strings.NewReader(strings.Repeat("x", 200)))

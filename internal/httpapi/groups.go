@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"slices"
@@ -38,6 +39,15 @@ func (s *Server) decodeGroupRequest(w http.ResponseWriter, r *http.Request, v an
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return "", err
+	}
+	// Every message an ack, nack or extend names is a JSON object, so the
+	// body's '{' count bounds them: refusing past the cap before decoding
+	// keeps a 16 MiB body of empty refs from costing ~800 MB. (A brace in
+	// a string counts too; only a body with more braces than the cap can
+	// be refused for it.)
+	if n := bytes.Count(body, []byte{'{'}); n > s.opts.MaxBatchMessages+1 {
+		return "", api.ErrTooManyMessages.Withf("a request may name at most %d messages (objects); split it", s.opts.MaxBatchMessages).
+			WithDetail("max_batch_messages", s.opts.MaxBatchMessages)
 	}
 	return id, decodeJSON(body, v)
 }

@@ -2,11 +2,13 @@ package httpapi_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
 // TestLimitsOnTopicsGroupsAndMembers: past its limits the broker refuses a
@@ -58,4 +60,14 @@ func mustGroups(t *testing.T, s *brokertest.Server) api.GroupList {
 		t.Fatal(fmt.Sprint("list groups: ", st))
 	}
 	return l
+}
+
+// TestGroupBodiesCapped: an ack naming more messages than
+// --max-batch-messages is refused before it is decoded (a 16 MiB body of
+// empty refs once took ~800 MB).
+func TestGroupBodiesCapped(t *testing.T) {
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxBatchMessages = 10 }))
+	body := `{"member_id":"m","generation":1,"messages":[` + strings.Repeat(`{},`, 10) + `{}]}`
+	status, raw := post(t, s, "/groups/g/ack", []byte(body))
+	wantError(t, status, raw, api.ErrTooManyMessages)
 }
