@@ -108,16 +108,28 @@ var (
 	// ErrNoOffset: offset_reset is "none" and the group has no committed
 	// offset for a partition; details name it. Commit or reset an offset.
 	ErrNoOffset = &Error{Code: "NO_COMMITTED_OFFSET", Status: http.StatusConflict}
+	// ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers: the broker
+	// holds as many topics, groups, or members of the group as its limits
+	// allow (details: the limit). Delete some, or raise the broker's limit.
+	ErrTooManyTopics  = &Error{Code: "TOO_MANY_TOPICS", Status: http.StatusConflict}
+	ErrTooManyGroups  = &Error{Code: "TOO_MANY_GROUPS", Status: http.StatusConflict}
+	ErrTooManyMembers = &Error{Code: "TOO_MANY_MEMBERS", Status: http.StatusConflict}
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict}
 
 	// Sizes (413), load (429), availability (503), auth (401), method (405).
-	ErrMessageTooLarge  = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
-	ErrBodyTooLarge     = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
-	ErrTooManyRequests  = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
-	ErrUnavailable      = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
-	ErrUnauthorized     = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
+	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	ErrBodyTooLarge    = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	// ErrTooManyMessages: a publish holds more messages than the broker's
+	// cap (details: max_batch_messages). Split the batch.
+	ErrTooManyMessages = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge}
+	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
+	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
+	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
+	// ErrForbidden: the API key is valid but its scope does not allow the
+	// request; details name the missing permission and the topic or group.
+	ErrForbidden        = &Error{Code: "FORBIDDEN", Status: http.StatusForbidden}
 	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed}
 	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType}
 
@@ -142,8 +154,9 @@ func Codes() []*Error {
 		ErrNotFound, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
 		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
-		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyRequests, ErrUnavailable,
-		ErrUnauthorized, ErrMethodNotAllowed, ErrUnsupportedMedia,
+		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
+		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
+		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
 		ErrStorageFull, ErrStorageFailed, ErrInternal,
 	}
 }

@@ -27,14 +27,17 @@ const envPrefix = "GOQUEUE_"
 
 // config is everything `goqueue` needs to serve.
 type config struct {
-	broker          broker.Config
-	addr            string
-	maxBodyBytes    int64
-	maxWait         time.Duration
-	shutdownTimeout time.Duration
-	logLevel        slog.Level
-	logFormat       string
-	configFile      string // --config or GOQUEUE_CONFIG; "" for none
+	broker            broker.Config
+	addr              string
+	maxBodyBytes      int64
+	maxBatchMsgs      int
+	maxDecoding       int64
+	metricsGroupParts bool
+	maxWait           time.Duration
+	shutdownTimeout   time.Duration
+	logLevel          slog.Level
+	logFormat         string
+	configFile        string // --config or GOQUEUE_CONFIG; "" for none
 
 	// Consumer-group delivery settings, kept apart from broker.Delivery so
 	// that "0 retries" can be said (delivery reads 0 as "the default").
@@ -74,7 +77,15 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.DurationVar(&c.broker.TimestampAfterMax, "timestamp-after-max", d.TimestampAfterMax, "refuse message timestamps further than this after the broker's clock; 0: no bound")
 	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
 	fs.DurationVar(&c.broker.History.Interval, "lag-sample-interval", history.DefaultInterval, "how often each group's lag is sampled for the lag history (kept 24 h)")
+	lim := &c.broker.Limits
+	*lim = broker.DefaultLimits()
+	fs.IntVar(&lim.MaxTopics, "max-topics", lim.MaxTopics, "most topics clients may create (409 TOO_MANY_TOPICS); DLQs may pass it")
+	fs.IntVar(&lim.MaxGroups, "max-groups", lim.MaxGroups, "most consumer groups (409 TOO_MANY_GROUPS)")
+	fs.IntVar(&lim.MaxGroupMembers, "max-group-members", lim.MaxGroupMembers, "most members of one group (409 TOO_MANY_MEMBERS)")
 	fs.Var(newSize(&c.maxBodyBytes, httpapi.DefaultMaxBodyBytes), "max-body-bytes", "largest HTTP request body")
+	fs.IntVar(&c.maxBatchMsgs, "max-batch-messages", httpapi.DefaultMaxBatchMessages, "most messages in one JSON publish (413 TOO_MANY_MESSAGES)")
+	fs.Var(newSize(&c.maxDecoding, httpapi.DefaultMaxDecodingBytes), "max-decoding-bytes", "most bytes of request bodies held at once over all requests (beyond: 429 with Retry-After); at least --max-body-bytes")
+	fs.BoolVar(&c.metricsGroupParts, "metrics-group-partitions", false, "add per group × partition series to /metrics (goqueue_group_partition_*); by default a group's series are per topic")
 	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on the wait_ms of a fetch or a group poll")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")
 
@@ -98,7 +109,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate (chain) file; with --tls-key, serve HTTPS")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
-	fs.StringSliceVar(&c.apiKeys, "api-keys", nil, "comma-separated API keys; if set, every request needs one (X-API-Key or Authorization: Bearer). Prefer the environment variable: flags show in ps")
+	fs.StringSliceVar(&c.apiKeys, "api-keys", nil, "comma-separated API keys; if set, every request needs one (X-API-Key or Authorization: Bearer). KEY has full access; KEY:produce=orders*;consume=orders*;group=billing*;admin=ops|audit* is scoped (see README). Prefer the environment variable: flags show in ps")
 	fs.BoolVar(&c.authHealth, "auth-health", false, "require the API key on /healthz, /livez and /readyz too")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
 	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "time a client has to send a whole request, body included")
@@ -171,6 +182,15 @@ func (c *config) validate(problems []error) error {
 	}
 	if c.maxBodyBytes < int64(c.broker.MaxMessageBytes) {
 		errs = append(errs, fmt.Errorf("max body bytes %d must be at least max message bytes %d", c.maxBodyBytes, c.broker.MaxMessageBytes))
+	}
+	if l := c.broker.Limits; l.MaxTopics < 1 || l.MaxGroups < 1 || l.MaxGroupMembers < 1 {
+		errs = append(errs, fmt.Errorf("max topics %d, max groups %d and max group members %d must be at least 1", l.MaxTopics, l.MaxGroups, l.MaxGroupMembers))
+	}
+	if c.maxBatchMsgs < 1 {
+		errs = append(errs, fmt.Errorf("max batch messages %d must be at least 1", c.maxBatchMsgs))
+	}
+	if c.maxDecoding < c.maxBodyBytes {
+		errs = append(errs, fmt.Errorf("max decoding bytes %d must be at least max body bytes %d", c.maxDecoding, c.maxBodyBytes))
 	}
 	if c.maxWait <= 0 {
 		errs = append(errs, fmt.Errorf("max wait %v must be positive", c.maxWait))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
 // validateDelivery checks the consumer-group delivery settings and turns
@@ -61,10 +63,18 @@ func (c *config) validateHTTP() []error {
 			bad("tls cert %q and key %q: %v", c.tlsCert, c.tlsKey, err)
 		}
 	}
-	for i, k := range c.apiKeys {
-		if len(k) < 16 {
+	seen := make(map[string]bool, len(c.apiKeys))
+	for i, entry := range c.apiKeys {
+		k, err := httpapi.ParseAPIKey(entry)
+		switch {
+		case err != nil:
+			bad("api key %d: %v (KEY, or KEY:ACTION=PATTERN[|PATTERN...][;...] with ACTION produce, consume, group or admin)", i+1, err)
+		case len(k) < 16:
 			bad("api key %d is %d characters; use at least 16 (e.g. openssl rand -hex 24)", i+1, len(k))
+		case seen[k]:
+			bad("api key %d is given twice; give each key one scope", i+1)
 		}
+		seen[k] = true
 	}
 	return errs
 }

@@ -100,3 +100,22 @@ func TestEveryFlagInREADME(t *testing.T) {
 		}
 	})
 }
+
+func TestScopedAPIKeys(t *testing.T) {
+	c, err := parse(t, nil, map[string]string{
+		"GOQUEUE_API_KEYS": "0123456789abcdef-a,0123456789abcdef-b:produce=orders*;consume=orders*|payments;group=billing*",
+	})
+	if err != nil || len(c.apiKeys) != 2 {
+		t.Fatalf("keys %q: %v", c.apiKeys, err)
+	}
+	for _, bad := range []string{
+		"0123456789abcdef-b:write=orders",                 // no such action
+		"0123456789abcdef-b:produce",                      // no patterns
+		"short:produce=orders",                            // the key part is too short
+		"0123456789abcdef-b,0123456789abcdef-b:produce=x", // one key, two scopes
+	} {
+		if _, err := parse(t, []string{"--api-keys", bad}, nil); err == nil || !strings.Contains(err.Error(), "api key") {
+			t.Errorf("--api-keys %q: %v", bad, err)
+		}
+	}
+}

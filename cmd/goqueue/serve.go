@@ -85,12 +85,15 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		return errors.Join(err, g.Wait())
 	}
 	h = httpapi.New(b, httpapi.Options{
-		MaxBodyBytes: cfg.maxBodyBytes,
-		MaxWait:      cfg.maxWait,
-		Version:      version(),
-		Logger:       log,
-		APIKeys:      cfg.apiKeys,
-		AuthHealth:   cfg.authHealth,
+		MaxBodyBytes:           cfg.maxBodyBytes,
+		MaxBatchMessages:       cfg.maxBatchMsgs,
+		MaxDecodingBytes:       cfg.maxDecoding,
+		MetricsGroupPartitions: cfg.metricsGroupParts,
+		MaxWait:                cfg.maxWait,
+		Version:                version(),
+		Logger:                 log,
+		APIKeys:                cfg.apiKeys,
+		AuthHealth:             cfg.authHealth,
 	})
 	sw.set(h)
 	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // PublishBatches appends pre-encoded record batches, the Go client's fast
@@ -12,7 +11,8 @@ import (
 // as is (the broker only assigns its offsets). It returns, per frame in
 // order, the partition and the offset of the frame's first record.
 //
-// Every frame is checked (partition, framing, CRC, records) before any is
+// Every frame is checked (partition, framing, CRC, and each record by the
+// rules Publish applies: size, timestamp, attributes) before any is
 // written; the error's details carry the index of the first bad frame. As
 // with Publish, appends to different partitions are not atomic together.
 func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Position, error) {
@@ -28,24 +28,12 @@ func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Positio
 	if err := b.writable(); err != nil {
 		return nil, err
 	}
-	n := int32(len(t.parts))
-	now := b.now()
+	bounds := b.timeBounds(b.now())
 	counts := make([]int32, len(frames))
 	for i, f := range frames {
-		if f.Partition < 0 || f.Partition >= n {
-			return nil, api.ErrPartitionNotFound.
-				Withf("frame %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, f.Partition).
-				WithDetail("index", i).WithDetail("partition", f.Partition).WithDetail("partitions", n)
-		}
-		sum, err := commitlog.InspectBatch(f.Batch)
-		if err != nil {
-			return nil, api.ErrBadRequest.Withf("frame %d is not a valid uncompressed Kafka RecordBatch v2: %v", i, err).
-				WithDetail("index", i)
-		}
-		if err := b.checkTimestamps("frame", i, sum.MinTimestamp, sum.MaxTimestamp, now); err != nil {
+		if counts[i], err = t.checkFrame(i, f, bounds); err != nil {
 			return nil, err
 		}
-		counts[i] = sum.Records
 	}
 	pos := make([]Position, len(frames))
 	for i, f := range frames {

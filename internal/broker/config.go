@@ -61,7 +61,7 @@ type Config struct {
 	// TimestampBeforeMax and TimestampAfterMax bound how far a message's
 	// timestamp may lie before or after the broker's clock (Kafka's
 	// message.timestamp.{before,after}.max.ms); 0 is no bound. See
-	// checkTimestamps.
+	// timeBounds.
 	TimestampBeforeMax time.Duration
 	TimestampAfterMax  time.Duration
 
@@ -70,6 +70,7 @@ type Config struct {
 	Groups   group.Config    // consumer-group bounds and defaults; zero fields take group's defaults
 	Delivery delivery.Config // per-message delivery defaults; zero fields take delivery's defaults
 	History  history.Config  // lag sampling and retention; zero fields take history's defaults
+	Limits   Limits          // bounds on topics, groups and members; zero fields take DefaultLimits
 
 	Logger *slog.Logger     // nil: slog.Default()
 	Now    func() time.Time // nil: time.Now; tests inject a clock

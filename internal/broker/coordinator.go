@@ -160,16 +160,19 @@ func (c *coordinator) lookup(id string) (*cgroup, error) {
 }
 
 // getOrCreate returns the group id, creating it (a first join creates a
-// group).
-func (c *coordinator) getOrCreate(id string) *cgroup {
+// group) unless the broker holds MaxGroups groups already.
+func (c *coordinator) getOrCreate(id string) (*cgroup, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cg := c.groups[id]
 	if cg == nil {
+		if err := c.groupLimitLocked(id); err != nil {
+			return nil, err
+		}
 		cg = c.newGroup(id)
 		c.groups[id] = cg
 	}
-	return cg
+	return cg, nil
 }
 
 // all returns every group, sorted by ID.

@@ -111,13 +111,13 @@ func (b *Broker) ensureDLQ(src *topic) (string, error) {
 		if segmentMS > 0 {
 			segmentMS = max(segmentMS, MinSegmentMS) // src may predate the minimum
 		}
-		_, err = b.CreateTopic(api.CreateTopicRequest{
+		_, err = b.createTopic(api.CreateTopicRequest{
 			Name: name, Partitions: partitions,
 			RetentionHours: src.cfg.RetentionHours, RetentionBytes: src.cfg.RetentionBytes,
 			SegmentBytes: src.cfg.SegmentBytes, SegmentMS: segmentMS,
 			MaxMessageBytes: int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit)),
 			Fsync:           src.cfg.Fsync,
-		})
+		}, 2*b.cfg.Limits.withDefaults().MaxTopics) // a DLQ may pass MaxTopics: see Limits
 		if errors.Is(err, api.ErrTopicExists) {
 			return b.ensureDLQ(src)
 		}

@@ -50,7 +50,9 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 		if err != nil || req.DryRun {
 			return c.answerLocked(scratch, plan, req.DryRun), err
 		}
-		cg = c.getOrCreate(groupID)
+		if cg, err = c.getOrCreate(groupID); err != nil {
+			return api.ResetOffsetsResponse{}, err
+		}
 	}
 	cg.mu.Lock()
 	plan, err := c.planResetLocked(cg, req, from)

@@ -83,7 +83,10 @@ func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (ap
 	}
 	c := b.coord
 	for {
-		cg := c.getOrCreate(groupID)
+		cg, err := c.getOrCreate(groupID)
+		if err != nil {
+			return api.JoinResponse{}, err
+		}
 		res, err := c.join(cg, req, set, session, rebalance, host)
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
@@ -109,6 +112,9 @@ func joinSettings(req api.JoinRequest) (groupSettings, error) {
 func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, session, rebalance time.Duration, host string) (api.JoinResponse, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
+	if err := c.memberLimitLocked(cg, req); err != nil {
+		return api.JoinResponse{}, err
+	}
 	creating := cg.g.Empty()
 	var saved savedSettings
 	if creating {

@@ -62,7 +62,7 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 		return nil, err
 	}
 	clock := b.now()
-	if err := b.check(t, msgs, clock); err != nil {
+	if err := t.check(msgs, b.timeBounds(clock)); err != nil {
 		return nil, err
 	}
 	now := clock.UnixMilli()
@@ -91,30 +91,6 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 		}
 	}
 	return pos, nil
-}
-
-// check validates every message against t, returning the first problem.
-func (b *Broker) check(t *topic, msgs []Message, now time.Time) error {
-	n := int32(len(t.parts))
-	for i := range msgs {
-		m := &msgs[i]
-		if m.Partition != AnyPartition && (m.Partition < 0 || m.Partition >= n) {
-			return api.ErrPartitionNotFound.
-				Withf("message %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, m.Partition).
-				WithDetail("index", i).WithDetail("partition", m.Partition).WithDetail("partitions", n)
-		}
-		if m.Timestamp != 0 { // 0: the broker's clock
-			if err := b.checkTimestamps("message", i, m.Timestamp, m.Timestamp, now); err != nil {
-				return err
-			}
-		}
-		if size := m.size(); size > int(t.cfg.MaxMessageBytes) {
-			return api.ErrMessageTooLarge.
-				Withf("message %d is %d bytes (key, value and headers); topic %q allows %d", i, size, t.cfg.Name, t.cfg.MaxMessageBytes).
-				WithDetail("index", i).WithDetail("size", size).WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
-		}
-	}
-	return nil
 }
 
 // appendTo appends msgs[idx...] to p in batches of about maxBatchBytes and

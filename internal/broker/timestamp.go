@@ -6,12 +6,10 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// checkTimestamps is the one check of message timestamps for every way in
-// (JSON messages and binary batches): the timestamps of item i of the
-// request (what: "message" or "frame") lie in [lo, hi] (ms since the Unix
-// epoch; a JSON message has lo == hi). A
-// timestamp may be neither negative nor further before or after the broker's
-// clock than Config.TimestampBeforeMax / TimestampAfterMax allow.
+// timeBounds is the window of record timestamps the broker takes, fixed
+// once per publish request from the broker's clock and
+// Config.TimestampBeforeMax / TimestampAfterMax (0: no bound), and checked
+// for every record by checkRecord, whichever way it came in.
 //
 // Why bound them: a segment's newest timestamp decides when retention may
 // delete it, so one message stamped far in the future (9223372036854775807)
@@ -19,22 +17,33 @@ import (
 // broker's clock (commitlog), so old timestamps cannot make segments roll;
 // they only make retention delete their segment sooner, which is why the
 // default bound before the clock is none, as in Kafka.
-func (b *Broker) checkTimestamps(what string, i int, lo, hi int64, now time.Time) error {
-	bad := func(ts int64, format string, args ...any) *api.Error {
-		return api.ErrInvalidArgument.Withf("%s %d: timestamp %d "+format, append([]any{what, i, ts}, args...)...).
-			WithDetail("index", i).WithDetail("field", "timestamp").WithDetail("timestamp", ts)
+type timeBounds struct {
+	nowMS, beforeMS, afterMS int64
+}
+
+func (b *Broker) timeBounds(now time.Time) timeBounds {
+	return timeBounds{nowMS: now.UnixMilli(), beforeMS: b.cfg.TimestampBeforeMax.Milliseconds(), afterMS: b.cfg.TimestampAfterMax.Milliseconds()}
+}
+
+// check refuses a negative timestamp and one outside the window. A JSON
+// message without a timestamp (0) takes the broker's clock and passes.
+func (tb timeBounds) check(r *incoming) *api.Error {
+	ts := r.timestamp
+	bad := func(format string, args ...any) *api.Error {
+		return api.ErrInvalidArgument.Withf("%s: timestamp %d "+format, append([]any{r.where(), ts}, args...)...).
+			WithDetail("field", "timestamp").WithDetail("timestamp", ts)
 	}
-	if lo < 0 {
-		return bad(lo, "is negative")
-	}
-	nowMS := now.UnixMilli()
-	if after := b.cfg.TimestampAfterMax; after > 0 && hi > nowMS && hi-nowMS > after.Milliseconds() {
-		return bad(hi, "is more than %v after the broker's clock (%d); the bound is --timestamp-after-max", after, nowMS).
-			WithDetail("max_after_ms", after.Milliseconds())
-	}
-	if before := b.cfg.TimestampBeforeMax; before > 0 && lo < nowMS && nowMS-lo > before.Milliseconds() {
-		return bad(lo, "is more than %v before the broker's clock (%d); the bound is --timestamp-before-max", before, nowMS).
-			WithDetail("max_before_ms", before.Milliseconds())
+	switch {
+	case ts < 0:
+		return bad("is negative")
+	case ts == 0 && r.frame < 0:
+		return nil
+	case tb.afterMS > 0 && ts > tb.nowMS && ts-tb.nowMS > tb.afterMS:
+		return bad("is more than %v after the broker's clock (%d); the bound is --timestamp-after-max",
+			time.Duration(tb.afterMS)*time.Millisecond, tb.nowMS).WithDetail("max_after_ms", tb.afterMS)
+	case tb.beforeMS > 0 && ts < tb.nowMS && tb.nowMS-ts > tb.beforeMS:
+		return bad("is more than %v before the broker's clock (%d); the bound is --timestamp-before-max",
+			time.Duration(tb.beforeMS)*time.Millisecond, tb.nowMS).WithDetail("max_before_ms", tb.beforeMS)
 	}
 	return nil
 }

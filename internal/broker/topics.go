@@ -34,8 +34,13 @@ func (t *topic) info() TopicInfo {
 // CreateTopic creates a topic from req, taking the broker's defaults for its
 // zero fields. The topic is durable in meta.db before it is answered. Errors:
 // INVALID_TOPIC_NAME, INVALID_PARTITIONS, INVALID_ARGUMENT (a setting),
-// TOPIC_ALREADY_EXISTS.
+// TOPIC_ALREADY_EXISTS, TOO_MANY_TOPICS (Limits.MaxTopics).
 func (b *Broker) CreateTopic(req api.CreateTopicRequest) (TopicInfo, error) {
+	return b.createTopic(req, b.cfg.Limits.withDefaults().MaxTopics)
+}
+
+// createTopic is CreateTopic refusing a topic past maxTopics topics.
+func (b *Broker) createTopic(req api.CreateTopicRequest, maxTopics int) (TopicInfo, error) {
 	cfg, err := b.cfg.resolveTopic(req, b.now())
 	if err != nil {
 		return TopicInfo{}, err
@@ -48,6 +53,9 @@ func (b *Broker) CreateTopic(req api.CreateTopicRequest) (TopicInfo, error) {
 	if _, err := b.lookup(cfg.Name); err == nil {
 		return TopicInfo{}, api.ErrTopicExists.Withf("topic %q already exists", cfg.Name).WithDetail("topic", cfg.Name)
 	} else if !errors.Is(err, api.ErrTopicNotFound) {
+		return TopicInfo{}, err
+	}
+	if err := b.checkTopicLimitLocked(cfg.Name, maxTopics); err != nil {
 		return TopicInfo{}, err
 	}
 	// Metadata first: a crash after this point leaves a topic whose missing

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"io"
 	"mime"
 	"net/http"
 
@@ -19,7 +18,7 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != api.BatchesContentType {
 		return api.ErrUnsupportedMedia.Withf("body must be %s (frames of partition, length, RecordBatch v2); JSON goes to POST /topics/%s/messages", api.BatchesContentType, name)
 	}
-	body, err := readSizedBody(w, r, s.opts.MaxBodyBytes)
+	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return err
 	}
@@ -37,19 +36,4 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
-}
-
-// readSizedBody is readBody for bodies that state their length (the Go
-// client's always do): it reads into one buffer of exactly that size
-// instead of growing one through every size on the way, which for a
-// megabyte batch costs more than checking it.
-func readSizedBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength <= 0 || r.ContentLength > limit {
-		return readBody(w, r, limit)
-	}
-	body := make([]byte, r.ContentLength)
-	if _, err := io.ReadFull(r.Body, body); err != nil {
-		return nil, api.ErrBadRequest.Withf("read request body: %v", err)
-	}
-	return body, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,46 +20,137 @@ import (
 // number, true or false) to be returned as that JSON. Without it, a value is
 // text (returned as a JSON string) or, if it is not UTF-8, bytes (returned in
 // value_base64).
-const attrJSON int8 = 0x01
+const attrJSON = broker.AttrJSON
 
 // decodePublish decodes a POST /topics/{topic}/messages body: one message or
-// {"messages":[...]}. It checks encodings only; sizes and partitions are the
-// broker's to check. An error is always an *api.Error, and for a batch its
-// details name the index of the first bad message.
-func decodePublish(body []byte) ([]broker.Message, error) {
-	var req api.PublishRequest
-	if err := decodeJSON(body, &req); err != nil {
-		return nil, err
+// {"messages":[...]} of at most maxMessages. It checks encodings only; sizes
+// and partitions are the broker's to check. An error is always an
+// *api.Error, and for a batch its details name the index of the first bad
+// message.
+//
+// The body is read from r as it arrives. A batch is decoded token by token,
+// one message at a time straight into a broker message, so what is held is
+// the decoded messages and one message's bytes, never the whole body nor a
+// second copy of every message (a 16 MiB body of empty messages once took
+// 2.1 GB).
+func decodePublish(r io.Reader, maxMessages int) ([]broker.Message, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if tok, err := dec.Token(); err != nil {
+		return nil, jsonError(err)
+	} else if tok != json.Delim('{') {
+		return nil, api.ErrInvalidArgument.Withf("expected a JSON object (one message or {\"messages\":[...]}), got %v", tok).WithDetail("field", "(body)")
 	}
-	if req.Messages == nil {
-		m, err := decodeMessage(&req.PublishMessage)
+	var (
+		msgs  []broker.Message
+		batch bool
+		one   = []byte{'{'} // the fields of a single message, as an object
+	)
+	for dec.More() {
+		tok, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return nil, jsonError(err)
 		}
-		return []broker.Message{m}, nil
+		key := tok.(string) // object keys are strings
+		if key == "messages" {
+			if msgs, err = decodeMessages(dec, maxMessages); err != nil {
+				return nil, err
+			}
+			batch = true
+			continue
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, jsonError(err)
+		}
+		if len(one) > 1 {
+			one = append(one, ',')
+		}
+		one = appendString(one, key)
+		one = append(one, ':')
+		one = append(one, raw...)
 	}
-	if !isZero(&req.PublishMessage) {
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, api.ErrBadRequest.Withf("unexpected data after the JSON body")
+	}
+	if batch && len(one) > 1 {
 		return nil, api.ErrBadRequest.Withf(`send either one message or "messages", not both`)
 	}
-	if len(req.Messages) == 0 {
-		return nil, api.ErrInvalidArgument.Withf(`"messages" is empty`).WithDetail("field", "messages")
+	if batch {
+		return msgs, nil
 	}
-	out := make([]broker.Message, len(req.Messages))
-	for i := range req.Messages {
-		m, err := decodeMessage(&req.Messages[i])
-		if err != nil {
-			e := *err
-			e.Message = fmt.Sprintf("message %d: %s", i, err.Message)
-			return nil, e.WithDetail("index", i)
-		}
-		out[i] = m
+	var pm api.PublishMessage
+	if err := decodeJSON(append(one, '}'), &pm); err != nil {
+		return nil, err
 	}
-	return out, nil
+	m, aerr := decodeMessage(&pm)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return []broker.Message{m}, nil
 }
 
-func isZero(m *api.PublishMessage) bool {
-	return m.Key == nil && m.KeyBase64 == nil && m.Value == nil && m.ValueBase64 == nil &&
-		m.Headers == nil && m.Partition == nil && m.Timestamp == 0
+// decodeMessages decodes the value of "messages" from dec: an array of at
+// most max messages, not null and not empty.
+func decodeMessages(dec *json.Decoder, max int) ([]broker.Message, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	if tok != json.Delim('[') {
+		return nil, api.ErrInvalidArgument.Withf(`"messages" must be an array of messages, got %v`, tokenKind(tok)).WithDetail("field", "messages")
+	}
+	var msgs []broker.Message
+	for dec.More() {
+		i := len(msgs)
+		if i == max {
+			return nil, api.ErrTooManyMessages.Withf("a publish may hold at most %d messages; split the batch", max).
+				WithDetail("max_batch_messages", max)
+		}
+		var pm api.PublishMessage
+		if err := dec.Decode(&pm); err != nil {
+			return nil, atIndex(jsonError(err).(*api.Error), i)
+		}
+		m, err := decodeMessage(&pm)
+		if err != nil {
+			return nil, atIndex(err, i)
+		}
+		msgs = append(msgs, m)
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return nil, jsonError(err)
+	}
+	if len(msgs) == 0 {
+		return nil, api.ErrInvalidArgument.Withf(`"messages" is empty`).WithDetail("field", "messages")
+	}
+	return msgs, nil
+}
+
+// tokenKind names a JSON token for an error message.
+func tokenKind(tok json.Token) string {
+	switch tok.(type) {
+	case nil:
+		return "null"
+	case json.Delim:
+		return "an object"
+	case string:
+		return "a string"
+	case float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return fmt.Sprintf("%v", tok)
+}
+
+// atIndex is err about message i of a batch.
+func atIndex(err *api.Error, i int) *api.Error {
+	e := *err
+	e.Message = fmt.Sprintf("message %d: %s", i, err.Message)
+	return e.WithDetail("index", i)
 }
 
 // decodeMessage applies the value rules of api.PublishMessage: a JSON string

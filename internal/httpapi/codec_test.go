@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -41,7 +42,7 @@ func TestValueRoundTrip(t *testing.T) {
 		{"base64 of text reads back as text", `{"value_base64":"aGk="}`, []byte("hi"), 0, `"hi"`, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			msgs, err := decodePublish([]byte(c.body))
+			msgs, err := decodePublish(strings.NewReader(c.body), 1000)
 			if err != nil {
 				t.Fatalf("decodePublish: %v", err)
 			}
@@ -74,7 +75,7 @@ func TestKeyRoundTrip(t *testing.T) {
 		{"binary", `{"key_base64":"/wA="}`, []byte{0xff, 0}, nil, []byte{0xff, 0}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			msgs, err := decodePublish([]byte(c.body))
+			msgs, err := decodePublish(strings.NewReader(c.body), 1000)
 			if err != nil {
 				t.Fatalf("decodePublish: %v", err)
 			}
@@ -104,9 +105,9 @@ func TestEncodeRecordOddBytes(t *testing.T) {
 }
 
 func TestDecodePublishFields(t *testing.T) {
-	msgs, err := decodePublish([]byte(`{"messages":[
+	msgs, err := decodePublish(strings.NewReader(`{"messages":[
 		{"key":"a","value":1,"headers":{"z":"1","a":"2"},"partition":2,"timestamp":1700000000000},
-		{"value":"b"}]}`))
+		{"value":"b"}]}`), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,11 +141,17 @@ func TestDecodePublishErrors(t *testing.T) {
 		{"negative partition", `{"value":1,"partition":-1}`, api.ErrPartitionNotFound, -1},
 		{"one and many", `{"value":1,"messages":[{"value":2}]}`, api.ErrBadRequest, -1},
 		{"empty batch", `{"messages":[]}`, api.ErrInvalidArgument, -1},
+		// A null batch once stored one null message.
+		{"null batch", `{"messages":null}`, api.ErrInvalidArgument, -1},
+		{"batch not an array", `{"messages":{"value":1}}`, api.ErrInvalidArgument, -1},
+		{"type error in batch", `{"messages":[{"value":1},{"key":5}]}`, api.ErrInvalidArgument, 1},
+		{"unknown field in batch", `{"messages":[{"valeu":1}]}`, api.ErrBadRequest, 0},
+		{"more than the cap", `{"messages":[` + strings.Repeat(`{},`, 1000) + `{}]}`, api.ErrTooManyMessages, -1},
 		{"bad third message", `{"messages":[{"value":1},{"value":2},{"value":3,"value_base64":"YQ=="}]}`, api.ErrInvalidArgument, 2},
 		{"bad partition in batch", `{"messages":[{"value":1},{"partition":-4}]}`, api.ErrPartitionNotFound, 1},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := decodePublish([]byte(c.body))
+			_, err := decodePublish(strings.NewReader(c.body), 1000)
 			var ae *api.Error
 			if !errors.As(err, &ae) || ae.Code != c.want.Code {
 				t.Fatalf("decodePublish(%s) = %v, want %s", c.body, err, c.want.Code)
@@ -165,7 +172,7 @@ func TestTextRoundTripProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		text := rapid.String().Draw(t, "text")
 		lit, _ := json.Marshal(text) // escapes <, >, & and control characters
-		msgs, err := decodePublish([]byte(`{"value":` + string(lit) + `}`))
+		msgs, err := decodePublish(strings.NewReader(`{"value":`+string(lit)+`}`), 1000)
 		if err != nil {
 			t.Fatalf("decodePublish(%s): %v", lit, err)
 		}

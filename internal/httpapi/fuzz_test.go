@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -22,10 +23,10 @@ func FuzzDecodePublish(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		msgs, err := decodePublish(body)
+		msgs, err := decodePublish(bytes.NewReader(body), 100)
 		if err != nil {
 			var ae *api.Error
-			if !errors.As(err, &ae) || ae.Status != 400 && ae.Status != 404 {
+			if !errors.As(err, &ae) || ae.Status != 400 && ae.Status != 404 && ae.Code != api.ErrTooManyMessages.Code {
 				t.Fatalf("decodePublish error %v is not a coded client error", err)
 			}
 			return

@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
 	"net"
 	"net/http"
+	"slices"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -38,6 +40,15 @@ func (s *Server) decodeGroupRequest(w http.ResponseWriter, r *http.Request, v an
 	if err != nil {
 		return "", err
 	}
+	// Every message an ack, nack or extend names is a JSON object, so the
+	// body's '{' count bounds them: refusing past the cap before decoding
+	// keeps a 16 MiB body of empty refs from costing ~800 MB. (A brace in
+	// a string counts too; only a body with more braces than the cap can
+	// be refused for it.)
+	if n := bytes.Count(body, []byte{'{'}); n > s.opts.MaxBatchMessages+1 {
+		return "", api.ErrTooManyMessages.Withf("a request may name at most %d messages (objects); split it", s.opts.MaxBatchMessages).
+			WithDetail("max_batch_messages", s.opts.MaxBatchMessages)
+	}
 	return id, decodeJSON(body, v)
 }
 
@@ -46,6 +57,11 @@ func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.decodeGroupRequest(w, r, &req)
 	if err != nil {
 		return err
+	}
+	for _, topic := range req.Topics {
+		if err := allow(r, actConsume, kindTopic, topic); err != nil {
+			return err
+		}
 	}
 	resp, err := s.b.JoinGroup(id, req, peerHost(r))
 	if err != nil {
@@ -138,7 +154,9 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, s.b.Groups())
+	list := s.b.Groups()
+	list.Groups = slices.DeleteFunc(list.Groups, func(g api.GroupDescription) bool { return !visible(r, kindGroup, g.GroupID) })
+	writeJSON(w, http.StatusOK, list)
 	return nil
 }
 

@@ -318,22 +318,22 @@ func TestFencingErrors(t *testing.T) {
 		body       any
 		want       *api.Error
 	}{
-		{"heartbeat unknown", "heartbeat", api.HeartbeatRequest{MemberID: "ghost", Generation: 1}, api.ErrUnknownMember},
+		{"heartbeat unknown", "g/heartbeat", api.HeartbeatRequest{MemberID: "ghost", Generation: 1}, api.ErrUnknownMember},
 		// A heartbeat with an old generation learns the current one; one from
 		// the future or below 0 is refused without fencing the member.
-		{"heartbeat future", "heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: a.gen + 5}, api.ErrStaleGeneration},
-		{"heartbeat negative", "heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: -1}, api.ErrStaleGeneration},
-		{"poll unknown", "poll", api.PollRequest{MemberID: "ghost", Generation: a.gen}, api.ErrUnknownMember},
-		{"poll stale", "poll", api.PollRequest{MemberID: "a", Generation: stale - 1}, api.ErrStaleGeneration},
-		{"ack unknown", "ack", api.AckRequest{MemberID: "ghost", Generation: a.gen, Messages: ref}, api.ErrUnknownMember},
-		{"ack not owner", "ack", api.AckRequest{MemberID: "b", Generation: b.gen, Messages: ref}, api.ErrNotOwner},
-		{"commit stale", "offsets", api.CommitOffsetsRequest{MemberID: "a", Generation: stale - 1, Offsets: api.Offsets{"orders": {ref[0].Partition: 0}}}, api.ErrStaleGeneration},
-		{"commit not owner", "offsets", api.CommitOffsetsRequest{MemberID: "b", Generation: b.gen, Offsets: api.Offsets{"orders": {ref[0].Partition: 0}}}, api.ErrNotOwner},
-		{"leave unknown", "leave", api.LeaveRequest{MemberID: "ghost"}, api.ErrUnknownMember},
-		{"unknown group", "../nogroup/poll", api.PollRequest{MemberID: "a"}, api.ErrGroupNotFound},
+		{"heartbeat future", "g/heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: a.gen + 5}, api.ErrStaleGeneration},
+		{"heartbeat negative", "g/heartbeat", api.HeartbeatRequest{MemberID: "a", Generation: -1}, api.ErrStaleGeneration},
+		{"poll unknown", "g/poll", api.PollRequest{MemberID: "ghost", Generation: a.gen}, api.ErrUnknownMember},
+		{"poll stale", "g/poll", api.PollRequest{MemberID: "a", Generation: stale - 1}, api.ErrStaleGeneration},
+		{"ack unknown", "g/ack", api.AckRequest{MemberID: "ghost", Generation: a.gen, Messages: ref}, api.ErrUnknownMember},
+		{"ack not owner", "g/ack", api.AckRequest{MemberID: "b", Generation: b.gen, Messages: ref}, api.ErrNotOwner},
+		{"commit stale", "g/offsets", api.CommitOffsetsRequest{MemberID: "a", Generation: stale - 1, Offsets: api.Offsets{"orders": {ref[0].Partition: 0}}}, api.ErrStaleGeneration},
+		{"commit not owner", "g/offsets", api.CommitOffsetsRequest{MemberID: "b", Generation: b.gen, Offsets: api.Offsets{"orders": {ref[0].Partition: 0}}}, api.ErrNotOwner},
+		{"leave unknown", "g/leave", api.LeaveRequest{MemberID: "ghost"}, api.ErrUnknownMember},
+		{"unknown group", "nogroup/poll", api.PollRequest{MemberID: "a"}, api.ErrGroupNotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			status, raw := s.Do("POST", "/groups/g/"+tt.path, tt.body)
+			status, raw := s.Do("POST", "/groups/"+tt.path, tt.body)
 			e := wantError(t, status, raw, tt.want)
 			if e.Retriable != tt.want.Retriable {
 				t.Fatalf("retriable = %v", e.Retriable)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -24,11 +25,10 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := readBody(w, r, s.opts.MaxBodyBytes)
-	if err != nil {
-		return err
+	if r.ContentLength > s.opts.MaxBodyBytes {
+		return bodyTooLarge(s.opts.MaxBodyBytes)
 	}
-	msgs, err := decodePublish(body)
+	msgs, err := decodePublish(r.Body, s.opts.MaxBatchMessages) // r.Body is bounded by serve
 	if err != nil {
 		return err
 	}
@@ -49,9 +49,9 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	p, err := strconv.ParseInt(r.PathValue("partition"), 10, 32)
+	p, err := parseCanonicalInt(r.PathValue("partition"), 32)
 	if err != nil {
-		return api.ErrInvalidArgument.Withf("partition %q must be a partition number", r.PathValue("partition")).WithDetail("field", "partition")
+		return api.ErrInvalidArgument.Withf("partition %q must be a partition number, written as a plain decimal (no sign, no leading zeros)", r.PathValue("partition")).WithDetail("field", "partition")
 	}
 	req, err := s.fetchRequest(r.URL.Query())
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Server) fetchRequest(q url.Values) (broker.FetchRequest, error) {
 	case off == "latest":
 		req.Offset = broker.OffsetLatest
 	default:
-		n, err := strconv.ParseInt(off, 10, 64)
+		n, err := parseCanonicalInt(off, 64)
 		if err != nil {
 			return req, api.ErrInvalidArgument.Withf(`offset %q must be a number, "earliest" or "latest"`, off).WithDetail("field", "offset")
 		}
@@ -132,9 +132,28 @@ func queryInt(q url.Values, key string, def, lo, hi int64) (int64, error) {
 	if !q.Has(key) {
 		return def, nil
 	}
-	v, err := strconv.ParseInt(q.Get(key), 10, 64)
+	v, err := parseCanonicalInt(q.Get(key), 64)
 	if err != nil || v < lo {
 		return 0, api.ErrInvalidArgument.Withf("%s %q must be a whole number of at least %d", key, q.Get(key), lo).WithDetail("field", key)
 	}
 	return min(v, hi), nil
+}
+
+// errNotCanonical reports a number written other than as strconv writes it.
+var errNotCanonical = errors.New("not a canonical decimal integer")
+
+// parseCanonicalInt parses s as a base-10 integer of bitSize bits written
+// the one way strconv.FormatInt writes it: no sign but a leading '-', no
+// leading zeros, no spaces. "+1" and "01" are refused rather than read as 1,
+// so two spellings never name the same partition or offset (a cache, an
+// ACL or a log line keyed on the text would otherwise disagree with us).
+func parseCanonicalInt(s string, bitSize int) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, bitSize)
+	if err != nil {
+		return 0, err
+	}
+	if strconv.FormatInt(v, 10) != s {
+		return 0, errNotCanonical
+	}
+	return v, nil
 }

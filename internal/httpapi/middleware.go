@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
+	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -48,55 +46,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, nex
 	// A backstop for handlers that read the body without readBody: no
 	// request body is ever read past MaxBodyBytes.
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+		body := &budgetedBody{ReadCloser: http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes), budget: s.bodies}
+		defer body.release()
+		r.Body = body
 	}
-	if !s.authorized(r, route) {
+	if publicRoutes[route] || (!s.opts.AuthHealth && openRoutes[route]) {
+		next(sw, r)
+		return
+	}
+	sc, ok := s.authenticate(r)
+	if !ok {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="goqueue"`)
 		s.writeError(sw, r, api.ErrUnauthorized.Withf("a valid API key is required (X-API-Key or Authorization: Bearer)"))
 		return
 	}
+	if sc != nil {
+		r = r.WithContext(context.WithValue(r.Context(), scopeKey{}, sc)) // checked by handle, once the path is parsed
+	}
 	next(sw, r)
-}
-
-// authorized reports whether r may proceed: no keys are configured, the
-// route is an open health route, or r carries one of the keys.
-func (s *Server) authorized(r *http.Request, route string) bool {
-	if len(s.keys) == 0 || publicRoutes[route] || (!s.opts.AuthHealth && openRoutes[route]) {
-		return true
-	}
-	given := r.Header.Get("X-API-Key")
-	if given == "" {
-		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
-			given = strings.TrimSpace(auth[7:])
-		}
-	}
-	if given == "" {
-		return false
-	}
-	return matchKey(s.keys, given)
-}
-
-// hashKeys digests the configured keys once, at New.
-func hashKeys(keys []string) [][sha256.Size]byte {
-	var out [][sha256.Size]byte
-	for _, k := range keys {
-		if k != "" {
-			out = append(out, sha256.Sum256([]byte(k)))
-		}
-	}
-	return out
-}
-
-// matchKey compares given with every key in constant time: comparing
-// digests hides the keys' lengths, and every key is compared (no early
-// return), so timing says nothing about which key nearly matched.
-func matchKey(keys [][sha256.Size]byte, given string) bool {
-	g := sha256.Sum256([]byte(given))
-	ok := 0
-	for i := range keys {
-		ok |= subtle.ConstantTimeCompare(keys[i][:], g[:])
-	}
-	return ok == 1
 }
 
 // statusWriter records the status a handler sends. Unwrap lets

@@ -7,13 +7,16 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
 // TestGroupLagAndRebalanceMetrics scrapes /metrics of a real broker while a
 // group consumes: lag rises with publishes and falls with acks, in messages
 // and in seconds, and rebalance counters move as members join and leave.
+// It reads the per-partition series (--metrics-group-partitions) and checks
+// the per-topic ones agree with them.
 func TestGroupLagAndRebalanceMetrics(t *testing.T) {
-	s := brokertest.Start(t)
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MetricsGroupPartitions = true }))
 	createTopic(t, s, "orders", 1)
 	const (
 		gp      = `{group="billing",partition="0",topic="orders"}`
@@ -26,9 +29,9 @@ func TestGroupLagAndRebalanceMetrics(t *testing.T) {
 		t.Fatalf("join a: %d", st)
 	}
 	m := scrapeHTTP(t, s)
-	if m[joined] != 1 || m[members] != 1 || m["goqueue_group_lag_messages"+gp] != 0 || m["goqueue_group_lag_seconds"+gp] != 0 {
+	if m[joined] != 1 || m[members] != 1 || m["goqueue_group_partition_lag_messages"+gp] != 0 || m["goqueue_group_partition_lag_seconds"+gp] != 0 {
 		t.Fatalf("after the first join: joined %v members %v lag %v / %v s",
-			m[joined], m[members], m["goqueue_group_lag_messages"+gp], m["goqueue_group_lag_seconds"+gp])
+			m[joined], m[members], m["goqueue_group_partition_lag_messages"+gp], m["goqueue_group_partition_lag_seconds"+gp])
 	}
 
 	// Five messages stamped a minute ago: five behind, a minute behind.
@@ -41,13 +44,16 @@ func TestGroupLagAndRebalanceMetrics(t *testing.T) {
 		t.Fatalf("publish: %d", st)
 	}
 	m = scrapeHTTP(t, s)
-	if got := m["goqueue_group_lag_messages"+gp]; got != 5 {
+	if got := m["goqueue_group_partition_lag_messages"+gp]; got != 5 {
 		t.Errorf("lag after 5 publishes = %v, want 5", got)
 	}
-	if got := m["goqueue_group_lag_seconds"+gp]; got < 59 || got > 120 {
+	if got := m["goqueue_group_partition_lag_seconds"+gp]; got < 59 || got > 120 {
 		t.Errorf("time lag of minute-old messages = %v s", got)
 	}
-	if got := m["goqueue_group_high_watermark"+gp]; got != 5 {
+	if got := m[`goqueue_group_lag_messages{group="billing",topic="orders"}`]; got != 5 {
+		t.Errorf("per-topic lag after 5 publishes = %v, want 5", got)
+	}
+	if got := m["goqueue_group_partition_high_watermark"+gp]; got != 5 {
 		t.Errorf("high watermark = %v, want 5", got)
 	}
 
@@ -56,7 +62,7 @@ func TestGroupLagAndRebalanceMetrics(t *testing.T) {
 	if st := s.DoJSON("POST", "/groups/billing/poll", api.PollRequest{MemberID: a.MemberID, Generation: a.Generation, MaxMessages: 10}, &polled); st != http.StatusOK || len(polled.Messages) != 5 {
 		t.Fatalf("poll: %d, %d messages", st, len(polled.Messages))
 	}
-	if got := scrapeHTTP(t, s)["goqueue_group_in_flight_messages"+gp]; got != 5 {
+	if got := scrapeHTTP(t, s)["goqueue_group_partition_in_flight_messages"+gp]; got != 5 {
 		t.Errorf("in flight after the poll = %v, want 5", got)
 	}
 	ack := api.AckRequest{MemberID: a.MemberID, Generation: a.Generation}
@@ -68,10 +74,10 @@ func TestGroupLagAndRebalanceMetrics(t *testing.T) {
 	}
 	m = scrapeHTTP(t, s)
 	for series, want := range map[string]float64{
-		"goqueue_group_lag_messages" + gp:       0,
-		"goqueue_group_lag_seconds" + gp:        0,
-		"goqueue_group_committed_offset" + gp:   5,
-		"goqueue_group_in_flight_messages" + gp: 0,
+		"goqueue_group_partition_lag_messages" + gp:       0,
+		"goqueue_group_partition_lag_seconds" + gp:        0,
+		"goqueue_group_partition_committed_offset" + gp:   5,
+		"goqueue_group_partition_in_flight_messages" + gp: 0,
 	} {
 		if m[series] != want {
 			t.Errorf("after acking everything: %s = %v, want %v", series, m[series], want)

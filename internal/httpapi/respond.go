@@ -48,31 +48,20 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !coded {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if ae.Retriable && (ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable) &&
+		w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1") // seconds; load and restarts pass in about that
+	}
 	writeJSON(w, ae.Status, api.ErrorBody{Error: ae})
-}
-
-// readBody reads the whole body, at most limit bytes. A larger body is
-// BODY_TOO_LARGE.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	tooLarge := api.ErrBodyTooLarge.Withf("request body is larger than %d bytes", limit).WithDetail("max_body_bytes", limit)
-	if r.ContentLength > limit {
-		return nil, tooLarge
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return nil, tooLarge
-	case err != nil:
-		return nil, api.ErrBadRequest.Withf("read request body: %v", err)
-	}
-	return body, nil
 }
 
 // decodeJSON decodes exactly one JSON value from body into v. Unknown fields
 // are refused, so a misspelt field is an error rather than silently dropped.
-func decodeJSON(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
+func decodeJSON(body []byte, v any) error { return decodeJSONFrom(bytes.NewReader(body), v) }
+
+// decodeJSONFrom is decodeJSON reading r as it arrives.
+func decodeJSONFrom(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
@@ -91,7 +80,15 @@ func jsonError(err error) error {
 		typ *json.UnmarshalTypeError
 		b64 base64.CorruptInputError
 	)
+	var (
+		ae  *api.Error
+		mbe *http.MaxBytesError
+	)
 	switch {
+	case errors.As(err, &ae): // from a field's own decoder, or the body budget
+		return ae
+	case errors.As(err, &mbe):
+		return bodyTooLarge(mbe.Limit)
 	case errors.Is(err, io.EOF):
 		return api.ErrBadRequest.Withf("request body is empty; expected JSON")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -5,10 +5,11 @@
 package httpapi
 
 import (
-	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,15 +27,30 @@ type Options struct {
 	Logger       *slog.Logger  // default slog.Default()
 	// APIKeys, if any, are required on every route (X-API-Key or
 	// Authorization: Bearer) except /healthz, /livez and /readyz, which
-	// AuthHealth closes too.
+	// AuthHealth closes too. An entry is KEY (full access) or KEY:RULES,
+	// a scoped key (see ParseAPIKey and authz.go).
 	APIKeys    []string
 	AuthHealth bool
+	// MaxBatchMessages caps the messages of one JSON publish; default
+	// 100,000. Each message costs the broker far more memory than its
+	// bytes in the body (a 16 MiB body of empty messages once held
+	// 5.59 M of them and took 2.1 GB).
+	MaxBatchMessages int
+	// MaxDecodingBytes caps the bytes of request bodies held at once over
+	// all requests; past it a request gets a retriable 429 with
+	// Retry-After. Default 128 MiB; at least MaxBodyBytes.
+	MaxDecodingBytes int64
+	// MetricsGroupPartitions adds per group × partition series to
+	// /metrics (see metrics.Options).
+	MetricsGroupPartitions bool
 }
 
 // Defaults for Options.
 const (
-	DefaultMaxBodyBytes = 16 << 20
-	DefaultMaxWait      = 30 * time.Second
+	DefaultMaxBodyBytes     = 16 << 20
+	DefaultMaxWait          = 30 * time.Second
+	DefaultMaxBatchMessages = 100_000
+	DefaultMaxDecodingBytes = 128 << 20
 )
 
 // Server is the HTTP handler of one broker.
@@ -45,9 +61,10 @@ type Server struct {
 	mux  *http.ServeMux // immutable after New
 	// metrics, keys and spec are immutable after New.
 	metrics *metrics.Metrics
-	keys    [][sha256.Size]byte
+	keys    []apiKey
 	spec    []byte // /openapi.json
 	ui      *console.Handler
+	bodies  *bodyBudget
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
@@ -65,6 +82,13 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = DefaultMaxWait
 	}
+	if opts.MaxBatchMessages <= 0 {
+		opts.MaxBatchMessages = DefaultMaxBatchMessages
+	}
+	if opts.MaxDecodingBytes <= 0 {
+		opts.MaxDecodingBytes = DefaultMaxDecodingBytes
+	}
+	opts.MaxDecodingBytes = max(opts.MaxDecodingBytes, opts.MaxBodyBytes)
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
@@ -72,7 +96,8 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
-		metrics: metrics.New(b, opts.Version), keys: hashKeys(opts.APIKeys), ui: console.New()}
+		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions}), keys: parseKeys(opts.APIKeys),
+		bodies: &bodyBudget{max: opts.MaxDecodingBytes}, ui: console.New()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt.h))
 	}
@@ -116,7 +141,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // wrong method a coded 405 (with Allow), never ServeMux's plain text.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	if pattern == "" || !isClean(r.URL.Path) {
 		s.serve(w, r, "", s.unrouted)
 		return
 	}
@@ -137,8 +162,25 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	case http.StatusNotFound:
 		s.writeError(w, r, api.ErrNotFound.Withf("no route for %s %s", r.Method, r.URL.Path))
 	default:
-		h.ServeHTTP(w, r) // a redirect to the cleaned path
+		// The mux would redirect to the cleaned path (for "..", "." or "//"
+		// segments) with an HTML body. A client of a JSON API gains nothing
+		// from following it: a redirected POST may lose its body and a
+		// cleaned "/topics/.." names another resource entirely. Refuse it.
+		s.writeError(w, r, api.ErrNotFound.Withf("no route for %s %s: paths must be clean (no empty, \".\" or \"..\" segments)", r.Method, r.URL.Path).
+			WithDetail("path", r.URL.Path))
 	}
+}
+
+// isClean reports whether p is already in the form the mux would redirect
+// to: rooted, without empty, "." or ".." segments (a trailing slash is
+// kept, as the mux keeps it). For an unclean path the mux reports the
+// pattern of the cleaned one but serves a redirect.
+func isClean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // headRecorder keeps the status and header a handler writes and drops the
@@ -173,6 +215,10 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 				s.writeError(w, r, api.ErrInternal.Withf("internal error"))
 			}
 		}()
+		if err := authorize(r); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}

@@ -26,6 +26,9 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
+	if err := allow(r, actAdmin, kindTopic, req.Name); err != nil {
+		return err
+	}
 	info, err := s.b.CreateTopic(req)
 	if err != nil {
 		return err
@@ -36,9 +39,11 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) error {
 	infos := s.b.Topics()
-	list := api.TopicList{Topics: make([]api.Topic, len(infos))}
-	for i, info := range infos {
-		list.Topics[i] = wireTopic(info)
+	list := api.TopicList{Topics: make([]api.Topic, 0, len(infos))}
+	for _, info := range infos {
+		if visible(r, kindTopic, info.Config.Name) {
+			list.Topics = append(list.Topics, wireTopic(info))
+		}
 	}
 	writeJSON(w, http.StatusOK, list)
 	return nil

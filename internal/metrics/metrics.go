@@ -2,7 +2,8 @@
 // and the HTTP request histograms; everything else it reads from broker
 // snapshots at scrape time, so serving a request costs no metric work beyond
 // one histogram observation, and label sets are bounded by topics,
-// partitions, groups and route patterns — never by messages or member IDs.
+// partitions, groups and route patterns — never by messages or member IDs;
+// per group, by its topics unless Options.GroupPartitions asks for more.
 // It is the only package that imports Prometheus.
 package metrics
 
@@ -32,9 +33,17 @@ type Metrics struct {
 	inFlight prometheus.Gauge
 }
 
+// Options choose optional series.
+type Options struct {
+	// GroupPartitions adds per group × topic × partition series
+	// (goqueue_group_partition_*): one set per partition of every
+	// group's subscription, so off by default.
+	GroupPartitions bool
+}
+
 // New registers the collectors of src (and of the Go runtime and process)
 // in a fresh registry. version is reported by goqueue_build_info.
-func New(src Source, version string) *Metrics {
+func New(src Source, version string, opts Options) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -58,7 +67,7 @@ func New(src Source, version string) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newLogCollector(src),
-		newGroupCollector(src),
+		newGroupCollector(src, opts),
 	)
 	return m
 }

@@ -66,7 +66,7 @@ func TestLogMetricsFromARealBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	m := New(b, "v1.2.3")
+	m := New(b, "v1.2.3", Options{})
 
 	before := scrape(t, m)
 	want(t, before, "goqueue_topics", 0)
@@ -120,7 +120,7 @@ func TestHistogramConversion(t *testing.T) {
 		Count:      6,
 		Sum:        1.5,
 	}}}
-	s := scrape(t, New(src, "dev"))
+	s := scrape(t, New(src, "dev", Options{}))
 	want(t, s, `goqueue_fsync_duration_seconds_bucket{le="0.001"}`, 2)
 	want(t, s, `goqueue_fsync_duration_seconds_bucket{le="0.01"}`, 5)
 	want(t, s, `goqueue_fsync_duration_seconds_bucket{le="+Inf"}`, 6)
@@ -129,7 +129,7 @@ func TestHistogramConversion(t *testing.T) {
 }
 
 func TestRequestMetrics(t *testing.T) {
-	m := New(&fakeSource{}, "dev")
+	m := New(&fakeSource{}, "dev", Options{})
 	done := m.RequestStarted()
 	want(t, scrape(t, m), "goqueue_http_requests_in_flight", 1)
 	done("GET /topics/{topic}", 404)

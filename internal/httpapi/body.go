@@ -1,0 +1,131 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Request bodies are read as their bytes arrive, never into a buffer sized
+// from Content-Length: a client can announce 16 MiB and send nothing, and
+// 300 such connections once made the broker reserve 5 GB up front.
+// Across requests, the bytes of bodies held at once are bounded by a
+// bodyBudget; past it a request is refused with a retriable 429 rather
+// than queued, so no request ever waits for another's bytes.
+
+// firstBodyChunk is the buffer a body read starts with when the body
+// announces no smaller length.
+const firstBodyChunk = 64 << 10
+
+// bodyBudget bounds the bytes of request bodies held at once, over all
+// requests. Safe for concurrent use.
+type bodyBudget struct {
+	max  int64 // immutable
+	used atomic.Int64
+}
+
+// take reserves n bytes, or reports false (reserving nothing) if that
+// would pass max.
+func (b *bodyBudget) take(n int64) bool {
+	if b.used.Add(n) > b.max {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+func (b *bodyBudget) give(n int64) { b.used.Add(-n) }
+
+// budgetedBody is a request body whose bytes are charged to a budget as
+// they are read; release returns them once the request is answered.
+// One request's goroutine uses it.
+type budgetedBody struct {
+	io.ReadCloser
+	budget *bodyBudget
+	held   int64
+}
+
+func (b *budgetedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		if !b.budget.take(int64(n)) {
+			return 0, api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", b.budget.max).
+				WithDetail("max_decoding_bytes", b.budget.max)
+		}
+		b.held += int64(n)
+	}
+	return n, err
+}
+
+func (b *budgetedBody) release() {
+	b.budget.give(b.held)
+	b.held = 0
+}
+
+// readBody reads the whole body, at most limit bytes, into a buffer that
+// grows as bytes arrive (to exactly Content-Length when the body gives
+// one, so a well-sized body is not over-allocated). A larger body is
+// BODY_TOO_LARGE; a body refused by the budget is TOO_MANY_REQUESTS.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, bodyTooLarge(limit)
+	}
+	body := r.Body
+	if body == nil {
+		return nil, nil
+	}
+	want := limit + 1 // unknown length: grow up to one past the limit to see it passed
+	if r.ContentLength >= 0 {
+		want = r.ContentLength
+	}
+	buf := make([]byte, 0, min(want, firstBodyChunk))
+	// buf's capacity never passes want; growth doubles it, so the copies
+	// cost at most the body's size again.
+	rd := http.MaxBytesReader(w, body, limit)
+	var probe [1]byte
+	for {
+		dst := buf[len(buf):cap(buf)]
+		switch {
+		case len(dst) > 0:
+		case int64(len(buf)) >= want:
+			dst = probe[:] // all announced bytes are in: expect EOF, without growing for it
+		default:
+			buf = append(make([]byte, 0, min(2*cap(buf), int(want))), buf...)
+			dst = buf[len(buf):cap(buf)]
+		}
+		n, err := rd.Read(dst)
+		if &dst[0] == &probe[0] {
+			buf = append(buf, probe[:n]...)
+		} else {
+			buf = buf[:len(buf)+n]
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, bodyError(err, limit)
+		}
+	}
+}
+
+// bodyError is the coded error of a failed body read.
+func bodyError(err error, limit int64) error {
+	var (
+		mbe *http.MaxBytesError
+		ae  *api.Error
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return bodyTooLarge(limit)
+	case errors.As(err, &ae):
+		return ae
+	}
+	return api.ErrBadRequest.Withf("read request body: %v", err)
+}
+
+func bodyTooLarge(limit int64) *api.Error {
+	return api.ErrBodyTooLarge.Withf("request body is larger than %d bytes", limit).WithDetail("max_body_bytes", limit)
+}
