@@ -74,6 +74,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /groups/{group}/offsets/reset":                  {"POST", "/groups/billing/offsets/reset", `{"to":"earliest"}`, []string{"full", "admin"}},
 		"DELETE /groups/{group}":                              {"DELETE", "/groups/billing", "", []string{"full", "admin"}},
 		"GET /groups":                                         {"GET", "/groups", "", everyone},
+		"PATCH /topics/{topic}":                               {"PATCH", "/topics/orders", `{"retention_hours":200}`, []string{"full", "admin"}},
+		"DELETE /topics/{topic}/dlq":                          {"DELETE", "/topics/orders/dlq", "", []string{"full", "admin"}},
+		"GET /groups/{group}/lag-history":                     {"GET", "/groups/billing/lag-history", "", []string{"full", "group", "member"}},
+		"GET /groups/{group}/rebalances":                      {"GET", "/groups/billing/rebalances", "", []string{"full", "group", "member"}},
+		"GET /ui/":                                            {"GET", "/ui/", "", everyone},
 	}
 	for _, route := range httpapi.Routes() {
 		c, ok := cases[route]
