@@ -433,7 +433,15 @@ func readAheadRecords(st commitlog.Stats) int {
 }
 
 // find returns the record at off in recs, which are sorted by offset.
+// A run read from the log has consecutive offsets, so off's index is
+// usually its distance from the first: looked at before searching.
 func find(recs []commitlog.Record, off int64) (commitlog.Record, bool) {
+	if len(recs) == 0 {
+		return commitlog.Record{}, false
+	}
+	if i := off - recs[0].Offset; i >= 0 && i < int64(len(recs)) && recs[i].Offset == off {
+		return recs[i], true
+	}
 	i, ok := slices.BinarySearchFunc(recs, off, func(r commitlog.Record, off int64) int {
 		switch {
 		case r.Offset < off:

@@ -125,3 +125,33 @@ func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("a run over the limit was kept, or evicted others: %d bytes", rc.bytes)
 	}
 }
+
+// find takes the direct index in a run of consecutive offsets and
+// searches when offsets have gaps.
+func TestFind(t *testing.T) {
+	run := func(offs ...int64) []commitlog.Record {
+		rs := make([]commitlog.Record, len(offs))
+		for i, o := range offs {
+			rs[i].Offset = o
+		}
+		return rs
+	}
+	for _, tc := range []struct {
+		recs []commitlog.Record
+		off  int64
+		ok   bool
+	}{
+		{nil, 0, false},
+		{run(5, 6, 7), 6, true},
+		{run(5, 6, 7), 4, false},
+		{run(5, 6, 7), 8, false},
+		{run(5, 7, 8, 9), 8, true}, // a gap: index 3 holds 9
+		{run(5, 7, 8, 9), 6, false},
+		{run(5, 7, 8, 9), 9, true},
+	} {
+		r, ok := find(tc.recs, tc.off)
+		if ok != tc.ok || ok && r.Offset != tc.off {
+			t.Errorf("find(%v, %d) = %d, %v; want ok %v", tc.recs, tc.off, r.Offset, ok, tc.ok)
+		}
+	}
+}
