@@ -224,6 +224,11 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 		if len(ds) == 0 {
 			break
 		}
+		if out == nil && len(ds) == k {
+			// A full first round: the poll likely fills; size the answer
+			// once rather than growing it through every round.
+			out = make([]Delivered, 0, left)
+		}
 		for _, d := range ds {
 			// A fair share of what is left, as delivery.Poll shares it.
 			if r, ok := ra.record(d.TP, d.Offset, left/len(owned)+1, int(max(room/int64(len(owned)), 1))); ok {
