@@ -18,7 +18,7 @@ import (
 // asked. pollCacheBytes bounds what every group's kept runs pin together
 // (their records and read buffers, roughly).
 const (
-	pollReadAhead    = 1 << 20
+	pollReadAhead    = 256 << 10
 	pollReadRecords  = 1 << 16
 	pollCacheBytes   = 32 << 20
 	recordStructSize = int64(unsafe.Sizeof(commitlog.Record{}))
