@@ -38,6 +38,7 @@ type config struct {
 	logLevel          slog.Level
 	logFormat         string
 	configFile        string // --config or GOQUEUE_CONFIG; "" for none
+	pprofAddr         string // "" serves no profiles
 
 	// Consumer-group delivery settings, kept apart from broker.Delivery so
 	// that "0 retries" can be said (delivery reads 0 as "the default").
@@ -119,6 +120,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this host:port (keep it on localhost); empty serves none")
 
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Value = &lenient{Value: f.Value, name: "--" + f.Name, problems: problems}
@@ -197,6 +199,11 @@ func (c *config) validate(problems []error) error {
 	}
 	if c.shutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v must be positive", c.shutdownTimeout))
+	}
+	if c.pprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.pprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("pprof addr %q must be host:port: %v", c.pprofAddr, err))
+		}
 	}
 	errs = append(errs, c.validateDelivery()...)
 	errs = append(errs, c.validateHTTP()...)

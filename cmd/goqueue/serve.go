@@ -45,6 +45,11 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
+	pprofLn, err := listenPprof(cfg.pprofAddr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	addr := ln.Addr().String()
 	warnIfExposed(log, addr, cfg)
 
@@ -63,8 +68,16 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		}
 		return nil
 	})
+	var pprofSrv *http.Server
+	if pprofLn != nil {
+		pprofSrv = newPprofServer(log)
+		g.Go(func() error { return servePprof(pprofSrv, pprofLn, log) })
+	}
 	var h *httpapi.Server
 	shutdown := func() {
+		if pprofSrv != nil {
+			pprofSrv.Close() // profiles in progress are cut: nothing to drain
+		}
 		if h != nil {
 			h.Drain()
 		}
@@ -119,8 +132,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 // warnIfExposed logs when the broker listens beyond the loopback interface
 // without TLS or API keys: possible, but it should be a decision.
 func warnIfExposed(log *slog.Logger, addr string, cfg *config) {
-	host, _, _ := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if isLoopback(addr) {
 		return
 	}
 	if len(cfg.apiKeys) == 0 {

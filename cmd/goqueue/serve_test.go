@@ -36,6 +36,12 @@ type running struct {
 
 func startServe(t *testing.T, args ...string) *running {
 	t.Helper()
+	return startServeLog(t, slog.DiscardHandler, args...)
+}
+
+// startServeLog is startServe logging to h.
+func startServeLog(t *testing.T, h slog.Handler, args ...string) *running {
+	t.Helper()
 	cfg, err := parse(t, append([]string{"--data-dir", t.TempDir()}, args...), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +52,7 @@ func startServe(t *testing.T, args ...string) *running {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{addr: ln.Addr().String(), cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- serveOn(ctx, &cfg, slog.New(slog.DiscardHandler), ln) }()
+	go func() { r.done <- serveOn(ctx, &cfg, slog.New(h), ln) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }

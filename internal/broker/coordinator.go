@@ -32,6 +32,7 @@ type coordinator struct {
 	dcfg   delivery.Config // broker-wide delivery defaults; immutable
 	store  *offsetStore
 	wakeCh chan struct{} // buffered 1: a deadline may have moved earlier
+	runs   *runCache     // what polls read ahead; see pollcache.go
 
 	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
 
@@ -99,6 +100,7 @@ func newCoordinator(b *Broker, store *offsetStore) *coordinator {
 		dcfg:   b.cfg.Delivery.Or(delivery.Defaults()),
 		store:  store,
 		wakeCh: make(chan struct{}, 1),
+		runs:   newRunCache(pollCacheBytes),
 		groups: make(map[string]*cgroup),
 		sched:  make(map[*cgroup]time.Time),
 	}

@@ -208,7 +208,7 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 	var out []Delivered
 	var ds []delivery.Delivery
 	left, room := limit, int64(budget)
-	ra := readAhead{c: c, runs: make(map[delivery.TP][]commitlog.Record, len(owned))}
+	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun, len(owned))}
 	for left > 0 {
 		k := left
 		if bound.all > room {
@@ -223,6 +223,11 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 		ds = cg.d.Poll(ds[:0], now, member, owned, k, end)
 		if len(ds) == 0 {
 			break
+		}
+		if out == nil && len(ds) == k {
+			// A full first round: the poll likely fills; size the answer
+			// once rather than growing it through every round.
+			out = make([]Delivered, 0, left)
 		}
 		skipped := 0
 		for _, d := range ds {
@@ -372,19 +377,33 @@ func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetWrite {
 		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked, Born: born}}
 }
 
-// readAhead reads the records of one poll: a miss reads on from the
-// offset asked, so that the next rounds of the poll find their records
-// already decoded. It lives for one poll, under cg.mu.
+// readAhead reads the records of one poll. It lives for one poll, under
+// cg.mu. A miss past what the group last read of the partition reads ahead
+// and keeps the run for the group's next polls (runCache); a miss behind it
+// (a redelivery) reads only what the poll can take and leaves the kept run
+// alone, so that redeliveries do not make the group read its next new
+// messages again.
 type readAhead struct {
-	c    *coordinator
-	runs map[delivery.TP][]commitlog.Record // per partition, the last read, by offset
+	c     *coordinator
+	group string
+	runs  map[delivery.TP]pollRun // per partition, the run last used
 }
 
-// record returns the record of tp at off; a miss reads up to n records and
-// roughly maxBytes from off. ok is false if the record no longer exists.
+// pollRun is a run of records and the partition's earliest offset when the
+// poll took it: records retention removed since are not handed out.
+type pollRun struct {
+	recs     []commitlog.Record
+	earliest int64
+}
+
+// record returns the record of tp at off; a miss behind the kept run reads
+// up to n records and roughly maxBytes from off. ok is false if the record
+// no longer exists.
 func (ra *readAhead) record(tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
-	if r, ok := find(ra.runs[tp], off); ok {
-		return r, true
+	if pr, ok := ra.runs[tp]; ok && off >= pr.earliest {
+		if r, ok := find(pr.recs, off); ok {
+			return r, true
+		}
 	}
 	t, err := ra.c.b.lookup(tp.Topic)
 	if err != nil {
@@ -394,16 +413,52 @@ func (ra *readAhead) record(tp delivery.TP, off int64, n, maxBytes int) (commitl
 	if err != nil {
 		return commitlog.Record{}, false
 	}
-	recs, err := p.log.Read(off, max(n, 1), min(maxBytes, pollReadBytes))
+	earliest := p.log.EarliestOffset()
+	if off < earliest {
+		return commitlog.Record{}, false
+	}
+	k := runKey{group: ra.group, log: p.log}
+	kept := ra.c.runs.get(k)
+	if r, ok := find(kept, off); ok {
+		ra.runs[tp] = pollRun{recs: kept, earliest: earliest}
+		return r, true
+	}
+	var recs []commitlog.Record
+	if len(kept) == 0 || off > kept[len(kept)-1].Offset {
+		recs, err = p.log.Read(off, max(n, readAheadRecords(p.log.Stats())), pollReadBytes)
+		if err == nil {
+			ra.c.runs.put(k, recs)
+		}
+	} else {
+		recs, err = p.log.Read(off, max(n, 1), min(maxBytes, pollReadBytes))
+	}
 	if err != nil {
 		return commitlog.Record{}, false
 	}
-	ra.runs[tp] = recs
+	ra.runs[tp] = pollRun{recs: recs, earliest: earliest}
 	return find(recs, off)
 }
 
+// readAheadRecords is how many records of a log hold about pollReadAhead
+// stored bytes. A forward read is bounded by count, not by record data: the
+// log sizes its preads from the count, and a data budget (which leaves out
+// the records' framing) would end the read just past a pread's end, making
+// it read a second buffer for a few records and keep it pinned.
+func readAheadRecords(st commitlog.Stats) int {
+	avg := st.Bytes / max(st.HighWatermark-st.EarliestOffset, 1)
+	return int(min(pollReadAhead/max(avg, 1), pollReadRecords))
+}
+
 // find returns the record at off in recs, which are sorted by offset.
+// A run read from the log has consecutive offsets, so off's index is
+// usually its distance from the first: looked at before searching.
 func find(recs []commitlog.Record, off int64) (commitlog.Record, bool) {
+	if len(recs) == 0 {
+		return commitlog.Record{}, false
+	}
+	if i := off - recs[0].Offset; i >= 0 && i < int64(len(recs)) && recs[i].Offset == off {
+		return recs[i], true
+	}
 	i, ok := slices.BinarySearchFunc(recs, off, func(r commitlog.Record, off int64) int {
 		switch {
 		case r.Offset < off:

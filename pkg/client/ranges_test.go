@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -104,6 +105,25 @@ func TestRangesCoverRefs(t *testing.T) {
 		}
 		if len(named) != len(want) {
 			t.Fatalf("named %d of %d messages", len(named), len(want))
+		}
+	})
+}
+
+// sortRefs orders any refs exactly as a plain sort by topic, partition and
+// offset does, whether interleaved runs per partition (the usual acks) or
+// anything else, with more partitions than it buckets too.
+func TestSortRefsIsASort(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		topics := rapid.SampledFrom([]string{"a", "b", "orders"})
+		parts := rapid.Int32Range(0, int32(rapid.IntRange(0, 2*maxBucketParts).Draw(t, "partitions")))
+		refs := rapid.SliceOf(rapid.Custom(func(t *rapid.T) api.MessageRef {
+			return ref(topics.Draw(t, "topic"), parts.Draw(t, "partition"), rapid.Int64Range(0, 50).Draw(t, "offset"))
+		})).Draw(t, "refs")
+		want := slices.Clone(refs)
+		slices.SortStableFunc(want, compareRefs)
+		sortRefs(refs)
+		if !cmp.Equal(want, refs) {
+			t.Fatalf("sortRefs: %v\nwant %v", refs, want)
 		}
 	})
 }
