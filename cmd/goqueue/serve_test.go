@@ -36,7 +36,7 @@ type running struct {
 
 func startServe(t *testing.T, args ...string) *running {
 	t.Helper()
-	cfg, err := parse(t, append([]string{"--data-dir", t.TempDir()}, args...), nil)
+	cfg, err := parse(t, append([]string{"--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0"}, args...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
