@@ -95,6 +95,8 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
+			// Empty, not null: librdkafka refuses a null record set.
+			sp.RecordBatches = []byte{}
 			if !known {
 				sp.ErrorCode, final = kerr.UnknownTopicID.Code, true
 				st.Partitions = append(st.Partitions, sp)
@@ -115,7 +117,9 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				continue
 			}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = sb.HighWatermark, sb.HighWatermark, sb.EarliestOffset
-			sp.RecordBatches = sb.Batches
+			if sb.Batches != nil {
+				sp.RecordBatches = sb.Batches
+			}
 			size += len(sb.Batches)
 			st.Partitions = append(st.Partitions, sp)
 		}
