@@ -36,6 +36,7 @@ type Broker struct {
 	topicsDir string
 	coord     *coordinator // consumer groups; set in Open
 	latency   latencies    // for metrics; lock-free
+	joinGuard joinGuard    // set by another front end; see SetJoinGuard
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait

@@ -42,6 +42,26 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 3, false, s.createPartitions}, true
 	case kmsg.InitProducerID:
 		return apiHandler{0, 4, false, s.initProducerID}, true
+	case kmsg.FindCoordinator:
+		return apiHandler{0, 4, false, s.findCoordinator}, true
+	case kmsg.JoinGroup:
+		return apiHandler{0, 9, false, s.joinGroup}, true
+	case kmsg.SyncGroup:
+		return apiHandler{0, 5, false, s.syncGroup}, true
+	case kmsg.Heartbeat:
+		return apiHandler{0, 4, false, s.heartbeat}, true
+	case kmsg.LeaveGroup:
+		return apiHandler{0, 5, false, s.leaveGroup}, true
+	case kmsg.OffsetCommit:
+		return apiHandler{0, 8, false, s.offsetCommit}, true
+	case kmsg.OffsetFetch:
+		return apiHandler{0, 7, false, s.offsetFetch}, true
+	case kmsg.DescribeGroups:
+		return apiHandler{0, 5, false, s.describeGroups}, true
+	case kmsg.ListGroups:
+		return apiHandler{0, 4, false, s.listGroups}, true
+	case kmsg.DeleteGroups:
+		return apiHandler{0, 2, false, s.deleteGroups}, true
 	}
 	return apiHandler{}, false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,31 @@ func TestKcat(t *testing.T) {
 	q := p.kcat(t, "", "-Q", "-t", fmt.Sprintf("lines:0:%d", time.Now().Add(time.Hour).UnixMilli()))
 	if !strings.Contains(q, "lines [0]") {
 		t.Fatalf("kcat -Q:\n%s", q)
+	}
+}
+
+// kcat -G consumes as a member of a classic group (librdkafka's range
+// assignor), commits, and a second run resumes from the committed offsets.
+func TestKcatGroupResumes(t *testing.T) {
+	kcatPath(t)
+	p := start(t)
+	createTopic(t, p.client(t), "feed", 3)
+	var in strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&in, "m%d\n", i)
+	}
+	p.kcat(t, in.String(), "-P", "-t", "feed")
+	group := func() []string {
+		out := p.kcat(t, "", "-G", "readers", "feed", "-e", "-X", "auto.offset.reset=earliest", "-f", "%s\n")
+		return strings.Fields(out)
+	}
+	if got := group(); len(got) != 30 {
+		t.Fatalf("first run read %d messages, want 30: %v", len(got), got)
+	}
+	p.kcat(t, "late1\nlate2\n", "-P", "-t", "feed")
+	got := group()
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[late1 late2]" {
+		t.Fatalf("second run read %v, want only [late1 late2]", got)
 	}
 }

@@ -49,7 +49,12 @@ func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, dir: filepath.Join(t.TempDir(), "data"), args: args}
 	p.run()
-	t.Cleanup(p.stop)
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("goqueue's log:\n%s", p.logs())
+		}
+	})
 	return p
 }
 

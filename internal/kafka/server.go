@@ -47,6 +47,7 @@ type Server struct {
 	opts      Options // immutable after New
 	log       *slog.Logger
 	producers *producers
+	groups    *groups
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
@@ -54,7 +55,8 @@ type Server struct {
 	wg     sync.WaitGroup        // one per connection goroutine
 }
 
-// New returns a server over b.
+// New returns a server over b and makes b refuse HTTP members of groups
+// that have Kafka members.
 func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
@@ -66,7 +68,9 @@ func New(b *broker.Broker, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{b: b, opts: opts, log: log, producers: newProducers(), conns: make(map[net.Conn]struct{})}
+	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(), conns: make(map[net.Conn]struct{})}
+	b.SetJoinGuard(s.groups.joinGuard) // HTTP members may not join a group with Kafka members
+	return s
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln and every
@@ -77,6 +81,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.opts.TLS != nil {
 		ln = tls.NewListener(ln, s.opts.TLS)
 	}
+	// Everything below stops with ctx, or when accepting fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.groups.run(ctx)
+	}()
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
 		s.closeAll()
@@ -100,10 +112,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.serveConn(ctx, c)
 		}()
 	}
+	stopped := ctx.Err() != nil
+	cancel()
 	ln.Close()
 	s.closeAll()
 	s.wg.Wait()
-	if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+	if stopped || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
