@@ -61,32 +61,15 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 // closes the connection: the request could not be understood, or the
 // client may not make it.
 func (c *conn) handle(ctx context.Context, frame []byte) error {
-	h, rest, err := parseHeader(frame)
+	h, req, api, err := c.s.decode(frame)
+	if errors.Is(err, errVersion) && h.key == kmsg.ApiVersions.Int16() {
+		// The client learns what we speak from the answer (KIP-511).
+		return c.write(h, unsupportedVersions(c.s))
+	}
 	if err != nil {
 		return err
 	}
 	c.client = h.clientID
-	api, ok := c.s.api(h.key)
-	if !ok {
-		return fmt.Errorf("%w: unknown API key %d", errFrame, h.key)
-	}
-	req := kmsg.RequestForKey(h.key)
-	if h.version < api.min || h.version > api.max {
-		if h.key == kmsg.ApiVersions.Int16() {
-			// The client learns what we speak from the answer (KIP-511).
-			return c.write(h, unsupportedVersions(c.s))
-		}
-		return fmt.Errorf("%w: %s version %d, supported %d..%d", errFrame, kmsg.NameForKey(h.key), h.version, api.min, api.max)
-	}
-	req.SetVersion(h.version)
-	if req.IsFlexible() {
-		if rest, err = skipTags(rest); err != nil {
-			return err
-		}
-	}
-	if err := req.ReadFrom(rest); err != nil {
-		return fmt.Errorf("%w: %s v%d: %v", errFrame, kmsg.NameForKey(h.key), h.version, err)
-	}
 	if !c.authenticated && !api.beforeAuth {
 		return fmt.Errorf("%w: %s before SASL authentication", errFrame, kmsg.NameForKey(h.key))
 	}
@@ -97,6 +80,36 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		}
 	}
 	return err
+}
+
+// errVersion is a request of a version the server does not speak.
+var errVersion = fmt.Errorf("%w: unsupported version", errFrame)
+
+// decode parses one request frame into its header and kmsg request, and
+// finds its handler. Any error means the frame cannot be answered.
+func (s *Server) decode(frame []byte) (header, kmsg.Request, apiHandler, error) {
+	h, rest, err := parseHeader(frame)
+	if err != nil {
+		return h, nil, apiHandler{}, err
+	}
+	api, ok := s.api(h.key)
+	if !ok {
+		return h, nil, apiHandler{}, fmt.Errorf("%w: unknown API key %d", errFrame, h.key)
+	}
+	if h.version < api.min || h.version > api.max {
+		return h, nil, apiHandler{}, fmt.Errorf("%w: %s version %d, supported %d..%d", errVersion, kmsg.NameForKey(h.key), h.version, api.min, api.max)
+	}
+	req := kmsg.RequestForKey(h.key)
+	req.SetVersion(h.version)
+	if req.IsFlexible() {
+		if rest, err = skipTags(rest); err != nil {
+			return h, nil, apiHandler{}, err
+		}
+	}
+	if err := req.ReadFrom(rest); err != nil {
+		return h, nil, apiHandler{}, fmt.Errorf("%w: %s v%d: %v", errFrame, kmsg.NameForKey(h.key), h.version, err)
+	}
+	return h, req, api, nil
 }
 
 // write frames resp as the answer to the request h.
