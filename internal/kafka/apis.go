@@ -60,6 +60,10 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 5, false, s.describeGroups}, true
 	case kmsg.ListGroups:
 		return apiHandler{0, 4, false, s.listGroups}, true
+	case kmsg.DescribeConfigs:
+		return apiHandler{0, 4, false, s.describeConfigs}, true
+	case kmsg.OffsetForLeaderEpoch:
+		return apiHandler{0, 4, false, s.offsetForLeaderEpoch}, true
 	case kmsg.DeleteGroups:
 		return apiHandler{0, 2, false, s.deleteGroups}, true
 	}

@@ -119,3 +119,58 @@ func TestListOffsets(t *testing.T) {
 		}
 	}
 }
+
+// DescribeConfigs shows a topic's settings under Kafka's names;
+// OffsetForLeaderEpoch ends epoch 0 at the high watermark.
+func TestDescribeConfigsAndLeaderEpoch(t *testing.T) {
+	p := start(t)
+	cl := p.client(t, kgo.DefaultProduceTopic("cfg"))
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "cfg", 1, -1
+	for _, c := range [][2]string{{"retention.ms", "7200000"}, {"goqueue.fsync", "always"}} {
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = c[0], kmsg.StringPtr(c[1])
+		rt.Configs = append(rt.Configs, rc)
+	}
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctxT(t), cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create with configs: %v %+v", err, resp)
+	}
+	rt.Topic, rt.Configs[0].Name = "cfg2", "compression.type"
+	if resp, _ := req.RequestWith(ctxT(t), cl); resp.Topics[0].ErrorCode != kerr.InvalidConfig.Code {
+		t.Fatalf("unsupported config: code %d, want INVALID_CONFIG", resp.Topics[0].ErrorCode)
+	}
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, "cfg"
+	dc.Resources = append(dc.Resources, dr)
+	dresp, err := dc.RequestWith(ctxT(t), cl)
+	if err != nil || dresp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("describe configs: %v %+v", err, dresp)
+	}
+	got := map[string]string{}
+	for _, c := range dresp.Resources[0].Configs {
+		got[c.Name] = *c.Value
+	}
+	if got["retention.ms"] != "7200000" || got["goqueue.fsync"] != "always" {
+		t.Fatalf("configs %v", got)
+	}
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("x")}, &kgo.Record{Value: []byte("y")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	ot := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	ot.Topic = "cfg"
+	op := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	op.LeaderEpoch = 0
+	ot.Partitions = append(ot.Partitions, op)
+	oe.Topics = append(oe.Topics, ot)
+	oresp, err := oe.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp := oresp.Topics[0].Partitions[0]; sp.ErrorCode != 0 || sp.EndOffset != 2 || sp.LeaderEpoch != 0 {
+		t.Fatalf("offset for leader epoch: %+v", sp)
+	}
+}
