@@ -31,7 +31,7 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+) .*kafka_addr=(\S+)`
 
 // proc is the real goqueue binary serving HTTP and Kafka on 127.0.0.1.
 type proc struct {
-	t        *testing.T
+	t        testing.TB
 	cmd      *exec.Cmd
 	dir      string
 	args     []string
@@ -45,7 +45,7 @@ type proc struct {
 
 // start runs the binary on a fresh data directory with extra args; the
 // test's cleanup stops it.
-func start(t *testing.T, args ...string) *proc {
+func start(t testing.TB, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, dir: filepath.Join(t.TempDir(), "data"), args: args}
 	p.run()
@@ -135,7 +135,7 @@ func (p *proc) restart() {
 }
 
 // client is a kgo client of the broker, closed at the test's end.
-func (p *proc) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+func (p *proc) client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(p.kafka), kgo.RetryTimeout(10 * time.Second)}, opts...)...)
 	if err != nil {
@@ -145,8 +145,9 @@ func (p *proc) client(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
+

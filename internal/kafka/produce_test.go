@@ -13,7 +13,7 @@ import (
 )
 
 // createTopic creates a topic through Kafka's CreateTopics.
-func createTopic(t *testing.T, cl *kgo.Client, name string, partitions int32) [16]byte {
+func createTopic(t testing.TB, cl *kgo.Client, name string, partitions int32) [16]byte {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
