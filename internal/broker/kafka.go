@@ -141,3 +141,19 @@ func (b *Broker) OffsetForTime(topicName string, partition int32, ts int64) (int
 	}
 	return off, -1, nil
 }
+
+// PartitionBounds returns a partition's earliest offset and high watermark
+// without describing the whole topic. Errors: TOPIC_NOT_FOUND,
+// PARTITION_NOT_FOUND.
+func (b *Broker) PartitionBounds(topicName string, partition int32) (earliest, hwm int64, err error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return 0, 0, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	st := p.log.Stats()
+	return st.EarliestOffset, st.HighWatermark, nil
+}

@@ -131,10 +131,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 // bounds fills a partition's high watermark and log start offset, when it
 // exists.
 func (s *Server) bounds(topic string, partition int32, sp *kmsg.FetchResponseTopicPartition) {
-	ti, err := s.b.Topic(topic)
-	if err != nil || partition < 0 || int(partition) >= len(ti.Partitions) {
-		return
+	if earliest, hwm, err := s.b.PartitionBounds(topic, partition); err == nil {
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, earliest
 	}
-	p := ti.Partitions[partition]
-	sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = p.HighWatermark, p.HighWatermark, p.EarliestOffset
 }

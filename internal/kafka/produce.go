@@ -43,8 +43,8 @@ func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Respo
 			if msg != "" {
 				sp.ErrorMessage = &msg
 			}
-			if ti, err := s.b.Topic(rt.Topic); err == nil && int(rp.Partition) < len(ti.Partitions) && rp.Partition >= 0 {
-				sp.LogStartOffset = ti.Partitions[rp.Partition].EarliestOffset
+			if earliest, _, err := s.b.PartitionBounds(rt.Topic, rp.Partition); err == nil {
+				sp.LogStartOffset = earliest
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
