@@ -49,7 +49,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			buf = frame // keep a modest buffer for the next request
 		}
 		if err := c.handle(ctx, frame); err != nil {
-			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
 			}
 			return
