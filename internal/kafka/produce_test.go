@@ -242,3 +242,32 @@ func storedCodec(t *testing.T, cl *kgo.Client, topic string) int8 {
 	h, _ := recordbatch.ParseHeader(b)
 	return int8(h.Compression())
 }
+
+// acks 0 (no answer at all), 1 and -1 all store the records; a topic under
+// fsync=always answers acks -1 once its batch is durable.
+func TestProduceAcks(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "acks", 1, 1
+	rc := kmsg.NewCreateTopicsRequestTopicConfig()
+	rc.Name, rc.Value = "goqueue.fsync", kmsg.StringPtr("always")
+	rt.Configs = append(rt.Configs, rc)
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctxT(t), admin); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	for _, acks := range []kgo.Acks{kgo.NoAck(), kgo.LeaderAck(), kgo.AllISRAcks()} {
+		cl := p.client(t, kgo.DefaultProduceTopic("acks"), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite())
+		for range 50 {
+			cl.Produce(ctxT(t), &kgo.Record{Value: []byte("v")}, nil)
+		}
+		if err := cl.Flush(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs := consumeAll(t, p, "acks", 150); len(recs) != 150 {
+		t.Fatalf("consumed %d records, want 150", len(recs))
+	}
+}
