@@ -50,6 +50,10 @@ func errorCode(err error) int16 {
 		return kerr.IllegalGeneration.Code
 	case api.ErrFencedMember.Code:
 		return kerr.FencedInstanceID.Code
+	case api.ErrInconsistentProtocol.Code:
+		return kerr.InconsistentGroupProtocol.Code
+	case api.ErrNotOwner.Code:
+		return kerr.StaleMemberEpoch.Code // a KIP-848 member's commit of a partition it no longer owns
 	case api.ErrUnauthorized.Code:
 		return kerr.SaslAuthenticationFailed.Code
 	}

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -16,21 +17,28 @@ import (
 // generation; a commit without member and generation (a consumer that
 // assigns itself partitions) is taken when the group has no members.
 // Commit metadata strings are not kept.
-func (s *Server) offsetCommit(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.SetVersion(req.Version)
-	code := s.groups.checkCommit(req.Group, req.MemberID, req.Generation)
 	offsets := api.Offsets{}
-	if code == 0 {
-		for _, t := range req.Topics {
-			for _, p := range t.Partitions {
-				if offsets[t.Topic] == nil {
-					offsets[t.Topic] = map[int32]int64{}
-				}
-				offsets[t.Topic][p.Partition] = p.Offset
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			if offsets[t.Topic] == nil {
+				offsets[t.Topic] = map[int32]int64{}
 			}
+			offsets[t.Topic][p.Partition] = p.Offset
 		}
+	}
+	code := s.groups.checkCommit(req.Group, req.MemberID, req.Generation)
+	switch {
+	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
+		// A KIP-848 member: the coordinator checks that it owns what it
+		// commits, in its epoch.
+		err := s.b.CommitOffsets(req.Group, api.CommitOffsetsRequest{MemberID: req.MemberID,
+			Generation: int64(req.Generation), Offsets: offsets}, c.host)
+		code = commitCode(err)
+	case code == 0:
 		code = errorCode(s.b.StoreOffsets(req.Group, offsets))
 	}
 	for _, t := range req.Topics {
@@ -72,4 +80,12 @@ func (gs *groups) checkCommit(group, memberID string, generation int32) int16 {
 	}
 	m.lastSeen = time.Now()
 	return 0
+}
+
+// commitCode is the Kafka code of a KIP-848 member's failed commit.
+func commitCode(err error) int16 {
+	if errors.Is(err, api.ErrStaleGeneration) {
+		return kerr.StaleMemberEpoch.Code
+	}
+	return heartbeatCode(err)
 }
