@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -105,11 +106,12 @@ func unsnappy(dst, src []byte, limit int) ([]byte, error) {
 	if n > limit {
 		return nil, ErrTooLarge
 	}
-	out, err := s2.Decode(nil, src)
-	if err != nil {
+	// Decode straight into dst's tail: no second buffer, no copy.
+	dst = slices.Grow(dst, n)
+	if _, err := s2.Decode(dst[len(dst):len(dst)+n], src); err != nil {
 		return nil, corruptf("snappy: %v", err)
 	}
-	return append(dst, out...), nil
+	return dst[:len(dst)+n], nil
 }
 
 // unxerial decodes xerial-framed snappy: the magic, a version and a
