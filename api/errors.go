@@ -101,6 +101,9 @@ var (
 	ErrDuplicateInstance = &Error{Code: "DUPLICATE_INSTANCE_ID", Status: http.StatusConflict, Retriable: true}
 	// ErrInconsistentAssignor: the group already uses another assignor.
 	ErrInconsistentAssignor = &Error{Code: "INCONSISTENT_ASSIGNOR", Status: http.StatusConflict}
+	// ErrInconsistentProtocol: the group has members of the other protocol
+	// (Kafka clients vs the HTTP API); a group speaks one at a time.
+	ErrInconsistentProtocol = &Error{Code: "INCONSISTENT_GROUP_PROTOCOL", Status: http.StatusConflict}
 	// ErrNotOwner: the member does not own the partition it names.
 	ErrNotOwner = &Error{Code: "NOT_PARTITION_OWNER", Status: http.StatusConflict}
 	// ErrGroupNotEmpty: the operation needs a group with no members.

@@ -128,7 +128,7 @@ func TestDocumentsRun(t *testing.T) {
 // address once it listens.
 func startBroker(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func TestExamplesAgainstABroker(t *testing.T) {
 	producer := build(t, tmp, "./producer")
 	consumer := build(t, tmp, "./consumer-group")
 
-	broker := exec.Command(goqueue, "--addr", "127.0.0.1:8080", "--data-dir", filepath.Join(tmp, "data"))
+	broker := exec.Command(goqueue, "--addr", "127.0.0.1:8080", "--kafka-addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"))
 	var blog bytes.Buffer
 	broker.Stderr = &blog
 	if err := broker.Start(); err != nil {

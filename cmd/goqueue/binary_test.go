@@ -44,7 +44,8 @@ var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // startBinary runs bin and waits for the line that names the address.
 func startBinary(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	// Kafka's default port would collide between brokers run at once.
+	cmd := exec.Command(bin, append([]string{"--kafka-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,8 @@ type config struct {
 	tlsCert, tlsKey   string
 	apiKeys           []string
 	authHealth        bool
+
+	kafka kafkaConfig
 }
 
 // flagSet binds every setting to a flag on fs, with the embedded defaults.
@@ -117,6 +119,8 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.DurationVar(&c.writeTimeout, "write-timeout", 2*time.Minute, "longest a request may take, from its headers to the end of the answer (above --max-wait)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
 	fs.Var(newSize(&c.maxHeaderBytes, 64<<10), "max-header-bytes", "largest request header block")
+
+	kafkaFlags(fs, &c.kafka)
 
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -207,6 +211,7 @@ func (c *config) validate(problems []error) error {
 	}
 	errs = append(errs, c.validateDelivery()...)
 	errs = append(errs, c.validateHTTP()...)
+	errs = append(errs, c.kafka.validate()...)
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("log format %q must be text or json", c.logFormat))
 	}

@@ -41,6 +41,11 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		ln.Close()
 		return err
 	}
+	kln, err := listenKafka(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
@@ -94,6 +99,9 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	cfg.broker.Logger = log
 	b, err := broker.Open(cfg.broker)
 	if err != nil {
+		if kln != nil {
+			kln.Close()
+		}
 		shutdown()
 		return errors.Join(err, g.Wait())
 	}
@@ -110,9 +118,13 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	})
 	sw.set(h)
 	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,
-		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0)
+		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))
 
 	g.Go(func() error { return b.Run(gctx) })
+	if kln != nil {
+		ks := newKafka(cfg, b, tlsCfg, log)
+		g.Go(func() error { return ks.Serve(gctx, kln) })
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		log.Info("draining: no new connections; waiting for requests in progress", "timeout", cfg.shutdownTimeout)

@@ -42,7 +42,7 @@ func startServe(t *testing.T, args ...string) *running {
 // startServeLog is startServe logging to h.
 func startServeLog(t *testing.T, h slog.Handler, args ...string) *running {
 	t.Helper()
-	cfg, err := parse(t, append([]string{"--data-dir", t.TempDir()}, args...), nil)
+	cfg, err := parse(t, append([]string{"--data-dir", t.TempDir(), "--kafka-addr", "127.0.0.1:0"}, args...), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

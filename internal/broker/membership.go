@@ -81,6 +81,9 @@ func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (ap
 			return api.JoinResponse{}, err
 		}
 	}
+	if err := b.checkJoinGuard(groupID); err != nil {
+		return api.JoinResponse{}, err
+	}
 	c := b.coord
 	for {
 		cg, err := c.getOrCreate(groupID)

@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 // once it logs its address. t.Cleanup kills it and waits for it.
 func startBroker(t *testing.T, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(goqueue.Path(t), append([]string{"--addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(goqueue.Path(t), append([]string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -40,8 +40,9 @@ func (l *Log) Append(recs []Record) (base int64, err error) {
 // it): it checks the CRC, assigns offsets by rewriting the base offset, and
 // returns the first offset. The caller may reuse batch after it returns.
 //
-// The batch must be uncompressed and not a control batch (ErrUnsupported),
-// have exactly as many records as it says with offset deltas 0..n-1, and be
+// The batch may be compressed (it is stored as sent, decompressed only to
+// check its records) but not a control batch (ErrUnsupported); it must
+// hold exactly as many records as it says with offset deltas 0..n-1, and be
 // at most MaxBatchBytes; anything malformed is an ErrCorrupt error. Record
 // timestamps are stored as the producer set them.
 func (l *Log) AppendBatch(batch []byte) (base int64, err error) {

@@ -89,16 +89,18 @@ func checkFrame(b []byte) error {
 }
 
 // checkBatch validates one whole encoded batch b (exactly one batch, no
-// trailing bytes): framing, magic, CRC-32C, uncompressed non-control data,
+// trailing bytes): framing, magic, CRC-32C, a known codec, non-control data,
 // a record count that matches both LastOffsetDelta and the records actually
-// present, offset deltas 0..n-1 and well-formed records. It allocates nothing.
+// present, offset deltas 0..n-1 and well-formed records. Compressed batches
+// (gzip, snappy, lz4, zstd) are decompressed to check their records; an
+// uncompressed one costs no allocation.
 func checkBatch(b []byte) (batchInfo, error) {
 	if err := checkFrame(b); err != nil {
 		return batchInfo{}, err
 	}
 	n := len(b)
 	attrs := binary.BigEndian.Uint16(b[offAttributes:])
-	if attrs&attrCompressionMask != 0 || attrs&attrControl != 0 {
+	if attrs&attrCompressionMask > 4 || attrs&attrControl != 0 {
 		return batchInfo{}, fmt.Errorf("%w: attributes %#04x", ErrUnsupported, attrs)
 	}
 	info := batchInfo{
@@ -114,7 +116,10 @@ func checkBatch(b []byte) (batchInfo, error) {
 	if info.base < 0 || info.base > math.MaxInt64-int64(info.records) {
 		return batchInfo{}, corruptf("base offset %d", info.base)
 	}
-	p := b[batchHeaderLen:]
+	p, err := recordData(b)
+	if err != nil {
+		return batchInfo{}, err
+	}
 	maxDelta, minDelta := int64(math.MinInt64), int64(math.MaxInt64)
 	for i := int32(0); i < info.records; i++ {
 		var v recordView

@@ -122,7 +122,8 @@ func TestCheckBatchRejects(t *testing.T) {
 		{"magic 1", true, func(b []byte) []byte { b[offMagic] = 1; return b }, ErrCorrupt},
 		{"flipped value byte", false, func(b []byte) []byte { b[len(b)-3] ^= 1; return b }, ErrCorrupt},
 		{"flipped crc", false, func(b []byte) []byte { b[offCRC] ^= 0x80; return b }, ErrCorrupt},
-		{"gzip", true, func(b []byte) []byte { b[offAttributes+1] |= 1; return b }, ErrUnsupported},
+		{"gzip flag on plain records", true, func(b []byte) []byte { b[offAttributes+1] |= 1; return b }, ErrCorrupt},
+		{"unknown codec", true, func(b []byte) []byte { b[offAttributes+1] |= 6; return b }, ErrUnsupported},
 		{"control", true, func(b []byte) []byte { b[offAttributes+1] |= 0x20; return b }, ErrUnsupported},
 		{"count too high", true, func(b []byte) []byte {
 			binary.BigEndian.PutUint32(b[offRecordCount:], 3)

@@ -6,7 +6,7 @@
 //
 // On disk, a log is a directory of segments named by their base offset in 20
 // digits, as in Kafka: 00000000000000000000.log holds whole batches back to
-// back, exactly as a Kafka broker stores them (uncompressed; base offsets
+// back, exactly as a Kafka broker stores them (compressed or not, as received; base offsets
 // contiguous across the log); .index and .timeindex beside it hold its sparse
 // index (see indexEntry), written when the segment is sealed or closed and
 // rebuilt by Open when missing or inconsistent. The last segment is the
@@ -35,8 +35,8 @@ var (
 	ErrCorrupt = errors.New("commitlog: corrupt batch")
 	// ErrBatchTooLarge: an append exceeds Options.MaxBatchBytes.
 	ErrBatchTooLarge = errors.New("commitlog: batch too large")
-	// ErrUnsupported: AppendBatch got a batch this log does not store yet
-	// (compressed or a control batch).
+	// ErrUnsupported: AppendBatch got a batch this log does not store
+	// (a control batch or an unknown compression codec).
 	ErrUnsupported = errors.New("commitlog: unsupported batch")
 	// ErrFailed: a write or fsync failed in a way that leaves what is on
 	// disk unknown; the log refuses appends from then on (wrapping the cause)

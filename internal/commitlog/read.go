@@ -179,7 +179,10 @@ func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
 	base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
 	first := int64(binary.BigEndian.Uint64(b[offFirstTimestamp:]))
 	count := int(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-	p := b[batchHeaderLen:]
+	p, err := recordData(b)
+	if err != nil {
+		return 0, false, err
+	}
 	for range count {
 		v, rest, err := nextRecord(p)
 		if err != nil {

@@ -102,7 +102,10 @@ func appendRecords(dst []Record, b []byte, from, to int64, maxRecords, budget in
 	base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
 	first := int64(binary.BigEndian.Uint64(b[offFirstTimestamp:]))
 	count := int(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-	p := b[batchHeaderLen:]
+	p, err := recordData(b)
+	if err != nil {
+		return dst, budget, true, err
+	}
 	for i := 0; i < count; i++ {
 		v, rest, err := nextRecord(p)
 		if err != nil {

@@ -97,7 +97,7 @@ func runCrash(t *testing.T, fsync string) {
 		t:     t,
 		bin:   goqueue.Path(t),
 		fsync: fsync,
-		args:  []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--fsync", fsync, "--segment-bytes", "8KiB"},
+		args:  []string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir, "--fsync", fsync, "--segment-bytes", "8KiB"},
 		rng:   rand.New(rand.NewPCG(seed, 0)),
 		led:   newLedger(),
 		cons:  newConsumer(group, topic, partitions, seed),

@@ -44,7 +44,7 @@ var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // such as "ulimit -n 64;") is given, and waits for its listen line.
 func start(t *testing.T, dir, shell string, args ...string) *proc {
 	t.Helper()
-	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dir}, args...)
+	args = append([]string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir}, args...)
 	bin := os.Getenv("GOQUEUE_FAULTTEST_BIN") // another build to compare, e.g. before a fix
 	if bin == "" {
 		bin = goqueue.Path(t)

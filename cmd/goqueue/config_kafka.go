@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/abd-ulbasit/goqueue/internal/kafka"
+)
+
+// kafkaConfig configures the Kafka protocol listener.
+type kafkaConfig struct {
+	addr            string // empty: no Kafka listener
+	maxRequestBytes int64
+	idleTimeout     time.Duration
+}
+
+func kafkaFlags(fs *pflag.FlagSet, c *kafkaConfig) {
+	fs.StringVar(&c.addr, "kafka-addr", "localhost:9092", "Kafka protocol listen address (host:port; port 0 picks a free one); empty disables it")
+	fs.Var(newSize(&c.maxRequestBytes, kafka.DefaultMaxRequestBytes), "kafka-max-request-bytes", "largest Kafka request frame; a larger one closes its connection")
+	fs.DurationVar(&c.idleTimeout, "kafka-idle-timeout", kafka.DefaultIdleTimeout, "how long an idle Kafka connection stays open")
+}
+
+func (c *kafkaConfig) validate() []error {
+	var errs []error
+	if c.addr != "" {
+		if _, port, err := net.SplitHostPort(c.addr); err != nil {
+			errs = append(errs, fmt.Errorf("kafka addr %q must be host:port or empty: %v", c.addr, err))
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			errs = append(errs, fmt.Errorf("kafka addr %q: port %q must be a number from 0 to 65535", c.addr, port))
+		}
+	}
+	if c.maxRequestBytes < 1<<20 || c.maxRequestBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("kafka max request bytes %d must be between 1MiB and 1GiB", c.maxRequestBytes))
+	}
+	if c.idleTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("kafka idle timeout %v must be positive", c.idleTimeout))
+	}
+	return errs
+}

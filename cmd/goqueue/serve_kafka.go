@@ -1,0 +1,44 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/kafka"
+)
+
+// listenKafka opens the Kafka listener, if one is configured, before the
+// broker recovers: a taken port fails the start at once. Connections wait in
+// the backlog until the broker is open.
+func listenKafka(cfg *config) (net.Listener, error) {
+	if cfg.kafka.addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.kafka.addr)
+	if err != nil {
+		return nil, fmt.Errorf("kafka listen on %s: %w", cfg.kafka.addr, err)
+	}
+	return ln, nil
+}
+
+// newKafka is the Kafka front end over b, with the HTTP API's TLS and keys.
+func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, log *slog.Logger) *kafka.Server {
+	return kafka.New(b, kafka.Options{
+		MaxRequestBytes: int32(cfg.kafka.maxRequestBytes),
+		IdleTimeout:     cfg.kafka.idleTimeout,
+		TLS:             tlsCfg,
+		APIKeys:         cfg.apiKeys,
+		Logger:          log,
+	})
+}
+
+// addrOf is ln's address, or "" without a listener (for the log).
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}

@@ -1,0 +1,159 @@
+package broker
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// The methods in this file serve front ends that speak record batches
+// rather than messages (the Kafka protocol): stored batches in and out as
+// bytes, and the identity Kafka gives topics.
+
+// ID is the topic's 16-byte identity (a UUID, version 8): a hash of its
+// name and creation time, both kept in meta.db, so it is the same across
+// restarts and new when a topic is deleted and created again.
+func (c *TopicConfig) ID() [16]byte {
+	h := sha256.New()
+	h.Write([]byte(c.Name))
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(c.CreatedAt)))
+	var id [16]byte
+	copy(id[:], h.Sum(nil))
+	id[6] = id[6]&0x0f | 0x80 // version 8: vendor-specific
+	id[8] = id[8]&0x3f | 0x80 // RFC 9562 variant
+	return id
+}
+
+// TopicByID returns the name of the topic whose ID is id.
+// Errors: TOPIC_NOT_FOUND.
+func (b *Broker) TopicByID(id [16]byte) (string, error) {
+	for _, t := range b.snapshot() {
+		if t.cfg.ID() == id {
+			return t.cfg.Name, nil
+		}
+	}
+	return "", api.ErrTopicNotFound.Withf("no topic has id %x", id)
+}
+
+// AppendBatch appends one Kafka RecordBatch v2 as a producer sent it,
+// compressed or not, to one partition; the broker only assigns its offsets
+// (rewriting its base offset). It returns the offset of the batch's first
+// record once the batch is as durable as the topic's fsync policy promises.
+//
+// The batch is validated first (framing, CRC, decompressed records); a
+// batch larger than the topic's max_message_bytes plus its header is
+// MESSAGE_TOO_LARGE, as Kafka's max.message.bytes bounds a whole batch.
+// Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, MESSAGE_TOO_LARGE,
+// BAD_REQUEST (not a valid batch).
+func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (int64, error) {
+	start := time.Now()
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return 0, err
+	}
+	defer b.latency.publishFor(t.cfg.Fsync).since(start)
+	p, err := t.partition(partition)
+	if err != nil {
+		return 0, err
+	}
+	if limit := int(t.cfg.MaxMessageBytes) + recordbatch.HeaderLen; len(batch) > limit {
+		return 0, api.ErrMessageTooLarge.Withf("batch of %d bytes is more than the %d bytes topic %q allows", len(batch), limit, t.cfg.Name).
+			WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
+	}
+	base, err := p.log.AppendBatch(batch) // validates it first
+	if err != nil {
+		if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {
+			return 0, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
+		}
+		return 0, b.logError(err, t, p.id)
+	}
+	p.dirty.Store(true)
+	p.traffic.countPublished(int(binary.BigEndian.Uint32(batch[recordbatch.OffRecordCount:])), len(batch))
+	return base, nil
+}
+
+// StoredBatches is what ReadBatches read from one partition.
+type StoredBatches struct {
+	// Batches are whole stored batches back to back, from the one holding
+	// the offset asked for; the reader skips the records before it.
+	Batches        []byte
+	EarliestOffset int64
+	HighWatermark  int64
+}
+
+// ReadBatches reads stored batches of one partition from the batch holding
+// offset on, at most maxBytes of them but at least one if any exists,
+// without decoding them. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND,
+// OFFSET_OUT_OF_RANGE.
+func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, maxBytes int) (StoredBatches, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return StoredBatches{}, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return StoredBatches{}, err
+	}
+	// The high watermark is read first: ReadBatches never returns anything
+	// past its own, which is at least this one.
+	res := StoredBatches{HighWatermark: p.log.HighWatermark()}
+	res.Batches, err = p.log.ReadBatches(offset, maxBytes)
+	if err != nil {
+		return StoredBatches{}, b.logError(err, t, p.id)
+	}
+	res.EarliestOffset = p.log.EarliestOffset()
+	if n := len(res.Batches); n > 0 {
+		p.traffic.countFetched(0, n)
+	}
+	return res, nil
+}
+
+// OffsetForTime returns the first offset of a partition whose timestamp is
+// at least ts (ms since the Unix epoch), or the high watermark if none is,
+// with that record's timestamp (-1 if none). Errors: TOPIC_NOT_FOUND,
+// PARTITION_NOT_FOUND.
+func (b *Broker) OffsetForTime(topicName string, partition int32, ts int64) (int64, int64, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return 0, 0, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	off, err := p.log.OffsetForTimestamp(ts)
+	if err != nil {
+		return 0, 0, b.logError(err, t, p.id)
+	}
+	recs, err := p.log.Read(off, 1, 1)
+	if err != nil || len(recs) == 0 {
+		return off, -1, nil
+	}
+	for _, r := range recs {
+		if r.Offset == off {
+			return off, r.Timestamp, nil
+		}
+	}
+	return off, -1, nil
+}
+
+// PartitionBounds returns a partition's earliest offset and high watermark
+// without describing the whole topic. Errors: TOPIC_NOT_FOUND,
+// PARTITION_NOT_FOUND.
+func (b *Broker) PartitionBounds(topicName string, partition int32) (earliest, hwm int64, err error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return 0, 0, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return 0, 0, err
+	}
+	st := p.log.Stats()
+	return st.EarliestOffset, st.HighWatermark, nil
+}

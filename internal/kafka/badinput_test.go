@@ -1,0 +1,122 @@
+package kafka_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// rawFrame is a request frame: size, key, version, correlation 1, client
+// ID "t", then body.
+func rawFrame(key, version int16, body []byte) []byte {
+	b := binary.BigEndian.AppendUint32(nil, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, 1)
+	b = append(b, 0, 1, 't')
+	b = append(b, body...)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// Malformed frames, unknown keys and versions, oversize frames: the
+// connection is closed (or, for ApiVersions, answered in v0), the broker
+// never panics and goes on serving other clients.
+func TestBadInputClosesTheConnection(t *testing.T) {
+	p := start(t, "--kafka-max-request-bytes", "1MiB")
+	closes := map[string][]byte{
+		"garbage":                {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8},
+		"negative size":          {0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0},
+		"oversize frame":         binary.BigEndian.AppendUint32(nil, 2<<20),
+		"unknown key":            rawFrame(999, 0, nil),
+		"metadata v99":           rawFrame(int16(kmsg.Metadata), 99, nil),
+		"truncated produce body": rawFrame(int16(kmsg.Produce), 7, []byte{0, 0, 0xff}),
+		"client id past the end": {0, 0, 0, 10, 0, 3, 0, 4, 0, 0, 0, 1, 0x7f, 0xff},
+	}
+	for name, b := range closes {
+		t.Run(name, func(t *testing.T) {
+			c, err := net.Dial("tcp", p.kafka)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.Write(b)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := c.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+				t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
+			}
+		})
+	}
+	t.Run("ApiVersions v99 answered in v0", func(t *testing.T) {
+		c, err := net.Dial("tcp", p.kafka)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(rawFrame(int16(kmsg.ApiVersions), 99, nil))
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, binary.BigEndian.Uint32(size[:]))
+		if _, err := io.ReadFull(c, body); err != nil {
+			t.Fatal(err)
+		}
+		resp := kmsg.NewPtrApiVersionsResponse()
+		if err := resp.ReadFrom(body[4:]); err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != kerr.UnsupportedVersion.Code || len(resp.ApiKeys) == 0 {
+			t.Fatalf("answer %+v", resp)
+		}
+	})
+	// Everyone else is still served.
+	cl := p.client(t, kgo.DefaultProduceTopic("after"))
+	createTopic(t, cl, "after", 1)
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An idle connection is closed after --kafka-idle-timeout.
+func TestIdleConnectionClosed(t *testing.T) {
+	p := start(t, "--kafka-idle-timeout", "300ms")
+	c, err := net.Dial("tcp", p.kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle connection: %v, want EOF", err)
+	}
+}
+
+// With API keys set, SASL PLAIN with a key as password is required before
+// anything else; a wrong key is refused.
+func TestSASLPlainChecksAPIKeys(t *testing.T) {
+	const key = "0123456789abcdef-kafka"
+	p := start(t, "--api-keys", key)
+	good := p.client(t, kgo.SASL(plainMech{user: "any", pass: key}), kgo.DefaultProduceTopic("secure"))
+	createTopic(t, good, "secure", 1)
+	if err := good.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	bad := p.client(t, kgo.SASL(plainMech{user: "any", pass: "wrong-key-wrong-key"}), kgo.RetryTimeout(time.Second))
+	if err := bad.Ping(ctxT(t)); err == nil {
+		t.Fatal("a wrong key was accepted")
+	}
+	none := p.client(t, kgo.RetryTimeout(time.Second))
+	req := kmsg.NewPtrMetadataRequest()
+	if _, err := req.RequestWith(ctxT(t), none); err == nil {
+		t.Fatal("metadata without SASL was answered")
+	}
+}

@@ -1,0 +1,115 @@
+package kafka
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// topicConfigs are the Kafka topic configs CreateTopics accepts, mapped to
+// GoQueue's topic settings. Any other config is INVALID_CONFIG: silently
+// ignoring a setting would surprise its author later.
+func applyTopicConfig(req *api.CreateTopicRequest, name string, value *string) bool {
+	if value == nil {
+		return true
+	}
+	n, err := strconv.ParseInt(*value, 10, 64)
+	switch name {
+	case "retention.ms":
+		if err != nil {
+			return false
+		}
+		if n < 0 {
+			req.RetentionHours = -1
+		} else {
+			req.RetentionHours = max((n+3_599_999)/3_600_000, 1)
+		}
+	case "retention.bytes":
+		if err != nil {
+			return false
+		}
+		req.RetentionBytes = n
+	case "segment.bytes":
+		if err != nil {
+			return false
+		}
+		req.SegmentBytes = n
+	case "segment.ms":
+		if err != nil {
+			return false
+		}
+		req.SegmentMS = n
+	case "max.message.bytes":
+		if err != nil {
+			return false
+		}
+		req.MaxMessageBytes = int32(n)
+	case "goqueue.fsync":
+		req.Fsync = *value
+	default:
+		return false
+	}
+	return true
+}
+
+func (s *Server) createTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	resp.SetVersion(req.Version)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		fail := func(code int16, msg string) {
+			st.ErrorCode, st.ErrorMessage = code, &msg
+			resp.Topics = append(resp.Topics, st)
+		}
+		creq := api.CreateTopicRequest{Name: rt.Topic}
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			fail(kerr.InvalidReplicaAssignment.Code, "a single GoQueue broker places every partition itself")
+			continue
+		case rt.ReplicationFactor > 1:
+			fail(kerr.InvalidReplicationFactor.Code, "a single GoQueue broker keeps one replica of each partition")
+			continue
+		case rt.NumPartitions > 0:
+			creq.Partitions = rt.NumPartitions
+		case rt.NumPartitions == 0 || rt.NumPartitions < -1:
+			fail(kerr.InvalidPartitions.Code, "partitions must be positive, or -1 for the broker's default")
+			continue
+		}
+		bad := ""
+		for _, c := range rt.Configs {
+			if !applyTopicConfig(&creq, c.Name, c.Value) {
+				bad = c.Name
+				break
+			}
+		}
+		if bad != "" {
+			fail(kerr.InvalidConfig.Code, "unsupported topic config "+strconv.Quote(bad)+
+				" (supported: retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, goqueue.fsync)")
+			continue
+		}
+		if req.ValidateOnly {
+			// Nothing is created; the answer says what would be.
+			st.NumPartitions = creq.Partitions
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		ti, err := s.b.CreateTopic(creq)
+		if err != nil {
+			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		st.TopicID = ti.Config.ID()
+		st.NumPartitions = ti.Config.Partitions
+		st.ReplicationFactor = 1
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

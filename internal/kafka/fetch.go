@@ -1,0 +1,137 @@
+package kafka
+
+import (
+	"context"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// defaultFetchMaxBytes is Kafka's fetch.max.bytes, for versions without it.
+const defaultFetchMaxBytes = 50 << 20
+
+// fetch serves stored batches as they are on disk: the batch holding the
+// fetch offset and those after it, within the partition's and the
+// response's byte budgets (the first batch goes out whatever its size, so a
+// large batch never blocks a consumer). With fewer than MinBytes ready it
+// waits up to MaxWaitMillis for appends to any of the partitions. Fetch
+// sessions are not kept: every answer is full (session ID 0), which every
+// client accepts.
+func (s *Server) fetch(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.FetchRequest)
+	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
+	deadline := time.Now().Add(wait)
+	for {
+		// Take the change channels before reading: an append in between
+		// closes a channel already held, so it is never missed.
+		var changed []reflect.SelectCase
+		if wait > 0 {
+			changed = s.changeChannels(req)
+		}
+		resp, size, final := s.readFetch(req)
+		remaining := time.Until(deadline)
+		if final || size >= int(req.MinBytes) || remaining <= 0 || len(changed) == 0 {
+			return resp, nil
+		}
+		timer := time.NewTimer(remaining)
+		changed = append(changed,
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
+		chosen, _, _ := reflect.Select(changed)
+		timer.Stop()
+		if chosen >= len(changed)-2 {
+			// The wait is over (or the server is stopping): answer what is there.
+			resp, _, _ := s.readFetch(req)
+			return resp, nil
+		}
+	}
+}
+
+// changeChannels returns a select case per requested partition that exists.
+func (s *Server) changeChannels(req *kmsg.FetchRequest) []reflect.SelectCase {
+	var out []reflect.SelectCase
+	for _, rt := range req.Topics {
+		name, ok := s.fetchTopicName(req.Version, &rt)
+		if !ok {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if ch, err := s.b.PartitionChanged(name, rp.Partition); err == nil {
+				out = append(out, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+			}
+		}
+	}
+	return out
+}
+
+// fetchTopicName is the name of a requested topic: named before v13, by ID
+// from v13 on.
+func (s *Server) fetchTopicName(version int16, rt *kmsg.FetchRequestTopic) (string, bool) {
+	if version < 13 {
+		return rt.Topic, true
+	}
+	name, err := s.b.TopicByID(rt.TopicID)
+	return name, err == nil
+}
+
+// readFetch reads every requested partition once. It returns the response,
+// the batch bytes in it, and whether it must go out now (an error to report).
+func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SetVersion(req.Version)
+	budget := int(req.MaxBytes)
+	if req.Version < 3 || budget <= 0 {
+		budget = defaultFetchMaxBytes
+	}
+	size, final := 0, false
+	for _, rt := range req.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name, known := s.fetchTopicName(req.Version, &rt)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			// Empty, not null: librdkafka refuses a null record set.
+			sp.RecordBatches = []byte{}
+			if !known {
+				sp.ErrorCode, final = kerr.UnknownTopicID.Code, true
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			limit := min(int(rp.PartitionMaxBytes), budget-size)
+			if size > 0 && limit <= 0 {
+				// The response is full: report the partition, read nothing.
+				s.bounds(name, rp.Partition, &sp)
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			sb, err := s.b.ReadBatches(name, rp.Partition, rp.FetchOffset, limit)
+			if err != nil {
+				sp.ErrorCode, final = errorCode(err), true
+				s.bounds(name, rp.Partition, &sp)
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = sb.HighWatermark, sb.HighWatermark, sb.EarliestOffset
+			if sb.Batches != nil {
+				sp.RecordBatches = sb.Batches
+			}
+			size += len(sb.Batches)
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, size, final
+}
+
+// bounds fills a partition's high watermark and log start offset, when it
+// exists.
+func (s *Server) bounds(topic string, partition int32, sp *kmsg.FetchResponseTopicPartition) {
+	if earliest, hwm, err := s.b.PartitionBounds(topic, partition); err == nil {
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hwm, hwm, earliest
+	}
+}

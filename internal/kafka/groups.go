@@ -1,0 +1,288 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Kafka's classic consumer groups (JoinGroup, SyncGroup, Heartbeat,
+// LeaveGroup): the members agree on a generation here, and the leader
+// client computes the assignment and hands it out through SyncGroup, eager
+// or cooperative as the clients choose. Membership is soft state, as in
+// Kafka after a coordinator move: members rejoin after a restart. Offsets
+// go to the broker's group offset store (see offsetcommit.go).
+
+// groupState is a classic group's state.
+type groupState int8
+
+const (
+	groupEmpty               groupState = iota // no members
+	groupPreparingRebalance                    // waiting for members to (re)join
+	groupCompletingRebalance                   // joined; waiting for the leader's SyncGroup
+	groupStable                                // assignments handed out
+)
+
+func (s groupState) String() string {
+	switch s {
+	case groupEmpty:
+		return "Empty"
+	case groupPreparingRebalance:
+		return "PreparingRebalance"
+	case groupCompletingRebalance:
+		return "CompletingRebalance"
+	case groupStable:
+		return "Stable"
+	}
+	return fmt.Sprintf("groupState(%d)", int8(s))
+}
+
+// groups holds every classic group. mu guards everything in it and in its
+// groups and members; handlers block on a member's channels, never on mu.
+type groups struct {
+	mu     sync.Mutex
+	byID   map[string]*kgroup
+	nextID int64 // for member IDs
+}
+
+type kgroup struct {
+	id           string
+	state        groupState
+	generation   int32
+	protocolType string
+	protocol     string // chosen at each join completion
+	leader       string
+	members      map[string]*member
+	// pending are member IDs handed out by a JoinGroup answered
+	// MEMBER_ID_REQUIRED (v4+), valid for their next JoinGroup.
+	pending map[string]time.Time
+	// deadline ends the current join or sync phase: members that have not
+	// rejoined by then are removed, a leader that has not synced restarts
+	// the rebalance.
+	deadline time.Time
+}
+
+type member struct {
+	id, instanceID, clientID, host string
+	protocols                      []kmsg.JoinGroupRequestProtocol
+	session, rebalance             time.Duration
+	lastSeen                       time.Time
+	assignment                     []byte
+	// join is set while the member waits in JoinGroup; sync while it waits
+	// in SyncGroup. Each gets exactly one answer (buffered).
+	join chan *kmsg.JoinGroupResponse
+	sync chan syncAnswer
+}
+
+type syncAnswer struct {
+	code       int16
+	assignment []byte
+}
+
+func newGroups() *groups { return &groups{byID: make(map[string]*kgroup)} }
+
+// live reports whether a group has Kafka members (the join guard asks).
+func (gs *groups) live(id string) bool {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	g := gs.byID[id]
+	return g != nil && len(g.members) > 0
+}
+
+// joinGuard refuses HTTP members of a group with Kafka members.
+func (gs *groups) joinGuard(id string) error {
+	if gs.live(id) {
+		return api.ErrInconsistentProtocol.Withf("group %q has Kafka members; a group speaks one protocol at a time", id).WithDetail("group", id)
+	}
+	return nil
+}
+
+// run ends overdue rebalances and expires silent members until ctx ends.
+func (gs *groups) run(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			gs.tick(now)
+		}
+	}
+}
+
+func (gs *groups) tick(now time.Time) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	for _, g := range gs.byID {
+		switch {
+		case g.state == groupPreparingRebalance && now.After(g.deadline):
+			for id, m := range g.members {
+				if m.join == nil {
+					delete(g.members, id) // did not rejoin in time
+				}
+			}
+			g.completeJoin(now)
+		case g.state == groupCompletingRebalance && now.After(g.deadline):
+			g.prepareRebalance(now) // the leader never synced
+		default:
+			expired := false
+			for id, m := range g.members {
+				if m.join == nil && m.sync == nil && now.Sub(m.lastSeen) > m.session {
+					delete(g.members, id)
+					expired = true
+				}
+			}
+			if expired {
+				g.membersChanged(now)
+			}
+		}
+	}
+}
+
+// membersChanged starts a rebalance after members left, or empties the
+// group.
+func (g *kgroup) membersChanged(now time.Time) {
+	if len(g.members) == 0 {
+		g.becomeEmpty()
+		return
+	}
+	g.prepareRebalance(now)
+}
+
+func (g *kgroup) becomeEmpty() {
+	g.state, g.leader, g.protocol = groupEmpty, "", ""
+}
+
+// prepareRebalance makes every member rejoin: members waiting in SyncGroup
+// are told REBALANCE_IN_PROGRESS; the others learn it from their next
+// heartbeat. If every member is already waiting in JoinGroup, it completes
+// at once.
+func (g *kgroup) prepareRebalance(now time.Time) {
+	for _, m := range g.members {
+		if m.sync != nil {
+			m.sync <- syncAnswer{code: kerr.RebalanceInProgress.Code}
+			m.sync = nil
+		}
+	}
+	g.state = groupPreparingRebalance
+	var longest time.Duration
+	for _, m := range g.members {
+		longest = max(longest, m.rebalance)
+	}
+	g.deadline = now.Add(longest)
+	g.maybeCompleteJoin(now)
+}
+
+// maybeCompleteJoin completes the join once every member waits in it.
+func (g *kgroup) maybeCompleteJoin(now time.Time) {
+	if g.state != groupPreparingRebalance {
+		return
+	}
+	for _, m := range g.members {
+		if m.join == nil {
+			return
+		}
+	}
+	g.completeJoin(now)
+}
+
+// completeJoin starts a new generation with the members that joined: it
+// picks a protocol they all support (the leader's first such), keeps the
+// leader if it is still a member, and answers every waiting JoinGroup; the
+// leader's answer lists the members and their metadata.
+func (g *kgroup) completeJoin(now time.Time) {
+	if len(g.members) == 0 {
+		g.becomeEmpty()
+		return
+	}
+	g.generation++
+	ids := slices.Sorted(mapKeys(g.members))
+	if _, ok := g.members[g.leader]; !ok {
+		g.leader = ids[0]
+	}
+	g.protocol = ""
+	for _, p := range g.members[g.leader].protocols {
+		if g.allSupport(p.Name) {
+			g.protocol = p.Name
+			break
+		}
+	}
+	g.state = groupCompletingRebalance
+	g.deadline = now.Add(g.members[g.leader].session)
+	for _, m := range g.members {
+		m.lastSeen = now
+		resp := kmsg.NewPtrJoinGroupResponse()
+		resp.Generation, resp.Protocol, resp.LeaderID, resp.MemberID = g.generation, &g.protocol, g.leader, m.id
+		pt := g.protocolType
+		resp.ProtocolType = &pt
+		if m.id == g.leader {
+			for _, id := range ids {
+				o := g.members[id]
+				jm := kmsg.NewJoinGroupResponseMember()
+				jm.MemberID = o.id
+				if o.instanceID != "" {
+					iid := o.instanceID
+					jm.InstanceID = &iid
+				}
+				jm.ProtocolMetadata = o.metadata(g.protocol)
+				resp.Members = append(resp.Members, jm)
+			}
+		}
+		if m.join != nil {
+			m.join <- resp
+			m.join = nil
+		}
+	}
+}
+
+func (g *kgroup) allSupport(protocol string) bool {
+	for _, m := range g.members {
+		if m.metadata(protocol) == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// metadata is the member's metadata for protocol, nil if it lacks it.
+func (m *member) metadata(protocol string) []byte {
+	for _, p := range m.protocols {
+		if p.Name == protocol {
+			if p.Metadata == nil {
+				return []byte{}
+			}
+			return p.Metadata
+		}
+	}
+	return nil
+}
+
+// checkMember checks a member ID and generation of a group request.
+func (g *kgroup) checkMember(id string, generation int32) (*member, int16) {
+	m, ok := g.members[id]
+	switch {
+	case !ok:
+		return nil, kerr.UnknownMemberID.Code
+	case generation != g.generation:
+		return nil, kerr.IllegalGeneration.Code
+	}
+	return m, 0
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

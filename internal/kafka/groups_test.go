@@ -1,0 +1,186 @@
+package kafka_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// produceN produces n records with values "<prefix>-<i>" to topic.
+func produceN(t *testing.T, cl *kgo.Client, topic, prefix string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		cl.Produce(ctxT(t), &kgo.Record{Topic: topic, Key: fmt.Appendf(nil, "%d", i), Value: fmt.Appendf(nil, "%s-%d", prefix, i)},
+			func(_ *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					t.Errorf("produce: %v", err)
+				}
+			})
+	}
+	wg.Wait()
+}
+
+// Two kgo consumers in a cooperative-sticky classic group share a topic:
+// every record is consumed (at least once: kgo's autocommit may hand over a
+// partition before committing what it polled, as with Kafka), the
+// group's committed offsets show in GET /groups/{id}, and a consumer
+// started after they left resumes from the committed offsets.
+func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "jobs", 6)
+	produceN(t, admin, "jobs", "a", 300)
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	consumer := func(name string) *kgo.Client {
+		return p.client(t, kgo.ConsumerGroup("workers"), kgo.ConsumeTopics("jobs"),
+			kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.SessionTimeout(6*time.Second),
+			kgo.HeartbeatInterval(300*time.Millisecond), kgo.ClientID(name),
+			kgo.FetchMaxWait(500*time.Millisecond))
+	}
+	poll := func(cl *kgo.Client, until func() bool) {
+		ctx := ctxT(t)
+		for !until() {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("timed out; seen %d", len(seen))
+			}
+			fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetch %s/%d: %v", topic, p, err) })
+			mu.Lock()
+			for _, r := range fs.Records() {
+				seen[string(r.Value)]++
+			}
+			mu.Unlock()
+		}
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+	c1 := consumer("c1")
+	poll(c1, func() bool { return count() >= 100 })
+	c2 := consumer("c2")
+	produceN(t, admin, "jobs", "b", 300)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	for _, c := range []*kgo.Client{c1, c2} {
+		go func() { defer wg.Done(); poll(c, func() bool { return count() >= 600 }) }()
+	}
+	wg.Wait()
+	// Both members hold partitions after the cooperative rebalance.
+	d := describe(t, admin, "workers")
+	if d.State != "Stable" || len(d.Members) != 2 || d.ProtocolType != "consumer" || d.Protocol != "cooperative-sticky" {
+		t.Fatalf("describe: %+v", d)
+	}
+	for _, c := range []*kgo.Client{c1, c2} {
+		if err := c.CommitUncommittedOffsets(ctxT(t)); err != nil {
+			t.Fatalf("commit: %v", err)
+		}
+	}
+	// An HTTP member may not join a group with Kafka members.
+	resp, body := httpDo(t, p, "POST", "/groups/workers/join", `{"topics":["jobs"]}`)
+	if resp != http.StatusConflict || !strings.Contains(body, "INCONSISTENT_GROUP_PROTOCOL") {
+		t.Fatalf("HTTP join of a Kafka group: %d %s", resp, body)
+	}
+	c1.Close()
+	c2.Close()
+	// The offsets are the group's, in the one offset store.
+	var g struct {
+		Partitions []struct {
+			Topic           string `json:"topic"`
+			CommittedOffset int64  `json:"committed_offset"`
+		} `json:"partitions"`
+	}
+	_, body = httpDo(t, p, "GET", "/groups/workers", "")
+	if err := json.Unmarshal([]byte(body), &g); err != nil {
+		t.Fatalf("GET /groups/workers: %v: %s", err, body)
+	}
+	var total int64
+	for _, part := range g.Partitions {
+		total += part.CommittedOffset
+	}
+	if total != 600 {
+		t.Fatalf("committed offsets sum to %d, want 600: %s", total, body)
+	}
+	if len(seen) != 600 {
+		t.Fatalf("%d distinct records consumed, want 600", len(seen))
+	}
+	// A new consumer of the group starts at the committed offsets.
+	produceN(t, admin, "jobs", "c", 10)
+	c3 := consumer("c3")
+	seen = map[string]int{}
+	poll(c3, func() bool { return count() >= 10 })
+	for v := range seen {
+		if !strings.HasPrefix(v, "c-") {
+			t.Fatalf("resumed consumer read %s again", v)
+		}
+	}
+}
+
+// A Kafka member may not join a group with HTTP members.
+func TestKafkaJoinOfHTTPGroupRefused(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "mixed", 1)
+	if st, body := httpDo(t, p, "POST", "/groups/httpers/join", `{"topics":["mixed"]}`); st != http.StatusOK {
+		t.Fatalf("HTTP join: %d %s", st, body)
+	}
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Group, req.ProtocolType, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "httpers", "consumer", 10000, 10000
+	pr := kmsg.NewJoinGroupRequestProtocol()
+	pr.Name, pr.Metadata = "range", []byte{0, 0}
+	req.Protocols = append(req.Protocols, pr)
+	resp, err := req.RequestWith(ctxT(t), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("join: code %d, want INCONSISTENT_GROUP_PROTOCOL", resp.ErrorCode)
+	}
+}
+
+func describe(t *testing.T, cl *kgo.Client, group string) kmsg.DescribeGroupsResponseGroup {
+	t.Helper()
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Groups[0]
+}
+
+func httpDo(t *testing.T, p *proc, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	c := &http.Client{Transport: &http.Transport{}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return resp.StatusCode, sb.String()
+}

@@ -1,0 +1,31 @@
+package kafka
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// initProducerID hands idempotent producers their ID. Transactions are not
+// offered: a transactional ID is refused.
+func (s *Server) initProducerID(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.InitProducerIDRequest)
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.SetVersion(req.Version)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.TransactionalID != nil {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	// A producer that lost track of its sequences asks for a bump of its
+	// epoch (KIP-360); past the last epoch it gets a new ID.
+	if req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
+		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = s.producers.newID(time.Now()), 0
+	return resp, nil
+}

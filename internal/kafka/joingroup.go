@@ -1,0 +1,119 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Bounds of a classic member's timeouts (Kafka's group.min/max.session.timeout.ms
+// are 6 s and 30 min; the minimum is lower here for tests and fast failover).
+const (
+	minSession = time.Second
+	maxSession = 30 * time.Minute
+)
+
+// joinGroup adds or refreshes a member and waits until the join completes:
+// when every member has rejoined, or the rebalance timeout passes.
+func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.JoinGroupRequest)
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	resp.SetVersion(req.Version)
+	resp.Generation, resp.MemberID = -1, req.MemberID
+	fail := func(code int16) (kmsg.Response, error) {
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	session := time.Duration(req.SessionTimeoutMillis) * time.Millisecond
+	rebalance := time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond
+	if req.Version == 0 {
+		rebalance = session
+	}
+	switch {
+	case req.Group == "":
+		return fail(kerr.InvalidGroupID.Code)
+	case session < minSession || session > maxSession:
+		return fail(kerr.InvalidSessionTimeout.Code)
+	case len(req.Protocols) == 0 || req.ProtocolType == "":
+		return fail(kerr.InconsistentGroupProtocol.Code)
+	case s.b.HasHTTPMembers(req.Group):
+		return fail(kerr.InconsistentGroupProtocol.Code)
+	}
+	gs := s.groups
+	now := time.Now()
+	gs.mu.Lock()
+	g := gs.byID[req.Group]
+	if g == nil {
+		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time)}
+		gs.byID[req.Group] = g
+	}
+	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {
+		gs.mu.Unlock()
+		return fail(kerr.InconsistentGroupProtocol.Code)
+	}
+	id := req.MemberID
+	m := g.members[id]
+	switch {
+	case id == "":
+		gs.nextID++
+		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
+		if req.Version >= 4 {
+			// KIP-394: the client must come back with the ID it is given.
+			g.pending[id] = now
+			gs.mu.Unlock()
+			resp.MemberID = id
+			return fail(kerr.MemberIDRequired.Code)
+		}
+	case m == nil:
+		if _, ok := g.pending[id]; !ok {
+			gs.mu.Unlock()
+			return fail(kerr.UnknownMemberID.Code)
+		}
+	}
+	delete(g.pending, id)
+	if m == nil {
+		m = &member{id: id}
+		g.members[id] = m
+	}
+	if m.join != nil {
+		// A second JoinGroup of the same member replaces the first.
+		old := kmsg.NewPtrJoinGroupResponse()
+		old.ErrorCode, old.Generation, old.MemberID = kerr.RebalanceInProgress.Code, -1, id
+		m.join <- old
+	}
+	m.clientID, m.host, m.protocols = c.client, c.host, req.Protocols
+	if req.InstanceID != nil {
+		m.instanceID = *req.InstanceID
+	}
+	m.session, m.rebalance, m.lastSeen = session, rebalance, now
+	m.join = make(chan *kmsg.JoinGroupResponse, 1)
+	ch := m.join
+	g.protocolType = req.ProtocolType
+	if g.state == groupPreparingRebalance {
+		g.maybeCompleteJoin(now)
+	} else {
+		g.prepareRebalance(now)
+	}
+	gs.mu.Unlock()
+
+	select {
+	case out := <-ch:
+		out.SetVersion(req.Version)
+		return out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// anySupported reports whether the group's members all support one of ps.
+func (g *kgroup) anySupported(ps []kmsg.JoinGroupRequestProtocol) bool {
+	for _, p := range ps {
+		if g.allSupport(p.Name) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,72 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// leaveGroup removes members (one before v3, a list from v3) and
+// rebalances the rest.
+func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.LeaveGroupRequest)
+	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
+	resp.SetVersion(req.Version)
+	leaving := req.Members
+	if req.Version < 3 {
+		leaving = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}
+	}
+	gs := s.groups
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	g := gs.byID[req.Group]
+	if g == nil {
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil
+	}
+	left := false
+	for _, l := range leaving {
+		rm := kmsg.NewLeaveGroupResponseMember()
+		rm.MemberID, rm.InstanceID = l.MemberID, l.InstanceID
+		m := g.members[l.MemberID]
+		if m == nil && l.InstanceID != nil {
+			for _, o := range g.members {
+				if o.instanceID == *l.InstanceID {
+					m = o
+				}
+			}
+		}
+		if m == nil {
+			rm.ErrorCode = kerr.UnknownMemberID.Code
+			if req.Version < 3 {
+				resp.ErrorCode = rm.ErrorCode
+			}
+		} else {
+			g.remove(m)
+			left = true
+		}
+		resp.Members = append(resp.Members, rm)
+	}
+	if left {
+		g.membersChanged(time.Now())
+	}
+	return resp, nil
+}
+
+// remove takes m out of the group, answering a JoinGroup or SyncGroup it
+// still waits in.
+func (g *kgroup) remove(m *member) {
+	delete(g.members, m.id)
+	if m.join != nil {
+		out := kmsg.NewPtrJoinGroupResponse()
+		out.ErrorCode, out.Generation, out.MemberID = kerr.UnknownMemberID.Code, -1, m.id
+		m.join <- out
+		m.join = nil
+	}
+	if m.sync != nil {
+		m.sync <- syncAnswer{code: kerr.UnknownMemberID.Code}
+		m.sync = nil
+	}
+}

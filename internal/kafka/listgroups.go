@@ -1,0 +1,43 @@
+package kafka
+
+import (
+	"context"
+	"slices"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// listGroups lists every group: the classic Kafka groups with members and
+// every group of the broker's coordinator (HTTP groups, and groups whose
+// Kafka members left but whose offsets remain).
+func (s *Server) listGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.ListGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	resp.SetVersion(req.Version)
+	seen := map[string]bool{}
+	add := func(id, protocolType, state string) {
+		if seen[id] || (len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, state)) {
+			return
+		}
+		seen[id] = true
+		lg := kmsg.NewListGroupsResponseGroup()
+		lg.Group, lg.ProtocolType, lg.GroupState = id, protocolType, state
+		resp.Groups = append(resp.Groups, lg)
+	}
+	gs := s.groups
+	gs.mu.Lock()
+	for id, g := range gs.byID {
+		if len(g.members) > 0 {
+			add(id, g.protocolType, g.state.String())
+		}
+	}
+	gs.mu.Unlock()
+	for _, d := range s.b.Groups().Groups {
+		if len(d.Members) > 0 {
+			add(d.GroupID, protocolTypeHTTP, "Stable")
+		} else {
+			add(d.GroupID, "consumer", "Empty")
+		}
+	}
+	return resp, nil
+}

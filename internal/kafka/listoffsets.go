@@ -1,0 +1,54 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Special timestamps of a ListOffsets request.
+const (
+	listLatest   = -1 // the high watermark
+	listEarliest = -2 // the log start offset
+)
+
+// listOffsets answers, per partition, the earliest or latest offset or the
+// first offset at or after a timestamp.
+func (s *Server) listOffsets(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	resp.SetVersion(req.Version)
+	for _, rt := range req.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		ti, terr := s.b.Topic(rt.Topic)
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition, sp.Timestamp, sp.Offset, sp.LeaderEpoch = rp.Partition, -1, -1, 0
+			switch {
+			case terr != nil:
+				sp.ErrorCode = errorCode(terr)
+			case rp.Partition < 0 || int(rp.Partition) >= len(ti.Partitions):
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case rp.Timestamp == listLatest:
+				sp.Offset = ti.Partitions[rp.Partition].HighWatermark
+			case rp.Timestamp == listEarliest:
+				sp.Offset = ti.Partitions[rp.Partition].EarliestOffset
+			case rp.Timestamp < 0:
+				sp.ErrorCode = kerr.UnsupportedVersion.Code // -3 (max timestamp) needs v7
+			default:
+				off, at, err := s.b.OffsetForTime(rt.Topic, rp.Partition, rp.Timestamp)
+				if err != nil {
+					sp.ErrorCode = errorCode(err)
+					break
+				}
+				// No record that new: the high watermark, with timestamp -1.
+				sp.Offset, sp.Timestamp = off, at
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}

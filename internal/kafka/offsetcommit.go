@@ -1,0 +1,91 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// offsetCommit stores a group's offsets in the broker's group offset store,
+// where HTTP groups keep theirs: GET /groups/{id}, the lag metrics and the
+// CLI show them. A member of a classic group must be of the current
+// generation; a commit without member and generation (a consumer that
+// assigns itself partitions) is taken when the group has no members.
+// Commit metadata strings are not kept.
+func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.OffsetCommitRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	resp.SetVersion(req.Version)
+	offsets := api.Offsets{}
+	for _, t := range req.Topics {
+		for _, p := range t.Partitions {
+			if offsets[t.Topic] == nil {
+				offsets[t.Topic] = map[int32]int64{}
+			}
+			offsets[t.Topic][p.Partition] = p.Offset
+		}
+	}
+	code := s.groups.checkCommit(req.Group, req.MemberID, req.Generation)
+	switch {
+	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
+		// A KIP-848 member: the coordinator checks that it owns what it
+		// commits, in its epoch.
+		err := s.b.CommitOffsets(req.Group, api.CommitOffsetsRequest{MemberID: req.MemberID,
+			Generation: int64(req.Generation), Offsets: offsets}, c.host)
+		code = commitCode(err)
+	case code == 0:
+		code = errorCode(s.b.StoreOffsets(req.Group, offsets))
+	}
+	for _, t := range req.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = t.Topic
+		for _, p := range t.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = p.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// checkCommit decides whether a member may commit now.
+func (gs *groups) checkCommit(group, memberID string, generation int32) int16 {
+	if group == "" {
+		return kerr.InvalidGroupID.Code
+	}
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	g := gs.byID[group]
+	if memberID == "" && generation < 0 {
+		if g != nil && len(g.members) > 0 {
+			return kerr.UnknownMemberID.Code
+		}
+		return 0
+	}
+	if g == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	m, code := g.checkMember(memberID, generation)
+	if code != 0 {
+		return code
+	}
+	if g.state == groupCompletingRebalance {
+		return kerr.RebalanceInProgress.Code
+	}
+	m.lastSeen = time.Now()
+	return 0
+}
+
+// commitCode is the Kafka code of a KIP-848 member's failed commit.
+func commitCode(err error) int16 {
+	if errors.Is(err, api.ErrStaleGeneration) {
+		return kerr.StaleMemberEpoch.Code
+	}
+	return heartbeatCode(err)
+}

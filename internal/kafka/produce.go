@@ -1,0 +1,128 @@
+package kafka
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// produce appends each partition's batch as sent. Every acks value waits for
+// the topic's fsync policy, which is what "written" means on GoQueue (acks
+// 1 and -1 are the same on one broker); acks 0 gets no answer at all.
+func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	resp.SetVersion(req.Version)
+	if req.TransactionID != nil {
+		// Transactions are not offered (InitProducerID refuses them).
+		for _, rt := range req.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TransactionalIDAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return s.produceAnswer(req, resp), nil
+	}
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LogAppendTime = -1
+			base, code, msg := s.appendBatches(rt.Topic, rp.Partition, rp.Records)
+			sp.BaseOffset, sp.ErrorCode = base, code
+			if msg != "" {
+				sp.ErrorMessage = &msg
+			}
+			if earliest, _, err := s.b.PartitionBounds(rt.Topic, rp.Partition); err == nil {
+				sp.LogStartOffset = earliest
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return s.produceAnswer(req, resp), nil
+}
+
+func (s *Server) produceAnswer(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) kmsg.Response {
+	if req.Acks == 0 {
+		return nil
+	}
+	return resp
+}
+
+// appendBatches appends the batches of one partition of a produce request
+// (clients send one; more are taken in order) and returns the first one's
+// base offset, or a Kafka error code and message.
+func (s *Server) appendBatches(topic string, partition int32, records []byte) (int64, int16, string) {
+	first := int64(-1)
+	for len(records) > 0 {
+		n, ok := recordbatch.Len(records)
+		if !ok || n > len(records) {
+			return -1, kerr.CorruptMessage.Code, "truncated record batch"
+		}
+		base, code, msg := s.appendBatch(topic, partition, records[:n])
+		if code != 0 {
+			return -1, code, msg
+		}
+		if first < 0 {
+			first = base
+		}
+		records = records[n:]
+	}
+	if first < 0 {
+		return -1, kerr.CorruptMessage.Code, "no record batch"
+	}
+	return first, 0, ""
+}
+
+// appendBatch appends one batch, checking an idempotent producer's
+// sequence numbers first.
+func (s *Server) appendBatch(topic string, partition int32, b []byte) (int64, int16, string) {
+	h, err := recordbatch.ParseHeader(b)
+	if err != nil {
+		return -1, kerr.CorruptMessage.Code, err.Error()
+	}
+	if h.Magic != recordbatch.Magic {
+		return -1, kerr.UnsupportedForMessageFormat.Code, "only RecordBatch v2 (magic 2) is accepted"
+	}
+	if h.Transactional() || h.Control() {
+		return -1, kerr.InvalidRecord.Code, "transactional and control batches are not accepted"
+	}
+	if h.ProducerID < 0 {
+		base, err := s.b.AppendBatch(topic, partition, b)
+		return base, errorCode(err), errText(err)
+	}
+	seq := s.producers.lock(producerPartition{id: h.ProducerID, topic: topic, partition: partition})
+	defer seq.mu.Unlock()
+	last := lastSequence(h.BaseSequence, h.LastOffsetDelta)
+	dup, base, code := seq.check(h.ProducerEpoch, h.BaseSequence, last)
+	switch {
+	case code != 0:
+		return -1, code, ""
+	case dup:
+		return base, 0, ""
+	}
+	base, err = s.b.AppendBatch(topic, partition, b)
+	if err != nil {
+		return -1, errorCode(err), errText(err)
+	}
+	seq.appended(h.ProducerEpoch, h.BaseSequence, last, base, time.Now())
+	return base, 0, ""
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

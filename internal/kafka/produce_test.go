@@ -1,0 +1,273 @@
+package kafka_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// createTopic creates a topic through Kafka's CreateTopics.
+func createTopic(t testing.TB, cl *kgo.Client, name string, partitions int32) [16]byte {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create topic %s: %v", name, err)
+	}
+	return resp.Topics[0].TopicID
+}
+
+// consumeAll reads n records from the start of topic without a group.
+func consumeAll(t *testing.T, p *proc, topic string, n int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl := p.client(t, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
+	ctx := ctxT(t)
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before the deadline", len(out), n)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// An idempotent kgo producer (its defaults: snappy, acks all) and a kgo
+// consumer, across every compression codec: every record comes back in
+// order per partition with its key, value, headers and timestamp.
+func TestKgoProduceConsumeEveryCodec(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	codecs := map[string]kgo.CompressionCodec{
+		"default": kgo.SnappyCompression(), "none": kgo.NoCompression(), "gzip": kgo.GzipCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	for name, codec := range codecs {
+		t.Run(name, func(t *testing.T) {
+			topic := "orders-" + name
+			createTopic(t, admin, topic, 3)
+			opts := []kgo.Opt{kgo.DefaultProduceTopic(topic)}
+			if name != "default" {
+				opts = append(opts, kgo.ProducerBatchCompression(codec))
+			}
+			prod := p.client(t, opts...)
+			const n = 600
+			ts := time.UnixMilli(1_700_000_000_000)
+			for i := range n {
+				r := &kgo.Record{Key: fmt.Appendf(nil, "k%d", i%7), Value: fmt.Appendf(nil, "value %d %s", i, name),
+					Headers: []kgo.RecordHeader{{Key: "i", Value: fmt.Appendf(nil, "%d", i)}}, Timestamp: ts.Add(time.Duration(i) * time.Millisecond)}
+				prod.Produce(ctxT(t), r, func(_ *kgo.Record, err error) {
+					if err != nil {
+						t.Errorf("produce: %v", err)
+					}
+				})
+			}
+			if err := prod.Flush(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]int8{"none": 0, "gzip": 1, "default": 2, "lz4": 3, "zstd": 4}[name]; storedCodec(t, prod, topic) != want {
+				t.Fatalf("stored batches have codec %d, want %d: not stored as sent", storedCodec(t, prod, topic), want)
+			}
+			recs := consumeAll(t, p, topic, n)
+			if len(recs) != n {
+				t.Fatalf("consumed %d records, want %d", len(recs), n)
+			}
+			next := map[int32]int64{}
+			lastI := map[string]int{}
+			for _, r := range recs {
+				if r.Offset != next[r.Partition] {
+					t.Fatalf("partition %d: offset %d, want %d", r.Partition, r.Offset, next[r.Partition])
+				}
+				next[r.Partition]++
+				var i int
+				fmt.Sscanf(string(r.Headers[0].Value), "%d", &i)
+				if string(r.Value) != fmt.Sprintf("value %d %s", i, name) || string(r.Key) != fmt.Sprintf("k%d", i%7) ||
+					!r.Timestamp.Equal(ts.Add(time.Duration(i)*time.Millisecond)) {
+					t.Fatalf("record %+v", r)
+				}
+				if prev, ok := lastI[string(r.Key)]; ok && prev >= i {
+					t.Fatalf("key %s: record %d after %d", r.Key, i, prev)
+				}
+				lastI[string(r.Key)] = i
+			}
+		})
+	}
+}
+
+// A consumer waiting at the end of a partition gets a record appended
+// afterwards at once (the long poll is woken, not timed out).
+func TestFetchLongPollWokenByAppend(t *testing.T) {
+	p := start(t)
+	cl := p.client(t, kgo.DefaultProduceTopic("events"), kgo.FetchMaxWait(20*time.Second),
+		kgo.ConsumeTopics("events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
+	createTopic(t, cl, "events", 1)
+	polled := make(chan []*kgo.Record, 1)
+	go func() {
+		polled <- cl.PollFetches(ctxT(t)).Records()
+	}()
+	time.Sleep(500 * time.Millisecond) // let the fetch reach the broker and wait
+	began := time.Now()
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("wake")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs := <-polled
+	if len(recs) != 1 || string(recs[0].Value) != "wake" {
+		t.Fatalf("polled %v", recs)
+	}
+	if waited := time.Since(began); waited > 15*time.Second {
+		t.Fatalf("the append did not wake the fetch: %v", waited)
+	}
+}
+
+// produceRaw sends one idempotent batch with the given sequence.
+func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int16, seq int32, values ...string) (int64, int16) {
+	t.Helper()
+	var recs []byte
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // a one-byte length varint for these small records
+		recs = r.AppendTo(recs)
+	}
+	batch := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(values) - 1),
+		ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq, NumRecords: int32(len(values)), Records: recs,
+		FirstTimestamp: 1, MaxTimestamp: 1}
+	raw := batch.AppendTo(nil)
+	fixBatch(raw)
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = raw
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := resp.Topics[0].Partitions[0]
+	return sp.BaseOffset, sp.ErrorCode
+}
+
+// An idempotent producer's retried batch is answered with its first offset
+// and not written again; a gap in its sequences is refused; an old epoch is
+// fenced.
+func TestIdempotentSequences(t *testing.T) {
+	p := start(t)
+	cl := p.client(t)
+	createTopic(t, cl, "pay", 1)
+	init := kmsg.NewPtrInitProducerIDRequest()
+	ip, err := init.RequestWith(ctxT(t), cl)
+	if err != nil || ip.ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %v", err, ip)
+	}
+	pid := ip.ProducerID
+	steps := []struct {
+		name       string
+		epoch      int16
+		seq        int32
+		values     []string
+		wantOffset int64
+		wantCode   int16
+	}{
+		{"first", 0, 0, []string{"a", "b"}, 0, 0},
+		{"second", 0, 2, []string{"c"}, 2, 0},
+		{"retry of first", 0, 0, []string{"a", "b"}, 0, 0},
+		{"retry of second", 0, 2, []string{"c"}, 2, 0},
+		{"gap", 0, 5, []string{"x"}, -1, kerr.OutOfOrderSequenceNumber.Code},
+		{"next", 0, 3, []string{"d"}, 3, 0},
+		{"new epoch restarts", 1, 0, []string{"e"}, 4, 0},
+		{"old epoch fenced", 0, 4, []string{"f"}, -1, kerr.InvalidProducerEpoch.Code},
+	}
+	for _, s := range steps {
+		off, code := produceRaw(t, cl, "pay", pid, s.epoch, s.seq, s.values...)
+		if code != s.wantCode || (code == 0 && off != s.wantOffset) {
+			t.Fatalf("%s: offset %d code %d, want offset %d code %d", s.name, off, code, s.wantOffset, s.wantCode)
+		}
+	}
+	recs := consumeAll(t, p, "pay", 5)
+	var got []string
+	for _, r := range recs {
+		got = append(got, string(r.Value))
+	}
+	if fmt.Sprint(got) != "[a b c d e]" {
+		t.Fatalf("log holds %v, want [a b c d e]", got)
+	}
+}
+
+// storedCodec fetches topic's 3 partitions raw and returns the compression
+// codec of its first batch, as served (and so as stored).
+func storedCodec(t *testing.T, cl *kgo.Client, topic string) int8 {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxBytes, req.MinBytes = 1<<20, 1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, metadataTopic(t, cl, topic).TopicID // kgo picks the version: v13+ names topics by ID
+	for p := range int32(3) {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, sp := range resp.Topics[0].Partitions {
+		if sp.ErrorCode != 0 {
+			t.Fatalf("fetch %s/%d: code %d", topic, sp.Partition, sp.ErrorCode)
+		}
+		if len(sp.RecordBatches) > len(b) {
+			b = sp.RecordBatches
+		}
+	}
+	if len(b) < recordbatch.HeaderLen {
+		t.Fatalf("fetch of %s returned %d bytes", topic, len(b))
+	}
+	h, _ := recordbatch.ParseHeader(b)
+	return int8(h.Compression())
+}
+
+// acks 0 (no answer at all), 1 and -1 all store the records; a topic under
+// fsync=always answers acks -1 once its batch is durable.
+func TestProduceAcks(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "acks", 1, 1
+	rc := kmsg.NewCreateTopicsRequestTopicConfig()
+	rc.Name, rc.Value = "goqueue.fsync", kmsg.StringPtr("always")
+	rt.Configs = append(rt.Configs, rc)
+	req.Topics = append(req.Topics, rt)
+	if resp, err := req.RequestWith(ctxT(t), admin); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	for _, acks := range []kgo.Acks{kgo.NoAck(), kgo.LeaderAck(), kgo.AllISRAcks()} {
+		cl := p.client(t, kgo.DefaultProduceTopic("acks"), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite())
+		for range 50 {
+			cl.Produce(ctxT(t), &kgo.Record{Value: []byte("v")}, nil)
+		}
+		if err := cl.Flush(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs := consumeAll(t, p, "acks", 150); len(recs) != 150 {
+		t.Fatalf("consumed %d records, want 150", len(recs))
+	}
+}

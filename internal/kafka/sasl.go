@@ -1,0 +1,63 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// errAuthFailed closes a connection after its failed authentication is answered.
+var errAuthFailed = errors.New("kafka: SASL authentication failed")
+
+// saslPlain is the one mechanism offered: the password is an API key.
+const saslPlain = "PLAIN"
+
+func (s *Server) saslHandshake(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.SASLHandshakeRequest)
+	resp := req.ResponseKind().(*kmsg.SASLHandshakeResponse)
+	resp.SetVersion(req.Version)
+	resp.SupportedMechanisms = []string{saslPlain}
+	if req.Mechanism != saslPlain {
+		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code
+		return resp, nil
+	}
+	c.saslMech = saslPlain
+	return resp, nil
+}
+
+// saslAuthenticate checks a PLAIN exchange ("authzid\0user\0password"): the
+// password must be one of the broker's API keys; the user name is free. A
+// failure is answered, then the connection closes, as Kafka does.
+func (s *Server) saslAuthenticate(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.SASLAuthenticateRequest)
+	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
+	resp.SetVersion(req.Version)
+	if c.saslMech != saslPlain {
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		msg := "SaslHandshake with PLAIN must come first"
+		resp.ErrorMessage = &msg
+		return resp, nil
+	}
+	parts := bytes.SplitN(req.SASLAuthBytes, []byte{0}, 3)
+	if len(parts) == 3 && s.validKey(parts[2]) {
+		c.authenticated = true
+		return resp, nil
+	}
+	resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+	msg := "invalid user name or password (the password is a GoQueue API key)"
+	resp.ErrorMessage = &msg
+	return resp, errAuthFailed
+}
+
+// validKey compares key with every API key in constant time.
+func (s *Server) validKey(key []byte) bool {
+	ok := 0
+	for _, k := range s.opts.APIKeys {
+		ok |= subtle.ConstantTimeCompare(key, []byte(k))
+	}
+	return ok == 1
+}

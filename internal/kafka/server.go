@@ -1,0 +1,151 @@
+// Package kafka serves Apache Kafka's wire protocol over the broker: Kafka
+// clients and tools (librdkafka and kcat, franz-go, sarama, the Java client)
+// produce, fetch and manage topics on GoQueue unchanged. It owns the
+// listener, its connections, the idempotent producers' sequence state and
+// the Kafka column of the error table; topics, logs and offsets stay the
+// broker's. One file per API key; requests and responses are kmsg types.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
+	DefaultIdleTimeout     = 10 * time.Minute
+	// maxFetchWait caps a fetch's max wait, so a shutdown never waits on a
+	// client's whim.
+	maxFetchWait = 30 * time.Second
+)
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	MaxRequestBytes int32         // a larger request frame closes the connection
+	IdleTimeout     time.Duration // a connection silent this long is closed
+	TLS             *tls.Config   // nil: plaintext
+	// APIKeys, when set, are the passwords SASL PLAIN accepts (any user
+	// name); a connection must authenticate before anything but
+	// ApiVersions and the SASL requests.
+	APIKeys []string
+	NodeID  int32
+	Logger  *slog.Logger
+}
+
+// Server is the Kafka listener. Its state: the broker (shared), the
+// producer table (its own lock) and the open connections (mu).
+type Server struct {
+	b         *broker.Broker
+	opts      Options // immutable after New
+	log       *slog.Logger
+	producers *producers
+	groups    *groups
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // guarded by mu
+	closed bool                  // guarded by mu
+	wg     sync.WaitGroup        // one per connection goroutine
+}
+
+// New returns a server over b and makes b refuse HTTP members of groups
+// that have Kafka members.
+func New(b *broker.Broker, opts Options) *Server {
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(), conns: make(map[net.Conn]struct{})}
+	b.SetJoinGuard(s.groups.joinGuard) // HTTP members may not join a group with Kafka members
+	return s
+}
+
+// Serve accepts connections on ln until ctx ends, then closes ln and every
+// connection (a request in progress is cut: Kafka clients retry) and
+// returns once every goroutine it started has returned. It returns nil after
+// ctx ends, or the accept error that stopped it.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.opts.TLS != nil {
+		ln = tls.NewListener(ln, s.opts.TLS)
+	}
+	// Everything below stops with ctx, or when accepting fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.groups.run(ctx)
+	}()
+	stop := context.AfterFunc(ctx, func() {
+		ln.Close()
+		s.closeAll()
+	})
+	defer stop()
+	var err error
+	for {
+		var c net.Conn
+		c, err = ln.Accept()
+		if err != nil {
+			break
+		}
+		if !s.track(c) {
+			c.Close()
+			break
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.untrack(c)
+			s.serveConn(ctx, c)
+		}()
+	}
+	stopped := ctx.Err() != nil
+	cancel()
+	ln.Close()
+	s.closeAll()
+	s.wg.Wait()
+	if stopped || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	c.Close()
+}
+
+// closeAll closes every connection and refuses new ones.
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+}

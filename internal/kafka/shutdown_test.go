@@ -1,0 +1,98 @@
+package kafka
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Serve returns once ctx ends, with a fetch long-polling, a member waiting
+// in JoinGroup and idle connections open, and leaves no goroutine behind.
+func TestServeStopsEveryGoroutine(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	br, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := br.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- New(br, Options{}).Serve(ctx, ln) }()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waiting := make(chan struct{}, 2)
+	joined := make(chan struct{}, 1)
+	go func() {
+		fetch := kmsg.NewPtrFetchRequest()
+		fetch.MaxWaitMillis, fetch.MinBytes, fetch.MaxBytes = 60_000, 1, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic = "t"
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.PartitionMaxBytes = 1 << 20
+		ft.Partitions = append(ft.Partitions, fp)
+		fetch.Topics = append(fetch.Topics, ft)
+		fetch.RequestWith(context.Background(), cl)
+		waiting <- struct{}{}
+	}()
+	go func() {
+		join := kmsg.NewPtrJoinGroupRequest()
+		join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g", "consumer", 30_000, 60_000
+		jp := kmsg.NewJoinGroupRequestProtocol()
+		jp.Name = "range"
+		join.Protocols = append(join.Protocols, jp)
+		// The first member's join completes at once; the second waits for
+		// the first to rejoin, which it never does.
+		resp, err := join.RequestWith(context.Background(), cl)
+		if err == nil && resp.ErrorCode == kerr.MemberIDRequired.Code {
+			join.MemberID = resp.MemberID // KIP-394: come back with the ID given
+			resp, err = join.RequestWith(context.Background(), cl)
+		}
+		if err != nil || resp.ErrorCode != 0 {
+			t.Errorf("first join: %v %+v", err, resp)
+		}
+		joined <- struct{}{}
+		join.MemberID = ""
+		if resp, _ := join.RequestWith(context.Background(), cl); resp != nil {
+			join.MemberID = resp.MemberID
+			join.RequestWith(context.Background(), cl) // waits in the rebalance
+		}
+		waiting <- struct{}{}
+	}()
+	<-joined
+	time.Sleep(300 * time.Millisecond) // let the fetch and the second join reach the server
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return 10 s after its context ended")
+	}
+	cl.Close()
+	for range 2 {
+		<-waiting
+	}
+}

@@ -1,0 +1,140 @@
+package recordbatch
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// Record is one record of a batch. Offsets and timestamps are deltas from
+// the batch header's; decoded slices alias the batch's record data.
+type Record struct {
+	Attributes     int8
+	TimestampDelta int64
+	OffsetDelta    int32
+	Key, Value     []byte // nil when the stored length is -1
+	Headers        []RecordHeader
+}
+
+// RecordHeader is one record header.
+type RecordHeader struct {
+	Key   string
+	Value []byte
+}
+
+// NextRecord decodes the record at the start of p and returns the rest of
+// p. Every length is checked against the record's own length prefix, so a
+// malformed record never reads past its bytes.
+func NextRecord(p []byte) (Record, []byte, error) {
+	n, k := binary.Varint(p)
+	if k <= 0 || n < 1 || n > int64(len(p)-k) {
+		return Record{}, nil, corruptf("bad record length")
+	}
+	body, rest := p[k:k+int(n)], p[k+int(n):]
+	var r Record
+	r.Attributes = int8(body[0])
+	body = body[1:]
+	var ok bool
+	if r.TimestampDelta, body, ok = varint(body); !ok {
+		return Record{}, nil, corruptf("bad timestamp delta")
+	}
+	var od int64
+	if od, body, ok = varint(body); !ok || od < math.MinInt32 || od > math.MaxInt32 {
+		return Record{}, nil, corruptf("bad offset delta")
+	}
+	r.OffsetDelta = int32(od)
+	if r.Key, body, ok = nullableBytes(body); !ok {
+		return Record{}, nil, corruptf("bad key")
+	}
+	if r.Value, body, ok = nullableBytes(body); !ok {
+		return Record{}, nil, corruptf("bad value")
+	}
+	var hc int64
+	if hc, body, ok = varint(body); !ok || hc < 0 || hc > int64(len(body)) {
+		return Record{}, nil, corruptf("bad header count")
+	}
+	if hc > 0 {
+		r.Headers = make([]RecordHeader, hc)
+	}
+	for i := range r.Headers {
+		var hk []byte
+		if hk, body, ok = nullableBytes(body); !ok || hk == nil {
+			return Record{}, nil, corruptf("bad header key")
+		}
+		r.Headers[i].Key = string(hk)
+		if r.Headers[i].Value, body, ok = nullableBytes(body); !ok {
+			return Record{}, nil, corruptf("bad header value")
+		}
+	}
+	if len(body) != 0 {
+		return Record{}, nil, corruptf("%d bytes after the record's fields", len(body))
+	}
+	return r, rest, nil
+}
+
+func varint(p []byte) (int64, []byte, bool) {
+	x, k := binary.Varint(p)
+	if k <= 0 {
+		return 0, nil, false
+	}
+	return x, p[k:], true
+}
+
+// nullableBytes reads a varint-length-prefixed nullable byte slice (-1 is
+// nil). The result aliases p; an empty non-null slice is non-nil.
+func nullableBytes(p []byte) ([]byte, []byte, bool) {
+	n, p, ok := varint(p)
+	switch {
+	case !ok || n < -1 || n > int64(len(p)):
+		return nil, nil, false
+	case n == -1:
+		return nil, p, true
+	}
+	return p[:n:n], p[n:], true
+}
+
+// AppendRecord appends the encoding of r to dst.
+func AppendRecord(dst []byte, r *Record) []byte {
+	n := 1 + varintLen(r.TimestampDelta) + varintLen(int64(r.OffsetDelta)) +
+		bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
+	}
+	dst = binary.AppendVarint(dst, int64(n))
+	dst = append(dst, byte(r.Attributes))
+	dst = binary.AppendVarint(dst, r.TimestampDelta)
+	dst = binary.AppendVarint(dst, int64(r.OffsetDelta))
+	dst = appendBytes(dst, r.Key)
+	dst = appendBytes(dst, r.Value)
+	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		dst = binary.AppendVarint(dst, int64(len(h.Key)))
+		dst = append(dst, h.Key...)
+		dst = appendBytes(dst, h.Value)
+	}
+	return dst
+}
+
+func appendBytes(dst, b []byte) []byte {
+	if b == nil {
+		return binary.AppendVarint(dst, -1)
+	}
+	return append(binary.AppendVarint(dst, int64(len(b))), b...)
+}
+
+func bytesLen(b []byte) int {
+	if b == nil {
+		return 1
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
+// varintLen is the size of x as a zig-zag varint.
+func varintLen(x int64) int {
+	ux := uint64(x)<<1 ^ uint64(x>>63)
+	n := 1
+	for ux >= 0x80 {
+		ux >>= 7
+		n++
+	}
+	return n
+}
