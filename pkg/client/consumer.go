@@ -157,7 +157,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		// The broker counts unacknowledged messages against the member's
 		// in-flight cap; waiting for the interval with half the cap
 		// consumed would stall the consumer, so commit early then.
-		commitNow = len(c.state.consumed) >= c.inFlightCap()/2
+		commitNow = c.state.consumedN >= c.inFlightCap()/2
 		revoking := len(c.state.revoking) > 0
 		c.mu.Unlock()
 		if revoking {
@@ -242,7 +242,7 @@ func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 			added = addTo(added, k)
 		}
 		m.gen = sess
-		c.state.holdLocked(k, m.ref())
+		c.state.holdLocked(k, m.Offset)
 		out = append(out, m)
 	}
 	c.mu.Unlock()
@@ -303,7 +303,7 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 	if msg.gen != c.state.session || !c.state.owned[tp{msg.Topic, msg.Partition}] {
 		return ErrRevoked
 	}
-	if c.state.settleLocked(msg.ref(), nack) {
+	if c.state.settleLocked(tp{msg.Topic, msg.Partition}, msg.Offset, nack) {
 		c.signal() // a revoked partition may now be drained
 	}
 	return nil
