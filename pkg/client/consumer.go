@@ -230,19 +230,31 @@ func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 		c.mu.Unlock()
 		return out
 	}
-	for _, m := range got {
+	// A poll answer holds runs of messages of one partition: the lookups
+	// are made once per run, not per message.
+	var (
+		last     tp
+		lastPart *partState // nil: last's messages go back
+	)
+	for i, m := range got {
 		k := tp{m.Topic, m.Partition}
-		if _, revoking := c.state.revoking[k]; revoking || c.state.released[k] {
+		if i == 0 || k != last {
+			last, lastPart = k, nil
+			if _, revoking := c.state.revoking[k]; !revoking && !c.state.released[k] {
+				if !c.state.owned[k] {
+					c.state.owned[k] = true // assigned since our last heartbeat
+					added = addTo(added, k)
+				}
+				lastPart = c.state.partLocked(k)
+			}
+		}
+		if lastPart == nil {
 			c.state.nacks = append(c.state.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
 			back = true
 			continue
 		}
-		if !c.state.owned[k] {
-			c.state.owned[k] = true // assigned since our last heartbeat
-			added = addTo(added, k)
-		}
 		m.gen = sess
-		c.state.holdLocked(k, m.Offset)
+		lastPart.held.add(m.Offset) // one redelivered while still held is held once: one settlement covers both
 		out = append(out, m)
 	}
 	c.mu.Unlock()

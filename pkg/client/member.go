@@ -84,12 +84,6 @@ func (s *memberState) heldLocked(k tp) int {
 	return 0
 }
 
-// holdLocked records a message handed out. One redelivered while still
-// held is recorded once: one settlement covers both.
-func (s *memberState) holdLocked(k tp, off int64) {
-	s.partLocked(k).held.add(off)
-}
-
 // settleLocked queues an ack (nack nil) or nack of offset off of k. It
 // reports whether this drained a partition being revoked.
 func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
