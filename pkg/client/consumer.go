@@ -157,7 +157,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		// The broker counts unacknowledged messages against the member's
 		// in-flight cap; waiting for the interval with half the cap
 		// consumed would stall the consumer, so commit early then.
-		commitNow = len(c.state.consumed) >= c.inFlightCap()/2
+		commitNow = c.state.consumedN >= c.inFlightCap()/2
 		revoking := len(c.state.revoking) > 0
 		c.mu.Unlock()
 		if revoking {
@@ -230,19 +230,31 @@ func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 		c.mu.Unlock()
 		return out
 	}
-	for _, m := range got {
+	// A poll answer holds runs of messages of one partition: the lookups
+	// are made once per run, not per message.
+	var (
+		last     tp
+		lastPart *partState // nil: last's messages go back
+	)
+	for i, m := range got {
 		k := tp{m.Topic, m.Partition}
-		if _, revoking := c.state.revoking[k]; revoking || c.state.released[k] {
+		if i == 0 || k != last {
+			last, lastPart = k, nil
+			if _, revoking := c.state.revoking[k]; !revoking && !c.state.released[k] {
+				if !c.state.owned[k] {
+					c.state.owned[k] = true // assigned since our last heartbeat
+					added = addTo(added, k)
+				}
+				lastPart = c.state.partLocked(k)
+			}
+		}
+		if lastPart == nil {
 			c.state.nacks = append(c.state.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
 			back = true
 			continue
 		}
-		if !c.state.owned[k] {
-			c.state.owned[k] = true // assigned since our last heartbeat
-			added = addTo(added, k)
-		}
 		m.gen = sess
-		c.state.holdLocked(k, m.ref())
+		lastPart.held.add(m.Offset) // one redelivered while still held is held once: one settlement covers both
 		out = append(out, m)
 	}
 	c.mu.Unlock()
@@ -303,7 +315,7 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 	if msg.gen != c.state.session || !c.state.owned[tp{msg.Topic, msg.Partition}] {
 		return ErrRevoked
 	}
-	if c.state.settleLocked(msg.ref(), nack) {
+	if c.state.settleLocked(tp{msg.Topic, msg.Partition}, msg.Offset, nack) {
 		c.signal() // a revoked partition may now be drained
 	}
 	return nil

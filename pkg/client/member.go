@@ -41,13 +41,13 @@ type memberState struct {
 	// their messages, which now belong to the next owner.
 	released map[tp]bool
 
-	held    map[api.MessageRef]struct{} // handed out by Poll, not yet settled
-	heldPer map[tp]int                  // len(held) per partition
-	// consumed holds, under AutoCommit, what earlier polls returned: acked
-	// at the next auto-commit, revocation or Close.
-	consumed []api.MessageRef
-	acks     []api.MessageRef // to send
-	nacks    []pendingNack    // to send
+	// parts holds, per partition, the offsets handed out by Poll and not
+	// yet settled, the acknowledgements to send and, under AutoCommit, what
+	// earlier polls returned (acked at the next auto-commit, revocation or
+	// Close).
+	parts     map[tp]*partState
+	consumedN int           // offsets moved to consumed since it was last sent
+	nacks     []pendingNack // to send
 }
 
 func newMemberState() memberState {
@@ -62,69 +62,82 @@ func (s *memberState) resetLocked() {
 	s.owned = make(map[tp]bool)
 	s.revoking = make(map[tp]time.Time)
 	s.released = make(map[tp]bool)
-	s.held = make(map[api.MessageRef]struct{})
-	s.heldPer = make(map[tp]int)
-	s.consumed, s.acks, s.nacks = nil, nil, nil
+	s.parts = make(map[tp]*partState)
+	s.consumedN, s.nacks = 0, nil
 }
 
-// holdLocked records a message handed out.
-func (s *memberState) holdLocked(k tp, ref api.MessageRef) {
-	if _, ok := s.held[ref]; ok {
-		return // redelivered while still held: one settlement covers both
+// partLocked is k's state, created if new.
+func (s *memberState) partLocked(k tp) *partState {
+	p := s.parts[k]
+	if p == nil {
+		p = &partState{}
+		s.parts[k] = p
 	}
-	s.held[ref] = struct{}{}
-	s.heldPer[k]++
+	return p
 }
 
-// settleLocked queues an ack (nack nil) or nack of ref. It reports whether
-// this drained a partition being revoked.
-func (s *memberState) settleLocked(ref api.MessageRef, nack *NackOptions) bool {
-	k := tp{ref.Topic, ref.Partition}
-	if _, ok := s.held[ref]; !ok {
+// heldLocked is how many messages of k are held.
+func (s *memberState) heldLocked(k tp) int {
+	if p := s.parts[k]; p != nil {
+		return p.held.live
+	}
+	return 0
+}
+
+// settleLocked queues an ack (nack nil) or nack of offset off of k. It
+// reports whether this drained a partition being revoked.
+func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
+	p := s.parts[k]
+	if p == nil || !p.held.remove(off) {
 		return false // settled already (or consumed under AutoCommit)
 	}
-	delete(s.held, ref)
-	s.heldPer[k]--
 	if nack != nil {
-		s.nacks = append(s.nacks, pendingNack{ref, *nack})
+		s.nacks = append(s.nacks, pendingNack{api.MessageRef{Topic: k.topic, Partition: k.partition, Offset: off}, *nack})
 	} else {
-		s.acks = append(s.acks, ref)
+		p.acks.add(off, off+1)
 	}
 	_, revoking := s.revoking[k]
-	return revoking && s.heldPer[k] == 0
+	return revoking && p.held.live == 0
 }
 
 // consumedLocked moves everything held to consumed: under AutoCommit a
 // new Poll means the previous ones were processed.
 func (s *memberState) consumedLocked() {
-	for ref := range s.held {
-		s.consumed = append(s.consumed, ref)
+	for _, p := range s.parts {
+		if p.held.live == 0 {
+			continue
+		}
+		s.consumedN += p.held.live
+		p.held.each(func(off int64) { p.consumed.add(off, off+1) })
+		p.held.clear()
 	}
-	clear(s.held)
-	clear(s.heldPer)
 }
 
 // settleAllLocked queues acks of everything held or consumed.
 func (s *memberState) settleAllLocked() {
 	s.consumedLocked()
-	s.acks = append(s.acks, s.consumed...)
-	s.consumed = nil
+	for _, p := range s.parts {
+		for _, sp := range p.consumed {
+			p.acks.add(sp.from, sp.to)
+		}
+		p.consumed = p.consumed[:0]
+	}
+	s.consumedN = 0
 }
 
 // releaseLocked forgets partitions released to the broker, with the
 // messages of them still held: the broker redelivers those elsewhere.
+// Their acknowledgements not yet sent stay queued.
 func (s *memberState) releaseLocked(parts []tp) {
-	gone := make(map[tp]bool, len(parts))
 	for _, k := range parts {
-		gone[k] = true
 		delete(s.owned, k)
 		delete(s.revoking, k)
-		delete(s.heldPer, k)
 		s.released[k] = true
-	}
-	for ref := range s.held {
-		if gone[tp{ref.Topic, ref.Partition}] {
-			delete(s.held, ref)
+		if p := s.parts[k]; p != nil {
+			p.held.clear()
+			if len(p.acks) == 0 && len(p.consumed) == 0 {
+				delete(s.parts, k)
+			}
 		}
 	}
 }
@@ -134,7 +147,7 @@ func (s *memberState) releaseLocked(parts []tp) {
 func (s *memberState) drainedLocked(now time.Time) []tp {
 	var out []tp
 	for k, deadline := range s.revoking {
-		if s.heldPer[k] == 0 || !now.Before(deadline) {
+		if s.heldLocked(k) == 0 || !now.Before(deadline) {
 			out = append(out, k)
 		}
 	}

@@ -17,25 +17,17 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
 	s := &c.state
-	acks, nacks := s.acks, s.nacks
-	s.acks, s.nacks = nil, nil
-	if consumed {
-		acks = append(acks, s.consumed...)
-		s.consumed = nil
-	}
+	acks, nacks := s.takeAcksLocked(consumed), s.nacks
+	s.nacks = nil
 	sess := s.session
 	c.mu.Unlock()
-	if len(acks) == 0 && len(nacks) == 0 {
-		return nil
-	}
-	sortRefs(acks)
 	for len(acks) > 0 {
-		ranges, n := rangesOf(acks)
-		if err := c.send(ctx, sess, "/ack", api.AckRequest{Ranges: ranges}); err != nil {
-			c.requeue(sess, acks, nacks)
+		req, rest := nextRequest(acks)
+		if err := c.send(ctx, sess, "/ack", api.AckRequest{Ranges: req}); err != nil {
+			c.requeue(sess, append(req, rest...), nacks)
 			return err
 		}
-		acks = acks[n:]
+		acks = rest
 	}
 	for len(nacks) > 0 {
 		// Requests per run of nacks with the same options.
@@ -106,12 +98,12 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 }
 
 // requeue puts back acknowledgements that could not be sent.
-func (c *Consumer) requeue(sess uint64, acks []api.MessageRef, nacks []pendingNack) {
+func (c *Consumer) requeue(sess uint64, acks []api.OffsetRange, nacks []pendingNack) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if sess != c.state.session {
 		return
 	}
-	c.state.acks = append(acks, c.state.acks...)
+	c.state.requeueAcksLocked(acks)
 	c.state.nacks = append(nacks, c.state.nacks...)
 }
