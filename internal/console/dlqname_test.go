@@ -1,17 +1,22 @@
 package console_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/console"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // TestDLQNameMatchesBroker checks that the console names a topic's DLQ as
@@ -48,6 +53,58 @@ func TestDLQNameMatchesBroker(t *testing.T) {
 		if want := hex.EncodeToString(sum[:]); sums[i] != want {
 			t.Errorf("SHA-256 of %d bytes: console %s, want %s", n, sums[i], want)
 		}
+	}
+	b.noErrors()
+}
+
+// TestDLQPageFindsHashedDLQ dead-letters a message of a topic whose DLQ
+// name is hashed (more than 245 characters) and checks that the DLQ page
+// lists the topic and shows the dead letter; the ".dlq" suffix alone
+// cannot find it.
+func TestDLQPageFindsHashedDLQ(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	topic := strings.Repeat("long-topic.", 23)[:249] // the longest topic name
+	if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Publish(ctx, topic, api.PublishMessage{Value: json.RawMessage(`"unreadable"`)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewConsumer(&client.ConsumerConfig{Brokers: []string{s.URL}, GroupID: "readers", Topics: []string{topic},
+		HeartbeatInterval: 200 * time.Millisecond, PollWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitUntil(t, "the message to be dead-lettered", 20*time.Second, func() bool {
+		msgs, err := c.Poll(ctx, 10)
+		for _, m := range msgs {
+			if err := c.NackWith(m, client.NackOptions{Requeue: false, Reason: "too long to read"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return err == nil && len(msgs) > 0
+	})
+	waitUntil(t, "the hashed DLQ to exist", 20*time.Second, func() bool {
+		code, _ := s.Do("GET", "/topics/"+api.DLQName(topic), nil)
+		return code == 200
+	})
+
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq"))
+	b.waitJS("the long topic in the picker", fmt.Sprintf(`[...document.querySelectorAll('#dlqtopic option')].some(o => o.value === %q)`, topic), 10*time.Second)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq/" + topic))
+	b.waitJS("the dead letter", `(document.querySelector('#dlqlist') || {innerText: ''}).innerText.includes('too long to read')`, 10*time.Second)
+	if got := b.text("#dlqsummary code"); got != api.DLQName(topic) {
+		t.Errorf("the page names the DLQ %q; the broker %q", got, api.DLQName(topic))
 	}
 	b.noErrors()
 }
