@@ -59,8 +59,8 @@ func TestDLQNameMatchesBroker(t *testing.T) {
 
 // TestDLQPageFindsHashedDLQ dead-letters a message of a topic whose DLQ
 // name is hashed (more than 245 characters) and checks that the DLQ page
-// lists the topic and shows the dead letter; the ".dlq" suffix alone
-// cannot find it.
+// lists the topic and shows the dead letter, and the overview links the
+// DLQ to it; the ".dlq" suffix alone cannot find it.
 func TestDLQPageFindsHashedDLQ(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -99,6 +99,11 @@ func TestDLQPageFindsHashedDLQ(t *testing.T) {
 		return code == 200
 	})
 
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/"))
+	b.waitJS("the overview's link from the DLQ to its dead letters", fmt.Sprintf(`document.querySelector('#topics a[href="#/dlq/%s"]')`, topic), 10*time.Second)
+	if got := b.text(".stats .stat .value"); got != "1" { // the first stat: topics, the DLQ not counted
+		t.Errorf("the overview counts %s topics; want 1", got)
+	}
 	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq"))
 	b.waitJS("the long topic in the picker", fmt.Sprintf(`[...document.querySelectorAll('#dlqtopic option')].some(o => o.value === %q)`, topic), 10*time.Second)
 	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq/" + topic))
