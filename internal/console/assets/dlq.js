@@ -37,7 +37,7 @@ export async function page(root, topic, { showError, exclusive }) {
       h('label', { title: 'When the message died' }, 'Died from ', fFrom), h('label', {}, 'to ', fTo), h('label', {}, 'Values as ', modeSelect(v => { mode = v; draw(); }))),
     h('div', { class: 'controls' },
       h('label', { title: 'By default each dead letter is replayed once. One replayed the most times allowed (3 unless the API is told otherwise) stays here.' }, again, ' Also those replayed before'),
-      confirmButton({ id: 'replayall' }, 'Replay all matching', `Replay every dead letter of ${topic} that matches the group, reason and time filters, each to the group that failed it (other groups do not get it again)?`, replayAll),
+      confirmButton({ id: 'replayall' }, 'Replay all matching', `Replay the dead letters of ${topic} that match the filters, each to the group that failed it?`, replayAll),
       confirmButton({ id: 'purge', class: 'danger' }, 'Purge the DLQ', `Delete every dead letter of ${topic}? This cannot be undone.`, purge))) : null;
   replace(root, h('h1', {}, 'Dead letters'),
     h('p', { class: 'muted' }, 'Messages a group gave up on (nacked without requeue, or out of retries) are kept in the topic\'s DLQ (', h('code', {}, '<topic>.dlq'),
