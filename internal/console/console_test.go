@@ -165,34 +165,73 @@ func TestConsole(t *testing.T) {
 		document.getElementById('bat').value = '%d'; document.getElementById('browse').click(); })()`, time.Now().Add(-time.Minute).UnixMilli()))
 	b.waitJS("messages from a time", `(document.querySelector('#browser-out .message .meta strong') || {}).innerText === '1/0'`, 10*time.Second)
 
-	// DLQ: a dead letter is replayed and the group consumes it.
-	publish(t, cl, 1, "poison")
+	// DLQ: a dead letter is replayed to the group that failed it, which
+	// consumes it; another group of the topic does not get it again. The
+	// poison message claims to be an hour old, so the time filter shows that
+	// it filters by when the message died, not by its own timestamp.
+	audit := &poison{}
+	audit.dead.Store(1) // the audit group acknowledges every poison message and counts it in replayed
+	startGroupMember(t, s.URL, "audit", "auditor", audit)
+	if _, err := cl.Publish(context.Background(), "orders", api.PublishMessage{Value: json.RawMessage(`"poison"`), Timestamp: time.Now().Add(-time.Hour).UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
 	waitUntil(t, "the poison message to be dead-lettered", 20*time.Second, func() bool {
 		return pz.dead.Load() > 0 && slices.ContainsFunc(describe(t, s).Partitions, func(p api.PartitionStatus) bool { return p.DeadLettered > 0 })
 	})
+	waitUntil(t, "the audit group to consume the poison message", 20*time.Second, func() bool { return audit.replayed.Load() == 1 })
 	b.run(chromedp.Navigate(ui + "#/dlq/orders"))
 	b.waitJS("the dead letter", `document.querySelector('#dlqlist .message') && document.querySelector('#dlqlist').innerText.includes('cannot parse the order')`, 10*time.Second)
 	b.js(`(() => { const s = document.getElementById('fgroup'); s.value = 'billing'; s.dispatchEvent(new Event('change')); })()`)
 	b.waitJS("the filtered list", `document.querySelectorAll('#dlqlist .message').length === 1`, 5*time.Second)
+	const setTime = `((id, ago) => { const e = document.getElementById(id);
+		e.value = ago === null ? '' : new Date(Date.now() - ago - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+		e.dispatchEvent(new Event('change')); })`
+	b.js(setTime + `('ffrom', 10 * 60000)`) // died in the last 10 minutes, though published an hour ago
+	b.waitJS("the dead letter by when it died", `document.querySelectorAll('#dlqlist .message').length === 1`, 5*time.Second)
+	b.js(setTime + `('ffrom', 2 * 3600000); ` + setTime + `('fto', 30 * 60000)`) // died between 2 h and 30 min ago: none
+	b.waitJS("no dead letter died then", `document.querySelector('#dlqlist').innerText.includes('No dead letter matches')`, 5*time.Second)
+	b.js(setTime + `('ffrom', null); ` + setTime + `('fto', null)`)
+	b.waitJS("the list unfiltered by time", `document.querySelectorAll('#dlqlist .message').length === 1`, 5*time.Second)
 	b.run(chromedp.Click(chromedp.CSS(`#dlqlist button.view`)))
 	b.waitJS("the whole message", `document.querySelector('#dlqview').innerText.includes('goqueue-dlq-original-offset')`, 5*time.Second)
 	b.shot("dlq")
+	at := b.text(`#dlqlist .message .meta strong`) // its DLQ partition/offset
 	b.run(chromedp.Click(chromedp.CSS(`#dlqlist button.replay`)))
-	b.waitJS("the replay's confirmation", `document.querySelector('#dlqsummary').innerText.includes('Replayed')`, 5*time.Second)
+	b.waitJS("the replay's confirmation", fmt.Sprintf(`document.querySelector('#dlqsummary').innerText.includes(%q)`, "Replayed "+at+" to billing."), 5*time.Second)
 	waitUntil(t, "the group to consume the replayed message", 20*time.Second, func() bool {
 		return pz.replayed.Load() > 0
 	})
+	otherGroupSkips := func(what string) {
+		t.Helper()
+		waitUntil(t, "the audit group to pass "+what, 20*time.Second, func() bool {
+			var g api.GroupDescription
+			return s.DoJSON("GET", "/groups/audit", nil, &g) == 200 && g.Lag == 0
+		})
+		if n := audit.replayed.Load(); n != 1 {
+			t.Errorf("after %s the audit group got the poison message %d times; want once (replays are for billing only)", what, n)
+		}
+	}
+	otherGroupSkips("the replay of one")
+	// Replay all: each dead letter once, unless asked again.
 	b.run(chromedp.Click(chromedp.CSS(`#replayall`)))
 	b.waitJS("the question", `document.querySelector('.confirm .question')`, 5*time.Second)
 	b.shot("dlq-confirm")
 	b.run(chromedp.Click(chromedp.CSS(`.confirm .yes`)))
-	b.waitJS("the replay of all", `document.querySelector('#dlqsummary').innerText.includes('Replayed 1 dead letters')`, 5*time.Second)
+	b.waitJS("the replay of all, which skips the one replayed", `(t => t.includes('Replayed 0 dead letters') && t.includes('1 skipped'))(document.querySelector('#dlqsummary').innerText)`, 5*time.Second)
+	b.run(chromedp.Click(chromedp.CSS(`#again`)), chromedp.Click(chromedp.CSS(`#replayall`)))
+	b.run(chromedp.Click(chromedp.CSS(`.confirm .yes`)))
+	b.waitJS("the replay of all again", `document.querySelector('#dlqsummary').innerText.includes('Replayed 1 dead letters to billing')`, 5*time.Second)
 	waitUntil(t, "the group to consume the replay of all", 20*time.Second, func() bool { return pz.replayed.Load() > 1 })
+	otherGroupSkips("the replay of all")
+	b.shot("dlq-replayed")
 	b.run(chromedp.Click(chromedp.CSS(`#purge`)))
 	b.run(chromedp.Click(chromedp.CSS(`.confirm .yes`)))
 	b.waitJS("the purge", `document.querySelector('#dlqlist').innerText.includes('The DLQ is empty')`, 5*time.Second)
 	if code, _ := s.Do("GET", "/topics/orders.dlq", nil); code != 404 {
 		t.Errorf("after the purge GET /topics/orders.dlq: %d, want 404", code)
+	}
+	if code, _ := s.Do("GET", "/topics/orders", nil); code != 200 {
+		t.Errorf("after the purge GET /topics/orders: %d, want 200", code)
 	}
 
 	// Reset offsets, previewed then applied, on the group once empty.
@@ -201,13 +240,24 @@ func TestConsole(t *testing.T) {
 	waitUntil(t, "the group to be empty", 20*time.Second, func() bool { return describe(t, s).State == api.GroupStateEmpty })
 	b.run(chromedp.Navigate(ui + "#/reset/billing"))
 	b.waitJS("the empty group", `document.querySelector('#rstate').innerText.includes('is empty')`, 10*time.Second)
+	// A duration ago, previewed only: the broker's dry run, nothing changed.
+	before := describe(t, s)
+	b.js(`(() => { const s = document.getElementById('rto'); s.value = 'duration'; s.dispatchEvent(new Event('change'));
+		document.getElementById('rarg').value = '2h'; })()`)
+	b.run(chromedp.Click(chromedp.CSS(`#rpreviewbtn`)))
+	b.waitJS("the preview of a duration", `document.querySelectorAll('#rpreview tbody tr').length === 4`, 10*time.Second)
+	if got := eval[[]string](b, `[...document.querySelectorAll('#rpreview tbody tr')].map(tr => tr.children[2].innerText)`); !slices.Equal(got, []string{"0", "0", "0", "0"}) {
+		t.Errorf("2h ago previews %v; every message is younger, so want offset 0 everywhere", got)
+	}
+	if after := describe(t, s); !slices.EqualFunc(before.Partitions, after.Partitions, func(a, b api.PartitionStatus) bool { return a.CommittedOffset == b.CommittedOffset }) {
+		t.Errorf("a preview changed the committed offsets: %+v, then %+v", before.Partitions, after.Partitions)
+	}
 	b.js(`(() => { const s = document.getElementById('rto'); s.value = 'shift'; s.dispatchEvent(new Event('change'));
 		document.getElementById('rarg').value = '-7'; })()`)
 	b.run(chromedp.Click(chromedp.CSS(`#rpreviewbtn`)))
 	b.waitJS("the preview", `document.querySelector('#rpreview table')`, 10*time.Second)
 	preview := eval[[][]string](b, `[...document.querySelectorAll('#rpreview tbody tr')].map(tr => [...tr.children].map(td => td.innerText))`)
 	b.shot("reset-preview")
-	before := describe(t, s)
 	b.run(chromedp.Click(chromedp.CSS(`#rapply`)))
 	b.waitJS("the reset's confirmation", `document.querySelector('#rresult').innerText.includes('Reset 4 partitions')`, 10*time.Second)
 	var offs api.OffsetsResponse

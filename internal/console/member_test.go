@@ -30,8 +30,14 @@ type member struct {
 
 func startMember(t *testing.T, url, clientID string, pz *poison) *member {
 	t.Helper()
+	return startGroupMember(t, url, "billing", clientID, pz)
+}
+
+// startGroupMember starts a member of group.
+func startGroupMember(t *testing.T, url, group, clientID string, pz *poison) *member {
+	t.Helper()
 	c, err := client.NewConsumer(&client.ConsumerConfig{
-		Brokers: []string{url}, GroupID: "billing", Topics: []string{"orders"}, ClientID: clientID,
+		Brokers: []string{url}, GroupID: group, Topics: []string{"orders"}, ClientID: clientID,
 		HeartbeatInterval: 200 * time.Millisecond, PollWait: 100 * time.Millisecond,
 	})
 	if err != nil {

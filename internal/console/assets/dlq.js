@@ -1,12 +1,23 @@
 // Dead letters: browse a topic's DLQ with filters, view one message whole,
-// replay one or all back to the original topic, purge.
+// replay one or all back to the group that failed them (the broker's
+// POST /topics/{t}/dlq/replay: each to its own group only, each once), purge.
 import { get, post, del, enc } from './api.js';
+import { dlqName } from './dlqname.js';
 import { h, replace, update, confirmButton } from './dom.js';
 import { num, time, ago } from './fmt.js';
 import { list, modeSelect, render } from './messages.js';
 
 const H = 'goqueue-dlq-';
 const PER_PARTITION = 200; // the newest dead letters read from each DLQ partition
+const MAX_ROUNDS = 1000; // replay-all requests, of up to 1000 dead letters each
+
+// diedAt is when a dead letter died: its died-at header, or, for one
+// written before the broker recorded that, its own timestamp (which is the
+// original message's).
+export function diedAt(m) {
+  const v = Number((m.headers || {})[H + 'died-at']);
+  return Number.isFinite(v) && v > 0 ? v : m.timestamp;
+}
 
 export async function page(root, topic, { showError, exclusive }) {
   topic = topic ? decodeURIComponent(topic) : '';
@@ -15,6 +26,7 @@ export async function page(root, topic, { showError, exclusive }) {
   const fReason = h('select', { id: 'freason', 'aria-label': 'Reason', onchange: () => draw() });
   const fFrom = h('input', { id: 'ffrom', type: 'datetime-local', 'aria-label': 'From time', onchange: () => draw() });
   const fTo = h('input', { id: 'fto', type: 'datetime-local', 'aria-label': 'To time', onchange: () => draw() });
+  const again = h('input', { id: 'again', type: 'checkbox' });
   const summary = h('p', { id: 'dlqsummary' });
   const out = h('div', { id: 'dlqlist' });
   const view = h('div', { id: 'dlqview' });
@@ -22,21 +34,30 @@ export async function page(root, topic, { showError, exclusive }) {
 
   const controls = topic ? h('div', {},
     h('div', { class: 'controls' }, h('label', {}, 'Group ', fGroup), h('label', {}, 'Reason ', fReason),
-      h('label', {}, 'From ', fFrom), h('label', {}, 'To ', fTo), h('label', {}, 'Values as ', modeSelect(v => { mode = v; draw(); }))),
+      h('label', { title: 'When the message died' }, 'Died from ', fFrom), h('label', {}, 'to ', fTo), h('label', {}, 'Values as ', modeSelect(v => { mode = v; draw(); }))),
     h('div', { class: 'controls' },
-      confirmButton({ id: 'replayall' }, 'Replay all to ' + topic, `Publish every dead letter of ${topic} back to ${topic}? Its consumers receive them again.`, replayAll),
+      h('label', { title: 'By default each dead letter is replayed once. One replayed the most times allowed (3 unless the API is told otherwise) stays here.' }, again, ' Also those replayed before'),
+      confirmButton({ id: 'replayall' }, 'Replay all matching', `Replay the dead letters of ${topic} that match the filters, each to the group that failed it?`, replayAll),
       confirmButton({ id: 'purge', class: 'danger' }, 'Purge the DLQ', `Delete every dead letter of ${topic}? This cannot be undone.`, purge))) : null;
   replace(root, h('h1', {}, 'Dead letters'),
-    h('p', { class: 'muted' }, 'Messages a group gave up on (nacked without requeue, or out of retries) are kept in the topic\'s DLQ, ', h('code', {}, '<topic>.dlq'), ', with why and where they came from.'),
+    h('p', { class: 'muted' }, 'Messages a group gave up on (nacked without requeue, or out of retries) are kept in the topic\'s DLQ (', h('code', {}, '<topic>.dlq'),
+      ') with why and where they came from. A replay publishes one back to its original partition for the group that failed it only.'),
     h('div', { class: 'controls' }, h('label', {}, 'Topic ', pick)), summary, controls, view, out);
 
   function filtered() {
-    const from = fFrom.value ? Date.parse(fFrom.value) : 0, to = fTo.value ? Date.parse(fTo.value) : Infinity;
+    const { since, until } = window_();
     return msgs.filter(m => {
-      const hd = m.headers || {};
+      const hd = m.headers || {}, d = diedAt(m);
       return (!fGroup.value || hd[H + 'group'] === fGroup.value) && (!fReason.value || hd[H + 'reason'] === fReason.value) &&
-        m.timestamp >= from && m.timestamp <= to;
+        d >= since && (!until || d < until);
     });
+  }
+
+  // window_ is the time filter as the replay endpoint takes it: died at or
+  // after since, before until (0: no bound). "To" includes its minute.
+  function window_() {
+    const since = fFrom.value ? Date.parse(fFrom.value) : 0, to = fTo.value ? Date.parse(fTo.value) : 0;
+    return { since, until: to ? to + 60000 : 0 };
   }
 
   function options(sel, label, values) {
@@ -51,7 +72,9 @@ export async function page(root, topic, { showError, exclusive }) {
       meta: m => {
         const hd = m.headers || {};
         return h('div', { class: 'why' }, h('strong', {}, hd[H + 'reason'] || '?'), ' in group ', h('code', {}, hd[H + 'group'] || '?'),
-          ` from ${hd[H + 'original-topic']}/${hd[H + 'original-partition']}@${hd[H + 'original-offset']}, delivered ${hd[H + 'delivery-count']}×`,
+          ` from ${hd[H + 'original-topic']}/${hd[H + 'original-partition']}@${hd[H + 'original-offset']}, delivered ${hd[H + 'delivery-count']}×, died `,
+          h('time', { title: time(diedAt(m)) }, ago(diedAt(m))),
+          hd['goqueue-replay-count'] ? `, replayed ${hd['goqueue-replay-count']}× before` : '',
           hd[H + 'last-error'] ? [': ', h('q', {}, hd[H + 'last-error'])] : null);
       },
       actions: m => [h('button', { class: 'view', onclick: () => show(m) }, 'View'), h('button', { class: 'replay', onclick: () => replayOne(m) }, 'Replay')],
@@ -67,28 +90,35 @@ export async function page(root, topic, { showError, exclusive }) {
     view.querySelector('h2').scrollIntoView();
   }
 
-  // replayOne publishes the message back to its original topic and
-  // partition, without the DLQ's headers (what the replay endpoint does,
-  // for one message).
-  function replayOne(m) { return exclusive(() => replayOneNow(m)); }
-  async function replayOneNow(m) {
-    const hd = m.headers || {};
-    const orig = hd[H + 'original-topic'] || topic;
-    const headers = Object.fromEntries(Object.entries(hd).filter(([k]) => !k.startsWith(H)));
-    const body = { headers, partition: Number(hd[H + 'original-partition']) };
-    for (const k of ['key', 'key_base64', 'value', 'value_base64']) if (m[k] !== undefined) body[k] = m[k];
-    try {
-      const r = await post('/topics/' + enc(orig) + '/messages', body);
-      replace(summary, `Replayed ${m.partition}/${m.offset} to ${orig}/${r.offsets[0].partition} at offset ${r.offsets[0].offset}.`);
-      showError(null);
-    } catch (e) { showError(e); }
+  // replayOne replays the dead letter at its DLQ partition and offset,
+  // to the group that failed it only.
+  function replayOne(m) { return exclusive(() => replayNow({ partition: m.partition, offset: m.offset, end_offset: m.offset + 1 }, `${m.partition}/${m.offset}`)); }
+
+  // replayAll replays every dead letter matching the filters, in rounds of
+  // up to 1000 (the broker's default max) from where the last one stopped.
+  function replayAll() {
+    const f = { ...window_() };
+    if (fGroup.value) f.group = fGroup.value;
+    if (fReason.value) f.reason = fReason.value;
+    return exclusive(() => replayNow(f, 'all'));
   }
 
-  function replayAll() { return exclusive(() => replayAllNow()); }
-  async function replayAllNow() {
+  async function replayNow(req, what) {
+    if (again.checked) req.again = true;
+    const sum = { replayed: 0, skipped: 0, poison: 0, groups: new Set() };
     try {
-      const r = await post('/topics/' + enc(topic) + '/dlq/replay', {});
-      replace(summary, `Replayed ${num(r.replayed)} dead letters to ${topic}.`);
+      let off = req.offset || 0;
+      for (let i = 0; i < MAX_ROUNDS; i++) {
+        const r = await post('/topics/' + enc(topic) + '/dlq/replay', { ...req, offset: off });
+        sum.replayed += r.replayed; sum.skipped += r.skipped; sum.poison += r.poison;
+        for (const d of r.messages || []) sum.groups.add(d.group || 'every group');
+        if (req.end_offset || r.next_offset <= off) break;
+        off = r.next_offset;
+      }
+      const to = sum.groups.size ? ' to ' + [...sum.groups].sort().join(', ') : '';
+      replace(summary, what === 'all' ? `Replayed ${num(sum.replayed)} dead letters${to}.` : sum.replayed ? `Replayed ${what}${to}.` : `Replayed nothing of ${what}.`,
+        sum.skipped ? ` ${num(sum.skipped)} skipped: replayed before (tick “Also those replayed before” to replay them again).` : '',
+        sum.poison ? ` ${num(sum.poison)} left: replayed the most times allowed already.` : '');
       showError(null);
     } catch (e) { showError(e); }
   }
@@ -96,7 +126,7 @@ export async function page(root, topic, { showError, exclusive }) {
   function purge() { return exclusive(() => purgeNow()); }
   async function purgeNow() {
     try {
-      await del('/topics/' + enc(topic + '.dlq'));
+      await del('/topics/' + enc(topic) + '/dlq');
       msgs = []; sig = '';
       draw();
       replace(summary, 'The DLQ of ' + topic + ' was purged.');
@@ -106,7 +136,9 @@ export async function page(root, topic, { showError, exclusive }) {
 
   async function refresh() {
     const tl = await get('/topics');
-    const dlqs = tl.topics.filter(t => t.name.endsWith('.dlq')).map(t => t.name.slice(0, -4));
+    const names = new Set(tl.topics.map(t => t.name));
+    const dlqs = tl.topics.map(t => t.name).filter(n => names.has(dlqName(n))).sort();
+    const dlq = dlqName(topic);
     update(pick, h('option', { value: '' }, dlqs.length ? 'choose a topic' : 'no DLQ yet'), dlqs.map(d => h('option', { value: d, selected: d === topic }, d)));
     if (!topic) {
       update(out, h('p', { class: 'empty' }, dlqs.length ? 'Choose a topic to see its dead letters.' : 'No dead letters anywhere. A DLQ appears when a group nacks a message with requeue:false or runs out of retries.'));
@@ -114,7 +146,7 @@ export async function page(root, topic, { showError, exclusive }) {
     }
     let t = null;
     if (dlqs.includes(topic)) { // asking for a DLQ that is not there would log a 404 in the browser
-      try { t = await get('/topics/' + enc(topic + '.dlq')); } catch (e) { if (e.code !== 'TOPIC_NOT_FOUND') throw e; }
+      try { t = await get('/topics/' + enc(dlq)); } catch (e) { if (e.code !== 'TOPIC_NOT_FOUND') throw e; }
     }
     if (!t) {
       msgs = []; sig = '';
@@ -127,13 +159,13 @@ export async function page(root, topic, { showError, exclusive }) {
     if (s === sig) return;
     sig = s;
     const got = await Promise.all(pi.filter(p => p.high_watermark > p.earliest_offset).map(p =>
-      get(`/topics/${enc(topic + '.dlq')}/partitions/${p.partition}/messages?offset=${Math.max(p.earliest_offset, p.high_watermark - PER_PARTITION)}&max=${PER_PARTITION}`)));
-    msgs = got.flatMap(r => r.messages).sort((a, b) => b.timestamp - a.timestamp || b.offset - a.offset);
+      get(`/topics/${enc(dlq)}/partitions/${p.partition}/messages?offset=${Math.max(p.earliest_offset, p.high_watermark - PER_PARTITION)}&max=${PER_PARTITION}`)));
+    msgs = got.flatMap(r => r.messages).sort((a, b) => diedAt(b) - diedAt(a) || b.offset - a.offset);
     options(fGroup, 'group', new Set(msgs.map(m => (m.headers || {})[H + 'group']).filter(Boolean)));
     options(fReason, 'reason', new Set(msgs.map(m => (m.headers || {})[H + 'reason']).filter(Boolean)));
     const total = pi.reduce((a, p) => a + p.high_watermark - p.earliest_offset, 0);
-    update(summary, `${num(total)} dead letters in ${topic}.dlq`, total > msgs.length ? ` (the newest ${num(msgs.length)} shown)` : '',
-      msgs.length ? ` · newest ${ago(msgs[0].timestamp)} (${time(msgs[0].timestamp)})` : '');
+    update(summary, `${num(total)} dead letters in `, h('code', {}, dlq), total > msgs.length ? ` (the newest ${num(msgs.length)} shown)` : '',
+      msgs.length ? ` · the last died ${ago(diedAt(msgs[0]))} (${time(diedAt(msgs[0]))})` : '');
     draw();
   }
   return { refresh, title: 'Dead letters' };

@@ -3,6 +3,7 @@ import { get } from './api.js';
 import { h, replace, update, table, link, section, stat } from './dom.js';
 import { num, bytes, dur, rate } from './fmt.js';
 import { observe } from './rates.js';
+import { dlqName } from './dlqname.js';
 
 export async function page(root) {
   const stats = h('div', { class: 'stats' });
@@ -13,11 +14,13 @@ export async function page(root) {
   async function refresh() {
     const [tl, gl] = await Promise.all([get('/topics'), get('/groups')]);
     const described = await Promise.all(tl.topics.map(t => get('/topics/' + encodeURIComponent(t.name))));
+    const names = new Set(tl.topics.map(t => t.name));
+    const dlqOf = new Map(tl.topics.map(t => [dlqName(t.name), t.name]).filter(([d]) => names.has(d))); // DLQ → its topic
     const tRows = described.map(t => {
       const pi = t.partition_info || [];
       const hw = pi.reduce((a, p) => a + p.high_watermark, 0);
       return {
-        name: t.name, partitions: t.partitions, dlq: t.name.endsWith('.dlq'),
+        name: t.name, partitions: t.partitions, dlq: dlqOf.get(t.name),
         messages: pi.reduce((a, p) => a + p.high_watermark - p.earliest_offset, 0),
         bytes: pi.reduce((a, p) => a + p.bytes, 0),
         rate: observe('produce:' + t.name, hw),
@@ -60,7 +63,7 @@ export async function page(root) {
       { label: 'Messages', value: t => num(t.messages), num: true },
       { label: 'Size', value: t => bytes(t.bytes), num: true },
       { label: 'Produce rate', value: t => rate(t.rate), num: true },
-      { label: '', value: t => t.dlq ? link('#/dlq/' + encodeURIComponent(t.name.slice(0, -4)), 'dead letters') : '' },
+      { label: '', value: t => t.dlq ? link('#/dlq/' + encodeURIComponent(t.dlq), 'dead letters') : '' },
     ], tRows, 'No topics yet. Create one: POST /topics {"name":"orders","partitions":6}, or `goqueue topic create orders --partitions 6`.'));
   }
   return { refresh, title: 'Overview' };

@@ -1,17 +1,39 @@
-// Reset a group's committed offsets: to the earliest, the latest, a time or
-// a shift; preview first, then apply exactly the previewed offsets. The
-// broker allows it on empty groups only.
+// Reset a group's committed offsets: to the earliest, the latest, a time, a
+// duration ago or a shift. The preview is the broker's own answer to the
+// request with dry_run (POST /groups/{g}/offsets/reset); apply sends the
+// same request without it. The broker allows applying on empty groups only.
 import { get, post, enc } from './api.js';
 import { h, replace, update, table, link } from './dom.js';
 import { num } from './fmt.js';
 
+const UNITS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
+
+// durationMS parses "90s", "15m", "1.5h", "2d" into milliseconds (NaN if
+// it is not one).
+export function durationMS(s) {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(s || '');
+  return m ? Math.round(Number(m[1]) * UNITS[m[2]]) : NaN;
+}
+
+const ARG = {
+  timestamp: { type: 'datetime-local', placeholder: '', label: 'Time' },
+  duration: { type: 'text', placeholder: '15m', label: 'How long ago (e.g. 90s, 15m, 2h, 1d)' },
+  shift: { type: 'number', placeholder: '-100', label: 'Shift (negative: back)' },
+};
+
 export async function page(root, id, { showError, exclusive }) {
   let group = id ? decodeURIComponent(id) : '';
   const gSel = h('select', { id: 'rgroup', 'aria-label': 'Group', onchange: e => { location.hash = '#/reset/' + enc(e.target.value); } });
-  const to = h('select', { id: 'rto', 'aria-label': 'Reset to', onchange: () => { arg.hidden = to.value === 'earliest' || to.value === 'latest'; arg.type = to.value === 'timestamp' ? 'datetime-local' : 'number'; arg.value = ''; } },
+  const to = h('select', { id: 'rto', 'aria-label': 'Reset to', onchange: () => {
+    const a = ARG[to.value];
+    arg.hidden = !a;
+    if (a) Object.assign(arg, { type: a.type, placeholder: a.placeholder, title: a.label }), arg.setAttribute('aria-label', a.label);
+    arg.value = '';
+    stale();
+  } },
     h('option', { value: 'earliest' }, 'the earliest offset'), h('option', { value: 'latest' }, 'the latest offset (skip everything)'),
-    h('option', { value: 'timestamp' }, 'a time'), h('option', { value: 'shift' }, 'a shift by N messages'));
-  const arg = h('input', { id: 'rarg', 'aria-label': 'Time or shift', hidden: true, placeholder: '-100' });
+    h('option', { value: 'timestamp' }, 'a time'), h('option', { value: 'duration' }, 'a duration ago'), h('option', { value: 'shift' }, 'a shift by N messages'));
+  const arg = h('input', { id: 'rarg', 'aria-label': 'Time or shift', hidden: true, oninput: () => stale() });
   const state = h('p', { id: 'rstate' });
   const preview = h('div', { id: 'rpreview', 'aria-live': 'polite' });
   const result = h('p', { id: 'rresult', role: 'status' });
@@ -19,67 +41,79 @@ export async function page(root, id, { showError, exclusive }) {
   const form = h('form', { class: 'controls', onsubmit: e => { e.preventDefault(); makePreview(); } },
     h('label', {}, 'Group ', gSel), h('label', {}, 'Reset to ', to), arg, h('button', { id: 'rpreviewbtn', type: 'submit' }, 'Preview'));
   replace(root, h('h1', {}, 'Reset offsets'),
-    h('p', { class: 'muted' }, 'Moves where an empty group resumes. Stop its consumers first: the broker refuses while it has members.'),
+    h('p', { class: 'muted' }, 'Moves where an empty group resumes. Stop its consumers first: the broker refuses while it has members. The preview is the broker\'s answer to the same request as a dry run.'),
     form, state, preview, result);
 
+  // request is the reset the form describes.
+  function request() {
+    const req = { to: to.value };
+    switch (to.value) {
+      case 'timestamp':
+        req.timestamp = Date.parse(arg.value);
+        if (!(req.timestamp >= 0)) throw new Error('Give the time to reset to.');
+        break;
+      case 'duration':
+        req.duration_ms = durationMS(arg.value);
+        if (!(req.duration_ms > 0)) throw new Error('Give how long ago, e.g. 15m, 2h or 1d.');
+        break;
+      case 'shift':
+        req.shift = Number(arg.value);
+        if (!arg.value || !Number.isInteger(req.shift)) throw new Error('The shift must be a whole number, e.g. -100 to consume the last 100 messages again.');
+        break;
+    }
+    return req;
+  }
+
+  // stale drops a preview the form no longer describes, so that Apply
+  // cannot send a reset other than the one shown.
+  function stale() { plan = null; replace(preview); }
+
   async function makePreview() {
-    plan = null;
+    stale();
     replace(result);
     if (!group) { showError(new Error('Choose a group first.')); return; }
     try {
-      const g = await get('/groups/' + enc(group));
-      const ps = g.partitions || [];
-      if (!ps.length) { replace(preview, h('p', { class: 'empty' }, 'The group has no offsets to reset.')); return; }
-      const topics = [...new Set(ps.map(p => p.topic))];
-      const info = Object.fromEntries(await Promise.all(topics.map(async t => [t, await get('/topics/' + enc(t))])));
-      const ts = to.value === 'timestamp' ? Date.parse(arg.value) : 0;
-      const shift = to.value === 'shift' ? Number(arg.value) : 0;
-      if (to.value === 'timestamp' && !(ts >= 0)) throw new Error('Give the time to reset to.');
-      if (to.value === 'shift' && !Number.isInteger(shift)) throw new Error('The shift must be a whole number, e.g. -100 to consume the last 100 messages again.');
-      const rows = await Promise.all(ps.map(async p => {
-        const pi = (info[p.topic].partition_info || []).find(x => x.partition === p.partition) || { earliest_offset: 0, high_watermark: 0 };
-        let next;
-        switch (to.value) {
-          case 'earliest': next = pi.earliest_offset; break;
-          case 'latest': next = pi.high_watermark; break;
-          case 'timestamp': {
-            const r = await get(`/topics/${enc(p.topic)}/partitions/${p.partition}/messages?timestamp=${ts}&max=1&max_bytes=1`);
-            next = r.messages.length ? r.messages[0].offset : r.next_offset;
-            break;
-          }
-          default: next = (p.committed_offset < 0 ? pi.earliest_offset : p.committed_offset) + shift;
-        }
-        next = Math.min(Math.max(next, pi.earliest_offset), pi.high_watermark);
-        return { ...p, next, hw: pi.high_watermark };
-      }));
-      plan = rows;
+      const req = request();
+      const res = await post(`/groups/${enc(group)}/offsets/reset`, { ...req, dry_run: true });
+      // Every partition the reset touches, as the broker would move it.
+      const rows = (res.changes || []).map(c => ({ topic: c.topic, partition: c.partition, from: c.from, next: c.to }));
+      if (!rows.length) { replace(preview, h('p', { class: 'empty' }, 'The group has no offsets to reset.')); showError(null); return; }
+      const topics = [...new Set(rows.map(r => r.topic))];
+      const hw = Object.fromEntries((await Promise.all(topics.map(t => get('/topics/' + enc(t)))))
+        .flatMap(t => (t.partition_info || []).map(p => [t.name + '/' + p.partition, p.high_watermark])));
+      plan = { req, rows };
       replace(preview, h('h2', {}, 'Preview'), table([
         { label: 'Partition', value: r => `${r.topic}/${r.partition}` },
-        { label: 'Committed now', value: r => r.committed_offset < 0 ? 'none' : String(r.committed_offset), num: true },
-        { label: 'After the reset', value: r => h('strong', { class: 'newoff' }, String(r.next)), num: true },
+        { label: 'Committed now', value: r => r.from < 0 ? 'none' : String(r.from), num: true },
+        { label: 'After the reset', value: r => h('strong', { class: 'newoff' }, r.next < 0 ? 'none' : String(r.next)), num: true },
         { label: 'Change', value: r => delta(r), num: true },
-        { label: 'Lag after', value: r => num(r.hw - r.next), num: true },
-      ], rows, ''), h('button', { id: 'rapply', onclick: apply, disabled: groupState !== 'empty' }, 'Apply this reset'),
+        { label: 'Lag after', value: r => { const w = hw[r.topic + '/' + r.partition]; return w === undefined || r.next < 0 ? '–' : num(w - r.next); }, num: true },
+      ], rows, ''), h('p', { class: 'muted' }, `${num(rows.filter(r => r.from !== r.next).length)} of ${num(rows.length)} partitions move.`),
+      h('button', { id: 'rapply', onclick: apply, disabled: groupState !== 'empty' }, 'Apply this reset'),
       groupState !== 'empty' ? h('p', { class: 'bad' }, 'The group has members; stop them to apply.') : null);
       showError(null);
     } catch (e) { showError(e); }
   }
 
   function delta(r) {
-    if (r.committed_offset < 0) return '–';
-    const d = r.next - r.committed_offset;
+    if (r.from < 0 || r.next < 0) return r.from === r.next ? 'none' : '–';
+    const d = r.next - r.from;
     return d === 0 ? 'none' : (d > 0 ? 'skip ' + num(d) : 'replay ' + num(-d));
   }
 
+  // apply sends the previewed request for real. The broker resolves it
+  // again (a duration counts from now; retention may have moved the
+  // earliest offset), so what it answers is compared with the preview.
   function apply() { return exclusive(applyNow); }
   async function applyNow() {
     if (!plan) return;
-    const offsets = {};
-    for (const r of plan) (offsets[r.topic] ||= {})[r.partition] = r.next;
     try {
-      const res = await post(`/groups/${enc(group)}/offsets/reset`, { to: 'offsets', offsets });
-      const n = Object.values(res.offsets || {}).reduce((a, o) => a + Object.keys(o).length, 0);
-      replace(result, `Reset ${n} partitions of ${group}. `, link('#/group/' + enc(group), 'See the group.'));
+      const res = await post(`/groups/${enc(group)}/offsets/reset`, plan.req);
+      const was = new Map(plan.rows.map(r => [r.topic + '/' + r.partition, r.next]));
+      const moved = res.changes.filter(c => was.get(c.topic + '/' + c.partition) !== c.to);
+      replace(result, `Reset ${num(res.changes.length)} partitions of ${group}. `,
+        moved.length ? h('span', { class: 'bad' }, `Unlike the preview: ${moved.map(c => `${c.topic}/${c.partition} to ${c.to}`).join(', ')}. `) : '',
+        link('#/group/' + enc(group), 'See the group.'));
       replace(preview);
       plan = null;
       showError(null);

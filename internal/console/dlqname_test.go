@@ -1,0 +1,115 @@
+package console_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/console"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// TestDLQNameMatchesBroker checks that the console names a topic's DLQ as
+// the broker does (api.DLQName), long names with their hash included, and
+// that its SHA-256 is SHA-256 across the padding's block boundaries.
+func TestDLQNameMatchesBroker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	srv := httptest.NewServer(console.New())
+	t.Cleanup(srv.Close)
+	b.run(chromedp.Navigate(srv.URL + "/ui/style.css")) // a page of the console's origin, without the app
+
+	long := strings.Repeat("orders.eu-west-1_", 20) // 340 characters
+	names := []string{"orders", "a", strings.Repeat("a", 244), strings.Repeat("a", 245), strings.Repeat("a", 246),
+		strings.Repeat("b", 249), long[:249], long[:248] + "X", long[:300]}
+	in, _ := json.Marshal(names)
+	got := eval[[]string](b, `import('/ui/dlqname.js').then(m => `+string(in)+`.map(m.dlqName))`)
+	for i, n := range names {
+		if want := api.DLQName(n); i >= len(got) || got[i] != want {
+			t.Errorf("DLQ of a %d-character topic: console %q, broker %q", len(n), got[min(i, len(got)-1)], want)
+		}
+	}
+	if got[len(got)-2] == got[len(got)-3] {
+		t.Errorf("two long names sharing a prefix got the same DLQ %q", got[len(got)-2])
+	}
+
+	lens := []int{0, 3, 55, 56, 63, 64, 65, 119, 120, 1000} // one and two blocks of padding
+	in, _ = json.Marshal(lens)
+	sums := eval[[]string](b, `import('/ui/dlqname.js').then(m => `+string(in)+`.map(n => m.sha256hex(new TextEncoder().encode('x'.repeat(n)))))`)
+	for i, n := range lens {
+		sum := sha256.Sum256([]byte(strings.Repeat("x", n)))
+		if want := hex.EncodeToString(sum[:]); sums[i] != want {
+			t.Errorf("SHA-256 of %d bytes: console %s, want %s", n, sums[i], want)
+		}
+	}
+	b.noErrors()
+}
+
+// TestDLQPageFindsHashedDLQ dead-letters a message of a topic whose DLQ
+// name is hashed (more than 245 characters) and checks that the DLQ page
+// lists the topic and shows the dead letter, and the overview links the
+// DLQ to it; the ".dlq" suffix alone cannot find it.
+func TestDLQPageFindsHashedDLQ(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	topic := strings.Repeat("long-topic.", 23)[:249] // the longest topic name
+	if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Publish(ctx, topic, api.PublishMessage{Value: json.RawMessage(`"unreadable"`)}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.NewConsumer(&client.ConsumerConfig{Brokers: []string{s.URL}, GroupID: "readers", Topics: []string{topic},
+		HeartbeatInterval: 200 * time.Millisecond, PollWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitUntil(t, "the message to be dead-lettered", 20*time.Second, func() bool {
+		msgs, err := c.Poll(ctx, 10)
+		for _, m := range msgs {
+			if err := c.NackWith(m, client.NackOptions{Requeue: false, Reason: "too long to read"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return err == nil && len(msgs) > 0
+	})
+	waitUntil(t, "the hashed DLQ to exist", 20*time.Second, func() bool {
+		code, _ := s.Do("GET", "/topics/"+api.DLQName(topic), nil)
+		return code == 200
+	})
+
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/"))
+	b.waitJS("the overview's link from the DLQ to its dead letters", fmt.Sprintf(`document.querySelector('#topics a[href="#/dlq/%s"]')`, topic), 10*time.Second)
+	if got := b.text(".stats .stat .value"); got != "1" { // the first stat: topics, the DLQ not counted
+		t.Errorf("the overview counts %s topics; want 1", got)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq"))
+	b.waitJS("the long topic in the picker", fmt.Sprintf(`[...document.querySelectorAll('#dlqtopic option')].some(o => o.value === %q)`, topic), 10*time.Second)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq/" + topic))
+	b.waitJS("the dead letter", `(document.querySelector('#dlqlist') || {innerText: ''}).innerText.includes('too long to read')`, 10*time.Second)
+	if got := b.text("#dlqsummary code"); got != api.DLQName(topic) {
+		t.Errorf("the page names the DLQ %q; the broker %q", got, api.DLQName(topic))
+	}
+	b.noErrors()
+}
