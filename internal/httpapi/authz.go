@@ -257,7 +257,11 @@ func allow(r *http.Request, a action, k kind, name string) error {
 	if callerScope(r).allows(a, name) {
 		return nil
 	}
-	return api.ErrForbidden.Withf("this API key may not %s %s %q; it needs %s=%s", a, k, name, a, name).
+	verb := a.String()
+	if a == actGroup {
+		verb = "use" // not "may not group group"
+	}
+	return api.ErrForbidden.Withf("this API key may not %s %s %q; it needs %s=%s", verb, k, name, a, name).
 		WithDetail("permission", a.String()).WithDetail(k.String(), name)
 }
 

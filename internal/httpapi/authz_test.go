@@ -126,6 +126,10 @@ func TestScopedKeysSeeTheirOwn(t *testing.T) {
 	if e.Details["permission"] != "consume" || e.Details["topic"] != "secret" {
 		t.Fatalf("details %v", e.Details)
 	}
+	status, raw = sendWithKey(t, s, matrixKeys["member"], "POST", "/groups/audit/join", `{"topics":["orders"]}`)
+	if e := wantError(t, status, raw, api.ErrForbidden); e.Message != `this API key may not use group "audit"; it needs group=audit` {
+		t.Fatalf("message %q", e.Message)
+	}
 	if status, raw := sendWithKey(t, s, matrixKeys["member"], "POST", "/groups/billing/join", `{"topics":["orders"]}`); status != http.StatusOK {
 		t.Fatalf("member join: %d %s", status, raw)
 	}
