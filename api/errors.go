@@ -132,6 +132,7 @@ var (
 	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
 	// ErrForbidden: the API key is valid but its scope does not allow the
 	// request; details name the missing permission and the topic or group.
+	// Also a browser's write from another site (details: origin).
 	ErrForbidden        = &Error{Code: "FORBIDDEN", Status: http.StatusForbidden}
 	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed}
 	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType}

@@ -264,6 +264,21 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 	return nil
 }
 
+// MemberTopics returns the topics memberID of groupID subscribes to, or
+// nil if there is no such live member (the call it guards then fails on
+// its own). The HTTP layer checks a scoped key against them: a member ID
+// is no secret, so whoever acts as a member must be allowed its topics.
+func (b *Broker) MemberTopics(groupID, memberID string) []string {
+	cg, err := b.coord.lookup(groupID)
+	if err != nil {
+		return nil
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	m, _ := cg.g.Member(memberID)
+	return m.Topics
+}
+
 func sameAssignment(a, b api.Assignment) bool {
 	count := func(x api.Assignment) (n int) {
 		for _, ps := range x {

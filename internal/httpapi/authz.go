@@ -257,8 +257,29 @@ func allow(r *http.Request, a action, k kind, name string) error {
 	if callerScope(r).allows(a, name) {
 		return nil
 	}
-	return api.ErrForbidden.Withf("this API key may not %s %s %q; it needs %s=%s", a, k, name, a, name).
+	verb := a.String()
+	if a == actGroup {
+		verb = "use" // not "may not group group"
+	}
+	return api.ErrForbidden.Withf("this API key may not %s %s %q; it needs %s=%s", verb, k, name, a, name).
 		WithDetail("permission", a.String()).WithDetail(k.String(), name)
+}
+
+// allowMember refuses a scoped key a call made as memberID of group unless
+// the key may consume every topic that member subscribes to. The join
+// checks the topics it names, but member IDs are listed by GET
+// /groups/{g}: without this a key scoped to a group could poll, ack or
+// commit as another member, reading or dropping topics it may not consume.
+func (s *Server) allowMember(r *http.Request, group, memberID string) error {
+	if callerScope(r) == nil {
+		return nil
+	}
+	for _, topic := range s.b.MemberTopics(group, memberID) {
+		if err := allow(r, actConsume, kindTopic, topic); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // visible reports whether r's key may see the resource (lists filter by it).

@@ -126,6 +126,10 @@ func TestScopedKeysSeeTheirOwn(t *testing.T) {
 	if e.Details["permission"] != "consume" || e.Details["topic"] != "secret" {
 		t.Fatalf("details %v", e.Details)
 	}
+	status, raw = sendWithKey(t, s, matrixKeys["member"], "POST", "/groups/audit/join", `{"topics":["orders"]}`)
+	if e := wantError(t, status, raw, api.ErrForbidden); e.Message != `this API key may not use group "audit"; it needs group=audit` {
+		t.Fatalf("message %q", e.Message)
+	}
 	if status, raw := sendWithKey(t, s, matrixKeys["member"], "POST", "/groups/billing/join", `{"topics":["orders"]}`); status != http.StatusOK {
 		t.Fatalf("member join: %d %s", status, raw)
 	}
@@ -160,4 +164,39 @@ func sendWithKey(t *testing.T, s *brokertest.Server, key, method, path, body str
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw
+}
+
+// TestScopedKeyCannotActAsAnotherMember: member IDs are not secrets (GET
+// /groups/{g} lists them), so a key scoped to a group must not poll, settle
+// or commit as a member whose subscription names a topic the key may not
+// consume: it would read (or drop) that topic's messages.
+func TestScopedKeyCannotActAsAnotherMember(t *testing.T) {
+	keys := []string{matrixKeys["full"], matrixKeys["member"]}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = keys }))
+	createTopicWithKey(t, s, "secret")
+	if status, raw := sendWithKey(t, s, matrixKeys["full"], "POST", "/topics/secret/messages", `{"value":"s1"}`); status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, raw)
+	}
+	if status, raw := sendWithKey(t, s, matrixKeys["full"], "POST", "/groups/billing/join", `{"member_id":"adm","topics":["secret"]}`); status != http.StatusOK {
+		t.Fatalf("join: %d %s", status, raw)
+	}
+	for _, c := range []struct{ path, body string }{
+		{"/groups/billing/poll", `{"member_id":"adm","generation":1}`},
+		{"/groups/billing/ack", `{"member_id":"adm","generation":1,"messages":[{"topic":"secret","partition":0,"offset":0}]}`},
+		{"/groups/billing/nack", `{"member_id":"adm","generation":1,"messages":[{"topic":"secret","partition":0,"offset":0}],"requeue":false}`},
+		{"/groups/billing/extend", `{"member_id":"adm","generation":1,"messages":[{"topic":"secret","partition":0,"offset":0}]}`},
+		{"/groups/billing/offsets", `{"member_id":"adm","generation":1,"offsets":{"secret":{"0":1}}}`},
+	} {
+		status, raw := sendWithKey(t, s, matrixKeys["member"], "POST", c.path, c.body)
+		e := wantError(t, status, raw, api.ErrForbidden)
+		if e.Details["permission"] != "consume" || e.Details["topic"] != "secret" {
+			t.Fatalf("%s: details %v", c.path, e.Details)
+		}
+	}
+	status, raw := sendWithKey(t, s, matrixKeys["full"], "POST", "/groups/billing/poll", `{"member_id":"adm","generation":1}`)
+	var got api.PollResponse
+	mustUnmarshal(t, raw, &got)
+	if status != http.StatusOK || len(got.Messages) != 1 {
+		t.Fatalf("the member's own poll after the refusals: %d %s", status, raw)
+	}
 }

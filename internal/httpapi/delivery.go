@@ -14,6 +14,9 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allowMember(r, id, req.MemberID); err != nil {
+		return err
+	}
 	req.WaitMS = min(req.WaitMS, s.opts.MaxWait.Milliseconds())
 	got, err := s.b.Poll(r.Context(), id, req, peerHost(r))
 	if err != nil {
@@ -96,6 +99,9 @@ func (s *Server) settle(op func(*broker.Broker, string, api.AckRequest, string) 
 		var req api.AckRequest
 		id, err := s.decodeGroupRequest(w, r, &req)
 		if err != nil {
+			return err
+		}
+		if err := s.allowMember(r, id, req.MemberID); err != nil {
 			return err
 		}
 		resp, err := op(s.b, id, req, peerHost(r))

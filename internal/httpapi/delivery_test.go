@@ -352,7 +352,10 @@ func TestRandomHandlersLoseNothing(t *testing.T) {
 		for _, d := range fetch(t, s, "orders.dlq", p, "offset=0&max=1000").Messages {
 			key := "orders/" + d.Headers["goqueue-dlq-original-partition"] + "/" + d.Headers["goqueue-dlq-original-offset"]
 			h := d.Headers
-			maxed := h["goqueue-dlq-reason"] == "max_retries_exceeded" && h["goqueue-dlq-delivery-count"] == "3" &&
+			// Three failures (max_retries 2) dead-letter a message; a handoff
+			// (its holder died) adds a delivery but no failure.
+			count, _ := strconv.Atoi(h["goqueue-dlq-delivery-count"])
+			maxed := h["goqueue-dlq-reason"] == "max_retries_exceeded" && count >= 3 &&
 				(h["goqueue-dlq-last-error"] == "handler failed" || h["goqueue-dlq-last-error"] == "visibility_timeout")
 			rejected := h["goqueue-dlq-reason"] == "rejected" && h["goqueue-dlq-last-error"] == "poison"
 			if h["goqueue-dlq-group"] != "g" || !(maxed || rejected) || h["goqueue-dlq-original-topic"] != "orders" ||

@@ -104,6 +104,9 @@ func (s *Server) commitOffsets(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.allowMember(r, id, req.MemberID); err != nil {
+		return err
+	}
 	if err := s.b.CommitOffsets(id, req, peerHost(r)); err != nil {
 		return err
 	}

@@ -201,6 +201,13 @@ func (h *headRecorder) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// crossOrigin refuses the writes a page of another site makes a browser
+// send (a POST of text/plain needs no CORS preflight): without API keys,
+// any web page its user opens could otherwise create topics, publish or
+// reset offsets on a broker on localhost. It judges by Sec-Fetch-Site and
+// Origin, which only browsers send, so other clients are unaffected.
+var crossOrigin = http.NewCrossOriginProtection()
+
 // handle adapts a handlerFunc: it writes the returned error and turns a
 // panic into a logged INTERNAL error, so one bad request cannot take the
 // broker down.
@@ -215,6 +222,11 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 				s.writeError(w, r, api.ErrInternal.Withf("internal error"))
 			}
 		}()
+		if err := crossOrigin.Check(r); err != nil {
+			s.writeError(w, r, api.ErrForbidden.Withf("cross-origin %s refused: the broker takes writes only from its own origin (the console) or from clients that are not browsers", r.Method).
+				WithDetail("origin", r.Header.Get("Origin")))
+			return
+		}
 		if err := authorize(r); err != nil {
 			s.writeError(w, r, err)
 			return
