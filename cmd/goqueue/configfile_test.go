@@ -162,6 +162,7 @@ func TestConfigCommandPrintsEffectiveSettings(t *testing.T) {
 		"partitions: 6  # flag\n",
 		"session-timeout: 30s  # default\n",
 		"# api-keys: 1 key(s), not shown",
+		"# a broker started from this file alone has NO API keys",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())

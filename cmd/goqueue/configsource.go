@@ -91,7 +91,12 @@ func printSettings(w io.Writer, fs *pflag.FlagSet, o origins) error {
 		if sv, ok := f.Value.(*lenient).Value.(pflag.SliceValue); ok {
 			list := sv.GetSlice()
 			if f.Name == "api-keys" {
+				// Keys are secrets: never printed. Said loudly, since a
+				// broker started from this output alone has no keys.
 				fmt.Fprintf(&b, "# %s: %d key(s), not shown  # %s\n", f.Name, len(list), src)
+				if len(list) > 0 {
+					fmt.Fprintf(&b, "# a broker started from this file alone has NO API keys: give them with --api-keys or GOQUEUE_API_KEYS\n")
+				}
 				return
 			}
 			val = strings.Join(list, ",")
