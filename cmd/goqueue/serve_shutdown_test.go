@@ -24,10 +24,14 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := goqueueBin.Path(t)
-	args := []string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--shutdown-timeout", "5s"}
+	// The shutdown timeout is below the long-poll's 30 s wait: a long-poll
+	// holding the shutdown up would meet it, and the broker says so.
+	args := []string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--shutdown-timeout", "15s"}
 	p := startBinary(t, bin, args...)
-	if st := p.call(t, "POST", "/topics", `{"name":"orders","partitions":1}`, nil); st != http.StatusCreated {
-		t.Fatalf("create: %d", st)
+	for _, topic := range []string{"orders", "idle"} {
+		if st := p.call(t, "POST", "/topics", `{"name":"`+topic+`","partitions":1}`, nil); st != http.StatusCreated {
+			t.Fatalf("create %s: %d", topic, st)
+		}
 	}
 
 	client := &http.Client{Transport: &http.Transport{}}
@@ -68,10 +72,11 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 			}
 		})
 	}
-	// A long-poll far past the end of the log, waiting 30 s.
+	// A long-poll at the end of a topic nobody publishes to, waiting 30 s
+	// (one of orders, busy, would answer at once).
 	pollDone := make(chan int, 1)
 	go func() {
-		resp, err := client.Get(p.url + "/topics/orders/partitions/0/messages?offset=0&wait_ms=30000&max=1000000")
+		resp, err := client.Get(p.url + "/topics/idle/partitions/0/messages?offset=0&wait_ms=30000")
 		if err != nil {
 			pollDone <- -1
 			return
@@ -96,8 +101,10 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 	took := time.Since(start)
 	close(stop)
 	wg.Wait()
-	if took > 4*time.Second {
-		t.Errorf("shutdown took %v with a 30 s long-poll open", took)
+	// Not a wall-clock bound: a loaded machine may take seconds to drain
+	// the publishers and close the broker.
+	if strings.Contains(p.log.String(), "requests still in progress at the shutdown deadline") {
+		t.Errorf("shutdown took %v and met its deadline with a 30 s long-poll open:\n%s", took, p.log)
 	}
 	if !strings.Contains(p.log.String(), "stopped cleanly") {
 		t.Fatalf("no clean stop:\n%s", p.log)

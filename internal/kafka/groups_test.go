@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -50,35 +51,60 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 			kgo.HeartbeatInterval(300*time.Millisecond), kgo.ClientID(name),
 			kgo.FetchMaxWait(500*time.Millisecond))
 	}
-	poll := func(cl *kgo.Client, until func() bool) {
-		ctx := ctxT(t)
-		for !until() {
-			fs := cl.PollFetches(ctx)
-			if ctx.Err() != nil {
-				t.Fatalf("timed out; seen %d", len(seen))
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
+	// consume runs the members' polls until done holds, then ends them:
+	// PollFetches would otherwise wait for records that never come.
+	consume := func(done func() bool, members ...*kgo.Client) {
+		t.Helper()
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		defer func() { stop(); wg.Wait() }()
+		for _, cl := range members {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					fs := cl.PollFetches(ctx)
+					fs.EachError(func(topic string, p int32, err error) {
+						if ctx.Err() == nil {
+							t.Errorf("fetch %s/%d: %v", topic, p, err)
+						}
+					})
+					mu.Lock()
+					for _, r := range fs.Records() {
+						seen[string(r.Value)]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		for deadline := time.Now().Add(60 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out; seen %d records", count())
 			}
-			fs.EachError(func(topic string, p int32, err error) { t.Errorf("fetch %s/%d: %v", topic, p, err) })
-			mu.Lock()
-			for _, r := range fs.Records() {
-				seen[string(r.Value)]++
-			}
-			mu.Unlock()
 		}
 	}
-	count := func() int { mu.Lock(); defer mu.Unlock(); return len(seen) }
 	c1 := consumer("c1")
-	poll(c1, func() bool { return count() >= 100 })
+	consume(func() bool { return count() >= 100 }, c1)
 	c2 := consumer("c2")
 	produceN(t, admin, "jobs", "b", 300)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	for _, c := range []*kgo.Client{c1, c2} {
-		go func() { defer wg.Done(); poll(c, func() bool { return count() >= 600 }) }()
-	}
-	wg.Wait()
+	// c1 may read every record before c2 joins, and a partition may move
+	// before its owner committed what it polled: the new owner reads it
+	// again. So the members poll on until the rebalance is done and their
+	// commits cover every record.
+	consume(func() bool {
+		if count() < 600 || !bothAssigned(describe(t, admin, "workers")) {
+			return false
+		}
+		for _, c := range []*kgo.Client{c1, c2} {
+			if c.CommitUncommittedOffsets(ctxT(t)) != nil {
+				return false // a rebalance began: try again
+			}
+		}
+		total, _ := committed(t, p, "workers")
+		return total == 600
+	}, c1, c2)
 	// Both members hold partitions after the cooperative rebalance.
 	d := describe(t, admin, "workers")
-	if d.State != "Stable" || len(d.Members) != 2 || d.ProtocolType != "consumer" || d.Protocol != "cooperative-sticky" {
+	if !bothAssigned(d) || d.ProtocolType != "consumer" || d.Protocol != "cooperative-sticky" {
 		t.Fatalf("describe: %+v", d)
 	}
 	for _, c := range []*kgo.Client{c1, c2} {
@@ -94,21 +120,7 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 	c1.Close()
 	c2.Close()
 	// The offsets are the group's, in the one offset store.
-	var g struct {
-		Partitions []struct {
-			Topic           string `json:"topic"`
-			CommittedOffset int64  `json:"committed_offset"`
-		} `json:"partitions"`
-	}
-	_, body = httpDo(t, p, "GET", "/groups/workers", "")
-	if err := json.Unmarshal([]byte(body), &g); err != nil {
-		t.Fatalf("GET /groups/workers: %v: %s", err, body)
-	}
-	var total int64
-	for _, part := range g.Partitions {
-		total += part.CommittedOffset
-	}
-	if total != 600 {
+	if total, body := committed(t, p, "workers"); total != 600 {
 		t.Fatalf("committed offsets sum to %d, want 600: %s", total, body)
 	}
 	if len(seen) != 600 {
@@ -118,12 +130,45 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 	produceN(t, admin, "jobs", "c", 10)
 	c3 := consumer("c3")
 	seen = map[string]int{}
-	poll(c3, func() bool { return count() >= 10 })
+	consume(func() bool { return count() >= 10 }, c3)
 	for v := range seen {
 		if !strings.HasPrefix(v, "c-") {
 			t.Fatalf("resumed consumer read %s again", v)
 		}
 	}
+}
+
+// committed is the sum of the group's committed offsets, from GET
+// /groups/{id}, and the response.
+func committed(t *testing.T, p *proc, group string) (int64, string) {
+	t.Helper()
+	var g struct {
+		Partitions []struct {
+			CommittedOffset int64 `json:"committed_offset"`
+		} `json:"partitions"`
+	}
+	_, body := httpDo(t, p, "GET", "/groups/"+group, "")
+	if err := json.Unmarshal([]byte(body), &g); err != nil {
+		t.Fatalf("GET /groups/%s: %v: %s", group, err, body)
+	}
+	var total int64
+	for _, part := range g.Partitions {
+		total += part.CommittedOffset
+	}
+	return total, body
+}
+
+// bothAssigned says whether the group is stable with two members, each
+// assigned some partitions.
+func bothAssigned(d kmsg.DescribeGroupsResponseGroup) bool {
+	assigned := 0
+	for _, m := range d.Members {
+		var a kmsg.ConsumerMemberAssignment
+		if a.ReadFrom(m.MemberAssignment) == nil && len(a.Topics) > 0 && len(a.Topics[0].Partitions) > 0 {
+			assigned++
+		}
+	}
+	return d.State == "Stable" && len(d.Members) == 2 && assigned == 2
 }
 
 // A Kafka member may not join a group with HTTP members.
