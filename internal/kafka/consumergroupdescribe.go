@@ -92,16 +92,10 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		}
 		dm.ClientID, dm.ClientHost = m.ClientID, m.ClientHost
 		dm.SubscribedTopics = slices.Sorted(slices.Values(m.Topics))
-		// Assignment is what the member was told it owns, partitions it
-		// is still releasing included; the target is its share once the
-		// group settles.
-		owned := api.Assignment{}
-		for _, a := range []api.Assignment{m.AssignedPartitions, m.RevokingPartitions} {
-			for t, ps := range a {
-				owned[t] = append(owned[t], ps...)
-			}
-		}
-		dm.Assignment, dm.TargetAssignment = s.topicPartitions(owned), s.topicPartitions(m.TargetPartitions)
+		// Assignment is what the member was told it owns, as in Kafka
+		// without the partitions it is still releasing; the target is its
+		// share once the group settles.
+		dm.Assignment, dm.TargetAssignment = s.topicPartitions(m.AssignedPartitions), s.topicPartitions(m.TargetPartitions)
 		if version >= 1 {
 			dm.MemberType = memberTypeConsumer
 		}
