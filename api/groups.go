@@ -291,6 +291,7 @@ type MemberDescription struct {
 	Generation         int64      `json:"generation"`
 	AssignedPartitions Assignment `json:"assigned_partitions"`
 	RevokingPartitions Assignment `json:"revoking_partitions,omitempty"`
+	TargetPartitions   Assignment `json:"target_partitions,omitempty"` // its share once the group settles
 	Topics             []string   `json:"topics"`
 	SessionTimeoutMS   int64      `json:"session_timeout_ms"`
 	LastHeartbeat      int64      `json:"last_heartbeat"` // ms since the Unix epoch

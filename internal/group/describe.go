@@ -32,6 +32,7 @@ func (g *Group) Describe(now time.Time) api.GroupDescription {
 			SessionTimeoutMS:   m.sessionTimeout.Milliseconds(),
 			LastHeartbeat:      m.lastSeen.UnixMilli(),
 			Idle:               len(m.target) == 0,
+			TargetPartitions:   m.target.assignment(),
 		}
 		if m.left {
 			// Reserved for a restart: show what it will get back.

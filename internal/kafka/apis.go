@@ -66,6 +66,8 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 4, false, s.offsetForLeaderEpoch}, true
 	case kmsg.ConsumerGroupHeartbeat:
 		return apiHandler{0, 1, false, s.consumerGroupHeartbeat}, true
+	case kmsg.ConsumerGroupDescribe:
+		return apiHandler{0, 1, false, s.consumerGroupDescribe}, true
 	case kmsg.DeleteGroups:
 		return apiHandler{0, 2, false, s.deleteGroups}, true
 	}

@@ -65,6 +65,7 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		if err != nil {
 			return fail(heartbeatCode(err), err)
 		}
+		s.consumerGroups.mark(req.Group)
 		resp.MemberID, resp.MemberEpoch = &res.MemberID, int32(res.Generation)
 		resp.HeartbeatIntervalMillis = int32(res.HeartbeatIntervalMS)
 		resp.Assignment = s.assignment(res.AssignedPartitions)
@@ -85,6 +86,7 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	if err != nil {
 		return fail(heartbeatCode(err), err)
 	}
+	s.consumerGroups.mark(req.Group)
 	resp.MemberID, resp.MemberEpoch = &req.MemberID, int32(res.Generation)
 	resp.HeartbeatIntervalMillis = int32(res.HeartbeatIntervalMS)
 	resp.Assignment = s.assignment(res.AssignedPartitions)

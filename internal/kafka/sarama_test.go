@@ -28,13 +28,23 @@ func (h saramaHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Cons
 	return nil
 }
 
-// sarama at its default protocol version: a sync producer (acks all), then
-// two members of a classic group per balance strategy (range, roundrobin,
-// sticky) consume every message between them.
+// sarama at its default protocol version and at its newest
+// (sarama.MaxVersion): a sync producer (acks all), then two members of a
+// classic group per balance strategy (range, roundrobin, sticky) consume
+// every message between them.
 func TestSaramaGroups(t *testing.T) {
 	p := start(t)
-	createTopic(t, p.client(t), "sar", 4)
+	versions := map[string]sarama.KafkaVersion{"default": sarama.NewConfig().Version, "max": sarama.MaxVersion}
+	for vname, version := range versions {
+		t.Run(vname, func(t *testing.T) { saramaGroups(t, p, vname, version) })
+	}
+}
+
+func saramaGroups(t *testing.T, p *proc, vname string, version sarama.KafkaVersion) {
+	topic := "sar-" + vname
+	createTopic(t, p.client(t), topic, 4)
 	cfg := sarama.NewConfig()
+	cfg.Version = version
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	prod, err := sarama.NewSyncProducer([]string{p.kafka}, cfg)
@@ -44,7 +54,7 @@ func TestSaramaGroups(t *testing.T) {
 	defer prod.Close()
 	const n = 80
 	for i := range n {
-		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: "sar", Key: sarama.StringEncoder(fmt.Sprint(i)), Value: sarama.StringEncoder(fmt.Sprintf("m%d", i))}); err != nil {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(fmt.Sprint(i)), Value: sarama.StringEncoder(fmt.Sprintf("m%d", i))}); err != nil {
 			t.Fatalf("send %d: %v", i, err)
 		}
 	}
@@ -54,6 +64,7 @@ func TestSaramaGroups(t *testing.T) {
 	for name, strategy := range strategies {
 		t.Run(name, func(t *testing.T) {
 			gcfg := sarama.NewConfig()
+			gcfg.Version = version
 			gcfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 			gcfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
 			gcfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
@@ -63,7 +74,7 @@ func TestSaramaGroups(t *testing.T) {
 			defer cancel()
 			var wg sync.WaitGroup
 			for range 2 {
-				g, err := sarama.NewConsumerGroup([]string{p.kafka}, "sarama-"+name, gcfg)
+				g, err := sarama.NewConsumerGroup([]string{p.kafka}, "sarama-"+vname+"-"+name, gcfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -72,7 +83,7 @@ func TestSaramaGroups(t *testing.T) {
 					defer wg.Done()
 					defer g.Close()
 					for ctx.Err() == nil {
-						if err := g.Consume(ctx, []string{"sar"}, h); err != nil && ctx.Err() == nil {
+						if err := g.Consume(ctx, []string{topic}, h); err != nil && ctx.Err() == nil {
 							t.Errorf("consume: %v", err)
 							return
 						}

@@ -48,6 +48,8 @@ type Server struct {
 	log       *slog.Logger
 	producers *producers
 	groups    *groups
+	// consumerGroups: which coordinator groups KIP-848 members joined.
+	consumerGroups *consumerGroups
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
@@ -68,7 +70,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(), conns: make(map[net.Conn]struct{})}
+	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(), consumerGroups: newConsumerGroups(), conns: make(map[net.Conn]struct{})}
 	b.SetJoinGuard(s.groups.joinGuard) // HTTP members may not join a group with Kafka members
 	return s
 }

@@ -1,0 +1,137 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// memberTypeConsumer is ConsumerGroupDescribe v1's member type of a member
+// speaking ConsumerGroupHeartbeat (0 is a classic member).
+const memberTypeConsumer = 1
+
+// consumerGroups remembers which of the coordinator's groups KIP-848 members
+// joined, since the coordinator serves HTTP members the same way and keeps no
+// protocol of its own. Soft state, as membership is: a member's next
+// heartbeat after a restart marks its group again.
+type consumerGroups struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func newConsumerGroups() *consumerGroups {
+	return &consumerGroups{ids: make(map[string]struct{})}
+}
+
+func (cg *consumerGroups) mark(id string) {
+	cg.mu.Lock()
+	cg.ids[id] = struct{}{}
+	cg.mu.Unlock()
+}
+
+func (cg *consumerGroups) forget(id string) {
+	cg.mu.Lock()
+	delete(cg.ids, id)
+	cg.mu.Unlock()
+}
+
+func (cg *consumerGroups) has(id string) bool {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	_, ok := cg.ids[id]
+	return ok
+}
+
+// consumerGroupDescribe describes KIP-848 groups. As in Kafka, a group
+// that is not one (unknown, classic, or run by HTTP members) is answered
+// GROUP_ID_NOT_FOUND, with a message saying which.
+func (s *Server) consumerGroupDescribe(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+	req := r.(*kmsg.ConsumerGroupDescribeRequest)
+	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	resp.SetVersion(req.Version)
+	for _, id := range req.Groups {
+		resp.Groups = append(resp.Groups, s.describeConsumerGroup(id, req.Version))
+	}
+	return resp, nil
+}
+
+func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGroupDescribeResponseGroup {
+	dg := kmsg.NewConsumerGroupDescribeResponseGroup()
+	dg.Group = id
+	fail := func(err error) kmsg.ConsumerGroupDescribeResponseGroup {
+		dg.ErrorCode, dg.ErrorMessage = kerr.GroupIDNotFound.Code, errorMessage(err)
+		dg.State = kafkaGroupState(api.GroupStateDead)
+		return dg
+	}
+	if s.groups.live(id) {
+		return fail(fmt.Errorf("group %s is not a consumer group: it has classic Kafka members (use DescribeGroups)", id))
+	}
+	d, err := s.b.DescribeGroup(id)
+	switch {
+	case err != nil:
+		return fail(fmt.Errorf("group %s not found", id))
+	case !s.consumerGroups.has(id):
+		return fail(fmt.Errorf("group %s is not a consumer group: it has HTTP members (GET /groups/%s)", id, id))
+	}
+	dg.State = kafkaGroupState(d.State)
+	// The coordinator computes a group's target in the same step that bumps
+	// its epoch, so the target is always of the group's epoch.
+	dg.Epoch, dg.AssignmentEpoch, dg.AssignorName = int32(d.Generation), int32(d.Generation), d.Assignor
+	for _, m := range d.Members {
+		dm := kmsg.NewConsumerGroupDescribeResponseGroupMember()
+		dm.MemberID, dm.MemberEpoch = m.MemberID, int32(m.Generation)
+		if m.InstanceID != "" {
+			iid := m.InstanceID
+			dm.InstanceID = &iid
+		}
+		dm.ClientID, dm.ClientHost = m.ClientID, m.ClientHost
+		dm.SubscribedTopics = slices.Sorted(slices.Values(m.Topics))
+		// Assignment is what the member was told it owns, as in Kafka
+		// without the partitions it is still releasing; the target is its
+		// share once the group settles.
+		dm.Assignment, dm.TargetAssignment = s.topicPartitions(m.AssignedPartitions), s.topicPartitions(m.TargetPartitions)
+		if version >= 1 {
+			dm.MemberType = memberTypeConsumer
+		}
+		dg.Members = append(dg.Members, dm)
+	}
+	return dg
+}
+
+// topicPartitions is an assignment in ConsumerGroupDescribe's shape, topics
+// by ID and name, sorted.
+func (s *Server) topicPartitions(a api.Assignment) kmsg.Assignment {
+	out := kmsg.NewAssignment()
+	out.TopicPartitions = []kmsg.AssignmentTopicPartition{}
+	for _, name := range slices.Sorted(mapKeys(a)) {
+		ti, err := s.b.Topic(name)
+		if err != nil {
+			continue // deleted since it was assigned
+		}
+		tp := kmsg.NewAssignmentTopicPartition()
+		tp.TopicID, tp.Topic, tp.Partitions = ti.Config.ID(), name, slices.Sorted(slices.Values(a[name]))
+		out.TopicPartitions = append(out.TopicPartitions, tp)
+	}
+	return out
+}
+
+// kafkaGroupState is a coordinator state as KIP-848 spells it.
+func kafkaGroupState(s string) string {
+	switch s {
+	case api.GroupStateEmpty:
+		return "Empty"
+	case api.GroupStateReconciling:
+		return "Reconciling"
+	case api.GroupStateStable:
+		return "Stable"
+	case api.GroupStateDead:
+		return "Dead"
+	}
+	return s
+}
