@@ -360,8 +360,8 @@ func (c *coordinator) scheduleLocked(cg *cgroup, now time.Time) {
 }
 
 // deliveryDeadlineLocked returns when cg's delivery state next has work for
-// the timer loop or news for a waiting poll: a visibility timeout, or a
-// redelivery coming due. A group without members has neither (nothing is in
+// the timer loop or news for a waiting poll: a visibility timeout (one
+// passed: at once), or a redelivery coming due. A group without members has neither (nothing is in
 // flight, nobody polls). delivery.Group reports one earliest deadline; once
 // that is a redelivery already due (which only a poll takes), it hides the
 // later ones, and the hints, rounded up, stand in for them. Callers hold
@@ -373,6 +373,14 @@ func (c *coordinator) deliveryDeadlineLocked(cg *cgroup, now time.Time) (time.Ti
 	}
 	cg.hints.drop(now)
 	if at, ok := cg.d.NextDeadline(); ok && at.After(now) {
+		return at, true
+	}
+	// Not after now: a redelivery due, or a visibility timeout passed that
+	// the loop has not expired yet (it woke late, and another operation
+	// reschedules first). The latter is the loop's work now; left to the
+	// hints, whose rounded-up copy of it may be dropped already, the group
+	// would wait for its session deadlines, which heartbeats push on.
+	if at, ok := cg.d.NextExpiry(); ok && !at.After(now) {
 		return at, true
 	}
 	return cg.hints.min()

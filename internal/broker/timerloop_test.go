@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
 // A group holding a redelivery that is due but nobody polls costs the timer
@@ -182,3 +183,47 @@ func (h countHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countHandler) WithGroup(string) slog.Handler      { return h }
+
+// A visibility timeout that has passed when some other operation reschedules
+// the group (the timer loop was late: a loaded machine) still has the loop
+// expire it at its next look. The schedule used to take an overdue expiry
+// for a due redelivery, which only a poll takes, and move the group to its
+// next session deadline, which the members' heartbeats kept pushing on: the
+// messages stayed in flight for as long as the members lived.
+func TestOverdueExpirySurvivesReschedule(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	cfg := testConfig(t)
+	cfg.Now = now
+	b := mustOpen(t, cfg) // no timer loop: the test plays its late wakes
+	defer b.Close()
+	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish("t", []Message{{Value: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 1000, VisibilityTimeoutMS: 150}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("poll: %d, %v", len(got), err)
+	}
+	// The loop should wake at the visibility deadline but is late by more
+	// than a hint's grain; a heartbeat comes first.
+	clock.Add(int64(150*time.Millisecond + 3*hintGrain))
+	if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "m", Generation: jr.Generation}, "h"); err != nil {
+		t.Fatal(err)
+	}
+	b.coord.tick() // the late wake
+	cg, _ := b.coord.lookup("g")
+	cg.mu.Lock()
+	st := cg.d.Stats(delivery.TP{Topic: "t", Partition: 0})
+	cg.mu.Unlock()
+	if st.InFlight != 0 || st.Waiting != 1 {
+		t.Fatalf("after the late wake: %d in flight, %d waiting; want the expired message waiting", st.InFlight, st.Waiting)
+	}
+}

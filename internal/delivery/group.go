@@ -208,6 +208,17 @@ func (g *Group) NextDeadline() (t time.Time, ok bool) {
 	return t, ok
 }
 
+// NextExpiry returns the earliest visibility deadline of a message in
+// flight, passed or not; ok is false if nothing is in flight. Unlike a due
+// redelivery, which waits for a poll, a passed one is work for Tick: the
+// owner must not let a due redelivery's place in NextDeadline hide it.
+func (g *Group) NextExpiry() (t time.Time, ok bool) {
+	if e := g.expiry.peek(); e != nil {
+		return e.at, true
+	}
+	return time.Time{}, false
+}
+
 // lookup returns tp's state or nil. Acks come in runs on one partition, so
 // it remembers the last partition and skips hashing the topic name.
 func (g *Group) lookup(tp TP) *partition {
