@@ -43,7 +43,6 @@ type batchInfo struct {
 	records int32 // record count; the batch holds [base, base+records)
 	size    int   // whole batch in bytes, header included
 	firstTS int64 // batch first timestamp; record timestamps are deltas from it
-	minTS   int64 // smallest record timestamp, computed from the records
 	maxTS   int64 // largest record timestamp, computed from the records
 }
 
@@ -120,7 +119,7 @@ func checkBatch(b []byte) (batchInfo, error) {
 	if err != nil {
 		return batchInfo{}, err
 	}
-	maxDelta, minDelta := int64(math.MinInt64), int64(math.MaxInt64)
+	maxDelta := int64(math.MinInt64)
 	for i := int32(0); i < info.records; i++ {
 		var v recordView
 		var err error
@@ -132,13 +131,11 @@ func checkBatch(b []byte) (batchInfo, error) {
 			return batchInfo{}, corruptf("record %d has offset delta %d", i, v.offsetDelta)
 		}
 		maxDelta = max(maxDelta, v.timestampDelta)
-		minDelta = min(minDelta, v.timestampDelta)
 	}
 	if len(p) != 0 {
 		return batchInfo{}, corruptf("%d bytes after the last record", len(p))
 	}
 	info.maxTS = info.firstTS + maxDelta
-	info.minTS = info.firstTS + minDelta
 	return info, nil
 }
 
@@ -160,12 +157,12 @@ type encoder struct {
 // recs[i].Timestamp must already be set.
 func (e *encoder) encode(base int64, recs []Record) ([]byte, batchInfo) {
 	first := recs[0].Timestamp
-	maxTS, minTS := first, first
+	maxTS := first
 	buf := e.buf[:0]
 	buf = append(buf, make([]byte, batchHeaderLen)...)
 	for i := range recs {
 		r := &recs[i]
-		maxTS, minTS = max(maxTS, r.Timestamp), min(minTS, r.Timestamp)
+		maxTS = max(maxTS, r.Timestamp)
 		e.headers = e.headers[:0]
 		for _, h := range r.Headers {
 			e.headers = append(e.headers, kmsg.Header{Key: h.Key, Value: h.Value})
@@ -197,7 +194,7 @@ func (e *encoder) encode(base int64, recs []Record) ([]byte, batchInfo) {
 	hdr.AppendTo(buf[:0]) // Records is empty: writes exactly the 61 header bytes in place
 	binary.BigEndian.PutUint32(buf[offCRC:], crc32.Checksum(buf[offAttributes:], castagnoli))
 	e.buf = buf
-	return buf, batchInfo{base: base, records: int32(len(recs)), size: len(buf), firstTS: first, minTS: minTS, maxTS: maxTS}
+	return buf, batchInfo{base: base, records: int32(len(recs)), size: len(buf), firstTS: first, maxTS: maxTS}
 }
 
 // recordBodyLen is the encoded size of r after its length varint.
