@@ -18,18 +18,10 @@ import (
 func (l *Log) ReadBatches(offset int64, maxBytes int) ([]byte, error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if err := l.checkRangeLocked(offset); err != nil {
-		l.mu.Unlock()
+	hwm, segs, err := l.readStart(offset)
+	if err != nil {
 		return nil, err
 	}
-	hwm := l.hwm
-	segs := l.segs[l.segmentForLocked(offset):] // elements are never modified in place
-	l.mu.Unlock()
 	var out []byte
 	from := offset
 	for _, s := range segs {

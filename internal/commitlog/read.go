@@ -28,18 +28,10 @@ func (l *Log) Read(offset int64, maxRecords, maxBytes int) ([]Record, error) {
 	// run without mu and never hold up appends.
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil, ErrClosed
-	}
-	if err := l.checkRangeLocked(offset); err != nil {
-		l.mu.Unlock()
+	hwm, segs, err := l.readStart(offset)
+	if err != nil {
 		return nil, err
 	}
-	hwm := l.hwm
-	segs := l.segs[l.segmentForLocked(offset):] // elements are never modified in place
-	l.mu.Unlock()
 	if offset == hwm || maxRecords <= 0 {
 		return nil, nil
 	}
@@ -97,6 +89,22 @@ func (l *Log) readSegment(s *segment, offset, hwm int64, recs *[]Record, maxReco
 			return stopped, err
 		}
 	}
+}
+
+// readStart returns, checked under mu, the high watermark and the segments
+// from the one holding offset on (their elements are never modified in
+// place). Readers call it with filesMu read-locked, so that the segments'
+// files stay open while they read without mu.
+func (l *Log) readStart(offset int64) (int64, []*segment, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, nil, ErrClosed
+	}
+	if err := l.checkRangeLocked(offset); err != nil {
+		return 0, nil, err
+	}
+	return l.hwm, l.segs[l.segmentForLocked(offset):], nil
 }
 
 // checkRangeLocked returns a *RangeError unless offset is in [Earliest, HWM].
