@@ -14,10 +14,8 @@ import (
 // names (1–249 of [a-zA-Z0-9._-]), so IDs are safe in paths and keys. The
 // error is an api.ErrInvalidArgument.
 func ValidateGroupID(id string) error {
-	if err := ValidateTopicName(id); err != nil {
-		var ae *api.Error
-		errors.As(err, &ae)
-		return api.ErrInvalidArgument.Withf("group ID: %s", ae.Message).WithDetail("field", "group")
+	if err := checkName(api.ErrInvalidArgument, "group ID", id); err != nil {
+		return err.WithDetail("field", "group")
 	}
 	return nil
 }

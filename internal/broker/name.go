@@ -12,18 +12,27 @@ const MaxTopicNameLen = 249
 // characters of [a-zA-Z0-9._-], and neither "." nor "..". The rules make every
 // name a safe directory name. The error is an api.ErrInvalidTopicName.
 func ValidateTopicName(name string) error {
+	if err := checkName(api.ErrInvalidTopicName, "topic name", name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkName applies the naming rules of topics (which group IDs share) to
+// name, and says what is wrong as base, naming the thing checked (what).
+func checkName(base *api.Error, what, name string) *api.Error {
 	switch {
 	case name == "":
-		return api.ErrInvalidTopicName.Withf("topic name is empty")
+		return base.Withf("%s is empty", what)
 	case len(name) > MaxTopicNameLen:
-		return api.ErrInvalidTopicName.Withf("topic name is %d characters; the limit is %d", len(name), MaxTopicNameLen).
+		return base.Withf("%s is %d characters; the limit is %d", what, len(name), MaxTopicNameLen).
 			WithDetail("max_length", MaxTopicNameLen)
 	case name == "." || name == "..":
-		return api.ErrInvalidTopicName.Withf("topic name %q is reserved", name)
+		return base.Withf("%s %q is reserved", what, name)
 	}
 	for i := 0; i < len(name); i++ {
 		if !legalNameByte(name[i]) {
-			return api.ErrInvalidTopicName.Withf("topic name %q has an illegal character at byte %d; use only [a-zA-Z0-9._-]", name, i).
+			return base.Withf("%s %q has an illegal character at byte %d; use only [a-zA-Z0-9._-]", what, name, i).
 				WithDetail("position", i)
 		}
 	}

@@ -42,3 +42,24 @@ func TestValidateTopicName(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateGroupIDNamesAGroup: a bad group ID is an INVALID_ARGUMENT on
+// field "group" whose message speaks of a group ID, not a topic name.
+func TestValidateGroupIDNamesAGroup(t *testing.T) {
+	for _, id := range []string{"", "a/b", "..", strings.Repeat("g", 250)} {
+		err := ValidateGroupID(id)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Code != api.ErrInvalidArgument.Code {
+			t.Fatalf("ValidateGroupID(%q) = %v, want INVALID_ARGUMENT", id, err)
+		}
+		if !strings.HasPrefix(ae.Message, "group ID ") || strings.Contains(ae.Message, "topic") {
+			t.Errorf("ValidateGroupID(%q) says %q", id, ae.Message)
+		}
+		if ae.Details["field"] != "group" {
+			t.Errorf("ValidateGroupID(%q) details %v", id, ae.Details)
+		}
+	}
+	if err := ValidateGroupID("billing-eu.v2"); err != nil {
+		t.Errorf("a legal ID refused: %v", err)
+	}
+}
