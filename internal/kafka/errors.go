@@ -56,6 +56,10 @@ func errorCode(err error) int16 {
 		return kerr.StaleMemberEpoch.Code // a KIP-848 member's commit of a partition it no longer owns
 	case api.ErrUnauthorized.Code:
 		return kerr.SaslAuthenticationFailed.Code
+	case api.ErrStorageFull.Code, api.ErrStorageFailed.Code:
+		return kerr.KafkaStorageError.Code // retriable, as 507/503 are over HTTP
+	case api.ErrTooManyTopics.Code, api.ErrTooManyGroups.Code, api.ErrTooManyMembers.Code:
+		return kerr.PolicyViolation.Code
 	}
 	return kerr.UnknownServerError.Code
 }
