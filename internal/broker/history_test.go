@@ -12,28 +12,28 @@ import (
 func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	cfg := testConfig(t)
 	b := mustOpen(t, cfg)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	hb := func(j api.JoinResponse, owned api.Assignment) api.HeartbeatResponse {
+	hb := func(j JoinResult, owned Assignment) HeartbeatResult {
 		t.Helper()
-		r, err := b.Heartbeat("billing", api.HeartbeatRequest{MemberID: j.MemberID, Generation: j.Generation, OwnedPartitions: owned}, "127.0.0.1")
+		r, err := b.Heartbeat("billing", HeartbeatParams{MemberID: j.MemberID, Generation: j.Generation, Owned: owned}, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	a := must(b.JoinGroup("billing", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
-	hb(a, a.AssignedPartitions)
-	c := must(b.JoinGroup("billing", api.JoinRequest{MemberID: "c", Topics: []string{"orders"}}, "127.0.0.1"))
+	a := must(b.JoinGroup("billing", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
+	hb(a, a.Assigned)
+	c := must(b.JoinGroup("billing", JoinParams{MemberID: "c", Topics: []string{"orders"}}, "127.0.0.1"))
 	// a releases what c is to own; c then gets it.
-	ra := hb(a, a.AssignedPartitions)
-	ra = hb(a, ra.AssignedPartitions)
+	ra := hb(a, a.Assigned)
+	ra = hb(a, ra.Assigned)
 	a.Generation = ra.Generation
 	c.Generation = ra.Generation
-	rc := hb(c, api.Assignment{})
-	hb(c, rc.AssignedPartitions)
-	hb(a, ra.AssignedPartitions)
+	rc := hb(c, Assignment{})
+	hb(c, rc.Assigned)
+	hb(a, ra.Assigned)
 
 	h := must(b.RebalanceHistory("billing"))
 	var joined *api.Rebalance
@@ -71,10 +71,10 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 func TestLagHistorySamplesGroups(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	must(b.JoinGroup("billing", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
+	must(b.JoinGroup("billing", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
 	b.sampleHistory()
 	for range 5 {
 		if _, err := b.Publish("orders", []Message{{Value: []byte("x"), Partition: 0}}); err != nil {

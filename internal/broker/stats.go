@@ -84,7 +84,7 @@ func (c *coordinator) describe(cg *cgroup) api.GroupDescription {
 		if h, ok := cg.hosts[m.MemberID]; ok {
 			m.ClientHost = h
 		}
-		m.AssignedPartitions = nonNil(m.AssignedPartitions)
+		m.AssignedPartitions = api.Assignment(nonNil(m.AssignedPartitions))
 		m.InFlight = cg.d.InFlight(m.MemberID)
 	}
 	for _, ps := range c.partitionStatsLocked(cg, now) {

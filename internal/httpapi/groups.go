@@ -63,11 +63,16 @@ func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	resp, err := s.b.JoinGroup(id, req, peerHost(r))
+	maxSession, maxRebalance := s.b.MaxGroupTimeouts()
+	p, err := joinParams(req, maxSession, maxRebalance)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	res, err := s.b.JoinGroup(id, p, peerHost(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, joinResponse(res))
 	return nil
 }
 
@@ -77,11 +82,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.Heartbeat(id, req, peerHost(r))
+	res, err := s.b.Heartbeat(id, heartbeatParams(req), peerHost(r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, heartbeatResponse(res))
 	return nil
 }
 
@@ -107,7 +112,11 @@ func (s *Server) commitOffsets(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowMember(r, id, req.MemberID); err != nil {
 		return err
 	}
-	if err := s.b.CommitOffsets(id, req, peerHost(r)); err != nil {
+	p, err := commitParams(req)
+	if err != nil {
+		return err
+	}
+	if err := s.b.CommitOffsets(id, p, peerHost(r)); err != nil {
 		return err
 	}
 	return s.writeOffsets(w, id)
@@ -122,11 +131,11 @@ func (s *Server) groupOffsets(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) writeOffsets(w http.ResponseWriter, id string) error {
-	resp, err := s.b.GroupOffsets(id)
+	offsets, err := s.b.GroupOffsets(id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, api.OffsetsResponse{GroupID: id, Offsets: api.Offsets(offsets)})
 	return nil
 }
 
@@ -136,11 +145,15 @@ func (s *Server) resetOffsets(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.ResetOffsets(id, req)
+	p, err := resetParams(id, req)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	res, err := s.b.ResetOffsets(id, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resetResponse(id, res))
 	return nil
 }
 
