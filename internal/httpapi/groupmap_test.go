@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -127,5 +128,25 @@ func TestTopicBodyMapping(t *testing.T) {
 	ch, err := topicChange(api.AlterTopicRequest{RetentionHours: 3})
 	if err != nil || ch.Retention != 3*time.Hour {
 		t.Fatalf("alter %+v, %v", ch, err)
+	}
+}
+
+// The wire tells the two apart and the broker gets them apart: an absent
+// or null owned_partitions is nil (release nothing), {} an empty non-nil
+// map (release everything).
+func TestHeartbeatOwnedDecoding(t *testing.T) {
+	for body, wantNil := range map[string]bool{
+		`{"member_id":"a","generation":1}`:                             true,
+		`{"member_id":"a","generation":1,"owned_partitions":null}`:     true,
+		`{"member_id":"a","generation":1,"owned_partitions":{}}`:       false,
+		`{"member_id":"a","generation":1,"owned_partitions":{"t":[]}}`: false,
+	} {
+		var req api.HeartbeatRequest
+		if err := json.Unmarshal([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if p := heartbeatParams(req); (p.Owned == nil) != wantNil {
+			t.Errorf("%s: Owned = %#v, want nil %v", body, p.Owned, wantNil)
+		}
 	}
 }
