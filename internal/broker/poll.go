@@ -286,7 +286,7 @@ func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) 
 	earliest := l.EarliestOffset()
 	if !cg.d.Has(tp) {
 		if cg.offsetReset == api.OffsetResetNone {
-			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset_reset is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
+			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset reset policy is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
 				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
 		}
 		cg.d.Restore(tp, c.startOffsetLocked(cg, tp, l), nil)
