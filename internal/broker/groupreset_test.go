@@ -32,7 +32,7 @@ func TestFailedResetCreatesNoGroup(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("reset: %v, want %v", err, tc.want)
 			}
-			if gs := b.Groups().Groups; len(gs) != 0 {
+			if gs := b.Groups(); len(gs) != 0 {
 				t.Fatalf("groups after a failed reset: %+v", gs)
 			}
 		})
@@ -40,7 +40,7 @@ func TestFailedResetCreatesNoGroup(t *testing.T) {
 	if _, err := b.ResetOffsets("g", ResetParams{To: ResetLatest, Topics: []string{"orders"}}); err != nil {
 		t.Fatal(err)
 	}
-	if gs := b.Groups().Groups; len(gs) != 1 || gs[0].GroupID != "g" {
+	if gs := b.Groups(); len(gs) != 1 || gs[0].ID != "g" {
 		t.Fatalf("groups after a reset: %+v", gs)
 	}
 }

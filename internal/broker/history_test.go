@@ -3,8 +3,6 @@ package broker
 import (
 	"testing"
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A second member joining shows in the rebalance history with the
@@ -36,14 +34,14 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	hb(a, ra.Assigned)
 
 	h := must(b.RebalanceHistory("billing"))
-	var joined *api.Rebalance
-	for i, r := range h.Rebalances {
-		if r.Reason == "member_joined" && r.EndedAt != 0 && len(r.Moved) > 0 && r.Moved[0].To == "c" {
-			joined = &h.Rebalances[i]
+	var joined *Rebalance
+	for i, r := range h {
+		if r.Reason == "member_joined" && !r.EndedAt.IsZero() && len(r.Moved) > 0 && r.Moved[0].To == "c" {
+			joined = &h[i]
 		}
 	}
 	if joined == nil {
-		t.Fatalf("no closed member_joined rebalance moving a partition to c in %+v", h.Rebalances)
+		t.Fatalf("no closed member_joined rebalance moving a partition to c in %+v", h)
 	}
 	if joined.Moved[0].From != "a" {
 		t.Fatalf("moved %+v; want from a to c", joined.Moved)
@@ -57,11 +55,11 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	defer b.Close()
 	h2 := must(b.RebalanceHistory("billing"))
 	found := false
-	for _, r := range h2.Rebalances {
-		found = found || (r.StartedAt == joined.StartedAt && len(r.Moved) == len(joined.Moved))
+	for _, r := range h2 {
+		found = found || (r.StartedAt.Equal(joined.StartedAt) && len(r.Moved) == len(joined.Moved))
 	}
 	if !found {
-		t.Fatalf("after restart %+v; want the rebalance of %d", h2.Rebalances, joined.StartedAt)
+		t.Fatalf("after restart %+v; want the rebalance of %v", h2, joined.StartedAt)
 	}
 	if _, err := b.RebalanceHistory("nobody"); err == nil {
 		t.Fatal("history of an unknown group: no error")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/http"
-	"slices"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -170,8 +169,12 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
-	list := s.b.Groups()
-	list.Groups = slices.DeleteFunc(list.Groups, func(g api.GroupDescription) bool { return !visible(r, kindGroup, g.GroupID) })
+	list := api.GroupList{Groups: []api.GroupDescription{}}
+	for _, g := range s.b.Groups() {
+		if visible(r, kindGroup, g.ID) {
+			list.Groups = append(list.Groups, groupDescription(g))
+		}
+	}
 	writeJSON(w, http.StatusOK, list)
 	return nil
 }
@@ -185,6 +188,6 @@ func (s *Server) describeGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, groupDescription(d))
 	return nil
 }
