@@ -44,8 +44,8 @@ func (b *Broker) HasHTTPMembers(groupID string) bool {
 // with INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
-func (b *Broker) StoreOffsets(groupID string, offsets api.Offsets) error {
-	_, err := b.ResetOffsets(groupID, api.ResetOffsetsRequest{To: "offsets", Offsets: offsets})
+func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {
+	_, err := b.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has HTTP members; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}

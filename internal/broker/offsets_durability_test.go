@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
@@ -28,7 +27,7 @@ func ackScenario(t testing.TB, cfg Config) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := make([]Message, 10)
@@ -38,19 +37,19 @@ func ackScenario(t testing.TB, cfg Config) *Broker {
 	if _, err := b.Publish("t", msgs); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
+	ds, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
 	if err != nil || len(ds) != 10 {
 		t.Fatalf("poll: %d messages, %v", len(ds), err)
 	}
-	var refs []api.MessageRef
+	var refs []MessageRef
 	for _, off := range []int64{0, 1, 2, 3, 6} {
-		refs = append(refs, api.MessageRef{Topic: "t", Partition: 0, Offset: off})
+		refs = append(refs, MessageRef{Topic: "t", Partition: 0, Offset: off})
 	}
-	if _, err := b.Ack("g", api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Messages: refs}, "h"); err != nil {
+	if _, err := b.Ack("g", Settle{MemberID: j.MemberID, Generation: j.Generation, Messages: refs}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -70,14 +69,14 @@ func checkAcksKept(t *testing.T, cfg Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := o.Offsets["t"][0]; got != 4 {
+	if got := o["t"][0]; got != 4 {
 		t.Fatalf("committed offset after restart: %d, want 4", got)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100}, "h")
+	ds, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,6 @@
 // Package commitlog stores one partition's records in append-only segment
 // files of Kafka RecordBatch v2 bytes. It knows nothing of topics or consumers.
 //
-// CONTRACT (fixed; the implementation may add, never change, these names):
-// the broker is written against exactly this API.
-//
 // On disk, a log is a directory of segments named by their base offset in 20
 // digits, as in Kafka: 00000000000000000000.log holds whole batches back to
 // back, exactly as a Kafka broker stores them (compressed or not, as received; base offsets

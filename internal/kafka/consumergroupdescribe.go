@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
 // memberTypeConsumer is ConsumerGroupDescribe v1's member type of a member
@@ -95,7 +96,7 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		// Assignment is what the member was told it owns, as in Kafka
 		// without the partitions it is still releasing; the target is its
 		// share once the group settles.
-		dm.Assignment, dm.TargetAssignment = s.topicPartitions(m.AssignedPartitions), s.topicPartitions(m.TargetPartitions)
+		dm.Assignment, dm.TargetAssignment = s.topicPartitions(m.Assigned), s.topicPartitions(m.Target)
 		if version >= 1 {
 			dm.MemberType = memberTypeConsumer
 		}
@@ -106,7 +107,7 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 
 // topicPartitions is an assignment in ConsumerGroupDescribe's shape, topics
 // by ID and name, sorted.
-func (s *Server) topicPartitions(a api.Assignment) kmsg.Assignment {
+func (s *Server) topicPartitions(a broker.Assignment) kmsg.Assignment {
 	out := kmsg.NewAssignment()
 	out.TopicPartitions = []kmsg.AssignmentTopicPartition{}
 	for _, name := range slices.Sorted(mapKeys(a)) {
