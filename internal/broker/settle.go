@@ -6,6 +6,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // settleOp is what Ack, Nack and Extend do to one message the member holds.
@@ -104,7 +105,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	var (
 		resp   api.AckResponse
 		first  error
-		writes []offsetWrite
+		writes []offsetstore.Write
 		dirty  []delivery.TP
 	)
 	// one applies op to one message whose ownership check gave owner.
@@ -150,7 +151,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	}
 	c.scheduleLocked(cg, c.b.now()) // nack retries, extensions, failed DLQ writes
 	cg.mu.Unlock()
-	if err := c.store.write(writes); err != nil {
+	if err := c.store.Write(writes); err != nil {
 		return resp, c.b.notDurable(err, resp)
 	}
 	if first != nil {

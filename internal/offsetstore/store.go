@@ -1,8 +1,15 @@
-package broker
+// Package offsetstore owns the durable delivery state of every consumer
+// group: per group and partition, the committed offset, the acknowledged
+// ranges above it and the created_at of the topic it is of. It keeps them in
+// offsets.db (bbolt) and, under fsync=interval and never, in journal files
+// beside it (offsets-<n>.journal), and makes them durable as the broker's
+// fsync policy says. It knows nothing of groups' members or of topics: the
+// coordinator hands it snapshots, ordered by sequence numbers it takes from
+// Next, and reads them back with Load when the broker starts.
+package offsetstore
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,17 +30,17 @@ var (
 	deletedBucket = []byte("deleted-groups") // group → big-endian seq of its last deletion
 )
 
-// offsetStore keeps every group's committed offsets, and the acknowledged
+// Store keeps every group's committed offsets, and the acknowledged
 // offsets above them, in offsets.db: bucket "groups" → one bucket per group →
-// key "<topic>\x00<partition as 4 bytes>" → storedOffset as JSON. It is a file
-// of its own so that the hot ack path never waits behind a topic change's
-// fsync of meta.db.
+// key "<topic>\x00<partition as 4 bytes>" → the partition's Offset (see
+// codec.go). It is a file of its own so that the hot ack path never waits
+// behind a topic change's fsync of meta.db.
 //
 // Durability follows the broker's fsync policy, as produced messages do.
 // Under FsyncAlways a write returns once offsets.db is synced. Under
 // FsyncInterval and FsyncNever it returns once it is in the journal (in the
-// OS: a process crash loses nothing), and the timer loop's sync checkpoints
-// the journal into offsets.db every interval (a power loss loses at most the
+// OS: a process crash loses nothing), and Sync, called every interval,
+// checkpoints the journal into offsets.db (a power loss loses at most the
 // acks since, which are delivered again: at-least-once holds). offsets.db
 // itself is always written with bolt's fsyncs, so it stays openable.
 //
@@ -48,53 +55,63 @@ var (
 // marked deleted; a group's: its seq in bucket "deleted-groups"), so a
 // snapshot taken before it that commits after it is dropped too and does not
 // bring the partition or the group back.
-type offsetStore struct {
+type Store struct {
 	db     *bolt.DB
 	policy commitlog.FsyncPolicy // immutable
 	jr     *journal              // nil under FsyncAlways; immutable
 	seq    atomic.Uint64         // last sequence number handed out; above every stored one
-	ckMu   sync.Mutex            // serialises checkpoints (sync)
+	ckMu   sync.Mutex            // serialises checkpoints (Sync)
 
 	mu      sync.Mutex
 	queue   []*pendingWrite // guarded by mu: waiting for the next transaction
 	running bool            // guarded by mu: a writer is committing
 }
 
-// pendingWrite is one caller's writes waiting in the queue; done receives
+// pendingWrite is one caller's ops waiting in the queue; done receives
 // the result of the transaction that carried them, unless lead first makes
 // the caller the next committer.
 type pendingWrite struct {
-	ws   []offsetWrite
+	ops  []op
 	done chan error
 	lead chan struct{}
 }
 
-// storedOffset is one partition's persisted delivery state.
-type storedOffset struct {
-	Seq       uint64           `json:"seq"`
-	Committed int64            `json:"committed"`
-	Acked     []delivery.Range `json:"acked,omitempty"`
-	Deleted   bool             `json:"deleted,omitempty"` // a tombstone
+// Offset is one partition's stored delivery state.
+type Offset struct {
+	// Seq orders the writes of one partition: Next's value when the
+	// snapshot was taken.
+	Seq       uint64
+	Committed int64
+	Acked     []delivery.Range // acknowledged above Committed
 	// Born is the created_at of the topic the state is of (0: unknown), so
 	// that offsets of a topic deleted and created again under its name
-	// while the broker was down are recognised (syncTopics).
-	Born int64 `json:"born,omitempty"`
+	// while the broker was down are recognised.
+	Born int64
 }
 
-// offsetWrite is one partition's state to persist (or delete, with del), or
-// with delGroup the deletion of the whole group (tp and off unused).
-type offsetWrite struct {
-	group    string
-	tp       delivery.TP
-	off      storedOffset
-	del      bool
-	delGroup bool
+// Write is one partition's state to persist, or with Delete its deletion
+// (of Offset only Seq counts then).
+type Write struct {
+	Group  string
+	TP     delivery.TP
+	Offset Offset
+	Delete bool
 }
 
-func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error) {
+// op is a Write, or with deleteGroup the deletion of the whole group (TP
+// unused): what the journal and a transaction carry.
+type op struct {
+	Write
+	deleteGroup bool
+}
+
+// Open opens (creating it if need be) the store in dir, replaying any
+// journal a previous run left, and under FsyncInterval and FsyncNever
+// starts a new journal file.
+func Open(dir string, policy commitlog.FsyncPolicy) (*Store, error) {
 	db, err := bolt.Open(filepath.Join(dir, "offsets.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("broker: open offsets.db: %w", err)
+		return nil, fmt.Errorf("offsetstore: open offsets.db: %w", err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(groupsBucket); err != nil {
@@ -104,9 +121,9 @@ func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error)
 		return err
 	}); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("broker: init offsets.db: %w", err)
+		return nil, fmt.Errorf("offsetstore: init offsets.db: %w", err)
 	}
-	s := &offsetStore{db: db, policy: policy}
+	s := &Store{db: db, policy: policy}
 	last, err := s.replay(dir)
 	if err != nil {
 		db.Close()
@@ -123,16 +140,16 @@ func openOffsets(dir string, policy commitlog.FsyncPolicy) (*offsetStore, error)
 
 // replay commits the journal files a previous run left into offsets.db, in
 // order, and removes them. It returns the highest file number seen.
-func (s *offsetStore) replay(dir string) (uint64, error) {
+func (s *Store) replay(dir string) (uint64, error) {
 	files, last, err := journalFiles(dir)
 	if err != nil || len(files) == 0 {
 		return last, err
 	}
-	var all []offsetWrite
+	var all []op
 	for _, f := range files {
 		ops, err := readJournal(f)
 		if err != nil {
-			return 0, fmt.Errorf("broker: replay offsets journal: %w", err)
+			return 0, fmt.Errorf("offsetstore: replay journal: %w", err)
 		}
 		all = append(all, ops...)
 	}
@@ -141,7 +158,7 @@ func (s *offsetStore) replay(dir string) (uint64, error) {
 	}
 	for _, f := range files {
 		if err := os.Remove(f); err != nil {
-			return 0, fmt.Errorf("broker: replay offsets journal: %w", err)
+			return 0, fmt.Errorf("offsetstore: replay journal: %w", err)
 		}
 	}
 	return last, nil
@@ -161,14 +178,21 @@ func parseOffsetKey(k []byte) (delivery.TP, bool) {
 	return delivery.TP{Topic: string(k[:len(k)-5]), Partition: int32(binary.BigEndian.Uint32(k[len(k)-4:]))}, true
 }
 
-// next returns the sequence number for a snapshot taken now. Callers take it
-// under the lock that guards the state they snapshot, so seq order is state
-// order.
-func (s *offsetStore) next() uint64 { return s.seq.Add(1) }
+// Next returns the sequence number for a snapshot taken now. Callers take
+// it under the lock that guards the state they snapshot, so seq order is
+// state order.
+func (s *Store) Next() uint64 { return s.seq.Add(1) }
 
-// load returns every group's stored partitions and raises seq above them.
-func (s *offsetStore) load() (map[string]map[delivery.TP]storedOffset, error) {
-	out := make(map[string]map[delivery.TP]storedOffset)
+// Journaled reports whether writes go to the journal (FsyncInterval and
+// FsyncNever), so that Sync has checkpoints to make.
+func (s *Store) Journaled() bool { return s.jr != nil }
+
+// Load returns every group's stored partitions (a group deleted has none;
+// one whose partitions were all deleted maps to an empty map) and raises
+// Next above every stored seq. It reads offsets.db: under a journal, what
+// the last Sync checkpointed.
+func (s *Store) Load() (map[string]map[delivery.TP]Offset, error) {
+	out := make(map[string]map[delivery.TP]Offset)
 	var maxSeq uint64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if err := tx.Bucket(deletedBucket).ForEach(func(_, v []byte) error {
@@ -178,39 +202,57 @@ func (s *offsetStore) load() (map[string]map[delivery.TP]storedOffset, error) {
 			return err
 		}
 		return tx.Bucket(groupsBucket).ForEachBucket(func(name []byte) error {
-			parts := make(map[delivery.TP]storedOffset)
+			parts := make(map[delivery.TP]Offset)
 			out[string(name)] = parts
 			return tx.Bucket(groupsBucket).Bucket(name).ForEach(func(k, v []byte) error {
 				tp, ok := parseOffsetKey(k)
 				if !ok {
 					return fmt.Errorf("group %q: bad key %q", name, k)
 				}
-				var so storedOffset
-				if err := json.Unmarshal(v, &so); err != nil {
+				off, deleted, err := decodeValue(v)
+				if err != nil {
 					return fmt.Errorf("group %q %s/%d: %w", name, tp.Topic, tp.Partition, err)
 				}
-				maxSeq = max(maxSeq, so.Seq)
-				if !so.Deleted {
-					parts[tp] = so
+				maxSeq = max(maxSeq, off.Seq)
+				if !deleted {
+					parts[tp] = off
 				}
 				return nil
 			})
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("broker: read offsets.db: %w", err)
+		return nil, fmt.Errorf("offsetstore: read offsets.db: %w", err)
 	}
-	s.seq.Store(maxSeq)
+	for cur := s.seq.Load(); cur < maxSeq && !s.seq.CompareAndSwap(cur, maxSeq); cur = s.seq.Load() {
+	}
 	return out, nil
 }
 
-// write persists ws durably, skipping any that an already stored, newer
-// write supersedes.
-func (s *offsetStore) write(ws []offsetWrite) error {
+// Write persists ws durably, as the fsync policy says, skipping any that an
+// already stored, newer write supersedes.
+func (s *Store) Write(ws []Write) error {
 	if len(ws) == 0 {
 		return nil
 	}
-	pw := &pendingWrite{ws: ws, done: make(chan error, 1), lead: make(chan struct{}, 1)}
+	ops := make([]op, len(ws))
+	for i, w := range ws {
+		ops[i] = op{Write: w}
+	}
+	return s.write(ops)
+}
+
+// DeleteGroup forgets every offset of group, in order with the writes
+// before and after it.
+func (s *Store) DeleteGroup(group string) error {
+	if err := s.write([]op{{Write: Write{Group: group, Offset: Offset{Seq: s.Next()}}, deleteGroup: true}}); err != nil {
+		return fmt.Errorf("offsetstore: delete offsets of group %q: %w", group, err)
+	}
+	return nil
+}
+
+func (s *Store) write(ops []op) error {
+	pw := &pendingWrite{ops: ops, done: make(chan error, 1), lead: make(chan struct{}, 1)}
 	s.mu.Lock()
 	s.queue = append(s.queue, pw)
 	if s.running {
@@ -231,14 +273,14 @@ func (s *offsetStore) write(ws []offsetWrite) error {
 // commitQueued commits the whole queue in one transaction, then hands the
 // committer's role to the first writer queued meanwhile (so no caller
 // commits for others forever), or ends it. Only the committer runs it.
-func (s *offsetStore) commitQueued() {
+func (s *Store) commitQueued() {
 	s.mu.Lock()
 	batch := s.queue
 	s.queue = nil
 	s.mu.Unlock()
-	var all []offsetWrite
+	var all []op
 	for _, pw := range batch {
-		all = append(all, pw.ws...)
+		all = append(all, pw.ops...)
 	}
 	var err error
 	if s.jr != nil {
@@ -258,50 +300,44 @@ func (s *offsetStore) commitQueued() {
 	s.mu.Unlock()
 }
 
-func (s *offsetStore) commit(ws []offsetWrite) error {
+func (s *Store) commit(ops []op) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		root, dead := tx.Bucket(groupsBucket), tx.Bucket(deletedBucket)
-		for _, w := range ws {
-			if seqOf(dead.Get([]byte(w.group))) > w.off.Seq {
+		for _, o := range ops {
+			if seqOf(dead.Get([]byte(o.Group))) > o.Offset.Seq {
 				continue // the group was deleted after this write was taken
 			}
-			if w.delGroup {
-				if err := root.DeleteBucket([]byte(w.group)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+			if o.deleteGroup {
+				if err := root.DeleteBucket([]byte(o.Group)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 					return err
 				}
-				if err := dead.Put([]byte(w.group), binary.BigEndian.AppendUint64(nil, w.off.Seq)); err != nil {
+				if err := dead.Put([]byte(o.Group), binary.BigEndian.AppendUint64(nil, o.Offset.Seq)); err != nil {
 					return err
 				}
 				continue
 			}
-			gb, err := root.CreateBucketIfNotExists([]byte(w.group))
+			gb, err := root.CreateBucketIfNotExists([]byte(o.Group))
 			if err != nil {
 				return err
 			}
-			k := offsetKey(w.tp)
+			k := offsetKey(o.TP)
 			if old := gb.Get(k); old != nil {
-				var so storedOffset
-				if json.Unmarshal(old, &so) == nil && so.Seq > w.off.Seq {
+				if so, _, err := decodeValue(old); err == nil && so.Seq > o.Offset.Seq {
 					continue
 				}
 			}
-			so := w.off
-			so.Deleted = w.del
-			if so.Deleted {
-				so.Committed, so.Acked = 0, nil
+			off := o.Offset
+			if o.Delete {
+				off = Offset{Seq: off.Seq}
 			}
-			v, err := json.Marshal(so)
-			if err != nil {
-				return err
-			}
-			if err := gb.Put(k, v); err != nil {
+			if err := gb.Put(k, encodeValue(off, o.Delete)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("broker: write offsets: %w", err)
+		return fmt.Errorf("offsetstore: write offsets: %w", err)
 	}
 	return nil
 }
@@ -314,10 +350,10 @@ func seqOf(v []byte) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-// sync checkpoints the journal into offsets.db: what it held is then
-// durable, and its files are removed. The timer loop calls it every
+// Sync checkpoints the journal into offsets.db: what it held is then
+// durable, and its files are removed. The broker calls it every fsync
 // interval; without a journal it does nothing.
-func (s *offsetStore) sync() error {
+func (s *Store) Sync() error {
 	if s.jr == nil {
 		return nil
 	}
@@ -333,26 +369,17 @@ func (s *offsetStore) sync() error {
 	}
 	for _, f := range files {
 		if rerr := os.Remove(f); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("broker: remove checkpointed offsets journal: %w", rerr))
+			err = errors.Join(err, fmt.Errorf("offsetstore: remove checkpointed journal: %w", rerr))
 		}
 	}
 	return err
 }
 
-// deleteGroup forgets every offset of group, in order with the writes
-// before and after it.
-func (s *offsetStore) deleteGroup(group string) error {
-	if err := s.write([]offsetWrite{{group: group, delGroup: true, off: storedOffset{Seq: s.next()}}}); err != nil {
-		return fmt.Errorf("broker: delete offsets of group %q: %w", group, err)
-	}
-	return nil
-}
-
-// close checkpoints the journal (if any) and closes the files.
-func (s *offsetStore) close() error {
+// Close checkpoints the journal (if any) and closes the files.
+func (s *Store) Close() error {
 	var err error
 	if s.jr != nil {
-		err = errors.Join(s.sync(), s.jr.close())
+		err = errors.Join(s.Sync(), s.jr.close())
 	}
 	return errors.Join(err, s.db.Close())
 }
