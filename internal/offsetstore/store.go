@@ -19,7 +19,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -308,7 +307,7 @@ func (s *Store) commit(ops []op) error {
 				continue // the group was deleted after this write was taken
 			}
 			if o.deleteGroup {
-				if err := root.DeleteBucket([]byte(o.Group)); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+				if err := deleteOlder(root, o.Group, o.Offset.Seq); err != nil {
 					return err
 				}
 				if err := dead.Put([]byte(o.Group), binary.BigEndian.AppendUint64(nil, o.Offset.Seq)); err != nil {
@@ -338,6 +337,39 @@ func (s *Store) commit(ops []op) error {
 	})
 	if err != nil {
 		return fmt.Errorf("offsetstore: write offsets: %w", err)
+	}
+	return nil
+}
+
+// deleteOlder deletes the partitions of group written before seq, and the
+// group's bucket if none is left. One written after (by a snapshot taken
+// after the deletion's, which committed first) stays, as it would against a
+// partition's deletion: a smaller seq never overwrites a larger one.
+func deleteOlder(root *bolt.Bucket, group string, seq uint64) error {
+	gb := root.Bucket([]byte(group))
+	if gb == nil {
+		return nil
+	}
+	var older [][]byte
+	kept := 0
+	if err := gb.ForEach(func(k, v []byte) error {
+		// An undecodable value has no seq to keep it by.
+		if off, _, err := decodeValue(v); err != nil || off.Seq < seq {
+			older = append(older, k)
+		} else {
+			kept++
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if kept == 0 {
+		return root.DeleteBucket([]byte(group))
+	}
+	for _, k := range older {
+		if err := gb.Delete(k); err != nil {
+			return err
+		}
 	}
 	return nil
 }
