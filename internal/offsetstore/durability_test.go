@@ -90,7 +90,7 @@ func TestOffsetJournalReplay(t *testing.T) {
 			}
 			for _, ops := range [][]op{
 				{w("g", 0, 5), w("gone", 0, 1)},
-				{{Write: Write{Group: "gone"}, deleteGroup: true}},
+				{{Write: Write{Group: "gone", Offset: Offset{Seq: s.Next()}}, deleteGroup: true}},
 				{w("g", 1, 7), w("gone", 3, 9)},
 				{w("g", 0, 99)}, // damaged below
 			} {
