@@ -1,6 +1,7 @@
 package offsetstore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"flag"
 	"fmt"
@@ -9,10 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -176,7 +179,7 @@ func (r *storeRun) check(want *storeModel, what string, reopened bool) {
 	if err != nil {
 		r.fatalf("%s: load: %v", what, err)
 	}
-	if diff := cmp.Diff(want.loaded(), got, cmpopts.EquateEmpty()); diff != "" {
+	if diff := gocmp.Diff(want.loaded(), got, cmpopts.EquateEmpty()); diff != "" {
 		r.fatalf("%s: Load (-model +store):\n%s", what, diff)
 	}
 	if last, stored := r.s.seq.Load(), want.maxSeq(); last < stored || reopened && last != stored {
@@ -212,9 +215,15 @@ var (
 
 func (r *storeRun) snapshot() op {
 	r.seq = r.s.Next()
-	o := op{Write: Write{Group: modelGroups[r.rng.IntN(len(modelGroups))], TP: modelTPs[r.rng.IntN(len(modelTPs))],
-		Offset: Offset{Seq: r.seq}}}
-	switch r.rng.IntN(12) {
+	return randomOp(r.rng, r.seq)
+}
+
+// randomOp is a snapshot taken with seq: mostly a partition's state, else
+// its deletion or its group's.
+func randomOp(rng *rand.Rand, seq uint64) op {
+	o := op{Write: Write{Group: modelGroups[rng.IntN(len(modelGroups))], TP: modelTPs[rng.IntN(len(modelTPs))],
+		Offset: Offset{Seq: seq}}}
+	switch rng.IntN(12) {
 	case 0, 1:
 		o.Delete = true
 		return o
@@ -222,16 +231,16 @@ func (r *storeRun) snapshot() op {
 		o.TP, o.deleteGroup = delivery.TP{}, true
 		return o
 	}
-	o.Offset.Committed = r.rng.Int64N(1000)
+	o.Offset.Committed = rng.Int64N(1000)
 	from := o.Offset.Committed + 1
-	for range r.rng.IntN(3) {
-		from += r.rng.Int64N(5) + 1
-		to := from + r.rng.Int64N(4)
+	for range rng.IntN(3) {
+		from += rng.Int64N(5) + 1
+		to := from + rng.Int64N(4)
 		o.Offset.Acked = append(o.Offset.Acked, delivery.Range{From: from, To: to})
 		from = to + 1
 	}
-	if r.rng.IntN(2) == 0 {
-		o.Offset.Born = 1700000000000 + r.rng.Int64N(3)
+	if rng.IntN(2) == 0 {
+		o.Offset.Born = 1700000000000 + rng.Int64N(3)
 	}
 	return o
 }
@@ -403,6 +412,108 @@ func TestStoreModel(t *testing.T) {
 				if *modelSeed != 0 {
 					return
 				}
+			}
+		})
+	}
+}
+
+// The seq rule makes the stored state independent of commit order: a
+// partition holds its largest-seq write unless its group's deletion has a
+// larger seq. TestStoreConcurrentModel has writers race (group commit, the
+// journal's frames, checkpoints) and checks the store, after a close or a
+// crash, against storeModel applying every acknowledged op in seq order.
+func TestStoreConcurrentModel(t *testing.T) {
+	seed := *modelSeed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	for _, policy := range []commitlog.FsyncPolicy{commitlog.FsyncAlways, commitlog.FsyncInterval, commitlog.FsyncNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			fail := func(format string, args ...any) {
+				t.Helper()
+				t.Fatalf("seed %d (rerun: go test -run TestStoreConcurrentModel/%s ./internal/offsetstore/ -offsetstore.seed=%d): %s",
+					seed, policy, seed, fmt.Sprintf(format, args...))
+			}
+			dir := t.TempDir()
+			s, err := Open(dir, policy)
+			if err != nil {
+				fail("open: %v", err)
+			}
+			var mu sync.Mutex
+			var acked []op // guarded by mu
+			var wg sync.WaitGroup
+			for w := range 4 {
+				rng := rand.New(rand.NewPCG(seed, uint64(w)))
+				wg.Go(func() {
+					var pending []op
+					for range 100 {
+						o := randomOp(rng, s.Next())
+						// More groups than the sequential test: fewer writes
+						// per partition, so a lost one is seldom overwritten.
+						o.Group += strconv.Itoa(rng.IntN(4))
+						pending = append(pending, o)
+						if rng.IntN(2) == 0 {
+							continue // taken now, written later
+						}
+						rng.Shuffle(len(pending), func(i, j int) { pending[i], pending[j] = pending[j], pending[i] })
+						if err := s.write(pending); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						acked = append(acked, pending...)
+						mu.Unlock()
+						pending = nil
+						if rng.IntN(8) == 0 {
+							if err := s.Sync(); err != nil {
+								t.Error(err)
+								return
+							}
+						}
+					}
+					if len(pending) > 0 {
+						if err := s.write(pending); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						acked = append(acked, pending...)
+						mu.Unlock()
+					}
+				})
+			}
+			wg.Wait()
+			if t.Failed() {
+				fail("a write failed")
+			}
+			how := "close"
+			if rand.New(rand.NewPCG(seed, 99)).IntN(2) == 0 {
+				how = "crash"
+				if s.jr != nil {
+					s.jr.f.Close()
+				}
+				s.db.Close()
+			} else if err := s.Close(); err != nil {
+				fail("close: %v", err)
+			}
+			if s, err = Open(dir, policy); err != nil {
+				fail("reopen: %v", err)
+			}
+			defer s.Close()
+			slices.SortFunc(acked, func(a, b op) int { return cmp.Compare(a.Offset.Seq, b.Offset.Seq) })
+			m := newStoreModel()
+			for _, o := range acked {
+				m.apply(o)
+			}
+			got, err := s.Load()
+			if err != nil {
+				fail("load: %v", err)
+			}
+			if diff := gocmp.Diff(m.loaded(), got, cmpopts.EquateEmpty()); diff != "" {
+				fail("after a %s, Load (-model +store):\n%s", how, diff)
+			}
+			if last := s.seq.Load(); last != m.maxSeq() {
+				fail("after a %s, last seq %d, the highest stored %d", how, last, m.maxSeq())
 			}
 		})
 	}
