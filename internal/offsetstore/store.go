@@ -53,7 +53,9 @@ var (
 // A deletion leaves a tombstone carrying its seq (a partition's: its key
 // marked deleted; a group's: its seq in bucket "deleted-groups"), so a
 // snapshot taken before it that commits after it is dropped too and does not
-// bring the partition or the group back.
+// bring the partition or the group back; a group's deletion removes only
+// the partitions written before it. So the stored state does not depend on
+// the order writes commit in, only on their seqs.
 type Store struct {
 	db     *bolt.DB
 	policy commitlog.FsyncPolicy // immutable
