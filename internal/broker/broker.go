@@ -121,7 +121,7 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	if err := b.openHistory(); err != nil {
 		b.closeLogs()
-		errors.Join(b.coord.store.close(), meta.close())
+		errors.Join(b.coord.store.Close(), meta.close())
 		return nil, err
 	}
 	return b, nil
@@ -360,7 +360,7 @@ func (b *Broker) Close() error {
 	close(b.changed)
 	b.mu.Unlock()
 	err := b.closeLogs()
-	return errors.Join(err, b.hist.rebalances.Flush(), b.coord.store.close(), b.meta.close())
+	return errors.Join(err, b.hist.rebalances.Flush(), b.coord.store.Close(), b.meta.close())
 }
 
 func (b *Broker) closeLogs() error {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // CommitOffsets commits offsets the member chose: everything below each
@@ -25,16 +26,16 @@ func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) er
 		return err
 	}
 	cg.mu.Lock()
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	err = c.commitLocked(cg, req, host, &writes)
 	cg.mu.Unlock()
-	if werr := c.store.write(writes); werr != nil {
+	if werr := c.store.Write(writes); werr != nil {
 		return werr
 	}
 	return err
 }
 
-func (c *coordinator) commitLocked(cg *cgroup, req CommitParams, host string, writes *[]offsetWrite) error {
+func (c *coordinator) commitLocked(cg *cgroup, req CommitParams, host string, writes *[]offsetstore.Write) error {
 	type commit struct {
 		tp  delivery.TP
 		off int64
@@ -132,5 +133,5 @@ func (b *Broker) DeleteGroup(groupID string) error {
 	if err := c.b.meta.putGroupSettings(groupID, savedSettings{}); err != nil {
 		return err
 	}
-	return c.store.deleteGroup(groupID)
+	return c.store.DeleteGroup(groupID)
 }

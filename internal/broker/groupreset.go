@@ -8,6 +8,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // forgotten marks, in a reset plan, a partition whose offsets are deleted.
@@ -64,7 +65,7 @@ func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, err
 		return ResetResult{}, err
 	}
 	resp := c.answerLocked(cg, plan, req.DryRun)
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	if !req.DryRun {
 		for tp, off := range plan {
 			if off == forgotten {
@@ -78,7 +79,7 @@ func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, err
 		cg.signalLocked()
 	}
 	cg.mu.Unlock()
-	if err := c.store.write(writes); err != nil {
+	if err := c.store.Write(writes); err != nil {
 		return ResetResult{}, err
 	}
 	return resp, nil

@@ -9,6 +9,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // Poll limits: the messages a poll takes when it names no count and the
@@ -123,9 +124,9 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 // the waiter says what could change that; its channels are taken before the
 // poll, so no append in between is missed.
 func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int) ([]Delivered, waiter, error) {
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	defer func() {
-		if err := c.store.write(writes); err != nil {
+		if err := c.store.Write(writes); err != nil {
 			c.b.log.Error("persist initial offsets", "group", cg.id, "err", err)
 		}
 	}()
@@ -282,7 +283,7 @@ func mapKeys(a api.Assignment) func(func(string) bool) {
 // what retention removed below the committed offset. It returns the offsets
 // to persist: a start is persisted once, so the group and its lag survive a
 // restart before it commits anything. Callers hold cg.mu.
-func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetWrite, error) {
+func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetstore.Write, error) {
 	earliest := l.EarliestOffset()
 	if !cg.d.Has(tp) {
 		if cg.offsetReset == api.OffsetResetNone {
@@ -290,19 +291,19 @@ func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) 
 				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
 		}
 		cg.d.Restore(tp, c.startOffsetLocked(cg, tp, l), nil)
-		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
+		return []offsetstore.Write{c.snapshotLocked(cg, tp)}, nil
 	}
 	if committed, _ := cg.d.Committed(tp); committed < earliest {
 		cg.d.Commit(tp, earliest)
-		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
+		return []offsetstore.Write{c.snapshotLocked(cg, tp)}, nil
 	}
 	return nil, nil
 }
 
 // startTopicLocked starts every partition of top that has no delivery
 // state yet, and returns the offsets to persist. Callers hold cg.mu.
-func (c *coordinator) startTopicLocked(cg *cgroup, top *topic) []offsetWrite {
-	var writes []offsetWrite
+func (c *coordinator) startTopicLocked(cg *cgroup, top *topic) []offsetstore.Write {
+	var writes []offsetstore.Write
 	for _, part := range top.parts {
 		tp := delivery.TP{Topic: top.cfg.Name, Partition: part.id}
 		if !cg.d.Has(tp) {
@@ -367,14 +368,14 @@ func (c *coordinator) subscribeLocked(cg *cgroup) {
 
 // snapshotLocked captures tp's delivery state for the offset store.
 // Callers hold cg.mu, which orders the sequence numbers.
-func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetWrite {
+func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetstore.Write {
 	committed, acked, ok := cg.d.Snapshot(tp)
 	var born int64
 	if t, err := c.b.lookup(tp.Topic); err == nil {
 		born = t.cfg.CreatedAt
 	}
-	return offsetWrite{group: cg.id, tp: tp, del: !ok,
-		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked, Born: born}}
+	return offsetstore.Write{Group: cg.id, TP: tp, Delete: !ok,
+		Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: committed, Acked: acked, Born: born}}
 }
 
 // readAhead reads the records of one poll. It lives for one poll, under

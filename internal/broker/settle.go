@@ -6,6 +6,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // settleOp is what Ack, Nack and Extend do to one message the member holds.
@@ -102,7 +103,7 @@ func (c *coordinator) settle(groupID string, req Settle, host string, op settleO
 	var (
 		resp   SettleResult
 		first  error
-		writes []offsetWrite
+		writes []offsetstore.Write
 		dirty  []delivery.TP
 	)
 	// one applies op to one message whose ownership check gave owner.
@@ -148,7 +149,7 @@ func (c *coordinator) settle(groupID string, req Settle, host string, op settleO
 	}
 	c.scheduleLocked(cg, c.b.now()) // nack retries, extensions, failed DLQ writes
 	cg.mu.Unlock()
-	if err := c.store.write(writes); err != nil {
+	if err := c.store.Write(writes); err != nil {
 		return resp, c.b.notDurable(err, resp)
 	}
 	if first != nil {
