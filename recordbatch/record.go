@@ -5,70 +5,123 @@ import (
 	"math"
 )
 
-// Record is one record of a batch. Offsets and timestamps are deltas from
-// the batch header's; decoded slices alias the batch's record data.
+// MinRecordLen is the smallest encoded record: a byte each for its length,
+// attributes, two deltas, key, value and header count. A batch of n bytes
+// of record data holds at most n/MinRecordLen records.
+const MinRecordLen = 7
+
+// Record is one record to encode. Offsets and timestamps are deltas from
+// the batch header's.
 type Record struct {
 	Attributes     int8
 	TimestampDelta int64
 	OffsetDelta    int32
-	Key, Value     []byte // nil when the stored length is -1
+	Key, Value     []byte // nil is encoded as length -1 (null)
 	Headers        []RecordHeader
 }
 
 // RecordHeader is one record header.
 type RecordHeader struct {
 	Key   string
-	Value []byte
+	Value []byte // nil is encoded as null
+}
+
+// View is one record decoded in place: Key, Value and the headers alias the
+// batch's record data, so decoding one allocates nothing.
+type View struct {
+	Attributes     int8
+	TimestampDelta int64
+	OffsetDelta    int32
+	Key, Value     []byte // nil when the stored length is -1
+	numHeaders     int
+	headers        []byte // the encoded headers, checked by NextRecord
+}
+
+// NumHeaders is the record's header count.
+func (v *View) NumHeaders() int { return v.numHeaders }
+
+// HeadersLen is the encoded size of the record's headers (their lengths
+// included, the count not).
+func (v *View) HeadersLen() int { return len(v.headers) }
+
+// Headers iterates over the record's headers.
+func (v *View) Headers() HeaderIter { return HeaderIter{p: v.headers, left: v.numHeaders} }
+
+// AppendHeaders appends the record's headers to dst; each key is a new
+// string, each value aliases the batch.
+func (v *View) AppendHeaders(dst []RecordHeader) []RecordHeader {
+	for it := v.Headers(); ; {
+		k, val, ok := it.Next()
+		if !ok {
+			return dst
+		}
+		dst = append(dst, RecordHeader{Key: string(k), Value: val})
+	}
+}
+
+// HeaderIter walks the headers of a View.
+type HeaderIter struct {
+	p    []byte
+	left int
+}
+
+// Next returns the next header's key and value (nil when null), or ok
+// false after the last.
+func (it *HeaderIter) Next() (key, value []byte, ok bool) {
+	if it.left == 0 {
+		return nil, nil, false
+	}
+	it.left--
+	key, it.p, _ = nullableBytes(it.p) // checked by NextRecord
+	value, it.p, _ = nullableBytes(it.p)
+	return key, value, true
 }
 
 // NextRecord decodes the record at the start of p and returns the rest of
 // p. Every length is checked against the record's own length prefix, so a
 // malformed record never reads past its bytes.
-func NextRecord(p []byte) (Record, []byte, error) {
+func NextRecord(p []byte) (View, []byte, error) {
 	n, k := binary.Varint(p)
 	if k <= 0 || n < 1 || n > int64(len(p)-k) {
-		return Record{}, nil, corruptf("bad record length")
+		return View{}, nil, corruptf("bad record length")
 	}
 	body, rest := p[k:k+int(n)], p[k+int(n):]
-	var r Record
-	r.Attributes = int8(body[0])
+	var v View
+	v.Attributes = int8(body[0])
 	body = body[1:]
 	var ok bool
-	if r.TimestampDelta, body, ok = varint(body); !ok {
-		return Record{}, nil, corruptf("bad timestamp delta")
+	if v.TimestampDelta, body, ok = varint(body); !ok {
+		return View{}, nil, corruptf("bad timestamp delta")
 	}
 	var od int64
 	if od, body, ok = varint(body); !ok || od < math.MinInt32 || od > math.MaxInt32 {
-		return Record{}, nil, corruptf("bad offset delta")
+		return View{}, nil, corruptf("bad offset delta")
 	}
-	r.OffsetDelta = int32(od)
-	if r.Key, body, ok = nullableBytes(body); !ok {
-		return Record{}, nil, corruptf("bad key")
+	v.OffsetDelta = int32(od)
+	if v.Key, body, ok = nullableBytes(body); !ok {
+		return View{}, nil, corruptf("bad key")
 	}
-	if r.Value, body, ok = nullableBytes(body); !ok {
-		return Record{}, nil, corruptf("bad value")
+	if v.Value, body, ok = nullableBytes(body); !ok {
+		return View{}, nil, corruptf("bad value")
 	}
 	var hc int64
 	if hc, body, ok = varint(body); !ok || hc < 0 || hc > int64(len(body)) {
-		return Record{}, nil, corruptf("bad header count")
+		return View{}, nil, corruptf("bad header count")
 	}
-	if hc > 0 {
-		r.Headers = make([]RecordHeader, hc)
-	}
-	for i := range r.Headers {
+	v.numHeaders, v.headers = int(hc), body
+	for range v.numHeaders {
 		var hk []byte
 		if hk, body, ok = nullableBytes(body); !ok || hk == nil {
-			return Record{}, nil, corruptf("bad header key")
+			return View{}, nil, corruptf("bad header key")
 		}
-		r.Headers[i].Key = string(hk)
-		if r.Headers[i].Value, body, ok = nullableBytes(body); !ok {
-			return Record{}, nil, corruptf("bad header value")
+		if _, body, ok = nullableBytes(body); !ok {
+			return View{}, nil, corruptf("bad header value")
 		}
 	}
 	if len(body) != 0 {
-		return Record{}, nil, corruptf("%d bytes after the record's fields", len(body))
+		return View{}, nil, corruptf("%d bytes after the record's fields", len(body))
 	}
-	return r, rest, nil
+	return v, rest, nil
 }
 
 func varint(p []byte) (int64, []byte, bool) {
