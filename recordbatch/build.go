@@ -44,6 +44,10 @@ func (b *Builder) Add(attrs int8, ts int64, key, value []byte, headers []RecordH
 // Len is the size of the batch so far, header included.
 func (b *Builder) Len() int { return len(b.buf) - b.start }
 
+// Bytes is the buffer Reset was given followed by the batch so far (its
+// header unwritten before Finish): for reusing its storage.
+func (b *Builder) Bytes() []byte { return b.buf }
+
 // NumRecords is the number of records added since Reset.
 func (b *Builder) NumRecords() int32 { return b.n }
 
