@@ -55,6 +55,18 @@ func genHeader(t *rapid.T) Header {
 	}
 }
 
+// genBatch draws records, a codec and a header, and builds their batch.
+func genBatch(t *rapid.T) ([]Record, Codec, Header, []byte) {
+	recs := genRecords(t)
+	c := rapid.SampledFrom(codecs).Draw(t, "codec")
+	h := genHeader(t)
+	b, err := Build(nil, h, c, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs, c, h, b
+}
+
 // tb is what both *testing.T and *rapid.T offer.
 type tb interface {
 	Helper()
@@ -93,13 +105,7 @@ var cmpRecords = cmp.Options{cmp.Comparer(func(a, b []byte) bool { return bytes.
 // same bytes record by record.
 func TestRoundTrip(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		recs := genRecords(t)
-		c := rapid.SampledFrom(codecs).Draw(t, "codec")
-		h := genHeader(t)
-		b, err := Build(nil, h, c, recs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs, c, h, b := genBatch(t)
 		v, got := decodeAll(t, b)
 		want := h
 		want.Length, want.Magic, want.CRC = int32(len(b)-LengthFieldEnd), Magic, crc32.Checksum(b[OffAttributes:], castagnoli)
@@ -140,13 +146,7 @@ func TestRoundTrip(t *testing.T) {
 // the records of every batch we build.
 func TestKmsgReadsOurBatches(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		recs := genRecords(t)
-		c := rapid.SampledFrom(codecs).Draw(t, "codec")
-		h := genHeader(t)
-		b, err := Build(nil, h, c, recs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs, c, h, b := genBatch(t)
 		var kb kmsg.RecordBatch
 		if err := kb.ReadFrom(b); err != nil {
 			t.Fatalf("kmsg: %v", err)
