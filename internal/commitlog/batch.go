@@ -32,10 +32,11 @@ func corruptf(format string, args ...any) error {
 
 // batchError says an error of package recordbatch under ErrCorrupt.
 func batchError(err error) error {
+	if err == nil {
+		return nil // before ce, which escapes: reads call this per batch
+	}
 	var ce *recordbatch.CorruptError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &ce):
 		return corruptf("%s", ce.Reason)
 	case errors.Is(err, recordbatch.ErrTooLarge):
