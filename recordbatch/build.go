@@ -36,8 +36,7 @@ func (b *Builder) Add(attrs int8, ts int64, key, value []byte, headers []RecordH
 		b.firstTS, b.maxTS = ts, ts
 	}
 	b.maxTS = max(b.maxTS, ts)
-	r := Record{Attributes: attrs, TimestampDelta: ts - b.firstTS, OffsetDelta: b.n, Key: key, Value: value, Headers: headers}
-	b.buf = AppendRecord(b.buf, &r)
+	b.buf = appendRecord(b.buf, attrs, ts-b.firstTS, b.n, key, value, headers)
 	b.n++
 }
 

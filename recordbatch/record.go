@@ -147,19 +147,25 @@ func nullableBytes(p []byte) ([]byte, []byte, bool) {
 
 // AppendRecord appends the encoding of r to dst.
 func AppendRecord(dst []byte, r *Record) []byte {
-	n := 1 + varintLen(r.TimestampDelta) + varintLen(int64(r.OffsetDelta)) +
-		bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
-	for _, h := range r.Headers {
+	return appendRecord(dst, r.Attributes, r.TimestampDelta, r.OffsetDelta, r.Key, r.Value, r.Headers)
+}
+
+// appendRecord is AppendRecord with the fields as arguments, so that
+// Builder.Add does not copy them into a Record first.
+func appendRecord(dst []byte, attrs int8, tsDelta int64, offDelta int32, key, value []byte, headers []RecordHeader) []byte {
+	n := 1 + varintLen(tsDelta) + varintLen(int64(offDelta)) +
+		bytesLen(key) + bytesLen(value) + varintLen(int64(len(headers)))
+	for _, h := range headers {
 		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
 	}
 	dst = binary.AppendVarint(dst, int64(n))
-	dst = append(dst, byte(r.Attributes))
-	dst = binary.AppendVarint(dst, r.TimestampDelta)
-	dst = binary.AppendVarint(dst, int64(r.OffsetDelta))
-	dst = appendBytes(dst, r.Key)
-	dst = appendBytes(dst, r.Value)
-	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
-	for _, h := range r.Headers {
+	dst = append(dst, byte(attrs))
+	dst = binary.AppendVarint(dst, tsDelta)
+	dst = binary.AppendVarint(dst, int64(offDelta))
+	dst = appendBytes(dst, key)
+	dst = appendBytes(dst, value)
+	dst = binary.AppendVarint(dst, int64(len(headers)))
+	for _, h := range headers {
 		dst = binary.AppendVarint(dst, int64(len(h.Key)))
 		dst = append(dst, h.Key...)
 		dst = appendBytes(dst, h.Value)
