@@ -41,11 +41,12 @@ func (it *Iter) Next(v *View) bool {
 		}
 		return false
 	}
-	var err error
-	if *v, it.data, err = NextRecord(it.data); err != nil {
+	rest, err := decodeRecord(it.data, v)
+	if err != nil {
 		it.err = err
 		return false
 	}
+	it.data = rest
 	it.left--
 	return true
 }

@@ -81,47 +81,54 @@ func (it *HeaderIter) Next() (key, value []byte, ok bool) {
 // p. Every length is checked against the record's own length prefix, so a
 // malformed record never reads past its bytes.
 func NextRecord(p []byte) (View, []byte, error) {
+	var v View
+	rest, err := decodeRecord(p, &v)
+	return v, rest, err
+}
+
+// decodeRecord is NextRecord into v, which Iter reuses; v is undefined
+// after an error.
+func decodeRecord(p []byte, v *View) ([]byte, error) {
 	n, k := binary.Varint(p)
 	if k <= 0 || n < 1 || n > int64(len(p)-k) {
-		return View{}, nil, corruptf("bad record length")
+		return nil, corruptf("bad record length")
 	}
 	body, rest := p[k:k+int(n)], p[k+int(n):]
-	var v View
 	v.Attributes = int8(body[0])
 	body = body[1:]
 	var ok bool
 	if v.TimestampDelta, body, ok = varint(body); !ok {
-		return View{}, nil, corruptf("bad timestamp delta")
+		return nil, corruptf("bad timestamp delta")
 	}
 	var od int64
 	if od, body, ok = varint(body); !ok || od < math.MinInt32 || od > math.MaxInt32 {
-		return View{}, nil, corruptf("bad offset delta")
+		return nil, corruptf("bad offset delta")
 	}
 	v.OffsetDelta = int32(od)
 	if v.Key, body, ok = nullableBytes(body); !ok {
-		return View{}, nil, corruptf("bad key")
+		return nil, corruptf("bad key")
 	}
 	if v.Value, body, ok = nullableBytes(body); !ok {
-		return View{}, nil, corruptf("bad value")
+		return nil, corruptf("bad value")
 	}
 	var hc int64
 	if hc, body, ok = varint(body); !ok || hc < 0 || hc > int64(len(body)) {
-		return View{}, nil, corruptf("bad header count")
+		return nil, corruptf("bad header count")
 	}
 	v.numHeaders, v.headers = int(hc), body
 	for range v.numHeaders {
 		var hk []byte
 		if hk, body, ok = nullableBytes(body); !ok || hk == nil {
-			return View{}, nil, corruptf("bad header key")
+			return nil, corruptf("bad header key")
 		}
 		if _, body, ok = nullableBytes(body); !ok {
-			return View{}, nil, corruptf("bad header value")
+			return nil, corruptf("bad header value")
 		}
 	}
 	if len(body) != 0 {
-		return View{}, nil, corruptf("%d bytes after the record's fields", len(body))
+		return nil, corruptf("%d bytes after the record's fields", len(body))
 	}
-	return v, rest, nil
+	return rest, nil
 }
 
 func varint(p []byte) (int64, []byte, bool) {
