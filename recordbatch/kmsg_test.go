@@ -44,64 +44,61 @@ func fromKmsg(kr *kmsg.Record) Record {
 	return r
 }
 
+// libCompress compresses src with the codec's library, as a Kafka client
+// would.
 func libCompress(t tb, c Codec, src []byte) []byte {
 	var buf bytes.Buffer
+	var w io.WriteCloser
 	switch c {
 	case None:
 		return src
-	case Gzip:
-		w := gzip.NewWriter(&buf)
-		w.Write(src)
-		w.Close()
 	case Snappy:
 		return s2.EncodeSnappy(nil, src)
-	case LZ4:
-		w := lz4.NewWriter(&buf)
-		w.Write(src)
-		w.Close()
 	case Zstd:
-		w, err := zstd.NewWriter(nil)
+		enc, err := zstd.NewWriter(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer w.Close()
-		return w.EncodeAll(src, nil)
+		defer enc.Close()
+		return enc.EncodeAll(src, nil)
+	case Gzip:
+		w = gzip.NewWriter(&buf)
+	case LZ4:
+		w = lz4.NewWriter(&buf)
+	}
+	if _, err := w.Write(src); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 	return buf.Bytes()
 }
 
+// libDecompress decompresses src with the codec's library, as a Kafka
+// client would.
 func libDecompress(t tb, c Codec, src []byte) []byte {
-	var r io.Reader
+	var out []byte
+	var err error
 	switch c {
 	case None:
 		return src
-	case Gzip:
-		zr, err := gzip.NewReader(bytes.NewReader(src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = zr
 	case Snappy:
-		out, err := s2.Decode(nil, src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	case LZ4:
-		r = lz4.NewReader(bytes.NewReader(src))
+		out, err = s2.Decode(nil, src)
 	case Zstd:
-		zr, err := zstd.NewReader(nil)
-		if err != nil {
-			t.Fatal(err)
+		var dec *zstd.Decoder
+		if dec, err = zstd.NewReader(nil); err == nil {
+			defer dec.Close()
+			out, err = dec.DecodeAll(src, nil)
 		}
-		defer zr.Close()
-		out, err := zr.DecodeAll(src, nil)
-		if err != nil {
-			t.Fatal(err)
+	case Gzip:
+		var zr *gzip.Reader
+		if zr, err = gzip.NewReader(bytes.NewReader(src)); err == nil {
+			out, err = io.ReadAll(zr)
 		}
-		return out
+	case LZ4:
+		out, err = io.ReadAll(lz4.NewReader(bytes.NewReader(src)))
 	}
-	out, err := io.ReadAll(r)
 	if err != nil {
 		t.Fatal(err)
 	}
