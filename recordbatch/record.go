@@ -27,7 +27,7 @@ type RecordHeader struct {
 }
 
 // View is one record decoded in place: Key, Value and the headers alias the
-// batch's record data, so decoding one allocates nothing.
+// batch's record data, so decoding one allocates nothing. Iter decodes them.
 type View struct {
 	Attributes     int8
 	TimestampDelta int64
@@ -72,22 +72,15 @@ func (it *HeaderIter) Next() (key, value []byte, ok bool) {
 		return nil, nil, false
 	}
 	it.left--
-	key, it.p, _ = nullableBytes(it.p) // checked by NextRecord
+	key, it.p, _ = nullableBytes(it.p) // checked by decodeRecord
 	value, it.p, _ = nullableBytes(it.p)
 	return key, value, true
 }
 
-// NextRecord decodes the record at the start of p and returns the rest of
-// p. Every length is checked against the record's own length prefix, so a
-// malformed record never reads past its bytes.
-func NextRecord(p []byte) (View, []byte, error) {
-	var v View
-	rest, err := decodeRecord(p, &v)
-	return v, rest, err
-}
-
-// decodeRecord is NextRecord into v, which Iter reuses; v is undefined
-// after an error.
+// decodeRecord decodes the record at the start of p into v and returns the
+// rest of p; v is undefined after an error. Every length is checked against
+// the record's own length prefix, so a malformed record never reads past
+// its bytes.
 func decodeRecord(p []byte, v *View) ([]byte, error) {
 	n, k := binary.Varint(p)
 	if k <= 0 || n < 1 || n > int64(len(p)-k) {
