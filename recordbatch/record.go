@@ -34,7 +34,7 @@ type View struct {
 	OffsetDelta    int32
 	Key, Value     []byte // nil when the stored length is -1
 	numHeaders     int
-	headers        []byte // the encoded headers, checked by NextRecord
+	headers        []byte // the encoded headers, checked by decodeRecord
 }
 
 // NumHeaders is the record's header count.
