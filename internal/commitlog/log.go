@@ -18,6 +18,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Sentinel errors.
@@ -80,11 +82,9 @@ func (p FsyncPolicy) String() string {
 	return fmt.Sprintf("FsyncPolicy(%d)", int(p))
 }
 
-// Header is one record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
+// Header is one record header, as the batch codec has it (so records
+// encode and decode without converting their headers).
+type Header = recordbatch.RecordHeader
 
 // Record is one message. Offset is assigned by Append. Timestamp is in ms
 // since the Unix epoch; 0 on Append means "now". Attributes is stored in the
