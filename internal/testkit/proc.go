@@ -47,8 +47,9 @@ const stopTimeout = 20 * time.Second
 const logKeep = 1 << 20
 
 // Proc is the goqueue binary running as a child process. Its methods are for
-// the test's goroutine, except Log, Exited, Listening and Alive, which any
-// goroutine may call. Every Proc is stopped by the test's cleanup.
+// the test's goroutine; Log is safe from any goroutine, and so are Exited,
+// Listening and Alive while no Restart runs. Every Proc is stopped by the
+// test's cleanup.
 type Proc struct {
 	// URL is the HTTP API's base URL, e.g. http://127.0.0.1:41234, and Kafka
 	// the Kafka listener's host:port ("" if it has none), both from the
