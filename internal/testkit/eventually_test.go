@@ -8,30 +8,54 @@ import (
 	"time"
 )
 
-// fatalRecorder is a testing.TB whose Fatalf records the message and ends
-// the calling goroutine, as the real one does.
-type fatalRecorder struct {
+// recorder is a testing.TB that records failures, logs and cleanups
+// instead of acting on them; its Fatalf ends the calling goroutine with a
+// panic that fails recovers, as the real one ends it with Goexit.
+type recorder struct {
 	testing.TB
-	msg string
+	fatal    string
+	errors   []string
+	logs     []string
+	cleanups []func()
 }
 
-func (r *fatalRecorder) Helper() {}
+func (r *recorder) Helper() {}
 
-func (r *fatalRecorder) Fatalf(format string, args ...any) {
-	r.msg = fmt.Sprintf(format, args...)
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
 	panic(r)
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errors = append(r.errors, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Logf(format string, args ...any) {
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Failed() bool { return r.fatal != "" || len(r.errors) > 0 }
+
+func (r *recorder) Cleanup(f func()) { r.cleanups = append(r.cleanups, f) }
+
+// cleanup runs the recorded cleanups, last first, as testing does.
+func (r *recorder) cleanup() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+	r.cleanups = nil
 }
 
 // fails runs f with a recorder and returns what it failed with ("" if it
 // did not fail).
 func fails(t *testing.T, f func(tb testing.TB)) (msg string) {
 	t.Helper()
-	r := &fatalRecorder{TB: t}
+	r := &recorder{TB: t}
 	defer func() {
 		if v := recover(); v != nil && v != any(r) {
 			panic(v)
 		}
-		msg = r.msg
+		msg = r.fatal
 	}()
 	f(r)
 	return ""

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -115,5 +116,63 @@ func TestProcLaunchShellSignal(t *testing.T) {
 	}
 	if !strings.Contains(p.Log(), "timeout=7s") {
 		t.Fatalf("GOQUEUE_SHUTDOWN_TIMEOUT=7s from Env did not reach the broker:\n%s", p.Log())
+	}
+}
+
+// fakeGoqueue is a stand-in for the binary: it logs a listening line and,
+// on SIGTERM, logs a panic and exits 3.
+const fakeGoqueue = `#!/bin/sh
+trap 'echo "panic: boom" >&2; exit 3' TERM
+echo 'time=t level=INFO msg=listening addr=127.0.0.1:1 url=http://127.0.0.1:1 data_dir=/x tls=false auth=false kafka_addr=127.0.0.1:2' >&2
+echo "on stdout too"
+while :; do sleep 0.05; done
+`
+
+// With CheckExit, the cleanup fails the test when the broker exits
+// uncleanly or logged a panic, and then shows its output; without it, it
+// only stops the broker.
+func TestProcCleanupChecksExitAndShowsOutput(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fake-goqueue")
+	if err := os.WriteFile(bin, []byte(fakeGoqueue), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []bool{false, true} {
+		r := &recorder{TB: t}
+		p := Start(r, bin, Options{CheckExit: check})
+		if p.URL != "http://127.0.0.1:1" || p.Kafka != "127.0.0.1:2" || p.Addr() != "127.0.0.1:1" {
+			t.Fatalf("URL %q, Kafka %q, Addr %q", p.URL, p.Kafka, p.Addr())
+		}
+		r.cleanup()
+		if p.Alive() {
+			t.Fatal("alive after the cleanup")
+		}
+		if !check {
+			if len(r.errors) != 0 || len(r.logs) != 0 {
+				t.Fatalf("without CheckExit: errors %q, logs %q", r.errors, r.logs)
+			}
+			continue
+		}
+		if len(r.errors) != 2 || !strings.Contains(r.errors[0], "exit status 3") || !strings.Contains(r.errors[1], "panic") {
+			t.Fatalf("errors %q, want the exit status and the panic", r.errors)
+		}
+		if len(r.logs) != 1 || !strings.Contains(r.logs[0], "on stdout too") || !strings.Contains(r.logs[0], "panic: boom") {
+			t.Fatalf("logs %q, want the output of both streams", r.logs)
+		}
+	}
+}
+
+// A binary that exits before listening fails Start with its output.
+func TestStartReportsAnEarlyExit(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fake-goqueue")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho 'bad flag' >&2\nexit 2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	msg := fails(t, func(tb testing.TB) {
+		r := tb.(*recorder)
+		defer r.cleanup()
+		Start(tb, bin, Options{})
+	})
+	if !strings.Contains(msg, "exited before listening: exit status 2") || !strings.Contains(msg, "bad flag") {
+		t.Fatalf("message %q", msg)
 	}
 }
