@@ -123,8 +123,8 @@ func TestProcLaunchShellSignal(t *testing.T) {
 // on SIGTERM, logs a panic and exits 3.
 const fakeGoqueue = `#!/bin/sh
 trap 'echo "panic: boom" >&2; exit 3' TERM
-echo 'time=t level=INFO msg=listening addr=127.0.0.1:1 url=http://127.0.0.1:1 data_dir=/x tls=false auth=false kafka_addr=127.0.0.1:2' >&2
 echo "on stdout too"
+echo 'time=t level=INFO msg=listening addr=127.0.0.1:1 url=http://127.0.0.1:1 data_dir=/x tls=false auth=false kafka_addr=127.0.0.1:2' >&2
 while :; do sleep 0.05; done
 `
 
