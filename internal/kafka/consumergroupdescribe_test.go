@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 func consumerGroupDescribe(t *testing.T, cl *kgo.Client, version int16, groups ...string) []kmsg.ConsumerGroupDescribeResponseGroup {
@@ -38,13 +40,7 @@ func pollUntil(t *testing.T, cl *kgo.Client, stop func() bool) {
 		}
 	}()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !stop() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, stop, "pollUntil's condition")
 }
 
 // ConsumerGroupDescribe shows a KIP-848 group run by kgo: its state, epoch
@@ -118,7 +114,7 @@ func TestConsumerGroupDescribeAfterDelete(t *testing.T) {
 	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
 	admin := p.client(t)
 	createTopic(t, admin, "cgd2", 1)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.ConsumerGroup("again"), kgo.ConsumeTopics("cgd2"),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.ConsumerGroup("again"), kgo.ConsumeTopics("cgd2"),
 		kgo.ServerSideBalancer(), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
