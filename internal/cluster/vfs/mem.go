@@ -1,0 +1,250 @@
+package vfs
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Mem is an in-memory FS that remembers what was synced. Crash returns it
+// to its durable state: each file keeps its synced bytes plus a random prefix
+// of the unsynced ones (a torn write), and the directory entries are those of
+// the last SyncDir of each directory. Mem is safe for concurrent use.
+type Mem struct {
+	mu   sync.Mutex
+	live map[string]*memFile // path → file, what the running process sees
+	// durable is, per directory, the entries as of its last SyncDir.
+	durable map[string]map[string]*memFile
+	dirs    map[string]bool
+}
+
+type memFile struct {
+	data   []byte
+	synced int // bytes of data that survive a crash
+}
+
+var _ FS = (*Mem)(nil)
+
+// NewMem returns an empty Mem.
+func NewMem() *Mem {
+	return &Mem{live: map[string]*memFile{}, durable: map[string]map[string]*memFile{}, dirs: map[string]bool{}}
+}
+
+func clean(name string) string { return filepath.Clean(name) }
+
+func (m *Mem) MkdirAll(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// Directories are durable at once: the storage creates them before it
+	// writes anything that matters, and real file systems journal mkdir.
+	for d := clean(dir); ; d = filepath.Dir(d) {
+		m.dirs[d] = true
+		if d == "." || d == "/" {
+			break
+		}
+	}
+	return nil
+}
+
+func (m *Mem) checkDirLocked(name string) error {
+	if !m.dirs[filepath.Dir(name)] {
+		return fmt.Errorf("vfs: %s: directory: %w", name, ErrNotExist)
+	}
+	return nil
+}
+
+func (m *Mem) Create(name string) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if err := m.checkDirLocked(name); err != nil {
+		return nil, err
+	}
+	f := &memFile{}
+	m.live[name] = f
+	return &memHandle{m: m, f: f}, nil
+}
+
+func (m *Mem) Append(name string) (File, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.live[clean(name)]
+	if !ok {
+		return nil, fmt.Errorf("vfs: append %s: %w", name, ErrNotExist)
+	}
+	return &memHandle{m: m, f: f}, nil
+}
+
+func (m *Mem) ReadFile(name string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.live[clean(name)]
+	if !ok {
+		return nil, fmt.Errorf("vfs: read %s: %w", name, ErrNotExist)
+	}
+	return append([]byte(nil), f.data...), nil
+}
+
+func (m *Mem) Truncate(name string, size int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.live[clean(name)]
+	if !ok {
+		return fmt.Errorf("vfs: truncate %s: %w", name, ErrNotExist)
+	}
+	if int(size) < len(f.data) {
+		f.data = f.data[:size]
+	}
+	f.synced = len(f.data)
+	return nil
+}
+
+func (m *Mem) Rename(oldname, newname string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	oldname, newname = clean(oldname), clean(newname)
+	f, ok := m.live[oldname]
+	if !ok {
+		return fmt.Errorf("vfs: rename %s: %w", oldname, ErrNotExist)
+	}
+	if err := m.checkDirLocked(newname); err != nil {
+		return err
+	}
+	delete(m.live, oldname)
+	m.live[newname] = f
+	return nil
+}
+
+func (m *Mem) Remove(name string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = clean(name)
+	if _, ok := m.live[name]; !ok {
+		return fmt.Errorf("vfs: remove %s: %w", name, ErrNotExist)
+	}
+	delete(m.live, name)
+	return nil
+}
+
+func (m *Mem) List(dir string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir = clean(dir)
+	if !m.dirs[dir] {
+		return nil, fmt.Errorf("vfs: list %s: %w", dir, ErrNotExist)
+	}
+	var names []string
+	for p := range m.live {
+		if filepath.Dir(p) == dir {
+			names = append(names, filepath.Base(p))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (m *Mem) SyncDir(dir string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dir = clean(dir)
+	entries := map[string]*memFile{}
+	for p, f := range m.live {
+		if filepath.Dir(p) == dir {
+			entries[p] = f
+		}
+	}
+	m.durable[dir] = entries
+	return nil
+}
+
+// Crash forgets what was not durable, as a power loss would. rng chooses how
+// much of each file's unsynced tail survives; nil keeps none of it.
+func (m *Mem) Crash(rng *rand.Rand) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := map[string]*memFile{}
+	dirs := make([]string, 0, len(m.durable))
+	for d := range m.durable {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs) // deterministic use of rng
+	for _, d := range dirs {
+		names := make([]string, 0, len(m.durable[d]))
+		for p := range m.durable[d] {
+			names = append(names, p)
+		}
+		sort.Strings(names)
+		for _, p := range names {
+			f := m.durable[d][p]
+			keep := f.synced
+			if rng != nil && len(f.data) > f.synced {
+				keep += rng.IntN(len(f.data) - f.synced + 1)
+			}
+			f.data = f.data[:keep:keep]
+			f.synced = keep
+			live[p] = f
+		}
+	}
+	m.live = live
+}
+
+// Size returns the live size of a file and whether it exists; for tests.
+func (m *Mem) Size(name string) (int, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f, ok := m.live[clean(name)]
+	if !ok {
+		return 0, false
+	}
+	return len(f.data), true
+}
+
+// Files lists every live file path under prefix; for tests.
+func (m *Mem) Files(prefix string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for p := range m.live {
+		if strings.HasPrefix(p, prefix) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+type memHandle struct {
+	m      *Mem
+	f      *memFile
+	closed bool
+}
+
+func (h *memHandle) Write(p []byte) (int, error) {
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	if h.closed {
+		return 0, fmt.Errorf("vfs: write to closed file")
+	}
+	h.f.data = append(h.f.data, p...)
+	return len(p), nil
+}
+
+func (h *memHandle) Sync() error {
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("vfs: sync of closed file")
+	}
+	h.f.synced = len(h.f.data)
+	return nil
+}
+
+func (h *memHandle) Close() error {
+	h.m.mu.Lock()
+	defer h.m.mu.Unlock()
+	h.closed = true
+	return nil
+}
