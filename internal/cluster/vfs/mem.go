@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -19,6 +20,34 @@ type Mem struct {
 	// durable is, per directory, the entries as of its last SyncDir.
 	durable map[string]map[string]*memFile
 	dirs    map[string]bool
+	// budget is how many more mutating calls succeed before the power goes
+	// out (every later call fails with ErrPowerLoss until Crash); <0: no limit.
+	budget int
+}
+
+// ErrPowerLoss is what every mutating call of a Mem returns once the budget
+// set by FailAfter is spent: the process should stop and the test Crash it.
+var ErrPowerLoss = errors.New("vfs: power loss (injected)")
+
+// FailAfter lets n more mutating calls (writes, syncs, creates, renames,
+// removes, truncations) succeed; then they fail with ErrPowerLoss until
+// Crash. A simulation uses it to stop a process in the middle of its writes.
+func (m *Mem) FailAfter(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.budget = n
+}
+
+// spendLocked charges one mutating call against the budget.
+func (m *Mem) spendLocked() error {
+	switch {
+	case m.budget < 0:
+		return nil
+	case m.budget == 0:
+		return ErrPowerLoss
+	}
+	m.budget--
+	return nil
 }
 
 type memFile struct {
@@ -30,7 +59,7 @@ var _ FS = (*Mem)(nil)
 
 // NewMem returns an empty Mem.
 func NewMem() *Mem {
-	return &Mem{live: map[string]*memFile{}, durable: map[string]map[string]*memFile{}, dirs: map[string]bool{}}
+	return &Mem{live: map[string]*memFile{}, durable: map[string]map[string]*memFile{}, dirs: map[string]bool{}, budget: -1}
 }
 
 func clean(name string) string { return filepath.Clean(name) }
@@ -59,6 +88,9 @@ func (m *Mem) checkDirLocked(name string) error {
 func (m *Mem) Create(name string) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.spendLocked(); err != nil {
+		return nil, err
+	}
 	name = clean(name)
 	if err := m.checkDirLocked(name); err != nil {
 		return nil, err
@@ -91,6 +123,9 @@ func (m *Mem) ReadFile(name string) ([]byte, error) {
 func (m *Mem) Truncate(name string, size int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.spendLocked(); err != nil {
+		return err
+	}
 	f, ok := m.live[clean(name)]
 	if !ok {
 		return fmt.Errorf("vfs: truncate %s: %w", name, ErrNotExist)
@@ -105,6 +140,9 @@ func (m *Mem) Truncate(name string, size int64) error {
 func (m *Mem) Rename(oldname, newname string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.spendLocked(); err != nil {
+		return err
+	}
 	oldname, newname = clean(oldname), clean(newname)
 	f, ok := m.live[oldname]
 	if !ok {
@@ -121,6 +159,9 @@ func (m *Mem) Rename(oldname, newname string) error {
 func (m *Mem) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.spendLocked(); err != nil {
+		return err
+	}
 	name = clean(name)
 	if _, ok := m.live[name]; !ok {
 		return fmt.Errorf("vfs: remove %s: %w", name, ErrNotExist)
@@ -149,6 +190,9 @@ func (m *Mem) List(dir string) ([]string, error) {
 func (m *Mem) SyncDir(dir string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := m.spendLocked(); err != nil {
+		return err
+	}
 	dir = clean(dir)
 	entries := map[string]*memFile{}
 	for p, f := range m.live {
@@ -189,6 +233,7 @@ func (m *Mem) Crash(rng *rand.Rand) {
 		}
 	}
 	m.live = live
+	m.budget = -1
 }
 
 // Size returns the live size of a file and whether it exists; for tests.
@@ -228,6 +273,9 @@ func (h *memHandle) Write(p []byte) (int, error) {
 	if h.closed {
 		return 0, fmt.Errorf("vfs: write to closed file")
 	}
+	if err := h.m.spendLocked(); err != nil {
+		return 0, err
+	}
 	h.f.data = append(h.f.data, p...)
 	return len(p), nil
 }
@@ -237,6 +285,9 @@ func (h *memHandle) Sync() error {
 	defer h.m.mu.Unlock()
 	if h.closed {
 		return fmt.Errorf("vfs: sync of closed file")
+	}
+	if err := h.m.spendLocked(); err != nil {
+		return err
 	}
 	h.f.synced = len(h.f.data)
 	return nil
