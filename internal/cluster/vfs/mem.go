@@ -3,6 +3,7 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
@@ -16,7 +17,7 @@ import (
 // the last SyncDir of each directory. Mem is safe for concurrent use.
 type Mem struct {
 	mu   sync.Mutex
-	live map[string]*memFile // path → file, what the running process sees
+	live map[string]map[string]*memFile // dir → name → file, what the running process sees
 	// durable is, per directory, the entries as of its last SyncDir.
 	durable map[string]map[string]*memFile
 	dirs    map[string]bool
@@ -59,10 +60,34 @@ var _ FS = (*Mem)(nil)
 
 // NewMem returns an empty Mem.
 func NewMem() *Mem {
-	return &Mem{live: map[string]*memFile{}, durable: map[string]map[string]*memFile{}, dirs: map[string]bool{}, budget: -1}
+	return &Mem{live: map[string]map[string]*memFile{}, durable: map[string]map[string]*memFile{}, dirs: map[string]bool{}, budget: -1}
 }
 
 func clean(name string) string { return filepath.Clean(name) }
+
+func split(name string) (dir, base string) {
+	name = clean(name)
+	return filepath.Dir(name), filepath.Base(name)
+}
+
+func (m *Mem) getLocked(name string) (*memFile, bool) {
+	dir, base := split(name)
+	f, ok := m.live[dir][base]
+	return f, ok
+}
+
+func (m *Mem) putLocked(name string, f *memFile) {
+	dir, base := split(name)
+	if m.live[dir] == nil {
+		m.live[dir] = map[string]*memFile{}
+	}
+	m.live[dir][base] = f
+}
+
+func (m *Mem) deleteLocked(name string) {
+	dir, base := split(name)
+	delete(m.live[dir], base)
+}
 
 func (m *Mem) MkdirAll(dir string) error {
 	m.mu.Lock()
@@ -96,14 +121,14 @@ func (m *Mem) Create(name string) (File, error) {
 		return nil, err
 	}
 	f := &memFile{}
-	m.live[name] = f
+	m.putLocked(name, f)
 	return &memHandle{m: m, f: f}, nil
 }
 
 func (m *Mem) Append(name string) (File, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, ok := m.live[clean(name)]
+	f, ok := m.getLocked(name)
 	if !ok {
 		return nil, fmt.Errorf("vfs: append %s: %w", name, ErrNotExist)
 	}
@@ -113,7 +138,7 @@ func (m *Mem) Append(name string) (File, error) {
 func (m *Mem) ReadFile(name string) ([]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, ok := m.live[clean(name)]
+	f, ok := m.getLocked(name)
 	if !ok {
 		return nil, fmt.Errorf("vfs: read %s: %w", name, ErrNotExist)
 	}
@@ -126,7 +151,7 @@ func (m *Mem) Truncate(name string, size int64) error {
 	if err := m.spendLocked(); err != nil {
 		return err
 	}
-	f, ok := m.live[clean(name)]
+	f, ok := m.getLocked(name)
 	if !ok {
 		return fmt.Errorf("vfs: truncate %s: %w", name, ErrNotExist)
 	}
@@ -144,15 +169,15 @@ func (m *Mem) Rename(oldname, newname string) error {
 		return err
 	}
 	oldname, newname = clean(oldname), clean(newname)
-	f, ok := m.live[oldname]
+	f, ok := m.getLocked(oldname)
 	if !ok {
 		return fmt.Errorf("vfs: rename %s: %w", oldname, ErrNotExist)
 	}
 	if err := m.checkDirLocked(newname); err != nil {
 		return err
 	}
-	delete(m.live, oldname)
-	m.live[newname] = f
+	m.deleteLocked(oldname)
+	m.putLocked(newname, f)
 	return nil
 }
 
@@ -163,10 +188,10 @@ func (m *Mem) Remove(name string) error {
 		return err
 	}
 	name = clean(name)
-	if _, ok := m.live[name]; !ok {
+	if _, ok := m.getLocked(name); !ok {
 		return fmt.Errorf("vfs: remove %s: %w", name, ErrNotExist)
 	}
-	delete(m.live, name)
+	m.deleteLocked(name)
 	return nil
 }
 
@@ -177,11 +202,9 @@ func (m *Mem) List(dir string) ([]string, error) {
 	if !m.dirs[dir] {
 		return nil, fmt.Errorf("vfs: list %s: %w", dir, ErrNotExist)
 	}
-	var names []string
-	for p := range m.live {
-		if filepath.Dir(p) == dir {
-			names = append(names, filepath.Base(p))
-		}
+	names := make([]string, 0, len(m.live[dir]))
+	for n := range m.live[dir] {
+		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names, nil
@@ -194,13 +217,7 @@ func (m *Mem) SyncDir(dir string) error {
 		return err
 	}
 	dir = clean(dir)
-	entries := map[string]*memFile{}
-	for p, f := range m.live {
-		if filepath.Dir(p) == dir {
-			entries[p] = f
-		}
-	}
-	m.durable[dir] = entries
+	m.durable[dir] = maps.Clone(m.live[dir])
 	return nil
 }
 
@@ -209,7 +226,7 @@ func (m *Mem) SyncDir(dir string) error {
 func (m *Mem) Crash(rng *rand.Rand) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	live := map[string]*memFile{}
+	live := map[string]map[string]*memFile{}
 	dirs := make([]string, 0, len(m.durable))
 	for d := range m.durable {
 		dirs = append(dirs, d)
@@ -229,7 +246,10 @@ func (m *Mem) Crash(rng *rand.Rand) {
 			}
 			f.data = f.data[:keep:keep]
 			f.synced = keep
-			live[p] = f
+			if live[d] == nil {
+				live[d] = map[string]*memFile{}
+			}
+			live[d][p] = f
 		}
 	}
 	m.live = live
@@ -240,7 +260,7 @@ func (m *Mem) Crash(rng *rand.Rand) {
 func (m *Mem) Size(name string) (int, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f, ok := m.live[clean(name)]
+	f, ok := m.getLocked(name)
 	if !ok {
 		return 0, false
 	}
@@ -252,9 +272,11 @@ func (m *Mem) Files(prefix string) []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
-	for p := range m.live {
-		if strings.HasPrefix(p, prefix) {
-			out = append(out, p)
+	for d, files := range m.live {
+		for n := range files {
+			if p := filepath.Join(d, n); strings.HasPrefix(p, prefix) {
+				out = append(out, p)
+			}
 		}
 	}
 	sort.Strings(out)
