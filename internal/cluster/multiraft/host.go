@@ -53,6 +53,9 @@ type StateMachine interface {
 type Envelope struct {
 	Group uint64
 	Msg   *pb.Message
+	// Quiesce marks a leader's last heartbeat before its group goes quiet
+	// (see quiesce.go): Msg is a MsgHeartbeat carrying the commit index.
+	Quiesce bool
 }
 
 // Config configures a Host. Zero fields take the defaults noted.
@@ -78,6 +81,11 @@ type Config struct {
 	MaxInflightMsgs int    // default 256
 
 	Logger raft.Logger // default: discards all but panics
+
+	// Quiesce lets idle groups stop ticking and heartbeating (quiesce.go).
+	// It needs PeerDown calls from a node-level failure detector, or a
+	// quiet group whose leader dies never elects another.
+	Quiesce bool
 }
 
 func (c *Config) setDefaults() {
@@ -125,6 +133,9 @@ type Host struct {
 	nonce  uint64 // this incarnation's, random: see headerLen
 	// unknown counts messages for groups this node does not host.
 	unknown uint64
+	outbox  []Envelope        // quiesce notes made by Tick, sent by the next Process
+	ticks   uint64            // Tick calls so far
+	downAt  map[uint64]uint64 // node → ticks at its last PeerDown
 }
 
 // group is one Raft group's state on this node; owned by the Host.
@@ -138,6 +149,10 @@ type group struct {
 	snapAt  uint64 // index of the last snapshot taken or received
 	waits   waits
 	rd      *raft.Ready // the Ready being processed in this pass
+	// quiet groups do not tick (only TickQuiesced) and send nothing; see
+	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
+	quiet     bool
+	idleTicks int
 }
 
 // New returns a Host with no groups.
@@ -152,7 +167,7 @@ func New(cfg Config) (*Host, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, groups: map[uint64]*group{}, nonce: binary.BigEndian.Uint64(b[:])}, nil
+	return &Host{cfg: cfg, groups: map[uint64]*group{}, nonce: binary.BigEndian.Uint64(b[:]), downAt: map[uint64]uint64{}}, nil
 }
 
 // self is the proposal ID of this incarnation with no sequence number.
@@ -220,8 +235,19 @@ func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
 
 // Tick advances every group's logical clock by one tick.
 func (h *Host) Tick() {
+	h.ticks++
 	for _, id := range h.order {
-		h.groups[id].rn.Tick()
+		g := h.groups[id]
+		if g.quiet {
+			g.rn.TickQuiesced()
+			continue
+		}
+		// Judged before the tick, whose heartbeats would make any leader
+		// look busy.
+		if h.cfg.Quiesce && h.maybeQuiesce(g) {
+			continue
+		}
+		g.rn.Tick()
 	}
 }
 
@@ -233,6 +259,16 @@ func (h *Host) Step(env Envelope) {
 	if !ok || h.closed {
 		h.unknown++
 		return
+	}
+	if env.Quiesce {
+		g.followerQuiesce(env.Msg)
+		return
+	}
+	if env.Msg.GetType() != pb.MsgHeartbeatResp {
+		// Heartbeat answers are not news: a quiet leader takes the answers
+		// to its quiesce notes without waking, and an idle one goes on
+		// counting idle ticks. Anything else wakes the group.
+		g.wake()
 	}
 	// Errors are for messages that are not for this node or are local-only
 	// types: a confused or malicious peer, never a reason to stop.

@@ -8,9 +8,11 @@ import (
 )
 
 // Transport is what a Node needs from the network: a non-blocking send of
-// envelopes to the nodes named in their messages.
+// envelopes to the nodes named in their messages, and a failure detector
+// (the peers that seem down) for quiesced groups.
 type Transport interface {
 	Send(envs []Envelope)
+	Down() []uint64
 }
 
 // Node runs a Host on a real clock: one goroutine (Run) owns the host, ticks
@@ -71,6 +73,9 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 			return nil
 		case <-t.C:
 			n.host.Tick()
+			for _, p := range tr.Down() {
+				n.host.PeerDown(p)
+			}
 		case envs := <-n.inbox:
 			n.step(envs)
 		case fn := <-n.reqs:

@@ -62,6 +62,7 @@ func (h *Host) Propose(group uint64, cmd []byte, done func(Result)) {
 		done(Result{Err: fmt.Errorf("%w: %d", ErrUnknownGroup, group)})
 		return
 	}
+	g.wake()
 	st := g.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
 		done(Result{Err: &NotLeaderError{Group: group, Leader: st.Lead}})

@@ -37,7 +37,8 @@ func (h *Host) Process() ([]Envelope, error) {
 			return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
 		}
 	}
-	var out []Envelope
+	out := h.outbox
+	h.outbox = nil
 	for _, g := range ready {
 		for _, m := range g.rd.Messages {
 			out = append(out, Envelope{Group: g.id, Msg: m})

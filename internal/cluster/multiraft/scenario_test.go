@@ -90,3 +90,50 @@ func TestAcknowledgedWritesSurviveClusterPowerLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietGroupsElectWhenTheirLeaderDies lets ten groups quiesce, then
+// kills the node leading them: the failure detector must wake the
+// followers, which elect new leaders that take writes. Without PeerDown the
+// groups would stay leaderless for ever.
+func TestQuietGroupsElectWhenTheirLeaderDies(t *testing.T) {
+	groups := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	c, _ := quietCluster(t, 2, 3, groups, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: true})
+	for _, g := range groups {
+		if r := propose(t, c, g, "p k v"); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if err := c.Run(300); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if q := n.Host.Quiet(); q != len(groups) {
+			t.Fatalf("node %d: %d of %d groups quiet after idling", n.ID, q, len(groups))
+		}
+	}
+	sent := c.Net.Sent
+	if err := c.Run(1000); err != nil {
+		t.Fatal(err)
+	}
+	if pings := int64(c.Net.Sent - sent); pings != 0 {
+		t.Fatalf("%d Raft messages sent by quiet groups", pings)
+	}
+	dead := c.Leader(1)
+	c.Crash(dead)
+	// No client touches the groups (a proposal would wake a follower too):
+	// only the failure detector can.
+	if err := c.Run(1000); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		if l := c.Leader(g); l == dead || l == 0 {
+			t.Fatalf("group %d: no new leader after its leader died (leader %d)", g, l)
+		}
+	}
+	for _, g := range groups {
+		r := propose(t, c, g, "p k w")
+		if r.Err != nil {
+			t.Fatalf("group %d after its leader died: %v", g, r.Err)
+		}
+	}
+}

@@ -128,7 +128,8 @@ func runSim(t *testing.T, seed uint64) error {
 		Faults: noisy,
 		// Even seeds snapshot often (snapshots sent to followers, restores);
 		// odd seeds keep long logs (more unsynced bytes at stake in a crash).
-		Host: multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 20 + 180*(seed%2), SnapshotKeep: 5},
+		// Seeds 3, 4, 7, 8, … quiesce idle groups.
+		Host: multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 20 + 180*(seed%2), SnapshotKeep: 5, Quiesce: seed%4 >= 2},
 	})
 	if err != nil {
 		return err
@@ -293,6 +294,16 @@ func runSim(t *testing.T, seed uint64) error {
 		for _, n := range c.Nodes[1:] {
 			if s := n.SMs[g].(*kv); !first.equal(s) {
 				return fmt.Errorf("group %d: node 1 (applied %d) and node %d (applied %d) differ", g, first.state.Applied, n.ID, s.state.Applied)
+			}
+		}
+	}
+	if seed%4 >= 2 { // quiescing: once idle, every group on every node goes quiet
+		if err := c.Run(400); err != nil {
+			return err
+		}
+		for _, n := range c.Nodes {
+			if q := n.Host.Quiet(); q != simGroups {
+				return fmt.Errorf("node %d: %d of %d groups quiet after idling", n.ID, q, simGroups)
 			}
 		}
 	}

@@ -52,6 +52,9 @@ type Cluster struct {
 	Nodes []*Node // Nodes[i].ID == i+1
 	opts  Options
 	rng   *rand.Rand
+	// heard is when each node last got a keepalive from each other node:
+	// the simulation's node-level failure detector, which Quiesce needs.
+	heard map[[2]uint64]int64 // {to, from} → time
 
 	Crashes, PowerLosses int
 }
@@ -62,7 +65,7 @@ func New(rng *rand.Rand, opts Options) (*Cluster, error) {
 	if opts.TickEvery == 0 {
 		opts.TickEvery = 10
 	}
-	c := &Cluster{Net: newNetwork(rng, opts.Faults), opts: opts, rng: rng}
+	c := &Cluster{Net: newNetwork(rng, opts.Faults), opts: opts, rng: rng, heard: map[[2]uint64]int64{}}
 	for i := range opts.Nodes {
 		n := &Node{ID: uint64(i + 1), Disk: vfs.NewMem()}
 		c.Nodes = append(c.Nodes, n)
@@ -102,6 +105,9 @@ func (c *Cluster) start(n *Node) error {
 		n.SMs[g] = sm
 	}
 	n.Host = h
+	for _, p := range c.IDs() {
+		c.heard[[2]uint64{n.ID, p}] = c.Now // a fresh node trusts everyone at first
+	}
 	return nil
 }
 
@@ -141,7 +147,9 @@ func (c *Cluster) Restart(id uint64) error {
 func (c *Cluster) Step() error {
 	c.Now++
 	for _, m := range c.Net.due(c.Now) {
-		if n := c.Node(m.to); n.Up() {
+		if n := c.Node(m.to); n.Up() && m.ping {
+			c.heard[[2]uint64{m.to, m.from}] = c.Now
+		} else if n.Up() {
 			n.Host.Step(m.envelope())
 		}
 	}
@@ -152,12 +160,33 @@ func (c *Cluster) Step() error {
 		}
 		if tick {
 			n.Host.Tick()
+			c.detect(n)
 		}
 		if err := c.process(n); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// detect sends n's keepalives and tells its host which peers it has not
+// heard from for an election timeout.
+func (c *Cluster) detect(n *Node) {
+	ticks := int64(c.opts.Host.ElectionTicks)
+	if ticks == 0 {
+		ticks = 20
+	}
+	for _, p := range c.IDs() {
+		if p == n.ID {
+			continue
+		}
+		if c.Node(p).Up() {
+			c.Net.ping(c.Now, p, n.ID)
+		}
+		if c.Now-c.heard[[2]uint64{n.ID, p}] > ticks*c.opts.TickEvery {
+			n.Host.PeerDown(p)
+		}
+	}
 }
 
 // Process runs one pass of node id now, so a test can settle proposals it

@@ -42,6 +42,8 @@ type inflight struct {
 	seq      uint64
 	from, to uint64
 	group    uint64
+	quiesce  bool
+	ping     bool // a node-level keepalive, not for any group
 	wire     []byte
 }
 
@@ -80,10 +82,25 @@ func (n *Network) send(now int64, from uint64, env multiraft.Envelope) bool {
 	if err != nil {
 		panic(err)
 	}
+	return n.queueCopies(now, &inflight{from: from, to: to, group: env.Group, quiesce: env.Quiesce, wire: wire})
+}
+
+// ping sends a node-level keepalive from → to, through the same faults.
+func (n *Network) ping(now int64, from, to uint64) {
+	if n.cut[[2]uint64{from, to}] || n.rng.Float64() < n.faults.Drop {
+		return
+	}
+	n.queueCopies(now, &inflight{from: from, to: to, ping: true})
+}
+
+// queueCopies queues m (twice if duplicated), each copy with its own delay.
+func (n *Network) queueCopies(now int64, m *inflight) bool {
 	copies := 1
 	if n.rng.Float64() < n.faults.Duplicate {
 		copies = 2
-		n.Duplicated++
+		if !m.ping {
+			n.Duplicated++
+		}
 	}
 	for range copies {
 		d := n.faults.MinDelay
@@ -94,7 +111,9 @@ func (n *Network) send(now int64, from uint64, env multiraft.Envelope) bool {
 			d += n.rng.Int64N(10*n.faults.MaxDelay + 1)
 		}
 		n.seq++
-		heap.Push(&n.queue, &inflight{at: now + d, seq: n.seq, from: from, to: to, group: env.Group, wire: wire})
+		c := *m
+		c.at, c.seq = now+d, n.seq
+		heap.Push(&n.queue, &c)
 	}
 	return true
 }
@@ -119,7 +138,7 @@ func (m *inflight) envelope() multiraft.Envelope {
 	if err := proto.Unmarshal(m.wire, msg); err != nil {
 		panic(err)
 	}
-	return multiraft.Envelope{Group: m.group, Msg: msg}
+	return multiraft.Envelope{Group: m.group, Msg: msg, Quiesce: m.quiesce}
 }
 
 // Cut blocks both directions between a and b.

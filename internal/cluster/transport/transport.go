@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -42,7 +43,13 @@ type Config struct {
 	Unreachable func(peer uint64)
 	QueueLen    int           // envelopes queued per peer (default 4096)
 	DialTimeout time.Duration // default 1 s
-	Logger      *slog.Logger  // default slog.Default()
+	// KeepAlive is how often an idle connection carries an empty frame
+	// (default 250 ms); DownAfter is how long without any frame makes a
+	// peer count as down (default 2 s, below the election timeout) —
+	// the failure detector that wakes quiesced groups.
+	KeepAlive time.Duration
+	DownAfter time.Duration
+	Logger    *slog.Logger // default slog.Default()
 }
 
 // Transport is the node's end of every peer connection. Send is safe for
@@ -61,6 +68,7 @@ type peer struct {
 	addr  string
 	out   chan multiraft.Envelope // queued for sending; never closed
 	conns chan net.Conn           // accepted connections handed to the session (acceptor side)
+	heard atomic.Int64            // unix nanoseconds of the last frame read from the peer
 }
 
 // New returns a Transport; Run starts it.
@@ -77,15 +85,24 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 250 * time.Millisecond
+	}
+	if cfg.DownAfter == 0 {
+		cfg.DownAfter = 2 * time.Second
+	}
 	if cfg.Unreachable == nil {
 		cfg.Unreachable = func(uint64) {}
 	}
 	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}}
+	now := time.Now().UnixNano() // every peer gets DownAfter to show up
 	for id, addr := range cfg.Peers {
 		if id == cfg.NodeID {
 			continue
 		}
-		t.peers[id] = &peer{id: id, addr: addr, out: make(chan multiraft.Envelope, cfg.QueueLen), conns: make(chan net.Conn, 1)}
+		p := &peer{id: id, addr: addr, out: make(chan multiraft.Envelope, cfg.QueueLen), conns: make(chan net.Conn, 1)}
+		p.heard.Store(now)
+		t.peers[id] = p
 	}
 	return t, nil
 }
@@ -120,6 +137,18 @@ func (t *Transport) Send(envs []multiraft.Envelope) {
 			t.cfg.Unreachable(to)
 		}
 	}
+}
+
+// Down returns the peers no frame has come from for DownAfter.
+func (t *Transport) Down() []uint64 {
+	cutoff := time.Now().Add(-t.cfg.DownAfter).UnixNano()
+	var down []uint64
+	for id, p := range t.peers {
+		if p.heard.Load() < cutoff {
+			down = append(down, id)
+		}
+	}
+	return down
 }
 
 // Run accepts and dials connections and moves messages until ctx ends; it
@@ -273,7 +302,10 @@ func (t *Transport) read(p *peer, c net.Conn) {
 		if !t.allowed(p.id, t.cfg.NodeID) {
 			continue
 		}
-		t.cfg.Deliver(p.id, envs)
+		p.heard.Store(time.Now().UnixNano())
+		if len(envs) > 0 {
+			t.cfg.Deliver(p.id, envs)
+		}
 	}
 }
 
@@ -281,10 +313,14 @@ func (t *Transport) read(p *peer, c net.Conn) {
 func (t *Transport) write(ctx context.Context, p *peer, c net.Conn) {
 	var batch []multiraft.Envelope
 	var buf []byte
+	keepAlive := time.NewTicker(t.cfg.KeepAlive)
+	defer keepAlive.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-keepAlive.C:
+			batch = batch[:0] // an empty frame: "still here"
 		case e := <-p.out:
 			batch = append(batch[:0], e)
 		}

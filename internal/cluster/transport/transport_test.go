@@ -57,7 +57,7 @@ type testNode struct {
 }
 
 // startCluster runs n nodes hosting groups over real TCP on 127.0.0.1.
-func startCluster(t *testing.T, n int, groups []uint64) []*testNode {
+func startCluster(t *testing.T, n int, groups []uint64, quiesce bool) []*testNode {
 	t.Helper()
 	lns := map[uint64]net.Listener{}
 	peers := map[uint64]string{}
@@ -76,7 +76,7 @@ func startCluster(t *testing.T, n int, groups []uint64) []*testNode {
 	var nodes []*testNode
 	for i := 1; i <= n; i++ {
 		id := uint64(i)
-		h, err := multiraft.New(multiraft.Config{NodeID: id, FS: vfs.OS{}, Dir: t.TempDir(), ElectionTicks: 10, HeartbeatTicks: 1})
+		h, err := multiraft.New(multiraft.Config{NodeID: id, FS: vfs.OS{}, Dir: t.TempDir(), ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: quiesce})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,6 +91,7 @@ func startCluster(t *testing.T, n int, groups []uint64) []*testNode {
 		tn.tr, err = transport.New(transport.Config{
 			NodeID: id, Listener: lns[id], Peers: peers,
 			Deliver: tn.node.Deliver, Unreachable: tn.node.Unreachable,
+			KeepAlive: 20 * time.Millisecond, DownAfter: 150 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -148,9 +149,19 @@ func leaderOf(t *testing.T, nodes []*testNode, group uint64, excluded uint64) ui
 // connections: writes go through the leader, a follower answers with the
 // leader's ID, a leader cut off by the fault hook is replaced, and after
 // healing every replica holds the same commands in the same order.
+//
+// With quiesce, the groups go quiet once idle, and the transport's
+// keepalives are the failure detector that wakes them when the leader is
+// cut off.
 func TestClusterOverTCP(t *testing.T) {
+	for _, quiesce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("quiesce=%v", quiesce), func(t *testing.T) { testClusterOverTCP(t, quiesce) })
+	}
+}
+
+func testClusterOverTCP(t *testing.T, quiesce bool) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // after the cluster stops: cleanups run last first
-	nodes := startCluster(t, 3, []uint64{1, 2})
+	nodes := startCluster(t, 3, []uint64{1, 2}, quiesce)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -169,6 +180,9 @@ func TestClusterOverTCP(t *testing.T) {
 		}
 	}
 
+	if quiesce {
+		time.Sleep(500 * time.Millisecond) // idle: time to go quiet
+	}
 	// Cut group 1's leader off from everyone, in both directions.
 	old := leaderOf(t, nodes, 1, 0)
 	cut := func(from, to uint64) bool { return from != old && to != old }
