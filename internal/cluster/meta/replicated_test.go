@@ -32,6 +32,9 @@ func (r recorded) Apply(index uint64, cmd []byte) any {
 }
 
 func seeds() []uint64 {
+	if v, err := strconv.ParseUint(os.Getenv("GOQUEUE_SIM_SEED"), 10, 64); err == nil {
+		return []uint64{v}
+	}
 	n := 3
 	if v, err := strconv.Atoi(os.Getenv("GOQUEUE_SIM_SEEDS")); err == nil && v > 0 {
 		n = v
@@ -52,7 +55,7 @@ func TestReplicatedMetadata(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			cryptotest.SetGlobalRandom(t, seed)
 			if err := runMeta(seed); err != nil {
-				t.Fatalf("seed %d: %v (rerun: GOQUEUE_SIM_SEEDS=%d)", seed, err, seed)
+				t.Fatalf("seed %d: %v (rerun: GOQUEUE_SIM_SEED=%d go test -run TestReplicatedMetadata ./internal/cluster/meta/)", seed, err, seed)
 			}
 		})
 	}
@@ -75,11 +78,14 @@ func runMeta(seed uint64) error {
 	}
 	defer c.Close()
 	var created []string
+	registered := 0 // nodes 1..registered are known: a cluster registers its nodes first
 	pending := false
 	for c.Now < 8000 {
 		if !pending && rng.IntN(10) == 0 {
 			var cmd meta.Command
 			switch k := rng.IntN(10); {
+			case registered < 3:
+				cmd.RegisterNode = &meta.RegisterNode{ID: uint64(registered + 1), Addr: "first"}
 			case k < 2:
 				cmd.RegisterNode = &meta.RegisterNode{ID: uint64(rng.IntN(3) + 1), Addr: fmt.Sprintf("n%d", rng.IntN(100))}
 			case k < 7:
@@ -94,6 +100,9 @@ func runMeta(seed uint64) error {
 			pending = true
 			c.Propose(max(c.Leader(meta.GroupID), 1), meta.GroupID, b, func(r multiraft.Result) {
 				pending = false
+				if r.Err == nil && cmd.RegisterNode != nil && cmd.RegisterNode.Addr == "first" {
+					registered++
+				}
 				if res, ok := r.Value.(meta.Result); ok && res.Topic != nil && cmd.CreateTopic != nil {
 					created = append(created, res.Topic.Name)
 				}

@@ -49,10 +49,10 @@ func simSeeds(t *testing.T, def int) []uint64 {
 //
 // A failure prints its seed; GOQUEUE_SIM_SEED=<seed> reruns it alone.
 func TestSimulatedClusterIsLinearizable(t *testing.T) {
-	for _, seed := range simSeeds(t, 6) {
+	for _, seed := range simSeeds(t, 10) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			cryptotest.SetGlobalRandom(t, seed) // raft's election jitter
-			if err := runSimRecover(t, seed); err != nil {
+			if err := runSimRecover(t, seed, new(string)); err != nil {
 				t.Fatalf("seed %d: %v (rerun: GOQUEUE_SIM_SEED=%d go test -run 'TestSimulatedClusterIsLinearizable' ./internal/cluster/multiraft/)", seed, err, seed)
 			}
 		})
@@ -61,13 +61,31 @@ func TestSimulatedClusterIsLinearizable(t *testing.T) {
 
 // runSimRecover turns a panic of raft (a broken invariant, such as a
 // follower missing entries it acknowledged) into the seed's failure.
-func runSimRecover(t *testing.T, seed uint64) (err error) {
+func runSimRecover(t *testing.T, seed uint64, summary *string) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	return runSim(t, seed)
+	return runSim(t, seed, summary)
+}
+
+// TestSimulationIsDeterministic runs one seed twice: the same seed must
+// give the same run, message for message, or a failing seed could not be
+// replayed.
+func TestSimulationIsDeterministic(t *testing.T) {
+	var runs [2]string
+	for i := range runs {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			cryptotest.SetGlobalRandom(t, 3)
+			if err := runSimRecover(t, 3, &runs[i]); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if runs[0] != runs[1] {
+		t.Fatalf("seed 3 ran two ways:\n%s\n%s", runs[0], runs[1])
+	}
 }
 
 type simClient struct {
@@ -105,7 +123,8 @@ const (
 	neverReturned = int64(1) << 60
 )
 
-func runSim(t *testing.T, seed uint64) error {
+// runSim runs one seed; summary receives a fingerprint of the run.
+func runSim(t *testing.T, seed uint64, summary *string) error {
 	rng := rand.New(rand.NewPCG(seed, 0xC1D5))
 	var err error
 	nodes := 3
@@ -311,6 +330,10 @@ func runSim(t *testing.T, seed uint64) error {
 		nodes, len(ops), acked, c.Crashes, c.PowerLosses, c.Net.Sent, c.Net.Dropped, c.Net.Duplicated, c.Now)
 	if acked == 0 {
 		return errors.New("no put was acknowledged: the run proved nothing")
+	}
+	*summary = fmt.Sprintf("now=%d sent=%d dropped=%d ops=%d acked=%d crashes=%d", c.Now, c.Net.Sent, c.Net.Dropped, len(ops), acked, c.Crashes)
+	for _, g := range groups {
+		*summary += fmt.Sprintf(" g%d=%x", g, c.Nodes[0].SMs[g].(*kv).state.Chain)
 	}
 	return nil
 }
