@@ -137,3 +137,41 @@ func TestQuietGroupsElectWhenTheirLeaderDies(t *testing.T) {
 		}
 	}
 }
+
+// TestQuietGroupsWakeWithoutElection lets groups quiesce for a long time,
+// then writes to them: the leader wakes and commits without an election
+// (its CheckQuorum must not depose it for the silence it asked for).
+func TestQuietGroupsWakeWithoutElection(t *testing.T) {
+	groups := []uint64{1, 2, 3, 4, 5}
+	c, _ := quietCluster(t, 4, 3, groups, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: true})
+	terms := map[uint64]uint64{}
+	for _, g := range groups {
+		if r := propose(t, c, g, "p k v"); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		st, _ := c.Node(c.Leader(g)).Host.Status(g)
+		terms[g] = st.Term
+	}
+	for round := range 3 {
+		if err := c.Run(2000); err != nil { // 200 ticks: 20 election timeouts of silence
+			t.Fatal(err)
+		}
+		for _, n := range c.Nodes {
+			if q := n.Host.Quiet(); q != len(groups) {
+				t.Fatalf("round %d: node %d has %d of %d groups quiet", round, n.ID, q, len(groups))
+			}
+		}
+		for _, g := range groups {
+			if r := propose(t, c, g, fmt.Sprintf("p k w%d", round)); r.Err != nil {
+				t.Fatalf("round %d group %d: %v", round, g, r.Err)
+			}
+			if err := c.Run(300); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := c.Node(c.Leader(g)).Host.Status(g)
+			if st.Term != terms[g] {
+				t.Fatalf("round %d group %d: term %d → %d: waking caused an election", round, g, terms[g], st.Term)
+			}
+		}
+	}
+}
