@@ -153,6 +153,7 @@ type group struct {
 	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
 	quiet     bool
 	idleTicks int
+	reads     []*read // pending ReadIndex requests, in request order
 }
 
 // New returns a Host with no groups.
@@ -332,6 +333,10 @@ func (h *Host) Close() error {
 	for _, id := range h.order {
 		g := h.groups[id]
 		g.waits.failAll(ErrStopped)
+		for _, r := range g.reads {
+			r.done(ErrStopped)
+		}
+		g.reads = nil
 		errs = append(errs, g.store.Close())
 	}
 	return errors.Join(errs...)

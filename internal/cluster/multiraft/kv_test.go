@@ -102,10 +102,11 @@ func (s *kv) equal(o *kv) bool {
 
 // kvInput and kvOutput are a client operation as porcupine sees it.
 type kvInput struct {
-	group uint64
-	put   bool
-	key   string
-	value string
+	group     uint64
+	put       bool
+	readIndex bool // a get served by ReadIndex, not through the log
+	key       string
+	value     string
 }
 
 type kvOutput struct{ value string }
@@ -141,6 +142,9 @@ var kvModel = porcupine.Model{
 		in := input.(kvInput)
 		if in.put {
 			return fmt.Sprintf("put(%d/%s, %s)", in.group, in.key, in.value)
+		}
+		if in.readIndex {
+			return fmt.Sprintf("read(%d/%s) → %q", in.group, in.key, output.(kvOutput).value)
 		}
 		return fmt.Sprintf("get(%d/%s) → %q", in.group, in.key, output.(kvOutput).value)
 	},

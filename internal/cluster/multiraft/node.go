@@ -179,3 +179,22 @@ func (n *Node) Status(ctx context.Context, group uint64) (Status, error) {
 		return Status{}, ErrStopped
 	}
 }
+
+// ReadIndex waits until this node's state machine of group reflects every
+// write acknowledged before the call (a linearizable read point), then
+// returns: the caller reads its state machine next. ErrDropped means no
+// leader confirmed the read in time; retry.
+func (n *Node) ReadIndex(ctx context.Context, group uint64) error {
+	ch := make(chan error, 1)
+	if err := n.do(ctx, func(h *Host) { h.ReadIndex(group, func(err error) { ch <- err }) }); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}

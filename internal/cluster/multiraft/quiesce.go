@@ -63,7 +63,7 @@ func (h *Host) maybeQuiesce(g *group) bool {
 // idleLeader reports whether this node leads g and g has nothing to do.
 func (g *group) idleLeader() bool {
 	st := g.rn.BasicStatus()
-	if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 || len(g.waits.list) > 0 || g.rn.HasReady() {
+	if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 || len(g.waits.list) > 0 || len(g.reads) > 0 || g.rn.HasReady() {
 		return false
 	}
 	last, _ := g.store.LastIndex()

@@ -46,8 +46,14 @@ func (h *Host) Process() ([]Envelope, error) {
 		if err := h.apply(g); err != nil {
 			return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
 		}
+		h.readStates(g)
 		g.rn.Advance(*g.rd)
 		g.rd = nil
+	}
+	// Every group, not only those with a Ready: a read may wait for its
+	// index to be applied or for its timeout.
+	for _, id := range h.order {
+		h.settleReads(h.groups[id])
 	}
 	return out, nil
 }

@@ -42,8 +42,9 @@ func simSeeds(t *testing.T, def int) []uint64 {
 //   - no two nodes ever applied different commands at one index (ledger);
 //   - every acknowledged put is in the ledger at the index it was
 //     acknowledged for;
-//   - the history of client operations, with a final read of every key, is
-//     linearizable (porcupine): no acknowledged write lost, no stale read;
+//   - the history of client operations — puts, gets through the log, and
+//     ReadIndex reads served by any node — with a final read of every key,
+//     is linearizable (porcupine): no acknowledged write lost, no stale read;
 //   - the cluster converges: a leader per group, and every replica's state
 //     identical.
 //
@@ -172,6 +173,23 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 		o := &simOp{op: porcupine.Operation{ClientId: cl.id, Input: in, Call: c.Now}, cmd: cmd}
 		ops = append(ops, o)
 		cl.busy, cl.opID, cl.start = true, len(ops)-1, c.Now
+		if in.readIndex {
+			// Any node may serve it, follower or leader.
+			c.ReadIndex(target, in.group, func(err error) {
+				if o.state != opPending {
+					return
+				}
+				cl.busy, cl.opID = false, -1
+				o.op.Return = c.Now
+				if err != nil {
+					o.state = opFailed // a read that did not happen changes nothing
+					return
+				}
+				o.state = opOK
+				o.op.Output = kvOutput{value: c.Node(target).SMs[in.group].(*kv).state.Data[in.key]}
+			})
+			return
+		}
 		c.Propose(target, in.group, []byte(cmd), func(r multiraft.Result) {
 			if o.state != opPending {
 				return // abandoned by the client already
@@ -208,7 +226,16 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 			}
 			if !cl.busy && rng.IntN(20) == 0 {
 				cl.serial++
-				in := kvInput{group: uint64(rng.IntN(simGroups) + 1), key: fmt.Sprintf("k%d", rng.IntN(simKeys)), put: rng.IntN(2) == 0}
+				in := kvInput{group: uint64(rng.IntN(simGroups) + 1), key: fmt.Sprintf("k%d", rng.IntN(simKeys))}
+				switch rng.IntN(3) {
+				case 0:
+					in.put = true
+				case 1:
+					in.readIndex = true
+					if rng.IntN(2) == 0 {
+						cl.guess[in.group] = 0 // half of them on any node, often a follower
+					}
+				}
 				if in.put {
 					in.value = fmt.Sprintf("c%d.%d", cl.id, cl.serial)
 				}
@@ -274,9 +301,12 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 
 	// Every acknowledged put is where its acknowledgement said.
 	var history []porcupine.Operation
-	acked := 0
+	acked, reads := 0, 0
 	for _, o := range ops {
 		in := o.op.Input.(kvInput)
+		if in.readIndex && o.state == opOK {
+			reads++
+		}
 		switch {
 		case o.state == opOK:
 			if in.put {
@@ -326,8 +356,8 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 			}
 		}
 	}
-	t.Logf("%d nodes: %d ops (%d puts acknowledged), %d crashes (%d mid-write), %d messages (%d dropped, %d duplicated), converged at %d",
-		nodes, len(ops), acked, c.Crashes, c.PowerLosses, c.Net.Sent, c.Net.Dropped, c.Net.Duplicated, c.Now)
+	t.Logf("%d nodes: %d ops (%d puts acknowledged, %d ReadIndex reads), %d crashes (%d mid-write), %d messages (%d dropped, %d duplicated), converged at %d",
+		nodes, len(ops), acked, reads, c.Crashes, c.PowerLosses, c.Net.Sent, c.Net.Dropped, c.Net.Duplicated, c.Now)
 	if acked == 0 {
 		return errors.New("no put was acknowledged: the run proved nothing")
 	}

@@ -235,6 +235,18 @@ func (c *Cluster) Propose(id, group uint64, cmd []byte, done func(multiraft.Resu
 	n.Host.Propose(group, cmd, done)
 }
 
+// ReadIndex asks node id for a linearizable read of group; done runs
+// during a later Step, on that node's loop, when its state machine may be
+// read (or with an error).
+func (c *Cluster) ReadIndex(id, group uint64, done func(error)) {
+	n := c.Node(id)
+	if !n.Up() {
+		done(multiraft.ErrStopped)
+		return
+	}
+	n.Host.ReadIndex(group, done)
+}
+
 // Leader returns the node that leads group in the highest term any running
 // node knows, or 0.
 func (c *Cluster) Leader(group uint64) uint64 {
