@@ -175,3 +175,34 @@ func TestQuietGroupsWakeWithoutElection(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverTicks kills the leader of a group running with the default
+// timing (elections after 20 ticks, heartbeats every 2) and logs how many
+// ticks pass until a new leader commits a write — a figure, not a bound
+// (it must only happen).
+func TestFailoverTicks(t *testing.T) {
+	c, _ := quietCluster(t, 5, 3, []uint64{1}, multiraft.Config{})
+	if r := propose(t, c, 1, "p k v"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	dead := c.Leader(1)
+	c.Crash(dead)
+	start := c.Now
+	for {
+		if err := c.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if l := c.Leader(1); l != 0 && l != dead {
+			break
+		}
+		if c.Now-start > 100000 {
+			t.Fatal("no new leader")
+		}
+	}
+	elected := c.Now
+	if r := propose(t, c, 1, "p k w"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	t.Logf("leader killed → new leader in %d ticks, → first write committed in %d ticks (×100 ms with Node's tick)",
+		(elected-start)/10, (c.Now-start)/10)
+}
