@@ -56,6 +56,9 @@ type Envelope struct {
 	// Quiesce marks a leader's last heartbeat before its group goes quiet
 	// (see quiesce.go): Msg is a MsgHeartbeat carrying the commit index.
 	Quiesce bool
+	// Wake marks a note from a node that just started the group: the
+	// receiver wakes the group (quiesce.go) and steps nothing.
+	Wake bool
 }
 
 // Config configures a Host. Zero fields take the defaults noted.
@@ -231,6 +234,17 @@ func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
 	}
 	h.order = append(h.order, id)
 	slices.Sort(h.order)
+	if h.cfg.Quiesce {
+		// A quiet leader sends nothing, so this fresh replica would time
+		// out and call an election; it asks the others to wake instead.
+		for _, v := range voters {
+			if v != h.cfg.NodeID {
+				h.outbox = append(h.outbox, Envelope{Group: id, Wake: true, Msg: &pb.Message{
+					Type: pb.MsgHeartbeat.Enum(), From: new(h.cfg.NodeID), To: new(v),
+				}})
+			}
+		}
+	}
 	return nil
 }
 
@@ -263,6 +277,10 @@ func (h *Host) Step(env Envelope) {
 	}
 	if env.Quiesce {
 		g.followerQuiesce(env.Msg)
+		return
+	}
+	if env.Wake {
+		g.wake()
 		return
 	}
 	if env.Msg.GetType() != pb.MsgHeartbeatResp {
@@ -304,6 +322,7 @@ type Status struct {
 	Commit   uint64
 	Applied  uint64
 	IsLeader bool
+	Quiet    bool // quiesced: not ticking, no heartbeats
 }
 
 // Status returns group's state.
@@ -315,7 +334,7 @@ func (h *Host) Status(group uint64) (Status, error) {
 	st := g.rn.BasicStatus()
 	return Status{
 		Leader: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: g.applied,
-		IsLeader: st.RaftState == raft.StateLeader,
+		IsLeader: st.RaftState == raft.StateLeader, Quiet: g.quiet,
 	}, nil
 }
 

@@ -30,6 +30,10 @@ import (
 // by the dead node. A lost quiesce note leaves a follower ticking without
 // heartbeats: it campaigns after its timeout and wins — a needless election,
 // not an unsafe one.
+//
+// A replica that starts (or restarts) sends each other voter a wake note
+// per group, so a quiet leader heartbeats again and the newcomer follows it
+// instead of calling an election.
 
 // quiesceTicks is how long a leader waits, idle, before it quiesces a group:
 // long enough that a burst with pauses does not flap.
@@ -92,7 +96,7 @@ func (g *group) followerQuiesce(m *pb.Message) {
 	_ = g.rn.Step(m)
 	st := g.rn.BasicStatus()
 	if st.RaftState == raft.StateFollower && st.Lead == m.GetFrom() && st.GetTerm() == m.GetTerm() &&
-		st.GetCommit() == m.GetCommit() && last == m.GetCommit() {
+		st.GetCommit() == m.GetCommit() {
 		g.quiet = true
 	}
 }

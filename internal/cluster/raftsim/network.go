@@ -43,6 +43,7 @@ type inflight struct {
 	from, to uint64
 	group    uint64
 	quiesce  bool
+	wake     bool
 	ping     bool // a node-level keepalive, not for any group
 	wire     []byte
 }
@@ -82,7 +83,7 @@ func (n *Network) send(now int64, from uint64, env multiraft.Envelope) bool {
 	if err != nil {
 		panic(err)
 	}
-	return n.queueCopies(now, &inflight{from: from, to: to, group: env.Group, quiesce: env.Quiesce, wire: wire})
+	return n.queueCopies(now, &inflight{from: from, to: to, group: env.Group, quiesce: env.Quiesce, wake: env.Wake, wire: wire})
 }
 
 // ping sends a node-level keepalive from → to, through the same faults.
@@ -138,7 +139,7 @@ func (m *inflight) envelope() multiraft.Envelope {
 	if err := proto.Unmarshal(m.wire, msg); err != nil {
 		panic(err)
 	}
-	return multiraft.Envelope{Group: m.group, Msg: msg, Quiesce: m.quiesce}
+	return multiraft.Envelope{Group: m.group, Msg: msg, Quiesce: m.quiesce, Wake: m.wake}
 }
 
 // Cut blocks both directions between a and b.

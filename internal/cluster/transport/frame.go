@@ -15,13 +15,19 @@ import (
 
 // A frame carries a batch of envelopes for one peer:
 //
-//	length uint32 (of the rest) | count uint32 | count × (group uint64 | len uint32 | raftpb.Message)
+//	length uint32 (of the rest) | count uint32 | count × (group uint64 | flags byte | len uint32 | raftpb.Message)
+//
+// flags: 1 = a quiesce note, 2 = a wake note (multiraft.Envelope's flags).
 //
 // A connection starts with a hello from each side: magic uint32 | node ID uint64.
 const (
 	helloMagic = 0x67715231 // "gqR1"
 	helloLen   = 12
 	maxFrame   = 64 << 20
+
+	msgHeaderLen = 13 // group, flags, length
+	flagQuiesce  = 1
+	flagWake     = 2
 )
 
 var errFrame = errors.New("transport: bad frame")
@@ -49,6 +55,14 @@ func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, error) {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(envs)))
 	for _, e := range envs {
 		dst = binary.BigEndian.AppendUint64(dst, e.Group)
+		var flags byte
+		if e.Quiesce {
+			flags |= flagQuiesce
+		}
+		if e.Wake {
+			flags |= flagWake
+		}
+		dst = append(dst, flags)
 		lenAt := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
 		var err error
@@ -85,17 +99,18 @@ func readFrame(r *bufio.Reader, buf []byte) ([]multiraft.Envelope, []byte, error
 	}
 	count := int(binary.BigEndian.Uint32(b[0:4]))
 	b = b[4:]
-	if count > len(b)/12 {
+	if count > len(b)/msgHeaderLen {
 		return nil, buf, fmt.Errorf("%w: %d messages in %d bytes", errFrame, count, len(b))
 	}
 	envs := make([]multiraft.Envelope, 0, count)
 	for range count {
-		if len(b) < 12 {
+		if len(b) < msgHeaderLen {
 			return nil, buf, fmt.Errorf("%w: truncated", errFrame)
 		}
 		group := binary.BigEndian.Uint64(b[0:8])
-		ml := int(binary.BigEndian.Uint32(b[8:12]))
-		b = b[12:]
+		flags := b[8]
+		ml := int(binary.BigEndian.Uint32(b[9:13]))
+		b = b[msgHeaderLen:]
 		if ml > len(b) {
 			return nil, buf, fmt.Errorf("%w: truncated message", errFrame)
 		}
@@ -105,7 +120,7 @@ func readFrame(r *bufio.Reader, buf []byte) ([]multiraft.Envelope, []byte, error
 			return nil, buf, fmt.Errorf("%w: %v", errFrame, err)
 		}
 		b = b[ml:]
-		envs = append(envs, multiraft.Envelope{Group: group, Msg: m})
+		envs = append(envs, multiraft.Envelope{Group: group, Msg: m, Quiesce: flags&flagQuiesce != 0, Wake: flags&flagWake != 0})
 	}
 	return envs, buf, nil
 }

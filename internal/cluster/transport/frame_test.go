@@ -15,6 +15,8 @@ func TestFrameRoundTrip(t *testing.T) {
 	envs := []multiraft.Envelope{
 		{Group: 0, Msg: &pb.Message{Type: pb.MsgHeartbeat.Enum(), To: new(uint64(2)), From: new(uint64(1)), Term: new(uint64(7))}},
 		{Group: 1 << 40, Msg: &pb.Message{Type: pb.MsgApp.Enum(), To: new(uint64(3)), Entries: []*pb.Entry{{Index: new(uint64(9)), Term: new(uint64(7)), Data: []byte("x")}}}},
+		{Group: 5, Quiesce: true, Msg: &pb.Message{Type: pb.MsgHeartbeat.Enum(), To: new(uint64(3)), Commit: new(uint64(4))}},
+		{Group: 6, Wake: true, Msg: &pb.Message{Type: pb.MsgHeartbeat.Enum(), To: new(uint64(3))}},
 	}
 	b, err := appendFrame(nil, envs)
 	if err != nil {
@@ -23,11 +25,11 @@ func TestFrameRoundTrip(t *testing.T) {
 	b2, _ := appendFrame(nil, envs[:1])
 	r := bufio.NewReader(bytes.NewReader(append(b, b2...)))
 	got, buf, err := readFrame(r, nil)
-	if err != nil || len(got) != 2 {
+	if err != nil || len(got) != len(envs) {
 		t.Fatalf("read: %v, %d envelopes", err, len(got))
 	}
 	for i := range envs {
-		if got[i].Group != envs[i].Group || !proto.Equal(got[i].Msg, envs[i].Msg) {
+		if got[i].Group != envs[i].Group || got[i].Quiesce != envs[i].Quiesce || got[i].Wake != envs[i].Wake || !proto.Equal(got[i].Msg, envs[i].Msg) {
 			t.Fatalf("envelope %d: got %v/%v", i, got[i].Group, got[i].Msg)
 		}
 	}

@@ -145,6 +145,30 @@ func leaderOf(t *testing.T, nodes []*testNode, group uint64, excluded uint64) ui
 	return 0
 }
 
+// quietState waits until group is quiet on every node, all following one
+// leader in one term, and returns that leader and term.
+func quietState(t *testing.T, ctx context.Context, nodes []*testNode, group uint64) [2]uint64 {
+	t.Helper()
+	for ctx.Err() == nil {
+		var seen [][2]uint64
+		for _, tn := range nodes {
+			st, err := tn.node.Status(ctx, group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Quiet {
+				seen = append(seen, [2]uint64{st.Leader, st.Term})
+			}
+		}
+		if len(seen) == len(nodes) && seen[0] == seen[1] && seen[1] == seen[2] {
+			return seen[0]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("group %d never went quiet on every node", group)
+	return [2]uint64{}
+}
+
 // TestClusterOverTCP runs three nodes with two groups over real
 // connections: writes go through the leader, a follower answers with the
 // leader's ID, a leader cut off by the fault hook is replaced, and after
@@ -181,7 +205,16 @@ func testClusterOverTCP(t *testing.T, quiesce bool) {
 	}
 
 	if quiesce {
-		time.Sleep(500 * time.Millisecond) // idle: time to go quiet
+		// Idle: every group goes quiet on every node under one leader (the
+		// notes cross the wire), and stays so — no election for many
+		// election timeouts.
+		for _, g := range []uint64{1, 2} {
+			first := quietState(t, ctx, nodes, g)
+			time.Sleep(time.Second)
+			if again := quietState(t, ctx, nodes, g); again != first {
+				t.Fatalf("group %d: quiet under %+v, then under %+v", g, first, again)
+			}
+		}
 	}
 	// Cut group 1's leader off from everyone, in both directions.
 	old := leaderOf(t, nodes, 1, 0)
