@@ -4,10 +4,11 @@
 // for that peer). The node with the lower ID dials; the other accepts. A
 // fault hook lets tests cut links without touching the network.
 //
-// Heartbeats of idle groups ride in the same frames as everything else, so
-// 1,000 groups cost one write per peer per heartbeat interval, not 1,000
-// (see docs/cluster.md for the remaining per-group CPU and how quiescing
-// would remove it).
+// Heartbeats of busy groups ride in the same frames as everything else, so
+// 1,000 groups cost one write per peer per heartbeat interval, not 1,000;
+// idle groups quiesce (multiraft) and cost nothing. Keepalive frames make
+// Down a failure detector, which quiescing needs to wake groups whose
+// leader died.
 //
 // The package owns its connections and goroutines; it knows nothing of what
 // the messages mean. TLS is left for later: Config.Dial and the listener are
