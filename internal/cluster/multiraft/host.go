@@ -13,12 +13,19 @@
 //   - A static group starts from a snapshot at index 1 holding its voters,
 //     identical on every replica, instead of configuration-change entries.
 //   - PreVote and CheckQuorum are always on; proposals are never forwarded
-//     (a follower answers ErrNotLeader with the leader's ID, so the caller
+//     (a follower answers NotLeaderError with the leader's ID, so the caller
 //     goes to the leader, as Kafka clients do).
-//   - A proposal's entry carries (proposer, sequence); the proposer binds it
-//     to the (index, term) where its leader appended it and answers when that
-//     index is applied: with the state machine's result if the entry there is
-//     its own, ErrDropped if another entry won the index.
+//   - A proposal's entry carries (proposer, incarnation nonce, sequence); the
+//     proposer binds it to the (index, term) where its log received it and
+//     answers when that index is applied: with the state machine's result if
+//     the entry there is its own, ErrDropped if another entry won the index.
+//   - Linearizable reads use ReadIndex, on leaders and followers (read.go).
+//   - Idle groups may quiesce (Config.Quiesce, quiesce.go), woken by
+//     messages, proposals and a node-level failure detector (PeerDown).
+//
+// The state machine is rebuilt on start from the group's snapshot and the
+// committed entries after it; a state machine that persists itself would
+// report its applied index instead (not needed yet: metadata is small).
 package multiraft
 
 import (
