@@ -287,14 +287,17 @@ func (h *Host) Step(env Envelope) {
 		return
 	}
 	if env.Wake {
-		g.wake()
+		h.wakeAndTell(g)
 		return
 	}
-	if env.Msg.GetType() != pb.MsgHeartbeatResp {
-		// Heartbeat answers are not news: a quiet leader takes the answers
-		// to its quiesce notes without waking, and an idle one goes on
-		// counting idle ticks. Anything else wakes the group.
-		g.wake()
+	switch {
+	case env.Msg.GetType() == pb.MsgHeartbeatResp:
+		// Not news: a quiet leader takes the answers to its quiesce notes
+		// without waking, and an idle one goes on counting idle ticks.
+	case env.Msg.GetFrom() == g.rn.BasicStatus().Lead:
+		g.wake() // the leader is awake already
+	default:
+		h.wakeAndTell(g)
 	}
 	// Errors are for messages that are not for this node or are local-only
 	// types: a confused or malicious peer, never a reason to stop.

@@ -62,12 +62,13 @@ func (h *Host) Propose(group uint64, cmd []byte, done func(Result)) {
 		done(Result{Err: fmt.Errorf("%w: %d", ErrUnknownGroup, group)})
 		return
 	}
-	g.wake()
 	st := g.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
+		// A quiet follower stays quiet: the caller goes to the leader.
 		done(Result{Err: &NotLeaderError{Group: group, Leader: st.Lead}})
 		return
 	}
+	g.wake()
 	h.seq++
 	data := make([]byte, headerLen+len(cmd))
 	binary.BigEndian.PutUint64(data[0:8], h.cfg.NodeID)

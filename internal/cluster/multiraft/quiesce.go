@@ -106,6 +106,28 @@ func (g *group) wake() {
 	g.quiet, g.idleTicks = false, 0
 }
 
+// wakeAndTell wakes g for a reason of this node's (a read, a message from
+// another follower). A quiet follower then tells its leader to wake too,
+// and restarts its own election clock as if it had just heard from the
+// leader: TickQuiesced aged that clock past the timeout, and a follower
+// waking with it would campaign at its next tick instead of waiting for the
+// leader's heartbeats. (PeerDown wakes without this: there, a prompt
+// election is the point.)
+func (h *Host) wakeAndTell(g *group) {
+	if g.quiet {
+		if st := g.rn.BasicStatus(); st.RaftState == raft.StateFollower && st.Lead != 0 {
+			h.outbox = append(h.outbox, Envelope{Group: g.id, Wake: true, Msg: &pb.Message{
+				Type: pb.MsgHeartbeat.Enum(), From: new(h.cfg.NodeID), To: new(st.Lead),
+			}})
+			_ = g.rn.Step(&pb.Message{
+				Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(h.cfg.NodeID),
+				Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
+			})
+		}
+	}
+	g.wake()
+}
+
 // PeerDown tells the host that node seems dead: every quiet group it led
 // wakes, so its followers elect another leader, and every quiet group this
 // node leads with node as a voter wakes, so CheckQuorum can depose a leader

@@ -38,7 +38,7 @@ func (h *Host) ReadIndex(group uint64, done func(error)) {
 		done(fmt.Errorf("%w: %d", ErrUnknownGroup, group))
 		return
 	}
-	g.wake() // a read needs the leader's heartbeats
+	h.wakeAndTell(g) // a read needs the leader's heartbeats
 	h.seq++
 	var rctx [16]byte
 	binary.BigEndian.PutUint64(rctx[0:8], h.nonce)

@@ -139,8 +139,10 @@ func TestQuietGroupsElectWhenTheirLeaderDies(t *testing.T) {
 }
 
 // TestQuietGroupsWakeWithoutElection lets groups quiesce for a long time,
-// then writes to them: the leader wakes and commits without an election
-// (its CheckQuorum must not depose it for the silence it asked for).
+// then reads from a follower, proposes to a follower and writes through the
+// leader: nothing of it may cause an election (a woken follower must wake
+// its leader; the leader's CheckQuorum must not depose it for the silence
+// it asked for).
 func TestQuietGroupsWakeWithoutElection(t *testing.T) {
 	groups := []uint64{1, 2, 3, 4, 5}
 	c, _ := quietCluster(t, 4, 3, groups, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: true})
@@ -162,6 +164,25 @@ func TestQuietGroupsWakeWithoutElection(t *testing.T) {
 			}
 		}
 		for _, g := range groups {
+			// A client that asks a follower, for a write or for a read,
+			// must not set off an election either.
+			follower := c.Leader(g)%3 + 1
+			c.Propose(follower, g, []byte("p k x"), func(multiraft.Result) {})
+			readDone := false
+			c.ReadIndex(follower, g, func(err error) {
+				if err != nil {
+					t.Errorf("read on follower %d: %v", follower, err)
+				}
+				readDone = true
+			})
+			for !readDone {
+				if err := c.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Run(1000); err != nil {
+				t.Fatal(err)
+			}
 			if r := propose(t, c, g, fmt.Sprintf("p k w%d", round)); r.Err != nil {
 				t.Fatalf("round %d group %d: %v", round, g, r.Err)
 			}

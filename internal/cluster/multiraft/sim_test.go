@@ -156,6 +156,8 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 	}
 	defer c.Close()
 
+	// Storms of three strengths: a fault every 6, 15 or 40 ticks.
+	faultEvery := []int64{60, 150, 400}[(seed/4)%3]
 	var ops []*simOp
 	clients := make([]*simClient, 5)
 	for i := range clients {
@@ -242,7 +244,7 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 				startOp(cl, in)
 			}
 		}
-		if c.Now%60 == 0 {
+		if c.Now%faultEvery == 0 {
 			fault(c, rng, nodes)
 		}
 		if err := c.Step(); err != nil {
@@ -287,6 +289,9 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 				}
 				if ops[len(ops)-1].state == opOK {
 					break
+				}
+				if err := c.Run(100); err != nil { // an election may be under way
+					return err
 				}
 				cl.guess[g] = c.Leader(g)
 			}
@@ -347,7 +352,7 @@ func runSim(t *testing.T, seed uint64, summary *string) error {
 		}
 	}
 	if seed%4 >= 2 { // quiescing: once idle, every group on every node goes quiet
-		if err := c.Run(400); err != nil {
+		if err := c.Run(1000); err != nil {
 			return err
 		}
 		for _, n := range c.Nodes {
