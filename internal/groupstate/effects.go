@@ -1,0 +1,83 @@
+package groupstate
+
+import (
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+)
+
+// Effects are what a command asks of the world. The caller performs them
+// after releasing the group's lock, in this order of fields; a Group never
+// waits for them, except that a dead letter stays pending until the caller
+// reports its write (DeadLetterWritten or DeadLetterFailed).
+type Effects struct {
+	// Offsets to persist, in this order: a later write of a partition
+	// supersedes an earlier one (the caller numbers them in this order
+	// before releasing the lock, so that racing writers keep it).
+	Offsets []OffsetWrite
+	// DeadLetters to write to their topic's DLQ, then report each back.
+	// None is handed out twice while its write is outstanding.
+	DeadLetters []delivery.DeadLetter
+	// Settings to save for the group (a creating join changed them).
+	Settings *Saved
+	// Wake: something may have become deliverable, or some member's
+	// assignment may have changed; the group's long polls look again.
+	Wake bool
+	// Next is when the caller must call Tick next; zero: no deadline.
+	Next time.Time
+}
+
+// OffsetWrite is one partition's delivery state to persist: its committed
+// offset and the settled offsets above it, or, with Deleted, that the
+// group no longer has state for it.
+type OffsetWrite struct {
+	TP        delivery.TP
+	Committed int64
+	Acked     []delivery.Range
+	Deleted   bool
+	Born      int64 // the created_at of the topic the state is of; 0: unknown (gone)
+}
+
+// persist queues tp's current state (or its deletion) for the store.
+func (a *Group) persist(tp delivery.TP) {
+	committed, acked, ok := a.d.Snapshot(tp)
+	var born int64
+	if top, exists := a.view[tp.Topic]; exists {
+		born = top.Born
+	}
+	a.fx.Offsets = append(a.fx.Offsets, OffsetWrite{TP: tp, Committed: committed, Acked: acked, Deleted: !ok, Born: born})
+}
+
+// wake asks the caller to wake the group's long polls.
+func (a *Group) wake() { a.fx.Wake = true }
+
+// begin starts a command that knows the topics of view (nil: only what the
+// last SetTopics told).
+func (a *Group) begin(view Topics) {
+	a.fx = Effects{}
+	for t, top := range view {
+		if _, ok := a.born[t]; !ok {
+			a.born[t] = top.Born
+		}
+	}
+	if len(view) == 0 {
+		a.view = a.known
+		return
+	}
+	a.view = make(Topics, len(a.known)+len(view))
+	for t, top := range a.known {
+		a.view[t] = top
+	}
+	for t, top := range view {
+		a.view[t] = top
+	}
+}
+
+// end finishes a command: it computes when the caller must tick next and
+// hands over the effects collected.
+func (a *Group) end(now time.Time) Effects {
+	a.fx.Next = a.nextDeadline(now)
+	fx := a.fx
+	a.fx, a.view = Effects{}, nil
+	return fx
+}
