@@ -3,6 +3,7 @@ package groupstate
 import (
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
@@ -11,6 +12,15 @@ const (
 	DeadBackoffMin = time.Second
 	DeadBackoffMax = time.Minute
 )
+
+// DeadLetter is a dead letter to write: the message at TP/Offset of the
+// topic created at Born (the caller writes nothing, and reports the letter
+// written, if the topic by that name now is another one: the message is
+// gone with its topic).
+type DeadLetter struct {
+	delivery.DeadLetter
+	Born int64
+}
 
 // deadLetters is the state of the group's DLQ writes.
 type deadLetters struct {
@@ -25,43 +35,83 @@ type deadKey struct {
 	off int64
 }
 
+func newDeadLetters() deadLetters { return deadLetters{writing: make(map[deadKey]bool)} }
+
 // bury hands out dead letters the delivery state decided, to be written.
 func (a *Group) bury(dls []delivery.DeadLetter) {
 	for _, dl := range dls {
 		a.dead.writing[deadKey{dl.TP, dl.Offset}] = true
-		a.fx.DeadLetters = append(a.fx.DeadLetters, dl)
+		a.fx.DeadLetters = append(a.fx.DeadLetters, DeadLetter{DeadLetter: dl, Born: a.born[dl.TP.Topic]})
 	}
 }
 
-// DeadLetterWritten reports that the caller wrote a dead letter to the DLQ
-// (or found nothing to keep: its topic or record gone): it is settled as if
-// acknowledged, and the partition's offsets are to be persisted. A letter
-// that is no longer pending (its partition forgotten meanwhile) changes
-// nothing; the error says so (MESSAGE_NOT_IN_FLIGHT).
-func (a *Group) DeadLetterWritten(now time.Time, tp delivery.TP, off int64) (Effects, error) {
-	a.begin(nil)
-	delete(a.dead.writing, deadKey{tp, off})
-	err := a.d.DeadLettered(tp, off)
-	if err == nil {
-		a.persist(tp)
-		a.wake() // the committed offset may have moved past it
+// forget drops every state of tp (its topic is gone, or its offsets are
+// deleted), persisting the deletion. Dead letters of tp whose writes are
+// outstanding are no longer awaited: their reports are stale.
+func (a *Group) forget(tp delivery.TP) {
+	a.d.Forget(tp)
+	a.persist(tp)
+	a.unawait(tp)
+}
+
+// unawait forgets the outstanding dead-letter writes of tp, whose state was
+// replaced or dropped.
+func (a *Group) unawait(tp delivery.TP) {
+	for k := range a.dead.writing {
+		if k.tp == tp {
+			delete(a.dead.writing, k)
+		}
 	}
+}
+
+// stale reports whether dl, handed out earlier, is no longer awaited: its
+// partition was forgotten since (its topic deleted or created again, its
+// offsets deleted), so that a report of it must not settle a dead letter
+// of the same offset decided since.
+func (a *Group) stale(dl DeadLetter) bool {
+	return !a.dead.writing[deadKey{dl.TP, dl.Offset}] || dl.Born != a.born[dl.TP.Topic]
+}
+
+// DeadLetterWritten reports that the caller wrote dl to the DLQ (or found
+// nothing to keep: its topic or record gone): it is settled as if
+// acknowledged, and the partition's offsets are to be persisted. A stale
+// report (see DeadLetterFailed) changes nothing: MESSAGE_NOT_IN_FLIGHT.
+func (a *Group) DeadLetterWritten(now time.Time, dl DeadLetter) (Effects, error) {
+	a.begin(nil)
+	err := a.deadWritten(dl)
 	if len(a.dead.writing) == 0 && !a.dead.failed {
 		a.dead.backoff = 0
 	}
 	return a.end(now), err
 }
 
-// DeadLetterFailed reports that the caller could not write a dead letter
-// now: it stays pending (neither delivered nor committed), and Tick hands
-// it out again after a backoff that doubles while writes keep failing.
-func (a *Group) DeadLetterFailed(now time.Time, tp delivery.TP, off int64) Effects {
+func (a *Group) deadWritten(dl DeadLetter) error {
+	if a.stale(dl) {
+		return api.ErrNotInFlight.Withf("%s/%d offset %d is not a dead letter being written", dl.TP.Topic, dl.TP.Partition, dl.Offset)
+	}
+	delete(a.dead.writing, deadKey{dl.TP, dl.Offset})
+	if err := a.d.DeadLettered(dl.TP, dl.Offset); err != nil {
+		return err
+	}
+	a.persist(dl.TP)
+	a.wake() // the committed offset may have moved past it
+	return nil
+}
+
+// DeadLetterFailed reports that the caller could not write dl now: it stays
+// pending (neither delivered nor committed), and Tick hands it out again
+// after a backoff that doubles while writes keep failing. A report of a
+// letter whose partition was forgotten since it was handed out is stale and
+// changes nothing.
+func (a *Group) DeadLetterFailed(now time.Time, dl DeadLetter) Effects {
 	a.begin(nil)
-	delete(a.dead.writing, deadKey{tp, off})
-	if !a.dead.failed {
-		a.dead.failed = true
-		a.dead.backoff = min(max(2*a.dead.backoff, DeadBackoffMin), DeadBackoffMax)
-		a.dead.retry = now.Add(a.dead.backoff)
+	if !a.stale(dl) {
+		delete(a.dead.writing, deadKey{dl.TP, dl.Offset})
+		if !a.dead.failed {
+			a.dead.failed = true
+			a.dead.backoff = min(max(2*a.dead.backoff, DeadBackoffMin), DeadBackoffMax)
+			a.dead.retry = now.Add(a.dead.backoff)
+		}
 	}
 	return a.end(now)
 }

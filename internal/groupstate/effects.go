@@ -17,7 +17,7 @@ type Effects struct {
 	Offsets []OffsetWrite
 	// DeadLetters to write to their topic's DLQ, then report each back.
 	// None is handed out twice while its write is outstanding.
-	DeadLetters []delivery.DeadLetter
+	DeadLetters []DeadLetter
 	// Settings to save for the group (a creating join changed them).
 	Settings *Saved
 	// Wake: something may have become deliverable, or some member's
@@ -41,11 +41,7 @@ type OffsetWrite struct {
 // persist queues tp's current state (or its deletion) for the store.
 func (a *Group) persist(tp delivery.TP) {
 	committed, acked, ok := a.d.Snapshot(tp)
-	var born int64
-	if top, exists := a.view[tp.Topic]; exists {
-		born = top.Born
-	}
-	a.fx.Offsets = append(a.fx.Offsets, OffsetWrite{TP: tp, Committed: committed, Acked: acked, Deleted: !ok, Born: born})
+	a.fx.Offsets = append(a.fx.Offsets, OffsetWrite{TP: tp, Committed: committed, Acked: acked, Deleted: !ok, Born: a.born[tp.Topic]})
 }
 
 // wake asks the caller to wake the group's long polls.

@@ -111,7 +111,7 @@ func (a *Group) reconfigure(set Settings) {
 		}
 	}
 	a.d, a.settings = d, set
-	a.dead = deadLetters{writing: make(map[deadKey]bool)}
+	a.dead = newDeadLetters()
 }
 
 // memberLimit refuses a join that would add a member to a group holding
@@ -195,8 +195,7 @@ func (a *Group) afterOp() {
 	for _, r := range rel {
 		tp := delivery.TP{Topic: r.Topic, Partition: r.Partition}
 		if _, exists := a.view[r.Topic]; r.Why == group.WhyTopicDeleted && !exists && a.d.Has(tp) {
-			a.d.Forget(tp)
-			a.persist(tp) // a deletion
+			a.forget(tp)
 		} else {
 			a.d.Release(r.Member, tp)
 		}
@@ -217,7 +216,7 @@ func (a *Group) subscribe() {
 		if _, ok := a.subs[t]; ok {
 			continue
 		}
-		top, ok := a.view[t]
+		top, ok := a.topic(t)
 		if !ok {
 			continue
 		}

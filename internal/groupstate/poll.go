@@ -91,9 +91,9 @@ func (a *Group) poll(now time.Time, p Poll) (PollResult, error) {
 	}
 	slices.Sort(topics)
 	for _, t := range topics {
-		top, ok := a.view[t]
+		top, ok := a.topic(t)
 		if !ok {
-			continue // deleted
+			continue // deleted (or created again: see topic)
 		}
 		for _, n := range assigned[t] {
 			if int(n) >= len(top.Partitions) {

@@ -188,9 +188,9 @@ func (a *Group) commit(member string, generation int64, host string, offsets []R
 	todo := slices.Clone(offsets)
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
 	for _, c := range todo {
-		top, err := a.view.lookup(c.TP.Topic)
-		if err != nil {
-			return err
+		top, ok := a.topic(c.TP.Topic)
+		if !ok {
+			return api.ErrTopicNotFound.Withf("topic %q does not exist", c.TP.Topic).WithDetail("topic", c.TP.Topic)
 		}
 		if err := a.g.CheckOwner(member, generation, c.TP.Topic, c.TP.Partition); err != nil {
 			return err
@@ -243,12 +243,13 @@ func (a *Group) reset(plan []Ref) error {
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
 	for _, r := range todo {
 		if r.Offset == Forgotten {
-			a.d.Forget(r.TP)
+			a.forget(r.TP)
 			delete(a.subs, r.TP.Topic)
-		} else {
-			a.d.Restore(r.TP, r.Offset, nil)
+			continue
 		}
+		a.d.Restore(r.TP, r.Offset, nil)
 		a.persist(r.TP)
+		a.unawait(r.TP)
 	}
 	a.wake()
 	return nil

@@ -28,15 +28,6 @@ type Topic struct {
 // subscribes to; SetTopics takes every topic that exists.
 type Topics map[string]Topic
 
-// lookup returns topic t, or TOPIC_NOT_FOUND as the broker says it.
-func (ts Topics) lookup(t string) (Topic, error) {
-	top, ok := ts[t]
-	if !ok {
-		return Topic{}, api.ErrTopicNotFound.Withf("topic %q does not exist", t).WithDetail("topic", t)
-	}
-	return top, nil
-}
-
 // partition returns partition p of topic t, or PARTITION_NOT_FOUND.
 func (top Topic) partition(t string, p int32) (Partition, error) {
 	if p < 0 || int(p) >= len(top.Partitions) {
@@ -45,6 +36,22 @@ func (top Topic) partition(t string, p int32) (Partition, error) {
 			WithDetail("topic", t).WithDetail("partition", p).WithDetail("partitions", len(top.Partitions))
 	}
 	return top.Partitions[p], nil
+}
+
+// topic returns topic t as the command's view has it, unless it is not the
+// topic the group knows by that name: one created again since (another
+// created_at), which only SetTopics makes the group take, forgetting the
+// old one's state. Until then the group acts as if t did not exist, so that
+// no state of the old topic is applied to the new one's records.
+func (a *Group) topic(t string) (Topic, bool) {
+	top, ok := a.view[t]
+	if !ok {
+		return Topic{}, false
+	}
+	if born, known := a.born[t]; known && born != top.Born {
+		return Topic{}, false
+	}
+	return top, true
 }
 
 // counts returns the partition count of every topic of ts.
@@ -100,8 +107,7 @@ func (a *Group) SetTopics(now time.Time, topics Topics) Effects {
 		a.afterOp()
 		for _, tp := range a.d.Partitions() {
 			if slices.Contains(recreated, tp.Topic) {
-				a.d.Forget(tp)
-				a.persist(tp) // a deletion
+				a.forget(tp)
 			}
 		}
 		for _, t := range recreated {
@@ -120,8 +126,7 @@ func (a *Group) SetTopics(now time.Time, topics Topics) Effects {
 	}
 	for _, tp := range a.d.Partitions() {
 		if tp.Partition >= counts[tp.Topic] {
-			a.d.Forget(tp)
-			a.persist(tp) // a deletion
+			a.forget(tp)
 		}
 	}
 	a.known = topics

@@ -62,6 +62,7 @@ func TestTranscripts(t *testing.T) {
 			var out strings.Builder
 			for i, b := range blocks {
 				got := runCommand(t, &w, b.cmd)
+				w.check()
 				for _, v := range w.violations {
 					t.Errorf("%s block %d: %s: %s", f, i+1, b.cmd, v)
 				}
@@ -327,7 +328,13 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 	case "dlq-ok", "dlq-fail":
 		tps, o, _ := strings.Cut(pos[0], "@")
 		off, _ := strconv.ParseInt(o, 10, 64)
-		return w.deadWritten(deadKey{parseTP(t, tps), off}, name == "dlq-ok")
+		k := letterKey{tp: parseTP(t, tps), off: off, born: -1}
+		for o := range w.outstanding {
+			if o.tp == k.tp && o.off == k.off && o.born > k.born {
+				k = o
+			}
+		}
+		return w.deadWritten(k, name == "dlq-ok")
 	case "tick":
 		return w.tick(dur(pos[0]))
 	case "restart":

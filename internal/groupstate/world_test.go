@@ -26,10 +26,11 @@ type world struct {
 	clients map[string]*fakeClient
 	// outstanding are the dead letters handed out and not yet reported:
 	// the caller's DLQ writes in progress.
-	outstanding map[deadKey]delivery.DeadLetter
-	dlq         []delivery.DeadLetter // written, in order
+	outstanding map[letterKey]DeadLetter
+	dlq         []DeadLetter // written, in order
 	next        time.Time             // the last Effects.Next
 	rewound     map[delivery.TP]bool  // partitions a reset or deletion may move back
+	got         map[string][]Ref      // per member, what its polls handed it (maybe settled since)
 	violations  []string
 }
 
@@ -43,7 +44,8 @@ var epoch0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newWorld(cfg Config) *world {
 	w := &world{cfg: cfg, now: epoch0, topics: Topics{}, store: map[delivery.TP]OffsetWrite{},
-		clients: map[string]*fakeClient{}, outstanding: map[deadKey]delivery.DeadLetter{}, rewound: map[delivery.TP]bool{}}
+		clients: map[string]*fakeClient{}, outstanding: map[letterKey]DeadLetter{}, rewound: map[delivery.TP]bool{},
+		got: map[string][]Ref{}}
 	w.a = New("g", cfg)
 	return w
 }
@@ -70,12 +72,12 @@ func (w *world) apply(fx Effects) string {
 	}
 	clear(w.rewound)
 	for _, dl := range fx.DeadLetters {
-		k := deadKey{dl.TP, dl.Offset}
+		k := letterKey{dl.TP, dl.Offset, dl.Born}
 		if _, dup := w.outstanding[k]; dup {
 			w.violate("dead letter %s@%d handed out twice while its write is outstanding", fmtTP(dl.TP), dl.Offset)
 		}
 		w.outstanding[k] = dl
-		fmt.Fprintf(&b, "dead %s@%d count=%d reason=%s last=%s\n", fmtTP(dl.TP), dl.Offset, dl.DeliveryCount, dl.Reason, dl.LastError)
+		fmt.Fprintf(&b, "dead %s@%d count=%d reason=%s last=%s born=%d\n", fmtTP(dl.TP), dl.Offset, dl.DeliveryCount, dl.Reason, dl.LastError, dl.Born)
 	}
 	if fx.Settings != nil {
 		s := *fx.Settings
@@ -93,6 +95,37 @@ func (w *world) apply(fx Effects) string {
 	}
 	w.next = fx.Next
 	return b.String()
+}
+
+// check checks what must hold between commands: the offset store holds
+// exactly the group's settled state of every partition (every change the
+// group decided was handed out to persist, and nothing else).
+func (w *world) check() {
+	seen := map[delivery.TP]bool{}
+	for _, tp := range w.a.Partitions() {
+		seen[tp] = true
+		committed, acked, _ := w.a.Snapshot(tp)
+		st, ok := w.store[tp]
+		switch {
+		case !ok:
+			w.violate("%s has state (committed %d) that was never persisted", fmtTP(tp), committed)
+		case st.Committed != committed || fmt.Sprint(st.Acked) != fmt.Sprint(acked):
+			w.violate("%s is committed %d acked %v, persisted %d %v", fmtTP(tp), committed, acked, st.Committed, st.Acked)
+		}
+	}
+	for tp := range w.store {
+		if !seen[tp] {
+			w.violate("%s is persisted but the group has no state for it", fmtTP(tp))
+		}
+	}
+	// Every pending dead letter is being written, or will be handed out
+	// again at a retry the caller is told to tick for.
+	retrying := w.a.dead.failed && !w.next.IsZero() && !w.next.After(w.a.dead.retry)
+	for _, dl := range w.a.d.Dead() {
+		if _, ok := w.outstanding[letterKey{dl.TP, dl.Offset, w.a.born[dl.TP.Topic]}]; !ok && !retrying {
+			w.violate("dead letter %s@%d is pending with no write outstanding and no retry scheduled", fmtTP(dl.TP), dl.Offset)
+		}
+	}
 }
 
 func (w *world) violate(format string, args ...any) {
@@ -203,6 +236,9 @@ func (w *world) poll(id string, limit int, room int64) string {
 			}
 		}
 		got = append(got, res.Deliveries...)
+		for _, d := range res.Deliveries {
+			w.got[id] = append(w.got[id], Ref{TP: d.TP, Offset: d.Offset})
+		}
 		room -= 100 * int64(len(res.Deliveries))
 		left -= len(res.Deliveries)
 		if len(res.Deliveries) < res.Asked || res.Asked == 0 {
@@ -240,17 +276,24 @@ func (w *world) settle(s Settle) string {
 	return b.String() + w.apply(fx)
 }
 
+// letterKey names a dead letter handed out.
+type letterKey struct {
+	tp   delivery.TP
+	off  int64
+	born int64
+}
+
 // deadWritten reports the outstanding dead letter's write, done or failed.
-func (w *world) deadWritten(k deadKey, ok bool) string {
+func (w *world) deadWritten(k letterKey, ok bool) string {
 	dl, out := w.outstanding[k]
 	if !out {
 		w.violate("report of a dead letter %s@%d never handed out", fmtTP(k.tp), k.off)
 	}
 	delete(w.outstanding, k)
 	if !ok {
-		return "failed\n" + w.apply(w.a.DeadLetterFailed(w.now, k.tp, k.off))
+		return "failed\n" + w.apply(w.a.DeadLetterFailed(w.now, dl))
 	}
-	fx, err := w.a.DeadLetterWritten(w.now, k.tp, k.off)
+	fx, err := w.a.DeadLetterWritten(w.now, dl)
 	w.dlq = append(w.dlq, dl)
 	if err != nil {
 		return errLine(err) + w.apply(fx)
