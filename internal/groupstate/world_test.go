@@ -27,10 +27,10 @@ type world struct {
 	// outstanding are the dead letters handed out and not yet reported:
 	// the caller's DLQ writes in progress.
 	outstanding map[letterKey]DeadLetter
-	dlq         []DeadLetter // written, in order
-	next        time.Time             // the last Effects.Next
-	rewound     map[delivery.TP]bool  // partitions a reset or deletion may move back
-	got         map[string][]Ref      // per member, what its polls handed it (maybe settled since)
+	dlq         []DeadLetter         // written, in order
+	next        time.Time            // the last Effects.Next
+	rewound     map[delivery.TP]bool // partitions a reset or deletion may move back
+	got         map[string][]Ref     // per member, what its polls handed it (maybe settled since)
 	violations  []string
 }
 
