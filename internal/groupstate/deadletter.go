@@ -16,14 +16,18 @@ const (
 // DeadLetter is a dead letter to write: the message at TP/Offset of the
 // topic created at Born (the caller writes nothing, and reports the letter
 // written, if the topic by that name now is another one: the message is
-// gone with its topic).
+// gone with its topic). Epoch tells a report of it from one of a letter of
+// the same message decided after the group's delivery state was rebuilt
+// (see Group.reconfigure).
 type DeadLetter struct {
 	delivery.DeadLetter
-	Born int64
+	Born  int64
+	Epoch uint64
 }
 
 // deadLetters is the state of the group's DLQ writes.
 type deadLetters struct {
+	epoch   uint64           // bumped whenever the delivery state is rebuilt: older letters are stale
 	writing map[deadKey]bool // handed out in Effects, not yet reported back
 	failed  bool             // a write failed since the last retry: Tick hands the pending ones out again at retry
 	retry   time.Time        // with failed: when
@@ -35,13 +39,15 @@ type deadKey struct {
 	off int64
 }
 
-func newDeadLetters() deadLetters { return deadLetters{writing: make(map[deadKey]bool)} }
+func newDeadLetters(epoch uint64) deadLetters {
+	return deadLetters{epoch: epoch, writing: make(map[deadKey]bool)}
+}
 
 // bury hands out dead letters the delivery state decided, to be written.
 func (a *Group) bury(dls []delivery.DeadLetter) {
 	for _, dl := range dls {
 		a.dead.writing[deadKey{dl.TP, dl.Offset}] = true
-		a.fx.DeadLetters = append(a.fx.DeadLetters, DeadLetter{DeadLetter: dl, Born: a.born[dl.TP.Topic]})
+		a.fx.DeadLetters = append(a.fx.DeadLetters, DeadLetter{DeadLetter: dl, Born: a.born[dl.TP.Topic], Epoch: a.dead.epoch})
 	}
 }
 
@@ -66,10 +72,10 @@ func (a *Group) unawait(tp delivery.TP) {
 
 // stale reports whether dl, handed out earlier, is no longer awaited: its
 // partition was forgotten since (its topic deleted or created again, its
-// offsets deleted), so that a report of it must not settle a dead letter
-// of the same offset decided since.
+// offsets deleted), or the delivery state rebuilt, so that a report of it
+// must not settle a dead letter of the same offset decided since.
 func (a *Group) stale(dl DeadLetter) bool {
-	return !a.dead.writing[deadKey{dl.TP, dl.Offset}] || dl.Born != a.born[dl.TP.Topic]
+	return !a.dead.writing[deadKey{dl.TP, dl.Offset}] || dl.Born != a.born[dl.TP.Topic] || dl.Epoch != a.dead.epoch
 }
 
 // DeadLetterWritten reports that the caller wrote dl to the DLQ (or found

@@ -79,7 +79,7 @@ func New(id string, cfg Config) *Group {
 		hosts:  make(map[string]string),
 		nudged: make(map[string]uint64),
 		born:   make(map[string]int64),
-		dead:   newDeadLetters(),
+		dead:   newDeadLetters(0),
 	}
 }
 

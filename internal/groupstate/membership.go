@@ -101,8 +101,10 @@ func (s Settings) conflict(o Settings) error {
 }
 
 // reconfigure gives an empty group new delivery settings: a fresh
-// delivery.Group restored from the old one's offsets (an empty group holds
-// nothing in flight; a pending dead letter is delivered again).
+// delivery.Group restored from the old one's offsets. An empty group holds
+// nothing in flight; a pending dead letter is delivered again, and the
+// report of a write of it still outstanding is stale (a new epoch), so
+// that it cannot settle the letter of a later death of the same message.
 func (a *Group) reconfigure(set Settings) {
 	d := delivery.NewGroup(set.config().Or(a.cfg.Delivery))
 	for _, tp := range a.d.Partitions() {
@@ -111,7 +113,7 @@ func (a *Group) reconfigure(set Settings) {
 		}
 	}
 	a.d, a.settings = d, set
-	a.dead = newDeadLetters()
+	a.dead = newDeadLetters(a.dead.epoch + 1)
 }
 
 // memberLimit refuses a join that would add a member to a group holding

@@ -330,7 +330,7 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 		off, _ := strconv.ParseInt(o, 10, 64)
 		k := letterKey{tp: parseTP(t, tps), off: off, born: -1}
 		for o := range w.outstanding {
-			if o.tp == k.tp && o.off == k.off && o.born > k.born {
+			if o.tp == k.tp && o.off == k.off && (o.born > k.born || o.born == k.born && o.epoch > k.epoch) {
 				k = o
 			}
 		}

@@ -72,12 +72,12 @@ func (w *world) apply(fx Effects) string {
 	}
 	clear(w.rewound)
 	for _, dl := range fx.DeadLetters {
-		k := letterKey{dl.TP, dl.Offset, dl.Born}
+		k := letterKey{dl.TP, dl.Offset, dl.Born, dl.Epoch}
 		if _, dup := w.outstanding[k]; dup {
 			w.violate("dead letter %s@%d handed out twice while its write is outstanding", fmtTP(dl.TP), dl.Offset)
 		}
 		w.outstanding[k] = dl
-		fmt.Fprintf(&b, "dead %s@%d count=%d reason=%s last=%s born=%d\n", fmtTP(dl.TP), dl.Offset, dl.DeliveryCount, dl.Reason, dl.LastError, dl.Born)
+		fmt.Fprintf(&b, "dead %s@%d count=%d reason=%s last=%s born=%d epoch=%d\n", fmtTP(dl.TP), dl.Offset, dl.DeliveryCount, dl.Reason, dl.LastError, dl.Born, dl.Epoch)
 	}
 	if fx.Settings != nil {
 		s := *fx.Settings
@@ -122,7 +122,7 @@ func (w *world) check() {
 	// again at a retry the caller is told to tick for.
 	retrying := w.a.dead.failed && !w.next.IsZero() && !w.next.After(w.a.dead.retry)
 	for _, dl := range w.a.d.Dead() {
-		if _, ok := w.outstanding[letterKey{dl.TP, dl.Offset, w.a.born[dl.TP.Topic]}]; !ok && !retrying {
+		if _, ok := w.outstanding[letterKey{dl.TP, dl.Offset, w.a.born[dl.TP.Topic], w.a.dead.epoch}]; !ok && !retrying {
 			w.violate("dead letter %s@%d is pending with no write outstanding and no retry scheduled", fmtTP(dl.TP), dl.Offset)
 		}
 	}
@@ -278,9 +278,10 @@ func (w *world) settle(s Settle) string {
 
 // letterKey names a dead letter handed out.
 type letterKey struct {
-	tp   delivery.TP
-	off  int64
-	born int64
+	tp    delivery.TP
+	off   int64
+	born  int64
+	epoch uint64
 }
 
 // deadWritten reports the outstanding dead letter's write, done or failed.
