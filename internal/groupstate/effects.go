@@ -56,17 +56,28 @@ func (a *Group) begin(view Topics) {
 			a.born[t] = top.Born
 		}
 	}
-	if len(view) == 0 {
-		a.view = a.known
-		return
+	a.arg = view
+}
+
+// lookup returns topic t as the command running knows it: from its
+// argument, or else from the last SetTopics.
+func (a *Group) lookup(t string) (Topic, bool) {
+	if top, ok := a.arg[t]; ok {
+		return top, true
 	}
-	a.view = make(Topics, len(a.known)+len(view))
-	for t, top := range a.known {
-		a.view[t] = top
+	top, ok := a.known[t]
+	return top, ok
+}
+
+// counts returns the partition count of every topic the command knows.
+func (a *Group) counts() map[string]int32 {
+	out := make(map[string]int32, len(a.known)+len(a.arg))
+	for _, ts := range []Topics{a.known, a.arg} {
+		for t, top := range ts {
+			out[t] = int32(len(top.Partitions))
+		}
 	}
-	for t, top := range view {
-		a.view[t] = top
-	}
+	return out
 }
 
 // end finishes a command: it computes when the caller must tick next and
@@ -74,6 +85,6 @@ func (a *Group) begin(view Topics) {
 func (a *Group) end(now time.Time) Effects {
 	a.fx.Next = a.nextDeadline(now)
 	fx := a.fx
-	a.fx, a.view = Effects{}, nil
+	a.fx, a.arg = Effects{}, nil
 	return fx
 }

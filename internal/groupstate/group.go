@@ -65,8 +65,13 @@ type Group struct {
 	changes uint64
 	nudged  map[string]uint64
 
-	view Topics  // during a command: its topics over known
-	fx   Effects // during a command: the effects collected
+	ops      uint64        // membership commands run: a poll's plan is valid while it stays
+	lastPlan *pollPlan     // the last poll's, while ops says it is valid
+	owned    []delivery.TP // scratch of poll
+	ends     []int64       // scratch of poll
+
+	arg Topics  // during a command: the topics it was given (looked up before known)
+	fx  Effects // during a command: the effects collected
 }
 
 // New returns an empty group named id.
@@ -102,7 +107,10 @@ func (a *Group) RestoreSettings(s Saved) { a.saved = s }
 // Delete marks an empty group dead: every later command answers
 // GROUP_NOT_FOUND. The caller forgets its stored offsets and settings.
 // Errors: GROUP_NOT_EMPTY.
-func (a *Group) Delete() error { return a.g.Delete() }
+func (a *Group) Delete() error {
+	a.ops++
+	return a.g.Delete()
+}
 
 // ID returns the group's name.
 func (a *Group) ID() string { return a.id }

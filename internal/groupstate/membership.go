@@ -41,7 +41,7 @@ func (a *Group) join(now time.Time, j Join) (group.JoinResult, error) {
 	} else if err := a.settings.conflict(set); err != nil {
 		return group.JoinResult{}, err
 	}
-	res, err := a.g.Join(now, j.Params, a.view.counts())
+	res, err := a.g.Join(now, j.Params, a.counts())
 	a.afterOp()
 	if err != nil {
 		return group.JoinResult{}, err
@@ -180,6 +180,7 @@ func (a *Group) Leave(now time.Time, member string) (Effects, error) {
 // long polls when some member's assignment may have changed. Call it after
 // every mutating call on a.g.
 func (a *Group) afterOp() {
+	a.ops++
 	a.subscribe()
 	rel := a.g.DrainReleased()
 	if gen := a.g.Generation(); gen != a.epoch || len(rel) > 0 {
@@ -196,7 +197,7 @@ func (a *Group) afterOp() {
 	}
 	for _, r := range rel {
 		tp := delivery.TP{Topic: r.Topic, Partition: r.Partition}
-		if _, exists := a.view[r.Topic]; r.Why == group.WhyTopicDeleted && !exists && a.d.Has(tp) {
+		if _, exists := a.lookup(r.Topic); r.Why == group.WhyTopicDeleted && !exists && a.d.Has(tp) {
 			a.forget(tp)
 		} else {
 			a.d.Release(r.Member, tp)

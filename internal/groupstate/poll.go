@@ -20,6 +20,9 @@ type Poll struct {
 	Limit      int   // the most messages this round may hand out
 	Room       int64 // the bytes the answer may still carry
 	First      bool  // nothing handed out yet: the round hands out at least one message
+	// Buf, if not nil, is where the round's deliveries go (from its start):
+	// a poll's rounds reuse one buffer.
+	Buf []delivery.Delivery
 }
 
 // PollResult is what a round of a poll handed out.
@@ -31,7 +34,8 @@ type PollResult struct {
 	// is deliverable now.
 	Asked int
 	// HeartbeatDue: the member's assignment changed since it was last told
-	// (once per change): an empty long poll answers now.
+	// (once per change): an empty long poll answers now. Only a poll's
+	// first round (Poll.First) looks.
 	HeartbeatDue bool
 	// NextRedelivery is, when nothing was handed out, when a redelivery
 	// comes due (a long poll looks again then); zero: none.
@@ -75,22 +79,15 @@ func (a *Group) Poll(now time.Time, p Poll, topics Topics) (PollResult, Effects,
 }
 
 func (a *Group) poll(now time.Time, p Poll) (PollResult, error) {
-	assigned, err := a.g.Assignment(p.Member, p.Generation)
+	pl, err := a.plan(p.Member, p.Generation)
 	if err != nil {
 		return PollResult{}, err
 	}
 	a.hosts[p.Member] = p.Host
-	var (
-		owned []delivery.TP
-		bound sizeBound
-		ends  = make(map[delivery.TP]int64)
-	)
-	topics := make([]string, 0, len(assigned))
-	for t := range assigned {
-		topics = append(topics, t)
-	}
-	slices.Sort(topics)
-	for _, t := range topics {
+	var bound sizeBound
+	owned, ends := a.owned[:0], a.ends[:0]
+	assigned := pl.assigned
+	for _, t := range pl.topics {
 		top, ok := a.topic(t)
 		if !ok {
 			continue // deleted (or created again: see topic)
@@ -110,10 +107,11 @@ func (a *Group) poll(now time.Time, p Poll) (PollResult, error) {
 				return PollResult{}, err
 			}
 			bound.add(top.MaxMessageBytes, part.Bytes)
-			ends[tp] = part.HighWatermark
+			ends = append(ends, part.HighWatermark)
 			owned = append(owned, tp)
 		}
 	}
+	a.owned, a.ends = owned, ends
 	k := p.Limit
 	if bound.all > p.Room {
 		k = int(min(int64(k), p.Room/max(bound.one, 1)))
@@ -123,18 +121,48 @@ func (a *Group) poll(now time.Time, p Poll) (PollResult, error) {
 	}
 	res := PollResult{Asked: max(k, 0)}
 	if k > 0 {
-		res.Deliveries = a.d.Poll(nil, now, p.Member, owned, k, func(tp delivery.TP) int64 { return ends[tp] })
+		res.Deliveries = a.d.Poll(p.Buf[:0], now, p.Member, owned, k, func(tp delivery.TP) int64 {
+			return ends[slices.Index(owned, tp)] // a member owns a few partitions
+		})
 	}
 	if len(res.Deliveries) > 0 {
 		a.hints.add(now.Add(a.d.Config().VisibilityTimeout))
 	} else if at, ok := a.deliveryDeadline(now); ok {
 		res.NextRedelivery = at
 	}
-	if a.g.HeartbeatDue(p.Member) && a.nudged[p.Member] != a.changes {
+	if p.First && a.g.HeartbeatDue(p.Member) && a.nudged[p.Member] != a.changes {
 		a.nudged[p.Member] = a.changes
 		res.HeartbeatDue = true
 	}
 	return res, nil
+}
+
+// pollPlan is what a member's assignment makes it poll, kept between the
+// rounds of its poll while no membership command runs.
+type pollPlan struct {
+	member   string
+	gen      int64
+	ops      uint64 // a.ops when made
+	assigned api.Assignment
+	topics   []string // of assigned, sorted
+}
+
+// plan returns what member may poll (see group.Group.Assignment).
+func (a *Group) plan(member string, generation int64) (*pollPlan, error) {
+	if pl := a.lastPlan; pl != nil && pl.member == member && pl.gen == generation && pl.ops == a.ops {
+		return pl, nil
+	}
+	assigned, err := a.g.Assignment(member, generation)
+	if err != nil {
+		return nil, err
+	}
+	pl := &pollPlan{member: member, gen: generation, ops: a.ops, assigned: assigned, topics: make([]string, 0, len(assigned))}
+	for t := range assigned {
+		pl.topics = append(pl.topics, t)
+	}
+	slices.Sort(pl.topics)
+	a.lastPlan = pl
+	return pl, nil
 }
 
 // sizeBound bounds the message bytes of the owned partitions without

@@ -44,7 +44,7 @@ func (top Topic) partition(t string, p int32) (Partition, error) {
 // old one's state. Until then the group acts as if t did not exist, so that
 // no state of the old topic is applied to the new one's records.
 func (a *Group) topic(t string) (Topic, bool) {
-	top, ok := a.view[t]
+	top, ok := a.lookup(t)
 	if !ok {
 		return Topic{}, false
 	}
@@ -83,7 +83,7 @@ func (ts Topics) names() []string {
 // offsets.
 func (a *Group) SetTopics(now time.Time, topics Topics) Effects {
 	a.begin(nil)
-	a.view = topics
+	a.known, a.arg = nil, topics // what is gone is gone
 	var recreated []string
 	for _, t := range topics.names() {
 		if old, ok := a.born[t]; ok && old != topics[t].Born {
@@ -102,7 +102,7 @@ func (a *Group) SetTopics(now time.Time, topics Topics) Effects {
 				without[t] = top
 			}
 		}
-		a.view = without // the old topics are gone
+		a.arg = without // the old topics are gone
 		a.g.SetPartitions(now, without.counts())
 		a.afterOp()
 		for _, tp := range a.d.Partitions() {
@@ -115,7 +115,7 @@ func (a *Group) SetTopics(now time.Time, topics Topics) Effects {
 				a.subs[t] = []int64{} // created after the subscription: from the earliest
 			}
 		}
-		a.view = topics
+		a.arg = topics
 	}
 	a.g.SetPartitions(now, counts)
 	a.afterOp()
