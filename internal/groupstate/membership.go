@@ -1,6 +1,7 @@
 package groupstate
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -85,17 +86,17 @@ func (s Saved) inherit(p *group.JoinParams, set *Settings) Saved {
 // conflict refuses a join into a live group that names delivery settings
 // other than those its creator fixed; zero fields name nothing.
 func (s Settings) conflict(o Settings) error {
-	bad := func(field string, have, want any) error {
-		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", field, have, want).
-			WithDetail("field", field).WithDetail("group_value", have)
+	bad := func(setting string, have, want any) error {
+		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", setting, have, want).
+			WithDetail("setting", setting).WithDetail("group_value", fmt.Sprint(have))
 	}
 	switch {
 	case o.MaxRetries != 0 && o.MaxRetries != s.MaxRetries:
-		return bad("max_retries", s.MaxRetries, o.MaxRetries)
+		return bad("max retries", s.MaxRetries, o.MaxRetries)
 	case o.VisibilityTimeout != 0 && o.VisibilityTimeout != s.VisibilityTimeout:
-		return bad("visibility_timeout_ms", s.VisibilityTimeout.Milliseconds(), o.VisibilityTimeout.Milliseconds())
+		return bad("visibility timeout", s.VisibilityTimeout, o.VisibilityTimeout)
 	case o.MaxInFlight != 0 && o.MaxInFlight != s.MaxInFlight:
-		return bad("max_in_flight", s.MaxInFlight, o.MaxInFlight)
+		return bad("max in flight", s.MaxInFlight, o.MaxInFlight)
 	}
 	return nil
 }

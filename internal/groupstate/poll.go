@@ -184,7 +184,7 @@ func (s *sizeBound) add(maxMessage int32, logBytes int64) {
 func (a *Group) start(tp delivery.TP, part Partition) error {
 	if !a.d.Has(tp) {
 		if a.offsetReset == api.OffsetResetNone {
-			return api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset_reset is none; commit or reset one", a.id, tp.Topic, tp.Partition).
+			return api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset reset policy is none; commit or reset one", a.id, tp.Topic, tp.Partition).
 				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
 		}
 		a.d.Restore(tp, a.startOffset(tp, part), nil)
