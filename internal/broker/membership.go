@@ -2,12 +2,11 @@ package broker
 
 import (
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // ValidateGroupID reports whether id is a legal group ID: the rules of topic
@@ -96,67 +95,45 @@ func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (ap
 	}
 }
 
-func joinSettings(req api.JoinRequest) (groupSettings, error) {
+func joinSettings(req api.JoinRequest) (groupstate.Settings, error) {
 	switch {
 	case req.MaxRetries < -1:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("max_retries %d: want -1 (no retries), 0 (default) or more", req.MaxRetries).WithDetail("field", "max_retries")
+		return groupstate.Settings{}, api.ErrInvalidArgument.Withf("max_retries %d: want -1 (no retries), 0 (default) or more", req.MaxRetries).WithDetail("field", "max_retries")
 	case req.MaxInFlight < 0:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("max_in_flight %d is negative", req.MaxInFlight).WithDetail("field", "max_in_flight")
+		return groupstate.Settings{}, api.ErrInvalidArgument.Withf("max_in_flight %d is negative", req.MaxInFlight).WithDetail("field", "max_in_flight")
 	}
 	visibility, err := checkedMS("visibility_timeout_ms", req.VisibilityTimeoutMS, MaxDelay, api.ErrInvalidArgument)
 	if err != nil {
-		return groupSettings{}, err
+		return groupstate.Settings{}, err
 	}
-	return groupSettings{MaxRetries: req.MaxRetries, VisibilityTimeout: visibility, MaxInFlight: req.MaxInFlight}, nil
+	return groupstate.Settings{MaxRetries: req.MaxRetries, VisibilityTimeout: visibility, MaxInFlight: req.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, session, rebalance time.Duration, host string) (api.JoinResponse, error) {
+func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupstate.Settings, session, rebalance time.Duration, host string) (api.JoinResponse, error) {
+	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	if err := c.memberLimitLocked(cg, req); err != nil {
-		return api.JoinResponse{}, err
+	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
+		Params: group.JoinParams{
+			MemberID:         req.MemberID,
+			InstanceID:       req.InstanceID,
+			ClientID:         req.ClientID,
+			ClientHost:       host,
+			Topics:           req.Topics,
+			SessionTimeout:   session,
+			RebalanceTimeout: rebalance,
+			Assignor:         req.Assignor,
+			OffsetReset:      req.OffsetReset,
+		},
+		Settings: set,
+	}, view)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.b.log.Error("persist offsets of a join", "group", cg.id, "err", perr)
 	}
-	creating := cg.g.Empty()
-	var saved savedSettings
-	if creating {
-		// What the join leaves out, the group keeps (savedSettings).
-		saved = cg.saved.inherit(&req)
-		var err error
-		if set, err = joinSettings(req); err != nil {
-			return api.JoinResponse{}, err
-		}
-	} else if err := cg.settings.conflict(set); err != nil {
-		return api.JoinResponse{}, err
-	}
-	now := c.b.now()
-	res, err := cg.g.Join(now, group.JoinParams{
-		MemberID:         req.MemberID,
-		InstanceID:       req.InstanceID,
-		ClientID:         req.ClientID,
-		ClientHost:       host,
-		Topics:           req.Topics,
-		SessionTimeout:   session,
-		RebalanceTimeout: rebalance,
-		Assignor:         req.Assignor,
-		OffsetReset:      req.OffsetReset,
-	}, c.partitionCounts())
-	c.afterOpLocked(cg)
 	if err != nil {
 		return api.JoinResponse{}, err
 	}
-	if creating {
-		cg.offsetReset = req.OffsetReset
-		if set != cg.settings {
-			c.reconfigureLocked(cg, set)
-		}
-		if saved != cg.saved {
-			if err := c.b.meta.putGroupSettings(cg.id, saved); err != nil {
-				c.b.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
-			}
-			cg.saved = saved
-		}
-	}
-	cg.hosts[res.MemberID] = host
 	c.wake()
 	return api.JoinResponse{
 		MemberID:            res.MemberID,
@@ -166,37 +143,6 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 		SessionTimeoutMS:    res.SessionTimeout.Milliseconds(),
 		Assignor:            res.Assignor,
 	}, nil
-}
-
-// conflict refuses a join into a live group that names delivery settings
-// other than those its creator fixed; zero fields name nothing.
-func (s groupSettings) conflict(o groupSettings) error {
-	bad := func(field string, have, want any) error {
-		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", field, have, want).
-			WithDetail("field", field).WithDetail("group_value", have)
-	}
-	switch {
-	case o.MaxRetries != 0 && o.MaxRetries != s.MaxRetries:
-		return bad("max_retries", s.MaxRetries, o.MaxRetries)
-	case o.VisibilityTimeout != 0 && o.VisibilityTimeout != s.VisibilityTimeout:
-		return bad("visibility_timeout_ms", s.VisibilityTimeout.Milliseconds(), o.VisibilityTimeout.Milliseconds())
-	case o.MaxInFlight != 0 && o.MaxInFlight != s.MaxInFlight:
-		return bad("max_in_flight", s.MaxInFlight, o.MaxInFlight)
-	}
-	return nil
-}
-
-// reconfigureLocked gives an empty group new delivery settings: a fresh
-// delivery.Group restored from the old one's offsets (an empty group holds
-// nothing in flight). Callers hold cg.mu.
-func (c *coordinator) reconfigureLocked(cg *cgroup, set groupSettings) {
-	d := delivery.NewGroup(set.config().Or(c.dcfg))
-	for _, tp := range cg.d.Partitions() {
-		if committed, acked, ok := cg.d.Snapshot(tp); ok {
-			d.Restore(tp, committed, acked)
-		}
-	}
-	cg.d, cg.settings = d, set
 }
 
 func nonNil(a api.Assignment) api.Assignment {
@@ -217,18 +163,15 @@ func (b *Broker) Heartbeat(groupID string, req api.HeartbeatRequest, host string
 		return api.HeartbeatResponse{}, err
 	}
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	before, _ := cg.g.Member(req.MemberID)
-	res, err := cg.g.Heartbeat(c.b.now(), req.MemberID, req.Generation, req.OwnedPartitions)
-	c.afterOpLocked(cg)
+	res, fx, err := cg.a.Heartbeat(c.now(), req.MemberID, req.Generation, req.OwnedPartitions, host)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.b.log.Error("persist offsets of a heartbeat", "group", cg.id, "err", perr)
+	}
 	if err != nil {
 		return api.HeartbeatResponse{}, err
 	}
-	if !sameAssignment(before.Assigned, res.Assigned) {
-		// The member's long poll waits on its old partitions: wake it.
-		cg.signalLocked()
-	}
-	cg.hosts[req.MemberID] = host
 	c.wake()
 	return api.HeartbeatResponse{
 		Generation:          res.Generation,
@@ -247,17 +190,15 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 		return err
 	}
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	err = cg.g.Leave(c.b.now(), memberID)
-	c.afterOpLocked(cg)
+	fx, err := cg.a.Leave(c.now(), memberID)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.b.log.Error("persist offsets of a leave", "group", cg.id, "err", perr)
+	}
 	if err != nil {
 		return err
 	}
-	if cg.d.ReleaseMember(memberID) > 0 {
-		cg.signalLocked()
-	}
-	delete(cg.hosts, memberID)
-	delete(cg.nudged, memberID)
 	c.wake()
 	return nil
 }
@@ -273,24 +214,6 @@ func (b *Broker) MemberTopics(groupID, memberID string) []string {
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	m, _ := cg.g.Member(memberID)
+	m, _ := cg.a.Member(memberID)
 	return m.Topics
-}
-
-func sameAssignment(a, b api.Assignment) bool {
-	count := func(x api.Assignment) (n int) {
-		for _, ps := range x {
-			n += len(ps)
-		}
-		return n
-	}
-	if count(a) != count(b) {
-		return false
-	}
-	for t, ps := range a {
-		if !slices.Equal(ps, b[t]) {
-			return false
-		}
-	}
-	return true
 }

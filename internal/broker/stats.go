@@ -43,13 +43,12 @@ func (b *Broker) GroupStats() []GroupStats {
 }
 
 func (c *coordinator) stats(cg *cgroup) GroupStats {
-	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	now := c.b.now()
-	d := cg.g.Describe(now)
+	now := c.now()
+	snap := c.snapshot(cg, now)
+	d := snap.desc
 	return GroupStats{
 		Group: cg.id, State: d.State, Generation: d.Generation, Members: len(d.Members),
-		Assignor: d.Assignor, Rebalances: d.Rebalances, Partitions: c.partitionStatsLocked(cg, now),
+		Assignor: d.Assignor, Rebalances: d.Rebalances, Partitions: c.partitionStats(snap, now),
 	}
 }
 
@@ -75,22 +74,12 @@ func (b *Broker) DescribeGroup(groupID string) (api.GroupDescription, error) {
 }
 
 func (c *coordinator) describe(cg *cgroup) api.GroupDescription {
-	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	now := c.b.now()
-	d := cg.g.Describe(now)
-	for i := range d.Members {
-		m := &d.Members[i]
-		if h, ok := cg.hosts[m.MemberID]; ok {
-			m.ClientHost = h
-		}
-		m.AssignedPartitions = nonNil(m.AssignedPartitions)
-		m.InFlight = cg.d.InFlight(m.MemberID)
-	}
-	for _, ps := range c.partitionStatsLocked(cg, now) {
-		owner, _ := cg.g.Owner(ps.Topic, ps.Partition)
+	now := c.now()
+	snap := c.snapshot(cg, now)
+	d := snap.desc
+	for i, ps := range c.partitionStats(snap, now) {
 		d.Partitions = append(d.Partitions, api.PartitionStatus{
-			Topic: ps.Topic, Partition: ps.Partition, Owner: owner,
+			Topic: ps.Topic, Partition: ps.Partition, Owner: snap.parts[i].owner,
 			CommittedOffset: ps.Committed, HighWatermark: ps.HighWatermark,
 			Lag: ps.Lag, TimeLagMS: ps.TimeLag.Milliseconds(), InFlight: ps.InFlight,
 			Redelivered: ps.Redelivered, DeadLettered: ps.DeadLettered,
