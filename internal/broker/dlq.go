@@ -8,35 +8,29 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
-	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
-// deadLetterLocked writes dl to its topic's DLQ (api.DLQName: same
-// partition number, the original key, value, headers and timestamp, plus the
-// disposition headers), and only then settles it in the group, so a failed
-// write loses nothing: the message stays a pending dead letter, which the
-// timer loop retries with backoff (cg.deadFailed). A failed write is not the
-// caller's error: a client's valid nack succeeds even when the DLQ cannot
-// take the message now. The first failure is logged here, the retries log
-// their own. The error reports only a failure to settle. Callers hold cg.mu.
-func (c *coordinator) deadLetterLocked(cg *cgroup, dl delivery.DeadLetter) error {
-	if err := c.writeDeadLetter(cg.id, dl); err != nil {
-		if !cg.deadFailed {
-			c.b.log.Error("dead-letter write failed; kept pending and retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", err)
-		}
-		cg.deadFailed = true
-		return nil
-	}
-	return cg.d.DeadLettered(dl.TP, dl.Offset)
-}
-
-func (c *coordinator) writeDeadLetter(groupID string, dl delivery.DeadLetter) error {
+// writeDeadLetter writes dl to its topic's DLQ (api.DLQName: same
+// partition number, the original key, value, headers and timestamp, plus
+// the disposition headers). The group settles dl only once this succeeded
+// (groupstate.Group.DeadLetterWritten), so a failed write loses nothing:
+// the message stays a pending dead letter, which the group hands out again
+// after a backoff. A failed write is not a client's error: a valid nack
+// succeeds even when the DLQ cannot take the message now. nil also means
+// there was nothing to keep: the topic (the one dl is of: created at
+// dl.Born) or the record is gone. It runs with no group lock held: it may
+// create or grow the DLQ topic and publish to it.
+func (c *coordinator) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error {
 	t, err := c.b.lookup(dl.TP.Topic)
 	if err != nil {
 		if errors.Is(err, api.ErrTopicNotFound) {
 			return nil // the topic and its messages are gone: nothing to keep
 		}
 		return err
+	}
+	if dl.Born != 0 && t.cfg.CreatedAt != dl.Born {
+		return nil // created again since: the message is gone with its topic
 	}
 	p, err := t.partition(dl.TP.Partition)
 	if err != nil {
@@ -131,25 +125,4 @@ func (b *Broker) ensureDLQ(src *topic) (string, error) {
 		return name, err
 	}
 	return name, nil
-}
-
-// retryDeadLocked writes the pending dead letters whose DLQ write failed,
-// and returns the partitions it settled; cg.deadFailed stays set while one
-// still fails. Callers hold cg.mu.
-func (c *coordinator) retryDeadLocked(cg *cgroup) []delivery.TP {
-	cg.deadFailed = false
-	var dirty []delivery.TP
-	for _, dl := range cg.d.Dead() {
-		err := c.writeDeadLetter(cg.id, dl)
-		if err == nil {
-			err = cg.d.DeadLettered(dl.TP, dl.Offset)
-		}
-		if err != nil {
-			cg.deadFailed = true
-			c.b.log.Error("dead-letter write failed again", "group", cg.id, "topic", dl.TP.Topic, "offset", dl.Offset, "err", err)
-			continue
-		}
-		dirty = append(dirty, dl.TP)
-	}
-	return dirty
 }

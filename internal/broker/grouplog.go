@@ -15,7 +15,7 @@ type groupLog struct {
 // with its reason and how many partitions move) or to a new state (stable
 // again, empty). Callers hold cg.mu.
 func (c *coordinator) logChangesLocked(cg *cgroup) {
-	st, gen := cg.g.State(), cg.g.Generation()
+	st, gen := cg.a.State(), cg.a.Generation()
 	prev := cg.logged
 	if st == prev.state && gen == prev.gen {
 		return
@@ -27,7 +27,7 @@ func (c *coordinator) logChangesLocked(cg *cgroup) {
 		c.b.log.Info("group state changed", append(attrs, "from", prev.state.String())...)
 		return
 	}
-	if rs := cg.g.Rebalances(c.b.now()); len(rs.Recent) > 0 && rs.Recent[0].Generation == gen {
+	if rs := cg.a.Rebalances(c.b.now()); len(rs.Recent) > 0 && rs.Recent[0].Generation == gen {
 		attrs = append(attrs, "reason", rs.Recent[0].Reason, "moved", len(rs.Recent[0].Moved))
 	}
 	c.b.log.Info("group rebalance", attrs...)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
-	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // CommitOffsets commits offsets the member chose: everything below each
@@ -25,54 +25,21 @@ func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) er
 	if err != nil {
 		return err
 	}
+	var refs []groupstate.Ref
+	for t, parts := range req.Offsets {
+		for p, off := range parts {
+			refs = append(refs, groupstate.Ref{TP: delivery.TP{Topic: t, Partition: p}, Offset: off})
+		}
+	}
+	view := c.topicView(slices.Sorted(offsetTopics(req.Offsets)))
 	cg.mu.Lock()
-	var writes []offsetstore.Write
-	err = c.commitLocked(cg, req, host, &writes)
+	fx, err := cg.a.Commit(c.now(), req.MemberID, req.Generation, host, refs, view)
+	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
-	if werr := c.store.Write(writes); werr != nil {
+	if werr := c.perform(cg, p); werr != nil {
 		return werr
 	}
 	return err
-}
-
-func (c *coordinator) commitLocked(cg *cgroup, req CommitParams, host string, writes *[]offsetstore.Write) error {
-	type commit struct {
-		tp  delivery.TP
-		off int64
-	}
-	var todo []commit
-	// Check everything first: a commit is applied whole or not at all.
-	for _, t := range slices.Sorted(offsetTopics(req.Offsets)) {
-		top, err := c.b.lookup(t)
-		if err != nil {
-			return err
-		}
-		for p, off := range req.Offsets[t] {
-			if err := cg.g.CheckOwner(req.MemberID, req.Generation, t, p); err != nil {
-				return err
-			}
-			part, err := top.partition(p)
-			if err != nil {
-				return err
-			}
-			if hwm := part.log.HighWatermark(); off < 0 || off > hwm {
-				return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside 0..%d (the high watermark)", off, t, p, hwm).
-					WithDetail("topic", t).WithDetail("partition", p).WithDetail("offset", off).WithDetail("high_watermark", hwm)
-			}
-			todo = append(todo, commit{delivery.TP{Topic: t, Partition: p}, off})
-		}
-	}
-	cg.hosts[req.MemberID] = host
-	for _, cm := range todo {
-		if !cg.d.Has(cm.tp) {
-			cg.d.Restore(cm.tp, cm.off, nil)
-		} else {
-			cg.d.Commit(cm.tp, cm.off)
-		}
-		*writes = append(*writes, c.snapshotLocked(cg, cm.tp))
-	}
-	cg.signalLocked() // commits may have settled messages others wait behind
-	return nil
 }
 
 func offsetTopics(o Offsets) func(func(string) bool) {
@@ -101,8 +68,8 @@ func (b *Broker) GroupOffsets(groupID string) (Offsets, error) {
 // cg.mu.
 func committedLocked(cg *cgroup) Offsets {
 	out := Offsets{}
-	for _, tp := range cg.d.Partitions() {
-		off, _ := cg.d.Committed(tp)
+	for _, tp := range cg.a.Partitions() {
+		off, _ := cg.a.Committed(tp)
 		if out[tp.Topic] == nil {
 			out[tp.Topic] = make(map[int32]int64)
 		}
@@ -123,15 +90,14 @@ func (b *Broker) DeleteGroup(groupID string) error {
 	}
 	defer c.mu.Unlock()
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	if err := cg.g.Delete(); err != nil {
+	err := cg.a.Delete()
+	cg.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	delete(c.groups, groupID)
-	// Under both locks, so that a group of the same name created next does
-	// not lose its first offsets or settings to this deletion.
-	if err := c.b.meta.putGroupSettings(groupID, savedSettings{}); err != nil {
-		return err
-	}
-	return c.store.DeleteGroup(groupID)
+	// Under c.mu (no group's lock), so that a group of the same name
+	// created next does not lose its first offsets or settings to this
+	// deletion.
+	return c.io.deleteGroup(groupID)
 }

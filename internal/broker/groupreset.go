@@ -8,11 +8,11 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
-	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // forgotten marks, in a reset plan, a partition whose offsets are deleted.
-const forgotten = -1
+const forgotten = groupstate.Forgotten
 
 // ResetOffsets moves the committed offsets of a group with no members (see
 // ResetParams and ResetMode): acknowledgements above a new offset are
@@ -44,45 +44,60 @@ func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, err
 		if len(req.Topics) == 0 && req.To != ResetOffsets && req.To != ResetGroup {
 			return ResetResult{}, err
 		}
-		// A reset may create the group; plan it on a scratch group first,
+		// A reset may create the group; plan it for an empty group first,
 		// so that one that fails, or only previews, leaves nothing behind.
-		scratch := c.newGroup(groupID)
-		plan, err := c.planResetLocked(scratch, req, from)
+		empty := resetBase{id: groupID, committed: map[delivery.TP]int64{}}
+		plan, err := c.planReset(empty, req, from)
 		if err != nil || req.DryRun {
-			return c.answerLocked(scratch, plan, req.DryRun), err
+			return empty.answer(plan, req.DryRun), err
 		}
 		if cg, err = c.getOrCreate(groupID); err != nil {
 			return ResetResult{}, err
 		}
 	}
-	cg.mu.Lock()
-	plan, err := c.planResetLocked(cg, req, from)
-	if err == nil && !req.DryRun && !cg.g.Empty() {
-		err = api.ErrGroupNotEmpty.Withf("group %q has members; offsets can be reset only when it has none (stop its consumers first)", cg.id).WithDetail("group", cg.id)
-	}
+	// The plan reads the logs (offsets for a timestamp): with the group's
+	// offsets copied, outside its lock.
+	base := c.resetBase(cg)
+	plan, err := c.planReset(base, req, from)
 	if err != nil {
-		cg.mu.Unlock()
 		return ResetResult{}, err
 	}
-	resp := c.answerLocked(cg, plan, req.DryRun)
-	var writes []offsetstore.Write
-	if !req.DryRun {
-		for tp, off := range plan {
-			if off == forgotten {
-				cg.d.Forget(tp)
-				delete(cg.subs, tp.Topic) // the next subscription applies offset_reset again
-			} else {
-				cg.d.Restore(tp, off, nil)
-			}
-			writes = append(writes, c.snapshotLocked(cg, tp))
-		}
-		cg.signalLocked()
+	resp := base.answer(plan, req.DryRun)
+	if req.DryRun {
+		return resp, nil
 	}
+	refs := make([]groupstate.Ref, 0, len(plan))
+	for tp, off := range plan {
+		refs = append(refs, groupstate.Ref{TP: tp, Offset: off})
+	}
+	cg.mu.Lock()
+	fx, err := cg.a.Reset(c.now(), refs)
+	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
-	if err := c.store.Write(writes); err != nil {
+	if perr := c.perform(cg, p); perr != nil {
+		return ResetResult{}, perr
+	}
+	if err != nil {
 		return ResetResult{}, err
 	}
 	return resp, nil
+}
+
+// resetBase is what a reset reads of its group, copied under its lock.
+type resetBase struct {
+	id        string
+	dead      bool
+	committed map[delivery.TP]int64 // every partition the group has state for
+}
+
+func (c *coordinator) resetBase(cg *cgroup) resetBase {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	base := resetBase{id: cg.id, dead: cg.a.State() == group.StateDead, committed: make(map[delivery.TP]int64)}
+	for _, tp := range cg.a.Partitions() {
+		base.committed[tp], _ = cg.a.Committed(tp)
+	}
+	return base
 }
 
 // checkReset checks that req names what its mode needs, without looking
@@ -129,11 +144,11 @@ func checkReset(groupID string, req ResetParams) error {
 	return nil
 }
 
-// planResetLocked returns the new offset of every partition the reset
-// touches (forgotten for a deletion), all checked; it changes nothing.
-// from is the source group's offsets for ResetGroup. Callers hold cg.mu.
-func (c *coordinator) planResetLocked(cg *cgroup, req ResetParams, from Offsets) (map[delivery.TP]int64, error) {
-	if cg.g.State() == group.StateDead {
+// planReset returns the new offset of every partition the reset touches
+// (forgotten for a deletion), all checked; it changes nothing. from is the
+// source group's offsets for ResetGroup. It reads the logs: no lock held.
+func (c *coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (map[delivery.TP]int64, error) {
+	if cg.dead {
 		return nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
 	}
 	plan := make(map[delivery.TP]int64)
@@ -163,7 +178,7 @@ func (c *coordinator) planResetLocked(cg *cgroup, req ResetParams, from Offsets)
 		if req.To == ResetGroup {
 			topics = slices.Collect(maps.Keys(from))
 		} else {
-			for _, tp := range cg.d.Partitions() {
+			for tp := range cg.committed {
 				if !slices.Contains(topics, tp.Topic) {
 					topics = append(topics, tp.Topic)
 				}
@@ -205,7 +220,7 @@ func (c *coordinator) planResetLocked(cg *cgroup, req ResetParams, from Offsets)
 					return nil, c.b.logError(err, top, part.id)
 				}
 			case ResetShift:
-				cur, ok := cg.d.Committed(tp)
+				cur, ok := cg.committed[tp]
 				if !ok {
 					cur = earliest
 				}
@@ -217,7 +232,7 @@ func (c *coordinator) planResetLocked(cg *cgroup, req ResetParams, from Offsets)
 				}
 				off = o
 			case ResetDelete:
-				if cg.d.Has(tp) {
+				if _, ok := cg.committed[tp]; ok {
 					plan[tp] = forgotten
 				}
 				continue
@@ -228,13 +243,18 @@ func (c *coordinator) planResetLocked(cg *cgroup, req ResetParams, from Offsets)
 	return plan, nil
 }
 
-// answerLocked describes plan against cg's offsets now. Callers hold cg.mu
-// (or own a scratch group).
-func (c *coordinator) answerLocked(cg *cgroup, plan map[delivery.TP]int64, dryRun bool) ResetResult {
-	after := committedLocked(cg)
+// answer describes plan against the group's offsets as copied.
+func (cg resetBase) answer(plan map[delivery.TP]int64, dryRun bool) ResetResult {
+	after := Offsets{}
+	for tp, off := range cg.committed {
+		if after[tp.Topic] == nil {
+			after[tp.Topic] = make(map[int32]int64)
+		}
+		after[tp.Topic][tp.Partition] = off
+	}
 	changes := []OffsetChange{}
 	for tp, off := range plan {
-		was, ok := cg.d.Committed(tp)
+		was, ok := cg.committed[tp]
 		if !ok {
 			was = forgotten
 		}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // groupSettingsBucket holds, in meta.db, the settings each group was
@@ -26,27 +28,16 @@ type savedSettings struct {
 	MaxInFlight         int    `json:"max_in_flight,omitempty"`
 }
 
-// inherit fills what req leaves out from s, and returns the settings req
-// then fixes.
-func (s savedSettings) inherit(req *JoinParams) savedSettings {
-	fill := func(v *string, saved string) {
-		if *v == "" {
-			*v = saved
-		}
-	}
-	fill(&req.Assignor, s.Assignor)
-	fill(&req.OffsetReset, s.OffsetReset)
-	if req.MaxRetries == 0 {
-		req.MaxRetries = s.MaxRetries
-	}
-	if req.VisibilityTimeout == 0 {
-		req.VisibilityTimeout = time.Duration(s.VisibilityTimeoutMS) * time.Millisecond
-	}
-	if req.MaxInFlight == 0 {
-		req.MaxInFlight = s.MaxInFlight
-	}
-	return savedSettings{Assignor: req.Assignor, OffsetReset: req.OffsetReset, MaxRetries: req.MaxRetries,
-		VisibilityTimeoutMS: req.VisibilityTimeout.Milliseconds(), MaxInFlight: req.MaxInFlight}
+// state returns s as the group keeps it.
+func (s savedSettings) state() groupstate.Saved {
+	return groupstate.Saved{Assignor: s.Assignor, OffsetReset: s.OffsetReset, Settings: groupstate.Settings{
+		MaxRetries: s.MaxRetries, VisibilityTimeout: time.Duration(s.VisibilityTimeoutMS) * time.Millisecond, MaxInFlight: s.MaxInFlight}}
+}
+
+// savedFrom returns the settings a group fixed, as meta.db keeps them.
+func savedFrom(s groupstate.Saved) savedSettings {
+	return savedSettings{Assignor: s.Assignor, OffsetReset: s.OffsetReset, MaxRetries: s.MaxRetries,
+		VisibilityTimeoutMS: s.VisibilityTimeout.Milliseconds(), MaxInFlight: s.MaxInFlight}
 }
 
 // groupSettings returns every group's saved settings.

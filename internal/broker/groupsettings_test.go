@@ -39,7 +39,7 @@ func TestGroupSettingsSurviveRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		cg.mu.Lock()
-		d, gotReset := cg.d.Config(), cg.offsetReset
+		d, gotReset := cg.a.DeliveryConfig(), cg.a.OffsetReset()
 		cg.mu.Unlock()
 		if j.Assignor != assignor || d.MaxRetries != retries || d.VisibilityTimeout != visibility || d.MaxInFlightPerMember != inFlight || gotReset != reset {
 			t.Fatalf("%s: assignor %s, delivery %+v, offset_reset %q", step, j.Assignor, d, gotReset)
@@ -67,6 +67,6 @@ func TestGroupSettingsSurviveRestart(t *testing.T) {
 	}
 	b = mustOpen(t, cfg)
 	defer b.Close()
-	def := b.coord.dcfg
+	def := b.coord.cfg.Delivery
 	check("after deletion and a restart", api.AssignorCooperativeSticky, def.MaxRetries, def.VisibilityTimeout, def.MaxInFlightPerMember, "")
 }

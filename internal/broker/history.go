@@ -50,7 +50,7 @@ func (b *Broker) sampleHistory() {
 // last call to the history (memory only: no I/O under the group's lock).
 // Callers hold cg.mu.
 func (c *coordinator) recordRebalancesLocked(cg *cgroup) {
-	recent := cg.g.Rebalances(c.b.now()).Recent // newest first
+	recent := cg.a.Rebalances(c.b.now()).Recent // newest first
 	for _, r := range slices.Backward(recent) {
 		if r.EndedAt == 0 || r.Generation <= cg.recorded {
 			continue
@@ -86,7 +86,7 @@ func (b *Broker) RebalanceHistory(groupID string) ([]Rebalance, error) {
 	closed := b.hist.rebalances.Group(groupID)
 	if cg, err := b.coord.lookup(groupID); err == nil {
 		cg.mu.Lock()
-		if rs := cg.g.Rebalances(b.now()); rs.InProgress && len(rs.Recent) > 0 {
+		if rs := cg.a.Rebalances(b.now()); rs.InProgress && len(rs.Recent) > 0 {
 			out = append(out, viewRebalances(rs.Recent[:1])...)
 		}
 		cg.mu.Unlock()

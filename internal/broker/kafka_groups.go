@@ -34,7 +34,7 @@ func (b *Broker) HasHTTPMembers(groupID string) bool {
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	return !cg.g.Empty()
+	return !cg.a.Empty()
 }
 
 // StoreOffsets sets a group's committed offsets as another front end's

@@ -63,27 +63,3 @@ func (c *coordinator) groupLimitLocked(id string) error {
 	return api.ErrTooManyGroups.Withf("the broker holds %d groups, its limit; delete empty groups or raise --max-groups", len(c.groups)).
 		WithDetail("group", id).WithDetail("max_groups", limit)
 }
-
-// memberLimitLocked refuses a join that would add a member to a group
-// holding MaxGroupMembers members already: a known member joining again,
-// or a static member taking over its instance, adds none. The caller
-// holds cg.mu.
-func (c *coordinator) memberLimitLocked(cg *cgroup, req JoinParams) error {
-	if req.MemberID != "" {
-		if _, ok := cg.g.Member(req.MemberID); ok {
-			return nil
-		}
-	}
-	limit := c.b.cfg.Limits.withDefaults().MaxGroupMembers
-	members := cg.g.Describe(c.b.now()).Members
-	if len(members) < limit {
-		return nil
-	}
-	for _, m := range members {
-		if req.InstanceID != "" && m.InstanceID == req.InstanceID {
-			return nil
-		}
-	}
-	return api.ErrTooManyMembers.Withf("group %q has %d members, its limit; raise --max-group-members", cg.id, len(members)).
-		WithDetail("group", cg.id).WithDetail("max_group_members", limit)
-}

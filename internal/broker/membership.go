@@ -2,13 +2,11 @@ package broker
 
 import (
 	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // ValidateGroupID reports whether id is a legal group ID: the rules of topic
@@ -89,66 +87,44 @@ func (b *Broker) JoinGroup(groupID string, p JoinParams, host string) (JoinResul
 	}
 }
 
-func joinSettings(p JoinParams) (groupSettings, error) {
+func joinSettings(p JoinParams) (groupstate.Settings, error) {
 	switch {
 	case p.MaxRetries < -1:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("max retries %d: want -1 (no retries), 0 (default) or more", p.MaxRetries)
+		return groupstate.Settings{}, api.ErrInvalidArgument.Withf("max retries %d: want -1 (no retries), 0 (default) or more", p.MaxRetries)
 	case p.MaxInFlight < 0:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("max in flight %d is negative", p.MaxInFlight)
+		return groupstate.Settings{}, api.ErrInvalidArgument.Withf("max in flight %d is negative", p.MaxInFlight)
 	}
 	if err := checkDuration("visibility timeout", p.VisibilityTimeout, MaxDelay, api.ErrInvalidArgument); err != nil {
-		return groupSettings{}, err
+		return groupstate.Settings{}, err
 	}
-	return groupSettings{MaxRetries: p.MaxRetries, VisibilityTimeout: p.VisibilityTimeout, MaxInFlight: p.MaxInFlight}, nil
+	return groupstate.Settings{MaxRetries: p.MaxRetries, VisibilityTimeout: p.VisibilityTimeout, MaxInFlight: p.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req JoinParams, set groupSettings, host string) (JoinResult, error) {
+func (c *coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host string) (JoinResult, error) {
+	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	if err := c.memberLimitLocked(cg, req); err != nil {
-		return JoinResult{}, err
+	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
+		Params: group.JoinParams{
+			MemberID:         req.MemberID,
+			InstanceID:       req.InstanceID,
+			ClientID:         req.ClientID,
+			ClientHost:       host,
+			Topics:           req.Topics,
+			SessionTimeout:   req.SessionTimeout,
+			RebalanceTimeout: req.RebalanceTimeout,
+			Assignor:         req.Assignor,
+			OffsetReset:      req.OffsetReset,
+		},
+		Settings: set,
+	}, view)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.b.log.Error("persist offsets of a join", "group", cg.id, "err", perr)
 	}
-	creating := cg.g.Empty()
-	var saved savedSettings
-	if creating {
-		// What the join leaves out, the group keeps (savedSettings).
-		saved = cg.saved.inherit(&req)
-		var err error
-		if set, err = joinSettings(req); err != nil {
-			return JoinResult{}, err
-		}
-	} else if err := cg.settings.conflict(set); err != nil {
-		return JoinResult{}, err
-	}
-	now := c.b.now()
-	res, err := cg.g.Join(now, group.JoinParams{
-		MemberID:         req.MemberID,
-		InstanceID:       req.InstanceID,
-		ClientID:         req.ClientID,
-		ClientHost:       host,
-		Topics:           req.Topics,
-		SessionTimeout:   req.SessionTimeout,
-		RebalanceTimeout: req.RebalanceTimeout,
-		Assignor:         req.Assignor,
-		OffsetReset:      req.OffsetReset,
-	}, c.partitionCounts())
-	c.afterOpLocked(cg)
 	if err != nil {
 		return JoinResult{}, err
 	}
-	if creating {
-		cg.offsetReset = req.OffsetReset
-		if set != cg.settings {
-			c.reconfigureLocked(cg, set)
-		}
-		if saved != cg.saved {
-			if err := c.b.meta.putGroupSettings(cg.id, saved); err != nil {
-				c.b.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
-			}
-			cg.saved = saved
-		}
-	}
-	cg.hosts[res.MemberID] = host
 	c.wake()
 	return JoinResult{
 		MemberID:          res.MemberID,
@@ -158,37 +134,6 @@ func (c *coordinator) join(cg *cgroup, req JoinParams, set groupSettings, host s
 		SessionTimeout:    res.SessionTimeout,
 		Assignor:          res.Assignor,
 	}, nil
-}
-
-// conflict refuses a join into a live group that names delivery settings
-// other than those its creator fixed; zero fields name nothing.
-func (s groupSettings) conflict(o groupSettings) error {
-	bad := func(setting string, have, want any) error {
-		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", setting, have, want).
-			WithDetail("setting", setting).WithDetail("group_value", fmt.Sprint(have))
-	}
-	switch {
-	case o.MaxRetries != 0 && o.MaxRetries != s.MaxRetries:
-		return bad("max retries", s.MaxRetries, o.MaxRetries)
-	case o.VisibilityTimeout != 0 && o.VisibilityTimeout != s.VisibilityTimeout:
-		return bad("visibility timeout", s.VisibilityTimeout, o.VisibilityTimeout)
-	case o.MaxInFlight != 0 && o.MaxInFlight != s.MaxInFlight:
-		return bad("max in flight", s.MaxInFlight, o.MaxInFlight)
-	}
-	return nil
-}
-
-// reconfigureLocked gives an empty group new delivery settings: a fresh
-// delivery.Group restored from the old one's offsets (an empty group holds
-// nothing in flight). Callers hold cg.mu.
-func (c *coordinator) reconfigureLocked(cg *cgroup, set groupSettings) {
-	d := delivery.NewGroup(set.config().Or(c.dcfg))
-	for _, tp := range cg.d.Partitions() {
-		if committed, acked, ok := cg.d.Snapshot(tp); ok {
-			d.Restore(tp, committed, acked)
-		}
-	}
-	cg.d, cg.settings = d, set
 }
 
 // nonNil returns a as the broker's Assignment, empty rather than nil.
@@ -210,18 +155,15 @@ func (b *Broker) Heartbeat(groupID string, req HeartbeatParams, host string) (He
 		return HeartbeatResult{}, err
 	}
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	before, _ := cg.g.Member(req.MemberID)
-	res, err := cg.g.Heartbeat(c.b.now(), req.MemberID, req.Generation, api.Assignment(req.Owned))
-	c.afterOpLocked(cg)
+	res, fx, err := cg.a.Heartbeat(c.now(), req.MemberID, req.Generation, api.Assignment(req.Owned), host)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.b.log.Error("persist offsets of a heartbeat", "group", cg.id, "err", perr)
+	}
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
-	if !sameAssignment(before.Assigned, res.Assigned) {
-		// The member's long poll waits on its old partitions: wake it.
-		cg.signalLocked()
-	}
-	cg.hosts[req.MemberID] = host
 	c.wake()
 	return HeartbeatResult{
 		Generation:        res.Generation,
@@ -240,17 +182,15 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 		return err
 	}
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	err = cg.g.Leave(c.b.now(), memberID)
-	c.afterOpLocked(cg)
+	fx, err := cg.a.Leave(c.now(), memberID)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.b.log.Error("persist offsets of a leave", "group", cg.id, "err", perr)
+	}
 	if err != nil {
 		return err
 	}
-	if cg.d.ReleaseMember(memberID) > 0 {
-		cg.signalLocked()
-	}
-	delete(cg.hosts, memberID)
-	delete(cg.nudged, memberID)
 	c.wake()
 	return nil
 }
@@ -266,24 +206,6 @@ func (b *Broker) MemberTopics(groupID, memberID string) []string {
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	m, _ := cg.g.Member(memberID)
+	m, _ := cg.a.Member(memberID)
 	return m.Topics
-}
-
-func sameAssignment(a, b api.Assignment) bool {
-	count := func(x api.Assignment) (n int) {
-		for _, ps := range x {
-			n += len(ps)
-		}
-		return n
-	}
-	if count(a) != count(b) {
-		return false
-	}
-	for t, ps := range a {
-		if !slices.Equal(ps, b[t]) {
-			return false
-		}
-	}
-	return true
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
-	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // Poll limits: the messages a poll takes when it names no count and the
@@ -119,123 +119,59 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 	return chosen > 1
 }
 
-// pollOnce hands the member up to limit messages and budget bytes under
-// the group's lock, reading them there: see take. When it hands out nothing,
-// the waiter says what could change that; its channels are taken before the
-// poll, so no append in between is missed.
+// pollOnce hands the member up to limit messages and budget bytes. It
+// runs the group's poll in rounds (see groupstate.Poll): each round locks
+// the group, asks the aggregate for what surely fits in what is left of
+// budget, unlocks, persists the offsets the round started, and reads the
+// round's records (groupIO), counting their bytes. When it hands out
+// nothing, the waiter says what could change that; its channels are taken
+// before the poll, so no append in between is missed.
 func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int) ([]Delivered, waiter, error) {
-	var writes []offsetstore.Write
-	defer func() {
-		if err := c.store.Write(writes); err != nil {
-			c.b.log.Error("persist initial offsets", "group", cg.id, "err", err)
-		}
-	}()
 	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	assigned, err := cg.g.Assignment(req.MemberID, req.Generation)
-	if err != nil {
-		return nil, waiter{}, err
-	}
-	cg.hosts[req.MemberID] = host
-	w := waiter{chans: []<-chan struct{}{cg.ready}}
-	logs := make(map[delivery.TP]*commitlog.Log)
-	owned := make([]delivery.TP, 0, 8)
-	var bound sizeBound
-	for _, t := range slices.Sorted(mapKeys(assigned)) {
-		top, err := c.b.lookup(t)
-		if err != nil {
-			continue // deleted; the group learns it from the topic watcher
-		}
-		for _, p := range assigned[t] {
-			part, err := top.partition(p)
-			if err != nil {
-				continue
-			}
-			tp := delivery.TP{Topic: t, Partition: p}
-			if !cg.d.Has(tp) && cg.offsetReset != api.OffsetResetNone {
-				// The group takes the topic: every partition starts now,
-				// owned or not, so that all survive a restart.
-				writes = append(writes, c.startTopicLocked(cg, top)...)
-			}
-			ws, err := c.startLocked(cg, tp, part.log)
-			if err != nil {
-				return nil, waiter{}, err
-			}
-			writes = append(writes, ws...)
-			w.chans = append(w.chans, part.log.Changed())
-			bound.add(top.cfg.MaxMessageBytes, part.log.Stats().Bytes)
-			logs[tp] = part.log
-			owned = append(owned, tp)
-		}
-	}
-	now := c.b.now()
-	got := c.take(cg, now, req.MemberID, owned, limit, budget, bound, func(tp delivery.TP) int64 { return logs[tp].HighWatermark() })
-	if len(got) > 0 {
-		cg.hints.add(now.Add(cg.d.Config().VisibilityTimeout))
-		c.scheduleLocked(cg, now) // new visibility deadlines
-	} else if at, ok := c.deliveryDeadlineLocked(cg, now); ok {
-		w.next = at
-	}
-	if cg.g.HeartbeatDue(req.MemberID) && cg.nudged[req.MemberID] != cg.changes {
-		cg.nudged[req.MemberID] = cg.changes
-		w.due = true
-	}
-	return got, w, nil
-}
-
-// sizeBound bounds the message bytes of the owned partitions without
-// reading them: no message is larger than its topic's max_message_bytes or
-// its log, and no set of messages is larger than all the logs together.
-type sizeBound struct {
-	one int64 // the largest a single message may be
-	all int64 // every message of every owned partition together, at most
-}
-
-func (s *sizeBound) add(maxMessage int32, logBytes int64) {
-	s.one = max(s.one, min(int64(maxMessage), logBytes))
-	s.all += logBytes
-}
-
-// take hands out messages in rounds of delivery.Poll, each round only as
-// many messages as surely fit in what is left of budget (by bound), so that
-// no message is put in flight that the answer cannot carry; the first round
-// takes at least one message. The rounds' records are read at once (under
-// cg.mu) to count their actual bytes, through a readAhead, so that rounds of
-// a few messages do not decode a batch each. With small messages and logs larger
-// than budget, a round takes budget / max_message_bytes messages; the answer
-// can hold less than budget (never more, unless one message alone exceeds
-// it). Callers hold cg.mu.
-func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []delivery.TP, limit, budget int, bound sizeBound, end func(delivery.TP) int64) []Delivered {
-	var out []Delivered
-	var ds []delivery.Delivery
+	m, _ := cg.a.Member(req.MemberID)
+	cg.mu.Unlock()
+	view, chans := c.pollView(m.Topics)
+	w := waiter{chans: chans}
+	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun)}
+	var (
+		out  []Delivered
+		skip []groupstate.Ref
+		buf  []delivery.Delivery // the rounds' deliveries, reused
+	)
 	left, room := limit, int64(budget)
-	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun, len(owned))}
 	for left > 0 {
-		k := left
-		if bound.all > room {
-			k = int(min(int64(left), room/max(bound.one, 1)))
+		cg.mu.Lock()
+		if len(w.chans) == len(chans) {
+			w.chans = append(w.chans, cg.ready)
 		}
-		if k <= 0 {
+		res, fx, err := cg.a.Poll(c.now(), groupstate.Poll{Member: req.MemberID, Generation: req.Generation, Host: host,
+			Limit: left, Room: room, First: len(out) == 0, Buf: buf}, view)
+		p := c.doneLocked(cg, fx)
+		cg.mu.Unlock()
+		if werr := c.perform(cg, p); werr != nil {
+			c.b.log.Error("persist initial offsets", "group", cg.id, "err", werr)
+		}
+		if err != nil {
 			if len(out) > 0 {
-				break
+				break // fenced between rounds: answer what is in flight already
 			}
-			k = 1
+			return nil, waiter{}, err
 		}
-		ds = cg.d.Poll(ds[:0], now, member, owned, k, end)
-		if len(ds) == 0 {
-			break
-		}
-		if out == nil && len(ds) == k {
+		buf = res.Deliveries
+		w.due = w.due || res.HeartbeatDue
+		w.next = res.NextRedelivery
+		if out == nil && len(res.Deliveries) == res.Asked && res.Asked > 0 {
 			// A full first round: the poll likely fills; size the answer
 			// once rather than growing it through every round.
 			out = make([]Delivered, 0, left)
 		}
+		parts := distinctPartitions(res.Deliveries)
 		skipped := 0
-		for _, d := range ds {
-			// A fair share of what is left, as delivery.Poll shares it.
-			if r, ok := ra.record(d.TP, d.Offset, left/len(owned)+1, int(max(room/int64(len(owned)), 1))); ok {
+		for _, d := range res.Deliveries {
+			// A fair share of what is left, as the group's poll shares it.
+			if r, ok := c.io.record(&ra, d.TP, d.Offset, left/parts+1, int(max(room/int64(parts), 1))); ok {
 				if replayedForOther(&r, cg.id) {
-					cg.d.Ack(member, d.TP, d.Offset) // a DLQ replay for another group: settled, not delivered
+					skip = append(skip, groupstate.Ref{TP: d.TP, Offset: d.Offset}) // a DLQ replay for another group: settled, not delivered
 					skipped++
 					continue
 				}
@@ -245,18 +181,52 @@ func (c *coordinator) take(cg *cgroup, now time.Time, member string, owned []del
 				// Damaged data (see corrupt.go): settled as if acknowledged,
 				// so the committed offset steps over it; not counted
 				// against the poll's limit.
-				cg.d.Ack(member, d.TP, d.Offset)
+				skip = append(skip, groupstate.Ref{TP: d.TP, Offset: d.Offset})
 				skipped++
 			}
 			// else retention removed it meanwhile: the group skips it at
 			// its next poll
 		}
-		left -= len(ds) - skipped
-		if len(ds) < k {
+		left -= len(res.Deliveries) - skipped
+		if len(res.Deliveries) < res.Asked || res.Asked == 0 {
 			break // nothing more is deliverable
 		}
 	}
-	return out
+	if len(skip) > 0 {
+		cg.mu.Lock()
+		p := c.doneLocked(cg, cg.a.Skip(c.now(), req.MemberID, skip))
+		cg.mu.Unlock()
+		if err := c.perform(cg, p); err != nil {
+			c.b.log.Error("persist skipped offsets", "group", cg.id, "err", err)
+		}
+	}
+	return out, w, nil
+}
+
+// pollView returns what a poll needs to know of topics (see topicView),
+// and the channels that close at the next append to each of their
+// partitions, taken before their high watermarks are read.
+func (c *coordinator) pollView(topics []string) (groupstate.Topics, []<-chan struct{}) {
+	var chans []<-chan struct{}
+	for _, t := range topics {
+		if top, err := c.b.lookup(t); err == nil {
+			for _, p := range top.parts {
+				chans = append(chans, p.log.Changed())
+			}
+		}
+	}
+	return c.topicView(topics), chans
+}
+
+// distinctPartitions counts the partitions ds are of, at least 1.
+func distinctPartitions(ds []delivery.Delivery) int {
+	n := 0
+	for i, d := range ds {
+		if !slices.ContainsFunc(ds[:i], func(e delivery.Delivery) bool { return e.TP == d.TP }) {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 // recordSize is a record's bytes as max_message_bytes counts them.
@@ -268,118 +238,8 @@ func recordSize(r *commitlog.Record) int {
 	return n
 }
 
-func mapKeys(a api.Assignment) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range a {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// startLocked gives tp delivery state if it has none, from the group's
-// offset_reset (none: NO_COMMITTED_OFFSET; see startOffsetLocked), and skips
-// what retention removed below the committed offset. It returns the offsets
-// to persist: a start is persisted once, so the group and its lag survive a
-// restart before it commits anything. Callers hold cg.mu.
-func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetstore.Write, error) {
-	earliest := l.EarliestOffset()
-	if !cg.d.Has(tp) {
-		if cg.offsetReset == api.OffsetResetNone {
-			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset reset policy is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
-				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
-		}
-		cg.d.Restore(tp, c.startOffsetLocked(cg, tp, l), nil)
-		return []offsetstore.Write{c.snapshotLocked(cg, tp)}, nil
-	}
-	if committed, _ := cg.d.Committed(tp); committed < earliest {
-		cg.d.Commit(tp, earliest)
-		return []offsetstore.Write{c.snapshotLocked(cg, tp)}, nil
-	}
-	return nil, nil
-}
-
-// startTopicLocked starts every partition of top that has no delivery
-// state yet, and returns the offsets to persist. Callers hold cg.mu.
-func (c *coordinator) startTopicLocked(cg *cgroup, top *topic) []offsetstore.Write {
-	var writes []offsetstore.Write
-	for _, part := range top.parts {
-		tp := delivery.TP{Topic: top.cfg.Name, Partition: part.id}
-		if !cg.d.Has(tp) {
-			ws, _ := c.startLocked(cg, tp, part.log) // offset_reset is not none
-			writes = append(writes, ws...)
-		}
-	}
-	return writes
-}
-
-// startOffsetLocked is where tp starts for a group with no state on it.
-// offset_reset applies only to the partitions the group saw when it first
-// subscribed to the topic (cg.subs): earliest is the first offset held,
-// latest the high watermark of then, so nothing produced between the join
-// and the first poll is skipped. A partition added to the topic later starts
-// at its earliest offset, as Kafka consumers apply auto.offset.reset only to
-// their initial position: every message of a new partition is delivered.
-// Callers hold cg.mu.
-func (c *coordinator) startOffsetLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) int64 {
-	earliest := l.EarliestOffset()
-	if cg.offsetReset != api.OffsetResetLatest {
-		return earliest
-	}
-	hwms, ok := cg.subs[tp.Topic]
-	switch {
-	case !ok:
-		return l.HighWatermark() // not recorded: the policy applies now
-	case int(tp.Partition) < len(hwms):
-		return max(hwms[tp.Partition], earliest)
-	default:
-		return earliest
-	}
-}
-
-// subscribeLocked records, for each topic the group subscribes to and has
-// never seen, its partitions' high watermarks: where offset_reset latest
-// starts them (startOffsetLocked). A topic the group already has delivery
-// state on (restored offsets) is recorded with none: its partitions without
-// state were added since, and start at their earliest. Callers hold cg.mu.
-func (c *coordinator) subscribeLocked(cg *cgroup) {
-	for _, t := range cg.g.Topics() {
-		if _, ok := cg.subs[t]; ok {
-			continue
-		}
-		top, err := c.b.lookup(t)
-		if err != nil {
-			continue
-		}
-		hwms := []int64{}
-		if !slices.ContainsFunc(cg.d.Partitions(), func(tp delivery.TP) bool { return tp.Topic == t }) {
-			hwms = make([]int64, len(top.parts))
-			for i, p := range top.parts {
-				hwms[i] = p.log.HighWatermark()
-			}
-		}
-		if cg.subs == nil {
-			cg.subs = make(map[string][]int64)
-		}
-		cg.subs[t] = hwms
-	}
-}
-
-// snapshotLocked captures tp's delivery state for the offset store.
-// Callers hold cg.mu, which orders the sequence numbers.
-func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetstore.Write {
-	committed, acked, ok := cg.d.Snapshot(tp)
-	var born int64
-	if t, err := c.b.lookup(tp.Topic); err == nil {
-		born = t.cfg.CreatedAt
-	}
-	return offsetstore.Write{Group: cg.id, TP: tp, Delete: !ok,
-		Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: committed, Acked: acked, Born: born}}
-}
-
-// readAhead reads the records of one poll. It lives for one poll, under
-// cg.mu. A miss past what the group last read of the partition reads ahead
+// readAhead reads the records of one poll. It lives for one poll, outside
+// the group's lock. A miss past what the group last read of the partition reads ahead
 // and keeps the run for the group's next polls (runCache); a miss behind it
 // (a redelivery) reads only what the poll can take and leaves the kept run
 // alone, so that redeliveries do not make the group read its next new
@@ -486,5 +346,5 @@ func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	return cg.g.HeartbeatDue(memberID)
+	return cg.a.HeartbeatDue(memberID)
 }

@@ -66,7 +66,7 @@ func TestPollMaxBytes(t *testing.T) {
 				}
 				cg, _ := b.coord.lookup("g")
 				cg.mu.Lock()
-				inFlight := cg.d.Stats(delivery.TP{Topic: "big"}).InFlight
+				inFlight := cg.a.Stats(delivery.TP{Topic: "big"}).InFlight
 				cg.mu.Unlock()
 				if inFlight != len(seen) {
 					t.Fatalf("after poll %d: %d in flight, %d handed out", polls, inFlight, len(seen))

@@ -44,8 +44,8 @@ type run struct {
 // runCache keeps the last forward read of each group on each partition,
 // least recently used first out once their bytes pass the limit. A run
 // holds no state of delivery: which of its records a member may take is
-// still delivery's decision at every poll. mu guards every field; it is
-// taken under cgroup.mu and takes no lock itself.
+// still delivery's decision at every poll. mu guards every field; polls
+// take it with no group's lock held, and it takes no lock itself.
 type runCache struct {
 	mu    sync.Mutex
 	limit int64

@@ -2,17 +2,11 @@ package broker
 
 import (
 	"errors"
-	"slices"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
-	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
-
-// settleOp is what Ack, Nack and Extend do to one message the member holds.
-// It reports whether the partition's settled offsets changed (and must be
-// persisted). Called under cg.mu with ownership already checked.
-type settleOp func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error)
 
 // Ack settles messages the member holds; each group's committed offset
 // advances over the acknowledged prefix, and the answer comes once that is
@@ -22,9 +16,7 @@ type settleOp func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool,
 // MESSAGE_NOT_IN_FLIGHT (also a double ack, harmless), NOT_PARTITION_OWNER,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
 func (b *Broker) Ack(groupID string, req Settle, host string) (SettleResult, error) {
-	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
-		return true, cg.d.Ack(req.MemberID, tp, off)
-	})
+	return b.coord.settle(groupID, req, host, groupstate.Settle{Op: groupstate.OpAck})
 }
 
 // Nack reports messages the member failed to process: each is delivered
@@ -41,26 +33,10 @@ func (b *Broker) Nack(groupID string, req NackParams, host string) (SettleResult
 		if req.Reject || req.Delay != 0 {
 			return SettleResult{}, api.ErrInvalidArgument.Withf("a release hands messages back at once: it neither rejects nor delays them")
 		}
-		return b.coord.settle(groupID, req.Settle, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
-			if err := cg.d.HandBack(req.MemberID, tp, off); err != nil {
-				return false, err
-			}
-			cg.signalLocked() // deliverable now: wake the partition's long polls
-			return false, nil
-		})
+		return b.coord.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpRelease})
 	}
-	opt := delivery.NackOptions{Reject: req.Reject, Delay: req.Delay, Reason: req.Reason}
-	return b.coord.settle(groupID, req.Settle, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
-		out, err := cg.d.Nack(c.b.now(), req.MemberID, tp, off, opt)
-		if err != nil {
-			return false, err
-		}
-		if !out.Dead {
-			cg.hints.add(out.RetryAt)
-			return false, nil
-		}
-		return true, c.deadLetterLocked(cg, out.Letter)
-	})
+	return b.coord.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpNack,
+		Nack: delivery.NackOptions{Reject: req.Reject, Delay: req.Delay, Reason: req.Reason}})
 }
 
 // Extend pushes the visibility deadline of messages the member holds to
@@ -70,23 +46,12 @@ func (b *Broker) Extend(groupID string, req ExtendParams, host string) (SettleRe
 	if err := checkDuration("visibility timeout", req.Visibility, MaxDelay, api.ErrInvalidArgument); err != nil {
 		return SettleResult{}, err
 	}
-	return b.coord.settle(groupID, req.Settle, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
-		d := req.Visibility
-		if d <= 0 {
-			d = cg.d.Config().VisibilityTimeout
-		}
-		now := c.b.now()
-		if err := cg.d.Extend(now, req.MemberID, tp, off, d); err != nil {
-			return false, err
-		}
-		cg.hints.add(now.Add(d))
-		return false, nil
-	})
+	return b.coord.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpExtend, Visibility: req.Visibility})
 }
 
-// settle applies op to every message req names. When any failed, the error
+// settle runs op on every message req names. When any failed, the error
 // is the first failure's with details.result holding the SettleResult.
-func (c *coordinator) settle(groupID string, req Settle, host string, op settleOp) (SettleResult, error) {
+func (c *coordinator) settle(groupID string, req Settle, host string, op groupstate.Settle) (SettleResult, error) {
 	if len(req.Messages) == 0 && len(req.Ranges) == 0 {
 		return SettleResult{}, api.ErrInvalidArgument.Withf("no messages named")
 	}
@@ -100,57 +65,35 @@ func (c *coordinator) settle(groupID string, req Settle, host string, op settleO
 	if err := c.b.writable(); err != nil {
 		return SettleResult{}, err // nothing applied: the offsets could not be kept
 	}
-	var (
-		resp   SettleResult
-		first  error
-		writes []offsetstore.Write
-		dirty  []delivery.TP
-	)
-	// one applies op to one message whose ownership check gave owner.
-	one := func(m MessageRef, owner error) {
-		tp := delivery.TP{Topic: m.Topic, Partition: m.Partition}
-		err := owner
-		changed := false
-		if err == nil {
-			changed, err = op(c, cg, tp, m.Offset)
-		}
-		if changed && !slices.Contains(dirty, tp) {
-			dirty = append(dirty, tp)
-		}
-		if err != nil {
-			var ae *api.Error
-			if !errors.As(err, &ae) {
-				ae = api.ErrInternal.Withf("internal error")
-			}
-			resp.Failed = append(resp.Failed, SettleFailure{MessageRef: m, Err: ae})
-			if first == nil {
-				first = err
-			}
-			return
-		}
-		resp.Succeeded++
-	}
-	cg.mu.Lock()
-	if _, ok := cg.g.Member(req.MemberID); ok {
-		cg.hosts[req.MemberID] = host
-	}
+	op.Member, op.Generation, op.Host = req.MemberID, req.Generation, host
 	for _, m := range req.Messages {
-		one(m, cg.g.CheckOwner(req.MemberID, req.Generation, m.Topic, m.Partition))
+		op.Messages = append(op.Messages, groupstate.Ref{TP: delivery.TP{Topic: m.Topic, Partition: m.Partition}, Offset: m.Offset})
 	}
 	for _, r := range req.Ranges {
-		// Ownership cannot change under cg.mu: one check serves the range.
-		owner := cg.g.CheckOwner(req.MemberID, req.Generation, r.Topic, r.Partition)
-		for off := r.From; off < r.To; off++ {
-			one(MessageRef{Topic: r.Topic, Partition: r.Partition, Offset: off}, owner)
+		op.Ranges = append(op.Ranges, groupstate.Range{TP: delivery.TP{Topic: r.Topic, Partition: r.Partition}, From: r.From, To: r.To})
+	}
+	cg.mu.Lock()
+	res, fx := cg.a.Settle(c.now(), op)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	// Dead letters are written before the answer, so that a nack's message
+	// is in the DLQ when the nack returns (unless the write failed: then it
+	// is retried with backoff, and the nack still succeeds).
+	werr := c.perform(cg, p)
+	resp := SettleResult{Succeeded: res.Succeeded}
+	var first error
+	for _, f := range res.Failed {
+		var ae *api.Error
+		if !errors.As(f.Err, &ae) {
+			ae = api.ErrInternal.Withf("internal error")
+		}
+		resp.Failed = append(resp.Failed, SettleFailure{MessageRef: MessageRef{Topic: f.Ref.TP.Topic, Partition: f.Ref.TP.Partition, Offset: f.Ref.Offset}, Err: ae})
+		if first == nil {
+			first = f.Err
 		}
 	}
-	for _, tp := range dirty {
-		writes = append(writes, c.snapshotLocked(cg, tp))
-	}
-	c.scheduleLocked(cg, c.b.now()) // nack retries, extensions, failed DLQ writes
-	cg.mu.Unlock()
-	if err := c.store.Write(writes); err != nil {
-		return resp, c.b.notDurable(err, resp)
+	if werr != nil {
+		return resp, c.b.notDurable(werr, resp)
 	}
 	if first != nil {
 		var ae *api.Error

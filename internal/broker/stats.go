@@ -41,13 +41,12 @@ func (b *Broker) GroupStats() []GroupStats {
 }
 
 func (c *coordinator) stats(cg *cgroup) GroupStats {
-	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	now := c.b.now()
-	d := cg.g.Describe(now)
+	now := c.now()
+	snap := c.snapshot(cg, now)
+	d := snap.desc
 	return GroupStats{
 		Group: cg.id, State: d.State, Generation: d.Generation, Members: len(d.Members),
-		Assignor: d.Assignor, Rebalances: viewRebalanceStats(d.Rebalances), Partitions: c.partitionStatsLocked(cg, now),
+		Assignor: d.Assignor, Rebalances: viewRebalanceStats(d.Rebalances), Partitions: c.partitionStats(snap, now),
 	}
 }
 
@@ -73,21 +72,12 @@ func (b *Broker) DescribeGroup(groupID string) (GroupDescription, error) {
 }
 
 func (c *coordinator) describe(cg *cgroup) GroupDescription {
-	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	now := c.b.now()
-	d := viewDescription(cg.g.Describe(now))
-	for i := range d.Members {
-		m := &d.Members[i]
-		if h, ok := cg.hosts[m.MemberID]; ok {
-			m.ClientHost = h
-		}
-		m.InFlight = cg.d.InFlight(m.MemberID)
-	}
-	for _, ps := range c.partitionStatsLocked(cg, now) {
-		owner, _ := cg.g.Owner(ps.Topic, ps.Partition)
+	now := c.now()
+	snap := c.snapshot(cg, now)
+	d := viewDescription(snap.desc)
+	for i, ps := range c.partitionStats(snap, now) {
 		d.Partitions = append(d.Partitions, PartitionStatus{
-			Topic: ps.Topic, Partition: ps.Partition, Owner: owner,
+			Topic: ps.Topic, Partition: ps.Partition, Owner: snap.parts[i].owner,
 			Committed: ps.Committed, HighWatermark: ps.HighWatermark,
 			Lag: ps.Lag, TimeLag: ps.TimeLag, InFlight: ps.InFlight,
 			Redelivered: ps.Redelivered, DeadLettered: ps.DeadLettered,

@@ -146,8 +146,8 @@ func (b *Broker) storageError(err error, what string) error {
 }
 
 // notDurable is the answer to an ack, nack or extend whose settlements were
-// applied in memory (under cg.mu, so they hold: those messages are not
-// delivered again) but whose offset write then failed. It says exactly that,
+// applied in memory (by the group's aggregate, so they hold: those
+// messages are not delivered again) but whose offset write then failed. It says exactly that,
 // with the coded storage error and details.result, instead of a bare 500
 // that a client would take for "nothing happened". The settled offsets are
 // written with the group's next successful offset write.

@@ -1,0 +1,172 @@
+package broker
+
+import (
+	"cmp"
+	"errors"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+)
+
+// groupIO is everything the coordinator does beyond its groups' decided
+// state: reading records for polls, writing dead letters to DLQs (which may
+// create or grow a topic and fsync metadata), persisting offsets and saved
+// settings. The coordinator calls it only with no group's lock held: it
+// performs a command's effects after releasing the lock (a test checks
+// this with a groupIO that fails when a lock is held).
+type groupIO interface {
+	// record returns the record of tp at off for a poll of group (see
+	// readAhead.record); ok is false if it no longer exists.
+	record(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool)
+	// writeDeadLetter writes dl, a dead letter of group, to its topic's
+	// DLQ; nil also when there is nothing to keep (the topic or record is
+	// gone).
+	writeDeadLetter(group string, dl groupstate.DeadLetter) error
+	// writeOffsets persists ws, durable as the fsync policy says.
+	writeOffsets(group string, ws []offsetstore.Write) error
+	// saveSettings persists what group's creating join fixed.
+	saveSettings(group string, s savedSettings) error
+	// deleteGroup forgets a deleted group's settings and offsets.
+	deleteGroup(group string) error
+	// timestamp returns the timestamp of tp's record at off in l (for a
+	// group's time lag).
+	timestamp(tp delivery.TP, l *commitlog.Log, off int64) (int64, bool)
+}
+
+// brokerIO is the coordinator's groupIO: the broker's logs, DLQs, offset
+// store and meta.db.
+type brokerIO struct{ c *coordinator }
+
+func (io brokerIO) record(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
+	return ra.record(tp, off, n, maxBytes)
+}
+
+func (io brokerIO) writeDeadLetter(group string, dl groupstate.DeadLetter) error {
+	return io.c.writeDeadLetter(group, dl)
+}
+
+func (io brokerIO) writeOffsets(_ string, ws []offsetstore.Write) error { return io.c.store.Write(ws) }
+
+func (io brokerIO) timestamp(_ delivery.TP, l *commitlog.Log, off int64) (int64, bool) {
+	recs, err := l.Read(off, 1, 1)
+	if err != nil || len(recs) == 0 {
+		return 0, false
+	}
+	return recs[0].Timestamp, true
+}
+
+func (io brokerIO) deleteGroup(group string) error {
+	if err := io.c.b.meta.putGroupSettings(group, savedSettings{}); err != nil {
+		return err
+	}
+	return io.c.store.DeleteGroup(group)
+}
+
+func (io brokerIO) saveSettings(group string, s savedSettings) error {
+	return io.c.b.meta.putGroupSettings(group, s)
+}
+
+// pending is what a command left to do once its group's lock is released.
+type pending struct {
+	writes   []offsetstore.Write
+	dead     []groupstate.DeadLetter
+	settings *savedSettings
+}
+
+// doneLocked takes what a command decided: it logs a new state or
+// generation, wakes the long polls and schedules the group's next tick as
+// fx asks, numbers the offsets to persist (under the lock, so that racing
+// writers keep the order the group decided them in), and returns the rest
+// to perform after the lock is released. Callers hold cg.mu.
+func (c *coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
+	c.logChangesLocked(cg)
+	if fx.Wake {
+		close(cg.ready)
+		cg.ready = make(chan struct{})
+	}
+	c.scheduleLocked(cg, fx.Next)
+	p := pending{dead: fx.DeadLetters}
+	for _, o := range fx.Offsets {
+		p.writes = append(p.writes, offsetstore.Write{Group: cg.id, TP: o.TP, Delete: o.Deleted,
+			Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: o.Committed, Acked: o.Acked, Born: o.Born}})
+	}
+	if fx.Settings != nil {
+		s := savedFrom(*fx.Settings)
+		p.settings = &s
+	}
+	return p
+}
+
+// perform carries out p with no lock held: it saves settings (a failure
+// is logged: they apply until a restart), persists offsets (the error, if
+// any, is returned: the caller's answer is not durable), and writes dead
+// letters, reporting each back to the group, whose answer may be more to
+// perform.
+func (c *coordinator) perform(cg *cgroup, p pending) error {
+	if p.settings != nil {
+		if err := c.io.saveSettings(cg.id, *p.settings); err != nil {
+			c.b.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
+		}
+	}
+	var err error
+	if len(p.writes) > 0 {
+		err = c.io.writeOffsets(cg.id, p.writes)
+	}
+	for _, dl := range p.dead {
+		werr := c.io.writeDeadLetter(cg.id, dl)
+		cg.mu.Lock()
+		var next pending
+		if werr != nil {
+			// Kept pending and retried with backoff; logged at each try.
+			c.b.log.Error("dead-letter write failed; kept pending and retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", werr)
+			next = c.doneLocked(cg, cg.a.DeadLetterFailed(c.b.now(), dl))
+		} else {
+			fx, _ := cg.a.DeadLetterWritten(c.b.now(), dl) // an error: stale, its partition forgotten since
+			next = c.doneLocked(cg, fx)
+		}
+		cg.mu.Unlock()
+		err = errors.Join(err, c.perform(cg, next))
+	}
+	return err
+}
+
+// topicView returns what the groups need to know of the named topics
+// that exist (every topic with names nil): their identity, partitions and
+// offsets, read from memory (no record is read).
+func (c *coordinator) topicView(names []string) groupstate.Topics {
+	view := make(groupstate.Topics)
+	add := func(t *topic) {
+		top := groupstate.Topic{Born: t.cfg.CreatedAt, MaxMessageBytes: t.cfg.MaxMessageBytes,
+			Partitions: make([]groupstate.Partition, len(t.parts))}
+		for i, p := range t.parts {
+			st := p.log.Stats()
+			top.Partitions[i] = groupstate.Partition{Earliest: st.EarliestOffset, HighWatermark: st.HighWatermark, Bytes: st.Bytes}
+		}
+		view[t.cfg.Name] = top
+	}
+	if names == nil {
+		for _, t := range c.b.snapshot() {
+			add(t)
+		}
+		return view
+	}
+	for _, n := range names {
+		if t, err := c.b.lookup(n); err == nil {
+			add(t)
+		}
+	}
+	return view
+}
+
+func compareTP(a, b delivery.TP) int {
+	if c := cmp.Compare(a.Topic, b.Topic); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Partition, b.Partition)
+}
+
+// now is the coordinator's clock.
+func (c *coordinator) now() time.Time { return c.b.now() }

@@ -1,0 +1,266 @@
+package groupstate
+
+import (
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
+)
+
+// Op is what a Settle does to each message it names.
+type Op int
+
+const (
+	OpAck     Op = iota // processed: settled; the committed offset advances over the settled prefix
+	OpNack              // failed: delivered again after a backoff, or dead-lettered (Settle.Nack)
+	OpRelease           // handed back unprocessed: deliverable again at once, no retry spent
+	OpExtend            // still processing: the visibility deadline moves to now+Settle.Visibility
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpAck:
+		return "ack"
+	case OpNack:
+		return "nack"
+	case OpRelease:
+		return "release"
+	case OpExtend:
+		return "extend"
+	}
+	return "op?"
+}
+
+// Ref names one message.
+type Ref struct {
+	TP     delivery.TP
+	Offset int64
+}
+
+// Range names the messages [From, To) of one partition.
+type Range struct {
+	TP       delivery.TP
+	From, To int64
+}
+
+// Settle is an ack, nack, release or extension of messages a member holds.
+type Settle struct {
+	Member     string
+	Generation int64
+	Host       string
+	Op         Op
+	Messages   []Ref
+	Ranges     []Range
+	Nack       delivery.NackOptions // with OpNack
+	Visibility time.Duration        // with OpExtend; 0: the group's visibility timeout
+}
+
+// Failure is one message a Settle could not apply, with why.
+type Failure struct {
+	Ref Ref
+	Err error
+}
+
+// SettleResult counts the messages settled and lists the others, in the
+// order named (messages, then ranges).
+type SettleResult struct {
+	Succeeded int
+	Failed    []Failure
+}
+
+// Settle applies s.Op to every message named, each on its own: the
+// member must own its partition (one being revoked counts) with a current
+// generation, and hold the message. Acks persist the partitions' offsets;
+// nacks past the retry budget, or rejected, hand out dead letters.
+// Per-message errors: MESSAGE_NOT_IN_FLIGHT, NOT_PARTITION_OWNER,
+// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, GROUP_NOT_FOUND.
+func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
+	a.begin(nil)
+	var (
+		res   SettleResult
+		dirty []delivery.TP
+	)
+	one := func(r Ref, owner error) {
+		err := owner
+		if err == nil {
+			var changed bool
+			changed, err = a.settleOne(now, s, r)
+			if changed && !slices.Contains(dirty, r.TP) {
+				dirty = append(dirty, r.TP)
+			}
+		}
+		if err != nil {
+			res.Failed = append(res.Failed, Failure{Ref: r, Err: err})
+			return
+		}
+		res.Succeeded++
+	}
+	if _, ok := a.g.Member(s.Member); ok {
+		a.hosts[s.Member] = s.Host
+	}
+	for _, m := range s.Messages {
+		one(m, a.g.CheckOwner(s.Member, s.Generation, m.TP.Topic, m.TP.Partition))
+	}
+	for _, r := range s.Ranges {
+		owner := a.g.CheckOwner(s.Member, s.Generation, r.TP.Topic, r.TP.Partition)
+		for off := r.From; off < r.To; off++ {
+			one(Ref{TP: r.TP, Offset: off}, owner)
+		}
+	}
+	for _, tp := range dirty {
+		a.persist(tp)
+	}
+	return res, a.end(now)
+}
+
+// settleOne applies s.Op to one message whose ownership is checked, and
+// reports whether its partition's settled offsets changed.
+func (a *Group) settleOne(now time.Time, s Settle, r Ref) (bool, error) {
+	switch s.Op {
+	case OpAck:
+		err := a.d.Ack(s.Member, r.TP, r.Offset)
+		return err == nil, err
+	case OpRelease:
+		if err := a.d.HandBack(s.Member, r.TP, r.Offset); err != nil {
+			return false, err
+		}
+		a.wake() // deliverable now: wake the partition's long polls
+		return false, nil
+	case OpExtend:
+		d := s.Visibility
+		if d <= 0 {
+			d = a.d.Config().VisibilityTimeout
+		}
+		if err := a.d.Extend(now, s.Member, r.TP, r.Offset, d); err != nil {
+			return false, err
+		}
+		a.hints.add(now.Add(d))
+		return false, nil
+	case OpNack:
+		out, err := a.d.Nack(now, s.Member, r.TP, r.Offset, s.Nack)
+		if err != nil {
+			return false, err
+		}
+		if out.Dead {
+			a.bury([]delivery.DeadLetter{out.Letter}) // settled once written
+		} else {
+			a.hints.add(out.RetryAt)
+		}
+		return false, nil
+	}
+	return false, api.ErrInternal.Withf("unknown settle op %d", int(s.Op))
+}
+
+// Skip settles messages a poll handed member that the caller must not
+// hand out (damaged data, a DLQ replay meant for another group), as if
+// acknowledged; what member no longer holds is left alone.
+func (a *Group) Skip(now time.Time, member string, refs []Ref) Effects {
+	a.begin(nil)
+	var dirty []delivery.TP
+	for _, r := range refs {
+		if a.d.Ack(member, r.TP, r.Offset) == nil && !slices.Contains(dirty, r.TP) {
+			dirty = append(dirty, r.TP)
+		}
+	}
+	for _, tp := range dirty {
+		a.persist(tp)
+	}
+	return a.end(now)
+}
+
+// Commit commits offsets member chose: everything below each offset is
+// settled (in flight or not) and never delivered again; an offset at or
+// below the committed one changes nothing. It is applied whole or not at
+// all: the member must own every partition (one being revoked counts), and
+// each offset must lie within 0..the high watermark (topics holds the
+// topics named). Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER,
+// STALE_GENERATION, NOT_PARTITION_OWNER, TOPIC_NOT_FOUND,
+// PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE.
+func (a *Group) Commit(now time.Time, member string, generation int64, host string, offsets []Ref, topics Topics) (Effects, error) {
+	a.begin(topics)
+	err := a.commit(member, generation, host, offsets)
+	return a.end(now), err
+}
+
+func (a *Group) commit(member string, generation int64, host string, offsets []Ref) error {
+	todo := slices.Clone(offsets)
+	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
+	for _, c := range todo {
+		top, ok := a.topic(c.TP.Topic)
+		if !ok {
+			return api.ErrTopicNotFound.Withf("topic %q does not exist", c.TP.Topic).WithDetail("topic", c.TP.Topic)
+		}
+		if err := a.g.CheckOwner(member, generation, c.TP.Topic, c.TP.Partition); err != nil {
+			return err
+		}
+		part, err := top.partition(c.TP.Topic, c.TP.Partition)
+		if err != nil {
+			return err
+		}
+		if hwm := part.HighWatermark; c.Offset < 0 || c.Offset > hwm {
+			return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside 0..%d (the high watermark)", c.Offset, c.TP.Topic, c.TP.Partition, hwm).
+				WithDetail("topic", c.TP.Topic).WithDetail("partition", c.TP.Partition).WithDetail("offset", c.Offset).WithDetail("high_watermark", hwm)
+		}
+	}
+	a.hosts[member] = host
+	for _, c := range todo {
+		if !a.d.Has(c.TP) {
+			a.d.Restore(c.TP, c.Offset, nil)
+		} else {
+			a.d.Commit(c.TP, c.Offset)
+		}
+		a.persist(c.TP)
+	}
+	a.wake() // commits may have settled messages others wait behind
+	return nil
+}
+
+// Forgotten marks, in a reset plan, a partition whose offsets are deleted.
+const Forgotten = -1
+
+// Reset moves the committed offsets of a group with no members to plan's
+// (Forgotten: the partition's state is deleted, and its topic's next
+// subscription applies offset_reset again); acknowledgements above a new
+// offset are forgotten. The caller plans the offsets (they depend on the
+// logs) and checks them. Errors: GROUP_NOT_FOUND (deleted),
+// GROUP_NOT_EMPTY.
+func (a *Group) Reset(now time.Time, plan []Ref) (Effects, error) {
+	a.begin(nil)
+	err := a.reset(plan)
+	return a.end(now), err
+}
+
+func (a *Group) reset(plan []Ref) error {
+	if a.g.State() == group.StateDead {
+		return api.ErrGroupNotFound.Withf("group %q was deleted", a.id).WithDetail("group", a.id)
+	}
+	if !a.g.Empty() {
+		return api.ErrGroupNotEmpty.Withf("group %q has members; offsets can be reset only when it has none (stop its consumers first)", a.id).WithDetail("group", a.id)
+	}
+	todo := slices.Clone(plan)
+	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
+	for _, r := range todo {
+		if r.Offset == Forgotten {
+			a.forget(r.TP)
+			delete(a.subs, r.TP.Topic)
+			continue
+		}
+		a.d.Restore(r.TP, r.Offset, nil)
+		a.persist(r.TP)
+		a.unawait(r.TP)
+	}
+	a.wake()
+	return nil
+}
+
+func compareTP(x, y delivery.TP) int {
+	if x.Topic != y.Topic {
+		if x.Topic < y.Topic {
+			return -1
+		}
+		return 1
+	}
+	return int(x.Partition) - int(y.Partition)
+}

@@ -1,0 +1,391 @@
+package groupstate
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual output")
+
+// TestTranscripts replays testdata/*.txt against a whole aggregate, as the
+// transcripts of internal/group do against its membership: blocks of
+// comment lines (#), one command, "----", and the expected output — the
+// command's answer, then the effects it asked for (persist, dead, save,
+// wake, next). Run with -update to rewrite the expected output. After every
+// command the effects are checked for consistency (see world).
+//
+// Commands:
+//
+//	new [max-retries=] [visibility=] [in-flight=] [session=] [max-members=]   a fresh group
+//	topic NAME PARTITIONS [born=] [records=] [quiet]   create (or, with another born, create again) a topic; SetTopics unless quiet
+//	drop NAME                      delete a topic; SetTopics
+//	grow NAME PARTITIONS           add partitions; SetTopics
+//	produce T:P N                  append N records (the group is not told)
+//	retain T:P OFFSET              retention removed everything below OFFSET
+//	join ID topics=a,b [instance=] [reset=] [assignor=] [session=] [max-retries=] [visibility=] [in-flight=]
+//	hb ID [gen=N] [owned=t:0,1;u:2|none]
+//	settle                         after 1s, every client heartbeats, until stable
+//	leave ID
+//	poll ID [max=N] [bytes=N]      (records are 100 bytes)
+//	ack|nack|release|extend ID [gen=N] T:P@O,O,.. T:P@FROM-TO ... [reject] [delay=] [reason=] [for=]
+//	commit ID T:P=OFFSET ...
+//	reset T:P=OFFSET|forget ...
+//	dlq-ok|dlq-fail T:P@O          report the write of an outstanding dead letter
+//	tick DURATION                  advance the clock, then Tick
+//	restart                        a new aggregate restored from the offsets persisted
+//	describe                       the digest of the group's state
+func TestTranscripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no transcripts: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blocks := parseTranscript(t, string(raw))
+			w := newWorld(Config{})
+			var out strings.Builder
+			for i, b := range blocks {
+				got := runCommand(t, &w, b.cmd)
+				w.check()
+				for _, v := range w.violations {
+					t.Errorf("%s block %d: %s: %s", f, i+1, b.cmd, v)
+				}
+				w.violations = nil
+				if !*update && got != b.want {
+					t.Errorf("%s block %d: %s\n%s", f, i+1, b.cmd, cmp.Diff(b.want, got))
+				}
+				if i > 0 {
+					out.WriteString("\n")
+				}
+				out.WriteString(b.comments + b.cmd + "\n----\n" + got)
+			}
+			if *update {
+				if err := os.WriteFile(f, []byte(out.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type block struct {
+	comments string // each line ends in \n
+	cmd      string
+	want     string // each line ends in \n
+}
+
+func parseTranscript(t *testing.T, s string) []block {
+	var blocks []block
+	var b block
+	inOut := false
+	flush := func() {
+		if b.cmd != "" {
+			blocks = append(blocks, b)
+		}
+		b, inOut = block{}, false
+	}
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case inOut && line == "":
+			flush()
+		case inOut:
+			b.want += line + "\n"
+		case line == "----":
+			if b.cmd == "" {
+				t.Fatalf("---- without a command")
+			}
+			inOut = true
+		case strings.HasPrefix(line, "#"):
+			b.comments += line + "\n"
+		case line == "":
+		default:
+			if b.cmd != "" {
+				t.Fatalf("two commands in one block: %q, %q", b.cmd, line)
+			}
+			b.cmd = line
+		}
+	}
+	flush()
+	return blocks
+}
+
+// runCommand runs one transcript command against *wp (new replaces it).
+func runCommand(t *testing.T, wp **world, cmd string) string {
+	t.Helper()
+	w := *wp
+	fields := strings.Fields(cmd)
+	name, args := fields[0], fields[1:]
+	kv := map[string]string{}
+	var pos []string
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok && !strings.Contains(k, ":") {
+			kv[k] = v
+		} else {
+			pos = append(pos, a)
+		}
+	}
+	num := func(k string) int {
+		if kv[k] == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(kv[k])
+		if err != nil {
+			t.Fatalf("%s: %s=%q: %v", cmd, k, kv[k], err)
+		}
+		return n
+	}
+	dur := func(s string) time.Duration {
+		if s == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("%s: duration %q: %v", cmd, s, err)
+		}
+		return d
+	}
+	settings := func() Settings {
+		return Settings{MaxRetries: num("max-retries"), VisibilityTimeout: dur(kv["visibility"]), MaxInFlight: num("in-flight")}
+	}
+	switch name {
+	case "new":
+		cfg := Config{Group: group.Config{SessionTimeout: dur(kv["session"])}, MaxMembers: num("max-members"),
+			Delivery: settings().config()}
+		*wp = newWorld(cfg)
+		return "ok\n"
+	case "topic", "grow":
+		{
+			n := pos[0]
+			c, err := strconv.Atoi(pos[1])
+			if err != nil {
+				t.Fatalf("%s: partitions: %v", cmd, err)
+			}
+			top := w.topics[n]
+			if name == "topic" {
+				top = Topic{Born: int64(num("born")), MaxMessageBytes: 1000}
+				if top.Born == 0 {
+					top.Born = 1
+				}
+			}
+			for len(top.Partitions) < c {
+				top.Partitions = append(top.Partitions, Partition{})
+			}
+			w.topics[n] = top
+			for i := range top.Partitions {
+				if r := int64(num("records")); r > 0 && name == "topic" {
+					w.produce(delivery.TP{Topic: n, Partition: int32(i)}, r)
+				}
+			}
+		}
+		if slices.Contains(pos, "quiet") {
+			return "ok\n" // the group is not told (the broker is down)
+		}
+		return w.apply(w.a.SetTopics(w.now, w.view()))
+	case "drop":
+		delete(w.topics, pos[0])
+		return w.apply(w.a.SetTopics(w.now, w.view()))
+	case "produce":
+		n, _ := strconv.ParseInt(pos[1], 10, 64)
+		w.produce(parseTP(t, pos[0]), n)
+		return "ok\n"
+	case "retain":
+		tp := parseTP(t, pos[0])
+		off, _ := strconv.ParseInt(pos[1], 10, 64)
+		p := &w.topics[tp.Topic].Partitions[tp.Partition]
+		p.Bytes -= 100 * (off - p.Earliest)
+		p.Earliest = off
+		return "ok\n"
+	case "join":
+		id := pos[0]
+		if id == "-" {
+			id = ""
+		}
+		p := group.JoinParams{InstanceID: kv["instance"], ClientHost: "10.0.0.1", SessionTimeout: dur(kv["session"]),
+			Assignor: kv["assignor"], OffsetReset: kv["reset"]}
+		if kv["topics"] != "" {
+			p.Topics = strings.Split(kv["topics"], ",")
+		}
+		out, _ := w.join(id, p, settings())
+		return out
+	case "hb":
+		var gen *int64
+		if v, ok := kv["gen"]; ok {
+			g, _ := strconv.ParseInt(v, 10, 64)
+			gen = &g
+		}
+		var owned api.Assignment
+		if v, ok := kv["owned"]; ok {
+			owned = parseAssignment(v)
+		}
+		return w.heartbeat(pos[0], gen, owned)
+	case "settle":
+		var b strings.Builder
+		for i := 1; ; i++ {
+			w.now = w.now.Add(time.Second)
+			for _, id := range clientIDs(w) {
+				w.heartbeat(id, nil, nil)
+			}
+			if w.a.State() == group.StateStable {
+				fmt.Fprintf(&b, "stable after %d rounds\n", i)
+				break
+			}
+			if i == 10 {
+				b.WriteString("not stable after 10 rounds\n")
+				break
+			}
+		}
+		for _, id := range clientIDs(w) {
+			fmt.Fprintf(&b, "%s: %s\n", id, fmtAssignment(w.clients[id].held))
+		}
+		return b.String()
+	case "leave":
+		fx, err := w.a.Leave(w.now, pos[0])
+		delete(w.clients, pos[0])
+		if err != nil {
+			return errLine(err) + w.apply(fx)
+		}
+		return "ok\n" + w.apply(fx)
+	case "poll":
+		limit, room := num("max"), int64(num("bytes"))
+		if limit == 0 {
+			limit = 100
+		}
+		if room == 0 {
+			room = 1 << 30
+		}
+		return w.poll(pos[0], limit, room)
+	case "ack", "nack", "release", "extend":
+		s := Settle{Member: pos[0], Generation: int64(num("gen")), Visibility: dur(kv["for"]),
+			Nack: delivery.NackOptions{Delay: dur(kv["delay"]), Reason: kv["reason"]}}
+		s.Op = map[string]Op{"ack": OpAck, "nack": OpNack, "release": OpRelease, "extend": OpExtend}[name]
+		for _, p := range pos[1:] {
+			if p == "reject" {
+				s.Nack.Reject = true
+				continue
+			}
+			tps, offs, _ := strings.Cut(p, "@")
+			tp := parseTP(t, tps)
+			for _, o := range strings.Split(offs, ",") {
+				if from, to, ok := strings.Cut(o, "-"); ok {
+					f, _ := strconv.ParseInt(from, 10, 64)
+					e, _ := strconv.ParseInt(to, 10, 64)
+					s.Ranges = append(s.Ranges, Range{TP: tp, From: f, To: e})
+					continue
+				}
+				off, _ := strconv.ParseInt(o, 10, 64)
+				s.Messages = append(s.Messages, Ref{TP: tp, Offset: off})
+			}
+		}
+		return w.settle(s)
+	case "commit":
+		c := w.clients[pos[0]]
+		var gen int64
+		if c != nil {
+			gen = c.gen
+		}
+		var refs []Ref
+		for _, p := range pos[1:] {
+			tps, off := splitKV(t, p)
+			refs = append(refs, Ref{TP: parseTP(t, tps), Offset: int64(off)})
+		}
+		fx, err := w.a.Commit(w.now, pos[0], gen, "10.0.0.1", refs, w.view())
+		if err != nil {
+			return errLine(err) + w.apply(fx)
+		}
+		return "ok\n" + w.apply(fx)
+	case "reset":
+		var plan []Ref
+		for _, p := range pos {
+			tps, off, _ := strings.Cut(p, "=")
+			r := Ref{TP: parseTP(t, tps), Offset: Forgotten}
+			if off != "forget" {
+				r.Offset, _ = strconv.ParseInt(off, 10, 64)
+			}
+			w.rewound[r.TP] = true
+			plan = append(plan, r)
+		}
+		fx, err := w.a.Reset(w.now, plan)
+		if err != nil {
+			return errLine(err) + w.apply(fx)
+		}
+		return "ok\n" + w.apply(fx)
+	case "dlq-ok", "dlq-fail":
+		tps, o, _ := strings.Cut(pos[0], "@")
+		off, _ := strconv.ParseInt(o, 10, 64)
+		k := letterKey{tp: parseTP(t, tps), off: off, born: -1}
+		for o := range w.outstanding {
+			if o.tp == k.tp && o.off == k.off && (o.born > k.born || o.born == k.born && o.epoch > k.epoch) {
+				k = o
+			}
+		}
+		return w.deadWritten(k, name == "dlq-ok")
+	case "tick":
+		return w.tick(dur(pos[0]))
+	case "restart":
+		return w.restart()
+	case "describe":
+		return w.a.digest(w.now)
+	}
+	t.Fatalf("unknown command %q", cmd)
+	return ""
+}
+
+func clientIDs(w *world) []string {
+	ids := make([]string, 0, len(w.clients))
+	for id := range w.clients {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func splitKV(t *testing.T, s string) (string, int) {
+	k, v, ok := strings.Cut(s, "=")
+	n, err := strconv.Atoi(v)
+	if !ok || err != nil {
+		t.Fatalf("want NAME=N, got %q", s)
+	}
+	return k, n
+}
+
+func parseTP(t *testing.T, s string) delivery.TP {
+	topic, p, ok := strings.Cut(s, ":")
+	n, err := strconv.Atoi(p)
+	if !ok || err != nil {
+		t.Fatalf("want TOPIC:PARTITION, got %q", s)
+	}
+	return delivery.TP{Topic: topic, Partition: int32(n)}
+}
+
+// parseAssignment reads "a:0,1;b:2" or "none".
+func parseAssignment(s string) api.Assignment {
+	a := api.Assignment{}
+	if s == "none" {
+		return a
+	}
+	for _, tps := range strings.Split(s, ";") {
+		t, ps, _ := strings.Cut(tps, ":")
+		a[t] = []int32{}
+		for _, p := range strings.Split(ps, ",") {
+			n, _ := strconv.Atoi(p)
+			a[t] = append(a[t], int32(n))
+		}
+	}
+	return a
+}
