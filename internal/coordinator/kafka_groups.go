@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"errors"
@@ -16,10 +16,10 @@ type joinGuard struct {
 // members form a group the broker's coordinator does not run (Kafka's
 // classic groups) refuses HTTP members of that group, so a group speaks
 // one protocol at a time. Set it before serving.
-func (b *Broker) SetJoinGuard(guard func(groupID string) error) { b.joinGuard.f.Store(&guard) }
+func (c *Coordinator) SetJoinGuard(guard func(groupID string) error) { c.guard.f.Store(&guard) }
 
-func (b *Broker) checkJoinGuard(groupID string) error {
-	if f := b.joinGuard.f.Load(); f != nil {
+func (c *Coordinator) checkJoinGuard(groupID string) error {
+	if f := c.guard.f.Load(); f != nil {
 		return (*f)(groupID)
 	}
 	return nil
@@ -27,8 +27,8 @@ func (b *Broker) checkJoinGuard(groupID string) error {
 
 // HasHTTPMembers reports whether groupID is a group of the broker's own
 // coordinator with members right now.
-func (b *Broker) HasHTTPMembers(groupID string) bool {
-	cg, err := b.coord.lookup(groupID)
+func (c *Coordinator) HasHTTPMembers(groupID string) bool {
+	cg, err := c.lookup(groupID)
 	if err != nil {
 		return false
 	}
@@ -44,8 +44,8 @@ func (b *Broker) HasHTTPMembers(groupID string) bool {
 // with INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
-func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {
-	_, err := b.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
+func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets) error {
+	_, err := c.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has HTTP members; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"testing"
@@ -8,11 +8,10 @@ import (
 // A second member joining shows in the rebalance history with the
 // partitions that moved to it, and the history survives a restart.
 func TestRebalanceHistorySurvivesRestart(t *testing.T) {
-	cfg := testConfig(t)
-	b := mustOpen(t, cfg)
-	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
-		t.Fatal(err)
-	}
+	tb := newTestBroker(t, time.Now)
+	cfg := testConfig(t, nil)
+	b := mustOpen(t, cfg, tb)
+	tb.createTopic("orders", 2)
 	hb := func(j JoinResult, owned Assignment) HeartbeatResult {
 		t.Helper()
 		r, err := b.Heartbeat("billing", HeartbeatParams{MemberID: j.MemberID, Generation: j.Generation, Owned: owned}, "127.0.0.1")
@@ -51,7 +50,7 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	b = mustOpen(t, cfg)
+	b = mustOpen(t, cfg, tb)
 	defer b.Close()
 	h2 := must(b.RebalanceHistory("billing"))
 	found := false
@@ -67,18 +66,12 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 }
 
 func TestLagHistorySamplesGroups(t *testing.T) {
-	b := mustOpen(t, testConfig(t))
-	defer b.Close()
-	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b, tb := openTest(t, nil)
+	tb.createTopic("orders", 1)
 	must(b.JoinGroup("billing", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
 	b.sampleHistory()
-	for range 5 {
-		if _, err := b.Publish("orders", []Message{{Value: []byte("x"), Partition: 0}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	x := []byte("x")
+	tb.publish("orders", 0, x, x, x, x, x)
 	b.sampleHistory()
 	h := must(b.LagHistory("billing", time.Now().Add(-time.Minute), 1000))
 	peak := int64(-1)
@@ -91,4 +84,11 @@ func TestLagHistorySamplesGroups(t *testing.T) {
 	if _, err := b.LagHistory("nobody", time.Now(), 10); err == nil {
 		t.Fatal("lag history of an unknown group: no error")
 	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
