@@ -52,8 +52,9 @@ type Config struct {
 // decided state (a groupstate.Group: membership, per-message delivery and
 // the settings beside them), and the durable offsets of all of them
 // (offsetstore.Store). Its exported methods are safe for concurrent use.
-// Lifecycle: Open restores the groups, Run runs the timer loop until its
-// context ends, Close closes the files (after Run has returned).
+// Lifecycle: Open restores the groups, Run runs the timer loop and the lag
+// sampler until its context ends, Close writes the history and closes
+// offsets.db (after Run has returned).
 //
 // Locking: mu guards the groups map only; each cgroup has its own mutex
 // that serialises the commands on its aggregate. Lock order is
@@ -112,11 +113,11 @@ func Open(cfg Config, b Broker) (*Coordinator, error) {
 		return nil, err
 	}
 	c := newCoordinator(cfg, b, store)
-	if err := c.restore(); err != nil {
+	if err := c.openHistory(); err != nil {
 		store.Close()
 		return nil, err
 	}
-	if err := c.openHistory(); err != nil {
+	if err := c.restore(); err != nil {
 		store.Close()
 		return nil, err
 	}
