@@ -7,9 +7,12 @@ import (
 
 // Broker is all the coordinator reaches of the rest of the broker: its
 // topics and their logs (read only), the dead-letter topics, the groups'
-// saved settings in meta.db, and how storage faults are reported. The
-// coordinator never calls it with a group's lock held. Implementations are
-// safe for concurrent use.
+// saved settings in meta.db, and how storage faults are reported.
+// Implementations are safe for concurrent use and never call back into the
+// coordinator. The coordinator does no I/O through it (dead letters,
+// settings, reading the logs) with a group's lock held; it may look a topic
+// up, in memory, under one (a group's description lists the partitions of
+// the topics it subscribes to).
 type Broker interface {
 	// Topic returns the current version of the named topic; errors:
 	// TOPIC_NOT_FOUND, UNAVAILABLE (shutting down).
