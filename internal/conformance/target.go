@@ -1,0 +1,86 @@
+// Package conformance owns the consumer-group behaviour every front end must
+// keep: one suite of scenarios (retries and the dead letter queue,
+// visibility timeouts, static members, offset reset, handoff, fencing, ...)
+// that runs against any Target, a front end driving a broker. Run it on the
+// broker's own API and on each wire protocol (internal/httpapi, later
+// internal/kafka) to prove that the wire mapping keeps the semantics.
+//
+// It owns no broker state and tests no wire details: statuses, body shapes
+// and the refusal of bad bodies belong to each front end's own tests. The
+// scenarios run in a testing/synctest bubble, so a Target must do no real
+// network I/O (call a handler directly, or use net.Pipe) and time is the
+// bubble's fake clock: the suite sleeps through session and visibility
+// timeouts in no real time.
+package conformance
+
+import (
+	"context"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Target is a front end over one running broker, seen as its clients see
+// it: topics, publishing, reading a partition, and the consumer-group
+// operations in the broker's own vocabulary (broker.JoinParams and so on).
+// Errors are the coded *api.Error of the one error table (errors.Is works on
+// them), whatever the wire said. Methods are called from the test's
+// goroutine, except Poll, which the suite may also call from a goroutine of
+// the bubble.
+type Target interface {
+	CreateTopic(name string, partitions int32) error
+	// Publish appends records and says where each landed, in order.
+	Publish(topic string, recs ...Record) ([]broker.Position, error)
+	// Read reads up to max messages of a partition from offset, as a plain
+	// fetch (no group): the suite reads dead-letter topics with it.
+	Read(topic string, partition int32, offset int64, max int) ([]Message, error)
+
+	Join(group string, p broker.JoinParams) (broker.JoinResult, error)
+	Heartbeat(group string, p broker.HeartbeatParams) (broker.HeartbeatResult, error)
+	Leave(group, memberID string) error
+	Poll(ctx context.Context, group string, p broker.PollParams) ([]Message, error)
+	// Ack, Nack and Extend answer the per-message result also when they
+	// fail: the error is then the first failure's.
+	Ack(group string, s broker.Settle) (broker.SettleResult, error)
+	Nack(group string, p broker.NackParams) (broker.SettleResult, error)
+	Extend(group string, p broker.ExtendParams) (broker.SettleResult, error)
+	Commit(group string, p broker.CommitParams) error
+	Offsets(group string) (broker.Offsets, error)
+	Reset(group string, p broker.ResetParams) (broker.ResetResult, error)
+	DeleteGroup(group string) error
+	// Describe answers at least ID, State, Generation, Members (MemberID,
+	// Assigned, Idle), Partitions (all of PartitionStatus but TimeLag),
+	// Lag and Rebalances (Count, ByReason).
+	Describe(group string) (broker.GroupDescription, error)
+
+	// Restart stops the broker and opens it again on the same data, as a
+	// process restart does; it fails the test if it cannot.
+	Restart()
+}
+
+// Record is a message to publish. Partition is a partition number or
+// broker.AnyPartition; a zero Timestamp is the broker's clock.
+type Record struct {
+	Key, Value []byte
+	Headers    map[string]string
+	Partition  int32
+	Timestamp  time.Time
+}
+
+// Message is a stored message as a fetch or a group poll answers it.
+// Headers are text to text, as every front end can say them; DeliveryCount
+// is set by polls only.
+type Message struct {
+	Topic         string
+	Partition     int32
+	Offset        int64
+	Key, Value    []byte
+	Headers       map[string]string
+	Timestamp     time.Time
+	DeliveryCount int
+}
+
+// Ref names m.
+func (m Message) Ref() broker.MessageRef {
+	return broker.MessageRef{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+}
