@@ -19,6 +19,7 @@ func deliveryScenarios() []scenario {
 		{"LongPollWakesOnPublish", longPollWakesOnPublish},
 		{"PollIsFairAndCappedInFlight", pollIsFairAndCapped},
 		{"AckPartialFailure", ackPartialFailure},
+		{"AckRangesSettleLikeMessages", ackRanges},
 		{"NackBackoffDoublesThenDeadLetters", nackBackoffDoubles},
 		{"DeadLetterKeepsMessageAndSaysWhy", deadLetterContents},
 		{"RejectDeadLettersAtOnce", rejectDeadLetters},
@@ -114,6 +115,35 @@ func ackPartialFailure(t *testing.T, tg Target) {
 	if got := offsets(t, tg, "g")["orders"][0]; got != 2 {
 		t.Fatalf("committed %d, want 2 (the acknowledged prefix)", got)
 	}
+}
+
+// Ranges of offsets settle like the same messages named one by one; a
+// range reaching past what the member holds fails for those offsets only.
+func ackRanges(t *testing.T, tg Target) {
+	createTopic(t, tg, "orders", 2)
+	publishN(t, tg, "orders", 0, 10)
+	publishN(t, tg, "orders", 1, 10)
+	m := join(t, tg, "g", broker.JoinParams{Topics: []string{"orders"}})
+	if got := m.poll(100, 0); len(got) != 20 {
+		t.Fatalf("polled %d, want 20", len(got))
+	}
+	s := m.settle()
+	s.Ranges = []broker.OffsetRange{{Topic: "orders", Partition: 0, From: 0, To: 10}, {Topic: "orders", Partition: 1, From: 0, To: 4}}
+	if res, err := tg.Ack("g", s); err != nil || res.Succeeded != 14 {
+		t.Fatalf("ack of ranges: %+v, %v; want 14 settled", res, err)
+	}
+	if o := offsets(t, tg, "g")["orders"]; o[0] != 10 || o[1] != 4 {
+		t.Fatalf("committed %v, want 10 and 4", o)
+	}
+	s.Ranges = []broker.OffsetRange{{Topic: "orders", Partition: 1, From: 8, To: 12}}
+	res, err := tg.Ack("g", s)
+	wantCode(t, "ack of a range past the in-flight messages", err, api.ErrNotInFlight)
+	if res.Succeeded != 2 || len(res.Failed) != 2 || res.Failed[0].Offset != 10 || res.Failed[1].Offset != 11 {
+		t.Fatalf("ack of [8, 12) holding 8 and 9: %+v", res)
+	}
+	s.Ranges = []broker.OffsetRange{{Topic: "orders", Partition: 1, From: 6, To: 5}}
+	_, err = tg.Ack("g", s)
+	wantCode(t, "ack of a reversed range", err, api.ErrInvalidArgument)
 }
 
 // A nacked message comes back after 100 ms, then 200 ms, then 400 ms, one

@@ -18,6 +18,7 @@ func handoffScenarios() []scenario {
 		{"HandoffMovesInFlightAtOnce", handoffAtOnce},
 		{"CrashedMembersMessagesMoveAtSessionTimeout", crashHandoff},
 		{"RevokingOwnerMayStillCommit", revokingOwnerCommits},
+		{"RandomHandlersLoseNothing", randomHandlersLoseNothing},
 	}
 }
 

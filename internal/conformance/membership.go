@@ -146,8 +146,19 @@ func cooperativeJoin(t *testing.T, tg Target) {
 	if !slices.Equal(a.owned["orders"], kept) || len(b.owned["orders"]) != 3 {
 		t.Fatalf("final %s", layout(a, b))
 	}
-	if d := describe(t, tg, "g"); d.Assignor != api.AssignorCooperativeSticky {
-		t.Fatalf("assignor %q", d.Assignor)
+	d := describe(t, tg, "g")
+	if d.Assignor != api.AssignorCooperativeSticky || len(d.Rebalances.Recent) == 0 {
+		t.Fatalf("assignor %q, rebalances %+v", d.Assignor, d.Rebalances)
+	}
+	// The last rebalance shows what moved: 3 partitions from a to b.
+	moved := 0
+	for _, mv := range d.Rebalances.Recent[0].Moved {
+		if mv.From == "a" && mv.To == "b" {
+			moved++
+		}
+	}
+	if moved != 3 {
+		t.Fatalf("last rebalance moved %+v, want 3 partitions from a to b", d.Rebalances.Recent[0].Moved)
 	}
 }
 

@@ -50,7 +50,8 @@ type Target interface {
 	DeleteGroup(group string) error
 	// Describe answers at least ID, State, Generation, Members (MemberID,
 	// Assigned, Idle), Partitions (all of PartitionStatus but TimeLag),
-	// Lag and Rebalances (Count, ByReason).
+	// Lag and Rebalances (Count, ByReason, Recent: Generation, Reason,
+	// Moved).
 	Describe(group string) (broker.GroupDescription, error)
 
 	// Restart stops the broker and opens it again on the same data, as a

@@ -254,6 +254,13 @@ func (h *httpTarget) Describe(group string) (broker.GroupDescription, error) {
 	}
 	out := broker.GroupDescription{ID: d.GroupID, State: d.State, Generation: d.Generation, Assignor: d.Assignor, Lag: d.Lag,
 		Rebalances: broker.RebalanceStats{Count: d.Rebalances.Count, ByReason: d.Rebalances.ByReason, InProgress: d.Rebalances.InProgress}}
+	for _, r := range d.Rebalances.Recent {
+		rb := broker.Rebalance{Generation: r.Generation, Reason: r.Reason}
+		for _, mv := range r.Moved {
+			rb.Moved = append(rb.Moved, broker.Move(mv))
+		}
+		out.Rebalances.Recent = append(out.Rebalances.Recent, rb)
+	}
 	for _, m := range d.Members {
 		out.Members = append(out.Members, broker.MemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID,
 			Generation: m.Generation, Assigned: broker.Assignment(m.AssignedPartitions), Idle: m.Idle, InFlight: m.InFlight})
