@@ -2,6 +2,7 @@ package conformance_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 
 // The broker's own API keeps every consumer-group behaviour of the suite.
 func TestBroker(t *testing.T) {
-	conformance.Run(t, func(t *testing.T) conformance.Target {
+	conformance.Run(t, 0, func(t *testing.T) conformance.Target {
 		return brokerTarget{conformance.StartCore(t)}
 	})
 }
@@ -119,3 +120,53 @@ func (b brokerTarget) Describe(group string) (broker.GroupDescription, error) {
 }
 
 func (b brokerTarget) Restart() { b.c.Restart() }
+
+// A target lacking every Feature runs the scenarios that need none (as a
+// Kafka front end will), and they never call what it lacks.
+func TestBrokerWithoutFeatures(t *testing.T) {
+	all := conformance.Deliveries | conformance.Assignors | conformance.Resets | conformance.Restarts
+	conformance.Run(t, all, func(t *testing.T) conformance.Target {
+		return lacking{brokerTarget{conformance.StartCore(t)}, t}
+	})
+}
+
+// lacking is the broker offering no Feature: each call of a lacked
+// operation fails the test.
+type lacking struct {
+	brokerTarget
+	t *testing.T
+}
+
+func (l lacking) called(op string) error {
+	l.t.Errorf("%s called on a target that lacks it", op)
+	return errors.ErrUnsupported
+}
+
+func (l lacking) Join(group string, p broker.JoinParams) (broker.JoinResult, error) {
+	if p.Assignor != "" {
+		return broker.JoinResult{}, l.called("Join with an assignor")
+	}
+	return l.brokerTarget.Join(group, p)
+}
+
+func (l lacking) Poll(context.Context, string, broker.PollParams) ([]conformance.Message, error) {
+	return nil, l.called("Poll")
+}
+
+func (l lacking) Ack(string, broker.Settle) (broker.SettleResult, error) {
+	return broker.SettleResult{}, l.called("Ack")
+}
+
+func (l lacking) Nack(string, broker.NackParams) (broker.SettleResult, error) {
+	return broker.SettleResult{}, l.called("Nack")
+}
+
+func (l lacking) Extend(string, broker.ExtendParams) (broker.SettleResult, error) {
+	return broker.SettleResult{}, l.called("Extend")
+}
+
+func (l lacking) Reset(string, broker.ResetParams) (broker.ResetResult, error) {
+	return broker.ResetResult{}, l.called("Reset")
+}
+
+func (l lacking) Restart() { l.called("Restart") }

@@ -16,17 +16,17 @@ import (
 // letter queue, visibility timeouts and extensions.
 func deliveryScenarios() []scenario {
 	return []scenario{
-		{"LongPollWakesOnPublish", longPollWakesOnPublish},
-		{"PollIsFairAndCappedInFlight", pollIsFairAndCapped},
-		{"AckPartialFailure", ackPartialFailure},
-		{"AckRangesSettleLikeMessages", ackRanges},
-		{"NackBackoffDoublesThenDeadLetters", nackBackoffDoubles},
-		{"DeadLetterKeepsMessageAndSaysWhy", deadLetterContents},
-		{"RejectDeadLettersAtOnce", rejectDeadLetters},
-		{"ReleaseHandsBackWithoutRetry", releaseHandsBack},
-		{"VisibilityTimeoutAndExtend", visibilityAndExtend},
-		{"VisibilityTimeoutsSpendRetries", visibilitySpendsRetries},
-		{"GroupsAreIndependent", groupsAreIndependent},
+		{"LongPollWakesOnPublish", Deliveries, longPollWakesOnPublish},
+		{"PollIsFairAndCappedInFlight", Deliveries, pollIsFairAndCapped},
+		{"AckPartialFailure", Deliveries, ackPartialFailure},
+		{"AckRangesSettleLikeMessages", Deliveries, ackRanges},
+		{"NackBackoffDoublesThenDeadLetters", Deliveries, nackBackoffDoubles},
+		{"DeadLetterKeepsMessageAndSaysWhy", Deliveries, deadLetterContents},
+		{"RejectDeadLettersAtOnce", Deliveries, rejectDeadLetters},
+		{"ReleaseHandsBackWithoutRetry", Deliveries, releaseHandsBack},
+		{"VisibilityTimeoutAndExtend", Deliveries, visibilityAndExtend},
+		{"VisibilityTimeoutsSpendRetries", Deliveries, visibilitySpendsRetries},
+		{"GroupsAreIndependent", Deliveries, groupsAreIndependent},
 	}
 }
 

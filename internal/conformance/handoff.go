@@ -15,10 +15,10 @@ import (
 // delivery.
 func handoffScenarios() []scenario {
 	return []scenario{
-		{"HandoffMovesInFlightAtOnce", handoffAtOnce},
-		{"CrashedMembersMessagesMoveAtSessionTimeout", crashHandoff},
-		{"RevokingOwnerMayStillCommit", revokingOwnerCommits},
-		{"RandomHandlersLoseNothing", randomHandlersLoseNothing},
+		{"HandoffMovesInFlightAtOnce", Deliveries, handoffAtOnce},
+		{"CrashedMembersMessagesMoveAtSessionTimeout", Deliveries, crashHandoff},
+		{"RevokingOwnerMayStillCommit", Deliveries, revokingOwnerCommits},
+		{"RandomHandlersLoseNothing", Deliveries, randomHandlersLoseNothing},
 	}
 }
 

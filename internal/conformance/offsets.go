@@ -16,9 +16,9 @@ import (
 // deletion of a group's offsets, and what survives a restart.
 func offsetScenarios() []scenario {
 	return []scenario{
-		{"OffsetResetPolicies", offsetResetPolicies},
-		{"CommitResetDeleteAndRestart", commitResetDelete},
-		{"RestartRedeliversOnlyUnacked", restartRedeliversUnacked},
+		{"OffsetResetPolicies", Deliveries, offsetResetPolicies},
+		{"CommitResetDeleteAndRestart", Deliveries | Resets | Restarts, commitResetDelete},
+		{"RestartRedeliversOnlyUnacked", Deliveries | Restarts, restartRedeliversUnacked},
 	}
 }
 

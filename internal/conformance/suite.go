@@ -15,10 +15,12 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
-// scenario is one behaviour of consumer groups, checked through a Target.
+// scenario is one behaviour of consumer groups, checked through a Target
+// that offers the Features it needs.
 type scenario struct {
-	name string
-	run  func(t *testing.T, tg Target)
+	name  string
+	needs Feature
+	run   func(t *testing.T, tg Target)
 }
 
 func scenarios() []scenario {
@@ -28,10 +30,15 @@ func scenarios() []scenario {
 // Run runs every scenario as a subtest of t, each in its own synctest
 // bubble on a fresh Target that newTarget makes inside the bubble (its
 // cleanups, registered on the t it is given, run inside the bubble too).
-func Run(t *testing.T, newTarget func(t *testing.T) Target) {
+// The scenarios that need a Feature in lacks are skipped, and the others
+// never call the Target's methods for one.
+func Run(t *testing.T, lacks Feature, newTarget func(t *testing.T) Target) {
 	for _, s := range scenarios() {
 		t.Run(s.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { s.run(t, newTarget(t)) })
+			if s.needs&lacks != 0 {
+				t.Skipf("the target lacks features %04b of %04b", s.needs&lacks, s.needs)
+			}
+			synctest.Test(t, func(t *testing.T) { s.run(t, limited{newTarget(t), lacks}) })
 		})
 	}
 }

@@ -59,6 +59,38 @@ type Target interface {
 	Restart()
 }
 
+// Feature is a part of Target that a front end may not offer. The Target
+// interface is whole, so that every front end says every operation; one
+// that cannot (Kafka's consumers fetch and commit offsets, they do not ack
+// messages) names what it lacks to Run, and the scenarios that need it are
+// skipped, never run half.
+type Feature uint8
+
+const (
+	// Deliveries is per-message delivery: Poll with its in-flight tracking
+	// and delivery counts, Ack, Nack and Extend.
+	Deliveries Feature = 1 << iota
+	// Assignors is a join's choice of assignor (range, roundrobin, sticky:
+	// the eager ones) being honoured.
+	Assignors
+	// Resets is Reset of an empty group's offsets.
+	Resets
+	// Restarts is Restart.
+	Restarts
+)
+
+// limited is a Target with the Features it lacks, as scenarios see it.
+type limited struct {
+	Target
+	lacks Feature
+}
+
+// lacks reports whether tg lacks any of f.
+func lacks(tg Target, f Feature) bool {
+	l, ok := tg.(limited)
+	return ok && l.lacks&f != 0
+}
+
 // Record is a message to publish. Partition is a partition number or
 // broker.AnyPartition; a zero Timestamp is the broker's clock.
 type Record struct {

@@ -24,7 +24,7 @@ import (
 // called in process (no socket), so the suite's synctest bubble holds
 // every goroutine and its clock runs the broker's timeouts.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, func(t *testing.T) conformance.Target {
+	conformance.Run(t, 0, func(t *testing.T) conformance.Target {
 		h := &httpTarget{core: conformance.StartCore(t)}
 		h.srv = httpapi.New(h.core.Broker(), httpapi.Options{Logger: slog.New(slog.DiscardHandler)})
 		return h
