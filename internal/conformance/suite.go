@@ -36,7 +36,7 @@ func Run(t *testing.T, lacks Feature, newTarget func(t *testing.T) Target) {
 	for _, s := range scenarios() {
 		t.Run(s.name, func(t *testing.T) {
 			if s.needs&lacks != 0 {
-				t.Skipf("the target lacks features %04b of %04b", s.needs&lacks, s.needs)
+				t.Skipf("the target lacks %v", s.needs&lacks)
 			}
 			synctest.Test(t, func(t *testing.T) { s.run(t, limited{newTarget(t), lacks}) })
 		})

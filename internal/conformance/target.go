@@ -15,6 +15,7 @@ package conformance
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -78,6 +79,19 @@ const (
 	// Restarts is Restart.
 	Restarts
 )
+
+var featureNames = [...]string{"Deliveries", "Assignors", "Resets", "Restarts"}
+
+// String names the features in f, joined by "|".
+func (f Feature) String() string {
+	var names []string
+	for i, n := range featureNames {
+		if f&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, "|")
+}
 
 // limited is a Target with the Features it lacks, as scenarios see it.
 type limited struct {
