@@ -29,6 +29,13 @@ func (b brokerTarget) CreateTopic(name string, partitions int32) error {
 	return err
 }
 
+func (b brokerTarget) AddPartitions(topic string, count int32) error {
+	_, err := b.c.Broker().AddPartitions(topic, count)
+	return err
+}
+
+func (b brokerTarget) DeleteTopic(name string) error { return b.c.Broker().DeleteTopic(name) }
+
 func (b brokerTarget) Publish(topic string, recs ...conformance.Record) ([]broker.Position, error) {
 	msgs := make([]broker.Message, len(recs))
 	for i, r := range recs {

@@ -24,7 +24,7 @@ type scenario struct {
 }
 
 func scenarios() []scenario {
-	return slices.Concat(deliveryScenarios(), membershipScenarios(), handoffScenarios(), offsetScenarios())
+	return slices.Concat(deliveryScenarios(), membershipScenarios(), handoffScenarios(), offsetScenarios(), topicScenarios())
 }
 
 // Run runs every scenario as a subtest of t, each in its own synctest

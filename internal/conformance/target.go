@@ -30,6 +30,8 @@ import (
 // the bubble.
 type Target interface {
 	CreateTopic(name string, partitions int32) error
+	AddPartitions(topic string, count int32) error // count: the new total
+	DeleteTopic(name string) error
 	// Publish appends records and says where each landed, in order.
 	Publish(topic string, recs ...Record) ([]broker.Position, error)
 	// Read reads up to max messages of a partition from offset, as a plain
@@ -49,10 +51,10 @@ type Target interface {
 	Offsets(group string) (broker.Offsets, error)
 	Reset(group string, p broker.ResetParams) (broker.ResetResult, error)
 	DeleteGroup(group string) error
-	// Describe answers at least ID, State, Generation, Members (MemberID,
-	// Assigned, Idle), Partitions (all of PartitionStatus but TimeLag),
-	// Lag and Rebalances (Count, ByReason, Recent: Generation, Reason,
-	// Moved).
+	// Describe answers at least ID, State, Generation, Assignor, Members
+	// (MemberID, Assigned, Idle, InFlight), Partitions (all of
+	// PartitionStatus), Lag and Rebalances (Count, ByReason, Recent:
+	// Generation, Reason, Moved).
 	Describe(group string) (broker.GroupDescription, error)
 
 	// Restart stops the broker and opens it again on the same data, as a

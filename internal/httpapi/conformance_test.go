@@ -76,6 +76,14 @@ func (h *httpTarget) CreateTopic(name string, partitions int32) error {
 	return h.do(context.Background(), "POST", "/topics", api.CreateTopicRequest{Name: name, Partitions: partitions}, nil)
 }
 
+func (h *httpTarget) AddPartitions(topic string, count int32) error {
+	return h.do(context.Background(), "POST", "/topics/"+topic+"/partitions", api.AddPartitionsRequest{Count: count}, nil)
+}
+
+func (h *httpTarget) DeleteTopic(name string) error {
+	return h.do(context.Background(), "DELETE", "/topics/"+name, nil, nil)
+}
+
 func (h *httpTarget) Publish(topic string, recs ...conformance.Record) ([]broker.Position, error) {
 	req := api.PublishRequest{Messages: make([]api.PublishMessage, len(recs))}
 	for i, r := range recs {
@@ -267,7 +275,7 @@ func (h *httpTarget) Describe(group string) (broker.GroupDescription, error) {
 	}
 	for _, p := range d.Partitions {
 		out.Partitions = append(out.Partitions, broker.PartitionStatus{Topic: p.Topic, Partition: p.Partition, Owner: p.Owner,
-			Committed: p.CommittedOffset, HighWatermark: p.HighWatermark, Lag: p.Lag, InFlight: p.InFlight,
+			Committed: p.CommittedOffset, HighWatermark: p.HighWatermark, Lag: p.Lag, TimeLag: ms(p.TimeLagMS), InFlight: p.InFlight,
 			Redelivered: p.Redelivered, DeadLettered: p.DeadLettered})
 	}
 	return out, nil

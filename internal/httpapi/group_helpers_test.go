@@ -91,13 +91,6 @@ func (m *member) settle(op string, req api.AckRequest, msgs ...api.Message) (int
 	return status, resp
 }
 
-func (m *member) ack(msgs ...api.Message) {
-	m.t.Helper()
-	if status, resp := m.settle("ack", api.AckRequest{}, msgs...); status != http.StatusOK || resp.Succeeded != len(msgs) {
-		m.t.Fatalf("ack of %d messages by %s: %d %+v", len(msgs), m.id, status, resp)
-	}
-}
-
 func describeGroup(t *testing.T, s *brokertest.Server, group string) api.GroupDescription {
 	t.Helper()
 	var d api.GroupDescription
