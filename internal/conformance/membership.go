@@ -329,4 +329,5 @@ func fencingErrors(t *testing.T, tg Target) {
 	converge(t, a, b)
 }
 
+// second is the error of a call that answers a value and an error.
 func second[T any](_ T, err error) error { return err }
