@@ -20,10 +20,13 @@ var (
 	rateFlag  = flag.Int("chaos.rate", 0, "messages published per second; 0 means 5,000, or 20,000 with -chaos.long")
 	logsFlag  = flag.String("chaos.logs", "", "keep the workers' event logs in this directory (default: a temporary one)")
 	goqueue   brokertest.Binary
-	listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+	listening = regexp.MustCompile(`msg=listening addr=(\S+) .*kafka_addr=(\S+)`)
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(envKafkaWorkerAddr); addr != "" {
+		os.Exit(kafkaWorker(addr, os.Getenv(envWorkerLog), os.Getenv(envWorkerGroup), os.Getenv(envKafkaWorkerProtocol)))
+	}
 	if url := os.Getenv(envWorkerURL); url != "" {
 		os.Exit(worker(url, os.Getenv(envWorkerLog), os.Getenv(envWorkerGroup), os.Getenv(envWorkerAssignor)))
 	}
@@ -34,8 +37,9 @@ func TestMain(m *testing.M) {
 }
 
 // startBroker runs the binary on 127.0.0.1:0 with args and returns its URL
-// once it logs its address. t.Cleanup kills it and waits for it.
-func startBroker(t *testing.T, args ...string) string {
+// and its Kafka listener's address once it logs them. t.Cleanup kills it
+// and waits for it.
+func startBroker(t *testing.T, args ...string) (url, kafkaAddr string) {
 	t.Helper()
 	cmd := exec.Command(goqueue.Path(t), append([]string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0"}, args...)...)
 	stderr, err := cmd.StderrPipe()
@@ -45,7 +49,7 @@ func startBroker(t *testing.T, args ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	addr := make(chan string, 1)
+	addr := make(chan [2]string, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -54,7 +58,7 @@ func startBroker(t *testing.T, args ...string) string {
 		for sc.Scan() {
 			if m := listening.FindSubmatch(sc.Bytes()); m != nil {
 				select {
-				case addr <- string(m[1]):
+				case addr <- [2]string{string(m[1]), string(m[2])}:
 				default:
 				}
 			}
@@ -68,11 +72,11 @@ func startBroker(t *testing.T, args ...string) string {
 	})
 	select {
 	case a := <-addr:
-		return "http://" + a
+		return "http://" + a[0], a[1]
 	case <-done:
 		t.Fatal("broker exited before listening")
 	case <-time.After(30 * time.Second):
 		t.Fatal("broker did not listen within 30 s")
 	}
-	return ""
+	return "", ""
 }
