@@ -56,6 +56,7 @@ type cgroup struct {
 	settings    groupSettings      // delivery settings fixed by the member that created the group
 	offsetReset string             // the creating member's offset_reset
 	saved       savedSettings      // as in meta.db: what a creating join leaves out comes from here
+	classic     bool               // held by classic Kafka members (HoldClassicGroup)
 	hosts       map[string]string  // member ID → peer host of its last request
 	deadFailed  bool               // a DLQ write failed; the timer loop retries pending dead letters
 	deadRetry   time.Time          // with deadFailed: the next retry; zero: not yet scheduled

@@ -109,7 +109,8 @@ func committedLocked(cg *cgroup) api.Offsets {
 }
 
 // DeleteGroup deletes a group with no members and forgets its offsets.
-// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY.
+// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
+// members hold it).
 func (b *Broker) DeleteGroup(groupID string) error {
 	c := b.coord
 	c.mu.Lock()
@@ -121,6 +122,9 @@ func (b *Broker) DeleteGroup(groupID string) error {
 	defer c.mu.Unlock()
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
+	if cg.classic {
+		return api.ErrGroupNotEmpty.Withf("group %q has classic Kafka members", groupID).WithDetail("group", groupID)
+	}
 	if err := cg.g.Delete(); err != nil {
 		return err
 	}

@@ -25,6 +25,9 @@ type savedSettings struct {
 	MaxRetries          int    `json:"max_retries,omitempty"`
 	VisibilityTimeoutMS int64  `json:"visibility_timeout_ms,omitempty"`
 	MaxInFlight         int    `json:"max_in_flight,omitempty"`
+	// Protocol is the protocol of the creating join's member
+	// (ProtocolHTTP, ProtocolConsumer); not inherited.
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // inherit fills what req leaves out from s, and returns the settings req

@@ -2,39 +2,112 @@ package broker
 
 import (
 	"errors"
-	"sync/atomic"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
-// joinGuard holds a front end's veto on HTTP joins; lock-free.
-type joinGuard struct {
-	f atomic.Pointer[func(groupID string) error]
+// A group speaks one protocol at a time, and the coordinator decides which,
+// under the group's lock, in the same step as the join: HTTP members and
+// KIP-848 members are the coordinator's own (the protocol of the join that
+// created the group is kept with its settings, across restarts); classic
+// Kafka groups are run by the Kafka front end, which holds the group here
+// while it has members.
+
+// Group protocols of the coordinator's members, as saved with a group's
+// settings.
+const (
+	ProtocolHTTP     = ""         // GoQueue's HTTP API
+	ProtocolConsumer = "consumer" // Kafka's KIP-848 ConsumerGroupHeartbeat
+)
+
+// inconsistentProtocol is the error of a join in another protocol than the
+// group's members speak.
+func inconsistentProtocol(groupID, have string) error {
+	return api.ErrInconsistentProtocol.Withf("group %q has %s members; a group speaks one protocol at a time", groupID, have).
+		WithDetail("group", groupID)
 }
 
-// SetJoinGuard makes every HTTP join ask guard first: a front end whose
-// members form a group the broker's coordinator does not run (Kafka's
-// classic groups) refuses HTTP members of that group, so a group speaks
-// one protocol at a time. Set it before serving.
-func (b *Broker) SetJoinGuard(guard func(groupID string) error) { b.joinGuard.f.Store(&guard) }
+func protocolName(p string) string {
+	switch p {
+	case ProtocolHTTP:
+		return "HTTP"
+	case ProtocolConsumer:
+		return "Kafka (KIP-848)"
+	}
+	return p
+}
 
-func (b *Broker) checkJoinGuard(groupID string) error {
-	if f := b.joinGuard.f.Load(); f != nil {
-		return (*f)(groupID)
+// JoinConsumerGroup joins a member speaking Kafka's KIP-848 protocol: as
+// JoinGroup, but into a group of such members only.
+func (b *Broker) JoinConsumerGroup(groupID string, req api.JoinRequest, host string) (api.JoinResponse, error) {
+	return b.join(groupID, req, host, ProtocolConsumer)
+}
+
+// checkProtocolLocked refuses a join in protocol proto into a group whose
+// members speak another: a group held by classic Kafka members, or one with
+// members of the other protocol. Callers hold cg.mu.
+func (cg *cgroup) checkProtocolLocked(proto string) error {
+	switch {
+	case cg.classic:
+		return inconsistentProtocol(cg.id, "classic Kafka")
+	case !cg.g.Empty() && cg.saved.Protocol != proto:
+		return inconsistentProtocol(cg.id, protocolName(cg.saved.Protocol))
 	}
 	return nil
 }
 
-// HasHTTPMembers reports whether groupID is a group of the broker's own
-// coordinator with members right now.
-func (b *Broker) HasHTTPMembers(groupID string) bool {
+// HoldClassicGroup marks groupID, creating it if need be, as run by classic
+// Kafka members (JoinGroup/SyncGroup), which another front end
+// coordinates: joins of HTTP and KIP-848 members are refused, and so is its
+// deletion, until ReleaseClassicGroup. A group with members of the broker's
+// coordinator is refused with INCONSISTENT_GROUP_PROTOCOL. Errors also:
+// INVALID_ARGUMENT (group ID), TOO_MANY_GROUPS.
+func (b *Broker) HoldClassicGroup(groupID string) error {
+	if err := ValidateGroupID(groupID); err != nil {
+		return err
+	}
+	for {
+		cg, err := b.coord.getOrCreate(groupID)
+		if err != nil {
+			return err
+		}
+		cg.mu.Lock()
+		switch {
+		case cg.g.State() == group.StateDead:
+			cg.mu.Unlock()
+			continue // deleted between getOrCreate and the lock: create it again
+		case !cg.g.Empty():
+			cg.mu.Unlock()
+			return inconsistentProtocol(groupID, protocolName(cg.saved.Protocol))
+		}
+		cg.classic = true
+		cg.mu.Unlock()
+		return nil
+	}
+}
+
+// ReleaseClassicGroup ends HoldClassicGroup: the group's last classic
+// member left.
+func (b *Broker) ReleaseClassicGroup(groupID string) {
+	if cg, err := b.coord.lookup(groupID); err == nil {
+		cg.mu.Lock()
+		cg.classic = false
+		cg.mu.Unlock()
+	}
+}
+
+// GroupProtocol is the protocol of a group of the coordinator: the
+// protocol of the join that created it, kept while it is empty and across
+// restarts. Errors: GROUP_NOT_FOUND.
+func (b *Broker) GroupProtocol(groupID string) (string, error) {
 	cg, err := b.coord.lookup(groupID)
 	if err != nil {
-		return false
+		return "", err
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	return !cg.g.Empty()
+	return cg.saved.Protocol, nil
 }
 
 // StoreOffsets sets a group's committed offsets as another front end's

@@ -56,8 +56,14 @@ func checkedMS(field string, v int64, limit time.Duration, bad *api.Error) (time
 // before conversion (checkedMS). Errors: INVALID_ARGUMENT, INVALID_TIMEOUT, INVALID_ASSIGNOR,
 // TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR, DUPLICATE_INSTANCE_ID, and
 // INVALID_ARGUMENT when the join names delivery settings other than the
-// group's.
+// group's, INCONSISTENT_GROUP_PROTOCOL when the group has Kafka members.
 func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (api.JoinResponse, error) {
+	return b.join(groupID, req, host, ProtocolHTTP)
+}
+
+// join joins a member speaking proto (see kafka_groups.go); a group with
+// members of another protocol refuses it with INCONSISTENT_GROUP_PROTOCOL.
+func (b *Broker) join(groupID string, req api.JoinRequest, host, proto string) (api.JoinResponse, error) {
 	if err := ValidateGroupID(groupID); err != nil {
 		return api.JoinResponse{}, err
 	}
@@ -79,16 +85,13 @@ func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (ap
 			return api.JoinResponse{}, err
 		}
 	}
-	if err := b.checkJoinGuard(groupID); err != nil {
-		return api.JoinResponse{}, err
-	}
 	c := b.coord
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
 			return api.JoinResponse{}, err
 		}
-		res, err := c.join(cg, req, set, session, rebalance, host)
+		res, err := c.join(cg, req, set, session, rebalance, host, proto)
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
 		}
@@ -110,9 +113,12 @@ func joinSettings(req api.JoinRequest) (groupSettings, error) {
 	return groupSettings{MaxRetries: req.MaxRetries, VisibilityTimeout: visibility, MaxInFlight: req.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, session, rebalance time.Duration, host string) (api.JoinResponse, error) {
+func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, session, rebalance time.Duration, host, proto string) (api.JoinResponse, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
+	if err := cg.checkProtocolLocked(proto); err != nil {
+		return api.JoinResponse{}, err
+	}
 	if err := c.memberLimitLocked(cg, req); err != nil {
 		return api.JoinResponse{}, err
 	}
@@ -121,6 +127,7 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 	if creating {
 		// What the join leaves out, the group keeps (savedSettings).
 		saved = cg.saved.inherit(&req)
+		saved.Protocol = proto
 		var err error
 		if set, err = joinSettings(req); err != nil {
 			return api.JoinResponse{}, err

@@ -39,20 +39,25 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		return fail(kerr.InvalidSessionTimeout.Code)
 	case len(req.Protocols) == 0 || req.ProtocolType == "":
 		return fail(kerr.InconsistentGroupProtocol.Code)
-	case s.b.HasHTTPMembers(req.Group):
-		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 	gs := s.groups
 	now := time.Now()
 	gs.mu.Lock()
 	g := gs.byID[req.Group]
 	if g == nil {
-		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time)}
+		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time), coord: gs.coord}
 		gs.byID[req.Group] = g
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {
 		gs.mu.Unlock()
 		return fail(kerr.InconsistentGroupProtocol.Code)
+	}
+	// The coordinator decides, atomically with joins of its own members,
+	// whether the group may be a classic one now. A join that adds no
+	// member gives the hold back at once.
+	if err := g.hold(); err != nil {
+		gs.mu.Unlock()
+		return fail(errorCode(err))
 	}
 	id := req.MemberID
 	m := g.members[id]
@@ -63,21 +68,23 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		if req.Version >= 4 {
 			// KIP-394: the client must come back with the ID it is given.
 			g.pending[id] = now
+			g.releaseIfEmpty()
 			gs.mu.Unlock()
 			resp.MemberID = id
 			return fail(kerr.MemberIDRequired.Code)
 		}
 	case m == nil:
 		if _, ok := g.pending[id]; !ok {
+			g.releaseIfEmpty()
 			gs.mu.Unlock()
 			return fail(kerr.UnknownMemberID.Code)
 		}
 	}
-	delete(g.pending, id)
 	if m == nil {
 		m = &member{id: id}
 		g.members[id] = m
 	}
+	delete(g.pending, id)
 	if m.join != nil {
 		// A second JoinGroup of the same member replaces the first.
 		old := kmsg.NewPtrJoinGroupResponse()
