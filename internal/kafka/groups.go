@@ -75,6 +75,9 @@ type kgroup struct {
 	// rejoined by then are removed, a leader that has not synced restarts
 	// the rebalance.
 	deadline time.Time
+	// static maps the instance ID of each static member to its member ID
+	// (see staticmembers.go).
+	static map[string]string
 	// held: the group's ID is held at the coordinator (from its first
 	// member to its last), so HTTP and KIP-848 members cannot join it.
 	held  bool
@@ -144,9 +147,9 @@ func (gs *groups) tick(now time.Time) {
 	for _, g := range gs.byID {
 		switch {
 		case g.state == groupPreparingRebalance && now.After(g.deadline):
-			for id, m := range g.members {
+			for _, m := range g.members {
 				if m.join == nil {
-					delete(g.members, id) // did not rejoin in time
+					g.remove(m) // did not rejoin in time
 				}
 			}
 			g.completeJoin(now)
@@ -154,9 +157,9 @@ func (gs *groups) tick(now time.Time) {
 			g.prepareRebalance(now) // the leader never synced
 		default:
 			expired := false
-			for id, m := range g.members {
+			for _, m := range g.members {
 				if m.join == nil && m.sync == nil && now.Sub(m.lastSeen) > m.session {
-					delete(g.members, id)
+					g.remove(m)
 					expired = true
 				}
 			}
@@ -254,17 +257,7 @@ func (g *kgroup) completeJoin(now time.Time) {
 		pt := g.protocolType
 		resp.ProtocolType = &pt
 		if m.id == g.leader {
-			for _, id := range ids {
-				o := g.members[id]
-				jm := kmsg.NewJoinGroupResponseMember()
-				jm.MemberID = o.id
-				if o.instanceID != "" {
-					iid := o.instanceID
-					jm.InstanceID = &iid
-				}
-				jm.ProtocolMetadata = o.metadata(g.protocol)
-				resp.Members = append(resp.Members, jm)
-			}
+			resp.Members = g.memberList()
 		}
 		if m.join != nil {
 			m.join <- resp
@@ -295,10 +288,13 @@ func (m *member) metadata(protocol string) []byte {
 	return nil
 }
 
-// checkMember checks a member ID and generation of a group request.
-func (g *kgroup) checkMember(id string, generation int32) (*member, int16) {
+// checkMember checks a member ID, instance ID and generation of a group
+// request.
+func (g *kgroup) checkMember(id string, instanceID *string, generation int32) (*member, int16) {
 	m, ok := g.members[id]
 	switch {
+	case g.fencedInstance(id, instanceID) != 0:
+		return nil, kerr.FencedInstanceID.Code
 	case !ok:
 		return nil, kerr.UnknownMemberID.Code
 	case generation != g.generation:

@@ -45,7 +45,8 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	gs.mu.Lock()
 	g := gs.byID[req.Group]
 	if g == nil {
-		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time), coord: gs.coord}
+		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time),
+			static: make(map[string]string), coord: gs.coord}
 		gs.byID[req.Group] = g
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {
@@ -59,9 +60,27 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		gs.mu.Unlock()
 		return fail(errorCode(err))
 	}
+	if code := g.fencedInstance(req.MemberID, req.InstanceID); code != 0 {
+		gs.mu.Unlock()
+		return fail(code)
+	}
 	id := req.MemberID
 	m := g.members[id]
 	switch {
+	case id == "" && req.InstanceID != nil && *req.InstanceID != "":
+		// A static member starting: no MEMBER_ID_REQUIRED round (KIP-345);
+		// a new incarnation takes over the old one's place.
+		gs.nextID++
+		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
+		if old := g.members[g.static[*req.InstanceID]]; old != nil {
+			m = g.replaceStatic(old, id)
+			if out, ok := g.stableRejoin(m, req); ok {
+				m.clientID, m.host, m.protocols = c.client, c.host, req.Protocols
+				m.session, m.rebalance, m.lastSeen = session, rebalance, now
+				gs.mu.Unlock()
+				return out, nil
+			}
+		}
 	case id == "":
 		gs.nextID++
 		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
@@ -92,8 +111,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		m.join <- old
 	}
 	m.clientID, m.host, m.protocols = c.client, c.host, req.Protocols
-	if req.InstanceID != nil {
+	if req.InstanceID != nil && *req.InstanceID != "" {
 		m.instanceID = *req.InstanceID
+		g.static[m.instanceID] = m.id
 	}
 	m.session, m.rebalance, m.lastSeen = session, rebalance, now
 	m.join = make(chan *kmsg.JoinGroupResponse, 1)
