@@ -115,9 +115,14 @@ func checkBatch(b []byte) (batchInfo, error) {
 	if info.base < 0 || info.base > math.MaxInt64-int64(info.records) {
 		return batchInfo{}, corruptf("base offset %d", info.base)
 	}
-	p, err := recordData(b)
+	buf := getScratch()
+	defer putScratch(buf)
+	p, err := recordDataInto(*buf, b)
 	if err != nil {
 		return batchInfo{}, err
+	}
+	if attrs&attrCompressionMask != 0 {
+		*buf = p[:0] // keep the space, grown if it had to be
 	}
 	maxDelta := int64(math.MinInt64)
 	for i := int32(0); i < info.records; i++ {
