@@ -38,7 +38,9 @@ type kafkaVerdict struct {
 //   - every delivery and every commit the broker took happened while the
 //     member owned the partition;
 //   - the commits the broker took of each partition, in time order, never
-//     go backwards.
+//     go backwards;
+//   - the generation (classic) or member epoch (KIP-848) a member is
+//     assigned partitions in is positive and never goes backwards.
 //
 // Duplicates are allowed (at least once); they are counted.
 func checkKafka(produced []position, members []memberLog) *kafkaVerdict {
@@ -84,6 +86,9 @@ func (v *kafkaVerdict) replay(m memberLog) ([]*interval, []*delivery, []commit) 
 		iv := open[e.p]
 		switch e.kind {
 		case 'G':
+			if e.value < epoch || e.value <= 0 {
+				v.failf("member %d: assigned in epoch %d after epoch %d", m.id, e.value, epoch)
+			}
 			epoch = e.value
 		case 'A':
 			if iv != nil {

@@ -144,6 +144,8 @@ func TestKafkaCheckFires(t *testing.T) {
 		{"message moved", []position{{0, 0}, {0, 1}, {0, 5}}, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), d(2, 4), k(3, 5)}, end: 100}}, "message 2 was produced to 0/5 and delivered from 0/2"},
 		{"delivery without ownership", produced, []memberLog{{id: 1, events: []event{d(0, 1), a(2), d(1, 3), d(2, 4), k(3, 5)}, end: 100}}, "member 1: delivered 0/0 at 1 without owning partition 0"},
 		{"commit taken after the revocation", produced, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), d(2, 4), r(5), k(3, 6)}, end: 100}}, "the broker took its commit of 0/3 at 6, after it gave the partition up"},
+		{"epoch goes back", produced, []memberLog{{id: 1, events: []event{{kind: 'G', value: 3}, a(1), d(0, 2), r(3), {kind: 'G', value: 2}, a(4), d(1, 5), d(2, 6), k(3, 7)}, end: 100}},
+			"member 1: assigned in epoch 2 after epoch 3"},
 		{"committed offset goes back", produced, []memberLog{
 			{id: 1, events: []event{a(1), d(0, 2), d(1, 3), k(2, 4), r(5)}, end: 100},
 			{id: 2, events: []event{a(6), d(2, 7), k(1, 8), k(3, 9)}, end: 100},
