@@ -74,12 +74,15 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
 		if old := g.members[g.static[*req.InstanceID]]; old != nil {
 			m = g.replaceStatic(old, id)
+			prev := m.protocols
+			m.protocols = req.Protocols // as the leader's answer lists it
 			if out, ok := g.stableRejoin(m, req); ok {
-				m.clientID, m.host, m.protocols = c.client, c.host, req.Protocols
+				m.clientID, m.host = c.client, c.host
 				m.session, m.rebalance, m.lastSeen = session, rebalance, now
 				gs.mu.Unlock()
 				return out, nil
 			}
+			m.protocols = prev
 		}
 	case id == "":
 		gs.nextID++

@@ -1,6 +1,9 @@
 package kafka_test
 
 import (
+	"context"
+	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -166,5 +169,88 @@ func TestClassicStaticMemberRejoinsWithoutRebalance(t *testing.T) {
 	}
 	if code := g.heartbeat(m2, "s2", gen); code != kerr.RebalanceInProgress.Code {
 		t.Fatalf("s2's heartbeat after s1 left: %v, want REBALANCE_IN_PROGRESS", kerr.ErrorForCode(code))
+	}
+}
+
+// kgo static members (kgo.InstanceID) of a cooperative-sticky group: the
+// follower closes (a static member does not leave) and starts again under
+// the same instance ID; it gets the same partitions back, and the leader
+// sees no rebalance: no callback, the same generation. (A restarted static
+// leader is told to skip assignment, KIP-814; kgo balances anyway and
+// rebalances when its plan differs from the old one, by design.)
+func TestKgoStaticMemberRestart(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "kgostatic", 4)
+	type member struct {
+		cl      *kgo.Client
+		mu      sync.Mutex
+		owned   map[int32]bool
+		changes int
+	}
+	newMember := func(instance string) *member {
+		m := &member{owned: map[int32]bool{}}
+		m.cl = p.client(t, kgo.ConsumerGroup("kgostatics"), kgo.ConsumeTopics("kgostatic"), kgo.InstanceID(instance),
+			kgo.SessionTimeout(20*time.Second), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				for _, p := range a["kgostatic"] {
+					m.owned[p] = true
+				}
+				m.changes++
+			}),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
+				m.mu.Lock()
+				defer m.mu.Unlock()
+				for _, p := range r["kgostatic"] {
+					delete(m.owned, p)
+				}
+				if len(r["kgostatic"]) > 0 {
+					m.changes++
+				}
+			}))
+		return m
+	}
+	snapshot := func(m *member) (owned []int32, changes int) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return slices.Sorted(maps.Keys(m.owned)), m.changes
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	leader := newMember("i1")
+	pollUntil(t, leader.cl, func() bool { a, _ := snapshot(leader); return len(a) == 4 })
+	go func() { // the leader polls on, as a consumer must
+		for ctx.Err() == nil {
+			pctx, pcancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			leader.cl.PollFetches(pctx)
+			pcancel()
+		}
+	}()
+	follower := newMember("i2")
+	pollUntil(t, follower.cl, func() bool {
+		a, _ := snapshot(leader)
+		b, _ := snapshot(follower)
+		return len(a) == 2 && len(b) == 2 && describe(t, admin, "kgostatics").State == "Stable"
+	})
+	owned, _ := snapshot(follower)
+	_, gen := leader.cl.GroupMetadata()
+	_, changes := snapshot(leader)
+
+	follower.cl.Close() // static: no LeaveGroup
+	follower = newMember("i2")
+	pollUntil(t, follower.cl, func() bool { a, _ := snapshot(follower); return len(a) > 0 })
+	if got, _ := snapshot(follower); !slices.Equal(got, owned) {
+		t.Fatalf("restarted static member owns %v, had %v", got, owned)
+	}
+	if _, g := leader.cl.GroupMetadata(); g != gen {
+		t.Errorf("the leader's generation went from %d to %d: a rebalance", gen, g)
+	}
+	if _, c := snapshot(leader); c != changes {
+		t.Errorf("the leader's partitions changed %d times across the restart", c-changes)
+	}
+	if d := describe(t, admin, "kgostatics"); d.State != "Stable" || len(d.Members) != 2 {
+		t.Errorf("group after the restart: %s with %d members, want Stable with 2", d.State, len(d.Members))
 	}
 }
