@@ -126,6 +126,12 @@ func (r *fileReader) setting(key string, k, v *yaml.Node, allowed []string) {
 		r.bad(v, "%s: %v", key, err)
 		return
 	}
+	if _, list := f.Value.(*lenient).Value.(pflag.SliceValue); !list && resolved(v).Kind == yaml.SequenceNode {
+		// Comma-joined, [a, b] would reach a single-valued flag as "a,b",
+		// which some (addresses, names) would take.
+		r.bad(v, "%s takes one value, not a list", key)
+		return
+	}
 	r.out[name] = fileSetting{value: val, where: fmt.Sprintf("%s:%d %s", r.path, k.Line, key)}
 }
 
@@ -151,6 +157,14 @@ func scalar(v *yaml.Node) (string, error) {
 		return scalar(v.Alias)
 	}
 	return "", errors.New("must be a single value, not a mapping")
+}
+
+// resolved is v with its aliases followed.
+func resolved(v *yaml.Node) *yaml.Node {
+	for v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	return v
 }
 
 // kebab turns a camelCase key into a flag name: sessionTimeout →

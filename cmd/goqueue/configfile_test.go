@@ -50,8 +50,8 @@ func load(t *testing.T, args []string, env map[string]string) (config, origins, 
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %v: %v", args, err)
 	}
-	o := loadSettings(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &problems)
-	return c, o, c.validate(problems)
+	o, err := checkSettings(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, &c, &problems)
+	return c, o, err
 }
 
 func TestConfigFileGuideKeysAndFlagNames(t *testing.T) {
@@ -218,5 +218,39 @@ func TestGuideYAMLSetsJoinTimeouts(t *testing.T) {
 			t.Errorf("with\n%s\njoin answered session %d ms, heartbeats %d ms; want %d, %d", c.yaml, j.SessionTimeoutMS, j.HeartbeatIntervalMS, c.session, c.heartbeats)
 		}
 		srv.stop(t, 15)
+	}
+}
+
+// A list reaches only the flags that take lists: comma-joined, addr: [a, b]
+// would otherwise become the address "a,b".
+func TestConfigFileListOnlyForListSettings(t *testing.T) {
+	for _, body := range []string{"addr: [1, 2]\n", "assignor: [range]\n", "x: &l [a, b]\ndata-dir: *l\n"} {
+		_, _, err := load(t, []string{"--config", writeFile(t, "l.yaml", body)}, nil)
+		if err == nil || !strings.Contains(err.Error(), "not a list") {
+			t.Errorf("%q: err = %v, want a list refused", body, err)
+		}
+	}
+	if _, _, err := load(t, []string{"--config", writeFile(t, "k.yaml", "api-keys: [aaaaaaaaaaaaaaaaaaaa]\n")}, nil); err != nil {
+		t.Errorf("a list of api keys: %v", err)
+	}
+}
+
+// A value that parses but is refused by validation is said with where it
+// was set: the file's line, or the environment variable.
+func TestConfigRefusedValueSaysWhere(t *testing.T) {
+	file := writeFile(t, "v.yaml", "partitions: 3\nmax-wait: -1s\n")
+	_, _, err := load(t, []string{"--config", file, "--retention-hours", "0"}, map[string]string{"GOQUEUE_MAX_RETRIES": "-2"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		file + ":2 max-wait: max wait -1s must be positive",
+		"GOQUEUE_MAX_RETRIES: max retries -2 must not be negative",
+		"\nretention hours 0 must be", // given on the command line: said as it is
+	} {
+		if !strings.Contains("\n"+msg, want) {
+			t.Errorf("error does not say %q:\n%s", want, msg)
+		}
 	}
 }

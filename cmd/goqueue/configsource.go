@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -47,6 +48,58 @@ func loadSettings(fs *pflag.FlagSet, lookup func(string) (string, bool), problem
 	return o
 }
 
+// checkSettings completes fs (loadSettings) and validates cfg. A value
+// refused by validation is said with where it was set, as a bad value of
+// the file or the environment already is while parsing.
+func checkSettings(fs *pflag.FlagSet, lookup func(string) (string, bool), cfg *config, problems *[]error) (origins, error) {
+	o := loadSettings(fs, lookup, problems)
+	if err := cfg.validate(*problems); err != nil {
+		return o, o.locate(err, fs)
+	}
+	return o, nil
+}
+
+// locate prefixes each problem of err that names a setting given in the
+// file or the environment with where it was given. Validation messages
+// start with the setting's name in words ("max wait -1s must be
+// positive" for --max-wait): that is how a problem names its setting.
+// Problems of values set on the command line or left at their default
+// are left as they are; the user sees where those came from.
+func (o origins) locate(err error, fs *pflag.FlagSet) error {
+	problems := flatten(err)
+	for i, p := range problems {
+		msg := p.Error()
+		name := ""
+		fs.VisitAll(func(f *pflag.Flag) {
+			words := strings.ReplaceAll(f.Name, "-", " ")
+			if strings.HasPrefix(msg, words+" ") && len(f.Name) > len(name) {
+				name = f.Name
+			}
+		})
+		src, ok := strings.CutPrefix(o[name], "file ")
+		if !ok {
+			src, ok = strings.CutPrefix(o[name], "env ")
+		}
+		if name != "" && ok {
+			problems[i] = fmt.Errorf("%s: %w", src, p)
+		}
+	}
+	return errors.Join(problems...)
+}
+
+// flatten lists the problems of errors joined, at any depth.
+func flatten(err error) []error {
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return []error{err}
+	}
+	var out []error
+	for _, e := range j.Unwrap() {
+		out = append(out, flatten(e)...)
+	}
+	return out
+}
+
 // configCmd is `goqueue config`: it takes the serving flags, resolves them
 // as serving would, and prints the effective configuration as a YAML file
 // (which --config reads back) with where each value came from. A
@@ -64,8 +117,8 @@ takes, and prints every setting as YAML with its source: default, file, env or
 flag. Its output is itself a valid --config file (API keys are not shown).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o := loadSettings(cmd.Flags(), lookupEnv, &problems)
-			if err := cfg.validate(problems); err != nil {
+			o, err := checkSettings(cmd.Flags(), lookupEnv, &cfg, &problems)
+			if err != nil {
 				return &configError{err}
 			}
 			return printSettings(stdout, cmd.Flags(), o)

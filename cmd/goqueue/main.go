@@ -46,8 +46,7 @@ then the environment, then the file. goqueue config prints the result.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			loadSettings(cmd.Flags(), lookupEnv, &problems)
-			if err := cfg.validate(problems); err != nil {
+			if _, err := checkSettings(cmd.Flags(), lookupEnv, &cfg, &problems); err != nil {
 				return &configError{err}
 			}
 			log := cfg.logger(stderr)
