@@ -27,6 +27,12 @@ func consumerGroupDescribe(t *testing.T, cl *kgo.Client, version int16, groups .
 // group, until stop returns true or the test's time runs out.
 func pollUntil(t *testing.T, cl *kgo.Client, stop func() bool) {
 	t.Helper()
+	pollUntilWithin(t, cl, 30*time.Second, stop)
+}
+
+// pollUntilWithin is pollUntil with a deadline of d.
+func pollUntilWithin(t *testing.T, cl *kgo.Client, d time.Duration, stop func() bool) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -38,10 +44,10 @@ func pollUntil(t *testing.T, cl *kgo.Client, stop func() bool) {
 		}
 	}()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(d)
 	for !stop() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 30s")
+			t.Fatalf("condition not reached in %v", d)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
