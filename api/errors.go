@@ -13,14 +13,16 @@ import (
 //
 //	{"error":{"code":"TOPIC_NOT_FOUND","message":"...","details":{...},"retriable":false}}
 //
-// Code is stable and meant for programs; Message is for people. Status is the
-// HTTP status the code is always sent with.
+// Code is stable and meant for programs; Message is for people. Status and
+// Kafka are how each front end says the code: the HTTP status it is always
+// sent with, and the Kafka protocol error code a Kafka client gets for it.
 type Error struct {
 	Code      string         `json:"code"`
 	Message   string         `json:"message"`
 	Details   map[string]any `json:"details,omitempty"`
 	Retriable bool           `json:"retriable"`
 	Status    int            `json:"-"`
+	Kafka     int16          `json:"-"`
 }
 
 // ErrorBody is the envelope an Error travels in.
@@ -68,86 +70,86 @@ func (e *Error) WithDetail(key string, value any) *Error {
 // heartbeat for STALE_GENERATION); a client must not retry the others blindly.
 var (
 	// Malformed or invalid requests (400).
-	ErrBadRequest        = &Error{Code: "BAD_REQUEST", Status: http.StatusBadRequest}         // unparsable body or query
-	ErrInvalidArgument   = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest}    // a field has a bad value
-	ErrInvalidTopicName  = &Error{Code: "INVALID_TOPIC_NAME", Status: http.StatusBadRequest}  // not 1–249 of [a-zA-Z0-9._-], or "." / ".."
-	ErrInvalidPartitions = &Error{Code: "INVALID_PARTITIONS", Status: http.StatusBadRequest}  // partition count out of bounds or a decrease
-	ErrOffsetOutOfRange  = &Error{Code: "OFFSET_OUT_OF_RANGE", Status: http.StatusBadRequest} // details: earliest_offset, high_watermark
-	ErrInvalidAssignor   = &Error{Code: "INVALID_ASSIGNOR", Status: http.StatusBadRequest}    // not range, roundrobin, sticky or cooperative-sticky
-	ErrInvalidTimeout    = &Error{Code: "INVALID_TIMEOUT", Status: http.StatusBadRequest}     // outside the broker's bounds; details: min, max
+	ErrBadRequest        = &Error{Code: "BAD_REQUEST", Status: http.StatusBadRequest, Kafka: kafkaCorruptMessage}            // unparsable body or query
+	ErrInvalidArgument   = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest, Kafka: kafkaInvalidConfig}        // a field has a bad value
+	ErrInvalidTopicName  = &Error{Code: "INVALID_TOPIC_NAME", Status: http.StatusBadRequest, Kafka: kafkaInvalidTopic}       // not 1–249 of [a-zA-Z0-9._-], or "." / ".."
+	ErrInvalidPartitions = &Error{Code: "INVALID_PARTITIONS", Status: http.StatusBadRequest, Kafka: kafkaInvalidPartitions}  // partition count out of bounds or a decrease
+	ErrOffsetOutOfRange  = &Error{Code: "OFFSET_OUT_OF_RANGE", Status: http.StatusBadRequest, Kafka: kafkaOffsetOutOfRange}  // details: earliest_offset, high_watermark
+	ErrInvalidAssignor   = &Error{Code: "INVALID_ASSIGNOR", Status: http.StatusBadRequest, Kafka: kafkaUnsupportedAssignor}  // not range, roundrobin, sticky or cooperative-sticky
+	ErrInvalidTimeout    = &Error{Code: "INVALID_TIMEOUT", Status: http.StatusBadRequest, Kafka: kafkaInvalidSessionTimeout} // outside the broker's bounds; details: min, max
 
 	// Unknown things (404).
-	ErrNotFound          = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound} // no such route
-	ErrTopicNotFound     = &Error{Code: "TOPIC_NOT_FOUND", Status: http.StatusNotFound}
-	ErrPartitionNotFound = &Error{Code: "PARTITION_NOT_FOUND", Status: http.StatusNotFound}
-	ErrGroupNotFound     = &Error{Code: "GROUP_NOT_FOUND", Status: http.StatusNotFound}
+	ErrNotFound          = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownServerError} // no such route
+	ErrTopicNotFound     = &Error{Code: "TOPIC_NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownTopicOrPartition}
+	ErrPartitionNotFound = &Error{Code: "PARTITION_NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownTopicOrPartition}
+	ErrGroupNotFound     = &Error{Code: "GROUP_NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaGroupIDNotFound}
 	// ErrUnknownMember: the member_id is not in the group (never joined, left,
 	// or was removed after its session timed out). The client must join again.
-	ErrUnknownMember = &Error{Code: "UNKNOWN_MEMBER_ID", Status: http.StatusNotFound}
+	ErrUnknownMember = &Error{Code: "UNKNOWN_MEMBER_ID", Status: http.StatusNotFound, Kafka: kafkaUnknownMemberID}
 
 	// Conflicts and fencing (409).
-	ErrTopicExists = &Error{Code: "TOPIC_ALREADY_EXISTS", Status: http.StatusConflict}
+	ErrTopicExists = &Error{Code: "TOPIC_ALREADY_EXISTS", Status: http.StatusConflict, Kafka: kafkaTopicAlreadyExists}
 	// ErrStaleGeneration: the request's generation is older than the
 	// member's current one, or outside 0..the group's generation (details
 	// carry the member's current generation). Retriable: heartbeat to learn the current
 	// generation and assignment, then retry with it.
-	ErrStaleGeneration = &Error{Code: "STALE_GENERATION", Status: http.StatusConflict, Retriable: true}
+	ErrStaleGeneration = &Error{Code: "STALE_GENERATION", Status: http.StatusConflict, Retriable: true, Kafka: kafkaIllegalGeneration}
 	// ErrFencedMember: the member was fenced (session or rebalance timeout, or
 	// replaced by a newer instance with the same instance_id). Rejoin.
-	ErrFencedMember = &Error{Code: "FENCED_MEMBER", Status: http.StatusConflict}
+	ErrFencedMember = &Error{Code: "FENCED_MEMBER", Status: http.StatusConflict, Kafka: kafkaFencedInstanceID}
 	// ErrDuplicateInstance: a live member (one that heartbeated within its
 	// heartbeat interval) already uses this instance_id. Retriable: a
 	// restarted static member retries until its old self has gone quiet.
-	ErrDuplicateInstance = &Error{Code: "DUPLICATE_INSTANCE_ID", Status: http.StatusConflict, Retriable: true}
+	ErrDuplicateInstance = &Error{Code: "DUPLICATE_INSTANCE_ID", Status: http.StatusConflict, Retriable: true, Kafka: kafkaUnknownServerError}
 	// ErrInconsistentAssignor: the group already uses another assignor.
-	ErrInconsistentAssignor = &Error{Code: "INCONSISTENT_ASSIGNOR", Status: http.StatusConflict}
+	ErrInconsistentAssignor = &Error{Code: "INCONSISTENT_ASSIGNOR", Status: http.StatusConflict, Kafka: kafkaInconsistentGroupProtocol}
 	// ErrInconsistentProtocol: the group has members of the other protocol
 	// (Kafka clients vs the HTTP API); a group speaks one at a time.
-	ErrInconsistentProtocol = &Error{Code: "INCONSISTENT_GROUP_PROTOCOL", Status: http.StatusConflict}
+	ErrInconsistentProtocol = &Error{Code: "INCONSISTENT_GROUP_PROTOCOL", Status: http.StatusConflict, Kafka: kafkaInconsistentGroupProtocol}
 	// ErrNotOwner: the member does not own the partition it names.
-	ErrNotOwner = &Error{Code: "NOT_PARTITION_OWNER", Status: http.StatusConflict}
+	ErrNotOwner = &Error{Code: "NOT_PARTITION_OWNER", Status: http.StatusConflict, Kafka: kafkaStaleMemberEpoch}
 	// ErrGroupNotEmpty: the operation needs a group with no members.
-	ErrGroupNotEmpty = &Error{Code: "GROUP_NOT_EMPTY", Status: http.StatusConflict}
+	ErrGroupNotEmpty = &Error{Code: "GROUP_NOT_EMPTY", Status: http.StatusConflict, Kafka: kafkaNonEmptyGroup}
 	// ErrNoOffset: offset_reset is "none" and the group has no committed
 	// offset for a partition; details name it. Commit or reset an offset.
-	ErrNoOffset = &Error{Code: "NO_COMMITTED_OFFSET", Status: http.StatusConflict}
+	ErrNoOffset = &Error{Code: "NO_COMMITTED_OFFSET", Status: http.StatusConflict, Kafka: kafkaUnknownServerError}
 	// ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers: the broker
 	// holds as many topics, groups, or members of the group as its limits
 	// allow (details: the limit). Delete some, or raise the broker's limit.
-	ErrTooManyTopics  = &Error{Code: "TOO_MANY_TOPICS", Status: http.StatusConflict}
-	ErrTooManyGroups  = &Error{Code: "TOO_MANY_GROUPS", Status: http.StatusConflict}
-	ErrTooManyMembers = &Error{Code: "TOO_MANY_MEMBERS", Status: http.StatusConflict}
+	ErrTooManyTopics  = &Error{Code: "TOO_MANY_TOPICS", Status: http.StatusConflict, Kafka: kafkaPolicyViolation}
+	ErrTooManyGroups  = &Error{Code: "TOO_MANY_GROUPS", Status: http.StatusConflict, Kafka: kafkaPolicyViolation}
+	ErrTooManyMembers = &Error{Code: "TOO_MANY_MEMBERS", Status: http.StatusConflict, Kafka: kafkaPolicyViolation}
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
-	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict}
+	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict, Kafka: kafkaUnknownServerError}
 
 	// Sizes (413), load (429), availability (503), auth (401), method (405).
-	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
-	ErrBodyTooLarge    = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge}
+	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
+	ErrBodyTooLarge    = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
 	// ErrTooManyMessages: a publish holds more messages than the broker's
 	// cap (details: max_batch_messages). Split the batch.
-	ErrTooManyMessages = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge}
-	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true}
-	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true} // starting, recovering or shutting down
-	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized}
+	ErrTooManyMessages = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaRecordListTooLarge}
+	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true, Kafka: kafkaUnknownServerError}
+	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true, Kafka: kafkaNotLeaderForPartition} // starting, recovering or shutting down
+	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized, Kafka: kafkaSaslAuthenticationFailed}
 	// ErrForbidden: the API key is valid but its scope does not allow the
 	// request; details name the missing permission and the topic or group.
 	// Also a browser's write from another site (details: origin).
-	ErrForbidden        = &Error{Code: "FORBIDDEN", Status: http.StatusForbidden}
-	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed}
-	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType}
+	ErrForbidden        = &Error{Code: "FORBIDDEN", Status: http.StatusForbidden, Kafka: kafkaUnknownServerError}
+	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed, Kafka: kafkaUnknownServerError}
+	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType, Kafka: kafkaUnknownServerError}
 
 	// ErrStorageFull: the device of the data directory is full (507). Nothing
 	// of the failed write was applied unless details say otherwise (an ack's
 	// details.result); retry once space is freed.
-	ErrStorageFull = &Error{Code: "STORAGE_FULL", Status: http.StatusInsufficientStorage, Retriable: true}
+	ErrStorageFull = &Error{Code: "STORAGE_FULL", Status: http.StatusInsufficientStorage, Retriable: true, Kafka: kafkaKafkaStorageError}
 	// ErrStorageFailed: the data directory was removed or replaced, or a log
 	// can no longer be written (a failed fsync); the broker refuses writes and
 	// /readyz answers 503 until an operator restarts it on a sound directory.
-	ErrStorageFailed = &Error{Code: "STORAGE_FAILED", Status: http.StatusServiceUnavailable}
+	ErrStorageFailed = &Error{Code: "STORAGE_FAILED", Status: http.StatusServiceUnavailable, Kafka: kafkaKafkaStorageError}
 
 	// ErrInternal is a broker fault, never a client's mistake (500).
-	ErrInternal = &Error{Code: "INTERNAL", Status: http.StatusInternalServerError, Retriable: true}
+	ErrInternal = &Error{Code: "INTERNAL", Status: http.StatusInternalServerError, Retriable: true, Kafka: kafkaUnknownServerError}
 )
 
 // Codes lists every error of the table, for documentation and tests.
@@ -157,10 +159,40 @@ func Codes() []*Error {
 		ErrOffsetOutOfRange, ErrInvalidAssignor, ErrInvalidTimeout,
 		ErrNotFound, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
-		ErrInconsistentAssignor, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
+		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
 		ErrStorageFull, ErrStorageFailed, ErrInternal,
 	}
 }
+
+// Kafka protocol error codes of the table's Kafka column (the protocol's
+// numbers; api imports only the standard library). A code with no Kafka
+// counterpart, HTTP's alone or the broker's own, is said as
+// UNKNOWN_SERVER_ERROR.
+const (
+	kafkaUnknownServerError        int16 = -1
+	kafkaOffsetOutOfRange          int16 = 1
+	kafkaCorruptMessage            int16 = 2
+	kafkaUnknownTopicOrPartition   int16 = 3
+	kafkaMessageTooLarge           int16 = 10
+	kafkaNotLeaderForPartition     int16 = 6 // retriable: the client refreshes its metadata and retries
+	kafkaInvalidTopic              int16 = 17
+	kafkaRecordListTooLarge        int16 = 18
+	kafkaIllegalGeneration         int16 = 22
+	kafkaInconsistentGroupProtocol int16 = 23
+	kafkaUnknownMemberID           int16 = 25
+	kafkaInvalidSessionTimeout     int16 = 26
+	kafkaTopicAlreadyExists        int16 = 36
+	kafkaInvalidPartitions         int16 = 37
+	kafkaInvalidConfig             int16 = 40
+	kafkaPolicyViolation           int16 = 44
+	kafkaKafkaStorageError         int16 = 56 // retriable, as 507 and 503 are over HTTP
+	kafkaSaslAuthenticationFailed  int16 = 58
+	kafkaNonEmptyGroup             int16 = 68
+	kafkaGroupIDNotFound           int16 = 69
+	kafkaFencedInstanceID          int16 = 82
+	kafkaUnsupportedAssignor       int16 = 112
+	kafkaStaleMemberEpoch          int16 = 113 // a KIP-848 member's commit of a partition it no longer owns
+)

@@ -14,24 +14,21 @@
 package docs_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
-var goqueueBin brokertest.Binary
+var goqueueBin testkit.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -104,7 +101,7 @@ func TestDocumentsRun(t *testing.T) {
 			continue
 		}
 		t.Run(filepath.Base(doc), func(t *testing.T) {
-			addr := startBroker(t, bin)
+			addr := testkit.Start(t, bin, testkit.Options{}).Addr()
 			work := t.TempDir()
 			for _, b := range bs {
 				name := fmt.Sprintf("%s:%d", filepath.Base(doc), b.line)
@@ -122,48 +119,6 @@ func TestDocumentsRun(t *testing.T) {
 			}
 		})
 	}
-}
-
-// startBroker runs the goqueue binary on 127.0.0.1:0 and returns its
-// address once it listens.
-func startBroker(t *testing.T, bin string) string {
-	t.Helper()
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
-	listening := regexp.MustCompile(`msg=listening addr=(\S+)`)
-	sc := bufio.NewScanner(stderr)
-	var addr string
-	for sc.Scan() {
-		if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-			break
-		}
-	}
-	go func() {
-		io.Copy(io.Discard, stderr)
-		cmd.Wait()
-		close(exited)
-	}()
-	if addr == "" {
-		t.Fatal("goqueue never logged its address")
-	}
-	return addr
 }
 
 // shellPrelude makes curl fail on HTTP errors and end its output with a

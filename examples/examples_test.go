@@ -5,7 +5,9 @@ package examples_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -13,8 +15,18 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
+
+// goqueue is the broker's binary, built on first use; TestMain removes it.
+var goqueue testkit.Binary
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	goqueue.Cleanup()
+	os.Exit(code)
+}
 
 // build compiles the package in dir into tmp.
 func build(t *testing.T, tmp, dir string) string {
@@ -42,34 +54,17 @@ func TestExamplesAgainstABroker(t *testing.T) {
 		l.Close()
 	}
 	tmp := t.TempDir()
-	goqueue := build(t, tmp, "../cmd/goqueue")
 	producer := build(t, tmp, "./producer")
 	consumer := build(t, tmp, "./consumer-group")
 
-	broker := exec.Command(goqueue, "--addr", "127.0.0.1:8080", "--kafka-addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"))
-	var blog bytes.Buffer
-	broker.Stderr = &blog
-	if err := broker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = broker.Process.Signal(syscall.SIGTERM)
-		_ = broker.Wait()
-	})
+	// Start returns once the broker serves; its output is shown if the
+	// test fails.
+	testkit.Start(t, goqueue.Path(t), testkit.Options{Addr: "127.0.0.1:8080", StartTimeout: 10 * time.Second})
 	admin, err := client.New("localhost:8080")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := admin.Version(ctx); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("broker did not start:\n%s", blog.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	if out, err := exec.Command(producer).CombinedOutput(); err != nil {
 		t.Fatalf("producer example: %v\n%s", err, out)
@@ -80,15 +75,13 @@ func TestExamplesAgainstABroker(t *testing.T) {
 	if err := cons.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	var last string // what the group looked like; clog is read only once the wait is over
+	if !testkit.Within(20*time.Second, func() bool {
 		g, err := admin.Group(ctx, "order-processor")
-		if err == nil && g.Lag == 0 && len(g.Partitions) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the consumer-group example did not consume everything: %+v %v\n%s", g, err, clog.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+		last = fmt.Sprintf("%+v %v", g, err)
+		return err == nil && g.Lag == 0 && len(g.Partitions) == 3
+	}) {
+		t.Fatalf("the consumer-group example did not consume everything: %s\n%s", last, clog.String())
 	}
 	_ = cons.Process.Signal(syscall.SIGINT)
 	if err := cons.Wait(); err != nil {

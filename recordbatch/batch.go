@@ -93,9 +93,20 @@ func (h *Header) LogAppendTime() bool { return h.Attributes&attrTimestampType !=
 // NextOffset is the offset after the batch's last record.
 func (h *Header) NextOffset() int64 { return h.BaseOffset + int64(h.LastOffsetDelta) + 1 }
 
-// corruptf wraps ErrCorrupt with what was wrong.
+// CorruptError says what is wrong with a batch. It is ErrCorrupt to
+// errors.Is; a caller with sentinels of its own can say Reason under them.
+type CorruptError struct {
+	Reason string
+	Err    error // the cause (a decompressor's error), or nil
+}
+
+func (e *CorruptError) Error() string        { return ErrCorrupt.Error() + ": " + e.Reason }
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+func (e *CorruptError) Unwrap() error        { return e.Err }
+
+// corruptf is a CorruptError saying what was wrong.
 func corruptf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
+	return &CorruptError{Reason: fmt.Sprintf(format, args...)}
 }
 
 // Len reads the total size of the batch starting at b from its length field.
@@ -155,6 +166,17 @@ func CheckFrame(b []byte) (Header, error) {
 	return ParseHeader(b)
 }
 
+// BaseOffset reads the base offset of the batch starting at b, which holds
+// at least its header: for passing stored batches through without decoding
+// them, as do NumRecords and MaxTimestamp.
+func BaseOffset(b []byte) int64 { return int64(binary.BigEndian.Uint64(b[OffBaseOffset:])) }
+
+// NumRecords reads the record count of the batch starting at b.
+func NumRecords(b []byte) int32 { return int32(binary.BigEndian.Uint32(b[OffRecordCount:])) }
+
+// MaxTimestamp reads the header's largest timestamp of the batch starting at b.
+func MaxTimestamp(b []byte) int64 { return int64(binary.BigEndian.Uint64(b[OffMaxTimestamp:])) }
+
 // SetBaseOffset rewrites the base offset of the batch b in place; the CRC
 // stays valid.
 func SetBaseOffset(b []byte, base int64) {
@@ -170,9 +192,14 @@ func SetCRC(b []byte) {
 // (at most limit bytes, else ErrTooLarge). For an uncompressed batch it
 // aliases b; otherwise it is a new slice. b must be a whole checked batch.
 func RecordData(b []byte, limit int) ([]byte, error) {
+	return recordData(nil, b, limit)
+}
+
+// recordData is RecordData decompressing into dst's space (from dst[:0]).
+func recordData(dst, b []byte, limit int) ([]byte, error) {
 	c := Codec(binary.BigEndian.Uint16(b[OffAttributes:]) & attrCompressionMask)
 	if c == None {
 		return b[HeaderLen:], nil
 	}
-	return Decompress(nil, c, b[HeaderLen:], limit)
+	return Decompress(dst[:0], c, b[HeaderLen:], limit)
 }

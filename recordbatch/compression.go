@@ -90,7 +90,7 @@ func readAll(dst []byte, r io.Reader, limit int, name string) ([]byte, error) {
 	buf := bytes.NewBuffer(dst)
 	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
+		return nil, &CorruptError{Reason: name + ": " + err.Error(), Err: err}
 	}
 	if n > int64(limit) {
 		return nil, ErrTooLarge

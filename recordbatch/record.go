@@ -5,70 +5,123 @@ import (
 	"math"
 )
 
-// Record is one record of a batch. Offsets and timestamps are deltas from
-// the batch header's; decoded slices alias the batch's record data.
+// MinRecordLen is the smallest encoded record: a byte each for its length,
+// attributes, two deltas, key, value and header count. A batch of n bytes
+// of record data holds at most n/MinRecordLen records.
+const MinRecordLen = 7
+
+// Record is one record to encode. Offsets and timestamps are deltas from
+// the batch header's.
 type Record struct {
 	Attributes     int8
 	TimestampDelta int64
 	OffsetDelta    int32
-	Key, Value     []byte // nil when the stored length is -1
+	Key, Value     []byte // nil is encoded as length -1 (null)
 	Headers        []RecordHeader
 }
 
 // RecordHeader is one record header.
 type RecordHeader struct {
 	Key   string
-	Value []byte
+	Value []byte // nil is encoded as null
 }
 
-// NextRecord decodes the record at the start of p and returns the rest of
-// p. Every length is checked against the record's own length prefix, so a
-// malformed record never reads past its bytes.
-func NextRecord(p []byte) (Record, []byte, error) {
+// View is one record decoded in place: Key, Value and the headers alias the
+// batch's record data, so decoding one allocates nothing. Iter decodes them.
+type View struct {
+	Attributes     int8
+	TimestampDelta int64
+	OffsetDelta    int32
+	Key, Value     []byte // nil when the stored length is -1
+	numHeaders     int
+	headers        []byte // the encoded headers, checked by decodeRecord
+}
+
+// NumHeaders is the record's header count.
+func (v *View) NumHeaders() int { return v.numHeaders }
+
+// HeadersLen is the encoded size of the record's headers (their lengths
+// included, the count not).
+func (v *View) HeadersLen() int { return len(v.headers) }
+
+// Headers iterates over the record's headers.
+func (v *View) Headers() HeaderIter { return HeaderIter{p: v.headers, left: v.numHeaders} }
+
+// AppendHeaders appends the record's headers to dst; each key is a new
+// string, each value aliases the batch.
+func (v *View) AppendHeaders(dst []RecordHeader) []RecordHeader {
+	for it := v.Headers(); ; {
+		k, val, ok := it.Next()
+		if !ok {
+			return dst
+		}
+		dst = append(dst, RecordHeader{Key: string(k), Value: val})
+	}
+}
+
+// HeaderIter walks the headers of a View.
+type HeaderIter struct {
+	p    []byte
+	left int
+}
+
+// Next returns the next header's key and value (nil when null), or ok
+// false after the last.
+func (it *HeaderIter) Next() (key, value []byte, ok bool) {
+	if it.left == 0 {
+		return nil, nil, false
+	}
+	it.left--
+	key, it.p, _ = nullableBytes(it.p) // checked by decodeRecord
+	value, it.p, _ = nullableBytes(it.p)
+	return key, value, true
+}
+
+// decodeRecord decodes the record at the start of p into v and returns the
+// rest of p; v is undefined after an error. Every length is checked against
+// the record's own length prefix, so a malformed record never reads past
+// its bytes.
+func decodeRecord(p []byte, v *View) ([]byte, error) {
 	n, k := binary.Varint(p)
 	if k <= 0 || n < 1 || n > int64(len(p)-k) {
-		return Record{}, nil, corruptf("bad record length")
+		return nil, corruptf("bad record length")
 	}
 	body, rest := p[k:k+int(n)], p[k+int(n):]
-	var r Record
-	r.Attributes = int8(body[0])
+	v.Attributes = int8(body[0])
 	body = body[1:]
 	var ok bool
-	if r.TimestampDelta, body, ok = varint(body); !ok {
-		return Record{}, nil, corruptf("bad timestamp delta")
+	if v.TimestampDelta, body, ok = varint(body); !ok {
+		return nil, corruptf("bad timestamp delta")
 	}
 	var od int64
 	if od, body, ok = varint(body); !ok || od < math.MinInt32 || od > math.MaxInt32 {
-		return Record{}, nil, corruptf("bad offset delta")
+		return nil, corruptf("bad offset delta")
 	}
-	r.OffsetDelta = int32(od)
-	if r.Key, body, ok = nullableBytes(body); !ok {
-		return Record{}, nil, corruptf("bad key")
+	v.OffsetDelta = int32(od)
+	if v.Key, body, ok = nullableBytes(body); !ok {
+		return nil, corruptf("bad key")
 	}
-	if r.Value, body, ok = nullableBytes(body); !ok {
-		return Record{}, nil, corruptf("bad value")
+	if v.Value, body, ok = nullableBytes(body); !ok {
+		return nil, corruptf("bad value")
 	}
 	var hc int64
 	if hc, body, ok = varint(body); !ok || hc < 0 || hc > int64(len(body)) {
-		return Record{}, nil, corruptf("bad header count")
+		return nil, corruptf("bad header count")
 	}
-	if hc > 0 {
-		r.Headers = make([]RecordHeader, hc)
-	}
-	for i := range r.Headers {
+	v.numHeaders, v.headers = int(hc), body
+	for range v.numHeaders {
 		var hk []byte
 		if hk, body, ok = nullableBytes(body); !ok || hk == nil {
-			return Record{}, nil, corruptf("bad header key")
+			return nil, corruptf("bad header key")
 		}
-		r.Headers[i].Key = string(hk)
-		if r.Headers[i].Value, body, ok = nullableBytes(body); !ok {
-			return Record{}, nil, corruptf("bad header value")
+		if _, body, ok = nullableBytes(body); !ok {
+			return nil, corruptf("bad header value")
 		}
 	}
 	if len(body) != 0 {
-		return Record{}, nil, corruptf("%d bytes after the record's fields", len(body))
+		return nil, corruptf("%d bytes after the record's fields", len(body))
 	}
-	return r, rest, nil
+	return rest, nil
 }
 
 func varint(p []byte) (int64, []byte, bool) {
@@ -94,19 +147,25 @@ func nullableBytes(p []byte) ([]byte, []byte, bool) {
 
 // AppendRecord appends the encoding of r to dst.
 func AppendRecord(dst []byte, r *Record) []byte {
-	n := 1 + varintLen(r.TimestampDelta) + varintLen(int64(r.OffsetDelta)) +
-		bytesLen(r.Key) + bytesLen(r.Value) + varintLen(int64(len(r.Headers)))
-	for _, h := range r.Headers {
+	return appendRecord(dst, r.Attributes, r.TimestampDelta, r.OffsetDelta, r.Key, r.Value, r.Headers)
+}
+
+// appendRecord is AppendRecord with the fields as arguments, so that
+// Builder.Add does not copy them into a Record first.
+func appendRecord(dst []byte, attrs int8, tsDelta int64, offDelta int32, key, value []byte, headers []RecordHeader) []byte {
+	n := 1 + varintLen(tsDelta) + varintLen(int64(offDelta)) +
+		bytesLen(key) + bytesLen(value) + varintLen(int64(len(headers)))
+	for _, h := range headers {
 		n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
 	}
 	dst = binary.AppendVarint(dst, int64(n))
-	dst = append(dst, byte(r.Attributes))
-	dst = binary.AppendVarint(dst, r.TimestampDelta)
-	dst = binary.AppendVarint(dst, int64(r.OffsetDelta))
-	dst = appendBytes(dst, r.Key)
-	dst = appendBytes(dst, r.Value)
-	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
-	for _, h := range r.Headers {
+	dst = append(dst, byte(attrs))
+	dst = binary.AppendVarint(dst, tsDelta)
+	dst = binary.AppendVarint(dst, int64(offDelta))
+	dst = appendBytes(dst, key)
+	dst = appendBytes(dst, value)
+	dst = binary.AppendVarint(dst, int64(len(headers)))
+	for _, h := range headers {
 		dst = binary.AppendVarint(dst, int64(len(h.Key)))
 		dst = append(dst, h.Key...)
 		dst = appendBytes(dst, h.Value)

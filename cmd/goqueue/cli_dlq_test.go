@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,10 +16,10 @@ func TestCLIDeadLetters(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := goqueueBin.Path(t)
-	srv := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	srv := startBinary(t, "")
 	run := func(want int, args ...string) (string, string) {
 		t.Helper()
-		code, out, errs := cliRun(t, bin, srv.url, "", args...)
+		code, out, errs := cliRun(t, bin, srv.URL, "", args...)
 		if code != want {
 			t.Fatalf("goqueue %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)
 		}

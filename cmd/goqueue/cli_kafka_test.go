@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,10 +21,10 @@ func TestCLIKafkaHabits(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := goqueueBin.Path(t)
-	srv := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	srv := startBinary(t, "")
 	run := func(want int, stdin string, args ...string) string {
 		t.Helper()
-		code, out, errs := cliRun(t, bin, srv.url, stdin, args...)
+		code, out, errs := cliRun(t, bin, srv.URL, stdin, args...)
 		if code != want {
 			t.Fatalf("goqueue %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)
 		}
@@ -85,7 +84,7 @@ func TestCLIKafkaHabits(t *testing.T) {
 		{"group", "describe", "billing", "--watch", "100ms"},
 	} {
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "GOQUEUE_BROKER="+srv.url)
+		cmd.Env = append(os.Environ(), "GOQUEUE_BROKER="+srv.URL)
 		var outb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &outb, &outb
 		if err := cmd.Start(); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,10 +17,10 @@ func TestCLIResetOffsets(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := goqueueBin.Path(t)
-	srv := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	srv := startBinary(t, "")
 	run := func(want int, stdin string, args ...string) (string, string) {
 		t.Helper()
-		code, out, errs := cliRun(t, bin, srv.url, stdin, args...)
+		code, out, errs := cliRun(t, bin, srv.URL, stdin, args...)
 		if code != want {
 			t.Fatalf("goqueue %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, want, out, errs)
 		}

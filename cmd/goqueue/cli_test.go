@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,8 +42,8 @@ func TestCLIAsAUser(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	bin := goqueueBin.Path(t)
-	srv := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
-	url := srv.url
+	srv := startBinary(t, "")
+	url := srv.URL
 
 	var lines strings.Builder
 	const n = 5000

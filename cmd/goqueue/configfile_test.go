@@ -196,7 +196,6 @@ func TestGuideYAMLSetsJoinTimeouts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := goqueueBin.Path(t)
 	guide := guideYAML(t)
 	for _, c := range []struct {
 		yaml                string
@@ -206,7 +205,7 @@ func TestGuideYAMLSetsJoinTimeouts(t *testing.T) {
 		{strings.NewReplacer(`"30s"`, `"9s"`, `"10s"`, `"3s"`).Replace(guide), 9000, 3000},
 	} {
 		file := writeFile(t, "goqueue.yaml", c.yaml)
-		srv := startBinary(t, bin, "--config", file, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+		srv := startBinary(t, "", "--config", file)
 		if st := srv.call(t, "POST", "/topics", `{"name":"orders","partitions":2}`, nil); st != 201 {
 			t.Fatalf("create topic: %d", st)
 		}
@@ -217,7 +216,7 @@ func TestGuideYAMLSetsJoinTimeouts(t *testing.T) {
 		if j.SessionTimeoutMS != c.session || j.HeartbeatIntervalMS != c.heartbeats {
 			t.Errorf("with\n%s\njoin answered session %d ms, heartbeats %d ms; want %d, %d", c.yaml, j.SessionTimeoutMS, j.HeartbeatIntervalMS, c.session, c.heartbeats)
 		}
-		srv.stop(t, 15)
+		srv.stop(t)
 	}
 }
 

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // SIGTERM under load: four publishers and a long-poll are running when the
@@ -23,11 +25,10 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := goqueueBin.Path(t)
 	// The shutdown timeout is below the long-poll's 30 s wait: a long-poll
 	// holding the shutdown up would meet it, and the broker says so.
-	args := []string{"--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"), "--shutdown-timeout", "15s"}
-	p := startBinary(t, bin, args...)
+	dir := filepath.Join(t.TempDir(), "data")
+	p := startBinary(t, dir, "--shutdown-timeout", "15s")
 	for _, topic := range []string{"orders", "idle"} {
 		if st := p.call(t, "POST", "/topics", `{"name":"`+topic+`","partitions":1}`, nil); st != http.StatusCreated {
 			t.Fatalf("create %s: %d", topic, st)
@@ -54,7 +55,7 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 				for j := range 10 {
 					msgs = append(msgs, fmt.Sprintf(`{"value":"w%d-%d-%d"}`, w, i, j))
 				}
-				resp, err := client.Post(p.url+"/topics/orders/messages", "application/json",
+				resp, err := client.Post(p.URL+"/topics/orders/messages", "application/json",
 					strings.NewReader(`{"messages":[`+strings.Join(msgs, ",")+`]}`))
 				if err != nil {
 					return // the listener closed
@@ -76,7 +77,7 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 	// (one of orders, busy, would answer at once).
 	pollDone := make(chan int, 1)
 	go func() {
-		resp, err := client.Get(p.url + "/topics/idle/partitions/0/messages?offset=0&wait_ms=30000")
+		resp, err := client.Get(p.URL + "/topics/idle/partitions/0/messages?offset=0&wait_ms=30000")
 		if err != nil {
 			pollDone <- -1
 			return
@@ -85,29 +86,24 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 		pollDone <- resp.StatusCode
 	}()
 
-	// Let the load build up, then signal.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	// Let the load build up (2,000 acknowledgements, or 10 s), then signal.
+	testkit.Within(10*time.Second, func() bool {
 		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 2000 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(acked) >= 2000
+	})
 	start := time.Now()
-	p.stop(t, syscall.SIGTERM) // fails the test on a non-zero exit
+	p.stop(t) // fails the test on a non-zero exit
 	took := time.Since(start)
 	close(stop)
 	wg.Wait()
 	// Not a wall-clock bound: a loaded machine may take seconds to drain
 	// the publishers and close the broker.
-	if strings.Contains(p.log.String(), "requests still in progress at the shutdown deadline") {
-		t.Errorf("shutdown took %v and met its deadline with a 30 s long-poll open:\n%s", took, p.log)
+	if strings.Contains(p.Log(), "requests still in progress at the shutdown deadline") {
+		t.Errorf("shutdown took %v and met its deadline with a 30 s long-poll open:\n%s", took, p.Log())
 	}
-	if !strings.Contains(p.log.String(), "stopped cleanly") {
-		t.Fatalf("no clean stop:\n%s", p.log)
+	if !strings.Contains(p.Log(), "stopped cleanly") {
+		t.Fatalf("no clean stop:\n%s", p.Log())
 	}
 	select {
 	case <-pollDone:
@@ -115,8 +111,8 @@ func TestSIGTERMUnderLoadKeepsEveryAcknowledgedMessage(t *testing.T) {
 		t.Fatal("the long-poll never ended")
 	}
 
-	p = startBinary(t, bin, args...)
-	defer p.stop(t, syscall.SIGTERM)
+	p = startBinary(t, dir, "--shutdown-timeout", "15s")
+	defer p.stop(t)
 	got := map[string]bool{}
 	for _, m := range p.readAll(t) {
 		var v string
@@ -143,10 +139,8 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := goqueueBin.Path(t)
-	p := startBinary(t, bin, "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
-		"--read-timeout", "1m", "--shutdown-timeout", "1m")
-	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
+	p := startBinary(t, t.TempDir(), "--read-timeout", "1m", "--shutdown-timeout", "1m")
+	conn, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,21 +154,22 @@ func TestSecondSignalForcesExit(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.exited:
-		t.Fatalf("exited (%v) while a request was in progress, 1 m before the shutdown deadline", err)
+	case <-p.Exited():
+		t.Fatalf("exited (%v) while a request was in progress, 1 m before the shutdown deadline", p.Err())
 	case <-time.After(500 * time.Millisecond):
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case err := <-p.exited:
+	case <-p.Exited():
+		err := p.Err()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Fatalf("after the second signal: %v, want exit status 1", err)
 		}
-		if !strings.Contains(p.log.String(), "forced exit") {
-			t.Errorf("no forced-exit line:\n%s", p.log)
+		if !strings.Contains(p.Log(), "forced exit") {
+			t.Errorf("no forced-exit line:\n%s", p.Log())
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no exit 5 s after the second signal")

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -25,6 +26,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // running is serveOn in the background on 127.0.0.1:0.
@@ -78,20 +80,17 @@ func (r *running) stop(t *testing.T) {
 // waitReady polls /readyz until 200.
 func waitReady(t *testing.T, c *http.Client, url string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
 		resp, err := c.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return fmt.Errorf("%s never became ready: %w", url, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never became ready (last: %v)", url, err)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s never became ready: /readyz answers %d", url, resp.StatusCode)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns

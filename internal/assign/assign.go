@@ -6,8 +6,6 @@
 // range and roundrobin run franz-go's kgo balancers over a canonical input
 // (members sorted by ID); sticky and cooperative-sticky share this package's
 // own sticky balancer (see sticky.go for why kgo's is not used).
-//
-// CONTRACT (fixed; the implementation may add, never change, these names).
 package assign
 
 import (

@@ -15,7 +15,7 @@ import (
 // rules Publish applies: size, timestamp, attributes) before any is
 // written; the error's details carry the index of the first bad frame. As
 // with Publish, appends to different partitions are not atomic together.
-func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Position, error) {
+func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, error) {
 	start := time.Now()
 	t, err := b.lookup(topicName)
 	if err != nil {
@@ -23,7 +23,7 @@ func (b *Broker) PublishBatches(topicName string, frames []api.Frame) ([]Positio
 	}
 	defer b.latency.publishFor(t.cfg.Fsync).since(start)
 	if len(frames) == 0 {
-		return nil, api.ErrInvalidArgument.Withf("no batches to publish").WithDetail("field", "body")
+		return nil, api.ErrInvalidArgument.Withf("no batches to publish")
 	}
 	if err := b.writable(); err != nil {
 		return nil, err

@@ -1,8 +1,15 @@
-// Package broker owns the broker's topics: their settings in meta.db and one
-// commitlog per partition. It publishes messages to partitions, fetches them
-// back, and runs the loops that flush and trim the logs. It knows nothing of
-// HTTP (see httpapi) and, for now, nothing of consumer groups; those observe
-// topic changes through TopicsChanged and read through Fetch.
+// Package broker is the core every front end drives. It owns the topics
+// (their settings in meta.db, one commitlog per partition, the loops that
+// flush and trim the logs), publishing and fetching, and the consumer-group
+// coordinator: each group's membership (internal/group) and in-flight
+// messages (internal/delivery), its committed offsets and their durability,
+// dead-letter topics and their replay, and lag and rebalance history.
+//
+// Its API is its own vocabulary (groupio.go, topicio.go): durations, not
+// milliseconds, and no wire names. It knows nothing of HTTP or the Kafka
+// protocol: internal/httpapi and internal/kafka map their requests onto it
+// and check their own fields. Its errors come from the one coded table in
+// api/errors.go, which says how each front end reports them.
 package broker
 
 import (
@@ -113,7 +120,7 @@ func Open(cfg Config) (*Broker, error) {
 	}
 	if err := b.openHistory(); err != nil {
 		b.closeLogs()
-		errors.Join(b.coord.store.close(), meta.close())
+		errors.Join(b.coord.store.Close(), meta.close())
 		return nil, err
 	}
 	return b, nil
@@ -352,7 +359,7 @@ func (b *Broker) Close() error {
 	close(b.changed)
 	b.mu.Unlock()
 	err := b.closeLogs()
-	return errors.Join(err, b.hist.rebalances.Flush(), b.coord.store.close(), b.meta.close())
+	return errors.Join(err, b.hist.rebalances.Flush(), b.coord.store.Close(), b.meta.close())
 }
 
 func (b *Broker) closeLogs() error {

@@ -50,7 +50,7 @@ func TestOpenRefusesInvalidConfig(t *testing.T) {
 func TestInterruptedDeleteFinishesOnOpen(t *testing.T) {
 	c := testConfig(t)
 	b := mustOpen(t, c)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "doomed", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "doomed", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish("doomed", []Message{{Value: []byte("x"), Partition: AnyPartition}}); err != nil {
@@ -80,7 +80,7 @@ func TestInterruptedDeleteFinishesOnOpen(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(c.DataDir, "topics", "doomed")); !os.IsNotExist(err) {
 		t.Fatalf("files remain: %v", err)
 	}
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "doomed"}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "doomed"}); err != nil {
 		t.Fatalf("name not free: %v", err)
 	}
 }
@@ -89,7 +89,7 @@ func TestTopicsChangedWakesWatchers(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
 	for _, change := range []func() error{
-		func() error { _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); return err },
+		func() error { _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); return err },
 		func() error { _, err := b.AddPartitions("t", 2); return err },
 		func() error { return b.DeleteTopic("t") },
 	} {
@@ -124,7 +124,7 @@ func TestFetchWaitReturnsWhenDataArrives(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustOpen(t, testConfig(t))
 		defer b.Close()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
 		type answer struct {
@@ -173,7 +173,7 @@ func TestFetchWaitEndsOnDeleteAndClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := mustOpen(t, testConfig(t))
 		for _, name := range []string{"a", "b"} {
-			if _, err := b.CreateTopic(api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
+			if _, err := b.CreateTopic(TopicSpec{Name: name, Partitions: 1}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -210,7 +210,7 @@ func TestConcurrentUse(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
 	go func() { runDone <- b.Run(ctx) }()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -270,7 +270,7 @@ func must[T any](v T, err error) T {
 func TestPartitionChangedSignalsAppends(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	ch0 := must(b.PartitionChanged("t", 0))

@@ -12,11 +12,12 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // coordinator owns every consumer group of the broker: per group its
 // membership (a group.Group) and its per-message delivery state (a
-// delivery.Group), and the durable offsets of all of them (offsetStore).
+// delivery.Group), and the durable offsets of all of them (offsetstore.Store).
 //
 // Locking: mu guards the groups map only; each cgroup has its own mutex that
 // serialises every call on its group.Group and delivery.Group. Lock order is
@@ -30,7 +31,7 @@ type coordinator struct {
 	b      *Broker
 	gcfg   group.Config    // immutable
 	dcfg   delivery.Config // broker-wide delivery defaults; immutable
-	store  *offsetStore
+	store  *offsetstore.Store
 	wakeCh chan struct{} // buffered 1: a deadline may have moved earlier
 	runs   *runCache     // what polls read ahead; see pollcache.go
 
@@ -94,7 +95,7 @@ func (s groupSettings) config() delivery.Config {
 	return delivery.Config{MaxRetries: s.MaxRetries, VisibilityTimeout: s.VisibilityTimeout, MaxInFlightPerMember: s.MaxInFlight}
 }
 
-func newCoordinator(b *Broker, store *offsetStore) *coordinator {
+func newCoordinator(b *Broker, store *offsetstore.Store) *coordinator {
 	return &coordinator{
 		b:      b,
 		gcfg:   b.cfg.Groups,
@@ -121,7 +122,7 @@ func (c *coordinator) newGroup(id string) *cgroup {
 // restore rebuilds the groups that have stored offsets. Their members are
 // gone with the old process: what they had in flight is delivered again.
 func (c *coordinator) restore() error {
-	stored, err := c.store.load()
+	stored, err := c.store.Load()
 	if err != nil {
 		return err
 	}
@@ -274,7 +275,7 @@ func (c *coordinator) run(ctx context.Context) error {
 	// The offsets' checkpoints: every fsync interval under interval, and
 	// under never too, so that the journal stays short.
 	var flush <-chan time.Time
-	if c.store.jr != nil {
+	if c.store.Journaled() {
 		t := time.NewTicker(c.b.cfg.FsyncInterval)
 		defer t.Stop()
 		flush = t.C
@@ -287,7 +288,7 @@ func (c *coordinator) run(ctx context.Context) error {
 		case <-timer.C:
 		case <-c.wakeCh:
 		case <-flush:
-			if err := c.store.sync(); err != nil {
+			if err := c.store.Sync(); err != nil {
 				c.b.log.Error("fsync of group offsets failed", "err", err)
 			}
 		case <-topics:
@@ -401,7 +402,7 @@ func (c *coordinator) tickGroup(cg *cgroup) {
 		cg.g.Tick(now)
 		c.afterOpLocked(cg)
 	}
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	if cg.deadFailed && !now.Before(cg.deadRetry) {
 		for _, tp := range c.retryDeadLocked(cg) {
 			writes = append(writes, c.snapshotLocked(cg, tp))
@@ -439,7 +440,7 @@ func (c *coordinator) tickGroup(cg *cgroup) {
 	cg.looked = now
 	c.scheduleLocked(cg, now)
 	cg.mu.Unlock()
-	if err := c.store.write(writes); err != nil {
+	if err := c.store.Write(writes); err != nil {
 		c.b.log.Error("persist dead-lettered offsets", "group", cg.id, "err", err)
 	}
 }
@@ -465,7 +466,7 @@ func (c *coordinator) syncTopics() {
 		}
 	}
 	c.born = born
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	for _, cg := range c.all() {
 		cg.mu.Lock()
 		now := c.b.now()
@@ -512,7 +513,7 @@ func (c *coordinator) syncTopics() {
 		}
 		cg.mu.Unlock()
 	}
-	if err := c.store.write(writes); err != nil {
+	if err := c.store.Write(writes); err != nil {
 		c.b.log.Error("forget offsets of deleted topics", "err", err)
 	}
 }
@@ -523,13 +524,13 @@ func (b *Broker) openGroups() error {
 	if err != nil {
 		return err
 	}
-	store, err := openOffsets(b.cfg.DataDir, policy)
+	store, err := offsetstore.Open(b.cfg.DataDir, policy)
 	if err != nil {
 		return err
 	}
 	b.coord = newCoordinator(b, store)
 	if err := b.coord.restore(); err != nil {
-		store.close()
+		store.Close()
 		return err
 	}
 	return nil

@@ -3,8 +3,6 @@ package broker
 import (
 	"log/slog"
 	"testing"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // BenchmarkGroupPollAck is the broker's own cost of consuming one 100-byte
@@ -19,7 +17,7 @@ func BenchmarkGroupPollAck(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer br.Close()
-	if _, err := br.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 6}); err != nil {
+	if _, err := br.CreateTopic(TopicSpec{Name: "t", Partitions: 6}); err != nil {
 		b.Fatal(err)
 	}
 	msgs := make([]Message, 1000)
@@ -31,24 +29,24 @@ func BenchmarkGroupPollAck(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	j, err := br.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}, MaxInFlight: 10000}, "h")
+	j, err := br.JoinGroup("g", JoinParams{Topics: []string{"t"}, MaxInFlight: 10000}, "h")
 	if err != nil {
 		b.Fatal(err)
 	}
-	refs := make([]api.MessageRef, 0, 1000)
+	refs := make([]MessageRef, 0, 1000)
 	b.SetBytes(100)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for got := 0; got < b.N; {
-		ds, err := br.Poll(b.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1000}, "h")
+		ds, err := br.Poll(b.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1000}, "h")
 		if err != nil {
 			b.Fatal(err)
 		}
 		refs = refs[:0]
 		for _, d := range ds {
-			refs = append(refs, api.MessageRef{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset})
+			refs = append(refs, MessageRef{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset})
 		}
-		if _, err := br.Ack("g", api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Messages: refs}, "h"); err != nil {
+		if _, err := br.Ack("g", Settle{MemberID: j.MemberID, Generation: j.Generation, Messages: refs}, "h"); err != nil {
 			b.Fatal(err)
 		}
 		got += len(ds)

@@ -37,7 +37,7 @@ func TestSessionTimeoutMovesPartitionsAndInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 			t.Fatal(err)
 		}
 		for p := range int32(2) {
@@ -45,41 +45,41 @@ func TestSessionTimeoutMovesPartitionsAndInFlight(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ja, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "h")
+		ja, err := b.JoinGroup("g", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		held, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: ja.Generation}, "h")
+		held, err := b.Poll(context.Background(), "g", PollParams{MemberID: "a", Generation: ja.Generation}, "h")
 		if err != nil || len(held) != 2 {
 			t.Fatalf("a polled %d, %v", len(held), err)
 		}
-		jb, err := b.JoinGroup("g", api.JoinRequest{MemberID: "b", Topics: []string{"orders"}}, "h")
+		jb, err := b.JoinGroup("g", JoinParams{MemberID: "b", Topics: []string{"orders"}}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
 		// b heartbeats every 10 s (the interval it was told); a is silent.
-		var hb api.HeartbeatResponse
+		var hb HeartbeatResult
 		for range 5 {
-			time.Sleep(time.Duration(jb.HeartbeatIntervalMS) * time.Millisecond / 2) // 5 s
-			if hb, err = b.Heartbeat("g", api.HeartbeatRequest{MemberID: "b", Generation: jb.Generation, OwnedPartitions: hb.AssignedPartitions}, "h"); err != nil {
+			time.Sleep(jb.HeartbeatInterval / 2) // 5 s
+			if hb, err = b.Heartbeat("g", HeartbeatParams{MemberID: "b", Generation: jb.Generation, Owned: hb.Assigned}, "h"); err != nil {
 				t.Fatal(err)
 			}
-			if len(hb.AssignedPartitions["orders"]) == 2 {
-				t.Fatalf("b got everything %v after %v, before a's session timeout", hb.AssignedPartitions, time.Since(start))
+			if len(hb.Assigned["orders"]) == 2 {
+				t.Fatalf("b got everything %v after %v, before a's session timeout", hb.Assigned, time.Since(start))
 			}
 		}
 		time.Sleep(time.Until(start.Add(30 * time.Second)))
 		synctest.Wait() // the timer loop fences a
-		hb, err = b.Heartbeat("g", api.HeartbeatRequest{MemberID: "b", Generation: hb.Generation, OwnedPartitions: hb.AssignedPartitions}, "h")
-		if err != nil || len(hb.AssignedPartitions["orders"]) != 2 {
+		hb, err = b.Heartbeat("g", HeartbeatParams{MemberID: "b", Generation: hb.Generation, Owned: hb.Assigned}, "h")
+		if err != nil || len(hb.Assigned["orders"]) != 2 {
 			t.Fatalf("b after a's session timeout: %+v, %v", hb, err)
 		}
-		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "b", Generation: hb.Generation}, "h")
+		got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "b", Generation: hb.Generation}, "h")
 		if err != nil || len(got) != 2 {
 			t.Fatalf("b polled %d of a's in-flight messages, %v", len(got), err)
 		}
-		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: ja.Generation}, "h"); !errors.Is(err, api.ErrFencedMember) {
+		if _, err := b.Heartbeat("g", HeartbeatParams{MemberID: "a", Generation: ja.Generation}, "h"); !errors.Is(err, api.ErrFencedMember) {
 			t.Fatalf("a's heartbeat after its timeout: %v", err)
 		}
 	})
@@ -90,23 +90,23 @@ func TestPollWakesForRedelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Publish("orders", []Message{{Value: []byte("x"), Partition: 0}}); err != nil {
 			t.Fatal(err)
 		}
-		j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"orders"}}, "h")
+		j, err := b.JoinGroup("g", JoinParams{Topics: []string{"orders"}}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		req := api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, WaitMS: 10000}
+		req := PollParams{MemberID: j.MemberID, Generation: j.Generation, Wait: time.Duration(10000) * time.Millisecond}
 		got, err := b.Poll(context.Background(), "g", req, "h")
 		if err != nil || len(got) != 1 {
 			t.Fatal(len(got), err)
 		}
-		ref := api.MessageRef{Topic: "orders", Partition: 0, Offset: 0}
-		if _, err := b.Nack("g", api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Messages: []api.MessageRef{ref}, DelayMS: 1500}, "h"); err != nil {
+		ref := MessageRef{Topic: "orders", Partition: 0, Offset: 0}
+		if _, err := b.Nack("g", NackParams{Settle: Settle{MemberID: j.MemberID, Generation: j.Generation, Messages: []MessageRef{ref}}, Delay: 1500 * time.Millisecond}, "h"); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -128,16 +128,16 @@ func TestPollSkipsWhatRetentionRemoved(t *testing.T) {
 	c.Now = clock.Now
 	b := mustOpen(t, c)
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1, RetentionHours: 1, SegmentBytes: MinSegmentBytes}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, Retention: time.Duration(1) * time.Hour, SegmentBytes: MinSegmentBytes}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	poll := func() []Delivered {
 		t.Helper()
-		got, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1000}, "h")
+		got, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1000}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,8 +164,8 @@ func TestPollSkipsWhatRetentionRemoved(t *testing.T) {
 		t.Fatalf("after retention polled %d from %d, earliest %d", len(got), got[0].Record.Offset, earliest)
 	}
 	offs, _ := b.GroupOffsets("g")
-	if offs.Offsets["t"][0] != earliest {
-		t.Fatalf("committed %v, want the earliest offset %d", offs.Offsets, earliest)
+	if offs["t"][0] != earliest {
+		t.Fatalf("committed %v, want the earliest offset %d", offs, earliest)
 	}
 }
 
@@ -177,7 +177,7 @@ func TestPollWakesOnNewAssignment(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 			t.Fatal(err)
 		}
 		for p := range int32(2) {
@@ -185,12 +185,12 @@ func TestPollWakesOnNewAssignment(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		ja, _ := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "h")
-		jb, _ := b.JoinGroup("g", api.JoinRequest{MemberID: "b", Topics: []string{"orders"}}, "h")
+		ja, _ := b.JoinGroup("g", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "h")
+		jb, _ := b.JoinGroup("g", JoinParams{MemberID: "b", Topics: []string{"orders"}}, "h")
 		start := time.Now()
 		done := make(chan []Delivered)
 		poll := func() {
-			got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "b", Generation: jb.Generation, WaitMS: 20000}, "h")
+			got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "b", Generation: jb.Generation, Wait: time.Duration(20000) * time.Millisecond}, "h")
 			if err != nil {
 				t.Error(err)
 			}
@@ -200,11 +200,11 @@ func TestPollWakesOnNewAssignment(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(time.Second)
 		// a releases one partition; b's heartbeat is told it may take it.
-		hb, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: ja.Generation, OwnedPartitions: ja.AssignedPartitions}, "h")
+		hb, err := b.Heartbeat("g", HeartbeatParams{MemberID: "a", Generation: ja.Generation, Owned: ja.Assigned}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "a", Generation: hb.Generation, OwnedPartitions: hb.AssignedPartitions}, "h"); err != nil {
+		if _, err := b.Heartbeat("g", HeartbeatParams{MemberID: "a", Generation: hb.Generation, Owned: hb.Assigned}, "h"); err != nil {
 			t.Fatal(err)
 		}
 		if got := <-done; len(got) != 0 || time.Since(start) != time.Second || !b.HeartbeatDue("g", "b") {
@@ -212,7 +212,7 @@ func TestPollWakesOnNewAssignment(t *testing.T) {
 		}
 		go poll() // nudged once: this one waits
 		synctest.Wait()
-		if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "b", Generation: jb.Generation}, "h"); err != nil {
+		if _, err := b.Heartbeat("g", HeartbeatParams{MemberID: "b", Generation: jb.Generation}, "h"); err != nil {
 			t.Fatal(err)
 		}
 		got := <-done

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -111,13 +112,11 @@ func (b *Broker) ensureDLQ(src *topic) (string, error) {
 		if segmentMS > 0 {
 			segmentMS = max(segmentMS, MinSegmentMS) // src may predate the minimum
 		}
-		_, err = b.createTopic(api.CreateTopicRequest{
-			Name: name, Partitions: partitions,
-			RetentionHours: src.cfg.RetentionHours, RetentionBytes: src.cfg.RetentionBytes,
-			SegmentBytes: src.cfg.SegmentBytes, SegmentMS: segmentMS,
-			MaxMessageBytes: int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit)),
-			Fsync:           src.cfg.Fsync,
-		}, 2*b.cfg.Limits.withDefaults().MaxTopics) // a DLQ may pass MaxTopics: see Limits
+		spec := src.cfg.spec()
+		spec.Name, spec.Partitions = name, partitions
+		spec.SegmentAge = time.Duration(segmentMS) * time.Millisecond
+		spec.MaxMessageBytes = int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit))
+		_, err = b.createTopic(spec, 2*b.cfg.Limits.withDefaults().MaxTopics) // a DLQ may pass MaxTopics: see Limits
 		if errors.Is(err, api.ErrTopicExists) {
 			return b.ensureDLQ(src)
 		}

@@ -14,7 +14,7 @@ import (
 
 // dlqFixture opens a broker with topic req holding value, and a member "a"
 // of group "g" that has it in flight.
-func dlqFixture(t *testing.T, req api.CreateTopicRequest, value []byte) (*Broker, api.JoinResponse) {
+func dlqFixture(t *testing.T, req TopicSpec, value []byte) (*Broker, JoinResult) {
 	t.Helper()
 	b := mustOpen(t, testConfig(t))
 	t.Cleanup(func() { b.Close() })
@@ -24,22 +24,21 @@ func dlqFixture(t *testing.T, req api.CreateTopicRequest, value []byte) (*Broker
 	if _, err := b.Publish(req.Name, []Message{{Key: []byte("k"), Value: value}}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{req.Name}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{MemberID: "a", Topics: []string{req.Name}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 1 {
+	if ds, err := b.Poll(context.Background(), "g", PollParams{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 1 {
 		t.Fatalf("poll: %d, %v", len(ds), err)
 	}
 	return b, j
 }
 
 // reject nacks the message without requeue: it goes to the DLQ.
-func reject(t *testing.T, b *Broker, j api.JoinResponse, topic, reason string) {
+func reject(t *testing.T, b *Broker, j JoinResult, topic, reason string) {
 	t.Helper()
-	no := false
-	if _, err := b.Nack("g", api.AckRequest{MemberID: "a", Generation: j.Generation, Requeue: &no, Reason: reason,
-		Messages: []api.MessageRef{{Topic: topic, Partition: 0, Offset: 0}}}, "h"); err != nil {
+	if _, err := b.Nack("g", NackParams{Reject: true, Reason: reason, Settle: Settle{MemberID: "a", Generation: j.Generation,
+		Messages: []MessageRef{{Topic: topic, Partition: 0, Offset: 0}}}}, "h"); err != nil {
 		t.Fatalf("nack: %v", err)
 	}
 }
@@ -66,7 +65,7 @@ func header(r commitlog.Record, key string) []byte {
 // source allows still fits with its disposition headers, and the DLQ keeps
 // the source's durability and retention.
 func TestDLQInheritsSourceSettings(t *testing.T) {
-	src := api.CreateTopicRequest{Name: "big", Partitions: 1, MaxMessageBytes: 2 << 20, Fsync: "always", RetentionHours: 5, RetentionBytes: 64 << 20}
+	src := TopicSpec{Name: "big", Partitions: 1, MaxMessageBytes: 2 << 20, Fsync: "always", Retention: time.Duration(5) * time.Hour, RetentionBytes: 64 << 20}
 	value := bytes.Repeat([]byte("v"), 2<<20-1)
 	b, j := dlqFixture(t, src, value)
 	reject(t, b, j, "big", "bad")
@@ -75,7 +74,7 @@ func TestDLQInheritsSourceSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := info.Config
-	if c.MaxMessageBytes < src.MaxMessageBytes || c.Fsync != src.Fsync || c.RetentionHours != src.RetentionHours || c.RetentionBytes != src.RetentionBytes {
+	if c.MaxMessageBytes < src.MaxMessageBytes || c.Fsync != src.Fsync || retention(c.RetentionHours) != src.Retention || c.RetentionBytes != src.RetentionBytes {
 		t.Errorf("DLQ config %+v, want the settings of %+v", c, src)
 	}
 	if r := deadLetter(t, b, api.DLQName("big")); !bytes.Equal(r.Value, value) {
@@ -86,7 +85,7 @@ func TestDLQInheritsSourceSettings(t *testing.T) {
 // A nack reason of any size dead-letters the message: the last-error header
 // keeps the first DLQMaxReasonBytes of it.
 func TestDLQReasonTruncated(t *testing.T) {
-	b, j := dlqFixture(t, api.CreateTopicRequest{Name: "orders", Partitions: 1}, []byte("x"))
+	b, j := dlqFixture(t, TopicSpec{Name: "orders", Partitions: 1}, []byte("x"))
 	reason := strings.Repeat("é", 600_000) // 1.2 MB, two bytes a rune
 	reject(t, b, j, "orders", reason)
 	got := header(deadLetter(t, b, "orders.dlq"), api.DLQHeaderLastError)
@@ -110,12 +109,12 @@ func TestDLQNameOfLongTopic(t *testing.T) {
 	if api.DLQName("orders") != "orders.dlq" || api.DLQName(long) == api.DLQName(other) {
 		t.Errorf("DLQName: orders → %q; two long names → %q and %q", api.DLQName("orders"), api.DLQName(long), api.DLQName(other))
 	}
-	b, j := dlqFixture(t, api.CreateTopicRequest{Name: long, Partitions: 1}, []byte("x"))
+	b, j := dlqFixture(t, TopicSpec{Name: long, Partitions: 1}, []byte("x"))
 	reject(t, b, j, long, "bad")
 	if r := deadLetter(t, b, api.DLQName(long)); string(header(r, api.DLQHeaderOriginalTopic)) != long {
 		t.Errorf("dead letter's original topic %q", header(r, api.DLQHeaderOriginalTopic))
 	}
-	if res, err := b.ReplayDLQ(long, api.DLQReplayRequest{}); err != nil || res.Replayed != 1 {
+	if res, err := b.ReplayDLQ(long, ReplayParams{}); err != nil || res.Replayed != 1 {
 		t.Errorf("replay: %+v, %v", res, err)
 	}
 }
@@ -124,12 +123,12 @@ func TestDLQNameOfLongTopic(t *testing.T) {
 // 10-byte messages) does not fail the client's nack: the message is settled
 // as a pending dead letter, not delivered again, and retried later.
 func TestUnwritableDeadLetterDoesNotFailNack(t *testing.T) {
-	b, j := dlqFixture(t, api.CreateTopicRequest{Name: "orders", Partitions: 1}, bytes.Repeat([]byte("x"), 100))
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders.dlq", Partitions: 1, MaxMessageBytes: 10}); err != nil {
+	b, j := dlqFixture(t, TopicSpec{Name: "orders", Partitions: 1}, bytes.Repeat([]byte("x"), 100))
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders.dlq", Partitions: 1, MaxMessageBytes: 10}); err != nil {
 		t.Fatal(err)
 	}
 	reject(t, b, j, "orders", "bad")
-	if ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 0 {
+	if ds, err := b.Poll(context.Background(), "g", PollParams{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 0 {
 		t.Fatalf("poll after the nack: %d, %v; want nothing", len(ds), err)
 	}
 }
@@ -140,20 +139,20 @@ func TestPendingDeadLetterIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders.dlq", Partitions: 1, MaxMessageBytes: 10}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "orders.dlq", Partitions: 1, MaxMessageBytes: 10}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Publish("orders", []Message{{Value: bytes.Repeat([]byte("x"), 100)}}); err != nil {
 			t.Fatal(err)
 		}
-		j, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "h")
+		j, err := b.JoinGroup("g", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ds, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 1 {
+		if ds, err := b.Poll(context.Background(), "g", PollParams{MemberID: "a", Generation: j.Generation}, "h"); err != nil || len(ds) != 1 {
 			t.Fatalf("poll: %d, %v", len(ds), err)
 		}
 		reject(t, b, j, "orders", "bad")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -89,20 +90,70 @@ func saveReplayed(tx *bolt.Tx, name string, d dlqReplayed) error {
 	return bk.Put([]byte(name), v)
 }
 
+// ReplayParams says which dead letters ReplayDLQ publishes again, and
+// where to. It goes through the DLQ partitions offset by offset from
+// Offset: by default back to their original topic and partition for the
+// group that dead-lettered them only; with ToTopic for every group of the
+// topic; with Target to another topic. Each dead letter is replayed once
+// (Again: anyway), and one replayed MaxReplays times already is left in
+// the DLQ. Group, Reason, Since, Until, Partition and EndOffset filter;
+// zero values filter nothing. DryRun changes nothing.
+type ReplayParams struct {
+	Target     string
+	ToTopic    bool
+	Offset     int64  // first DLQ offset, in every DLQ partition
+	EndOffset  int64  // 0: none; else stop before this DLQ offset
+	Partition  *int32 // only this DLQ partition
+	Max        int    // messages; 0: 1000
+	Group      string
+	Reason     string
+	Since      time.Time // died at or after
+	Until      time.Time // died before
+	Again      bool
+	MaxReplays int // 0: api.DefaultMaxReplays
+	DryRun     bool
+}
+
+// ReplayResult reports a replay (with DryRun: what it would do).
+// NextOffset is the DLQ offset to continue from; Skipped counts dead
+// letters replayed before, Poison those replayed MaxReplays times.
+type ReplayResult struct {
+	Replayed   int
+	NextOffset int64
+	DryRun     bool
+	Skipped    int
+	Poison     int
+	Messages   []DeadLetter // replayed (or that would be)
+}
+
+// DeadLetter is one message of a DLQ as its disposition headers describe
+// it. Partition and Offset are its place in the DLQ.
+type DeadLetter struct {
+	Partition         int32
+	Offset            int64
+	OriginalTopic     string
+	OriginalPartition int32
+	OriginalOffset    int64
+	Group             string
+	Reason            string
+	DiedAt            time.Time // zero: unknown
+	Replays           int       // before this one
+}
+
 // ReplayDLQ publishes dead messages of topic's DLQ (api.DLQName) again; see
-// api.DLQReplayRequest for where to, which, and how often. What it replays
+// ReplayParams for where to, which, and how often. What it replays
 // is recorded in meta.db in the same transaction that bolt holds for the
 // whole replay, so replays of one broker run one at a time and a second
 // replay does not repeat the first. A crash between a publish and that
 // commit replays those messages again (at least once; their replay count
 // still bounds them). Errors: TOPIC_NOT_FOUND (no DLQ or no target),
 // INVALID_ARGUMENT.
-func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQReplayResponse, error) {
+func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error) {
 	switch {
 	case req.Max < 0 || req.Offset < 0 || req.EndOffset < 0 || req.MaxReplays < 0:
-		return api.DLQReplayResponse{}, api.ErrInvalidArgument.Withf("offset, end_offset, max and max_replays must not be negative")
+		return ReplayResult{}, api.ErrInvalidArgument.Withf("a replay's offsets and counts must not be negative")
 	case req.Target != "" && req.ToTopic:
-		return api.DLQReplayResponse{}, api.ErrInvalidArgument.Withf("target and to_topic exclude each other").WithDetail("field", "target")
+		return ReplayResult{}, api.ErrInvalidArgument.Withf("a replay goes to another topic or to every group of its own, not both")
 	}
 	maxMsgs := req.Max
 	if maxMsgs == 0 {
@@ -118,19 +169,19 @@ func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQRepla
 	}
 	dlq, err := b.lookup(api.DLQName(topic))
 	if err != nil {
-		return api.DLQReplayResponse{}, err
+		return ReplayResult{}, err
 	}
 	dest, err := b.lookup(target)
 	if err != nil {
-		return api.DLQReplayResponse{}, err
+		return ReplayResult{}, err
 	}
 	if req.Partition != nil {
 		if _, err := dlq.partition(*req.Partition); err != nil {
-			return api.DLQReplayResponse{}, err
+			return ReplayResult{}, err
 		}
 	}
 	forGroup := req.Target == "" && !req.ToTopic
-	resp := api.DLQReplayResponse{NextOffset: req.Offset, DryRun: req.DryRun, Messages: []api.DeadLetter{}}
+	resp := ReplayResult{NextOffset: req.Offset, DryRun: req.DryRun, Messages: []DeadLetter{}}
 	err = b.meta.db.Update(func(tx *bolt.Tx) error {
 		done, err := loadReplayed(tx, dlq)
 		if err != nil {
@@ -151,14 +202,14 @@ func (b *Broker) ReplayDLQ(topic string, req api.DLQReplayRequest) (api.DLQRepla
 // replay is one ReplayDLQ in progress.
 type replay struct {
 	b                   *Broker
-	req                 *api.DLQReplayRequest
+	req                 *ReplayParams
 	dlq                 *topic
 	target              string
 	home, forGroup      bool  // back to its own topic; for its group only
 	partitions          int32 // of the target
 	maxMsgs, maxReplays int
 	done                *dlqReplayed
-	resp                *api.DLQReplayResponse
+	resp                *ReplayResult
 }
 
 // run goes through the DLQ offset by offset, every partition at each
@@ -168,7 +219,7 @@ func (r *replay) run() error {
 	for off := req.Offset; req.EndOffset == 0 || off < req.EndOffset; off++ {
 		var (
 			layer []Message
-			dls   []api.DeadLetter
+			dls   []DeadLetter
 		)
 		for _, p := range r.dlq.parts {
 			if req.Partition != nil && p.id != *req.Partition || off < p.log.EarliestOffset() || off >= p.log.HighWatermark() {
@@ -221,12 +272,12 @@ func (r *replay) run() error {
 }
 
 // replayMatches reports whether dl passes req's filters.
-func replayMatches(req *api.DLQReplayRequest, dl api.DeadLetter) bool {
+func replayMatches(req *ReplayParams, dl DeadLetter) bool {
 	switch {
 	case req.Group != "" && dl.Group != req.Group,
 		req.Reason != "" && dl.Reason != req.Reason,
-		req.Since != 0 && dl.DiedAt < req.Since,
-		req.Until != 0 && dl.DiedAt >= req.Until:
+		!req.Since.IsZero() && dl.DiedAt.Before(req.Since),
+		!req.Until.IsZero() && !dl.DiedAt.Before(req.Until):
 		return false
 	}
 	return true
@@ -235,8 +286,14 @@ func replayMatches(req *api.DLQReplayRequest, dl api.DeadLetter) bool {
 // deadLetterOf reads the disposition headers of a DLQ record. A dead
 // letter written before died-at was recorded counts its original
 // timestamp as its death.
-func deadLetterOf(partition int32, r *commitlog.Record) api.DeadLetter {
-	dl := api.DeadLetter{Partition: partition, Offset: r.Offset, DiedAt: r.Timestamp}
+func deadLetterOf(partition int32, r *commitlog.Record) DeadLetter {
+	at := func(ms int64) time.Time {
+		if ms == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(ms)
+	}
+	dl := DeadLetter{Partition: partition, Offset: r.Offset, DiedAt: at(r.Timestamp)}
 	num := func(v []byte) int64 { n, _ := strconv.ParseInt(string(v), 10, 64); return n }
 	for _, h := range r.Headers {
 		switch h.Key {
@@ -251,7 +308,7 @@ func deadLetterOf(partition int32, r *commitlog.Record) api.DeadLetter {
 		case api.DLQHeaderReason:
 			dl.Reason = string(h.Value)
 		case api.DLQHeaderDiedAt:
-			dl.DiedAt = num(h.Value)
+			dl.DiedAt = at(num(h.Value))
 		case api.ReplayHeaderCount:
 			dl.Replays = int(num(h.Value))
 		}
@@ -272,7 +329,7 @@ func (b *Broker) anyAbove(t *topic, off int64) bool {
 // replayed is r as a message to publish again: the disposition headers
 // dropped, its replay count one up, for its group only if forGroup, and,
 // when it returns to its own topic, on its original partition.
-func replayed(r *commitlog.Record, dl api.DeadLetter, home, forGroup bool, partitions int32) Message {
+func replayed(r *commitlog.Record, dl DeadLetter, home, forGroup bool, partitions int32) Message {
 	m := Message{Key: r.Key, Value: r.Value, Partition: AnyPartition, Timestamp: r.Timestamp, Attributes: r.Attributes}
 	if home && dl.OriginalPartition >= 0 && dl.OriginalPartition < partitions {
 		m.Partition = dl.OriginalPartition

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -21,7 +22,7 @@ func newReplayFixture(t *testing.T) *replayFixture {
 	f := &replayFixture{t: t, cfg: testConfig(t), gen: map[string]int64{}}
 	f.b = mustOpen(t, f.cfg)
 	t.Cleanup(func() { f.b.Close() })
-	if _, err := f.b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+	if _, err := f.b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, g := range []string{"billing", "audit"} {
@@ -31,7 +32,7 @@ func newReplayFixture(t *testing.T) *replayFixture {
 }
 
 func (f *replayFixture) join(g string) {
-	j, err := f.b.JoinGroup(g, api.JoinRequest{MemberID: g + "-1", Topics: []string{"orders"}}, "h")
+	j, err := f.b.JoinGroup(g, JoinParams{MemberID: g + "-1", Topics: []string{"orders"}}, "h")
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -53,20 +54,19 @@ func (f *replayFixture) publish(values ...string) {
 // fail names them, which it nacks without requeue (dead-letters).
 func (f *replayFixture) poll(g string, fail ...string) []string {
 	f.t.Helper()
-	got, err := f.b.Poll(context.Background(), g, api.PollRequest{MemberID: g + "-1", Generation: f.gen[g], MaxMessages: 100}, "h")
+	got, err := f.b.Poll(context.Background(), g, PollParams{MemberID: g + "-1", Generation: f.gen[g], MaxMessages: 100}, "h")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	var vals []string
-	no := false
 	for _, d := range got {
 		v := string(d.Record.Value)
 		vals = append(vals, v)
-		req := api.AckRequest{MemberID: g + "-1", Generation: f.gen[g], Messages: []api.MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}
-		settle := f.b.Ack
+		req := NackParams{Settle: Settle{MemberID: g + "-1", Generation: f.gen[g], Messages: []MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}}
+		settle := func(g string, req NackParams, host string) (SettleResult, error) { return f.b.Ack(g, req.Settle, host) }
 		for _, bad := range fail {
 			if bad == v {
-				req.Requeue, req.Reason, settle = &no, "cannot bill "+v, f.b.Nack
+				req.Reject, req.Reason, settle = true, "cannot bill "+v, f.b.Nack
 			}
 		}
 		if _, err := settle(g, req, "h"); err != nil {
@@ -76,7 +76,7 @@ func (f *replayFixture) poll(g string, fail ...string) []string {
 	return vals
 }
 
-func (f *replayFixture) replay(req api.DLQReplayRequest) api.DLQReplayResponse {
+func (f *replayFixture) replay(req ReplayParams) ReplayResult {
 	f.t.Helper()
 	r, err := f.b.ReplayDLQ("orders", req)
 	if err != nil {
@@ -110,16 +110,16 @@ func TestReplayReachesTheFailingGroupOnly(t *testing.T) {
 		t.Fatalf("audit got %v", got)
 	}
 
-	preview := f.replay(api.DLQReplayRequest{DryRun: true})
+	preview := f.replay(ReplayParams{DryRun: true})
 	if preview.Replayed != 1 || len(preview.Messages) != 1 || preview.Messages[0].Group != "billing" ||
-		preview.Messages[0].OriginalOffset != 1 || preview.Messages[0].Reason != "rejected" || preview.Messages[0].DiedAt == 0 {
+		preview.Messages[0].OriginalOffset != 1 || preview.Messages[0].Reason != "rejected" || preview.Messages[0].DiedAt.IsZero() {
 		t.Fatalf("preview %+v", preview)
 	}
 	if got := f.poll("billing"); len(got) != 0 {
 		t.Fatalf("a dry run published: billing got %v", got)
 	}
 
-	if r := f.replay(api.DLQReplayRequest{}); r.Replayed != 1 {
+	if r := f.replay(ReplayParams{}); r.Replayed != 1 {
 		t.Fatalf("replay %+v", r)
 	}
 	if got := f.poll("billing"); !sameValues(got, []string{"b"}) {
@@ -132,7 +132,7 @@ func TestReplayReachesTheFailingGroupOnly(t *testing.T) {
 		t.Fatalf("audit lag %d: the replay it skipped was not settled", g.Lag)
 	}
 
-	if r := f.replay(api.DLQReplayRequest{}); r.Replayed != 0 || r.Skipped != 1 {
+	if r := f.replay(ReplayParams{}); r.Replayed != 0 || r.Skipped != 1 {
 		t.Fatalf("second replay %+v", r)
 	}
 	// What was replayed is remembered across a restart.
@@ -140,17 +140,17 @@ func TestReplayReachesTheFailingGroupOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.b = mustOpen(t, f.cfg)
-	if r := f.replay(api.DLQReplayRequest{}); r.Replayed != 0 || r.Skipped != 1 {
+	if r := f.replay(ReplayParams{}); r.Replayed != 0 || r.Skipped != 1 {
 		t.Fatalf("replay after a restart %+v", r)
 	}
-	if r := f.replay(api.DLQReplayRequest{Again: true, DryRun: true}); r.Replayed != 1 {
+	if r := f.replay(ReplayParams{Again: true, DryRun: true}); r.Replayed != 1 {
 		t.Fatalf("again %+v", r)
 	}
 
 	if err := f.b.PurgeDLQ("orders"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.b.ReplayDLQ("orders", api.DLQReplayRequest{}); !errors.Is(err, api.ErrTopicNotFound) {
+	if _, err := f.b.ReplayDLQ("orders", ReplayParams{}); !errors.Is(err, api.ErrTopicNotFound) {
 		t.Fatalf("replay of a purged DLQ: %v", err)
 	}
 	if err := f.b.PurgeDLQ("orders"); !errors.Is(err, api.ErrTopicNotFound) {
@@ -166,38 +166,38 @@ func TestPoisonStopsAfterMaxReplays(t *testing.T) {
 	f.poll("billing", "poison")
 	f.poll("audit")
 	for i := range 2 {
-		if r := f.replay(api.DLQReplayRequest{MaxReplays: 2}); r.Replayed != 1 {
+		if r := f.replay(ReplayParams{MaxReplays: 2}); r.Replayed != 1 {
 			t.Fatalf("round %d: %+v", i, r)
 		}
 		if got := f.poll("billing", "poison"); !sameValues(got, []string{"poison"}) {
 			t.Fatalf("round %d: billing got %v", i, got)
 		}
 	}
-	if r := f.replay(api.DLQReplayRequest{MaxReplays: 2}); r.Replayed != 0 || r.Poison != 1 {
+	if r := f.replay(ReplayParams{MaxReplays: 2}); r.Replayed != 0 || r.Poison != 1 {
 		t.Fatalf("third round %+v", r)
 	}
 	// Filters: by group, reason and time.
 	for _, c := range []struct {
-		req  api.DLQReplayRequest
+		req  ReplayParams
 		want int
 	}{
-		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9}, 3},
-		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Group: "audit"}, 0},
-		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Reason: "max_retries_exceeded"}, 0},
-		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Until: 1}, 0},
-		{api.DLQReplayRequest{Again: true, DryRun: true, MaxReplays: 9, Offset: 1, EndOffset: 2}, 1},
+		{ReplayParams{Again: true, DryRun: true, MaxReplays: 9}, 3},
+		{ReplayParams{Again: true, DryRun: true, MaxReplays: 9, Group: "audit"}, 0},
+		{ReplayParams{Again: true, DryRun: true, MaxReplays: 9, Reason: "max_retries_exceeded"}, 0},
+		{ReplayParams{Again: true, DryRun: true, MaxReplays: 9, Until: time.UnixMilli(1)}, 0},
+		{ReplayParams{Again: true, DryRun: true, MaxReplays: 9, Offset: 1, EndOffset: 2}, 1},
 	} {
 		if r := f.replay(c.req); r.Replayed != c.want {
 			t.Errorf("%+v: replayed %d, want %d", c.req, r.Replayed, c.want)
 		}
 	}
-	if r := f.replay(api.DLQReplayRequest{ToTopic: true, Again: true, MaxReplays: 9, Offset: 2}); r.Replayed != 1 {
+	if r := f.replay(ReplayParams{ToTopic: true, Again: true, MaxReplays: 9, Offset: 2}); r.Replayed != 1 {
 		t.Fatalf("to_topic %+v", r)
 	}
 	if got := f.poll("audit"); !sameValues(got, []string{"poison"}) {
 		t.Fatalf("audit got %v from a to_topic replay", got)
 	}
-	if _, err := f.b.ReplayDLQ("orders", api.DLQReplayRequest{ToTopic: true, Target: "orders"}); !errors.Is(err, api.ErrInvalidArgument) {
+	if _, err := f.b.ReplayDLQ("orders", ReplayParams{ToTopic: true, Target: "orders"}); !errors.Is(err, api.ErrInvalidArgument) {
 		t.Fatalf("target with to_topic: %v", err)
 	}
 }

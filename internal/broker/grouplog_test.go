@@ -6,8 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // lockedBuffer is a log sink safe for the broker's goroutines.
@@ -42,16 +40,16 @@ func TestGroupChangesAreLoggedOnce(t *testing.T) {
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	b := mustOpen(t, cfg)
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("billing", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1")
+	j, err := b.JoinGroup("billing", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
-		if _, err := b.Heartbeat("billing", api.HeartbeatRequest{MemberID: j.MemberID, Generation: j.Generation,
-			OwnedPartitions: j.AssignedPartitions}, "127.0.0.1"); err != nil {
+		if _, err := b.Heartbeat("billing", HeartbeatParams{MemberID: j.MemberID, Generation: j.Generation,
+			Owned: j.Assigned}, "127.0.0.1"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // CommitOffsets commits offsets the member chose: everything below each
@@ -15,9 +16,9 @@ import (
 // revoking counts). Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID,
 // FENCED_MEMBER, STALE_GENERATION, NOT_PARTITION_OWNER, OFFSET_OUT_OF_RANGE
 // (past the high watermark), INVALID_ARGUMENT.
-func (b *Broker) CommitOffsets(groupID string, req api.CommitOffsetsRequest, host string) error {
+func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) error {
 	if len(req.Offsets) == 0 {
-		return api.ErrInvalidArgument.Withf("no offsets to commit").WithDetail("field", "offsets")
+		return api.ErrInvalidArgument.Withf("no offsets to commit")
 	}
 	c := b.coord
 	cg, err := c.lookup(groupID)
@@ -25,16 +26,16 @@ func (b *Broker) CommitOffsets(groupID string, req api.CommitOffsetsRequest, hos
 		return err
 	}
 	cg.mu.Lock()
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	err = c.commitLocked(cg, req, host, &writes)
 	cg.mu.Unlock()
-	if werr := c.store.write(writes); werr != nil {
+	if werr := c.store.Write(writes); werr != nil {
 		return werr
 	}
 	return err
 }
 
-func (c *coordinator) commitLocked(cg *cgroup, req api.CommitOffsetsRequest, host string, writes *[]offsetWrite) error {
+func (c *coordinator) commitLocked(cg *cgroup, req CommitParams, host string, writes *[]offsetstore.Write) error {
 	type commit struct {
 		tp  delivery.TP
 		off int64
@@ -74,7 +75,7 @@ func (c *coordinator) commitLocked(cg *cgroup, req api.CommitOffsetsRequest, hos
 	return nil
 }
 
-func offsetTopics(o api.Offsets) func(func(string) bool) {
+func offsetTopics(o Offsets) func(func(string) bool) {
 	return func(yield func(string) bool) {
 		for k := range o {
 			if !yield(k) {
@@ -86,18 +87,20 @@ func offsetTopics(o api.Offsets) func(func(string) bool) {
 
 // GroupOffsets returns the group's committed offsets: every partition it
 // has delivery state for. Errors: GROUP_NOT_FOUND.
-func (b *Broker) GroupOffsets(groupID string) (api.OffsetsResponse, error) {
+func (b *Broker) GroupOffsets(groupID string) (Offsets, error) {
 	cg, err := b.coord.lookup(groupID)
 	if err != nil {
-		return api.OffsetsResponse{}, err
+		return nil, err
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	return api.OffsetsResponse{GroupID: groupID, Offsets: committedLocked(cg)}, nil
+	return committedLocked(cg), nil
 }
 
-func committedLocked(cg *cgroup) api.Offsets {
-	out := api.Offsets{}
+// committedLocked returns cg's committed offsets, never nil. Callers hold
+// cg.mu.
+func committedLocked(cg *cgroup) Offsets {
+	out := Offsets{}
 	for _, tp := range cg.d.Partitions() {
 		off, _ := cg.d.Committed(tp)
 		if out[tp.Topic] == nil {
@@ -134,5 +137,5 @@ func (b *Broker) DeleteGroup(groupID string) error {
 	if err := c.b.meta.putGroupSettings(groupID, savedSettings{}); err != nil {
 		return err
 	}
-	return c.store.deleteGroup(groupID)
+	return c.store.DeleteGroup(groupID)
 }

@@ -8,40 +8,41 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // forgotten marks, in a reset plan, a partition whose offsets are deleted.
 const forgotten = -1
 
 // ResetOffsets moves the committed offsets of a group with no members (see
-// api.ResetOffsetsRequest for the modes): acknowledgements above a new
-// offset are forgotten, and a deleted partition starts again from the
-// offset_reset of the group's next join. With req.DryRun nothing changes,
+// ResetParams and ResetMode): acknowledgements above a new offset are
+// forgotten, and a deleted partition starts again from the offset reset
+// policy of the group's next join. With req.DryRun nothing changes,
 // the group may have members, and the answer is what the reset would do.
 // A reset naming topics or offsets creates the group if needed; one that
 // fails creates nothing. Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY,
 // TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE,
 // INVALID_ARGUMENT.
-func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.ResetOffsetsResponse, error) {
+func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
 	if err := ValidateGroupID(groupID); err != nil {
-		return api.ResetOffsetsResponse{}, err
+		return ResetResult{}, err
 	}
 	if err := checkReset(groupID, req); err != nil {
-		return api.ResetOffsetsResponse{}, err
+		return ResetResult{}, err
 	}
 	c := b.coord
-	var from api.Offsets // the source group's offsets, copied before any lock of groupID's
-	if req.To == api.ResetToGroup {
+	var from Offsets // the source group's offsets, copied before any lock of groupID's
+	if req.To == ResetGroup {
 		src, err := b.GroupOffsets(req.FromGroup)
 		if err != nil {
-			return api.ResetOffsetsResponse{}, err
+			return ResetResult{}, err
 		}
-		from = src.Offsets
+		from = src
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		if len(req.Topics) == 0 && req.To != api.ResetToOffsets && req.To != api.ResetToGroup {
-			return api.ResetOffsetsResponse{}, err
+		if len(req.Topics) == 0 && req.To != ResetOffsets && req.To != ResetGroup {
+			return ResetResult{}, err
 		}
 		// A reset may create the group; plan it on a scratch group first,
 		// so that one that fails, or only previews, leaves nothing behind.
@@ -51,7 +52,7 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 			return c.answerLocked(scratch, plan, req.DryRun), err
 		}
 		if cg, err = c.getOrCreate(groupID); err != nil {
-			return api.ResetOffsetsResponse{}, err
+			return ResetResult{}, err
 		}
 	}
 	cg.mu.Lock()
@@ -61,10 +62,10 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 	}
 	if err != nil {
 		cg.mu.Unlock()
-		return api.ResetOffsetsResponse{}, err
+		return ResetResult{}, err
 	}
 	resp := c.answerLocked(cg, plan, req.DryRun)
-	var writes []offsetWrite
+	var writes []offsetstore.Write
 	if !req.DryRun {
 		for tp, off := range plan {
 			if off == forgotten {
@@ -78,64 +79,65 @@ func (b *Broker) ResetOffsets(groupID string, req api.ResetOffsetsRequest) (api.
 		cg.signalLocked()
 	}
 	cg.mu.Unlock()
-	if err := c.store.write(writes); err != nil {
-		return api.ResetOffsetsResponse{}, err
+	if err := c.store.Write(writes); err != nil {
+		return ResetResult{}, err
 	}
 	return resp, nil
 }
 
-// checkReset validates what a request says without looking at the broker.
-func checkReset(groupID string, req api.ResetOffsetsRequest) error {
-	bad := func(field, format string, args ...any) error {
-		return api.ErrInvalidArgument.Withf(format, args...).WithDetail("field", field)
+// checkReset checks that req names what its mode needs, without looking
+// at the broker. Front ends check their own fields first.
+func checkReset(groupID string, req ResetParams) error {
+	bad := func(format string, args ...any) error {
+		return api.ErrInvalidArgument.Withf("reset to %v: "+format, append([]any{req.To}, args...)...).WithDetail("to", req.To.String())
 	}
 	switch req.To {
-	case api.ResetToEarliest, api.ResetToLatest:
-	case api.ResetToTimestamp:
-		if req.Timestamp < 0 {
-			return bad("timestamp", "timestamp %d must not be negative", req.Timestamp)
+	case ResetEarliest, ResetLatest:
+	case ResetTimestamp:
+		if req.Time.Before(time.UnixMilli(0)) {
+			return bad("time %v is before the Unix epoch", req.Time)
 		}
-	case api.ResetToDuration:
-		if req.DurationMS <= 0 {
-			return bad("duration_ms", "to duration needs a positive duration_ms")
+	case ResetDuration:
+		if req.Ago <= 0 {
+			return bad("needs a positive duration, not %v", req.Ago)
 		}
-	case api.ResetToShift:
+	case ResetShift:
 		if req.Shift == 0 {
-			return bad("shift", "to shift needs a non-zero shift")
+			return bad("needs a non-zero shift")
 		}
-	case api.ResetToOffsets:
+	case ResetOffsets:
 		if len(req.Offsets) == 0 {
-			return bad("offsets", `to "offsets" needs offsets`)
+			return bad("needs offsets")
 		}
 		if len(req.Topics) > 0 || len(req.Partitions) > 0 {
-			return bad("topics", `to "offsets" takes its partitions from offsets, not topics or partitions`)
+			return bad("takes its partitions from the offsets, not topics or partitions")
 		}
-	case api.ResetToGroup:
+	case ResetGroup:
 		if req.FromGroup == "" || req.FromGroup == groupID {
-			return bad("from_group", "to group needs from_group, another group")
+			return bad("needs another group to copy")
 		}
-	case api.ResetToDelete:
+	case ResetDelete:
 		if len(req.Topics) == 0 {
-			return bad("topics", "to delete needs the topics whose offsets to delete")
+			return bad("needs the topics whose offsets to delete")
 		}
 	default:
-		return bad("to", `to %q: want earliest, latest, timestamp, duration, shift, offsets, group or delete`, req.To)
+		return api.ErrInvalidArgument.Withf("unknown reset mode %d", int(req.To))
 	}
 	if len(req.Partitions) > 0 && len(req.Topics) != 1 {
-		return bad("partitions", "partitions need exactly one topic")
+		return bad("partitions need exactly one topic")
 	}
 	return nil
 }
 
 // planResetLocked returns the new offset of every partition the reset
 // touches (forgotten for a deletion), all checked; it changes nothing.
-// from is the source group's offsets for To "group". Callers hold cg.mu.
-func (c *coordinator) planResetLocked(cg *cgroup, req api.ResetOffsetsRequest, from api.Offsets) (map[delivery.TP]int64, error) {
+// from is the source group's offsets for ResetGroup. Callers hold cg.mu.
+func (c *coordinator) planResetLocked(cg *cgroup, req ResetParams, from Offsets) (map[delivery.TP]int64, error) {
 	if cg.g.State() == group.StateDead {
 		return nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
 	}
 	plan := make(map[delivery.TP]int64)
-	if req.To == api.ResetToOffsets {
+	if req.To == ResetOffsets {
 		for _, t := range slices.Sorted(maps.Keys(req.Offsets)) {
 			top, err := c.b.lookup(t)
 			if err != nil {
@@ -158,7 +160,7 @@ func (c *coordinator) planResetLocked(cg *cgroup, req api.ResetOffsetsRequest, f
 	}
 	topics := req.Topics
 	if len(topics) == 0 {
-		if req.To == api.ResetToGroup {
+		if req.To == ResetGroup {
 			topics = slices.Collect(maps.Keys(from))
 		} else {
 			for _, tp := range cg.d.Partitions() {
@@ -190,31 +192,31 @@ func (c *coordinator) planResetLocked(cg *cgroup, req api.ResetOffsetsRequest, f
 			earliest, hwm := part.log.EarliestOffset(), part.log.HighWatermark()
 			var off int64
 			switch req.To {
-			case api.ResetToEarliest:
+			case ResetEarliest:
 				off = earliest
-			case api.ResetToLatest:
+			case ResetLatest:
 				off = hwm
-			case api.ResetToTimestamp, api.ResetToDuration:
-				ts := req.Timestamp
-				if req.To == api.ResetToDuration {
-					ts = c.b.now().Add(-time.Duration(req.DurationMS) * time.Millisecond).UnixMilli()
+			case ResetTimestamp, ResetDuration:
+				ts := req.Time.UnixMilli()
+				if req.To == ResetDuration {
+					ts = c.b.now().Add(-req.Ago).UnixMilli()
 				}
 				if off, err = part.log.OffsetForTimestamp(ts); err != nil {
 					return nil, c.b.logError(err, top, part.id)
 				}
-			case api.ResetToShift:
+			case ResetShift:
 				cur, ok := cg.d.Committed(tp)
 				if !ok {
 					cur = earliest
 				}
 				off = cur + req.Shift
-			case api.ResetToGroup:
+			case ResetGroup:
 				o, ok := from[t][part.id]
 				if !ok {
 					continue // the source has nothing here: leave it as it is
 				}
 				off = o
-			case api.ResetToDelete:
+			case ResetDelete:
 				if cg.d.Has(tp) {
 					plan[tp] = forgotten
 				}
@@ -228,9 +230,9 @@ func (c *coordinator) planResetLocked(cg *cgroup, req api.ResetOffsetsRequest, f
 
 // answerLocked describes plan against cg's offsets now. Callers hold cg.mu
 // (or own a scratch group).
-func (c *coordinator) answerLocked(cg *cgroup, plan map[delivery.TP]int64, dryRun bool) api.ResetOffsetsResponse {
+func (c *coordinator) answerLocked(cg *cgroup, plan map[delivery.TP]int64, dryRun bool) ResetResult {
 	after := committedLocked(cg)
-	changes := []api.OffsetChange{}
+	changes := []OffsetChange{}
 	for tp, off := range plan {
 		was, ok := cg.d.Committed(tp)
 		if !ok {
@@ -247,9 +249,9 @@ func (c *coordinator) answerLocked(cg *cgroup, plan map[delivery.TP]int64, dryRu
 			}
 			after[tp.Topic][tp.Partition] = off
 		}
-		changes = append(changes, api.OffsetChange{Topic: tp.Topic, Partition: tp.Partition, From: was, To: off})
+		changes = append(changes, OffsetChange{Topic: tp.Topic, Partition: tp.Partition, From: was, To: off})
 	}
-	slices.SortFunc(changes, func(a, b api.OffsetChange) int {
+	slices.SortFunc(changes, func(a, b OffsetChange) int {
 		if a.Topic != b.Topic {
 			if a.Topic < b.Topic {
 				return -1
@@ -258,5 +260,5 @@ func (c *coordinator) answerLocked(cg *cgroup, plan map[delivery.TP]int64, dryRu
 		}
 		return int(a.Partition - b.Partition)
 	})
-	return api.ResetOffsetsResponse{GroupID: cg.id, Offsets: after, DryRun: dryRun, Changes: changes}
+	return ResetResult{Offsets: after, DryRun: dryRun, Changes: changes}
 }

@@ -14,33 +14,33 @@ import (
 func TestFailedResetCreatesNoGroup(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name string
-		req  api.ResetOffsetsRequest
+		req  ResetParams
 		want *api.Error
 	}{
-		{"unknown topic", api.ResetOffsetsRequest{To: api.OffsetResetEarliest, Topics: []string{"nope"}}, api.ErrTopicNotFound},
-		{"unknown topic in offsets", api.ResetOffsetsRequest{To: "offsets", Offsets: api.Offsets{"nope": {0: 0}}}, api.ErrTopicNotFound},
-		{"unknown partition", api.ResetOffsetsRequest{To: "offsets", Offsets: api.Offsets{"orders": {7: 0}}}, api.ErrPartitionNotFound},
-		{"out of range", api.ResetOffsetsRequest{To: "offsets", Offsets: api.Offsets{"orders": {0: 99}}}, api.ErrOffsetOutOfRange},
+		{"unknown topic", ResetParams{To: ResetEarliest, Topics: []string{"nope"}}, api.ErrTopicNotFound},
+		{"unknown topic in offsets", ResetParams{To: ResetOffsets, Offsets: Offsets{"nope": {0: 0}}}, api.ErrTopicNotFound},
+		{"unknown partition", ResetParams{To: ResetOffsets, Offsets: Offsets{"orders": {7: 0}}}, api.ErrPartitionNotFound},
+		{"out of range", ResetParams{To: ResetOffsets, Offsets: Offsets{"orders": {0: 99}}}, api.ErrOffsetOutOfRange},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := b.ResetOffsets("g", tc.req)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("reset: %v, want %v", err, tc.want)
 			}
-			if gs := b.Groups().Groups; len(gs) != 0 {
+			if gs := b.Groups(); len(gs) != 0 {
 				t.Fatalf("groups after a failed reset: %+v", gs)
 			}
 		})
 	}
-	if _, err := b.ResetOffsets("g", api.ResetOffsetsRequest{To: api.OffsetResetLatest, Topics: []string{"orders"}}); err != nil {
+	if _, err := b.ResetOffsets("g", ResetParams{To: ResetLatest, Topics: []string{"orders"}}); err != nil {
 		t.Fatal(err)
 	}
-	if gs := b.Groups().Groups; len(gs) != 1 || gs[0].GroupID != "g" {
+	if gs := b.Groups(); len(gs) != 1 || gs[0].ID != "g" {
 		t.Fatalf("groups after a reset: %+v", gs)
 	}
 }
@@ -57,7 +57,7 @@ func TestResetModes(t *testing.T) {
 		}
 	}()
 	for _, name := range []string{"orders", "audit"} {
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: name, Partitions: 2}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: name, Partitions: 2}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +73,7 @@ func TestResetModes(t *testing.T) {
 	if _, err := b.Publish("audit", []Message{{Value: []byte("a"), Partition: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	offsets := func(g string) api.Offsets {
+	offsets := func(g string) Offsets {
 		t.Helper()
 		o, err := b.GroupOffsets(g)
 		if errors.Is(err, api.ErrGroupNotFound) {
@@ -81,9 +81,9 @@ func TestResetModes(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		return o.Offsets
+		return o
 	}
-	reset := func(g string, req api.ResetOffsetsRequest) api.ResetOffsetsResponse {
+	reset := func(g string, req ResetParams) ResetResult {
 		t.Helper()
 		r, err := b.ResetOffsets(g, req)
 		if err != nil {
@@ -93,8 +93,8 @@ func TestResetModes(t *testing.T) {
 	}
 
 	// A preview of a group that does not exist creates nothing.
-	r := reset("g", api.ResetOffsetsRequest{To: api.ResetToOffsets, Offsets: api.Offsets{"orders": {0: 5}}, DryRun: true})
-	if !r.DryRun || len(r.Changes) != 1 || r.Changes[0] != (api.OffsetChange{Topic: "orders", Partition: 0, From: -1, To: 5}) {
+	r := reset("g", ResetParams{To: ResetOffsets, Offsets: Offsets{"orders": {0: 5}}, DryRun: true})
+	if !r.DryRun || len(r.Changes) != 1 || r.Changes[0] != (OffsetChange{Topic: "orders", Partition: 0, From: -1, To: 5}) {
 		t.Fatalf("preview: %+v", r)
 	}
 	if _, err := b.GroupOffsets("g"); !errors.Is(err, api.ErrGroupNotFound) {
@@ -103,25 +103,25 @@ func TestResetModes(t *testing.T) {
 
 	for _, step := range []struct {
 		name string
-		req  api.ResetOffsetsRequest
-		want api.Offsets
+		req  ResetParams
+		want Offsets
 	}{
-		{"offsets", api.ResetOffsetsRequest{To: api.ResetToOffsets, Offsets: api.Offsets{"orders": {0: 5, 1: 1}, "audit": {0: 0}}},
-			api.Offsets{"orders": {0: 5, 1: 1}, "audit": {0: 0}}},
-		{"shift back", api.ResetOffsetsRequest{To: api.ResetToShift, Shift: -2, Topics: []string{"orders"}},
-			api.Offsets{"orders": {0: 3, 1: 0}, "audit": {0: 0}}},
-		{"shift one partition past the end", api.ResetOffsetsRequest{To: api.ResetToShift, Shift: 100, Topics: []string{"orders"}, Partitions: []int32{0}},
-			api.Offsets{"orders": {0: 10, 1: 0}, "audit": {0: 0}}},
-		{"timestamp", api.ResetOffsetsRequest{To: api.ResetToTimestamp, Timestamp: hourAgo + 4*60_000 - 1, Topics: []string{"orders"}, Partitions: []int32{0}},
-			api.Offsets{"orders": {0: 4, 1: 0}, "audit": {0: 0}}},
-		{"duration ago", api.ResetOffsetsRequest{To: api.ResetToDuration, DurationMS: (55*time.Minute + 30*time.Second).Milliseconds(), Topics: []string{"orders"}, Partitions: []int32{0}},
-			api.Offsets{"orders": {0: 5, 1: 0}, "audit": {0: 0}}},
-		{"latest, all topics", api.ResetOffsetsRequest{To: api.ResetToLatest},
-			api.Offsets{"orders": {0: 10, 1: 2}, "audit": {0: 1, 1: 0}}},
-		{"earliest, one topic", api.ResetOffsetsRequest{To: api.ResetToEarliest, Topics: []string{"audit"}},
-			api.Offsets{"orders": {0: 10, 1: 2}, "audit": {0: 0, 1: 0}}},
-		{"delete a topic", api.ResetOffsetsRequest{To: api.ResetToDelete, Topics: []string{"audit"}},
-			api.Offsets{"orders": {0: 10, 1: 2}}},
+		{"offsets", ResetParams{To: ResetOffsets, Offsets: Offsets{"orders": {0: 5, 1: 1}, "audit": {0: 0}}},
+			Offsets{"orders": {0: 5, 1: 1}, "audit": {0: 0}}},
+		{"shift back", ResetParams{To: ResetShift, Shift: -2, Topics: []string{"orders"}},
+			Offsets{"orders": {0: 3, 1: 0}, "audit": {0: 0}}},
+		{"shift one partition past the end", ResetParams{To: ResetShift, Shift: 100, Topics: []string{"orders"}, Partitions: []int32{0}},
+			Offsets{"orders": {0: 10, 1: 0}, "audit": {0: 0}}},
+		{"timestamp", ResetParams{To: ResetTimestamp, Time: time.UnixMilli(hourAgo + 4*60_000 - 1), Topics: []string{"orders"}, Partitions: []int32{0}},
+			Offsets{"orders": {0: 4, 1: 0}, "audit": {0: 0}}},
+		{"duration ago", ResetParams{To: ResetDuration, Ago: 55*time.Minute + 30*time.Second, Topics: []string{"orders"}, Partitions: []int32{0}},
+			Offsets{"orders": {0: 5, 1: 0}, "audit": {0: 0}}},
+		{"latest, all topics", ResetParams{To: ResetLatest},
+			Offsets{"orders": {0: 10, 1: 2}, "audit": {0: 1, 1: 0}}},
+		{"earliest, one topic", ResetParams{To: ResetEarliest, Topics: []string{"audit"}},
+			Offsets{"orders": {0: 10, 1: 2}, "audit": {0: 0, 1: 0}}},
+		{"delete a topic", ResetParams{To: ResetDelete, Topics: []string{"audit"}},
+			Offsets{"orders": {0: 10, 1: 2}}},
 	} {
 		preview := step.req
 		preview.DryRun = true
@@ -143,41 +143,42 @@ func TestResetModes(t *testing.T) {
 	}
 
 	// Copy g into a new group h.
-	reset("h", api.ResetOffsetsRequest{To: api.ResetToGroup, FromGroup: "g"})
-	if got := offsets("h"); !reflect.DeepEqual(got, api.Offsets{"orders": {0: 10, 1: 2}}) {
+	reset("h", ResetParams{To: ResetGroup, FromGroup: "g"})
+	if got := offsets("h"); !reflect.DeepEqual(got, Offsets{"orders": {0: 10, 1: 2}}) {
 		t.Fatalf("copied %v", got)
 	}
 
 	// With a member, a preview works and a reset is refused.
-	if _, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"orders"}}, "h"); err != nil {
+	if _, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"orders"}}, "h"); err != nil {
 		t.Fatal(err)
 	}
-	reset("g", api.ResetOffsetsRequest{To: api.ResetToEarliest, DryRun: true})
-	if _, err := b.ResetOffsets("g", api.ResetOffsetsRequest{To: api.ResetToEarliest}); !errors.Is(err, api.ErrGroupNotEmpty) {
+	reset("g", ResetParams{To: ResetEarliest, DryRun: true})
+	if _, err := b.ResetOffsets("g", ResetParams{To: ResetEarliest}); !errors.Is(err, api.ErrGroupNotEmpty) {
 		t.Fatalf("reset of a group with a member: %v", err)
 	}
 	if err := b.LeaveGroup("g", "m"); err != nil {
 		t.Fatal(err)
 	}
 
-	for _, bad := range []api.ResetOffsetsRequest{
-		{To: api.ResetToDelete},
-		{To: api.ResetToGroup, FromGroup: "g"},
-		{To: api.ResetToGroup},
-		{To: api.ResetToShift},
-		{To: api.ResetToDuration},
-		{To: api.ResetToEarliest, Topics: []string{"orders", "audit"}, Partitions: []int32{0}},
-		{To: api.ResetToOffsets, Offsets: api.Offsets{"orders": {0: 1}}, Topics: []string{"orders"}},
-		{To: "yesterday"},
+	for _, bad := range []ResetParams{
+		{To: ResetDelete},
+		{To: ResetGroup, FromGroup: "g"},
+		{To: ResetGroup},
+		{To: ResetShift},
+		{To: ResetDuration},
+		{To: ResetEarliest, Topics: []string{"orders", "audit"}, Partitions: []int32{0}},
+		{To: ResetOffsets, Offsets: Offsets{"orders": {0: 1}}, Topics: []string{"orders"}},
+		{To: ResetMode(99)},
+		{},
 	} {
 		if _, err := b.ResetOffsets("g", bad); !errors.Is(err, api.ErrInvalidArgument) {
 			t.Errorf("%+v: %v, want INVALID_ARGUMENT", bad, err)
 		}
 	}
-	if _, err := b.ResetOffsets("g", api.ResetOffsetsRequest{To: api.ResetToEarliest, Topics: []string{"orders"}, Partitions: []int32{9}}); !errors.Is(err, api.ErrPartitionNotFound) {
+	if _, err := b.ResetOffsets("g", ResetParams{To: ResetEarliest, Topics: []string{"orders"}, Partitions: []int32{9}}); !errors.Is(err, api.ErrPartitionNotFound) {
 		t.Errorf("unknown partition: %v", err)
 	}
-	if _, err := b.ResetOffsets("x", api.ResetOffsetsRequest{To: api.ResetToGroup, FromGroup: "nope"}); !errors.Is(err, api.ErrGroupNotFound) {
+	if _, err := b.ResetOffsets("x", ResetParams{To: ResetGroup, FromGroup: "nope"}); !errors.Is(err, api.ErrGroupNotFound) {
 		t.Errorf("copy of an unknown group: %v", err)
 	}
 
@@ -188,10 +189,10 @@ func TestResetModes(t *testing.T) {
 	closed = true
 	b = mustOpen(t, cfg)
 	closed = false
-	if got := offsets("g"); !reflect.DeepEqual(got, api.Offsets{"orders": {0: 10, 1: 2}}) {
+	if got := offsets("g"); !reflect.DeepEqual(got, Offsets{"orders": {0: 10, 1: 2}}) {
 		t.Fatalf("g after a restart: %v", got)
 	}
-	if got := offsets("h"); !reflect.DeepEqual(got, api.Offsets{"orders": {0: 10, 1: 2}}) {
+	if got := offsets("h"); !reflect.DeepEqual(got, Offsets{"orders": {0: 10, 1: 2}}) {
 		t.Fatalf("h after a restart: %v", got)
 	}
 }

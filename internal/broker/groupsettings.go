@@ -3,10 +3,9 @@ package broker
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // groupSettingsBucket holds, in meta.db, the settings each group was
@@ -32,7 +31,7 @@ type savedSettings struct {
 
 // inherit fills what req leaves out from s, and returns the settings req
 // then fixes.
-func (s savedSettings) inherit(req *api.JoinRequest) savedSettings {
+func (s savedSettings) inherit(req *JoinParams) savedSettings {
 	fill := func(v *string, saved string) {
 		if *v == "" {
 			*v = saved
@@ -43,14 +42,14 @@ func (s savedSettings) inherit(req *api.JoinRequest) savedSettings {
 	if req.MaxRetries == 0 {
 		req.MaxRetries = s.MaxRetries
 	}
-	if req.VisibilityTimeoutMS == 0 {
-		req.VisibilityTimeoutMS = s.VisibilityTimeoutMS
+	if req.VisibilityTimeout == 0 {
+		req.VisibilityTimeout = time.Duration(s.VisibilityTimeoutMS) * time.Millisecond
 	}
 	if req.MaxInFlight == 0 {
 		req.MaxInFlight = s.MaxInFlight
 	}
 	return savedSettings{Assignor: req.Assignor, OffsetReset: req.OffsetReset, MaxRetries: req.MaxRetries,
-		VisibilityTimeoutMS: req.VisibilityTimeoutMS, MaxInFlight: req.MaxInFlight}
+		VisibilityTimeoutMS: req.VisibilityTimeout.Milliseconds(), MaxInFlight: req.MaxInFlight}
 }
 
 // groupSettings returns every group's saved settings.

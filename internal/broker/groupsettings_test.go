@@ -14,11 +14,11 @@ import (
 func TestGroupSettingsSurviveRestart(t *testing.T) {
 	cfg := testConfig(t)
 	b := mustOpen(t, cfg)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.JoinGroup("g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}, Assignor: api.AssignorRange,
-		OffsetReset: api.OffsetResetLatest, MaxRetries: 5, VisibilityTimeoutMS: 2000, MaxInFlight: 7}, "h"); err != nil {
+	if _, err := b.JoinGroup("g", JoinParams{MemberID: "a", Topics: []string{"orders"}, Assignor: api.AssignorRange,
+		OffsetReset: api.OffsetResetLatest, MaxRetries: 5, VisibilityTimeout: time.Duration(2000) * time.Millisecond, MaxInFlight: 7}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.LeaveGroup("g", "a"); err != nil {
@@ -30,7 +30,7 @@ func TestGroupSettingsSurviveRestart(t *testing.T) {
 	b = mustOpen(t, cfg)
 	check := func(step, assignor string, retries int, visibility time.Duration, inFlight int, reset string) {
 		t.Helper()
-		j, err := b.JoinGroup("g", api.JoinRequest{MemberID: "b", Topics: []string{"orders"}}, "h")
+		j, err := b.JoinGroup("g", JoinParams{MemberID: "b", Topics: []string{"orders"}}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestGroupSettingsSurviveRestart(t *testing.T) {
 	check("after a restart", api.AssignorRange, 5, 2*time.Second, 7, api.OffsetResetLatest)
 
 	// A creating join that names a setting replaces it, and keeps the rest.
-	if _, err := b.JoinGroup("g", api.JoinRequest{MemberID: "c", Topics: []string{"orders"}, Assignor: api.AssignorSticky, MaxRetries: 1}, "h"); err != nil {
+	if _, err := b.JoinGroup("g", JoinParams{MemberID: "c", Topics: []string{"orders"}, Assignor: api.AssignorSticky, MaxRetries: 1}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.LeaveGroup("g", "c"); err != nil {

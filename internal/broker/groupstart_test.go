@@ -14,13 +14,13 @@ import (
 func TestLatestDoesNotSkipAddedPartitions(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish("t", []Message{{Value: []byte("before the join"), Partition: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, OffsetReset: api.OffsetResetLatest}, "h")
+	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, OffsetReset: api.OffsetResetLatest}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,15 +31,15 @@ func TestLatestDoesNotSkipAddedPartitions(t *testing.T) {
 	if _, err := b.Publish("t", []Message{{Value: []byte("p1 first"), Partition: 1}, {Value: []byte("p0 after"), Partition: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	gen, owned := jr.Generation, jr.AssignedPartitions
+	gen, owned := jr.Generation, jr.Assigned
 	for range 5 {
-		hr, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "m", Generation: gen, OwnedPartitions: owned}, "h")
+		hr, err := b.Heartbeat("g", HeartbeatParams{MemberID: "m", Generation: gen, Owned: owned}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		gen, owned = hr.Generation, hr.AssignedPartitions
+		gen, owned = hr.Generation, hr.Assigned
 	}
-	got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: gen}, "h")
+	got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: gen}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestStartOffsetsSurviveRestart(t *testing.T) {
 		t.Run(reset, func(t *testing.T) {
 			c := testConfig(t)
 			b := mustOpen(t, c)
-			if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+			if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 				b.Close()
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestStartOffsetsSurviveRestart(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, OffsetReset: reset}, "h")
+			jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, OffsetReset: reset}, "h")
 			if err != nil {
 				b.Close()
 				t.Fatal(err)
@@ -79,7 +79,7 @@ func TestStartOffsetsSurviveRestart(t *testing.T) {
 				b.Close()
 				t.Fatal(err)
 			}
-			got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, MaxMessages: 1}, "h")
+			got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: 1}, "h")
 			if err != nil || len(got) != 1 {
 				b.Close()
 				t.Fatalf("poll: %d, %v", len(got), err)

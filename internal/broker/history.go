@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/history"
 )
 
@@ -64,15 +63,15 @@ func (c *coordinator) recordRebalancesLocked(cg *cgroup) {
 // LagHistory returns groupID's lag from since to now in at most points
 // points. Errors: GROUP_NOT_FOUND when the group neither exists nor has
 // history.
-func (b *Broker) LagHistory(groupID string, since time.Time, points int) (api.LagHistory, error) {
+func (b *Broker) LagHistory(groupID string, since time.Time, points int) (LagHistory, error) {
 	h, ok := b.hist.lag.Query(groupID, since, b.now(), points)
 	if !ok {
 		// A group born since the last sample has an empty history.
 		if _, err := b.coord.lookup(groupID); err != nil {
-			return api.LagHistory{}, err
+			return LagHistory{}, err
 		}
 	}
-	return h, nil
+	return viewLagHistory(h), nil
 }
 
 // LagHistoryRetention is how far back LagHistory can see.
@@ -82,18 +81,17 @@ func (b *Broker) LagHistoryRetention() time.Duration { return b.hist.lag.Config(
 // progress (from the live group), then the closed ones kept across
 // restarts. Errors: GROUP_NOT_FOUND when the group neither exists nor has
 // history.
-func (b *Broker) RebalanceHistory(groupID string) (api.RebalanceHistory, error) {
-	out := api.RebalanceHistory{GroupID: groupID, Rebalances: []api.Rebalance{}}
+func (b *Broker) RebalanceHistory(groupID string) ([]Rebalance, error) {
+	out := []Rebalance{}
 	closed := b.hist.rebalances.Group(groupID)
 	if cg, err := b.coord.lookup(groupID); err == nil {
 		cg.mu.Lock()
 		if rs := cg.g.Rebalances(b.now()); rs.InProgress && len(rs.Recent) > 0 {
-			out.Rebalances = append(out.Rebalances, rs.Recent[0])
+			out = append(out, viewRebalances(rs.Recent[:1])...)
 		}
 		cg.mu.Unlock()
 	} else if len(closed) == 0 {
-		return api.RebalanceHistory{}, err
+		return nil, err
 	}
-	out.Rebalances = append(out.Rebalances, closed...)
-	return out, nil
+	return append(out, viewRebalances(closed)...), nil
 }

@@ -3,8 +3,6 @@ package broker
 import (
 	"testing"
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A second member joining shows in the rebalance history with the
@@ -12,38 +10,38 @@ import (
 func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	cfg := testConfig(t)
 	b := mustOpen(t, cfg)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	hb := func(j api.JoinResponse, owned api.Assignment) api.HeartbeatResponse {
+	hb := func(j JoinResult, owned Assignment) HeartbeatResult {
 		t.Helper()
-		r, err := b.Heartbeat("billing", api.HeartbeatRequest{MemberID: j.MemberID, Generation: j.Generation, OwnedPartitions: owned}, "127.0.0.1")
+		r, err := b.Heartbeat("billing", HeartbeatParams{MemberID: j.MemberID, Generation: j.Generation, Owned: owned}, "127.0.0.1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return r
 	}
-	a := must(b.JoinGroup("billing", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
-	hb(a, a.AssignedPartitions)
-	c := must(b.JoinGroup("billing", api.JoinRequest{MemberID: "c", Topics: []string{"orders"}}, "127.0.0.1"))
+	a := must(b.JoinGroup("billing", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
+	hb(a, a.Assigned)
+	c := must(b.JoinGroup("billing", JoinParams{MemberID: "c", Topics: []string{"orders"}}, "127.0.0.1"))
 	// a releases what c is to own; c then gets it.
-	ra := hb(a, a.AssignedPartitions)
-	ra = hb(a, ra.AssignedPartitions)
+	ra := hb(a, a.Assigned)
+	ra = hb(a, ra.Assigned)
 	a.Generation = ra.Generation
 	c.Generation = ra.Generation
-	rc := hb(c, api.Assignment{})
-	hb(c, rc.AssignedPartitions)
-	hb(a, ra.AssignedPartitions)
+	rc := hb(c, Assignment{})
+	hb(c, rc.Assigned)
+	hb(a, ra.Assigned)
 
 	h := must(b.RebalanceHistory("billing"))
-	var joined *api.Rebalance
-	for i, r := range h.Rebalances {
-		if r.Reason == "member_joined" && r.EndedAt != 0 && len(r.Moved) > 0 && r.Moved[0].To == "c" {
-			joined = &h.Rebalances[i]
+	var joined *Rebalance
+	for i, r := range h {
+		if r.Reason == "member_joined" && !r.EndedAt.IsZero() && len(r.Moved) > 0 && r.Moved[0].To == "c" {
+			joined = &h[i]
 		}
 	}
 	if joined == nil {
-		t.Fatalf("no closed member_joined rebalance moving a partition to c in %+v", h.Rebalances)
+		t.Fatalf("no closed member_joined rebalance moving a partition to c in %+v", h)
 	}
 	if joined.Moved[0].From != "a" {
 		t.Fatalf("moved %+v; want from a to c", joined.Moved)
@@ -57,11 +55,11 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	defer b.Close()
 	h2 := must(b.RebalanceHistory("billing"))
 	found := false
-	for _, r := range h2.Rebalances {
-		found = found || (r.StartedAt == joined.StartedAt && len(r.Moved) == len(joined.Moved))
+	for _, r := range h2 {
+		found = found || (r.StartedAt.Equal(joined.StartedAt) && len(r.Moved) == len(joined.Moved))
 	}
 	if !found {
-		t.Fatalf("after restart %+v; want the rebalance of %d", h2.Rebalances, joined.StartedAt)
+		t.Fatalf("after restart %+v; want the rebalance of %v", h2, joined.StartedAt)
 	}
 	if _, err := b.RebalanceHistory("nobody"); err == nil {
 		t.Fatal("history of an unknown group: no error")
@@ -71,10 +69,10 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 func TestLagHistorySamplesGroups(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	must(b.JoinGroup("billing", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
+	must(b.JoinGroup("billing", JoinParams{MemberID: "a", Topics: []string{"orders"}}, "127.0.0.1"))
 	b.sampleHistory()
 	for range 5 {
 		if _, err := b.Publish("orders", []Message{{Value: []byte("x"), Partition: 0}}); err != nil {

@@ -40,8 +40,8 @@ func protocolName(p string) string {
 
 // JoinConsumerGroup joins a member speaking Kafka's KIP-848 protocol: as
 // JoinGroup, but into a group of such members only.
-func (b *Broker) JoinConsumerGroup(groupID string, req api.JoinRequest, host string) (api.JoinResponse, error) {
-	return b.join(groupID, req, host, ProtocolConsumer)
+func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return b.join(groupID, p, host, ProtocolConsumer)
 }
 
 // checkProtocolLocked refuses a join in protocol proto into a group whose
@@ -117,8 +117,8 @@ func (b *Broker) GroupProtocol(groupID string) (string, error) {
 // with INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
-func (b *Broker) StoreOffsets(groupID string, offsets api.Offsets) error {
-	_, err := b.ResetOffsets(groupID, api.ResetOffsetsRequest{To: "offsets", Offsets: offsets})
+func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {
+	_, err := b.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has HTTP members; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}

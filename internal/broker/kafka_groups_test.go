@@ -16,12 +16,12 @@ func TestGroupSpeaksOneProtocol(t *testing.T) {
 	c := testConfig(t)
 	b := mustOpen(t, c)
 	defer func() { b.Close() }()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	join := func(proto, g string) (string, error) {
-		req := api.JoinRequest{Topics: []string{"t"}}
-		var res api.JoinResponse
+		req := JoinParams{Topics: []string{"t"}}
+		var res JoinResult
 		var err error
 		if proto == ProtocolConsumer {
 			res, err = b.JoinConsumerGroup(g, req, "h")
@@ -94,7 +94,7 @@ func TestGroupSpeaksOneProtocol(t *testing.T) {
 func TestClassicHoldRacesJoin(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 200 {
@@ -103,7 +103,7 @@ func TestClassicHoldRacesJoin(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() { defer wg.Done(); holdErr = b.HoldClassicGroup(g) }()
-		go func() { defer wg.Done(); _, joinErr = b.JoinGroup(g, api.JoinRequest{Topics: []string{"t"}}, "h") }()
+		go func() { defer wg.Done(); _, joinErr = b.JoinGroup(g, JoinParams{Topics: []string{"t"}}, "h") }()
 		wg.Wait()
 		if (holdErr == nil) == (joinErr == nil) {
 			t.Fatalf("group %s: hold %v, join %v; want exactly one to succeed", g, holdErr, joinErr)

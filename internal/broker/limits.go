@@ -68,7 +68,7 @@ func (c *coordinator) groupLimitLocked(id string) error {
 // holding MaxGroupMembers members already: a known member joining again,
 // or a static member taking over its instance, adds none. The caller
 // holds cg.mu.
-func (c *coordinator) memberLimitLocked(cg *cgroup, req api.JoinRequest) error {
+func (c *coordinator) memberLimitLocked(cg *cgroup, req JoinParams) error {
 	if req.MemberID != "" {
 		if _, ok := cg.g.Member(req.MemberID); ok {
 			return nil

@@ -3,8 +3,6 @@ package broker
 import (
 	"testing"
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 func TestLatencyBuckets(t *testing.T) {
@@ -48,7 +46,7 @@ func TestLatencyBuckets(t *testing.T) {
 func TestLogStatsCountsTraffic(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := []Message{{Key: []byte("k"), Value: []byte("hello"), Partition: 1}, {Value: []byte("abc"), Partition: 1}}

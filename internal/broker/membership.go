@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -20,78 +21,71 @@ func ValidateGroupID(id string) error {
 	return nil
 }
 
-// MaxDelay is the longest delay a request may name in milliseconds: a
-// group's visibility timeout, a nack's delay_ms, an extension's
-// visibility_timeout_ms. It keeps every such field far from the overflow of
-// time.Duration (about 292 years).
+// MaxDelay is the longest delay a request may name: a group's visibility
+// timeout, a nack's delay, an extension. It keeps every such value far
+// from the overflow of time.Duration (about 292 years) and of a deadline.
 const MaxDelay = 24 * time.Hour
 
-// ms converts a count of milliseconds that its caller checked is not
-// negative. A count above MaxDelay saturates at MaxDelay, so no field can
-// overflow into a negative or wrapped duration; callers that must refuse
-// such values (with a 400) use checkedMS instead.
-func ms(v int64) time.Duration {
-	if v > MaxDelay.Milliseconds() {
-		return MaxDelay
+// checkDuration refuses a negative duration or one above limit with bad
+// (INVALID_TIMEOUT or INVALID_ARGUMENT) whose details hold the bounds.
+// what names the value in the message, not a field of any wire format:
+// front ends check their own fields first.
+func checkDuration(what string, d, limit time.Duration, bad *api.Error) error {
+	if d < 0 || d > limit {
+		return bad.Withf("%s %v is outside 0s..%v", what, d, limit).
+			WithDetail("min", "0s").WithDetail("max", limit.String())
 	}
-	return time.Duration(max(v, 0)) * time.Millisecond
+	return nil
 }
 
-// checkedMS converts field's v milliseconds, refusing a negative count or
-// one above limit with bad (INVALID_TIMEOUT or INVALID_ARGUMENT) whose
-// details name the field and the bounds in ms: min 0, max limit.
-func checkedMS(field string, v int64, limit time.Duration, bad *api.Error) (time.Duration, error) {
-	if v < 0 || v > limit.Milliseconds() {
-		return 0, bad.Withf("%s %d is outside 0..%d", field, v, limit.Milliseconds()).
-			WithDetail("field", field).WithDetail("min", int64(0)).WithDetail("max", limit.Milliseconds())
-	}
-	return time.Duration(v) * time.Millisecond, nil
+// MaxGroupTimeouts returns the longest session and rebalance timeouts a
+// join may name.
+func (b *Broker) MaxGroupTimeouts() (session, rebalance time.Duration) {
+	return b.cfg.Groups.MaxTimeouts()
 }
 
 // JoinGroup adds a member to groupID (creating the group on its first join)
-// and answers what it may own now; a join naming a live member's member_id
+// and answers what it may own now; a join naming a live member's MemberID
 // starts a new incarnation of it (see group.Group.Join): what the old one
 // held in flight goes back at once. host is the peer address the request
-// came from. IDs follow group.ValidateID; millisecond fields are checked
-// before conversion (checkedMS). Errors: INVALID_ARGUMENT, INVALID_TIMEOUT, INVALID_ASSIGNOR,
-// TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR, DUPLICATE_INSTANCE_ID, and
-// INVALID_ARGUMENT when the join names delivery settings other than the
-// group's, INCONSISTENT_GROUP_PROTOCOL when the group has Kafka members.
-func (b *Broker) JoinGroup(groupID string, req api.JoinRequest, host string) (api.JoinResponse, error) {
-	return b.join(groupID, req, host, ProtocolHTTP)
+// came from. IDs follow group.ValidateID. Errors: INVALID_ARGUMENT,
+// INVALID_TIMEOUT, INVALID_ASSIGNOR, TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR,
+// DUPLICATE_INSTANCE_ID, INVALID_ARGUMENT when the join names delivery
+// settings other than the group's, INCONSISTENT_GROUP_PROTOCOL when the
+// group has Kafka members.
+func (b *Broker) JoinGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return b.join(groupID, p, host, ProtocolHTTP)
 }
 
 // join joins a member speaking proto (see kafka_groups.go); a group with
 // members of another protocol refuses it with INCONSISTENT_GROUP_PROTOCOL.
-func (b *Broker) join(groupID string, req api.JoinRequest, host, proto string) (api.JoinResponse, error) {
+func (b *Broker) join(groupID string, p JoinParams, host, proto string) (JoinResult, error) {
 	if err := ValidateGroupID(groupID); err != nil {
-		return api.JoinResponse{}, err
+		return JoinResult{}, err
 	}
-	set, err := joinSettings(req)
+	set, err := joinSettings(p)
 	if err != nil {
-		return api.JoinResponse{}, err
+		return JoinResult{}, err
 	}
 	maxSession, maxRebalance := b.cfg.Groups.MaxTimeouts()
-	session, err := checkedMS("session_timeout_ms", req.SessionTimeoutMS, maxSession, api.ErrInvalidTimeout)
-	if err != nil {
-		return api.JoinResponse{}, err
+	if err := checkDuration("session timeout", p.SessionTimeout, maxSession, api.ErrInvalidTimeout); err != nil {
+		return JoinResult{}, err
 	}
-	rebalance, err := checkedMS("rebalance_timeout_ms", req.RebalanceTimeoutMS, maxRebalance, api.ErrInvalidTimeout)
-	if err != nil {
-		return api.JoinResponse{}, err
+	if err := checkDuration("rebalance timeout", p.RebalanceTimeout, maxRebalance, api.ErrInvalidTimeout); err != nil {
+		return JoinResult{}, err
 	}
-	for _, t := range req.Topics {
+	for _, t := range p.Topics {
 		if _, err := b.lookup(t); err != nil {
-			return api.JoinResponse{}, err
+			return JoinResult{}, err
 		}
 	}
 	c := b.coord
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
-			return api.JoinResponse{}, err
+			return JoinResult{}, err
 		}
-		res, err := c.join(cg, req, set, session, rebalance, host, proto)
+		res, err := c.join(cg, p, set, host, proto)
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
 		}
@@ -99,28 +93,27 @@ func (b *Broker) join(groupID string, req api.JoinRequest, host, proto string) (
 	}
 }
 
-func joinSettings(req api.JoinRequest) (groupSettings, error) {
+func joinSettings(p JoinParams) (groupSettings, error) {
 	switch {
-	case req.MaxRetries < -1:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("max_retries %d: want -1 (no retries), 0 (default) or more", req.MaxRetries).WithDetail("field", "max_retries")
-	case req.MaxInFlight < 0:
-		return groupSettings{}, api.ErrInvalidArgument.Withf("max_in_flight %d is negative", req.MaxInFlight).WithDetail("field", "max_in_flight")
+	case p.MaxRetries < -1:
+		return groupSettings{}, api.ErrInvalidArgument.Withf("max retries %d: want -1 (no retries), 0 (default) or more", p.MaxRetries)
+	case p.MaxInFlight < 0:
+		return groupSettings{}, api.ErrInvalidArgument.Withf("max in flight %d is negative", p.MaxInFlight)
 	}
-	visibility, err := checkedMS("visibility_timeout_ms", req.VisibilityTimeoutMS, MaxDelay, api.ErrInvalidArgument)
-	if err != nil {
+	if err := checkDuration("visibility timeout", p.VisibilityTimeout, MaxDelay, api.ErrInvalidArgument); err != nil {
 		return groupSettings{}, err
 	}
-	return groupSettings{MaxRetries: req.MaxRetries, VisibilityTimeout: visibility, MaxInFlight: req.MaxInFlight}, nil
+	return groupSettings{MaxRetries: p.MaxRetries, VisibilityTimeout: p.VisibilityTimeout, MaxInFlight: p.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, session, rebalance time.Duration, host, proto string) (api.JoinResponse, error) {
+func (c *coordinator) join(cg *cgroup, req JoinParams, set groupSettings, host, proto string) (JoinResult, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	if err := cg.checkProtocolLocked(proto); err != nil {
-		return api.JoinResponse{}, err
+		return JoinResult{}, err
 	}
 	if err := c.memberLimitLocked(cg, req); err != nil {
-		return api.JoinResponse{}, err
+		return JoinResult{}, err
 	}
 	creating := cg.g.Empty()
 	var saved savedSettings
@@ -130,10 +123,10 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 		saved.Protocol = proto
 		var err error
 		if set, err = joinSettings(req); err != nil {
-			return api.JoinResponse{}, err
+			return JoinResult{}, err
 		}
 	} else if err := cg.settings.conflict(set); err != nil {
-		return api.JoinResponse{}, err
+		return JoinResult{}, err
 	}
 	now := c.b.now()
 	res, err := cg.g.Join(now, group.JoinParams{
@@ -142,14 +135,14 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 		ClientID:         req.ClientID,
 		ClientHost:       host,
 		Topics:           req.Topics,
-		SessionTimeout:   session,
-		RebalanceTimeout: rebalance,
+		SessionTimeout:   req.SessionTimeout,
+		RebalanceTimeout: req.RebalanceTimeout,
 		Assignor:         req.Assignor,
 		OffsetReset:      req.OffsetReset,
 	}, c.partitionCounts())
 	c.afterOpLocked(cg)
 	if err != nil {
-		return api.JoinResponse{}, err
+		return JoinResult{}, err
 	}
 	if creating {
 		cg.offsetReset = req.OffsetReset
@@ -165,30 +158,30 @@ func (c *coordinator) join(cg *cgroup, req api.JoinRequest, set groupSettings, s
 	}
 	cg.hosts[res.MemberID] = host
 	c.wake()
-	return api.JoinResponse{
-		MemberID:            res.MemberID,
-		Generation:          res.Generation,
-		AssignedPartitions:  nonNil(res.Assigned),
-		HeartbeatIntervalMS: res.HeartbeatInterval.Milliseconds(),
-		SessionTimeoutMS:    res.SessionTimeout.Milliseconds(),
-		Assignor:            res.Assignor,
+	return JoinResult{
+		MemberID:          res.MemberID,
+		Generation:        res.Generation,
+		Assigned:          nonNil(res.Assigned),
+		HeartbeatInterval: res.HeartbeatInterval,
+		SessionTimeout:    res.SessionTimeout,
+		Assignor:          res.Assignor,
 	}, nil
 }
 
 // conflict refuses a join into a live group that names delivery settings
 // other than those its creator fixed; zero fields name nothing.
 func (s groupSettings) conflict(o groupSettings) error {
-	bad := func(field string, have, want any) error {
-		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", field, have, want).
-			WithDetail("field", field).WithDetail("group_value", have)
+	bad := func(setting string, have, want any) error {
+		return api.ErrInvalidArgument.Withf("group uses %s %v, fixed by the member that created it; join with %v or omit it", setting, have, want).
+			WithDetail("setting", setting).WithDetail("group_value", fmt.Sprint(have))
 	}
 	switch {
 	case o.MaxRetries != 0 && o.MaxRetries != s.MaxRetries:
-		return bad("max_retries", s.MaxRetries, o.MaxRetries)
+		return bad("max retries", s.MaxRetries, o.MaxRetries)
 	case o.VisibilityTimeout != 0 && o.VisibilityTimeout != s.VisibilityTimeout:
-		return bad("visibility_timeout_ms", s.VisibilityTimeout.Milliseconds(), o.VisibilityTimeout.Milliseconds())
+		return bad("visibility timeout", s.VisibilityTimeout, o.VisibilityTimeout)
 	case o.MaxInFlight != 0 && o.MaxInFlight != s.MaxInFlight:
-		return bad("max_in_flight", s.MaxInFlight, o.MaxInFlight)
+		return bad("max in flight", s.MaxInFlight, o.MaxInFlight)
 	}
 	return nil
 }
@@ -206,30 +199,31 @@ func (c *coordinator) reconfigureLocked(cg *cgroup, set groupSettings) {
 	cg.d, cg.settings = d, set
 }
 
-func nonNil(a api.Assignment) api.Assignment {
+// nonNil returns a as the broker's Assignment, empty rather than nil.
+func nonNil(a api.Assignment) Assignment {
 	if a == nil {
-		return api.Assignment{}
+		return Assignment{}
 	}
-	return a
+	return Assignment(a)
 }
 
 // Heartbeat keeps a member alive and tells it what it may own now; a nil
-// req.OwnedPartitions (absent or null) releases nothing. Errors:
+// p.Owned releases nothing. Errors:
 // GROUP_NOT_FOUND, INVALID_ARGUMENT, UNKNOWN_MEMBER_ID, FENCED_MEMBER,
 // STALE_GENERATION (a generation below 0 or above the group's).
-func (b *Broker) Heartbeat(groupID string, req api.HeartbeatRequest, host string) (api.HeartbeatResponse, error) {
+func (b *Broker) Heartbeat(groupID string, req HeartbeatParams, host string) (HeartbeatResult, error) {
 	c := b.coord
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return api.HeartbeatResponse{}, err
+		return HeartbeatResult{}, err
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	before, _ := cg.g.Member(req.MemberID)
-	res, err := cg.g.Heartbeat(c.b.now(), req.MemberID, req.Generation, req.OwnedPartitions)
+	res, err := cg.g.Heartbeat(c.b.now(), req.MemberID, req.Generation, api.Assignment(req.Owned))
 	c.afterOpLocked(cg)
 	if err != nil {
-		return api.HeartbeatResponse{}, err
+		return HeartbeatResult{}, err
 	}
 	if !sameAssignment(before.Assigned, res.Assigned) {
 		// The member's long poll waits on its old partitions: wake it.
@@ -237,11 +231,11 @@ func (b *Broker) Heartbeat(groupID string, req api.HeartbeatRequest, host string
 	}
 	cg.hosts[req.MemberID] = host
 	c.wake()
-	return api.HeartbeatResponse{
-		Generation:          res.Generation,
-		AssignedPartitions:  nonNil(res.Assigned),
-		RevokedPartitions:   res.Revoked,
-		HeartbeatIntervalMS: res.HeartbeatInterval.Milliseconds(),
+	return HeartbeatResult{
+		Generation:        res.Generation,
+		Assigned:          nonNil(res.Assigned),
+		Revoked:           Assignment(res.Revoked),
+		HeartbeatInterval: res.HeartbeatInterval,
 	}, nil
 }
 

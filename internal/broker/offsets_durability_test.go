@@ -11,10 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
-	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
@@ -28,7 +24,7 @@ func ackScenario(t testing.TB, cfg Config) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := make([]Message, 10)
@@ -38,19 +34,19 @@ func ackScenario(t testing.TB, cfg Config) *Broker {
 	if _, err := b.Publish("t", msgs); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
+	ds, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
 	if err != nil || len(ds) != 10 {
 		t.Fatalf("poll: %d messages, %v", len(ds), err)
 	}
-	var refs []api.MessageRef
+	var refs []MessageRef
 	for _, off := range []int64{0, 1, 2, 3, 6} {
-		refs = append(refs, api.MessageRef{Topic: "t", Partition: 0, Offset: off})
+		refs = append(refs, MessageRef{Topic: "t", Partition: 0, Offset: off})
 	}
-	if _, err := b.Ack("g", api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Messages: refs}, "h"); err != nil {
+	if _, err := b.Ack("g", Settle{MemberID: j.MemberID, Generation: j.Generation, Messages: refs}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -70,14 +66,14 @@ func checkAcksKept(t *testing.T, cfg Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := o.Offsets["t"][0]; got != 4 {
+	if got := o["t"][0]; got != 4 {
 		t.Fatalf("committed offset after restart: %d, want 4", got)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100}, "h")
+	ds, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,136 +167,6 @@ func TestCrashChild(t *testing.T) {
 	t.Fatal("not killed")
 }
 
-// storedPartitions returns what offsets.db holds for group g.
-func storedPartitions(t *testing.T, s *offsetStore) map[delivery.TP]storedOffset {
-	t.Helper()
-	all, err := s.load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return all["g"]
-}
-
-// Under fsync=always a write is in offsets.db when it returns; under
-// interval and never it is in the journal until sync checkpoints it, and a
-// reopen replays a journal left behind.
-func TestOffsetStoreFollowsPolicy(t *testing.T) {
-	tp := delivery.TP{Topic: "t", Partition: 1}
-	for _, policy := range []commitlog.FsyncPolicy{commitlog.FsyncAlways, commitlog.FsyncInterval, commitlog.FsyncNever} {
-		t.Run(policy.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := openOffsets(dir, policy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (s.jr == nil) != (policy == commitlog.FsyncAlways) {
-				t.Fatalf("journal %v under %s", s.jr != nil, policy)
-			}
-			w := offsetWrite{group: "g", tp: tp, off: storedOffset{Seq: s.next(), Committed: 1}}
-			if err := s.write([]offsetWrite{w}); err != nil {
-				t.Fatal(err)
-			}
-			inDB := len(storedPartitions(t, s)) == 1
-			if inDB != (policy == commitlog.FsyncAlways) {
-				t.Fatalf("in offsets.db before sync: %v", inDB)
-			}
-			if err := s.sync(); err != nil {
-				t.Fatal(err)
-			}
-			if got := storedPartitions(t, s)[tp].Committed; got != 1 {
-				t.Fatalf("committed %d after sync, want 1", got)
-			}
-			files, _, _ := journalFiles(dir)
-			if len(files) > 1 {
-				t.Fatalf("journal files after a checkpoint: %v", files)
-			}
-			// A write left in the journal is replayed by the next open.
-			w.off = storedOffset{Seq: s.next(), Committed: 2}
-			if err := s.write([]offsetWrite{w}); err != nil {
-				t.Fatal(err)
-			}
-			if s.jr != nil {
-				s.jr.f.Close() // as a crash leaves it: no checkpoint
-				s.jr = nil
-			}
-			s.db.Close()
-			s, err = openOffsets(dir, policy)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.close()
-			if got := storedPartitions(t, s)[tp].Committed; got != 2 {
-				t.Fatalf("committed %d after reopen, want 2", got)
-			}
-		})
-	}
-}
-
-// A journal whose last frame is torn or corrupt replays every frame
-// before it; a group deletion in it deletes what came before only.
-func TestOffsetJournalReplay(t *testing.T) {
-	for _, damage := range []string{"torn", "corrupt"} {
-		t.Run(damage, func(t *testing.T) {
-			dir := t.TempDir()
-			s, err := openOffsets(dir, commitlog.FsyncInterval)
-			if err != nil {
-				t.Fatal(err)
-			}
-			w := func(g string, p int32, committed int64) offsetWrite {
-				return offsetWrite{group: g, tp: delivery.TP{Topic: "t", Partition: p}, off: storedOffset{Seq: s.next(), Committed: committed}}
-			}
-			for _, ws := range [][]offsetWrite{
-				{w("g", 0, 5), w("gone", 0, 1)},
-				{{group: "gone", delGroup: true}},
-				{w("g", 1, 7), w("gone", 3, 9)},
-				{w("g", 0, 99)}, // damaged below
-			} {
-				if err := s.write(ws); err != nil {
-					t.Fatal(err)
-				}
-			}
-			path := s.jr.f.Name()
-			s.jr.f.Close()
-			s.db.Close()
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if damage == "torn" {
-				b = b[:len(b)-3]
-			} else {
-				b[len(b)-2] ^= 0xff
-			}
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			s, err = openOffsets(dir, commitlog.FsyncInterval)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.close()
-			all, err := s.load()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := map[string]map[int32]int64{}
-			for g, parts := range all {
-				got[g] = map[int32]int64{}
-				for tp, so := range parts {
-					got[g][tp.Partition] = so.Committed
-				}
-			}
-			want := map[string]map[int32]int64{"g": {0: 5, 1: 7}, "gone": {3: 9}}
-			if diff := cmp.Diff(want, got); diff != "" {
-				t.Fatalf("replayed offsets (-want +got):\n%s", diff)
-			}
-			if files, _, _ := journalFiles(dir); len(files) != 1 || files[0] == path {
-				t.Fatalf("journal files after replay: %v (replayed %s)", files, path)
-			}
-		})
-	}
-}
-
 // The timer loop checkpoints the journal every fsync interval, under
 // interval and never alike.
 func TestTimerLoopCheckpointsJournal(t *testing.T) {
@@ -316,12 +182,12 @@ func TestTimerLoopCheckpointsJournal(t *testing.T) {
 				done := make(chan error, 1)
 				go func() { done <- b.Run(ctx) }()
 				st := b.coord.store
-				if all, _ := st.load(); len(all["g"]) != 0 {
+				if all, _ := st.Load(); len(all["g"]) != 0 {
 					t.Fatalf("acks in offsets.db before a checkpoint: %v", all["g"])
 				}
 				time.Sleep(cfg.FsyncInterval + time.Millisecond)
 				synctest.Wait()
-				all, err := st.load()
+				all, err := st.Load()
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -9,12 +9,13 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
-// Poll limits: max_messages when the request names none and the most it
-// may name; max_bytes when the request names none and the most it may name.
-// wait_ms is not capped here: the transport caps it with its configured
-// maximum (httpapi.Options.MaxWait, --max-wait), as it does a fetch's.
+// Poll limits: the messages a poll takes when it names no count and the
+// most it may take; the same for bytes. The wait is capped at MaxDelay
+// here; front ends cap it with their configured maximum
+// (httpapi.Options.MaxWait, --max-wait), as they do a fetch's.
 const (
 	DefaultPollMessages = 100
 	MaxPollMessages     = 10000
@@ -33,20 +34,20 @@ type Delivered struct {
 
 // Poll hands the member messages of the partitions it is assigned (not
 // those it is revoking): due redeliveries first, then new messages, fairly
-// across partitions, up to req.MaxMessages, req.MaxBytes (see
-// api.PollRequest) and the member's in-flight cap.
-// With req.WaitMS it waits until something is deliverable, the wait passes,
+// across partitions, up to req.MaxMessages, req.MaxBytes (the broker takes
+// no message that might not fit, but always at least one) and the member's
+// in-flight cap. With req.Wait it waits until something is deliverable, the wait passes,
 // ctx ends (the latter two answer no messages), or the member has a
 // heartbeat due (HeartbeatDue): a long poll answers at once when a
 // rebalance changes what the member may own. Errors: GROUP_NOT_FOUND,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, INVALID_ARGUMENT,
 // NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
 // partition).
-func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, host string) ([]Delivered, error) {
+func (b *Broker) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
 	limit := req.MaxMessages
 	switch {
 	case limit < 0:
-		return nil, api.ErrInvalidArgument.Withf("max_messages %d is negative", limit).WithDetail("field", "max_messages")
+		return nil, api.ErrInvalidArgument.Withf("max messages %d is negative", limit)
 	case limit == 0:
 		limit = DefaultPollMessages
 	case limit > MaxPollMessages:
@@ -55,21 +56,21 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req api.PollRequest, 
 	budget := req.MaxBytes
 	switch {
 	case budget < 0:
-		return nil, api.ErrInvalidArgument.Withf("max_bytes %d is negative", budget).WithDetail("field", "max_bytes")
+		return nil, api.ErrInvalidArgument.Withf("max bytes %d is negative", budget)
 	case budget == 0:
 		budget = DefaultPollBytes
 	case budget > MaxPollBytes:
 		budget = MaxPollBytes
 	}
-	if req.WaitMS < 0 {
-		return nil, api.ErrInvalidArgument.Withf("wait_ms %d is negative", req.WaitMS).WithDetail("field", "wait_ms")
+	if req.Wait < 0 {
+		return nil, api.ErrInvalidArgument.Withf("wait %v is negative", req.Wait)
 	}
 	c := b.coord
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return nil, err
 	}
-	wait := ms(req.WaitMS)
+	wait := min(req.Wait, MaxDelay)
 	var expired <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -122,10 +123,10 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 // the group's lock, reading them there: see take. When it hands out nothing,
 // the waiter says what could change that; its channels are taken before the
 // poll, so no append in between is missed.
-func (c *coordinator) pollOnce(cg *cgroup, req api.PollRequest, host string, limit, budget int) ([]Delivered, waiter, error) {
-	var writes []offsetWrite
+func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int) ([]Delivered, waiter, error) {
+	var writes []offsetstore.Write
 	defer func() {
-		if err := c.store.write(writes); err != nil {
+		if err := c.store.Write(writes); err != nil {
 			c.b.log.Error("persist initial offsets", "group", cg.id, "err", err)
 		}
 	}()
@@ -282,27 +283,27 @@ func mapKeys(a api.Assignment) func(func(string) bool) {
 // what retention removed below the committed offset. It returns the offsets
 // to persist: a start is persisted once, so the group and its lag survive a
 // restart before it commits anything. Callers hold cg.mu.
-func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetWrite, error) {
+func (c *coordinator) startLocked(cg *cgroup, tp delivery.TP, l *commitlog.Log) ([]offsetstore.Write, error) {
 	earliest := l.EarliestOffset()
 	if !cg.d.Has(tp) {
 		if cg.offsetReset == api.OffsetResetNone {
-			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset_reset is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
+			return nil, api.ErrNoOffset.Withf("group %q has no committed offset for %s/%d and its offset reset policy is none; commit or reset one", cg.id, tp.Topic, tp.Partition).
 				WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition)
 		}
 		cg.d.Restore(tp, c.startOffsetLocked(cg, tp, l), nil)
-		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
+		return []offsetstore.Write{c.snapshotLocked(cg, tp)}, nil
 	}
 	if committed, _ := cg.d.Committed(tp); committed < earliest {
 		cg.d.Commit(tp, earliest)
-		return []offsetWrite{c.snapshotLocked(cg, tp)}, nil
+		return []offsetstore.Write{c.snapshotLocked(cg, tp)}, nil
 	}
 	return nil, nil
 }
 
 // startTopicLocked starts every partition of top that has no delivery
 // state yet, and returns the offsets to persist. Callers hold cg.mu.
-func (c *coordinator) startTopicLocked(cg *cgroup, top *topic) []offsetWrite {
-	var writes []offsetWrite
+func (c *coordinator) startTopicLocked(cg *cgroup, top *topic) []offsetstore.Write {
+	var writes []offsetstore.Write
 	for _, part := range top.parts {
 		tp := delivery.TP{Topic: top.cfg.Name, Partition: part.id}
 		if !cg.d.Has(tp) {
@@ -367,14 +368,14 @@ func (c *coordinator) subscribeLocked(cg *cgroup) {
 
 // snapshotLocked captures tp's delivery state for the offset store.
 // Callers hold cg.mu, which orders the sequence numbers.
-func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetWrite {
+func (c *coordinator) snapshotLocked(cg *cgroup, tp delivery.TP) offsetstore.Write {
 	committed, acked, ok := cg.d.Snapshot(tp)
 	var born int64
 	if t, err := c.b.lookup(tp.Topic); err == nil {
 		born = t.cfg.CreatedAt
 	}
-	return offsetWrite{group: cg.id, tp: tp, del: !ok,
-		off: storedOffset{Seq: c.store.next(), Committed: committed, Acked: acked, Born: born}}
+	return offsetstore.Write{Group: cg.id, TP: tp, Delete: !ok,
+		Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: committed, Acked: acked, Born: born}}
 }
 
 // readAhead reads the records of one poll. It lives for one poll, under

@@ -29,7 +29,7 @@ func TestPollMaxBytes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := mustOpen(t, testConfig(t))
 			defer b.Close()
-			if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "big", Partitions: 1}); err != nil {
+			if _, err := b.CreateTopic(TopicSpec{Name: "big", Partitions: 1}); err != nil {
 				t.Fatal(err)
 			}
 			for range tc.n {
@@ -37,7 +37,7 @@ func TestPollMaxBytes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"big"}}, "h")
+			jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"big"}}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestPollMaxBytes(t *testing.T) {
 				if polls > tc.n {
 					t.Fatalf("%d polls handed out %d of %d messages", polls, len(seen), tc.n)
 				}
-				got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, MaxMessages: tc.n, MaxBytes: tc.maxBytes}, "h")
+				got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: tc.n, MaxBytes: tc.maxBytes}, "h")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -80,16 +80,16 @@ func TestPollMaxBytes(t *testing.T) {
 func TestPollMaxBytesNegative(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
-	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}}, "h")
+	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, MaxBytes: -1}, "h")
-	if ae, ok := err.(*api.Error); !ok || ae.Code != api.ErrInvalidArgument.Code || ae.Details["field"] != "max_bytes" {
-		t.Fatalf("poll with max_bytes -1: %v", err)
+	_, err = b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxBytes: -1}, "h")
+	if ae, ok := err.(*api.Error); !ok || ae.Code != api.ErrInvalidArgument.Code {
+		t.Fatalf("poll with max bytes -1: %v", err)
 	}
 }
 
@@ -100,10 +100,10 @@ func TestPollWaitAboveThirtySeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
-		jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 60000}, "h")
+		jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(60000) * time.Millisecond}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func TestPollWaitAboveThirtySeconds(t *testing.T) {
 			b.Publish("t", []Message{{Value: []byte("late")}})
 		}()
 		start := time.Now()
-		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation, WaitMS: 35000}, "h")
+		got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, Wait: time.Duration(35000) * time.Millisecond}, "h")
 		if err != nil || len(got) != 1 {
 			t.Fatalf("poll after %v: %d messages, %v", time.Since(start), len(got), err)
 		}

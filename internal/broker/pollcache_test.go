@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
@@ -13,7 +12,7 @@ import (
 func TestPollTakesFromTheRunReadAhead(t *testing.T) {
 	b := mustOpen(t, testConfig(t))
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := make([]Message, 100)
@@ -23,14 +22,14 @@ func TestPollTakesFromTheRunReadAhead(t *testing.T) {
 	if _, err := b.Publish("t", msgs); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := runKey{group: "g", log: must(b.lookup("t")).parts[0].log}
 	var first []commitlog.Record
 	for next := int64(0); next < 100; next += 10 {
-		got, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
+		got, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
 		if err != nil || len(got) != 10 || got[0].Record.Offset != next || got[0].Record.Value[0] != byte(next) {
 			t.Fatalf("poll from %d: %d messages, %v", next, len(got), err)
 		}
@@ -52,16 +51,16 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	c.Now = clock.Now
 	b := mustOpen(t, c)
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1, RetentionHours: 1, SegmentBytes: MinSegmentBytes}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, Retention: time.Duration(1) * time.Hour, SegmentBytes: MinSegmentBytes}); err != nil {
 		t.Fatal(err)
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	poll := func(max int) []Delivered {
 		t.Helper()
-		got, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: max}, "h")
+		got, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: max}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A torn tail found at start is cut and reported once, naming the partition
@@ -15,7 +13,7 @@ import (
 func TestRecoveryCutIsLogged(t *testing.T) {
 	cfg := testConfig(t)
 	b := mustOpen(t, cfg)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish("orders", []Message{{Value: []byte("kept"), Partition: 1}}); err != nil {

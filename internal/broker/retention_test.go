@@ -31,7 +31,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	c.Now = clock.Now
 	b := mustOpen(t, c)
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1, RetentionHours: 1, SegmentBytes: MinSegmentBytes}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, Retention: time.Duration(1) * time.Hour, SegmentBytes: MinSegmentBytes}); err != nil {
 		t.Fatal(err)
 	}
 	value := bytes.Repeat([]byte("x"), 1000)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // settleOp is what Ack, Nack and Extend do to one message the member holds.
@@ -20,27 +21,27 @@ type settleOp func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool,
 // with details.result holding the answer. Per-message errors:
 // MESSAGE_NOT_IN_FLIGHT (also a double ack, harmless), NOT_PARTITION_OWNER,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
-func (b *Broker) Ack(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
+func (b *Broker) Ack(groupID string, req Settle, host string) (SettleResult, error) {
 	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
 		return true, cg.d.Ack(req.MemberID, tp, off)
 	})
 }
 
 // Nack reports messages the member failed to process: each is delivered
-// again after req.DelayMS or the exponential backoff, or, with requeue false
-// or after the group's max_retries, written to <topic>.dlq and settled.
+// again after req.Delay or the exponential backoff, or, with req.Reject
+// or after the group's max retries, written to <topic>.dlq and settled.
 // With req.Release the member hands them back unprocessed instead: each is
 // deliverable again at once and no retry is spent. Answers and errors as
 // for Ack.
-func (b *Broker) Nack(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
-	if req.DelayMS < 0 {
-		return api.AckResponse{}, api.ErrInvalidArgument.Withf("delay_ms %d is negative", req.DelayMS).WithDetail("field", "delay_ms")
+func (b *Broker) Nack(groupID string, req NackParams, host string) (SettleResult, error) {
+	if err := checkDuration("nack delay", req.Delay, MaxDelay, api.ErrInvalidArgument); err != nil {
+		return SettleResult{}, err
 	}
 	if req.Release {
-		if (req.Requeue != nil && !*req.Requeue) || req.DelayMS != 0 {
-			return api.AckResponse{}, api.ErrInvalidArgument.Withf("release hands messages back at once: it takes neither requeue false nor delay_ms").WithDetail("field", "release")
+		if req.Reject || req.Delay != 0 {
+			return SettleResult{}, api.ErrInvalidArgument.Withf("a release hands messages back at once: it neither rejects nor delays them")
 		}
-		return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+		return b.coord.settle(groupID, req.Settle, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
 			if err := cg.d.HandBack(req.MemberID, tp, off); err != nil {
 				return false, err
 			}
@@ -48,12 +49,8 @@ func (b *Broker) Nack(groupID string, req api.AckRequest, host string) (api.AckR
 			return false, nil
 		})
 	}
-	opt := delivery.NackOptions{
-		Reject: req.Requeue != nil && !*req.Requeue,
-		Delay:  ms(req.DelayMS),
-		Reason: req.Reason,
-	}
-	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+	opt := delivery.NackOptions{Reject: req.Reject, Delay: req.Delay, Reason: req.Reason}
+	return b.coord.settle(groupID, req.Settle, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
 		out, err := cg.d.Nack(c.b.now(), req.MemberID, tp, off, opt)
 		if err != nil {
 			return false, err
@@ -67,14 +64,14 @@ func (b *Broker) Nack(groupID string, req api.AckRequest, host string) (api.AckR
 }
 
 // Extend pushes the visibility deadline of messages the member holds to
-// req.VisibilityTimeoutMS from now (0: the group's visibility timeout).
+// req.Visibility from now (0: the group's visibility timeout).
 // Answers and errors as for Ack.
-func (b *Broker) Extend(groupID string, req api.AckRequest, host string) (api.AckResponse, error) {
-	if req.VisibilityTimeoutMS < 0 {
-		return api.AckResponse{}, api.ErrInvalidArgument.Withf("visibility_timeout_ms %d is negative", req.VisibilityTimeoutMS).WithDetail("field", "visibility_timeout_ms")
+func (b *Broker) Extend(groupID string, req ExtendParams, host string) (SettleResult, error) {
+	if err := checkDuration("visibility timeout", req.Visibility, MaxDelay, api.ErrInvalidArgument); err != nil {
+		return SettleResult{}, err
 	}
-	return b.coord.settle(groupID, req, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
-		d := ms(req.VisibilityTimeoutMS)
+	return b.coord.settle(groupID, req.Settle, host, func(c *coordinator, cg *cgroup, tp delivery.TP, off int64) (bool, error) {
+		d := req.Visibility
 		if d <= 0 {
 			d = cg.d.Config().VisibilityTimeout
 		}
@@ -87,28 +84,30 @@ func (b *Broker) Extend(groupID string, req api.AckRequest, host string) (api.Ac
 	})
 }
 
-func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op settleOp) (api.AckResponse, error) {
+// settle applies op to every message req names. When any failed, the error
+// is the first failure's with details.result holding the SettleResult.
+func (c *coordinator) settle(groupID string, req Settle, host string, op settleOp) (SettleResult, error) {
 	if len(req.Messages) == 0 && len(req.Ranges) == 0 {
-		return api.AckResponse{}, api.ErrInvalidArgument.Withf("no messages named").WithDetail("field", "messages")
+		return SettleResult{}, api.ErrInvalidArgument.Withf("no messages named")
 	}
-	if err := checkRanges(req.Ranges); err != nil {
-		return api.AckResponse{}, err
+	if err := CheckRanges(req.Ranges); err != nil {
+		return SettleResult{}, err
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return api.AckResponse{}, err
+		return SettleResult{}, err
 	}
 	if err := c.b.writable(); err != nil {
-		return api.AckResponse{}, err // nothing applied: the offsets could not be kept
+		return SettleResult{}, err // nothing applied: the offsets could not be kept
 	}
 	var (
-		resp   api.AckResponse
+		resp   SettleResult
 		first  error
-		writes []offsetWrite
+		writes []offsetstore.Write
 		dirty  []delivery.TP
 	)
 	// one applies op to one message whose ownership check gave owner.
-	one := func(m api.MessageRef, owner error) {
+	one := func(m MessageRef, owner error) {
 		tp := delivery.TP{Topic: m.Topic, Partition: m.Partition}
 		err := owner
 		changed := false
@@ -123,7 +122,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 			if !errors.As(err, &ae) {
 				ae = api.ErrInternal.Withf("internal error")
 			}
-			resp.Failed = append(resp.Failed, api.MessageErr{MessageRef: m, Error: ae})
+			resp.Failed = append(resp.Failed, SettleFailure{MessageRef: m, Err: ae})
 			if first == nil {
 				first = err
 			}
@@ -142,7 +141,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 		// Ownership cannot change under cg.mu: one check serves the range.
 		owner := cg.g.CheckOwner(req.MemberID, req.Generation, r.Topic, r.Partition)
 		for off := r.From; off < r.To; off++ {
-			one(api.MessageRef{Topic: r.Topic, Partition: r.Partition, Offset: off}, owner)
+			one(MessageRef{Topic: r.Topic, Partition: r.Partition, Offset: off}, owner)
 		}
 	}
 	for _, tp := range dirty {
@@ -150,7 +149,7 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	}
 	c.scheduleLocked(cg, c.b.now()) // nack retries, extensions, failed DLQ writes
 	cg.mu.Unlock()
-	if err := c.store.write(writes); err != nil {
+	if err := c.store.Write(writes); err != nil {
 		return resp, c.b.notDurable(err, resp)
 	}
 	if first != nil {
@@ -163,18 +162,22 @@ func (c *coordinator) settle(groupID string, req api.AckRequest, host string, op
 	return resp, nil
 }
 
-// checkRanges rejects a range that is empty or reversed, and ranges that
-// name more than api.MaxRangeMessages messages together.
-func checkRanges(rs []api.OffsetRange) error {
+// MaxRangeMessages is the most messages the ranges of one ack, nack or
+// extend may name together.
+const MaxRangeMessages = api.MaxRangeMessages
+
+// CheckRanges rejects a range that is empty or reversed, and ranges that
+// name more than MaxRangeMessages messages together.
+func CheckRanges(rs []OffsetRange) error {
 	var n int64
 	for i, r := range rs {
 		if r.From < 0 || r.To <= r.From {
 			return api.ErrInvalidArgument.Withf("range %d: [%d, %d) names no message", i, r.From, r.To).
-				WithDetail("field", "ranges").WithDetail("index", i)
+				WithDetail("index", i)
 		}
-		if n += r.To - r.From; n > api.MaxRangeMessages || n < 0 {
-			return api.ErrInvalidArgument.Withf("ranges name more than %d messages", api.MaxRangeMessages).
-				WithDetail("field", "ranges").WithDetail("max", api.MaxRangeMessages)
+		if n += r.To - r.From; n > MaxRangeMessages || n < 0 {
+			return api.ErrInvalidArgument.Withf("ranges name more than %d messages", MaxRangeMessages).
+				WithDetail("max", MaxRangeMessages)
 		}
 	}
 	return nil

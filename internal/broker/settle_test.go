@@ -5,12 +5,13 @@ import (
 	"log/slog"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // rangeBroker has one member holding offsets 0–9 of t/0 and 0–4 of t/1.
-func rangeBroker(t *testing.T) (*Broker, api.JoinResponse) {
+func rangeBroker(t *testing.T) (*Broker, JoinResult) {
 	t.Helper()
 	c := DefaultConfig()
 	c.DataDir = t.TempDir()
@@ -20,7 +21,7 @@ func rangeBroker(t *testing.T) (*Broker, api.JoinResponse) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	for p, n := range []int{10, 5} {
@@ -32,11 +33,11 @@ func rangeBroker(t *testing.T) (*Broker, api.JoinResponse) {
 			t.Fatal(err)
 		}
 	}
-	j, err := b.JoinGroup("g", api.JoinRequest{Topics: []string{"t"}}, "h")
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100}, "h")
+	ds, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100}, "h")
 	if err != nil || len(ds) != 15 {
 		t.Fatalf("poll: %d messages, %v", len(ds), err)
 	}
@@ -46,35 +47,35 @@ func rangeBroker(t *testing.T) (*Broker, api.JoinResponse) {
 func TestAckRanges(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		refs       []api.MessageRef
-		ranges     []api.OffsetRange
+		refs       []MessageRef
+		ranges     []OffsetRange
 		code       string // the error's code; "" for none
 		succeeded  int
 		failed     []int64 // offsets of t/0 in resp.Failed
 		committed0 int64
 		committed1 int64
 	}{
-		{name: "whole partitions", ranges: []api.OffsetRange{rg(0, 0, 10), rg(1, 0, 5)},
+		{name: "whole partitions", ranges: []OffsetRange{rg(0, 0, 10), rg(1, 0, 5)},
 			succeeded: 15, committed0: 10, committed1: 5},
-		{name: "prefix and a gap", ranges: []api.OffsetRange{rg(0, 0, 4), rg(0, 6, 8)},
+		{name: "prefix and a gap", ranges: []OffsetRange{rg(0, 0, 4), rg(0, 6, 8)},
 			succeeded: 6, committed0: 4},
-		{name: "with messages", refs: []api.MessageRef{{Topic: "t", Partition: 0, Offset: 4}}, ranges: []api.OffsetRange{rg(0, 0, 4), rg(0, 5, 6)},
+		{name: "with messages", refs: []MessageRef{{Topic: "t", Partition: 0, Offset: 4}}, ranges: []OffsetRange{rg(0, 0, 4), rg(0, 5, 6)},
 			succeeded: 6, committed0: 6},
-		{name: "past what was polled", ranges: []api.OffsetRange{rg(0, 8, 12)},
+		{name: "past what was polled", ranges: []OffsetRange{rg(0, 8, 12)},
 			code: api.ErrNotInFlight.Code, succeeded: 2, failed: []int64{10, 11}},
-		{name: "acked twice", ranges: []api.OffsetRange{rg(0, 0, 2), rg(0, 1, 3)},
+		{name: "acked twice", ranges: []OffsetRange{rg(0, 0, 2), rg(0, 1, 3)},
 			code: api.ErrNotInFlight.Code, succeeded: 3, failed: []int64{1}, committed0: 3},
-		{name: "partition not owned", ranges: []api.OffsetRange{rg(5, 0, 2)},
+		{name: "partition not owned", ranges: []OffsetRange{rg(5, 0, 2)},
 			code: api.ErrNotOwner.Code},
-		{name: "empty", ranges: []api.OffsetRange{rg(0, 3, 3)}, code: api.ErrInvalidArgument.Code},
-		{name: "reversed", ranges: []api.OffsetRange{rg(0, 3, 1)}, code: api.ErrInvalidArgument.Code},
-		{name: "negative", ranges: []api.OffsetRange{rg(0, -1, 1)}, code: api.ErrInvalidArgument.Code},
-		{name: "too many", ranges: []api.OffsetRange{rg(0, 0, 60000), rg(1, 0, 60000)}, code: api.ErrInvalidArgument.Code},
-		{name: "overflowing", ranges: []api.OffsetRange{rg(0, 0, 10), rg(1, 0, 1<<63-1)}, code: api.ErrInvalidArgument.Code},
+		{name: "empty", ranges: []OffsetRange{rg(0, 3, 3)}, code: api.ErrInvalidArgument.Code},
+		{name: "reversed", ranges: []OffsetRange{rg(0, 3, 1)}, code: api.ErrInvalidArgument.Code},
+		{name: "negative", ranges: []OffsetRange{rg(0, -1, 1)}, code: api.ErrInvalidArgument.Code},
+		{name: "too many", ranges: []OffsetRange{rg(0, 0, 60000), rg(1, 0, 60000)}, code: api.ErrInvalidArgument.Code},
+		{name: "overflowing", ranges: []OffsetRange{rg(0, 0, 10), rg(1, 0, 1<<63-1)}, code: api.ErrInvalidArgument.Code},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, j := rangeBroker(t)
-			resp, err := b.Ack("g", api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Messages: tc.refs, Ranges: tc.ranges}, "h")
+			resp, err := b.Ack("g", Settle{MemberID: j.MemberID, Generation: j.Generation, Messages: tc.refs, Ranges: tc.ranges}, "h")
 			var ae *api.Error
 			switch {
 			case tc.code == "" && err != nil:
@@ -98,8 +99,8 @@ func TestAckRanges(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if o.Offsets["t"][0] != tc.committed0 || o.Offsets["t"][1] != tc.committed1 {
-				t.Fatalf("committed %v, want t/0 %d t/1 %d", o.Offsets["t"], tc.committed0, tc.committed1)
+			if o["t"][0] != tc.committed0 || o["t"][1] != tc.committed1 {
+				t.Fatalf("committed %v, want t/0 %d t/1 %d", o["t"], tc.committed0, tc.committed1)
 			}
 		})
 	}
@@ -109,15 +110,14 @@ func TestAckRanges(t *testing.T) {
 // delivery, an extended one stays in flight.
 func TestNackExtendRanges(t *testing.T) {
 	b, j := rangeBroker(t)
-	req := api.AckRequest{MemberID: j.MemberID, Generation: j.Generation, Ranges: []api.OffsetRange{rg(1, 0, 5)}}
-	if resp, err := b.Extend("g", req, "h"); err != nil || resp.Succeeded != 5 {
+	req := Settle{MemberID: j.MemberID, Generation: j.Generation, Ranges: []OffsetRange{rg(1, 0, 5)}}
+	if resp, err := b.Extend("g", ExtendParams{Settle: req}, "h"); err != nil || resp.Succeeded != 5 {
 		t.Fatalf("extend: %+v %v", resp, err)
 	}
-	req.DelayMS = 1
-	if resp, err := b.Nack("g", req, "h"); err != nil || resp.Succeeded != 5 {
+	if resp, err := b.Nack("g", NackParams{Settle: req, Delay: time.Millisecond}, "h"); err != nil || resp.Succeeded != 5 {
 		t.Fatalf("nack: %+v %v", resp, err)
 	}
-	ds, err := b.Poll(t.Context(), "g", api.PollRequest{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100, WaitMS: 5000}, "h")
+	ds, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 100, Wait: time.Duration(5000) * time.Millisecond}, "h")
 	if err != nil || len(ds) != 5 {
 		t.Fatalf("poll after nack: %d, %v", len(ds), err)
 	}
@@ -128,6 +128,6 @@ func TestNackExtendRanges(t *testing.T) {
 	}
 }
 
-func rg(p int32, from, to int64) api.OffsetRange {
-	return api.OffsetRange{Topic: "t", Partition: p, From: from, To: to}
+func rg(p int32, from, to int64) OffsetRange {
+	return OffsetRange{Topic: "t", Partition: p, From: from, To: to}
 }

@@ -2,8 +2,6 @@ package broker
 
 import (
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // GroupStats is a read-only snapshot of one consumer group, for metrics.
@@ -15,7 +13,7 @@ type GroupStats struct {
 	Assignor   string
 	// Rebalances counts rebalances by reason, the total time spent in them
 	// (the one in progress counted until now) and whether one is running.
-	Rebalances api.RebalanceStats
+	Rebalances RebalanceStats
 	Partitions []GroupPartitionStats
 }
 
@@ -49,15 +47,15 @@ func (c *coordinator) stats(cg *cgroup) GroupStats {
 	d := cg.g.Describe(now)
 	return GroupStats{
 		Group: cg.id, State: d.State, Generation: d.Generation, Members: len(d.Members),
-		Assignor: d.Assignor, Rebalances: d.Rebalances, Partitions: c.partitionStatsLocked(cg, now),
+		Assignor: d.Assignor, Rebalances: viewRebalanceStats(d.Rebalances), Partitions: c.partitionStatsLocked(cg, now),
 	}
 }
 
 // Groups describes every group, sorted by ID.
-func (b *Broker) Groups() api.GroupList {
-	list := api.GroupList{Groups: []api.GroupDescription{}}
+func (b *Broker) Groups() []GroupDescription {
+	list := []GroupDescription{}
 	for _, cg := range b.coord.all() {
-		list.Groups = append(list.Groups, b.coord.describe(cg))
+		list = append(list, b.coord.describe(cg))
 	}
 	return list
 }
@@ -66,33 +64,32 @@ func (b *Broker) Groups() api.GroupList {
 // (with the peer host of each member's last request and what it holds in
 // flight), per-partition progress and lag, and rebalance history.
 // Errors: GROUP_NOT_FOUND.
-func (b *Broker) DescribeGroup(groupID string) (api.GroupDescription, error) {
+func (b *Broker) DescribeGroup(groupID string) (GroupDescription, error) {
 	cg, err := b.coord.lookup(groupID)
 	if err != nil {
-		return api.GroupDescription{}, err
+		return GroupDescription{}, err
 	}
 	return b.coord.describe(cg), nil
 }
 
-func (c *coordinator) describe(cg *cgroup) api.GroupDescription {
+func (c *coordinator) describe(cg *cgroup) GroupDescription {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	now := c.b.now()
-	d := cg.g.Describe(now)
+	d := viewDescription(cg.g.Describe(now))
 	for i := range d.Members {
 		m := &d.Members[i]
 		if h, ok := cg.hosts[m.MemberID]; ok {
 			m.ClientHost = h
 		}
-		m.AssignedPartitions = nonNil(m.AssignedPartitions)
 		m.InFlight = cg.d.InFlight(m.MemberID)
 	}
 	for _, ps := range c.partitionStatsLocked(cg, now) {
 		owner, _ := cg.g.Owner(ps.Topic, ps.Partition)
-		d.Partitions = append(d.Partitions, api.PartitionStatus{
+		d.Partitions = append(d.Partitions, PartitionStatus{
 			Topic: ps.Topic, Partition: ps.Partition, Owner: owner,
-			CommittedOffset: ps.Committed, HighWatermark: ps.HighWatermark,
-			Lag: ps.Lag, TimeLagMS: ps.TimeLag.Milliseconds(), InFlight: ps.InFlight,
+			Committed: ps.Committed, HighWatermark: ps.HighWatermark,
+			Lag: ps.Lag, TimeLag: ps.TimeLag, InFlight: ps.InFlight,
 			Redelivered: ps.Redelivered, DeadLettered: ps.DeadLettered,
 		})
 		d.Lag += ps.Lag

@@ -151,7 +151,7 @@ func (b *Broker) storageError(err error, what string) error {
 // with the coded storage error and details.result, instead of a bare 500
 // that a client would take for "nothing happened". The settled offsets are
 // written with the group's next successful offset write.
-func (b *Broker) notDurable(err error, resp api.AckResponse) error {
+func (b *Broker) notDurable(err error, resp SettleResult) error {
 	const what = "the messages were settled in memory and will not be delivered again, but writing the group's offsets failed"
 	var ae *api.Error
 	if !errors.As(b.storageError(err, what), &ae) {

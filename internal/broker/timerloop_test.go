@@ -20,18 +20,18 @@ func TestTimerLoopIdleWithUnpolledRedelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Publish("t", []Message{{Value: []byte("x")}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, g := range []string{"alive", "left"} {
-			jr, err := b.JoinGroup(g, api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 120000, VisibilityTimeoutMS: 1000}, "h")
+			jr, err := b.JoinGroup(g, JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(120000) * time.Millisecond, VisibilityTimeout: time.Duration(1000) * time.Millisecond}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := b.Poll(context.Background(), g, api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+			got, err := b.Poll(context.Background(), g, PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 			if err != nil || len(got) != 1 {
 				t.Fatalf("poll: %d, %v", len(got), err)
 			}
@@ -64,7 +64,7 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b, stop := runBroker(t, testConfig(t))
 		defer stop()
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 			t.Fatal(err)
 		}
 		for p := range int32(2) {
@@ -72,33 +72,33 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		join := func(m string) api.JoinResponse {
-			jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: m, Topics: []string{"t"}, SessionTimeoutMS: 120000, VisibilityTimeoutMS: 1000}, "h")
+		join := func(m string) JoinResult {
+			jr, err := b.JoinGroup("g", JoinParams{MemberID: m, Topics: []string{"t"}, SessionTimeout: time.Duration(120000) * time.Millisecond, VisibilityTimeout: time.Duration(1000) * time.Millisecond}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
 			return jr
 		}
 		gen := map[string]int64{"a": join("a").Generation, "b": join("b").Generation}
-		owned := map[string]api.Assignment{}
+		owned := map[string]Assignment{}
 		// Heartbeat until each member owns one partition, in one generation.
 		for i := 0; ; i++ {
 			if i == 20 {
 				t.Fatalf("no stable assignment: %v %v", owned, gen)
 			}
 			for _, m := range []string{"a", "b"} {
-				hr, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: m, Generation: gen[m], OwnedPartitions: owned[m]}, "h")
+				hr, err := b.Heartbeat("g", HeartbeatParams{MemberID: m, Generation: gen[m], Owned: owned[m]}, "h")
 				if err != nil {
 					t.Fatal(err)
 				}
-				gen[m], owned[m] = hr.Generation, hr.AssignedPartitions
+				gen[m], owned[m] = hr.Generation, hr.Assigned
 			}
 			if gen["a"] == gen["b"] && len(owned["a"]["t"]) == 1 && len(owned["b"]["t"]) == 1 {
 				break
 			}
 		}
 		poll := func(m string, wait int64) []Delivered {
-			got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: m, Generation: gen[m], WaitMS: wait}, "h")
+			got, err := b.Poll(context.Background(), "g", PollParams{MemberID: m, Generation: gen[m], Wait: time.Duration(wait) * time.Millisecond}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,8 +113,8 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 			t.Fatalf("b polled %d", len(gb))
 		}
 		d := gb[0]
-		if _, err := b.Nack("g", api.AckRequest{MemberID: "b", Generation: gen["b"], DelayMS: 5000,
-			Messages: []api.MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}, "h"); err != nil {
+		if _, err := b.Nack("g", NackParams{Delay: 5 * time.Second, Settle: Settle{MemberID: "b", Generation: gen["b"],
+			Messages: []MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}}, "h"); err != nil {
 			t.Fatal(err)
 		}
 		start := time.Now()
@@ -137,26 +137,25 @@ func TestDeadLetterRetryBacksOff(t *testing.T) {
 		// A DLQ created beforehand that takes 10-byte messages refuses
 		// every dead letter (headers included): every DLQ write fails.
 		name := "orders"
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: name, Partitions: 1}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := b.CreateTopic(api.CreateTopicRequest{Name: api.DLQName(name), Partitions: 1, MaxMessageBytes: 10}); err != nil {
+		if _, err := b.CreateTopic(TopicSpec{Name: api.DLQName(name), Partitions: 1, MaxMessageBytes: 10}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.Publish(name, []Message{{Value: []byte("x")}}); err != nil {
 			t.Fatal(err)
 		}
-		jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{name}, SessionTimeoutMS: 300000, MaxRetries: -1}, "h")
+		jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{name}, SessionTimeout: time.Duration(300000) * time.Millisecond, MaxRetries: -1}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+		got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 		if err != nil || len(got) != 1 {
 			t.Fatalf("poll: %d, %v", len(got), err)
 		}
-		f := false
-		if _, err := b.Nack("g", api.AckRequest{MemberID: "m", Generation: jr.Generation, Requeue: &f,
-			Messages: []api.MessageRef{{Topic: name, Partition: 0, Offset: 0}}}, "h"); err != nil {
+		if _, err := b.Nack("g", NackParams{Reject: true, Settle: Settle{MemberID: "m", Generation: jr.Generation,
+			Messages: []MessageRef{{Topic: name, Partition: 0, Offset: 0}}}}, "h"); err != nil {
 			t.Fatalf("nack with a failing DLQ write: %v; want success, the dead letter kept pending", err)
 		}
 		time.Sleep(10 * time.Minute)
@@ -198,24 +197,24 @@ func TestOverdueExpirySurvivesReschedule(t *testing.T) {
 	cfg.Now = now
 	b := mustOpen(t, cfg) // no timer loop: the test plays its late wakes
 	defer b.Close()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish("t", []Message{{Value: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 1000, VisibilityTimeoutMS: 150}, "h")
+	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(1000) * time.Millisecond, VisibilityTimeout: time.Duration(150) * time.Millisecond}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+	got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 	if err != nil || len(got) != 1 {
 		t.Fatalf("poll: %d, %v", len(got), err)
 	}
 	// The loop should wake at the visibility deadline but is late by more
 	// than a hint's grain; a heartbeat comes first.
 	clock.Add(int64(150*time.Millisecond + 3*hintGrain))
-	if _, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "m", Generation: jr.Generation}, "h"); err != nil {
+	if _, err := b.Heartbeat("g", HeartbeatParams{MemberID: "m", Generation: jr.Generation}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	b.coord.tick() // the late wake

@@ -63,13 +63,13 @@ func TestTimestampBoundsOnEveryWayIn(t *testing.T) {
 			cfg.TimestampBeforeMax = c.before
 			b := mustOpen(t, cfg)
 			defer b.Close()
-			if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+			if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 				t.Fatal(err)
 			}
 			_, jerr := b.Publish("t", []Message{{Value: []byte("x"), Partition: 0, Timestamp: c.ts}})
 			// The bad timestamp hides behind a good first one: the header's
 			// first timestamp is fine, a record's delta is not.
-			_, berr := b.PublishBatches("t", []api.Frame{{Partition: 0, Batch: rawBatch(nowMS, c.ts)}})
+			_, berr := b.PublishBatches("t", []Frame{{Partition: 0, Batch: rawBatch(nowMS, c.ts)}})
 			for way, err := range map[string]error{"json": jerr, "batches": berr} {
 				if c.ok && err != nil {
 					t.Errorf("%s: refused %d: %v", way, c.ts, err)

@@ -7,13 +7,13 @@ import (
 )
 
 // AlterTopic changes a topic's settings after its creation (see
-// api.AlterTopicRequest): the new configuration is checked as a creation
+// TopicChange): the new configuration is checked as a creation
 // would check it and is durable in meta.db before it is answered; the open
 // partition logs take the new retention at once. Errors: TOPIC_NOT_FOUND,
 // INVALID_PARTITIONS, INVALID_ARGUMENT.
-func (b *Broker) AlterTopic(name string, req api.AlterTopicRequest) (TopicInfo, error) {
-	if req == (api.AlterTopicRequest{}) {
-		return TopicInfo{}, api.ErrInvalidArgument.Withf("nothing to change: name partitions, retention_hours, retention_bytes or max_message_bytes")
+func (b *Broker) AlterTopic(name string, req TopicChange) (TopicInfo, error) {
+	if req == (TopicChange{}) {
+		return TopicInfo{}, api.ErrInvalidArgument.Withf("nothing to change: name partitions, retention, retention bytes or the max message size")
 	}
 	if req.Partitions != 0 {
 		t, err := b.lookup(name)
@@ -33,8 +33,8 @@ func (b *Broker) AlterTopic(name string, req api.AlterTopicRequest) (TopicInfo, 
 		return TopicInfo{}, err
 	}
 	cfg := old.cfg
-	if req.RetentionHours != 0 {
-		cfg.RetentionHours = req.RetentionHours
+	if req.Retention != 0 {
+		cfg.RetentionHours = retentionHours(req.Retention)
 	}
 	if req.RetentionBytes != 0 {
 		cfg.RetentionBytes = req.RetentionBytes
@@ -46,9 +46,7 @@ func (b *Broker) AlterTopic(name string, req api.AlterTopicRequest) (TopicInfo, 
 		return old.info(), nil
 	}
 	// Check it as a creation would; the name and count are unchanged.
-	if _, err := b.cfg.resolveTopic(api.CreateTopicRequest{Name: cfg.Name, Partitions: cfg.Partitions,
-		RetentionHours: cfg.RetentionHours, RetentionBytes: cfg.RetentionBytes, SegmentBytes: cfg.SegmentBytes,
-		SegmentMS: cfg.SegmentMS, MaxMessageBytes: cfg.MaxMessageBytes, Fsync: cfg.Fsync}, time.UnixMilli(cfg.CreatedAt)); err != nil {
+	if _, err := b.cfg.resolveTopic(cfg.spec(), time.UnixMilli(cfg.CreatedAt)); err != nil {
 		return TopicInfo{}, err
 	}
 	if err := b.meta.put(cfg); err != nil {

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -12,14 +13,14 @@ import (
 func TestAlterTopic(t *testing.T) {
 	cfg := testConfig(t)
 	b := mustOpen(t, cfg)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	big := []Message{{Value: make([]byte, 2000), Partition: 0}}
 	if _, err := b.Publish("orders", big); err != nil {
 		t.Fatal(err)
 	}
-	info, err := b.AlterTopic("orders", api.AlterTopicRequest{Partitions: 3, RetentionHours: -1, RetentionBytes: 1 << 20, MaxMessageBytes: 1000})
+	info, err := b.AlterTopic("orders", TopicChange{Partitions: 3, Retention: time.Duration(-1) * time.Hour, RetentionBytes: 1 << 20, MaxMessageBytes: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,12 +30,12 @@ func TestAlterTopic(t *testing.T) {
 	if _, err := b.Publish("orders", big); !errors.Is(err, api.ErrMessageTooLarge) {
 		t.Fatalf("a message over the new limit: %v", err)
 	}
-	for _, bad := range []api.AlterTopicRequest{{}, {RetentionHours: -7}, {MaxMessageBytes: -1}, {Partitions: 2}} {
+	for _, bad := range []TopicChange{{}, {Retention: (MaxRetentionHours + 1) * time.Hour}, {MaxMessageBytes: -1}, {Partitions: 2}} {
 		if _, err := b.AlterTopic("orders", bad); err == nil {
 			t.Errorf("%+v was accepted", bad)
 		}
 	}
-	if _, err := b.AlterTopic("nope", api.AlterTopicRequest{RetentionHours: 1}); !errors.Is(err, api.ErrTopicNotFound) {
+	if _, err := b.AlterTopic("nope", TopicChange{Retention: time.Duration(1) * time.Hour}); !errors.Is(err, api.ErrTopicNotFound) {
 		t.Fatalf("unknown topic: %v", err)
 	}
 	if err := b.Close(); err != nil {

@@ -24,21 +24,21 @@ type TopicConfig struct {
 	Deleted bool `json:"deleted,omitempty"`
 }
 
-// resolveTopic fills the zero fields of req from the broker's defaults and
-// checks every field, returning the first problem as a coded error.
-func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicConfig, error) {
-	if err := ValidateTopicName(req.Name); err != nil {
+// resolveTopic fills the zero fields of spec from the broker's defaults and
+// checks every value, returning the first problem as a coded error.
+func (c *Config) resolveTopic(spec TopicSpec, now time.Time) (TopicConfig, error) {
+	if err := ValidateTopicName(spec.Name); err != nil {
 		return TopicConfig{}, err
 	}
 	t := TopicConfig{
-		Name:            req.Name,
-		Partitions:      req.Partitions,
-		RetentionHours:  req.RetentionHours,
-		RetentionBytes:  req.RetentionBytes,
-		SegmentBytes:    req.SegmentBytes,
-		SegmentMS:       req.SegmentMS,
-		MaxMessageBytes: req.MaxMessageBytes,
-		Fsync:           req.Fsync,
+		Name:            spec.Name,
+		Partitions:      spec.Partitions,
+		RetentionHours:  retentionHours(spec.Retention),
+		RetentionBytes:  spec.RetentionBytes,
+		SegmentBytes:    spec.SegmentBytes,
+		SegmentMS:       spec.SegmentAge.Milliseconds(),
+		MaxMessageBytes: spec.MaxMessageBytes,
+		Fsync:           spec.Fsync,
 		CreatedAt:       now.UnixMilli(),
 	}
 	if t.Partitions == 0 {
@@ -52,45 +52,46 @@ func (c *Config) resolveTopic(req api.CreateTopicRequest, now time.Time) (TopicC
 	if t.RetentionHours == 0 {
 		t.RetentionHours = c.RetentionHours
 	}
-	if t.RetentionHours < retentionForever || t.RetentionHours > MaxRetentionHours {
-		return TopicConfig{}, invalid("retention_hours", "retention_hours %d must be -1 (forever), 0 (default) or at most %d", t.RetentionHours, MaxRetentionHours)
+	if t.RetentionHours > MaxRetentionHours {
+		return TopicConfig{}, invalid("retention %v is above the longest, %dh; a negative retention keeps messages forever", spec.Retention, MaxRetentionHours)
 	}
 	if t.RetentionBytes == 0 {
 		t.RetentionBytes = c.RetentionBytes
 	}
 	if t.RetentionBytes < retentionForever {
-		return TopicConfig{}, invalid("retention_bytes", "retention_bytes %d must be positive, 0 (default) or -1 (unbounded)", t.RetentionBytes)
+		return TopicConfig{}, invalid("retention bytes %d must be positive, 0 (default) or -1 (unbounded)", t.RetentionBytes)
 	}
 	if t.SegmentBytes == 0 {
 		t.SegmentBytes = c.SegmentBytes
 	}
 	if t.SegmentBytes < MinSegmentBytes || t.SegmentBytes > MaxSegmentBytes {
-		return TopicConfig{}, invalid("segment_bytes", "segment_bytes %d must be between %d and %d", t.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
+		return TopicConfig{}, invalid("segment size %d bytes must be between %d and %d", t.SegmentBytes, MinSegmentBytes, MaxSegmentBytes)
 	}
 	if t.SegmentMS == 0 {
 		t.SegmentMS = c.SegmentAge.Milliseconds()
 	}
 	if t.SegmentMS != 0 && (t.SegmentMS < MinSegmentMS || t.SegmentMS > MaxSegmentMS) {
-		return TopicConfig{}, invalid("segment_ms", "segment_ms %d must be 0 (default) or between %d and %d", t.SegmentMS, MinSegmentMS, MaxSegmentMS).
-			WithDetail("min", MinSegmentMS).WithDetail("max", int64(MaxSegmentMS))
+		return TopicConfig{}, invalid("segment age %v must be 0 (default) or between %v and %v", spec.SegmentAge,
+			time.Duration(MinSegmentMS)*time.Millisecond, time.Duration(MaxSegmentMS)*time.Millisecond)
 	}
 	if t.MaxMessageBytes == 0 {
 		t.MaxMessageBytes = c.MaxMessageBytes
 	}
 	if t.MaxMessageBytes < 1 || t.MaxMessageBytes > MaxMessageLimit {
-		return TopicConfig{}, invalid("max_message_bytes", "max_message_bytes %d must be between 1 and %d", t.MaxMessageBytes, MaxMessageLimit)
+		return TopicConfig{}, invalid("max message size %d bytes must be between 1 and %d", t.MaxMessageBytes, MaxMessageLimit)
 	}
 	if t.Fsync == "" {
 		t.Fsync = c.Fsync
 	}
 	if _, err := parseFsync(t.Fsync); err != nil {
-		return TopicConfig{}, invalid("fsync", "fsync %q must be always, interval or never", t.Fsync)
+		return TopicConfig{}, invalid("fsync policy %q must be always, interval or never", t.Fsync)
 	}
 	return t, nil
 }
 
-func invalid(field, format string, args ...any) *api.Error {
-	return api.ErrInvalidArgument.Withf(format, args...).WithDetail("field", field)
+// invalid is an INVALID_ARGUMENT about a topic setting.
+func invalid(format string, args ...any) *api.Error {
+	return api.ErrInvalidArgument.Withf(format, args...)
 }
 
 // logOptions are the commitlog options of one partition of t.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A topic deleted and created again under its name with as many
@@ -18,7 +16,7 @@ func TestRecreatedTopicDropsOldOffsets(t *testing.T) {
 	c.Now = func() time.Time { return now }
 	b := mustOpen(t, c)
 	defer func() { b.Close() }()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	b.coord.syncTopics()
@@ -27,12 +25,12 @@ func TestRecreatedTopicDropsOldOffsets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 300000}, "h")
+	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(300000) * time.Millisecond}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	poll := func() []Delivered {
-		got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h")
+		got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,21 +40,21 @@ func TestRecreatedTopicDropsOldOffsets(t *testing.T) {
 	if len(got) != 5 {
 		t.Fatalf("polled %d of the old topic", len(got))
 	}
-	if _, err := b.Ack("g", api.AckRequest{MemberID: "m", Generation: jr.Generation, Ranges: []api.OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h"); err != nil {
+	if _, err := b.Ack("g", Settle{MemberID: "m", Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.DeleteTopic("t"); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Second)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish("t", []Message{{Value: []byte("new 0")}, {Value: []byte("new 1")}}); err != nil {
 		t.Fatal(err)
 	}
 	b.coord.syncTopics() // one sync sees only the end state: same name, same count
-	hr, err := b.Heartbeat("g", api.HeartbeatRequest{MemberID: "m", Generation: jr.Generation, OwnedPartitions: jr.AssignedPartitions}, "h")
+	hr, err := b.Heartbeat("g", HeartbeatParams{MemberID: "m", Generation: jr.Generation, Owned: jr.Assigned}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +71,8 @@ func TestRecreatedTopicDropsOldOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if off, ok := offs.Offsets["t"][0]; !ok || off != 0 {
-		t.Fatalf("stored offsets after a restart: %v, want t/0 at 0", offs.Offsets)
+	if off, ok := offs["t"][0]; !ok || off != 0 {
+		t.Fatalf("stored offsets after a restart: %v, want t/0 at 0", offs)
 	}
 }
 
@@ -87,7 +85,7 @@ func TestRecreatedTopicAcrossRestart(t *testing.T) {
 	c.Now = func() time.Time { return now }
 	b := mustOpen(t, c)
 	defer func() { b.Close() }()
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for range 5 {
@@ -95,21 +93,21 @@ func TestRecreatedTopicAcrossRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jr, err := b.JoinGroup("g", api.JoinRequest{MemberID: "m", Topics: []string{"t"}}, "h")
+	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m", Generation: jr.Generation}, "h"); err != nil || len(got) != 5 {
+	if got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h"); err != nil || len(got) != 5 {
 		t.Fatalf("poll: %d, %v", len(got), err)
 	}
-	if _, err := b.Ack("g", api.AckRequest{MemberID: "m", Generation: jr.Generation, Ranges: []api.OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h"); err != nil {
+	if _, err := b.Ack("g", Settle{MemberID: "m", Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h"); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.DeleteTopic("t"); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(time.Second)
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Publish("t", []Message{{Value: []byte("new 0")}, {Value: []byte("new 1")}}); err != nil {
@@ -120,11 +118,11 @@ func TestRecreatedTopicAcrossRestart(t *testing.T) {
 	}
 	b = mustOpen(t, c)
 	b.coord.syncTopics() // the first, as Run does
-	jr, err = b.JoinGroup("g", api.JoinRequest{MemberID: "m2", Topics: []string{"t"}}, "h")
+	jr, err = b.JoinGroup("g", JoinParams{MemberID: "m2", Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.Poll(context.Background(), "g", api.PollRequest{MemberID: "m2", Generation: jr.Generation}, "h")
+	got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m2", Generation: jr.Generation}, "h")
 	if err != nil || len(got) != 2 {
 		t.Fatalf("polled %d of the new topic, %v; want its 2 messages", len(got), err)
 	}

@@ -31,17 +31,17 @@ func (t *topic) info() TopicInfo {
 	return ti
 }
 
-// CreateTopic creates a topic from req, taking the broker's defaults for its
+// CreateTopic creates a topic from spec, taking the broker's defaults for its
 // zero fields. The topic is durable in meta.db before it is answered. Errors:
 // INVALID_TOPIC_NAME, INVALID_PARTITIONS, INVALID_ARGUMENT (a setting),
 // TOPIC_ALREADY_EXISTS, TOO_MANY_TOPICS (Limits.MaxTopics).
-func (b *Broker) CreateTopic(req api.CreateTopicRequest) (TopicInfo, error) {
-	return b.createTopic(req, b.cfg.Limits.withDefaults().MaxTopics)
+func (b *Broker) CreateTopic(spec TopicSpec) (TopicInfo, error) {
+	return b.createTopic(spec, b.cfg.Limits.withDefaults().MaxTopics)
 }
 
 // createTopic is CreateTopic refusing a topic past maxTopics topics.
-func (b *Broker) createTopic(req api.CreateTopicRequest, maxTopics int) (TopicInfo, error) {
-	cfg, err := b.cfg.resolveTopic(req, b.now())
+func (b *Broker) createTopic(spec TopicSpec, maxTopics int) (TopicInfo, error) {
+	cfg, err := b.cfg.resolveTopic(spec, b.now())
 	if err != nil {
 		return TopicInfo{}, err
 	}

@@ -88,7 +88,7 @@ func (t *topic) check(msgs []Message, tb timeBounds) error {
 // LogAppendTime timestamp type, transactions, control batches: a client
 // must not believe it got them), then each record by checkRecord. It
 // returns the frame's record count.
-func (t *topic) checkFrame(i int, f api.Frame, tb timeBounds) (int32, error) {
+func (t *topic) checkFrame(i int, f Frame, tb timeBounds) (int32, error) {
 	n := int32(len(t.parts))
 	if f.Partition < 0 || f.Partition >= n {
 		return 0, api.ErrPartitionNotFound.

@@ -8,17 +8,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // Server is one running broker. Its methods are for the test goroutine; they
@@ -128,13 +129,12 @@ func (s *Server) InFlight() int64 { return s.inFlight.Load() }
 // the test after 10 s.
 func (s *Server) WaitInFlight(n int64) {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.inFlight.Load() < n {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("brokertest: %d requests in flight after 10 s, want %d", s.inFlight.Load(), n)
+	testkit.EventuallyNil(s.t, 10*time.Second, func() error {
+		if got := s.inFlight.Load(); got < n {
+			return fmt.Errorf("brokertest: %d requests in flight, want %d", got, n)
 		}
-		runtime.Gosched()
-	}
+		return nil
+	})
 }
 
 // Broker is the running broker, for tests that call it directly.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -72,14 +73,12 @@ func (f *fleet) start() {
 	f.all = append(f.all, p)
 	f.joins++
 	// Wait for the log: from then on SIGTERM means Close.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, err := os.Stat(p.log); err == nil {
-			return
+	testkit.EventuallyNil(f.t, 30*time.Second, func() error {
+		if _, err := os.Stat(p.log); err != nil {
+			return fmt.Errorf("worker %d did not start: %w", p.id, err)
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("worker %d did not start within 30 s", p.id)
-		}
-	}
+		return nil
+	})
 }
 
 // stop ends worker i of the live ones: SIGKILL, or SIGTERM and a graceful
@@ -160,7 +159,10 @@ func runChaos(t *testing.T, assignor string) {
 	t.Logf("seed %d (-chaos.seed), %d messages at %d/s", seed, n, rate)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	url, _ := startBroker(t, "--data-dir", t.TempDir(), "--min-session-timeout", "200ms")
+	url := testkit.Start(t, goqueue.Path(t), testkit.Options{
+		Args:         []string{"--min-session-timeout", "200ms"},
+		StartTimeout: 30 * time.Second,
+	}).URL
 	admin, err := client.New(url)
 	if err != nil {
 		t.Fatal(err)
@@ -265,17 +267,16 @@ func publish(ctx context.Context, url string, n, rate int) error {
 // partition and holds none in flight.
 func waitDrained(t *testing.T, c *client.Client, group string, d time.Duration) *api.GroupDescription {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		g, err := c.Group(context.Background(), group)
+	var g *api.GroupDescription
+	testkit.EventuallyNil(t, d, func() error {
+		var err error
+		g, err = c.Group(context.Background(), group)
 		if err == nil && g.Lag == 0 && len(g.Partitions) == partitions && inFlight(g) == 0 {
-			return g
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s did not drain within %v: %+v, %v", group, d, g, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("group %s did not drain: %+v, %v", group, g, err)
+	})
+	return g
 }
 
 func inFlight(g *api.GroupDescription) int {

@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // kgo members of a classic group (JoinGroup/SyncGroup, cooperative-sticky
@@ -37,8 +39,11 @@ func runKafkaChaos(t *testing.T, protocol string) {
 	t.Logf("seed %d (-chaos.seed), %d messages at %d/s", seed, n, rate)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	_, addr := startBroker(t, "--data-dir", t.TempDir(), "--min-session-timeout", "1s",
-		"--session-timeout", kafkaSession.String(), "--heartbeat-interval", kafkaHeartbeat.String())
+	addr := testkit.Start(t, goqueue.Path(t), testkit.Options{
+		Args: []string{"--min-session-timeout", "1s",
+			"--session-timeout", kafkaSession.String(), "--heartbeat-interval", kafkaHeartbeat.String()},
+		StartTimeout: 30 * time.Second,
+	}).Kafka
 	admin, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RetryTimeout(30*time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package commitlog
 import (
 	"fmt"
 	"math"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Append writes recs as one RecordBatch and returns the offset of the first.
@@ -72,7 +74,7 @@ func (l *Log) write(b []byte, info batchInfo) (base, end int64, err error) {
 		return 0, 0, err
 	}
 	base = l.next
-	setBaseOffset(b, base)
+	recordbatch.SetBaseOffset(b, base)
 	info.base = base
 	end, err = l.writeLocked(b, info)
 	return base, end, err

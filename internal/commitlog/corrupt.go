@@ -1,11 +1,12 @@
 package commitlog
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Corruption policy.
@@ -57,19 +58,19 @@ const resyncWindow = 1 << 20
 // plant such a batch inside a record's value, but it is looked for only
 // after damage, which no producer can cause.
 func resync(r io.ReaderAt, pos, end, expect int64) (int64, batchInfo, bool, error) {
-	buf := make([]byte, resyncWindow+batchHeaderLen)
-	for start := pos + 1; start+batchHeaderLen <= end; start += resyncWindow {
+	buf := make([]byte, resyncWindow+recordbatch.HeaderLen)
+	for start := pos + 1; start+recordbatch.HeaderLen <= end; start += resyncWindow {
 		b := buf[:min(int64(len(buf)), end-start)]
 		if _, err := r.ReadAt(b, start); err != nil {
 			return 0, batchInfo{}, false, fmt.Errorf("commitlog: resync: %w", err)
 		}
-		for i := 0; i < resyncWindow && i+batchHeaderLen <= len(b); i++ {
+		for i := 0; i < resyncWindow && i+recordbatch.HeaderLen <= len(b); i++ {
 			h := b[i:]
-			if h[offMagic] != magicV2 {
+			if h[recordbatch.OffMagic] != recordbatch.Magic {
 				continue
 			}
 			q := start + int64(i)
-			n, ok := batchLen(h)
+			n, ok := recordbatch.Len(h)
 			if !ok || q+int64(n) > end || !plausibleHeader(h, n, pos, q, expect) {
 				continue
 			}
@@ -95,13 +96,11 @@ func resync(r io.ReaderAt, pos, end, expect int64) (int64, batchInfo, bool, erro
 // Random bytes almost never pass, so the CRC of a whole candidate (and its
 // read, beyond resync's window) is rarely computed.
 func plausibleHeader(h []byte, n int, pos, q, expect int64) bool {
-	base := int64(binary.BigEndian.Uint64(h[offBaseOffset:]))
-	count := int32(binary.BigEndian.Uint32(h[offRecordCount:]))
-	attrs := binary.BigEndian.Uint16(h[offAttributes:])
-	return base > expect && base-expect <= q-pos &&
-		count >= 1 && int32(binary.BigEndian.Uint32(h[offLastOffsetDelta:])) == count-1 &&
-		int64(count) <= int64(n-batchHeaderLen) &&
-		attrs&(attrCompressionMask|attrControl) == 0
+	hd, err := recordbatch.ParseHeader(h)
+	return err == nil && hd.BaseOffset > expect && hd.BaseOffset-expect <= q-pos &&
+		hd.NumRecords >= 1 && hd.LastOffsetDelta == hd.NumRecords-1 &&
+		int64(hd.NumRecords) <= int64(n-recordbatch.HeaderLen) &&
+		hd.Compression() == recordbatch.None && !hd.Control()
 }
 
 // skipAt returns the index of the first range of rs (sorted by Pos) that

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // without returns all but the records with offsets in [from, to).
@@ -234,7 +236,7 @@ func TestCorruptBaseOffsetInSealedSegment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			data[pos+offBaseOffset+7] ^= 0x40 // the base offset's low byte
+			data[pos+recordbatch.OffBaseOffset+7] ^= 0x40 // the base offset's low byte
 			if err := os.WriteFile(file, data, 0o644); err != nil {
 				t.Fatal(err)
 			}

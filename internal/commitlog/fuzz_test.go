@@ -1,67 +1,10 @@
 package commitlog
 
 import (
-	"errors"
-	"math"
 	"os"
 	"path/filepath"
 	"testing"
 )
-
-// FuzzDecodeBatch feeds arbitrary bytes to the batch validator and to
-// AppendBatch. Whatever checkBatch accepts must decode to exactly its record
-// count with offsets base..base+n-1, must be accepted by AppendBatch and read
-// back the same; whatever it refuses, AppendBatch must refuse without
-// changing the log.
-func FuzzDecodeBatch(f *testing.F) {
-	var e encoder
-	b, _ := e.encode(5, []Record{{Key: []byte("k"), Value: []byte("v"), Timestamp: 1, Headers: []Header{{Key: "h", Value: nil}}}, {Timestamp: 3}})
-	f.Add(append([]byte(nil), b...))
-	f.Add([]byte{})
-	l, err := Open(f.TempDir(), Options{Fsync: FsyncNever, SegmentBytes: 1 << 16})
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer l.Close()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		info, err := checkBatch(data)
-		hwm := l.HighWatermark()
-		base, aerr := l.AppendBatch(data)
-		if err != nil {
-			if aerr == nil || !(errors.Is(aerr, ErrCorrupt) || errors.Is(aerr, ErrUnsupported) || errors.Is(aerr, ErrBatchTooLarge)) {
-				t.Fatalf("checkBatch: %v, but AppendBatch: %v", err, aerr)
-			}
-			if l.HighWatermark() != hwm {
-				t.Fatal("a refused batch moved the high watermark")
-			}
-			return
-		}
-		recs, _, _, derr := appendRecords(nil, data, 0, math.MaxInt64, math.MaxInt, math.MaxInt)
-		if derr != nil || len(recs) != int(info.records) {
-			t.Fatalf("valid batch decodes to %d records, %v; want %d", len(recs), derr, info.records)
-		}
-		maxTS := recs[0].Timestamp
-		for i, r := range recs {
-			if r.Offset != info.base+int64(i) {
-				t.Fatalf("record %d has offset %d, base %d", i, r.Offset, info.base)
-			}
-			maxTS = max(maxTS, r.Timestamp)
-		}
-		if maxTS != info.maxTS {
-			t.Fatalf("maxTS %d, records say %d", info.maxTS, maxTS)
-		}
-		if aerr != nil || base != hwm {
-			t.Fatalf("AppendBatch of a valid batch = %d, %v; want %d", base, aerr, hwm)
-		}
-		got, rerr := l.Read(base, len(recs), 1<<30)
-		for i := range recs {
-			recs[i].Offset = base + int64(i)
-		}
-		if rerr != nil || !recordsEqual(recs, got) {
-			t.Fatalf("read back %v, %v; want %v", got, rerr, recs)
-		}
-	})
-}
 
 // FuzzRecover writes arbitrary bytes as the only (active) segment and opens
 // the log: Open must not fail or panic, and must leave a valid log, readable

@@ -2,9 +2,11 @@ package commitlog
 
 import (
 	"os"
-	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // TestGroupCommit holds the first fsync of an FsyncAlways log while three
@@ -47,15 +49,12 @@ func TestGroupCommit(t *testing.T) {
 	for range 3 {
 		wg.Go(appendOne)
 	}
-	for { // wait until all three have written and queue behind the held fsync
+	// Wait until all three have written and queue behind the held fsync.
+	testkit.Eventually(t, 30*time.Second, func() bool {
 		l.mu.Lock()
-		next := l.next
-		l.mu.Unlock()
-		if next == 4 {
-			break
-		}
-		runtime.Gosched()
-	}
+		defer l.mu.Unlock()
+		return l.next == 4
+	}, "three appends to queue behind the held fsync")
 	select {
 	case base := <-returned:
 		t.Fatalf("Append of offset %d returned before its fsync", base)

@@ -1,9 +1,6 @@
 // Package commitlog stores one partition's records in append-only segment
 // files of Kafka RecordBatch v2 bytes. It knows nothing of topics or consumers.
 //
-// CONTRACT (fixed; the implementation may add, never change, these names):
-// the broker is written against exactly this API.
-//
 // On disk, a log is a directory of segments named by their base offset in 20
 // digits, as in Kafka: 00000000000000000000.log holds whole batches back to
 // back, exactly as a Kafka broker stores them (compressed or not, as received; base offsets
@@ -21,6 +18,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Sentinel errors.
@@ -83,11 +82,9 @@ func (p FsyncPolicy) String() string {
 	return fmt.Sprintf("FsyncPolicy(%d)", int(p))
 }
 
-// Header is one record header.
-type Header struct {
-	Key   string
-	Value []byte
-}
+// Header is one record header, as the batch codec has it (so records
+// encode and decode without converting their headers).
+type Header = recordbatch.RecordHeader
 
 // Record is one message. Offset is assigned by Append. Timestamp is in ms
 // since the Unix epoch; 0 on Append means "now". Attributes is stored in the

@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"testing"
@@ -85,8 +86,14 @@ func (m *logModel) read(offset int64, maxRecords, maxBytes int) []Record {
 		r := m.recs[o]
 		n := len(r.Key) + len(r.Value)
 		for _, h := range r.Headers {
-			// Header bytes as encoded: varint key length, key, varint value length, value.
-			n += varintLen(int64(len(h.Key))) + len(h.Key) + bytesLen(h.Value)
+			// Header bytes as encoded: varint key length, key, varint
+			// value length (-1 for null), value.
+			n += len(binary.AppendVarint(nil, int64(len(h.Key)))) + len(h.Key)
+			if h.Value == nil {
+				n += len(binary.AppendVarint(nil, -1))
+			} else {
+				n += len(binary.AppendVarint(nil, int64(len(h.Value)))) + len(h.Value)
+			}
 		}
 		if len(out) > 0 && n > budget {
 			break

@@ -1,9 +1,10 @@
 package commitlog
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // ReadBatches returns stored batches, whole and as they are on disk
@@ -47,7 +48,7 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 			return true, nil
 		}
 		l.mu.Lock()
-		hint := min(max(maxBytes-len(*out), batchHeaderLen), maxReadChunk) + l.opts.IndexIntervalBytes
+		hint := min(max(maxBytes-len(*out), recordbatch.HeaderLen), maxReadChunk) + l.opts.IndexIntervalBytes
 		v, err := l.viewLocked(s, lookupOffset(s.index, uint32(start-s.base)), hint)
 		l.mu.Unlock()
 		if err != nil {
@@ -55,8 +56,8 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 		}
 		full := false
 		err = v.eachBatch(func(b []byte) (bool, error) {
-			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
-			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+			base := recordbatch.BaseOffset(b)
+			count := int64(recordbatch.NumRecords(b))
 			switch {
 			case base >= hwm:
 				full = true // batches end at the high watermark: the rest is not yet readable

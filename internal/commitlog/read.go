@@ -1,11 +1,12 @@
 package commitlog
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Read sizing: one pread fetches at most maxReadChunk bytes (more only for a
@@ -71,8 +72,8 @@ func (l *Log) readSegment(s *segment, offset, hwm int64, recs *[]Record, maxReco
 		}
 		stopped := false
 		err = v.eachBatch(func(b []byte) (bool, error) {
-			base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
-			count := int64(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
+			base := recordbatch.BaseOffset(b)
+			count := int64(recordbatch.NumRecords(b))
 			if base+count <= from {
 				return false, nil // wholly before from: skip without decoding
 			}
@@ -126,7 +127,7 @@ func (l *Log) segmentForLocked(offset int64) int {
 // Guarded by Log.mu.
 func (s *segment) readHint(n, budget, interval int) int {
 	records := max(s.next-s.base, 1)
-	est := s.size/records*int64(n) + s.size/records/8*int64(n) + batchHeaderLen
+	est := s.size/records*int64(n) + s.size/records/8*int64(n) + recordbatch.HeaderLen
 	return int(min(est, int64(max(budget, 0)), maxReadChunk)) + interval
 }
 
@@ -184,24 +185,21 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 // firstAtOrAfter returns the offset of the first record of the framed batch b
 // whose timestamp is >= ts.
 func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
-	base := int64(binary.BigEndian.Uint64(b[offBaseOffset:]))
-	first := int64(binary.BigEndian.Uint64(b[offFirstTimestamp:]))
-	count := int(int32(binary.BigEndian.Uint32(b[offRecordCount:])))
-	p, err := recordData(b)
+	h, err := recordbatch.ParseHeader(b)
+	if err != nil {
+		return 0, false, batchError(err)
+	}
+	it, err := records(b)
 	if err != nil {
 		return 0, false, err
 	}
-	for range count {
-		v, rest, err := nextRecord(p)
-		if err != nil {
-			return 0, false, err
+	var v recordbatch.View
+	for it.Next(&v) {
+		if h.FirstTimestamp+v.TimestampDelta >= ts {
+			return h.BaseOffset + int64(v.OffsetDelta), true, nil
 		}
-		if first+v.timestampDelta >= ts {
-			return base + int64(v.offsetDelta), true, nil
-		}
-		p = rest
 	}
-	return 0, false, nil
+	return 0, false, batchError(it.Err())
 }
 
 // segmentView is what a read needs of a segment, copied under Log.mu so that
@@ -243,7 +241,7 @@ func (v segmentView) release() { v.files.release(v.h) }
 // records pin close to what they hold.
 func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 	at, expect := int64(v.pos), v.expect
-	want := min(max(v.hint, lengthFieldEnd), maxReadChunk)
+	want := min(max(v.hint, recordbatch.LengthFieldEnd), maxReadChunk)
 	si := 0 // v.skips[si:] end after at
 	bad := func(err error) error { return &corruptAtError{seg: v.base, pos: at, expect: expect, err: err} }
 	for at < v.size {
@@ -255,7 +253,7 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 			si++
 			continue
 		}
-		if v.size-at < lengthFieldEnd {
+		if v.size-at < recordbatch.LengthFieldEnd {
 			return bad(corruptf("%d stray bytes", v.size-at))
 		}
 		limit := v.size // the next known damage ends this stretch
@@ -263,14 +261,14 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 			limit = v.skips[si].Pos
 		}
 		buf := make([]byte, min(limit-at, int64(want)))
-		if len(buf) < lengthFieldEnd {
+		if len(buf) < recordbatch.LengthFieldEnd {
 			return bad(corruptf("%d stray bytes before damage at %d", limit-at, limit))
 		}
 		if _, err := v.f.ReadAt(buf, at); err != nil {
 			return err
 		}
-		for p := buf; len(p) >= lengthFieldEnd; {
-			n, ok := batchLen(p)
+		for p := buf; len(p) >= recordbatch.LengthFieldEnd; {
+			n, ok := recordbatch.Len(p)
 			if !ok || at+int64(n) > limit {
 				return bad(corruptf("bad batch length"))
 			}
@@ -278,18 +276,18 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 				want = max(want, n)
 				break
 			}
-			if err := checkFrame(p[:n]); err != nil {
+			if _, err := checkFrame(p[:n]); err != nil {
 				return bad(err)
 			}
 			// The base offset is outside the CRC: damage there passes it.
-			if base := int64(binary.BigEndian.Uint64(p[offBaseOffset:])); base != expect {
+			if base := recordbatch.BaseOffset(p); base != expect {
 				return bad(corruptf("base offset %d, want %d", base, expect))
 			}
 			stop, err := fn(p[:n])
 			if stop || err != nil {
 				return err
 			}
-			expect += int64(int32(binary.BigEndian.Uint32(p[offRecordCount:])))
+			expect += int64(recordbatch.NumRecords(p))
 			at += int64(n)
 			p = p[n:]
 		}

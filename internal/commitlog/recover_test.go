@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // fataler is the part of testing.TB that rapid.T also has.
@@ -71,7 +73,7 @@ func batchBounds(t *testing.T, data []byte) []bound {
 	t.Helper()
 	var out []bound
 	for pos := 0; pos < len(data); {
-		n, _ := batchLen(data[pos:])
+		n, _ := recordbatch.Len(data[pos:])
 		info, err := checkBatch(data[pos : pos+n])
 		if err != nil {
 			t.Fatal(err)
@@ -266,7 +268,7 @@ func TestRecoverFlippedByteInLastBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := all[:lastBase]
-			if rel := pos - start; rel >= offLeaderEpoch && rel < offMagic {
+			if rel := pos - start; rel >= recordbatch.OffLeaderEpoch && rel < recordbatch.OffMagic {
 				want = all // the partition leader epoch is neither checked nor used
 			}
 			reopenAndCheck(t, d, recoverOpts, want)

@@ -1,10 +1,11 @@
 package commitlog
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // scanChunk is how much of a segment one pread fetches while scanning.
@@ -67,13 +68,13 @@ func (s *segment) scanValid(end int64, interval int) error {
 		}
 		for p := chunk; s.size < end; {
 			avail := end - s.size
-			if avail < lengthFieldEnd {
+			if avail < recordbatch.LengthFieldEnd {
 				return corruptf("%d stray bytes at the end", avail)
 			}
-			if len(p) < lengthFieldEnd {
+			if len(p) < recordbatch.LengthFieldEnd {
 				break // header straddles the chunk: read on from s.size
 			}
-			n, ok := batchLen(p)
+			n, ok := recordbatch.Len(p)
 			if !ok || int64(n) > avail {
 				return corruptf("torn batch at %d", s.size)
 			}
@@ -183,7 +184,7 @@ func resumeFromIndex(dir string, f *os.File, base, size int64, interval int, sea
 // batch (found by FuzzIndex). One small pread per entry keeps it far cheaper
 // than rescanning the segment.
 func entriesPointAtBatches(f *os.File, base, size int64, idx []indexEntry) bool {
-	var hdr [offMaxTimestamp + 8]byte
+	var hdr [recordbatch.OffMaxTimestamp + 8]byte
 	for i, e := range idx {
 		if int64(e.pos)+int64(len(hdr)) > size {
 			return false
@@ -191,12 +192,12 @@ func entriesPointAtBatches(f *os.File, base, size int64, idx []indexEntry) bool 
 		if _, err := f.ReadAt(hdr[:], int64(e.pos)); err != nil {
 			return false
 		}
-		n, ok := batchLen(hdr[:])
+		n, ok := recordbatch.Len(hdr[:])
 		if !ok || int64(e.pos)+int64(n) > size ||
-			int64(binary.BigEndian.Uint64(hdr[offBaseOffset:])) != base+int64(e.rel) {
+			recordbatch.BaseOffset(hdr[:]) != base+int64(e.rel) {
 			return false
 		}
-		if i+1 < len(idx) && idx[i+1].tsBefore < int64(binary.BigEndian.Uint64(hdr[offMaxTimestamp:])) {
+		if i+1 < len(idx) && idx[i+1].tsBefore < recordbatch.MaxTimestamp(hdr[:]) {
 			return false
 		}
 	}

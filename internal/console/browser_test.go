@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // browser is one headless Chromium for a test, with what its pages logged
@@ -130,19 +132,16 @@ func eval[T any](b *browser, js string) T {
 // updates itself by polling, so this is a condition, not a sleep.
 func (b *browser) waitJS(what, js string, timeout time.Duration) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	var err error
+	if !testkit.Within(timeout, func() bool {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+js+")"))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-			b.t.Fatalf("timed out waiting for %s (err %v); page text:\n%s\nconsole errors: %v", what, err, text, b.errors())
-		}
-		time.Sleep(100 * time.Millisecond)
+		defer cancel()
+		var ok bool
+		ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+js+")"))
+		return err == nil && ok
+	}) {
+		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
+		b.t.Fatalf("timed out waiting for %s (err %v); page text:\n%s\nconsole errors: %v", what, err, text, b.errors())
 	}
 }
 

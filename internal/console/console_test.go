@@ -16,21 +16,9 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/history"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
-
-// waitUntil polls cond (state of the broker or of the test's consumers)
-// until it holds.
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func publish(t *testing.T, cl *client.Client, n int, value string) {
 	t.Helper()
@@ -81,7 +69,7 @@ func TestConsole(t *testing.T) {
 	publish(t, cl, 40, `order`)
 	var pz poison
 	m1 := startMember(t, s.URL, "first", &pz)
-	waitUntil(t, "the first member to consume", 20*time.Second, func() bool { return m1.consumed.Load() >= 40 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return m1.consumed.Load() >= 40 }, "the first member to consume")
 	ui := s.URL + "/ui/?poll=300"
 
 	// Overview.
@@ -115,7 +103,7 @@ func TestConsole(t *testing.T) {
 	b.waitJS("the lag chart to rise", `(ys => ys.length > 3 && ys[ys.length - 1] < Math.max(...ys) - 20)(`+chartYs+`)`, 10*time.Second)
 	b.shot("group-lag-rising")
 	m1.consuming.Store(true)
-	waitUntil(t, "the group to catch up", 30*time.Second, func() bool { return describe(t, s).Lag == 0 })
+	testkit.Eventually(t, 30*time.Second, func() bool { return describe(t, s).Lag == 0 }, "the group to catch up")
 	b.waitJS("the lag chart to fall back to zero", `(ys => { const base = Math.max(...ys), peak = Math.min(...ys);
 		return peak < base - 20 && ys.indexOf(peak) > 0 && ys[ys.length - 1] === base; })(`+chartYs+`)`, 10*time.Second)
 	b.shot("group-lag-fell")
@@ -125,7 +113,7 @@ func TestConsole(t *testing.T) {
 	// A member joining shows on the rebalance timeline with what moved.
 	m2 := startMember(t, s.URL, "second", &pz)
 	var ids []string
-	waitUntil(t, "two members owning partitions", 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		g := describe(t, s)
 		ids = ids[:0]
 		for _, m := range g.Members {
@@ -135,7 +123,7 @@ func TestConsole(t *testing.T) {
 			ids = append(ids, m.MemberID)
 		}
 		return len(ids) == 2 && g.State == api.GroupStateStable
-	})
+	}, "two members owning partitions")
 	rb := describeRebalances(t, s)
 	var move api.Move
 	for _, r := range rb.Rebalances {
@@ -175,10 +163,10 @@ func TestConsole(t *testing.T) {
 	if _, err := cl.Publish(context.Background(), "orders", api.PublishMessage{Value: json.RawMessage(`"poison"`), Timestamp: time.Now().Add(-time.Hour).UnixMilli()}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the poison message to be dead-lettered", 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		return pz.dead.Load() > 0 && slices.ContainsFunc(describe(t, s).Partitions, func(p api.PartitionStatus) bool { return p.DeadLettered > 0 })
-	})
-	waitUntil(t, "the audit group to consume the poison message", 20*time.Second, func() bool { return audit.replayed.Load() == 1 })
+	}, "the poison message to be dead-lettered")
+	testkit.Eventually(t, 20*time.Second, func() bool { return audit.replayed.Load() == 1 }, "the audit group to consume the poison message")
 	b.run(chromedp.Navigate(ui + "#/dlq/orders"))
 	b.waitJS("the dead letter", `document.querySelector('#dlqlist .message') && document.querySelector('#dlqlist').innerText.includes('cannot parse the order')`, 10*time.Second)
 	b.js(`(() => { const s = document.getElementById('fgroup'); s.value = 'billing'; s.dispatchEvent(new Event('change')); })()`)
@@ -198,15 +186,15 @@ func TestConsole(t *testing.T) {
 	at := b.text(`#dlqlist .message .meta strong`) // its DLQ partition/offset
 	b.run(chromedp.Click(chromedp.CSS(`#dlqlist button.replay`)))
 	b.waitJS("the replay's confirmation", fmt.Sprintf(`document.querySelector('#dlqsummary').innerText.includes(%q)`, "Replayed "+at+" to billing."), 5*time.Second)
-	waitUntil(t, "the group to consume the replayed message", 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		return pz.replayed.Load() > 0
-	})
+	}, "the group to consume the replayed message")
 	otherGroupSkips := func(what string) {
 		t.Helper()
-		waitUntil(t, "the audit group to pass "+what, 20*time.Second, func() bool {
+		testkit.Eventually(t, 20*time.Second, func() bool {
 			var g api.GroupDescription
 			return s.DoJSON("GET", "/groups/audit", nil, &g) == 200 && g.Lag == 0
-		})
+		}, "the audit group to pass %s", what)
 		if n := audit.replayed.Load(); n != 1 {
 			t.Errorf("after %s the audit group got the poison message %d times; want once (replays are for billing only)", what, n)
 		}
@@ -221,7 +209,7 @@ func TestConsole(t *testing.T) {
 	b.run(chromedp.Click(chromedp.CSS(`#again`)), chromedp.Click(chromedp.CSS(`#replayall`)))
 	b.run(chromedp.Click(chromedp.CSS(`.confirm .yes`)))
 	b.waitJS("the replay of all again", `document.querySelector('#dlqsummary').innerText.includes('Replayed 1 dead letters to billing')`, 5*time.Second)
-	waitUntil(t, "the group to consume the replay of all", 20*time.Second, func() bool { return pz.replayed.Load() > 1 })
+	testkit.Eventually(t, 20*time.Second, func() bool { return pz.replayed.Load() > 1 }, "the group to consume the replay of all")
 	otherGroupSkips("the replay of all")
 	b.shot("dlq-replayed")
 	b.run(chromedp.Click(chromedp.CSS(`#purge`)))
@@ -237,7 +225,7 @@ func TestConsole(t *testing.T) {
 	// Reset offsets, previewed then applied, on the group once empty.
 	m1.close()
 	m2.close()
-	waitUntil(t, "the group to be empty", 20*time.Second, func() bool { return describe(t, s).State == api.GroupStateEmpty })
+	testkit.Eventually(t, 20*time.Second, func() bool { return describe(t, s).State == api.GroupStateEmpty }, "the group to be empty")
 	b.run(chromedp.Navigate(ui + "#/reset/billing"))
 	b.waitJS("the empty group", `document.querySelector('#rstate').innerText.includes('is empty')`, 10*time.Second)
 	// A duration ago, previewed only: the broker's dry run, nothing changed.

@@ -16,6 +16,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/console"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -85,7 +86,7 @@ func TestDLQPageFindsHashedDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	waitUntil(t, "the message to be dead-lettered", 20*time.Second, func() bool {
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		msgs, err := c.Poll(ctx, 10)
 		for _, m := range msgs {
 			if err := c.NackWith(m, client.NackOptions{Requeue: false, Reason: "too long to read"}); err != nil {
@@ -93,11 +94,11 @@ func TestDLQPageFindsHashedDLQ(t *testing.T) {
 			}
 		}
 		return err == nil && len(msgs) > 0
-	})
-	waitUntil(t, "the hashed DLQ to exist", 20*time.Second, func() bool {
+	}, "the message to be dead-lettered")
+	testkit.Eventually(t, 20*time.Second, func() bool {
 		code, _ := s.Do("GET", "/topics/"+api.DLQName(topic), nil)
 		return code == 200
-	})
+	}, "the hashed DLQ to exist")
 
 	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/"))
 	b.waitJS("the overview's link from the DLQ to its dead letters", fmt.Sprintf(`document.querySelector('#topics a[href="#/dlq/%s"]')`, topic), 10*time.Second)

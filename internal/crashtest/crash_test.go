@@ -14,8 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/abd-ulbasit/goqueue/api"
-
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 var (
@@ -25,7 +24,7 @@ var (
 )
 
 // goqueue is built on first use and removed by TestMain.
-var goqueue brokertest.Binary
+var goqueue testkit.Binary
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -39,6 +38,8 @@ const (
 	partitions = 6
 	producers  = 4
 	group      = "crash-group"
+	// startTimeout bounds how long a start (recovery included) may take.
+	startTimeout = 30 * time.Second
 	// epochTimeout bounds the wait for an epoch's acknowledgements; only a
 	// hung or dead broker reaches it.
 	epochTimeout = 30 * time.Second
@@ -64,7 +65,7 @@ type crash struct {
 	t     *testing.T
 	bin   string
 	fsync string
-	args  []string
+	opts  testkit.Options
 	rng   *rand.Rand // the kill schedule
 	led   *ledger
 	prods []*producer
@@ -97,10 +98,14 @@ func runCrash(t *testing.T, fsync string) {
 		t:     t,
 		bin:   goqueue.Path(t),
 		fsync: fsync,
-		args:  []string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir, "--fsync", fsync, "--segment-bytes", "8KiB"},
-		rng:   rand.New(rand.NewPCG(seed, 0)),
-		led:   newLedger(),
-		cons:  newConsumer(group, topic, partitions, seed),
+		opts: testkit.Options{
+			Dir:          dir,
+			Args:         []string{"--fsync", fsync, "--segment-bytes", "8KiB"},
+			StartTimeout: startTimeout,
+		},
+		rng:  rand.New(rand.NewPCG(seed, 0)),
+		led:  newLedger(),
+		cons: newConsumer(group, topic, partitions, seed),
 	}
 	for i := range producers {
 		c.prods = append(c.prods, newProducer(i, seed, topic, partitions, c.led))
@@ -133,10 +138,10 @@ func (c *crash) epoch(k int) {
 		c.killStarting()
 	}
 	began := time.Now()
-	p := start(t, c.bin, c.args...)
+	p := testkit.Start(t, c.bin, c.opts)
 	took := time.Since(began)
 	c.slowestStart = max(c.slowestStart, took)
-	cl := newClient(p.url)
+	cl := newClient(p.URL)
 	defer cl.close()
 	ctx := context.Background()
 	if k == 0 {
@@ -160,18 +165,18 @@ func (c *crash) epoch(k int) {
 		g.Go(func() error { return pr.run(gctx, cl) })
 	}
 	g.Go(func() error { return c.cons.run(gctx, cl) })
-	reached := c.led.waitAcked(gctx, p.exited, want, epochTimeout)
-	died := !p.alive()
-	p.kill()
+	reached := c.led.waitAcked(gctx, p.Exited(), want, epochTimeout)
+	died := !p.Alive()
+	p.Kill()
 	cancel()
 	if err := g.Wait(); err != nil {
-		t.Fatalf("epoch %d: %v\nbroker log:\n%s", k, err, p.log)
+		t.Fatalf("epoch %d: %v\nbroker log:\n%s", k, err, p.Log())
 	}
 	if died {
-		t.Fatalf("epoch %d: the broker exited by itself: %v\n%s", k, p.err, p.log)
+		t.Fatalf("epoch %d: the broker exited by itself: %v\n%s", k, p.Err(), p.Log())
 	}
 	if !reached {
-		t.Fatalf("epoch %d: %d acknowledgements within %v, wanted %d\n%s", k, c.led.count(), epochTimeout, want, p.log)
+		t.Fatalf("epoch %d: %d acknowledgements within %v, wanted %d\n%s", k, c.led.count(), epochTimeout, want, p.Log())
 	}
 	t.Logf("epoch %d: started in %v; %d redeliveries of messages in flight at the last kill; killed at %d acknowledged messages (target %d)",
 		k, took.Round(time.Millisecond), c.cons.redelivered-redelivered, c.led.count(), want)
@@ -181,18 +186,18 @@ func (c *crash) epoch(k int) {
 // slowest start seen so far, often while it recovers its logs, so that
 // recovery's own repairs are interrupted too.
 func (c *crash) killStarting() {
-	p := launch(c.t, c.bin, c.args...)
+	p := testkit.Launch(c.t, c.bin, c.opts)
 	select {
 	case <-time.After(time.Duration(c.rng.Int64N(int64(c.slowestStart) + 1))):
-	case <-p.exited:
-		c.t.Fatalf("the broker exited by itself while starting: %v\n%s", p.err, p.log)
+	case <-p.Exited():
+		c.t.Fatalf("the broker exited by itself while starting: %v\n%s", p.Err(), p.Log())
 	}
-	p.kill()
+	p.Kill()
 	c.starts++
 	select {
-	case <-p.addr:
+	case <-p.Listening():
 	default:
-		if strings.Contains(p.log.String(), "msg=recovering") {
+		if strings.Contains(p.Log(), "msg=recovering") {
 			c.startsRecovering++
 		}
 	}
@@ -200,17 +205,17 @@ func (c *crash) killStarting() {
 
 // checkRestart checks a restarted broker: no partition's high watermark is
 // below an acknowledged offset, and no group offset below a confirmed one.
-func (c *crash) checkRestart(ctx context.Context, p *proc, cl *client) {
+func (c *crash) checkRestart(ctx context.Context, p *testkit.Proc, cl *client) {
 	t := c.t
 	t.Helper()
 	hwms := c.highWatermarks(ctx, cl)
 	for part, want := range c.led.highWatermarks() {
 		if hwms[part] < want {
-			t.Fatalf("after a restart partition %d ends at %d, but offset %d was acknowledged\n%s", part, hwms[part], want-1, p.log)
+			t.Fatalf("after a restart partition %d ends at %d, but offset %d was acknowledged\n%s", part, hwms[part], want-1, p.Log())
 		}
 	}
 	if err := c.cons.checkOffsets(ctx, cl); err != nil {
-		t.Fatalf("after a restart: %v\n%s", err, p.log)
+		t.Fatalf("after a restart: %v\n%s", err, p.Log())
 	}
 }
 
@@ -234,8 +239,8 @@ func (c *crash) highWatermarks(ctx context.Context, cl *client) map[int32]int64 
 // and checks the group got every message.
 func (c *crash) final() {
 	t := c.t
-	p := start(t, c.bin, c.args...)
-	cl := newClient(p.url)
+	p := testkit.Start(t, c.bin, c.opts)
+	cl := newClient(p.URL)
 	defer cl.close()
 	ctx := context.Background()
 	c.checkRestart(ctx, p, cl)
@@ -246,7 +251,7 @@ func (c *crash) final() {
 	}
 	sentMsgs := c.led.snapshot()
 	if problems := verify(sentMsgs, logs); len(problems) > 0 {
-		t.Fatalf("after %d messages sent:\n%s\nbroker log:\n%s", len(sentMsgs), joinLines(problems), p.log)
+		t.Fatalf("after %d messages sent:\n%s\nbroker log:\n%s", len(sentMsgs), joinLines(problems), p.Log())
 	}
 	var stored, unackedKept int
 	for _, l := range logs {
@@ -258,10 +263,10 @@ func (c *crash) final() {
 		len(sentMsgs), acked, unackedKept, len(sentMsgs)-acked)
 
 	if err := c.cons.consume(ctx, cl, true); err != nil {
-		t.Fatalf("draining the group: %v\n%s", err, p.log)
+		t.Fatalf("draining the group: %v\n%s", err, p.Log())
 	}
 	if err := c.cons.checkCoverage(ctx, cl, hwms); err != nil {
-		t.Fatalf("group: %v\n%s", err, p.log)
+		t.Fatalf("group: %v\n%s", err, p.Log())
 	}
 	cs := c.cons
 	t.Logf("group: %d polls with messages, %d acks and %d commits confirmed, %d redeliveries of messages in flight at a kill; every stored message delivered, committed offsets at the high watermarks",

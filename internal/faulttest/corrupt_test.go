@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 const corruptMessages = 5000
@@ -59,7 +60,7 @@ func TestCorruptBatchIsSkippedAndReported(t *testing.T) {
 					t.Fatalf("publish: %d %s", st, raw)
 				}
 			}
-			p.stop()
+			p.Stop()
 			files, _ := filepath.Glob(filepath.Join(dir, "topics", "t", "0", "*.log"))
 			slices.Sort(files)
 			if c.segmentBytes == "131072" && len(files) < 4 {
@@ -111,28 +112,24 @@ func TestCorruptBatchIsSkippedAndReported(t *testing.T) {
 			var join api.JoinResponse
 			p.must(http.StatusOK, "POST", "/groups/g/join", map[string]any{"topics": []string{"t"}}, &join)
 			acked := 0
-			deadline := time.Now().Add(30 * time.Second)
-			for {
+			testkit.EventuallyNil(t, 30*time.Second, func() error {
 				var g api.GroupDescription
 				p.must(http.StatusOK, "GET", "/groups/g", nil, &g)
 				if g.Lag == 0 && acked > 0 {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("group lag %d after acking %d messages: stalled", g.Lag, acked)
+					return nil
 				}
 				var polled api.PollResponse
 				p.must(http.StatusOK, "POST", "/groups/g/poll", map[string]any{"member_id": join.MemberID, "generation": join.Generation, "max_messages": 1000, "wait_ms": 100}, &polled)
-				if len(polled.Messages) == 0 {
-					continue
-				}
 				var refs []api.MessageRef
 				for _, m := range polled.Messages {
 					refs = append(refs, api.MessageRef{Topic: "t", Partition: m.Partition, Offset: m.Offset})
 				}
-				p.must(http.StatusOK, "POST", "/groups/g/ack", api.AckRequest{MemberID: join.MemberID, Generation: join.Generation, Messages: refs}, nil)
-				acked += len(refs)
-			}
+				if len(refs) > 0 {
+					p.must(http.StatusOK, "POST", "/groups/g/ack", api.AckRequest{MemberID: join.MemberID, Generation: join.Generation, Messages: refs}, nil)
+					acked += len(refs)
+				}
+				return fmt.Errorf("group lag %d after acking %d messages: stalled", g.Lag, acked)
+			})
 			if acked != len(got) {
 				t.Fatalf("the group was delivered %d messages, want the %d intact ones", acked, len(got))
 			}
@@ -151,8 +148,8 @@ func TestCorruptBatchIsSkippedAndReported(t *testing.T) {
 			if want := fmt.Sprintf(`goqueue_partition_corrupt_offsets{partition="0",topic="t"} %d`, lost); !strings.Contains(string(metrics), want) {
 				t.Fatalf("/metrics lacks %s", want)
 			}
-			if !strings.Contains(p.logs(), "corrupt log data") {
-				t.Fatalf("no log line reports the damage:\n%s", p.logs())
+			if !strings.Contains(p.Log(), "corrupt log data") {
+				t.Fatalf("no log line reports the damage:\n%s", p.Log())
 			}
 		})
 	}

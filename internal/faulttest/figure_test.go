@@ -64,7 +64,7 @@ func TestOpenFilesFigure(t *testing.T) {
 		}
 	})
 	t.Logf("after reading every partition from offset 0: %d descriptors", p.fds(t))
-	p.stop()
+	p.Stop()
 	p = start(t, dir, "")
 	t.Logf("after a restart: %d descriptors", p.fds(t))
 }

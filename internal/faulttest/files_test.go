@@ -18,7 +18,7 @@ const lowFiles = "ulimit -n 64 || exit 97;"
 // fds counts the broker's open descriptors.
 func (p *proc) fds(t *testing.T) int {
 	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.Pid()))
 	if err != nil {
 		t.Skipf("cannot count the broker's descriptors: %v", err)
 	}
@@ -79,7 +79,7 @@ func TestLowFileLimitSurvivesOldTimestampsAndManySegments(t *testing.T) {
 		}
 	}
 	readAll(p)
-	p.stop()
+	p.Stop()
 	p = start(t, dir, lowFiles, args...)
 	readAll(p)
 	p.must(http.StatusOK, "POST", "/topics/many/messages", `{"value":"after the restart"}`, nil)

@@ -1,26 +1,22 @@
 package faulttest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // goqueue is built on first use and removed by TestMain.
-var goqueue brokertest.Binary
+var goqueue testkit.Binary
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -28,96 +24,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// proc is one run of the real binary.
+// proc is one run of the real binary, with this package's HTTP shorthands.
 type proc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	url    string
-	mu     sync.Mutex
-	log    bytes.Buffer // stderr, guarded by mu
-	exited chan error
+	*testkit.Proc
+	t *testing.T
 }
 
-var listenLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 // start runs the binary on dir with args, through sh when shell (a prefix
-// such as "ulimit -n 64;") is given, and waits for its listen line.
+// such as "ulimit -n 64;") is given, and waits until it serves.
 func start(t *testing.T, dir, shell string, args ...string) *proc {
 	t.Helper()
-	args = append([]string{"--addr", "127.0.0.1:0", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir}, args...)
 	bin := os.Getenv("GOQUEUE_FAULTTEST_BIN") // another build to compare, e.g. before a fix
 	if bin == "" {
 		bin = goqueue.Path(t)
 	}
-	cmd := exec.Command(bin, args...)
-	if shell != "" {
-		quoted := make([]string, len(args))
-		for i, a := range args {
-			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		cmd = exec.Command("sh", "-c", shell+" exec "+bin+" "+strings.Join(quoted, " "))
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{t: t, cmd: cmd, exited: make(chan error, 1)}
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		p.log.WriteString(sc.Text() + "\n")
-		if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-			p.url = "http://" + m[1]
-			break
-		}
-	}
-	if p.url == "" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("the binary never logged its address:\n%s", p.log.String())
-	}
-	go func() {
-		io.Copy(p, stderr)
-		p.exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.Write(b)
-}
-
-// logs returns what the broker logged so far.
-func (p *proc) logs() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.log.String()
-}
-
-// stop ends the broker with SIGTERM and waits for it.
-func (p *proc) stop() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.exited:
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-func (p *proc) kill() {
-	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Kill()
-		<-p.exited
-	}
+	return &proc{Proc: testkit.Start(t, bin, testkit.Options{Dir: dir, Shell: shell, Args: args}), t: t}
 }
 
 // do sends a JSON request and returns the status and body.
@@ -135,7 +56,7 @@ func (p *proc) do(method, path string, body any) (int, []byte) {
 		}
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, p.url+path, rd)
+	req, err := http.NewRequest(method, p.URL+path, rd)
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package faulttest
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // After rm -rf of the data directory the broker went on answering 200 to
@@ -33,20 +35,16 @@ func testLostDir(t *testing.T, remove string) {
 	if err := os.RemoveAll(filepath.Join(dir, remove)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
 		st, raw := p.do("GET", "/readyz", nil)
-		if st == http.StatusServiceUnavailable {
-			if e := apiError(t, raw); e.Code != api.ErrStorageFailed.Code {
-				t.Fatalf("/readyz: %s, want STORAGE_FAILED", raw)
-			}
-			break
+		if st != http.StatusServiceUnavailable {
+			return fmt.Errorf("/readyz still %d %s after the data dir was removed", st, raw)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz still %d %s 10s after the data dir was removed", st, raw)
+		if e := apiError(t, raw); e.Code != api.ErrStorageFailed.Code {
+			t.Fatalf("/readyz: %s, want STORAGE_FAILED", raw)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	for _, req := range []struct{ method, path, body string }{
 		{"POST", "/topics/t/messages", `{"value":"lost?"}`},
 		{"POST", "/topics", fmtTopic("u", 1, "")},
@@ -57,8 +55,8 @@ func testLostDir(t *testing.T, remove string) {
 			t.Errorf("%s %s after the loss: %d %s, want 503 STORAGE_FAILED, not retriable", req.method, req.path, st, raw)
 		}
 	}
-	if !regexpMatch(`data directory lost`, p.logs()) {
-		t.Errorf("no log line says the data directory was lost:\n%s", p.logs())
+	if !regexpMatch(`data directory lost`, p.Log()) {
+		t.Errorf("no log line says the data directory was lost:\n%s", p.Log())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
 // publishBatches serves POST /topics/{topic}/batches, the Go client's binary
@@ -26,7 +27,11 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return api.ErrBadRequest.Withf("%v: each frame is partition int32, length int32, then length bytes", err)
 	}
-	pos, err := s.b.PublishBatches(name, frames)
+	batches := make([]broker.Frame, len(frames))
+	for i, f := range frames {
+		batches[i] = broker.Frame(f)
+	}
+	pos, err := s.b.PublishBatches(name, batches)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,10 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // testRecord is one record as a test builds it, sent either as a JSON

@@ -8,8 +8,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // TestReadBodyGrowsAsBytesArrive: a body announcing 16 MiB that sends ten
@@ -105,9 +107,7 @@ func TestDecodingBudgetRefusesWith429(t *testing.T) {
 	if _, err := pw.Write(make([]byte, budget-100)); err != nil {
 		t.Fatal(err)
 	}
-	for s.bodies.used.Load() < budget-100 {
-		runtime.Gosched()
-	}
+	testkit.Eventually(t, 10*time.Second, func() bool { return s.bodies.used.Load() >= budget-100 }, "the slow body's %d bytes to be charged", budget-100)
 	post := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/topics/t/batches", strings.NewReader(strings.Repeat("x", 200)))
 		r.Header.Set("Content-Type", api.BatchesContentType)

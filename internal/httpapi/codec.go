@@ -220,10 +220,6 @@ func unquote(lit []byte) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func invalidField(field, msg string) *api.Error {
-	return api.ErrInvalidArgument.Withf("%s", msg).WithDetail("field", field)
-}
-
 // encodeRecord is the wire form of a stored record, the reverse of
 // decodeMessage: JSON comes back as the same JSON, text as a JSON string, and
 // other bytes in value_base64 (keys likewise, in key or key_base64).

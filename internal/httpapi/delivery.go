@@ -17,8 +17,11 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowMember(r, id, req.MemberID); err != nil {
 		return err
 	}
-	req.WaitMS = min(req.WaitMS, s.opts.MaxWait.Milliseconds())
-	got, err := s.b.Poll(r.Context(), id, req, peerHost(r))
+	p, err := pollParams(req, s.opts.MaxWait)
+	if err != nil {
+		return err
+	}
+	got, err := s.b.Poll(r.Context(), id, p, peerHost(r))
 	if err != nil {
 		return err
 	}
@@ -91,10 +94,10 @@ func writePoll(w http.ResponseWriter, got []broker.Delivered, rebalance bool) {
 	w.Write(append(buf, "}\n"...))
 }
 
-// settle serves /ack, /nack and /extend: op is the broker method. A partial
-// failure is the first failure's error, with the per-message result in its
-// details; the successes are applied either way.
-func (s *Server) settle(op func(*broker.Broker, string, api.AckRequest, string) (api.AckResponse, error)) handlerFunc {
+// settle serves /ack, /nack and /extend: op maps the body and calls the
+// broker method. A partial failure is the first failure's error, with the
+// per-message result in its details; the successes are applied either way.
+func (s *Server) settle(op func(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req api.AckRequest
 		id, err := s.decodeGroupRequest(w, r, &req)
@@ -104,13 +107,37 @@ func (s *Server) settle(op func(*broker.Broker, string, api.AckRequest, string) 
 		if err := s.allowMember(r, id, req.MemberID); err != nil {
 			return err
 		}
-		resp, err := op(s.b, id, req, peerHost(r))
+		res, err := op(s.b, id, &req, peerHost(r))
 		if err != nil {
-			return err
+			return settleError(err)
 		}
-		writeJSON(w, http.StatusOK, resp)
+		writeJSON(w, http.StatusOK, ackResponse(res))
 		return nil
 	}
+}
+
+func ack(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error) {
+	p, err := settleOf(req)
+	if err != nil {
+		return broker.SettleResult{}, err
+	}
+	return b.Ack(id, p, host)
+}
+
+func nack(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error) {
+	p, err := nackParams(req)
+	if err != nil {
+		return broker.SettleResult{}, err
+	}
+	return b.Nack(id, p, host)
+}
+
+func extend(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error) {
+	p, err := extendParams(req)
+	if err != nil {
+		return broker.SettleResult{}, err
+	}
+	return b.Extend(id, p, host)
 }
 
 func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) error {
@@ -128,11 +155,15 @@ func (s *Server) replayDLQ(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	resp, err := s.b.ReplayDLQ(name, req)
+	p, err := replayParams(req)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	res, err := s.b.ReplayDLQ(name, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, replayResponse(res))
 	return nil
 }
 
@@ -155,9 +186,9 @@ func (s *Server) groupRoutes() []route {
 		{"POST /groups/{group}/heartbeat", s.heartbeat},
 		{"POST /groups/{group}/leave", s.leaveGroup},
 		{"POST /groups/{group}/poll", s.poll},
-		{"POST /groups/{group}/ack", s.settle((*broker.Broker).Ack)},
-		{"POST /groups/{group}/nack", s.settle((*broker.Broker).Nack)},
-		{"POST /groups/{group}/extend", s.settle((*broker.Broker).Extend)},
+		{"POST /groups/{group}/ack", s.settle(ack)},
+		{"POST /groups/{group}/nack", s.settle(nack)},
+		{"POST /groups/{group}/extend", s.settle(extend)},
 		{"POST /groups/{group}/offsets", s.commitOffsets},
 		{"GET /groups/{group}/offsets", s.groupOffsets},
 		{"POST /groups/{group}/offsets/reset", s.resetOffsets},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 func TestPollLongPollWakesOnPublish(t *testing.T) {
@@ -306,13 +307,9 @@ func TestRandomHandlersLoseNothing(t *testing.T) {
 	live := []*member{join(t, s, "g", req("c0")), join(t, s, "g", req("c1")), join(t, s, "g", req("c2"))}
 	acked := map[string]bool{}
 	died := 0
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.EventuallyNil(t, 30*time.Second, func() error {
 		if d := describeGroup(t, s, "g"); d.Lag == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not done after 30 s: %+v", describeGroup(t, s, "g"))
+			return nil
 		}
 		for i := 0; i < len(live); i++ {
 			m := live[i]
@@ -346,7 +343,8 @@ func TestRandomHandlersLoseNothing(t *testing.T) {
 				}
 			}
 		}
-	}
+		return fmt.Errorf("not done: %+v", describeGroup(t, s, "g"))
+	})
 	dlq := map[string]bool{}
 	for p := int32(0); p < 4; p++ {
 		for _, d := range fetch(t, s, "orders.dlq", p, "offset=0&max=1000").Messages {

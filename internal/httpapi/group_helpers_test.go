@@ -11,6 +11,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // member is one consumer of a test, driving the group protocol by hand as
@@ -115,20 +116,19 @@ func (m *member) leave() {
 // a full round changes nobody's assignment, or fails the test after 10 s.
 func converge(t *testing.T, ms ...*member) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
 		changed := false
 		for _, m := range ms {
 			before := m.owned
 			m.heartbeat()
 			changed = changed || !sameAssignment(before, m.owned)
 		}
-		if !changed && describeGroup(t, ms[0].s, ms[0].group).State == api.GroupStateStable {
-			return
+		d := describeGroup(t, ms[0].s, ms[0].group)
+		if !changed && d.State == api.GroupStateStable {
+			return nil
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("group %s did not converge in 10 s: %+v", ms[0].group, describeGroup(t, ms[0].s, ms[0].group))
+		return fmt.Errorf("group %s did not converge (changed %v): %+v", ms[0].group, changed, d)
+	})
 }
 
 func sameAssignment(a, b api.Assignment) bool {

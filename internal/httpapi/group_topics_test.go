@@ -7,19 +7,8 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
-
-// waitFor retries cond every few milliseconds for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // Partition increases and topic deletions reach every subscribed group.
 func TestTopicChangesReachGroups(t *testing.T) {
@@ -33,7 +22,7 @@ func TestTopicChangesReachGroups(t *testing.T) {
 	if status, raw := s.Do("POST", "/topics/orders/partitions", api.AddPartitionsRequest{Count: 4}); status != http.StatusOK {
 		t.Fatalf("add partitions: %d %s", status, raw)
 	}
-	waitFor(t, "the new partitions", func() bool { a.heartbeat(); return len(a.owned["orders"]) == 4 })
+	testkit.Eventually(t, 10*time.Second, func() bool { a.heartbeat(); return len(a.owned["orders"]) == 4 }, "the new partitions")
 	publish(t, s, "orders", `{"value":"new","partition":3}`)
 	if got := a.poll(10, 0); len(got) != 1 || got[0].Partition != 3 {
 		t.Fatalf("poll of a new partition: %v", refs(got))
@@ -43,7 +32,7 @@ func TestTopicChangesReachGroups(t *testing.T) {
 	if status, raw := s.Do("DELETE", "/topics/orders", nil); status != http.StatusNoContent {
 		t.Fatalf("delete topic: %d %s", status, raw)
 	}
-	waitFor(t, "the deletion", func() bool { a.heartbeat(); return len(a.owned["orders"]) == 0 })
+	testkit.Eventually(t, 10*time.Second, func() bool { a.heartbeat(); return len(a.owned["orders"]) == 0 }, "the deletion")
 	if got := getOffsets(t, s, "g"); got["orders"] != nil {
 		t.Fatalf("offsets of the deleted topic kept: %v", got)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/http"
-	"slices"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -63,11 +62,16 @@ func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	resp, err := s.b.JoinGroup(id, req, peerHost(r))
+	maxSession, maxRebalance := s.b.MaxGroupTimeouts()
+	p, err := joinParams(req, maxSession, maxRebalance)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	res, err := s.b.JoinGroup(id, p, peerHost(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, joinResponse(res))
 	return nil
 }
 
@@ -77,11 +81,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.Heartbeat(id, req, peerHost(r))
+	res, err := s.b.Heartbeat(id, heartbeatParams(req), peerHost(r))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, heartbeatResponse(res))
 	return nil
 }
 
@@ -107,7 +111,11 @@ func (s *Server) commitOffsets(w http.ResponseWriter, r *http.Request) error {
 	if err := s.allowMember(r, id, req.MemberID); err != nil {
 		return err
 	}
-	if err := s.b.CommitOffsets(id, req, peerHost(r)); err != nil {
+	p, err := commitParams(req)
+	if err != nil {
+		return err
+	}
+	if err := s.b.CommitOffsets(id, p, peerHost(r)); err != nil {
 		return err
 	}
 	return s.writeOffsets(w, id)
@@ -122,11 +130,11 @@ func (s *Server) groupOffsets(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) writeOffsets(w http.ResponseWriter, id string) error {
-	resp, err := s.b.GroupOffsets(id)
+	offsets, err := s.b.GroupOffsets(id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, api.OffsetsResponse{GroupID: id, Offsets: api.Offsets(offsets)})
 	return nil
 }
 
@@ -136,11 +144,15 @@ func (s *Server) resetOffsets(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.ResetOffsets(id, req)
+	p, err := resetParams(id, req)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, resp)
+	res, err := s.b.ResetOffsets(id, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, resetResponse(id, res))
 	return nil
 }
 
@@ -157,8 +169,12 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
-	list := s.b.Groups()
-	list.Groups = slices.DeleteFunc(list.Groups, func(g api.GroupDescription) bool { return !visible(r, kindGroup, g.GroupID) })
+	list := api.GroupList{Groups: []api.GroupDescription{}}
+	for _, g := range s.b.Groups() {
+		if visible(r, kindGroup, g.ID) {
+			list.Groups = append(list.Groups, groupDescription(g))
+		}
+	}
 	writeJSON(w, http.StatusOK, list)
 	return nil
 }
@@ -172,6 +188,6 @@ func (s *Server) describeGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, d)
+	writeJSON(w, http.StatusOK, groupDescription(d))
 	return nil
 }

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // The seed page's curl join answers the seed's JSON shape.
@@ -142,19 +144,14 @@ func TestRangeSeedLayouts(t *testing.T) {
 	// B crashes: only A and C heartbeat. After B's session timeout, the
 	// broker fences it on its own (no request needed) and rebalances.
 	crashed := time.Now()
-	deadline := crashed.Add(10 * time.Second)
-	for {
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
 		a.heartbeat()
 		c.heartbeat()
-		d := describeGroup(t, s, "g")
-		if len(d.Members) == 2 && d.State == api.GroupStateStable {
-			break
+		if d := describeGroup(t, s, "g"); len(d.Members) != 2 || d.State != api.GroupStateStable {
+			return fmt.Errorf("B never timed out: %+v", d)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("B never timed out: %+v", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if since := time.Since(crashed); since < time.Second {
 		t.Fatalf("B was removed %v after it stopped, before its 1 s session timeout", since)
 	}

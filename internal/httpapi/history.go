@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // Bounds of GET /groups/{group}/lag-history.
@@ -30,7 +32,7 @@ func (s *Server) lagHistory(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, http.StatusOK, lagHistory(id, h))
 	return nil
 }
 
@@ -39,11 +41,11 @@ func (s *Server) rebalanceHistory(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	h, err := s.b.RebalanceHistory(id)
+	rs, err := s.b.RebalanceHistory(id)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, h)
+	writeJSON(w, http.StatusOK, api.RebalanceHistory{GroupID: id, Rebalances: rebalances(rs)})
 	return nil
 }
 

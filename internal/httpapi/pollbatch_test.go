@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"net/http/httptest"
 	"testing"
 
@@ -127,11 +128,17 @@ func TestPollBatchesRoundTrip(t *testing.T) {
 	}
 }
 
-// varintLen agrees with what binary.AppendVarint writes.
-func TestVarintLen(t *testing.T) {
-	for _, x := range []int64{0, 1, -1, 63, -64, 64, -65, 1 << 20, -1 << 40, 1<<63 - 1, -1 << 63} {
-		if got, want := varintLen(x), len(binary.AppendVarint(nil, x)); got != want {
-			t.Fatalf("varintLen(%d) = %d, want %d", x, got, want)
-		}
+// The frame's bytes are those the answer's own encoder made before it
+// used package recordbatch.
+func TestPollFrameGoldenBytes(t *testing.T) {
+	run := []broker.Delivered{
+		{Topic: "orders", Partition: 3, DeliveryCount: 2, Record: commitlog.Record{Offset: 1234, Key: []byte("k"), Value: []byte("v"),
+			Timestamp: 1700000000100, Attributes: 1, Headers: []commitlog.Header{{Key: "a", Value: []byte("1")}, {Key: "nil", Value: nil}}}},
+		{Topic: "orders", Partition: 3, DeliveryCount: 2, Record: commitlog.Record{Offset: 1235, Value: []byte{}, Timestamp: 1700000000050}},
+		{Topic: "orders", Partition: 3, DeliveryCount: 2, Record: commitlog.Record{Offset: 1236, Key: []byte{}, Timestamp: 1700000000300}},
+	}
+	const want = "000000030000000200066f72646572730000005e00000000000004d200000052ffffffff020a8f11140000000000020000018bcfe568640000018bcfe5692cffffffffffffffffffffffffffff0000000322010000026b02760402610231066e696c010c0063020100000e00900304000100"
+	if got := hex.EncodeToString(appendPollFrame(nil, run)); got != want {
+		t.Fatalf("frame\n%s, want\n%s", got, want)
 	}
 }

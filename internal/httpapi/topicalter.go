@@ -20,7 +20,11 @@ func (s *Server) alterTopic(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
-	info, err := s.b.AlterTopic(name, req)
+	change, err := topicChange(req)
+	if err != nil {
+		return err
+	}
+	info, err := s.b.AlterTopic(name, change)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,11 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, actAdmin, kindTopic, req.Name); err != nil {
 		return err
 	}
-	info, err := s.b.CreateTopic(req)
+	spec, err := topicSpec(req)
+	if err != nil {
+		return err
+	}
+	info, err := s.b.CreateTopic(spec)
 	if err != nil {
 		return err
 	}

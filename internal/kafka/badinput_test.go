@@ -42,7 +42,7 @@ func TestBadInputClosesTheConnection(t *testing.T) {
 	}
 	for name, b := range closes {
 		t.Run(name, func(t *testing.T) {
-			c, err := net.Dial("tcp", p.kafka)
+			c, err := net.Dial("tcp", p.Kafka)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestBadInputClosesTheConnection(t *testing.T) {
 		})
 	}
 	t.Run("ApiVersions v99 answered in v0", func(t *testing.T) {
-		c, err := net.Dial("tcp", p.kafka)
+		c, err := net.Dial("tcp", p.Kafka)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func TestBadInputClosesTheConnection(t *testing.T) {
 // An idle connection is closed after --kafka-idle-timeout.
 func TestIdleConnectionClosed(t *testing.T) {
 	p := start(t, "--kafka-idle-timeout", "300ms")
-	c, err := net.Dial("tcp", p.kafka)
+	c, err := net.Dial("tcp", p.Kafka)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func BenchmarkKgo(b *testing.B) {
 		{"goqueue", func(b *testing.B) string {
 			p := start(b)
 			createTopic(b, p.client(b), "bench", 6)
-			return p.kafka
+			return p.Kafka
 		}},
 		{"kfake", func(b *testing.B) string {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "bench"))

@@ -64,7 +64,7 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		// Assignment is what the member was told it owns, as in Kafka
 		// without the partitions it is still releasing; the target is its
 		// share once the group settles.
-		dm.Assignment, dm.TargetAssignment = s.topicPartitions(m.AssignedPartitions), s.topicPartitions(m.TargetPartitions)
+		dm.Assignment, dm.TargetAssignment = s.topicPartitions(m.Assigned), s.topicPartitions(m.Target)
 		if version >= 1 {
 			dm.MemberType = memberTypeConsumer
 		}
@@ -75,7 +75,7 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 
 // topicPartitions is an assignment in ConsumerGroupDescribe's shape, topics
 // by ID and name, sorted.
-func (s *Server) topicPartitions(a api.Assignment) kmsg.Assignment {
+func (s *Server) topicPartitions(a broker.Assignment) kmsg.Assignment {
 	out := kmsg.NewAssignment()
 	out.TopicPartitions = []kmsg.AssignmentTopicPartition{}
 	for _, name := range slices.Sorted(mapKeys(a)) {

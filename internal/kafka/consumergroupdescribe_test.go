@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 func consumerGroupDescribe(t *testing.T, cl *kgo.Client, version int16, groups ...string) []kmsg.ConsumerGroupDescribeResponseGroup {
@@ -44,13 +46,7 @@ func pollUntilWithin(t *testing.T, cl *kgo.Client, d time.Duration, stop func() 
 		}
 	}()
 	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(d)
-	for !stop() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not reached in %v", d)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testkit.Eventually(t, d, stop, "pollUntil's condition")
 }
 
 // ConsumerGroupDescribe shows a KIP-848 group run by kgo: its state, epoch
@@ -127,7 +123,7 @@ func TestConsumerGroupDescribeAfterDelete(t *testing.T) {
 	createTopic(t, admin, "cgd2", 1)
 	for _, via := range []string{"kafka", "http"} {
 		group := "again-" + via
-		cl, err := kgo.NewClient(kgo.SeedBrokers(p.kafka), kgo.ConsumerGroup(group), kgo.ConsumeTopics("cgd2"),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.ConsumerGroup(group), kgo.ConsumeTopics("cgd2"),
 			kgo.ServerSideBalancer(), kgo.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
@@ -139,7 +135,7 @@ func TestConsumerGroupDescribeAfterDelete(t *testing.T) {
 		}
 	}
 	admin.Close()
-	p.restart()
+	p.Restart()
 	admin = p.client(t)
 	for _, via := range []string{"kafka", "http"} {
 		group := "again-" + via

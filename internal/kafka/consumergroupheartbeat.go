@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
 // KIP-848 member epochs with a meaning of their own.
@@ -50,8 +52,8 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		resp.MemberID, resp.MemberEpoch = &req.MemberID, req.MemberEpoch
 		return resp, nil
 	case epochJoin:
-		jr := api.JoinRequest{MemberID: req.MemberID, Topics: req.SubscribedTopicNames,
-			RebalanceTimeoutMS: int64(req.RebalanceTimeoutMillis), Assignor: api.AssignorCooperativeSticky, ClientID: c.client}
+		jr := broker.JoinParams{MemberID: req.MemberID, Topics: req.SubscribedTopicNames,
+			RebalanceTimeout: time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond, Assignor: api.AssignorCooperativeSticky, ClientID: c.client}
 		if req.InstanceID != nil {
 			jr.InstanceID = *req.InstanceID
 		}
@@ -64,19 +66,19 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 			return fail(heartbeatCode(err), err)
 		}
 		resp.MemberID, resp.MemberEpoch = &res.MemberID, int32(res.Generation)
-		resp.HeartbeatIntervalMillis = int32(res.HeartbeatIntervalMS)
-		resp.Assignment = s.assignment(res.AssignedPartitions)
+		resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
+		resp.Assignment = s.assignment(res.Assigned)
 		return resp, nil
 	}
-	hr := api.HeartbeatRequest{MemberID: req.MemberID, Generation: int64(req.MemberEpoch)}
+	hr := broker.HeartbeatParams{MemberID: req.MemberID, Generation: int64(req.MemberEpoch)}
 	if req.Topics != nil {
-		hr.OwnedPartitions = api.Assignment{}
+		hr.Owned = broker.Assignment{}
 		for _, t := range req.Topics {
 			name, err := s.b.TopicByID(t.TopicID)
 			if err != nil {
 				continue // deleted since it was assigned: nothing to own
 			}
-			hr.OwnedPartitions[name] = t.Partitions
+			hr.Owned[name] = t.Partitions
 		}
 	}
 	res, err := s.b.Heartbeat(req.Group, hr, c.host)
@@ -84,8 +86,8 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		return fail(heartbeatCode(err), err)
 	}
 	resp.MemberID, resp.MemberEpoch = &req.MemberID, int32(res.Generation)
-	resp.HeartbeatIntervalMillis = int32(res.HeartbeatIntervalMS)
-	resp.Assignment = s.assignment(res.AssignedPartitions)
+	resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
+	resp.Assignment = s.assignment(res.Assigned)
 	return resp, nil
 }
 
@@ -104,7 +106,7 @@ func heartbeatCode(err error) int16 {
 
 // assignment names an assignment's topics by ID, as KIP-848 does. The full
 // assignment goes out on every answer; clients take it as it stands.
-func (s *Server) assignment(a api.Assignment) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
+func (s *Server) assignment(a broker.Assignment) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
 	out := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
 	out.Topics = []kmsg.ConsumerGroupHeartbeatResponseAssignmentTopic{}
 	for _, name := range slices.Sorted(mapKeys(a)) {

@@ -2,18 +2,20 @@ package kafka
 
 import (
 	"context"
+	"math"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
 // topicConfigs are the Kafka topic configs CreateTopics accepts, mapped to
 // GoQueue's topic settings. Any other config is INVALID_CONFIG: silently
 // ignoring a setting would surprise its author later.
-func applyTopicConfig(req *api.CreateTopicRequest, name string, value *string) bool {
+func applyTopicConfig(req *broker.TopicSpec, name string, value *string) bool {
 	if value == nil {
 		return true
 	}
@@ -23,10 +25,11 @@ func applyTopicConfig(req *api.CreateTopicRequest, name string, value *string) b
 		if err != nil {
 			return false
 		}
+		// The broker keeps retention in whole hours, rounded up: 0 ms
+		// (delete at once) is its shortest, one hour.
+		req.Retention = millis(max(n, 1))
 		if n < 0 {
-			req.RetentionHours = -1
-		} else {
-			req.RetentionHours = max((n+3_599_999)/3_600_000, 1)
+			req.Retention = -1
 		}
 	case "retention.bytes":
 		if err != nil {
@@ -42,7 +45,7 @@ func applyTopicConfig(req *api.CreateTopicRequest, name string, value *string) b
 		if err != nil {
 			return false
 		}
-		req.SegmentMS = n
+		req.SegmentAge = millis(n)
 	case "max.message.bytes":
 		if err != nil {
 			return false
@@ -54,6 +57,12 @@ func applyTopicConfig(req *api.CreateTopicRequest, name string, value *string) b
 		return false
 	}
 	return true
+}
+
+// millis is n ms as a duration, held within time.Duration's range.
+func millis(n int64) time.Duration {
+	const most = math.MaxInt64 / int64(time.Millisecond)
+	return time.Duration(min(max(n, -most), most)) * time.Millisecond
 }
 
 func (s *Server) createTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
@@ -68,7 +77,7 @@ func (s *Server) createTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 			st.ErrorCode, st.ErrorMessage = code, &msg
 			resp.Topics = append(resp.Topics, st)
 		}
-		creq := api.CreateTopicRequest{Name: rt.Topic}
+		creq := broker.TopicSpec{Name: rt.Topic}
 		switch {
 		case len(rt.ReplicaAssignment) > 0:
 			fail(kerr.InvalidReplicaAssignment.Code, "a single GoQueue broker places every partition itself")

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -36,5 +37,41 @@ func TestErrorCodes(t *testing.T) {
 	}
 	if !kerr.IsRetriable(kerr.ErrorForCode(errorCode(api.ErrStorageFull.Withf("x")))) {
 		t.Error("a full disk is not retriable over Kafka")
+	}
+}
+
+// TestErrorTableKafkaColumn: every row of the table names a Kafka code that
+// exists, never NONE; a retriable row is retriable over Kafka too (or the
+// client would give up on a disk that frees up), except STALE_GENERATION
+// and DUPLICATE_INSTANCE_ID, whose Kafka codes make the client rejoin
+// instead of retrying; and only codes no Kafka request can meet go out as
+// UNKNOWN_SERVER_ERROR.
+func TestErrorTableKafkaColumn(t *testing.T) {
+	unmapped := map[*api.Error]bool{ // no Kafka counterpart
+		api.ErrNotFound: true, api.ErrMethodNotAllowed: true, api.ErrUnsupportedMedia: true,
+		api.ErrForbidden: true, api.ErrTooManyRequests: true, api.ErrInternal: true,
+		api.ErrNoOffset: true, api.ErrNotInFlight: true, api.ErrDuplicateInstance: true,
+	}
+	rejoin := map[*api.Error]bool{api.ErrStaleGeneration: true, api.ErrDuplicateInstance: true}
+	for _, e := range api.Codes() {
+		if e.Kafka == 0 {
+			t.Errorf("%s: no Kafka code (0 is NONE)", e.Code)
+			continue
+		}
+		ke := kerr.ErrorForCode(e.Kafka)
+		var known *kerr.Error
+		if !errors.As(ke, &known) {
+			t.Errorf("%s: Kafka code %d is not a Kafka error", e.Code, e.Kafka)
+			continue
+		}
+		if got := errorCode(e.Withf("x")); got != e.Kafka {
+			t.Errorf("errorCode(%s) = %d, want the table's %d", e.Code, got, e.Kafka)
+		}
+		if (ke == kerr.UnknownServerError) != unmapped[e] {
+			t.Errorf("%s is said as %v; unmapped = %v", e.Code, ke, unmapped[e])
+		}
+		if e.Retriable && !unmapped[e] && !rejoin[e] && !kerr.IsRetriable(ke) {
+			t.Errorf("%s is retriable but its Kafka code %v is not", e.Code, ke)
+		}
 	}
 }

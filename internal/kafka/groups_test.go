@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // produceN produces n records with values "<prefix>-<i>" to topic.
@@ -76,11 +78,12 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 				}
 			})
 		}
-		for deadline := time.Now().Add(60 * time.Second); !done(); time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out; seen %d records", count())
+		testkit.EventuallyNil(t, 60*time.Second, func() error {
+			if done() {
+				return nil
 			}
-		}
+			return fmt.Errorf("seen %d records", count())
+		})
 	}
 	c1 := consumer("c1")
 	consume(func() bool { return count() >= 100 }, c1)
@@ -206,7 +209,7 @@ func describe(t *testing.T, cl *kgo.Client, group string) kmsg.DescribeGroupsRes
 
 func httpDo(t *testing.T, p *proc, method, path, body string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	req, err := http.NewRequest(method, p.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
@@ -24,7 +23,7 @@ func BenchmarkProduceInProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := br.CreateTopic(api.CreateTopicRequest{Name: "bench", Partitions: 6}); err != nil {
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "bench", Partitions: 6}); err != nil {
 		b.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

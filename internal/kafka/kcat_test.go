@@ -31,7 +31,7 @@ func (p *proc) kcat(t *testing.T, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, kcatPath(t), append([]string{"-b", p.kafka}, args...)...)
+	cmd := exec.CommandContext(ctx, kcatPath(t), append([]string{"-b", p.Kafka}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

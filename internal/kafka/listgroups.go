@@ -32,11 +32,11 @@ func (s *Server) listGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 		}
 	}
 	gs.mu.Unlock()
-	for _, d := range s.b.Groups().Groups {
+	for _, d := range s.b.Groups() {
 		if len(d.Members) > 0 {
-			add(d.GroupID, protocolTypeHTTP, "Stable")
+			add(d.ID, protocolTypeHTTP, "Stable")
 		} else {
-			add(d.GroupID, "consumer", "Empty")
+			add(d.ID, "consumer", "Empty")
 		}
 	}
 	return resp, nil

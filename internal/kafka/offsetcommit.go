@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
 // offsetCommit stores a group's offsets in the broker's group offset store,
@@ -21,7 +22,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.SetVersion(req.Version)
-	offsets := api.Offsets{}
+	offsets := broker.Offsets{}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			if offsets[t.Topic] == nil {
@@ -35,7 +36,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
 		// A KIP-848 member: the coordinator checks that it owns what it
 		// commits, in its epoch.
-		err := s.b.CommitOffsets(req.Group, api.CommitOffsetsRequest{MemberID: req.MemberID,
+		err := s.b.CommitOffsets(req.Group, broker.CommitParams{MemberID: req.MemberID,
 			Generation: int64(req.Generation), Offsets: offsets}, c.host)
 		code = commitCode(err)
 	case code == 0:

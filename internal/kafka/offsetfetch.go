@@ -21,7 +21,7 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	offsets := stored.Offsets
+	offsets := stored
 	want := req.Topics
 	if want == nil {
 		// All of them (v2+).

@@ -255,7 +255,7 @@ func TestIdempotentSequencesSurviveRestart(t *testing.T) {
 		t.Fatalf("publish over HTTP: %d %s", st, body)
 	}
 	cl.Close()
-	p.restart()
+	p.Restart()
 	cl = p.client(t)
 	run(cl, []step{
 		{"p0 retry of second", pids[0], 0, 2, []string{"d"}, 3, 0},

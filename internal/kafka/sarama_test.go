@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // saramaHandler records the values a member consumes and marks them.
@@ -47,7 +49,7 @@ func saramaGroups(t *testing.T, p *proc, vname string, version sarama.KafkaVersi
 	cfg.Version = version
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	prod, err := sarama.NewSyncProducer([]string{p.kafka}, cfg)
+	prod, err := sarama.NewSyncProducer([]string{p.Kafka}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +76,7 @@ func saramaGroups(t *testing.T, p *proc, vname string, version sarama.KafkaVersi
 			defer cancel()
 			var wg sync.WaitGroup
 			for range 2 {
-				g, err := sarama.NewConsumerGroup([]string{p.kafka}, "sarama-"+vname+"-"+name, gcfg)
+				g, err := sarama.NewConsumerGroup([]string{p.Kafka}, "sarama-"+vname+"-"+name, gcfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -90,15 +92,11 @@ func saramaGroups(t *testing.T, p *proc, vname string, version sarama.KafkaVersi
 					}
 				}()
 			}
-			for {
+			testkit.Within(60*time.Second, func() bool {
 				h.mu.Lock()
-				got := len(h.seen)
-				h.mu.Unlock()
-				if got == n || ctx.Err() != nil {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+				defer h.mu.Unlock()
+				return len(h.seen) == n || ctx.Err() != nil
+			})
 			cancel()
 			wg.Wait()
 			if len(h.seen) != n {

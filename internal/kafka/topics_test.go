@@ -35,7 +35,7 @@ func TestTopicIDsStable(t *testing.T) {
 		t.Fatalf("metadata %+v, want id %x and 2 partitions", mt, id)
 	}
 	cl.Close()
-	p.restart()
+	p.Restart()
 	cl = p.client(t)
 	if got := metadataTopic(t, cl, "ids").TopicID; got != id {
 		t.Fatalf("after a restart the ID is %x, want %x", got, id)

@@ -110,7 +110,7 @@ func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
 		for reason, n := range g.Rebalances.ByReason {
 			metric(c.rebalances, prometheus.CounterValue, float64(n), reason)
 		}
-		metric(c.rebalanceSeconds, prometheus.CounterValue, float64(g.Rebalances.TotalDurationMS)/1000)
+		metric(c.rebalanceSeconds, prometheus.CounterValue, g.Rebalances.TotalDuration.Seconds())
 		c.observeRebalancesLocked(g)
 
 		var topics []string // in first-seen order
@@ -159,13 +159,13 @@ func (c *groupCollector) observeRebalancesLocked(g *broker.GroupStats) {
 	last, seen := c.lastGen[g.Group]
 	newest := last
 	for _, r := range g.Rebalances.Recent {
-		if r.EndedAt == 0 {
+		if r.EndedAt.IsZero() {
 			continue // still open
 		}
 		if seen && r.Generation <= last {
 			break
 		}
-		c.durations.Observe(float64(r.DurationMS) / 1000)
+		c.durations.Observe(r.Duration.Seconds())
 		newest = max(newest, r.Generation)
 	}
 	c.lastGen[g.Group] = newest

@@ -13,13 +13,13 @@ import (
 func billing() []broker.GroupStats {
 	return []broker.GroupStats{{
 		Group: "billing", State: api.GroupStateReconciling, Generation: 3, Members: 2,
-		Rebalances: api.RebalanceStats{
+		Rebalances: broker.RebalanceStats{
 			Count: 3, ByReason: map[string]int64{"member_joined": 2, "member_left": 1},
-			TotalDurationMS: 1500, InProgress: true,
-			Recent: []api.Rebalance{
-				{Generation: 3, Reason: "member_left", StartedAt: 100},                               // open
-				{Generation: 2, Reason: "member_joined", StartedAt: 50, EndedAt: 60, DurationMS: 10}, // closed
-				{Generation: 1, Reason: "member_joined", StartedAt: 1, EndedAt: 3, DurationMS: 2000},
+			TotalDuration: 1500 * time.Millisecond, InProgress: true,
+			Recent: []broker.Rebalance{
+				{Generation: 3, Reason: "member_left", StartedAt: time.UnixMilli(100)},                                                                // open
+				{Generation: 2, Reason: "member_joined", StartedAt: time.UnixMilli(50), EndedAt: time.UnixMilli(60), Duration: 10 * time.Millisecond}, // closed
+				{Generation: 1, Reason: "member_joined", StartedAt: time.UnixMilli(1), EndedAt: time.UnixMilli(3), Duration: 2000 * time.Millisecond},
 			},
 		},
 		Partitions: []broker.GroupPartitionStats{
@@ -62,7 +62,7 @@ func TestGroupMetrics(t *testing.T) {
 	// A second scrape observes only what closed since.
 	want(t, scrape(t, m), `goqueue_group_rebalance_duration_seconds_count`, 2)
 	g := &src.groups[0]
-	g.Rebalances.Recent[0].EndedAt, g.Rebalances.Recent[0].DurationMS = 400, 300
+	g.Rebalances.Recent[0].EndedAt, g.Rebalances.Recent[0].Duration = time.UnixMilli(400), 300*time.Millisecond
 	g.Rebalances.InProgress = false
 	s = scrape(t, m)
 	want(t, s, `goqueue_group_rebalance_duration_seconds_count`, 3)

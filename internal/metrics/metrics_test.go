@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
@@ -72,7 +71,7 @@ func TestLogMetricsFromARealBroker(t *testing.T) {
 	want(t, before, "goqueue_topics", 0)
 	want(t, before, `goqueue_publish_duration_seconds_count{fsync="interval"}`, 0)
 
-	if _, err := b.CreateTopic(api.CreateTopicRequest{Name: "orders", Partitions: 2}); err != nil {
+	if _, err := b.CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
 	msgs := []broker.Message{

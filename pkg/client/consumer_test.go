@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -54,17 +55,16 @@ func newConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 // waitLag polls the group description until its lag is zero.
 func waitLag(t *testing.T, c *client.Client, group string) *api.GroupDescription {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		g, err := c.Group(context.Background(), group)
+	var g *api.GroupDescription
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
+		var err error
+		g, err = c.Group(context.Background(), group)
 		if err == nil && g.Lag == 0 {
-			return g
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: lag never reached 0: %+v, %v", group, g, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Errorf("group %s: lag never reached 0: %+v, %v", group, g, err)
+	})
+	return g
 }
 
 func TestConsumerReadsEverythingAndCommits(t *testing.T) {

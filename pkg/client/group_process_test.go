@@ -17,11 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
-	"go.uber.org/goleak"
 )
 
 // Environment of a worker process: the test binary run again as one
@@ -213,14 +215,9 @@ func TestGroupOfProcessesSurvivesSIGKILL(t *testing.T) {
 	mu.Lock()
 	for id, p := range procs {
 		// SIGTERM before the worker handles it would kill it, not close it.
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-			if _, err := os.Stat(ready[p]); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				mu.Unlock() // the cleanup kills the workers
-				t.Fatalf("worker %d never got ready to handle SIGTERM", id)
-			}
+		if !testkit.Within(time.Minute, func() bool { _, err := os.Stat(ready[p]); return err == nil }) {
+			mu.Unlock() // the cleanup kills the workers
+			t.Fatalf("worker %d never got ready to handle SIGTERM", id)
 		}
 		_ = p.Process.Signal(syscall.SIGTERM)
 		if err := p.Wait(); err != nil {
@@ -257,14 +254,12 @@ func TestGroupOfProcessesSurvivesSIGKILL(t *testing.T) {
 	// The survivors left; a worker SIGKILLed less than a session timeout
 	// ago is still a member until the broker fences it.
 	var g *api.GroupDescription
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	testkit.Within(10*time.Second, func() bool {
 		if g, err = admin.Group(ctx, "workers"); err != nil {
 			t.Fatal(err)
 		}
-		if g.State == api.GroupStateEmpty || time.Now().After(deadline) {
-			break
-		}
-	}
+		return g.State == api.GroupStateEmpty
+	})
 	if g.State != api.GroupStateEmpty || g.Lag != 0 {
 		t.Fatalf("after graceful stop: state %s lag %d", g.State, g.Lag)
 	}
@@ -305,15 +300,11 @@ func readSpans(t *testing.T, path string, w int, seen []bool, byPart map[int32][
 // committed.
 func waitLagWithin(t *testing.T, c *client.Client, group string, d time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
+	testkit.EventuallyNil(t, d, func() error {
 		g, err := c.Group(context.Background(), group)
 		if err == nil && g.Lag == 0 && len(g.Partitions) > 0 {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("group %s: lag never reached 0: %+v, %v", group, g, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("group %s: lag never reached 0: %+v, %v", group, g, err)
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -65,7 +66,7 @@ func TestHandBackFallsBackOnOlderBrokers(t *testing.T) {
 	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}, PollWait: 10 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for {
+	testkit.Eventually(t, 10*time.Second, func() bool {
 		msgs, err := cons.Poll(ctx, 10)
 		if err != nil {
 			t.Fatalf("poll: %v", err)
@@ -74,13 +75,9 @@ func TestHandBackFallsBackOnOlderBrokers(t *testing.T) {
 			t.Fatalf("poll handed out %+v of a released partition", msgs[0])
 		}
 		mu.Lock()
-		done := len(plain) > 0
-		mu.Unlock()
-		if done {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(plain) > 0
+	}, "a plain nack after the refused release")
 	mu.Lock()
 	defer mu.Unlock()
 	r := plain[0]

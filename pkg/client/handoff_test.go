@@ -11,6 +11,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -75,12 +76,9 @@ func crashRound(t *testing.T, srv *brokertest.Server, admin *client.Client, roun
 		}
 	}()
 	defer func() { cancel(); wg.Wait() }()
-	for len(survivor.Assignment()[topic]) != 2 {
-		if ctx.Err() != nil {
-			t.Fatalf("round %d: survivor never owned both partitions", round)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	ctxLeft := func() time.Duration { dl, _ := ctx.Deadline(); return time.Until(dl) }
+	testkit.Eventually(t, ctxLeft(), func() bool { return len(survivor.Assignment()[topic]) == 2 },
+		"round %d: survivor to own both partitions", round)
 
 	// The victim, a raw HTTP member, joins and heartbeats until the
 	// survivor has released a partition to it.
@@ -89,14 +87,17 @@ func crashRound(t *testing.T, srv *brokertest.Server, admin *client.Client, roun
 		t.Fatalf("round %d: victim join: %d", round, st)
 	}
 	gen, owned := join.Generation, join.AssignedPartitions
-	for len(owned[topic]) == 0 {
+	testkit.Eventually(t, ctxLeft(), func() bool {
+		if len(owned[topic]) > 0 {
+			return true
+		}
 		var hb api.HeartbeatResponse
 		if st := srv.DoJSON(http.MethodPost, "/groups/"+group+"/heartbeat", api.HeartbeatRequest{MemberID: join.MemberID, Generation: gen, OwnedPartitions: owned}, &hb); st != http.StatusOK {
 			t.Fatalf("round %d: victim heartbeat: %d", round, st)
 		}
 		gen, owned = hb.Generation, hb.AssignedPartitions
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(owned[topic]) > 0
+	}, "round %d: the survivor to release a partition to the victim", round)
 	p := owned[topic][0]
 	var want []string
 	for i := range 3 {
@@ -107,17 +108,20 @@ func crashRound(t *testing.T, srv *brokertest.Server, admin *client.Client, roun
 		}
 	}
 	var held api.PollResponse
-	for len(held.Messages) < 3 {
+	testkit.Eventually(t, ctxLeft(), func() bool {
 		var more api.PollResponse
 		if st := srv.DoJSON(http.MethodPost, "/groups/"+group+"/poll", api.PollRequest{MemberID: join.MemberID, Generation: gen, MaxMessages: 10, WaitMS: 100}, &more); st != http.StatusOK {
 			t.Fatalf("round %d: victim poll: %d", round, st)
 		}
 		held.Messages = append(held.Messages, more.Messages...)
-	}
-	crashed := time.Now() // the victim falls silent holding three messages
-
-	for {
+		return len(held.Messages) >= 3
+	}, "round %d: the victim to be handed its 3 messages", round)
+	// The victim falls silent holding three messages. The survivor gets
+	// them within 15 s: far below the minute of visibility timeout that a
+	// dropped message would wait out; far above the 300 ms session timeout.
+	testkit.EventuallyNil(t, 15*time.Second, func() error {
 		mu.Lock()
+		defer mu.Unlock()
 		n := 0
 		for _, v := range want {
 			if g, ok := received[v]; ok {
@@ -129,15 +133,9 @@ func crashRound(t *testing.T, srv *brokertest.Server, admin *client.Client, roun
 				}
 			}
 		}
-		mu.Unlock()
-		if n == len(want) {
-			break
+		if n < len(want) {
+			return fmt.Errorf("round %d: the survivor got %d of the victim's %d messages after the crash", round, n, len(want))
 		}
-		// Far below the minute of visibility timeout that a dropped
-		// message would wait out; far above the 300 ms session timeout.
-		if time.Since(crashed) > 15*time.Second {
-			t.Fatalf("round %d: the survivor got %d of the victim's %d messages %v after the crash", round, n, len(want), time.Since(crashed))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

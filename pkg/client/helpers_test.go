@@ -2,11 +2,12 @@ package client_test
 
 import (
 	"encoding/json"
-	"hash/crc32"
 	"net/http"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
@@ -26,9 +27,6 @@ func validBatch(t *testing.T) []byte {
 	raw := b.AppendTo(nil)
 	b.Length = int32(len(raw) - 12)
 	raw = b.AppendTo(nil)
-	crc := crcC(raw[21:])
-	raw[17], raw[18], raw[19], raw[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+	recordbatch.SetCRC(raw)
 	return raw
 }
-
-func crcC(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }

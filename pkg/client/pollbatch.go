@@ -6,13 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // errPollBatches reports a binary poll answer (api.PollBatchesContentType)
@@ -62,10 +61,7 @@ func mediaType(contentType string) string {
 // Layout of one frame of a binary poll answer before its batch:
 // partition int32 | delivery_count int32 | topic_len uint16 | topic | batch_len int32.
 const (
-	frameFixedLen   = 4 + 4 + 2
-	batchNumRecsAt  = 57 // int32 NumRecords in a RecordBatch v2 header
-	minRecordLen    = 7  // length, attributes, two deltas, key, value, header count: a byte each
-	batchCompressed = 0x07
+	frameFixedLen = 4 + 4 + 2
 	// recordAttrJSON marks a record whose value was published as a JSON
 	// value (api.PollBatchesContentType).
 	recordAttrJSON = 0x01
@@ -81,11 +77,7 @@ func decodePollBatches(body []byte) ([]*Message, error) {
 		return nil, err
 	}
 	msgs := make([]Message, 0, n)
-	var (
-		batch kmsg.RecordBatch
-		rec   kmsg.Record
-		topic string // the previous frame's, reused while frames repeat it
-	)
+	var topic string // the previous frame's, reused while frames repeat it
 	for len(body) > 0 {
 		f, rest, err := nextFrame(body)
 		if err != nil {
@@ -95,7 +87,7 @@ func decodePollBatches(body []byte) ([]*Message, error) {
 		if topic != string(f.topic) { // compiles to a comparison, no allocation
 			topic = string(f.topic)
 		}
-		if msgs, err = appendBatch(msgs, &batch, &rec, f, topic); err != nil {
+		if msgs, err = appendBatch(msgs, f, topic); err != nil {
 			return nil, err
 		}
 	}
@@ -132,7 +124,7 @@ func nextFrame(b []byte) (pollFrame, []byte, error) {
 	f.topic, b = b[:tl], b[tl:]
 	bl := int64(int32(be.Uint32(b)))
 	b = b[4:]
-	if bl < batchHeaderLen || bl > int64(len(b)) {
+	if bl < recordbatch.HeaderLen || bl > int64(len(b)) {
 		return f, nil, fmt.Errorf("%w: batch of %d bytes in %d", errPollBatches, bl, len(b))
 	}
 	f.batch, b = b[:bl:bl], b[bl:]
@@ -149,50 +141,43 @@ func countPollRecords(body []byte) (int, error) {
 			return 0, err
 		}
 		body = rest
-		claimed := int(max(int32(binary.BigEndian.Uint32(f.batch[batchNumRecsAt:])), 0))
-		n += min(claimed, (len(f.batch)-batchHeaderLen)/minRecordLen)
+		claimed := int(max(recordbatch.NumRecords(f.batch), 0))
+		n += min(claimed, (len(f.batch)-recordbatch.HeaderLen)/recordbatch.MinRecordLen)
 	}
 	return n, nil
 }
 
 // appendBatch checks the batch of f and appends its records as messages.
-func appendBatch(msgs []Message, batch *kmsg.RecordBatch, rec *kmsg.Record, f pollFrame, topic string) ([]Message, error) {
-	if err := batch.ReadFrom(f.batch); err != nil {
+// A control batch (transaction markers) holds no messages: it is skipped.
+func appendBatch(msgs []Message, f pollFrame, topic string) ([]Message, error) {
+	h, err := recordbatch.CheckFrame(f.batch)
+	switch {
+	case err != nil:
+		return msgs, fmt.Errorf("%w: %v", errPollBatches, err)
+	case h.Compression() != recordbatch.None:
+		return msgs, fmt.Errorf("%w: compressed batch", errPollBatches)
+	case h.Control():
+		return msgs, nil
+	}
+	it, err := recordbatch.NewIter(f.batch, len(f.batch))
+	if err != nil {
 		return msgs, fmt.Errorf("%w: %v", errPollBatches, err)
 	}
-	switch {
-	case batch.Magic != 2:
-		return msgs, fmt.Errorf("%w: batch magic %d", errPollBatches, batch.Magic)
-	case batch.Attributes&batchCompressed != 0:
-		return msgs, fmt.Errorf("%w: compressed batch", errPollBatches)
-	case int(batch.Length) != len(f.batch)-batchLenEnd:
-		return msgs, fmt.Errorf("%w: batch length %d in a frame of %d", errPollBatches, batch.Length, len(f.batch))
-	case uint32(batch.CRC) != crc32.Checksum(f.batch[batchAttrsAt:], castagnoli):
-		return msgs, fmt.Errorf("%w: batch CRC mismatch", errPollBatches)
-	}
-	recs := batch.Records
-	for range batch.NumRecords {
-		l, n := binary.Varint(recs)
-		if n <= 0 || l < 0 || l > int64(len(recs)-n) {
-			return msgs, fmt.Errorf("%w: record length", errPollBatches)
-		}
-		if err := rec.ReadFrom(recs[:n+int(l)]); err != nil {
-			return msgs, fmt.Errorf("%w: record: %v", errPollBatches, err)
-		}
-		recs = recs[n+int(l):]
+	var v recordbatch.View
+	for it.Next(&v) {
 		msgs = append(msgs, Message{
 			Topic:         topic,
 			Partition:     f.partition,
-			Offset:        batch.FirstOffset + int64(rec.OffsetDelta),
-			Key:           rec.Key,
-			Value:         valueOf(rec.Attributes, rec.Value),
-			Headers:       headersOf(rec.Headers),
-			Timestamp:     time.UnixMilli(batch.FirstTimestamp + rec.TimestampDelta64),
+			Offset:        h.BaseOffset + int64(v.OffsetDelta),
+			Key:           v.Key,
+			Value:         valueOf(v.Attributes, v.Value),
+			Headers:       headersOf(&v),
+			Timestamp:     time.UnixMilli(h.FirstTimestamp + v.TimestampDelta),
 			DeliveryCount: int(f.deliveryCount),
 		})
 	}
-	if len(recs) != 0 {
-		return msgs, fmt.Errorf("%w: %d bytes after the batch's %d records", errPollBatches, len(recs), batch.NumRecords)
+	if err := it.Err(); err != nil {
+		return msgs, fmt.Errorf("%w: %v", errPollBatches, err)
 	}
 	return msgs, nil
 }
@@ -223,13 +208,16 @@ func valueOf(attrs int8, v []byte) []byte {
 
 // headersOf is the map the JSON answer makes of hs: the last of equal keys
 // wins; nil when there are none.
-func headersOf(hs []kmsg.Header) map[string]string {
-	if len(hs) == 0 {
+func headersOf(v *recordbatch.View) map[string]string {
+	if v.NumHeaders() == 0 {
 		return nil
 	}
-	m := make(map[string]string, len(hs))
-	for _, h := range hs {
-		m[h.Key] = string(h.Value)
+	m := make(map[string]string, v.NumHeaders())
+	for hs := v.Headers(); ; {
+		k, val, ok := hs.Next()
+		if !ok {
+			return m
+		}
+		m[string(k)] = string(val)
 	}
-	return m
 }

@@ -3,7 +3,6 @@ package client
 import (
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"maps"
 	"slices"
 	"testing"
@@ -12,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // testFrame is one frame of a binary poll answer as a test writes it.
@@ -40,11 +41,16 @@ func appendTestFrame(dst []byte, f testFrame) []byte {
 	}
 	b.Length = int32(len(b.AppendTo(nil)) - 12)
 	batch := b.AppendTo(nil)
-	binary.BigEndian.PutUint32(batch[17:], crc32.Checksum(batch[21:], crc32.MakeTable(crc32.Castagnoli)))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(f.partition))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(f.deliveries))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(f.topic)))
-	dst = append(dst, f.topic...)
+	recordbatch.SetCRC(batch)
+	return appendRawFrame(dst, f.topic, f.partition, f.deliveries, batch)
+}
+
+// appendRawFrame appends a frame of batch.
+func appendRawFrame(dst []byte, topic string, partition, deliveries int32, batch []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(partition))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(deliveries))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(topic)))
+	dst = append(dst, topic...)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(batch)))
 	return append(dst, batch...)
 }
@@ -87,6 +93,16 @@ func TestDecodePollBatches(t *testing.T) {
 	}
 }
 
+// A control batch (a transaction marker) is no message: it is skipped.
+func TestDecodePollBatchesSkipsControlBatches(t *testing.T) {
+	marker := recordbatch.BuildMarker(nil, recordbatch.Header{BaseOffset: 42, ProducerID: 1}, recordbatch.ControlCommit, 0, 1_700_000_000_000)
+	body := appendRawFrame(twoFrames(), "orders", 3, 1, marker)
+	got, err := decodePollBatches(body)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("%d messages, %v; want the 3 of the data batches", len(got), err)
+	}
+}
+
 func TestDecodePollBatchesRejects(t *testing.T) {
 	good := twoFrames()
 	batchAt := 4 + 4 + 2 + len("orders") + 4 // where the first frame's batch starts
@@ -99,11 +115,11 @@ func TestDecodePollBatchesRejects(t *testing.T) {
 		{"topic past the end", mutate(func(b []byte) []byte { binary.BigEndian.PutUint16(b[8:], 5000); return b })},
 		{"negative batch length", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[batchAt-4:], 0xffffffff); return b })},
 		{"batch past the end", good[:len(good)-1]},
-		{"bad CRC", mutate(func(b []byte) []byte { b[batchAt+batchHeaderLen+3] ^= 1; return b })},
+		{"bad CRC", mutate(func(b []byte) []byte { b[batchAt+recordbatch.HeaderLen+3] ^= 1; return b })},
 		{"magic 1", mutate(func(b []byte) []byte { b[batchAt+16] = 1; return b })},
 		{"compressed", mutate(func(b []byte) []byte { b[batchAt+22] = 1; return refreshCRC(b, batchAt) })},
-		{"more records claimed", mutate(func(b []byte) []byte { b[batchAt+batchNumRecsAt+3] = 3; return refreshCRC(b, batchAt) })},
-		{"fewer records claimed", mutate(func(b []byte) []byte { b[batchAt+batchNumRecsAt+3] = 1; return refreshCRC(b, batchAt) })},
+		{"more records claimed", mutate(func(b []byte) []byte { b[batchAt+recordbatch.OffRecordCount+3] = 3; return refreshCRC(b, batchAt) })},
+		{"fewer records claimed", mutate(func(b []byte) []byte { b[batchAt+recordbatch.OffRecordCount+3] = 1; return refreshCRC(b, batchAt) })},
 		{"batch length disagrees", mutate(func(b []byte) []byte { b[batchAt+11]--; return b })},
 	}
 	for _, tt := range tests {
@@ -119,9 +135,8 @@ func TestDecodePollBatchesRejects(t *testing.T) {
 
 // refreshCRC sets the CRC of the batch at b[at:] after a test changed it.
 func refreshCRC(b []byte, at int) []byte {
-	batch := b[at:]
-	n := int(binary.BigEndian.Uint32(batch[batchLenEnd-4:])) + batchLenEnd
-	binary.BigEndian.PutUint32(batch[batchCRCAt:], crc32.Checksum(batch[batchAttrsAt:n], castagnoli))
+	n, _ := recordbatch.Len(b[at:])
+	recordbatch.SetCRC(b[at : at+n])
 	return b
 }
 
@@ -172,7 +187,7 @@ func FuzzDecodePollBatches(f *testing.F) {
 			}
 			return
 		}
-		if len(msgs) > len(body)/minRecordLen {
+		if len(msgs) > len(body)/recordbatch.MinRecordLen {
 			t.Fatalf("%d messages from %d bytes", len(msgs), len(body))
 		}
 		var again []byte

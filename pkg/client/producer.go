@@ -9,16 +9,15 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // ErrClosed is returned by calls on a Producer or Consumer after Close.
 var ErrClosed = errors.New("client: closed")
 
-// Header is one message header.
-type Header struct {
-	Key   string
-	Value []byte
-}
+// Header is one message header. It is the batch codec's type, so
+// records are encoded without converting their headers.
+type Header = recordbatch.RecordHeader
 
 // Record is a message to publish.
 type Record struct {
@@ -120,8 +119,8 @@ type partKey struct {
 // request is one POST of frames for one topic.
 type request struct {
 	topic   string
-	parts   []int32                 // frame order
-	batches map[int32]*batchBuilder // per partition
+	parts   []int32                        // frame order
+	batches map[int32]*recordbatch.Builder // per partition
 	cbs     map[int32][]func(Position, error)
 	bytes   int
 	opened  time.Time
@@ -240,7 +239,7 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	}
 	r := ts0.open
 	if r == nil {
-		r = &request{topic: topic, batches: make(map[int32]*batchBuilder), cbs: make(map[int32][]func(Position, error)), opened: time.Now()}
+		r = &request{topic: topic, batches: make(map[int32]*recordbatch.Builder), cbs: make(map[int32][]func(Position, error)), opened: time.Now()}
 		ts0.open = r
 		p.signal() // run must learn of the linger deadline
 	}
@@ -250,14 +249,18 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		if cap(buf) < ts0.batchHint {
 			buf = make([]byte, 0, ts0.batchHint)
 		}
-		b = newBatchBuilder(buf)
+		if cap(buf) < recordbatch.HeaderLen {
+			buf = make([]byte, 0, 4096)
+		}
+		b = new(recordbatch.Builder)
+		b.Reset(buf)
 		r.batches[part] = b
 		r.parts = append(r.parts, part)
 	}
-	before := b.size()
-	b.add(rec.Key, rec.Value, rec.Headers, ts)
+	before := b.Len()
+	b.Add(0, ts, rec.Key, rec.Value, rec.Headers)
 	r.cbs[part] = append(r.cbs[part], cb)
-	grew := b.size() - before
+	grew := b.Len() - before
 	r.bytes += grew
 	p.buffered += grew
 	if r.bytes >= p.cfg.BatchBytes {
@@ -327,7 +330,7 @@ func (p *Producer) sealLocked(ts *topicState) {
 	}
 	largest := 0
 	for _, b := range ts.open.batches {
-		largest = max(largest, b.size())
+		largest = max(largest, b.Len())
 	}
 	ts.batchHint = largest + largest/8
 	p.sealed++

@@ -11,6 +11,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -136,20 +137,17 @@ func (r *rebalanceRig) revoked(a api.Assignment) {
 // waitBalanced waits until the group is stable with every live member
 // owning its share of the 6 partitions and no partition without an owner.
 func (r *rebalanceRig) waitBalanced(within time.Duration) {
-	deadline := time.Now().Add(within)
-	for {
+	r.tb.Helper()
+	testkit.EventuallyNil(r.tb, within, func() error {
 		r.mu.Lock()
 		n, unowned := len(r.members), len(r.revokedAt)
 		r.mu.Unlock()
 		g, err := r.admin.Group(context.Background(), r.group)
 		if err == nil && g.State == api.GroupStateStable && len(g.Members) == n && unowned == 0 && r.shared(g) {
-			return
+			return nil
 		}
-		if time.Now().After(deadline) {
-			r.tb.Fatalf("%s: group not balanced over %d members after %v: %+v (%v)", r.assignor, n, within, g, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return fmt.Errorf("%s: group not balanced over %d members: %+v (%v)", r.assignor, n, g, err)
+	})
 }
 
 func (r *rebalanceRig) shared(g *api.GroupDescription) bool {

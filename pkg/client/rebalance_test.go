@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -101,18 +102,15 @@ func TestConsumersSharePartitionsCooperatively(t *testing.T) {
 	}
 	wg.Add(1)
 	go consume("first", done)
-	for own.count("first") != 4 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, func() bool { return own.count("first") == 4 }, "first to own all 4 partitions")
 	wg.Add(1)
 	go consume("second", done)
-	deadline := time.Now().Add(10 * time.Second)
-	for own.count("first") != 2 || own.count("second") != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no 2/2 split: first %d, second %d", own.count("first"), own.count("second"))
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
+		if f, s := own.count("first"), own.count("second"); f != 2 || s != 2 {
+			return fmt.Errorf("no 2/2 split: first %d, second %d", f, s)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	wg.Wait()
 	if !done() {
 		t.Fatalf("processed %d of 4000", len(seen))
@@ -197,19 +195,16 @@ func TestNackRedeliversAndDeadLetters(t *testing.T) {
 	if err := cons.CommitContext(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	testkit.EventuallyNil(t, 5*time.Second, func() error {
 		msgs, _, err := c.Fetch(ctx, "orders.dlq", 0, client.FetchOptions{})
-		if err == nil && len(msgs) == 1 {
-			if string(msgs[0].Value) != "m1" || msgs[0].Headers["goqueue-dlq-last-error"] != "bad order" {
-				t.Fatalf("dead letter %s with headers %v", msgs[0].Value, msgs[0].Headers)
-			}
-			break
+		if err != nil || len(msgs) != 1 {
+			return fmt.Errorf("no dead letter: %v %v", msgs, err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no dead letter: %v %v", msgs, err)
+		if string(msgs[0].Value) != "m1" || msgs[0].Headers["goqueue-dlq-last-error"] != "bad order" {
+			t.Fatalf("dead letter %s with headers %v", msgs[0].Value, msgs[0].Headers)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestLostMemberRejoins restarts the broker under a consumer: the broker no

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // run is the producer's dispatcher: it starts the send of each sealed
@@ -125,7 +126,7 @@ func (p *Producer) send(r *request) {
 	body := p.takeBufLocked()
 	p.mu.Unlock()
 	for _, part := range r.parts {
-		body = api.AppendFrame(body, part, r.batches[part].seal())
+		body = api.AppendFrame(body, part, r.batches[part].Finish(recordbatch.NewHeader(0))) // the broker assigns offsets
 	}
 	var resp api.PublishResponse
 	// A request already accepted must be answered even when the producer is
@@ -156,7 +157,7 @@ func (p *Producer) send(r *request) {
 	p.signal() // a request waiting for these partitions may go now
 	p.putBufLocked(body)
 	for _, b := range r.batches {
-		p.putBufLocked(b.buf)
+		p.putBufLocked(b.Bytes())
 	}
 	p.buffered -= r.bytes
 	delete(p.pending, r.seq)

@@ -65,13 +65,13 @@ func TestBatchStartsAtHint(t *testing.T) {
 	}
 	first := p.ready[0].batches[0]
 	hint := p.topics["t"].batchHint
-	if hint < first.size() || hint > first.size()*2 {
-		t.Fatalf("hint %d after a batch of %d bytes", hint, first.size())
+	if hint < first.Len() || hint > first.Len()*2 {
+		t.Fatalf("hint %d after a batch of %d bytes", hint, first.Len())
 	}
 	if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cap(p.topics["t"].open.batches[0].buf); got < hint {
+	if got := cap(p.topics["t"].open.batches[0].Bytes()); got < hint {
 		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
 	}
 }

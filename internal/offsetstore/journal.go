@@ -1,8 +1,7 @@
-package broker
+package offsetstore
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -10,11 +9,9 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-
-	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
-// journal is the write-ahead file of the offset store under fsync=interval
+// journal is the write-ahead file of the Store under fsync=interval
 // and never. An ack's offsets are one write(2) to it (in the OS, so they
 // survive a process crash) and are checkpointed into offsets.db, with its
 // fsyncs, every interval in the background. offsets.db is therefore always
@@ -26,29 +23,21 @@ import (
 // commits the ops of file n, and removes file n after. Open replays every
 // file left, in order, into offsets.db: ops carry seq and are idempotent.
 //
-// Frame: length uint32 | CRC-32C of the payload uint32 | payload (JSON of
-// []journalOp). A torn or corrupt frame ends the file's replay.
+// Frame: length uint32 | CRC-32C of the payload uint32 | payload (the ops,
+// see codec.go). A torn or corrupt frame ends the file's replay.
 type journal struct {
 	dir string // immutable
 
-	mu  sync.Mutex    // guards every field below
-	f   *os.File      // the current file
-	n   uint64        // the current file's number
-	ops []offsetWrite // written to files ≤ n since the last checkpoint, in order
-	old []string      // files whose ops are in ops, to remove at the next checkpoint
-}
-
-// journalOp is one offsetWrite as the journal stores it.
-type journalOp struct {
-	Group     string       `json:"g"`
-	Topic     string       `json:"t,omitempty"`
-	Partition int32        `json:"p,omitempty"`
-	Offset    storedOffset `json:"o"`
-	Del       bool         `json:"d,omitempty"`
-	DelGroup  bool         `json:"dg,omitempty"`
+	mu  sync.Mutex // guards every field below
+	f   *os.File   // the current file
+	n   uint64     // the current file's number
+	ops []op       // written to files ≤ n since the last checkpoint, in order
+	old []string   // files whose ops are in ops, to remove at the next checkpoint
 }
 
 const journalFrameHeader = 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func journalName(n uint64) string { return fmt.Sprintf("offsets-%016d.journal", n) }
 
@@ -75,32 +64,35 @@ func journalFiles(dir string) ([]string, uint64, error) {
 
 // readJournal returns the ops of one journal file up to its first torn or
 // corrupt frame.
-func readJournal(path string) ([]offsetWrite, error) {
+func readJournal(path string) ([]op, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var out []offsetWrite
+	return parseJournal(b), nil
+}
+
+// parseJournal returns the ops of a journal file's bytes up to the first
+// torn or corrupt frame. The bytes come from disk: anything may be there.
+func parseJournal(b []byte) []op {
+	var out []op
 	for len(b) >= journalFrameHeader {
 		n := binary.BigEndian.Uint32(b)
 		if uint64(n) > uint64(len(b)-journalFrameHeader) {
 			break // torn: the write never completed
 		}
 		payload := b[journalFrameHeader : journalFrameHeader+n]
-		if crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)) != binary.BigEndian.Uint32(b[4:]) {
+		if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(b[4:]) {
 			break
 		}
-		var ops []journalOp
-		if json.Unmarshal(payload, &ops) != nil {
+		ops, err := decodePayload(payload)
+		if err != nil {
 			break
 		}
-		for _, op := range ops {
-			out = append(out, offsetWrite{group: op.Group, tp: delivery.TP{Topic: op.Topic, Partition: op.Partition},
-				off: op.Offset, del: op.Del, delGroup: op.DelGroup})
-		}
+		out = append(out, ops...)
 		b = b[journalFrameHeader+n:]
 	}
-	return out, nil
+	return out
 }
 
 // openJournal starts journal file after+1 in dir.
@@ -117,36 +109,29 @@ func openJournal(dir string, after uint64) (*journal, error) {
 func (j *journal) create(n uint64) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(j.dir, journalName(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("broker: create offsets journal: %w", err)
+		return nil, fmt.Errorf("offsetstore: create offsets journal: %w", err)
 	}
 	return f, nil
 }
 
-// append writes ws as one frame and keeps them for the next checkpoint.
-func (j *journal) append(ws []offsetWrite) error {
-	ops := make([]journalOp, len(ws))
-	for i, w := range ws {
-		ops[i] = journalOp{Group: w.group, Topic: w.tp.Topic, Partition: w.tp.Partition, Offset: w.off, Del: w.del, DelGroup: w.delGroup}
-	}
-	payload, err := json.Marshal(ops)
-	if err != nil {
-		return fmt.Errorf("broker: encode offsets: %w", err)
-	}
+// append writes ops as one frame and keeps them for the next checkpoint.
+func (j *journal) append(ops []op) error {
+	payload := encodePayload(ops)
 	frame := make([]byte, journalFrameHeader, journalFrameHeader+len(payload))
 	binary.BigEndian.PutUint32(frame, uint32(len(payload)))
-	binary.BigEndian.PutUint32(frame[4:], crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
+	binary.BigEndian.PutUint32(frame[4:], crc32.Checksum(payload, castagnoli))
 	frame = append(frame, payload...)
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil {
-		return errors.New("broker: offsets journal is closed")
+		return errors.New("offsetstore: offsets journal is closed")
 	}
 	if _, err := j.f.Write(frame); err != nil {
 		// A partial frame is cut off at replay; later frames would be
 		// lost behind it, so start a new file.
-		return errors.Join(fmt.Errorf("broker: write offsets journal: %w", err), j.rotateLocked())
+		return errors.Join(fmt.Errorf("offsetstore: write offsets journal: %w", err), j.rotateLocked())
 	}
-	j.ops = append(j.ops, ws...)
+	j.ops = append(j.ops, ops...)
 	return nil
 }
 
@@ -165,7 +150,7 @@ func (j *journal) rotateLocked() error {
 
 // take starts a new file and returns the ops to checkpoint with the files
 // that hold them.
-func (j *journal) take() ([]offsetWrite, []string, error) {
+func (j *journal) take() ([]op, []string, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.f == nil || len(j.ops) == 0 && len(j.old) == 0 {
@@ -183,7 +168,7 @@ func (j *journal) take() ([]offsetWrite, []string, error) {
 
 // giveBack returns ops and files of a failed checkpoint, ahead of what came
 // since.
-func (j *journal) giveBack(ops []offsetWrite, files []string) {
+func (j *journal) giveBack(ops []op, files []string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.ops = append(ops, j.ops...)

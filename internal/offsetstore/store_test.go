@@ -1,4 +1,4 @@
-package broker
+package offsetstore
 
 import (
 	"fmt"
@@ -30,7 +30,7 @@ func TestOffsetKeyRoundTrip(t *testing.T) {
 // deletions follow the same rule.
 func TestOffsetStoreWritesAndOrders(t *testing.T) {
 	dir := t.TempDir()
-	s, err := openOffsets(dir, commitlog.FsyncAlways)
+	s, err := Open(dir, commitlog.FsyncAlways)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +38,9 @@ func TestOffsetStoreWritesAndOrders(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for p := range 20 {
-				w := offsetWrite{group: fmt.Sprintf("g%d", g), tp: delivery.TP{Topic: "t", Partition: int32(p)},
-					off: storedOffset{Seq: s.next(), Committed: int64(p), Acked: []delivery.Range{{From: 100, To: 102}}}}
-				if err := s.write([]offsetWrite{w}); err != nil {
+				w := Write{Group: fmt.Sprintf("g%d", g), TP: delivery.TP{Topic: "t", Partition: int32(p)},
+					Offset: Offset{Seq: s.Next(), Committed: int64(p), Acked: []delivery.Range{{From: 100, To: 102}}}}
+				if err := s.Write([]Write{w}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -48,29 +48,29 @@ func TestOffsetStoreWritesAndOrders(t *testing.T) {
 	}
 	wg.Wait()
 	tp := delivery.TP{Topic: "t", Partition: 0}
-	older := offsetWrite{group: "g0", tp: tp, off: storedOffset{Seq: 0, Committed: 999}} // before any seq handed out
-	if err := s.write([]offsetWrite{older}); err != nil {
+	older := Write{Group: "g0", TP: tp, Offset: Offset{Seq: 0, Committed: 999}} // before any seq handed out
+	if err := s.Write([]Write{older}); err != nil {
 		t.Fatal(err)
 	}
-	staleDelete := offsetWrite{group: "g1", tp: tp, del: true, off: storedOffset{Seq: 0}}
-	if err := s.write([]offsetWrite{staleDelete}); err != nil {
+	staleDelete := Write{Group: "g1", TP: tp, Delete: true, Offset: Offset{Seq: 0}}
+	if err := s.Write([]Write{staleDelete}); err != nil {
 		t.Fatal(err)
 	}
-	newDelete := offsetWrite{group: "g2", tp: tp, del: true, off: storedOffset{Seq: s.next()}}
-	if err := s.write([]offsetWrite{newDelete}); err != nil {
+	newDelete := Write{Group: "g2", TP: tp, Delete: true, Offset: Offset{Seq: s.Next()}}
+	if err := s.Write([]Write{newDelete}); err != nil {
 		t.Fatal(err)
 	}
 	last := s.seq.Load()
-	if err := s.close(); err != nil {
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	s, err = openOffsets(dir, commitlog.FsyncAlways)
+	s, err = Open(dir, commitlog.FsyncAlways)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.close()
-	got, err := s.load()
+	defer s.Close()
+	got, err := s.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +95,13 @@ func TestOffsetStoreWritesAndOrders(t *testing.T) {
 	if s.seq.Load() < last-1 {
 		t.Fatalf("seq %d after reopen, below stored %d", s.seq.Load(), last)
 	}
-	if err := s.deleteGroup("g3"); err != nil {
+	if err := s.DeleteGroup("g3"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.deleteGroup("never"); err != nil {
+	if err := s.DeleteGroup("never"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.load(); got["g3"] != nil {
+	if got, _ := s.Load(); got["g3"] != nil {
 		t.Fatal("deleted group still stored")
 	}
 }

@@ -1,4 +1,4 @@
-package broker
+package offsetstore
 
 import (
 	"testing"
@@ -15,19 +15,19 @@ func TestLateWritesAfterDeletion(t *testing.T) {
 	for _, policy := range []commitlog.FsyncPolicy{commitlog.FsyncAlways, commitlog.FsyncNever} {
 		t.Run(policy.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := openOffsets(dir, policy)
+			s, err := Open(dir, policy)
 			if err != nil {
 				t.Fatal(err)
 			}
 			tp := delivery.TP{Topic: "t", Partition: 0}
-			put := func(g string, seq uint64) offsetWrite {
-				return offsetWrite{group: g, tp: tp, off: storedOffset{Seq: seq, Committed: int64(seq)}}
+			put := func(g string, seq uint64) op {
+				return op{Write: Write{Group: g, TP: tp, Offset: Offset{Seq: seq, Committed: int64(seq)}}}
 			}
-			writes := [][]offsetWrite{
+			writes := [][]op{
 				{put("part", 5), put("group", 5), put("again", 5)},
-				{{group: "part", tp: tp, del: true, off: storedOffset{Seq: 7}}},
-				{{group: "group", delGroup: true, off: storedOffset{Seq: 7}}},
-				{{group: "again", delGroup: true, off: storedOffset{Seq: 7}}},
+				{{Write: Write{Group: "part", TP: tp, Delete: true, Offset: Offset{Seq: 7}}}},
+				{{Write: Write{Group: "group", Offset: Offset{Seq: 7}}, deleteGroup: true}},
+				{{Write: Write{Group: "again", Offset: Offset{Seq: 7}}, deleteGroup: true}},
 				{put("part", 6), put("group", 6), put("again", 8)}, // late, late, new
 			}
 			for _, ws := range writes {
@@ -35,15 +35,15 @@ func TestLateWritesAfterDeletion(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := s.close(); err != nil {
+			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			s, err = openOffsets(dir, policy)
+			s, err = Open(dir, policy)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer s.close()
-			got, err := s.load()
+			defer s.Close()
+			got, err := s.Load()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +56,7 @@ func TestLateWritesAfterDeletion(t *testing.T) {
 			if so := got["again"][tp]; so.Committed != 8 {
 				t.Errorf("group created again: %+v, want committed 8", got["again"])
 			}
-			if n := s.next(); n <= 8 {
+			if n := s.Next(); n <= 8 {
 				t.Errorf("next seq %d after a load of seq 8", n)
 			}
 		})

@@ -1,0 +1,188 @@
+package meta
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Errors that Apply answers with; they are results, not failures of the
+// state machine: every replica answers the same.
+var (
+	ErrTopicExists    = errors.New("meta: topic exists")
+	ErrUnknownTopic   = errors.New("meta: unknown topic")
+	ErrTooFewNodes    = errors.New("meta: fewer registered nodes than the replication factor")
+	ErrInvalid        = errors.New("meta: invalid command")
+	ErrTopicIDInUse   = errors.New("meta: topic ID in use")
+	ErrPartitionCount = errors.New("meta: partitions can only be added")
+)
+
+// Command is one metadata change. Exactly one field is set.
+type Command struct {
+	RegisterNode  *RegisterNode  `json:"register_node,omitempty"`
+	CreateTopic   *CreateTopic   `json:"create_topic,omitempty"`
+	DeleteTopic   *DeleteTopic   `json:"delete_topic,omitempty"`
+	AddPartitions *AddPartitions `json:"add_partitions,omitempty"`
+}
+
+// RegisterNode adds a node or records that it restarted (its incarnation
+// goes up by one; its address may change).
+type RegisterNode struct {
+	ID   uint64 `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// CreateTopic creates a topic. ID is chosen by the proposer (random), so
+// that applying the command is deterministic.
+type CreateTopic struct {
+	Name              string  `json:"name"`
+	ID                TopicID `json:"id"`
+	Partitions        int     `json:"partitions"`
+	ReplicationFactor int     `json:"replication_factor"`
+}
+
+// DeleteTopic deletes a topic; its groups are not reused.
+type DeleteTopic struct {
+	Name string `json:"name"`
+}
+
+// AddPartitions grows a topic to Count partitions.
+type AddPartitions struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+// Encode returns the command as proposed to the metadata group.
+func (c Command) Encode() ([]byte, error) { return json.Marshal(c) }
+
+// Result is what applying a command answers: the node or topic as it is
+// after the command, or the reason it was refused.
+type Result struct {
+	Node  *Node
+	Topic *Topic
+	Err   error
+}
+
+// maxPartitions bounds a topic, so a typo cannot create a million groups.
+const maxPartitions = 10000
+
+// Apply applies an encoded Command committed at index and returns a Result.
+func (s *Store) Apply(index uint64, b []byte) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d.Applied = index
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Result{Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+	}
+	switch {
+	case c.RegisterNode != nil:
+		return s.registerLocked(*c.RegisterNode)
+	case c.CreateTopic != nil:
+		return s.createLocked(*c.CreateTopic)
+	case c.DeleteTopic != nil:
+		if _, ok := s.d.Topics[c.DeleteTopic.Name]; !ok {
+			return Result{Err: fmt.Errorf("%w: %q", ErrUnknownTopic, c.DeleteTopic.Name)}
+		}
+		delete(s.d.Topics, c.DeleteTopic.Name)
+		return Result{}
+	case c.AddPartitions != nil:
+		return s.addPartitionsLocked(*c.AddPartitions)
+	}
+	return Result{Err: fmt.Errorf("%w: empty command", ErrInvalid)}
+}
+
+func (s *Store) registerLocked(r RegisterNode) Result {
+	if r.ID == 0 || r.Addr == "" {
+		return Result{Err: fmt.Errorf("%w: node needs an ID and an address", ErrInvalid)}
+	}
+	n, ok := s.d.Nodes[r.ID]
+	if !ok {
+		n = &Node{ID: r.ID}
+		s.d.Nodes[r.ID] = n
+	}
+	n.Addr = r.Addr
+	n.Incarnation++
+	c := *n
+	return Result{Node: &c}
+}
+
+func (s *Store) createLocked(c CreateTopic) Result {
+	switch {
+	case c.Name == "" || len(c.Name) > 249:
+		return Result{Err: fmt.Errorf("%w: topic name %q", ErrInvalid, c.Name)}
+	case c.Partitions < 1 || c.Partitions > maxPartitions:
+		return Result{Err: fmt.Errorf("%w: %d partitions", ErrInvalid, c.Partitions)}
+	case c.ReplicationFactor < 1:
+		return Result{Err: fmt.Errorf("%w: replication factor %d", ErrInvalid, c.ReplicationFactor)}
+	case c.ID == TopicID{}:
+		return Result{Err: fmt.Errorf("%w: zero topic ID", ErrInvalid)}
+	}
+	if _, ok := s.d.Topics[c.Name]; ok {
+		return Result{Err: fmt.Errorf("%w: %q", ErrTopicExists, c.Name)}
+	}
+	for _, t := range s.d.Topics {
+		if t.ID == c.ID {
+			return Result{Err: fmt.Errorf("%w: %s", ErrTopicIDInUse, c.ID)}
+		}
+	}
+	if len(s.d.Nodes) < c.ReplicationFactor {
+		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), c.ReplicationFactor)}
+	}
+	t := &Topic{Name: c.Name, ID: c.ID, ReplicationFactor: c.ReplicationFactor}
+	s.placeLocked(t, c.Partitions)
+	s.d.Topics[c.Name] = t
+	out := t.clone()
+	return Result{Topic: &out}
+}
+
+func (s *Store) addPartitionsLocked(a AddPartitions) Result {
+	t, ok := s.d.Topics[a.Name]
+	if !ok {
+		return Result{Err: fmt.Errorf("%w: %q", ErrUnknownTopic, a.Name)}
+	}
+	if a.Count <= len(t.Partitions) || a.Count > maxPartitions {
+		return Result{Err: fmt.Errorf("%w: %d to %d", ErrPartitionCount, len(t.Partitions), a.Count)}
+	}
+	if len(s.d.Nodes) < t.ReplicationFactor {
+		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), t.ReplicationFactor)}
+	}
+	s.placeLocked(t, a.Count)
+	out := t.clone()
+	return Result{Topic: &out}
+}
+
+// placeLocked adds partitions to t up to count. Partition p's replicas are
+// ReplicationFactor consecutive nodes (by ID) from a starting slot that
+// moves by one per partition, across topics: replicas and preferred leaders
+// spread evenly, and the choice depends only on the state.
+func (s *Store) placeLocked(t *Topic, count int) {
+	ids := make([]uint64, 0, len(s.d.Nodes))
+	for id := range s.d.Nodes {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, cmp.Compare)
+	for p := len(t.Partitions); p < count; p++ {
+		start := s.d.NextSlot % len(ids)
+		s.d.NextSlot++
+		reps := make([]uint64, t.ReplicationFactor)
+		for r := range reps {
+			reps[r] = ids[(start+r)%len(ids)]
+		}
+		t.Partitions = append(t.Partitions, Partition{Index: int32(p), Group: s.d.NextGroup, Replicas: reps})
+		s.d.NextGroup++
+	}
+}
+
+// NewTopicID returns a random topic ID, for a proposer to put in its
+// CreateTopic.
+func NewTopicID() (TopicID, error) {
+	var id TopicID
+	if _, err := rand.Read(id[:]); err != nil {
+		return id, fmt.Errorf("meta: topic ID: %w", err)
+	}
+	return id, nil
+}

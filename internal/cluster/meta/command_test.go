@@ -1,0 +1,150 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func apply(t *testing.T, s *Store, index uint64, c Command) Result {
+	t.Helper()
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Apply(index, b).(Result)
+}
+
+func register(t *testing.T, s *Store, ids ...uint64) {
+	t.Helper()
+	for _, id := range ids {
+		if r := apply(t, s, s.Applied()+1, Command{RegisterNode: &RegisterNode{ID: id, Addr: fmt.Sprintf("127.0.0.1:%d", 9000+id)}}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+}
+
+func TestCommands(t *testing.T) {
+	id := func(b byte) TopicID { return TopicID{b} }
+	tests := []struct {
+		name    string
+		nodes   []uint64
+		cmds    []Command
+		wantErr error // of the last command
+	}{
+		{"create", []uint64{1, 2, 3}, []Command{{CreateTopic: &CreateTopic{Name: "orders", ID: id(1), Partitions: 3, ReplicationFactor: 3}}}, nil},
+		{"create twice", []uint64{1, 2, 3}, []Command{
+			{CreateTopic: &CreateTopic{Name: "orders", ID: id(1), Partitions: 3, ReplicationFactor: 1}},
+			{CreateTopic: &CreateTopic{Name: "orders", ID: id(2), Partitions: 3, ReplicationFactor: 1}},
+		}, ErrTopicExists},
+		{"topic ID reused", []uint64{1}, []Command{
+			{CreateTopic: &CreateTopic{Name: "a", ID: id(1), Partitions: 1, ReplicationFactor: 1}},
+			{CreateTopic: &CreateTopic{Name: "b", ID: id(1), Partitions: 1, ReplicationFactor: 1}},
+		}, ErrTopicIDInUse},
+		{"factor above nodes", []uint64{1, 2}, []Command{{CreateTopic: &CreateTopic{Name: "a", ID: id(1), Partitions: 1, ReplicationFactor: 3}}}, ErrTooFewNodes},
+		{"zero partitions", []uint64{1}, []Command{{CreateTopic: &CreateTopic{Name: "a", ID: id(1), Partitions: 0, ReplicationFactor: 1}}}, ErrInvalid},
+		{"zero ID", []uint64{1}, []Command{{CreateTopic: &CreateTopic{Name: "a", Partitions: 1, ReplicationFactor: 1}}}, ErrInvalid},
+		{"delete unknown", nil, []Command{{DeleteTopic: &DeleteTopic{Name: "a"}}}, ErrUnknownTopic},
+		{"shrink", []uint64{1}, []Command{
+			{CreateTopic: &CreateTopic{Name: "a", ID: id(1), Partitions: 3, ReplicationFactor: 1}},
+			{AddPartitions: &AddPartitions{Name: "a", Count: 2}},
+		}, ErrPartitionCount},
+		{"grow", []uint64{1}, []Command{
+			{CreateTopic: &CreateTopic{Name: "a", ID: id(1), Partitions: 3, ReplicationFactor: 1}},
+			{AddPartitions: &AddPartitions{Name: "a", Count: 5}},
+		}, nil},
+		{"empty", nil, []Command{{}}, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New()
+			register(t, s, tt.nodes...)
+			var r Result
+			for _, c := range tt.cmds {
+				r = apply(t, s, s.Applied()+1, c)
+			}
+			if !errors.Is(r.Err, tt.wantErr) || (tt.wantErr == nil && r.Err != nil) {
+				t.Fatalf("err %v, want %v", r.Err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRegisterBumpsIncarnation(t *testing.T) {
+	s := New()
+	register(t, s, 1, 1, 2)
+	ns := s.Nodes()
+	if len(ns) != 2 || ns[0].Incarnation != 2 || ns[1].Incarnation != 1 {
+		t.Fatalf("nodes %+v", ns)
+	}
+}
+
+// TestPlacementSpreads creates many topics on 3 and 5 nodes: preferred
+// leaders differ by at most one between nodes, every partition's replicas
+// are distinct nodes, and group IDs are unique and never zero (the
+// metadata's own group).
+func TestPlacementSpreads(t *testing.T) {
+	for _, nodes := range []int{3, 5} {
+		for rf := 1; rf <= nodes; rf++ {
+			s := New()
+			for i := 1; i <= nodes; i++ {
+				register(t, s, uint64(i))
+			}
+			for i := range 7 {
+				r := apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: fmt.Sprintf("t%d", i), ID: TopicID{byte(i + 1)}, Partitions: 1 + i*3%7, ReplicationFactor: rf}})
+				if r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			leaders := map[uint64]int{}
+			groups := map[uint64]bool{}
+			for _, tp := range s.Topics() {
+				for _, p := range tp.Partitions {
+					if p.Group == GroupID || groups[p.Group] {
+						t.Fatalf("group %d reused or zero", p.Group)
+					}
+					groups[p.Group] = true
+					seen := map[uint64]bool{}
+					for _, r := range p.Replicas {
+						if seen[r] {
+							t.Fatalf("%s/%d: replicas %v repeat a node", tp.Name, p.Index, p.Replicas)
+						}
+						seen[r] = true
+					}
+					leaders[p.Replicas[0]]++
+				}
+			}
+			lo, hi := 1<<30, 0
+			for i := 1; i <= nodes; i++ {
+				lo, hi = min(lo, leaders[uint64(i)]), max(hi, leaders[uint64(i)])
+			}
+			if hi-lo > 1 {
+				t.Fatalf("%d nodes, factor %d: leaders per node %v", nodes, rf, leaders)
+			}
+		}
+	}
+}
+
+func TestSnapshotRoundTrip(t *testing.T) {
+	s := New()
+	register(t, s, 1, 2, 3)
+	apply(t, s, 4, Command{CreateTopic: &CreateTopic{Name: "orders", ID: TopicID{9}, Partitions: 4, ReplicationFactor: 3}})
+	b, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2 := New()
+	if err := s2.Restore(b); err != nil {
+		t.Fatal(err)
+	}
+	b2, _ := s2.Snapshot()
+	if string(b) != string(b2) {
+		t.Fatalf("restored state differs:\n%s\n%s", b, b2)
+	}
+	// The restored store goes on deciding the same: the next group ID too.
+	r1 := apply(t, s, 5, Command{CreateTopic: &CreateTopic{Name: "x", ID: TopicID{8}, Partitions: 1, ReplicationFactor: 1}})
+	r2 := apply(t, s2, 5, Command{CreateTopic: &CreateTopic{Name: "x", ID: TopicID{8}, Partitions: 1, ReplicationFactor: 1}})
+	if fmt.Sprint(r1.Topic) != fmt.Sprint(r2.Topic) {
+		t.Fatalf("after restore: %v vs %v", r1.Topic, r2.Topic)
+	}
+}

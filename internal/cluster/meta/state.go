@@ -1,0 +1,157 @@
+// Package meta is the cluster's metadata as a replicated state machine:
+// registered nodes (with incarnation epochs), topics (with 16-byte topic
+// IDs), and each partition's replica set and Raft group ID. Commands are
+// applied in log order by the metadata Raft group (group 0) on every node;
+// the same commands give the same state everywhere, so everything Apply
+// decides (placement, group IDs) is a function of the state and the command
+// only. Randomness (topic IDs) comes with the command from its proposer.
+//
+// It owns the metadata and nothing else: it does not create partitions or
+// start their groups (the broker will watch it for that), and it is not yet
+// wired into the broker.
+package meta
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+)
+
+// GroupID is the Raft group of the metadata itself; partitions' groups
+// count up from 1.
+const GroupID = 0
+
+// Node is a registered broker.
+type Node struct {
+	ID   uint64 `json:"id"`
+	Addr string `json:"addr"`
+	// Incarnation counts the node's registrations: a restarted node
+	// registers again, and a higher incarnation fences its past self.
+	Incarnation uint64 `json:"incarnation"`
+}
+
+// TopicID is a topic's 16-byte identity, never reused (Kafka's topic ID).
+type TopicID [16]byte
+
+func (id TopicID) String() string { return fmt.Sprintf("%x", id[:]) }
+
+// Partition is one partition's placement.
+type Partition struct {
+	Index    int32    `json:"index"`
+	Group    uint64   `json:"group"`    // its Raft group
+	Replicas []uint64 `json:"replicas"` // node IDs; the first is the preferred leader
+}
+
+// Topic is a topic's metadata.
+type Topic struct {
+	Name              string      `json:"name"`
+	ID                TopicID     `json:"id"`
+	ReplicationFactor int         `json:"replication_factor"`
+	Partitions        []Partition `json:"partitions"`
+}
+
+// data is the whole replicated state; what snapshots hold.
+type data struct {
+	Nodes     map[uint64]*Node  `json:"nodes"`
+	Topics    map[string]*Topic `json:"topics"`
+	NextGroup uint64            `json:"next_group"` // the next partition group ID
+	// NextSlot rotates where placement starts, so leaders spread over
+	// nodes across topics, not only within one.
+	NextSlot int    `json:"next_slot"`
+	Applied  uint64 `json:"applied"`
+}
+
+// Store is the metadata state machine (a multiraft.StateMachine). Apply,
+// Snapshot and Restore run on the metadata group's loop; the read methods
+// may be called from any goroutine. mu guards d.
+type Store struct {
+	mu sync.RWMutex
+	d  data
+}
+
+// New returns an empty Store.
+func New() *Store {
+	s := &Store{}
+	s.reset()
+	return s
+}
+
+func (s *Store) reset() {
+	s.d = data{Nodes: map[uint64]*Node{}, Topics: map[string]*Topic{}, NextGroup: 1}
+}
+
+// Snapshot encodes the state.
+func (s *Store) Snapshot() ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return json.Marshal(&s.d)
+}
+
+// Restore replaces the state with a snapshot's (nil: empty).
+func (s *Store) Restore(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reset()
+	if b == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, &s.d); err != nil {
+		return fmt.Errorf("meta: restore: %w", err)
+	}
+	return nil
+}
+
+// Applied is the index of the last command applied.
+func (s *Store) Applied() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.d.Applied
+}
+
+// Nodes returns the registered nodes, by ID.
+func (s *Store) Nodes() []Node {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Node, 0, len(s.d.Nodes))
+	for _, n := range s.d.Nodes {
+		out = append(out, *n)
+	}
+	slices.SortFunc(out, func(a, b Node) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Topic returns a copy of the named topic.
+func (s *Store) Topic(name string) (Topic, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.d.Topics[name]
+	if !ok {
+		return Topic{}, false
+	}
+	return t.clone(), true
+}
+
+// Topics returns copies of every topic, by name.
+func (s *Store) Topics() []Topic {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	names := slices.Sorted(maps.Keys(s.d.Topics))
+	out := make([]Topic, len(names))
+	for i, n := range names {
+		out[i] = s.d.Topics[n].clone()
+	}
+	return out
+}
+
+func (t *Topic) clone() Topic {
+	c := *t
+	c.Partitions = make([]Partition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		p.Replicas = slices.Clone(p.Replicas)
+		c.Partitions[i] = p
+	}
+	return c
+}

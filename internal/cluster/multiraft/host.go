@@ -1,0 +1,372 @@
+// Package multiraft hosts many Raft groups on one node: each group is an
+// etcd raft RawNode over a raftstore.Store, applying committed commands to a
+// StateMachine. The Host owns the groups' Raft state and drives it in passes
+// (Tick, Step, Propose, then Process); it owns no goroutine, clock or
+// network, so the same code runs under Node (a loop with a ticker and a
+// transport) and under a deterministic simulation (raftsim).
+//
+// Design decisions (docs/cluster.md has the whole picture):
+//   - One fsync per store per pass: Process saves every group's Ready, syncs
+//     each store that wrote once, and only then sends messages and applies —
+//     the order etcd raft's doc asks for (persist before send, apply in
+//     order, Advance after).
+//   - A static group starts from a snapshot at index 1 holding its voters,
+//     identical on every replica, instead of configuration-change entries.
+//   - PreVote and CheckQuorum are always on; proposals are never forwarded
+//     (a follower answers NotLeaderError with the leader's ID, so the caller
+//     goes to the leader, as Kafka clients do).
+//   - A proposal's entry carries (proposer, incarnation nonce, sequence); the
+//     proposer binds it to the (index, term) where its log received it and
+//     answers when that index is applied: with the state machine's result if
+//     the entry there is its own, ErrDropped if another entry won the index.
+//   - Linearizable reads use ReadIndex, on leaders and followers (read.go).
+//   - Idle groups may quiesce (Config.Quiesce, quiesce.go), woken by
+//     messages, proposals and a node-level failure detector (PeerDown).
+//
+// The state machine is rebuilt on start from the group's snapshot and the
+// committed entries after it; a state machine that persists itself would
+// report its applied index instead (not needed yet: metadata is small).
+package multiraft
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/raftstore"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+)
+
+// StateMachine is what a group replicates. The host calls it from its own
+// loop only, never concurrently.
+type StateMachine interface {
+	// Apply applies the command committed at index. Commands arrive in index
+	// order, each once per Restore; the result goes back to the proposer.
+	Apply(index uint64, cmd []byte) any
+	// Snapshot returns the state as of the last applied index.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state with a snapshot's data (nil: the initial,
+	// empty state).
+	Restore(data []byte) error
+}
+
+// Envelope is a Raft message tagged with its group, as it crosses the
+// network.
+type Envelope struct {
+	Group uint64
+	Msg   *pb.Message
+	// Quiesce marks a leader's last heartbeat before its group goes quiet
+	// (see quiesce.go): Msg is a MsgHeartbeat carrying the commit index.
+	Quiesce bool
+	// Wake marks a note from a node that just started the group: the
+	// receiver wakes the group (quiesce.go) and steps nothing.
+	Wake bool
+}
+
+// Config configures a Host. Zero fields take the defaults noted.
+type Config struct {
+	NodeID uint64 // this node's Raft ID in every group; not zero
+	FS     vfs.FS // default vfs.OS{}
+	Dir    string // each group's store lives in Dir/g<id>
+
+	// ElectionTicks and HeartbeatTicks are in ticks of the caller's clock.
+	// Node ticks every 100 ms, so the defaults (20 and 2) give an election
+	// timeout of 2–4 s and a heartbeat every 200 ms: sane on a loaded 2-core
+	// machine, where a 1 s timeout invites needless elections.
+	ElectionTicks  int
+	HeartbeatTicks int
+
+	// SnapshotEvery is how many applied entries trigger a snapshot and log
+	// compaction (default 10000); SnapshotKeep entries stay in the log
+	// behind it for followers a little behind (default 1000).
+	SnapshotEvery uint64
+	SnapshotKeep  uint64
+
+	MaxSizePerMsg   uint64 // default 1 MiB
+	MaxInflightMsgs int    // default 256
+
+	Logger raft.Logger // default: discards all but panics
+
+	// Quiesce lets idle groups stop ticking and heartbeating (quiesce.go).
+	// It needs PeerDown calls from a node-level failure detector, or a
+	// quiet group whose leader dies never elects another.
+	Quiesce bool
+}
+
+func (c *Config) setDefaults() {
+	if c.FS == nil {
+		c.FS = vfs.OS{}
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 20
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 2
+	}
+	if c.SnapshotEvery == 0 {
+		c.SnapshotEvery = 10000
+	}
+	if c.SnapshotKeep == 0 {
+		c.SnapshotKeep = 1000
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.MaxInflightMsgs == 0 {
+		c.MaxInflightMsgs = 256
+	}
+	if c.Logger == nil {
+		c.Logger = quietLogger{}
+	}
+}
+
+// ErrStopped is the answer to a proposal still pending when the host closes,
+// and to any call after Close.
+var ErrStopped = errors.New("multiraft: stopped")
+
+// ErrUnknownGroup is returned for a group this node does not host.
+var ErrUnknownGroup = errors.New("multiraft: unknown group")
+
+// Host is the set of Raft groups of one node. It is not safe for concurrent
+// use: one goroutine (Node's loop, or a simulation) owns it.
+type Host struct {
+	cfg    Config
+	groups map[uint64]*group
+	order  []uint64 // group IDs sorted, so every pass is deterministic
+	closed bool
+	seq    uint64 // last proposal sequence number issued
+	nonce  uint64 // this incarnation's, random: see headerLen
+	// unknown counts messages for groups this node does not host.
+	unknown uint64
+	outbox  []Envelope        // quiesce notes made by Tick, sent by the next Process
+	ticks   uint64            // Tick calls so far
+	downAt  map[uint64]uint64 // node → ticks at its last PeerDown
+}
+
+// group is one Raft group's state on this node; owned by the Host.
+type group struct {
+	id      uint64
+	rn      *raft.RawNode
+	store   *raftstore.Store
+	sm      StateMachine
+	conf    *pb.ConfState // as of the last applied entry
+	applied uint64
+	snapAt  uint64 // index of the last snapshot taken or received
+	waits   waits
+	rd      *raft.Ready // the Ready being processed in this pass
+	// quiet groups do not tick (only TickQuiesced) and send nothing; see
+	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
+	quiet     bool
+	idleTicks int
+	reads     []*read // pending ReadIndex requests, in request order
+}
+
+// New returns a Host with no groups.
+func New(cfg Config) (*Host, error) {
+	cfg.setDefaults()
+	if cfg.NodeID == 0 {
+		return nil, errors.New("multiraft: node ID 0")
+	}
+	var b [8]byte
+	// crypto/rand: unique across restarts without a file, and deterministic
+	// under testing/cryptotest in simulations.
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	return &Host{cfg: cfg, groups: map[uint64]*group{}, nonce: binary.BigEndian.Uint64(b[:]), downAt: map[uint64]uint64{}}, nil
+}
+
+// self is the proposal ID of this incarnation with no sequence number.
+func (h *Host) self() proposalID { return proposalID{node: h.cfg.NodeID, nonce: h.nonce} }
+
+// NodeID returns this node's Raft ID.
+func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
+
+// AddGroup opens (or creates) group id with the given voters, restores sm
+// from the group's snapshot, and starts its RawNode. Committed entries after
+// the snapshot are applied again by the following passes.
+func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
+	if h.closed {
+		return ErrStopped
+	}
+	if _, ok := h.groups[id]; ok {
+		return fmt.Errorf("multiraft: group %d added twice", id)
+	}
+	store, err := raftstore.Open(h.cfg.FS, vfs.Join(h.cfg.Dir, fmt.Sprintf("g%d", id)))
+	if err != nil {
+		return err
+	}
+	if store.IsEmpty() {
+		if err := store.Bootstrap(&pb.ConfState{Voters: slices.Clone(voters)}); err != nil {
+			store.Close()
+			return err
+		}
+	}
+	snap, err := store.Snapshot()
+	if err != nil {
+		store.Close()
+		return err
+	}
+	if err := sm.Restore(snap.GetData()); err != nil {
+		store.Close()
+		return fmt.Errorf("multiraft: group %d: restore: %w", id, err)
+	}
+	applied := snap.GetMetadata().GetIndex()
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        h.cfg.NodeID,
+		ElectionTick:              h.cfg.ElectionTicks,
+		HeartbeatTick:             h.cfg.HeartbeatTicks,
+		Storage:                   store,
+		Applied:                   applied,
+		MaxSizePerMsg:             h.cfg.MaxSizePerMsg,
+		MaxInflightMsgs:           h.cfg.MaxInflightMsgs,
+		MaxUncommittedEntriesSize: 64 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		DisableProposalForwarding: true,
+		Logger:                    h.cfg.Logger,
+	})
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("multiraft: group %d: %w", id, err)
+	}
+	h.groups[id] = &group{
+		id: id, rn: rn, store: store, sm: sm,
+		conf: snap.GetMetadata().GetConfState(), applied: applied, snapAt: applied,
+	}
+	h.order = append(h.order, id)
+	slices.Sort(h.order)
+	if h.cfg.Quiesce {
+		// A quiet leader sends nothing, so this fresh replica would time
+		// out and call an election; it asks the others to wake instead.
+		for _, v := range voters {
+			if v != h.cfg.NodeID {
+				h.outbox = append(h.outbox, Envelope{Group: id, Wake: true, Msg: &pb.Message{
+					Type: pb.MsgHeartbeat.Enum(), From: new(h.cfg.NodeID), To: new(v),
+				}})
+			}
+		}
+	}
+	return nil
+}
+
+// Tick advances every group's logical clock by one tick.
+func (h *Host) Tick() {
+	h.ticks++
+	for _, id := range h.order {
+		g := h.groups[id]
+		if g.quiet {
+			g.rn.TickQuiesced()
+			continue
+		}
+		// Judged before the tick, whose heartbeats would make any leader
+		// look busy.
+		if h.cfg.Quiesce && h.maybeQuiesce(g) {
+			continue
+		}
+		g.rn.Tick()
+	}
+}
+
+// Step hands a message from the network to its group. Messages for groups
+// this node does not host are dropped (a partition's group is created by the
+// metadata layer before its peers talk to it; until then they retry).
+func (h *Host) Step(env Envelope) {
+	g, ok := h.groups[env.Group]
+	if !ok || h.closed {
+		h.unknown++
+		return
+	}
+	if env.Quiesce {
+		g.followerQuiesce(env.Msg)
+		return
+	}
+	if env.Wake {
+		h.wakeAndTell(g)
+		return
+	}
+	switch {
+	case env.Msg.GetType() == pb.MsgHeartbeatResp:
+		// Not news: a quiet leader takes the answers to its quiesce notes
+		// without waking, and an idle one goes on counting idle ticks.
+	case env.Msg.GetFrom() == g.rn.BasicStatus().Lead:
+		g.wake() // the leader is awake already
+	default:
+		h.wakeAndTell(g)
+	}
+	// Errors are for messages that are not for this node or are local-only
+	// types: a confused or malicious peer, never a reason to stop.
+	_ = g.rn.Step(env.Msg)
+}
+
+// ReportUnreachable tells group that node could not be reached, so its
+// leader stops streaming to it and probes instead.
+func (h *Host) ReportUnreachable(group, node uint64) {
+	if g, ok := h.groups[group]; ok {
+		g.rn.ReportUnreachable(node)
+	}
+}
+
+// ReportSnapshot tells group whether a snapshot sent to node arrived.
+func (h *Host) ReportSnapshot(group, node uint64, ok bool) {
+	g, found := h.groups[group]
+	if !found {
+		return
+	}
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	g.rn.ReportSnapshot(node, status)
+}
+
+// Status is a group's Raft state as this node sees it.
+type Status struct {
+	Leader   uint64 // 0 when unknown
+	Term     uint64
+	Commit   uint64
+	Applied  uint64
+	IsLeader bool
+	Quiet    bool // quiesced: not ticking, no heartbeats
+}
+
+// Status returns group's state.
+func (h *Host) Status(group uint64) (Status, error) {
+	g, ok := h.groups[group]
+	if !ok {
+		return Status{}, fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+	}
+	st := g.rn.BasicStatus()
+	return Status{
+		Leader: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: g.applied,
+		IsLeader: st.RaftState == raft.StateLeader, Quiet: g.quiet,
+	}, nil
+}
+
+// Groups returns the IDs of the hosted groups, sorted.
+func (h *Host) Groups() []uint64 { return slices.Clone(h.order) }
+
+// Close fails every pending proposal with ErrStopped and closes the stores
+// without syncing (Process already synced what it acknowledged).
+func (h *Host) Close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	var errs []error
+	for _, id := range h.order {
+		g := h.groups[id]
+		g.waits.failAll(ErrStopped)
+		for _, r := range g.reads {
+			r.done(ErrStopped)
+		}
+		g.reads = nil
+		errs = append(errs, g.store.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,200 @@
+package multiraft
+
+import (
+	"context"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Transport is what a Node needs from the network: a non-blocking send of
+// envelopes to the nodes named in their messages, and a failure detector
+// (the peers that seem down) for quiesced groups.
+type Transport interface {
+	Send(envs []Envelope)
+	Down() []uint64
+}
+
+// Node runs a Host on a real clock: one goroutine (Run) owns the host, ticks
+// it, steps what the transport delivers, runs the requests of other
+// goroutines, and after each batch of events processes every group once —
+// so one fsync per store covers everything that arrived together.
+type Node struct {
+	host        *Host // owned by Run
+	tick        time.Duration
+	inbox       chan []Envelope
+	reqs        chan func(*Host)
+	unreachable chan uint64
+	done        chan struct{} // closed when Run returns
+}
+
+// NewNode wraps host; tick is the length of one Raft tick (100 ms is
+// sane: with the Config defaults, a 2–4 s election timeout).
+func NewNode(host *Host, tick time.Duration) *Node {
+	return &Node{
+		host: host, tick: tick,
+		inbox:       make(chan []Envelope, 1024),
+		reqs:        make(chan func(*Host), 256),
+		unreachable: make(chan uint64, 64),
+		done:        make(chan struct{}),
+	}
+}
+
+// Deliver hands messages from the network to the node. It never blocks: if
+// the node is that far behind, the batch is dropped and Raft retries.
+func (n *Node) Deliver(_ uint64, envs []Envelope) {
+	select {
+	case n.inbox <- envs:
+	default:
+	}
+}
+
+// Unreachable tells every group that peer lost messages.
+func (n *Node) Unreachable(peer uint64) {
+	select {
+	case n.unreachable <- peer:
+	default:
+	}
+}
+
+// maxBatch bounds how many events one pass takes before it processes.
+const maxBatch = 256
+
+// Run drives the host until ctx ends or storage fails; it closes the host
+// (failing pending proposals with ErrStopped) before it returns.
+func (n *Node) Run(ctx context.Context, tr Transport) error {
+	defer close(n.done)
+	defer n.host.Close()
+	t := time.NewTicker(n.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			n.host.Tick()
+			for _, p := range tr.Down() {
+				n.host.PeerDown(p)
+			}
+		case envs := <-n.inbox:
+			n.step(envs)
+		case fn := <-n.reqs:
+			fn(n.host)
+		case p := <-n.unreachable:
+			n.reportUnreachable(p)
+		}
+	drain:
+		for range maxBatch {
+			select {
+			case envs := <-n.inbox:
+				n.step(envs)
+			case fn := <-n.reqs:
+				fn(n.host)
+			case p := <-n.unreachable:
+				n.reportUnreachable(p)
+			default:
+				break drain
+			}
+		}
+		out, err := n.host.Process()
+		if err != nil {
+			return err
+		}
+		if len(out) == 0 {
+			continue
+		}
+		tr.Send(out)
+		for _, e := range out {
+			if e.Msg.GetType() == pb.MsgSnap {
+				// Reported as arrived once queued: if it is lost, the
+				// follower rejects the next append and the leader probes and
+				// sends a snapshot again. Snapshots here are small metadata.
+				n.host.ReportSnapshot(e.Group, e.Msg.GetTo(), true)
+			}
+		}
+	}
+}
+
+func (n *Node) step(envs []Envelope) {
+	for _, e := range envs {
+		n.host.Step(e)
+	}
+}
+
+func (n *Node) reportUnreachable(peer uint64) {
+	for _, g := range n.host.Groups() {
+		n.host.ReportUnreachable(g, peer)
+	}
+}
+
+// do runs fn on the node's goroutine.
+func (n *Node) do(ctx context.Context, fn func(*Host)) error {
+	select {
+	case n.reqs <- fn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// Propose proposes cmd to group and waits until it is applied here (its
+// result), known lost (ErrDropped, NotLeaderError), or ctx ends — in which
+// case the command may still be applied later.
+func (n *Node) Propose(ctx context.Context, group uint64, cmd []byte) (Result, error) {
+	ch := make(chan Result, 1)
+	if err := n.do(ctx, func(h *Host) { h.Propose(group, cmd, func(r Result) { ch <- r }) }); err != nil {
+		return Result{}, err
+	}
+	select {
+	case r := <-ch:
+		return r, r.Err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-n.done:
+		return Result{}, ErrStopped
+	}
+}
+
+// Status returns group's Raft state as this node sees it.
+func (n *Node) Status(ctx context.Context, group uint64) (Status, error) {
+	type answer struct {
+		st  Status
+		err error
+	}
+	ch := make(chan answer, 1)
+	if err := n.do(ctx, func(h *Host) {
+		st, err := h.Status(group)
+		ch <- answer{st, err}
+	}); err != nil {
+		return Status{}, err
+	}
+	select {
+	case a := <-ch:
+		return a.st, a.err
+	case <-ctx.Done():
+		return Status{}, ctx.Err()
+	case <-n.done:
+		return Status{}, ErrStopped
+	}
+}
+
+// ReadIndex waits until this node's state machine of group reflects every
+// write acknowledged before the call (a linearizable read point), then
+// returns: the caller reads its state machine next. ErrDropped means no
+// leader confirmed the read in time; retry.
+func (n *Node) ReadIndex(ctx context.Context, group uint64) error {
+	ch := make(chan error, 1)
+	if err := n.do(ctx, func(h *Host) { h.ReadIndex(group, func(err error) { ch <- err }) }); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}

@@ -1,0 +1,72 @@
+package multiraft_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+)
+
+// loopback is a Transport for a one-node cluster: there is nobody to send to.
+type loopback struct{}
+
+func (loopback) Send([]multiraft.Envelope) {}
+func (loopback) Down() []uint64            { return nil }
+
+// TestNodeProposesAndStops runs a one-node group on a real clock and disk:
+// a proposal returns the state machine's answer once applied, the state
+// survives a restart, and after Run ends a proposal is ErrStopped, with no
+// goroutine left behind.
+func TestNodeProposesAndStops(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	run := func(cmds ...string) []multiraft.Result {
+		h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: dir, ElectionTicks: 10, HeartbeatTicks: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		led := newLedger(func() int64 { return 0 })
+		if err := h.AddGroup(7, []uint64{1}, &kv{node: 1, group: 7, ledger: led}); err != nil {
+			t.Fatal(err)
+		}
+		n := multiraft.NewNode(h, time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- n.Run(ctx, loopback{}) }()
+		var out []multiraft.Result
+		for _, c := range cmds {
+			for {
+				r, err := n.Propose(ctx, 7, []byte(c))
+				var nl *multiraft.NotLeaderError
+				if errors.As(err, &nl) { // not elected yet
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, r)
+				break
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Propose(context.Background(), 7, []byte("g a")); !errors.Is(err, multiraft.ErrStopped) {
+			t.Fatalf("propose after stop: %v", err)
+		}
+		return out
+	}
+	if r := run("p a 1", "g a"); r[1].Value != "1" {
+		t.Fatalf("get after put: %v", r[1].Value)
+	}
+	if r := run("g a"); r[0].Value != "1" {
+		t.Fatalf("after restart: %v", r[0].Value)
+	}
+}

@@ -1,0 +1,84 @@
+package multiraft
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Linearizable reads without writing to the log, by Raft's ReadIndex: the
+// leader confirms with a quorum that it still leads and names its commit
+// index; once this node has applied that index, its state machine reflects
+// every write acknowledged before the read began. Works on followers too
+// (the request goes to the leader and the index comes back).
+
+// read is one pending ReadIndex request of a group.
+type read struct {
+	id    uint64 // the request context, unique in this incarnation
+	tick  uint64 // Host.ticks when asked
+	index uint64 // the read index, once known
+	known bool
+	done  func(error)
+}
+
+// readTimeoutTicks bounds a read: raft drops a request silently when no
+// leader is known, so one not answered within two election timeouts fails
+// with ErrDropped (retry).
+func (h *Host) readTimeoutTicks() uint64 { return uint64(2 * h.cfg.ElectionTicks) }
+
+// ReadIndex asks for a linearizable read of group: done(nil) runs (from a
+// later Process) once this node's state machine may be read, or done(err)
+// if that cannot be known. The caller reads its state machine inside done.
+func (h *Host) ReadIndex(group uint64, done func(error)) {
+	if h.closed {
+		done(ErrStopped)
+		return
+	}
+	g, ok := h.groups[group]
+	if !ok {
+		done(fmt.Errorf("%w: %d", ErrUnknownGroup, group))
+		return
+	}
+	h.wakeAndTell(g) // a read needs the leader's heartbeats
+	h.seq++
+	var rctx [16]byte
+	binary.BigEndian.PutUint64(rctx[0:8], h.nonce)
+	binary.BigEndian.PutUint64(rctx[8:16], h.seq)
+	g.reads = append(g.reads, &read{id: h.seq, tick: h.ticks, done: done})
+	g.rn.ReadIndex(rctx[:])
+}
+
+// readStates records the read indexes a Ready brought.
+func (h *Host) readStates(g *group) {
+	for _, rs := range g.rd.ReadStates {
+		if len(rs.RequestCtx) != 16 || binary.BigEndian.Uint64(rs.RequestCtx[0:8]) != h.nonce {
+			continue
+		}
+		id := binary.BigEndian.Uint64(rs.RequestCtx[8:16])
+		for _, r := range g.reads {
+			if r.id == id {
+				r.index, r.known = rs.Index, true
+			}
+		}
+	}
+}
+
+// settleReads answers the reads whose index is applied, and fails those
+// that waited too long.
+func (h *Host) settleReads(g *group) {
+	if len(g.reads) == 0 {
+		return
+	}
+	out := g.reads[:0]
+	for _, r := range g.reads {
+		switch {
+		case r.known && r.index <= g.applied:
+			r.done(nil)
+		case h.ticks-r.tick > h.readTimeoutTicks():
+			r.done(fmt.Errorf("%w: read index not confirmed", ErrDropped))
+		default:
+			out = append(out, r)
+		}
+	}
+	clear(g.reads[len(out):])
+	g.reads = out
+}

@@ -1,0 +1,151 @@
+package multiraft
+
+import (
+	"errors"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Process handles every group's Ready: it persists snapshots, entries and
+// hard states, syncs each store that wrote once, then applies committed
+// entries, settles proposals, takes snapshots that are due, and advances.
+// It returns the messages to send, which may go only now that what they
+// promise is durable. An error is a storage failure: the host must stop (a
+// node that cannot persist must not vote or acknowledge).
+func (h *Host) Process() ([]Envelope, error) {
+	if h.closed {
+		return nil, ErrStopped
+	}
+	var ready []*group
+	for _, id := range h.order {
+		g := h.groups[id]
+		if !g.rn.HasReady() {
+			continue
+		}
+		rd := g.rn.Ready()
+		g.rd = &rd
+		if err := g.persist(h.self()); err != nil {
+			return nil, fmt.Errorf("multiraft: group %d: %w", id, err)
+		}
+		ready = append(ready, g)
+	}
+	for _, g := range ready {
+		if err := g.store.Sync(); err != nil {
+			return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
+		}
+	}
+	out := h.outbox
+	h.outbox = nil
+	for _, g := range ready {
+		for _, m := range g.rd.Messages {
+			out = append(out, Envelope{Group: g.id, Msg: m})
+		}
+		if err := h.apply(g); err != nil {
+			return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
+		}
+		h.readStates(g)
+		g.rn.Advance(*g.rd)
+		g.rd = nil
+	}
+	// Every group, not only those with a Ready: a read may wait for its
+	// index to be applied or for its timeout.
+	for _, id := range h.order {
+		h.settleReads(h.groups[id])
+	}
+	return out, nil
+}
+
+// persist writes the group's Ready to its store, unsynced, and binds the
+// proposals that its leader appended.
+func (g *group) persist(self proposalID) error {
+	rd := g.rd
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := g.store.ApplySnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	if err := g.store.Save(rd.HardState, rd.Entries); err != nil {
+		return err
+	}
+	// Bind the proposals that reached the log, whatever this node's role is
+	// now: a leader that stepped down since proposing still has the entry,
+	// and it may yet commit.
+	for _, e := range rd.Entries {
+		if id, _, ok := parseHeader(e.GetData()); ok && e.GetType() == pb.EntryNormal && id.node == self.node && id.nonce == self.nonce {
+			g.waits.bind(id.seq, e.GetIndex(), e.GetTerm())
+		}
+	}
+	g.waits.dropUnbound()
+	return nil
+}
+
+// apply applies the Ready's snapshot and committed entries in order.
+func (h *Host) apply(g *group) error {
+	rd := g.rd
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := g.sm.Restore(rd.Snapshot.GetData()); err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		md := rd.Snapshot.GetMetadata()
+		g.applied, g.snapAt, g.conf = md.GetIndex(), md.GetIndex(), md.GetConfState()
+		g.waits.skipped(md.GetIndex())
+	}
+	for _, e := range rd.CommittedEntries {
+		if e.GetIndex() <= g.applied {
+			continue // inside a snapshot applied in this pass
+		}
+		if e.GetIndex() != g.applied+1 {
+			return fmt.Errorf("applying entry %d after %d", e.GetIndex(), g.applied)
+		}
+		if err := h.applyEntry(g, e); err != nil {
+			return err
+		}
+		g.applied = e.GetIndex()
+	}
+	if g.applied-g.snapAt >= h.cfg.SnapshotEvery {
+		data, err := g.sm.Snapshot()
+		if err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+		if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.cfg.SnapshotKeep); err != nil {
+			return err
+		}
+		g.snapAt = g.applied
+	}
+	return nil
+}
+
+func (h *Host) applyEntry(g *group, e *pb.Entry) error {
+	switch e.GetType() {
+	case pb.EntryNormal:
+		id, cmd, ok := parseHeader(e.GetData())
+		if !ok {
+			// The empty entry a new leader appends: nothing to apply, but
+			// it settles any proposal that lost this index.
+			g.waits.applied(e.GetIndex(), e.GetTerm(), h.self(), proposalID{}, nil)
+			return nil
+		}
+		v := g.sm.Apply(e.GetIndex(), cmd)
+		g.waits.applied(e.GetIndex(), e.GetTerm(), h.self(), id, v)
+	case pb.EntryConfChange:
+		var cc pb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+		}
+		g.conf = g.rn.ApplyConfChange(&cc)
+		g.waits.applied(e.GetIndex(), e.GetTerm(), h.self(), proposalID{}, nil)
+	case pb.EntryConfChangeV2:
+		var cc pb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("entry %d: %w", e.GetIndex(), err)
+		}
+		g.conf = g.rn.ApplyConfChange(&cc)
+		g.waits.applied(e.GetIndex(), e.GetTerm(), h.self(), proposalID{}, nil)
+	default:
+		return errors.New("unknown entry type " + e.GetType().String())
+	}
+	return nil
+}

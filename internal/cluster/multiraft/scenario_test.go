@@ -1,0 +1,229 @@
+package multiraft_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"testing/cryptotest"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
+)
+
+// quietCluster starts nodes hosting groups over a network that only delays.
+func quietCluster(t *testing.T, seed uint64, nodes int, groups []uint64, cfg multiraft.Config) (*raftsim.Cluster, *ledger) {
+	t.Helper()
+	cryptotest.SetGlobalRandom(t, seed)
+	var c *raftsim.Cluster
+	led := newLedger(func() int64 { return c.Now })
+	var err error
+	c, err = raftsim.New(rand.New(rand.NewPCG(seed, 7)), raftsim.Options{
+		Nodes: nodes, Groups: groups,
+		NewStateMachine: func(node, group uint64) multiraft.StateMachine {
+			return &kv{node: node, group: group, ledger: led}
+		},
+		Faults: raftsim.Faults{MinDelay: 1, MaxDelay: 5},
+		Host:   cfg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := converge(c, groups); err != nil {
+		t.Fatal(err)
+	}
+	return c, led
+}
+
+// propose proposes cmd on group's leader and runs the world until it is
+// settled, retrying while there is no leader.
+func propose(t *testing.T, c *raftsim.Cluster, group uint64, cmd string) multiraft.Result {
+	t.Helper()
+	for range 100 {
+		var res *multiraft.Result
+		c.Propose(max(c.Leader(group), 1), group, []byte(cmd), func(r multiraft.Result) { res = &r })
+		for res == nil {
+			if err := c.Step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var nl *multiraft.NotLeaderError
+		if res.Err == nil || !errors.As(res.Err, &nl) {
+			return *res
+		}
+		if err := c.Run(50); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("%q: no leader took it", cmd)
+	return multiraft.Result{}
+}
+
+// TestAcknowledgedWritesSurviveClusterPowerLoss acknowledges writes, then
+// cuts the power of every node at once, losing every unsynced byte: what was
+// acknowledged must be read back. It fails if Process acknowledges (or
+// sends) before it syncs.
+func TestAcknowledgedWritesSurviveClusterPowerLoss(t *testing.T) {
+	c, _ := quietCluster(t, 1, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 1000})
+	for i := range 20 {
+		if r := propose(t, c, 1, fmt.Sprintf("p k%d v%d", i, i)); r.Err != nil {
+			t.Fatalf("put %d: %v", i, r.Err)
+		}
+	}
+	for _, id := range c.IDs() {
+		c.Node(id).Disk.Crash(nil) // nothing unsynced survives
+		c.Crash(id)
+	}
+	for _, id := range c.IDs() {
+		if err := c.Restart(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := converge(c, []uint64{1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		r := propose(t, c, 1, fmt.Sprintf("g k%d", i))
+		if r.Err != nil || r.Value != fmt.Sprintf("v%d", i) {
+			t.Fatalf("get k%d after power loss: %v %v, want v%d", i, r.Value, r.Err, i)
+		}
+	}
+}
+
+// TestQuietGroupsElectWhenTheirLeaderDies lets ten groups quiesce, then
+// kills the node leading them: the failure detector must wake the
+// followers, which elect new leaders that take writes. Without PeerDown the
+// groups would stay leaderless for ever.
+func TestQuietGroupsElectWhenTheirLeaderDies(t *testing.T) {
+	groups := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	c, _ := quietCluster(t, 2, 3, groups, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: true})
+	for _, g := range groups {
+		if r := propose(t, c, g, "p k v"); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if err := c.Run(300); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if q := n.Host.Quiet(); q != len(groups) {
+			t.Fatalf("node %d: %d of %d groups quiet after idling", n.ID, q, len(groups))
+		}
+	}
+	sent := c.Net.Sent
+	if err := c.Run(1000); err != nil {
+		t.Fatal(err)
+	}
+	if pings := int64(c.Net.Sent - sent); pings != 0 {
+		t.Fatalf("%d Raft messages sent by quiet groups", pings)
+	}
+	dead := c.Leader(1)
+	c.Crash(dead)
+	// No client touches the groups (a proposal would wake a follower too):
+	// only the failure detector can.
+	if err := c.Run(1000); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		if l := c.Leader(g); l == dead || l == 0 {
+			t.Fatalf("group %d: no new leader after its leader died (leader %d)", g, l)
+		}
+	}
+	for _, g := range groups {
+		r := propose(t, c, g, "p k w")
+		if r.Err != nil {
+			t.Fatalf("group %d after its leader died: %v", g, r.Err)
+		}
+	}
+}
+
+// TestQuietGroupsWakeWithoutElection lets groups quiesce for a long time,
+// then reads from a follower, proposes to a follower and writes through the
+// leader: nothing of it may cause an election (a woken follower must wake
+// its leader; the leader's CheckQuorum must not depose it for the silence
+// it asked for).
+func TestQuietGroupsWakeWithoutElection(t *testing.T) {
+	groups := []uint64{1, 2, 3, 4, 5}
+	c, _ := quietCluster(t, 4, 3, groups, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: true})
+	terms := map[uint64]uint64{}
+	for _, g := range groups {
+		if r := propose(t, c, g, "p k v"); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		st, _ := c.Node(c.Leader(g)).Host.Status(g)
+		terms[g] = st.Term
+	}
+	for round := range 3 {
+		if err := c.Run(2000); err != nil { // 200 ticks: 20 election timeouts of silence
+			t.Fatal(err)
+		}
+		for _, n := range c.Nodes {
+			if q := n.Host.Quiet(); q != len(groups) {
+				t.Fatalf("round %d: node %d has %d of %d groups quiet", round, n.ID, q, len(groups))
+			}
+		}
+		for _, g := range groups {
+			// A client that asks a follower, for a write or for a read,
+			// must not set off an election either.
+			follower := c.Leader(g)%3 + 1
+			c.Propose(follower, g, []byte("p k x"), func(multiraft.Result) {})
+			readDone := false
+			c.ReadIndex(follower, g, func(err error) {
+				if err != nil {
+					t.Errorf("read on follower %d: %v", follower, err)
+				}
+				readDone = true
+			})
+			for !readDone {
+				if err := c.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Run(1000); err != nil {
+				t.Fatal(err)
+			}
+			if r := propose(t, c, g, fmt.Sprintf("p k w%d", round)); r.Err != nil {
+				t.Fatalf("round %d group %d: %v", round, g, r.Err)
+			}
+			if err := c.Run(300); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := c.Node(c.Leader(g)).Host.Status(g)
+			if st.Term != terms[g] {
+				t.Fatalf("round %d group %d: term %d → %d: waking caused an election", round, g, terms[g], st.Term)
+			}
+		}
+	}
+}
+
+// TestFailoverTicks kills the leader of a group running with the default
+// timing (elections after 20 ticks, heartbeats every 2) and logs how many
+// ticks pass until a new leader commits a write — a figure, not a bound
+// (it must only happen).
+func TestFailoverTicks(t *testing.T) {
+	c, _ := quietCluster(t, 5, 3, []uint64{1}, multiraft.Config{})
+	if r := propose(t, c, 1, "p k v"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	dead := c.Leader(1)
+	c.Crash(dead)
+	start := c.Now
+	for {
+		if err := c.Step(); err != nil {
+			t.Fatal(err)
+		}
+		if l := c.Leader(1); l != 0 && l != dead {
+			break
+		}
+		if c.Now-start > 100000 {
+			t.Fatal("no new leader")
+		}
+	}
+	elected := c.Now
+	if r := propose(t, c, 1, "p k w"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	t.Logf("leader killed → new leader in %d ticks, → first write committed in %d ticks (×100 ms with Node's tick)",
+		(elected-start)/10, (c.Now-start)/10)
+}

@@ -1,0 +1,64 @@
+package raftstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+)
+
+// A WAL segment is a sequence of records:
+//
+//	length uint32 (of kind+payload) | crc uint32 (Castagnoli, of kind+payload) | kind byte | payload
+//
+// Payloads are protobuf encodings of raftpb types. A record that is short or
+// fails its CRC at the end of the last segment is a torn write and is cut
+// off; anywhere else it is corruption.
+type recordKind byte
+
+const (
+	kindEntry     recordKind = 1 // raftpb.Entry; overwrites the log from its index on
+	kindHardState recordKind = 2 // raftpb.HardState; the last one wins
+	// kindReset is a raftpb.SnapshotMetadata (index, term): the log restarts
+	// empty after that position. It heads every segment that rotation writes.
+	kindReset recordKind = 3
+)
+
+const headerLen = 8
+
+// maxRecord bounds a record's length so a corrupt length cannot make replay
+// allocate gigabytes.
+const maxRecord = 64 << 20
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errTorn says a record is incomplete or fails its checksum.
+var errTorn = errors.New("torn or corrupt record")
+
+func appendRecord(dst []byte, kind recordKind, payload []byte) []byte {
+	n := len(payload) + 1
+	var h [headerLen + 1]byte
+	binary.LittleEndian.PutUint32(h[0:4], uint32(n))
+	h[8] = byte(kind)
+	crc := crc32.Update(0, castagnoli, h[8:9])
+	crc = crc32.Update(crc, castagnoli, payload)
+	binary.LittleEndian.PutUint32(h[4:8], crc)
+	dst = append(dst, h[:]...)
+	return append(dst, payload...)
+}
+
+// readRecord decodes the record at the start of b and returns its kind,
+// payload (aliasing b) and total length, or errTorn.
+func readRecord(b []byte) (recordKind, []byte, int, error) {
+	if len(b) < headerLen+1 {
+		return 0, nil, 0, errTorn
+	}
+	n := int(binary.LittleEndian.Uint32(b[0:4]))
+	if n < 1 || n > maxRecord || len(b) < headerLen+n {
+		return 0, nil, 0, errTorn
+	}
+	body := b[headerLen : headerLen+n]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:8]) {
+		return 0, nil, 0, errTorn
+	}
+	return recordKind(body[0]), body[1:], headerLen + n, nil
+}

@@ -1,0 +1,357 @@
+// Package raftstore keeps one Raft group's durable state in a directory: its
+// log entries and hard state in a write-ahead log of CRC-checked records, and
+// its latest snapshot in a file replaced atomically. Raft reads the state
+// through the embedded raft.MemoryStorage, which holds the log from the
+// snapshot on; the WAL is only read back by Open.
+//
+// Why a WAL of our own over files rather than bbolt or the commitlog: the
+// write path is one buffered append per Ready and one fsync per pass of the
+// host (shared by every group that wrote), replay is a single sequential read,
+// and the crash semantics are small enough to test exhaustively against
+// vfs.Mem. The store's surface (Save, Sync, ApplySnapshot, CreateSnapshot) is
+// what a partition's commitlog must offer to become the Raft log later
+// (docs/cluster.md): entries keyed by index, truncation of a conflicting
+// suffix, a hard state beside it, and compaction behind a snapshot.
+//
+// The package owns the files of one group's directory and nothing else; it
+// knows nothing of state machines or of the network. A Store is not safe for
+// concurrent use: the host's loop owns it (raft.MemoryStorage itself locks, so
+// Raft's reads are safe).
+package raftstore
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+)
+
+const (
+	snapName    = "snap"
+	snapTmpName = "snap.tmp"
+	segPrefix   = "wal-"
+	segSuffix   = ".log"
+	tmpSuffix   = ".tmp"
+)
+
+// ErrCorrupt is returned by Open when the files cannot be a state this
+// package wrote (a bad record before the tail, a gap in the log, a hard state
+// committing entries it does not have).
+var ErrCorrupt = errors.New("raftstore: corrupt")
+
+// ErrClosed is returned by a Store used after Close.
+var ErrClosed = errors.New("raftstore: closed")
+
+// Store is one group's durable Raft state. See the package doc.
+type Store struct {
+	*raft.MemoryStorage
+
+	fs     vfs.FS
+	dir    string
+	seg    vfs.File // the segment appended to; nil after Close
+	segSeq uint64   // sequence number of seg
+	dirty  bool     // seg has bytes not yet synced
+	buf    []byte   // reused encoding buffer
+}
+
+// Open reads the group's state from dir (creating dir if needed), cuts off a
+// torn tail, and starts a fresh segment holding exactly the recovered log.
+func Open(fsys vfs.FS, dir string) (*Store, error) {
+	if err := fsys.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("raftstore: %w", err)
+	}
+	snap, err := readSnap(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := replay(fsys, dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{MemoryStorage: raft.NewMemoryStorage(), fs: fsys, dir: dir, segSeq: rep.lastSeq}
+	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
+	if snapIndex > 0 && snapIndex < rep.baseIndex {
+		return nil, fmt.Errorf("%w: snapshot at %d older than the log's base %d", ErrCorrupt, snapIndex, rep.baseIndex)
+	}
+	if snapIndex > 0 {
+		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
+			return nil, fmt.Errorf("raftstore: %w", err)
+		}
+	} else if rep.baseIndex > 0 {
+		return nil, fmt.Errorf("%w: log starts after %d but there is no snapshot", ErrCorrupt, rep.baseIndex)
+	}
+	if err := s.MemoryStorage.Append(rep.after(snapIndex, snapTerm)); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if hs := rep.hs; hs != nil {
+		hs = proto.Clone(hs).(*pb.HardState)
+		if hs.GetCommit() < snapIndex {
+			// The snapshot was made durable before the hard state that
+			// commits it; the snapshot's index is committed by definition.
+			hs.Commit = new(snapIndex)
+		}
+		last, _ := s.LastIndex()
+		if hs.GetCommit() > last {
+			return nil, fmt.Errorf("%w: hard state commits %d, log ends at %d", ErrCorrupt, hs.GetCommit(), last)
+		}
+		if err := s.SetHardState(hs); err != nil {
+			return nil, fmt.Errorf("raftstore: %w", err)
+		}
+	}
+	if err := s.rotate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// IsEmpty reports whether the group has never been bootstrapped: no
+// snapshot, no entries, no hard state.
+func (s *Store) IsEmpty() bool {
+	hs, _, _ := s.InitialState()
+	last, _ := s.LastIndex()
+	return last == 0 && raft.IsEmptyHardState(hs)
+}
+
+// Bootstrap makes an empty store start from a snapshot at index 1, term 1
+// with the given configuration and no state machine data — the same on every
+// replica, so a static group needs no configuration-change entries (the
+// approach raft's Bootstrap doc recommends).
+func (s *Store) Bootstrap(cs *pb.ConfState) error {
+	if !s.IsEmpty() {
+		return errors.New("raftstore: bootstrap of a store that is not empty")
+	}
+	return s.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+		Index: new(uint64(1)), Term: new(uint64(1)), ConfState: cs,
+	}})
+}
+
+// Save appends entries (which may overwrite a suffix of the log) and then
+// the hard state (if not empty) to the WAL and to memory. They are durable
+// only after Sync.
+func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
+	if s.seg == nil {
+		return ErrClosed
+	}
+	if len(ents) == 0 && raft.IsEmptyHardState(hs) {
+		return nil
+	}
+	buf := s.buf[:0]
+	var err error
+	for _, e := range ents {
+		if buf, err = appendProto(buf, kindEntry, e); err != nil {
+			return err
+		}
+	}
+	if !raft.IsEmptyHardState(hs) {
+		if buf, err = appendProto(buf, kindHardState, hs); err != nil {
+			return err
+		}
+	}
+	s.buf = buf
+	if _, err := s.seg.Write(buf); err != nil {
+		return fmt.Errorf("raftstore: write: %w", err)
+	}
+	s.dirty = true
+	if err := s.Append(ents); err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	if !raft.IsEmptyHardState(hs) {
+		if err := s.SetHardState(hs); err != nil {
+			return fmt.Errorf("raftstore: %w", err)
+		}
+	}
+	return nil
+}
+
+// Sync makes everything saved so far durable. It is cheap when nothing was.
+func (s *Store) Sync() error {
+	if s.seg == nil {
+		return ErrClosed
+	}
+	if !s.dirty {
+		return nil
+	}
+	if err := s.seg.Sync(); err != nil {
+		return fmt.Errorf("raftstore: sync: %w", err)
+	}
+	s.dirty = false
+	return nil
+}
+
+// ApplySnapshot replaces the log with snap (one received from a leader),
+// durably: the snapshot file first, then a segment whose reset record
+// discards the older log.
+func (s *Store) ApplySnapshot(snap *pb.Snapshot) error {
+	if s.seg == nil && s.segSeq > 0 {
+		return ErrClosed
+	}
+	if err := s.writeSnap(snap); err != nil {
+		return err
+	}
+	if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	return s.rotate()
+}
+
+// CreateSnapshot records the state machine's data as of applied index i with
+// configuration cs, durably, and drops the log before i-keep, so followers up
+// to keep entries behind still catch up from the log.
+func (s *Store) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte, keep uint64) error {
+	if s.seg == nil {
+		return ErrClosed
+	}
+	snap, err := s.MemoryStorage.CreateSnapshot(i, cs, data)
+	if err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	if err := s.writeSnap(snap); err != nil {
+		return err
+	}
+	if i > keep {
+		if err := s.Compact(i - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return fmt.Errorf("raftstore: %w", err)
+		}
+	}
+	return s.rotate()
+}
+
+// Close closes the segment. It does not sync: what was not synced is what a
+// crash would lose, and the host syncs before it stops.
+func (s *Store) Close() error {
+	if s.seg == nil {
+		return nil
+	}
+	err := s.seg.Close()
+	s.seg = nil
+	return err
+}
+
+// writeSnap replaces the snapshot file atomically and durably.
+func (s *Store) writeSnap(snap *pb.Snapshot) error {
+	b, err := appendProto(nil, kindEntry, snap) // the record format gives a length and CRC
+	if err != nil {
+		return err
+	}
+	tmp := vfs.Join(s.dir, snapTmpName)
+	f, err := s.fs.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	if err := s.fs.Rename(tmp, vfs.Join(s.dir, snapName)); err != nil {
+		return fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("raftstore: snapshot: %w", err)
+	}
+	return nil
+}
+
+// rotate writes a new segment holding the whole in-memory log (a reset
+// record at its base, its entries, the hard state), makes it durable, and
+// removes the older segments, which it supersedes.
+func (s *Store) rotate() error {
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	baseTerm, err := s.Term(first - 1)
+	if err != nil {
+		return fmt.Errorf("raftstore: rotate: %w", err)
+	}
+	buf, err := appendProto(nil, kindReset, &pb.SnapshotMetadata{Index: new(first - 1), Term: new(baseTerm)})
+	if err != nil {
+		return err
+	}
+	if last >= first {
+		ents, err := s.Entries(first, last+1, ^uint64(0))
+		if err != nil {
+			return fmt.Errorf("raftstore: rotate: %w", err)
+		}
+		for _, e := range ents {
+			if buf, err = appendProto(buf, kindEntry, e); err != nil {
+				return err
+			}
+		}
+	}
+	if hs, _, _ := s.InitialState(); !raft.IsEmptyHardState(hs) {
+		if buf, err = appendProto(buf, kindHardState, hs); err != nil {
+			return err
+		}
+	}
+	seq := s.segSeq + 1
+	name := vfs.Join(s.dir, segName(seq))
+	f, err := s.fs.Create(name + tmpSuffix)
+	if err != nil {
+		return fmt.Errorf("raftstore: rotate: %w", err)
+	}
+	fail := func(err error) error {
+		f.Close()
+		return fmt.Errorf("raftstore: rotate: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	// Only now may the segment's name appear: replay trusts the newest
+	// segment to hold the whole log.
+	if err := s.fs.Rename(name+tmpSuffix, name); err != nil {
+		return fail(err)
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fail(err)
+	}
+	if s.seg != nil {
+		s.seg.Close()
+	}
+	s.seg, s.segSeq, s.dirty = f, seq, false
+	// Older segments are superseded (replay reads only the newest), so
+	// removing them need not be durable or complete.
+	names, err := s.fs.List(s.dir)
+	if err != nil {
+		return fmt.Errorf("raftstore: rotate: %w", err)
+	}
+	for _, n := range names {
+		if q, ok := parseSegName(n); (ok && q < seq) || strings.HasSuffix(n, tmpSuffix) {
+			if err := s.fs.Remove(vfs.Join(s.dir, n)); err != nil {
+				return fmt.Errorf("raftstore: rotate: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func appendProto(dst []byte, kind recordKind, m proto.Message) ([]byte, error) {
+	p, err := proto.Marshal(m)
+	if err != nil {
+		return dst, fmt.Errorf("raftstore: encode: %w", err)
+	}
+	return appendRecord(dst, kind, p), nil
+}
+
+func segName(seq uint64) string { return fmt.Sprintf("%s%016x%s", segPrefix, seq, segSuffix) }
+
+func parseSegName(name string) (uint64, bool) {
+	if !strings.HasPrefix(name, segPrefix) || !strings.HasSuffix(name, segSuffix) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(name, segPrefix), segSuffix), 16, 64)
+	return seq, err == nil
+}

@@ -1,0 +1,256 @@
+package raftstore
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+)
+
+func ent(index, term uint64, data string) *pb.Entry {
+	return &pb.Entry{Index: new(index), Term: new(term), Type: pb.EntryNormal.Enum(), Data: []byte(data)}
+}
+
+func hardState(term, vote, commit uint64) *pb.HardState {
+	return &pb.HardState{Term: new(term), Vote: new(vote), Commit: new(commit)}
+}
+
+// state is what a store exposes, in a comparable form.
+type state struct {
+	snapIndex, snapTerm uint64
+	ents                string // "index/term/data ..." of entries after the snapshot
+	hs                  string
+	snapData            string
+}
+
+func stateOf(t *testing.T, s *Store) state {
+	t.Helper()
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := state{snapIndex: snap.GetMetadata().GetIndex(), snapTerm: snap.GetMetadata().GetTerm(), snapData: string(snap.GetData())}
+	last, _ := s.LastIndex()
+	if last > st.snapIndex {
+		ents, err := s.Entries(st.snapIndex+1, last+1, ^uint64(0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			st.ents += fmt.Sprintf("%d/%d/%s ", e.GetIndex(), e.GetTerm(), e.GetData())
+		}
+	}
+	hs, _, _ := s.InitialState()
+	// A commit below the snapshot means the snapshot's index (Open raises
+	// it; Raft would too).
+	st.hs = fmt.Sprintf("%d/%d/%d", hs.GetTerm(), hs.GetVote(), max(hs.GetCommit(), st.snapIndex))
+	return st
+}
+
+func TestStoreRoundTripOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(vfs.OS{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.IsEmpty() {
+		t.Fatal("new store is not empty")
+	}
+	cs := &pb.ConfState{Voters: []uint64{1, 2, 3}}
+	if err := s.Bootstrap(cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(hardState(2, 1, 2), []*pb.Entry{ent(2, 2, "a"), ent(3, 2, "b"), ent(4, 2, "c")}); err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite a suffix, as a follower does when a new leader disagrees.
+	if err := s.Save(hardState(3, 0, 3), []*pb.Entry{ent(4, 3, "d"), ent(5, 3, "e")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	want := stateOf(t, s)
+	if want.ents != "2/2/a 3/2/b 4/3/d 5/3/e " {
+		t.Fatalf("entries %q", want.ents)
+	}
+	s.Close()
+	s2, err := Open(vfs.OS{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := stateOf(t, s2); got != want {
+		t.Fatalf("reopened %+v, want %+v", got, want)
+	}
+	_, gotCS, _ := s2.InitialState()
+	if fmt.Sprint(gotCS.GetVoters()) != "[1 2 3]" {
+		t.Fatalf("conf state %v", gotCS)
+	}
+	if s2.IsEmpty() {
+		t.Fatal("bootstrapped store reads as empty")
+	}
+	if err := s2.Bootstrap(cs); err == nil {
+		t.Fatal("bootstrap of a used store succeeded")
+	}
+}
+
+func TestStoreRejectsCorruptSegment(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(vfs.OS{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1}}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	names, _ := os.ReadDir(dir)
+	for _, n := range names {
+		if _, ok := parseSegName(n.Name()); ok {
+			p := filepath.Join(dir, n.Name())
+			b, _ := os.ReadFile(p)
+			b[headerLen+2] ^= 0xff // inside the reset record
+			os.WriteFile(p, b, 0o644)
+		}
+	}
+	if _, err := Open(vfs.OS{}, dir); err == nil {
+		t.Fatal("open of a segment with a damaged first record succeeded")
+	}
+}
+
+// TestStoreCrashModel drives a store with random saves (overwriting
+// suffixes as Raft does), syncs, snapshots taken and received, and crashes
+// that keep a random part of the unsynced bytes. After each crash the
+// recovered state must be one the store passed through since its last
+// durable point, record by record: nothing synced is lost, and nothing
+// appears that was never written.
+func TestStoreCrashModel(t *testing.T) {
+	seeds := 30
+	if v, err := strconv.Atoi(os.Getenv("GOQUEUE_SIM_SEEDS")); err == nil && v > 0 {
+		seeds = v * 10 // each seed here is far cheaper than a cluster's
+	}
+	for seed := range seeds {
+		t.Run(strconv.Itoa(seed), func(t *testing.T) {
+			if !crashModel(t, uint64(seed)) {
+				t.Fatalf("failing seed %d", seed)
+			}
+		})
+	}
+}
+
+func crashModel(t *testing.T, seed uint64) bool {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	fsys := vfs.NewMem()
+	open := func() *Store {
+		s, err := Open(fsys, "/g")
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		return s
+	}
+	s := open()
+	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	// candidates are the states a crash may recover: the durable one first,
+	// then one per record written since.
+	candidates := []state{stateOf(t, s)}
+	term, commit := uint64(1), uint64(1)
+	for step := range 300 {
+		last, _ := s.LastIndex()
+		switch op := rng.IntN(20); {
+		case op < 10: // save
+			start := commit + 1 + uint64(rng.IntN(int(last-commit)+1))
+			if rng.IntN(4) == 0 {
+				term++
+			}
+			var ents []*pb.Entry
+			for i := range uint64(rng.IntN(4)) {
+				ents = append(ents, ent(start+i, term, fmt.Sprintf("s%d.%d", step, i)))
+			}
+			newLast := last
+			if len(ents) > 0 {
+				newLast = start + uint64(len(ents)) - 1
+			}
+			if newLast > commit && rng.IntN(2) == 0 {
+				commit += 1 + uint64(rng.IntN(int(newLast-commit)))
+			}
+			hs := hardState(term, uint64(rng.IntN(4)), commit)
+			// Record by record, the states a torn write can leave.
+			for _, e := range ents {
+				if err := s.Save(nil, []*pb.Entry{e}); err != nil {
+					t.Fatal(err)
+				}
+				candidates = append(candidates, stateOf(t, s))
+			}
+			if err := s.Save(hs, nil); err != nil {
+				t.Fatal(err)
+			}
+			candidates = append(candidates, stateOf(t, s))
+		case op < 13:
+			if err := s.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			candidates = []state{stateOf(t, s)}
+		case op < 15: // snapshot of applied state
+			snap, _ := s.Snapshot()
+			if commit > snap.GetMetadata().GetIndex() {
+				i := snap.GetMetadata().GetIndex() + 1 + uint64(rng.IntN(int(commit-snap.GetMetadata().GetIndex())))
+				if err := s.CreateSnapshot(i, &pb.ConfState{Voters: []uint64{1, 2, 3}}, fmt.Appendf(nil, "sm@%d", i), uint64(rng.IntN(3))); err != nil {
+					t.Fatal(err)
+				}
+				candidates = []state{stateOf(t, s)}
+			}
+		case op < 16: // a snapshot from a leader, past everything we have
+			term++
+			i := last + 1 + uint64(rng.IntN(5))
+			err := s.ApplySnapshot(&pb.Snapshot{Data: fmt.Appendf(nil, "leader@%d", i), Metadata: &pb.SnapshotMetadata{
+				Index: new(i), Term: new(term), ConfState: &pb.ConfState{Voters: []uint64{1, 2, 3}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			commit = i
+			// Until the new hard state is synced, a crash recovers the old
+			// one with its commit raised to the snapshot's index.
+			old, _, _ := s.InitialState()
+			durable := stateOf(t, s)
+			durable.hs = fmt.Sprintf("%d/%d/%d", old.GetTerm(), old.GetVote(), i) // raised: see stateOf
+			if err := s.Save(hardState(term, 0, commit), nil); err != nil {
+				t.Fatal(err)
+			}
+			candidates = []state{durable, stateOf(t, s)}
+		default: // crash
+			s.Close()
+			fsys.Crash(rng)
+			s = open()
+			got := stateOf(t, s)
+			found := false
+			for _, c := range candidates {
+				if c == got {
+					found = true
+					break
+				}
+			}
+			if !found {
+				t.Errorf("step %d: recovered %+v, not one of %d candidates; durable was %+v", step, got, len(candidates), candidates[0])
+				return false
+			}
+			candidates = []state{got}
+			hs, _, _ := s.InitialState()
+			term, commit = hs.GetTerm(), hs.GetCommit()
+			if term == 0 {
+				term = 1
+			}
+		}
+	}
+	s.Close()
+	return true
+}

@@ -1,0 +1,126 @@
+package transport
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+)
+
+// A frame carries a batch of envelopes for one peer:
+//
+//	length uint32 (of the rest) | count uint32 | count × (group uint64 | flags byte | len uint32 | raftpb.Message)
+//
+// flags: 1 = a quiesce note, 2 = a wake note (multiraft.Envelope's flags).
+//
+// A connection starts with a hello from each side: magic uint32 | node ID uint64.
+const (
+	helloMagic = 0x67715231 // "gqR1"
+	helloLen   = 12
+	maxFrame   = 64 << 20
+
+	msgHeaderLen = 13 // group, flags, length
+	flagQuiesce  = 1
+	flagWake     = 2
+)
+
+var errFrame = errors.New("transport: bad frame")
+
+func appendHello(dst []byte, node uint64) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, helloMagic)
+	return binary.BigEndian.AppendUint64(dst, node)
+}
+
+func readHello(r io.Reader) (uint64, error) {
+	var b [helloLen]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, err
+	}
+	if binary.BigEndian.Uint32(b[0:4]) != helloMagic {
+		return 0, fmt.Errorf("%w: not a GoQueue cluster peer", errFrame)
+	}
+	return binary.BigEndian.Uint64(b[4:12]), nil
+}
+
+// appendFrame encodes envs as one frame.
+func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(envs)))
+	for _, e := range envs {
+		dst = binary.BigEndian.AppendUint64(dst, e.Group)
+		var flags byte
+		if e.Quiesce {
+			flags |= flagQuiesce
+		}
+		if e.Wake {
+			flags |= flagWake
+		}
+		dst = append(dst, flags)
+		lenAt := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		var err error
+		dst, err = proto.MarshalOptions{}.MarshalAppend(dst, e.Msg)
+		if err != nil {
+			return dst[:start], err
+		}
+		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+	}
+	n := len(dst) - start - 4
+	if n > maxFrame {
+		return dst[:start], fmt.Errorf("%w: %d bytes", errFrame, n)
+	}
+	binary.BigEndian.PutUint32(dst[start:], uint32(n))
+	return dst, nil
+}
+
+// readFrame decodes the next frame; buf is reused between calls.
+func readFrame(r *bufio.Reader, buf []byte) ([]multiraft.Envelope, []byte, error) {
+	var h [4]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, buf, err
+	}
+	n := int(binary.BigEndian.Uint32(h[:]))
+	if n < 4 || n > maxFrame {
+		return nil, buf, fmt.Errorf("%w: length %d", errFrame, n)
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	b := buf[:n]
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, buf, err
+	}
+	count := int(binary.BigEndian.Uint32(b[0:4]))
+	b = b[4:]
+	if count > len(b)/msgHeaderLen {
+		return nil, buf, fmt.Errorf("%w: %d messages in %d bytes", errFrame, count, len(b))
+	}
+	envs := make([]multiraft.Envelope, 0, count)
+	for range count {
+		if len(b) < msgHeaderLen {
+			return nil, buf, fmt.Errorf("%w: truncated", errFrame)
+		}
+		group := binary.BigEndian.Uint64(b[0:8])
+		flags := b[8]
+		ml := int(binary.BigEndian.Uint32(b[9:13]))
+		b = b[msgHeaderLen:]
+		if ml > len(b) {
+			return nil, buf, fmt.Errorf("%w: truncated message", errFrame)
+		}
+		m := new(pb.Message)
+		// Unmarshal copies bytes fields, so buf can be reused.
+		if err := proto.Unmarshal(b[:ml], m); err != nil {
+			return nil, buf, fmt.Errorf("%w: %v", errFrame, err)
+		}
+		b = b[ml:]
+		envs = append(envs, multiraft.Envelope{Group: group, Msg: m, Quiesce: flags&flagQuiesce != 0, Wake: flags&flagWake != 0})
+	}
+	return envs, buf, nil
+}

@@ -1,0 +1,349 @@
+// Package transport carries Raft messages between nodes: one TCP connection
+// per node pair, used in both directions and carrying every group's
+// messages, written in batches (one frame per write holds everything queued
+// for that peer). The node with the lower ID dials; the other accepts. A
+// fault hook lets tests cut links without touching the network.
+//
+// Heartbeats of busy groups ride in the same frames as everything else, so
+// 1,000 groups cost one write per peer per heartbeat interval, not 1,000;
+// idle groups quiesce (multiraft) and cost nothing. Keepalive frames make
+// Down a failure detector, which quiescing needs to wake groups whose
+// leader died.
+//
+// The package owns its connections and goroutines; it knows nothing of what
+// the messages mean. TLS is left for later: Config.Dial and the listener are
+// the places to wrap.
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+)
+
+// Config configures a Transport.
+type Config struct {
+	NodeID   uint64
+	Listener net.Listener      // the cluster listener, already bound
+	Peers    map[uint64]string // every other node: ID → address
+	// Deliver receives each batch read from a peer, on that peer's reader
+	// goroutine. It must not block for long (hand the batch to a loop).
+	Deliver func(from uint64, envs []multiraft.Envelope)
+	// Unreachable is told when messages to a peer were lost because its
+	// connection failed or its queue was full, so Raft probes it gently.
+	Unreachable func(peer uint64)
+	QueueLen    int           // envelopes queued per peer (default 4096)
+	DialTimeout time.Duration // default 1 s
+	// KeepAlive is how often an idle connection carries an empty frame
+	// (default 250 ms); DownAfter is how long without any frame makes a
+	// peer count as down (default 2 s, below the election timeout) —
+	// the failure detector that wakes quiesced groups.
+	KeepAlive time.Duration
+	DownAfter time.Duration
+	Logger    *slog.Logger // default slog.Default()
+}
+
+// Transport is the node's end of every peer connection. Send is safe for
+// concurrent use; each peer's connection is owned by its session goroutine.
+type Transport struct {
+	cfg   Config
+	peers map[uint64]*peer // immutable after New
+
+	mu    sync.Mutex
+	allow func(from, to uint64) bool // the fault hook; nil allows all
+}
+
+// peer is the link to one other node.
+type peer struct {
+	id    uint64
+	addr  string
+	out   chan multiraft.Envelope // queued for sending; never closed
+	conns chan net.Conn           // accepted connections handed to the session (acceptor side)
+	heard atomic.Int64            // unix nanoseconds of the last frame read from the peer
+}
+
+// New returns a Transport; Run starts it.
+func New(cfg Config) (*Transport, error) {
+	if cfg.NodeID == 0 || cfg.Listener == nil || cfg.Deliver == nil {
+		return nil, errors.New("transport: NodeID, Listener and Deliver are required")
+	}
+	if cfg.QueueLen == 0 {
+		cfg.QueueLen = 4096
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = 250 * time.Millisecond
+	}
+	if cfg.DownAfter == 0 {
+		cfg.DownAfter = 2 * time.Second
+	}
+	if cfg.Unreachable == nil {
+		cfg.Unreachable = func(uint64) {}
+	}
+	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}}
+	now := time.Now().UnixNano() // every peer gets DownAfter to show up
+	for id, addr := range cfg.Peers {
+		if id == cfg.NodeID {
+			continue
+		}
+		p := &peer{id: id, addr: addr, out: make(chan multiraft.Envelope, cfg.QueueLen), conns: make(chan net.Conn, 1)}
+		p.heard.Store(now)
+		t.peers[id] = p
+	}
+	return t, nil
+}
+
+// SetFault installs the fault hook: a message from → to (either direction
+// through this node) is carried only if allow returns true. nil heals all.
+func (t *Transport) SetFault(allow func(from, to uint64) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.allow = allow
+}
+
+func (t *Transport) allowed(from, to uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.allow == nil || t.allow(from, to)
+}
+
+// Send queues envelopes for their destinations (Msg.To). It never blocks: a
+// full queue drops the message and reports the peer unreachable, which Raft
+// tolerates by design.
+func (t *Transport) Send(envs []multiraft.Envelope) {
+	for _, e := range envs {
+		to := e.Msg.GetTo()
+		p, ok := t.peers[to]
+		if !ok || !t.allowed(t.cfg.NodeID, to) {
+			continue
+		}
+		select {
+		case p.out <- e:
+		default:
+			t.cfg.Unreachable(to)
+		}
+	}
+}
+
+// Down returns the peers no frame has come from for DownAfter.
+func (t *Transport) Down() []uint64 {
+	cutoff := time.Now().Add(-t.cfg.DownAfter).UnixNano()
+	var down []uint64
+	for id, p := range t.peers {
+		if p.heard.Load() < cutoff {
+			down = append(down, id)
+		}
+	}
+	return down
+}
+
+// Run accepts and dials connections and moves messages until ctx ends; it
+// closes the listener and returns after every goroutine it started ended.
+func (t *Transport) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-ctx.Done()
+		t.cfg.Listener.Close()
+		return nil
+	})
+	g.Go(func() error { return t.accept(ctx) })
+	for _, p := range t.peers {
+		g.Go(func() error { return t.session(ctx, p) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (t *Transport) accept(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := t.cfg.Listener.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("transport: accept: %w", err)
+		}
+		wg.Add(1)
+		go func() { // the handshake must not hold up the accept loop
+			defer wg.Done()
+			t.handshake(ctx, c)
+		}()
+	}
+}
+
+// handshake reads an inbound connection's hello and hands it to its peer's
+// session, replacing the connection that session had.
+func (t *Transport) handshake(ctx context.Context, c net.Conn) {
+	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	from, err := readHello(c)
+	p, ok := t.peers[from]
+	if err != nil || !ok || from > t.cfg.NodeID {
+		// Only a lower ID dials us; anything else is a stranger.
+		c.Close()
+		return
+	}
+	if _, err := c.Write(appendHello(nil, t.cfg.NodeID)); err != nil {
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	select {
+	case old := <-p.conns: // a newer connection supersedes one not yet taken
+		old.Close()
+	default:
+	}
+	select {
+	case p.conns <- c:
+	case <-ctx.Done():
+		c.Close()
+	}
+}
+
+// session keeps one connection to p alive: it dials (lower ID) or waits for
+// the peer to dial (higher ID), then runs the connection until it fails,
+// and starts again.
+func (t *Transport) session(ctx context.Context, p *peer) error {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		c, err := t.connect(ctx, p)
+		if err != nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		t.serve(ctx, p, c)
+	}
+	return nil
+}
+
+func (t *Transport) connect(ctx context.Context, p *peer) (net.Conn, error) {
+	if t.cfg.NodeID > p.id {
+		select {
+		case c := <-p.conns:
+			return c, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	d := net.Dialer{Timeout: t.cfg.DialTimeout}
+	c, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
+	if _, err := c.Write(appendHello(nil, t.cfg.NodeID)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if id, err := readHello(c); err != nil || id != p.id {
+		c.Close()
+		return nil, fmt.Errorf("transport: %s is not node %d", p.addr, p.id)
+	}
+	c.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// serve runs a connection: a reader delivering inbound frames, and this
+// goroutine writing batches, until either fails or ctx ends.
+func (t *Transport) serve(ctx context.Context, p *peer, c net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the reader; owned by serve, which waits for it
+		defer wg.Done()
+		defer cancel()
+		t.read(p, c)
+	}()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	t.write(ctx, p, c)
+	c.Close()
+	wg.Wait()
+}
+
+func (t *Transport) read(p *peer, c net.Conn) {
+	r := bufio.NewReaderSize(c, 64<<10)
+	var buf []byte
+	for {
+		envs, b, err := readFrame(r, buf)
+		buf = b
+		if err != nil {
+			return
+		}
+		if !t.allowed(p.id, t.cfg.NodeID) {
+			continue
+		}
+		p.heard.Store(time.Now().UnixNano())
+		if len(envs) > 0 {
+			t.cfg.Deliver(p.id, envs)
+		}
+	}
+}
+
+// write sends everything queued for p, a batch per write.
+func (t *Transport) write(ctx context.Context, p *peer, c net.Conn) {
+	var batch []multiraft.Envelope
+	var buf []byte
+	keepAlive := time.NewTicker(t.cfg.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-keepAlive.C:
+			batch = batch[:0] // an empty frame: "still here"
+		case e := <-p.out:
+			batch = append(batch[:0], e)
+		}
+	drain:
+		for len(batch) < 4096 {
+			select {
+			case e := <-p.out:
+				batch = append(batch, e)
+			default:
+				break drain
+			}
+		}
+		var err error
+		buf, err = appendFrame(buf[:0], batch)
+		if err != nil {
+			t.cfg.Logger.Error("transport: encode", "peer", p.id, "err", err)
+			continue
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(buf); err != nil {
+			t.cfg.Unreachable(p.id)
+			return
+		}
+	}
+}

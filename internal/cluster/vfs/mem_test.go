@@ -1,0 +1,86 @@
+package vfs
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+func write(t *testing.T, f File, s string) {
+	t.Helper()
+	if _, err := f.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMemCrashKeepsOnlyWhatWasSynced(t *testing.T) {
+	m := NewMem()
+	m.MkdirAll("/d")
+	a, _ := m.Create("/d/a")
+	write(t, a, "synced")
+	a.Sync()
+	m.SyncDir("/d")
+	write(t, a, "-lost")
+	c, _ := m.Create("/d/c.tmp")
+	write(t, c, "renamed")
+	c.Sync()
+	m.SyncDir("/d")
+	b, _ := m.Create("/d/b") // never made durable in its directory
+	write(t, b, "x")
+	b.Sync()
+	m.Rename("/d/c.tmp", "/d/c") // the rename is not synced
+	m.Crash(nil)
+
+	if got, _ := m.ReadFile("/d/a"); string(got) != "synced" {
+		t.Fatalf("a = %q", got)
+	}
+	if _, err := m.ReadFile("/d/b"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("b survived without a directory sync: %v", err)
+	}
+	if _, err := m.ReadFile("/d/c"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("unsynced rename survived: %v", err)
+	}
+	if got, _ := m.ReadFile("/d/c.tmp"); string(got) != "renamed" {
+		t.Fatalf("c.tmp = %q", got)
+	}
+}
+
+func TestMemCrashTearsTheUnsyncedTail(t *testing.T) {
+	seen := map[int]bool{}
+	for seed := range uint64(50) {
+		m := NewMem()
+		m.MkdirAll("/d")
+		f, _ := m.Create("/d/f")
+		m.SyncDir("/d")
+		write(t, f, "ab")
+		f.Sync()
+		write(t, f, "cdef")
+		m.Crash(rand.New(rand.NewPCG(seed, 0)))
+		got, _ := m.ReadFile("/d/f")
+		if len(got) < 2 || string(got) != "abcdef"[:len(got)] {
+			t.Fatalf("after crash: %q", got)
+		}
+		seen[len(got)] = true
+	}
+	if len(seen) < 3 {
+		t.Fatalf("torn lengths seen: %v", seen)
+	}
+}
+
+func TestMemFailAfter(t *testing.T) {
+	m := NewMem()
+	m.MkdirAll("/d")
+	f, _ := m.Create("/d/f")
+	m.FailAfter(1)
+	write(t, f, "ok")
+	if _, err := f.Write([]byte("no")); !errors.Is(err, ErrPowerLoss) {
+		t.Fatalf("write after the budget: %v", err)
+	}
+	if err := f.Sync(); !errors.Is(err, ErrPowerLoss) {
+		t.Fatalf("sync after the budget: %v", err)
+	}
+	m.Crash(nil)
+	if _, err := m.Create("/d/g"); err != nil {
+		t.Fatalf("crash did not restore power: %v", err)
+	}
+}

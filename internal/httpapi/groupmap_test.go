@@ -1,0 +1,152 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// wantField checks that err is code with details naming field.
+func wantField(t *testing.T, name string, err error, code *api.Error, field string) {
+	t.Helper()
+	var ae *api.Error
+	if !errors.As(err, &ae) || !errors.Is(err, code) {
+		t.Fatalf("%s: %v, want %s", name, err, code.Code)
+	}
+	if ae.Details["field"] != field {
+		t.Errorf("%s: details %v, want field %q", name, ae.Details, field)
+	}
+}
+
+// The wire checks of group bodies name the JSON field, in milliseconds;
+// the broker never sees a body that fails them.
+func TestGroupBodyFieldErrors(t *testing.T) {
+	const maxSession, maxRebalance = 5 * time.Minute, 5 * time.Minute
+	for _, c := range []struct {
+		name  string
+		err   error
+		code  *api.Error
+		field string
+	}{
+		{"max_retries", second(joinParams(api.JoinRequest{MaxRetries: -2}, maxSession, maxRebalance)), api.ErrInvalidArgument, "max_retries"},
+		{"max_in_flight", second(joinParams(api.JoinRequest{MaxInFlight: -1}, maxSession, maxRebalance)), api.ErrInvalidArgument, "max_in_flight"},
+		{"visibility", second(joinParams(api.JoinRequest{VisibilityTimeoutMS: math.MaxInt64}, maxSession, maxRebalance)), api.ErrInvalidArgument, "visibility_timeout_ms"},
+		{"session", second(joinParams(api.JoinRequest{SessionTimeoutMS: 1e13}, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
+		{"negative session", second(joinParams(api.JoinRequest{SessionTimeoutMS: -1}, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
+		{"rebalance", second(joinParams(api.JoinRequest{RebalanceTimeoutMS: maxRebalance.Milliseconds() + 1}, maxSession, maxRebalance)), api.ErrInvalidTimeout, "rebalance_timeout_ms"},
+		{"max_messages", second(pollParams(api.PollRequest{MaxMessages: -1}, time.Minute)), api.ErrInvalidArgument, "max_messages"},
+		{"max_bytes", second(pollParams(api.PollRequest{MaxBytes: -1}, time.Minute)), api.ErrInvalidArgument, "max_bytes"},
+		{"wait_ms", second(pollParams(api.PollRequest{WaitMS: -1}, time.Minute)), api.ErrInvalidArgument, "wait_ms"},
+		{"no messages", second(settleOf(&api.AckRequest{})), api.ErrInvalidArgument, "messages"},
+		{"empty range", second(settleOf(&api.AckRequest{Ranges: []api.OffsetRange{{From: 3, To: 3}}})), api.ErrInvalidArgument, "ranges"},
+		{"delay_ms", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, DelayMS: -1})), api.ErrInvalidArgument, "delay_ms"},
+		{"release with delay", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, Release: true, DelayMS: 5})), api.ErrInvalidArgument, "release"},
+		{"extend", second(extendParams(&api.AckRequest{Messages: []api.MessageRef{{}}, VisibilityTimeoutMS: -1})), api.ErrInvalidArgument, "visibility_timeout_ms"},
+		{"commit", second(commitParams(api.CommitOffsetsRequest{})), api.ErrInvalidArgument, "offsets"},
+		{"reset to", second(resetParams("g", api.ResetOffsetsRequest{To: "yesterday"})), api.ErrInvalidArgument, "to"},
+		{"reset duration", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDuration})), api.ErrInvalidArgument, "duration_ms"},
+		{"reset from itself", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToGroup, FromGroup: "g"})), api.ErrInvalidArgument, "from_group"},
+		{"reset partitions", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToLatest, Partitions: []int32{0}})), api.ErrInvalidArgument, "partitions"},
+		{"replay target", second(replayParams(api.DLQReplayRequest{Target: "x", ToTopic: true})), api.ErrInvalidArgument, "target"},
+	} {
+		wantField(t, c.name, c.err, c.code, c.field)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// Valid bodies become the broker's inputs: milliseconds as durations, a
+// delay past broker.MaxDelay held to it, the poll wait to Options.MaxWait.
+func TestGroupBodyMapping(t *testing.T) {
+	j, err := joinParams(api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 6000,
+		RebalanceTimeoutMS: 9000, VisibilityTimeoutMS: 1500, MaxRetries: -1, MaxInFlight: 7}, time.Minute, time.Minute)
+	if err != nil || j.SessionTimeout != 6*time.Second || j.RebalanceTimeout != 9*time.Second ||
+		j.VisibilityTimeout != 1500*time.Millisecond || j.MaxRetries != -1 || j.MaxInFlight != 7 {
+		t.Fatalf("join: %+v, %v", j, err)
+	}
+	p, err := pollParams(api.PollRequest{WaitMS: 90_000}, 30*time.Second)
+	if err != nil || p.Wait != 30*time.Second {
+		t.Fatalf("poll wait past the maximum: %+v, %v", p, err)
+	}
+	no := false
+	n, err := nackParams(&api.AckRequest{Messages: []api.MessageRef{{Topic: "t", Offset: 4}}, Requeue: &no, DelayMS: math.MaxInt64})
+	if err != nil || !n.Reject || n.Delay != broker.MaxDelay || n.Messages[0] != (broker.MessageRef{Topic: "t", Offset: 4}) {
+		t.Fatalf("nack: %+v, %v", n, err)
+	}
+	r, err := resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDuration, DurationMS: math.MaxInt64})
+	if err != nil || r.To != broker.ResetDuration || r.Ago <= 0 {
+		t.Fatalf("reset by a huge duration: %+v, %v", r, err)
+	}
+	rp, err := replayParams(api.DLQReplayRequest{Since: 1000})
+	if err != nil || !rp.Since.Equal(time.UnixMilli(1000)) || !rp.Until.IsZero() {
+		t.Fatalf("replay: %+v, %v", rp, err)
+	}
+}
+
+// A partial ack's error carries its result as the wire's AckResponse.
+func TestSettleErrorResult(t *testing.T) {
+	res := broker.SettleResult{Succeeded: 1, Failed: []broker.SettleFailure{{MessageRef: broker.MessageRef{Topic: "t"}, Err: api.ErrNotInFlight}}}
+	err := settleError(api.ErrNotInFlight.Withf("x").WithDetail("result", res))
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		t.Fatal(err)
+	}
+	got, ok := ae.Details["result"].(api.AckResponse)
+	if !ok || got.Succeeded != 1 || len(got.Failed) != 1 || got.Failed[0].Error != api.ErrNotInFlight {
+		t.Fatalf("result %#v", ae.Details["result"])
+	}
+}
+
+// Topic bodies: the wire fields are checked here by name; retention hours
+// and segment milliseconds become durations.
+func TestTopicBodyMapping(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		req   api.CreateTopicRequest
+		field string
+	}{
+		{"retention", api.CreateTopicRequest{Name: "t", RetentionHours: -7}, "retention_hours"},
+		{"retention bytes", api.CreateTopicRequest{Name: "t", RetentionBytes: -2}, "retention_bytes"},
+		{"segment bytes", api.CreateTopicRequest{Name: "t", SegmentBytes: 1}, "segment_bytes"},
+		{"segment ms", api.CreateTopicRequest{Name: "t", SegmentMS: 1}, "segment_ms"},
+		{"max message bytes", api.CreateTopicRequest{Name: "t", MaxMessageBytes: -1}, "max_message_bytes"},
+	} {
+		wantField(t, c.name, second(topicSpec(c.req)), api.ErrInvalidArgument, c.field)
+	}
+	s, err := topicSpec(api.CreateTopicRequest{Name: "t", RetentionHours: -1, SegmentMS: 120_000})
+	if err != nil || s.Retention >= 0 || s.SegmentAge != 2*time.Minute {
+		t.Fatalf("spec %+v, %v", s, err)
+	}
+	if _, err := topicChange(api.AlterTopicRequest{}); !errors.Is(err, api.ErrInvalidArgument) {
+		t.Fatalf("empty alter: %v", err)
+	}
+	ch, err := topicChange(api.AlterTopicRequest{RetentionHours: 3})
+	if err != nil || ch.Retention != 3*time.Hour {
+		t.Fatalf("alter %+v, %v", ch, err)
+	}
+}
+
+// The wire tells the two apart and the broker gets them apart: an absent
+// or null owned_partitions is nil (release nothing), {} an empty non-nil
+// map (release everything).
+func TestHeartbeatOwnedDecoding(t *testing.T) {
+	for body, wantNil := range map[string]bool{
+		`{"member_id":"a","generation":1}`:                             true,
+		`{"member_id":"a","generation":1,"owned_partitions":null}`:     true,
+		`{"member_id":"a","generation":1,"owned_partitions":{}}`:       false,
+		`{"member_id":"a","generation":1,"owned_partitions":{"t":[]}}`: false,
+	} {
+		var req api.HeartbeatRequest
+		if err := json.Unmarshal([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if p := heartbeatParams(req); (p.Owned == nil) != wantNil {
+			t.Errorf("%s: Owned = %#v, want nil %v", body, p.Owned, wantNil)
+		}
+	}
+}
