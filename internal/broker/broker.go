@@ -46,7 +46,6 @@ type Broker struct {
 	coord     *coordinator // consumer groups; set in Open
 	latency   latencies    // for metrics; lock-free
 	hist      groupHistory // lag samples and rebalances of the groups; set in Open
-	joinGuard joinGuard    // set by another front end; see SetJoinGuard
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait

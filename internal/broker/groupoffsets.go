@@ -79,7 +79,8 @@ func committedLocked(cg *cgroup) Offsets {
 }
 
 // DeleteGroup deletes a group with no members and forgets its offsets.
-// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY.
+// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
+// members hold it).
 func (b *Broker) DeleteGroup(groupID string) error {
 	c := b.coord
 	c.mu.Lock()

@@ -48,9 +48,16 @@ func (b *Broker) MaxGroupTimeouts() (session, rebalance time.Duration) {
 // held in flight goes back at once. host is the peer address the request
 // came from. IDs follow group.ValidateID. Errors: INVALID_ARGUMENT,
 // INVALID_TIMEOUT, INVALID_ASSIGNOR, TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR,
-// DUPLICATE_INSTANCE_ID, and INVALID_ARGUMENT when the join names delivery
-// settings other than the group's.
+// DUPLICATE_INSTANCE_ID, INVALID_ARGUMENT when the join names delivery
+// settings other than the group's, INCONSISTENT_GROUP_PROTOCOL when the
+// group has Kafka members.
 func (b *Broker) JoinGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return b.join(groupID, p, host, ProtocolHTTP)
+}
+
+// join joins a member speaking proto (see kafka_groups.go); a group with
+// members of another protocol refuses it with INCONSISTENT_GROUP_PROTOCOL.
+func (b *Broker) join(groupID string, p JoinParams, host, proto string) (JoinResult, error) {
 	if err := ValidateGroupID(groupID); err != nil {
 		return JoinResult{}, err
 	}
@@ -70,16 +77,13 @@ func (b *Broker) JoinGroup(groupID string, p JoinParams, host string) (JoinResul
 			return JoinResult{}, err
 		}
 	}
-	if err := b.checkJoinGuard(groupID); err != nil {
-		return JoinResult{}, err
-	}
 	c := b.coord
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
 			return JoinResult{}, err
 		}
-		res, err := c.join(cg, p, set, host)
+		res, err := c.join(cg, p, set, host, proto)
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
 		}
@@ -100,7 +104,7 @@ func joinSettings(p JoinParams) (groupstate.Settings, error) {
 	return groupstate.Settings{MaxRetries: p.MaxRetries, VisibilityTimeout: p.VisibilityTimeout, MaxInFlight: p.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host string) (JoinResult, error) {
+func (c *coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host, proto string) (JoinResult, error) {
 	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	cg.mu.Lock()
 	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
@@ -116,6 +120,7 @@ func (c *coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 			OffsetReset:      req.OffsetReset,
 		},
 		Settings: set,
+		Protocol: proto,
 	}, view)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()

@@ -82,7 +82,11 @@ func (w *world) apply(fx Effects) string {
 	if fx.Settings != nil {
 		s := *fx.Settings
 		w.saved = &s
-		fmt.Fprintf(&b, "save assignor=%s reset=%s retries=%d visibility=%v in-flight=%d\n", s.Assignor, s.OffsetReset, s.MaxRetries, s.VisibilityTimeout, s.MaxInFlight)
+		fmt.Fprintf(&b, "save assignor=%s reset=%s retries=%d visibility=%v in-flight=%d", s.Assignor, s.OffsetReset, s.MaxRetries, s.VisibilityTimeout, s.MaxInFlight)
+		if s.Protocol != ProtocolHTTP {
+			fmt.Fprintf(&b, " protocol=%s", s.Protocol)
+		}
+		b.WriteString("\n")
 	}
 	if fx.Wake {
 		b.WriteString("wake\n")
@@ -167,9 +171,9 @@ func (w *world) restart() string {
 	return w.apply(w.a.SetTopics(w.now, w.view()))
 }
 
-func (w *world) join(id string, p group.JoinParams, set Settings) (string, error) {
+func (w *world) join(id string, p group.JoinParams, set Settings, proto string) (string, error) {
 	p.MemberID = id
-	res, fx, err := w.a.Join(w.now, Join{Params: p, Settings: set}, w.view())
+	res, fx, err := w.a.Join(w.now, Join{Params: p, Settings: set, Protocol: proto}, w.view())
 	out := w.apply(fx)
 	if err != nil {
 		return errLine(err) + out, err
@@ -373,7 +377,7 @@ func sortedTPs[V any](m map[delivery.TP]V) []delivery.TP {
 func (a *Group) digest(now time.Time) string {
 	var b strings.Builder
 	d := a.g.Describe(now)
-	fmt.Fprintf(&b, "state=%s gen=%d assignor=%s reset=%q settings=%+v saved=%+v\n", d.State, d.Generation, d.Assignor, a.offsetReset, a.settings, a.saved)
+	fmt.Fprintf(&b, "state=%s gen=%d assignor=%s reset=%q settings=%+v saved=%+v classic=%t\n", d.State, d.Generation, d.Assignor, a.offsetReset, a.settings, a.saved, a.classic)
 	for _, m := range d.Members {
 		fmt.Fprintf(&b, " member %s gen=%d assigned=%s revoking=%s host=%s in-flight=%d due=%v\n", m.MemberID, m.Generation,
 			fmtAssignment(m.AssignedPartitions), fmtAssignment(m.RevokingPartitions), a.hosts[m.MemberID], a.d.InFlight(m.MemberID), a.g.HeartbeatDue(m.MemberID))
