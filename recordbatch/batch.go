@@ -192,9 +192,14 @@ func SetCRC(b []byte) {
 // (at most limit bytes, else ErrTooLarge). For an uncompressed batch it
 // aliases b; otherwise it is a new slice. b must be a whole checked batch.
 func RecordData(b []byte, limit int) ([]byte, error) {
+	return recordData(nil, b, limit)
+}
+
+// recordData is RecordData decompressing into dst's space (from dst[:0]).
+func recordData(dst, b []byte, limit int) ([]byte, error) {
 	c := Codec(binary.BigEndian.Uint16(b[OffAttributes:]) & attrCompressionMask)
 	if c == None {
 		return b[HeaderLen:], nil
 	}
-	return Decompress(nil, c, b[HeaderLen:], limit)
+	return Decompress(dst[:0], c, b[HeaderLen:], limit)
 }

@@ -37,6 +37,25 @@ func BenchmarkCodec(b *testing.B) {
 				}
 			}
 		})
+		// kgo, the Java client and librdkafka compress by default; the
+		// broker checks every such batch before storing it.
+		recs := make([]Record, n)
+		for i := range recs {
+			recs[i] = Record{TimestampDelta: int64(i), Value: make100, Headers: hs}
+		}
+		snappy, err := Build(nil, NewHeader(0), Snappy, recs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("validate-snappy/records=%d", n), func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Validate(snappy, 1<<30); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 		b.Run(fmt.Sprintf("iter/records=%d", n), func(b *testing.B) {
 			b.SetBytes(int64(len(batch)))
 			b.ReportAllocs()

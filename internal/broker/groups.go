@@ -162,11 +162,25 @@ func (b *Broker) RebalanceHistory(groupID string) ([]Rebalance, error) {
 	return b.coord.RebalanceHistory(groupID)
 }
 
-// SetJoinGuard is coordinator.Coordinator.SetJoinGuard.
-func (b *Broker) SetJoinGuard(guard func(groupID string) error) { b.coord.SetJoinGuard(guard) }
+// The group protocols of the coordinator's members (see GroupProtocol).
+const (
+	ProtocolHTTP     = coordinator.ProtocolHTTP
+	ProtocolConsumer = coordinator.ProtocolConsumer
+)
 
-// HasHTTPMembers is coordinator.Coordinator.HasHTTPMembers.
-func (b *Broker) HasHTTPMembers(groupID string) bool { return b.coord.HasHTTPMembers(groupID) }
+// JoinConsumerGroup is coordinator.Coordinator.JoinConsumerGroup.
+func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return b.coord.JoinConsumerGroup(groupID, p, host)
+}
+
+// HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.
+func (b *Broker) HoldClassicGroup(groupID string) error { return b.coord.HoldClassicGroup(groupID) }
+
+// ReleaseClassicGroup is coordinator.Coordinator.ReleaseClassicGroup.
+func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGroup(groupID) }
+
+// GroupProtocol is coordinator.Coordinator.GroupProtocol.
+func (b *Broker) GroupProtocol(groupID string) (string, error) { return b.coord.GroupProtocol(groupID) }
 
 // StoreOffsets is coordinator.Coordinator.StoreOffsets.
 func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {

@@ -26,17 +26,20 @@ type savedSettings struct {
 	MaxRetries          int    `json:"max_retries,omitempty"`
 	VisibilityTimeoutMS int64  `json:"visibility_timeout_ms,omitempty"`
 	MaxInFlight         int    `json:"max_in_flight,omitempty"`
+	// Protocol is the protocol of the creating join's member
+	// (ProtocolHTTP, ProtocolConsumer); not inherited.
+	Protocol string `json:"protocol,omitempty"`
 }
 
 // state returns s as the group keeps it.
 func (s savedSettings) state() groupstate.Saved {
-	return groupstate.Saved{Assignor: s.Assignor, OffsetReset: s.OffsetReset, Settings: groupstate.Settings{
+	return groupstate.Saved{Assignor: s.Assignor, OffsetReset: s.OffsetReset, Protocol: s.Protocol, Settings: groupstate.Settings{
 		MaxRetries: s.MaxRetries, VisibilityTimeout: time.Duration(s.VisibilityTimeoutMS) * time.Millisecond, MaxInFlight: s.MaxInFlight}}
 }
 
 // savedFrom returns the settings a group fixed, as meta.db keeps them.
 func savedFrom(s groupstate.Saved) savedSettings {
-	return savedSettings{Assignor: s.Assignor, OffsetReset: s.OffsetReset, MaxRetries: s.MaxRetries,
+	return savedSettings{Assignor: s.Assignor, OffsetReset: s.OffsetReset, Protocol: s.Protocol, MaxRetries: s.MaxRetries,
 		VisibilityTimeoutMS: s.VisibilityTimeout.Milliseconds(), MaxInFlight: s.MaxInFlight}
 }
 

@@ -110,6 +110,28 @@ func (f *fleet) size() int {
 	return len(f.live)
 }
 
+// churn changes the membership every 150–600 ms, at random: a worker
+// starts, leaves gracefully or is killed, within the fleet's bounds. It
+// stops when done delivers and returns what it delivered.
+func (f *fleet) churn(rng *rand.Rand, done <-chan error) error {
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(time.Duration(150+rng.IntN(450)) * time.Millisecond):
+		}
+		live := f.size()
+		switch r := rng.IntN(100); {
+		case live <= minWorkers || live < maxWorkers && r < 35:
+			f.start()
+		case r < 60:
+			f.stop(rng.IntN(live), false)
+		default:
+			f.stop(rng.IntN(live), true)
+		}
+	}
+}
+
 // settings are the sizes of a run.
 func settings() (messages, rate int) {
 	messages, rate = 25_000, 5_000
@@ -177,25 +199,7 @@ func runChaos(t *testing.T, assignor string) {
 	published := make(chan error, 1)
 	go func() { published <- publish(ctx, url, n, rate) }()
 
-	// Change the membership every 150–600 ms while messages flow.
-	var pubErr error
-	for flowing := true; flowing; {
-		select {
-		case pubErr = <-published:
-			flowing = false
-			continue
-		case <-time.After(time.Duration(150+rng.IntN(450)) * time.Millisecond):
-		}
-		live := f.size()
-		switch r := rng.IntN(100); {
-		case live <= minWorkers || live < maxWorkers && r < 35:
-			f.start()
-		case r < 60:
-			f.stop(rng.IntN(live), false)
-		default:
-			f.stop(rng.IntN(live), true)
-		}
-	}
+	pubErr := f.churn(rng, published)
 	joins, leaves := f.joins-initialWorkers, f.leaves
 	if pubErr != nil {
 		t.Fatalf("publish: %v", pubErr)

@@ -18,6 +18,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(envKafkaWorkerAddr); addr != "" {
+		os.Exit(kafkaWorker(addr, os.Getenv(envWorkerLog), os.Getenv(envWorkerGroup), os.Getenv(envKafkaWorkerProtocol)))
+	}
 	if url := os.Getenv(envWorkerURL); url != "" {
 		os.Exit(worker(url, os.Getenv(envWorkerLog), os.Getenv(envWorkerGroup), os.Getenv(envWorkerAssignor)))
 	}

@@ -105,3 +105,60 @@ func TestReadLogDropsOnlyATornLastLine(t *testing.T) {
 }
 
 func writeFile(path, text string) error { return os.WriteFile(path, []byte(text), 0o644) }
+
+// TestKafkaCheckFires shows each check of checkKafka firing on a small
+// made-up run of messages 0..2, produced to partition 0 at offsets 0..2,
+// and staying quiet on the legal ones.
+func TestKafkaCheckFires(t *testing.T) {
+	a := func(ns int64) event { return event{kind: 'A', ns: ns} }
+	r := func(ns int64) event { return event{kind: 'R', ns: ns} }
+	l := func(ns int64) event { return event{kind: 'L', ns: ns} }
+	d := func(v, ns int64) event { return event{kind: 'D', off: v, value: v, ns: ns} }
+	k := func(off, ns int64) event { return event{kind: 'K', off: off, ns: ns} }
+	produced := []position{{0, 0}, {0, 1}, {0, 2}}
+	for _, tc := range []struct {
+		name     string
+		produced []position
+		members  []memberLog
+		want     string // a substring of the first problem; "" for none
+	}{
+		{"one member does everything", produced, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), d(2, 4), k(3, 5)}, end: 100}}, ""},
+		{"handoff after a kill, with a duplicate", produced, []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(1, 3), d(1, 4)}, killed: true, end: 5},
+			{id: 2, events: []event{a(6), d(1, 7), d(2, 8), k(3, 9)}, end: 100},
+		}, ""},
+		{"a lost member read on, but its commits were refused", produced, []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(1, 3), d(1, 8), {kind: 'X', off: 2, ns: 9}, l(10)}, end: 100},
+			{id: 2, events: []event{a(6), d(1, 7), d(2, 8), k(3, 9)}, end: 100},
+		}, ""},
+		{"a lost member's commit taken while another owned the partition", produced, []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(1, 3), d(1, 8), k(2, 9), l(10)}, end: 100},
+			{id: 2, events: []event{a(6), d(1, 7), d(2, 8), k(3, 12)}, end: 100},
+		}, "partition 0: member 2 owned it from 6 while member 1 owned it until 9 (L)"},
+		{"two owners at once", produced, []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), k(1, 3), r(10)}, end: 100},
+			{id: 2, events: []event{a(5), d(1, 6), d(2, 7), k(3, 8)}, end: 100},
+		}, "partition 0: member 2 owned it from 5 while member 1 owned it until 10"},
+		{"message lost", produced, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), k(2, 5)}, end: 100}}, "message 2, produced to 0/2, was never delivered"},
+		{"an unacknowledged message may be missing", []position{{0, 0}, {0, 1}, {-1, 0}}, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), k(2, 5)}, end: 100}}, ""},
+		{"message moved", []position{{0, 0}, {0, 1}, {0, 5}}, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), d(2, 4), k(3, 5)}, end: 100}}, "message 2 was produced to 0/5 and delivered from 0/2"},
+		{"delivery without ownership", produced, []memberLog{{id: 1, events: []event{d(0, 1), a(2), d(1, 3), d(2, 4), k(3, 5)}, end: 100}}, "member 1: delivered 0/0 at 1 without owning partition 0"},
+		{"commit taken after the revocation", produced, []memberLog{{id: 1, events: []event{a(1), d(0, 2), d(1, 3), d(2, 4), r(5), k(3, 6)}, end: 100}}, "the broker took its commit of 0/3 at 6, after it gave the partition up"},
+		{"epoch goes back", produced, []memberLog{{id: 1, events: []event{{kind: 'G', value: 3}, a(1), d(0, 2), r(3), {kind: 'G', value: 2}, a(4), d(1, 5), d(2, 6), k(3, 7)}, end: 100}},
+			"member 1: assigned in epoch 2 after epoch 3"},
+		{"committed offset goes back", produced, []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), d(1, 3), k(2, 4), r(5)}, end: 100},
+			{id: 2, events: []event{a(6), d(2, 7), k(1, 8), k(3, 9)}, end: 100},
+		}, "partition 0: committed offset went back from 2 (member 1 at 4) to 1 (member 2 at 8)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := checkKafka(tc.produced, tc.members)
+			switch {
+			case tc.want == "" && len(v.problems) > 0:
+				t.Fatalf("problems in a legal run: %q", v.problems)
+			case tc.want != "" && (len(v.problems) == 0 || !strings.Contains(v.problems[0], tc.want)):
+				t.Fatalf("problems %q, want one with %q", v.problems, tc.want)
+			}
+		})
+	}
+}

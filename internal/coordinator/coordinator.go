@@ -73,7 +73,6 @@ type Coordinator struct {
 	clock  func() time.Time  // immutable after Open
 	cfg    groupstate.Config // immutable
 	hist   groupHistory      // lag samples and rebalances; set in Open
-	guard  joinGuard         // set by another front end; see SetJoinGuard
 	store  *offsetstore.Store
 	io     groupIO       // everything done outside the groups' state; never called under a group lock
 	wakeCh chan struct{} // buffered 1: a deadline may have moved earlier

@@ -78,7 +78,8 @@ func committedLocked(cg *cgroup) Offsets {
 }
 
 // DeleteGroup deletes a group with no members and forgets its offsets.
-// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY.
+// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
+// members hold it).
 func (c *Coordinator) DeleteGroup(groupID string) error {
 	c.mu.Lock()
 	cg := c.groups[groupID]

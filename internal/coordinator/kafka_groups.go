@@ -2,39 +2,74 @@ package coordinator
 
 import (
 	"errors"
-	"sync/atomic"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
-// joinGuard holds a front end's veto on HTTP joins; lock-free.
-type joinGuard struct {
-	f atomic.Pointer[func(groupID string) error]
+// A group speaks one protocol at a time: its aggregate decides which (see
+// internal/groupstate's protocol.go). Classic Kafka groups are run by the
+// Kafka front end, which holds the group here while it has members.
+
+// Group protocols of the coordinator's members, as saved with a group's
+// settings.
+const (
+	ProtocolHTTP     = groupstate.ProtocolHTTP     // GoQueue's HTTP API
+	ProtocolConsumer = groupstate.ProtocolConsumer // Kafka's KIP-848 ConsumerGroupHeartbeat
+)
+
+// JoinConsumerGroup joins a member speaking Kafka's KIP-848 protocol: as
+// JoinGroup, but into a group of such members only.
+func (c *Coordinator) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return c.joinAs(groupID, p, host, ProtocolConsumer)
 }
 
-// SetJoinGuard makes every HTTP join ask guard first: a front end whose
-// members form a group the broker's coordinator does not run (Kafka's
-// classic groups) refuses HTTP members of that group, so a group speaks
-// one protocol at a time. Set it before serving.
-func (c *Coordinator) SetJoinGuard(guard func(groupID string) error) { c.guard.f.Store(&guard) }
-
-func (c *Coordinator) checkJoinGuard(groupID string) error {
-	if f := c.guard.f.Load(); f != nil {
-		return (*f)(groupID)
+// HoldClassicGroup marks groupID, creating it if need be, as run by classic
+// Kafka members (JoinGroup/SyncGroup), which another front end
+// coordinates: joins of HTTP and KIP-848 members are refused, and so is its
+// deletion, until ReleaseClassicGroup. A group with members of the broker's
+// coordinator is refused with INCONSISTENT_GROUP_PROTOCOL. Errors also:
+// INVALID_ARGUMENT (group ID), TOO_MANY_GROUPS.
+func (c *Coordinator) HoldClassicGroup(groupID string) error {
+	if err := c.checkID(groupID); err != nil {
+		return err
 	}
-	return nil
+	for {
+		cg, err := c.getOrCreate(groupID)
+		if err != nil {
+			return err
+		}
+		cg.mu.Lock()
+		err = cg.a.HoldClassic()
+		cg.mu.Unlock()
+		if errors.Is(err, api.ErrGroupNotFound) {
+			continue // deleted between getOrCreate and the lock: create it again
+		}
+		return err
+	}
 }
 
-// HasHTTPMembers reports whether groupID is a group of the broker's own
-// coordinator with members right now.
-func (c *Coordinator) HasHTTPMembers(groupID string) bool {
+// ReleaseClassicGroup ends HoldClassicGroup: the group's last classic
+// member left.
+func (c *Coordinator) ReleaseClassicGroup(groupID string) {
+	if cg, err := c.lookup(groupID); err == nil {
+		cg.mu.Lock()
+		cg.a.ReleaseClassic()
+		cg.mu.Unlock()
+	}
+}
+
+// GroupProtocol is the protocol of a group of the coordinator: the
+// protocol of the join that created it, kept while it is empty and across
+// restarts. Errors: GROUP_NOT_FOUND.
+func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return false
+		return "", err
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	return !cg.a.Empty()
+	return cg.a.Protocol(), nil
 }
 
 // StoreOffsets sets a group's committed offsets as another front end's

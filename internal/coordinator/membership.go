@@ -46,9 +46,16 @@ func (c *Coordinator) MaxGroupTimeouts() (session, rebalance time.Duration) {
 // held in flight goes back at once. host is the peer address the request
 // came from. IDs follow group.ValidateID. Errors: INVALID_ARGUMENT,
 // INVALID_TIMEOUT, INVALID_ASSIGNOR, TOPIC_NOT_FOUND, INCONSISTENT_ASSIGNOR,
-// DUPLICATE_INSTANCE_ID, and INVALID_ARGUMENT when the join names delivery
-// settings other than the group's.
+// DUPLICATE_INSTANCE_ID, INVALID_ARGUMENT when the join names delivery
+// settings other than the group's, INCONSISTENT_GROUP_PROTOCOL when the
+// group has Kafka members.
 func (c *Coordinator) JoinGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return c.joinAs(groupID, p, host, ProtocolHTTP)
+}
+
+// joinAs joins a member speaking proto (see kafka_groups.go); a group with
+// members of another protocol refuses it with INCONSISTENT_GROUP_PROTOCOL.
+func (c *Coordinator) joinAs(groupID string, p JoinParams, host, proto string) (JoinResult, error) {
 	if err := c.checkID(groupID); err != nil {
 		return JoinResult{}, err
 	}
@@ -68,15 +75,12 @@ func (c *Coordinator) JoinGroup(groupID string, p JoinParams, host string) (Join
 			return JoinResult{}, err
 		}
 	}
-	if err := c.checkJoinGuard(groupID); err != nil {
-		return JoinResult{}, err
-	}
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
 			return JoinResult{}, err
 		}
-		res, err := c.join(cg, p, set, host)
+		res, err := c.join(cg, p, set, host, proto)
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
 		}
@@ -97,7 +101,7 @@ func joinSettings(p JoinParams) (groupstate.Settings, error) {
 	return groupstate.Settings{MaxRetries: p.MaxRetries, VisibilityTimeout: p.VisibilityTimeout, MaxInFlight: p.MaxInFlight}, nil
 }
 
-func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host string) (JoinResult, error) {
+func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host, proto string) (JoinResult, error) {
 	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	cg.mu.Lock()
 	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
@@ -113,6 +117,7 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 			OffsetReset:      req.OffsetReset,
 		},
 		Settings: set,
+		Protocol: proto,
 	}, view)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()

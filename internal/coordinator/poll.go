@@ -132,11 +132,13 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 	view, chans := c.pollView(m.Topics)
 	w := waiter{chans: chans}
 	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun)}
+	ra.prime(m.Topics)
 	var (
 		out  []Delivered
 		skip []groupstate.Ref
-		buf  []delivery.Delivery // the rounds' deliveries, reused
+		buf  = deliveryScratch.get() // the rounds' deliveries, reused
 	)
+	defer func() { deliveryScratch.put(buf) }()
 	left, room := limit, int64(budget)
 	for left > 0 {
 		cg.mu.Lock()
@@ -144,7 +146,7 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 			w.chans = append(w.chans, cg.ready)
 		}
 		res, fx, err := cg.a.Poll(c.now(), groupstate.Poll{Member: req.MemberID, Generation: req.Generation, Host: host,
-			Limit: left, Room: room, First: len(out) == 0, Buf: buf}, view)
+			Limit: left, Room: room, First: len(out) == 0, Buf: buf, Size: ra.size}, view)
 		p := c.doneLocked(cg, fx)
 		cg.mu.Unlock()
 		if werr := c.perform(cg, p); werr != nil {
@@ -159,10 +161,15 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 		buf = res.Deliveries
 		w.due = w.due || res.HeartbeatDue
 		w.next = res.NextRedelivery
-		if out == nil && len(res.Deliveries) == res.Asked && res.Asked > 0 {
-			// A full first round: the poll likely fills; size the answer
-			// once rather than growing it through every round.
-			out = make([]Delivered, 0, left)
+		if out == nil && len(res.Deliveries) > 0 {
+			// Size the answer once rather than growing it through every
+			// round: a first round that stopped short of its limit for
+			// want of sizes is likely followed by more.
+			n := len(res.Deliveries)
+			if n == res.Asked || res.Unsized {
+				n = left
+			}
+			out = make([]Delivered, 0, n)
 		}
 		parts := distinctPartitions(res.Deliveries)
 		skipped := 0
@@ -187,8 +194,11 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 			// its next poll
 		}
 		left -= len(res.Deliveries) - skipped
+		if res.Unsized && len(res.Deliveries) > 0 {
+			continue // the records just read may tell that more fits
+		}
 		if len(res.Deliveries) < res.Asked || res.Asked == 0 {
-			break // nothing more is deliverable
+			break // nothing more is deliverable, or nothing more fits
 		}
 	}
 	if len(skip) > 0 {
@@ -219,13 +229,16 @@ func (c *Coordinator) pollView(topics []string) (groupstate.Topics, []<-chan str
 
 // distinctPartitions counts the partitions ds are of, at least 1.
 func distinctPartitions(ds []delivery.Delivery) int {
-	n := 0
+	// A member owns a few partitions, and a round hands out each one's
+	// messages together: compare with the last seen first.
+	var seen []delivery.TP
 	for i, d := range ds {
-		if !slices.ContainsFunc(ds[:i], func(e delivery.Delivery) bool { return e.TP == d.TP }) {
-			n++
+		if i > 0 && d.TP == ds[i-1].TP || slices.Contains(seen, d.TP) {
+			continue
 		}
+		seen = append(seen, d.TP)
 	}
-	return max(n, 1)
+	return max(len(seen), 1)
 }
 
 // recordSize is a record's bytes as max_message_bytes counts them.
@@ -254,6 +267,37 @@ type readAhead struct {
 type pollRun struct {
 	recs     []commitlog.Record
 	earliest int64
+}
+
+// prime takes the runs the group's earlier polls kept of topics'
+// partitions, so that size knows their records from the first round.
+func (ra *readAhead) prime(topics []string) {
+	for _, name := range topics {
+		t, err := ra.c.b.Topic(name)
+		if err != nil {
+			continue
+		}
+		for p, l := range t.Logs {
+			if recs := ra.c.runs.get(runKey{group: ra.group, log: l}); len(recs) > 0 {
+				ra.runs[delivery.TP{Topic: name, Partition: int32(p)}] = pollRun{recs: recs, earliest: l.EarliestOffset()}
+			}
+		}
+	}
+}
+
+// size returns the size of tp's record at off (as recordSize counts it)
+// if a run the poll holds has it. It reads memory only, never a log: the
+// group's poll calls it under the group's lock (groupstate.Poll.Size).
+func (ra *readAhead) size(tp delivery.TP, off int64) (int, bool) {
+	pr, ok := ra.runs[tp]
+	if !ok || off < pr.earliest {
+		return 0, false
+	}
+	r, ok := find(pr.recs, off)
+	if !ok {
+		return 0, false
+	}
+	return recordSize(&r), true
 }
 
 // record returns the record of tp at off; a miss behind the kept run reads

@@ -66,6 +66,8 @@ func (c *Coordinator) settle(groupID string, req Settle, host string, op groupst
 		return SettleResult{}, err // nothing applied: the offsets could not be kept
 	}
 	op.Member, op.Generation, op.Host = req.MemberID, req.Generation, host
+	op.Messages = refScratch.get()
+	defer func() { refScratch.put(op.Messages) }()
 	for _, m := range req.Messages {
 		op.Messages = append(op.Messages, groupstate.Ref{TP: delivery.TP{Topic: m.Topic, Partition: m.Partition}, Offset: m.Offset})
 	}

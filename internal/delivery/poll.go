@@ -13,6 +13,16 @@ import "time"
 // holds MaxInFlightPerMember messages. Each message handed out is in flight
 // for member until the visibility timeout, counted from now.
 func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, limit int, end func(TP) int64) []Delivery {
+	return g.PollFitting(dst, now, member, owned, limit, end, nil)
+}
+
+// PollFitting is Poll with a gate: before a message goes in flight, fits
+// (if not nil) is asked whether it may; a no ends the poll's take of that
+// partition, the message staying where it was, and the poll goes on with
+// the others. A caller bounding an answer's bytes says no to a message
+// that might not fit, so nothing goes in flight that the answer cannot
+// carry.
+func (g *Group) PollFitting(dst []Delivery, now time.Time, member string, owned []TP, limit int, end func(TP) int64, fits func(TP, int64) bool) []Delivery {
 	h := g.members[member]
 	if h == nil {
 		if limit <= 0 || len(owned) == 0 {
@@ -32,7 +42,7 @@ func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, l
 	for pass := 0; pass < 2 && left > 0; pass++ {
 		for i := 0; i < len(owned) && left > 0; i++ {
 			var got int
-			dst, got = g.take(dst, now, h, owned[(start+i)%len(owned)], min(share, left), end)
+			dst, got = g.take(dst, now, h, owned[(start+i)%len(owned)], min(share, left), end, fits)
 			left -= got
 		}
 		share = left
@@ -41,14 +51,17 @@ func (g *Group) Poll(dst []Delivery, now time.Time, member string, owned []TP, l
 }
 
 // take appends up to k messages of tp to dst, due redeliveries first, and
-// reports how many.
-func (g *Group) take(dst []Delivery, now time.Time, h *holder, tp TP, k int, end func(TP) int64) ([]Delivery, int) {
+// reports how many. It stops at the first message fits refuses.
+func (g *Group) take(dst []Delivery, now time.Time, h *holder, tp TP, k int, end func(TP) int64, fits func(TP, int64) bool) ([]Delivery, int) {
 	p := g.part(tp)
 	n := 0
 	for n < k {
 		e := p.waiting.peek()
 		if e == nil || e.at.After(now) {
 			break
+		}
+		if fits != nil && !fits(tp, e.off) {
+			return dst, n
 		}
 		p.waiting.remove(e)
 		e.count++
@@ -66,6 +79,9 @@ func (g *Group) take(dst []Delivery, now time.Time, h *holder, tp TP, k int, end
 		p.next = off
 		if off >= hwm {
 			break
+		}
+		if fits != nil && !fits(tp, off) {
+			return dst, n
 		}
 		p.next++
 		e := g.newEntry(p, off)

@@ -3,6 +3,7 @@ package delivery
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestPollFreshInOffsetOrder(t *testing.T) {
@@ -139,4 +140,45 @@ func TestPollRotationPerMember(t *testing.T) {
 	if !slices.Equal(gotA, []int32{0, 1, 0, 1}) || !slices.Equal(gotB, []int32{2, 3, 2, 3}) {
 		t.Fatalf("partitions served: a %v, b %v", gotA, gotB)
 	}
+}
+
+// TestPollFittingLeavesRefusedInPlace: a message the gate refuses is not
+// in flight and is the next handed out, a due redelivery as a new one; a
+// refusal ends that partition's take only.
+func TestPollFittingLeavesRefusedInPlace(t *testing.T) {
+	g := NewGroup(Config{})
+	end := ends(map[TP]int64{orders0: 5, orders1: 5})
+	owned := []TP{orders0, orders1}
+	refuse := func(tp TP, from int64) func(TP, int64) bool {
+		return func(p TP, off int64) bool { return p != tp || off < from }
+	}
+	got := g.PollFitting(nil, t0, "a", owned, 10, end, refuse(orders0, 2))
+	if want := []Delivery{{orders0, 0, 1}, {orders0, 1, 1}, {orders1, 0, 1}, {orders1, 1, 1}, {orders1, 2, 1}, {orders1, 3, 1}, {orders1, 4, 1}}; !slices.Equal(sorted(got), sorted(want)) {
+		t.Fatalf("first poll %v, want %v", got, want)
+	}
+	if n := g.InFlight("a"); n != 7 {
+		t.Fatalf("in flight %d, want 7: the refused messages stay unsent", n)
+	}
+	wantOffsets(t, g.Poll(nil, t0, "a", []TP{orders0}, 10, end), 2, 3, 4)
+
+	// A due redelivery refused stays waiting, its count unspent.
+	mustNack(t, g, t0, "a", orders0, 0, NackOptions{})
+	if got := g.PollFitting(nil, t0.Add(time.Hour), "a", []TP{orders0}, 10, end, refuse(orders0, 0)); len(got) != 0 {
+		t.Fatalf("refused redelivery handed out: %v", got)
+	}
+	got = g.Poll(nil, t0.Add(time.Hour), "a", []TP{orders0}, 10, end)
+	if want := []Delivery{{orders0, 0, 2}}; !slices.Equal(got, want) {
+		t.Fatalf("redelivery after the refusal %v, want %v", got, want)
+	}
+}
+
+func sorted(ds []Delivery) []Delivery {
+	out := slices.Clone(ds)
+	slices.SortFunc(out, func(a, b Delivery) int {
+		if a.TP != b.TP {
+			return int(a.TP.Partition - b.TP.Partition)
+		}
+		return int(a.Offset - b.Offset)
+	})
+	return out
 }

@@ -34,6 +34,9 @@ func (s Settings) config() delivery.Config {
 type Saved struct {
 	Assignor    string
 	OffsetReset string
+	// Protocol is the protocol the creating join's member spoke
+	// (ProtocolHTTP, ProtocolConsumer); a join never inherits it.
+	Protocol string
 	Settings
 }
 
@@ -49,6 +52,7 @@ type Group struct {
 	settings    Settings           // as the creating member named them
 	offsetReset string             // the creating member's offset_reset
 	saved       Saved              // what a creating join leaves out comes from here
+	classic     bool               // held by classic Kafka members, whom another front end coordinates (HoldClassic)
 	hosts       map[string]string  // member ID → peer host of its last request
 	known       Topics             // every topic as of the last SetTopics; nil before it
 	subs        map[string][]int64 // topic → its partitions' high watermarks when the group first subscribed
@@ -108,6 +112,9 @@ func (a *Group) RestoreSettings(s Saved) { a.saved = s }
 // GROUP_NOT_FOUND. The caller forgets its stored offsets and settings.
 // Errors: GROUP_NOT_EMPTY.
 func (a *Group) Delete() error {
+	if a.classic {
+		return api.ErrGroupNotEmpty.Withf("group %q has classic Kafka members", a.id).WithDetail("group", a.id)
+	}
 	a.ops++
 	return a.g.Delete()
 }

@@ -11,10 +11,12 @@ import (
 )
 
 // Join is a join as the group needs it: the membership's parameters
-// (ClientHost becomes the member's host) and the delivery settings named.
+// (ClientHost becomes the member's host), the delivery settings named and
+// the protocol the member speaks (ProtocolHTTP, ProtocolConsumer).
 type Join struct {
 	Params   group.JoinParams
 	Settings Settings
+	Protocol string
 }
 
 // Join adds a member (see group.Group.Join). A join into an empty group
@@ -23,7 +25,8 @@ type Join struct {
 // (Effects.Settings). A join into a live group naming other delivery
 // settings than the creator's is refused. topics holds at least the
 // topics the join names. Errors: those of group.Group.Join,
-// TOO_MANY_MEMBERS, INVALID_ARGUMENT (settings).
+// TOO_MANY_MEMBERS, INVALID_ARGUMENT (settings), INCONSISTENT_GROUP_PROTOCOL
+// (see checkProtocol).
 func (a *Group) Join(now time.Time, j Join, topics Topics) (group.JoinResult, Effects, error) {
 	a.begin(topics)
 	res, err := a.join(now, j)
@@ -31,6 +34,9 @@ func (a *Group) Join(now time.Time, j Join, topics Topics) (group.JoinResult, Ef
 }
 
 func (a *Group) join(now time.Time, j Join) (group.JoinResult, error) {
+	if err := a.checkProtocol(j.Protocol); err != nil {
+		return group.JoinResult{}, err
+	}
 	if err := a.memberLimit(now, j.Params); err != nil {
 		return group.JoinResult{}, err
 	}
@@ -39,6 +45,7 @@ func (a *Group) join(now time.Time, j Join) (group.JoinResult, error) {
 	var saved Saved
 	if creating {
 		saved = a.saved.inherit(&j.Params, &set)
+		saved.Protocol = j.Protocol
 	} else if err := a.settings.conflict(set); err != nil {
 		return group.JoinResult{}, err
 	}

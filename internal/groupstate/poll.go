@@ -20,6 +20,11 @@ type Poll struct {
 	Limit      int   // the most messages this round may hand out
 	Room       int64 // the bytes the answer may still carry
 	First      bool  // nothing handed out yet: the round hands out at least one message
+	// Size, if not nil, returns the size (as max_message_bytes counts it)
+	// of the record of a partition at an offset when the caller knows it
+	// without reading (records it has read already); a record it does not
+	// know counts as the largest its topic and log allow.
+	Size func(tp delivery.TP, off int64) (int, bool)
 	// Buf, if not nil, is where the round's deliveries go (from its start):
 	// a poll's rounds reuse one buffer.
 	Buf []delivery.Delivery
@@ -31,8 +36,13 @@ type PollResult struct {
 	// records (Reads), and settles with Skip those it must not hand out.
 	Deliveries []delivery.Delivery
 	// Asked is how many the round could hand out; fewer means nothing more
-	// is deliverable now.
+	// is deliverable now, unless Unsized.
 	Asked int
+	// Unsized: the round stopped at a message whose size it did not know
+	// (see Poll.Size) and that might not fit in what was left of Room. A
+	// caller that has read the round's records since may know more: another
+	// round may hand out more.
+	Unsized bool
 	// HeartbeatDue: the member's assignment changed since it was last told
 	// (once per change): an empty long poll answers now. Only a poll's
 	// first round (Poll.First) looks.
@@ -112,18 +122,34 @@ func (a *Group) poll(now time.Time, p Poll) (PollResult, error) {
 		}
 	}
 	a.owned, a.ends = owned, ends
-	k := p.Limit
-	if bound.all > p.Room {
-		k = int(min(int64(k), p.Room/max(bound.one, 1)))
-	}
-	if k <= 0 && p.First {
-		k = 1
-	}
-	res := PollResult{Asked: max(k, 0)}
-	if k > 0 {
-		res.Deliveries = a.d.Poll(p.Buf[:0], now, p.Member, owned, k, func(tp delivery.TP) int64 {
+	res := PollResult{Asked: max(p.Limit, 0)}
+	if p.Limit > 0 {
+		var fits func(delivery.TP, int64) bool
+		if bound.all > p.Room {
+			// Not everything fits: a message goes in flight only if it
+			// surely fits in what is left, its size known or bounded.
+			room, first := p.Room, p.First
+			fits = func(tp delivery.TP, off int64) bool {
+				n, known := int64(0), false
+				if p.Size != nil {
+					var size int
+					size, known = p.Size(tp, off)
+					n = int64(size)
+				}
+				if !known {
+					n = bound.one
+				}
+				if n > room && !first {
+					res.Unsized = res.Unsized || !known
+					return false
+				}
+				room, first = room-n, false
+				return true
+			}
+		}
+		res.Deliveries = a.d.PollFitting(p.Buf[:0], now, p.Member, owned, p.Limit, func(tp delivery.TP) int64 {
 			return ends[slices.Index(owned, tp)] // a member owns a few partitions
-		})
+		}, fits)
 	}
 	if len(res.Deliveries) > 0 {
 		a.hints.add(now.Add(a.d.Config().VisibilityTimeout))

@@ -34,7 +34,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	grow NAME PARTITIONS           add partitions; SetTopics
 //	produce T:P N                  append N records (the group is not told)
 //	retain T:P OFFSET              retention removed everything below OFFSET
-//	join ID topics=a,b [instance=] [reset=] [assignor=] [session=] [max-retries=] [visibility=] [in-flight=]
+//	join ID topics=a,b [instance=] [reset=] [assignor=] [session=] [max-retries=] [visibility=] [in-flight=] [proto=consumer]
+//	hold | unhold                  HoldClassic, ReleaseClassic (a classic Kafka group's members come and go)
+//	delete                         delete the group
 //	hb ID [gen=N] [owned=t:0,1;u:2|none]
 //	settle                         after 1s, every client heartbeats, until stable
 //	leave ID
@@ -221,8 +223,21 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 		if kv["topics"] != "" {
 			p.Topics = strings.Split(kv["topics"], ",")
 		}
-		out, _ := w.join(id, p, settings())
+		out, _ := w.join(id, p, settings(), kv["proto"])
 		return out
+	case "hold":
+		if err := w.a.HoldClassic(); err != nil {
+			return errLine(err)
+		}
+		return "ok\n"
+	case "unhold":
+		w.a.ReleaseClassic()
+		return "ok\n"
+	case "delete":
+		if err := w.a.Delete(); err != nil {
+			return errLine(err)
+		}
+		return "ok\n"
 	case "hb":
 		var gen *int64
 		if v, ok := kv["gen"]; ok {

@@ -82,7 +82,11 @@ func (w *world) apply(fx Effects) string {
 	if fx.Settings != nil {
 		s := *fx.Settings
 		w.saved = &s
-		fmt.Fprintf(&b, "save assignor=%s reset=%s retries=%d visibility=%v in-flight=%d\n", s.Assignor, s.OffsetReset, s.MaxRetries, s.VisibilityTimeout, s.MaxInFlight)
+		fmt.Fprintf(&b, "save assignor=%s reset=%s retries=%d visibility=%v in-flight=%d", s.Assignor, s.OffsetReset, s.MaxRetries, s.VisibilityTimeout, s.MaxInFlight)
+		if s.Protocol != ProtocolHTTP {
+			fmt.Fprintf(&b, " protocol=%s", s.Protocol)
+		}
+		b.WriteString("\n")
 	}
 	if fx.Wake {
 		b.WriteString("wake\n")
@@ -167,9 +171,9 @@ func (w *world) restart() string {
 	return w.apply(w.a.SetTopics(w.now, w.view()))
 }
 
-func (w *world) join(id string, p group.JoinParams, set Settings) (string, error) {
+func (w *world) join(id string, p group.JoinParams, set Settings, proto string) (string, error) {
 	p.MemberID = id
-	res, fx, err := w.a.Join(w.now, Join{Params: p, Settings: set}, w.view())
+	res, fx, err := w.a.Join(w.now, Join{Params: p, Settings: set, Protocol: proto}, w.view())
 	out := w.apply(fx)
 	if err != nil {
 		return errLine(err) + out, err
@@ -220,8 +224,12 @@ func (w *world) poll(id string, limit int, room int64) string {
 	var got []delivery.Delivery
 	due := false
 	var redeliver time.Time
+	// Like the coordinator, the world reads ahead the partitions a round
+	// handed out, and so knows their records' sizes in the next rounds.
+	read := map[delivery.TP]bool{}
+	size := func(tp delivery.TP, _ int64) (int, bool) { return 100, read[tp] }
 	for left := limit; left > 0; {
-		res, fx, err := w.a.Poll(w.now, Poll{Member: id, Generation: c.gen, Host: "10.0.0.1", Limit: left, Room: room, First: len(got) == 0}, w.view())
+		res, fx, err := w.a.Poll(w.now, Poll{Member: id, Generation: c.gen, Host: "10.0.0.1", Limit: left, Room: room, First: len(got) == 0, Size: size}, w.view())
 		fxs := w.apply(fx)
 		if err != nil {
 			return errLine(err) + fxs
@@ -238,9 +246,14 @@ func (w *world) poll(id string, limit int, room int64) string {
 		got = append(got, res.Deliveries...)
 		for _, d := range res.Deliveries {
 			w.got[id] = append(w.got[id], Ref{TP: d.TP, Offset: d.Offset})
+			read[d.TP] = true
 		}
 		room -= 100 * int64(len(res.Deliveries))
 		left -= len(res.Deliveries)
+		if res.Unsized && len(res.Deliveries) > 0 {
+			fmt.Fprintf(&b, "round of %d: sizes unknown\n", len(res.Deliveries))
+			continue
+		}
 		if len(res.Deliveries) < res.Asked || res.Asked == 0 {
 			break
 		}
@@ -364,7 +377,7 @@ func sortedTPs[V any](m map[delivery.TP]V) []delivery.TP {
 func (a *Group) digest(now time.Time) string {
 	var b strings.Builder
 	d := a.g.Describe(now)
-	fmt.Fprintf(&b, "state=%s gen=%d assignor=%s reset=%q settings=%+v saved=%+v\n", d.State, d.Generation, d.Assignor, a.offsetReset, a.settings, a.saved)
+	fmt.Fprintf(&b, "state=%s gen=%d assignor=%s reset=%q settings=%+v saved=%+v classic=%t\n", d.State, d.Generation, d.Assignor, a.offsetReset, a.settings, a.saved, a.classic)
 	for _, m := range d.Members {
 		fmt.Fprintf(&b, " member %s gen=%d assigned=%s revoking=%s host=%s in-flight=%d due=%v\n", m.MemberID, m.Generation,
 			fmtAssignment(m.AssignedPartitions), fmtAssignment(m.RevokingPartitions), a.hosts[m.MemberID], a.d.InFlight(m.MemberID), a.g.HeartbeatDue(m.MemberID))

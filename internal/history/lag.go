@@ -219,6 +219,9 @@ func (l *Lag) Query(group string, since, now time.Time, points int) (h api.LagHi
 	}
 	points = max(points, 1)
 	from, to := since.UnixMilli(), now.UnixMilli()
+	// Nothing older than the retention is kept: a since before it (0, say)
+	// would spread the points over years of empty buckets.
+	from = max(from, to-l.cfg.Retention.Milliseconds())
 	if to < from {
 		from = to
 	}

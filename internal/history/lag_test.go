@@ -87,6 +87,29 @@ func TestLagQueryPeaksPerPoint(t *testing.T) {
 	}
 }
 
+// TestLagQuerySinceClampedToRetention: a since before the retention
+// (the epoch, say) asks only for what is kept, so the points cover it
+// rather than decades of empty buckets.
+func TestLagQuerySinceClampedToRetention(t *testing.T) {
+	cfg := Config{Interval: time.Second, Retention: time.Minute, FineRetention: 10 * time.Second, CoarseStep: 5 * time.Second}
+	l := NewLag(cfg)
+	start := time.UnixMilli(1_000_000)
+	for i := range 120 {
+		l.Record(start.Add(time.Duration(i)*time.Second), []GroupSample{sample("g", int64(i), 0)})
+	}
+	now := start.Add(119 * time.Second)
+	h, ok := l.Query("g", time.UnixMilli(0), now, 60)
+	if !ok {
+		t.Fatal("no history")
+	}
+	if h.StepMS != 1000 || h.Times[0] < now.Add(-time.Minute).UnixMilli()-1000 {
+		t.Fatalf("since 0: step %d ms from %d; want 1 s steps over the last minute (from %d)", h.StepMS, h.Times[0], now.Add(-time.Minute).UnixMilli())
+	}
+	if last := h.Lag[len(h.Lag)-1]; last != 119 {
+		t.Fatalf("newest point %d, want 119", last)
+	}
+}
+
 func TestLagForgetsGroupsPastRetention(t *testing.T) {
 	l := NewLag(Config{Interval: time.Second, Retention: 5 * time.Second, FineRetention: 5 * time.Second, CoarseStep: time.Second})
 	at := time.UnixMilli(0)

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"testing"
@@ -11,11 +10,10 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
-	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
-// member is one consumer of a test, driving the group protocol by hand as
-// a client would: it owns what the broker last told it, and reports it.
+// member is one consumer of a wire test, driving the group protocol by hand
+// as a client would (the behaviour itself is the conformance suite's): it owns what the broker last told it, and reports it.
 type member struct {
 	t     *testing.T
 	s     *brokertest.Server
@@ -23,8 +21,6 @@ type member struct {
 	id    string
 	gen   int64
 	owned api.Assignment
-	// history is every assignment the broker sent this member, in order.
-	history []api.Assignment
 }
 
 // join joins group with req (its member ID and topics set by the caller).
@@ -36,9 +32,7 @@ func join(t *testing.T, s *brokertest.Server, group string, req api.JoinRequest)
 		t.Fatalf("join %s as %q: %d %s", group, req.MemberID, status, raw)
 	}
 	mustUnmarshal(t, raw, &resp)
-	m := &member{t: t, s: s, group: group, id: resp.MemberID, gen: resp.Generation, owned: resp.AssignedPartitions}
-	m.history = append(m.history, resp.AssignedPartitions)
-	return m
+	return &member{t: t, s: s, group: group, id: resp.MemberID, gen: resp.Generation, owned: resp.AssignedPartitions}
 }
 
 // heartbeat reports what m owns and takes what the broker answers: m then
@@ -54,7 +48,6 @@ func (m *member) heartbeat() api.HeartbeatResponse {
 	}
 	mustUnmarshal(m.t, raw, &resp)
 	m.gen, m.owned = resp.Generation, resp.AssignedPartitions
-	m.history = append(m.history, resp.AssignedPartitions)
 	return resp
 }
 
@@ -98,53 +91,6 @@ func (m *member) settle(op string, req api.AckRequest, msgs ...api.Message) (int
 	return status, resp
 }
 
-func (m *member) ack(msgs ...api.Message) {
-	m.t.Helper()
-	if status, resp := m.settle("ack", api.AckRequest{}, msgs...); status != http.StatusOK || resp.Succeeded != len(msgs) {
-		m.t.Fatalf("ack of %d messages by %s: %d %+v", len(msgs), m.id, status, resp)
-	}
-}
-
-func (m *member) leave() {
-	m.t.Helper()
-	if status, raw := m.s.Do("POST", "/groups/"+m.group+"/leave", api.LeaveRequest{MemberID: m.id}); status != http.StatusNoContent {
-		m.t.Fatalf("leave of %s: %d %s", m.id, status, raw)
-	}
-}
-
-// converge heartbeats every member in turn until the group is stable and
-// a full round changes nobody's assignment, or fails the test after 10 s.
-func converge(t *testing.T, ms ...*member) {
-	t.Helper()
-	testkit.EventuallyNil(t, 10*time.Second, func() error {
-		changed := false
-		for _, m := range ms {
-			before := m.owned
-			m.heartbeat()
-			changed = changed || !sameAssignment(before, m.owned)
-		}
-		d := describeGroup(t, ms[0].s, ms[0].group)
-		if !changed && d.State == api.GroupStateStable {
-			return nil
-		}
-		return fmt.Errorf("group %s did not converge (changed %v): %+v", ms[0].group, changed, d)
-	})
-}
-
-func sameAssignment(a, b api.Assignment) bool {
-	return maps.EqualFunc(nonEmpty(a), nonEmpty(b), slices.Equal[[]int32])
-}
-
-func nonEmpty(a api.Assignment) api.Assignment {
-	out := api.Assignment{}
-	for t, ps := range a {
-		if len(ps) > 0 {
-			out[t] = ps
-		}
-	}
-	return out
-}
-
 func describeGroup(t *testing.T, s *brokertest.Server, group string) api.GroupDescription {
 	t.Helper()
 	var d api.GroupDescription
@@ -154,15 +100,6 @@ func describeGroup(t *testing.T, s *brokertest.Server, group string) api.GroupDe
 	}
 	mustUnmarshal(t, raw, &d)
 	return d
-}
-
-// layout renders who owns what, for comparing with the seed page's tables.
-func layout(ms ...*member) string {
-	var s string
-	for _, m := range ms {
-		s += fmt.Sprintf("%s:%v ", m.id, nonEmpty(m.owned)["orders"])
-	}
-	return s
 }
 
 // publishSpread publishes n messages "m<i>" round-robin over the topic.

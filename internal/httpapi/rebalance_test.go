@@ -51,32 +51,3 @@ func TestPollAnswersRebalanceAtOnce(t *testing.T) {
 		t.Fatalf("a's heartbeat after the nudge: %+v, want one partition revoked", hb)
 	}
 }
-
-// A nack with release hands a message back unprocessed: delivered again at
-// once, one delivery more, no retry spent; release with requeue false is
-// refused.
-func TestNackReleaseHandsBack(t *testing.T) {
-	s := brokertest.Start(t)
-	createTopic(t, s, "orders", 1)
-	publishN(t, s, "orders", 0, 1)
-	m := join(t, s, "g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}, MaxRetries: -1})
-	msgs := m.poll(10, 0)
-	if len(msgs) != 1 {
-		t.Fatalf("poll: %+v", msgs)
-	}
-	no := false
-	if status, _ := m.settle("nack", api.AckRequest{Release: true, Requeue: &no}, msgs...); status != http.StatusBadRequest {
-		t.Fatalf("nack release with requeue false: %d, want 400", status)
-	}
-	for i := range 2 {
-		if status, _ := m.settle("nack", api.AckRequest{Release: true}, msgs...); status != http.StatusOK {
-			t.Fatalf("nack release %d: %d", i, status)
-		}
-		// max_retries -1 dead-letters at the first failure: a release is none.
-		msgs = m.poll(10, 0)
-		if len(msgs) != 1 || msgs[0].DeliveryCount != i+2 {
-			t.Fatalf("after release %d: %+v, want the message again, delivery %d", i, msgs, i+2)
-		}
-	}
-	m.ack(msgs...)
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -16,38 +15,6 @@ import (
 // memberTypeConsumer is ConsumerGroupDescribe v1's member type of a member
 // speaking ConsumerGroupHeartbeat (0 is a classic member).
 const memberTypeConsumer = 1
-
-// consumerGroups remembers which of the coordinator's groups KIP-848 members
-// joined, since the coordinator serves HTTP members the same way and keeps no
-// protocol of its own. Soft state, as membership is: a member's next
-// heartbeat after a restart marks its group again.
-type consumerGroups struct {
-	mu  sync.Mutex
-	ids map[string]struct{}
-}
-
-func newConsumerGroups() *consumerGroups {
-	return &consumerGroups{ids: make(map[string]struct{})}
-}
-
-func (cg *consumerGroups) mark(id string) {
-	cg.mu.Lock()
-	cg.ids[id] = struct{}{}
-	cg.mu.Unlock()
-}
-
-func (cg *consumerGroups) forget(id string) {
-	cg.mu.Lock()
-	delete(cg.ids, id)
-	cg.mu.Unlock()
-}
-
-func (cg *consumerGroups) has(id string) bool {
-	cg.mu.Lock()
-	defer cg.mu.Unlock()
-	_, ok := cg.ids[id]
-	return ok
-}
 
 // consumerGroupDescribe describes KIP-848 groups. As in Kafka, a group
 // that is not one (unknown, classic, or run by HTTP members) is answered
@@ -74,10 +41,11 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		return fail(fmt.Errorf("group %s is not a consumer group: it has classic Kafka members (use DescribeGroups)", id))
 	}
 	d, err := s.b.DescribeGroup(id)
+	proto, perr := s.b.GroupProtocol(id)
 	switch {
-	case err != nil:
+	case err != nil || perr != nil:
 		return fail(fmt.Errorf("group %s not found", id))
-	case !s.consumerGroups.has(id):
+	case proto != broker.ProtocolConsumer:
 		return fail(fmt.Errorf("group %s is not a consumer group: it has HTTP members (GET /groups/%s)", id, id))
 	}
 	dg.State = kafkaGroupState(d.State)

@@ -29,6 +29,12 @@ func consumerGroupDescribe(t *testing.T, cl *kgo.Client, version int16, groups .
 // group, until stop returns true or the test's time runs out.
 func pollUntil(t *testing.T, cl *kgo.Client, stop func() bool) {
 	t.Helper()
+	pollUntilWithin(t, cl, 30*time.Second, stop)
+}
+
+// pollUntilWithin is pollUntil with a deadline of d.
+func pollUntilWithin(t *testing.T, cl *kgo.Client, d time.Duration, stop func() bool) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -40,7 +46,7 @@ func pollUntil(t *testing.T, cl *kgo.Client, stop func() bool) {
 		}
 	}()
 	defer func() { cancel(); <-done }()
-	testkit.Eventually(t, 30*time.Second, stop, "pollUntil's condition")
+	testkit.Eventually(t, d, stop, "pollUntil's condition")
 }
 
 // ConsumerGroupDescribe shows a KIP-848 group run by kgo: its state, epoch
@@ -108,32 +114,49 @@ func TestConsumerGroupDescribe(t *testing.T) {
 	}
 }
 
-// A deleted KIP-848 group is forgotten: made again by an HTTP member, it
-// is an HTTP group, not a consumer group.
+// A KIP-848 group stays one while empty, across a restart. Deleted (over
+// Kafka or over HTTP) and made again by an HTTP member, it is an HTTP
+// group, not a consumer group.
 func TestConsumerGroupDescribeAfterDelete(t *testing.T) {
 	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
 	admin := p.client(t)
 	createTopic(t, admin, "cgd2", 1)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.ConsumerGroup("again"), kgo.ConsumeTopics("cgd2"),
-		kgo.ServerSideBalancer(), kgo.FetchMaxWait(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
+	for _, via := range []string{"kafka", "http"} {
+		group := "again-" + via
+		cl, err := kgo.NewClient(kgo.SeedBrokers(p.Kafka), kgo.ConsumerGroup(group), kgo.ConsumeTopics("cgd2"),
+			kgo.ServerSideBalancer(), kgo.FetchMaxWait(200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pollUntil(t, cl, func() bool { return consumerGroupDescribe(t, admin, 1, group)[0].State == "Stable" })
+		cl.Close() // leaves the group
+		if g := consumerGroupDescribe(t, admin, 1, group)[0]; g.ErrorCode != 0 || g.State != "Empty" {
+			t.Fatalf("%s after leave: code %d state %q, want an Empty group", group, g.ErrorCode, g.State)
+		}
 	}
-	pollUntil(t, cl, func() bool { return consumerGroupDescribe(t, admin, 1, "again")[0].State == "Stable" })
-	cl.Close() // leaves the group
-	if g := consumerGroupDescribe(t, admin, 1, "again")[0]; g.ErrorCode != 0 || g.State != "Empty" {
-		t.Fatalf("after leave: code %d state %q, want an Empty group", g.ErrorCode, g.State)
-	}
-	del := kmsg.NewPtrDeleteGroupsRequest()
-	del.Groups = []string{"again"}
-	dr, err := del.RequestWith(ctxT(t), admin)
-	if err != nil || dr.Groups[0].ErrorCode != 0 {
-		t.Fatalf("delete: %v %+v", err, dr)
-	}
-	if st, body := httpDo(t, p, "POST", "/groups/again/join", `{"topics":["cgd2"]}`); st != http.StatusOK {
-		t.Fatalf("HTTP join: %d %s", st, body)
-	}
-	if g := consumerGroupDescribe(t, admin, 1, "again")[0]; g.ErrorCode != kerr.GroupIDNotFound.Code {
-		t.Fatalf("HTTP group after delete: code %d, want GROUP_ID_NOT_FOUND", g.ErrorCode)
+	admin.Close()
+	p.Restart()
+	admin = p.client(t)
+	for _, via := range []string{"kafka", "http"} {
+		group := "again-" + via
+		if g := consumerGroupDescribe(t, admin, 1, group)[0]; g.ErrorCode != 0 || g.State != "Empty" {
+			t.Fatalf("%s after a restart: code %d state %q, want an Empty group", group, g.ErrorCode, g.State)
+		}
+		if via == "kafka" {
+			del := kmsg.NewPtrDeleteGroupsRequest()
+			del.Groups = []string{group}
+			dr, err := del.RequestWith(ctxT(t), admin)
+			if err != nil || dr.Groups[0].ErrorCode != 0 {
+				t.Fatalf("delete: %v %+v", err, dr)
+			}
+		} else if st, body := httpDo(t, p, "DELETE", "/groups/"+group, ""); st/100 != 2 {
+			t.Fatalf("HTTP delete: %d %s", st, body)
+		}
+		if st, body := httpDo(t, p, "POST", "/groups/"+group+"/join", `{"topics":["cgd2"]}`); st != http.StatusOK {
+			t.Fatalf("HTTP join: %d %s", st, body)
+		}
+		if g := consumerGroupDescribe(t, admin, 1, group)[0]; g.ErrorCode != kerr.GroupIDNotFound.Code {
+			t.Fatalf("%s, an HTTP group after delete: code %d, want GROUP_ID_NOT_FOUND", group, g.ErrorCode)
+		}
 	}
 }

@@ -42,8 +42,6 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		return fail(kerr.InvalidRequest.Code, errors.New("group is empty"))
 	case req.SubscribedTopicRegex != nil:
 		return fail(kerr.InvalidRequest.Code, errors.New("subscription by regex is not offered; name the topics"))
-	case s.groups.live(req.Group):
-		return fail(kerr.InconsistentGroupProtocol.Code, errors.New("the group has classic Kafka members"))
 	}
 	switch req.MemberEpoch {
 	case epochLeave, epochStaticLeave:
@@ -59,15 +57,14 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		if req.InstanceID != nil {
 			jr.InstanceID = *req.InstanceID
 		}
-		res, err := s.b.JoinGroup(req.Group, jr, c.host)
+		res, err := s.b.JoinConsumerGroup(req.Group, jr, c.host)
 		if errors.Is(err, api.ErrUnknownMember) {
 			jr.MemberID = "" // a member the coordinator never saw: it names it
-			res, err = s.b.JoinGroup(req.Group, jr, c.host)
+			res, err = s.b.JoinConsumerGroup(req.Group, jr, c.host)
 		}
 		if err != nil {
 			return fail(heartbeatCode(err), err)
 		}
-		s.consumerGroups.mark(req.Group)
 		resp.MemberID, resp.MemberEpoch = &res.MemberID, int32(res.Generation)
 		resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
 		resp.Assignment = s.assignment(res.Assigned)
@@ -88,7 +85,6 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	if err != nil {
 		return fail(heartbeatCode(err), err)
 	}
-	s.consumerGroups.mark(req.Group)
 	resp.MemberID, resp.MemberEpoch = &req.MemberID, int32(res.Generation)
 	resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
 	resp.Assignment = s.assignment(res.Assigned)

@@ -25,9 +25,6 @@ func (s *Server) deleteGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		gs.mu.Unlock()
 		if dg.ErrorCode == 0 {
 			dg.ErrorCode = errorCode(s.b.DeleteGroup(id))
-			if dg.ErrorCode == 0 {
-				s.consumerGroups.forget(id)
-			}
 		}
 		resp.Groups = append(resp.Groups, dg)
 	}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // Kafka's classic consumer groups (JoinGroup, SyncGroup, Heartbeat,
@@ -50,6 +48,16 @@ type groups struct {
 	mu     sync.Mutex
 	byID   map[string]*kgroup
 	nextID int64 // for member IDs
+	// coord is the broker's coordinator, which decides each group's
+	// protocol: a classic group holds its ID there while it has members.
+	coord classicHolder
+}
+
+// classicHolder is the broker's side of classic groups (see
+// broker.HoldClassicGroup).
+type classicHolder interface {
+	HoldClassicGroup(groupID string) error
+	ReleaseClassicGroup(groupID string)
 }
 
 type kgroup struct {
@@ -67,6 +75,13 @@ type kgroup struct {
 	// rejoined by then are removed, a leader that has not synced restarts
 	// the rebalance.
 	deadline time.Time
+	// static maps the instance ID of each static member to its member ID
+	// (see staticmembers.go).
+	static map[string]string
+	// held: the group's ID is held at the coordinator (from its first
+	// member to its last), so HTTP and KIP-848 members cannot join it.
+	held  bool
+	coord classicHolder
 }
 
 type member struct {
@@ -86,9 +101,11 @@ type syncAnswer struct {
 	assignment []byte
 }
 
-func newGroups() *groups { return &groups{byID: make(map[string]*kgroup)} }
+func newGroups(coord classicHolder) *groups {
+	return &groups{byID: make(map[string]*kgroup), coord: coord}
+}
 
-// live reports whether a group has Kafka members (the join guard asks).
+// live reports whether a group has classic Kafka members.
 func (gs *groups) live(id string) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
@@ -96,11 +113,17 @@ func (gs *groups) live(id string) bool {
 	return g != nil && len(g.members) > 0
 }
 
-// joinGuard refuses HTTP members of a group with Kafka members.
-func (gs *groups) joinGuard(id string) error {
-	if gs.live(id) {
-		return api.ErrInconsistentProtocol.Withf("group %q has Kafka members; a group speaks one protocol at a time", id).WithDetail("group", id)
+// hold holds the group's ID at the coordinator before a member is added;
+// INCONSISTENT_GROUP_PROTOCOL if it has HTTP or KIP-848 members. Callers
+// hold gs.mu.
+func (g *kgroup) hold() error {
+	if g.held {
+		return nil
 	}
+	if err := g.coord.HoldClassicGroup(g.id); err != nil {
+		return err
+	}
+	g.held = true
 	return nil
 }
 
@@ -124,9 +147,9 @@ func (gs *groups) tick(now time.Time) {
 	for _, g := range gs.byID {
 		switch {
 		case g.state == groupPreparingRebalance && now.After(g.deadline):
-			for id, m := range g.members {
+			for _, m := range g.members {
 				if m.join == nil {
-					delete(g.members, id) // did not rejoin in time
+					g.remove(m) // did not rejoin in time
 				}
 			}
 			g.completeJoin(now)
@@ -134,9 +157,9 @@ func (gs *groups) tick(now time.Time) {
 			g.prepareRebalance(now) // the leader never synced
 		default:
 			expired := false
-			for id, m := range g.members {
+			for _, m := range g.members {
 				if m.join == nil && m.sync == nil && now.Sub(m.lastSeen) > m.session {
-					delete(g.members, id)
+					g.remove(m)
 					expired = true
 				}
 			}
@@ -159,6 +182,16 @@ func (g *kgroup) membersChanged(now time.Time) {
 
 func (g *kgroup) becomeEmpty() {
 	g.state, g.leader, g.protocol = groupEmpty, "", ""
+	g.releaseIfEmpty()
+}
+
+// releaseIfEmpty gives the group's hold at the coordinator back once it
+// has no members. Callers hold gs.mu.
+func (g *kgroup) releaseIfEmpty() {
+	if g.held && len(g.members) == 0 {
+		g.coord.ReleaseClassicGroup(g.id)
+		g.held = false
+	}
 }
 
 // prepareRebalance makes every member rejoin: members waiting in SyncGroup
@@ -224,17 +257,7 @@ func (g *kgroup) completeJoin(now time.Time) {
 		pt := g.protocolType
 		resp.ProtocolType = &pt
 		if m.id == g.leader {
-			for _, id := range ids {
-				o := g.members[id]
-				jm := kmsg.NewJoinGroupResponseMember()
-				jm.MemberID = o.id
-				if o.instanceID != "" {
-					iid := o.instanceID
-					jm.InstanceID = &iid
-				}
-				jm.ProtocolMetadata = o.metadata(g.protocol)
-				resp.Members = append(resp.Members, jm)
-			}
+			resp.Members = g.memberList()
 		}
 		if m.join != nil {
 			m.join <- resp
@@ -265,10 +288,13 @@ func (m *member) metadata(protocol string) []byte {
 	return nil
 }
 
-// checkMember checks a member ID and generation of a group request.
-func (g *kgroup) checkMember(id string, generation int32) (*member, int16) {
+// checkMember checks a member ID, instance ID and generation of a group
+// request.
+func (g *kgroup) checkMember(id string, instanceID *string, generation int32) (*member, int16) {
 	m, ok := g.members[id]
 	switch {
+	case g.fencedInstance(id, instanceID) != 0:
+		return nil, kerr.FencedInstanceID.Code
 	case !ok:
 		return nil, kerr.UnknownMemberID.Code
 	case generation != g.generation:

@@ -21,7 +21,7 @@ func (s *Server) heartbeat(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Res
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp, nil
 	}
-	m, code := g.checkMember(req.MemberID, req.Generation)
+	m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
 	if code != 0 {
 		resp.ErrorCode = code
 		return resp, nil

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 func BenchmarkProduceInProcess(b *testing.B) {
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = b.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	br, err := broker.Open(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -39,45 +39,74 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		return fail(kerr.InvalidSessionTimeout.Code)
 	case len(req.Protocols) == 0 || req.ProtocolType == "":
 		return fail(kerr.InconsistentGroupProtocol.Code)
-	case s.b.HasHTTPMembers(req.Group):
-		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
 	gs := s.groups
 	now := time.Now()
 	gs.mu.Lock()
 	g := gs.byID[req.Group]
 	if g == nil {
-		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time)}
+		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time),
+			static: make(map[string]string), coord: gs.coord}
 		gs.byID[req.Group] = g
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {
 		gs.mu.Unlock()
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
+	// The coordinator decides, atomically with joins of its own members,
+	// whether the group may be a classic one now. A join that adds no
+	// member gives the hold back at once.
+	if err := g.hold(); err != nil {
+		gs.mu.Unlock()
+		return fail(errorCode(err))
+	}
+	if code := g.fencedInstance(req.MemberID, req.InstanceID); code != 0 {
+		gs.mu.Unlock()
+		return fail(code)
+	}
 	id := req.MemberID
 	m := g.members[id]
 	switch {
+	case id == "" && req.InstanceID != nil && *req.InstanceID != "":
+		// A static member starting: no MEMBER_ID_REQUIRED round (KIP-345);
+		// a new incarnation takes over the old one's place.
+		gs.nextID++
+		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
+		if old := g.members[g.static[*req.InstanceID]]; old != nil {
+			m = g.replaceStatic(old, id)
+			prev := m.protocols
+			m.protocols = req.Protocols // as the leader's answer lists it
+			if out, ok := g.stableRejoin(m, req); ok {
+				m.clientID, m.host = c.client, c.host
+				m.session, m.rebalance, m.lastSeen = session, rebalance, now
+				gs.mu.Unlock()
+				return out, nil
+			}
+			m.protocols = prev
+		}
 	case id == "":
 		gs.nextID++
 		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
 		if req.Version >= 4 {
 			// KIP-394: the client must come back with the ID it is given.
 			g.pending[id] = now
+			g.releaseIfEmpty()
 			gs.mu.Unlock()
 			resp.MemberID = id
 			return fail(kerr.MemberIDRequired.Code)
 		}
 	case m == nil:
 		if _, ok := g.pending[id]; !ok {
+			g.releaseIfEmpty()
 			gs.mu.Unlock()
 			return fail(kerr.UnknownMemberID.Code)
 		}
 	}
-	delete(g.pending, id)
 	if m == nil {
 		m = &member{id: id}
 		g.members[id] = m
 	}
+	delete(g.pending, id)
 	if m.join != nil {
 		// A second JoinGroup of the same member replaces the first.
 		old := kmsg.NewPtrJoinGroupResponse()
@@ -85,8 +114,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		m.join <- old
 	}
 	m.clientID, m.host, m.protocols = c.client, c.host, req.Protocols
-	if req.InstanceID != nil {
+	if req.InstanceID != nil && *req.InstanceID != "" {
 		m.instanceID = *req.InstanceID
+		g.static[m.instanceID] = m.id
 	}
 	m.session, m.rebalance, m.lastSeen = session, rebalance, now
 	m.join = make(chan *kmsg.JoinGroupResponse, 1)

@@ -32,13 +32,11 @@ func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 		rm.MemberID, rm.InstanceID = l.MemberID, l.InstanceID
 		m := g.members[l.MemberID]
 		if m == nil && l.InstanceID != nil {
-			for _, o := range g.members {
-				if o.instanceID == *l.InstanceID {
-					m = o
-				}
-			}
+			m = g.members[g.static[*l.InstanceID]]
 		}
-		if m == nil {
+		if code := g.fencedInstance(l.MemberID, l.InstanceID); code != 0 {
+			rm.ErrorCode = code
+		} else if m == nil {
 			rm.ErrorCode = kerr.UnknownMemberID.Code
 			if req.Version < 3 {
 				resp.ErrorCode = rm.ErrorCode
@@ -59,6 +57,9 @@ func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 // still waits in.
 func (g *kgroup) remove(m *member) {
 	delete(g.members, m.id)
+	if g.static[m.instanceID] == m.id {
+		delete(g.static, m.instanceID)
+	}
 	if m.join != nil {
 		out := kmsg.NewPtrJoinGroupResponse()
 		out.ErrorCode, out.Generation, out.MemberID = kerr.UnknownMemberID.Code, -1, m.id

@@ -31,7 +31,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 			offsets[t.Topic][p.Partition] = p.Offset
 		}
 	}
-	code := s.groups.checkCommit(req.Group, req.MemberID, req.Generation)
+	code := s.groups.checkCommit(req.Group, req.MemberID, req.InstanceID, req.Generation)
 	switch {
 	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
 		// A KIP-848 member: the coordinator checks that it owns what it
@@ -56,7 +56,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 }
 
 // checkCommit decides whether a member may commit now.
-func (gs *groups) checkCommit(group, memberID string, generation int32) int16 {
+func (gs *groups) checkCommit(group, memberID string, instanceID *string, generation int32) int16 {
 	if group == "" {
 		return kerr.InvalidGroupID.Code
 	}
@@ -72,7 +72,7 @@ func (gs *groups) checkCommit(group, memberID string, generation int32) int16 {
 	if g == nil {
 		return kerr.UnknownMemberID.Code
 	}
-	m, code := g.checkMember(memberID, generation)
+	m, code := g.checkMember(memberID, instanceID, generation)
 	if code != 0 {
 		return code
 	}

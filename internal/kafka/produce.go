@@ -102,6 +102,9 @@ func (s *Server) appendBatch(topic string, partition int32, b []byte) (int64, in
 		base, err := s.b.AppendBatch(topic, partition, b)
 		return base, errorCode(err), errText(err)
 	}
+	if err := s.producers.loadTail(topic, partition, s.b); err != nil {
+		return -1, errorCode(err), errText(err)
+	}
 	seq := s.producers.lock(producerPartition{id: h.ProducerID, topic: topic, partition: partition})
 	defer seq.mu.Unlock()
 	last := lastSequence(h.BaseSequence, h.LastOffsetDelta)

@@ -209,6 +209,72 @@ func TestIdempotentSequences(t *testing.T) {
 	}
 }
 
+// The sequences of idempotent producers are rebuilt from the log when the
+// broker comes back: a batch retried across a restart is still answered
+// with its first offset and not written again, a gap is still refused, an
+// old epoch still fenced, and the producers go on where they were. Two
+// producers share the partition, and HTTP messages without a producer sit
+// between their batches.
+func TestIdempotentSequencesSurviveRestart(t *testing.T) {
+	p := start(t)
+	cl := p.client(t)
+	createTopic(t, cl, "pay", 1)
+	pids := make([]int64, 2)
+	for i := range pids {
+		ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctxT(t), cl)
+		if err != nil || ip.ErrorCode != 0 {
+			t.Fatalf("init producer id: %v %v", err, ip)
+		}
+		pids[i] = ip.ProducerID
+	}
+	type step struct {
+		name       string
+		pid        int64
+		epoch      int16
+		seq        int32
+		values     []string
+		wantOffset int64
+		wantCode   int16
+	}
+	run := func(cl *kgo.Client, steps []step) {
+		t.Helper()
+		for _, s := range steps {
+			off, code := produceRaw(t, cl, "pay", s.pid, s.epoch, s.seq, s.values...)
+			if code != s.wantCode || (code == 0 && off != s.wantOffset) {
+				t.Fatalf("%s: offset %d code %d, want offset %d code %d", s.name, off, code, s.wantOffset, s.wantCode)
+			}
+		}
+	}
+	run(cl, []step{
+		{"p0 first", pids[0], 0, 0, []string{"a", "b"}, 0, 0},
+		{"p1 first", pids[1], 0, 0, []string{"c"}, 2, 0},
+		{"p0 second", pids[0], 0, 2, []string{"d"}, 3, 0},
+		{"p1 new epoch", pids[1], 1, 0, []string{"e"}, 4, 0},
+	})
+	if st, body := httpDo(t, p, "POST", "/topics/pay/messages", `{"value":"http"}`); st != 201 && st != 200 {
+		t.Fatalf("publish over HTTP: %d %s", st, body)
+	}
+	cl.Close()
+	p.Restart()
+	cl = p.client(t)
+	run(cl, []step{
+		{"p0 retry of second", pids[0], 0, 2, []string{"d"}, 3, 0},
+		{"p0 retry of first", pids[0], 0, 0, []string{"a", "b"}, 0, 0},
+		{"p1 retry", pids[1], 1, 0, []string{"e"}, 4, 0},
+		{"p0 gap", pids[0], 0, 5, []string{"x"}, -1, kerr.OutOfOrderSequenceNumber.Code},
+		{"p1 old epoch fenced", pids[1], 0, 1, []string{"x"}, -1, kerr.InvalidProducerEpoch.Code},
+		{"p0 next", pids[0], 0, 3, []string{"f"}, 6, 0},
+		{"p1 next", pids[1], 1, 1, []string{"g"}, 7, 0},
+	})
+	var got []string
+	for _, r := range consumeAll(t, p, "pay", 8) {
+		got = append(got, string(r.Value))
+	}
+	if fmt.Sprint(got) != "[a b c d e http f g]" {
+		t.Fatalf("log holds %v, want [a b c d e http f g]", got)
+	}
+}
+
 // storedCodec fetches topic's 3 partitions raw and returns the compression
 // codec of its first batch, as served (and so as stored).
 func storedCodec(t *testing.T, cl *kgo.Client, topic string) int8 {

@@ -1,12 +1,16 @@
 package kafka
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Idempotent producers: Kafka keeps, per producer ID and partition, the
@@ -22,14 +26,44 @@ const (
 	producerIdle = 24 * time.Hour
 )
 
-// producers is the idempotence state. It lives in memory: after a broker
-// restart a producer's next batch is accepted whatever its sequence, as for
-// a producer seen for the first time.
+// producers is the idempotence state. It lives in memory and is rebuilt
+// from the log after a restart, as Kafka rebuilds it: the first idempotent
+// batch a partition gets reads the headers of the partition's last
+// tailRecords records (loadTail), so a batch a producer retries across a
+// restart is still answered as a duplicate with its first offset, and a gap
+// is still refused. A producer whose last batches are further back is
+// taken as one seen for the first time.
 type producers struct {
 	next atomic.Int64 // the next producer ID handed out
 
-	mu    sync.Mutex
-	parts map[producerPartition]*sequences // guarded by mu
+	mu     sync.Mutex
+	parts  map[producerPartition]*sequences // guarded by mu
+	loaded map[topicPartition]*tailLoad     // guarded by mu
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// tailLoad is the rebuild of one partition's producers from its log: done
+// once it succeeded; mu is held while it runs.
+type tailLoad struct {
+	mu   sync.Mutex
+	done bool
+}
+
+// tailRecords is how far back from the end of a partition loadTail reads:
+// enough for the last batches of every producer writing when the broker
+// stopped, bounded so that a first produce after a restart reads at most
+// this many records' headers.
+const tailRecords = 1 << 18
+
+// tailSource is where loadTail reads a partition's stored batches: the
+// broker.
+type tailSource interface {
+	PartitionBounds(topic string, partition int32) (earliest, hwm int64, err error)
+	ReadBatches(topic string, partition int32, offset int64, maxBytes int) (broker.StoredBatches, error)
 }
 
 type producerPartition struct {
@@ -56,7 +90,7 @@ type sentBatch struct {
 }
 
 func newProducers() *producers {
-	p := &producers{parts: make(map[producerPartition]*sequences)}
+	p := &producers{parts: make(map[producerPartition]*sequences), loaded: make(map[topicPartition]*tailLoad)}
 	// IDs start from the clock so that IDs handed out before a restart are
 	// not handed out again after it.
 	p.next.Store(time.Now().UnixMilli() << 8)
@@ -80,15 +114,80 @@ func (p *producers) newID(now time.Time) int64 {
 
 // lock returns the locked state of one producer on one partition.
 func (p *producers) lock(k producerPartition) *sequences {
+	s := p.state(k)
+	s.mu.Lock()
+	return s
+}
+
+func (p *producers) state(k producerPartition) *sequences {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	s, ok := p.parts[k]
 	if !ok {
 		s = &sequences{epoch: -1}
 		p.parts[k] = s
 	}
-	p.mu.Unlock()
-	s.mu.Lock()
 	return s
+}
+
+// loadTail rebuilds the state of the producers that wrote the tail of one
+// partition, once per partition and before any of its batches is checked;
+// a failed read is tried again at the next batch.
+func (p *producers) loadTail(topic string, partition int32, src tailSource) error {
+	k := topicPartition{topic, partition}
+	p.mu.Lock()
+	l := p.loaded[k]
+	if l == nil {
+		l = &tailLoad{}
+		p.loaded[k] = l
+	}
+	p.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return nil
+	}
+	earliest, hwm, err := src.PartitionBounds(topic, partition)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for off := max(earliest, hwm-tailRecords); off < hwm; {
+		sb, err := src.ReadBatches(topic, partition, off, 1<<20)
+		if err != nil {
+			return err
+		}
+		from := off
+		for b := sb.Batches; len(b) > 0; {
+			n, ok := recordbatch.Len(b)
+			if !ok || n > len(b) {
+				return fmt.Errorf("producer state of %s/%d: truncated stored batch after offset %d", topic, partition, off)
+			}
+			h, err := recordbatch.ParseHeader(b[:n])
+			if err != nil {
+				return fmt.Errorf("producer state of %s/%d: %w", topic, partition, err)
+			}
+			b = b[n:]
+			off = max(off, h.BaseOffset+int64(h.LastOffsetDelta)+1)
+			if h.ProducerID >= 0 {
+				p.state(producerPartition{id: h.ProducerID, topic: topic, partition: partition}).replay(h, now)
+			}
+		}
+		if off == from {
+			break // nothing more to read, e.g. a damaged range up to the end
+		}
+	}
+	l.done = true
+	return nil
+}
+
+// replay takes a stored batch's header as a batch appended now.
+func (s *sequences) replay(h recordbatch.Header, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h.ProducerEpoch >= s.epoch {
+		s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset, now)
+	}
 }
 
 // check decides what to do with a batch of sequences first..last from

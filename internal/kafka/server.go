@@ -48,8 +48,6 @@ type Server struct {
 	log       *slog.Logger
 	producers *producers
 	groups    *groups
-	// consumerGroups: which coordinator groups KIP-848 members joined.
-	consumerGroups *consumerGroups
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
@@ -70,8 +68,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(), consumerGroups: newConsumerGroups(), conns: make(map[net.Conn]struct{})}
-	b.SetJoinGuard(s.groups.joinGuard) // HTTP members may not join a group with Kafka members
+	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(b), conns: make(map[net.Conn]struct{})}
 	return s
 }
 

@@ -22,7 +22,7 @@ func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.R
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp, nil
 	}
-	m, code := g.checkMember(req.MemberID, req.Generation)
+	m, code := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
 	if code == 0 && req.ProtocolType != nil && *req.ProtocolType != g.protocolType ||
 		code == 0 && req.Protocol != nil && *req.Protocol != g.protocol {
 		code = kerr.InconsistentGroupProtocol.Code

@@ -1,0 +1,69 @@
+package groupstate
+
+import (
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/group"
+)
+
+// A group speaks one protocol at a time, and the group decides which in
+// the same command as a join: members of GoQueue's HTTP API and of
+// Kafka's KIP-848 protocol are the group's own (the protocol of the join
+// that created it is saved with its settings, so it outlives a restart);
+// a classic Kafka group (JoinGroup/SyncGroup) is coordinated by the Kafka
+// front end, which holds the group here while it has members.
+
+// Protocols of a group's own members, as saved with its settings.
+const (
+	ProtocolHTTP     = ""         // GoQueue's HTTP API
+	ProtocolConsumer = "consumer" // Kafka's KIP-848 ConsumerGroupHeartbeat
+)
+
+// checkProtocol refuses a join in proto into a group whose members speak
+// another: one held by classic Kafka members, or one with members of the
+// other protocol.
+func (a *Group) checkProtocol(proto string) error {
+	switch {
+	case a.classic:
+		return inconsistentProtocol(a.id, "classic Kafka")
+	case !a.g.Empty() && a.saved.Protocol != proto:
+		return inconsistentProtocol(a.id, protocolName(a.saved.Protocol))
+	}
+	return nil
+}
+
+// HoldClassic marks the group as run by classic Kafka members: joins of
+// its own protocols are refused, and so is its deletion, until
+// ReleaseClassic. Errors: INCONSISTENT_GROUP_PROTOCOL when it has members
+// of its own, GROUP_NOT_FOUND when it was deleted.
+func (a *Group) HoldClassic() error {
+	if a.g.State() == group.StateDead {
+		return api.ErrGroupNotFound.Withf("group %q was deleted", a.id).WithDetail("group", a.id)
+	}
+	if !a.g.Empty() {
+		return inconsistentProtocol(a.id, protocolName(a.saved.Protocol))
+	}
+	a.classic = true
+	return nil
+}
+
+// ReleaseClassic ends HoldClassic: the last classic member left.
+func (a *Group) ReleaseClassic() { a.classic = false }
+
+// Protocol returns the protocol of the join that created the group (kept
+// while it is empty and across restarts).
+func (a *Group) Protocol() string { return a.saved.Protocol }
+
+func inconsistentProtocol(groupID, have string) error {
+	return api.ErrInconsistentProtocol.Withf("group %q has %s members; a group speaks one protocol at a time", groupID, have).
+		WithDetail("group", groupID)
+}
+
+func protocolName(p string) string {
+	switch p {
+	case ProtocolHTTP:
+		return "HTTP"
+	case ProtocolConsumer:
+		return "Kafka (KIP-848)"
+	}
+	return p
+}
