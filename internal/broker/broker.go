@@ -1,12 +1,14 @@
 // Package broker is the core every front end drives. It owns the topics
 // (their settings in meta.db, one commitlog per partition, the loops that
-// flush and trim the logs), publishing and fetching, and the consumer-group
-// coordinator: each group's membership (internal/group) and in-flight
-// messages (internal/delivery), its committed offsets and their durability,
-// dead-letter topics and their replay, and lag and rebalance history.
+// flush, trim and verify the logs), publishing and fetching, dead-letter
+// topics and their replay, and the data directory's health. It owns no
+// consumer group: internal/coordinator does (membership, in-flight
+// messages, committed offsets, history); the broker opens it, serves it
+// its topics, logs, DLQs and meta.db through the interface the coordinator
+// defines (coordio.go), and passes the group methods on to it (groups.go).
 //
-// Its API is its own vocabulary (groupio.go, topicio.go): durations, not
-// milliseconds, and no wire names. It knows nothing of HTTP or the Kafka
+// Its API is its own vocabulary (topicio.go, and the coordinator's types
+// it re-exports): durations, not milliseconds, and no wire names. It knows nothing of HTTP or the Kafka
 // protocol: internal/httpapi and internal/kafka map their requests onto it
 // and check their own fields. Its errors come from the one coded table in
 // api/errors.go, which says how each front end reports them.
@@ -29,6 +31,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 )
 
 // Broker is an open data directory. Its exported methods are safe for
@@ -43,9 +46,8 @@ type Broker struct {
 	storage   *storage             // the data directory's identity; see storage.go
 	files     *commitlog.FileCache // sealed segment files open, shared by every log
 	topicsDir string
-	coord     *coordinator // consumer groups; set in Open
-	latency   latencies    // for metrics; lock-free
-	hist      groupHistory // lag samples and rebalances of the groups; set in Open
+	coord     *coordinator.Coordinator // consumer groups; set in Open
+	latency   latencies                // for metrics; lock-free
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
@@ -116,11 +118,6 @@ func Open(cfg Config) (*Broker, error) {
 	if err := b.openGroups(); err != nil {
 		b.closeLogs()
 		meta.close()
-		return nil, err
-	}
-	if err := b.openHistory(); err != nil {
-		b.closeLogs()
-		errors.Join(b.coord.store.Close(), meta.close())
 		return nil, err
 	}
 	return b, nil
@@ -268,14 +265,14 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 }
 
 // Run runs the flusher (fsync=interval), the retention loop, the check of
-// the data directory and the verification of sealed segments (at once, then
-// with retention) until ctx ends. It returns nil on cancellation.
+// the data directory, the verification of sealed segments (at once, then
+// with retention) and the group coordinator's loops until ctx ends. It
+// returns nil on cancellation.
 func (b *Broker) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
 	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
-	g.Go(func() error { return b.coord.run(ctx) })
-	g.Go(func() error { return b.loop(ctx, b.hist.lag.Config().Interval, b.sampleHistory) })
+	g.Go(func() error { return b.coord.Run(ctx) })
 	g.Go(func() error { return b.watchStorage(ctx) })
 	g.Go(func() error {
 		b.verifyLogs(ctx)
@@ -359,7 +356,7 @@ func (b *Broker) Close() error {
 	close(b.changed)
 	b.mu.Unlock()
 	err := b.closeLogs()
-	return errors.Join(err, b.hist.rebalances.Flush(), b.coord.store.Close(), b.meta.close())
+	return errors.Join(err, b.coord.Close(), b.meta.close())
 }
 
 func (b *Broker) closeLogs() error {

@@ -21,8 +21,8 @@ import (
 // there was nothing to keep: the topic (the one dl is of: created at
 // dl.Born) or the record is gone. It runs with no group lock held: it may
 // create or grow the DLQ topic and publish to it.
-func (c *coordinator) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error {
-	t, err := c.b.lookup(dl.TP.Topic)
+func (b *Broker) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error {
+	t, err := b.lookup(dl.TP.Topic)
 	if err != nil {
 		if errors.Is(err, api.ErrTopicNotFound) {
 			return nil // the topic and its messages are gone: nothing to keep
@@ -40,7 +40,7 @@ func (c *coordinator) writeDeadLetter(groupID string, dl groupstate.DeadLetter) 
 	var re *commitlog.RangeError
 	switch {
 	case errors.As(err, &re):
-		c.b.log.Warn("dead letter removed by retention before it reached the DLQ", "group", groupID, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset)
+		b.log.Warn("dead letter removed by retention before it reached the DLQ", "group", groupID, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset)
 		return nil
 	case err != nil:
 		return err
@@ -52,7 +52,7 @@ func (c *coordinator) writeDeadLetter(groupID string, dl groupstate.DeadLetter) 
 		return nil
 	}
 	r := recs[0]
-	dlq, err := c.b.ensureDLQ(t)
+	dlq, err := b.ensureDLQ(t)
 	if err != nil {
 		return err
 	}
@@ -65,9 +65,9 @@ func (c *coordinator) writeDeadLetter(groupID string, dl groupstate.DeadLetter) 
 		commitlog.Header{Key: api.DLQHeaderGroup, Value: []byte(groupID)},
 		commitlog.Header{Key: api.DLQHeaderDeliveryCount, Value: strconv.AppendInt(nil, int64(dl.DeliveryCount), 10)},
 		commitlog.Header{Key: api.DLQHeaderLastError, Value: truncated(dl.LastError)},
-		commitlog.Header{Key: api.DLQHeaderDiedAt, Value: strconv.AppendInt(nil, c.b.now().UnixMilli(), 10)},
+		commitlog.Header{Key: api.DLQHeaderDiedAt, Value: strconv.AppendInt(nil, b.now().UnixMilli(), 10)},
 	)
-	_, err = c.b.Publish(dlq, []Message{{
+	_, err = b.Publish(dlq, []Message{{
 		Key: r.Key, Value: r.Value, Headers: headers, Partition: dl.TP.Partition,
 		Timestamp: r.Timestamp, Attributes: r.Attributes,
 	}})

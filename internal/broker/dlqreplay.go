@@ -346,17 +346,6 @@ func replayed(r *commitlog.Record, dl DeadLetter, home, forGroup bool, partition
 	return m
 }
 
-// replayedForOther reports whether r is a replay meant for another group
-// than group: a poll settles such a message without delivering it.
-func replayedForOther(r *commitlog.Record, group string) bool {
-	for _, h := range r.Headers {
-		if h.Key == api.ReplayHeaderGroup {
-			return string(h.Value) != group
-		}
-	}
-	return false
-}
-
 // PurgeDLQ deletes every dead letter of topic's DLQ, and what was recorded
 // of its replays; the DLQ is created again by the next dead letter.
 // Errors: TOPIC_NOT_FOUND (no such DLQ).

@@ -52,14 +52,3 @@ func (b *Broker) checkTopicLimitLocked(name string, limit int) error {
 	return api.ErrTooManyTopics.Withf("the broker holds %d topics, its limit; delete one or raise --max-topics", n).
 		WithDetail("topic", name).WithDetail("max_topics", limit)
 }
-
-// groupLimitLocked refuses to create group id past MaxGroups. The caller
-// holds c.mu.
-func (c *coordinator) groupLimitLocked(id string) error {
-	limit := c.b.cfg.Limits.withDefaults().MaxGroups
-	if len(c.groups) < limit {
-		return nil
-	}
-	return api.ErrTooManyGroups.Withf("the broker holds %d groups, its limit; delete empty groups or raise --max-groups", len(c.groups)).
-		WithDetail("group", id).WithDetail("max_groups", limit)
-}

@@ -18,6 +18,16 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
+// ValidateGroupID reports whether id is a legal group ID: the rules of topic
+// names (1–249 of [a-zA-Z0-9._-]), so IDs are safe in paths and keys. The
+// error is an api.ErrInvalidArgument.
+func ValidateGroupID(id string) error {
+	if err := checkName(api.ErrInvalidArgument, "group ID", id); err != nil {
+		return err.WithDetail("field", "group")
+	}
+	return nil
+}
+
 // checkName applies the naming rules of topics (which group IDs share) to
 // name, and says what is wrong as base, naming the thing checked (what).
 func checkName(base *api.Error, what, name string) *api.Error {

@@ -2,16 +2,12 @@ package broker
 
 import (
 	"bufio"
-	"context"
 	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
 	"testing"
-	"testing/synctest"
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
 // ackScenario publishes 10 messages to t/0, has one member poll them all and
@@ -165,40 +161,4 @@ func TestCrashChild(t *testing.T) {
 	os.Stdout.WriteString("\nACKED\n")
 	time.Sleep(time.Minute) // killed long before
 	t.Fatal("not killed")
-}
-
-// The timer loop checkpoints the journal every fsync interval, under
-// interval and never alike.
-func TestTimerLoopCheckpointsJournal(t *testing.T) {
-	for _, fsync := range []string{FsyncInterval, FsyncNever} {
-		t.Run(fsync, func(t *testing.T) {
-			dir := t.TempDir()
-			synctest.Test(t, func(t *testing.T) {
-				cfg := durabilityConfig(dir, fsync)
-				cfg.FsyncInterval = 100 * time.Millisecond
-				b := ackScenario(t, cfg)
-				defer b.Close()
-				ctx, cancel := context.WithCancel(t.Context())
-				done := make(chan error, 1)
-				go func() { done <- b.Run(ctx) }()
-				st := b.coord.store
-				if all, _ := st.Load(); len(all["g"]) != 0 {
-					t.Fatalf("acks in offsets.db before a checkpoint: %v", all["g"])
-				}
-				time.Sleep(cfg.FsyncInterval + time.Millisecond)
-				synctest.Wait()
-				all, err := st.Load()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if so := all["g"][delivery.TP{Topic: "t", Partition: 0}]; so.Committed != 4 {
-					t.Fatalf("committed %d in offsets.db after a checkpoint, want 4", so.Committed)
-				}
-				cancel()
-				if err := <-done; err != nil {
-					t.Fatal(err)
-				}
-			})
-		})
-	}
 }

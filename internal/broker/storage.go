@@ -144,18 +144,3 @@ func (b *Broker) storageError(err error, what string) error {
 	}
 	return err
 }
-
-// notDurable is the answer to an ack, nack or extend whose settlements were
-// applied in memory (by the group's aggregate, so they hold: those
-// messages are not delivered again) but whose offset write then failed. It says exactly that,
-// with the coded storage error and details.result, instead of a bare 500
-// that a client would take for "nothing happened". The settled offsets are
-// written with the group's next successful offset write.
-func (b *Broker) notDurable(err error, resp SettleResult) error {
-	const what = "the messages were settled in memory and will not be delivered again, but writing the group's offsets failed"
-	var ae *api.Error
-	if !errors.As(b.storageError(err, what), &ae) {
-		ae = api.ErrInternal.Withf("%s: %v", what, err)
-	}
-	return ae.WithDetail("result", resp).WithDetail("applied", true).WithDetail("durable", false)
-}

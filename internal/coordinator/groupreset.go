@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"maps"
@@ -23,17 +23,16 @@ const forgotten = groupstate.Forgotten
 // fails creates nothing. Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY,
 // TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE,
 // INVALID_ARGUMENT.
-func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
-	if err := ValidateGroupID(groupID); err != nil {
+func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
+	if err := c.checkID(groupID); err != nil {
 		return ResetResult{}, err
 	}
 	if err := checkReset(groupID, req); err != nil {
 		return ResetResult{}, err
 	}
-	c := b.coord
 	var from Offsets // the source group's offsets, copied before any lock of groupID's
 	if req.To == ResetGroup {
-		src, err := b.GroupOffsets(req.FromGroup)
+		src, err := c.GroupOffsets(req.FromGroup)
 		if err != nil {
 			return ResetResult{}, err
 		}
@@ -90,7 +89,7 @@ type resetBase struct {
 	committed map[delivery.TP]int64 // every partition the group has state for
 }
 
-func (c *coordinator) resetBase(cg *cgroup) resetBase {
+func (c *Coordinator) resetBase(cg *cgroup) resetBase {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	base := resetBase{id: cg.id, dead: cg.a.State() == group.StateDead, committed: make(map[delivery.TP]int64)}
@@ -147,23 +146,19 @@ func checkReset(groupID string, req ResetParams) error {
 // planReset returns the new offset of every partition the reset touches
 // (forgotten for a deletion), all checked; it changes nothing. from is the
 // source group's offsets for ResetGroup. It reads the logs: no lock held.
-func (c *coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (map[delivery.TP]int64, error) {
+func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (map[delivery.TP]int64, error) {
 	if cg.dead {
 		return nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
 	}
 	plan := make(map[delivery.TP]int64)
 	if req.To == ResetOffsets {
 		for _, t := range slices.Sorted(maps.Keys(req.Offsets)) {
-			top, err := c.b.lookup(t)
-			if err != nil {
-				return nil, err
-			}
 			for p, off := range req.Offsets[t] {
-				part, err := top.partition(p)
+				part, err := c.b.Partition(t, p)
 				if err != nil {
 					return nil, err
 				}
-				st := part.log.Stats()
+				st := part.Stats()
 				if off < st.EarliestOffset || off > st.HighWatermark {
 					return nil, api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, t, p, st.EarliestOffset, st.HighWatermark).
 						WithDetail("topic", t).WithDetail("partition", p).WithDetail("earliest_offset", st.EarliestOffset).WithDetail("high_watermark", st.HighWatermark)
@@ -187,24 +182,28 @@ func (c *coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 	}
 	slices.Sort(topics)
 	for _, t := range topics {
-		top, err := c.b.lookup(t)
+		top, err := c.b.Topic(t)
 		if err != nil {
 			return nil, err
 		}
-		parts := top.parts
+		parts, ids := top.Logs, make([]int32, len(top.Logs))
+		for i := range ids {
+			ids[i] = int32(i)
+		}
 		if len(req.Partitions) > 0 {
-			parts = nil
+			parts, ids = nil, req.Partitions
 			for _, p := range req.Partitions {
-				part, err := top.partition(p)
+				part, err := c.b.Partition(t, p)
 				if err != nil {
 					return nil, err
 				}
 				parts = append(parts, part)
 			}
 		}
-		for _, part := range parts {
-			tp := delivery.TP{Topic: t, Partition: part.id}
-			earliest, hwm := part.log.EarliestOffset(), part.log.HighWatermark()
+		for i, part := range parts {
+			id := ids[i]
+			tp := delivery.TP{Topic: t, Partition: id}
+			earliest, hwm := part.EarliestOffset(), part.HighWatermark()
 			var off int64
 			switch req.To {
 			case ResetEarliest:
@@ -214,10 +213,10 @@ func (c *coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 			case ResetTimestamp, ResetDuration:
 				ts := req.Time.UnixMilli()
 				if req.To == ResetDuration {
-					ts = c.b.now().Add(-req.Ago).UnixMilli()
+					ts = c.now().Add(-req.Ago).UnixMilli()
 				}
-				if off, err = part.log.OffsetForTimestamp(ts); err != nil {
-					return nil, c.b.logError(err, top, part.id)
+				if off, err = part.OffsetForTimestamp(ts); err != nil {
+					return nil, c.b.LogError(err, t, id)
 				}
 			case ResetShift:
 				cur, ok := cg.committed[tp]
@@ -226,7 +225,7 @@ func (c *coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 				}
 				off = cur + req.Shift
 			case ResetGroup:
-				o, ok := from[t][part.id]
+				o, ok := from[t][id]
 				if !ok {
 					continue // the source has nothing here: leave it as it is
 				}

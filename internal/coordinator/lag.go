@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"slices"
@@ -26,7 +26,7 @@ type partitionSnapshot struct {
 // snapshot copies cg's description (members with their hosts and
 // in-flight counts) and its progress on every partition of the topics it
 // subscribes to and every partition it has offsets for.
-func (c *coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
+func (c *Coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	d := cg.a.Describe(now)
@@ -46,9 +46,9 @@ func (c *coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
 		}
 	}
 	for _, t := range cg.a.Topics() {
-		if top, err := c.b.lookup(t); err == nil {
-			for _, p := range top.parts {
-				add(delivery.TP{Topic: t, Partition: p.id})
+		if top, err := c.b.Topic(t); err == nil {
+			for p := range top.Logs {
+				add(delivery.TP{Topic: t, Partition: int32(p)})
 			}
 		}
 	}
@@ -74,7 +74,7 @@ func (c *coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
 // Lag is high watermark − committed offset (with none committed, counted
 // from the earliest offset held); time lag is now − the timestamp of the
 // record at the committed offset (0 when caught up).
-func (c *coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPartitionStats {
+func (c *Coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPartitionStats {
 	out := make([]GroupPartitionStats, 0, len(s.parts))
 	for _, p := range s.parts {
 		ps := GroupPartitionStats{Topic: p.tp.Topic, Partition: p.tp.Partition, Committed: p.committed,
@@ -96,14 +96,10 @@ func (c *coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPart
 }
 
 // partitionLog returns tp's log, or nil if it no longer exists.
-func (c *coordinator) partitionLog(tp delivery.TP) *commitlog.Log {
-	t, err := c.b.lookup(tp.Topic)
+func (c *Coordinator) partitionLog(tp delivery.TP) *commitlog.Log {
+	l, err := c.b.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return nil
 	}
-	p, err := t.partition(tp.Partition)
-	if err != nil {
-		return nil
-	}
-	return p.log
+	return l
 }

@@ -1,6 +1,7 @@
-package broker
+package coordinator
 
 import (
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,30 +11,25 @@ import (
 // A poll reads ahead of what it takes and the group's next polls take from
 // that run: the stored batch is not read (and checked and decoded) again.
 func TestPollTakesFromTheRunReadAhead(t *testing.T) {
-	b := mustOpen(t, testConfig(t))
-	defer b.Close()
-	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	msgs := make([]Message, 100)
+	c, tb := openTest(t, nil)
+	tb.createTopic("t", 1)
+	msgs := make([][]byte, 100)
 	for i := range msgs {
-		msgs[i] = Message{Value: []byte{byte(i)}, Partition: 0}
+		msgs[i] = []byte{byte(i)}
 	}
-	if _, err := b.Publish("t", msgs); err != nil {
-		t.Fatal(err)
-	}
-	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
+	tb.publish("t", 0, msgs...)
+	j, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := runKey{group: "g", log: must(b.lookup("t")).parts[0].log}
+	key := runKey{group: "g", log: tb.log("t", 0)}
 	var first []commitlog.Record
 	for next := int64(0); next < 100; next += 10 {
-		got, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
+		got, err := c.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
 		if err != nil || len(got) != 10 || got[0].Record.Offset != next || got[0].Record.Value[0] != byte(next) {
 			t.Fatalf("poll from %d: %d messages, %v", next, len(got), err)
 		}
-		kept := b.coord.runs.get(key)
+		kept := c.runs.get(key)
 		if first == nil {
 			first = kept
 		}
@@ -46,21 +42,18 @@ func TestPollTakesFromTheRunReadAhead(t *testing.T) {
 // Records that retention removed after a poll read them ahead are not
 // handed out from the run: the group continues from the earliest offset.
 func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
-	clock := &fakeClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	c := testConfig(t)
-	c.Now = clock.Now
-	b := mustOpen(t, c)
-	defer b.Close()
-	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1, Retention: time.Duration(1) * time.Hour, SegmentBytes: MinSegmentBytes}); err != nil {
-		t.Fatal(err)
-	}
-	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c, tb := openTest(t, func() time.Time { return time.Unix(0, clock.Load()) })
+	tb.opts = commitlog.Options{RetentionAge: time.Hour, SegmentBytes: 4 << 10}
+	tb.createTopic("t", 1)
+	j, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
 	poll := func(max int) []Delivered {
 		t.Helper()
-		got, err := b.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: max}, "h")
+		got, err := c.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: max}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,22 +61,20 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	}
 	value := make([]byte, 1000)
 	for range 20 {
-		if _, err := b.Publish("t", []Message{{Value: value, Partition: 0}}); err != nil {
-			t.Fatal(err)
-		}
+		tb.publish("t", 0, value)
 	}
 	if got := poll(1); len(got) != 1 || got[0].Record.Offset != 0 {
 		t.Fatalf("first poll: %+v", got)
 	}
-	if kept := b.coord.runs.get(runKey{group: "g", log: must(b.lookup("t")).parts[0].log}); len(kept) != 20 {
+	if kept := c.runs.get(runKey{group: "g", log: tb.log("t", 0)}); len(kept) != 20 {
 		t.Fatalf("the first poll read ahead %d records; want all 20", len(kept))
 	}
-	clock.Add(2 * time.Hour)
-	if _, err := b.Publish("t", []Message{{Value: []byte("fresh"), Partition: 0}}); err != nil {
+	clock.Add(int64(2 * time.Hour))
+	tb.publish("t", 0, []byte("fresh"))
+	if _, err := tb.log("t", 0).EnforceRetention(); err != nil {
 		t.Fatal(err)
 	}
-	b.enforceRetention()
-	earliest := must(b.Topic("t")).Partitions[0].EarliestOffset
+	earliest := tb.log("t", 0).EarliestOffset()
 	if earliest <= 1 {
 		t.Fatalf("retention removed up to %d; the test needs more", earliest)
 	}

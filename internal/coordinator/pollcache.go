@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"container/list"

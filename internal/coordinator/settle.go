@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"errors"
@@ -15,8 +15,8 @@ import (
 // with details.result holding the answer. Per-message errors:
 // MESSAGE_NOT_IN_FLIGHT (also a double ack, harmless), NOT_PARTITION_OWNER,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
-func (b *Broker) Ack(groupID string, req Settle, host string) (SettleResult, error) {
-	return b.coord.settle(groupID, req, host, groupstate.Settle{Op: groupstate.OpAck})
+func (c *Coordinator) Ack(groupID string, req Settle, host string) (SettleResult, error) {
+	return c.settle(groupID, req, host, groupstate.Settle{Op: groupstate.OpAck})
 }
 
 // Nack reports messages the member failed to process: each is delivered
@@ -25,7 +25,7 @@ func (b *Broker) Ack(groupID string, req Settle, host string) (SettleResult, err
 // With req.Release the member hands them back unprocessed instead: each is
 // deliverable again at once and no retry is spent. Answers and errors as
 // for Ack.
-func (b *Broker) Nack(groupID string, req NackParams, host string) (SettleResult, error) {
+func (c *Coordinator) Nack(groupID string, req NackParams, host string) (SettleResult, error) {
 	if err := checkDuration("nack delay", req.Delay, MaxDelay, api.ErrInvalidArgument); err != nil {
 		return SettleResult{}, err
 	}
@@ -33,25 +33,25 @@ func (b *Broker) Nack(groupID string, req NackParams, host string) (SettleResult
 		if req.Reject || req.Delay != 0 {
 			return SettleResult{}, api.ErrInvalidArgument.Withf("a release hands messages back at once: it neither rejects nor delays them")
 		}
-		return b.coord.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpRelease})
+		return c.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpRelease})
 	}
-	return b.coord.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpNack,
+	return c.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpNack,
 		Nack: delivery.NackOptions{Reject: req.Reject, Delay: req.Delay, Reason: req.Reason}})
 }
 
 // Extend pushes the visibility deadline of messages the member holds to
 // req.Visibility from now (0: the group's visibility timeout).
 // Answers and errors as for Ack.
-func (b *Broker) Extend(groupID string, req ExtendParams, host string) (SettleResult, error) {
+func (c *Coordinator) Extend(groupID string, req ExtendParams, host string) (SettleResult, error) {
 	if err := checkDuration("visibility timeout", req.Visibility, MaxDelay, api.ErrInvalidArgument); err != nil {
 		return SettleResult{}, err
 	}
-	return b.coord.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpExtend, Visibility: req.Visibility})
+	return c.settle(groupID, req.Settle, host, groupstate.Settle{Op: groupstate.OpExtend, Visibility: req.Visibility})
 }
 
 // settle runs op on every message req names. When any failed, the error
 // is the first failure's with details.result holding the SettleResult.
-func (c *coordinator) settle(groupID string, req Settle, host string, op groupstate.Settle) (SettleResult, error) {
+func (c *Coordinator) settle(groupID string, req Settle, host string, op groupstate.Settle) (SettleResult, error) {
 	if len(req.Messages) == 0 && len(req.Ranges) == 0 {
 		return SettleResult{}, api.ErrInvalidArgument.Withf("no messages named")
 	}
@@ -62,7 +62,7 @@ func (c *coordinator) settle(groupID string, req Settle, host string, op groupst
 	if err != nil {
 		return SettleResult{}, err
 	}
-	if err := c.b.writable(); err != nil {
+	if err := c.b.Writable(); err != nil {
 		return SettleResult{}, err // nothing applied: the offsets could not be kept
 	}
 	op.Member, op.Generation, op.Host = req.MemberID, req.Generation, host
@@ -95,7 +95,7 @@ func (c *coordinator) settle(groupID string, req Settle, host string, op groupst
 		}
 	}
 	if werr != nil {
-		return resp, c.b.notDurable(werr, resp)
+		return resp, c.notDurable(werr, resp)
 	}
 	if first != nil {
 		var ae *api.Error
@@ -126,4 +126,19 @@ func CheckRanges(rs []OffsetRange) error {
 		}
 	}
 	return nil
+}
+
+// notDurable is the answer to an ack, nack or extend whose settlements were
+// applied in memory (by the group's aggregate, so they hold: those
+// messages are not delivered again) but whose offset write then failed. It says exactly that,
+// with the coded storage error and details.result, instead of a bare 500
+// that a client would take for "nothing happened". The settled offsets are
+// written with the group's next successful offset write.
+func (c *Coordinator) notDurable(err error, resp SettleResult) error {
+	const what = "the messages were settled in memory and will not be delivered again, but writing the group's offsets failed"
+	var ae *api.Error
+	if !errors.As(c.b.StorageError(err, what), &ae) {
+		ae = api.ErrInternal.Withf("%s: %v", what, err)
+	}
+	return ae.WithDetail("result", resp).WithDetail("applied", true).WithDetail("durable", false)
 }

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"errors"
@@ -9,14 +9,12 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
-// ValidateGroupID reports whether id is a legal group ID: the rules of topic
-// names (1–249 of [a-zA-Z0-9._-]), so IDs are safe in paths and keys. The
-// error is an api.ErrInvalidArgument.
-func ValidateGroupID(id string) error {
-	if err := checkName(api.ErrInvalidArgument, "group ID", id); err != nil {
-		return err.WithDetail("field", "group")
+// checkID checks a group ID by the broker's naming rules (Config.CheckID).
+func (c *Coordinator) checkID(id string) error {
+	if c.opts.CheckID == nil {
+		return nil
 	}
-	return nil
+	return c.opts.CheckID(id)
 }
 
 // MaxDelay is the longest delay a request may name: a group's visibility
@@ -38,8 +36,8 @@ func checkDuration(what string, d, limit time.Duration, bad *api.Error) error {
 
 // MaxGroupTimeouts returns the longest session and rebalance timeouts a
 // join may name.
-func (b *Broker) MaxGroupTimeouts() (session, rebalance time.Duration) {
-	return b.cfg.Groups.MaxTimeouts()
+func (c *Coordinator) MaxGroupTimeouts() (session, rebalance time.Duration) {
+	return c.opts.Groups.MaxTimeouts()
 }
 
 // JoinGroup adds a member to groupID (creating the group on its first join)
@@ -51,21 +49,21 @@ func (b *Broker) MaxGroupTimeouts() (session, rebalance time.Duration) {
 // DUPLICATE_INSTANCE_ID, INVALID_ARGUMENT when the join names delivery
 // settings other than the group's, INCONSISTENT_GROUP_PROTOCOL when the
 // group has Kafka members.
-func (b *Broker) JoinGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
-	return b.join(groupID, p, host, ProtocolHTTP)
+func (c *Coordinator) JoinGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return c.joinAs(groupID, p, host, ProtocolHTTP)
 }
 
-// join joins a member speaking proto (see kafka_groups.go); a group with
+// joinAs joins a member speaking proto (see kafka_groups.go); a group with
 // members of another protocol refuses it with INCONSISTENT_GROUP_PROTOCOL.
-func (b *Broker) join(groupID string, p JoinParams, host, proto string) (JoinResult, error) {
-	if err := ValidateGroupID(groupID); err != nil {
+func (c *Coordinator) joinAs(groupID string, p JoinParams, host, proto string) (JoinResult, error) {
+	if err := c.checkID(groupID); err != nil {
 		return JoinResult{}, err
 	}
 	set, err := joinSettings(p)
 	if err != nil {
 		return JoinResult{}, err
 	}
-	maxSession, maxRebalance := b.cfg.Groups.MaxTimeouts()
+	maxSession, maxRebalance := c.opts.Groups.MaxTimeouts()
 	if err := checkDuration("session timeout", p.SessionTimeout, maxSession, api.ErrInvalidTimeout); err != nil {
 		return JoinResult{}, err
 	}
@@ -73,11 +71,10 @@ func (b *Broker) join(groupID string, p JoinParams, host, proto string) (JoinRes
 		return JoinResult{}, err
 	}
 	for _, t := range p.Topics {
-		if _, err := b.lookup(t); err != nil {
+		if _, err := c.b.Topic(t); err != nil {
 			return JoinResult{}, err
 		}
 	}
-	c := b.coord
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
@@ -104,7 +101,7 @@ func joinSettings(p JoinParams) (groupstate.Settings, error) {
 	return groupstate.Settings{MaxRetries: p.MaxRetries, VisibilityTimeout: p.VisibilityTimeout, MaxInFlight: p.MaxInFlight}, nil
 }
 
-func (c *coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host, proto string) (JoinResult, error) {
+func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host, proto string) (JoinResult, error) {
 	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	cg.mu.Lock()
 	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
@@ -125,7 +122,7 @@ func (c *coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {
-		c.b.log.Error("persist offsets of a join", "group", cg.id, "err", perr)
+		c.log.Error("persist offsets of a join", "group", cg.id, "err", perr)
 	}
 	if err != nil {
 		return JoinResult{}, err
@@ -153,8 +150,7 @@ func nonNil(a api.Assignment) Assignment {
 // p.Owned releases nothing. Errors:
 // GROUP_NOT_FOUND, INVALID_ARGUMENT, UNKNOWN_MEMBER_ID, FENCED_MEMBER,
 // STALE_GENERATION (a generation below 0 or above the group's).
-func (b *Broker) Heartbeat(groupID string, req HeartbeatParams, host string) (HeartbeatResult, error) {
-	c := b.coord
+func (c *Coordinator) Heartbeat(groupID string, req HeartbeatParams, host string) (HeartbeatResult, error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return HeartbeatResult{}, err
@@ -164,7 +160,7 @@ func (b *Broker) Heartbeat(groupID string, req HeartbeatParams, host string) (He
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {
-		c.b.log.Error("persist offsets of a heartbeat", "group", cg.id, "err", perr)
+		c.log.Error("persist offsets of a heartbeat", "group", cg.id, "err", perr)
 	}
 	if err != nil {
 		return HeartbeatResult{}, err
@@ -180,8 +176,7 @@ func (b *Broker) Heartbeat(groupID string, req HeartbeatParams, host string) (He
 
 // LeaveGroup removes a member; what it held in flight goes to the next
 // owners at once. Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER.
-func (b *Broker) LeaveGroup(groupID, memberID string) error {
-	c := b.coord
+func (c *Coordinator) LeaveGroup(groupID, memberID string) error {
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return err
@@ -191,7 +186,7 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {
-		c.b.log.Error("persist offsets of a leave", "group", cg.id, "err", perr)
+		c.log.Error("persist offsets of a leave", "group", cg.id, "err", perr)
 	}
 	if err != nil {
 		return err
@@ -204,8 +199,8 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 // nil if there is no such live member (the call it guards then fails on
 // its own). The HTTP layer checks a scoped key against them: a member ID
 // is no secret, so whoever acts as a member must be allowed its topics.
-func (b *Broker) MemberTopics(groupID, memberID string) []string {
-	cg, err := b.coord.lookup(groupID)
+func (c *Coordinator) MemberTopics(groupID, memberID string) []string {
+	cg, err := c.lookup(groupID)
 	if err != nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"context"
@@ -43,7 +43,7 @@ type Delivered struct {
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, INVALID_ARGUMENT,
 // NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
 // partition).
-func (b *Broker) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
+func (c *Coordinator) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
 	limit := req.MaxMessages
 	switch {
 	case limit < 0:
@@ -65,7 +65,6 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req PollParams, host 
 	if req.Wait < 0 {
 		return nil, api.ErrInvalidArgument.Withf("wait %v is negative", req.Wait)
 	}
-	c := b.coord
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return nil, err
@@ -85,7 +84,7 @@ func (b *Broker) Poll(ctx context.Context, groupID string, req PollParams, host 
 			}
 			return got, nil
 		}
-		if !w.wait(ctx, expired, c.b.now()) {
+		if !w.wait(ctx, expired, c.now()) {
 			return nil, nil
 		}
 	}
@@ -126,7 +125,7 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 // round's records (groupIO), counting their bytes. When it hands out
 // nothing, the waiter says what could change that; its channels are taken
 // before the poll, so no append in between is missed.
-func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int) ([]Delivered, waiter, error) {
+func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int) ([]Delivered, waiter, error) {
 	cg.mu.Lock()
 	m, _ := cg.a.Member(req.MemberID)
 	cg.mu.Unlock()
@@ -151,7 +150,7 @@ func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 		p := c.doneLocked(cg, fx)
 		cg.mu.Unlock()
 		if werr := c.perform(cg, p); werr != nil {
-			c.b.log.Error("persist initial offsets", "group", cg.id, "err", werr)
+			c.log.Error("persist initial offsets", "group", cg.id, "err", werr)
 		}
 		if err != nil {
 			if len(out) > 0 {
@@ -184,7 +183,7 @@ func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 				}
 				room -= int64(recordSize(&r))
 				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: r, DeliveryCount: d.DeliveryCount})
-			} else if c.b.skipped(d.TP.Topic, d.TP.Partition, d.Offset) {
+			} else if c.b.Skipped(d.TP.Topic, d.TP.Partition, d.Offset) {
 				// Damaged data (see corrupt.go): settled as if acknowledged,
 				// so the committed offset steps over it; not counted
 				// against the poll's limit.
@@ -207,7 +206,7 @@ func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 		p := c.doneLocked(cg, cg.a.Skip(c.now(), req.MemberID, skip))
 		cg.mu.Unlock()
 		if err := c.perform(cg, p); err != nil {
-			c.b.log.Error("persist skipped offsets", "group", cg.id, "err", err)
+			c.log.Error("persist skipped offsets", "group", cg.id, "err", err)
 		}
 	}
 	return out, w, nil
@@ -216,12 +215,12 @@ func (c *coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 // pollView returns what a poll needs to know of topics (see topicView),
 // and the channels that close at the next append to each of their
 // partitions, taken before their high watermarks are read.
-func (c *coordinator) pollView(topics []string) (groupstate.Topics, []<-chan struct{}) {
+func (c *Coordinator) pollView(topics []string) (groupstate.Topics, []<-chan struct{}) {
 	var chans []<-chan struct{}
 	for _, t := range topics {
-		if top, err := c.b.lookup(t); err == nil {
-			for _, p := range top.parts {
-				chans = append(chans, p.log.Changed())
+		if top, err := c.b.Topic(t); err == nil {
+			for _, l := range top.Logs {
+				chans = append(chans, l.Changed())
 			}
 		}
 	}
@@ -258,7 +257,7 @@ func recordSize(r *commitlog.Record) int {
 // alone, so that redeliveries do not make the group read its next new
 // messages again.
 type readAhead struct {
-	c     *coordinator
+	c     *Coordinator
 	group string
 	runs  map[delivery.TP]pollRun // per partition, the run last used
 }
@@ -274,13 +273,13 @@ type pollRun struct {
 // partitions, so that size knows their records from the first round.
 func (ra *readAhead) prime(topics []string) {
 	for _, name := range topics {
-		t, err := ra.c.b.lookup(name)
+		t, err := ra.c.b.Topic(name)
 		if err != nil {
 			continue
 		}
-		for _, p := range t.parts {
-			if recs := ra.c.runs.get(runKey{group: ra.group, log: p.log}); len(recs) > 0 {
-				ra.runs[delivery.TP{Topic: name, Partition: p.id}] = pollRun{recs: recs, earliest: p.log.EarliestOffset()}
+		for p, l := range t.Logs {
+			if recs := ra.c.runs.get(runKey{group: ra.group, log: l}); len(recs) > 0 {
+				ra.runs[delivery.TP{Topic: name, Partition: int32(p)}] = pollRun{recs: recs, earliest: l.EarliestOffset()}
 			}
 		}
 	}
@@ -310,19 +309,15 @@ func (ra *readAhead) record(tp delivery.TP, off int64, n, maxBytes int) (commitl
 			return r, true
 		}
 	}
-	t, err := ra.c.b.lookup(tp.Topic)
+	l, err := ra.c.b.Partition(tp.Topic, tp.Partition)
 	if err != nil {
 		return commitlog.Record{}, false
 	}
-	p, err := t.partition(tp.Partition)
-	if err != nil {
-		return commitlog.Record{}, false
-	}
-	earliest := p.log.EarliestOffset()
+	earliest := l.EarliestOffset()
 	if off < earliest {
 		return commitlog.Record{}, false
 	}
-	k := runKey{group: ra.group, log: p.log}
+	k := runKey{group: ra.group, log: l}
 	kept := ra.c.runs.get(k)
 	if r, ok := find(kept, off); ok {
 		ra.runs[tp] = pollRun{recs: kept, earliest: earliest}
@@ -330,12 +325,12 @@ func (ra *readAhead) record(tp delivery.TP, off int64, n, maxBytes int) (commitl
 	}
 	var recs []commitlog.Record
 	if len(kept) == 0 || off > kept[len(kept)-1].Offset {
-		recs, err = p.log.Read(off, max(n, readAheadRecords(p.log.Stats())), pollReadBytes)
+		recs, err = l.Read(off, max(n, readAheadRecords(l.Stats())), pollReadBytes)
 		if err == nil {
 			ra.c.runs.put(k, recs)
 		}
 	} else {
-		recs, err = p.log.Read(off, max(n, 1), min(maxBytes, pollReadBytes))
+		recs, err = l.Read(off, max(n, 1), min(maxBytes, pollReadBytes))
 	}
 	if err != nil {
 		return commitlog.Record{}, false
@@ -383,12 +378,23 @@ func find(recs []commitlog.Record, off int64) (commitlog.Record, bool) {
 // assignment by a heartbeat now (see group.Group.HeartbeatDue): a poll's
 // answer says so, so that the member heartbeats at once. An unknown group
 // or member has none due.
-func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
-	cg, err := b.coord.lookup(groupID)
+func (c *Coordinator) HeartbeatDue(groupID, memberID string) bool {
+	cg, err := c.lookup(groupID)
 	if err != nil {
 		return false
 	}
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	return cg.a.HeartbeatDue(memberID)
+}
+
+// replayedForOther reports whether r is a replay meant for another group
+// than group: a poll settles such a message without delivering it.
+func replayedForOther(r *commitlog.Record, group string) bool {
+	for _, h := range r.Headers {
+		if h.Key == api.ReplayHeaderGroup {
+			return string(h.Value) != group
+		}
+	}
+	return false
 }

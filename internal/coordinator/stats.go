@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"time"
@@ -32,15 +32,15 @@ type GroupPartitionStats struct {
 
 // GroupStats returns a snapshot of every group, sorted by group ID. It takes
 // each group's lock briefly, one at a time.
-func (b *Broker) GroupStats() []GroupStats {
+func (c *Coordinator) GroupStats() []GroupStats {
 	var out []GroupStats
-	for _, cg := range b.coord.all() {
-		out = append(out, b.coord.stats(cg))
+	for _, cg := range c.all() {
+		out = append(out, c.stats(cg))
 	}
 	return out
 }
 
-func (c *coordinator) stats(cg *cgroup) GroupStats {
+func (c *Coordinator) stats(cg *cgroup) GroupStats {
 	now := c.now()
 	snap := c.snapshot(cg, now)
 	d := snap.desc
@@ -51,10 +51,10 @@ func (c *coordinator) stats(cg *cgroup) GroupStats {
 }
 
 // Groups describes every group, sorted by ID.
-func (b *Broker) Groups() []GroupDescription {
+func (c *Coordinator) Groups() []GroupDescription {
 	list := []GroupDescription{}
-	for _, cg := range b.coord.all() {
-		list = append(list, b.coord.describe(cg))
+	for _, cg := range c.all() {
+		list = append(list, c.describe(cg))
 	}
 	return list
 }
@@ -63,15 +63,15 @@ func (b *Broker) Groups() []GroupDescription {
 // (with the peer host of each member's last request and what it holds in
 // flight), per-partition progress and lag, and rebalance history.
 // Errors: GROUP_NOT_FOUND.
-func (b *Broker) DescribeGroup(groupID string) (GroupDescription, error) {
-	cg, err := b.coord.lookup(groupID)
+func (c *Coordinator) DescribeGroup(groupID string) (GroupDescription, error) {
+	cg, err := c.lookup(groupID)
 	if err != nil {
 		return GroupDescription{}, err
 	}
-	return b.coord.describe(cg), nil
+	return c.describe(cg), nil
 }
 
-func (c *coordinator) describe(cg *cgroup) GroupDescription {
+func (c *Coordinator) describe(cg *cgroup) GroupDescription {
 	now := c.now()
 	snap := c.snapshot(cg, now)
 	d := viewDescription(snap.desc)

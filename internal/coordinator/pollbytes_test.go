@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"bytes"
@@ -27,17 +27,12 @@ func TestPollMaxBytes(t *testing.T) {
 		{"default cap", 60, 0, DefaultPollBytes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := mustOpen(t, testConfig(t))
-			defer b.Close()
-			if _, err := b.CreateTopic(TopicSpec{Name: "big", Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
+			c, tb := openTest(t, nil)
+			tb.createTopic("big", 1)
 			for range tc.n {
-				if _, err := b.Publish("big", []Message{{Value: bytes.Repeat([]byte("v"), size)}}); err != nil {
-					t.Fatal(err)
-				}
+				tb.publish("big", 0, bytes.Repeat([]byte("v"), size))
 			}
-			jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"big"}}, "h")
+			jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"big"}}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +41,7 @@ func TestPollMaxBytes(t *testing.T) {
 				if polls > tc.n {
 					t.Fatalf("%d polls handed out %d of %d messages", polls, len(seen), tc.n)
 				}
-				got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: tc.n, MaxBytes: tc.maxBytes}, "h")
+				got, err := c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: tc.n, MaxBytes: tc.maxBytes}, "h")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -64,7 +59,7 @@ func TestPollMaxBytes(t *testing.T) {
 				if total > tc.want {
 					t.Fatalf("poll %d answered %d bytes (%d messages), cap %d", polls, total, len(got), tc.want)
 				}
-				cg, _ := b.coord.lookup("g")
+				cg, _ := c.lookup("g")
 				cg.mu.Lock()
 				inFlight := cg.a.Stats(delivery.TP{Topic: "big"}).InFlight
 				cg.mu.Unlock()
@@ -78,16 +73,13 @@ func TestPollMaxBytes(t *testing.T) {
 
 // A negative max_bytes is an INVALID_ARGUMENT naming the field.
 func TestPollMaxBytesNegative(t *testing.T) {
-	b := mustOpen(t, testConfig(t))
-	defer b.Close()
-	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}}, "h")
+	c, tb := openTest(t, nil)
+	tb.createTopic("t", 1)
+	jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxBytes: -1}, "h")
+	_, err = c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxBytes: -1}, "h")
 	if ae, ok := err.(*api.Error); !ok || ae.Code != api.ErrInvalidArgument.Code {
 		t.Fatalf("poll with max bytes -1: %v", err)
 	}
@@ -98,21 +90,20 @@ func TestPollMaxBytesNegative(t *testing.T) {
 // arrives after 31 s.
 func TestPollWaitAboveThirtySeconds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, stop := runBroker(t, testConfig(t))
+		tb := newTestBroker(t, time.Now)
+		c, stop := runTest(t, testConfig(t, nil), tb)
 		defer stop()
-		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(60000) * time.Millisecond}, "h")
+		tb.createTopic("t", 1)
+		jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(60000) * time.Millisecond}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
 		go func() {
 			time.Sleep(31 * time.Second)
-			b.Publish("t", []Message{{Value: []byte("late")}})
+			tb.publish("t", 0, []byte("late"))
 		}()
 		start := time.Now()
-		got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, Wait: time.Duration(35000) * time.Millisecond}, "h")
+		got, err := c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, Wait: time.Duration(35000) * time.Millisecond}, "h")
 		if err != nil || len(got) != 1 {
 			t.Fatalf("poll after %v: %d messages, %v", time.Since(start), len(got), err)
 		}

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"slices"
@@ -16,11 +16,10 @@ import (
 // revoking counts). Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID,
 // FENCED_MEMBER, STALE_GENERATION, NOT_PARTITION_OWNER, OFFSET_OUT_OF_RANGE
 // (past the high watermark), INVALID_ARGUMENT.
-func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) error {
+func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host string) error {
 	if len(req.Offsets) == 0 {
 		return api.ErrInvalidArgument.Withf("no offsets to commit")
 	}
-	c := b.coord
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return err
@@ -54,8 +53,8 @@ func offsetTopics(o Offsets) func(func(string) bool) {
 
 // GroupOffsets returns the group's committed offsets: every partition it
 // has delivery state for. Errors: GROUP_NOT_FOUND.
-func (b *Broker) GroupOffsets(groupID string) (Offsets, error) {
-	cg, err := b.coord.lookup(groupID)
+func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
+	cg, err := c.lookup(groupID)
 	if err != nil {
 		return nil, err
 	}
@@ -81,8 +80,7 @@ func committedLocked(cg *cgroup) Offsets {
 // DeleteGroup deletes a group with no members and forgets its offsets.
 // Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
 // members hold it).
-func (b *Broker) DeleteGroup(groupID string) error {
-	c := b.coord
+func (c *Coordinator) DeleteGroup(groupID string) error {
 	c.mu.Lock()
 	cg := c.groups[groupID]
 	if cg == nil {

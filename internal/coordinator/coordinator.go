@@ -1,23 +1,60 @@
-package broker
+// Package coordinator runs the broker's consumer groups. It owns every
+// group's state (one groupstate.Group each: membership, in-flight
+// messages, settings), their committed offsets and acknowledgements and
+// the durability of those (offsets.db, through internal/offsetstore), and
+// their history (lag samples and rebalances, rebalances.jsonl). It owns no
+// topic, log or metadata: it reads the logs and writes dead letters and
+// saved settings through Broker, the small interface it defines, which
+// internal/broker implements. Its API is the broker's domain vocabulary
+// (groupio.go, groupview.go): durations, no wire names.
+package coordinator
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/history"
 	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
-// coordinator owns every consumer group of the broker: per group its
+// Config is what a coordinator needs to open. Zero group, delivery and
+// history fields take those packages' defaults.
+type Config struct {
+	DataDir       string                // holds offsets.db and rebalances.jsonl
+	Fsync         commitlog.FsyncPolicy // of the offsets
+	FsyncInterval time.Duration         // checkpoints of the offsets under interval and never
+	Groups        group.Config
+	Delivery      delivery.Config
+	History       history.Config
+	MaxGroups     int // > 0
+	MaxMembers    int // > 0; per group
+	// CheckID reports whether a group ID is legal (the broker's naming
+	// rules), as an INVALID_ARGUMENT error; nil accepts any ID.
+	CheckID func(id string) error
+	Logger  *slog.Logger     // nil: slog.Default()
+	Now     func() time.Time // nil: time.Now
+}
+
+// Coordinator owns every consumer group of the broker: per group its
 // decided state (a groupstate.Group: membership, per-message delivery and
 // the settings beside them), and the durable offsets of all of them
-// (offsetstore.Store).
+// (offsetstore.Store). Its exported methods are safe for concurrent use.
+// Lifecycle: Open restores the groups, Run runs the timer loop and the lag
+// sampler until its context ends, Close writes the history and closes
+// offsets.db (after Run has returned).
 //
 // Locking: mu guards the groups map only; each cgroup has its own mutex
 // that serialises the commands on its aggregate. Lock order is
@@ -29,9 +66,13 @@ import (
 // settings): no disk I/O happens under a group's lock. A single timer loop
 // (run) ticks a group when its scheduled deadline comes, and only then;
 // there is no goroutine per group or member.
-type coordinator struct {
-	b      *Broker
+type Coordinator struct {
+	b      Broker
+	opts   Config            // immutable after Open
+	log    *slog.Logger      // immutable after Open
+	clock  func() time.Time  // immutable after Open
 	cfg    groupstate.Config // immutable
+	hist   groupHistory      // lag samples and rebalances; set in Open
 	store  *offsetstore.Store
 	io     groupIO       // everything done outside the groups' state; never called under a group lock
 	wakeCh chan struct{} // buffered 1: a deadline may have moved earlier
@@ -62,13 +103,41 @@ type cgroup struct {
 	recorded int64    // newest generation whose closed rebalance went to the history
 }
 
-func newCoordinator(b *Broker, store *offsetstore.Store) *coordinator {
-	c := &coordinator{
-		b: b,
+// Open opens offsets.db and the rebalance history in cfg.DataDir and
+// restores the groups stored there. b is the rest of the broker; its topics
+// must be recovered already.
+func Open(cfg Config, b Broker) (*Coordinator, error) {
+	store, err := offsetstore.Open(cfg.DataDir, cfg.Fsync)
+	if err != nil {
+		return nil, err
+	}
+	c := newCoordinator(cfg, b, store)
+	if err := c.openHistory(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	if err := c.restore(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close writes the rebalance history and closes offsets.db.
+func (c *Coordinator) Close() error {
+	return errors.Join(c.hist.rebalances.Flush(), c.store.Close())
+}
+
+func newCoordinator(cfg Config, b Broker, store *offsetstore.Store) *Coordinator {
+	c := &Coordinator{
+		b:     b,
+		opts:  cfg,
+		log:   cfg.Logger,
+		clock: cfg.Now,
 		cfg: groupstate.Config{
-			Group:      b.cfg.Groups,
-			Delivery:   b.cfg.Delivery.Or(delivery.Defaults()),
-			MaxMembers: b.cfg.Limits.withDefaults().MaxGroupMembers,
+			Group:      cfg.Groups,
+			Delivery:   cfg.Delivery.Or(delivery.Defaults()),
+			MaxMembers: cfg.MaxMembers,
 		},
 		store:  store,
 		wakeCh: make(chan struct{}, 1),
@@ -76,35 +145,41 @@ func newCoordinator(b *Broker, store *offsetstore.Store) *coordinator {
 		groups: make(map[string]*cgroup),
 		sched:  make(map[*cgroup]time.Time),
 	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
 	c.io = brokerIO{c}
 	return c
 }
 
-func (c *coordinator) newGroup(id string) *cgroup {
+func (c *Coordinator) newGroup(id string) *cgroup {
 	return &cgroup{id: id, a: groupstate.New(id, c.cfg), ready: make(chan struct{})}
 }
 
 // restore rebuilds the groups that have stored offsets. Their members are
 // gone with the old process: what they had in flight is delivered again.
-func (c *coordinator) restore() error {
+func (c *Coordinator) restore() error {
 	stored, err := c.store.Load()
 	if err != nil {
 		return err
 	}
-	saved, err := c.b.meta.groupSettings()
+	saved, err := c.b.GroupSettings()
 	if err != nil {
 		return err
 	}
 	for id, set := range saved {
 		if _, ok := stored[id]; !ok {
 			cg := c.newGroup(id) // settings but no offsets yet: the group still exists
-			cg.a.RestoreSettings(set.state())
+			cg.a.RestoreSettings(set)
 			c.groups[id] = cg
 		}
 	}
 	for id, parts := range stored {
 		cg := c.newGroup(id)
-		cg.a.RestoreSettings(saved[id].state())
+		cg.a.RestoreSettings(saved[id])
 		for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTP) {
 			so := parts[tp]
 			cg.a.Restore(tp, so.Committed, so.Acked, so.Born)
@@ -115,7 +190,7 @@ func (c *coordinator) restore() error {
 }
 
 // lookup returns the group id, or GROUP_NOT_FOUND.
-func (c *coordinator) lookup(id string) (*cgroup, error) {
+func (c *Coordinator) lookup(id string) (*cgroup, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cg := c.groups[id]
@@ -127,7 +202,7 @@ func (c *coordinator) lookup(id string) (*cgroup, error) {
 
 // getOrCreate returns the group id, creating it (a first join creates a
 // group) unless the broker holds MaxGroups groups already.
-func (c *coordinator) getOrCreate(id string) (*cgroup, error) {
+func (c *Coordinator) getOrCreate(id string) (*cgroup, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cg := c.groups[id]
@@ -142,7 +217,7 @@ func (c *coordinator) getOrCreate(id string) (*cgroup, error) {
 }
 
 // all returns every group, sorted by ID.
-func (c *coordinator) all() []*cgroup {
+func (c *Coordinator) all() []*cgroup {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := slices.Collect(maps.Values(c.groups))
@@ -159,16 +234,25 @@ func (c *coordinator) all() []*cgroup {
 }
 
 // wake tells the timer loop that a deadline may have moved earlier.
-func (c *coordinator) wake() {
+func (c *Coordinator) wake() {
 	select {
 	case c.wakeCh <- struct{}{}:
 	default:
 	}
 }
 
+// Run runs the timer loop and samples the groups' lag for their history
+// until ctx ends. It returns nil on cancellation.
+func (c *Coordinator) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.run(ctx) })
+	g.Go(func() error { return c.sampleLoop(ctx) })
+	return g.Wait()
+}
+
 // run is the timer loop: it ticks every group whose next deadline has come,
 // and follows topic changes, until ctx ends.
-func (c *coordinator) run(ctx context.Context) error {
+func (c *Coordinator) run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	topics := c.b.TopicsChanged()
@@ -177,12 +261,12 @@ func (c *coordinator) run(ctx context.Context) error {
 	// under never too, so that the journal stays short.
 	var flush <-chan time.Time
 	if c.store.Journaled() {
-		t := time.NewTicker(c.b.cfg.FsyncInterval)
+		t := time.NewTicker(c.opts.FsyncInterval)
 		defer t.Stop()
 		flush = t.C
 	}
 	for {
-		timer.Reset(max(c.tick().Sub(c.b.now()), 0))
+		timer.Reset(max(c.tick().Sub(c.now()), 0))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -190,7 +274,7 @@ func (c *coordinator) run(ctx context.Context) error {
 		case <-c.wakeCh:
 		case <-flush:
 			if err := c.store.Sync(); err != nil {
-				c.b.log.Error("fsync of group offsets failed", "err", err)
+				c.log.Error("fsync of group offsets failed", "err", err)
 			}
 		case <-topics:
 			topics = c.b.TopicsChanged()
@@ -204,8 +288,8 @@ const idle = time.Hour
 
 // tick ticks every group whose scheduled deadline has come and returns when
 // to look next (armed: a group rescheduled earlier than that wakes the loop).
-func (c *coordinator) tick() time.Time {
-	now := c.b.now()
+func (c *Coordinator) tick() time.Time {
+	now := c.now()
 	var due []*cgroup
 	c.schedMu.Lock()
 	c.armed = time.Time{}
@@ -218,7 +302,7 @@ func (c *coordinator) tick() time.Time {
 	for _, cg := range due {
 		c.tickGroup(cg)
 	}
-	next := c.b.now().Add(idle)
+	next := c.now().Add(idle)
 	c.schedMu.Lock()
 	for _, at := range c.sched {
 		if at.Before(next) {
@@ -233,7 +317,7 @@ func (c *coordinator) tick() time.Time {
 // scheduleLocked records when the timer loop must next tick cg (zero:
 // never), and wakes the loop if that is before it would look. Callers hold
 // cg.mu, so that a command's deadline never overwrites a later command's.
-func (c *coordinator) scheduleLocked(cg *cgroup, next time.Time) {
+func (c *Coordinator) scheduleLocked(cg *cgroup, next time.Time) {
 	c.schedMu.Lock()
 	if !next.IsZero() {
 		c.sched[cg] = next
@@ -247,45 +331,38 @@ func (c *coordinator) scheduleLocked(cg *cgroup, next time.Time) {
 	}
 }
 
-func (c *coordinator) tickGroup(cg *cgroup) {
+func (c *Coordinator) tickGroup(cg *cgroup) {
 	c.groupTicks.Add(1)
 	cg.mu.Lock()
-	p := c.doneLocked(cg, cg.a.Tick(c.b.now()))
+	p := c.doneLocked(cg, cg.a.Tick(c.now()))
 	cg.mu.Unlock()
 	if err := c.perform(cg, p); err != nil {
-		c.b.log.Error("persist offsets of a group's deadlines", "group", cg.id, "err", err)
+		c.log.Error("persist offsets of a group's deadlines", "group", cg.id, "err", err)
 	}
 }
 
 // syncTopics tells every group the topics that exist now (a topic
 // created, deleted, grown, or created again under its name: see
 // groupstate.Group.SetTopics). Only the timer loop calls it.
-func (c *coordinator) syncTopics() {
+func (c *Coordinator) syncTopics() {
 	view := c.topicView(nil)
 	for _, cg := range c.all() {
 		cg.mu.Lock()
-		p := c.doneLocked(cg, cg.a.SetTopics(c.b.now(), view))
+		p := c.doneLocked(cg, cg.a.SetTopics(c.now(), view))
 		cg.mu.Unlock()
 		if err := c.perform(cg, p); err != nil {
-			c.b.log.Error("forget offsets of deleted topics", "group", cg.id, "err", err)
+			c.log.Error("forget offsets of deleted topics", "group", cg.id, "err", err)
 		}
 	}
 }
 
-// openGroups opens offsets.db and restores the groups stored in it.
-func (b *Broker) openGroups() error {
-	policy, err := parseFsync(b.cfg.Fsync)
-	if err != nil {
-		return err
+// groupLimitLocked refuses to create group id past MaxGroups. The caller
+// holds c.mu.
+func (c *Coordinator) groupLimitLocked(id string) error {
+	limit := c.opts.MaxGroups
+	if len(c.groups) < limit {
+		return nil
 	}
-	store, err := offsetstore.Open(b.cfg.DataDir, policy)
-	if err != nil {
-		return err
-	}
-	b.coord = newCoordinator(b, store)
-	if err := b.coord.restore(); err != nil {
-		store.Close()
-		return err
-	}
-	return nil
+	return api.ErrTooManyGroups.Withf("the broker holds %d groups, its limit; delete empty groups or raise --max-groups", len(c.groups)).
+		WithDetail("group", id).WithDetail("max_groups", limit)
 }

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"github.com/abd-ulbasit/goqueue/internal/group"
@@ -14,7 +14,7 @@ type groupLog struct {
 // logChangesLocked logs a group's move to a new generation (a rebalance,
 // with its reason and how many partitions move) or to a new state (stable
 // again, empty). Callers hold cg.mu.
-func (c *coordinator) logChangesLocked(cg *cgroup) {
+func (c *Coordinator) logChangesLocked(cg *cgroup) {
 	st, gen := cg.a.State(), cg.a.Generation()
 	prev := cg.logged
 	if st == prev.state && gen == prev.gen {
@@ -24,11 +24,11 @@ func (c *coordinator) logChangesLocked(cg *cgroup) {
 	c.recordRebalancesLocked(cg)
 	attrs := []any{"group", cg.id, "state", st.String(), "generation", gen}
 	if gen == prev.gen {
-		c.b.log.Info("group state changed", append(attrs, "from", prev.state.String())...)
+		c.log.Info("group state changed", append(attrs, "from", prev.state.String())...)
 		return
 	}
-	if rs := cg.a.Rebalances(c.b.now()); len(rs.Recent) > 0 && rs.Recent[0].Generation == gen {
+	if rs := cg.a.Rebalances(c.now()); len(rs.Recent) > 0 && rs.Recent[0].Generation == gen {
 		attrs = append(attrs, "reason", rs.Recent[0].Reason, "moved", len(rs.Recent[0].Moved))
 	}
-	c.b.log.Info("group rebalance", attrs...)
+	c.log.Info("group rebalance", attrs...)
 }

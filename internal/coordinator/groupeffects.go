@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"cmp"
@@ -28,7 +28,7 @@ type groupIO interface {
 	// writeOffsets persists ws, durable as the fsync policy says.
 	writeOffsets(group string, ws []offsetstore.Write) error
 	// saveSettings persists what group's creating join fixed.
-	saveSettings(group string, s savedSettings) error
+	saveSettings(group string, s groupstate.Saved) error
 	// deleteGroup forgets a deleted group's settings and offsets.
 	deleteGroup(group string) error
 	// timestamp returns the timestamp of tp's record at off in l (for a
@@ -36,16 +36,16 @@ type groupIO interface {
 	timestamp(tp delivery.TP, l *commitlog.Log, off int64) (int64, bool)
 }
 
-// brokerIO is the coordinator's groupIO: the broker's logs, DLQs, offset
-// store and meta.db.
-type brokerIO struct{ c *coordinator }
+// brokerIO is the coordinator's groupIO: the broker's logs, DLQs and
+// meta.db (through Broker), and the offset store.
+type brokerIO struct{ c *Coordinator }
 
 func (io brokerIO) record(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
 	return ra.record(tp, off, n, maxBytes)
 }
 
 func (io brokerIO) writeDeadLetter(group string, dl groupstate.DeadLetter) error {
-	return io.c.writeDeadLetter(group, dl)
+	return io.c.b.WriteDeadLetter(group, dl)
 }
 
 func (io brokerIO) writeOffsets(_ string, ws []offsetstore.Write) error { return io.c.store.Write(ws) }
@@ -59,21 +59,21 @@ func (io brokerIO) timestamp(_ delivery.TP, l *commitlog.Log, off int64) (int64,
 }
 
 func (io brokerIO) deleteGroup(group string) error {
-	if err := io.c.b.meta.putGroupSettings(group, savedSettings{}); err != nil {
+	if err := io.c.b.SaveGroupSettings(group, groupstate.Saved{}); err != nil {
 		return err
 	}
 	return io.c.store.DeleteGroup(group)
 }
 
-func (io brokerIO) saveSettings(group string, s savedSettings) error {
-	return io.c.b.meta.putGroupSettings(group, s)
+func (io brokerIO) saveSettings(group string, s groupstate.Saved) error {
+	return io.c.b.SaveGroupSettings(group, s)
 }
 
 // pending is what a command left to do once its group's lock is released.
 type pending struct {
 	writes   []offsetstore.Write
 	dead     []groupstate.DeadLetter
-	settings *savedSettings
+	settings *groupstate.Saved
 }
 
 // doneLocked takes what a command decided: it logs a new state or
@@ -81,7 +81,7 @@ type pending struct {
 // fx asks, numbers the offsets to persist (under the lock, so that racing
 // writers keep the order the group decided them in), and returns the rest
 // to perform after the lock is released. Callers hold cg.mu.
-func (c *coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
+func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 	c.logChangesLocked(cg)
 	if fx.Wake {
 		close(cg.ready)
@@ -94,7 +94,7 @@ func (c *coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 			Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: o.Committed, Acked: o.Acked, Born: o.Born}})
 	}
 	if fx.Settings != nil {
-		s := savedFrom(*fx.Settings)
+		s := *fx.Settings
 		p.settings = &s
 	}
 	return p
@@ -105,10 +105,10 @@ func (c *coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 // any, is returned: the caller's answer is not durable), and writes dead
 // letters, reporting each back to the group, whose answer may be more to
 // perform.
-func (c *coordinator) perform(cg *cgroup, p pending) error {
+func (c *Coordinator) perform(cg *cgroup, p pending) error {
 	if p.settings != nil {
 		if err := c.io.saveSettings(cg.id, *p.settings); err != nil {
-			c.b.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
+			c.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
 		}
 	}
 	var err error
@@ -121,10 +121,10 @@ func (c *coordinator) perform(cg *cgroup, p pending) error {
 		var next pending
 		if werr != nil {
 			// Kept pending and retried with backoff; logged at each try.
-			c.b.log.Error("dead-letter write failed; kept pending and retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", werr)
-			next = c.doneLocked(cg, cg.a.DeadLetterFailed(c.b.now(), dl))
+			c.log.Error("dead-letter write failed; kept pending and retried with backoff", "group", cg.id, "topic", dl.TP.Topic, "partition", dl.TP.Partition, "offset", dl.Offset, "err", werr)
+			next = c.doneLocked(cg, cg.a.DeadLetterFailed(c.now(), dl))
 		} else {
-			fx, _ := cg.a.DeadLetterWritten(c.b.now(), dl) // an error: stale, its partition forgotten since
+			fx, _ := cg.a.DeadLetterWritten(c.now(), dl) // an error: stale, its partition forgotten since
 			next = c.doneLocked(cg, fx)
 		}
 		cg.mu.Unlock()
@@ -136,25 +136,25 @@ func (c *coordinator) perform(cg *cgroup, p pending) error {
 // topicView returns what the groups need to know of the named topics
 // that exist (every topic with names nil): their identity, partitions and
 // offsets, read from memory (no record is read).
-func (c *coordinator) topicView(names []string) groupstate.Topics {
+func (c *Coordinator) topicView(names []string) groupstate.Topics {
 	view := make(groupstate.Topics)
-	add := func(t *topic) {
-		top := groupstate.Topic{Born: t.cfg.CreatedAt, MaxMessageBytes: t.cfg.MaxMessageBytes,
-			Partitions: make([]groupstate.Partition, len(t.parts))}
-		for i, p := range t.parts {
-			st := p.log.Stats()
+	add := func(t Topic) {
+		top := groupstate.Topic{Born: t.CreatedAt, MaxMessageBytes: t.MaxMessageBytes,
+			Partitions: make([]groupstate.Partition, len(t.Logs))}
+		for i, l := range t.Logs {
+			st := l.Stats()
 			top.Partitions[i] = groupstate.Partition{Earliest: st.EarliestOffset, HighWatermark: st.HighWatermark, Bytes: st.Bytes}
 		}
-		view[t.cfg.Name] = top
+		view[t.Name] = top
 	}
 	if names == nil {
-		for _, t := range c.b.snapshot() {
+		for _, t := range c.b.Topics() {
 			add(t)
 		}
 		return view
 	}
 	for _, n := range names {
-		if t, err := c.b.lookup(n); err == nil {
+		if t, err := c.b.Topic(n); err == nil {
 			add(t)
 		}
 	}
@@ -169,4 +169,4 @@ func compareTP(a, b delivery.TP) int {
 }
 
 // now is the coordinator's clock.
-func (c *coordinator) now() time.Time { return c.b.now() }
+func (c *Coordinator) now() time.Time { return c.clock() }

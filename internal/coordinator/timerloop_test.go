@@ -1,7 +1,8 @@
-package broker
+package coordinator
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -9,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
@@ -18,37 +18,34 @@ import (
 // Neither does a group whose members are all gone.
 func TestTimerLoopIdleWithUnpolledRedelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, stop := runBroker(t, testConfig(t))
+		tb := newTestBroker(t, time.Now)
+		c, stop := runTest(t, testConfig(t, nil), tb)
 		defer stop()
-		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.Publish("t", []Message{{Value: []byte("x")}}); err != nil {
-			t.Fatal(err)
-		}
+		tb.createTopic("t", 1)
+		tb.publish("t", 0, []byte("x"))
 		for _, g := range []string{"alive", "left"} {
-			jr, err := b.JoinGroup(g, JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(120000) * time.Millisecond, VisibilityTimeout: time.Duration(1000) * time.Millisecond}, "h")
+			jr, err := c.JoinGroup(g, JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(120000) * time.Millisecond, VisibilityTimeout: time.Duration(1000) * time.Millisecond}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := b.Poll(context.Background(), g, PollParams{MemberID: "m", Generation: jr.Generation}, "h")
+			got, err := c.Poll(context.Background(), g, PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 			if err != nil || len(got) != 1 {
 				t.Fatalf("poll: %d, %v", len(got), err)
 			}
 		}
-		if err := b.LeaveGroup("left", "m"); err != nil {
+		if err := c.LeaveGroup("left", "m"); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(2 * time.Second) // "alive"'s message expired: due again, unpolled
 		synctest.Wait()
-		before := b.coord.groupTicks.Load()
+		before := c.groupTicks.Load()
 		time.Sleep(60 * time.Second)
 		synctest.Wait()
-		if n := b.coord.groupTicks.Load() - before; n > 2 {
+		if n := c.groupTicks.Load() - before; n > 2 {
 			t.Fatalf("the timer loop ticked groups %d times in an idle minute", n)
 		}
 		// The redelivery is still there for the next poll.
-		cg, _ := b.coord.lookup("alive")
+		cg, _ := c.lookup("alive")
 		cg.mu.Lock()
 		st := cg.a.Stats(delivery.TP{Topic: "t", Partition: 0})
 		cg.mu.Unlock()
@@ -62,18 +59,15 @@ func TestTimerLoopIdleWithUnpolledRedelivery(t *testing.T) {
 // still wakes when a nacked message's backoff ends.
 func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b, stop := runBroker(t, testConfig(t))
+		tb := newTestBroker(t, time.Now)
+		c, stop := runTest(t, testConfig(t, nil), tb)
 		defer stop()
-		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
-			t.Fatal(err)
-		}
+		tb.createTopic("t", 2)
 		for p := range int32(2) {
-			if _, err := b.Publish("t", []Message{{Value: []byte("x"), Partition: p}}); err != nil {
-				t.Fatal(err)
-			}
+			tb.publish("t", p, []byte("x"))
 		}
 		join := func(m string) JoinResult {
-			jr, err := b.JoinGroup("g", JoinParams{MemberID: m, Topics: []string{"t"}, SessionTimeout: time.Duration(120000) * time.Millisecond, VisibilityTimeout: time.Duration(1000) * time.Millisecond}, "h")
+			jr, err := c.JoinGroup("g", JoinParams{MemberID: m, Topics: []string{"t"}, SessionTimeout: time.Duration(120000) * time.Millisecond, VisibilityTimeout: time.Duration(1000) * time.Millisecond}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +81,7 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 				t.Fatalf("no stable assignment: %v %v", owned, gen)
 			}
 			for _, m := range []string{"a", "b"} {
-				hr, err := b.Heartbeat("g", HeartbeatParams{MemberID: m, Generation: gen[m], Owned: owned[m]}, "h")
+				hr, err := c.Heartbeat("g", HeartbeatParams{MemberID: m, Generation: gen[m], Owned: owned[m]}, "h")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -98,7 +92,7 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 			}
 		}
 		poll := func(m string, wait int64) []Delivered {
-			got, err := b.Poll(context.Background(), "g", PollParams{MemberID: m, Generation: gen[m], Wait: time.Duration(wait) * time.Millisecond}, "h")
+			got, err := c.Poll(context.Background(), "g", PollParams{MemberID: m, Generation: gen[m], Wait: time.Duration(wait) * time.Millisecond}, "h")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +107,7 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 			t.Fatalf("b polled %d", len(gb))
 		}
 		d := gb[0]
-		if _, err := b.Nack("g", NackParams{Delay: 5 * time.Second, Settle: Settle{MemberID: "b", Generation: gen["b"],
+		if _, err := c.Nack("g", NackParams{Delay: 5 * time.Second, Settle: Settle{MemberID: "b", Generation: gen["b"],
 			Messages: []MessageRef{{Topic: d.Topic, Partition: d.Partition, Offset: d.Record.Offset}}}}, "h"); err != nil {
 			t.Fatal(err)
 		}
@@ -130,31 +124,24 @@ func TestPollWakesBehindUnpolledRedelivery(t *testing.T) {
 func TestDeadLetterRetryBacksOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var failures atomic.Int64
-		c := testConfig(t)
-		c.Logger = slog.New(countHandler{match: "dead-letter write failed", n: &failures})
-		b, stop := runBroker(t, c)
+		cfg := testConfig(t, nil)
+		cfg.Logger = slog.New(countHandler{match: "dead-letter write failed", n: &failures})
+		tb := newTestBroker(t, time.Now)
+		tb.setFailDLQ(errors.New("the DLQ refuses every dead letter"))
+		c, stop := runTest(t, cfg, tb)
 		defer stop()
-		// A DLQ created beforehand that takes 10-byte messages refuses
-		// every dead letter (headers included): every DLQ write fails.
 		name := "orders"
-		if _, err := b.CreateTopic(TopicSpec{Name: name, Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.CreateTopic(TopicSpec{Name: api.DLQName(name), Partitions: 1, MaxMessageBytes: 10}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := b.Publish(name, []Message{{Value: []byte("x")}}); err != nil {
-			t.Fatal(err)
-		}
-		jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{name}, SessionTimeout: time.Duration(300000) * time.Millisecond, MaxRetries: -1}, "h")
+		tb.createTopic(name, 1)
+		tb.publish(name, 0, []byte("x"))
+		jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{name}, SessionTimeout: time.Duration(300000) * time.Millisecond, MaxRetries: -1}, "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
+		got, err := c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 		if err != nil || len(got) != 1 {
 			t.Fatalf("poll: %d, %v", len(got), err)
 		}
-		if _, err := b.Nack("g", NackParams{Reject: true, Settle: Settle{MemberID: "m", Generation: jr.Generation,
+		if _, err := c.Nack("g", NackParams{Reject: true, Settle: Settle{MemberID: "m", Generation: jr.Generation,
 			Messages: []MessageRef{{Topic: name, Partition: 0, Offset: 0}}}}, "h"); err != nil {
 			t.Fatalf("nack with a failing DLQ write: %v; want success, the dead letter kept pending", err)
 		}
@@ -193,32 +180,25 @@ func TestOverdueExpirySurvivesReschedule(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	cfg := testConfig(t)
-	cfg.Now = now
-	b := mustOpen(t, cfg) // no timer loop: the test plays its late wakes
-	defer b.Close()
-	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Publish("t", []Message{{Value: []byte("x")}}); err != nil {
-		t.Fatal(err)
-	}
-	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(1000) * time.Millisecond, VisibilityTimeout: time.Duration(150) * time.Millisecond}, "h")
+	c, tb := openTest(t, now) // no timer loop: the test plays its late wakes
+	tb.createTopic("t", 1)
+	tb.publish("t", 0, []byte("x"))
+	jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: time.Duration(1000) * time.Millisecond, VisibilityTimeout: time.Duration(150) * time.Millisecond}, "h")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
+	got, err := c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation}, "h")
 	if err != nil || len(got) != 1 {
 		t.Fatalf("poll: %d, %v", len(got), err)
 	}
 	// The loop should wake at the visibility deadline but is late by more
 	// than a hint's grain; a heartbeat comes first.
 	clock.Add(int64(150*time.Millisecond + 30*time.Millisecond)) // three of the hints' 10 ms grain
-	if _, err := b.Heartbeat("g", HeartbeatParams{MemberID: "m", Generation: jr.Generation}, "h"); err != nil {
+	if _, err := c.Heartbeat("g", HeartbeatParams{MemberID: "m", Generation: jr.Generation}, "h"); err != nil {
 		t.Fatal(err)
 	}
-	b.coord.tick() // the late wake
-	cg, _ := b.coord.lookup("g")
+	c.tick() // the late wake
+	cg, _ := c.lookup("g")
 	cg.mu.Lock()
 	st := cg.a.Stats(delivery.TP{Topic: "t", Partition: 0})
 	cg.mu.Unlock()

@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"errors"
@@ -20,8 +20,8 @@ const (
 
 // JoinConsumerGroup joins a member speaking Kafka's KIP-848 protocol: as
 // JoinGroup, but into a group of such members only.
-func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
-	return b.join(groupID, p, host, ProtocolConsumer)
+func (c *Coordinator) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return c.joinAs(groupID, p, host, ProtocolConsumer)
 }
 
 // HoldClassicGroup marks groupID, creating it if need be, as run by classic
@@ -30,12 +30,12 @@ func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (J
 // deletion, until ReleaseClassicGroup. A group with members of the broker's
 // coordinator is refused with INCONSISTENT_GROUP_PROTOCOL. Errors also:
 // INVALID_ARGUMENT (group ID), TOO_MANY_GROUPS.
-func (b *Broker) HoldClassicGroup(groupID string) error {
-	if err := ValidateGroupID(groupID); err != nil {
+func (c *Coordinator) HoldClassicGroup(groupID string) error {
+	if err := c.checkID(groupID); err != nil {
 		return err
 	}
 	for {
-		cg, err := b.coord.getOrCreate(groupID)
+		cg, err := c.getOrCreate(groupID)
 		if err != nil {
 			return err
 		}
@@ -51,8 +51,8 @@ func (b *Broker) HoldClassicGroup(groupID string) error {
 
 // ReleaseClassicGroup ends HoldClassicGroup: the group's last classic
 // member left.
-func (b *Broker) ReleaseClassicGroup(groupID string) {
-	if cg, err := b.coord.lookup(groupID); err == nil {
+func (c *Coordinator) ReleaseClassicGroup(groupID string) {
+	if cg, err := c.lookup(groupID); err == nil {
 		cg.mu.Lock()
 		cg.a.ReleaseClassic()
 		cg.mu.Unlock()
@@ -62,8 +62,8 @@ func (b *Broker) ReleaseClassicGroup(groupID string) {
 // GroupProtocol is the protocol of a group of the coordinator: the
 // protocol of the join that created it, kept while it is empty and across
 // restarts. Errors: GROUP_NOT_FOUND.
-func (b *Broker) GroupProtocol(groupID string) (string, error) {
-	cg, err := b.coord.lookup(groupID)
+func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
+	cg, err := c.lookup(groupID)
 	if err != nil {
 		return "", err
 	}
@@ -79,8 +79,8 @@ func (b *Broker) GroupProtocol(groupID string) (string, error) {
 // with INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
-func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {
-	_, err := b.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
+func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets) error {
+	_, err := c.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has HTTP members; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}

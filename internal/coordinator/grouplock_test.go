@@ -1,4 +1,4 @@
-package broker
+package coordinator
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // that the only goroutine taking group locks is the test's: a lock found
 // held is held by the caller.
 type lockCheckIO struct {
-	c     *coordinator
+	c     *Coordinator
 	inner groupIO
 	fail  atomic.Int32 // dead-letter writes still to fail
 
@@ -70,7 +70,7 @@ func (io *lockCheckIO) writeOffsets(group string, ws []offsetstore.Write) error 
 	return io.inner.writeOffsets(group, ws)
 }
 
-func (io *lockCheckIO) saveSettings(group string, s savedSettings) error {
+func (io *lockCheckIO) saveSettings(group string, s groupstate.Saved) error {
 	io.check("saveSettings")
 	return io.inner.saveSettings(group, s)
 }
@@ -92,12 +92,9 @@ func (io *lockCheckIO) timestamp(tp delivery.TP, l *commitlog.Log, off int64) (i
 func TestNoIOUnderGroupLock(t *testing.T) {
 	var clock atomic.Int64
 	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	cfg := testConfig(t)
-	cfg.Now = func() time.Time { return time.Unix(0, clock.Load()) }
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
 	advance := func(d time.Duration) { clock.Add(int64(d)) }
-	b := mustOpen(t, cfg) // no timer loop: the test ticks
-	defer b.Close()
-	c := b.coord
+	c, tb := openTest(t, now) // no timer loop: the test ticks
 	io := &lockCheckIO{c: c, inner: c.io, groups: map[string]*cgroup{}, calls: map[string]int{}}
 	c.io = io
 	must := func(err error) {
@@ -107,15 +104,13 @@ func TestNoIOUnderGroupLock(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"t", "u"} {
-		_, err := b.CreateTopic(TopicSpec{Name: name, Partitions: 1})
-		must(err)
-		_, err = b.Publish(name, []Message{{Value: []byte("a")}, {Value: []byte("b")}, {Value: []byte("c")}, {Value: []byte("d")}})
-		must(err)
+		tb.createTopic(name, 1)
+		tb.publish(name, 0, []byte("a"), []byte("b"), []byte("c"), []byte("d"))
 	}
 	c.syncTopics()
-	jr, err := b.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t", "u"}, MaxRetries: -1, VisibilityTimeout: time.Second}, "h")
+	jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"t", "u"}, MaxRetries: -1, VisibilityTimeout: time.Second}, "h")
 	must(err)
-	got, err := b.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: 6}, "h")
+	got, err := c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: 6}, "h")
 	must(err)
 	if len(got) != 6 {
 		t.Fatalf("polled %d messages, want 6", len(got))
@@ -124,27 +119,27 @@ func TestNoIOUnderGroupLock(t *testing.T) {
 		return Settle{MemberID: "m", Generation: jr.Generation, Messages: []MessageRef{{Topic: topic, Partition: 0, Offset: off}}}
 	}
 	reject := func(r Settle) NackParams { return NackParams{Settle: r, Reject: true} }
-	_, err = b.Ack("g", ref("t", 0), "h")
+	_, err = c.Ack("g", ref("t", 0), "h")
 	must(err)
-	_, err = b.Nack("g", reject(ref("t", 1)), "h") // creates t.dlq
+	_, err = c.Nack("g", reject(ref("t", 1)), "h") // writes to t.dlq
 	must(err)
 	io.fail.Store(1)
-	_, err = b.Nack("g", reject(ref("u", 0)), "h") // fails, kept pending
+	_, err = c.Nack("g", reject(ref("u", 0)), "h") // fails, kept pending
 	must(err)
-	must(b.CommitOffsets("g", CommitParams{MemberID: "m", Generation: jr.Generation, Offsets: Offsets{"u": {0: 1}}}, "h"))
-	_, err = b.Extend("g", ExtendParams{Settle: ref("t", 2), Visibility: time.Hour}, "h")
+	must(c.CommitOffsets("g", CommitParams{MemberID: "m", Generation: jr.Generation, Offsets: Offsets{"u": {0: 1}}}, "h"))
+	_, err = c.Extend("g", ExtendParams{Settle: ref("t", 2), Visibility: time.Hour}, "h")
 	must(err)
 	advance(2 * time.Second) // u/1 expires: dead (no retries); the failed write's retry is due
 	c.tick()
-	_ = b.GroupStats()
-	_, err = b.DescribeGroup("g")
+	_ = c.GroupStats()
+	_, err = c.DescribeGroup("g")
 	must(err)
-	must(b.DeleteTopic("u"))
+	tb.deleteTopic("u")
 	c.syncTopics()
-	must(b.LeaveGroup("g", "m"))
-	_, err = b.ResetOffsets("g", ResetParams{To: ResetEarliest, Topics: []string{"t"}})
+	must(c.LeaveGroup("g", "m"))
+	_, err = c.ResetOffsets("g", ResetParams{To: ResetEarliest, Topics: []string{"t"}})
 	must(err)
-	must(b.DeleteGroup("g"))
+	must(c.DeleteGroup("g"))
 
 	io.mu.Lock()
 	defer io.mu.Unlock()
@@ -163,6 +158,9 @@ func TestNoIOUnderGroupLock(t *testing.T) {
 	}
 	if io.calls["writeDeadLetter"] < 4 {
 		t.Errorf("%d dead-letter writes, want 4 (two nacks, a retry, an expiry)", io.calls["writeDeadLetter"])
+	}
+	if n := len(tb.deadLetters()); n != 3 {
+		t.Errorf("%d dead letters reached the DLQ, want 3 (all but the failed write)", n)
 	}
 	// The check itself finds a lock held.
 	cg := io.groups["g"]

@@ -1,0 +1,110 @@
+package broker
+
+import (
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+)
+
+// openGroups opens the group coordinator over the recovered topics: it
+// restores the groups from offsets.db and the settings in meta.db.
+func (b *Broker) openGroups() error {
+	policy, err := parseFsync(b.cfg.Fsync)
+	if err != nil {
+		return err
+	}
+	limits := b.cfg.Limits.withDefaults()
+	b.coord, err = coordinator.Open(coordinator.Config{
+		DataDir:       b.cfg.DataDir,
+		Fsync:         policy,
+		FsyncInterval: b.cfg.FsyncInterval,
+		Groups:        b.cfg.Groups,
+		Delivery:      b.cfg.Delivery,
+		History:       b.cfg.History,
+		MaxGroups:     limits.MaxGroups,
+		MaxMembers:    limits.MaxGroupMembers,
+		CheckID:       ValidateGroupID,
+		Logger:        b.log,
+		Now:           b.now,
+	}, coordIO{b})
+	return err
+}
+
+// coordIO is the broker as its coordinator sees it (coordinator.Broker):
+// topics and logs to read, DLQs to write, group settings in meta.db.
+type coordIO struct{ b *Broker }
+
+func (io coordIO) Topic(name string) (coordinator.Topic, error) {
+	t, err := io.b.lookup(name)
+	if err != nil {
+		return coordinator.Topic{}, err
+	}
+	return t.view(), nil
+}
+
+func (io coordIO) Topics() []coordinator.Topic {
+	ts := io.b.snapshot()
+	out := make([]coordinator.Topic, len(ts))
+	for i, t := range ts {
+		out[i] = t.view()
+	}
+	return out
+}
+
+// view is t as the coordinator sees it.
+func (t *topic) view() coordinator.Topic {
+	v := coordinator.Topic{Name: t.cfg.Name, CreatedAt: t.cfg.CreatedAt, MaxMessageBytes: t.cfg.MaxMessageBytes,
+		Logs: make([]*commitlog.Log, len(t.parts))}
+	for i, p := range t.parts {
+		v.Logs[i] = p.log
+	}
+	return v
+}
+
+func (io coordIO) Partition(topic string, p int32) (*commitlog.Log, error) {
+	t, err := io.b.lookup(topic)
+	if err != nil {
+		return nil, err
+	}
+	part, err := t.partition(p)
+	if err != nil {
+		return nil, err
+	}
+	return part.log, nil
+}
+
+func (io coordIO) TopicsChanged() <-chan struct{} { return io.b.TopicsChanged() }
+
+func (io coordIO) Skipped(topic string, p int32, off int64) bool { return io.b.skipped(topic, p, off) }
+
+func (io coordIO) LogError(err error, topic string, p int32) error {
+	t, lerr := io.b.lookup(topic)
+	if lerr != nil {
+		return lerr
+	}
+	return io.b.logError(err, t, p)
+}
+
+func (io coordIO) Writable() error { return io.b.writable() }
+
+func (io coordIO) StorageError(err error, what string) error { return io.b.storageError(err, what) }
+
+func (io coordIO) WriteDeadLetter(group string, dl groupstate.DeadLetter) error {
+	return io.b.writeDeadLetter(group, dl)
+}
+
+func (io coordIO) GroupSettings() (map[string]groupstate.Saved, error) {
+	saved, err := io.b.meta.groupSettings()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]groupstate.Saved, len(saved))
+	for id, s := range saved {
+		out[id] = s.state()
+	}
+	return out, nil
+}
+
+func (io coordIO) SaveGroupSettings(group string, s groupstate.Saved) error {
+	return io.b.meta.putGroupSettings(group, savedFrom(s))
+}

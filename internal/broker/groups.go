@@ -1,0 +1,188 @@
+package broker
+
+import (
+	"context"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+)
+
+// The consumer groups' API is the coordinator's (internal/coordinator),
+// passed on unchanged: the types below are its types, and each method
+// calls the coordinator's method of the same name, whose doc says what it
+// does and which errors it returns. Front ends keep one core to call.
+
+// The coordinator's inputs, results and read models.
+type (
+	Assignment          = coordinator.Assignment
+	Offsets             = coordinator.Offsets
+	JoinParams          = coordinator.JoinParams
+	JoinResult          = coordinator.JoinResult
+	HeartbeatParams     = coordinator.HeartbeatParams
+	HeartbeatResult     = coordinator.HeartbeatResult
+	PollParams          = coordinator.PollParams
+	Delivered           = coordinator.Delivered
+	MessageRef          = coordinator.MessageRef
+	OffsetRange         = coordinator.OffsetRange
+	Settle              = coordinator.Settle
+	NackParams          = coordinator.NackParams
+	ExtendParams        = coordinator.ExtendParams
+	SettleResult        = coordinator.SettleResult
+	SettleFailure       = coordinator.SettleFailure
+	CommitParams        = coordinator.CommitParams
+	ResetMode           = coordinator.ResetMode
+	ResetParams         = coordinator.ResetParams
+	ResetResult         = coordinator.ResetResult
+	OffsetChange        = coordinator.OffsetChange
+	GroupStats          = coordinator.GroupStats
+	GroupPartitionStats = coordinator.GroupPartitionStats
+	GroupDescription    = coordinator.GroupDescription
+	MemberDescription   = coordinator.MemberDescription
+	PartitionStatus     = coordinator.PartitionStatus
+	RebalanceStats      = coordinator.RebalanceStats
+	Rebalance           = coordinator.Rebalance
+	Move                = coordinator.Move
+	LagHistory          = coordinator.LagHistory
+	PartitionLagHistory = coordinator.PartitionLagHistory
+)
+
+// The coordinator's reset modes (see ResetParams).
+const (
+	ResetEarliest  = coordinator.ResetEarliest
+	ResetLatest    = coordinator.ResetLatest
+	ResetTimestamp = coordinator.ResetTimestamp
+	ResetDuration  = coordinator.ResetDuration
+	ResetShift     = coordinator.ResetShift
+	ResetOffsets   = coordinator.ResetOffsets
+	ResetGroup     = coordinator.ResetGroup
+	ResetDelete    = coordinator.ResetDelete
+)
+
+// The coordinator's bounds on polls, delays and ranges.
+const (
+	DefaultPollMessages = coordinator.DefaultPollMessages
+	MaxPollMessages     = coordinator.MaxPollMessages
+	DefaultPollBytes    = coordinator.DefaultPollBytes
+	MaxPollBytes        = coordinator.MaxPollBytes
+	MaxDelay            = coordinator.MaxDelay
+	MaxRangeMessages    = coordinator.MaxRangeMessages
+)
+
+// CheckRanges is coordinator.CheckRanges.
+func CheckRanges(rs []OffsetRange) error { return coordinator.CheckRanges(rs) }
+
+// MaxGroupTimeouts returns the longest session and rebalance timeouts a
+// join may name.
+func (b *Broker) MaxGroupTimeouts() (session, rebalance time.Duration) {
+	return b.coord.MaxGroupTimeouts()
+}
+
+// JoinGroup is coordinator.Coordinator.JoinGroup.
+func (b *Broker) JoinGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return b.coord.JoinGroup(groupID, p, host)
+}
+
+// Heartbeat is coordinator.Coordinator.Heartbeat.
+func (b *Broker) Heartbeat(groupID string, req HeartbeatParams, host string) (HeartbeatResult, error) {
+	return b.coord.Heartbeat(groupID, req, host)
+}
+
+// LeaveGroup is coordinator.Coordinator.LeaveGroup.
+func (b *Broker) LeaveGroup(groupID, memberID string) error {
+	return b.coord.LeaveGroup(groupID, memberID)
+}
+
+// MemberTopics is coordinator.Coordinator.MemberTopics.
+func (b *Broker) MemberTopics(groupID, memberID string) []string {
+	return b.coord.MemberTopics(groupID, memberID)
+}
+
+// Poll is coordinator.Coordinator.Poll.
+func (b *Broker) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
+	return b.coord.Poll(ctx, groupID, req, host)
+}
+
+// HeartbeatDue is coordinator.Coordinator.HeartbeatDue.
+func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
+	return b.coord.HeartbeatDue(groupID, memberID)
+}
+
+// Ack is coordinator.Coordinator.Ack.
+func (b *Broker) Ack(groupID string, req Settle, host string) (SettleResult, error) {
+	return b.coord.Ack(groupID, req, host)
+}
+
+// Nack is coordinator.Coordinator.Nack.
+func (b *Broker) Nack(groupID string, req NackParams, host string) (SettleResult, error) {
+	return b.coord.Nack(groupID, req, host)
+}
+
+// Extend is coordinator.Coordinator.Extend.
+func (b *Broker) Extend(groupID string, req ExtendParams, host string) (SettleResult, error) {
+	return b.coord.Extend(groupID, req, host)
+}
+
+// CommitOffsets is coordinator.Coordinator.CommitOffsets.
+func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) error {
+	return b.coord.CommitOffsets(groupID, req, host)
+}
+
+// GroupOffsets is coordinator.Coordinator.GroupOffsets.
+func (b *Broker) GroupOffsets(groupID string) (Offsets, error) { return b.coord.GroupOffsets(groupID) }
+
+// ResetOffsets is coordinator.Coordinator.ResetOffsets.
+func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
+	return b.coord.ResetOffsets(groupID, req)
+}
+
+// DeleteGroup is coordinator.Coordinator.DeleteGroup.
+func (b *Broker) DeleteGroup(groupID string) error { return b.coord.DeleteGroup(groupID) }
+
+// Groups is coordinator.Coordinator.Groups.
+func (b *Broker) Groups() []GroupDescription { return b.coord.Groups() }
+
+// DescribeGroup is coordinator.Coordinator.DescribeGroup.
+func (b *Broker) DescribeGroup(groupID string) (GroupDescription, error) {
+	return b.coord.DescribeGroup(groupID)
+}
+
+// GroupStats is coordinator.Coordinator.GroupStats.
+func (b *Broker) GroupStats() []GroupStats { return b.coord.GroupStats() }
+
+// LagHistory is coordinator.Coordinator.LagHistory.
+func (b *Broker) LagHistory(groupID string, since time.Time, points int) (LagHistory, error) {
+	return b.coord.LagHistory(groupID, since, points)
+}
+
+// LagHistoryRetention is how far back LagHistory can see.
+func (b *Broker) LagHistoryRetention() time.Duration { return b.coord.LagHistoryRetention() }
+
+// RebalanceHistory is coordinator.Coordinator.RebalanceHistory.
+func (b *Broker) RebalanceHistory(groupID string) ([]Rebalance, error) {
+	return b.coord.RebalanceHistory(groupID)
+}
+
+// The group protocols of the coordinator's members (see GroupProtocol).
+const (
+	ProtocolHTTP     = coordinator.ProtocolHTTP
+	ProtocolConsumer = coordinator.ProtocolConsumer
+)
+
+// JoinConsumerGroup is coordinator.Coordinator.JoinConsumerGroup.
+func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
+	return b.coord.JoinConsumerGroup(groupID, p, host)
+}
+
+// HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.
+func (b *Broker) HoldClassicGroup(groupID string) error { return b.coord.HoldClassicGroup(groupID) }
+
+// ReleaseClassicGroup is coordinator.Coordinator.ReleaseClassicGroup.
+func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGroup(groupID) }
+
+// GroupProtocol is coordinator.Coordinator.GroupProtocol.
+func (b *Broker) GroupProtocol(groupID string) (string, error) { return b.coord.GroupProtocol(groupID) }
+
+// StoreOffsets is coordinator.Coordinator.StoreOffsets.
+func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {
+	return b.coord.StoreOffsets(groupID, offsets)
+}
