@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -48,6 +49,12 @@ type memberState struct {
 	parts     map[tp]*partState
 	consumedN int           // offsets moved to consumed since it was last sent
 	nacks     []pendingNack // to send
+
+	// ahead holds messages polled ahead of the application (pollahead.go),
+	// in the order polled, all of this session; aheadAt is when the oldest
+	// of them arrived.
+	ahead   []*Message
+	aheadAt time.Time
 }
 
 func newMemberState() memberState {
@@ -64,6 +71,7 @@ func (s *memberState) resetLocked() {
 	s.released = make(map[tp]bool)
 	s.parts = make(map[tp]*partState)
 	s.consumedN, s.nacks = 0, nil
+	s.ahead = nil // the broker released them with the membership
 }
 
 // partLocked is k's state, created if new.
@@ -82,6 +90,29 @@ func (s *memberState) heldLocked(k tp) int {
 		return p.held.live
 	}
 	return 0
+}
+
+// unackedLocked is how many messages the broker counts against this
+// member's in-flight cap once the acknowledgements queued are sent: those
+// held, those polled ahead, and under AutoCommit those consumed (unless
+// committed with them).
+func (s *memberState) unackedLocked(committing bool) int {
+	n := len(s.ahead)
+	for _, p := range s.parts {
+		n += p.held.live
+	}
+	if !committing {
+		n += s.consumedN
+	}
+	return n
+}
+
+// handBackAheadLocked queues the hand-back of the messages polled ahead.
+func (s *memberState) handBackAheadLocked() {
+	for _, m := range s.ahead {
+		s.nacks = append(s.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
+	}
+	s.ahead = nil
 }
 
 // settleLocked queues an ack (nack nil) or nack of offset off of k. It
@@ -129,6 +160,16 @@ func (s *memberState) settleAllLocked() {
 // messages of them still held: the broker redelivers those elsewhere.
 // Their acknowledgements not yet sent stay queued.
 func (s *memberState) releaseLocked(parts []tp) {
+	// The release hands off the messages polled ahead of these partitions
+	// too: forget them.
+	kept := s.ahead[:0]
+	for _, m := range s.ahead {
+		if !slices.Contains(parts, tp{m.Topic, m.Partition}) {
+			kept = append(kept, m)
+		}
+	}
+	clear(s.ahead[len(kept):])
+	s.ahead = kept
 	for _, k := range parts {
 		delete(s.owned, k)
 		delete(s.revoking, k)
