@@ -461,7 +461,8 @@ func (c *Consumer) callback(f func(api.Assignment), parts api.Assignment) {
 	f(parts)
 }
 
-// signal asks the background goroutine to heartbeat now.
+// signal wakes the background goroutine (run): it heartbeats if due, and
+// looks again at what it has to release, send and hand back.
 func (c *Consumer) signal() {
 	select {
 	case c.wake <- struct{}{}:

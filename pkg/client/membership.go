@@ -181,7 +181,8 @@ func (c *Consumer) lose(sess uint64) {
 
 // run is the consumer's background goroutine: heartbeats at the broker's
 // interval, releases revoked partitions, sends acknowledgements, hands back
-// messages polled ahead that no Poll took in time, and auto-commits. It returns when ctx (cancelled by Close) is done.
+// messages polled ahead that no Poll took in time, and auto-commits. It
+// returns when ctx (cancelled by Close) is done.
 func (c *Consumer) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

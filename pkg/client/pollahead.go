@@ -98,14 +98,18 @@ func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	if len(answer.msgs) == 0 {
 		return
 	}
+	first := false
 	c.mu.Lock()
 	if j.sess == c.state.session && c.state.joined && !c.state.closed {
-		if len(c.state.ahead) == 0 {
+		if first = len(c.state.ahead) == 0; first {
 			c.state.aheadAt = time.Now()
 		}
 		c.state.ahead = append(c.state.ahead, answer.msgs...)
 	}
 	c.mu.Unlock()
+	if first {
+		c.signal() // run sets its timer to hand them back if no Poll comes
+	}
 	// Messages a Close or a lost session left here go back with the
 	// member's leave, or went back when the broker lost it.
 }
