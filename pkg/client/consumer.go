@@ -343,10 +343,11 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 	if c.state.closed {
 		return ErrClosed
 	}
-	if msg.gen != c.state.session || !c.state.owned[tp{msg.Topic, msg.Partition}] {
+	k := tp{msg.Topic, msg.Partition}
+	if msg.gen != c.state.session || !c.state.ownsLocked(k) {
 		return ErrRevoked
 	}
-	if c.state.settleLocked(tp{msg.Topic, msg.Partition}, msg.Offset, nack) {
+	if c.state.settleLocked(k, msg.Offset, nack) {
 		c.signal() // a revoked partition may now be drained
 	}
 	return nil

@@ -47,6 +47,7 @@ type memberState struct {
 	// earlier polls returned (acked at the next auto-commit, revocation or
 	// Close).
 	parts     map[tp]*partState
+	hint      partHint      // the partition settled last, if owned
 	consumedN int           // offsets moved to consumed since it was last sent
 	nacks     []pendingNack // to send
 
@@ -70,6 +71,7 @@ func (s *memberState) resetLocked() {
 	s.revoking = make(map[tp]time.Time)
 	s.released = make(map[tp]bool)
 	s.parts = make(map[tp]*partState)
+	s.hint = partHint{}
 	s.consumedN, s.nacks = 0, nil
 	s.ahead = nil // the broker released them with the membership
 }
@@ -115,10 +117,38 @@ func (s *memberState) handBackAheadLocked() {
 	s.ahead = nil
 }
 
+// ownsLocked reports whether k is owned, remembering k's state in hint:
+// an application acknowledges runs of messages of one partition, and
+// settling each of them then costs no map lookup.
+func (s *memberState) ownsLocked(k tp) bool {
+	if s.hint.p != nil && s.hint.k == k {
+		return true
+	}
+	if !s.owned[k] {
+		return false
+	}
+	if p := s.parts[k]; p != nil {
+		s.hint = partHint{k, p}
+	}
+	return true
+}
+
+// partHint is a partition owned and its state. Invariant: if p is set,
+// owned[k] and parts[k] == p. Ownership ends and a partState is replaced
+// only in releaseLocked and resetLocked (partLocked creates one only where
+// none is), and they clear it.
+type partHint struct {
+	k tp
+	p *partState
+}
+
 // settleLocked queues an ack (nack nil) or nack of offset off of k. It
 // reports whether this drained a partition being revoked.
 func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
-	p := s.parts[k]
+	p := s.hint.p
+	if p == nil || s.hint.k != k {
+		p = s.parts[k]
+	}
 	if p == nil || !p.held.remove(off) {
 		return false // settled already (or consumed under AutoCommit)
 	}
@@ -127,8 +157,11 @@ func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
 	} else {
 		p.acks.add(off, off+1)
 	}
+	if p.held.live > 0 {
+		return false
+	}
 	_, revoking := s.revoking[k]
-	return revoking && p.held.live == 0
+	return revoking
 }
 
 // consumedLocked moves everything held to consumed: under AutoCommit a
@@ -170,6 +203,7 @@ func (s *memberState) releaseLocked(parts []tp) {
 	}
 	clear(s.ahead[len(kept):])
 	s.ahead = kept
+	s.hint = partHint{}
 	for _, k := range parts {
 		delete(s.owned, k)
 		delete(s.revoking, k)

@@ -49,6 +49,21 @@ func TestMemberStateAcksAsRangesModel(t *testing.T) {
 		s := newMemberState()
 		m := newAckModel()
 		next := map[tp]int64{}
+		owned := map[tp]bool{}
+		for _, k := range parts {
+			s.owned[k], owned[k] = true, true
+		}
+		// settle is Consumer.settle's: only a partition owned settles.
+		settle := func(k tp, off int64, nack *NackOptions) bool {
+			if got := s.ownsLocked(k); got != owned[k] {
+				t.Fatalf("seed %d: owns %v = %v, want %v", seed, k, got, owned[k])
+			}
+			if !owned[k] {
+				return false
+			}
+			s.settleLocked(k, off, nack)
+			return m.held[k][off]
+		}
 		for step := range 3000 {
 			k := parts[r.IntN(len(parts))]
 			pick := func() int64 { // an offset delivered before, maybe still held
@@ -59,6 +74,9 @@ func TestMemberStateAcksAsRangesModel(t *testing.T) {
 			}
 			switch op := r.IntN(100); {
 			case op < 35: // the next offsets, as a poll hands them out
+				if !owned[k] {
+					continue // accept hands them back
+				}
 				for range 1 + r.IntN(20) {
 					s.partLocked(k).held.add(next[k])
 					put(m.held, k, next[k])
@@ -66,22 +84,18 @@ func TestMemberStateAcksAsRangesModel(t *testing.T) {
 				}
 			case op < 38: // a redelivery of an offset not acknowledged
 				off := pick()
-				if m.acked[k][off] || m.consumed[k][off] {
+				if !owned[k] || m.acked[k][off] || m.consumed[k][off] {
 					continue
 				}
 				s.partLocked(k).held.add(off)
 				put(m.held, k, off)
 			case op < 75: // an ack, maybe of one settled already
-				off := pick()
-				s.settleLocked(k, off, nil)
-				if m.held[k][off] {
+				if off := pick(); settle(k, off, nil) {
 					delete(m.held[k], off)
 					put(m.acked, k, off)
 				}
 			case op < 80: // a nack
-				off := pick()
-				s.settleLocked(k, off, &NackOptions{Requeue: true})
-				if m.held[k][off] {
+				if off := pick(); settle(k, off, &NackOptions{Requeue: true}) {
 					delete(m.held[k], off)
 					m.nacked[api.MessageRef{Topic: k.topic, Partition: k.partition, Offset: off}] = true
 				}
@@ -130,11 +144,18 @@ func TestMemberStateAcksAsRangesModel(t *testing.T) {
 					}
 				}
 				s.nacks, m.nacked = nil, map[api.MessageRef]bool{}
-			default: // the partition is released: what it holds goes back
-				s.owned[k] = true
+			default: // the partition is released (what it holds goes back), or assigned again
+				if !owned[k] {
+					s.owned[k], owned[k] = true, true
+					delete(s.released, k)
+					continue
+				}
 				s.releaseLocked([]tp{k})
-				delete(s.released, k) // and assigned again
+				owned[k] = false
 				delete(m.held, k)
+			}
+			if h := s.hint; h.p != nil && (!s.owned[h.k] || s.parts[h.k] != h.p) {
+				t.Fatalf("seed %d step %d: hint %v is not an owned partition's state", seed, step, h.k)
 			}
 			for _, k := range parts {
 				if got, want := s.heldLocked(k), len(m.held[k]); got != want {
