@@ -98,18 +98,14 @@ func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	if len(answer.msgs) == 0 {
 		return
 	}
-	first := false
 	c.mu.Lock()
 	if j.sess == c.state.session && c.state.joined && !c.state.closed {
-		if first = len(c.state.ahead) == 0; first {
+		if len(c.state.ahead) == 0 {
 			c.state.aheadAt = time.Now()
 		}
 		c.state.ahead = append(c.state.ahead, answer.msgs...)
 	}
 	c.mu.Unlock()
-	if first {
-		c.signal() // run sets its timer to hand them back if no Poll comes
-	}
 	// Messages a Close or a lost session left here go back with the
 	// member's leave, or went back when the broker lost it.
 }
@@ -187,19 +183,25 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	return c.accept(sess, got)
 }
 
-// aheadDueLocked is when the messages polled ahead must go back if no Poll
-// takes them first (zero: there are none).
+// aheadDueLocked is when run must look next at the messages polled ahead
+// (zero: never). It does not wake run for each answer polled ahead (run's
+// wake-up flushes, and would send acknowledgements in pieces): while the
+// consumer polls ahead, run looks at least every quarter of the visibility
+// timeout, so what waited half of it goes back before three quarters.
 func (c *Consumer) aheadDueLocked() time.Time {
-	if len(c.state.ahead) == 0 {
+	if c.cfg.SerialPolls {
 		return time.Time{}
 	}
-	return c.state.aheadAt.Add(c.aheadMaxAge())
+	if len(c.state.ahead) > 0 {
+		return c.state.aheadAt.Add(c.aheadMaxAge())
+	}
+	return time.Now().Add(c.aheadMaxAge() / 2)
 }
 
 // handBackStaleLocked queues the hand-back of the messages polled ahead if
-// they waited past aheadDueLocked.
+// they waited aheadMaxAge.
 func (c *Consumer) handBackStaleLocked(now time.Time) {
-	if due := c.aheadDueLocked(); !due.IsZero() && !now.Before(due) {
+	if len(c.state.ahead) > 0 && !now.Before(c.state.aheadAt.Add(c.aheadMaxAge())) {
 		c.state.handBackAheadLocked()
 	}
 }

@@ -95,7 +95,10 @@ func TestStaleAheadGoesBack(t *testing.T) {
 		t.Fatalf("handed back early: %d ahead, %d nacks", len(c.state.ahead), len(c.state.nacks))
 	}
 	c.handBackStaleLocked(at.Add(5 * time.Second))
-	if len(c.state.ahead) != 0 || len(c.state.nacks) != 2 || !c.aheadDueLocked().IsZero() {
+	if due := time.Until(c.aheadDueLocked()); due <= 0 || due > 5*time.Second/2 {
+		t.Fatalf("with nothing polled ahead, run looks again in %v, want a quarter of the visibility timeout", due)
+	}
+	if len(c.state.ahead) != 0 || len(c.state.nacks) != 2 {
 		t.Fatalf("not handed back: %d ahead, %d nacks", len(c.state.ahead), len(c.state.nacks))
 	}
 }
