@@ -55,7 +55,8 @@ type ConsumerConfig struct {
 	// that does not come within half the visibility timeout, or a
 	// rebalance that takes their partition, hands them back unprocessed
 	// (delivered again at once, without spending a retry; DeliveryCount
-	// counts it).
+	// counts it). After messages the application took more than an eighth
+	// of the visibility timeout over, it does not poll ahead.
 	SerialPolls bool
 	// CloseTimeout bounds Close's final commit and leave, and Commit and
 	// CommitAll (default 10 s).
@@ -113,6 +114,9 @@ type Consumer struct {
 	mu       sync.Mutex
 	state    memberState // guarded by mu
 	round    *aheadJob   // guarded by mu: the poller's round Poll has not waited for yet
+	// handedOut is when Poll last returned messages (guarded by mu): the
+	// time to the next such return is how long the application took.
+	handedOut time.Time
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the

@@ -121,7 +121,14 @@ func (c *Consumer) startAhead(maxMessages int, commit bool) {
 		return
 	}
 	j := &aheadJob{sess: c.state.session, commit: commit, done: make(chan struct{})}
-	if !c.cfg.SerialPolls && len(c.state.ahead) == 0 {
+	// An application that took long over the previous messages would
+	// leave the next ones polled ahead long enough to be handed back (their
+	// DeliveryCount then counts a delivery it never saw): do not poll
+	// ahead of it this time.
+	now := time.Now()
+	quick := c.handedOut.IsZero() || now.Sub(c.handedOut) < c.aheadMaxAge()/4
+	c.handedOut = now
+	if !c.cfg.SerialPolls && quick && len(c.state.ahead) == 0 {
 		// The broker counts held messages against the member's cap: ask
 		// only for what it can give, so that a poll that gets nothing
 		// does not go out for nothing.

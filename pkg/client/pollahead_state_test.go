@@ -117,3 +117,44 @@ func TestUnackedCountsWhatTheBrokerCounts(t *testing.T) {
 		t.Fatalf("unacked when committing %d, want 3", n)
 	}
 }
+
+// Poll polls ahead after an application that was quick over its previous
+// messages, never past the in-flight cap, and not after a slow one (what
+// it would poll ahead would likely wait long enough to be handed back).
+func TestStartAheadFollowsTheApplicationsPace(t *testing.T) {
+	c := aheadConsumer()
+	c.cfg.VisibilityTimeout = 8 * time.Second // polled ahead if taken within 1 s
+	c.aheadReq = make(chan *aheadJob, 1)
+	round := func(held int) int {
+		t.Helper()
+		p := c.state.partLocked(tp{"orders", 0})
+		p.held.clear()
+		for i := range held {
+			p.held.add(int64(i))
+		}
+		c.startAhead(300, false)
+		if c.round == nil {
+			t.Fatal("no round started")
+		}
+		j := <-c.aheadReq
+		c.round = nil
+		return j.want
+	}
+	if want := round(0); want != 300 {
+		t.Fatalf("first round asks for %d, want 300", want)
+	}
+	if want := round(900); want != 100 {
+		t.Fatalf("with 900 of the default 1000 held, a round asks for %d, want 100", want)
+	}
+	c.handedOut = time.Now().Add(-2 * time.Second)
+	if want := round(0); want != 0 {
+		t.Fatalf("after a slow application, a round asks for %d, want 0 (flush only)", want)
+	}
+	if want := round(0); want != 300 {
+		t.Fatalf("after a quick one again, a round asks for %d, want 300", want)
+	}
+	c.cfg.SerialPolls = true
+	if want := round(0); want != 0 {
+		t.Fatalf("with SerialPolls, a round asks for %d", want)
+	}
+}
