@@ -47,6 +47,17 @@ type ConsumerConfig struct {
 	// PollWait is how long Poll waits for a message when none is ready
 	// (default 1 s; never past the context's deadline).
 	PollWait time.Duration
+	// SerialPolls turns polling ahead off. By default, once Poll returns
+	// messages, the consumer sends the acknowledgements pending and polls
+	// for up to as many more (within the group's in-flight cap) while the
+	// application processes them, so that the next Poll usually returns at
+	// once. Messages polled ahead are in flight for this member: a Poll
+	// that does not come within half the visibility timeout, or a
+	// rebalance that takes their partition, hands them back unprocessed
+	// (delivered again at once, without spending a retry; DeliveryCount
+	// counts it). After messages the application took more than an eighth
+	// of the visibility timeout over, it does not poll ahead.
+	SerialPolls bool
 	// CloseTimeout bounds Close's final commit and leave, and Commit and
 	// CommitAll (default 10 s).
 	CloseTimeout time.Duration
@@ -76,10 +87,11 @@ const (
 // goroutine at a time; Ack, Nack, Commit and CommitAll may be called from
 // any goroutine.
 //
-// The consumer's state is guarded by mu. One background goroutine, started
-// by NewConsumer and stopped by Close, heartbeats, releases revoked
-// partitions and sends acknowledgements; joins happen in Poll (joinMu
-// serialises them). It heartbeats at its interval, and at once when a poll
+// The consumer's state is guarded by mu. Two background goroutines, started
+// by NewConsumer and stopped by Close, do the rest: run heartbeats,
+// releases revoked partitions and sends acknowledgements; poller polls
+// ahead for Poll (pollahead.go). Joins happen in Poll (join serialises
+// them). It heartbeats at its interval, and at once when a poll
 // answer says the broker has a new assignment for it (a rebalance), so
 // partitions move within milliseconds of a member joining or leaving.
 type Consumer struct {
@@ -94,10 +106,17 @@ type Consumer struct {
 	// gets those messages again). Held across requests; never taken under mu.
 	flushMu sync.Mutex
 	stop    context.CancelFunc
-	done    chan struct{}
+	done    chan struct{} // closed when run and poller have returned
 	wake    chan struct{} // buffered(1): heartbeat now
-	mu      sync.Mutex
-	state   memberState // guarded by mu
+	// aheadReq hands the poller its next round (pollahead.go); buffered(1),
+	// as Poll sends at most one round at a time.
+	aheadReq chan *aheadJob
+	mu       sync.Mutex
+	state    memberState // guarded by mu
+	round    *aheadJob   // guarded by mu: the poller's round Poll has not waited for yet
+	// handedOut is when Poll last returned messages (guarded by mu): the
+	// time to the next such return is how long the application took.
+	handedOut time.Time
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the
@@ -125,21 +144,26 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	cons := &Consumer{
-		cfg:   c,
-		t:     t,
-		path:  "/groups/" + esc(c.GroupID),
-		stop:  stop,
-		done:  make(chan struct{}),
-		wake:  make(chan struct{}, 1),
-		state: newMemberState(),
+		cfg:      c,
+		t:        t,
+		path:     "/groups/" + esc(c.GroupID),
+		stop:     stop,
+		done:     make(chan struct{}),
+		wake:     make(chan struct{}, 1),
+		aheadReq: make(chan *aheadJob, 1),
+		state:    newMemberState(),
 	}
-	go cons.run(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { cons.run(ctx) })
+	wg.Go(func() { cons.poller(ctx) })
+	go func() { wg.Wait(); close(cons.done) }()
 	return cons, nil
 }
 
 // Poll returns up to maxMessages messages of the partitions this member owns,
 // waiting up to PollWait for the first. It joins the group first if needed
-// and sends pending acknowledgements. The messages are in flight for this
+// and sends pending acknowledgements (at once, or while the application
+// processes what Poll returns: see SerialPolls). The messages are in flight for this
 // member until acknowledged (Ack, Commit, or AutoCommit), negatively
 // acknowledged, or their visibility timeout passes. Poll returns when ctx is
 // done, with ctx's error.
@@ -164,6 +188,13 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			c.signal() // what they held counts as processed: release them now
 		}
 	}
+	if err := c.awaitAhead(ctx); err != nil {
+		return nil, err
+	}
+	if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
+		c.startAhead(maxMessages, commitNow)
+		return msgs, nil
+	}
 	if err := c.flush(ctx, commitNow); err != nil {
 		return nil, err
 	}
@@ -182,7 +213,11 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			if answer.rebalance {
 				c.heartbeatNow()
 			}
-			return c.accept(sess, answer.msgs), nil
+			msgs := c.accept(sess, answer.msgs)
+			if len(msgs) > 0 {
+				c.startAhead(maxMessages, false)
+			}
+			return msgs, nil
 		}
 		if attempt >= 3 || ctx.Err() != nil {
 			return nil, err
@@ -312,10 +347,11 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 	if c.state.closed {
 		return ErrClosed
 	}
-	if msg.gen != c.state.session || !c.state.owned[tp{msg.Topic, msg.Partition}] {
+	k := tp{msg.Topic, msg.Partition}
+	if msg.gen != c.state.session || !c.state.ownsLocked(k) {
 		return ErrRevoked
 	}
-	if c.state.settleLocked(tp{msg.Topic, msg.Partition}, msg.Offset, nack) {
+	if c.state.settleLocked(k, msg.Offset, nack) {
 		c.signal() // a revoked partition may now be drained
 	}
 	return nil
@@ -430,7 +466,8 @@ func (c *Consumer) callback(f func(api.Assignment), parts api.Assignment) {
 	f(parts)
 }
 
-// signal asks the background goroutine to heartbeat now.
+// signal wakes the background goroutine (run): it heartbeats if due, and
+// looks again at what it has to release, send and hand back.
 func (c *Consumer) signal() {
 	select {
 	case c.wake <- struct{}{}:

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -46,8 +47,15 @@ type memberState struct {
 	// earlier polls returned (acked at the next auto-commit, revocation or
 	// Close).
 	parts     map[tp]*partState
+	hint      partHint      // the partition settled last, if owned
 	consumedN int           // offsets moved to consumed since it was last sent
 	nacks     []pendingNack // to send
+
+	// ahead holds messages polled ahead of the application (pollahead.go),
+	// in the order polled, all of this session; aheadAt is when the oldest
+	// of them arrived.
+	ahead   []*Message
+	aheadAt time.Time
 }
 
 func newMemberState() memberState {
@@ -63,7 +71,9 @@ func (s *memberState) resetLocked() {
 	s.revoking = make(map[tp]time.Time)
 	s.released = make(map[tp]bool)
 	s.parts = make(map[tp]*partState)
+	s.hint = partHint{}
 	s.consumedN, s.nacks = 0, nil
+	s.ahead = nil // the broker released them with the membership
 }
 
 // partLocked is k's state, created if new.
@@ -84,10 +94,61 @@ func (s *memberState) heldLocked(k tp) int {
 	return 0
 }
 
+// unackedLocked is how many messages the broker counts against this
+// member's in-flight cap once the acknowledgements queued are sent: those
+// held, those polled ahead, and under AutoCommit those consumed (unless
+// committed with them).
+func (s *memberState) unackedLocked(committing bool) int {
+	n := len(s.ahead)
+	for _, p := range s.parts {
+		n += p.held.live
+	}
+	if !committing {
+		n += s.consumedN
+	}
+	return n
+}
+
+// handBackAheadLocked queues the hand-back of the messages polled ahead.
+func (s *memberState) handBackAheadLocked() {
+	for _, m := range s.ahead {
+		s.nacks = append(s.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
+	}
+	s.ahead = nil
+}
+
+// ownsLocked reports whether k is owned, remembering k's state in hint:
+// an application acknowledges runs of messages of one partition, and
+// settling each of them then costs no map lookup.
+func (s *memberState) ownsLocked(k tp) bool {
+	if s.hint.p != nil && s.hint.k == k {
+		return true
+	}
+	if !s.owned[k] {
+		return false
+	}
+	if p := s.parts[k]; p != nil {
+		s.hint = partHint{k, p}
+	}
+	return true
+}
+
+// partHint is a partition owned and its state. Invariant: if p is set,
+// owned[k] and parts[k] == p. Ownership ends and a partState is replaced
+// only in releaseLocked and resetLocked (partLocked creates one only where
+// none is), and they clear it.
+type partHint struct {
+	k tp
+	p *partState
+}
+
 // settleLocked queues an ack (nack nil) or nack of offset off of k. It
 // reports whether this drained a partition being revoked.
 func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
-	p := s.parts[k]
+	p := s.hint.p
+	if p == nil || s.hint.k != k {
+		p = s.parts[k]
+	}
 	if p == nil || !p.held.remove(off) {
 		return false // settled already (or consumed under AutoCommit)
 	}
@@ -96,8 +157,11 @@ func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
 	} else {
 		p.acks.add(off, off+1)
 	}
+	if p.held.live > 0 {
+		return false
+	}
 	_, revoking := s.revoking[k]
-	return revoking && p.held.live == 0
+	return revoking
 }
 
 // consumedLocked moves everything held to consumed: under AutoCommit a
@@ -129,6 +193,17 @@ func (s *memberState) settleAllLocked() {
 // messages of them still held: the broker redelivers those elsewhere.
 // Their acknowledgements not yet sent stay queued.
 func (s *memberState) releaseLocked(parts []tp) {
+	// The release hands off the messages polled ahead of these partitions
+	// too: forget them.
+	kept := s.ahead[:0]
+	for _, m := range s.ahead {
+		if !slices.Contains(parts, tp{m.Topic, m.Partition}) {
+			kept = append(kept, m)
+		}
+	}
+	clear(s.ahead[len(kept):])
+	s.ahead = kept
+	s.hint = partHint{}
 	for _, k := range parts {
 		delete(s.owned, k)
 		delete(s.revoking, k)

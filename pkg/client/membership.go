@@ -180,10 +180,10 @@ func (c *Consumer) lose(sess uint64) {
 }
 
 // run is the consumer's background goroutine: heartbeats at the broker's
-// interval, releases revoked partitions, sends acknowledgements, and
-// auto-commits. It returns when ctx (cancelled by Close) is done.
+// interval, releases revoked partitions, sends acknowledgements, hands back
+// messages polled ahead that no Poll took in time, and auto-commits. It
+// returns when ctx (cancelled by Close) is done.
 func (c *Consumer) run(ctx context.Context) {
-	defer close(c.done)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextCommit := time.Now().Add(c.cfg.AutoCommitInterval)
@@ -197,6 +197,9 @@ func (c *Consumer) run(ctx context.Context) {
 			}
 			if c.cfg.AutoCommit {
 				wait = min(wait, time.Until(nextCommit))
+			}
+			if due := c.aheadDueLocked(); !due.IsZero() {
+				wait = min(wait, time.Until(due))
 			}
 		}
 		c.mu.Unlock()
@@ -215,6 +218,7 @@ func (c *Consumer) run(ctx context.Context) {
 		}
 		c.mu.Lock()
 		joined, due := c.state.joined, !time.Now().Before(c.state.nextHB)
+		c.handBackStaleLocked(time.Now()) // sent by the flush below
 		c.mu.Unlock()
 		if !joined {
 			continue

@@ -1,0 +1,214 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// Polling ahead: once Poll hands messages to the application, the consumer's
+// poller goroutine sends the acknowledgements pending and asks the broker
+// for the next messages while the application processes these, so client
+// and broker work at once and the next Poll usually finds its messages
+// here. The messages polled ahead wait in memberState.ahead, in flight for
+// this member at the broker but not yet handed out: they are not held (an
+// acknowledgement, AutoCommit or a revocation's drain never counts them),
+// and they are handed back (a nack with release: delivered again at once,
+// no retry spent) when Poll finds them for a partition that is no longer
+// this member's, or when the application has not called Poll for half the
+// visibility timeout, before the broker would count them as a failed
+// delivery. A release of a partition hands its messages polled ahead back
+// with it.
+
+// aheadJob is one round of the poller: a flush, then, if want > 0, a poll
+// of up to want messages that does not wait for messages to arrive (a poll
+// ahead that waited would hold up the next Poll when there is nothing to
+// read; that Poll long-polls itself).
+type aheadJob struct {
+	sess   uint64
+	want   int
+	commit bool          // flush what AutoCommit counts as processed too
+	done   chan struct{} // closed when the round is over
+}
+
+// defaultVisibilityTimeout is the broker's default visibility timeout
+// (api.JoinRequest.VisibilityTimeoutMS), assumed when the configuration
+// leaves it to the broker.
+const defaultVisibilityTimeout = 30 * time.Second
+
+// aheadMaxAge is how long messages polled ahead may wait for the
+// application's next Poll before they are handed back: half the
+// visibility timeout, so that they go back before the broker takes them
+// for lost and spends one of their retries.
+func (c *Consumer) aheadMaxAge() time.Duration {
+	v := c.cfg.VisibilityTimeout
+	if v <= 0 {
+		v = defaultVisibilityTimeout
+	}
+	return v / 2
+}
+
+// poller runs the rounds Poll asks for, one at a time, until ctx (cancelled
+// by Close) is done.
+func (c *Consumer) poller(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-c.aheadReq:
+			c.pollAhead(ctx, j)
+			close(j.done)
+		}
+	}
+}
+
+// pollAhead runs round j. What fails is left for Poll, which sends and
+// polls again itself when it finds nothing polled ahead: a flush that fails
+// keeps its acknowledgements queued, and a poll that fails is dropped (a
+// stale generation heartbeats first; a member the broker lost is lost).
+func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
+	if c.flush(ctx, j.commit) != nil || j.want <= 0 {
+		return
+	}
+	c.mu.Lock()
+	if j.sess != c.state.session || !c.state.joined {
+		c.mu.Unlock()
+		return
+	}
+	req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: j.want}
+	c.mu.Unlock()
+	var answer pollAnswer
+	err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
+	switch {
+	case err == nil:
+	case isCode(err, api.ErrStaleGeneration):
+		c.heartbeat(ctx)
+		return
+	case mustRejoin(err):
+		c.lose(j.sess)
+		return
+	default:
+		return
+	}
+	if answer.rebalance {
+		c.heartbeatNow()
+	}
+	if len(answer.msgs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	if j.sess == c.state.session && c.state.joined && !c.state.closed {
+		if len(c.state.ahead) == 0 {
+			c.state.aheadAt = time.Now()
+		}
+		c.state.ahead = append(c.state.ahead, answer.msgs...)
+	}
+	c.mu.Unlock()
+	// Messages a Close or a lost session left here go back with the
+	// member's leave, or went back when the broker lost it.
+}
+
+// startAhead asks the poller for a round after Poll handed out messages:
+// send the acknowledgements pending (with commit, also what AutoCommit
+// counts as processed) and, unless polling ahead is off or the messages
+// held already reach the in-flight cap, poll up to maxMessages more.
+func (c *Consumer) startAhead(maxMessages int, commit bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.round != nil || c.state.closed || !c.state.joined {
+		return
+	}
+	j := &aheadJob{sess: c.state.session, commit: commit, done: make(chan struct{})}
+	// An application that took long over the previous messages would
+	// leave the next ones polled ahead long enough to be handed back (their
+	// DeliveryCount then counts a delivery it never saw): do not poll
+	// ahead of it this time.
+	now := time.Now()
+	quick := c.handedOut.IsZero() || now.Sub(c.handedOut) < c.aheadMaxAge()/4
+	c.handedOut = now
+	if !c.cfg.SerialPolls && quick && len(c.state.ahead) == 0 {
+		// The broker counts held messages against the member's cap: ask
+		// only for what it can give, so that a poll that gets nothing
+		// does not go out for nothing.
+		j.want = min(maxMessages, c.inFlightCap()-c.state.unackedLocked(commit))
+	}
+	select {
+	case c.aheadReq <- j:
+		c.round = j
+	default: // cannot happen: one round at a time, and aheadReq holds one
+	}
+}
+
+// awaitAhead waits for the round in progress, if any, to end. It returns
+// ctx's error if ctx is done first (the round goes on; the next Poll takes
+// its messages), and ErrClosed if the consumer closed.
+func (c *Consumer) awaitAhead(ctx context.Context) error {
+	c.mu.Lock()
+	j := c.round
+	c.mu.Unlock()
+	if j == nil {
+		return nil
+	}
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return ErrClosed
+	}
+	c.mu.Lock()
+	if c.round == j {
+		c.round = nil
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// takeAhead hands out up to maxMessages of the messages polled ahead, as
+// accept does.
+func (c *Consumer) takeAhead(maxMessages int) []*Message {
+	c.mu.Lock()
+	s := &c.state
+	n := len(s.ahead)
+	if maxMessages > 0 {
+		n = min(n, maxMessages)
+	}
+	if n == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	got := make([]*Message, n)
+	copy(got, s.ahead)
+	s.ahead = s.ahead[n:]
+	if len(s.ahead) == 0 {
+		s.ahead = nil
+	}
+	sess := s.session
+	c.mu.Unlock()
+	return c.accept(sess, got)
+}
+
+// aheadDueLocked is when run must look next at the messages polled ahead
+// (zero: never). It does not wake run for each answer polled ahead (run's
+// wake-up flushes, and would send acknowledgements in pieces): while the
+// consumer polls ahead, run looks at least every quarter of the visibility
+// timeout, so what waited half of it goes back before three quarters.
+func (c *Consumer) aheadDueLocked() time.Time {
+	if c.cfg.SerialPolls {
+		return time.Time{}
+	}
+	if len(c.state.ahead) > 0 {
+		return c.state.aheadAt.Add(c.aheadMaxAge())
+	}
+	return time.Now().Add(c.aheadMaxAge() / 2)
+}
+
+// handBackStaleLocked queues the hand-back of the messages polled ahead if
+// they waited aheadMaxAge.
+func (c *Consumer) handBackStaleLocked(now time.Time) {
+	if len(c.state.ahead) > 0 && !now.Before(c.state.aheadAt.Add(c.aheadMaxAge())) {
+		c.state.handBackAheadLocked()
+	}
+}

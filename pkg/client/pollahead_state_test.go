@@ -1,0 +1,160 @@
+package client
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// aheadConsumer is a consumer of session 1 owning orders/0 and orders/1,
+// revoking orders/1, having released orders/2, with msgs polled ahead. It
+// has no broker: only its state is used.
+func aheadConsumer(msgs ...*Message) *Consumer {
+	c := &Consumer{state: newMemberState()}
+	s := &c.state
+	s.joined, s.session = true, 1
+	s.owned[tp{"orders", 0}] = true
+	s.owned[tp{"orders", 1}] = true
+	s.revoking[tp{"orders", 1}] = time.Now().Add(time.Minute)
+	s.released[tp{"orders", 2}] = true
+	s.ahead, s.aheadAt = msgs, time.Now()
+	return c
+}
+
+func msgAt(p int32, off int64) *Message {
+	return &Message{Topic: "orders", Partition: p, Offset: off, DeliveryCount: 1}
+}
+
+func offsets(msgs []*Message) []int64 {
+	var out []int64
+	for _, m := range msgs {
+		out = append(out, m.Offset)
+	}
+	return out
+}
+
+// Messages polled ahead are handed out as a poll answer is: those of a
+// partition being revoked or released go back (a nack with release) and
+// are never held; the rest are held only once handed out; a smaller Poll
+// leaves the rest polled ahead.
+func TestTakeAheadHandsOutOnlyOwnedPartitions(t *testing.T) {
+	c := aheadConsumer(msgAt(0, 5), msgAt(1, 6), msgAt(2, 7), msgAt(0, 8), msgAt(3, 9))
+	if n := c.state.unackedLocked(false); n != 5 {
+		t.Fatalf("unacked %d, want the 5 polled ahead", n)
+	}
+	if got := offsets(c.takeAhead(2)); !slices.Equal(got, []int64{5}) {
+		t.Fatalf("first take %v, want [5]", got)
+	}
+	if len(c.state.ahead) != 3 || c.state.heldLocked(tp{"orders", 0}) != 1 {
+		t.Fatalf("%d left ahead, %d held; want 3, 1", len(c.state.ahead), c.state.heldLocked(tp{"orders", 0}))
+	}
+	if got := offsets(c.takeAhead(10)); !slices.Equal(got, []int64{8, 9}) {
+		t.Fatalf("second take %v, want [8 9] (orders/3 was assigned meanwhile)", got)
+	}
+	if !c.state.owned[tp{"orders", 3}] || len(c.state.ahead) != 0 {
+		t.Fatalf("orders/3 owned %v, %d left ahead", c.state.owned[tp{"orders", 3}], len(c.state.ahead))
+	}
+	var back []int64
+	for _, n := range c.state.nacks {
+		if !n.opts.release || !n.opts.Requeue {
+			t.Fatalf("nack %+v is not a hand-back", n)
+		}
+		back = append(back, n.ref.Offset)
+	}
+	if !slices.Equal(back, []int64{6, 7}) {
+		t.Fatalf("handed back %v, want [6 7]", back)
+	}
+	if c.state.heldLocked(tp{"orders", 1}) != 0 || c.state.heldLocked(tp{"orders", 2}) != 0 {
+		t.Fatal("a message handed back is held")
+	}
+}
+
+// A release forgets the messages polled ahead of the partitions released
+// (the broker hands them off with the partition) and keeps the others.
+func TestReleaseForgetsWhatWasPolledAheadOfIt(t *testing.T) {
+	c := aheadConsumer(msgAt(0, 5), msgAt(1, 6), msgAt(0, 7), msgAt(1, 8))
+	c.state.releaseLocked([]tp{{"orders", 1}})
+	if got := offsets(c.state.ahead); !slices.Equal(got, []int64{5, 7}) {
+		t.Fatalf("left ahead %v, want [5 7]", got)
+	}
+	if len(c.state.nacks) != 0 {
+		t.Fatalf("release queued %d nacks", len(c.state.nacks))
+	}
+}
+
+// What waited past half the visibility timeout goes back, and not before.
+func TestStaleAheadGoesBack(t *testing.T) {
+	c := aheadConsumer(msgAt(0, 5), msgAt(0, 6))
+	c.cfg.VisibilityTimeout = 10 * time.Second
+	at := c.state.aheadAt
+	if due := c.aheadDueLocked(); !due.Equal(at.Add(5 * time.Second)) {
+		t.Fatalf("due %v after arrival, want 5s", due.Sub(at))
+	}
+	c.handBackStaleLocked(at.Add(4 * time.Second))
+	if len(c.state.ahead) != 2 || len(c.state.nacks) != 0 {
+		t.Fatalf("handed back early: %d ahead, %d nacks", len(c.state.ahead), len(c.state.nacks))
+	}
+	c.handBackStaleLocked(at.Add(5 * time.Second))
+	if due := time.Until(c.aheadDueLocked()); due <= 0 || due > 5*time.Second/2 {
+		t.Fatalf("with nothing polled ahead, run looks again in %v, want a quarter of the visibility timeout", due)
+	}
+	if len(c.state.ahead) != 0 || len(c.state.nacks) != 2 {
+		t.Fatalf("not handed back: %d ahead, %d nacks", len(c.state.ahead), len(c.state.nacks))
+	}
+}
+
+// The cap's count: held, polled ahead, and consumed unless committed.
+func TestUnackedCountsWhatTheBrokerCounts(t *testing.T) {
+	c := aheadConsumer(msgAt(0, 9))
+	p := c.state.partLocked(tp{"orders", 0})
+	p.held.add(5)
+	p.held.add(6)
+	c.state.consumedN = 3
+	if n := c.state.unackedLocked(false); n != 6 {
+		t.Fatalf("unacked %d, want 2 held + 1 ahead + 3 consumed", n)
+	}
+	if n := c.state.unackedLocked(true); n != 3 {
+		t.Fatalf("unacked when committing %d, want 3", n)
+	}
+}
+
+// Poll polls ahead after an application that was quick over its previous
+// messages, never past the in-flight cap, and not after a slow one (what
+// it would poll ahead would likely wait long enough to be handed back).
+func TestStartAheadFollowsTheApplicationsPace(t *testing.T) {
+	c := aheadConsumer()
+	c.cfg.VisibilityTimeout = 8 * time.Second // polled ahead if taken within 1 s
+	c.aheadReq = make(chan *aheadJob, 1)
+	round := func(held int) int {
+		t.Helper()
+		p := c.state.partLocked(tp{"orders", 0})
+		p.held.clear()
+		for i := range held {
+			p.held.add(int64(i))
+		}
+		c.startAhead(300, false)
+		if c.round == nil {
+			t.Fatal("no round started")
+		}
+		j := <-c.aheadReq
+		c.round = nil
+		return j.want
+	}
+	if want := round(0); want != 300 {
+		t.Fatalf("first round asks for %d, want 300", want)
+	}
+	if want := round(900); want != 100 {
+		t.Fatalf("with 900 of the default 1000 held, a round asks for %d, want 100", want)
+	}
+	c.handedOut = time.Now().Add(-2 * time.Second)
+	if want := round(0); want != 0 {
+		t.Fatalf("after a slow application, a round asks for %d, want 0 (flush only)", want)
+	}
+	if want := round(0); want != 300 {
+		t.Fatalf("after a quick one again, a round asks for %d, want 300", want)
+	}
+	c.cfg.SerialPolls = true
+	if want := round(0); want != 0 {
+		t.Fatalf("with SerialPolls, a round asks for %d", want)
+	}
+}
