@@ -124,11 +124,14 @@ func decodeRecord(p []byte, v *View) ([]byte, error) {
 }
 
 func varint(p []byte) (int64, []byte, bool) {
-	// Most fields (deltas, lengths, counts) fit in one byte: decoded here,
-	// they skip binary.Varint's loop, a visible share of checking every
-	// record of a produced batch.
+	// Most fields (deltas, counts, lengths under 8 KiB) fit in one or two
+	// bytes: decoded here, they skip binary.Varint's loop, a visible share
+	// of checking every record of a produced batch.
 	if len(p) > 0 && p[0] < 0x80 {
-		return int64(p[0]>>1) ^ -int64(p[0]&1), p[1:], true
+		return unzigzag(uint64(p[0])), p[1:], true
+	}
+	if len(p) > 1 && p[1] < 0x80 {
+		return unzigzag(uint64(p[0]&0x7f) | uint64(p[1])<<7), p[2:], true
 	}
 	x, k := binary.Varint(p)
 	if k <= 0 {
@@ -136,6 +139,9 @@ func varint(p []byte) (int64, []byte, bool) {
 	}
 	return x, p[k:], true
 }
+
+// unzigzag decodes a zig-zag encoded varint value.
+func unzigzag(ux uint64) int64 { return int64(ux>>1) ^ -int64(ux&1) }
 
 // nullableBytes reads a varint-length-prefixed nullable byte slice (-1 is
 // nil). The result aliases p; an empty non-null slice is non-nil.
