@@ -79,8 +79,9 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 
 // StoredBatches is what ReadBatches read from one partition.
 type StoredBatches struct {
-	// Batches are whole stored batches back to back, from the one holding
-	// the offset asked for; the reader skips the records before it.
+	// Batches are the dst given to ReadBatches followed by whole stored
+	// batches back to back, from the one holding the offset asked for; the
+	// reader skips the records before it.
 	Batches        []byte
 	EarliestOffset int64
 	HighWatermark  int64
@@ -88,9 +89,9 @@ type StoredBatches struct {
 
 // ReadBatches reads stored batches of one partition from the batch holding
 // offset on, at most maxBytes of them but at least one if any exists,
-// without decoding them. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND,
-// OFFSET_OUT_OF_RANGE.
-func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, maxBytes int) (StoredBatches, error) {
+// without decoding them, appended to dst (a buffer the caller reuses).
+// Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE.
+func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, maxBytes int, dst []byte) (StoredBatches, error) {
 	t, err := b.lookup(topicName)
 	if err != nil {
 		return StoredBatches{}, err
@@ -102,12 +103,12 @@ func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, ma
 	// The high watermark is read first: ReadBatches never returns anything
 	// past its own, which is at least this one.
 	res := StoredBatches{HighWatermark: p.log.HighWatermark()}
-	res.Batches, err = p.log.ReadBatches(offset, maxBytes)
+	res.Batches, err = p.log.ReadBatches(offset, maxBytes, dst)
 	if err != nil {
 		return StoredBatches{}, b.logError(err, t, p.id)
 	}
 	res.EarliestOffset = p.log.EarliestOffset()
-	if n := len(res.Batches); n > 0 {
+	if n := len(res.Batches) - len(dst); n > 0 {
 		p.traffic.countFetched(0, n)
 	}
 	return res, nil

@@ -27,6 +27,7 @@ func checkSkipped(t *testing.T, l *Log, all []Record, from, to int64) {
 	if got := l.HighWatermark(); got != hwm {
 		t.Fatalf("hwm = %d, want %d (unchanged by damage)", got, hwm)
 	}
+	checkRawSkipped(t, l, without(all, from, to))
 	got, err := l.Read(0, 1<<20, 1<<30)
 	if err != nil {
 		t.Fatalf("read across the damage: %v", err)
@@ -58,6 +59,40 @@ func checkSkipped(t *testing.T, l *Log, all []Record, from, to int64) {
 	}
 	if base := mustAppend(t, l, Record{Value: []byte("after")}); base != hwm {
 		t.Fatalf("append after the damage got offset %d, want %d", base, hwm)
+	}
+}
+
+// checkRawSkipped checks that ReadBatches, reading into the space after
+// what dst holds, steps over damage as Read does: whole intact batches of
+// exactly want's offsets, after dst's bytes.
+func checkRawSkipped(t *testing.T, l *Log, want []Record) {
+	t.Helper()
+	dst := make([]byte, 3, 64)
+	copy(dst, "dst")
+	raw, err := l.ReadBatches(0, 1<<30, dst)
+	if err != nil || !bytes.HasPrefix(raw, []byte("dst")) {
+		t.Fatalf("raw read across the damage: %v", err)
+	}
+	var got []int64
+	for b := raw[3:]; len(b) > 0; {
+		n, ok := recordbatch.Len(b)
+		if !ok || n > len(b) {
+			t.Fatalf("raw read: truncated batch after offsets %v", got)
+		}
+		if _, err := recordbatch.CheckFrame(b[:n]); err != nil {
+			t.Fatalf("raw read: batch after offsets %v: %v", got, err)
+		}
+		for o := range int64(recordbatch.NumRecords(b)) {
+			got = append(got, recordbatch.BaseOffset(b)+o)
+		}
+		b = b[n:]
+	}
+	var offsets []int64
+	for _, r := range want {
+		offsets = append(offsets, r.Offset)
+	}
+	if !slices.Equal(got, offsets) {
+		t.Fatalf("raw read offsets (-want +got):\n%s", cmp.Diff(offsets, got))
 	}
 }
 

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
@@ -15,47 +16,74 @@ import (
 // nothing and no error; outside [Earliest, HWM] is a *RangeError. Damaged
 // data is stepped over as Read steps over it.
 //
-// The result is a fresh buffer the caller owns.
-func (l *Log) ReadBatches(offset int64, maxBytes int) ([]byte, error) {
+// The batches are appended to dst, which is returned grown by them (dst
+// itself when nothing is read): a caller serving many reads reuses one
+// buffer instead of allocating and zeroing a new one for each.
+func (l *Log) ReadBatches(offset int64, maxBytes int, dst []byte) ([]byte, error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	hwm, segs, err := l.readStart(offset)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	var out []byte
+	out := rawOut{buf: dst, start: len(dst)}
 	from := offset
 	for _, s := range segs {
 		full, err := l.rawSegment(s, &from, hwm, maxBytes, &out)
 		if err != nil {
-			return nil, fmt.Errorf("commitlog: read batches at %d: %w", offset, err)
+			return dst, fmt.Errorf("commitlog: read batches at %d: %w", offset, err)
 		}
 		if full {
 			break
 		}
 	}
-	return out, nil
+	return out.buf, nil
+}
+
+// rawOut is what ReadBatches has appended so far: buf[start:].
+type rawOut struct {
+	buf   []byte
+	start int
+}
+
+func (o *rawOut) len() int { return len(o.buf) - o.start }
+
+// space is where the next pread goes: the n bytes after buf's end, so that
+// a batch read there is kept without a copy.
+func (o *rawOut) space(n int) []byte {
+	o.buf = slices.Grow(o.buf, n)
+	return o.buf[len(o.buf) : len(o.buf)+n]
+}
+
+// keep appends b, a batch read into buf's spare capacity: in place when it
+// starts at buf's end, else moved down over the batches skipped before it.
+func (o *rawOut) keep(b []byte) {
+	n := len(o.buf)
+	o.buf = o.buf[:n+len(b)]
+	if &o.buf[n] != &b[0] {
+		copy(o.buf[n:], b)
+	}
 }
 
 // rawSegment appends to out the stored batches of s that hold offsets at or
 // after *from and below hwm, advancing *from past each, and reports whether
 // the read is complete. Damage it meets is recorded and the segment read
 // again past it, as readSegment does.
-func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *[]byte) (bool, error) {
+func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *rawOut) (bool, error) {
 	for {
 		start := max(*from, s.base)
 		if start >= hwm {
 			return true, nil
 		}
 		l.mu.Lock()
-		hint := min(max(maxBytes-len(*out), recordbatch.HeaderLen), maxReadChunk) + l.opts.IndexIntervalBytes
+		hint := min(max(maxBytes-out.len(), recordbatch.HeaderLen), maxReadChunk) + l.opts.IndexIntervalBytes
 		v, err := l.viewLocked(s, lookupOffset(s.index, uint32(start-s.base)), hint)
 		l.mu.Unlock()
 		if err != nil {
 			return false, err
 		}
 		full := false
-		err = v.eachBatch(func(b []byte) (bool, error) {
+		err = v.eachBatchIn(out.space, func(b []byte) (bool, error) {
 			base := recordbatch.BaseOffset(b)
 			count := int64(recordbatch.NumRecords(b))
 			switch {
@@ -64,11 +92,11 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 				return true, nil
 			case base+count <= start:
 				return false, nil
-			case len(*out) > 0 && len(*out)+len(b) > maxBytes:
+			case out.len() > 0 && out.len()+len(b) > maxBytes:
 				full = true
 				return true, nil
 			}
-			*out = append(*out, b...)
+			out.keep(b)
 			*from = base + count
 			return false, nil
 		})

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -49,29 +50,41 @@ func TestCompressedBatchesStoredAsSent(t *testing.T) {
 				t.Fatalf("record %d: offset %d value %q", i, r.Offset, r.Value)
 			}
 		}
-		raw, err := l.ReadBatches(5, 1<<20)
+		raw, err := l.ReadBatches(5, 1<<20, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Offset 5 is in the third batch (offsets 4 and 5); every batch from
-		// there on, in the first segment at least, comes back as sent.
-		if !bytes.HasPrefix(raw, bytes.Join(sent[2:4], nil)) {
-			t.Fatalf("raw read does not start with the batches as sent")
+		// there on comes back as sent.
+		if !bytes.Equal(raw, bytes.Join(sent[2:], nil)) {
+			t.Fatalf("raw read from offset 5: %d bytes, not the %d of the batches as sent", len(raw), len(bytes.Join(sent[2:], nil)))
 		}
-		one, err := l.ReadBatches(5, 1)
+		one, err := l.ReadBatches(5, 1, nil)
 		if err != nil || !bytes.Equal(one, sent[2]) {
 			t.Fatalf("a tiny maxBytes still gets the first batch: %d bytes, %v", len(one), err)
+		}
+		// Appended to dst: what dst held stays, and maxBytes counts only
+		// what the read adds.
+		two := bytes.Join(sent[2:4], nil)
+		got, err := l.ReadBatches(5, len(two), []byte("kept"))
+		if err != nil || !bytes.Equal(got, append([]byte("kept"), two...)) {
+			t.Fatalf("read appended to dst: %d bytes, %v", len(got), err)
+		}
+		// Reads that start past a chunk's first batch move the batches
+		// they keep down over it: damage seen there would be a bug.
+		if c := l.Corruption(); len(c) != 0 {
+			t.Fatalf("raw reads recorded damage that is not there: %v", c)
 		}
 		if off, err := l.OffsetForTimestamp(1000); err != nil || off != 0 {
 			t.Fatalf("offset for timestamp: %d %v", off, err)
 		}
 	}
 	check(l)
-	all, err := l.ReadBatches(0, 1<<30)
+	all, err := l.ReadBatches(0, 1<<30, nil)
 	if err != nil || !bytes.Equal(all, bytes.Join(sent, nil)) {
 		t.Fatalf("whole log raw: %v, equal %v", err, bytes.Equal(all, bytes.Join(sent, nil)))
 	}
-	if empty, err := l.ReadBatches(40, 100); err != nil || len(empty) != 0 {
+	if empty, err := l.ReadBatches(40, 100, nil); err != nil || len(empty) != 0 {
 		t.Fatalf("at the high watermark: %d bytes, %v", len(empty), err)
 	}
 	if err := l.Close(); err != nil {
@@ -86,4 +99,40 @@ func TestCompressedBatchesStoredAsSent(t *testing.T) {
 		t.Fatalf("reopen: recovery %+v, hwm %d", l.Recovery(), l.HighWatermark())
 	}
 	check(l)
+}
+
+// A read from the middle of an index interval reads the batches before the
+// one it wants too, and moves the ones it keeps down over them; the walk
+// must not then take the moved bytes for the next batch's header (it did,
+// and called the segment damaged from there on).
+func TestReadBatchesFromInsideAnIndexInterval(t *testing.T) {
+	l := openT(t, t.TempDir(), Options{IndexIntervalBytes: 1 << 20})
+	for i := range 10 {
+		// Each batch longer than the one before: moved down, a batch
+		// overlaps where it was read.
+		v := strings.Repeat("v", 20*i)
+		mustAppend(t, l, rec(v), rec(v))
+	}
+	all, err := l.ReadBatches(0, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for from := int64(1); from < 20; from++ {
+		got, err := l.ReadBatches(from, 1<<20, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Batches of two: the one holding from and all after it.
+		skip := 0
+		for range from / 2 {
+			n, _ := recordbatch.Len(all[skip:])
+			skip += n
+		}
+		if !bytes.Equal(got, all[skip:]) {
+			t.Fatalf("from %d: %d bytes, want the last %d of the log", from, len(got), len(all)-skip)
+		}
+	}
+	if c := l.Corruption(); len(c) != 0 {
+		t.Fatalf("reads recorded damage that is not there: %v", c)
+	}
 }

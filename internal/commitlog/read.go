@@ -240,6 +240,15 @@ func (v segmentView) release() { v.files.release(v.h) }
 // of b: Read's records alias it instead of copying. The hint keeps what such
 // records pin close to what they hold.
 func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
+	return v.eachBatchIn(freshBuf, fn)
+}
+
+// freshBuf is eachBatch's buffer for one pread.
+func freshBuf(n int) []byte { return make([]byte, n) }
+
+// eachBatchIn is eachBatch reading each chunk into next(n), n bytes that
+// the caller provides: ReadBatches reads straight into its output.
+func (v segmentView) eachBatchIn(next func(n int) []byte, fn func(b []byte) (bool, error)) error {
 	at, expect := int64(v.pos), v.expect
 	want := min(max(v.hint, recordbatch.LengthFieldEnd), maxReadChunk)
 	si := 0 // v.skips[si:] end after at
@@ -260,7 +269,7 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 		if si < len(v.skips) {
 			limit = v.skips[si].Pos
 		}
-		buf := make([]byte, min(limit-at, int64(want)))
+		buf := next(int(min(limit-at, int64(want))))
 		if len(buf) < recordbatch.LengthFieldEnd {
 			return bad(corruptf("%d stray bytes before damage at %d", limit-at, limit))
 		}
@@ -283,11 +292,14 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 			if base := recordbatch.BaseOffset(p); base != expect {
 				return bad(corruptf("base offset %d, want %d", base, expect))
 			}
+			// fn may move b's bytes (ReadBatches does): nothing of p is
+			// read after it.
+			count := recordbatch.NumRecords(p)
 			stop, err := fn(p[:n])
 			if stop || err != nil {
 				return err
 			}
-			expect += int64(recordbatch.NumRecords(p))
+			expect += int64(count)
 			at += int64(n)
 			p = p[n:]
 		}

@@ -29,6 +29,13 @@ type conn struct {
 	authenticated bool
 	saslMech      string
 	out           []byte // response buffer, reused
+	// outHint is the size of the next response when its handler knows it
+	// (a fetch), so the response is encoded into a buffer of that size
+	// rather than one grown by doubling.
+	outHint int
+	// batches holds the stored batches a fetch reads, until its response
+	// is written.
+	batches []byte
 }
 
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
@@ -79,6 +86,8 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 			return werr
 		}
 	}
+	// The response no longer needs the stored batches it was made of.
+	c.batches = giveBuf(c.batches)
 	return err
 }
 
@@ -114,7 +123,8 @@ func (s *Server) decode(frame []byte) (header, kmsg.Request, apiHandler, error) 
 
 // write frames resp as the answer to the request h.
 func (c *conn) write(h header, resp kmsg.Response) error {
-	b := append(c.out[:0], 0, 0, 0, 0)
+	b := append(takeBuf(c.out, c.outHint), 0, 0, 0, 0)
+	c.outHint = 0
 	b = binary.BigEndian.AppendUint32(b, uint32(h.correlation))
 	// Flexible responses carry an empty tag section in their header, except
 	// ApiVersions, whose header stays v0 so any client can read it.
@@ -123,10 +133,8 @@ func (c *conn) write(h header, resp kmsg.Response) error {
 	}
 	b = resp.AppendTo(b)
 	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	if cap(b) <= 1<<20 {
-		c.out = b
-	}
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := c.nc.Write(b)
+	c.out = giveBuf(b)
 	return err
 }

@@ -19,7 +19,7 @@ const defaultFetchMaxBytes = 50 << 20
 // waits up to MaxWaitMillis for appends to any of the partitions. Fetch
 // sessions are not kept: every answer is full (session ID 0), which every
 // client accepts.
-func (s *Server) fetch(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) fetch(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.FetchRequest)
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
@@ -30,7 +30,7 @@ func (s *Server) fetch(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Respo
 		if wait > 0 {
 			changed = s.changeChannels(req)
 		}
-		resp, size, final := s.readFetch(req)
+		resp, size, final := s.readFetch(c, req)
 		remaining := time.Until(deadline)
 		if final || size >= int(req.MinBytes) || remaining <= 0 || len(changed) == 0 {
 			return resp, nil
@@ -43,7 +43,7 @@ func (s *Server) fetch(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Respo
 		timer.Stop()
 		if chosen >= len(changed)-2 {
 			// The wait is over (or the server is stopping): answer what is there.
-			resp, _, _ := s.readFetch(req)
+			resp, _, _ := s.readFetch(c, req)
 			return resp, nil
 		}
 	}
@@ -76,17 +76,23 @@ func (s *Server) fetchTopicName(version int16, rt *kmsg.FetchRequestTopic) (stri
 	return name, err == nil
 }
 
-// readFetch reads every requested partition once. It returns the response,
-// the batch bytes in it, and whether it must go out now (an error to report).
-func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+// readFetch reads every requested partition once, into c.batches (the
+// response refers to them until it is written). It returns the response,
+// the batch bytes in it, and whether it must go out now (an error to
+// report).
+func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(req.Version)
 	budget := int(req.MaxBytes)
 	if req.Version < 3 || budget <= 0 {
 		budget = defaultFetchMaxBytes
 	}
-	size, final := 0, false
+	size, parts, final := 0, 0, false
+	// A partition's batches are appended after the ones before; when the
+	// buffer grows, the earlier partitions keep the old one's bytes.
+	buf := takeBuf(c.batches, 0)
 	for _, rt := range req.Topics {
+		parts += len(rt.Partitions)
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		name, known := s.fetchTopicName(req.Version, &rt)
@@ -109,7 +115,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			sb, err := s.b.ReadBatches(name, rp.Partition, rp.FetchOffset, limit)
+			sb, err := s.b.ReadBatches(name, rp.Partition, rp.FetchOffset, limit, buf)
 			if err != nil {
 				sp.ErrorCode, final = errorCode(err), true
 				s.bounds(name, rp.Partition, &sp)
@@ -117,13 +123,21 @@ func (s *Server) readFetch(req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bo
 				continue
 			}
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = sb.HighWatermark, sb.HighWatermark, sb.EarliestOffset
-			if sb.Batches != nil {
-				sp.RecordBatches = sb.Batches
+			if n := len(sb.Batches) - len(buf); n > 0 {
+				sp.RecordBatches = sb.Batches[len(buf):]
+				size += n
 			}
-			size += len(sb.Batches)
+			buf = sb.Batches
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	c.batches = buf
+	// Each partition adds fewer than 64 bytes of its own to its batches;
+	// the response's header, topic names and IDs stay within the rest.
+	c.outHint = size + 64*parts + 256
+	for _, rt := range req.Topics {
+		c.outHint += len(rt.Topic) + 16
 	}
 	return resp, size, final
 }

@@ -63,7 +63,7 @@ const tailRecords = 1 << 18
 // broker.
 type tailSource interface {
 	PartitionBounds(topic string, partition int32) (earliest, hwm int64, err error)
-	ReadBatches(topic string, partition int32, offset int64, maxBytes int) (broker.StoredBatches, error)
+	ReadBatches(topic string, partition int32, offset int64, maxBytes int, dst []byte) (broker.StoredBatches, error)
 }
 
 type producerPartition struct {
@@ -152,11 +152,13 @@ func (p *producers) loadTail(topic string, partition int32, src tailSource) erro
 		return err
 	}
 	now := time.Now()
+	var buf []byte
 	for off := max(earliest, hwm-tailRecords); off < hwm; {
-		sb, err := src.ReadBatches(topic, partition, off, 1<<20)
+		sb, err := src.ReadBatches(topic, partition, off, 1<<20, buf[:0])
 		if err != nil {
 			return err
 		}
+		buf = sb.Batches
 		from := off
 		for b := sb.Batches; len(b) > 0; {
 			n, ok := recordbatch.Len(b)

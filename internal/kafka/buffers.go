@@ -1,0 +1,40 @@
+package kafka
+
+import "sync"
+
+// keptBuf is the largest buffer a connection keeps for its next request.
+// Larger ones (fetch responses run to megabytes) go back to bigBufs.
+const keptBuf = 1 << 20
+
+// bigBufs lends large buffers across connections: a fetch reuses the
+// memory of an earlier one instead of allocating and zeroing megabytes per
+// request (a fresh buffer's page faults and the GC's work for it led the
+// profile of a kgo consumer), while an idle connection holds none and the
+// GC frees what no fetch needs any more.
+var bigBufs sync.Pool // of *[]byte, cap > keptBuf
+
+// takeBuf returns an empty buffer with room for n bytes: b's space if it
+// has it, else a lent one, else a new one.
+func takeBuf(b []byte, n int) []byte {
+	if cap(b) >= n && b != nil {
+		return b[:0]
+	}
+	if p, ok := bigBufs.Get().(*[]byte); ok {
+		if cap(*p) >= n {
+			return (*p)[:0]
+		}
+		bigBufs.Put(p) // right for a smaller request
+	}
+	return make([]byte, 0, max(n, 4<<10))
+}
+
+// giveBuf returns what a connection keeps of b once its request is
+// answered: b itself if small, else nothing (b goes back to bigBufs).
+// Nothing may use b's contents afterwards.
+func giveBuf(b []byte) []byte {
+	if cap(b) <= keptBuf {
+		return b[:0]
+	}
+	bigBufs.Put(&b)
+	return nil
+}
