@@ -102,6 +102,18 @@ type PollRequest struct {
 	// one larger than MaxBytes. It may answer fewer bytes than MaxBytes.
 	MaxBytes int   `json:"max_bytes,omitempty"`
 	WaitMS   int64 `json:"wait_ms,omitempty"`
+	// Acks acknowledges messages before the poll, as POST /ack's ranges
+	// do, so that a consumer's round of acknowledgements and next poll is
+	// one request. A message the ack cannot settle because it is no longer
+	// this member's to settle (handed off, redelivered after its
+	// visibility timeout, already settled) does not fail the poll: it is
+	// counted in PollResponse.AckRefused. What refuses the acks as a whole
+	// (bad ranges, offsets that could not be kept) fails the poll as it
+	// fails POST /ack, and nothing is polled; a stale generation or an
+	// unknown member fails the poll and settles nothing. A client that
+	// gets an error sends the acks again: those already settled are then
+	// refused harmlessly.
+	Acks []OffsetRange `json:"acks,omitempty"`
 }
 
 // PollResponse carries messages now in flight for the member.
@@ -113,14 +125,23 @@ type PollRequest struct {
 // milliseconds; it answers early once per change, so a client that ignores
 // the field long-polls as before. The binary answer
 // (PollBatchesContentType) carries it in the PollRebalanceHeader header.
+//
+// AckRefused counts the messages of the request's Acks that could not be
+// settled (see PollRequest.Acks); the binary answer carries it in the
+// PollAckRefusedHeader header.
 type PollResponse struct {
-	Messages  []Message `json:"messages"`
-	Rebalance bool      `json:"rebalance,omitempty"`
+	Messages   []Message `json:"messages"`
+	Rebalance  bool      `json:"rebalance,omitempty"`
+	AckRefused int       `json:"ack_refused,omitempty"`
 }
 
 // PollRebalanceHeader is set to "true" on a poll answer whose Rebalance is
 // true, JSON or binary.
 const PollRebalanceHeader = "Goqueue-Rebalance"
+
+// PollAckRefusedHeader carries PollResponse.AckRefused when it is not
+// zero, JSON or binary.
+const PollAckRefusedHeader = "Goqueue-Ack-Refused"
 
 // MessageRef names one message.
 type MessageRef struct {

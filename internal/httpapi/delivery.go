@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -21,6 +23,10 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	refused, err := s.ackOnPoll(id, &req, peerHost(r))
+	if err != nil {
+		return err
+	}
 	got, err := s.b.Poll(r.Context(), id, p, peerHost(r))
 	if err != nil {
 		return err
@@ -29,12 +35,37 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if rebalance {
 		w.Header().Set(api.PollRebalanceHeader, "true")
 	}
+	if refused > 0 {
+		w.Header().Set(api.PollAckRefusedHeader, strconv.Itoa(refused))
+	}
 	if acceptsPollBatches(r) {
 		writePollBatches(w, got)
 		return nil
 	}
-	writePoll(w, got, rebalance)
+	writePoll(w, got, rebalance, refused)
 	return nil
+}
+
+// ackOnPoll applies the acknowledgements a poll carries (api.PollRequest.Acks)
+// and says how many messages it could not settle one by one. An error that
+// refuses them as a whole is returned, and the poll is not made.
+func (s *Server) ackOnPoll(id string, req *api.PollRequest, host string) (int, error) {
+	if len(req.Acks) == 0 {
+		return 0, nil
+	}
+	p, err := settleOf(&api.AckRequest{MemberID: req.MemberID, Generation: req.Generation, Ranges: req.Acks})
+	var ae *api.Error
+	if err != nil {
+		if errors.As(err, &ae) {
+			err = ae.WithDetail("field", "acks") // the body's field, not the ack's ranges
+		}
+		return 0, err
+	}
+	res, err := s.b.Ack(id, p, host)
+	if err != nil && (!errors.As(err, &ae) || ae.Details["durable"] != nil || len(res.Failed) == 0) {
+		return 0, settleError(err)
+	}
+	return len(res.Failed), nil
 }
 
 // acceptsPollBatches reports whether the poll asked for the binary answer.
@@ -71,7 +102,7 @@ func answerSize(got []broker.Delivered) int {
 // writePoll answers an api.PollResponse of got and rebalance, the same
 // bytes writeJSON would send, encoded message by message (appendMessage) in
 // chunks.
-func writePoll(w http.ResponseWriter, got []broker.Delivered, rebalance bool) {
+func writePoll(w http.ResponseWriter, got []broker.Delivered, rebalance bool, ackRefused int) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	buf := make([]byte, 0, answerSize(got))
@@ -90,6 +121,10 @@ func writePoll(w http.ResponseWriter, got []broker.Delivered, rebalance bool) {
 	buf = append(buf, ']')
 	if rebalance {
 		buf = append(buf, `,"rebalance":true`...)
+	}
+	if ackRefused > 0 {
+		buf = append(buf, `,"ack_refused":`...)
+		buf = strconv.AppendInt(buf, int64(ackRefused), 10)
 	}
 	w.Write(append(buf, "}\n"...))
 }

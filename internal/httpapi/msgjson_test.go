@@ -100,8 +100,8 @@ func TestAppendMessageMatchesEncodingJSONProperty(t *testing.T) {
 func TestWritePollMatchesWriteJSON(t *testing.T) {
 	for _, n := range []int{0, 1, 3, 2000} {
 		got := make([]broker.Delivered, n)
-		rebalance := n%2 == 1
-		resp := api.PollResponse{Messages: make([]api.Message, n), Rebalance: rebalance}
+		rebalance, refused := n%2 == 1, n%3
+		resp := api.PollResponse{Messages: make([]api.Message, n), Rebalance: rebalance, AckRefused: refused}
 		for i := range got {
 			got[i] = broker.Delivered{Topic: "orders", Partition: int32(i % 3), DeliveryCount: 1 + i%2,
 				Record: commitlog.Record{Offset: int64(i), Timestamp: 1700000000000, Key: []byte("k"), Value: bytes.Repeat([]byte("<x>"), 40)}}
@@ -111,7 +111,7 @@ func TestWritePollMatchesWriteJSON(t *testing.T) {
 		want := httptest.NewRecorder()
 		writeJSON(want, http.StatusOK, resp)
 		rec := httptest.NewRecorder()
-		writePoll(rec, got, rebalance)
+		writePoll(rec, got, rebalance, refused)
 		if rec.Code != want.Code || rec.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
 			t.Fatalf("%d messages: status %d %q, want %d %q", n, rec.Code, rec.Header().Get("Content-Type"), want.Code, want.Header().Get("Content-Type"))
 		}
@@ -145,7 +145,7 @@ func BenchmarkPollAnswer(b *testing.B) {
 	b.Run("append", func(b *testing.B) {
 		b.ReportAllocs()
 		for n := 0; n < b.N; n += len(got) {
-			writePoll(w, got, false)
+			writePoll(w, got, false, 0)
 		}
 	})
 }
