@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -117,6 +118,9 @@ type Consumer struct {
 	// handedOut is when Poll last returned messages (guarded by mu): the
 	// time to the next such return is how long the application took.
 	handedOut time.Time
+	// noPollAcks: the broker refused acknowledgements riding on a poll
+	// (older than api.PollRequest.Acks); flush sends them on their own.
+	noPollAcks atomic.Bool
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -65,22 +66,21 @@ func (c *Consumer) poller(ctx context.Context) {
 }
 
 // pollAhead runs round j. What fails is left for Poll, which sends and
-// polls again itself when it finds nothing polled ahead: a flush that fails
-// keeps its acknowledgements queued, and a poll that fails is dropped (a
+// polls again itself when it finds nothing polled ahead: acknowledgements
+// that could not be sent stay queued, and a poll that fails is dropped (a
 // stale generation heartbeats first; a member the broker lost is lost).
+//
+// The acknowledgements pending ride on the poll (api.PollRequest.Acks), so
+// a round is one request, not an ack and a poll. flushMu is held across
+// that poll, as flush holds it across an ack: a Commit or a release of
+// revoked partitions waits until the acknowledgements reached the broker.
+// The poll does not wait for messages, so the hold is short.
 func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
-	if c.flush(ctx, j.commit) != nil || j.want <= 0 {
+	if j.want <= 0 {
+		_ = c.flush(ctx, j.commit)
 		return
 	}
-	c.mu.Lock()
-	if j.sess != c.state.session || !c.state.joined {
-		c.mu.Unlock()
-		return
-	}
-	req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: j.want}
-	c.mu.Unlock()
-	var answer pollAnswer
-	err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
+	answer, err := c.pollCarryingAcks(ctx, j)
 	switch {
 	case err == nil:
 	case isCode(err, api.ErrStaleGeneration):
@@ -108,6 +108,66 @@ func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	c.mu.Unlock()
 	// Messages a Close or a lost session left here go back with the
 	// member's leave, or went back when the broker lost it.
+}
+
+// errSessionEnded: the round's session ended before its poll went out.
+var errSessionEnded = errors.New("client: session ended")
+
+// pollCarryingAcks polls for round j with the acknowledgements pending
+// riding on the poll. What it could not deliver to the broker is queued
+// again.
+func (c *Consumer) pollCarryingAcks(ctx context.Context, j *aheadJob) (pollAnswer, error) {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	var answer pollAnswer
+	acks, err := c.acksForPoll(ctx, j.commit)
+	if err != nil {
+		return answer, err
+	}
+	c.mu.Lock()
+	if j.sess != c.state.session || !c.state.joined {
+		c.mu.Unlock()
+		c.requeue(j.sess, acks, nil)
+		return answer, errSessionEnded
+	}
+	req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: j.want, Acks: acks}
+	c.mu.Unlock()
+	err = c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
+	if err != nil && len(acks) > 0 {
+		// Sent again with the next round or flush; those the broker
+		// settled already are then refused harmlessly.
+		c.requeue(j.sess, acks, nil)
+		if isCode(err, api.ErrBadRequest) {
+			// A broker older than acks on polls refuses the field:
+			// flush sends them on their own from now on.
+			c.noPollAcks.Store(true)
+		}
+	}
+	return answer, err
+}
+
+// acksForPoll takes the acknowledgements pending (with consumed, also what
+// AutoCommit counts as processed) for the next poll to carry: at most one
+// request's worth. Nacks, and acknowledgements beyond that, are flushed
+// first. Against a broker that refused acks on polls, everything is
+// flushed and the poll carries none. flushMu must be held.
+func (c *Consumer) acksForPoll(ctx context.Context, consumed bool) ([]api.OffsetRange, error) {
+	if c.noPollAcks.Load() {
+		return nil, c.flushLocked(ctx, consumed)
+	}
+	c.mu.Lock()
+	acks, rest := nextRequest(c.state.takeAcksLocked(consumed))
+	sess, more := c.state.session, len(rest) > 0 || len(c.state.nacks) > 0
+	c.mu.Unlock()
+	if !more {
+		return acks, nil
+	}
+	c.requeue(sess, rest, nil)
+	if err := c.flushLocked(ctx, false); err != nil {
+		c.requeue(sess, acks, nil)
+		return nil, err
+	}
+	return acks, nil
 }
 
 // startAhead asks the poller for a round after Poll handed out messages:

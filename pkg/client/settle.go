@@ -15,6 +15,11 @@ import (
 func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
+	return c.flushLocked(ctx, consumed)
+}
+
+// flushLocked is flush with flushMu held.
+func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 	c.mu.Lock()
 	s := &c.state
 	acks, nacks := s.takeAcksLocked(consumed), s.nacks
