@@ -1,8 +1,13 @@
 package client_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,4 +34,23 @@ func validBatch(t *testing.T) []byte {
 	raw = b.AppendTo(nil)
 	recordbatch.SetCRC(raw)
 	return raw
+}
+
+// frontProxy starts a proxy to the broker at target that shows each
+// request and its body to see first (which may hold it).
+func frontProxy(t *testing.T, target string, see func(r *http.Request, body []byte)) *httptest.Server {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		see(r, body)
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -26,27 +24,16 @@ type requestCounter struct {
 }
 
 func (rc *requestCounter) proxy(t *testing.T, target string) *httptest.Server {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
+	return frontProxy(t, target, func(r *http.Request, body []byte) {
 		rc.mu.Lock()
+		defer rc.mu.Unlock()
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/ack"):
 			rc.acks++
 		case strings.HasSuffix(r.URL.Path, "/poll") && bytes.Contains(body, []byte(`"acks"`)):
 			rc.pollsWithAcks++
 		}
-		rc.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 // While the consumer polls ahead, its acknowledgements ride on the polls:

@@ -37,8 +37,11 @@ type Position struct {
 // ProducerConfig configures NewProducer. Zero values take the defaults noted.
 type ProducerConfig struct {
 	Brokers []string // "host:port" or base URLs; required
-	// Linger is how long a request waits for more records before it is sent
-	// (default 5 ms). A request is sent sooner once it holds BatchBytes.
+	// Linger is how long a request waits for more records before it is
+	// sent while another request of the producer is in flight (default
+	// 5 ms): with nothing in flight, records leave at once. A request is
+	// sent sooner once it holds BatchBytes, or when the requests in flight
+	// have all been answered.
 	Linger     time.Duration
 	BatchBytes int // default 1 MiB
 	// BufferBytes bounds the records waiting to be sent; PublishAsync blocks

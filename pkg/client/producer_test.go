@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -183,9 +185,16 @@ func TestProducerErrors(t *testing.T) {
 
 func TestProducerBufferFullHonoursContext(t *testing.T) {
 	srv, _ := setup(t, "t", 1)
-	// A linger far longer than the test and a one-record buffer: the second
-	// record can only wait for space, until its context ends.
-	p := newProducer(t, srv.URL, client.ProducerConfig{Linger: time.Hour, BufferBytes: 1})
+	// The first record's request is held at a proxy until the end, with a
+	// one-record buffer: the second record can only wait for space, until
+	// its context ends.
+	held := make(chan struct{})
+	front := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {
+		if strings.HasSuffix(r.URL.Path, "/batches") {
+			<-held
+		}
+	})
+	p := newProducer(t, front.URL, client.ProducerConfig{BufferBytes: 1})
 	p.PublishAsync(context.Background(), "t", &client.Record{Value: []byte("first")}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -194,6 +203,7 @@ func TestProducerBufferFullHonoursContext(t *testing.T) {
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v", err)
 	}
+	close(held)
 	if err := p.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -237,5 +247,62 @@ func TestBatchesEndpointIsAllOrNothing(t *testing.T) {
 		if len(msgs) != 0 {
 			t.Fatalf("partition %d holds %d messages after refused requests", p, len(msgs))
 		}
+	}
+}
+
+// With nothing in flight a record leaves at once, whatever the linger; the
+// records that come while a request is out gather into the next request.
+func TestProducerLingersOnlyWhileARequestIsOut(t *testing.T) {
+	srv, _ := setup(t, "t", 1)
+	var (
+		mu       sync.Mutex
+		requests int
+	)
+	held := make(chan struct{})
+	front := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {
+		if !strings.HasSuffix(r.URL.Path, "/batches") {
+			return
+		}
+		mu.Lock()
+		requests++
+		first := requests == 1
+		mu.Unlock()
+		if first {
+			<-held
+		}
+	})
+	p := newProducer(t, front.URL, client.ProducerConfig{Linger: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 11)
+	publish := func(v string) {
+		wg.Add(1)
+		p.PublishAsync(ctx, "t", &client.Record{Value: []byte(v)}, func(_ client.Position, err error) {
+			errs <- err
+			wg.Done()
+		})
+	}
+	publish("first")
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return requests == 1
+	}, "the first record sent at once despite an hour's linger")
+	for i := range 10 {
+		publish(fmt.Sprint(i))
+	}
+	close(held)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 2 {
+		t.Fatalf("%d requests, want 2: the first record, then the ten that came while it was out", requests)
 	}
 }

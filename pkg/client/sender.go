@@ -46,12 +46,16 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		}
 		var due time.Time
 		now := time.Now()
+		// With nothing in flight or waiting, lingering only adds latency:
+		// an open request leaves at once, and the records that come while
+		// it is out gather into the next one.
+		idle := p.inFlight == 0 && len(p.ready) == 0
 		for _, ts := range p.topics {
 			if ts.open == nil {
 				continue
 			}
 			d := ts.open.opened.Add(p.cfg.Linger)
-			if !d.After(now) {
+			if idle || !d.After(now) {
 				p.sealLocked(ts)
 				continue
 			}
