@@ -16,9 +16,9 @@ import (
 func handoffScenarios() []scenario {
 	return []scenario{
 		{"HandoffMovesInFlightAtOnce", Deliveries, handoffAtOnce},
-		{"CrashedMembersMessagesMoveAtSessionTimeout", Deliveries, crashHandoff},
+		{"CrashedMembersMessagesMoveAtSessionTimeout", Deliveries | SessionTimeouts, crashHandoff},
 		{"RevokingOwnerMayStillCommit", Deliveries, revokingOwnerCommits},
-		{"RandomHandlersLoseNothing", Deliveries, randomHandlersLoseNothing},
+		{"RandomHandlersLoseNothing", Deliveries | SessionTimeouts, randomHandlersLoseNothing},
 	}
 }
 

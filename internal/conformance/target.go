@@ -53,8 +53,8 @@ type Target interface {
 	DeleteGroup(group string) error
 	// Describe answers at least ID, State, Generation, Assignor, Members
 	// (MemberID, Assigned, Idle, InFlight), Partitions (all of
-	// PartitionStatus), Lag and Rebalances (Count, ByReason, Recent:
-	// Generation, Reason, Moved).
+	// PartitionStatus), Lag and, unless the target lacks RebalanceStats,
+	// Rebalances (Count, ByReason, Recent: Generation, Reason, Moved).
 	Describe(group string) (broker.GroupDescription, error)
 
 	// Restart stops the broker and opens it again on the same data, as a
@@ -80,9 +80,15 @@ const (
 	Resets
 	// Restarts is Restart.
 	Restarts
+	// SessionTimeouts is a join's choice of its session timeout. Kafka's
+	// KIP-848 members have the broker's.
+	SessionTimeouts
+	// RebalanceStats is Describe's Rebalances: counts by reason and the
+	// recent rebalances with what moved. Kafka's describe says none.
+	RebalanceStats
 )
 
-var featureNames = [...]string{"Deliveries", "Assignors", "Resets", "Restarts"}
+var featureNames = [...]string{"Deliveries", "Assignors", "Resets", "Restarts", "SessionTimeouts", "RebalanceStats"}
 
 // String names the features in f, joined by "|".
 func (f Feature) String() string {

@@ -12,7 +12,7 @@ import (
 // subscribed, and a group's description follows its progress.
 func topicScenarios() []scenario {
 	return []scenario{
-		{"TopicChangesReachGroups", Deliveries, topicChangesReachGroups},
+		{"TopicChangesReachGroups", Deliveries | RebalanceStats, topicChangesReachGroups},
 		{"DescribeReportsLag", Deliveries, describeReportsLag},
 	}
 }
