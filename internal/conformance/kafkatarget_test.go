@@ -734,13 +734,3 @@ func (k *kafkaTarget) listOffsets(topic string) (earliest, latest []int64, err e
 	latest, err = at(-1)
 	return earliest, latest, err
 }
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}

@@ -71,7 +71,10 @@ type Feature uint8
 
 const (
 	// Deliveries is per-message delivery: Poll with its in-flight tracking
-	// and delivery counts, Ack, Nack and Extend.
+	// and delivery counts, Ack, Nack and Extend. Scenarios that only need a
+	// member to read from its group's position and move it on do so
+	// without, as a Kafka consumer does: Read from the committed offsets,
+	// then Commit (see member.consume and member.done).
 	Deliveries Feature = 1 << iota
 	// Assignors is a join's choice of assignor (range, roundrobin, sticky:
 	// the eager ones) being honoured.
