@@ -1,9 +1,10 @@
 // Package conformance owns the consumer-group behaviour every front end must
 // keep: one suite of scenarios (retries and the dead letter queue,
 // visibility timeouts, static members, offset reset, handoff, fencing, ...)
-// that runs against any Target, a front end driving a broker. Run it on the
-// broker's own API and on each wire protocol (internal/httpapi, later
-// internal/kafka) to prove that the wire mapping keeps the semantics.
+// that runs against any Target, a front end driving a broker. It runs on
+// the broker's own API, over HTTP (internal/httpapi) and over Kafka's wire
+// protocol (kafkatarget_test.go, driving internal/kafka) to prove that
+// each wire mapping keeps the semantics.
 //
 // It owns no broker state and tests no wire details: statuses, body shapes
 // and the refusal of bad bodies belong to each front end's own tests. The
