@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/conformance"
 	"github.com/abd-ulbasit/goqueue/internal/kafka"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -43,12 +45,16 @@ const kafkaLacks = conformance.Deliveries | conformance.Assignors | conformance.
 // ...), framed by kmsg and served by internal/kafka over net.Pipe inside the
 // suite's bubble.
 func TestKafka(t *testing.T) {
-	conformance.Run(t, kafkaLacks, func(t *testing.T) conformance.Target {
-		k := &kafkaTarget{t: t, core: conformance.StartCore(t), epochs: map[string]int64{}, static: map[string]string{}}
-		k.start()
-		t.Cleanup(k.stop)
-		return k
-	})
+	conformance.Run(t, kafkaLacks, func(t *testing.T) conformance.Target { return newKafkaTarget(t) })
+}
+
+// newKafkaTarget starts a broker, a Kafka server over it and a client
+// connection, all stopped by t's cleanup. Call it inside a bubble.
+func newKafkaTarget(t *testing.T) *kafkaTarget {
+	k := &kafkaTarget{t: t, core: conformance.StartCore(t), epochs: map[string]int64{}, static: map[string]string{}}
+	k.start()
+	t.Cleanup(k.stop)
+	return k
 }
 
 // kafkaTarget drives the Kafka front end as one client connection does.
@@ -733,4 +739,55 @@ func (k *kafkaTarget) listOffsets(topic string) (earliest, latest []int64, err e
 	}
 	latest, err = at(-1)
 	return earliest, latest, err
+}
+
+// The Kafka target's Publish and Read say what the broker stores: a
+// record produced over Kafka reads back from the broker with its key,
+// value, headers and timestamp, and one the broker stored reads back over
+// Kafka the same, so the suite's answers over Kafka are the front end's.
+func TestKafkaTargetRecords(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newKafkaTarget(t)
+		if err := k.CreateTopic("orders", 2); err != nil {
+			t.Fatal(err)
+		}
+		sent := conformance.Record{Key: []byte("k"), Value: []byte("v"), Headers: map[string]string{"a": "1", "b": ""},
+			Partition: broker.AnyPartition, Timestamp: time.UnixMilli(1234)}
+		pos, err := k.Publish("orders", sent)
+		if err != nil || len(pos) != 1 || pos[0] != (broker.Position{Partition: api.KeyPartition([]byte("k"), 2), Offset: 0}) {
+			t.Fatalf("publish: %v, %v", pos, err)
+		}
+		stored := broker.Message{Value: []byte("w"), Partition: pos[0].Partition, Timestamp: 5678,
+			Headers: []commitlog.Header{{Key: "c", Value: []byte("3")}}}
+		if _, err := k.core.Broker().Publish("orders", []broker.Message{stored}); err != nil {
+			t.Fatal(err)
+		}
+		fetched, err := k.core.Broker().Fetch(context.Background(), "orders", broker.FetchRequest{Partition: pos[0].Partition, MaxMessages: 10, MaxBytes: 1 << 20})
+		if err != nil || len(fetched.Records) != 2 {
+			t.Fatalf("broker fetch: %+v, %v", fetched, err)
+		}
+		if r := fetched.Records[0]; string(r.Key) != "k" || string(r.Value) != "v" || r.Timestamp != 1234 || len(r.Headers) != 2 {
+			t.Fatalf("the broker stored %+v", r)
+		}
+		got, err := k.Read("orders", pos[0].Partition, 0, 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("read: %+v, %v", got, err)
+		}
+		want := []conformance.Message{
+			{Topic: "orders", Partition: pos[0].Partition, Offset: 0, Key: []byte("k"), Value: []byte("v"), Headers: sent.Headers, Timestamp: time.UnixMilli(1234)},
+			{Topic: "orders", Partition: pos[0].Partition, Offset: 1, Value: []byte("w"), Headers: map[string]string{"c": "3"}, Timestamp: time.UnixMilli(5678)},
+		}
+		for i := range want {
+			if fmt.Sprintf("%+v", got[i]) != fmt.Sprintf("%+v", want[i]) {
+				t.Fatalf("read %+v\nwant %+v", got[i], want[i])
+			}
+		}
+		if got, err := k.Read("orders", pos[0].Partition, 1, 10); err != nil || len(got) != 1 || got[0].Offset != 1 {
+			t.Fatalf("read from offset 1: %+v, %v", got, err)
+		}
+		_, err = k.Read("nosuch", 0, 0, 10)
+		if !errors.Is(err, api.ErrTopicNotFound) {
+			t.Fatalf("read of an unknown topic: %v", err)
+		}
+	})
 }
