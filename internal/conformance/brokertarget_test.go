@@ -131,7 +131,8 @@ func (b brokerTarget) Restart() { b.c.Restart() }
 // A target lacking every Feature runs the scenarios that need none (as a
 // Kafka front end will), and they never call what it lacks.
 func TestBrokerWithoutFeatures(t *testing.T) {
-	all := conformance.Deliveries | conformance.Assignors | conformance.Resets | conformance.Restarts
+	all := conformance.Deliveries | conformance.Assignors | conformance.Resets | conformance.Restarts |
+		conformance.SessionTimeouts | conformance.RebalanceStats
 	conformance.Run(t, all, func(t *testing.T) conformance.Target {
 		return lacking{brokerTarget{conformance.StartCore(t)}, t}
 	})
@@ -153,7 +154,17 @@ func (l lacking) Join(group string, p broker.JoinParams) (broker.JoinResult, err
 	if p.Assignor != "" {
 		return broker.JoinResult{}, l.called("Join with an assignor")
 	}
+	if p.SessionTimeout != 0 {
+		return broker.JoinResult{}, l.called("Join with a session timeout")
+	}
 	return l.brokerTarget.Join(group, p)
+}
+
+// Describe says no rebalances, so that a scenario reading them fails.
+func (l lacking) Describe(group string) (broker.GroupDescription, error) {
+	d, err := l.brokerTarget.Describe(group)
+	d.Rebalances = broker.RebalanceStats{}
+	return d, err
 }
 
 func (l lacking) Poll(context.Context, string, broker.PollParams) ([]conformance.Message, error) {

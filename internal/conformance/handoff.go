@@ -16,9 +16,9 @@ import (
 func handoffScenarios() []scenario {
 	return []scenario{
 		{"HandoffMovesInFlightAtOnce", Deliveries, handoffAtOnce},
-		{"CrashedMembersMessagesMoveAtSessionTimeout", Deliveries, crashHandoff},
-		{"RevokingOwnerMayStillCommit", Deliveries, revokingOwnerCommits},
-		{"RandomHandlersLoseNothing", Deliveries, randomHandlersLoseNothing},
+		{"CrashedMembersMessagesMoveAtSessionTimeout", Deliveries | SessionTimeouts, crashHandoff},
+		{"RevokingOwnerMayStillCommit", 0, revokingOwnerCommits},
+		{"RandomHandlersLoseNothing", Deliveries | SessionTimeouts, randomHandlersLoseNothing},
 	}
 }
 
@@ -172,8 +172,8 @@ func revokingOwnerCommits(t *testing.T, tg Target) {
 	if got := b.owned["orders"]; !slices.Equal(got, []int32{p}) {
 		t.Fatalf("b owns %v, want %d", got, p)
 	}
-	if got := b.poll(100, 0); !slices.Equal(offsetsOf(got), []int64{3, 4}) {
-		t.Fatalf("b polled %v, want offsets 3-4 of partition %d", refs(got), p)
+	if got := b.consume(100); !slices.Equal(offsetsOf(got), []int64{3, 4}) {
+		t.Fatalf("b consumed %v, want offsets 3-4 of partition %d", refs(got), p)
 	}
 	err := tg.Commit("g", broker.CommitParams{MemberID: a.id, Generation: a.gen, Offsets: broker.Offsets{"orders": {p: 4}}})
 	wantCode(t, "a's commit after releasing", err, api.ErrNotOwner)

@@ -160,6 +160,55 @@ func (m *member) heartbeat() broker.HeartbeatResult {
 	return res
 }
 
+// consume is what m gets to process next, up to max messages. Where the
+// target has Deliveries it is a poll. Without, it is what a Kafka consumer
+// does: fetch each partition m owns from the group's committed offset, or
+// from offset 0 where none is (the earliest: these scenarios delete no
+// records). Unlike a poll it keeps no position: scenarios call it once per
+// assignment.
+func (m *member) consume(max int) []Message {
+	m.t.Helper()
+	if !lacks(m.tg, Deliveries) {
+		return m.poll(max, 0)
+	}
+	committed := offsets(m.t, m.tg, m.group)
+	var out []Message
+	for _, topic := range slices.Sorted(maps.Keys(m.owned)) {
+		for _, p := range m.owned[topic] {
+			if len(out) == max {
+				return out
+			}
+			got, err := m.tg.Read(topic, p, committed[topic][p], max-len(out))
+			if err != nil {
+				m.t.Fatalf("%s reads %s/%d: %v", m.id, topic, p, err)
+			}
+			out = append(out, got...)
+		}
+	}
+	return out
+}
+
+// done is m finishing msgs: an ack, or where the target lacks Deliveries
+// a commit, in m's generation, of the offset after each partition's last
+// message.
+func (m *member) done(msgs ...Message) {
+	m.t.Helper()
+	if !lacks(m.tg, Deliveries) {
+		m.ack(msgs...)
+		return
+	}
+	next := broker.Offsets{}
+	for _, msg := range msgs {
+		if next[msg.Topic] == nil {
+			next[msg.Topic] = map[int32]int64{}
+		}
+		next[msg.Topic][msg.Partition] = max(next[msg.Topic][msg.Partition], msg.Offset+1)
+	}
+	if err := m.tg.Commit(m.group, broker.CommitParams{MemberID: m.id, Generation: m.gen, Offsets: next}); err != nil {
+		m.t.Fatalf("commit of %v by %s: %v", refs(msgs), m.id, err)
+	}
+}
+
 func (m *member) poll(max int, wait time.Duration) []Message {
 	m.t.Helper()
 	got, err := m.tg.Poll(context.Background(), m.group, broker.PollParams{MemberID: m.id, Generation: m.gen, MaxMessages: max, Wait: wait})

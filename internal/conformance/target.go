@@ -1,9 +1,10 @@
 // Package conformance owns the consumer-group behaviour every front end must
 // keep: one suite of scenarios (retries and the dead letter queue,
 // visibility timeouts, static members, offset reset, handoff, fencing, ...)
-// that runs against any Target, a front end driving a broker. Run it on the
-// broker's own API and on each wire protocol (internal/httpapi, later
-// internal/kafka) to prove that the wire mapping keeps the semantics.
+// that runs against any Target, a front end driving a broker. It runs on
+// the broker's own API, over HTTP (internal/httpapi) and over Kafka's wire
+// protocol (kafkatarget_test.go, driving internal/kafka) to prove that
+// each wire mapping keeps the semantics.
 //
 // It owns no broker state and tests no wire details: statuses, body shapes
 // and the refusal of bad bodies belong to each front end's own tests. The
@@ -53,8 +54,8 @@ type Target interface {
 	DeleteGroup(group string) error
 	// Describe answers at least ID, State, Generation, Assignor, Members
 	// (MemberID, Assigned, Idle, InFlight), Partitions (all of
-	// PartitionStatus), Lag and Rebalances (Count, ByReason, Recent:
-	// Generation, Reason, Moved).
+	// PartitionStatus), Lag and, unless the target lacks RebalanceStats,
+	// Rebalances (Count, ByReason, Recent: Generation, Reason, Moved).
 	Describe(group string) (broker.GroupDescription, error)
 
 	// Restart stops the broker and opens it again on the same data, as a
@@ -71,7 +72,10 @@ type Feature uint8
 
 const (
 	// Deliveries is per-message delivery: Poll with its in-flight tracking
-	// and delivery counts, Ack, Nack and Extend.
+	// and delivery counts, Ack, Nack and Extend. Scenarios that only need a
+	// member to read from its group's position and move it on do so
+	// without, as a Kafka consumer does: Read from the committed offsets,
+	// then Commit (see member.consume and member.done).
 	Deliveries Feature = 1 << iota
 	// Assignors is a join's choice of assignor (range, roundrobin, sticky:
 	// the eager ones) being honoured.
@@ -80,9 +84,15 @@ const (
 	Resets
 	// Restarts is Restart.
 	Restarts
+	// SessionTimeouts is a join's choice of its session timeout. Kafka's
+	// KIP-848 members have the broker's.
+	SessionTimeouts
+	// RebalanceStats is Describe's Rebalances: counts by reason and the
+	// recent rebalances with what moved. Kafka's describe says none.
+	RebalanceStats
 )
 
-var featureNames = [...]string{"Deliveries", "Assignors", "Resets", "Restarts"}
+var featureNames = [...]string{"Deliveries", "Assignors", "Resets", "Restarts", "SessionTimeouts", "RebalanceStats"}
 
 // String names the features in f, joined by "|".
 func (f Feature) String() string {

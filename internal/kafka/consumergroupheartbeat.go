@@ -45,9 +45,11 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	}
 	switch req.MemberEpoch {
 	case epochLeave, epochStaticLeave:
-		err := s.b.LeaveGroup(req.Group, req.MemberID)
-		if err != nil && !errors.Is(err, api.ErrUnknownMember) && !errors.Is(err, api.ErrGroupNotFound) {
-			return fail(errorCode(err), err)
+		// As in Kafka, leaving is answered UNKNOWN_MEMBER_ID by a group
+		// without the member and GROUP_ID_NOT_FOUND by no group: the
+		// client learns that it was not a member (any more).
+		if err := s.b.LeaveGroup(req.Group, req.MemberID); err != nil {
+			return fail(heartbeatCode(err), err)
 		}
 		resp.MemberID, resp.MemberEpoch = &req.MemberID, req.MemberEpoch
 		return resp, nil
