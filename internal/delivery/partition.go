@@ -10,17 +10,20 @@ type TP struct {
 //
 // Invariants: committed ≤ next; every offset below committed is settled;
 // acked holds the settled offsets ≥ committed and never committed itself;
-// entries holds exactly the delivered, unsettled offsets, all in
-// [committed, next); an offset ≥ next that is not in acked has never been
-// delivered since the last Restore.
+// every delivered, unsettled offset, all in [committed, next), is either
+// leased (in [off, end) of one of leases, and neither settled nor in
+// entries) or has exactly one entry in entries; an offset ≥ next that is not
+// in acked has never been delivered since the last Restore.
 type partition struct {
 	tp        TP
 	committed int64
 	next      int64
 	acked     rangeSet
 	entries   map[int64]*entry
-	waiting   timers // entries in state waiting, by due time then offset
-	inFlight  int    // entries in state inFlight
+	leases    []*entry // state leased, sorted by off, disjoint
+	waiting   timers   // entries in state waiting, by due time then offset
+	inFlight  int      // entries in state inFlight
+	leased    int      // offsets in flight through leases: the sum of their live
 
 	redelivered  int64 // deliveries with a count above 1, since NewGroup
 	deadLettered int64 // confirmed dead letters, since NewGroup

@@ -31,6 +31,10 @@ func (g *Group) Ack(member string, tp TP, off int64) error {
 	if err != nil {
 		return err
 	}
+	if e.state == leased {
+		g.ackLeased(e, off)
+		return nil
+	}
 	g.land(e)
 	g.settle(e)
 	return nil
@@ -43,7 +47,7 @@ func (g *Group) Ack(member string, tp TP, off int64) error {
 // pending the owner's DLQ write. Only failures spend the retry budget:
 // deliveries lost to handoffs do not. Errors as for Ack.
 func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOptions) (Outcome, error) {
-	e, err := g.held(member, tp, off)
+	e, err := g.heldAlone(member, tp, off)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -70,7 +74,7 @@ func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOpt
 // Extend sets the visibility deadline of a message member holds to now+d
 // (d ≤ 0: the group's visibility timeout). Errors as for Ack.
 func (g *Group) Extend(now time.Time, member string, tp TP, off int64, d time.Duration) error {
-	e, err := g.held(member, tp, off)
+	e, err := g.heldAlone(member, tp, off)
 	if err != nil {
 		return err
 	}
@@ -89,6 +93,11 @@ func (g *Group) Extend(now time.Time, member string, tp TP, off int64, d time.Du
 func (g *Group) Tick(now time.Time) []DeadLetter {
 	var dead []DeadLetter
 	for e := g.expiry.peek(); e != nil && !e.at.After(now); e = g.expiry.peek() {
+		if e.state == leased {
+			// Its messages expire one by one, in the heap's order.
+			g.expand(e)
+			continue
+		}
 		g.land(e)
 		e.fails++
 		e.lastErr = LastErrorVisibility
@@ -101,25 +110,39 @@ func (g *Group) Tick(now time.Time) []DeadLetter {
 	return dead
 }
 
-// held returns the entry of a message member holds in flight, or a coded
-// error saying where the message stands.
+// held returns the entry of a message member holds in flight, or the lease
+// it is in flight through, or a coded error saying where the message stands.
 func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
 	p := g.lookup(tp)
 	if p == nil {
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
 	}
 	e := p.entries[off]
+	if e == nil {
+		e = p.leaseOf(off)
+	}
 	switch {
 	case e == nil && p.settled(off):
 		return nil, notInFlight(tp, off, "acknowledged", "is already settled")
 	case e == nil:
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
-	case e.state == inFlight && e.holder.id != member:
+	case (e.state == inFlight || e.state == leased) && e.holder.id != member:
 		return nil, notInFlight(tp, off, "other_member", "is in flight for another member")
-	case e.state != inFlight:
+	case e.state != inFlight && e.state != leased:
 		return nil, notInFlight(tp, off, e.state.String(), "is not in flight (handed off, nacked or expired)")
 	}
 	return e, nil
+}
+
+// heldAlone is held for a message whose fate is about to depart from its
+// lease's: it returns the message's own entry, carved out of its lease if
+// need be.
+func (g *Group) heldAlone(member string, tp TP, off int64) (*entry, error) {
+	e, err := g.held(member, tp, off)
+	if err == nil && e.state == leased {
+		e = g.carve(e, off)
+	}
+	return e, err
 }
 
 func notInFlight(tp TP, off int64, state, what string) error {
