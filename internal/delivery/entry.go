@@ -98,6 +98,17 @@ func (h *timers) peek() *entry {
 	return h.es[0]
 }
 
+// second returns the entry that peek would return after a pop, or nil.
+func (h *timers) second() *entry {
+	switch {
+	case len(h.es) < 2:
+		return nil
+	case len(h.es) == 2 || before(h.es[1], h.es[2]):
+		return h.es[1]
+	}
+	return h.es[2]
+}
+
 func (h *timers) push(e *entry) {
 	e.idx = len(h.es)
 	h.es = append(h.es, e)

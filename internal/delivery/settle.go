@@ -94,19 +94,52 @@ func (g *Group) Tick(now time.Time) []DeadLetter {
 	var dead []DeadLetter
 	for e := g.expiry.peek(); e != nil && !e.at.After(now); e = g.expiry.peek() {
 		if e.state == leased {
-			// Its messages expire one by one, in the heap's order.
-			g.expand(e)
+			dead = g.expireLease(e, dead)
 			continue
 		}
 		g.land(e)
-		e.fails++
-		e.lastErr = LastErrorVisibility
-		if e.fails >= g.cfg.maxFailures() {
-			dead = append(dead, g.bury(e, ReasonMaxRetries).Letter)
+		dead = g.expire(e, dead)
+	}
+	return dead
+}
+
+// expireLease expires the messages of l, first in the expiry heap. Dead
+// letters must come out in heap order, as if each message had its own
+// entry: when a timer sorts between two of l's messages, l is expanded and
+// its messages take their places in the heap; else they expire here, in
+// offset order, without passing through it.
+func (g *Group) expireLease(l *entry, dead []DeadLetter) []DeadLetter {
+	if next := g.expiry.second(); next != nil && next.at.Equal(l.at) && next.off < l.end {
+		g.expand(l)
+		return dead
+	}
+	p, live := l.p, l.live
+	for off := l.off; live > 0; off++ {
+		if p.entries[off] != nil || p.settled(off) {
 			continue
 		}
-		g.wait(e, e.at)
+		live--
+		e := g.newEntry(p, off)
+		e.count = l.count
+		e.at = l.at
+		dead = g.expire(e, dead)
 	}
+	l.holder.inFlight -= l.live
+	p.leased -= l.live
+	g.unlease(l)
+	return dead
+}
+
+// expire fails e, out of flight, by visibility timeout: it is due again at
+// its deadline, or dead if that spent its retry budget; a dead letter is
+// appended to dead.
+func (g *Group) expire(e *entry, dead []DeadLetter) []DeadLetter {
+	e.fails++
+	e.lastErr = LastErrorVisibility
+	if e.fails >= g.cfg.maxFailures() {
+		return append(dead, g.bury(e, ReasonMaxRetries).Letter)
+	}
+	g.wait(e, e.at)
 	return dead
 }
 
