@@ -33,7 +33,7 @@ func (g *Group) lease(p *partition, off int64, now time.Time, h *holder) *entry 
 // flyLease puts l, its end and live set, in flight.
 func (g *Group) flyLease(l *entry) {
 	p := l.p
-	p.leases = append(p.leases, l)
+	p.leases.push(l)
 	p.leased += l.live
 	l.holder.inFlight += l.live
 	g.expiry.push(l)
@@ -42,17 +42,18 @@ func (g *Group) flyLease(l *entry) {
 // leaseOf returns the lease off is in flight through, or nil. The caller
 // has checked that off has no entry.
 func (p *partition) leaseOf(off int64) *entry {
+	ls := p.leases.all()
 	i := p.leaseIndex(off)
-	if i == len(p.leases) || p.leases[i].off > off || p.settled(off) {
+	if i == len(ls) || ls[i].off > off || p.settled(off) {
 		return nil
 	}
-	return p.leases[i]
+	return ls[i]
 }
 
 // leaseIndex returns the index of the first lease that ends after off.
 // Acknowledgements come mostly in order, so the first lease is tried first.
 func (p *partition) leaseIndex(off int64) int {
-	ls := p.leases
+	ls := p.leases.all()
 	if len(ls) == 0 || ls[0].end > off {
 		return 0
 	}
@@ -114,8 +115,8 @@ func (g *Group) expand(l *entry) {
 // expandHeld expands every lease of p that holds an offset below below and,
 // when h is not nil, is held by h.
 func (g *Group) expandHeld(p *partition, h *holder, below int64) {
-	for i := 0; i < len(p.leases); {
-		l := p.leases[i]
+	for i := 0; i < len(p.leases.all()); {
+		l := p.leases.all()[i]
 		if l.off >= below {
 			return
 		}
@@ -123,7 +124,7 @@ func (g *Group) expandHeld(p *partition, h *holder, below int64) {
 			i++
 			continue
 		}
-		g.expand(l) // removes p.leases[i]
+		g.expand(l) // removes it from p.leases
 	}
 }
 
@@ -131,7 +132,46 @@ func (g *Group) expandHeld(p *partition, h *holder, below int64) {
 func (g *Group) unlease(l *entry) {
 	g.expiry.remove(l)
 	p := l.p
-	i := p.leaseIndex(l.off)
-	p.leases = slices.Delete(p.leases, i, i+1)
+	p.leases.remove(p.leaseIndex(l.off))
 	g.recycle(l)
+}
+
+// leaseList is a partition's leases, sorted by first offset and disjoint.
+// Leases mostly end in the order they began, so removing the first costs
+// O(1): it leaves room at the front of buf that a later push reclaims.
+type leaseList struct {
+	buf  []*entry // buf[:head] is nil
+	head int
+}
+
+func (q *leaseList) all() []*entry { return q.buf[q.head:] }
+
+// push appends l, which begins after every lease of q.
+func (q *leaseList) push(l *entry) {
+	if len(q.buf) == cap(q.buf) && q.head > 0 {
+		live := q.buf[q.head:]
+		if q.head < len(live) {
+			// Mostly live: grow, as append would, leaving the front behind.
+			q.buf = append(make([]*entry, 0, 2*cap(q.buf)), live...)
+		} else {
+			n := copy(q.buf, live)
+			clear(q.buf[n:])
+			q.buf = q.buf[:n]
+		}
+		q.head = 0
+	}
+	q.buf = append(q.buf, l)
+}
+
+// remove removes all()[i].
+func (q *leaseList) remove(i int) {
+	if i > 0 {
+		q.buf = slices.Delete(q.buf, q.head+i, q.head+i+1)
+		return
+	}
+	q.buf[q.head] = nil
+	q.head++
+	if q.head == len(q.buf) {
+		q.buf, q.head = q.buf[:0], 0
+	}
 }

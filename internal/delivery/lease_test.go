@@ -15,12 +15,13 @@ func (g *Group) verify() error {
 	held := map[*holder]int{}
 	for tp, p := range g.parts {
 		nLeased := 0
-		for i, l := range p.leases {
+		ls := p.leases.all()
+		for i, l := range ls {
 			if l.state != leased || l.p != p || l.off >= l.end || l.live < 1 {
 				return fmt.Errorf("%v: bad lease %+v", tp, *l)
 			}
-			if i > 0 && p.leases[i-1].end > l.off {
-				return fmt.Errorf("%v: leases [%d, %d) and [%d, %d) overlap or are out of order", tp, p.leases[i-1].off, p.leases[i-1].end, l.off, l.end)
+			if i > 0 && ls[i-1].end > l.off {
+				return fmt.Errorf("%v: leases [%d, %d) and [%d, %d) overlap or are out of order", tp, ls[i-1].off, ls[i-1].end, l.off, l.end)
 			}
 			if l.idx < 0 || l.idx >= g.expiry.len() || g.expiry.es[l.idx] != l {
 				return fmt.Errorf("%v: lease [%d, %d) is not in the expiry heap", tp, l.off, l.end)
@@ -39,6 +40,11 @@ func (g *Group) verify() error {
 			}
 			nLeased += live
 			held[l.holder] += live
+		}
+		for _, l := range p.leases.buf[:p.leases.head] {
+			if l != nil {
+				return fmt.Errorf("%v: a removed lease is still referenced", tp)
+			}
 		}
 		if nLeased != p.leased {
 			return fmt.Errorf("%v: leased %d, leases hold %d", tp, p.leased, nLeased)

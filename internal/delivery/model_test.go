@@ -524,7 +524,7 @@ func (m *machine) reach(what string) {
 
 func (m *machine) leases(tp TP) []*entry {
 	if p := m.g.lookup(tp); p != nil {
-		return p.leases
+		return p.leases.all()
 	}
 	return nil
 }

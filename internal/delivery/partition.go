@@ -20,10 +20,10 @@ type partition struct {
 	next      int64
 	acked     rangeSet
 	entries   map[int64]*entry
-	leases    []*entry // state leased, sorted by off, disjoint
-	waiting   timers   // entries in state waiting, by due time then offset
-	inFlight  int      // entries in state inFlight
-	leased    int      // offsets in flight through leases: the sum of their live
+	leases    leaseList
+	waiting   timers // entries in state waiting, by due time then offset
+	inFlight  int    // entries in state inFlight
+	leased    int    // offsets in flight through leases: the sum of their live
 
 	redelivered  int64 // deliveries with a count above 1, since NewGroup
 	deadLettered int64 // confirmed dead letters, since NewGroup
