@@ -270,3 +270,31 @@ func TestLeaseCommitRestoreForget(t *testing.T) {
 		t.Fatalf("delivery counts after Restore %v", got)
 	}
 }
+
+// A leaseList keeping L leases, the oldest removed before each push, keeps
+// its order and at most 4L slots, however long it runs.
+func TestLeaseListReusesRoom(t *testing.T) {
+	for _, keep := range []int{1, 2, 3, 10, 100} {
+		var q leaseList
+		var want []*entry
+		for i := range 50 * keep {
+			if len(want) == keep {
+				q.remove(0)
+				want = want[1:]
+			}
+			if i%7 == 3 && len(want) > 1 {
+				q.remove(1)
+				want = slices.Delete(want, 1, 2)
+			}
+			l := &entry{off: int64(i)}
+			q.push(l)
+			want = append(want, l)
+			if !slices.Equal(q.all(), want) {
+				t.Fatalf("keep %d, after %d pushes: leases differ", keep, i+1)
+			}
+			if cap(q.buf) > 4*keep+4 {
+				t.Fatalf("keep %d: %d slots", keep, cap(q.buf))
+			}
+		}
+	}
+}
