@@ -54,7 +54,7 @@ type Stats struct {
 type Group struct {
 	cfg     Config // immutable after NewGroup
 	parts   map[TP]*partition
-	expiry  timers             // in-flight entries by visibility deadline
+	expiry  timers             // in-flight entries and leases by visibility deadline
 	members map[string]*holder // members that polled, until ReleaseMember
 	last    *partition         // the partition looked up last, or nil
 	free    []*entry           // recycled entries
