@@ -46,6 +46,13 @@ func (p *partition) settle(off int64) {
 	p.acked.add(off)
 }
 
+// unsettled returns the first offset ≥ off that is not settled. A lease
+// may span long settled runs (acked ranges restored from a snapshot), so
+// walking its messages must jump over them, not step through them.
+func (p *partition) unsettled(off int64) int64 {
+	return p.acked.after(max(off, p.committed))
+}
+
 // settled reports whether off needs no further delivery.
 func (p *partition) settled(off int64) bool {
 	return off < p.committed || p.acked.contains(off)

@@ -114,8 +114,8 @@ func (g *Group) expireLease(l *entry, dead []DeadLetter) []DeadLetter {
 		return dead
 	}
 	p, live := l.p, l.live
-	for off := l.off; live > 0; off++ {
-		if p.entries[off] != nil || p.settled(off) {
+	for off := p.unsettled(l.off); live > 0; off = p.unsettled(off + 1) {
+		if p.entries[off] != nil {
 			continue
 		}
 		live--
