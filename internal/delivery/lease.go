@@ -102,8 +102,8 @@ func (g *Group) carve(l *entry, off int64) *entry {
 
 // expand carves every offset still in flight through l, which then ends.
 func (g *Group) expand(l *entry) {
-	p, live := l.p, l.live
-	for off := p.unsettled(l.off); live > 0; off = p.unsettled(off + 1) {
+	p, live, end := l.p, l.live, l.end
+	for off := p.unsettled(l.off); off < end && live > 0; off = p.unsettled(off + 1) {
 		if p.entries[off] != nil {
 			continue
 		}

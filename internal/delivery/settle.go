@@ -114,7 +114,7 @@ func (g *Group) expireLease(l *entry, dead []DeadLetter) []DeadLetter {
 		return dead
 	}
 	p, live := l.p, l.live
-	for off := p.unsettled(l.off); live > 0; off = p.unsettled(off + 1) {
+	for off := p.unsettled(l.off); off < l.end && live > 0; off = p.unsettled(off + 1) {
 		if p.entries[off] != nil {
 			continue
 		}
