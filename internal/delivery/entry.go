@@ -15,6 +15,10 @@ const (
 	// deadPending: the group decided to dead-letter it and waits for the
 	// owner to confirm the DLQ write; the entry is in no heap.
 	deadPending
+	// leased: the entry is a lease, not a message (see lease.go): the run
+	// [off, end) handed to holder by one poll, in flight until at; it is in
+	// Group.expiry and its partition's leases, never in entries.
+	leased
 )
 
 func (s state) String() string {
@@ -25,20 +29,28 @@ func (s state) String() string {
 		return "awaiting_redelivery"
 	case deadPending:
 		return "dead_lettering"
+	case leased:
+		return "in_flight"
 	}
 	return "unknown"
 }
 
 // entry is one delivered message that is not settled (acknowledged or
-// dead-lettered) yet. Entries are recycled through Group.free.
+// dead-lettered) yet and is an exception to the leases: nacked, expired,
+// handed off, extended or dead-lettering. With state leased it is instead a
+// lease of many messages (see lease.go); both kinds share one type so that
+// one heap orders every visibility deadline. Entries are recycled through
+// Group.free.
 type entry struct {
 	p       *partition
-	off     int64
+	off     int64 // leased: the lease's first offset
+	end     int64 // leased only: the offset after its last
+	live    int   // leased only: its offsets still in flight through it; ≥ 1
 	state   state
-	holder  *holder   // inFlight only
+	holder  *holder   // inFlight and leased only
 	count   int       // deliveries so far, handoffs included; ≥ 1
 	fails   int       // failed deliveries (nack, visibility timeout): the retry budget spent
-	at      time.Time // inFlight: visibility deadline; waiting: due time
+	at      time.Time // inFlight, leased: visibility deadline; waiting: due time
 	idx     int       // index in the heap the state names; -1 when in none
 	lastErr string    // the last failure's reason, for the DLQ
 	reason  string    // deadPending only: why it is dead
@@ -53,7 +65,10 @@ type holder struct {
 }
 
 // before orders timers by time, then offset, then partition, so that equal
-// inputs always give the same order.
+// inputs always give the same order. A lease sorts by its first offset,
+// which is at most any of its messages': Tick, expanding a lease when it
+// comes first, thus expires messages in the same order as if each had its
+// own entry.
 func before(a, b *entry) bool {
 	if !a.at.Equal(b.at) {
 		return a.at.Before(b.at)
@@ -81,6 +96,17 @@ func (h *timers) peek() *entry {
 		return nil
 	}
 	return h.es[0]
+}
+
+// second returns the entry that peek would return after a pop, or nil.
+func (h *timers) second() *entry {
+	switch {
+	case len(h.es) < 2:
+		return nil
+	case len(h.es) == 2 || before(h.es[1], h.es[2]):
+		return h.es[1]
+	}
+	return h.es[2]
 }
 
 func (h *timers) push(e *entry) {

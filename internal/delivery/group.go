@@ -20,6 +20,7 @@ package delivery
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 )
@@ -53,7 +54,7 @@ type Stats struct {
 type Group struct {
 	cfg     Config // immutable after NewGroup
 	parts   map[TP]*partition
-	expiry  timers             // in-flight entries by visibility deadline
+	expiry  timers             // in-flight entries and leases by visibility deadline
 	members map[string]*holder // members that polled, until ReleaseMember
 	last    *partition         // the partition looked up last, or nil
 	free    []*entry           // recycled entries
@@ -105,7 +106,7 @@ func compareTP(a, b TP) int {
 // offset (e.g. offsets/reset on an empty group).
 func (g *Group) Restore(tp TP, committed int64, acked []Range) {
 	if p := g.lookup(tp); p != nil {
-		g.drop(p, func(int64) bool { return true })
+		g.drop(p, math.MaxInt64)
 	}
 	g.last = nil
 	p := newPartition(tp, committed)
@@ -153,7 +154,7 @@ func (g *Group) Commit(tp TP, offset int64) {
 	if offset <= p.committed {
 		return
 	}
-	g.drop(p, func(off int64) bool { return off < offset })
+	g.drop(p, offset)
 	p.committed = p.acked.advance(offset)
 	p.next = max(p.next, p.committed)
 }
@@ -161,7 +162,7 @@ func (g *Group) Commit(tp TP, offset int64) {
 // Forget drops every state of tp (its topic was deleted).
 func (g *Group) Forget(tp TP) {
 	if p := g.lookup(tp); p != nil {
-		g.drop(p, func(int64) bool { return true })
+		g.drop(p, math.MaxInt64)
 		delete(g.parts, tp)
 		g.last = nil
 	}
@@ -175,7 +176,7 @@ func (g *Group) Stats(tp TP) Stats {
 	}
 	return Stats{
 		Committed:    p.committed,
-		InFlight:     p.inFlight,
+		InFlight:     p.inFlight + p.leased,
 		Waiting:      p.waiting.len(),
 		DeadPending:  len(p.entries) - p.inFlight - p.waiting.len(),
 		Acked:        p.acked.count(),
@@ -242,10 +243,11 @@ func (g *Group) part(tp TP) *partition {
 	return p
 }
 
-// drop discards the entries of p whose offset matches, whatever their state.
-func (g *Group) drop(p *partition, match func(int64) bool) {
+// drop discards every state of p's offsets below below, whatever it is.
+func (g *Group) drop(p *partition, below int64) {
+	g.expandHeld(p, nil, below)
 	for off, e := range p.entries {
-		if !match(off) {
+		if off >= below {
 			continue
 		}
 		g.unhold(e)
@@ -273,16 +275,22 @@ func (g *Group) land(e *entry) {
 	e.holder = nil
 }
 
+// newEntry returns a new entry of the message at off of p.
 func (g *Group) newEntry(p *partition, off int64) *entry {
-	var e *entry
-	if n := len(g.free); n > 0 {
-		e, g.free = g.free[n-1], g.free[:n-1]
-	} else {
-		e = new(entry)
-	}
+	e := g.alloc()
 	*e = entry{p: p, off: off, idx: -1}
 	p.entries[off] = e
 	return e
+}
+
+// alloc returns an entry to overwrite, recycled if one is free.
+func (g *Group) alloc() *entry {
+	if n := len(g.free); n > 0 {
+		e := g.free[n-1]
+		g.free = g.free[:n-1]
+		return e
+	}
+	return new(entry)
 }
 
 func (g *Group) recycle(e *entry) {

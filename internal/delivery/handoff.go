@@ -36,6 +36,7 @@ func (g *Group) ReleaseMember(member string) int {
 }
 
 func (g *Group) release(p *partition, h *holder) int {
+	g.expandHeld(p, h, p.next)
 	n := 0
 	for _, e := range p.entries {
 		if e.state == inFlight && e.holder == h {
@@ -54,7 +55,7 @@ func (g *Group) release(p *partition, h *holder) int {
 // so that the message need not wait out its visibility timeout. Errors as
 // for Ack.
 func (g *Group) HandBack(member string, tp TP, off int64) error {
-	e, err := g.held(member, tp, off)
+	e, err := g.heldAlone(member, tp, off)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package delivery
 import (
 	"cmp"
 	"errors"
+	"flag"
 	"maps"
 	"slices"
 	"testing"
@@ -46,6 +47,8 @@ type machine struct {
 	delivered map[key]bool      // delivered at least once since the last restart
 	cursor    map[TP]int64      // first deliveries so far are all below it
 	committed map[TP]int64      // last committed offset seen
+
+	reached map[string]int // lease edge cases reached, shared by every run of a test
 }
 
 func newMachine(t *rapid.T) *machine {
@@ -116,6 +119,9 @@ func (m *machine) poll(t *rapid.T, member string, owned []TP, limit int) []Deliv
 		}
 	}
 	ds := m.g.Poll(nil, m.now, member, owned, limit, ends(m.hwm))
+	if room > 0 && room < limit && len(ds) == room && m.leasesHeldBy(member) >= 2 {
+		m.reach("poll up to the cap across leases")
+	}
 	if len(ds) > max(room, 0) {
 		t.Fatalf("poll of %d with room %d returned %d", limit, room, len(ds))
 	}
@@ -232,6 +238,9 @@ func (m *machine) Nack(t *rapid.T) {
 		Delay:  rapid.SampledFrom([]time.Duration{0, 0, time.Second}).Draw(t, "delay"),
 		Reason: "boom",
 	}
+	if m.inLease(k) {
+		m.reach("nack inside a lease")
+	}
 	o, err := m.g.Nack(m.now, f.member, k.tp, k.off, opt)
 	if err != nil {
 		t.Fatalf("Nack %v by its holder: %v", k, err)
@@ -266,6 +275,9 @@ func (m *machine) Nack(t *rapid.T) {
 func (m *machine) Extend(t *rapid.T) {
 	k, f := m.pickFlight(t)
 	d := rapid.SampledFrom([]time.Duration{time.Second, time.Minute}).Draw(t, "d")
+	if m.inLease(k) {
+		m.reach("extend inside a lease")
+	}
 	if err := m.g.Extend(m.now, f.member, k.tp, k.off, d); err != nil {
 		t.Fatalf("Extend %v: %v", k, err)
 	}
@@ -339,6 +351,13 @@ func (m *machine) Commit(t *rapid.T) {
 }
 
 func (m *machine) tick(t *rapid.T) {
+	for _, tp := range m.tps {
+		for _, l := range m.leases(tp) {
+			if !l.at.After(m.now) && m.partlySettled(l) {
+				m.reach("partly acked lease expires")
+			}
+		}
+	}
 	var want []DeadLetter
 	for _, k := range sortedKeys(m.inFlight) {
 		f := m.inFlight[k]
@@ -404,6 +423,11 @@ func (m *machine) Handoff(t *rapid.T) {
 }
 
 func (m *machine) release(t *rapid.T, member string, tp TP) {
+	for _, l := range m.leases(tp) {
+		if l.holder.id == member && m.partlySettled(l) {
+			m.reach("handoff of a partly acked lease")
+		}
+	}
 	want := 0
 	for _, k := range sortedKeys(m.inFlight) {
 		if f := m.inFlight[k]; k.tp == tp && f.member == member {
@@ -469,8 +493,80 @@ func (m *machine) Restart(t *rapid.T) {
 	}
 }
 
+// AckSome acks every other message one member holds on one partition, so
+// that leases are partly acknowledged, then expire, are handed off, or have
+// messages nacked or extended.
+func (m *machine) AckSome(t *rapid.T) {
+	k, f := m.pickFlight(t)
+	var keys []key
+	for _, k2 := range sortedKeys(m.inFlight) {
+		if k2.tp == k.tp && m.inFlight[k2].member == f.member {
+			keys = append(keys, k2)
+		}
+	}
+	for i := rapid.IntRange(0, 1).Draw(t, "first"); i < len(keys); i += 2 {
+		if err := m.g.Ack(f.member, keys[i].tp, keys[i].off); err != nil {
+			t.Fatalf("Ack %v by its holder: %v", keys[i], err)
+		}
+		delete(m.inFlight, keys[i])
+		m.settled[keys[i]] = true
+	}
+}
+
+// The model knows nothing of leases; these look at them only to count
+// which of their edge cases a run reached.
+
+func (m *machine) reach(what string) {
+	if m.reached != nil {
+		m.reached[what]++
+	}
+}
+
+func (m *machine) leases(tp TP) []*entry {
+	if p := m.g.lookup(tp); p != nil {
+		return p.leases.all()
+	}
+	return nil
+}
+
+func (m *machine) leasesHeldBy(member string) int {
+	n := 0
+	for _, tp := range m.tps {
+		for _, l := range m.leases(tp) {
+			if l.holder.id == member {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// inLease reports whether k is in flight through a lease of more than one
+// message.
+func (m *machine) inLease(k key) bool {
+	for _, l := range m.leases(k.tp) {
+		if l.off <= k.off && k.off < l.end && l.end-l.off > 1 && m.g.lookup(k.tp).entries[k.off] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// partlySettled reports whether some offset of lease l is settled.
+func (m *machine) partlySettled(l *entry) bool {
+	for off := l.off; off < l.end; off++ {
+		if m.settled[key{l.p.tp, off}] {
+			return true
+		}
+	}
+	return false
+}
+
 // Check holds after every step.
 func (m *machine) Check(t *rapid.T) {
+	if err := m.g.verify(); err != nil {
+		t.Fatal(err)
+	}
 	for _, tp := range m.tps {
 		c, _ := m.g.Committed(tp)
 		if c < m.committed[tp] {
@@ -552,8 +648,10 @@ func (m *machine) drain(t *rapid.T) {
 }
 
 func TestModel(t *testing.T) {
+	reached := map[string]int{}
 	rapid.Check(t, func(t *rapid.T) {
 		m := newMachine(t)
+		m.reached = reached
 		// Repeat runs -rapid.steps (default 30) actions; several rounds
 		// reach the deeper states (retries exhausted, restarts over gaps).
 		for range 5 {
@@ -561,6 +659,23 @@ func TestModel(t *testing.T) {
 		}
 		m.drain(t)
 	})
+	// The model must not pass by never reaching the edges of leases (the
+	// default 100 checks reach each many times).
+	if f := flag.Lookup("rapid.checks"); f == nil || f.Value.String() != "100" || t.Failed() {
+		return
+	}
+	for _, what := range []string{
+		"partly acked lease expires",
+		"extend inside a lease",
+		"nack inside a lease",
+		"handoff of a partly acked lease",
+		"poll up to the cap across leases",
+	} {
+		if reached[what] == 0 {
+			t.Errorf("no run reached: %s", what)
+		}
+	}
+	t.Logf("lease edge cases reached: %v", reached)
 }
 
 func (m *machine) repeat(t *rapid.T) {
@@ -577,6 +692,7 @@ func (m *machine) repeat(t *rapid.T) {
 		"handBack": m.HandBack,
 		"leave":    m.Leave,
 		"commit":   m.Commit,
+		"ackSome":  m.AckSome,
 		"restart":  m.Restart,
 		"":         m.Check,
 	})

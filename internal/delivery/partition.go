@@ -10,17 +10,20 @@ type TP struct {
 //
 // Invariants: committed ≤ next; every offset below committed is settled;
 // acked holds the settled offsets ≥ committed and never committed itself;
-// entries holds exactly the delivered, unsettled offsets, all in
-// [committed, next); an offset ≥ next that is not in acked has never been
-// delivered since the last Restore.
+// every delivered, unsettled offset, all in [committed, next), is either
+// leased (in [off, end) of one of leases, and neither settled nor in
+// entries) or has exactly one entry in entries; an offset ≥ next that is not
+// in acked has never been delivered since the last Restore.
 type partition struct {
 	tp        TP
 	committed int64
 	next      int64
 	acked     rangeSet
 	entries   map[int64]*entry
+	leases    leaseList
 	waiting   timers // entries in state waiting, by due time then offset
 	inFlight  int    // entries in state inFlight
+	leased    int    // offsets in flight through leases: the sum of their live
 
 	redelivered  int64 // deliveries with a count above 1, since NewGroup
 	deadLettered int64 // confirmed dead letters, since NewGroup
@@ -41,6 +44,13 @@ func (p *partition) settle(off int64) {
 		return
 	}
 	p.acked.add(off)
+}
+
+// unsettled returns the first offset ≥ off that is not settled. A lease
+// may span long settled runs (acked ranges restored from a snapshot), so
+// walking its messages must jump over them, not step through them.
+func (p *partition) unsettled(off int64) int64 {
+	return p.acked.after(max(off, p.committed))
 }
 
 // settled reports whether off needs no further delivery.

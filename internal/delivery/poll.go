@@ -73,27 +73,31 @@ func (g *Group) take(dst []Delivery, now time.Time, h *holder, tp TP, k int, end
 	if n == k {
 		return dst, n
 	}
+	// Fresh messages go in flight as one lease (see lease.go).
 	hwm := end(tp)
+	var l *entry
 	for n < k {
 		off := p.acked.after(p.next)
 		p.next = off
-		if off >= hwm {
+		if off >= hwm || fits != nil && !fits(tp, off) {
 			break
 		}
-		if fits != nil && !fits(tp, off) {
-			return dst, n
-		}
 		p.next++
-		e := g.newEntry(p, off)
-		e.count = 1
-		g.fly(e, now, h)
+		if l == nil {
+			l = g.lease(p, off, now, h)
+		}
+		l.live++
 		dst = append(dst, Delivery{TP: tp, Offset: off, DeliveryCount: 1})
 		n++
+	}
+	if l != nil {
+		l.end = dst[len(dst)-1].Offset + 1
+		g.flyLease(l)
 	}
 	return dst, n
 }
 
-// fly puts e in flight for h.
+// fly puts e, a redelivery, in flight for h.
 func (g *Group) fly(e *entry, now time.Time, h *holder) {
 	e.state = inFlight
 	e.holder = h

@@ -31,6 +31,10 @@ func (g *Group) Ack(member string, tp TP, off int64) error {
 	if err != nil {
 		return err
 	}
+	if e.state == leased {
+		g.ackLeased(e, off)
+		return nil
+	}
 	g.land(e)
 	g.settle(e)
 	return nil
@@ -43,7 +47,7 @@ func (g *Group) Ack(member string, tp TP, off int64) error {
 // pending the owner's DLQ write. Only failures spend the retry budget:
 // deliveries lost to handoffs do not. Errors as for Ack.
 func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOptions) (Outcome, error) {
-	e, err := g.held(member, tp, off)
+	e, err := g.heldAlone(member, tp, off)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -70,7 +74,7 @@ func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOpt
 // Extend sets the visibility deadline of a message member holds to now+d
 // (d ≤ 0: the group's visibility timeout). Errors as for Ack.
 func (g *Group) Extend(now time.Time, member string, tp TP, off int64, d time.Duration) error {
-	e, err := g.held(member, tp, off)
+	e, err := g.heldAlone(member, tp, off)
 	if err != nil {
 		return err
 	}
@@ -89,37 +93,89 @@ func (g *Group) Extend(now time.Time, member string, tp TP, off int64, d time.Du
 func (g *Group) Tick(now time.Time) []DeadLetter {
 	var dead []DeadLetter
 	for e := g.expiry.peek(); e != nil && !e.at.After(now); e = g.expiry.peek() {
-		g.land(e)
-		e.fails++
-		e.lastErr = LastErrorVisibility
-		if e.fails >= g.cfg.maxFailures() {
-			dead = append(dead, g.bury(e, ReasonMaxRetries).Letter)
+		if e.state == leased {
+			dead = g.expireLease(e, dead)
 			continue
 		}
-		g.wait(e, e.at)
+		g.land(e)
+		dead = g.expire(e, dead)
 	}
 	return dead
 }
 
-// held returns the entry of a message member holds in flight, or a coded
-// error saying where the message stands.
+// expireLease expires the messages of l, first in the expiry heap. Dead
+// letters must come out in heap order, as if each message had its own
+// entry: when a timer sorts between two of l's messages, l is expanded and
+// its messages take their places in the heap; else they expire here, in
+// offset order, without passing through it.
+func (g *Group) expireLease(l *entry, dead []DeadLetter) []DeadLetter {
+	if next := g.expiry.second(); next != nil && next.at.Equal(l.at) && next.off < l.end {
+		g.expand(l)
+		return dead
+	}
+	p, live := l.p, l.live
+	for off := p.unsettled(l.off); off < l.end && live > 0; off = p.unsettled(off + 1) {
+		if p.entries[off] != nil {
+			continue
+		}
+		live--
+		e := g.newEntry(p, off)
+		e.count = l.count
+		e.at = l.at
+		dead = g.expire(e, dead)
+	}
+	l.holder.inFlight -= l.live
+	p.leased -= l.live
+	g.unlease(l)
+	return dead
+}
+
+// expire fails e, out of flight, by visibility timeout: it is due again at
+// its deadline, or dead if that spent its retry budget; a dead letter is
+// appended to dead.
+func (g *Group) expire(e *entry, dead []DeadLetter) []DeadLetter {
+	e.fails++
+	e.lastErr = LastErrorVisibility
+	if e.fails >= g.cfg.maxFailures() {
+		return append(dead, g.bury(e, ReasonMaxRetries).Letter)
+	}
+	g.wait(e, e.at)
+	return dead
+}
+
+// held returns the entry of a message member holds in flight, or the lease
+// it is in flight through, or a coded error saying where the message stands.
 func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
 	p := g.lookup(tp)
 	if p == nil {
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
 	}
 	e := p.entries[off]
+	if e == nil {
+		e = p.leaseOf(off)
+	}
 	switch {
 	case e == nil && p.settled(off):
 		return nil, notInFlight(tp, off, "acknowledged", "is already settled")
 	case e == nil:
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
-	case e.state == inFlight && e.holder.id != member:
+	case (e.state == inFlight || e.state == leased) && e.holder.id != member:
 		return nil, notInFlight(tp, off, "other_member", "is in flight for another member")
-	case e.state != inFlight:
+	case e.state != inFlight && e.state != leased:
 		return nil, notInFlight(tp, off, e.state.String(), "is not in flight (handed off, nacked or expired)")
 	}
 	return e, nil
+}
+
+// heldAlone is held for a message whose fate is about to depart from its
+// lease's: it returns the message's own entry, carved out of its lease if
+// need be.
+func (g *Group) heldAlone(member string, tp TP, off int64) (*entry, error) {
+	e, err := g.held(member, tp, off)
+	if err == nil && e.state == leased {
+		e = g.carve(e, off)
+	}
+	return e, err
 }
 
 func notInFlight(tp TP, off int64, state, what string) error {
