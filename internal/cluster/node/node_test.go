@@ -1,0 +1,149 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+)
+
+// startNodes runs n nodes in this process over 127.0.0.1, with a short tick.
+func startNodes(t *testing.T, n int, dirs []string) ([]*Node, func()) {
+	t.Helper()
+	peers := map[uint64]string{}
+	lns := map[uint64]net.Listener{}
+	for i := 1; i <= n; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[uint64(i)], peers[uint64(i)] = ln, ln.Addr().String()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	var nodes []*Node
+	for i := 1; i <= n; i++ {
+		nd, err := Open(Config{
+			ID: uint64(i), Peers: peers, Listener: lns[uint64(i)], Dir: dirs[i-1],
+			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, nd)
+		g.Go(func() error { return nd.Run(gctx) })
+	}
+	return nodes, func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// The nodes elect a metadata leader, register (forwarded to the leader by
+// the followers), agree in their consistent reads, and a topic proposed on
+// a follower is applied everywhere; a retried creation with the same ID is
+// recognised. Everything stops on shutdown.
+func TestNodesFormACluster(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	nodes, stop := startNodes(t, 3, dirs)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader := waitFormed(ctx, t, nodes, 1)
+
+	follower := nodes[leader%3] // any node but the leader
+	id, _ := meta.NewTopicID()
+	create := meta.Command{CreateTopic: &meta.CreateTopic{Name: "orders", ID: id, Partitions: 3, ReplicationFactor: 1}}
+	r, err := follower.Propose(ctx, create)
+	if err != nil || r.Err != nil || r.Topic == nil || len(r.Topic.Partitions) != 3 {
+		t.Fatalf("create through a follower: %+v %v", r, err)
+	}
+	r, err = follower.Propose(ctx, create)
+	if err != nil || !errors.Is(r.Err, meta.ErrTopicExists) {
+		t.Fatalf("second create: %+v %v", r, err)
+	}
+	for _, nd := range nodes {
+		st, err := nd.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Topics) != 1 || st.Topics[0].ID != id.String() || len(st.Topics[0].Partitions) != 3 || st.Topics[0].Partitions[0].Leader == 0 {
+			t.Fatalf("node %d: topics %+v", nd.cfg.ID, st.Topics)
+		}
+	}
+}
+
+// waitFormed waits until every node's consistent read names the same
+// leader and every node registered with the given incarnation.
+func waitFormed(ctx context.Context, t *testing.T, nodes []*Node, incarnation uint64) uint64 {
+	t.Helper()
+	for {
+		var leaders []uint64
+		ok := true
+		for _, nd := range nodes {
+			st, err := nd.Status(ctx)
+			if err != nil {
+				ok = false
+				break
+			}
+			leaders = append(leaders, st.MetaLeader)
+			for _, m := range st.Nodes {
+				ok = ok && m.Registered && m.Incarnation == incarnation && m.Alive && m.HTTPAddr != ""
+			}
+		}
+		if ok && leaders[0] != 0 && leaders[0] == leaders[1] && leaders[1] == leaders[2] {
+			return leaders[0]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no cluster formed: leaders %v", leaders)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// A restarted cluster keeps its metadata (the Raft state is on disk) and
+// each node registers again with the next incarnation.
+func TestNodesRestartFromDisk(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodes, stop := startNodes(t, 3, dirs)
+	waitFormed(ctx, t, nodes, 1)
+	stop()
+	nodes, stop = startNodes(t, 3, dirs)
+	defer stop()
+	waitFormed(ctx, t, nodes, 2)
+}
+
+// A Raft directory remembers its node: opening it as another node fails
+// with a message naming both.
+func TestDirBelongsToOneNode(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	if err := claimDir(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := claimDir(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	err := claimDir(dir, 2)
+	if err == nil || !strings.Contains(err.Error(), `node "1", not node 2`) {
+		t.Fatalf("claim as node 2: %v", err)
+	}
+}
