@@ -46,13 +46,18 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		ln.Close()
 		return err
 	}
+	cln, err := listenCluster(cfg)
+	if err != nil {
+		closeAll(ln, kln)
+		return err
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	pprofLn, err := listenPprof(cfg.pprofAddr)
 	if err != nil {
-		ln.Close()
+		closeAll(ln, kln, cln)
 		return err
 	}
 	addr := ln.Addr().String()
@@ -99,13 +104,18 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	cfg.broker.Logger = log
 	b, err := broker.Open(cfg.broker)
 	if err != nil {
-		if kln != nil {
-			kln.Close()
-		}
+		closeAll(kln, cln)
 		shutdown()
 		return errors.Join(err, g.Wait())
 	}
+	cn, err := openCluster(cfg, cln, addr, log)
+	if err != nil {
+		closeAll(kln)
+		shutdown()
+		return errors.Join(err, g.Wait(), b.Close())
+	}
 	h = httpapi.New(b, httpapi.Options{
+		Cluster:                clusterView(cn),
 		MaxBodyBytes:           cfg.maxBodyBytes,
 		MaxBatchMessages:       cfg.maxBatchMsgs,
 		MaxDecodingBytes:       cfg.maxDecoding,
@@ -118,9 +128,12 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	})
 	sw.set(h)
 	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,
-		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))
+		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln), "cluster_addr", addrOf(cln))
 
 	g.Go(func() error { return b.Run(gctx) })
+	if cn != nil {
+		g.Go(func() error { return cn.Run(gctx) })
+	}
 	if kln != nil {
 		ks := newKafka(cfg, b, tlsCfg, log)
 		g.Go(func() error { return ks.Serve(gctx, kln) })

@@ -43,6 +43,9 @@ type Options struct {
 	// MetricsGroupPartitions adds per group × partition series to
 	// /metrics (see metrics.Options).
 	MetricsGroupPartitions bool
+	// Cluster is the broker's cluster member; nil for a single broker
+	// (GET /cluster then answers NOT_CLUSTERED).
+	Cluster Cluster
 }
 
 // Defaults for Options.
@@ -119,6 +122,7 @@ func (s *Server) routes() []route {
 		{"GET /version", s.version},
 		{"GET /metrics", s.serveMetrics},
 		{"GET /openapi.json", s.openAPI},
+		{"GET /cluster", s.cluster},
 		{"POST /topics", s.createTopic},
 		{"GET /topics", s.listTopics},
 		{"GET /topics/{topic}", s.describeTopic},
