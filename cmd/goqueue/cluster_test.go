@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
+)
+
+// clusterProcs are real goqueue processes forming one cluster on 127.0.0.1.
+type clusterProcs struct {
+	t     *testing.T
+	peers string // the --peers value
+	procs map[uint64]*testkit.Proc
+}
+
+// startClusterProcs starts n nodes. Cluster ports must be known before any
+// node starts (every node is told all of them), so they are picked free and
+// then released; if another process takes one in between, the start is
+// tried again with new ports.
+func startClusterProcs(t *testing.T, n int) *clusterProcs {
+	t.Helper()
+	bin := goqueueBin.Path(t)
+	for attempt := 1; ; attempt++ {
+		var entries []string
+		for id := 1; id <= n; id++ {
+			entries = append(entries, fmt.Sprintf("%d=%s", id, freeAddr(t)))
+		}
+		c := &clusterProcs{t: t, peers: strings.Join(entries, ","), procs: map[uint64]*testkit.Proc{}}
+		for id := uint64(1); id <= uint64(n); id++ {
+			c.procs[id] = testkit.Launch(t, bin, testkit.Options{Args: c.args(id), CheckExit: true})
+		}
+		raced := false
+		for id, p := range c.procs {
+			select {
+			case <-p.Listening():
+			case <-p.Exited():
+				if attempt < 3 && strings.Contains(p.Log(), "address already in use") {
+					raced = true
+					continue
+				}
+				t.Fatalf("node %d exited at start: %v\n%s", id, p.Err(), p.Log())
+			case <-time.After(60 * time.Second):
+				t.Fatalf("node %d does not serve:\n%s", id, p.Log())
+			}
+		}
+		if !raced {
+			for _, p := range c.procs {
+				p.URL = listeningURL(t, p)
+			}
+			return c
+		}
+		for _, p := range c.procs {
+			p.Kill()
+		}
+	}
+}
+
+// listeningURL reads the URL off the "listening" line (Launch does not
+// wait for it, so it leaves URL unset).
+func listeningURL(t *testing.T, p *testkit.Proc) string {
+	for line := range strings.SplitSeq(p.Log(), "\n") {
+		if strings.Contains(line, "msg=listening") {
+			for f := range strings.FieldsSeq(line) {
+				if u, ok := strings.CutPrefix(f, "url="); ok {
+					return u
+				}
+			}
+		}
+	}
+	t.Fatalf("no listening line:\n%s", p.Log())
+	return ""
+}
+
+func (c *clusterProcs) args(id uint64) []string {
+	return []string{"--node-id", strconv.FormatUint(id, 10), "--peers", c.peers}
+}
+
+// freeAddr is a 127.0.0.1 port free a moment ago.
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// restart starts node id again on its data directory and cluster port.
+func (c *clusterProcs) restart(id uint64) {
+	old := c.procs[id]
+	c.procs[id] = testkit.Start(c.t, goqueueBin.Path(c.t), testkit.Options{Dir: old.Dir, Args: c.args(id), CheckExit: true})
+}
+
+// status is GET /cluster on node id, or false if it does not answer 200
+// within a second (no leader confirmed the read yet).
+func (c *clusterProcs) status(id uint64) (api.ClusterStatus, bool) {
+	var st api.ClusterStatus
+	client := http.Client{Timeout: time.Second}
+	resp, err := client.Get(c.procs[id].URL + "/cluster")
+	if err != nil {
+		return st, false
+	}
+	defer resp.Body.Close()
+	return st, resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&st) == nil
+}
+
+// agree waits until the nodes in ids all name one metadata leader among
+// them, other than notLeader, and see every node of ids alive, registered
+// with the incarnation in incs; it returns the leader.
+func (c *clusterProcs) agree(ids []uint64, notLeader uint64, incs map[uint64]uint64, within time.Duration) uint64 {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	var last []api.ClusterStatus
+	for time.Now().Before(deadline) {
+		last = last[:0]
+		ok := true
+		for _, id := range ids {
+			st, answered := c.status(id)
+			last = append(last, st)
+			ok = ok && answered && st.NodeID == id && st.MetaLeader != 0 && st.MetaLeader != notLeader && st.MetaLeader == last[0].MetaLeader
+			for _, n := range st.Nodes {
+				if want, in := incs[n.ID]; in {
+					ok = ok && n.Alive && n.Registered && n.Incarnation == want && n.HTTPAddr != ""
+				}
+			}
+		}
+		if ok {
+			return last[0].MetaLeader
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("nodes %v do not agree within %v: %+v", ids, within, last)
+	return 0
+}
+
+// Three real goqueue processes form a cluster and agree on a metadata
+// leader; the leader is SIGKILLed and the other two elect another, which
+// both report; the killed node restarts on its disk and rejoins (a second
+// incarnation).
+func TestBinaryClusterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	c := startClusterProcs(t, 3)
+	all := []uint64{1, 2, 3}
+	leader := c.agree(all, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	for id, p := range c.procs {
+		if _, err := os.Stat(p.Dir + "/cluster/node-id"); err != nil {
+			t.Fatalf("node %d: %v", id, err)
+		}
+	}
+
+	killed := time.Now()
+	c.procs[leader].Kill()
+	var rest []uint64
+	for _, id := range all {
+		if id != leader {
+			rest = append(rest, id)
+		}
+	}
+	newLeader := c.agree(rest, leader, map[uint64]uint64{rest[0]: 1, rest[1]: 1}, 20*time.Second)
+	t.Logf("metadata failover: node %d SIGKILLed, node %d confirmed as leader by both survivors after %v", leader, newLeader, time.Since(killed).Round(10*time.Millisecond))
+
+	c.restart(leader)
+	incs := map[uint64]uint64{1: 1, 2: 1, 3: 1}
+	incs[leader] = 2
+	c.agree(all, 0, incs, 30*time.Second)
+}
+
+// A single broker answers GET /cluster with NOT_CLUSTERED and writes no
+// cluster state.
+func TestBinaryNotClustered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	p := startBinary(t, "")
+	var body api.ErrorBody
+	if st := p.call(t, "GET", "/cluster", "", &body); st != http.StatusNotFound || body.Error.Code != api.ErrNotClustered.Code {
+		t.Fatalf("GET /cluster: %d %+v", st, body.Error)
+	}
+	if _, err := os.Stat(p.Dir + "/cluster"); !os.IsNotExist(err) {
+		t.Fatalf("a single broker made %s/cluster: %v", p.Dir, err)
+	}
+}
