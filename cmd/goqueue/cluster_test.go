@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,9 +151,11 @@ func TestBinaryClusterFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	started := time.Now()
 	c := startClusterProcs(t, 3)
 	all := []uint64{1, 2, 3}
 	leader := c.agree(all, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	t.Logf("formed: node %d leads, all registered, %v after the starts", leader, time.Since(started).Round(10*time.Millisecond))
 	for id, p := range c.procs {
 		if _, err := os.Stat(p.Dir + "/cluster/node-id"); err != nil {
 			t.Fatalf("node %d: %v", id, err)
@@ -174,6 +177,33 @@ func TestBinaryClusterFailover(t *testing.T) {
 	incs := map[uint64]uint64{1: 1, 2: 1, 3: 1}
 	incs[leader] = 2
 	c.agree(all, 0, incs, 30*time.Second)
+}
+
+// A metadata leader paused with SIGSTOP is replaced; resumed, it follows
+// the new leader without registering again (it never restarted). Set
+// GOQUEUE_CLUSTER_LONG=1 to run it (about 20 s more).
+func TestBinaryClusterPause(t *testing.T) {
+	if os.Getenv("GOQUEUE_CLUSTER_LONG") == "" {
+		t.Skip("set GOQUEUE_CLUSTER_LONG=1 to run")
+	}
+	c := startClusterProcs(t, 3)
+	all := []uint64{1, 2, 3}
+	ones := map[uint64]uint64{1: 1, 2: 1, 3: 1}
+	leader := c.agree(all, 0, ones, 30*time.Second)
+	c.procs[leader].Signal(syscall.SIGSTOP)
+	paused := time.Now()
+	var rest []uint64
+	for _, id := range all {
+		if id != leader {
+			rest = append(rest, id)
+		}
+	}
+	newLeader := c.agree(rest, leader, map[uint64]uint64{rest[0]: 1, rest[1]: 1}, 20*time.Second)
+	t.Logf("node %d paused; node %d confirmed as leader after %v", leader, newLeader, time.Since(paused).Round(10*time.Millisecond))
+	c.procs[leader].Signal(syscall.SIGCONT)
+	if got := c.agree(all, 0, ones, 30*time.Second); got == leader {
+		t.Logf("node %d led again after its pause (a later election)", got)
+	}
 }
 
 // A single broker answers GET /cluster with NOT_CLUSTERED and writes no

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 )
 
@@ -76,6 +77,11 @@ func TestNodesFormACluster(t *testing.T) {
 	r, err = follower.Propose(ctx, create)
 	if err != nil || !errors.Is(r.Err, meta.ErrTopicExists) {
 		t.Fatalf("second create: %+v %v", r, err)
+	}
+	gone, cancelGone := context.WithCancel(ctx)
+	cancelGone()
+	if _, err := nodes[0].Status(gone); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("status for a caller that left: %v, want UNAVAILABLE (coded, not a broker fault)", err)
 	}
 	for _, nd := range nodes {
 		st, err := nd.Status(ctx)

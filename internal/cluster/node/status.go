@@ -15,22 +15,26 @@ import (
 // drops a read silently; the caller gets UNAVAILABLE and retries.
 const readTimeout = 5 * time.Second
 
+// unavailable is the coded answer when no read point could be had: no
+// leader confirmed it in time, the caller left, or the node is stopping —
+// all passing states, so retriable, and never logged as broker faults.
+func unavailable(node uint64, err error) error {
+	return api.ErrUnavailable.Withf("no metadata leader confirmed the read (%v); retry", err).WithDetail("node_id", node)
+}
+
 // Status returns the cluster as this node sees it, with metadata at least
 // as new as every write acknowledged before the call (a ReadIndex read,
-// confirmed by the leader with a quorum). Without a leader that can confirm
-// the read it fails with UNAVAILABLE (retriable).
+// confirmed by the leader with a quorum). Its error is always an
+// *api.Error: UNAVAILABLE (retriable) without a read point.
 func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	if err := n.raft.ReadIndex(rctx, meta.GroupID); err != nil {
-		if ctx.Err() != nil {
-			return api.ClusterStatus{}, ctx.Err()
-		}
-		return api.ClusterStatus{}, api.ErrUnavailable.Withf("no metadata leader confirmed the read (%v); retry", err).WithDetail("node_id", n.cfg.ID)
+		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
 	}
 	st, err := n.raft.Status(ctx, meta.GroupID)
 	if err != nil {
-		return api.ClusterStatus{}, err
+		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
 	}
 	out := api.ClusterStatus{NodeID: n.cfg.ID, MetaLeader: st.Leader, MetaTerm: st.Term, Nodes: []api.ClusterNode{}, Topics: []api.ClusterTopic{}}
 	down := map[uint64]bool{}
