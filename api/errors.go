@@ -125,6 +125,9 @@ var (
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict, Kafka: kafkaUnknownServerError}
+	// ErrNotLeader: in a cluster, another node leads the partition read or
+	// written (details: partition, leader, leader_addr); go there.
+	ErrNotLeader = &Error{Code: "NOT_LEADER", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotLeaderForPartition}
 
 	// Sizes (413), load (429), availability (503), auth (401), method (405).
 	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
@@ -162,7 +165,7 @@ func Codes() []*Error {
 		ErrOffsetOutOfRange, ErrInvalidAssignor, ErrInvalidTimeout,
 		ErrNotFound, ErrNotClustered, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
-		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
+		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight, ErrNotLeader,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,

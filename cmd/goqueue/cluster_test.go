@@ -221,3 +221,73 @@ func TestBinaryNotClustered(t *testing.T) {
 		t.Fatalf("a single broker made %s/cluster: %v", p.Dir, err)
 	}
 }
+
+// do sends a JSON request to node id and decodes the answer into out.
+func (c *clusterProcs) do(id uint64, method, path, body string, out any) int {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.procs[id].URL+path, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("node %d: %s %s: %v", id, method, path, err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+// A topic created on a follower goes through the metadata group: every
+// node creates it, each partition has one replica and the three nodes lead
+// one each; keyless publishes land on the answering node's partition, and
+// a publish for another node's partition is answered NOT_LEADER naming
+// that node and its HTTP address.
+func TestBinaryClusterTopics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	c := startClusterProcs(t, 3)
+	all := []uint64{1, 2, 3}
+	leader := c.agree(all, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	follower := leader%3 + 1
+	var created api.Topic
+	if st := c.do(follower, "POST", "/topics", `{"name":"orders","partitions":3,"retention_hours":5}`, &created); st != http.StatusCreated {
+		t.Fatalf("create on node %d: %d", follower, st)
+	}
+	if st := c.do(leader, "POST", "/topics", `{"name":"orders","partitions":3}`, nil); st != http.StatusConflict {
+		t.Fatalf("second create: %d, want 409", st)
+	}
+	leaders := map[uint64]int32{} // node → the partition it leads
+	for _, p := range created.PartitionInfo {
+		leaders[p.Leader] = p.Partition
+	}
+	if len(leaders) != 3 || leaders[0] != 0 {
+		t.Fatalf("partitions not spread over the nodes: %+v", created.PartitionInfo)
+	}
+	for _, id := range all {
+		deadline := time.Now().Add(10 * time.Second)
+		var tp api.Topic
+		for c.do(id, "GET", "/topics/orders", "", &tp) != http.StatusOK && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if tp.RetentionHours != 5 || len(tp.PartitionInfo) != 3 || tp.PartitionInfo[leaders[id]].Leader != id {
+			t.Fatalf("node %d: %+v", id, tp)
+		}
+		var resp api.PublishResponse
+		if st := c.do(id, "POST", "/topics/orders/messages", `{"messages":[{"value":1},{"value":2}]}`, &resp); st != http.StatusOK ||
+			resp.Offsets[0].Partition != leaders[id] || resp.Offsets[1].Partition != leaders[id] {
+			t.Fatalf("keyless publish on node %d: %d %+v", id, st, resp)
+		}
+		other := id%3 + 1
+		var refused api.ErrorBody
+		st := c.do(id, "POST", "/topics/orders/messages", fmt.Sprintf(`{"partition":%d,"value":3}`, leaders[other]), &refused)
+		if st != http.StatusMisdirectedRequest || refused.Error.Code != api.ErrNotLeader.Code ||
+			refused.Error.Details["leader"] != float64(other) || "http://"+fmt.Sprint(refused.Error.Details["leader_addr"]) != c.procs[other].URL {
+			t.Fatalf("publish on node %d for node %d's partition: %d %+v", id, other, st, refused.Error)
+		}
+	}
+	var st api.ClusterStatus
+	if c.do(leader, "GET", "/cluster", "", &st) != http.StatusOK || len(st.Topics) != 1 || len(st.Topics[0].Partitions) != 3 {
+		t.Fatalf("GET /cluster: %+v", st)
+	}
+}

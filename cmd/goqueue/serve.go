@@ -108,7 +108,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		shutdown()
 		return errors.Join(err, g.Wait())
 	}
-	cn, err := openCluster(cfg, cln, addr, log)
+	cn, err := openCluster(cfg, cln, b, addr, log)
 	if err != nil {
 		closeAll(kln)
 		shutdown()
@@ -132,7 +132,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 
 	g.Go(func() error { return b.Run(gctx) })
 	if cn != nil {
-		g.Go(func() error { return cn.Run(gctx) })
+		g.Go(func() error { return cn.n.Run(gctx) })
 	}
 	if kln != nil {
 		ks := newKafka(cfg, b, tlsCfg, log)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
@@ -25,25 +26,32 @@ func listenCluster(cfg *config) (net.Listener, error) {
 }
 
 // openCluster opens this node's cluster member on ln, its Raft state in
-// <data-dir>/cluster; nil without a cluster listener. httpAddr is the HTTP
-// API's address, registered for the other nodes.
-func openCluster(cfg *config, ln net.Listener, httpAddr string, log *slog.Logger) (*node.Node, error) {
+// <data-dir>/cluster, bridged to b; nil without a cluster listener.
+// httpAddr is the HTTP API's address, registered for the other nodes.
+func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr string, log *slog.Logger) (*clusterBridge, error) {
 	if ln == nil {
 		return nil, nil
 	}
-	return node.Open(node.Config{
+	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions}
+	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, Logger: log,
+		Topics: br,
 	})
+	if err != nil {
+		return nil, err
+	}
+	br.n = n
+	return br, nil
 }
 
-// clusterView is what GET /cluster reads: the node, or none for a single
-// broker (a nil *node.Node must not become a non-nil interface).
-func clusterView(n *node.Node) httpapi.Cluster {
-	if n == nil {
+// clusterView is what the HTTP API asks of the cluster, or none for a
+// single broker (a nil pointer must not become a non-nil interface).
+func clusterView(c *clusterBridge) httpapi.Cluster {
+	if c == nil {
 		return nil
 	}
-	return n
+	return c
 }
 
 // closeAll closes the listeners that were opened.

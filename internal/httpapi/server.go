@@ -71,6 +71,9 @@ type Server struct {
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
+	// roundRobin spreads keyless messages over the partitions this node
+	// leads, in a cluster (routePublish).
+	roundRobin atomic.Uint32
 }
 
 // handlerFunc is a route's handler: it writes a success itself, or returns

@@ -47,6 +47,9 @@ type CreateTopic struct {
 	ID                TopicID `json:"id"`
 	Partitions        int     `json:"partitions"`
 	ReplicationFactor int     `json:"replication_factor"`
+	// Settings are the broker's own topic settings (retention, sizes),
+	// opaque here: every node creates its local topic with them.
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // DeleteTopic deletes a topic; its groups are not reused.
@@ -141,7 +144,7 @@ func (s *Store) createLocked(c CreateTopic) Result {
 	if len(s.d.Nodes) < c.ReplicationFactor {
 		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), c.ReplicationFactor)}
 	}
-	t := &Topic{Name: c.Name, ID: c.ID, ReplicationFactor: c.ReplicationFactor}
+	t := &Topic{Name: c.Name, ID: c.ID, ReplicationFactor: c.ReplicationFactor, Settings: c.Settings}
 	s.placeLocked(t, c.Partitions)
 	s.d.Topics[c.Name] = t
 	out := t.clone()

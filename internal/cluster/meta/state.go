@@ -49,10 +49,11 @@ type Partition struct {
 
 // Topic is a topic's metadata.
 type Topic struct {
-	Name              string      `json:"name"`
-	ID                TopicID     `json:"id"`
-	ReplicationFactor int         `json:"replication_factor"`
-	Partitions        []Partition `json:"partitions"`
+	Name              string          `json:"name"`
+	ID                TopicID         `json:"id"`
+	ReplicationFactor int             `json:"replication_factor"`
+	Partitions        []Partition     `json:"partitions"`
+	Settings          json.RawMessage `json:"settings,omitempty"` // see CreateTopic
 }
 
 // data is the whole replicated state; what snapshots hold.

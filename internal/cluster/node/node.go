@@ -47,6 +47,9 @@ type Config struct {
 	// multiraft.Config).
 	Tick   time.Duration
 	Logger *slog.Logger // default slog.Default()
+	// Topics receives the metadata's topics, to create them locally
+	// (topics.go); nil: none are created.
+	Topics TopicSink
 }
 
 // Node is one running cluster member. Propose and Status are safe for
@@ -194,6 +197,7 @@ func (n *Node) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { n.register(gctx); return nil })
 	g.Go(func() error { n.watchLeader(gctx); return nil })
+	g.Go(func() error { n.reconcile(gctx); return nil })
 	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir)
 	return g.Wait()
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 )
 
 // startNodes runs n nodes in this process over 127.0.0.1, with a short tick.
-func startNodes(t *testing.T, n int, dirs []string) ([]*Node, func()) {
+func startNodes(t *testing.T, n int, dirs []string, sinks ...TopicSink) ([]*Node, func()) {
 	t.Helper()
 	peers := map[uint64]string{}
 	lns := map[uint64]net.Listener{}
@@ -40,6 +42,9 @@ func startNodes(t *testing.T, n int, dirs []string) ([]*Node, func()) {
 			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
+		if err == nil && len(sinks) >= i {
+			nd.cfg.Topics = sinks[i-1]
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,5 +156,68 @@ func TestDirBelongsToOneNode(t *testing.T) {
 	err := claimDir(dir, 2)
 	if err == nil || !strings.Contains(err.Error(), `node "1", not node 2`) {
 		t.Fatalf("claim as node 2: %v", err)
+	}
+}
+
+// sink records the topics EnsureTopic was called with.
+type sink struct {
+	mu     sync.Mutex
+	topics map[string]int32
+}
+
+func (s *sink) EnsureTopic(name string, partitions int32, settings json.RawMessage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if string(settings) != `{"retention":1}` {
+		return fmt.Errorf("settings %s", settings)
+	}
+	s.topics[name] = partitions
+	return nil
+}
+
+func (s *sink) partitions(name string) int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.topics[name]
+}
+
+// CreateTopic on any node reaches every node's sink with its settings,
+// and each partition has one replica, spread over the nodes.
+func TestCreateTopicReachesEveryNode(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	sinks := []*sink{{topics: map[string]int32{}}, {topics: map[string]int32{}}, {topics: map[string]int32{}}}
+	nodes, stop := startNodes(t, 3, []string{t.TempDir(), t.TempDir(), t.TempDir()}, sinks[0], sinks[1], sinks[2])
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader := waitFormed(ctx, t, nodes, 1)
+	tp, err := nodes[leader%3].CreateTopic(ctx, "orders", 3, json.RawMessage(`{"retention":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[uint64]bool{}
+	for _, p := range tp.Partitions {
+		if len(p.Replicas) != 1 {
+			t.Fatalf("replicas %v", p.Replicas)
+		}
+		seen[p.Replicas[0]] = true
+	}
+	if len(seen) != 3 {
+		t.Fatalf("partitions on nodes %v, want all three", seen)
+	}
+	for i, s := range sinks {
+		for s.partitions("orders") != 3 {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("node %d never created the topic", i+1)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if p, ok := nodes[i].Placement("orders"); !ok || p.ID != tp.ID {
+			t.Fatalf("node %d placement: %+v", i+1, p)
+		}
+	}
+	if _, err := nodes[0].CreateTopic(ctx, "orders", 3, nil); !errors.Is(err, meta.ErrTopicExists) {
+		t.Fatalf("second create: %v", err)
 	}
 }
