@@ -128,7 +128,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	})
 	sw.set(h)
 	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,
-		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln), "cluster_addr", addrOf(cln))
+		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))
 
 	g.Go(func() error { return b.Run(gctx) })
 	if cn != nil {
