@@ -173,10 +173,37 @@ func TestBinaryClusterFailover(t *testing.T) {
 	newLeader := c.agree(rest, leader, map[uint64]uint64{rest[0]: 1, rest[1]: 1}, 20*time.Second)
 	t.Logf("metadata failover: node %d SIGKILLed, node %d confirmed as leader by both survivors after %v", leader, newLeader, time.Since(killed).Round(10*time.Millisecond))
 
+	// The metadata takes writes under the new leader, through either
+	// survivor; the killed node learns them when it comes back.
+	if st := c.do(rest[0], "POST", "/topics", `{"name":"after-failover","partitions":3}`, nil); st != http.StatusCreated {
+		t.Fatalf("create after the failover: %d", st)
+	}
+
 	c.restart(leader)
 	incs := map[uint64]uint64{1: 1, 2: 1, 3: 1}
 	incs[leader] = 2
 	c.agree(all, 0, incs, 30*time.Second)
+	if tp := c.topic(leader, "after-failover"); len(tp.PartitionInfo) != 3 {
+		t.Fatalf("the restarted node's copy of the topic created while it was down: %+v", tp)
+	}
+}
+
+// topic waits until node id has topic name (each node creates the
+// metadata's topics shortly after applying them) and returns it.
+func (c *clusterProcs) topic(id uint64, name string) api.Topic {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var tp api.Topic
+		st := c.do(id, "GET", "/topics/"+name, "", &tp)
+		if st == http.StatusOK {
+			return tp
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %d has no topic %s: %d", id, name, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // A metadata leader paused with SIGSTOP is replaced; resumed, it follows
@@ -265,11 +292,7 @@ func TestBinaryClusterTopics(t *testing.T) {
 		t.Fatalf("partitions not spread over the nodes: %+v", created.PartitionInfo)
 	}
 	for _, id := range all {
-		deadline := time.Now().Add(10 * time.Second)
-		var tp api.Topic
-		for c.do(id, "GET", "/topics/orders", "", &tp) != http.StatusOK && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
+		tp := c.topic(id, "orders")
 		if tp.RetentionHours != 5 || len(tp.PartitionInfo) != 3 || tp.PartitionInfo[leaders[id]].Leader != id {
 			t.Fatalf("node %d: %+v", id, tp)
 		}
