@@ -173,6 +173,13 @@ func TestBinaryClusterFailover(t *testing.T) {
 	newLeader := c.agree(rest, leader, map[uint64]uint64{rest[0]: 1, rest[1]: 1}, 20*time.Second)
 	t.Logf("metadata failover: node %d SIGKILLed, node %d confirmed as leader by both survivors after %v", leader, newLeader, time.Since(killed).Round(10*time.Millisecond))
 
+	for _, id := range rest {
+		c.eventually(10*time.Second, fmt.Sprintf("node %d sees the killed node %d as not alive", id, leader), func() bool {
+			st, ok := c.status(id)
+			return ok && len(st.Nodes) == 3 && !st.Nodes[leader-1].Alive && st.Nodes[leader-1].Registered
+		})
+	}
+
 	// The metadata takes writes under the new leader, through either
 	// survivor; the killed node learns them when it comes back.
 	if st := c.do(rest[0], "POST", "/topics", `{"name":"after-failover","partitions":3}`, nil); st != http.StatusCreated {
@@ -188,22 +195,27 @@ func TestBinaryClusterFailover(t *testing.T) {
 	}
 }
 
+// eventually polls cond until it holds or within passes.
+func (c *clusterProcs) eventually(within time.Duration, what string, cond func() bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // topic waits until node id has topic name (each node creates the
 // metadata's topics shortly after applying them) and returns it.
 func (c *clusterProcs) topic(id uint64, name string) api.Topic {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var tp api.Topic
-		st := c.do(id, "GET", "/topics/"+name, "", &tp)
-		if st == http.StatusOK {
-			return tp
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("node %d has no topic %s: %d", id, name, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var tp api.Topic
+	c.eventually(10*time.Second, fmt.Sprintf("node %d has topic %s", id, name), func() bool {
+		return c.do(id, "GET", "/topics/"+name, "", &tp) == http.StatusOK
+	})
+	return tp
 }
 
 // A metadata leader paused with SIGSTOP is replaced; resumed, it follows
