@@ -79,7 +79,10 @@ var (
 	ErrInvalidTimeout    = &Error{Code: "INVALID_TIMEOUT", Status: http.StatusBadRequest, Kafka: kafkaInvalidSessionTimeout} // outside the broker's bounds; details: min, max
 
 	// Unknown things (404).
-	ErrNotFound          = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownServerError} // no such route
+	ErrNotFound = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownServerError} // no such route
+	// ErrNotClustered: a cluster route (GET /cluster) on a broker started
+	// without --node-id and --peers.
+	ErrNotClustered      = &Error{Code: "NOT_CLUSTERED", Status: http.StatusNotFound, Kafka: kafkaInvalidRequest}
 	ErrTopicNotFound     = &Error{Code: "TOPIC_NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownTopicOrPartition}
 	ErrPartitionNotFound = &Error{Code: "PARTITION_NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownTopicOrPartition}
 	ErrGroupNotFound     = &Error{Code: "GROUP_NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaGroupIDNotFound}
@@ -122,6 +125,9 @@ var (
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict, Kafka: kafkaUnknownServerError}
+	// ErrNotLeader: in a cluster, another node leads the partition read or
+	// written (details: partition, leader, leader_addr); go there.
+	ErrNotLeader = &Error{Code: "NOT_LEADER", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotLeaderForPartition}
 
 	// Sizes (413), load (429), availability (503), auth (401), method (405).
 	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
@@ -157,9 +163,9 @@ func Codes() []*Error {
 	return []*Error{
 		ErrBadRequest, ErrInvalidArgument, ErrInvalidTopicName, ErrInvalidPartitions,
 		ErrOffsetOutOfRange, ErrInvalidAssignor, ErrInvalidTimeout,
-		ErrNotFound, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
+		ErrNotFound, ErrNotClustered, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
-		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
+		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight, ErrNotLeader,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
@@ -187,6 +193,7 @@ const (
 	kafkaTopicAlreadyExists        int16 = 36
 	kafkaInvalidPartitions         int16 = 37
 	kafkaInvalidConfig             int16 = 40
+	kafkaInvalidRequest            int16 = 42 // also "sent to an incompatible broker"
 	kafkaPolicyViolation           int16 = 44
 	kafkaKafkaStorageError         int16 = 56 // retriable, as 507 and 503 are over HTTP
 	kafkaSaslAuthenticationFailed  int16 = 58

@@ -43,6 +43,11 @@ type PartitionInfo struct {
 	// "Damaged data"). Omitted when zero.
 	CorruptRanges  int   `json:"corrupt_ranges,omitempty"`
 	CorruptOffsets int64 `json:"corrupt_offsets,omitempty"`
+	// Leader and Replicas: in a cluster, the node that takes the
+	// partition's reads and writes and the nodes holding it (node IDs);
+	// omitted on a single broker.
+	Leader   uint64   `json:"leader,omitempty"`
+	Replicas []uint64 `json:"replicas,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

@@ -54,7 +54,8 @@ type config struct {
 	apiKeys           []string
 	authHealth        bool
 
-	kafka kafkaConfig
+	kafka   kafkaConfig
+	cluster clusterConfig
 }
 
 // flagSet binds every setting to a flag on fs, with the embedded defaults.
@@ -121,6 +122,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize(&c.maxHeaderBytes, 64<<10), "max-header-bytes", "largest request header block")
 
 	kafkaFlags(fs, &c.kafka)
+	clusterFlags(fs, &c.cluster)
 
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
@@ -212,6 +214,7 @@ func (c *config) validate(problems []error) error {
 	errs = append(errs, c.validateDelivery()...)
 	errs = append(errs, c.validateHTTP()...)
 	errs = append(errs, c.kafka.validate()...)
+	errs = append(errs, c.cluster.validate()...)
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("log format %q must be text or json", c.logFormat))
 	}

@@ -46,13 +46,18 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		ln.Close()
 		return err
 	}
+	cln, err := listenCluster(cfg)
+	if err != nil {
+		closeAll(ln, kln)
+		return err
+	}
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	pprofLn, err := listenPprof(cfg.pprofAddr)
 	if err != nil {
-		ln.Close()
+		closeAll(ln, kln, cln)
 		return err
 	}
 	addr := ln.Addr().String()
@@ -99,13 +104,18 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	cfg.broker.Logger = log
 	b, err := broker.Open(cfg.broker)
 	if err != nil {
-		if kln != nil {
-			kln.Close()
-		}
+		closeAll(kln, cln)
 		shutdown()
 		return errors.Join(err, g.Wait())
 	}
+	cn, err := openCluster(cfg, cln, b, addr, log)
+	if err != nil {
+		closeAll(kln)
+		shutdown()
+		return errors.Join(err, g.Wait(), b.Close())
+	}
 	h = httpapi.New(b, httpapi.Options{
+		Cluster:                clusterView(cn),
 		MaxBodyBytes:           cfg.maxBodyBytes,
 		MaxBatchMessages:       cfg.maxBatchMsgs,
 		MaxDecodingBytes:       cfg.maxDecoding,
@@ -121,6 +131,9 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))
 
 	g.Go(func() error { return b.Run(gctx) })
+	if cn != nil {
+		g.Go(func() error { return cn.n.Run(gctx) })
+	}
 	if kln != nil {
 		ks := newKafka(cfg, b, tlsCfg, log)
 		g.Go(func() error { return ks.Serve(gctx, kln) })

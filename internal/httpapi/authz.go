@@ -160,6 +160,7 @@ var routePermissions = map[string]permission{
 	"GET /version":      {anyKey: true},
 	"GET /metrics":      {anyKey: true},
 	"GET /openapi.json": {anyKey: true},
+	"GET /cluster":      {anyKey: true}, // topology, as Kafka's Metadata shows any client
 
 	"POST /topics":                                        {anyKey: true}, // admin on the body's name, in createTopic
 	"GET /topics":                                         {anyKey: true}, // filtered

@@ -31,6 +31,9 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 	for i, f := range frames {
 		batches[i] = broker.Frame(f)
 	}
+	if err := s.routeFrames(name, batches); err != nil {
+		return err
+	}
 	pos, err := s.b.PublishBatches(name, batches)
 	if err != nil {
 		return err

@@ -116,9 +116,9 @@ func TestTopicBodyMapping(t *testing.T) {
 		{"segment ms", api.CreateTopicRequest{Name: "t", SegmentMS: 1}, "segment_ms"},
 		{"max message bytes", api.CreateTopicRequest{Name: "t", MaxMessageBytes: -1}, "max_message_bytes"},
 	} {
-		wantField(t, c.name, second(topicSpec(c.req)), api.ErrInvalidArgument, c.field)
+		wantField(t, c.name, second(TopicSpec(c.req)), api.ErrInvalidArgument, c.field)
 	}
-	s, err := topicSpec(api.CreateTopicRequest{Name: "t", RetentionHours: -1, SegmentMS: 120_000})
+	s, err := TopicSpec(api.CreateTopicRequest{Name: "t", RetentionHours: -1, SegmentMS: 120_000})
 	if err != nil || s.Retention >= 0 || s.SegmentAge != 2*time.Minute {
 		t.Fatalf("spec %+v, %v", s, err)
 	}

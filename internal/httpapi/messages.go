@@ -32,6 +32,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.routePublish(name, msgs); err != nil {
+		return err
+	}
 	pos, err := s.b.Publish(name, msgs)
 	if err != nil {
 		return err
@@ -58,6 +61,9 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	req.Partition = int32(p)
+	if err := s.checkLeader(name, req.Partition); err != nil {
+		return err
+	}
 	res, err := s.b.Fetch(r.Context(), name, req)
 	if err != nil {
 		return err

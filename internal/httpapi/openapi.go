@@ -37,6 +37,8 @@ func operations() map[string]operation {
 		"GET /version":      {summary: "Broker and Go versions", response: api.VersionInfo{}},
 		"GET /metrics":      {summary: "Prometheus metrics (text exposition format)", text: true},
 		"GET /openapi.json": {summary: "This description", response: map[string]any{}},
+		"GET /cluster": {summary: "The cluster as this node sees it: nodes and their liveness, the metadata leader, partitions' replicas and leaders (a consistent read; 404 NOT_CLUSTERED on a single broker)",
+			response: api.ClusterStatus{}},
 
 		"POST /topics":                    {summary: "Create a topic", request: api.CreateTopicRequest{}, response: api.Topic{}, status: http.StatusCreated},
 		"GET /topics":                     {summary: "List topics", response: api.TopicList{}},

@@ -43,6 +43,9 @@ type Options struct {
 	// MetricsGroupPartitions adds per group × partition series to
 	// /metrics (see metrics.Options).
 	MetricsGroupPartitions bool
+	// Cluster is the broker's cluster member; nil for a single broker
+	// (GET /cluster then answers NOT_CLUSTERED).
+	Cluster Cluster
 }
 
 // Defaults for Options.
@@ -68,6 +71,9 @@ type Server struct {
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
+	// roundRobin spreads keyless messages over the partitions this node
+	// leads, in a cluster (routePublish).
+	roundRobin atomic.Uint32
 }
 
 // handlerFunc is a route's handler: it writes a success itself, or returns
@@ -119,6 +125,7 @@ func (s *Server) routes() []route {
 		{"GET /version", s.version},
 		{"GET /metrics", s.serveMetrics},
 		{"GET /openapi.json", s.openAPI},
+		{"GET /cluster", s.cluster},
 		{"POST /topics", s.createTopic},
 		{"GET /topics", s.listTopics},
 		{"GET /topics/{topic}", s.describeTopic},

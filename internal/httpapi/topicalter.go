@@ -12,6 +12,9 @@ func (s *Server) alterTopic(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := s.refuseClusterChange(name, "altering"); err != nil {
+		return err
+	}
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return err

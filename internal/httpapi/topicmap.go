@@ -39,8 +39,8 @@ func checkMaxMessageBytes(n int32) error {
 	return nil
 }
 
-// topicSpec checks a create body.
-func topicSpec(req api.CreateTopicRequest) (broker.TopicSpec, error) {
+// TopicSpec checks a create body.
+func TopicSpec(req api.CreateTopicRequest) (broker.TopicSpec, error) {
 	if err := broker.ValidateTopicName(req.Name); err != nil {
 		return broker.TopicSpec{}, err
 	}

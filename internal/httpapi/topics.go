@@ -29,9 +29,12 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, actAdmin, kindTopic, req.Name); err != nil {
 		return err
 	}
-	spec, err := topicSpec(req)
+	spec, err := TopicSpec(req)
 	if err != nil {
 		return err
+	}
+	if s.opts.Cluster != nil {
+		return s.createClusterTopic(w, r, req)
 	}
 	info, err := s.b.CreateTopic(spec)
 	if err != nil {
@@ -46,7 +49,7 @@ func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) error {
 	list := api.TopicList{Topics: make([]api.Topic, 0, len(infos))}
 	for _, info := range infos {
 		if visible(r, kindTopic, info.Config.Name) {
-			list.Topics = append(list.Topics, wireTopic(info))
+			list.Topics = append(list.Topics, s.withPlacement(wireTopic(info)))
 		}
 	}
 	writeJSON(w, http.StatusOK, list)
@@ -62,13 +65,16 @@ func (s *Server) describeTopic(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, wireTopic(info))
+	writeJSON(w, http.StatusOK, s.withPlacement(wireTopic(info)))
 	return nil
 }
 
 func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) error {
 	name, err := topicParam(r)
 	if err != nil {
+		return err
+	}
+	if err := s.refuseClusterChange(name, "deleting"); err != nil {
 		return err
 	}
 	if err := s.b.DeleteTopic(name); err != nil {
@@ -81,6 +87,9 @@ func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) addPartitions(w http.ResponseWriter, r *http.Request) error {
 	name, err := topicParam(r)
 	if err != nil {
+		return err
+	}
+	if err := s.refuseClusterChange(name, "adding partitions"); err != nil {
 		return err
 	}
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)

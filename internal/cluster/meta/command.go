@@ -29,10 +29,15 @@ type Command struct {
 }
 
 // RegisterNode adds a node or records that it restarted (its incarnation
-// goes up by one; its address may change).
+// goes up by one; its addresses may change). Boot is random per process
+// start: a registration applied again with the same Boot (a retry whose
+// first attempt was not lost after all) changes nothing, so registering
+// can be retried until it is seen applied.
 type RegisterNode struct {
-	ID   uint64 `json:"id"`
-	Addr string `json:"addr"`
+	ID       uint64 `json:"id"`
+	Addr     string `json:"addr"`
+	HTTPAddr string `json:"http_addr,omitempty"`
+	Boot     uint64 `json:"boot,omitempty"`
 }
 
 // CreateTopic creates a topic. ID is chosen by the proposer (random), so
@@ -42,6 +47,9 @@ type CreateTopic struct {
 	ID                TopicID `json:"id"`
 	Partitions        int     `json:"partitions"`
 	ReplicationFactor int     `json:"replication_factor"`
+	// Settings are the broker's own topic settings (retention, sizes),
+	// opaque here: every node creates its local topic with them.
+	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
 // DeleteTopic deletes a topic; its groups are not reused.
@@ -104,7 +112,11 @@ func (s *Store) registerLocked(r RegisterNode) Result {
 		n = &Node{ID: r.ID}
 		s.d.Nodes[r.ID] = n
 	}
-	n.Addr = r.Addr
+	if ok && r.Boot != 0 && n.Boot == r.Boot {
+		c := *n // the same start registering again: already done
+		return Result{Node: &c}
+	}
+	n.Addr, n.HTTPAddr, n.Boot = r.Addr, r.HTTPAddr, r.Boot
 	n.Incarnation++
 	c := *n
 	return Result{Node: &c}
@@ -132,7 +144,7 @@ func (s *Store) createLocked(c CreateTopic) Result {
 	if len(s.d.Nodes) < c.ReplicationFactor {
 		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), c.ReplicationFactor)}
 	}
-	t := &Topic{Name: c.Name, ID: c.ID, ReplicationFactor: c.ReplicationFactor}
+	t := &Topic{Name: c.Name, ID: c.ID, ReplicationFactor: c.ReplicationFactor, Settings: c.Settings}
 	s.placeLocked(t, c.Partitions)
 	s.d.Topics[c.Name] = t
 	out := t.clone()

@@ -148,3 +148,23 @@ func TestSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("after restore: %v vs %v", r1.Topic, r2.Topic)
 	}
 }
+
+// A registration applied twice with the same Boot (a retried proposal) is
+// one registration; a new Boot is a restart.
+func TestRegisterIsIdempotentPerBoot(t *testing.T) {
+	s := New()
+	reg := func(boot uint64, http string) Node {
+		r := apply(t, s, s.Applied()+1, Command{RegisterNode: &RegisterNode{ID: 1, Addr: "a:1", HTTPAddr: http, Boot: boot}})
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return *r.Node
+	}
+	reg(7, "h:1")
+	if n := reg(7, "h:1"); n.Incarnation != 1 {
+		t.Fatalf("retry bumped the incarnation: %+v", n)
+	}
+	if n := reg(8, "h:2"); n.Incarnation != 2 || n.HTTPAddr != "h:2" || n.Boot != 8 {
+		t.Fatalf("restart: %+v", n)
+	}
+}

@@ -26,8 +26,10 @@ const GroupID = 0
 
 // Node is a registered broker.
 type Node struct {
-	ID   uint64 `json:"id"`
-	Addr string `json:"addr"`
+	ID       uint64 `json:"id"`
+	Addr     string `json:"addr"`                // cluster (Raft) address
+	HTTPAddr string `json:"http_addr,omitempty"` // the node's HTTP API
+	Boot     uint64 `json:"boot,omitempty"`      // see RegisterNode`
 	// Incarnation counts the node's registrations: a restarted node
 	// registers again, and a higher incarnation fences its past self.
 	Incarnation uint64 `json:"incarnation"`
@@ -47,10 +49,11 @@ type Partition struct {
 
 // Topic is a topic's metadata.
 type Topic struct {
-	Name              string      `json:"name"`
-	ID                TopicID     `json:"id"`
-	ReplicationFactor int         `json:"replication_factor"`
-	Partitions        []Partition `json:"partitions"`
+	Name              string          `json:"name"`
+	ID                TopicID         `json:"id"`
+	ReplicationFactor int             `json:"replication_factor"`
+	Partitions        []Partition     `json:"partitions"`
+	Settings          json.RawMessage `json:"settings,omitempty"` // see CreateTopic
 }
 
 // data is the whole replicated state; what snapshots hold.

@@ -20,8 +20,12 @@ import (
 // flags: 1 = a quiesce note, 2 = a wake note (multiraft.Envelope's flags).
 //
 // A connection starts with a hello from each side: magic uint32 | node ID uint64.
+// A call connection (Transport.Call) starts with the call magic instead and
+// carries one request and its answer, each as length uint32 | bytes.
 const (
 	helloMagic = 0x67715231 // "gqR1"
+	callMagic  = 0x67714331 // "gqC1"
+	maxCall    = 16 << 20
 	helloLen   = 12
 	maxFrame   = 64 << 20
 
@@ -32,20 +36,55 @@ const (
 
 var errFrame = errors.New("transport: bad frame")
 
-func appendHello(dst []byte, node uint64) []byte {
-	dst = binary.BigEndian.AppendUint32(dst, helloMagic)
+func appendHello(dst []byte, node uint64) []byte { return appendGreeting(dst, helloMagic, node) }
+
+func appendGreeting(dst []byte, magic uint32, node uint64) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, magic)
 	return binary.BigEndian.AppendUint64(dst, node)
 }
 
 func readHello(r io.Reader) (uint64, error) {
+	magic, node, err := readGreeting(r)
+	if err == nil && magic != helloMagic {
+		err = fmt.Errorf("%w: not a GoQueue cluster peer", errFrame)
+	}
+	return node, err
+}
+
+// readGreeting reads the first bytes of a connection: which kind it is
+// (helloMagic or callMagic) and the node that opened it.
+func readGreeting(r io.Reader) (magic uint32, node uint64, err error) {
 	var b [helloLen]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	if binary.BigEndian.Uint32(b[0:4]) != helloMagic {
-		return 0, fmt.Errorf("%w: not a GoQueue cluster peer", errFrame)
+	magic = binary.BigEndian.Uint32(b[0:4])
+	if magic != helloMagic && magic != callMagic {
+		return 0, 0, fmt.Errorf("%w: not a GoQueue cluster peer", errFrame)
 	}
-	return binary.BigEndian.Uint64(b[4:12]), nil
+	return magic, binary.BigEndian.Uint64(b[4:12]), nil
+}
+
+// appendBlob appends b with its length, as a call's request or answer.
+func appendBlob(dst, b []byte) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(b)))
+	return append(dst, b...)
+}
+
+func readBlob(r io.Reader) ([]byte, error) {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxCall {
+		return nil, fmt.Errorf("%w: call of %d bytes", errFrame, size)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // appendFrame encodes envs as one frame.

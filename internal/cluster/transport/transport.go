@@ -42,6 +42,10 @@ type Config struct {
 	// Unreachable is told when messages to a peer were lost because its
 	// connection failed or its queue was full, so Raft probes it gently.
 	Unreachable func(peer uint64)
+	// Handle answers a Call from another node (call.go); nil refuses
+	// calls. It runs on the call's own goroutine and must return once
+	// ctx (the transport's) ends.
+	Handle      func(ctx context.Context, from uint64, req []byte) []byte
 	QueueLen    int           // envelopes queued per peer (default 4096)
 	DialTimeout time.Duration // default 1 s
 	// KeepAlive is how often an idle connection carries an empty frame
@@ -199,8 +203,12 @@ func (t *Transport) accept(ctx context.Context) error {
 // session, replacing the connection that session had.
 func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
-	from, err := readHello(c)
+	magic, from, err := readGreeting(c)
 	p, ok := t.peers[from]
+	if err == nil && ok && magic == callMagic {
+		t.answer(ctx, from, c)
+		return
+	}
 	if err != nil || !ok || from > t.cfg.NodeID {
 		// Only a lower ID dials us; anything else is a stranger.
 		c.Close()

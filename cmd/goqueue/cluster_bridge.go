@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+)
+
+// clusterBridge joins the cluster node and the local broker, neither of
+// which knows the other: it is httpapi's Cluster and the node's TopicSink.
+type clusterBridge struct {
+	n                 *node.Node // set once the node is open
+	b                 *broker.Broker
+	defaultPartitions int32
+}
+
+var (
+	_ httpapi.Cluster = (*clusterBridge)(nil)
+	_ node.TopicSink  = (*clusterBridge)(nil)
+)
+
+func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
+	return c.n.Status(ctx)
+}
+
+func (c *clusterBridge) ID() uint64                { return c.n.ID() }
+func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
+
+func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
+	t, ok := c.n.Placement(topic)
+	if !ok {
+		return nil, false
+	}
+	out := make([]api.ClusterPartition, len(t.Partitions))
+	for i, p := range t.Partitions {
+		out[i] = api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
+		if len(p.Replicas) == 1 {
+			out[i].Leader = p.Replicas[0]
+		}
+	}
+	return out, true
+}
+
+// localWait bounds how long a creation waits for this node to create the
+// topic the metadata already holds.
+const localWait = 10 * time.Second
+
+// CreateTopic proposes the topic (its whole request travels as settings)
+// and waits until this broker has it.
+func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequest) error {
+	if req.Partitions == 0 {
+		req.Partitions = c.defaultPartitions
+	}
+	settings, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, localWait)
+	defer cancel()
+	if _, err := c.n.CreateTopic(ctx, req.Name, req.Partitions, settings); err != nil {
+		return metaError(err)
+	}
+	for {
+		if _, err := c.b.Topic(req.Name); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return api.ErrUnavailable.Withf("topic %s is in the cluster's metadata but not yet created on this node; retry", req.Name)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// metaError says a refusal of the metadata group in the API's codes.
+func metaError(err error) error {
+	switch {
+	case errors.Is(err, meta.ErrTopicExists):
+		return api.ErrTopicExists.Withf("%v", err)
+	case errors.Is(err, meta.ErrPartitionCount):
+		return api.ErrInvalidPartitions.Withf("%v", err)
+	case errors.Is(err, meta.ErrInvalid):
+		return api.ErrInvalidArgument.Withf("%v", err)
+	case errors.Is(err, meta.ErrTooFewNodes):
+		return api.ErrUnavailable.Withf("%v: the nodes have not registered yet; retry", err)
+	}
+	return api.ErrUnavailable.Withf("the cluster's metadata group did not take the change (%v); retry", err)
+}
+
+// EnsureTopic creates the topic in the local broker with the settings of
+// its creation, or raises its partition count; a topic already as the
+// metadata says is left alone.
+func (c *clusterBridge) EnsureTopic(name string, partitions int32, settings json.RawMessage) error {
+	if info, err := c.b.Topic(name); err == nil {
+		if info.Config.Partitions < partitions {
+			_, err = c.b.AddPartitions(name, partitions)
+		}
+		return err
+	}
+	var req api.CreateTopicRequest
+	if len(settings) > 0 {
+		if err := json.Unmarshal(settings, &req); err != nil {
+			return fmt.Errorf("settings of topic %s: %w", name, err)
+		}
+	}
+	req.Name, req.Partitions = name, partitions
+	spec, err := httpapi.TopicSpec(req)
+	if err != nil {
+		return err
+	}
+	_, err = c.b.CreateTopic(spec)
+	if errors.Is(err, api.ErrTopicExists) {
+		return nil // created meanwhile by another path
+	}
+	return err
+}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+)
+
+// listenCluster binds the inter-broker listener, if the broker runs as a
+// cluster node, before the broker recovers: a taken port fails the start at
+// once.
+func listenCluster(cfg *config) (net.Listener, error) {
+	if !cfg.cluster.enabled() {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.cluster.listenAddr())
+	if err != nil {
+		return nil, fmt.Errorf("cluster listen on %s: %w", cfg.cluster.listenAddr(), err)
+	}
+	return ln, nil
+}
+
+// openCluster opens this node's cluster member on ln, its Raft state in
+// <data-dir>/cluster, bridged to b; nil without a cluster listener.
+// httpAddr is the HTTP API's address, registered for the other nodes.
+func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr string, log *slog.Logger) (*clusterBridge, error) {
+	if ln == nil {
+		return nil, nil
+	}
+	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions}
+	n, err := node.Open(node.Config{
+		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
+		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, Logger: log,
+		Topics: br,
+	})
+	if err != nil {
+		return nil, err
+	}
+	br.n = n
+	return br, nil
+}
+
+// clusterView is what the HTTP API asks of the cluster, or none for a
+// single broker (a nil pointer must not become a non-nil interface).
+func clusterView(c *clusterBridge) httpapi.Cluster {
+	if c == nil {
+		return nil
+	}
+	return c
+}
+
+// closeAll closes the listeners that were opened.
+func closeAll(lns ...net.Listener) {
+	for _, ln := range lns {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}

@@ -1,0 +1,244 @@
+// Package node is this process's member of a GoQueue cluster: it owns the
+// wiring of the replication engine into the broker. It opens the node's
+// Raft state on disk (Dir, normally <data-dir>/cluster), runs the transport
+// on the cluster listener and the metadata group (group 0, every node of
+// --peers a voter) over meta.Store, registers the node through group 0
+// once per process start, forwards metadata proposals to the group's leader,
+// and answers consistent reads of the metadata (Status, for GET /cluster).
+//
+// Partitions are not Raft groups yet: the broker's topics are still local.
+// docs/cluster.md says what remains.
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/transport"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+)
+
+// Config configures a Node.
+type Config struct {
+	ID    uint64            // this node's ID, a key of Peers
+	Peers map[uint64]string // every node's cluster address, this one's included
+	// Listener is the bound cluster listener (--cluster-addr); the Node
+	// owns it from Open on.
+	Listener net.Listener
+	Dir      string // the node's Raft state; created if missing
+	HTTPAddr string // the HTTP API's address, registered for other nodes
+	// Tick is one Raft tick (default 100 ms: elections after 2–4 s, see
+	// multiraft.Config).
+	Tick   time.Duration
+	Logger *slog.Logger // default slog.Default()
+	// Topics receives the metadata's topics, to create them locally
+	// (topics.go); nil: none are created.
+	Topics TopicSink
+}
+
+// Node is one running cluster member. Propose and Status are safe for
+// concurrent use once Run has started.
+type Node struct {
+	cfg  Config
+	meta *meta.Store
+	host *multiraft.Host // owned by raft's loop once Run starts
+	raft *multiraft.Node
+	tr   *transport.Transport
+	boot uint64 // random per process start: see meta.RegisterNode
+	log  *slog.Logger
+
+	mu  sync.Mutex
+	ran bool // Run was called: it, not Close, releases the host
+}
+
+// idFile records which node a Raft directory belongs to: started with
+// another --node-id, the node would vote twice in one term under two names.
+const idFile = "node-id"
+
+// Open opens (or creates) the node's Raft state and prepares the transport;
+// Run starts them. On an error the listener is closed.
+func Open(cfg Config) (_ *Node, err error) {
+	defer func() {
+		if err != nil && cfg.Listener != nil {
+			cfg.Listener.Close()
+		}
+	}()
+	if _, ok := cfg.Peers[cfg.ID]; !ok || cfg.ID == 0 {
+		return nil, fmt.Errorf("cluster: node %d is not among the peers", cfg.ID)
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := claimDir(cfg.Dir, cfg.ID); err != nil {
+		return nil, err
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID)}
+	n.host, err = multiraft.New(multiraft.Config{NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir})
+	if err != nil {
+		return nil, err
+	}
+	voters := slices.Sorted(func(yield func(uint64) bool) {
+		for id := range cfg.Peers {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	if err := n.host.AddGroup(meta.GroupID, voters, n.meta); err != nil {
+		n.host.Close()
+		return nil, fmt.Errorf("cluster: open the metadata group in %s: %w", cfg.Dir, err)
+	}
+	n.raft = multiraft.NewNode(n.host, cfg.Tick)
+	n.tr, err = transport.New(transport.Config{
+		NodeID: cfg.ID, Listener: cfg.Listener, Peers: cfg.Peers,
+		Deliver: n.raft.Deliver, Unreachable: n.raft.Unreachable,
+		Handle: n.handle, Logger: n.log,
+	})
+	if err != nil {
+		n.host.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// claimDir creates dir and its node-id file, or checks that the file names
+// id.
+func claimDir(dir string, id uint64) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	name := filepath.Join(dir, idFile)
+	b, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return writeFileSynced(name, []byte(strconv.FormatUint(id, 10)+"\n"))
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if got, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err != nil || got != id {
+		return fmt.Errorf("cluster: %s belongs to node %q, not node %d: start with that --node-id, or give this node an empty data directory", dir, strings.TrimSpace(string(b)), id)
+	}
+	return nil
+}
+
+func writeFileSynced(name string, b []byte) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = vfs.OS{}.SyncDir(filepath.Dir(name))
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: %s: %w", name, err)
+	}
+	return nil
+}
+
+// Close releases what Open took when Run is never called.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.ran {
+		return nil
+	}
+	n.ran = true
+	n.cfg.Listener.Close()
+	return n.host.Close()
+}
+
+// Run runs the transport, the Raft loop and the node's registration until
+// ctx ends; every goroutine it starts has returned when it returns.
+func (n *Node) Run(ctx context.Context) error {
+	n.mu.Lock()
+	if n.ran {
+		n.mu.Unlock()
+		return errors.New("cluster: node run twice or after Close")
+	}
+	n.ran = true
+	n.mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.tr.Run(gctx) })
+	g.Go(func() error {
+		if err := n.raft.Run(gctx, n.tr); err != nil {
+			return fmt.Errorf("cluster: raft: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error { n.register(gctx); return nil })
+	g.Go(func() error { n.watchLeader(gctx); return nil })
+	g.Go(func() error { n.reconcile(gctx); return nil })
+	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir)
+	return g.Wait()
+}
+
+// register records this start in the metadata (a new incarnation, the
+// current addresses), retrying until it is applied or ctx ends. The Boot
+// nonce makes a retry of an attempt that did succeed change nothing.
+func (n *Node) register(ctx context.Context) {
+	cmd := meta.Command{RegisterNode: &meta.RegisterNode{
+		ID: n.cfg.ID, Addr: n.cfg.Peers[n.cfg.ID], HTTPAddr: n.cfg.HTTPAddr, Boot: n.boot,
+	}}
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		r, err := n.Propose(pctx, cmd)
+		cancel()
+		if err == nil && r.Err == nil {
+			n.log.Info("cluster node registered", "incarnation", r.Node.Incarnation)
+			return
+		}
+		if ctx.Err() == nil {
+			n.log.Warn("cluster node registration failed; retrying", "err", errors.Join(err, r.Err))
+		}
+	}
+}
+
+// watchLeader logs changes of the metadata leader, for operators.
+func (n *Node) watchLeader(ctx context.Context) {
+	var last uint64
+	t := time.NewTicker(n.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := n.raft.Status(ctx, meta.GroupID)
+		if err != nil || st.Leader == last {
+			continue
+		}
+		last = st.Leader
+		n.log.Info("metadata leader changed", "leader", st.Leader, "term", st.Term)
+	}
+}

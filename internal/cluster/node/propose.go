@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+)
+
+// Proposals go to the metadata leader: multiraft never forwards them inside
+// Raft (a follower answers NotLeaderError), so a node that does not lead
+// sends the command to the leader over a transport call and the leader
+// proposes it. An attempt that fails or whose outcome is unknown is tried
+// again until ctx ends, so commands must be safe to apply twice: a
+// registration carries its Boot nonce, a topic creation its topic ID.
+
+// retryEvery spaces attempts while there is no leader or it is unreachable.
+const retryEvery = 100 * time.Millisecond
+
+// callTimeout bounds one forwarded proposal on the leader.
+const callTimeout = 10 * time.Second
+
+// request is a call's body: the command to propose.
+type request struct {
+	Propose json.RawMessage `json:"propose"`
+}
+
+// answer is a call's reply.
+type answer struct {
+	Node  *meta.Node  `json:"node,omitempty"`
+	Topic *meta.Topic `json:"topic,omitempty"`
+	// Refused is the state machine's refusal (a meta error's text);
+	// Kind names which one (the sentinel's text), so the caller gets an
+	// error errors.Is recognises.
+	Refused string `json:"refused,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+	// Retry says the command was not applied by this attempt, or may
+	// not have been: the caller tries again, at Leader if it is known.
+	Retry  string `json:"retry,omitempty"`
+	Leader uint64 `json:"leader,omitempty"`
+}
+
+// refusals are the meta errors an answer can carry.
+var refusals = []error{
+	meta.ErrTopicExists, meta.ErrUnknownTopic, meta.ErrTooFewNodes,
+	meta.ErrInvalid, meta.ErrTopicIDInUse, meta.ErrPartitionCount,
+}
+
+// Propose applies cmd through the metadata group, wherever its leader is,
+// and returns the state machine's result (whose Err is a refusal every
+// replica agrees on). The error is ctx's or multiraft.ErrStopped.
+func (n *Node) Propose(ctx context.Context, cmd meta.Command) (meta.Result, error) {
+	b, err := cmd.Encode()
+	if err != nil {
+		return meta.Result{}, err
+	}
+	for {
+		a, err := n.attempt(ctx, b)
+		if err == nil && a.Retry == "" {
+			return a.result(), nil
+		}
+		if errors.Is(err, multiraft.ErrStopped) {
+			return meta.Result{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return meta.Result{}, ctx.Err()
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// attempt proposes b once: here if this node leads, else at the leader.
+func (n *Node) attempt(ctx context.Context, b []byte) (answer, error) {
+	st, err := n.raft.Status(ctx, meta.GroupID)
+	if err != nil {
+		return answer{}, err
+	}
+	if st.Leader == 0 || st.Leader == n.cfg.ID {
+		return n.proposeHere(ctx, b), nil
+	}
+	req, err := json.Marshal(request{Propose: b})
+	if err != nil {
+		return answer{}, err
+	}
+	raw, err := n.tr.Call(ctx, st.Leader, req)
+	if err != nil {
+		return answer{}, err
+	}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return answer{}, fmt.Errorf("cluster: answer of node %d: %w", st.Leader, err)
+	}
+	return a, nil
+}
+
+// proposeHere proposes b on this node's Raft group.
+func (n *Node) proposeHere(ctx context.Context, b []byte) answer {
+	r, err := n.raft.Propose(ctx, meta.GroupID, b)
+	var nl *multiraft.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		return answer{Retry: err.Error(), Leader: nl.Leader}
+	case err != nil:
+		return answer{Retry: err.Error()}
+	}
+	res, _ := r.Value.(meta.Result)
+	a := answer{Node: res.Node, Topic: res.Topic}
+	if res.Err != nil {
+		a.Refused = res.Err.Error()
+		for _, k := range refusals {
+			if errors.Is(res.Err, k) {
+				a.Kind = k.Error()
+			}
+		}
+	}
+	return a
+}
+
+// handle answers a call from another node: a proposal for the group this
+// node is believed to lead.
+func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
+	var req request
+	var a answer
+	if err := json.Unmarshal(raw, &req); err != nil || req.Propose == nil {
+		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, callTimeout)
+		a = n.proposeHere(ctx, req.Propose)
+		cancel()
+	}
+	out, _ := json.Marshal(a)
+	return out
+}
+
+// result turns a final answer back into meta's Result.
+func (a answer) result() meta.Result {
+	r := meta.Result{Node: a.Node, Topic: a.Topic}
+	if a.Refused == "" {
+		return r
+	}
+	r.Err = errors.New(a.Refused)
+	for _, k := range refusals {
+		if k.Error() == a.Kind {
+			r.Err = fmt.Errorf("%w%s", k, strings.TrimPrefix(a.Refused, k.Error()))
+		}
+	}
+	return r
+}

@@ -1,0 +1,71 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+)
+
+// readTimeout bounds the wait for a read point: without a leader, raft
+// drops a read silently; the caller gets UNAVAILABLE and retries.
+const readTimeout = 5 * time.Second
+
+// unavailable is the coded answer when no read point could be had: no
+// leader confirmed it in time, the caller left, or the node is stopping —
+// all passing states, so retriable, and never logged as broker faults.
+func unavailable(node uint64, err error) error {
+	return api.ErrUnavailable.Withf("no metadata leader confirmed the read (%v); retry", err).WithDetail("node_id", node)
+}
+
+// Status returns the cluster as this node sees it, with metadata at least
+// as new as every write acknowledged before the call (a ReadIndex read,
+// confirmed by the leader with a quorum). Its error is always an
+// *api.Error: UNAVAILABLE (retriable) without a read point.
+func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	if err := n.raft.ReadIndex(rctx, meta.GroupID); err != nil {
+		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
+	}
+	st, err := n.raft.Status(ctx, meta.GroupID)
+	if err != nil {
+		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
+	}
+	out := api.ClusterStatus{NodeID: n.cfg.ID, MetaLeader: st.Leader, MetaTerm: st.Term, Nodes: []api.ClusterNode{}, Topics: []api.ClusterTopic{}}
+	down := map[uint64]bool{}
+	for _, id := range n.tr.Down() {
+		down[id] = true
+	}
+	registered := map[uint64]meta.Node{}
+	for _, m := range n.meta.Nodes() {
+		registered[m.ID] = m
+	}
+	for _, id := range slices.Sorted(maps.Keys(n.cfg.Peers)) {
+		m, ok := registered[id]
+		out.Nodes = append(out.Nodes, api.ClusterNode{
+			ID: id, ClusterAddr: n.cfg.Peers[id], HTTPAddr: m.HTTPAddr,
+			Registered: ok, Incarnation: m.Incarnation, Alive: id == n.cfg.ID || !down[id],
+		})
+	}
+	for _, t := range n.meta.Topics() {
+		ct := api.ClusterTopic{Name: t.Name, ID: t.ID.String(), ReplicationFactor: t.ReplicationFactor}
+		for _, p := range t.Partitions {
+			cp := api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
+			if len(p.Replicas) == 1 {
+				// A single replica is its partition's leader; replicated
+				// partitions' leaders come from their own Raft groups,
+				// which are not wired yet.
+				cp.Leader = p.Replicas[0]
+			}
+			ct.Partitions = append(ct.Partitions, cp)
+		}
+		out.Topics = append(out.Topics, ct)
+	}
+	slices.SortFunc(out.Topics, func(a, b api.ClusterTopic) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}

@@ -1,0 +1,72 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/transport"
+)
+
+// A call reaches the other node's Handle and brings its answer back; the
+// fault hook cuts calls as it cuts Raft messages; a node without a Handle
+// refuses.
+func TestCall(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	peers := map[uint64]string{}
+	lns := map[uint64]net.Listener{}
+	for id := uint64(1); id <= 2; id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[id], peers[id] = ln, ln.Addr().String()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	trs := map[uint64]*transport.Transport{}
+	for id := uint64(1); id <= 2; id++ {
+		cfg := transport.Config{NodeID: id, Listener: lns[id], Peers: peers, Deliver: func(uint64, []multiraft.Envelope) {}}
+		if id == 2 {
+			cfg.Handle = func(_ context.Context, from uint64, req []byte) []byte {
+				return append([]byte{byte(from)}, req...)
+			}
+		}
+		tr, err := transport.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trs[id] = tr
+		g.Go(func() error { return tr.Run(gctx) })
+	}
+	defer func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Error(err)
+		}
+	}()
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	ans, err := trs[1].Call(cctx, 2, []byte("hi"))
+	if err != nil || string(ans) != "\x01hi" {
+		t.Fatalf("call 1→2: %q %v", ans, err)
+	}
+	if _, err := trs[2].Call(cctx, 1, []byte("hi")); err == nil {
+		t.Fatal("a node without a Handle answered")
+	}
+	trs[1].SetFault(func(from, to uint64) bool { return false })
+	if _, err := trs[1].Call(cctx, 2, nil); !errors.Is(err, transport.ErrCallRefused) {
+		t.Fatalf("cut call: %v", err)
+	}
+	trs[1].SetFault(nil)
+	trs[2].SetFault(func(from, to uint64) bool { return !(from == 1 && to == 2) })
+	if _, err := trs[1].Call(cctx, 2, nil); err == nil {
+		t.Fatal("a call through a link cut at the receiver was answered")
+	}
+}

@@ -1,0 +1,168 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Cluster is the cluster member of a broker started with --node-id and
+// --peers (internal/cluster/node, bridged in cmd/goqueue).
+type Cluster interface {
+	// Status reads the cluster's metadata consistently; an *api.Error
+	// (UNAVAILABLE) when no metadata leader can confirm the read.
+	Status(ctx context.Context) (api.ClusterStatus, error)
+	// CreateTopic creates the topic through the metadata group and
+	// returns once this broker has created it locally; errors are
+	// *api.Error.
+	CreateTopic(ctx context.Context, req api.CreateTopicRequest) error
+	// Placement is topic's partitions (replicas, leader) as this node
+	// last applied the metadata; false for a topic the metadata does not
+	// hold (one local to this broker, such as a DLQ).
+	Placement(topic string) ([]api.ClusterPartition, bool)
+	// ID is this node's ID; HTTPAddr the HTTP address node id registered.
+	ID() uint64
+	HTTPAddr(id uint64) string
+}
+
+// cluster answers GET /cluster: nodes, their liveness as this node sees
+// it, the metadata leader, and each partition's replicas and leader (of
+// the topics the caller's key may see).
+func (s *Server) cluster(w http.ResponseWriter, r *http.Request) error {
+	if s.opts.Cluster == nil {
+		return api.ErrNotClustered.Withf("this broker runs alone: start it with --node-id and --peers to form a cluster")
+	}
+	st, err := s.opts.Cluster.Status(r.Context())
+	if err != nil {
+		return err
+	}
+	// A scoped key sees only its topics, as in GET /topics.
+	topics := st.Topics[:0]
+	for _, t := range st.Topics {
+		if visible(r, kindTopic, t.Name) {
+			topics = append(topics, t)
+		}
+	}
+	st.Topics = topics
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+// placement is topic's partitions in the cluster's metadata; false on a
+// single broker or for a local topic, where every partition is this
+// broker's.
+func (s *Server) placement(topic string) ([]api.ClusterPartition, bool) {
+	if s.opts.Cluster == nil {
+		return nil, false
+	}
+	return s.opts.Cluster.Placement(topic)
+}
+
+// withPlacement adds each partition's leader and replicas to t.
+func (s *Server) withPlacement(t api.Topic) api.Topic {
+	parts, ok := s.placement(t.Name)
+	if !ok {
+		return t
+	}
+	for i := range t.PartitionInfo {
+		if p := t.PartitionInfo[i].Partition; int(p) < len(parts) {
+			t.PartitionInfo[i].Leader = parts[p].Leader
+			t.PartitionInfo[i].Replicas = parts[p].Replicas
+		}
+	}
+	return t
+}
+
+// notLeader is the answer for a partition another node leads: its leader
+// and where to reach it, so the client can go there.
+func (s *Server) notLeader(topic string, p api.ClusterPartition) *api.Error {
+	e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", s.opts.Cluster.ID(), topic, p.Partition, p.Leader).
+		WithDetail("partition", p.Partition).WithDetail("leader", p.Leader)
+	if addr := s.opts.Cluster.HTTPAddr(p.Leader); addr != "" {
+		e = e.WithDetail("leader_addr", addr)
+	}
+	return e
+}
+
+// checkLeader refuses a read or write of partition p of topic that another
+// node leads (its local log here stays empty).
+func (s *Server) checkLeader(topic string, p int32) error {
+	parts, ok := s.placement(topic)
+	if !ok || p < 0 || int(p) >= len(parts) || parts[p].Leader == s.opts.Cluster.ID() {
+		return nil
+	}
+	return s.notLeader(topic, parts[p])
+}
+
+// routePublish picks, for a topic of the cluster, each message's partition
+// as the broker would (by key), sending keyless messages to the partitions
+// this node leads (round-robin); a message whose partition another node
+// leads fails the whole publish with NOT_LEADER naming that leader.
+func (s *Server) routePublish(topic string, msgs []broker.Message) error {
+	parts, ok := s.placement(topic)
+	if !ok {
+		return nil
+	}
+	self := s.opts.Cluster.ID()
+	var local []int32
+	for _, p := range parts {
+		if p.Leader == self {
+			local = append(local, p.Partition)
+		}
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		switch {
+		case m.Partition != broker.AnyPartition:
+		case m.Key != nil:
+			m.Partition = api.KeyPartition(m.Key, int32(len(parts)))
+		case len(local) > 0:
+			m.Partition = local[int(s.roundRobin.Add(1))%len(local)]
+		default:
+			// This node leads none of the topic's partitions: name the
+			// leader of the one the message would have gone to.
+			return s.notLeader(topic, parts[int(s.roundRobin.Add(1))%len(parts)]).WithDetail("index", i)
+		}
+		if m.Partition >= 0 && int(m.Partition) < len(parts) && parts[m.Partition].Leader != self {
+			return s.notLeader(topic, parts[m.Partition]).WithDetail("index", i)
+		}
+	}
+	return nil
+}
+
+// routeFrames refuses batches for partitions another node leads.
+func (s *Server) routeFrames(topic string, frames []broker.Frame) error {
+	for _, f := range frames {
+		if err := s.checkLeader(topic, f.Partition); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseClusterChange refuses a change the metadata does not carry yet
+// (deleting, altering, adding partitions) on a topic of the cluster: done
+// on one node only, the nodes' topics would disagree.
+func (s *Server) refuseClusterChange(topic, what string) error {
+	if _, ok := s.placement(topic); !ok {
+		return nil
+	}
+	return api.ErrInvalidArgument.Withf("%s of a cluster topic is not supported yet (cluster preview): %s is in the cluster's metadata", what, topic)
+}
+
+// createClusterTopic creates req's topic through the cluster's metadata
+// (forwarded to its leader); every node creates it locally, this one
+// before the answer.
+func (s *Server) createClusterTopic(w http.ResponseWriter, r *http.Request, req api.CreateTopicRequest) error {
+	if err := s.opts.Cluster.CreateTopic(r.Context(), req); err != nil {
+		return err
+	}
+	info, err := s.b.Topic(req.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, s.withPlacement(wireTopic(info)))
+	return nil
+}

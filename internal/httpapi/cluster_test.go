@@ -1,0 +1,123 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+)
+
+// fakeCluster is node self of a cluster whose metadata holds topics.
+type fakeCluster struct {
+	st     api.ClusterStatus
+	err    error
+	self   uint64
+	topics map[string][]api.ClusterPartition
+}
+
+func (f fakeCluster) Status(context.Context) (api.ClusterStatus, error) { return f.st, f.err }
+func (f fakeCluster) CreateTopic(context.Context, api.CreateTopicRequest) error {
+	return api.ErrUnavailable.Withf("not in this fake")
+}
+func (f fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
+	p, ok := f.topics[topic]
+	return p, ok
+}
+func (f fakeCluster) ID() uint64                { return f.self }
+func (f fakeCluster) HTTPAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
+
+// GET /cluster answers NOT_CLUSTERED on a single broker, the node's view in
+// a cluster (topics filtered by the key's scope), and the node's coded
+// error when no read point can be had.
+func TestClusterRoute(t *testing.T) {
+	single := brokertest.Start(t)
+	st, raw := single.Do("GET", "/cluster", nil)
+	wantError(t, st, raw, api.ErrNotClustered)
+
+	view := api.ClusterStatus{NodeID: 2, MetaLeader: 1, Nodes: []api.ClusterNode{{ID: 1, Alive: true}, {ID: 2, Alive: true}},
+		Topics: []api.ClusterTopic{{Name: "orders"}, {Name: "secret"}}}
+	keys := []string{"root", "scoped:consume=orders"}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster, o.APIKeys = fakeCluster{st: view}, keys
+	}))
+	for key, want := range map[string]int{keys[0]: 2, keys[1]: 1} {
+		st, raw := sendWithKey(t, s, key, "GET", "/cluster", "")
+		var got api.ClusterStatus
+		mustUnmarshal(t, raw, &got)
+		if st != http.StatusOK || got.MetaLeader != 1 || len(got.Nodes) != 2 || len(got.Topics) != want {
+			t.Fatalf("key %s: %d %s", key, st, raw)
+		}
+	}
+
+	down := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = fakeCluster{err: api.ErrUnavailable.Withf("no leader")}
+	}))
+	st, raw = down.Do("GET", "/cluster", nil)
+	wantError(t, st, raw, api.ErrUnavailable)
+}
+
+// On node 2 of a cluster whose topic "orders" has partitions led by nodes
+// 1, 2 and 3: keyless messages go to partition 1 (node 2's), a message for
+// another node's partition (explicit or by key) and a fetch of it answer
+// 421 NOT_LEADER naming the leader and its address; partition info shows
+// leaders and replicas; deleting the topic is refused. A topic outside
+// the metadata (local) is untouched.
+func TestClusterPartitionRouting(t *testing.T) {
+	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}},
+		{Partition: 1, Leader: 2, Replicas: []uint64{2}}, {Partition: 2, Leader: 3, Replicas: []uint64{3}}}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}}
+	}))
+	for _, name := range []string{"orders", "local"} {
+		if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: name, Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp := publish(t, s, "orders", `{"messages":[{"value":"a"},{"value":"b"},{"value":"c"}]}`)
+	for _, o := range resp.Offsets {
+		if o.Partition != 1 {
+			t.Fatalf("keyless message sent to partition %d, not node 2's partition 1: %+v", o.Partition, resp)
+		}
+	}
+	var keyOnOther string // a key whose partition node 2 does not lead
+	for i := 0; keyOnOther == ""; i++ {
+		if k := fmt.Sprint("k", i); api.KeyPartition([]byte(k), 3) != 1 {
+			keyOnOther = k
+		}
+	}
+	for _, body := range []string{`{"partition":0,"value":"x"}`, `{"messages":[{"value":"ok"},{"key":"` + keyOnOther + `","value":"x"}]}`} {
+		st, raw := s.Do("POST", "/topics/orders/messages", body)
+		e := wantError(t, st, raw, api.ErrNotLeader)
+		if l, _ := e.Details["leader"].(float64); l != 1 && l != 3 || !strings.HasPrefix(fmt.Sprint(e.Details["leader_addr"]), "127.0.0.1:800") {
+			t.Fatalf("%s: details %v", body, e.Details)
+		}
+	}
+	if n := totalMessages(t, s, "orders"); n != 3 {
+		t.Fatalf("refused publishes wrote: %d messages", n)
+	}
+	st, raw := s.Do("GET", "/topics/orders/partitions/0/messages", nil)
+	wantError(t, st, raw, api.ErrNotLeader)
+	if got := fetch(t, s, "orders", 1, "offset=0"); len(got.Messages) != 3 {
+		t.Fatalf("fetch of node 2's partition: %d messages", len(got.Messages))
+	}
+	for _, p := range describe(t, s, "orders").PartitionInfo {
+		if p.Leader != uint64(p.Partition)+1 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader {
+			t.Fatalf("partition info %+v", p)
+		}
+	}
+	st, raw = s.Do("DELETE", "/topics/orders", nil)
+	wantError(t, st, raw, api.ErrInvalidArgument)
+	st, raw = s.Do("PATCH", "/topics/orders", `{"partitions":4}`)
+	wantError(t, st, raw, api.ErrInvalidArgument)
+
+	resp = publish(t, s, "local", `{"partition":0,"value":"x"}`)
+	if resp.Offsets[0].Partition != 0 || describe(t, s, "local").PartitionInfo[0].Leader != 0 {
+		t.Fatalf("local topic: %+v", resp)
+	}
+}
