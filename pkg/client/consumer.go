@@ -195,6 +195,15 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 	if err := c.awaitAhead(ctx); err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	unsure := len(c.state.ahead) > 0 && c.state.mayBeExpiredLocked(time.Now())
+	c.mu.Unlock()
+	if unsure {
+		// Heartbeats were late (a busy machine, a slow broker): learn
+		// whether the membership still holds before handing out what
+		// was polled ahead. A lost member drops them with the session.
+		c.heartbeat(ctx)
+	}
 	if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
 		c.startAhead(maxMessages, commitNow)
 		return msgs, nil

@@ -34,6 +34,11 @@ type memberState struct {
 	hbInterval time.Duration
 	nextHB     time.Time
 	revokeWait time.Duration // how long a revoked partition may wait for its held messages
+	// confirmed is when the last join or heartbeat the broker answered
+	// was sent: the broker keeps the member at least sessionTimeout
+	// from then (it counts the session from when it took the request).
+	confirmed      time.Time
+	sessionTimeout time.Duration
 
 	owned    map[tp]bool      // every partition owned, revoking ones included
 	revoking map[tp]time.Time // owned partitions to release, with the release deadline
@@ -56,6 +61,14 @@ type memberState struct {
 	// of them arrived.
 	ahead   []*Message
 	aheadAt time.Time
+}
+
+// mayBeExpiredLocked reports whether the broker may have ended this
+// membership for want of heartbeats by now: messages polled ahead must not
+// be handed out then, as the broker may have given their partitions (and
+// them) to another member.
+func (s *memberState) mayBeExpiredLocked(now time.Time) bool {
+	return s.sessionTimeout > 0 && !now.Before(s.confirmed.Add(s.sessionTimeout))
 }
 
 func newMemberState() memberState {

@@ -37,9 +37,13 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 		VisibilityTimeoutMS: c.cfg.VisibilityTimeout.Milliseconds(),
 		MaxInFlight:         c.cfg.MaxInFlight,
 	}
-	var resp api.JoinResponse
+	var (
+		resp api.JoinResponse
+		sent time.Time
+	)
 	wait := backoffMin
 	for {
+		sent = time.Now()
 		err := c.t.do(ctx, http.MethodPost, c.path+"/join", req, &resp)
 		if err == nil {
 			break
@@ -59,6 +63,7 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 	s.session++
 	s.hbInterval = c.interval(resp.HeartbeatIntervalMS)
 	s.nextHB = time.Now().Add(s.hbInterval)
+	s.confirmed, s.sessionTimeout = sent, time.Duration(resp.SessionTimeoutMS)*time.Millisecond
 	rebalance := c.cfg.RebalanceTimeout
 	if rebalance <= 0 {
 		rebalance = time.Duration(resp.SessionTimeoutMS) * time.Millisecond
@@ -100,7 +105,8 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 	if req.OwnedPartitions == nil {
 		req.OwnedPartitions = api.Assignment{}
 	}
-	c.state.nextHB = time.Now().Add(c.state.hbInterval)
+	sent := time.Now()
+	c.state.nextHB = sent.Add(c.state.hbInterval)
 	c.mu.Unlock()
 	var resp api.HeartbeatResponse
 	if err := c.t.do(ctx, http.MethodPost, c.path+"/heartbeat", req, &resp); err != nil {
@@ -116,7 +122,7 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 		c.mu.Unlock()
 		return
 	}
-	s.generation = resp.Generation
+	s.generation, s.confirmed = resp.Generation, sent
 	if resp.HeartbeatIntervalMS > 0 {
 		s.hbInterval = c.interval(resp.HeartbeatIntervalMS)
 	}
@@ -187,11 +193,15 @@ func (c *Consumer) run(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextCommit := time.Now().Add(c.cfg.AutoCommitInterval)
+	busy := false // the last round found another flush in progress
 	for {
 		c.mu.Lock()
 		wait := time.Hour
 		if c.state.joined {
 			wait = time.Until(c.state.nextHB)
+			if busy {
+				wait = min(wait, flushRetry)
+			}
 			if len(c.state.revoking) > 0 {
 				wait = min(wait, revokePoll)
 			}
@@ -228,9 +238,21 @@ func (c *Consumer) run(ctx context.Context) {
 		}
 		c.releaseDrained(ctx)
 		commit := c.cfg.AutoCommit && !time.Now().Before(nextCommit)
+		// Another flush in progress (the poller's poll carrying acks, a
+		// Commit) is not waited for: heartbeats must not queue behind a
+		// slow request. What is pending goes a moment later.
+		if !c.flushMu.TryLock() {
+			busy = true
+			continue
+		}
+		busy = false
 		if commit {
 			nextCommit = time.Now().Add(c.cfg.AutoCommitInterval)
 		}
-		_ = c.flush(ctx, commit) // kept and retried on the next round if it fails
+		_ = c.flushLocked(ctx, commit) // kept and retried on the next round if it fails
+		c.flushMu.Unlock()
 	}
 }
+
+// flushRetry is how soon run tries again a flush it found in progress.
+const flushRetry = 5 * time.Millisecond

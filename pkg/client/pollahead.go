@@ -231,6 +231,10 @@ func (c *Consumer) awaitAhead(ctx context.Context) error {
 func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	c.mu.Lock()
 	s := &c.state
+	if s.mayBeExpiredLocked(time.Now()) {
+		c.mu.Unlock()
+		return nil // not until a heartbeat confirms the membership (Poll sends one)
+	}
 	n := len(s.ahead)
 	if maxMessages > 0 {
 		n = min(n, maxMessages)
