@@ -1,22 +1,60 @@
 package kafka_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/kafka"
 )
 
-// BenchmarkKgo runs franz-go's client against GoQueue (the real binary) and
-// against kfake, franz-go's own fake broker (in this process), with the
-// same workload: one idempotent producer (kgo's defaults: snappy, acks all)
-// of b.N 100-byte records to 6 partitions, then one consumer reading them
+// kfakeChildEnv makes the test binary a kfake broker for BenchmarkKgo's
+// kfake-proc target instead of running tests: it prints the broker's
+// address and serves until its stdin closes.
+const kfakeChildEnv = "GOQUEUE_BENCH_KFAKE_CHILD"
+
+func init() {
+	if os.Getenv(kfakeChildEnv) == "" {
+		return
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "bench"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(c.ListenAddrs()[0])
+	io.Copy(io.Discard, os.Stdin)
+	c.Close()
+	os.Exit(0)
+}
+
+// BenchmarkKgo runs franz-go's client against GoQueue and against kfake,
+// franz-go's own fake broker (memory only, no disk), with the same
+// workload: one idempotent producer (kgo's defaults: snappy, acks all) of
+// b.N 100-byte records to 6 partitions, then one consumer reading them
 // back. It reports produce and consume msgs/s and the produce p99 (from
 // Produce to its acknowledgement). Figures compare within one run only.
+//
+// Each broker runs both in another process and in this one, and only
+// like compares with like: goqueue (the real binary) with kfake-proc (this
+// test binary serving kfake), goqueue-inproc with kfake. On a small
+// machine the two differ: in one process the client and the broker share
+// one scheduler and one garbage collector, in two they compete as two.
+//
 // Give a fixed count (-benchtime 3000000x): left to pick b.N itself, the
 // benchmark runs each target with a different N, and the consumer's fixed
 // start-up (metadata, offsets, first fetch) then weighs differently.
@@ -30,6 +68,8 @@ func BenchmarkKgo(b *testing.B) {
 			createTopic(b, p.client(b), "bench", 6)
 			return p.Kafka
 		}},
+		{"kfake-proc", kfakeProc},
+		{"goqueue-inproc", goqueueInProc},
 		{"kfake", func(b *testing.B) string {
 			c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, "bench"))
 			if err != nil {
@@ -86,4 +126,60 @@ func BenchmarkKgo(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "produce-p99-ms")
 		})
 	}
+}
+
+// kfakeProc starts this test binary as a kfake broker (see init) and
+// returns its address; it stops when the benchmark ends.
+func kfakeProc(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), kfakeChildEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		b.Fatalf("kfake child: %v", err)
+	}
+	return strings.TrimSpace(addr)
+}
+
+// goqueueInProc serves the broker's Kafka listener in this process, with
+// the binary's defaults.
+func goqueueInProc(b *testing.B) string {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = b.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	br, err := broker.Open(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "bench", Partitions: 6}); err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- kafka.New(br, kafka.Options{}).Serve(ctx, ln) }()
+	b.Cleanup(func() {
+		cancel()
+		<-done
+		br.Close()
+	})
+	return ln.Addr().String()
 }
