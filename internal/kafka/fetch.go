@@ -133,9 +133,11 @@ func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 		resp.Topics = append(resp.Topics, st)
 	}
 	c.batches = buf
-	// Each partition adds fewer than 64 bytes of its own to its batches;
-	// the response's header, topic names and IDs stay within the rest.
-	c.outHint = size + 64*parts + 256
+	// The batches go out as they are (see appendFetch). Each partition adds
+	// fewer than 64 bytes of its own to them, and copies those under
+	// inlineBatches; the response's header, topic names and IDs stay
+	// within the rest.
+	c.outHint = 64*parts + 256 + min(size, parts*inlineBatches)
 	for _, rt := range req.Topics {
 		c.outHint += len(rt.Topic) + 16
 	}
