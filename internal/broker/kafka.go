@@ -114,6 +114,21 @@ func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, ma
 	return res, nil
 }
 
+// ReadSize is at least what ReadBatches(topic, partition, offset, maxBytes)
+// reads unless its first batch alone is larger, and 0 for a partition or
+// offset that does not exist: a reader sizes its buffer with it.
+func (b *Broker) ReadSize(topicName string, partition int32, offset int64, maxBytes int) int {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return 0
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return 0
+	}
+	return p.log.ReadSize(offset, maxBytes)
+}
+
 // OffsetForTime returns the first offset of a partition whose timestamp is
 // at least ts (ms since the Unix epoch), or the high watermark if none is,
 // with that record's timestamp (-1 if none). Errors: TOPIC_NOT_FOUND,

@@ -136,3 +136,64 @@ func TestReadBatchesFromInsideAnIndexInterval(t *testing.T) {
 		t.Fatalf("reads recorded damage that is not there: %v", c)
 	}
 }
+
+// ReadSize bounds the room ReadBatches reads into, over several segments
+// and index entries, so a reader sized by it never grows its buffer; the
+// bound is not loose past one index interval.
+func TestReadSizeBoundsReadBatches(t *testing.T) {
+	l, err := Open(t.TempDir(), Options{SegmentBytes: 8 << 10, IndexIntervalBytes: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var sizes []int // of the batch at each offset
+	for i := range 120 {
+		recs := make([]recordbatch.Record, 1+i%3)
+		for j := range recs {
+			recs[j].Value = bytes.Repeat([]byte{byte(i)}, 10+i*7%300)
+		}
+		b, err := recordbatch.Build(nil, recordbatch.Header{ProducerID: -1}, recordbatch.None, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.AppendBatch(b); err != nil {
+			t.Fatal(err)
+		}
+		for range recs {
+			sizes = append(sizes, len(b))
+		}
+	}
+	hwm := l.HighWatermark()
+	for off := int64(0); off <= hwm; off += 7 {
+		for _, max := range []int{1, 300, 2000, 20000, 1 << 20} {
+			size := l.ReadSize(off, max)
+			dst := make([]byte, 3, 3+size)
+			got, err := l.ReadBatches(off, max, dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			grew := &got[:cap(got)][cap(got)-1] != &dst[:cap(dst)][cap(dst)-1]
+			got = got[3:]
+			// Growing is for a batch that does not fit: the first, larger
+			// than max, or the one after the last read, looked at to see
+			// that it does not fit.
+			end := off
+			for b := got; len(b) > 0; {
+				n, _ := recordbatch.Len(b)
+				end = recordbatch.BaseOffset(b) + int64(recordbatch.NumRecords(b))
+				b = b[n:]
+			}
+			tooLarge := len(got) == sizes[off] && sizes[off] > max
+			nextTooLarge := end < hwm && len(got)+sizes[end] > max
+			if grew && !tooLarge && !nextTooLarge {
+				t.Fatalf("offset %d max %d: read %d bytes into room for %d: it grew the buffer", off, max, len(got), size)
+			}
+			if slack := size - len(got); off < hwm && max >= 20000 && slack > 2*512+300*3+recordbatch.HeaderLen*2 {
+				t.Fatalf("offset %d max %d: ReadSize %d for a read of %d", off, max, size, len(got))
+			}
+		}
+	}
+	if n := l.ReadSize(hwm+1, 100); n != 0 {
+		t.Fatalf("ReadSize past the high watermark: %d", n)
+	}
+}

@@ -244,13 +244,16 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 }
 
 // freshBuf is eachBatch's buffer for one pread.
-func freshBuf(n int) []byte { return make([]byte, n) }
+func freshBuf(n, _ int) []byte { return make([]byte, n) }
 
-// eachBatchIn is eachBatch reading each chunk into next(n), n bytes that
-// the caller provides: ReadBatches reads straight into its output.
-func (v segmentView) eachBatchIn(next func(n int) []byte, fn func(b []byte) (bool, error)) error {
+// eachBatchIn is eachBatch reading each chunk into next(n, need), between
+// need and n bytes that the caller provides: ReadBatches reads straight
+// into its output, no more than it has room for. need is what the walk
+// must see to go on: a length field, or the whole batch a chunk cut.
+func (v segmentView) eachBatchIn(next func(n, need int) []byte, fn func(b []byte) (bool, error)) error {
 	at, expect := int64(v.pos), v.expect
 	want := min(max(v.hint, recordbatch.LengthFieldEnd), maxReadChunk)
+	need := recordbatch.LengthFieldEnd
 	si := 0 // v.skips[si:] end after at
 	bad := func(err error) error { return &corruptAtError{seg: v.base, pos: at, expect: expect, err: err} }
 	for at < v.size {
@@ -269,7 +272,7 @@ func (v segmentView) eachBatchIn(next func(n int) []byte, fn func(b []byte) (boo
 		if si < len(v.skips) {
 			limit = v.skips[si].Pos
 		}
-		buf := next(int(min(limit-at, int64(want))))
+		buf := next(int(min(limit-at, int64(want))), need)
 		if len(buf) < recordbatch.LengthFieldEnd {
 			return bad(corruptf("%d stray bytes before damage at %d", limit-at, limit))
 		}
@@ -282,9 +285,10 @@ func (v segmentView) eachBatchIn(next func(n int) []byte, fn func(b []byte) (boo
 				return bad(corruptf("bad batch length"))
 			}
 			if n > len(p) {
-				want = max(want, n)
+				want, need = max(want, n), n
 				break
 			}
+			need = recordbatch.LengthFieldEnd
 			if _, err := checkFrame(p[:n]); err != nil {
 				return bad(err)
 			}

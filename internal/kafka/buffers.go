@@ -38,3 +38,18 @@ func giveBuf(b []byte) []byte {
 	bigBufs.Put(&b)
 	return nil
 }
+
+// keepBatches returns what a connection keeps of b, the batches of the
+// fetch it answered: all of b when the fetch filled half of it or more, as
+// fetch after fetch does for a consumer reading a backlog; else what
+// giveBuf keeps. Lent to bigBufs, the buffer would often be gone by the
+// next fetch (the GC empties the pool when the process allocates much),
+// and that fetch would grow a new one by doubling: megabytes allocated,
+// zeroed and copied while the consumer waits. A connection keeps at most
+// twice what its last fetch needed.
+func keepBatches(b []byte) []byte {
+	if len(b) >= cap(b)/2 {
+		return b[:0]
+	}
+	return giveBuf(b)
+}

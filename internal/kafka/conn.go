@@ -34,8 +34,10 @@ type conn struct {
 	// rather than one grown by doubling.
 	outHint int
 	// batches holds the stored batches a fetch reads, until its response
-	// is written.
+	// is written; cuts and iov are write's, kept for their capacity.
 	batches []byte
+	cuts    []fetchCut
+	iov     net.Buffers
 }
 
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
@@ -87,7 +89,11 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		}
 	}
 	// The response no longer needs the stored batches it was made of.
-	c.batches = giveBuf(c.batches)
+	if h.key == kmsg.Fetch.Int16() {
+		c.batches = keepBatches(c.batches)
+	} else {
+		c.batches = giveBuf(c.batches)
+	}
 	return err
 }
 
@@ -121,7 +127,9 @@ func (s *Server) decode(frame []byte) (header, kmsg.Request, apiHandler, error) 
 	return h, req, api, nil
 }
 
-// write frames resp as the answer to the request h.
+// write frames resp as the answer to the request h. A fetch response goes
+// out as a vector: its encoding, and its batches from where they were read
+// (see appendFetch).
 func (c *conn) write(h header, resp kmsg.Response) error {
 	b := append(takeBuf(c.out, c.outHint), 0, 0, 0, 0)
 	c.outHint = 0
@@ -131,10 +139,34 @@ func (c *conn) write(h header, resp kmsg.Response) error {
 	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
 		b = append(b, 0)
 	}
-	b = resp.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	cuts := c.cuts[:0]
+	if fr, ok := resp.(*kmsg.FetchResponse); ok && vectorable(fr) {
+		b, cuts = appendFetch(b, fr, cuts)
+	} else {
+		b = resp.AppendTo(b)
+	}
+	size := len(b) - 4
+	for _, cut := range cuts {
+		size += len(cut.bytes)
+	}
+	binary.BigEndian.PutUint32(b, uint32(size))
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.nc.Write(b)
+	var err error
+	if len(cuts) == 0 {
+		_, err = c.nc.Write(b)
+	} else {
+		iov, from := c.iov[:0], 0
+		for _, cut := range cuts {
+			iov = append(iov, b[from:cut.at], cut.bytes)
+			from = cut.at
+		}
+		iov = append(iov, b[from:])
+		c.iov = iov
+		_, err = iov.WriteTo(c.nc) // consumes a copy of the slice header only
+		clear(c.iov)               // nor keep the batches from the pool
+		clear(cuts)
+	}
+	c.cuts = cuts[:0]
 	c.out = giveBuf(b)
 	return err
 }

@@ -88,9 +88,10 @@ func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 		budget = defaultFetchMaxBytes
 	}
 	size, parts, final := 0, 0, false
-	// A partition's batches are appended after the ones before; when the
-	// buffer grows, the earlier partitions keep the old one's bytes.
-	buf := takeBuf(c.batches, 0)
+	// A partition's batches are appended after the ones before, into a
+	// buffer sized for all of them; should it grow still, the earlier
+	// partitions keep the old one's bytes.
+	buf := takeBuf(c.batches, s.fetchSize(req, budget))
 	for _, rt := range req.Topics {
 		parts += len(rt.Partitions)
 		st := kmsg.NewFetchResponseTopic()
@@ -133,13 +134,34 @@ func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 		resp.Topics = append(resp.Topics, st)
 	}
 	c.batches = buf
-	// Each partition adds fewer than 64 bytes of its own to its batches;
-	// the response's header, topic names and IDs stay within the rest.
-	c.outHint = size + 64*parts + 256
+	// The batches go out as they are (see appendFetch). Each partition adds
+	// fewer than 64 bytes of its own to them, and copies those under
+	// inlineBatches; the response's header, topic names and IDs stay
+	// within the rest.
+	c.outHint = 64*parts + 256 + min(size, parts*inlineBatches)
 	for _, rt := range req.Topics {
 		c.outHint += len(rt.Topic) + 16
 	}
 	return resp, size, final
+}
+
+// fetchSize is the room readFetch needs for req's batches, from the sizes
+// of the stored data it asks for, up to the partition that fills budget
+// (readFetch reads none after it).
+func (s *Server) fetchSize(req *kmsg.FetchRequest, budget int) int {
+	n := 0
+	for _, rt := range req.Topics {
+		name, known := s.fetchTopicName(req.Version, &rt)
+		if !known {
+			continue
+		}
+		for _, rp := range rt.Partitions {
+			if n += s.b.ReadSize(name, rp.Partition, rp.FetchOffset, int(rp.PartitionMaxBytes)); n >= budget {
+				return n
+			}
+		}
+	}
+	return n
 }
 
 // bounds fills a partition's high watermark and log start offset, when it
