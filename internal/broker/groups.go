@@ -92,6 +92,11 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 	return b.coord.LeaveGroup(groupID, memberID)
 }
 
+// LeaveGroupForGood is coordinator.Coordinator.LeaveGroupForGood.
+func (b *Broker) LeaveGroupForGood(groupID, memberID string) error {
+	return b.coord.LeaveGroupForGood(groupID, memberID)
+}
+
 // MemberTopics is coordinator.Coordinator.MemberTopics.
 func (b *Broker) MemberTopics(groupID, memberID string) []string {
 	return b.coord.MemberTopics(groupID, memberID)

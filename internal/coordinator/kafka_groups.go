@@ -19,7 +19,9 @@ const (
 )
 
 // JoinConsumerGroup joins a member speaking Kafka's KIP-848 protocol: as
-// JoinGroup, but into a group of such members only.
+// JoinGroup, but into a group of such members only, and a topic that does
+// not exist yet is no error: its partitions are assigned once it is
+// created.
 func (c *Coordinator) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
 	return c.joinAs(groupID, p, host, ProtocolConsumer)
 }

@@ -30,7 +30,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	hb ID [gen=N] [owned=orders:0,1|none]   defaults: the client's generation and holdings
 //	round                        after 1s, every client heartbeats once, in ID order
 //	settle                       rounds until stable (at most 10)
-//	leave ID
+//	leave ID [for-good]            for-good: LeaveForGood (a static member gives its place up)
 //	tick DURATION                advance the clock, then Tick
 //	check ID gen=N topic:partition
 //	describe
@@ -207,7 +207,11 @@ func (h *harness) run(cmd string) string {
 			fmt.Fprintf(&out, "%s: %s\n", id, fmtAssignment(h.clients[id].held.assignment()))
 		}
 	case "leave":
-		if err := h.g.Leave(h.now, pos[0]); err != nil {
+		leave := h.g.Leave
+		if slices.Contains(pos, "for-good") {
+			leave = h.g.LeaveForGood
+		}
+		if err := leave(h.now, pos[0]); err != nil {
 			out.WriteString(errLine(err))
 			break
 		}

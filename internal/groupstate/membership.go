@@ -166,10 +166,16 @@ func (a *Group) Heartbeat(now time.Time, member string, generation int64, owned 
 }
 
 // Leave removes a member; what it held in flight goes to the next owners
-// at once. Errors: those of group.Group.Leave.
-func (a *Group) Leave(now time.Time, member string) (Effects, error) {
+// at once. A static member keeps its place until its session timeout
+// (group.Group.Leave) unless it leaves for good (group.Group.LeaveForGood).
+// Errors: those of group.Group.Leave.
+func (a *Group) Leave(now time.Time, member string, forGood bool) (Effects, error) {
 	a.begin(nil)
-	err := a.g.Leave(now, member)
+	leave := a.g.Leave
+	if forGood {
+		leave = a.g.LeaveForGood
+	}
+	err := leave(now, member)
 	a.afterOp()
 	if err == nil {
 		if a.d.ReleaseMember(member) > 0 {

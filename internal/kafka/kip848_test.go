@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -59,4 +60,39 @@ func TestKgoServerSideGroup(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("GET /groups/next-gen: %d %s", st, body)
 	}
+}
+
+// A kgo consumer with server-side assignment may subscribe to a topic that
+// does not exist yet, as on Kafka: kgo joins once one of its topics exists,
+// naming them all, and consumes that one at once; once the other is
+// created, it is assigned its partitions and consumes their records too.
+func TestKgoServerSideGroupTopicCreatedLater(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "now", 2)
+	produceN(t, admin, "now", "now", 10)
+	cl := p.client(t, kgo.ConsumerGroup("early"), kgo.ConsumeTopics("now", "later"), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		ctx := ctxT(t)
+		for len(seen) < n && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				seen[r.Topic+"/"+string(r.Value)] = true
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("consumed %d of %d records", len(seen), n)
+		}
+	}
+	consume(10) // subscribed to "later" too, which does not exist
+	gs := consumerGroupDescribe(t, admin, 0, "early")
+	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"later", "now"}) {
+		t.Fatalf("the group is %+v, want one member subscribed to later and now", gs)
+	}
+	createTopic(t, admin, "later", 3)
+	produceN(t, admin, "later", "later", 30)
+	consume(40)
 }
