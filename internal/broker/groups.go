@@ -178,6 +178,11 @@ func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (J
 	return b.coord.JoinConsumerGroup(groupID, p, host)
 }
 
+// SubscribeConsumerGroup is coordinator.Coordinator.SubscribeConsumerGroup.
+func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string) error {
+	return b.coord.SubscribeConsumerGroup(groupID, memberID, generation, topics)
+}
+
 // HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.
 func (b *Broker) HoldClassicGroup(groupID string) error { return b.coord.HoldClassicGroup(groupID) }
 

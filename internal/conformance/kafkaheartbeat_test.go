@@ -184,3 +184,57 @@ func TestKafkaSubscribeBeforeTopicExists(t *testing.T) {
 		t.Fatal("the new topic's partitions were never assigned")
 	})
 }
+
+// A heartbeat naming new SubscribedTopicNames changes the member's
+// subscription in place, as on Kafka: no new incarnation, what it owns of
+// topics it keeps stays its own, and the assignment of the new topics
+// follows; null names keep the subscription as it was.
+func TestKafkaSubscriptionChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newKafkaTarget(t)
+		for _, name := range []string{"orders", "audit"} {
+			if err := k.CreateTopic(name, 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := k.Join("g", broker.JoinParams{MemberID: "a", Topics: []string{"orders"}})
+		if err != nil || !slices.Equal(res.Assigned["orders"], []int32{0, 1}) {
+			t.Fatalf("join: %v, %v", res.Assigned, err)
+		}
+		ordersID, err := k.topicID("orders")
+		if err != nil {
+			t.Fatal(err)
+		}
+		beat := func(topics []string) broker.Assignment {
+			t.Helper()
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Group, req.MemberID, req.MemberEpoch, req.RebalanceTimeoutMillis = "g", "a", int32(k.epochs["a"]), -1
+			req.SubscribedTopicNames = topics
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: ordersID, Partitions: []int32{0, 1}}}
+			hr, err := k.heartbeat(req)
+			if err != nil {
+				t.Fatalf("heartbeat subscribed to %v: %v", topics, err)
+			}
+			k.epochs["a"] = int64(hr.MemberEpoch)
+			got, err := k.assignment(hr.Assignment)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		got := beat([]string{"audit", "orders"})
+		if !slices.Equal(got["orders"], []int32{0, 1}) || !slices.Equal(got["audit"], []int32{0, 1}) {
+			t.Fatalf("after subscribing to audit too: %v", got)
+		}
+		if got := beat(nil); len(got["audit"]) != 2 {
+			t.Fatalf("a heartbeat with null names dropped the subscription: %v", got)
+		}
+		if got := beat([]string{"orders"}); len(got["audit"]) != 0 || len(got["orders"]) != 2 {
+			t.Fatalf("after dropping audit: %v", got)
+		}
+		d, err := k.Describe("g")
+		if err != nil || len(d.Members) != 1 || d.Members[0].MemberID != "a" {
+			t.Fatalf("describe: %+v, %v", d, err)
+		}
+	})
+}

@@ -26,6 +26,32 @@ func (c *Coordinator) JoinConsumerGroup(groupID string, p JoinParams, host strin
 	return c.joinAs(groupID, p, host, ProtocolConsumer)
 }
 
+// SubscribeConsumerGroup changes what a KIP-848 member subscribes to, in
+// place: a heartbeat naming new SubscribedTopicNames. The group rebalances
+// and the member's next heartbeat answers its new assignment; topics that
+// do not exist yet are assigned once created. The generation is checked as
+// Heartbeat checks it. Errors: those of Heartbeat, INVALID_ARGUMENT (no
+// topic, an empty name).
+func (c *Coordinator) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string) error {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return err
+	}
+	view := c.topicView(nil)
+	cg.mu.Lock()
+	fx, err := cg.a.Subscribe(c.now(), memberID, generation, topics, view)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.log.Error("persist offsets of a subscription", "group", cg.id, "err", perr)
+	}
+	if err != nil {
+		return err
+	}
+	c.wake()
+	return nil
+}
+
 // HoldClassicGroup marks groupID, creating it if need be, as run by classic
 // Kafka members (JoinGroup/SyncGroup), which another front end
 // coordinates: joins of HTTP and KIP-848 members are refused, and so is its

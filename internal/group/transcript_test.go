@@ -28,6 +28,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	topics orders=6 ...          set topic partition counts (0 deletes), SetPartitions
 //	join ID|- topics=a,b [instance=] [session=] [rebalance=] [assignor=] [client=] [reset=]
 //	hb ID [gen=N] [owned=orders:0,1|none]   defaults: the client's generation and holdings
+//	subscribe ID topics=a,b      Subscribe in the client's generation
 //	round                        after 1s, every client heartbeats once, in ID order
 //	settle                       rounds until stable (at most 10)
 //	leave ID [for-good]            for-good: LeaveForGood (a static member gives its place up)
@@ -183,6 +184,16 @@ func (h *harness) run(cmd string) string {
 			res.MemberID, res.Generation, fmtAssignment(res.Assigned), res.HeartbeatInterval, res.SessionTimeout, res.Assignor)
 	case "hb":
 		out.WriteString(h.heartbeat(pos[0], kv))
+	case "subscribe":
+		c := h.clients[pos[0]]
+		if c == nil {
+			c = &client{}
+		}
+		if err := h.g.Subscribe(h.now, pos[0], c.gen, strings.Split(kv["topics"], ","), h.topics); err != nil {
+			out.WriteString(errLine(err))
+			break
+		}
+		out.WriteString("ok\n")
 	case "round":
 		h.advance(time.Second)
 		for _, id := range h.clientIDs() {

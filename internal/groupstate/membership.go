@@ -165,6 +165,16 @@ func (a *Group) Heartbeat(now time.Time, member string, generation int64, owned 
 	return res, a.end(now), err
 }
 
+// Subscribe changes what a live member subscribes to, in place (see
+// group.Group.Subscribe); topics holds at least the topics named. Errors:
+// those of group.Group.Subscribe.
+func (a *Group) Subscribe(now time.Time, member string, generation int64, subscription []string, topics Topics) (Effects, error) {
+	a.begin(topics)
+	err := a.g.Subscribe(now, member, generation, subscription, a.counts())
+	a.afterOp()
+	return a.end(now), err
+}
+
 // Leave removes a member; what it held in flight goes to the next owners
 // at once. A static member keeps its place until its session timeout
 // (group.Group.Leave) unless it leaves for good (group.Group.LeaveForGood).

@@ -32,7 +32,7 @@ var serverAssignors = []string{"uniform", "range"}
 // consumerGroupHeartbeat maps KIP-848's heartbeat onto the broker's own
 // coordinator, which already works that way: epoch 0 joins, a positive
 // epoch heartbeats with the partitions the member owns (nil: as last
-// time), -1 leaves for good and -2 leaves a static member's place reserved
+// time) and its subscription (nil: as last time), -1 leaves for good and -2 leaves a static member's place reserved
 // until its session timeout. The member epoch is the coordinator's
 // per-member generation; the assignment is what the member may own now,
 // so a partition moving between members reaches the new one only after the
@@ -86,6 +86,21 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
 		resp.Assignment = s.assignment(res.Assigned)
 		return resp, nil
+	}
+	if req.SubscribedTopicNames != nil {
+		// A new subscription (null: as before) changes the member's in
+		// place; the heartbeat below answers the assignment it leads to.
+		// The member's own topics, sorted, are compared to skip the
+		// group's lock for the full heartbeats that name the same ones.
+		want := slices.Sorted(slices.Values(req.SubscribedTopicNames))
+		if !slices.Equal(slices.Compact(want), s.b.MemberTopics(req.Group, req.MemberID)) {
+			if len(want) == 0 {
+				return fail(kerr.InvalidRequest.Code, api.ErrInvalidArgument.Withf("SubscribedTopicNames can't be empty"))
+			}
+			if err := s.b.SubscribeConsumerGroup(req.Group, req.MemberID, int64(req.MemberEpoch), req.SubscribedTopicNames); err != nil {
+				return fail(heartbeatCode(err), err)
+			}
+		}
 	}
 	hr := broker.HeartbeatParams{MemberID: req.MemberID, Generation: int64(req.MemberEpoch)}
 	if req.Topics != nil {

@@ -96,3 +96,37 @@ func TestKgoServerSideGroupTopicCreatedLater(t *testing.T) {
 	produceN(t, admin, "later", "later", 30)
 	consume(40)
 }
+
+// A kgo consumer with server-side assignment that adds a topic to its
+// subscription (AddConsumeTopics) says so in its next heartbeat, and is
+// assigned the topic's partitions without leaving the group.
+func TestKgoServerSideGroupAddsTopic(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "first", 2)
+	createTopic(t, admin, "second", 2)
+	produceN(t, admin, "first", "first", 10)
+	produceN(t, admin, "second", "second", 10)
+	cl := p.client(t, kgo.ConsumerGroup("grows"), kgo.ConsumeTopics("first"), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		ctx := ctxT(t)
+		for len(seen) < n && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				seen[r.Topic+"/"+string(r.Value)] = true
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("consumed %d of %d records", len(seen), n)
+		}
+	}
+	consume(10)
+	cl.AddConsumeTopics("second")
+	consume(20)
+	gs := consumerGroupDescribe(t, admin, 0, "grows")
+	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"first", "second"}) {
+		t.Fatalf("the group is %+v, want one member subscribed to first and second", gs)
+	}
+}
