@@ -179,8 +179,8 @@ func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (J
 }
 
 // SubscribeConsumerGroup is coordinator.Coordinator.SubscribeConsumerGroup.
-func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string) error {
-	return b.coord.SubscribeConsumerGroup(groupID, memberID, generation, topics)
+func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string, regex string) error {
+	return b.coord.SubscribeConsumerGroup(groupID, memberID, generation, topics, regex)
 }
 
 // HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.

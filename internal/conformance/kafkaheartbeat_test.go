@@ -51,7 +51,10 @@ func TestKafkaHeartbeatRefusals(t *testing.T) {
 			{"empty group", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.Group = " " }, kerr.InvalidRequest.Code},
 			{"empty instance ID", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.InstanceID = str("") }, kerr.InvalidRequest.Code},
 			{"empty rack ID", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.RackID = str(" ") }, kerr.InvalidRequest.Code},
-			{"regex subscription", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.SubscribedTopicRegex = str("ord.*") }, kerr.InvalidRequest.Code},
+			{"names and a regex", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.SubscribedTopicRegex = str("ord.*") }, kerr.InvalidRequest.Code},
+			{"a regex that does not compile", func(r *kmsg.ConsumerGroupHeartbeatRequest) {
+				r.SubscribedTopicNames, r.SubscribedTopicRegex = nil, str("ord(")
+			}, kerr.InvalidRegularExpression.Code},
 			{"static leave without instance ID", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -2 }, kerr.InvalidRequest.Code},
 			{"epoch below -2", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.MemberEpoch = -3 }, kerr.InvalidRequest.Code},
 			{"unknown assignor", func(r *kmsg.ConsumerGroupHeartbeatRequest) { r.ServerAssignor = str("sticky") }, kerr.UnsupportedAssignor.Code},
@@ -236,5 +239,44 @@ func TestKafkaSubscriptionChange(t *testing.T) {
 		if err != nil || len(d.Members) != 1 || d.Members[0].MemberID != "a" {
 			t.Fatalf("describe: %+v, %v", d, err)
 		}
+	})
+}
+
+// A member subscribed by regex (SubscribedTopicRegex, v1) gets the topics
+// it matches in full, and, as on Kafka, the topics created later that it
+// matches, with no new heartbeat of the regex.
+func TestKafkaRegexSubscription(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newKafkaTarget(t)
+		for _, name := range []string{"orders-eu", "xorders-us", "audit"} {
+			if err := k.CreateTopic(name, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req := kafkaJoin("g", "a")
+		req.SubscribedTopicNames, req.SubscribedTopicRegex = nil, kmsg.StringPtr("orders-.*")
+		hr, err := k.heartbeat(req)
+		if err != nil {
+			t.Fatalf("join by regex: %v", err)
+		}
+		k.epochs["a"] = int64(hr.MemberEpoch)
+		got, err := k.assignment(hr.Assignment)
+		if err != nil || len(got) != 1 || len(got["orders-eu"]) != 1 {
+			t.Fatalf("join by regex assigned %v, %v; want orders-eu only", got, err)
+		}
+		if err := k.CreateTopic("orders-us", 2); err != nil {
+			t.Fatal(err)
+		}
+		for range 20 {
+			hb, err := k.Heartbeat("g", broker.HeartbeatParams{MemberID: "a", Generation: k.epochs["a"]})
+			if err != nil {
+				t.Fatalf("heartbeat: %v", err)
+			}
+			if slices.Equal(hb.Assigned["orders-us"], []int32{0, 1}) && len(hb.Assigned) == 2 {
+				return
+			}
+			synctest.Wait()
+		}
+		t.Fatal("the new topic the regex matches was never assigned")
 	})
 }

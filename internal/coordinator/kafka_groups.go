@@ -27,19 +27,22 @@ func (c *Coordinator) JoinConsumerGroup(groupID string, p JoinParams, host strin
 }
 
 // SubscribeConsumerGroup changes what a KIP-848 member subscribes to, in
-// place: a heartbeat naming new SubscribedTopicNames. The group rebalances
+// place: a heartbeat naming new SubscribedTopicNames (topics) or a new
+// SubscribedTopicRegex (regex: every topic it matches in full, now and as
+// topics come and go; see JoinParams.TopicRegex). The group rebalances
 // and the member's next heartbeat answers its new assignment; topics that
 // do not exist yet are assigned once created. The generation is checked as
 // Heartbeat checks it. Errors: those of Heartbeat, INVALID_ARGUMENT (no
-// topic, an empty name).
-func (c *Coordinator) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string) error {
+// topic, an empty name, topics and a regex, a regex that does not
+// compile).
+func (c *Coordinator) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string, regex string) error {
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return err
 	}
 	view := c.topicView(nil)
 	cg.mu.Lock()
-	fx, err := cg.a.Subscribe(c.now(), memberID, generation, topics, view)
+	fx, err := cg.a.Subscribe(c.now(), memberID, generation, topics, regex, view)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {

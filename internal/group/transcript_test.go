@@ -26,9 +26,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //
 //	new [assignor=] [session=] [interval=] [min-session=] [max-session=] [max-rebalance=]
 //	topics orders=6 ...          set topic partition counts (0 deletes), SetPartitions
-//	join ID|- topics=a,b [instance=] [session=] [rebalance=] [assignor=] [client=] [reset=]
+//	join ID|- topics=a,b [instance=] [session=] [rebalance=] [assignor=] [client=] [reset=] [regex=R]
 //	hb ID [gen=N] [owned=orders:0,1|none]   defaults: the client's generation and holdings
-//	subscribe ID topics=a,b      Subscribe in the client's generation
+//	subscribe ID topics=a,b|regex=R  Subscribe in the client's generation
 //	round                        after 1s, every client heartbeats once, in ID order
 //	settle                       rounds until stable (at most 10)
 //	leave ID [for-good]            for-good: LeaveForGood (a static member gives its place up)
@@ -167,7 +167,7 @@ func (h *harness) run(cmd string) string {
 	case "join":
 		p := JoinParams{MemberID: pos[0], InstanceID: kv["instance"], ClientID: kv["client"], ClientHost: "10.0.0.1",
 			SessionTimeout: h.dur(kv["session"]), RebalanceTimeout: h.dur(kv["rebalance"]), Assignor: kv["assignor"],
-			OffsetReset: kv["reset"]}
+			OffsetReset: kv["reset"], TopicRegex: kv["regex"]}
 		if p.MemberID == "-" {
 			p.MemberID = ""
 		}
@@ -189,7 +189,11 @@ func (h *harness) run(cmd string) string {
 		if c == nil {
 			c = &client{}
 		}
-		if err := h.g.Subscribe(h.now, pos[0], c.gen, strings.Split(kv["topics"], ","), h.topics); err != nil {
+		var topics []string
+		if _, ok := kv["topics"]; ok {
+			topics = strings.Split(kv["topics"], ",")
+		}
+		if err := h.g.Subscribe(h.now, pos[0], c.gen, topics, kv["regex"], h.topics); err != nil {
 			out.WriteString(errLine(err))
 			break
 		}

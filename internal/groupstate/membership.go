@@ -168,9 +168,9 @@ func (a *Group) Heartbeat(now time.Time, member string, generation int64, owned 
 // Subscribe changes what a live member subscribes to, in place (see
 // group.Group.Subscribe); topics holds at least the topics named. Errors:
 // those of group.Group.Subscribe.
-func (a *Group) Subscribe(now time.Time, member string, generation int64, subscription []string, topics Topics) (Effects, error) {
+func (a *Group) Subscribe(now time.Time, member string, generation int64, subscription []string, regex string, topics Topics) (Effects, error) {
 	a.begin(topics)
-	err := a.g.Subscribe(now, member, generation, subscription, a.counts())
+	err := a.g.Subscribe(now, member, generation, subscription, regex, a.counts())
 	a.afterOp()
 	return a.end(now), err
 }

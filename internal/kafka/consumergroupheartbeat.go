@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,11 +48,7 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		resp.ErrorCode, resp.ErrorMessage = code, errorMessage(err)
 		return resp, nil
 	}
-	if err := checkHeartbeat(req); err != nil {
-		code := kerr.InvalidRequest.Code
-		if errors.Is(err, api.ErrInvalidAssignor) {
-			code = errorCode(err) // UNSUPPORTED_ASSIGNOR
-		}
+	if code, err := checkHeartbeat(req); err != nil {
 		return fail(code, err)
 	}
 	switch req.MemberEpoch {
@@ -74,6 +71,9 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		if req.InstanceID != nil {
 			jr.InstanceID = *req.InstanceID
 		}
+		if req.SubscribedTopicRegex != nil {
+			jr.TopicRegex = *req.SubscribedTopicRegex
+		}
 		res, err := s.b.JoinConsumerGroup(req.Group, jr, c.host)
 		if errors.Is(err, api.ErrUnknownMember) {
 			jr.MemberID = "" // a member the coordinator never saw: it names it
@@ -87,17 +87,25 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		resp.Assignment = s.assignment(res.Assigned)
 		return resp, nil
 	}
-	if req.SubscribedTopicNames != nil {
-		// A new subscription (null: as before) changes the member's in
-		// place; the heartbeat below answers the assignment it leads to.
-		// The member's own topics, sorted, are compared to skip the
-		// group's lock for the full heartbeats that name the same ones.
-		want := slices.Sorted(slices.Values(req.SubscribedTopicNames))
-		if !slices.Equal(slices.Compact(want), s.b.MemberTopics(req.Group, req.MemberID)) {
+	switch {
+	case req.SubscribedTopicRegex != nil:
+		// A regex (null: as before) is the member's subscription from now
+		// on; the same one again changes nothing.
+		if err := s.b.SubscribeConsumerGroup(req.Group, req.MemberID, int64(req.MemberEpoch), nil, *req.SubscribedTopicRegex); err != nil {
+			return fail(heartbeatCode(err), err)
+		}
+	case req.SubscribedTopicNames != nil:
+		// New topic names (null: as before) change the member's
+		// subscription in place; the heartbeat below answers the
+		// assignment it leads to. The member's own topics, sorted, are
+		// compared first to skip the group's lock for the full heartbeats
+		// that name the same ones.
+		want := slices.Compact(slices.Sorted(slices.Values(req.SubscribedTopicNames)))
+		if !slices.Equal(want, s.b.MemberTopics(req.Group, req.MemberID)) {
 			if len(want) == 0 {
 				return fail(kerr.InvalidRequest.Code, api.ErrInvalidArgument.Withf("SubscribedTopicNames can't be empty"))
 			}
-			if err := s.b.SubscribeConsumerGroup(req.Group, req.MemberID, int64(req.MemberEpoch), req.SubscribedTopicNames); err != nil {
+			if err := s.b.SubscribeConsumerGroup(req.Group, req.MemberID, int64(req.MemberEpoch), req.SubscribedTopicNames, ""); err != nil {
 				return fail(heartbeatCode(err), err)
 			}
 		}
@@ -124,54 +132,64 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 }
 
 // checkHeartbeat refuses what Kafka's coordinator refuses before it looks
-// at the group, as Kafka does: a missing or malformed field is
+// at the group, with Kafka's code: a missing or malformed field is
 // INVALID_REQUEST (said as INVALID_ARGUMENT, or STALE_GENERATION for an
-// epoch no member can have), a server assignor the broker does not have is
+// epoch no member can have), a regex that does not compile
+// INVALID_REGULAR_EXPRESSION, a server assignor the broker does not have
 // UNSUPPORTED_ASSIGNOR (INVALID_ASSIGNOR). A first heartbeat (epoch 0)
 // must name its rebalance timeout (-1 says "as before", and a join has no
 // before), own nothing yet and name the topics it subscribes to, which need
 // not exist yet; -2, a static member's leave, must name the instance.
 // An empty ServerAssignor, which franz-go sends when its balancer has no
 // server-side twin, asks for none, as a null one does.
-func checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) error {
+func checkHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (int16, error) {
+	invalid := kerr.InvalidRequest.Code
 	blank := func(s *string) bool { return s != nil && strings.TrimSpace(*s) == "" }
 	bad := api.ErrInvalidArgument
 	switch {
 	case strings.TrimSpace(req.Group) == "":
-		return bad.Withf("GroupId can't be empty")
+		return invalid, bad.Withf("GroupId can't be empty")
 	case (req.Version >= 1 || req.MemberEpoch > 0 || req.MemberEpoch == epochLeave) && strings.TrimSpace(req.MemberID) == "":
-		return bad.Withf("MemberId can't be empty") // from v1 on, the client names itself
+		return invalid, bad.Withf("MemberId can't be empty") // from v1 on, the client names itself
 	case blank(req.InstanceID):
-		return bad.Withf("InstanceId can't be empty")
+		return invalid, bad.Withf("InstanceId can't be empty")
 	case blank(req.RackID):
-		return bad.Withf("RackId can't be empty")
-	case req.SubscribedTopicRegex != nil:
-		return bad.Withf("SubscribedTopicRegex is not supported; subscribe by topic names")
+		return invalid, bad.Withf("RackId can't be empty")
+	case req.SubscribedTopicNames != nil && req.SubscribedTopicRegex != nil:
+		return invalid, bad.Withf("SubscribedTopicNames and SubscribedTopicRegex can't both be set")
+	}
+	if re := req.SubscribedTopicRegex; re != nil {
+		if strings.TrimSpace(*re) == "" {
+			return invalid, bad.Withf("SubscribedTopicRegex can't be empty")
+		}
+		if _, err := regexp.Compile(*re); err != nil {
+			return kerr.InvalidRegularExpression.Code, bad.Withf("SubscribedTopicRegex %q: %v", *re, err)
+		}
 	}
 	switch {
 	case req.MemberEpoch == epochJoin:
 		switch {
 		case req.RebalanceTimeoutMillis == -1:
-			return bad.Withf("RebalanceTimeoutMs must be provided in first request")
+			return invalid, bad.Withf("RebalanceTimeoutMs must be provided in first request")
 		case req.RebalanceTimeoutMillis < 0:
-			return bad.Withf("RebalanceTimeoutMs %d is negative", req.RebalanceTimeoutMillis)
+			return invalid, bad.Withf("RebalanceTimeoutMs %d is negative", req.RebalanceTimeoutMillis)
 		case req.Topics == nil || len(req.Topics) > 0:
-			return bad.Withf("TopicPartitions must be empty when (re-)joining")
-		case len(req.SubscribedTopicNames) == 0:
-			// Kafka 4 lets a member join subscribed to nothing; the
+			return invalid, bad.Withf("TopicPartitions must be empty when (re-)joining")
+		case len(req.SubscribedTopicNames) == 0 && req.SubscribedTopicRegex == nil:
+			// Kafka 4 lets a member join subscribed to no topic names; the
 			// coordinator's members subscribe to something, as Kafka 3's.
-			return bad.Withf("SubscribedTopicNames must be set in first request")
+			return invalid, bad.Withf("SubscribedTopicNames or SubscribedTopicRegex must be set in first request")
 		}
 	case req.MemberEpoch == epochStaticLeave && req.InstanceID == nil:
-		return bad.Withf("InstanceId can't be null when a static member leaves (epoch -2)")
+		return invalid, bad.Withf("InstanceId can't be null when a static member leaves (epoch -2)")
 	case req.MemberEpoch < epochStaticLeave:
-		return api.ErrStaleGeneration.Withf("MemberEpoch %d is invalid", req.MemberEpoch)
+		return invalid, api.ErrStaleGeneration.Withf("MemberEpoch %d is invalid", req.MemberEpoch)
 	}
 	if a := req.ServerAssignor; a != nil && *a != "" && !slices.Contains(serverAssignors, *a) {
-		return api.ErrInvalidAssignor.Withf("ServerAssignor %q is not supported; supported assignors: %s", *a, strings.Join(serverAssignors, ", ")).
+		return errorCode(api.ErrInvalidAssignor), api.ErrInvalidAssignor.Withf("ServerAssignor %q is not supported; supported assignors: %s", *a, strings.Join(serverAssignors, ", ")).
 			WithDetail("allowed", serverAssignors)
 	}
-	return nil
+	return 0, nil
 }
 
 // heartbeatCode is the Kafka code of a coordinator error in KIP-848's terms.

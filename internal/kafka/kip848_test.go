@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,5 +129,43 @@ func TestKgoServerSideGroupAddsTopic(t *testing.T) {
 	gs := consumerGroupDescribe(t, admin, 0, "grows")
 	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"first", "second"}) {
 		t.Fatalf("the group is %+v, want one member subscribed to first and second", gs)
+	}
+}
+
+// A kgo regex consumer with server-side assignment subscribes by
+// SubscribedTopicRegex: it consumes the topics that match, and one created
+// later that matches, which the broker assigns as Kafka does (kgo does not
+// send the regex again).
+func TestKgoServerSideGroupRegex(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "rx-a", 2)
+	createTopic(t, admin, "other", 1)
+	produceN(t, admin, "rx-a", "a", 10)
+	produceN(t, admin, "other", "o", 5)
+	cl := p.client(t, kgo.ConsumerGroup("by-regex"), kgo.ConsumeRegex(), kgo.ConsumeTopics("^rx-.*"), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		ctx := ctxT(t)
+		for len(seen) < n && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				seen[r.Topic+"/"+string(r.Value)] = true
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("consumed %d of %d records: %v", len(seen), n, seen)
+		}
+	}
+	consume(10)
+	createTopic(t, admin, "rx-b", 2)
+	produceN(t, admin, "rx-b", "b", 10)
+	consume(20)
+	for k := range seen {
+		if strings.HasPrefix(k, "other/") {
+			t.Fatalf("consumed %s, which the regex does not match", k)
+		}
 	}
 }
