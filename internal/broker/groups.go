@@ -92,6 +92,11 @@ func (b *Broker) LeaveGroup(groupID, memberID string) error {
 	return b.coord.LeaveGroup(groupID, memberID)
 }
 
+// LeaveGroupForGood is coordinator.Coordinator.LeaveGroupForGood.
+func (b *Broker) LeaveGroupForGood(groupID, memberID string) error {
+	return b.coord.LeaveGroupForGood(groupID, memberID)
+}
+
 // MemberTopics is coordinator.Coordinator.MemberTopics.
 func (b *Broker) MemberTopics(groupID, memberID string) []string {
 	return b.coord.MemberTopics(groupID, memberID)
@@ -171,6 +176,11 @@ const (
 // JoinConsumerGroup is coordinator.Coordinator.JoinConsumerGroup.
 func (b *Broker) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
 	return b.coord.JoinConsumerGroup(groupID, p, host)
+}
+
+// SubscribeConsumerGroup is coordinator.Coordinator.SubscribeConsumerGroup.
+func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string, regex string) error {
+	return b.coord.SubscribeConsumerGroup(groupID, memberID, generation, topics, regex)
 }
 
 // HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.

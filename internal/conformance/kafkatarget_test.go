@@ -71,6 +71,7 @@ type kafkaTarget struct {
 	epochs map[string]int64    // member ID → the epoch last answered to it
 	static map[string]string   // member ID → instance ID, of static members
 	next   map[string]int32    // topic → next partition of a keyless record
+	minted int                 // member IDs this client named
 }
 
 func (k *kafkaTarget) start() {
@@ -437,8 +438,14 @@ func (k *kafkaTarget) Join(group string, p broker.JoinParams) (broker.JoinResult
 	case p.Assignor != "", p.SessionTimeout != 0, p.OffsetReset != "", p.MaxRetries != 0, p.VisibilityTimeout != 0, p.MaxInFlight != 0:
 		return broker.JoinResult{}, fmt.Errorf("kafka: a KIP-848 join cannot say %+v", p)
 	}
+	if p.MemberID == "" {
+		// From v1 on a client names itself (a UUID; any unique ID will do).
+		k.minted++
+		p.MemberID = fmt.Sprintf("kafka-member-%d", k.minted)
+	}
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Group, req.MemberID, req.MemberEpoch, req.SubscribedTopicNames = group, p.MemberID, 0, p.Topics
+	req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{} // a join owns nothing yet
 	// A join must name its rebalance timeout; a Kafka consumer's is its
 	// max.poll.interval.ms, by default 5 minutes.
 	req.RebalanceTimeoutMillis = 300_000

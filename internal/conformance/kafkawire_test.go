@@ -167,8 +167,11 @@ func skipTagSection(b []byte) ([]byte, error) {
 // kip848Codes are the Kafka codes the front end says some table codes with
 // to KIP-848 members, beyond the table's own Kafka column: a stale or
 // fenced epoch is FENCED_MEMBER_EPOCH on a heartbeat and STALE_MEMBER_EPOCH
-// on a commit, a live instance ID is UNRELEASED_INSTANCE_ID.
+// on a commit, a live instance ID is UNRELEASED_INSTANCE_ID, and a
+// heartbeat Kafka refuses before it looks at the group (a bad field, an
+// epoch below -2) is INVALID_REQUEST.
 var kip848Codes = map[int16][]*api.Error{
+	kerr.InvalidRequest.Code:       {api.ErrInvalidArgument, api.ErrStaleGeneration},
 	kerr.FencedMemberEpoch.Code:    {api.ErrStaleGeneration, api.ErrFencedMember},
 	kerr.StaleMemberEpoch.Code:     {api.ErrStaleGeneration},
 	kerr.UnreleasedInstanceID.Code: {api.ErrDuplicateInstance},

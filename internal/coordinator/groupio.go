@@ -26,6 +26,7 @@ type JoinParams struct {
 	InstanceID       string // static membership
 	ClientID         string
 	Topics           []string
+	TopicRegex       string        // instead of Topics, KIP-848 members only: the topics it matches in full, now and later
 	SessionTimeout   time.Duration // within Groups.MaxTimeouts
 	RebalanceTimeout time.Duration // 0: the session timeout
 	Assignor         string        // range, roundrobin, sticky or cooperative-sticky; "": the default

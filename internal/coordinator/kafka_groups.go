@@ -19,9 +19,40 @@ const (
 )
 
 // JoinConsumerGroup joins a member speaking Kafka's KIP-848 protocol: as
-// JoinGroup, but into a group of such members only.
+// JoinGroup, but into a group of such members only, and a topic that does
+// not exist yet is no error: its partitions are assigned once it is
+// created.
 func (c *Coordinator) JoinConsumerGroup(groupID string, p JoinParams, host string) (JoinResult, error) {
 	return c.joinAs(groupID, p, host, ProtocolConsumer)
+}
+
+// SubscribeConsumerGroup changes what a KIP-848 member subscribes to, in
+// place: a heartbeat naming new SubscribedTopicNames (topics) or a new
+// SubscribedTopicRegex (regex: every topic it matches in full, now and as
+// topics come and go; see JoinParams.TopicRegex). The group rebalances
+// and the member's next heartbeat answers its new assignment; topics that
+// do not exist yet are assigned once created. The generation is checked as
+// Heartbeat checks it. Errors: those of Heartbeat, INVALID_ARGUMENT (no
+// topic, an empty name, topics and a regex, a regex that does not
+// compile).
+func (c *Coordinator) SubscribeConsumerGroup(groupID, memberID string, generation int64, topics []string, regex string) error {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return err
+	}
+	view := c.topicView(nil)
+	cg.mu.Lock()
+	fx, err := cg.a.Subscribe(c.now(), memberID, generation, topics, regex, view)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if perr := c.perform(cg, p); perr != nil {
+		c.log.Error("persist offsets of a subscription", "group", cg.id, "err", perr)
+	}
+	if err != nil {
+		return err
+	}
+	c.wake()
+	return nil
 }
 
 // HoldClassicGroup marks groupID, creating it if need be, as run by classic

@@ -71,7 +71,10 @@ func (c *Coordinator) joinAs(groupID string, p JoinParams, host, proto string) (
 		return JoinResult{}, err
 	}
 	for _, t := range p.Topics {
-		if _, err := c.b.Topic(t); err != nil {
+		if _, err := c.b.Topic(t); err != nil && proto != ProtocolConsumer {
+			// A KIP-848 member may subscribe to a topic before it is
+			// created, as on Kafka: the group gets its partitions with the
+			// topic change (SetTopics). An HTTP member learns its typo.
 			return JoinResult{}, err
 		}
 	}
@@ -111,6 +114,7 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 			ClientID:         req.ClientID,
 			ClientHost:       host,
 			Topics:           req.Topics,
+			TopicRegex:       req.TopicRegex,
 			SessionTimeout:   req.SessionTimeout,
 			RebalanceTimeout: req.RebalanceTimeout,
 			Assignor:         req.Assignor,
@@ -175,14 +179,26 @@ func (c *Coordinator) Heartbeat(groupID string, req HeartbeatParams, host string
 }
 
 // LeaveGroup removes a member; what it held in flight goes to the next
-// owners at once. Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER.
+// owners at once. A static member keeps its place (its target, no
+// rebalance) until its session timeout, so that its restart takes it back.
+// Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER.
 func (c *Coordinator) LeaveGroup(groupID, memberID string) error {
+	return c.leave(groupID, memberID, false)
+}
+
+// LeaveGroupForGood is LeaveGroup, but a static member gives its place up
+// too: its partitions are reassigned at once (KIP-848's member epoch -1).
+func (c *Coordinator) LeaveGroupForGood(groupID, memberID string) error {
+	return c.leave(groupID, memberID, true)
+}
+
+func (c *Coordinator) leave(groupID, memberID string, forGood bool) error {
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return err
 	}
 	cg.mu.Lock()
-	fx, err := cg.a.Leave(c.now(), memberID)
+	fx, err := cg.a.Leave(c.now(), memberID, forGood)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {

@@ -110,8 +110,11 @@ func (c Config) heartbeatInterval(s time.Duration) time.Duration {
 // checkJoin validates the parts of a join that need no group state and
 // returns the session and rebalance timeouts to use.
 func (c Config) checkJoin(p JoinParams) (session, rebalance time.Duration, err error) {
-	if len(p.Topics) == 0 {
+	switch {
+	case len(p.Topics) == 0 && p.TopicRegex == "":
 		return 0, 0, api.ErrInvalidArgument.Withf("join needs at least one topic")
+	case len(p.Topics) > 0 && p.TopicRegex != "":
+		return 0, 0, api.ErrInvalidArgument.Withf("join names topics and a topic regex; name one or the other")
 	}
 	if err := checkIDs(p); err != nil {
 		return 0, 0, err

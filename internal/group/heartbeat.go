@@ -31,16 +31,9 @@ type HeartbeatResult struct {
 // nothing changes and the member is not fenced; details.generation is the
 // member's current generation to heartbeat with), GROUP_NOT_FOUND.
 func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owned api.Assignment) (HeartbeatResult, error) {
-	m, err := g.lookup(memberID)
+	m, err := g.caller(memberID, generation)
 	if err != nil {
 		return HeartbeatResult{}, err
-	}
-	if generation < 0 || generation > g.epoch {
-		return HeartbeatResult{}, api.ErrStaleGeneration.Withf("generation %d is outside 0..%d, the group's; heartbeat with %d", generation, g.epoch, m.gen).
-			WithDetail("generation", m.gen)
-	}
-	if m.since > 0 && generation < m.since {
-		return HeartbeatResult{}, replacedErr(m, generation)
 	}
 	m.lastSeen = now
 	reported := m.owned
@@ -70,6 +63,23 @@ func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owne
 		res.Revoked = revoked.assignment()
 	}
 	return res, nil
+}
+
+// caller finds the member a heartbeat (or a change of its subscription)
+// comes from, lenient on generation as Heartbeat is.
+func (g *Group) caller(memberID string, generation int64) (*member, error) {
+	m, err := g.lookup(memberID)
+	if err != nil {
+		return nil, err
+	}
+	if generation < 0 || generation > g.epoch {
+		return nil, api.ErrStaleGeneration.Withf("generation %d is outside 0..%d, the group's; heartbeat with %d", generation, g.epoch, m.gen).
+			WithDetail("generation", m.gen)
+	}
+	if m.since > 0 && generation < m.since {
+		return nil, replacedErr(m, generation)
+	}
+	return m, nil
 }
 
 // lookup finds a member that may call the group. An ID no member could

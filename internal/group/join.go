@@ -18,6 +18,7 @@ type JoinParams struct {
 	ClientID         string
 	ClientHost       string // the peer address the broker saw
 	Topics           []string
+	TopicRegex       string // instead of Topics: every topic it matches in full, now and later
 	SessionTimeout   time.Duration
 	RebalanceTimeout time.Duration
 	Assignor         string
@@ -42,8 +43,8 @@ type JoinResult struct {
 // and calls carrying an older generation are FENCED_MEMBER. A departed
 // static member that joins again with its member_id resumes its place; a
 // restarted static instance with a new member_id takes over its old place. partitions holds
-// the current partition count of (at least) the topics in p.Topics; a topic
-// absent or at 0 does not exist yet.
+// the current partition count of (at least) the topics in p.Topics, of
+// every topic for a p.TopicRegex; a topic absent or at 0 does not exist yet.
 //
 // Errors, all leaving the group unchanged: INVALID_ARGUMENT, INVALID_TIMEOUT,
 // INVALID_ASSIGNOR (bad input), INCONSISTENT_ASSIGNOR (the group uses another
@@ -57,7 +58,10 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 	if err != nil {
 		return JoinResult{}, err
 	}
-	topics := sortedTopics(p.Topics)
+	topics, matches, err := subscription(p.Topics, p.TopicRegex, partitions)
+	if err != nil {
+		return JoinResult{}, err
+	}
 
 	m, prior, err := g.identify(now, p)
 	if err != nil {
@@ -87,7 +91,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 	switch {
 	case was == nil:
 		reason = ReasonMemberJoined
-	case !slices.Equal(was.topics, topics) || assignor != g.assignor:
+	case !slices.Equal(was.topics, topics) || was.regex != p.TopicRegex || assignor != g.assignor:
 		reason = ReasonSubscriptionChanged
 	default:
 		reason = partitionsReason(g.partitions, newParts)
@@ -139,7 +143,8 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		g.instances[p.InstanceID] = m.id
 	}
 	m.instanceID, m.clientID, m.clientHost, m.offsetReset = p.InstanceID, p.ClientID, p.ClientHost, p.OffsetReset
-	m.topics, m.sessionTimeout, m.rebalanceTimeout = topics, session, rebalanceTimeout
+	m.topics, m.regex, m.matches = topics, p.TopicRegex, matches
+	m.sessionTimeout, m.rebalanceTimeout = session, rebalanceTimeout
 	m.lastSeen, m.left = now, false
 	g.refresh(m)
 	g.assignor = assignor

@@ -7,15 +7,27 @@ import (
 // Leave removes memberID at once and rebalances. A static member's leave
 // instead releases what it owns but keeps its target reserved until its
 // session times out, so that a quick restart takes it back with no
-// rebalance.
+// rebalance (KIP-848's member epoch -2).
 //
 // Errors: UNKNOWN_MEMBER_ID, FENCED_MEMBER, GROUP_NOT_FOUND.
 func (g *Group) Leave(now time.Time, memberID string) error {
+	return g.leave(now, memberID, false)
+}
+
+// LeaveForGood removes memberID at once and rebalances, static or not: a
+// static member that shuts down for good (KIP-848's member epoch -1) gives
+// its place up, its instance_id is free and its partitions go to the others
+// now rather than after its session timeout. Errors: those of Leave.
+func (g *Group) LeaveForGood(now time.Time, memberID string) error {
+	return g.leave(now, memberID, true)
+}
+
+func (g *Group) leave(now time.Time, memberID string, forGood bool) error {
 	m, err := g.lookup(memberID)
 	if err != nil {
 		return err
 	}
-	if m.instanceID != "" {
+	if m.instanceID != "" && !forGood {
 		for _, p := range m.owned.sorted() {
 			g.release(m, p, WhyLeft)
 		}

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"regexp"
 	"slices"
 	"time"
 )
@@ -13,6 +14,11 @@ type member struct {
 	clientHost  string
 	offsetReset string
 	topics      []string // sorted, without duplicates
+	// regex, when set, is a KIP-848 regex subscription: topics are then
+	// the existing topics it matches, kept so by Join, Subscribe and
+	// SetPartitions. regex is its source as the member said it.
+	regex   string
+	matches *regexp.Regexp
 
 	sessionTimeout   time.Duration
 	rebalanceTimeout time.Duration

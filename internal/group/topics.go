@@ -1,21 +1,19 @@
 package group
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // SetPartitions tells the group the current partition count of its topics
-// (see Topics); a subscribed topic absent from counts, or at 0, no longer
-// exists. A change rebalances (partitions_changed, or topic_deleted when a
+// (see Topics), of every topic when a member subscribes by regex (its
+// topics become those the regex matches now); a subscribed topic absent
+// from counts, or at 0, no longer exists. A change rebalances (partitions_changed, or topic_deleted when a
 // topic disappeared); the partitions that are gone leave their owners at
 // once.
 func (g *Group) SetPartitions(now time.Time, counts map[string]int32) {
 	if g.state == StateDead {
 		return
-	}
-	next := make(map[string]int32)
-	for _, t := range g.Topics() {
-		if n := counts[t]; n > 0 {
-			next[t] = n
-		}
 	}
 	prev := make(map[string]int32)
 	for _, t := range g.Topics() {
@@ -23,7 +21,24 @@ func (g *Group) SetPartitions(now time.Time, counts map[string]int32) {
 			prev[t] = n
 		}
 	}
+	resubscribed := false
+	for _, id := range g.memberIDs() {
+		if m := g.members[id]; m.matches != nil {
+			if ts := matching(m.matches, counts); !slices.Equal(ts, m.topics) {
+				m.topics, resubscribed = ts, true
+			}
+		}
+	}
+	next := make(map[string]int32)
+	for _, t := range g.Topics() {
+		if n := counts[t]; n > 0 {
+			next[t] = n
+		}
+	}
 	reason := partitionsReason(prev, next)
+	if reason == "" && resubscribed {
+		reason = ReasonSubscriptionChanged
+	}
 	g.partitions = next
 	if reason == "" {
 		return

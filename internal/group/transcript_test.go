@@ -26,11 +26,12 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //
 //	new [assignor=] [session=] [interval=] [min-session=] [max-session=] [max-rebalance=]
 //	topics orders=6 ...          set topic partition counts (0 deletes), SetPartitions
-//	join ID|- topics=a,b [instance=] [session=] [rebalance=] [assignor=] [client=] [reset=]
+//	join ID|- topics=a,b [instance=] [session=] [rebalance=] [assignor=] [client=] [reset=] [regex=R]
 //	hb ID [gen=N] [owned=orders:0,1|none]   defaults: the client's generation and holdings
+//	subscribe ID topics=a,b|regex=R  Subscribe in the client's generation
 //	round                        after 1s, every client heartbeats once, in ID order
 //	settle                       rounds until stable (at most 10)
-//	leave ID
+//	leave ID [for-good]            for-good: LeaveForGood (a static member gives its place up)
 //	tick DURATION                advance the clock, then Tick
 //	check ID gen=N topic:partition
 //	describe
@@ -166,7 +167,7 @@ func (h *harness) run(cmd string) string {
 	case "join":
 		p := JoinParams{MemberID: pos[0], InstanceID: kv["instance"], ClientID: kv["client"], ClientHost: "10.0.0.1",
 			SessionTimeout: h.dur(kv["session"]), RebalanceTimeout: h.dur(kv["rebalance"]), Assignor: kv["assignor"],
-			OffsetReset: kv["reset"]}
+			OffsetReset: kv["reset"], TopicRegex: kv["regex"]}
 		if p.MemberID == "-" {
 			p.MemberID = ""
 		}
@@ -183,6 +184,20 @@ func (h *harness) run(cmd string) string {
 			res.MemberID, res.Generation, fmtAssignment(res.Assigned), res.HeartbeatInterval, res.SessionTimeout, res.Assignor)
 	case "hb":
 		out.WriteString(h.heartbeat(pos[0], kv))
+	case "subscribe":
+		c := h.clients[pos[0]]
+		if c == nil {
+			c = &client{}
+		}
+		var topics []string
+		if _, ok := kv["topics"]; ok {
+			topics = strings.Split(kv["topics"], ",")
+		}
+		if err := h.g.Subscribe(h.now, pos[0], c.gen, topics, kv["regex"], h.topics); err != nil {
+			out.WriteString(errLine(err))
+			break
+		}
+		out.WriteString("ok\n")
 	case "round":
 		h.advance(time.Second)
 		for _, id := range h.clientIDs() {
@@ -207,7 +222,11 @@ func (h *harness) run(cmd string) string {
 			fmt.Fprintf(&out, "%s: %s\n", id, fmtAssignment(h.clients[id].held.assignment()))
 		}
 	case "leave":
-		if err := h.g.Leave(h.now, pos[0]); err != nil {
+		leave := h.g.Leave
+		if slices.Contains(pos, "for-good") {
+			leave = h.g.LeaveForGood
+		}
+		if err := leave(h.now, pos[0]); err != nil {
 			out.WriteString(errLine(err))
 			break
 		}

@@ -165,11 +165,27 @@ func (a *Group) Heartbeat(now time.Time, member string, generation int64, owned 
 	return res, a.end(now), err
 }
 
+// Subscribe changes what a live member subscribes to, in place (see
+// group.Group.Subscribe); topics holds at least the topics named. Errors:
+// those of group.Group.Subscribe.
+func (a *Group) Subscribe(now time.Time, member string, generation int64, subscription []string, regex string, topics Topics) (Effects, error) {
+	a.begin(topics)
+	err := a.g.Subscribe(now, member, generation, subscription, regex, a.counts())
+	a.afterOp()
+	return a.end(now), err
+}
+
 // Leave removes a member; what it held in flight goes to the next owners
-// at once. Errors: those of group.Group.Leave.
-func (a *Group) Leave(now time.Time, member string) (Effects, error) {
+// at once. A static member keeps its place until its session timeout
+// (group.Group.Leave) unless it leaves for good (group.Group.LeaveForGood).
+// Errors: those of group.Group.Leave.
+func (a *Group) Leave(now time.Time, member string, forGood bool) (Effects, error) {
 	a.begin(nil)
-	err := a.g.Leave(now, member)
+	leave := a.g.Leave
+	if forGood {
+		leave = a.g.LeaveForGood
+	}
+	err := leave(now, member)
 	a.afterOp()
 	if err == nil {
 		if a.d.ReleaseMember(member) > 0 {

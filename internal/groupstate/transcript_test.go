@@ -270,7 +270,7 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 		}
 		return b.String()
 	case "leave":
-		fx, err := w.a.Leave(w.now, pos[0])
+		fx, err := w.a.Leave(w.now, pos[0], slices.Contains(pos, "for-good"))
 		delete(w.clients, pos[0])
 		if err != nil {
 			return errLine(err) + w.apply(fx)

@@ -2,6 +2,8 @@ package kafka_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,5 +60,112 @@ func TestKgoServerSideGroup(t *testing.T) {
 	st, body := httpDo(t, p, "GET", "/groups/next-gen", "")
 	if st != 200 {
 		t.Fatalf("GET /groups/next-gen: %d %s", st, body)
+	}
+}
+
+// A kgo consumer with server-side assignment may subscribe to a topic that
+// does not exist yet, as on Kafka: kgo joins once one of its topics exists,
+// naming them all, and consumes that one at once; once the other is
+// created, it is assigned its partitions and consumes their records too.
+func TestKgoServerSideGroupTopicCreatedLater(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "now", 2)
+	produceN(t, admin, "now", "now", 10)
+	cl := p.client(t, kgo.ConsumerGroup("early"), kgo.ConsumeTopics("now", "later"), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		ctx := ctxT(t)
+		for len(seen) < n && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				seen[r.Topic+"/"+string(r.Value)] = true
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("consumed %d of %d records", len(seen), n)
+		}
+	}
+	consume(10) // subscribed to "later" too, which does not exist
+	gs := consumerGroupDescribe(t, admin, 0, "early")
+	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"later", "now"}) {
+		t.Fatalf("the group is %+v, want one member subscribed to later and now", gs)
+	}
+	createTopic(t, admin, "later", 3)
+	produceN(t, admin, "later", "later", 30)
+	consume(40)
+}
+
+// A kgo consumer with server-side assignment that adds a topic to its
+// subscription (AddConsumeTopics) says so in its next heartbeat, and is
+// assigned the topic's partitions without leaving the group.
+func TestKgoServerSideGroupAddsTopic(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "first", 2)
+	createTopic(t, admin, "second", 2)
+	produceN(t, admin, "first", "first", 10)
+	produceN(t, admin, "second", "second", 10)
+	cl := p.client(t, kgo.ConsumerGroup("grows"), kgo.ConsumeTopics("first"), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		ctx := ctxT(t)
+		for len(seen) < n && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				seen[r.Topic+"/"+string(r.Value)] = true
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("consumed %d of %d records", len(seen), n)
+		}
+	}
+	consume(10)
+	cl.AddConsumeTopics("second")
+	consume(20)
+	gs := consumerGroupDescribe(t, admin, 0, "grows")
+	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"first", "second"}) {
+		t.Fatalf("the group is %+v, want one member subscribed to first and second", gs)
+	}
+}
+
+// A kgo regex consumer with server-side assignment subscribes by
+// SubscribedTopicRegex: it consumes the topics that match, and one created
+// later that matches, which the broker assigns as Kafka does (kgo does not
+// send the regex again).
+func TestKgoServerSideGroupRegex(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "rx-a", 2)
+	createTopic(t, admin, "other", 1)
+	produceN(t, admin, "rx-a", "a", 10)
+	produceN(t, admin, "other", "o", 5)
+	cl := p.client(t, kgo.ConsumerGroup("by-regex"), kgo.ConsumeRegex(), kgo.ConsumeTopics("^rx-.*"), kgo.ServerSideBalancer(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
+	seen := map[string]bool{}
+	consume := func(n int) {
+		t.Helper()
+		ctx := ctxT(t)
+		for len(seen) < n && ctx.Err() == nil {
+			for _, r := range cl.PollFetches(ctx).Records() {
+				seen[r.Topic+"/"+string(r.Value)] = true
+			}
+		}
+		if len(seen) != n {
+			t.Fatalf("consumed %d of %d records: %v", len(seen), n, seen)
+		}
+	}
+	consume(10)
+	createTopic(t, admin, "rx-b", 2)
+	produceN(t, admin, "rx-b", "b", 10)
+	consume(20)
+	for k := range seen {
+		if strings.HasPrefix(k, "other/") {
+			t.Fatalf("consumed %s, which the regex does not match", k)
+		}
 	}
 }
