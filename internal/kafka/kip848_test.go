@@ -63,6 +63,21 @@ func TestKgoServerSideGroup(t *testing.T) {
 	}
 }
 
+// pollInto polls cl until seen holds n distinct "topic/value" records, and
+// fails the test if the context of ctxT ends first.
+func pollInto(t *testing.T, cl *kgo.Client, seen map[string]bool, n int) {
+	t.Helper()
+	ctx := ctxT(t)
+	for len(seen) < n && ctx.Err() == nil {
+		for _, r := range cl.PollFetches(ctx).Records() {
+			seen[r.Topic+"/"+string(r.Value)] = true
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("consumed %d of %d records: %v", len(seen), n, seen)
+	}
+}
+
 // A kgo consumer with server-side assignment may subscribe to a topic that
 // does not exist yet, as on Kafka: kgo joins once one of its topics exists,
 // naming them all, and consumes that one at once; once the other is
@@ -76,26 +91,14 @@ func TestKgoServerSideGroupTopicCreatedLater(t *testing.T) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
 		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
 	seen := map[string]bool{}
-	consume := func(n int) {
-		t.Helper()
-		ctx := ctxT(t)
-		for len(seen) < n && ctx.Err() == nil {
-			for _, r := range cl.PollFetches(ctx).Records() {
-				seen[r.Topic+"/"+string(r.Value)] = true
-			}
-		}
-		if len(seen) != n {
-			t.Fatalf("consumed %d of %d records", len(seen), n)
-		}
-	}
-	consume(10) // subscribed to "later" too, which does not exist
+	pollInto(t, cl, seen, 10) // subscribed to "later" too, which does not exist
 	gs := consumerGroupDescribe(t, admin, 0, "early")
 	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"later", "now"}) {
 		t.Fatalf("the group is %+v, want one member subscribed to later and now", gs)
 	}
 	createTopic(t, admin, "later", 3)
 	produceN(t, admin, "later", "later", 30)
-	consume(40)
+	pollInto(t, cl, seen, 40)
 }
 
 // A kgo consumer with server-side assignment that adds a topic to its
@@ -111,21 +114,9 @@ func TestKgoServerSideGroupAddsTopic(t *testing.T) {
 	cl := p.client(t, kgo.ConsumerGroup("grows"), kgo.ConsumeTopics("first"), kgo.ServerSideBalancer(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond))
 	seen := map[string]bool{}
-	consume := func(n int) {
-		t.Helper()
-		ctx := ctxT(t)
-		for len(seen) < n && ctx.Err() == nil {
-			for _, r := range cl.PollFetches(ctx).Records() {
-				seen[r.Topic+"/"+string(r.Value)] = true
-			}
-		}
-		if len(seen) != n {
-			t.Fatalf("consumed %d of %d records", len(seen), n)
-		}
-	}
-	consume(10)
+	pollInto(t, cl, seen, 10)
 	cl.AddConsumeTopics("second")
-	consume(20)
+	pollInto(t, cl, seen, 20)
 	gs := consumerGroupDescribe(t, admin, 0, "grows")
 	if len(gs) != 1 || len(gs[0].Members) != 1 || !slices.Equal(gs[0].Members[0].SubscribedTopics, []string{"first", "second"}) {
 		t.Fatalf("the group is %+v, want one member subscribed to first and second", gs)
@@ -147,22 +138,10 @@ func TestKgoServerSideGroupRegex(t *testing.T) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond),
 		kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(time.Second))
 	seen := map[string]bool{}
-	consume := func(n int) {
-		t.Helper()
-		ctx := ctxT(t)
-		for len(seen) < n && ctx.Err() == nil {
-			for _, r := range cl.PollFetches(ctx).Records() {
-				seen[r.Topic+"/"+string(r.Value)] = true
-			}
-		}
-		if len(seen) != n {
-			t.Fatalf("consumed %d of %d records: %v", len(seen), n, seen)
-		}
-	}
-	consume(10)
+	pollInto(t, cl, seen, 10)
 	createTopic(t, admin, "rx-b", 2)
 	produceN(t, admin, "rx-b", "b", 10)
-	consume(20)
+	pollInto(t, cl, seen, 20)
 	for k := range seen {
 		if strings.HasPrefix(k, "other/") {
 			t.Fatalf("consumed %s, which the regex does not match", k)
