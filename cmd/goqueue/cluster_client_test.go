@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,5 +235,88 @@ func readPartition(t *testing.T, cl *client.Client, topic string, part int32) []
 			return out
 		}
 		off = r.NextOffset
+	}
+}
+
+// The CLI works against any node of a cluster: a topic created on one
+// node, keyed and keyless lines produced through two others, all of them
+// consumed (without a group) and counted through a third, the last
+// messages of a partition another node leads read from its leader, and
+// describe and list showing the leaders' offsets.
+func TestBinaryClusterCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := goqueueBin.Path(t)
+	c := startClusterProcs(t, 3)
+	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	run := func(id uint64, stdin string, args ...string) string {
+		t.Helper()
+		code, out, errs := cliRun(t, bin, c.procs[id].URL, stdin, args...)
+		if code != 0 {
+			t.Fatalf("node %d: goqueue %v: exit %d: %s", id, args, code, errs)
+		}
+		return out
+	}
+	run(2, "", "topic", "create", "lines", "--partitions", "6")
+	for id := range c.procs {
+		c.topic(id, "lines")
+	}
+	const n = 300
+	var keyed, keyless strings.Builder
+	want := map[string]bool{}
+	for i := range n {
+		fmt.Fprintf(&keyed, "k%d:keyed %d\n", i%11, i)
+		fmt.Fprintf(&keyless, "keyless %d\n", i)
+		want[fmt.Sprintf("keyed %d", i)], want[fmt.Sprintf("keyless %d", i)] = true, true
+	}
+	run(3, keyed.String(), "produce", "lines", "--key-separator", ":", "--quiet")
+	run(2, keyless.String(), "produce", "lines", "--quiet")
+
+	out := run(1, "", "consume", "lines", "--from-beginning", "--idle", "2s")
+	got := strings.Split(strings.TrimSpace(out), "\n")
+	seen := map[string]bool{}
+	for _, v := range got {
+		if !want[v] || seen[v] {
+			t.Fatalf("consumed %q: unknown or twice", v)
+		}
+		seen[v] = true
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("consumed %d distinct messages through node 1, produced %d", len(seen), len(want))
+	}
+
+	var tp api.Topic
+	if err := json.Unmarshal([]byte(run(1, "", "topic", "describe", "lines", "-o", "json")), &tp); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	other := int32(-1)
+	for _, p := range tp.PartitionInfo {
+		total += p.HighWatermark
+		if p.Leader != 1 && p.HighWatermark >= 3 {
+			other = p.Partition
+		}
+	}
+	if total != 2*n || other < 0 {
+		t.Fatalf("describe through node 1: %d messages, want %d: %+v", total, 2*n, tp.PartitionInfo)
+	}
+	if table := run(1, "", "topic", "describe", "lines"); !strings.Contains(table, "LEADER") {
+		t.Fatalf("describe of a cluster topic has no LEADER column:\n%s", table)
+	}
+	last := run(1, "", "consume", "lines", "--partition", strconv.Itoa(int(other)), "--from", "-3", "--idle", "500ms")
+	if lines := strings.Split(strings.TrimSpace(last), "\n"); len(lines) != 3 {
+		t.Fatalf("the last 3 of partition %d (led by node %d) through node 1: %q", other, tp.PartitionInfo[other].Leader, last)
+	}
+	var list api.TopicList
+	if err := json.Unmarshal([]byte(run(3, "", "topic", "list", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	total = 0
+	for _, p := range list.Topics[0].PartitionInfo {
+		total += p.HighWatermark
+	}
+	if len(list.Topics) != 1 || total != 2*n {
+		t.Fatalf("list through node 3: %d messages, want %d", total, 2*n)
 	}
 }
