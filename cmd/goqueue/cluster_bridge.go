@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -12,6 +13,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/kafka"
 )
 
 // clusterBridge joins the cluster node and the local broker, neither of
@@ -24,6 +26,7 @@ type clusterBridge struct {
 
 var (
 	_ httpapi.Cluster = (*clusterBridge)(nil)
+	_ kafka.Cluster   = (*clusterBridge)(nil)
 	_ node.TopicSink  = (*clusterBridge)(nil)
 )
 
@@ -33,6 +36,38 @@ func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
 
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
+
+// KafkaAddrs is each node's registered Kafka listener. One bound to every
+// interface (":9092", "0.0.0.0:9092") is named by the host of the node's
+// cluster address, which the other nodes reach it at.
+func (c *clusterBridge) KafkaAddrs() map[uint64]string {
+	out := map[uint64]string{}
+	for _, m := range c.n.Nodes() {
+		host, port, err := net.SplitHostPort(m.KafkaAddr)
+		if err != nil {
+			continue
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host, _, _ = net.SplitHostPort(m.Addr)
+		}
+		out[m.ID] = net.JoinHostPort(host, port)
+	}
+	return out
+}
+
+func (c *clusterBridge) TopicID(topic string) ([16]byte, bool) {
+	t, ok := c.n.Placement(topic)
+	return t.ID, ok
+}
+
+func (c *clusterBridge) TopicName(id [16]byte) (string, bool) {
+	for _, t := range c.n.Topics() {
+		if t.ID == id {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
 
 func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 	t, ok := c.n.Placement(topic)

@@ -27,15 +27,16 @@ func listenCluster(cfg *config) (net.Listener, error) {
 
 // openCluster opens this node's cluster member on ln, its Raft state in
 // <data-dir>/cluster, bridged to b; nil without a cluster listener.
-// httpAddr is the HTTP API's address, registered for the other nodes.
-func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr string, log *slog.Logger) (*clusterBridge, error) {
+// httpAddr and kafkaAddr are the HTTP API's and the Kafka listener's
+// addresses ("" without one), registered for the other nodes.
+func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafkaAddr string, log *slog.Logger) (*clusterBridge, error) {
 	if ln == nil {
 		return nil, nil
 	}
 	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions}
 	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
-		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, Logger: log,
+		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
 		Topics: br,
 	})
 	if err != nil {
