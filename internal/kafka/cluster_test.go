@@ -90,6 +90,9 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	md := r.(*kmsg.MetadataResponse)
+	if md.ControllerID != 1 {
+		t.Fatalf("controller %d, want this node", md.ControllerID)
+	}
 	if len(md.Brokers) != 2 || md.Brokers[0].NodeID != 1 || md.Brokers[0].Host != "127.0.0.1" ||
 		md.Brokers[1].NodeID != 2 || md.Brokers[1].Host != "127.0.0.2" || md.Brokers[1].Port != 9092 {
 		t.Fatalf("brokers: %+v", md.Brokers)

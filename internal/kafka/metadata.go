@@ -26,7 +26,7 @@ func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Resp
 	resp.Brokers = s.brokers(c)
 	cid := clusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = resp.Brokers[0].NodeID // this node: it answers the admin requests it can
+	resp.ControllerID = s.opts.NodeID // this node: it answers the admin requests it can
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
