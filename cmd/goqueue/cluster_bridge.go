@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -37,20 +36,14 @@ func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
 
-// KafkaAddrs is each node's registered Kafka listener. One bound to every
-// interface (":9092", "0.0.0.0:9092") is named by the host of the node's
-// cluster address, which the other nodes reach it at.
+// KafkaAddrs is each node's registered Kafka listener (as advertise made
+// it).
 func (c *clusterBridge) KafkaAddrs() map[uint64]string {
 	out := map[uint64]string{}
 	for _, m := range c.n.Nodes() {
-		host, port, err := net.SplitHostPort(m.KafkaAddr)
-		if err != nil {
-			continue
+		if m.KafkaAddr != "" {
+			out[m.ID] = m.KafkaAddr
 		}
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host, _, _ = net.SplitHostPort(m.Addr)
-		}
-		out[m.ID] = net.JoinHostPort(host, port)
 	}
 	return out
 }
