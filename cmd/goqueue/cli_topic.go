@@ -87,12 +87,26 @@ func (c *cli) topicCmd() *cobra.Command {
 			}
 			fmt.Fprintf(c.stdout, "topic %s: %d partitions, retention %s, fsync %s, max message %d bytes\n\n",
 				t.Name, t.Partitions, retention(t.RetentionHours), t.Fsync, t.MaxMessageBytes)
+			// In a cluster each partition's offsets are its leader's (the
+			// client asks the leaders), and the leader is shown.
+			clustered := false
+			for _, p := range t.PartitionInfo {
+				clustered = clustered || p.Leader != 0
+			}
 			rows := make([][]string, 0, len(t.PartitionInfo))
 			for _, p := range t.PartitionInfo {
-				rows = append(rows, []string{itoa(int64(p.Partition)), itoa(p.EarliestOffset), itoa(p.HighWatermark),
-					itoa(p.HighWatermark - p.EarliestOffset), itoa(p.Bytes), itoa(int64(p.Segments))})
+				row := []string{itoa(int64(p.Partition)), itoa(p.EarliestOffset), itoa(p.HighWatermark),
+					itoa(p.HighWatermark - p.EarliestOffset), itoa(p.Bytes), itoa(int64(p.Segments))}
+				if clustered {
+					row = append(row, itoa(int64(p.Leader)))
+				}
+				rows = append(rows, row)
 			}
-			return c.table([]string{"PARTITION", "EARLIEST", "HIGH-WATERMARK", "MESSAGES", "BYTES", "SEGMENTS"}, rows)
+			head := []string{"PARTITION", "EARLIEST", "HIGH-WATERMARK", "MESSAGES", "BYTES", "SEGMENTS"}
+			if clustered {
+				head = append(head, "LEADER")
+			}
+			return c.table(head, rows)
 		},
 	}
 	del := &cobra.Command{

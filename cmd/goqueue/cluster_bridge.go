@@ -12,6 +12,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/kafka"
 )
 
 // clusterBridge joins the cluster node and the local broker, neither of
@@ -24,6 +25,7 @@ type clusterBridge struct {
 
 var (
 	_ httpapi.Cluster = (*clusterBridge)(nil)
+	_ kafka.Cluster   = (*clusterBridge)(nil)
 	_ node.TopicSink  = (*clusterBridge)(nil)
 )
 
@@ -33,6 +35,32 @@ func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
 
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
+
+// KafkaAddrs is each node's registered Kafka listener (as advertise made
+// it).
+func (c *clusterBridge) KafkaAddrs() map[uint64]string {
+	out := map[uint64]string{}
+	for _, m := range c.n.Nodes() {
+		if m.KafkaAddr != "" {
+			out[m.ID] = m.KafkaAddr
+		}
+	}
+	return out
+}
+
+func (c *clusterBridge) TopicID(topic string) ([16]byte, bool) {
+	t, ok := c.n.Placement(topic)
+	return t.ID, ok
+}
+
+func (c *clusterBridge) TopicName(id [16]byte) (string, bool) {
+	for _, t := range c.n.Topics() {
+		if t.ID == id {
+			return t.Name, true
+		}
+	}
+	return "", false
+}
 
 func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 	t, ok := c.n.Placement(topic)

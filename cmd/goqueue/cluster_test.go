@@ -56,6 +56,7 @@ func startClusterProcs(t *testing.T, n int) *clusterProcs {
 		if !raced {
 			for _, p := range c.procs {
 				p.URL = listeningURL(t, p)
+				p.Kafka = listeningField(p, "kafka_addr=")
 			}
 			return c
 		}
@@ -68,16 +69,25 @@ func startClusterProcs(t *testing.T, n int) *clusterProcs {
 // listeningURL reads the URL off the "listening" line (Launch does not
 // wait for it, so it leaves URL unset).
 func listeningURL(t *testing.T, p *testkit.Proc) string {
+	u := listeningField(p, "url=")
+	if u == "" {
+		t.Fatalf("no listening line:\n%s", p.Log())
+	}
+	return u
+}
+
+// listeningField is the value of the field starting with key ("url=",
+// "kafka_addr=") on the "listening" line, "" if none.
+func listeningField(p *testkit.Proc, key string) string {
 	for line := range strings.SplitSeq(p.Log(), "\n") {
 		if strings.Contains(line, "msg=listening") {
 			for f := range strings.FieldsSeq(line) {
-				if u, ok := strings.CutPrefix(f, "url="); ok {
-					return u
+				if v, ok := strings.CutPrefix(f, key); ok {
+					return v
 				}
 			}
 		}
 	}
-	t.Fatalf("no listening line:\n%s", p.Log())
 	return ""
 }
 

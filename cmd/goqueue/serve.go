@@ -108,7 +108,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		shutdown()
 		return errors.Join(err, g.Wait())
 	}
-	cn, err := openCluster(cfg, cln, b, addr, log)
+	cn, err := openCluster(cfg, cln, b, addr, addrOf(kln), log)
 	if err != nil {
 		closeAll(kln)
 		shutdown()
@@ -135,7 +135,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		g.Go(func() error { return cn.n.Run(gctx) })
 	}
 	if kln != nil {
-		ks := newKafka(cfg, b, tlsCfg, log)
+		ks := newKafka(cfg, b, tlsCfg, cn, log)
 		g.Go(func() error { return ks.Serve(gctx, kln) })
 	}
 	g.Go(func() error {

@@ -27,15 +27,19 @@ func listenCluster(cfg *config) (net.Listener, error) {
 
 // openCluster opens this node's cluster member on ln, its Raft state in
 // <data-dir>/cluster, bridged to b; nil without a cluster listener.
-// httpAddr is the HTTP API's address, registered for the other nodes.
-func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr string, log *slog.Logger) (*clusterBridge, error) {
+// httpAddr and kafkaAddr are the HTTP API's and the Kafka listener's
+// addresses ("" without one), registered for the other nodes and the
+// clients they send to this one.
+func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafkaAddr string, log *slog.Logger) (*clusterBridge, error) {
 	if ln == nil {
 		return nil, nil
 	}
+	peer := cfg.cluster.peerAddrs[cfg.cluster.nodeID]
+	httpAddr, kafkaAddr = advertise(httpAddr, peer), advertise(kafkaAddr, peer)
 	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions}
 	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
-		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, Logger: log,
+		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
 		Topics: br,
 	})
 	if err != nil {
@@ -43,6 +47,25 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr string
 	}
 	br.n = n
 	return br, nil
+}
+
+// advertise is a listener's address as other machines should dial it: one
+// bound to every interface (":8080", "0.0.0.0:8080", "[::]:8080") is named
+// by the host of this node's --peers entry, which the other nodes already
+// reach it at. "" stays "" (no listener).
+func advertise(addr, peer string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return addr
+	}
+	peerHost, _, err := net.SplitHostPort(peer)
+	if err != nil || peerHost == "" {
+		return addr
+	}
+	return net.JoinHostPort(peerHost, port)
 }
 
 // clusterView is what the HTTP API asks of the cluster, or none for a

@@ -24,15 +24,21 @@ func listenKafka(cfg *config) (net.Listener, error) {
 	return ln, nil
 }
 
-// newKafka is the Kafka front end over b, with the HTTP API's TLS and keys.
-func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, log *slog.Logger) *kafka.Server {
-	return kafka.New(b, kafka.Options{
+// newKafka is the Kafka front end over b, with the HTTP API's TLS and keys;
+// on a cluster node (cn not nil) its broker ID is the node's and it answers
+// with the cluster's leaders.
+func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBridge, log *slog.Logger) *kafka.Server {
+	opts := kafka.Options{
 		MaxRequestBytes: int32(cfg.kafka.maxRequestBytes),
 		IdleTimeout:     cfg.kafka.idleTimeout,
 		TLS:             tlsCfg,
 		APIKeys:         cfg.apiKeys,
 		Logger:          log,
-	})
+	}
+	if cn != nil {
+		opts.NodeID, opts.Cluster = int32(cn.ID()), cn
+	}
+	return kafka.New(b, opts)
 }
 
 // addrOf is ln's address, or "" without a listener (for the log).

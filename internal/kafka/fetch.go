@@ -72,7 +72,7 @@ func (s *Server) fetchTopicName(version int16, rt *kmsg.FetchRequestTopic) (stri
 	if version < 13 {
 		return rt.Topic, true
 	}
-	name, err := s.b.TopicByID(rt.TopicID)
+	name, err := s.topicByID(rt.TopicID)
 	return name, err == nil
 }
 
@@ -116,7 +116,7 @@ func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			sb, err := s.b.ReadBatches(name, rp.Partition, rp.FetchOffset, limit, buf)
+			sb, err := s.readLed(name, rp.Partition, rp.FetchOffset, limit, buf)
 			if err != nil {
 				sp.ErrorCode, final = errorCode(err), true
 				s.bounds(name, rp.Partition, &sp)

@@ -31,6 +31,8 @@ func (s *Server) listOffsets(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 				sp.ErrorCode = errorCode(terr)
 			case rp.Partition < 0 || int(rp.Partition) >= len(ti.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case s.leads(rt.Topic, rp.Partition) != nil:
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code // this node's copy is empty
 			case rp.Timestamp == listLatest:
 				sp.Offset = ti.Partitions[rp.Partition].HighWatermark
 			case rp.Timestamp == listEarliest:

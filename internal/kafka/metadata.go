@@ -11,25 +11,27 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
-// clusterID names the one-node cluster a GoQueue broker is.
+// clusterID names the cluster a GoQueue broker (or cluster of them) is.
 const clusterID = "goqueue"
 
-// metadata describes this broker as the whole cluster and leader of every
-// partition. Topics are never created by a metadata request: GoQueue
-// topics are created on purpose (CreateTopics, HTTP or the CLI).
+// metadata describes a single broker as the whole cluster and leader of
+// every partition; in a cluster, every node with a Kafka listener and each
+// partition's leader and replicas as the metadata says (see cluster.go).
+// Topics are never created by a metadata request: GoQueue topics are
+// created on purpose (CreateTopics, HTTP or the CLI).
 func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	resp.SetVersion(req.Version)
-	resp.Brokers = []kmsg.MetadataResponseBroker{s.self(c)}
+	resp.Brokers = s.brokers(c)
 	cid := clusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = s.opts.NodeID
+	resp.ControllerID = s.opts.NodeID // this node: it answers the admin requests it can
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
 		for _, ti := range s.b.Topics() {
-			resp.Topics = append(resp.Topics, s.topicMetadata(ti))
+			resp.Topics = append(resp.Topics, s.topicMetadata(ti, resp.Brokers))
 		}
 		return resp, nil
 	}
@@ -37,7 +39,7 @@ func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Resp
 		name := ""
 		if rt.Topic != nil {
 			name = *rt.Topic
-		} else if id, err := s.b.TopicByID(rt.TopicID); err == nil {
+		} else if id, err := s.topicByID(rt.TopicID); err == nil {
 			name = id
 		}
 		ti, err := s.b.Topic(name)
@@ -51,7 +53,7 @@ func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Resp
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, s.topicMetadata(ti))
+		resp.Topics = append(resp.Topics, s.topicMetadata(ti, resp.Brokers))
 	}
 	return resp, nil
 }
@@ -68,11 +70,13 @@ func (s *Server) self(c *conn) kmsg.MetadataResponseBroker {
 	return b
 }
 
-func (s *Server) topicMetadata(ti broker.TopicInfo) kmsg.MetadataResponseTopic {
+// topicMetadata describes ti's partitions, led by this broker unless the
+// cluster's metadata (whose brokers are listed) says otherwise.
+func (s *Server) topicMetadata(ti broker.TopicInfo, brokers []kmsg.MetadataResponseBroker) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := ti.Config.Name
 	mt.Topic = &name
-	mt.TopicID = ti.Config.ID()
+	mt.TopicID = s.topicID(ti)
 	for _, p := range ti.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition
@@ -82,5 +86,6 @@ func (s *Server) topicMetadata(ti broker.TopicInfo) kmsg.MetadataResponseTopic {
 		mp.ISR = []int32{s.opts.NodeID}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
+	s.place(&mt, brokers)
 	return mt
 }

@@ -38,7 +38,7 @@ func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Respo
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LogAppendTime = -1
-			base, code, msg := s.appendBatches(rt.Topic, rp.Partition, rp.Records)
+			base, code, msg := s.appendLed(rt.Topic, rp.Partition, rp.Records)
 			sp.BaseOffset, sp.ErrorCode = base, code
 			if msg != "" {
 				sp.ErrorMessage = &msg

@@ -38,6 +38,7 @@ type Options struct {
 	APIKeys []string
 	NodeID  int32
 	Logger  *slog.Logger
+	Cluster Cluster // nil: a single broker (see cluster.go)
 }
 
 // Server is the Kafka listener. Its state: the broker (shared), the

@@ -2,18 +2,28 @@ package client
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // Client administers a broker: topics, fetches, groups, offsets and dead
-// letters. It holds no state but its connections; it is safe for concurrent
-// use.
+// letters. In a cluster, fetches and publishes follow NOT_LEADER to the
+// partition's leader, and a topic's partition offsets are the leaders'. It
+// holds no state but its connections and the leaders it learned; it is
+// safe for concurrent use.
 type Client struct {
 	t *transport
+	// fetchFrom caches, per partKey, the base URL of the node that last
+	// answered a fetch of it after following NOT_LEADER: later fetches go
+	// there directly.
+	fetchFrom sync.Map
 }
 
 // Config configures a Client made with NewWithConfig.
@@ -50,14 +60,22 @@ func (c *Client) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (*
 // Topics lists every topic.
 func (c *Client) Topics(ctx context.Context) ([]api.Topic, error) {
 	var l api.TopicList
-	err := c.t.do(ctx, http.MethodGet, "/topics", nil, &l)
-	return l.Topics, err
+	if err := c.t.do(ctx, http.MethodGet, "/topics", nil, &l); err != nil {
+		return nil, err
+	}
+	c.t.leadersView(ctx, l.Topics, "")
+	return l.Topics, nil
 }
 
 // Topic describes one topic, with its partitions' offsets.
 func (c *Client) Topic(ctx context.Context, name string) (*api.Topic, error) {
 	var t api.Topic
-	return &t, c.t.do(ctx, http.MethodGet, "/topics/"+esc(name), nil, &t)
+	if err := c.t.do(ctx, http.MethodGet, "/topics/"+esc(name), nil, &t); err != nil {
+		return &t, err
+	}
+	l := []api.Topic{t}
+	c.t.leadersView(ctx, l, name)
+	return &l[0], nil
 }
 
 // DeleteTopic deletes a topic and its messages.
@@ -72,10 +90,18 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int32) (
 }
 
 // Publish publishes msgs through the JSON endpoint, as one all-or-nothing
-// batch. The Producer is the fast path; this is for a few messages.
+// batch. The Producer is the fast path; this is for a few messages. In a
+// cluster it follows NOT_LEADER to the leader it names; messages for
+// partitions of different leaders cannot be one publish (NOT_LEADER): use
+// the Producer, which splits them by leader.
 func (c *Client) Publish(ctx context.Context, topic string, msgs ...api.PublishMessage) (*api.PublishResponse, error) {
+	body, err := json.Marshal(api.PublishRequest{Messages: msgs})
+	if err != nil {
+		return nil, fmt.Errorf("client: encode publish: %w", err)
+	}
 	var r api.PublishResponse
-	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/messages", api.PublishRequest{Messages: msgs}, &r)
+	_, err = c.t.follow(ctx, "", http.MethodPost, "/topics/"+esc(topic)+"/messages", "application/json", body, &r)
+	return &r, err
 }
 
 // FetchOptions choose where a fetch starts and how long it waits.
@@ -103,7 +129,19 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int32, o Fet
 	}
 	var r api.FetchResponse
 	path := "/topics/" + esc(topic) + "/partitions/" + strconv.Itoa(int(partition)) + "/messages?" + q.Encode()
-	if err := c.t.do(ctx, http.MethodGet, path, nil, &r); err != nil {
+	key := partKey{topic, partition}
+	base := ""
+	if v, ok := c.fetchFrom.Load(key); ok {
+		base = v.(string)
+	}
+	served, err := c.t.follow(ctx, base, http.MethodGet, path, "", nil, &r)
+	switch {
+	case err == nil && served != base:
+		c.fetchFrom.Store(key, served)
+	case err != nil && base != "" && (errors.Is(err, ErrUnreachable) || errors.Is(err, api.ErrNotLeader)):
+		c.fetchFrom.Delete(key) // the leader moved or is down: ask any broker next time
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	msgs := make([]*Message, len(r.Messages))

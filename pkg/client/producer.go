@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -69,7 +68,10 @@ const (
 
 // Producer publishes records in batches on the broker's binary fast path
 // (POST /topics/{topic}/batches). Records of one topic are gathered for up to
-// Linger into one request, one Kafka RecordBatch per partition. Up to
+// Linger into one request, one Kafka RecordBatch per partition. In a cluster
+// a request holds the partitions of one leader and goes to that node; a
+// NOT_LEADER answer re-learns the leaders and sends the refused batches
+// where they now belong (see send). Up to
 // MaxInFlight requests are in flight, but never two that share a partition
 // and never one that would overtake an earlier request of its partitions, so
 // records published in order to one partition are written in that order.
@@ -104,9 +106,16 @@ type Producer struct {
 // Producer.mu.
 type topicState struct {
 	partitions int32
-	fetchedAt  time.Time
-	sticky     int32    // partition of keyless records in the open request
-	open       *request // gathering records; nil if none
+	// leaders is each partition's leader as a base URL; "" (and every
+	// partition on a single broker) means any broker. leaderIDs are their
+	// node IDs.
+	leaders   []string
+	leaderIDs []uint64
+	fetchedAt time.Time
+	sticky    int32 // partition of keyless records in the open requests
+	// open holds the requests gathering records, one per leader (the key:
+	// a base URL, or "" for any broker).
+	open map[string]*request
 	// batchHint is the largest batch of the last request sealed, with some
 	// headroom: the capacity a new batch starts with, so that batches of a
 	// busy topic do not grow by doubling each time.
@@ -122,6 +131,7 @@ type partKey struct {
 // request is one POST of frames for one topic.
 type request struct {
 	topic   string
+	node    string                         // the leader its partitions had when it opened; "": any broker
 	parts   []int32                        // frame order
 	batches map[int32]*recordbatch.Builder // per partition
 	cbs     map[int32][]func(Position, error)
@@ -200,8 +210,9 @@ func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, 
 }
 
 func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb func(Position, error)) error {
-	n, err := p.partitions(ctx, topic)
-	if err != nil {
+	// Learn the topic's partitions (and leaders) first; the count is read
+	// again below, under mu, as the leaders it goes with.
+	if _, err := p.partitions(ctx, topic); err != nil {
 		return err
 	}
 	ts := rec.Timestamp.UnixMilli()
@@ -228,6 +239,7 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		return ErrClosed
 	}
 	ts0 := p.topics[topic]
+	n := ts0.partitions
 	part := int32(0)
 	switch {
 	case rec.Partition != nil:
@@ -240,10 +252,17 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	default:
 		part = ts0.sticky % n
 	}
-	r := ts0.open
+	node := ""
+	if int(part) < len(ts0.leaders) {
+		node = ts0.leaders[part]
+	}
+	r := ts0.open[node]
 	if r == nil {
-		r = &request{topic: topic, batches: make(map[int32]*recordbatch.Builder), cbs: make(map[int32][]func(Position, error)), opened: time.Now()}
-		ts0.open = r
+		r = &request{topic: topic, node: node, batches: make(map[int32]*recordbatch.Builder), cbs: make(map[int32][]func(Position, error)), opened: time.Now()}
+		if ts0.open == nil {
+			ts0.open = make(map[string]*request)
+		}
+		ts0.open[node] = r
 		p.signal() // run must learn of the linger deadline
 	}
 	b := r.batches[part]
@@ -267,7 +286,7 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	r.bytes += grew
 	p.buffered += grew
 	if r.bytes >= p.cfg.BatchBytes {
-		p.sealLocked(ts0)
+		p.sealOneLocked(ts0, r)
 	}
 	return nil
 }
@@ -293,8 +312,8 @@ func (p *Producer) putBufLocked(b []byte) {
 	}
 }
 
-// partitions is topic's partition count, asked of the broker when unknown
-// or older than MetadataMaxAge.
+// partitions is topic's partition count, asked of the broker (with the
+// partitions' leaders) when unknown or older than MetadataMaxAge.
 func (p *Producer) partitions(ctx context.Context, topic string) (int32, error) {
 	p.mu.Lock()
 	if p.closed {
@@ -308,39 +327,52 @@ func (p *Producer) partitions(ctx context.Context, topic string) (int32, error) 
 		return n, nil
 	}
 	p.mu.Unlock()
-	var info api.Topic
-	if err := p.t.do(ctx, http.MethodGet, "/topics/"+esc(topic), nil, &info); err != nil {
+	return p.refresh(ctx, topic)
+}
+
+// refresh asks a broker for topic's partition count and leaders.
+func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
+	pl, err := p.t.placement(ctx, topic)
+	if err != nil {
 		return 0, err
-	}
-	if info.Partitions <= 0 {
-		return 0, fmt.Errorf("client: topic %q has %d partitions", topic, info.Partitions)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ts = p.topics[topic]
+	ts := p.topics[topic]
 	if ts == nil {
 		ts = &topicState{}
 		p.topics[topic] = ts
 	}
-	ts.partitions, ts.fetchedAt = info.Partitions, time.Now()
-	return info.Partitions, nil
+	// An address the metadata could not give (GET /cluster unreadable)
+	// but a NOT_LEADER answer did stays known while that node leads.
+	for i := range min(len(pl.leaders), len(ts.leaders)) {
+		if pl.leaders[i] == "" && pl.ids[i] != 0 && pl.ids[i] == ts.leaderIDs[i] {
+			pl.leaders[i] = ts.leaders[i]
+		}
+	}
+	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt = pl.partitions, pl.leaders, pl.ids, time.Now()
+	return pl.partitions, nil
 }
 
-// sealLocked moves ts's open request to the send queue.
+// sealLocked moves ts's open requests to the send queue.
 func (p *Producer) sealLocked(ts *topicState) {
-	if ts.open == nil {
-		return
+	for _, r := range ts.open {
+		p.sealOneLocked(ts, r)
 	}
+}
+
+// sealOneLocked moves r, one of ts's open requests, to the send queue.
+func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 	largest := 0
-	for _, b := range ts.open.batches {
+	for _, b := range r.batches {
 		largest = max(largest, b.Len())
 	}
 	ts.batchHint = largest + largest/8
 	p.sealed++
-	ts.open.seq = p.sealed
+	r.seq = p.sealed
 	p.pending[p.sealed] = struct{}{}
-	p.ready = append(p.ready, ts.open)
-	ts.open = nil
+	p.ready = append(p.ready, r)
+	delete(ts.open, r.node)
 	if ts.partitions > 0 {
 		ts.sticky = (ts.sticky + 1) % ts.partitions
 	}

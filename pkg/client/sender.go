@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -51,16 +52,15 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		// it is out gather into the next one.
 		idle := p.inFlight == 0 && len(p.ready) == 0
 		for _, ts := range p.topics {
-			if ts.open == nil {
-				continue
-			}
-			d := ts.open.opened.Add(p.cfg.Linger)
-			if idle || !d.After(now) {
-				p.sealLocked(ts)
-				continue
-			}
-			if due.IsZero() || d.Before(due) {
-				due = d
+			for _, r := range ts.open {
+				d := r.opened.Add(p.cfg.Linger)
+				if idle || !d.After(now) {
+					p.sealOneLocked(ts, r)
+					continue
+				}
+				if due.IsZero() || d.Before(due) {
+					due = d
+				}
 			}
 		}
 		if r := p.pickLocked(); r != nil {
@@ -124,42 +124,37 @@ func (p *Producer) pickLocked() *request {
 	return nil
 }
 
-// send posts r and reports the outcome to its callbacks.
+// send delivers r and reports each record's outcome to its callback, in
+// publish order per partition. r's partitions stay busy until it returns,
+// so no later batch of them overtakes a batch sent again to a new leader.
 func (p *Producer) send(r *request) {
-	p.mu.Lock()
-	body := p.takeBufLocked()
-	p.mu.Unlock()
+	frames := make(map[int32][]byte, len(r.parts))
 	for _, part := range r.parts {
-		body = api.AppendFrame(body, part, r.batches[part].Finish(recordbatch.NewHeader(0))) // the broker assigns offsets
+		frames[part] = r.batches[part].Finish(recordbatch.NewHeader(0)) // the broker assigns offsets
 	}
-	var resp api.PublishResponse
-	// A request already accepted must be answered even when the producer is
-	// closing, so it is not bound to a caller's context.
-	err := p.t.doRaw(context.Background(), http.MethodPost, "/topics/"+esc(r.topic)+"/batches", api.BatchesContentType, body, &resp)
-	if err == nil && len(resp.Offsets) != len(r.parts) {
-		err = fmt.Errorf("client: broker answered %d results for %d frames", len(resp.Offsets), len(r.parts))
-	}
-	for j, part := range r.parts {
+	out := make(map[int32]outcome, len(r.parts))
+	p.deliver(r.topic, r.node, r.parts, frames, out, 0)
+	stale := false
+	for _, part := range r.parts {
+		o := out[part]
+		stale = stale || isCode(o.err, api.ErrTopicNotFound) || isCode(o.err, api.ErrPartitionNotFound) || errors.Is(o.err, ErrUnreachable)
 		for i, cb := range r.cbs[part] {
-			if err != nil {
-				cb(Position{}, err)
+			if o.err != nil {
+				cb(Position{}, o.err)
 				continue
 			}
-			cb(Position{Partition: resp.Offsets[j].Partition, Offset: resp.Offsets[j].Offset + int64(i)}, nil)
+			cb(Position{Partition: o.partition, Offset: o.offset + int64(i)}, nil)
 		}
 	}
 	p.mu.Lock()
-	if err != nil && (isCode(err, api.ErrTopicNotFound) || isCode(err, api.ErrPartitionNotFound)) {
-		if ts := p.topics[r.topic]; ts != nil {
-			ts.fetchedAt = time.Time{} // ask the broker again
-		}
+	if ts := p.topics[r.topic]; stale && ts != nil {
+		ts.fetchedAt = time.Time{} // ask the broker again: the topic or its leaders changed
 	}
 	for _, part := range r.parts {
 		delete(p.busy, partKey{r.topic, part})
 	}
 	p.inFlight--
 	p.signal() // a request waiting for these partitions may go now
-	p.putBufLocked(body)
 	for _, b := range r.batches {
 		p.putBufLocked(b.Bytes())
 	}
@@ -168,4 +163,105 @@ func (p *Producer) send(r *request) {
 	close(p.progress)
 	p.progress = make(chan struct{})
 	p.mu.Unlock()
+}
+
+// outcome is where one partition's batch landed (its first record's
+// offset), or why it did not.
+type outcome struct {
+	partition int32
+	offset    int64
+	err       error
+}
+
+// leaderParts are the partitions of a request that one node leads.
+type leaderParts struct {
+	node  string // base URL; "": any broker
+	parts []int32
+}
+
+// deliver posts the batches of parts, one request per leader as the
+// producer knows them now (fallback for a partition whose leader it does
+// not know), and records each partition's outcome in out. A node refuses a
+// whole request that holds a partition it does not lead, writing nothing,
+// so a NOT_LEADER answer is safe to act on: the producer learns the
+// leaders again and delivers that request's partitions anew, up to
+// maxLeaderHops times.
+func (p *Producer) deliver(topic, fallback string, parts []int32, frames map[int32][]byte, out map[int32]outcome, hops int) {
+	for _, g := range p.route(topic, fallback, parts) {
+		err := p.post(topic, g, frames, out)
+		if nl, ok := asNotLeader(err); ok && hops < maxLeaderHops {
+			p.learn(topic, nl)
+			p.deliver(topic, "", g.parts, frames, out, hops+1)
+		}
+	}
+}
+
+// route groups parts by their leaders, in order of first appearance.
+func (p *Producer) route(topic, fallback string, parts []int32) []leaderParts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var leaders []string
+	if ts := p.topics[topic]; ts != nil {
+		leaders = ts.leaders
+	}
+	var groups []leaderParts
+next:
+	for _, part := range parts {
+		node := fallback
+		if int(part) < len(leaders) && leaders[part] != "" {
+			node = leaders[part]
+		}
+		for i := range groups {
+			if groups[i].node == node {
+				groups[i].parts = append(groups[i].parts, part)
+				continue next
+			}
+		}
+		groups = append(groups, leaderParts{node: node, parts: []int32{part}})
+	}
+	return groups
+}
+
+// post sends g's batches to g's node as one request and records their
+// outcomes; it returns the request's error.
+func (p *Producer) post(topic string, g leaderParts, frames map[int32][]byte, out map[int32]outcome) error {
+	p.mu.Lock()
+	body := p.takeBufLocked()
+	p.mu.Unlock()
+	for _, part := range g.parts {
+		body = api.AppendFrame(body, part, frames[part])
+	}
+	var resp api.PublishResponse
+	// A request already accepted must be answered even when the producer is
+	// closing, so it is not bound to a caller's context.
+	err := p.t.doAt(context.Background(), g.node, http.MethodPost, "/topics/"+esc(topic)+"/batches", api.BatchesContentType, body, &resp)
+	if err == nil && len(resp.Offsets) != len(g.parts) {
+		err = fmt.Errorf("client: broker answered %d results for %d frames", len(resp.Offsets), len(g.parts))
+	}
+	for j, part := range g.parts {
+		if err != nil {
+			out[part] = outcome{err: err}
+			continue
+		}
+		out[part] = outcome{partition: resp.Offsets[j].Partition, offset: resp.Offsets[j].Offset}
+	}
+	p.mu.Lock()
+	p.putBufLocked(body)
+	p.mu.Unlock()
+	return err
+}
+
+// learn acts on a NOT_LEADER answer: it asks for the topic's leaders again
+// and takes the leader the answer named for its partition (fresher than
+// any metadata, and known even when the cluster's status cannot be read).
+func (p *Producer) learn(topic string, nl notLeader) {
+	_, _ = p.refresh(context.Background(), topic) // on failure the answer's leader still helps
+	if nl.addr == "" || nl.partition < 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ts := p.topics[topic]; ts != nil && int(nl.partition) < len(ts.leaders) {
+		ts.leaders[nl.partition], ts.leaderIDs[nl.partition] = p.t.baseURL(nl.addr), nl.leader
+	}
 }

@@ -71,7 +71,7 @@ func TestBatchStartsAtHint(t *testing.T) {
 	if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cap(p.topics["t"].open.batches[0].Bytes()); got < hint {
+	if got := cap(p.topics["t"].open[""].batches[0].Bytes()); got < hint {
 		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
 	}
 }

@@ -93,16 +93,29 @@ func (t *transport) do(ctx context.Context, method, path string, in, out any) er
 // be applied twice (a publish written but not answered): delivery is at least
 // once.
 func (t *transport) doRaw(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	return t.doAt(ctx, "", method, path, contentType, body, out)
+}
+
+// doAt is doRaw sent to the broker at base (a base URL, such as a
+// partition's leader), retried there alone: another broker would only
+// answer NOT_LEADER. base "" means any broker, as doRaw.
+func (t *transport) doAt(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
 	wait := backoffMin
 	var last error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		i := t.current.Load() % uint32(len(t.brokers))
-		err := t.once(ctx, t.brokers[i], method, path, contentType, body, out)
+		target := base
+		if target == "" {
+			target = t.brokers[i]
+		}
+		err := t.once(ctx, target, method, path, contentType, body, out)
 		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
 			return err
 		}
 		last = err
-		t.current.CompareAndSwap(i, i+1)
+		if base == "" {
+			t.current.CompareAndSwap(i, i+1)
+		}
 		if attempt+1 < maxAttempts {
 			if err := sleep(ctx, wait); err != nil {
 				return err

@@ -37,7 +37,9 @@ type RegisterNode struct {
 	ID       uint64 `json:"id"`
 	Addr     string `json:"addr"`
 	HTTPAddr string `json:"http_addr,omitempty"`
-	Boot     uint64 `json:"boot,omitempty"`
+	// KafkaAddr is the node's Kafka listener, "" without one.
+	KafkaAddr string `json:"kafka_addr,omitempty"`
+	Boot      uint64 `json:"boot,omitempty"`
 }
 
 // CreateTopic creates a topic. ID is chosen by the proposer (random), so
@@ -116,7 +118,7 @@ func (s *Store) registerLocked(r RegisterNode) Result {
 		c := *n // the same start registering again: already done
 		return Result{Node: &c}
 	}
-	n.Addr, n.HTTPAddr, n.Boot = r.Addr, r.HTTPAddr, r.Boot
+	n.Addr, n.HTTPAddr, n.KafkaAddr, n.Boot = r.Addr, r.HTTPAddr, r.KafkaAddr, r.Boot
 	n.Incarnation++
 	c := *n
 	return Result{Node: &c}

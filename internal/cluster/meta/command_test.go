@@ -154,7 +154,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 func TestRegisterIsIdempotentPerBoot(t *testing.T) {
 	s := New()
 	reg := func(boot uint64, http string) Node {
-		r := apply(t, s, s.Applied()+1, Command{RegisterNode: &RegisterNode{ID: 1, Addr: "a:1", HTTPAddr: http, Boot: boot}})
+		r := apply(t, s, s.Applied()+1, Command{RegisterNode: &RegisterNode{ID: 1, Addr: "a:1", HTTPAddr: http, KafkaAddr: "k" + http, Boot: boot}})
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
@@ -164,7 +164,7 @@ func TestRegisterIsIdempotentPerBoot(t *testing.T) {
 	if n := reg(7, "h:1"); n.Incarnation != 1 {
 		t.Fatalf("retry bumped the incarnation: %+v", n)
 	}
-	if n := reg(8, "h:2"); n.Incarnation != 2 || n.HTTPAddr != "h:2" || n.Boot != 8 {
+	if n := reg(8, "h:2"); n.Incarnation != 2 || n.HTTPAddr != "h:2" || n.KafkaAddr != "kh:2" || n.Boot != 8 {
 		t.Fatalf("restart: %+v", n)
 	}
 }

@@ -29,7 +29,10 @@ type Node struct {
 	ID       uint64 `json:"id"`
 	Addr     string `json:"addr"`                // cluster (Raft) address
 	HTTPAddr string `json:"http_addr,omitempty"` // the node's HTTP API
-	Boot     uint64 `json:"boot,omitempty"`      // see RegisterNode`
+	// KafkaAddr is the node's Kafka listener ("" without one), which
+	// Kafka Metadata answers name it by.
+	KafkaAddr string `json:"kafka_addr,omitempty"`
+	Boot      uint64 `json:"boot,omitempty"` // see RegisterNode`
 	// Incarnation counts the node's registrations: a restarted node
 	// registers again, and a higher incarnation fences its past self.
 	Incarnation uint64 `json:"incarnation"`

@@ -43,6 +43,9 @@ type Config struct {
 	Listener net.Listener
 	Dir      string // the node's Raft state; created if missing
 	HTTPAddr string // the HTTP API's address, registered for other nodes
+	// KafkaAddr is the Kafka listener's address ("" without one),
+	// registered for the other nodes' Kafka Metadata answers.
+	KafkaAddr string
 	// Tick is one Raft tick (default 100 ms: elections after 2–4 s, see
 	// multiraft.Config).
 	Tick   time.Duration
@@ -207,7 +210,7 @@ func (n *Node) Run(ctx context.Context) error {
 // nonce makes a retry of an attempt that did succeed change nothing.
 func (n *Node) register(ctx context.Context) {
 	cmd := meta.Command{RegisterNode: &meta.RegisterNode{
-		ID: n.cfg.ID, Addr: n.cfg.Peers[n.cfg.ID], HTTPAddr: n.cfg.HTTPAddr, Boot: n.boot,
+		ID: n.cfg.ID, Addr: n.cfg.Peers[n.cfg.ID], HTTPAddr: n.cfg.HTTPAddr, KafkaAddr: n.cfg.KafkaAddr, Boot: n.boot,
 	}}
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -56,6 +56,13 @@ func (n *Node) Placement(topic string) (meta.Topic, bool) { return n.meta.Topic(
 // ID is this node's ID.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
+// Topics are the metadata's topics as this node last applied it.
+func (n *Node) Topics() []meta.Topic { return n.meta.Topics() }
+
+// Nodes are the registered nodes as this node last applied the metadata,
+// in ID order.
+func (n *Node) Nodes() []meta.Node { return n.meta.Nodes() }
+
 // HTTPAddr is the HTTP address node id registered, "" if unknown.
 func (n *Node) HTTPAddr(id uint64) string {
 	for _, m := range n.meta.Nodes() {

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// A Kafka client given one node's Kafka address finds the other nodes and
+// each partition's leader in Metadata, produces keyed and keyless records
+// to a topic whose six partitions three nodes lead, and reads them all
+// back; every record is on its partition's leader, where the produce said.
+// A produce or fetch sent to a node for a partition it does not lead is
+// answered NOT_LEADER_OR_FOLLOWER.
+func TestBinaryClusterKafka(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const topic, parts, n = "kspread", 6, 600
+	c, leaders := clusterTopic(t, topic, parts)
+	for id, p := range c.procs {
+		if p.Kafka == "" {
+			t.Fatalf("node %d has no Kafka listener:\n%s", id, p.Log())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.procs[1].Kafka), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	// Metadata names all three nodes and the metadata's leaders.
+	md, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(md.Brokers) != 3 {
+		t.Fatalf("metadata brokers: %+v", md.Brokers)
+	}
+	for _, b := range md.Brokers {
+		if want := c.procs[uint64(b.NodeID)].Kafka; fmt.Sprintf("%s:%d", b.Host, b.Port) != want {
+			t.Fatalf("broker %d at %s:%d, its listener is %s", b.NodeID, b.Host, b.Port, want)
+		}
+	}
+	var topicID [16]byte
+	for _, mt := range md.Topics {
+		if mt.Topic == nil || *mt.Topic != topic {
+			continue
+		}
+		topicID = mt.TopicID
+		for _, mp := range mt.Partitions {
+			if mp.ErrorCode != 0 || uint64(mp.Leader) != leaders[mp.Partition] {
+				t.Fatalf("partition %d: leader %d (error %d), want %d", mp.Partition, mp.Leader, mp.ErrorCode, leaders[mp.Partition])
+			}
+		}
+	}
+
+	// Every node names the topic by the metadata's ID (fetches go by ID).
+	for id := 2; id <= 3; id++ {
+		r, err := cl.Broker(id).Request(ctx, kmsg.NewPtrMetadataRequest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mt := range r.(*kmsg.MetadataResponse).Topics {
+			if mt.Topic != nil && *mt.Topic == topic && mt.TopicID != topicID {
+				t.Fatalf("node %d names %s by ID %x, node 1 by %x", id, topic, mt.TopicID, topicID)
+			}
+		}
+	}
+
+	// Produce through whatever leaders the client finds.
+	at := map[string]*kgo.Record{}
+	for i := range n {
+		r := &kgo.Record{Topic: topic, Value: []byte(strconv.Itoa(i))}
+		if i%2 == 0 {
+			r.Key = []byte("k" + strconv.Itoa(i%13))
+		}
+		res := cl.ProduceSync(ctx, r)
+		if err := res.FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		at[string(r.Value)] = r
+	}
+	// Each record is on its leader where the produce answer said.
+	for part := int32(0); part < parts; part++ {
+		leader, err := client.New(c.procs[leaders[part]].URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range readPartition(t, leader, topic, part) {
+			r := at[string(m.Value)]
+			if r == nil || r.Partition != part || r.Offset != m.Offset {
+				t.Fatalf("partition %d offset %d holds %q, produced at %+v", part, m.Offset, m.Value, r)
+			}
+			delete(at, string(m.Value))
+		}
+	}
+	if len(at) != 0 {
+		t.Fatalf("%d records produced are not on their leaders", len(at))
+	}
+
+	// Consume all of them back over Kafka, from every leader.
+	got := map[string]bool{}
+	for len(got) < n && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for _, e := range fs.Errors() {
+			if e.Err != context.DeadlineExceeded {
+				t.Fatalf("fetch %s/%d: %v", e.Topic, e.Partition, e.Err)
+			}
+		}
+		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
+	}
+	if len(got) != n {
+		t.Fatalf("consumed %d of %d", len(got), n)
+	}
+
+	// Node 1 refuses a partition another node leads.
+	other := int32(-1)
+	for p, id := range leaders {
+		if id != 1 {
+			other = p
+		}
+	}
+	var bb recordbatch.Builder
+	bb.Reset(nil)
+	bb.Add(0, time.Now().UnixMilli(), nil, []byte("misdirected"), nil)
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Acks, preq.TimeoutMillis = -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = topic
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition, pp.Records = other, bb.Finish(recordbatch.NewHeader(0))
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	presp, err := cl.Broker(1).Request(ctx, preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := presp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("produce to node 1 for partition %d (node %d's): error %d, want NOT_LEADER_OR_FOLLOWER", other, leaders[other], code)
+	}
+	freq := kmsg.NewPtrFetchRequest()
+	freq.MaxWaitMillis, freq.MaxBytes = 0, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = topic, topicID // the client picks the version: by name or by ID
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.PartitionMaxBytes = other, 1<<20
+	ft.Partitions = append(ft.Partitions, fp)
+	freq.Topics = append(freq.Topics, ft)
+	fresp, err := cl.Broker(1).Request(ctx, freq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := fresp.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("fetch from node 1 of partition %d (node %d's): error %d, want NOT_LEADER_OR_FOLLOWER", other, leaders[other], code)
+	}
+}

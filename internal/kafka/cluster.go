@@ -1,0 +1,149 @@
+package kafka
+
+import (
+	"net"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// Cluster is what the Kafka listener of a cluster node (--node-id,
+// --peers) asks of the cluster: which node leads each partition and where
+// each node's Kafka listener is (internal/cluster/node, bridged in
+// cmd/goqueue). Nil on a single broker, which describes itself as the
+// whole cluster and leads every partition.
+type Cluster interface {
+	// ID is this node's ID (its Kafka broker ID).
+	ID() uint64
+	// Placement is topic's partitions (replicas, leader) as this node
+	// last applied the metadata; false for a topic the metadata does not
+	// hold (local to this broker, such as one created over Kafka).
+	Placement(topic string) ([]api.ClusterPartition, bool)
+	// KafkaAddrs is each registered node's Kafka listener ("host:port"
+	// as clients should dial it), by node ID; nodes without one are
+	// absent.
+	KafkaAddrs() map[uint64]string
+	// TopicID is topic's ID in the metadata, the same on every node;
+	// false for a local topic. TopicName is the metadata's topic with ID
+	// id; false if none.
+	TopicID(topic string) ([16]byte, bool)
+	TopicName(id [16]byte) (string, bool)
+}
+
+// topicID is ti's Kafka topic ID: in a cluster, for a topic of the
+// metadata, the metadata's, which every node answers alike (each node's
+// local copy of the topic has an ID of its own, and a client fetches by ID
+// from every leader).
+func (s *Server) topicID(ti broker.TopicInfo) [16]byte {
+	if s.opts.Cluster != nil {
+		if id, ok := s.opts.Cluster.TopicID(ti.Config.Name); ok {
+			return id
+		}
+	}
+	return ti.Config.ID()
+}
+
+// topicByID is the name of the topic whose Kafka ID is id (see topicID).
+// Errors: TOPIC_NOT_FOUND.
+func (s *Server) topicByID(id [16]byte) (string, error) {
+	if s.opts.Cluster != nil {
+		if name, ok := s.opts.Cluster.TopicName(id); ok {
+			return name, nil
+		}
+	}
+	return s.b.TopicByID(id)
+}
+
+// brokers is every broker a Metadata answer names: this one as the client
+// reached it and, in a cluster, every other node with a Kafka listener.
+func (s *Server) brokers(c *conn) []kmsg.MetadataResponseBroker {
+	self := s.self(c)
+	if s.opts.Cluster == nil {
+		return []kmsg.MetadataResponseBroker{self}
+	}
+	self.NodeID = int32(s.opts.Cluster.ID())
+	out := []kmsg.MetadataResponseBroker{self}
+	for id, addr := range s.opts.Cluster.KafkaAddrs() {
+		host, port, err := net.SplitHostPort(addr)
+		p, perr := strconv.Atoi(port)
+		if id == s.opts.Cluster.ID() || err != nil || perr != nil {
+			continue
+		}
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = int32(id), host, int32(p)
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b kmsg.MetadataResponseBroker) int { return int(a.NodeID) - int(b.NodeID) })
+	return out
+}
+
+// place sets, for a topic of the cluster's metadata, each partition's
+// leader and replicas in mt as the metadata says. A partition whose leader
+// is unknown or has no Kafka listener among brokers is answered
+// LEADER_NOT_AVAILABLE (retriable: clients ask again). A topic local to
+// this broker keeps this broker as its leader.
+func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataResponseBroker) {
+	if s.opts.Cluster == nil || mt.Topic == nil {
+		return
+	}
+	parts, ok := s.opts.Cluster.Placement(*mt.Topic)
+	if !ok {
+		return
+	}
+	listed := func(id uint64) bool {
+		return slices.ContainsFunc(brokers, func(b kmsg.MetadataResponseBroker) bool { return uint64(b.NodeID) == id })
+	}
+	for i := range mt.Partitions {
+		mp := &mt.Partitions[i]
+		if mp.Partition < 0 || int(mp.Partition) >= len(parts) {
+			continue
+		}
+		cp := parts[mp.Partition]
+		mp.Replicas = mp.Replicas[:0]
+		for _, r := range cp.Replicas {
+			mp.Replicas = append(mp.Replicas, int32(r))
+		}
+		mp.ISR = slices.Clone(mp.Replicas) // one replica: it is in sync with itself
+		mp.Leader = int32(cp.Leader)
+		if cp.Leader == 0 || !listed(cp.Leader) {
+			mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+		}
+	}
+}
+
+// leads refuses a read or write of a partition another node leads with
+// NOT_LEADER (Kafka's NOT_LEADER_OR_FOLLOWER: the client refreshes its
+// metadata and goes to the leader). This node's copy of such a partition
+// stays empty.
+func (s *Server) leads(topic string, partition int32) error {
+	if s.opts.Cluster == nil {
+		return nil
+	}
+	parts, ok := s.opts.Cluster.Placement(topic)
+	self := s.opts.Cluster.ID()
+	if !ok || partition < 0 || int(partition) >= len(parts) || parts[partition].Leader == self {
+		return nil
+	}
+	return api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", self, topic, partition, parts[partition].Leader)
+}
+
+// appendLed is appendBatches on a partition this node leads.
+func (s *Server) appendLed(topic string, partition int32, records []byte) (int64, int16, string) {
+	if err := s.leads(topic, partition); err != nil {
+		return -1, errorCode(err), errText(err)
+	}
+	return s.appendBatches(topic, partition, records)
+}
+
+// readLed is the broker's ReadBatches on a partition this node leads.
+func (s *Server) readLed(topic string, partition int32, offset int64, maxBytes int, dst []byte) (broker.StoredBatches, error) {
+	if err := s.leads(topic, partition); err != nil {
+		return broker.StoredBatches{}, err
+	}
+	return s.b.ReadBatches(topic, partition, offset, maxBytes, dst)
+}

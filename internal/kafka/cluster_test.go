@@ -1,0 +1,171 @@
+package kafka
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// fakeCluster is node 1 of three: it leads partition 0 of "t", node 2
+// (with a Kafka listener) partition 1, node 3 (without one) partition 2.
+type fakeCluster struct{ id [16]byte }
+
+func (fakeCluster) ID() uint64 { return 1 }
+
+func (fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
+	if topic != "t" {
+		return nil, false
+	}
+	return []api.ClusterPartition{
+		{Partition: 0, Replicas: []uint64{1}, Leader: 1},
+		{Partition: 1, Replicas: []uint64{2}, Leader: 2},
+		{Partition: 2, Replicas: []uint64{3}, Leader: 3},
+	}, true
+}
+
+func (fakeCluster) KafkaAddrs() map[uint64]string {
+	return map[uint64]string{1: "127.0.0.1:1", 2: "127.0.0.2:9092"}
+}
+
+func (f fakeCluster) TopicID(topic string) ([16]byte, bool) { return f.id, topic == "t" }
+
+func (f fakeCluster) TopicName(id [16]byte) (string, bool) {
+	if id == f.id {
+		return "t", true
+	}
+	return "", false
+}
+
+// A cluster node's listener names the other nodes with Kafka listeners,
+// each partition's leader (LEADER_NOT_AVAILABLE for one whose leader has
+// no listener) and the metadata's topic ID, takes produce only for the
+// partition it leads, and refuses the others with NOT_LEADER_OR_FOLLOWER;
+// a topic local to it stays its own.
+func TestClusterNodeAnswersLeaders(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	br, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"t", "local"} {
+		if _, err := br.CreateTopic(broker.TopicSpec{Name: name, Partitions: 3}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	fc := fakeCluster{id: [16]byte{7, 7, 7}}
+	s := New(br, Options{NodeID: 1, Cluster: fc, Logger: cfg.Logger})
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		br.Close()
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	seed := cl.SeedBrokers()[0] // this node: the others do not exist
+
+	r, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := r.(*kmsg.MetadataResponse)
+	if md.ControllerID != 1 {
+		t.Fatalf("controller %d, want this node", md.ControllerID)
+	}
+	if len(md.Brokers) != 2 || md.Brokers[0].NodeID != 1 || md.Brokers[0].Host != "127.0.0.1" ||
+		md.Brokers[1].NodeID != 2 || md.Brokers[1].Host != "127.0.0.2" || md.Brokers[1].Port != 9092 {
+		t.Fatalf("brokers: %+v", md.Brokers)
+	}
+	if len(md.Topics) != 2 {
+		t.Fatalf("topics: %+v", md.Topics)
+	}
+	for _, mt := range md.Topics {
+		switch *mt.Topic {
+		case "t":
+			if mt.TopicID != fc.id {
+				t.Fatalf("topic ID %x, want the metadata's %x", mt.TopicID, fc.id)
+			}
+			want := []struct {
+				leader int32
+				code   int16
+			}{{1, 0}, {2, 0}, {-1, kerr.LeaderNotAvailable.Code}}
+			for i, mp := range mt.Partitions {
+				if mp.Leader != want[i].leader || mp.ErrorCode != want[i].code {
+					t.Fatalf("t/%d: leader %d error %d, want %+v", i, mp.Leader, mp.ErrorCode, want[i])
+				}
+			}
+		case "local":
+			for _, mp := range mt.Partitions {
+				if mp.Leader != 1 || mp.ErrorCode != 0 {
+					t.Fatalf("local/%d: leader %d error %d", mp.Partition, mp.Leader, mp.ErrorCode)
+				}
+			}
+		}
+	}
+
+	produce := func(topic string, part int32) int16 {
+		t.Helper()
+		var bb recordbatch.Builder
+		bb.Reset(nil)
+		bb.Add(0, 1, nil, []byte("v"), nil)
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition, rp.Records = part, bb.Finish(recordbatch.NewHeader(0))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := seed.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	for part, want := range []int16{0, kerr.NotLeaderForPartition.Code, kerr.NotLeaderForPartition.Code} {
+		if got := produce("t", int32(part)); got != want {
+			t.Fatalf("produce t/%d: error %d, want %d", part, got, want)
+		}
+	}
+	if got := produce("local", 2); got != 0 {
+		t.Fatalf("produce local/2: error %d", got)
+	}
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "t"
+	for p := range int32(2) {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = p, -1
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	lo.Topics = append(lo.Topics, lt)
+	r, err = seed.Request(ctx, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lps := r.(*kmsg.ListOffsetsResponse).Topics[0].Partitions
+	if lps[0].ErrorCode != 0 || lps[0].Offset != 1 || lps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("list offsets: %+v", lps)
+	}
+}

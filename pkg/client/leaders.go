@@ -1,0 +1,191 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// In a cluster each partition is read and written on the node that leads
+// it; any other node answers 421 NOT_LEADER naming the leader and its HTTP
+// address (details "leader", "leader_addr"). The client learns leaders
+// from the topic's partition info and GET /cluster, and follows NOT_LEADER
+// when what it knew is stale. On a single broker partitions have no leader
+// and everything goes to the configured brokers, as before clusters.
+
+// maxLeaderHops bounds how often one request follows NOT_LEADER: a
+// partition whose leader moves again and again (or nodes that disagree)
+// fails the request instead of looping.
+const maxLeaderHops = 8
+
+// notLeader is what a NOT_LEADER answer says: the partition it refused
+// (-1 if not said), its leader's node ID and HTTP address ("" if the
+// leader has not registered one).
+type notLeader struct {
+	partition int32
+	leader    uint64
+	addr      string
+}
+
+// asNotLeader reports whether err is a NOT_LEADER answer, and what it says.
+func asNotLeader(err error) (notLeader, bool) {
+	var e *api.Error
+	if !errors.As(err, &e) || e.Code != api.ErrNotLeader.Code {
+		return notLeader{}, false
+	}
+	nl := notLeader{partition: -1}
+	if v, ok := e.Details["partition"].(float64); ok {
+		nl.partition = int32(v)
+	}
+	if v, ok := e.Details["leader"].(float64); ok {
+		nl.leader = uint64(v)
+	}
+	nl.addr, _ = e.Details["leader_addr"].(string)
+	return nl, true
+}
+
+// baseURL turns a node's registered HTTP address ("host:port") into a base
+// URL with the scheme the client was configured with (a cluster's nodes
+// serve alike: all TLS or none).
+func (t *transport) baseURL(addr string) string {
+	if addr == "" || strings.Contains(addr, "://") {
+		return strings.TrimRight(addr, "/")
+	}
+	scheme, _, _ := strings.Cut(t.brokers[0], "://")
+	return scheme + "://" + addr
+}
+
+// follow is doAt that, answered NOT_LEADER with the leader's address, sends
+// the request there instead, up to maxLeaderHops times. It returns the
+// base URL that answered last ("" for any broker).
+func (t *transport) follow(ctx context.Context, base, method, path, contentType string, body []byte, out any) (string, error) {
+	for hop := 0; ; hop++ {
+		err := t.doAt(ctx, base, method, path, contentType, body, out)
+		nl, ok := asNotLeader(err)
+		if !ok || nl.addr == "" || hop == maxLeaderHops {
+			return base, err
+		}
+		base = t.baseURL(nl.addr)
+	}
+}
+
+// placement is what the client knows of a topic's partitions: their count
+// and each one's leader as a base URL ("" on a single broker, or while the
+// leader or its address is unknown: any broker).
+type placement struct {
+	partitions int32
+	ids        []uint64 // each partition's leader's node ID; 0: none (a single broker)
+	leaders    []string
+}
+
+// placement asks a broker for topic's partitions and, in a cluster, their
+// leaders' addresses (GET /cluster). A cluster whose status cannot be read
+// now (no metadata leader confirms it) yields unknown leaders, not an
+// error: requests then go to any node and follow NOT_LEADER.
+func (t *transport) placement(ctx context.Context, topic string) (placement, error) {
+	var info api.Topic
+	if err := t.do(ctx, http.MethodGet, "/topics/"+esc(topic), nil, &info); err != nil {
+		return placement{}, err
+	}
+	if info.Partitions <= 0 {
+		return placement{}, fmt.Errorf("client: topic %q has %d partitions", topic, info.Partitions)
+	}
+	pl := placement{partitions: info.Partitions, ids: make([]uint64, info.Partitions), leaders: make([]string, info.Partitions)}
+	clustered := false
+	for _, pi := range info.PartitionInfo {
+		if pi.Partition >= 0 && pi.Partition < info.Partitions {
+			pl.ids[pi.Partition] = pi.Leader
+		}
+		clustered = clustered || pi.Leader != 0
+	}
+	if !clustered {
+		return pl, nil
+	}
+	addrs, err := t.nodeAddrs(ctx)
+	if err != nil {
+		return pl, nil // leaders stay unknown: NOT_LEADER answers will name them
+	}
+	for _, pi := range info.PartitionInfo {
+		if pi.Partition >= 0 && pi.Partition < info.Partitions {
+			pl.leaders[pi.Partition] = t.baseURL(addrs[pi.Leader])
+		}
+	}
+	return pl, nil
+}
+
+// nodeAddrs is each cluster node's registered HTTP address, by node ID
+// (GET /cluster).
+func (t *transport) nodeAddrs(ctx context.Context) (map[uint64]string, error) {
+	var st api.ClusterStatus
+	if err := t.do(ctx, http.MethodGet, "/cluster", nil, &st); err != nil {
+		return nil, err
+	}
+	addrs := make(map[uint64]string, len(st.Nodes))
+	for _, n := range st.Nodes {
+		addrs[n.ID] = n.HTTPAddr
+	}
+	return addrs, nil
+}
+
+// leadersView replaces, in a cluster, the info of each partition of topics
+// (as one node described them) with what the partition's leader says of
+// it: the other nodes hold empty copies, whose offsets say nothing of the
+// partition's messages. name is the one topic described, or "" for the
+// whole list. A leader that cannot be asked leaves the answering node's
+// info (a partition whose leader is down is unavailable anyway); on a
+// single broker nothing is asked.
+func (t *transport) leadersView(ctx context.Context, topics []api.Topic, name string) {
+	need := map[uint64]bool{}
+	for _, tp := range topics {
+		for _, pi := range tp.PartitionInfo {
+			if pi.Leader != 0 {
+				need[pi.Leader] = true
+			}
+		}
+	}
+	if len(need) == 0 {
+		return
+	}
+	addrs, err := t.nodeAddrs(ctx)
+	if err != nil {
+		return
+	}
+	for id := range need {
+		base := t.baseURL(addrs[id])
+		if base == "" {
+			continue
+		}
+		var theirs []api.Topic
+		if name != "" {
+			var one api.Topic
+			err = t.doAt(ctx, base, http.MethodGet, "/topics/"+esc(name), "", nil, &one)
+			theirs = []api.Topic{one}
+		} else {
+			var l api.TopicList
+			err = t.doAt(ctx, base, http.MethodGet, "/topics", "", nil, &l)
+			theirs = l.Topics
+		}
+		if err != nil {
+			continue
+		}
+		byName := make(map[string]*api.Topic, len(theirs))
+		for i := range theirs {
+			byName[theirs[i].Name] = &theirs[i]
+		}
+		for i := range topics {
+			lt := byName[topics[i].Name]
+			if lt == nil {
+				continue
+			}
+			for j, pi := range topics[i].PartitionInfo {
+				if pi.Leader == id && j < len(lt.PartitionInfo) && lt.PartitionInfo[j].Partition == pi.Partition {
+					topics[i].PartitionInfo[j] = lt.PartitionInfo[j]
+				}
+			}
+		}
+	}
+}
