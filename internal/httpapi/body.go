@@ -82,8 +82,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		want = r.ContentLength
 	}
 	buf := make([]byte, 0, min(want, firstBodyChunk))
-	// buf's capacity never passes want; growth doubles it, so the copies
-	// cost at most the body's size again.
+	// buf's capacity never passes want; growth quadruples it, so the
+	// copies cost at most a third of the body's size again, and a body
+	// that stops short holds at most four times what it sent.
 	rd := http.MaxBytesReader(w, body, limit)
 	var probe [1]byte
 	for {
@@ -93,7 +94,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		case int64(len(buf)) >= want:
 			dst = probe[:] // all announced bytes are in: expect EOF, without growing for it
 		default:
-			buf = append(make([]byte, 0, min(2*cap(buf), int(want))), buf...)
+			buf = append(make([]byte, 0, min(4*cap(buf), int(want))), buf...)
 			dst = buf[len(buf):cap(buf)]
 		}
 		n, err := rd.Read(dst)
