@@ -162,12 +162,15 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 		w.due = w.due || res.HeartbeatDue
 		w.next = res.NextRedelivery
 		if out == nil && len(res.Deliveries) > 0 {
-			// Size the answer once rather than growing it through every
-			// round: a first round that stopped short of its limit for
-			// want of sizes is likely followed by more.
+			// Room for this round and a few like it: a first round that
+			// stopped short of its limit for want of sizes is likely
+			// followed by more. Never room for the whole limit up front:
+			// a poll at the tail of a partition asks thousands and gets a
+			// few, and zeroing room for thousands on every such poll once
+			// cost more than everything else a poll does.
 			n := len(res.Deliveries)
 			if n == res.Asked || res.Unsized {
-				n = left
+				n = min(left, 4*n)
 			}
 			out = make([]Delivered, 0, n)
 		}

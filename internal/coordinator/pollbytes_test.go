@@ -112,3 +112,37 @@ func TestPollWaitAboveThirtySeconds(t *testing.T) {
 		}
 	})
 }
+
+// A poll that asks for thousands of messages and gets a few has room for
+// about what it holds, not for its limit, also when its first round took few
+// for want of their sizes (records appended since the group last read the
+// partition: at the tail of a busy partition, most polls). Zeroing room for
+// 5,000 deliveries on every such poll once tripled the end-to-end latency
+// at 20,000 msg/s (p50 0.7 → 2–7 ms).
+func TestPollSizesItsAnswerToWhatItHolds(t *testing.T) {
+	c, tb := openTest(t, nil)
+	tb.createTopic("big", 1)
+	jr, err := c.JoinGroup("g", JoinParams{MemberID: "m", Topics: []string{"big"}}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll := func() []Delivered {
+		t.Helper()
+		got, err := c.Poll(context.Background(), "g", PollParams{MemberID: "m", Generation: jr.Generation, MaxMessages: 5000}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tb.publish("big", 0, []byte("v"))
+	if got := poll(); len(got) != 1 {
+		t.Fatalf("first poll: %d messages, want 1", len(got))
+	}
+	for range 10 { // 6 MB, more than an answer carries, of sizes not read yet
+		tb.publish("big", 0, bytes.Repeat([]byte("v"), 600<<10))
+	}
+	got := poll()
+	if len(got) == 0 || cap(got) > 4*len(got) {
+		t.Fatalf("a poll of 5,000 answered %d messages with room for %d", len(got), cap(got))
+	}
+}
