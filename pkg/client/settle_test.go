@@ -19,7 +19,8 @@ import (
 )
 
 // settleRecorder forwards to a broker and keeps the bodies of ack and nack
-// requests.
+// requests; acks riding on a poll (api.PollRequest.Acks) count as an ack
+// request of their own.
 type settleRecorder struct {
 	mu   sync.Mutex
 	reqs map[string][]api.AckRequest // by "/ack" or "/nack"; guarded by mu
@@ -34,14 +35,23 @@ func newSettleRecorder(t *testing.T, target string) (*settleRecorder, string) {
 	rec := &settleRecorder{reqs: make(map[string][]api.AckRequest)}
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(u)
-		for _, op := range []string{"/ack", "/nack"} {
+		for _, op := range []string{"/ack", "/nack", "/poll"} {
 			if !strings.HasSuffix(r.In.URL.Path, op) {
 				continue
 			}
 			body, _ := io.ReadAll(r.In.Body)
 			r.Out.Body = io.NopCloser(bytes.NewReader(body))
 			var req api.AckRequest
-			if err := json.Unmarshal(body, &req); err != nil {
+			if op == "/poll" {
+				var poll api.PollRequest
+				if err := json.Unmarshal(body, &poll); err != nil {
+					t.Errorf("%s body %q: %v", op, body, err)
+				}
+				if len(poll.Acks) == 0 {
+					continue
+				}
+				op, req.Ranges = "/ack", poll.Acks
+			} else if err := json.Unmarshal(body, &req); err != nil {
 				t.Errorf("%s body %q: %v", op, body, err)
 			}
 			rec.mu.Lock()
