@@ -44,23 +44,13 @@ type Delivered struct {
 // NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
 // partition).
 func (c *Coordinator) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
-	limit := req.MaxMessages
-	switch {
-	case limit < 0:
-		return nil, api.ErrInvalidArgument.Withf("max messages %d is negative", limit)
-	case limit == 0:
-		limit = DefaultPollMessages
-	case limit > MaxPollMessages:
-		limit = MaxPollMessages
+	limit, err := pollBound("max messages", req.MaxMessages, DefaultPollMessages, MaxPollMessages)
+	if err != nil {
+		return nil, err
 	}
-	budget := req.MaxBytes
-	switch {
-	case budget < 0:
-		return nil, api.ErrInvalidArgument.Withf("max bytes %d is negative", budget)
-	case budget == 0:
-		budget = DefaultPollBytes
-	case budget > MaxPollBytes:
-		budget = MaxPollBytes
+	budget, err := pollBound("max bytes", req.MaxBytes, DefaultPollBytes, MaxPollBytes)
+	if err != nil {
+		return nil, err
 	}
 	if req.Wait < 0 {
 		return nil, api.ErrInvalidArgument.Withf("wait %v is negative", req.Wait)
@@ -88,6 +78,18 @@ func (c *Coordinator) Poll(ctx context.Context, groupID string, req PollParams, 
 			return nil, nil
 		}
 	}
+}
+
+// pollBound is a poll's bound v of what: def for 0, capped at most; a
+// negative one is INVALID_ARGUMENT.
+func pollBound(what string, v, def, most int) (int, error) {
+	switch {
+	case v < 0:
+		return 0, api.ErrInvalidArgument.Withf("%s %d is negative", what, v)
+	case v == 0:
+		return def, nil
+	}
+	return min(v, most), nil
 }
 
 // waiter is what an empty poll waits on: an append to an owned partition,
