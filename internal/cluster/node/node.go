@@ -229,6 +229,18 @@ func (n *Node) register(ctx context.Context) {
 // watchLeader logs changes of the metadata leader, for operators.
 func (n *Node) watchLeader(ctx context.Context) {
 	var last uint64
+	n.everyTick(ctx, func() {
+		st, err := n.raft.Status(ctx, meta.GroupID)
+		if err != nil || st.Leader == last {
+			return
+		}
+		last = st.Leader
+		n.log.Info("metadata leader changed", "leader", st.Leader, "term", st.Term)
+	})
+}
+
+// everyTick calls fn once a Raft tick until ctx is done.
+func (n *Node) everyTick(ctx context.Context, fn func()) {
 	t := time.NewTicker(n.cfg.Tick)
 	defer t.Stop()
 	for {
@@ -237,11 +249,6 @@ func (n *Node) watchLeader(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		st, err := n.raft.Status(ctx, meta.GroupID)
-		if err != nil || st.Leader == last {
-			continue
-		}
-		last = st.Leader
-		n.log.Info("metadata leader changed", "leader", st.Leader, "term", st.Term)
+		fn()
 	}
 }

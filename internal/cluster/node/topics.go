@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 )
@@ -80,17 +79,10 @@ func (n *Node) reconcile(ctx context.Context) {
 		return
 	}
 	var done uint64 // the applied index fully reconciled
-	t := time.NewTicker(n.cfg.Tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	n.everyTick(ctx, func() {
 		applied := n.meta.Applied()
 		if applied == done {
-			continue
+			return
 		}
 		ok := true
 		for _, tp := range n.meta.Topics() {
@@ -102,5 +94,5 @@ func (n *Node) reconcile(ctx context.Context) {
 		if ok {
 			done = applied
 		}
-	}
+	})
 }
