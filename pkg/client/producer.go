@@ -114,7 +114,9 @@ type topicState struct {
 	fetchedAt time.Time
 	sticky    int32 // partition of keyless records in the open requests
 	// open holds the requests gathering records, one per leader (the key:
-	// a base URL, or "" for any broker).
+	// a base URL, or "" for any broker). No two hold the same partition
+	// (enqueue seals the older first), so the order they are sealed in
+	// never reorders a partition's records.
 	open map[string]*request
 	// batchHint is the largest batch of the last request sealed, with some
 	// headroom: the capacity a new batch starts with, so that batches of a
@@ -267,6 +269,14 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	}
 	b := r.batches[part]
 	if b == nil {
+		// Another open request (for the leader the producer knew before)
+		// may hold part's earlier records: it must reach the send queue
+		// first, or part's records could be written out of order.
+		for _, o := range ts0.open {
+			if o != r && o.batches[part] != nil {
+				p.sealOneLocked(ts0, o)
+			}
+		}
 		buf := p.takeBufLocked()
 		if cap(buf) < ts0.batchHint {
 			buf = make([]byte, 0, ts0.batchHint)
