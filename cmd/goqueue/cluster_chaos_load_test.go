@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ type chaosLoad struct {
 	urls  map[uint64]string
 	hist  *ledger.History
 	http  *http.Client
+
+	seq atomic.Int64 // numbers every publish attempt: values are unique
 
 	mu      sync.Mutex
 	leaders map[int32]uint64 // the node believed to lead each partition
@@ -55,13 +58,13 @@ func (l *chaosLoad) setLeader(p int32, id uint64) {
 	l.mu.Unlock()
 }
 
-// produce publishes "p<p>-<n>" to partition p, one message a request, until
+// produce publishes "p<p>-<seq>" to partition p, one message a request, until
 // ctx ends, and records each attempt: acked with its offset; failed when
 // the broker refused it (NOT_LEADER, which is decided before anything is
 // written) or the connection was refused; unknown otherwise.
 func (l *chaosLoad) produce(ctx context.Context, p int32) {
-	for n := 0; ctx.Err() == nil; n++ {
-		v := fmt.Sprintf("p%d-%d", p, n)
+	for ctx.Err() == nil {
+		v := fmt.Sprintf("p%d-%d", p, l.seq.Add(1))
 		to := l.leader(p)
 		body := fmt.Sprintf(`{"partition":%d,"value":%q}`, p, v)
 		pub := ledger.Publish{Value: v, Partition: p, Start: time.Now()}

@@ -101,24 +101,8 @@ func TestBinaryClusterChaos(t *testing.T) {
 		}
 	}()
 
-	t.Setenv(faultsEnv, "1") // inherited by the processes
-	c := startClusterProcs(t, 3)
+	c, load := startChaos(t, chaosReplicationFactor)
 	all := []uint64{1, 2, 3}
-	c.agree(all, 0, map[uint64]uint64{}, 30*time.Second)
-	create := `{"name":"chaos","partitions":3,"fsync":"always"}`
-	if chaosReplicationFactor != 1 {
-		create = fmt.Sprintf(`{"name":"chaos","partitions":3,"fsync":"always","replication_factor":%d}`, chaosReplicationFactor)
-	}
-	if st := c.do(1, "POST", "/topics", create, nil); st != http.StatusCreated {
-		t.Fatalf("create the topic: %d", st)
-	}
-	load := &chaosLoad{topic: "chaos", parts: 3, urls: map[uint64]string{}, hist: &ledger.History{},
-		http: &http.Client{Timeout: 2 * time.Second}, leaders: map[int32]uint64{}}
-	for _, id := range all {
-		load.urls[id] = c.procs[id].URL
-		c.topic(id, "chaos")
-	}
-	load.refreshLeaders(t.Context())
 
 	// The load runs until the faults are over and the cluster healed.
 	ctx, stopLoad := context.WithCancel(t.Context())
@@ -197,6 +181,30 @@ func TestBinaryClusterChaos(t *testing.T) {
 	}
 }
 
+// startChaos starts three nodes with the fault control on and creates the
+// topic "chaos" (3 partitions, fsync=always, replication factor rf; 1
+// leaves the field out), known to every node.
+func startChaos(t *testing.T, rf int) (*clusterProcs, *chaosLoad) {
+	t.Setenv(faultsEnv, "1") // inherited by the processes
+	c := startClusterProcs(t, 3)
+	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{}, 30*time.Second)
+	create := `{"name":"chaos","partitions":3,"fsync":"always"}`
+	if rf != 1 {
+		create = fmt.Sprintf(`{"name":"chaos","partitions":3,"fsync":"always","replication_factor":%d}`, rf)
+	}
+	if st := c.do(1, "POST", "/topics", create, nil); st != http.StatusCreated {
+		t.Fatalf("create the topic: %d", st)
+	}
+	load := &chaosLoad{topic: "chaos", parts: 3, urls: map[uint64]string{}, hist: &ledger.History{},
+		http: &http.Client{Timeout: 2 * time.Second}, leaders: map[int32]uint64{}}
+	for id, p := range c.procs {
+		load.urls[id] = p.URL
+		c.topic(id, "chaos")
+	}
+	load.refreshLeaders(t.Context())
+	return c, load
+}
+
 // inject applies f, holds it, undoes it and waits until the node it touched
 // serves again.
 func (c *clusterProcs) inject(f chaosFault) {
@@ -257,4 +265,50 @@ func (c *clusterProcs) restartOn(id uint64, dir string) {
 	old := c.procs[id]
 	addr := strings.TrimPrefix(old.URL, "http://")
 	c.procs[id] = testkit.Start(c.t, goqueueBin.Path(c.t), testkit.Options{Dir: dir, Addr: addr, Args: c.args(id), CheckExit: true})
+}
+
+// The chaos pipeline (recording, final read, ledger) fails when the cluster
+// loses acknowledged data. With one replica per partition, a node restarted
+// with an empty disk has lost its partitions by definition: the ledger must
+// report that loss, on that node's partitions only. Set
+// GOQUEUE_CLUSTER_LONG=1 to run it (about 25 s).
+func TestBinaryClusterChaosSeesAWipe(t *testing.T) {
+	if os.Getenv("GOQUEUE_CLUSTER_LONG") == "" {
+		t.Skip("set GOQUEUE_CLUSTER_LONG=1 to run")
+	}
+	if chaosReplicationFactor != 1 {
+		t.Skip("with several replicas a wipe must lose nothing: TestBinaryClusterChaos schedules it")
+	}
+	c, load := startChaos(t, 1)
+	produceFor := func(d time.Duration) {
+		ctx, cancel := context.WithTimeout(t.Context(), d)
+		defer cancel()
+		var wg sync.WaitGroup
+		for p := range int32(load.parts) {
+			wg.Go(func() { load.produce(ctx, p) })
+		}
+		wg.Wait()
+	}
+	produceFor(2 * time.Second)
+	victim := load.leader(0)
+	c.inject(chaosFault{kind: "wipe", node: victim, hold: 500 * time.Millisecond})
+	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{}, 30*time.Second)
+	c.topic(victim, "chaos")
+	produceFor(2 * time.Second)
+
+	var tp api.Topic
+	if c.do(1, "GET", "/topics/chaos", "", &tp) != http.StatusOK {
+		t.Fatal("GET /topics/chaos")
+	}
+	load.finalRead(t.Context(), t, tp)
+	res := ledger.Check(load.hist)
+	t.Logf("node %d wiped; the ledger: %s", victim, res)
+	if len(res.Of(ledger.Lost)) == 0 {
+		t.Errorf("the wipe of node %d lost nothing the ledger saw", victim)
+	}
+	for _, v := range res.Violations {
+		if tp.PartitionInfo[v.Partition].Leader != victim {
+			t.Errorf("a violation on a partition node %d does not lead: %v", victim, v)
+		}
+	}
 }
