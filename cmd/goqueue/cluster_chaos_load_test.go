@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -179,6 +180,43 @@ func (l *chaosLoad) consume(ctx context.Context, t *testing.T, id uint64) error 
 	return nil
 }
 
+// fetchTails reads the tail of every partition from its leader, each in
+// turn, until ctx ends: the last 50 messages below the high watermark it
+// saw before, recorded as reads with the watermark this read saw (so that
+// the ledger checks, while faults happen, that a committed write is never
+// missing from what a leader serves).
+func (l *chaosLoad) fetchTails(ctx context.Context) {
+	seen := map[int32]int64{}
+	for scan := 0; ctx.Err() == nil; scan++ {
+		p := int32(scan % l.parts)
+		w := ledger.Watermark{Partition: p, Start: time.Now()}
+		from := max(0, seen[p]-50)
+		var resp api.FetchResponse
+		req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/topics/%s/partitions/%d/messages?offset=%d&max=100", l.urls[l.leader(p)], l.topic, p, from), nil)
+		if st, err := l.do(req, &resp, nil); err != nil || st != http.StatusOK {
+			sleepCtx(ctx, 100*time.Millisecond)
+			continue
+		}
+		w.End, w.HWM = time.Now(), resp.HighWatermark
+		l.hist.Watermark(w)
+		for _, m := range resp.Messages {
+			l.hist.Read(ledger.Read{Reader: "tail", Session: strconv.Itoa(scan), Partition: p, Offset: m.Offset, Value: valueText(m)})
+		}
+		seen[p] = resp.HighWatermark
+		sleepCtx(ctx, 30*time.Millisecond)
+	}
+}
+
+// valueText is a fetched message's value as published: the producers send
+// JSON strings.
+func valueText(m api.Message) string {
+	var v string
+	if err := json.Unmarshal(m.Value, &v); err != nil {
+		return string(m.Value)
+	}
+	return v
+}
+
 // watchCommits records every group's committed offsets every 200 ms until
 // ctx ends.
 func (l *chaosLoad) watchCommits(ctx context.Context) {
@@ -236,8 +274,8 @@ func (l *chaosLoad) readAll(ctx context.Context, id uint64, p int32) ([]api.Mess
 // finalRead reads every partition from its leader into the ledger and
 // compares every other replica with it, byte for byte, up to the leader's
 // high watermark. A replica that refuses reads (only leaders serve them) is
-// reported as not compared.
-func (l *chaosLoad) finalRead(ctx context.Context, t *testing.T, tp api.Topic) (hwm map[int32]int64) {
+// logged as not compared; compared counts the others.
+func (l *chaosLoad) finalRead(ctx context.Context, t *testing.T, tp api.Topic) (hwm map[int32]int64, compared int) {
 	hwm = map[int32]int64{}
 	for _, pi := range tp.PartitionInfo {
 		p := pi.Partition
@@ -249,11 +287,7 @@ func (l *chaosLoad) finalRead(ctx context.Context, t *testing.T, tp api.Topic) (
 		l.hist.Watermark(w)
 		hwm[p] = w.HWM
 		for _, m := range msgs {
-			var v string
-			if err := json.Unmarshal(m.Value, &v); err != nil {
-				v = string(m.Value)
-			}
-			l.hist.Read(ledger.Read{Reader: "final", Session: "final", Partition: p, Offset: m.Offset, Value: v})
+			l.hist.Read(ledger.Read{Reader: "final", Session: "final", Partition: p, Offset: m.Offset, Value: valueText(m)})
 		}
 		want := encodeUpTo(t, msgs, w.HWM)
 		for _, r := range pi.Replicas {
@@ -265,12 +299,13 @@ func (l *chaosLoad) finalRead(ctx context.Context, t *testing.T, tp api.Topic) (
 				t.Logf("replica %d of p%d not compared: %v", r, p, err)
 				continue
 			}
+			compared++
 			if got := encodeUpTo(t, other, w.HWM); !bytes.Equal(got, want) {
 				t.Errorf("replica %d of p%d differs from leader %d below the high watermark %d", r, p, pi.Leader, w.HWM)
 			}
 		}
 	}
-	return hwm
+	return hwm, compared
 }
 
 // encodeUpTo is the JSON of the messages below hwm: what replicas must

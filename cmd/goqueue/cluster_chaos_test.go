@@ -120,6 +120,7 @@ func TestBinaryClusterChaos(t *testing.T) {
 		})
 	}
 	cwg.Go(func() { load.watchCommits(consumeCtx) })
+	wg.Go(func() { load.fetchTails(ctx) })
 	defer func() { stopLoad(); stopConsumers(); wg.Wait(); cwg.Wait() }()
 
 	started := time.Now()
@@ -167,12 +168,12 @@ func TestBinaryClusterChaos(t *testing.T) {
 	stopConsumers()
 	cwg.Wait()
 	load.readCommits(t.Context())
-	final := load.finalRead(t.Context(), t, tp)
+	final, compared := load.finalRead(t.Context(), t, tp)
 
 	counts := load.hist.Counts()
 	res := ledger.Check(load.hist)
-	t.Logf("figures: %v of load, %d faults, %d publishes acked, %d failed, %d unknown; %d reads (%d redelivered), %d commits observed; high watermarks %v; verdict: %s",
-		loadTime.Round(time.Millisecond), len(schedule), counts.Acked, counts.Failed, counts.Unknown, res.Delivered, res.Redelivered, counts.Commits, final, res)
+	t.Logf("figures: %v of load, %d faults, %d publishes acked, %d failed, %d unknown; %d reads (%d redelivered), %d commits observed; high watermarks %v; %d other replicas compared; verdict: %s",
+		loadTime.Round(time.Millisecond), len(schedule), counts.Acked, counts.Failed, counts.Unknown, res.Delivered, res.Redelivered, counts.Commits, final, compared, res)
 	if !res.OK() || res.Unverified != 0 {
 		t.Errorf("the ledger (seed %d): %s; %d acked values unverified", seed, res, res.Unverified)
 	}

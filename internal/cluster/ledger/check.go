@@ -67,8 +67,8 @@ type Result struct {
 	// Unverified counts acknowledged values whose offset no read reached:
 	// neither found nor known lost.
 	Unverified int
-	// Delivered counts reads, and Redelivered the reads of an offset the
-	// same group (or, for fetches, the same reader) had read before.
+	// Delivered counts reads, and Redelivered the group reads of an offset
+	// the same group had read before.
 	Delivered, Redelivered int
 }
 
@@ -127,7 +127,6 @@ type checker struct {
 	byGroup map[string]map[at]bool        // offsets each group read
 	maxRead map[int32]int64               // highest offset read per partition
 	cover   map[int32]int64               // offsets below it must have been read: past maxRead and every watermark
-	seen    map[string]map[at]bool        // offsets read per group or fetch reader
 	order   map[[3]string]map[int32]int64 // last first-delivery per session and partition
 }
 
@@ -137,7 +136,7 @@ func Check(h *History) Result {
 	defer h.mu.Unlock()
 	c := &checker{
 		h: h, pubs: map[string]Publish{}, values: map[at]map[string]bool{}, places: map[string]map[at]bool{},
-		byGroup: map[string]map[at]bool{}, maxRead: map[int32]int64{}, seen: map[string]map[at]bool{},
+		byGroup: map[string]map[at]bool{}, maxRead: map[int32]int64{},
 		order: map[[3]string]map[int32]int64{}, cover: map[int32]int64{},
 	}
 	for _, p := range h.publishes {
@@ -175,16 +174,11 @@ func (c *checker) read(r Read) {
 	add(c.values, a, r.Value)
 	add(c.places, r.Value, a)
 	if r.Group != "" {
+		if c.byGroup[r.Group][a] {
+			c.res.Redelivered++
+		}
 		add(c.byGroup, r.Group, a)
 	}
-	who := "group " + r.Group
-	if r.Group == "" {
-		who = "reader " + r.Reader
-	}
-	if c.seen[who][a] {
-		c.res.Redelivered++
-	}
-	add(c.seen, who, a)
 	if m, ok := c.maxRead[r.Partition]; !ok || r.Offset > m {
 		c.maxRead[r.Partition] = r.Offset
 	}
