@@ -177,6 +177,9 @@ func TestBinaryClusterChaos(t *testing.T) {
 	if !res.OK() || res.Unverified != 0 {
 		t.Errorf("the ledger (seed %d): %s; %d acked values unverified", seed, res, res.Unverified)
 	}
+	if chaosReplicationFactor > 1 && compared == 0 {
+		t.Errorf("no follower replica could be read, so none was compared with its leader byte for byte")
+	}
 	if counts.Acked == 0 {
 		t.Errorf("nothing was acknowledged")
 	}
