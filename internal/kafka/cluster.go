@@ -33,6 +33,10 @@ type Cluster interface {
 	// id; false if none.
 	TopicID(topic string) ([16]byte, bool)
 	TopicName(id [16]byte) (string, bool)
+	// Coordinator is the node coordinating consumer group group, the same
+	// on every node that applied the same registrations; false while no
+	// node is known.
+	Coordinator(group string) (uint64, bool)
 }
 
 // topicID is ti's Kafka topic ID: in a cluster, for a topic of the

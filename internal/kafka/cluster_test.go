@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,19 +40,25 @@ func (fakeCluster) KafkaAddrs() map[uint64]string {
 
 func (f fakeCluster) TopicID(topic string) ([16]byte, bool) { return f.id, topic == "t" }
 
-func (f fakeCluster) TopicName(id [16]byte) (string, bool) {
-	if id == f.id {
-		return "t", true
+// Coordinator places group "g2..." on node 2, "g3..." on node 3 (no Kafka
+// listener), "unplaced" nowhere yet, and any other on node 1.
+func (fakeCluster) Coordinator(group string) (uint64, bool) {
+	switch {
+	case group == "unplaced":
+		return 0, false
+	case strings.HasPrefix(group, "g2"):
+		return 2, true
+	case strings.HasPrefix(group, "g3"):
+		return 3, true
 	}
-	return "", false
+	return 1, true
 }
 
-// A cluster node's listener names the other nodes with Kafka listeners,
-// each partition's leader (LEADER_NOT_AVAILABLE for one whose leader has
-// no listener) and the metadata's topic ID, takes produce only for the
-// partition it leads, and refuses the others with NOT_LEADER_OR_FOLLOWER;
-// a topic local to it stays its own.
-func TestClusterNodeAnswersLeaders(t *testing.T) {
+// startClusterNode serves a broker holding topics (3 partitions each) as
+// node 1 of fc, and returns a context for requests, a connection to it
+// and its address.
+func startClusterNode(t *testing.T, fc Cluster, topics ...string) (context.Context, *kgo.Broker, string) {
+	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -59,7 +66,7 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"t", "local"} {
+	for _, name := range topics {
 		if _, err := br.CreateTopic(broker.TopicSpec{Name: name, Partitions: 3}); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +76,6 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	fc := fakeCluster{id: [16]byte{7, 7, 7}}
 	s := New(br, Options{NodeID: 1, Cluster: fc, Logger: cfg.Logger})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -83,7 +89,24 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	seed := cl.SeedBrokers()[0] // this node: the others do not exist
+	return ctx, cl.SeedBrokers()[0], ln.Addr().String() // this node: the others do not exist
+}
+
+func (f fakeCluster) TopicName(id [16]byte) (string, bool) {
+	if id == f.id {
+		return "t", true
+	}
+	return "", false
+}
+
+// A cluster node's listener names the other nodes with Kafka listeners,
+// each partition's leader (LEADER_NOT_AVAILABLE for one whose leader has
+// no listener) and the metadata's topic ID, takes produce only for the
+// partition it leads, and refuses the others with NOT_LEADER_OR_FOLLOWER;
+// a topic local to it stays its own.
+func TestClusterNodeAnswersLeaders(t *testing.T) {
+	fc := fakeCluster{id: [16]byte{7, 7, 7}}
+	ctx, seed, _ := startClusterNode(t, fc, "t", "local")
 
 	r, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest())
 	if err != nil {

@@ -37,6 +37,10 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		dg.State = kafkaGroupState(api.GroupStateDead)
 		return dg
 	}
+	if code := s.notCoordinator(id); code != 0 {
+		dg.ErrorCode = code
+		return dg
+	}
 	if s.groups.live(id) {
 		return fail(fmt.Errorf("group %s is not a consumer group: it has classic Kafka members (use DescribeGroups)", id))
 	}

@@ -51,6 +51,9 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	if code, err := checkHeartbeat(req); err != nil {
 		return fail(code, err)
 	}
+	if code := s.notCoordinator(req.Group); code != 0 {
+		return fail(code, nil)
+	}
 	switch req.MemberEpoch {
 	case epochLeave, epochStaticLeave:
 		// As in Kafka, leaving is answered UNKNOWN_MEMBER_ID by a group

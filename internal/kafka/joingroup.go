@@ -35,6 +35,8 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	switch {
 	case req.Group == "":
 		return fail(kerr.InvalidGroupID.Code)
+	case s.notCoordinator(req.Group) != 0:
+		return fail(s.notCoordinator(req.Group))
 	case session < minSession || session > maxSession:
 		return fail(kerr.InvalidSessionTimeout.Code)
 	case len(req.Protocols) == 0 || req.ProtocolType == "":
