@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"hash/fnv"
+	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
@@ -16,6 +20,30 @@ import (
 // registrations.
 
 var _ httpapi.GroupCoordinators = (*clusterBridge)(nil)
+
+// CreateKafkaTopic creates a topic asked for over Kafka through the
+// metadata, as POST /topics does: the spec (which the Kafka listener
+// built from the request's configs) is said as a creation request,
+// checked as the HTTP API checks it, and created by CreateTopic with
+// replication factor rf (0: the cluster's default).
+func (c *clusterBridge) CreateKafkaTopic(ctx context.Context, spec broker.TopicSpec, rf int32) error {
+	req := api.CreateTopicRequest{
+		Name: spec.Name, Partitions: spec.Partitions, RetentionBytes: spec.RetentionBytes,
+		SegmentBytes: spec.SegmentBytes, SegmentMS: spec.SegmentAge.Milliseconds(),
+		MaxMessageBytes: spec.MaxMessageBytes, Fsync: spec.Fsync, ReplicationFactor: rf,
+	}
+	switch {
+	case spec.Retention < 0:
+		req.RetentionHours = -1
+	case spec.Retention > 0:
+		// Whole hours, rounded up, as the broker keeps retention.
+		req.RetentionHours = int64((spec.Retention + time.Hour - 1) / time.Hour)
+	}
+	if _, err := httpapi.TopicSpec(req); err != nil {
+		return err
+	}
+	return c.CreateTopic(ctx, req)
+}
 
 // Coordinator is the node coordinating group: rendezvous hashing over the
 // registered nodes. False while no node has registered (this node's own

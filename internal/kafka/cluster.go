@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"net"
 	"slices"
 	"strconv"
@@ -37,6 +38,10 @@ type Cluster interface {
 	// on every node that applied the same registrations; false while no
 	// node is known.
 	Coordinator(group string) (uint64, bool)
+	// CreateKafkaTopic creates a topic through the cluster's metadata
+	// with replication factor rf (0: the cluster's default) and returns
+	// once this broker has it; errors are *api.Error.
+	CreateKafkaTopic(ctx context.Context, spec broker.TopicSpec, rf int32) error
 }
 
 // topicID is ti's Kafka topic ID: in a cluster, for a topic of the
@@ -61,6 +66,15 @@ func (s *Server) topicByID(id [16]byte) (string, error) {
 		}
 	}
 	return s.b.TopicByID(id)
+}
+
+// clusterPlacement is topic's partitions in the cluster's metadata; false
+// on a single broker and for a local topic.
+func (s *Server) clusterPlacement(topic string) ([]api.ClusterPartition, bool) {
+	if s.opts.Cluster == nil {
+		return nil, false
+	}
+	return s.opts.Cluster.Placement(topic)
 }
 
 // brokers is every broker a Metadata answer names: this one as the client

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"strings"
@@ -52,6 +53,12 @@ func (fakeCluster) Coordinator(group string) (uint64, bool) {
 		return 3, true
 	}
 	return 1, true
+}
+
+// CreateKafkaTopic refuses, saying what it was asked: the metadata of this
+// fake takes no topics.
+func (fakeCluster) CreateKafkaTopic(_ context.Context, spec broker.TopicSpec, rf int32) error {
+	return api.ErrUnavailable.Withf("fake metadata: %s partitions %d rf %d retention %v", spec.Name, spec.Partitions, rf, spec.Retention)
 }
 
 // startClusterNode serves a broker holding topics (3 partitions each) as
@@ -190,5 +197,38 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	lps := r.(*kmsg.ListOffsetsResponse).Topics[0].Partitions
 	if lps[0].ErrorCode != 0 || lps[0].Offset != 1 || lps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("list offsets: %+v", lps)
+	}
+}
+
+// CreateTopics on a cluster node goes through the cluster's metadata, with
+// the replication factor asked for (-1: the default, said as 0) and the
+// configs; nothing is created locally behind the metadata's back.
+func TestClusterNodeCreatesTopicsThroughMetadata(t *testing.T) {
+	ctx, seed, _ := startClusterNode(t, fakeCluster{})
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 5000
+	for _, rf := range []int16{-1, 3} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprint("rf", rf), 4, rf
+		ms := "7200000"
+		rt.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "retention.ms", Value: &ms}}
+		req.Topics = append(req.Topics, rt)
+	}
+	r, err := seed.Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"rf-1 partitions 4 rf 0 retention 2h0m0s", "rf3 partitions 4 rf 3 retention 2h0m0s"} {
+		st := r.(*kmsg.CreateTopicsResponse).Topics[i]
+		if st.ErrorCode != kerr.NotLeaderForPartition.Code || st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, want) {
+			t.Fatalf("topic %d: %+v, message %v, want %q", i, st, st.ErrorMessage, want)
+		}
+	}
+	md, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(md.(*kmsg.MetadataResponse).Topics); n != 0 {
+		t.Fatalf("%d topics created locally", n)
 	}
 }

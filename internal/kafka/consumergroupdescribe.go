@@ -88,7 +88,7 @@ func (s *Server) topicPartitions(a broker.Assignment) kmsg.Assignment {
 			continue // deleted since it was assigned
 		}
 		tp := kmsg.NewAssignmentTopicPartition()
-		tp.TopicID, tp.Topic, tp.Partitions = ti.Config.ID(), name, slices.Sorted(slices.Values(a[name]))
+		tp.TopicID, tp.Topic, tp.Partitions = s.topicID(ti), name, slices.Sorted(slices.Values(a[name]))
 		out.TopicPartitions = append(out.TopicPartitions, tp)
 	}
 	return out

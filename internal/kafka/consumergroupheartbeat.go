@@ -117,7 +117,7 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	if req.Topics != nil {
 		hr.Owned = broker.Assignment{}
 		for _, t := range req.Topics {
-			name, err := s.b.TopicByID(t.TopicID)
+			name, err := s.topicByID(t.TopicID)
 			if err != nil {
 				continue // deleted since it was assigned: nothing to own
 			}
@@ -208,7 +208,8 @@ func heartbeatCode(err error) int16 {
 	return errorCode(err)
 }
 
-// assignment names an assignment's topics by ID, as KIP-848 does. The full
+// assignment names an assignment's topics by ID, as KIP-848 does (in a
+// cluster, the metadata's IDs, which Metadata answers with). The full
 // assignment goes out on every answer; clients take it as it stands.
 func (s *Server) assignment(a broker.Assignment) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
 	out := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
@@ -219,7 +220,7 @@ func (s *Server) assignment(a broker.Assignment) *kmsg.ConsumerGroupHeartbeatRes
 			continue
 		}
 		t := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
-		t.TopicID, t.Partitions = ti.Config.ID(), a[name]
+		t.TopicID, t.Partitions = s.topicID(ti), a[name]
 		out.Topics = append(out.Topics, t)
 	}
 	return &out
