@@ -54,14 +54,14 @@ type Broker struct {
 	// on an fsync of meta.db.
 	adminMu sync.Mutex
 
-	mu      sync.RWMutex
-	topics  map[string]*topic // guarded by mu; a *topic is immutable
+	mu     sync.RWMutex
+	topics map[string]*topic // guarded by mu; a *topic is immutable
 	// byID names each topic of topics by its Kafka ID (guarded by mu): an
 	// ID is a hash, computed once when the topic is created or recovered
 	// (altering a topic keeps its name and creation time, so its ID).
-	byID map[[16]byte]string
-	changed chan struct{}     // guarded by mu; closed and replaced on every topic change
-	closed  bool              // guarded by mu
+	byID    map[[16]byte]string
+	changed chan struct{} // guarded by mu; closed and replaced on every topic change
+	closed  bool          // guarded by mu
 }
 
 // topic is one version of a topic: AddPartitions replaces it with a new
