@@ -65,6 +65,10 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		}
 		dm.ClientID, dm.ClientHost = m.ClientID, m.ClientHost
 		dm.SubscribedTopics = slices.Sorted(slices.Values(m.Topics))
+		if m.TopicRegex != "" {
+			re := m.TopicRegex
+			dm.SubscribedTopicRegex = &re
+		}
 		// Assignment is what the member was told it owns, as in Kafka
 		// without the partitions it is still releasing; the target is its
 		// share once the group settles.
