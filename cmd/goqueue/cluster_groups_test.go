@@ -125,8 +125,9 @@ func coordTopics(t *testing.T, prefix string) (*clusterProcs, []string) {
 // Two Go consumers given two different nodes, neither of them the group's
 // coordinator, join one group there: they split its partitions, consume
 // and acknowledge every message, and GET /groups/{id} on the coordinator
-// shows both with disjoint shares and no lag; another node refuses the
-// group with NOT_COORDINATOR naming the coordinator.
+// shows both with disjoint shares and no lag; the CLI given another node
+// lists and describes the group, and that node refuses the group with
+// NOT_COORDINATOR naming the coordinator.
 func TestBinaryClusterGroupMembersMeet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -216,6 +217,15 @@ func TestBinaryClusterGroupMembersMeet(t *testing.T) {
 		}
 		return len(owned) == 2
 	})
+
+	// The CLI, given node 1, lists and describes the group from node 2.
+	bin := goqueueBin.Path(t)
+	for _, args := range [][]string{{"group", "list"}, {"group", "describe", group}} {
+		code, out, errs := cliRun(t, bin, c.procs[1].URL, "", args...)
+		if code != 0 || !strings.Contains(out, group) {
+			t.Fatalf("goqueue %v through node 1: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
 
 	var e api.ErrorBody
 	if st := c.do(1, "GET", "/groups/"+group, "", &e); st != http.StatusMisdirectedRequest || e.Error == nil ||
