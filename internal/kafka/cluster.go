@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -75,6 +76,19 @@ func (s *Server) clusterPlacement(topic string) ([]api.ClusterPartition, bool) {
 		return nil, false
 	}
 	return s.opts.Cluster.Placement(topic)
+}
+
+// refuseClusterChange refuses a change the cluster's metadata does not
+// carry yet (deleting a topic, adding partitions) on a topic of the
+// metadata: done on this node alone, the nodes' copies would disagree (and
+// the next reconcile would make a deleted copy again). As POST
+// /topics/{t}/partitions and DELETE /topics/{t} answer on a cluster node.
+func (s *Server) refuseClusterChange(topic, what string) (int16, *string) {
+	if _, ok := s.clusterPlacement(topic); !ok {
+		return 0, nil
+	}
+	msg := fmt.Sprintf("%s of a cluster topic is not supported yet (cluster preview): %s is in the cluster's metadata", what, topic)
+	return kerr.PolicyViolation.Code, &msg
 }
 
 // brokers is every broker a Metadata answer names: this one as the client

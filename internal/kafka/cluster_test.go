@@ -202,9 +202,20 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 
 // CreateTopics on a cluster node goes through the cluster's metadata, with
 // the replication factor asked for (-1: the default, said as 0) and the
-// configs; nothing is created locally behind the metadata's back.
-func TestClusterNodeCreatesTopicsThroughMetadata(t *testing.T) {
-	ctx, seed, _ := startClusterNode(t, fakeCluster{})
+// configs; nothing is created locally behind the metadata's back. Deleting
+// a topic of the metadata, or adding partitions to it, is refused
+// (POLICY_VIOLATION) until the metadata carries those changes; a local
+// topic stays the node's own.
+func TestClusterNodeTopicChangesGoThroughMetadata(t *testing.T) {
+	ctx, seed, _ := startClusterNode(t, fakeCluster{}, "t", "local")
+	ask := func(req kmsg.Request) kmsg.Response {
+		t.Helper()
+		resp, err := seed.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 5000
 	for _, rf := range []int16{-1, 3} {
@@ -214,21 +225,34 @@ func TestClusterNodeCreatesTopicsThroughMetadata(t *testing.T) {
 		rt.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "retention.ms", Value: &ms}}
 		req.Topics = append(req.Topics, rt)
 	}
-	r, err := seed.Request(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := ask(req).(*kmsg.CreateTopicsResponse)
 	for i, want := range []string{"rf-1 partitions 4 rf 0 retention 2h0m0s", "rf3 partitions 4 rf 3 retention 2h0m0s"} {
-		st := r.(*kmsg.CreateTopicsResponse).Topics[i]
+		st := r.Topics[i]
 		if st.ErrorCode != kerr.NotLeaderForPartition.Code || st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, want) {
 			t.Fatalf("topic %d: %+v, message %v, want %q", i, st, st.ErrorMessage, want)
 		}
 	}
-	md, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest())
-	if err != nil {
-		t.Fatal(err)
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 5000
+	for _, name := range []string{"t", "local"} {
+		cp.Topics = append(cp.Topics, kmsg.CreatePartitionsRequestTopic{Topic: name, Count: 4})
 	}
-	if n := len(md.(*kmsg.MetadataResponse).Topics); n != 0 {
-		t.Fatalf("%d topics created locally", n)
+	cr := ask(cp).(*kmsg.CreatePartitionsResponse)
+	if len(cr.Topics) != 2 || cr.Topics[0].ErrorCode != kerr.PolicyViolation.Code || cr.Topics[1].ErrorCode != 0 {
+		t.Fatalf("CreatePartitions: %+v", cr.Topics)
+	}
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.TimeoutMillis = 5000
+	for _, name := range []string{"t", "local"} {
+		dt.Topics = append(dt.Topics, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name)})
+	}
+	dr := ask(dt).(*kmsg.DeleteTopicsResponse)
+	if len(dr.Topics) != 2 || dr.Topics[0].ErrorCode != kerr.PolicyViolation.Code || dr.Topics[1].ErrorCode != 0 {
+		t.Fatalf("DeleteTopics: %+v", dr.Topics)
+	}
+	md := ask(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
+	if len(md.Topics) != 1 || *md.Topics[0].Topic != "t" || len(md.Topics[0].Partitions) != 3 {
+		t.Fatalf("topics left: %+v", md.Topics)
 	}
 }
