@@ -299,6 +299,9 @@ type GroupDescription struct {
 // GroupList is the answer of GET /groups.
 type GroupList struct {
 	Groups []GroupDescription `json:"groups"`
+	// NodeID is set by a cluster node: the list holds only the groups
+	// that node coordinates, and the other nodes list theirs.
+	NodeID uint64 `json:"node_id,omitempty"`
 }
 
 // MemberDescription is one member as the broker sees it. ClientHost is the

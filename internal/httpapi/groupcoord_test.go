@@ -78,7 +78,7 @@ func TestGroupRoutesRefuseOtherCoordinators(t *testing.T) {
 	var list api.GroupList
 	st, raw = s.Do("GET", "/groups", nil)
 	mustUnmarshal(t, raw, &list)
-	if st != http.StatusOK || len(list.Groups) != 1 || list.Groups[0].GroupID != "g2-mine" {
+	if st != http.StatusOK || len(list.Groups) != 1 || list.Groups[0].GroupID != "g2-mine" || list.NodeID != 2 {
 		t.Fatalf("GET /groups on node 2: %d %s", st, raw)
 	}
 

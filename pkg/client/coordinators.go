@@ -67,25 +67,29 @@ func (t *transport) toCoordinator(ctx context.Context, group, method, path, cont
 	}
 }
 
-// allGroups lists the groups of every node: in a cluster each node lists
-// only those it coordinates. A node that does not answer is left out (its
-// groups are unavailable while it is down anyway); on a single broker it
-// is one GET /groups.
+// allGroups lists the groups of every node: a cluster node lists only
+// those it coordinates (its list names the node), so the others are asked
+// too (GET /cluster names them). A node that does not answer is left out
+// (its groups are unavailable while it is down anyway); on a single
+// broker it is one GET /groups.
 func (t *transport) allGroups(ctx context.Context) ([]api.GroupDescription, error) {
 	var l api.GroupList
 	if err := t.do(ctx, http.MethodGet, "/groups", nil, &l); err != nil {
 		return nil, err
 	}
+	if l.NodeID == 0 {
+		return l.Groups, nil // a single broker: every group is its
+	}
 	addrs, err := t.nodeAddrs(ctx)
-	if err != nil || len(addrs) < 2 {
-		return l.Groups, nil // a single broker (NOT_CLUSTERED), or a cluster that cannot say its nodes now
+	if err != nil {
+		return l.Groups, nil // the cluster cannot say its nodes now: this node's share
 	}
 	seen := map[string]bool{}
 	for _, g := range l.Groups {
 		seen[g.GroupID] = true
 	}
-	for _, addr := range addrs {
-		if addr == "" {
+	for id, addr := range addrs {
+		if id == l.NodeID || addr == "" {
 			continue
 		}
 		var theirs api.GroupList

@@ -31,8 +31,14 @@ func TestGroupRequestsFollowNotCoordinator(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	refused := 0
-	other := frontProxy(t, srv.URL, func(*http.Request, []byte) {})
+	refused, clusterAsked := 0, 0
+	other := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {
+		if r.URL.Path == "/cluster" {
+			mu.Lock()
+			clusterAsked++
+			mu.Unlock()
+		}
+	})
 	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/groups/") {
 			other.Config.Handler.ServeHTTP(w, r)
@@ -79,11 +85,18 @@ func TestGroupRequestsFollowNotCoordinator(t *testing.T) {
 	if err != nil || len(offs["orders"]) != 3 {
 		t.Fatalf("offsets through the other node: %v, %v", offs, err)
 	}
+	// A single broker's list names no node: nobody else is asked.
+	if gs, err := c.Groups(ctx); err != nil || len(gs) != 1 || gs[0].GroupID != "g" {
+		t.Fatalf("groups: %+v, %v", gs, err)
+	}
 	if err := cons.Close(); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	if clusterAsked != 0 {
+		t.Fatalf("GET /cluster asked %d times of a single broker", clusterAsked)
+	}
 	if refused != 2 { // the consumer's first request and the client's
 		t.Fatalf("the other node was asked %d group requests, want 2", refused)
 	}
