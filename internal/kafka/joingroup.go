@@ -35,12 +35,13 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	switch {
 	case req.Group == "":
 		return fail(kerr.InvalidGroupID.Code)
-	case s.notCoordinator(req.Group) != 0:
-		return fail(s.notCoordinator(req.Group))
 	case session < minSession || session > maxSession:
 		return fail(kerr.InvalidSessionTimeout.Code)
 	case len(req.Protocols) == 0 || req.ProtocolType == "":
 		return fail(kerr.InconsistentGroupProtocol.Code)
+	}
+	if code := s.notCoordinator(req.Group); code != 0 {
+		return fail(code)
 	}
 	gs := s.groups
 	now := time.Now()
