@@ -342,3 +342,20 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGroupCoordinator is the placement every group request pays on
+// a cluster node, by cluster size.
+func BenchmarkGroupCoordinator(b *testing.B) {
+	for _, n := range []int{3, 5} {
+		nodes := make([]uint64, n)
+		for i := range nodes {
+			nodes[i] = uint64(i + 1)
+		}
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				groupCoordinator("billing-consumers", nodes)
+			}
+		})
+	}
+}
