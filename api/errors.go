@@ -128,6 +128,10 @@ var (
 	// ErrNotLeader: in a cluster, another node leads the partition read or
 	// written (details: partition, leader, leader_addr); go there.
 	ErrNotLeader = &Error{Code: "NOT_LEADER", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotLeaderForPartition}
+	// ErrNotCoordinator: in a cluster, another node coordinates the group
+	// (details: coordinator, coordinator_addr); send the group's requests
+	// there.
+	ErrNotCoordinator = &Error{Code: "NOT_COORDINATOR", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotCoordinator}
 
 	// Sizes (413), load (429), availability (503), auth (401), method (405).
 	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
@@ -165,7 +169,7 @@ func Codes() []*Error {
 		ErrOffsetOutOfRange, ErrInvalidAssignor, ErrInvalidTimeout,
 		ErrNotFound, ErrNotClustered, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
-		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight, ErrNotLeader,
+		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight, ErrNotLeader, ErrNotCoordinator,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
@@ -183,7 +187,8 @@ const (
 	kafkaCorruptMessage            int16 = 2
 	kafkaUnknownTopicOrPartition   int16 = 3
 	kafkaMessageTooLarge           int16 = 10
-	kafkaNotLeaderForPartition     int16 = 6 // retriable: the client refreshes its metadata and retries
+	kafkaNotLeaderForPartition     int16 = 6  // retriable: the client refreshes its metadata and retries
+	kafkaNotCoordinator            int16 = 16 // retriable: the client finds the coordinator again
 	kafkaInvalidTopic              int16 = 17
 	kafkaRecordListTooLarge        int16 = 18
 	kafkaIllegalGeneration         int16 = 22

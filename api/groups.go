@@ -299,6 +299,9 @@ type GroupDescription struct {
 // GroupList is the answer of GET /groups.
 type GroupList struct {
 	Groups []GroupDescription `json:"groups"`
+	// NodeID is set by a cluster node: the list holds only the groups
+	// that node coordinates, and the other nodes list theirs.
+	NodeID uint64 `json:"node_id,omitempty"`
 }
 
 // MemberDescription is one member as the broker sees it. ClientHost is the
@@ -314,10 +317,13 @@ type MemberDescription struct {
 	RevokingPartitions Assignment `json:"revoking_partitions,omitempty"`
 	TargetPartitions   Assignment `json:"target_partitions,omitempty"` // its share once the group settles
 	Topics             []string   `json:"topics"`
-	SessionTimeoutMS   int64      `json:"session_timeout_ms"`
-	LastHeartbeat      int64      `json:"last_heartbeat"` // ms since the Unix epoch
-	Idle               bool       `json:"idle,omitempty"`
-	InFlight           int        `json:"in_flight"`
+	// TopicRegex is a KIP-848 member's regex subscription (Topics are
+	// then the topics it matches now); omitted for a subscription by name.
+	TopicRegex       string `json:"topic_regex,omitempty"`
+	SessionTimeoutMS int64  `json:"session_timeout_ms"`
+	LastHeartbeat    int64  `json:"last_heartbeat"` // ms since the Unix epoch
+	Idle             bool   `json:"idle,omitempty"`
+	InFlight         int    `json:"in_flight"`
 }
 
 // PartitionStatus is a group's progress on one partition. Lag is

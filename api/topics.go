@@ -13,6 +13,11 @@ type CreateTopicRequest struct {
 	SegmentMS       int64  `json:"segment_ms,omitempty"`        // roll a segment older than this by the broker's clock; at least 60000
 	MaxMessageBytes int32  `json:"max_message_bytes,omitempty"` // default 1 MiB
 	Fsync           string `json:"fsync,omitempty"`             // "always", "interval" or "never"; "" = broker default
+	// ReplicationFactor is how many nodes of a cluster hold each
+	// partition (a Raft group over them). 0: 3 in a cluster of 3 or more
+	// nodes, else 1. More than the cluster's nodes is INVALID_ARGUMENT;
+	// a single broker takes only 0 or 1.
+	ReplicationFactor int32 `json:"replication_factor,omitempty"`
 }
 
 // Topic describes a topic: its settings and, per partition, the range of

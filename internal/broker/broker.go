@@ -54,10 +54,14 @@ type Broker struct {
 	// on an fsync of meta.db.
 	adminMu sync.Mutex
 
-	mu      sync.RWMutex
-	topics  map[string]*topic // guarded by mu; a *topic is immutable
-	changed chan struct{}     // guarded by mu; closed and replaced on every topic change
-	closed  bool              // guarded by mu
+	mu     sync.RWMutex
+	topics map[string]*topic // guarded by mu; a *topic is immutable
+	// byID names each topic of topics by its Kafka ID (guarded by mu): an
+	// ID is a hash, computed once when the topic is created or recovered
+	// (altering a topic keeps its name and creation time, so its ID).
+	byID    map[[16]byte]string
+	changed chan struct{} // guarded by mu; closed and replaced on every topic change
+	closed  bool          // guarded by mu
 }
 
 // topic is one version of a topic: AddPartitions replaces it with a new
@@ -89,6 +93,7 @@ func Open(cfg Config) (*Broker, error) {
 		now:       cfg.Now,
 		topicsDir: filepath.Join(cfg.DataDir, "topics"),
 		topics:    make(map[string]*topic),
+		byID:      make(map[[16]byte]string),
 		changed:   make(chan struct{}),
 		files:     commitlog.NewFileCache(cfg.MaxOpenSegments),
 	}
@@ -143,6 +148,7 @@ func (b *Broker) recover() error {
 		}
 		t.parts = parts
 		b.topics[cfg.Name] = t
+		b.byID[cfg.ID()] = cfg.Name
 	}
 	b.log.Info("broker recovered", "data_dir", b.cfg.DataDir, "topics", len(b.topics))
 	return nil

@@ -73,6 +73,7 @@ func (b *Broker) createTopic(spec TopicSpec, maxTopics int) (TopicInfo, error) {
 	t := &topic{cfg: cfg, parts: parts, rr: new(atomic.Uint32)}
 	b.mu.Lock()
 	b.topics[cfg.Name] = t
+	b.byID[cfg.ID()] = cfg.Name
 	b.notifyLocked()
 	b.mu.Unlock()
 	b.log.Info("topic created", "topic", cfg.Name, "partitions", cfg.Partitions)
@@ -115,6 +116,7 @@ func (b *Broker) DeleteTopic(name string) error {
 	}
 	b.mu.Lock()
 	delete(b.topics, name)
+	delete(b.byID, t.cfg.ID())
 	b.notifyLocked()
 	b.mu.Unlock()
 	for _, p := range t.parts {

@@ -37,6 +37,7 @@ type MemberDescription struct {
 	Revoking       Assignment
 	Target         Assignment // its share once the group settles
 	Topics         []string
+	TopicRegex     string // a regex subscription's source; "" for one by name
 	SessionTimeout time.Duration
 	LastHeartbeat  time.Time
 	Idle           bool
@@ -125,7 +126,7 @@ func viewDescription(d api.GroupDescription) GroupDescription {
 		out.Members[i] = MemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID,
 			ClientHost: m.ClientHost, Generation: m.Generation, Assigned: nonNil(m.AssignedPartitions),
 			Revoking: Assignment(m.RevokingPartitions), Target: Assignment(m.TargetPartitions), Topics: m.Topics,
-			SessionTimeout: msDuration(m.SessionTimeoutMS), LastHeartbeat: msTime(m.LastHeartbeat), Idle: m.Idle, InFlight: m.InFlight}
+			TopicRegex: m.TopicRegex, SessionTimeout: msDuration(m.SessionTimeoutMS), LastHeartbeat: msTime(m.LastHeartbeat), Idle: m.Idle, InFlight: m.InFlight}
 	}
 	return out
 }

@@ -29,6 +29,7 @@ func (g *Group) Describe(now time.Time) api.GroupDescription {
 			Generation:         m.gen,
 			AssignedPartitions: m.told.assignment(),
 			Topics:             append([]string(nil), m.topics...),
+			TopicRegex:         m.regex,
 			SessionTimeoutMS:   m.sessionTimeout.Milliseconds(),
 			LastHeartbeat:      m.lastSeen.UnixMilli(),
 			Idle:               len(m.target) == 0,

@@ -168,10 +168,15 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// listGroups lists the groups the caller may see; on a cluster node, only
+// those this node coordinates (each node lists its own share).
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
 	list := api.GroupList{Groups: []api.GroupDescription{}}
+	if s.coordinators() != nil {
+		list.NodeID = s.opts.Cluster.ID()
+	}
 	for _, g := range s.b.Groups() {
-		if visible(r, kindGroup, g.ID) {
+		if visible(r, kindGroup, g.ID) && s.coordinates(g.ID) {
 			list.Groups = append(list.Groups, groupDescription(g))
 		}
 	}

@@ -26,7 +26,7 @@ func groupDescription(d broker.GroupDescription) api.GroupDescription {
 		out.Members[i] = api.MemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID,
 			ClientHost: m.ClientHost, Generation: m.Generation, AssignedPartitions: api.Assignment(m.Assigned),
 			RevokingPartitions: api.Assignment(m.Revoking), TargetPartitions: api.Assignment(m.Target), Topics: m.Topics,
-			SessionTimeoutMS: m.SessionTimeout.Milliseconds(), LastHeartbeat: unixMS(m.LastHeartbeat), Idle: m.Idle, InFlight: m.InFlight}
+			TopicRegex: m.TopicRegex, SessionTimeoutMS: m.SessionTimeout.Milliseconds(), LastHeartbeat: unixMS(m.LastHeartbeat), Idle: m.Idle, InFlight: m.InFlight}
 	}
 	if d.Partitions != nil {
 		out.Partitions = make([]api.PartitionStatus, len(d.Partitions))

@@ -105,7 +105,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions}), keys: parseKeys(opts.APIKeys),
 		bodies: &bodyBudget{max: opts.MaxDecodingBytes}, ui: console.New()}
 	for _, rt := range s.routes() {
-		s.mux.Handle(rt.pattern, s.handle(rt.h))
+		s.mux.Handle(rt.pattern, s.handle(s.coordinated(rt)))
 	}
 	s.spec = s.openAPISpec()
 	return s

@@ -43,7 +43,7 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 	case kmsg.InitProducerID:
 		return apiHandler{0, 4, false, s.initProducerID}, true
 	case kmsg.FindCoordinator:
-		return apiHandler{0, 4, false, s.findCoordinator}, true
+		return apiHandler{0, 5, false, s.findCoordinator}, true
 	case kmsg.JoinGroup:
 		return apiHandler{0, 9, false, s.joinGroup}, true
 	case kmsg.SyncGroup:

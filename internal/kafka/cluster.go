@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -33,6 +35,14 @@ type Cluster interface {
 	// id; false if none.
 	TopicID(topic string) ([16]byte, bool)
 	TopicName(id [16]byte) (string, bool)
+	// Coordinator is the node coordinating consumer group group, the same
+	// on every node that applied the same registrations; false while no
+	// node is known.
+	Coordinator(group string) (uint64, bool)
+	// CreateKafkaTopic creates a topic through the cluster's metadata
+	// with replication factor rf (0: the cluster's default) and returns
+	// once this broker has it; errors are *api.Error.
+	CreateKafkaTopic(ctx context.Context, spec broker.TopicSpec, rf int32) error
 }
 
 // topicID is ti's Kafka topic ID: in a cluster, for a topic of the
@@ -57,6 +67,28 @@ func (s *Server) topicByID(id [16]byte) (string, error) {
 		}
 	}
 	return s.b.TopicByID(id)
+}
+
+// clusterPlacement is topic's partitions in the cluster's metadata; false
+// on a single broker and for a local topic.
+func (s *Server) clusterPlacement(topic string) ([]api.ClusterPartition, bool) {
+	if s.opts.Cluster == nil {
+		return nil, false
+	}
+	return s.opts.Cluster.Placement(topic)
+}
+
+// refuseClusterChange refuses a change the cluster's metadata does not
+// carry yet (deleting a topic, adding partitions) on a topic of the
+// metadata: done on this node alone, the nodes' copies would disagree (and
+// the next reconcile would make a deleted copy again). As POST
+// /topics/{t}/partitions and DELETE /topics/{t} answer on a cluster node.
+func (s *Server) refuseClusterChange(topic, what string) (int16, *string) {
+	if _, ok := s.clusterPlacement(topic); !ok {
+		return 0, nil
+	}
+	msg := fmt.Sprintf("%s of a cluster topic is not supported yet (cluster preview): %s is in the cluster's metadata", what, topic)
+	return kerr.PolicyViolation.Code, &msg
 }
 
 // brokers is every broker a Metadata answer names: this one as the client

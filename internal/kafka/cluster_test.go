@@ -2,8 +2,10 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,19 +41,31 @@ func (fakeCluster) KafkaAddrs() map[uint64]string {
 
 func (f fakeCluster) TopicID(topic string) ([16]byte, bool) { return f.id, topic == "t" }
 
-func (f fakeCluster) TopicName(id [16]byte) (string, bool) {
-	if id == f.id {
-		return "t", true
+// Coordinator places group "g2..." on node 2, "g3..." on node 3 (no Kafka
+// listener), "unplaced" nowhere yet, and any other on node 1.
+func (fakeCluster) Coordinator(group string) (uint64, bool) {
+	switch {
+	case group == "unplaced":
+		return 0, false
+	case strings.HasPrefix(group, "g2"):
+		return 2, true
+	case strings.HasPrefix(group, "g3"):
+		return 3, true
 	}
-	return "", false
+	return 1, true
 }
 
-// A cluster node's listener names the other nodes with Kafka listeners,
-// each partition's leader (LEADER_NOT_AVAILABLE for one whose leader has
-// no listener) and the metadata's topic ID, takes produce only for the
-// partition it leads, and refuses the others with NOT_LEADER_OR_FOLLOWER;
-// a topic local to it stays its own.
-func TestClusterNodeAnswersLeaders(t *testing.T) {
+// CreateKafkaTopic refuses, saying what it was asked: the metadata of this
+// fake takes no topics.
+func (fakeCluster) CreateKafkaTopic(_ context.Context, spec broker.TopicSpec, rf int32) error {
+	return api.ErrUnavailable.Withf("fake metadata: %s partitions %d rf %d retention %v", spec.Name, spec.Partitions, rf, spec.Retention)
+}
+
+// startClusterNode serves a broker holding topics (3 partitions each) as
+// node 1 of fc, and returns a context for requests, a connection to it
+// and its address.
+func startClusterNode(t *testing.T, fc Cluster, topics ...string) (context.Context, *kgo.Broker, string) {
+	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -59,7 +73,7 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"t", "local"} {
+	for _, name := range topics {
 		if _, err := br.CreateTopic(broker.TopicSpec{Name: name, Partitions: 3}); err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +83,6 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	fc := fakeCluster{id: [16]byte{7, 7, 7}}
 	s := New(br, Options{NodeID: 1, Cluster: fc, Logger: cfg.Logger})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ln) }()
@@ -83,7 +96,24 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	seed := cl.SeedBrokers()[0] // this node: the others do not exist
+	return ctx, cl.SeedBrokers()[0], ln.Addr().String() // this node: the others do not exist
+}
+
+func (f fakeCluster) TopicName(id [16]byte) (string, bool) {
+	if id == f.id {
+		return "t", true
+	}
+	return "", false
+}
+
+// A cluster node's listener names the other nodes with Kafka listeners,
+// each partition's leader (LEADER_NOT_AVAILABLE for one whose leader has
+// no listener) and the metadata's topic ID, takes produce only for the
+// partition it leads, and refuses the others with NOT_LEADER_OR_FOLLOWER;
+// a topic local to it stays its own.
+func TestClusterNodeAnswersLeaders(t *testing.T) {
+	fc := fakeCluster{id: [16]byte{7, 7, 7}}
+	ctx, seed, _ := startClusterNode(t, fc, "t", "local")
 
 	r, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest())
 	if err != nil {
@@ -167,5 +197,62 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	lps := r.(*kmsg.ListOffsetsResponse).Topics[0].Partitions
 	if lps[0].ErrorCode != 0 || lps[0].Offset != 1 || lps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("list offsets: %+v", lps)
+	}
+}
+
+// CreateTopics on a cluster node goes through the cluster's metadata, with
+// the replication factor asked for (-1: the default, said as 0) and the
+// configs; nothing is created locally behind the metadata's back. Deleting
+// a topic of the metadata, or adding partitions to it, is refused
+// (POLICY_VIOLATION) until the metadata carries those changes; a local
+// topic stays the node's own.
+func TestClusterNodeTopicChangesGoThroughMetadata(t *testing.T) {
+	ctx, seed, _ := startClusterNode(t, fakeCluster{}, "t", "local")
+	ask := func(req kmsg.Request) kmsg.Response {
+		t.Helper()
+		resp, err := seed.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 5000
+	for _, rf := range []int16{-1, 3} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprint("rf", rf), 4, rf
+		ms := "7200000"
+		rt.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "retention.ms", Value: &ms}}
+		req.Topics = append(req.Topics, rt)
+	}
+	r := ask(req).(*kmsg.CreateTopicsResponse)
+	for i, want := range []string{"rf-1 partitions 4 rf 0 retention 2h0m0s", "rf3 partitions 4 rf 3 retention 2h0m0s"} {
+		st := r.Topics[i]
+		if st.ErrorCode != kerr.NotLeaderForPartition.Code || st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, want) {
+			t.Fatalf("topic %d: %+v, message %v, want %q", i, st, st.ErrorMessage, want)
+		}
+	}
+
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.TimeoutMillis = 5000
+	for _, name := range []string{"t", "local"} {
+		cp.Topics = append(cp.Topics, kmsg.CreatePartitionsRequestTopic{Topic: name, Count: 4})
+	}
+	cr := ask(cp).(*kmsg.CreatePartitionsResponse)
+	if len(cr.Topics) != 2 || cr.Topics[0].ErrorCode != kerr.PolicyViolation.Code || cr.Topics[1].ErrorCode != 0 {
+		t.Fatalf("CreatePartitions: %+v", cr.Topics)
+	}
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.TimeoutMillis = 5000
+	for _, name := range []string{"t", "local"} {
+		dt.Topics = append(dt.Topics, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name)})
+	}
+	dr := ask(dt).(*kmsg.DeleteTopicsResponse)
+	if len(dr.Topics) != 2 || dr.Topics[0].ErrorCode != kerr.PolicyViolation.Code || dr.Topics[1].ErrorCode != 0 {
+		t.Fatalf("DeleteTopics: %+v", dr.Topics)
+	}
+	md := ask(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
+	if len(md.Topics) != 1 || *md.Topics[0].Topic != "t" || len(md.Topics[0].Partitions) != 3 {
+		t.Fatalf("topics left: %+v", md.Topics)
 	}
 }

@@ -37,6 +37,10 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		dg.State = kafkaGroupState(api.GroupStateDead)
 		return dg
 	}
+	if code := s.notCoordinator(id); code != 0 {
+		dg.ErrorCode = code
+		return dg
+	}
 	if s.groups.live(id) {
 		return fail(fmt.Errorf("group %s is not a consumer group: it has classic Kafka members (use DescribeGroups)", id))
 	}
@@ -61,6 +65,10 @@ func (s *Server) describeConsumerGroup(id string, version int16) kmsg.ConsumerGr
 		}
 		dm.ClientID, dm.ClientHost = m.ClientID, m.ClientHost
 		dm.SubscribedTopics = slices.Sorted(slices.Values(m.Topics))
+		if m.TopicRegex != "" {
+			re := m.TopicRegex
+			dm.SubscribedTopicRegex = &re
+		}
 		// Assignment is what the member was told it owns, as in Kafka
 		// without the partitions it is still releasing; the target is its
 		// share once the group settles.
@@ -84,7 +92,7 @@ func (s *Server) topicPartitions(a broker.Assignment) kmsg.Assignment {
 			continue // deleted since it was assigned
 		}
 		tp := kmsg.NewAssignmentTopicPartition()
-		tp.TopicID, tp.Topic, tp.Partitions = ti.Config.ID(), name, slices.Sorted(slices.Values(a[name]))
+		tp.TopicID, tp.Topic, tp.Partitions = s.topicID(ti), name, slices.Sorted(slices.Values(a[name]))
 		out.TopicPartitions = append(out.TopicPartitions, tp)
 	}
 	return out

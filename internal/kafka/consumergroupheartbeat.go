@@ -51,6 +51,9 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	if code, err := checkHeartbeat(req); err != nil {
 		return fail(code, err)
 	}
+	if code := s.notCoordinator(req.Group); code != 0 {
+		return fail(code, nil)
+	}
 	switch req.MemberEpoch {
 	case epochLeave, epochStaticLeave:
 		// As in Kafka, leaving is answered UNKNOWN_MEMBER_ID by a group
@@ -58,6 +61,9 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		// client learns that it was not a member (any more).
 		leave := s.b.LeaveGroupForGood
 		if req.MemberEpoch == epochStaticLeave {
+			if code, err := s.checkStaticLeave(req.Group, req.MemberID, *req.InstanceID); err != nil {
+				return fail(code, err)
+			}
 			leave = s.b.LeaveGroup // a static member keeps its place
 		}
 		if err := leave(req.Group, req.MemberID); err != nil {
@@ -114,7 +120,7 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 	if req.Topics != nil {
 		hr.Owned = broker.Assignment{}
 		for _, t := range req.Topics {
-			name, err := s.b.TopicByID(t.TopicID)
+			name, err := s.topicByID(t.TopicID)
 			if err != nil {
 				continue // deleted since it was assigned: nothing to own
 			}
@@ -205,7 +211,8 @@ func heartbeatCode(err error) int16 {
 	return errorCode(err)
 }
 
-// assignment names an assignment's topics by ID, as KIP-848 does. The full
+// assignment names an assignment's topics by ID, as KIP-848 does (in a
+// cluster, the metadata's IDs, which Metadata answers with). The full
 // assignment goes out on every answer; clients take it as it stands.
 func (s *Server) assignment(a broker.Assignment) *kmsg.ConsumerGroupHeartbeatResponseAssignment {
 	out := kmsg.NewConsumerGroupHeartbeatResponseAssignment()
@@ -216,8 +223,32 @@ func (s *Server) assignment(a broker.Assignment) *kmsg.ConsumerGroupHeartbeatRes
 			continue
 		}
 		t := kmsg.NewConsumerGroupHeartbeatResponseAssignmentTopic()
-		t.TopicID, t.Partitions = ti.Config.ID(), a[name]
+		t.TopicID, t.Partitions = s.topicID(ti), a[name]
 		out.Topics = append(out.Topics, t)
 	}
 	return &out
+}
+
+// checkStaticLeave refuses a static member's leave (epoch -2) that does
+// not come from the member holding the instance, as Kafka does: no member
+// of the group has the instance (UNKNOWN_MEMBER_ID), or another member
+// does, a newer incarnation that took the instance over
+// (FENCED_INSTANCE_ID) and whose place must not be reserved on the old
+// one's word. A group that does not exist is left to the leave to
+// answer.
+func (s *Server) checkStaticLeave(group, memberID, instanceID string) (int16, error) {
+	d, err := s.b.DescribeGroup(group)
+	if err != nil {
+		return 0, nil
+	}
+	for _, m := range d.Members {
+		switch {
+		case m.InstanceID != instanceID:
+		case m.MemberID != memberID:
+			return kerr.FencedInstanceID.Code, api.ErrFencedMember.Withf("instance %s of group %s is member %s, not %s", instanceID, group, m.MemberID, memberID)
+		default:
+			return 0, nil
+		}
+	}
+	return kerr.UnknownMemberID.Code, api.ErrUnknownMember.Withf("no member of group %s has instance %s", group, instanceID)
 }

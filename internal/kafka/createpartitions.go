@@ -14,7 +14,10 @@ func (s *Server) createPartitions(_ context.Context, _ *conn, r kmsg.Request) (k
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		refused, why := s.refuseClusterChange(rt.Topic, "adding partitions")
 		switch {
+		case refused != 0:
+			st.ErrorCode, st.ErrorMessage = refused, why
 		case len(rt.Assignment) > 0:
 			msg := "a single GoQueue broker places every partition itself"
 			st.ErrorCode, st.ErrorMessage = kerr.InvalidReplicaAssignment.Code, &msg

@@ -65,7 +65,11 @@ func millis(n int64) time.Duration {
 	return time.Duration(min(max(n, -most), most)) * time.Millisecond
 }
 
-func (s *Server) createTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+// createTopics creates topics: on a cluster node through the cluster's
+// metadata (every node creates it), with the replication factor asked for
+// (-1: the cluster's default); on a single broker locally, with one
+// replica.
+func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	resp.SetVersion(req.Version)
@@ -82,8 +86,11 @@ func (s *Server) createTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		case len(rt.ReplicaAssignment) > 0:
 			fail(kerr.InvalidReplicaAssignment.Code, "a single GoQueue broker places every partition itself")
 			continue
-		case rt.ReplicationFactor > 1:
+		case rt.ReplicationFactor > 1 && s.opts.Cluster == nil:
 			fail(kerr.InvalidReplicationFactor.Code, "a single GoQueue broker keeps one replica of each partition")
+			continue
+		case rt.ReplicationFactor == 0 || rt.ReplicationFactor < -1:
+			fail(kerr.InvalidReplicationFactor.Code, "replication factor must be positive, or -1 for the broker's default")
 			continue
 		case rt.NumPartitions > 0:
 			creq.Partitions = rt.NumPartitions
@@ -109,16 +116,31 @@ func (s *Server) createTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		ti, err := s.b.CreateTopic(creq)
+		ti, err := s.createTopic(ctx, creq, rt.ReplicationFactor)
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
-		st.TopicID = ti.Config.ID()
+		st.TopicID = s.topicID(ti)
 		st.NumPartitions = ti.Config.Partitions
 		st.ReplicationFactor = 1
+		if parts, ok := s.clusterPlacement(ti.Config.Name); ok && len(parts) > 0 {
+			st.ReplicationFactor = int16(len(parts[0].Replicas))
+		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// createTopic creates spec's topic: through the metadata on a cluster node
+// (rf -1 is the cluster's default), else in this broker.
+func (s *Server) createTopic(ctx context.Context, spec broker.TopicSpec, rf int16) (broker.TopicInfo, error) {
+	if s.opts.Cluster == nil {
+		return s.b.CreateTopic(spec)
+	}
+	if err := s.opts.Cluster.CreateKafkaTopic(ctx, spec, int32(max(rf, 0))); err != nil {
+		return broker.TopicInfo{}, err
+	}
+	return s.b.Topic(spec.Name)
 }

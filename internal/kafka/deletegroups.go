@@ -15,6 +15,10 @@ func (s *Server) deleteGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 	for _, id := range req.Groups {
 		dg := kmsg.NewDeleteGroupsResponseGroup()
 		dg.Group = id
+		if dg.ErrorCode = s.notCoordinator(id); dg.ErrorCode != 0 {
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
 		gs := s.groups
 		gs.mu.Lock()
 		if g := gs.byID[id]; g != nil && len(g.members) > 0 {

@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// deleteTopics deletes topics by name or (v6+) ID; a topic of a cluster's
+// metadata is refused (see refuseClusterChange).
 func (s *Server) deleteTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
@@ -26,28 +28,35 @@ func (s *Server) deleteTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 	for _, id := range ids {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.TopicID = id
-		name, err := s.b.TopicByID(id)
+		name, err := s.topicByID(id)
 		if err != nil {
 			st.ErrorCode = kerr.UnknownTopicID.Code
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
 		st.Topic = &name
-		if err := s.b.DeleteTopic(name); err != nil {
-			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
-		}
+		st.ErrorCode, st.ErrorMessage = s.deleteTopic(name)
 		resp.Topics = append(resp.Topics, st)
 	}
 	for _, name := range names {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic = &name
 		if ti, err := s.b.Topic(name); err == nil {
-			st.TopicID = ti.Config.ID()
+			st.TopicID = s.topicID(ti)
 		}
-		if err := s.b.DeleteTopic(name); err != nil {
-			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
-		}
+		st.ErrorCode, st.ErrorMessage = s.deleteTopic(name)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// deleteTopic deletes name and says how it went.
+func (s *Server) deleteTopic(name string) (int16, *string) {
+	if code, why := s.refuseClusterChange(name, "deleting"); code != 0 {
+		return code, why
+	}
+	if err := s.b.DeleteTopic(name); err != nil {
+		return errorCode(err), errorMessage(err)
+	}
+	return 0, nil
 }

@@ -26,6 +26,9 @@ func (s *Server) describeGroups(_ context.Context, _ *conn, r kmsg.Request) (kms
 func (s *Server) describeGroup(id string) kmsg.DescribeGroupsResponseGroup {
 	dg := kmsg.NewDescribeGroupsResponseGroup()
 	dg.Group = id
+	if dg.ErrorCode = s.notCoordinator(id); dg.ErrorCode != 0 {
+		return dg
+	}
 	gs := s.groups
 	gs.mu.Lock()
 	g := gs.byID[id]

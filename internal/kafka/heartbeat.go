@@ -13,6 +13,9 @@ func (s *Server) heartbeat(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Res
 	req := r.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
 	resp.SetVersion(req.Version)
+	if resp.ErrorCode = s.notCoordinator(req.Group); resp.ErrorCode != 0 {
+		return resp, nil
+	}
 	gs := s.groups
 	gs.mu.Lock()
 	defer gs.mu.Unlock()

@@ -40,6 +40,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	case len(req.Protocols) == 0 || req.ProtocolType == "":
 		return fail(kerr.InconsistentGroupProtocol.Code)
 	}
+	if code := s.notCoordinator(req.Group); code != 0 {
+		return fail(code)
+	}
 	gs := s.groups
 	now := time.Now()
 	gs.mu.Lock()

@@ -2,13 +2,18 @@ package kafka_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // kgo consumers with server-side assignment (KIP-848) are members of the
@@ -146,5 +151,61 @@ func TestKgoServerSideGroupRegex(t *testing.T) {
 		if strings.HasPrefix(k, "other/") {
 			t.Fatalf("consumed %s, which the regex does not match", k)
 		}
+	}
+	// ConsumerGroupDescribe and GET /groups/{id} say the subscription as
+	// the member sent it (kgo wraps the regexes it is given in one).
+	const sent = ".*(?:(?:^rx-.*)).*"
+	g := consumerGroupDescribe(t, admin, 1, "by-regex")[0]
+	if len(g.Members) != 1 || g.Members[0].SubscribedTopicRegex == nil || *g.Members[0].SubscribedTopicRegex != sent {
+		t.Fatalf("described members: %+v", g.Members)
+	}
+	if st, body := httpDo(t, p, "GET", "/groups/by-regex", ""); st != http.StatusOK || !strings.Contains(string(body), `"topic_regex":`+strconv.Quote(sent)) {
+		t.Fatalf("GET /groups/by-regex: %d %s", st, body)
+	}
+}
+
+// A static member's leave (epoch -2) must come from the member holding
+// the instance: one naming an instance no member has is UNKNOWN_MEMBER_ID,
+// one naming another member's instance FENCED_INSTANCE_ID, and neither
+// takes the member out; the member's own leave does.
+func TestStaticLeaveChecksInstance(t *testing.T) {
+	p := start(t, "--heartbeat-interval", "300ms", "--min-session-timeout", "1s")
+	admin := p.client(t)
+	createTopic(t, admin, "sl", 2)
+	beat := func(member, instance string, epoch int32) int16 {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.MemberEpoch, req.InstanceID = 1, "statics", member, epoch, &instance
+		if epoch == 0 {
+			req.RebalanceTimeoutMillis, req.SubscribedTopicNames, req.Topics = 5000, []string{"sl"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		resp, err := req.RequestWith(ctxT(t), admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	members := func() int {
+		var d struct{ Members []any }
+		_, body := httpDo(t, p, "GET", "/groups/statics", "")
+		if err := json.Unmarshal([]byte(body), &d); err != nil {
+			t.Fatal(err)
+		}
+		return len(d.Members)
+	}
+	if beat("m1", "i1", 0) != 0 || beat("m2", "i2", 0) != 0 {
+		t.Fatal("joins refused")
+	}
+	if code := beat("m1", "nobody", -2); code != kerr.UnknownMemberID.Code {
+		t.Fatalf("leave naming an unknown instance: %d, want UNKNOWN_MEMBER_ID", code)
+	}
+	if code := beat("m1", "i2", -2); code != kerr.FencedInstanceID.Code {
+		t.Fatalf("leave naming another member's instance: %d, want FENCED_INSTANCE_ID", code)
+	}
+	if n := members(); n != 2 {
+		t.Fatalf("%d members after refused leaves, want 2", n)
+	}
+	if code := beat("m1", "i1", -2); code != 0 {
+		t.Fatalf("the member's own static leave: %d", code)
 	}
 }

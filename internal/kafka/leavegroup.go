@@ -14,6 +14,9 @@ func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 	req := r.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
 	resp.SetVersion(req.Version)
+	if resp.ErrorCode = s.notCoordinator(req.Group); resp.ErrorCode != 0 {
+		return resp, nil
+	}
 	leaving := req.Members
 	if req.Version < 3 {
 		leaving = []kmsg.LeaveGroupRequestMember{{MemberID: req.MemberID}}

@@ -9,14 +9,15 @@ import (
 
 // listGroups lists every group: the classic Kafka groups with members and
 // every group of the broker's coordinator (HTTP groups, and groups whose
-// Kafka members left but whose offsets remain).
+// Kafka members left but whose offsets remain). A cluster node lists the
+// groups it coordinates, as a Kafka broker does: a tool asks every broker.
 func (s *Server) listGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
 	resp.SetVersion(req.Version)
 	seen := map[string]bool{}
 	add := func(id, protocolType, state string) {
-		if seen[id] || (len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, state)) {
+		if seen[id] || (len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, state)) || s.notCoordinator(id) != 0 {
 			return
 		}
 		seen[id] = true

@@ -31,8 +31,13 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 			offsets[t.Topic][p.Partition] = p.Offset
 		}
 	}
-	code := s.groups.checkCommit(req.Group, req.MemberID, req.InstanceID, req.Generation)
+	code := s.notCoordinator(req.Group)
+	elsewhere := code != 0
+	if !elsewhere {
+		code = s.groups.checkCommit(req.Group, req.MemberID, req.InstanceID, req.Generation)
+	}
 	switch {
+	case elsewhere: // refused: another node coordinates the group
 	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
 		// A KIP-848 member: the coordinator checks that it owns what it
 		// commits, in its epoch.

@@ -16,6 +16,21 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	req := r.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	resp.SetVersion(req.Version)
+	if code := s.notCoordinator(req.Group); code != 0 {
+		// Before v2 only the partitions carry an error.
+		resp.ErrorCode = code
+		for _, t := range req.Topics {
+			st := kmsg.NewOffsetFetchResponseTopic()
+			st.Topic = t.Topic
+			for _, p := range t.Partitions {
+				sp := kmsg.NewOffsetFetchResponseTopicPartition()
+				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = p, -1, -1, code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil
+	}
 	stored, err := s.b.GroupOffsets(req.Group)
 	if err != nil && !errors.Is(err, api.ErrGroupNotFound) {
 		resp.ErrorCode = errorCode(err)

@@ -14,6 +14,9 @@ func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	req := r.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	resp.SetVersion(req.Version)
+	if resp.ErrorCode = s.notCoordinator(req.Group); resp.ErrorCode != 0 {
+		return resp, nil
+	}
 	gs := s.groups
 	gs.mu.Lock()
 	g := gs.byID[req.Group]

@@ -151,11 +151,10 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int32, o Fet
 	return msgs, &r, nil
 }
 
-// Groups lists every consumer group.
+// Groups lists every consumer group; in a cluster, those of every node
+// that answers (each node lists the groups it coordinates).
 func (c *Client) Groups(ctx context.Context) ([]api.GroupDescription, error) {
-	var l api.GroupList
-	err := c.t.do(ctx, http.MethodGet, "/groups", nil, &l)
-	return l.Groups, err
+	return c.t.allGroups(ctx)
 }
 
 // Group describes one group: members, per-partition progress and lag,

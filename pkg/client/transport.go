@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,9 @@ type transport struct {
 	apiKey  string        // sent as X-API-Key when set; immutable
 	brokers []string      // base URLs ("http://host:port" or "https://..."); immutable
 	current atomic.Uint32 // index into brokers of the one that answered last
+	// coordinators maps a group (its path segment) to its coordinator's
+	// base URL, in a cluster (coordinators.go).
+	coordinators sync.Map
 	// answerBuf holds, between answers read by an answerReader, the buffer
 	// they are read into: a poll answer of unknown length is then not read
 	// by repeated doubling into fresh memory each time.
@@ -92,7 +96,13 @@ func (t *transport) do(ctx context.Context, method, path string, in, out any) er
 // growing pause, up to maxAttempts tries or until ctx is done. A POST may so
 // be applied twice (a publish written but not answered): delivery is at least
 // once.
+//
+// A request naming a group goes to the group's coordinator (see
+// toCoordinator).
 func (t *transport) doRaw(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	if group := groupOf(path); group != "" {
+		return t.toCoordinator(ctx, group, method, path, contentType, body, out)
+	}
 	return t.doAt(ctx, "", method, path, contentType, body, out)
 }
 

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// The coordinator of a group is the same whatever the order the nodes are
+// listed in, none without nodes, spread evenly over the nodes, and when a
+// node joins only groups that move to it move (rendezvous hashing), about
+// 1/n of them; when it leaves only its own groups move.
+func TestGroupCoordinatorPlacement(t *testing.T) {
+	if got := groupCoordinator("g", nil); got != 0 {
+		t.Fatalf("no nodes: coordinator %d", got)
+	}
+	for _, group := range []string{"orders", "billing", "x"} {
+		want := groupCoordinator(group, []uint64{3, 1, 2})
+		for _, nodes := range [][]uint64{{1, 2, 3}, {3, 2, 1}, {2, 3, 1}} {
+			if got := groupCoordinator(group, nodes); got != want {
+				t.Fatalf("%s over %v: %d, over 3,1,2: %d", group, nodes, got, want)
+			}
+		}
+	}
+	const groups = 30000
+	three, four := []uint64{1, 2, 3}, []uint64{1, 2, 3, 4}
+	count := map[uint64]int{}
+	moved := 0
+	for i := range groups {
+		g := fmt.Sprintf("group-%d", i)
+		before, after := groupCoordinator(g, three), groupCoordinator(g, four)
+		if !slices.Contains(three, before) {
+			t.Fatalf("%s: coordinator %d not a node", g, before)
+		}
+		count[before]++
+		if before != after {
+			moved++
+			if after != 4 {
+				t.Fatalf("%s moved from %d to %d when node 4 joined", g, before, after)
+			}
+		}
+		// Node 2 leaving moves only node 2's groups.
+		if without := groupCoordinator(g, []uint64{1, 3}); before != 2 && without != before {
+			t.Fatalf("%s moved from %d to %d when node 2 left", g, before, without)
+		}
+	}
+	for _, n := range three {
+		if c := count[n]; c < groups/3*95/100 || c > groups/3*105/100 {
+			t.Fatalf("node %d coordinates %d of %d groups: %v", n, c, groups, count)
+		}
+	}
+	if moved < groups/4*90/100 || moved > groups/4*110/100 {
+		t.Fatalf("node 4 joining moved %d of %d groups, want about a quarter", moved, groups)
+	}
+}
+
+// Known values pin the hash: a change to it would split the groups of a
+// cluster whose nodes run different builds.
+func TestGroupCoordinatorIsStable(t *testing.T) {
+	got := []uint64{}
+	for _, g := range []string{"orders", "billing", "a", ""} {
+		got = append(got, groupCoordinator(g, []uint64{1, 2, 3, 4, 5}))
+	}
+	want := []uint64{2, 5, 2, 1}
+	if !slices.Equal(got, want) {
+		t.Fatalf("coordinators %v, want %v", got, want)
+	}
+}
+
+// groupOn is a group ID with prefix that node coordinates in a cluster of
+// nodes 1, 2 and 3.
+func groupOn(prefix string, node uint64) string {
+	for i := 0; ; i++ {
+		if g := fmt.Sprintf("%s-%d", prefix, i); groupCoordinator(g, []uint64{1, 2, 3}) == node {
+			return g
+		}
+	}
+}
+
+// coordTopics starts three nodes and creates six one-partition topics
+// (spread over the nodes, two each); it returns the cluster and the two
+// topics node 2 leads, which groups coordinated by node 2 read.
+//
+// A coordinator serves polls, and checks committed offsets, against its
+// own copy of each partition, which holds the messages only for
+// partitions it leads until partitions are replicated (one replica each
+// today). So the groups of these tests read topics their coordinator
+// leads.
+func coordTopics(t *testing.T, prefix string) (*clusterProcs, []string) {
+	t.Helper()
+	c := startClusterProcs(t, 3)
+	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	led := map[uint64][]string{}
+	for i := range 6 {
+		name := fmt.Sprintf("%s%d", prefix, i)
+		var tp api.Topic
+		if st := c.do(1, "POST", "/topics", fmt.Sprintf(`{"name":%q,"partitions":1}`, name), &tp); st != http.StatusCreated {
+			t.Fatalf("create %s: %d", name, st)
+		}
+		led[tp.PartitionInfo[0].Leader] = append(led[tp.PartitionInfo[0].Leader], name)
+	}
+	if len(led[2]) != 2 {
+		t.Fatalf("node 2 leads %v, want two of the six topics: %v", led[2], led)
+	}
+	for _, name := range led[2] {
+		for id := range c.procs {
+			c.topic(id, name)
+		}
+	}
+	return c, led[2]
+}
+
+// Two Go consumers given two different nodes, neither of them the group's
+// coordinator, join one group there: they split its partitions, consume
+// and acknowledge every message, and GET /groups/{id} on the coordinator
+// shows both with disjoint shares and no lag; the CLI given another node
+// lists and describes the group, and that node refuses the group with
+// NOT_COORDINATOR naming the coordinator.
+func TestBinaryClusterGroupMembersMeet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const coord = 2
+	c, topics := coordTopics(t, "meet")
+	const n = 400
+	for i, name := range topics {
+		var b strings.Builder
+		b.WriteString(`{"messages":[`)
+		for j := range n / 2 {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"value":"%d"}`, i*n/2+j)
+		}
+		b.WriteString("]}")
+		if st := c.do(coord, "POST", "/topics/"+name+"/messages", b.String(), nil); st != http.StatusOK && st != http.StatusCreated {
+			t.Fatalf("publish to %s: %d", name, st)
+		}
+	}
+
+	group := groupOn("meet", coord)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		seen = map[string]bool{}
+		wg   sync.WaitGroup
+	)
+	var members []*client.Consumer
+	for _, id := range []uint64{1, 3} {
+		cons, err := client.NewConsumer(&client.ConsumerConfig{Brokers: []string{c.procs[id].URL}, GroupID: group,
+			Topics: topics, PollWait: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, cons)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				msgs, err := cons.Poll(ctx, 50)
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("member via node %d: poll: %v", id, err)
+					}
+					return
+				}
+				for _, m := range msgs {
+					if err := cons.Ack(m); err != nil {
+						t.Errorf("member via node %d: ack: %v", id, err)
+					}
+				}
+				mu.Lock()
+				for _, m := range msgs {
+					seen[m.Topic+"/"+string(m.Value)] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+		for _, m := range members {
+			m.Close()
+		}
+	}()
+
+	var desc api.GroupDescription
+	c.eventually(20*time.Second, "both members own one partition each and the group has no lag", func() bool {
+		mu.Lock()
+		all := len(seen) == n
+		mu.Unlock()
+		if !all || c.do(coord, "GET", "/groups/"+group, "", &desc) != http.StatusOK || len(desc.Members) != 2 || desc.Lag != 0 {
+			return false
+		}
+		owned := map[string]bool{}
+		for _, m := range desc.Members {
+			if len(m.AssignedPartitions) != 1 {
+				return false
+			}
+			for topic := range m.AssignedPartitions {
+				owned[topic] = true
+			}
+		}
+		return len(owned) == 2
+	})
+
+	// The CLI, given node 1, lists and describes the group from node 2.
+	bin := goqueueBin.Path(t)
+	for _, args := range [][]string{{"group", "list"}, {"group", "describe", group}} {
+		code, out, errs := cliRun(t, bin, c.procs[1].URL, "", args...)
+		if code != 0 || !strings.Contains(out, group) {
+			t.Fatalf("goqueue %v through node 1: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+
+	var e api.ErrorBody
+	if st := c.do(1, "GET", "/groups/"+group, "", &e); st != http.StatusMisdirectedRequest || e.Error == nil ||
+		e.Error.Code != api.ErrNotCoordinator.Code || e.Error.Details["coordinator"] != float64(coord) ||
+		e.Error.Details["coordinator_addr"] != strings.TrimPrefix(c.procs[coord].URL, "http://") {
+		t.Fatalf("GET /groups/%s on node 1: %d %+v", group, st, e.Error)
+	}
+}
+
+// Kafka consumers given a node that does not coordinate their group find
+// the coordinator and consume its topics as one group (see coordTopics):
+// classic members with the cooperative-sticky
+// balancer, and KIP-848 members with server-side assignment (whose
+// assignments name topics by the metadata's IDs). Their committed offsets
+// are fetched back through the coordinator; node 1 refuses the group with
+// NOT_COORDINATOR.
+func TestBinaryClusterKafkaGroups(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const n = 600
+	c, topics := coordTopics(t, "kgroups")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	seed := kgo.SeedBrokers(c.procs[1].Kafka)
+	prod, err := kgo.NewClient(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := range n {
+		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics[i%2], Value: fmt.Append(nil, i)}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	for _, mode := range []struct {
+		name string
+		opt  kgo.Opt
+	}{
+		{"classic", kgo.Balancers(kgo.CooperativeStickyBalancer())},
+		{"kip848", kgo.ServerSideBalancer()},
+	} {
+		group := groupOn(mode.name, 2)
+		var (
+			mu   sync.Mutex
+			seen = map[string]bool{}
+			wg   sync.WaitGroup
+		)
+		gctx, done := context.WithCancel(ctx)
+		var members []*kgo.Client
+		for range 2 {
+			cl, err := kgo.NewClient(seed, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...), mode.opt,
+				kgo.FetchMaxWait(300*time.Millisecond), kgo.DisableAutoCommit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			members = append(members, cl)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for gctx.Err() == nil {
+					fs := cl.PollFetches(gctx)
+					fs.EachError(func(tp string, p int32, err error) {
+						if gctx.Err() == nil {
+							t.Errorf("%s: fetch %s/%d: %v", mode.name, tp, p, err)
+						}
+					})
+					if err := cl.CommitUncommittedOffsets(gctx); err != nil && gctx.Err() == nil {
+						t.Logf("%s: commit: %v (retried on the next poll)", mode.name, err)
+					}
+					mu.Lock()
+					for _, r := range fs.Records() {
+						seen[string(r.Value)] = true
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		committed := func() int64 {
+			req := kmsg.NewPtrOffsetFetchRequest()
+			req.Group = group
+			resp, err := req.RequestWith(ctx, prod) // routed to the coordinator
+			if err != nil || resp.ErrorCode != 0 {
+				return -1
+			}
+			var sum int64
+			for _, rt := range resp.Topics {
+				for _, rp := range rt.Partitions {
+					sum += max(rp.Offset, 0)
+				}
+			}
+			return sum
+		}
+		c.eventually(30*time.Second, mode.name+": every record consumed and committed", func() bool {
+			mu.Lock()
+			all := len(seen) == n
+			mu.Unlock()
+			return all && committed() == n
+		})
+		done()
+		wg.Wait()
+		for _, cl := range members {
+			cl.Close()
+		}
+
+		direct := kmsg.NewPtrOffsetFetchRequest()
+		direct.Group = group
+		r, err := prod.Broker(1).Request(ctx, direct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := r.(*kmsg.OffsetFetchResponse).ErrorCode; code != kerr.NotCoordinator.Code {
+			t.Fatalf("%s: OffsetFetch of %s on node 1: error %d, want NOT_COORDINATOR", mode.name, group, code)
+		}
+	}
+}
+
+// BenchmarkGroupCoordinator is the placement every group request pays on
+// a cluster node, by cluster size.
+func BenchmarkGroupCoordinator(b *testing.B) {
+	for _, n := range []int{3, 5} {
+		nodes := make([]uint64, n)
+		for i := range nodes {
+			nodes[i] = uint64(i + 1)
+		}
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				groupCoordinator("billing-consumers", nodes)
+			}
+		})
+	}
+}
