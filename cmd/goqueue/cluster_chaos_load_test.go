@@ -39,9 +39,17 @@ type chaosLoad struct {
 }
 
 // group is the consumer group whose member talks to node id. Groups are
-// not yet replicated (a group lives on the node its members reach, and
-// reads that node's copy of each partition), so each node has its own.
-func (l *chaosLoad) group(id uint64) string { return fmt.Sprintf("chaos-n%d", id) }
+// not yet replicated (a group lives on its coordinator node and reads that
+// node's copy of each partition), so each node has its own: the first
+// name whose coordinator (groupCoordinator over the three nodes) is id.
+func (l *chaosLoad) group(id uint64) string {
+	for k := 0; ; k++ {
+		name := fmt.Sprintf("chaos-n%d-%d", id, k)
+		if groupCoordinator(name, []uint64{1, 2, 3}) == id {
+			return name
+		}
+	}
+}
 
 // leader is the node a publish or read of p goes to.
 func (l *chaosLoad) leader(p int32) uint64 {
