@@ -1,7 +1,9 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -28,6 +30,7 @@ type pollProxy struct {
 	*httptest.Server
 	mu    sync.Mutex
 	types map[string]int // Content-Type of poll answers; guarded by mu
+	sizes []int          // body sizes of poll answers, in order; guarded by mu
 }
 
 func newPollProxy(t *testing.T, target string, accept string) *pollProxy {
@@ -46,9 +49,14 @@ func newPollProxy(t *testing.T, target string, accept string) *pollProxy {
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			if strings.HasSuffix(resp.Request.URL.Path, "/poll") {
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				resp.Body = io.NopCloser(bytes.NewReader(body))
 				p.mu.Lock()
 				p.types[resp.Header.Get("Content-Type")]++
+				p.sizes = append(p.sizes, len(body))
 				p.mu.Unlock()
+				return err
 			}
 			return nil
 		},
