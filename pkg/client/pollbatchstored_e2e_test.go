@@ -93,7 +93,9 @@ func TestStoredPollRedeliversOneOffsetOfABatch(t *testing.T) {
 		for _, m := range poll(tctx) {
 			settle := c.Ack
 			if m.Offset == nacked {
-				settle = func(m *client.Message) error { return c.NackWith(m, client.NackOptions{Requeue: true, Delay: time.Millisecond}) }
+				settle = func(m *client.Message) error {
+					return c.NackWith(m, client.NackOptions{Requeue: true, Delay: time.Millisecond})
+				}
 			}
 			if err := settle(m); err != nil {
 				t.Fatal(err)

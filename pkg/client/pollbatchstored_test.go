@@ -141,7 +141,9 @@ func TestDecodePollStored(t *testing.T) {
 
 func TestDecodePollStoredRejects(t *testing.T) {
 	ten := valuesBatch(t, 100, 0, 10, recordbatch.None)
-	frame := func(ranges []storedRange, batches ...[]byte) []byte { return appendStoredFrame(nil, "t", 0, ranges, batches...) }
+	frame := func(ranges []storedRange, batches ...[]byte) []byte {
+		return appendStoredFrame(nil, "t", 0, ranges, batches...)
+	}
 	one := []storedRange{{100, 101, 1}}
 	good := frame(one, ten)
 	badCRC := slices.Clone(ten)
@@ -218,4 +220,3 @@ func batchOf(m *Message) []byte {
 	}
 	return kmsgBatch(m.Offset, m.Timestamp.UnixMilli(), []kmsg.Record{r})
 }
-
