@@ -19,6 +19,11 @@ type readAhead struct {
 	c     *Coordinator
 	group string
 	runs  map[delivery.TP]pollRun // per partition, the run last used
+	// last is the batch held found last: a poll asks for a partition's
+	// messages in runs, most of them in the batch of the one before.
+	last     *storedBatch
+	lastTP   delivery.TP
+	lastFrom int64 // the partition's earliest offset when last was found
 }
 
 // pollRun is a run of stored batches and the partition's earliest offset
@@ -47,12 +52,19 @@ func (ra *readAhead) prime(topics []string) {
 
 // held returns the batch of a run the poll holds with tp's message at off.
 func (ra *readAhead) held(tp delivery.TP, off int64) (*storedBatch, bool) {
+	if b := ra.last; b != nil && b.has(off) && off >= ra.lastFrom && ra.lastTP == tp {
+		return b, true
+	}
 	pr, ok := ra.runs[tp]
 	if !ok || off < pr.earliest {
 		return nil, false
 	}
 	b := findBatch(pr.batches, off)
-	return b, b != nil && b.has(off)
+	if b == nil || !b.has(off) {
+		return nil, false
+	}
+	ra.last, ra.lastTP, ra.lastFrom = b, tp, pr.earliest
+	return b, true
 }
 
 // size returns the size of tp's message at off (as recordSize counts it)
