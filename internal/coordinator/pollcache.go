@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"container/list"
-	"hash/maphash"
-	"slices"
 	"sync"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -23,13 +21,6 @@ import (
 const (
 	pollReadAhead  = 256 << 10
 	pollCacheBytes = 32 << 20
-	// pollRunBytes bounds one kept run. A run grows by each forward read
-	// that continues it and drops its oldest batches past this: a member
-	// keeps several polls in flight (the client's poll-ahead), and a poll
-	// that starts in the batch before the one another poll just read must
-	// still find it. Kept to the last read alone, the run made a consume
-	// read each stored batch about 2.5 times.
-	pollRunBytes = 2 << 20
 )
 
 // runKey names the last forward read of one group on one partition. The
@@ -60,24 +51,10 @@ type runCache struct {
 	bytes int64
 	lru   list.List // of *run, the most recently used at the front
 	runs  map[runKey]*list.Element
-
-	// reads serialize the forward reads of each key (readAhead.readForward),
-	// striped by seed's hash of the key; never held with mu.
-	reads [64]sync.Mutex
-	seed  maphash.Seed // immutable
 }
 
 func newRunCache(limit int64) *runCache {
-	return &runCache{limit: limit, runs: make(map[runKey]*list.Element), seed: maphash.MakeSeed()}
-}
-
-// readLock is the mutex that serializes forward reads of k.
-func (rc *runCache) readLock(k runKey) *sync.Mutex {
-	var h maphash.Hash
-	h.SetSeed(rc.seed)
-	h.WriteString(k.group)
-	maphash.WriteComparable(&h, k.log)
-	return &rc.reads[h.Sum64()%uint64(len(rc.reads))]
+	return &runCache{limit: limit, runs: make(map[runKey]*list.Element)}
 }
 
 // get returns the run kept for k, or nil.
@@ -92,33 +69,20 @@ func (rc *runCache) get(k runKey) []*storedBatch {
 	return e.Value.(*run).batches
 }
 
-// put keeps batches as k's run: after the run kept before if they
-// continue it (its oldest batches dropped past pollRunBytes), else in its
-// place. It drops the least recently used runs while the cache holds more
-// than its limit. A run larger than the limit on its own is not kept.
+// put keeps batches as k's run, in place of the one before, and drops the
+// least recently used runs while the cache holds more than its limit. A
+// run larger than the limit on its own is not kept.
 func (rc *runCache) put(k runKey, batches []*storedBatch) {
-	if len(batches) == 0 {
-		return
+	r := &run{key: k, batches: batches}
+	for _, b := range batches {
+		r.bytes += b.pinned()
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if e, ok := rc.runs[k]; ok {
-		old := e.Value.(*run).batches
-		if old[len(old)-1].next == batches[0].base {
-			batches = slices.Concat(old, batches) // a new array: polls may hold the old one
-		}
 		rc.removeLocked(e)
 	}
-	r := &run{key: k}
-	for i := len(batches) - 1; i >= 0; i-- {
-		if r.bytes > 0 && r.bytes+batches[i].pinned() > pollRunBytes {
-			batches = batches[i+1:]
-			break
-		}
-		r.bytes += batches[i].pinned()
-	}
-	r.batches = batches
-	if r.bytes > rc.limit {
+	if len(batches) == 0 || r.bytes > rc.limit {
 		return
 	}
 	rc.runs[k] = rc.lru.PushFront(r)

@@ -149,27 +149,3 @@ func TestFindBatch(t *testing.T) {
 		}
 	}
 }
-
-// A forward read that continues the kept run extends it, its oldest
-// batches dropped past pollRunBytes; one that does not replaces it.
-func TestRunCacheExtendsContinuedRuns(t *testing.T) {
-	batch := func(base int64) *storedBatch {
-		return &storedBatch{raw: make([]byte, pollRunBytes/5), base: base, next: base + 1}
-	}
-	rc := newRunCache(pollCacheBytes)
-	k := runKey{group: "g"}
-	rc.put(k, []*storedBatch{batch(0), batch(1)})
-	rc.put(k, []*storedBatch{batch(2)})
-	if got := rc.get(k); len(got) != 3 || got[0].base != 0 || got[2].base != 2 {
-		t.Fatalf("continued run: %d batches", len(got))
-	}
-	rc.put(k, []*storedBatch{batch(3), batch(4), batch(5)})
-	got := rc.get(k)
-	if len(got) != 4 || got[0].base != 2 || got[3].base != 5 {
-		t.Fatalf("run past its bound: %d batches from %d", len(got), got[0].base)
-	}
-	rc.put(k, []*storedBatch{batch(9)})
-	if got := rc.get(k); len(got) != 1 || got[0].base != 9 || rc.bytes != batch(9).pinned() {
-		t.Fatalf("a read elsewhere kept %d batches, %d bytes", len(got), rc.bytes)
-	}
-}

@@ -170,11 +170,7 @@ func readStored(l *commitlog.Log, off int64, maxBytes int) ([]*storedBatch, erro
 	if err != nil {
 		return nil, err
 	}
-	return indexAll(nil, buf, off)
-}
-
-// indexAll appends to out the index of each batch of buf, read from off.
-func indexAll(out []*storedBatch, buf []byte, off int64) ([]*storedBatch, error) {
+	var out []*storedBatch
 	for len(buf) > 0 {
 		n, ok := recordbatch.Len(buf)
 		if !ok || n > len(buf) {

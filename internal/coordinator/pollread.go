@@ -95,11 +95,16 @@ func (ra *readAhead) batch(tp delivery.TP, off int64, n, maxBytes int) (*storedB
 	}
 	k := runKey{group: ra.group, log: l}
 	kept := ra.c.runs.get(k)
-	var bs []*storedBatch
 	if b := findBatch(kept, off); b != nil {
-		bs = kept
-	} else if len(kept) == 0 || off >= kept[len(kept)-1].next {
-		bs, err = ra.readForward(k, off, n)
+		ra.runs[tp] = pollRun{batches: kept, earliest: earliest}
+		return b, b.has(off)
+	}
+	var bs []*storedBatch
+	if len(kept) == 0 || off >= kept[len(kept)-1].next {
+		bs, err = readStored(l, off, readAheadBytes(l.Stats(), n))
+		if err == nil {
+			ra.c.runs.put(k, bs)
+		}
 	} else {
 		bs, err = readStored(l, off, min(maxBytes, pollReadAhead))
 	}
@@ -109,26 +114,6 @@ func (ra *readAhead) batch(tp delivery.TP, off int64, n, maxBytes int) (*storedB
 	ra.runs[tp] = pollRun{batches: bs, earliest: earliest}
 	b := findBatch(bs, off)
 	return b, b != nil && b.has(off)
-}
-
-// readForward reads k's log ahead from off, by about n messages' stored
-// bytes, and keeps what it read. One poll of a group reads a partition
-// ahead at a time: a member keeps several polls in flight, and those
-// that missed the same batch together each read it (a consume read every
-// stored batch about 2.5 times). A poll that waited takes what the one
-// before it read if that holds off.
-func (ra *readAhead) readForward(k runKey, off int64, n int) ([]*storedBatch, error) {
-	mu := ra.c.runs.readLock(k)
-	mu.Lock()
-	defer mu.Unlock()
-	if kept := ra.c.runs.get(k); findBatch(kept, off) != nil {
-		return kept, nil
-	}
-	bs, err := readStored(k.log, off, readAheadBytes(k.log.Stats(), n))
-	if err == nil {
-		ra.c.runs.put(k, bs)
-	}
-	return bs, err
 }
 
 // readAheadBytes is what a forward read of n messages of a log reads: their
