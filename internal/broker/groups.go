@@ -24,6 +24,7 @@ type (
 	Delivered           = coordinator.Delivered
 	StoredPart          = coordinator.StoredPart
 	StoredRange         = coordinator.StoredRange
+	ServedBatch         = coordinator.ServedBatch
 	MessageRef          = coordinator.MessageRef
 	OffsetRange         = coordinator.OffsetRange
 	Settle              = coordinator.Settle

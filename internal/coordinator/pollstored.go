@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/binary"
+	"hash/crc32"
 	"slices"
 
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -25,7 +26,8 @@ import (
 //     bytes it saves);
 //   - otherwise as a slice: the stored header with its record count, last
 //     offset delta, length and CRC set for a span of its records, which
-//     are copied byte for byte (decompressed, if the batch is compressed).
+//     follow it as stored, uncopied (decompressed, if the batch is
+//     compressed).
 //     The records keep their offset deltas, so the slice's records are at
 //     the same offsets as in the stored batch. A redelivery of one offset in
 //     the middle of a 1 MiB batch costs the answer that one record, and a
@@ -57,10 +59,20 @@ type StoredPart struct {
 	Ranges []StoredRange
 	// Batches hold every offset of Ranges and maybe others around them,
 	// which the member skips: RecordBatch v2 bytes, CRC set, ascending by
-	// offset, not overlapping. Stored batches are shared and must not be
-	// changed.
-	Batches [][]byte
+	// offset, not overlapping.
+	Batches []ServedBatch
 }
+
+// ServedBatch is one RecordBatch v2 of an answer: Head followed by Body.
+// A stored batch is all Body (Head nil); a slice of one is a new header
+// and its records as stored. Body is shared with the cache and with other
+// answers: neither may be changed.
+type ServedBatch struct {
+	Head, Body []byte
+}
+
+// Len is the batch's size.
+func (b ServedBatch) Len() int { return len(b.Head) + len(b.Body) }
 
 // PollStored is Poll answering with stored batches (see StoredPart) instead
 // of decoded records: the binary answer's path. Its errors are Poll's.
@@ -160,7 +172,7 @@ func cmpInt64(a, b int64) int {
 
 // appendServed appends b in the shape that serves ranges' offsets in it
 // (see the top of this file).
-func appendServed(dst [][]byte, b *storedBatch, ranges []StoredRange) [][]byte {
+func appendServed(dst []ServedBatch, b *storedBatch, ranges []StoredRange) []ServedBatch {
 	// The spans of b's records that ranges take, by index in b.
 	var spans [][2]int
 	covered := 0
@@ -182,7 +194,7 @@ func appendServed(dst [][]byte, b *storedBatch, ranges []StoredRange) [][]byte {
 	case len(spans) == 0:
 		return dst
 	case covered == len(b.recs), b.compressed() && covered*wasteRatio >= len(b.recs):
-		return append(dst, b.raw)
+		return append(dst, ServedBatch{Body: b.raw})
 	}
 	for _, sp := range spans {
 		dst = append(dst, b.slice(sp[0], sp[1]))
@@ -200,20 +212,23 @@ func (b *storedBatch) recEnd(i int) uint32 {
 
 // slice is a new uncompressed batch of b's records lo..hi (by index): b's
 // header with the count, last offset delta, length and CRC of those
-// records, and their bytes as stored, offset deltas included.
-func (b *storedBatch) slice(lo, hi int) []byte {
+// records, and their bytes as stored (not copied), offset deltas included.
+func (b *storedBatch) slice(lo, hi int) ServedBatch {
 	recs := b.data[b.recs[lo].pos:b.recEnd(hi)]
-	out := make([]byte, recordbatch.HeaderLen, recordbatch.HeaderLen+len(recs))
-	copy(out, b.raw[:recordbatch.HeaderLen])
-	out = append(out, recs...)
+	head := make([]byte, recordbatch.HeaderLen)
+	copy(head, b.raw[:recordbatch.HeaderLen])
 	be := binary.BigEndian
-	be.PutUint32(out[recordbatch.OffLength:], uint32(len(out)-recordbatch.LengthFieldEnd))
-	be.PutUint16(out[recordbatch.OffAttributes:], be.Uint16(out[recordbatch.OffAttributes:])&^uint16(compressionBits))
-	be.PutUint32(out[recordbatch.OffLastOffsetDelta:], uint32(hi))
-	be.PutUint32(out[recordbatch.OffRecordCount:], uint32(hi-lo+1))
-	recordbatch.SetCRC(out)
-	return out
+	be.PutUint32(head[recordbatch.OffLength:], uint32(len(head)+len(recs)-recordbatch.LengthFieldEnd))
+	be.PutUint16(head[recordbatch.OffAttributes:], be.Uint16(head[recordbatch.OffAttributes:])&^uint16(compressionBits))
+	be.PutUint32(head[recordbatch.OffLastOffsetDelta:], uint32(hi))
+	be.PutUint32(head[recordbatch.OffRecordCount:], uint32(hi-lo+1))
+	crc := crc32.Update(crc32.Checksum(head[recordbatch.OffAttributes:], castagnoli), castagnoli, recs)
+	be.PutUint32(head[recordbatch.OffCRC:], crc)
+	return ServedBatch{Head: head, Body: recs}
 }
+
+// castagnoli is the CRC-32C table of batch CRCs; immutable.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // compressionBits are the attribute bits that name a batch's codec.
 const compressionBits = 0x07

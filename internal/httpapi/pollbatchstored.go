@@ -33,14 +33,15 @@ func writePollStored(w http.ResponseWriter, parts []broker.StoredPart) {
 	for i := range parts {
 		buf = appendStoredHead(buf, &parts[i])
 		for _, b := range parts[i].Batches {
-			buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
-			if len(b) > storedInline {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(b.Len()))
+			buf = append(buf, b.Head...)
+			if len(b.Body) > storedInline {
 				w.Write(buf) // a failed write is the client gone; nothing to answer
-				w.Write(b)
+				w.Write(b.Body)
 				buf = buf[:0]
 				continue
 			}
-			buf = append(buf, b...)
+			buf = append(buf, b.Body...)
 			if len(buf) >= pollChunk {
 				w.Write(buf)
 				buf = buf[:0]
@@ -74,7 +75,7 @@ func storedAnswerSize(parts []broker.StoredPart) int {
 	for _, p := range parts {
 		n += 4 + 2 + len(p.Topic) + 4 + 20*len(p.Ranges) + 4
 		for _, b := range p.Batches {
-			n += 4 + len(b)
+			n += 4 + b.Len()
 		}
 	}
 	return n
