@@ -161,8 +161,8 @@ func TestStoredPollCompressedTopic(t *testing.T) {
 	jsonOnly := newPollProxy(t, srv.URL, "application/json")
 	viaStored := consumeAll(t, stored.URL, "stored", "z", total)
 	viaJSON := consumeAll(t, jsonOnly.URL, "json", "z", total)
-	if stored.answered(api.PollStoredContentType) == 0 || len(stored.types) != 1 {
-		t.Fatalf("poll answers %v; want stored batches only", stored.types)
+	if seen := stored.seen(); seen[api.PollStoredContentType] == 0 || len(seen) != 1 {
+		t.Fatalf("poll answers %v; want stored batches only", seen)
 	}
 	if len(viaStored) != total {
 		t.Fatalf("%d messages, want %d", len(viaStored), total)
