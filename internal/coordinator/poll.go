@@ -276,15 +276,6 @@ func distinctPartitions(ds []delivery.Delivery) int {
 	return max(len(seen), 1)
 }
 
-// recordSize is a record's bytes as max_message_bytes counts them.
-func recordSize(r *commitlog.Record) int {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
-}
-
 // HeartbeatDue reports whether memberID of groupID would be told another
 // assignment by a heartbeat now (see group.Group.HeartbeatDue): a poll's
 // answer says so, so that the member heartbeats at once. An unknown group

@@ -16,8 +16,8 @@ const maxRecordData = 128 << 20
 
 // storedBatch is one batch as the log stores it, with what a poll needs to
 // know of its records without decoding them again: where each starts in
-// the record data, its size as max_bytes counts it (recordSize), and the
-// DLQ replays meant for one group. It is built once per read of the batch
+// the record data, its size as max_bytes counts it (its key, value and
+// header keys and values), and the DLQ replays meant for one group. It is built once per read of the batch
 // from the log (the read checked its CRC) and immutable after: polls and
 // answers being written share it.
 type storedBatch struct {
@@ -35,7 +35,7 @@ type storedBatch struct {
 }
 
 // recordAt is where a record starts in its batch's data and its size as
-// recordSize counts it.
+// max_bytes counts it.
 type recordAt struct {
 	pos  uint32
 	size int32

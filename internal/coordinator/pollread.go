@@ -67,7 +67,7 @@ func (ra *readAhead) held(tp delivery.TP, off int64) (*storedBatch, bool) {
 	return b, true
 }
 
-// size returns the size of tp's message at off (as recordSize counts it)
+// size returns the size of tp's message at off (as max_bytes counts it)
 // if a run the poll holds has it. It reads memory only, never a log: the
 // group's poll calls it under the group's lock (groupstate.Poll.Size).
 func (ra *readAhead) size(tp delivery.TP, off int64) (int, bool) {

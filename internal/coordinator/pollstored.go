@@ -35,7 +35,7 @@ import (
 //     and not the rest. Spans split where the answer skips more than
 //     sliceGap bytes of records.
 //
-// max_bytes still bounds the messages' bytes (recordSize); the answer's own
+// max_bytes still bounds the messages' bytes (key, value and headers); the answer's own
 // bytes are at most wasteRatio times the records it hands out plus a
 // header and sliceGap per span.
 const (

@@ -74,12 +74,6 @@ func (p *pollProxy) seen() map[string]int {
 	return maps.Clone(p.types)
 }
 
-func (p *pollProxy) answered(contentType string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.types[contentType]
-}
-
 // consumeAll polls group on topic through brokerURL until n messages came.
 func consumeAll(t *testing.T, brokerURL, group, topic string, n int) []*client.Message {
 	t.Helper()
