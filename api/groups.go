@@ -395,6 +395,27 @@ type VersionInfo struct {
 // offset order; an empty poll is an empty body.
 const PollBatchesContentType = "application/x-goqueue-poll-batches"
 
+// PollStoredContentType, sent in the Accept header of POST
+// /groups/{group}/poll, asks for the poll's messages as the stored batches
+// that hold them (preferred over PollBatchesContentType when both are
+// accepted; a broker that does not know it answers one of the others, and
+// says which in Content-Type). The body is one frame per partition:
+//
+//	partition int32 | topic_len uint16 | topic |
+//	range_count uint32 | range_count × (first int64 | last int64 | delivery_count int32) |
+//	batch_count uint32 | batch_count × (batch_len int32 | batch)
+//
+// all big endian. The ranges are the offsets the member now holds (first
+// and last included), ascending and disjoint; it must process those and
+// only those. Each batch is a Kafka RecordBatch v2, CRC-32C set, maybe
+// compressed: as stored, or a slice of a stored batch whose records keep
+// their offset deltas (so they need not start at 0). Batches are ascending
+// by offset and hold every offset of the ranges, and may hold records
+// outside them, which the member skips. Control batches hold no messages.
+// Record attribute 0x01 marks a value that was published as a JSON value.
+// An empty poll is an empty body.
+const PollStoredContentType = "application/x-goqueue-poll-stored"
+
 // LagHistory is the answer of GET /groups/{group}/lag-history: the group's
 // lag over time as points StepMS wide starting at Times[i] (ms since the
 // epoch), each the peak of the samples taken inside it, or -1 where none

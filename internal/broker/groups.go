@@ -22,6 +22,9 @@ type (
 	HeartbeatResult     = coordinator.HeartbeatResult
 	PollParams          = coordinator.PollParams
 	Delivered           = coordinator.Delivered
+	StoredPart          = coordinator.StoredPart
+	StoredRange         = coordinator.StoredRange
+	ServedBatch         = coordinator.ServedBatch
 	MessageRef          = coordinator.MessageRef
 	OffsetRange         = coordinator.OffsetRange
 	Settle              = coordinator.Settle
@@ -105,6 +108,11 @@ func (b *Broker) MemberTopics(groupID, memberID string) []string {
 // Poll is coordinator.Coordinator.Poll.
 func (b *Broker) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
 	return b.coord.Poll(ctx, groupID, req, host)
+}
+
+// PollStored is coordinator.Coordinator.PollStored.
+func (b *Broker) PollStored(ctx context.Context, groupID string, req PollParams, host string) ([]StoredPart, error) {
+	return b.coord.PollStored(ctx, groupID, req, host)
 }
 
 // HeartbeatDue is coordinator.Coordinator.HeartbeatDue.

@@ -26,7 +26,7 @@ func (l *Log) ReadBatches(offset int64, maxBytes int, dst []byte) ([]byte, error
 	if err != nil {
 		return dst, err
 	}
-	out := rawOut{buf: dst, start: len(dst), room: maxBytes + l.opts.IndexIntervalBytes}
+	out := rawOut{buf: dst, start: len(dst), room: maxBytes + l.opts.IndexIntervalBytes, max: maxBytes}
 	from := offset
 	for _, s := range segs {
 		full, err := l.rawSegment(s, &from, hwm, maxBytes, &out)
@@ -70,18 +70,26 @@ func (l *Log) ReadSize(offset int64, maxBytes int) int {
 
 // rawOut is what ReadBatches has appended so far: buf[start:]. room is
 // what ReadSize promised a reader: maxBytes and an index interval to start
-// early.
+// early; max is maxBytes.
 type rawOut struct {
-	buf         []byte
-	start, room int
+	buf              []byte
+	start, room, max int
 }
 
 func (o *rawOut) len() int { return len(o.buf) - o.start }
 
 // space is where the next pread goes: the bytes after buf's end, so that a
 // batch read there is kept without a copy. It is n bytes, or fewer when
-// the read is near its room, but at least need.
+// the read is near its room, but at least need. It is nil, ending the
+// read, when what is kept already leaves no room for need bytes (need is
+// a length field, or a whole batch once its length is known): a read that
+// holds a batch does not read one that cannot fit, only to leave it out.
+// It once did, growing its buffer for it: each read of one 1 MiB batch
+// read the next one too and allocated twice what it kept.
 func (o *rawOut) space(n, need int) []byte {
+	if o.len() > 0 && o.len()+need > o.max {
+		return nil
+	}
 	n = max(min(n, o.room-o.len()), need)
 	o.buf = slices.Grow(o.buf, n)
 	return o.buf[len(o.buf) : len(o.buf)+n]
@@ -115,7 +123,12 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 			return false, err
 		}
 		full := false
-		err = v.eachBatchIn(out.space, func(b []byte) (bool, error) {
+		space := func(n, need int) []byte {
+			b := out.space(n, need)
+			full = full || b == nil
+			return b
+		}
+		err = v.eachBatchIn(space, func(b []byte) (bool, error) {
 			base := recordbatch.BaseOffset(b)
 			count := int64(recordbatch.NumRecords(b))
 			switch {

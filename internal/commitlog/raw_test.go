@@ -197,3 +197,41 @@ func TestReadSizeBoundsReadBatches(t *testing.T) {
 		t.Fatalf("ReadSize past the high watermark: %d", n)
 	}
 }
+
+// A read that holds a batch stops at one that cannot fit: it does not read
+// that batch only to leave it out (its buffer never grew to hold it).
+func TestReadBatchesStopsBeforeABatchThatCannotFit(t *testing.T) {
+	l, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var sizes []int
+	for range 3 {
+		recs := make([]recordbatch.Record, 1100) // past maxReadChunk, as the Go client's batches are
+		for i := range recs {
+			recs[i].Value = bytes.Repeat([]byte("v"), 1000)
+		}
+		b, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.None, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.AppendBatch(b); err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, len(b))
+	}
+	for _, maxBytes := range []int{1, sizes[0] + 1, sizes[0] + sizes[1]/2} {
+		got, err := l.ReadBatches(0, maxBytes, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != sizes[0] || cap(got) >= sizes[0]+sizes[1] {
+			t.Errorf("maxBytes %d: read %d bytes into %d; want the first batch's %d in less than two batches' %d",
+				maxBytes, len(got), cap(got), sizes[0], sizes[0]+sizes[1])
+		}
+	}
+	if got, err := l.ReadBatches(0, sizes[0]+sizes[1], nil); err != nil || len(got) != sizes[0]+sizes[1] {
+		t.Errorf("room for two: read %d bytes, %v; want %d", len(got), err, sizes[0]+sizes[1])
+	}
+}

@@ -247,7 +247,7 @@ func (v segmentView) eachBatch(fn func(b []byte) (bool, error)) error {
 func freshBuf(n, _ int) []byte { return make([]byte, n) }
 
 // eachBatchIn is eachBatch reading each chunk into next(n, need), between
-// need and n bytes that the caller provides: ReadBatches reads straight
+// need and n bytes that the caller provides (nil ends the walk): ReadBatches reads straight
 // into its output, no more than it has room for. need is what the walk
 // must see to go on: a length field, or the whole batch a chunk cut.
 func (v segmentView) eachBatchIn(next func(n, need int) []byte, fn func(b []byte) (bool, error)) error {
@@ -273,6 +273,9 @@ func (v segmentView) eachBatchIn(next func(n, need int) []byte, fn func(b []byte
 			limit = v.skips[si].Pos
 		}
 		buf := next(int(min(limit-at, int64(want))), need)
+		if buf == nil {
+			return nil // the caller has what it can take
+		}
 		if len(buf) < recordbatch.LengthFieldEnd {
 			return bad(corruptf("%d stray bytes before damage at %d", limit-at, limit))
 		}

@@ -18,9 +18,9 @@ import (
 // performs a command's effects after releasing the lock (a test checks
 // this with a groupIO that fails when a lock is held).
 type groupIO interface {
-	// record returns the record of tp at off for a poll of group (see
-	// readAhead.record); ok is false if it no longer exists.
-	record(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool)
+	// batch returns the stored batch with tp's message at off for a poll
+	// (see readAhead.batch); ok is false if the message no longer exists.
+	batch(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (*storedBatch, bool)
 	// writeDeadLetter writes dl, a dead letter of group, to its topic's
 	// DLQ; nil also when there is nothing to keep (the topic or record is
 	// gone).
@@ -40,8 +40,8 @@ type groupIO interface {
 // meta.db (through Broker), and the offset store.
 type brokerIO struct{ c *Coordinator }
 
-func (io brokerIO) record(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
-	return ra.record(tp, off, n, maxBytes)
+func (io brokerIO) batch(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (*storedBatch, bool) {
+	return ra.batch(tp, off, n, maxBytes)
 }
 
 func (io brokerIO) writeDeadLetter(group string, dl groupstate.DeadLetter) error {

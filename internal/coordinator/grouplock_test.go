@@ -52,9 +52,9 @@ func (io *lockCheckIO) check(call string) {
 	}
 }
 
-func (io *lockCheckIO) record(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
+func (io *lockCheckIO) batch(ra *readAhead, tp delivery.TP, off int64, n, maxBytes int) (*storedBatch, bool) {
 	io.check("record")
-	return io.inner.record(ra, tp, off, n, maxBytes)
+	return io.inner.batch(ra, tp, off, n, maxBytes)
 }
 
 func (io *lockCheckIO) writeDeadLetter(group string, dl groupstate.DeadLetter) error {

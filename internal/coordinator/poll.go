@@ -21,7 +21,6 @@ const (
 	MaxPollMessages     = 10000
 	DefaultPollBytes    = 4 << 20
 	MaxPollBytes        = 64 << 20
-	pollReadBytes       = 16 << 20 // one read call's record data, roughly
 )
 
 // Delivered is one message a poll hands out, now in flight for the member.
@@ -44,20 +43,29 @@ type Delivered struct {
 // NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
 // partition).
 func (c *Coordinator) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
+	var sink recordSink
+	if err := c.poll(ctx, groupID, req, host, &sink); err != nil {
+		return nil, err
+	}
+	return sink.out, nil
+}
+
+// poll is Poll handing the messages to sink.
+func (c *Coordinator) poll(ctx context.Context, groupID string, req PollParams, host string, sink pollSink) error {
 	limit, err := pollBound("max messages", req.MaxMessages, DefaultPollMessages, MaxPollMessages)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	budget, err := pollBound("max bytes", req.MaxBytes, DefaultPollBytes, MaxPollBytes)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if req.Wait < 0 {
-		return nil, api.ErrInvalidArgument.Withf("wait %v is negative", req.Wait)
+		return api.ErrInvalidArgument.Withf("wait %v is negative", req.Wait)
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	wait := min(req.Wait, MaxDelay)
 	var expired <-chan time.Time
@@ -67,17 +75,37 @@ func (c *Coordinator) Poll(ctx context.Context, groupID string, req PollParams, 
 		expired = t.C
 	}
 	for {
-		got, w, err := c.pollOnce(cg, req, host, limit, budget)
-		if err != nil || len(got) > 0 || wait == 0 || w.due {
-			if err != nil {
-				return nil, err
-			}
-			return got, nil
+		w, err := c.pollOnce(cg, req, host, limit, budget, sink)
+		if err != nil || sink.len() > 0 || wait == 0 || w.due {
+			return err
 		}
 		if !w.wait(ctx, expired, c.now()) {
-			return nil, nil
+			return nil
 		}
 	}
+}
+
+// pollSink is where a poll's messages go: decoded records for the JSON
+// answer (recordSink), stored batches and offset ranges for the binary one
+// (storedSink). A poll hands out each offset at most once.
+type pollSink interface {
+	// reserve says that about n messages are coming (the first round's
+	// guess).
+	reserve(n int)
+	// add hands out tp's message at off, which b holds, delivered for the
+	// deliveryCount-th time.
+	add(tp delivery.TP, b *storedBatch, off int64, deliveryCount int)
+	// len is how many messages were handed out.
+	len() int
+}
+
+// recordSink collects the decoded messages of the JSON answer.
+type recordSink struct{ out []Delivered }
+
+func (s *recordSink) reserve(n int) { s.out = make([]Delivered, 0, n) }
+func (s *recordSink) len() int      { return len(s.out) }
+func (s *recordSink) add(tp delivery.TP, b *storedBatch, off int64, deliveryCount int) {
+	s.out = append(s.out, Delivered{Topic: tp.Topic, Partition: tp.Partition, Record: b.record(off), DeliveryCount: deliveryCount})
 }
 
 // pollBound is a poll's bound v of what: def for 0, capped at most; a
@@ -120,14 +148,15 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 	return chosen > 1
 }
 
-// pollOnce hands the member up to limit messages and budget bytes. It
-// runs the group's poll in rounds (see groupstate.Poll): each round locks
-// the group, asks the aggregate for what surely fits in what is left of
-// budget, unlocks, persists the offsets the round started, and reads the
-// round's records (groupIO), counting their bytes. When it hands out
-// nothing, the waiter says what could change that; its channels are taken
-// before the poll, so no append in between is missed.
-func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int) ([]Delivered, waiter, error) {
+// pollOnce hands the member up to limit messages and budget bytes into
+// sink. It runs the group's poll in rounds (see groupstate.Poll): each
+// round locks the group, asks the aggregate for what surely fits in what is
+// left of budget, unlocks, persists the offsets the round started, and
+// finds the round's stored batches (groupIO), counting their messages'
+// bytes. When it hands out nothing, the waiter says what could change
+// that; its channels are taken before the poll, so no append in between is
+// missed.
+func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int, sink pollSink) (waiter, error) {
 	cg.mu.Lock()
 	m, _ := cg.a.Member(req.MemberID)
 	cg.mu.Unlock()
@@ -136,9 +165,9 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun)}
 	ra.prime(m.Topics)
 	var (
-		out  []Delivered
-		skip []groupstate.Ref
-		buf  = deliveryScratch.get() // the rounds' deliveries, reused
+		skip     []groupstate.Ref
+		buf      = deliveryScratch.get() // the rounds' deliveries, reused
+		reserved bool
 	)
 	defer func() { deliveryScratch.put(buf) }()
 	left, room := limit, int64(budget)
@@ -148,22 +177,22 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 			w.chans = append(w.chans, cg.ready)
 		}
 		res, fx, err := cg.a.Poll(c.now(), groupstate.Poll{Member: req.MemberID, Generation: req.Generation, Host: host,
-			Limit: left, Room: room, First: len(out) == 0, Buf: buf, Size: ra.size}, view)
+			Limit: left, Room: room, First: sink.len() == 0, Buf: buf, Size: ra.size}, view)
 		p := c.doneLocked(cg, fx)
 		cg.mu.Unlock()
 		if werr := c.perform(cg, p); werr != nil {
 			c.log.Error("persist initial offsets", "group", cg.id, "err", werr)
 		}
 		if err != nil {
-			if len(out) > 0 {
+			if sink.len() > 0 {
 				break // fenced between rounds: answer what is in flight already
 			}
-			return nil, waiter{}, err
+			return waiter{}, err
 		}
 		buf = res.Deliveries
 		w.due = w.due || res.HeartbeatDue
 		w.next = res.NextRedelivery
-		if out == nil && len(res.Deliveries) > 0 {
+		if !reserved && len(res.Deliveries) > 0 {
 			// Room for this round and a few like it: a first round that
 			// stopped short of its limit for want of sizes is likely
 			// followed by more. Never room for the whole limit up front:
@@ -174,20 +203,21 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 			if n == res.Asked || res.Unsized {
 				n = min(left, 4*n)
 			}
-			out = make([]Delivered, 0, n)
+			sink.reserve(n)
+			reserved = true
 		}
 		parts := distinctPartitions(res.Deliveries)
 		skipped := 0
 		for _, d := range res.Deliveries {
 			// A fair share of what is left, as the group's poll shares it.
-			if r, ok := c.io.record(&ra, d.TP, d.Offset, left/parts+1, int(max(room/int64(parts), 1))); ok {
-				if replayedForOther(&r, cg.id) {
+			if b, ok := c.io.batch(&ra, d.TP, d.Offset, left/parts+1, int(max(room/int64(parts), 1))); ok {
+				if b.replayedForOther(d.Offset, cg.id) {
 					skip = append(skip, groupstate.Ref{TP: d.TP, Offset: d.Offset}) // a DLQ replay for another group: settled, not delivered
 					skipped++
 					continue
 				}
-				room -= int64(recordSize(&r))
-				out = append(out, Delivered{Topic: d.TP.Topic, Partition: d.TP.Partition, Record: r, DeliveryCount: d.DeliveryCount})
+				room -= int64(b.size(d.Offset))
+				sink.add(d.TP, b, d.Offset, d.DeliveryCount)
 			} else if c.b.Skipped(d.TP.Topic, d.TP.Partition, d.Offset) {
 				// Damaged data (see corrupt.go): settled as if acknowledged,
 				// so the committed offset steps over it; not counted
@@ -200,7 +230,7 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 		}
 		left -= len(res.Deliveries) - skipped
 		if res.Unsized && len(res.Deliveries) > 0 {
-			continue // the records just read may tell that more fits
+			continue // the batches just read may tell that more fits
 		}
 		if len(res.Deliveries) < res.Asked || res.Asked == 0 {
 			break // nothing more is deliverable, or nothing more fits
@@ -214,7 +244,7 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 			c.log.Error("persist skipped offsets", "group", cg.id, "err", err)
 		}
 	}
-	return out, w, nil
+	return w, nil
 }
 
 // pollView returns what a poll needs to know of topics (see topicView),
@@ -246,139 +276,6 @@ func distinctPartitions(ds []delivery.Delivery) int {
 	return max(len(seen), 1)
 }
 
-// recordSize is a record's bytes as max_message_bytes counts them.
-func recordSize(r *commitlog.Record) int {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
-}
-
-// readAhead reads the records of one poll. It lives for one poll, outside
-// the group's lock. A miss past what the group last read of the partition reads ahead
-// and keeps the run for the group's next polls (runCache); a miss behind it
-// (a redelivery) reads only what the poll can take and leaves the kept run
-// alone, so that redeliveries do not make the group read its next new
-// messages again.
-type readAhead struct {
-	c     *Coordinator
-	group string
-	runs  map[delivery.TP]pollRun // per partition, the run last used
-}
-
-// pollRun is a run of records and the partition's earliest offset when the
-// poll took it: records retention removed since are not handed out.
-type pollRun struct {
-	recs     []commitlog.Record
-	earliest int64
-}
-
-// prime takes the runs the group's earlier polls kept of topics'
-// partitions, so that size knows their records from the first round.
-func (ra *readAhead) prime(topics []string) {
-	for _, name := range topics {
-		t, err := ra.c.b.Topic(name)
-		if err != nil {
-			continue
-		}
-		for p, l := range t.Logs {
-			if recs := ra.c.runs.get(runKey{group: ra.group, log: l}); len(recs) > 0 {
-				ra.runs[delivery.TP{Topic: name, Partition: int32(p)}] = pollRun{recs: recs, earliest: l.EarliestOffset()}
-			}
-		}
-	}
-}
-
-// size returns the size of tp's record at off (as recordSize counts it)
-// if a run the poll holds has it. It reads memory only, never a log: the
-// group's poll calls it under the group's lock (groupstate.Poll.Size).
-func (ra *readAhead) size(tp delivery.TP, off int64) (int, bool) {
-	pr, ok := ra.runs[tp]
-	if !ok || off < pr.earliest {
-		return 0, false
-	}
-	r, ok := find(pr.recs, off)
-	if !ok {
-		return 0, false
-	}
-	return recordSize(&r), true
-}
-
-// record returns the record of tp at off; a miss behind the kept run reads
-// up to n records and roughly maxBytes from off. ok is false if the record
-// no longer exists.
-func (ra *readAhead) record(tp delivery.TP, off int64, n, maxBytes int) (commitlog.Record, bool) {
-	if pr, ok := ra.runs[tp]; ok && off >= pr.earliest {
-		if r, ok := find(pr.recs, off); ok {
-			return r, true
-		}
-	}
-	l, err := ra.c.b.Partition(tp.Topic, tp.Partition)
-	if err != nil {
-		return commitlog.Record{}, false
-	}
-	earliest := l.EarliestOffset()
-	if off < earliest {
-		return commitlog.Record{}, false
-	}
-	k := runKey{group: ra.group, log: l}
-	kept := ra.c.runs.get(k)
-	if r, ok := find(kept, off); ok {
-		ra.runs[tp] = pollRun{recs: kept, earliest: earliest}
-		return r, true
-	}
-	var recs []commitlog.Record
-	if len(kept) == 0 || off > kept[len(kept)-1].Offset {
-		recs, err = l.Read(off, max(n, readAheadRecords(l.Stats())), pollReadBytes)
-		if err == nil {
-			ra.c.runs.put(k, recs)
-		}
-	} else {
-		recs, err = l.Read(off, max(n, 1), min(maxBytes, pollReadBytes))
-	}
-	if err != nil {
-		return commitlog.Record{}, false
-	}
-	ra.runs[tp] = pollRun{recs: recs, earliest: earliest}
-	return find(recs, off)
-}
-
-// readAheadRecords is how many records of a log hold about pollReadAhead
-// stored bytes. A forward read is bounded by count, not by record data: the
-// log sizes its preads from the count, and a data budget (which leaves out
-// the records' framing) would end the read just past a pread's end, making
-// it read a second buffer for a few records and keep it pinned.
-func readAheadRecords(st commitlog.Stats) int {
-	avg := st.Bytes / max(st.HighWatermark-st.EarliestOffset, 1)
-	return int(min(pollReadAhead/max(avg, 1), pollReadRecords))
-}
-
-// find returns the record at off in recs, which are sorted by offset.
-// A run read from the log has consecutive offsets, so off's index is
-// usually its distance from the first: looked at before searching.
-func find(recs []commitlog.Record, off int64) (commitlog.Record, bool) {
-	if len(recs) == 0 {
-		return commitlog.Record{}, false
-	}
-	if i := off - recs[0].Offset; i >= 0 && i < int64(len(recs)) && recs[i].Offset == off {
-		return recs[i], true
-	}
-	i, ok := slices.BinarySearchFunc(recs, off, func(r commitlog.Record, off int64) int {
-		switch {
-		case r.Offset < off:
-			return -1
-		case r.Offset > off:
-			return 1
-		}
-		return 0
-	})
-	if !ok {
-		return commitlog.Record{}, false
-	}
-	return recs[i], true
-}
-
 // HeartbeatDue reports whether memberID of groupID would be told another
 // assignment by a heartbeat now (see group.Group.HeartbeatDue): a poll's
 // answer says so, so that the member heartbeats at once. An unknown group
@@ -391,15 +288,4 @@ func (c *Coordinator) HeartbeatDue(groupID, memberID string) bool {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	return cg.a.HeartbeatDue(memberID)
-}
-
-// replayedForOther reports whether r is a replay meant for another group
-// than group: a poll settles such a message without delivering it.
-func replayedForOther(r *commitlog.Record, group string) bool {
-	for _, h := range r.Headers {
-		if h.Key == api.ReplayHeaderGroup {
-			return string(h.Value) != group
-		}
-	}
-	return false
 }

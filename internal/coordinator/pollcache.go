@@ -3,25 +3,24 @@ package coordinator
 import (
 	"container/list"
 	"sync"
-	"unsafe"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // Poll read-ahead: a poll that reads forward (past what its group last
-// read of a partition) reads about pollReadAhead stored bytes of records
-// (pollReadRecords at most), not only what it can carry, and keeps them for
-// the group's next polls. A stored batch is then read, CRC-checked and
-// decoded once per pass of the group instead of once per poll: a client's
-// stored batches hold thousands of records, and each poll of a few hundred
-// per partition read its whole batch again and decoded it up to the offset
-// asked. pollCacheBytes bounds what every group's kept runs pin together
-// (their records and read buffers, roughly).
+// read of a partition) reads about pollReadAhead stored bytes, whole
+// batches as stored, not only what it can carry, and keeps them for the
+// group's next polls. A stored batch is then read, CRC-checked (by the
+// log's read) and indexed once per pass of the group instead of once per
+// poll: a client's stored batches hold thousands of records, and each poll
+// of a few hundred per partition once read its whole batch again and
+// decoded it up to the offset asked. The cache keeps the stored bytes and
+// a small index (storedBatch), never decoded records: the binary poll
+// answer serves the bytes as they are. pollCacheBytes bounds what every
+// group's kept runs pin together.
 const (
-	pollReadAhead    = 256 << 10
-	pollReadRecords  = 1 << 16
-	pollCacheBytes   = 32 << 20
-	recordStructSize = int64(unsafe.Sizeof(commitlog.Record{}))
+	pollReadAhead  = 256 << 10
+	pollCacheBytes = 32 << 20
 )
 
 // runKey names the last forward read of one group on one partition. The
@@ -32,13 +31,13 @@ type runKey struct {
 	log   *commitlog.Log
 }
 
-// run is a run of consecutive stored records, sorted by offset. Records
-// are immutable and own their bytes (commitlog.Read), so a run may be
-// shared by polls and by answers still being written.
+// run is a run of consecutive stored batches, sorted by offset. Batches
+// are immutable, so a run may be shared by polls and by answers still
+// being written.
 type run struct {
-	key   runKey
-	recs  []commitlog.Record
-	bytes int64 // what the run pins, roughly: its records and their data
+	key     runKey
+	batches []*storedBatch
+	bytes   int64 // what the run pins, roughly
 }
 
 // runCache keeps the last forward read of each group on each partition,
@@ -59,7 +58,7 @@ func newRunCache(limit int64) *runCache {
 }
 
 // get returns the run kept for k, or nil.
-func (rc *runCache) get(k runKey) []commitlog.Record {
+func (rc *runCache) get(k runKey) []*storedBatch {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	e, ok := rc.runs[k]
@@ -67,23 +66,23 @@ func (rc *runCache) get(k runKey) []commitlog.Record {
 		return nil
 	}
 	rc.lru.MoveToFront(e)
-	return e.Value.(*run).recs
+	return e.Value.(*run).batches
 }
 
-// put keeps recs as k's run, in place of the one before, and drops the
+// put keeps batches as k's run, in place of the one before, and drops the
 // least recently used runs while the cache holds more than its limit. A
 // run larger than the limit on its own is not kept.
-func (rc *runCache) put(k runKey, recs []commitlog.Record) {
-	r := &run{key: k, recs: recs, bytes: int64(cap(recs)) * recordStructSize}
-	for i := range recs {
-		r.bytes += int64(recordSize(&recs[i]))
+func (rc *runCache) put(k runKey, batches []*storedBatch) {
+	r := &run{key: k, batches: batches}
+	for _, b := range batches {
+		r.bytes += b.pinned()
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if e, ok := rc.runs[k]; ok {
 		rc.removeLocked(e)
 	}
-	if len(recs) == 0 || r.bytes > rc.limit {
+	if len(batches) == 0 || r.bytes > rc.limit {
 		return
 	}
 	rc.runs[k] = rc.lru.PushFront(r)

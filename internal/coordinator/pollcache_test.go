@@ -23,7 +23,7 @@ func TestPollTakesFromTheRunReadAhead(t *testing.T) {
 		t.Fatal(err)
 	}
 	key := runKey{group: "g", log: tb.log("t", 0)}
-	var first []commitlog.Record
+	var first []*storedBatch
 	for next := int64(0); next < 100; next += 10 {
 		got, err := c.Poll(t.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 10}, "h")
 		if err != nil || len(got) != 10 || got[0].Record.Offset != next || got[0].Record.Value[0] != byte(next) {
@@ -33,8 +33,8 @@ func TestPollTakesFromTheRunReadAhead(t *testing.T) {
 		if first == nil {
 			first = kept
 		}
-		if len(kept) != 100 || &kept[0] != &first[0] {
-			t.Fatalf("after the poll from %d the group's run holds %d records (a new read: %v); want the first read's 100", next, len(kept), &kept[0] != &first[0])
+		if records(kept) != 100 || &kept[0] != &first[0] {
+			t.Fatalf("after the poll from %d the group's run holds %d records (a new read: %v); want the first read's 100", next, records(kept), &kept[0] != &first[0])
 		}
 	}
 }
@@ -66,8 +66,8 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	if got := poll(1); len(got) != 1 || got[0].Record.Offset != 0 {
 		t.Fatalf("first poll: %+v", got)
 	}
-	if kept := c.runs.get(runKey{group: "g", log: tb.log("t", 0)}); len(kept) != 20 {
-		t.Fatalf("the first poll read ahead %d records; want all 20", len(kept))
+	if kept := c.runs.get(runKey{group: "g", log: tb.log("t", 0)}); records(kept) != 20 {
+		t.Fatalf("the first poll read ahead %d records; want all 20", records(kept))
 	}
 	clock.Add(int64(2 * time.Hour))
 	tb.publish("t", 0, []byte("fresh"))
@@ -84,64 +84,68 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	}
 }
 
+// records counts the messages of bs.
+func records(bs []*storedBatch) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b.recs)
+	}
+	return n
+}
+
 // The cache keeps at most its limit, dropping the least recently used run.
 func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
-	recs := func(n int) []commitlog.Record {
-		rs := make([]commitlog.Record, n)
-		for i := range rs {
-			rs[i] = commitlog.Record{Offset: int64(i), Value: make([]byte, 100)}
+	batches := func(n int) []*storedBatch {
+		bs := make([]*storedBatch, n)
+		for i := range bs {
+			bs[i] = &storedBatch{raw: make([]byte, 1000), base: int64(i), next: int64(i + 1)}
 		}
-		return rs
+		return bs
 	}
-	one := 10 * (recordStructSize + 100)
+	one := 10 * batches(1)[0].pinned()
 	rc := newRunCache(3 * one)
 	k := func(g string) runKey { return runKey{group: g} }
-	rc.put(k("a"), recs(10))
-	rc.put(k("b"), recs(10))
-	rc.put(k("c"), recs(10))
+	rc.put(k("a"), batches(10))
+	rc.put(k("b"), batches(10))
+	rc.put(k("c"), batches(10))
 	rc.get(k("a")) // a is now the most recently used
-	rc.put(k("d"), recs(10))
+	rc.put(k("d"), batches(10))
 	for g, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
 		if got := rc.get(k(g)) != nil; got != want {
 			t.Errorf("run %s kept: %v, want %v", g, got, want)
 		}
 	}
-	rc.put(k("a"), recs(10)) // replaces a's run, no growth
+	rc.put(k("a"), batches(10)) // replaces a's run, no growth
 	if rc.bytes != 3*one || len(rc.runs) != 3 || rc.lru.Len() != 3 {
 		t.Errorf("cache holds %d bytes in %d runs (%d listed); want %d in 3", rc.bytes, len(rc.runs), rc.lru.Len(), 3*one)
 	}
-	rc.put(k("big"), recs(40)) // larger than the limit on its own: not kept
+	rc.put(k("big"), batches(40)) // larger than the limit on its own: not kept
 	if rc.get(k("big")) != nil || rc.bytes != 3*one {
 		t.Errorf("a run over the limit was kept, or evicted others: %d bytes", rc.bytes)
 	}
 }
 
-// find takes the direct index in a run of consecutive offsets and
-// searches when offsets have gaps.
-func TestFind(t *testing.T) {
-	run := func(offs ...int64) []commitlog.Record {
-		rs := make([]commitlog.Record, len(offs))
-		for i, o := range offs {
-			rs[i].Offset = o
-		}
-		return rs
-	}
+// findBatch finds the batch holding an offset in a run of consecutive
+// batches, and nothing outside it.
+func TestFindBatch(t *testing.T) {
+	run := []*storedBatch{{base: 5, next: 7}, {base: 7, next: 8}, {base: 8, next: 20}}
 	for _, tc := range []struct {
-		recs []commitlog.Record
+		bs   []*storedBatch
 		off  int64
-		ok   bool
+		want int // index in bs; -1: none
 	}{
-		{nil, 0, false},
-		{run(5, 6, 7), 6, true},
-		{run(5, 6, 7), 4, false},
-		{run(5, 6, 7), 8, false},
-		{run(5, 7, 8, 9), 8, true}, // a gap: index 3 holds 9
-		{run(5, 7, 8, 9), 6, false},
-		{run(5, 7, 8, 9), 9, true},
+		{nil, 0, -1},
+		{run, 4, -1},
+		{run, 5, 0},
+		{run, 6, 0},
+		{run, 7, 1},
+		{run, 8, 2},
+		{run, 19, 2},
+		{run, 20, -1},
 	} {
-		r, ok := find(tc.recs, tc.off)
-		if ok != tc.ok || ok && r.Offset != tc.off {
-			t.Errorf("find(%v, %d) = %d, %v; want ok %v", tc.recs, tc.off, r.Offset, ok, tc.ok)
+		got := findBatch(tc.bs, tc.off)
+		if tc.want < 0 && got != nil || tc.want >= 0 && got != tc.bs[tc.want] {
+			t.Errorf("findBatch(%d) = %+v; want batch %d", tc.off, got, tc.want)
 		}
 	}
 }

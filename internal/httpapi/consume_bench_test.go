@@ -20,7 +20,12 @@ func BenchmarkGroupConsumeLarge(b *testing.B) {
 		for _, size := range []int{1000, 10000} {
 			b.Run(fmt.Sprintf("fsync=%s/poll=%d", fsync, size), func(b *testing.B) { consumeLarge(b, fsync, size, false) })
 			b.Run(fmt.Sprintf("fsync=%s/poll=%d/ranges", fsync, size), func(b *testing.B) { consumeLarge(b, fsync, size, true) })
-			b.Run(fmt.Sprintf("fsync=%s/poll=%d/binary", fsync, size), func(b *testing.B) { consumeBinary(b, fsync, size) })
+			b.Run(fmt.Sprintf("fsync=%s/poll=%d/binary", fsync, size), func(b *testing.B) {
+				consumeBinary(b, fsync, size, api.PollBatchesContentType, decodePollBatches)
+			})
+			b.Run(fmt.Sprintf("fsync=%s/poll=%d/stored", fsync, size), func(b *testing.B) {
+				consumeBinary(b, fsync, size, api.PollStoredContentType, decodePollStored)
+			})
 		}
 	}
 }
@@ -62,9 +67,9 @@ func rangesOf(msgs []api.Message) []api.OffsetRange {
 	return out
 }
 
-// consumeBinary is consumeLarge with binary poll answers (decoded as a
-// client would, every record) acknowledged as ranges.
-func consumeBinary(b *testing.B, fsync string, size int) {
+// consumeBinary is consumeLarge with binary poll answers of contentType
+// (decoded as a client would, every record) acknowledged as ranges.
+func consumeBinary(b *testing.B, fsync string, size int, contentType string, decode func([]byte) ([]binMessage, error)) {
 	s := brokertest.Start(b, brokertest.WithConfig(func(c *broker.Config) { c.Fsync = fsync }))
 	c := benchClient{b, s}
 	c.post("/topics", api.CreateTopicRequest{Name: "orders", Partitions: 6}, nil)
@@ -79,7 +84,7 @@ func consumeBinary(b *testing.B, fsync string, size int) {
 	for got := 0; got < b.N; {
 		req, _ := http.NewRequest("POST", s.URL+"/groups/g/poll", bytes.NewReader(pollBody))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", api.PollBatchesContentType)
+		req.Header.Set("Accept", contentType)
 		resp, err := s.Client().Do(req)
 		if err != nil {
 			b.Fatal(err)
@@ -87,7 +92,7 @@ func consumeBinary(b *testing.B, fsync string, size int) {
 		buf.Reset()
 		buf.ReadFrom(resp.Body)
 		resp.Body.Close()
-		msgs, err := decodePollBatches(buf.Bytes())
+		msgs, err := decode(buf.Bytes())
 		if err != nil || resp.StatusCode != http.StatusOK {
 			b.Fatalf("poll: %d %v", resp.StatusCode, err)
 		}

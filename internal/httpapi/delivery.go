@@ -27,23 +27,38 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if acceptsPollStored(r) {
+		parts, err := s.b.PollStored(r.Context(), id, p, peerHost(r))
+		if err != nil {
+			return err
+		}
+		setPollHeaders(w, s.b.HeartbeatDue(id, req.MemberID), refused)
+		writePollStored(w, parts)
+		return nil
+	}
 	got, err := s.b.Poll(r.Context(), id, p, peerHost(r))
 	if err != nil {
 		return err
 	}
 	rebalance := s.b.HeartbeatDue(id, req.MemberID)
-	if rebalance {
-		w.Header().Set(api.PollRebalanceHeader, "true")
-	}
-	if refused > 0 {
-		w.Header().Set(api.PollAckRefusedHeader, strconv.Itoa(refused))
-	}
+	setPollHeaders(w, rebalance, refused)
 	if acceptsPollBatches(r) {
 		writePollBatches(w, got)
 		return nil
 	}
 	writePoll(w, got, rebalance, refused)
 	return nil
+}
+
+// setPollHeaders sets the headers every poll answer carries: a heartbeat
+// would change the member's assignment, and acks on the poll it refused.
+func setPollHeaders(w http.ResponseWriter, rebalance bool, ackRefused int) {
+	if rebalance {
+		w.Header().Set(api.PollRebalanceHeader, "true")
+	}
+	if ackRefused > 0 {
+		w.Header().Set(api.PollAckRefusedHeader, strconv.Itoa(ackRefused))
+	}
 }
 
 // ackOnPoll applies the acknowledgements a poll carries (api.PollRequest.Acks)

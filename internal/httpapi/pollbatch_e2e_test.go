@@ -10,6 +10,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // binMessage is what a client takes from a binary poll answer.
@@ -91,9 +92,87 @@ func decodePollBatches(body []byte) ([]binMessage, error) {
 	return out, nil
 }
 
-// A poll that accepts the binary answer gets it, with what JSON would have
-// said; one that does not gets JSON; errors stay JSON.
+// decodePollStored is a client's decoder of api.PollStoredContentType,
+// written from the contract: it walks frames, ranges and batches (through
+// package recordbatch, CRCs checked) and keeps the records in the ranges.
+func decodePollStored(body []byte) ([]binMessage, error) {
+	be := binary.BigEndian
+	var out []binMessage
+	bad := fmt.Errorf("malformed poll answer")
+	for len(body) > 0 {
+		if len(body) < 6 {
+			return nil, bad
+		}
+		p, tl := int32(be.Uint32(body)), int(be.Uint16(body[4:]))
+		body = body[6:]
+		if len(body) < tl+4 {
+			return nil, bad
+		}
+		topic := string(body[:tl])
+		nr := int(be.Uint32(body[tl:]))
+		body = body[tl+4:]
+		if len(body) < 20*nr+4 {
+			return nil, bad
+		}
+		type rng struct {
+			first, last int64
+			count       int32
+		}
+		ranges := make([]rng, nr)
+		for i := range ranges {
+			ranges[i] = rng{int64(be.Uint64(body)), int64(be.Uint64(body[8:])), int32(be.Uint32(body[16:]))}
+			body = body[20:]
+		}
+		nb := int(be.Uint32(body))
+		body = body[4:]
+		for range nb {
+			if len(body) < 4 || len(body) < 4+int(be.Uint32(body)) {
+				return nil, bad
+			}
+			batch := body[4 : 4+int(be.Uint32(body))]
+			body = body[4+len(batch):]
+			h, err := recordbatch.CheckFrame(batch)
+			if err != nil {
+				return nil, err
+			}
+			it, err := recordbatch.NewIter(batch, 1<<30)
+			if err != nil {
+				return nil, err
+			}
+			var v recordbatch.View
+			for it.Next(&v) {
+				off := h.BaseOffset + int64(v.OffsetDelta)
+				for _, r := range ranges {
+					if off >= r.first && off <= r.last {
+						out = append(out, binMessage{topic: topic, partition: p, offset: off, count: r.count, key: v.Key, value: v.Value,
+							headers: v.NumHeaders(), timestamp: h.FirstTimestamp + v.TimestampDelta, isJSONValue: v.Attributes&1 != 0})
+					}
+				}
+			}
+			if it.Err() != nil {
+				return nil, it.Err()
+			}
+		}
+	}
+	return out, nil
+}
+
+// A poll that accepts a binary answer gets it, with what JSON would have
+// said: stored batches when it accepts them, else the older binary answer
+// (an older client); errors stay JSON.
 func TestPollBatchesOverHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		accept, contentType string
+		decode              func([]byte) ([]binMessage, error)
+	}{
+		{api.PollBatchesContentType + ", application/json", api.PollBatchesContentType, decodePollBatches},
+		{api.PollStoredContentType + ", " + api.PollBatchesContentType + ", application/json", api.PollStoredContentType, decodePollStored},
+	} {
+		t.Run(tc.contentType, func(t *testing.T) { pollBinaryOverHTTP(t, tc.accept, tc.contentType, tc.decode) })
+	}
+}
+
+func pollBinaryOverHTTP(t *testing.T, accept, contentType string, decode func([]byte) ([]binMessage, error)) {
 	s := brokertest.Start(t)
 	createTopic(t, s, "orders", 2)
 	var msgs []map[string]any
@@ -107,7 +186,7 @@ func TestPollBatchesOverHTTP(t *testing.T) {
 	post := func(path string, body string) *http.Response {
 		req, _ := http.NewRequest("POST", s.URL+path, bytes.NewReader([]byte(body)))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", api.PollBatchesContentType+", application/json")
+		req.Header.Set("Accept", accept)
 		resp, err := s.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -117,10 +196,10 @@ func TestPollBatchesOverHTTP(t *testing.T) {
 	resp := post("/groups/g/poll", fmt.Sprintf(`{"member_id":%q,"generation":%d,"max_messages":100}`, m.id, m.gen))
 	raw, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != api.PollBatchesContentType {
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != contentType {
 		t.Fatalf("poll: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 	}
-	got, err := decodePollBatches(raw)
+	got, err := decode(raw)
 	if err != nil {
 		t.Fatal(err)
 	}

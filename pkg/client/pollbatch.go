@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -29,12 +28,17 @@ type pollAnswer struct {
 	rebalance bool
 }
 
-func (*pollAnswer) accept() string { return api.PollBatchesContentType + ", application/json" }
+func (*pollAnswer) accept() string { return acceptPoll }
 
 func (a *pollAnswer) read(h http.Header, body []byte) error {
 	a.rebalance = h.Get(api.PollRebalanceHeader) == "true"
-	if mediaType(h.Get("Content-Type")) == api.PollBatchesContentType {
-		msgs, err := decodePollBatches(bytes.Clone(body)) // the messages keep slices of it
+	switch mediaType(h.Get("Content-Type")) {
+	case api.PollStoredContentType:
+		msgs, err := decodePollStored(bytes.Clone(body)) // the messages keep slices of it
+		a.msgs = msgs
+		return err
+	case api.PollBatchesContentType:
+		msgs, err := decodePollBatches(bytes.Clone(body))
 		a.msgs = msgs
 		return err
 	}
@@ -165,16 +169,7 @@ func appendBatch(msgs []Message, f pollFrame, topic string) ([]Message, error) {
 	}
 	var v recordbatch.View
 	for it.Next(&v) {
-		msgs = append(msgs, Message{
-			Topic:         topic,
-			Partition:     f.partition,
-			Offset:        h.BaseOffset + int64(v.OffsetDelta),
-			Key:           v.Key,
-			Value:         valueOf(v.Attributes, v.Value),
-			Headers:       headersOf(&v),
-			Timestamp:     time.UnixMilli(h.FirstTimestamp + v.TimestampDelta),
-			DeliveryCount: int(f.deliveryCount),
-		})
+		msgs = append(msgs, message(topic, f.partition, &h, &v, int(f.deliveryCount)))
 	}
 	if err := it.Err(); err != nil {
 		return msgs, fmt.Errorf("%w: %v", errPollBatches, err)

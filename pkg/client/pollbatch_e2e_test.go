@@ -1,7 +1,10 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -21,15 +24,17 @@ import (
 )
 
 // pollProxy forwards to a broker and records the Content-Type of its poll
-// answers. With jsonOnly it asks for JSON alone, as an older client did, so
-// the broker answers JSON: the fallback path of the client.
+// answers. With accept set it sends that Accept header instead of the
+// client's, as an older client did: JSON alone, or the older binary answer
+// and JSON; the broker must answer what that client knows.
 type pollProxy struct {
 	*httptest.Server
 	mu    sync.Mutex
 	types map[string]int // Content-Type of poll answers; guarded by mu
+	sizes []int          // body sizes of poll answers, in order; guarded by mu
 }
 
-func newPollProxy(t *testing.T, target string, jsonOnly bool) *pollProxy {
+func newPollProxy(t *testing.T, target string, accept string) *pollProxy {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -39,15 +44,20 @@ func newPollProxy(t *testing.T, target string, jsonOnly bool) *pollProxy {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(u)
-			if jsonOnly {
-				r.Out.Header.Set("Accept", "application/json")
+			if accept != "" {
+				r.Out.Header.Set("Accept", accept)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
 			if strings.HasSuffix(resp.Request.URL.Path, "/poll") {
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				resp.Body = io.NopCloser(bytes.NewReader(body))
 				p.mu.Lock()
 				p.types[resp.Header.Get("Content-Type")]++
+				p.sizes = append(p.sizes, len(body))
 				p.mu.Unlock()
+				return err
 			}
 			return nil
 		},
@@ -57,10 +67,11 @@ func newPollProxy(t *testing.T, target string, jsonOnly bool) *pollProxy {
 	return p
 }
 
-func (p *pollProxy) answered(contentType string) int {
+// seen is a copy of the Content-Types answered so far.
+func (p *pollProxy) seen() map[string]int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.types[contentType]
+	return maps.Clone(p.types)
 }
 
 // consumeAll polls group on topic through brokerURL until n messages came.
@@ -90,9 +101,11 @@ func consumeAll(t *testing.T, brokerURL, group, topic string, n int) []*client.M
 }
 
 // TestPollBinaryMatchesJSON publishes every kind of key, value and headers
-// there is, by JSON and by batches, and reads them in two groups: one
-// through the binary poll answer, one through the JSON answer. The client
-// must hand out the same messages either way.
+// there is, by JSON and by batches, and reads them in three groups: one
+// through the stored-batches answer (what the client asks for), one
+// through the older binary answer (what an older client asks for), one
+// through the JSON answer. The client must hand out the same messages
+// every way.
 func TestPollBinaryMatchesJSON(t *testing.T) {
 	srv := brokertest.Start(t)
 	admin, err := client.New(srv.URL)
@@ -139,20 +152,28 @@ func TestPollBinaryMatchesJSON(t *testing.T) {
 	}
 	const n = 17
 
-	binary := newPollProxy(t, srv.URL, false)
-	jsonOnly := newPollProxy(t, srv.URL, true)
-	viaBinary := consumeAll(t, binary.URL, "bin", topic, n)
+	stored := newPollProxy(t, srv.URL, "")
+	older := newPollProxy(t, srv.URL, api.PollBatchesContentType+", application/json")
+	jsonOnly := newPollProxy(t, srv.URL, "application/json")
+	viaBinary := consumeAll(t, stored.URL, "stored", topic, n)
+	viaOlder := consumeAll(t, older.URL, "older", topic, n)
 	viaJSON := consumeAll(t, jsonOnly.URL, "json", topic, n)
 
-	if binary.answered(api.PollBatchesContentType) == 0 {
-		t.Fatalf("the binary group got no binary poll answer: %v", binary.types)
-	}
-	if jsonOnly.answered(api.PollBatchesContentType) != 0 {
-		t.Fatalf("the JSON group got a binary answer: %v", jsonOnly.types)
+	for _, tc := range []struct {
+		name  string
+		proxy *pollProxy
+		want  string
+	}{{"stored", stored, api.PollStoredContentType}, {"older binary", older, api.PollBatchesContentType}, {"JSON", jsonOnly, "application/json"}} {
+		if seen := tc.proxy.seen(); seen[tc.want] == 0 || len(seen) != 1 {
+			t.Fatalf("the %s group's poll answers were %v; want only %s", tc.name, seen, tc.want)
+		}
 	}
 	opts := cmp.Options{cmpopts.IgnoreUnexported(client.Message{})}
 	if diff := cmp.Diff(viaJSON, viaBinary, opts); diff != "" {
-		t.Errorf("binary poll differs from JSON poll (-json +binary):\n%s", diff)
+		t.Errorf("stored-batches poll differs from JSON poll (-json +stored):\n%s", diff)
+	}
+	if diff := cmp.Diff(viaJSON, viaOlder, opts); diff != "" {
+		t.Errorf("older binary poll differs from JSON poll (-json +older):\n%s", diff)
 	}
 	// Spot checks that the comparison is not between two wrong answers.
 	want := map[int64]string{0: `{"a":[1,2,"x y"]}`, 2: "42", 5: `text with "quotes" and é é`, 11: "<html>&amp;</html>", 16: "plain"}
