@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -29,6 +30,9 @@ func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 	for len(acks) > 0 {
 		req, rest := nextRequest(acks)
 		if err := c.send(ctx, sess, "/ack", api.AckRequest{Ranges: req}); err != nil {
+			if refused(err) {
+				req = nil // see refused
+			}
 			c.requeue(sess, append(req, rest...), nacks)
 			return err
 		}
@@ -58,6 +62,9 @@ func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 				err = c.send(ctx, sess, "/nack", req)
 			}
 			if err != nil {
+				if refused(err) {
+					refs = refs[k:] // see refused
+				}
 				c.requeue(sess, nil, append(nacksOf(refs, opts), nacks...))
 				return err
 			}
@@ -65,6 +72,17 @@ func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 		}
 	}
 	return nil
+}
+
+// refused reports whether the broker answered a settle request with an
+// error it says will not change on a retry (api.Error.Retriable false).
+// Such a request is dropped rather than queued again: sent again at every
+// flush, which every Ack and Nack wakes, it made client and broker spin on
+// the same refusal. Its messages stay the broker's: at the visibility
+// deadline they are delivered again, at least once as always.
+func refused(err error) bool {
+	var ae *api.Error
+	return errors.As(err, &ae) && !ae.Retriable
 }
 
 // nacksOf is refs as nacks with opts.
