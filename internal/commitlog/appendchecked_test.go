@@ -96,3 +96,49 @@ func TestCheckedRecordsAndRefusals(t *testing.T) {
 		t.Fatalf("corrupt record: %v, want ErrCorrupt", err)
 	}
 }
+
+// FuzzCheckedAgreesWithValidate: for any bytes, the one-pass check
+// (CheckFrame, then CheckRecords with a caller's function) takes exactly
+// what checkBatch takes, calls the function once per record in order, and
+// what it took appends and reads back whole.
+func FuzzCheckedAgreesWithValidate(f *testing.F) {
+	var e encoder
+	b, _ := e.encode(0, []Record{{Value: []byte("one"), Timestamp: 10}, {Key: []byte("k"), Timestamp: 5, Headers: []Header{{Key: "h"}}}})
+	f.Add(append([]byte(nil), b...))
+	f.Add(b[:len(b)-1])
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		info, wantErr := checkBatch(data)
+		calls := 0
+		c, err := CheckFrame(data)
+		if err == nil {
+			err = c.CheckRecords(func(i int, _ BatchRecord) error {
+				if i != calls {
+					t.Fatalf("record %d after %d calls", i, calls)
+				}
+				calls++
+				return nil
+			})
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("one pass: %v; checkBatch: %v", err, wantErr)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error outside ErrCorrupt and ErrUnsupported: %v", err)
+			}
+			return
+		}
+		if calls != int(info.records) || c.NumRecords() != info.records {
+			t.Fatalf("%d calls, %d records claimed, checkBatch says %d", calls, c.NumRecords(), info.records)
+		}
+		l := openT(t, t.TempDir(), Options{Fsync: FsyncNever, Now: newClock().Now})
+		if base, err := l.AppendChecked(&c); err != nil || base != 0 {
+			t.Fatalf("AppendChecked = %d, %v", base, err)
+		}
+		got, err := l.Read(0, 1<<20, 1<<30)
+		if err != nil || len(got) != int(info.records) {
+			t.Fatalf("read back %d of %d records: %v", len(got), info.records, err)
+		}
+	})
+}
