@@ -377,7 +377,10 @@ func (p *Producer) openLocked(ts *topicState, topic string, part int32) *request
 		pb = new(partBatch)
 	}
 	buf := p.takeBufLocked()
-	if cap(buf) < ts.batchHint {
+	// The hint has an eighth of headroom over the last batch; a kept
+	// buffer that holds the last batch itself will do, or every small
+	// change of batch size would drop the kept buffers for new ones.
+	if cap(buf) < ts.batchHint-ts.batchHint/9 {
 		buf = make([]byte, 0, ts.batchHint)
 	}
 	if cap(buf) < frameHeaderLen+recordbatch.HeaderLen {
