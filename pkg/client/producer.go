@@ -47,7 +47,9 @@ type ProducerConfig struct {
 	Linger     time.Duration
 	BatchBytes int // default 1 MiB
 	// BufferBytes bounds the records waiting to be sent; PublishAsync blocks
-	// while it is full (default 64 MiB).
+	// while it is full (default 16 MiB: room for MaxInFlight requests of
+	// BatchBytes and as many waiting; a larger buffer only lets a producer
+	// run further ahead of its sends, into memory it has not reused yet).
 	BufferBytes int
 	// MetadataMaxAge is how long a topic's partition count is trusted
 	// before it is asked again (default 30 s).
@@ -64,7 +66,7 @@ type ProducerConfig struct {
 const (
 	DefaultLinger         = 5 * time.Millisecond
 	DefaultBatchBytes     = 1 << 20
-	DefaultBufferBytes    = 64 << 20
+	DefaultBufferBytes    = 16 << 20
 	DefaultMetadataMaxAge = 30 * time.Second
 	DefaultMaxInFlight    = 4
 )
