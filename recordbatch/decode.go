@@ -82,6 +82,14 @@ func Validate(b []byte, limit int) (Valid, error) {
 // matches both LastOffsetDelta and the records present, a base offset with
 // room for them, offset deltas 0..n-1 and well-formed records.
 func CheckRecords(b []byte, h Header, limit int) (Valid, error) {
+	return CheckRecordsFunc(b, h, limit, nil)
+}
+
+// CheckRecordsFunc is CheckRecords that also calls fn (if not nil) with
+// each record as it is checked, in order, and stops at fn's first error,
+// which it returns as is: a caller with rules of its own for records checks
+// them in the same pass. fn must not keep v or its slices.
+func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) error) (Valid, error) {
 	if h.Compression() > Zstd {
 		return Valid{}, corruptf("unknown compression codec %d", h.Compression())
 	}
@@ -111,6 +119,11 @@ func CheckRecords(b []byte, h Header, limit int) (Valid, error) {
 			return Valid{}, corruptf("record %d has offset delta %d", i, v.OffsetDelta)
 		}
 		maxDelta = max(maxDelta, v.TimestampDelta)
+		if fn != nil {
+			if err := fn(i, v); err != nil {
+				return Valid{}, err
+			}
+		}
 	}
 	if err := it.Err(); err != nil {
 		return Valid{}, err

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // PublishBatches appends pre-encoded record batches, the Go client's fast
@@ -29,21 +30,21 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 		return nil, err
 	}
 	bounds := b.timeBounds(b.now())
-	counts := make([]int32, len(frames))
+	checked := make([]commitlog.Checked, len(frames))
 	for i, f := range frames {
-		if counts[i], err = t.checkFrame(i, f, bounds); err != nil {
+		if checked[i], err = t.checkFrame(i, f, bounds); err != nil {
 			return nil, err
 		}
 	}
 	pos := make([]Position, len(frames))
 	for i, f := range frames {
 		p := t.parts[f.Partition]
-		base, err := p.log.AppendBatch(f.Batch)
+		base, err := p.log.AppendChecked(&checked[i]) // checked once, written as sent
 		if err != nil {
 			return nil, b.logError(err, t, p.id)
 		}
 		p.dirty.Store(true)
-		p.traffic.countPublished(int(counts[i]), len(f.Batch))
+		p.traffic.countPublished(int(checked[i].NumRecords()), len(f.Batch))
 		pos[i] = Position{Partition: f.Partition, Offset: base}
 	}
 	return pos, nil

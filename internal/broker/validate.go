@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -83,30 +84,37 @@ func (t *topic) check(msgs []Message, tb timeBounds) error {
 	return nil
 }
 
-// checkFrame validates frame i of a PublishBatches: its framing and CRC,
-// batch attributes the broker does not implement (compression, a
-// LogAppendTime timestamp type, transactions, control batches: a client
-// must not believe it got them), then each record by checkRecord. It
-// returns the frame's record count.
-func (t *topic) checkFrame(i int, f Frame, tb timeBounds) (int32, error) {
+// checkFrame validates frame i of a PublishBatches in one pass over its
+// bytes: its framing and CRC, batch attributes the broker does not
+// implement (compression, a LogAppendTime timestamp type, transactions,
+// control batches: a client must not believe it got them), then each record
+// by the log's rules and checkRecord together. It returns the checked
+// batch, for appending without checking it again.
+func (t *topic) checkFrame(i int, f Frame, tb timeBounds) (commitlog.Checked, error) {
 	n := int32(len(t.parts))
 	if f.Partition < 0 || f.Partition >= n {
-		return 0, api.ErrPartitionNotFound.
+		return commitlog.Checked{}, api.ErrPartitionNotFound.
 			Withf("frame %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, f.Partition).
 			WithDetail("index", i).WithDetail("partition", f.Partition).WithDetail("partitions", n)
 	}
-	count, err := commitlog.CheckBatch(f.Batch)
-	if err != nil {
-		return 0, api.ErrBadRequest.Withf("frame %d is not a valid uncompressed Kafka RecordBatch v2: %v", i, err).
+	bad := func(err error) error {
+		return api.ErrBadRequest.Withf("frame %d is not a valid uncompressed Kafka RecordBatch v2: %v", i, err).
 			WithDetail("index", i)
 	}
-	if attrs := commitlog.BatchAttributes(f.Batch); attrs != 0 {
-		return 0, api.ErrInvalidArgument.Withf("frame %d: batch attributes %#04x; the broker takes uncompressed, non-transactional, non-control batches with CreateTime timestamps (attributes 0)", i, attrs).
+	c, err := commitlog.CheckFrame(f.Batch)
+	if err != nil {
+		return c, bad(err)
+	}
+	if attrs := c.Attributes(); attrs != 0 {
+		return c, api.ErrInvalidArgument.Withf("frame %d: batch attributes %#04x; the broker takes uncompressed, non-transactional, non-control batches with CreateTime timestamps (attributes 0)", i, attrs).
 			WithDetail("index", i).WithDetail("field", "attributes")
 	}
-	err = commitlog.EachRecord(f.Batch, func(j int, br commitlog.BatchRecord) error {
+	err = c.CheckRecords(func(j int, br commitlog.BatchRecord) error {
 		r := incoming{frame: i, index: j, partition: f.Partition, timestamp: br.Timestamp, attributes: br.Attributes, size: br.Size}
 		return t.checkRecord(&r, tb)
 	})
-	return count, err
+	if errors.Is(err, commitlog.ErrCorrupt) {
+		return c, bad(err)
+	}
+	return c, err
 }

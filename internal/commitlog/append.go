@@ -39,8 +39,10 @@ func (l *Log) Append(recs []Record) (base int64, err error) {
 }
 
 // AppendBatch appends one encoded Kafka RecordBatch v2 (as a producer sent
-// it): it checks the CRC, assigns offsets by rewriting the base offset, and
-// returns the first offset. The caller may reuse batch after it returns.
+// it): it checks it (CheckFrame, then CheckRecords), assigns offsets by
+// writing the base offset into batch's header in place (outside the CRC),
+// writes batch's bytes as they are, and returns the first offset. The
+// caller may reuse batch after it returns.
 //
 // The batch may be compressed (it is stored as sent, decompressed only to
 // check its records) but not a control batch (ErrUnsupported); it must
@@ -51,14 +53,28 @@ func (l *Log) AppendBatch(batch []byte) (base int64, err error) {
 	if len(batch) > l.opts.MaxBatchBytes {
 		return 0, fmt.Errorf("commitlog: %d byte batch: %w", len(batch), ErrBatchTooLarge)
 	}
-	info, err := checkBatch(batch)
+	c, err := CheckFrame(batch)
+	if err == nil {
+		err = c.CheckRecords(nil)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("commitlog: append batch: %w", err)
 	}
-	enc := l.getEncoder()
-	defer l.putEncoder(enc)
-	enc.buf = append(enc.buf[:0], batch...) // the caller may reuse batch
-	base, end, err := l.write(enc.buf, info)
+	return l.AppendChecked(&c)
+}
+
+// AppendChecked appends a batch whose records CheckRecords accepted,
+// without checking or copying it again: it writes the base offset into
+// the batch's bytes and writes them to the segment. It returns the first
+// offset once the batch is as durable as the FsyncPolicy promises.
+func (l *Log) AppendChecked(c *Checked) (base int64, err error) {
+	if !c.records {
+		return 0, fmt.Errorf("commitlog: append of a batch whose records were not checked: %w", ErrCorrupt)
+	}
+	if len(c.b) > l.opts.MaxBatchBytes {
+		return 0, fmt.Errorf("commitlog: %d byte batch: %w", len(c.b), ErrBatchTooLarge)
+	}
+	base, end, err := l.write(c.b, c.info)
 	if err != nil {
 		return 0, err
 	}

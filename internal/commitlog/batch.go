@@ -61,18 +61,14 @@ func checkFrame(b []byte) (recordbatch.Header, error) {
 // batches are decompressed to check their records; an uncompressed one
 // costs no allocation.
 func checkBatch(b []byte) (batchInfo, error) {
-	h, err := checkFrame(b)
+	c, err := CheckFrame(b)
 	if err != nil {
 		return batchInfo{}, err
 	}
-	if h.Compression() > recordbatch.Zstd || h.Control() {
-		return batchInfo{}, fmt.Errorf("%w: attributes %#04x", ErrUnsupported, uint16(h.Attributes))
+	if err := c.CheckRecords(nil); err != nil {
+		return batchInfo{}, err
 	}
-	v, err := recordbatch.CheckRecords(b, h, maxDecompressed)
-	if err != nil {
-		return batchInfo{}, batchError(err)
-	}
-	return batchInfo{base: h.BaseOffset, records: h.NumRecords, size: len(b), firstTS: h.FirstTimestamp, maxTS: v.MaxTimestampSeen}, nil
+	return c.info, nil
 }
 
 // records starts an iteration over the records of the framed batch b,

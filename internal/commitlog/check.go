@@ -1,12 +1,15 @@
 package commitlog
 
-import "github.com/abd-ulbasit/goqueue/recordbatch"
+import (
+	"fmt"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
 
 // CheckBatch validates one encoded Kafka RecordBatch v2 exactly as
 // AppendBatch will (framing, CRC-32C, a known codec, non-control data,
-// well-formed records) without writing it, and returns its record count. It
-// lets a caller check every batch of a request before appending any. Errors
-// wrap ErrCorrupt or ErrUnsupported.
+// well-formed records) without writing it, and returns its record count.
+// Errors wrap ErrCorrupt or ErrUnsupported.
 func CheckBatch(b []byte) (records int32, err error) {
 	info, err := checkBatch(b)
 	return info.records, err
@@ -20,38 +23,77 @@ type BatchRecord struct {
 	Size       int // bytes of key, value, header keys and header values
 }
 
-// BatchAttributes returns the batch-level attributes of b, which CheckBatch
-// accepted: compression, timestamp type, transactional and control bits.
-func BatchAttributes(b []byte) uint16 {
-	h, _ := recordbatch.ParseHeader(b)
-	return uint16(h.Attributes)
+// Checked is one encoded batch on its way to AppendChecked, checked in
+// two steps that read its bytes once: CheckFrame (framing, CRC-32C, a
+// codec and kind the log stores), then CheckRecords (every record, with
+// the caller's own rules in the same pass). A caller with several batches
+// to append all or none of checks them all before appending any. The
+// batch's bytes are the caller's and must not change until it is
+// appended; AppendChecked writes the base offset into them.
+type Checked struct {
+	b       []byte
+	h       recordbatch.Header
+	info    batchInfo
+	records bool // CheckRecords passed
 }
 
-// EachRecord calls fn with each record of b, which CheckBatch accepted, in
-// order, and returns fn's first error. For an uncompressed batch it
-// allocates nothing.
-func EachRecord(b []byte, fn func(i int, r BatchRecord) error) error {
-	h, err := recordbatch.ParseHeader(b)
+// CheckFrame checks that b is exactly one batch with magic 2, a matching
+// CRC-32C, a known codec and no control bit. It does not look at the
+// records. Errors wrap ErrCorrupt or ErrUnsupported.
+func CheckFrame(b []byte) (Checked, error) {
+	h, err := checkFrame(b)
+	if err != nil {
+		return Checked{}, err
+	}
+	if h.Compression() > recordbatch.Zstd || h.Control() {
+		return Checked{}, fmt.Errorf("%w: attributes %#04x", ErrUnsupported, uint16(h.Attributes))
+	}
+	return Checked{b: b, h: h}, nil
+}
+
+// Attributes returns the batch-level attributes: compression, timestamp
+// type, transactional and control bits.
+func (c *Checked) Attributes() uint16 { return uint16(c.h.Attributes) }
+
+// NumRecords is the record count the header gives (the records agree once
+// CheckRecords passed).
+func (c *Checked) NumRecords() int32 { return c.h.NumRecords }
+
+// Len is the batch's size in bytes.
+func (c *Checked) Len() int { return len(c.b) }
+
+// CheckRecords checks the records as recordbatch.CheckRecords does,
+// calling fn (if not nil) with each in order, and returns the first
+// problem: an ErrCorrupt error, or fn's error as is. For an uncompressed
+// batch it allocates nothing.
+func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
+	var (
+		each  func(i int32, v recordbatch.View) error
+		fnErr error // fn's, returned as is
+	)
+	if fn != nil {
+		first := c.h.FirstTimestamp
+		each = func(i int32, v recordbatch.View) error {
+			size := len(v.Key) + len(v.Value)
+			for hs := v.Headers(); ; {
+				k, val, ok := hs.Next()
+				if !ok {
+					break
+				}
+				size += len(k) + len(val)
+			}
+			fnErr = fn(int(i), BatchRecord{Timestamp: first + v.TimestampDelta, Attributes: v.Attributes, Size: size})
+			return fnErr
+		}
+	}
+	v, err := recordbatch.CheckRecordsFunc(c.b, c.h, maxDecompressed, each)
+	if fnErr != nil {
+		return fnErr
+	}
 	if err != nil {
 		return batchError(err)
 	}
-	it, err := records(b)
-	if err != nil {
-		return err
-	}
-	var v recordbatch.View
-	for i := 0; it.Next(&v); i++ {
-		size := len(v.Key) + len(v.Value)
-		for hs := v.Headers(); ; {
-			k, val, ok := hs.Next()
-			if !ok {
-				break
-			}
-			size += len(k) + len(val)
-		}
-		if err := fn(i, BatchRecord{Timestamp: h.FirstTimestamp + v.TimestampDelta, Attributes: v.Attributes, Size: size}); err != nil {
-			return err
-		}
-	}
-	return batchError(it.Err())
+	c.info = batchInfo{base: c.h.BaseOffset, records: c.h.NumRecords, size: len(c.b), firstTS: c.h.FirstTimestamp, maxTS: v.MaxTimestampSeen}
+	c.records = true
+	return nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"mime"
 	"net/http"
+	"sync"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -19,10 +20,22 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != api.BatchesContentType {
 		return api.ErrUnsupportedMedia.Withf("body must be %s (frames of partition, length, RecordBatch v2); JSON goes to POST /topics/%s/messages", api.BatchesContentType, name)
 	}
-	body, err := readBody(w, r, s.opts.MaxBodyBytes)
+	kept := batchBodies.Get().(*[]byte)
+	body, err := readBodyTo(*kept, w, r, s.opts.MaxBodyBytes)
 	if err != nil {
+		batchBodies.Put(kept)
 		return err
 	}
+	// The batches are written before PublishBatches returns and nothing
+	// keeps them, so the body's space serves the next request: a new
+	// megabyte per request, faulted in and collected, cost more than
+	// the copy from the socket.
+	defer func() {
+		if cap(body) <= maxKeptBatchBody {
+			*kept = body[:0]
+		}
+		batchBodies.Put(kept)
+	}()
 	frames, err := api.SplitFrames(body)
 	if err != nil {
 		return api.ErrBadRequest.Withf("%v: each frame is partition int32, length int32, then length bytes", err)
@@ -45,3 +58,9 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
+
+// batchBodies keep the bodies of answered batch requests for the next
+// ones; maxKeptBatchBody bounds what one kept buffer may pin.
+var batchBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxKeptBatchBody = 4 << 20

@@ -13,6 +13,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // testRecord is one record as a test builds it, sent either as a JSON
@@ -175,3 +176,23 @@ func FuzzPublishPathsAgree(f *testing.F) {
 // jsonOnly reports whether e is a refusal only JSON can cause (a header
 // key or value that is not valid UTF-8 text, which a batch may carry).
 func jsonOnly(e *api.Error) bool { return e.Code == api.ErrBadRequest.Code }
+
+// TestBatchesRefuseACorruptRecordWhole: a frame whose CRC matches but
+// whose last record is cut short is found in the one pass that also applies
+// the publish rules, and the request writes nothing, not even its valid
+// first frame.
+func TestBatchesRefuseACorruptRecordWhole(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	ok := testRecord{value: []byte("v"), ts: 1}
+	bad := encodeBatch(0, []testRecord{ok, ok, ok})
+	bad[len(bad)-1] = 0x7f // the last record's header count claims more than is there
+	recordbatch.SetCRC(bad)
+	status, raw := postBatches(t, s, "orders", encodeBatch(0, []testRecord{ok}), bad)
+	if e := wantError(t, status, raw, api.ErrBadRequest); e.Details["index"] != float64(1) {
+		t.Fatalf("details %v do not name frame 1", e.Details)
+	}
+	if n := totalMessages(t, s, "orders"); n != 0 {
+		t.Fatalf("%d messages written by a refused request", n)
+	}
+}

@@ -70,6 +70,13 @@ func (b *budgetedBody) release() {
 // one, so a well-sized body is not over-allocated). A larger body is
 // BODY_TOO_LARGE; a body refused by the budget is TOO_MANY_REQUESTS.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	return readBodyTo(nil, w, r, limit)
+}
+
+// readBodyTo is readBody reading into dst's space when dst has capacity
+// (a buffer kept from an earlier request), growing it as readBody grows
+// its own.
+func readBodyTo(dst []byte, w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, bodyTooLarge(limit)
 	}
@@ -81,7 +88,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	if r.ContentLength >= 0 {
 		want = r.ContentLength
 	}
-	buf := make([]byte, 0, min(want, firstBodyChunk))
+	buf := dst[:0]
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(want, firstBodyChunk))
+	}
 	// buf's capacity never passes want; growth quadruples it, so the
 	// copies cost at most a third of the body's size again, and a body
 	// that stops short holds at most four times what it sent.

@@ -63,6 +63,7 @@ func decodeBatch(t *testing.T, batch []byte) []commitlog.Record {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	first := int64(binary.BigEndian.Uint64(batch)) // AppendBatch writes its own base offset into batch
 	if _, err := l.AppendBatch(batch); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,6 @@ func decodeBatch(t *testing.T, batch []byte) []commitlog.Record {
 	if err != nil || len(recs) != int(n) {
 		t.Fatalf("read back %d of %d records: %v", len(recs), n, err)
 	}
-	first := int64(binary.BigEndian.Uint64(batch))
 	for i := range recs {
 		recs[i].Offset += first
 	}

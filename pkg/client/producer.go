@@ -23,8 +23,11 @@ type Record struct {
 	Key       []byte // nil: no key; keyed records go where the broker's murmur2 partitioner puts them
 	Value     []byte
 	Headers   []Header
-	Partition *int32    // nil: by key, or spread over partitions when there is no key
-	Timestamp time.Time // zero: now
+	Partition *int32 // nil: by key, or spread over partitions when there is no key
+	// Timestamp zero: the time the record's batch opened. The clock is read
+	// once per batch, not per record, so such a timestamp is at most about
+	// Linger earlier than the publish.
+	Timestamp time.Time
 }
 
 // Position is where a published record landed.
@@ -44,7 +47,9 @@ type ProducerConfig struct {
 	Linger     time.Duration
 	BatchBytes int // default 1 MiB
 	// BufferBytes bounds the records waiting to be sent; PublishAsync blocks
-	// while it is full (default 64 MiB).
+	// while it is full (default 16 MiB: room for MaxInFlight requests of
+	// BatchBytes and as many waiting; a larger buffer only lets a producer
+	// run further ahead of its sends, into memory it has not reused yet).
 	BufferBytes int
 	// MetadataMaxAge is how long a topic's partition count is trusted
 	// before it is asked again (default 30 s).
@@ -61,7 +66,7 @@ type ProducerConfig struct {
 const (
 	DefaultLinger         = 5 * time.Millisecond
 	DefaultBatchBytes     = 1 << 20
-	DefaultBufferBytes    = 64 << 20
+	DefaultBufferBytes    = 16 << 20
 	DefaultMetadataMaxAge = 30 * time.Second
 	DefaultMaxInFlight    = 4
 )
@@ -82,8 +87,12 @@ type Producer struct {
 	cfg ProducerConfig
 	t   *transport
 
-	mu       sync.Mutex
-	topics   map[string]*topicState
+	mu     sync.Mutex
+	topics map[string]*topicState
+	// last and lastName are the topic of the latest publish: a producer
+	// publishing to one topic finds it without a map lookup per record.
+	last     *topicState
+	lastName string
 	ready    []*request          // sealed, waiting for run, oldest first
 	buffered int                 // bytes accepted and not yet answered
 	sealed   uint64              // requests sealed so far; a request's seq is the count at its sealing
@@ -94,6 +103,9 @@ type Producer struct {
 	// grows into storage that is already large instead of copying itself
 	// through every size on the way.
 	free [][]byte
+	// spare holds answered requests, their per-partition batches and
+	// callback slices kept for reuse, so that a record costs no allocation.
+	spare []*request
 	// busy marks the partitions of requests in flight; inFlight counts them.
 	busy     map[partKey]bool
 	inFlight int
@@ -112,12 +124,20 @@ type topicState struct {
 	leaders   []string
 	leaderIDs []uint64
 	fetchedAt time.Time
-	sticky    int32 // partition of keyless records in the open requests
+	// expired says the partition count and leaders must be asked again
+	// before the next record: they are older than MetadataMaxAge (noticed
+	// when a request opens, so the clock is not read per record) or an
+	// answer showed them wrong.
+	expired bool
+	sticky  int32 // partition of keyless records in the open requests
 	// open holds the requests gathering records, one per leader (the key:
 	// a base URL, or "" for any broker). No two hold the same partition
 	// (enqueue seals the older first), so the order they are sealed in
 	// never reorders a partition's records.
 	open map[string]*request
+	// cur is, by partition, the open request holding that partition's
+	// batch (nil: none): the per-record path of enqueue.
+	cur []*request
 	// batchHint is the largest batch of the last request sealed, with some
 	// headroom: the capacity a new batch starts with, so that batches of a
 	// busy topic do not grow by doubling each time.
@@ -132,14 +152,38 @@ type partKey struct {
 
 // request is one POST of frames for one topic.
 type request struct {
-	topic   string
-	node    string                         // the leader its partitions had when it opened; "": any broker
-	parts   []int32                        // frame order
-	batches map[int32]*recordbatch.Builder // per partition
-	cbs     map[int32][]func(Position, error)
-	bytes   int
-	opened  time.Time
-	seq     uint64 // order of sealing; set by sealLocked
+	topic  string
+	node   string       // the leader its partitions had when it opened; "": any broker
+	parts  []int32      // frame order
+	slots  []*partBatch // by partition; nil: no record of that partition here
+	bytes  int
+	opened time.Time
+	now    int64  // opened in ms: the timestamp of records that carry none
+	seq    uint64 // order of sealing; set by sealLocked
+	// kept are the partBatches of an answered request, for reuse.
+	kept []*partBatch
+}
+
+// partBatch is one partition's records in a request: encoded into their
+// frame as they are published, and their callbacks in publish order.
+type partBatch struct {
+	// buf is the frame: frameHeaderLen bytes for the partition and length
+	// (written when sent), then the batch b builds.
+	buf []byte
+	b   recordbatch.Builder
+	cbs []func(Position, error)
+}
+
+// frameHeaderLen is the partition and length before each batch of a
+// batches body (api.AppendFrame).
+const frameHeaderLen = 8
+
+// slot returns r's batch of partition part, or nil.
+func (r *request) slot(part int32) *partBatch {
+	if int(part) < len(r.slots) {
+		return r.slots[part]
+	}
+	return nil
 }
 
 // NewProducer starts a producer. It does not contact a broker until the
@@ -212,35 +256,41 @@ func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, 
 }
 
 func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb func(Position, error)) error {
-	// Learn the topic's partitions (and leaders) first; the count is read
-	// again below, under mu, as the leaders it goes with.
-	if _, err := p.partitions(ctx, topic); err != nil {
-		return err
-	}
-	ts := rec.Timestamp.UnixMilli()
-	if rec.Timestamp.IsZero() {
-		ts = time.Now().UnixMilli()
-	}
 	size := len(rec.Key) + len(rec.Value) + 16
 	for _, h := range rec.Headers {
 		size += len(h.Key) + len(h.Value) + 4
 	}
 	p.mu.Lock()
-	for p.buffered > 0 && p.buffered+size > p.cfg.BufferBytes && !p.closed {
-		wait := p.progress
-		p.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
+	var ts0 *topicState
+	for {
+		if p.closed {
+			p.mu.Unlock()
+			return ErrClosed
 		}
-		p.mu.Lock()
+		ts0 = p.topicLocked(topic)
+		if ts0 == nil || ts0.expired {
+			// Learn the topic's partitions (and leaders) first.
+			p.mu.Unlock()
+			if _, err := p.refresh(ctx, topic); err != nil {
+				return err
+			}
+			p.mu.Lock()
+			continue
+		}
+		if p.buffered > 0 && p.buffered+size > p.cfg.BufferBytes {
+			wait := p.progress
+			p.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			p.mu.Lock()
+			continue
+		}
+		break
 	}
 	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	ts0 := p.topics[topic]
 	n := ts0.partitions
 	part := int32(0)
 	switch {
@@ -254,51 +304,136 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	default:
 		part = ts0.sticky % n
 	}
-	node := ""
-	if int(part) < len(ts0.leaders) {
-		node = ts0.leaders[part]
+	var r *request
+	if int(part) < len(ts0.cur) {
+		r = ts0.cur[part]
 	}
-	r := ts0.open[node]
 	if r == nil {
-		r = &request{topic: topic, node: node, batches: make(map[int32]*recordbatch.Builder), cbs: make(map[int32][]func(Position, error)), opened: time.Now()}
-		if ts0.open == nil {
-			ts0.open = make(map[string]*request)
-		}
-		ts0.open[node] = r
-		p.signal() // run must learn of the linger deadline
+		r = p.openLocked(ts0, topic, part)
 	}
-	b := r.batches[part]
-	if b == nil {
-		// Another open request (for the leader the producer knew before)
-		// may hold part's earlier records: it must reach the send queue
-		// first, or part's records could be written out of order.
-		for _, o := range ts0.open {
-			if o != r && o.batches[part] != nil {
-				p.sealOneLocked(ts0, o)
-			}
-		}
-		buf := p.takeBufLocked()
-		if cap(buf) < ts0.batchHint {
-			buf = make([]byte, 0, ts0.batchHint)
-		}
-		if cap(buf) < recordbatch.HeaderLen {
-			buf = make([]byte, 0, 4096)
-		}
-		b = new(recordbatch.Builder)
-		b.Reset(buf)
-		r.batches[part] = b
-		r.parts = append(r.parts, part)
+	pb := r.slots[part]
+	ms := r.now
+	if !rec.Timestamp.IsZero() {
+		ms = rec.Timestamp.UnixMilli()
 	}
-	before := b.Len()
-	b.Add(0, ts, rec.Key, rec.Value, rec.Headers)
-	r.cbs[part] = append(r.cbs[part], cb)
-	grew := b.Len() - before
+	before := len(pb.buf)
+	pb.b.Add(0, ms, rec.Key, rec.Value, rec.Headers)
+	pb.buf = pb.b.Bytes()
+	pb.cbs = append(pb.cbs, cb)
+	grew := len(pb.buf) - before
 	r.bytes += grew
 	p.buffered += grew
 	if r.bytes >= p.cfg.BatchBytes {
 		p.sealOneLocked(ts0, r)
 	}
 	return nil
+}
+
+// topicLocked is what the producer knows of topic, or nil.
+func (p *Producer) topicLocked(topic string) *topicState {
+	if p.last != nil && p.lastName == topic {
+		return p.last
+	}
+	ts := p.topics[topic]
+	if ts != nil {
+		p.last, p.lastName = ts, topic
+	}
+	return ts
+}
+
+// openLocked starts part's batch in the open request for part's leader,
+// opening that request if there is none, and returns the request. It runs
+// once per batch, so it does what the per-record path must not: read the
+// clock, look up maps, take buffers.
+func (p *Producer) openLocked(ts *topicState, topic string, part int32) *request {
+	node := ""
+	if int(part) < len(ts.leaders) {
+		node = ts.leaders[part]
+	}
+	r := ts.open[node]
+	if r == nil {
+		now := time.Now()
+		r = p.takeRequestLocked()
+		r.topic, r.node, r.opened, r.now = topic, node, now, now.UnixMilli()
+		if ts.open == nil {
+			ts.open = make(map[string]*request)
+		}
+		ts.open[node] = r
+		if now.Sub(ts.fetchedAt) >= p.cfg.MetadataMaxAge {
+			ts.expired = true // asked again before the next record
+		}
+		p.signal() // run must learn of the linger deadline
+	}
+	// Another open request (for the leader the producer knew before) may
+	// hold part's earlier records: it must reach the send queue first, or
+	// part's records could be written out of order.
+	for _, o := range ts.open {
+		if o != r && o.slot(part) != nil {
+			p.sealOneLocked(ts, o)
+		}
+	}
+	var pb *partBatch
+	if k := len(r.kept); k > 0 {
+		pb, r.kept = r.kept[k-1], r.kept[:k-1]
+	} else {
+		pb = new(partBatch)
+	}
+	buf := p.takeBufLocked()
+	// The hint has an eighth of headroom over the last batch; a kept
+	// buffer that holds the last batch itself will do, or every small
+	// change of batch size would drop the kept buffers for new ones.
+	if cap(buf) < ts.batchHint-ts.batchHint/9 {
+		buf = make([]byte, 0, ts.batchHint)
+	}
+	if cap(buf) < frameHeaderLen+recordbatch.HeaderLen {
+		buf = make([]byte, 0, 4096)
+	}
+	pb.b.Reset(buf[:frameHeaderLen])
+	pb.buf = pb.b.Bytes()
+	r.slots = growTo(r.slots, part)
+	r.slots[part] = pb
+	r.parts = append(r.parts, part)
+	ts.cur = growTo(ts.cur, part)
+	ts.cur[part] = r
+	return r
+}
+
+// growTo returns s long enough to index i.
+func growTo[T any](s []*T, i int32) []*T {
+	if int(i) < len(s) {
+		return s
+	}
+	return append(s, make([]*T, int(i)+1-len(s))...)
+}
+
+// takeRequestLocked returns an empty request, reused if one is spare.
+func (p *Producer) takeRequestLocked() *request {
+	if k := len(p.spare); k > 0 {
+		r := p.spare[k-1]
+		p.spare = p.spare[:k-1]
+		return r
+	}
+	return new(request)
+}
+
+// putRequestLocked keeps the answered request r for reuse: its batches'
+// buffers go to free, its batches and callback slices (emptied, so no
+// callback is kept alive) stay with it.
+func (p *Producer) putRequestLocked(r *request) {
+	for _, part := range r.parts {
+		pb := r.slots[part]
+		p.putBufLocked(pb.buf)
+		pb.buf, pb.b = nil, recordbatch.Builder{}
+		clear(pb.cbs)
+		pb.cbs = pb.cbs[:0]
+		r.slots[part] = nil
+		r.kept = append(r.kept, pb)
+	}
+	if len(p.spare) >= maxFree {
+		return
+	}
+	*r = request{slots: r.slots[:0], parts: r.parts[:0], kept: r.kept}
+	p.spare = append(p.spare, r)
 }
 
 // maxFree bounds the buffers kept for reuse.
@@ -322,24 +457,6 @@ func (p *Producer) putBufLocked(b []byte) {
 	}
 }
 
-// partitions is topic's partition count, asked of the broker (with the
-// partitions' leaders) when unknown or older than MetadataMaxAge.
-func (p *Producer) partitions(ctx context.Context, topic string) (int32, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return 0, ErrClosed
-	}
-	ts := p.topics[topic]
-	if ts != nil && ts.partitions > 0 && time.Since(ts.fetchedAt) < p.cfg.MetadataMaxAge {
-		n := ts.partitions
-		p.mu.Unlock()
-		return n, nil
-	}
-	p.mu.Unlock()
-	return p.refresh(ctx, topic)
-}
-
 // refresh asks a broker for topic's partition count and leaders.
 func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 	pl, err := p.t.placement(ctx, topic)
@@ -360,7 +477,7 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 			pl.leaders[i] = ts.leaders[i]
 		}
 	}
-	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt = pl.partitions, pl.leaders, pl.ids, time.Now()
+	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
 	return pl.partitions, nil
 }
 
@@ -374,8 +491,11 @@ func (p *Producer) sealLocked(ts *topicState) {
 // sealOneLocked moves r, one of ts's open requests, to the send queue.
 func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 	largest := 0
-	for _, b := range r.batches {
-		largest = max(largest, b.Len())
+	for _, part := range r.parts {
+		largest = max(largest, len(r.slots[part].buf))
+		if int(part) < len(ts.cur) && ts.cur[part] == r {
+			ts.cur[part] = nil
+		}
 	}
 	ts.batchHint = largest + largest/8
 	p.sealed++

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -130,7 +131,9 @@ func (p *Producer) pickLocked() *request {
 func (p *Producer) send(r *request) {
 	frames := make(map[int32][]byte, len(r.parts))
 	for _, part := range r.parts {
-		frames[part] = r.batches[part].Finish(recordbatch.NewHeader(0)) // the broker assigns offsets
+		pb := r.slots[part]
+		pb.buf = pb.b.Finish(recordbatch.NewHeader(0)) // the broker assigns offsets
+		frames[part] = pb.buf
 	}
 	out := make(map[int32]outcome, len(r.parts))
 	p.deliver(r.topic, r.node, r.parts, frames, out, 0)
@@ -138,7 +141,7 @@ func (p *Producer) send(r *request) {
 	for _, part := range r.parts {
 		o := out[part]
 		stale = stale || isCode(o.err, api.ErrTopicNotFound) || isCode(o.err, api.ErrPartitionNotFound) || errors.Is(o.err, ErrUnreachable)
-		for i, cb := range r.cbs[part] {
+		for i, cb := range r.slots[part].cbs {
 			if o.err != nil {
 				cb(Position{}, o.err)
 				continue
@@ -148,18 +151,16 @@ func (p *Producer) send(r *request) {
 	}
 	p.mu.Lock()
 	if ts := p.topics[r.topic]; stale && ts != nil {
-		ts.fetchedAt = time.Time{} // ask the broker again: the topic or its leaders changed
+		ts.expired = true // ask the broker again: the topic or its leaders changed
 	}
 	for _, part := range r.parts {
 		delete(p.busy, partKey{r.topic, part})
 	}
 	p.inFlight--
 	p.signal() // a request waiting for these partitions may go now
-	for _, b := range r.batches {
-		p.putBufLocked(b.Bytes())
-	}
 	p.buffered -= r.bytes
 	delete(p.pending, r.seq)
+	p.putRequestLocked(r)
 	close(p.progress)
 	p.progress = make(chan struct{})
 	p.mu.Unlock()
@@ -223,13 +224,28 @@ next:
 }
 
 // post sends g's batches to g's node as one request and records their
-// outcomes; it returns the request's error.
+// outcomes; it returns the request's error. frames holds each partition's
+// frame: frameHeaderLen bytes of room, then the batch. A request of one
+// partition (the usual case: keyless records stick to one partition per
+// request) is sent from its frame as it is, without copying it.
 func (p *Producer) post(topic string, g leaderParts, frames map[int32][]byte, out map[int32]outcome) error {
-	p.mu.Lock()
-	body := p.takeBufLocked()
-	p.mu.Unlock()
-	for _, part := range g.parts {
-		body = api.AppendFrame(body, part, frames[part])
+	var body []byte
+	if len(g.parts) == 1 {
+		body = frames[g.parts[0]]
+		binary.BigEndian.PutUint32(body, uint32(g.parts[0]))
+		binary.BigEndian.PutUint32(body[4:], uint32(len(body)-frameHeaderLen))
+	} else {
+		p.mu.Lock()
+		body = p.takeBufLocked()
+		p.mu.Unlock()
+		for _, part := range g.parts {
+			body = api.AppendFrame(body, part, frames[part][frameHeaderLen:])
+		}
+		defer func() {
+			p.mu.Lock()
+			p.putBufLocked(body)
+			p.mu.Unlock()
+		}()
 	}
 	var resp api.PublishResponse
 	// A request already accepted must be answered even when the producer is
@@ -245,9 +261,6 @@ func (p *Producer) post(topic string, g leaderParts, frames map[int32][]byte, ou
 		}
 		out[part] = outcome{partition: resp.Offsets[j].Partition, offset: resp.Offsets[j].Offset}
 	}
-	p.mu.Lock()
-	p.putBufLocked(body)
-	p.mu.Unlock()
 	return err
 }
 

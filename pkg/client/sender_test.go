@@ -63,15 +63,15 @@ func TestBatchStartsAtHint(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	first := p.ready[0].batches[0]
+	first := len(p.ready[0].slots[0].buf)
 	hint := p.topics["t"].batchHint
-	if hint < first.Len() || hint > first.Len()*2 {
-		t.Fatalf("hint %d after a batch of %d bytes", hint, first.Len())
+	if hint < first || hint > first*2 {
+		t.Fatalf("hint %d after a batch of %d bytes", hint, first)
 	}
 	if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cap(p.topics["t"].open[""].batches[0].Bytes()); got < hint {
+	if got := cap(p.topics["t"].open[""].slots[0].buf); got < hint {
 		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
 	}
 }
