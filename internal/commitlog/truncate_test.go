@@ -23,7 +23,7 @@ func TestTruncateModel(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer func() { l.Close() }()
-		var want []string     // want[i] is the value at offset i
+		var want []string    // want[i] is the value at offset i
 		bounds := []int64{0} // batch boundaries, ascending
 		for step := range rapid.IntRange(1, 40).Draw(rt, "steps") {
 			switch rapid.IntRange(0, 5).Draw(rt, "op") {
