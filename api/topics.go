@@ -13,6 +13,11 @@ type CreateTopicRequest struct {
 	SegmentMS       int64  `json:"segment_ms,omitempty"`        // roll a segment older than this by the broker's clock; at least 60000
 	MaxMessageBytes int32  `json:"max_message_bytes,omitempty"` // default 1 MiB
 	Fsync           string `json:"fsync,omitempty"`             // "always", "interval" or "never"; "" = broker default
+	// ReplicationFactor is how many nodes of a cluster hold each
+	// partition (a Raft group over them). 0: 3 in a cluster of 3 or more
+	// nodes, else 1. More than the cluster's nodes is INVALID_ARGUMENT;
+	// a single broker takes only 0 or 1.
+	ReplicationFactor int32 `json:"replication_factor,omitempty"`
 }
 
 // Topic describes a topic: its settings and, per partition, the range of
@@ -48,6 +53,9 @@ type PartitionInfo struct {
 	// omitted on a single broker.
 	Leader   uint64   `json:"leader,omitempty"`
 	Replicas []uint64 `json:"replicas,omitempty"`
+	// LeaderEpoch is the Raft term of the partition's group in which
+	// Leader leads; omitted on a single broker and while unknown.
+	LeaderEpoch uint64 `json:"leader_epoch,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

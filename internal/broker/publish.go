@@ -86,7 +86,11 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 		if len(idx) == 0 {
 			continue
 		}
-		if err := b.appendTo(t, t.parts[p], msgs, idx, now, pos); err != nil {
+		write := b.appendTo
+		if b.replicated(t) {
+			write = b.publishReplicated
+		}
+		if err := write(t, t.parts[p], msgs, idx, now, pos); err != nil {
 			return nil, err
 		}
 	}

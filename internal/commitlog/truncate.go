@@ -138,3 +138,11 @@ func (l *Log) batchPosLocked(s *segment, offset int64) (int64, error) {
 	}
 	return 0, fmt.Errorf("commitlog: truncate to %d: not a batch boundary of segment %d", offset, s.base)
 }
+
+// NextOffset is the offset the next appended record gets (the high
+// watermark once everything appended is durable).
+func (l *Log) NextOffset() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.next
+}

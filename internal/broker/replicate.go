@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// A cluster's topics are replicated: their partitions are Raft groups, and
+// the broker stays ignorant of Raft. Its three write paths (Publish,
+// PublishBatches, AppendBatch) check and encode as always, then hand the
+// partition's record batches to the Replicator instead of the log; the
+// partition's state machine appends them, once committed, through
+// ReplicaLog — on every replica, the leader included. So a replicated
+// log holds only committed data and its high watermark is the commit
+// point: no reader sees an uncommitted message. A single broker has no
+// Replicator and writes its logs directly, as before.
+
+// Replicator takes the writes of replicated topics.
+type Replicator interface {
+	// Replicates reports whether topic's writes go through Append.
+	Replicates(topic string) bool
+	// Append proposes batches (record batches back to back, all for
+	// partition) and returns each batch's first offset once a majority
+	// has them and this node has applied them. Errors are *api.Error
+	// where the client can act (NOT_LEADER naming the leader,
+	// UNAVAILABLE).
+	Append(topic string, partition int32, batches []byte) ([]int64, error)
+}
+
+// SetReplicator makes the broker send the writes of the topics r
+// replicates to r. Call it before serving.
+func (b *Broker) SetReplicator(r Replicator) { b.repl = r }
+
+// replicated reports whether t's writes go through the Replicator.
+func (b *Broker) replicated(t *topic) bool {
+	return b.repl != nil && b.repl.Replicates(t.cfg.Name)
+}
+
+// replicate appends batches to p through the Replicator and counts them.
+func (b *Broker) replicate(t *topic, p *partition, batches []byte, records int) ([]int64, error) {
+	bases, err := b.repl.Append(t.cfg.Name, p.id, batches)
+	if err != nil {
+		return nil, err
+	}
+	p.traffic.countPublished(records, len(batches))
+	return bases, nil
+}
+
+// encodeBatches encodes msgs[idx...] as batches of about maxBatchBytes,
+// back to back, with timestamps defaulted to now, as appendTo would store
+// them.
+func encodeBatches(msgs []Message, idx []int, now int64) (out []byte, size int) {
+	var bld recordbatch.Builder
+	for len(idx) > 0 {
+		n, k := 0, 0
+		bld.Reset(out)
+		for k < len(idx) && (k == 0 || n+msgs[idx[k]].size() <= maxBatchBytes) {
+			m := &msgs[idx[k]]
+			ts := m.Timestamp
+			if ts == 0 {
+				ts = now
+			}
+			bld.Add(m.Attributes, ts, m.Key, m.Value, m.Headers)
+			n += m.size()
+			k++
+		}
+		out = bld.Finish(recordbatch.NewHeader(0))
+		size += n
+		idx = idx[k:]
+	}
+	return out, size
+}
+
+// publishReplicated is Publish's write of one partition's messages for a
+// replicated topic: one Raft entry holding them all.
+func (b *Broker) publishReplicated(t *topic, p *partition, msgs []Message, idx []int, now int64, pos []Position) error {
+	batches, _ := encodeBatches(msgs, idx, now)
+	bases, err := b.repl.Append(t.cfg.Name, p.id, batches)
+	if err != nil {
+		return err
+	}
+	p.traffic.countPublished(len(idx), len(batches))
+	for j, i := range idx {
+		pos[i].Offset = bases[0] + int64(j) // the batches' offsets are contiguous
+	}
+	return nil
+}
+
+// publishFramesReplicated is PublishBatches' write for a replicated topic:
+// each partition's frames, in request order, as one Raft entry; the
+// partitions are proposed concurrently.
+func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, counts []int32, pos []Position) error {
+	byPart := map[int32][]int{}
+	var order []int32
+	for i, f := range frames {
+		if _, ok := byPart[f.Partition]; !ok {
+			order = append(order, f.Partition)
+		}
+		byPart[f.Partition] = append(byPart[f.Partition], i)
+	}
+	errs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for k, part := range order {
+		wg.Go(func() {
+			idx := byPart[part]
+			var batches []byte
+			records := 0
+			for _, i := range idx {
+				batches = append(batches, frames[i].Batch...)
+				records += int(counts[i])
+			}
+			bases, err := b.replicate(t, t.parts[part], batches, records)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			for j, i := range idx {
+				pos[i] = Position{Partition: part, Offset: bases[j]}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// ReplicaLog is one partition's log as its Raft state machine writes it
+// (internal/cluster/replica.Log).
+type ReplicaLog struct {
+	b *Broker
+	t *topic
+	p *partition
+}
+
+// ReplicaLog returns the log of a replicated partition for its state
+// machine. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
+func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return nil, err
+	}
+	return &ReplicaLog{b: b, t: t, p: p}, nil
+}
+
+// AppendBatches appends committed batches in order and returns the first
+// one's base offset. Each is checked as AppendBatch checks a producer's.
+func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
+	first := int64(-1)
+	for len(batches) > 0 {
+		n, ok := recordbatch.Len(batches)
+		if !ok || n > len(batches) {
+			return 0, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
+		}
+		base, err := r.p.log.AppendBatch(batches[:n])
+		if err != nil {
+			return 0, err
+		}
+		if first < 0 {
+			first = base
+		}
+		batches = batches[n:]
+	}
+	r.p.dirty.Store(true)
+	return first, nil
+}
+
+// NextOffset is the offset the next appended record gets.
+func (r *ReplicaLog) NextOffset() int64 { return r.p.log.NextOffset() }
+
+// Sync makes everything appended durable.
+func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
+
+// TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo).
+func (r *ReplicaLog) TruncateTo(offset int64) error { return r.p.log.TruncateTo(offset) }
+
+// ReadBatches reads stored batches from the one holding from, about
+// maxBytes of them, for a replica catching up.
+func (r *ReplicaLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
+	return r.p.log.ReadBatches(from, maxBytes, nil)
+}
+
+// replicatedBatchError maps a refused batch as AppendBatch does.
+func replicatedBatchError(err error) error {
+	if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) || errors.Is(err, recordbatch.ErrCorrupt) {
+		return api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
+	}
+	return err
+}
