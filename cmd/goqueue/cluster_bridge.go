@@ -85,7 +85,8 @@ func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 const localWait = 10 * time.Second
 
 // CreateTopic proposes the topic (its whole request travels as settings)
-// and waits until this broker has it.
+// and waits until this broker has it and knows every partition's leader
+// (the groups' first elections), so the answer names the leaders.
 func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequest) error {
 	if req.Partitions == 0 {
 		req.Partitions = c.defaultPartitions
@@ -104,7 +105,7 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 		return metaError(err)
 	}
 	for {
-		if _, err := c.b.Topic(req.Name); err == nil {
+		if _, err := c.b.Topic(req.Name); err == nil && c.leadersKnown(req.Name) {
 			return nil
 		}
 		select {
@@ -211,4 +212,19 @@ func (c *clusterBridge) Append(topic string, partition int32, batches []byte) ([
 // PartitionLog is the local log of a partition this node replicates.
 func (c *clusterBridge) PartitionLog(topic string, partition int32) (replica.Log, error) {
 	return c.b.ReplicaLog(topic, partition)
+}
+
+// leadersKnown reports whether this node knows a leader for every
+// partition of topic.
+func (c *clusterBridge) leadersKnown(topic string) bool {
+	parts, ok := c.Placement(topic)
+	if !ok {
+		return false
+	}
+	for _, p := range parts {
+		if p.Leader == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -45,6 +45,7 @@ type hosted struct {
 	// handing leadership back to the preferred replica (watchPartitions).
 	ledSince     time.Time
 	lastTransfer time.Time
+	lastCampaign time.Time
 }
 
 // startPartitions starts the groups of the partitions of tp this node is
@@ -78,6 +79,9 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 			if err := n.raft.Campaign(ctx, p.Group); err != nil {
 				n.log.Warn("cluster: campaigning for a partition failed", "topic", tp.Name, "partition", p.Index, "err", err)
 			}
+			n.pmu.Lock()
+			n.parts[p.Group].lastCampaign = time.Now()
+			n.pmu.Unlock()
 		}
 	}
 	return nil
@@ -119,14 +123,14 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 }
 
 // PartitionLeader is p's leader and its epoch (the Raft term) as this node
-// knows them: from Raft where it holds a replica, else p's preferred
-// replica with epoch 0.
+// knows them: from Raft where it holds a replica (0, 0 while unknown),
+// else p's preferred replica with epoch 0.
 func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {
 	n.pmu.Lock()
-	st, ok := n.leaders[p.Group]
+	st := n.leaders[p.Group]
 	n.pmu.Unlock()
-	if ok {
-		return st.Leader, st.Term
+	if slices.Contains(p.Replicas, n.cfg.ID) {
+		return st.Leader, st.Term // 0, 0 until the group has started and elected
 	}
 	if len(p.Replicas) > 0 {
 		return p.Replicas[0], 0
@@ -137,9 +141,11 @@ func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {
 // transferAfter is how long a leader that is not the preferred replica
 // leads before handing leadership back (the preferred one may have just
 // restarted and be catching up); transferEvery spaces the attempts.
+// campaignEvery spaces a leaderless preferred replica's campaigns.
 const (
 	transferAfter = 5 * time.Second
 	transferEvery = 10 * time.Second
+	campaignEvery = 500 * time.Millisecond
 )
 
 // watchPartitions refreshes the leaders of the hosted groups every tick
@@ -156,10 +162,23 @@ func (n *Node) watchPartitions(ctx context.Context) {
 		}
 		now := time.Now()
 		var transfers [][2]uint64
+		var campaigns []uint64
 		n.pmu.Lock()
+		old := n.leaders
 		n.leaders = sts
 		for g, h := range n.parts {
 			st := sts[g]
+			if st.Leader != old[g].Leader && st.Leader != 0 {
+				n.log.Info("partition leader changed", "topic", h.topic, "partition", h.partition, "leader", st.Leader, "epoch", st.Term)
+			}
+			preferred := h.replicas[0] == n.cfg.ID
+			if preferred && st.Leader == 0 && now.Sub(h.lastCampaign) >= campaignEvery {
+				// A first campaign is lost when it reaches the other
+				// replicas before they start the group; try again rather
+				// than wait out a whole election timeout.
+				h.lastCampaign = now
+				campaigns = append(campaigns, g)
+			}
 			switch {
 			case !st.IsLeader:
 				h.ledSince = time.Time{}
@@ -172,6 +191,9 @@ func (n *Node) watchPartitions(ctx context.Context) {
 			}
 		}
 		n.pmu.Unlock()
+		for _, g := range campaigns {
+			_ = n.raft.Campaign(ctx, g) // only fails for a group not hosted
+		}
 		for _, t := range transfers {
 			if err := n.raft.TransferLeader(ctx, t[0], t[1]); err == nil {
 				n.log.Info("cluster: handing a partition's leadership to its preferred replica", "group", t[0], "to", t[1])

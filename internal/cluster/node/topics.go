@@ -95,6 +95,9 @@ func (n *Node) reconcile(ctx context.Context) {
 			}
 			if err := n.startPartitions(ctx, tp); err != nil {
 				ok = false
+				if ctx.Err() != nil {
+					return // shutting down
+				}
 				n.log.Warn("cluster: starting a partition's Raft group failed; retrying", "topic", tp.Name, "err", err)
 			}
 		}
