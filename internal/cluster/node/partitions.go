@@ -129,7 +129,7 @@ func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {
 	n.pmu.Lock()
 	st := n.leaders[p.Group]
 	n.pmu.Unlock()
-	if slices.Contains(p.Replicas, n.cfg.ID) {
+	if n.cfg.Logs != nil && slices.Contains(p.Replicas, n.cfg.ID) {
 		return st.Leader, st.Term // 0, 0 until the group has started and elected
 	}
 	if len(p.Replicas) > 0 {
