@@ -351,6 +351,19 @@ func (h *Host) Status(group uint64) (Status, error) {
 	}, nil
 }
 
+// HasReady reports whether a group has something for Process to do.
+func (h *Host) HasReady() bool {
+	if h.closed {
+		return false
+	}
+	for _, id := range h.order {
+		if h.groups[id].rn.HasReady() {
+			return true
+		}
+	}
+	return false
+}
+
 // Groups returns the IDs of the hosted groups, sorted.
 func (h *Host) Groups() []uint64 { return slices.Clone(h.order) }
 
