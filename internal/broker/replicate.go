@@ -76,56 +76,96 @@ func encodeBatches(msgs []Message, idx []int, now int64) (out []byte, size int) 
 	return out, size
 }
 
-// publishReplicated is Publish's write of one partition's messages for a
-// replicated topic: one Raft entry holding them all.
-func (b *Broker) publishReplicated(t *topic, p *partition, msgs []Message, idx []int, now int64, pos []Position) error {
-	batches, _ := encodeBatches(msgs, idx, now)
-	bases, err := b.repl.Append(t.cfg.Name, p.id, batches)
-	if err != nil {
-		return err
+// publishReplicated is Publish's write for a replicated topic: each
+// partition's messages as one Raft entry, the partitions proposed
+// concurrently.
+func (b *Broker) publishReplicated(t *topic, msgs []Message, perPart [][]int, now int64, pos []Position) error {
+	var jobs []replicaJob
+	for p, idx := range perPart {
+		if len(idx) > 0 {
+			batches, size := encodeBatches(msgs, idx, now)
+			jobs = append(jobs, replicaJob{part: int32(p), batches: batches, records: len(idx), size: size})
+		}
 	}
-	p.traffic.countPublished(len(idx), len(batches))
-	for j, i := range idx {
-		pos[i].Offset = bases[0] + int64(j) // the batches' offsets are contiguous
-	}
-	return nil
+	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
+		for k, i := range perPart[j.part] {
+			pos[i].Offset = bases[0] + int64(k) // the entry's batches have contiguous offsets
+		}
+	})
 }
 
 // publishFramesReplicated is PublishBatches' write for a replicated topic:
-// each partition's frames, in request order, as one Raft entry; the
-// partitions are proposed concurrently.
+// each partition's frames, in request order, as one Raft entry.
 func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, counts []int32, pos []Position) error {
 	byPart := map[int32][]int{}
-	var order []int32
+	var jobs []replicaJob
 	for i, f := range frames {
 		if _, ok := byPart[f.Partition]; !ok {
-			order = append(order, f.Partition)
+			jobs = append(jobs, replicaJob{part: f.Partition})
 		}
 		byPart[f.Partition] = append(byPart[f.Partition], i)
 	}
-	errs := make([]error, len(order))
+	for k := range jobs {
+		j := &jobs[k]
+		for _, i := range byPart[j.part] {
+			j.batches = append(j.batches, frames[i].Batch...)
+			j.records += int(counts[i])
+		}
+		j.size = len(j.batches)
+	}
+	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
+		for k, i := range byPart[j.part] {
+			pos[i] = Position{Partition: j.part, Offset: bases[k]}
+		}
+	})
+}
+
+// replicaJob is one partition's entry of a request.
+type replicaJob struct {
+	part          int32
+	batches       []byte
+	records, size int
+}
+
+// replicateAll proposes every job's entry concurrently and reports each
+// success to done. A request is all-or-nothing only when it fails whole:
+// if some partitions were written and another failed, NOT_LEADER (which
+// tells a client to send the whole request elsewhere, writing nothing
+// here) would make it write the written ones twice, so the answer is
+// UNAVAILABLE saying which partitions hold their messages.
+func (b *Broker) replicateAll(t *topic, jobs []replicaJob, done func(replicaJob, []int64)) error {
+	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
-	for k, part := range order {
+	var mu sync.Mutex
+	for k, j := range jobs {
 		wg.Go(func() {
-			idx := byPart[part]
-			var batches []byte
-			records := 0
-			for _, i := range idx {
-				batches = append(batches, frames[i].Batch...)
-				records += int(counts[i])
-			}
-			bases, err := b.replicate(t, t.parts[part], batches, records)
+			bases, err := b.repl.Append(t.cfg.Name, j.part, j.batches)
 			if err != nil {
 				errs[k] = err
 				return
 			}
-			for j, i := range idx {
-				pos[i] = Position{Partition: part, Offset: bases[j]}
-			}
+			t.parts[j.part].traffic.countPublished(j.records, j.size)
+			mu.Lock()
+			done(j, bases)
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var written []int32
+	var first error
+	for k, err := range errs {
+		switch {
+		case err == nil:
+			written = append(written, jobs[k].part)
+		case first == nil:
+			first = err
+		}
+	}
+	if first == nil || len(written) == 0 {
+		return first
+	}
+	return api.ErrUnavailable.Withf("partitions %v of %q took their messages but another did not (%v); retrying the whole request stores those again", written, t.cfg.Name, first).
+		WithDetail("written_partitions", written)
 }
 
 // ReplicaLog is one partition's log as its Raft state machine writes it
