@@ -20,8 +20,9 @@ import (
 // the SIGKILL of a partition's leader while a producer sends to it: a
 // survivor takes over, every acknowledged record is on the partition once,
 // at the offset its callback gave, in publish order; the killed node,
-// restarted on its disk, catches up; and all three copies of every
-// partition are byte for byte the same up to the high watermark.
+// restarted on its disk, catches up and gets its leadership back (it is
+// the preferred replica); and all three copies of every partition are
+// byte for byte the same up to the high watermark.
 func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -181,6 +182,12 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 			return true
 		})
 	}
+	// The preferred replica gets its leadership back once it is alive and
+	// caught up, so leaders stay spread over the nodes.
+	c.eventually(30*time.Second, fmt.Sprintf("node %d leads partition 0 again", victim), func() bool {
+		p := c.topic(victim, topic).PartitionInfo[0]
+		return p.Leader == victim && p.LeaderEpoch > created.PartitionInfo[0].LeaderEpoch
+	})
 	for id := uint64(1); id <= 3; id++ {
 		if err := c.procs[id].Stop(); err != nil {
 			t.Fatalf("stop node %d: %v", id, err)
