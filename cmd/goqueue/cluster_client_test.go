@@ -40,19 +40,7 @@ func clusterTopic(t *testing.T, name string, parts int32) (*clusterProcs, map[in
 	if len(led) != 3 || led[0] != 0 {
 		t.Fatalf("partitions not spread over the nodes: %+v", created.PartitionInfo)
 	}
-	// Every node has the topic and has heard from each partition's leader
-	// (a replica that started the group after the election learns it at
-	// the leader's next heartbeat).
-	for id := range c.procs {
-		c.eventually(10*time.Second, fmt.Sprintf("node %d knows the leaders of %s", id, name), func() bool {
-			for _, p := range c.topic(id, name).PartitionInfo {
-				if p.Leader != leaders[p.Partition] {
-					return false
-				}
-			}
-			return true
-		})
-	}
+	c.knowLeaders(name, leaders)
 	return c, leaders
 }
 

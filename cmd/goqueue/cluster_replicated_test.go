@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -50,23 +51,35 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	}
 
 	type sent struct {
-		at  client.Position
-		err error
-		cbs int
-		ack time.Time
+		at        client.Position
+		err       error
+		cbs       int
+		sent, ack time.Time
 	}
 	var mu sync.Mutex
 	recs := map[int]*sent{}
-	p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	newProducer := func() *client.Producer {
+		p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	closeProducer := func(p *client.Producer) {
+		if err := p.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newProducer()
 	produce := func(from, to int) {
 		for i := from; i < to; i++ {
 			part := int32(i % parts)
-			s := &sent{}
+			s := &sent{sent: time.Now()}
 			mu.Lock()
 			recs[i] = s
 			mu.Unlock()
@@ -81,35 +94,52 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 			}
 		}
 	}
+	// Each round SIGKILLs the current leader of partition 0 and produces
+	// until partition 0 acknowledges a write again; the victim restarts
+	// before the next round (GOQUEUE_CLUSTER_LONG=1: 4 rounds).
+	rounds := 1
+	if os.Getenv("GOQUEUE_CLUSTER_LONG") != "" {
+		rounds = 4
+	}
 	produce(0, 1500)
-	killed := time.Now()
-	c.procs[victim].Kill()
-	// Keep producing until partition 0 takes writes again, then a little more.
 	next := 1500
-	var failover time.Duration
-	for failover == 0 {
-		if time.Since(killed) > 30*time.Second {
-			t.Fatal("partition 0 took no acknowledged write within 30 s of its leader's SIGKILL")
+	for round := range rounds {
+		if round > 0 {
+			// A producer per round: after three failovers in one
+			// producer's life it stopped sending partition 0 to the new
+			// leader (a client issue, reported), which is not what this
+			// test is about.
+			closeProducer(p)
+			p = newProducer()
+			c.restart(victim)
+			victim = 0
+			c.eventually(30*time.Second, "a leader of partition 0", func() bool {
+				victim = c.topic(victim%3+1, topic).PartitionInfo[0].Leader
+				return victim != 0
+			})
 		}
-		produce(next, next+150)
-		next += 150
-		mu.Lock()
-		for _, s := range recs {
-			if s.err == nil && s.cbs == 1 && s.at.Partition == 0 && s.ack.After(killed) && (failover == 0 || s.ack.Sub(killed) < failover) {
-				failover = s.ack.Sub(killed)
+		killed := time.Now()
+		c.procs[victim].Kill()
+		var failover time.Duration
+		for failover == 0 {
+			if time.Since(killed) > 30*time.Second {
+				t.Fatal("partition 0 took no acknowledged write within 30 s of its leader's SIGKILL")
 			}
+			produce(next, next+150)
+			next += 150
+			mu.Lock()
+			for _, s := range recs {
+				if s.err == nil && s.cbs == 1 && s.at.Partition == 0 && s.sent.After(killed) && (failover == 0 || s.ack.Sub(killed) < failover) {
+					failover = s.ack.Sub(killed)
+				}
+			}
+			mu.Unlock()
 		}
-		mu.Unlock()
+		produce(next, next+1500)
+		next += 1500
+		t.Logf("round %d: node %d (leader of partition 0) SIGKILLed; first acknowledged write to partition 0 %v later", round+1, victim, failover.Round(time.Millisecond))
 	}
-	produce(next, next+1500)
-	next += 1500
-	if err := p.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("node %d (leader of partition 0) SIGKILLed; first acknowledged write to partition 0 %v later", victim, failover.Round(time.Millisecond))
+	closeProducer(p)
 
 	// Every acknowledged record is once on its partition, where its
 	// callback said, in publish order (read from the new leaders).
@@ -184,9 +214,10 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	}
 	// The preferred replica gets its leadership back once it is alive and
 	// caught up, so leaders stay spread over the nodes.
-	c.eventually(30*time.Second, fmt.Sprintf("node %d leads partition 0 again", victim), func() bool {
-		p := c.topic(victim, topic).PartitionInfo[0]
-		return p.Leader == victim && p.LeaderEpoch > created.PartitionInfo[0].LeaderEpoch
+	preferred := created.PartitionInfo[0].Leader
+	c.eventually(30*time.Second, fmt.Sprintf("node %d leads partition 0 again", preferred), func() bool {
+		p := c.topic(preferred, topic).PartitionInfo[0]
+		return p.Leader == preferred && p.LeaderEpoch > created.PartitionInfo[0].LeaderEpoch
 	})
 	for id := uint64(1); id <= 3; id++ {
 		if err := c.procs[id].Stop(); err != nil {
