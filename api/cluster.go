@@ -40,4 +40,8 @@ type ClusterPartition struct {
 	Group     uint64   `json:"group"`            // its Raft group ID
 	Replicas  []uint64 `json:"replicas"`         // node IDs; the first is the preferred leader
 	Leader    uint64   `json:"leader,omitempty"` // 0 (omitted) while unknown
+	// LeaderEpoch is the Raft term of the partition's group in which
+	// Leader leads (0, omitted, while unknown, e.g. on a node that holds
+	// no replica of the partition): a higher epoch supersedes a lower.
+	LeaderEpoch uint64 `json:"leader_epoch,omitempty"`
 }

@@ -53,6 +53,9 @@ type PartitionInfo struct {
 	// omitted on a single broker.
 	Leader   uint64   `json:"leader,omitempty"`
 	Replicas []uint64 `json:"replicas,omitempty"`
+	// LeaderEpoch is the Raft term of the partition's group in which
+	// Leader leads; omitted on a single broker and while unknown.
+	LeaderEpoch uint64 `json:"leader_epoch,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

@@ -10,7 +10,9 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 	"github.com/abd-ulbasit/goqueue/internal/kafka"
 )
@@ -21,12 +23,15 @@ type clusterBridge struct {
 	n                 *node.Node // set once the node is open
 	b                 *broker.Broker
 	defaultPartitions int32
+	nodes             int // the cluster's size (--peers)
 }
 
 var (
-	_ httpapi.Cluster = (*clusterBridge)(nil)
-	_ kafka.Cluster   = (*clusterBridge)(nil)
-	_ node.TopicSink  = (*clusterBridge)(nil)
+	_ httpapi.Cluster    = (*clusterBridge)(nil)
+	_ kafka.Cluster      = (*clusterBridge)(nil)
+	_ node.TopicSink     = (*clusterBridge)(nil)
+	_ node.PartitionLogs = (*clusterBridge)(nil)
+	_ broker.Replicator  = (*clusterBridge)(nil)
 )
 
 func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
@@ -70,9 +75,7 @@ func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 	out := make([]api.ClusterPartition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		out[i] = api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
-		if len(p.Replicas) == 1 {
-			out[i].Leader = p.Replicas[0]
-		}
+		out[i].Leader, out[i].LeaderEpoch = c.n.PartitionLeader(p)
 	}
 	return out, true
 }
@@ -82,10 +85,15 @@ func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 const localWait = 10 * time.Second
 
 // CreateTopic proposes the topic (its whole request travels as settings)
-// and waits until this broker has it.
+// and waits until this broker has it and knows every partition's leader
+// (the groups' first elections), so the answer names the leaders.
 func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequest) error {
 	if req.Partitions == 0 {
 		req.Partitions = c.defaultPartitions
+	}
+	rf, err := c.replicationFactor(req.ReplicationFactor)
+	if err != nil {
+		return err
 	}
 	settings, err := json.Marshal(req)
 	if err != nil {
@@ -93,11 +101,11 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 	}
 	ctx, cancel := context.WithTimeout(ctx, localWait)
 	defer cancel()
-	if _, err := c.n.CreateTopic(ctx, req.Name, req.Partitions, settings); err != nil {
+	if _, err := c.n.CreateTopic(ctx, req.Name, req.Partitions, rf, settings); err != nil {
 		return metaError(err)
 	}
 	for {
-		if _, err := c.b.Topic(req.Name); err == nil {
+		if _, err := c.b.Topic(req.Name); err == nil && c.leadersKnown(req.Name) {
 			return nil
 		}
 		select {
@@ -149,4 +157,74 @@ func (c *clusterBridge) EnsureTopic(name string, partitions int32, settings json
 		return nil // created meanwhile by another path
 	}
 	return err
+}
+
+// replicationFactor is a creation's replication factor: asked (at most the
+// cluster's size) or the default, 3 in a cluster of 3 or more, else 1.
+func (c *clusterBridge) replicationFactor(asked int32) (int, error) {
+	switch {
+	case asked < 0 || int(asked) > c.nodes:
+		return 0, api.ErrInvalidArgument.Withf("replication_factor %d: this cluster has %d nodes, so it must be between 1 and %d (0: the default)", asked, c.nodes, c.nodes).
+			WithDetail("field", "replication_factor").WithDetail("nodes", c.nodes)
+	case asked > 0:
+		return int(asked), nil
+	case c.nodes >= 3:
+		return 3, nil
+	}
+	return 1, nil
+}
+
+// Replicates says the metadata's topics are replicated; topics local to
+// this node (DLQs, topics created over Kafka) are not.
+func (c *clusterBridge) Replicates(topic string) bool {
+	_, ok := c.n.Placement(topic)
+	return ok
+}
+
+// Append proposes a partition's batches to its Raft group.
+func (c *clusterBridge) Append(topic string, partition int32, batches []byte) ([]int64, error) {
+	bases, err := c.n.AppendPartition(context.Background(), topic, partition, batches)
+	if err == nil {
+		return bases, nil
+	}
+	var nl *multiraft.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", c.n.ID(), topic, partition, nl.Leader).
+			WithDetail("partition", partition).WithDetail("leader", nl.Leader)
+		if nl.Leader == 0 {
+			return nil, api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, partition).WithDetail("partition", partition)
+		}
+		if addr := c.n.HTTPAddr(nl.Leader); addr != "" {
+			e = e.WithDetail("leader_addr", addr)
+		}
+		return nil, e
+	case errors.Is(err, multiraft.ErrDropped):
+		return nil, api.ErrUnavailable.Withf("partition %s/%d: leadership changed before the write committed; nothing was written, retry", topic, partition).WithDetail("partition", partition)
+	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded):
+		return nil, api.ErrUnavailable.Withf("partition %s/%d: the write's outcome is unknown (%v); a retry may store it twice", topic, partition, err).WithDetail("partition", partition)
+	case errors.Is(err, multiraft.ErrStopped):
+		return nil, api.ErrUnavailable.Withf("this node is shutting down")
+	}
+	return nil, err
+}
+
+// PartitionLog is the local log of a partition this node replicates.
+func (c *clusterBridge) PartitionLog(topic string, partition int32) (replica.Log, error) {
+	return c.b.ReplicaLog(topic, partition)
+}
+
+// leadersKnown reports whether this node knows a leader for every
+// partition of topic.
+func (c *clusterBridge) leadersKnown(topic string) bool {
+	parts, ok := c.Placement(topic)
+	if !ok {
+		return false
+	}
+	for _, p := range parts {
+		if p.Leader == 0 {
+			return false
+		}
+	}
+	return true
 }

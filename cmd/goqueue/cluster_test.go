@@ -105,10 +105,14 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// restart starts node id again on its data directory and cluster port.
+// restart starts node id again on its data directory, cluster port and
+// HTTP address, as an operator would: clients configured with the
+// cluster's addresses reach it again.
 func (c *clusterProcs) restart(id uint64) {
 	old := c.procs[id]
-	c.procs[id] = testkit.Start(c.t, goqueueBin.Path(c.t), testkit.Options{Dir: old.Dir, Args: c.args(id), CheckExit: true})
+	c.procs[id] = testkit.Start(c.t, goqueueBin.Path(c.t), testkit.Options{
+		Dir: old.Dir, Addr: strings.TrimPrefix(old.URL, "http://"), Args: c.args(id), CheckExit: true,
+	})
 }
 
 // status is GET /cluster on node id, or false if it does not answer 200
@@ -228,6 +232,23 @@ func (c *clusterProcs) topic(id uint64, name string) api.Topic {
 	return tp
 }
 
+// knowLeaders waits until every node reports the leader leaders names for
+// each partition of topic: a replica that started a partition's group
+// after its election learns the leader at the leader's next heartbeat.
+func (c *clusterProcs) knowLeaders(topic string, leaders map[int32]uint64) {
+	c.t.Helper()
+	for id := range c.procs {
+		c.eventually(10*time.Second, fmt.Sprintf("node %d knows the leaders of %s", id, topic), func() bool {
+			for _, p := range c.topic(id, topic).PartitionInfo {
+				if p.Leader != leaders[p.Partition] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
 // A metadata leader paused with SIGSTOP is replaced; resumed, it follows
 // the new leader without registering again (it never restarted). Set
 // GOQUEUE_CLUSTER_LONG=1 to run it (about 20 s more).
@@ -307,9 +328,12 @@ func TestBinaryClusterTopics(t *testing.T) {
 		t.Fatalf("second create: %d, want 409", st)
 	}
 	leaders := map[uint64]int32{} // node → the partition it leads
+	byPart := map[int32]uint64{}
 	for _, p := range created.PartitionInfo {
 		leaders[p.Leader] = p.Partition
+		byPart[p.Partition] = p.Leader
 	}
+	c.knowLeaders("orders", byPart)
 	if len(leaders) != 3 || leaders[0] != 0 {
 		t.Fatalf("partitions not spread over the nodes: %+v", created.PartitionInfo)
 	}

@@ -40,12 +40,14 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
-		Topics: br,
+		Topics: br, Logs: br,
 	})
 	if err != nil {
 		return nil, err
 	}
 	br.n = n
+	br.nodes = len(cfg.cluster.peerAddrs)
+	b.SetReplicator(br)
 	return br, nil
 }
 

@@ -37,6 +37,12 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 		}
 	}
 	pos := make([]Position, len(frames))
+	if b.replicated(t) {
+		if err := b.publishFramesReplicated(t, frames, checked, pos); err != nil {
+			return nil, err
+		}
+		return pos, nil
+	}
 	for i, f := range frames {
 		p := t.parts[f.Partition]
 		base, err := p.log.AppendChecked(&checked[i]) // checked once, written as sent

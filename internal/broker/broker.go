@@ -48,6 +48,9 @@ type Broker struct {
 	topicsDir string
 	coord     *coordinator.Coordinator // consumer groups; set in Open
 	latency   latencies                // for metrics; lock-free
+	// repl takes the writes of replicated topics (replicate.go); nil on a
+	// single broker. Set before serving, never changed after.
+	repl Replicator
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait

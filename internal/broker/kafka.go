@@ -67,6 +67,17 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 		return 0, api.ErrMessageTooLarge.Withf("batch of %d bytes is more than the %d bytes topic %q allows", len(batch), limit, t.cfg.Name).
 			WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
 	}
+	if b.replicated(t) {
+		if _, err := recordbatch.CheckFrame(batch); err != nil {
+			return 0, replicatedBatchError(err)
+		}
+		records := int(binary.BigEndian.Uint32(batch[recordbatch.OffRecordCount:]))
+		bases, err := b.replicate(t, p, batch, records)
+		if err != nil {
+			return 0, replicatedBatchError(err)
+		}
+		return bases[0], nil
+	}
 	base, err := p.log.AppendBatch(batch) // validates it first
 	if err != nil {
 		if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {

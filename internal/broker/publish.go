@@ -82,6 +82,12 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 		pos[i].Partition = p
 		perPart[p] = append(perPart[p], i)
 	}
+	if b.replicated(t) {
+		if err := b.publishReplicated(t, msgs, perPart, now, pos); err != nil {
+			return nil, err
+		}
+		return pos, nil
+	}
 	for p, idx := range perPart {
 		if len(idx) == 0 {
 			continue

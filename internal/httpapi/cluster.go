@@ -70,6 +70,7 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 		if p := t.PartitionInfo[i].Partition; int(p) < len(parts) {
 			t.PartitionInfo[i].Leader = parts[p].Leader
 			t.PartitionInfo[i].Replicas = parts[p].Replicas
+			t.PartitionInfo[i].LeaderEpoch = parts[p].LeaderEpoch
 		}
 	}
 	return t
@@ -78,6 +79,11 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 // notLeader is the answer for a partition another node leads: its leader
 // and where to reach it, so the client can go there.
 func (s *Server) notLeader(topic string, p api.ClusterPartition) *api.Error {
+	if p.Leader == 0 {
+		// Its Raft group is electing: nobody to send the client to yet.
+		return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, p.Partition).
+			WithDetail("partition", p.Partition)
+	}
 	e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", s.opts.Cluster.ID(), topic, p.Partition, p.Leader).
 		WithDetail("partition", p.Partition).WithDetail("leader", p.Leader)
 	if addr := s.opts.Cluster.HTTPAddr(p.Leader); addr != "" {

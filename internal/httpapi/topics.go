@@ -36,6 +36,9 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Cluster != nil {
 		return s.createClusterTopic(w, r, req)
 	}
+	if rf := req.ReplicationFactor; rf < 0 || rf > 1 {
+		return invalidField("replication_factor", "replication_factor %d: this broker runs alone, so it keeps one copy of each partition (0 or 1); start a cluster with --node-id and --peers to replicate", rf)
+	}
 	info, err := s.b.CreateTopic(spec)
 	if err != nil {
 		return err

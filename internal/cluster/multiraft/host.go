@@ -299,6 +299,9 @@ func (h *Host) Step(env Envelope) {
 	default:
 		h.wakeAndTell(g)
 	}
+	if env.Msg.GetType() == pb.MsgHeartbeat {
+		clampCommit(g, env.Msg)
+	}
 	// Errors are for messages that are not for this node or are local-only
 	// types: a confused or malicious peer, never a reason to stop.
 	_ = g.rn.Step(env.Msg)
@@ -348,6 +351,19 @@ func (h *Host) Status(group uint64) (Status, error) {
 	}, nil
 }
 
+// HasReady reports whether a group has something for Process to do.
+func (h *Host) HasReady() bool {
+	if h.closed {
+		return false
+	}
+	for _, id := range h.order {
+		if h.groups[id].rn.HasReady() {
+			return true
+		}
+	}
+	return false
+}
+
 // Groups returns the IDs of the hosted groups, sorted.
 func (h *Host) Groups() []uint64 { return slices.Clone(h.order) }
 
@@ -369,4 +385,22 @@ func (h *Host) Close() error {
 		errs = append(errs, g.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// clampCommit keeps a heartbeat from committing past this replica's log.
+// A leader's heartbeat carries min(the follower's match, commit); a
+// replica restarted with an empty disk has lost what its match counted, and
+// raft panics on a commit past its last index. Committing less is always
+// safe (commit never moves back; the next append brings the entries and
+// the commit with them). What the lost log cost — votes and acknowledged
+// entries this replica held for a majority — is not recovered: see
+// docs/cluster.md on empty disks.
+func clampCommit(g *group, m *pb.Message) {
+	last, err := g.store.LastIndex()
+	if err != nil {
+		return
+	}
+	if m.GetCommit() > last {
+		m.Commit = new(last)
+	}
 }

@@ -68,6 +68,16 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 	t := time.NewTicker(n.tick)
 	defer t.Stop()
 	for {
+		// A pass can leave work for the next one without any new event:
+		// entries a single-voter group committed by persisting them (raft
+		// commits them after Advance), so the next pass must not wait for
+		// a tick (a 1-node group answered every proposal a tick late).
+		if n.host.HasReady() {
+			if ctx.Err() != nil {
+				return nil
+			}
+			goto drain
+		}
 		select {
 		case <-ctx.Done():
 			return nil

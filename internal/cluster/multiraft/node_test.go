@@ -70,3 +70,44 @@ func TestNodeProposesAndStops(t *testing.T) {
 		t.Fatalf("after restart: %v", r[0].Value)
 	}
 }
+
+// A single-voter group commits an entry by persisting it, and raft hands
+// it back for applying only after that pass's Advance: the loop must run
+// the next pass at once, not at the next event. With a tick of an hour
+// (no tick ever fires), a campaign and a proposal still complete.
+func TestSingleVoterNeedsNoTick(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddGroup(3, []uint64{1}, &kv{node: 1, group: 3, ledger: newLedger(func() int64 { return 0 })}); err != nil {
+		t.Fatal(err)
+	}
+	n := multiraft.NewNode(h, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- n.Run(ctx, loopback{}) }()
+	if err := n.Campaign(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := n.Propose(ctx, 3, []byte("p a 1"))
+		var nl *multiraft.NotLeaderError
+		if errors.As(err, &nl) && ctx.Err() == nil {
+			continue // the campaign's pass has not run yet
+		}
+		if err != nil {
+			t.Fatalf("propose without ticks: %v", err)
+		}
+		if r.Index == 0 {
+			t.Fatalf("result %+v", r)
+		}
+		break
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,8 +6,8 @@
 // once per process start, forwards metadata proposals to the group's leader,
 // and answers consistent reads of the metadata (Status, for GET /cluster).
 //
-// Partitions are not Raft groups yet: the broker's topics are still local.
-// docs/cluster.md says what remains.
+// Each partition of a cluster topic is a Raft group over its replicas,
+// hosted beside group 0 (partitions.go). docs/cluster.md has the design.
 package node
 
 import (
@@ -53,6 +53,12 @@ type Config struct {
 	// Topics receives the metadata's topics, to create them locally
 	// (topics.go); nil: none are created.
 	Topics TopicSink
+	// SnapshotEvery and SnapshotKeep are multiraft.Config's (0: its
+	// defaults); tests make snapshots frequent.
+	SnapshotEvery, SnapshotKeep uint64
+	// Logs gives the local logs of the partitions this node replicates;
+	// nil: partitions' groups are not started (partitions.go).
+	Logs PartitionLogs
 }
 
 // Node is one running cluster member. Propose and Status are safe for
@@ -68,6 +74,12 @@ type Node struct {
 
 	mu  sync.Mutex
 	ran bool // Run was called: it, not Close, releases the host
+
+	// pmu guards the partition groups this node runs and their Raft
+	// status as last read (partitions.go).
+	pmu     sync.Mutex
+	parts   map[uint64]*hosted
+	leaders map[uint64]multiraft.Status
 }
 
 // idFile records which node a Raft directory belongs to: started with
@@ -98,8 +110,11 @@ func Open(cfg Config) (_ *Node, err error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID)}
-	n.host, err = multiraft.New(multiraft.Config{NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir})
+	n := &Node{cfg: cfg, meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID),
+		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}}
+	n.host, err = multiraft.New(multiraft.Config{
+		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -201,6 +216,7 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { n.register(gctx); return nil })
 	g.Go(func() error { n.watchLeader(gctx); return nil })
 	g.Go(func() error { n.reconcile(gctx); return nil })
+	g.Go(func() error { n.watchPartitions(gctx); return nil })
 	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir)
 	return g.Wait()
 }

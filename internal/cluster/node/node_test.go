@@ -191,7 +191,7 @@ func TestCreateTopicReachesEveryNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	leader := waitFormed(ctx, t, nodes, 1)
-	tp, err := nodes[leader%3].CreateTopic(ctx, "orders", 3, json.RawMessage(`{"retention":1}`))
+	tp, err := nodes[leader%3].CreateTopic(ctx, "orders", 3, 1, json.RawMessage(`{"retention":1}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestCreateTopicReachesEveryNode(t *testing.T) {
 			t.Fatalf("node %d placement: %+v", i+1, p)
 		}
 	}
-	if _, err := nodes[0].CreateTopic(ctx, "orders", 3, nil); !errors.Is(err, meta.ErrTopicExists) {
+	if _, err := nodes[0].CreateTopic(ctx, "orders", 3, 1, nil); !errors.Is(err, meta.ErrTopicExists) {
 		t.Fatalf("second create: %v", err)
 	}
 }

@@ -27,7 +27,9 @@ const callTimeout = 10 * time.Second
 
 // request is a call's body: the command to propose.
 type request struct {
-	Propose json.RawMessage `json:"propose"`
+	Propose json.RawMessage `json:"propose,omitempty"`
+	// Fetch asks for a partition's stored batches (partitions.go).
+	Fetch *fetchRequest `json:"fetch,omitempty"`
 }
 
 // answer is a call's reply.
@@ -43,6 +45,8 @@ type answer struct {
 	// not have been: the caller tries again, at Leader if it is known.
 	Retry  string `json:"retry,omitempty"`
 	Leader uint64 `json:"leader,omitempty"`
+	// Batches answer a fetch.
+	Batches []byte `json:"batches,omitempty"`
 }
 
 // refusals are the meta errors an answer can carry.
@@ -127,9 +131,13 @@ func (n *Node) proposeHere(ctx context.Context, b []byte) answer {
 func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 	var req request
 	var a answer
-	if err := json.Unmarshal(raw, &req); err != nil || req.Propose == nil {
+	err := json.Unmarshal(raw, &req)
+	switch {
+	case err == nil && req.Fetch != nil:
+		a = n.serveFetch(*req.Fetch)
+	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
-	} else {
+	default:
 		ctx, cancel := context.WithTimeout(ctx, callTimeout)
 		a = n.proposeHere(ctx, req.Propose)
 		cancel()

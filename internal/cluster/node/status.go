@@ -56,12 +56,7 @@ func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 		ct := api.ClusterTopic{Name: t.Name, ID: t.ID.String(), ReplicationFactor: t.ReplicationFactor}
 		for _, p := range t.Partitions {
 			cp := api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
-			if len(p.Replicas) == 1 {
-				// A single replica is its partition's leader; replicated
-				// partitions' leaders come from their own Raft groups,
-				// which are not wired yet.
-				cp.Leader = p.Replicas[0]
-			}
+			cp.Leader, cp.LeaderEpoch = n.PartitionLeader(p)
 			ct.Partitions = append(ct.Partitions, cp)
 		}
 		out.Topics = append(out.Topics, ct)

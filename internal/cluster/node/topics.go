@@ -11,9 +11,10 @@ import (
 // Topics in a cluster are created through the metadata group: the proposer
 // draws the topic ID, meta places the partitions, and every node creates
 // the topic in its own broker when it applies the command (the reconciler
-// below). Partitions are not Raft groups yet: each partition has one
-// replica, which takes its writes; the other nodes hold the partition
-// empty, so partition numbers mean the same on every node.
+// below), and the replicas start the partitions' Raft groups
+// (partitions.go). Every node creates every partition, so partition
+// numbers mean the same everywhere; a node that is no replica of a
+// partition holds it empty.
 
 // TopicSink creates, in the local broker, the topics the metadata names.
 // EnsureTopic must be idempotent: it is called again after every change of
@@ -22,17 +23,18 @@ type TopicSink interface {
 	EnsureTopic(name string, partitions int32, settings json.RawMessage) error
 }
 
-// CreateTopic creates a topic through the metadata group, with one replica
-// per partition (placement spreads them over the nodes), and returns its
+// CreateTopic creates a topic through the metadata group, with
+// replicationFactor replicas per partition (placement spreads them over
+// the nodes), and returns its
 // metadata. settings travel to every node's EnsureTopic. A retry that finds
 // the topic created by its own earlier attempt (same ID) counts as success.
-func (n *Node) CreateTopic(ctx context.Context, name string, partitions int32, settings json.RawMessage) (meta.Topic, error) {
+func (n *Node) CreateTopic(ctx context.Context, name string, partitions int32, replicationFactor int, settings json.RawMessage) (meta.Topic, error) {
 	id, err := meta.NewTopicID()
 	if err != nil {
 		return meta.Topic{}, err
 	}
 	r, err := n.Propose(ctx, meta.Command{CreateTopic: &meta.CreateTopic{
-		Name: name, ID: id, Partitions: int(partitions), ReplicationFactor: 1, Settings: settings,
+		Name: name, ID: id, Partitions: int(partitions), ReplicationFactor: replicationFactor, Settings: settings,
 	}})
 	if err != nil {
 		return meta.Topic{}, err
@@ -89,6 +91,14 @@ func (n *Node) reconcile(ctx context.Context) {
 			if err := n.cfg.Topics.EnsureTopic(tp.Name, int32(len(tp.Partitions)), tp.Settings); err != nil {
 				ok = false
 				n.log.Warn("cluster: creating a topic of the metadata failed; retrying", "topic", tp.Name, "err", err)
+				continue
+			}
+			if err := n.startPartitions(ctx, tp); err != nil {
+				ok = false
+				if ctx.Err() != nil {
+					return // shutting down
+				}
+				n.log.Warn("cluster: starting a partition's Raft group failed; retrying", "topic", tp.Name, "err", err)
 			}
 		}
 		if ok {

@@ -1,0 +1,248 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// A cluster's topics are replicated: their partitions are Raft groups, and
+// the broker stays ignorant of Raft. Its three write paths (Publish,
+// PublishBatches, AppendBatch) check and encode as always, then hand the
+// partition's record batches to the Replicator instead of the log; the
+// partition's state machine appends them, once committed, through
+// ReplicaLog — on every replica, the leader included. So a replicated
+// log holds only committed data and its high watermark is the commit
+// point: no reader sees an uncommitted message. A single broker has no
+// Replicator and writes its logs directly, as before.
+
+// Replicator takes the writes of replicated topics.
+type Replicator interface {
+	// Replicates reports whether topic's writes go through Append.
+	Replicates(topic string) bool
+	// Append proposes batches (record batches back to back, all for
+	// partition) and returns each batch's first offset once a majority
+	// has them and this node has applied them. Errors are *api.Error
+	// where the client can act (NOT_LEADER naming the leader,
+	// UNAVAILABLE).
+	Append(topic string, partition int32, batches []byte) ([]int64, error)
+}
+
+// SetReplicator makes the broker send the writes of the topics r
+// replicates to r. Call it before serving.
+func (b *Broker) SetReplicator(r Replicator) { b.repl = r }
+
+// replicated reports whether t's writes go through the Replicator.
+func (b *Broker) replicated(t *topic) bool {
+	return b.repl != nil && b.repl.Replicates(t.cfg.Name)
+}
+
+// replicate appends batches to p through the Replicator and counts them.
+func (b *Broker) replicate(t *topic, p *partition, batches []byte, records int) ([]int64, error) {
+	bases, err := b.repl.Append(t.cfg.Name, p.id, batches)
+	if err != nil {
+		return nil, err
+	}
+	p.traffic.countPublished(records, len(batches))
+	return bases, nil
+}
+
+// encodeBatches encodes msgs[idx...] as batches of about maxBatchBytes,
+// back to back, with timestamps defaulted to now, as appendTo would store
+// them.
+func encodeBatches(msgs []Message, idx []int, now int64) (out []byte, size int) {
+	var bld recordbatch.Builder
+	for len(idx) > 0 {
+		n, k := 0, 0
+		bld.Reset(out)
+		for k < len(idx) && (k == 0 || n+msgs[idx[k]].size() <= maxBatchBytes) {
+			m := &msgs[idx[k]]
+			ts := m.Timestamp
+			if ts == 0 {
+				ts = now
+			}
+			bld.Add(m.Attributes, ts, m.Key, m.Value, m.Headers)
+			n += m.size()
+			k++
+		}
+		out = bld.Finish(recordbatch.NewHeader(0))
+		size += n
+		idx = idx[k:]
+	}
+	return out, size
+}
+
+// publishReplicated is Publish's write for a replicated topic: each
+// partition's messages as one Raft entry, the partitions proposed
+// concurrently.
+func (b *Broker) publishReplicated(t *topic, msgs []Message, perPart [][]int, now int64, pos []Position) error {
+	var jobs []replicaJob
+	for p, idx := range perPart {
+		if len(idx) > 0 {
+			batches, size := encodeBatches(msgs, idx, now)
+			jobs = append(jobs, replicaJob{part: int32(p), batches: batches, records: len(idx), size: size})
+		}
+	}
+	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
+		for k, i := range perPart[j.part] {
+			pos[i].Offset = bases[0] + int64(k) // the entry's batches have contiguous offsets
+		}
+	})
+}
+
+// publishFramesReplicated is PublishBatches' write for a replicated topic:
+// each partition's frames, in request order, as one Raft entry.
+func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []commitlog.Checked, pos []Position) error {
+	byPart := map[int32][]int{}
+	var jobs []replicaJob
+	for i, f := range frames {
+		if _, ok := byPart[f.Partition]; !ok {
+			jobs = append(jobs, replicaJob{part: f.Partition})
+		}
+		byPart[f.Partition] = append(byPart[f.Partition], i)
+	}
+	for k := range jobs {
+		j := &jobs[k]
+		for _, i := range byPart[j.part] {
+			j.batches = append(j.batches, frames[i].Batch...)
+			j.records += int(checked[i].NumRecords())
+		}
+		j.size = len(j.batches)
+	}
+	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
+		for k, i := range byPart[j.part] {
+			pos[i] = Position{Partition: j.part, Offset: bases[k]}
+		}
+	})
+}
+
+// replicaJob is one partition's entry of a request.
+type replicaJob struct {
+	part          int32
+	batches       []byte
+	records, size int
+}
+
+// replicateAll proposes every job's entry concurrently and reports each
+// success to done. A request is all-or-nothing only when it fails whole:
+// if some partitions were written and another failed, NOT_LEADER (which
+// tells a client to send the whole request elsewhere, writing nothing
+// here) would make it write the written ones twice, so the answer is
+// UNAVAILABLE saying which partitions hold their messages.
+func (b *Broker) replicateAll(t *topic, jobs []replicaJob, done func(replicaJob, []int64)) error {
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for k, j := range jobs {
+		wg.Go(func() {
+			bases, err := b.repl.Append(t.cfg.Name, j.part, j.batches)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			t.parts[j.part].traffic.countPublished(j.records, j.size)
+			mu.Lock()
+			done(j, bases)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var written []int32
+	var first error
+	for k, err := range errs {
+		switch {
+		case err == nil:
+			written = append(written, jobs[k].part)
+		case first == nil:
+			first = err
+		}
+	}
+	if first == nil || len(written) == 0 {
+		return first
+	}
+	return api.ErrUnavailable.Withf("partitions %v of %q took their messages but another did not (%v); retrying the whole request stores those again", written, t.cfg.Name, first).
+		WithDetail("written_partitions", written)
+}
+
+// ReplicaLog is one partition's log as its Raft state machine writes it
+// (internal/cluster/replica.Log).
+type ReplicaLog struct {
+	b *Broker
+	t *topic
+	p *partition
+}
+
+// replicaScratch holds copies of entries being appended: the commitlog
+// writes a batch's base offset into the bytes it is given, and an entry's
+// bytes are Raft's (its in-memory log, and messages to followers the
+// transport may be encoding at that moment). Pooled, not one per
+// partition, so a thousand partitions do not each keep their largest
+// entry.
+var replicaScratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// ReplicaLog returns the log of a replicated partition for its state
+// machine. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
+func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return nil, err
+	}
+	return &ReplicaLog{b: b, t: t, p: p}, nil
+}
+
+// AppendBatches appends committed batches in order and returns the first
+// one's base offset. Each is checked as AppendBatch checks a producer's.
+func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
+	buf := replicaScratch.Get().(*[]byte)
+	defer replicaScratch.Put(buf)
+	*buf = append((*buf)[:0], batches...)
+	batches = *buf
+	first := int64(-1)
+	for len(batches) > 0 {
+		n, ok := recordbatch.Len(batches)
+		if !ok || n > len(batches) {
+			return 0, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
+		}
+		base, err := r.p.log.AppendBatch(batches[:n])
+		if err != nil {
+			return 0, err
+		}
+		if first < 0 {
+			first = base
+		}
+		batches = batches[n:]
+	}
+	r.p.dirty.Store(true)
+	return first, nil
+}
+
+// NextOffset is the offset the next appended record gets.
+func (r *ReplicaLog) NextOffset() int64 { return r.p.log.NextOffset() }
+
+// Sync makes everything appended durable.
+func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
+
+// TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo).
+func (r *ReplicaLog) TruncateTo(offset int64) error { return r.p.log.TruncateTo(offset) }
+
+// ReadBatches reads stored batches from the one holding from, about
+// maxBytes of them, for a replica catching up.
+func (r *ReplicaLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
+	return r.p.log.ReadBatches(from, maxBytes, nil)
+}
+
+// replicatedBatchError maps a refused batch as AppendBatch does.
+func replicatedBatchError(err error) error {
+	if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) || errors.Is(err, recordbatch.ErrCorrupt) {
+		return api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
+	}
+	return err
+}

@@ -1,0 +1,85 @@
+package multiraft
+
+import (
+	"context"
+	"fmt"
+)
+
+// Partition groups come and go while the node runs (the metadata names
+// them), so the Node offers, on its own goroutine, what the Host does for
+// a caller that owns it: adding a group, campaigning, moving leadership,
+// and every group's status in one visit.
+
+// Campaign makes this node stand for election in group now rather than at
+// its election timeout: a partition's preferred replica does it when it
+// starts the group, so leaders spread over the nodes as placement intends.
+// With PreVote and CheckQuorum it disturbs nothing while a live leader
+// exists (the others refuse a pre-vote inside their leader's lease).
+func (h *Host) Campaign(group uint64) error {
+	g, ok := h.groups[group]
+	if !ok {
+		return fmt.Errorf("%w: %d", ErrUnknownGroup, group)
+	}
+	g.wake()
+	return g.rn.Campaign()
+}
+
+// TransferLeader asks group's leader (this node) to hand leadership to
+// node once it has the whole log; raft gives up after an election timeout.
+func (h *Host) TransferLeader(group, node uint64) {
+	if g, ok := h.groups[group]; ok {
+		g.wake()
+		g.rn.TransferLeader(node)
+	}
+}
+
+// AddGroup runs Host.AddGroup on the node's goroutine.
+func (n *Node) AddGroup(ctx context.Context, id uint64, voters []uint64, sm StateMachine) error {
+	return n.call(ctx, func(h *Host) error { return h.AddGroup(id, voters, sm) })
+}
+
+// Campaign runs Host.Campaign on the node's goroutine.
+func (n *Node) Campaign(ctx context.Context, group uint64) error {
+	return n.call(ctx, func(h *Host) error { return h.Campaign(group) })
+}
+
+// TransferLeader runs Host.TransferLeader on the node's goroutine.
+func (n *Node) TransferLeader(ctx context.Context, group, node uint64) error {
+	return n.call(ctx, func(h *Host) error { h.TransferLeader(group, node); return nil })
+}
+
+// Statuses returns the status of every hosted group, read in one visit of
+// the node's goroutine.
+func (n *Node) Statuses(ctx context.Context) (map[uint64]Status, error) {
+	out := map[uint64]Status{}
+	err := n.call(ctx, func(h *Host) error {
+		for _, id := range h.order {
+			st, err := h.Status(id)
+			if err != nil {
+				return err
+			}
+			out[id] = st
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err // out may still be written by the loop
+	}
+	return out, nil
+}
+
+// call runs fn on the node's goroutine and returns its error.
+func (n *Node) call(ctx context.Context, fn func(*Host) error) error {
+	ch := make(chan error, 1)
+	if err := n.do(ctx, func(h *Host) { ch <- fn(h) }); err != nil {
+		return err
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
+)
+
+// Every partition of a cluster topic is a Raft group over its replicas
+// (meta places them and names the group). A node hosts the groups of the
+// partitions it is a replica of in the same multiraft Host as the metadata
+// group: one Raft loop, one transport connection per node pair and one
+// fsync pass cover them all, and quiet groups cost little. The reconciler
+// starts a group once the local topic exists (and again on every start:
+// AddGroup reopens its store), with a replica.Partition over the local
+// log as its state machine.
+//
+// Leaders: the preferred replica (the first of placement) campaigns when
+// it starts the group, and a leader that is not the preferred replica hands
+// leadership back once the preferred one is alive again, so leaders spread
+// as placement intends. Every replica knows its groups' leaders and terms
+// from Raft; a node that holds no replica of a partition names its
+// preferred replica, which redirects with the real leader if it has to
+// (a NOT_LEADER answer is always safe to follow).
+
+// PartitionLogs gives the local log of a partition this node replicates.
+type PartitionLogs interface {
+	PartitionLog(topic string, partition int32) (replica.Log, error)
+}
+
+// hosted is a partition group this node runs.
+type hosted struct {
+	topic     string
+	partition int32
+	replicas  []uint64
+	log       replica.Log
+	// ledSince is when this node last became the group's leader, for
+	// handing leadership back to the preferred replica (watchPartitions).
+	ledSince     time.Time
+	lastTransfer time.Time
+	lastCampaign time.Time
+}
+
+// startPartitions starts the groups of the partitions of tp this node is
+// a replica of and does not run yet.
+func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
+	if n.cfg.Logs == nil {
+		return nil
+	}
+	for _, p := range tp.Partitions {
+		if !slices.Contains(p.Replicas, n.cfg.ID) {
+			continue
+		}
+		n.pmu.Lock()
+		_, running := n.parts[p.Group]
+		n.pmu.Unlock()
+		if running {
+			continue
+		}
+		log, err := n.cfg.Logs.PartitionLog(tp.Name, p.Index)
+		if err != nil {
+			return err
+		}
+		sm := replica.New(log, n.cfg.ID, p.Replicas, n.fetcher(p.Group))
+		if err := n.raft.AddGroup(ctx, p.Group, p.Replicas, sm); err != nil {
+			return fmt.Errorf("partition %s/%d (group %d): %w", tp.Name, p.Index, p.Group, err)
+		}
+		n.pmu.Lock()
+		n.parts[p.Group] = &hosted{topic: tp.Name, partition: p.Index, replicas: slices.Clone(p.Replicas), log: log}
+		n.pmu.Unlock()
+		if p.Replicas[0] == n.cfg.ID {
+			if err := n.raft.Campaign(ctx, p.Group); err != nil {
+				n.log.Warn("cluster: campaigning for a partition failed", "topic", tp.Name, "partition", p.Index, "err", err)
+			}
+			n.pmu.Lock()
+			n.parts[p.Group].lastCampaign = time.Now()
+			n.pmu.Unlock()
+		}
+	}
+	return nil
+}
+
+// appendTimeout bounds a partition append: Raft needs a leader and a
+// majority within it, else the publish fails UNAVAILABLE (its outcome
+// unknown: it may still commit).
+const appendTimeout = 15 * time.Second
+
+// AppendPartition proposes batches to the group of partition of topic and
+// returns each batch's first offset once a majority has the entry and
+// this node applied it. A *multiraft.NotLeaderError names the leader as
+// this node knows it.
+func (n *Node) AppendPartition(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
+	tp, ok := n.meta.Topic(topic)
+	if !ok || partition < 0 || int(partition) >= len(tp.Partitions) {
+		return nil, fmt.Errorf("cluster: %s/%d is not in the metadata", topic, partition)
+	}
+	p := tp.Partitions[partition]
+	n.pmu.Lock()
+	_, running := n.parts[p.Group]
+	n.pmu.Unlock()
+	if !running {
+		leader, _ := n.PartitionLeader(p)
+		return nil, &multiraft.NotLeaderError{Group: p.Group, Leader: leader}
+	}
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
+	r, err := n.raft.Propose(ctx, p.Group, batches)
+	if err != nil {
+		return nil, err
+	}
+	res, ok := r.Value.(replica.Result)
+	if !ok {
+		return nil, fmt.Errorf("cluster: group %d answered %T", p.Group, r.Value)
+	}
+	return res.Bases, res.Err
+}
+
+// PartitionLeader is p's leader and its epoch (the Raft term) as this node
+// knows them: from Raft where it holds a replica (0, 0 while unknown),
+// else p's preferred replica with epoch 0.
+func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {
+	n.pmu.Lock()
+	st := n.leaders[p.Group]
+	n.pmu.Unlock()
+	if n.cfg.Logs != nil && slices.Contains(p.Replicas, n.cfg.ID) {
+		return st.Leader, st.Term // 0, 0 until the group has started and elected
+	}
+	if len(p.Replicas) > 0 {
+		return p.Replicas[0], 0
+	}
+	return 0, 0
+}
+
+// transferAfter is how long a leader that is not the preferred replica
+// leads before handing leadership back (the preferred one may have just
+// restarted and be catching up); transferEvery spaces the attempts.
+// campaignEvery spaces a leaderless preferred replica's campaigns.
+const (
+	transferAfter = 5 * time.Second
+	transferEvery = 10 * time.Second
+	campaignEvery = 500 * time.Millisecond
+)
+
+// watchPartitions refreshes the leaders of the hosted groups every tick
+// and hands leadership to preferred replicas that are alive again.
+func (n *Node) watchPartitions(ctx context.Context) {
+	n.everyTick(ctx, func() {
+		sts, err := n.raft.Statuses(ctx)
+		if err != nil {
+			return
+		}
+		down := map[uint64]bool{}
+		for _, id := range n.tr.Down() {
+			down[id] = true
+		}
+		now := time.Now()
+		var transfers [][2]uint64
+		var campaigns []uint64
+		n.pmu.Lock()
+		old := n.leaders
+		n.leaders = sts
+		for g, h := range n.parts {
+			st := sts[g]
+			if st.Leader != old[g].Leader && st.Leader != 0 {
+				n.log.Info("partition leader changed", "topic", h.topic, "partition", h.partition, "leader", st.Leader, "epoch", st.Term)
+			}
+			preferred := h.replicas[0] == n.cfg.ID
+			if preferred && st.Leader == 0 && now.Sub(h.lastCampaign) >= campaignEvery {
+				// A first campaign is lost when it reaches the other
+				// replicas before they start the group; try again rather
+				// than wait out a whole election timeout.
+				h.lastCampaign = now
+				campaigns = append(campaigns, g)
+			}
+			switch {
+			case !st.IsLeader:
+				h.ledSince = time.Time{}
+			case h.ledSince.IsZero():
+				h.ledSince = now
+			case h.replicas[0] != n.cfg.ID && !down[h.replicas[0]] &&
+				now.Sub(h.ledSince) >= transferAfter && now.Sub(h.lastTransfer) >= transferEvery:
+				h.lastTransfer = now
+				transfers = append(transfers, [2]uint64{g, h.replicas[0]})
+			}
+		}
+		n.pmu.Unlock()
+		for _, g := range campaigns {
+			_ = n.raft.Campaign(ctx, g) // only fails for a group not hosted
+		}
+		for _, t := range transfers {
+			if err := n.raft.TransferLeader(ctx, t[0], t[1]); err == nil {
+				n.log.Info("cluster: handing a partition's leadership to its preferred replica", "group", t[0], "to", t[1])
+			}
+		}
+	})
+}
+
+// fetchRequest asks a node for the stored batches of a group's log from
+// From on: a replica catching up to a snapshot (replica.Fetch).
+type fetchRequest struct {
+	Group uint64 `json:"group"`
+	From  int64  `json:"from"`
+}
+
+// fetchBytes bounds one catch-up answer.
+const fetchBytes = 1 << 20
+
+// fetcher is group's replica.Fetch: a transport call to the node.
+func (n *Node) fetcher(group uint64) replica.Fetch {
+	return func(ctx context.Context, node uint64, from int64) ([]byte, error) {
+		req, err := json.Marshal(request{Fetch: &fetchRequest{Group: group, From: from}})
+		if err != nil {
+			return nil, err
+		}
+		raw, err := n.tr.Call(ctx, node, req)
+		if err != nil {
+			return nil, err
+		}
+		var a answer
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return nil, err
+		}
+		if a.Refused != "" {
+			return nil, errors.New(a.Refused)
+		}
+		return a.Batches, nil
+	}
+}
+
+// serveFetch answers a fetchRequest from this node's log of the group.
+func (n *Node) serveFetch(f fetchRequest) answer {
+	n.pmu.Lock()
+	h, ok := n.parts[f.Group]
+	n.pmu.Unlock()
+	if !ok {
+		return answer{Refused: fmt.Sprintf("node %d holds no replica of group %d", n.cfg.ID, f.Group)}
+	}
+	b, err := h.log.ReadBatches(f.From, fetchBytes)
+	if err != nil {
+		return answer{Refused: err.Error()}
+	}
+	return answer{Batches: b}
+}

@@ -1,0 +1,405 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// clog is a commitlog as a replica.Log.
+type clog struct{ *commitlog.Log }
+
+func (l clog) AppendBatches(b []byte) (int64, error) {
+	first := int64(-1)
+	for len(b) > 0 {
+		n, _ := recordbatch.Len(b)
+		base, err := l.AppendBatch(b[:n])
+		if err != nil {
+			return 0, err
+		}
+		if first < 0 {
+			first = base
+		}
+		b = b[n:]
+	}
+	return first, nil
+}
+
+func (l clog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
+	return l.Log.ReadBatches(from, maxBytes, nil)
+}
+
+// logSink is a node's broker for these tests: it creates nothing but
+// opens a real commitlog per partition under dir, with the given policy.
+type logSink struct {
+	dir   string
+	fsync commitlog.FsyncPolicy
+	mu    sync.Mutex
+	logs  map[string]*commitlog.Log
+}
+
+func (s *logSink) EnsureTopic(string, int32, json.RawMessage) error { return nil }
+
+func (s *logSink) PartitionLog(topic string, p int32) (replica.Log, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := fmt.Sprintf("%s-%d", topic, p)
+	if l, ok := s.logs[key]; ok {
+		return clog{l}, nil
+	}
+	l, err := commitlog.Open(filepath.Join(s.dir, key), commitlog.Options{Fsync: s.fsync, SegmentBytes: 4096})
+	if err != nil {
+		return nil, err
+	}
+	s.logs[key] = l
+	return clog{l}, nil
+}
+
+func (s *logSink) log(key string) *commitlog.Log {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs[key]
+}
+
+func (s *logSink) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, l := range s.logs {
+		l.Close()
+		delete(s.logs, k)
+	}
+}
+
+// replicaCluster runs 3 nodes that replicate partitions into commitlogs,
+// each startable and stoppable on its own.
+type replicaCluster struct {
+	t     *testing.T
+	peers map[uint64]string
+	dirs  []string
+	fsync commitlog.FsyncPolicy
+	nodes []*Node
+	sinks []*logSink
+	stops []func()
+}
+
+func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy) *replicaCluster {
+	c := &replicaCluster{t: t, peers: map[uint64]string{}, fsync: fsync,
+		nodes: make([]*Node, 3), sinks: make([]*logSink, 3), stops: make([]func(), 3)}
+	for i := 1; i <= 3; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.peers[uint64(i)] = ln.Addr().String()
+		ln.Close()
+		c.dirs = append(c.dirs, t.TempDir())
+	}
+	for i := range 3 {
+		c.start(i)
+	}
+	return c
+}
+
+func (c *replicaCluster) start(i int) {
+	t := c.t
+	ln, err := net.Listen("tcp", c.peers[uint64(i+1)])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sinks[i] = &logSink{dir: filepath.Join(c.dirs[i], "logs"), fsync: c.fsync, logs: map[string]*commitlog.Log{}}
+	nd, err := Open(Config{
+		ID: uint64(i + 1), Peers: c.peers, Listener: ln, Dir: filepath.Join(c.dirs[i], "cluster"),
+		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
+		SnapshotEvery: 8, SnapshotKeep: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.nodes[i] = nd
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- nd.Run(ctx) }()
+	c.stops[i] = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		c.sinks[i].close()
+	}
+}
+
+func (c *replicaCluster) stop(i int) {
+	if c.stops[i] != nil {
+		c.stops[i]()
+		c.stops[i] = nil
+	}
+}
+
+func (c *replicaCluster) stopAll() {
+	for i := range 3 {
+		c.stop(i)
+	}
+}
+
+// batch is one record batch holding vals.
+func batch(vals ...string) []byte {
+	var b recordbatch.Builder
+	b.Reset(nil)
+	for _, v := range vals {
+		b.Add(0, 1, nil, []byte(v), nil)
+	}
+	return b.Finish(recordbatch.NewHeader(0))
+}
+
+// leader waits until the running nodes agree on the group's leader.
+func (c *replicaCluster) leader(ctx context.Context, group uint64) int {
+	for {
+		var seen []uint64
+		for i, nd := range c.nodes {
+			if c.stops[i] == nil {
+				continue
+			}
+			nd.pmu.Lock()
+			st := nd.leaders[group]
+			nd.pmu.Unlock()
+			seen = append(seen, st.Leader)
+		}
+		if seen[0] != 0 && !slices.ContainsFunc(seen, func(l uint64) bool { return l != seen[0] }) {
+			return int(seen[0]) - 1
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("no agreed leader of group %d: %v", group, seen)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// appendAll appends one batch per value through the leader, following
+// NOT_LEADER, and returns the values acknowledged, in order.
+func (c *replicaCluster) appendAll(ctx context.Context, group uint64, vals ...string) {
+	for _, v := range vals {
+		for {
+			l := c.leader(ctx, group)
+			bases, err := c.nodes[l].AppendPartition(ctx, "t", 0, batch(v))
+			if err == nil {
+				if len(bases) != 1 {
+					c.t.Fatalf("bases %v", bases)
+				}
+				break
+			}
+			if ctx.Err() != nil {
+				c.t.Fatalf("append %s: %v", v, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// values reads every record of node i's log.
+func (c *replicaCluster) values(i int) ([]string, []byte) {
+	l := c.sinks[i].log("t-0")
+	if l == nil {
+		return nil, nil
+	}
+	var vals []string
+	for off := l.EarliestOffset(); off < l.HighWatermark(); {
+		recs, err := l.Read(off, 1000, 1<<20)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, r := range recs {
+			if r.Offset >= off {
+				vals = append(vals, string(r.Value))
+			}
+		}
+		off = recs[len(recs)-1].Offset + 1
+	}
+	raw, err := l.ReadBatches(l.EarliestOffset(), 1<<30, nil)
+	if err != nil && l.HighWatermark() > 0 {
+		c.t.Fatal(err)
+	}
+	return vals, raw
+}
+
+// converged waits until every running node's log holds exactly want,
+// byte for byte the same as the others'.
+func (c *replicaCluster) converged(ctx context.Context, want []string) {
+	c.t.Helper()
+	for {
+		var first []byte
+		ok := true
+		var got []string
+		for i := range 3 {
+			if c.stops[i] == nil {
+				continue
+			}
+			vals, raw := c.values(i)
+			got = vals
+			if !slices.Equal(vals, want) || (first != nil && !bytes.Equal(raw, first)) {
+				ok = false
+				break
+			}
+			first = raw
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("replicas never converged: a log holds %q, want %q", got, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func vals(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return out
+}
+
+// A partition replicated over three nodes: every acknowledged append is on
+// every replica once, in order, byte for byte; a follower refuses with
+// the leader's name; a leader cut off from the others never acknowledges
+// and never shows the write it could not commit; a restart of every node
+// replays the Raft logs over the commitlogs without duplicating (snapshots
+// every 8 entries, so the logs are cut back to a snapshot's end first); a
+// node restarted with an empty disk catches up, fetching the bytes the
+// leader compacted out of its Raft log. Run for each fsync policy.
+func TestPartitionReplicates(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, fsync := range []commitlog.FsyncPolicy{commitlog.FsyncInterval, commitlog.FsyncAlways, commitlog.FsyncNever} {
+		t.Run(fsync.String(), func(t *testing.T) { testPartitionReplicates(t, fsync) })
+	}
+}
+
+func testPartitionReplicates(t *testing.T, fsync commitlog.FsyncPolicy) {
+	c := newReplicaCluster(t, fsync)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	group := tp.Partitions[0].Group
+	if l := c.leader(ctx, group); uint64(l+1) != tp.Partitions[0].Replicas[0] {
+		t.Logf("leader %d is not the preferred replica %d (it campaigned late)", l+1, tp.Partitions[0].Replicas[0])
+	}
+	acked := vals("a", 20)
+	c.appendAll(ctx, group, acked...)
+	c.converged(ctx, acked)
+
+	l := c.leader(ctx, group)
+	f := (l + 1) % 3
+	var nl *multiraft.NotLeaderError
+	if _, err := c.nodes[f].AppendPartition(ctx, "t", 0, batch("x")); !errors.As(err, &nl) || nl.Leader != uint64(l+1) {
+		t.Fatalf("append on a follower: %v, want NotLeaderError naming node %d", err, l+1)
+	}
+
+	// Cut the leader off: its append is never acknowledged nor readable.
+	cut := uint64(l + 1)
+	for _, nd := range c.nodes {
+		nd.tr.SetFault(func(from, to uint64) bool { return from != cut && to != cut })
+	}
+	actx, acancel := context.WithTimeout(ctx, time.Second)
+	if _, err := c.nodes[l].AppendPartition(actx, "t", 0, batch("lost")); err == nil {
+		t.Fatal("a leader cut off from its followers acknowledged an append")
+	}
+	acancel()
+	if got, _ := c.values(l); !slices.Equal(got, acked) {
+		t.Fatalf("the cut-off leader's log shows %q, want only the committed %q", got, acked)
+	}
+	more := vals("b", 5)
+	for {
+		nl := c.leaderAmong(ctx, group, cut)
+		if nl >= 0 {
+			break
+		}
+	}
+	for _, v := range more {
+		for {
+			nl := c.leaderAmong(ctx, group, cut)
+			if _, err := c.nodes[nl].AppendPartition(ctx, "t", 0, batch(v)); err == nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	acked = append(acked, more...)
+	for _, nd := range c.nodes {
+		nd.tr.SetFault(nil)
+	}
+	c.converged(ctx, acked)
+
+	// Restart every node on its disk: nothing duplicated, nothing lost.
+	c.stopAll()
+	for i := range 3 {
+		c.start(i)
+	}
+	more = vals("c", 3)
+	c.appendAll(ctx, group, more...)
+	acked = append(acked, more...)
+	c.converged(ctx, acked)
+
+	// A follower restarted with an empty disk catches up.
+	l = c.leader(ctx, group)
+	f = (l + 1) % 3
+	c.stop(f)
+	more = vals("d", 12) // past a snapshot: the leader compacts its Raft log
+	c.appendAll(ctx, group, more...)
+	acked = append(acked, more...)
+	if err := os.RemoveAll(c.dirs[f]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(f)
+	c.converged(ctx, acked)
+}
+
+// leaderAmong is the leader of group that every running node other than
+// cut agrees on, or -1 while there is none.
+func (c *replicaCluster) leaderAmong(ctx context.Context, group, cut uint64) int {
+	for {
+		var seen []uint64
+		for i, nd := range c.nodes {
+			if c.stops[i] == nil || uint64(i+1) == cut {
+				continue
+			}
+			nd.pmu.Lock()
+			st := nd.leaders[group]
+			nd.pmu.Unlock()
+			seen = append(seen, st.Leader)
+		}
+		if seen[0] != 0 && seen[0] != cut && !slices.ContainsFunc(seen, func(l uint64) bool { return l != seen[0] }) {
+			return int(seen[0]) - 1
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("no leader of group %d without node %d: %v", group, cut, seen)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

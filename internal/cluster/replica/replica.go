@@ -1,0 +1,237 @@
+// Package replica is a partition's Raft state machine: each committed entry
+// of the partition's group holds record batches (Kafka RecordBatch v2, back
+// to back) that Apply appends, in log order, to this node's copy of the
+// partition's log. The log therefore holds only committed data on every
+// replica, its high watermark is the applied index's offset, and offsets
+// are assigned at apply from the log order, so every replica gives the
+// same batch the same offsets.
+//
+// The data is written twice: to the group's Raft WAL (raftstore) and, at
+// apply, to the partition's commitlog (docs/cluster.md says why the
+// commitlog is not yet the Raft log, and what it costs).
+//
+// Exactly once across restarts: a snapshot records the log's next offset
+// after syncing the log, so the log always holds at least that much; on
+// start the host restores the snapshot and applies the entries after it
+// again, and Restore first cuts the log back to the snapshot's next offset.
+// A replica whose log is shorter than a snapshot it receives (an empty
+// disk, or a leader that compacted past what it needs) fetches the missing
+// batches from a node that has them (Fetch).
+//
+// The package knows nothing of the broker: it writes through Log.
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// Log is one partition's local log as the state machine needs it. Only the
+// state machine writes it while the partition is replicated.
+type Log interface {
+	// AppendBatches appends batches (back to back) at the end, giving
+	// them the next offsets, and returns the first batch's base offset.
+	AppendBatches(batches []byte) (int64, error)
+	NextOffset() int64
+	Sync() error
+	TruncateTo(offset int64) error
+	// ReadBatches returns whole stored batches from the one starting at
+	// from, about maxBytes of them but at least one if any.
+	ReadBatches(from int64, maxBytes int) ([]byte, error)
+}
+
+// Fetch asks node for the stored batches from offset from on (about 1 MiB
+// of them); the node answers with what its log holds.
+type Fetch func(ctx context.Context, node uint64, from int64) ([]byte, error)
+
+// Result is what Apply answers the proposer: the offset given to each
+// batch of the entry, or why nothing was appended.
+type Result struct {
+	Bases []int64
+	Err   error
+}
+
+// snapshot is a snapshot's data.
+type snapshot struct {
+	Index uint64 `json:"index"` // the last applied entry
+	Next  int64  `json:"next"`  // the log's next offset after it
+	Node  uint64 `json:"node"`  // who took it: its log holds [0, Next)
+}
+
+// Partition is the state machine of one partition's Raft group.
+type Partition struct {
+	log    Log
+	self   uint64
+	voters []uint64
+	fetch  Fetch
+	// applied is the last entry applied; failed a log error after which
+	// this replica's log no longer follows the Raft log: every later
+	// entry is refused until a restart restores the log (and heals it).
+	applied uint64
+	failed  error
+}
+
+// New returns the state machine of a partition replicated over voters,
+// writing log on node self; fetch reaches the other voters (nil: a
+// replica behind a snapshot fails to restore).
+func New(log Log, self uint64, voters []uint64, fetch Fetch) *Partition {
+	return &Partition{log: log, self: self, voters: voters, fetch: fetch}
+}
+
+// Apply appends the entry's batches. A refusal every replica agrees on (a
+// malformed batch) changes nothing; a failure of this node's disk is
+// sticky (see Partition).
+func (p *Partition) Apply(index uint64, cmd []byte) any {
+	p.applied = index
+	if p.failed != nil {
+		return Result{Err: p.failed}
+	}
+	bases, err := splitBases(cmd)
+	if err != nil {
+		return Result{Err: err}
+	}
+	next := p.log.NextOffset()
+	base, err := p.log.AppendBatches(cmd)
+	if err != nil {
+		if p.log.NextOffset() != next {
+			p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
+		}
+		return Result{Err: err}
+	}
+	for i := range bases {
+		bases[i] += base
+	}
+	return Result{Bases: bases}
+}
+
+// splitBases checks that cmd is whole batches and returns each one's
+// first offset relative to the first's.
+func splitBases(cmd []byte) ([]int64, error) {
+	var out []int64
+	var rel int64
+	for len(cmd) > 0 {
+		n, ok := recordbatch.Len(cmd)
+		if !ok || n > len(cmd) {
+			return nil, fmt.Errorf("replica: %w: not whole record batches", recordbatch.ErrCorrupt)
+		}
+		out = append(out, rel)
+		rel += int64(recordbatch.NumRecords(cmd[:n]))
+		cmd = cmd[n:]
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("replica: %w: no batches", recordbatch.ErrCorrupt)
+	}
+	return out, nil
+}
+
+// Snapshot syncs the log, then records its end: a snapshot never claims
+// bytes a crash could take back.
+func (p *Partition) Snapshot() ([]byte, error) {
+	if p.failed != nil {
+		return nil, p.failed
+	}
+	if err := p.log.Sync(); err != nil {
+		return nil, err
+	}
+	return json.Marshal(snapshot{Index: p.applied, Next: p.log.NextOffset(), Node: p.self})
+}
+
+// Restore makes the log hold exactly what the snapshot covers: cut back
+// to its end (entries after it are applied again next), or completed from
+// a node that has the bytes. nil is the empty state: an empty log.
+func (p *Partition) Restore(data []byte) error {
+	var s snapshot
+	if data != nil {
+		if err := json.Unmarshal(data, &s); err != nil {
+			return fmt.Errorf("replica: snapshot: %w", err)
+		}
+	}
+	p.applied, p.failed = s.Index, nil
+	next := p.log.NextOffset()
+	switch {
+	case next > s.Next:
+		return p.log.TruncateTo(s.Next)
+	case next < s.Next:
+		return p.catchUp(s)
+	}
+	return nil
+}
+
+// fetchTimeout bounds one catch-up; the host's loop waits meanwhile.
+const fetchTimeout = 30 * time.Second
+
+// ErrBehind says a replica's log is shorter than its snapshot and no node
+// gave it the missing batches.
+var ErrBehind = errors.New("replica: log behind the snapshot")
+
+// catchUp appends the batches in [log's next, s.Next) fetched from the
+// snapshot's node, or any other voter.
+func (p *Partition) catchUp(s snapshot) error {
+	if p.fetch == nil {
+		return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, p.log.NextOffset(), s.Next)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	from := []uint64{s.Node}
+	for _, v := range p.voters {
+		if v != s.Node && v != p.self {
+			from = append(from, v)
+		}
+	}
+	var errs []error
+	for ctx.Err() == nil {
+		for _, node := range from {
+			err := p.fetchFrom(ctx, node, s.Next)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("node %d: %w", node, err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(errs...))
+}
+
+// fetchFrom appends what node has below end, batch by batch.
+func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error {
+	for next := p.log.NextOffset(); next < end; next = p.log.NextOffset() {
+		b, err := p.fetch(ctx, node, next)
+		if err != nil {
+			return err
+		}
+		progressed := false
+		for len(b) > 0 {
+			n, ok := recordbatch.Len(b)
+			if !ok || n > len(b) {
+				return fmt.Errorf("%w: torn batch at %d", recordbatch.ErrCorrupt, next)
+			}
+			batch := b[:n]
+			b = b[n:]
+			base := recordbatch.BaseOffset(batch)
+			switch {
+			case base >= end:
+				return nil
+			case base < p.log.NextOffset():
+				continue // a read may start at the batch before the one asked for
+			case base > p.log.NextOffset():
+				return fmt.Errorf("gap: batch at %d, want %d", base, p.log.NextOffset())
+			}
+			if _, err := p.log.AppendBatches(batch); err != nil {
+				return err
+			}
+			progressed = true
+		}
+		if !progressed {
+			return fmt.Errorf("no batch at %d", next)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package replica
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// memLog is a Log in memory: whole batches, their bases, a synced mark.
+type memLog struct {
+	batches [][]byte
+	next    int64
+	synced  int64
+	fail    bool // the next append writes one batch and fails
+}
+
+func (l *memLog) AppendBatches(b []byte) (int64, error) {
+	first := l.next
+	for len(b) > 0 {
+		n, _ := recordbatch.Len(b)
+		batch := append([]byte(nil), b[:n]...)
+		recordbatch.SetBaseOffset(batch, l.next)
+		l.batches = append(l.batches, batch)
+		l.next += int64(recordbatch.NumRecords(batch))
+		b = b[n:]
+		if l.fail {
+			return 0, errors.New("disk gone")
+		}
+	}
+	return first, nil
+}
+
+func (l *memLog) NextOffset() int64 { return l.next }
+func (l *memLog) Sync() error       { l.synced = l.next; return nil }
+
+func (l *memLog) TruncateTo(off int64) error {
+	for len(l.batches) > 0 && recordbatch.BaseOffset(l.batches[len(l.batches)-1]) >= off {
+		l.batches = l.batches[:len(l.batches)-1]
+	}
+	if len(l.batches) > 0 {
+		last := l.batches[len(l.batches)-1]
+		if recordbatch.BaseOffset(last)+int64(recordbatch.NumRecords(last)) != off {
+			return fmt.Errorf("inside a batch: %d", off)
+		}
+	}
+	l.next = off
+	return nil
+}
+
+func (l *memLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
+	var out []byte
+	for _, b := range l.batches {
+		if recordbatch.BaseOffset(b)+int64(recordbatch.NumRecords(b)) > from && (len(out) == 0 || len(out)+len(b) <= maxBytes) {
+			out = append(out, b...)
+		}
+	}
+	return out, nil
+}
+
+func batch(n int) []byte {
+	var b recordbatch.Builder
+	b.Reset(nil)
+	for i := range n {
+		b.Add(0, 1, nil, []byte{byte(i)}, nil)
+	}
+	return b.Finish(recordbatch.NewHeader(0))
+}
+
+// Apply gives each batch of an entry its base; a malformed entry changes
+// nothing; a snapshot records the synced end; Restore cuts a log that is
+// ahead back to the snapshot and completes one that is behind from
+// another voter (the snapshot's node failing first), or says it cannot.
+func TestPartition(t *testing.T) {
+	l := &memLog{}
+	p := New(l, 1, []uint64{1, 2, 3}, nil)
+	r := p.Apply(5, append(batch(2), batch(3)...)).(Result)
+	if r.Err != nil || !slices.Equal(r.Bases, []int64{0, 2}) {
+		t.Fatalf("apply: %+v", r)
+	}
+	if r := p.Apply(6, batch(1)[:20]).(Result); r.Err == nil || l.next != 5 {
+		t.Fatalf("torn entry: %+v, log at %d", r, l.next)
+	}
+	snap, err := p.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s snapshot
+	if err := json.Unmarshal(snap, &s); err != nil || s != (snapshot{Index: 6, Next: 5, Node: 1}) || l.synced != 5 {
+		t.Fatalf("snapshot %+v %v, synced %d", s, err, l.synced)
+	}
+	p.Apply(7, batch(4))
+	if err := p.Restore(snap); err != nil || l.next != 5 || len(l.batches) != 2 {
+		t.Fatalf("restore over a log ahead: %v, next %d", err, l.next)
+	}
+
+	// A replica with an empty log restores that snapshot: it fetches.
+	empty := &memLog{}
+	calls := 0
+	fetch := func(_ context.Context, node uint64, from int64) ([]byte, error) {
+		calls++
+		if node == 1 {
+			return nil, errors.New("node 1 is down")
+		}
+		return l.ReadBatches(from, 40) // small answers: several rounds
+	}
+	q := New(empty, 3, []uint64{1, 2, 3}, fetch)
+	if err := q.Restore(snap); err != nil || empty.next != 5 || calls < 3 {
+		t.Fatalf("catch-up: %v, next %d, %d calls", err, empty.next, calls)
+	}
+	for i := range l.batches {
+		if string(l.batches[i]) != string(empty.batches[i]) {
+			t.Fatalf("batch %d differs after catch-up", i)
+		}
+	}
+	if err := New(&memLog{}, 3, []uint64{1, 2, 3}, nil).Restore(snap); !errors.Is(err, ErrBehind) {
+		t.Fatalf("restore behind without a fetch: %v", err)
+	}
+
+	// A disk failure midway is sticky until a restore.
+	l.fail = true
+	if r := p.Apply(8, append(batch(1), batch(1)...)).(Result); r.Err == nil {
+		t.Fatal("failed append succeeded")
+	}
+	l.fail = false
+	if r := p.Apply(9, batch(1)).(Result); r.Err == nil {
+		t.Fatal("append after a failure that left half an entry succeeded")
+	}
+	if err := p.Restore(snap); err != nil || l.next != 5 {
+		t.Fatalf("restore after a failure: %v", err)
+	}
+	if r := p.Apply(8, batch(1)).(Result); r.Err != nil || r.Bases[0] != 5 {
+		t.Fatalf("apply after the restore: %+v", r)
+	}
+}
