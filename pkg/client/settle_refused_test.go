@@ -1,10 +1,16 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,4 +77,95 @@ func TestRefusedSettleIsNotResent(t *testing.T) {
 	if got := nacks.Load(); got != 1 {
 		t.Errorf("the refused nack was sent %d times; want once", got)
 	}
+}
+
+// TestLongSettleRefusalIsUnderstood: a nack whose messages all moved on is
+// refused with the first failure's code and, in its details, every message
+// that failed: for thousands of messages an answer of megabytes. The client
+// read only its first MiB, could not decode the cut envelope, and took the
+// refusal for BAD_REQUEST: not the harmless MESSAGE_NOT_IN_FLIGHT it
+// drops, but an error Commit returned (and Poll, at every call, in a bench
+// whose consumer stopped polling for it), and for a hand-back a resend as
+// a plain nack. The settled refs are made to have moved on by a proxy that
+// acknowledges a nack's messages just before forwarding it, and holds the
+// nacks until all are queued, so that at most two requests carry them.
+func TestLongSettleRefusalIsUnderstood(t *testing.T) {
+	srv := brokertest.Start(t)
+	admin, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topic, n = "long-refusal", 20000
+	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, srv.URL, topic, n)
+	var answered atomic.Int64 // bytes of the longest nack answer
+	queued := make(chan struct{})
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/nack") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		<-queued
+		body, _ := io.ReadAll(r.Body)
+		ack := strings.TrimSuffix(r.URL.Path, "/nack") + "/ack"
+		resp, err := http.Post(srv.URL+ack, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Error(err)
+		} else {
+			resp.Body.Close()
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		cw := &countingWriter{ResponseWriter: w}
+		rp.ServeHTTP(cw, r)
+		if cw.n > answered.Load() {
+			answered.Store(cw.n) // nack requests go one at a time
+		}
+	}))
+	defer proxy.Close()
+	release := sync.OnceFunc(func() { close(queued) })
+	defer release() // before proxy.Close, which waits for held nacks
+	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n, SerialPolls: true})
+	var held []*client.Message
+	for len(held) < n {
+		msgs, err := c.Poll(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, msgs...)
+	}
+	for _, m := range held {
+		if err := c.Nack(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release()
+	err = c.Commit()
+	if got := answered.Load(); got <= 1<<20 {
+		t.Fatalf("the nack's refusal was %d bytes; the test needs one over 1 MiB", got)
+	}
+	if err != nil {
+		msg := err.Error()
+		t.Errorf("Commit after a nack of messages that had moved on: %.300s...; want nil (MESSAGE_NOT_IN_FLIGHT is dropped)", msg)
+	}
+}
+
+// countingWriter counts the bytes of an answer.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += int64(n)
+	return n, err
 }

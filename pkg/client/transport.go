@@ -189,12 +189,24 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 
 // decodeError turns a failed answer into *api.Error. A body that is not the
 // coded envelope (a proxy's page, say) becomes an error of the status's kind.
+// A coded envelope longer than maxErrorBody (an ack or nack refused for
+// thousands of messages lists each in details.result) is read only that far
+// and decoded up to its cut: its code, message and retriable come first,
+// the details it loses are not needed to act on the code.
 func decodeError(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody+1))
+	cut := len(raw) > maxErrorBody
+	if cut {
+		raw = raw[:maxErrorBody]
+	}
 	var eb api.ErrorBody
-	if json.Unmarshal(raw, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
+	if !cut && json.Unmarshal(raw, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
 		eb.Error.Status = resp.StatusCode
 		return eb.Error
+	}
+	if e := envelopeHead(raw); e != nil {
+		e.Status = resp.StatusCode
+		return e
 	}
 	base := api.ErrInternal
 	switch {
@@ -207,9 +219,100 @@ func decodeError(resp *http.Response) error {
 	case resp.StatusCode/100 == 4:
 		base = api.ErrBadRequest
 	}
-	e := base.Withf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(raw)))
+	shown := strings.TrimSpace(string(raw[:min(len(raw), maxShownBody)]))
+	e := base.Withf("HTTP %d: %s", resp.StatusCode, shown)
 	e.Status = resp.StatusCode
 	return e
+}
+
+const (
+	// maxErrorBody is how much of a failed answer is read.
+	maxErrorBody = 1 << 20
+	// maxShownBody is how much of a body that is no coded error its
+	// error message quotes.
+	maxShownBody = 512
+)
+
+// envelopeHead decodes the code, message and retriable of a coded error
+// envelope whose end may be cut off (details are skipped, and lost if the
+// cut falls in them). It returns nil if raw holds no code. A retriable
+// that the cut lost is the error table's for the code.
+func envelopeHead(raw []byte) *api.Error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if !enterObject(dec) {
+		return nil
+	}
+	for {
+		key, ok := nextKey(dec)
+		if !ok {
+			return nil
+		}
+		if key == "error" {
+			break
+		}
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return nil
+		}
+	}
+	if !enterObject(dec) {
+		return nil
+	}
+	var (
+		e         api.Error
+		retriable *bool
+	)
+	for {
+		key, ok := nextKey(dec)
+		if !ok {
+			break
+		}
+		var err error
+		switch key {
+		case "code":
+			err = dec.Decode(&e.Code)
+		case "message":
+			err = dec.Decode(&e.Message)
+		case "retriable":
+			retriable = new(bool)
+			err = dec.Decode(retriable)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if e.Code == "" {
+		return nil
+	}
+	if retriable != nil {
+		e.Retriable = *retriable
+	} else {
+		for _, known := range api.Codes() {
+			if known.Code == e.Code {
+				e.Retriable = known.Retriable
+			}
+		}
+	}
+	return &e
+}
+
+// enterObject reads the '{' that opens an object.
+func enterObject(dec *json.Decoder) bool {
+	t, err := dec.Token()
+	return err == nil && t == json.Delim('{')
+}
+
+// nextKey reads the next key of an object; false at its end or a cut.
+func nextKey(dec *json.Decoder) (string, bool) {
+	t, err := dec.Token()
+	if err != nil {
+		return "", false
+	}
+	k, ok := t.(string)
+	return k, ok
 }
 
 // answerReader is an out of do that reads a successful answer's body itself,

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -93,5 +94,37 @@ func TestTransportFailsOver(t *testing.T) {
 	}
 	if _, err := newTransport([]string{" ", ""}, nil, ""); !errors.Is(err, ErrNoBrokers) {
 		t.Fatalf("no brokers: %v", err)
+	}
+}
+
+// TestDecodeErrorCutEnvelope: a coded error longer than maxErrorBody keeps
+// its code, message and retriable (from the table when the cut took it), and
+// a long body that is no coded error is quoted only in part.
+func TestDecodeErrorCutEnvelope(t *testing.T) {
+	long := strings.Repeat(`{"offset":1,"error":{"code":"MESSAGE_NOT_IN_FLIGHT"}},`, maxErrorBody/40)
+	answer := func(status int, body string) *http.Response {
+		return &http.Response{StatusCode: status, Body: io.NopCloser(strings.NewReader(body))}
+	}
+	for _, tc := range []struct {
+		name, body string
+		want       *api.Error
+		retriable  bool
+	}{
+		{"details last", `{"error":{"code":"STALE_GENERATION","message":"m","retriable":true,"details":{"failed":[` + long + `]}}}`,
+			api.ErrStaleGeneration, true},
+		{"retriable cut off", `{"error":{"code":"STALE_GENERATION","message":"m","details":{"failed":[` + long + `]},"retriable":true}}`,
+			api.ErrStaleGeneration, true},
+		{"not retriable", `{"error":{"code":"MESSAGE_NOT_IN_FLIGHT","message":"m","details":{"result":{"failed":[` + long + `]}},"retriable":false}}`,
+			api.ErrNotInFlight, false},
+	} {
+		err := decodeError(answer(http.StatusConflict, tc.body))
+		var ae *api.Error
+		if !errors.As(err, &ae) || !isCode(err, tc.want) || ae.Message != "m" || ae.Retriable != tc.retriable || ae.Status != http.StatusConflict {
+			t.Errorf("%s: got %.200v (retriable %v); want %s, message m, retriable %v, status 409", tc.name, err, ae != nil && ae.Retriable, tc.want.Code, tc.retriable)
+		}
+	}
+	err := decodeError(answer(http.StatusBadGateway, strings.Repeat("x", 2*maxErrorBody)))
+	if !isCode(err, api.ErrInternal) || len(err.Error()) > 2*maxShownBody {
+		t.Errorf("a long page: %.200v (%d bytes); want INTERNAL quoting at most %d bytes", err, len(err.Error()), maxShownBody)
 	}
 }
