@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -20,10 +21,13 @@ import (
 )
 
 // chaosReplicationFactor is the replication factor the chaos topic asks
-// for. 1 leaves the field out of POST /topics (partitions have one replica
-// today); set 3 once partitions are Raft groups, which also adds restarts
-// with an empty disk to the faults.
-const chaosReplicationFactor = 1
+// for. Above 1 the faults include restarts with an empty disk, and every
+// replica is compared byte for byte with its leader at the end.
+const chaosReplicationFactor = 3
+
+// chaosWipeEnv adds restarts with an empty disk to the faults (see
+// chaosSchedule).
+const chaosWipeEnv = "GOQUEUE_CHAOS_WIPE"
 
 // A fault the chaos run applies to the cluster and then undoes.
 type chaosFault struct {
@@ -43,11 +47,15 @@ func (f chaosFault) String() string {
 // chaosSchedule draws the faults of a run from its seed: every kind once,
 // in a random order, then random ones until n. A restart with an empty
 // disk loses a single replica's data by definition, so it is scheduled only
-// when partitions have more than one.
+// when partitions have more than one, and only with chaosWipeEnv set: a
+// node restarted with an empty disk is not caught up yet (its metadata
+// group stays behind: raft's leader ignores a follower's rejections below
+// the index it once acknowledged, and rejoining under a new replica ID is
+// not built; docs/cluster.md).
 func chaosSchedule(seed uint64, n int, rf int) []chaosFault {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	kinds := []string{"kill", "pause", "cut"}
-	if rf > 1 {
+	if rf > 1 && os.Getenv(chaosWipeEnv) == "1" {
 		kinds = append(kinds, "wipe")
 	}
 	order := rng.Perm(len(kinds))
@@ -68,7 +76,7 @@ func chaosSchedule(seed uint64, n int, rf int) []chaosFault {
 // fsync=always and feed one consumer group per node, acking, while nodes
 // are SIGKILLed and restarted on their disk, paused with SIGSTOP, cut off
 // from one another through the test fault control (and, with several
-// replicas, restarted with an empty disk). Every operation goes into a
+// replicas and chaosWipeEnv, restarted with an empty disk). Every operation goes into a
 // ledger; at the end every partition is read from its leader (and its
 // other replicas compared with it byte for byte) and the ledger checked:
 // nothing acknowledged lost, no offset with two values, no gaps, committed
@@ -168,7 +176,8 @@ func TestBinaryClusterChaos(t *testing.T) {
 	stopConsumers()
 	cwg.Wait()
 	load.readCommits(t.Context())
-	final, compared := load.finalRead(t.Context(), t, tp)
+	final := load.finalRead(t.Context(), t, tp)
+	compared := compareReplicas(t, c, tp, final)
 
 	counts := load.hist.Counts()
 	res := ledger.Check(load.hist)
@@ -176,9 +185,6 @@ func TestBinaryClusterChaos(t *testing.T) {
 		loadTime.Round(time.Millisecond), len(schedule), counts.Acked, counts.Failed, counts.Unknown, res.Delivered, res.Redelivered, counts.Commits, final, compared, res)
 	if !res.OK() || res.Unverified != 0 {
 		t.Errorf("the ledger (seed %d): %s; %d acked values unverified", seed, res, res.Unverified)
-	}
-	if chaosReplicationFactor > 1 && compared == 0 {
-		t.Errorf("no follower replica could be read, so none was compared with its leader byte for byte")
 	}
 	if counts.Acked == 0 {
 		t.Errorf("nothing was acknowledged")
@@ -201,10 +207,7 @@ func startChaos(t *testing.T, rf int) (*clusterProcs, *chaosLoad) {
 		}
 	})
 	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{}, 30*time.Second)
-	create := `{"name":"chaos","partitions":3,"fsync":"always"}`
-	if rf != 1 {
-		create = fmt.Sprintf(`{"name":"chaos","partitions":3,"fsync":"always","replication_factor":%d}`, rf)
-	}
+	create := fmt.Sprintf(`{"name":"chaos","partitions":3,"fsync":"always","replication_factor":%d}`, rf)
 	if st := c.do(1, "POST", "/topics", create, nil); st != http.StatusCreated {
 		t.Fatalf("create the topic: %d", st)
 	}
@@ -293,10 +296,7 @@ func TestBinaryClusterChaosSeesAWipe(t *testing.T) {
 	if os.Getenv("GOQUEUE_CLUSTER_LONG") == "" {
 		t.Skip("set GOQUEUE_CLUSTER_LONG=1 to run")
 	}
-	if chaosReplicationFactor != 1 {
-		t.Skip("with several replicas a wipe must lose nothing: TestBinaryClusterChaos schedules it")
-	}
-	c, load := startChaos(t, 1)
+	c, load := startChaos(t, 1) // one replica: nothing to catch up from
 	produceFor := func(d time.Duration) {
 		ctx, cancel := context.WithTimeout(t.Context(), d)
 		defer cancel()
@@ -333,4 +333,41 @@ func TestBinaryClusterChaosSeesAWipe(t *testing.T) {
 			t.Errorf("a violation on a partition node %d does not lead: %v", victim, v)
 		}
 	}
+}
+
+// compareReplicas waits until every replica of every partition holds its
+// leader's high watermark, stops the nodes cleanly and compares each
+// partition's stored batches on every replica's disk, byte for byte; it
+// returns how many follower copies it compared. Nothing writes by then
+// (producers and consumers have stopped), so the copies must be equal.
+func compareReplicas(t *testing.T, c *clusterProcs, tp api.Topic, hwm map[int32]int64) (compared int) {
+	t.Helper()
+	for _, pi := range tp.PartitionInfo {
+		for _, r := range pi.Replicas {
+			c.eventually(30*time.Second, fmt.Sprintf("node %d's copy of p%d reaches %d", r, pi.Partition, hwm[pi.Partition]), func() bool {
+				return c.topic(r, tp.Name).PartitionInfo[pi.Partition].HighWatermark >= hwm[pi.Partition]
+			})
+		}
+	}
+	for id, p := range c.procs {
+		if err := p.Stop(); err != nil {
+			t.Fatalf("stop node %d: %v", id, err)
+		}
+	}
+	for _, pi := range tp.PartitionInfo {
+		dir := func(id uint64) string {
+			return filepath.Join(c.procs[id].Dir, "topics", tp.Name, strconv.Itoa(int(pi.Partition)))
+		}
+		want := storedBytes(t, dir(pi.Leader))
+		for _, r := range pi.Replicas {
+			if r == pi.Leader {
+				continue
+			}
+			compared++
+			if got := storedBytes(t, dir(r)); !bytes.Equal(got, want) {
+				t.Errorf("p%d: node %d's copy (%d bytes) differs from leader %d's (%d bytes)", pi.Partition, r, len(got), pi.Leader, len(want))
+			}
+		}
+	}
+	return compared
 }
