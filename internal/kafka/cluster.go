@@ -140,7 +140,7 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 		for _, r := range cp.Replicas {
 			mp.Replicas = append(mp.Replicas, int32(r))
 		}
-		mp.ISR = slices.Clone(mp.Replicas) // one replica: it is in sync with itself
+		mp.ISR = slices.Clone(mp.Replicas) // every replica: Raft progress per follower is not known here
 		mp.Leader = int32(cp.Leader)
 		if cp.Leader == 0 || !listed(cp.Leader) {
 			mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
