@@ -369,6 +369,13 @@ func retryElsewhere(err error) bool {
 	if errors.As(err, &ce) {
 		return true
 	}
+	var e *api.Error
+	if errors.As(err, &e) && e.Details["written_partitions"] != nil {
+		// Some partitions of the publish took their messages: sending it
+		// again stores those a second time (it did, under an acknowledged
+		// record, in a failover test).
+		return false
+	}
 	return errors.Is(err, api.ErrUnavailable) || errors.Is(err, api.ErrTooManyRequests)
 }
 
