@@ -60,22 +60,11 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	recs := map[int]*sent{}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	newProducer := func() *client.Producer {
-		p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
+	// One producer lives through every round: it follows each failover.
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
 	}
-	closeProducer := func(p *client.Producer) {
-		if err := p.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	p := newProducer()
 	produce := func(from, to int) {
 		for i := from; i < to; i++ {
 			part := int32(i % parts)
@@ -105,12 +94,6 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	next := 1500
 	for round := range rounds {
 		if round > 0 {
-			// A producer per round: after three failovers in one
-			// producer's life it stopped sending partition 0 to the new
-			// leader (a client issue, reported), which is not what this
-			// test is about.
-			closeProducer(p)
-			p = newProducer()
 			c.restart(victim)
 			victim = 0
 			c.eventually(30*time.Second, "a leader of partition 0", func() bool {
@@ -139,7 +122,12 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 		next += 1500
 		t.Logf("round %d: node %d (leader of partition 0) SIGKILLed; first acknowledged write to partition 0 %v later", round+1, victim, failover.Round(time.Millisecond))
 	}
-	closeProducer(p)
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// Every acknowledged record is once on its partition, where its
 	// callback said, in publish order (read from the new leaders).

@@ -54,6 +54,12 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		idle := p.inFlight == 0 && len(p.ready) == 0
 		for _, ts := range p.topics {
 			for _, r := range ts.open {
+				if !idle && p.waitsLocked(r) {
+					// Sealed now, it could only queue behind its partitions'
+					// earlier request; open, it keeps gathering (up to
+					// BatchBytes) until they are answered, which wakes run.
+					continue
+				}
 				d := r.opened.Add(p.cfg.Linger)
 				if idle || !d.After(now) {
 					p.sealOneLocked(ts, r)
@@ -88,6 +94,26 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		}
 		p.mu.Lock()
 	}
+}
+
+// waitsLocked reports whether a partition of the open request r is in
+// flight or in a ready request. Sealing r by its linger then would only add
+// a request to the queue: a partition's requests go one at a time, so a
+// queue of small requests (one per linger) drains at one round trip each,
+// slower than records come when the round trip is longer than the linger,
+// and after a leader's failover the backlog never drained.
+func (p *Producer) waitsLocked(r *request) bool {
+	for _, part := range r.parts {
+		if p.busy[partKey{r.topic, part}] {
+			return true
+		}
+		for _, q := range p.ready {
+			if q.topic == r.topic && q.slot(part) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pickLocked takes the first ready request none of whose partitions is in

@@ -1,0 +1,76 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// Records that come while their partition's request is out, over many
+// lingers, gather into one request, not one request per linger: a queue of
+// small requests of one partition drains at one round trip each, and after
+// a leader's failover (seconds of requests out to a dead node) a producer
+// publishing steadily never caught up with it again.
+func TestProducerGathersWhileItsPartitionIsOut(t *testing.T) {
+	srv, _ := setup(t, "t", 1)
+	var (
+		mu       sync.Mutex
+		requests int
+	)
+	held := make(chan struct{})
+	front := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {
+		if !strings.HasSuffix(r.URL.Path, "/batches") {
+			return
+		}
+		mu.Lock()
+		requests++
+		first := requests == 1
+		mu.Unlock()
+		if first {
+			<-held
+		}
+	})
+	const linger = time.Millisecond
+	p := newProducer(t, front.URL, client.ProducerConfig{Linger: linger})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 21)
+	publish := func(v string) {
+		wg.Add(1)
+		p.PublishAsync(ctx, "t", &client.Record{Value: []byte(v)}, func(_ client.Position, err error) {
+			errs <- err
+			wg.Done()
+		})
+	}
+	publish("first")
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return requests == 1
+	}, "the first request out")
+	for i := range 20 {
+		publish(fmt.Sprint(i))
+		time.Sleep(3 * linger) // each record's linger passes while the first request is out
+	}
+	close(held)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 2 {
+		t.Fatalf("%d requests, want 2: the first, then the twenty records that came while it was out", requests)
+	}
+}
