@@ -74,6 +74,11 @@ func (n *Node) call(ctx context.Context, fn func(*Host) error) error {
 	if err := n.do(ctx, func(h *Host) { ch <- fn(h) }); err != nil {
 		return err
 	}
+	return n.await(ctx, ch)
+}
+
+// await returns what ch answers, unless ctx ends or the node stops first.
+func (n *Node) await(ctx context.Context, ch <-chan error) error {
 	select {
 	case err := <-ch:
 		return err

@@ -199,12 +199,5 @@ func (n *Node) ReadIndex(ctx context.Context, group uint64) error {
 	if err := n.do(ctx, func(h *Host) { h.ReadIndex(group, func(err error) { ch <- err }) }); err != nil {
 		return err
 	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
-	}
+	return n.await(ctx, ch)
 }
