@@ -243,8 +243,10 @@ func (c *clusterProcs) inject(f chaosFault) {
 		c.cut(f.peer, f.node)
 		// The cut is real: one end sees the other go quiet (2 s without
 		// a frame). Only one may answer GET /cluster: the end cut off
-		// from the metadata leader cannot confirm a read.
-		c.eventually(10*time.Second, fmt.Sprintf("nodes %d and %d see each other down after the cut", f.node, f.peer), func() bool {
+		// from the metadata leader cannot confirm a read, and right
+		// after a restart the other may not either until the restarted
+		// node catches up (a long run waited 10 s in vain once, load 4).
+		c.eventually(30*time.Second, fmt.Sprintf("nodes %d and %d see each other down after the cut", f.node, f.peer), func() bool {
 			for _, ends := range [][2]uint64{{f.node, f.peer}, {f.peer, f.node}} {
 				if st, ok := c.status(ends[0]); ok && len(st.Nodes) == 3 && !st.Nodes[ends[1]-1].Alive {
 					return true
