@@ -278,14 +278,9 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 			continue
 		}
 		if p.buffered > 0 && p.buffered+size > p.cfg.BufferBytes {
-			wait := p.progress
-			p.mu.Unlock()
-			select {
-			case <-wait:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := p.awaitProgressLocked(ctx); err != nil {
+				return err
 			}
-			p.mu.Lock()
 			continue
 		}
 		break
@@ -525,17 +520,27 @@ func (p *Producer) Flush(ctx context.Context) error {
 	}
 	target := p.sealed
 	for p.pendingUpToLocked(target) {
-		wait := p.progress
-		p.mu.Unlock()
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := p.awaitProgressLocked(ctx); err != nil {
+			return err
 		}
-		p.mu.Lock()
 	}
 	p.mu.Unlock()
 	return nil
+}
+
+// awaitProgressLocked waits, with p.mu released, until a request is
+// answered. Called with p.mu held; it returns with p.mu held, or released
+// with ctx's error.
+func (p *Producer) awaitProgressLocked(ctx context.Context) error {
+	wait := p.progress
+	p.mu.Unlock()
+	select {
+	case <-wait:
+		p.mu.Lock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // pendingUpToLocked reports whether a request sealed as seq ≤ target is
