@@ -351,14 +351,23 @@ func (l *Log) Stats() Stats {
 	return st
 }
 
+// lockAll takes every lock of the log, in their order, for changes to its
+// files (closing, cutting, deleting segments) that no fsync or read may
+// overlap; it returns their release.
+func (l *Log) lockAll() (unlock func()) {
+	l.syncMu.Lock()
+	l.filesMu.Lock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		l.filesMu.Unlock()
+		l.syncMu.Unlock()
+	}
+}
+
 // Close syncs and closes the files. Further calls return ErrClosed.
 func (l *Log) Close() error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.filesMu.Lock()
-	defer l.filesMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lockAll()()
 	if l.closed {
 		return ErrClosed
 	}

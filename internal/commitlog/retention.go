@@ -15,12 +15,7 @@ import (
 // The active segment is rolled first, so an idle log can age out entirely;
 // it then keeps its high watermark as the base of its empty active segment.
 func (l *Log) EnforceRetention() (deleted int, err error) {
-	l.syncMu.Lock() // segment files are closed below
-	defer l.syncMu.Unlock()
-	l.filesMu.Lock()
-	defer l.filesMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lockAll()()
 	if err := l.writableLocked(); err != nil {
 		return 0, err
 	}

@@ -25,12 +25,7 @@ import (
 // at the batch and reopened as the active segment (its index rebuilt by
 // the same scan Open uses). No read is in flight meanwhile: filesMu is held.
 func (l *Log) TruncateTo(offset int64) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.filesMu.Lock()
-	defer l.filesMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lockAll()()
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
