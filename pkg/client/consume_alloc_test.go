@@ -1,0 +1,69 @@
+package client
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// storedAnswer is a stored-batches answer of perPart messages of 100-byte
+// values on each of parts partitions of topic "t", each partition's records
+// in two batches with the answer's range starting inside the first.
+func storedAnswer(t testing.TB, parts, perPart int) []byte {
+	t.Helper()
+	value := bytes.Repeat([]byte("v"), 100)
+	batch := func(base int64, n int) []byte {
+		recs := make([]recordbatch.Record, n)
+		for i := range recs {
+			recs[i] = recordbatch.Record{TimestampDelta: int64(i), Value: value}
+		}
+		h := recordbatch.NewHeader(base)
+		h.FirstTimestamp = 1_700_000_000_000
+		b, err := recordbatch.Build(nil, h, recordbatch.None, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var body []byte
+	for p := range int32(parts) {
+		half := perPart / 2
+		r := []storedRange{{1, int64(perPart), 1}}
+		body = appendStoredFrame(body, "t", p, r, batch(0, half+1), batch(int64(half+1), perPart-half))
+	}
+	return body
+}
+
+// TestConsumeAllocatesNothingPerMessage: decoding a poll answer of stored
+// batches, taking its messages as held and acknowledging each costs a
+// fixed number of allocations per answer, whatever the number of messages
+// in it: the messages share one slice and alias the answer's bytes, and
+// held and acknowledged offsets are kept as ranges.
+func TestConsumeAllocatesNothingPerMessage(t *testing.T) {
+	round := func(c *Consumer, body []byte) {
+		msgs, err := decodePollStored(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.accept(c.state.session, msgs) {
+			if err := c.Ack(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.mu.Lock()
+		c.state.takeAcksLocked(false)
+		c.mu.Unlock()
+	}
+	allocs := func(perPart int) float64 {
+		c := &Consumer{state: newMemberState(), wake: make(chan struct{}, 1)}
+		c.state.session, c.state.joined = 1, true
+		body := storedAnswer(t, 6, perPart)
+		round(c, body) // the partitions' state, created once
+		return testing.AllocsPerRun(20, func() { round(c, body) })
+	}
+	few, many := allocs(10), allocs(2000)
+	if many > few || few > 32 {
+		t.Errorf("allocations per answer: %v with 60 messages, %v with 12000; want the same, and few", few, many)
+	}
+}
