@@ -36,7 +36,8 @@ func storedAnswer(t testing.TB, parts, perPart int) []byte {
 }
 
 // TestConsumeAllocatesNothingPerMessage: decoding a poll answer of stored
-// batches, taking its messages as held and acknowledging each costs a
+// batches, keeping it polled ahead, handing its messages out as held and
+// acknowledging each costs a
 // fixed number of allocations per answer, whatever the number of messages
 // in it: the messages share one slice and alias the answer's bytes, and
 // held and acknowledged offsets are kept as ranges.
@@ -46,7 +47,10 @@ func TestConsumeAllocatesNothingPerMessage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range c.accept(c.state.session, msgs) {
+		c.mu.Lock()
+		c.state.ahead = msgs // as pollAhead keeps an answer
+		c.mu.Unlock()
+		for _, m := range c.takeAhead(0) {
 			if err := c.Ack(m); err != nil {
 				t.Fatal(err)
 			}
@@ -65,5 +69,31 @@ func TestConsumeAllocatesNothingPerMessage(t *testing.T) {
 	few, many := allocs(10), allocs(2000)
 	if many > few || few > 32 {
 		t.Errorf("allocations per answer: %v with 60 messages, %v with 12000; want the same, and few", few, many)
+	}
+}
+
+// Messages polled ahead are handed out in place, in parts: what the
+// application does with one part's slice never reaches the messages still
+// ahead.
+func TestTakeAheadHandsOutPartsApart(t *testing.T) {
+	c := &Consumer{state: newMemberState(), wake: make(chan struct{}, 1)}
+	c.state.session, c.state.joined = 1, true
+	msgs, err := decodePollStored(storedAnswer(t, 1, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.state.ahead = msgs
+	first := c.takeAhead(4)
+	stray := &Message{Topic: "t", Offset: 99}
+	first = append(first, stray)
+	first[0] = stray
+	rest := c.takeAhead(0)
+	if len(first) != 5 || len(rest) != 6 {
+		t.Fatalf("handed out %d, then %d; want 4 (+1 appended), then 6", len(first), len(rest))
+	}
+	for i, m := range rest {
+		if want := int64(5 + i); m.Offset != want {
+			t.Errorf("rest[%d] is offset %d, want %d", i, m.Offset, want)
+		}
 	}
 }

@@ -101,9 +101,12 @@ func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	c.mu.Lock()
 	if j.sess == c.state.session && c.state.joined && !c.state.closed {
 		if len(c.state.ahead) == 0 {
+			// The answer's slice is the consumer's now: no copy.
 			c.state.aheadAt = time.Now()
+			c.state.ahead = answer.msgs
+		} else {
+			c.state.ahead = append(c.state.ahead, answer.msgs...)
 		}
-		c.state.ahead = append(c.state.ahead, answer.msgs...)
 	}
 	c.mu.Unlock()
 	// Messages a Close or a lost session left here go back with the
@@ -243,8 +246,9 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 		c.mu.Unlock()
 		return nil
 	}
-	got := make([]*Message, n)
-	copy(got, s.ahead)
+	// Hand out the first n in place: got is the application's from now
+	// on, so what stays ahead must not share its memory.
+	got := s.ahead[:n:n]
 	s.ahead = s.ahead[n:]
 	if len(s.ahead) == 0 {
 		s.ahead = nil
