@@ -81,6 +81,38 @@ func (g *Group) ackLeased(l *entry, off int64) {
 	}
 }
 
+// ackLeasedRun settles the run of offsets from off, below to, that member
+// holds in flight through one lease, if no offset of it is settled or has
+// an entry, and returns its length; 0 when off starts no such run (Ack
+// then decides about off alone). Offsets of a lease that are neither
+// settled nor in entries are exactly its live ones, so the run's offsets
+// leave the lease's live count at once.
+func (g *Group) ackLeasedRun(member string, tp TP, off, to int64) int64 {
+	p := g.lookup(tp)
+	if p == nil || len(p.entries) > 0 || off < p.committed {
+		return 0 // entries are the exceptions: let Ack look at each offset
+	}
+	ls := p.leases.all()
+	i := p.leaseIndex(off)
+	if i == len(ls) || ls[i].off > off || ls[i].holder.id != member {
+		return 0
+	}
+	l := ls[i]
+	end := min(to, l.end, p.acked.from(off))
+	n := end - off
+	if n <= 0 {
+		return 0
+	}
+	l.live -= int(n)
+	p.leased -= int(n)
+	l.holder.inFlight -= int(n)
+	p.settleRange(off, end)
+	if l.live == 0 {
+		g.unlease(l)
+	}
+	return n
+}
+
 // carve takes off, in flight through l, out of l into an entry of its own,
 // in flight for the same holder until the same deadline, and returns it.
 func (g *Group) carve(l *entry, off int64) *entry {

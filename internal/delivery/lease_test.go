@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -333,6 +334,71 @@ func TestLeaseSpansSettledRun(t *testing.T) {
 		mustVerify(t, g)
 		if n := g.InFlight("a"); n != 0 {
 			t.Fatalf("a holds %d", n)
+		}
+	}
+}
+
+// An ack range over whole leases settles them in one step and ends them;
+// one over a lease with a nacked message and a partly acked stretch settles
+// exactly what the member holds and refuses the rest, offset by offset.
+func TestAckRangeOverLeases(t *testing.T) {
+	g := NewGroup(Config{})
+	end := ends(map[TP]int64{orders0: 100})
+	g.Poll(nil, t0, "a", []TP{orders0}, 10, end)
+	g.Poll(nil, t0, "a", []TP{orders0}, 10, end)
+	g.Poll(nil, t0, "b", []TP{orders0}, 5, end) // 20..24, b's
+	if next, err := g.AckRange("a", orders0, 0, 20); next != 20 || err != nil {
+		t.Fatalf("AckRange of a's two leases = %d, %v; want 20, nil", next, err)
+	}
+	wantCommitted(t, g, orders0, 20)
+	if n := len(g.lookup(orders0).leases.all()); n != 1 {
+		t.Fatalf("%d leases after acking two of three, want 1", n)
+	}
+	if next, err := g.AckRange("a", orders0, 20, 25); next != 20 {
+		t.Fatalf("AckRange by a of b's lease = %d, %v; want 20 refused", next, err)
+	} else {
+		wantNotInFlight(t, err, "other_member")
+	}
+
+	g.Poll(nil, t0, "a", []TP{orders0}, 10, end) // 25..34
+	mustNack(t, g, t0, "a", orders0, 27, NackOptions{Delay: time.Hour})
+	mustAck(t, g, "a", orders0, 30, 31)
+	var refused []int64
+	for off := int64(25); off < 36; {
+		next, err := g.AckRange("a", orders0, off, 36)
+		if err == nil {
+			break
+		}
+		refused = append(refused, next)
+		off = next + 1
+	}
+	if want := []int64{27, 30, 31, 35}; !slices.Equal(refused, want) {
+		t.Fatalf("refused %v, want %v", refused, want)
+	}
+	if got := g.InFlight("a"); got != 0 {
+		t.Fatalf("a holds %d after acking its range, want 0", got)
+	}
+	if err := g.verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addRange merges with the ranges it touches on either side; from finds
+// the first offset of the set at or after an offset.
+func TestRangeSetAddRange(t *testing.T) {
+	var s rangeSet
+	s.addRange(10, 20)
+	s.addRange(30, 40)
+	s.addRange(0, 5)
+	s.addRange(20, 25) // extends [10, 20)
+	s.addRange(27, 30) // extends [30, 40) down
+	s.addRange(25, 27) // joins them
+	if want := []Range{{0, 5}, {10, 40}}; !slices.Equal(s.rs, want) {
+		t.Fatalf("ranges %v, want %v", s.rs, want)
+	}
+	for _, c := range []struct{ off, want int64 }{{0, 0}, {4, 4}, {5, 10}, {39, 39}, {40, math.MaxInt64}} {
+		if got := s.from(c.off); got != c.want {
+			t.Errorf("from(%d) = %d, want %d", c.off, got, c.want)
 		}
 	}
 }

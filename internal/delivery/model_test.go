@@ -493,6 +493,61 @@ func (m *machine) Restart(t *rapid.T) {
 	}
 }
 
+// AckRange acks a run of offsets of one partition at once, as a client's
+// ack range does: exactly those the member holds are settled, and each
+// other offset is refused on its own, in order.
+func (m *machine) AckRange(t *rapid.T) {
+	member := rapid.SampledFrom(m.members).Draw(t, "member")
+	tp := rapid.SampledFrom(m.tps).Draw(t, "tp")
+	from := rapid.Int64Range(0, 40).Draw(t, "from")
+	to := from + rapid.Int64Range(1, 20).Draw(t, "len")
+	if k, f := m.pickFlightOf(member, tp); f {
+		from = k.off - rapid.Int64Range(0, 3).Draw(t, "before") // mostly around what it holds
+		from = max(from, 0)
+	}
+	if f, ok := m.inFlight[key{tp, from}]; ok && f.member == member && m.inLease(key{tp, from}) && to-from > 1 {
+		m.reach("ack range through a lease")
+	}
+	var refused []int64
+	for off := from; off < to; {
+		next, err := m.g.AckRange(member, tp, off, to)
+		if next < off || next > to || (err == nil) != (next == to) {
+			t.Fatalf("AckRange(%s, %v, %d, %d) = %d, %v", member, tp, off, to, next, err)
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, api.ErrNotInFlight) {
+			t.Fatalf("AckRange refused offset %d with %v", next, err)
+		}
+		refused = append(refused, next)
+		off = next + 1
+	}
+	var want []int64
+	for off := from; off < to; off++ {
+		k := key{tp, off}
+		if f, ok := m.inFlight[k]; ok && f.member == member {
+			delete(m.inFlight, k)
+			m.settled[k] = true
+			continue
+		}
+		want = append(want, off)
+	}
+	if !slices.Equal(refused, want) {
+		t.Fatalf("AckRange(%s, %v, %d, %d) refused %v, want %v", member, tp, from, to, refused, want)
+	}
+}
+
+// pickFlightOf returns the first message member holds of tp, if any.
+func (m *machine) pickFlightOf(member string, tp TP) (key, bool) {
+	for _, k := range sortedKeys(m.inFlight) {
+		if k.tp == tp && m.inFlight[k].member == member {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
 // AckSome acks every other message one member holds on one partition, so
 // that leases are partly acknowledged, then expire, are handed off, or have
 // messages nacked or extended.
@@ -670,6 +725,7 @@ func TestModel(t *testing.T) {
 		"nack inside a lease",
 		"handoff of a partly acked lease",
 		"poll up to the cap across leases",
+		"ack range through a lease",
 	} {
 		if reached[what] == 0 {
 			t.Errorf("no run reached: %s", what)
@@ -693,6 +749,7 @@ func (m *machine) repeat(t *rapid.T) {
 		"leave":    m.Leave,
 		"commit":   m.Commit,
 		"ackSome":  m.AckSome,
+		"ackRange": m.AckRange,
 		"restart":  m.Restart,
 		"":         m.Check,
 	})

@@ -46,6 +46,17 @@ func (p *partition) settle(off int64) {
 	p.acked.add(off)
 }
 
+// settleRange is settle of every offset of [from, to), none of them
+// settled yet.
+func (p *partition) settleRange(from, to int64) {
+	if from == p.committed {
+		p.committed = p.acked.advance(to)
+		p.next = max(p.next, p.committed)
+		return
+	}
+	p.acked.addRange(from, to)
+}
+
 // unsettled returns the first offset ≥ off that is not settled. A lease
 // may span long settled runs (acked ranges restored from a snapshot), so
 // walking its messages must jump over them, not step through them.

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"math"
 	"slices"
 	"sort"
 )
@@ -46,6 +47,37 @@ func (s *rangeSet) add(off int64) bool {
 		s.rs = slices.Insert(s.rs, i, Range{off, off + 1})
 	}
 	return true
+}
+
+// addRange inserts every offset of [from, to), none of which is in the
+// set, merging with the ranges it touches.
+func (s *rangeSet) addRange(from, to int64) {
+	i := s.search(from) // the first range with To >= from: the only one that can end at from
+	switch {
+	case i < len(s.rs) && s.rs[i].To == from:
+		s.rs[i].To = to
+		if i+1 < len(s.rs) && s.rs[i+1].From == to {
+			s.rs[i].To = s.rs[i+1].To
+			s.rs = slices.Delete(s.rs, i+1, i+2)
+		}
+	case i < len(s.rs) && s.rs[i].From == to:
+		s.rs[i].From = from
+	default:
+		s.rs = slices.Insert(s.rs, i, Range{from, to})
+	}
+}
+
+// from returns the first offset >= off in the set, or math.MaxInt64 if
+// there is none.
+func (s *rangeSet) from(off int64) int64 {
+	i := s.search(off + 1) // the first range with To > off
+	switch {
+	case i == len(s.rs):
+		return math.MaxInt64
+	case s.rs[i].From <= off:
+		return off
+	}
+	return s.rs[i].From
 }
 
 // after returns the first offset >= off that is not in the set.

@@ -40,6 +40,27 @@ func (g *Group) Ack(member string, tp TP, off int64) error {
 	return nil
 }
 
+// AckRange acknowledges the offsets [from, to) of tp, each as Ack would,
+// in order, and returns the offset it stopped at: to when every one was
+// acknowledged, else the first that Ack refuses, with Ack's error (the
+// offsets before it are settled; the caller goes on after it). A run of
+// offsets member holds through one lease, none of them settled or carved
+// out, is settled in one step: the steady state of a consumer acks whole
+// polls, and settles them without per-offset work.
+func (g *Group) AckRange(member string, tp TP, from, to int64) (int64, error) {
+	for off := from; off < to; {
+		if n := g.ackLeasedRun(member, tp, off, to); n > 0 {
+			off += n
+			continue
+		}
+		if err := g.Ack(member, tp, off); err != nil {
+			return off, err
+		}
+		off++
+	}
+	return to, nil
+}
+
 // Nack reports that member failed to process a message it holds. With
 // Reject unset, the message is delivered again after Delay or the backoff
 // (BackoffBase·2^(failures−1), at most BackoffMax), unless this was its

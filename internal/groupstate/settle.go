@@ -105,6 +105,21 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 	}
 	for _, r := range s.Ranges {
 		owner := a.g.CheckOwner(s.Member, s.Generation, r.TP.Topic, r.TP.Partition)
+		if owner == nil && s.Op == OpAck {
+			// Acks of whole leases settle without per-offset work.
+			for off := r.From; off < r.To; {
+				next, err := a.d.AckRange(s.Member, r.TP, off, r.To)
+				if res.Succeeded += int(next - off); next > off && !slices.Contains(dirty, r.TP) {
+					dirty = append(dirty, r.TP)
+				}
+				if err == nil {
+					break
+				}
+				res.Failed = append(res.Failed, Failure{Ref: Ref{TP: r.TP, Offset: next}, Err: err})
+				off = next + 1
+			}
+			continue
+		}
 		for off := r.From; off < r.To; off++ {
 			one(Ref{TP: r.TP, Offset: off}, owner)
 		}

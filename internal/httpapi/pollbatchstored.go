@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/binary"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -27,9 +28,13 @@ func acceptsPollStored(r *http.Request) bool {
 // writePollStored answers parts in the binary form of
 // api.PollStoredContentType: one frame per partition.
 func writePollStored(w http.ResponseWriter, parts []broker.StoredPart) {
+	size := storedAnswerSize(parts)
 	w.Header().Set("Content-Type", api.PollStoredContentType)
+	// The size is known before the first byte: a sized answer is not
+	// chunked, so neither side frames and parses chunks of it.
+	w.Header().Set("Content-Length", strconv.Itoa(size))
 	w.WriteHeader(http.StatusOK)
-	buf := make([]byte, 0, min(storedAnswerSize(parts), pollChunk+storedInline))
+	buf := make([]byte, 0, min(size, pollChunk+storedInline))
 	for i := range parts {
 		buf = appendStoredHead(buf, &parts[i])
 		for _, b := range parts[i].Batches {

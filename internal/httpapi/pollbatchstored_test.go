@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -112,6 +113,9 @@ func TestPollStoredFrames(t *testing.T) {
 			}
 			if got := w.Body.Len(); got != storedAnswerSize(tc.parts) {
 				t.Fatalf("answer of %d bytes, want %d", got, storedAnswerSize(tc.parts))
+			}
+			if cl := w.Header().Get("Content-Length"); cl != strconv.Itoa(w.Body.Len()) {
+				t.Fatalf("Content-Length %q for an answer of %d bytes", cl, w.Body.Len())
 			}
 			// cmp.Diff alone takes seconds on megabytes of batches.
 			back := splitStoredFrames(t, w.Body.Bytes())

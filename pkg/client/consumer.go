@@ -196,7 +196,8 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		return nil, err
 	}
 	c.mu.Lock()
-	unsure := len(c.state.ahead) > 0 && c.state.mayBeExpiredLocked(time.Now())
+	pending := c.state.aheadLenLocked() > 0
+	unsure := pending && c.state.mayBeExpiredLocked(time.Now())
 	c.mu.Unlock()
 	if unsure {
 		// Heartbeats were late (a busy machine, a slow broker): learn
@@ -204,9 +205,22 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		// was polled ahead. A lost member drops them with the session.
 		c.heartbeat(ctx)
 	}
-	if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
-		c.startAhead(maxMessages, commitNow)
-		return msgs, nil
+	if pending {
+		// The next round goes out before these are decoded and handed
+		// out: the broker serves it meanwhile.
+		c.startAhead(maxMessages, maxMessages, commitNow)
+		if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
+			return msgs, nil
+		}
+		// None handed out after all: let that round end before a poll
+		// below, which must not overtake it.
+		if err := c.awaitAhead(ctx); err != nil {
+			return nil, err
+		}
+		if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
+			c.startAhead(maxMessages, 0, commitNow)
+			return msgs, nil
+		}
 	}
 	if err := c.flush(ctx, commitNow); err != nil {
 		return nil, err
@@ -228,7 +242,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			}
 			msgs := c.accept(sess, answer.msgs)
 			if len(msgs) > 0 {
-				c.startAhead(maxMessages, false)
+				c.startAhead(maxMessages, 0, false)
 			}
 			return msgs, nil
 		}

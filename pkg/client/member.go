@@ -57,10 +57,42 @@ type memberState struct {
 	nacks     []pendingNack // to send
 
 	// ahead holds messages polled ahead of the application (pollahead.go),
-	// in the order polled, all of this session; aheadAt is when the oldest
-	// of them arrived.
-	ahead   []*Message
-	aheadAt time.Time
+	// in the order polled, all of this session, and aheadRaw the answers
+	// polled after them that are not decoded yet; aheadAt is when the
+	// oldest of them arrived.
+	ahead    []*Message
+	aheadRaw []rawAnswer
+	aheadAt  time.Time
+}
+
+// rawAnswer is a stored-batches poll answer not decoded yet (its frames
+// checked), and how many messages it names.
+type rawAnswer struct {
+	body []byte
+	n    int
+}
+
+// aheadLenLocked is how many messages are polled ahead, decoded or not.
+func (s *memberState) aheadLenLocked() int {
+	n := len(s.ahead)
+	for _, r := range s.aheadRaw {
+		n += r.n
+	}
+	return n
+}
+
+// decodeAheadLocked decodes the answers polled ahead that are not yet,
+// for what looks at messages one by one (a release, a hand-back). An
+// answer that does not decode is dropped, as a poll whose answer did not
+// read is: the broker delivers its messages again after the visibility
+// timeout.
+func (s *memberState) decodeAheadLocked() {
+	for _, r := range s.aheadRaw {
+		if msgs, err := decodePollStored(r.body); err == nil {
+			s.ahead = append(s.ahead, msgs...)
+		}
+	}
+	s.aheadRaw = nil
 }
 
 // mayBeExpiredLocked reports whether the broker may have ended this
@@ -86,7 +118,7 @@ func (s *memberState) resetLocked() {
 	s.parts = make(map[tp]*partState)
 	s.hint = partHint{}
 	s.consumedN, s.nacks = 0, nil
-	s.ahead = nil // the broker released them with the membership
+	s.ahead, s.aheadRaw = nil, nil // the broker released them with the membership
 }
 
 // partLocked is k's state, created if new.
@@ -112,7 +144,7 @@ func (s *memberState) heldLocked(k tp) int {
 // held, those polled ahead, and under AutoCommit those consumed (unless
 // committed with them).
 func (s *memberState) unackedLocked(committing bool) int {
-	n := len(s.ahead)
+	n := s.aheadLenLocked()
 	for _, p := range s.parts {
 		n += p.held.live
 	}
@@ -124,6 +156,7 @@ func (s *memberState) unackedLocked(committing bool) int {
 
 // handBackAheadLocked queues the hand-back of the messages polled ahead.
 func (s *memberState) handBackAheadLocked() {
+	s.decodeAheadLocked()
 	for _, m := range s.ahead {
 		s.nacks = append(s.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
 	}
@@ -208,6 +241,7 @@ func (s *memberState) settleAllLocked() {
 func (s *memberState) releaseLocked(parts []tp) {
 	// The release hands off the messages polled ahead of these partitions
 	// too: forget them.
+	s.decodeAheadLocked()
 	kept := s.ahead[:0]
 	for _, m := range s.ahead {
 		if !slices.Contains(parts, tp{m.Topic, m.Partition}) {

@@ -95,15 +95,25 @@ func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	if answer.rebalance {
 		c.heartbeatNow()
 	}
-	if len(answer.msgs) == 0 {
+	if len(answer.msgs) == 0 && answer.rawN == 0 {
 		return
 	}
 	c.mu.Lock()
-	if j.sess == c.state.session && c.state.joined && !c.state.closed {
-		if len(c.state.ahead) == 0 {
-			c.state.aheadAt = time.Now()
+	if s := &c.state; j.sess == s.session && s.joined && !s.closed {
+		if s.aheadLenLocked() == 0 {
+			s.aheadAt = time.Now()
 		}
-		c.state.ahead = append(c.state.ahead, answer.msgs...)
+		switch {
+		case answer.raw != nil:
+			s.aheadRaw = append(s.aheadRaw, rawAnswer{answer.raw, answer.rawN})
+		case len(s.aheadRaw) > 0: // an answer of another type after raw ones: keep the order
+			s.decodeAheadLocked()
+			s.ahead = append(s.ahead, answer.msgs...)
+		case len(s.ahead) == 0:
+			s.ahead = answer.msgs // the answer's slice is the consumer's now: no copy
+		default:
+			s.ahead = append(s.ahead, answer.msgs...)
+		}
 	}
 	c.mu.Unlock()
 	// Messages a Close or a lost session left here go back with the
@@ -119,7 +129,7 @@ var errSessionEnded = errors.New("client: session ended")
 func (c *Consumer) pollCarryingAcks(ctx context.Context, j *aheadJob) (pollAnswer, error) {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
-	var answer pollAnswer
+	answer := pollAnswer{lazy: true} // Poll decodes it (takeAhead)
 	acks, err := c.acksForPoll(ctx, j.commit)
 	if err != nil {
 		return answer, err
@@ -170,11 +180,14 @@ func (c *Consumer) acksForPoll(ctx context.Context, consumed bool) ([]api.Offset
 	return acks, nil
 }
 
-// startAhead asks the poller for a round after Poll handed out messages:
-// send the acknowledgements pending (with commit, also what AutoCommit
-// counts as processed) and, unless polling ahead is off or the messages
-// held already reach the in-flight cap, poll up to maxMessages more.
-func (c *Consumer) startAhead(maxMessages int, commit bool) {
+// startAhead asks the poller for a round as Poll hands out messages: send
+// the acknowledgements pending (with commit, also what AutoCommit counts as
+// processed) and, unless polling ahead is off, Poll leaves messages polled
+// ahead (it takes up to taking of them), or the messages held and ahead
+// already reach the in-flight cap, poll up to maxMessages more. Poll starts
+// the round before it decodes what it hands out, so that the broker
+// serves the round meanwhile.
+func (c *Consumer) startAhead(maxMessages, taking int, commit bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.round != nil || c.state.closed || !c.state.joined {
@@ -188,7 +201,7 @@ func (c *Consumer) startAhead(maxMessages int, commit bool) {
 	now := time.Now()
 	quick := c.handedOut.IsZero() || now.Sub(c.handedOut) < c.aheadMaxAge()/4
 	c.handedOut = now
-	if !c.cfg.SerialPolls && quick && len(c.state.ahead) == 0 {
+	if !c.cfg.SerialPolls && quick && c.state.aheadLenLocked() <= taking {
 		// The broker counts held messages against the member's cap: ask
 		// only for what it can give, so that a poll that gets nothing
 		// does not go out for nothing.
@@ -227,13 +240,33 @@ func (c *Consumer) awaitAhead(ctx context.Context) error {
 }
 
 // takeAhead hands out up to maxMessages of the messages polled ahead, as
-// accept does.
+// accept does. An answer not decoded yet is decoded here, outside mu: a
+// release or hand-back meanwhile does not see its messages, and accept
+// hands those of partitions no longer owned back.
 func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	c.mu.Lock()
 	s := &c.state
 	if s.mayBeExpiredLocked(time.Now()) {
 		c.mu.Unlock()
 		return nil // not until a heartbeat confirms the membership (Poll sends one)
+	}
+	if len(s.ahead) == 0 && len(s.aheadRaw) > 0 {
+		raw, sess := s.aheadRaw[0], s.session
+		s.aheadRaw[0] = rawAnswer{}
+		if s.aheadRaw = s.aheadRaw[1:]; len(s.aheadRaw) == 0 {
+			s.aheadRaw = nil
+		}
+		c.mu.Unlock()
+		msgs, err := decodePollStored(raw.body)
+		c.mu.Lock()
+		if sess != s.session || err != nil {
+			// A lost session took them along; an answer that does not
+			// decode is dropped, as a poll's that did not read (the
+			// broker delivers them again after the visibility timeout).
+			c.mu.Unlock()
+			return nil
+		}
+		s.ahead = msgs // ahead was empty, and stays before aheadRaw
 	}
 	n := len(s.ahead)
 	if maxMessages > 0 {
@@ -243,8 +276,9 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 		c.mu.Unlock()
 		return nil
 	}
-	got := make([]*Message, n)
-	copy(got, s.ahead)
+	// Hand out the first n in place: got is the application's from now
+	// on, so what stays ahead must not share its memory.
+	got := s.ahead[:n:n]
 	s.ahead = s.ahead[n:]
 	if len(s.ahead) == 0 {
 		s.ahead = nil
@@ -263,7 +297,7 @@ func (c *Consumer) aheadDueLocked() time.Time {
 	if c.cfg.SerialPolls {
 		return time.Time{}
 	}
-	if len(c.state.ahead) > 0 {
+	if c.state.aheadLenLocked() > 0 {
 		return c.state.aheadAt.Add(c.aheadMaxAge())
 	}
 	return time.Now().Add(c.aheadMaxAge() / 2)
@@ -272,7 +306,7 @@ func (c *Consumer) aheadDueLocked() time.Time {
 // handBackStaleLocked queues the hand-back of the messages polled ahead if
 // they waited aheadMaxAge.
 func (c *Consumer) handBackStaleLocked(now time.Time) {
-	if len(c.state.ahead) > 0 && !now.Before(c.state.aheadAt.Add(c.aheadMaxAge())) {
+	if c.state.aheadLenLocked() > 0 && !now.Before(c.state.aheadAt.Add(c.aheadMaxAge())) {
 		c.state.handBackAheadLocked()
 	}
 }

@@ -1,9 +1,13 @@
 package client
 
 import (
+	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // aheadConsumer is a consumer of session 1 owning orders/0 and orders/1,
@@ -132,7 +136,7 @@ func TestStartAheadFollowsTheApplicationsPace(t *testing.T) {
 		for i := range held {
 			p.held.add(int64(i))
 		}
-		c.startAhead(300, false)
+		c.startAhead(300, 0, false)
 		if c.round == nil {
 			t.Fatal("no round started")
 		}
@@ -156,5 +160,66 @@ func TestStartAheadFollowsTheApplicationsPace(t *testing.T) {
 	c.cfg.SerialPolls = true
 	if want := round(0); want != 0 {
 		t.Fatalf("with SerialPolls, a round asks for %d", want)
+	}
+}
+
+// rawOf is a stored-batches answer of orders/p's offsets from..to (a batch
+// of them alone), kept undecoded as a poll-ahead round keeps it.
+func rawOf(t *testing.T, p int32, from, to int64) rawAnswer {
+	t.Helper()
+	body := appendStoredFrame(nil, "orders", p, []storedRange{{from, to, 1}}, valuesBatch(t, from, 0, int(to-from+1), recordbatch.None))
+	var a pollAnswer
+	a.lazy = true
+	h := http.Header{"Content-Type": {api.PollStoredContentType}}
+	if err := a.read(h, body); err != nil || a.msgs != nil || a.rawN != int(to-from+1) {
+		t.Fatalf("lazy read: %v, %d messages decoded, %d named", err, len(a.msgs), a.rawN)
+	}
+	return rawAnswer{a.raw, a.rawN}
+}
+
+// Answers polled ahead and kept undecoded count against the cap, are
+// decoded by the Poll that hands them out, in the order polled after the
+// messages decoded already, and are decoded first by a release (which
+// forgets those of its partitions) and a hand-back.
+func TestRawAnswersPolledAhead(t *testing.T) {
+	c := aheadConsumer(msgAt(0, 1))
+	c.state.aheadRaw = []rawAnswer{rawOf(t, 0, 2, 4), rawOf(t, 3, 10, 11)}
+	if n := c.state.unackedLocked(false); n != 6 {
+		t.Fatalf("unacked %d, want 1 decoded + 5 raw", n)
+	}
+	if got := offsets(c.takeAhead(10)); !slices.Equal(got, []int64{1}) {
+		t.Fatalf("first take %v, want the decoded [1] first", got)
+	}
+	if got := offsets(c.takeAhead(2)); !slices.Equal(got, []int64{2, 3}) {
+		t.Fatalf("second take %v, want [2 3]", got)
+	}
+	if len(c.state.ahead) != 1 || len(c.state.aheadRaw) != 1 || c.state.aheadLenLocked() != 3 {
+		t.Fatalf("left %d decoded, %d raw answers, %d in all; want 1, 1, 3", len(c.state.ahead), len(c.state.aheadRaw), c.state.aheadLenLocked())
+	}
+	c.state.aheadRaw = append(c.state.aheadRaw, rawOf(t, 0, 20, 21))
+	c.state.releaseLocked([]tp{{"orders", 3}})
+	if got := offsets(c.state.ahead); !slices.Equal(got, []int64{4, 20, 21}) || c.state.aheadRaw != nil {
+		t.Fatalf("after the release of orders/3: ahead %v, %d raw; want [4 20 21], none", got, len(c.state.aheadRaw))
+	}
+	c.state.aheadRaw = append(c.state.aheadRaw, rawOf(t, 0, 30, 30))
+	c.state.handBackAheadLocked()
+	var back []int64
+	for _, n := range c.state.nacks {
+		back = append(back, n.ref.Offset)
+	}
+	if !slices.Equal(back, []int64{4, 20, 21, 30}) || c.state.aheadLenLocked() != 0 {
+		t.Fatalf("handed back %v, %d left ahead; want [4 20 21 30], 0", back, c.state.aheadLenLocked())
+	}
+}
+
+// An answer polled ahead that does not decode is dropped, as one that did
+// not read: nothing of it is handed out or held.
+func TestRawAnswerThatDoesNotDecodeIsDropped(t *testing.T) {
+	c := aheadConsumer()
+	bad := rawOf(t, 0, 2, 4)
+	bad.body[len(bad.body)-1] ^= 1 // the CRC no longer matches
+	c.state.aheadRaw = []rawAnswer{bad}
+	if got := c.takeAhead(10); len(got) != 0 || c.state.aheadLenLocked() != 0 || c.state.heldLocked(tp{"orders", 0}) != 0 {
+		t.Fatalf("handed out %d, %d left ahead, %d held", len(got), c.state.aheadLenLocked(), c.state.heldLocked(tp{"orders", 0}))
 	}
 }

@@ -26,6 +26,14 @@ type pollAnswer struct {
 	// rebalance: the broker says a heartbeat now would change this
 	// member's assignment (api.PollResponse.Rebalance).
 	rebalance bool
+	// lazy (set before the poll) asks for a stored-batches answer to be
+	// kept undecoded: raw then holds it, its frames checked, and rawN the
+	// messages it names; msgs stays nil. The poller's rounds read lazily,
+	// so that Poll decodes an answer after it has sent the next round, while
+	// the broker serves that (pollahead.go).
+	lazy bool
+	raw  []byte
+	rawN int
 }
 
 func (*pollAnswer) accept() string { return acceptPoll }
@@ -34,6 +42,14 @@ func (a *pollAnswer) read(h http.Header, body []byte) error {
 	a.rebalance = h.Get(api.PollRebalanceHeader) == "true"
 	switch mediaType(h.Get("Content-Type")) {
 	case api.PollStoredContentType:
+		if a.lazy {
+			n, _, err := storedCount(body)
+			if err != nil {
+				return err
+			}
+			a.raw, a.rawN = bytes.Clone(body), n
+			return nil
+		}
 		msgs, err := decodePollStored(bytes.Clone(body)) // the messages keep slices of it
 		a.msgs = msgs
 		return err

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -34,24 +35,26 @@ type storedRange struct {
 // malformed (errPollBatches). Keys, values and header values alias body
 // (or a compressed batch's decompressed data).
 func decodePollStored(body []byte) ([]*Message, error) {
-	var msgs []Message
-	var topic string // the previous frame's, reused while frames repeat it
+	_, capacity, err := storedCount(body)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]Message, 0, capacity)
+	var (
+		topic  string        // the previous frame's, reused while frames repeat it
+		ranges []storedRange // the frame's; its memory reused by the next
+	)
 	for len(body) > 0 {
 		var (
 			partition int32
 			t         []byte
-			ranges    []storedRange
-			err       error
 		)
-		partition, t, ranges, body, err = storedHead(body)
+		partition, t, ranges, body, err = storedHead(body, ranges[:0])
 		if err != nil {
 			return nil, err
 		}
 		if topic != string(t) { // compiles to a comparison, no allocation
 			topic = string(t)
-		}
-		if msgs == nil {
-			msgs = make([]Message, 0, storedCapacity(ranges, len(body)))
 		}
 		w := rangeWalk{ranges: ranges, topic: topic, partition: partition}
 		if body, msgs, err = w.batches(body, msgs); err != nil {
@@ -65,10 +68,58 @@ func decodePollStored(body []byte) ([]*Message, error) {
 	return out, nil
 }
 
+// storedCount checks the frames of an answer body as far as it can without
+// reading their batches, and returns how many messages its ranges name
+// (the messages of a well-formed answer) and how many to reserve for them:
+// per frame, what its ranges claim, bounded by what its batches can hold.
+// The messages of every frame go into one slice: reserved for the first
+// frame only, it grew at each later one, copying every message so far (a
+// quarter of the client's CPU in a consume of six partitions).
+func storedCount(body []byte) (n, capacity int, err error) {
+	var ranges []storedRange
+	for len(body) > 0 {
+		if _, _, ranges, body, err = storedHead(body, ranges[:0]); err != nil {
+			return 0, 0, err
+		}
+		var batches int
+		if batches, body, err = skipBatches(body); err != nil {
+			return 0, 0, err
+		}
+		capacity += storedCapacity(ranges, batches)
+		for _, r := range ranges {
+			n += int(r.last - r.first + 1)
+		}
+	}
+	return n, capacity, nil
+}
+
+// skipBatches skips a frame's batch count and batches at the start of b,
+// returning how many bytes they take and what follows them.
+func skipBatches(b []byte) (int, []byte, error) {
+	if len(b) < 4 {
+		return 0, nil, fmt.Errorf("%w: batch count of %d bytes", errPollBatches, len(b))
+	}
+	n := binary.BigEndian.Uint32(b)
+	size := 4
+	for range n {
+		if len(b) < size+4 {
+			return 0, nil, fmt.Errorf("%w: batch length of %d bytes", errPollBatches, len(b)-size)
+		}
+		bl := int64(int32(binary.BigEndian.Uint32(b[size:])))
+		size += 4
+		if bl < recordbatch.HeaderLen || bl > int64(len(b)-size) {
+			return 0, nil, fmt.Errorf("%w: batch of %d bytes in %d", errPollBatches, bl, len(b)-size)
+		}
+		size += int(bl)
+	}
+	return size, b[size:], nil
+}
+
 // storedCapacity is how many messages to reserve for a frame of ranges
-// followed by rest: what the ranges claim, bounded by what rest can hold.
-func storedCapacity(ranges []storedRange, rest int) int {
-	n, most := 0, rest/recordbatch.MinRecordLen
+// whose batches take size bytes: what the ranges claim, bounded by what
+// the batches can hold.
+func storedCapacity(ranges []storedRange, size int) int {
+	n, most := 0, size/recordbatch.MinRecordLen
 	for _, r := range ranges {
 		if n += int(min(r.last-r.first+1, int64(most))); n >= most {
 			return most
@@ -77,9 +128,10 @@ func storedCapacity(ranges []storedRange, rest int) int {
 	return n
 }
 
-// storedHead splits a frame's partition, topic and ranges off b; the
-// ranges must be ascending, disjoint and each first ≤ last.
-func storedHead(b []byte) (int32, []byte, []storedRange, []byte, error) {
+// storedHead splits a frame's partition, topic and ranges off b, the
+// ranges appended to dst; they must be ascending, disjoint and each
+// first ≤ last.
+func storedHead(b []byte, dst []storedRange) (int32, []byte, []storedRange, []byte, error) {
 	be := binary.BigEndian
 	if len(b) < storedFixedLen {
 		return 0, nil, nil, nil, fmt.Errorf("%w: frame header of %d bytes", errPollBatches, len(b))
@@ -96,7 +148,7 @@ func storedHead(b []byte) (int32, []byte, []storedRange, []byte, error) {
 	if n*storedRangeLen > int64(len(b)) {
 		return 0, nil, nil, nil, fmt.Errorf("%w: %d ranges in %d bytes", errPollBatches, n, len(b))
 	}
-	ranges := make([]storedRange, n)
+	ranges := slices.Grow(dst[:0], int(n))[:n]
 	for i := range ranges {
 		r := &ranges[i]
 		r.first, r.last = int64(be.Uint64(b)), int64(be.Uint64(b[8:]))
