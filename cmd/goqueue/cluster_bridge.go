@@ -106,7 +106,7 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 		return metaError(err)
 	}
 	for {
-		if c.n.LocalReady(req.Name) && c.leadersKnown(req.Name) {
+		if _, err := c.b.Topic(req.Name); err == nil && c.n.LocalCurrent(req.Name) && c.leadersKnown(req.Name) {
 			return nil
 		}
 		select {

@@ -172,9 +172,12 @@ func (n *Node) settle(ctx context.Context) error {
 // metadata has no such topic (a topic local to this node).
 func (n *Node) Placement(topic string) (meta.Topic, bool) { return n.meta.Topic(topic) }
 
-// LocalReady reports whether this node's broker holds topic's current
-// incarnation (the one the metadata names).
-func (n *Node) LocalReady(topic string) bool {
+// LocalCurrent reports whether this node records topic's current
+// incarnation (the one the metadata names) as made locally: a local copy
+// of topic, if there is one, is then that incarnation (the record is
+// written before the copy is made, and a stale copy is removed before
+// the record changes).
+func (n *Node) LocalCurrent(topic string) bool {
 	t, ok := n.meta.Topic(topic)
 	rec, made := n.locals.get(topic)
 	return ok && made && rec.ID == t.ID && len(rec.Groups) == len(t.Partitions)
