@@ -157,10 +157,10 @@ func sameSet(a, b []uint64) bool {
 // NOT_LEADER answer from it is always safe to follow).
 func (n *Node) PartitionView(p meta.Partition) (leader, epoch uint64, isr []uint64) {
 	n.pmu.Lock()
-	st, hosted := n.leaders[p.Group]
+	st := n.leaders[p.Group] // zero until the group has started and elected
 	mine, leads := n.isr[p.Group]
 	n.pmu.Unlock()
-	hosted = hosted && n.cfg.Logs != nil && slices.Contains(p.Replicas, n.cfg.ID)
+	hosted := n.cfg.Logs != nil && slices.Contains(p.Replicas, n.cfg.ID)
 	switch {
 	case hosted && st.Term >= p.LeaderEpoch:
 		if st.Leader == 0 {
