@@ -31,16 +31,20 @@ type localTopic struct {
 // locals is the record of localFile. A topic is recorded before it is
 // created locally and forgotten after its local copy and groups are
 // removed, so a crash in between leaves work the next reconcile redoes.
-// mu guards m; only the reconciler writes.
+// done, kept in memory only, is the metadata index at which each
+// topic's local copy and groups were last brought fully in line, for
+// callers waiting on a change of their topic (one failing topic must not
+// hold up the others'). mu guards m and done; only the reconciler writes.
 type locals struct {
 	mu   sync.Mutex
 	path string
 	m    map[string]localTopic
+	done map[string]uint64
 }
 
 // loadLocals reads dir's record (none yet: empty).
 func loadLocals(dir string) (*locals, error) {
-	l := &locals{path: filepath.Join(dir, localFile), m: map[string]localTopic{}}
+	l := &locals{path: filepath.Join(dir, localFile), m: map[string]localTopic{}, done: map[string]uint64{}}
 	b, err := os.ReadFile(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return l, nil
@@ -60,6 +64,20 @@ func (l *locals) get(name string) (localTopic, bool) {
 	defer l.mu.Unlock()
 	t, ok := l.m[name]
 	return t, ok
+}
+
+// markDone records that name's copy reflects the metadata at index.
+func (l *locals) markDone(name string, index uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.done[name] = index
+}
+
+// doneAt is the index at which name's copy last reflected the metadata.
+func (l *locals) doneAt(name string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.done[name]
 }
 
 // all is every record, by name.
@@ -84,6 +102,7 @@ func (l *locals) set(name string, t *localTopic) error {
 	next := maps.Clone(l.m)
 	if t == nil {
 		delete(next, name)
+		delete(l.done, name)
 	} else {
 		next[name] = *t
 	}

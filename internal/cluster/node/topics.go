@@ -93,7 +93,10 @@ func (n *Node) DeleteTopic(ctx context.Context, name string) error {
 	if r.Err != nil && !errors.Is(r.Err, meta.ErrUnknownTopic) {
 		return r.Err
 	}
-	return n.settle(ctx)
+	return n.settle(ctx, func(uint64) bool {
+		rec, made := n.locals.get(name)
+		return !made || rec.ID != t.ID // gone, or a new incarnation already
+	})
 }
 
 // AlterTopic grows topic to partitions partitions (0: as it is) and
@@ -126,7 +129,7 @@ func (n *Node) AlterTopic(ctx context.Context, name string, partitions int32, se
 			return r.Err
 		}
 	}
-	return n.settle(ctx)
+	return n.settle(ctx, func(target uint64) bool { return n.locals.doneAt(name) >= target })
 }
 
 // readPoint waits until this node's metadata reflects every change
@@ -151,14 +154,15 @@ func (n *Node) readPoint(ctx context.Context) error {
 	}
 }
 
-// settle returns once this node's broker reflects every metadata change
-// committed before the call.
-func (n *Node) settle(ctx context.Context) error {
+// settle returns once done says this node's broker reflects the
+// metadata as of target, the index applied after a read point (so
+// every change committed before the call is in).
+func (n *Node) settle(ctx context.Context, done func(target uint64) bool) error {
 	if err := n.readPoint(ctx); err != nil {
 		return err
 	}
 	target := n.meta.Applied()
-	for n.reconciled.Load() < target {
+	for !done(target) {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -215,14 +219,15 @@ func (n *Node) reconcile(ctx context.Context) {
 		if applied == n.reconciled.Load() {
 			return
 		}
-		if n.reconcileOnce(ctx) {
+		if n.reconcileOnce(ctx, applied) {
 			n.reconciled.Store(applied)
 		}
 	})
 }
 
-// reconcileOnce makes one pass and reports whether everything succeeded.
-func (n *Node) reconcileOnce(ctx context.Context) bool {
+// reconcileOnce makes one pass over the metadata applied at index (or
+// later) and reports whether everything succeeded.
+func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
 	ok := true
 	if len(n.stale()) > 0 {
 		// Only a state at least as new as everything committed may delete
@@ -264,7 +269,9 @@ func (n *Node) reconcileOnce(ctx context.Context) bool {
 				return false // shutting down
 			}
 			n.log.Warn("cluster: starting a partition's Raft group failed; retrying", "topic", tp.Name, "err", err)
+			continue
 		}
+		n.locals.markDone(tp.Name, applied)
 	}
 	return ok
 }
