@@ -44,4 +44,8 @@ type ClusterPartition struct {
 	// Leader leads (0, omitted, while unknown, e.g. on a node that holds
 	// no replica of the partition): a higher epoch supersedes a lower.
 	LeaderEpoch uint64 `json:"leader_epoch,omitempty"`
+	// ISR are the replicas in sync with the leader, in replica order: a
+	// follower heard from within the last election timeout and caught up
+	// within the last 10 s (docs/cluster.md). Omitted while unknown.
+	ISR []uint64 `json:"isr,omitempty"`
 }

@@ -56,6 +56,9 @@ type PartitionInfo struct {
 	// LeaderEpoch is the Raft term of the partition's group in which
 	// Leader leads; omitted on a single broker and while unknown.
 	LeaderEpoch uint64 `json:"leader_epoch,omitempty"`
+	// ISR are the replicas in sync with the leader (see ClusterPartition);
+	// omitted on a single broker and while unknown.
+	ISR []uint64 `json:"isr,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

@@ -23,7 +23,8 @@ type clusterBridge struct {
 	n                 *node.Node // set once the node is open
 	b                 *broker.Broker
 	defaultPartitions int32
-	nodes             int // the cluster's size (--peers)
+	maxPartitions     int32 // the broker's: every node's must take a count
+	nodes             int   // the cluster's size (--peers)
 }
 
 var (
@@ -75,7 +76,7 @@ func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 	out := make([]api.ClusterPartition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		out[i] = api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
-		out[i].Leader, out[i].LeaderEpoch = c.n.PartitionLeader(p)
+		out[i].Leader, out[i].LeaderEpoch, out[i].ISR = c.n.PartitionView(p)
 	}
 	return out, true
 }
@@ -105,7 +106,7 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 		return metaError(err)
 	}
 	for {
-		if _, err := c.b.Topic(req.Name); err == nil && c.leadersKnown(req.Name) {
+		if _, err := c.b.Topic(req.Name); err == nil && c.n.LocalCurrent(req.Name) && c.leadersKnown(req.Name) {
 			return nil
 		}
 		select {
@@ -121,6 +122,8 @@ func metaError(err error) error {
 	switch {
 	case errors.Is(err, meta.ErrTopicExists):
 		return api.ErrTopicExists.Withf("%v", err)
+	case errors.Is(err, meta.ErrUnknownTopic):
+		return api.ErrTopicNotFound.Withf("%v", err)
 	case errors.Is(err, meta.ErrPartitionCount):
 		return api.ErrInvalidPartitions.Withf("%v", err)
 	case errors.Is(err, meta.ErrInvalid):
@@ -128,19 +131,56 @@ func metaError(err error) error {
 	case errors.Is(err, meta.ErrTooFewNodes):
 		return api.ErrUnavailable.Withf("%v: the nodes have not registered yet; retry", err)
 	}
+	var coded *api.Error
+	if errors.As(err, &coded) {
+		return err
+	}
 	return api.ErrUnavailable.Withf("the cluster's metadata group did not take the change (%v); retry", err)
 }
 
-// EnsureTopic creates the topic in the local broker with the settings of
-// its creation, or raises its partition count; a topic already as the
-// metadata says is left alone.
-func (c *clusterBridge) EnsureTopic(name string, partitions int32, settings json.RawMessage) error {
-	if info, err := c.b.Topic(name); err == nil {
-		if info.Config.Partitions < partitions {
-			_, err = c.b.AddPartitions(name, partitions)
-		}
-		return err
+// DeleteTopic deletes a topic of the metadata on every node, and returns
+// once this broker no longer has it.
+func (c *clusterBridge) DeleteTopic(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, localWait)
+	defer cancel()
+	if err := c.n.DeleteTopic(ctx, name); err != nil {
+		return metaError(err)
 	}
+	return nil
+}
+
+// AlterTopic grows a topic of the metadata and changes its settings on
+// every node, and returns once this broker has the change. The settings
+// travel as the fields of req other than the partition count (they share
+// their names with a creation's, whose settings they update).
+func (c *clusterBridge) AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) error {
+	partitions := req.Partitions
+	req.Partitions = 0
+	var settings json.RawMessage
+	if req != (api.AlterTopicRequest{}) {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return err
+		}
+		settings = b
+	}
+	if partitions > 0 && partitions > c.maxPartitions {
+		return api.ErrInvalidPartitions.Withf("count %d is more than the maximum of %d partitions", partitions, c.maxPartitions).
+			WithDetail("max", c.maxPartitions)
+	}
+	ctx, cancel := context.WithTimeout(ctx, localWait)
+	defer cancel()
+	if err := c.n.AlterTopic(ctx, name, partitions, settings); err != nil {
+		return metaError(err)
+	}
+	return nil
+}
+
+// EnsureTopic creates the topic in the local broker with its settings, or
+// brings an existing one to the partition count and to the settings an
+// alteration may change (retention, retention bytes, max message size);
+// a topic already as the metadata says is left alone.
+func (c *clusterBridge) EnsureTopic(name string, partitions int32, settings json.RawMessage) error {
 	var req api.CreateTopicRequest
 	if len(settings) > 0 {
 		if err := json.Unmarshal(settings, &req); err != nil {
@@ -152,11 +192,32 @@ func (c *clusterBridge) EnsureTopic(name string, partitions int32, settings json
 	if err != nil {
 		return err
 	}
+	if info, err := c.b.Topic(name); err == nil {
+		if info.Config.Partitions < partitions {
+			if _, err := c.b.AddPartitions(name, partitions); err != nil {
+				return err
+			}
+		}
+		change := broker.TopicChange{Retention: spec.Retention, RetentionBytes: spec.RetentionBytes, MaxMessageBytes: spec.MaxMessageBytes}
+		if change == (broker.TopicChange{}) {
+			return nil
+		}
+		_, err = c.b.AlterTopic(name, change) // unchanged values change nothing
+		return err
+	}
 	_, err = c.b.CreateTopic(spec)
 	if errors.Is(err, api.ErrTopicExists) {
 		return nil // created meanwhile by another path
 	}
 	return err
+}
+
+// RemoveTopic deletes the local copy of a topic the metadata deleted.
+func (c *clusterBridge) RemoveTopic(name string) error {
+	if err := c.b.DeleteTopic(name); err != nil && !errors.Is(err, api.ErrTopicNotFound) {
+		return err
+	}
+	return nil
 }
 
 // replicationFactor is a creation's replication factor: asked (at most the
@@ -205,6 +266,8 @@ func (c *clusterBridge) Append(topic string, partition int32, batches []byte) ([
 		return nil, api.ErrUnavailable.Withf("partition %s/%d: the write's outcome is unknown (%v); a retry may store it twice", topic, partition, err).WithDetail("partition", partition)
 	case errors.Is(err, multiraft.ErrStopped):
 		return nil, api.ErrUnavailable.Withf("this node is shutting down")
+	case errors.Is(err, multiraft.ErrRemoved), errors.Is(err, multiraft.ErrUnknownGroup):
+		return nil, api.ErrTopicNotFound.Withf("topic %s was deleted", topic).WithDetail("topic", topic)
 	}
 	return nil, err
 }

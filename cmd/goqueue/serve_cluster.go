@@ -36,7 +36,7 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	}
 	peer := cfg.cluster.peerAddrs[cfg.cluster.nodeID]
 	httpAddr, kafkaAddr = advertise(httpAddr, peer), advertise(kafkaAddr, peer)
-	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions}
+	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions, maxPartitions: cfg.broker.MaxPartitions}
 	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,

@@ -18,6 +18,13 @@ type Cluster interface {
 	// returns once this broker has created it locally; errors are
 	// *api.Error.
 	CreateTopic(ctx context.Context, req api.CreateTopicRequest) error
+	// DeleteTopic deletes a topic of the metadata on every node and
+	// returns once this broker no longer has it; AlterTopic grows it
+	// (req.Partitions, 0: as it is) and changes its settings on every
+	// node and returns once this broker has the change. Errors are
+	// *api.Error (TOPIC_NOT_FOUND, INVALID_PARTITIONS, UNAVAILABLE).
+	DeleteTopic(ctx context.Context, name string) error
+	AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) error
 	// Placement is topic's partitions (replicas, leader) as this node
 	// last applied the metadata; false for a topic the metadata does not
 	// hold (one local to this broker, such as a DLQ).
@@ -71,6 +78,7 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 			t.PartitionInfo[i].Leader = parts[p].Leader
 			t.PartitionInfo[i].Replicas = parts[p].Replicas
 			t.PartitionInfo[i].LeaderEpoch = parts[p].LeaderEpoch
+			t.PartitionInfo[i].ISR = parts[p].ISR
 		}
 	}
 	return t
@@ -148,14 +156,34 @@ func (s *Server) routeFrames(topic string, frames []broker.Frame) error {
 	return nil
 }
 
-// refuseClusterChange refuses a change the metadata does not carry yet
-// (deleting, altering, adding partitions) on a topic of the cluster: done
-// on one node only, the nodes' topics would disagree.
-func (s *Server) refuseClusterChange(topic, what string) error {
-	if _, ok := s.placement(topic); !ok {
-		return nil
+// clusterTopic reports whether a change of topic goes through the
+// cluster's metadata: on a cluster node, for a topic of the metadata, and
+// for a name this broker does not hold (the metadata may have it before
+// this node applied it; the cluster then answers TOPIC_NOT_FOUND if it
+// has not). A topic local to this broker (a DLQ) changes here alone.
+func (s *Server) clusterTopic(topic string) bool {
+	if s.opts.Cluster == nil {
+		return false
 	}
-	return api.ErrInvalidArgument.Withf("%s of a cluster topic is not supported yet (cluster preview): %s is in the cluster's metadata", what, topic)
+	if _, ok := s.placement(topic); ok {
+		return true
+	}
+	_, err := s.b.Topic(topic)
+	return err != nil
+}
+
+// alterClusterTopic changes a topic of the cluster on every node and
+// answers it as this node then has it.
+func (s *Server) alterClusterTopic(w http.ResponseWriter, r *http.Request, name string, req api.AlterTopicRequest) error {
+	if err := s.opts.Cluster.AlterTopic(r.Context(), name, req); err != nil {
+		return err
+	}
+	info, err := s.b.Topic(name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.withPlacement(wireTopic(info)))
+	return nil
 }
 
 // createClusterTopic creates req's topic through the cluster's metadata

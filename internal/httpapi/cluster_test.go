@@ -19,11 +19,26 @@ type fakeCluster struct {
 	err    error
 	self   uint64
 	topics map[string][]api.ClusterPartition
+	// changes, if set, collects the deletions and alterations asked for.
+	changes *[]string
 }
 
 func (f fakeCluster) Status(context.Context) (api.ClusterStatus, error) { return f.st, f.err }
 func (f fakeCluster) CreateTopic(context.Context, api.CreateTopicRequest) error {
 	return api.ErrUnavailable.Withf("not in this fake")
+}
+func (f fakeCluster) DeleteTopic(_ context.Context, name string) error {
+	return f.change("delete " + name)
+}
+func (f fakeCluster) AlterTopic(_ context.Context, name string, req api.AlterTopicRequest) error {
+	return f.change(fmt.Sprintf("alter %s %+v", name, req))
+}
+func (f fakeCluster) change(what string) error {
+	if f.changes == nil {
+		return api.ErrUnavailable.Withf("not in this fake")
+	}
+	*f.changes = append(*f.changes, what)
+	return nil
 }
 func (f fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
 	p, ok := f.topics[topic]
@@ -66,13 +81,15 @@ func TestClusterRoute(t *testing.T) {
 // 1, 2 and 3: keyless messages go to partition 1 (node 2's), a message for
 // another node's partition (explicit or by key) and a fetch of it answer
 // 421 NOT_LEADER naming the leader and its address; partition info shows
-// leaders and replicas; deleting the topic is refused. A topic outside
-// the metadata (local) is untouched.
+// leaders, replicas and ISR; deleting, growing and altering the topic go
+// to the cluster (a count that does not grow is refused here). A topic
+// outside the metadata (local) is untouched and changes locally.
 func TestClusterPartitionRouting(t *testing.T) {
-	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}},
-		{Partition: 1, Leader: 2, Replicas: []uint64{2}}, {Partition: 2, Leader: 3, Replicas: []uint64{3}}}
+	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}},
+		{Partition: 1, Leader: 2, Replicas: []uint64{2}, ISR: []uint64{2}}, {Partition: 2, Leader: 3, Replicas: []uint64{3}, ISR: []uint64{3}}}
+	var changes []string
 	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
-		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}}
+		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}, changes: &changes}
 	}))
 	for _, name := range []string{"orders", "local"} {
 		if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: name, Partitions: 3}); err != nil {
@@ -107,17 +124,32 @@ func TestClusterPartitionRouting(t *testing.T) {
 		t.Fatalf("fetch of node 2's partition: %d messages", len(got.Messages))
 	}
 	for _, p := range describe(t, s, "orders").PartitionInfo {
-		if p.Leader != uint64(p.Partition)+1 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader {
+		if p.Leader != uint64(p.Partition)+1 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader || len(p.ISR) != 1 || p.ISR[0] != p.Leader {
 			t.Fatalf("partition info %+v", p)
 		}
 	}
-	st, raw = s.Do("DELETE", "/topics/orders", nil)
-	wantError(t, st, raw, api.ErrInvalidArgument)
-	st, raw = s.Do("PATCH", "/topics/orders", `{"partitions":4}`)
-	wantError(t, st, raw, api.ErrInvalidArgument)
+	st, raw = s.Do("POST", "/topics/orders/partitions", `{"count":3}`)
+	wantError(t, st, raw, api.ErrInvalidPartitions)
+	for _, c := range []struct{ method, path, body string }{
+		{"PATCH", "/topics/orders", `{"partitions":4,"retention_hours":2}`},
+		{"POST", "/topics/orders/partitions", `{"count":5}`},
+		{"DELETE", "/topics/orders", ""},
+	} {
+		if st, raw := s.Do(c.method, c.path, c.body); st/100 != 2 {
+			t.Fatalf("%s %s: %d %s", c.method, c.path, st, raw)
+		}
+	}
+	want := []string{"alter orders {Partitions:4 RetentionHours:2 RetentionBytes:0 MaxMessageBytes:0}",
+		"alter orders {Partitions:5 RetentionHours:0 RetentionBytes:0 MaxMessageBytes:0}", "delete orders"}
+	if fmt.Sprint(changes) != fmt.Sprint(want) {
+		t.Fatalf("cluster changes %q, want %q", changes, want)
+	}
 
 	resp = publish(t, s, "local", `{"partition":0,"value":"x"}`)
 	if resp.Offsets[0].Partition != 0 || describe(t, s, "local").PartitionInfo[0].Leader != 0 {
 		t.Fatalf("local topic: %+v", resp)
+	}
+	if st, raw := s.Do("DELETE", "/topics/local", nil); st != http.StatusNoContent || len(changes) != 3 {
+		t.Fatalf("local delete: %d %s, changes %q", st, raw, changes)
 	}
 }

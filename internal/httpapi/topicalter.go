@@ -12,9 +12,6 @@ func (s *Server) alterTopic(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.refuseClusterChange(name, "altering"); err != nil {
-		return err
-	}
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return err
@@ -26,6 +23,9 @@ func (s *Server) alterTopic(w http.ResponseWriter, r *http.Request) error {
 	change, err := topicChange(req)
 	if err != nil {
 		return err
+	}
+	if s.clusterTopic(name) {
+		return s.alterClusterTopic(w, r, name, req)
 	}
 	info, err := s.b.AlterTopic(name, change)
 	if err != nil {

@@ -77,10 +77,11 @@ func (s *Server) deleteTopic(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.refuseClusterChange(name, "deleting"); err != nil {
-		return err
+	del := s.b.DeleteTopic
+	if s.clusterTopic(name) {
+		del = func(name string) error { return s.opts.Cluster.DeleteTopic(r.Context(), name) }
 	}
-	if err := s.b.DeleteTopic(name); err != nil {
+	if err := del(name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -92,9 +93,6 @@ func (s *Server) addPartitions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.refuseClusterChange(name, "adding partitions"); err != nil {
-		return err
-	}
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return err
@@ -102,6 +100,13 @@ func (s *Server) addPartitions(w http.ResponseWriter, r *http.Request) error {
 	var req api.AddPartitionsRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return err
+	}
+	if s.clusterTopic(name) {
+		if parts, ok := s.placement(name); ok && req.Count <= int32(len(parts)) {
+			return api.ErrInvalidPartitions.Withf("topic %q has %d partitions; the count can only increase", name, len(parts)).
+				WithDetail("partitions", len(parts)).WithDetail("count", req.Count)
+		}
+		return s.alterClusterTopic(w, r, name, api.AlterTopicRequest{Partitions: req.Count})
 	}
 	info, err := s.b.AddPartitions(name, req.Count)
 	if err != nil {

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"slices"
 	"strconv"
@@ -43,6 +42,11 @@ type Cluster interface {
 	// with replication factor rf (0: the cluster's default) and returns
 	// once this broker has it; errors are *api.Error.
 	CreateKafkaTopic(ctx context.Context, spec broker.TopicSpec, rf int32) error
+	// DeleteTopic deletes a topic of the metadata on every node;
+	// AlterTopic grows one (req.Partitions) on every node. Both return
+	// once this broker has the change; errors are *api.Error.
+	DeleteTopic(ctx context.Context, name string) error
+	AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) error
 }
 
 // topicID is ti's Kafka topic ID: in a cluster, for a topic of the
@@ -78,17 +82,20 @@ func (s *Server) clusterPlacement(topic string) ([]api.ClusterPartition, bool) {
 	return s.opts.Cluster.Placement(topic)
 }
 
-// refuseClusterChange refuses a change the cluster's metadata does not
-// carry yet (deleting a topic, adding partitions) on a topic of the
-// metadata: done on this node alone, the nodes' copies would disagree (and
-// the next reconcile would make a deleted copy again). As POST
-// /topics/{t}/partitions and DELETE /topics/{t} answer on a cluster node.
-func (s *Server) refuseClusterChange(topic, what string) (int16, *string) {
-	if _, ok := s.clusterPlacement(topic); !ok {
-		return 0, nil
+// clusterTopic reports whether a change of topic goes through the
+// cluster's metadata: on a cluster node, for a topic of the metadata and
+// for a name this broker does not hold (the metadata may have it before
+// this node applied it). A topic local to this broker changes here alone.
+// As DELETE /topics/{t} and POST /topics/{t}/partitions decide.
+func (s *Server) clusterTopic(topic string) bool {
+	if s.opts.Cluster == nil {
+		return false
 	}
-	msg := fmt.Sprintf("%s of a cluster topic is not supported yet (cluster preview): %s is in the cluster's metadata", what, topic)
-	return kerr.PolicyViolation.Code, &msg
+	if _, ok := s.clusterPlacement(topic); ok {
+		return true
+	}
+	_, err := s.b.Topic(topic)
+	return err != nil
 }
 
 // brokers is every broker a Metadata answer names: this one as the client
@@ -140,7 +147,15 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 		for _, r := range cp.Replicas {
 			mp.Replicas = append(mp.Replicas, int32(r))
 		}
-		mp.ISR = slices.Clone(mp.Replicas) // every replica: Raft progress per follower is not known here
+		// The replicas in sync as the partition's leader judged them
+		// (docs/cluster.md); while none is recorded, the leader alone.
+		mp.ISR = mp.ISR[:0]
+		for _, r := range cp.ISR {
+			mp.ISR = append(mp.ISR, int32(r))
+		}
+		if len(mp.ISR) == 0 && cp.Leader != 0 {
+			mp.ISR = append(mp.ISR, int32(cp.Leader))
+		}
 		mp.Leader = int32(cp.Leader)
 		if cp.Leader == 0 || !listed(cp.Leader) {
 			mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code

@@ -30,7 +30,7 @@ func (fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
 	}
 	return []api.ClusterPartition{
 		{Partition: 0, Replicas: []uint64{1}, Leader: 1},
-		{Partition: 1, Replicas: []uint64{2}, Leader: 2},
+		{Partition: 1, Replicas: []uint64{2, 1}, Leader: 2, ISR: []uint64{2}},
 		{Partition: 2, Replicas: []uint64{3}, Leader: 3},
 	}, true
 }
@@ -59,6 +59,15 @@ func (fakeCluster) Coordinator(group string) (uint64, bool) {
 // fake takes no topics.
 func (fakeCluster) CreateKafkaTopic(_ context.Context, spec broker.TopicSpec, rf int32) error {
 	return api.ErrUnavailable.Withf("fake metadata: %s partitions %d rf %d retention %v", spec.Name, spec.Partitions, rf, spec.Retention)
+}
+
+// DeleteTopic and AlterTopic refuse, saying what they were asked.
+func (fakeCluster) DeleteTopic(_ context.Context, name string) error {
+	return api.ErrUnavailable.Withf("fake metadata: delete %s", name)
+}
+
+func (fakeCluster) AlterTopic(_ context.Context, name string, req api.AlterTopicRequest) error {
+	return api.ErrUnavailable.Withf("fake metadata: alter %s partitions %d", name, req.Partitions)
 }
 
 // startClusterNode serves a broker holding topics (3 partitions each) as
@@ -144,6 +153,10 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 				if mp.Leader != want[i].leader || mp.ErrorCode != want[i].code {
 					t.Fatalf("t/%d: leader %d error %d, want %+v", i, mp.Leader, mp.ErrorCode, want[i])
 				}
+				// The recorded ISR, else the leader alone.
+				if len(mp.ISR) != 1 || mp.ISR[0] != int32(i)+1 {
+					t.Fatalf("t/%d: ISR %v", i, mp.ISR)
+				}
 			}
 		case "local":
 			for _, mp := range mt.Partitions {
@@ -203,9 +216,9 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 // CreateTopics on a cluster node goes through the cluster's metadata, with
 // the replication factor asked for (-1: the default, said as 0) and the
 // configs; nothing is created locally behind the metadata's back. Deleting
-// a topic of the metadata, or adding partitions to it, is refused
-// (POLICY_VIOLATION) until the metadata carries those changes; a local
-// topic stays the node's own.
+// a topic of the metadata, or adding partitions to it, goes through the
+// metadata too (a count that does not grow is refused here); a local topic
+// stays the node's own.
 func TestClusterNodeTopicChangesGoThroughMetadata(t *testing.T) {
 	ctx, seed, _ := startClusterNode(t, fakeCluster{}, "t", "local")
 	ask := func(req kmsg.Request) kmsg.Response {
@@ -238,8 +251,10 @@ func TestClusterNodeTopicChangesGoThroughMetadata(t *testing.T) {
 	for _, name := range []string{"t", "local"} {
 		cp.Topics = append(cp.Topics, kmsg.CreatePartitionsRequestTopic{Topic: name, Count: 4})
 	}
+	cp.Topics = append(cp.Topics, kmsg.CreatePartitionsRequestTopic{Topic: "t", Count: 3})
 	cr := ask(cp).(*kmsg.CreatePartitionsResponse)
-	if len(cr.Topics) != 2 || cr.Topics[0].ErrorCode != kerr.PolicyViolation.Code || cr.Topics[1].ErrorCode != 0 {
+	if len(cr.Topics) != 3 || cr.Topics[0].ErrorMessage == nil || !strings.Contains(*cr.Topics[0].ErrorMessage, "fake metadata: alter t partitions 4") ||
+		cr.Topics[1].ErrorCode != 0 || cr.Topics[2].ErrorCode != kerr.InvalidPartitions.Code {
 		t.Fatalf("CreatePartitions: %+v", cr.Topics)
 	}
 	dt := kmsg.NewPtrDeleteTopicsRequest()
@@ -248,7 +263,7 @@ func TestClusterNodeTopicChangesGoThroughMetadata(t *testing.T) {
 		dt.Topics = append(dt.Topics, kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name)})
 	}
 	dr := ask(dt).(*kmsg.DeleteTopicsResponse)
-	if len(dr.Topics) != 2 || dr.Topics[0].ErrorCode != kerr.PolicyViolation.Code || dr.Topics[1].ErrorCode != 0 {
+	if len(dr.Topics) != 2 || dr.Topics[0].ErrorMessage == nil || !strings.Contains(*dr.Topics[0].ErrorMessage, "fake metadata: delete t") || dr.Topics[1].ErrorCode != 0 {
 		t.Fatalf("DeleteTopics: %+v", dr.Topics)
 	}
 	md := ask(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)

@@ -8,8 +8,8 @@ import (
 )
 
 // deleteTopics deletes topics by name or (v6+) ID; a topic of a cluster's
-// metadata is refused (see refuseClusterChange).
-func (s *Server) deleteTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+// metadata is deleted on every node (see clusterTopic).
+func (s *Server) deleteTopics(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	resp.SetVersion(req.Version)
@@ -35,7 +35,7 @@ func (s *Server) deleteTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 			continue
 		}
 		st.Topic = &name
-		st.ErrorCode, st.ErrorMessage = s.deleteTopic(name)
+		st.ErrorCode, st.ErrorMessage = s.deleteTopic(ctx, name)
 		resp.Topics = append(resp.Topics, st)
 	}
 	for _, name := range names {
@@ -44,18 +44,19 @@ func (s *Server) deleteTopics(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		if ti, err := s.b.Topic(name); err == nil {
 			st.TopicID = s.topicID(ti)
 		}
-		st.ErrorCode, st.ErrorMessage = s.deleteTopic(name)
+		st.ErrorCode, st.ErrorMessage = s.deleteTopic(ctx, name)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
 }
 
 // deleteTopic deletes name and says how it went.
-func (s *Server) deleteTopic(name string) (int16, *string) {
-	if code, why := s.refuseClusterChange(name, "deleting"); code != 0 {
-		return code, why
+func (s *Server) deleteTopic(ctx context.Context, name string) (int16, *string) {
+	del := s.b.DeleteTopic
+	if s.clusterTopic(name) {
+		del = func(name string) error { return s.opts.Cluster.DeleteTopic(ctx, name) }
 	}
-	if err := s.b.DeleteTopic(name); err != nil {
+	if err := del(name); err != nil {
 		return errorCode(err), errorMessage(err)
 	}
 	return 0, nil

@@ -26,6 +26,8 @@ type Command struct {
 	CreateTopic   *CreateTopic   `json:"create_topic,omitempty"`
 	DeleteTopic   *DeleteTopic   `json:"delete_topic,omitempty"`
 	AddPartitions *AddPartitions `json:"add_partitions,omitempty"`
+	AlterTopic    *AlterTopic    `json:"alter_topic,omitempty"`
+	ReportLeaders *ReportLeaders `json:"report_leaders,omitempty"`
 }
 
 // RegisterNode adds a node or records that it restarted (its incarnation
@@ -54,15 +56,32 @@ type CreateTopic struct {
 	Settings json.RawMessage `json:"settings,omitempty"`
 }
 
-// DeleteTopic deletes a topic; its groups are not reused.
+// DeleteTopic deletes a topic. Its Raft group IDs are never given out
+// again (NextGroup only grows), so a topic created again under the same
+// name has a new ID and new groups, and a stale message for an old group
+// finds no group to step on any node. ID, if set, must be the topic's: a
+// retried deletion must not delete a topic created again meanwhile.
 type DeleteTopic struct {
-	Name string `json:"name"`
+	Name string  `json:"name"`
+	ID   TopicID `json:"id,omitzero"`
 }
 
-// AddPartitions grows a topic to Count partitions.
+// AddPartitions grows a topic to Count partitions, placed as at creation,
+// each a new Raft group. ID, if set, must be the topic's.
 type AddPartitions struct {
-	Name  string `json:"name"`
-	Count int    `json:"count"`
+	Name  string  `json:"name"`
+	ID    TopicID `json:"id,omitzero"`
+	Count int     `json:"count"`
+}
+
+// AlterTopic changes a topic's settings: Settings is a JSON object whose
+// keys replace the same keys of the topic's settings (a JSON merge of the
+// top level; meta does not read the values). Every node applies the
+// merged settings to its local topic. ID, if set, must be the topic's.
+type AlterTopic struct {
+	Name     string          `json:"name"`
+	ID       TopicID         `json:"id,omitzero"`
+	Settings json.RawMessage `json:"settings"`
 }
 
 // Encode returns the command as proposed to the metadata group.
@@ -94,13 +113,18 @@ func (s *Store) Apply(index uint64, b []byte) any {
 	case c.CreateTopic != nil:
 		return s.createLocked(*c.CreateTopic)
 	case c.DeleteTopic != nil:
-		if _, ok := s.d.Topics[c.DeleteTopic.Name]; !ok {
-			return Result{Err: fmt.Errorf("%w: %q", ErrUnknownTopic, c.DeleteTopic.Name)}
+		if _, err := s.topicLocked(c.DeleteTopic.Name, c.DeleteTopic.ID); err != nil {
+			return Result{Err: err}
 		}
 		delete(s.d.Topics, c.DeleteTopic.Name)
 		return Result{}
 	case c.AddPartitions != nil:
 		return s.addPartitionsLocked(*c.AddPartitions)
+	case c.AlterTopic != nil:
+		return s.alterLocked(*c.AlterTopic)
+	case c.ReportLeaders != nil:
+		s.reportLocked(*c.ReportLeaders)
+		return Result{}
 	}
 	return Result{Err: fmt.Errorf("%w: empty command", ErrInvalid)}
 }
@@ -153,10 +177,19 @@ func (s *Store) createLocked(c CreateTopic) Result {
 	return Result{Topic: &out}
 }
 
+// topicLocked is the topic named name, whose ID is id unless id is zero.
+func (s *Store) topicLocked(name string, id TopicID) (*Topic, error) {
+	t, ok := s.d.Topics[name]
+	if !ok || (id != TopicID{} && t.ID != id) {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	return t, nil
+}
+
 func (s *Store) addPartitionsLocked(a AddPartitions) Result {
-	t, ok := s.d.Topics[a.Name]
-	if !ok {
-		return Result{Err: fmt.Errorf("%w: %q", ErrUnknownTopic, a.Name)}
+	t, err := s.topicLocked(a.Name, a.ID)
+	if err != nil {
+		return Result{Err: err}
 	}
 	if a.Count <= len(t.Partitions) || a.Count > maxPartitions {
 		return Result{Err: fmt.Errorf("%w: %d to %d", ErrPartitionCount, len(t.Partitions), a.Count)}
@@ -165,6 +198,33 @@ func (s *Store) addPartitionsLocked(a AddPartitions) Result {
 		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), t.ReplicationFactor)}
 	}
 	s.placeLocked(t, a.Count)
+	out := t.clone()
+	return Result{Topic: &out}
+}
+
+func (s *Store) alterLocked(a AlterTopic) Result {
+	t, err := s.topicLocked(a.Name, a.ID)
+	if err != nil {
+		return Result{Err: err}
+	}
+	var change map[string]json.RawMessage
+	if err := json.Unmarshal(a.Settings, &change); err != nil || change == nil {
+		return Result{Err: fmt.Errorf("%w: settings of %q are not a JSON object", ErrInvalid, a.Name)}
+	}
+	merged := map[string]json.RawMessage{}
+	if len(t.Settings) > 0 {
+		if err := json.Unmarshal(t.Settings, &merged); err != nil {
+			return Result{Err: fmt.Errorf("%w: stored settings of %q: %v", ErrInvalid, a.Name, err)}
+		}
+	}
+	for k, v := range change {
+		merged[k] = v
+	}
+	b, err := json.Marshal(merged) // keys sorted: the same bytes on every node
+	if err != nil {
+		return Result{Err: fmt.Errorf("%w: %v", ErrInvalid, err)}
+	}
+	t.Settings = b
 	out := t.clone()
 	return Result{Topic: &out}
 }

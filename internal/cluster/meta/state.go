@@ -7,8 +7,7 @@
 // only. Randomness (topic IDs) comes with the command from its proposer.
 //
 // It owns the metadata and nothing else: it does not create partitions or
-// start their groups (the broker will watch it for that), and it is not yet
-// wired into the broker.
+// start their groups; internal/cluster/node watches it for that.
 package meta
 
 import (
@@ -48,6 +47,14 @@ type Partition struct {
 	Index    int32    `json:"index"`
 	Group    uint64   `json:"group"`    // its Raft group
 	Replicas []uint64 `json:"replicas"` // node IDs; the first is the preferred leader
+	// Leader, LeaderEpoch (its Raft term) and ISR (in replica order) are
+	// what the partition's leader last reported (leaders.go); zero and
+	// empty until the first report. ReportSeq orders one leader's reports
+	// within a term.
+	Leader      uint64   `json:"leader,omitempty"`
+	LeaderEpoch uint64   `json:"leader_epoch,omitempty"`
+	ISR         []uint64 `json:"isr,omitempty"`
+	ReportSeq   uint64   `json:"report_seq,omitempty"`
 }
 
 // Topic is a topic's metadata.
@@ -157,6 +164,7 @@ func (t *Topic) clone() Topic {
 	c.Partitions = make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		p.Replicas = slices.Clone(p.Replicas)
+		p.ISR = slices.Clone(p.ISR)
 		c.Partitions[i] = p
 	}
 	return c

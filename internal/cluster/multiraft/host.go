@@ -197,7 +197,7 @@ func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
 	if _, ok := h.groups[id]; ok {
 		return fmt.Errorf("multiraft: group %d added twice", id)
 	}
-	store, err := raftstore.Open(h.cfg.FS, vfs.Join(h.cfg.Dir, fmt.Sprintf("g%d", id)))
+	store, err := raftstore.Open(h.cfg.FS, h.groupDir(id))
 	if err != nil {
 		return err
 	}

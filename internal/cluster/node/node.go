@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -80,6 +81,10 @@ type Node struct {
 	pmu     sync.Mutex
 	parts   map[uint64]*hosted
 	leaders map[uint64]multiraft.Status
+	isr     map[uint64]ledGroup // of the groups this node leads (report.go)
+
+	locals     *locals       // the topics made locally (local.go)
+	reconciled atomic.Uint64 // the metadata index the broker reflects (topics.go)
 }
 
 // idFile records which node a Raft directory belongs to: started with
@@ -106,12 +111,16 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err := claimDir(cfg.Dir, cfg.ID); err != nil {
 		return nil, err
 	}
+	locals, err := loadLocals(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID),
-		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}}
+		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals}
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
 	})
@@ -217,6 +226,8 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { n.watchLeader(gctx); return nil })
 	g.Go(func() error { n.reconcile(gctx); return nil })
 	g.Go(func() error { n.watchPartitions(gctx); return nil })
+	g.Go(func() error { n.trackISR(gctx); return nil })
+	g.Go(func() error { n.reportLeaders(gctx); return nil })
 	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir)
 	return g.Wait()
 }

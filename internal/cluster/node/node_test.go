@@ -175,6 +175,13 @@ func (s *sink) EnsureTopic(name string, partitions int32, settings json.RawMessa
 	return nil
 }
 
+func (s *sink) RemoveTopic(name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.topics, name)
+	return nil
+}
+
 func (s *sink) partitions(name string) int32 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

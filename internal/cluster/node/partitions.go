@@ -123,19 +123,10 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 }
 
 // PartitionLeader is p's leader and its epoch (the Raft term) as this node
-// knows them: from Raft where it holds a replica (0, 0 while unknown),
-// else p's preferred replica with epoch 0.
+// knows them (see PartitionView).
 func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {
-	n.pmu.Lock()
-	st := n.leaders[p.Group]
-	n.pmu.Unlock()
-	if n.cfg.Logs != nil && slices.Contains(p.Replicas, n.cfg.ID) {
-		return st.Leader, st.Term // 0, 0 until the group has started and elected
-	}
-	if len(p.Replicas) > 0 {
-		return p.Replicas[0], 0
-	}
-	return 0, 0
+	leader, epoch, _ = n.PartitionView(p)
+	return leader, epoch
 }
 
 // transferAfter is how long a leader that is not the preferred replica

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +58,22 @@ type logSink struct {
 }
 
 func (s *logSink) EnsureTopic(string, int32, json.RawMessage) error { return nil }
+
+// RemoveTopic closes and removes topic's logs.
+func (s *logSink) RemoveTopic(topic string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, l := range s.logs {
+		if strings.HasPrefix(key, topic+"-") {
+			l.Close()
+			delete(s.logs, key)
+			if err := os.RemoveAll(filepath.Join(s.dir, key)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 func (s *logSink) PartitionLog(topic string, p int32) (replica.Log, error) {
 	s.mu.Lock()

@@ -56,7 +56,7 @@ func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 		ct := api.ClusterTopic{Name: t.Name, ID: t.ID.String(), ReplicationFactor: t.ReplicationFactor}
 		for _, p := range t.Partitions {
 			cp := api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
-			cp.Leader, cp.LeaderEpoch = n.PartitionLeader(p)
+			cp.Leader, cp.LeaderEpoch, cp.ISR = n.PartitionView(p)
 			ct.Partitions = append(ct.Partitions, cp)
 		}
 		out.Topics = append(out.Topics, ct)

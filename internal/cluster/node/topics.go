@@ -4,23 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
-// Topics in a cluster are created through the metadata group: the proposer
-// draws the topic ID, meta places the partitions, and every node creates
-// the topic in its own broker when it applies the command (the reconciler
-// below), and the replicas start the partitions' Raft groups
-// (partitions.go). Every node creates every partition, so partition
-// numbers mean the same everywhere; a node that is no replica of a
-// partition holds it empty.
+// Topics in a cluster are created, altered, grown and deleted through the
+// metadata group: the proposer draws the topic ID, meta places the
+// partitions, and every node brings its own broker in line when it
+// applies the command (the reconciler below), and the replicas start and
+// stop the partitions' Raft groups (partitions.go). Every node creates
+// every partition, so partition numbers mean the same everywhere; a node
+// that is no replica of a partition holds it empty.
+//
+// Deleting a topic stops its groups on every node, removes their Raft
+// state and the local copy. Group IDs are never given out again, so a
+// topic created again under the same name (with a new topic ID) runs on
+// new groups, and a late message for an old group is dropped as unknown.
+// Which incarnation a node made locally is recorded (local.go): a node
+// that was down across a deletion finds its copy stale when it catches up.
 
-// TopicSink creates, in the local broker, the topics the metadata names.
-// EnsureTopic must be idempotent: it is called again after every change of
-// the metadata, for every topic.
+// TopicSink makes the local broker's topics what the metadata says.
+// Both methods must be idempotent: they are called again after every
+// change of the metadata.
 type TopicSink interface {
+	// EnsureTopic creates the topic with its settings, or brings an
+	// existing one to partitions partitions and to the settings' values.
 	EnsureTopic(name string, partitions int32, settings json.RawMessage) error
+	// RemoveTopic deletes the local topic; nil if there is none.
+	RemoveTopic(name string) error
 }
 
 // CreateTopic creates a topic through the metadata group, with
@@ -50,9 +64,128 @@ func (n *Node) CreateTopic(ctx context.Context, name string, partitions int32, r
 	return *r.Topic, nil
 }
 
+// current is name's topic as of a linearizable read of the metadata.
+// Errors: ctx's, UNAVAILABLE (no read point), meta.ErrUnknownTopic.
+func (n *Node) current(ctx context.Context, name string) (meta.Topic, error) {
+	if err := n.readPoint(ctx); err != nil {
+		return meta.Topic{}, err
+	}
+	t, ok := n.meta.Topic(name)
+	if !ok {
+		return meta.Topic{}, fmt.Errorf("%w: %q", meta.ErrUnknownTopic, name)
+	}
+	return t, nil
+}
+
+// DeleteTopic deletes topic through the metadata group and returns once
+// this node's broker no longer has it. The command names the topic's ID,
+// so a retry never deletes a topic created again meanwhile; a retry that
+// finds the topic gone (its own earlier attempt) counts as success.
+func (n *Node) DeleteTopic(ctx context.Context, name string) error {
+	t, err := n.current(ctx, name)
+	if err != nil {
+		return err
+	}
+	r, err := n.Propose(ctx, meta.Command{DeleteTopic: &meta.DeleteTopic{Name: name, ID: t.ID}})
+	if err != nil {
+		return err
+	}
+	if r.Err != nil && !errors.Is(r.Err, meta.ErrUnknownTopic) {
+		return r.Err
+	}
+	return n.settle(ctx, func(uint64) bool {
+		rec, made := n.locals.get(name)
+		return !made || rec.ID != t.ID // gone, or a new incarnation already
+	})
+}
+
+// AlterTopic grows topic to partitions partitions (0: as it is) and
+// merges settings (a JSON object, nil: none) into its settings, through
+// the metadata group, and returns once this node's broker reflects it.
+func (n *Node) AlterTopic(ctx context.Context, name string, partitions int32, settings json.RawMessage) error {
+	t, err := n.current(ctx, name)
+	if err != nil {
+		return err
+	}
+	if partitions != 0 && int(partitions) != len(t.Partitions) {
+		r, err := n.Propose(ctx, meta.Command{AddPartitions: &meta.AddPartitions{Name: name, ID: t.ID, Count: int(partitions)}})
+		if err != nil {
+			return err
+		}
+		if r.Err != nil {
+			// A retry of an attempt that did grow it finds the count.
+			now, ok := n.meta.Topic(name)
+			if !errors.Is(r.Err, meta.ErrPartitionCount) || !ok || now.ID != t.ID || len(now.Partitions) != int(partitions) {
+				return r.Err
+			}
+		}
+	}
+	if len(settings) > 0 {
+		r, err := n.Propose(ctx, meta.Command{AlterTopic: &meta.AlterTopic{Name: name, ID: t.ID, Settings: settings}})
+		if err != nil {
+			return err
+		}
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return n.settle(ctx, func(target uint64) bool { return n.locals.doneAt(name) >= target })
+}
+
+// readPoint waits until this node's metadata reflects every change
+// committed before the call (a ReadIndex read), trying again while the
+// metadata group elects, for up to readTimeout. Errors: UNAVAILABLE.
+func (n *Node) readPoint(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	for {
+		err := n.raft.ReadIndex(rctx, meta.GroupID)
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, multiraft.ErrStopped) || rctx.Err() != nil {
+			return unavailable(n.cfg.ID, err)
+		}
+		select {
+		case <-rctx.Done():
+			return unavailable(n.cfg.ID, err)
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// settle returns once done says this node's broker reflects the
+// metadata as of target, the index applied after a read point (so
+// every change committed before the call is in).
+func (n *Node) settle(ctx context.Context, done func(target uint64) bool) error {
+	if err := n.readPoint(ctx); err != nil {
+		return err
+	}
+	target := n.meta.Applied()
+	for !done(target) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
 // Placement is topic's metadata as this node last applied it; false if the
 // metadata has no such topic (a topic local to this node).
 func (n *Node) Placement(topic string) (meta.Topic, bool) { return n.meta.Topic(topic) }
+
+// LocalCurrent reports whether this node records topic's current
+// incarnation (the one the metadata names) as made locally: a local copy
+// of topic, if there is one, is then that incarnation (the record is
+// written before the copy is made, and a stale copy is removed before
+// the record changes).
+func (n *Node) LocalCurrent(topic string) bool {
+	t, ok := n.meta.Topic(topic)
+	rec, made := n.locals.get(topic)
+	return ok && made && rec.ID == t.ID && len(rec.Groups) == len(t.Partitions)
+}
 
 // ID is this node's ID.
 func (n *Node) ID() uint64 { return n.cfg.ID }
@@ -74,35 +207,105 @@ func (n *Node) HTTPAddr(id uint64) string {
 	return ""
 }
 
-// reconcile calls the sink for every topic of the metadata whenever what
-// this node applied changes, and again after a failure.
+// reconcile brings the local broker and the hosted groups in line with the
+// metadata whenever what this node applied changes, and again after a
+// failure; n.reconciled is the applied index fully reconciled.
 func (n *Node) reconcile(ctx context.Context) {
 	if n.cfg.Topics == nil {
 		return
 	}
-	var done uint64 // the applied index fully reconciled
 	n.everyTick(ctx, func() {
 		applied := n.meta.Applied()
-		if applied == done {
+		if applied == n.reconciled.Load() {
 			return
 		}
-		ok := true
-		for _, tp := range n.meta.Topics() {
-			if err := n.cfg.Topics.EnsureTopic(tp.Name, int32(len(tp.Partitions)), tp.Settings); err != nil {
-				ok = false
-				n.log.Warn("cluster: creating a topic of the metadata failed; retrying", "topic", tp.Name, "err", err)
-				continue
-			}
-			if err := n.startPartitions(ctx, tp); err != nil {
-				ok = false
-				if ctx.Err() != nil {
-					return // shutting down
-				}
-				n.log.Warn("cluster: starting a partition's Raft group failed; retrying", "topic", tp.Name, "err", err)
-			}
-		}
-		if ok {
-			done = applied
+		if n.reconcileOnce(ctx, applied) {
+			n.reconciled.Store(applied)
 		}
 	})
+}
+
+// reconcileOnce makes one pass over the metadata applied at index (or
+// later) and reports whether everything succeeded.
+func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
+	ok := true
+	if len(n.stale()) > 0 {
+		// Only a state at least as new as everything committed may delete
+		// data: while a restarted node replays its log, the metadata it
+		// has applied can be older than its record (a topic not created
+		// yet, or its old incarnation).
+		if err := n.readPoint(ctx); err != nil {
+			ok = false
+		} else {
+			for name, rec := range n.stale() {
+				if err := n.dropLocal(ctx, name, rec); err != nil {
+					ok = false
+					if ctx.Err() != nil {
+						return false
+					}
+					n.log.Warn("cluster: removing a deleted topic failed; retrying", "topic", name, "err", err)
+				}
+			}
+		}
+	}
+	for _, tp := range n.meta.Topics() {
+		if rec, made := n.locals.get(tp.Name); made && rec.ID != tp.ID {
+			ok = false // the old incarnation goes first
+			continue
+		}
+		if err := n.locals.set(tp.Name, &localTopic{ID: tp.ID, Groups: groupsOf(tp)}); err != nil {
+			ok = false
+			n.log.Warn("cluster: recording a topic failed; retrying", "topic", tp.Name, "err", err)
+			continue
+		}
+		if err := n.cfg.Topics.EnsureTopic(tp.Name, int32(len(tp.Partitions)), tp.Settings); err != nil {
+			ok = false
+			n.log.Warn("cluster: creating a topic of the metadata failed; retrying", "topic", tp.Name, "err", err)
+			continue
+		}
+		if err := n.startPartitions(ctx, tp); err != nil {
+			ok = false
+			if ctx.Err() != nil {
+				return false // shutting down
+			}
+			n.log.Warn("cluster: starting a partition's Raft group failed; retrying", "topic", tp.Name, "err", err)
+			continue
+		}
+		n.locals.markDone(tp.Name, applied)
+	}
+	return ok
+}
+
+// stale is the recorded local topics the metadata no longer holds, or
+// holds as another incarnation.
+func (n *Node) stale() map[string]localTopic {
+	out := map[string]localTopic{}
+	for name, rec := range n.locals.all() {
+		if t, ok := n.meta.Topic(name); !ok || t.ID != rec.ID {
+			out[name] = rec
+		}
+	}
+	return out
+}
+
+// dropLocal stops a deleted topic's groups, removes their Raft state and
+// the local copy, then forgets the record.
+func (n *Node) dropLocal(ctx context.Context, name string, rec localTopic) error {
+	for _, g := range rec.Groups {
+		if err := n.raft.RemoveGroup(ctx, g); err != nil {
+			return err
+		}
+		n.pmu.Lock()
+		delete(n.parts, g)
+		delete(n.leaders, g)
+		n.pmu.Unlock()
+	}
+	if err := n.cfg.Topics.RemoveTopic(name); err != nil {
+		return err
+	}
+	if err := n.locals.set(name, nil); err != nil {
+		return err
+	}
+	n.log.Info("cluster: deleted topic removed from this node", "topic", name, "groups", len(rec.Groups))
+	return nil
 }

@@ -1,0 +1,53 @@
+package multiraft
+
+import (
+	"cmp"
+	"context"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// Follower is one voter's replication as its group's leader tracks it.
+type Follower struct {
+	ID    uint64
+	Match uint64 // the highest index known to be in its log
+	// RecentActive: the leader heard from it within the last election
+	// timeout (CheckQuorum resets it every timeout).
+	RecentActive bool
+}
+
+// Led is a group this node leads: its term, commit index and voters.
+type Led struct {
+	Term, Commit uint64
+	Voters       []Follower // the leader itself among them, sorted by ID
+}
+
+// Led returns the groups this node leads with their voters' progress,
+// read in one visit of the node's goroutine.
+func (n *Node) Led(ctx context.Context) (map[uint64]Led, error) {
+	out := map[uint64]Led{}
+	err := n.call(ctx, func(h *Host) error {
+		for _, id := range h.order {
+			g := h.groups[id]
+			st := g.rn.BasicStatus()
+			if st.RaftState != raft.StateLeader {
+				continue
+			}
+			l := Led{Term: st.GetTerm(), Commit: st.GetCommit()}
+			g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+				if typ == raft.ProgressTypePeer {
+					l.Voters = append(l.Voters, Follower{ID: id, Match: pr.Match, RecentActive: pr.RecentActive})
+				}
+			})
+			slices.SortFunc(l.Voters, func(a, b Follower) int { return cmp.Compare(a.ID, b.ID) })
+			out[id] = l
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

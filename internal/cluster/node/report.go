@@ -1,0 +1,197 @@
+package node
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+)
+
+// In-sync replicas. Only a partition's Raft leader knows how far each
+// follower got (etcd raft's Progress), so the leader judges, every tick,
+// which replicas are in sync, and reports its term and that set to the
+// metadata (meta.ReportLeaders) whenever they differ from what the
+// metadata records. Every node then answers leaders and ISR from the
+// metadata — also for partitions it holds no replica of — unless its own
+// Raft knows a newer term.
+//
+// A follower is in sync when both hold:
+//   - the leader heard from it within the last election timeout (Raft's
+//     RecentActive, kept by CheckQuorum): a paused, dead or cut-off
+//     follower leaves within one to two timeouts (2–8 s), even when no
+//     writes arrive to show it falling behind;
+//   - it was caught up within the last replicaLag: at some tick its log
+//     held everything committed as of the tick before (Kafka's rule:
+//     caught up to where the leader was, not chasing the very latest
+//     write, so a follower busy with a stream of writes does not flap).
+//
+// The leader is always in its own set.
+
+// replicaLag is how long a follower may go without catching up before it
+// leaves the in-sync set (Kafka's replica.lag.time.max.ms, 30 s there;
+// shorter here, where elections take 2–4 s).
+const replicaLag = 10 * time.Second
+
+// reportTimeout bounds one report's proposal; the next tick tries again.
+const reportTimeout = 5 * time.Second
+
+// ledGroup is what this node, as leader, last judged of a group.
+type ledGroup struct {
+	term uint64
+	isr  []uint64 // sorted
+}
+
+// follow is a led group's in-sync tracking, owned by trackISR.
+type follow struct {
+	term       uint64
+	prevCommit uint64               // the commit index at the previous tick
+	caughtUp   map[uint64]time.Time // voter → when it last held prevCommit
+}
+
+// trackISR judges, every tick, the in-sync replicas of the groups this
+// node leads and publishes them in n.isr.
+func (n *Node) trackISR(ctx context.Context) {
+	tracked := map[uint64]*follow{}
+	n.everyTick(ctx, func() {
+		led, err := n.raft.Led(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		out := make(map[uint64]ledGroup, len(led))
+		for g, l := range led {
+			f := tracked[g]
+			if f == nil || f.term != l.Term {
+				// A new term: judge afresh from the current commit.
+				f = &follow{term: l.Term, prevCommit: l.Commit, caughtUp: map[uint64]time.Time{}}
+				tracked[g] = f
+			}
+			isr := []uint64{}
+			for _, v := range l.Voters {
+				if v.Match >= f.prevCommit {
+					f.caughtUp[v.ID] = now
+				}
+				at, ok := f.caughtUp[v.ID]
+				if v.ID == n.cfg.ID || (v.RecentActive && ok && now.Sub(at) < replicaLag) {
+					isr = append(isr, v.ID)
+				}
+			}
+			f.prevCommit = l.Commit
+			out[g] = ledGroup{term: l.Term, isr: isr}
+		}
+		for g := range tracked {
+			if _, ok := led[g]; !ok {
+				delete(tracked, g)
+			}
+		}
+		n.pmu.Lock()
+		n.isr = out
+		n.pmu.Unlock()
+	})
+}
+
+// reportLeaders proposes, every tick, the leadership of the groups this
+// node leads where the metadata records something else. A lost proposal
+// costs nothing: the next tick finds the difference again.
+func (n *Node) reportLeaders(ctx context.Context) {
+	var seq uint64
+	n.everyTick(ctx, func() {
+		n.pmu.Lock()
+		mine := n.isr
+		n.pmu.Unlock()
+		if len(mine) == 0 {
+			return
+		}
+		recorded := map[uint64]meta.Partition{}
+		for _, t := range n.meta.Topics() {
+			for _, p := range t.Partitions {
+				if _, ok := mine[p.Group]; ok {
+					recorded[p.Group] = p
+				}
+			}
+		}
+		var reps []meta.LeaderReport
+		for g, l := range mine {
+			p, ok := recorded[g]
+			if !ok || (p.Leader == n.cfg.ID && p.LeaderEpoch == l.term && sameSet(p.ISR, l.isr)) {
+				continue
+			}
+			reps = append(reps, meta.LeaderReport{Group: g, Term: l.term, ISR: l.isr})
+		}
+		if len(reps) == 0 {
+			return
+		}
+		seq++
+		for i := range reps {
+			reps[i].Seq = seq
+		}
+		slices.SortFunc(reps, func(a, b meta.LeaderReport) int { return cmp.Compare(a.Group, b.Group) })
+		pctx, cancel := context.WithTimeout(ctx, reportTimeout)
+		defer cancel()
+		if _, err := n.Propose(pctx, meta.Command{ReportLeaders: &meta.ReportLeaders{Node: n.cfg.ID, Reports: reps}}); err != nil && ctx.Err() == nil {
+			n.log.Debug("cluster: reporting partition leaders failed; retrying", "err", err)
+		}
+	})
+}
+
+// sameSet reports whether a and b hold the same IDs.
+func sameSet(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
+}
+
+// PartitionView is p's leader, its epoch (Raft term) and in-sync replicas
+// (in replica order) as this node knows them: from its own Raft where it
+// holds a replica and knows a term at least as new as the metadata's
+// record, else from the record (meta.ReportLeaders); before any record, a
+// node that holds no replica names p's preferred replica, epoch 0 (a
+// NOT_LEADER answer from it is always safe to follow).
+func (n *Node) PartitionView(p meta.Partition) (leader, epoch uint64, isr []uint64) {
+	n.pmu.Lock()
+	st := n.leaders[p.Group] // zero until the group has started and elected
+	mine, leads := n.isr[p.Group]
+	n.pmu.Unlock()
+	hosted := n.cfg.Logs != nil && slices.Contains(p.Replicas, n.cfg.ID)
+	switch {
+	case hosted && st.Term >= p.LeaderEpoch:
+		if st.Leader == 0 {
+			return 0, 0, nil // electing: nobody to send a client to yet
+		}
+		leader, epoch = st.Leader, st.Term
+		switch {
+		case leads && mine.term == st.Term:
+			isr = mine.isr
+		case p.LeaderEpoch == st.Term:
+			isr = p.ISR
+		default:
+			isr = []uint64{leader} // the new leader has not judged yet
+		}
+	case p.Leader != 0:
+		leader, epoch, isr = p.Leader, p.LeaderEpoch, p.ISR
+	case len(p.Replicas) > 0:
+		return p.Replicas[0], 0, nil
+	default:
+		return 0, 0, nil
+	}
+	return leader, epoch, inReplicaOrder(p.Replicas, isr)
+}
+
+// inReplicaOrder is the members of set in the order of replicas.
+func inReplicaOrder(replicas, set []uint64) []uint64 {
+	out := make([]uint64, 0, len(set))
+	for _, id := range replicas {
+		if slices.Contains(set, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
