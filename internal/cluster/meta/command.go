@@ -26,6 +26,7 @@ type Command struct {
 	CreateTopic   *CreateTopic   `json:"create_topic,omitempty"`
 	DeleteTopic   *DeleteTopic   `json:"delete_topic,omitempty"`
 	AddPartitions *AddPartitions `json:"add_partitions,omitempty"`
+	Rejoin        *Rejoin        `json:"rejoin,omitempty"`
 }
 
 // RegisterNode adds a node or records that it restarted (its incarnation
@@ -101,6 +102,8 @@ func (s *Store) Apply(index uint64, b []byte) any {
 		return Result{}
 	case c.AddPartitions != nil:
 		return s.addPartitionsLocked(*c.AddPartitions)
+	case c.Rejoin != nil:
+		return s.rejoinLocked(*c.Rejoin)
 	}
 	return Result{Err: fmt.Errorf("%w: empty command", ErrInvalid)}
 }
@@ -186,7 +189,7 @@ func (s *Store) placeLocked(t *Topic, count int) {
 		for r := range reps {
 			reps[r] = ids[(start+r)%len(ids)]
 		}
-		t.Partitions = append(t.Partitions, Partition{Index: int32(p), Group: s.d.NextGroup, Replicas: reps})
+		t.Partitions = append(t.Partitions, Partition{Index: int32(p), Group: s.d.NextGroup, Replicas: reps, Gens: s.gensLocked(reps)})
 		s.d.NextGroup++
 	}
 }

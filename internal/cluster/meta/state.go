@@ -48,6 +48,9 @@ type Partition struct {
 	Index    int32    `json:"index"`
 	Group    uint64   `json:"group"`    // its Raft group
 	Replicas []uint64 `json:"replicas"` // node IDs; the first is the preferred leader
+	// Gens are the replicas' generations when the partition was placed
+	// (nil: all 0): its group's first voters (generation.go).
+	Gens []uint64 `json:"gens,omitempty"`
 }
 
 // Topic is a topic's metadata.
@@ -68,6 +71,8 @@ type data struct {
 	// nodes across topics, not only within one.
 	NextSlot int    `json:"next_slot"`
 	Applied  uint64 `json:"applied"`
+	// Gens are the nodes' replica generations (generation.go).
+	Gens map[uint64]*Generation `json:"gens,omitempty"`
 }
 
 // Store is the metadata state machine (a multiraft.StateMachine). Apply,
@@ -157,6 +162,7 @@ func (t *Topic) clone() Topic {
 	c.Partitions = make([]Partition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		p.Replicas = slices.Clone(p.Replicas)
+		p.Gens = slices.Clone(p.Gens)
 		c.Partitions[i] = p
 	}
 	return c

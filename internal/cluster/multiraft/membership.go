@@ -180,3 +180,14 @@ func (n *Node) Reconfigure(ctx context.Context, wants map[uint64][]uint64) error
 		return nil
 	})
 }
+
+// Membership runs Host.Membership on the node's goroutine.
+func (n *Node) Membership(ctx context.Context, group uint64) (*pb.ConfState, error) {
+	var cs *pb.ConfState
+	err := n.call(ctx, func(h *Host) error {
+		var err error
+		cs, err = h.Membership(group)
+		return err
+	})
+	return cs, err
+}

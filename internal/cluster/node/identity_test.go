@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// reconciled waits until every running node sees exactly want as the
+// voters of each of groups, with no learner and no joint configuration.
+func (c *replicaCluster) reconciled(ctx context.Context, groups, want []uint64) {
+	c.t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	for {
+		ok, seen := true, ""
+		for i, nd := range c.nodes {
+			if c.stops[i] == nil {
+				continue
+			}
+			for _, g := range groups {
+				cs, err := nd.raft.Membership(ctx, g)
+				if err != nil {
+					ok, seen = false, err.Error()
+					continue
+				}
+				if !slices.Equal(slices.Sorted(slices.Values(cs.GetVoters())), want) || len(cs.GetLearners()) > 0 || len(cs.GetVotersOutgoing()) > 0 {
+					ok, seen = false, cs.String()
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("groups %v never reconciled to voters %v: %s", groups, want, seen)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// A directory holding Raft state written before generations existed is
+// generation 0, and says so from then on; an empty one has no generation
+// yet (the node asks its peers).
+func TestGenerationOfADirectory(t *testing.T) {
+	empty := t.TempDir()
+	if _, ok, err := readGen(empty); ok || err != nil {
+		t.Fatalf("empty directory: settled %v, %v", ok, err)
+	}
+	old := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(old, "g0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "g0", "snap"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if gen, ok, err := readGen(old); !ok || gen != 0 || err != nil {
+			t.Fatalf("directory from before generations: %d %v %v", gen, ok, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(old, genFile)); err != nil || string(b) != "0\n" {
+		t.Fatalf("generation file: %q %v", b, err)
+	}
+}
