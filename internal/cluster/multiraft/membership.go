@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // Replica identities. Raft assumes a member never forgets what it
@@ -190,4 +191,20 @@ func (n *Node) Membership(ctx context.Context, group uint64) (*pb.ConfState, err
 		return err
 	})
 	return cs, err
+}
+
+// Memberships returns the configuration of every hosted group, read in one
+// visit of the node's goroutine.
+func (n *Node) Memberships(ctx context.Context) (map[uint64]*pb.ConfState, error) {
+	out := map[uint64]*pb.ConfState{}
+	err := n.call(ctx, func(h *Host) error {
+		for _, id := range h.order {
+			out[id] = pb.EnsureConfState(proto.Clone(h.groups[id].conf).(*pb.ConfState))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err // out may still be written by the loop
+	}
+	return out, nil
 }

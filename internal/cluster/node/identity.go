@@ -139,6 +139,7 @@ func (n *Node) settle(ctx context.Context) error {
 			}
 			n.gen.Store(gen)
 			if gen > 0 {
+				n.rejoinFrom = start
 				n.log.Warn("cluster: no Raft state on disk but the cluster runs: rejoining as a new replica generation, to be caught up by the others",
 					"generation", gen, "waited", time.Since(start).Round(time.Millisecond))
 			}
@@ -230,10 +231,20 @@ func (n *Node) serveJoin(ctx context.Context, from uint64, j joinRequest) answer
 // partition's group to its replicas at theirs (multiraft.Reconfigure adds,
 // catches up and promotes a rejoined node's new replica and removes its
 // forgotten one).
+//
+// A node that rejoined also watches its own replicas and logs once when it
+// is a voter of every group it hosts again, its forgotten replicas removed:
+// the end of its catch-up, for operators (and the tests).
 func (n *Node) reconfigure(ctx context.Context) {
+	rejoined := n.rejoinFrom.IsZero()
 	n.everyTick(ctx, func() {
 		if !n.settled.Load() {
 			return
+		}
+		if !rejoined && n.rejoinedAlready(ctx) {
+			rejoined = true
+			n.log.Info("cluster: rejoined: a voter of every group it replicates again", "generation", n.gen.Load(),
+				"groups", n.hostedGroups(), "took", time.Since(n.rejoinFrom).Round(time.Millisecond))
 		}
 		wants := map[uint64][]uint64{meta.GroupID: n.currentIDs(n.peerIDs())}
 		n.pmu.Lock()
@@ -255,4 +266,48 @@ func (n *Node) currentIDs(nodes []uint64) []uint64 {
 		gens[i] = n.meta.Generation(id).Gen
 	}
 	return replicaIDs(nodes, gens)
+}
+
+// rejoinedAlready reports whether this node's replica is a voter of the
+// metadata group and of every partition group the metadata gives it, with
+// no other replica of this node left in them.
+func (n *Node) rejoinedAlready(ctx context.Context) bool {
+	confs, err := n.raft.Memberships(ctx)
+	if err != nil {
+		return false
+	}
+	if n.cfg.Logs != nil && n.hostedGroups() < n.placedGroups() {
+		return false // the reconciler has not started them all yet
+	}
+	self := n.self()
+	for _, cs := range confs {
+		if !slices.Contains(cs.GetVoters(), self) || len(cs.GetVotersOutgoing()) > 0 ||
+			slices.ContainsFunc(slices.Concat(cs.GetVoters(), cs.GetLearners()), func(id uint64) bool {
+				return id != self && multiraft.NodeOf(id) == n.cfg.ID
+			}) {
+			return false
+		}
+	}
+	return true
+}
+
+// hostedGroups is how many Raft groups this node runs: the metadata's and
+// its partitions'.
+func (n *Node) hostedGroups() int {
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	return 1 + len(n.parts)
+}
+
+// placedGroups is how many groups the metadata has this node replicate.
+func (n *Node) placedGroups() int {
+	count := 1
+	for _, tp := range n.meta.Topics() {
+		for _, p := range tp.Partitions {
+			if slices.Contains(p.Replicas, n.cfg.ID) {
+				count++
+			}
+		}
+	}
+	return count
 }

@@ -76,6 +76,10 @@ type Node struct {
 	// once, by Open or by Run's settle.
 	gen     atomic.Uint64
 	settled atomic.Bool
+	// rejoinFrom is when this process, finding no Raft state, began to
+	// rejoin a running cluster (zero otherwise); set by settle before the
+	// goroutines that read it start.
+	rejoinFrom time.Time
 
 	mu  sync.Mutex
 	ran bool // Run was called: it, not Close, releases the host
