@@ -7,6 +7,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // reconciled waits until every running node sees exactly want as the
@@ -65,4 +68,38 @@ func TestGenerationOfADirectory(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(old, genFile)); err != nil || string(b) != "0\n" {
 		t.Fatalf("generation file: %q %v", b, err)
 	}
+}
+
+// A node restarted with an empty disk while its peers are down cannot
+// tell a lost disk from a new cluster, so it waits rather than start the
+// metadata group under its old identity; once the others are back (and
+// can commit), they give it generation 1 and it becomes a voter again.
+func TestWipedNodeWaitsForItsPeers(t *testing.T) {
+	c := newReplicaCluster(t, commitlog.FsyncInterval)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := vals("a", 5)
+	c.appendAll(ctx, tp.Partitions[0].Group, acked...)
+	c.stopAll()
+	if err := os.RemoveAll(c.dirs[2]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(2)
+	time.Sleep(time.Second)
+	if c.nodes[2].settled.Load() {
+		t.Fatalf("the wiped node settled on generation %d with every peer down", c.nodes[2].gen.Load())
+	}
+	c.start(0)
+	c.start(1)
+	c.converged(ctx, acked)
+	if g := c.nodes[2].gen.Load(); g != 1 {
+		t.Fatalf("generation %d, want 1", g)
+	}
+	c.reconciled(ctx, []uint64{0, tp.Partitions[0].Group}, []uint64{1, 2, multiraft.ReplicaID(3, 1)})
 }
