@@ -67,7 +67,8 @@ func (h *Host) Membership(group uint64) (*pb.ConfState, error) {
 
 // Reconfigure moves group's configuration one step towards want (the Raft
 // IDs that should vote) if this node leads it; it reports whether it
-// proposed a change. Called again and again (every tick) it converges: a
+// proposed a change. Call it on every node: a follower uses want to notice
+// a forgotten leader. Called again and again (every tick) it converges: a
 // replica in want and not in the group is added as a learner; a learner in
 // want that is caught up is promoted, in the same joint change that
 // removes its node's older replicas; a learner of an older generation than
@@ -82,6 +83,14 @@ func (h *Host) Reconfigure(group uint64, want []uint64) (bool, error) {
 		return false, fmt.Errorf("%w: %d", ErrUnknownGroup, group)
 	}
 	cs := pb.EnsureConfState(g.conf)
+	if lead := g.rn.BasicStatus().Lead; g.quiet && lead != 0 && slices.ContainsFunc(want, func(w uint64) bool {
+		return NodeOf(w) == NodeOf(lead) && GenOf(w) > GenOf(lead)
+	}) {
+		// A quiet follower whose leader is a replica its node has since
+		// forgotten: the node is alive (so no PeerDown wakes the group)
+		// but that leader never speaks again. Awake, the group elects.
+		g.wake()
+	}
 	if g.rn.BasicStatus().RaftState != raft.StateLeader ||
 		(len(cs.Learners) == 0 && len(cs.VotersOutgoing) == 0 && !slices.ContainsFunc(want, func(w uint64) bool { return !slices.Contains(cs.Voters, w) })) {
 		return false, nil // the steady state, checked without copying raft's progress
