@@ -197,9 +197,11 @@ func (n *Node) serveJoin(ctx context.Context, from uint64, j joinRequest) answer
 	if err != nil {
 		return answer{Retry: err.Error()}
 	}
-	if st.Term == 0 {
+	if st.Term == 0 && n.gen.Load() == 0 {
 		// Never campaigned, never heard a leader: nothing anyone
-		// acknowledged can depend on the caller's lost state.
+		// acknowledged can depend on the caller's lost state. (A node
+		// at a later generation knows a cluster runs, even before its
+		// leader has reached it.)
 		return answer{Fresh: true}
 	}
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
