@@ -28,6 +28,7 @@ type Command struct {
 	AddPartitions *AddPartitions `json:"add_partitions,omitempty"`
 	AlterTopic    *AlterTopic    `json:"alter_topic,omitempty"`
 	ReportLeaders *ReportLeaders `json:"report_leaders,omitempty"`
+	Rejoin        *Rejoin        `json:"rejoin,omitempty"`
 }
 
 // RegisterNode adds a node or records that it restarted (its incarnation
@@ -125,6 +126,8 @@ func (s *Store) Apply(index uint64, b []byte) any {
 	case c.ReportLeaders != nil:
 		s.reportLocked(*c.ReportLeaders)
 		return Result{}
+	case c.Rejoin != nil:
+		return s.rejoinLocked(*c.Rejoin)
 	}
 	return Result{Err: fmt.Errorf("%w: empty command", ErrInvalid)}
 }
@@ -246,7 +249,7 @@ func (s *Store) placeLocked(t *Topic, count int) {
 		for r := range reps {
 			reps[r] = ids[(start+r)%len(ids)]
 		}
-		t.Partitions = append(t.Partitions, Partition{Index: int32(p), Group: s.d.NextGroup, Replicas: reps})
+		t.Partitions = append(t.Partitions, Partition{Index: int32(p), Group: s.d.NextGroup, Replicas: reps, Gens: s.gensLocked(reps)})
 		s.d.NextGroup++
 	}
 }

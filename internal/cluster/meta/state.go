@@ -55,6 +55,9 @@ type Partition struct {
 	LeaderEpoch uint64   `json:"leader_epoch,omitempty"`
 	ISR         []uint64 `json:"isr,omitempty"`
 	ReportSeq   uint64   `json:"report_seq,omitempty"`
+	// Gens are the replicas' generations when the partition was placed
+	// (nil: all 0): its group's first voters (generation.go).
+	Gens []uint64 `json:"gens,omitempty"`
 }
 
 // Topic is a topic's metadata.
@@ -75,6 +78,8 @@ type data struct {
 	// nodes across topics, not only within one.
 	NextSlot int    `json:"next_slot"`
 	Applied  uint64 `json:"applied"`
+	// Gens are the nodes' replica generations (generation.go).
+	Gens map[uint64]*Generation `json:"gens,omitempty"`
 }
 
 // Store is the metadata state machine (a multiraft.StateMachine). Apply,
@@ -165,6 +170,7 @@ func (t *Topic) clone() Topic {
 	for i, p := range t.Partitions {
 		p.Replicas = slices.Clone(p.Replicas)
 		p.ISR = slices.Clone(p.ISR)
+		p.Gens = slices.Clone(p.Gens)
 		c.Partitions[i] = p
 	}
 	return c

@@ -25,11 +25,19 @@ func (h *Host) Campaign(group uint64) error {
 }
 
 // TransferLeader asks group's leader (this node) to hand leadership to
-// node once it has the whole log; raft gives up after an election timeout.
+// node's voting replica once it has the whole log; raft gives up after an
+// election timeout.
 func (h *Host) TransferLeader(group, node uint64) {
-	if g, ok := h.groups[group]; ok {
-		g.wake()
-		g.rn.TransferLeader(node)
+	g, ok := h.groups[group]
+	if !ok {
+		return
+	}
+	for _, v := range g.conf.GetVoters() {
+		if NodeOf(v) == node {
+			g.wake()
+			g.rn.TransferLeader(v)
+			return
+		}
 	}
 }
 

@@ -70,7 +70,10 @@ type Envelope struct {
 
 // Config configures a Host. Zero fields take the defaults noted.
 type Config struct {
-	NodeID uint64 // this node's Raft ID in every group; not zero
+	// NodeID is this node's ID: its address on the network and its Raft
+	// ID in the groups added by AddGroup. A group added by AddReplica uses
+	// the replica ID given there (ReplicaID of the node and a generation).
+	NodeID uint64
 	FS     vfs.FS // default vfs.OS{}
 	Dir    string // each group's store lives in Dir/g<id>
 
@@ -141,24 +144,29 @@ type Host struct {
 	closed bool
 	seq    uint64 // last proposal sequence number issued
 	nonce  uint64 // this incarnation's, random: see headerLen
-	// unknown counts messages for groups this node does not host.
-	unknown uint64
-	outbox  []Envelope        // quiesce notes made by Tick, sent by the next Process
-	ticks   uint64            // Tick calls so far
-	downAt  map[uint64]uint64 // node → ticks at its last PeerDown
+	// unknown counts messages for groups this node does not host, stale
+	// those for an earlier replica of this node (see Step).
+	unknown, stale uint64
+	outbox         []Envelope        // quiesce notes made by Tick, sent by the next Process
+	ticks          uint64            // Tick calls so far
+	downAt         map[uint64]uint64 // node → ticks at its last PeerDown
 }
 
 // group is one Raft group's state on this node; owned by the Host.
 type group struct {
 	id      uint64
+	self    uint64 // this replica's Raft ID in the group: see ReplicaID
 	rn      *raft.RawNode
 	store   *raftstore.Store
 	sm      StateMachine
 	conf    *pb.ConfState // as of the last applied entry
 	applied uint64
 	snapAt  uint64 // index of the last snapshot taken or received
-	waits   waits
-	rd      *raft.Ready // the Ready being processed in this pass
+	// confIndex is the index of the last configuration change this
+	// replica's log received: one not applied yet is pending.
+	confIndex uint64
+	waits     waits
+	rd        *raft.Ready // the Ready being processed in this pass
 	// quiet groups do not tick (only TickQuiesced) and send nothing; see
 	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
 	quiet     bool
@@ -169,8 +177,8 @@ type group struct {
 // New returns a Host with no groups.
 func New(cfg Config) (*Host, error) {
 	cfg.setDefaults()
-	if cfg.NodeID == 0 {
-		return nil, errors.New("multiraft: node ID 0")
+	if cfg.NodeID == 0 || cfg.NodeID > maxNode {
+		return nil, fmt.Errorf("multiraft: node ID %d: must be 1 to %d", cfg.NodeID, uint64(maxNode))
 	}
 	var b [8]byte
 	// crypto/rand: unique across restarts without a file, and deterministic
@@ -184,24 +192,39 @@ func New(cfg Config) (*Host, error) {
 // self is the proposal ID of this incarnation with no sequence number.
 func (h *Host) self() proposalID { return proposalID{node: h.cfg.NodeID, nonce: h.nonce} }
 
-// NodeID returns this node's Raft ID.
+// NodeID returns this node's ID.
 func (h *Host) NodeID() uint64 { return h.cfg.NodeID }
 
-// AddGroup opens (or creates) group id with the given voters, restores sm
-// from the group's snapshot, and starts its RawNode. Committed entries after
-// the snapshot are applied again by the following passes.
+// AddGroup opens (or creates) group id with the given voters, this node's
+// Raft ID being its node ID: AddReplica(id, NodeID, voters, sm).
 func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
+	return h.AddReplica(id, h.cfg.NodeID, voters, sm)
+}
+
+// AddReplica opens (or creates) this node's replica self of group id,
+// restores sm from the group's snapshot, and starts its RawNode. Committed
+// entries after the snapshot are applied again by the following passes.
+//
+// An empty store is bootstrapped with voters, the group's initial
+// configuration (the same on every replica). With voters nil it is not: the
+// replica joins a running group and waits, outside any configuration, for
+// its leader to add it (Reconfigure) and send a snapshot — the only sound
+// start for a replica whose earlier state is gone (membership.go).
+func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) error {
 	if h.closed {
 		return ErrStopped
 	}
 	if _, ok := h.groups[id]; ok {
 		return fmt.Errorf("multiraft: group %d added twice", id)
 	}
+	if NodeOf(self) != h.cfg.NodeID {
+		return fmt.Errorf("multiraft: group %d: replica %s is not of node %d", id, FormatReplica(self), h.cfg.NodeID)
+	}
 	store, err := raftstore.Open(h.cfg.FS, h.groupDir(id))
 	if err != nil {
 		return err
 	}
-	if store.IsEmpty() {
+	if store.IsEmpty() && voters != nil {
 		if err := store.Bootstrap(&pb.ConfState{Voters: slices.Clone(voters)}); err != nil {
 			store.Close()
 			return err
@@ -218,7 +241,7 @@ func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
 	}
 	applied := snap.GetMetadata().GetIndex()
 	rn, err := raft.NewRawNode(&raft.Config{
-		ID:                        h.cfg.NodeID,
+		ID:                        self,
 		ElectionTick:              h.cfg.ElectionTicks,
 		HeartbeatTick:             h.cfg.HeartbeatTicks,
 		Storage:                   store,
@@ -235,19 +258,23 @@ func (h *Host) AddGroup(id uint64, voters []uint64, sm StateMachine) error {
 		store.Close()
 		return fmt.Errorf("multiraft: group %d: %w", id, err)
 	}
+	conf := snap.GetMetadata().GetConfState()
+	if conf == nil {
+		conf = &pb.ConfState{}
+	}
 	h.groups[id] = &group{
-		id: id, rn: rn, store: store, sm: sm,
-		conf: snap.GetMetadata().GetConfState(), applied: applied, snapAt: applied,
+		id: id, self: self, rn: rn, store: store, sm: sm,
+		conf: conf, applied: applied, snapAt: applied,
 	}
 	h.order = append(h.order, id)
 	slices.Sort(h.order)
 	if h.cfg.Quiesce {
 		// A quiet leader sends nothing, so this fresh replica would time
 		// out and call an election; it asks the others to wake instead.
-		for _, v := range voters {
-			if v != h.cfg.NodeID {
+		for _, v := range conf.GetVoters() {
+			if v != self {
 				h.outbox = append(h.outbox, Envelope{Group: id, Wake: true, Msg: &pb.Message{
-					Type: pb.MsgHeartbeat.Enum(), From: new(h.cfg.NodeID), To: new(v),
+					Type: pb.MsgHeartbeat.Enum(), From: new(self), To: new(v),
 				}})
 			}
 		}
@@ -280,6 +307,13 @@ func (h *Host) Step(env Envelope) {
 	g, ok := h.groups[env.Group]
 	if !ok || h.closed {
 		h.unknown++
+		return
+	}
+	if env.Msg.GetTo() != g.self {
+		// For an earlier replica of this node, whose state is gone: it
+		// must never answer (a vote or an acknowledgement from a replica
+		// that lost its log breaks Raft), and this one is not it.
+		h.stale++
 		return
 	}
 	if env.Quiesce {
@@ -330,7 +364,7 @@ func (h *Host) ReportSnapshot(group, node uint64, ok bool) {
 
 // Status is a group's Raft state as this node sees it.
 type Status struct {
-	Leader   uint64 // 0 when unknown
+	Leader   uint64 // the leader's node ID (not its replica ID); 0 when unknown
 	Term     uint64
 	Commit   uint64
 	Applied  uint64
@@ -346,7 +380,7 @@ func (h *Host) Status(group uint64) (Status, error) {
 	}
 	st := g.rn.BasicStatus()
 	return Status{
-		Leader: st.Lead, Term: st.GetTerm(), Commit: st.GetCommit(), Applied: g.applied,
+		Leader: NodeOf(st.Lead), Term: st.GetTerm(), Commit: st.GetCommit(), Applied: g.applied,
 		IsLeader: st.RaftState == raft.StateLeader, Quiet: g.quiet,
 	}, nil
 }

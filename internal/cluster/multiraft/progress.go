@@ -21,7 +21,7 @@ type Follower struct {
 // Led is a group this node leads: its term, commit index and voters.
 type Led struct {
 	Term, Commit uint64
-	Voters       []Follower // the leader itself among them, sorted by ID
+	Voters       []Follower // by replica ID (multiraft.NodeOf names the node), the leader among them
 }
 
 // Led returns the groups this node leads with their voters' progress,

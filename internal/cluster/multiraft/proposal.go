@@ -65,7 +65,7 @@ func (h *Host) Propose(group uint64, cmd []byte, done func(Result)) {
 	st := g.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
 		// A quiet follower stays quiet: the caller goes to the leader.
-		done(Result{Err: &NotLeaderError{Group: group, Leader: st.Lead}})
+		done(Result{Err: &NotLeaderError{Group: group, Leader: NodeOf(st.Lead)}})
 		return
 	}
 	g.wake()

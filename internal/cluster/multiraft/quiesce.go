@@ -1,8 +1,6 @@
 package multiraft
 
 import (
-	"slices"
-
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
@@ -53,11 +51,11 @@ func (h *Host) maybeQuiesce(g *group) bool {
 	st := g.rn.BasicStatus()
 	g.quiet = true
 	for _, id := range g.conf.GetVoters() {
-		if id == h.cfg.NodeID {
+		if id == g.self {
 			continue
 		}
 		h.outbox = append(h.outbox, Envelope{Group: g.id, Quiesce: true, Msg: &pb.Message{
-			Type: pb.MsgHeartbeat.Enum(), From: new(h.cfg.NodeID), To: new(id),
+			Type: pb.MsgHeartbeat.Enum(), From: new(g.self), To: new(id),
 			Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
 		}})
 	}
@@ -117,10 +115,10 @@ func (h *Host) wakeAndTell(g *group) {
 	if g.quiet {
 		if st := g.rn.BasicStatus(); st.RaftState == raft.StateFollower && st.Lead != 0 {
 			h.outbox = append(h.outbox, Envelope{Group: g.id, Wake: true, Msg: &pb.Message{
-				Type: pb.MsgHeartbeat.Enum(), From: new(h.cfg.NodeID), To: new(st.Lead),
+				Type: pb.MsgHeartbeat.Enum(), From: new(g.self), To: new(st.Lead),
 			}})
 			_ = g.rn.Step(&pb.Message{
-				Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(h.cfg.NodeID),
+				Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(g.self),
 				Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
 			})
 		}
@@ -141,7 +139,7 @@ func (h *Host) PeerDown(node uint64) {
 		if !g.quiet {
 			continue
 		}
-		if st := g.rn.BasicStatus(); st.Lead == node || (st.RaftState == raft.StateLeader && slices.Contains(g.conf.GetVoters(), node)) {
+		if st := g.rn.BasicStatus(); NodeOf(st.Lead) == node || (st.RaftState == raft.StateLeader && hasNode(g.conf.GetVoters(), node)) {
 			g.wake()
 		}
 	}
@@ -151,7 +149,7 @@ func (h *Host) PeerDown(node uint64) {
 // or the last.
 func (h *Host) voterDown(g *group) bool {
 	for _, v := range g.conf.GetVoters() {
-		if at, ok := h.downAt[v]; ok && at+1 >= h.ticks {
+		if at, ok := h.downAt[NodeOf(v)]; ok && at+1 >= h.ticks {
 			return true
 		}
 	}

@@ -74,6 +74,9 @@ func (g *group) persist(self proposalID) error {
 	// now: a leader that stepped down since proposing still has the entry,
 	// and it may yet commit.
 	for _, e := range rd.Entries {
+		if e.GetType() != pb.EntryNormal {
+			g.confIndex = max(g.confIndex, e.GetIndex())
+		}
 		if id, _, ok := parseHeader(e.GetData()); ok && e.GetType() == pb.EntryNormal && id.node == self.node && id.nonce == self.nonce {
 			g.waits.bind(id.seq, e.GetIndex(), e.GetTerm())
 		}
@@ -93,10 +96,12 @@ func (h *Host) apply(g *group) error {
 		g.applied, g.snapAt, g.conf = md.GetIndex(), md.GetIndex(), md.GetConfState()
 		g.waits.skipped(md.GetIndex())
 	}
+	confChanged := false
 	for _, e := range rd.CommittedEntries {
 		if e.GetIndex() <= g.applied {
 			continue // inside a snapshot applied in this pass
 		}
+		confChanged = confChanged || e.GetType() != pb.EntryNormal
 		if e.GetIndex() != g.applied+1 {
 			return fmt.Errorf("applying entry %d after %d", e.GetIndex(), g.applied)
 		}
@@ -105,7 +110,11 @@ func (h *Host) apply(g *group) error {
 		}
 		g.applied = e.GetIndex()
 	}
-	if g.applied-g.snapAt >= h.cfg.SnapshotEvery {
+	// A configuration change is followed by a snapshot at once: a replica
+	// it adds starts empty, and raft drops a snapshot whose configuration
+	// does not name its recipient, so the one the leader sends it must be
+	// at least this recent.
+	if g.applied-g.snapAt >= h.cfg.SnapshotEvery || (confChanged && g.applied > g.snapAt) {
 		data, err := g.sm.Snapshot()
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)

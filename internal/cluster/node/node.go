@@ -20,7 +20,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +71,15 @@ type Node struct {
 	tr   *transport.Transport
 	boot uint64 // random per process start: see meta.RegisterNode
 	log  *slog.Logger
+	// gen is this node's replica generation and settled whether it is
+	// known and the metadata group started (identity.go); both are set
+	// once, by Open or by Run's settle.
+	gen     atomic.Uint64
+	settled atomic.Bool
+	// rejoinFrom is when this process, finding no Raft state, began to
+	// rejoin a running cluster (zero otherwise); set by settle before the
+	// goroutines that read it start.
+	rejoinFrom time.Time
 
 	mu  sync.Mutex
 	ran bool // Run was called: it, not Close, releases the host
@@ -86,6 +94,10 @@ type Node struct {
 	locals     *locals       // the topics made locally (local.go)
 	reconciled atomic.Uint64 // the metadata index the broker reflects (topics.go)
 }
+
+// maxNodeID is the largest node ID: a replica ID holds it in 32 bits
+// (multiraft.ReplicaID).
+const maxNodeID = 1<<32 - 1
 
 // idFile records which node a Raft directory belongs to: started with
 // another --node-id, the node would vote twice in one term under two names.
@@ -108,10 +120,17 @@ func Open(cfg Config) (_ *Node, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.ID > maxNodeID {
+		return nil, fmt.Errorf("cluster: node ID %d above the largest, %d", cfg.ID, maxNodeID)
+	}
 	if err := claimDir(cfg.Dir, cfg.ID); err != nil {
 		return nil, err
 	}
 	locals, err := loadLocals(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	gen, settled, err := readGen(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -127,16 +146,12 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	voters := slices.Sorted(func(yield func(uint64) bool) {
-		for id := range cfg.Peers {
-			if !yield(id) {
-				return
-			}
+	n.gen.Store(gen)
+	if settled {
+		if err := n.startMeta(n.host.AddReplica); err != nil {
+			n.host.Close()
+			return nil, err
 		}
-	})
-	if err := n.host.AddGroup(meta.GroupID, voters, n.meta); err != nil {
-		n.host.Close()
-		return nil, fmt.Errorf("cluster: open the metadata group in %s: %w", cfg.Dir, err)
 	}
 	n.raft = multiraft.NewNode(n.host, cfg.Tick)
 	n.tr, err = transport.New(transport.Config{
@@ -222,13 +237,25 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	g.Go(func() error { n.register(gctx); return nil })
-	g.Go(func() error { n.watchLeader(gctx); return nil })
-	g.Go(func() error { n.reconcile(gctx); return nil })
-	g.Go(func() error { n.watchPartitions(gctx); return nil })
-	g.Go(func() error { n.trackISR(gctx); return nil })
-	g.Go(func() error { n.reportLeaders(gctx); return nil })
-	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir)
+	g.Go(func() error {
+		if !n.settled.Load() {
+			// No Raft state on disk: a new cluster, or a lost disk
+			// (identity.go).
+			if err := n.settle(gctx); err != nil || gctx.Err() != nil {
+				return err
+			}
+		}
+		g.Go(func() error { n.register(gctx); return nil })
+		g.Go(func() error { n.watchLeader(gctx); return nil })
+		g.Go(func() error { n.reconcile(gctx); return nil })
+		g.Go(func() error { n.watchPartitions(gctx); return nil })
+		g.Go(func() error { n.reconfigure(gctx); return nil })
+		g.Go(func() error { n.trackISR(gctx); return nil })
+		g.Go(func() error { n.reportLeaders(gctx); return nil })
+		return nil
+	})
+	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir,
+		"generation", n.gen.Load(), "settled", n.settled.Load())
 	return g.Wait()
 }
 

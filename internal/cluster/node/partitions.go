@@ -69,7 +69,11 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 			return err
 		}
 		sm := replica.New(log, n.cfg.ID, p.Replicas, n.fetcher(p.Group))
-		if err := n.raft.AddGroup(ctx, p.Group, p.Replicas, sm); err != nil {
+		// The group's first voters are its replicas at their generations
+		// when it was placed; a replica of a later generation (this node
+		// lost its disk since) joins, and the group's leader adds it
+		// (identity.go).
+		if err := n.raft.AddReplica(ctx, p.Group, n.self(), n.bootVoters(p.Replicas, p.Gens), sm); err != nil {
 			return fmt.Errorf("partition %s/%d (group %d): %w", tp.Name, p.Index, p.Group, err)
 		}
 		n.pmu.Lock()

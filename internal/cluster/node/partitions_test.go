@@ -394,6 +394,14 @@ func testPartitionReplicates(t *testing.T, fsync commitlog.FsyncPolicy) {
 	}
 	c.start(f)
 	c.converged(ctx, acked)
+	// It came back as a new generation of replicas, now voters of the
+	// metadata group and the partition's, its forgotten replicas removed.
+	if g := c.nodes[f].gen.Load(); g != 1 {
+		t.Fatalf("node %d rejoined at generation %d, want 1", f+1, g)
+	}
+	want := []uint64{1, 2, 3}
+	want[f] = multiraft.ReplicaID(uint64(f+1), 1)
+	c.reconciled(ctx, []uint64{0, group}, want)
 }
 
 // leaderAmong is the leader of group that every running node other than

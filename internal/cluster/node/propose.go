@@ -30,6 +30,8 @@ type request struct {
 	Propose json.RawMessage `json:"propose,omitempty"`
 	// Fetch asks for a partition's stored batches (partitions.go).
 	Fetch *fetchRequest `json:"fetch,omitempty"`
+	// Join comes from a peer with no Raft state (identity.go).
+	Join *joinRequest `json:"join,omitempty"`
 }
 
 // answer is a call's reply.
@@ -47,6 +49,10 @@ type answer struct {
 	Leader uint64 `json:"leader,omitempty"`
 	// Batches answer a fetch.
 	Batches []byte `json:"batches,omitempty"`
+	// Fresh and Gen answer a join: this node was never in a running
+	// cluster, or the generation the metadata gave the caller.
+	Fresh bool   `json:"fresh,omitempty"`
+	Gen   uint64 `json:"gen,omitempty"`
 }
 
 // refusals are the meta errors an answer can carry.
@@ -135,6 +141,8 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 	switch {
 	case err == nil && req.Fetch != nil:
 		a = n.serveFetch(*req.Fetch)
+	case err == nil && req.Join != nil:
+		a = n.serveJoin(ctx, from, *req.Join)
 	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
 	default:

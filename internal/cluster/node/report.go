@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
 // In-sync replicas. Only a partition's Raft leader knows how far each
@@ -73,11 +74,16 @@ func (n *Node) trackISR(ctx context.Context) {
 				if v.Match >= f.prevCommit {
 					f.caughtUp[v.ID] = now
 				}
+				// Voters are replica IDs; the ISR names nodes. While a
+				// rejoined node's new replica replaces its old one both
+				// vote for a moment: name the node once.
+				node := multiraft.NodeOf(v.ID)
 				at, ok := f.caughtUp[v.ID]
-				if v.ID == n.cfg.ID || (v.RecentActive && ok && now.Sub(at) < replicaLag) {
-					isr = append(isr, v.ID)
+				if (node == n.cfg.ID || (v.RecentActive && ok && now.Sub(at) < replicaLag)) && !slices.Contains(isr, node) {
+					isr = append(isr, node)
 				}
 			}
+			slices.Sort(isr)
 			f.prevCommit = l.Commit
 			out[g] = ledGroup{term: l.Term, isr: isr}
 		}

@@ -93,7 +93,7 @@ func (n *Node) DeleteTopic(ctx context.Context, name string) error {
 	if r.Err != nil && !errors.Is(r.Err, meta.ErrUnknownTopic) {
 		return r.Err
 	}
-	return n.settle(ctx, func(uint64) bool {
+	return n.awaitReflected(ctx, func(uint64) bool {
 		rec, made := n.locals.get(name)
 		return !made || rec.ID != t.ID // gone, or a new incarnation already
 	})
@@ -129,7 +129,7 @@ func (n *Node) AlterTopic(ctx context.Context, name string, partitions int32, se
 			return r.Err
 		}
 	}
-	return n.settle(ctx, func(target uint64) bool { return n.locals.doneAt(name) >= target })
+	return n.awaitReflected(ctx, func(target uint64) bool { return n.locals.doneAt(name) >= target })
 }
 
 // readPoint waits until this node's metadata reflects every change
@@ -154,10 +154,10 @@ func (n *Node) readPoint(ctx context.Context) error {
 	}
 }
 
-// settle returns once done says this node's broker reflects the
+// awaitReflected returns once done says this node's broker reflects the
 // metadata as of target, the index applied after a read point (so
 // every change committed before the call is in).
-func (n *Node) settle(ctx context.Context, done func(target uint64) bool) error {
+func (n *Node) awaitReflected(ctx context.Context, done func(target uint64) bool) error {
 	if err := n.readPoint(ctx); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -37,6 +38,9 @@ type Options struct {
 type Node struct {
 	ID   uint64
 	Disk *vfs.Mem
+	// Gen is the generation of the node's replicas (multiraft.ReplicaID):
+	// it goes up each time the node loses its disk (Wipe).
+	Gen  uint64
 	Host *multiraft.Host // nil while the node is down
 	// SMs are the state machines of the running incarnation, by group.
 	SMs map[uint64]multiraft.StateMachine
@@ -56,7 +60,7 @@ type Cluster struct {
 	// the simulation's node-level failure detector, which Quiesce needs.
 	heard map[[2]uint64]int64 // {to, from} → time
 
-	Crashes, PowerLosses int
+	Crashes, PowerLosses, Wipes int
 }
 
 // New builds and starts a cluster; rng drives every random choice of the
@@ -96,9 +100,15 @@ func (c *Cluster) start(n *Node) error {
 		return err
 	}
 	n.SMs = map[uint64]multiraft.StateMachine{}
+	// Generation 0 bootstraps the groups' first configuration; a later
+	// generation joins them and waits for their leaders to add it.
+	var voters []uint64
+	if n.Gen == 0 {
+		voters = c.IDs()
+	}
 	for _, g := range c.opts.Groups {
 		sm := c.opts.NewStateMachine(n.ID, g)
-		if err := h.AddGroup(g, c.IDs(), sm); err != nil {
+		if err := h.AddReplica(g, multiraft.ReplicaID(n.ID, n.Gen), voters, sm); err != nil {
 			h.Close()
 			return fmt.Errorf("raftsim: node %d group %d: %w", n.ID, g, err)
 		}
@@ -132,6 +142,53 @@ func (c *Cluster) PowerLossDuringWrites(id uint64) {
 	}
 }
 
+// Wipe crashes node id and replaces its disk with an empty one, as an
+// operator replacing a dead machine's disk does; its next Restart starts a
+// new generation of its replicas, which the groups' leaders add back
+// (Step calls Reconfigure) — in the real cluster the metadata group hands
+// out generations.
+func (c *Cluster) Wipe(id uint64) {
+	c.Crash(id)
+	n := c.Node(id)
+	n.Disk = vfs.NewMem()
+	n.Gen++
+	c.Wipes++
+}
+
+// Want is every node's current replica ID: the voters each group should
+// have.
+func (c *Cluster) Want() []uint64 {
+	want := make([]uint64, len(c.Nodes))
+	for i, n := range c.Nodes {
+		want[i] = multiraft.ReplicaID(n.ID, n.Gen)
+	}
+	return want
+}
+
+// Reconciled reports whether group's leader has exactly Want as voters,
+// no learners and no joint configuration: every wiped node is back as a
+// voter and no forgotten replica remains.
+func (c *Cluster) Reconciled(group uint64) bool {
+	lead := c.Leader(group)
+	if lead == 0 {
+		return false
+	}
+	cs, err := c.Node(lead).Host.Membership(group)
+	if err != nil || len(cs.GetLearners()) > 0 || len(cs.GetVotersOutgoing()) > 0 {
+		return false
+	}
+	want := c.Want()
+	if len(cs.GetVoters()) != len(want) {
+		return false
+	}
+	for _, w := range want {
+		if !slices.Contains(cs.GetVoters(), w) {
+			return false
+		}
+	}
+	return true
+}
+
 // Restart starts a crashed node again from its disk.
 func (c *Cluster) Restart(id uint64) error {
 	n := c.Node(id)
@@ -161,6 +218,11 @@ func (c *Cluster) Step() error {
 		if tick {
 			n.Host.Tick()
 			c.detect(n)
+			for _, g := range c.opts.Groups {
+				if _, err := n.Host.Reconfigure(g, c.Want()); err != nil {
+					return fmt.Errorf("raftsim: node %d: %w", n.ID, err)
+				}
+			}
 		}
 		if err := c.process(n); err != nil {
 			return err

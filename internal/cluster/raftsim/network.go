@@ -74,7 +74,7 @@ func newNetwork(rng *rand.Rand, f Faults) *Network {
 // cut link or a drop loses it, which the sender cannot tell apart).
 func (n *Network) send(now int64, from uint64, env multiraft.Envelope) bool {
 	n.Sent++
-	to := env.Msg.GetTo()
+	to := multiraft.NodeOf(env.Msg.GetTo())
 	if n.cut[[2]uint64{from, to}] || n.rng.Float64() < n.faults.Drop {
 		n.Dropped++
 		return false

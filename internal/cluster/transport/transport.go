@@ -126,12 +126,13 @@ func (t *Transport) allowed(from, to uint64) bool {
 	return t.allow == nil || t.allow(from, to)
 }
 
-// Send queues envelopes for their destinations (Msg.To). It never blocks: a
+// Send queues envelopes for their destinations (the node of Msg.To, a
+// replica ID: multiraft.NodeOf). It never blocks: a
 // full queue drops the message and reports the peer unreachable, which Raft
 // tolerates by design.
 func (t *Transport) Send(envs []multiraft.Envelope) {
 	for _, e := range envs {
-		to := e.Msg.GetTo()
+		to := multiraft.NodeOf(e.Msg.GetTo())
 		p, ok := t.peers[to]
 		if !ok || !t.allowed(t.cfg.NodeID, to) {
 			continue

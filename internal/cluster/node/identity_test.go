@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+)
+
+// reconciled waits until every running node sees exactly want as the
+// voters of each of groups, with no learner and no joint configuration.
+func (c *replicaCluster) reconciled(ctx context.Context, groups, want []uint64) {
+	c.t.Helper()
+	want = slices.Sorted(slices.Values(want))
+	for {
+		ok, seen := true, ""
+		for i, nd := range c.nodes {
+			if c.stops[i] == nil {
+				continue
+			}
+			for _, g := range groups {
+				cs, err := nd.raft.Membership(ctx, g)
+				if err != nil {
+					ok, seen = false, err.Error()
+					continue
+				}
+				if !slices.Equal(slices.Sorted(slices.Values(cs.GetVoters())), want) || len(cs.GetLearners()) > 0 || len(cs.GetVotersOutgoing()) > 0 {
+					ok, seen = false, cs.String()
+				}
+			}
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("groups %v never reconciled to voters %v: %s", groups, want, seen)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// A directory holding Raft state written before generations existed is
+// generation 0, and says so from then on; an empty one has no generation
+// yet (the node asks its peers).
+func TestGenerationOfADirectory(t *testing.T) {
+	empty := t.TempDir()
+	if _, ok, err := readGen(empty); ok || err != nil {
+		t.Fatalf("empty directory: settled %v, %v", ok, err)
+	}
+	old := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(old, "g0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "g0", "snap"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if gen, ok, err := readGen(old); !ok || gen != 0 || err != nil {
+			t.Fatalf("directory from before generations: %d %v %v", gen, ok, err)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(old, genFile)); err != nil || string(b) != "0\n" {
+		t.Fatalf("generation file: %q %v", b, err)
+	}
+}
+
+// A node restarted with an empty disk while its peers are down cannot
+// tell a lost disk from a new cluster, so it waits rather than start the
+// metadata group under its old identity; once the others are back (and
+// can commit), they give it generation 1 and it becomes a voter again.
+func TestWipedNodeWaitsForItsPeers(t *testing.T) {
+	c := newReplicaCluster(t, commitlog.FsyncInterval)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := vals("a", 5)
+	c.appendAll(ctx, tp.Partitions[0].Group, acked...)
+	c.stopAll()
+	if err := os.RemoveAll(c.dirs[2]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(2)
+	time.Sleep(time.Second)
+	if c.nodes[2].settled.Load() {
+		t.Fatalf("the wiped node settled on generation %d with every peer down", c.nodes[2].gen.Load())
+	}
+	c.start(0)
+	c.start(1)
+	c.converged(ctx, acked)
+	if g := c.nodes[2].gen.Load(); g != 1 {
+		t.Fatalf("generation %d, want 1", g)
+	}
+	c.reconciled(ctx, []uint64{0, tp.Partitions[0].Group}, []uint64{1, 2, multiraft.ReplicaID(3, 1)})
+}
