@@ -24,6 +24,7 @@ type clusterBridge struct {
 	b                 *broker.Broker
 	defaultPartitions int32
 	nodes             int // the cluster's size (--peers)
+	groups            *groupShards
 }
 
 var (

@@ -59,6 +59,9 @@ type Config struct {
 	// Logs gives the local logs of the partitions this node replicates;
 	// nil: partitions' groups are not started (partitions.go).
 	Logs PartitionLogs
+	// GroupShards takes the consumer groups of the shards this node
+	// leads; nil: the groups' state is not replicated (groupshards.go).
+	GroupShards GroupShardSink
 }
 
 // Node is one running cluster member. Propose and Status are safe for
@@ -80,6 +83,8 @@ type Node struct {
 	pmu     sync.Mutex
 	parts   map[uint64]*hosted
 	leaders map[uint64]multiraft.Status
+
+	gshards []*groupShard // consumer group shards; nil without Config.GroupShards
 }
 
 // idFile records which node a Raft directory belongs to: started with
@@ -128,6 +133,12 @@ func Open(cfg Config) (_ *Node, err error) {
 	if err := n.host.AddGroup(meta.GroupID, voters, n.meta); err != nil {
 		n.host.Close()
 		return nil, fmt.Errorf("cluster: open the metadata group in %s: %w", cfg.Dir, err)
+	}
+	if cfg.GroupShards != nil {
+		if err := n.openGroupShards(voters); err != nil {
+			n.host.Close()
+			return nil, err
+		}
 	}
 	n.raft = multiraft.NewNode(n.host, cfg.Tick)
 	n.tr, err = transport.New(transport.Config{
@@ -217,6 +228,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { n.watchLeader(gctx); return nil })
 	g.Go(func() error { n.reconcile(gctx); return nil })
 	g.Go(func() error { n.watchPartitions(gctx); return nil })
+	if n.gshards != nil {
+		g.Go(func() error { n.watchGroupShards(gctx); return nil })
+	}
 	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir)
 	return g.Wait()
 }
