@@ -166,7 +166,7 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 
 	led := &groupLedger{msgs: map[string][]*handout{}}
 	var (
-		mu       sync.Mutex
+		mu      sync.Mutex
 		acked   int       // messages whose Commit returned nil
 		lastAck time.Time // when the last such Commit returned
 		killed  time.Time // the last kill
