@@ -133,7 +133,7 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	const topic, parts, perPart = "fo", 3, 600
+	const topic, parts, perRound = "fo", 3, 600
 	c := startClusterProcs(t, 3)
 	metaLeader := c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
 	if st := c.do(1, "POST", "/topics", fmt.Sprintf(`{"name":%q,"partitions":%d}`, topic, parts), nil); st != http.StatusCreated {
@@ -156,13 +156,21 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range parts * perPart {
-		part := int32(i % parts)
-		if _, err := p.Publish(ctx, topic, &client.Record{Value: []byte(strconv.Itoa(i)), Partition: &part}); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
+	defer p.Close()
+	// Each kill has perRound messages a partition of its own, published
+	// before the group consumes them, so that the group is busy at the
+	// kill however fast it consumes.
+	perPart := 0
+	publish := func() {
+		for i := range parts * perRound {
+			part := int32(i % parts)
+			if _, err := p.Publish(ctx, topic, &client.Record{Value: []byte(strconv.Itoa(perPart*parts + i)), Partition: &part}); err != nil {
+				t.Fatalf("publish %d: %v", i, err)
+			}
 		}
+		perPart += perRound
 	}
-	p.Close()
+	publish()
 
 	led := &groupLedger{msgs: map[string][]*handout{}}
 	var (
@@ -228,7 +236,6 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 		wg.Wait()
 	}()
 
-	total := parts * perPart
 	progress := func() int {
 		mu.Lock()
 		defer mu.Unlock()
@@ -241,7 +248,10 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 	alive := []uint64{1, 2, 3}
 	victim := coord
 	for k := range kills {
-		at := total * (k + 1) / (kills + 2)
+		if k > 0 {
+			publish()
+		}
+		at := parts * (perPart - perRound/2)
 		c.eventually(60*time.Second, fmt.Sprintf("%d messages acknowledged before kill %d", at, k+1), func() bool { return progress() >= at })
 		mu.Lock()
 		killed, again = time.Now(), time.Time{}
@@ -272,6 +282,7 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 			c.awaitCoordinator(victim, group, alive...)
 		}
 	}
+	total := parts * perPart
 	c.eventually(90*time.Second, "every message consumed and acknowledged", func() bool {
 		led.mu.Lock()
 		n := len(led.msgs)
@@ -282,7 +293,7 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 			return false
 		}
 		for p := range parts {
-			if off.Offsets[topic][int32(p)] != perPart {
+			if off.Offsets[topic][int32(p)] != int64(perPart) {
 				return false
 			}
 		}

@@ -108,6 +108,7 @@ type cgroup struct {
 	ready    chan struct{}
 	logged   groupLog // what logChangesLocked last logged
 	recorded int64    // newest generation whose closed rebalance went to the history
+	dropped  bool     // no longer this node's (replicated.go): the timer loop never ticks it
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and
@@ -318,6 +319,9 @@ func (c *Coordinator) tick() time.Time {
 // never), and wakes the loop if that is before it would look. Callers hold
 // cg.mu, so that a command's deadline never overwrites a later command's.
 func (c *Coordinator) scheduleLocked(cg *cgroup, next time.Time) {
+	if cg.dropped {
+		next = time.Time{} // a command still running on it must not tick it again
+	}
 	c.schedMu.Lock()
 	if !next.IsZero() {
 		c.sched[cg] = next

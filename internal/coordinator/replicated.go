@@ -93,6 +93,7 @@ func (c *Coordinator) Drop(owns func(group string) bool) {
 func (c *Coordinator) dropLocked(id string, cg *cgroup) {
 	delete(c.groups, id)
 	cg.mu.Lock()
+	cg.dropped = true
 	close(cg.ready)
 	cg.ready = make(chan struct{})
 	cg.mu.Unlock()

@@ -149,6 +149,9 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 			preferred := gs.voters[0]
 			switch {
 			case st.IsLeader && gs.claimed == 0:
+				if !n.registeredNow() {
+					continue // see registeredNow
+				}
 				n.claimGroupShard(ctx, i, gs, st.Term)
 			case st.IsLeader && preferred != n.cfg.ID && !down[preferred] &&
 				time.Since(gs.claimedAt) >= transferAfter && time.Since(gs.lastTransfer) >= transferEvery:
@@ -162,6 +165,20 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 			}
 		}
 	})
+}
+
+// registeredNow reports whether this process's registration is applied:
+// the metadata it has applied is then at least as recent as its start, so
+// it knows every topic its groups' offsets may name (the coordinator
+// names a cluster topic in the replicated offsets by the metadata's topic
+// ID). A restarted node claims no shard before.
+func (n *Node) registeredNow() bool {
+	for _, m := range n.meta.Nodes() {
+		if m.ID == n.cfg.ID {
+			return m.Boot == n.boot
+		}
+	}
+	return false
 }
 
 // claimGroupShard commits this node's claim of shard under term and hands
