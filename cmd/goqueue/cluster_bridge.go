@@ -25,6 +25,7 @@ type clusterBridge struct {
 	defaultPartitions int32
 	maxPartitions     int32 // the broker's: every node's must take a count
 	nodes             int   // the cluster's size (--peers)
+	groups            *groupShards
 }
 
 var (

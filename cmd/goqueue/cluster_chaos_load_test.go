@@ -37,14 +37,12 @@ type chaosLoad struct {
 	leaders map[int32]uint64 // the node believed to lead each partition
 }
 
-// group is the consumer group whose member talks to node id. Groups are
-// not yet replicated (a group lives on its coordinator node and reads that
-// node's copy of each partition), so each node has its own: the first
-// name whose coordinator (groupCoordinator over the three nodes) is id.
+// group is the consumer group whose member talks to node id: the first
+// name whose coordinator while all nodes are up is id.
 func (l *chaosLoad) group(id uint64) string {
 	for k := 0; ; k++ {
 		name := fmt.Sprintf("chaos-n%d-%d", id, k)
-		if groupCoordinator(name, []uint64{1, 2, 3}) == id {
+		if preferredCoordinator(name) == id {
 			return name
 		}
 	}

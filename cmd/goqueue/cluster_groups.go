@@ -3,23 +3,37 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"hash/fnv"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/groupstore"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // In a cluster every consumer group has one coordinator node, which alone
-// keeps the group's members, assignment, in-flight messages and committed
-// offsets; the other nodes refuse the group's requests with
-// NOT_COORDINATOR naming it. The coordinator is a pure function of the
-// group ID and the nodes registered in the applied metadata, so every node
-// names the same one without asking anyone once it has applied the same
-// registrations.
+// keeps the group's members, assignment and in-flight messages; the other
+// nodes refuse the group's requests with NOT_COORDINATOR naming it. The
+// group's durable state (committed offsets, acknowledged ranges, saved
+// settings) is replicated: the group hashes to one of groupstore.Shards
+// Raft groups (node/groupshards.go), whose leader is its coordinator, and
+// every write is acknowledged once a majority has it. When that leader
+// dies another replica is elected, claims the shard and adopts its groups
+// as last written: members rejoin (their member IDs are unknown there),
+// what was in flight is delivered again, nothing acknowledged is.
 
-var _ httpapi.GroupCoordinators = (*clusterBridge)(nil)
+var (
+	_ httpapi.GroupCoordinators = (*clusterBridge)(nil)
+	_ node.GroupShardSink       = (*groupShards)(nil)
+	_ coordinator.Replicated    = (*groupShards)(nil)
+)
 
 // CreateKafkaTopic creates a topic asked for over Kafka through the
 // metadata, as POST /topics does: the spec (which the Kafka listener
@@ -45,54 +59,154 @@ func (c *clusterBridge) CreateKafkaTopic(ctx context.Context, spec broker.TopicS
 	return c.CreateTopic(ctx, req)
 }
 
-// Coordinator is the node coordinating group: rendezvous hashing over the
-// registered nodes. False while no node has registered (this node's own
-// registration not yet applied).
+// Coordinator is the node coordinating group: the leader of its shard.
+// False while no leader is known, or while this node leads the shard but
+// has not adopted its groups yet (UNAVAILABLE: retry).
 func (c *clusterBridge) Coordinator(group string) (uint64, bool) {
-	nodes := c.n.Nodes()
-	ids := make([]uint64, len(nodes))
-	for i, m := range nodes {
-		ids[i] = m.ID
+	leader, ready := c.n.GroupShardLeader(groupstore.ShardOf(group))
+	if leader == 0 || leader == c.n.ID() && !ready {
+		return 0, false
 	}
-	id := groupCoordinator(group, ids)
-	return id, id != 0
+	return leader, true
 }
 
-// groupCoordinator picks group's coordinator among nodes (0 for none) by
-// rendezvous (highest random weight) hashing: each node scores the group,
-// the highest score wins. Kafka hashes a group to one of 50
-// __consumer_offsets partitions whose leader coordinates it, which spreads
-// well but, done as hash mod node count, would move most groups whenever
-// a node joins or leaves. With rendezvous hashing a joining node takes
-// only the groups it now scores highest for (about 1/n of them) and a
-// leaving node's groups spread over the rest; nobody else's move. The
-// order of nodes does not matter; ties (astronomically rare) go to the
-// lower ID.
-func groupCoordinator(group string, nodes []uint64) uint64 {
-	var best, bestScore uint64
-	for _, n := range nodes {
-		s := rendezvousScore(group, n)
-		if best == 0 || s > bestScore || s == bestScore && n < best {
-			best, bestScore = n, s
+// groupShards hands the groups of the shards this node leads to the
+// broker's coordinator, and replicates their writes through the shards.
+// epochs[i] is the epoch this node coordinates shard i under (0: it does
+// not), guarded by mu.
+type groupShards struct {
+	n *node.Node // set once the node is open
+	b *broker.Broker
+
+	mu     sync.Mutex
+	epochs [groupstore.Shards]uint64
+}
+
+// inShard matches the groups of shard.
+func inShard(shard int) func(string) bool {
+	return func(group string) bool { return groupstore.ShardOf(group) == shard }
+}
+
+func (g *groupShards) LeadGroupShard(shard int, epoch uint64, st *groupstore.State) {
+	stored, saved := st.Groups()
+	for _, parts := range stored {
+		for tp, o := range parts {
+			o.Born = g.localBorn(tp.Topic, o.Born)
+			parts[tp] = o
 		}
 	}
-	return best
+	g.b.AdoptGroups(epoch, inShard(shard), stored, saved)
+	g.mu.Lock()
+	g.epochs[shard] = epoch
+	g.mu.Unlock()
 }
 
-// rendezvousScore is node's weight for group: FNV-1a of both, then
-// SplitMix64's finalizer, since FNV alone spreads the last bytes written
-// poorly over the high bits the comparison looks at. Both are fixed
-// algorithms, so every node and every version computes the same scores
-// (hash/maphash would not: its seed is random per process).
-func rendezvousScore(group string, node uint64) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(group))
-	h.Write(binary.BigEndian.AppendUint64(nil, node))
-	x := h.Sum64()
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
+func (g *groupShards) LoseGroupShard(shard int) {
+	g.mu.Lock()
+	g.epochs[shard] = 0
+	g.mu.Unlock()
+	g.b.DropGroups(inShard(shard))
+}
+
+func (g *groupShards) Epoch(group string) (uint64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.epochs[groupstore.ShardOf(group)]
+	return e, e != 0
+}
+
+func (g *groupShards) WriteOffsets(group string, epoch uint64, ws []offsetstore.Write) error {
+	out := make([]offsetstore.Write, len(ws))
+	for i, w := range ws {
+		w.Offset.Born = g.clusterBorn(w.TP.Topic, w.Offset.Born)
+		out[i] = w
+	}
+	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Offsets: out})
+}
+
+// A group's offsets name the topic they are of by its created_at (Born),
+// which differs on every node: each creates its copy of a cluster topic
+// when it applies the metadata. So the replicated offsets name a
+// replicated topic by its topic ID instead (clusterBorn), and a node
+// adopting them names it again by its own copy's created_at (localBorn).
+// Offsets of a topic deleted and created again under its name then still
+// differ from the new topic's, on every node. Topics local to one node
+// (DLQs) keep their created_at.
+
+// clusterBorn is born, the created_at of this node's copy of topic, as
+// the replicated offsets name it: from the topic's ID, negative so that no
+// created_at equals it.
+func (g *groupShards) clusterBorn(topic string, born int64) int64 {
+	t, ok := g.n.Placement(topic)
+	if !ok || born == 0 {
+		return born
+	}
+	if info, err := g.b.Topic(topic); err != nil || info.Config.CreatedAt != born {
+		return born // not the copy of the metadata's topic: an older one
+	}
+	return idBorn(t.ID)
+}
+
+// localBorn is the inverse of clusterBorn on this node: the created_at of
+// its copy of topic if born names the metadata's topic by that name (0,
+// unknown, while this node has not created its copy yet: the group takes
+// the copy's when it appears).
+func (g *groupShards) localBorn(topic string, born int64) int64 {
+	t, ok := g.n.Placement(topic)
+	if !ok || born != idBorn(t.ID) {
+		return born
+	}
+	if info, err := g.b.Topic(topic); err == nil {
+		return info.Config.CreatedAt
+	}
+	return 0
+}
+
+// idBorn is a topic ID as a Born: negative, never 0.
+func idBorn(id [16]byte) int64 {
+	return -int64(binary.BigEndian.Uint64(id[:8])>>2) - 1
+}
+
+func (g *groupShards) SaveSettings(group string, epoch uint64, s groupstate.Saved) error {
+	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Settings: &s})
+}
+
+func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {
+	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Delete: &seq})
+}
+
+// groupWriteTimeout bounds a group write: its shard needs a leader and a
+// majority within it, else the member is answered UNAVAILABLE (and the
+// write may still commit: an ack's retry is harmless).
+const groupWriteTimeout = 5 * time.Second
+
+// propose replicates cmd through its group's shard and says a failure in
+// the API's codes: NOT_COORDINATOR naming the shard's leader once this
+// node no longer leads it, UNAVAILABLE while that is not known.
+func (g *groupShards) propose(cmd groupstore.Command) error {
+	shard := groupstore.ShardOf(cmd.Group)
+	ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
+	defer cancel()
+	err := g.n.ProposeGroupState(ctx, shard, cmd)
+	var nl *multiraft.NotLeaderError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &nl), errors.Is(err, groupstore.ErrFenced):
+		leader, _ := g.n.GroupShardLeader(shard)
+		if leader == 0 || leader == g.n.ID() {
+			return api.ErrUnavailable.Withf("group %s's coordinator is changing; nothing was written, retry", cmd.Group).WithDetail("group", cmd.Group)
+		}
+		e := api.ErrNotCoordinator.Withf("node %d no longer coordinates group %s; node %d does", g.n.ID(), cmd.Group, leader).
+			WithDetail("group", cmd.Group).WithDetail("coordinator", leader)
+		if addr := g.n.HTTPAddr(leader); addr != "" {
+			e = e.WithDetail("coordinator_addr", addr)
+		}
+		return e
+	case errors.Is(err, multiraft.ErrDropped):
+		return api.ErrUnavailable.Withf("group %s's coordinator changed before the write committed; nothing was written, retry", cmd.Group).WithDetail("group", cmd.Group)
+	case errors.Is(err, multiraft.ErrStopped):
+		return api.ErrUnavailable.Withf("this node is shutting down")
+	}
+	return api.ErrUnavailable.Withf("group %s: the write's outcome is unknown (%v); retry", cmd.Group, err).WithDetail("group", cmd.Group)
 }

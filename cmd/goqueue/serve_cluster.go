@@ -36,16 +36,17 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	}
 	peer := cfg.cluster.peerAddrs[cfg.cluster.nodeID]
 	httpAddr, kafkaAddr = advertise(httpAddr, peer), advertise(kafkaAddr, peer)
-	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions, maxPartitions: cfg.broker.MaxPartitions}
+	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions, maxPartitions: cfg.broker.MaxPartitions, groups: &groupShards{b: b}}
 	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
-		Topics: br, Logs: br,
+		Topics: br, Logs: br, GroupShards: br.groups,
 	})
 	if err != nil {
 		return nil, err
 	}
-	br.n = n
+	br.n, br.groups.n = n, n
+	b.ReplicateGroups(br.groups)
 	br.nodes = len(cfg.cluster.peerAddrs)
 	b.SetReplicator(br)
 	return br, nil

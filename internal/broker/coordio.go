@@ -3,7 +3,9 @@ package broker
 import (
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // openGroups opens the group coordinator over the recovered topics: it
@@ -108,3 +110,17 @@ func (io coordIO) GroupSettings() (map[string]groupstate.Saved, error) {
 func (io coordIO) SaveGroupSettings(group string, s groupstate.Saved) error {
 	return io.b.meta.putGroupSettings(group, savedFrom(s))
 }
+
+// ReplicateGroups makes a cluster node's coordinator keep its groups'
+// durable state in r instead of offsets.db and meta.db, and coordinate only
+// the groups it is given (AdoptGroups). Call it before serving.
+func (b *Broker) ReplicateGroups(r coordinator.Replicated) { b.coord.Replicate(r) }
+
+// AdoptGroups starts coordinating, under epoch, the groups owns matches,
+// as the replicated state last stored them (coordinator.Adopt).
+func (b *Broker) AdoptGroups(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved) {
+	b.coord.Adopt(epoch, owns, stored, saved)
+}
+
+// DropGroups stops coordinating the groups owns matches.
+func (b *Broker) DropGroups(owns func(group string) bool) { b.coord.Drop(owns) }

@@ -77,8 +77,14 @@ type Coordinator struct {
 	io     groupIO       // everything done outside the groups' state; never called under a group lock
 	wakeCh chan struct{} // buffered 1: a deadline may have moved earlier
 	runs   *runCache     // what polls read ahead; see pollcache.go
+	// repl keeps the groups' durable state on a cluster node (nil on a
+	// single broker); set with io by Replicate before serving.
+	repl Replicated
 
 	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
+	// resync asks the timer loop to tell every group the topics (groups
+	// adopted since its last look know none: see Adopt).
+	resync atomic.Bool
 
 	schedMu sync.Mutex
 	sched   map[*cgroup]time.Time // guarded by schedMu: each group's next deadline; absent: none
@@ -90,7 +96,8 @@ type Coordinator struct {
 
 // cgroup is one consumer group. mu guards every field below it.
 type cgroup struct {
-	id string
+	id    string
+	epoch uint64 // the epoch it is coordinated under in a cluster (replicated.go); 0 on a single broker
 
 	mu sync.Mutex
 	a  *groupstate.Group
@@ -101,6 +108,7 @@ type cgroup struct {
 	ready    chan struct{}
 	logged   groupLog // what logChangesLocked last logged
 	recorded int64    // newest generation whose closed rebalance went to the history
+	dropped  bool     // no longer this node's (replicated.go): the timer loop never ticks it
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and
@@ -170,22 +178,9 @@ func (c *Coordinator) restore() error {
 	if err != nil {
 		return err
 	}
-	for id, set := range saved {
-		if _, ok := stored[id]; !ok {
-			cg := c.newGroup(id) // settings but no offsets yet: the group still exists
-			cg.a.RestoreSettings(set)
-			c.groups[id] = cg
-		}
-	}
-	for id, parts := range stored {
-		cg := c.newGroup(id)
-		cg.a.RestoreSettings(saved[id])
-		for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTP) {
-			so := parts[tp]
-			cg.a.Restore(tp, so.Committed, so.Acked, so.Born)
-		}
-		c.groups[id] = cg
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.restoreGroupsLocked(0, stored, saved)
 	return nil
 }
 
@@ -210,7 +205,10 @@ func (c *Coordinator) getOrCreate(id string) (*cgroup, error) {
 		if err := c.groupLimitLocked(id); err != nil {
 			return nil, err
 		}
-		cg = c.newGroup(id)
+		var err error
+		if cg, err = c.newGroupLocked(id); err != nil {
+			return nil, err
+		}
 		c.groups[id] = cg
 	}
 	return cg, nil
@@ -266,6 +264,9 @@ func (c *Coordinator) run(ctx context.Context) error {
 		flush = t.C
 	}
 	for {
+		if c.resync.Swap(false) {
+			c.syncTopics()
+		}
 		timer.Reset(max(c.tick().Sub(c.now()), 0))
 		select {
 		case <-ctx.Done():
@@ -318,6 +319,9 @@ func (c *Coordinator) tick() time.Time {
 // never), and wakes the loop if that is before it would look. Callers hold
 // cg.mu, so that a command's deadline never overwrites a later command's.
 func (c *Coordinator) scheduleLocked(cg *cgroup, next time.Time) {
+	if cg.dropped {
+		next = time.Time{} // a command still running on it must not tick it again
+	}
 	c.schedMu.Lock()
 	if !next.IsZero() {
 		c.sched[cg] = next

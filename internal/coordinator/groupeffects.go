@@ -26,11 +26,11 @@ type groupIO interface {
 	// gone).
 	writeDeadLetter(group string, dl groupstate.DeadLetter) error
 	// writeOffsets persists ws, durable as the fsync policy says.
-	writeOffsets(group string, ws []offsetstore.Write) error
+	writeOffsets(g groupKey, ws []offsetstore.Write) error
 	// saveSettings persists what group's creating join fixed.
-	saveSettings(group string, s groupstate.Saved) error
+	saveSettings(g groupKey, s groupstate.Saved) error
 	// deleteGroup forgets a deleted group's settings and offsets.
-	deleteGroup(group string) error
+	deleteGroup(g groupKey) error
 	// timestamp returns the timestamp of tp's record at off in l (for a
 	// group's time lag).
 	timestamp(tp delivery.TP, l *commitlog.Log, off int64) (int64, bool)
@@ -48,7 +48,9 @@ func (io brokerIO) writeDeadLetter(group string, dl groupstate.DeadLetter) error
 	return io.c.b.WriteDeadLetter(group, dl)
 }
 
-func (io brokerIO) writeOffsets(_ string, ws []offsetstore.Write) error { return io.c.store.Write(ws) }
+func (io brokerIO) writeOffsets(_ groupKey, ws []offsetstore.Write) error {
+	return io.c.store.Write(ws)
+}
 
 func (io brokerIO) timestamp(_ delivery.TP, l *commitlog.Log, off int64) (int64, bool) {
 	recs, err := l.Read(off, 1, 1)
@@ -58,15 +60,15 @@ func (io brokerIO) timestamp(_ delivery.TP, l *commitlog.Log, off int64) (int64,
 	return recs[0].Timestamp, true
 }
 
-func (io brokerIO) deleteGroup(group string) error {
-	if err := io.c.b.SaveGroupSettings(group, groupstate.Saved{}); err != nil {
+func (io brokerIO) deleteGroup(g groupKey) error {
+	if err := io.c.b.SaveGroupSettings(g.id, groupstate.Saved{}); err != nil {
 		return err
 	}
-	return io.c.store.DeleteGroup(group)
+	return io.c.store.DeleteGroup(g.id)
 }
 
-func (io brokerIO) saveSettings(group string, s groupstate.Saved) error {
-	return io.c.b.SaveGroupSettings(group, s)
+func (io brokerIO) saveSettings(g groupKey, s groupstate.Saved) error {
+	return io.c.b.SaveGroupSettings(g.id, s)
 }
 
 // pending is what a command left to do once its group's lock is released.
@@ -107,13 +109,13 @@ func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 // perform.
 func (c *Coordinator) perform(cg *cgroup, p pending) error {
 	if p.settings != nil {
-		if err := c.io.saveSettings(cg.id, *p.settings); err != nil {
+		if err := c.io.saveSettings(cg.key(), *p.settings); err != nil {
 			c.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
 		}
 	}
 	var err error
 	if len(p.writes) > 0 {
-		err = c.io.writeOffsets(cg.id, p.writes)
+		err = c.io.writeOffsets(cg.key(), p.writes)
 	}
 	for _, dl := range p.dead {
 		werr := c.io.writeDeadLetter(cg.id, dl)

@@ -65,19 +65,19 @@ func (io *lockCheckIO) writeDeadLetter(group string, dl groupstate.DeadLetter) e
 	return io.inner.writeDeadLetter(group, dl)
 }
 
-func (io *lockCheckIO) writeOffsets(group string, ws []offsetstore.Write) error {
+func (io *lockCheckIO) writeOffsets(g groupKey, ws []offsetstore.Write) error {
 	io.check("writeOffsets")
-	return io.inner.writeOffsets(group, ws)
+	return io.inner.writeOffsets(g, ws)
 }
 
-func (io *lockCheckIO) saveSettings(group string, s groupstate.Saved) error {
+func (io *lockCheckIO) saveSettings(g groupKey, s groupstate.Saved) error {
 	io.check("saveSettings")
-	return io.inner.saveSettings(group, s)
+	return io.inner.saveSettings(g, s)
 }
 
-func (io *lockCheckIO) deleteGroup(group string) error {
+func (io *lockCheckIO) deleteGroup(g groupKey) error {
 	io.check("deleteGroup")
-	return io.inner.deleteGroup(group)
+	return io.inner.deleteGroup(g)
 }
 
 func (io *lockCheckIO) timestamp(tp delivery.TP, l *commitlog.Log, off int64) (int64, bool) {

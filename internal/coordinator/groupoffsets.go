@@ -98,5 +98,5 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 	// Under c.mu (no group's lock), so that a group of the same name
 	// created next does not lose its first offsets or settings to this
 	// deletion.
-	return c.io.deleteGroup(groupID)
+	return c.io.deleteGroup(cg.key())
 }

@@ -143,9 +143,13 @@ func (n *Node) settle(ctx context.Context) error {
 				n.log.Warn("cluster: no Raft state on disk but the cluster runs: rejoining as a new replica generation, to be caught up by the others",
 					"generation", gen, "waited", time.Since(start).Round(time.Millisecond))
 			}
-			return n.startMeta(func(id, self uint64, voters []uint64, sm multiraft.StateMachine) error {
+			add := func(id, self uint64, voters []uint64, sm multiraft.StateMachine) error {
 				return n.raft.AddReplica(ctx, id, self, voters, sm)
-			})
+			}
+			if err := n.startMeta(add); err != nil {
+				return err
+			}
+			return n.startGroupShards(add)
 		}
 		if round%25 == 24 {
 			n.log.Warn("cluster: no Raft state on disk; waiting for every peer to answer whether a cluster runs", "fresh_peers", fresh)
@@ -249,6 +253,11 @@ func (n *Node) reconfigure(ctx context.Context) {
 				"groups", n.hostedGroups(), "took", time.Since(n.rejoinFrom).Round(time.Millisecond))
 		}
 		wants := map[uint64][]uint64{meta.GroupID: n.currentIDs(n.peerIDs())}
+		for i, gs := range n.gshards {
+			if gs.st != nil {
+				wants[groupShardBase+uint64(i)] = n.currentIDs(gs.voters)
+			}
+		}
 		n.pmu.Lock()
 		for g, h := range n.parts {
 			wants[g] = n.currentIDs(h.replicas)

@@ -59,6 +59,9 @@ type Config struct {
 	// Logs gives the local logs of the partitions this node replicates;
 	// nil: partitions' groups are not started (partitions.go).
 	Logs PartitionLogs
+	// GroupShards takes the consumer groups of the shards this node
+	// leads; nil: the groups' state is not replicated (groupshards.go).
+	GroupShards GroupShardSink
 }
 
 // Node is one running cluster member. Propose and Status are safe for
@@ -93,6 +96,8 @@ type Node struct {
 
 	locals     *locals       // the topics made locally (local.go)
 	reconciled atomic.Uint64 // the metadata index the broker reflects (topics.go)
+
+	gshards []*groupShard // consumer group shards; nil without Config.GroupShards
 }
 
 // maxNodeID is the largest node ID: a replica ID holds it in 32 bits
@@ -151,6 +156,15 @@ func Open(cfg Config) (_ *Node, err error) {
 		if err := n.startMeta(n.host.AddReplica); err != nil {
 			n.host.Close()
 			return nil, err
+		}
+	}
+	if cfg.GroupShards != nil {
+		n.planGroupShards()
+		if settled {
+			if err := n.startGroupShards(n.host.AddReplica); err != nil {
+				n.host.Close()
+				return nil, err
+			}
 		}
 	}
 	n.raft = multiraft.NewNode(n.host, cfg.Tick)
@@ -252,6 +266,9 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { n.reconfigure(gctx); return nil })
 		g.Go(func() error { n.trackISR(gctx); return nil })
 		g.Go(func() error { n.reportLeaders(gctx); return nil })
+		if n.gshards != nil {
+			g.Go(func() error { n.watchGroupShards(gctx); return nil })
+		}
 		return nil
 	})
 	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir,

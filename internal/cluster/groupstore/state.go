@@ -1,0 +1,288 @@
+// Package groupstore is the replicated durable state of a cluster's
+// consumer groups: per group its saved settings and, per partition, the
+// committed offset and the acknowledged ranges above it (what a single
+// broker keeps in offsets.db and meta.db). The groups are spread by a
+// fixed hash over Shards Raft groups, as Kafka spreads them over the
+// partitions of __consumer_offsets; each shard's state is a State, the
+// state machine of its Raft group, applied on every replica, so that the
+// replica elected next holds every write the last leader had acknowledged.
+//
+// The coordinator of a group is the leader of its shard. A new leader
+// first commits a Claim carrying its epoch (its Raft term) and only then
+// reads the state and coordinates; every write names the epoch of the
+// claim it was made under, and a write of an older epoch than the last
+// claim applied is refused (ErrFenced) on every replica alike. So a
+// deposed coordinator can acknowledge nothing once its successor has
+// claimed, even if its write reaches the log after the claim.
+//
+// It knows nothing of members, leases or in-flight messages (those are
+// not replicated: a new coordinator delivers them again), nor of Raft
+// beyond the StateMachine it implements.
+package groupstore
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"sync"
+
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+)
+
+// Shards is how many Raft groups hold the groups' state. It is part of
+// the on-disk format: ShardOf must place a group where it was placed
+// before, so it never changes.
+const Shards = 8
+
+// ShardOf is the shard holding group: FNV-1a of its ID modulo Shards (a
+// fixed algorithm, so every node and version agrees).
+func ShardOf(group string) int {
+	h := fnv.New32a()
+	h.Write([]byte(group))
+	return int(h.Sum32() % Shards)
+}
+
+// ErrFenced refuses a write made under an epoch older than the shard's
+// last claim: its coordinator was deposed.
+var ErrFenced = errors.New("groupstore: fenced: a newer coordinator has claimed the group's shard")
+
+// Stamp orders the writes of one partition: the epoch they were made
+// under, then the coordinator's sequence number within it
+// (offsetstore.Store.Next, taken under the group's lock).
+type Stamp struct {
+	Epoch uint64 `json:"e"`
+	Seq   uint64 `json:"s"`
+}
+
+func (a Stamp) less(b Stamp) bool {
+	return a.Epoch < b.Epoch || a.Epoch == b.Epoch && a.Seq < b.Seq
+}
+
+// part is one partition's stored state; Deleted keeps a deletion's stamp
+// so that an older write committing later does not bring it back.
+type part struct {
+	Stamp     Stamp            `json:"stamp"`
+	Committed int64            `json:"committed"`
+	Acked     []delivery.Range `json:"acked,omitempty"`
+	Born      int64            `json:"born,omitempty"`
+	Deleted   bool             `json:"deleted,omitempty"`
+}
+
+// group is one consumer group's stored state.
+type group struct {
+	Settings *groupstate.Saved
+	Parts    map[delivery.TP]*part
+}
+
+// State is one shard's state machine. The Raft host calls Apply, Snapshot
+// and Restore from its loop; Groups and Claimed are read by the node's
+// other goroutines, so mu guards everything below it.
+type State struct {
+	mu      sync.Mutex
+	applied uint64
+	claim   uint64            // epoch of the last claim applied
+	groups  map[string]*group // groups with settings or stored partitions
+	deleted map[string]Stamp  // group → its last deletion
+}
+
+// New returns an empty shard.
+func New() *State {
+	return &State{groups: map[string]*group{}, deleted: map[string]Stamp{}}
+}
+
+// Apply applies one committed command; the result (nil or an error every
+// replica agrees on) goes back to the proposer.
+func (s *State) Apply(index uint64, cmd []byte) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied = index
+	var c Command
+	if err := json.Unmarshal(cmd, &c); err != nil {
+		return fmt.Errorf("groupstore: entry %d: %w", index, err)
+	}
+	return s.applyLocked(c)
+}
+
+func (s *State) applyLocked(c Command) error {
+	switch {
+	case c.Claim != nil:
+		if c.Claim.Epoch < s.claim {
+			return ErrFenced
+		}
+		s.claim = c.Claim.Epoch
+		return nil
+	case c.Epoch < s.claim:
+		return ErrFenced
+	case c.Offsets != nil:
+		for _, w := range c.Offsets {
+			s.writeLocked(c.Group, c.Epoch, w)
+		}
+	case c.Settings != nil:
+		g := s.groupLocked(c.Group)
+		saved := *c.Settings
+		g.Settings = &saved
+	case c.Delete != nil:
+		s.deleteLocked(c.Group, Stamp{c.Epoch, *c.Delete})
+	default:
+		return fmt.Errorf("groupstore: empty command")
+	}
+	return nil
+}
+
+func (s *State) groupLocked(id string) *group {
+	g := s.groups[id]
+	if g == nil {
+		g = &group{Parts: map[delivery.TP]*part{}}
+		s.groups[id] = g
+	}
+	return g
+}
+
+// writeLocked stores w unless the group was deleted after it was taken or
+// the partition holds a later write: the state depends only on the
+// stamps, not on the order writes commit in (as in offsetstore).
+func (s *State) writeLocked(id string, epoch uint64, w offsetstore.Write) {
+	st := Stamp{epoch, w.Offset.Seq}
+	if d, ok := s.deleted[id]; ok && st.less(d) {
+		return
+	}
+	g := s.groupLocked(id)
+	if old := g.Parts[w.TP]; old != nil && st.less(old.Stamp) {
+		return
+	}
+	p := &part{Stamp: st, Deleted: w.Delete}
+	if !w.Delete {
+		p.Committed, p.Acked, p.Born = w.Offset.Committed, w.Offset.Acked, w.Offset.Born
+	}
+	g.Parts[w.TP] = p
+}
+
+// deleteLocked forgets group id's settings and the partitions written
+// before st; one written after (taken after the deletion, committed
+// before it) stays.
+func (s *State) deleteLocked(id string, st Stamp) {
+	if d, ok := s.deleted[id]; !ok || d.less(st) {
+		s.deleted[id] = st
+	}
+	g := s.groups[id]
+	if g == nil {
+		return
+	}
+	g.Settings = nil
+	for tp, p := range g.Parts {
+		if p.Stamp.less(st) {
+			delete(g.Parts, tp)
+		}
+	}
+	if len(g.Parts) == 0 {
+		delete(s.groups, id)
+	}
+}
+
+// Claimed is the epoch of the last claim applied.
+func (s *State) Claimed() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.claim
+}
+
+// Groups returns the shard's groups as the coordinator restores them (the
+// shapes of offsetstore.Store.Load and the broker's saved settings): each
+// group's stored partitions (a group whose partitions were all deleted
+// maps to an empty map; a group with settings only is absent) and the
+// settings saved.
+func (s *State) Groups() (map[string]map[delivery.TP]offsetstore.Offset, map[string]groupstate.Saved) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	stored := map[string]map[delivery.TP]offsetstore.Offset{}
+	saved := map[string]groupstate.Saved{}
+	for id, g := range s.groups {
+		if g.Settings != nil {
+			saved[id] = *g.Settings
+		}
+		if len(g.Parts) == 0 {
+			continue
+		}
+		parts := map[delivery.TP]offsetstore.Offset{}
+		for tp, p := range g.Parts {
+			if !p.Deleted {
+				parts[tp] = offsetstore.Offset{Seq: p.Stamp.Seq, Committed: p.Committed, Acked: slices.Clone(p.Acked), Born: p.Born}
+			}
+		}
+		stored[id] = parts
+	}
+	return stored, saved
+}
+
+// storedPart is a partition in a snapshot (a map keyed by a struct does
+// not encode as JSON).
+type storedPart struct {
+	TP delivery.TP `json:"tp"`
+	part
+}
+
+// snapshotGroup is a group in a snapshot.
+type snapshotGroup struct {
+	Settings *groupstate.Saved `json:"settings,omitempty"`
+	Parts    []storedPart      `json:"parts,omitempty"`
+}
+
+// snapshot is a snapshot's data.
+type snapshot struct {
+	Applied uint64                   `json:"applied"`
+	Claim   uint64                   `json:"claim"`
+	Groups  map[string]snapshotGroup `json:"groups"`
+	Deleted map[string]Stamp         `json:"deleted,omitempty"`
+}
+
+// Snapshot encodes the whole shard.
+func (s *State) Snapshot() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	snap := snapshot{Applied: s.applied, Claim: s.claim, Groups: map[string]snapshotGroup{}, Deleted: s.deleted}
+	for id, g := range s.groups {
+		sg := snapshotGroup{Settings: g.Settings}
+		for _, tp := range slices.SortedFunc(maps.Keys(g.Parts), compareTP) {
+			sg.Parts = append(sg.Parts, storedPart{TP: tp, part: *g.Parts[tp]})
+		}
+		snap.Groups[id] = sg
+	}
+	return json.Marshal(snap)
+}
+
+// Restore replaces the shard with a snapshot's (nil: empty).
+func (s *State) Restore(data []byte) error {
+	var snap snapshot
+	if data != nil {
+		if err := json.Unmarshal(data, &snap); err != nil {
+			return fmt.Errorf("groupstore: snapshot: %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.applied, s.claim = snap.Applied, snap.Claim
+	s.groups, s.deleted = map[string]*group{}, map[string]Stamp{}
+	maps.Copy(s.deleted, snap.Deleted)
+	for id, sg := range snap.Groups {
+		g := &group{Settings: sg.Settings, Parts: map[delivery.TP]*part{}}
+		for _, sp := range sg.Parts {
+			p := sp.part
+			g.Parts[sp.TP] = &p
+		}
+		s.groups[id] = g
+	}
+	return nil
+}
+
+func compareTP(a, b delivery.TP) int {
+	if c := cmp.Compare(a.Topic, b.Topic); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Partition, b.Partition)
+}

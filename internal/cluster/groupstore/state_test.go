@@ -1,0 +1,214 @@
+package groupstore
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+)
+
+var tp0 = delivery.TP{Topic: "orders", Partition: 0}
+
+func write(seq uint64, committed int64, acked ...delivery.Range) offsetstore.Write {
+	return offsetstore.Write{Group: "g", TP: tp0, Offset: offsetstore.Offset{Seq: seq, Committed: committed, Acked: acked, Born: 7}}
+}
+
+// apply encodes c and applies it at the next index, as the Raft host
+// would, and returns the state machine's answer.
+func apply(t *testing.T, s *State, c Command) error {
+	t.Helper()
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	next := s.applied + 1
+	s.mu.Unlock()
+	res := s.Apply(next, b)
+	if res == nil {
+		return nil
+	}
+	return res.(error)
+}
+
+func committed(t *testing.T, s *State, group string) (offsetstore.Offset, bool) {
+	t.Helper()
+	stored, _ := s.Groups()
+	o, ok := stored[group][tp0]
+	return o, ok
+}
+
+// A claim fences every write made under an older epoch, on every replica
+// alike (the refusal is the state machine's), and an older claim is
+// refused too; writes of the claiming epoch apply.
+func TestClaimFencesOlderEpochs(t *testing.T) {
+	s := New()
+	if err := apply(t, s, Command{Claim: &Claim{Epoch: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(t, s, Command{Group: "g", Epoch: 3, Offsets: []offsetstore.Write{write(1, 10)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(t, s, Command{Claim: &Claim{Epoch: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Command{
+		{Group: "g", Epoch: 3, Offsets: []offsetstore.Write{write(2, 20)}},
+		{Group: "g", Epoch: 3, Settings: &groupstate.Saved{Assignor: "range"}},
+		{Group: "g", Epoch: 4, Delete: new(uint64(9))},
+		{Claim: &Claim{Epoch: 4}},
+	} {
+		if err := apply(t, s, c); !errors.Is(err, ErrFenced) {
+			t.Fatalf("%+v after the claim of epoch 5: %v, want ErrFenced", c, err)
+		}
+	}
+	if o, _ := committed(t, s, "g"); o.Committed != 10 || s.Claimed() != 5 {
+		t.Fatalf("committed %d, claim %d; want 10 and 5", o.Committed, s.Claimed())
+	}
+	if err := apply(t, s, Command{Group: "g", Epoch: 5, Offsets: []offsetstore.Write{write(1, 30)}}); err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := committed(t, s, "g"); o.Committed != 30 {
+		t.Fatalf("epoch 5's write (seq 1, below epoch 3's seq) not applied: %+v", o)
+	}
+}
+
+// Writes of one partition are ordered by (epoch, seq), not by the order
+// they commit in: racing writers of one coordinator cannot move a
+// partition back.
+func TestWritesOrderedByStamp(t *testing.T) {
+	s := New()
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(5, 50, delivery.Range{From: 52, To: 53})}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(4, 40)}}))
+	o, ok := committed(t, s, "g")
+	if !ok || o.Committed != 50 || !reflect.DeepEqual(o.Acked, []delivery.Range{{From: 52, To: 53}}) || o.Born != 7 {
+		t.Fatalf("after seq 5 then 4: %+v", o)
+	}
+	// A partition's deletion keeps its stamp: an older write stays out.
+	del := write(6, 0)
+	del.Delete = true
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{del}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(5, 55)}}))
+	if o, ok := committed(t, s, "g"); ok {
+		t.Fatalf("deleted partition came back: %+v", o)
+	}
+	stored, _ := s.Groups()
+	if parts, ok := stored["g"]; !ok || len(parts) != 0 {
+		t.Fatalf("a group whose partitions were all deleted: %v, %v; want an empty map", parts, ok)
+	}
+}
+
+// A group's deletion forgets its settings and what was written before it;
+// a write taken before it that commits after it is dropped, one taken
+// after it stays, and a group of the same name starts afresh.
+func TestDeleteGroup(t *testing.T) {
+	s := New()
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Settings: &groupstate.Saved{Assignor: "range"}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(1, 10)}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Delete: new(uint64(3))}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(2, 20)}}))
+	stored, saved := s.Groups()
+	if len(stored) != 0 || len(saved) != 0 {
+		t.Fatalf("after the deletion: %v %v", stored, saved)
+	}
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(4, 40)}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 1, Settings: &groupstate.Saved{Assignor: "sticky"}}))
+	stored, saved = s.Groups()
+	if stored["g"][tp0].Committed != 40 || saved["g"].Assignor != "sticky" {
+		t.Fatalf("recreated group: %v %v", stored, saved)
+	}
+	// A later epoch's write outranks the deletion whatever its seq.
+	must(t, apply(t, s, Command{Group: "h", Epoch: 1, Delete: new(uint64(100))}))
+	must(t, apply(t, s, Command{Group: "h", Epoch: 2, Offsets: []offsetstore.Write{{Group: "h", TP: tp0, Offset: offsetstore.Offset{Seq: 1, Committed: 5}}}}))
+	if stored, _ := s.Groups(); stored["h"][tp0].Committed != 5 {
+		t.Fatalf("epoch 2's write after epoch 1's deletion: %v", stored["h"])
+	}
+}
+
+// A snapshot restores the same state (groups, settings, tombstones, the
+// claim) into a fresh replica, which then applies later entries as the
+// original does; nil restores the empty state.
+func TestSnapshotRestore(t *testing.T) {
+	s := New()
+	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Settings: &groupstate.Saved{Assignor: "range", Settings: groupstate.Settings{MaxRetries: 4}}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{write(3, 30, delivery.Range{From: 32, To: 40})}}))
+	del := offsetstore.Write{Group: "g", TP: delivery.TP{Topic: "gone", Partition: 1}, Offset: offsetstore.Offset{Seq: 4}, Delete: true}
+	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{del}}))
+	must(t, apply(t, s, Command{Group: "old", Epoch: 2, Delete: new(uint64(5))}))
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	s1, v1 := s.Groups()
+	s2, v2 := r.Groups()
+	if !reflect.DeepEqual(s1, s2) || !reflect.DeepEqual(v1, v2) || r.Claimed() != 2 || !reflect.DeepEqual(r.deleted, s.deleted) {
+		t.Fatalf("restored %v %v claim %d, want %v %v claim 2", s2, v2, r.Claimed(), s1, v1)
+	}
+	// The deleted partition's tombstone survived: an older write stays out.
+	old := del
+	old.Delete, old.Offset.Seq = false, 1
+	for _, st := range []*State{s, r} {
+		must(t, apply(t, st, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{old}}))
+		must(t, apply(t, st, Command{Group: "old", Epoch: 2, Offsets: []offsetstore.Write{{Group: "old", TP: tp0, Offset: offsetstore.Offset{Seq: 2}}}}))
+		if err := apply(t, st, Command{Group: "g", Epoch: 1, Offsets: []offsetstore.Write{write(9, 90)}}); !errors.Is(err, ErrFenced) {
+			t.Fatalf("epoch 1 after the claim of 2: %v", err)
+		}
+	}
+	s1, _ = s.Groups()
+	s2, _ = r.Groups()
+	if !reflect.DeepEqual(s1, s2) || len(s1["g"]) != 1 || len(s1["old"]) != 0 {
+		t.Fatalf("after the same entries: %v, %v", s1, s2)
+	}
+	if err := r.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, sv := r.Groups(); len(st) != 0 || len(sv) != 0 || r.Claimed() != 0 {
+		t.Fatalf("Restore(nil): %v %v %d", st, sv, r.Claimed())
+	}
+}
+
+// A malformed or empty entry changes nothing and is refused.
+func TestBadEntries(t *testing.T) {
+	s := New()
+	if res := s.Apply(1, []byte("{")); res == nil {
+		t.Fatal("malformed entry accepted")
+	}
+	if err := apply(t, s, Command{Group: "g"}); err == nil {
+		t.Fatal("empty command accepted")
+	}
+	if st, sv := s.Groups(); len(st) != 0 || len(sv) != 0 {
+		t.Fatalf("%v %v", st, sv)
+	}
+}
+
+// ShardOf spreads groups over every shard and never changes (it is part
+// of the on-disk format).
+func TestShardOf(t *testing.T) {
+	seen := map[int]int{}
+	for i := range 1000 {
+		seen[ShardOf("group-"+string(rune('a'+i%26))+string(rune('0'+i/26%10))+string(rune('A'+i/260)))]++
+	}
+	if len(seen) != Shards {
+		t.Fatalf("1000 groups over %d shards: %v", Shards, seen)
+	}
+	for g, want := range map[string]int{"orders": 4, "billing-consumers": 0, "": 5} {
+		if got := ShardOf(g); got != want {
+			t.Fatalf("ShardOf(%q) = %d, want %d", g, got, want)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/groupstore"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+)
+
+// The consumer groups' durable state lives in groupstore.Shards Raft
+// groups, each a groupstore.State, created by every node at Open beside
+// the metadata group (no metadata entry places them: their voters derive
+// from --peers, which every node of a static cluster shares). Shard i is
+// replicated on up to three nodes, from the i-th of the sorted peers on,
+// and that first one campaigns, so the shards' leaders, the groups'
+// coordinators, spread over the nodes; another leader hands the shard back
+// to it once it is alive again, as partitions' leaders do (its groups'
+// members rejoin there, which costs them what a failover costs). A leader first commits a claim of
+// its shard under its term and only then hands the shard's groups to the
+// GroupShardSink; it takes them back when it stops leading, or leads again
+// under a later term (a quick loss and win between two looks).
+
+// GroupShardSink takes the consumer groups of the shards this node leads.
+// Its calls come from one goroutine, in order.
+type GroupShardSink interface {
+	// LeadGroupShard: this node coordinates shard's groups under epoch
+	// from now on; st holds their state (every earlier write applied).
+	LeadGroupShard(shard int, epoch uint64, st *groupstore.State)
+	// LoseGroupShard: it no longer does.
+	LoseGroupShard(shard int)
+}
+
+// groupShardBase is the Raft group ID of shard 0: far above the
+// partitions' groups, which the metadata numbers from 1.
+const groupShardBase = 1 << 48
+
+// claimTimeout bounds a new leader's claim of a shard.
+const claimTimeout = 5 * time.Second
+
+// groupShard is one shard as this node sees it. voters is immutable;
+// claimed (the term of this node's claim applied, 0 while it does not
+// coordinate the shard) and the times below are owned by
+// watchGroupShards, claimed also read under pmu.
+type groupShard struct {
+	st                                    *groupstore.State // nil: this node holds no replica
+	voters                                []uint64
+	claimed                               uint64
+	claimedAt, lastCampaign, lastTransfer time.Time
+}
+
+// shardVoters are shard i's replicas among the sorted peers: up to three,
+// from the i-th on, wrapping around.
+func shardVoters(i int, peers []uint64) []uint64 {
+	n := min(3, len(peers))
+	out := make([]uint64, n)
+	for k := range n {
+		out[k] = peers[(i+k)%len(peers)]
+	}
+	return out
+}
+
+// planGroupShards lays out the shards and the state of those this node
+// replicates (at Open); startGroupShards then starts their replicas.
+func (n *Node) planGroupShards() {
+	peers := n.peerIDs()
+	n.gshards = make([]*groupShard, groupstore.Shards)
+	for i := range n.gshards {
+		gs := &groupShard{voters: shardVoters(i, peers)}
+		if slices.Contains(gs.voters, n.cfg.ID) {
+			gs.st = groupstore.New()
+		}
+		n.gshards[i] = gs
+	}
+}
+
+// startGroupShards starts this node's replicas of the shards through add,
+// as startMeta starts the metadata's: at Open when the node has Raft
+// state, else once it has settled its generation. Every shard's first
+// voters are its nodes at generation 0 (shards exist from a cluster's
+// first start); a rejoined node starts its replicas empty and reconfigure
+// has the leaders add them.
+func (n *Node) startGroupShards(add func(id, self uint64, voters []uint64, sm multiraft.StateMachine) error) error {
+	for i, gs := range n.gshards {
+		if gs.st == nil {
+			continue
+		}
+		if err := add(groupShardBase+uint64(i), n.self(), n.bootVoters(gs.voters, nil), gs.st); err != nil {
+			return fmt.Errorf("cluster: open consumer group shard %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// GroupShardLeader is the node coordinating shard's groups as this node
+// knows it: its Raft leader where this node holds a replica (0 while none
+// is known), else its preferred replica, which redirects if it must.
+// ready is true when that is this node and its claim is applied.
+func (n *Node) GroupShardLeader(shard int) (leader uint64, ready bool) {
+	gs := n.gshards[shard]
+	if gs.st == nil {
+		return gs.voters[0], false
+	}
+	n.pmu.Lock()
+	defer n.pmu.Unlock()
+	st := n.leaders[groupShardBase+uint64(shard)]
+	return st.Leader, st.IsLeader && gs.claimed == st.Term
+}
+
+// ProposeGroupState proposes cmd to shard and returns once it is applied
+// here: the state machine's refusal (groupstore.ErrFenced), or the
+// proposal's failure (a *multiraft.NotLeaderError naming the leader,
+// multiraft.ErrDropped, ErrUnknownOutcome, ctx's error).
+func (n *Node) ProposeGroupState(ctx context.Context, shard int, cmd groupstore.Command) error {
+	gs := n.gshards[shard]
+	if gs.st == nil {
+		return &multiraft.NotLeaderError{Group: groupShardBase + uint64(shard), Leader: gs.voters[0]}
+	}
+	b, err := cmd.Encode()
+	if err != nil {
+		return err
+	}
+	r, err := n.raft.Propose(ctx, groupShardBase+uint64(shard), b)
+	if err != nil {
+		return err
+	}
+	if err, ok := r.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// watchGroupShards follows the leadership of the shards this node
+// replicates (as watchPartitions last read it) until ctx ends: it claims
+// a shard it has come to lead and hands it to the sink, takes back one it
+// lost, and campaigns for a leaderless shard it is the preferred replica
+// of.
+func (n *Node) watchGroupShards(ctx context.Context) {
+	n.everyTick(ctx, func() {
+		down := map[uint64]bool{}
+		for _, id := range n.tr.Down() {
+			down[id] = true
+		}
+		for i, gs := range n.gshards {
+			if gs.st == nil {
+				continue
+			}
+			g := groupShardBase + uint64(i)
+			n.pmu.Lock()
+			st, seen := n.leaders[g]
+			n.pmu.Unlock()
+			if !seen {
+				continue // statuses not read yet
+			}
+			if gs.claimed != 0 && (!st.IsLeader || st.Term != gs.claimed) {
+				n.setClaimed(gs, 0)
+				n.cfg.GroupShards.LoseGroupShard(i)
+				n.log.Info("consumer group shard: no longer its coordinator", "shard", i, "leader", st.Leader, "epoch", st.Term)
+			}
+			preferred := gs.voters[0]
+			switch {
+			case st.IsLeader && gs.claimed == 0:
+				if !n.registeredNow() {
+					continue // see registeredNow
+				}
+				n.claimGroupShard(ctx, i, gs, st.Term)
+			case st.IsLeader && preferred != n.cfg.ID && !down[preferred] &&
+				time.Since(gs.claimedAt) >= transferAfter && time.Since(gs.lastTransfer) >= transferEvery:
+				gs.lastTransfer = time.Now()
+				if err := n.raft.TransferLeader(ctx, g, preferred); err == nil {
+					n.log.Info("consumer group shard: handing it to its preferred replica", "shard", i, "to", preferred)
+				}
+			case st.Leader == 0 && preferred == n.cfg.ID && time.Since(gs.lastCampaign) >= campaignEvery:
+				gs.lastCampaign = time.Now()
+				_ = n.raft.Campaign(ctx, g) // only fails for a group not hosted
+			}
+		}
+	})
+}
+
+// registeredNow reports whether this process's registration is applied:
+// the metadata it has applied is then at least as recent as its start, so
+// it knows every topic its groups' offsets may name (the coordinator
+// names a cluster topic in the replicated offsets by the metadata's topic
+// ID). A restarted node claims no shard before.
+func (n *Node) registeredNow() bool {
+	for _, m := range n.meta.Nodes() {
+		if m.ID == n.cfg.ID {
+			return m.Boot == n.boot
+		}
+	}
+	return false
+}
+
+// claimGroupShard commits this node's claim of shard under term and hands
+// the shard to the sink; a claim that fails is tried again next tick, if
+// this node still leads.
+func (n *Node) claimGroupShard(ctx context.Context, shard int, gs *groupShard, term uint64) {
+	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
+	defer cancel()
+	err := n.ProposeGroupState(cctx, shard, groupstore.Command{Claim: &groupstore.Claim{Epoch: term}})
+	if err != nil {
+		if ctx.Err() == nil && !errors.As(err, new(*multiraft.NotLeaderError)) {
+			n.log.Warn("consumer group shard: claim failed; retrying", "shard", shard, "epoch", term, "err", err)
+		}
+		return
+	}
+	// The sink first: a request let through once claimed is set finds
+	// the shard's groups there.
+	n.cfg.GroupShards.LeadGroupShard(shard, term, gs.st)
+	n.setClaimed(gs, term)
+	gs.claimedAt = time.Now()
+	n.log.Info("consumer group shard: coordinating its groups", "shard", shard, "epoch", term)
+}
+
+func (n *Node) setClaimed(gs *groupShard, term uint64) {
+	n.pmu.Lock()
+	gs.claimed = term
+	n.pmu.Unlock()
+}

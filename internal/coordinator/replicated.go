@@ -1,0 +1,161 @@
+package coordinator
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+)
+
+// In a cluster the groups' durable state (committed offsets, acknowledged
+// ranges, saved settings) is replicated rather than kept in offsets.db and
+// meta.db, and a node coordinates only the groups whose replicated state
+// it leads. The coordinator stays ignorant of how: Replicate hands it a
+// Replicated, Adopt gives it the groups it now leads as they were last
+// stored, Drop takes them away when it stops leading. Each adopted (or
+// created) group carries the epoch it is coordinated under, and every
+// write of it names that epoch, so the writes of a group dropped, still in
+// progress in some request, are refused once another node has claimed the
+// group: a deposed coordinator acknowledges nothing. What a dropped group
+// had in flight is not replicated: its next coordinator delivers it again.
+
+// Replicated keeps the durable state of the groups a cluster node
+// coordinates. Its methods return once the change is replicated (a
+// majority has it) or with an *api.Error saying why not (the node no
+// longer coordinates the group: NOT_COORDINATOR or UNAVAILABLE).
+type Replicated interface {
+	// Epoch is the epoch under which this node coordinates group now;
+	// false if it does not (a group is then not created here).
+	Epoch(group string) (uint64, bool)
+	WriteOffsets(group string, epoch uint64, ws []offsetstore.Write) error
+	SaveSettings(group string, epoch uint64, s groupstate.Saved) error
+	// DeleteGroup forgets the group's settings and the offsets written
+	// before (epoch, seq).
+	DeleteGroup(group string, epoch, seq uint64) error
+}
+
+// groupKey names a group to groupIO: its ID and the epoch of the group
+// object the effects come from (0 on a single broker).
+type groupKey struct {
+	id    string
+	epoch uint64
+}
+
+func (cg *cgroup) key() groupKey { return groupKey{cg.id, cg.epoch} }
+
+// Replicate makes the coordinator keep its groups' state in r: it
+// forgets the groups restored from this node's own files (their state is
+// r's now) and coordinates only those given by Adopt or created while r
+// names an epoch for them. Call it before Run.
+func (c *Coordinator) Replicate(r Replicated) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.repl = r
+	c.io = replicatedIO{brokerIO{c}, r}
+	for id, cg := range c.groups {
+		c.dropLocked(id, cg)
+	}
+}
+
+// Adopt starts coordinating, under epoch, the groups that match owns, as
+// stored and saved last (the shapes of a single broker's restore): any
+// group of those this node still holds (from an earlier epoch) is dropped
+// first, so nothing of its in-memory state survives. Members rejoin;
+// messages that were in flight are delivered again.
+func (c *Coordinator) Adopt(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved) {
+	c.Drop(owns)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.restoreGroupsLocked(epoch, stored, saved)
+	// They learn the topics from the timer loop, as groups restored at
+	// Open do when it starts: until then they deliver nothing.
+	c.resync.Store(true)
+	c.wake()
+}
+
+// Drop stops coordinating the groups that match owns. A request already
+// holding one may still run on it; its writes are refused (fenced).
+func (c *Coordinator) Drop(owns func(group string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, cg := range c.groups {
+		if owns(id) {
+			c.dropLocked(id, cg)
+		}
+	}
+}
+
+// dropLocked forgets cg: no timer ticks it again and its long polls wake
+// (to find it gone on their next look). The caller holds c.mu.
+func (c *Coordinator) dropLocked(id string, cg *cgroup) {
+	delete(c.groups, id)
+	cg.mu.Lock()
+	cg.dropped = true
+	close(cg.ready)
+	cg.ready = make(chan struct{})
+	cg.mu.Unlock()
+	c.schedMu.Lock()
+	delete(c.sched, cg)
+	c.schedMu.Unlock()
+}
+
+// restoreGroupsLocked creates the groups of stored (partitions) and saved
+// (settings) under epoch, replacing any of the same name. The caller
+// holds c.mu.
+func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved) {
+	for id, set := range saved {
+		if _, ok := stored[id]; !ok {
+			cg := c.newGroup(id) // settings but no offsets yet: the group still exists
+			cg.epoch = epoch
+			cg.a.RestoreSettings(set)
+			c.groups[id] = cg
+		}
+	}
+	for id, parts := range stored {
+		cg := c.newGroup(id)
+		cg.epoch = epoch
+		cg.a.RestoreSettings(saved[id])
+		for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTP) {
+			so := parts[tp]
+			cg.a.Restore(tp, so.Committed, so.Acked, so.Born)
+		}
+		c.groups[id] = cg
+	}
+}
+
+// newGroupLocked is a group created by its first join (or offsets reset):
+// on a cluster node, under the epoch this node coordinates it in, if it
+// does. The caller holds c.mu.
+func (c *Coordinator) newGroupLocked(id string) (*cgroup, error) {
+	cg := c.newGroup(id)
+	if c.repl != nil {
+		epoch, ok := c.repl.Epoch(id)
+		if !ok {
+			return nil, api.ErrUnavailable.Withf("this node does not coordinate group %s now (its coordinator is changing); retry", id).WithDetail("group", id)
+		}
+		cg.epoch = epoch
+	}
+	return cg, nil
+}
+
+// replicatedIO is a cluster node's groupIO: the broker's logs and DLQs as
+// brokerIO reaches them, the groups' durable state through Replicated.
+type replicatedIO struct {
+	brokerIO
+	r Replicated
+}
+
+func (io replicatedIO) writeOffsets(g groupKey, ws []offsetstore.Write) error {
+	return io.r.WriteOffsets(g.id, g.epoch, ws)
+}
+
+func (io replicatedIO) saveSettings(g groupKey, s groupstate.Saved) error {
+	return io.r.SaveSettings(g.id, g.epoch, s)
+}
+
+func (io replicatedIO) deleteGroup(g groupKey) error {
+	return io.r.DeleteGroup(g.id, g.epoch, io.c.store.Next())
+}

@@ -1,0 +1,194 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+)
+
+// fakeRepl is a Replicated keeping, like a group shard, the last write of
+// each partition and the epoch of the last claim, refusing older epochs.
+type fakeRepl struct {
+	mu     sync.Mutex
+	claim  uint64
+	stored map[string]map[delivery.TP]offsetstore.Offset
+	saved  map[string]groupstate.Saved
+}
+
+func (r *fakeRepl) claimEpoch(e uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.claim = e
+}
+
+func (r *fakeRepl) fencedLocked(epoch uint64) error {
+	if epoch < r.claim {
+		return api.ErrNotCoordinator.Withf("fenced: epoch %d < %d", epoch, r.claim)
+	}
+	return nil
+}
+
+func (r *fakeRepl) Epoch(string) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.claim, r.claim != 0
+}
+
+func (r *fakeRepl) WriteOffsets(group string, epoch uint64, ws []offsetstore.Write) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fencedLocked(epoch); err != nil {
+		return err
+	}
+	if r.stored[group] == nil {
+		r.stored[group] = map[delivery.TP]offsetstore.Offset{}
+	}
+	for _, w := range ws {
+		r.stored[group][w.TP] = w.Offset
+	}
+	return nil
+}
+
+func (r *fakeRepl) SaveSettings(group string, epoch uint64, s groupstate.Saved) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fencedLocked(epoch); err != nil {
+		return err
+	}
+	r.saved[group] = s
+	return nil
+}
+
+func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fencedLocked(epoch); err != nil {
+		return err
+	}
+	delete(r.stored, group)
+	delete(r.saved, group)
+	return nil
+}
+
+// adopt hands the coordinator every group r holds under a new claim.
+func (r *fakeRepl) adopt(c *Coordinator, epoch uint64) {
+	r.claimEpoch(epoch)
+	r.mu.Lock()
+	stored := map[string]map[delivery.TP]offsetstore.Offset{}
+	for g, parts := range r.stored {
+		stored[g] = map[delivery.TP]offsetstore.Offset{}
+		for tp, o := range parts {
+			stored[g][tp] = o
+		}
+	}
+	saved := map[string]groupstate.Saved{}
+	for g, s := range r.saved {
+		saved[g] = s
+	}
+	r.mu.Unlock()
+	c.Adopt(epoch, func(string) bool { return true }, stored, saved)
+	c.syncTopics() // the timer loop's job (resync), which this test does not run
+}
+
+// A cluster node's coordinator keeps its groups in Replicated: it forgets
+// the groups of its own files, creates none while it holds no epoch,
+// writes under the epoch of the group object a command ran on, and a
+// group adopted under a new epoch delivers again only what was in flight
+// (not acknowledged); the writes of the group object dropped are refused.
+func TestReplicatedGroupsFailOver(t *testing.T) {
+	c, tb := openTest(t, nil)
+	tb.createTopic("t", 1)
+	c.syncTopics()
+	for range 10 {
+		tb.publish("t", 0, []byte("m"))
+	}
+	join := func(group string) JoinResult {
+		t.Helper()
+		jr, err := c.JoinGroup(group, JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute, Assignor: "range"}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return jr
+	}
+	poll := func(group string, jr JoinResult) []Delivered {
+		t.Helper()
+		got, err := c.Poll(context.Background(), group, PollParams{MemberID: jr.MemberID, Generation: jr.Generation, MaxMessages: 100}, "h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	ack := func(group string, jr JoinResult, from, to int64) error {
+		_, err := c.Ack(group, Settle{MemberID: jr.MemberID, Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: from, To: to}}}, "h")
+		return err
+	}
+	local := join("local") // a group of this node's own files, before clustering
+	poll("local", local)
+
+	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+	c.Replicate(r)
+	if _, err := c.GroupOffsets("local"); !errors.Is(err, api.ErrGroupNotFound) {
+		t.Fatalf("a group of the local files after Replicate: %v, want GROUP_NOT_FOUND", err)
+	}
+	if _, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("join with no epoch: %v, want UNAVAILABLE", err)
+	}
+
+	r.adopt(c, 1)
+	jr := join("g")
+	if got := poll("g", jr); len(got) != 10 {
+		t.Fatalf("first poll: %d messages, want 10", len(got))
+	}
+	if err := ack("g", jr, 0, 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := ack("g", jr, 6, 7); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	o := r.stored["g"][delivery.TP{Topic: "t"}]
+	_, settings := r.saved["g"]
+	r.mu.Unlock()
+	if o.Committed != 4 || len(o.Acked) != 1 || o.Acked[0] != (delivery.Range{From: 6, To: 7}) || !settings {
+		t.Fatalf("replicated after the acks: %+v (settings saved: %v)", o, settings)
+	}
+
+	stale, err := c.lookup("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another node claims the shard and the group comes back here under
+	// epoch 2: a command still running on the object of epoch 1 writes
+	// under epoch 1, and is refused.
+	r.adopt(c, 2)
+	stale.mu.Lock()
+	p := c.doneLocked(stale, stale.a.Tick(c.now()))
+	p.writes = append(p.writes, offsetstore.Write{Group: "g", TP: delivery.TP{Topic: "t"}, Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: 10}})
+	stale.mu.Unlock()
+	if err := c.perform(stale, p); !errors.Is(err, api.ErrNotCoordinator) {
+		t.Fatalf("a write of the dropped group object: %v, want it fenced", err)
+	}
+	if err := ack("g", jr, 4, 6); !errors.Is(err, api.ErrUnknownMember) {
+		t.Fatalf("the old member's ack on the adopted group: %v, want UNKNOWN_MEMBER", err)
+	}
+	jr = join("g")
+	var offs []int64
+	for _, d := range poll("g", jr) {
+		offs = append(offs, d.Record.Offset)
+	}
+	if want := []int64{4, 5, 7, 8, 9}; !slices.Equal(offs, want) {
+		t.Fatalf("delivered after the failover: %v, want %v (in flight, never the acknowledged)", offs, want)
+	}
+	c.Drop(func(string) bool { return true })
+	if _, err := c.GroupOffsets("g"); !errors.Is(err, api.ErrGroupNotFound) {
+		t.Fatalf("after Drop: %v", err)
+	}
+}
