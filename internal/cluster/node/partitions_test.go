@@ -29,6 +29,7 @@ import (
 type clog struct{ *commitlog.Log }
 
 func (l clog) AppendBatches(b []byte) (int64, error) {
+	b = bytes.Clone(b) // AppendBatch patches base offsets; see replica.Log
 	first := int64(-1)
 	for len(b) > 0 {
 		n, _ := recordbatch.Len(b)

@@ -36,6 +36,9 @@ import (
 type Log interface {
 	// AppendBatches appends batches (back to back) at the end, giving
 	// them the next offsets, and returns the first batch's base offset.
+	// It must not modify batches: they are the Raft entry's bytes, which
+	// the transport may be sending to another replica meanwhile (a
+	// commitlog patches base offsets in place, so copy first).
 	AppendBatches(batches []byte) (int64, error)
 	NextOffset() int64
 	Sync() error
