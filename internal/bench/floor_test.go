@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ import (
 //	http    HTTP/1.1 request/response as GoQueue's clients use it: POST a
 //	        batch, answered once taken; the consumer long-polls (POST, wait
 //	        up to 100 ms) and polls again as soon as an answer arrives
+//	h2c     the same requests over HTTP/2 without TLS (one connection,
+//	        requests multiplexed as streams)
 //	stream  one long-lived TCP connection each way: length-prefixed frames,
 //	        the relay writes each batch to the consumer as it comes and acks
 //	        the producer on its own connection
@@ -69,22 +72,46 @@ func TestTransportFloor(t *testing.T) {
 	if _, err := fmt.Fscan(bufio.NewReader(out), &httpAddr, &tcpAddr); err != nil {
 		t.Fatal(err)
 	}
-	for _, tr := range []string{"http", "stream", "http", "stream"} {
+	for _, tr := range []string{"http", "h2c", "stream", "http", "h2c", "stream"} {
 		before := loadavg()
+		cpu0, rcpu0 := cpuTime(os.Getpid()), cpuTime(relay.Process.Pid)
 		var h Histogram
 		var reqs int
 		var err error
-		if tr == "http" {
-			h, reqs, err = floorHTTP(httpAddr, rate, dur)
-		} else {
+		switch tr {
+		case "http":
+			h, reqs, err = floorHTTP(httpAddr, rate, dur, false)
+		case "h2c":
+			h, reqs, err = floorHTTP(httpAddr, rate, dur, true)
+		default:
 			h, reqs, err = floorStream(tcpAddr, rate, dur)
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%-6s %d msg/s for %v, %d batches: p50 %dus p90 %dus p99 %dus p99.9 %dus max %dus (%d msgs; load %s -> %s)",
-			tr, rate, dur, reqs, h.Quantile(.5)/1e3, h.Quantile(.9)/1e3, h.Quantile(.99)/1e3, h.Quantile(.999)/1e3, h.Max()/1e3, h.Count(), before, loadavg())
+		perMsg := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(h.Count(), 1)) }
+		t.Logf("%-6s %d msg/s for %v, %d batches: p50 %dus p90 %dus p99 %dus p99.9 %dus max %dus (%d msgs; cpu/msg client %.1fus relay %.1fus; load %s -> %s)",
+			tr, rate, dur, reqs, h.Quantile(.5)/1e3, h.Quantile(.9)/1e3, h.Quantile(.99)/1e3, h.Quantile(.999)/1e3, h.Max()/1e3, h.Count(),
+			perMsg(cpuTime(os.Getpid())-cpu0), perMsg(cpuTime(relay.Process.Pid)-rcpu0), before, loadavg())
 	}
+}
+
+// cpuTime is the CPU (user and system) process pid has used so far, in
+// the kernel's clock ticks (10 ms).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command (which may hold spaces) in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	_, _ = fmt.Sscan(f[11], &utime)
+	_, _ = fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // floorGen stamps rate messages a second with their send time and hands
@@ -143,10 +170,15 @@ func (g *floorGen) record(h *Histogram, body []byte) {
 	}
 }
 
-func floorHTTP(addr string, rate int, dur time.Duration) (Histogram, int, error) {
+func floorHTTP(addr string, rate int, dur time.Duration, h2c bool) (Histogram, int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	if h2c {
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+	}
+	hc := &http.Client{Transport: tr}
 	defer hc.CloseIdleConnections()
 	g := newFloorGen(ctx, rate, dur)
 	total := int64(rate) * int64(dur/time.Millisecond) / 1000
@@ -324,7 +356,10 @@ func TestFloorRelay(t *testing.T) {
 			}
 		}
 	})
-	go func() { _ = http.Serve(hl, mux) }()
+	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go func() { _ = srv.Serve(hl) }()
 	var consumer net.Conn
 	var cmu sync.Mutex
 	for {
