@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,13 @@ type Config struct {
 	// the total and a counter the workload advances; it returns a function
 	// the workload calls when done, which must stop whatever Progress started.
 	Progress func(desc string, total int64, done *atomic.Int64) (stop func())
+
+	// probe, if set, watches the latency workload stage by stage (the
+	// instrumented runs of stages_test.go); it costs nothing when nil.
+	probe latencyProbe
+	// httpClient is the HTTP client of the workload's producers and members
+	// (nil: each its own); the probe sets it to see their requests.
+	httpClient *http.Client
 }
 
 // ErrStalled reports a workload that made no progress for Config.Stall.
@@ -190,7 +198,7 @@ func (c Config) admin() (*client.Client, error) {
 }
 
 func (c Config) producer(linger time.Duration) (*client.Producer, error) {
-	return client.NewProducer(&client.ProducerConfig{Brokers: c.Brokers, APIKey: c.APIKey, Linger: linger})
+	return client.NewProducer(&client.ProducerConfig{Brokers: c.Brokers, APIKey: c.APIKey, Linger: linger, HTTPClient: c.httpClient})
 }
 
 // members starts c.Members consumers of topic in group; the caller closes
@@ -200,7 +208,7 @@ func (c Config) members(group, topic string) ([]*client.Consumer, error) {
 	for range c.Members {
 		m, err := client.NewConsumer(&client.ConsumerConfig{
 			Brokers: c.Brokers, APIKey: c.APIKey, GroupID: group, Topics: []string{topic},
-			MaxInFlight: c.MaxInFlight, PollWait: 100 * time.Millisecond,
+			MaxInFlight: c.MaxInFlight, PollWait: 100 * time.Millisecond, HTTPClient: c.httpClient,
 		})
 		if err != nil {
 			for _, m := range members {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,9 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 	res := Result{Phase: "latency", Topic: topic, Members: cfg.Members, Rate: cfg.Rate, Msgs: total}
 	epoch := time.Now()
 	since := func() int64 { return int64(time.Since(epoch)) }
+	if cfg.probe != nil {
+		cfg.httpClient = cfg.probe.begin(epoch, total)
+	}
 
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -91,6 +95,9 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 					}
 					fromIntended[i].Record(now - int64(binary.BigEndian.Uint64(m.Value[intendedAt:])))
 					fromSent[i].Record(now - int64(binary.BigEndian.Uint64(m.Value[sentAt:])))
+					if cfg.probe != nil {
+						cfg.probe.received(seq, now)
+					}
 					if received.Add(1) == total {
 						close(allIn)
 					}
@@ -150,6 +157,17 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 		sendErr = fmt.Errorf("bench: received %d of %d messages within %v of the last send", res.Received, total, cfg.Stall)
 	}
 	return res, sendErr
+}
+
+// latencyProbe watches the latency workload stage by stage: it sees every
+// request of the workload's clients through the HTTP client begin returns,
+// and is told when each message reached the application. Times are
+// nanoseconds since epoch on the monotonic clock, as the messages' stamps
+// are. Only the instrumented runs of stages_test.go set one, so the
+// workload as users run it carries no instrumentation.
+type latencyProbe interface {
+	begin(epoch time.Time, total int64) *http.Client
+	received(seq, at int64)
 }
 
 // send publishes total messages at cfg.Rate, each stamped with its intended

@@ -160,7 +160,7 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 	cg.mu.Lock()
 	m, _ := cg.a.Member(req.MemberID)
 	cg.mu.Unlock()
-	view, chans := c.pollView(m.Topics)
+	view, chans := c.pollView(m.Topics, m.Assigned)
 	w := waiter{chans: chans}
 	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun)}
 	ra.prime(m.Topics)
@@ -248,14 +248,25 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 }
 
 // pollView returns what a poll needs to know of topics (see topicView),
-// and the channels that close at the next append to each of their
-// partitions, taken before their high watermarks are read.
-func (c *Coordinator) pollView(topics []string) (groupstate.Topics, []<-chan struct{}) {
+// and the channels that close at the next append to each partition
+// assigned (the member's to poll), taken before their high watermarks are
+// read. Appends to partitions other members own do not wake this poll:
+// with every partition's channel, each append woke every member's long
+// poll to find nothing of its own. A change of assignment wakes the poll
+// through the group's ready channel, and the next round waits on the new
+// partitions.
+func (c *Coordinator) pollView(topics []string, assigned api.Assignment) (groupstate.Topics, []<-chan struct{}) {
 	var chans []<-chan struct{}
 	for _, t := range topics {
+		parts := assigned[t]
+		if len(parts) == 0 {
+			continue
+		}
 		if top, err := c.b.Topic(t); err == nil {
-			for _, l := range top.Logs {
-				chans = append(chans, l.Changed())
+			for _, p := range parts {
+				if int(p) < len(top.Logs) {
+					chans = append(chans, top.Logs[p].Changed())
+				}
 			}
 		}
 	}
