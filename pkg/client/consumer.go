@@ -14,7 +14,10 @@ import (
 
 // ErrRevoked is returned by Ack and Nack for a message of a partition this
 // consumer no longer owns (revoked, or the member was lost and joined
-// again): the broker hands it to the partition's next owner.
+// again): the broker hands it to the partition's next owner. Commit,
+// CommitAll and Close wrap it when acknowledgements made since the last
+// commit were dropped unsent because the membership ended: their
+// messages are delivered again.
 var ErrRevoked = errors.New("client: message's partition is no longer owned by this consumer")
 
 // ConsumerConfig configures NewConsumer. Brokers, GroupID and Topics are
@@ -401,7 +404,17 @@ func (c *Consumer) CommitContext(ctx context.Context, msgs ...*Message) error {
 			return err
 		}
 	}
-	return c.flush(ctx, true)
+	return c.commit(ctx)
+}
+
+// commit sends what is acknowledged, then reports what a lost membership
+// dropped unsent since the last commit: a nil answer means every
+// acknowledgement made before the call is committed.
+func (c *Consumer) commit(ctx context.Context) error {
+	err := c.flush(ctx, true)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return errors.Join(err, c.state.takeUnsentLocked())
 }
 
 // CommitAll acknowledges every message this member holds (handed out and
@@ -417,7 +430,7 @@ func (c *Consumer) CommitAllContext(ctx context.Context) error {
 	c.mu.Lock()
 	c.state.settleAllLocked()
 	c.mu.Unlock()
-	return c.flush(ctx, true)
+	return c.commit(ctx)
 }
 
 // Assignment is the partitions this member owns now.
@@ -459,14 +472,19 @@ func (c *Consumer) Close() error {
 		c.state.settleAllLocked()
 	}
 	member, owned := c.state.member, c.state.ownedAssignmentLocked()
-	c.mu.Unlock()
 	if member == "" {
+		err := c.state.takeUnsentLocked()
+		c.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("client: close consumer of group %q: %w", c.cfg.GroupID, err)
+		}
 		return nil
 	}
+	c.mu.Unlock()
 	if len(owned) > 0 {
 		c.callback(c.cfg.OnRevoked, owned)
 	}
-	ferr := c.flush(ctx, true)
+	ferr := c.commit(ctx)
 	lerr := c.t.do(ctx, http.MethodPost, c.path+"/leave", api.LeaveRequest{MemberID: member}, nil)
 	if lerr != nil && mustRejoin(lerr) {
 		lerr = nil // already gone

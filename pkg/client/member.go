@@ -1,6 +1,7 @@
 package client
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -55,6 +56,12 @@ type memberState struct {
 	hint      partHint      // the partition settled last, if owned
 	consumedN int           // offsets moved to consumed since it was last sent
 	nacks     []pendingNack // to send
+	// unsent counts the acknowledged (and, under AutoCommit, consumed)
+	// offsets dropped unsent with a membership that ended, since the
+	// last Commit, CommitAll or Close took the count: those calls report
+	// them (takeUnsentLocked) rather than answer as if all were
+	// committed. Kept across resetLocked.
+	unsent int64
 
 	// ahead holds messages polled ahead of the application (pollahead.go),
 	// in the order polled, all of this session, and aheadRaw the answers
@@ -109,8 +116,12 @@ func newMemberState() memberState {
 	return s
 }
 
-// resetLocked forgets the membership and everything held under it.
+// resetLocked forgets the membership and everything held under it,
+// counting the acknowledgements it drops unsent.
 func (s *memberState) resetLocked() {
+	for _, p := range s.parts {
+		s.unsent += p.acks.count() + p.consumed.count()
+	}
 	s.joined, s.member, s.generation = false, "", 0
 	s.owned = make(map[tp]bool)
 	s.revoking = make(map[tp]time.Time)
@@ -284,4 +295,21 @@ func (s *memberState) ownedAssignmentLocked() api.Assignment {
 	}
 	sortAssignment(a)
 	return a
+}
+
+// takeUnsentLocked returns, as an error wrapping ErrRevoked, the
+// acknowledgements dropped unsent since it was last called; nil if none.
+func (s *memberState) takeUnsentLocked() error {
+	n := s.unsent
+	s.unsent = 0
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d acknowledged messages were not committed: the membership ended before they were sent, so they will be delivered again", ErrRevoked, n)
+}
+
+func (s *memberState) dropUnsentLocked(acks []api.OffsetRange) {
+	for _, r := range acks {
+		s.unsent += r.To - r.From
+	}
 }

@@ -116,6 +116,15 @@ type span struct{ from, to int64 }
 // spanList is a set of offsets as ascending, disjoint, non-adjacent spans.
 type spanList []span
 
+// count is how many offsets the set holds.
+func (l spanList) count() int64 {
+	var n int64
+	for _, sp := range l {
+		n += sp.to - sp.from
+	}
+	return n
+}
+
 // add puts the offsets [from, to) in the set.
 func (l *spanList) add(from, to int64) {
 	s := *l

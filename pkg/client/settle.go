@@ -31,6 +31,7 @@ func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 		req, rest := nextRequest(acks)
 		if err := c.send(ctx, sess, "/ack", api.AckRequest{Ranges: req}); err != nil {
 			if refused(err) {
+				c.dropUnsent(req)
 				req = nil // see refused
 			}
 			c.requeue(sess, append(req, rest...), nacks)
@@ -100,8 +101,14 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 	for attempt := 0; ; attempt++ {
 		c.mu.Lock()
 		if sess != c.state.session || !c.state.joined {
+			// That membership is gone, and its messages with it:
+			// acknowledgements of them are dropped, and reported by the
+			// next commit.
+			if path == "/ack" {
+				c.state.dropUnsentLocked(req.Ranges)
+			}
 			c.mu.Unlock()
-			return nil // that membership is gone, and its messages with it
+			return nil
 		}
 		req.MemberID, req.Generation = c.state.member, c.state.generation
 		c.mu.Unlock()
@@ -111,6 +118,9 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 			return nil
 		case mustRejoin(err):
 			c.lose(sess)
+			if path == "/ack" {
+				c.dropUnsent(req.Ranges)
+			}
 			return nil
 		case isCode(err, api.ErrStaleGeneration) && attempt < 3:
 			c.heartbeat(ctx)
@@ -125,8 +135,17 @@ func (c *Consumer) requeue(sess uint64, acks []api.OffsetRange, nacks []pendingN
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if sess != c.state.session {
+		c.state.dropUnsentLocked(acks) // their membership ended
 		return
 	}
 	c.state.requeueAcksLocked(acks)
 	c.state.nacks = append(nacks, c.state.nacks...)
+}
+
+// dropUnsent counts acks, refused or sent under a membership that ended,
+// as dropped unsent: the next commit reports them.
+func (c *Consumer) dropUnsent(acks []api.OffsetRange) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state.dropUnsentLocked(acks)
 }

@@ -1,0 +1,89 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// TestCommitReportsAcksLostWithTheMembership: acknowledgements queued when
+// the broker stops knowing the member are dropped with the membership (their
+// messages go to the partitions' next owners). Commit answered nil all the
+// same, as if they were committed; it must say they were not.
+func TestCommitReportsAcksLostWithTheMembership(t *testing.T) {
+	srv := brokertest.Start(t)
+	admin, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const topic, n = "lost", 20
+	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, srv.URL, topic, n)
+
+	// Once forget is set, the broker "forgets" the member: every request
+	// but a join is answered UNKNOWN_MEMBER_ID.
+	var forget atomic.Bool
+	proxy := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {})
+	forward := proxy.Config.Handler
+	proxy.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !forget.Load() || strings.HasSuffix(r.URL.Path, "/join") || !strings.Contains(r.URL.Path, "/groups/") {
+			forward.ServeHTTP(w, r)
+			return
+		}
+		e := api.ErrUnknownMember.Withf("forgotten by the test")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(e.Status)
+		json.NewEncoder(w).Encode(map[string]any{"error": e})
+	})
+	lost := make(chan struct{}, 1)
+	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic},
+		MaxInFlight: n, HeartbeatInterval: 10 * time.Millisecond,
+		OnLost: func(api.Assignment) {
+			select {
+			case lost <- struct{}{}:
+			default:
+			}
+		}})
+	var msgs []*client.Message
+	for len(msgs) < n {
+		got, err := c.Poll(ctx, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, got...)
+	}
+	forget.Store(true)
+	for _, m := range msgs {
+		if err := c.Ack(m); err != nil && !errors.Is(err, client.ErrRevoked) {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-lost:
+	case <-ctx.Done():
+		t.Fatal("the member was never lost")
+	}
+	err = c.Commit()
+	if !errors.Is(err, client.ErrRevoked) {
+		t.Fatalf("Commit after the membership that held %d acks ended = %v, want ErrRevoked", n, err)
+	}
+	t.Logf("Commit: %v", err)
+	// Reported once: the next commit has nothing more to say.
+	forget.Store(false)
+	if err := c.Commit(); err != nil {
+		t.Fatalf("second Commit = %v, want nil", err)
+	}
+}
