@@ -136,6 +136,25 @@ func TestFetchLongPollWokenByAppend(t *testing.T) {
 // produceRaw sends one idempotent batch with the given sequence.
 func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int16, seq int32, values ...string) (int64, int16) {
 	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = rawBatch(pid, epoch, seq, values...)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := resp.Topics[0].Partitions[0]
+	return sp.BaseOffset, sp.ErrorCode
+}
+
+// rawBatch is a RecordBatch v2 of values from producer pid (-1: none) at
+// epoch, its first record of sequence seq.
+func rawBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 	var recs []byte
 	for i, v := range values {
 		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
@@ -147,20 +166,7 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int
 		FirstTimestamp: 1, MaxTimestamp: 1}
 	raw := batch.AppendTo(nil)
 	fixBatch(raw)
-	req := kmsg.NewPtrProduceRequest()
-	req.Acks, req.TimeoutMillis = -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = raw
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxT(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp := resp.Topics[0].Partitions[0]
-	return sp.BaseOffset, sp.ErrorCode
+	return raw
 }
 
 // An idempotent producer's retried batch is answered with its first offset
