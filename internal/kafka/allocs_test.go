@@ -16,8 +16,9 @@ import (
 )
 
 // inProcess serves the Kafka listener over a fresh broker in this process
-// with topic "t" of partitions partitions; it stops with the test.
-func inProcess(t testing.TB, partitions int32) (*broker.Broker, string) {
+// with topic "t" of partitions partitions under fsync policy fsync ("":
+// the default); it stops with the test.
+func inProcess(t testing.TB, partitions int32, fsync string) (*broker.Broker, string) {
 	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -26,7 +27,7 @@ func inProcess(t testing.TB, partitions int32) (*broker.Broker, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: partitions}); err != nil {
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: partitions, Fsync: fsync}); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,7 +58,7 @@ func TestProduceAllocationsPerRequest(t *testing.T) {
 	const records, partitions = 200, 6
 	for _, tc := range []struct{ idempotent, snappy bool }{{false, false}, {true, false}, {true, true}} {
 		t.Run(fmt.Sprintf("idempotent=%v,snappy=%v", tc.idempotent, tc.snappy), func(t *testing.T) {
-			_, addr := inProcess(t, partitions)
+			_, addr := inProcess(t, partitions, "")
 			c, err := net.Dial("tcp", addr)
 			if err != nil {
 				t.Fatal(err)
@@ -130,11 +131,18 @@ func readAnswerInto(t testing.TB, c net.Conn, buf []byte) (int32, []byte) {
 
 // BenchmarkProducePipelined is the listener's own cost of produce requests
 // as kgo sends them: up to 5 in flight on one connection, each of 6 snappy
-// batches of 200 records, to an in-process broker (fsync interval). One
-// op is one request; the raw client does little besides.
+// batches of 200 records, to an in-process broker, under fsync=interval
+// (the default) and fsync=always. One op is one request; the raw client
+// does little besides.
 func BenchmarkProducePipelined(b *testing.B) {
+	for _, fsync := range []string{broker.FsyncInterval, broker.FsyncAlways} {
+		b.Run("fsync="+fsync, func(b *testing.B) { producePipelined(b, fsync) })
+	}
+}
+
+func producePipelined(b *testing.B, fsync string) {
 	const records, inFlight = 200, 5
-	_, addr := inProcess(b, 6)
+	_, addr := inProcess(b, 6, fsync)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
