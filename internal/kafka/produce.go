@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -31,26 +33,68 @@ func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Respo
 		}
 		return s.produceAnswer(req, resp), nil
 	}
-	for _, rt := range req.Topics {
-		st := kmsg.NewProduceResponseTopic()
+	// Appends to different partitions are independent; where each one
+	// waits for its bytes to be durable, they wait side by side, so a
+	// request to n partitions takes about one wait, not n. (A topic named
+	// twice in one request is served entry after entry, in order.)
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for i, rt := range req.Topics {
+		st := &resp.Topics[i]
+		*st = kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.LogAppendTime = -1
-			base, code, msg := s.appendLed(rt.Topic, rp.Partition, rp.Records)
-			sp.BaseOffset, sp.ErrorCode = base, code
-			if msg != "" {
-				sp.ErrorMessage = &msg
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		parallel := len(rt.Partitions) > 1 && distinctPartitions(rt.Partitions) && s.appendWaits(rt.Topic)
+		var wg sync.WaitGroup
+		for j := range rt.Partitions {
+			rp, sp := &rt.Partitions[j], &st.Partitions[j]
+			if parallel {
+				wg.Go(func() { s.producePartition(rt.Topic, rp, sp) })
+			} else {
+				s.producePartition(rt.Topic, rp, sp)
 			}
-			if earliest, _, err := s.b.PartitionBounds(rt.Topic, rp.Partition); err == nil {
-				sp.LogStartOffset = earliest
-			}
-			st.Partitions = append(st.Partitions, sp)
 		}
-		resp.Topics = append(resp.Topics, st)
+		wg.Wait()
 	}
 	return s.produceAnswer(req, resp), nil
+}
+
+// producePartition appends one partition's batches and fills in its answer.
+func (s *Server) producePartition(topic string, rp *kmsg.ProduceRequestTopicPartition, sp *kmsg.ProduceResponseTopicPartition) {
+	*sp = kmsg.NewProduceResponseTopicPartition()
+	sp.Partition = rp.Partition
+	sp.LogAppendTime = -1
+	base, code, msg := s.appendLed(topic, rp.Partition, rp.Records)
+	sp.BaseOffset, sp.ErrorCode = base, code
+	if msg != "" {
+		sp.ErrorMessage = &msg
+	}
+	if earliest, _, err := s.b.PartitionBounds(topic, rp.Partition); err == nil {
+		sp.LogStartOffset = earliest
+	}
+}
+
+// appendWaits reports whether an append to topic waits for more than a
+// write to memory: an fsync (fsync=always), or a Raft commit (a topic
+// replicated in a cluster).
+func (s *Server) appendWaits(topic string) bool {
+	if _, ok := s.clusterPlacement(topic); ok {
+		return true
+	}
+	ti, err := s.b.Topic(topic)
+	return err == nil && ti.Config.Fsync == broker.FsyncAlways
+}
+
+// distinctPartitions reports whether no partition appears twice: batches
+// for one partition must be appended in the order they were sent.
+func distinctPartitions(ps []kmsg.ProduceRequestTopicPartition) bool {
+	for i := range ps {
+		for j := range i {
+			if ps[i].Partition == ps[j].Partition {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (s *Server) produceAnswer(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) kmsg.Response {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -136,23 +137,12 @@ func TestFetchLongPollWokenByAppend(t *testing.T) {
 // produceRaw sends one idempotent batch with the given sequence.
 func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int16, seq int32, values ...string) (int64, int16) {
 	t.Helper()
-	var recs []byte
-	for i, v := range values {
-		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
-		r.Length = int32(len(r.AppendTo(nil)) - 1) // a one-byte length varint for these small records
-		recs = r.AppendTo(recs)
-	}
-	batch := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(values) - 1),
-		ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq, NumRecords: int32(len(values)), Records: recs,
-		FirstTimestamp: 1, MaxTimestamp: 1}
-	raw := batch.AppendTo(nil)
-	fixBatch(raw)
 	req := kmsg.NewPtrProduceRequest()
 	req.Acks, req.TimeoutMillis = -1, 5000
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = raw
+	rp.Records = rawBatch(pid, epoch, seq, values...)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctxT(t), cl)
@@ -161,6 +151,33 @@ func produceRaw(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int
 	}
 	sp := resp.Topics[0].Partitions[0]
 	return sp.BaseOffset, sp.ErrorCode
+}
+
+// rawBatch is a RecordBatch v2 of values from producer pid (-1: none) at
+// epoch, its first record of sequence seq.
+func rawBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
+	return codecBatch(false, pid, epoch, seq, values...)
+}
+
+// codecBatch is rawBatch, its records compressed with snappy if snappy (as
+// kgo compresses them by default).
+func codecBatch(snappy bool, pid int64, epoch int16, seq int32, values ...string) []byte {
+	var recs []byte
+	for i, v := range values {
+		r := kmsg.Record{OffsetDelta: int32(i), Value: []byte(v)}
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // a one-byte length varint for these small records
+		recs = r.AppendTo(recs)
+	}
+	var attrs int16
+	if snappy {
+		attrs, recs = 2, s2.EncodeSnappy(nil, recs)
+	}
+	batch := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: attrs, LastOffsetDelta: int32(len(values) - 1),
+		ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq, NumRecords: int32(len(values)), Records: recs,
+		FirstTimestamp: 1, MaxTimestamp: 1}
+	raw := batch.AppendTo(nil)
+	fixBatch(raw)
+	return raw
 }
 
 // An idempotent producer's retried batch is answered with its first offset
