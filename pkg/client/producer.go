@@ -3,7 +3,10 @@ package client
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +58,14 @@ type ProducerConfig struct {
 	// before it is asked again (default 30 s).
 	MetadataMaxAge time.Duration
 	// MaxInFlight is how many requests may be in flight at once (default
-	// 4). Requests that share a partition are never in flight together, so
-	// each partition's records are written in publish order.
+	// 4). On a single broker that hands out producer IDs (POST
+	// /producers), requests go back to back over one connection, up to
+	// api.MaxInFlightPerPartition of them per partition, as idempotent
+	// batches: the broker writes them in the order sent, and a request
+	// sent again after a lost answer is not written twice. Otherwise (a
+	// cluster, an older broker, a custom HTTPClient or TLS) requests that
+	// share a partition are never in flight together. Either way each
+	// partition's records are written in publish order.
 	MaxInFlight int
 	HTTPClient  *http.Client // default: a client of this producer's own
 	APIKey      string       // sent as X-API-Key when the broker requires keys
@@ -110,6 +119,20 @@ type Producer struct {
 	busy     map[partKey]bool
 	inFlight int
 
+	// Pipelined, idempotent sending (pipeline.go; see send). pid is the
+	// producer ID the broker gave (-1: none, requests are not pipelined);
+	// asked says it was asked for. seqs is each partition's sequence
+	// state; retry holds pipelined requests to send again, in the order
+	// they were first sent.
+	pid     int64
+	asked   bool
+	canPipe bool   // immutable: own HTTP client, http:// brokers
+	dial    dialer // immutable
+	seqs    map[partKey]*partSeq
+	retry   []*request
+	// pipe is the connection pipelined requests go on; only run uses it.
+	pipe *pipe
+
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
 }
@@ -130,6 +153,10 @@ type topicState struct {
 	// answer showed them wrong.
 	expired bool
 	sticky  int32 // partition of keyless records in the open requests
+	// single says no partition has a leader (a single broker): its
+	// requests may be pipelined. path is its batches endpoint.
+	single bool
+	path   string
 	// open holds the requests gathering records, one per leader (the key:
 	// a base URL, or "" for any broker). No two hold the same partition
 	// (enqueue seals the older first), so the order they are sealed in
@@ -160,6 +187,18 @@ type request struct {
 	opened time.Time
 	now    int64  // opened in ms: the timestamp of records that carry none
 	seq    uint64 // order of sealing; set by sealLocked
+	// piped: sent on the producer's pipe, its batches carrying sequence
+	// numbers (set when it opens). The rest concerns piped requests:
+	// framed says their headers are written (a retry sends them as they
+	// are); attempts counts failed sends; retrying says it failed once
+	// and is counted in its partitions' recovering; retryAt is when it
+	// may go again.
+	piped    bool
+	path     string
+	framed   bool
+	attempts int
+	retrying bool
+	retryAt  time.Time
 	// kept are the partBatches of an answered request, for reuse.
 	kept []*partBatch
 }
@@ -172,6 +211,10 @@ type partBatch struct {
 	buf []byte
 	b   recordbatch.Builder
 	cbs []func(Position, error)
+	// epoch and seq are the producer epoch and first sequence number of
+	// a piped request's batch, set when it is first sent.
+	epoch int16
+	seq   int32
 }
 
 // frameHeaderLen is the partition and length before each batch of a
@@ -209,12 +252,20 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	canPipe := c.HTTPClient == nil
+	for _, b := range t.brokers {
+		canPipe = canPipe && strings.HasPrefix(b, "http://")
+	}
 	p := &Producer{
 		cfg:      c,
 		t:        t,
 		topics:   make(map[string]*topicState),
 		busy:     make(map[partKey]bool),
 		pending:  make(map[uint64]struct{}),
+		pid:      -1,
+		canPipe:  canPipe,
+		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		seqs:     make(map[partKey]*partSeq),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -266,6 +317,15 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		if p.closed {
 			p.mu.Unlock()
 			return ErrClosed
+		}
+		if !p.asked {
+			// Learn whether the broker takes idempotent batches first.
+			p.mu.Unlock()
+			if err := p.askID(ctx); err != nil {
+				return err
+			}
+			p.mu.Lock()
+			continue
 		}
 		ts0 = p.topicLocked(topic)
 		if ts0 == nil || ts0.expired {
@@ -350,6 +410,7 @@ func (p *Producer) openLocked(ts *topicState, topic string, part int32) *request
 		now := time.Now()
 		r = p.takeRequestLocked()
 		r.topic, r.node, r.opened, r.now = topic, node, now, now.UnixMilli()
+		r.piped, r.path = p.pid >= 0 && p.canPipe && ts.single, ts.path
 		if ts.open == nil {
 			ts.open = make(map[string]*request)
 		}
@@ -452,6 +513,30 @@ func (p *Producer) putBufLocked(b []byte) {
 	}
 }
 
+// askID asks the broker for a producer ID (POST /producers). A broker
+// without the route (older than pipelined producing) leaves the producer
+// without one: it then sends one request per partition at a time.
+func (p *Producer) askID(ctx context.Context) error {
+	pid := int64(-1)
+	if p.canPipe {
+		var ans api.ProducerIDResponse
+		err := p.t.do(ctx, http.MethodPost, "/producers", nil, &ans)
+		switch {
+		case err == nil:
+			pid = ans.ProducerID
+		case isCode(err, api.ErrNotFound) || isCode(err, api.ErrMethodNotAllowed):
+		default:
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.asked {
+		p.pid, p.asked = pid, true
+	}
+	return nil
+}
+
 // refresh asks a broker for topic's partition count and leaders.
 func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 	pl, err := p.t.placement(ctx, topic)
@@ -473,6 +558,8 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 		}
 	}
 	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
+	ts.single = !slices.ContainsFunc(pl.ids, func(id uint64) bool { return id != 0 })
+	ts.path = "/topics/" + esc(topic) + "/batches"
 	return pl.partitions, nil
 }
 

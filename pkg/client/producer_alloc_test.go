@@ -17,6 +17,8 @@ func TestEnqueueAllocatesNothingPerRecord(t *testing.T) {
 		topics:  map[string]*topicState{"t": {partitions: 4, fetchedAt: time.Now()}},
 		pending: make(map[uint64]struct{}),
 		wake:    make(chan struct{}, 1),
+		asked:   true,
+		pid:     -1,
 	}
 	part := int32(2)
 	value := bytes.Repeat([]byte("x"), 100)
