@@ -110,13 +110,6 @@ func (p *producers) newID(now time.Time) int64 {
 	return p.next.Add(1)
 }
 
-// lock returns the locked state of one producer on one partition.
-func (p *producers) lock(k producerPartition) *sequences {
-	s := p.state(k)
-	s.mu.Lock()
-	return s
-}
-
 func (p *producers) state(k producerPartition) *sequences {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,10 +1,10 @@
 package broker
 
 import (
-	"time"
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
