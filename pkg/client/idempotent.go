@@ -62,14 +62,28 @@ func (p *Producer) writePiped(r *request) {
 		}
 		r.framed = true
 	}
-	body := p.pipedBody(r)
-	defer func() {
-		if len(r.parts) > 1 {
-			p.mu.Lock()
-			p.putBufLocked(body)
-			p.mu.Unlock()
-		}
-	}()
+	body, pooled := p.pipedBody(r)
+	p.mu.Lock()
+	r.writing = true
+	p.mu.Unlock()
+	p.writeOnPipe(r, body)
+	// The answer may have come while the body was still being written (a
+	// broker refuses a request before reading all of it): r and the body
+	// are let go only now.
+	p.mu.Lock()
+	r.writing = false
+	if pooled {
+		p.putBufLocked(body)
+	}
+	if r.answered {
+		p.putRequestLocked(r)
+	}
+	p.mu.Unlock()
+}
+
+// writeOnPipe writes r's body on the producer's pipe, opening one if there
+// is none that works; r is answered, from the pipe or from here.
+func (p *Producer) writeOnPipe(r *request, body []byte) {
 	for range 2 { // a pipe may be found closed once: then a new one
 		if p.pipe != nil && p.pipe.isClosed() {
 			p.pipe.shut()
@@ -95,21 +109,21 @@ func (p *Producer) writePiped(r *request) {
 // pipedBody is r's body: its one frame as it is (the usual case: keyless
 // records stick to one partition per request), or its frames copied into
 // a buffer taken from the producer's.
-func (p *Producer) pipedBody(r *request) []byte {
+func (p *Producer) pipedBody(r *request) (body []byte, pooled bool) {
 	if len(r.parts) == 1 {
 		part := r.parts[0]
-		body := r.slots[part].buf
+		body = r.slots[part].buf
 		binary.BigEndian.PutUint32(body, uint32(part))
 		binary.BigEndian.PutUint32(body[4:], uint32(len(body)-frameHeaderLen))
-		return body
+		return body, false
 	}
 	p.mu.Lock()
-	body := p.takeBufLocked()
+	body = p.takeBufLocked()
 	p.mu.Unlock()
 	for _, part := range r.parts {
 		body = api.AppendFrame(body, part, r.slots[part].buf[frameHeaderLen:])
 	}
-	return body
+	return body, true
 }
 
 // answered takes the answer to a pipelined request: resp, or err (nil resp
@@ -124,7 +138,12 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 	p.inFlight--
 	p.signal()
 	if err != nil {
-		r.attempts++
+		if ce := (*connError)(nil); !errors.As(err, &ce) || !ce.blameless {
+			// Not counted otherwise: a few breaks in a row would fail
+			// every request that happened to be out, although each
+			// connection made progress.
+			r.attempts++
+		}
 		if cause := p.overtakenLocked(r); cause != nil {
 			err = cause
 		} else if p.retriable(r, err) {
@@ -138,7 +157,7 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 			if !isCode(err, api.ErrOutOfOrderSequence) {
 				// Refused only for an earlier batch, a gap goes right
 				// after it; anything else waits.
-				r.retryAt = r.retryAt.Add(min(backoffMin<<(r.attempts-1), backoffMax))
+				r.retryAt = r.retryAt.Add(min(backoffMin<<max(r.attempts-1, 0), backoffMax))
 			}
 			p.retry = append(p.retry, r)
 			p.mu.Unlock()
@@ -176,7 +195,11 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 	p.mu.Lock()
 	p.buffered -= r.bytes
 	delete(p.pending, r.seq)
-	p.putRequestLocked(r)
+	if r.writing {
+		r.answered = true // writePiped lets it go
+	} else {
+		p.putRequestLocked(r)
+	}
 	close(p.progress)
 	p.progress = make(chan struct{})
 	p.mu.Unlock()

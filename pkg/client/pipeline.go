@@ -120,14 +120,16 @@ func (c *pipe) pop() *request {
 
 // read hands each answer to answer, in order, until the connection fails
 // or the broker closes it; then it fails every request still waiting with
-// a connError (they may or may not have been written).
+// a connError (they may or may not have been written): all but the first,
+// and the first too if answers came before, blameless.
 func (c *pipe) read() {
 	defer close(c.exited)
 	br := bufio.NewReaderSize(c.conn, 16<<10)
 	var (
-		resp api.PublishResponse
-		body []byte
-		err  error
+		resp    api.PublishResponse
+		body    []byte
+		err     error
+		answers int
 	)
 	for err == nil {
 		var hr *http.Response
@@ -156,6 +158,7 @@ func (c *pipe) read() {
 			err = errBrokerClosed
 		}
 		c.answer(r, &resp, aerr)
+		answers++
 	}
 	c.conn.Close()
 	c.mu.Lock()
@@ -163,8 +166,8 @@ func (c *pipe) read() {
 	left := c.waiting[c.first:]
 	c.waiting, c.first = nil, 0
 	c.mu.Unlock()
-	for _, r := range left {
-		c.answer(r, nil, &connError{err: err})
+	for i, r := range left {
+		c.answer(r, nil, &connError{err: err, blameless: i > 0 || answers > 0})
 	}
 }
 

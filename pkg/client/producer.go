@@ -199,6 +199,9 @@ type request struct {
 	attempts int
 	retrying bool
 	retryAt  time.Time
+	// writing says run is writing it (its buffers in use); answered, that
+	// its answer came meanwhile, so run lets it go after the write.
+	writing, answered bool
 	// kept are the partBatches of an answered request, for reuse.
 	kept []*partBatch
 }
