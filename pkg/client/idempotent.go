@@ -50,8 +50,8 @@ func (p *Producer) sequenceLocked(k partKey, pb *partBatch) {
 	s.outstanding++
 }
 
-// writePiped writes r on the producer's pipe, opening one if there is
-// none that works. Only run calls it, in the order requests are picked.
+// writePiped writes r on its group's pipe. Only run calls it, in the order
+// requests are picked.
 func (p *Producer) writePiped(r *request) {
 	if !r.framed {
 		for _, part := range r.parts {
@@ -81,25 +81,26 @@ func (p *Producer) writePiped(r *request) {
 	p.mu.Unlock()
 }
 
-// writeOnPipe writes r's body on the producer's pipe, opening one if there
-// is none that works; r is answered, from the pipe or from here.
+// writeOnPipe writes r's body on the pipe of its group, opening one if
+// there is none that works; r is answered, from the pipe or from here.
 func (p *Producer) writeOnPipe(r *request, body []byte) {
+	c := &p.pipes[r.key.group]
 	for range 2 { // a pipe may be found closed once: then a new one
-		if p.pipe != nil && p.pipe.isClosed() {
-			p.pipe.shut()
-			p.pipe = nil
+		if *c != nil && (*c).isClosed() {
+			(*c).shut()
+			*c = nil
 		}
-		if p.pipe == nil {
+		if *c == nil {
 			cur := p.t.current.Load()
-			c, err := openPipe(context.Background(), p.dial, p.t.brokers[cur%uint32(len(p.t.brokers))], p.t.apiKey, p.answered)
+			nc, err := openPipe(context.Background(), p.dial, p.t.brokers[cur%uint32(len(p.t.brokers))], p.t.apiKey, p.answered)
 			if err != nil {
 				p.t.current.CompareAndSwap(cur, (cur+1)%uint32(len(p.t.brokers)))
 				p.answered(r, nil, err)
 				return
 			}
-			p.pipe = c
+			*c = nc
 		}
-		if p.pipe.write(r, r.path, body) {
+		if (*c).write(r, r.path, body) {
 			return
 		}
 	}

@@ -130,8 +130,9 @@ type Producer struct {
 	dial    dialer // immutable
 	seqs    map[partKey]*partSeq
 	retry   []*request
-	// pipe is the connection pipelined requests go on; only run uses it.
-	pipe *pipe
+	// pipes are the connections pipelined requests go on, by group; only
+	// run uses them.
+	pipes [pipeGroups]*pipe
 
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
@@ -157,11 +158,11 @@ type topicState struct {
 	// requests may be pipelined. path is its batches endpoint.
 	single bool
 	path   string
-	// open holds the requests gathering records, one per leader (the key:
-	// a base URL, or "" for any broker). No two hold the same partition
-	// (enqueue seals the older first), so the order they are sealed in
-	// never reorders a partition's records.
-	open map[string]*request
+	// open holds the requests gathering records, one per leader and pipe
+	// group (openKey). No two hold the same partition (enqueue seals the
+	// older first), so the order they are sealed in never reorders a
+	// partition's records.
+	open map[openKey]*request
 	// cur is, by partition, the open request holding that partition's
 	// batch (nil: none): the per-record path of enqueue.
 	cur []*request
@@ -169,6 +170,21 @@ type topicState struct {
 	// headroom: the capacity a new batch starts with, so that batches of a
 	// busy topic do not grow by doubling each time.
 	batchHint int
+}
+
+// pipeGroups is how many connections a producer's pipelined requests use:
+// partition p's requests go over connection p % pipeGroups, so each
+// partition's requests keep one ordered connection while the broker, which
+// handles a connection's requests one after another, works on requests of
+// different groups at once (as it did on a producer's requests sent one at
+// a time over several connections).
+const pipeGroups = 4
+
+// openKey names an open request: its leader (a base URL, or "" for any
+// broker) and, if it is pipelined, its partitions' pipe group.
+type openKey struct {
+	node  string
+	group int32
 }
 
 // partKey names one partition of one topic.
@@ -181,6 +197,7 @@ type partKey struct {
 type request struct {
 	topic  string
 	node   string       // the leader its partitions had when it opened; "": any broker
+	key    openKey      // its key in topicState.open while open
 	parts  []int32      // frame order
 	slots  []*partBatch // by partition; nil: no record of that partition here
 	bytes  int
@@ -408,16 +425,22 @@ func (p *Producer) openLocked(ts *topicState, topic string, part int32) *request
 	if int(part) < len(ts.leaders) {
 		node = ts.leaders[part]
 	}
-	r := ts.open[node]
+	piped := p.pid >= 0 && p.canPipe && ts.single
+	key := openKey{node: node}
+	if piped {
+		key.group = part % pipeGroups
+	}
+	r := ts.open[key]
 	if r == nil {
 		now := time.Now()
 		r = p.takeRequestLocked()
 		r.topic, r.node, r.opened, r.now = topic, node, now, now.UnixMilli()
-		r.piped, r.path = p.pid >= 0 && p.canPipe && ts.single, ts.path
+		r.piped, r.path = piped, ts.path
 		if ts.open == nil {
-			ts.open = make(map[string]*request)
+			ts.open = make(map[openKey]*request)
 		}
-		ts.open[node] = r
+		ts.open[key] = r
+		r.key = key
 		if now.Sub(ts.fetchedAt) >= p.cfg.MetadataMaxAge {
 			ts.expired = true // asked again before the next record
 		}
@@ -587,7 +610,7 @@ func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 	r.seq = p.sealed
 	p.pending[p.sealed] = struct{}{}
 	p.ready = append(p.ready, r)
-	delete(ts.open, r.node)
+	delete(ts.open, r.key)
 	if ts.partitions > 0 {
 		ts.sticky = (ts.sticky + 1) % ts.partitions
 	}

@@ -25,8 +25,10 @@ func (p *Producer) run() {
 	var sends sync.WaitGroup
 	defer func() {
 		sends.Wait()
-		if p.pipe != nil {
-			p.pipe.shut()
+		for _, c := range p.pipes {
+			if c != nil {
+				c.shut()
+			}
 		}
 	}()
 	timer := time.NewTimer(time.Hour)

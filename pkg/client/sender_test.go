@@ -110,7 +110,7 @@ func TestBatchStartsAtHint(t *testing.T) {
 	if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cap(p.topics["t"].open[""].slots[0].buf); got < hint {
+	if got := cap(p.topics["t"].open[openKey{}].slots[0].buf); got < hint {
 		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
 	}
 }
