@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,13 +18,15 @@ import (
 )
 
 // TestPipelinedProduceAcrossBrokerKill: the Go producer keeps several
-// requests per partition in flight to the real broker process, which is
-// killed (SIGKILL) and started again on the same address and data in the
-// middle. Requests that were out are sent again; the broker, having read
+// requests per partition in flight to the real broker process, through a
+// proxy that cuts connections after the broker answered (the answers are
+// lost, the batches written), and the broker is killed (SIGKILL) and
+// started again on the same address and data in the middle. Requests that were out are sent again; the broker, having read
 // its producers' sequences back from the log, answers those it wrote with
 // their first offsets. Every partition then holds its records in publish
 // order with none twice, every record whose callback gave a position is
-// there, and records published after the restart are written.
+// there, a record fails only for want of a broker (while it restarts), and
+// records published after the restart are written.
 func TestPipelinedProduceAcrossBrokerKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -31,7 +38,8 @@ func TestPipelinedProduceAcrossBrokerKill(t *testing.T) {
 	if st := b.call(t, "POST", "/topics", `{"name":"orders","partitions":3}`, nil); st != 201 {
 		t.Fatalf("create: %d", st)
 	}
-	p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{b.URL}, Linger: time.Millisecond, BatchBytes: 8 << 10, MaxInFlight: 8})
+	cuts := cuttingProxy(t, addr, 20)
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{cuts.addr}, Linger: time.Millisecond, BatchBytes: 8 << 10, MaxInFlight: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +115,9 @@ func TestPipelinedProduceAcrossBrokerKill(t *testing.T) {
 	defer mu.Unlock()
 	for i, r := range results {
 		if r.err != nil {
+			if !errors.Is(r.err, client.ErrUnreachable) {
+				t.Fatalf("record %d: %v", i, r.err)
+			}
 			failed++ // out of attempts while the broker was down: allowed
 			continue
 		}
@@ -117,5 +128,92 @@ func TestPipelinedProduceAcrossBrokerKill(t *testing.T) {
 	if !seen[n-1] || failed > killAt {
 		t.Fatalf("%d records failed; the last one stored: %v", failed, seen[n-1])
 	}
-	t.Logf("%d of %d records stored, %d failed while the broker was down", len(seen), n, failed)
+	if cuts.cut.Load() == 0 {
+		t.Fatal("the proxy cut no connection: no answer was lost")
+	}
+	t.Logf("%d of %d records stored, %d failed while the broker was down, %d connections cut", len(seen), n, failed, cuts.cut.Load())
+}
+
+// cutProxy forwards connections to a broker and cuts up to a budget of
+// them just after the broker sent answers, which are dropped.
+type cutProxy struct {
+	addr string
+	cut  atomic.Int64
+}
+
+func cuttingProxy(t *testing.T, target string, budget int64) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := &cutProxy{addr: ln.Addr().String()}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+		rng   = rand.New(rand.NewPCG(1, 2))
+	)
+	track := func(c net.Conn) {
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+	}
+	cutNow := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if cp.cut.Load() < budget && rng.IntN(10) == 0 {
+			cp.cut.Add(1)
+			return true
+		}
+		return false
+	}
+	wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			track(in)
+			track(out)
+			wg.Go(func() {
+				_, _ = io.Copy(out, in)
+				out.Close()
+			})
+			wg.Go(func() {
+				defer in.Close()
+				defer out.Close()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := out.Read(buf)
+					if n > 0 && cutNow() {
+						return // the answers in buf are lost
+					}
+					if n > 0 {
+						if _, werr := in.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return cp
 }
