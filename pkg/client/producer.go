@@ -315,7 +315,9 @@ func (p *Producer) Publish(ctx context.Context, topic string, rec *Record) (Posi
 // PublishAsync queues rec and returns; cb (if not nil) is called exactly once
 // with where rec landed or why it did not, from the producer's sender
 // goroutine (or from this call if rec is refused before it is queued). cb
-// must not block for long. Callbacks of one partition run in publish order.
+// must not block for long, and must not publish: the goroutine that runs it
+// reads the answers that make room in the buffer. Callbacks of one
+// partition run in publish order.
 // PublishAsync blocks only while the buffer is full, until ctx is done.
 func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, cb func(Position, error)) {
 	if cb == nil {
