@@ -125,6 +125,15 @@ var (
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict, Kafka: kafkaUnknownServerError}
+	// ErrOutOfOrderSequence: an idempotent batch's sequence is not the next
+	// its producer has on the partition (details: expected_sequence, index
+	// of the frame): an earlier batch was lost or refused. Nothing of the
+	// request was written.
+	ErrOutOfOrderSequence = &Error{Code: "OUT_OF_ORDER_SEQUENCE", Status: http.StatusConflict, Kafka: kafkaOutOfOrderSequence}
+	// ErrInvalidProducerEpoch: an idempotent batch from an epoch older than
+	// the newest the partition saw of its producer (details:
+	// producer_epoch). Nothing of the request was written.
+	ErrInvalidProducerEpoch = &Error{Code: "INVALID_PRODUCER_EPOCH", Status: http.StatusConflict, Kafka: kafkaInvalidProducerEpoch}
 	// ErrNotLeader: in a cluster, another node leads the partition read or
 	// written (details: partition, leader, leader_addr); go there.
 	ErrNotLeader = &Error{Code: "NOT_LEADER", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotLeaderForPartition}
@@ -169,7 +178,8 @@ func Codes() []*Error {
 		ErrOffsetOutOfRange, ErrInvalidAssignor, ErrInvalidTimeout,
 		ErrNotFound, ErrNotClustered, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
-		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight, ErrNotLeader, ErrNotCoordinator,
+		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
+		ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrNotLeader, ErrNotCoordinator,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
@@ -200,6 +210,8 @@ const (
 	kafkaInvalidConfig             int16 = 40
 	kafkaInvalidRequest            int16 = 42 // also "sent to an incompatible broker"
 	kafkaPolicyViolation           int16 = 44
+	kafkaOutOfOrderSequence        int16 = 45
+	kafkaInvalidProducerEpoch      int16 = 47
 	kafkaKafkaStorageError         int16 = 56 // retriable, as 507 and 503 are over HTTP
 	kafkaSaslAuthenticationFailed  int16 = 58
 	kafkaNonEmptyGroup             int16 = 68

@@ -16,6 +16,11 @@ import (
 // rules Publish applies: size, timestamp, attributes) before any is
 // written; the error's details carry the index of the first bad frame. As
 // with Publish, appends to different partitions are not atomic together.
+//
+// Batches that carry a producer ID are checked against the producer's
+// sequences (producers.go) before anything is written: a duplicate is
+// answered with its first offset, a gap or an old epoch refuses the
+// request whole.
 func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, error) {
 	start := time.Now()
 	t, err := b.lookup(topicName)
@@ -36,19 +41,30 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 			return nil, err
 		}
 	}
+	adm, err := b.producers.admit(b, topicName, frames)
+	if err != nil {
+		return nil, err
+	}
+	defer adm.release()
 	pos := make([]Position, len(frames))
 	if b.replicated(t) {
-		if err := b.publishFramesReplicated(t, frames, checked, pos); err != nil {
+		if err := b.publishFramesReplicated(t, frames, checked, pos, adm); err != nil {
 			return nil, err
 		}
 		return pos, nil
 	}
+	now := time.Now()
 	for i, f := range frames {
+		if base, ok := adm.duplicate(i); ok {
+			pos[i] = Position{Partition: f.Partition, Offset: base}
+			continue
+		}
 		p := t.parts[f.Partition]
 		base, err := p.log.AppendChecked(&checked[i]) // checked once, written as sent
 		if err != nil {
 			return nil, b.logError(err, t, p.id)
 		}
+		adm.written(i, base, now)
 		p.dirty.Store(true)
 		p.traffic.countPublished(int(checked[i].NumRecords()), len(f.Batch))
 		pos[i] = Position{Partition: f.Partition, Offset: base}

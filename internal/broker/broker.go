@@ -51,6 +51,9 @@ type Broker struct {
 	// repl takes the writes of replicated topics (replicate.go); nil on a
 	// single broker. Set before serving, never changed after.
 	repl Replicator
+	// producers are the idempotent producers' sequences (producers.go);
+	// set in Open, guarded by their own locks.
+	producers *producers
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
@@ -99,6 +102,7 @@ func Open(cfg Config) (*Broker, error) {
 		byID:      make(map[[16]byte]string),
 		changed:   make(chan struct{}),
 		files:     commitlog.NewFileCache(cfg.MaxOpenSegments),
+		producers: newProducers(),
 	}
 	if b.log == nil {
 		b.log = slog.Default()

@@ -50,8 +50,12 @@ func (b *Broker) TopicByID(id [16]byte) (string, error) {
 // The batch is validated first (framing, CRC, decompressed records); a
 // batch larger than the topic's max_message_bytes plus its header is
 // MESSAGE_TOO_LARGE, as Kafka's max.message.bytes bounds a whole batch.
+// A batch with a producer ID is checked against the producer's sequences
+// (producers.go): a duplicate is answered with its first offset and not
+// written again.
 // Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, MESSAGE_TOO_LARGE,
-// BAD_REQUEST (not a valid batch).
+// BAD_REQUEST (not a valid batch), OUT_OF_ORDER_SEQUENCE,
+// INVALID_PRODUCER_EPOCH.
 func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (int64, error) {
 	start := time.Now()
 	t, err := b.lookup(topicName)
@@ -67,6 +71,17 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 		return 0, api.ErrMessageTooLarge.Withf("batch of %d bytes is more than the %d bytes topic %q allows", len(batch), limit, t.cfg.Name).
 			WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
 	}
+	// The batch's checks come with its write; a corrupt one is refused
+	// there, before its sequences count as written.
+	frames := [1]Frame{{Partition: partition, Batch: batch}}
+	adm, err := b.producers.admit(b, topicName, frames[:])
+	if err != nil {
+		return 0, err
+	}
+	defer adm.release()
+	if base, ok := adm.duplicate(0); ok {
+		return base, nil
+	}
 	if b.replicated(t) {
 		if _, err := recordbatch.CheckFrame(batch); err != nil {
 			return 0, replicatedBatchError(err)
@@ -76,6 +91,7 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 		if err != nil {
 			return 0, replicatedBatchError(err)
 		}
+		adm.written(0, bases[0], time.Now())
 		return bases[0], nil
 	}
 	base, err := p.log.AppendBatch(batch) // validates it first
@@ -85,6 +101,7 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 		}
 		return 0, b.logError(err, t, p.id)
 	}
+	adm.written(0, base, time.Now())
 	p.dirty.Store(true)
 	p.traffic.countPublished(int(binary.BigEndian.Uint32(batch[recordbatch.OffRecordCount:])), len(batch))
 	return base, nil

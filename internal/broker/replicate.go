@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -96,10 +97,16 @@ func (b *Broker) publishReplicated(t *topic, msgs []Message, perPart [][]int, no
 
 // publishFramesReplicated is PublishBatches' write for a replicated topic:
 // each partition's frames, in request order, as one Raft entry.
-func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []commitlog.Checked, pos []Position) error {
+// Duplicates of an idempotent producer's earlier batches (adm) are answered
+// with their first offsets and not proposed again.
+func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []commitlog.Checked, pos []Position, adm *admission) error {
 	byPart := map[int32][]int{}
 	var jobs []replicaJob
 	for i, f := range frames {
+		if base, ok := adm.duplicate(i); ok {
+			pos[i] = Position{Partition: f.Partition, Offset: base}
+			continue
+		}
 		if _, ok := byPart[f.Partition]; !ok {
 			jobs = append(jobs, replicaJob{part: f.Partition})
 		}
@@ -113,9 +120,11 @@ func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []com
 		}
 		j.size = len(j.batches)
 	}
+	now := time.Now()
 	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
 		for k, i := range byPart[j.part] {
 			pos[i] = Position{Partition: j.part, Offset: bases[k]}
+			adm.written(i, bases[k], now)
 		}
 	})
 }

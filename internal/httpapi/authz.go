@@ -170,6 +170,7 @@ var routePermissions = map[string]permission{
 	"POST /topics/{topic}/messages":                       {action: actProduce, kind: kindTopic},
 	"POST /topics/{topic}/batches":                        {action: actProduce, kind: kindTopic},
 	"GET /topics/{topic}/partitions/{partition}/messages": {action: actConsume, kind: kindTopic},
+	"POST /producers":                                     {anyKey: true}, // an ID alone writes nothing; its batches need produce
 	"PATCH /topics/{topic}":                               {action: actAdmin, kind: kindTopic},
 	"POST /topics/{topic}/dlq/replay":                     {action: actAdmin, kind: kindTopic},
 	"DELETE /topics/{topic}/dlq":                          {action: actAdmin, kind: kindTopic},

@@ -64,3 +64,11 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 var batchBodies = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxKeptBatchBody = 4 << 20
+
+// newProducer serves POST /producers: an ID for the idempotent batches of
+// one producer (api.ProducerIDResponse). The Go client asks once; a broker
+// without this route makes it send without sequences.
+func (s *Server) newProducer(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, api.ProducerIDResponse{ProducerID: s.b.NewProducerID()})
+	return nil
+}

@@ -49,6 +49,8 @@ func operations() map[string]operation {
 		"POST /topics/{topic}/messages":   {summary: "Publish one message or a batch (all or nothing)", request: api.PublishRequest{}, response: api.PublishResponse{}},
 		"POST /topics/{topic}/batches": {summary: "Publish Kafka RecordBatch v2 frames (the Go client's fast path)",
 			content: api.BatchesContentType, response: api.PublishResponse{}},
+		"POST /producers": {summary: "An ID for an idempotent producer: its batches' sequences are checked, a retried batch is not written twice",
+			response: api.ProducerIDResponse{}},
 		"GET /topics/{topic}/partitions/{partition}/messages": {summary: "Fetch from an offset or a timestamp, optionally long-polling",
 			response: api.FetchResponse{}, query: []string{"offset", "timestamp", "max", "max_bytes", "wait_ms"}},
 

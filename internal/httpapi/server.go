@@ -134,6 +134,7 @@ func (s *Server) routes() []route {
 		{"PATCH /topics/{topic}", s.alterTopic},
 		{"POST /topics/{topic}/messages", s.publish},
 		{"POST /topics/{topic}/batches", s.publishBatches},
+		{"POST /producers", s.newProducer},
 		{"GET /topics/{topic}/partitions/{partition}/messages", s.fetch},
 		{"GET /groups/{group}/lag-history", s.lagHistory},
 		{"GET /groups/{group}/rebalances", s.rebalanceHistory},

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"math"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -26,6 +25,6 @@ func (s *Server) initProducerID(_ context.Context, _ *conn, r kmsg.Request) (kms
 		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
 		return resp, nil
 	}
-	resp.ProducerID, resp.ProducerEpoch = s.producers.newID(time.Now()), 0
+	resp.ProducerID, resp.ProducerEpoch = s.b.NewProducerID(), 0
 	return resp, nil
 }

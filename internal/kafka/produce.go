@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -129,8 +128,8 @@ func (s *Server) appendBatches(topic string, partition int32, records []byte) (i
 	return first, 0, ""
 }
 
-// appendBatch appends one batch, checking an idempotent producer's
-// sequence numbers first.
+// appendBatch appends one batch; the broker checks an idempotent
+// producer's sequences (a duplicate is answered with its first offset).
 func (s *Server) appendBatch(topic string, partition int32, b []byte) (int64, int16, string) {
 	h, err := recordbatch.ParseHeader(b)
 	if err != nil {
@@ -142,28 +141,10 @@ func (s *Server) appendBatch(topic string, partition int32, b []byte) (int64, in
 	if h.Transactional() || h.Control() {
 		return -1, kerr.InvalidRecord.Code, "transactional and control batches are not accepted"
 	}
-	if h.ProducerID < 0 {
-		base, err := s.b.AppendBatch(topic, partition, b)
-		return base, errorCode(err), errText(err)
-	}
-	if err := s.producers.loadTail(topic, partition, s.b); err != nil {
-		return -1, errorCode(err), errText(err)
-	}
-	seq := s.producers.lock(producerPartition{id: h.ProducerID, topic: topic, partition: partition})
-	defer seq.mu.Unlock()
-	last := lastSequence(h.BaseSequence, h.LastOffsetDelta)
-	dup, base, code := seq.check(h.ProducerEpoch, h.BaseSequence, last)
-	switch {
-	case code != 0:
-		return -1, code, ""
-	case dup:
-		return base, 0, ""
-	}
-	base, err = s.b.AppendBatch(topic, partition, b)
+	base, err := s.b.AppendBatch(topic, partition, b)
 	if err != nil {
 		return -1, errorCode(err), errText(err)
 	}
-	seq.appended(h.ProducerEpoch, h.BaseSequence, last, base, time.Now())
 	return base, 0, ""
 }
 

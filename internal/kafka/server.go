@@ -1,8 +1,8 @@
 // Package kafka serves Apache Kafka's wire protocol over the broker: Kafka
 // clients and tools (librdkafka and kcat, franz-go, sarama, the Java client)
 // produce, fetch and manage topics on GoQueue unchanged. It owns the
-// listener, its connections, the idempotent producers' sequence state and
-// the Kafka column of the error table; topics, logs and offsets stay the
+// listener, its connections and the Kafka column of the error table;
+// topics, logs, offsets and idempotent producers' sequences stay the
 // broker's. One file per API key; requests and responses are kmsg types.
 package kafka
 
@@ -44,11 +44,10 @@ type Options struct {
 // Server is the Kafka listener. Its state: the broker (shared), the
 // producer table (its own lock) and the open connections (mu).
 type Server struct {
-	b         *broker.Broker
-	opts      Options // immutable after New
-	log       *slog.Logger
-	producers *producers
-	groups    *groups
+	b      *broker.Broker
+	opts   Options // immutable after New
+	log    *slog.Logger
+	groups *groups
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
@@ -69,7 +68,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{b: b, opts: opts, log: log, producers: newProducers(), groups: newGroups(b), conns: make(map[net.Conn]struct{})}
+	s := &Server{b: b, opts: opts, log: log, groups: newGroups(b), conns: make(map[net.Conn]struct{})}
 	return s
 }
 

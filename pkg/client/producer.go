@@ -3,7 +3,10 @@ package client
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,8 +58,14 @@ type ProducerConfig struct {
 	// before it is asked again (default 30 s).
 	MetadataMaxAge time.Duration
 	// MaxInFlight is how many requests may be in flight at once (default
-	// 4). Requests that share a partition are never in flight together, so
-	// each partition's records are written in publish order.
+	// 4). On a single broker that hands out producer IDs (POST
+	// /producers), requests go back to back over one connection, up to
+	// api.MaxInFlightPerPartition of them per partition, as idempotent
+	// batches: the broker writes them in the order sent, and a request
+	// sent again after a lost answer is not written twice. Otherwise (a
+	// cluster, an older broker, a custom HTTPClient or TLS) requests that
+	// share a partition are never in flight together. Either way each
+	// partition's records are written in publish order.
 	MaxInFlight int
 	HTTPClient  *http.Client // default: a client of this producer's own
 	APIKey      string       // sent as X-API-Key when the broker requires keys
@@ -110,6 +119,21 @@ type Producer struct {
 	busy     map[partKey]bool
 	inFlight int
 
+	// Pipelined, idempotent sending (pipeline.go; see send). pid is the
+	// producer ID the broker gave (-1: none, requests are not pipelined);
+	// asked says it was asked for. seqs is each partition's sequence
+	// state; retry holds pipelined requests to send again, in the order
+	// they were first sent.
+	pid     int64
+	asked   bool
+	canPipe bool   // immutable: own HTTP client, http:// brokers
+	dial    dialer // immutable
+	seqs    map[partKey]*partSeq
+	retry   []*request
+	// pipes are the connections pipelined requests go on, by group; only
+	// run uses them.
+	pipes [pipeGroups]*pipe
+
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
 }
@@ -130,11 +154,15 @@ type topicState struct {
 	// answer showed them wrong.
 	expired bool
 	sticky  int32 // partition of keyless records in the open requests
-	// open holds the requests gathering records, one per leader (the key:
-	// a base URL, or "" for any broker). No two hold the same partition
-	// (enqueue seals the older first), so the order they are sealed in
-	// never reorders a partition's records.
-	open map[string]*request
+	// single says no partition has a leader (a single broker): its
+	// requests may be pipelined. path is its batches endpoint.
+	single bool
+	path   string
+	// open holds the requests gathering records, one per leader and pipe
+	// group (openKey). No two hold the same partition (enqueue seals the
+	// older first), so the order they are sealed in never reorders a
+	// partition's records.
+	open map[openKey]*request
 	// cur is, by partition, the open request holding that partition's
 	// batch (nil: none): the per-record path of enqueue.
 	cur []*request
@@ -142,6 +170,21 @@ type topicState struct {
 	// headroom: the capacity a new batch starts with, so that batches of a
 	// busy topic do not grow by doubling each time.
 	batchHint int
+}
+
+// pipeGroups is how many connections a producer's pipelined requests use:
+// partition p's requests go over connection p % pipeGroups, so each
+// partition's requests keep one ordered connection while the broker, which
+// handles a connection's requests one after another, works on requests of
+// different groups at once (as it did on a producer's requests sent one at
+// a time over several connections).
+const pipeGroups = 4
+
+// openKey names an open request: its leader (a base URL, or "" for any
+// broker) and, if it is pipelined, its partitions' pipe group.
+type openKey struct {
+	node  string
+	group int32
 }
 
 // partKey names one partition of one topic.
@@ -154,12 +197,28 @@ type partKey struct {
 type request struct {
 	topic  string
 	node   string       // the leader its partitions had when it opened; "": any broker
+	key    openKey      // its key in topicState.open while open
 	parts  []int32      // frame order
 	slots  []*partBatch // by partition; nil: no record of that partition here
 	bytes  int
 	opened time.Time
 	now    int64  // opened in ms: the timestamp of records that carry none
 	seq    uint64 // order of sealing; set by sealLocked
+	// piped: sent on the producer's pipe, its batches carrying sequence
+	// numbers (set when it opens). The rest concerns piped requests:
+	// framed says their headers are written (a retry sends them as they
+	// are); attempts counts failed sends; retrying says it failed once
+	// and is counted in its partitions' recovering; retryAt is when it
+	// may go again.
+	piped    bool
+	path     string
+	framed   bool
+	attempts int
+	retrying bool
+	retryAt  time.Time
+	// writing says run is writing it (its buffers in use); answered, that
+	// its answer came meanwhile, so run lets it go after the write.
+	writing, answered bool
 	// kept are the partBatches of an answered request, for reuse.
 	kept []*partBatch
 }
@@ -172,6 +231,10 @@ type partBatch struct {
 	buf []byte
 	b   recordbatch.Builder
 	cbs []func(Position, error)
+	// epoch and seq are the producer epoch and first sequence number of
+	// a piped request's batch, set when it is first sent.
+	epoch int16
+	seq   int32
 }
 
 // frameHeaderLen is the partition and length before each batch of a
@@ -209,12 +272,20 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if err != nil {
 		return nil, err
 	}
+	canPipe := c.HTTPClient == nil
+	for _, b := range t.brokers {
+		canPipe = canPipe && strings.HasPrefix(b, "http://")
+	}
 	p := &Producer{
 		cfg:      c,
 		t:        t,
 		topics:   make(map[string]*topicState),
 		busy:     make(map[partKey]bool),
 		pending:  make(map[uint64]struct{}),
+		pid:      -1,
+		canPipe:  canPipe,
+		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		seqs:     make(map[partKey]*partSeq),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -244,7 +315,9 @@ func (p *Producer) Publish(ctx context.Context, topic string, rec *Record) (Posi
 // PublishAsync queues rec and returns; cb (if not nil) is called exactly once
 // with where rec landed or why it did not, from the producer's sender
 // goroutine (or from this call if rec is refused before it is queued). cb
-// must not block for long. Callbacks of one partition run in publish order.
+// must not block for long, and must not publish: the goroutine that runs it
+// reads the answers that make room in the buffer. Callbacks of one
+// partition run in publish order.
 // PublishAsync blocks only while the buffer is full, until ctx is done.
 func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, cb func(Position, error)) {
 	if cb == nil {
@@ -266,6 +339,15 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		if p.closed {
 			p.mu.Unlock()
 			return ErrClosed
+		}
+		if !p.asked {
+			// Learn whether the broker takes idempotent batches first.
+			p.mu.Unlock()
+			if err := p.askID(ctx); err != nil {
+				return err
+			}
+			p.mu.Lock()
+			continue
 		}
 		ts0 = p.topicLocked(topic)
 		if ts0 == nil || ts0.expired {
@@ -345,15 +427,22 @@ func (p *Producer) openLocked(ts *topicState, topic string, part int32) *request
 	if int(part) < len(ts.leaders) {
 		node = ts.leaders[part]
 	}
-	r := ts.open[node]
+	piped := p.pid >= 0 && p.canPipe && ts.single
+	key := openKey{node: node}
+	if piped {
+		key.group = part % pipeGroups
+	}
+	r := ts.open[key]
 	if r == nil {
 		now := time.Now()
 		r = p.takeRequestLocked()
 		r.topic, r.node, r.opened, r.now = topic, node, now, now.UnixMilli()
+		r.piped, r.path = piped, ts.path
 		if ts.open == nil {
-			ts.open = make(map[string]*request)
+			ts.open = make(map[openKey]*request)
 		}
-		ts.open[node] = r
+		ts.open[key] = r
+		r.key = key
 		if now.Sub(ts.fetchedAt) >= p.cfg.MetadataMaxAge {
 			ts.expired = true // asked again before the next record
 		}
@@ -452,6 +541,30 @@ func (p *Producer) putBufLocked(b []byte) {
 	}
 }
 
+// askID asks the broker for a producer ID (POST /producers). A broker
+// without the route (older than pipelined producing) leaves the producer
+// without one: it then sends one request per partition at a time.
+func (p *Producer) askID(ctx context.Context) error {
+	pid := int64(-1)
+	if p.canPipe {
+		var ans api.ProducerIDResponse
+		err := p.t.do(ctx, http.MethodPost, "/producers", nil, &ans)
+		switch {
+		case err == nil:
+			pid = ans.ProducerID
+		case isCode(err, api.ErrNotFound) || isCode(err, api.ErrMethodNotAllowed):
+		default:
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.asked {
+		p.pid, p.asked = pid, true
+	}
+	return nil
+}
+
 // refresh asks a broker for topic's partition count and leaders.
 func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 	pl, err := p.t.placement(ctx, topic)
@@ -473,6 +586,8 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 		}
 	}
 	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
+	ts.single = !slices.ContainsFunc(pl.ids, func(id uint64) bool { return id != 0 })
+	ts.path = "/topics/" + esc(topic) + "/batches"
 	return pl.partitions, nil
 }
 
@@ -497,7 +612,7 @@ func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 	r.seq = p.sealed
 	p.pending[p.sealed] = struct{}{}
 	p.ready = append(p.ready, r)
-	delete(ts.open, r.node)
+	delete(ts.open, r.key)
 	if ts.partitions > 0 {
 		ts.sticky = (ts.sticky + 1) % ts.partitions
 	}

@@ -1,8 +1,13 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,6 +22,8 @@ func TestEnqueueAllocatesNothingPerRecord(t *testing.T) {
 		topics:  map[string]*topicState{"t": {partitions: 4, fetchedAt: time.Now()}},
 		pending: make(map[uint64]struct{}),
 		wake:    make(chan struct{}, 1),
+		asked:   true,
+		pid:     -1,
 	}
 	part := int32(2)
 	value := bytes.Repeat([]byte("x"), 100)
@@ -40,3 +47,116 @@ func TestEnqueueAllocatesNothingPerRecord(t *testing.T) {
 		}
 	}
 }
+
+// cannedBroker is a broker stand-in on 127.0.0.1 that answers every
+// request with the same small JSON body, allocating nothing per request,
+// so allocation counts are the producer's own.
+func cannedBroker(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"topic":"t","name":"t","partitions":1,"producer_id":7,"producer_epoch":0,"offsets":[{"partition":0,"offset":0}]}`
+	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+			wg.Go(func() { serveCanned(conn, answer) })
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func serveCanned(conn net.Conn, answer []byte) {
+	br := bufio.NewReaderSize(conn, 64<<10)
+	for {
+		length := 0
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if len(line) <= 2 {
+				break
+			}
+			if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+				length, _ = strconv.Atoi(string(bytes.TrimSpace(v)))
+			}
+		}
+		if _, err := br.Discard(length); err != nil {
+			return
+		}
+		if _, err := conn.Write(answer); err != nil {
+			return
+		}
+	}
+}
+
+// TestPipelinedRequestAllocations: a pipelined request (one record,
+// published, sent, answered, its callback run) allocates a handful of
+// objects, mostly reading the HTTP answer; a request sent one at a time
+// through net/http allocates several times as many. Run with -v for the
+// counts.
+func TestPipelinedRequestAllocations(t *testing.T) {
+	count := func(hc *http.Client) float64 {
+		p, err := NewProducer(&ProducerConfig{Brokers: []string{cannedBroker(t)}, HTTPClient: hc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ctx := context.Background()
+		rec := &Record{Value: bytes.Repeat([]byte("x"), 100)}
+		var failed error
+		cb := func(_ Position, err error) {
+			if err != nil {
+				failed = err
+			}
+		}
+		one := func() {
+			p.PublishAsync(ctx, "t", rec, cb)
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 10 {
+			one()
+		}
+		n := testing.AllocsPerRun(500, one)
+		if failed != nil {
+			t.Fatal(failed)
+		}
+		if piped := p.pid >= 0 && p.canPipe; piped != (hc == nil) {
+			t.Fatalf("pipelined %v with HTTPClient %v", piped, hc)
+		}
+		return n
+	}
+	piped, plain := count(nil), count(&http.Client{})
+	t.Logf("allocations per request: pipelined %.1f, one at a time through net/http %.1f", piped, plain)
+	if piped > maxPipedAllocs || piped*3 > plain {
+		t.Errorf("a pipelined request allocates %.1f objects (at most %d, and under a third of net/http's %.1f)", piped, maxPipedAllocs, plain)
+	}
+}
+
+// maxPipedAllocs bounds the allocations of one pipelined request: reading
+// the answer (http.ReadResponse, the decoded topic name) and waking the
+// publishers that wait for progress.
+const maxPipedAllocs = 25

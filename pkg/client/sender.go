@@ -14,20 +14,33 @@ import (
 )
 
 // run is the producer's dispatcher: it starts the send of each sealed
-// request as soon as its partitions are free and fewer than MaxInFlight are
-// in flight, and seals open requests whose linger has passed. It returns
+// request as soon as its partitions allow and fewer than MaxInFlight are
+// in flight, and seals open requests whose linger has passed. A pipelined
+// request is written here, so requests reach the pipe in the order they
+// are picked; the others are sent by goroutines of their own. It returns
 // once the producer is closed, nothing is left to send, and every send it
-// started has finished.
+// started has been answered.
 func (p *Producer) run() {
 	defer close(p.done)
 	var sends sync.WaitGroup
-	defer sends.Wait()
+	defer func() {
+		sends.Wait()
+		for _, c := range p.pipes {
+			if c != nil {
+				c.shut()
+			}
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		r, ok := p.next(timer)
 		if !ok {
 			return
+		}
+		if r.piped {
+			p.writePiped(r)
+			continue
 		}
 		sends.Add(1)
 		go func() {
@@ -37,26 +50,26 @@ func (p *Producer) run() {
 	}
 }
 
-// next waits for a request that may be sent now and marks its partitions
-// busy. It reports false when the producer is closed and drained.
+// next waits for a request that may be sent now and marks it in flight.
+// It reports false when the producer is closed and drained.
 func (p *Producer) next(timer *time.Timer) (*request, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		if r := p.pickLocked(); r != nil {
+		now := time.Now()
+		if r := p.pickLocked(now); r != nil {
 			return r, true
 		}
 		var due time.Time
-		now := time.Now()
 		// With nothing in flight or waiting, lingering only adds latency:
 		// an open request leaves at once, and the records that come while
 		// it is out gather into the next one.
-		idle := p.inFlight == 0 && len(p.ready) == 0
+		idle := p.inFlight == 0 && len(p.ready) == 0 && len(p.retry) == 0
 		for _, ts := range p.topics {
 			for _, r := range ts.open {
 				if !idle && p.waitsLocked(r) {
 					// Sealed now, it could only queue behind its partitions'
-					// earlier request; open, it keeps gathering (up to
+					// earlier requests; open, it keeps gathering (up to
 					// BatchBytes) until they are answered, which wakes run.
 					continue
 				}
@@ -70,15 +83,20 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 				}
 			}
 		}
-		if r := p.pickLocked(); r != nil {
+		if r := p.pickLocked(now); r != nil {
 			return r, true
 		}
-		if p.closed && len(p.ready) == 0 {
+		if p.closed && len(p.ready) == 0 && len(p.retry) == 0 && p.inFlight == 0 {
 			return nil, false
+		}
+		if len(p.retry) > 0 && p.inFlight < p.cfg.MaxInFlight {
+			if d := p.retry[0].retryAt; due.IsZero() || d.Before(due) {
+				due = d
+			}
 		}
 		wait := time.Hour
 		if !due.IsZero() {
-			wait = due.Sub(now)
+			wait = max(due.Sub(now), 0)
 		}
 		timer.Reset(wait)
 		p.mu.Unlock()
@@ -96,17 +114,17 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 	}
 }
 
-// waitsLocked reports whether a partition of the open request r is in
-// flight or in a ready request. Sealing r by its linger then would only add
-// a request to the queue: a partition's requests go one at a time, so a
-// queue of small requests (one per linger) drains at one round trip each,
-// slower than records come when the round trip is longer than the linger,
-// and after a leader's failover the backlog never drained.
+// waitsLocked reports whether a partition of the open request r cannot
+// take another request now (see mayGoLocked) or has one in the ready
+// queue. Sealing r by its linger then would only add a request to the
+// queue: a queue of small requests (one per linger) drains slower than
+// records come when the round trip is longer than the linger, and after a
+// leader's failover the backlog never drained.
 func (p *Producer) waitsLocked(r *request) bool {
+	if !p.mayGoLocked(r, nil) {
+		return true
+	}
 	for _, part := range r.parts {
-		if p.busy[partKey{r.topic, part}] {
-			return true
-		}
 		for _, q := range p.ready {
 			if q.topic == r.topic && q.slot(part) != nil {
 				return true
@@ -116,27 +134,55 @@ func (p *Producer) waitsLocked(r *request) bool {
 	return false
 }
 
-// pickLocked takes the first ready request none of whose partitions is in
-// flight or waiting in an earlier ready request, if fewer than MaxInFlight
-// are in flight.
-func (p *Producer) pickLocked() *request {
+// mayGoLocked reports whether r may be sent as far as its partitions go:
+// none is in an earlier ready request (earlier), and each has room. A
+// partition has room for a pipelined request while fewer than
+// api.MaxInFlightPerPartition of its requests are unanswered and none is
+// waiting to be sent again; for any other request, while none of its
+// requests is unanswered.
+func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
+	for _, part := range r.parts {
+		k := partKey{r.topic, part}
+		if earlier[k] || p.busy[k] {
+			return false
+		}
+		s := p.seqs[k]
+		if s == nil {
+			continue
+		}
+		if !r.piped && s.outstanding > 0 || s.outstanding >= api.MaxInFlightPerPartition || s.recovering > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// pickLocked takes, if fewer than MaxInFlight are in flight, the request
+// to send again first in line once its time has come, or else the first
+// ready request that mayGoLocked, and marks it in flight: a pipelined one
+// gets its sequence numbers, another marks its partitions busy.
+func (p *Producer) pickLocked(now time.Time) *request {
 	if p.inFlight >= p.cfg.MaxInFlight {
 		return nil
 	}
+	if len(p.retry) > 0 && !p.retry[0].retryAt.After(now) {
+		r := p.retry[0]
+		p.retry[0] = nil
+		p.retry = p.retry[1:]
+		p.inFlight++
+		return r
+	}
 	var earlier map[partKey]bool
 	for i, r := range p.ready {
-		free := true
-		for _, part := range r.parts {
-			k := partKey{r.topic, part}
-			if p.busy[k] || earlier[k] {
-				free = false
-				break
-			}
-		}
-		if free {
+		if p.mayGoLocked(r, earlier) {
 			p.ready = append(p.ready[:i], p.ready[i+1:]...)
 			for _, part := range r.parts {
-				p.busy[partKey{r.topic, part}] = true
+				k := partKey{r.topic, part}
+				if r.piped {
+					p.sequenceLocked(k, r.slots[part])
+				} else {
+					p.busy[k] = true
+				}
 			}
 			p.inFlight++
 			return r
@@ -151,7 +197,7 @@ func (p *Producer) pickLocked() *request {
 	return nil
 }
 
-// send delivers r and reports each record's outcome to its callback, in
+// send delivers r, a request that is not pipelined, and reports each record's outcome to its callback, in
 // publish order per partition. r's partitions stay busy until it returns,
 // so no later batch of them overtakes a batch sent again to a new leader.
 func (p *Producer) send(r *request) {

@@ -28,13 +28,13 @@ func TestPickKeepsPartitionOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &Producer{cfg: ProducerConfig{MaxInFlight: tt.max}, busy: make(map[partKey]bool), ready: tt.ready}
+			p := &Producer{cfg: ProducerConfig{MaxInFlight: tt.max}, busy: make(map[partKey]bool), seqs: make(map[partKey]*partSeq), ready: tt.ready}
 			for _, k := range tt.busy {
 				p.busy[k] = true
 				p.inFlight++
 			}
 			got := ""
-			for r := p.pickLocked(); r != nil; r = p.pickLocked() {
+			for r := p.pickLocked(time.Now()); r != nil; r = p.pickLocked(time.Now()) {
 				if got != "" {
 					got += " "
 				}
@@ -47,6 +47,43 @@ func TestPickKeepsPartitionOrder(t *testing.T) {
 	}
 }
 
+// TestPickPipelined: pipelined requests of one partition go together, up
+// to api.MaxInFlightPerPartition, in order, each with the sequences after
+// the one before; none goes while a request of the partition waits to be
+// sent again, and a request sent again goes first, with its sequences.
+func TestPickPipelined(t *testing.T) {
+	p := &Producer{cfg: ProducerConfig{MaxInFlight: 100}, busy: make(map[partKey]bool), seqs: make(map[partKey]*partSeq)}
+	var reqs []*request
+	for range 7 {
+		pb := &partBatch{}
+		pb.b.Reset(make([]byte, frameHeaderLen))
+		for range 3 {
+			pb.b.Add(0, 1, nil, []byte("v"), nil)
+		}
+		r := &request{topic: "a", parts: []int32{0}, slots: []*partBatch{pb}, piped: true}
+		reqs = append(reqs, r)
+	}
+	p.ready = append(p.ready, reqs...)
+	var seqs []int32
+	for r := p.pickLocked(time.Now()); r != nil; r = p.pickLocked(time.Now()) {
+		seqs = append(seqs, r.slots[0].seq)
+	}
+	if fmt.Sprint(seqs) != "[0 3 6 9 12]" {
+		t.Fatalf("sequences of the requests picked: %v, want [0 3 6 9 12] (five at most)", seqs)
+	}
+	// The first is answered "try later": it goes again before anything new.
+	reqs[0].retrying = true
+	p.seqs[partKey{"a", 0}].recovering++
+	p.retry = append(p.retry, reqs[0])
+	p.seqs[partKey{"a", 0}].outstanding-- // the second is answered
+	if r := p.pickLocked(time.Now()); r != reqs[0] || r.slots[0].seq != 0 {
+		t.Fatalf("picked %+v, want the request to send again, with sequence 0", r)
+	}
+	if r := p.pickLocked(time.Now()); r != nil {
+		t.Fatalf("picked %+v while the partition recovers", r)
+	}
+}
+
 // TestBatchStartsAtHint: once a topic's request was sealed full, the next
 // batch of that topic starts with the capacity it will need, even when no
 // answered buffer is free for reuse (the producer runs ahead of its sends).
@@ -56,6 +93,8 @@ func TestBatchStartsAtHint(t *testing.T) {
 		topics:  map[string]*topicState{"t": {partitions: 1, fetchedAt: time.Now()}},
 		pending: make(map[uint64]struct{}),
 		wake:    make(chan struct{}, 1),
+		asked:   true,
+		pid:     -1,
 	}
 	rec := &Record{Value: bytes.Repeat([]byte("x"), 100), Timestamp: time.UnixMilli(1)}
 	for p.sealed < 2 {
@@ -71,7 +110,7 @@ func TestBatchStartsAtHint(t *testing.T) {
 	if err := p.enqueue(context.Background(), "t", rec, func(Position, error) {}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cap(p.topics["t"].open[""].slots[0].buf); got < hint {
+	if got := cap(p.topics["t"].open[openKey{}].slots[0].buf); got < hint {
 		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
 	}
 }

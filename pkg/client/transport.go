@@ -354,8 +354,15 @@ func (t *transport) readAnswer(resp *http.Response, r answerReader) error {
 	return r.read(resp.Header, buf.Bytes())
 }
 
-// connError is a request that got no answer from a broker.
-type connError struct{ err error }
+// connError is a request that got no answer from a broker. blameless
+// says a pipelined request is not the one the connection broke on: it was
+// behind another unanswered one, or answers came on the connection before
+// it broke (a network that drops connections, not a request that cannot
+// be sent); sending it again does not count as an attempt.
+type connError struct {
+	err       error
+	blameless bool
+}
 
 func (e *connError) Error() string { return "client: broker unreachable: " + e.err.Error() }
 func (e *connError) Unwrap() error { return e.err }

@@ -1,25 +1,30 @@
-package kafka
+package broker
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
-
-	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// Idempotent producers: Kafka keeps, per producer ID and partition, the
-// sequence numbers of the last few batches, so a batch a producer retries
-// after a lost answer is recognised and answered with the offset it got the
-// first time instead of being written twice.
+// Idempotent producers: the broker keeps, per producer ID and partition, the
+// sequence numbers of the last few batches, as Kafka does, so a batch a
+// producer retries after a lost answer is recognised and answered with the
+// offset it got the first time instead of being written twice, and a batch
+// that would leave a gap is refused. One mechanism serves both front ends:
+// Kafka producers (InitProducerID, Produce) and the Go client's binary
+// batches (POST /producers, POST /topics/{topic}/batches). A batch whose
+// producer ID is -1 is not checked.
 const (
 	// recentBatches is how many batches per producer and partition are
-	// remembered: Kafka's producers have at most 5 in flight per partition.
+	// remembered: Kafka's producers, and the Go client, have at most 5 in
+	// flight per partition (api.MaxInFlightPerPartition).
 	recentBatches = 5
 	// producerIdle is how long the state of a producer that sent nothing
 	// is kept.
@@ -58,13 +63,6 @@ type tailLoad struct {
 // stopped, bounded so that a first produce after a restart reads at most
 // this many records' headers.
 const tailRecords = 1 << 18
-
-// tailSource is where loadTail reads a partition's stored batches: the
-// broker.
-type tailSource interface {
-	PartitionBounds(topic string, partition int32) (earliest, hwm int64, err error)
-	ReadBatches(topic string, partition int32, offset int64, maxBytes int, dst []byte) (broker.StoredBatches, error)
-}
 
 type producerPartition struct {
 	id        int64
@@ -112,13 +110,6 @@ func (p *producers) newID(now time.Time) int64 {
 	return p.next.Add(1)
 }
 
-// lock returns the locked state of one producer on one partition.
-func (p *producers) lock(k producerPartition) *sequences {
-	s := p.state(k)
-	s.mu.Lock()
-	return s
-}
-
 func (p *producers) state(k producerPartition) *sequences {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -133,7 +124,7 @@ func (p *producers) state(k producerPartition) *sequences {
 // loadTail rebuilds the state of the producers that wrote the tail of one
 // partition, once per partition and before any of its batches is checked;
 // a failed read is tried again at the next batch.
-func (p *producers) loadTail(topic string, partition int32, src tailSource) error {
+func (p *producers) loadTail(topic string, partition int32, src *Broker) error {
 	k := topicPartition{topic, partition}
 	p.mu.Lock()
 	l := p.loaded[k]
@@ -193,24 +184,28 @@ func (s *sequences) replay(h recordbatch.Header, now time.Time) {
 }
 
 // check decides what to do with a batch of sequences first..last from
-// epoch: append it (ok), answer it as the duplicate of an earlier batch
-// (dup, with that batch's base offset), or refuse it (a Kafka error code).
-func (s *sequences) check(epoch int16, first, last int32) (dup bool, base int64, code int16) {
+// epoch: append it (nil), answer it as the duplicate of an earlier batch
+// (dup, with that batch's base offset), or refuse it:
+// INVALID_PRODUCER_EPOCH for an epoch older than the partition's, or
+// OUT_OF_ORDER_SEQUENCE for a gap (details: expected_sequence).
+func (s *sequences) check(epoch int16, first, last int32) (dup bool, base int64, err *api.Error) {
 	switch {
 	case s.epoch < 0 || epoch > s.epoch:
-		return false, 0, 0 // a new producer, or a new epoch of it: sequences start over
+		return false, 0, nil // a new producer, or a new epoch of it: sequences start over
 	case epoch < s.epoch:
-		return false, 0, kerr.InvalidProducerEpoch.Code
+		return false, 0, api.ErrInvalidProducerEpoch.Withf("producer epoch %d is older than %d, the partition's latest", epoch, s.epoch).
+			WithDetail("producer_epoch", s.epoch)
 	}
 	for i := range min(s.n, recentBatches) {
 		if b := s.recent[i]; b.first == first && b.last == last {
-			return true, b.base, 0
+			return true, b.base, nil
 		}
 	}
 	if first != s.nextSeq {
-		return false, 0, kerr.OutOfOrderSequenceNumber.Code
+		return false, 0, api.ErrOutOfOrderSequence.Withf("batch starts at sequence %d; the partition expects %d", first, s.nextSeq).
+			WithDetail("expected_sequence", s.nextSeq)
 	}
-	return false, 0, 0
+	return false, 0, nil
 }
 
 // appended records a batch written at base.
@@ -235,4 +230,115 @@ func nextSequence(last int32) int32 {
 		return 0
 	}
 	return last + 1
+}
+
+// NewProducerID hands out an ID for an idempotent producer (Kafka's
+// InitProducerID, POST /producers) and drops the state of idle producers.
+// Its sequences start at 0 in epoch 0 on every partition.
+func (b *Broker) NewProducerID() int64 {
+	return b.producers.newID(b.now())
+}
+
+// admission is the sequence check of one request's idempotent batches. It
+// holds their producers' states locked from the check until the batches
+// are written (admitted) or not (release), so no other batch of those
+// producers on those partitions passes between.
+type admission struct {
+	p      *producers
+	states []*sequences         // per frame; nil: the frame has no producer ID
+	heads  []recordbatch.Header // per frame with a state
+	bases  []int64              // per frame: the first offset of a duplicate, or -1
+	dups   int                  // frames that are duplicates
+}
+
+// admit checks the idempotent batches among frames (all already checked to
+// be whole batches of partitions of topic) and returns their locked
+// states, or nil if none is idempotent. A duplicate is marked in bases and
+// must not be written again; a gap or an old epoch refuses the request
+// whole. The caller writes the other frames, reports each to written, and
+// calls release.
+func (p *producers) admit(src *Broker, topic string, frames []Frame) (*admission, error) {
+	var a *admission
+	for i, f := range frames {
+		h, err := recordbatch.ParseHeader(f.Batch)
+		if err != nil || h.ProducerID < 0 {
+			continue
+		}
+		if a == nil {
+			a = &admission{p: p, states: make([]*sequences, len(frames)), heads: make([]recordbatch.Header, len(frames)), bases: make([]int64, len(frames))}
+		}
+		for j := range i {
+			if a.states[j] != nil && frames[j].Partition == f.Partition {
+				return nil, api.ErrInvalidArgument.Withf("frames %d and %d: idempotent batches of partition %d go in separate requests", j, i, f.Partition).
+					WithDetail("index", i)
+			}
+		}
+		if err := p.loadTail(topic, f.Partition, src); err != nil {
+			return nil, err
+		}
+		a.states[i] = p.state(producerPartition{id: h.ProducerID, topic: topic, partition: f.Partition})
+		a.heads[i] = h
+	}
+	if a == nil {
+		return nil, nil
+	}
+	// Locked in partition order: a retry of a request on a new connection
+	// may run beside the first send, and both lock the same states.
+	order := make([]int, 0, len(frames))
+	for i, s := range a.states {
+		if s != nil {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(i, j int) int { return cmp.Compare(frames[i].Partition, frames[j].Partition) })
+	for _, i := range order {
+		a.states[i].mu.Lock()
+	}
+	for i, s := range a.states {
+		a.bases[i] = -1
+		if s == nil {
+			continue
+		}
+		h := &a.heads[i]
+		dup, base, err := s.check(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta))
+		if err != nil {
+			a.release()
+			return nil, err.WithDetail("index", i).WithDetail("partition", frames[i].Partition)
+		}
+		if dup {
+			a.bases[i] = base
+			a.dups++
+		}
+	}
+	return a, nil
+}
+
+// duplicate reports the first offset frame i got when it was first
+// written, if it is a duplicate. A nil admission has none.
+func (a *admission) duplicate(i int) (int64, bool) {
+	if a == nil || a.bases[i] < 0 {
+		return 0, false
+	}
+	return a.bases[i], true
+}
+
+// written records that frame i was written at base.
+func (a *admission) written(i int, base int64, now time.Time) {
+	if a == nil || a.states[i] == nil || a.bases[i] >= 0 {
+		return
+	}
+	h := &a.heads[i]
+	a.states[i].appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base, now)
+}
+
+// release unlocks the states admit locked.
+func (a *admission) release() {
+	if a == nil {
+		return
+	}
+	for _, s := range a.states {
+		if s != nil {
+			s.mu.Unlock()
+		}
+	}
 }

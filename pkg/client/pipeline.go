@@ -1,0 +1,206 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// pipe is one HTTP/1.1 connection to a broker that carries a producer's
+// batch requests back to back, without waiting for their answers (HTTP/1.1
+// pipelining: the broker reads and answers the requests of a connection
+// one after another, in order). Several requests of one partition can so
+// be in flight at once and still reach the broker in the order they were
+// written. What a broken connection leaves unanswered is sent again on a
+// new one; the batches' sequence numbers make the broker answer a batch it
+// already wrote with its first offset instead of writing it twice.
+//
+// Only the producer's dispatcher (run) calls write; read, the pipe's
+// goroutine, reads the answers and hands each, in the order written, to
+// answer. shut closes the connection and waits for read to return.
+type pipe struct {
+	conn   net.Conn
+	bw     *bufio.Writer // used by write only
+	head   []byte        // the request head being written; used by write only
+	host   string        // immutable
+	apiKey string        // immutable
+	answer func(r *request, resp *api.PublishResponse, err error)
+
+	mu      sync.Mutex
+	waiting []*request // written and not answered, oldest first from first; guarded by mu
+	first   int        // guarded by mu
+	closed  bool       // no more writes: read has failed or is failing what waits; guarded by mu
+	exited  chan struct{}
+}
+
+// dialer opens the connection of a pipe (net.Dialer's DialContext; tests
+// give one that breaks connections).
+type dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// openPipe connects to base (an http:// base URL) and starts reading.
+func openPipe(ctx context.Context, dial dialer, base, apiKey string, answer func(*request, *api.PublishResponse, error)) (*pipe, error) {
+	host := strings.TrimPrefix(base, "http://")
+	conn, err := dial(ctx, "tcp", host)
+	if err != nil {
+		return nil, &connError{err: err}
+	}
+	c := &pipe{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), host: host, apiKey: apiKey, answer: answer, exited: make(chan struct{})}
+	go c.read()
+	return c, nil
+}
+
+// write sends body as a POST of path with r as its request: r is answered
+// exactly once, by read, whether the write succeeds or not. It reports false,
+// having written nothing and with r not to be answered, when the pipe is
+// closed already.
+func (c *pipe) write(r *request, path string, body []byte) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	c.waiting = append(c.waiting, r)
+	c.mu.Unlock()
+	h := append(c.head[:0], "POST "...)
+	h = append(h, path...)
+	h = append(h, " HTTP/1.1\r\nHost: "...)
+	h = append(h, c.host...)
+	h = append(h, "\r\nContent-Type: "+api.BatchesContentType+"\r\nAccept: application/json\r\nContent-Length: "...)
+	h = strconv.AppendInt(h, int64(len(body)), 10)
+	if c.apiKey != "" {
+		h = append(h, "\r\nX-API-Key: "...)
+		h = append(h, c.apiKey...)
+	}
+	h = append(h, "\r\n\r\n"...)
+	c.head = h
+	_, err := c.bw.Write(h)
+	if err == nil {
+		_, err = c.bw.Write(body)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		// read then fails r and every request written after it.
+		c.conn.Close()
+	}
+	return true
+}
+
+// pop takes the oldest request waiting for its answer, or nil.
+func (c *pipe) pop() *request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.first == len(c.waiting) {
+		return nil
+	}
+	r := c.waiting[c.first]
+	c.waiting[c.first] = nil
+	c.first++
+	switch {
+	case c.first == len(c.waiting):
+		c.waiting, c.first = c.waiting[:0], 0
+	case c.first >= 32 && 2*c.first >= len(c.waiting):
+		n := copy(c.waiting, c.waiting[c.first:])
+		clear(c.waiting[n:])
+		c.waiting, c.first = c.waiting[:n], 0
+	}
+	return r
+}
+
+// read hands each answer to answer, in order, until the connection fails
+// or the broker closes it; then it fails every request still waiting with
+// a connError (they may or may not have been written): all but the first,
+// and the first too if answers came before, blameless.
+func (c *pipe) read() {
+	defer close(c.exited)
+	br := bufio.NewReaderSize(c.conn, 16<<10)
+	var (
+		resp    api.PublishResponse
+		body    []byte
+		err     error
+		answers int
+	)
+	for err == nil {
+		var hr *http.Response
+		if hr, err = http.ReadResponse(br, nil); err != nil {
+			break
+		}
+		r := c.pop()
+		if r == nil {
+			err = fmt.Errorf("answer (HTTP %d) to no request", hr.StatusCode)
+			hr.Body.Close()
+			break
+		}
+		var aerr error
+		if hr.StatusCode/100 != 2 {
+			aerr = decodeError(hr)
+		} else if body, err = readBody(hr.Body, body[:0]); err != nil {
+			aerr = &connError{err: err}
+		} else if jerr := json.Unmarshal(body, &resp); jerr != nil {
+			aerr = &connError{err: fmt.Errorf("decode batches answer: %w", jerr)}
+		}
+		if _, derr := io.Copy(io.Discard, hr.Body); derr != nil && err == nil {
+			err = derr
+		}
+		hr.Body.Close()
+		if hr.Close && err == nil {
+			err = errBrokerClosed
+		}
+		c.answer(r, &resp, aerr)
+		answers++
+	}
+	c.conn.Close()
+	c.mu.Lock()
+	c.closed = true
+	left := c.waiting[c.first:]
+	c.waiting, c.first = nil, 0
+	c.mu.Unlock()
+	for i, r := range left {
+		c.answer(r, nil, &connError{err: err, blameless: i > 0 || answers > 0})
+	}
+}
+
+// errBrokerClosed is a pipe the broker closed after an answer.
+var errBrokerClosed = errors.New("the broker closed the connection")
+
+// readBody appends what rd holds to dst.
+func readBody(rd io.Reader, dst []byte) ([]byte, error) {
+	for {
+		if len(dst) == cap(dst) {
+			dst = append(dst, 0)[:len(dst)]
+		}
+		n, err := rd.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+}
+
+// isClosed reports whether no more can be written on c.
+func (c *pipe) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// shut closes the connection and waits until read has answered every
+// request written.
+func (c *pipe) shut() {
+	c.conn.Close()
+	<-c.exited
+}
