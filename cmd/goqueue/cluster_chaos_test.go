@@ -210,9 +210,22 @@ func startChaos(t *testing.T, rf int) (*clusterProcs, *chaosLoad) {
 	})
 	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{}, 30*time.Second)
 	create := fmt.Sprintf(`{"name":"chaos","partitions":3,"fsync":"always","replication_factor":%d}`, rf)
-	if st := c.do(1, "POST", "/topics", create, nil); st != http.StatusCreated {
-		t.Fatalf("create the topic: %d", st)
-	}
+	// A metadata leader elected a moment ago may not have every node's
+	// registration yet: UNAVAILABLE, retry (seed 1796294410438678004). A
+	// retry may find the topic an unavailable answer created.
+	retried := false
+	c.eventually(30*time.Second, "the topic is created", func() bool {
+		switch st := c.do(1, "POST", "/topics", create, nil); {
+		case st == http.StatusCreated, st == http.StatusConflict && retried:
+			return true
+		case st == http.StatusServiceUnavailable:
+			retried = true
+			return false
+		default:
+			t.Fatalf("create the topic: %d", st)
+			return false
+		}
+	})
 	load := &chaosLoad{topic: "chaos", parts: 3, urls: map[uint64]string{}, hist: &ledger.History{},
 		http: &http.Client{Timeout: 2 * time.Second}, leaders: map[int32]uint64{}}
 	for id, p := range c.procs {
