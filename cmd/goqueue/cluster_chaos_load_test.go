@@ -64,39 +64,46 @@ func (l *chaosLoad) setLeader(p int32, id uint64) {
 	l.mu.Unlock()
 }
 
-// produce publishes "p<p>-<seq>" to partition p, one message a request, until
-// ctx ends, and records each attempt: acked with its offset; failed when
-// the broker refused it (NOT_LEADER, which is decided before anything is
-// written) or the connection was refused; unknown otherwise.
+// produce publishes "p<p>-<seq>" to partition p's leader, one message a
+// request, until ctx ends, and records each attempt (see publish). After a
+// failure it asks for the leaders again and pauses.
 func (l *chaosLoad) produce(ctx context.Context, p int32) {
 	for ctx.Err() == nil {
-		v := fmt.Sprintf("p%d-%d", p, l.seq.Add(1))
-		to := l.leader(p)
-		body := fmt.Sprintf(`{"partition":%d,"value":%q}`, p, v)
-		pub := ledger.Publish{Value: v, Partition: p, Start: time.Now()}
-		var resp api.PublishResponse
-		var refused api.ErrorBody
-		st, err := l.post(ctx, l.urls[to]+"/topics/"+l.topic+"/messages", body, &resp, &refused)
-		pub.End = time.Now()
-		switch {
-		case err == nil && st == http.StatusOK && len(resp.Offsets) == 1 && resp.Offsets[0].Partition == p:
-			pub.Outcome, pub.Offset = ledger.Acked, resp.Offsets[0].Offset
-		case err == nil && st == http.StatusMisdirectedRequest && refused.Error != nil && refused.Error.Code == api.ErrNotLeader.Code:
-			pub.Outcome = ledger.Failed
-			if id, ok := refused.Error.Details["leader"].(float64); ok {
-				l.setLeader(p, uint64(id))
-			}
-		case errors.Is(err, syscall.ECONNREFUSED):
-			pub.Outcome = ledger.Failed
-		default:
-			pub.Outcome = ledger.Unknown
-		}
-		l.hist.Publish(pub)
-		if pub.Outcome != ledger.Acked {
+		if pub := l.publish(ctx, l.leader(p), p); pub.Outcome != ledger.Acked {
 			l.refreshLeaders(ctx)
 			sleepCtx(ctx, 50*time.Millisecond)
 		}
 	}
+}
+
+// publish sends one new value to partition p through node to and records
+// the attempt: acked with its offset; failed when the broker refused it
+// (NOT_LEADER, which is decided before anything is written) or the
+// connection was refused; unknown otherwise. A NOT_LEADER naming the
+// leader moves p's publishes there.
+func (l *chaosLoad) publish(ctx context.Context, to uint64, p int32) ledger.Publish {
+	v := fmt.Sprintf("p%d-%d", p, l.seq.Add(1))
+	body := fmt.Sprintf(`{"partition":%d,"value":%q}`, p, v)
+	pub := ledger.Publish{Value: v, Partition: p, Start: time.Now()}
+	var resp api.PublishResponse
+	var refused api.ErrorBody
+	st, err := l.post(ctx, l.urls[to]+"/topics/"+l.topic+"/messages", body, &resp, &refused)
+	pub.End = time.Now()
+	switch {
+	case err == nil && st == http.StatusOK && len(resp.Offsets) == 1 && resp.Offsets[0].Partition == p:
+		pub.Outcome, pub.Offset = ledger.Acked, resp.Offsets[0].Offset
+	case err == nil && st == http.StatusMisdirectedRequest && refused.Error != nil && refused.Error.Code == api.ErrNotLeader.Code:
+		pub.Outcome = ledger.Failed
+		if id, ok := refused.Error.Details["leader"].(float64); ok {
+			l.setLeader(p, uint64(id))
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		pub.Outcome = ledger.Failed
+	default:
+		pub.Outcome = ledger.Unknown
+	}
+	l.hist.Publish(pub)
+	return pub
 }
 
 // post sends a JSON body and decodes a 2xx answer into ok, any other into

@@ -158,3 +158,39 @@ func (h *Host) applyEntry(g *group, e *pb.Entry) error {
 	}
 	return nil
 }
+
+// maxReplayPasses bounds ApplyCommitted: raft hands back what storage
+// holds as committed in passes of at most MaxSizePerMsg bytes each.
+const maxReplayPasses = 1 << 16
+
+// ApplyCommitted applies to the state machines, before the host runs,
+// what their stores already hold as committed (the commit index of their
+// last hard state), and keeps any message that produced for the first
+// Process to return. Without it a restarted host's state machines hold
+// only their snapshots until its loop runs and a caller reading them
+// meanwhile sees a state older than what this node applied before it
+// stopped. (The cluster's metadata is such a state: a broker that answered
+// from it before the replay took a topic it had made for the cluster for
+// one of its own, and wrote a publish to its local copy alone.)
+func (h *Host) ApplyCommitted() error {
+	for range maxReplayPasses {
+		out, err := h.Process()
+		h.outbox = append(h.outbox, out...)
+		if err != nil {
+			return err
+		}
+		if !h.hasReady() {
+			return nil
+		}
+	}
+	return errors.New("multiraft: the stores' committed entries did not settle")
+}
+
+func (h *Host) hasReady() bool {
+	for _, id := range h.order {
+		if h.groups[id].rn.HasReady() {
+			return true
+		}
+	}
+	return false
+}

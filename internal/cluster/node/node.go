@@ -157,6 +157,14 @@ func Open(cfg Config) (_ *Node, err error) {
 			n.host.Close()
 			return nil, err
 		}
+		// The API serves as soon as Open returns, from the metadata: it
+		// must already name every topic this node made for the cluster,
+		// or the broker takes one for a local topic and writes a publish
+		// to its copy alone (lost at the partition's next restore).
+		if err := n.host.ApplyCommitted(); err != nil {
+			n.host.Close()
+			return nil, fmt.Errorf("cluster: replay the metadata in %s: %w", cfg.Dir, err)
+		}
 	}
 	if cfg.GroupShards != nil {
 		n.planGroupShards()
