@@ -222,6 +222,8 @@ func TestProducerDefaultBufferKeepsMaxInFlightBatches(t *testing.T) {
 	})
 	const batch, inFlight = 4096, 2
 	p := newProducer(t, front.URL, client.ProducerConfig{BatchBytes: batch, MaxInFlight: inFlight})
+	release := sync.OnceFunc(func() { close(held) })
+	t.Cleanup(release) // runs before the producer's and the proxy's cleanups, which wait for held requests
 	value := make([]byte, 1000)
 	p.PublishAsync(context.Background(), "t", &client.Record{Value: value}, nil)
 	// Nothing is answered: every later record is taken while it fits the
@@ -244,7 +246,7 @@ func TestProducerDefaultBufferKeepsMaxInFlightBatches(t *testing.T) {
 	if limit := (inFlight + 1) * batch; taken*len(value) > limit || (taken+2)*len(value) < limit {
 		t.Fatalf("the buffer took %d records of %d bytes; want about %d bytes' worth", taken, len(value), limit)
 	}
-	close(held)
+	release()
 	if err := p.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
