@@ -49,10 +49,15 @@ type ProducerConfig struct {
 	// have all been answered.
 	Linger     time.Duration
 	BatchBytes int // default 1 MiB
-	// BufferBytes bounds the records waiting to be sent; PublishAsync blocks
-	// while it is full (default 16 MiB: room for MaxInFlight requests of
-	// BatchBytes and as many waiting; a larger buffer only lets a producer
-	// run further ahead of its sends, into memory it has not reused yet).
+	// BufferBytes bounds the records waiting to be sent or answered;
+	// PublishAsync blocks while it is full (default (MaxInFlight+1) ×
+	// BatchBytes: MaxInFlight full requests out and one gathering, which
+	// keeps the broker busy). A larger buffer adds no throughput: it only
+	// lets a producer run further ahead of its sends, into memory it has
+	// not used yet, and the first touch of each fresh page (a page fault)
+	// cost more than encoding its records: with 16 MiB, four producers of
+	// 250k records each spent 0.6-0.7 µs of CPU per record, against 0.3
+	// with 4-5 MiB.
 	BufferBytes int
 	// MetadataMaxAge is how long a topic's partition count is trusted
 	// before it is asked again (default 30 s).
@@ -75,7 +80,7 @@ type ProducerConfig struct {
 const (
 	DefaultLinger         = 5 * time.Millisecond
 	DefaultBatchBytes     = 1 << 20
-	DefaultBufferBytes    = 16 << 20
+	DefaultBufferBytes    = (DefaultMaxInFlight + 1) * DefaultBatchBytes // with the other defaults
 	DefaultMetadataMaxAge = 30 * time.Second
 	DefaultMaxInFlight    = 4
 )
@@ -259,14 +264,14 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if c.BatchBytes <= 0 {
 		c.BatchBytes = DefaultBatchBytes
 	}
-	if c.BufferBytes <= 0 {
-		c.BufferBytes = DefaultBufferBytes
-	}
 	if c.MetadataMaxAge <= 0 {
 		c.MetadataMaxAge = DefaultMetadataMaxAge
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.BufferBytes <= 0 {
+		c.BufferBytes = (c.MaxInFlight + 1) * c.BatchBytes
 	}
 	t, err := newTransport(c.Brokers, c.HTTPClient, c.APIKey)
 	if err != nil {

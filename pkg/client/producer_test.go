@@ -209,6 +209,49 @@ func TestProducerBufferFullHonoursContext(t *testing.T) {
 	}
 }
 
+// TestProducerDefaultBufferKeepsMaxInFlightBatches checks the default
+// buffer: room for MaxInFlight full requests and one gathering, no more (a
+// larger one only made each producer touch more fresh memory).
+func TestProducerDefaultBufferKeepsMaxInFlightBatches(t *testing.T) {
+	srv, _ := setup(t, "t", 1)
+	held := make(chan struct{})
+	front := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {
+		if strings.HasSuffix(r.URL.Path, "/batches") {
+			<-held
+		}
+	})
+	const batch, inFlight = 4096, 2
+	p := newProducer(t, front.URL, client.ProducerConfig{BatchBytes: batch, MaxInFlight: inFlight})
+	release := sync.OnceFunc(func() { close(held) })
+	t.Cleanup(release) // runs before the producer's and the proxy's cleanups, which wait for held requests
+	value := make([]byte, 1000)
+	p.PublishAsync(context.Background(), "t", &client.Record{Value: value}, nil)
+	// Nothing is answered: every later record is taken while it fits the
+	// buffer, and refused at once (its context is done) after.
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	taken := 1
+	for range 100 {
+		refused := false
+		p.PublishAsync(done, "t", &client.Record{Value: value}, func(_ client.Position, err error) {
+			if errors.Is(err, context.Canceled) { // only ever from PublishAsync itself
+				refused = true
+			}
+		})
+		if refused {
+			break
+		}
+		taken++
+	}
+	if limit := (inFlight + 1) * batch; taken*len(value) > limit || (taken+2)*len(value) < limit {
+		t.Fatalf("the buffer took %d records of %d bytes; want about %d bytes' worth", taken, len(value), limit)
+	}
+	release()
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBatchesEndpointIsAllOrNothing(t *testing.T) {
 	srv, c := setup(t, "t", 2)
 	good := validBatch(t)
