@@ -64,7 +64,8 @@ type ProducerConfig struct {
 	MetadataMaxAge time.Duration
 	// MaxInFlight is how many requests may be in flight at once (default
 	// 4). On a single broker that hands out producer IDs (POST
-	// /producers), requests go back to back over one connection, up to
+	// /producers), each partition's requests go back to back over one
+	// connection (partition p over the (p % 4)th of four), up to
 	// api.MaxInFlightPerPartition of them per partition, as idempotent
 	// batches: the broker writes them in the order sent, and a request
 	// sent again after a lost answer is not written twice. Otherwise (a
