@@ -247,6 +247,20 @@ func (t *topic) partition(p int32) (*partition, error) {
 	return t.parts[p], nil
 }
 
+// lookupPartition is a topic's partition by name and index.
+// Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
+func (b *Broker) lookupPartition(topicName string, partition int32) (*topic, *partition, error) {
+	t, err := b.lookup(topicName)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := t.partition(partition)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, p, nil
+}
+
 // logError turns a commitlog error into a wire error where it is the
 // client's doing (a range, a topic deleted under it, a shutdown); anything
 // else is returned wrapped, for the HTTP layer to log as a broker fault.

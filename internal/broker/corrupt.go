@@ -71,11 +71,7 @@ func (b *Broker) Damage() []Damaged {
 // skipped reports whether offset off of tp is in a damaged range, for group
 // delivery: such an offset is settled without being delivered.
 func (b *Broker) skipped(topic string, partition int32, off int64) bool {
-	t, err := b.lookup(topic)
-	if err != nil {
-		return false
-	}
-	p, err := t.partition(partition)
+	_, p, err := b.lookupPartition(topic, partition)
 	if err != nil {
 		return false
 	}

@@ -118,11 +118,7 @@ func (b *Broker) startOffset(t *topic, p *partition, req FetchRequest) (int64, e
 // channel, then read; a message appended in between is not missed.
 // Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
 func (b *Broker) PartitionChanged(topicName string, partition int32) (<-chan struct{}, error) {
-	t, err := b.lookup(topicName)
-	if err != nil {
-		return nil, err
-	}
-	p, err := t.partition(partition)
+	_, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return nil, err
 	}

@@ -122,11 +122,7 @@ type StoredBatches struct {
 // without decoding them, appended to dst (a buffer the caller reuses).
 // Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE.
 func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, maxBytes int, dst []byte) (StoredBatches, error) {
-	t, err := b.lookup(topicName)
-	if err != nil {
-		return StoredBatches{}, err
-	}
-	p, err := t.partition(partition)
+	t, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return StoredBatches{}, err
 	}
@@ -148,11 +144,7 @@ func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, ma
 // reads unless its first batch alone is larger, and 0 for a partition or
 // offset that does not exist: a reader sizes its buffer with it.
 func (b *Broker) ReadSize(topicName string, partition int32, offset int64, maxBytes int) int {
-	t, err := b.lookup(topicName)
-	if err != nil {
-		return 0
-	}
-	p, err := t.partition(partition)
+	_, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return 0
 	}
@@ -164,11 +156,7 @@ func (b *Broker) ReadSize(topicName string, partition int32, offset int64, maxBy
 // with that record's timestamp (-1 if none). Errors: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND.
 func (b *Broker) OffsetForTime(topicName string, partition int32, ts int64) (int64, int64, error) {
-	t, err := b.lookup(topicName)
-	if err != nil {
-		return 0, 0, err
-	}
-	p, err := t.partition(partition)
+	t, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -192,11 +180,7 @@ func (b *Broker) OffsetForTime(topicName string, partition int32, ts int64) (int
 // without describing the whole topic. Errors: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND.
 func (b *Broker) PartitionBounds(topicName string, partition int32) (earliest, hwm int64, err error) {
-	t, err := b.lookup(topicName)
-	if err != nil {
-		return 0, 0, err
-	}
-	p, err := t.partition(partition)
+	_, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -196,11 +196,7 @@ var replicaScratch = sync.Pool{New: func() any { return new([]byte) }}
 // ReplicaLog returns the log of a replicated partition for its state
 // machine. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
 func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, error) {
-	t, err := b.lookup(topicName)
-	if err != nil {
-		return nil, err
-	}
-	p, err := t.partition(partition)
+	t, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return nil, err
 	}
