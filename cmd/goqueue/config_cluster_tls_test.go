@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -65,6 +68,28 @@ func TestClusterTLSFlags(t *testing.T) {
 	} {
 		if c, err := parse(t, tc.args, nil); err == nil || !strings.Contains(err.Error(), tc.want) || c.cluster.tls.config != nil {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// The node says whether its inter-broker link is TLS, and warns of a plain
+// one beside an HTTPS API or beyond localhost.
+func TestClusterLinkLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  config
+		addr string
+		want string // "" : nothing logged
+	}{
+		{"tls", config{cluster: clusterConfig{tls: clusterTLS{config: &tls.Config{}}}}, "0.0.0.0:7001", "level=INFO msg=\"inter-broker link serves mutual TLS\""},
+		{"https beside", config{tlsCert: "c.pem"}, "127.0.0.1:7001", "level=WARN msg=\"the HTTP API serves TLS but the inter-broker link is plain TCP"},
+		{"beyond localhost", config{}, "10.0.0.1:7001", "level=WARN msg=\"inter-broker link beyond localhost without TLS"},
+		{"localhost", config{}, "127.0.0.1:7001", ""},
+	} {
+		var buf bytes.Buffer
+		logClusterLink(slog.New(slog.NewTextHandler(&buf, nil)), &tc.cfg, tc.addr)
+		if got := buf.String(); (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: logged %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
