@@ -28,8 +28,13 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	replicatedFailover(t, startClusterProcs(t, 3))
+}
+
+// replicatedFailover is TestBinaryClusterReplicatedFailover on the three
+// nodes of c, just started.
+func replicatedFailover(t *testing.T, c *clusterProcs) {
 	const topic, parts = "rf3", 3
-	c := startClusterProcs(t, 3)
 	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
 	var refused api.ErrorBody
 	if st := c.do(1, "POST", "/topics", `{"name":"toomany","replication_factor":4}`, &refused); st != http.StatusBadRequest || refused.Error.Code != api.ErrInvalidArgument.Code {
@@ -61,7 +66,7 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// One producer lives through every round: it follows each failover.
-	p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers, HTTPClient: c.hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +137,7 @@ func TestBinaryClusterReplicatedFailover(t *testing.T) {
 	// Every acknowledged record is once on its partition, where its
 	// callback said, in publish order (read from the new leaders).
 	var survivor uint64 = victim%3 + 1
-	cl, err := client.New(c.procs[survivor].URL)
+	cl, err := client.NewWithConfig(&client.Config{Brokers: []string{c.procs[survivor].URL}, HTTPClient: c.hc})
 	if err != nil {
 		t.Fatal(err)
 	}

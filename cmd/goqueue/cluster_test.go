@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -21,6 +22,21 @@ type clusterProcs struct {
 	t     *testing.T
 	peers string // the --peers value
 	procs map[uint64]*testkit.Proc
+	clusterSetup
+}
+
+// clusterSetup is what a test changes of the nodes it starts.
+type clusterSetup struct {
+	flags []string     // every node gets besides its cluster's
+	env   []string     // KEY=VALUE every node gets
+	hc    *http.Client // asks the nodes (e.g. trusting their TLS); nil: http.DefaultClient
+}
+
+func (c *clusterProcs) httpClient() *http.Client {
+	if c.hc != nil {
+		return c.hc
+	}
+	return http.DefaultClient
 }
 
 // startClusterProcs starts n nodes. Cluster ports must be known before any
@@ -29,15 +45,21 @@ type clusterProcs struct {
 // tried again with new ports.
 func startClusterProcs(t *testing.T, n int) *clusterProcs {
 	t.Helper()
+	return startClusterProcsWith(t, n, clusterSetup{})
+}
+
+// startClusterProcsWith is startClusterProcs with setup.
+func startClusterProcsWith(t *testing.T, n int, setup clusterSetup) *clusterProcs {
+	t.Helper()
 	bin := goqueueBin.Path(t)
 	for attempt := 1; ; attempt++ {
 		var entries []string
 		for id := 1; id <= n; id++ {
 			entries = append(entries, fmt.Sprintf("%d=%s", id, freeAddr(t)))
 		}
-		c := &clusterProcs{t: t, peers: strings.Join(entries, ","), procs: map[uint64]*testkit.Proc{}}
+		c := &clusterProcs{t: t, peers: strings.Join(entries, ","), procs: map[uint64]*testkit.Proc{}, clusterSetup: setup}
 		for id := uint64(1); id <= uint64(n); id++ {
-			c.procs[id] = testkit.Launch(t, bin, testkit.Options{Args: c.args(id), CheckExit: true})
+			c.procs[id] = testkit.Launch(t, bin, testkit.Options{Args: c.args(id), Env: c.env, CheckExit: true})
 		}
 		raced := false
 		for id, p := range c.procs {
@@ -92,7 +114,7 @@ func listeningField(p *testkit.Proc, key string) string {
 }
 
 func (c *clusterProcs) args(id uint64) []string {
-	return []string{"--node-id", strconv.FormatUint(id, 10), "--peers", c.peers}
+	return append([]string{"--node-id", strconv.FormatUint(id, 10), "--peers", c.peers}, c.flags...)
 }
 
 // freeAddr is a 127.0.0.1 port free a moment ago.
@@ -111,7 +133,7 @@ func freeAddr(t *testing.T) string {
 func (c *clusterProcs) restart(id uint64) {
 	old := c.procs[id]
 	c.procs[id] = testkit.Start(c.t, goqueueBin.Path(c.t), testkit.Options{
-		Dir: old.Dir, Addr: strings.TrimPrefix(old.URL, "http://"), Args: c.args(id), CheckExit: true,
+		Dir: old.Dir, Addr: old.Addr(), Args: c.args(id), Env: c.env, CheckExit: true,
 	})
 }
 
@@ -119,8 +141,10 @@ func (c *clusterProcs) restart(id uint64) {
 // within a second (no leader confirmed the read yet).
 func (c *clusterProcs) status(id uint64) (api.ClusterStatus, bool) {
 	var st api.ClusterStatus
-	client := http.Client{Timeout: time.Second}
-	resp, err := client.Get(c.procs[id].URL + "/cluster")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.procs[id].URL+"/cluster", nil)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		return st, false
 	}
@@ -296,7 +320,7 @@ func TestBinaryNotClustered(t *testing.T) {
 func (c *clusterProcs) do(id uint64, method, path, body string, out any) int {
 	c.t.Helper()
 	req, _ := http.NewRequest(method, c.procs[id].URL+path, strings.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		c.t.Fatalf("node %d: %s %s: %v", id, method, path, err)
 	}

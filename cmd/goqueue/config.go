@@ -215,6 +215,7 @@ func (c *config) validate(problems []error) error {
 	errs = append(errs, c.validateHTTP()...)
 	errs = append(errs, c.kafka.validate()...)
 	errs = append(errs, c.cluster.validate()...)
+	errs = append(errs, c.cluster.tls.validate(&c.cluster, c.tlsCert, c.tlsKey)...)
 	if c.logFormat != "text" && c.logFormat != "json" {
 		errs = append(errs, fmt.Errorf("log format %q must be text or json", c.logFormat))
 	}

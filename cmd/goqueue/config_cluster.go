@@ -16,6 +16,7 @@ type clusterConfig struct {
 	nodeID uint64
 	peers  string // id=host:port,...: every node's cluster listener, this one's included
 	addr   string // this node's cluster listen address; default its --peers entry
+	tls    clusterTLS
 
 	peerAddrs map[uint64]string // parsed by validate
 }
@@ -24,6 +25,7 @@ func clusterFlags(fs *pflag.FlagSet, c *clusterConfig) {
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this broker's ID in a cluster (with --peers); 0 runs a single broker")
 	fs.StringVar(&c.peers, "peers", "", "every cluster node's inter-broker address, this one's included: id=host:port,... (e.g. 1=10.0.0.1:7000,2=10.0.0.2:7000,3=10.0.0.3:7000)")
 	fs.StringVar(&c.addr, "cluster-addr", "", "inter-broker listen address (host:port); default this node's --peers address")
+	clusterTLSFlags(fs, &c.tls)
 }
 
 // enabled says the broker runs as a cluster node (validate has passed).

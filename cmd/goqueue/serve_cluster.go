@@ -34,11 +34,12 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	if ln == nil {
 		return nil, nil
 	}
+	logClusterLink(log, cfg, ln.Addr().String())
 	peer := cfg.cluster.peerAddrs[cfg.cluster.nodeID]
 	httpAddr, kafkaAddr = advertise(httpAddr, peer), advertise(kafkaAddr, peer)
 	br := &clusterBridge{b: b, defaultPartitions: cfg.broker.DefaultPartitions, maxPartitions: cfg.broker.MaxPartitions, groups: &groupShards{b: b}}
 	n, err := node.Open(node.Config{
-		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln,
+		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln, TLS: cfg.cluster.tls.config,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
 		Topics: br, Logs: br, GroupShards: br.groups,
 	})
@@ -50,6 +51,20 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	br.nodes = len(cfg.cluster.peerAddrs)
 	b.SetReplicator(br)
 	return br, nil
+}
+
+// logClusterLink says whether the inter-broker link is TLS, and warns
+// when it is plain TCP where it is probably not meant to be: anyone who
+// reaches it can speak Raft to the node.
+func logClusterLink(log *slog.Logger, cfg *config, addr string) {
+	switch {
+	case cfg.cluster.tls.config != nil:
+		log.Info("inter-broker link serves mutual TLS", "cluster_addr", addr, "ca", cfg.cluster.tls.ca)
+	case cfg.tlsCert != "":
+		log.Warn("the HTTP API serves TLS but the inter-broker link is plain TCP; give --cluster-tls-ca for mutual TLS", "cluster_addr", addr)
+	case !isLoopback(addr):
+		log.Warn("inter-broker link beyond localhost without TLS: anyone who can reach it can inject Raft messages", "cluster_addr", addr)
+	}
 }
 
 // advertise is a listener's address as other machines should dial it: one

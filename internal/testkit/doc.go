@@ -1,6 +1,7 @@
 // Package testkit is for tests only: it waits for a condition with a
 // deadline (Eventually, EventuallyNil, Within) and runs the real goqueue
-// binary as a child process (Binary, Start, Proc). It owns no broker state;
+// binary as a child process (Binary, Start, Proc), and makes a throwaway
+// certificate authority for TLS tests (PKI). It owns no broker state;
 // internal/brokertest, which starts a broker inside the test process, is the
 // other way to get a server.
 package testkit

@@ -13,6 +13,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,6 +42,9 @@ type Config struct {
 	// Listener is the bound cluster listener (--cluster-addr); the Node
 	// owns it from Open on.
 	Listener net.Listener
+	// TLS makes the inter-broker link mutual TLS (transport.Config.TLS);
+	// nil: plain TCP.
+	TLS      *tls.Config
 	Dir      string // the node's Raft state; created if missing
 	HTTPAddr string // the HTTP API's address, registered for other nodes
 	// KafkaAddr is the Kafka listener's address ("" without one),
@@ -177,7 +181,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	}
 	n.raft = multiraft.NewNode(n.host, cfg.Tick)
 	n.tr, err = transport.New(transport.Config{
-		NodeID: cfg.ID, Listener: cfg.Listener, Peers: cfg.Peers,
+		NodeID: cfg.ID, Listener: cfg.Listener, Peers: cfg.Peers, TLS: cfg.TLS,
 		Deliver: n.raft.Deliver, Unreachable: n.raft.Unreachable,
 		Handle: n.handle, Logger: n.log,
 	})

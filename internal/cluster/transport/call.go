@@ -27,8 +27,7 @@ func (t *Transport) Call(ctx context.Context, to uint64, req []byte) ([]byte, er
 	if !t.allowed(t.cfg.NodeID, to) || !t.allowed(to, t.cfg.NodeID) {
 		return nil, fmt.Errorf("%w: node %d cut off", ErrCallRefused, to)
 	}
-	d := net.Dialer{Timeout: t.cfg.DialTimeout}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	c, err := t.dial(ctx, p)
 	if err != nil {
 		return nil, err
 	}

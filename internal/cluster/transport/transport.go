@@ -10,16 +10,20 @@
 // Down a failure detector, which quiescing needs to wake groups whose
 // leader died.
 //
+// With Config.TLS every connection is mutual TLS and a peer's certificate
+// must name its node's host (tls.go).
+//
 // The package owns its connections and goroutines; it knows nothing of what
-// the messages mean. TLS is left for later: Config.Dial and the listener are
-// the places to wrap.
+// the messages mean.
 package transport
 
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -36,6 +40,10 @@ type Config struct {
 	NodeID   uint64
 	Listener net.Listener      // the cluster listener, already bound
 	Peers    map[uint64]string // every other node: ID → address
+	// TLS, when set, makes every connection mutual TLS: Certificates is
+	// this node's certificate, RootCAs the CA every node's must chain to
+	// (tls.go). nil: plain TCP.
+	TLS *tls.Config
 	// Deliver receives each batch read from a peer, on that peer's reader
 	// goroutine. It must not block for long (hand the batch to a loop).
 	Deliver func(from uint64, envs []multiraft.Envelope)
@@ -61,6 +69,7 @@ type Config struct {
 // concurrent use; each peer's connection is owned by its session goroutine.
 type Transport struct {
 	cfg   Config
+	ln    net.Listener     // cfg.Listener, wrapped in TLS if the link is; immutable after New
 	peers map[uint64]*peer // immutable after New
 
 	mu    sync.Mutex
@@ -100,6 +109,9 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Unreachable = func(uint64) {}
 	}
 	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}}
+	if err := t.tlsSetup(); err != nil {
+		return nil, err
+	}
 	now := time.Now().UnixNano() // every peer gets DownAfter to show up
 	for id, addr := range cfg.Peers {
 		if id == cfg.NodeID {
@@ -163,7 +175,7 @@ func (t *Transport) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		<-ctx.Done()
-		t.cfg.Listener.Close()
+		t.ln.Close()
 		return nil
 	})
 	g.Go(func() error { return t.accept(ctx) })
@@ -181,7 +193,7 @@ func (t *Transport) accept(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
-		c, err := t.cfg.Listener.Accept()
+		c, err := t.ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -206,6 +218,14 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
 	magic, from, err := readGreeting(c)
 	p, ok := t.peers[from]
+	if err == nil && ok {
+		err = t.verifyPeer(c, from)
+	}
+	if err != nil && t.cfg.TLS != nil && !errors.Is(err, io.EOF) {
+		// On a TLS link a refusal is worth an operator's look: a node
+		// with the wrong certificate, or something that is no node.
+		t.cfg.Logger.Warn("transport: refused a connection", "remote", c.RemoteAddr().String(), "node", from, "err", err)
+	}
 	if err == nil && ok && magic == callMagic {
 		t.answer(ctx, from, c)
 		return
@@ -237,9 +257,18 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 // and starts again.
 func (t *Transport) session(ctx context.Context, p *peer) error {
 	backoff := 50 * time.Millisecond
+	var lastErr string // logged once until it changes: a peer down is retried for as long as it is
 	for ctx.Err() == nil {
 		c, err := t.connect(ctx, p)
 		if err != nil {
+			if msg := err.Error(); msg != lastErr && ctx.Err() == nil {
+				lastErr = msg
+				t.cfg.Logger.Debug("transport: cannot connect", "peer", p.id, "err", err)
+				var verr *tls.CertificateVerificationError
+				if errors.As(err, &verr) {
+					t.cfg.Logger.Warn("transport: peer's certificate refused", "peer", p.id, "err", err)
+				}
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -248,7 +277,7 @@ func (t *Transport) session(ctx context.Context, p *peer) error {
 			backoff = min(backoff*2, 2*time.Second)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		backoff, lastErr = 50*time.Millisecond, ""
 		t.serve(ctx, p, c)
 	}
 	return nil
@@ -263,8 +292,7 @@ func (t *Transport) connect(ctx context.Context, p *peer) (net.Conn, error) {
 			return nil, ctx.Err()
 		}
 	}
-	d := net.Dialer{Timeout: t.cfg.DialTimeout}
-	c, err := d.DialContext(ctx, "tcp", p.addr)
+	c, err := t.dial(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -273,9 +301,14 @@ func (t *Transport) connect(ctx context.Context, p *peer) (net.Conn, error) {
 		c.Close()
 		return nil, err
 	}
+	// On a TLS link the peer's refusal of our certificate surfaces here
+	// (TLS 1.3 finishes the dialer's handshake first).
 	if id, err := readHello(c); err != nil || id != p.id {
 		c.Close()
-		return nil, fmt.Errorf("transport: %s is not node %d", p.addr, p.id)
+		if err != nil {
+			return nil, fmt.Errorf("transport: node %d at %s: %w", p.id, p.addr, err)
+		}
+		return nil, fmt.Errorf("transport: %s is not node %d but node %d", p.addr, p.id, id)
 	}
 	c.SetDeadline(time.Time{})
 	return c, nil
