@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,12 +16,14 @@ import (
 )
 
 // An idempotent kgo producer (franz-go's default) keeps producing to one
-// partition while its leader is SIGKILLed, comes back and leads again, and
-// is SIGKILLed a second time. Batches in flight at a kill are retried at
-// the next leader with their sequences: each record is stored once, where
-// its acknowledgement said; no error reaches the producer (no
-// OUT_OF_ORDER_SEQUENCE from a leader whose producer state missed what
-// another leader wrote). The ledger checks the history read back.
+// partition while its leader is SIGKILLed, comes back and leads again,
+// three times: one of the two other nodes so leads twice, with what the
+// others wrote in between. Batches in flight at a kill are retried at the
+// next leader with their sequences: each record is stored once, where its
+// acknowledgement said; no error reaches the producer, and no batch is
+// refused OUT_OF_ORDER_SEQUENCE (kgo then renumbers it under a new epoch
+// and reports data loss: a refused retry of a batch that was written is
+// then written twice). The ledger checks the history read back.
 func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -28,12 +31,14 @@ func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 	const topic = "kidem"
 	c, leaders := clusterTopic(t, topic, 3)
 	victim := leaders[0]
+	var dataLoss atomic.Int64
 	var seeds []string
 	for _, p := range c.procs {
 		seeds = append(seeds, p.Kafka)
 	}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
-		kgo.ProduceRequestTimeout(5*time.Second), kgo.RetryTimeout(time.Minute))
+		kgo.ProduceRequestTimeout(5*time.Second), kgo.RetryTimeout(time.Minute),
+		kgo.ProducerOnDataLossDetected(func(string, int32) { dataLoss.Add(1) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,33 +82,38 @@ func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	leaderIs := func(want func(uint64) bool, on uint64) {
+	leaderIs := func(want func(uint64) bool, on uint64) (leader uint64) {
 		t.Helper()
 		c.eventually(30*time.Second, "a new leader of partition 0", func() bool {
 			for _, p := range c.topic(on, topic).PartitionInfo {
 				if p.Partition == 0 && p.Leader != 0 && want(p.Leader) {
+					leader = p.Leader
 					return true
 				}
 			}
 			return false
 		})
+		return leader
 	}
 	survivor := victim%3 + 1
 
 	produce(500, nil)
-	produce(1000, func() { c.procs[victim].Kill() })
-	leaderIs(func(l uint64) bool { return l != victim }, survivor)
-	produce(500, nil)
-	// The preferred replica takes its partition back once it is alive
-	// again; the state it led with before is stale by now.
-	c.restart(victim)
-	leaderIs(func(l uint64) bool { return l == victim }, survivor)
-	produce(1000, nil)
-	produce(1000, func() { c.procs[victim].Kill() })
-	leaderIs(func(l uint64) bool { return l != victim }, survivor)
-	produce(500, nil)
+	for kill := range 3 {
+		produce(1000, func() { c.procs[victim].Kill() })
+		next := leaderIs(func(l uint64) bool { return l != victim }, survivor)
+		t.Logf("kill %d: node %d SIGKILLed, node %d leads", kill+1, victim, next)
+		produce(500, nil)
+		// The preferred replica takes its partition back once it is
+		// alive again.
+		c.restart(victim)
+		leaderIs(func(l uint64) bool { return l == victim }, survivor)
+		produce(500, nil)
+	}
 
 	mu.Lock()
+	if n := dataLoss.Load(); n > 0 {
+		t.Errorf("kgo was refused OUT_OF_ORDER_SEQUENCE %d times (data loss detected)", n)
+	}
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d records failed; first: %v", len(errs), sent, errs[0])
 	}
