@@ -45,8 +45,8 @@ type idBlocks struct {
 }
 
 // NewProducerID hands out an ID for an idempotent producer (Kafka's
-// InitProducerID, POST /producers) and drops the state of producers idle
-// on this broker's unreplicated partitions. Its sequences start at 0 in
+// InitProducerID, POST /producers) and drops the state of producers no
+// check needs any more (expireProducers). Its sequences start at 0 in
 // epoch 0 on every partition. Errors: UNAVAILABLE when no block could be
 // reserved (a cluster without a metadata quorum, a failing disk).
 func (b *Broker) NewProducerID(ctx context.Context) (int64, error) {

@@ -182,13 +182,19 @@ func (pp *partProducers) reset() {
 	pp.ids, pp.loaded = nil, false
 }
 
-// expire drops the state of producers idle since before cutoff, except
-// replicated ones (see sequences.replicated) and any a writer holds.
-func (pp *partProducers) expire(cutoff time.Time) {
+// expire drops the state of producers idle since before cutoff and, on
+// a replicated partition, of those whose last batch is below horizon
+// (checks take them as new already, on every replica alike; the clock
+// plays no part there), except any a writer holds.
+func (pp *partProducers) expire(cutoff time.Time, horizon int64) {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	for id, s := range pp.ids {
-		if !s.replicated && s.lastUsed.Before(cutoff) && s.turn.TryLock() {
+		gone := s.lastUsed.Before(cutoff)
+		if s.replicated {
+			gone = s.n > 0 && s.recent[(s.n-1)%recentBatches].base < horizon
+		}
+		if gone && s.turn.TryLock() {
 			delete(pp.ids, id)
 			s.turn.Unlock()
 		}
@@ -437,15 +443,15 @@ func (pp *partProducers) applyEntry(log *commitlog.Log, entry []byte, write func
 	return bases, nil
 }
 
-// expireProducers drops the state of producers idle for producerIdle on
-// every partition of a single broker's topics.
+// expireProducers drops the state of producers that no check needs
+// (partProducers.expire) on every partition.
 func (b *Broker) expireProducers(now time.Time) {
 	cutoff := now.Add(-producerIdle)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, t := range b.topics {
 		for _, p := range t.parts {
-			p.producers.expire(cutoff)
+			p.producers.expire(cutoff, horizon(p.log.NextOffset()))
 		}
 	}
 }

@@ -139,3 +139,40 @@ func TestIdempotenceAcrossLeaderChanges(t *testing.T) {
 	sendNext(2, 1, 12)
 	hwms(13)
 }
+
+// A replicated partition forgets a producer once its last batch is
+// further back than checks look (tailRecords): every replica takes it as
+// new then anyway, so forgetting is the same everywhere, and its memory
+// does not grow with every producer ever seen.
+func TestReplicatedProducerStateForgottenPastTheHorizon(t *testing.T) {
+	b := mustOpen(t, testConfig(t))
+	defer b.Close()
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b.SetReplicator(&raftish{replicas: []*Broker{b}})
+	known := func() int {
+		_, p, err := b.lookupPartition("t", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.producers.mu.Lock()
+		defer p.producers.mu.Unlock()
+		return len(p.producers.ids)
+	}
+	if _, err := b.PublishBatches("t", []Frame{idemFrame(0, 7, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.NewProducerID(t.Context()); err != nil || known() != 1 {
+		t.Fatalf("%d producers known (%v), want 1", known(), err)
+	}
+	const per = 1 << 13
+	for range tailRecords / per {
+		if _, err := b.PublishBatches("t", []Frame{idemFrame(0, -1, -1, -1, per)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.NewProducerID(t.Context()); err != nil || known() != 0 {
+		t.Fatalf("%d producers known (%v) past the horizon, want 0", known(), err)
+	}
+}
