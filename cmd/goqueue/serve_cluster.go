@@ -50,6 +50,7 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	b.ReplicateGroups(br.groups)
 	br.nodes = len(cfg.cluster.peerAddrs)
 	b.SetReplicator(br)
+	b.SetProducerIDs(br)
 	return br, nil
 }
 

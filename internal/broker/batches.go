@@ -41,7 +41,7 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 			return nil, err
 		}
 	}
-	adm, err := b.producers.admit(b, topicName, frames)
+	adm, err := b.admit(t, frames)
 	if err != nil {
 		return nil, err
 	}

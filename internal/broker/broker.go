@@ -51,9 +51,8 @@ type Broker struct {
 	// repl takes the writes of replicated topics (replicate.go); nil on a
 	// single broker. Set before serving, never changed after.
 	repl Replicator
-	// producers are the idempotent producers' sequences (producers.go);
-	// set in Open, guarded by their own locks.
-	producers *producers
+	// producerIDs hands out idempotent producers' IDs (producerids.go).
+	producerIDs idBlocks
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
@@ -84,6 +83,8 @@ type partition struct {
 	log     *commitlog.Log
 	dirty   atomic.Bool // appended since the flusher last synced it
 	traffic traffic     // counters for metrics
+	// producers are the idempotent producers' sequences (producers.go).
+	producers partProducers
 }
 
 // Open opens or creates the data directory in cfg and recovers it: topics
@@ -102,7 +103,6 @@ func Open(cfg Config) (*Broker, error) {
 		byID:      make(map[[16]byte]string),
 		changed:   make(chan struct{}),
 		files:     commitlog.NewFileCache(cfg.MaxOpenSegments),
-		producers: newProducers(),
 	}
 	if b.log == nil {
 		b.log = slog.Default()

@@ -74,7 +74,7 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 	// The batch's checks come with its write; a corrupt one is refused
 	// there, before its sequences count as written.
 	frames := [1]Frame{{Partition: partition, Batch: batch}}
-	adm, err := b.producers.admit(b, topicName, frames[:])
+	adm, err := b.admit(t, frames[:])
 	if err != nil {
 		return 0, err
 	}

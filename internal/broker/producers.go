@@ -6,80 +6,93 @@ import (
 	"math"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// Idempotent producers: the broker keeps, per producer ID and partition, the
-// sequence numbers of the last few batches, as Kafka does, so a batch a
+// Idempotent producers: the broker keeps, per partition and producer ID,
+// the sequence numbers of the last few batches, as Kafka does, so a batch a
 // producer retries after a lost answer is recognised and answered with the
 // offset it got the first time instead of being written twice, and a batch
 // that would leave a gap is refused. One mechanism serves both front ends:
 // Kafka producers (InitProducerID, Produce) and the Go client's binary
 // batches (POST /producers, POST /topics/{topic}/batches). A batch whose
-// producer ID is -1 is not checked.
+// producer ID is -1 is not checked. Producer IDs come from producerids.go.
+//
+// Where the decision is made:
+//
+//   - A single broker decides before it writes (admit), holding the
+//     producer's state from the check to the append (the state's turn).
+//   - A replicated partition decides when a committed entry is applied
+//     (applyEntry), on every replica, from the partition's producer state
+//     as its own log built it. So every replica knows the producer state
+//     of everything committed, and a new leader needs nothing rebuilt:
+//     its state is its applied log's. Deciding at apply rather than
+//     before proposing is what makes it sound: a leader's view before it
+//     proposes may lack entries a previous leader committed that this
+//     node has not applied yet, or an entry whose proposal timed out
+//     and still commits; a retry decided against that view would be
+//     written twice. At apply, the entries before it are exactly the log
+//     before it, on every replica. The leader still looks before it
+//     proposes, but only to answer a duplicate at once (its state holds
+//     only committed batches, so that answer is true); gaps and old
+//     epochs are left to apply, where the view is current.
+//
+// Every replica must decide the same from the same log, so the decision
+// depends on the log alone: nothing expires by the clock on a replicated
+// partition, and what a restart rebuilds from the log's tail (loadTail:
+// the batches from tailRecords before the end) is all a check looks at,
+// restarted or not (horizon).
 const (
 	// recentBatches is how many batches per producer and partition are
 	// remembered: Kafka's producers, and the Go client, have at most 5 in
 	// flight per partition (api.MaxInFlightPerPartition).
 	recentBatches = 5
 	// producerIdle is how long the state of a producer that sent nothing
-	// is kept.
+	// is kept on a single broker's partition.
 	producerIdle = 24 * time.Hour
+	// tailRecords is how far back from the end of a partition loadTail
+	// reads: enough for the last batches of every producer writing when
+	// the broker stopped, bounded so that a first produce after a restart
+	// reads at most this many records' headers. A producer whose last
+	// batch is further back is taken as one seen for the first time.
+	tailRecords = 1 << 18
 )
 
-// producers is the idempotence state. It lives in memory and is rebuilt
-// from the log after a restart, as Kafka rebuilds it: the first idempotent
-// batch a partition gets reads the headers of the partition's last
-// tailRecords records (loadTail), so a batch a producer retries across a
-// restart is still answered as a duplicate with its first offset, and a gap
-// is still refused. A producer whose last batches are further back is
-// taken as one seen for the first time.
-type producers struct {
-	next atomic.Int64 // the next producer ID handed out
+// noHorizon is the horizon of a single broker's checks: all it remembers.
+const noHorizon = math.MinInt64
 
-	mu     sync.Mutex
-	parts  map[producerPartition]*sequences // guarded by mu
-	loaded map[topicPartition]*tailLoad     // guarded by mu
+// partProducers is one partition's producer state. It lives in memory and
+// is rebuilt from the log's tail, as Kafka rebuilds it, before the
+// partition's first idempotent batch is checked (or, replicated, its
+// first entry applied). load is held while that runs; mu guards ids and
+// the fields of every *sequences in it.
+type partProducers struct {
+	load   sync.Mutex
+	loaded bool // guarded by load
+
+	mu  sync.Mutex
+	ids map[int64]*sequences
 }
 
-type topicPartition struct {
-	topic     string
-	partition int32
-}
-
-// tailLoad is the rebuild of one partition's producers from its log: done
-// once it succeeded; mu is held while it runs.
-type tailLoad struct {
-	mu   sync.Mutex
-	done bool
-}
-
-// tailRecords is how far back from the end of a partition loadTail reads:
-// enough for the last batches of every producer writing when the broker
-// stopped, bounded so that a first produce after a restart reads at most
-// this many records' headers.
-const tailRecords = 1 << 18
-
-type producerPartition struct {
-	id        int64
-	topic     string
-	partition int32
-}
-
-// sequences is one producer's state on one partition, guarded by mu, which
-// is held across the check and the append so two batches of one producer
-// cannot pass each other.
+// sequences is one producer's state on one partition. Its fields are
+// guarded by the partition's partProducers.mu; turn is held by a single
+// broker's writer from the check to the append, and by a replicated
+// partition's leader from its look to the answer, so two batches of one
+// producer cannot pass each other.
 type sequences struct {
-	mu       sync.Mutex
+	turn     sync.Mutex
 	epoch    int16
 	nextSeq  int32
 	recent   [recentBatches]sentBatch
 	n        int // batches in recent, at most recentBatches; the newest at (n-1) % len
 	lastUsed time.Time
+	// replicated: written by applyEntry, so kept until the log forgets it
+	// (see horizon), never expired by the clock.
+	replicated bool
 }
 
 type sentBatch struct {
@@ -87,117 +100,129 @@ type sentBatch struct {
 	base        int64
 }
 
-func newProducers() *producers {
-	p := &producers{parts: make(map[producerPartition]*sequences), loaded: make(map[topicPartition]*tailLoad)}
-	// IDs start from the clock so that IDs handed out before a restart are
-	// not handed out again after it.
-	p.next.Store(time.Now().UnixMilli() << 8)
-	return p
+// state is producer id's state, created empty.
+func (pp *partProducers) state(id int64) *sequences {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	return pp.stateLocked(id)
 }
 
-// newID allocates a producer ID and drops the state of idle producers.
-func (p *producers) newID(now time.Time) int64 {
-	p.mu.Lock()
-	for k, s := range p.parts {
-		if s.mu.TryLock() {
-			if now.Sub(s.lastUsed) > producerIdle {
-				delete(p.parts, k)
-			}
-			s.mu.Unlock()
-		}
+func (pp *partProducers) stateLocked(id int64) *sequences {
+	if pp.ids == nil {
+		pp.ids = make(map[int64]*sequences)
 	}
-	p.mu.Unlock()
-	return p.next.Add(1)
-}
-
-func (p *producers) state(k producerPartition) *sequences {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s, ok := p.parts[k]
+	s, ok := pp.ids[id]
 	if !ok {
 		s = &sequences{epoch: -1}
-		p.parts[k] = s
+		pp.ids[id] = s
 	}
 	return s
 }
 
-// loadTail rebuilds the state of the producers that wrote the tail of one
-// partition, once per partition and before any of its batches is checked;
-// a failed read is tried again at the next batch.
-func (p *producers) loadTail(topic string, partition int32, src *Broker) error {
-	k := topicPartition{topic, partition}
-	p.mu.Lock()
-	l := p.loaded[k]
-	if l == nil {
-		l = &tailLoad{}
-		p.loaded[k] = l
-	}
-	p.mu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.done {
+// loadTail rebuilds the state of the producers that wrote the tail of the
+// partition's log, once, before any of its batches is checked; a failed
+// read is tried again at the next batch.
+func (pp *partProducers) loadTail(log *commitlog.Log) error {
+	pp.load.Lock()
+	defer pp.load.Unlock()
+	if pp.loaded {
 		return nil
 	}
-	earliest, hwm, err := src.PartitionBounds(topic, partition)
-	if err != nil {
-		return err
-	}
+	st := log.Stats()
 	now := time.Now()
 	var buf []byte
-	for off := max(earliest, hwm-tailRecords); off < hwm; {
-		sb, err := src.ReadBatches(topic, partition, off, 1<<20, buf[:0])
-		if err != nil {
-			return err
+	for off := max(st.EarliestOffset, st.HighWatermark-tailRecords); off < st.HighWatermark; {
+		var err error
+		if buf, err = log.ReadBatches(off, 1<<20, buf[:0]); err != nil {
+			return fmt.Errorf("producer state: read at %d: %w", off, err)
 		}
-		buf = sb.Batches
 		from := off
-		for b := sb.Batches; len(b) > 0; {
+		for b := buf; len(b) > 0; {
 			n, ok := recordbatch.Len(b)
 			if !ok || n > len(b) {
-				return fmt.Errorf("producer state of %s/%d: truncated stored batch after offset %d", topic, partition, off)
+				return fmt.Errorf("producer state: truncated stored batch after offset %d", off)
 			}
 			h, err := recordbatch.ParseHeader(b[:n])
 			if err != nil {
-				return fmt.Errorf("producer state of %s/%d: %w", topic, partition, err)
+				return fmt.Errorf("producer state: %w", err)
 			}
 			b = b[n:]
 			off = max(off, h.BaseOffset+int64(h.LastOffsetDelta)+1)
-			if h.ProducerID >= 0 {
-				p.state(producerPartition{id: h.ProducerID, topic: topic, partition: partition}).replay(h, now)
-			}
+			pp.replay(h, h.BaseOffset, now)
 		}
 		if off == from {
 			break // nothing more to read, e.g. a damaged range up to the end
 		}
 	}
-	l.done = true
+	pp.loaded = true
 	return nil
 }
 
-// replay takes a stored batch's header as a batch appended now.
-func (s *sequences) replay(h recordbatch.Header, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// replay takes a stored batch's header, written at base, as a batch
+// appended now.
+func (pp *partProducers) replay(h recordbatch.Header, base int64, now time.Time) {
+	if h.ProducerID < 0 {
+		return
+	}
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	s := pp.stateLocked(h.ProducerID)
 	if h.ProducerEpoch >= s.epoch {
-		s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset, now)
+		s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base, now)
 	}
 }
 
+// reset forgets every producer: the log was cut back, so the state is
+// rebuilt from what it holds now.
+func (pp *partProducers) reset() {
+	pp.load.Lock()
+	defer pp.load.Unlock()
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	pp.ids, pp.loaded = nil, false
+}
+
+// expire drops the state of producers idle since before cutoff and, on
+// a replicated partition, of those whose last batch is below horizon
+// (checks take them as new already, on every replica alike; the clock
+// plays no part there), except any a writer holds.
+func (pp *partProducers) expire(cutoff time.Time, horizon int64) {
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	for id, s := range pp.ids {
+		gone := s.lastUsed.Before(cutoff)
+		if s.replicated {
+			gone = s.n > 0 && s.recent[(s.n-1)%recentBatches].base < horizon
+		}
+		if gone && s.turn.TryLock() {
+			delete(pp.ids, id)
+			s.turn.Unlock()
+		}
+	}
+}
+
+// horizon is the first offset a replicated partition's checks look at
+// when the log's next offset is next: what loadTail would have read.
+func horizon(next int64) int64 { return next - tailRecords }
+
 // check decides what to do with a batch of sequences first..last from
-// epoch: append it (nil), answer it as the duplicate of an earlier batch
-// (dup, with that batch's base offset), or refuse it:
-// INVALID_PRODUCER_EPOCH for an epoch older than the partition's, or
-// OUT_OF_ORDER_SEQUENCE for a gap (details: expected_sequence).
-func (s *sequences) check(epoch int16, first, last int32) (dup bool, base int64, err *api.Error) {
+// epoch, looking only at batches written at or after horizon: append it
+// (nil), answer it as the duplicate of an earlier batch (dup, with that
+// batch's base offset), or refuse it: INVALID_PRODUCER_EPOCH for an epoch
+// older than the partition's, or OUT_OF_ORDER_SEQUENCE for a gap
+// (details: expected_sequence). Called with the partition's mu held.
+func (s *sequences) check(epoch int16, first, last int32, horizon int64) (dup bool, base int64, err *api.Error) {
 	switch {
-	case s.epoch < 0 || epoch > s.epoch:
-		return false, 0, nil // a new producer, or a new epoch of it: sequences start over
+	case s.n == 0 || s.recent[(s.n-1)%recentBatches].base < horizon:
+		return false, 0, nil // a producer seen for the first time (or forgotten)
+	case epoch > s.epoch:
+		return false, 0, nil // a new epoch: sequences start over
 	case epoch < s.epoch:
 		return false, 0, api.ErrInvalidProducerEpoch.Withf("producer epoch %d is older than %d, the partition's latest", epoch, s.epoch).
 			WithDetail("producer_epoch", s.epoch)
 	}
 	for i := range min(s.n, recentBatches) {
-		if b := s.recent[i]; b.first == first && b.last == last {
+		if b := s.recent[i]; b.first == first && b.last == last && b.base >= horizon {
 			return true, b.base, nil
 		}
 	}
@@ -208,7 +233,8 @@ func (s *sequences) check(epoch int16, first, last int32) (dup bool, base int64,
 	return false, 0, nil
 }
 
-// appended records a batch written at base.
+// appended records a batch written at base. Called with the partition's
+// mu held.
 func (s *sequences) appended(epoch int16, first, last int32, base int64, now time.Time) {
 	if epoch != s.epoch {
 		s.epoch, s.n = epoch, 0
@@ -232,32 +258,27 @@ func nextSequence(last int32) int32 {
 	return last + 1
 }
 
-// NewProducerID hands out an ID for an idempotent producer (Kafka's
-// InitProducerID, POST /producers) and drops the state of idle producers.
-// Its sequences start at 0 in epoch 0 on every partition.
-func (b *Broker) NewProducerID() int64 {
-	return b.producers.newID(b.now())
-}
-
 // admission is the sequence check of one request's idempotent batches. It
-// holds their producers' states locked from the check until the batches
-// are written (admitted) or not (release), so no other batch of those
+// holds their producers' turns from the check until the batches are
+// written (admitted) or not (release), so no other batch of those
 // producers on those partitions passes between.
 type admission struct {
-	p      *producers
-	states []*sequences         // per frame; nil: the frame has no producer ID
-	heads  []recordbatch.Header // per frame with a state
-	bases  []int64              // per frame: the first offset of a duplicate, or -1
-	dups   int                  // frames that are duplicates
+	// replicated: applyEntry decides and records; the admission only
+	// answers duplicates it already knows (see the top of this file).
+	replicated bool
+	parts      []*partProducers     // per frame with a state
+	states     []*sequences         // per frame; nil: the frame has no producer ID
+	heads      []recordbatch.Header // per frame with a state
+	bases      []int64              // per frame: the first offset of a duplicate, or -1
 }
 
 // admit checks the idempotent batches among frames (all already checked to
-// be whole batches of partitions of topic) and returns their locked
-// states, or nil if none is idempotent. A duplicate is marked in bases and
-// must not be written again; a gap or an old epoch refuses the request
-// whole. The caller writes the other frames, reports each to written, and
-// calls release.
-func (p *producers) admit(src *Broker, topic string, frames []Frame) (*admission, error) {
+// be whole batches of partitions of t) and returns them with their
+// producers' turns held, or nil if none is idempotent. A duplicate is
+// marked in bases and must not be written again; on a single broker a gap
+// or an old epoch refuses the request whole. The caller writes the other
+// frames, reports each to written, and calls release.
+func (b *Broker) admit(t *topic, frames []Frame) (*admission, error) {
 	var a *admission
 	for i, f := range frames {
 		h, err := recordbatch.ParseHeader(f.Batch)
@@ -265,7 +286,8 @@ func (p *producers) admit(src *Broker, topic string, frames []Frame) (*admission
 			continue
 		}
 		if a == nil {
-			a = &admission{p: p, states: make([]*sequences, len(frames)), heads: make([]recordbatch.Header, len(frames)), bases: make([]int64, len(frames))}
+			n := len(frames)
+			a = &admission{replicated: b.replicated(t), parts: make([]*partProducers, n), states: make([]*sequences, n), heads: make([]recordbatch.Header, n), bases: make([]int64, n)}
 		}
 		for j := range i {
 			if a.states[j] != nil && frames[j].Partition == f.Partition {
@@ -273,17 +295,17 @@ func (p *producers) admit(src *Broker, topic string, frames []Frame) (*admission
 					WithDetail("index", i)
 			}
 		}
-		if err := p.loadTail(topic, f.Partition, src); err != nil {
-			return nil, err
+		p := t.parts[f.Partition]
+		if err := p.producers.loadTail(p.log); err != nil {
+			return nil, fmt.Errorf("%s/%d: %w", t.cfg.Name, p.id, err)
 		}
-		a.states[i] = p.state(producerPartition{id: h.ProducerID, topic: topic, partition: f.Partition})
-		a.heads[i] = h
+		a.parts[i], a.states[i], a.heads[i] = &p.producers, p.producers.state(h.ProducerID), h
 	}
 	if a == nil {
 		return nil, nil
 	}
-	// Locked in partition order: a retry of a request on a new connection
-	// may run beside the first send, and both lock the same states.
+	// Taken in partition order: a retry of a request on a new connection
+	// may run beside the first send, and both take the same turns.
 	order := make([]int, 0, len(frames))
 	for i, s := range a.states {
 		if s != nil {
@@ -292,7 +314,7 @@ func (p *producers) admit(src *Broker, topic string, frames []Frame) (*admission
 	}
 	slices.SortFunc(order, func(i, j int) int { return cmp.Compare(frames[i].Partition, frames[j].Partition) })
 	for _, i := range order {
-		a.states[i].mu.Lock()
+		a.states[i].turn.Lock()
 	}
 	for i, s := range a.states {
 		a.bases[i] = -1
@@ -300,14 +322,19 @@ func (p *producers) admit(src *Broker, topic string, frames []Frame) (*admission
 			continue
 		}
 		h := &a.heads[i]
-		dup, base, err := s.check(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta))
-		if err != nil {
+		hz := int64(noHorizon)
+		if a.replicated {
+			hz = horizon(t.parts[frames[i].Partition].log.NextOffset())
+		}
+		a.parts[i].mu.Lock()
+		dup, base, err := s.check(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), hz)
+		a.parts[i].mu.Unlock()
+		switch {
+		case dup:
+			a.bases[i] = base
+		case err != nil && !a.replicated:
 			a.release()
 			return nil, err.WithDetail("index", i).WithDetail("partition", frames[i].Partition)
-		}
-		if dup {
-			a.bases[i] = base
-			a.dups++
 		}
 	}
 	return a, nil
@@ -322,23 +349,109 @@ func (a *admission) duplicate(i int) (int64, bool) {
 	return a.bases[i], true
 }
 
-// written records that frame i was written at base.
+// written records that frame i was written at base (a replicated
+// partition's apply has recorded it already).
 func (a *admission) written(i int, base int64, now time.Time) {
-	if a == nil || a.states[i] == nil || a.bases[i] >= 0 {
+	if a == nil || a.replicated || a.states[i] == nil || a.bases[i] >= 0 {
 		return
 	}
 	h := &a.heads[i]
+	a.parts[i].mu.Lock()
+	defer a.parts[i].mu.Unlock()
 	a.states[i].appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base, now)
 }
 
-// release unlocks the states admit locked.
+// release gives back the turns admit took.
 func (a *admission) release() {
 	if a == nil {
 		return
 	}
 	for _, s := range a.states {
 		if s != nil {
-			s.mu.Unlock()
+			s.turn.Unlock()
+		}
+	}
+}
+
+// applyEntry is a replicated partition's check of a committed entry
+// (batches back to back), run where the entry is applied, on every
+// replica: the idempotent batches are checked against the state the log
+// before the entry built, within the horizon; a duplicate is answered with
+// its first offset and not written, and a gap or an old epoch refuses the
+// entry whole, nothing written. write appends one batch and returns its
+// base offset. It returns each batch's first offset.
+func (pp *partProducers) applyEntry(log *commitlog.Log, entry []byte, write func([]byte) (int64, error)) ([]int64, error) {
+	if err := pp.loadTail(log); err != nil {
+		return nil, err
+	}
+	type decided struct {
+		batch []byte
+		head  recordbatch.Header
+		base  int64 // a duplicate's first offset, else -1
+	}
+	var ds []decided
+	hz := horizon(log.NextOffset())
+	pp.mu.Lock()
+	for b := entry; len(b) > 0; {
+		n, ok := recordbatch.Len(b)
+		if !ok || n > len(b) {
+			pp.mu.Unlock()
+			return nil, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
+		}
+		d := decided{batch: b[:n], base: -1}
+		b = b[n:]
+		h, err := recordbatch.ParseHeader(d.batch)
+		if err == nil && h.ProducerID >= 0 {
+			d.head = h
+			// Two batches of one producer in one entry are each checked
+			// against the state before the entry; admit never proposes
+			// such an entry, and every replica refuses it alike.
+			dup, base, err := pp.stateLocked(h.ProducerID).check(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), hz)
+			if err != nil {
+				pp.mu.Unlock()
+				return nil, err
+			}
+			if dup {
+				d.base = base
+			}
+		} else {
+			d.head.ProducerID = -1
+		}
+		ds = append(ds, d)
+	}
+	pp.mu.Unlock()
+	bases := make([]int64, len(ds))
+	now := time.Now()
+	for i, d := range ds {
+		if d.base >= 0 {
+			bases[i] = d.base
+			continue
+		}
+		base, err := write(d.batch)
+		if err != nil {
+			return nil, err
+		}
+		bases[i] = base
+		if h := d.head; h.ProducerID >= 0 {
+			pp.mu.Lock()
+			s := pp.stateLocked(h.ProducerID)
+			s.replicated = true
+			s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base, now)
+			pp.mu.Unlock()
+		}
+	}
+	return bases, nil
+}
+
+// expireProducers drops the state of producers that no check needs
+// (partProducers.expire) on every partition.
+func (b *Broker) expireProducers(now time.Time) {
+	cutoff := now.Add(-producerIdle)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, t := range b.topics {
+		for _, p := range t.parts {
+			p.producers.expire(cutoff, horizon(p.log.NextOffset()))
 		}
 	}
 }

@@ -32,7 +32,10 @@ func TestPublishBatchesChecksSequences(t *testing.T) {
 	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	pid := b.NewProducerID()
+	pid, err := b.NewProducerID(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
 	publish := func(frames ...Frame) ([]Position, error) { return b.PublishBatches("t", frames) }
 	hwm := func(part int32) int64 {
 		_, h, err := b.PartitionBounds("t", part)

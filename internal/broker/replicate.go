@@ -203,22 +203,36 @@ func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, err
 	return &ReplicaLog{b: b, t: t, p: p}, nil
 }
 
-// AppendBatches appends committed batches in order and returns the first
-// one's base offset. Each is checked as AppendBatch checks a producer's.
+// AppendEntry appends a committed entry's batches and returns each one's
+// first offset, checking idempotent producers' batches first as every
+// replica does (partProducers.applyEntry): a duplicate is answered with
+// its first offset and not written again; a gap or an old epoch refuses
+// the entry whole.
+func (r *ReplicaLog) AppendEntry(entry []byte) ([]int64, error) {
+	r.p.dirty.Store(true)
+	return r.p.producers.applyEntry(r.p.log, entry, r.appendOne)
+}
+
+// AppendBatches appends stored batches as they are (a replica catching up
+// from another's log) and returns the first one's base offset; the
+// producers' state follows them.
 func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
-	buf := replicaScratch.Get().(*[]byte)
-	defer replicaScratch.Put(buf)
-	*buf = append((*buf)[:0], batches...)
-	batches = *buf
+	if err := r.p.producers.loadTail(r.p.log); err != nil {
+		return 0, err
+	}
 	first := int64(-1)
+	now := time.Now()
 	for len(batches) > 0 {
 		n, ok := recordbatch.Len(batches)
 		if !ok || n > len(batches) {
 			return 0, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
 		}
-		base, err := r.p.log.AppendBatch(batches[:n])
+		base, err := r.appendOne(batches[:n])
 		if err != nil {
 			return 0, err
+		}
+		if h, err := recordbatch.ParseHeader(batches[:n]); err == nil {
+			r.p.producers.replay(h, base, now)
 		}
 		if first < 0 {
 			first = base
@@ -229,14 +243,27 @@ func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
 	return first, nil
 }
 
+// appendOne appends one batch from a copy: the commitlog writes its base
+// offset into the bytes it is given, and an entry's bytes are Raft's.
+func (r *ReplicaLog) appendOne(batch []byte) (int64, error) {
+	buf := replicaScratch.Get().(*[]byte)
+	defer replicaScratch.Put(buf)
+	*buf = append((*buf)[:0], batch...)
+	return r.p.log.AppendBatch(*buf)
+}
+
 // NextOffset is the offset the next appended record gets.
 func (r *ReplicaLog) NextOffset() int64 { return r.p.log.NextOffset() }
 
 // Sync makes everything appended durable.
 func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
 
-// TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo).
-func (r *ReplicaLog) TruncateTo(offset int64) error { return r.p.log.TruncateTo(offset) }
+// TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo)
+// and has the producers' state rebuilt from what is left.
+func (r *ReplicaLog) TruncateTo(offset int64) error {
+	defer r.p.producers.reset()
+	return r.p.log.TruncateTo(offset)
+}
 
 // ReadBatches reads stored batches from the one holding from, about
 // maxBytes of them, for a replica catching up.

@@ -68,7 +68,11 @@ const maxKeptBatchBody = 4 << 20
 // newProducer serves POST /producers: an ID for the idempotent batches of
 // one producer (api.ProducerIDResponse). The Go client asks once; a broker
 // without this route makes it send without sequences.
-func (s *Server) newProducer(w http.ResponseWriter, _ *http.Request) error {
-	writeJSON(w, http.StatusOK, api.ProducerIDResponse{ProducerID: s.b.NewProducerID()})
+func (s *Server) newProducer(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.b.NewProducerID(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.ProducerIDResponse{ProducerID: id})
 	return nil
 }

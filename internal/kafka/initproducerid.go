@@ -10,7 +10,7 @@ import (
 
 // initProducerID hands idempotent producers their ID. Transactions are not
 // offered: a transactional ID is refused.
-func (s *Server) initProducerID(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) initProducerID(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.SetVersion(req.Version)
@@ -25,6 +25,14 @@ func (s *Server) initProducerID(_ context.Context, _ *conn, r kmsg.Request) (kms
 		resp.ProducerID, resp.ProducerEpoch = req.ProducerID, req.ProducerEpoch+1
 		return resp, nil
 	}
-	resp.ProducerID, resp.ProducerEpoch = s.b.NewProducerID(), 0
+	id, err := s.b.NewProducerID(ctx)
+	if err != nil {
+		// No block of IDs could be reserved (a cluster without a
+		// metadata quorum): a code every client retries, as it retries
+		// a transaction coordinator that is not available yet.
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp, nil
 }

@@ -35,11 +35,29 @@ type partSeq struct {
 	// once and wait to be sent again.
 	outstanding, recovering int
 	cause                   error // why the last epoch ended
+	// on counts its outstanding requests by the node they went to (a
+	// leader's base URL, "": any broker): a new request goes only where
+	// all of them are, since two connections keep no order between them.
+	on map[string]int
 }
 
+// onNode adds d to the partition's outstanding requests at node.
+func (s *partSeq) onNode(node string, d int) {
+	if s.on == nil {
+		s.on = make(map[string]int)
+	}
+	if s.on[node] += d; s.on[node] <= 0 {
+		delete(s.on, node)
+	}
+}
+
+// allOn reports whether every outstanding request of the partition went
+// to node.
+func (s *partSeq) allOn(node string) bool { return s.on[node] == s.outstanding }
+
 // sequenceLocked gives pb, the batch of a request about to be sent for the
-// first time, the next sequences of partition k.
-func (p *Producer) sequenceLocked(k partKey, pb *partBatch) {
+// first time to node, the next sequences of partition k.
+func (p *Producer) sequenceLocked(k partKey, pb *partBatch, node string) {
 	s := p.seqs[k]
 	if s == nil {
 		s = &partSeq{}
@@ -48,11 +66,81 @@ func (p *Producer) sequenceLocked(k partKey, pb *partBatch) {
 	pb.epoch, pb.seq = s.epoch, s.next
 	s.next = int32((int64(s.next) + int64(pb.b.NumRecords())) % (math.MaxInt32 + 1)) // sequences wrap to 0
 	s.outstanding++
+	s.onNode(node, 1)
 }
 
-// writePiped writes r on its group's pipe. Only run calls it, in the order
-// requests are picked.
+// In a cluster a pipelined request goes to the node that leads its
+// partitions now (routeLocked, when it is picked), on that node's pipe of
+// its group. A leader change shows as NOT_LEADER (nothing written; the
+// answer names the new leader, which the producer takes at once) or as a
+// leader that cannot be reached (the producer asks the topic's leaders
+// again before the request goes again). Either way the request goes again
+// with its sequences, in the order first sent, and the new leader answers
+// a batch its predecessor wrote with its first offset: every replica
+// knows the producers' sequences of what is committed.
+
+// refreshTimeout bounds asking a topic's leaders again before a request
+// is sent again.
+const refreshTimeout = 5 * time.Second
+
+// routeLocked points r at the leader its partition has now ("": any
+// broker, e.g. on a single broker, where a request may hold several
+// partitions; in a cluster it holds one: see openLocked).
+func (p *Producer) routeLocked(r *request) {
+	if ts := p.topics[r.topic]; ts != nil && int(r.parts[0]) < len(ts.leaders) {
+		r.node = ts.leaders[r.parts[0]]
+	}
+}
+
+// reroute prepares r, about to be sent again, for a leader change: if an
+// answer showed the topic's leaders stale, it asks for them again (run
+// waits meanwhile: only after a failure), then routes r. Its partitions'
+// later requests wait for it (recovering), so they follow it there.
+func (p *Producer) reroute(r *request) {
+	p.mu.Lock()
+	ts := p.topics[r.topic]
+	stale := ts != nil && ts.expired
+	p.mu.Unlock()
+	if stale {
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		_, _ = p.refresh(ctx, r.topic) // on failure, the leaders known already
+		cancel()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	from := r.node
+	p.routeLocked(r)
+	for _, part := range r.parts {
+		s := p.seqs[partKey{r.topic, part}]
+		s.onNode(from, -1)
+		s.onNode(r.node, 1)
+	}
+}
+
+// learnLeaderLocked acts on a pipelined request's failure that says its
+// leader changed: a NOT_LEADER naming the new leader points the partition
+// there; one naming none, or a leader that could not be reached, has the
+// topic's leaders asked again before the request goes again.
+func (p *Producer) learnLeaderLocked(r *request, err error) {
+	ts := p.topics[r.topic]
+	if ts == nil {
+		return
+	}
+	nl, isNL := asNotLeader(err)
+	switch {
+	case isNL && nl.addr != "" && nl.partition >= 0 && int(nl.partition) < len(ts.leaders):
+		ts.leaders[nl.partition], ts.leaderIDs[nl.partition] = p.t.baseURL(nl.addr), nl.leader
+	case isNL, r.node != "" && errors.Is(err, ErrUnreachable):
+		ts.expired = true
+	}
+}
+
+// writePiped writes r on the pipe of its node and group. Only run calls
+// it, in the order requests are picked.
 func (p *Producer) writePiped(r *request) {
+	if r.retrying {
+		p.reroute(r)
+	}
 	if !r.framed {
 		for _, part := range r.parts {
 			pb := r.slots[part]
@@ -81,26 +169,35 @@ func (p *Producer) writePiped(r *request) {
 	p.mu.Unlock()
 }
 
-// writeOnPipe writes r's body on the pipe of its group, opening one if
-// there is none that works; r is answered, from the pipe or from here.
+// writeOnPipe writes r's body on the pipe of its node and group, opening
+// one if there is none that works; r is answered, from the pipe or from
+// here.
 func (p *Producer) writeOnPipe(r *request, body []byte) {
-	c := &p.pipes[r.key.group]
+	key := openKey{node: r.node, group: r.key.group} // a pipe per node and group
+	c := p.pipes[key]
 	for range 2 { // a pipe may be found closed once: then a new one
-		if *c != nil && (*c).isClosed() {
-			(*c).shut()
-			*c = nil
+		if c != nil && c.isClosed() {
+			c.shut()
+			delete(p.pipes, key)
+			c = nil
 		}
-		if *c == nil {
-			cur := p.t.current.Load()
-			nc, err := openPipe(context.Background(), p.dial, p.t.brokers[cur%uint32(len(p.t.brokers))], p.t.apiKey, p.answered)
+		if c == nil {
+			base, cur := r.node, p.t.current.Load()
+			if base == "" {
+				base = p.t.brokers[cur%uint32(len(p.t.brokers))]
+			}
+			nc, err := openPipe(context.Background(), p.dial, base, p.t.apiKey, p.answered)
 			if err != nil {
-				p.t.current.CompareAndSwap(cur, (cur+1)%uint32(len(p.t.brokers)))
+				if r.node == "" {
+					p.t.current.CompareAndSwap(cur, (cur+1)%uint32(len(p.t.brokers)))
+				}
 				p.answered(r, nil, err)
 				return
 			}
-			*c = nc
+			c = nc
+			p.pipes[key] = c
 		}
-		if (*c).write(r, r.path, body) {
+		if c.write(r, r.path, body) {
 			return
 		}
 	}
@@ -145,6 +242,7 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 			// connection made progress.
 			r.attempts++
 		}
+		p.learnLeaderLocked(r, err)
 		if cause := p.overtakenLocked(r); cause != nil {
 			err = cause
 		} else if p.retriable(r, err) {
@@ -155,9 +253,10 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 				}
 			}
 			r.retryAt = time.Now()
-			if !isCode(err, api.ErrOutOfOrderSequence) {
+			if !isCode(err, api.ErrOutOfOrderSequence) && !isCode(err, api.ErrNotLeader) {
 				// Refused only for an earlier batch, a gap goes right
-				// after it; anything else waits.
+				// after it, and a request refused by a node that leads
+				// no more goes to the new leader; anything else waits.
 				r.retryAt = r.retryAt.Add(min(backoffMin<<max(r.attempts-1, 0), backoffMax))
 			}
 			p.retry = append(p.retry, r)
@@ -178,6 +277,7 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 	for _, part := range r.parts {
 		s := p.seqs[partKey{r.topic, part}]
 		s.outstanding--
+		s.onNode(r.node, -1)
 		if r.retrying {
 			s.recovering--
 		}
@@ -234,8 +334,10 @@ func (p *Producer) retriable(r *request, err error) bool {
 		return false
 	case e.Code == api.ErrOutOfOrderSequence.Code:
 		return true
-	case e.Code == api.ErrNotLeader.Code || e.Code == api.ErrNotCoordinator.Code:
-		return false // no leaders here: a cluster's answers, not to loop on
+	case e.Code == api.ErrNotLeader.Code:
+		return true // nothing written: to the leader (learnLeaderLocked)
+	case e.Code == api.ErrNotCoordinator.Code:
+		return false // a group's answer: nothing a batch can act on
 	}
 	return e.Retriable
 }

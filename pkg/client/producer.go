@@ -63,15 +63,16 @@ type ProducerConfig struct {
 	// before it is asked again (default 30 s).
 	MetadataMaxAge time.Duration
 	// MaxInFlight is how many requests may be in flight at once (default
-	// 4). On a single broker that hands out producer IDs (POST
-	// /producers), each partition's requests go back to back over one
-	// connection (partition p over the (p % 4)th of four), up to
-	// api.MaxInFlightPerPartition of them per partition, as idempotent
-	// batches: the broker writes them in the order sent, and a request
-	// sent again after a lost answer is not written twice. Otherwise (a
-	// cluster, an older broker, a custom HTTPClient or TLS) requests that
-	// share a partition are never in flight together. Either way each
-	// partition's records are written in publish order.
+	// 4). On a broker that hands out producer IDs (POST /producers),
+	// each partition's requests go back to back over one connection to
+	// the partition's leader (partition p over the (p % 4)th of four per
+	// node), up to api.MaxInFlightPerPartition of them per partition, as
+	// idempotent batches: the broker writes them in the order sent, and a
+	// request sent again after a lost answer, or to the next leader after
+	// a failover, is not written twice. Otherwise (an older broker, a
+	// custom HTTPClient or TLS) requests that share a partition are never
+	// in flight together. Either way each partition's records are written
+	// in publish order.
 	MaxInFlight int
 	HTTPClient  *http.Client // default: a client of this producer's own
 	APIKey      string       // sent as X-API-Key when the broker requires keys
@@ -136,9 +137,9 @@ type Producer struct {
 	dial    dialer // immutable
 	seqs    map[partKey]*partSeq
 	retry   []*request
-	// pipes are the connections pipelined requests go on, by group; only
-	// run uses them.
-	pipes [pipeGroups]*pipe
+	// pipes are the connections pipelined requests go on, by leader and
+	// group (openKey); only run uses them.
+	pipes map[openKey]*pipe
 
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
@@ -160,10 +161,10 @@ type topicState struct {
 	// answer showed them wrong.
 	expired bool
 	sticky  int32 // partition of keyless records in the open requests
-	// single says no partition has a leader (a single broker): its
-	// requests may be pipelined. path is its batches endpoint.
-	single bool
-	path   string
+	// cluster says partitions have leaders (node IDs, even with no
+	// address known). path is its batches endpoint.
+	cluster bool
+	path    string
 	// open holds the requests gathering records, one per leader and pipe
 	// group (openKey). No two hold the same partition (enqueue seals the
 	// older first), so the order they are sealed in never reorders a
@@ -191,6 +192,7 @@ const pipeGroups = 4
 type openKey struct {
 	node  string
 	group int32
+	part  int32 // a cluster's pipelined request: its partition + 1; else 0
 }
 
 // partKey names one partition of one topic.
@@ -292,6 +294,7 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 		canPipe:  canPipe,
 		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		seqs:     make(map[partKey]*partSeq),
+		pipes:    make(map[openKey]*pipe),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -433,10 +436,18 @@ func (p *Producer) openLocked(ts *topicState, topic string, part int32) *request
 	if int(part) < len(ts.leaders) {
 		node = ts.leaders[part]
 	}
-	piped := p.pid >= 0 && p.canPipe && ts.single
+	// In a cluster too: a batch sent again to a partition's next leader is
+	// recognised there (every replica knows the producers' sequences).
+	piped := p.pid >= 0 && p.canPipe
 	key := openKey{node: node}
 	if piped {
 		key.group = part % pipeGroups
+		if ts.cluster {
+			// One partition per request: partitions that share a leader
+			// now may not after a failover, and a request goes whole to
+			// one node.
+			key.part = part + 1
+		}
 	}
 	r := ts.open[key]
 	if r == nil {
@@ -592,7 +603,7 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 		}
 	}
 	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
-	ts.single = !slices.ContainsFunc(pl.ids, func(id uint64) bool { return id != 0 })
+	ts.cluster = slices.ContainsFunc(pl.ids, func(id uint64) bool { return id != 0 })
 	ts.path = "/topics/" + esc(topic) + "/batches"
 	return pl.partitions, nil
 }

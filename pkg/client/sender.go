@@ -153,6 +153,9 @@ func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
 		if !r.piped && s.outstanding > 0 || s.outstanding >= api.MaxInFlightPerPartition || s.recovering > 0 {
 			return false
 		}
+		if r.piped && !s.allOn(r.node) {
+			return false // its leader changed: after the earlier ones (see partSeq.on)
+		}
 	}
 	return true
 }
@@ -174,12 +177,15 @@ func (p *Producer) pickLocked(now time.Time) *request {
 	}
 	var earlier map[partKey]bool
 	for i, r := range p.ready {
+		if r.piped {
+			p.routeLocked(r)
+		}
 		if p.mayGoLocked(r, earlier) {
 			p.ready = append(p.ready[:i], p.ready[i+1:]...)
 			for _, part := range r.parts {
 				k := partKey{r.topic, part}
 				if r.piped {
-					p.sequenceLocked(k, r.slots[part])
+					p.sequenceLocked(k, r.slots[part], r.node)
 				} else {
 					p.busy[k] = true
 				}

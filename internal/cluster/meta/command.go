@@ -29,6 +29,8 @@ type Command struct {
 	AlterTopic    *AlterTopic    `json:"alter_topic,omitempty"`
 	ReportLeaders *ReportLeaders `json:"report_leaders,omitempty"`
 	Rejoin        *Rejoin        `json:"rejoin,omitempty"`
+	// ReserveProducerIDs is producerids.go's.
+	ReserveProducerIDs *ReserveProducerIDs `json:"reserve_producer_ids,omitempty"`
 }
 
 // RegisterNode adds a node or records that it restarted (its incarnation
@@ -93,7 +95,9 @@ func (c Command) Encode() ([]byte, error) { return json.Marshal(c) }
 type Result struct {
 	Node  *Node
 	Topic *Topic
-	Err   error
+	// ProducerIDs is the block a ReserveProducerIDs reserved.
+	ProducerIDs *ProducerIDBlock
+	Err         error
 }
 
 // maxPartitions bounds a topic, so a typo cannot create a million groups.
@@ -128,6 +132,8 @@ func (s *Store) Apply(index uint64, b []byte) any {
 		return Result{}
 	case c.Rejoin != nil:
 		return s.rejoinLocked(*c.Rejoin)
+	case c.ReserveProducerIDs != nil:
+		return s.reserveProducerIDsLocked(*c.ReserveProducerIDs)
 	}
 	return Result{Err: fmt.Errorf("%w: empty command", ErrInvalid)}
 }

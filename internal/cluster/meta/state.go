@@ -80,6 +80,9 @@ type data struct {
 	Applied  uint64 `json:"applied"`
 	// Gens are the nodes' replica generations (generation.go).
 	Gens map[uint64]*Generation `json:"gens,omitempty"`
+	// NextProducerID is the first producer ID no block holds yet
+	// (producerids.go); it only grows.
+	NextProducerID int64 `json:"next_producer_id,omitempty"`
 }
 
 // Store is the metadata state machine (a multiraft.StateMachine). Apply,

@@ -45,6 +45,20 @@ func (l clog) AppendBatches(b []byte) (int64, error) {
 	return first, nil
 }
 
+func (l clog) AppendEntry(b []byte) ([]int64, error) {
+	var bases []int64
+	for len(b) > 0 {
+		n, _ := recordbatch.Len(b)
+		base, err := l.AppendBatches(b[:n])
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, base)
+		b = b[n:]
+	}
+	return bases, nil
+}
+
 func (l clog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
 	return l.Log.ReadBatches(from, maxBytes, nil)
 }

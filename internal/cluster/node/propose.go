@@ -38,6 +38,8 @@ type request struct {
 type answer struct {
 	Node  *meta.Node  `json:"node,omitempty"`
 	Topic *meta.Topic `json:"topic,omitempty"`
+	// ProducerIDs answers a ReserveProducerIDs.
+	ProducerIDs *meta.ProducerIDBlock `json:"producer_ids,omitempty"`
 	// Refused is the state machine's refusal (a meta error's text);
 	// Kind names which one (the sentinel's text), so the caller gets an
 	// error errors.Is recognises.
@@ -120,7 +122,7 @@ func (n *Node) proposeHere(ctx context.Context, b []byte) answer {
 		return answer{Retry: err.Error()}
 	}
 	res, _ := r.Value.(meta.Result)
-	a := answer{Node: res.Node, Topic: res.Topic}
+	a := answer{Node: res.Node, Topic: res.Topic, ProducerIDs: res.ProducerIDs}
 	if res.Err != nil {
 		a.Refused = res.Err.Error()
 		for _, k := range refusals {
@@ -156,7 +158,7 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 
 // result turns a final answer back into meta's Result.
 func (a answer) result() meta.Result {
-	r := meta.Result{Node: a.Node, Topic: a.Topic}
+	r := meta.Result{Node: a.Node, Topic: a.Topic, ProducerIDs: a.ProducerIDs}
 	if a.Refused == "" {
 		return r
 	}

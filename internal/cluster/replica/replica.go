@@ -34,7 +34,15 @@ import (
 // Log is one partition's local log as the state machine needs it. Only the
 // state machine writes it while the partition is replicated.
 type Log interface {
-	// AppendBatches appends batches (back to back) at the end, giving
+	// AppendEntry appends a committed entry's batches (back to back) at
+	// the end and returns each batch's first offset. It may answer a
+	// batch with the offset it was first written at instead of writing
+	// it again (an idempotent producer's retry), or refuse the entry
+	// whole, writing nothing; it must decide from the entry and the log
+	// alone, so every replica decides alike. It must not modify entry
+	// (see AppendBatches).
+	AppendEntry(entry []byte) ([]int64, error)
+	// AppendBatches appends stored batches as they are (catching up) batches (back to back) at the end, giving
 	// them the next offsets, and returns the first batch's base offset.
 	// It must not modify batches: they are the Raft entry's bytes, which
 	// the transport may be sending to another replica meanwhile (a
@@ -94,42 +102,33 @@ func (p *Partition) Apply(index uint64, cmd []byte) any {
 	if p.failed != nil {
 		return Result{Err: p.failed}
 	}
-	bases, err := splitBases(cmd)
-	if err != nil {
+	if err := checkEntry(cmd); err != nil {
 		return Result{Err: err}
 	}
 	next := p.log.NextOffset()
-	base, err := p.log.AppendBatches(cmd)
+	bases, err := p.log.AppendEntry(cmd)
 	if err != nil {
 		if p.log.NextOffset() != next {
 			p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
 		}
 		return Result{Err: err}
 	}
-	for i := range bases {
-		bases[i] += base
-	}
 	return Result{Bases: bases}
 }
 
-// splitBases checks that cmd is whole batches and returns each one's
-// first offset relative to the first's.
-func splitBases(cmd []byte) ([]int64, error) {
-	var out []int64
-	var rel int64
+// checkEntry checks that cmd is whole batches, at least one.
+func checkEntry(cmd []byte) error {
+	if len(cmd) == 0 {
+		return fmt.Errorf("replica: %w: no batches", recordbatch.ErrCorrupt)
+	}
 	for len(cmd) > 0 {
 		n, ok := recordbatch.Len(cmd)
 		if !ok || n > len(cmd) {
-			return nil, fmt.Errorf("replica: %w: not whole record batches", recordbatch.ErrCorrupt)
+			return fmt.Errorf("replica: %w: not whole record batches", recordbatch.ErrCorrupt)
 		}
-		out = append(out, rel)
-		rel += int64(recordbatch.NumRecords(cmd[:n]))
 		cmd = cmd[n:]
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("replica: %w: no batches", recordbatch.ErrCorrupt)
-	}
-	return out, nil
+	return nil
 }
 
 // Snapshot syncs the log, then records its end: a snapshot never claims

@@ -35,6 +35,21 @@ func (l *memLog) AppendBatches(b []byte) (int64, error) {
 	return first, nil
 }
 
+// AppendEntry appends every batch; each one's base is where it landed.
+func (l *memLog) AppendEntry(b []byte) ([]int64, error) {
+	var bases []int64
+	for len(b) > 0 {
+		n, _ := recordbatch.Len(b)
+		base, err := l.AppendBatches(b[:n])
+		if err != nil {
+			return nil, err
+		}
+		bases = append(bases, base)
+		b = b[n:]
+	}
+	return bases, nil
+}
+
 func (l *memLog) NextOffset() int64 { return l.next }
 func (l *memLog) Sync() error       { l.synced = l.next; return nil }
 
