@@ -25,7 +25,9 @@ const writeTimeout = 30 * time.Second
 // batches written first, and the waiting answers then go out together
 // (answer): the batches written meanwhile share one fsync, and the answers
 // one write. kgo keeps up to 5 produce requests in flight on a connection,
-// so under fsync=always these come back after one fsync instead of five. A
+// so under fsync=always these come back after one fsync instead of five.
+// An answer with nothing to wait for (other policies) goes out at once,
+// unless answers before it still wait. A
 // reader goroutine reading and decoding one request ahead was tried
 // (kfake does so) and made the listener slower: BenchmarkProducePipelined
 // took 1.3-4x as long per request, paying for the hand-over between the
@@ -55,7 +57,7 @@ type conn struct {
 }
 
 // pendingAnswer is a produce answer (nil: acks 0) waiting for its batches'
-// durability.
+// durability (wait), or final but behind one that waits (wait nil).
 type pendingAnswer struct {
 	h    header
 	resp kmsg.Response
@@ -125,6 +127,14 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	}
 	if pr, ok := req.(*kmsg.ProduceRequest); ok {
 		resp, wait := c.s.startProduce(pr)
+		if wait == nil && len(c.pending) == 0 {
+			// Final already, and nothing before it: answered at once,
+			// which frees the client's in-flight slot soonest.
+			if resp == nil {
+				return nil
+			}
+			return c.write(h, resp)
+		}
 		c.pending = append(c.pending, pendingAnswer{h, resp, wait})
 		return nil
 	}
@@ -186,7 +196,9 @@ func (c *conn) answer() error {
 	b := takeBuf(c.out, 0)
 	for i := range c.pending {
 		p := &c.pending[i]
-		p.wait()
+		if p.wait != nil {
+			p.wait()
+		}
 		if p.resp != nil {
 			b = appendFrame(b, p.h, p.resp)
 		}

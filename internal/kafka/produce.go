@@ -15,7 +15,9 @@ import (
 // 1 and -1 are the same on one broker); acks 0 gets no answer at all.
 func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	resp, wait := s.startProduce(r.(*kmsg.ProduceRequest))
-	wait()
+	if wait != nil {
+		wait()
+	}
 	return resp, nil
 }
 
@@ -25,7 +27,8 @@ func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Respo
 // marks those that could not be made so. A connection reads and writes
 // its next requests before it waits (see conn.answer), so their batches
 // share one fsync; wait must be called, also when no answer is sent, and
-// before the answer is read.
+// before the answer is read. wait is nil when there is nothing to wait
+// for (fsync=interval or never; a replicated topic): the answer is final.
 func (s *Server) startProduce(req *kmsg.ProduceRequest) (kmsg.Response, func()) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.SetVersion(req.Version)
@@ -41,7 +44,7 @@ func (s *Server) startProduce(req *kmsg.ProduceRequest) (kmsg.Response, func()) 
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
-		return s.produceAnswer(req, resp), func() {}
+		return s.produceAnswer(req, resp), nil
 	}
 	var waits []durableWait
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -61,12 +64,10 @@ func (s *Server) startProduce(req *kmsg.ProduceRequest) (kmsg.Response, func()) 
 		}
 	}
 	if len(waits) == 0 {
-		return s.produceAnswer(req, resp), noWait
+		return s.produceAnswer(req, resp), nil
 	}
 	return s.produceAnswer(req, resp), func() { awaitDurable(waits) }
 }
-
-func noWait() {}
 
 // writeSideBySide writes the partitions of rt, a replicated topic, side by
 // side: each append waits for its Raft commit within WriteBatch (and has
