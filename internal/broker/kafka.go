@@ -57,18 +57,35 @@ func (b *Broker) TopicByID(id [16]byte) (string, error) {
 // BAD_REQUEST (not a valid batch), OUT_OF_ORDER_SEQUENCE,
 // INVALID_PRODUCER_EPOCH.
 func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (int64, error) {
+	base, durable, err := b.WriteBatch(topicName, partition, batch)
+	if err != nil || durable == nil {
+		return base, err
+	}
+	return base, durable()
+}
+
+// WriteBatch is AppendBatch in two steps, for a front end that pipelines a
+// connection's requests: it writes the batch and returns its first offset
+// at once, and durable, which returns once the batch is as durable as the
+// topic's fsync policy promises: under fsync=always an fsync that every
+// batch written meanwhile shares; nil when there is nothing to wait for
+// (other policies; a replicated topic, whose batch is committed before
+// WriteBatch returns). The batch is acknowledged only once durable returns
+// nil; batches of a partition are written in the order WriteBatch is
+// called. Errors: AppendBatch's, from either step.
+func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (base int64, durable func() error, err error) {
 	start := time.Now()
 	t, err := b.lookup(topicName)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	defer b.latency.publishFor(t.cfg.Fsync).since(start)
 	p, err := t.partition(partition)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	always := t.cfg.Fsync == FsyncAlways
 	if limit := int(t.cfg.MaxMessageBytes) + recordbatch.HeaderLen; len(batch) > limit {
-		return 0, api.ErrMessageTooLarge.Withf("batch of %d bytes is more than the %d bytes topic %q allows", len(batch), limit, t.cfg.Name).
+		return 0, nil, api.ErrMessageTooLarge.Withf("batch of %d bytes is more than the %d bytes topic %q allows", len(batch), limit, t.cfg.Name).
 			WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
 	}
 	// The batch's checks come with its write; a corrupt one is refused
@@ -76,35 +93,68 @@ func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (i
 	frames := [1]Frame{{Partition: partition, Batch: batch}}
 	adm, err := b.admit(t, frames[:])
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer adm.release()
 	if base, ok := adm.duplicate(0); ok {
-		return base, nil
+		if !always || b.replicated(t) {
+			b.latency.publishFor(t.cfg.Fsync).since(start)
+			return base, nil, nil
+		}
+		// Its first write may still be waiting for its fsync (on a
+		// connection since closed): the answer waits for the log's.
+		return base, b.durable(t, p, -1, start), nil
 	}
 	if b.replicated(t) {
 		if _, err := recordbatch.CheckFrame(batch); err != nil {
-			return 0, replicatedBatchError(err)
+			return 0, nil, replicatedBatchError(err)
 		}
 		records := int(binary.BigEndian.Uint32(batch[recordbatch.OffRecordCount:]))
 		bases, err := b.replicate(t, p, batch, records)
 		if err != nil {
-			return 0, replicatedBatchError(err)
+			return 0, nil, replicatedBatchError(err)
 		}
 		adm.written(0, bases[0], time.Now())
-		return bases[0], nil
+		b.latency.publishFor(t.cfg.Fsync).since(start)
+		return bases[0], nil, nil
 	}
-	base, err := p.log.AppendBatch(batch) // validates it first
+	base, end, err := p.log.WriteBatch(batch) // validates it first
 	if err != nil {
 		if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {
-			return 0, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
+			return 0, nil, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
 		}
-		return 0, b.logError(err, t, p.id)
+		return 0, nil, b.logError(err, t, p.id)
 	}
 	adm.written(0, base, time.Now())
 	p.dirty.Store(true)
 	p.traffic.countPublished(int(binary.BigEndian.Uint32(batch[recordbatch.OffRecordCount:])), len(batch))
-	return base, nil
+	if !always {
+		// Nothing to wait for; Durable returns at once.
+		if err := p.log.Durable(end); err != nil {
+			return 0, nil, b.logError(err, t, p.id)
+		}
+		b.latency.publishFor(t.cfg.Fsync).since(start)
+		return base, nil, nil
+	}
+	return base, b.durable(t, p, end, start), nil
+}
+
+// durable is WriteBatch's wait for the first end bytes of p's log (end -1:
+// all it holds) to be durable.
+func (b *Broker) durable(t *topic, p *partition, end int64, start time.Time) func() error {
+	return func() error {
+		var err error
+		if end < 0 {
+			err = p.log.Sync()
+		} else {
+			err = p.log.Durable(end)
+		}
+		if err != nil {
+			return b.logError(err, t, p.id)
+		}
+		b.latency.publishFor(t.cfg.Fsync).since(start)
+		return nil
+	}
 }
 
 // StoredBatches is what ReadBatches read from one partition.

@@ -50,18 +50,37 @@ func (l *Log) Append(recs []Record) (base int64, err error) {
 // at most MaxBatchBytes; anything malformed is an ErrCorrupt error. Record
 // timestamps are stored as the producer set them.
 func (l *Log) AppendBatch(batch []byte) (base int64, err error) {
+	base, end, err := l.WriteBatch(batch)
+	if err != nil {
+		return 0, err
+	}
+	return base, l.Durable(end)
+}
+
+// WriteBatch is AppendBatch without its wait for durability: it checks and
+// writes batch and returns its first offset and end, the log's size after
+// it, for Durable. A front end that pipelines a client's requests writes
+// the next batch while an earlier one waits, so batches written meanwhile
+// share that wait's fsync. Under FsyncAlways the batch stays invisible to
+// readers (above the high watermark) until a Durable or Sync covers it.
+func (l *Log) WriteBatch(batch []byte) (base, end int64, err error) {
 	if len(batch) > l.opts.MaxBatchBytes {
-		return 0, fmt.Errorf("commitlog: %d byte batch: %w", len(batch), ErrBatchTooLarge)
+		return 0, 0, fmt.Errorf("commitlog: %d byte batch: %w", len(batch), ErrBatchTooLarge)
 	}
 	c, err := CheckFrame(batch)
 	if err == nil {
 		err = c.CheckRecords(nil)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("commitlog: append batch: %w", err)
+		return 0, 0, fmt.Errorf("commitlog: append batch: %w", err)
 	}
-	return l.AppendChecked(&c)
+	return l.write(c.b, c.info)
 }
+
+// Durable returns once the log's first end bytes are as durable as the
+// FsyncPolicy promises: under FsyncAlways after an fsync, which writers
+// waiting at once share (group commit); end is what WriteBatch returned.
+func (l *Log) Durable(end int64) error { return l.afterWrite(end) }
 
 // AppendChecked appends a batch whose records CheckRecords accepted,
 // without checking or copying it again: it writes the base offset into

@@ -180,9 +180,9 @@ func (s *Server) leads(topic string, partition int32) error {
 }
 
 // appendLed is appendBatches on a partition this node leads.
-func (s *Server) appendLed(topic string, partition int32, records []byte) (int64, int16, string) {
+func (s *Server) appendLed(topic string, partition int32, records []byte) (int64, func() error, int16, string) {
 	if err := s.leads(topic, partition); err != nil {
-		return -1, errorCode(err), errText(err)
+		return -1, nil, errorCode(err), errText(err)
 	}
 	return s.appendBatches(topic, partition, records)
 }

@@ -18,14 +18,20 @@ import (
 const writeTimeout = 30 * time.Second
 
 // conn is one client connection. It is used by its own goroutine only:
-// requests are read, served and answered one at a time and in order, as
-// Kafka does. A pipelining client (kgo keeps up to 5 produce requests in
-// flight) loses nothing by it: its next requests wait in the socket and
-// the buffered reader, and are read at once. A reader goroutine reading
-// and decoding one request ahead was tried (kfake does so) and made the
-// listener slower: BenchmarkProducePipelined took 1.3-4x as long per
-// request, paying for the hand-over between the two goroutines and a
-// frame buffer per request in flight.
+// requests are read, served and answered in order, as Kafka does. A
+// produce request's batches are written when it is read, but its answer
+// waits for their durability (an fsync under fsync=always); while the
+// client's next requests are already here, they are read and their
+// batches written first, and the waiting answers then go out together
+// (answer): the batches written meanwhile share one fsync, and the answers
+// one write. kgo keeps up to 5 produce requests in flight on a connection,
+// so under fsync=always these come back after one fsync instead of five.
+// An answer with nothing to wait for (other policies) goes out at once,
+// unless answers before it still wait. A
+// reader goroutine reading and decoding one request ahead was tried
+// (kfake does so) and made the listener slower: BenchmarkProducePipelined
+// took 1.3-4x as long per request, paying for the hand-over between the
+// two goroutines and a frame buffer per request in flight.
 type conn struct {
 	s      *Server
 	nc     net.Conn
@@ -45,14 +51,41 @@ type conn struct {
 	batches []byte
 	cuts    []fetchCut
 	iov     net.Buffers
+	// pending are the produce answers not yet written, in request order,
+	// each with the wait that completes it.
+	pending []pendingAnswer
 }
+
+// pendingAnswer is a produce answer (nil: acks 0) waiting for its batches'
+// durability (wait), or final but behind one that waits (wait nil).
+type pendingAnswer struct {
+	h    header
+	resp kmsg.Response
+	wait func()
+}
+
+// maxPending bounds the answers a connection holds back while it reads
+// further requests (Kafka clients keep at most 5 idempotent produce
+// requests in flight; others may keep more).
+const maxPending = 16
 
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
 	c := &conn{s: s, nc: nc, host: host, authenticated: len(s.opts.APIKeys) == 0}
 	r := bufio.NewReaderSize(nc, 64<<10)
+	// Whatever ends the connection, the waiting answers are completed
+	// first (their batches made durable), and sent if they still can be:
+	// a bad frame closes the connection after the requests before it.
+	defer c.answer()
 	var buf []byte
 	for {
+		// Answer before the read would block; a request already arriving
+		// is read first (its batches join the wait).
+		if len(c.pending) >= maxPending || len(c.pending) > 0 && r.Buffered() == 0 {
+			if err := c.answer(); err != nil {
+				return
+			}
+		}
 		nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
 		frame, err := readFrame(r, buf, s.opts.MaxRequestBytes)
 		if err != nil {
@@ -80,6 +113,9 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	h, req, api, err := c.s.decode(frame)
 	if errors.Is(err, errVersion) && h.key == kmsg.ApiVersions.Int16() {
 		// The client learns what we speak from the answer (KIP-511).
+		if err := c.answer(); err != nil {
+			return err
+		}
 		return c.write(h, unsupportedVersions(c.s))
 	}
 	if err != nil {
@@ -88,6 +124,23 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	c.client = h.clientID
 	if !c.authenticated && !api.beforeAuth {
 		return fmt.Errorf("%w: %s before SASL authentication", errFrame, kmsg.NameForKey(h.key))
+	}
+	if pr, ok := req.(*kmsg.ProduceRequest); ok {
+		resp, wait := c.s.startProduce(pr)
+		if wait == nil && len(c.pending) == 0 {
+			// Final already, and nothing before it: answered at once,
+			// which frees the client's in-flight slot soonest.
+			if resp == nil {
+				return nil
+			}
+			return c.write(h, resp)
+		}
+		c.pending = append(c.pending, pendingAnswer{h, resp, wait})
+		return nil
+	}
+	// Any other request is answered after the produce requests before it.
+	if err := c.answer(); err != nil {
+		return err
 	}
 	resp, err := api.serve(ctx, c, req)
 	if resp != nil {
@@ -134,29 +187,71 @@ func (s *Server) decode(frame []byte) (header, kmsg.Request, apiHandler, error) 
 	return h, req, api, nil
 }
 
-// write frames resp as the answer to the request h. A fetch response goes
-// out as a vector: its encoding, and its batches from where they were read
-// (see appendFetch).
-func (c *conn) write(h header, resp kmsg.Response) error {
-	b := append(takeBuf(c.out, c.outHint), 0, 0, 0, 0)
-	c.outHint = 0
+// answer completes the pending produce answers in order and writes them
+// with one write.
+func (c *conn) answer() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	b := takeBuf(c.out, 0)
+	for i := range c.pending {
+		p := &c.pending[i]
+		if p.wait != nil {
+			p.wait()
+		}
+		if p.resp != nil {
+			b = appendFrame(b, p.h, p.resp)
+		}
+		c.pending[i] = pendingAnswer{} // nor keep the answer for its capacity
+	}
+	c.pending = c.pending[:0]
+	var err error
+	if len(b) > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+		_, err = c.nc.Write(b)
+	}
+	c.out = giveBuf(b)
+	return err
+}
+
+// appendHeader appends the frame header of the answer to h, a response
+// like resp, with a size to be filled in (see appendFrame).
+func appendHeader(b []byte, h header, resp kmsg.Response) []byte {
+	b = append(b, 0, 0, 0, 0)
 	b = binary.BigEndian.AppendUint32(b, uint32(h.correlation))
 	// Flexible responses carry an empty tag section in their header, except
 	// ApiVersions, whose header stays v0 so any client can read it.
 	if resp.IsFlexible() && resp.Key() != kmsg.ApiVersions.Int16() {
 		b = append(b, 0)
 	}
+	return b
+}
+
+// appendFrame appends resp framed as the answer to the request h.
+func appendFrame(b []byte, h header, resp kmsg.Response) []byte {
+	at := len(b)
+	b = resp.AppendTo(appendHeader(b, h, resp))
+	binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	return b
+}
+
+// write frames resp as the answer to the request h. A fetch response goes
+// out as a vector: its encoding, and its batches from where they were read
+// (see appendFetch).
+func (c *conn) write(h header, resp kmsg.Response) error {
+	b := takeBuf(c.out, c.outHint)
+	c.outHint = 0
 	cuts := c.cuts[:0]
 	if fr, ok := resp.(*kmsg.FetchResponse); ok && vectorable(fr) {
-		b, cuts = appendFetch(b, fr, cuts)
+		b, cuts = appendFetch(appendHeader(b, h, resp), fr, cuts)
+		size := len(b) - 4
+		for _, cut := range cuts {
+			size += len(cut.bytes)
+		}
+		binary.BigEndian.PutUint32(b, uint32(size))
 	} else {
-		b = resp.AppendTo(b)
+		b = appendFrame(b, h, resp)
 	}
-	size := len(b) - 4
-	for _, cut := range cuts {
-		size += len(cut.bytes)
-	}
-	binary.BigEndian.PutUint32(b, uint32(size))
 	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	var err error
 	if len(cuts) == 0 {

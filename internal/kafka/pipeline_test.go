@@ -1,17 +1,23 @@
 package kafka_test
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/kafka"
 )
 
 // frameOf is req's frame with correlation ID corr and client ID "t".
@@ -194,5 +200,109 @@ func TestBadFrameAfterAGoodOne(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := c.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
 		t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
+	}
+}
+
+// gatedWriter writes produced batches through the broker, reports each
+// write's base offset on written, and holds every wait for durability
+// until gate closes; fail makes the wait of the batch at that base fail.
+type gatedWriter struct {
+	b       *broker.Broker
+	written chan int64
+	gate    chan struct{}
+	fail    int64
+}
+
+func (g *gatedWriter) WriteBatch(topic string, partition int32, batch []byte) (int64, func() error, error) {
+	base, durable, err := g.b.WriteBatch(topic, partition, batch)
+	if err != nil {
+		return base, durable, err
+	}
+	g.written <- base
+	return base, func() error {
+		<-g.gate
+		if base == g.fail {
+			return errors.New("disk on fire")
+		}
+		return durable()
+	}, nil
+}
+
+// A connection reads and writes a client's pipelined produce requests
+// while the first one still waits for its batch to be durable (so they
+// share its fsync), and then answers them in the order asked, each once
+// its own wait is over; a wait that fails fails only its own answer.
+func TestPipelinedProduceWrittenWhileEarlierWait(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	br, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 2, Fsync: broker.FsyncAlways}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := kafka.New(br, kafka.Options{Logger: cfg.Logger})
+	g := &gatedWriter{b: br, written: make(chan int64, 16), gate: make(chan struct{}), fail: 4}
+	kafka.SetBatchWriter(srv, g)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var open sync.Once
+	openGate := func() { open.Do(func() { close(g.gate) }) }
+	defer openGate() // before Serve stops: a connection may wait at the gate
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const requests = 4
+	var out []byte
+	for i := range int32(requests) {
+		out = append(out, frameOf(10+i, produceTo("t", []int32{i % 2}, func(int32) []byte {
+			return rawBatch(-1, 0, 0, "a", "b", "c", "d")
+		}))...)
+	}
+	if _, err := c.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	// Each request's batch is written though none of the waits before it
+	// is over.
+	for i := range requests {
+		select {
+		case <-g.written:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("request %d not written while the ones before it wait", i+1)
+		}
+	}
+	openGate()
+	for i := range int32(requests) {
+		corr, body := readAnswer(t, c)
+		if corr != 10+i {
+			t.Fatalf("answer to request %d, want the answer to %d first", corr, 10+i)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.Version = 7
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		wantBase, wantCode := int64(i/2*4), int16(0)
+		if wantBase == g.fail {
+			wantBase, wantCode = -1, kerr.UnknownServerError.Code
+		}
+		if sp.BaseOffset != wantBase || sp.ErrorCode != wantCode {
+			t.Fatalf("request %d: offset %d code %d, want offset %d code %d", corr, sp.BaseOffset, sp.ErrorCode, wantBase, wantCode)
+		}
 	}
 }

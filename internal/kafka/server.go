@@ -44,15 +44,22 @@ type Options struct {
 // Server is the Kafka listener. Its state: the broker (shared), the
 // producer table (its own lock) and the open connections (mu).
 type Server struct {
-	b      *broker.Broker
-	opts   Options // immutable after New
-	log    *slog.Logger
-	groups *groups
+	b       *broker.Broker
+	appends batchWriter // b, or a test's stand-in
+	opts    Options     // immutable after New
+	log     *slog.Logger
+	groups  *groups
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
 	closed bool                  // guarded by mu
 	wg     sync.WaitGroup        // one per connection goroutine
+}
+
+// batchWriter writes produced batches: broker.Broker's WriteBatch, whose
+// durable waits for the batch's fsync when its topic promises one.
+type batchWriter interface {
+	WriteBatch(topic string, partition int32, batch []byte) (base int64, durable func() error, err error)
 }
 
 // New returns a server over b and makes b refuse HTTP members of groups
@@ -68,7 +75,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{b: b, opts: opts, log: log, groups: newGroups(b), conns: make(map[net.Conn]struct{})}
+	s := &Server{b: b, appends: b, opts: opts, log: log, groups: newGroups(b), conns: make(map[net.Conn]struct{})}
 	return s
 }
 
