@@ -90,6 +90,8 @@ func BenchmarkGroupPollStored(b *testing.B) {
 	b.SetBytes(100)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op") }()
 	for got := 0; got < b.N; {
 		parts, err := br.PollStored(b.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 5000}, "h")
 		if err != nil {
