@@ -52,3 +52,64 @@ func BenchmarkGroupPollAck(b *testing.B) {
 		got += len(ds)
 	}
 }
+
+// BenchmarkGroupPollStored is the broker's own cost of consuming one 100-byte
+// message the way the Go client does (no HTTP): binary polls of stored
+// batches (PollStored) of up to 5,000 messages from 6 partitions, written
+// 8,000 to a batch (about 1 MiB, as the client's producer writes them), each
+// poll acknowledged as offset ranges in one call.
+func BenchmarkGroupPollStored(b *testing.B) {
+	c := DefaultConfig()
+	c.DataDir = b.TempDir()
+	c.Logger = slog.New(slog.DiscardHandler)
+	br, err := Open(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := br.CreateTopic(TopicSpec{Name: "t", Partitions: 6}); err != nil {
+		b.Fatal(err)
+	}
+	msgs := make([]Message, 8000)
+	for i := range msgs {
+		msgs[i] = Message{Value: make([]byte, 100)}
+	}
+	for n := 0; n < b.N; n += len(msgs) {
+		for i := range msgs {
+			msgs[i].Partition = int32(n / len(msgs) % 6)
+		}
+		if _, err := br.Publish("t", msgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	j, err := br.JoinGroup("g", JoinParams{Topics: []string{"t"}, MaxInFlight: 10000}, "h")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ranges []OffsetRange
+	b.SetBytes(100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op") }()
+	for got := 0; got < b.N; {
+		parts, err := br.PollStored(b.Context(), "g", PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 5000}, "h")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ranges = ranges[:0]
+		for _, p := range parts {
+			for _, r := range p.Ranges {
+				ranges = append(ranges, OffsetRange{Topic: p.Topic, Partition: p.Partition, From: r.First, To: r.Last + 1})
+				got += int(r.Last - r.First + 1)
+			}
+		}
+		ReleaseStored(parts) // as the HTTP handler does once the answer is written
+		if len(ranges) == 0 {
+			b.Fatalf("poll answered nothing after %d of %d", got, b.N)
+		}
+		if _, err := br.Ack("g", Settle{MemberID: j.MemberID, Generation: j.Generation, Ranges: ranges}, "h"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -115,6 +115,10 @@ func (b *Broker) PollStored(ctx context.Context, groupID string, req PollParams,
 	return b.coord.PollStored(ctx, groupID, req, host)
 }
 
+// ReleaseStored is coordinator.ReleaseStored: call it once an answer of
+// PollStored is written, so that its read buffers serve other polls.
+func ReleaseStored(parts []StoredPart) { coordinator.ReleaseStored(parts) }
+
 // HeartbeatDue is coordinator.Coordinator.HeartbeatDue.
 func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
 	return b.coord.HeartbeatDue(groupID, memberID)

@@ -77,6 +77,9 @@ func (c *Coordinator) poll(ctx context.Context, groupID string, req PollParams, 
 	for {
 		w, err := c.pollOnce(cg, req, host, limit, budget, sink)
 		if err != nil || sink.len() > 0 || wait == 0 || w.due {
+			if err != nil {
+				sink.discard()
+			}
 			return err
 		}
 		if !w.wait(ctx, expired, c.now()) {
@@ -97,6 +100,9 @@ type pollSink interface {
 	add(tp delivery.TP, b *storedBatch, off int64, deliveryCount int)
 	// len is how many messages were handed out.
 	len() int
+	// discard drops what the sink holds of the batches it was given: the
+	// poll failed and answers nothing.
+	discard()
 }
 
 // recordSink collects the decoded messages of the JSON answer.
@@ -104,7 +110,11 @@ type recordSink struct{ out []Delivered }
 
 func (s *recordSink) reserve(n int) { s.out = make([]Delivered, 0, n) }
 func (s *recordSink) len() int      { return len(s.out) }
+func (s *recordSink) discard()      {}
 func (s *recordSink) add(tp delivery.TP, b *storedBatch, off int64, deliveryCount int) {
+	// The record aliases b's bytes for as long as the caller keeps it:
+	// its buffer is held for good, never recycled (see readBuf).
+	b.buf.hold()
 	s.out = append(s.out, Delivered{Topic: tp.Topic, Partition: tp.Partition, Record: b.record(off), DeliveryCount: deliveryCount})
 }
 
@@ -163,6 +173,7 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 	view, chans := c.pollView(m.Topics, m.Assigned)
 	w := waiter{chans: chans}
 	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun)}
+	defer ra.release()
 	ra.prime(m.Topics)
 	var (
 		skip     []groupstate.Ref

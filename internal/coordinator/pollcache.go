@@ -37,43 +37,50 @@ type runKey struct {
 type run struct {
 	key     runKey
 	batches []*storedBatch
-	bytes   int64 // what the run pins, roughly
+	buf     *readBuf // the batches' buffer, held while the run is kept
+	bytes   int64    // what the run pins, roughly
 }
 
 // runCache keeps the last forward read of each group on each partition,
 // least recently used first out once their bytes pass the limit. A run
 // holds no state of delivery: which of its records a member may take is
-// still delivery's decision at every poll. mu guards every field; polls
-// take it with no group's lock held, and it takes no lock itself.
+// still delivery's decision at every poll. mu guards every field but
+// bufs (safe for concurrent use); polls take it with no group's lock
+// held, and it takes no lock itself.
 type runCache struct {
 	mu    sync.Mutex
 	limit int64
 	bytes int64
 	lru   list.List // of *run, the most recently used at the front
 	runs  map[runKey]*list.Element
+	bufs  bufPool // the polls' read buffers
 }
 
 func newRunCache(limit int64) *runCache {
 	return &runCache{limit: limit, runs: make(map[runKey]*list.Element)}
 }
 
-// get returns the run kept for k, or nil.
-func (rc *runCache) get(k runKey) []*storedBatch {
+// get returns the run kept for k, or nil, and its buffer, which the
+// caller now holds (see readBuf) and must release.
+func (rc *runCache) get(k runKey) ([]*storedBatch, *readBuf) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	e, ok := rc.runs[k]
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	rc.lru.MoveToFront(e)
-	return e.Value.(*run).batches
+	r := e.Value.(*run)
+	r.buf.hold() // under mu: no eviction can release it first
+	return r.batches, r.buf
 }
 
-// put keeps batches as k's run, in place of the one before, and drops the
-// least recently used runs while the cache holds more than its limit. A
-// run larger than the limit on its own is not kept.
-func (rc *runCache) put(k runKey, batches []*storedBatch) {
-	r := &run{key: k, batches: batches}
+// put keeps batches, read into buf (which the caller holds), as k's run,
+// in place of the one before, and drops the least recently used runs
+// while the cache holds more than its limit. A run larger than the limit
+// on its own is not kept.
+func (rc *runCache) put(k runKey, batches []*storedBatch, buf *readBuf) {
+	r := &run{key: k, batches: batches, buf: buf}
 	for _, b := range batches {
 		r.bytes += b.pinned()
 	}
@@ -85,6 +92,7 @@ func (rc *runCache) put(k runKey, batches []*storedBatch) {
 	if len(batches) == 0 || r.bytes > rc.limit {
 		return
 	}
+	buf.hold()
 	rc.runs[k] = rc.lru.PushFront(r)
 	rc.bytes += r.bytes
 	for rc.bytes > rc.limit {
@@ -96,4 +104,5 @@ func (rc *runCache) removeLocked(e *list.Element) {
 	r := rc.lru.Remove(e).(*run)
 	delete(rc.runs, r.key)
 	rc.bytes -= r.bytes
+	r.buf.release()
 }

@@ -29,7 +29,8 @@ func TestPollTakesFromTheRunReadAhead(t *testing.T) {
 		if err != nil || len(got) != 10 || got[0].Record.Offset != next || got[0].Record.Value[0] != byte(next) {
 			t.Fatalf("poll from %d: %d messages, %v", next, len(got), err)
 		}
-		kept := c.runs.get(key)
+		kept, buf := c.runs.get(key)
+		buf.release()
 		if first == nil {
 			first = kept
 		}
@@ -66,7 +67,9 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	if got := poll(1); len(got) != 1 || got[0].Record.Offset != 0 {
 		t.Fatalf("first poll: %+v", got)
 	}
-	if kept := c.runs.get(runKey{group: "g", log: tb.log("t", 0)}); records(kept) != 20 {
+	kept, buf := c.runs.get(runKey{group: "g", log: tb.log("t", 0)})
+	buf.release()
+	if records(kept) != 20 {
 		t.Fatalf("the first poll read ahead %d records; want all 20", records(kept))
 	}
 	clock.Add(int64(2 * time.Hour))
@@ -93,34 +96,55 @@ func records(bs []*storedBatch) int {
 	return n
 }
 
-// The cache keeps at most its limit, dropping the least recently used run.
+// The cache keeps at most its limit, dropping the least recently used run
+// and its hold of the run's buffer.
 func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
-	batches := func(n int) []*storedBatch {
+	bufs := map[string]*readBuf{}
+	batches := func(name string, n int) ([]*storedBatch, *readBuf) {
+		buf := &readBuf{}
+		buf.refs.Store(1) // the reader's, released after put as a poll does
+		bufs[name] = buf
 		bs := make([]*storedBatch, n)
 		for i := range bs {
-			bs[i] = &storedBatch{raw: make([]byte, 1000), base: int64(i), next: int64(i + 1)}
+			bs[i] = &storedBatch{raw: make([]byte, 1000), base: int64(i), next: int64(i + 1), buf: buf}
 		}
-		return bs
+		return bs, buf
 	}
-	one := 10 * batches(1)[0].pinned()
+	put := func(rc *runCache, name string, n int) {
+		bs, buf := batches(name, n)
+		rc.put(runKey{group: name}, bs, buf)
+		buf.release()
+	}
+	kept := func(rc *runCache, name string) bool {
+		bs, buf := rc.get(runKey{group: name})
+		buf.release()
+		return bs != nil
+	}
+	one := 10 * (&storedBatch{raw: make([]byte, 1000)}).pinned()
 	rc := newRunCache(3 * one)
-	k := func(g string) runKey { return runKey{group: g} }
-	rc.put(k("a"), batches(10))
-	rc.put(k("b"), batches(10))
-	rc.put(k("c"), batches(10))
-	rc.get(k("a")) // a is now the most recently used
-	rc.put(k("d"), batches(10))
+	put(rc, "a", 10)
+	put(rc, "b", 10)
+	put(rc, "c", 10)
+	kept(rc, "a") // a is now the most recently used
+	put(rc, "d", 10)
 	for g, want := range map[string]bool{"a": true, "b": false, "c": true, "d": true} {
-		if got := rc.get(k(g)) != nil; got != want {
+		if got := kept(rc, g); got != want {
 			t.Errorf("run %s kept: %v, want %v", g, got, want)
 		}
+		if holders := bufs[g].refs.Load(); holders != map[bool]int32{true: 1, false: 0}[want] {
+			t.Errorf("run %s's buffer has %d holders; want the cache's alone, or none once dropped", g, holders)
+		}
 	}
-	rc.put(k("a"), batches(10)) // replaces a's run, no growth
+	oldA := bufs["a"]
+	put(rc, "a", 10) // replaces a's run, no growth
 	if rc.bytes != 3*one || len(rc.runs) != 3 || rc.lru.Len() != 3 {
 		t.Errorf("cache holds %d bytes in %d runs (%d listed); want %d in 3", rc.bytes, len(rc.runs), rc.lru.Len(), 3*one)
 	}
-	rc.put(k("big"), batches(40)) // larger than the limit on its own: not kept
-	if rc.get(k("big")) != nil || rc.bytes != 3*one {
+	if oldA.refs.Load() != 0 {
+		t.Errorf("a replaced run's buffer is still held by the cache")
+	}
+	put(rc, "big", 40) // larger than the limit on its own: not kept
+	if kept(rc, "big") || rc.bytes != 3*one || bufs["big"].refs.Load() != 0 {
 		t.Errorf("a run over the limit was kept, or evicted others: %d bytes", rc.bytes)
 	}
 }

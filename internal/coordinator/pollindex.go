@@ -32,6 +32,7 @@ type storedBatch struct {
 	recs    []recordAt // by offset delta; nil for a control batch
 	end     uint32     // len(data): where the last record ends
 	replays []replayAt // records with api.ReplayHeaderGroup, by offset
+	buf     *readBuf   // what raw is read into; its holders keep raw valid
 }
 
 // recordAt is where a record starts in its batch's data and its size as
@@ -164,24 +165,36 @@ func findBatch(bs []*storedBatch, off int64) *storedBatch {
 }
 
 // readStored reads stored batches of l from the one holding off on, about
-// maxBytes of them but at least that one, and indexes them.
-func readStored(l *commitlog.Log, off int64, maxBytes int) ([]*storedBatch, error) {
-	buf, err := l.ReadBatches(off, maxBytes, make([]byte, 0, l.ReadSize(off, maxBytes)))
+// maxBytes of them but at least that one, into a buffer of pool, and
+// indexes them. The caller holds the buffer (see readBuf) until it
+// releases it; the batches are valid while someone holds it.
+func readStored(l *commitlog.Log, off int64, maxBytes int, pool *bufPool) ([]*storedBatch, *readBuf, error) {
+	rb := pool.get(l.ReadSize(off, maxBytes))
+	buf, err := l.ReadBatches(off, maxBytes, rb.b[:0])
+	if cap(buf) != cap(rb.b) {
+		// The read outgrew the buffer: keep the grown one, and let the
+		// one from the pool go (nothing refers to it).
+		rb.b = buf[:0]
+	}
 	if err != nil {
-		return nil, err
+		rb.release()
+		return nil, nil, err
 	}
 	var out []*storedBatch
 	for len(buf) > 0 {
 		n, ok := recordbatch.Len(buf)
 		if !ok || n > len(buf) {
-			return nil, fmt.Errorf("coordinator: read batches at %d: bad batch length", off)
+			rb.release()
+			return nil, nil, fmt.Errorf("coordinator: read batches at %d: bad batch length", off)
 		}
 		b, err := indexBatch(buf[:n:n])
 		if err != nil {
-			return nil, fmt.Errorf("coordinator: index batch at %d: %w", recordbatch.BaseOffset(buf), err)
+			rb.release()
+			return nil, nil, fmt.Errorf("coordinator: index batch at %d: %w", recordbatch.BaseOffset(buf), err)
 		}
+		b.buf = rb
 		out = append(out, b)
 		buf = buf[n:]
 	}
-	return out, nil
+	return out, rb, nil
 }

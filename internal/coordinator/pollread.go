@@ -24,6 +24,18 @@ type readAhead struct {
 	last     *storedBatch
 	lastTP   delivery.TP
 	lastFrom int64 // the partition's earliest offset when last was found
+	// bufs are the read buffers the poll holds (see readBuf): those of
+	// every batch it found; release lets them go when the poll is done.
+	bufs []*readBuf
+}
+
+// release drops the poll's hold of its read buffers. The answer holds
+// those it serves from on its own.
+func (ra *readAhead) release() {
+	for _, b := range ra.bufs {
+		b.release()
+	}
+	ra.bufs, ra.last, ra.runs = ra.bufs[:0], nil, nil
 }
 
 // pollRun is a run of stored batches and the partition's earliest offset
@@ -43,7 +55,11 @@ func (ra *readAhead) prime(topics []string) {
 			continue
 		}
 		for p, l := range t.Logs {
-			if bs := ra.c.runs.get(runKey{group: ra.group, log: l}); len(bs) > 0 {
+			bs, buf := ra.c.runs.get(runKey{group: ra.group, log: l})
+			if buf != nil {
+				ra.bufs = append(ra.bufs, buf)
+			}
+			if len(bs) > 0 {
 				ra.runs[delivery.TP{Topic: name, Partition: int32(p)}] = pollRun{batches: bs, earliest: l.EarliestOffset()}
 			}
 		}
@@ -94,23 +110,30 @@ func (ra *readAhead) batch(tp delivery.TP, off int64, n, maxBytes int) (*storedB
 		return nil, false
 	}
 	k := runKey{group: ra.group, log: l}
-	kept := ra.c.runs.get(k)
+	kept, keptBuf := ra.c.runs.get(k)
+	if keptBuf != nil {
+		ra.bufs = append(ra.bufs, keptBuf)
+	}
 	if b := findBatch(kept, off); b != nil {
 		ra.runs[tp] = pollRun{batches: kept, earliest: earliest}
 		return b, b.has(off)
 	}
-	var bs []*storedBatch
+	var (
+		bs  []*storedBatch
+		buf *readBuf
+	)
 	if len(kept) == 0 || off >= kept[len(kept)-1].next {
-		bs, err = readStored(l, off, readAheadBytes(l.Stats(), n))
+		bs, buf, err = readStored(l, off, readAheadBytes(l.Stats(), n), &ra.c.runs.bufs)
 		if err == nil {
-			ra.c.runs.put(k, bs)
+			ra.c.runs.put(k, bs, buf)
 		}
 	} else {
-		bs, err = readStored(l, off, min(maxBytes, pollReadAhead))
+		bs, buf, err = readStored(l, off, min(maxBytes, pollReadAhead), &ra.c.runs.bufs)
 	}
 	if err != nil {
 		return nil, false
 	}
+	ra.bufs = append(ra.bufs, buf)
 	ra.runs[tp] = pollRun{batches: bs, earliest: earliest}
 	b := findBatch(bs, off)
 	return b, b != nil && b.has(off)

@@ -61,6 +61,23 @@ type StoredPart struct {
 	// which the member skips: RecordBatch v2 bytes, CRC set, ascending by
 	// offset, not overlapping.
 	Batches []ServedBatch
+	// bufs are the read buffers Batches are in, each held once for the
+	// answer until ReleaseStored.
+	bufs []*readBuf
+}
+
+// ReleaseStored says that the caller is done with parts, an answer of
+// PollStored (written out, or dropped): the read buffers that its
+// batches' bytes are in may then serve other reads. After it, nothing of
+// parts' Batches may be read. A caller that never calls it only keeps
+// those buffers from being recycled.
+func ReleaseStored(parts []StoredPart) {
+	for i := range parts {
+		for _, b := range parts[i].bufs {
+			b.release()
+		}
+		parts[i].bufs = nil
+	}
 }
 
 // ServedBatch is one RecordBatch v2 of an answer: Head followed by Body.
@@ -111,7 +128,17 @@ func (s *storedSink) add(tp delivery.TP, b *storedBatch, off int64, deliveryCoun
 	}
 	if n := len(p.batches); n == 0 || p.batches[n-1] != b {
 		p.batches = append(p.batches, b)
+		b.buf.hold() // for the answer, until ReleaseStored or discard
 	}
+}
+
+func (s *storedSink) discard() {
+	for _, p := range s.parts {
+		for _, b := range p.batches {
+			b.buf.release()
+		}
+	}
+	s.parts, s.n = nil, 0
 }
 
 // part returns tp's share, made if new. A member owns a few partitions and
@@ -147,11 +174,17 @@ func (s *storedSink) answer() []StoredPart {
 			}
 			ranges = append(ranges, r)
 		}
+		// Every hold of add, duplicates included, taken before the
+		// compaction below overwrites p.batches.
+		bufs := make([]*readBuf, len(p.batches))
+		for i, b := range p.batches {
+			bufs[i] = b.buf
+		}
 		// One stored batch may have been read twice in one poll (for a
 		// redelivery, then ahead): the same bytes, served once.
 		slices.SortStableFunc(p.batches, func(a, b *storedBatch) int { return cmpInt64(a.base, b.base) })
 		batches := slices.CompactFunc(p.batches, func(a, b *storedBatch) bool { return a.base == b.base })
-		sp := StoredPart{Topic: p.tp.Topic, Partition: p.tp.Partition, Ranges: ranges}
+		sp := StoredPart{Topic: p.tp.Topic, Partition: p.tp.Partition, Ranges: ranges, bufs: bufs}
 		for _, b := range batches {
 			sp.Batches = appendServed(sp.Batches, b, ranges)
 		}

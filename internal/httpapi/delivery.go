@@ -34,6 +34,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 		}
 		setPollHeaders(w, s.b.HeartbeatDue(id, req.MemberID), refused)
 		writePollStored(w, parts)
+		broker.ReleaseStored(parts) // written: the read buffers may serve other polls
 		return nil
 	}
 	got, err := s.b.Poll(r.Context(), id, p, peerHost(r))
