@@ -43,7 +43,7 @@ type StreamType uint8
 // The frame types; their payloads are described at each.
 const (
 	StreamSubscribe StreamType = iota + 1 // client: StreamSubscription; again with the same id, a new generation
-	StreamCredit                          // client: uint32 messages more the subscription may deliver
+	StreamCredit                          // client: uint32 messages the subscription may deliver from now on (replaces the last grant)
 	StreamDeliver                         // broker: one PollStoredContentType answer
 	StreamAck                             // client: StreamSettle
 	StreamNack                            // client: StreamSettle

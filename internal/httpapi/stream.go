@@ -208,12 +208,19 @@ func (c *streamConn) subscribe(ctx context.Context, f api.StreamFrame) error {
 	if req.MaxBytes < 0 {
 		return invalidField("max_bytes", "max_bytes %d is negative", req.MaxBytes)
 	}
+	credit := 0
 	if sub := c.subs[f.ID]; sub != nil {
 		if sub.group != req.Group || sub.member() != req.MemberID {
 			return invalidField("group", "subscription %d is member %s of group %s; subscribe under a new id", f.ID, sub.member(), sub.group)
 		}
-		sub.update(req)
-		return nil
+		if sub.update(req) {
+			return nil
+		}
+		// Its poll failed (its ERROR was sent): the member heartbeated or
+		// joined since, and subscribes again with the credit it granted.
+		sub.mu.Lock()
+		credit = sub.credit
+		sub.mu.Unlock()
 	}
 	if err := broker.ValidateGroupID(req.Group); err != nil {
 		return err
@@ -227,7 +234,7 @@ func (c *streamConn) subscribe(ctx context.Context, f api.StreamFrame) error {
 	if err := c.s.allowMember(c.r, req.Group, req.MemberID); err != nil {
 		return err
 	}
-	sub := &subscription{id: f.ID, group: req.Group, req: req, changed: make(chan struct{}, 1)}
+	sub := &subscription{id: f.ID, group: req.Group, req: req, credit: credit, changed: make(chan struct{}, 1)}
 	c.subs[f.ID] = sub
 	c.wg.Go(func() { c.deliver(ctx, sub) })
 	return nil
@@ -257,6 +264,9 @@ func (c *streamConn) settle(f api.StreamFrame) error {
 		op = extend
 	}
 	_, err = op(c.s.b, sub.group, &req, c.host)
+	if f.Type != api.StreamExtend {
+		sub.poke()
+	}
 	return err
 }
 
@@ -269,6 +279,20 @@ type subscription struct {
 	mu      sync.Mutex
 	req     api.StreamSubscription // guarded by mu
 	credit  int                    // guarded by mu: messages the member can take more
+	ended   bool                   // guarded by mu: its poll failed and its goroutine returned
+	// kick ends the wait of the poll in progress (guarded by mu; nil
+	// between polls): settling frees room under the member's in-flight
+	// cap, which does not wake a waiting poll as an append does.
+	kick context.CancelFunc
+}
+
+// poke has a waiting poll look again.
+func (sub *subscription) poke() {
+	sub.mu.Lock()
+	if sub.kick != nil {
+		sub.kick()
+	}
+	sub.mu.Unlock()
 }
 
 func (sub *subscription) member() string {
@@ -277,18 +301,29 @@ func (sub *subscription) member() string {
 	return sub.req.MemberID
 }
 
+// grant sets the credit to n. A poll waiting with more is made to look
+// again: the member takes back credit when it hands messages back, which
+// must not be pushed to it again.
 func (sub *subscription) grant(n int) {
 	sub.mu.Lock()
-	sub.credit += n
+	lower := n < sub.credit
+	sub.credit = n
 	sub.mu.Unlock()
+	if lower {
+		sub.poke()
+	}
 	sub.wake()
 }
 
-func (sub *subscription) update(req api.StreamSubscription) {
+// update takes the member's new generation and bound; false if the
+// subscription has ended.
+func (sub *subscription) update(req api.StreamSubscription) bool {
 	sub.mu.Lock()
+	ended := sub.ended
 	sub.req = req
 	sub.mu.Unlock()
 	sub.wake()
+	return !ended
 }
 
 func (sub *subscription) wake() {
@@ -306,7 +341,6 @@ const dueRecheck = 50 * time.Millisecond
 // deliver runs sub's poll until ctx ends or the poll fails, which ends the
 // subscription with an ERROR frame of the code the HTTP poll would answer.
 func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
-	told := false // ASSIGN sent for the heartbeat due now
 	for ctx.Err() == nil {
 		sub.mu.Lock()
 		req, credit := sub.req, sub.credit
@@ -318,12 +352,23 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 			}
 			continue
 		}
-		parts, err := c.s.b.PollStored(ctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
+		pctx, kick := context.WithCancel(ctx)
+		sub.mu.Lock()
+		sub.kick = kick
+		sub.mu.Unlock()
+		parts, err := c.s.b.PollStored(pctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
 			MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}, c.host)
+		sub.mu.Lock()
+		sub.kick = nil
+		sub.mu.Unlock()
+		kick()
 		if ctx.Err() != nil {
 			return // the stream closed: what the poll handed out is in flight, as a dropped poll's
 		}
 		if err != nil {
+			sub.mu.Lock()
+			sub.ended = true
+			sub.mu.Unlock()
 			c.fail(sub.id, err)
 			return
 		}
@@ -336,11 +381,13 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 				return // the connection failed: serve ends the stream
 			}
 		}
+		// As the HTTP poll's answer says it (PollRebalanceHeader): the
+		// coordinator's poll answers at once once per change, so this is
+		// not sent in a loop.
 		due := c.s.b.HeartbeatDue(sub.group, req.MemberID)
-		if due && !told {
+		if due {
 			c.w.Write(api.StreamAssign, sub.id)
 		}
-		told = due
 		if due && n == 0 {
 			t := time.NewTimer(dueRecheck)
 			select {

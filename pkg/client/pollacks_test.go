@@ -45,7 +45,7 @@ func TestAcksRideOnPolls(t *testing.T) {
 	produce(t, srv.URL, "orders", n)
 	var rc requestCounter
 	front := rc.proxy(t, srv.URL)
-	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
+	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}, DisableStream: true /* acks on polls are HTTP's */})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seen := make(map[string]bool)

@@ -52,7 +52,7 @@ func TestRefusedSettleIsNotResent(t *testing.T) {
 		w.WriteHeader(e.Status)
 		json.NewEncoder(w).Encode(map[string]any{"error": e})
 	})
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n})
+	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n, DisableStream: true /* reads the settle requests */})
 	seen := 0
 	for seen < n {
 		msgs, err := c.Poll(ctx, n)
