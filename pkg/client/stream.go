@@ -15,7 +15,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// The consumer stream (api.StreamPath): once joined, a member subscribes on
+// The consumer stream (api.StreamPath, ConsumerConfig.Stream): once joined, a member subscribes on
 // one long-lived connection and the broker pushes its deliveries while the
 // member has credit, so no message waits for the member's next poll and no
 // request is made per poll. Deliveries go where polled-ahead answers go
@@ -150,7 +150,7 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 // streamFor returns this session's stream, opening it if the consumer has
 // none and the broker serves it; nil means poll over HTTP.
 func (c *Consumer) streamFor(ctx context.Context) *consumerStream {
-	if c.cfg.DisableStream || c.cfg.SerialPolls || c.noStream.Load() {
+	if !c.cfg.Stream || c.cfg.SerialPolls || c.noStream.Load() {
 		return nil // SerialPolls: nothing in flight beyond what Poll returned, so nothing pushed
 	}
 	c.mu.Lock()
@@ -527,6 +527,9 @@ func (c *Consumer) pollStream(ctx context.Context, st *consumerStream, maxMessag
 	defer t.Stop()
 	for {
 		if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
+			// What was ahead is handed out: room for more may be
+			// granted now, while the application processes these.
+			c.topUp(st)
 			return msgs, nil
 		}
 		select {
