@@ -272,3 +272,33 @@ func TestStreamCloseAndShutdown(t *testing.T) {
 		t.Fatalf("read after shutdown: %v, want EOF", err)
 	}
 }
+
+// A subscription whose poll fails ends with the HTTP poll's error; the
+// member subscribes again under the same id (after a heartbeat, with its
+// generation) and is delivered to on the credit it granted before.
+func TestStreamSubscribesAgainAfterAnError(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 5)
+	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	stale := *m
+	stale.gen = m.gen + 5 // a generation the group never had
+	sc.subscribe(1, &stale)
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 10))
+	f := sc.next()
+	if f.Type != api.StreamError || f.ID != 1 {
+		t.Fatalf("a poll of generation %d answered %v %d %s, want ERROR 1", stale.gen, f.Type, f.ID, f.Payload)
+	}
+	e, err := api.ParseStreamError(f.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, raw := s.Do("POST", "/groups/billing/poll", api.PollRequest{MemberID: m.id, Generation: stale.gen})
+	wantError(t, status, raw, e) // the code the HTTP poll answers
+	sc.subscribe(1, m)
+	got := sc.delivered(sc.next())
+	if len(got) != 5 {
+		t.Fatalf("after subscribing again: %d messages, want the 5 the earlier credit covers", len(got))
+	}
+}
