@@ -363,10 +363,13 @@ func (st *consumerStream) pong(id uint32) {
 }
 
 // topUp sets the broker's credit to the in-flight cap less what the
-// member holds and has ahead (a CREDIT replaces the last).
+// member has ahead (a CREDIT replaces the last). What it holds is not
+// subtracted: the broker's cap counts it already, and a settle wakes the
+// subscription's poll that the cap held back, so the broker refills as
+// soon as acknowledgements free room instead of at the next Poll.
 func (c *Consumer) topUp(st *consumerStream) error {
 	c.mu.Lock()
-	want := max(c.inFlightCap()-c.state.unackedLocked(false), 0)
+	want := max(c.inFlightCap()-c.state.aheadLenLocked(), 0)
 	c.mu.Unlock()
 	st.mu.Lock()
 	// Small raises are not worth a frame each: wait until a tenth of the
