@@ -327,6 +327,7 @@ func (c *Consumer) streamDelivered(st *consumerStream, body []byte) bool {
 func (c *Consumer) streamRefused(st *consumerStream, id uint32, e *api.Error) {
 	st.mu.Lock()
 	rec := st.sent[id]
+	delete(st.sent, id) // answered: not to be queued again if the stream fails before the PONG
 	st.mu.Unlock()
 	if rec == nil {
 		return
