@@ -98,6 +98,13 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 			log.Warn("requests still in progress at the shutdown deadline; closing them", "err", err)
 			srv.Close()
 		}
+		if h != nil {
+			// The consumer streams: srv neither closes nor waits for the
+			// connections it handed over.
+			if err := h.Shutdown(sctx); err != nil {
+				log.Warn("consumer streams still open at the shutdown deadline", "err", err)
+			}
+		}
 	}
 
 	log.Info("recovering", "addr", addr, "data_dir", cfg.broker.DataDir)

@@ -42,6 +42,7 @@ type Server struct {
 	// Set while running, nil after Stop.
 	b    *broker.Broker
 	srv  *http.Server
+	h    *httpapi.Server // the handler: its Shutdown ends the consumer streams
 	stop context.CancelFunc
 	done chan error // the Run and Serve loops' result
 }
@@ -100,8 +101,9 @@ func (s *Server) start(addr string) {
 	s.URL = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.b, s.stop, s.done = b, cancel, make(chan error, 2)
+	s.h = httpapi.New(b, s.opts)
 	s.srv = &http.Server{
-		Handler:     s.counting(httpapi.New(b, s.opts)),
+		Handler:     s.counting(s.h),
 		BaseContext: func(net.Listener) context.Context { return ctx },
 	}
 	go func() { s.done <- b.Run(ctx) }()
@@ -152,6 +154,9 @@ func (s *Server) Stop() {
 	defer cancel()
 	if err := s.srv.Shutdown(ctx); err != nil {
 		s.t.Errorf("brokertest: shutdown: %v", err)
+	}
+	if err := s.h.Shutdown(ctx); err != nil { // the consumer streams, which srv no longer tracks
+		s.t.Errorf("brokertest: shutdown streams: %v", err)
 	}
 	for range 2 {
 		if err := <-s.done; err != nil {

@@ -71,6 +71,8 @@ type Server struct {
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
+	// streams are the consumer streams being served (stream.go).
+	streams *streams
 	// roundRobin spreads keyless messages over the partitions this node
 	// leads, in a cluster (routePublish).
 	roundRobin atomic.Uint32
@@ -103,7 +105,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions}), keys: parseKeys(opts.APIKeys),
-		bodies: &bodyBudget{max: opts.MaxDecodingBytes}, ui: console.New()}
+		bodies: &bodyBudget{max: opts.MaxDecodingBytes}, ui: console.New(), streams: newStreams()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(s.coordinated(rt)))
 	}
@@ -139,6 +141,7 @@ func (s *Server) routes() []route {
 		{"GET /groups/{group}/lag-history", s.lagHistory},
 		{"GET /groups/{group}/rebalances", s.rebalanceHistory},
 		{"GET " + console.Prefix, s.console},
+		{"GET " + api.StreamPath, s.stream},
 	}, s.groupRoutes()...)
 }
 

@@ -75,36 +75,38 @@ func BenchmarkClient(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 		})
 	}
-	b.Run("consume-ack", func(b *testing.B) {
-		topic := newTopic(b)
-		publish(b, topic, 4, b.N)
-		cons, err := client.NewConsumer(&client.ConsumerConfig{
-			Brokers: []string{srv.URL}, GroupID: topic, Topics: []string{topic},
-			PollWait: 100 * time.Millisecond, MaxInFlight: 10000,
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer cons.Close()
-		b.SetBytes(int64(len(value)))
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := time.Now()
-		for got := 0; got < b.N; {
-			msgs, err := cons.Poll(ctx, 5000)
+	for _, transport := range []string{"stream", "poll"} {
+		b.Run("consume-ack/"+transport, func(b *testing.B) {
+			topic := newTopic(b)
+			publish(b, topic, 4, b.N)
+			cons, err := client.NewConsumer(&client.ConsumerConfig{
+				Brokers: []string{srv.URL}, GroupID: topic, Topics: []string{topic},
+				PollWait: 100 * time.Millisecond, MaxInFlight: 10000, Stream: transport == "stream",
+			})
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, m := range msgs {
-				if err := cons.Ack(m); err != nil {
+			defer cons.Close()
+			b.SetBytes(int64(len(value)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for got := 0; got < b.N; {
+				msgs, err := cons.Poll(ctx, 5000)
+				if err != nil {
 					b.Fatal(err)
 				}
+				for _, m := range msgs {
+					if err := cons.Ack(m); err != nil {
+						b.Fatal(err)
+					}
+				}
+				got += len(msgs)
 			}
-			got += len(msgs)
-		}
-		if err := cons.CommitAll(); err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-	})
+			if err := cons.CommitAll(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+		})
+	}
 }

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -39,7 +40,19 @@ func produce(t *testing.T, url, topic string, n int) {
 	}
 }
 
+// GOQUEUE_CLIENT_STREAM=1 runs the consumer tests with the consumer
+// stream on (ConsumerConfig.Stream), except those that read the HTTP
+// polls and settles (newPollingConsumer).
 func newConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
+	t.Helper()
+	if os.Getenv("GOQUEUE_CLIENT_STREAM") == "1" {
+		cfg.Stream = true
+	}
+	return newPollingConsumer(t, cfg)
+}
+
+// newPollingConsumer is newConsumer whatever GOQUEUE_CLIENT_STREAM says.
+func newPollingConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 	t.Helper()
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 100 * time.Millisecond

@@ -143,6 +143,7 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 		}
 	}
 	c.mu.Unlock()
+	c.resubscribe() // the stream's poll runs under the new generation
 	sortAssignment(added)
 	c.callback(c.cfg.OnAssigned, added)
 }

@@ -45,7 +45,7 @@ func TestAcksRideOnPolls(t *testing.T) {
 	produce(t, srv.URL, "orders", n)
 	var rc requestCounter
 	front := rc.proxy(t, srv.URL)
-	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
+	cons := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	seen := make(map[string]bool)
@@ -125,7 +125,7 @@ func TestPollAcksFallBackOnOlderBrokers(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}, PollWait: 10 * time.Millisecond})
+	cons := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}, PollWait: 10 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for got := 0; got < total; {

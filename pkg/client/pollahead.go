@@ -307,6 +307,7 @@ func (c *Consumer) aheadDueLocked() time.Time {
 // they waited aheadMaxAge.
 func (c *Consumer) handBackStaleLocked(now time.Time) {
 	if c.state.aheadLenLocked() > 0 && !now.Before(c.state.aheadAt.Add(c.aheadMaxAge())) {
+		c.revokeCreditLocked()
 		c.state.handBackAheadLocked()
 	}
 }

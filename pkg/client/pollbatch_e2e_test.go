@@ -77,7 +77,7 @@ func (p *pollProxy) seen() map[string]int {
 // consumeAll polls group on topic through brokerURL until n messages came.
 func consumeAll(t *testing.T, brokerURL, group, topic string, n int) []*client.Message {
 	t.Helper()
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{brokerURL}, GroupID: group, Topics: []string{topic}})
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{brokerURL}, GroupID: group, Topics: []string{topic}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var got []*client.Message

@@ -71,7 +71,7 @@ func TestStoredPollRedeliversOneOffsetOfABatch(t *testing.T) {
 	const n, nacked = 2000, 1234
 	publishBatch(t, srv, "t", 0, "m", n, recordbatch.None)
 	proxy := newPollProxy(t, srv.URL, "")
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{"t"}})
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{"t"}})
 	seen := make(map[int64][]int) // offset → delivery counts
 	poll := func(ctx context.Context) []*client.Message {
 		t.Helper()

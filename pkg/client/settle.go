@@ -19,8 +19,16 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 	return c.flushLocked(ctx, consumed)
 }
 
-// flushLocked is flush with flushMu held.
+// flushLocked is flush with flushMu held. On the consumer stream it
+// returns once the broker applied what it sent; what the stream could not
+// deliver goes as requests.
 func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
+	if st := c.liveStream(); st != nil {
+		err := c.flushStreamLocked(ctx, st, consumed, true)
+		if !errors.Is(err, errStreamGone) && !errors.Is(err, errStreamRefused) {
+			return err
+		}
+	}
 	c.mu.Lock()
 	s := &c.state
 	acks, nacks := s.takeAcksLocked(consumed), s.nacks

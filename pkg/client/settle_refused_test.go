@@ -52,7 +52,7 @@ func TestRefusedSettleIsNotResent(t *testing.T) {
 		w.WriteHeader(e.Status)
 		json.NewEncoder(w).Encode(map[string]any{"error": e})
 	})
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n})
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n})
 	seen := 0
 	for seen < n {
 		msgs, err := c.Poll(ctx, n)
@@ -133,7 +133,7 @@ func TestLongSettleRefusalIsUnderstood(t *testing.T) {
 	defer proxy.Close()
 	release := sync.OnceFunc(func() { close(queued) })
 	defer release() // before proxy.Close, which waits for held nacks
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n, SerialPolls: true})
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n, SerialPolls: true})
 	var held []*client.Message
 	for len(held) < n {
 		msgs, err := c.Poll(ctx, n)

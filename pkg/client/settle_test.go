@@ -95,7 +95,7 @@ func TestSettlesSentAsRanges(t *testing.T) {
 	}
 	produce(t, srv.URL, topic, n)
 	rec, proxy := newSettleRecorder(t, srv.URL)
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n})
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{proxy}, GroupID: "g", Topics: []string{topic}, MaxInFlight: n})
 	acked, nacked := 0, 0
 	for acked < n {
 		msgs, err := c.Poll(ctx, n)

@@ -1,0 +1,343 @@
+package api
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// The consumer stream: one long-lived connection per client and broker on
+// which a member subscribes and the broker pushes deliveries while the
+// member has credit, instead of a request per poll (docs/latency.md,
+// "Proposal: one long-lived stream per client and broker").
+//
+// The client opens it with GET StreamPath, "Connection: Upgrade" and
+// "Upgrade: StreamProtocol", authenticated as any request. The broker
+// answers 101 Switching Protocols and from then on both sides exchange
+// frames
+//
+//	length uint32 | type uint8 | id uint32 | payload
+//
+// big endian, where length counts type, id and payload and is at most the
+// broker's --max-body-bytes. A broker without the stream answers 404, and
+// the client keeps polling over HTTP.
+//
+// A SUBSCRIBE frame's id names the subscription; CREDIT, DELIVER, ASSIGN and
+// the ERROR that ends a subscription carry it. An ACK, NACK or EXTEND frame's
+// id is the client's own number for it; SETTLED carries it back, sent only
+// when the broker refused some of what the frame named. PING's id comes back
+// on its PONG. A connection is read in order by one goroutine at the broker:
+// a PONG says every frame sent before its PING was applied.
+const (
+	StreamPath     = "/stream"
+	StreamProtocol = "goqueue-stream/1"
+)
+
+// StreamType is the type of a stream frame.
+type StreamType uint8
+
+// The frame types; their payloads are described at each.
+const (
+	StreamSubscribe StreamType = iota + 1 // client: StreamSubscription; again with the same id, a new generation
+	StreamCredit                          // client: uint32 messages the subscription may deliver from now on (replaces the last grant)
+	StreamDeliver                         // broker: one PollStoredContentType answer
+	StreamAck                             // client: StreamSettle
+	StreamNack                            // client: StreamSettle
+	StreamExtend                          // client: StreamSettle
+	StreamSettled                         // broker: an ErrorBody, what refused the frame with the same id
+	StreamAssign                          // broker: empty; the member must heartbeat (PollRebalanceHeader)
+	StreamError                           // broker: an ErrorBody; for a subscription's id it has ended
+	StreamPing                            // client: empty
+	StreamPong                            // broker: empty, with the PING's id
+	streamTypes                           // one past the last
+)
+
+var streamTypeNames = [...]string{"", "SUBSCRIBE", "CREDIT", "DELIVER", "ACK", "NACK", "EXTEND", "SETTLED", "ASSIGN", "ERROR", "PING", "PONG"}
+
+func (t StreamType) String() string {
+	if t == 0 || t >= streamTypes {
+		return fmt.Sprintf("StreamType(%d)", uint8(t))
+	}
+	return streamTypeNames[t]
+}
+
+// StreamHeaderLen is the size of a frame's length, type and id.
+const StreamHeaderLen = 9
+
+// Errors of reading frames.
+var (
+	// ErrStreamFrame: a frame that is malformed (short, of an unknown type,
+	// or with a payload that does not parse as its type's).
+	ErrStreamFrame = errors.New("api: malformed stream frame")
+	// ErrStreamFrameTooLarge: a frame longer than the reader's bound.
+	ErrStreamFrameTooLarge = errors.New("api: stream frame too large")
+)
+
+// StreamFrame is one frame.
+type StreamFrame struct {
+	Type    StreamType
+	ID      uint32
+	Payload []byte
+}
+
+// AppendStreamFrame appends a frame of type t and id with payload to dst.
+func AppendStreamFrame(dst []byte, t StreamType, id uint32, payload []byte) []byte {
+	dst = appendStreamHeader(dst, t, id, len(payload))
+	return append(dst, payload...)
+}
+
+func appendStreamHeader(dst []byte, t StreamType, id uint32, payloadLen int) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(5+payloadLen))
+	dst = append(dst, byte(t))
+	return binary.BigEndian.AppendUint32(dst, id)
+}
+
+// StreamReader reads frames from a connection. Not safe for concurrent use.
+type StreamReader struct {
+	r   *bufio.Reader
+	max int
+	hdr [StreamHeaderLen]byte
+}
+
+// NewStreamReader reads frames of at most maxLen bytes (length field) from r.
+func NewStreamReader(r io.Reader, maxLen int) *StreamReader {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	return &StreamReader{r: br, max: maxLen}
+}
+
+// Read returns the next frame. Its payload is its own (a DELIVER's is
+// handed on to the application's messages). io.EOF is a connection closed
+// between frames; io.ErrUnexpectedEOF one closed inside a frame.
+func (sr *StreamReader) Read() (StreamFrame, error) {
+	if _, err := io.ReadFull(sr.r, sr.hdr[:]); err != nil {
+		return StreamFrame{}, err
+	}
+	n := int(binary.BigEndian.Uint32(sr.hdr[:4]))
+	t := StreamType(sr.hdr[4])
+	switch {
+	case n < 5:
+		return StreamFrame{}, fmt.Errorf("%w: length %d", ErrStreamFrame, n)
+	case n > sr.max:
+		return StreamFrame{}, fmt.Errorf("%w: %d bytes, at most %d", ErrStreamFrameTooLarge, n, sr.max)
+	case t == 0 || t >= streamTypes:
+		return StreamFrame{}, fmt.Errorf("%w: type %d", ErrStreamFrame, t)
+	}
+	f := StreamFrame{Type: t, ID: binary.BigEndian.Uint32(sr.hdr[5:])}
+	if n > 5 {
+		f.Payload = make([]byte, n-5)
+		if _, err := io.ReadFull(sr.r, f.Payload); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return StreamFrame{}, err
+		}
+	}
+	return f, nil
+}
+
+// StreamWriter writes whole frames to a connection; safe for concurrent
+// use (one frame is never interleaved with another).
+type StreamWriter struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+// NewStreamWriter writes frames to w.
+func NewStreamWriter(w io.Writer) *StreamWriter {
+	return &StreamWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// Write writes one frame whose payload is the parts one after another, and
+// flushes it.
+func (sw *StreamWriter) Write(t StreamType, id uint32, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	var hdr [StreamHeaderLen]byte
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.w.Write(appendStreamHeader(hdr[:0], t, id, n))
+	for _, p := range parts {
+		sw.w.Write(p)
+	}
+	return sw.w.Flush() // a bufio.Writer keeps its first error: Flush reports it
+}
+
+// StreamSubscription is a SUBSCRIBE frame's payload: the member's poll,
+// pushed. MaxBytes bounds one DELIVER (0: the broker's poll default).
+type StreamSubscription struct {
+	Group      string
+	MemberID   string
+	Generation int64
+	MaxBytes   int32
+}
+
+// Append appends the payload: group and member as uint16-length strings,
+// generation int64, max bytes int32.
+func (s *StreamSubscription) Append(dst []byte) []byte {
+	dst = appendShortString(dst, s.Group)
+	dst = appendShortString(dst, s.MemberID)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(s.Generation))
+	return binary.BigEndian.AppendUint32(dst, uint32(s.MaxBytes))
+}
+
+// ParseStreamSubscription parses a SUBSCRIBE payload.
+func ParseStreamSubscription(b []byte) (StreamSubscription, error) {
+	var s StreamSubscription
+	var ok bool
+	if s.Group, b, ok = shortString(b); !ok {
+		return s, fmt.Errorf("%w: subscribe group", ErrStreamFrame)
+	}
+	if s.MemberID, b, ok = shortString(b); !ok || len(b) != 12 {
+		return s, fmt.Errorf("%w: subscribe member", ErrStreamFrame)
+	}
+	s.Generation = int64(binary.BigEndian.Uint64(b))
+	s.MaxBytes = int32(binary.BigEndian.Uint32(b[8:]))
+	return s, nil
+}
+
+// AppendStreamCredit appends a CREDIT payload of n messages.
+func AppendStreamCredit(dst []byte, n uint32) []byte { return binary.BigEndian.AppendUint32(dst, n) }
+
+// ParseStreamCredit parses a CREDIT payload.
+func ParseStreamCredit(b []byte) (uint32, error) {
+	if len(b) != 4 {
+		return 0, fmt.Errorf("%w: credit of %d bytes", ErrStreamFrame, len(b))
+	}
+	return binary.BigEndian.Uint32(b), nil
+}
+
+// StreamSettle is the payload of ACK, NACK and EXTEND: what POST
+// /groups/{g}/ack, /nack and /extend take, for the member of subscription
+// Sub. Requeue, Release, DelayMS and Reason are a NACK's, VisibilityMS an
+// EXTEND's.
+type StreamSettle struct {
+	Sub          uint32
+	Reject       bool // requeue false: dead-letter now
+	Release      bool
+	DelayMS      uint32
+	VisibilityMS uint32
+	Reason       string
+	Ranges       []OffsetRange
+}
+
+const (
+	settleReject  = 1 << 0
+	settleRelease = 1 << 1
+)
+
+// Append appends the payload: sub uint32, flags uint8, delay and
+// visibility uint32 ms, reason (uint16-length), then a uint32 count of
+// ranges, each topic (uint16-length), partition int32, from and to int64.
+func (s *StreamSettle) Append(dst []byte) []byte {
+	be := binary.BigEndian
+	dst = be.AppendUint32(dst, s.Sub)
+	var flags byte
+	if s.Reject {
+		flags |= settleReject
+	}
+	if s.Release {
+		flags |= settleRelease
+	}
+	dst = append(dst, flags)
+	dst = be.AppendUint32(dst, s.DelayMS)
+	dst = be.AppendUint32(dst, s.VisibilityMS)
+	dst = appendShortString(dst, s.Reason)
+	dst = be.AppendUint32(dst, uint32(len(s.Ranges)))
+	for _, r := range s.Ranges {
+		dst = appendShortString(dst, r.Topic)
+		dst = be.AppendUint32(dst, uint32(r.Partition))
+		dst = be.AppendUint64(dst, uint64(r.From))
+		dst = be.AppendUint64(dst, uint64(r.To))
+	}
+	return dst
+}
+
+// ParseStreamSettle parses an ACK, NACK or EXTEND payload.
+func ParseStreamSettle(b []byte) (StreamSettle, error) {
+	be := binary.BigEndian
+	var s StreamSettle
+	if len(b) < 13 {
+		return s, fmt.Errorf("%w: settle of %d bytes", ErrStreamFrame, len(b))
+	}
+	s.Sub = be.Uint32(b)
+	flags := b[4]
+	s.Reject, s.Release = flags&settleReject != 0, flags&settleRelease != 0
+	s.DelayMS, s.VisibilityMS = be.Uint32(b[5:]), be.Uint32(b[9:])
+	var ok bool
+	if s.Reason, b, ok = shortString(b[13:]); !ok || len(b) < 4 {
+		return s, fmt.Errorf("%w: settle reason", ErrStreamFrame)
+	}
+	n := be.Uint32(b)
+	b = b[4:]
+	const minRange = 2 + 4 + 8 + 8
+	if uint64(n)*minRange > uint64(len(b)) {
+		return s, fmt.Errorf("%w: %d ranges in %d bytes", ErrStreamFrame, n, len(b))
+	}
+	s.Ranges = make([]OffsetRange, n)
+	for i := range s.Ranges {
+		r := &s.Ranges[i]
+		if r.Topic, b, ok = shortString(b); !ok || len(b) < 20 {
+			return s, fmt.Errorf("%w: settle range %d", ErrStreamFrame, i)
+		}
+		r.Partition = int32(be.Uint32(b))
+		r.From, r.To = int64(be.Uint64(b[4:])), int64(be.Uint64(b[12:]))
+		b = b[20:]
+	}
+	if len(b) != 0 {
+		return s, fmt.Errorf("%w: %d bytes after the ranges", ErrStreamFrame, len(b))
+	}
+	return s, nil
+}
+
+// AppendStreamError appends the payload of ERROR and SETTLED: e in its
+// envelope, as an HTTP answer's body.
+func AppendStreamError(dst []byte, e *Error) []byte {
+	j, err := json.Marshal(ErrorBody{Error: e})
+	if err != nil { // details that do not marshal: say the rest
+		j, _ = json.Marshal(ErrorBody{Error: &Error{Code: e.Code, Message: e.Message, Retriable: e.Retriable}})
+	}
+	return append(dst, j...)
+}
+
+// ParseStreamError parses an ERROR or SETTLED payload. The error's Status
+// and Kafka code are the table's for its code.
+func ParseStreamError(b []byte) (*Error, error) {
+	var body ErrorBody
+	if err := json.Unmarshal(b, &body); err != nil || body.Error == nil || body.Error.Code == "" {
+		return nil, fmt.Errorf("%w: error payload", ErrStreamFrame)
+	}
+	e := body.Error
+	for _, t := range Codes() {
+		if t.Code == e.Code {
+			e.Status, e.Kafka = t.Status, t.Kafka
+			break
+		}
+	}
+	return e, nil
+}
+
+func appendShortString(dst []byte, s string) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(s)))
+	return append(dst, s...)
+}
+
+// shortString takes a uint16-length string off b.
+func shortString(b []byte) (string, []byte, bool) {
+	if len(b) < 2 {
+		return "", b, false
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	if len(b) < 2+n {
+		return "", b, false
+	}
+	return string(b[2 : 2+n]), b[2+n:], true
+}

@@ -1,0 +1,434 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// The consumer stream (api.StreamPath): a member subscribes on a
+// long-lived connection and the broker pushes deliveries while the member
+// has credit. Each subscription is the member's poll, run by a goroutine of
+// its own against the coordinator's stored poll with the credit as its
+// limit and the longest wait: every delivery rule (leases, redeliveries,
+// the in-flight cap, the DLQ, handoff) is the HTTP poll's. Settling is
+// POST /ack's, /nack's and /extend's. Closing the stream is not leaving:
+// the member's session runs on until its timeout, as when a poll's
+// connection drops.
+
+// streams tracks the streams being served, which http.Server.Shutdown
+// neither closes nor waits for once hijacked.
+type streams struct {
+	mu     sync.Mutex
+	closed bool               // guarded by mu: no new stream once set
+	wg     sync.WaitGroup     // one per stream served
+	ctx    context.Context    // cancelled by Shutdown: every stream ends
+	cancel context.CancelFunc // immutable
+}
+
+func newStreams() *streams {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &streams{ctx: ctx, cancel: cancel}
+}
+
+// start counts a new stream in, unless shutting down.
+func (st *streams) start() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return false
+	}
+	st.wg.Add(1)
+	return true
+}
+
+// Shutdown ends every consumer stream and waits until their goroutines
+// have returned, or ctx is done. Call it as the http.Server shuts down:
+// the server does not track connections it handed over.
+func (s *Server) Shutdown(ctx context.Context) error {
+	st := s.streams
+	st.mu.Lock()
+	st.closed = true
+	st.mu.Unlock()
+	st.cancel()
+	done := make(chan struct{})
+	go func() { st.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stream serves GET /stream: it switches the connection to the stream
+// protocol and serves it until it closes or the server shuts down.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !strings.EqualFold(r.Header.Get("Upgrade"), api.StreamProtocol) {
+		return api.ErrBadRequest.Withf("GET %s switches protocols: it takes Connection: Upgrade and Upgrade: %s", api.StreamPath, api.StreamProtocol).
+			WithDetail("upgrade", api.StreamProtocol)
+	}
+	if s.draining.Load() || !s.streams.start() {
+		return api.ErrUnavailable.Withf("the broker is shutting down")
+	}
+	defer s.streams.wg.Done()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return api.ErrInternal.Withf("cannot switch protocols on this connection: %v", err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{}) // the server's read and write timeouts are a request's, not a stream's
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + api.StreamProtocol + "\r\n\r\n")
+	if brw.Flush() != nil {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.streams.ctx, cancel)
+	defer stop()
+	sc := &streamConn{s: s, r: r, host: peerHost(r), w: api.NewStreamWriter(conn), subs: map[uint32]*subscription{}}
+	sc.serve(ctx, conn, brw.Reader)
+	return nil
+}
+
+// headerHasToken reports whether h's field name lists token (comma
+// separated, any case).
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// streamConn is one stream. Its frames are read and applied in order by
+// serve's goroutine, which alone touches subs; each subscription's
+// goroutine writes its deliveries through w.
+type streamConn struct {
+	s    *Server
+	r    *http.Request // the upgrade: its key's scope authorizes subscriptions
+	host string
+	w    *api.StreamWriter
+	subs map[uint32]*subscription // owned by serve's goroutine
+	wg   sync.WaitGroup           // the subscriptions' goroutines
+}
+
+// serve reads frames until the connection fails or ctx ends, then stops
+// every subscription and waits for them.
+func (c *streamConn) serve(ctx context.Context, conn net.Conn, br *bufio.Reader) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		conn.Close() // unblocks a subscription writing to a client that reads no more
+		c.wg.Wait()
+	}()
+	stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks the read below
+	defer stop()
+	rd := api.NewStreamReader(br, int(c.s.opts.MaxBodyBytes))
+	for {
+		f, err := rd.Read()
+		switch {
+		case errors.Is(err, api.ErrStreamFrameTooLarge):
+			c.fail(0, api.ErrBodyTooLarge.Withf("%v", err).WithDetail("max_body_bytes", c.s.opts.MaxBodyBytes))
+			return
+		case errors.Is(err, api.ErrStreamFrame):
+			c.fail(0, api.ErrBadRequest.Withf("%v", err))
+			return
+		case err != nil: // closed, or cut short: nobody to answer
+			return
+		}
+		if !c.apply(ctx, f) {
+			return
+		}
+	}
+}
+
+// apply applies one frame; false ends the stream.
+func (c *streamConn) apply(ctx context.Context, f api.StreamFrame) bool {
+	switch f.Type {
+	case api.StreamSubscribe:
+		if err := c.subscribe(ctx, f); err != nil {
+			c.fail(f.ID, err)
+		}
+	case api.StreamCredit:
+		n, err := api.ParseStreamCredit(f.Payload)
+		if err != nil {
+			c.fail(0, api.ErrBadRequest.Withf("%v", err))
+			return false
+		}
+		if sub := c.subs[f.ID]; sub != nil {
+			sub.grant(int(n))
+		} // else ended (its ERROR is on the way): nothing to deliver
+	case api.StreamAck, api.StreamNack, api.StreamExtend:
+		if err := c.settle(f); err != nil {
+			c.w.Write(api.StreamSettled, f.ID, api.AppendStreamError(nil, c.coded(err)))
+		}
+	case api.StreamPing:
+		c.w.Write(api.StreamPong, f.ID)
+	default:
+		c.fail(0, api.ErrBadRequest.Withf("a client does not send %v frames", f.Type))
+		return false
+	}
+	return true
+}
+
+// fail sends err as an ERROR frame for id.
+func (c *streamConn) fail(id uint32, err error) {
+	c.w.Write(api.StreamError, id, api.AppendStreamError(nil, c.coded(err)))
+}
+
+// coded is err as the wire says it; a fault that is not coded is logged.
+func (c *streamConn) coded(err error) *api.Error {
+	ae, coded := wireError(settleError(err))
+	if !coded {
+		c.s.log.Error("stream frame failed", "remote", c.r.RemoteAddr, "err", err)
+	}
+	return ae
+}
+
+// subscribe starts a subscription, or updates the one of f's id with the
+// member's new generation and bound.
+func (c *streamConn) subscribe(ctx context.Context, f api.StreamFrame) error {
+	req, err := api.ParseStreamSubscription(f.Payload)
+	if err != nil {
+		return api.ErrBadRequest.Withf("%v", err)
+	}
+	if req.MaxBytes < 0 {
+		return invalidField("max_bytes", "max_bytes %d is negative", req.MaxBytes)
+	}
+	credit := 0
+	if sub := c.subs[f.ID]; sub != nil {
+		if sub.group != req.Group || sub.member() != req.MemberID {
+			return invalidField("group", "subscription %d is member %s of group %s; subscribe under a new id", f.ID, sub.member(), sub.group)
+		}
+		if sub.update(req) {
+			return nil
+		}
+		// Its poll failed (its ERROR was sent): the member heartbeated or
+		// joined since, and subscribes again with the credit it granted.
+		sub.mu.Lock()
+		credit = sub.credit
+		sub.mu.Unlock()
+	}
+	if err := broker.ValidateGroupID(req.Group); err != nil {
+		return err
+	}
+	if err := allow(c.r, actGroup, kindGroup, req.Group); err != nil {
+		return err
+	}
+	if err := c.s.checkCoordinator(req.Group); err != nil {
+		return err
+	}
+	if err := c.s.allowMember(c.r, req.Group, req.MemberID); err != nil {
+		return err
+	}
+	sub := &subscription{id: f.ID, group: req.Group, req: req, credit: credit, changed: make(chan struct{}, 1)}
+	c.subs[f.ID] = sub
+	c.wg.Go(func() { c.deliver(ctx, sub) })
+	return nil
+}
+
+// settle applies an ACK, NACK or EXTEND frame as POST /ack, /nack or
+// /extend applies its body, for the member of the frame's subscription.
+func (c *streamConn) settle(f api.StreamFrame) error {
+	p, err := api.ParseStreamSettle(f.Payload)
+	if err != nil {
+		return api.ErrBadRequest.Withf("%v", err)
+	}
+	sub := c.subs[p.Sub]
+	if sub == nil {
+		return invalidField("sub", "no subscription %d on this stream", p.Sub)
+	}
+	sub.mu.Lock()
+	req := api.AckRequest{MemberID: sub.req.MemberID, Generation: sub.req.Generation, Ranges: p.Ranges, Reason: p.Reason,
+		Release: p.Release, DelayMS: int64(p.DelayMS), VisibilityTimeoutMS: int64(p.VisibilityMS)}
+	sub.mu.Unlock()
+	op := ack
+	switch f.Type {
+	case api.StreamNack:
+		requeue := !p.Reject
+		req.Requeue, op = &requeue, nack
+	case api.StreamExtend:
+		op = extend
+	}
+	_, err = op(c.s.b, sub.group, &req, c.host)
+	if f.Type != api.StreamExtend {
+		sub.poke()
+	}
+	return err
+}
+
+// subscription is one member's pushed poll. Its goroutine (deliver) polls;
+// the stream's reader grants credit and updates it.
+type subscription struct {
+	id      uint32
+	group   string        // immutable
+	changed chan struct{} // buffered(1): credit granted or subscription updated
+	mu      sync.Mutex
+	req     api.StreamSubscription // guarded by mu
+	credit  int                    // guarded by mu: messages the member can take more
+	ended   bool                   // guarded by mu: its poll failed and its goroutine returned
+	// kick ends the wait of the poll in progress (guarded by mu; nil
+	// between polls): settling frees room under the member's in-flight
+	// cap, which does not wake a waiting poll as an append does.
+	kick context.CancelFunc
+}
+
+// poke has a waiting poll look again.
+func (sub *subscription) poke() {
+	sub.mu.Lock()
+	if sub.kick != nil {
+		sub.kick()
+	}
+	sub.mu.Unlock()
+}
+
+func (sub *subscription) member() string {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.req.MemberID
+}
+
+// grant sets the credit to n. A poll waiting with more is made to look
+// again: the member takes back credit when it hands messages back, which
+// must not be pushed to it again.
+func (sub *subscription) grant(n int) {
+	sub.mu.Lock()
+	lower := n < sub.credit
+	sub.credit = n
+	sub.mu.Unlock()
+	if lower {
+		sub.poke()
+	}
+	sub.wake()
+}
+
+// update takes the member's new generation and bound; false if the
+// subscription has ended.
+func (sub *subscription) update(req api.StreamSubscription) bool {
+	sub.mu.Lock()
+	ended := sub.ended
+	sub.req = req
+	sub.mu.Unlock()
+	sub.wake()
+	return !ended
+}
+
+func (sub *subscription) wake() {
+	select {
+	case sub.changed <- struct{}{}:
+	default:
+	}
+}
+
+// dueRecheck is how soon a subscription whose member must heartbeat polls
+// again if the member sends no new SUBSCRIBE: until it heartbeats, the
+// poll answers at once.
+const dueRecheck = 50 * time.Millisecond
+
+// deliver runs sub's poll until ctx ends or the poll fails, which ends the
+// subscription with an ERROR frame of the code the HTTP poll would answer.
+func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
+	for ctx.Err() == nil {
+		sub.mu.Lock()
+		req, credit := sub.req, sub.credit
+		sub.mu.Unlock()
+		if credit <= 0 {
+			select {
+			case <-ctx.Done():
+			case <-sub.changed:
+			}
+			continue
+		}
+		pctx, kick := context.WithCancel(ctx)
+		sub.mu.Lock()
+		sub.kick = kick
+		sub.mu.Unlock()
+		parts, err := c.s.b.PollStored(pctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
+			MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}, c.host)
+		sub.mu.Lock()
+		sub.kick = nil
+		sub.mu.Unlock()
+		kick()
+		if ctx.Err() != nil {
+			return // the stream closed: what the poll handed out is in flight, as a dropped poll's
+		}
+		if err != nil {
+			sub.mu.Lock()
+			sub.ended = true
+			sub.mu.Unlock()
+			c.fail(sub.id, err)
+			return
+		}
+		n := storedMessages(parts)
+		if n > 0 {
+			sub.mu.Lock()
+			sub.credit -= n
+			sub.mu.Unlock()
+			if c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...) != nil {
+				return // the connection failed: serve ends the stream
+			}
+		}
+		// As the HTTP poll's answer says it (PollRebalanceHeader): the
+		// coordinator's poll answers at once once per change, so this is
+		// not sent in a loop.
+		due := c.s.b.HeartbeatDue(sub.group, req.MemberID)
+		if due {
+			c.w.Write(api.StreamAssign, sub.id)
+		}
+		if due && n == 0 {
+			t := time.NewTimer(dueRecheck)
+			select {
+			case <-ctx.Done():
+			case <-sub.changed:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// storedMessages counts the messages of a stored poll answer.
+func storedMessages(parts []broker.StoredPart) int {
+	n := 0
+	for _, p := range parts {
+		for _, r := range p.Ranges {
+			n += int(r.Last - r.First + 1)
+		}
+	}
+	return n
+}
+
+// storedPieces is the stored-batches answer of parts
+// (api.PollStoredContentType, as writePollStored sends it) in pieces to
+// write one after another: the batches' stored bytes are not copied.
+func storedPieces(parts []broker.StoredPart) [][]byte {
+	var out [][]byte
+	var buf []byte
+	for i := range parts {
+		buf = appendStoredHead(buf, &parts[i])
+		for _, b := range parts[i].Batches {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(b.Len()))
+			buf = append(buf, b.Head...)
+			out = append(out, buf)
+			buf = nil
+			out = append(out, b.Body)
+		}
+	}
+	if len(buf) > 0 {
+		out = append(out, buf)
+	}
+	return out
+}

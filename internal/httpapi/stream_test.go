@@ -1,0 +1,304 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+)
+
+// streamClient is the client end of a consumer stream, driven by hand.
+type streamClient struct {
+	t    *testing.T
+	conn net.Conn
+	r    *api.StreamReader
+	w    *api.StreamWriter
+}
+
+// dialStream sends the upgrade with key (none if "") and returns the
+// answer's status and, on 101, the stream.
+func dialStream(t *testing.T, s *brokertest.Server, key string) (int, *streamClient) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.URL+api.StreamPath, nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", api.StreamProtocol)
+	if key != "" {
+		secret, _, _ := strings.Cut(key, ":")
+		req.Header.Set("X-API-Key", secret)
+	}
+	if err := req.Write(conn); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		conn.Close()
+		return resp.StatusCode, nil
+	}
+	sc := &streamClient{t: t, conn: conn, r: api.NewStreamReader(br, 1<<20), w: api.NewStreamWriter(conn)}
+	t.Cleanup(func() { conn.Close() })
+	return resp.StatusCode, sc
+}
+
+func (c *streamClient) send(typ api.StreamType, id uint32, payload []byte) {
+	c.t.Helper()
+	if err := c.w.Write(typ, id, payload); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// next reads the next frame, failing after 10 s.
+func (c *streamClient) next() api.StreamFrame {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	f, err := c.r.Read()
+	if err != nil {
+		c.t.Fatalf("read frame: %v", err)
+	}
+	return f
+}
+
+func (c *streamClient) subscribe(id uint32, m *member) {
+	c.send(api.StreamSubscribe, id, (&api.StreamSubscription{Group: m.group, MemberID: m.id, Generation: m.gen}).Append(nil))
+}
+
+// sync sends a PING and returns the frames that came before its PONG.
+func (c *streamClient) sync(id uint32) []api.StreamFrame {
+	c.t.Helper()
+	c.send(api.StreamPing, id, nil)
+	var out []api.StreamFrame
+	for {
+		f := c.next()
+		if f.Type == api.StreamPong && f.ID == id {
+			return out
+		}
+		out = append(out, f)
+	}
+}
+
+// delivered decodes a DELIVER frame's messages.
+func (c *streamClient) delivered(f api.StreamFrame) []binMessage {
+	c.t.Helper()
+	if f.Type != api.StreamDeliver {
+		c.t.Fatalf("frame %v %d %s, want DELIVER", f.Type, f.ID, f.Payload)
+	}
+	msgs, err := decodePollStored(f.Payload)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return msgs
+}
+
+func wantStreamError(t *testing.T, f api.StreamFrame, typ api.StreamType, want *api.Error) {
+	t.Helper()
+	if f.Type != typ {
+		t.Fatalf("frame %v %s, want %v", f.Type, f.Payload, typ)
+	}
+	e, err := api.ParseStreamError(f.Payload)
+	if err != nil || !errors.Is(e, want) {
+		t.Fatalf("%v frame says %v (%v), want %s", typ, e, err, want.Code)
+	}
+}
+
+// The upgrade is authenticated as any request; a subscription is
+// authorized as a poll of its group and member is; a request without the
+// upgrade headers is refused.
+func TestStreamRefusals(t *testing.T) {
+	keys := []string{matrixKeys["full"], matrixKeys["member"], matrixKeys["other"]}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = keys }))
+	createTopicWithKey(t, s, "orders")
+	if status, _ := dialStream(t, s, ""); status != http.StatusUnauthorized {
+		t.Fatalf("upgrade without a key: %d, want 401", status)
+	}
+	status, raw := sendWithKey(t, s, matrixKeys["full"], "GET", api.StreamPath, "")
+	wantError(t, status, raw, api.ErrBadRequest)
+
+	status, raw = sendWithKey(t, s, matrixKeys["full"], "POST", "/groups/billing/join", `{"topics":["orders"]}`)
+	if status != http.StatusOK {
+		t.Fatalf("join: %d %s", status, raw)
+	}
+	var j api.JoinResponse
+	mustUnmarshal(t, raw, &j)
+	m := &member{group: "billing", id: j.MemberID, gen: j.Generation}
+
+	_, other := dialStream(t, s, matrixKeys["other"])
+	other.subscribe(1, m)
+	wantStreamError(t, other.next(), api.StreamError, api.ErrForbidden)
+
+	_, sc := dialStream(t, s, matrixKeys["member"])
+	sc.subscribe(1, &member{group: "billing", id: "nobody", gen: 1})
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 10)) // the poll, not the SUBSCRIBE, finds no such member
+	wantStreamError(t, sc.next(), api.StreamError, api.ErrUnknownMember)
+	sc.subscribe(2, m)
+	sc.send(api.StreamCredit, 2, api.AppendStreamCredit(nil, 10))
+	if got := sc.sync(3); len(got) != 0 {
+		t.Fatalf("an allowed subscription answered %v", got[0].Type)
+	}
+	sc.send(api.StreamDeliver, 9, nil)
+	wantStreamError(t, sc.next(), api.StreamError, api.ErrBadRequest)
+	if _, err := sc.r.Read(); err == nil {
+		t.Fatal("the stream stayed open after a frame a client does not send")
+	}
+}
+
+// Deliveries never exceed the credit granted; acks over the stream settle
+// as POST /ack does, and only refusals are answered.
+func TestStreamCreditAndAcks(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 10)
+	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	sc.subscribe(1, m)
+	if got := sc.sync(2); len(got) != 0 {
+		t.Fatalf("delivered %v before any credit", got[0].Type)
+	}
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 3))
+	first := sc.delivered(sc.next())
+	if len(first) != 3 || first[0].offset != 0 || first[2].offset != 2 {
+		t.Fatalf("first delivery %+v, want offsets 0-2", first)
+	}
+	if got := sc.sync(3); len(got) != 0 {
+		t.Fatalf("delivered %v past the credit", got[0].Type)
+	}
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 100))
+	var rest []binMessage
+	for len(rest) < 7 {
+		rest = append(rest, sc.delivered(sc.next())...)
+	}
+	if len(rest) != 7 || rest[0].offset != 3 {
+		t.Fatalf("then %d messages from %d, want 7 from 3", len(rest), rest[0].offset)
+	}
+
+	ack := api.StreamSettle{Sub: 1, Ranges: []api.OffsetRange{{Topic: "orders", Partition: 0, From: 0, To: 10}}}
+	sc.send(api.StreamAck, 4, ack.Append(nil))
+	if got := sc.sync(5); len(got) != 0 {
+		t.Fatalf("an ack of what was in flight answered %v %s", got[0].Type, got[0].Payload)
+	}
+	var offs api.OffsetsResponse
+	if status := s.DoJSON("GET", "/groups/billing/offsets", nil, &offs); status != http.StatusOK || offs.Offsets["orders"][0] != 10 {
+		t.Fatalf("committed after the stream's ack: %d %+v, want orders/0 at 10", status, offs)
+	}
+	sc.send(api.StreamAck, 6, ack.Append(nil)) // settled already
+	got := sc.sync(7)
+	if len(got) != 1 || got[0].ID != 6 {
+		t.Fatalf("a second ack of the same messages answered %d frames, want one SETTLED for 6", len(got))
+	}
+	wantStreamError(t, got[0], api.StreamSettled, api.ErrNotInFlight)
+
+	nack := api.StreamSettle{Sub: 1, Ranges: []api.OffsetRange{{Topic: "orders", From: 0, To: 1}}, Release: true, DelayMS: 5}
+	sc.send(api.StreamNack, 8, nack.Append(nil))
+	got = sc.sync(9)
+	if len(got) != 1 {
+		t.Fatalf("a nack with release and a delay answered %d frames, want SETTLED", len(got))
+	}
+	wantStreamError(t, got[0], api.StreamSettled, api.ErrInvalidArgument)
+}
+
+// A rebalance that changes a subscribed member's assignment is told at
+// once (ASSIGN), not at the member's next poll; after its heartbeat the
+// member subscribes again with its generation and is delivered to.
+func TestStreamAssignOnRebalance(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 2)
+	a := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	sc.subscribe(1, a)
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 100))
+	if got := sc.sync(2); len(got) != 0 {
+		t.Fatalf("an idle subscription answered %v", got[0].Type)
+	}
+	join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	if f := sc.next(); f.Type != api.StreamAssign || f.ID != 1 {
+		t.Fatalf("after a second member joined: %v %d, want ASSIGN 1", f.Type, f.ID)
+	}
+	a.heartbeat()
+	sc.subscribe(1, a)
+	publishSpread(t, s, "orders", 4)
+	var got []binMessage
+	for len(got) < 2 {
+		f := sc.next()
+		if f.Type == api.StreamAssign {
+			continue // the revocation's second step
+		}
+		got = append(got, sc.delivered(f)...)
+	}
+	for _, m := range got {
+		if !slices.Contains(a.owned["orders"], m.partition) {
+			t.Fatalf("delivered partition %d, which %v does not hold", m.partition, a.owned)
+		}
+	}
+}
+
+// Closing a stream is not leaving: the member stays in its group, and the
+// stream's goroutines stop (TestMain checks for leaks). Shutdown ends the
+// streams still open, and waits for them.
+func TestStreamCloseAndShutdown(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	sc.subscribe(1, m)
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 10))
+	sc.sync(2) // the subscription's poll now waits
+	sc.conn.Close()
+	if d := describeGroup(t, s, "billing"); len(d.Members) != 1 || d.Members[0].MemberID != m.id {
+		t.Fatalf("after the stream closed the group has %+v, want member %s", d.Members, m.id)
+	}
+
+	_, sc = dialStream(t, s, "")
+	sc.subscribe(1, m)
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 10))
+	sc.sync(2)
+	s.Stop() // returns once the stream's goroutines did
+	sc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := sc.r.Read(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read after shutdown: %v, want EOF", err)
+	}
+}
+
+// A subscription whose poll fails ends with the HTTP poll's error; the
+// member subscribes again under the same id (after a heartbeat, with its
+// generation) and is delivered to on the credit it granted before.
+func TestStreamSubscribesAgainAfterAnError(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 5)
+	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	stale := *m
+	stale.gen = m.gen + 5 // a generation the group never had
+	sc.subscribe(1, &stale)
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 10))
+	f := sc.next()
+	if f.Type != api.StreamError || f.ID != 1 {
+		t.Fatalf("a poll of generation %d answered %v %d %s, want ERROR 1", stale.gen, f.Type, f.ID, f.Payload)
+	}
+	e, err := api.ParseStreamError(f.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, raw := s.Do("POST", "/groups/billing/poll", api.PollRequest{MemberID: m.id, Generation: stale.gen})
+	wantError(t, status, raw, e) // the code the HTTP poll answers
+	sc.subscribe(1, m)
+	got := sc.delivered(sc.next())
+	if len(got) != 5 {
+		t.Fatalf("after subscribing again: %d messages, want the 5 the earlier credit covers", len(got))
+	}
+}

@@ -1,0 +1,551 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// The consumer stream (api.StreamPath, ConsumerConfig.Stream): once joined, a member subscribes on
+// one long-lived connection and the broker pushes its deliveries while the
+// member has credit, so no message waits for the member's next poll and no
+// request is made per poll. Deliveries go where polled-ahead answers go
+// (memberState.aheadRaw), so Poll hands them out, and hands back what it
+// does not take in time, exactly as it does those. The consumer grants
+// credit up to the in-flight cap, less what it holds and has ahead and
+// what it granted already; acknowledgements go as frames when they are
+// flushed. Joins, heartbeats and leaves stay HTTP; a heartbeat subscribes
+// again with the member's generation. A broker without the stream (404)
+// is polled over HTTP for the consumer's life; a stream that fails is
+// dialled again after streamRetryAfter, and polled over HTTP meanwhile.
+
+// streamSub is the id of a stream's one subscription.
+const streamSub = 1
+
+// streamRetryAfter is how long after a stream failed (or could not be
+// opened) the consumer polls over HTTP before it dials again.
+const streamRetryAfter = time.Second
+
+// maxStreamFrame bounds the frames the client reads: a delivery is a poll
+// answer, at most the broker's poll byte bound and its framing.
+const maxStreamFrame = 128 << 20
+
+var (
+	// errNoStream: the broker does not serve the stream (an older broker).
+	errNoStream = errors.New("client: broker has no consumer stream")
+	// errStreamGone: the stream failed or belongs to an ended session;
+	// what it was to carry goes over HTTP.
+	errStreamGone = errors.New("client: consumer stream closed")
+	// errStreamRefused: the broker refused settlements on the stream that
+	// may succeed over HTTP (after a heartbeat): they are queued again.
+	errStreamRefused = errors.New("client: settlements refused on the stream")
+)
+
+// consumerStream is one session's stream. Its reader goroutine
+// (Consumer.readStream) alone reads conn; frames are written through w by
+// any goroutine.
+type consumerStream struct {
+	conn net.Conn
+	br   *bufio.Reader
+	w    *api.StreamWriter
+	sess uint64        // the session subscribed; immutable
+	done chan struct{} // closed when the reader has returned
+	ids  atomic.Uint32 // the last frame id used
+
+	mu       sync.Mutex
+	pongs    map[uint32]chan struct{} // guarded by mu: PINGs awaiting their PONG
+	sent     map[uint32]*sentSettle   // guarded by mu: settle frames no PONG has confirmed yet
+	granted  int                      // guarded by mu: credit granted and not yet delivered
+	revoke   bool                     // guarded by mu: set the credit to 0 at the next flush
+	subEnded bool                     // guarded by mu: the broker ended the subscription; the next heartbeat subscribes again
+}
+
+// sentSettle is what one ACK or NACK frame carried, kept until a PONG
+// confirms it applied, to be queued again if the stream fails first.
+type sentSettle struct {
+	acks    []api.OffsetRange
+	nacks   []pendingNack
+	retried bool // refused with a retriable error and queued again
+}
+
+// dialStream opens the stream on the broker that answered last (the
+// group's coordinator, if known), authenticated as any request.
+func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bufio.Reader, error) {
+	base := t.brokers[t.current.Load()%uint32(len(t.brokers))]
+	if v, ok := t.coordinators.Load(group); ok {
+		base = v.(string)
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, nil, err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "https"])
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, nil, &connError{err: err}
+	}
+	if u.Scheme == "https" {
+		cfg := &tls.Config{}
+		if tr, ok := t.hc.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+			cfg = tr.TLSClientConfig.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		conn = tls.Client(conn, cfg)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+api.StreamPath, nil)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", api.StreamProtocol)
+	if t.apiKey != "" {
+		req.Header.Set("X-API-Key", t.apiKey)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	} else {
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	br := bufio.NewReaderSize(conn, 64<<10)
+	resp, err := func() (*http.Response, error) {
+		if err := req.Write(conn); err != nil {
+			return nil, err
+		}
+		return http.ReadResponse(br, req)
+	}()
+	if err != nil {
+		conn.Close()
+		return nil, nil, &connError{err: err}
+	}
+	switch resp.StatusCode {
+	case http.StatusSwitchingProtocols:
+		conn.SetDeadline(time.Time{})
+		return conn, br, nil
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		resp.Body.Close()
+		conn.Close()
+		return nil, nil, errNoStream
+	}
+	defer conn.Close()
+	defer resp.Body.Close()
+	return nil, nil, decodeError(resp)
+}
+
+// streamFor returns this session's stream, opening it if the consumer has
+// none and the broker serves it; nil means poll over HTTP.
+func (c *Consumer) streamFor(ctx context.Context) *consumerStream {
+	if !c.cfg.Stream || c.cfg.SerialPolls || c.noStream.Load() {
+		return nil // SerialPolls: nothing in flight beyond what Poll returned, so nothing pushed
+	}
+	c.mu.Lock()
+	s := &c.state
+	st := c.stream
+	if st != nil && (st.sess != s.session || st.closed()) {
+		c.stream = nil
+		st.conn.Close() // its reader returns; Close waits for it
+		st = nil
+	}
+	if st != nil || !s.joined || s.closed || time.Now().Before(c.streamRetry) {
+		c.mu.Unlock()
+		return st
+	}
+	c.streamRetry = time.Now().Add(streamRetryAfter)
+	sub := api.StreamSubscription{Group: c.cfg.GroupID, MemberID: s.member, Generation: s.generation}
+	sess := s.session
+	c.mu.Unlock()
+
+	conn, br, err := c.t.dialStream(ctx, esc(c.cfg.GroupID))
+	if errors.Is(err, errNoStream) {
+		c.noStream.Store(true)
+	}
+	if err != nil {
+		return nil
+	}
+	st = &consumerStream{conn: conn, br: br, w: api.NewStreamWriter(conn), sess: sess, done: make(chan struct{}),
+		pongs: map[uint32]chan struct{}{}, sent: map[uint32]*sentSettle{}}
+	st.ids.Store(streamSub)
+	if st.w.Write(api.StreamSubscribe, streamSub, sub.Append(nil)) != nil {
+		conn.Close()
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sess != c.state.session || c.state.closed || c.stream != nil {
+		conn.Close()
+		return nil
+	}
+	c.stream = st
+	c.streamWG.Go(func() { c.readStream(st) })
+	return st
+}
+
+func (st *consumerStream) closed() bool {
+	select {
+	case <-st.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// closeStream closes the consumer's stream, if any, and waits for its
+// reader. Messages it pushed and Poll did not take stay ahead: they go
+// back with the member's leave, as polled-ahead ones do.
+func (c *Consumer) closeStream() {
+	c.mu.Lock()
+	st := c.stream
+	c.stream = nil
+	c.mu.Unlock()
+	if st != nil {
+		st.conn.Close()
+	}
+	c.streamWG.Wait()
+}
+
+// resubscribe tells the stream the member's generation after a
+// heartbeat, and subscribes again if the broker ended the subscription.
+func (c *Consumer) resubscribe() {
+	c.mu.Lock()
+	st, s := c.stream, &c.state
+	if st == nil || st.sess != s.session || !s.joined {
+		c.mu.Unlock()
+		return
+	}
+	sub := api.StreamSubscription{Group: c.cfg.GroupID, MemberID: s.member, Generation: s.generation}
+	c.mu.Unlock()
+	st.mu.Lock()
+	st.subEnded = false
+	st.mu.Unlock()
+	st.w.Write(api.StreamSubscribe, streamSub, sub.Append(nil)) // a failed write fails the reader too
+}
+
+// readStream is st's reader: it applies what the broker sends until the
+// connection fails or closes, then queues again what no PONG confirmed.
+func (c *Consumer) readStream(st *consumerStream) {
+	defer func() {
+		st.conn.Close()
+		st.mu.Lock()
+		sent := st.sent
+		st.sent = nil
+		st.mu.Unlock()
+		for _, rec := range sent {
+			if !rec.retried {
+				c.requeue(st.sess, rec.acks, rec.nacks) // applied or not: sent again over HTTP, at least once
+			}
+		}
+		close(st.done)
+		c.signal() // run flushes what was queued again
+	}()
+	rd := api.NewStreamReader(st.br, maxStreamFrame)
+	for {
+		f, err := rd.Read()
+		if err != nil {
+			return
+		}
+		switch f.Type {
+		case api.StreamDeliver:
+			if !c.streamDelivered(st, f.Payload) {
+				return
+			}
+		case api.StreamAssign:
+			c.heartbeatNow()
+		case api.StreamSettled:
+			e, err := api.ParseStreamError(f.Payload)
+			if err != nil {
+				return
+			}
+			c.streamRefused(st, f.ID, e)
+		case api.StreamPong:
+			st.pong(f.ID)
+		case api.StreamError:
+			e, err := api.ParseStreamError(f.Payload)
+			if err != nil || f.ID != streamSub {
+				return // the stream as a whole was refused
+			}
+			switch {
+			case isCode(e, api.ErrStaleGeneration):
+				st.mu.Lock()
+				st.subEnded = true
+				st.mu.Unlock()
+				c.heartbeatNow() // and subscribe again with its generation
+			case mustRejoin(e):
+				c.lose(st.sess)
+				return
+			default:
+				return // polled over HTTP, which handles the rest
+			}
+		default:
+			return
+		}
+	}
+}
+
+// streamDelivered puts one delivery with the messages polled ahead; false
+// if it does not decode.
+func (c *Consumer) streamDelivered(st *consumerStream, body []byte) bool {
+	n, _, err := storedCount(body)
+	if err != nil {
+		return false
+	}
+	st.mu.Lock()
+	st.granted = max(st.granted-n, 0)
+	st.mu.Unlock()
+	c.mu.Lock()
+	if s := &c.state; st.sess == s.session && s.joined && !s.closed {
+		if s.aheadLenLocked() == 0 {
+			s.aheadAt = time.Now()
+		}
+		s.aheadRaw = append(s.aheadRaw, rawAnswer{body, n})
+	}
+	// else the session ended: the broker took its messages back with it
+	c.mu.Unlock()
+	select {
+	case c.arrived <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// streamRefused applies a SETTLED answer: what the broker refused of frame
+// id, judged as send judges an ack or nack request's answer.
+func (c *Consumer) streamRefused(st *consumerStream, id uint32, e *api.Error) {
+	st.mu.Lock()
+	rec := st.sent[id]
+	delete(st.sent, id) // answered: not to be queued again if the stream fails before the PONG
+	st.mu.Unlock()
+	if rec == nil {
+		return
+	}
+	switch {
+	case isCode(e, api.ErrNotInFlight), isCode(e, api.ErrNotOwner):
+	case mustRejoin(e):
+		c.lose(st.sess)
+		c.dropUnsent(rec.acks)
+	case isCode(e, api.ErrStaleGeneration) || e.Retriable:
+		c.requeue(st.sess, rec.acks, rec.nacks)
+		rec.retried = true // read by the flush that sent it after the PONG, which follows
+		if isCode(e, api.ErrStaleGeneration) {
+			c.heartbeatNow()
+		}
+	default:
+		c.dropUnsent(rec.acks) // see refused
+	}
+}
+
+// pong confirms every settle frame sent before PING id.
+func (st *consumerStream) pong(id uint32) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for k := range st.sent {
+		if k < id {
+			delete(st.sent, k)
+		}
+	}
+	if ch := st.pongs[id]; ch != nil {
+		close(ch)
+		delete(st.pongs, id)
+	}
+}
+
+// topUp sets the broker's credit to the in-flight cap less what the
+// member has ahead (a CREDIT replaces the last). What it holds is not
+// subtracted: the broker's cap counts it already, and a settle wakes the
+// subscription's poll that the cap held back, so the broker refills as
+// soon as acknowledgements free room instead of at the next Poll.
+func (c *Consumer) topUp(st *consumerStream) error {
+	c.mu.Lock()
+	want := max(c.inFlightCap()-c.state.aheadLenLocked(), 0)
+	c.mu.Unlock()
+	st.mu.Lock()
+	// Small raises are not worth a frame each: wait until a tenth of the
+	// cap more is free (or nothing is granted at all).
+	if want == 0 || (st.granted > 0 && want-st.granted < c.inFlightCap()/10) {
+		st.mu.Unlock()
+		return nil
+	}
+	st.granted, st.revoke = want, false
+	st.mu.Unlock()
+	return st.w.Write(api.StreamCredit, streamSub, api.AppendStreamCredit(nil, uint32(want)))
+}
+
+// revokeCreditLocked takes back the broker's credit at the next flush,
+// before the messages ahead are handed back: they must not be pushed
+// again until the application polls. c.mu must be held.
+func (c *Consumer) revokeCreditLocked() {
+	if st := c.stream; st != nil {
+		st.mu.Lock()
+		st.revoke = true
+		st.mu.Unlock()
+	}
+}
+
+// liveStream is the stream of the current session, nil if none.
+func (c *Consumer) liveStream() *consumerStream {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.stream
+	if st == nil || st.sess != c.state.session || st.closed() {
+		return nil
+	}
+	return st
+}
+
+// flushStreamLocked sends the queued acknowledgements and nacks (with
+// consumed, also what AutoCommit counts as processed) as frames on st,
+// then a PING. With wait it returns once the PONG says the broker applied
+// them; errStreamGone or errStreamRefused then mean some are queued again
+// for HTTP. flushMu must be held.
+func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, consumed, wait bool) error {
+	c.mu.Lock()
+	s := &c.state
+	if st.sess != s.session {
+		c.mu.Unlock()
+		return errStreamGone
+	}
+	acks, nacks := s.takeAcksLocked(consumed), s.nacks
+	s.nacks = nil
+	c.mu.Unlock()
+	st.mu.Lock()
+	revoke := st.revoke
+	if revoke {
+		st.granted, st.revoke = 0, false
+	}
+	st.mu.Unlock()
+	if revoke && st.w.Write(api.StreamCredit, streamSub, api.AppendStreamCredit(nil, 0)) != nil {
+		c.requeue(st.sess, acks, nacks)
+		return errStreamGone
+	}
+	if len(acks) == 0 && len(nacks) == 0 && !wait {
+		return nil
+	}
+	var recs []*sentSettle
+	send := func(t api.StreamType, p api.StreamSettle, rec *sentSettle) error {
+		id := st.ids.Add(1)
+		st.mu.Lock()
+		if st.sent == nil { // the reader returned: it queued again what it had
+			st.mu.Unlock()
+			c.requeue(st.sess, rec.acks, rec.nacks)
+			return errStreamGone
+		}
+		st.sent[id] = rec
+		st.mu.Unlock()
+		recs = append(recs, rec)
+		p.Sub = streamSub
+		if err := st.w.Write(t, id, p.Append(nil)); err != nil {
+			return errStreamGone // the reader fails too, and queues it again
+		}
+		return nil
+	}
+	for len(acks) > 0 {
+		req, rest := nextRequest(acks)
+		if err := send(api.StreamAck, api.StreamSettle{Ranges: req}, &sentSettle{acks: req}); err != nil {
+			c.requeue(st.sess, rest, nacks)
+			return err
+		}
+		acks = rest
+	}
+	for len(nacks) > 0 {
+		// Frames per run of nacks with the same options, as flushLocked's requests.
+		opts, n := nacks[0].opts, 1
+		for n < len(nacks) && nacks[n].opts == opts {
+			n++
+		}
+		refs := make([]api.MessageRef, n)
+		for i := range refs {
+			refs[i] = nacks[i].ref
+		}
+		sortRefs(refs)
+		nacks = nacks[n:]
+		for len(refs) > 0 {
+			ranges, k := rangesOf(refs)
+			p := api.StreamSettle{Ranges: ranges, Reject: !opts.Requeue, Release: opts.release,
+				DelayMS: uint32(min(max(opts.Delay.Milliseconds(), 0), 1<<32-1)), Reason: opts.Reason}
+			if err := send(api.StreamNack, p, &sentSettle{nacks: nacksOf(refs[:k], opts)}); err != nil {
+				c.requeue(st.sess, nil, append(nacksOf(refs[k:], opts), nacks...))
+				return err
+			}
+			refs = refs[k:]
+		}
+	}
+	ping := st.ids.Add(1)
+	pong := make(chan struct{})
+	st.mu.Lock()
+	st.pongs[ping] = pong
+	st.mu.Unlock()
+	if err := st.w.Write(api.StreamPing, ping); err != nil {
+		return errStreamGone
+	}
+	if !wait {
+		return nil
+	}
+	select {
+	case <-pong:
+	case <-st.done:
+		return errStreamGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// SETTLED answers come before the PONG: what was queued again for a
+	// retriable refusal is queued by now.
+	for _, rec := range recs {
+		if rec.retried {
+			return errStreamRefused
+		}
+	}
+	return nil
+}
+
+// pollStream is Poll on the stream: it sends the acknowledgements pending,
+// grants credit, and waits up to wait for a delivery. errStreamGone means
+// the stream failed: Poll polls over HTTP.
+func (c *Consumer) pollStream(ctx context.Context, st *consumerStream, maxMessages int, commit bool, wait time.Duration) ([]*Message, error) {
+	c.flushMu.Lock()
+	err := c.flushStreamLocked(ctx, st, commit, false)
+	c.flushMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.topUp(st); err != nil {
+		return nil, errStreamGone
+	}
+	if wait <= 0 {
+		return c.takeAhead(maxMessages), nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		if msgs := c.takeAhead(maxMessages); len(msgs) > 0 {
+			// What was ahead is handed out: room for more may be
+			// granted now, while the application processes these.
+			c.topUp(st)
+			return msgs, nil
+		}
+		select {
+		case <-c.arrived:
+		case <-t.C:
+			return c.takeAhead(maxMessages), nil
+		case <-st.done:
+			return nil, errStreamGone
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, ErrClosed
+		}
+	}
+}
