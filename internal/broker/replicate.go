@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -204,26 +203,16 @@ func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, err
 }
 
 // AppendBatches appends committed batches in order and returns the first
-// one's base offset. Each is checked as AppendBatch checks a producer's.
+// one's base offset. Each is checked as AppendBatch checks a producer's;
+// the fsync policy is applied once, after the last (a replica catching up
+// appends a whole fetched chunk at once: one fsync, not one per batch).
 func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
 	buf := replicaScratch.Get().(*[]byte)
 	defer replicaScratch.Put(buf)
 	*buf = append((*buf)[:0], batches...)
-	batches = *buf
-	first := int64(-1)
-	for len(batches) > 0 {
-		n, ok := recordbatch.Len(batches)
-		if !ok || n > len(batches) {
-			return 0, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
-		}
-		base, err := r.p.log.AppendBatch(batches[:n])
-		if err != nil {
-			return 0, err
-		}
-		if first < 0 {
-			first = base
-		}
-		batches = batches[n:]
+	first, err := r.p.log.AppendBatches(*buf)
+	if err != nil {
+		return 0, err
 	}
 	r.p.dirty.Store(true)
 	return first, nil
