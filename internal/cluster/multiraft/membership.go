@@ -91,7 +91,9 @@ func (h *Host) Reconfigure(group uint64, want []uint64) (bool, error) {
 		// but that leader never speaks again. Awake, the group elects.
 		g.wake()
 	}
-	g.want = slices.Clone(want)
+	if !slices.Equal(g.want, want) { // every tick, for every group: no garbage when unchanged
+		g.want = slices.Clone(want)
+	}
 	if g.rn.BasicStatus().RaftState != raft.StateLeader ||
 		(len(cs.Learners) == 0 && len(cs.VotersOutgoing) == 0 && !slices.ContainsFunc(want, func(w uint64) bool { return !slices.Contains(cs.Voters, w) })) {
 		return false, nil // the steady state, checked without copying raft's progress
