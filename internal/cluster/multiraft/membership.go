@@ -72,9 +72,11 @@ func (h *Host) Membership(group uint64) (*pb.ConfState, error) {
 // replica in want and not in the group is added as a learner; a learner in
 // want that is caught up is promoted, in the same joint change that
 // removes its node's older replicas; a learner of an older generation than
-// want's is removed. It never reinstates an older generation of a node and
-// never removes a node's only voter without promoting its successor, so a
-// caller whose want is stale (its metadata lags) at worst does nothing.
+// want's is removed; a joint configuration raft did not leave is left. It
+// never reinstates an older generation of a node and never removes a
+// node's only voter without promoting its successor, so a caller whose
+// want is stale (its metadata lags) at worst does nothing. The last want
+// is kept: TransferLeader aims at no replica outside it.
 // Nodes absent from want are left alone: moving a partition between nodes
 // is not this method's business.
 func (h *Host) Reconfigure(group uint64, want []uint64) (bool, error) {
