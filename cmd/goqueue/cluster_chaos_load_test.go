@@ -285,12 +285,24 @@ func (l *chaosLoad) readAll(ctx context.Context, id uint64, p int32) ([]api.Mess
 
 // finalRead reads every partition from its leader into the ledger and
 // returns each one's high watermark. Followers serve no reads: their
-// copies are compared on disk (compareReplicas).
+// copies are compared on disk (compareReplicas). The leaders are asked
+// again before each read and after a refused one: leadership may still
+// move after healing (a leader hands a partition back to its preferred
+// replica), which the leaders in tp, read earlier, do not show.
 func (l *chaosLoad) finalRead(ctx context.Context, t *testing.T, tp api.Topic) (hwm map[int32]int64) {
 	hwm = map[int32]int64{}
 	for _, pi := range tp.PartitionInfo {
 		p := pi.Partition
-		msgs, w, err := l.readAll(ctx, pi.Leader, p)
+		var msgs []api.Message
+		var w ledger.Watermark
+		var err error
+		for try := 0; try < 20; try++ {
+			l.refreshLeaders(ctx)
+			if msgs, w, err = l.readAll(ctx, l.leader(p), p); err == nil {
+				break
+			}
+			sleepCtx(ctx, 500*time.Millisecond)
+		}
 		if err != nil {
 			t.Errorf("final read: %v", err)
 			continue

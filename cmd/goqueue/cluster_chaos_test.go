@@ -192,6 +192,9 @@ func startChaos(t *testing.T, rf int) (*clusterProcs, *chaosLoad) {
 	t.Setenv(faultsEnv, "1") // inherited by the processes
 	c := startClusterProcs(t, 3)
 	t.Cleanup(func() {
+		for id, p := range c.procs {
+			keepLog(t, id, p)
+		}
 		// testkit shows the output of the processes still running; a
 		// node that died on its own is the one to read.
 		for id, p := range c.procs {
@@ -294,8 +297,25 @@ func (c *clusterProcs) cut(id uint64, peers ...uint64) {
 func (c *clusterProcs) restartOn(id uint64, dir string) {
 	c.t.Helper()
 	old := c.procs[id]
+	keepLog(c.t, id, old)
 	addr := strings.TrimPrefix(old.URL, "http://")
 	c.procs[id] = testkit.Start(c.t, goqueueBin.Path(c.t), testkit.Options{Dir: dir, Addr: addr, Args: c.args(id), CheckExit: true})
+}
+
+// chaosLogsEnv names a directory where every node process's output is
+// kept, whether the run passes or not: node<id>-<pid>.log.
+const chaosLogsEnv = "GOQUEUE_CHAOS_LOGS"
+
+// keepLog writes p's output to $GOQUEUE_CHAOS_LOGS, if set.
+func keepLog(t *testing.T, id uint64, p *testkit.Proc) {
+	dir := os.Getenv(chaosLogsEnv)
+	if dir == "" {
+		return
+	}
+	name := filepath.Join(dir, fmt.Sprintf("node%d-%s.log", id, time.Now().UTC().Format("150405.000")))
+	if err := os.WriteFile(name, []byte(p.Log()), 0o644); err != nil {
+		t.Logf("keep node %d's log: %v", id, err)
+	}
 }
 
 // The chaos pipeline (recording, final read, ledger) fails when the cluster

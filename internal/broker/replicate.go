@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -215,29 +214,30 @@ func (r *ReplicaLog) AppendEntry(entry []byte) ([]int64, error) {
 
 // AppendBatches appends stored batches as they are (a replica catching up
 // from another's log) and returns the first one's base offset; the
-// producers' state follows them.
+// producers' state follows them. Each is checked as AppendBatch checks a
+// producer's; the fsync policy is applied once, after the last (a whole
+// fetched chunk costs one fsync, not one per batch).
 func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
 	if err := r.p.producers.loadTail(r.p.log); err != nil {
 		return 0, err
 	}
-	first := int64(-1)
-	now := time.Now()
-	for len(batches) > 0 {
-		n, ok := recordbatch.Len(batches)
-		if !ok || n > len(batches) {
-			return 0, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
-		}
-		base, err := r.appendOne(batches[:n])
-		if err != nil {
-			return 0, err
-		}
-		if h, err := recordbatch.ParseHeader(batches[:n]); err == nil {
+	buf := replicaScratch.Get().(*[]byte)
+	defer replicaScratch.Put(buf)
+	*buf = append((*buf)[:0], batches...)
+	first, err := r.p.log.AppendBatches(*buf)
+	if err != nil {
+		return 0, err
+	}
+	// The log gave the batches consecutive offsets from first, in order
+	// (each its record count of them).
+	now, base := time.Now(), first
+	for rest := batches; len(rest) > 0; {
+		n, _ := recordbatch.Len(rest) // checked whole by the append
+		if h, err := recordbatch.ParseHeader(rest[:n]); err == nil {
 			r.p.producers.replay(h, base, now)
+			base += int64(h.NumRecords)
 		}
-		if first < 0 {
-			first = base
-		}
-		batches = batches[n:]
+		rest = rest[n:]
 	}
 	r.p.dirty.Store(true)
 	return first, nil

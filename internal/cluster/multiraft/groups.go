@@ -2,7 +2,9 @@ package multiraft
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 )
 
 // Partition groups come and go while the node runs (the metadata names
@@ -26,19 +28,28 @@ func (h *Host) Campaign(group uint64) error {
 
 // TransferLeader asks group's leader (this node) to hand leadership to
 // node's voting replica once it has the whole log; raft gives up after an
-// election timeout.
-func (h *Host) TransferLeader(group, node uint64) {
+// election timeout. It reports whether it started a transfer.
+//
+// While a transfer runs the leader drops every proposal, configuration
+// changes included, so it starts none while the group is being
+// reconfigured (a learner to promote, a joint configuration to leave):
+// a wiped node's new replica is promoted first, and then takes the
+// leadership. Nor does it hand leadership to a replica the last
+// Reconfigure did not want — a forgotten one, which would never answer
+// and would only block the group's proposals for an election timeout.
+func (h *Host) TransferLeader(group, node uint64) bool {
 	g, ok := h.groups[group]
-	if !ok {
-		return
+	if !ok || len(g.conf.GetLearners()) > 0 || len(g.conf.GetVotersOutgoing()) > 0 || g.applied < g.confIndex {
+		return false
 	}
 	for _, v := range g.conf.GetVoters() {
-		if NodeOf(v) == node {
+		if NodeOf(v) == node && (g.want == nil || slices.Contains(g.want, v)) {
 			g.wake()
 			g.rn.TransferLeader(v)
-			return
+			return true
 		}
 	}
+	return false
 }
 
 // AddGroup runs Host.AddGroup on the node's goroutine.
@@ -51,9 +62,18 @@ func (n *Node) Campaign(ctx context.Context, group uint64) error {
 	return n.call(ctx, func(h *Host) error { return h.Campaign(group) })
 }
 
-// TransferLeader runs Host.TransferLeader on the node's goroutine.
+// ErrNoTransfer answers a TransferLeader that started no transfer.
+var ErrNoTransfer = errors.New("multiraft: no leadership transfer: the group is reconfiguring or the node has no wanted voter in it")
+
+// TransferLeader runs Host.TransferLeader on the node's goroutine;
+// ErrNoTransfer says it started none.
 func (n *Node) TransferLeader(ctx context.Context, group, node uint64) error {
-	return n.call(ctx, func(h *Host) error { h.TransferLeader(group, node); return nil })
+	return n.call(ctx, func(h *Host) error {
+		if !h.TransferLeader(group, node) {
+			return ErrNoTransfer
+		}
+		return nil
+	})
 }
 
 // Statuses returns the status of every hosted group, read in one visit of

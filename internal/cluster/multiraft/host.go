@@ -172,6 +172,9 @@ type group struct {
 	quiet     bool
 	idleTicks int
 	reads     []*read // pending ReadIndex requests, in request order
+	// want is the voters the last Reconfigure call asked for: a replica
+	// of a node that is not in it is forgotten (see TransferLeader).
+	want []uint64
 }
 
 // New returns a Host with no groups.

@@ -72,9 +72,11 @@ func (h *Host) Membership(group uint64) (*pb.ConfState, error) {
 // replica in want and not in the group is added as a learner; a learner in
 // want that is caught up is promoted, in the same joint change that
 // removes its node's older replicas; a learner of an older generation than
-// want's is removed. It never reinstates an older generation of a node and
-// never removes a node's only voter without promoting its successor, so a
-// caller whose want is stale (its metadata lags) at worst does nothing.
+// want's is removed; a joint configuration raft did not leave is left. It
+// never reinstates an older generation of a node and never removes a
+// node's only voter without promoting its successor, so a caller whose
+// want is stale (its metadata lags) at worst does nothing. The last want
+// is kept: TransferLeader aims at no replica outside it.
 // Nodes absent from want are left alone: moving a partition between nodes
 // is not this method's business.
 func (h *Host) Reconfigure(group uint64, want []uint64) (bool, error) {
@@ -91,17 +93,30 @@ func (h *Host) Reconfigure(group uint64, want []uint64) (bool, error) {
 		// but that leader never speaks again. Awake, the group elects.
 		g.wake()
 	}
+	if !slices.Equal(g.want, want) { // every tick, for every group: no garbage when unchanged
+		g.want = slices.Clone(want)
+	}
 	if g.rn.BasicStatus().RaftState != raft.StateLeader ||
 		(len(cs.Learners) == 0 && len(cs.VotersOutgoing) == 0 && !slices.ContainsFunc(want, func(w uint64) bool { return !slices.Contains(cs.Voters, w) })) {
 		return false, nil // the steady state, checked without copying raft's progress
 	}
-	st := g.rn.Status()
-	// One change at a time: a joint configuration is left by raft itself
-	// (auto leave), and a change in the log but not applied is pending
-	// (raft would turn a second one into an empty entry).
-	if len(cs.VotersOutgoing) > 0 || g.applied < g.confIndex {
+	// One change at a time: a change in the log but not applied is
+	// pending (raft would turn a second one into an empty entry).
+	if g.applied < g.confIndex {
 		return false, nil
 	}
+	if len(cs.VotersOutgoing) > 0 {
+		// A joint configuration applied and nothing after it: leave it.
+		// Raft proposes the leave itself (auto leave) when its leader
+		// applies the joint entry, but only then: if that proposal is
+		// dropped (a leadership transfer under way drops every
+		// proposal), it tries again when it applies another entry,
+		// which an idle group never does — it stayed joint, its new
+		// replica never counted as rejoined, and no later change could
+		// be made.
+		return h.propose(group, g, nil)
+	}
+	st := g.rn.Status()
 	last, err := g.store.LastIndex()
 	if err != nil {
 		return false, err
@@ -155,12 +170,25 @@ func (h *Host) Reconfigure(group uint64, want []uint64) (bool, error) {
 	if len(changes) == 0 {
 		return false, nil
 	}
+	return h.propose(group, g, changes)
+}
+
+// propose proposes changes to g as one automatic-transition ConfChangeV2
+// (none: leave the joint configuration) and reports whether raft took it.
+func (h *Host) propose(group uint64, g *group, changes []*pb.ConfChangeSingle) (bool, error) {
 	g.wake()
-	cc := &pb.ConfChangeV2{Transition: pb.ConfChangeTransition_ConfChangeTransitionAuto.Enum(), Changes: changes}
+	cc := &pb.ConfChangeV2{Changes: changes}
+	if len(changes) > 0 {
+		cc.Transition = pb.ConfChangeTransition_ConfChangeTransitionAuto.Enum()
+	}
 	if err := g.rn.ProposeConfChange(cc); err != nil {
 		return false, nil // refused while a transfer runs: try again later
 	}
-	h.cfg.Logger.Infof("multiraft: group %d: proposing configuration change %v", group, describe(changes))
+	what := "leaving the joint configuration"
+	if len(changes) > 0 {
+		what = fmt.Sprint(describe(changes))
+	}
+	h.cfg.Logger.Infof("multiraft: group %d: proposing configuration change %s", group, what)
 	return true, nil
 }
 

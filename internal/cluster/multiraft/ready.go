@@ -70,6 +70,14 @@ func (g *group) persist(self proposalID) error {
 	if err := g.store.Save(rd.HardState, rd.Entries); err != nil {
 		return err
 	}
+	// Entries from the first one on replace what the log held there: a
+	// configuration change among the replaced ones will never be
+	// applied, and waiting for it (Reconfigure, TransferLeader) would
+	// wait for good in an idle group. Forgetting an older pending one is
+	// harmless: raft itself refuses a second change while one is pending.
+	if len(rd.Entries) > 0 && g.confIndex >= rd.Entries[0].GetIndex() {
+		g.confIndex = 0
+	}
 	// Bind the proposals that reached the log, whatever this node's role is
 	// now: a leader that stepped down since proposing still has the entry,
 	// and it may yet commit.

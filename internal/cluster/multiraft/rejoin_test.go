@@ -1,11 +1,15 @@
 package multiraft_test
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
+	"testing/cryptotest"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
 )
 
 // TestWipedReplicaNeverVotesWithLostState is the case that makes a wiped
@@ -72,5 +76,133 @@ func TestReplicaIDs(t *testing.T) {
 	id := multiraft.ReplicaID(7, 3)
 	if multiraft.NodeOf(id) != 7 || multiraft.GenOf(id) != 3 || multiraft.FormatReplica(id) != "7.3" || multiraft.ReplicaID(7, 0) != 7 {
 		t.Fatalf("replica ID %d: node %d gen %d %s", id, multiraft.NodeOf(id), multiraft.GenOf(id), multiraft.FormatReplica(id))
+	}
+}
+
+// TestRepeatedWipesRejoinPromptly wipes nodes again and again — the same
+// node several times in a row, each wipe right after the previous rejoin —
+// in a cluster whose groups are idle and whose leaders hand leadership back
+// to each group's preferred node every few election timeouts, as the
+// broker does. Each time, every group must be reconciled (the new replica a
+// voter, the forgotten one gone, no joint configuration left) within a few
+// election timeouts. A leadership transfer that is running when a leader
+// applies its joint configuration makes raft drop its automatic leave, and
+// in an idle group nothing applied afterwards retries it.
+func TestRepeatedWipesRejoinPromptly(t *testing.T) {
+	for _, seed := range simSeeds(t, 6) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			cryptotest.SetGlobalRandom(t, seed)
+			groups := []uint64{1, 2, 3}
+			var c *raftsim.Cluster
+			led := newLedger(func() int64 { return c.Now })
+			var err error
+			c, err = raftsim.New(rand.New(rand.NewPCG(seed, 11)), raftsim.Options{
+				Nodes: 3, Groups: groups,
+				NewStateMachine: func(node, group uint64) multiraft.StateMachine {
+					return &kv{node: node, group: group, ledger: led}
+				},
+				Faults:      raftsim.Faults{MinDelay: 1, MaxDelay: 5},
+				Host:        multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 1000, Quiesce: seed%2 == 0},
+				PreferEvery: 12,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := converge(c, groups); err != nil {
+				t.Fatal(err)
+			}
+			// A put per group, so that each wipe loses something to
+			// catch up.
+			for _, g := range groups {
+				if r := proposeThroughTransfers(t, c, g, fmt.Sprintf("p k v%d", g)); r.Err != nil {
+					t.Fatalf("seed %d: put: %v", seed, r.Err)
+				}
+			}
+			rng := rand.New(rand.NewPCG(seed, 12))
+			for i, victim := range []uint64{3, 3, 1, 3, 2, 3, 3} {
+				if err := c.Run(int64(rng.IntN(200))); err != nil { // wipes at every phase of the transfers
+					t.Fatal(err)
+				}
+				c.Wipe(victim)
+				if err := c.Restart(victim); err != nil {
+					t.Fatal(err)
+				}
+				// A rejoin costs an election timeout or two (100 units
+				// each) to notice and a few round trips to catch up and
+				// promote: 20 timeouts is ample, and far less than
+				// forever.
+				start := c.Now
+				for !allConverged(c, groups) {
+					if c.Now-start > 2000 {
+						t.Fatalf("seed %d: wipe %d (node %d, generation %d) not reconciled after %d units:%s (rerun: GOQUEUE_SIM_SEED=%d go test -run 'TestRepeatedWipesRejoinPromptly' ./internal/cluster/multiraft/)",
+							seed, i+1, victim, c.Node(victim).Gen, c.Now-start, describeGroups(c, groups), seed)
+					}
+					if err := c.Step(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				t.Logf("wipe %d of node %d (generation %d): reconciled in %d units", i+1, victim, c.Node(victim).Gen, c.Now-start)
+			}
+			for _, g := range groups {
+				if r := proposeThroughTransfers(t, c, g, "g k"); r.Err != nil || r.Value != fmt.Sprintf("v%d", g) {
+					t.Fatalf("seed %d: group %d: get k: %v %v", seed, g, r.Value, r.Err)
+				}
+			}
+		})
+	}
+}
+
+// proposeThroughTransfers is propose, tried again while a leadership
+// transfer makes the leader drop proposals.
+func proposeThroughTransfers(t *testing.T, c *raftsim.Cluster, group uint64, cmd string) multiraft.Result {
+	t.Helper()
+	r := propose(t, c, group, cmd)
+	for try := 0; errors.Is(r.Err, multiraft.ErrDropped) && try < 20; try++ {
+		if err := c.Run(100); err != nil {
+			t.Fatal(err)
+		}
+		r = propose(t, c, group, cmd)
+	}
+	return r
+}
+
+// TestTransferRequestsDuringARejoin has a leader asked, again and again,
+// to hand leadership to a wiped node while that node's new replica is a
+// learner, as the broker's preferred-replica logic asks every few seconds.
+// The request must not block the rejoin: a transfer aimed at the node's
+// forgotten replica would never finish, and while one runs raft drops
+// every proposal, the promotion and the automatic leave of the joint
+// configuration included — an idle group then stayed joint, its new
+// replica never reported as rejoined.
+func TestTransferRequestsDuringARejoin(t *testing.T) {
+	for _, seed := range simSeeds(t, 4) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			c, _ := quietCluster(t, seed, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 1000})
+			if r := propose(t, c, 1, "p k v"); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			l := c.Leader(1)
+			w := l%3 + 1
+			c.Wipe(w)
+			if err := c.Restart(w); err != nil {
+				t.Fatal(err)
+			}
+			start := c.Now
+			for !c.Reconciled(1) {
+				if c.Now-start > 3000 {
+					t.Fatalf("seed %d: not reconciled %d units after node %d's wipe:%s", seed, c.Now-start, w, describeGroups(c, []uint64{1}))
+				}
+				if lead := c.Leader(1); lead != 0 {
+					if cs, err := c.Node(lead).Host.Membership(1); err == nil && len(cs.GetLearners()) > 0 {
+						c.Node(lead).Host.TransferLeader(1, w)
+					}
+				}
+				if err := c.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("reconciled %d units after the wipe", c.Now-start)
+		})
 	}
 }

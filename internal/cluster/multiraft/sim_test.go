@@ -173,6 +173,10 @@ func runSim(t *testing.T, seed uint64, summary *string, wipe bool) error {
 		// odd seeds keep long logs (more unsynced bytes at stake in a crash).
 		// Seeds 3, 4, 7, 8, … quiesce idle groups.
 		Host: multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 20 + 180*(seed%2), SnapshotKeep: 5, Quiesce: seed%4 >= 2},
+		// With wipes, leaders also hand groups back to their preferred
+		// nodes, as the broker does: transfers racing a rejoin's
+		// configuration changes once left groups joint for good.
+		PreferEvery: map[bool]int64{true: 30}[wipe],
 	})
 	if err != nil {
 		return err

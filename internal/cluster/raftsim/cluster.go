@@ -32,6 +32,12 @@ type Options struct {
 	TickEvery       int64 // time units per tick (default 10)
 	// Host tunes the hosts; NodeID, FS and Dir are set per node.
 	Host multiraft.Config
+	// PreferEvery, if not 0, is how many ticks apart a group's leader
+	// hands leadership to the group's preferred node (Preferred) when
+	// that node is up, as the broker's partitions and consumer group
+	// shards do: transfers pause a leader's proposals, configuration
+	// changes included, so they belong in the storm.
+	PreferEvery int64
 }
 
 // Node is one simulated node: its disk survives crashes, its host does not.
@@ -223,12 +229,32 @@ func (c *Cluster) Step() error {
 					return fmt.Errorf("raftsim: node %d: %w", n.ID, err)
 				}
 			}
+			c.prefer(n)
 		}
 		if err := c.process(n); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Preferred is the node a group's leadership goes back to with
+// Options.PreferEvery: group IDs spread over the nodes.
+func (c *Cluster) Preferred(group uint64) uint64 { return (group-1)%uint64(c.opts.Nodes) + 1 }
+
+// prefer has n hand the groups it leads to their preferred nodes, every
+// PreferEvery ticks.
+func (c *Cluster) prefer(n *Node) {
+	every := c.opts.PreferEvery * c.opts.TickEvery
+	if every == 0 || c.Now%every != 0 {
+		return
+	}
+	for _, g := range c.opts.Groups {
+		st, err := n.Host.Status(g)
+		if p := c.Preferred(g); err == nil && st.IsLeader && p != n.ID && c.Node(p).Up() {
+			n.Host.TransferLeader(g, p)
+		}
+	}
 }
 
 // detect sends n's keepalives and tells its host which peers it has not

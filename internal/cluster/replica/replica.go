@@ -202,37 +202,55 @@ func (p *Partition) catchUp(s snapshot) error {
 	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(errs...))
 }
 
-// fetchFrom appends what node has below end, batch by batch.
+// fetchFrom appends what node has below end, each fetched chunk's batches
+// in one AppendBatches call: the host's loop waits for the catch-up, and a
+// log of small batches appended one call (one fsync) each kept a rejoining
+// node's every group silent for most of a minute.
 func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error {
 	for next := p.log.NextOffset(); next < end; next = p.log.NextOffset() {
 		b, err := p.fetch(ctx, node, next)
 		if err != nil {
 			return err
 		}
-		progressed := false
-		for len(b) > 0 {
+		// run is the stretch of b that continues the log: batches from
+		// its next offset on, below end, without a gap.
+		var run []byte
+		want, last := next, false
+		for len(b) > 0 && !last {
 			n, ok := recordbatch.Len(b)
 			if !ok || n > len(b) {
-				return fmt.Errorf("%w: torn batch at %d", recordbatch.ErrCorrupt, next)
+				return fmt.Errorf("%w: torn batch at %d", recordbatch.ErrCorrupt, want)
 			}
 			batch := b[:n]
 			b = b[n:]
 			base := recordbatch.BaseOffset(batch)
 			switch {
 			case base >= end:
-				return nil
-			case base < p.log.NextOffset():
+				last = true
+				continue
+			case base < want && run == nil:
 				continue // a read may start at the batch before the one asked for
-			case base > p.log.NextOffset():
-				return fmt.Errorf("gap: batch at %d, want %d", base, p.log.NextOffset())
+			case base != want:
+				return fmt.Errorf("gap: batch at %d, want %d", base, want)
 			}
-			if _, err := p.log.AppendBatches(batch); err != nil {
-				return err
+			if run == nil {
+				run = batch
+			} else {
+				run = run[:len(run)+n] // batch follows run in b
 			}
-			progressed = true
+			want = base + int64(recordbatch.NumRecords(batch))
 		}
-		if !progressed {
+		if run == nil {
+			if last {
+				return nil
+			}
 			return fmt.Errorf("no batch at %d", next)
+		}
+		if _, err := p.log.AppendBatches(run); err != nil {
+			return err
+		}
+		if last {
+			return nil
 		}
 	}
 	return nil

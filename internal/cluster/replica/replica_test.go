@@ -152,3 +152,54 @@ func TestPartition(t *testing.T) {
 		t.Fatalf("apply after the restore: %+v", r)
 	}
 }
+
+// countingLog counts the appends a catch-up makes: each may cost the real
+// log an fsync.
+type countingLog struct {
+	memLog
+	appends int
+}
+
+func (l *countingLog) AppendBatches(b []byte) (int64, error) {
+	l.appends++
+	return l.memLog.AppendBatches(b)
+}
+
+// A replica catching up appends each fetched chunk in one call, however
+// many batches it holds (a rejoining node once spent most of a minute in
+// one fsync per batch while its host's loop waited), skips what it has,
+// and stops at the snapshot's end.
+func TestCatchUpAppendsAFetchedChunkAtOnce(t *testing.T) {
+	src := &memLog{}
+	for range 200 {
+		if _, err := src.AppendBatches(batch(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := &countingLog{}
+	for range 3 { // the first three batches it has already
+		if _, err := dst.memLog.AppendBatches(batch(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fetches := 0
+	fetch := func(_ context.Context, _ uint64, from int64) ([]byte, error) {
+		fetches++
+		return src.ReadBatches(max(from-2, 0), 1<<20) // from the batch before
+	}
+	snap, err := json.Marshal(snapshot{Index: 9, Next: 300, Node: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := New(dst, 2, []uint64{1, 2, 3}, fetch).Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if dst.next != 300 || dst.appends != 1 || fetches != 1 {
+		t.Fatalf("caught up to %d in %d appends and %d fetches; want 300 in 1 and 1", dst.next, dst.appends, fetches)
+	}
+	for i, b := range dst.batches {
+		if string(b) != string(src.batches[i]) {
+			t.Fatalf("batch %d differs after catch-up", i)
+		}
+	}
+}

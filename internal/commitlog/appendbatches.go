@@ -1,0 +1,51 @@
+package commitlog
+
+import (
+	"fmt"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// AppendBatches appends encoded batches stored back to back, each checked
+// and given offsets as AppendBatch does, and returns the first one's base
+// offset. All are checked before any is written, so a malformed one
+// (ErrCorrupt, ErrUnsupported, ErrBatchTooLarge) leaves the log as it was.
+// It waits for durability once, after the last batch: a replica copying
+// another's log (thousands of small batches under FsyncAlways) pays one
+// fsync per call instead of one per batch.
+func (l *Log) AppendBatches(batches []byte) (base int64, err error) {
+	var checked []Checked
+	for rest := batches; len(rest) > 0; {
+		n, ok := recordbatch.Len(rest)
+		if !ok || n > len(rest) {
+			return 0, fmt.Errorf("commitlog: append batches: %w: torn batch", ErrCorrupt)
+		}
+		if n > l.opts.MaxBatchBytes {
+			return 0, fmt.Errorf("commitlog: %d byte batch: %w", n, ErrBatchTooLarge)
+		}
+		c, err := CheckFrame(rest[:n])
+		if err == nil {
+			err = c.CheckRecords(nil)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("commitlog: append batch: %w", err)
+		}
+		checked = append(checked, c)
+		rest = rest[n:]
+	}
+	if len(checked) == 0 {
+		return 0, ErrEmpty
+	}
+	var end int64
+	for i := range checked {
+		b, e, err := l.write(checked[i].b, checked[i].info)
+		if err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			base = b
+		}
+		end = e
+	}
+	return base, l.afterWrite(end)
+}
