@@ -69,15 +69,22 @@ func (c *clusterBridge) TopicName(id [16]byte) (string, bool) {
 	return "", false
 }
 
+// Placement is topic's partitions as this node knows them. A topic of the
+// cluster this node does not serve yet (node.Serves: its copy may be of a
+// topic deleted or created again since) names no leader, so reads and
+// writes of it here are refused as retriable until it does.
 func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 	t, ok := c.n.Placement(topic)
 	if !ok {
 		return nil, false
 	}
+	serves := c.n.Serves(topic)
 	out := make([]api.ClusterPartition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		out[i] = api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
-		out[i].Leader, out[i].LeaderEpoch, out[i].ISR = c.n.PartitionView(p)
+		if serves {
+			out[i].Leader, out[i].LeaderEpoch, out[i].ISR = c.n.PartitionView(p)
+		}
 	}
 	return out, true
 }
@@ -107,7 +114,7 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 		return metaError(err)
 	}
 	for {
-		if _, err := c.b.Topic(req.Name); err == nil && c.n.LocalCurrent(req.Name) && c.leadersKnown(req.Name) {
+		if _, err := c.b.Topic(req.Name); err == nil && c.n.Serves(req.Name) && c.leadersKnown(req.Name) {
 			return nil
 		}
 		select {
@@ -236,8 +243,10 @@ func (c *clusterBridge) replicationFactor(asked int32) (int, error) {
 	return 1, nil
 }
 
-// Replicates says the metadata's topics are replicated; topics local to
-// this node (DLQs, topics created over Kafka) are not.
+// Replicates says the cluster's topics are replicated: the metadata's, and
+// a copy this node made of one the metadata no longer holds (Append then
+// refuses it; it is never written as a local topic). Topics local to this
+// node are not.
 func (c *clusterBridge) Replicates(topic string) bool {
 	_, ok := c.n.Placement(topic)
 	return ok
@@ -251,6 +260,9 @@ func (c *clusterBridge) Append(topic string, partition int32, batches []byte) ([
 	}
 	var nl *multiraft.NotLeaderError
 	switch {
+	case errors.Is(err, node.ErrNotServing):
+		return nil, api.ErrUnavailable.Withf("node %d has not caught up with the cluster's metadata of topic %s yet; retry", c.n.ID(), topic).
+			WithDetail("topic", topic).WithDetail("partition", partition)
 	case errors.As(err, &nl):
 		e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", c.n.ID(), topic, partition, nl.Leader).
 			WithDetail("partition", partition).WithDetail("leader", nl.Leader)

@@ -91,6 +91,12 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 	return nil
 }
 
+// ErrNotServing refuses a write of a topic of the cluster this node does
+// not serve yet (Serves): its metadata is not confirmed current since it
+// started, or its copy is of another incarnation or not made yet. A
+// passing state: the caller retries.
+var ErrNotServing = errors.New("cluster: this node does not serve the topic yet")
+
 // appendTimeout bounds a partition append: Raft needs a leader and a
 // majority within it, else the publish fails UNAVAILABLE (its outcome
 // unknown: it may still commit).
@@ -99,8 +105,12 @@ const appendTimeout = 15 * time.Second
 // AppendPartition proposes batches to the group of partition of topic and
 // returns each batch's first offset once a majority has the entry and
 // this node applied it. A *multiraft.NotLeaderError names the leader as
-// this node knows it.
+// this node knows it; ErrNotServing refuses a topic this node does not
+// serve yet.
 func (n *Node) AppendPartition(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
+	if !n.Serves(topic) {
+		return nil, fmt.Errorf("%w: %s", ErrNotServing, topic)
+	}
 	tp, ok := n.meta.Topic(topic)
 	if !ok || partition < 0 || int(partition) >= len(tp.Partitions) {
 		return nil, fmt.Errorf("cluster: %s/%d is not in the metadata", topic, partition)
