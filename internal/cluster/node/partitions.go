@@ -136,6 +136,98 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 	return res.Bases, res.Err
 }
 
+// appendRequest asks a partition's leader to append batches.
+type appendRequest struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Batches   []byte `json:"batches"`
+}
+
+// AppendVia appends batches to partition of topic through its leader,
+// wherever it is: here if this node leads it, else forwarded over the
+// transport. It is for writes this node makes on its own behalf (a dead
+// letter its group coordinator keeps), with no client to follow a
+// NOT_LEADER answer: it follows the leader itself, and waits while there
+// is none or this node does not serve the topic yet, until ctx ends.
+// Errors are AppendPartition's, and ctx's. An error whose outcome is
+// unknown (the entry may still commit) is returned, not retried.
+func (n *Node) AppendVia(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
+	target := n.cfg.ID
+	for {
+		var bases []int64
+		var err error
+		if target == n.cfg.ID {
+			bases, err = n.AppendPartition(ctx, topic, partition, batches)
+		} else {
+			bases, err = n.appendAt(ctx, target, appendRequest{Topic: topic, Partition: partition, Batches: batches})
+		}
+		var nl *multiraft.NotLeaderError
+		switch {
+		case err == nil:
+			return bases, nil
+		case errors.As(err, &nl) && nl.Leader != 0:
+			target = nl.Leader
+			if target != n.cfg.ID {
+				continue // at once: the leader is known
+			}
+		case errors.As(err, &nl), errors.Is(err, ErrNotServing), errors.Is(err, multiraft.ErrDropped), errors.Is(err, errUnreached):
+			target = n.cfg.ID // ask again who leads
+		default:
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// errUnreached: a forwarded append's node could not be asked (nothing
+// was written).
+var errUnreached = errors.New("cluster: the partition's leader could not be reached")
+
+// appendAt asks node to append req, answering as AppendPartition would.
+func (n *Node) appendAt(ctx context.Context, node uint64, req appendRequest) ([]int64, error) {
+	b, err := json.Marshal(request{Append: &req})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := n.tr.Call(ctx, node, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: node %d: %w", errUnreached, node, err)
+	}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, fmt.Errorf("cluster: answer of node %d: %w", node, err)
+	}
+	switch {
+	case a.Retry != "":
+		return nil, &multiraft.NotLeaderError{Leader: a.Leader}
+	case a.Refused != "":
+		return nil, fmt.Errorf("cluster: node %d: %s", node, a.Refused)
+	}
+	return a.Bases, nil
+}
+
+// serveAppend appends a forwarded request if this node leads its
+// partition; Retry (naming the leader if known) when nothing was written.
+func (n *Node) serveAppend(ctx context.Context, req appendRequest) answer {
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
+	bases, err := n.AppendPartition(ctx, req.Topic, req.Partition, req.Batches)
+	var nl *multiraft.NotLeaderError
+	switch {
+	case err == nil:
+		return answer{Bases: bases}
+	case errors.As(err, &nl):
+		return answer{Retry: err.Error(), Leader: nl.Leader}
+	case errors.Is(err, ErrNotServing), errors.Is(err, multiraft.ErrDropped):
+		return answer{Retry: err.Error()}
+	}
+	return answer{Refused: err.Error()}
+}
+
 // PartitionLeader is p's leader and its epoch (the Raft term) as this node
 // knows them (see PartitionView).
 func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {

@@ -441,3 +441,27 @@ func (c *replicaCluster) leaderAmong(ctx context.Context, group, cut uint64) int
 		}
 	}
 }
+
+// AppendVia on a follower writes through the partition's leader (over the
+// transport), and on the leader writes here: every replica has both.
+func TestAppendViaTheLeader(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c := newReplicaCluster(t, commitlog.FsyncInterval)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.leader(ctx, tp.Partitions[0].Group)
+	f := (l + 1) % 3
+	for i, via := range []int{f, l} {
+		bases, err := c.nodes[via].AppendVia(ctx, "t", 0, batch(fmt.Sprint("v", i)))
+		if err != nil || len(bases) != 1 || bases[0] != int64(i) {
+			t.Fatalf("AppendVia on node %d: %v %v", via+1, bases, err)
+		}
+	}
+	c.converged(ctx, vals("v", 2))
+}
