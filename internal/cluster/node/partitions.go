@@ -41,6 +41,7 @@ type hosted struct {
 	partition int32
 	replicas  []uint64
 	log       replica.Log
+	sm        *replica.Partition // its state machine: Close stops a catch-up
 	// ledSince is when this node last became the group's leader, for
 	// handing leadership back to the preferred replica (watchPartitions).
 	ledSince     time.Time
@@ -74,11 +75,18 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 		// lost its disk since) joins, and the group's leader adds it
 		// (identity.go).
 		if err := n.raft.AddReplica(ctx, p.Group, n.self(), n.bootVoters(p.Replicas, p.Gens), sm); err != nil {
+			sm.Close()
 			return fmt.Errorf("partition %s/%d (group %d): %w", tp.Name, p.Index, p.Group, err)
 		}
 		n.pmu.Lock()
-		n.parts[p.Group] = &hosted{topic: tp.Name, partition: p.Index, replicas: slices.Clone(p.Replicas), log: log}
+		n.parts[p.Group] = &hosted{topic: tp.Name, partition: p.Index, replicas: slices.Clone(p.Replicas), log: log, sm: sm}
 		n.pmu.Unlock()
+		if ctx.Err() != nil {
+			// Shutting down: watchPartitions may have stopped the
+			// catch-ups before this group was listed.
+			sm.Close()
+			return ctx.Err()
+		}
 		if p.Replicas[0] == n.cfg.ID {
 			if err := n.raft.Campaign(ctx, p.Group); err != nil {
 				n.log.Warn("cluster: campaigning for a partition failed", "topic", tp.Name, "partition", p.Index, "err", err)
@@ -246,8 +254,21 @@ const (
 )
 
 // watchPartitions refreshes the leaders of the hosted groups every tick
-// and hands leadership to preferred replicas that are alive again.
+// and hands leadership to preferred replicas that are alive again. When
+// ctx ends it stops the groups' catch-ups (replica.Partition.Close), so
+// none outlives the node.
 func (n *Node) watchPartitions(ctx context.Context) {
+	defer func() {
+		n.pmu.Lock()
+		var sms []*replica.Partition
+		for _, h := range n.parts {
+			sms = append(sms, h.sm)
+		}
+		n.pmu.Unlock()
+		for _, sm := range sms {
+			sm.Close()
+		}
+	}()
 	n.everyTick(ctx, func() {
 		sts, err := n.raft.Statuses(ctx)
 		if err != nil {

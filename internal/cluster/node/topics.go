@@ -334,9 +334,13 @@ func (n *Node) dropLocal(ctx context.Context, name string, rec localTopic) error
 			return err
 		}
 		n.pmu.Lock()
+		h := n.parts[g]
 		delete(n.parts, g)
 		delete(n.leaders, g)
 		n.pmu.Unlock()
+		if h != nil {
+			h.sm.Close()
+		}
 	}
 	if err := n.cfg.Topics.RemoveTopic(name); err != nil {
 		return err

@@ -16,7 +16,11 @@
 // again, and Restore first cuts the log back to the snapshot's next offset.
 // A replica whose log is shorter than a snapshot it receives (an empty
 // disk, or a leader that compacted past what it needs) fetches the missing
-// batches from a node that has them (Fetch).
+// batches from a node that has them (Fetch). That fetch runs in the
+// background, off the Raft loop every group of the node shares: Restore
+// returns at once, and the entries applied meanwhile wait in memory, in
+// order, with their offsets already known (the log's end after the
+// catch-up is the snapshot's), and are appended once it is done.
 //
 // The package knows nothing of the broker: it writes through Log.
 package replica
@@ -26,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -77,6 +82,21 @@ type Partition struct {
 	// entry is refused until a restart restores the log (and heals it).
 	applied uint64
 	failed  error
+	// behind is the catch-up running in the background, nil if none.
+	// mu guards it: the Raft loop (Apply, Snapshot, Restore) changes it,
+	// Close, called by whoever stops the group, reads it.
+	mu     sync.Mutex
+	behind *catchUp
+}
+
+// catchUp is a background fetch of the batches a log lacks below a
+// snapshot's end, and the entries applied meanwhile.
+type catchUp struct {
+	snap   snapshot
+	cancel context.CancelFunc
+	done   chan struct{} // closed once finished or stopped
+	queued [][]byte      // entries applied meanwhile, in order
+	next   int64         // the offset the next applied entry's first record gets
 }
 
 // New returns the state machine of a partition replicated over voters,
@@ -90,13 +110,24 @@ func New(log Log, self uint64, voters []uint64, fetch Fetch) *Partition {
 // malformed batch) changes nothing; a failure of this node's disk is
 // sticky (see Partition).
 func (p *Partition) Apply(index uint64, cmd []byte) any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.applied = index
 	if p.failed != nil {
 		return Result{Err: p.failed}
 	}
-	bases, err := splitBases(cmd)
+	bases, records, err := splitBases(cmd)
 	if err != nil {
 		return Result{Err: err}
+	}
+	if cu := p.behind; cu != nil {
+		// Appended after the catch-up, at offsets known now.
+		for i := range bases {
+			bases[i] += cu.next
+		}
+		cu.next += records
+		cu.queued = append(cu.queued, cmd)
+		return Result{Bases: bases}
 	}
 	next := p.log.NextOffset()
 	base, err := p.log.AppendBatches(cmd)
@@ -113,30 +144,39 @@ func (p *Partition) Apply(index uint64, cmd []byte) any {
 }
 
 // splitBases checks that cmd is whole batches and returns each one's
-// first offset relative to the first's.
-func splitBases(cmd []byte) ([]int64, error) {
+// first offset relative to the first's, and how many records they hold.
+func splitBases(cmd []byte) ([]int64, int64, error) {
 	var out []int64
 	var rel int64
 	for len(cmd) > 0 {
 		n, ok := recordbatch.Len(cmd)
 		if !ok || n > len(cmd) {
-			return nil, fmt.Errorf("replica: %w: not whole record batches", recordbatch.ErrCorrupt)
+			return nil, 0, fmt.Errorf("replica: %w: not whole record batches", recordbatch.ErrCorrupt)
 		}
 		out = append(out, rel)
 		rel += int64(recordbatch.NumRecords(cmd[:n]))
 		cmd = cmd[n:]
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("replica: %w: no batches", recordbatch.ErrCorrupt)
+		return nil, 0, fmt.Errorf("replica: %w: no batches", recordbatch.ErrCorrupt)
 	}
-	return out, nil
+	return out, rel, nil
 }
 
 // Snapshot syncs the log, then records its end: a snapshot never claims
-// bytes a crash could take back.
+// bytes a crash could take back. During a catch-up it records the end the
+// log will have, and the node that holds the bytes below the snapshot the
+// catch-up is for: a restart from it catches up again, from that node or
+// the other voters, which hold every entry applied since (they are
+// committed).
 func (p *Partition) Snapshot() ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.failed != nil {
 		return nil, p.failed
+	}
+	if cu := p.behind; cu != nil {
+		return json.Marshal(snapshot{Index: p.applied, Next: cu.next, Node: cu.snap.Node})
 	}
 	if err := p.log.Sync(); err != nil {
 		return nil, err
@@ -154,54 +194,116 @@ func (p *Partition) Restore(data []byte) error {
 			return fmt.Errorf("replica: snapshot: %w", err)
 		}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stop() // a catch-up for an older snapshot: this one replaces it
 	p.applied, p.failed = s.Index, nil
 	next := p.log.NextOffset()
 	switch {
 	case next > s.Next:
 		return p.log.TruncateTo(s.Next)
 	case next < s.Next:
-		return p.catchUp(s)
+		if p.fetch == nil {
+			return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, next, s.Next)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cu := &catchUp{snap: s, cancel: cancel, done: make(chan struct{}), next: s.Next}
+		p.behind = cu
+		go func() {
+			defer close(cu.done)
+			p.finish(cu, p.catchUp(ctx, s))
+		}()
 	}
 	return nil
 }
 
-// fetchTimeout bounds one catch-up; the host's loop waits meanwhile.
-const fetchTimeout = 30 * time.Second
+// Close stops a background catch-up and waits for it; the partition's
+// group is stopping (the node shuts down, or the group is removed).
+func (p *Partition) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stop()
+}
 
-// ErrBehind says a replica's log is shorter than its snapshot and no node
-// gave it the missing batches.
+// stop cancels the catch-up and waits for it. mu is held, and released
+// while waiting: the catch-up takes it to finish.
+func (p *Partition) stop() {
+	cu := p.behind
+	if cu == nil {
+		return
+	}
+	p.behind = nil // finish then leaves the partition alone
+	cu.cancel()
+	p.mu.Unlock()
+	<-cu.done
+	p.mu.Lock()
+}
+
+// finish ends catch-up cu, which err says how it went, unless it was
+// stopped: the entries applied meanwhile are appended, as Apply would
+// have (a failure of the fetch or of the disk is sticky, as in Apply).
+// The Raft loop waits meanwhile, for in-memory work Apply would have done.
+func (p *Partition) finish(cu *catchUp, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.behind != cu {
+		return
+	}
+	p.behind = nil
+	if err != nil {
+		p.failed = err
+		return
+	}
+	for _, cmd := range cu.queued {
+		if _, err := p.log.AppendBatches(cmd); err != nil {
+			p.failed = fmt.Errorf("replica: log failed after catching up: %w", err)
+			return
+		}
+	}
+}
+
+// ErrBehind says a replica's log is shorter than its snapshot and it has
+// no Fetch to get the missing batches with; a catch-up stopped by Close
+// or a newer Restore ends with it too.
 var ErrBehind = errors.New("replica: log behind the snapshot")
 
 // catchUp appends the batches in [log's next, s.Next) fetched from the
-// snapshot's node, or any other voter.
-func (p *Partition) catchUp(s snapshot) error {
-	if p.fetch == nil {
-		return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, p.log.NextOffset(), s.Next)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	defer cancel()
+// snapshot's node, or any other voter, trying them in turn until one
+// answers or ctx ends. A failure of this node's log ends it at once.
+func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 	from := []uint64{s.Node}
 	for _, v := range p.voters {
 		if v != s.Node && v != p.self {
 			from = append(from, v)
 		}
 	}
-	var errs []error
+	var last []error
 	for ctx.Err() == nil {
+		last = last[:0]
 		for _, node := range from {
 			err := p.fetchFrom(ctx, node, s.Next)
-			if err == nil {
+			var lf *logError
+			switch {
+			case err == nil:
 				return nil
+			case errors.As(err, &lf):
+				return err
 			}
-			errs = append(errs, fmt.Errorf("node %d: %w", node, err))
+			last = append(last, fmt.Errorf("node %d: %w", node, err))
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(errs...))
+	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(last...))
 }
+
+// logError is a failure of this node's log during a catch-up.
+type logError struct{ err error }
+
+func (e *logError) Error() string { return "replica: log failed catching up: " + e.err.Error() }
+func (e *logError) Unwrap() error { return e.err }
 
 // fetchFrom appends what node has below end, batch by batch.
 func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error {
@@ -228,7 +330,7 @@ func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error
 				return fmt.Errorf("gap: batch at %d, want %d", base, p.log.NextOffset())
 			}
 			if _, err := p.log.AppendBatches(batch); err != nil {
-				return err
+				return &logError{err}
 			}
 			progressed = true
 		}
