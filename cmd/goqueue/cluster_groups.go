@@ -60,9 +60,11 @@ func (c *clusterBridge) CreateKafkaTopic(ctx context.Context, spec broker.TopicS
 	return c.CreateTopic(ctx, req)
 }
 
-// dlqWait bounds a dead letter's write; the group keeps it pending and
+// dlqWait bounds a dead letter's write (each of creating the DLQ and
+// appending), which the request that settled the message waits for, as
+// for a group write (groupWriteTimeout); the group keeps it pending and
 // tries again after its backoff when this fails.
-const dlqWait = 15 * time.Second
+const dlqWait = 5 * time.Second
 
 // EnsureDLQ makes a replicated topic's DLQ a topic of the cluster, as
 // POST /topics would create it (the cluster's default replication
