@@ -69,15 +69,22 @@ func (c *clusterBridge) TopicName(id [16]byte) (string, bool) {
 	return "", false
 }
 
+// Placement is topic's partitions as this node knows them. A topic of the
+// cluster this node does not serve yet (node.Serves: its copy may be of a
+// topic deleted or created again since) names no leader, so reads and
+// writes of it here are refused as retriable until it does.
 func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 	t, ok := c.n.Placement(topic)
 	if !ok {
 		return nil, false
 	}
+	serves := c.n.Serves(topic)
 	out := make([]api.ClusterPartition, len(t.Partitions))
 	for i, p := range t.Partitions {
 		out[i] = api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
-		out[i].Leader, out[i].LeaderEpoch, out[i].ISR = c.n.PartitionView(p)
+		if serves {
+			out[i].Leader, out[i].LeaderEpoch, out[i].ISR = c.n.PartitionView(p)
+		}
 	}
 	return out, true
 }
@@ -107,7 +114,7 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 		return metaError(err)
 	}
 	for {
-		if _, err := c.b.Topic(req.Name); err == nil && c.n.LocalCurrent(req.Name) && c.leadersKnown(req.Name) {
+		if _, err := c.b.Topic(req.Name); err == nil && c.n.Serves(req.Name) && c.leadersKnown(req.Name) {
 			return nil
 		}
 		select {
@@ -236,8 +243,10 @@ func (c *clusterBridge) replicationFactor(asked int32) (int, error) {
 	return 1, nil
 }
 
-// Replicates says the metadata's topics are replicated; topics local to
-// this node (DLQs, topics created over Kafka) are not.
+// Replicates says the cluster's topics are replicated: the metadata's, and
+// a copy this node made of one the metadata no longer holds (Append then
+// refuses it; it is never written as a local topic). Topics local to this
+// node are not.
 func (c *clusterBridge) Replicates(topic string) bool {
 	_, ok := c.n.Placement(topic)
 	return ok
@@ -246,31 +255,39 @@ func (c *clusterBridge) Replicates(topic string) bool {
 // Append proposes a partition's batches to its Raft group.
 func (c *clusterBridge) Append(topic string, partition int32, batches []byte) ([]int64, error) {
 	bases, err := c.n.AppendPartition(context.Background(), topic, partition, batches)
-	if err == nil {
-		return bases, nil
+	if err != nil {
+		return nil, c.appendError(topic, partition, err)
 	}
+	return bases, nil
+}
+
+// appendError says a failed append in the API's codes.
+func (c *clusterBridge) appendError(topic string, partition int32, err error) error {
 	var nl *multiraft.NotLeaderError
 	switch {
+	case errors.Is(err, node.ErrNotServing):
+		return api.ErrUnavailable.Withf("node %d has not caught up with the cluster's metadata of topic %s yet; retry", c.n.ID(), topic).
+			WithDetail("topic", topic).WithDetail("partition", partition)
 	case errors.As(err, &nl):
 		e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", c.n.ID(), topic, partition, nl.Leader).
 			WithDetail("partition", partition).WithDetail("leader", nl.Leader)
 		if nl.Leader == 0 {
-			return nil, api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, partition).WithDetail("partition", partition)
+			return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, partition).WithDetail("partition", partition)
 		}
 		if addr := c.n.HTTPAddr(nl.Leader); addr != "" {
 			e = e.WithDetail("leader_addr", addr)
 		}
-		return nil, e
+		return e
 	case errors.Is(err, multiraft.ErrDropped):
-		return nil, api.ErrUnavailable.Withf("partition %s/%d: leadership changed before the write committed; nothing was written, retry", topic, partition).WithDetail("partition", partition)
+		return api.ErrUnavailable.Withf("partition %s/%d: leadership changed before the write committed; nothing was written, retry", topic, partition).WithDetail("partition", partition)
 	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded):
-		return nil, api.ErrUnavailable.Withf("partition %s/%d: the write's outcome is unknown (%v); a retry may store it twice", topic, partition, err).WithDetail("partition", partition)
+		return api.ErrUnavailable.Withf("partition %s/%d: the write's outcome is unknown (%v); a retry may store it twice", topic, partition, err).WithDetail("partition", partition)
 	case errors.Is(err, multiraft.ErrStopped):
-		return nil, api.ErrUnavailable.Withf("this node is shutting down")
+		return api.ErrUnavailable.Withf("this node is shutting down")
 	case errors.Is(err, multiraft.ErrRemoved), errors.Is(err, multiraft.ErrUnknownGroup):
-		return nil, api.ErrTopicNotFound.Withf("topic %s was deleted", topic).WithDetail("topic", topic)
+		return api.ErrTopicNotFound.Withf("topic %s was deleted", topic).WithDetail("topic", topic)
 	}
-	return nil, err
+	return err
 }
 
 // PartitionLog is the local log of a partition this node replicates.

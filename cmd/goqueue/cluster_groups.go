@@ -30,6 +30,7 @@ import (
 // what was in flight is delivered again, nothing acknowledged is.
 
 var (
+	_ broker.ClusterDLQ         = (*clusterBridge)(nil)
 	_ httpapi.GroupCoordinators = (*clusterBridge)(nil)
 	_ node.GroupShardSink       = (*groupShards)(nil)
 	_ coordinator.Replicated    = (*groupShards)(nil)
@@ -57,6 +58,47 @@ func (c *clusterBridge) CreateKafkaTopic(ctx context.Context, spec broker.TopicS
 		return err
 	}
 	return c.CreateTopic(ctx, req)
+}
+
+// dlqWait bounds a dead letter's write (each of creating the DLQ and
+// appending), which the request that settled the message waits for, as
+// for a group write (groupWriteTimeout); the group keeps it pending and
+// tries again after its backoff when this fails.
+const dlqWait = 5 * time.Second
+
+// EnsureDLQ makes a replicated topic's DLQ a topic of the cluster, as
+// POST /topics would create it (the cluster's default replication
+// factor), so the group coordinator's dead letters survive that node and
+// are where the next coordinator writes too; one smaller than spec grows.
+func (c *clusterBridge) EnsureDLQ(spec broker.TopicSpec) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
+	defer cancel()
+	if t, ok := c.n.Placement(spec.Name); ok {
+		if int32(len(t.Partitions)) >= spec.Partitions {
+			return nil
+		}
+		err := c.AlterTopic(ctx, spec.Name, api.AlterTopicRequest{Partitions: spec.Partitions})
+		if t, ok := c.n.Placement(spec.Name); err != nil && ok && int32(len(t.Partitions)) >= spec.Partitions {
+			return nil // grown meanwhile by another coordinator
+		}
+		return err
+	}
+	err := c.CreateKafkaTopic(ctx, spec, 0)
+	if errors.Is(err, api.ErrTopicExists) {
+		return nil // created meanwhile by another coordinator
+	}
+	return err
+}
+
+// AppendDLQ writes a dead letter's batches through the DLQ partition's
+// leader, wherever it is.
+func (c *clusterBridge) AppendDLQ(topic string, partition int32, batches []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
+	defer cancel()
+	if _, err := c.n.AppendVia(ctx, topic, partition, batches); err != nil {
+		return c.appendError(topic, partition, err)
+	}
+	return nil
 }
 
 // Coordinator is the node coordinating group: the leader of its shard.
@@ -130,8 +172,9 @@ func (g *groupShards) WriteOffsets(group string, epoch uint64, ws []offsetstore.
 // replicated topic by its topic ID instead (clusterBorn), and a node
 // adopting them names it again by its own copy's created_at (localBorn).
 // Offsets of a topic deleted and created again under its name then still
-// differ from the new topic's, on every node. Topics local to one node
-// (DLQs) keep their created_at.
+// differ from the new topic's, on every node. A replicated topic's DLQ is
+// a topic of the cluster too (EnsureDLQ); topics local to one node keep
+// their created_at.
 
 // clusterBorn is born, the created_at of this node's copy of topic, as
 // the replicated offsets name it: from the topic's ID, negative so that no

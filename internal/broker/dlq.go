@@ -52,10 +52,6 @@ func (b *Broker) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error
 		return nil
 	}
 	r := recs[0]
-	dlq, err := b.ensureDLQ(t)
-	if err != nil {
-		return err
-	}
 	headers := append(append([]commitlog.Header(nil), r.Headers...),
 		commitlog.Header{Key: api.DLQHeaderReason, Value: truncated(dl.Reason)},
 		commitlog.Header{Key: api.DLQHeaderOriginalTopic, Value: []byte(dl.TP.Topic)},
@@ -67,11 +63,40 @@ func (b *Broker) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error
 		commitlog.Header{Key: api.DLQHeaderLastError, Value: truncated(dl.LastError)},
 		commitlog.Header{Key: api.DLQHeaderDiedAt, Value: strconv.AppendInt(nil, b.now().UnixMilli(), 10)},
 	)
-	_, err = b.Publish(dlq, []Message{{
+	msg := Message{
 		Key: r.Key, Value: r.Value, Headers: headers, Partition: dl.TP.Partition,
 		Timestamp: r.Timestamp, Attributes: r.Attributes,
-	}})
+	}
+	if c, ok := b.repl.(ClusterDLQ); ok && b.replicated(t) {
+		spec := dlqSpec(t)
+		if err := c.EnsureDLQ(spec); err != nil {
+			return err
+		}
+		batches, _ := encodeBatches([]Message{msg}, []int{0}, b.now().UnixMilli())
+		return c.AppendDLQ(spec.Name, dl.TP.Partition, batches)
+	}
+	dlq, err := b.ensureDLQ(t)
+	if err != nil {
+		return err
+	}
+	_, err = b.Publish(dlq, []Message{msg})
 	return err
+}
+
+// ClusterDLQ keeps the DLQs of a cluster's replicated topics in the
+// cluster, as replicated topics themselves: a dead letter written to a
+// topic local to its group's coordinator would be lost with that node's
+// disk, and be elsewhere after the coordinator moves. A cluster node's
+// Replicator implements it.
+type ClusterDLQ interface {
+	// EnsureDLQ makes spec's topic (a DLQ, as dlqSpec makes it) a topic
+	// of the cluster, created with the cluster's replication factor if
+	// missing and grown to spec's partition count if smaller; an
+	// existing one is used as it is otherwise.
+	EnsureDLQ(spec TopicSpec) error
+	// AppendDLQ appends batches to partition of the DLQ through the
+	// partition's leader, wherever it is, once a majority has them.
+	AppendDLQ(topic string, partition int32, batches []byte) error
 }
 
 // dlqHeadroom is what a DLQ allows beyond its source topic's
@@ -97,19 +122,11 @@ func truncated(s string) []byte {
 // segment and fsync settings, and src's max_message_bytes plus dlqHeadroom
 // (up to MaxMessageLimit). An existing DLQ is used as it is.
 func (b *Broker) ensureDLQ(src *topic) (string, error) {
-	name := api.DLQName(src.cfg.Name)
-	partitions := int32(len(src.parts))
+	spec := dlqSpec(src)
+	name, partitions := spec.Name, spec.Partitions
 	t, err := b.lookup(name)
 	switch {
 	case errors.Is(err, api.ErrTopicNotFound):
-		segmentMS := src.cfg.SegmentMS
-		if segmentMS > 0 {
-			segmentMS = max(segmentMS, MinSegmentMS) // src may predate the minimum
-		}
-		spec := src.cfg.spec()
-		spec.Name, spec.Partitions = name, partitions
-		spec.SegmentAge = time.Duration(segmentMS) * time.Millisecond
-		spec.MaxMessageBytes = int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit))
 		_, err = b.createTopic(spec, 2*b.cfg.Limits.withDefaults().MaxTopics) // a DLQ may pass MaxTopics: see Limits
 		if errors.Is(err, api.ErrTopicExists) {
 			return b.ensureDLQ(src)
@@ -125,4 +142,19 @@ func (b *Broker) ensureDLQ(src *topic) (string, error) {
 		return name, err
 	}
 	return name, nil
+}
+
+// dlqSpec is the spec of src's DLQ: src's partition count, retention,
+// segment and fsync settings, and src's max_message_bytes plus
+// dlqHeadroom (up to MaxMessageLimit).
+func dlqSpec(src *topic) TopicSpec {
+	segmentMS := src.cfg.SegmentMS
+	if segmentMS > 0 {
+		segmentMS = max(segmentMS, MinSegmentMS) // src may predate the minimum
+	}
+	spec := src.cfg.spec()
+	spec.Name, spec.Partitions = api.DLQName(src.cfg.Name), int32(len(src.parts))
+	spec.SegmentAge = time.Duration(segmentMS) * time.Millisecond
+	spec.MaxMessageBytes = int32(min(int64(src.cfg.MaxMessageBytes)+dlqHeadroom, MaxMessageLimit))
+	return spec
 }

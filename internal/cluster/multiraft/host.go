@@ -48,12 +48,19 @@ type StateMachine interface {
 	// Apply applies the command committed at index. Commands arrive in index
 	// order, each once per Restore; the result goes back to the proposer.
 	Apply(index uint64, cmd []byte) any
-	// Snapshot returns the state as of the last applied index.
+	// Snapshot returns the state as of the last applied index, or
+	// ErrSnapshotLater when that state cannot be captured yet.
 	Snapshot() ([]byte, error)
 	// Restore replaces the state with a snapshot's data (nil: the initial,
 	// empty state).
 	Restore(data []byte) error
 }
+
+// ErrSnapshotLater is a state machine's answer to Snapshot when its state
+// cannot be captured yet (a replica still fetching the bytes below the
+// snapshot it restored): the host takes no snapshot, keeps its Raft log,
+// and asks again after the next applied entry.
+var ErrSnapshotLater = errors.New("multiraft: snapshot not possible yet")
 
 // Envelope is a Raft message tagged with its group, as it crosses the
 // network.
@@ -162,6 +169,9 @@ type group struct {
 	conf    *pb.ConfState // as of the last applied entry
 	applied uint64
 	snapAt  uint64 // index of the last snapshot taken or received
+	// snapWanted asks for a snapshot at once (a configuration changed)
+	// that the state machine put off (ErrSnapshotLater).
+	snapWanted bool
 	// confIndex is the index of the last configuration change this
 	// replica's log received: one not applied yet is pending.
 	confIndex uint64

@@ -122,15 +122,19 @@ func (h *Host) apply(g *group) error {
 	// it adds starts empty, and raft drops a snapshot whose configuration
 	// does not name its recipient, so the one the leader sends it must be
 	// at least this recent.
-	if g.applied-g.snapAt >= h.cfg.SnapshotEvery || (confChanged && g.applied > g.snapAt) {
+	g.snapWanted = g.snapWanted || confChanged
+	if g.applied-g.snapAt >= h.cfg.SnapshotEvery || (g.snapWanted && g.applied > g.snapAt) {
 		data, err := g.sm.Snapshot()
+		if errors.Is(err, ErrSnapshotLater) {
+			return nil // asked again after the next applied entry
+		}
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
 		if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.cfg.SnapshotKeep); err != nil {
 			return err
 		}
-		g.snapAt = g.applied
+		g.snapAt, g.snapWanted = g.applied, false
 	}
 	return nil
 }

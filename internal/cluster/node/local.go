@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
@@ -35,11 +36,17 @@ type localTopic struct {
 // topic's local copy and groups were last brought fully in line, for
 // callers waiting on a change of their topic (one failing topic must not
 // hold up the others'). mu guards m and done; only the reconciler writes.
+//
+// current says the metadata this node applied was confirmed at least as
+// new as the cluster's (a read point) since this process started. Until
+// then a restarted node's metadata may still name a topic deleted while
+// it was down, as its old incarnation, so no copy is served (Serves).
 type locals struct {
-	mu   sync.Mutex
-	path string
-	m    map[string]localTopic
-	done map[string]uint64
+	mu      sync.Mutex
+	path    string
+	m       map[string]localTopic
+	done    map[string]uint64
+	current atomic.Bool
 }
 
 // loadLocals reads dir's record (none yet: empty).

@@ -41,6 +41,7 @@ type hosted struct {
 	partition int32
 	replicas  []uint64
 	log       replica.Log
+	sm        *replica.Partition // its state machine: Close stops a catch-up
 	// ledSince is when this node last became the group's leader, for
 	// handing leadership back to the preferred replica (watchPartitions).
 	ledSince     time.Time
@@ -74,11 +75,18 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 		// lost its disk since) joins, and the group's leader adds it
 		// (identity.go).
 		if err := n.raft.AddReplica(ctx, p.Group, n.self(), n.bootVoters(p.Replicas, p.Gens), sm); err != nil {
+			sm.Close()
 			return fmt.Errorf("partition %s/%d (group %d): %w", tp.Name, p.Index, p.Group, err)
 		}
 		n.pmu.Lock()
-		n.parts[p.Group] = &hosted{topic: tp.Name, partition: p.Index, replicas: slices.Clone(p.Replicas), log: log}
+		n.parts[p.Group] = &hosted{topic: tp.Name, partition: p.Index, replicas: slices.Clone(p.Replicas), log: log, sm: sm}
 		n.pmu.Unlock()
+		if ctx.Err() != nil {
+			// Shutting down: watchPartitions may have stopped the
+			// catch-ups before this group was listed.
+			sm.Close()
+			return ctx.Err()
+		}
 		if p.Replicas[0] == n.cfg.ID {
 			if err := n.raft.Campaign(ctx, p.Group); err != nil {
 				n.log.Warn("cluster: campaigning for a partition failed", "topic", tp.Name, "partition", p.Index, "err", err)
@@ -91,6 +99,12 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 	return nil
 }
 
+// ErrNotServing refuses a write of a topic of the cluster this node does
+// not serve yet (Serves): its metadata is not confirmed current since it
+// started, or its copy is of another incarnation or not made yet. A
+// passing state: the caller retries.
+var ErrNotServing = errors.New("cluster: this node does not serve the topic yet")
+
 // appendTimeout bounds a partition append: Raft needs a leader and a
 // majority within it, else the publish fails UNAVAILABLE (its outcome
 // unknown: it may still commit).
@@ -99,8 +113,12 @@ const appendTimeout = 15 * time.Second
 // AppendPartition proposes batches to the group of partition of topic and
 // returns each batch's first offset once a majority has the entry and
 // this node applied it. A *multiraft.NotLeaderError names the leader as
-// this node knows it.
+// this node knows it; ErrNotServing refuses a topic this node does not
+// serve yet.
 func (n *Node) AppendPartition(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
+	if !n.Serves(topic) {
+		return nil, fmt.Errorf("%w: %s", ErrNotServing, topic)
+	}
 	tp, ok := n.meta.Topic(topic)
 	if !ok || partition < 0 || int(partition) >= len(tp.Partitions) {
 		return nil, fmt.Errorf("cluster: %s/%d is not in the metadata", topic, partition)
@@ -126,6 +144,98 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 	return res.Bases, res.Err
 }
 
+// appendRequest asks a partition's leader to append batches.
+type appendRequest struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Batches   []byte `json:"batches"`
+}
+
+// AppendVia appends batches to partition of topic through its leader,
+// wherever it is: here if this node leads it, else forwarded over the
+// transport. It is for writes this node makes on its own behalf (a dead
+// letter its group coordinator keeps), with no client to follow a
+// NOT_LEADER answer: it follows the leader itself, and waits while there
+// is none or this node does not serve the topic yet, until ctx ends.
+// Errors are AppendPartition's, and ctx's. An error whose outcome is
+// unknown (the entry may still commit) is returned, not retried.
+func (n *Node) AppendVia(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
+	target := n.cfg.ID
+	for {
+		var bases []int64
+		var err error
+		if target == n.cfg.ID {
+			bases, err = n.AppendPartition(ctx, topic, partition, batches)
+		} else {
+			bases, err = n.appendAt(ctx, target, appendRequest{Topic: topic, Partition: partition, Batches: batches})
+		}
+		var nl *multiraft.NotLeaderError
+		switch {
+		case err == nil:
+			return bases, nil
+		case errors.As(err, &nl) && nl.Leader != 0:
+			target = nl.Leader
+			if target != n.cfg.ID {
+				continue // at once: the leader is known
+			}
+		case errors.As(err, &nl), errors.Is(err, ErrNotServing), errors.Is(err, multiraft.ErrDropped), errors.Is(err, errUnreached):
+			target = n.cfg.ID // ask again who leads
+		default:
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		case <-time.After(retryEvery):
+		}
+	}
+}
+
+// errUnreached: a forwarded append's node could not be asked (nothing
+// was written).
+var errUnreached = errors.New("cluster: the partition's leader could not be reached")
+
+// appendAt asks node to append req, answering as AppendPartition would.
+func (n *Node) appendAt(ctx context.Context, node uint64, req appendRequest) ([]int64, error) {
+	b, err := json.Marshal(request{Append: &req})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := n.tr.Call(ctx, node, b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: node %d: %w", errUnreached, node, err)
+	}
+	var a answer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, fmt.Errorf("cluster: answer of node %d: %w", node, err)
+	}
+	switch {
+	case a.Retry != "":
+		return nil, &multiraft.NotLeaderError{Leader: a.Leader}
+	case a.Refused != "":
+		return nil, fmt.Errorf("cluster: node %d: %s", node, a.Refused)
+	}
+	return a.Bases, nil
+}
+
+// serveAppend appends a forwarded request if this node leads its
+// partition; Retry (naming the leader if known) when nothing was written.
+func (n *Node) serveAppend(ctx context.Context, req appendRequest) answer {
+	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
+	defer cancel()
+	bases, err := n.AppendPartition(ctx, req.Topic, req.Partition, req.Batches)
+	var nl *multiraft.NotLeaderError
+	switch {
+	case err == nil:
+		return answer{Bases: bases}
+	case errors.As(err, &nl):
+		return answer{Retry: err.Error(), Leader: nl.Leader}
+	case errors.Is(err, ErrNotServing), errors.Is(err, multiraft.ErrDropped):
+		return answer{Retry: err.Error()}
+	}
+	return answer{Refused: err.Error()}
+}
+
 // PartitionLeader is p's leader and its epoch (the Raft term) as this node
 // knows them (see PartitionView).
 func (n *Node) PartitionLeader(p meta.Partition) (leader, epoch uint64) {
@@ -144,8 +254,21 @@ const (
 )
 
 // watchPartitions refreshes the leaders of the hosted groups every tick
-// and hands leadership to preferred replicas that are alive again.
+// and hands leadership to preferred replicas that are alive again. When
+// ctx ends it stops the groups' catch-ups (replica.Partition.Close), so
+// none outlives the node.
 func (n *Node) watchPartitions(ctx context.Context) {
+	defer func() {
+		n.pmu.Lock()
+		var sms []*replica.Partition
+		for _, h := range n.parts {
+			sms = append(sms, h.sm)
+		}
+		n.pmu.Unlock()
+		for _, sm := range sms {
+			sm.Close()
+		}
+	}()
 	n.everyTick(ctx, func() {
 		sts, err := n.raft.Statuses(ctx)
 		if err != nil {

@@ -68,14 +68,23 @@ func (l clog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
 type logSink struct {
 	dir   string
 	fsync commitlog.FsyncPolicy
-	mu    sync.Mutex
-	logs  map[string]*commitlog.Log
+	// removing, if set, is told of each RemoveTopic, which then waits
+	// for the test's go-ahead (holding a node between applying a topic's
+	// deletion and removing its copy).
+	removing chan chan struct{}
+	mu       sync.Mutex
+	logs     map[string]*commitlog.Log
 }
 
 func (s *logSink) EnsureTopic(string, int32, json.RawMessage) error { return nil }
 
 // RemoveTopic closes and removes topic's logs.
 func (s *logSink) RemoveTopic(topic string) error {
+	if s.removing != nil {
+		goAhead := make(chan struct{})
+		s.removing <- goAhead
+		<-goAhead
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for key, l := range s.logs {
@@ -130,11 +139,14 @@ type replicaCluster struct {
 	nodes []*Node
 	sinks []*logSink
 	stops []func()
+	// removing[i], if set, becomes node i's sink's removing on its next
+	// start.
+	removing []chan chan struct{}
 }
 
 func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy) *replicaCluster {
 	c := &replicaCluster{t: t, peers: map[uint64]string{}, fsync: fsync,
-		nodes: make([]*Node, 3), sinks: make([]*logSink, 3), stops: make([]func(), 3)}
+		nodes: make([]*Node, 3), sinks: make([]*logSink, 3), stops: make([]func(), 3), removing: make([]chan chan struct{}, 3)}
 	for i := 1; i <= 3; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -156,7 +168,7 @@ func (c *replicaCluster) start(i int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.sinks[i] = &logSink{dir: filepath.Join(c.dirs[i], "logs"), fsync: c.fsync, logs: map[string]*commitlog.Log{}}
+	c.sinks[i] = &logSink{dir: filepath.Join(c.dirs[i], "logs"), fsync: c.fsync, logs: map[string]*commitlog.Log{}, removing: c.removing[i]}
 	nd, err := Open(Config{
 		ID: uint64(i + 1), Peers: c.peers, Listener: ln, Dir: filepath.Join(c.dirs[i], "cluster"),
 		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
@@ -442,4 +454,28 @@ func (c *replicaCluster) leaderAmong(ctx context.Context, group, cut uint64) int
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// AppendVia on a follower writes through the partition's leader (over the
+// transport), and on the leader writes here: every replica has both.
+func TestAppendViaTheLeader(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c := newReplicaCluster(t, commitlog.FsyncInterval)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.leader(ctx, tp.Partitions[0].Group)
+	f := (l + 1) % 3
+	for i, via := range []int{f, l} {
+		bases, err := c.nodes[via].AppendVia(ctx, "t", 0, batch(fmt.Sprint("v", i)))
+		if err != nil || len(bases) != 1 || bases[0] != int64(i) {
+			t.Fatalf("AppendVia on node %d: %v %v", via+1, bases, err)
+		}
+	}
+	c.converged(ctx, vals("v", 2))
 }

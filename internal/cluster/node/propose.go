@@ -30,6 +30,8 @@ type request struct {
 	Propose json.RawMessage `json:"propose,omitempty"`
 	// Fetch asks for a partition's stored batches (partitions.go).
 	Fetch *fetchRequest `json:"fetch,omitempty"`
+	// Append asks a partition's leader to append (AppendVia).
+	Append *appendRequest `json:"append,omitempty"`
 	// Join comes from a peer with no Raft state (identity.go).
 	Join *joinRequest `json:"join,omitempty"`
 }
@@ -51,6 +53,8 @@ type answer struct {
 	Leader uint64 `json:"leader,omitempty"`
 	// Batches answer a fetch.
 	Batches []byte `json:"batches,omitempty"`
+	// Bases answer an append: each batch's first offset.
+	Bases []int64 `json:"bases,omitempty"`
 	// Fresh and Gen answer a join: this node was never in a running
 	// cluster, or the generation the metadata gave the caller.
 	Fresh bool   `json:"fresh,omitempty"`
@@ -143,6 +147,8 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 	switch {
 	case err == nil && req.Fetch != nil:
 		a = n.serveFetch(*req.Fetch)
+	case err == nil && req.Append != nil:
+		a = n.serveAppend(ctx, *req.Append)
 	case err == nil && req.Join != nil:
 		a = n.serveJoin(ctx, from, *req.Join)
 	case err != nil || req.Propose == nil:

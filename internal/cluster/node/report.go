@@ -158,9 +158,11 @@ func sameSet(a, b []uint64) bool {
 // PartitionView is p's leader, its epoch (Raft term) and in-sync replicas
 // (in replica order) as this node knows them: from its own Raft where it
 // holds a replica and knows a term at least as new as the metadata's
-// record, else from the record (meta.ReportLeaders); before any record, a
-// node that holds no replica names p's preferred replica, epoch 0 (a
-// NOT_LEADER answer from it is always safe to follow).
+// record, else from the record (meta.ReportLeaders) unless it names this
+// node (only this node's Raft may say this node leads, so that it serves
+// reads only as the leader); before any record, a node that holds no
+// replica names p's preferred replica, epoch 0 (a NOT_LEADER answer from
+// it is always safe to follow).
 func (n *Node) PartitionView(p meta.Partition) (leader, epoch uint64, isr []uint64) {
 	n.pmu.Lock()
 	st := n.leaders[p.Group] // zero until the group has started and elected
@@ -181,6 +183,12 @@ func (n *Node) PartitionView(p meta.Partition) (leader, epoch uint64, isr []uint
 		default:
 			isr = []uint64{leader} // the new leader has not judged yet
 		}
+	case p.Leader == n.cfg.ID:
+		// The record names this node, but its own Raft does not say it
+		// leads: a record from before this node restarted (its group
+		// not started or not elected yet). Naming itself would have it
+		// serve reads from a copy that may be behind; nobody is known.
+		return 0, 0, nil
 	case p.Leader != 0:
 		leader, epoch, isr = p.Leader, p.LeaderEpoch, p.ISR
 	case len(p.Replicas) > 0:

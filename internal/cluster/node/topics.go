@@ -172,16 +172,48 @@ func (n *Node) awaitReflected(ctx context.Context, done func(target uint64) bool
 	return nil
 }
 
-// Placement is topic's metadata as this node last applied it; false if the
-// metadata has no such topic (a topic local to this node).
-func (n *Node) Placement(topic string) (meta.Topic, bool) { return n.meta.Topic(topic) }
+// A node never serves a copy of a cluster topic as a topic of its own:
+// a publish written to such a copy alone is acknowledged data no other
+// node has, lost at the partition's next restore. So a name this node
+// made a copy of for the cluster stays the cluster's (Placement) until
+// the copy is removed, even when the metadata no longer holds it (a
+// topic deleted while this node was down), and the copy is served only
+// while it is the incarnation the metadata names, as of metadata
+// confirmed current since this process started (Serves). In between,
+// the API answers UNAVAILABLE: the client retries until the node has
+// caught up and either removed the copy or made it current.
 
-// LocalCurrent reports whether this node records topic's current
-// incarnation (the one the metadata names) as made locally: a local copy
-// of topic, if there is one, is then that incarnation (the record is
-// written before the copy is made, and a stale copy is removed before
-// the record changes).
-func (n *Node) LocalCurrent(topic string) bool {
+// Placement is topic's metadata as this node last applied it or, for a
+// copy this node made of a topic the metadata no longer holds, that
+// topic as recorded (its ID and groups, no replicas: no leader); false
+// for a topic local to this node, which neither the metadata holds nor
+// this node made for the cluster.
+func (n *Node) Placement(topic string) (meta.Topic, bool) {
+	if t, ok := n.meta.Topic(topic); ok {
+		return t, true
+	}
+	rec, made := n.locals.get(topic)
+	if !made {
+		return meta.Topic{}, false
+	}
+	t := meta.Topic{Name: topic, ID: rec.ID, Partitions: make([]meta.Partition, len(rec.Groups))}
+	for i, g := range rec.Groups {
+		t.Partitions[i] = meta.Partition{Index: int32(i), Group: g}
+	}
+	return t, true
+}
+
+// Serves reports whether this node may serve topic, a topic of the
+// cluster, from its local copy: its metadata was confirmed current since
+// this process started, and it records topic's current incarnation (the
+// one the metadata names) as made locally. A local copy of topic, if
+// there is one, is then that incarnation: the record is written before
+// the copy is made, and a stale copy is removed before the record
+// changes.
+func (n *Node) Serves(topic string) bool {
+	if !n.locals.current.Load() {
+		return false
+	}
 	t, ok := n.meta.Topic(topic)
 	rec, made := n.locals.get(topic)
 	return ok && made && rec.ID == t.ID && len(rec.Groups) == len(t.Partitions)
@@ -228,6 +260,12 @@ func (n *Node) reconcile(ctx context.Context) {
 // reconcileOnce makes one pass over the metadata applied at index (or
 // later) and reports whether everything succeeded.
 func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
+	if !n.locals.current.Load() {
+		if err := n.readPoint(ctx); err != nil {
+			return false
+		}
+		n.locals.current.Store(true)
+	}
 	ok := true
 	if len(n.stale()) > 0 {
 		// Only a state at least as new as everything committed may delete
@@ -296,9 +334,13 @@ func (n *Node) dropLocal(ctx context.Context, name string, rec localTopic) error
 			return err
 		}
 		n.pmu.Lock()
+		h := n.parts[g]
 		delete(n.parts, g)
 		delete(n.leaders, g)
 		n.pmu.Unlock()
+		if h != nil {
+			h.sm.Close()
+		}
 	}
 	if err := n.cfg.Topics.RemoveTopic(name); err != nil {
 		return err

@@ -16,7 +16,12 @@
 // again, and Restore first cuts the log back to the snapshot's next offset.
 // A replica whose log is shorter than a snapshot it receives (an empty
 // disk, or a leader that compacted past what it needs) fetches the missing
-// batches from a node that has them (Fetch).
+// batches from a node that has them (Fetch). That fetch runs in the
+// background, off the Raft loop every group of the node shares: Restore
+// returns at once, and the entries applied meanwhile wait in memory, in
+// order, and are appended once it is done (their offsets, and whether an
+// idempotent producer's batch is written at all, depend on the log's tail,
+// so neither is known before; no snapshot is taken meanwhile).
 //
 // The package knows nothing of the broker: it writes through Log.
 package replica
@@ -26,8 +31,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -42,8 +49,9 @@ type Log interface {
 	// alone, so every replica decides alike. It must not modify entry
 	// (see AppendBatches).
 	AppendEntry(entry []byte) ([]int64, error)
-	// AppendBatches appends stored batches as they are (catching up) batches (back to back) at the end, giving
-	// them the next offsets, and returns the first batch's base offset.
+	// AppendBatches appends stored batches as they are (a catch-up from
+	// another replica's log) at the end, giving them the next offsets,
+	// and returns the first batch's base offset.
 	// It must not modify batches: they are the Raft entry's bytes, which
 	// the transport may be sending to another replica meanwhile (a
 	// commitlog patches base offsets in place, so copy first).
@@ -85,6 +93,26 @@ type Partition struct {
 	// entry is refused until a restart restores the log (and heals it).
 	applied uint64
 	failed  error
+	// behind is the catch-up running in the background, nil if none.
+	// mu guards it: the Raft loop (Apply, Snapshot, Restore) changes it,
+	// Close, called by whoever stops the group, reads it.
+	mu     sync.Mutex
+	behind *catchUp
+}
+
+// catchUp is a background fetch of the batches a log lacks below a
+// snapshot's end, and the entries applied meanwhile.
+type catchUp struct {
+	snap   snapshot
+	cancel context.CancelFunc
+	done   chan struct{} // closed once finished or stopped
+	queued []queued      // entries applied meanwhile, in order
+}
+
+// queued is an entry applied during a catch-up.
+type queued struct {
+	index uint64
+	cmd   []byte
 }
 
 // New returns the state machine of a partition replicated over voters,
@@ -98,6 +126,8 @@ func New(log Log, self uint64, voters []uint64, fetch Fetch) *Partition {
 // malformed batch) changes nothing; a failure of this node's disk is
 // sticky (see Partition).
 func (p *Partition) Apply(index uint64, cmd []byte) any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.applied = index
 	if p.failed != nil {
 		return Result{Err: p.failed}
@@ -105,16 +135,30 @@ func (p *Partition) Apply(index uint64, cmd []byte) any {
 	if err := checkEntry(cmd); err != nil {
 		return Result{Err: err}
 	}
+	if cu := p.behind; cu != nil {
+		cu.queued = append(cu.queued, queued{index, cmd})
+		return Result{Err: ErrCatchingUp}
+	}
+	bases, err := p.appendEntry(index, cmd)
+	return Result{Bases: bases, Err: err}
+}
+
+// appendEntry appends entry index to the log; a failure that changed the
+// log is sticky.
+func (p *Partition) appendEntry(index uint64, cmd []byte) ([]int64, error) {
 	next := p.log.NextOffset()
 	bases, err := p.log.AppendEntry(cmd)
-	if err != nil {
-		if p.log.NextOffset() != next {
-			p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
-		}
-		return Result{Err: err}
+	if err != nil && p.log.NextOffset() != next {
+		p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
 	}
-	return Result{Bases: bases}
+	return bases, err
 }
+
+// ErrCatchingUp answers the proposer of an entry applied while the replica
+// fetches the bytes below a snapshot: the entry is committed and will be
+// appended, at offsets not known yet. (The replica is rarely a leader
+// then; one that is answers every write so until it has caught up.)
+var ErrCatchingUp = fmt.Errorf("replica: committed while catching up, offsets not known yet: %w", multiraft.ErrUnknownOutcome)
 
 // checkEntry checks that cmd is whole batches, at least one.
 func checkEntry(cmd []byte) error {
@@ -132,10 +176,17 @@ func checkEntry(cmd []byte) error {
 }
 
 // Snapshot syncs the log, then records its end: a snapshot never claims
-// bytes a crash could take back.
+// bytes a crash could take back. During a catch-up there is no end to
+// record yet (the entries applied meanwhile are not written): it answers
+// multiraft.ErrSnapshotLater, and the Raft log keeps those entries.
 func (p *Partition) Snapshot() ([]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.failed != nil {
 		return nil, p.failed
+	}
+	if p.behind != nil {
+		return nil, multiraft.ErrSnapshotLater
 	}
 	if err := p.log.Sync(); err != nil {
 		return nil, err
@@ -153,59 +204,120 @@ func (p *Partition) Restore(data []byte) error {
 			return fmt.Errorf("replica: snapshot: %w", err)
 		}
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stop() // a catch-up for an older snapshot: this one replaces it
 	p.applied, p.failed = s.Index, nil
 	next := p.log.NextOffset()
 	switch {
 	case next > s.Next:
 		return p.log.TruncateTo(s.Next)
 	case next < s.Next:
-		return p.catchUp(s)
+		if p.fetch == nil {
+			return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, next, s.Next)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cu := &catchUp{snap: s, cancel: cancel, done: make(chan struct{})}
+		p.behind = cu
+		go func() {
+			defer close(cu.done)
+			p.finish(cu, p.catchUp(ctx, s))
+		}()
 	}
 	return nil
 }
 
-// fetchTimeout bounds one catch-up; the host's loop waits meanwhile.
-const fetchTimeout = 30 * time.Second
+// Close stops a background catch-up and waits for it; the partition's
+// group is stopping (the node shuts down, or the group is removed).
+func (p *Partition) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stop()
+}
 
-// ErrBehind says a replica's log is shorter than its snapshot and no node
-// gave it the missing batches.
+// stop cancels the catch-up and waits for it. mu is held, and released
+// while waiting: the catch-up takes it to finish.
+func (p *Partition) stop() {
+	cu := p.behind
+	if cu == nil {
+		return
+	}
+	p.behind = nil // finish then leaves the partition alone
+	cu.cancel()
+	p.mu.Unlock()
+	<-cu.done
+	p.mu.Lock()
+}
+
+// finish ends catch-up cu, which err says how it went, unless it was
+// stopped: the entries applied meanwhile are appended as Apply appends
+// (refusals every replica makes alike change nothing; a failure of the
+// fetch or of the disk is sticky).
+// The Raft loop waits meanwhile, for in-memory work Apply would have done.
+func (p *Partition) finish(cu *catchUp, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.behind != cu {
+		return
+	}
+	p.behind = nil
+	if err != nil {
+		p.failed = err
+		return
+	}
+	for _, q := range cu.queued {
+		if p.appendEntry(q.index, q.cmd); p.failed != nil {
+			return
+		}
+	}
+}
+
+// ErrBehind says a replica's log is shorter than its snapshot and it has
+// no Fetch to get the missing batches with; a catch-up stopped by Close
+// or a newer Restore ends with it too.
 var ErrBehind = errors.New("replica: log behind the snapshot")
 
 // catchUp appends the batches in [log's next, s.Next) fetched from the
-// snapshot's node, or any other voter.
-func (p *Partition) catchUp(s snapshot) error {
-	if p.fetch == nil {
-		return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, p.log.NextOffset(), s.Next)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	defer cancel()
+// snapshot's node, or any other voter, trying them in turn until one
+// answers or ctx ends. A failure of this node's log ends it at once.
+func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 	from := []uint64{s.Node}
 	for _, v := range p.voters {
 		if v != s.Node && v != p.self {
 			from = append(from, v)
 		}
 	}
-	var errs []error
+	var last []error
 	for ctx.Err() == nil {
+		last = last[:0]
 		for _, node := range from {
 			err := p.fetchFrom(ctx, node, s.Next)
-			if err == nil {
+			var lf *logError
+			switch {
+			case err == nil:
 				return nil
+			case errors.As(err, &lf):
+				return err
 			}
-			errs = append(errs, fmt.Errorf("node %d: %w", node, err))
+			last = append(last, fmt.Errorf("node %d: %w", node, err))
 		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(errs...))
+	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(last...))
 }
 
+// logError is a failure of this node's log during a catch-up.
+type logError struct{ err error }
+
+func (e *logError) Error() string { return "replica: log failed catching up: " + e.err.Error() }
+func (e *logError) Unwrap() error { return e.err }
+
 // fetchFrom appends what node has below end, each fetched chunk's batches
-// in one AppendBatches call: the host's loop waits for the catch-up, and a
-// log of small batches appended one call (one fsync) each kept a rejoining
-// node's every group silent for most of a minute.
+// in one AppendBatches call (one fsync): a log of small batches appended
+// one call each took most of a minute to copy.
 func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error {
 	for next := p.log.NextOffset(); next < end; next = p.log.NextOffset() {
 		b, err := p.fetch(ctx, node, next)
@@ -247,7 +359,7 @@ func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error
 			return fmt.Errorf("no batch at %d", next)
 		}
 		if _, err := p.log.AppendBatches(run); err != nil {
-			return err
+			return &logError{err}
 		}
 		if last {
 			return nil

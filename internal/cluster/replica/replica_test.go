@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -124,7 +126,9 @@ func TestPartition(t *testing.T) {
 		return l.ReadBatches(from, 40) // small answers: several rounds
 	}
 	q := New(empty, 3, []uint64{1, 2, 3}, fetch)
-	if err := q.Restore(snap); err != nil || empty.next != 5 || calls < 3 {
+	err = q.Restore(snap)
+	caughtUp(q)
+	if err != nil || empty.next != 5 || calls < 3 {
 		t.Fatalf("catch-up: %v, next %d, %d calls", err, empty.next, calls)
 	}
 	for i := range l.batches {
@@ -191,9 +195,11 @@ func TestCatchUpAppendsAFetchedChunkAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := New(dst, 2, []uint64{1, 2, 3}, fetch).Restore(snap); err != nil {
+	p := New(dst, 2, []uint64{1, 2, 3}, fetch)
+	if err := p.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
+	caughtUp(p)
 	if dst.next != 300 || dst.appends != 1 || fetches != 1 {
 		t.Fatalf("caught up to %d in %d appends and %d fetches; want 300 in 1 and 1", dst.next, dst.appends, fetches)
 	}
@@ -202,4 +208,79 @@ func TestCatchUpAppendsAFetchedChunkAtOnce(t *testing.T) {
 			t.Fatalf("batch %d differs after catch-up", i)
 		}
 	}
+}
+
+// caughtUp waits until p's background catch-up, if any, has finished.
+func caughtUp(p *Partition) {
+	p.mu.Lock()
+	cu := p.behind
+	p.mu.Unlock()
+	if cu != nil {
+		<-cu.done
+	}
+}
+
+// A catch-up runs off the Raft loop: Restore returns while the fetch is
+// still waiting; entries applied meanwhile reach the log, in order, after
+// the fetched batches (their proposer learns only that they committed); no
+// snapshot is taken meanwhile; Close stops a catch-up that cannot finish.
+func TestCatchUpOffTheLoop(t *testing.T) {
+	src := &memLog{}
+	src.AppendBatches(append(batch(2), batch(3)...))
+	snap, err := json.Marshal(snapshot{Index: 6, Next: 5, Node: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	fetch := func(ctx context.Context, _ uint64, from int64) ([]byte, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return src.ReadBatches(from, 1<<20)
+	}
+	l := &memLog{}
+	p := New(l, 3, []uint64{1, 2, 3}, fetch)
+	restored := make(chan error, 1)
+	go func() { restored <- p.Restore(snap) }()
+	select {
+	case err := <-restored:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		close(gate)
+		t.Fatal("Restore waited for the fetch: the Raft loop of every group would")
+	}
+	if r := p.Apply(7, batch(2)).(Result); !errors.Is(r.Err, ErrCatchingUp) || r.Bases != nil {
+		t.Fatalf("apply while catching up: %+v", r)
+	}
+	if r := p.Apply(8, append(batch(1), batch(1)...)).(Result); !errors.Is(r.Err, ErrCatchingUp) {
+		t.Fatalf("apply while catching up: %+v", r)
+	}
+	if raw, err := p.Snapshot(); !errors.Is(err, multiraft.ErrSnapshotLater) {
+		t.Fatalf("snapshot while catching up: %s %v", raw, err)
+	}
+	close(gate)
+	caughtUp(p)
+	if r := p.Apply(9, batch(1)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{9}) || l.next != 10 {
+		t.Fatalf("apply after catching up: %+v, log at %d", r, l.next)
+	}
+	var bases []int64
+	for _, b := range l.batches {
+		bases = append(bases, recordbatch.BaseOffset(b))
+	}
+	if !slices.Equal(bases, []int64{0, 2, 5, 7, 8, 9}) {
+		t.Fatalf("log batches at %v", bases)
+	}
+
+	stuck := New(&memLog{}, 3, []uint64{1, 2, 3}, func(ctx context.Context, _ uint64, _ int64) ([]byte, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	if err := stuck.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	stuck.Close() // returns: the fetch is stopped
 }
