@@ -40,6 +40,10 @@ func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
 	return c.n.Status(ctx)
 }
 
+func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partition int32) error {
+	return c.n.ReadPartition(ctx, topic, partition)
+}
+
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
 

@@ -29,6 +29,10 @@ type Cluster interface {
 	// last applied the metadata; false for a topic the metadata does not
 	// hold (one local to this broker, such as a DLQ).
 	Placement(topic string) ([]api.ClusterPartition, bool)
+	// ReadPartition waits until this node's copy of a partition it leads
+	// reflects every write acknowledged before the call, so a read of it
+	// is not stale; errors are *api.Error (UNAVAILABLE: retry).
+	ReadPartition(ctx context.Context, topic string, partition int32) error
 	// ID is this node's ID; HTTPAddr the HTTP address node id registered.
 	ID() uint64
 	HTTPAddr(id uint64) string
@@ -108,6 +112,17 @@ func (s *Server) checkLeader(topic string, p int32) error {
 		return nil
 	}
 	return s.notLeader(topic, parts[p])
+}
+
+// readPoint makes a read of partition p of topic, a topic of the cluster
+// this node leads, linearizable: nothing acknowledged before the read
+// began is missing from it (see Cluster.ReadPartition). Nothing to do for
+// a topic local to this broker.
+func (s *Server) readPoint(ctx context.Context, topic string, p int32) error {
+	if _, ok := s.placement(topic); !ok {
+		return nil
+	}
+	return s.opts.Cluster.ReadPartition(ctx, topic, p)
 }
 
 // routePublish picks, for a topic of the cluster, each message's partition

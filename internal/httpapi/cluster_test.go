@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +22,10 @@ type fakeCluster struct {
 	topics map[string][]api.ClusterPartition
 	// changes, if set, collects the deletions and alterations asked for.
 	changes *[]string
+	// reads, if set, collects the read points asked for; unconfirmed
+	// fails them as a deposed leader's would be.
+	reads       *[]string
+	unconfirmed bool
 }
 
 func (f fakeCluster) Status(context.Context) (api.ClusterStatus, error) { return f.st, f.err }
@@ -43,6 +48,15 @@ func (f fakeCluster) change(what string) error {
 func (f fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
 	p, ok := f.topics[topic]
 	return p, ok
+}
+func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition int32) error {
+	if f.reads != nil {
+		*f.reads = append(*f.reads, fmt.Sprintf("%s/%d", topic, partition))
+	}
+	if f.unconfirmed {
+		return api.ErrUnavailable.Withf("no leader confirmed the read")
+	}
+	return nil
 }
 func (f fakeCluster) ID() uint64                { return f.self }
 func (f fakeCluster) HTTPAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
@@ -87,9 +101,9 @@ func TestClusterRoute(t *testing.T) {
 func TestClusterPartitionRouting(t *testing.T) {
 	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}},
 		{Partition: 1, Leader: 2, Replicas: []uint64{2}, ISR: []uint64{2}}, {Partition: 2, Leader: 3, Replicas: []uint64{3}, ISR: []uint64{3}}}
-	var changes []string
+	var changes, reads []string
 	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
-		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}, changes: &changes}
+		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}, changes: &changes, reads: &reads}
 	}))
 	for _, name := range []string{"orders", "local"} {
 		if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: name, Partitions: 3}); err != nil {
@@ -123,6 +137,10 @@ func TestClusterPartitionRouting(t *testing.T) {
 	if got := fetch(t, s, "orders", 1, "offset=0"); len(got.Messages) != 3 {
 		t.Fatalf("fetch of node 2's partition: %d messages", len(got.Messages))
 	}
+	fetch(t, s, "local", 0, "offset=0")
+	if !slices.Equal(reads, []string{"orders/1"}) {
+		t.Fatalf("read points %v, want one for the cluster topic's fetch only", reads)
+	}
 	for _, p := range describe(t, s, "orders").PartitionInfo {
 		if p.Leader != uint64(p.Partition)+1 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader || len(p.ISR) != 1 || p.ISR[0] != p.Leader {
 			t.Fatalf("partition info %+v", p)
@@ -152,4 +170,20 @@ func TestClusterPartitionRouting(t *testing.T) {
 	if st, raw := s.Do("DELETE", "/topics/local", nil); st != http.StatusNoContent || len(changes) != 3 {
 		t.Fatalf("local delete: %d %s, changes %q", st, raw, changes)
 	}
+}
+
+// A fetch of a cluster topic is served only after a read point: a leader
+// that cannot confirm it still leads (paused, cut off, just elected and
+// behind) answers UNAVAILABLE rather than a watermark that may miss
+// acknowledged writes.
+func TestClusterFetchNeedsAReadPoint(t *testing.T) {
+	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}}}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts}, unconfirmed: true}
+	}))
+	if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	st, raw := s.Do("GET", "/topics/orders/partitions/0/messages", nil)
+	wantError(t, st, raw, api.ErrUnavailable)
 }

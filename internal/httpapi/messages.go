@@ -64,6 +64,9 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkLeader(name, req.Partition); err != nil {
 		return err
 	}
+	if err := s.readPoint(r.Context(), name, req.Partition); err != nil {
+		return err
+	}
 	res, err := s.b.Fetch(r.Context(), name, req)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
@@ -142,6 +143,27 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 		return nil, fmt.Errorf("cluster: group %d answered %T", p.Group, r.Value)
 	}
 	return res.Bases, res.Err
+}
+
+// ReadPartition waits until this node's copy of partition of topic
+// reflects every write acknowledged before the call (a Raft ReadIndex of
+// the partition's group), so a read served from it next is not stale: a
+// leader just elected has applied its predecessor's entries, and one
+// deposed without knowing it (paused, cut off) cannot confirm and is
+// refused. Errors: UNAVAILABLE (no leader confirmed within readTimeout;
+// the caller retries, or asks the leader again).
+func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32) error {
+	tp, ok := n.meta.Topic(topic)
+	if !ok || partition < 0 || int(partition) >= len(tp.Partitions) {
+		return api.ErrTopicNotFound.Withf("%s/%d is not in the cluster's metadata", topic, partition)
+	}
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	if err := n.raft.ReadIndex(rctx, tp.Partitions[partition].Group); err != nil {
+		return api.ErrUnavailable.Withf("no leader of %s/%d confirmed the read (%v); retry", topic, partition, err).
+			WithDetail("partition", partition).WithDetail("node_id", n.cfg.ID)
+	}
+	return nil
 }
 
 // appendRequest asks a partition's leader to append batches.
