@@ -94,8 +94,15 @@ type Config struct {
 	// SnapshotEvery is how many applied entries trigger a snapshot and log
 	// compaction (default 10000); SnapshotKeep entries stay in the log
 	// behind it for followers a little behind (default 1000).
+	// SnapshotBytes bounds the same by size (default 16 MiB): a snapshot is
+	// also taken once the entries applied since the last one hold that
+	// many bytes, and the entries kept behind it hold about a quarter of
+	// that at most. The log between snapshots is held in memory (and in
+	// the WAL), so a partition's group of 1 MiB produce batches held up to
+	// 11,000 of them, gigabytes, before any count was reached.
 	SnapshotEvery uint64
 	SnapshotKeep  uint64
+	SnapshotBytes uint64
 
 	MaxSizePerMsg   uint64 // default 1 MiB
 	MaxInflightMsgs int    // default 256
@@ -123,6 +130,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotKeep == 0 {
 		c.SnapshotKeep = 1000
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = 16 << 20
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20
@@ -169,6 +179,9 @@ type group struct {
 	conf    *pb.ConfState // as of the last applied entry
 	applied uint64
 	snapAt  uint64 // index of the last snapshot taken or received
+	// bytesSince is the size of the entries applied since snapAt (since
+	// the host opened the group, after a restart).
+	bytesSince uint64
 	// snapWanted asks for a snapshot at once (a configuration changed)
 	// that the state machine put off (ErrSnapshotLater).
 	snapWanted bool

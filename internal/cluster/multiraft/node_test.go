@@ -3,6 +3,9 @@ package multiraft_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +168,63 @@ func TestSingleVoterNeedsNoTick(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Large entries are snapshotted by size, not only by count: the log
+// between snapshots lives in memory and in the WAL, and a group of 1 MiB
+// produce batches held thousands of them before SnapshotEvery was reached.
+// 200 entries of 64 KiB (12.5 MiB) with SnapshotBytes at 1 MiB leave a
+// store of a few MiB; without the bound, all of them.
+func TestLargeEntriesSnapshotBySize(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dir := t.TempDir()
+	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: dir, SnapshotEvery: 1 << 20, SnapshotBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.AddGroup(3, []uint64{1}, &kv{node: 1, group: 3, ledger: newLedger(func() int64 { return 0 })}); err != nil {
+		t.Fatal(err)
+	}
+	n := multiraft.NewNode(h, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- n.Run(ctx, loopback{}) }()
+	if err := n.Campaign(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	value := strings.Repeat("v", 64<<10)
+	for i := 0; i < 200; {
+		_, err := n.Propose(ctx, 3, []byte("p a "+value)) // one key: the state stays small
+		var nl *multiraft.NotLeaderError
+		if errors.As(err, &nl) && ctx.Err() == nil {
+			continue // the campaign's pass has not run yet
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		i++
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	err = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			size += info.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size > 4<<20 {
+		t.Fatalf("the store holds %d bytes after 12.5 MiB of entries with SnapshotBytes 1 MiB", size)
 	}
 }

@@ -102,6 +102,7 @@ func (h *Host) apply(g *group) error {
 		}
 		md := rd.Snapshot.GetMetadata()
 		g.applied, g.snapAt, g.conf = md.GetIndex(), md.GetIndex(), md.GetConfState()
+		g.bytesSince = 0
 		g.waits.skipped(md.GetIndex())
 	}
 	confChanged := false
@@ -117,13 +118,14 @@ func (h *Host) apply(g *group) error {
 			return err
 		}
 		g.applied = e.GetIndex()
+		g.bytesSince += uint64(len(e.GetData()))
 	}
 	// A configuration change is followed by a snapshot at once: a replica
 	// it adds starts empty, and raft drops a snapshot whose configuration
 	// does not name its recipient, so the one the leader sends it must be
 	// at least this recent.
 	g.snapWanted = g.snapWanted || confChanged
-	if g.applied-g.snapAt >= h.cfg.SnapshotEvery || (g.snapWanted && g.applied > g.snapAt) {
+	if g.applied-g.snapAt >= h.cfg.SnapshotEvery || g.bytesSince >= h.cfg.SnapshotBytes || (g.snapWanted && g.applied > g.snapAt) {
 		data, err := g.sm.Snapshot()
 		if errors.Is(err, ErrSnapshotLater) {
 			return nil // asked again after the next applied entry
@@ -131,10 +133,10 @@ func (h *Host) apply(g *group) error {
 		if err != nil {
 			return fmt.Errorf("snapshot: %w", err)
 		}
-		if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.cfg.SnapshotKeep); err != nil {
+		if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.keep(g)); err != nil {
 			return err
 		}
-		g.snapAt, g.snapWanted = g.applied, false
+		g.snapAt, g.snapWanted, g.bytesSince = g.applied, false, 0
 	}
 	return nil
 }
@@ -205,4 +207,17 @@ func (h *Host) hasReady() bool {
 		}
 	}
 	return false
+}
+
+// keep is how many entries to leave behind a snapshot of g: SnapshotKeep,
+// fewer when the entries since the last snapshot were large (about a
+// quarter of SnapshotBytes of them, at their average size). A follower
+// further behind gets the snapshot, as it would past SnapshotKeep.
+func (h *Host) keep(g *group) uint64 {
+	n := g.applied - g.snapAt
+	if n == 0 || g.bytesSince == 0 {
+		return h.cfg.SnapshotKeep
+	}
+	avg := max(g.bytesSince/n, 1)
+	return min(h.cfg.SnapshotKeep, max(h.cfg.SnapshotBytes/4/avg, 1))
 }
