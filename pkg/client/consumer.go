@@ -259,7 +259,16 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
+		// The membership may have ended since Poll joined: the flush's
+		// acks refused as a forgotten member's, or a heartbeat's answer.
+		if err := c.ensureJoined(ctx); err != nil {
+			return nil, err
+		}
 		c.mu.Lock()
+		if !c.state.joined { // lost again since: join again (ctx bounds it)
+			c.mu.Unlock()
+			continue
+		}
 		req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: maxMessages, WaitMS: max(wait.Milliseconds(), 0)}
 		sess := c.state.session
 		c.mu.Unlock()
@@ -282,10 +291,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		case isCode(err, api.ErrStaleGeneration):
 			c.heartbeat(ctx)
 		case mustRejoin(err):
-			c.lose(sess)
-			if err := c.ensureJoined(ctx); err != nil {
-				return nil, err
-			}
+			c.lose(sess) // the next attempt joins again
 		default:
 			return nil, err
 		}
