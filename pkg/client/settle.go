@@ -49,16 +49,9 @@ func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 	}
 	for len(nacks) > 0 {
 		// Requests per run of nacks with the same options.
-		opts, n := nacks[0].opts, 1
-		for n < len(nacks) && nacks[n].opts == opts {
-			n++
-		}
-		refs := make([]api.MessageRef, n)
-		for i := range refs {
-			refs[i] = nacks[i].ref
-		}
-		sortRefs(refs)
-		nacks = nacks[n:]
+		var opts NackOptions
+		var refs []api.MessageRef
+		opts, refs, nacks = nextNackRun(nacks)
 		for len(refs) > 0 {
 			ranges, k := rangesOf(refs)
 			req := api.AckRequest{Ranges: ranges, Requeue: &opts.Requeue, DelayMS: opts.Delay.Milliseconds(), Reason: opts.Reason, Release: opts.release}
@@ -92,6 +85,22 @@ func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 func refused(err error) bool {
 	var ae *api.Error
 	return errors.As(err, &ae) && !ae.Retriable
+}
+
+// nextNackRun splits the first run of nacks with the same options off
+// nacks: those options, the run's messages in offset order (as rangesOf
+// needs them), and the nacks after the run.
+func nextNackRun(nacks []pendingNack) (NackOptions, []api.MessageRef, []pendingNack) {
+	opts, n := nacks[0].opts, 1
+	for n < len(nacks) && nacks[n].opts == opts {
+		n++
+	}
+	refs := make([]api.MessageRef, n)
+	for i := range refs {
+		refs[i] = nacks[i].ref
+	}
+	sortRefs(refs)
+	return opts, refs, nacks[n:]
 }
 
 // nacksOf is refs as nacks with opts.

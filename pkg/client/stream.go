@@ -462,16 +462,9 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	}
 	for len(nacks) > 0 {
 		// Frames per run of nacks with the same options, as flushLocked's requests.
-		opts, n := nacks[0].opts, 1
-		for n < len(nacks) && nacks[n].opts == opts {
-			n++
-		}
-		refs := make([]api.MessageRef, n)
-		for i := range refs {
-			refs[i] = nacks[i].ref
-		}
-		sortRefs(refs)
-		nacks = nacks[n:]
+		var opts NackOptions
+		var refs []api.MessageRef
+		opts, refs, nacks = nextNackRun(nacks)
 		for len(refs) > 0 {
 			ranges, k := rangesOf(refs)
 			p := api.StreamSettle{Ranges: ranges, Reject: !opts.Requeue, Release: opts.release,
