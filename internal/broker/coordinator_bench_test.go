@@ -5,10 +5,9 @@ import (
 	"testing"
 )
 
-// BenchmarkGroupPollAck is the broker's own cost of consuming one 100-byte
-// message through a group (no HTTP): polls of 1,000 from 6 partitions, each
-// acknowledged in one call (one durable offsets write per poll).
-func BenchmarkGroupPollAck(b *testing.B) {
+// benchBroker opens a broker in a temporary directory with topic "t" of 6
+// partitions; it is closed when b ends.
+func benchBroker(b *testing.B) *Broker {
 	c := DefaultConfig()
 	c.DataDir = b.TempDir()
 	c.Logger = slog.New(slog.DiscardHandler)
@@ -16,10 +15,18 @@ func BenchmarkGroupPollAck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer br.Close()
+	b.Cleanup(func() { br.Close() })
 	if _, err := br.CreateTopic(TopicSpec{Name: "t", Partitions: 6}); err != nil {
 		b.Fatal(err)
 	}
+	return br
+}
+
+// BenchmarkGroupPollAck is the broker's own cost of consuming one 100-byte
+// message through a group (no HTTP): polls of 1,000 from 6 partitions, each
+// acknowledged in one call (one durable offsets write per poll).
+func BenchmarkGroupPollAck(b *testing.B) {
+	br := benchBroker(b)
 	msgs := make([]Message, 1000)
 	for i := range msgs {
 		msgs[i] = Message{Value: make([]byte, 100), Partition: AnyPartition}
@@ -59,17 +66,7 @@ func BenchmarkGroupPollAck(b *testing.B) {
 // 8,000 to a batch (about 1 MiB, as the client's producer writes them), each
 // poll acknowledged as offset ranges in one call.
 func BenchmarkGroupPollStored(b *testing.B) {
-	c := DefaultConfig()
-	c.DataDir = b.TempDir()
-	c.Logger = slog.New(slog.DiscardHandler)
-	br, err := Open(c)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer br.Close()
-	if _, err := br.CreateTopic(TopicSpec{Name: "t", Partitions: 6}); err != nil {
-		b.Fatal(err)
-	}
+	br := benchBroker(b)
 	msgs := make([]Message, 8000)
 	for i := range msgs {
 		msgs[i] = Message{Value: make([]byte, 100)}
