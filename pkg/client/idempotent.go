@@ -240,7 +240,9 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 			// Not counted otherwise: a few breaks in a row would fail
 			// every request that happened to be out, although each
 			// connection made progress.
-			r.attempts++
+			if r.attempts++; r.attempts == 1 {
+				r.failedAt = time.Now()
+			}
 		}
 		p.learnLeaderLocked(r, err)
 		if cause := p.overtakenLocked(r); cause != nil {
@@ -253,11 +255,13 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 				}
 			}
 			r.retryAt = time.Now()
-			if !isCode(err, api.ErrOutOfOrderSequence) && !isCode(err, api.ErrNotLeader) {
+			if r.attempts > maxAttempts || !isCode(err, api.ErrOutOfOrderSequence) && !isCode(err, api.ErrNotLeader) {
 				// Refused only for an earlier batch, a gap goes right
 				// after it, and a request refused by a node that leads
-				// no more goes to the new leader; anything else waits.
-				r.retryAt = r.retryAt.Add(min(backoffMin<<max(r.attempts-1, 0), backoffMax))
+				// no more goes to the new leader (a few times at once:
+				// during an election nodes may name a stale leader);
+				// anything else waits.
+				r.retryAt = r.retryAt.Add(min(backoffMin<<min(max(r.attempts-1, 0), 6), backoffMax))
 			}
 			p.retry = append(p.retry, r)
 			p.mu.Unlock()
@@ -321,9 +325,10 @@ func (p *Producer) overtakenLocked(r *request) error {
 // retriable reports whether a pipelined request that failed with err is
 // sent again: after a lost answer (sending again is safe: the broker
 // recognises a batch it wrote), an answer that says to try later, or a gap
-// left by an earlier batch that is being sent again; up to maxAttempts.
+// left by an earlier batch that is being sent again; for RetryTimeout
+// after the first failure, and at least maxAttempts times.
 func (p *Producer) retriable(r *request, err error) bool {
-	if r.attempts >= maxAttempts {
+	if r.attempts >= maxAttempts && time.Since(r.failedAt) >= p.cfg.RetryTimeout {
 		return false
 	}
 	var e *api.Error

@@ -74,8 +74,14 @@ type ProducerConfig struct {
 	// in flight together. Either way each partition's records are written
 	// in publish order.
 	MaxInFlight int
-	HTTPClient  *http.Client // default: a client of this producer's own
-	APIKey      string       // sent as X-API-Key when the broker requires keys
+	// RetryTimeout is how long a pipelined request (see MaxInFlight) is
+	// sent again after its first failure — a broker or leader unreachable,
+	// or answering UNAVAILABLE — before its records fail (default 15 s,
+	// and at least 5 tries). A cluster's leader election takes 2–4 s: a
+	// shorter budget fails the records in flight to a leader that died.
+	RetryTimeout time.Duration
+	HTTPClient   *http.Client // default: a client of this producer's own
+	APIKey       string       // sent as X-API-Key when the broker requires keys
 }
 
 // Defaults of ProducerConfig.
@@ -85,6 +91,7 @@ const (
 	DefaultBufferBytes    = (DefaultMaxInFlight + 1) * DefaultBatchBytes // with the other defaults
 	DefaultMetadataMaxAge = 30 * time.Second
 	DefaultMaxInFlight    = 4
+	DefaultRetryTimeout   = 15 * time.Second
 )
 
 // Producer publishes records in batches on the broker's binary fast path
@@ -215,13 +222,14 @@ type request struct {
 	// piped: sent on the producer's pipe, its batches carrying sequence
 	// numbers (set when it opens). The rest concerns piped requests:
 	// framed says their headers are written (a retry sends them as they
-	// are); attempts counts failed sends; retrying says it failed once
-	// and is counted in its partitions' recovering; retryAt is when it
-	// may go again.
+	// are); attempts counts failed sends, failedAt is when the first
+	// failed; retrying says it failed once and is counted in its
+	// partitions' recovering; retryAt is when it may go again.
 	piped    bool
 	path     string
 	framed   bool
 	attempts int
+	failedAt time.Time
 	retrying bool
 	retryAt  time.Time
 	// writing says run is writing it (its buffers in use); answered, that
@@ -272,6 +280,9 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.RetryTimeout <= 0 {
+		c.RetryTimeout = DefaultRetryTimeout
 	}
 	if c.BufferBytes <= 0 {
 		c.BufferBytes = (c.MaxInFlight + 1) * c.BatchBytes
