@@ -159,8 +159,18 @@ func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32)
 	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	if err := n.raft.ReadIndex(rctx, tp.Partitions[partition].Group); err != nil {
+	group := tp.Partitions[partition].Group
+	if err := n.raft.ReadIndex(rctx, group); err != nil {
 		return api.ErrUnavailable.Withf("no leader of %s/%d confirmed the read (%v); retry", topic, partition, err).
+			WithDetail("partition", partition).WithDetail("node_id", n.cfg.ID)
+	}
+	n.pmu.Lock()
+	h := n.parts[group]
+	n.pmu.Unlock()
+	if h != nil && h.sm.CatchingUp() {
+		// Applied up to the read point, but the entries applied since
+		// its snapshot wait for the bytes below it.
+		return api.ErrUnavailable.Withf("this node's copy of %s/%d is still catching up; retry", topic, partition).
 			WithDetail("partition", partition).WithDetail("node_id", n.cfg.ID)
 	}
 	return nil
@@ -328,6 +338,14 @@ func (n *Node) watchPartitions(ctx context.Context) {
 				now.Sub(h.ledSince) >= transferAfter && now.Sub(h.lastTransfer) >= transferEvery:
 				h.lastTransfer = now
 				transfers = append(transfers, [2]uint64{g, h.replicas[0]})
+			case h.sm.CatchingUp() && now.Sub(h.lastTransfer) >= transferEvery:
+				// A leader still completing its copy below a snapshot
+				// can neither answer writes with their offsets nor serve
+				// reads: hand the group to a replica that is whole.
+				if to := firstAlive(h.replicas, n.cfg.ID, down); to != 0 {
+					h.lastTransfer = now
+					transfers = append(transfers, [2]uint64{g, to})
+				}
 			}
 		}
 		n.pmu.Unlock()
@@ -340,6 +358,17 @@ func (n *Node) watchPartitions(ctx context.Context) {
 			}
 		}
 	})
+}
+
+// firstAlive is the first of replicas other than self not known down, 0 if
+// none.
+func firstAlive(replicas []uint64, self uint64, down map[uint64]bool) uint64 {
+	for _, r := range replicas {
+		if r != self && !down[r] {
+			return r
+		}
+	}
+	return 0
 }
 
 // fetchRequest asks a node for the stored batches of a group's log from

@@ -227,6 +227,15 @@ func (p *Partition) Restore(data []byte) error {
 	return nil
 }
 
+// CatchingUp reports whether the log is still being completed below a
+// snapshot: it then lacks committed entries, and must not be read as
+// current.
+func (p *Partition) CatchingUp() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.behind != nil
+}
+
 // Close stops a background catch-up and waits for it; the partition's
 // group is stopping (the node shuts down, or the group is removed).
 func (p *Partition) Close() {

@@ -262,8 +262,14 @@ func TestCatchUpOffTheLoop(t *testing.T) {
 	if raw, err := p.Snapshot(); !errors.Is(err, multiraft.ErrSnapshotLater) {
 		t.Fatalf("snapshot while catching up: %s %v", raw, err)
 	}
+	if !p.CatchingUp() {
+		t.Fatal("CatchingUp is false while the fetch waits")
+	}
 	close(gate)
 	caughtUp(p)
+	if p.CatchingUp() {
+		t.Fatal("CatchingUp is still true after the catch-up")
+	}
 	if r := p.Apply(9, batch(1)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{9}) || l.next != 10 {
 		t.Fatalf("apply after catching up: %+v, log at %d", r, l.next)
 	}
