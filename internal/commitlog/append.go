@@ -64,17 +64,27 @@ func (l *Log) AppendBatch(batch []byte) (base int64, err error) {
 // share that wait's fsync. Under FsyncAlways the batch stays invisible to
 // readers (above the high watermark) until a Durable or Sync covers it.
 func (l *Log) WriteBatch(batch []byte) (base, end int64, err error) {
+	c, err := l.checkBatch(batch)
+	if err != nil {
+		return 0, 0, err
+	}
+	return l.write(c.b, c.info)
+}
+
+// checkBatch checks batch as AppendBatch does: its size, its frame, its
+// records.
+func (l *Log) checkBatch(batch []byte) (Checked, error) {
 	if len(batch) > l.opts.MaxBatchBytes {
-		return 0, 0, fmt.Errorf("commitlog: %d byte batch: %w", len(batch), ErrBatchTooLarge)
+		return Checked{}, fmt.Errorf("commitlog: %d byte batch: %w", len(batch), ErrBatchTooLarge)
 	}
 	c, err := CheckFrame(batch)
 	if err == nil {
 		err = c.CheckRecords(nil)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("commitlog: append batch: %w", err)
+		return Checked{}, fmt.Errorf("commitlog: append batch: %w", err)
 	}
-	return l.write(c.b, c.info)
+	return c, nil
 }
 
 // Durable returns once the log's first end bytes are as durable as the

@@ -20,15 +20,9 @@ func (l *Log) AppendBatches(batches []byte) (base int64, err error) {
 		if !ok || n > len(rest) {
 			return 0, fmt.Errorf("commitlog: append batches: %w: torn batch", ErrCorrupt)
 		}
-		if n > l.opts.MaxBatchBytes {
-			return 0, fmt.Errorf("commitlog: %d byte batch: %w", n, ErrBatchTooLarge)
-		}
-		c, err := CheckFrame(rest[:n])
-		if err == nil {
-			err = c.CheckRecords(nil)
-		}
+		c, err := l.checkBatch(rest[:n])
 		if err != nil {
-			return 0, fmt.Errorf("commitlog: append batch: %w", err)
+			return 0, err
 		}
 		checked = append(checked, c)
 		rest = rest[n:]
