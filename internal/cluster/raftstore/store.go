@@ -133,7 +133,8 @@ func (s *Store) Bootstrap(cs *pb.ConfState) error {
 
 // Save appends entries (which may overwrite a suffix of the log) and then
 // the hard state (if not empty) to the WAL and to memory. They are durable
-// only after Sync.
+// only after Sync — except a change of the commit index alone, which Sync
+// may leave to the next write it must sync (see below).
 func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	if s.seg == nil {
 		return ErrClosed
@@ -154,10 +155,18 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 		}
 	}
 	s.buf = buf
+	// A hard state that moves only the commit index need not be synced:
+	// the commit index is volatile in Raft (a restarted node learns it
+	// again from the leader), and followers learn it from every append
+	// and heartbeat, so syncing it would double the fsyncs of a busy
+	// group. Entries, term and vote must be durable before any message
+	// that promises them goes out.
+	prev, _, _ := s.InitialState()
+	must := len(ents) > 0 || (!raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, 0))
 	if _, err := s.seg.Write(buf); err != nil {
 		return fmt.Errorf("raftstore: write: %w", err)
 	}
-	s.dirty = true
+	s.dirty = s.dirty || must
 	if err := s.Append(ents); err != nil {
 		return fmt.Errorf("raftstore: %w", err)
 	}
@@ -169,7 +178,8 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	return nil
 }
 
-// Sync makes everything saved so far durable. It is cheap when nothing was.
+// Sync makes everything saved so far durable, but for a trailing change of
+// the commit index alone. It is cheap when nothing else was saved.
 func (s *Store) Sync() error {
 	if s.seg == nil {
 		return ErrClosed
@@ -183,6 +193,9 @@ func (s *Store) Sync() error {
 	s.dirty = false
 	return nil
 }
+
+// Dirty reports whether Sync has anything to make durable.
+func (s *Store) Dirty() bool { return s.dirty }
 
 // ApplySnapshot replaces the log with snap (one received from a leader),
 // durably: the snapshot file first, then a segment whose reset record
