@@ -107,6 +107,12 @@ type Config struct {
 	MaxSizePerMsg   uint64 // default 1 MiB
 	MaxInflightMsgs int    // default 256
 
+	// ConcurrentSyncs is how many groups' stores one pass syncs at once
+	// (0 or 1: one after another). A real disk takes concurrent fsyncs of
+	// different files about as fast as one; the simulation keeps them
+	// sequential so a seed replays the same power losses.
+	ConcurrentSyncs int
+
 	Logger raft.Logger // default: discards all but panics
 
 	// Quiesce lets idle groups stop ticking and heartbeating (quiesce.go).
@@ -189,7 +195,8 @@ type group struct {
 	// replica's log received: one not applied yet is pending.
 	confIndex uint64
 	waits     waits
-	rd        *raft.Ready // the Ready being processed in this pass
+	rd        *raft.Ready   // the Ready being processed in this pass
+	late      []*pb.Message // rd's messages that wait until it is durable
 	// quiet groups do not tick (only TickQuiesced) and send nothing; see
 	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
 	quiet     bool

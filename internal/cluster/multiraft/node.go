@@ -106,7 +106,7 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 				break drain
 			}
 		}
-		out, err := n.host.Process()
+		out, err := n.host.Process(tr.Send)
 		if err != nil {
 			return err
 		}

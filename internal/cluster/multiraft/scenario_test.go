@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/cryptotest"
 
+	pb "go.etcd.io/raft/v3/raftpb"
+
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
 )
@@ -62,8 +64,8 @@ func propose(t *testing.T, c *raftsim.Cluster, group uint64, cmd string) multira
 
 // TestAcknowledgedWritesSurviveClusterPowerLoss acknowledges writes, then
 // cuts the power of every node at once, losing every unsynced byte: what was
-// acknowledged must be read back. It fails if Process acknowledges (or
-// sends) before it syncs.
+// acknowledged must be read back. It fails if Process acknowledges, or a
+// follower answers an append, before it syncs.
 func TestAcknowledgedWritesSurviveClusterPowerLoss(t *testing.T) {
 	c, _ := quietCluster(t, 1, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 1000})
 	for i := range 20 {
@@ -226,4 +228,33 @@ func TestFailoverTicks(t *testing.T) {
 	}
 	t.Logf("leader killed → new leader in %d ticks, → first write committed in %d ticks (×100 ms with Node's tick)",
 		(elected-start)/10, (c.Now-start)/10)
+}
+
+// TestLeaderSendsAppendsBeforeItsSync proposes on a leader and runs its
+// pass by hand: the appends carrying the entry must be handed out early,
+// before the pass syncs, so the leader's fsync overlaps its followers'
+// instead of adding to every commit's latency.
+func TestLeaderSendsAppendsBeforeItsSync(t *testing.T) {
+	c, _ := quietCluster(t, 6, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
+	h := c.Node(c.Leader(1)).Host
+	h.Propose(1, []byte("p k v"), func(multiraft.Result) {})
+	var early []multiraft.Envelope
+	out, err := h.Process(func(envs []multiraft.Envelope) { early = append(early, envs...) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := map[uint64]bool{}
+	for _, e := range early {
+		if e.Msg.GetType() == pb.MsgApp && len(e.Msg.GetEntries()) > 0 {
+			to[e.Msg.GetTo()] = true
+		}
+	}
+	if len(to) != 2 {
+		t.Fatalf("appends sent early to %v (early %d, after the sync %d messages), want both followers", to, len(early), len(out))
+	}
+	for _, e := range out {
+		if e.Msg.GetType() == pb.MsgApp {
+			t.Fatalf("an append waited for the leader's sync: %v", e.Msg)
+		}
+	}
 }

@@ -112,6 +112,11 @@ const maxNodeID = 1<<32 - 1
 // another --node-id, the node would vote twice in one term under two names.
 const idFile = "node-id"
 
+// concurrentSyncs is how many Raft groups' stores one pass of the host
+// syncs at once: the partitions a busy node leads and follows each write
+// their own files every pass.
+const concurrentSyncs = 16
+
 // Open opens (or creates) the node's Raft state and prepares the transport;
 // Run starts them. On an error the listener is closed.
 func Open(cfg Config) (_ *Node, err error) {
@@ -151,6 +156,7 @@ func Open(cfg Config) (_ *Node, err error) {
 		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals}
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
+		ConcurrentSyncs: concurrentSyncs,
 	})
 	if err != nil {
 		return nil, err
