@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
@@ -41,7 +42,8 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	n, err := node.Open(node.Config{
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln, TLS: cfg.cluster.tls.config,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
-		Topics: br, Logs: br, GroupShards: br.groups,
+		Topics: br, Logs: br, GroupShards: br.groups, GroupDurability: groupDurability[cfg.broker.Fsync],
+		FlushEvery: cfg.broker.FsyncInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -52,6 +54,15 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 	b.SetReplicator(br)
 	b.SetProducerIDs(br)
 	return br, nil
+}
+
+// groupDurability is when the consumer group shards' Raft logs are synced
+// under the broker's default fsync policy (--fsync): as a single broker
+// syncs its committed offsets and acknowledged ranges.
+var groupDurability = map[string]multiraft.Durability{
+	broker.FsyncAlways:   multiraft.SyncEachPass,
+	broker.FsyncInterval: multiraft.SyncOnFlush,
+	broker.FsyncNever:    multiraft.SyncByOS,
 }
 
 // logClusterLink says whether the inter-broker link is TLS, and warns

@@ -258,6 +258,9 @@ func (r *ReplicaLog) NextOffset() int64 { return r.p.log.NextOffset() }
 // Sync makes everything appended durable.
 func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
 
+// FsyncPolicy is the topic's fsync policy.
+func (r *ReplicaLog) FsyncPolicy() commitlog.FsyncPolicy { return r.p.log.FsyncPolicy() }
+
 // TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo)
 // and has the producers' state rebuilt from what is left.
 func (r *ReplicaLog) TruncateTo(offset int64) error {

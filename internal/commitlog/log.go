@@ -82,6 +82,9 @@ func (p FsyncPolicy) String() string {
 	return fmt.Sprintf("FsyncPolicy(%d)", int(p))
 }
 
+// FsyncPolicy is the policy the log was opened with.
+func (l *Log) FsyncPolicy() FsyncPolicy { return l.opts.Fsync }
+
 // Header is one record header, as the batch codec has it (so records
 // encode and decode without converting their headers).
 type Header = recordbatch.RecordHeader

@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -113,6 +114,10 @@ type Config struct {
 	// sequential so a seed replays the same power losses.
 	ConcurrentSyncs int
 
+	// FlushEvery is how often Node flushes the groups whose Durability is
+	// SyncOnFlush (default 100 ms, the broker's default --fsync-interval).
+	FlushEvery time.Duration
+
 	Logger raft.Logger // default: discards all but panics
 
 	// Quiesce lets idle groups stop ticking and heartbeating (quiesce.go).
@@ -133,6 +138,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = 10000
+	}
+	if c.FlushEvery == 0 {
+		c.FlushEvery = 100 * time.Millisecond
 	}
 	if c.SnapshotKeep == 0 {
 		c.SnapshotKeep = 1000
@@ -197,6 +205,8 @@ type group struct {
 	waits     waits
 	rd        *raft.Ready   // the Ready being processed in this pass
 	late      []*pb.Message // rd's messages that wait until it is durable
+	// durability is when the group's entries are synced (durability.go).
+	durability Durability
 	// quiet groups do not tick (only TickQuiesced) and send nothing; see
 	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
 	quiet     bool
@@ -295,10 +305,12 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 	if conf == nil {
 		conf = &pb.ConfState{}
 	}
-	h.groups[id] = &group{
+	g := &group{
 		id: id, self: self, rn: rn, store: store, sm: sm,
-		conf: conf, applied: applied, snapAt: applied,
+		conf: conf, applied: applied, snapAt: applied, durability: durabilityOf(sm),
 	}
+	store.SetLazy(g.durability != SyncEachPass)
+	h.groups[id] = g
 	h.order = append(h.order, id)
 	slices.Sort(h.order)
 	if h.cfg.Quiesce {
@@ -368,6 +380,9 @@ func (h *Host) Step(env Envelope) {
 	}
 	if env.Msg.GetType() == pb.MsgHeartbeat {
 		clampCommit(g, env.Msg)
+	}
+	if env.Msg.GetType() == pb.MsgAppResp && env.Msg.GetReject() && g.durability != SyncEachPass {
+		handOffForgotten(g, env.Msg)
 	}
 	// Errors are for messages that are not for this node or are local-only
 	// types: a confused or malicious peer, never a reason to stop.
@@ -449,7 +464,8 @@ func (h *Host) Close() error {
 			r.done(ErrStopped)
 		}
 		g.reads = nil
-		errs = append(errs, g.store.Close())
+		// Whatever a lazy group wrote: a clean stop loses nothing.
+		errs = append(errs, g.store.Flush(), g.store.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
 // ledger is the cluster-wide record of what each group applied at each
@@ -56,7 +58,10 @@ type kv struct {
 	node, group uint64
 	ledger      *ledger
 	state       kvState
+	durability  multiraft.Durability // multiraft.Durable
 }
+
+func (s *kv) Durability() multiraft.Durability { return s.durability }
 
 type kvState struct {
 	Data    map[string]string `json:"data"`

@@ -67,6 +67,8 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 	defer n.host.Close()
 	t := time.NewTicker(n.tick)
 	defer t.Stop()
+	flush := time.NewTicker(n.host.cfg.FlushEvery)
+	defer flush.Stop()
 	for {
 		// A pass can leave work for the next one without any new event:
 		// entries a single-voter group committed by persisting them (raft
@@ -85,6 +87,10 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 			n.host.Tick()
 			for _, p := range tr.Down() {
 				n.host.PeerDown(p)
+			}
+		case <-flush.C:
+			if err := n.host.Flush(); err != nil {
+				return err
 			}
 		case envs := <-n.inbox:
 			n.step(envs)

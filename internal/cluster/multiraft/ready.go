@@ -3,7 +3,7 @@ package multiraft
 import (
 	"errors"
 	"fmt"
-	"sync"
+	gosync "sync"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -98,9 +98,8 @@ func mayLeaveEarly(rd *raft.Ready, prev *pb.HardState, m *pb.Message) bool {
 	return raft.IsEmptyHardState(hs) || (hs.GetTerm() == prev.GetTerm() && hs.GetVote() == prev.GetVote())
 }
 
-// sync makes every ready group's writes durable, up to ConcurrentSyncs
-// stores at once: each group has its own files, and one fsync after
-// another made a pass as slow as the sum of them.
+// sync makes every ready group's writes that must be durable before its
+// messages leave so.
 func (h *Host) sync(ready []*group) error {
 	var dirty []*group
 	for _, g := range ready {
@@ -108,26 +107,33 @@ func (h *Host) sync(ready []*group) error {
 			dirty = append(dirty, g)
 		}
 	}
-	errs := make([]error, len(dirty))
-	if len(dirty) <= 1 || h.cfg.ConcurrentSyncs <= 1 {
-		for i, g := range dirty {
-			errs[i] = g.store.Sync()
+	return h.syncStores(dirty, func(g *group) error { return g.store.Sync() })
+}
+
+// syncStores runs sync on each of groups, up to ConcurrentSyncs at once:
+// each group has its own files, and one fsync after another made a pass
+// as slow as the sum of them.
+func (h *Host) syncStores(groups []*group, sync func(*group) error) error {
+	errs := make([]error, len(groups))
+	if len(groups) <= 1 || h.cfg.ConcurrentSyncs <= 1 {
+		for i, g := range groups {
+			errs[i] = sync(g)
 		}
 	} else {
-		var wg sync.WaitGroup
+		var wg gosync.WaitGroup
 		slots := make(chan struct{}, h.cfg.ConcurrentSyncs)
-		for i, g := range dirty {
+		for i, g := range groups {
 			slots <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-slots }()
-				errs[i] = g.store.Sync()
+				errs[i] = sync(g)
 			})
 		}
 		wg.Wait()
 	}
 	for i, err := range errs {
 		if err != nil {
-			return fmt.Errorf("multiraft: group %d: %w", dirty[i].id, err)
+			return fmt.Errorf("multiraft: group %d: %w", groups[i].id, err)
 		}
 	}
 	return nil

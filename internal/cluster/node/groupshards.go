@@ -88,12 +88,22 @@ func (n *Node) startGroupShards(add func(id, self uint64, voters []uint64, sm mu
 		if gs.st == nil {
 			continue
 		}
-		if err := add(groupShardBase+uint64(i), n.self(), n.bootVoters(gs.voters, nil), gs.st); err != nil {
+		sm := durableShard{gs.st, n.cfg.GroupDurability}
+		if err := add(groupShardBase+uint64(i), n.self(), n.bootVoters(gs.voters, nil), sm); err != nil {
 			return fmt.Errorf("cluster: open consumer group shard %d: %w", i, err)
 		}
 	}
 	return nil
 }
+
+// durableShard is a shard's state machine with its durability
+// (multiraft.Durable).
+type durableShard struct {
+	*groupstore.State
+	d multiraft.Durability
+}
+
+func (s durableShard) Durability() multiraft.Durability { return s.d }
 
 // GroupShardLeader is the node coordinating shard's groups as this node
 // knows it: its Raft leader where this node holds a replica (0 while none

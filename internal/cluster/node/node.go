@@ -66,6 +66,14 @@ type Config struct {
 	// GroupShards takes the consumer groups of the shards this node
 	// leads; nil: the groups' state is not replicated (groupshards.go).
 	GroupShards GroupShardSink
+	// GroupDurability is when the shards' Raft logs (committed offsets
+	// and acknowledged ranges) are synced: the broker's default fsync
+	// policy's, as a single broker syncs its offsets. Zero: every pass.
+	GroupDurability multiraft.Durability
+	// FlushEvery is how often the groups that sync on a flush (topics
+	// with fsync=interval) are synced: the broker's --fsync-interval (0:
+	// multiraft's default, 100 ms).
+	FlushEvery time.Duration
 }
 
 // Node is one running cluster member. Propose and Status are safe for
@@ -156,7 +164,7 @@ func Open(cfg Config) (_ *Node, err error) {
 		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals}
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
-		ConcurrentSyncs: concurrentSyncs,
+		ConcurrentSyncs: concurrentSyncs, FlushEvery: cfg.FlushEvery,
 	})
 	if err != nil {
 		return nil, err

@@ -56,8 +56,13 @@ type Store struct {
 	dir    string
 	seg    vfs.File // the segment appended to; nil after Close
 	segSeq uint64   // sequence number of seg
-	dirty  bool     // seg has bytes not yet synced
-	buf    []byte   // reused encoding buffer
+	dirty  bool     // seg has bytes Sync must make durable
+	// unsynced: seg has bytes not yet synced at all (Flush). They differ
+	// by what need not be synced before the messages promising it leave:
+	// a commit index alone, and a lazy store's entries.
+	unsynced bool
+	lazy     bool   // SetLazy
+	buf      []byte // reused encoding buffer
 }
 
 // Open reads the group's state from dir (creating dir if needed), cuts off a
@@ -161,12 +166,14 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	// and heartbeat, so syncing it would double the fsyncs of a busy
 	// group. Entries, term and vote must be durable before any message
 	// that promises them goes out.
+	// A lazy store's entries wait for Flush (see SetLazy).
 	prev, _, _ := s.InitialState()
-	must := len(ents) > 0 || (!raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, 0))
+	must := (len(ents) > 0 && !s.lazy) || (!raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, 0))
 	if _, err := s.seg.Write(buf); err != nil {
 		return fmt.Errorf("raftstore: write: %w", err)
 	}
 	s.dirty = s.dirty || must
+	s.unsynced = true
 	if err := s.Append(ents); err != nil {
 		return fmt.Errorf("raftstore: %w", err)
 	}
@@ -178,8 +185,10 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	return nil
 }
 
-// Sync makes everything saved so far durable, but for a trailing change of
-// the commit index alone. It is cheap when nothing else was saved.
+// Sync makes durable what must be before the messages of the pass that
+// saved it leave: everything saved so far but a trailing change of the
+// commit index alone and, in a lazy store, entries. It is cheap when
+// nothing else was saved.
 func (s *Store) Sync() error {
 	if s.seg == nil {
 		return ErrClosed
@@ -187,12 +196,31 @@ func (s *Store) Sync() error {
 	if !s.dirty {
 		return nil
 	}
+	return s.Flush()
+}
+
+// Flush makes everything saved so far durable.
+func (s *Store) Flush() error {
+	if s.seg == nil {
+		return ErrClosed
+	}
+	if !s.unsynced {
+		return nil
+	}
 	if err := s.seg.Sync(); err != nil {
 		return fmt.Errorf("raftstore: sync: %w", err)
 	}
-	s.dirty = false
+	s.dirty, s.unsynced = false, false
 	return nil
 }
+
+// SetLazy makes Sync leave entries to Flush: a group whose topic's fsync
+// policy is interval or never is acknowledged once a majority wrote an
+// entry, not once it synced it. Term and vote are still synced by Sync.
+func (s *Store) SetLazy(lazy bool) { s.lazy = lazy }
+
+// Unsynced reports whether Flush has anything to make durable.
+func (s *Store) Unsynced() bool { return s.unsynced }
 
 // Dirty reports whether Sync has anything to make durable.
 func (s *Store) Dirty() bool { return s.dirty }
@@ -334,7 +362,7 @@ func (s *Store) rotate() error {
 	if s.seg != nil {
 		s.seg.Close()
 	}
-	s.seg, s.segSeq, s.dirty = f, seq, false
+	s.seg, s.segSeq, s.dirty, s.unsynced = f, seq, false, false
 	// Older segments are superseded (replay reads only the newest), so
 	// removing them need not be durable or complete.
 	names, err := s.fs.List(s.dir)

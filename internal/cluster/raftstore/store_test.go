@@ -301,3 +301,63 @@ func TestCommitOnlyHardStateNeedsNoSync(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyStoreLeavesEntriesToFlush: a lazy store's entries do not make
+// Sync necessary (a power loss before Flush takes them), a term or vote
+// still does, and Flush makes everything durable.
+func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
+	fsys := vfs.NewMem()
+	s, err := Open(fsys, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetLazy(true)
+	if err := s.Save(hardState(2, 1, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Dirty() {
+		t.Fatal("a new term and vote left a lazy store clean")
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(hardState(2, 1, 2), []*pb.Entry{ent(2, 2, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Dirty() || !s.Unsynced() {
+		t.Fatalf("after an entry: dirty %v unsynced %v, want false true", s.Dirty(), s.Unsynced())
+	}
+	if err := s.Sync(); err != nil { // what a pass does: nothing here
+		t.Fatal(err)
+	}
+	s.Close()
+	fsys.Crash(nil)
+	if s, err = Open(fsys, "/g"); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := s.LastIndex(); last != 1 {
+		t.Fatalf("an unflushed entry survived a power loss: last index %d", last)
+	}
+	if hs, _, _ := s.InitialState(); hs.GetTerm() != 2 || hs.GetVote() != 1 {
+		t.Fatalf("term and vote lost: %v", hs)
+	}
+	s.SetLazy(true)
+	if err := s.Save(hardState(2, 1, 1), []*pb.Entry{ent(2, 2, "b")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fsys.Crash(nil)
+	if s, err = Open(fsys, "/g"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if last, _ := s.LastIndex(); last != 2 {
+		t.Fatalf("a flushed entry was lost: last index %d", last)
+	}
+}

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -58,6 +59,10 @@ type Log interface {
 	AppendBatches(batches []byte) (int64, error)
 	NextOffset() int64
 	Sync() error
+	// FsyncPolicy is the topic's: it also says when the partition's Raft
+	// log is synced (node: a publish is acknowledged once a majority has
+	// it as the policy says).
+	FsyncPolicy() commitlog.FsyncPolicy
 	TruncateTo(offset int64) error
 	// ReadBatches returns whole stored batches from the one starting at
 	// from, about maxBytes of them but at least one if any.
@@ -152,6 +157,21 @@ func (p *Partition) appendEntry(index uint64, cmd []byte) ([]int64, error) {
 		p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
 	}
 	return bases, err
+}
+
+// Durability is when the partition's Raft log is synced: as its topic's
+// fsync policy says, so a publish is acknowledged once a majority has the
+// entry fsynced (always), written and synced within the node's flush
+// interval (interval), or written (never).
+func (p *Partition) Durability() multiraft.Durability {
+	return durabilities[p.log.FsyncPolicy()]
+}
+
+// durabilities maps a topic's fsync policy to its Raft log's.
+var durabilities = map[commitlog.FsyncPolicy]multiraft.Durability{
+	commitlog.FsyncAlways:   multiraft.SyncEachPass,
+	commitlog.FsyncInterval: multiraft.SyncOnFlush,
+	commitlog.FsyncNever:    multiraft.SyncByOS,
 }
 
 // ErrCatchingUp answers the proposer of an entry applied while the replica

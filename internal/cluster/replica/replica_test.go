@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -52,8 +53,9 @@ func (l *memLog) AppendEntry(b []byte) ([]int64, error) {
 	return bases, nil
 }
 
-func (l *memLog) NextOffset() int64 { return l.next }
-func (l *memLog) Sync() error       { l.synced = l.next; return nil }
+func (l *memLog) NextOffset() int64                  { return l.next }
+func (l *memLog) Sync() error                        { l.synced = l.next; return nil }
+func (l *memLog) FsyncPolicy() commitlog.FsyncPolicy { return commitlog.FsyncAlways }
 
 func (l *memLog) TruncateTo(off int64) error {
 	for len(l.batches) > 0 && recordbatch.BaseOffset(l.batches[len(l.batches)-1]) >= off {
