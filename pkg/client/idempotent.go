@@ -261,7 +261,7 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 				// no more goes to the new leader (a few times at once:
 				// during an election nodes may name a stale leader);
 				// anything else waits.
-				r.retryAt = r.retryAt.Add(min(backoffMin<<min(max(r.attempts-1, 0), 6), backoffMax))
+				r.retryAt = r.retryAt.Add(retryDelay(r.attempts))
 			}
 			p.retry = append(p.retry, r)
 			p.mu.Unlock()
@@ -320,6 +320,20 @@ func (p *Producer) overtakenLocked(r *request) error {
 		}
 	}
 	return nil
+}
+
+// retryMax caps the wait before a pipelined request is sent again. A
+// leader's failure is the usual cause, and the next leader is elected 2–4
+// s later: with the transport's 2 s cap the retries came at 3.15, 5.15 and
+// 7.15 s, so a failover took 5–7 s where the election took 2–4 (Kafka
+// clients cap theirs at 1 s, retry.backoff.max.ms). A request per
+// partition twice a second is nothing to a recovering cluster.
+const retryMax = 400 * time.Millisecond
+
+// retryDelay is how long a pipelined request waits before its next try
+// after failing attempts times: doubling from backoffMin up to retryMax.
+func retryDelay(attempts int) time.Duration {
+	return min(backoffMin<<min(max(attempts-1, 0), 6), retryMax)
 }
 
 // retriable reports whether a pipelined request that failed with err is
