@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -46,26 +47,48 @@ func groupOf(path string) string {
 // coordinator if known (any broker if not), and answered NOT_COORDINATOR
 // with an address, sent there instead, which is remembered for the
 // group's next requests; up to maxLeaderHops times. A coordinator that
-// stops answering is forgotten, so the next request asks any broker,
-// which names the coordinator again (or a new one).
+// stops answering is forgotten and any broker asked which node took its
+// groups over: in a cluster another does once the group's shard elects a
+// leader, 2–4 s after the node died, so until coordinatorFailover has
+// passed an unreachable coordinator, an unavailable answer or a
+// NOT_COORDINATOR naming no node yet is asked again. (Within doAt's few
+// quick tries alone, an ack sent as the coordinator died failed, and its
+// messages were delivered again.) On a single broker no coordinator is
+// ever remembered and nothing changes.
 func (t *transport) toCoordinator(ctx context.Context, group, method, path, contentType string, body []byte, out any) error {
 	base := ""
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
 	}
+	var since time.Time // when the remembered coordinator failed
 	for hop := 0; ; hop++ {
 		err := t.doAt(ctx, base, method, path, contentType, body, out)
-		addr, ok := asNotCoordinator(err)
-		if !ok || addr == "" || hop == maxLeaderHops {
-			if base != "" && errors.Is(err, ErrUnreachable) {
-				t.coordinators.CompareAndDelete(group, base)
+		addr, notCoord := asNotCoordinator(err)
+		if notCoord && addr != "" && hop < maxLeaderHops {
+			base = t.baseURL(addr)
+			t.coordinators.Store(group, base)
+			continue
+		}
+		if base != "" && errors.Is(err, ErrUnreachable) {
+			t.coordinators.CompareAndDelete(group, base)
+			if since.IsZero() {
+				since = time.Now()
 			}
+		}
+		if since.IsZero() || time.Since(since) >= coordinatorFailover || !(notCoord || retryElsewhere(err)) {
 			return err
 		}
-		base = t.baseURL(addr)
-		t.coordinators.Store(group, base)
+		if err := sleep(ctx, retryDelay(hop)); err != nil {
+			return err
+		}
+		base = ""
 	}
 }
+
+// coordinatorFailover is how long a group's request is tried again after
+// its coordinator stopped answering: a shard's election (2–4 s) and the
+// new coordinator loading the group, with room to spare.
+const coordinatorFailover = 8 * time.Second
 
 // allGroups lists the groups of every node: a cluster node lists only
 // those it coordinates (its list names the node), so the others are asked

@@ -101,3 +101,53 @@ func TestGroupRequestsFollowNotCoordinator(t *testing.T) {
 		t.Fatalf("the other node was asked %d group requests, want 2", refused)
 	}
 }
+
+// TestGroupRequestOutlivesItsCoordinator: the remembered coordinator of a
+// group dies; the other node answers NOT_COORDINATOR naming no node while
+// the group's shard elects (about a second here), then names the new
+// coordinator. The request must wait that out and reach it, not give up
+// after the transport's few quick tries (an ack so lost had its messages
+// delivered again).
+func TestGroupRequestOutlivesItsCoordinator(t *testing.T) {
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadAddr := strings.TrimPrefix(dead.URL, "http://")
+	dead.Close()
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(api.GroupDescription{GroupID: "g", State: "Stable"})
+	}))
+	t.Cleanup(good.Close)
+	var mu sync.Mutex
+	var electedAt time.Time // zero until the node is first asked
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		addr := deadAddr
+		switch now := time.Now(); {
+		case electedAt.IsZero():
+			electedAt = now.Add(time.Second)
+		case now.Before(electedAt):
+			addr = "" // the shard is electing: no coordinator yet
+		default:
+			addr = strings.TrimPrefix(good.URL, "http://")
+		}
+		mu.Unlock()
+		e := api.ErrNotCoordinator.Withf("not this node")
+		if addr != "" {
+			e = e.WithDetail("coordinator_addr", addr)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(e.Status)
+		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
+	}))
+	t.Cleanup(node.Close)
+	c, err := client.New(node.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	g, err := c.Group(ctx, "g")
+	if err != nil || g.GroupID != "g" {
+		t.Fatalf("group request through a coordinator failover: %v %+v", err, g)
+	}
+}
