@@ -16,19 +16,28 @@ import (
 )
 
 // seen records which offsets of each partition were delivered, so that a
-// redelivery during a rebalance is counted once. Guarded by mu.
+// redelivery during a rebalance is counted once. Guarded by mu. Indexed by
+// partition, not keyed: two map lookups per message were 5% of the bench
+// client's CPU in a consume, charged to the client under test.
 type seen struct {
 	mu    sync.Mutex
-	bits  map[int32][]uint64 // partition → one bit per offset below its high watermark at the start
-	hwm   map[int32]int64    // partition → its high watermark at the start; immutable
+	bits  [][]uint64 // partition → one bit per offset below its high watermark at the start
+	hwm   []int64    // partition → its high watermark at the start; immutable
 	dups  int64
-	extra int64 // deliveries beyond the high watermarks (a stray producer): counted, not deduplicated
+	extra int64 // deliveries beyond the high watermarks (a stray producer, an unknown partition): counted, not deduplicated
 }
 
 func newSeen(hwm map[int32]int64) *seen {
-	s := &seen{bits: make(map[int32][]uint64, len(hwm)), hwm: hwm}
+	s := &seen{}
 	for p, n := range hwm {
-		s.bits[p] = make([]uint64, (n+63)/64)
+		if p < 0 {
+			continue
+		}
+		for int(p) >= len(s.hwm) {
+			s.hwm = append(s.hwm, 0)
+			s.bits = append(s.bits, nil)
+		}
+		s.hwm[p], s.bits[p] = n, make([]uint64, (n+63)/64)
 	}
 	return s
 }
@@ -39,13 +48,12 @@ func (s *seen) add(msgs []*client.Message) int64 {
 	defer s.mu.Unlock()
 	var fresh int64
 	for _, m := range msgs {
-		b := s.bits[m.Partition]
-		w := m.Offset / 64
-		if m.Offset < 0 || m.Offset >= s.hwm[m.Partition] {
+		p := int(m.Partition)
+		if p < 0 || p >= len(s.hwm) || m.Offset < 0 || m.Offset >= s.hwm[p] {
 			s.extra++
 			continue
 		}
-		bit := uint64(1) << (m.Offset % 64)
+		b, w, bit := s.bits[p], m.Offset/64, uint64(1)<<(m.Offset%64)
 		if b[w]&bit != 0 {
 			s.dups++
 			continue
