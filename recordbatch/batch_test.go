@@ -432,3 +432,42 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIterSkip: skipping n records and decoding the next gives the record
+// that decoding n+1 gives, wherever decoding succeeds; Skip never panics
+// on what it is given.
+func FuzzIterSkip(f *testing.F) {
+	for _, c := range codecs {
+		b, _ := Build(nil, Header{FirstTimestamp: 5}, c, []Record{{Key: []byte("k"), Value: []byte("v"), Headers: []RecordHeader{{Key: "h"}}}, {TimestampDelta: -3}, {Value: []byte("third")}})
+		f.Add(b, uint8(1))
+		f.Add(b, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, n uint8) {
+		it, err := NewIter(b, 1<<16)
+		if err != nil {
+			return
+		}
+		slow := it
+		var want View
+		decoded := true
+		for range int(n) + 1 {
+			if !slow.Next(&want) {
+				decoded = false
+				break
+			}
+		}
+		fast := it
+		skipped := fast.Skip(int(n))
+		if !decoded {
+			return
+		}
+		var got View
+		if !skipped || !fast.Next(&got) {
+			t.Fatalf("skip %d: %v, then next: %v; decoding got there", n, skipped, fast.Err())
+		}
+		if got.OffsetDelta != want.OffsetDelta || got.TimestampDelta != want.TimestampDelta ||
+			!bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) {
+			t.Fatalf("after skipping %d: %+v, decoding gives %+v", n, got, want)
+		}
+	})
+}

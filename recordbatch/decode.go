@@ -54,6 +54,27 @@ func (it *Iter) Next(v *View) bool {
 	return true
 }
 
+// Skip passes over the next n records reading only their lengths: a
+// reader that wants a later record saves decoding those before it. The
+// skipped records' contents are not checked (the batch's CRC covers their
+// bytes). It reports false, having skipped nothing, if fewer than n records
+// are left, and false with Err set if a record's length runs past the data.
+func (it *Iter) Skip(n int) bool {
+	if it.err != nil || n < 0 || n > int(it.left) {
+		return false
+	}
+	for range n {
+		l, after, ok := varint(it.data)
+		if !ok || l < 1 || l > int64(len(after)) {
+			it.err = corruptf("bad record length")
+			return false
+		}
+		it.data = after[l:]
+		it.left--
+	}
+	return true
+}
+
 // Err is what stopped Next early, or bytes left after the last record.
 func (it *Iter) Err() error { return it.err }
 

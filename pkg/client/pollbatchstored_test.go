@@ -80,6 +80,16 @@ func valuesBatch(t testing.TB, base int64, delta0, n int, c recordbatch.Codec) [
 	return b
 }
 
+// gappedBatch is a batch at base whose records have the offset deltas
+// given, gaps and all (as compaction leaves them), valued as valuesBatch's.
+func gappedBatch(base int64, deltas ...int32) []byte {
+	recs := make([]kmsg.Record, len(deltas))
+	for i, d := range deltas {
+		recs[i] = kmsg.Record{OffsetDelta: d, TimestampDelta64: int64(d), Value: []byte{'a' + byte(d%26)}}
+	}
+	return kmsgBatch(base, 1_700_000_000_000, recs)
+}
+
 // got is what a test compares of a decoded message.
 type got struct {
 	partition int32
@@ -123,6 +133,15 @@ func TestDecodePollStored(t *testing.T) {
 		{"ranges across batches and a marker", appendStoredFrame(nil, "t", 1, []storedRange{{108, 109, 1}, {111, 112, 1}},
 			valuesBatch(t, 100, 0, 10, recordbatch.None), marker, valuesBatch(t, 111, 0, 3, recordbatch.Zstd)),
 			[]got{at(1, 100, 108, 1), at(1, 100, 109, 1), at(1, 111, 111, 1), at(1, 111, 112, 1)}},
+		{"batches before and after the range, not decoded", appendStoredFrame(nil, "t", 2, []storedRange{{106, 107, 1}},
+			valuesBatch(t, 100, 0, 5, recordbatch.None), valuesBatch(t, 105, 0, 5, recordbatch.None), valuesBatch(t, 110, 0, 5, recordbatch.LZ4)),
+			[]got{at(2, 105, 106, 1), at(2, 105, 107, 1)}},
+		{"a gap before the range: skipping by count would land past it", appendStoredFrame(nil, "t", 0, []storedRange{{105, 106, 1}},
+			gappedBatch(100, 0, 2, 3, 4, 5, 6, 7)),
+			[]got{at(0, 100, 105, 1), at(0, 100, 106, 1)}},
+		{"a gap before the range: fewer records than offsets", appendStoredFrame(nil, "t", 0, []storedRange{{105, 106, 1}},
+			gappedBatch(100, 0, 1, 5, 6)),
+			[]got{at(0, 100, 105, 1), at(0, 100, 106, 1)}},
 		{"two frames", appendStoredFrame(appendStoredFrame(nil, "t", 0, []storedRange{{0, 0, 1}}, valuesBatch(t, 0, 0, 1, recordbatch.None)),
 			"t", 2, []storedRange{{5, 5, 4}}, valuesBatch(t, 5, 0, 2, recordbatch.None)),
 			[]got{at(0, 0, 0, 1), at(2, 5, 5, 4)}},
@@ -187,8 +206,21 @@ func FuzzDecodePollStored(f *testing.F) {
 	f.Add(appendStoredFrame(nil, "t", 3, []storedRange{{102, 104, 1}, {107, 107, 3}}, valuesBatch(f, 100, 0, 10, recordbatch.None)))
 	f.Add(appendStoredFrame(nil, "t", 0, []storedRange{{105, 106, 2}}, valuesBatch(f, 100, 5, 3, recordbatch.None)))
 	f.Add(appendStoredFrame(nil, "u", 1, []storedRange{{200, 201, 1}}, valuesBatch(f, 200, 0, 4, recordbatch.Snappy)))
+	f.Add(appendStoredFrame(nil, "t", 2, []storedRange{{106, 107, 1}},
+		valuesBatch(f, 100, 0, 5, recordbatch.None), valuesBatch(f, 105, 0, 5, recordbatch.None), valuesBatch(f, 110, 0, 5, recordbatch.None)))
+	f.Add(appendStoredFrame(nil, "t", 0, []storedRange{{105, 106, 1}}, gappedBatch(100, 0, 2, 3, 4, 5, 6, 7)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		msgs, err := decodePollStored(body)
+		// What the walk of every record accepts, the skipping walk gives
+		// alike (it may accept more: records it does not decode).
+		if ref, refErr := decodeStored(body, false); refErr == nil {
+			if err != nil {
+				t.Fatalf("skipping walk refused what the full walk took: %v", err)
+			}
+			if diff := cmp.Diff(ref, msgs, cmpopts.IgnoreUnexported(Message{}), cmpopts.EquateEmpty()); diff != "" {
+				t.Fatalf("skipping walk (-full +skipping):\n%s", diff)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, errPollBatches) {
 				t.Fatalf("error outside errPollBatches: %v", err)
@@ -219,4 +251,32 @@ func batchOf(m *Message) []byte {
 		r.Headers = append(r.Headers, kmsg.Header{Key: k, Value: []byte(m.Headers[k])})
 	}
 	return kmsgBatch(m.Offset, m.Timestamp.UnixMilli(), []kmsg.Record{r})
+}
+
+// BenchmarkDecodePollStored decodes what a poll of 5,000 messages gets
+// when its ranges take the second half of a stored batch of 10,000
+// 100-byte records and the first half of the next (the broker serves a
+// batch whole to every poll that touches it): walking every record
+// against skipping those outside the ranges.
+func BenchmarkDecodePollStored(b *testing.B) {
+	batch := func(base int64) []byte {
+		recs := make([]kmsg.Record, 10_000)
+		for i := range recs {
+			recs[i] = kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: int64(i), Value: make([]byte, 100)}
+		}
+		return kmsgBatch(base, 1_700_000_000_000, recs)
+	}
+	body := appendStoredFrame(nil, "t", 0, []storedRange{{7_500, 12_499, 1}}, batch(0), batch(10_000))
+	for _, skip := range []bool{false, true} {
+		b.Run(map[bool]string{false: "walk-all", true: "skip"}[skip], func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				msgs, err := decodeStored(body, skip)
+				if err != nil || len(msgs) != 5_000 {
+					b.Fatal(len(msgs), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*5_000), "ns/msg")
+		})
+	}
 }
