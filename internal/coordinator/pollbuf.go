@@ -16,16 +16,21 @@ import (
 // bytes (StoredPart) hold one reference each. A holder that never
 // releases (the JSON answer's records alias the bytes) only keeps the
 // buffer from being recycled: the garbage collector frees it as before.
+//
+// Small reads are pooled too: a group polled at 20,000 messages a second
+// with little waiting reads about 2 KiB at the tail per poll, and those
+// fresh buffers were the largest share of the broker's allocations (16%),
+// whose collections showed in the end-to-end p99.
 const (
-	minPooledRead = 64 << 10 // smaller reads are not worth a pool
-	poolClasses   = 21       // 64 KiB to 64 MiB (classSize)
+	minPooledRead = 1 << 10 // smaller reads are not worth a pool
+	poolClasses   = 33      // 1 KiB to 64 MiB (classSize)
 )
 
-// classSize is the size of buffers of class c: 64 KiB, 96 KiB, 128 KiB,
-// 192 KiB, ... in steps of 2 and 3 times a power of two, so that a buffer
+// classSize is the size of buffers of class c: 1 KiB, 1.5 KiB, 2 KiB,
+// 3 KiB, ... in steps of 2 and 3 times a power of two, so that a buffer
 // is at most half again what its read needs (a read of one 1 MiB batch and
 // an index interval gets 1.5 MiB, not 2).
-func classSize(c int) int { return (2 + c%2) << (15 + c/2) }
+func classSize(c int) int { return (2 + c%2) << (9 + c/2) }
 
 // readBuf is one read's buffer and its holders.
 type readBuf struct {
@@ -63,19 +68,19 @@ type bufPool struct {
 
 // get returns a buffer of at least n bytes (length 0) with one holder.
 func (p *bufPool) get(n int) *readBuf {
-	r := &readBuf{}
 	c := 0
 	for c < poolClasses && classSize(c) < n {
 		c++
 	}
+	var r *readBuf
 	switch {
 	case n < minPooledRead || c == poolClasses:
-		r.b = make([]byte, 0, n)
+		r = &readBuf{b: make([]byte, 0, n)}
 	default:
 		if pooled, ok := p.classes[c].Get().(*readBuf); ok {
 			r = pooled
 		} else {
-			r.b, r.pool = make([]byte, 0, classSize(c)), p
+			r = &readBuf{b: make([]byte, 0, classSize(c)), pool: p}
 		}
 	}
 	r.refs.Store(1)

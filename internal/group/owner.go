@@ -68,6 +68,14 @@ type MemberInfo struct {
 	Revoking    api.Assignment
 }
 
+// HasMember reports whether memberID is a member that has not departed:
+// Member's ok without building its description (two assignments and a
+// copy of its topics; the ack path asked it for every settle).
+func (g *Group) HasMember(memberID string) bool {
+	m := g.members[memberID]
+	return m != nil && !m.left
+}
+
 // Member describes memberID; ok is false for an unknown or departed member.
 func (g *Group) Member(memberID string) (MemberInfo, bool) {
 	m := g.members[memberID]

@@ -132,7 +132,7 @@ func (a *Group) memberLimit(now time.Time, p group.JoinParams) error {
 		return nil
 	}
 	if p.MemberID != "" {
-		if _, ok := a.g.Member(p.MemberID); ok {
+		if a.g.HasMember(p.MemberID) {
 			return nil
 		}
 	}
@@ -213,7 +213,7 @@ func (a *Group) afterOp() {
 		a.epoch = gen
 		a.changes++
 		for id := range a.nudged {
-			if _, ok := a.g.Member(id); !ok {
+			if !a.g.HasMember(id) {
 				delete(a.nudged, id)
 			}
 		}
@@ -226,7 +226,7 @@ func (a *Group) afterOp() {
 		} else {
 			a.d.Release(r.Member, tp)
 		}
-		if _, ok := a.g.Member(r.Member); !ok {
+		if !a.g.HasMember(r.Member) {
 			a.d.ReleaseMember(r.Member)
 			delete(a.hosts, r.Member)
 		}

@@ -97,7 +97,7 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 		}
 		res.Succeeded++
 	}
-	if _, ok := a.g.Member(s.Member); ok {
+	if a.g.HasMember(s.Member) {
 		a.hosts[s.Member] = s.Host
 	}
 	for _, m := range s.Messages {
