@@ -44,6 +44,24 @@ func quietClusterOf(t *testing.T, seed uint64, nodes int, groups []uint64, cfg m
 	return c, led
 }
 
+// powerLoss cuts every node's power at once, losing every unsynced byte,
+// restarts them all and waits until groups converge.
+func powerLoss(t *testing.T, c *raftsim.Cluster, groups []uint64) {
+	t.Helper()
+	for _, id := range c.IDs() {
+		c.Node(id).Disk.Crash(nil) // nothing unsynced survives
+		c.Crash(id)
+	}
+	for _, id := range c.IDs() {
+		if err := c.Restart(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := converge(c, groups); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // propose proposes cmd on group's leader and runs the world until it is
 // settled, retrying while there is no leader.
 func propose(t *testing.T, c *raftsim.Cluster, group uint64, cmd string) multiraft.Result {
@@ -79,18 +97,7 @@ func TestAcknowledgedWritesSurviveClusterPowerLoss(t *testing.T) {
 			t.Fatalf("put %d: %v", i, r.Err)
 		}
 	}
-	for _, id := range c.IDs() {
-		c.Node(id).Disk.Crash(nil) // nothing unsynced survives
-		c.Crash(id)
-	}
-	for _, id := range c.IDs() {
-		if err := c.Restart(id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := converge(c, []uint64{1}); err != nil {
-		t.Fatal(err)
-	}
+	powerLoss(t, c, []uint64{1})
 	for i := range 20 {
 		r := propose(t, c, 1, fmt.Sprintf("g k%d", i))
 		if r.Err != nil || r.Value != fmt.Sprintf("v%d", i) {
@@ -273,18 +280,7 @@ func TestLeaderSendsAppendsBeforeItsSync(t *testing.T) {
 func TestSyncOnFlushEntriesAreDurableAfterFlush(t *testing.T) {
 	c, _ := quietClusterOf(t, 7, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 1000}, multiraft.SyncOnFlush)
 	kept := func(round int) (n int) {
-		for _, id := range c.IDs() {
-			c.Node(id).Disk.Crash(nil) // nothing unsynced survives
-			c.Crash(id)
-		}
-		for _, id := range c.IDs() {
-			if err := c.Restart(id); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := converge(c, []uint64{1}); err != nil {
-			t.Fatal(err)
-		}
+		powerLoss(t, c, []uint64{1})
 		for i := range 10 {
 			if r := propose(t, c, 1, fmt.Sprintf("g r%d.k%d", round, i)); r.Err == nil && r.Value == "v" {
 				n++
