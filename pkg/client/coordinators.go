@@ -60,11 +60,17 @@ func (t *transport) toCoordinator(ctx context.Context, group, method, path, cont
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
 	}
-	var since time.Time // when the remembered coordinator failed
+	var (
+		since  time.Time // when the remembered coordinator failed
+		failed string    // its base URL
+		rounds int
+	)
 	for hop := 0; ; hop++ {
 		err := t.doAt(ctx, base, method, path, contentType, body, out)
 		addr, notCoord := asNotCoordinator(err)
-		if notCoord && addr != "" && hop < maxLeaderHops {
+		// Until the shard elects another, nodes go on naming the
+		// coordinator that died: that is no coordinator yet.
+		if notCoord && addr != "" && hop < maxLeaderHops && t.baseURL(addr) != failed {
 			base = t.baseURL(addr)
 			t.coordinators.Store(group, base)
 			continue
@@ -72,16 +78,18 @@ func (t *transport) toCoordinator(ctx context.Context, group, method, path, cont
 		if base != "" && errors.Is(err, ErrUnreachable) {
 			t.coordinators.CompareAndDelete(group, base)
 			if since.IsZero() {
-				since = time.Now()
+				since, failed = time.Now(), base
 			}
 		}
 		if since.IsZero() || time.Since(since) >= coordinatorFailover || !(notCoord || retryElsewhere(err)) {
 			return err
 		}
-		if err := sleep(ctx, retryDelay(hop)); err != nil {
+		if err := sleep(ctx, retryDelay(rounds)); err != nil {
 			return err
 		}
-		base = ""
+		// A new round may follow redirects again: the nodes named the
+		// dead coordinator until the shard elected another.
+		base, hop, rounds = "", -1, rounds+1
 	}
 }
 
