@@ -173,8 +173,9 @@ type Host struct {
 	groups map[uint64]*group
 	order  []uint64 // group IDs sorted, so every pass is deterministic
 	closed bool
-	seq    uint64 // last proposal sequence number issued
-	nonce  uint64 // this incarnation's, random: see headerLen
+	seq    uint64   // last proposal (or read request) sequence number issued
+	asking []*group // groups with reads not asked of raft yet (askReads)
+	nonce  uint64   // this incarnation's, random: see headerLen
 	// unknown counts messages for groups this node does not host, stale
 	// those for an earlier replica of this node (see Step).
 	unknown, stale uint64
@@ -212,6 +213,8 @@ type group struct {
 	quiet     bool
 	idleTicks int
 	reads     []*read // pending ReadIndex requests, in request order
+	// readAsking: the group is in Host.asking (reads not yet asked).
+	readAsking bool
 	// want is the voters the last Reconfigure call asked for: a replica
 	// of a node that is not in it is forgotten (see TransferLeader).
 	want []uint64

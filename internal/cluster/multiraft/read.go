@@ -11,9 +11,14 @@ import (
 // every write acknowledged before the read began. Works on followers too
 // (the request goes to the leader and the index comes back).
 
+// Reads asked between two passes share one request to raft (askReads):
+// its read index is taken after every one of them began, so each stays
+// linearizable, and a burst of reads costs the leader one round of
+// heartbeats instead of one per read.
+
 // read is one pending ReadIndex request of a group.
 type read struct {
-	id    uint64 // the request context, unique in this incarnation
+	id    uint64 // the request context, unique in this incarnation; 0 until asked
 	tick  uint64 // Host.ticks when asked
 	index uint64 // the read index, once known
 	known bool
@@ -39,12 +44,34 @@ func (h *Host) ReadIndex(group uint64, done func(error)) {
 		return
 	}
 	h.wakeAndTell(g) // a read needs the leader's heartbeats
-	h.seq++
-	var rctx [16]byte
-	binary.BigEndian.PutUint64(rctx[0:8], h.nonce)
-	binary.BigEndian.PutUint64(rctx[8:16], h.seq)
-	g.reads = append(g.reads, &read{id: h.seq, tick: h.ticks, done: done})
-	g.rn.ReadIndex(rctx[:])
+	g.reads = append(g.reads, &read{tick: h.ticks, done: done})
+	if !g.readAsking {
+		g.readAsking = true
+		h.asking = append(h.asking, g)
+	}
+}
+
+// askReads sends raft one ReadIndex request per group for the reads asked
+// since the last pass.
+func (h *Host) askReads() {
+	for _, g := range h.asking {
+		g.readAsking = false
+		if h.groups[g.id] != g {
+			continue // removed since: its reads failed with it
+		}
+		h.seq++
+		for _, r := range g.reads {
+			if r.id == 0 {
+				r.id = h.seq
+			}
+		}
+		var rctx [16]byte
+		binary.BigEndian.PutUint64(rctx[0:8], h.nonce)
+		binary.BigEndian.PutUint64(rctx[8:16], h.seq)
+		g.rn.ReadIndex(rctx[:])
+	}
+	clear(h.asking)
+	h.asking = h.asking[:0]
 }
 
 // readStates records the read indexes a Ready brought.

@@ -29,6 +29,7 @@ func (h *Host) Process(early func([]Envelope)) ([]Envelope, error) {
 	if h.closed {
 		return nil, ErrStopped
 	}
+	h.askReads()
 	var ready []*group
 	var first []Envelope
 	for _, id := range h.order {

@@ -349,3 +349,42 @@ func TestFollowerThatLostAcknowledgedEntriesCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadsAskedTogetherShareOneRound asks a leader for ten reads between
+// two passes: they must cost one round of read heartbeats (one per
+// follower), not ten, and all be answered.
+func TestReadsAskedTogetherShareOneRound(t *testing.T) {
+	c, _ := quietCluster(t, 9, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
+	leader := c.Leader(1)
+	answered := 0
+	for range 10 {
+		c.ReadIndex(leader, 1, func(err error) {
+			if err != nil {
+				t.Errorf("read: %v", err)
+			}
+			answered++
+		})
+	}
+	out, err := c.Node(leader).Host.Process(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rounds := 0
+	for _, e := range out {
+		if e.Msg.GetType() == pb.MsgHeartbeat && len(e.Msg.GetContext()) > 0 {
+			rounds++
+		}
+	}
+	if rounds != 2 {
+		t.Fatalf("%d read heartbeats for ten reads on a 3-node group, want 2 (one round)", rounds)
+	}
+	for range 1000 {
+		if answered == 10 {
+			return
+		}
+		if err := c.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("%d of 10 reads answered", answered)
+}
