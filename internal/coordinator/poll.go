@@ -168,13 +168,13 @@ func (w *waiter) wait(ctx context.Context, expired <-chan time.Time, now time.Ti
 // missed.
 func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, budget int, sink pollSink) (waiter, error) {
 	cg.mu.Lock()
-	m, _ := cg.a.Member(req.MemberID)
+	topics, assigned, _ := cg.a.PollScope(req.MemberID)
 	cg.mu.Unlock()
-	view, chans := c.pollView(m.Topics, m.Assigned)
+	view, chans := c.pollView(topics, assigned)
 	w := waiter{chans: chans}
 	ra := readAhead{c: c, group: cg.id, runs: make(map[delivery.TP]pollRun)}
 	defer ra.release()
-	ra.prime(m.Topics)
+	ra.prime(topics)
 	var (
 		skip     []groupstate.Ref
 		buf      = deliveryScratch.get() // the rounds' deliveries, reused

@@ -73,3 +73,38 @@ func TestMemberIDLimits(t *testing.T) {
 		t.Errorf("error for a 100000-character ID: %d characters", len(err.Error()))
 	}
 }
+
+// PollScope answers what Member does, renders the assignment once per
+// change of it, and never changes a map it handed out: a poll reads it
+// after the group's lock is released.
+func TestPollScopeFollowsTheAssignment(t *testing.T) {
+	g, now := fixture(t)
+	scope := func() api.Assignment {
+		t.Helper()
+		topics, assigned, ok := g.PollScope("A")
+		info, _ := g.Member("A")
+		if !ok || !cmp.Equal(topics, info.Topics) || !cmp.Equal(assigned, info.Assigned) {
+			t.Fatalf("PollScope %v %v %v, Member %v %v", topics, assigned, ok, info.Topics, info.Assigned)
+		}
+		return assigned
+	}
+	before := scope()
+	if len(before) == 0 {
+		t.Fatal("fixture: A is assigned nothing")
+	}
+	kept := cmp.Diff(api.Assignment{}, before) // what before held, as text
+	if err := g.Leave(now, "B"); err != nil {
+		t.Fatal(err)
+	}
+	converge(t, g, now, "A") // A takes B's partitions
+	after := scope()
+	if len(after["orders"]) != 4 {
+		t.Fatalf("B left, PollScope answers %v for A", after)
+	}
+	if d := cmp.Diff(api.Assignment{}, before); d != kept {
+		t.Fatalf("a map PollScope handed out changed:\n%s", d)
+	}
+	if _, _, ok := g.PollScope("nobody"); ok {
+		t.Fatal("PollScope of an unknown member")
+	}
+}

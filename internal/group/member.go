@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // member is one member of a group. Owned by its Group.
@@ -36,6 +38,10 @@ type member struct {
 	target parts // its share of the group's target
 	owned  parts // told it may own, not yet reported released; ⊇ told
 	told   parts // the assignment last sent to it
+	// toldWire is told rendered (PollScope), nil until asked after told
+	// last changed; never modified once made, so a caller may read it
+	// after the group's lock is released.
+	toldWire api.Assignment
 	// kept holds what the member released while an eager barrier held
 	// (eager strategies release everything on every bump): what it had
 	// before, which stickiness must preserve until it is handed its new

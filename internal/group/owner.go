@@ -68,6 +68,24 @@ type MemberInfo struct {
 	Revoking    api.Assignment
 }
 
+// PollScope returns what memberID polls: its topics and the assignment it
+// was told, as Member gives them, without building a description per poll
+// (rendering the assignment each time was 6–10% of the broker's
+// allocations at 20,000 msg/s): the assignment is rendered once per change.
+// The caller must not modify either; both stay valid after the group
+// changes (they are replaced, never modified). ok is false for an unknown
+// or departed member.
+func (g *Group) PollScope(memberID string) (topics []string, assigned api.Assignment, ok bool) {
+	m := g.members[memberID]
+	if m == nil || m.left {
+		return nil, nil, false
+	}
+	if m.toldWire == nil {
+		m.toldWire = m.told.assignment()
+	}
+	return m.topics, m.toldWire, true
+}
+
 // HasMember reports whether memberID is a member that has not departed:
 // Member's ok without building its description (two assignments and a
 // copy of its topics; the ack path asked it for every settle).

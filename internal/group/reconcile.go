@@ -24,7 +24,7 @@ func (g *Group) reconcile(now time.Time, m *member) {
 			g.owners[p] = m.id
 		}
 	}
-	m.told = next
+	m.told, m.toldWire = next, nil
 	switch {
 	case len(m.owned) == len(m.told): // owned ⊇ told, so nothing to revoke
 		m.revokeBy = time.Time{}
@@ -73,6 +73,7 @@ func (g *Group) release(m *member, p tp, why Why) {
 	}
 	delete(m.owned, p)
 	delete(m.told, p)
+	m.toldWire = nil
 	if g.owners[p] == m.id {
 		delete(g.owners, p)
 	}

@@ -142,6 +142,9 @@ func (a *Group) Empty() bool { return a.g.Empty() }
 // Member describes a live member.
 func (a *Group) Member(id string) (group.MemberInfo, bool) { return a.g.Member(id) }
 
+// PollScope is group.Group.PollScope.
+func (a *Group) PollScope(id string) ([]string, api.Assignment, bool) { return a.g.PollScope(id) }
+
 // Owner returns the member that owns a partition, if any.
 func (a *Group) Owner(topic string, partition int32) (string, bool) {
 	return a.g.Owner(topic, partition)
