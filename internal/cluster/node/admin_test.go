@@ -13,7 +13,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // recorded waits until every running node's metadata records partition 0
@@ -54,15 +53,8 @@ func (c *replicaCluster) recorded(ctx context.Context, what string, ok func(meta
 // view), and comes back once restarted and caught up.
 func TestLeadersAndISRRecorded(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	c := newReplicaCluster(t, commitlog.FsyncInterval)
-	defer c.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waitFormed(ctx, t, c.nodes, 1)
-	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
 	group := tp.Partitions[0].Group
 	c.appendAll(ctx, group, "a")
 	full := func(p meta.Partition) bool {
@@ -94,15 +86,8 @@ func TestLeadersAndISRRecorded(t *testing.T) {
 // has a new ID and a new group, and holds only what was written to it.
 func TestDeleteAndRecreateTopic(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	c := newReplicaCluster(t, commitlog.FsyncInterval)
-	defer c.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waitFormed(ctx, t, c.nodes, 1)
-	old, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, old, stop := withTopic(t, 3)
+	defer stop()
 	og := old.Partitions[0].Group
 	c.appendAll(ctx, og, vals("a", 5)...)
 	c.converged(ctx, vals("a", 5))

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // reconciled waits until every running node sees exactly want as the
@@ -75,15 +74,8 @@ func TestGenerationOfADirectory(t *testing.T) {
 // metadata group under its old identity; once the others are back (and
 // can commit), they give it generation 1 and it becomes a voter again.
 func TestWipedNodeWaitsForItsPeers(t *testing.T) {
-	c := newReplicaCluster(t, commitlog.FsyncInterval)
-	defer c.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waitFormed(ctx, t, c.nodes, 1)
-	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
 	acked := vals("a", 5)
 	c.appendAll(ctx, tp.Partitions[0].Group, acked...)
 	c.stopAll()

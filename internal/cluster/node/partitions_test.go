@@ -19,6 +19,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -142,6 +143,30 @@ type replicaCluster struct {
 	// removing[i], if set, becomes node i's sink's removing on its next
 	// start.
 	removing []chan chan struct{}
+}
+
+// withTopic starts a replica cluster (fsync=interval), waits for its
+// metadata group to form and creates topic "t" of one partition with rf
+// replicas; ctx bounds the test (60 s). stop stops the nodes and ends
+// ctx: defer it after goleak's check, so the nodes stop before it runs.
+func withTopic(t *testing.T, rf int) (c *replicaCluster, ctx context.Context, tp meta.Topic, stop func()) {
+	t.Helper()
+	c = newReplicaCluster(t, commitlog.FsyncInterval)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	stop = func() { cancel(); c.stopAll() }
+	formed := false
+	defer func() {
+		if !formed { // t.Fatal below: the caller has no stop to defer
+			stop()
+		}
+	}()
+	waitFormed(ctx, t, c.nodes, 1)
+	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, rf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	formed = true
+	return c, ctx, tp, stop
 }
 
 func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy) *replicaCluster {
@@ -460,15 +485,8 @@ func (c *replicaCluster) leaderAmong(ctx context.Context, group, cut uint64) int
 // transport), and on the leader writes here: every replica has both.
 func TestAppendViaTheLeader(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	c := newReplicaCluster(t, commitlog.FsyncInterval)
-	defer c.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waitFormed(ctx, t, c.nodes, 1)
-	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
 	l := c.leader(ctx, tp.Partitions[0].Group)
 	f := (l + 1) % 3
 	for i, via := range []int{f, l} {

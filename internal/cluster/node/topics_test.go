@@ -1,14 +1,11 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // A node that was down while a topic was deleted applies the deletion
@@ -18,15 +15,8 @@ import (
 // retriable.
 func TestDeletedWhileDownStaysTheClusters(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	c := newReplicaCluster(t, commitlog.FsyncInterval)
-	defer c.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waitFormed(ctx, t, c.nodes, 1)
-	old, err := c.nodes[0].CreateTopic(ctx, "t", 1, 3, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, old, stop := withTopic(t, 3)
+	defer stop()
 	c.appendAll(ctx, old.Partitions[0].Group, vals("a", 3)...)
 	c.converged(ctx, vals("a", 3))
 
@@ -86,15 +76,8 @@ func TestDeletedWhileDownStaysTheClusters(t *testing.T) {
 // topic nobody will ever read) until it has confirmed its metadata current.
 func TestRestartedAloneServesNothing(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	c := newReplicaCluster(t, commitlog.FsyncInterval)
-	defer c.stopAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	waitFormed(ctx, t, c.nodes, 1)
-	tp, err := c.nodes[0].CreateTopic(ctx, "t", 1, 1, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, ctx, tp, stop := withTopic(t, 1)
+	defer stop()
 	r := int(tp.Partitions[0].Replicas[0]) - 1
 	for {
 		if _, err := c.nodes[r].AppendPartition(ctx, "t", 0, batch("a")); err == nil {
