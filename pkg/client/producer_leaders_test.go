@@ -111,7 +111,25 @@ func TestPipelinedProduceFollowsLeaders(t *testing.T) {
 	}
 
 	seen := map[int]bool{}
-	for part := range int32(parts) {
+	readIndexed(ctx, t, c, topic, parts, func(pos Position, i, last int) {
+		if seen[i] || i <= last || results[i] != pos {
+			t.Fatalf("%v holds record %d (after %d; seen before %v; answered at %v)", pos, i, last, seen[i], results[i])
+		}
+		seen[i] = true
+	})
+	if len(seen) != n {
+		t.Fatalf("%d records stored, want %d", len(seen), n)
+	}
+	t.Logf("%d requests refused NOT_LEADER and sent again to the leader", refused.Load())
+}
+
+// readIndexed reads every partition of topic from its start and calls fn
+// with each record's position, the index its value holds (records are
+// published as strconv.Itoa(i)) and the index before it in its partition
+// (-1 for the first).
+func readIndexed(ctx context.Context, t *testing.T, c *Client, topic string, parts int32, fn func(pos Position, i, last int)) {
+	t.Helper()
+	for part := range parts {
 		last := -1
 		for off := int64(0); ; {
 			msgs, r, err := c.Fetch(ctx, topic, part, FetchOptions{Offset: off, Max: 1000})
@@ -123,10 +141,8 @@ func TestPipelinedProduceFollowsLeaders(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if seen[i] || i <= last || results[i] != (Position{Partition: part, Offset: m.Offset}) {
-					t.Fatalf("partition %d offset %d holds record %d (after %d; seen before %v; answered at %v)", part, m.Offset, i, last, seen[i], results[i])
-				}
-				seen[i], last = true, i
+				fn(Position{Partition: part, Offset: m.Offset}, i, last)
+				last = i
 			}
 			if r.NextOffset >= r.HighWatermark {
 				break
@@ -134,8 +150,4 @@ func TestPipelinedProduceFollowsLeaders(t *testing.T) {
 			off = r.NextOffset
 		}
 	}
-	if len(seen) != n {
-		t.Fatalf("%d records stored, want %d", len(seen), n)
-	}
-	t.Logf("%d requests refused NOT_LEADER and sent again to the leader", refused.Load())
 }

@@ -148,34 +148,15 @@ func TestPipelinedProduceKeepsOrderUnderFaults(t *testing.T) {
 
 			stored := map[Position]int{}
 			seen := map[int]Position{}
-			for part := int32(0); part < parts; part++ {
-				last := -1
-				for off := int64(0); ; {
-					msgs, r, err := c.Fetch(ctx, topic, part, FetchOptions{Offset: off, Max: 1000})
-					if err != nil {
-						t.Fatal(err)
-					}
-					for _, m := range msgs {
-						i, err := strconv.Atoi(string(m.Value))
-						if err != nil {
-							t.Fatal(err)
-						}
-						pos := Position{Partition: part, Offset: m.Offset}
-						if prev, dup := seen[i]; dup {
-							t.Fatalf("record %d stored twice: at %v and %v", i, prev, pos)
-						}
-						if i <= last || int32(i%parts) != part {
-							t.Fatalf("partition %d holds record %d after %d", part, i, last)
-						}
-						last = i
-						seen[i], stored[pos] = pos, i
-					}
-					if r.NextOffset >= r.HighWatermark {
-						break
-					}
-					off = r.NextOffset
+			readIndexed(ctx, t, c, topic, parts, func(pos Position, i, last int) {
+				if prev, dup := seen[i]; dup {
+					t.Fatalf("record %d stored twice: at %v and %v", i, prev, pos)
 				}
-			}
+				if i <= last || int32(i%parts) != pos.Partition {
+					t.Fatalf("partition %d holds record %d after %d", pos.Partition, i, last)
+				}
+				seen[i], stored[pos] = pos, i
+			})
 			for i, r := range results {
 				if r.calls != 1 {
 					t.Fatalf("record %d: %d callbacks", i, r.calls)
