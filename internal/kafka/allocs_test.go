@@ -20,6 +20,13 @@ import (
 // the default); it stops with the test.
 func inProcess(t testing.TB, partitions int32, fsync string) (*broker.Broker, string) {
 	t.Helper()
+	return inProcessWith(t, partitions, fsync, nil)
+}
+
+// inProcessWith is inProcess with setup, if not nil, called on the server
+// before it serves (a test's hooks).
+func inProcessWith(t testing.TB, partitions int32, fsync string, setup func(*broker.Broker, *kafka.Server)) (*broker.Broker, string) {
+	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -36,7 +43,11 @@ func inProcess(t testing.TB, partitions int32, fsync string) (*broker.Broker, st
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- kafka.New(br, kafka.Options{Logger: cfg.Logger}).Serve(ctx, ln) }()
+	srv := kafka.New(br, kafka.Options{Logger: cfg.Logger})
+	if setup != nil {
+		setup(br, srv)
+	}
+	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done

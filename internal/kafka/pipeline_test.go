@@ -1,12 +1,10 @@
 package kafka_test
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"testing"
@@ -233,35 +231,15 @@ func (g *gatedWriter) WriteBatch(topic string, partition int32, batch []byte) (i
 // share its fsync), and then answers them in the order asked, each once
 // its own wait is over; a wait that fails fails only its own answer.
 func TestPipelinedProduceWrittenWhileEarlierWait(t *testing.T) {
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	br, err := broker.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
-	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 2, Fsync: broker.FsyncAlways}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := kafka.New(br, kafka.Options{Logger: cfg.Logger})
-	g := &gatedWriter{b: br, written: make(chan int64, 16), gate: make(chan struct{}), fail: 4}
-	kafka.SetBatchWriter(srv, g)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	var g *gatedWriter
+	_, addr := inProcessWith(t, 2, broker.FsyncAlways, func(br *broker.Broker, srv *kafka.Server) {
+		g = &gatedWriter{b: br, written: make(chan int64, 16), gate: make(chan struct{}), fail: 4}
+		kafka.SetBatchWriter(srv, g)
+	})
 	var open sync.Once
 	openGate := func() { open.Do(func() { close(g.gate) }) }
 	defer openGate() // before Serve stops: a connection may wait at the gate
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
