@@ -136,7 +136,22 @@ func TestApplyCommittedReplaysBeforeRunning(t *testing.T) {
 // (no tick ever fires), a campaign and a proposal still complete.
 func TestSingleVoterNeedsNoTick(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: t.TempDir()})
+	n, ctx, stop := singleVoter(t, multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: t.TempDir()}, 10*time.Second)
+	r, err := proposeLed(ctx, n, "p a 1")
+	if err != nil {
+		t.Fatalf("propose without ticks: %v", err)
+	}
+	if r.Index == 0 {
+		t.Fatalf("result %+v", r)
+	}
+	stop()
+}
+
+// singleVoter runs group 3 of one voter on a node whose tick never fires
+// (an hour), and campaigns; stop ends the run and fails t if it failed.
+func singleVoter(t *testing.T, cfg multiraft.Config, timeout time.Duration) (*multiraft.Node, context.Context, func()) {
+	t.Helper()
+	h, err := multiraft.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,30 +159,33 @@ func TestSingleVoterNeedsNoTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := multiraft.NewNode(h, time.Hour)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	done := make(chan error)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx, loopback{}) }()
+	stop := func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := n.Campaign(ctx, 3); err != nil {
+		stop()
 		t.Fatal(err)
 	}
+	return n, ctx, stop
+}
+
+// proposeLed proposes cmd to group 3, again while the campaign's pass has
+// not made the node its leader yet.
+func proposeLed(ctx context.Context, n *multiraft.Node, cmd string) (multiraft.Result, error) {
 	for {
-		r, err := n.Propose(ctx, 3, []byte("p a 1"))
+		r, err := n.Propose(ctx, 3, []byte(cmd))
 		var nl *multiraft.NotLeaderError
 		if errors.As(err, &nl) && ctx.Err() == nil {
-			continue // the campaign's pass has not run yet
+			continue
 		}
-		if err != nil {
-			t.Fatalf("propose without ticks: %v", err)
-		}
-		if r.Index == 0 {
-			t.Fatalf("result %+v", r)
-		}
-		break
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+		return r, err
 	}
 }
 
@@ -179,39 +197,17 @@ func TestSingleVoterNeedsNoTick(t *testing.T) {
 func TestLargeEntriesSnapshotBySize(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
-	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: dir, SnapshotEvery: 1 << 20, SnapshotBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := h.AddGroup(3, []uint64{1}, &kv{node: 1, group: 3, ledger: newLedger(func() int64 { return 0 })}); err != nil {
-		t.Fatal(err)
-	}
-	n := multiraft.NewNode(h, time.Hour)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	done := make(chan error)
-	go func() { done <- n.Run(ctx, loopback{}) }()
-	if err := n.Campaign(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
+	n, ctx, stop := singleVoter(t, multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: dir, SnapshotEvery: 1 << 20, SnapshotBytes: 1 << 20}, 30*time.Second)
 	value := strings.Repeat("v", 64<<10)
-	for i := 0; i < 200; {
-		_, err := n.Propose(ctx, 3, []byte("p a "+value)) // one key: the state stays small
-		var nl *multiraft.NotLeaderError
-		if errors.As(err, &nl) && ctx.Err() == nil {
-			continue // the campaign's pass has not run yet
-		}
-		if err != nil {
+	for range 200 {
+		if _, err := proposeLed(ctx, n, "p a "+value); err != nil { // one key: the state stays small
+			stop()
 			t.Fatal(err)
 		}
-		i++
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	var size int64
-	err = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
