@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
@@ -103,7 +104,26 @@ type Partition struct {
 	// Close, called by whoever stops the group, reads it.
 	mu     sync.Mutex
 	behind *catchUp
+	// catching mirrors behind != nil for CatchingUp, which callers ask
+	// under locks of their own: taking mu could wait behind a disk append
+	// (Apply and finish hold it across theirs).
+	catching atomic.Bool
+	// closed: Close ran; the group is stopping, and its Raft loop, which
+	// may still apply entries meanwhile, must not write the log (it may
+	// still end below a snapshot a catch-up did not finish) nor start a
+	// catch-up nothing would stop.
+	closed bool
 }
+
+// setBehind records the running catch-up (nil: none).
+func (p *Partition) setBehind(cu *catchUp) {
+	p.behind = cu
+	p.catching.Store(cu != nil)
+}
+
+// ErrClosed refuses entries applied after Close: the node is stopping,
+// and a restart applies them again from the Raft log.
+var ErrClosed = errors.New("replica: partition closed")
 
 // catchUp is a background fetch of the batches a log lacks below a
 // snapshot's end, and the entries applied meanwhile.
@@ -134,6 +154,9 @@ func (p *Partition) Apply(index uint64, cmd []byte) any {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.applied = index
+	if p.closed {
+		return Result{Err: ErrClosed}
+	}
 	if p.failed != nil {
 		return Result{Err: p.failed}
 	}
@@ -205,7 +228,7 @@ func (p *Partition) Snapshot() ([]byte, error) {
 	if p.failed != nil {
 		return nil, p.failed
 	}
-	if p.behind != nil {
+	if p.behind != nil || p.closed {
 		return nil, multiraft.ErrSnapshotLater
 	}
 	if err := p.log.Sync(); err != nil {
@@ -226,6 +249,9 @@ func (p *Partition) Restore(data []byte) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil // restored from the snapshot again at the next start
+	}
 	p.stop() // a catch-up for an older snapshot: this one replaces it
 	p.applied, p.failed = s.Index, nil
 	next := p.log.NextOffset()
@@ -238,7 +264,7 @@ func (p *Partition) Restore(data []byte) error {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cu := &catchUp{snap: s, cancel: cancel, done: make(chan struct{})}
-		p.behind = cu
+		p.setBehind(cu)
 		go func() {
 			defer close(cu.done)
 			p.finish(cu, p.catchUp(ctx, s))
@@ -250,17 +276,15 @@ func (p *Partition) Restore(data []byte) error {
 // CatchingUp reports whether the log is still being completed below a
 // snapshot: it then lacks committed entries, and must not be read as
 // current.
-func (p *Partition) CatchingUp() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.behind != nil
-}
+func (p *Partition) CatchingUp() bool { return p.catching.Load() }
 
-// Close stops a background catch-up and waits for it; the partition's
-// group is stopping (the node shuts down, or the group is removed).
+// Close stops a background catch-up and waits for it, and has every later
+// entry refused; the partition's group is stopping (the node shuts down,
+// or the group is removed).
 func (p *Partition) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	p.stop()
 }
 
@@ -271,7 +295,7 @@ func (p *Partition) stop() {
 	if cu == nil {
 		return
 	}
-	p.behind = nil // finish then leaves the partition alone
+	p.setBehind(nil) // finish then leaves the partition alone
 	cu.cancel()
 	p.mu.Unlock()
 	<-cu.done
@@ -282,14 +306,15 @@ func (p *Partition) stop() {
 // stopped: the entries applied meanwhile are appended as Apply appends
 // (refusals every replica makes alike change nothing; a failure of the
 // fetch or of the disk is sticky).
-// The Raft loop waits meanwhile, for in-memory work Apply would have done.
+// The Raft loop waits meanwhile (Apply takes mu): these are the appends
+// Apply would have made, disk writes and all.
 func (p *Partition) finish(cu *catchUp, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.behind != cu {
 		return
 	}
-	p.behind = nil
+	p.setBehind(nil)
 	if err != nil {
 		p.failed = err
 		return

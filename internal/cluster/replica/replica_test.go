@@ -291,4 +291,19 @@ func TestCatchUpOffTheLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	stuck.Close() // returns: the fetch is stopped
+	// The group's Raft loop may still apply entries while the node stops:
+	// its log, still below the snapshot, must not take them, nor may a
+	// snapshot restored now start a catch-up nothing would stop.
+	if stuck.CatchingUp() {
+		t.Fatal("CatchingUp after Close")
+	}
+	if r := stuck.Apply(7, batch(1)).(Result); !errors.Is(r.Err, ErrClosed) || stuck.log.NextOffset() != 0 {
+		t.Fatalf("apply after Close: %+v, log at %d", r, stuck.log.NextOffset())
+	}
+	if raw, err := stuck.Snapshot(); !errors.Is(err, multiraft.ErrSnapshotLater) {
+		t.Fatalf("snapshot after Close: %s %v", raw, err)
+	}
+	if err := stuck.Restore(snap); err != nil || stuck.CatchingUp() {
+		t.Fatalf("restore after Close: %v, catching up %v", err, stuck.CatchingUp())
+	}
 }
