@@ -35,6 +35,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -48,7 +49,8 @@ type Log interface {
 	// batch with the offset it was first written at instead of writing
 	// it again (an idempotent producer's retry), or refuse the entry
 	// whole, writing nothing; it must decide from the entry and the log
-	// alone, so every replica decides alike. It must not modify entry
+	// alone, so every replica decides alike, and say so with an error
+	// refusal recognises (any other error fails this replica's log). It must not modify entry
 	// (see AppendBatches).
 	AppendEntry(entry []byte) ([]int64, error)
 	// AppendBatches appends stored batches as they are (a catch-up from
@@ -171,15 +173,31 @@ func (p *Partition) Apply(index uint64, cmd []byte) any {
 	return Result{Bases: bases, Err: err}
 }
 
-// appendEntry appends entry index to the log; a failure that changed the
-// log is sticky.
+// appendEntry appends entry index to the log. A failure is sticky unless
+// it is a refusal every replica makes alike and wrote nothing: one of this
+// node's (its disk, reading its own log back) that wrote nothing would
+// otherwise leave this replica without an entry the others have.
 func (p *Partition) appendEntry(index uint64, cmd []byte) ([]int64, error) {
 	next := p.log.NextOffset()
 	bases, err := p.log.AppendEntry(cmd)
-	if err != nil && p.log.NextOffset() != next {
+	if err != nil && (p.log.NextOffset() != next || !refusal(err)) {
 		p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
 	}
 	return bases, err
+}
+
+// refusal reports whether err is Log.AppendEntry refusing an entry from
+// the entry and the log alone: a coded refusal (an idempotent producer's
+// gap or old epoch) or a batch no log takes.
+func refusal(err error) bool {
+	var coded *api.Error
+	for _, r := range []error{recordbatch.ErrCorrupt, recordbatch.ErrTooLarge, commitlog.ErrCorrupt,
+		commitlog.ErrUnsupported, commitlog.ErrBatchTooLarge, commitlog.ErrEmpty} {
+		if errors.Is(err, r) {
+			return true
+		}
+	}
+	return errors.As(err, &coded)
 }
 
 // Durability is when the partition's Raft log is synced: as its topic's

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -305,5 +306,38 @@ func TestCatchUpOffTheLoop(t *testing.T) {
 	}
 	if err := stuck.Restore(snap); err != nil || stuck.CatchingUp() {
 		t.Fatalf("restore after Close: %v, catching up %v", err, stuck.CatchingUp())
+	}
+}
+
+// failingLog fails or refuses every entry, writing nothing.
+type failingLog struct {
+	memLog
+	err error
+}
+
+func (l *failingLog) AppendEntry([]byte) ([]int64, error) { return nil, l.err }
+
+// An entry this node's log could not take — here reading its own tail
+// back failed, writing nothing — fails the replica for good: skipping it
+// would leave this replica without an entry every other one has. A
+// refusal every replica makes alike (an idempotent producer's gap) does
+// not.
+func TestOnlyRefusalsLeaveTheReplicaFollowing(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		sticky bool
+	}{
+		{errors.New("read tail: input/output error"), true},
+		{api.ErrOutOfOrderSequence.Withf("gap"), false},
+		{fmt.Errorf("append: %w", commitlog.ErrBatchTooLarge), false},
+	} {
+		p := New(&failingLog{err: tc.err}, 1, []uint64{1, 2, 3}, nil)
+		if r := p.Apply(2, batch(1)).(Result); !errors.Is(r.Err, tc.err) {
+			t.Fatalf("%v: apply answered %v", tc.err, r.Err)
+		}
+		_, err := p.Snapshot()
+		if failed := err != nil; failed != tc.sticky {
+			t.Errorf("%v: replica failed %v, want %v", tc.err, failed, tc.sticky)
+		}
 	}
 }
