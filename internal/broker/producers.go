@@ -90,9 +90,6 @@ type sequences struct {
 	recent   [recentBatches]sentBatch
 	n        int // batches in recent, at most recentBatches; the newest at (n-1) % len
 	lastUsed time.Time
-	// replicated: written by applyEntry, so kept until the log forgets it
-	// (see horizon), never expired by the clock.
-	replicated bool
 }
 
 type sentBatch struct {
@@ -182,16 +179,19 @@ func (pp *partProducers) reset() {
 	pp.ids, pp.loaded = nil, false
 }
 
-// expire drops the state of producers idle since before cutoff and, on
+// expire drops the state of producers idle since before cutoff or, on
 // a replicated partition, of those whose last batch is below horizon
 // (checks take them as new already, on every replica alike; the clock
-// plays no part there), except any a writer holds.
-func (pp *partProducers) expire(cutoff time.Time, horizon int64) {
+// plays no part there), except any a writer holds. It is the partition
+// that decides, not how a state was made: states a replica rebuilt from
+// its log (a restart, a catch-up) were dropped by the clock on that
+// replica alone, and it then decided a late retry unlike the others.
+func (pp *partProducers) expire(cutoff time.Time, horizon int64, replicated bool) {
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
 	for id, s := range pp.ids {
 		gone := s.lastUsed.Before(cutoff)
-		if s.replicated {
+		if replicated {
 			gone = s.n > 0 && s.recent[(s.n-1)%recentBatches].base < horizon
 		}
 		if gone && s.turn.TryLock() {
@@ -435,7 +435,6 @@ func (pp *partProducers) applyEntry(log *commitlog.Log, entry []byte, write func
 		if h := d.head; h.ProducerID >= 0 {
 			pp.mu.Lock()
 			s := pp.stateLocked(h.ProducerID)
-			s.replicated = true
 			s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base, now)
 			pp.mu.Unlock()
 		}
@@ -450,8 +449,9 @@ func (b *Broker) expireProducers(now time.Time) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	for _, t := range b.topics {
+		replicated := b.replicated(t)
 		for _, p := range t.parts {
-			p.producers.expire(cutoff, horizon(p.log.NextOffset()))
+			p.producers.expire(cutoff, horizon(p.log.NextOffset()), replicated)
 		}
 	}
 }

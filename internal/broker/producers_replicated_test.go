@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -174,5 +175,55 @@ func TestReplicatedProducerStateForgottenPastTheHorizon(t *testing.T) {
 	}
 	if _, err := b.NewProducerID(t.Context()); err != nil || known() != 0 {
 		t.Fatalf("%d producers known (%v) past the horizon, want 0", known(), err)
+	}
+}
+
+// A replica that rebuilt a producer's state from its log (here a
+// catch-up copying another replica's batches; a restart reads its tail
+// alike) keeps it as long as the replica that applied the entries: the
+// clock expires no state of a replicated partition, or a late retry would
+// be written on one replica and answered as a duplicate on another.
+func TestRebuiltProducerStateOutlivesTheClock(t *testing.T) {
+	var replicas []*Broker
+	for range 2 {
+		b := mustOpen(t, testConfig(t))
+		defer b.Close()
+		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		b.SetReplicator(&raftish{replicas: []*Broker{b}})
+		replicas = append(replicas, b)
+	}
+	applied, caughtUp := replicas[0], replicas[1]
+	if _, err := applied.PublishBatches("t", []Frame{idemFrame(0, 7, 0, 0, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := applied.ReplicaLog("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := caughtUp.ReplicaLog("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches, err := src.ReadBatches(0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.AppendBatches(batches); err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range replicas {
+		b.expireProducers(time.Now().Add(2 * producerIdle))
+		_, p, err := b.lookupPartition("t", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.producers.mu.Lock()
+		known := len(p.producers.ids)
+		p.producers.mu.Unlock()
+		if known != 1 {
+			t.Errorf("replica %d knows %d producers after the clock passed their idle time, want 1", i, known)
+		}
 	}
 }
