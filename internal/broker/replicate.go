@@ -209,7 +209,19 @@ func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, err
 // the entry whole.
 func (r *ReplicaLog) AppendEntry(entry []byte) ([]int64, error) {
 	r.p.dirty.Store(true)
-	return r.p.producers.applyEntry(r.p.log, entry, r.appendOne)
+	end := int64(-1)
+	bases, err := r.p.producers.applyEntry(r.p.log, entry, func(batch []byte) (int64, error) {
+		base, e, err := r.writeOne(batch)
+		end = e
+		return base, err
+	})
+	if err == nil && end >= 0 {
+		// One wait for the entry's batches, not one each: under
+		// fsync=always an entry of several partitions' frames (a
+		// pipelined request) paid an fsync per batch.
+		err = r.p.log.Durable(end)
+	}
+	return bases, err
 }
 
 // AppendBatches appends stored batches as they are (a replica catching up
@@ -243,13 +255,15 @@ func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
 	return first, nil
 }
 
-// appendOne appends one batch from a copy: the commitlog writes its base
-// offset into the bytes it is given, and an entry's bytes are Raft's.
-func (r *ReplicaLog) appendOne(batch []byte) (int64, error) {
+// writeOne writes one batch from a copy, without waiting for it to be
+// durable (AppendEntry waits once for the entry): the commitlog writes
+// its base offset into the bytes it is given, and an entry's bytes are
+// Raft's. It returns the base offset and the log's end after it.
+func (r *ReplicaLog) writeOne(batch []byte) (base, end int64, err error) {
 	buf := replicaScratch.Get().(*[]byte)
 	defer replicaScratch.Put(buf)
 	*buf = append((*buf)[:0], batch...)
-	return r.p.log.AppendBatch(*buf)
+	return r.p.log.WriteBatch(*buf)
 }
 
 // NextOffset is the offset the next appended record gets.
