@@ -117,10 +117,9 @@ func truncated(s string) []byte {
 	return []byte(s[:n])
 }
 
-// ensureDLQ returns the name of src's DLQ, creating it, or growing it to
-// src's partition count, if needed. A DLQ it creates takes src's retention,
-// segment and fsync settings, and src's max_message_bytes plus dlqHeadroom
-// (up to MaxMessageLimit). An existing DLQ is used as it is.
+// ensureDLQ returns the name of src's DLQ, creating it (as dlqSpec says),
+// or growing it to src's partition count, if needed. An existing DLQ is
+// used as it is.
 func (b *Broker) ensureDLQ(src *topic) (string, error) {
 	spec := dlqSpec(src)
 	name, partitions := spec.Name, spec.Partitions

@@ -128,11 +128,20 @@ func (p *Producer) learnLeaderLocked(r *request, err error) {
 	}
 	nl, isNL := asNotLeader(err)
 	switch {
-	case isNL && nl.addr != "" && nl.partition >= 0 && int(nl.partition) < len(ts.leaders):
-		ts.leaders[nl.partition], ts.leaderIDs[nl.partition] = p.t.baseURL(nl.addr), nl.leader
+	case isNL && p.takeLeaderLocked(ts, nl):
 	case isNL, r.node != "" && errors.Is(err, ErrUnreachable):
 		ts.expired = true
 	}
+}
+
+// takeLeaderLocked points nl's partition at the leader it names, if it
+// names one of a partition ts has, and reports whether it did.
+func (p *Producer) takeLeaderLocked(ts *topicState, nl notLeader) bool {
+	if nl.addr == "" || nl.partition < 0 || int(nl.partition) >= len(ts.leaders) {
+		return false
+	}
+	ts.leaders[nl.partition], ts.leaderIDs[nl.partition] = p.t.baseURL(nl.addr), nl.leader
+	return true
 }
 
 // writePiped writes r on the pipe of its node and group. Only run calls

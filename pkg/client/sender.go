@@ -347,12 +347,9 @@ func (p *Producer) post(topic string, g leaderParts, frames map[int32][]byte, ou
 // any metadata, and known even when the cluster's status cannot be read).
 func (p *Producer) learn(topic string, nl notLeader) {
 	_, _ = p.refresh(context.Background(), topic) // on failure the answer's leader still helps
-	if nl.addr == "" || nl.partition < 0 {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if ts := p.topics[topic]; ts != nil && int(nl.partition) < len(ts.leaders) {
-		ts.leaders[nl.partition], ts.leaderIDs[nl.partition] = p.t.baseURL(nl.addr), nl.leader
+	if ts := p.topics[topic]; ts != nil {
+		p.takeLeaderLocked(ts, nl)
 	}
 }

@@ -150,7 +150,8 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 // the partition's group), so a read served from it next is not stale: a
 // leader just elected has applied its predecessor's entries, and one
 // deposed without knowing it (paused, cut off) cannot confirm and is
-// refused. Errors: UNAVAILABLE (no leader confirmed within readTimeout;
+// refused. Errors: TOPIC_NOT_FOUND (not in the metadata), UNAVAILABLE (no
+// leader confirmed within readTimeout, or this copy is still catching up;
 // the caller retries, or asks the leader again).
 func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32) error {
 	tp, ok := n.meta.Topic(topic)
