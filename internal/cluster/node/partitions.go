@@ -193,7 +193,7 @@ type appendRequest struct {
 // Errors are AppendPartition's, and ctx's. An error whose outcome is
 // unknown (the entry may still commit) is returned, not retried.
 func (n *Node) AppendVia(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
-	target := n.cfg.ID
+	target, redirects := n.cfg.ID, 0
 	for {
 		var bases []int64
 		var err error
@@ -208,14 +208,17 @@ func (n *Node) AppendVia(ctx context.Context, topic string, partition int32, bat
 			return bases, nil
 		case errors.As(err, &nl) && nl.Leader != 0:
 			target = nl.Leader
-			if target != n.cfg.ID {
-				continue // at once: the leader is known
+			// At once, the leader being known; but during an election two
+			// nodes may name each other, so only once in a row.
+			if redirects++; target != n.cfg.ID && redirects == 1 {
+				continue
 			}
 		case errors.As(err, &nl), errors.Is(err, ErrNotServing), errors.Is(err, multiraft.ErrDropped), errors.Is(err, errUnreached):
 			target = n.cfg.ID // ask again who leads
 		default:
 			return nil, err
 		}
+		redirects = 0
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
