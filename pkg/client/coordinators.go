@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -44,59 +43,23 @@ func groupOf(path string) string {
 }
 
 // toCoordinator is doAt for a request of group: sent to the group's
-// coordinator if known (any broker if not), and answered NOT_COORDINATOR
-// with an address, sent there instead, which is remembered for the
-// group's next requests; up to maxLeaderHops times. A coordinator that
-// stops answering is forgotten and any broker asked which node took its
-// groups over: in a cluster another does once the group's shard elects a
-// leader, 2–4 s after the node died, so until coordinatorFailover has
-// passed an unreachable coordinator, an unavailable answer or a
-// NOT_COORDINATOR naming no node yet is asked again. (Within doAt's few
-// quick tries alone, an ack sent as the coordinator died failed, and its
-// messages were delivered again.) On a single broker no coordinator is
-// ever remembered and nothing changes.
+// coordinator if known (any broker if not), following NOT_COORDINATOR to
+// the node it names, which is remembered for the group's next requests,
+// and waiting out a coordinator's failover (see chase). A coordinator that
+// stops answering is forgotten. On a single broker no coordinator is ever
+// remembered and nothing changes.
 func (t *transport) toCoordinator(ctx context.Context, group, method, path, contentType string, body []byte, out any) error {
 	base := ""
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
 	}
-	var (
-		since  time.Time // when the remembered coordinator failed
-		failed string    // its base URL
-		rounds int
-	)
-	for hop := 0; ; hop++ {
-		err := t.doAt(ctx, base, method, path, contentType, body, out)
-		addr, notCoord := asNotCoordinator(err)
-		// Until the shard elects another, nodes go on naming the
-		// coordinator that died: that is no coordinator yet.
-		if notCoord && addr != "" && hop < maxLeaderHops && t.baseURL(addr) != failed {
-			base = t.baseURL(addr)
-			t.coordinators.Store(group, base)
-			continue
-		}
-		if base != "" && errors.Is(err, ErrUnreachable) {
-			t.coordinators.CompareAndDelete(group, base)
-			if since.IsZero() {
-				since, failed = time.Now(), base
-			}
-		}
-		if since.IsZero() || time.Since(since) >= coordinatorFailover || !(notCoord || retryElsewhere(err)) {
-			return err
-		}
-		if err := sleep(ctx, retryDelay(rounds)); err != nil {
-			return err
-		}
-		// A new round may follow redirects again: the nodes named the
-		// dead coordinator until the shard elected another.
-		base, hop, rounds = "", -1, rounds+1
-	}
+	_, err := t.chase(ctx, base, redirects{
+		to:    asNotCoordinator,
+		moved: func(base string) { t.coordinators.Store(group, base) },
+		lost:  func(base string) { t.coordinators.CompareAndDelete(group, base) },
+	}, method, path, contentType, body, out)
+	return err
 }
-
-// coordinatorFailover is how long a group's request is tried again after
-// its coordinator stopped answering: a shard's election (2–4 s) and the
-// new coordinator loading the group, with room to spare.
-const coordinatorFailover = 8 * time.Second
 
 // allGroups lists the groups of every node: a cluster node lists only
 // those it coordinates (its list names the node), so the others are asked

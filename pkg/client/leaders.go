@@ -59,18 +59,18 @@ func (t *transport) baseURL(addr string) string {
 	return scheme + "://" + addr
 }
 
-// follow is doAt that, answered NOT_LEADER with the leader's address, sends
-// the request there instead, up to maxLeaderHops times. It returns the
-// base URL that answered last ("" for any broker).
+// follow is doAt that, answered NOT_LEADER with the leader's address,
+// sends the request there instead, and waits out a leader's failover (see
+// chase). It returns the base URL that answered last ("" for any broker).
 func (t *transport) follow(ctx context.Context, base, method, path, contentType string, body []byte, out any) (string, error) {
-	for hop := 0; ; hop++ {
-		err := t.doAt(ctx, base, method, path, contentType, body, out)
-		nl, ok := asNotLeader(err)
-		if !ok || nl.addr == "" || hop == maxLeaderHops {
-			return base, err
-		}
-		base = t.baseURL(nl.addr)
-	}
+	return t.chase(ctx, base, redirects{to: leaderAddr}, method, path, contentType, body, out)
+}
+
+// leaderAddr reports whether err is a NOT_LEADER answer, and the leader's
+// address it names.
+func leaderAddr(err error) (string, bool) {
+	nl, ok := asNotLeader(err)
+	return nl.addr, ok
 }
 
 // placement is what the client knows of a topic's partitions: their count

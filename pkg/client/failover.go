@@ -1,0 +1,81 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// A request that only one cluster node may serve (a partition's leader, a
+// group's coordinator) is sent where the client last saw that node; any
+// other node answers with a redirect naming the one that serves it. When
+// that node dies the others go on naming it until its Raft group elects
+// another, 2–4 s later, then name no node until they learn the new one.
+// Within doAt's few quick tries (0.75 s) alone the request failed: an
+// acknowledgement so lost had its messages delivered again, a publish was
+// refused during every election.
+
+// failoverWait is how long a redirected request is tried again after the
+// node serving it stopped answering or a redirect showed a cluster: an
+// election (2–4 s) and the new node taking over, with room to spare.
+const failoverWait = 8 * time.Second
+
+// redirects says how one kind of request is redirected: which answer names
+// the node that serves it, and what the client remembers of that node.
+type redirects struct {
+	// to reports whether err is this kind's redirect, and the HTTP
+	// address it names ("" when the cluster knows of no node yet).
+	to func(err error) (addr string, ok bool)
+	// moved records base as the node to ask next time, lost forgets
+	// base once it stopped answering; either may be nil.
+	moved, lost func(base string)
+}
+
+// chase is doAt sent to base ("" for any broker) that follows redirects, up
+// to maxLeaderHops in a row, and waits out a failover: once a redirect
+// came or the node it was sent to stopped answering, a request refused as
+// unavailable, unreachable or redirected to no node (or to the node that
+// died) is asked of any broker again, every retryDelay, for up to
+// failoverWait. It returns the base URL that answered last. On a single
+// broker no answer redirects, so it is doAt.
+func (t *transport) chase(ctx context.Context, base string, rd redirects, method, path, contentType string, body []byte, out any) (string, error) {
+	var (
+		since  time.Time // when the cluster showed (a redirect, a dead node)
+		failed string    // the base URL that stopped answering
+		rounds int
+	)
+	for hop := 0; ; hop++ {
+		err := t.doAt(ctx, base, method, path, contentType, body, out)
+		addr, redirected := rd.to(err)
+		if redirected && since.IsZero() {
+			since = time.Now()
+		}
+		// Until its Raft group elects another, nodes go on naming the
+		// node that died: that is no node yet.
+		if redirected && addr != "" && hop < maxLeaderHops && t.baseURL(addr) != failed {
+			base = t.baseURL(addr)
+			if rd.moved != nil {
+				rd.moved(base)
+			}
+			continue
+		}
+		if base != "" && errors.Is(err, ErrUnreachable) {
+			if rd.lost != nil {
+				rd.lost(base)
+			}
+			failed = base
+			if since.IsZero() {
+				since = time.Now()
+			}
+		}
+		if since.IsZero() || time.Since(since) >= failoverWait || !(redirected || retryElsewhere(err)) {
+			return base, err
+		}
+		if err := sleep(ctx, retryDelay(rounds)); err != nil {
+			return base, err
+		}
+		// A new round may follow redirects again: nodes named the dead
+		// one until its group elected another.
+		base, hop, rounds = "", -1, rounds+1
+	}
+}
