@@ -95,6 +95,52 @@ func (l *Log) TruncateTo(offset int64) error {
 	return nil
 }
 
+// StartAt empties the log so that it starts, and the next append goes, at
+// offset, which must be at least the next offset (a *RangeError if not).
+//
+// A replicated partition needs it: a replica catching up to a snapshot
+// whose missing records every other replica has since deleted by retention
+// cannot copy them, and would have deleted them too; it starts where the
+// others' logs now start, as a Kafka follower does below its leader's log
+// start offset. The old segments are removed first and the new one created
+// after, so a crash in between leaves a log that starts at or before
+// offset with nothing lost that was meant to stay.
+func (l *Log) StartAt(offset int64) error {
+	defer l.lockAll()()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if offset < l.next {
+		return &RangeError{Offset: offset, Earliest: l.next, HighWatermark: l.next}
+	}
+	fail := func(err error) error {
+		l.failed = fmt.Errorf("%w: start at %d: %w", ErrFailed, offset, err)
+		return l.failed
+	}
+	for _, s := range l.segs {
+		if s == l.active() {
+			s.seal(l.files)
+		}
+		if err := s.remove(l.dir, l.files); err != nil {
+			return fail(err)
+		}
+	}
+	s, err := createSegment(l.dir, offset, l.files)
+	if err != nil {
+		return fail(err)
+	}
+	if err := syncDir(l.dir); err != nil {
+		s.seal(l.files)
+		return fail(err)
+	}
+	l.segs = []*segment{s}
+	l.bytes = 0
+	l.next = offset
+	l.synced = l.written
+	l.advanceLocked(offset)
+	return nil
+}
+
 // batchPosLocked returns the byte position in s of the batch whose base
 // offset is offset, walking the batch headers from the index entry before
 // it; an error if offset falls inside a batch.

@@ -9,10 +9,11 @@ import (
 )
 
 // TestTruncateModel appends batches, truncates to random batch boundaries
-// (also inside sealed segments, and to the earliest offset), reopens now
-// and then, and checks the log against the list of records it should hold:
-// every record below the cut readable and unchanged, nothing at or past
-// it, the next append at the cut, the same after a reopen.
+// (also inside sealed segments, and to the earliest offset), starts the log
+// over at or past its end (StartAt), reopens now and then, and checks the
+// log against the list of records it should hold: every record from its
+// start and below the cut readable and unchanged, nothing at or past it,
+// the next append at the cut, the same after a reopen.
 func TestTruncateModel(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		dir := t.TempDir()
@@ -23,10 +24,11 @@ func TestTruncateModel(t *testing.T) {
 			rt.Fatal(err)
 		}
 		defer func() { l.Close() }()
-		var want []string    // want[i] is the value at offset i
-		bounds := []int64{0} // batch boundaries, ascending
+		var want []string    // want[i] is the value at offset i, from start on
+		var start int64      // the log's first offset
+		bounds := []int64{0} // batch boundaries from start, ascending
 		for step := range rapid.IntRange(1, 40).Draw(rt, "steps") {
-			switch rapid.IntRange(0, 5).Draw(rt, "op") {
+			switch rapid.IntRange(0, 6).Draw(rt, "op") {
 			case 0, 1, 2:
 				n := rapid.IntRange(1, 4).Draw(rt, "n")
 				recs := make([]Record, n)
@@ -57,13 +59,24 @@ func TestTruncateModel(t *testing.T) {
 				if l, err = Open(dir, opts); err != nil {
 					rt.Fatal(err)
 				}
+			case 6:
+				start = int64(len(want) + rapid.IntRange(0, 5).Draw(rt, "skip"))
+				if err := l.StartAt(start); err != nil {
+					rt.Fatalf("start at %d: %v", start, err)
+				}
+				want = append(want, make([]string, start-int64(len(want)))...)
+				bounds = []int64{start}
 			}
-			checkRecords(rt, l, want)
+			if got := l.EarliestOffset(); got != start {
+				rt.Fatalf("earliest offset %d, want %d", got, start)
+			}
+			checkRecords(rt, l, want, start)
 		}
 	})
 }
 
-func checkRecords(rt *rapid.T, l *Log, want []string) {
+// checkRecords checks that l holds want[start:] from start on.
+func checkRecords(rt *rapid.T, l *Log, want []string, start int64) {
 	if got := l.HighWatermark(); got != int64(len(want)) && l.opts.Fsync != FsyncAlways {
 		rt.Fatalf("high watermark %d, want %d", got, len(want))
 	}
@@ -74,7 +87,7 @@ func checkRecords(rt *rapid.T, l *Log, want []string) {
 		rt.Fatalf("high watermark after sync %d, want %d", got, len(want))
 	}
 	var got []string
-	for off := int64(0); off < int64(len(want)); {
+	for off := start; off < int64(len(want)); {
 		recs, err := l.Read(off, 1000, 1<<20)
 		if err != nil {
 			rt.Fatalf("read %d: %v", off, err)
@@ -86,8 +99,8 @@ func checkRecords(rt *rapid.T, l *Log, want []string) {
 		}
 		off = recs[len(recs)-1].Offset + 1
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		rt.Fatalf("log holds %v, want %v", got, want)
+	if fmt.Sprint(got) != fmt.Sprint(want[start:]) {
+		rt.Fatalf("log holds %v, want %v", got, want[start:])
 	}
 	if _, err := l.Read(int64(len(want))+1, 1, 1); !errors.Is(err, ErrOffsetOutOfRange) {
 		rt.Fatalf("read past the end: %v", err)
@@ -112,5 +125,8 @@ func TestTruncateRefusals(t *testing.T) {
 	}
 	if got := mustAppend(t, l, rec("d")); got != 2 {
 		t.Fatalf("append after truncate at %d, want 2", got)
+	}
+	if err := l.StartAt(2); !errors.Is(err, ErrOffsetOutOfRange) {
+		t.Fatalf("starting before the end: %v", err)
 	}
 }
