@@ -282,6 +282,15 @@ func (r *ReplicaLog) TruncateTo(offset int64) error {
 	return r.p.log.TruncateTo(offset)
 }
 
+// StartAt empties the log so that it starts at offset (see
+// commitlog.Log.StartAt), and forgets the producers: what they wrote is
+// gone.
+func (r *ReplicaLog) StartAt(offset int64) error {
+	defer r.p.producers.reset()
+	r.p.dirty.Store(true)
+	return r.p.log.StartAt(offset)
+}
+
 // ReadBatches reads stored batches from the one holding from, about
 // maxBytes of them, for a replica catching up.
 func (r *ReplicaLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // Every partition of a cluster topic is a Raft group over its replicas
@@ -400,7 +401,10 @@ func (n *Node) fetcher(group uint64) replica.Fetch {
 		if err := json.Unmarshal(raw, &a); err != nil {
 			return nil, err
 		}
-		if a.Refused != "" {
+		switch {
+		case a.Start > from:
+			return nil, &replica.StartError{Start: a.Start}
+		case a.Refused != "":
 			return nil, errors.New(a.Refused)
 		}
 		return a.Batches, nil
@@ -416,7 +420,11 @@ func (n *Node) serveFetch(f fetchRequest) answer {
 		return answer{Refused: fmt.Sprintf("node %d holds no replica of group %d", n.cfg.ID, f.Group)}
 	}
 	b, err := h.log.ReadBatches(f.From, fetchBytes)
-	if err != nil {
+	var re *commitlog.RangeError
+	switch {
+	case errors.As(err, &re) && f.From < re.Earliest:
+		return answer{Refused: err.Error(), Start: re.Earliest}
+	case err != nil:
 		return answer{Refused: err.Error()}
 	}
 	return answer{Batches: b}

@@ -497,3 +497,44 @@ func TestAppendViaTheLeader(t *testing.T) {
 	}
 	c.converged(ctx, vals("v", 2))
 }
+
+// A node restarted with an empty disk after retention on the others
+// deleted the partition's first records cannot copy them: it starts its
+// log where the others' logs start and copies the rest (it asked for the
+// deleted records for ever before).
+func TestCatchUpPastTheOthersRetention(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
+	group := tp.Partitions[0].Group
+	f := (c.leader(ctx, group) + 1) % 3
+	c.stop(f)
+	acked := vals("a", 200) // a few 4 KiB segments
+	c.appendAll(ctx, group, acked...)
+	start := int64(-1)
+	for i := range 3 {
+		if i == f {
+			continue
+		}
+		l := c.sinks[i].log("t-0")
+		l.SetRetention(1, 0) // every sealed segment goes
+		if _, err := l.EnforceRetention(); err != nil {
+			t.Fatal(err)
+		}
+		if start >= 0 && l.EarliestOffset() != start {
+			t.Fatalf("the live replicas start at %d and %d", start, l.EarliestOffset())
+		}
+		start = l.EarliestOffset()
+	}
+	if start <= 0 {
+		t.Fatalf("retention left the logs starting at %d", start)
+	}
+	if err := os.RemoveAll(c.dirs[f]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(f)
+	c.converged(ctx, acked[start:])
+	more := vals("b", 3)
+	c.appendAll(ctx, group, more...)
+	c.converged(ctx, append(acked[start:], more...))
+}

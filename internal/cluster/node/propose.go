@@ -51,8 +51,10 @@ type answer struct {
 	// not have been: the caller tries again, at Leader if it is known.
 	Retry  string `json:"retry,omitempty"`
 	Leader uint64 `json:"leader,omitempty"`
-	// Batches answer a fetch.
+	// Batches answer a fetch; Start refuses one asking for records
+	// below the log's start (retention deleted them).
 	Batches []byte `json:"batches,omitempty"`
+	Start   int64  `json:"start,omitempty"`
 	// Bases answer an append: each batch's first offset.
 	Bases []int64 `json:"bases,omitempty"`
 	// Fresh and Gen answer a join: this node was never in a running

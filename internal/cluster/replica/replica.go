@@ -67,14 +67,27 @@ type Log interface {
 	// it as the policy says).
 	FsyncPolicy() commitlog.FsyncPolicy
 	TruncateTo(offset int64) error
+	// StartAt empties the log so that it starts at offset, at least its
+	// next offset: the records below were deleted by retention on every
+	// replica that had them.
+	StartAt(offset int64) error
 	// ReadBatches returns whole stored batches from the one starting at
 	// from, about maxBytes of them but at least one if any.
 	ReadBatches(from int64, maxBytes int) ([]byte, error)
 }
 
 // Fetch asks node for the stored batches from offset from on (about 1 MiB
-// of them); the node answers with what its log holds.
+// of them); the node answers with what its log holds, or a *StartError if
+// its log starts after from.
 type Fetch func(ctx context.Context, node uint64, from int64) ([]byte, error)
+
+// StartError is a Fetch's answer from a node whose log starts at Start,
+// after the offset asked for: its retention deleted the records before.
+type StartError struct{ Start int64 }
+
+func (e *StartError) Error() string {
+	return fmt.Sprintf("replica: the log starts at offset %d (retention deleted what is before)", e.Start)
+}
 
 // Result is what Apply answers the proposer: the offset given to each
 // batch of the entry, or why nothing was appended.
@@ -352,6 +365,12 @@ var ErrBehind = errors.New("replica: log behind the snapshot")
 // catchUp appends the batches in [log's next, s.Next) fetched from the
 // snapshot's node, or any other voter, trying them in turn until one
 // answers or ctx ends. A failure of this node's log ends it at once.
+//
+// When no voter has the records from the log's next offset on and some
+// say their logs start later (retention deleted them), the log starts
+// over where the earliest of those does: nobody can copy what is gone,
+// and this replica would have deleted it too. (Retrying, it waited for
+// ever, and the entries applied meanwhile piled up in memory.)
 func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 	from := []uint64{s.Node}
 	for _, v := range p.voters {
@@ -362,16 +381,31 @@ func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 	var last []error
 	for ctx.Err() == nil {
 		last = last[:0]
+		start := int64(-1) // the earliest start of a log that starts past next
 		for _, node := range from {
 			err := p.fetchFrom(ctx, node, s.Next)
-			var lf *logError
+			var (
+				lf *logError
+				se *StartError
+			)
 			switch {
 			case err == nil:
 				return nil
 			case errors.As(err, &lf):
 				return err
+			case errors.As(err, &se) && se.Start > p.log.NextOffset() && (start < 0 || se.Start < start):
+				start = se.Start
 			}
 			last = append(last, fmt.Errorf("node %d: %w", node, err))
+		}
+		if start >= 0 {
+			if err := p.log.StartAt(min(start, s.Next)); err != nil {
+				return &logError{err}
+			}
+			if p.log.NextOffset() >= s.Next {
+				return nil
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():

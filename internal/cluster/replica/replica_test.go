@@ -20,7 +20,8 @@ type memLog struct {
 	batches [][]byte
 	next    int64
 	synced  int64
-	fail    bool // the next append writes one batch and fails
+	start   int64 // the first offset (after StartAt)
+	fail    bool  // the next append writes one batch and fails
 }
 
 func (l *memLog) AppendBatches(b []byte) (int64, error) {
@@ -72,7 +73,18 @@ func (l *memLog) TruncateTo(off int64) error {
 	return nil
 }
 
+func (l *memLog) StartAt(off int64) error {
+	if off < l.next {
+		return fmt.Errorf("start at %d before the end %d", off, l.next)
+	}
+	l.batches, l.next, l.start = nil, off, off
+	return nil
+}
+
 func (l *memLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
+	if from < l.start {
+		return nil, &StartError{Start: l.start}
+	}
 	var out []byte
 	for _, b := range l.batches {
 		if recordbatch.BaseOffset(b)+int64(recordbatch.NumRecords(b)) > from && (len(out) == 0 || len(out)+len(b) <= maxBytes) {
@@ -339,5 +351,64 @@ func TestOnlyRefusalsLeaveTheReplicaFollowing(t *testing.T) {
 		if failed := err != nil; failed != tc.sticky {
 			t.Errorf("%v: replica failed %v, want %v", tc.err, failed, tc.sticky)
 		}
+	}
+}
+
+// A replica catching up to a snapshot whose first records every voter has
+// since deleted by retention starts its log where the earliest voter's
+// log starts and copies the rest, instead of asking for ever while the
+// entries applied meanwhile pile up; a voter that still has the records
+// is copied from instead. Each source is a log starting at its start
+// offset (memLog.StartAt) and holding batches of 2 records up to 20.
+func TestCatchUpPastRetention(t *testing.T) {
+	cases := []struct {
+		name      string
+		starts    map[uint64]int64 // each source node's log start
+		wantStart int64            // where the catching-up log starts
+	}{
+		{"every source passed", map[uint64]int64{1: 10, 2: 6}, 6},
+		{"one source still has it", map[uint64]int64{1: 10, 2: 0}, 0},
+		{"past the snapshot's end", map[uint64]int64{1: 24, 2: 30}, 20},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srcs := map[uint64]*memLog{}
+			for node, start := range tc.starts {
+				l := &memLog{}
+				if err := l.StartAt(start); err != nil {
+					t.Fatal(err)
+				}
+				for l.next < max(start, 20) {
+					l.AppendBatches(batch(2))
+				}
+				srcs[node] = l
+			}
+			fetch := func(_ context.Context, node uint64, from int64) ([]byte, error) {
+				return srcs[node].ReadBatches(from, 1<<20)
+			}
+			snap, err := json.Marshal(snapshot{Index: 9, Next: 20, Node: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := &memLog{}
+			p := New(dst, 3, []uint64{1, 2, 3}, fetch)
+			if err := p.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { caughtUp(p); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				p.Close()
+				t.Fatalf("still catching up after 10 s, log at %d", dst.next)
+			}
+			if p.failed != nil || dst.start != tc.wantStart || dst.next != 20 {
+				t.Fatalf("caught up: failed %v, log [%d, %d), want [%d, 20)", p.failed, dst.start, dst.next, tc.wantStart)
+			}
+			if r := p.Apply(10, batch(1)).(Result); r.Err != nil || r.Bases[0] != 20 {
+				t.Fatalf("apply after the catch-up: %+v", r)
+			}
+		})
 	}
 }
