@@ -39,6 +39,7 @@ type config struct {
 	logFormat         string
 	configFile        string // --config or GOQUEUE_CONFIG; "" for none
 	pprofAddr         string // "" serves no profiles
+	gcHeapFloor       int64  // the collector's smallest heap goal (gcfloor); 0: GOGC's own
 
 	// Consumer-group delivery settings, kept apart from broker.Delivery so
 	// that "0 retries" can be said (delivery reads 0 as "the default").
@@ -127,6 +128,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var((*levelValue)(&c.logLevel), "log-level", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve net/http/pprof on this host:port (keep it on localhost); empty serves none")
+	fs.Var(newSize(&c.gcHeapFloor, defaultGCHeapFloor), "gc-heap-floor", "the Go collector's smallest heap goal: a small heap is collected when it reaches this, not each 4 MB (fewer collections, lower tail latency); 0 or a GOGC variable leaves GOGC's own")
 
 	fs.VisitAll(func(f *pflag.Flag) {
 		f.Value = &lenient{Value: f.Value, name: "--" + f.Name, problems: problems}
@@ -206,6 +208,9 @@ func (c *config) validate(problems []error) error {
 	if c.shutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown timeout %v must be positive", c.shutdownTimeout))
 	}
+	if c.gcHeapFloor < 0 {
+		errs = append(errs, fmt.Errorf("gc heap floor %d must be 0 (none) or positive", c.gcHeapFloor))
+	}
 	if c.pprofAddr != "" {
 		if _, _, err := net.SplitHostPort(c.pprofAddr); err != nil {
 			errs = append(errs, fmt.Errorf("pprof addr %q must be host:port: %v", c.pprofAddr, err))
@@ -255,3 +260,18 @@ func (l *levelValue) Set(s string) error {
 
 // environ looks a variable up in the process environment.
 func environ(name string) (string, bool) { return os.LookupEnv(name) }
+
+// defaultGCHeapFloor is --gc-heap-floor's default. A broker's live heap
+// is a few MB under load, which GOGC=100 collected every 25 ms at 20,000
+// msg/s; with a 32 MiB goal it collects about an eighth as often, for
+// about 30 MiB more memory at most (internal/gcfloor).
+const defaultGCHeapFloor = 32 << 20
+
+// gcFloor is the heap goal floor to run with: none when the GOGC
+// variable is set, which says how the operator wants the collector run.
+func (c *config) gcFloor(lookupEnv func(string) (string, bool)) uint64 {
+	if _, set := lookupEnv("GOGC"); set || c.gcHeapFloor <= 0 {
+		return 0
+	}
+	return uint64(c.gcHeapFloor)
+}

@@ -55,6 +55,12 @@ func TestFlagsAndEnvironment(t *testing.T) {
 				return c.broker.MaxMessageBytes == 2<<20 && c.broker.SegmentBytes == 1<<30 && c.maxBodyBytes == 32e6
 			}},
 		{"log level", []string{"--log-level", "debug"}, nil, func(c config) bool { return c.logLevel.String() == "DEBUG" }},
+		{"gc heap floor by default", nil, nil, func(c config) bool { return c.gcFloor(noEnv) == 32<<20 }},
+		{"gc heap floor set", nil, map[string]string{"GOQUEUE_GC_HEAP_FLOOR": "64MiB"}, func(c config) bool { return c.gcFloor(noEnv) == 64<<20 }},
+		{"gc heap floor off", []string{"--gc-heap-floor", "0"}, nil, func(c config) bool { return c.gcFloor(noEnv) == 0 }},
+		{"GOGC wins over the floor", nil, nil, func(c config) bool {
+			return c.gcFloor(func(k string) (string, bool) { return "200", k == "GOGC" }) == 0
+		}},
 		{"port zero", []string{"--addr", "127.0.0.1:0"}, nil, func(c config) bool { return c.addr == "127.0.0.1:0" }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,7 +79,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 // values and invalid combinations alike.
 func TestEveryProblemReportedAtOnce(t *testing.T) {
 	_, err := parse(t,
-		[]string{"--partitions", "x", "--segment-bytes", "1", "--addr", "nope", "--log-level", "loud", "--max-body-bytes", "10"},
+		[]string{"--partitions", "x", "--segment-bytes", "1", "--addr", "nope", "--log-level", "loud", "--max-body-bytes", "10", "--gc-heap-floor", "-1"},
 		map[string]string{"GOQUEUE_FSYNC": "sometimes", "GOQUEUE_FSYNC_INTERVAL": "soon"})
 	if err == nil {
 		t.Fatal("no error")
@@ -81,7 +87,7 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		`--partitions "x"`, `segment bytes 1`, `addr "nope"`, `--log-level "loud"`, `max body bytes 10`,
-		`fsync "sometimes"`, `GOQUEUE_FSYNC_INTERVAL="soon"`,
+		`fsync "sometimes"`, `GOQUEUE_FSYNC_INTERVAL="soon"`, `gc heap floor -1`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
@@ -91,6 +97,9 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 		t.Errorf("a bad --partitions was also reported as a second problem:\n%s", msg)
 	}
 }
+
+// noEnv is an environment without variables.
+func noEnv(string) (string, bool) { return "", false }
 
 func TestParseSize(t *testing.T) {
 	for _, c := range []struct {

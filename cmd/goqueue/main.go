@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/abd-ulbasit/goqueue/internal/gcfloor"
 )
 
 func main() {
@@ -52,6 +54,7 @@ then the environment, then the file. goqueue config prints the result.`,
 			log := cfg.logger(stderr)
 			ctx, stop := signalContext(log)
 			defer stop()
+			defer gcfloor.Start(cfg.gcFloor(lookupEnv))()
 			return serve(ctx, &cfg, log)
 		},
 	}
