@@ -100,7 +100,7 @@ type Result struct {
 type snapshot struct {
 	Index uint64 `json:"index"` // the last applied entry
 	Next  int64  `json:"next"`  // the log's next offset after it
-	Node  uint64 `json:"node"`  // who took it: its log holds [0, Next)
+	Node  uint64 `json:"node"`  // who took it: its log holds what retention left of [0, Next)
 }
 
 // Partition is the state machine of one partition's Raft group.
@@ -366,11 +366,13 @@ var ErrBehind = errors.New("replica: log behind the snapshot")
 // snapshot's node, or any other voter, trying them in turn until one
 // answers or ctx ends. A failure of this node's log ends it at once.
 //
-// When no voter has the records from the log's next offset on and some
-// say their logs start later (retention deleted them), the log starts
-// over where the earliest of those does: nobody can copy what is gone,
-// and this replica would have deleted it too. (Retrying, it waited for
-// ever, and the entries applied meanwhile piled up in memory.)
+// When every other voter answers that its log starts after the log's next
+// offset (retention deleted the records there), the log starts over where
+// the earliest of them starts: nobody can copy what is gone, and this
+// replica would have deleted it too. (Retrying, it waited for ever.) A
+// voter that does not answer may still have the records, so while one
+// does not the catch-up goes on asking, for up to passedWait; after that
+// it starts where the voters that answered start.
 func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 	from := []uint64{s.Node}
 	for _, v := range p.voters {
@@ -378,10 +380,13 @@ func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 			from = append(from, v)
 		}
 	}
-	var last []error
+	var (
+		last   []error
+		passed time.Time // since when answering voters have all started later
+	)
 	for ctx.Err() == nil {
 		last = last[:0]
-		start := int64(-1) // the earliest start of a log that starts past next
+		start, starts := int64(-1), 0 // the earliest later start, and how many said one
 		for _, node := range from {
 			err := p.fetchFrom(ctx, node, s.Next)
 			var (
@@ -393,12 +398,21 @@ func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 				return nil
 			case errors.As(err, &lf):
 				return err
-			case errors.As(err, &se) && se.Start > p.log.NextOffset() && (start < 0 || se.Start < start):
-				start = se.Start
+			case errors.As(err, &se) && se.Start > p.log.NextOffset():
+				starts++
+				if start < 0 || se.Start < start {
+					start = se.Start
+				}
 			}
 			last = append(last, fmt.Errorf("node %d: %w", node, err))
 		}
-		if start >= 0 {
+		switch {
+		case starts == 0:
+			passed = time.Time{}
+		case passed.IsZero():
+			passed = time.Now()
+		}
+		if starts == len(from) || starts > 0 && time.Since(passed) >= passedWait {
 			if err := p.log.StartAt(min(start, s.Next)); err != nil {
 				return &logError{err}
 			}
@@ -414,6 +428,11 @@ func (p *Partition) catchUp(ctx context.Context, s snapshot) error {
 	}
 	return fmt.Errorf("%w: need offsets %d to %d: %w", ErrBehind, p.log.NextOffset(), s.Next, errors.Join(last...))
 }
+
+// passedWait is how long a catch-up waits for a voter that does not answer
+// once every voter that answers has deleted the records it needs: a voter
+// restarting is back within it, one that stays away may never be.
+const passedWait = 30 * time.Second
 
 // logError is a failure of this node's log during a catch-up.
 type logError struct{ err error }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -410,5 +411,47 @@ func TestCatchUpPastRetention(t *testing.T) {
 				t.Fatalf("apply after the catch-up: %+v", r)
 			}
 		})
+	}
+}
+
+// A voter that does not answer may still have the records the others'
+// retention deleted: the catch-up waits for it rather than start its log
+// later and lose them for good.
+func TestCatchUpWaitsForAVoterThatMayHaveThem(t *testing.T) {
+	passedOn, later := &memLog{}, &memLog{}
+	if err := passedOn.StartAt(10); err != nil {
+		t.Fatal(err)
+	}
+	for passedOn.next < 20 {
+		passedOn.AppendBatches(batch(2))
+	}
+	for later.next < 20 {
+		later.AppendBatches(batch(2))
+	}
+	var mu sync.Mutex
+	calls := 0
+	fetch := func(_ context.Context, node uint64, from int64) ([]byte, error) {
+		if node == 1 {
+			return passedOn.ReadBatches(from, 1<<20)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if calls++; calls <= 3 { // down for the first three rounds
+			return nil, errors.New("node 2 unreachable")
+		}
+		return later.ReadBatches(from, 1<<20)
+	}
+	snap, err := json.Marshal(snapshot{Index: 9, Next: 20, Node: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &memLog{}
+	p := New(dst, 3, []uint64{1, 2, 3}, fetch)
+	if err := p.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp(p)
+	if p.failed != nil || dst.start != 0 || dst.next != 20 || len(dst.batches) != 10 {
+		t.Fatalf("caught up: failed %v, log [%d, %d) of %d batches, want [0, 20) of 10", p.failed, dst.start, dst.next, len(dst.batches))
 	}
 }
