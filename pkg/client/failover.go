@@ -36,8 +36,9 @@ type redirects struct {
 // came or the node it was sent to stopped answering, a request refused as
 // unavailable, unreachable or redirected to no node (or to the node that
 // died) is asked of any broker again, every retryDelay, for up to
-// failoverWait. It returns the base URL that answered last. On a single
-// broker no answer redirects, so it is doAt.
+// failoverWait from the redirect or, later, the failure. It returns the
+// base URL that answered last. On a single broker no answer redirects, so
+// it is doAt.
 func (t *transport) chase(ctx context.Context, base string, rd redirects, method, path, contentType string, body []byte, out any) (string, error) {
 	var (
 		since  time.Time // when the cluster showed (a redirect, a dead node)
@@ -63,9 +64,11 @@ func (t *transport) chase(ctx context.Context, base string, rd redirects, method
 			if rd.lost != nil {
 				rd.lost(base)
 			}
-			failed = base
-			if since.IsZero() {
-				since = time.Now()
+			if base != failed {
+				// The wait runs from the failure, not from a redirect
+				// that came before it (a long poll may have been out
+				// at the node for longer than the wait since).
+				since, failed = time.Now(), base
 			}
 		}
 		if since.IsZero() || time.Since(since) >= failoverWait || !(redirected || retryElsewhere(err)) {
