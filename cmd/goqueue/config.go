@@ -268,9 +268,10 @@ func environ(name string) (string, bool) { return os.LookupEnv(name) }
 const defaultGCHeapFloor = 32 << 20
 
 // gcFloor is the heap goal floor to run with: none when the GOGC
-// variable is set, which says how the operator wants the collector run.
+// variable is set (not empty, which the runtime reads as unset), which
+// says how the operator wants the collector run (GOGC=off included).
 func (c *config) gcFloor(lookupEnv func(string) (string, bool)) uint64 {
-	if _, set := lookupEnv("GOGC"); set || c.gcHeapFloor <= 0 {
+	if v, _ := lookupEnv("GOGC"); v != "" || c.gcHeapFloor <= 0 {
 		return 0
 	}
 	return uint64(c.gcHeapFloor)

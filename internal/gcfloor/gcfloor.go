@@ -13,18 +13,21 @@
 // with a limit collects without end once the live heap nears the limit).
 // So after each collection the GC percent is set so that the next goal is
 // the floor while the live heap is under half of it, and GOGC's 100 above:
-// the heap never exceeds max(floor, 2 × live), the bound GOGC=100 keeps
-// for a heap past the floor. Because the percent is set after every
+// the heap stays within about max(floor, 2 × live), the bound GOGC=100
+// keeps for a heap past the floor. Because the percent is set after every
 // collection from what that collection found live, an allocation burst
-// still triggers the next collection at the floor, not at a goal computed
-// from an older, smaller heap.
+// still triggers the next collection near the floor, not at a goal
+// computed from an older, smaller heap. (Between a collection that finds
+// the live heap much larger and the finalizer that runs right after it,
+// the old percent applies; and the percent is changed only when it moves
+// by a tenth.)
 package gcfloor
 
 import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"sync/atomic"
+	"sync"
 )
 
 // basePercent is GOGC's default: the percent used once the live heap is
@@ -66,18 +69,22 @@ func Start(floor uint64) (stop func()) {
 	t.tune()
 	t.arm()
 	return func() {
-		t.stopped.Store(true)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
 		debug.SetGCPercent(prev)
 	}
 }
 
-// tuner sets the GC percent after each collection. Its fields are used by
-// the finalizer goroutine alone (and by Start before it arms).
+// tuner sets the GC percent after each collection. mu orders the
+// finalizer's tuning with stop, so a tuning cannot land after stop
+// restored the percent.
 type tuner struct {
 	floor   uint64
 	sample  []metrics.Sample
-	percent int
-	stopped atomic.Bool
+	mu      sync.Mutex
+	percent int  // guarded by mu
+	stopped bool // guarded by mu
 }
 
 // sentinel is garbage whose finalizer runs after each collection. It is
@@ -88,17 +95,26 @@ type sentinel struct{ _ [32]byte }
 // arm makes the next collection call tune.
 func (t *tuner) arm() {
 	runtime.SetFinalizer(&sentinel{}, func(*sentinel) {
-		if t.stopped.Load() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.stopped {
 			return
 		}
-		t.tune()
+		t.tuneLocked()
 		t.arm()
 	})
 }
 
-// tune sets the percent from the live heap the last collection found,
-// when it moved by more than a tenth (each change takes the heap lock).
 func (t *tuner) tune() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tuneLocked()
+}
+
+// tuneLocked sets the percent from the live heap the last collection
+// found, when it moved by more than a tenth (each change takes the
+// runtime's heap lock).
+func (t *tuner) tuneLocked() {
 	metrics.Read(t.sample)
 	var v [3]uint64
 	for i, s := range t.sample {
