@@ -111,7 +111,7 @@ func (l *Log) StartAt(offset int64) error {
 		return err
 	}
 	if offset < l.next {
-		return &RangeError{Offset: offset, Earliest: l.next, HighWatermark: l.next}
+		return fmt.Errorf("commitlog: %w: start at %d, before the log's end %d", ErrOffsetOutOfRange, offset, l.next)
 	}
 	fail := func(err error) error {
 		l.failed = fmt.Errorf("%w: start at %d: %w", ErrFailed, offset, err)
@@ -125,12 +125,18 @@ func (l *Log) StartAt(offset int64) error {
 			return fail(err)
 		}
 	}
+	// The removals are durable before the new segment exists, so a crash
+	// never leaves old segments beside it (a gap Open would report).
+	if err := syncDir(l.dir); err != nil {
+		return fail(err)
+	}
 	s, err := createSegment(l.dir, offset, l.files)
 	if err != nil {
 		return fail(err)
 	}
 	if err := syncDir(l.dir); err != nil {
 		s.seal(l.files)
+		l.files.drop(s.h)
 		return fail(err)
 	}
 	l.segs = []*segment{s}
