@@ -573,6 +573,13 @@ func TestLatencyStages(t *testing.T) {
 	}
 	probe := &stageProbe{}
 	cfg.probe = probe
+	// The broker outlives the test: its keep-alive connections would be
+	// left open (and reported by goleak) unless closed here.
+	defer func() {
+		if t, ok := probe.base.(interface{ CloseIdleConnections() }); ok {
+			t.CloseIdleConnections()
+		}
+	}()
 	if f := os.Getenv("GOQUEUE_LATENCY_TRACE"); f != "" {
 		out, err := os.Create(f)
 		if err != nil {
