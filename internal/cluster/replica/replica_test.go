@@ -375,27 +375,11 @@ func TestCatchUpPastRetention(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srcs := map[uint64]*memLog{}
 			for node, start := range tc.starts {
-				l := &memLog{}
-				if err := l.StartAt(start); err != nil {
-					t.Fatal(err)
-				}
-				for l.next < max(start, 20) {
-					l.AppendBatches(batch(2))
-				}
-				srcs[node] = l
+				srcs[node] = sourceLog(t, start, 20)
 			}
-			fetch := func(_ context.Context, node uint64, from int64) ([]byte, error) {
+			p, dst := restoreBehind(t, func(_ context.Context, node uint64, from int64) ([]byte, error) {
 				return srcs[node].ReadBatches(from, 1<<20)
-			}
-			snap, err := json.Marshal(snapshot{Index: 9, Next: 20, Node: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dst := &memLog{}
-			p := New(dst, 3, []uint64{1, 2, 3}, fetch)
-			if err := p.Restore(snap); err != nil {
-				t.Fatal(err)
-			}
+			})
 			done := make(chan struct{})
 			go func() { caughtUp(p); close(done) }()
 			select {
@@ -418,16 +402,7 @@ func TestCatchUpPastRetention(t *testing.T) {
 // retention deleted: the catch-up waits for it rather than start its log
 // later and lose them for good.
 func TestCatchUpWaitsForAVoterThatMayHaveThem(t *testing.T) {
-	passedOn, later := &memLog{}, &memLog{}
-	if err := passedOn.StartAt(10); err != nil {
-		t.Fatal(err)
-	}
-	for passedOn.next < 20 {
-		passedOn.AppendBatches(batch(2))
-	}
-	for later.next < 20 {
-		later.AppendBatches(batch(2))
-	}
+	passedOn, later := sourceLog(t, 10, 20), sourceLog(t, 0, 20)
 	var mu sync.Mutex
 	calls := 0
 	fetch := func(_ context.Context, node uint64, from int64) ([]byte, error) {
@@ -441,6 +416,31 @@ func TestCatchUpWaitsForAVoterThatMayHaveThem(t *testing.T) {
 		}
 		return later.ReadBatches(from, 1<<20)
 	}
+	p, dst := restoreBehind(t, fetch)
+	caughtUp(p)
+	if p.failed != nil || dst.start != 0 || dst.next != 20 || len(dst.batches) != 10 {
+		t.Fatalf("caught up: failed %v, log [%d, %d) of %d batches, want [0, 20) of 10", p.failed, dst.start, dst.next, len(dst.batches))
+	}
+}
+
+// sourceLog is another voter's log: it starts at start and holds batches of
+// two records up to end (or nothing, if it starts past end).
+func sourceLog(t *testing.T, start, end int64) *memLog {
+	t.Helper()
+	l := &memLog{}
+	if err := l.StartAt(start); err != nil {
+		t.Fatal(err)
+	}
+	for l.next < end {
+		l.AppendBatches(batch(2))
+	}
+	return l
+}
+
+// restoreBehind restores, on node 3 of three with an empty log, a snapshot
+// of node 1 that ends at offset 20, so that it catches up through fetch.
+func restoreBehind(t *testing.T, fetch Fetch) (*Partition, *memLog) {
+	t.Helper()
 	snap, err := json.Marshal(snapshot{Index: 9, Next: 20, Node: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -450,8 +450,5 @@ func TestCatchUpWaitsForAVoterThatMayHaveThem(t *testing.T) {
 	if err := p.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	caughtUp(p)
-	if p.failed != nil || dst.start != 0 || dst.next != 20 || len(dst.batches) != 10 {
-		t.Fatalf("caught up: failed %v, log [%d, %d) of %d batches, want [0, 20) of 10", p.failed, dst.start, dst.next, len(dst.batches))
-	}
+	return p, dst
 }
