@@ -18,7 +18,7 @@ import (
 // failoverWait is how long a redirected request is tried again after the
 // node serving it stopped answering or a redirect showed a cluster: an
 // election (2–4 s) and the new node taking over, with room to spare.
-const failoverWait = 8 * time.Second
+var failoverWait = 8 * time.Second // a variable: a test shortens it
 
 // redirects says how one kind of request is redirected: which answer names
 // the node that serves it, and what the client remembers of that node.
