@@ -30,8 +30,10 @@ import (
 // the ERROR that ends a subscription carry it. An ACK, NACK or EXTEND frame's
 // id is the client's own number for it; SETTLED carries it back, sent only
 // when the broker refused some of what the frame named. PING's id comes back
-// on its PONG. A connection is read in order by one goroutine at the broker:
-// a PONG says every frame sent before its PING was applied.
+// on its PONG. A PRODUCE frame's id comes back on its PRODUCED, or on the
+// ERROR that refused it. A connection is read in order by one goroutine at
+// the broker: a PONG says every frame sent before its PING was applied, and
+// PRODUCE frames are written, and answered, in the order they were sent.
 const (
 	StreamPath     = "/stream"
 	StreamProtocol = "goqueue-stream/1"
@@ -53,10 +55,12 @@ const (
 	StreamError                           // broker: an ErrorBody; for a subscription's id it has ended
 	StreamPing                            // client: empty
 	StreamPong                            // broker: empty, with the PING's id
+	StreamProduce                         // client: StreamProduction, what POST /topics/{t}/batches takes
+	StreamProduced                        // broker: where a PRODUCE's batches landed (AppendStreamProduced)
 	streamTypes                           // one past the last
 )
 
-var streamTypeNames = [...]string{"", "SUBSCRIBE", "CREDIT", "DELIVER", "ACK", "NACK", "EXTEND", "SETTLED", "ASSIGN", "ERROR", "PING", "PONG"}
+var streamTypeNames = [...]string{"", "SUBSCRIBE", "CREDIT", "DELIVER", "ACK", "NACK", "EXTEND", "SETTLED", "ASSIGN", "ERROR", "PING", "PONG", "PRODUCE", "PRODUCED"}
 
 func (t StreamType) String() string {
 	if t == 0 || t >= streamTypes {
@@ -90,6 +94,12 @@ func AppendStreamFrame(dst []byte, t StreamType, id uint32, payload []byte) []by
 	return append(dst, payload...)
 }
 
+// AppendStreamHeader appends the header of a frame of type t and id whose
+// payload, payloadLen bytes, the caller writes after it.
+func AppendStreamHeader(dst []byte, t StreamType, id uint32, payloadLen int) []byte {
+	return appendStreamHeader(dst, t, id, payloadLen)
+}
+
 func appendStreamHeader(dst []byte, t StreamType, id uint32, payloadLen int) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(5+payloadLen))
 	dst = append(dst, byte(t))
@@ -115,7 +125,25 @@ func NewStreamReader(r io.Reader, maxLen int) *StreamReader {
 // Read returns the next frame. Its payload is its own (a DELIVER's is
 // handed on to the application's messages). io.EOF is a connection closed
 // between frames; io.ErrUnexpectedEOF one closed inside a frame.
-func (sr *StreamReader) Read() (StreamFrame, error) {
+func (sr *StreamReader) Read() (StreamFrame, error) { return sr.read(nil) }
+
+// ReadShared is Read for a reader that is done with each frame before it
+// reads the next, as the broker is: the payload is read into buf, grown
+// if it must be, and is valid until buf is used again. It returns the
+// buffer to pass next time.
+func (sr *StreamReader) ReadShared(buf []byte) (StreamFrame, []byte, error) {
+	if buf == nil {
+		buf = []byte{}
+	}
+	f, err := sr.read(buf)
+	if cap(f.Payload) > cap(buf) {
+		buf = f.Payload
+	}
+	return f, buf, err
+}
+
+// read reads the next frame, its payload into buf if buf is not nil.
+func (sr *StreamReader) read(buf []byte) (StreamFrame, error) {
 	if _, err := io.ReadFull(sr.r, sr.hdr[:]); err != nil {
 		return StreamFrame{}, err
 	}
@@ -131,7 +159,11 @@ func (sr *StreamReader) Read() (StreamFrame, error) {
 	}
 	f := StreamFrame{Type: t, ID: binary.BigEndian.Uint32(sr.hdr[5:])}
 	if n > 5 {
-		f.Payload = make([]byte, n-5)
+		if cap(buf) >= n-5 {
+			f.Payload = buf[:n-5]
+		} else {
+			f.Payload = make([]byte, n-5)
+		}
 		if _, err := io.ReadFull(sr.r, f.Payload); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
@@ -296,6 +328,52 @@ func ParseStreamSettle(b []byte) (StreamSettle, error) {
 		return s, fmt.Errorf("%w: %d bytes after the ranges", ErrStreamFrame, len(b))
 	}
 	return s, nil
+}
+
+// StreamProduction is a PRODUCE frame's payload: what POST
+// /topics/{Topic}/batches takes, Body being that request's body
+// (BatchesContentType: frames of partition, length, RecordBatch v2).
+type StreamProduction struct {
+	Topic string
+	Body  []byte
+}
+
+// AppendStreamProduceHead appends the part of a PRODUCE payload before its
+// body (the topic, uint16-length), so a body can be written after it
+// without being copied.
+func AppendStreamProduceHead(dst []byte, topic string) []byte { return appendShortString(dst, topic) }
+
+// ParseStreamProduction parses a PRODUCE payload; Body aliases b.
+func ParseStreamProduction(b []byte) (StreamProduction, error) {
+	topic, body, ok := shortString(b)
+	if !ok {
+		return StreamProduction{}, fmt.Errorf("%w: produce topic", ErrStreamFrame)
+	}
+	return StreamProduction{Topic: topic, Body: body}, nil
+}
+
+// AppendStreamProduced appends a PRODUCED payload: a uint32 count, then
+// each frame's partition int32 and first offset int64, in the order of
+// the PRODUCE's frames (as PublishResponse.Offsets).
+func AppendStreamProduced(dst []byte, results []PublishResult) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(len(results)))
+	for _, r := range results {
+		dst = binary.BigEndian.AppendUint32(dst, uint32(r.Partition))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(r.Offset))
+	}
+	return dst
+}
+
+// ParseStreamProduced parses a PRODUCED payload into dst's space.
+func ParseStreamProduced(dst []PublishResult, b []byte) ([]PublishResult, error) {
+	if len(b) < 4 || uint64(len(b)-4) != uint64(binary.BigEndian.Uint32(b))*12 {
+		return nil, fmt.Errorf("%w: produced of %d bytes", ErrStreamFrame, len(b))
+	}
+	dst = dst[:0]
+	for b = b[4:]; len(b) > 0; b = b[12:] {
+		dst = append(dst, PublishResult{Partition: int32(binary.BigEndian.Uint32(b)), Offset: int64(binary.BigEndian.Uint64(b[4:]))})
+	}
+	return dst, nil
 }
 
 // AppendStreamError appends the payload of ERROR and SETTLED: e in its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -12,6 +13,7 @@ func TestStreamFrames(t *testing.T) {
 	sub := StreamSubscription{Group: "billing", MemberID: "m-1", Generation: 7, MaxBytes: 1 << 20}
 	settle := StreamSettle{Sub: 3, Reject: true, Release: true, DelayMS: 250, VisibilityMS: 9, Reason: "boom",
 		Ranges: []OffsetRange{{Topic: "orders", Partition: 2, From: 10, To: 12}, {Topic: "o", Partition: 0, From: 0, To: 1}}}
+	produced := []PublishResult{{Partition: 2, Offset: 41}, {Partition: 0, Offset: 1 << 40}}
 	frames := []StreamFrame{
 		{Type: StreamSubscribe, ID: 1, Payload: sub.Append(nil)},
 		{Type: StreamCredit, ID: 1, Payload: AppendStreamCredit(nil, 500)},
@@ -19,6 +21,8 @@ func TestStreamFrames(t *testing.T) {
 		{Type: StreamAck, ID: 2, Payload: settle.Append(nil)},
 		{Type: StreamPing, ID: 3},
 		{Type: StreamError, ID: 1, Payload: AppendStreamError(nil, ErrStaleGeneration.Withf("gen 6"))},
+		{Type: StreamProduce, ID: 4, Payload: append(AppendStreamProduceHead(nil, "orders"), AppendFrame(nil, 2, []byte("batch"))...)},
+		{Type: StreamProduced, ID: 4, Payload: AppendStreamProduced(nil, produced)},
 	}
 	var wire bytes.Buffer
 	w := NewStreamWriter(&wire)
@@ -53,6 +57,40 @@ func TestStreamFrames(t *testing.T) {
 	e, err := ParseStreamError(frames[5].Payload)
 	if err != nil || !errors.Is(e, ErrStaleGeneration) || e.Message != "gen 6" || e.Status != ErrStaleGeneration.Status || !e.Retriable {
 		t.Errorf("error = %+v, %v", e, err)
+	}
+	if got, err := ParseStreamProduction(frames[6].Payload); err != nil || got.Topic != "orders" || !bytes.Equal(got.Body, AppendFrame(nil, 2, []byte("batch"))) {
+		t.Errorf("production = %+v, %v", got, err)
+	}
+	if got, err := ParseStreamProduced(nil, frames[7].Payload); err != nil || !slices.Equal(got, produced) {
+		t.Errorf("produced = %v, %v; want %v", got, err, produced)
+	}
+}
+
+// ReadShared reads each payload into the buffer it is given, growing it
+// for a longer one; the frames are those Read returns.
+func TestStreamReadShared(t *testing.T) {
+	payloads := [][]byte{[]byte("short"), bytes.Repeat([]byte("l"), 300), nil, []byte("again")}
+	var wire []byte
+	for i, p := range payloads {
+		wire = AppendStreamFrame(wire, StreamProduce, uint32(i), p)
+	}
+	r := NewStreamReader(bytes.NewReader(wire), 1<<20)
+	buf := make([]byte, 0, 16)
+	for i, want := range payloads {
+		f, next, err := r.ReadShared(buf)
+		if err != nil || f.ID != uint32(i) || !bytes.Equal(f.Payload, want) {
+			t.Fatalf("frame %d = %d %q, %v; want %q", i, f.ID, f.Payload, err, want)
+		}
+		if len(want) <= 16 && len(want) > 0 && &next[:1][0] != &buf[:1][0] {
+			t.Fatalf("frame %d of %d bytes was not read into the buffer given", i, len(want))
+		}
+		if cap(next) < len(want) {
+			t.Fatalf("frame %d: buffer of %d bytes returned for a payload of %d", i, cap(next), len(want))
+		}
+		buf = next
+	}
+	if _, _, err := r.ReadShared(buf); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
 	}
 }
 
@@ -91,6 +129,11 @@ func TestStreamPayloadsRefuse(t *testing.T) {
 		"settle count too big": second(ParseStreamSettle(append(settle[:17:17], 0xff, 0xff, 0xff, 0xff))),
 		"error not json":       second(ParseStreamError([]byte("nope"))),
 		"error without code":   second(ParseStreamError([]byte(`{"error":{}}`))),
+		"produce no topic":     second(ParseStreamProduction([]byte{0})),
+		"produce cut topic":    second(ParseStreamProduction([]byte{0, 9, 'o'})),
+		"produced short":       second(ParseStreamProduced(nil, []byte{0, 0})),
+		"produced count high":  second(ParseStreamProduced(nil, AppendStreamProduced(nil, []PublishResult{{}})[:10])),
+		"produced trailing":    second(ParseStreamProduced(nil, append(AppendStreamProduced(nil, []PublishResult{{}}), 0))),
 	} {
 		if !errors.Is(err, ErrStreamFrame) {
 			t.Errorf("%s: %v, want ErrStreamFrame", name, err)
@@ -108,6 +151,8 @@ func FuzzStreamReader(f *testing.F) {
 	f.Add(AppendStreamFrame(nil, StreamAck, 2, (&StreamSettle{Sub: 1, Ranges: []OffsetRange{{Topic: "t", To: 3}}}).Append(nil)))
 	f.Add(AppendStreamFrame(nil, StreamCredit, 1, AppendStreamCredit(nil, 9)))
 	f.Add(AppendStreamFrame(nil, StreamError, 1, AppendStreamError(nil, ErrUnknownMember)))
+	f.Add(AppendStreamFrame(nil, StreamProduce, 2, append(AppendStreamProduceHead(nil, "t"), AppendFrame(nil, 0, []byte{1})...)))
+	f.Add(AppendStreamFrame(nil, StreamProduced, 2, AppendStreamProduced(nil, []PublishResult{{Partition: 1, Offset: 7}})))
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		const bound = 1 << 12
 		r := NewStreamReader(bytes.NewReader(wire), bound)
@@ -136,6 +181,15 @@ func FuzzStreamReader(f *testing.F) {
 				ParseStreamCredit(fr.Payload)
 			case StreamError, StreamSettled:
 				ParseStreamError(fr.Payload)
+			case StreamProduce:
+				if p, err := ParseStreamProduction(fr.Payload); err == nil &&
+					!bytes.Equal(append(AppendStreamProduceHead(nil, p.Topic), p.Body...), fr.Payload) {
+					t.Fatalf("production %+v does not re-encode to its bytes", p)
+				}
+			case StreamProduced:
+				if rs, err := ParseStreamProduced(nil, fr.Payload); err == nil && !bytes.Equal(AppendStreamProduced(nil, rs), fr.Payload) {
+					t.Fatalf("produced %v does not re-encode to its bytes", rs)
+				}
 			}
 		}
 	})
