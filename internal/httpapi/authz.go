@@ -161,7 +161,7 @@ var routePermissions = map[string]permission{
 	"GET /metrics":      {anyKey: true},
 	"GET /openapi.json": {anyKey: true},
 	"GET /cluster":      {anyKey: true}, // topology, as Kafka's Metadata shows any client
-	"GET /stream":       {anyKey: true}, // each SUBSCRIBE is checked as a poll of its group and member
+	"GET /stream":       {anyKey: true}, // each SUBSCRIBE is checked as a poll of its group and member, each PRODUCE as a publish
 
 	"POST /topics":                                        {anyKey: true}, // admin on the body's name, in createTopic
 	"GET /topics":                                         {anyKey: true}, // filtered

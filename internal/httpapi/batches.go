@@ -36,27 +36,39 @@ func (s *Server) publishBatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		batchBodies.Put(kept)
 	}()
+	results, err := s.publishFrames(name, body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.PublishResponse{Topic: name, Offsets: results})
+	return nil
+}
+
+// publishFrames publishes a batches body (api.BatchesContentType) to the
+// topic name, as POST /topics/{topic}/batches and the stream's PRODUCE
+// frames do, and returns where each frame's batch landed. Nothing keeps
+// body once it returns.
+func (s *Server) publishFrames(name string, body []byte) ([]api.PublishResult, error) {
 	frames, err := api.SplitFrames(body)
 	if err != nil {
-		return api.ErrBadRequest.Withf("%v: each frame is partition int32, length int32, then length bytes", err)
+		return nil, api.ErrBadRequest.Withf("%v: each frame is partition int32, length int32, then length bytes", err)
 	}
 	batches := make([]broker.Frame, len(frames))
 	for i, f := range frames {
 		batches[i] = broker.Frame(f)
 	}
 	if err := s.routeFrames(name, batches); err != nil {
-		return err
+		return nil, err
 	}
 	pos, err := s.b.PublishBatches(name, batches)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp := api.PublishResponse{Topic: name, Offsets: make([]api.PublishResult, len(pos))}
+	results := make([]api.PublishResult, len(pos))
 	for i, p := range pos {
-		resp.Offsets[i] = api.PublishResult{Partition: p.Partition, Offset: p.Offset}
+		results[i] = api.PublishResult{Partition: p.Partition, Offset: p.Offset}
 	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return results, nil
 }
 
 // batchBodies keep the bodies of answered batch requests for the next

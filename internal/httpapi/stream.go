@@ -15,9 +15,11 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
-// The consumer stream (api.StreamPath): a member subscribes on a
-// long-lived connection and the broker pushes deliveries while the member
-// has credit. Each subscription is the member's poll, run by a goroutine of
+// The stream (api.StreamPath): a member subscribes on a long-lived
+// connection and the broker pushes deliveries while the member has credit;
+// a producer sends PRODUCE frames on one, back to back, each written and
+// answered in turn as POST /topics/{t}/batches would be, without a request
+// and its headers to parse per batch. Each subscription is the member's poll, run by a goroutine of
 // its own against the coordinator's stored poll with the credit as its
 // limit and the longest wait: every delivery rule (leases, redeliveries,
 // the in-flight cap, the DLQ, handoff) is the HTTP poll's. Settling is
@@ -123,6 +125,9 @@ type streamConn struct {
 	w    *api.StreamWriter
 	subs map[uint32]*subscription // owned by serve's goroutine
 	wg   sync.WaitGroup           // the subscriptions' goroutines
+	// answer is the PRODUCED payload being written; owned by serve's
+	// goroutine.
+	answer []byte
 }
 
 // serve reads frames until the connection fails or ctx ends, then stops
@@ -137,8 +142,17 @@ func (c *streamConn) serve(ctx context.Context, conn net.Conn, br *bufio.Reader)
 	stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks the read below
 	defer stop()
 	rd := api.NewStreamReader(br, int(c.s.opts.MaxBodyBytes))
+	// Every frame is done with before the next is read (apply parses or
+	// writes what it needs), so one buffer serves them all; a large one
+	// is not kept past the frame that needed it.
+	var buf []byte
 	for {
-		f, err := rd.Read()
+		if cap(buf) > maxKeptBatchBody {
+			buf = nil
+		}
+		var f api.StreamFrame
+		var err error
+		f, buf, err = rd.ReadShared(buf)
 		switch {
 		case errors.Is(err, api.ErrStreamFrameTooLarge):
 			c.fail(0, api.ErrBodyTooLarge.Withf("%v", err).WithDetail("max_body_bytes", c.s.opts.MaxBodyBytes))
@@ -177,11 +191,38 @@ func (c *streamConn) apply(ctx context.Context, f api.StreamFrame) bool {
 		}
 	case api.StreamPing:
 		c.w.Write(api.StreamPong, f.ID)
+	case api.StreamProduce:
+		results, err := c.produce(f)
+		if err != nil {
+			c.fail(f.ID, err)
+			break
+		}
+		c.answer = api.AppendStreamProduced(c.answer[:0], results)
+		c.w.Write(api.StreamProduced, f.ID, c.answer)
 	default:
 		c.fail(0, api.ErrBadRequest.Withf("a client does not send %v frames", f.Type))
 		return false
 	}
 	return true
+}
+
+// produce publishes a PRODUCE frame's batches as POST
+// /topics/{topic}/batches does, authorized as that request.
+func (c *streamConn) produce(f api.StreamFrame) ([]api.PublishResult, error) {
+	p, err := api.ParseStreamProduction(f.Payload)
+	if err != nil {
+		return nil, api.ErrBadRequest.Withf("%v", err)
+	}
+	if err := broker.ValidateTopicName(p.Topic); err != nil {
+		return nil, err
+	}
+	if err := allow(c.r, actProduce, kindTopic, p.Topic); err != nil {
+		return nil, err
+	}
+	if c.s.draining.Load() {
+		return nil, api.ErrUnavailable.Withf("the broker is shutting down")
+	}
+	return c.s.publishFrames(p.Topic, p.Body)
 }
 
 // fail sends err as an ERROR frame for id.

@@ -302,3 +302,78 @@ func TestStreamSubscribesAgainAfterAnError(t *testing.T) {
 		t.Fatalf("after subscribing again: %d messages, want the 5 the earlier credit covers", len(got))
 	}
 }
+
+// produce sends a PRODUCE frame of batches to partition 0 of topic.
+func (c *streamClient) produce(id uint32, topic string, batches ...[]byte) {
+	c.t.Helper()
+	payload := api.AppendStreamProduceHead(nil, topic)
+	for _, b := range batches {
+		payload = api.AppendFrame(payload, 0, b)
+	}
+	c.send(api.StreamProduce, id, payload)
+}
+
+// PRODUCE frames sent back to back are written and answered in the order
+// sent, each as POST /topics/{t}/batches would answer it: a refused one
+// (authorization, an unknown topic, a batch the broker does not take, a
+// malformed body) is answered with an ERROR of its id, writes nothing, and
+// the stream goes on.
+func TestStreamProduce(t *testing.T) {
+	keys := []string{matrixKeys["full"], matrixKeys["produce"]}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = keys }))
+	createTopicWithKey(t, s, "orders")
+	createTopicWithKey(t, s, "payments")
+	_, sc := dialStream(t, s, matrixKeys["produce"])
+	one := func(v string) []byte { return encodeBatch(0, []testRecord{{value: []byte(v), ts: 1}}) }
+	two := encodeBatch(0, []testRecord{{value: []byte("a"), ts: 1}, {value: []byte("b"), ts: 2}})
+
+	sc.produce(1, "orders", one("x"))
+	sc.produce(2, "payments", one("y"))                                                        // the key may not
+	sc.produce(3, "orders", two, one("z"))                                                     // two frames: two results
+	sc.produce(4, "orders-none", one("y"))                                                     // no such topic
+	sc.produce(5, "orders", encodeBatch(0x10, []testRecord{{value: []byte("t"), ts: 1}}))      // transactional
+	sc.send(api.StreamProduce, 6, append(api.AppendStreamProduceHead(nil, "orders"), 0, 0, 0)) // a cut frame
+	sc.produce(7, "orders", one("w"))
+
+	want := []struct {
+		id      uint32
+		offsets []api.PublishResult
+		err     *api.Error
+	}{
+		{1, []api.PublishResult{{Partition: 0, Offset: 0}}, nil},
+		{2, nil, api.ErrForbidden},
+		{3, []api.PublishResult{{Partition: 0, Offset: 1}, {Partition: 0, Offset: 3}}, nil},
+		{4, nil, api.ErrTopicNotFound},
+		{5, nil, api.ErrInvalidArgument},
+		{6, nil, api.ErrBadRequest},
+		{7, []api.PublishResult{{Partition: 0, Offset: 4}}, nil},
+	}
+	for _, w := range want {
+		f := sc.next()
+		if f.ID != w.id {
+			t.Fatalf("answer %v to frame %d, want an answer to %d", f.Type, f.ID, w.id)
+		}
+		if w.err != nil {
+			wantStreamError(t, f, api.StreamError, w.err)
+			continue
+		}
+		if f.Type != api.StreamProduced {
+			t.Fatalf("frame %d answered %v %s, want PRODUCED", f.ID, f.Type, f.Payload)
+		}
+		got, err := api.ParseStreamProduced(nil, f.Payload)
+		if err != nil || !slices.Equal(got, w.offsets) {
+			t.Fatalf("frame %d produced %v (%v), want %v", f.ID, got, err, w.offsets)
+		}
+	}
+	for topic, want := range map[string]int64{"orders": 5, "payments": 0} {
+		status, raw := sendWithKey(t, s, matrixKeys["full"], "GET", "/topics/"+topic, "")
+		var tp api.Topic
+		if status != http.StatusOK {
+			t.Fatalf("describe %s: %d %s", topic, status, raw)
+		}
+		mustUnmarshal(t, raw, &tp)
+		if n := tp.PartitionInfo[0].HighWatermark; n != want {
+			t.Fatalf("%s holds %d messages, want %d", topic, n, want)
+		}
+	}
+}
