@@ -25,6 +25,7 @@ func (c *cli) benchCmd() *cobra.Command {
 		label     string
 		run       int
 		progress  bool
+		stream    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -57,7 +58,7 @@ compare figures taken in the same run on an idle machine.`,
 			if slices.ContainsFunc(producers, func(p int) bool { return p < 1 }) {
 				return usageErrorf("--producers must be at least 1")
 			}
-			cfg.Brokers, cfg.APIKey = c.brokers, c.apiKey
+			cfg.Brokers, cfg.APIKey, cfg.NoStream = c.brokers, c.apiKey, !stream
 			if progress && !c.json() {
 				cfg.Progress = c.progressBar
 			}
@@ -124,7 +125,7 @@ compare figures taken in the same run on an idle machine.`,
 	f.DurationVar(&cfg.Duration, "duration", 10*time.Second, "latency workload: how long to send")
 	f.DurationVar(&cfg.LatencyLinger, "latency-linger", 50*time.Microsecond, "latency workload: producer linger")
 	f.DurationVar(&cfg.Stall, "stall-timeout", 30*time.Second, "fail a workload that makes no progress for this long")
-	f.BoolVar(&cfg.Stream, "stream", false, "members take pushed messages on the consumer stream instead of polling")
+	f.BoolVar(&stream, "stream", true, "producers and members use the stream (GET /stream); false: HTTP requests and polls")
 	f.IntVar(&cfg.BrokerPID, "broker-pid", 0, "pid of the broker when it runs on this machine, to report its memory")
 	f.StringVar(&label, "label", "", "label of the results (JSON), e.g. a configuration name")
 	f.IntVar(&run, "run", 0, "run number of the results (JSON)")

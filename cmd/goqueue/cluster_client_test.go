@@ -46,8 +46,8 @@ func clusterTopic(t *testing.T, name string, parts int32) (*clusterProcs, map[in
 
 // hideCluster is a proxy to target that refuses GET /cluster, so a client
 // behind it cannot learn leaders from the metadata and must follow
-// NOT_LEADER answers instead; *refused counts them.
-func hideCluster(t *testing.T, target string, refused *atomic.Int64) string {
+// NOT_LEADER answers instead; h counts them and the streams opened.
+func hideCluster(t *testing.T, target string, h *hidden) string {
 	t.Helper()
 	u, err := url.Parse(target)
 	if err != nil {
@@ -56,11 +56,14 @@ func hideCluster(t *testing.T, target string, refused *atomic.Int64) string {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ModifyResponse = func(r *http.Response) error {
 		if r.StatusCode == http.StatusMisdirectedRequest {
-			refused.Add(1)
+			h.refused.Add(1)
 		}
 		return nil
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == api.StreamPath {
+			h.streams.Add(1) // its frames pass through unseen
+		}
 		if r.URL.Path == "/cluster" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
@@ -73,19 +76,26 @@ func hideCluster(t *testing.T, target string, refused *atomic.Int64) string {
 	return srv.URL
 }
 
+// hidden counts what went through a hideCluster proxy.
+type hidden struct {
+	refused atomic.Int64 // NOT_LEADER answers to HTTP requests
+	streams atomic.Int64 // streams opened
+}
+
 // A Producer given one node's address publishes keyed and keyless records
 // to a topic whose six partitions are led by three nodes: every record
 // lands on its partition's leader where its callback says, once, and each
-// partition holds its records in publish order. It does so twice: learning
-// leaders from the metadata (GET /cluster), and with GET /cluster hidden,
-// learning them only from NOT_LEADER answers. A Client on one node then
+// partition holds its records in publish order. It does so three times:
+// learning leaders from the metadata (GET /cluster), and with GET /cluster
+// hidden, learning them only from NOT_LEADER answers — to HTTP requests,
+// and to PRODUCE frames on the stream. A Client on one node then
 // reads every partition (following NOT_LEADER to the leaders) and
 // describes the topic with the leaders' offsets.
 func TestBinaryClusterProducerFollowsLeaders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	const topic, parts, n = "spread", 6, 3000
+	const topic, parts, n, rounds = "spread", 6, 3000, 3
 	c, leaders := clusterTopic(t, topic, parts)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -96,9 +106,10 @@ func TestBinaryClusterProducerFollowsLeaders(t *testing.T) {
 		err error
 		cbs int
 	}
-	recs := make([]sent, 2*n)
-	produce := func(broker string, from int) {
-		p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{broker}})
+
+	recs := make([]sent, rounds*n)
+	produce := func(broker string, from int, noStream bool) {
+		p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{broker}, NoStream: noStream})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,13 +134,20 @@ func TestBinaryClusterProducerFollowsLeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	produce(c.procs[1].URL, 0)
-	var refused atomic.Int64
-	produce(hideCluster(t, c.procs[1].URL, &refused), n)
-	if refused.Load() == 0 {
+	produce(c.procs[1].URL, 0, false)
+	var overHTTP, overStream hidden
+	produce(hideCluster(t, c.procs[1].URL, &overHTTP), n, true)
+	if overHTTP.refused.Load() == 0 {
 		t.Fatal("the producer behind the proxy was never answered NOT_LEADER: the test does not test following")
 	}
-	t.Logf("the producer without GET /cluster followed %d NOT_LEADER answers", refused.Load())
+	t.Logf("the producer without GET /cluster followed %d NOT_LEADER answers", overHTTP.refused.Load())
+	// On the stream the proxy sees no answers; the node behind it leads
+	// two of the six partitions, so records that land on the others' leaders
+	// followed NOT_LEADER frames.
+	produce(hideCluster(t, c.procs[1].URL, &overStream), 2*n, false)
+	if overStream.streams.Load() == 0 {
+		t.Fatal("the producer behind the proxy opened no stream")
+	}
 
 	// Read each partition from its leader alone (no following needed).
 	byPos := map[client.Position]int{}
@@ -192,7 +210,7 @@ func TestBinaryClusterProducerFollowsLeaders(t *testing.T) {
 
 	// A Client on node 1 reads every partition, following NOT_LEADER, and
 	// describes the topic with the leaders' offsets.
-	one, err := client.New(hideCluster(t, c.procs[1].URL, &refused))
+	one, err := client.New(hideCluster(t, c.procs[1].URL, &overHTTP))
 	if err != nil {
 		t.Fatal(err)
 	}

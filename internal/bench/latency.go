@@ -54,7 +54,8 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 	epoch := time.Now()
 	since := func() int64 { return int64(time.Since(epoch)) }
 	if cfg.probe != nil {
-		cfg.httpClient = cfg.probe.begin(epoch, total)
+		// The probe times HTTP requests: the stream's frames pass it by.
+		cfg.httpClient, cfg.NoStream = cfg.probe.begin(epoch, total), true
 	}
 
 	cctx, cancel := context.WithCancelCause(ctx)

@@ -40,19 +40,26 @@ func produce(t *testing.T, url, topic string, n int) {
 	}
 }
 
-// GOQUEUE_CLIENT_STREAM=1 runs the consumer tests with the consumer
-// stream on (ConsumerConfig.Stream), except those that read the HTTP
-// polls and settles (newPollingConsumer).
+// newConsumer starts a consumer as configured, on the stream (the
+// default); GOQUEUE_CLIENT_STREAM=0 runs the consumer tests polling over
+// HTTP instead (ConsumerConfig.NoStream).
 func newConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 	t.Helper()
-	if os.Getenv("GOQUEUE_CLIENT_STREAM") == "1" {
-		cfg.Stream = true
+	if os.Getenv("GOQUEUE_CLIENT_STREAM") == "0" {
+		cfg.NoStream = true
 	}
-	return newPollingConsumer(t, cfg)
+	return startConsumer(t, cfg)
 }
 
-// newPollingConsumer is newConsumer whatever GOQUEUE_CLIENT_STREAM says.
+// newPollingConsumer is newConsumer polling over HTTP, for the tests that
+// read the HTTP polls and settles.
 func newPollingConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
+	t.Helper()
+	cfg.NoStream = true
+	return startConsumer(t, cfg)
+}
+
+func startConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 	t.Helper()
 	if cfg.PollWait == 0 {
 		cfg.PollWait = 100 * time.Millisecond

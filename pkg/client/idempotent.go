@@ -195,7 +195,7 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 			if base == "" {
 				base = p.t.brokers[cur%uint32(len(p.t.brokers))]
 			}
-			nc, err := openPipe(context.Background(), p.dial, base, p.t.apiKey, p.answered)
+			nc, err := openPipe(context.Background(), p.dial, base, p.t.apiKey, !p.cfg.NoStream && !p.noStream[base], p.answered)
 			if err != nil {
 				if r.node == "" {
 					p.t.current.CompareAndSwap(cur, (cur+1)%uint32(len(p.t.brokers)))
@@ -203,10 +203,13 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 				p.answered(r, nil, err)
 				return
 			}
+			if !p.cfg.NoStream && !nc.framed {
+				p.noStream[base] = true // an older broker: ask it no more
+			}
 			c = nc
 			p.pipes[key] = c
 		}
-		if c.write(r, r.path, body) {
+		if c.write(r, r.topic, r.path, body) {
 			return
 		}
 	}

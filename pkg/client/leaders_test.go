@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -44,7 +45,7 @@ func TestSingleBrokerAsksNoLeaders(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if paths["GET /cluster"] != 0 || paths["POST /topics/solo/batches"] == 0 {
+	if paths["GET /cluster"] != 0 || paths["POST /topics/solo/batches"]+paths["GET "+api.StreamPath] == 0 {
 		t.Fatalf("requests: %v", paths)
 	}
 }

@@ -25,13 +25,21 @@ import (
 // new one; the batches' sequence numbers make the broker answer a batch it
 // already wrote with its first offset instead of writing it twice.
 //
+// A framed pipe carries the same bodies as PRODUCE frames on the broker's
+// stream (api.StreamPath) instead: the broker reads a stream in order too,
+// and answers each frame in turn, but parses no request line and headers
+// per batch (the default; ProducerConfig.NoStream).
+//
 // Only the producer's dispatcher (run) calls write; read, the pipe's
 // goroutine, reads the answers and hands each, in the order written, to
 // answer. shut closes the connection and waits for read to return.
 type pipe struct {
 	conn   net.Conn
+	br     *bufio.Reader // the answers; used by read only
 	bw     *bufio.Writer // used by write only
 	head   []byte        // the request head being written; used by write only
+	id     uint32        // the last frame's id; used by write only
+	framed bool          // immutable: PRODUCE frames on the stream, not HTTP requests
 	host   string        // immutable
 	apiKey string        // immutable
 	answer func(r *request, resp *api.PublishResponse, err error)
@@ -47,23 +55,40 @@ type pipe struct {
 // give one that breaks connections).
 type dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// openPipe connects to base (an http:// base URL) and starts reading.
-func openPipe(ctx context.Context, dial dialer, base, apiKey string, answer func(*request, *api.PublishResponse, error)) (*pipe, error) {
-	host := strings.TrimPrefix(base, "http://")
-	conn, err := dial(ctx, "tcp", host)
-	if err != nil {
-		return nil, &connError{err: err}
+// openPipe connects to base (an http:// base URL) and starts reading: a
+// framed pipe if stream is set and the broker has the stream, else one of
+// HTTP requests.
+func openPipe(ctx context.Context, dial dialer, base, apiKey string, stream bool, answer func(*request, *api.PublishResponse, error)) (*pipe, error) {
+	c := &pipe{host: strings.TrimPrefix(base, "http://"), apiKey: apiKey, answer: answer, exited: make(chan struct{})}
+	if stream {
+		conn, br, err := openStream(ctx, dial, base, apiKey, nil)
+		var refused *api.Error
+		switch {
+		case err == nil:
+			c.conn, c.br, c.framed = conn, br, true
+		case !errors.Is(err, errNoStream) && !errors.As(err, &refused):
+			return nil, err
+		}
+		// Refused (a broker shutting down, something else answering at
+		// that address): HTTP requests say what is wrong, if anything.
 	}
-	c := &pipe{conn: conn, bw: bufio.NewWriterSize(conn, 64<<10), host: host, apiKey: apiKey, answer: answer, exited: make(chan struct{})}
+	if c.conn == nil {
+		conn, err := dial(ctx, "tcp", c.host)
+		if err != nil {
+			return nil, &connError{err: err}
+		}
+		c.conn, c.br = conn, bufio.NewReaderSize(conn, 16<<10)
+	}
+	c.bw = bufio.NewWriterSize(c.conn, 64<<10)
 	go c.read()
 	return c, nil
 }
 
-// write sends body as a POST of path with r as its request: r is answered
-// exactly once, by read, whether the write succeeds or not. It reports false,
-// having written nothing and with r not to be answered, when the pipe is
-// closed already.
-func (c *pipe) write(r *request, path string, body []byte) bool {
+// write sends body to topic — as a POST of path, or a PRODUCE frame —
+// with r as its request: r is answered exactly once, by read, whether the
+// write succeeds or not. It reports false, having written nothing and
+// with r not to be answered, when the pipe is closed already.
+func (c *pipe) write(r *request, topic, path string, body []byte) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -71,17 +96,14 @@ func (c *pipe) write(r *request, path string, body []byte) bool {
 	}
 	c.waiting = append(c.waiting, r)
 	c.mu.Unlock()
-	h := append(c.head[:0], "POST "...)
-	h = append(h, path...)
-	h = append(h, " HTTP/1.1\r\nHost: "...)
-	h = append(h, c.host...)
-	h = append(h, "\r\nContent-Type: "+api.BatchesContentType+"\r\nAccept: application/json\r\nContent-Length: "...)
-	h = strconv.AppendInt(h, int64(len(body)), 10)
-	if c.apiKey != "" {
-		h = append(h, "\r\nX-API-Key: "...)
-		h = append(h, c.apiKey...)
+	var h []byte
+	if c.framed {
+		c.id++
+		h = api.AppendStreamHeader(c.head[:0], api.StreamProduce, c.id, 2+len(topic)+len(body))
+		h = api.AppendStreamProduceHead(h, topic)
+	} else {
+		h = c.httpHead(path, len(body))
 	}
-	h = append(h, "\r\n\r\n"...)
 	c.head = h
 	_, err := c.bw.Write(h)
 	if err == nil {
@@ -95,6 +117,21 @@ func (c *pipe) write(r *request, path string, body []byte) bool {
 		c.conn.Close()
 	}
 	return true
+}
+
+// httpHead is the head of a POST of path with a body of n bytes.
+func (c *pipe) httpHead(path string, n int) []byte {
+	h := append(c.head[:0], "POST "...)
+	h = append(h, path...)
+	h = append(h, " HTTP/1.1\r\nHost: "...)
+	h = append(h, c.host...)
+	h = append(h, "\r\nContent-Type: "+api.BatchesContentType+"\r\nAccept: application/json\r\nContent-Length: "...)
+	h = strconv.AppendInt(h, int64(n), 10)
+	if c.apiKey != "" {
+		h = append(h, "\r\nX-API-Key: "...)
+		h = append(h, c.apiKey...)
+	}
+	return append(h, "\r\n\r\n"...)
 }
 
 // pop takes the oldest request waiting for its answer, or nil.
@@ -124,7 +161,28 @@ func (c *pipe) pop() *request {
 // and the first too if answers came before, blameless.
 func (c *pipe) read() {
 	defer close(c.exited)
-	br := bufio.NewReaderSize(c.conn, 16<<10)
+	var answers int
+	var err error
+	if c.framed {
+		answers, err = c.readFrames()
+	} else {
+		answers, err = c.readHTTP()
+	}
+	c.conn.Close()
+	c.mu.Lock()
+	c.closed = true
+	left := c.waiting[c.first:]
+	c.waiting, c.first = nil, 0
+	c.mu.Unlock()
+	for i, r := range left {
+		c.answer(r, nil, &connError{err: err, blameless: i > 0 || answers > 0})
+	}
+}
+
+// readHTTP hands on the answers of an HTTP pipe until one cannot be read;
+// it returns how many it handed on and why it stopped.
+func (c *pipe) readHTTP() (int, error) {
+	br := c.br
 	var (
 		resp    api.PublishResponse
 		body    []byte
@@ -160,14 +218,52 @@ func (c *pipe) read() {
 		c.answer(r, &resp, aerr)
 		answers++
 	}
-	c.conn.Close()
-	c.mu.Lock()
-	c.closed = true
-	left := c.waiting[c.first:]
-	c.waiting, c.first = nil, 0
-	c.mu.Unlock()
-	for i, r := range left {
-		c.answer(r, nil, &connError{err: err, blameless: i > 0 || answers > 0})
+	return answers, err
+}
+
+// readFrames hands on the answers of a framed pipe (PRODUCED, or the
+// ERROR that refused a frame, each with its frame's id) until one cannot
+// be read; it returns how many it handed on and why it stopped.
+func (c *pipe) readFrames() (int, error) {
+	rd := api.NewStreamReader(c.br, maxStreamFrame)
+	var (
+		resp    api.PublishResponse
+		buf     []byte
+		answers int
+	)
+	for {
+		f, next, err := rd.ReadShared(buf)
+		if err != nil {
+			return answers, err
+		}
+		buf = next
+		if f.Type == api.StreamError && f.ID == 0 {
+			// The stream itself was refused (a frame too large, say).
+			if e, perr := api.ParseStreamError(f.Payload); perr == nil {
+				return answers, e
+			}
+			return answers, fmt.Errorf("ERROR frame: %s", f.Payload)
+		}
+		if f.ID != uint32(answers+1) || f.Type != api.StreamProduced && f.Type != api.StreamError {
+			return answers, fmt.Errorf("%v frame %d where the answer to frame %d was due", f.Type, f.ID, answers+1)
+		}
+		r := c.pop()
+		if r == nil {
+			return answers, fmt.Errorf("%v frame %d answers no request", f.Type, f.ID)
+		}
+		var aerr error
+		if f.Type == api.StreamProduced {
+			var perr error
+			if resp.Offsets, perr = api.ParseStreamProduced(resp.Offsets, f.Payload); perr != nil {
+				aerr = &connError{err: perr}
+			}
+		} else if e, perr := api.ParseStreamError(f.Payload); perr != nil {
+			aerr = &connError{err: perr}
+		} else {
+			aerr = e
+		}
+		c.answer(r, &resp, aerr)
+		answers++
 	}
 }
 

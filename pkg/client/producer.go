@@ -80,8 +80,15 @@ type ProducerConfig struct {
 	// and at least 5 tries). A cluster's leader election takes 2–4 s: a
 	// shorter budget fails the records in flight to a leader that died.
 	RetryTimeout time.Duration
-	HTTPClient   *http.Client // default: a client of this producer's own
-	APIKey       string       // sent as X-API-Key when the broker requires keys
+	// NoStream sends the pipelined requests (see MaxInFlight) as HTTP
+	// requests rather than as PRODUCE frames on the broker's stream (GET
+	// /stream), the default: the same bodies on the same kind of
+	// connection, written and answered in the same order, but a frame has
+	// no request line and headers for the broker to parse (docs/latency.md).
+	// A broker without the stream gets HTTP requests either way.
+	NoStream   bool
+	HTTPClient *http.Client // default: a client of this producer's own
+	APIKey     string       // sent as X-API-Key when the broker requires keys
 }
 
 // Defaults of ProducerConfig.
@@ -147,6 +154,9 @@ type Producer struct {
 	// pipes are the connections pipelined requests go on, by leader and
 	// group (openKey); only run uses them.
 	pipes map[openKey]*pipe
+	// noStream are the brokers (base URLs) found without the stream; only
+	// run uses it.
+	noStream map[string]bool
 
 	wake chan struct{} // buffered(1): something to send, or closing
 	done chan struct{} // closed when run returns
@@ -306,6 +316,7 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		seqs:     make(map[partKey]*partSeq),
 		pipes:    make(map[openKey]*pipe),
+		noStream: make(map[string]bool),
 		progress: make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),

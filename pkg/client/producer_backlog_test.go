@@ -48,7 +48,7 @@ func testGathers(t *testing.T, hc *http.Client, most int) {
 		}
 	})
 	const linger = time.Millisecond
-	p := newProducer(t, front.URL, client.ProducerConfig{Linger: linger, HTTPClient: hc})
+	p := newProducer(t, front.URL, client.ProducerConfig{Linger: linger, HTTPClient: hc, NoStream: true}) // HTTP requests, which the proxy holds
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

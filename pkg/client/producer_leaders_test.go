@@ -61,7 +61,8 @@ func TestPipelinedProduceFollowsLeaders(t *testing.T) {
 	}))
 	defer deposed.Close()
 
-	p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, Linger: 100 * time.Microsecond, BatchBytes: 1024, MaxInFlight: 8})
+	// HTTP requests: the deposed node is a handler of them.
+	p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, Linger: 100 * time.Microsecond, BatchBytes: 1024, MaxInFlight: 8, NoStream: true})
 	if err != nil {
 		t.Fatal(err)
 	}

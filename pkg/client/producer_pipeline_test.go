@@ -31,10 +31,11 @@ type faults struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
 	drop     float64
-	budget   int // faults still to inject
+	framed   bool // the pipes speak PRODUCE frames, not HTTP requests
+	budget   int  // faults still to inject
 	injected int
-	written  int // request heads written
-	answers  int // answer heads read
+	written  int // requests (or PRODUCE frames) written
+	answers  int // answers (or answer frames) read
 	maxOut   int // most requests written and not answered
 }
 
@@ -64,7 +65,8 @@ func (f *faults) count(written, answers int) {
 
 type faultConn struct {
 	net.Conn
-	f *faults
+	f      *faults
+	frames frameCounter // the answers of a framed pipe
 }
 
 func (c *faultConn) Read(b []byte) (int, error) {
@@ -75,7 +77,11 @@ func (c *faultConn) Read(b []byte) (int, error) {
 	}
 	time.Sleep(delay)
 	n, err := c.Conn.Read(b)
-	c.f.count(0, bytes.Count(b[:n], []byte("HTTP/1.1 ")))
+	if c.f.framed {
+		c.f.count(0, c.frames.feed(b[:n]))
+	} else {
+		c.f.count(0, bytes.Count(b[:n], []byte("HTTP/1.1 ")))
+	}
 	return n, err
 }
 
@@ -85,19 +91,57 @@ func (c *faultConn) Write(b []byte) (int, error) {
 		c.Conn.Close()
 		return n, errInjected
 	}
-	c.f.count(bytes.Count(b, []byte("POST /topics/")), 0)
+	switch {
+	case !c.f.framed:
+		c.f.count(bytes.Count(b, []byte("POST /topics/")), 0)
+	case len(b) >= api.StreamHeaderLen && api.StreamType(b[4]) == api.StreamProduce:
+		c.f.count(1, 0) // the test's batches are small: a frame is one write
+	}
 	return c.Conn.Write(b)
+}
+
+// frameCounter counts the frames in what a stream's reader reads: the
+// upgrade's answer head, then frames.
+type frameCounter struct {
+	head bool   // the answer head has been read
+	buf  []byte // bytes not yet counted
+}
+
+func (fc *frameCounter) feed(b []byte) int {
+	fc.buf = append(fc.buf, b...)
+	if !fc.head {
+		i := bytes.Index(fc.buf, []byte("\r\n\r\n"))
+		if i < 0 {
+			return 0
+		}
+		fc.head, fc.buf = true, fc.buf[i+4:]
+	}
+	n := 0
+	for len(fc.buf) >= 4 {
+		l := 4 + int(uint64FromBE(fc.buf[:4]))
+		if len(fc.buf) < l {
+			break
+		}
+		fc.buf = fc.buf[l:]
+		n++
+	}
+	return n
 }
 
 // TestPipelinedProduceKeepsOrderUnderFaults publishes to a real broker
 // over a pipe whose connections break and stall, with many requests of a
-// partition in flight: every partition holds the records in publish order
-// with none twice, each record whose callback said where it landed is
-// there, and (with a budget of faults small against the attempts) every
-// record is written.
+// partition in flight, as HTTP requests and as PRODUCE frames on the
+// stream: every partition holds the records in publish order with none
+// twice, each record whose callback said where it landed is there, and
+// (with a budget of faults small against the attempts) every record is
+// written.
 func TestPipelinedProduceKeepsOrderUnderFaults(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
-		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+	for _, tc := range []struct {
+		stream bool
+		seed   uint64
+	}{{false, 1}, {false, 2}, {false, 3}, {true, 1}, {true, 2}, {true, 3}} {
+		stream, seed := tc.stream, tc.seed
+		t.Run(fmt.Sprintf("stream=%t/seed=%d", stream, seed), func(t *testing.T) {
 			srv := brokertest.Start(t)
 			const topic, parts, n = "f", 3, 3000
 			c, err := New(srv.URL)
@@ -108,8 +152,8 @@ func TestPipelinedProduceKeepsOrderUnderFaults(t *testing.T) {
 			if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
 				t.Fatal(err)
 			}
-			f := &faults{rng: rand.New(rand.NewPCG(seed, 7)), drop: 0.1, budget: 12}
-			p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, Linger: 100 * time.Microsecond, BatchBytes: 1024, MaxInFlight: 12})
+			f := &faults{rng: rand.New(rand.NewPCG(seed, 7)), drop: 0.1, budget: 12, framed: stream}
+			p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, Linger: 100 * time.Microsecond, BatchBytes: 1024, MaxInFlight: 12, NoStream: !stream})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,6 +229,21 @@ func TestPipelinedProduceKeepsOrderUnderFaults(t *testing.T) {
 // without a producer ID, one request per partition at a time, and every
 // record lands in order.
 func TestProducerWithOldBroker(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) { testProducerWithOldBroker(t, stream, "/producers") })
+	}
+}
+
+// TestProducerWithoutTheStream: a broker that hands out producer IDs but
+// has no stream (404) gets the pipelined batches as HTTP requests from a
+// producer configured for the stream, and every record lands in order.
+func TestProducerWithoutTheStream(t *testing.T) {
+	testProducerWithOldBroker(t, true, api.StreamPath)
+}
+
+// testProducerWithOldBroker publishes through a proxy that answers 404 to
+// missing (POST /producers or the stream) and counts the batches posted.
+func testProducerWithOldBroker(t *testing.T, stream bool, missing string) {
 	srv := brokertest.Start(t)
 	u, err := url.Parse(srv.URL)
 	if err != nil {
@@ -194,8 +253,8 @@ func TestProducerWithOldBroker(t *testing.T) {
 	var mu sync.Mutex
 	var withID, batches int
 	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/producers" {
-			http.NotFound(w, r)
+		if r.URL.Path == missing || r.URL.Path == api.StreamPath {
+			http.NotFound(w, r) // the proxy would pass the stream's upgrade on
 			return
 		}
 		if r.Method == http.MethodPost && r.Header.Get("Content-Type") == api.BatchesContentType {
@@ -228,7 +287,7 @@ func TestProducerWithOldBroker(t *testing.T) {
 	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "o", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProducer(&ProducerConfig{Brokers: []string{old.URL}, Linger: 100 * time.Microsecond, BatchBytes: 512})
+	p, err := NewProducer(&ProducerConfig{Brokers: []string{old.URL}, Linger: 100 * time.Microsecond, BatchBytes: 512, NoStream: !stream})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,8 +322,13 @@ func TestProducerWithOldBroker(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if batches == 0 || withID != 0 {
+	switch {
+	case batches == 0:
+		t.Fatal("no batches were posted")
+	case missing == "/producers" && withID != 0:
 		t.Fatalf("%d of %d batches carried a producer ID; an old broker gets none", withID, batches)
+	case missing != "/producers" && withID != batches:
+		t.Fatalf("%d of %d batches carried a producer ID; all are pipelined", withID, batches)
 	}
 }
 

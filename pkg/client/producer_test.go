@@ -194,7 +194,7 @@ func TestProducerBufferFullHonoursContext(t *testing.T) {
 			<-held
 		}
 	})
-	p := newProducer(t, front.URL, client.ProducerConfig{BufferBytes: 1})
+	p := newProducer(t, front.URL, client.ProducerConfig{BufferBytes: 1, NoStream: true}) // HTTP requests, which the proxy holds
 	p.PublishAsync(context.Background(), "t", &client.Record{Value: []byte("first")}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -314,7 +314,7 @@ func TestProducerLingersOnlyWhileARequestIsOut(t *testing.T) {
 			<-held
 		}
 	})
-	p := newProducer(t, front.URL, client.ProducerConfig{Linger: time.Hour})
+	p := newProducer(t, front.URL, client.ProducerConfig{Linger: time.Hour, NoStream: true}) // HTTP requests, which the proxy holds
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

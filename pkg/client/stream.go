@@ -15,7 +15,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// The consumer stream (api.StreamPath, ConsumerConfig.Stream): once joined, a member subscribes on
+// The consumer stream (api.StreamPath; the default, ConsumerConfig.NoStream): once joined, a member subscribes on
 // one long-lived connection and the broker pushes its deliveries while the
 // member has credit, so no message waits for the member's next poll and no
 // request is made per poll. Deliveries go where polled-ahead answers go
@@ -41,7 +41,7 @@ const maxStreamFrame = 128 << 20
 
 var (
 	// errNoStream: the broker does not serve the stream (an older broker).
-	errNoStream = errors.New("client: broker has no consumer stream")
+	errNoStream = errors.New("client: broker has no stream")
 	// errStreamGone: the stream failed or belongs to an ended session;
 	// what it was to carry goes over HTTP.
 	errStreamGone = errors.New("client: consumer stream closed")
@@ -84,6 +84,19 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
 	}
+	var tlsConfig *tls.Config
+	if tr, ok := t.hc.Transport.(*http.Transport); ok {
+		tlsConfig = tr.TLSClientConfig
+	}
+	return openStream(ctx, (&net.Dialer{}).DialContext, base, t.apiKey, tlsConfig)
+}
+
+// openStream connects to base (a base URL) through dial and switches the
+// connection to the stream, sending apiKey as any request does; an https
+// base is spoken to over TLS with tlsConfig (nil: the defaults). It
+// returns the connection and the reader the frames are to be read from,
+// or errNoStream from a broker without the stream.
+func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig *tls.Config) (net.Conn, *bufio.Reader, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, nil, err
@@ -92,15 +105,14 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[bool]string{true: "443", false: "80"}[u.Scheme == "https"])
 	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", host)
+	conn, err := dial(ctx, "tcp", host)
 	if err != nil {
 		return nil, nil, &connError{err: err}
 	}
 	if u.Scheme == "https" {
 		cfg := &tls.Config{}
-		if tr, ok := t.hc.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
-			cfg = tr.TLSClientConfig.Clone()
+		if tlsConfig != nil {
+			cfg = tlsConfig.Clone()
 		}
 		if cfg.ServerName == "" {
 			cfg.ServerName = u.Hostname()
@@ -114,8 +126,8 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", api.StreamProtocol)
-	if t.apiKey != "" {
-		req.Header.Set("X-API-Key", t.apiKey)
+	if apiKey != "" {
+		req.Header.Set("X-API-Key", apiKey)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -150,7 +162,7 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 // streamFor returns this session's stream, opening it if the consumer has
 // none and the broker serves it; nil means poll over HTTP.
 func (c *Consumer) streamFor(ctx context.Context) *consumerStream {
-	if !c.cfg.Stream || c.cfg.SerialPolls || c.noStream.Load() {
+	if c.cfg.NoStream || c.cfg.SerialPolls || c.noStream.Load() {
 		return nil // SerialPolls: nothing in flight beyond what Poll returned, so nothing pushed
 	}
 	c.mu.Lock()
