@@ -7,36 +7,50 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"strings"
 	"sync"
 )
 
-// The consumer stream: one long-lived connection per client and broker on
-// which a member subscribes and the broker pushes deliveries while the
-// member has credit, instead of a request per poll (docs/latency.md,
+// The stream: a long-lived connection on which a consumer-group member
+// subscribes and the broker pushes deliveries while the member has
+// credit, instead of a request per poll, and on which a producer sends its
+// batches as frames instead of a request per batch (docs/latency.md,
 // "Proposal: one long-lived stream per client and broker").
 //
 // The client opens it with GET StreamPath, "Connection: Upgrade" and
 // "Upgrade: StreamProtocol", authenticated as any request. The broker
-// answers 101 Switching Protocols and from then on both sides exchange
+// answers 101 Switching Protocols, naming in StreamFramesHeader the
+// optional frame types it takes (StreamProduceFrames: PRODUCE; brokers
+// older than PRODUCE name none), and from then on both sides exchange
 // frames
 //
 //	length uint32 | type uint8 | id uint32 | payload
 //
 // big endian, where length counts type, id and payload and is at most the
-// broker's --max-body-bytes. A broker without the stream answers 404, and
-// the client keeps polling over HTTP.
+// broker's --max-body-bytes and what a PRODUCE frame adds to a request
+// body of that size (StreamFrameOverhead). A broker without the stream
+// answers 404, and the client keeps polling and posting over HTTP.
 //
 // A SUBSCRIBE frame's id names the subscription; CREDIT, DELIVER, ASSIGN and
 // the ERROR that ends a subscription carry it. An ACK, NACK or EXTEND frame's
 // id is the client's own number for it; SETTLED carries it back, sent only
 // when the broker refused some of what the frame named. PING's id comes back
 // on its PONG. A PRODUCE frame's id comes back on its PRODUCED, or on the
-// ERROR that refused it. A connection is read in order by one goroutine at
-// the broker: a PONG says every frame sent before its PING was applied, and
-// PRODUCE frames are written, and answered, in the order they were sent.
+// ERROR that refused it. An ERROR of id 0 refuses the stream itself (a
+// frame too large or malformed: the frame being read, the first not yet
+// answered) and the broker closes it. A connection is read in order by one
+// goroutine at the broker: a PONG says every frame sent before its PING
+// was applied, and PRODUCE frames are written, and answered, in the order
+// they were sent.
 const (
-	StreamPath     = "/stream"
-	StreamProtocol = "goqueue-stream/1"
+	StreamPath          = "/stream"
+	StreamProtocol      = "goqueue-stream/1"
+	StreamFramesHeader  = "Goqueue-Stream-Frames"
+	StreamProduceFrames = "produce"
+	// StreamFrameOverhead is what a PRODUCE frame adds to the request body
+	// it carries: the header and the topic name, at most 249 bytes.
+	StreamFrameOverhead = StreamHeaderLen + 2 + maxTopicName
 )
 
 // StreamType is the type of a stream frame.
@@ -67,6 +81,19 @@ func (t StreamType) String() string {
 		return fmt.Sprintf("StreamType(%d)", uint8(t))
 	}
 	return streamTypeNames[t]
+}
+
+// HeaderHasToken reports whether h's field name lists token (comma
+// separated, any case).
+func HeaderHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // StreamHeaderLen is the size of a frame's length, type and id.

@@ -74,7 +74,7 @@ func operations() map[string]operation {
 			response: api.LagHistory{}, query: []string{"since", "points"}},
 		"GET /groups/{group}/rebalances": {summary: "A group's rebalances, newest first: when, why, how long, which partitions moved from whom to whom (kept across restarts)",
 			response: api.RebalanceHistory{}},
-		"GET /stream": {summary: "Switch to the consumer stream (Connection: Upgrade, Upgrade: goqueue-stream/1; 101): a member subscribes and the broker pushes deliveries while it has credit; frames in api/stream.go",
+		"GET /stream": {summary: "Switch to the stream (Connection: Upgrade, Upgrade: goqueue-stream/1; 101): a member subscribes and the broker pushes deliveries while it has credit; a producer sends PRODUCE frames, each answered as POST /topics/{topic}/batches; frames in api/stream.go",
 			status: http.StatusSwitchingProtocols},
 		"GET " + console.Prefix: {summary: "The web console (static files; served without an API key because they hold no data)", text: true, public: true},
 	}

@@ -71,7 +71,7 @@ type Server struct {
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
-	// streams are the consumer streams being served (stream.go).
+	// streams are the streams being served (stream.go).
 	streams *streams
 	// roundRobin spreads keyless messages over the partitions this node
 	// leads, in a cluster (routePublish).

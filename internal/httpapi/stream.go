@@ -53,7 +53,7 @@ func (st *streams) start() bool {
 	return true
 }
 
-// Shutdown ends every consumer stream and waits until their goroutines
+// Shutdown ends every stream and waits until their goroutines
 // have returned, or ctx is done. Call it as the http.Server shuts down:
 // the server does not track connections it handed over.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -75,7 +75,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // stream serves GET /stream: it switches the connection to the stream
 // protocol and serves it until it closes or the server shuts down.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !strings.EqualFold(r.Header.Get("Upgrade"), api.StreamProtocol) {
+	if !api.HeaderHasToken(r.Header, "Connection", "upgrade") || !strings.EqualFold(r.Header.Get("Upgrade"), api.StreamProtocol) {
 		return api.ErrBadRequest.Withf("GET %s switches protocols: it takes Connection: Upgrade and Upgrade: %s", api.StreamPath, api.StreamProtocol).
 			WithDetail("upgrade", api.StreamProtocol)
 	}
@@ -89,7 +89,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Time{}) // the server's read and write timeouts are a request's, not a stream's
-	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + api.StreamProtocol + "\r\n\r\n")
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + api.StreamProtocol +
+		"\r\n" + api.StreamFramesHeader + ": " + api.StreamProduceFrames + "\r\n\r\n")
 	if brw.Flush() != nil {
 		return nil
 	}
@@ -100,19 +101,6 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	sc := &streamConn{s: s, r: r, host: peerHost(r), w: api.NewStreamWriter(conn), subs: map[uint32]*subscription{}}
 	sc.serve(ctx, conn, brw.Reader)
 	return nil
-}
-
-// headerHasToken reports whether h's field name lists token (comma
-// separated, any case).
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // streamConn is one stream. Its frames are read and applied in order by
@@ -141,18 +129,15 @@ func (c *streamConn) serve(ctx context.Context, conn net.Conn, br *bufio.Reader)
 	}()
 	stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks the read below
 	defer stop()
-	rd := api.NewStreamReader(br, int(c.s.opts.MaxBodyBytes))
-	// Every frame is done with before the next is read (apply parses or
-	// writes what it needs), so one buffer serves them all; a large one
-	// is not kept past the frame that needed it.
-	var buf []byte
+	rd := api.NewStreamReader(br, int(c.s.opts.MaxBodyBytes)+api.StreamFrameOverhead)
 	for {
-		if cap(buf) > maxKeptBatchBody {
-			buf = nil
-		}
-		var f api.StreamFrame
-		var err error
-		f, buf, err = rd.ReadShared(buf)
+		// Every frame is done with before the next is read (apply parses or
+		// writes what it needs), so a frame is read into a buffer of the
+		// pool the HTTP batch bodies use, taken once the frame starts to
+		// arrive: an idle stream holds none. (A failed Peek fails the read.)
+		br.Peek(api.StreamHeaderLen)
+		kept := batchBodies.Get().(*[]byte)
+		f, buf, err := rd.ReadShared(*kept)
 		switch {
 		case errors.Is(err, api.ErrStreamFrameTooLarge):
 			c.fail(0, api.ErrBodyTooLarge.Withf("%v", err).WithDetail("max_body_bytes", c.s.opts.MaxBodyBytes))
@@ -163,7 +148,12 @@ func (c *streamConn) serve(ctx context.Context, conn net.Conn, br *bufio.Reader)
 		case err != nil: // closed, or cut short: nobody to answer
 			return
 		}
-		if !c.apply(ctx, f) {
+		ok := c.apply(ctx, f)
+		if cap(buf) <= maxKeptBatchBody {
+			*kept = buf[:0]
+		}
+		batchBodies.Put(kept)
+		if !ok {
 			return
 		}
 	}
@@ -192,7 +182,15 @@ func (c *streamConn) apply(ctx context.Context, f api.StreamFrame) bool {
 	case api.StreamPing:
 		c.w.Write(api.StreamPong, f.ID)
 	case api.StreamProduce:
+		// Charged as a request body is (MaxDecodingBytes), though only once
+		// read: a stream holds one frame at a time.
+		if !c.s.bodies.take(int64(len(f.Payload))) {
+			c.fail(f.ID, api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", c.s.bodies.max).
+				WithDetail("max_decoding_bytes", c.s.bodies.max))
+			break
+		}
 		results, err := c.produce(f)
+		c.s.bodies.give(int64(len(f.Payload)))
 		if err != nil {
 			c.fail(f.ID, err)
 			break
@@ -219,8 +217,8 @@ func (c *streamConn) produce(f api.StreamFrame) ([]api.PublishResult, error) {
 	if err := allow(c.r, actProduce, kindTopic, p.Topic); err != nil {
 		return nil, err
 	}
-	if c.s.draining.Load() {
-		return nil, api.ErrUnavailable.Withf("the broker is shutting down")
+	if int64(len(p.Body)) > c.s.opts.MaxBodyBytes {
+		return nil, bodyTooLarge(c.s.opts.MaxBodyBytes)
 	}
 	return c.s.publishFrames(p.Topic, p.Body)
 }

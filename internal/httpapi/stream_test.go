@@ -377,3 +377,35 @@ func TestStreamProduce(t *testing.T) {
 		}
 	}
 }
+
+// A PRODUCE frame whose body passes --max-body-bytes is refused as POST
+// /topics/{t}/batches refuses it, BODY_TOO_LARGE, and the stream goes on;
+// a frame past what such a body's frame can be refuses the stream itself
+// (an ERROR of id 0) and ends it.
+func TestStreamProduceTooLarge(t *testing.T) {
+	const limit = 4096
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxBodyBytes = limit }))
+	createTopic(t, s, "orders", 1)
+	_, sc := dialStream(t, s, "")
+	batch := func(n int) []byte { return encodeBatch(0, []testRecord{{value: make([]byte, n), ts: 1}}) }
+
+	sc.produce(1, "orders", batch(limit)) // a body a little over the limit, in a frame the stream reads
+	f := sc.next()
+	if f.ID != 1 {
+		t.Fatalf("a body over the limit answered with id %d, want 1", f.ID)
+	}
+	wantStreamError(t, f, api.StreamError, api.ErrBodyTooLarge)
+	sc.produce(2, "orders", batch(10))
+	if f := sc.next(); f.Type != api.StreamProduced || f.ID != 2 {
+		t.Fatalf("after a refused frame: %v %d %s, want PRODUCED 2", f.Type, f.ID, f.Payload)
+	}
+	sc.produce(3, "orders", batch(2*limit))
+	f = sc.next()
+	if f.ID != 0 {
+		t.Fatalf("a frame past the stream's bound answered with id %d, want 0", f.ID)
+	}
+	wantStreamError(t, f, api.StreamError, api.ErrBodyTooLarge)
+	if _, err := sc.r.Read(); err == nil {
+		t.Fatal("the stream stayed open after a frame past its bound")
+	}
+}
