@@ -145,8 +145,9 @@ func TestBinaryClusterProducerFollowsLeaders(t *testing.T) {
 	// two of the six partitions, so records that land on the others' leaders
 	// followed NOT_LEADER frames.
 	produce(hideCluster(t, c.procs[1].URL, &overStream), 2*n, false)
-	if overStream.streams.Load() == 0 {
-		t.Fatal("the producer behind the proxy opened no stream")
+	if overStream.streams.Load() == 0 || overStream.refused.Load() != 0 {
+		t.Fatalf("the producer behind the proxy opened %d streams and was refused %d HTTP requests: not on the stream",
+			overStream.streams.Load(), overStream.refused.Load())
 	}
 
 	// Read each partition from its leader alone (no following needed).

@@ -203,7 +203,7 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 				p.answered(r, nil, err)
 				return
 			}
-			if !p.cfg.NoStream && !nc.framed {
+			if nc.noStream {
 				p.noStream[base] = true // an older broker: ask it no more
 			}
 			c = nc

@@ -40,9 +40,12 @@ type pipe struct {
 	head   []byte        // the request head being written; used by write only
 	id     uint32        // the last frame's id; used by write only
 	framed bool          // immutable: PRODUCE frames on the stream, not HTTP requests
-	host   string        // immutable
-	apiKey string        // immutable
-	answer func(r *request, resp *api.PublishResponse, err error)
+	// noStream: the broker has no stream, or one without PRODUCE (an
+	// older broker); immutable.
+	noStream bool
+	host     string // immutable
+	apiKey   string // immutable
+	answer   func(r *request, resp *api.PublishResponse, err error)
 
 	mu      sync.Mutex
 	waiting []*request // written and not answered, oldest first from first; guarded by mu
@@ -61,12 +64,17 @@ type dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 func openPipe(ctx context.Context, dial dialer, base, apiKey string, stream bool, answer func(*request, *api.PublishResponse, error)) (*pipe, error) {
 	c := &pipe{host: strings.TrimPrefix(base, "http://"), apiKey: apiKey, answer: answer, exited: make(chan struct{})}
 	if stream {
-		conn, br, err := openStream(ctx, dial, base, apiKey, nil)
+		conn, br, h, err := openStream(ctx, dial, base, apiKey, nil)
 		var refused *api.Error
 		switch {
+		case err == nil && !api.HeaderHasToken(h, api.StreamFramesHeader, api.StreamProduceFrames):
+			conn.Close() // a stream for consumers only
+			c.noStream = true
 		case err == nil:
 			c.conn, c.br, c.framed = conn, br, true
-		case !errors.Is(err, errNoStream) && !errors.As(err, &refused):
+		case errors.Is(err, errNoStream):
+			c.noStream = true
+		case !errors.As(err, &refused):
 			return nil, err
 		}
 		// Refused (a broker shutting down, something else answering at
@@ -98,7 +106,7 @@ func (c *pipe) write(r *request, topic, path string, body []byte) bool {
 	c.mu.Unlock()
 	var h []byte
 	if c.framed {
-		c.id++
+		c.id = nextFrameID(c.id)
 		h = api.AppendStreamHeader(c.head[:0], api.StreamProduce, c.id, 2+len(topic)+len(body))
 		h = api.AppendStreamProduceHead(h, topic)
 	} else {
@@ -221,6 +229,15 @@ func (c *pipe) readHTTP() (int, error) {
 	return answers, err
 }
 
+// nextFrameID is the id after id, never 0 (an ERROR of id 0 refuses the
+// stream itself).
+func nextFrameID(id uint32) uint32 {
+	if id++; id == 0 {
+		id = 1
+	}
+	return id
+}
+
 // readFrames hands on the answers of a framed pipe (PRODUCED, or the
 // ERROR that refused a frame, each with its frame's id) until one cannot
 // be read; it returns how many it handed on and why it stopped.
@@ -230,6 +247,7 @@ func (c *pipe) readFrames() (int, error) {
 		resp    api.PublishResponse
 		buf     []byte
 		answers int
+		due     uint32 // the id of the answer due next
 	)
 	for {
 		f, next, err := rd.ReadShared(buf)
@@ -237,15 +255,23 @@ func (c *pipe) readFrames() (int, error) {
 			return answers, err
 		}
 		buf = next
+		due = nextFrameID(due)
 		if f.Type == api.StreamError && f.ID == 0 {
-			// The stream itself was refused (a frame too large, say).
-			if e, perr := api.ParseStreamError(f.Payload); perr == nil {
-				return answers, e
+			// The stream itself was refused (a frame too large or
+			// malformed): the broker was reading the first frame not yet
+			// answered, which gets the refusal as an HTTP request would.
+			e, perr := api.ParseStreamError(f.Payload)
+			if perr != nil {
+				return answers, fmt.Errorf("ERROR frame: %s", f.Payload)
 			}
-			return answers, fmt.Errorf("ERROR frame: %s", f.Payload)
+			if r := c.pop(); r != nil {
+				c.answer(r, nil, e)
+				answers++
+			}
+			return answers, e
 		}
-		if f.ID != uint32(answers+1) || f.Type != api.StreamProduced && f.Type != api.StreamError {
-			return answers, fmt.Errorf("%v frame %d where the answer to frame %d was due", f.Type, f.ID, answers+1)
+		if f.ID != due || f.Type != api.StreamProduced && f.Type != api.StreamError {
+			return answers, fmt.Errorf("%v frame %d where the answer to frame %d was due", f.Type, f.ID, due)
 		}
 		r := c.pop()
 		if r == nil {

@@ -85,7 +85,9 @@ type ProducerConfig struct {
 	// /stream), the default: the same bodies on the same kind of
 	// connection, written and answered in the same order, but a frame has
 	// no request line and headers for the broker to parse (docs/latency.md).
-	// A broker without the stream gets HTTP requests either way.
+	// A broker without the stream, or whose stream takes no PRODUCE frames
+	// (older than them), gets HTTP requests; so do requests that are not
+	// pipelined.
 	NoStream   bool
 	HTTPClient *http.Client // default: a client of this producer's own
 	APIKey     string       // sent as X-API-Key when the broker requires keys

@@ -18,6 +18,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
 // faults breaks and slows the connections of a producer's pipe: a read
@@ -229,32 +230,46 @@ func TestPipelinedProduceKeepsOrderUnderFaults(t *testing.T) {
 // without a producer ID, one request per partition at a time, and every
 // record lands in order.
 func TestProducerWithOldBroker(t *testing.T) {
-	for _, stream := range []bool{false, true} {
-		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) { testProducerWithOldBroker(t, stream, "/producers") })
-	}
+	testProducerWithOldBroker(t, "/producers")
 }
 
 // TestProducerWithoutTheStream: a broker that hands out producer IDs but
-// has no stream (404) gets the pipelined batches as HTTP requests from a
-// producer configured for the stream, and every record lands in order.
+// has no stream (404), or a stream without PRODUCE frames (older than
+// them), gets the pipelined batches as HTTP requests, and is asked for
+// the stream once; every record lands in order.
 func TestProducerWithoutTheStream(t *testing.T) {
-	testProducerWithOldBroker(t, true, api.StreamPath)
+	for _, missing := range []string{api.StreamPath, "produce frames"} {
+		t.Run(missing, func(t *testing.T) { testProducerWithOldBroker(t, missing) })
+	}
 }
 
-// testProducerWithOldBroker publishes through a proxy that answers 404 to
-// missing (POST /producers or the stream) and counts the batches posted.
-func testProducerWithOldBroker(t *testing.T, stream bool, missing string) {
+// testProducerWithOldBroker publishes through a proxy to a broker without
+// missing — POST /producers, the stream (api.StreamPath), or the stream's
+// PRODUCE frames ("produce frames": the proxy drops the 101's
+// api.StreamFramesHeader) — and counts the batches posted.
+func testProducerWithOldBroker(t *testing.T, missing string) {
 	srv := brokertest.Start(t)
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error {
+		if missing == "produce frames" {
+			r.Header.Del(api.StreamFramesHeader)
+		}
+		return nil
+	}
 	var mu sync.Mutex
-	var withID, batches int
+	var withID, batches, streams int
 	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == missing || r.URL.Path == api.StreamPath {
-			http.NotFound(w, r) // the proxy would pass the stream's upgrade on
+		if r.URL.Path == api.StreamPath {
+			mu.Lock()
+			streams++
+			mu.Unlock()
+		}
+		if r.URL.Path == missing {
+			http.NotFound(w, r)
 			return
 		}
 		if r.Method == http.MethodPost && r.Header.Get("Content-Type") == api.BatchesContentType {
@@ -287,7 +302,7 @@ func testProducerWithOldBroker(t *testing.T, stream bool, missing string) {
 	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "o", Partitions: 2}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewProducer(&ProducerConfig{Brokers: []string{old.URL}, Linger: 100 * time.Microsecond, BatchBytes: 512, NoStream: !stream})
+	p, err := NewProducer(&ProducerConfig{Brokers: []string{old.URL}, Linger: 100 * time.Microsecond, BatchBytes: 512})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,6 +344,8 @@ func testProducerWithOldBroker(t *testing.T, stream bool, missing string) {
 		t.Fatalf("%d of %d batches carried a producer ID; an old broker gets none", withID, batches)
 	case missing != "/producers" && withID != batches:
 		t.Fatalf("%d of %d batches carried a producer ID; all are pipelined", withID, batches)
+	case missing != "/producers" && streams != 1:
+		t.Fatalf("the stream was asked for %d times, want once", streams)
 	}
 }
 
@@ -343,3 +360,38 @@ func uint64FromBE(b []byte) uint64 {
 type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
+
+// A request larger than the broker takes fails its records at once with
+// BODY_TOO_LARGE on the stream, as over HTTP: the broker refuses the
+// stream while reading it, and the producer gives that refusal to the
+// request it was reading instead of sending it again until RetryTimeout.
+// The next records go on a new stream.
+func TestProducerRequestTooLargeForTheStream(t *testing.T) {
+	srv := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxBodyBytes = 4096 }))
+	c, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "o", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, RetryTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	errs := make(chan error, 2)
+	start := time.Now()
+	p.PublishAsync(ctx, "o", &Record{Value: make([]byte, 8192)}, func(_ Position, err error) { errs <- err })
+	if err := <-errs; !isCode(err, api.ErrBodyTooLarge) {
+		t.Fatalf("a request of 8 KiB to a broker taking 4 KiB: %v, want BODY_TOO_LARGE", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("refused after %v: sent again instead of failing", d)
+	}
+	p.PublishAsync(ctx, "o", &Record{Value: []byte("small")}, func(_ Position, err error) { errs <- err })
+	if err := <-errs; err != nil {
+		t.Fatalf("the next record: %v", err)
+	}
+}

@@ -88,18 +88,20 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 	if tr, ok := t.hc.Transport.(*http.Transport); ok {
 		tlsConfig = tr.TLSClientConfig
 	}
-	return openStream(ctx, (&net.Dialer{}).DialContext, base, t.apiKey, tlsConfig)
+	conn, br, _, err := openStream(ctx, (&net.Dialer{}).DialContext, base, t.apiKey, tlsConfig)
+	return conn, br, err
 }
 
 // openStream connects to base (a base URL) through dial and switches the
 // connection to the stream, sending apiKey as any request does; an https
 // base is spoken to over TLS with tlsConfig (nil: the defaults). It
-// returns the connection and the reader the frames are to be read from,
-// or errNoStream from a broker without the stream.
-func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig *tls.Config) (net.Conn, *bufio.Reader, error) {
+// returns the connection, the reader the frames are to be read from and
+// the broker's answer's header (api.StreamFramesHeader), or errNoStream
+// from a broker without the stream.
+func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig *tls.Config) (net.Conn, *bufio.Reader, http.Header, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	host := u.Host
 	if u.Port() == "" {
@@ -107,7 +109,7 @@ func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig
 	}
 	conn, err := dial(ctx, "tcp", host)
 	if err != nil {
-		return nil, nil, &connError{err: err}
+		return nil, nil, nil, &connError{err: err}
 	}
 	if u.Scheme == "https" {
 		cfg := &tls.Config{}
@@ -122,7 +124,7 @@ func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+api.StreamPath, nil)
 	if err != nil {
 		conn.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", api.StreamProtocol)
@@ -143,20 +145,20 @@ func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig
 	}()
 	if err != nil {
 		conn.Close()
-		return nil, nil, &connError{err: err}
+		return nil, nil, nil, &connError{err: err}
 	}
 	switch resp.StatusCode {
 	case http.StatusSwitchingProtocols:
 		conn.SetDeadline(time.Time{})
-		return conn, br, nil
+		return conn, br, resp.Header, nil
 	case http.StatusNotFound, http.StatusMethodNotAllowed:
 		resp.Body.Close()
 		conn.Close()
-		return nil, nil, errNoStream
+		return nil, nil, nil, errNoStream
 	}
 	defer conn.Close()
 	defer resp.Body.Close()
-	return nil, nil, decodeError(resp)
+	return nil, nil, nil, decodeError(resp)
 }
 
 // streamFor returns this session's stream, opening it if the consumer has
