@@ -39,6 +39,12 @@ func (b *bodyBudget) take(n int64) bool {
 
 func (b *bodyBudget) give(n int64) { b.used.Add(-n) }
 
+// full is the error of a body refused because the budget is spent.
+func (b *bodyBudget) full() *api.Error {
+	return api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", b.max).
+		WithDetail("max_decoding_bytes", b.max)
+}
+
 // budgetedBody is a request body whose bytes are charged to a budget as
 // they are read; release returns them once the request is answered.
 // One request's goroutine uses it.
@@ -52,8 +58,7 @@ func (b *budgetedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
 		if !b.budget.take(int64(n)) {
-			return 0, api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", b.budget.max).
-				WithDetail("max_decoding_bytes", b.budget.max)
+			return 0, b.budget.full()
 		}
 		b.held += int64(n)
 	}

@@ -19,13 +19,13 @@ import (
 // connection and the broker pushes deliveries while the member has credit;
 // a producer sends PRODUCE frames on one, back to back, each written and
 // answered in turn as POST /topics/{t}/batches would be, without a request
-// and its headers to parse per batch. Each subscription is the member's poll, run by a goroutine of
-// its own against the coordinator's stored poll with the credit as its
-// limit and the longest wait: every delivery rule (leases, redeliveries,
-// the in-flight cap, the DLQ, handoff) is the HTTP poll's. Settling is
-// POST /ack's, /nack's and /extend's. Closing the stream is not leaving:
-// the member's session runs on until its timeout, as when a poll's
-// connection drops.
+// and its headers to parse per batch. Each subscription is the member's
+// poll, run by a goroutine of its own against the coordinator's stored
+// poll with the credit as its limit and the longest wait: every delivery
+// rule (leases, redeliveries, the in-flight cap, the DLQ, handoff) is the
+// HTTP poll's. Settling is POST /ack's, /nack's and /extend's. Closing the
+// stream is not leaving: the member's session runs on until its timeout,
+// as when a poll's connection drops.
 
 // streams tracks the streams being served, which http.Server.Shutdown
 // neither closes nor waits for once hijacked.
@@ -185,8 +185,7 @@ func (c *streamConn) apply(ctx context.Context, f api.StreamFrame) bool {
 		// Charged as a request body is (MaxDecodingBytes), though only once
 		// read: a stream holds one frame at a time.
 		if !c.s.bodies.take(int64(len(f.Payload))) {
-			c.fail(f.ID, api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", c.s.bodies.max).
-				WithDetail("max_decoding_bytes", c.s.bodies.max))
+			c.fail(f.ID, c.s.bodies.full())
 			break
 		}
 		results, err := c.produce(f)
