@@ -1,9 +1,11 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +51,26 @@ func newConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 		cfg.NoStream = true
 	}
 	return startConsumer(t, cfg)
+}
+
+// TestConsumersPolling runs this package's tests again in a process of
+// their own with GOQUEUE_CLIENT_STREAM=0, so the consumers that poll over
+// HTTP — the transport of a broker without the stream, of SerialPolls and
+// of a stream being dialled again — stay tested in every run, as the
+// default (the stream) is.
+func TestConsumersPolling(t *testing.T) {
+	if os.Getenv("GOQUEUE_CLIENT_STREAM") != "" {
+		t.Skip("GOQUEUE_CLIENT_STREAM chooses the transport of this run")
+	}
+	if testing.Short() {
+		t.Skip("runs the package's tests again")
+	}
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=10m", "-test.skip=^TestConsumersPolling$")
+	cmd.Env = append(os.Environ(), "GOQUEUE_CLIENT_STREAM=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil || bytes.Contains(out, []byte("no tests to run")) {
+		t.Fatalf("the tests with consumers polling: %v\n%s", err, out)
+	}
 }
 
 // newPollingConsumer is newConsumer polling over HTTP, for the tests that
