@@ -221,7 +221,7 @@ func TestProducerDefaultBufferKeepsMaxInFlightBatches(t *testing.T) {
 		}
 	})
 	const batch, inFlight = 4096, 2
-	p := newProducer(t, front.URL, client.ProducerConfig{BatchBytes: batch, MaxInFlight: inFlight})
+	p := newProducer(t, front.URL, client.ProducerConfig{BatchBytes: batch, MaxInFlight: inFlight, NoStream: true}) // HTTP requests, which the proxy holds
 	release := sync.OnceFunc(func() { close(held) })
 	t.Cleanup(release) // runs before the producer's and the proxy's cleanups, which wait for held requests
 	value := make([]byte, 1000)
