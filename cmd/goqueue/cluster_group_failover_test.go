@@ -128,11 +128,19 @@ func (l *groupLedger) check(parts, perPart int) (problems []string, redelivered 
 // the kill), and the survivors' committed offsets reach the end. It logs
 // "coordinator killed -> group consuming again": the time from the kill to
 // the first acknowledgement that returned after it. GOQUEUE_CLUSTER_LONG=1
-// kills the new coordinator too (two failovers).
+// kills the new coordinator too (two failovers). It runs with members
+// polling and with members on the stream, whose acknowledgements go as
+// frames on a connection the kill breaks.
 func TestBinaryClusterGroupFailover(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	for _, stream := range []bool{false, true} {
+		t.Run(map[bool]string{false: "polls", true: "stream"}[stream], func(t *testing.T) { groupFailover(t, stream) })
+	}
+}
+
+func groupFailover(t *testing.T, stream bool) {
 	const topic, parts, perRound = "fo", 3, 600
 	c := startClusterProcs(t, 3)
 	metaLeader := c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
@@ -196,7 +204,7 @@ func TestBinaryClusterGroupFailover(t *testing.T) {
 		defer wg.Done()
 		cons, err := client.NewConsumer(&client.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
 			SessionTimeout: 6 * time.Second, PollWait: 200 * time.Millisecond, ClientID: name,
-			HTTPClient: &http.Client{Timeout: 3 * time.Second}})
+			Stream: stream, HTTPClient: &http.Client{Timeout: 3 * time.Second}})
 		if err != nil {
 			t.Error(err)
 			return

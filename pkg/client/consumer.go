@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -146,6 +147,9 @@ type Consumer struct {
 	streamWG    sync.WaitGroup  // the streams' readers; Close waits for them
 	noStream    atomic.Bool     // the broker answered 404: poll over HTTP for good
 	arrived     chan struct{}   // buffered(1): a delivery came on the stream
+	// dial opens the stream's connections: net.Dialer's (tests give one
+	// that breaks them). Set before the first Poll, then immutable.
+	dial dialer
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the
@@ -182,6 +186,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		aheadReq: make(chan *aheadJob, 1),
 		arrived:  make(chan struct{}, 1),
 		state:    newMemberState(),
+		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { cons.run(ctx) })

@@ -25,7 +25,22 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 func (c *Consumer) flushLocked(ctx context.Context, consumed bool) error {
 	if st := c.liveStream(); st != nil {
 		err := c.flushStreamLocked(ctx, st, consumed, true)
-		if !errors.Is(err, errStreamGone) && !errors.Is(err, errStreamRefused) {
+		switch {
+		case errors.Is(err, errStreamGone):
+			// Frames written before the stream failed and not confirmed
+			// by a PONG are queued again by its reader as it returns, but
+			// a failed write does not end the reader: end it and wait.
+			// Sending what is queued now would leave those out, and this
+			// flush would report as applied what the broker may never
+			// have read (a commit returning nil for acknowledgements the
+			// coordinator died before applying).
+			st.conn.Close()
+			select {
+			case <-st.done:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		case !errors.Is(err, errStreamRefused):
 			return err
 		}
 	}

@@ -79,7 +79,7 @@ type sentSettle struct {
 
 // dialStream opens the stream on the broker that answered last (the
 // group's coordinator, if known), authenticated as any request.
-func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bufio.Reader, error) {
+func (t *transport) dialStream(ctx context.Context, dial dialer, group string) (net.Conn, *bufio.Reader, error) {
 	base := t.brokers[t.current.Load()%uint32(len(t.brokers))]
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
@@ -88,7 +88,7 @@ func (t *transport) dialStream(ctx context.Context, group string) (net.Conn, *bu
 	if tr, ok := t.hc.Transport.(*http.Transport); ok {
 		tlsConfig = tr.TLSClientConfig
 	}
-	conn, br, _, err := openStream(ctx, (&net.Dialer{}).DialContext, base, t.apiKey, tlsConfig)
+	conn, br, _, err := openStream(ctx, dial, base, t.apiKey, tlsConfig)
 	return conn, br, err
 }
 
@@ -184,7 +184,7 @@ func (c *Consumer) streamFor(ctx context.Context) *consumerStream {
 	sess := s.session
 	c.mu.Unlock()
 
-	conn, br, err := c.t.dialStream(ctx, esc(c.cfg.GroupID))
+	conn, br, err := c.t.dialStream(ctx, c.dial, esc(c.cfg.GroupID))
 	if errors.Is(err, errNoStream) {
 		c.noStream.Store(true)
 	}
