@@ -204,7 +204,7 @@ func groupFailover(t *testing.T, stream bool) {
 		defer wg.Done()
 		cons, err := client.NewConsumer(&client.ConsumerConfig{Brokers: brokers, GroupID: group, Topics: []string{topic},
 			SessionTimeout: 6 * time.Second, PollWait: 200 * time.Millisecond, ClientID: name,
-			Stream: stream, HTTPClient: &http.Client{Timeout: 3 * time.Second}})
+			NoStream: !stream, HTTPClient: &http.Client{Timeout: 3 * time.Second}})
 		if err != nil {
 			t.Error(err)
 			return

@@ -34,12 +34,10 @@ type Config struct {
 	// (default 10,000; the broker's own default of 1,000 would cap a poll).
 	MaxInFlight int
 	Linger      time.Duration // producer linger of the throughput workloads; default the client's (5 ms)
-	// NoStream has the producers send HTTP requests rather than frames on
-	// the stream (client.ProducerConfig.NoStream).
+	// NoStream has the producers send HTTP requests and the members poll
+	// over HTTP rather than use the stream (client.ProducerConfig.NoStream,
+	// client.ConsumerConfig.NoStream).
 	NoStream bool
-	// Stream has the members take their messages on the stream rather
-	// than poll (client.ConsumerConfig.Stream).
-	Stream bool
 
 	Rate          int           // latency workload: messages per second; default 20,000
 	Duration      time.Duration // latency workload: how long to send; default 10 s
@@ -215,7 +213,7 @@ func (c Config) members(group, topic string) ([]*client.Consumer, error) {
 		m, err := client.NewConsumer(&client.ConsumerConfig{
 			Brokers: c.Brokers, APIKey: c.APIKey, GroupID: group, Topics: []string{topic},
 			MaxInFlight: c.MaxInFlight, PollWait: 100 * time.Millisecond, HTTPClient: c.httpClient,
-			Stream: c.Stream,
+			NoStream: c.NoStream,
 		})
 		if err != nil {
 			for _, m := range members {

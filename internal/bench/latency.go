@@ -55,7 +55,7 @@ func Latency(ctx context.Context, cfg Config) (Result, error) {
 	since := func() int64 { return int64(time.Since(epoch)) }
 	if cfg.probe != nil {
 		// The probe times HTTP requests: the stream's frames pass it by.
-		cfg.httpClient, cfg.NoStream, cfg.Stream = cfg.probe.begin(epoch, total), true, false
+		cfg.httpClient, cfg.NoStream = cfg.probe.begin(epoch, total), true
 	}
 
 	cctx, cancel := context.WithCancelCause(ctx)

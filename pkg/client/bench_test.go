@@ -81,7 +81,7 @@ func BenchmarkClient(b *testing.B) {
 			publish(b, topic, 4, b.N)
 			cons, err := client.NewConsumer(&client.ConsumerConfig{
 				Brokers: []string{srv.URL}, GroupID: topic, Topics: []string{topic},
-				PollWait: 100 * time.Millisecond, MaxInFlight: 10000, Stream: transport == "stream",
+				PollWait: 100 * time.Millisecond, MaxInFlight: 10000, NoStream: transport == "poll",
 			})
 			if err != nil {
 				b.Fatal(err)

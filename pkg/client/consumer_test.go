@@ -42,32 +42,34 @@ func produce(t *testing.T, url, topic string, n int) {
 	}
 }
 
-// newConsumer starts a consumer as configured, polling (the default);
-// GOQUEUE_CLIENT_STREAM=1 runs the consumer tests on the stream instead
-// (ConsumerConfig.Stream).
+// newConsumer starts a consumer as configured, on the stream (the
+// default); GOQUEUE_CLIENT_STREAM=0 runs the consumer tests polling over
+// HTTP instead (ConsumerConfig.NoStream).
 func newConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 	t.Helper()
-	if os.Getenv("GOQUEUE_CLIENT_STREAM") == "1" {
-		cfg.Stream = true
+	if os.Getenv("GOQUEUE_CLIENT_STREAM") == "0" {
+		cfg.NoStream = true
 	}
 	return startConsumer(t, cfg)
 }
 
-// TestConsumersOnTheStream runs this package's tests again in a process of
-// their own with GOQUEUE_CLIENT_STREAM=1, so consumers on the stream stay
-// tested in every run, as the default (polling) is.
-func TestConsumersOnTheStream(t *testing.T) {
+// TestConsumersPolling runs this package's tests again in a process of
+// their own with GOQUEUE_CLIENT_STREAM=0, so the consumers that poll over
+// HTTP — the transport of a broker without the stream, of SerialPolls and
+// of a stream being dialled again — stay tested in every run, as the
+// default (the stream) is.
+func TestConsumersPolling(t *testing.T) {
 	if os.Getenv("GOQUEUE_CLIENT_STREAM") != "" {
 		t.Skip("GOQUEUE_CLIENT_STREAM chooses the transport of this run")
 	}
 	if testing.Short() {
 		t.Skip("runs the package's tests again")
 	}
-	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=10m", "-test.skip=^TestConsumersOnTheStream$")
-	cmd.Env = append(os.Environ(), "GOQUEUE_CLIENT_STREAM=1")
+	cmd := exec.Command(os.Args[0], "-test.count=1", "-test.timeout=10m", "-test.skip=^TestConsumersPolling$")
+	cmd.Env = append(os.Environ(), "GOQUEUE_CLIENT_STREAM=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil || bytes.Contains(out, []byte("no tests to run")) {
-		t.Fatalf("the tests with consumers on the stream: %v\n%s", err, out)
+		t.Fatalf("the tests with consumers polling: %v\n%s", err, out)
 	}
 }
 
@@ -75,7 +77,7 @@ func TestConsumersOnTheStream(t *testing.T) {
 // read the HTTP polls and settles.
 func newPollingConsumer(t *testing.T, cfg client.ConsumerConfig) *client.Consumer {
 	t.Helper()
-	cfg.Stream = false
+	cfg.NoStream = true
 	return startConsumer(t, cfg)
 }
 

@@ -15,7 +15,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// The consumer stream (api.StreamPath, ConsumerConfig.Stream): once joined, a member subscribes on
+// The consumer stream (api.StreamPath; the default, ConsumerConfig.NoStream): once joined, a member subscribes on
 // one long-lived connection and the broker pushes its deliveries while the
 // member has credit, so no message waits for the member's next poll and no
 // request is made per poll. Deliveries go where polled-ahead answers go
@@ -164,7 +164,7 @@ func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig
 // streamFor returns this session's stream, opening it if the consumer has
 // none and the broker serves it; nil means poll over HTTP.
 func (c *Consumer) streamFor(ctx context.Context) *consumerStream {
-	if !c.cfg.Stream || c.cfg.SerialPolls || c.noStream.Load() {
+	if c.cfg.NoStream || c.cfg.SerialPolls || c.noStream.Load() {
 		return nil // SerialPolls: nothing in flight beyond what Poll returned, so nothing pushed
 	}
 	c.mu.Lock()

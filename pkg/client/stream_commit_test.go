@@ -58,7 +58,7 @@ func TestStreamCommitWhenTheStreamBreaks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cons, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}, Stream: true})
+	cons, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,14 +80,14 @@ func consumeAcked(t *testing.T, cons *client.Consumer, n int) {
 	}
 }
 
-// With Stream a consumer takes its messages: no poll
+// On the stream (the default) a consumer takes its messages: no poll
 // request is made, acknowledgements settle, and Commit returns once they
 // are committed.
 func TestConsumerTakesMessagesOnTheStream(t *testing.T) {
 	srv, admin := setup(t, "orders", 2)
 	front, rc := countingProxy(t, srv.URL, false)
 	produce(t, srv.URL, "orders", 300)
-	cons := startConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}, Stream: true})
+	cons := startConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
 	consumeAcked(t, cons, 300)
 	if n := rc.count("GET " + api.StreamPath); n != 1 {
 		t.Errorf("%d streams opened, want 1", n)
@@ -115,7 +115,7 @@ func TestConsumerPollsABrokerWithoutTheStream(t *testing.T) {
 	srv, _ := setup(t, "orders", 2)
 	front, rc := countingProxy(t, srv.URL, true)
 	produce(t, srv.URL, "orders", 300)
-	cons := startConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}, Stream: true})
+	cons := startConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
 	consumeAcked(t, cons, 300)
 	if n := rc.count("GET " + api.StreamPath); n != 1 {
 		t.Errorf("asked for the stream %d times, want once", n)
@@ -130,7 +130,7 @@ func TestConsumerWithoutStreamPolls(t *testing.T) {
 	srv, _ := setup(t, "orders", 1)
 	front, rc := countingProxy(t, srv.URL, false)
 	produce(t, srv.URL, "orders", 50)
-	cons := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}, Stream: true})
+	cons := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
 	consumeAcked(t, cons, 50)
 	if n := rc.count("GET " + api.StreamPath); n != 0 {
 		t.Errorf("asked for the stream %d times without Stream", n)
@@ -142,7 +142,7 @@ func TestConsumerWithoutStreamPolls(t *testing.T) {
 func TestConsumerStreamSurvivesABrokerRestart(t *testing.T) {
 	srv, _ := setup(t, "orders", 1)
 	produce(t, srv.URL, "orders", 100)
-	cons := startConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}, Stream: true})
+	cons := startConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}})
 	consumeAcked(t, cons, 100)
 	srv.Restart()
 	produce(t, srv.URL, "orders", 100)
