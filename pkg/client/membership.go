@@ -58,6 +58,7 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	s := &c.state
+	c.endStreamLocked()
 	s.resetLocked()
 	s.joined, s.member, s.generation = true, resp.MemberID, resp.Generation
 	s.session++
@@ -181,6 +182,7 @@ func (c *Consumer) lose(sess uint64) {
 		return
 	}
 	lost := c.state.ownedAssignmentLocked()
+	c.endStreamLocked()
 	c.state.resetLocked()
 	c.mu.Unlock()
 	c.callback(c.cfg.OnLost, lost)

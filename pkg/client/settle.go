@@ -166,8 +166,8 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 func (c *Consumer) requeue(sess uint64, acks []api.OffsetRange, nacks []pendingNack) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sess != c.state.session {
-		c.state.dropUnsentLocked(acks) // their membership ended
+	if sess != c.state.session || !c.state.joined {
+		c.state.dropUnsentLocked(acks) // their membership ended (lost, or replaced)
 		return
 	}
 	c.state.requeueAcksLocked(acks)

@@ -61,20 +61,24 @@ type consumerStream struct {
 	done chan struct{} // closed when the reader has returned
 	ids  atomic.Uint32 // the last frame id used
 
-	mu       sync.Mutex
-	pongs    map[uint32]chan struct{} // guarded by mu: PINGs awaiting their PONG
-	sent     map[uint32]*sentSettle   // guarded by mu: settle frames no PONG has confirmed yet
-	granted  int                      // guarded by mu: credit granted and not yet delivered
-	revoke   bool                     // guarded by mu: set the credit to 0 at the next flush
-	subEnded bool                     // guarded by mu: the broker ended the subscription; the next heartbeat subscribes again
+	mu      sync.Mutex
+	pongs   map[uint32]chan struct{} // guarded by mu: PINGs awaiting their PONG
+	sent    map[uint32]*sentSettle   // guarded by mu: settle frames no PONG has confirmed yet
+	granted int                      // guarded by mu: credit granted and not yet delivered
+	// refused is set when the broker refuses a settle frame with a
+	// retriable error (its acknowledgements are queued again), and read and
+	// cleared by the next flush that waits for a PONG: that flush's commit
+	// must not report them applied, whichever flush sent them.
+	refused  bool // guarded by mu
+	revoke   bool // guarded by mu: set the credit to 0 at the next flush
+	subEnded bool // guarded by mu: the broker ended the subscription; the next heartbeat subscribes again
 }
 
 // sentSettle is what one ACK or NACK frame carried, kept until a PONG
 // confirms it applied, to be queued again if the stream fails first.
 type sentSettle struct {
-	acks    []api.OffsetRange
-	nacks   []pendingNack
-	retried bool // refused with a retriable error and queued again
+	acks  []api.OffsetRange
+	nacks []pendingNack
 }
 
 // dialStream opens the stream on the broker that answered last (the
@@ -218,6 +222,28 @@ func (st *consumerStream) closed() bool {
 	}
 }
 
+// endStreamLocked ends the stream of a membership that is ending (lost,
+// or about to be replaced by a join): the acknowledgements on its frames
+// that no PONG confirmed are counted as dropped unsent, as resetLocked
+// counts those not sent, and its connection is closed. Applied or not,
+// they cannot be sent again under that membership, and its reader would
+// count them only once it returned, unseen by a commit made meanwhile.
+// c.mu must be held.
+func (c *Consumer) endStreamLocked() {
+	st := c.stream
+	if st == nil || st.sess != c.state.session {
+		return // an older session's: ended when that one did
+	}
+	st.mu.Lock()
+	sent := st.sent
+	st.sent = nil // the reader has nothing more to queue; send queues its own
+	st.mu.Unlock()
+	for _, rec := range sent {
+		c.state.dropUnsentLocked(rec.acks)
+	}
+	st.conn.Close()
+}
+
 // closeStream closes the consumer's stream, if any, and waits for its
 // reader. Messages it pushed and Poll did not take stay ahead: they go
 // back with the member's leave, as polled-ahead ones do.
@@ -259,9 +285,7 @@ func (c *Consumer) readStream(st *consumerStream) {
 		st.sent = nil
 		st.mu.Unlock()
 		for _, rec := range sent {
-			if !rec.retried {
-				c.requeue(st.sess, rec.acks, rec.nacks) // applied or not: sent again over HTTP, at least once
-			}
+			c.requeue(st.sess, rec.acks, rec.nacks) // applied or not: sent again over HTTP, at least once
 		}
 		close(st.done)
 		c.signal() // run flushes what was queued again
@@ -353,9 +377,13 @@ func (c *Consumer) streamRefused(st *consumerStream, id uint32, e *api.Error) {
 		c.dropUnsent(rec.acks)
 	case isCode(e, api.ErrStaleGeneration) || e.Retriable:
 		c.requeue(st.sess, rec.acks, rec.nacks)
-		rec.retried = true // read by the flush that sent it after the PONG, which follows
+		st.mu.Lock()
+		st.refused = true // read by the next waiting flush, after the PONG that follows
+		st.mu.Unlock()
 		if isCode(e, api.ErrStaleGeneration) {
 			c.heartbeatNow()
+		} else {
+			c.signal() // run sends them again
 		}
 	default:
 		c.dropUnsent(rec.acks) // see refused
@@ -448,7 +476,6 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	if len(acks) == 0 && len(nacks) == 0 && !wait {
 		return nil
 	}
-	var recs []*sentSettle
 	send := func(t api.StreamType, p api.StreamSettle, rec *sentSettle) error {
 		id := st.ids.Add(1)
 		st.mu.Lock()
@@ -459,7 +486,6 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 		}
 		st.sent[id] = rec
 		st.mu.Unlock()
-		recs = append(recs, rec)
 		p.Sub = streamSub
 		if err := st.w.Write(t, id, p.Append(nil)); err != nil {
 			return errStreamGone // the reader fails too, and queues it again
@@ -509,11 +535,14 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 		return ctx.Err()
 	}
 	// SETTLED answers come before the PONG: what was queued again for a
-	// retriable refusal is queued by now.
-	for _, rec := range recs {
-		if rec.retried {
-			return errStreamRefused
-		}
+	// retriable refusal, of this flush's frames or of an earlier flush's
+	// that did not wait, is queued by now.
+	st.mu.Lock()
+	refused := st.refused
+	st.refused = false
+	st.mu.Unlock()
+	if refused {
+		return errStreamRefused
 	}
 	return nil
 }

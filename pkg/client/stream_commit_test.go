@@ -2,8 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"net"
+	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,5 +101,186 @@ func TestStreamCommitWhenTheStreamBreaks(t *testing.T) {
 	}
 	if got := off["t"][0]; got != n {
 		t.Fatalf("Commit returned nil with the group's offset at %d, not %d: acknowledgements the broker never read were reported committed", got, n)
+	}
+}
+
+// settleAnswerer is a stream connection that, once armed, keeps the ACK
+// frames and PINGs written to it from the broker and answers them itself:
+// each ACK with a SETTLED carrying refusal (nil: no answer at all), each
+// PING with its PONG (unless ACKs go unanswered), in the order written, as
+// a broker would — slowly at first: the answers to the frames up to the
+// first PING are read only once a second PING is written.
+type settleAnswerer struct {
+	net.Conn
+	armed   *atomic.Bool
+	refusal *api.Error
+
+	mu     sync.Mutex
+	pings  int    // PINGs written since armed
+	held   []byte // answers not yet readable
+	inject []byte // frames to read before the broker's
+}
+
+func (c *settleAnswerer) Write(b []byte) (int, error) {
+	if !c.armed.Load() || len(b) < api.StreamHeaderLen {
+		return c.Conn.Write(b)
+	}
+	id := binary.BigEndian.Uint32(b[5:api.StreamHeaderLen])
+	var answer []byte
+	switch api.StreamType(b[4]) {
+	case api.StreamAck:
+		if c.refusal != nil {
+			answer = api.AppendStreamFrame(nil, api.StreamSettled, id, api.AppendStreamError(nil, c.refusal))
+		}
+	case api.StreamPing:
+		if c.refusal != nil {
+			answer = api.AppendStreamFrame(nil, api.StreamPong, id, nil)
+		}
+	default:
+		return c.Conn.Write(b)
+	}
+	if answer == nil {
+		return len(b), nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.held = append(c.held, answer...)
+	if api.StreamType(b[4]) == api.StreamPing {
+		c.pings++
+	}
+	if c.pings >= 2 {
+		c.inject = append(c.inject, c.held...)
+		c.held = nil
+		c.Conn.SetReadDeadline(time.Now()) // wakes a read waiting for the broker
+	}
+	return len(b), nil
+}
+
+func (c *settleAnswerer) Read(b []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if len(c.inject) > 0 {
+			n := copy(b, c.inject)
+			c.inject = c.inject[n:]
+			c.mu.Unlock()
+			return n, nil
+		}
+		c.mu.Unlock()
+		n, err := c.Conn.Read(b)
+		if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			c.Conn.SetReadDeadline(time.Time{})
+			continue // woken to read what was injected
+		}
+		return n, err
+	}
+}
+
+// streamConsumer starts a consumer of group g on topic t (created with
+// n messages) whose stream connections are wrapped by wrap, and polls
+// the n messages on the stream.
+func streamConsumer(t *testing.T, n int, wrap func(net.Conn) net.Conn) (*Client, *Consumer, []*Message) {
+	t.Helper()
+	srv := brokertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cons, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}, PollWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cons.Close() })
+	cons.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(conn), nil
+	}
+	var got []*Message
+	for len(got) < n && ctx.Err() == nil {
+		msgs, err := cons.Poll(ctx, n-len(got))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, msgs...)
+	}
+	if cons.liveStream() == nil {
+		t.Fatal("the messages did not come on the stream")
+	}
+	return c, cons, got
+}
+
+// A retriable refusal (UNAVAILABLE: say, the coordinator's write failed)
+// of ACK frames a Poll sent, without waiting, is seen by the Commit that
+// follows: the acknowledgements go again, and Commit returns once they
+// are applied. It returned nil before, with them queued and unsent, since
+// only the refusals of the frames it sent itself were looked at.
+func TestStreamCommitSeesAnEarlierRefusal(t *testing.T) {
+	const n = 10
+	var armed atomic.Bool
+	c, cons, got := streamConsumer(t, n, func(conn net.Conn) net.Conn {
+		return &settleAnswerer{Conn: conn, armed: &armed, refusal: api.ErrUnavailable.Withf("offsets not written")}
+	})
+	armed.Store(true)
+	for _, m := range got {
+		if err := cons.Ack(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cons.Poll(ctx, 1); err != nil { // sends the ACK frames, and a PING it does not wait for
+		t.Fatal(err)
+	}
+	if err := cons.Commit(); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	off, err := c.GroupOffsets(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := off["t"][0]; got != n {
+		t.Fatalf("Commit returned nil with the group's offset at %d, not %d", got, n)
+	}
+}
+
+// A member lost while ACK frames it sent are unanswered (its heartbeat
+// told UNKNOWN_MEMBER) cannot have them applied: Close reports them as
+// not committed. It returned nil before: the stream's reader queued them
+// again into the reset membership, which Close did not count.
+func TestStreamAcksOfALostMemberAreReported(t *testing.T) {
+	const n = 10
+	var armed atomic.Bool
+	_, cons, got := streamConsumer(t, n, func(conn net.Conn) net.Conn {
+		return &settleAnswerer{Conn: conn, armed: &armed} // ACKs and PINGs never answered
+	})
+	armed.Store(true)
+	for _, m := range got {
+		if err := cons.Ack(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cons.Poll(ctx, 1); err != nil { // sends the ACK frames
+		t.Fatal(err)
+	}
+	cons.mu.Lock()
+	sess := cons.state.session
+	cons.mu.Unlock()
+	cons.lose(sess) // as a heartbeat answered UNKNOWN_MEMBER does
+	if err := cons.Close(); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("Close after losing the membership with %d acknowledgements unanswered: %v, want ErrRevoked", n, err)
 	}
 }
