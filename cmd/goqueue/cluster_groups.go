@@ -220,7 +220,8 @@ func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {
 
 // groupWriteTimeout bounds a group write: its shard needs a leader and a
 // majority within it, else the member is answered UNAVAILABLE (and the
-// write may still commit: an ack's retry is harmless).
+// write may still commit: the coordinator writes the group's offsets
+// again with its next write, which an ack's retry is).
 const groupWriteTimeout = 5 * time.Second
 
 // propose replicates cmd through its group's shard and says a failure in

@@ -109,6 +109,13 @@ type cgroup struct {
 	logged   groupLog // what logChangesLocked last logged
 	recorded int64    // newest generation whose closed rebalance went to the history
 	dropped  bool     // no longer this node's (replicated.go): the timer loop never ticks it
+	// unwritten holds the offset writes that failed, the newest per
+	// partition: settled in memory, not yet durable. The group's next
+	// write carries them, and the timer loop tries them again after
+	// rewriteAfter, so that an acknowledgement answered "applied, not
+	// durable" becomes durable without its partition changing again, and
+	// its retry (NOT_IN_FLIGHT by then) answers success only once it has.
+	unwritten map[delivery.TP]offsetstore.Write
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and

@@ -3,6 +3,8 @@ package coordinator
 import (
 	"cmp"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -113,9 +115,18 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 			c.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
 		}
 	}
+	ws := p.writes
+	cg.mu.Lock()
+	if len(cg.unwritten) > 0 {
+		ws = newestWrites(cg.unwritten, p.writes)
+		cg.unwritten = nil
+	}
+	cg.mu.Unlock()
 	var err error
-	if len(p.writes) > 0 {
-		err = c.io.writeOffsets(cg.key(), p.writes)
+	if len(ws) > 0 {
+		if err = c.io.writeOffsets(cg.key(), ws); err != nil {
+			c.keepUnwritten(cg, ws)
+		}
 	}
 	for _, dl := range p.dead {
 		werr := c.io.writeDeadLetter(cg.id, dl)
@@ -133,6 +144,51 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 		err = errors.Join(err, c.perform(cg, next))
 	}
 	return err
+}
+
+// rewriteAfter is how soon the timer loop writes again the offsets of a
+// group whose write failed, if no command of the group writes before.
+const rewriteAfter = time.Second
+
+// keepUnwritten keeps ws, whose write failed, for the group's next write
+// (cgroup.unwritten), and has the timer loop try within rewriteAfter. A
+// group dropped meanwhile keeps nothing: its writes are fenced, and its
+// next coordinator delivers again what they would have settled.
+func (c *Coordinator) keepUnwritten(cg *cgroup, ws []offsetstore.Write) {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	if cg.dropped {
+		return
+	}
+	if cg.unwritten == nil {
+		cg.unwritten = make(map[delivery.TP]offsetstore.Write, len(ws))
+	}
+	for _, w := range ws {
+		if old, ok := cg.unwritten[w.TP]; !ok || old.Offset.Seq < w.Offset.Seq {
+			cg.unwritten[w.TP] = w
+		}
+	}
+	at := c.now().Add(rewriteAfter)
+	c.schedMu.Lock()
+	next, ok := c.sched[cg]
+	c.schedMu.Unlock()
+	if !ok || next.After(at) {
+		c.scheduleLocked(cg, at)
+	}
+}
+
+// newestWrites is the writes of kept and ws, the newest (highest Seq)
+// of each partition, in partition order.
+func newestWrites(kept map[delivery.TP]offsetstore.Write, ws []offsetstore.Write) []offsetstore.Write {
+	newest := maps.Clone(kept)
+	for _, w := range ws {
+		if old, ok := newest[w.TP]; !ok || old.Offset.Seq < w.Offset.Seq {
+			newest[w.TP] = w
+		}
+	}
+	out := slices.Collect(maps.Values(newest))
+	slices.SortFunc(out, func(a, b offsetstore.Write) int { return compareTP(a.TP, b.TP) })
+	return out
 }
 
 // topicView returns what the groups need to know of the named topics

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ type fakeRepl struct {
 	claim  uint64
 	stored map[string]map[delivery.TP]offsetstore.Offset
 	saved  map[string]groupstate.Saved
+	fail   int // offset writes still to fail (as a proposal that times out)
 }
 
 func (r *fakeRepl) claimEpoch(e uint64) {
@@ -47,6 +49,10 @@ func (r *fakeRepl) WriteOffsets(group string, epoch uint64, ws []offsetstore.Wri
 	defer r.mu.Unlock()
 	if err := r.fencedLocked(epoch); err != nil {
 		return err
+	}
+	if r.fail > 0 {
+		r.fail--
+		return api.ErrUnavailable.Withf("the write was not replicated in time")
 	}
 	if r.stored[group] == nil {
 		r.stored[group] = map[delivery.TP]offsetstore.Offset{}
@@ -190,5 +196,72 @@ func TestReplicatedGroupsFailOver(t *testing.T) {
 	c.Drop(func(string) bool { return true })
 	if _, err := c.GroupOffsets("g"); !errors.Is(err, api.ErrGroupNotFound) {
 		t.Fatalf("after Drop: %v", err)
+	}
+}
+
+// An acknowledgement applied in memory whose offset write failed ("applied,
+// not durable") is written with the group's next write: its retry, which
+// finds the messages settled (NOT_IN_FLIGHT), writes it, and fails as not
+// durable while the write still fails; and with no retry, the timer loop
+// writes it within rewriteAfter. Before, the retry wrote nothing (the
+// partition had not changed) and its NOT_IN_FLIGHT, which clients take as
+// success, left the acknowledgement in memory only: a new coordinator (or
+// a restart) delivered those messages again.
+func TestFailedOffsetWriteIsWrittenAgain(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	c, tb := openTest(t, now) // no timer loop: the test ticks
+	tb.createTopic("t", 1)
+	c.syncTopics()
+	for range 10 {
+		tb.publish("t", 0, []byte("m"))
+	}
+	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+	c.Replicate(r)
+	r.adopt(c, 1)
+	jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute, Assignor: "range"}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Poll(context.Background(), "g", PollParams{MemberID: jr.MemberID, Generation: jr.Generation, MaxMessages: 10}, "h"); err != nil || len(got) != 10 {
+		t.Fatalf("poll: %d messages, %v", len(got), err)
+	}
+	ack := func(from, to int64) error {
+		_, err := c.Ack("g", Settle{MemberID: jr.MemberID, Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: from, To: to}}}, "h")
+		return err
+	}
+	committed := func() int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.stored["g"][delivery.TP{Topic: "t"}].Committed
+	}
+
+	r.mu.Lock()
+	r.fail = 2
+	r.mu.Unlock()
+	if err := ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE (applied, not durable)", err)
+	}
+	if err := ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("its retry while the write still fails: %v, want UNAVAILABLE", err)
+	}
+	if err := ack(0, 5); !errors.Is(err, api.ErrNotInFlight) {
+		t.Fatalf("its retry once writes work: %v, want MESSAGE_NOT_IN_FLIGHT", err)
+	}
+	if got := committed(); got != 5 {
+		t.Fatalf("after the retry: committed %d, want 5", got)
+	}
+
+	r.mu.Lock()
+	r.fail = 1
+	r.mu.Unlock()
+	if err := ack(5, 10); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE", err)
+	}
+	clock.Add(int64(rewriteAfter))
+	c.tick()
+	if got := committed(); got != 10 {
+		t.Fatalf("a tick after rewriteAfter: committed %d, want 10", got)
 	}
 }

@@ -133,7 +133,9 @@ func CheckRanges(rs []OffsetRange) error {
 // messages are not delivered again) but whose offset write then failed. It says exactly that,
 // with the coded storage error and details.result, instead of a bare 500
 // that a client would take for "nothing happened". The settled offsets are
-// written with the group's next successful offset write.
+// written again with the group's next offset write, or by the timer loop
+// within rewriteAfter (cgroup.unwritten): a retry of the same settle is
+// such a write, answered not durable until it succeeds.
 func (c *Coordinator) notDurable(err error, resp SettleResult) error {
 	const what = "the messages were settled in memory and will not be delivered again, but writing the group's offsets failed"
 	var ae *api.Error
