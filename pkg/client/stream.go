@@ -390,12 +390,14 @@ func (c *Consumer) streamRefused(st *consumerStream, id uint32, e *api.Error) {
 	}
 }
 
-// pong confirms every settle frame sent before PING id.
+// pong confirms every settle frame sent before PING id. Ids are compared
+// as serial numbers (RFC 1982), so that a frame sent after the ids wrapped
+// is not taken for one sent before.
 func (st *consumerStream) pong(id uint32) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for k := range st.sent {
-		if k < id {
+		if int32(k-id) < 0 {
 			delete(st.sent, k)
 		}
 	}

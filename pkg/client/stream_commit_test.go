@@ -284,3 +284,22 @@ func TestStreamAcksOfALostMemberAreReported(t *testing.T) {
 		t.Fatalf("Close after losing the membership with %d acknowledgements unanswered: %v, want ErrRevoked", n, err)
 	}
 }
+
+// A PONG confirms the settle frames sent before its PING, also across the
+// wrap of the frame ids: one sent after the wrap (a smaller id) stays
+// unconfirmed.
+func TestStreamPongAcrossIDWrap(t *testing.T) {
+	const last = ^uint32(0)
+	st := &consumerStream{pongs: map[uint32]chan struct{}{}, sent: map[uint32]*sentSettle{
+		last - 2: {}, last - 1: {}, 0: {}, 2: {},
+	}}
+	st.pong(last) // the PING sent after last-1, before 0 and 2
+	if _, ok := st.sent[last-2]; ok {
+		t.Error("frame sent before the PING still unconfirmed")
+	}
+	for _, id := range []uint32{0, 2} {
+		if _, ok := st.sent[id]; !ok {
+			t.Errorf("frame %d, sent after the PING (the ids wrapped), confirmed by it", id)
+		}
+	}
+}
