@@ -429,7 +429,14 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 // Commit acknowledges msgs (if not yet) and sends every pending
 // acknowledgement now, returning once the broker has applied them: the
 // group's committed offset then covers every acknowledged prefix. It waits
-// at most CloseTimeout; CommitContext takes a context instead.
+// at most CloseTimeout; CommitContext takes a context instead. An
+// acknowledgement made after its message's visibility deadline, or after
+// the broker took its partition from the member (a revocation not released
+// within the rebalance timeout), is refused for that message alone
+// (MESSAGE_NOT_IN_FLIGHT, NOT_PARTITION_OWNER) and not reported: the
+// message is delivered again, as the deadline promises (Extend keeps a
+// slow message in time). An error wrapping ErrRevoked says acknowledgements
+// were dropped because the membership ended.
 func (c *Consumer) Commit(msgs ...*Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
 	defer cancel()
