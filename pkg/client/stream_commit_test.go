@@ -46,61 +46,39 @@ func (c *ackBlackHole) Write(b []byte) (int, error) {
 // before (found by TestBinaryClusterGroupFailover with members on the
 // stream: acknowledged messages delivered again after the kill).
 func TestStreamCommitWhenTheStreamBreaks(t *testing.T) {
-	srv := brokertest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	const n = 10
-	for i := range n {
-		if _, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(strconv.Itoa(i))}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cons, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cons.Close()
 	var armed atomic.Bool
-	cons.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &ackBlackHole{Conn: conn, armed: &armed}, nil
-	}
-	var got []*Message
-	for len(got) < n && ctx.Err() == nil {
-		msgs, err := cons.Poll(ctx, n-len(got))
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, msgs...)
-	}
-	if cons.liveStream() == nil {
-		t.Fatal("the messages did not come on the stream")
-	}
+	c, cons, got := streamConsumer(t, n, func(conn net.Conn) net.Conn {
+		return &ackBlackHole{Conn: conn, armed: &armed}
+	})
 	armed.Store(true)
-	for _, m := range got {
+	ackAll(t, cons, got)
+	if err := cons.Commit(); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	wantCommitted(t, c, n)
+}
+
+// ackAll acknowledges msgs.
+func ackAll(t *testing.T, cons *Consumer, msgs []*Message) {
+	t.Helper()
+	for _, m := range msgs {
 		if err := cons.Ack(m); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := cons.Commit(); err != nil {
-		t.Fatalf("commit: %v", err)
-	}
-	off, err := c.GroupOffsets(ctx, "g")
+}
+
+// wantCommitted fails the test unless group g's offset of t/0, after a
+// Commit that returned nil, is n.
+func wantCommitted(t *testing.T, c *Client, n int64) {
+	t.Helper()
+	off, err := c.GroupOffsets(t.Context(), "g")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := off["t"][0]; got != n {
-		t.Fatalf("Commit returned nil with the group's offset at %d, not %d: acknowledgements the broker never read were reported committed", got, n)
+		t.Fatalf("Commit returned nil with the group's offset at %d, not %d: acknowledgements the broker never applied were reported committed", got, n)
 	}
 }
 
@@ -233,26 +211,14 @@ func TestStreamCommitSeesAnEarlierRefusal(t *testing.T) {
 		return &settleAnswerer{Conn: conn, armed: &armed, refusal: api.ErrUnavailable.Withf("offsets not written")}
 	})
 	armed.Store(true)
-	for _, m := range got {
-		if err := cons.Ack(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cons.Poll(ctx, 1); err != nil { // sends the ACK frames, and a PING it does not wait for
+	ackAll(t, cons, got)
+	if _, err := cons.Poll(t.Context(), 1); err != nil { // sends the ACK frames, and a PING it does not wait for
 		t.Fatal(err)
 	}
 	if err := cons.Commit(); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	off, err := c.GroupOffsets(ctx, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := off["t"][0]; got != n {
-		t.Fatalf("Commit returned nil with the group's offset at %d, not %d", got, n)
-	}
+	wantCommitted(t, c, n)
 }
 
 // A member lost while ACK frames it sent are unanswered (its heartbeat
@@ -266,14 +232,8 @@ func TestStreamAcksOfALostMemberAreReported(t *testing.T) {
 		return &settleAnswerer{Conn: conn, armed: &armed} // ACKs and PINGs never answered
 	})
 	armed.Store(true)
-	for _, m := range got {
-		if err := cons.Ack(m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := cons.Poll(ctx, 1); err != nil { // sends the ACK frames
+	ackAll(t, cons, got)
+	if _, err := cons.Poll(t.Context(), 1); err != nil { // sends the ACK frames
 		t.Fatal(err)
 	}
 	cons.mu.Lock()
