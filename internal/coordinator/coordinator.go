@@ -111,11 +111,16 @@ type cgroup struct {
 	dropped  bool     // no longer this node's (replicated.go): the timer loop never ticks it
 	// unwritten holds the offset writes that failed, the newest per
 	// partition: settled in memory, not yet durable. The group's next
-	// write carries them, and the timer loop tries them again after
+	// ack, nack, extend, commit or reset carries them with its own write
+	// (pending.durable), and the timer loop tries them again after
 	// rewriteAfter, so that an acknowledgement answered "applied, not
 	// durable" becomes durable without its partition changing again, and
 	// its retry (NOT_IN_FLIGHT by then) answers success only once it has.
 	unwritten map[delivery.TP]offsetstore.Write
+	// rewriting counts the writes carrying unwritten ones in progress;
+	// rewrittenCond (see rewritten) is signalled as each ends.
+	rewriting     int
+	rewrittenCond *sync.Cond
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and
@@ -347,6 +352,7 @@ func (c *Coordinator) tickGroup(cg *cgroup) {
 	cg.mu.Lock()
 	p := c.doneLocked(cg, cg.a.Tick(c.now()))
 	cg.mu.Unlock()
+	p.rewrite = true // the timer's try of the group's failed writes (rewriteAfter)
 	if err := c.perform(cg, p); err != nil {
 		c.log.Error("persist offsets of a group's deadlines", "group", cg.id, "err", err)
 	}

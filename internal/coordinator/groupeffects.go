@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -78,6 +79,13 @@ type pending struct {
 	writes   []offsetstore.Write
 	dead     []groupstate.DeadLetter
 	settings *groupstate.Saved
+	// durable: the command answers that what it settled or committed is
+	// durable, so its write carries the group's failed writes and waits
+	// for those in progress (writeOffsets). rewrite: it carries them but
+	// does not wait (the timer loop, which must not stall its other
+	// groups). Others (joins, heartbeats, polls) write only their own, and
+	// do not wait on a failing store.
+	durable, rewrite bool
 }
 
 // doneLocked takes what a command decided: it logs a new state or
@@ -115,17 +123,15 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 			c.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)
 		}
 	}
-	ws := p.writes
-	cg.mu.Lock()
-	if len(cg.unwritten) > 0 {
-		ws = newestWrites(cg.unwritten, p.writes)
-		cg.unwritten = nil
-	}
-	cg.mu.Unlock()
 	var err error
-	if len(ws) > 0 {
-		if err = c.io.writeOffsets(cg.key(), ws); err != nil {
-			c.keepUnwritten(cg, ws)
+	switch {
+	case p.durable || p.rewrite:
+		err = c.writeOffsets(cg, p.writes, p.durable)
+	case len(p.writes) > 0:
+		if err = c.io.writeOffsets(cg.key(), p.writes); err != nil {
+			cg.mu.Lock()
+			c.keepUnwrittenLocked(cg, p.writes)
+			cg.mu.Unlock()
 		}
 	}
 	for _, dl := range p.dead {
@@ -150,13 +156,60 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 // group whose write failed, if no command of the group writes before.
 const rewriteAfter = time.Second
 
-// keepUnwritten keeps ws, whose write failed, for the group's next write
-// (cgroup.unwritten), and has the timer loop try within rewriteAfter. A
-// group dropped meanwhile keeps nothing: its writes are fenced, and its
-// next coordinator delivers again what they would have settled.
-func (c *Coordinator) keepUnwritten(cg *cgroup, ws []offsetstore.Write) {
+// writeOffsets writes own, a command's offset writes, with the group's
+// writes that failed before (cgroup.unwritten). With wait it returns nil
+// only once none of those is pending: it waits for the rewrites other
+// commands carry, and carries again what a failed one put back, so that
+// no answer made durable by this write (a retried ack's NOT_IN_FLIGHT
+// among them) overtakes an earlier write still failing. Called with no
+// lock held.
+func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait bool) error {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
+	for {
+		ws, carried := own, len(cg.unwritten) > 0
+		own = nil
+		if carried {
+			ws = newestWrites(cg.unwritten, ws)
+			cg.unwritten = nil
+			cg.rewriting++
+		}
+		if len(ws) == 0 {
+			if cg.rewriting == 0 || !wait {
+				return nil
+			}
+			cg.rewritten().Wait()
+			continue
+		}
+		cg.mu.Unlock()
+		err := c.io.writeOffsets(cg.key(), ws)
+		cg.mu.Lock()
+		if carried {
+			cg.rewriting--
+			cg.rewritten().Broadcast()
+		}
+		if err != nil {
+			c.keepUnwrittenLocked(cg, ws)
+			return err
+		}
+	}
+}
+
+// rewritten is signalled (on cg.mu) when a rewrite of the group's failed
+// writes ends. The caller holds cg.mu.
+func (cg *cgroup) rewritten() *sync.Cond {
+	if cg.rewrittenCond == nil {
+		cg.rewrittenCond = sync.NewCond(&cg.mu)
+	}
+	return cg.rewrittenCond
+}
+
+// keepUnwrittenLocked keeps ws, whose write failed, for the group's next
+// write (cgroup.unwritten), and has the timer loop try within
+// rewriteAfter. A group dropped meanwhile keeps nothing: its writes are
+// fenced, and its next coordinator delivers again what they would have
+// settled. The caller holds cg.mu.
+func (c *Coordinator) keepUnwrittenLocked(cg *cgroup, ws []offsetstore.Write) {
 	if cg.dropped {
 		return
 	}

@@ -35,6 +35,7 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 	fx, err := cg.a.Commit(c.now(), req.MemberID, req.Generation, host, refs, view)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
+	p.durable = true
 	if werr := c.perform(cg, p); werr != nil {
 		return werr
 	}

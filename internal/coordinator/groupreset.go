@@ -73,6 +73,7 @@ func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult
 	fx, err := cg.a.Reset(c.now(), refs)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
+	p.durable = true
 	if perr := c.perform(cg, p); perr != nil {
 		return ResetResult{}, perr
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -23,6 +24,9 @@ type fakeRepl struct {
 	stored map[string]map[delivery.TP]offsetstore.Offset
 	saved  map[string]groupstate.Saved
 	fail   int // offset writes still to fail (as a proposal that times out)
+	// gate, if set, is called (outside mu) by each offset write before it
+	// is applied or failed.
+	gate func()
 }
 
 func (r *fakeRepl) claimEpoch(e uint64) {
@@ -45,6 +49,12 @@ func (r *fakeRepl) Epoch(string) (uint64, bool) {
 }
 
 func (r *fakeRepl) WriteOffsets(group string, epoch uint64, ws []offsetstore.Write) error {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		gate()
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.fencedLocked(epoch); err != nil {
@@ -263,5 +273,72 @@ func TestFailedOffsetWriteIsWrittenAgain(t *testing.T) {
 	c.tick()
 	if got := committed(); got != 10 {
 		t.Fatalf("a tick after rewriteAfter: committed %d, want 10", got)
+	}
+}
+
+// A retried ack that finds its messages settled answers only once the
+// write it depends on is durable, also while another command carries that
+// write: here the timer's try, held in the store and then failing. The
+// retry answered NOT_IN_FLIGHT at once before, with nothing written (found
+// by review of the fix above).
+func TestRetriedAckWaitsForARewriteInProgress(t *testing.T) {
+	synctest.Test(t, retriedAckWaitsForARewrite)
+}
+
+func retriedAckWaitsForARewrite(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c, tb := openTest(t, func() time.Time { return time.Unix(0, clock.Load()) })
+	tb.createTopic("t", 1)
+	c.syncTopics()
+	for range 5 {
+		tb.publish("t", 0, []byte("m"))
+	}
+	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+	c.Replicate(r)
+	r.adopt(c, 1)
+	jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute, Assignor: "range"}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.Poll(context.Background(), "g", PollParams{MemberID: jr.MemberID, Generation: jr.Generation, MaxMessages: 5}, "h"); err != nil || len(got) != 5 {
+		t.Fatalf("poll: %d messages, %v", len(got), err)
+	}
+	ack := func() error {
+		_, err := c.Ack("g", Settle{MemberID: jr.MemberID, Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h")
+		return err
+	}
+	r.mu.Lock()
+	r.fail = 1
+	r.mu.Unlock()
+	if err := ack(); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE", err)
+	}
+
+	// The timer's try enters the store and is held there; it will fail.
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	r.mu.Lock()
+	r.fail = 1
+	r.gate = func() { once.Do(func() { close(entered); <-release }) }
+	r.mu.Unlock()
+	clock.Add(int64(rewriteAfter))
+	ticked := make(chan struct{})
+	go func() { c.tick(); close(ticked) }()
+	<-entered
+
+	retried := make(chan error, 1)
+	go func() { retried <- ack() }()
+	synctest.Wait() // the retry has answered, or waits
+	close(release)
+	<-ticked
+	if err := <-retried; !errors.Is(err, api.ErrNotInFlight) {
+		t.Fatalf("the retry: %v, want MESSAGE_NOT_IN_FLIGHT once written", err)
+	}
+	r.mu.Lock()
+	got := r.stored["g"][delivery.TP{Topic: "t"}].Committed
+	r.mu.Unlock()
+	if got != 5 {
+		t.Fatalf("the retry answered with committed %d, want 5", got)
 	}
 }

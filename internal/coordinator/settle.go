@@ -78,6 +78,7 @@ func (c *Coordinator) settle(groupID string, req Settle, host string, op groupst
 	res, fx := cg.a.Settle(c.now(), op)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
+	p.durable = true // an ack retried after "not durable" answers once it is
 	// Dead letters are written before the answer, so that a nack's message
 	// is in the DLQ when the nack returns (unless the write failed: then it
 	// is retried with backoff, and the nack still succeeds).
