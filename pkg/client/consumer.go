@@ -52,9 +52,10 @@ type ConsumerConfig struct {
 	// PollWait is how long Poll waits for a message when none is ready
 	// (default 1 s; never past the context's deadline).
 	PollWait time.Duration
-	// SerialPolls turns polling ahead off. By default, once Poll returns
-	// messages, the consumer sends the acknowledgements pending and polls
-	// for up to as many more (within the group's in-flight cap) while the
+	// SerialPolls turns polling ahead off, and with it the stream (see
+	// NoStream), which pushes messages ahead. A member polling over HTTP
+	// otherwise, once Poll returns messages, sends the acknowledgements
+	// pending and polls for up to as many more (within the group's in-flight cap) while the
 	// application processes them, so that the next Poll usually returns at
 	// once. Messages polled ahead are in flight for this member: a Poll
 	// that does not come within half the visibility timeout, or a

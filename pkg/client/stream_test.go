@@ -125,7 +125,7 @@ func TestConsumerPollsABrokerWithoutTheStream(t *testing.T) {
 	}
 }
 
-// Without Stream the consumer never asks for the stream.
+// With NoStream the consumer never asks for the stream.
 func TestConsumerWithoutStreamPolls(t *testing.T) {
 	srv, _ := setup(t, "orders", 1)
 	front, rc := countingProxy(t, srv.URL, false)
@@ -133,7 +133,7 @@ func TestConsumerWithoutStreamPolls(t *testing.T) {
 	cons := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{front.URL}, GroupID: "g", Topics: []string{"orders"}})
 	consumeAcked(t, cons, 50)
 	if n := rc.count("GET " + api.StreamPath); n != 0 {
-		t.Errorf("asked for the stream %d times without Stream", n)
+		t.Errorf("asked for the stream %d times with NoStream", n)
 	}
 }
 
