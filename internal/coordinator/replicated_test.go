@@ -209,6 +209,60 @@ func TestReplicatedGroupsFailOver(t *testing.T) {
 	}
 }
 
+// ackFixture is a cluster node's coordinator on a fake clock (no timer
+// loop: the test ticks) keeping its groups in a fakeRepl, with group g's
+// one member holding the first n messages of t/0.
+type ackFixture struct {
+	clock atomic.Int64
+	c     *Coordinator
+	r     *fakeRepl
+	jr    JoinResult
+}
+
+func newAckFixture(t *testing.T, n int) *ackFixture {
+	f := &ackFixture{}
+	f.clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	c, tb := openTest(t, func() time.Time { return time.Unix(0, f.clock.Load()) })
+	tb.createTopic("t", 1)
+	c.syncTopics()
+	for range n {
+		tb.publish("t", 0, []byte("m"))
+	}
+	f.c = c
+	f.r = &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+	c.Replicate(f.r)
+	f.r.adopt(c, 1)
+	jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute, Assignor: "range"}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.jr = jr
+	if got, err := c.Poll(context.Background(), "g", PollParams{MemberID: jr.MemberID, Generation: jr.Generation, MaxMessages: n}, "h"); err != nil || len(got) != n {
+		t.Fatalf("poll: %d messages, %v", len(got), err)
+	}
+	return f
+}
+
+// ack acknowledges t/0's [from, to).
+func (f *ackFixture) ack(from, to int64) error {
+	_, err := f.c.Ack("g", Settle{MemberID: f.jr.MemberID, Generation: f.jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: from, To: to}}}, "h")
+	return err
+}
+
+// failWrites has the next n offset writes fail.
+func (f *ackFixture) failWrites(n int) {
+	f.r.mu.Lock()
+	defer f.r.mu.Unlock()
+	f.r.fail = n
+}
+
+// committed is t/0's committed offset as replicated.
+func (f *ackFixture) committed() int64 {
+	f.r.mu.Lock()
+	defer f.r.mu.Unlock()
+	return f.r.stored["g"][delivery.TP{Topic: "t"}].Committed
+}
+
 // An acknowledgement applied in memory whose offset write failed ("applied,
 // not durable") is written with the group's next write: its retry, which
 // finds the messages settled (NOT_IN_FLIGHT), writes it, and fails as not
@@ -218,60 +272,28 @@ func TestReplicatedGroupsFailOver(t *testing.T) {
 // success, left the acknowledgement in memory only: a new coordinator (or
 // a restart) delivered those messages again.
 func TestFailedOffsetWriteIsWrittenAgain(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	c, tb := openTest(t, now) // no timer loop: the test ticks
-	tb.createTopic("t", 1)
-	c.syncTopics()
-	for range 10 {
-		tb.publish("t", 0, []byte("m"))
-	}
-	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
-	c.Replicate(r)
-	r.adopt(c, 1)
-	jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute, Assignor: "range"}, "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := c.Poll(context.Background(), "g", PollParams{MemberID: jr.MemberID, Generation: jr.Generation, MaxMessages: 10}, "h"); err != nil || len(got) != 10 {
-		t.Fatalf("poll: %d messages, %v", len(got), err)
-	}
-	ack := func(from, to int64) error {
-		_, err := c.Ack("g", Settle{MemberID: jr.MemberID, Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: from, To: to}}}, "h")
-		return err
-	}
-	committed := func() int64 {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		return r.stored["g"][delivery.TP{Topic: "t"}].Committed
-	}
-
-	r.mu.Lock()
-	r.fail = 2
-	r.mu.Unlock()
-	if err := ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
+	f := newAckFixture(t, 10)
+	f.failWrites(2)
+	if err := f.ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE (applied, not durable)", err)
 	}
-	if err := ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
+	if err := f.ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("its retry while the write still fails: %v, want UNAVAILABLE", err)
 	}
-	if err := ack(0, 5); !errors.Is(err, api.ErrNotInFlight) {
+	if err := f.ack(0, 5); !errors.Is(err, api.ErrNotInFlight) {
 		t.Fatalf("its retry once writes work: %v, want MESSAGE_NOT_IN_FLIGHT", err)
 	}
-	if got := committed(); got != 5 {
+	if got := f.committed(); got != 5 {
 		t.Fatalf("after the retry: committed %d, want 5", got)
 	}
 
-	r.mu.Lock()
-	r.fail = 1
-	r.mu.Unlock()
-	if err := ack(5, 10); !errors.Is(err, api.ErrUnavailable) {
+	f.failWrites(1)
+	if err := f.ack(5, 10); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE", err)
 	}
-	clock.Add(int64(rewriteAfter))
-	c.tick()
-	if got := committed(); got != 10 {
+	f.clock.Add(int64(rewriteAfter))
+	f.c.tick()
+	if got := f.committed(); got != 10 {
 		t.Fatalf("a tick after rewriteAfter: committed %d, want 10", got)
 	}
 }
@@ -286,59 +308,33 @@ func TestRetriedAckWaitsForARewriteInProgress(t *testing.T) {
 }
 
 func retriedAckWaitsForARewrite(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	c, tb := openTest(t, func() time.Time { return time.Unix(0, clock.Load()) })
-	tb.createTopic("t", 1)
-	c.syncTopics()
-	for range 5 {
-		tb.publish("t", 0, []byte("m"))
-	}
-	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
-	c.Replicate(r)
-	r.adopt(c, 1)
-	jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute, Assignor: "range"}, "h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := c.Poll(context.Background(), "g", PollParams{MemberID: jr.MemberID, Generation: jr.Generation, MaxMessages: 5}, "h"); err != nil || len(got) != 5 {
-		t.Fatalf("poll: %d messages, %v", len(got), err)
-	}
-	ack := func() error {
-		_, err := c.Ack("g", Settle{MemberID: jr.MemberID, Generation: jr.Generation, Ranges: []OffsetRange{{Topic: "t", From: 0, To: 5}}}, "h")
-		return err
-	}
-	r.mu.Lock()
-	r.fail = 1
-	r.mu.Unlock()
-	if err := ack(); !errors.Is(err, api.ErrUnavailable) {
+	f := newAckFixture(t, 5)
+	f.failWrites(1)
+	if err := f.ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE", err)
 	}
 
 	// The timer's try enters the store and is held there; it will fail.
 	entered, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	r.mu.Lock()
-	r.fail = 1
-	r.gate = func() { once.Do(func() { close(entered); <-release }) }
-	r.mu.Unlock()
-	clock.Add(int64(rewriteAfter))
+	f.failWrites(1)
+	f.r.mu.Lock()
+	f.r.gate = func() { once.Do(func() { close(entered); <-release }) }
+	f.r.mu.Unlock()
+	f.clock.Add(int64(rewriteAfter))
 	ticked := make(chan struct{})
-	go func() { c.tick(); close(ticked) }()
+	go func() { f.c.tick(); close(ticked) }()
 	<-entered
 
 	retried := make(chan error, 1)
-	go func() { retried <- ack() }()
+	go func() { retried <- f.ack(0, 5) }()
 	synctest.Wait() // the retry has answered, or waits
 	close(release)
 	<-ticked
 	if err := <-retried; !errors.Is(err, api.ErrNotInFlight) {
 		t.Fatalf("the retry: %v, want MESSAGE_NOT_IN_FLIGHT once written", err)
 	}
-	r.mu.Lock()
-	got := r.stored["g"][delivery.TP{Topic: "t"}].Committed
-	r.mu.Unlock()
-	if got != 5 {
+	if got := f.committed(); got != 5 {
 		t.Fatalf("the retry answered with committed %d, want 5", got)
 	}
 }
