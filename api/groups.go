@@ -105,14 +105,14 @@ type PollRequest struct {
 	// Acks acknowledges messages before the poll, as POST /ack's ranges
 	// do, so that a consumer's round of acknowledgements and next poll is
 	// one request. A message the ack cannot settle because it is no longer
-	// this member's to settle (handed off, redelivered after its
-	// visibility timeout, already settled) does not fail the poll: it is
-	// counted in PollResponse.AckRefused. What refuses the acks as a whole
-	// (bad ranges, offsets that could not be kept) fails the poll as it
-	// fails POST /ack, and nothing is polled; a stale generation or an
-	// unknown member fails the poll and settles nothing. A client that
-	// gets an error sends the acks again: those already settled are then
-	// refused harmlessly.
+	// this member's to settle (handed off, or redelivered after its
+	// visibility timeout: AckLost) does not fail the poll: it is counted in
+	// PollResponse.AckRefused; one already settled is not counted, its ack
+	// holds. What refuses the acks as a whole (bad ranges, offsets that
+	// could not be kept) fails the poll as it fails POST /ack, and nothing
+	// is polled; a stale generation or an unknown member fails the poll and
+	// settles nothing. A client that gets an error sends the acks again:
+	// those already settled then count as settled.
 	Acks []OffsetRange `json:"acks,omitempty"`
 }
 
@@ -126,9 +126,9 @@ type PollRequest struct {
 // the field long-polls as before. The binary answer
 // (PollBatchesContentType) carries it in the PollRebalanceHeader header.
 //
-// AckRefused counts the messages of the request's Acks that could not be
-// settled (see PollRequest.Acks); the binary answer carries it in the
-// PollAckRefusedHeader header.
+// AckRefused counts the messages of the request's Acks whose ack was lost:
+// not settled, and delivered again (see PollRequest.Acks); the binary
+// answer carries it in the PollAckRefusedHeader header.
 type PollResponse struct {
 	Messages   []Message `json:"messages"`
 	Rebalance  bool      `json:"rebalance,omitempty"`
@@ -194,6 +194,28 @@ type AckRequest struct {
 type AckResponse struct {
 	Succeeded int          `json:"succeeded"`
 	Failed    []MessageErr `json:"failed,omitempty"`
+}
+
+// NotInFlightSettled is the details.state of a MESSAGE_NOT_IN_FLIGHT that
+// names a message already settled (acknowledged, dead-lettered, or below
+// the committed offset): an ack of it holds, as an ack sent twice does.
+// The broker says it for such a message even when the member no longer
+// owns its partition, instead of NOT_PARTITION_OWNER.
+const NotInFlightSettled = "acknowledged"
+
+// AckLost reports whether e, refusing the ack of one message, says the
+// acknowledgement did not take: the message is not settled and is
+// delivered again (its visibility deadline passed, or its partition went
+// to another member). A refusal of an ack whose message is settled already
+// (a retry of an ack that was applied) is not a loss.
+func AckLost(e *Error) bool {
+	switch {
+	case e.Is(ErrNotOwner):
+		return true
+	case e.Is(ErrNotInFlight):
+		return e.Details["state"] != NotInFlightSettled
+	}
+	return false
 }
 
 // MessageErr is one message an ack, nack or extend could not apply.

@@ -177,7 +177,7 @@ func (g *Group) held(member string, tp TP, off int64) (*entry, error) {
 	}
 	switch {
 	case e == nil && p.settled(off):
-		return nil, notInFlight(tp, off, "acknowledged", "is already settled")
+		return nil, SettledError(tp, off)
 	case e == nil:
 		return nil, notInFlight(tp, off, "not_delivered", "was never delivered to this group")
 	case (e.state == inFlight || e.state == leased) && e.holder.id != member:
@@ -197,6 +197,12 @@ func (g *Group) heldAlone(member string, tp TP, off int64) (*entry, error) {
 		e = g.carve(e, off)
 	}
 	return e, err
+}
+
+// SettledError is the refusal of a settle of tp's message at off, which
+// is settled already.
+func SettledError(tp TP, off int64) error {
+	return notInFlight(tp, off, api.NotInFlightSettled, "is already settled")
 }
 
 func notInFlight(tp TP, off int64, state, what string) error {

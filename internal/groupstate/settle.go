@@ -1,6 +1,7 @@
 package groupstate
 
 import (
+	"errors"
 	"slices"
 	"time"
 
@@ -101,7 +102,7 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 		a.hosts[s.Member] = s.Host
 	}
 	for _, m := range s.Messages {
-		one(m, a.g.CheckOwner(s.Member, s.Generation, m.TP.Topic, m.TP.Partition))
+		one(m, a.settledOr(m, a.g.CheckOwner(s.Member, s.Generation, m.TP.Topic, m.TP.Partition)))
 	}
 	for _, r := range s.Ranges {
 		owner := a.g.CheckOwner(s.Member, s.Generation, r.TP.Topic, r.TP.Partition)
@@ -121,13 +122,27 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 			continue
 		}
 		for off := r.From; off < r.To; off++ {
-			one(Ref{TP: r.TP, Offset: off}, owner)
+			ref := Ref{TP: r.TP, Offset: off}
+			one(ref, a.settledOr(ref, owner))
 		}
 	}
 	for _, tp := range dirty {
 		a.persist(tp)
 	}
 	return res, a.end(now)
+}
+
+// settledOr is owner, the member's right to settle r, except that a
+// partition no longer the member's is no reason to refuse a message that
+// is settled already: that is said instead (MESSAGE_NOT_IN_FLIGHT, state
+// api.NotInFlightSettled). An ack retried after its first try was applied
+// and the partition moved on then tells its sender the ack holds, instead
+// of reporting it lost (api.AckLost).
+func (a *Group) settledOr(r Ref, owner error) error {
+	if errors.Is(owner, api.ErrNotOwner) && a.d.Settled(r.TP, r.Offset) {
+		return delivery.SettledError(r.TP, r.Offset)
+	}
+	return owner
 }
 
 // settleOne applies s.Op to one message whose ownership is checked, and

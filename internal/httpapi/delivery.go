@@ -63,8 +63,9 @@ func setPollHeaders(w http.ResponseWriter, rebalance bool, ackRefused int) {
 }
 
 // ackOnPoll applies the acknowledgements a poll carries (api.PollRequest.Acks)
-// and says how many messages it could not settle one by one. An error that
-// refuses them as a whole is returned, and the poll is not made.
+// and says how many acks, refused one by one, were lost (api.AckLost: not
+// those of messages settled already). An error that refuses them as a
+// whole is returned, and the poll is not made.
 func (s *Server) ackOnPoll(id string, req *api.PollRequest, host string) (int, error) {
 	if len(req.Acks) == 0 {
 		return 0, nil
@@ -81,7 +82,13 @@ func (s *Server) ackOnPoll(id string, req *api.PollRequest, host string) (int, e
 	if err != nil && (!errors.As(err, &ae) || ae.Details["durable"] != nil || len(res.Failed) == 0) {
 		return 0, settleError(err)
 	}
-	return len(res.Failed), nil
+	lost := 0
+	for _, f := range res.Failed {
+		if api.AckLost(f.Err) {
+			lost++
+		}
+	}
+	return lost, nil
 }
 
 // acceptsPollBatches reports whether the poll asked for the binary answer.
