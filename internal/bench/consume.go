@@ -161,9 +161,10 @@ func consume(ctx context.Context, cfg Config, admin *client.Client, topic string
 
 // ackRefused reports an error of the broker refusing acknowledgements
 // (409 Conflict: a message handed to another member or redelivered after
-// its visibility timeout before the ack arrived). A consumer logs it and
-// goes on: the message is delivered again, and counted once here.
+// its visibility timeout before the ack arrived; a commit says it as
+// client.ErrAckLost). A consumer logs it and goes on: the message is
+// delivered again, and counted once here.
 func ackRefused(err error) bool {
 	var ae *api.Error
-	return errors.As(err, &ae) && ae.Status == http.StatusConflict
+	return errors.As(err, &ae) && ae.Status == http.StatusConflict || errors.Is(err, client.ErrAckLost)
 }

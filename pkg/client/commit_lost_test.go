@@ -87,3 +87,60 @@ func TestCommitReportsAcksLostWithTheMembership(t *testing.T) {
 		t.Fatalf("second Commit = %v, want nil", err)
 	}
 }
+
+// TestCommitReportsAnAckAfterTheDeadline: a message acknowledged after its
+// visibility deadline went back to the group: Commit says the ack was lost
+// (it answered nil before), and the message is delivered again.
+func TestCommitReportsAnAckAfterTheDeadline(t *testing.T) {
+	srv := brokertest.Start(t)
+	admin, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const topic = "late"
+	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, srv.URL, topic, 2)
+	// Polling: a stream would have the expired message pushed again at
+	// once, and the late ack would settle that delivery instead.
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{topic},
+		VisibilityTimeout: 200 * time.Millisecond})
+	var msgs []*client.Message
+	for len(msgs) < 2 {
+		got, err := c.Poll(ctx, 2-len(msgs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, got...)
+	}
+	if err := c.Commit(msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	for { // until the broker took the other back
+		g, err := admin.Group(ctx, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g.Members) == 1 && g.Members[0].InFlight == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the message never expired")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := c.Commit(msgs[1]); !errors.Is(err, client.ErrAckLost) {
+		t.Fatalf("commit of a message past its deadline: %v, want ErrAckLost", err)
+	}
+	got, err := c.Poll(ctx, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Offset != msgs[1].Offset || got[0].DeliveryCount != 2 {
+		t.Fatalf("poll after the lost ack: %v, want offset %d delivered again", got, msgs[1].Offset)
+	}
+}

@@ -21,6 +21,14 @@ import (
 // messages are delivered again.
 var ErrRevoked = errors.New("client: message's partition is no longer owned by this consumer")
 
+// ErrAckLost is wrapped by the errors of Commit, CommitAll and Close when
+// acknowledgements made since the last commit came too late: the broker had
+// taken their messages back (their visibility deadline passed, or their
+// partition went to another member) and delivers them again. An
+// acknowledgement sent again after the broker applied it (its answer lost)
+// is not counted.
+var ErrAckLost = errors.New("client: acknowledgement came too late")
+
 // ConsumerConfig configures NewConsumer. Brokers, GroupID and Topics are
 // required; zero values of the rest take the defaults noted.
 type ConsumerConfig struct {
@@ -434,10 +442,12 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 // acknowledgement made after its message's visibility deadline, or after
 // the broker took its partition from the member (a revocation not released
 // within the rebalance timeout), is refused for that message alone
-// (MESSAGE_NOT_IN_FLIGHT, NOT_PARTITION_OWNER) and not reported: the
-// message is delivered again, as the deadline promises (Extend keeps a
-// slow message in time). An error wrapping ErrRevoked says acknowledgements
-// were dropped because the membership ended.
+// (MESSAGE_NOT_IN_FLIGHT, NOT_PARTITION_OWNER): the message is delivered
+// again, as the deadline promises (Extend keeps a slow message in time),
+// and the error wraps ErrAckLost with how many. An error wrapping
+// ErrRevoked says acknowledgements were dropped because the membership
+// ended. Both count what happened since the last Commit, CommitAll or
+// Close, acknowledgements sent in the background meanwhile included.
 func (c *Consumer) Commit(msgs ...*Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
 	defer cancel()
@@ -455,8 +465,9 @@ func (c *Consumer) CommitContext(ctx context.Context, msgs ...*Message) error {
 }
 
 // commit sends what is acknowledged, then reports what a lost membership
-// dropped unsent since the last commit: a nil answer means every
-// acknowledgement made before the call is committed.
+// dropped unsent, and what the broker refused as lost, since the last
+// commit: a nil answer means every acknowledgement made before the call is
+// committed.
 func (c *Consumer) commit(ctx context.Context) error {
 	err := c.flush(ctx, true)
 	c.mu.Lock()

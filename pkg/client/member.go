@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -62,6 +63,9 @@ type memberState struct {
 	// them (takeUnsentLocked) rather than answer as if all were
 	// committed. Kept across resetLocked.
 	unsent int64
+	// lost counts, in the same way, the acknowledgements the broker
+	// refused as lost (api.AckLost: their messages are delivered again).
+	lost int64
 
 	// ahead holds messages polled ahead of the application (pollahead.go),
 	// in the order polled, all of this session, and aheadRaw the answers
@@ -298,14 +302,19 @@ func (s *memberState) ownedAssignmentLocked() api.Assignment {
 }
 
 // takeUnsentLocked returns, as an error wrapping ErrRevoked, the
-// acknowledgements dropped unsent since it was last called; nil if none.
+// acknowledgements dropped unsent since it was last called, and, wrapping
+// ErrAckLost, those the broker refused as lost; nil if none.
 func (s *memberState) takeUnsentLocked() error {
-	n := s.unsent
-	s.unsent = 0
-	if n == 0 {
-		return nil
+	unsent, lost := s.unsent, s.lost
+	s.unsent, s.lost = 0, 0
+	var errs []error
+	if unsent > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d acknowledged messages were not committed: the membership ended before they were sent, so they will be delivered again", ErrRevoked, unsent))
 	}
-	return fmt.Errorf("%w: %d acknowledged messages were not committed: the membership ended before they were sent, so they will be delivered again", ErrRevoked, n)
+	if lost > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d acknowledged messages were not committed: the broker had taken them back (visibility deadline passed, or partition moved on), so they will be delivered again", ErrAckLost, lost))
+	}
+	return errors.Join(errs...)
 }
 
 func (s *memberState) dropUnsentLocked(acks []api.OffsetRange) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -26,6 +27,9 @@ type pollAnswer struct {
 	// rebalance: the broker says a heartbeat now would change this
 	// member's assignment (api.PollResponse.Rebalance).
 	rebalance bool
+	// ackRefused counts the acks the poll carried that the broker refused
+	// as lost (api.PollResponse.AckRefused).
+	ackRefused int
 	// lazy (set before the poll) asks for a stored-batches answer to be
 	// kept undecoded: raw then holds it, its frames checked, and rawN the
 	// messages it names; msgs stays nil. The poller's rounds read lazily,
@@ -40,6 +44,7 @@ func (*pollAnswer) accept() string { return acceptPoll }
 
 func (a *pollAnswer) read(h http.Header, body []byte) error {
 	a.rebalance = h.Get(api.PollRebalanceHeader) == "true"
+	a.ackRefused, _ = strconv.Atoi(h.Get(api.PollAckRefusedHeader)) // on JSON answers too
 	switch mediaType(h.Get("Content-Type")) {
 	case api.PollStoredContentType:
 		if a.lazy {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -146,7 +147,12 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 		c.mu.Unlock()
 		err := c.t.do(ctx, http.MethodPost, c.path+path, req, nil)
 		switch {
-		case err == nil, isCode(err, api.ErrNotInFlight), isCode(err, api.ErrNotOwner):
+		case err == nil:
+			return nil
+		case isCode(err, api.ErrNotInFlight), isCode(err, api.ErrNotOwner):
+			if path == "/ack" {
+				c.countLost(err)
+			}
 			return nil
 		case mustRejoin(err):
 			c.lose(sess)
@@ -172,6 +178,38 @@ func (c *Consumer) requeue(sess uint64, acks []api.OffsetRange, nacks []pendingN
 	}
 	c.state.requeueAcksLocked(acks)
 	c.state.nacks = append(nacks, c.state.nacks...)
+}
+
+// countLost counts the acknowledgements err, an ack's refusal, says were
+// lost (api.AckLost) from the answer its details.result carries: the next
+// commit reports them. The others it refused were settled already.
+func (c *Consumer) countLost(err error) {
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		return
+	}
+	b, jerr := json.Marshal(ae.Details["result"]) // the answer, as it came
+	var res api.AckResponse
+	if jerr != nil || json.Unmarshal(b, &res) != nil {
+		return
+	}
+	var n int64
+	for _, f := range res.Failed {
+		if f.Error != nil && api.AckLost(f.Error) {
+			n++
+		}
+	}
+	c.addLost(n)
+}
+
+// addLost counts n acknowledgements the broker refused as lost.
+func (c *Consumer) addLost(n int64) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.state.lost += n
+	c.mu.Unlock()
 }
 
 // dropUnsent counts acks, refused or sent under a membership that ended,

@@ -372,6 +372,9 @@ func (c *Consumer) streamRefused(st *consumerStream, id uint32, e *api.Error) {
 	}
 	switch {
 	case isCode(e, api.ErrNotInFlight), isCode(e, api.ErrNotOwner):
+		if len(rec.acks) > 0 { // an ACK frame's, not a NACK's
+			c.countLost(e)
+		}
 	case mustRejoin(e):
 		c.lose(st.sess)
 		c.dropUnsent(rec.acks)

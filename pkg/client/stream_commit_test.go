@@ -158,6 +158,18 @@ func (c *settleAnswerer) Read(b []byte) (int, error) {
 // the n messages on the stream.
 func streamConsumer(t *testing.T, n int, wrap func(net.Conn) net.Conn) (*Client, *Consumer, []*Message) {
 	t.Helper()
+	c, cons, got := groupConsumer(t, n, n, ConsumerConfig{}, wrap)
+	if cons.liveStream() == nil {
+		t.Fatal("the messages did not come on the stream")
+	}
+	return c, cons, got
+}
+
+// groupConsumer starts a consumer of group g on topic t (created with n
+// messages), configured as cfg says besides, whose stream connections (if
+// any) are wrapped by wrap, and polls want messages.
+func groupConsumer(t *testing.T, n, want int, cfg ConsumerConfig, wrap func(net.Conn) net.Conn) (*Client, *Consumer, []*Message) {
+	t.Helper()
 	srv := brokertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -173,11 +185,15 @@ func streamConsumer(t *testing.T, n int, wrap func(net.Conn) net.Conn) (*Client,
 			t.Fatal(err)
 		}
 	}
-	cons, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}, PollWait: 50 * time.Millisecond})
+	cfg.Brokers, cfg.GroupID, cfg.Topics, cfg.PollWait = []string{srv.URL}, "g", []string{"t"}, 50*time.Millisecond
+	cons, err := NewConsumer(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cons.Close() })
+	if wrap == nil {
+		wrap = func(conn net.Conn) net.Conn { return conn }
+	}
 	cons.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
@@ -186,15 +202,12 @@ func streamConsumer(t *testing.T, n int, wrap func(net.Conn) net.Conn) (*Client,
 		return wrap(conn), nil
 	}
 	var got []*Message
-	for len(got) < n && ctx.Err() == nil {
-		msgs, err := cons.Poll(ctx, n-len(got))
+	for len(got) < want && ctx.Err() == nil {
+		msgs, err := cons.Poll(ctx, want-len(got))
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, msgs...)
-	}
-	if cons.liveStream() == nil {
-		t.Fatal("the messages did not come on the stream")
 	}
 	return c, cons, got
 }
