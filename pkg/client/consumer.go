@@ -126,7 +126,18 @@ type Consumer struct {
 	t    *transport
 	path string // "/groups/{group}"
 	cbMu sync.Mutex
-	join sync.Mutex
+	// joining is the join in flight, if any (guarded by mu; see
+	// ensureJoined). joinID is the member ID the next join proposes, used
+	// by the join in flight alone, and by Close once none is: chosen before
+	// a join's first attempt and kept until a join is answered, so that a
+	// join whose answer never came (the connection lost, or Close ended
+	// it) is not a second member: its retry is the same member joining
+	// again, and Close leaves it.
+	joining *joinCall
+	joinID  string
+	// life is done once Close has let a join in flight end (or waited
+	// half its CloseTimeout for it): it ends the background goroutines.
+	life context.Context
 	// flushMu serialises flush: a release of revoked partitions must not
 	// overtake acks another flush has taken but not yet sent, or they reach
 	// the broker after the partition is gone and are lost (the next owner
@@ -188,6 +199,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		t:        t,
 		path:     "/groups/" + esc(c.GroupID),
 		stop:     stop,
+		life:     ctx,
 		done:     make(chan struct{}),
 		wake:     make(chan struct{}, 1),
 		aheadReq: make(chan *aheadJob, 1),
@@ -518,14 +530,30 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.state.closed = true
+	jc := c.joining // no join starts after this
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+	defer cancel()
+	if jc != nil {
+		// Let a join the broker may be applying end, to leave the member
+		// it makes; at most half the time, then stop ends it, and what is
+		// left goes to the leave.
+		t := time.NewTimer(c.cfg.CloseTimeout / 2)
+		select {
+		case <-jc.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	c.stop()
+	if jc != nil {
+		<-jc.done
+	}
 	<-c.done
 	c.closeStream()
 	defer c.t.hc.CloseIdleConnections()
 
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
-	defer cancel()
+	unanswered := c.joinID
 	c.mu.Lock()
 	if c.cfg.AutoCommit {
 		c.state.settleAllLocked()
@@ -534,6 +562,11 @@ func (c *Consumer) Close() error {
 	if member == "" {
 		err := c.state.takeUnsentLocked()
 		c.mu.Unlock()
+		if unanswered != "" {
+			// A join was sent and never answered: the broker may have
+			// made the member. Best effort: it may as well not have.
+			_ = c.t.do(ctx, http.MethodPost, c.path+"/leave", api.LeaveRequest{MemberID: unanswered}, nil)
+		}
 		if err != nil {
 			return fmt.Errorf("client: close consumer of group %q: %w", c.cfg.GroupID, err)
 		}

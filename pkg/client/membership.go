@@ -2,29 +2,84 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"net/http"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
+// newMemberID is a member ID for a join to propose (Consumer.joinID):
+// the client ID, if any, for the group's listings, and 130 random bits.
+func newMemberID(clientID string) string {
+	const maxPrefix = 200 // the rest of api's 249 characters hold the random part
+	if clientID == "" {
+		clientID = "member"
+	}
+	if len(clientID) > maxPrefix {
+		clientID = clientID[:maxPrefix]
+	}
+	return clientID + "-" + rand.Text()
+}
+
 // revokePoll is how often the background goroutine looks at partitions
 // waiting to be released.
 const revokePoll = 50 * time.Millisecond
 
-// ensureJoined joins the group unless this consumer is a member. A static
-// member whose previous self is still alive (DUPLICATE_INSTANCE_ID) retries
-// until ctx is done.
+// joinCall is a join in flight (Consumer.joining).
+type joinCall struct {
+	done chan struct{} // closed when the join is over
+	err  error         // its outcome, set before done is closed
+}
+
+// ensureJoined joins the group unless this consumer is a member, and
+// returns once it is, or when ctx is done. The join runs on a goroutine of
+// its own (joinGroup), which a Poll giving up does not stop: a join
+// abandoned while the broker applied it left a member nobody knew of,
+// holding partitions unconsumed until its session timed out. The next Poll
+// waits for the same join; Close lets it end, then leaves.
 func (c *Consumer) ensureJoined(ctx context.Context) error {
-	c.join.Lock()
-	defer c.join.Unlock()
 	c.mu.Lock()
-	joined := c.state.joined
-	c.mu.Unlock()
-	if joined {
+	switch {
+	case c.state.closed:
+		c.mu.Unlock()
+		return ErrClosed
+	case c.state.joined:
+		c.mu.Unlock()
 		return nil
 	}
+	jc := c.joining
+	if jc == nil {
+		jc = &joinCall{done: make(chan struct{})}
+		c.joining = jc
+		go c.joinGroup(jc)
+	}
+	c.mu.Unlock()
+	select {
+	case <-jc.done:
+		return jc.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// joinGroup runs join jc until it is answered, fails, or Close ends it.
+func (c *Consumer) joinGroup(jc *joinCall) {
+	jc.err = c.joinOnce(c.life)
+	c.mu.Lock()
+	c.joining = nil
+	c.mu.Unlock()
+	close(jc.done)
+}
+
+// joinOnce joins the group. A static member whose previous self is still
+// alive (DUPLICATE_INSTANCE_ID) retries until the consumer closes.
+func (c *Consumer) joinOnce(ctx context.Context) error {
+	if c.joinID == "" {
+		c.joinID = newMemberID(c.cfg.ClientID)
+	}
 	req := api.JoinRequest{
+		MemberID:           c.joinID,
 		Topics:             c.cfg.Topics,
 		SessionTimeoutMS:   c.cfg.SessionTimeout.Milliseconds(),
 		RebalanceTimeoutMS: c.cfg.RebalanceTimeout.Milliseconds(),
@@ -48,7 +103,7 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		if !isCode(err, api.ErrDuplicateInstance) {
+		if !isCode(err, api.ErrDuplicateInstance) || c.isClosed() {
 			return err
 		}
 		if err := sleep(ctx, wait); err != nil {
@@ -56,6 +111,7 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 		}
 		wait = min(2*wait, backoffMax)
 	}
+	c.joinID = "" // answered: the next membership proposes an ID of its own
 	c.mu.Lock()
 	s := &c.state
 	c.endStreamLocked()
