@@ -216,6 +216,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 
 // Poll returns up to maxMessages messages of the partitions this member owns,
 // waiting up to PollWait for the first. It joins the group first if needed
+// (a join outlives a Poll whose ctx ends first: the next Poll waits for it)
 // and sends pending acknowledgements (at once, or while the application
 // processes what Poll returns: see SerialPolls). The messages are in flight for this
 // member until acknowledged (Ack, Commit, or AutoCommit), negatively
