@@ -104,6 +104,15 @@ type Config struct {
 	SnapshotEvery uint64
 	SnapshotKeep  uint64
 	SnapshotBytes uint64
+	// MaxUnsnapshotted bounds the log a group's replica keeps while its
+	// state machine puts its snapshot off (ErrSnapshotLater: a partition
+	// replica fetching the bytes below a snapshot, which may take minutes):
+	// once the entries applied since its last snapshot hold that many
+	// bytes, the replica takes no more appends, and its leader no more
+	// proposals, until it can snapshot or receives a snapshot (default 4 ×
+	// SnapshotBytes). Without it a replica catching up held every entry
+	// committed meanwhile, in memory, however many gigabytes.
+	MaxUnsnapshotted uint64
 
 	MaxSizePerMsg   uint64 // default 1 MiB
 	MaxInflightMsgs int    // default 256
@@ -148,6 +157,9 @@ func (c *Config) setDefaults() {
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = 16 << 20
 	}
+	if c.MaxUnsnapshotted == 0 {
+		c.MaxUnsnapshotted = 4 * c.SnapshotBytes
+	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20
 	}
@@ -177,11 +189,13 @@ type Host struct {
 	asking []*group // groups with reads not asked of raft yet (askReads)
 	nonce  uint64   // this incarnation's, random: see headerLen
 	// unknown counts messages for groups this node does not host, stale
-	// those for an earlier replica of this node (see Step).
-	unknown, stale uint64
-	outbox         []Envelope        // quiesce notes made by Tick, sent by the next Process
-	ticks          uint64            // Tick calls so far
-	downAt         map[uint64]uint64 // node → ticks at its last PeerDown
+	// those for an earlier replica of this node, dropped the appends
+	// full groups dropped (see Step).
+	unknown, stale, dropped uint64
+
+	outbox []Envelope        // quiesce notes made by Tick, sent by the next Process
+	ticks  uint64            // Tick calls so far
+	downAt map[uint64]uint64 // node → ticks at its last PeerDown
 }
 
 // group is one Raft group's state on this node; owned by the Host.
@@ -200,6 +214,11 @@ type group struct {
 	// snapWanted asks for a snapshot at once (a configuration changed)
 	// that the state machine put off (ErrSnapshotLater).
 	snapWanted bool
+	// full: the state machine put a snapshot off with MaxUnsnapshotted
+	// bytes applied since the last; the group drops appends and refuses
+	// proposals, and Process asks for the snapshot again each pass, until
+	// one is taken or received.
+	full bool
 	// confIndex is the index of the last configuration change this
 	// replica's log received: one not applied yet is pending.
 	confIndex uint64
@@ -368,6 +387,12 @@ func (h *Host) Step(env Envelope) {
 		g.followerQuiesce(env.Msg)
 		return
 	}
+	if g.full && env.Msg.GetType() == pb.MsgApp {
+		// Lost as the network may lose it: the leader sends again, or, once
+		// it has compacted past this replica, a snapshot.
+		h.dropped++
+		return
+	}
 	if env.Wake {
 		h.wakeAndTell(g)
 		return
@@ -421,6 +446,12 @@ type Status struct {
 	Applied  uint64
 	IsLeader bool
 	Quiet    bool // quiesced: not ticking, no heartbeats
+	// Unsnapshotted is the size of the entries applied since the last
+	// snapshot: what the log holds in memory beyond the entries kept
+	// behind a snapshot. Full says it reached Config.MaxUnsnapshotted with
+	// the state machine putting its snapshot off.
+	Unsnapshotted uint64
+	Full          bool
 }
 
 // Status returns group's state.
@@ -433,6 +464,7 @@ func (h *Host) Status(group uint64) (Status, error) {
 	return Status{
 		Leader: NodeOf(st.Lead), Term: st.GetTerm(), Commit: st.GetCommit(), Applied: g.applied,
 		IsLeader: st.RaftState == raft.StateLeader, Quiet: g.quiet,
+		Unsnapshotted: g.bytesSince, Full: g.full,
 	}, nil
 }
 

@@ -68,6 +68,11 @@ func (h *Host) Propose(group uint64, cmd []byte, done func(Result)) {
 		done(Result{Err: &NotLeaderError{Group: group, Leader: NodeOf(st.Lead)}})
 		return
 	}
+	if g.full {
+		// Its log would grow past MaxUnsnapshotted (a leader catching up).
+		done(Result{Err: ErrDropped})
+		return
+	}
 	g.wake()
 	h.seq++
 	data := make([]byte, headerLen+len(cmd))

@@ -73,9 +73,16 @@ func (h *Host) Process(early func([]Envelope)) ([]Envelope, error) {
 		g.rd = nil
 	}
 	// Every group, not only those with a Ready: a read may wait for its
-	// index to be applied or for its timeout.
+	// index to be applied or for its timeout; a full group applies nothing
+	// new, so its snapshot is asked for here.
 	for _, id := range h.order {
-		h.settleReads(h.groups[id])
+		g := h.groups[id]
+		h.settleReads(g)
+		if g.full {
+			if err := h.snapshot(g); err != nil {
+				return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
+			}
+		}
 	}
 	return out, nil
 }
@@ -184,7 +191,7 @@ func (h *Host) apply(g *group) error {
 		}
 		md := rd.Snapshot.GetMetadata()
 		g.applied, g.snapAt, g.conf = md.GetIndex(), md.GetIndex(), md.GetConfState()
-		g.bytesSince = 0
+		g.bytesSince, g.full = 0, false
 		g.waits.skipped(md.GetIndex())
 	}
 	confChanged := false
@@ -207,19 +214,28 @@ func (h *Host) apply(g *group) error {
 	// does not name its recipient, so the one the leader sends it must be
 	// at least this recent.
 	g.snapWanted = g.snapWanted || confChanged
-	if g.applied-g.snapAt >= h.cfg.SnapshotEvery || g.bytesSince >= h.cfg.SnapshotBytes || (g.snapWanted && g.applied > g.snapAt) {
-		data, err := g.sm.Snapshot()
-		if errors.Is(err, ErrSnapshotLater) {
-			return nil // asked again after the next applied entry
-		}
-		if err != nil {
-			return fmt.Errorf("snapshot: %w", err)
-		}
-		if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.keep(g)); err != nil {
-			return err
-		}
-		g.snapAt, g.snapWanted, g.bytesSince = g.applied, false, 0
+	return h.snapshot(g)
+}
+
+// snapshot takes g's snapshot and compacts its log if one is due. A
+// state machine that puts it off is asked again after the next applied
+// entry, or, once g is full, at every pass.
+func (h *Host) snapshot(g *group) error {
+	if !(g.applied-g.snapAt >= h.cfg.SnapshotEvery || g.bytesSince >= h.cfg.SnapshotBytes || (g.snapWanted && g.applied > g.snapAt)) {
+		return nil
 	}
+	data, err := g.sm.Snapshot()
+	if errors.Is(err, ErrSnapshotLater) {
+		g.full = g.bytesSince >= h.cfg.MaxUnsnapshotted
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.keep(g)); err != nil {
+		return err
+	}
+	g.snapAt, g.snapWanted, g.bytesSince, g.full = g.applied, false, 0, false
 	return nil
 }
 
