@@ -191,23 +191,38 @@ type AckRequest struct {
 // request succeeds (200) only if every message succeeded; otherwise the
 // status and body are the first failure's error, and its details hold this
 // response under "result". Successful messages are applied either way.
+//
+// Failed lists the first MaxListedFailures failures; FailedCount counts
+// them all, and Lost those AckLost names (for an ack: acknowledgements
+// that did not take, whose messages are delivered again).
 type AckResponse struct {
-	Succeeded int          `json:"succeeded"`
-	Failed    []MessageErr `json:"failed,omitempty"`
+	Succeeded   int          `json:"succeeded"`
+	Failed      []MessageErr `json:"failed,omitempty"`
+	FailedCount int          `json:"failed_count,omitempty"`
+	Lost        int          `json:"lost,omitempty"`
 }
+
+// MaxListedFailures bounds AckResponse.Failed: ranges may name 100,000
+// messages, and listing each failure of such a request made an answer of
+// megabytes.
+const MaxListedFailures = 1000
 
 // NotInFlightSettled is the details.state of a MESSAGE_NOT_IN_FLIGHT that
 // names a message already settled (acknowledged, dead-lettered, or below
-// the committed offset): an ack of it holds, as an ack sent twice does.
-// The broker says it for such a message even when the member no longer
-// owns its partition, instead of NOT_PARTITION_OWNER.
+// the committed offset): it is not delivered again, whoever settled it
+// (this member's earlier try of the same ack, or the member it went to
+// after this one's deadline). The broker says it for such a message even
+// when the member no longer owns its partition, instead of
+// NOT_PARTITION_OWNER.
 const NotInFlightSettled = "acknowledged"
 
 // AckLost reports whether e, refusing the ack of one message, says the
-// acknowledgement did not take: the message is not settled and is
+// acknowledgement did not take and the message is not settled: it is
 // delivered again (its visibility deadline passed, or its partition went
-// to another member). A refusal of an ack whose message is settled already
-// (a retry of an ack that was applied) is not a loss.
+// to another member, and nobody has acknowledged it since). A refusal of
+// an ack whose message is settled already is not a loss: nothing is
+// delivered again (the message may have been processed twice, as
+// at-least-once allows, when another member settled it).
 func AckLost(e *Error) bool {
 	switch {
 	case e.Is(ErrNotOwner):

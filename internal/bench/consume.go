@@ -166,5 +166,6 @@ func consume(ctx context.Context, cfg Config, admin *client.Client, topic string
 // delivered again, and counted once here.
 func ackRefused(err error) bool {
 	var ae *api.Error
-	return errors.As(err, &ae) && ae.Status == http.StatusConflict || errors.Is(err, client.ErrAckLost)
+	return errors.As(err, &ae) && ae.Status == http.StatusConflict ||
+		errors.Is(err, client.ErrAckLost) && !errors.Is(err, client.ErrRevoked)
 }

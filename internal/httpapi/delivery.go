@@ -82,13 +82,7 @@ func (s *Server) ackOnPoll(id string, req *api.PollRequest, host string) (int, e
 	if err != nil && (!errors.As(err, &ae) || ae.Details["durable"] != nil || len(res.Failed) == 0) {
 		return 0, settleError(err)
 	}
-	lost := 0
-	for _, f := range res.Failed {
-		if api.AckLost(f.Err) {
-			lost++
-		}
-	}
-	return lost, nil
+	return lostAcks(res), nil
 }
 
 // acceptsPollBatches reports whether the poll asked for the binary answer.

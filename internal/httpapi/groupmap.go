@@ -171,11 +171,22 @@ func extendParams(req *api.AckRequest) (broker.ExtendParams, error) {
 }
 
 func ackResponse(res broker.SettleResult) api.AckResponse {
-	out := api.AckResponse{Succeeded: res.Succeeded}
-	for _, f := range res.Failed {
+	out := api.AckResponse{Succeeded: res.Succeeded, FailedCount: len(res.Failed), Lost: lostAcks(res)}
+	for _, f := range res.Failed[:min(len(res.Failed), api.MaxListedFailures)] {
 		out.Failed = append(out.Failed, api.MessageErr{MessageRef: api.MessageRef(f.MessageRef), Error: f.Err})
 	}
 	return out
+}
+
+// lostAcks counts the failures of res that api.AckLost names.
+func lostAcks(res broker.SettleResult) int {
+	n := 0
+	for _, f := range res.Failed {
+		if api.AckLost(f.Err) {
+			n++
+		}
+	}
+	return n
 }
 
 // settleError is err of an ack, nack or extend with its details.result, a

@@ -143,7 +143,9 @@ func (c *Consumer) pollCarryingAcks(ctx context.Context, j *aheadJob) (pollAnswe
 	req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: j.want, Acks: acks}
 	c.mu.Unlock()
 	err = c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
-	c.addLost(int64(answer.ackRefused))
+	if err == nil {
+		c.addLost(int64(answer.ackRefused)) // else the acks go again, and are counted then
+	}
 	if err != nil && len(acks) > 0 {
 		// Sent again with the next round or flush; those the broker
 		// settled already are then refused harmlessly.

@@ -193,8 +193,12 @@ func (c *Consumer) countLost(err error) {
 	if jerr != nil || json.Unmarshal(b, &res) != nil {
 		return
 	}
+	if res.FailedCount > 0 { // the broker counted them: its list may be cut
+		c.addLost(int64(res.Lost))
+		return
+	}
 	var n int64
-	for _, f := range res.Failed {
+	for _, f := range res.Failed { // a broker older than the counts lists them all
 		if f.Error != nil && api.AckLost(f.Error) {
 			n++
 		}

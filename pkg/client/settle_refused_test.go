@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -80,15 +81,17 @@ func TestRefusedSettleIsNotResent(t *testing.T) {
 }
 
 // TestLongSettleRefusalIsUnderstood: a nack whose messages all moved on is
-// refused with the first failure's code and, in its details, every message
-// that failed: for thousands of messages an answer of megabytes. The client
-// read only its first MiB, could not decode the cut envelope, and took the
-// refusal for BAD_REQUEST: not the harmless MESSAGE_NOT_IN_FLIGHT it
-// drops, but an error Commit returned (and Poll, at every call, in a bench
-// whose consumer stopped polling for it), and for a hand-back a resend as
-// a plain nack. The settled refs are made to have moved on by a proxy that
-// acknowledges a nack's messages just before forwarding it, and holds the
-// nacks until all are queued, so that at most two requests carry them.
+// refused with the first failure's code and, in its details, the messages
+// that failed: for thousands of messages an answer of megabytes from a
+// broker that lists every one (today's lists api.MaxListedFailures; the
+// proxy pads its answer as an older one's was). The client read only its
+// first MiB, could not decode the cut envelope, and took the refusal for
+// BAD_REQUEST: not the harmless MESSAGE_NOT_IN_FLIGHT it drops, but an
+// error Commit returned (and Poll, at every call, in a bench whose consumer
+// stopped polling for it), and for a hand-back a resend as a plain nack.
+// The settled refs are made to have moved on by a proxy that acknowledges
+// a nack's messages just before forwarding it, and holds the nacks until
+// all are queued, so that at most two requests carry them.
 func TestLongSettleRefusalIsUnderstood(t *testing.T) {
 	srv := brokertest.Start(t)
 	admin, err := client.New(srv.URL)
@@ -124,10 +127,27 @@ func TestLongSettleRefusalIsUnderstood(t *testing.T) {
 			resp.Body.Close()
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		cw := &countingWriter{ResponseWriter: w}
-		rp.ServeHTTP(cw, r)
-		if cw.n > answered.Load() {
-			answered.Store(cw.n) // nack requests go one at a time
+		rec := httptest.NewRecorder()
+		rp.ServeHTTP(rec, r)
+		answer := rec.Body.Bytes()
+		var eb struct {
+			Error map[string]any `json:"error"`
+		}
+		if rec.Code != http.StatusOK && json.Unmarshal(answer, &eb) == nil && eb.Error != nil {
+			details, _ := eb.Error["details"].(map[string]any)
+			if details == nil {
+				details = map[string]any{}
+			}
+			details["zz_listed"] = strings.Repeat("m", 1<<20) // after the code, as a long list was
+			eb.Error["details"] = details
+			answer, _ = json.Marshal(eb)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(answer)
+		if n := int64(len(answer)); n > answered.Load() {
+			answered.Store(n) // nack requests go one at a time
 		}
 	}))
 	defer proxy.Close()
@@ -156,16 +176,4 @@ func TestLongSettleRefusalIsUnderstood(t *testing.T) {
 		msg := err.Error()
 		t.Errorf("Commit after a nack of messages that had moved on: %.300s...; want nil (MESSAGE_NOT_IN_FLIGHT is dropped)", msg)
 	}
-}
-
-// countingWriter counts the bytes of an answer.
-type countingWriter struct {
-	http.ResponseWriter
-	n int64
-}
-
-func (w *countingWriter) Write(b []byte) (int, error) {
-	n, err := w.ResponseWriter.Write(b)
-	w.n += int64(n)
-	return n, err
 }
