@@ -24,9 +24,11 @@ var ErrRevoked = errors.New("client: message's partition is no longer owned by t
 // ErrAckLost is wrapped by the errors of Commit, CommitAll and Close when
 // acknowledgements made since the last commit came too late: the broker had
 // taken their messages back (their visibility deadline passed, or their
-// partition went to another member) and delivers them again. An
-// acknowledgement sent again after the broker applied it (its answer lost)
-// is not counted.
+// partition went to another member) and delivers them again. One whose
+// message is settled by then is not counted: sent again after the broker
+// applied it (its answer lost), or late for a message the member it went
+// to has acknowledged (processed twice, as at-least-once allows; nothing
+// is delivered again).
 var ErrAckLost = errors.New("client: acknowledgement came too late")
 
 // ConsumerConfig configures NewConsumer. Brokers, GroupID and Topics are
