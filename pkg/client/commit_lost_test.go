@@ -49,7 +49,11 @@ func TestCommitReportsAcksLostWithTheMembership(t *testing.T) {
 		json.NewEncoder(w).Encode(map[string]any{"error": e})
 	})
 	lost := make(chan struct{}, 1)
-	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic},
+	// Polling: the proxy forgets the member for requests, but ACK frames
+	// on a stream opened before would reach the broker, and be applied
+	// before a heartbeat learns of the loss (1 run in 90 did). The
+	// stream's own case is TestStreamAcksOfALostMemberAreReported.
+	c := newPollingConsumer(t, client.ConsumerConfig{Brokers: []string{proxy.URL}, GroupID: "g", Topics: []string{topic},
 		MaxInFlight: n, HeartbeatInterval: 10 * time.Millisecond,
 		OnLost: func(api.Assignment) {
 			select {

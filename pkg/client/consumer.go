@@ -129,12 +129,11 @@ type Consumer struct {
 	path string // "/groups/{group}"
 	cbMu sync.Mutex
 	// joining is the join in flight, if any (guarded by mu; see
-	// ensureJoined). joinID is the member ID the next join proposes, used
-	// by the join in flight alone, and by Close once none is: chosen before
-	// a join's first attempt and kept until a join is answered, so that a
-	// join whose answer never came (the connection lost, or Close ended
-	// it) is not a second member: its retry is the same member joining
-	// again, and Close leaves it.
+	// ensureJoined). joinID (guarded by mu) is the member ID the next join
+	// proposes: chosen before a join's first attempt and kept until the
+	// broker answers it, so that a join whose answer never came (the
+	// connection lost, or Close ended it) is not a second member: its
+	// retry is the same member joining again, and Close leaves it.
 	joining *joinCall
 	joinID  string
 	// life is done once Close has let a join in flight end (or waited
@@ -550,14 +549,17 @@ func (c *Consumer) Close() error {
 	}
 	c.stop()
 	if jc != nil {
-		<-jc.done
+		select {
+		case <-jc.done:
+		case <-ctx.Done(): // an OnAssigned that does not return
+		}
 	}
 	<-c.done
 	c.closeStream()
 	defer c.t.hc.CloseIdleConnections()
 
-	unanswered := c.joinID
 	c.mu.Lock()
+	unanswered := c.joinID
 	if c.cfg.AutoCommit {
 		c.state.settleAllLocked()
 	}

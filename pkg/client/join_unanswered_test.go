@@ -88,6 +88,7 @@ func TestUnansweredJoinLeavesNoMember(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("the join never reached the broker")
 			}
+			waiting := true // the first Poll
 			for _, s := range tc.steps {
 				switch s {
 				case cancelPoll:
@@ -95,6 +96,7 @@ func TestUnansweredJoinLeavesNoMember(t *testing.T) {
 					if err := <-polled; !errors.Is(err, context.Canceled) {
 						t.Fatalf("Poll given up during its join: %v", err)
 					}
+					waiting = false
 				case release, drop:
 					answer <- s
 				case pollAgain:
@@ -107,6 +109,15 @@ func TestUnansweredJoinLeavesNoMember(t *testing.T) {
 					}
 				case closeIt:
 					c.Close()
+					if !waiting {
+						break
+					}
+					// Still waiting for the join when the first step
+					// was Close: Close ended it.
+					if err := <-polled; tc.steps[0] == closeIt && !errors.Is(err, client.ErrClosed) {
+						t.Fatalf("Poll waiting for a join that Close ended: %v, want ErrClosed", err)
+					}
+					waiting = false
 				}
 			}
 			stopPoll()

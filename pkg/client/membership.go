@@ -57,6 +57,9 @@ func (c *Consumer) ensureJoined(ctx context.Context) error {
 	c.mu.Unlock()
 	select {
 	case <-jc.done:
+		if jc.err != nil && c.isClosed() {
+			return ErrClosed // Close ended it
+		}
 		return jc.err
 	case <-ctx.Done():
 		return ctx.Err()
@@ -75,11 +78,14 @@ func (c *Consumer) joinGroup(jc *joinCall) {
 // joinOnce joins the group. A static member whose previous self is still
 // alive (DUPLICATE_INSTANCE_ID) retries until the consumer closes.
 func (c *Consumer) joinOnce(ctx context.Context) error {
+	c.mu.Lock()
 	if c.joinID == "" {
 		c.joinID = newMemberID(c.cfg.ClientID)
 	}
+	id := c.joinID
+	c.mu.Unlock()
 	req := api.JoinRequest{
-		MemberID:           c.joinID,
+		MemberID:           id,
 		Topics:             c.cfg.Topics,
 		SessionTimeoutMS:   c.cfg.SessionTimeout.Milliseconds(),
 		RebalanceTimeoutMS: c.cfg.RebalanceTimeout.Milliseconds(),
@@ -104,6 +110,11 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 			break
 		}
 		if !isCode(err, api.ErrDuplicateInstance) || c.isClosed() {
+			if refused(err) {
+				c.mu.Lock()
+				c.joinID = "" // the broker refused it: it made no member
+				c.mu.Unlock()
+			}
 			return err
 		}
 		if err := sleep(ctx, wait); err != nil {
@@ -111,8 +122,8 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 		}
 		wait = min(2*wait, backoffMax)
 	}
-	c.joinID = "" // answered: the next membership proposes an ID of its own
 	c.mu.Lock()
+	c.joinID = "" // answered: the next membership proposes an ID of its own
 	s := &c.state
 	c.endStreamLocked()
 	s.resetLocked()
