@@ -252,8 +252,14 @@ func checkEntry(cmd []byte) error {
 // Snapshot syncs the log, then records its end: a snapshot never claims
 // bytes a crash could take back. During a catch-up there is no end to
 // record yet (the entries applied meanwhile are not written): it answers
-// multiraft.ErrSnapshotLater, and the Raft log keeps those entries.
+// multiraft.ErrSnapshotLater, and the Raft log keeps those entries. It
+// does so without waiting for mu, which finish holds while it appends
+// those entries: the host asks a group that has reached its bound every
+// pass, and every group of the node would wait with it.
 func (p *Partition) Snapshot() ([]byte, error) {
+	if p.catching.Load() {
+		return nil, multiraft.ErrSnapshotLater
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.failed != nil {
@@ -345,7 +351,7 @@ func (p *Partition) finish(cu *catchUp, err error) {
 	if p.behind != cu {
 		return
 	}
-	p.setBehind(nil)
+	defer p.setBehind(nil) // once the queue is appended: see Snapshot
 	if err != nil {
 		p.failed = err
 		return

@@ -452,3 +452,70 @@ func restoreBehind(t *testing.T, fetch Fetch) (*Partition, *memLog) {
 	}
 	return p, dst
 }
+
+// heldLog is a memLog whose AppendEntry, once entered (said on entered),
+// waits until hold is closed: a slow disk.
+type heldLog struct {
+	*memLog
+	entered chan struct{}
+	hold    chan struct{}
+}
+
+func (l *heldLog) AppendEntry(b []byte) ([]int64, error) {
+	select {
+	case l.entered <- struct{}{}:
+	default:
+	}
+	<-l.hold
+	return l.memLog.AppendEntry(b)
+}
+
+// Snapshot, which the host asks of a group at its log's bound every pass,
+// answers at once while a finished catch-up appends the entries queued
+// meanwhile: it waited for all of them, on the Raft loop every group of
+// the node shares (a review found it: 2 s for 100 slow appends).
+func TestSnapshotDoesNotWaitForTheQueuedAppends(t *testing.T) {
+	src := sourceLog(t, 0, 20)
+	gate := make(chan struct{})
+	fetch := func(ctx context.Context, _ uint64, from int64) ([]byte, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return src.ReadBatches(from, 1<<20)
+	}
+	snap, err := json.Marshal(snapshot{Index: 9, Next: 20, Node: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &heldLog{memLog: &memLog{}, entered: make(chan struct{}, 1), hold: make(chan struct{})}
+	p := New(l, 3, []uint64{1, 2, 3}, fetch)
+	if err := p.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.Apply(10, batch(1)).(Result); !errors.Is(r.Err, ErrCatchingUp) {
+		t.Fatalf("apply while catching up: %+v", r)
+	}
+	close(gate)
+	<-l.entered // the catch-up is done fetching, and appends the queued entry
+	answered := make(chan error, 1)
+	go func() {
+		_, err := p.Snapshot()
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if !errors.Is(err, multiraft.ErrSnapshotLater) {
+			t.Fatalf("snapshot while the queue is appended: %v, want ErrSnapshotLater", err)
+		}
+	case <-time.After(5 * time.Second):
+		close(l.hold)
+		t.Fatal("Snapshot waited for the queued appends")
+	}
+	close(l.hold)
+	caughtUp(p)
+	if _, err := p.Snapshot(); err != nil {
+		t.Fatalf("snapshot after the catch-up: %v", err)
+	}
+}
