@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"go.etcd.io/raft/v3/tracker"
 )
 
 // Partition groups come and go while the node runs (the metadata names
@@ -37,12 +39,25 @@ func (h *Host) Campaign(group uint64) error {
 // leadership. Nor does it hand leadership to a replica the last
 // Reconfigure did not want — a forgotten one, which would never answer
 // and would only block the group's proposals for an election timeout.
+// Nor to a replica that is not taking appends in step with the log (within
+// catchUpSlack of it): raft would send it appends until it has the whole
+// log, and one that drops them (a full replica, see
+// Config.MaxUnsnapshotted) would never have it.
 func (h *Host) TransferLeader(group, node uint64) bool {
 	g, ok := h.groups[group]
 	if !ok || len(g.conf.GetLearners()) > 0 || len(g.conf.GetVotersOutgoing()) > 0 || g.applied < g.confIndex {
 		return false
 	}
+	last, err := g.store.LastIndex()
+	if err != nil {
+		return false
+	}
+	prs := g.rn.Status().Progress
 	for _, v := range g.conf.GetVoters() {
+		pr, known := prs[v]
+		if !known || pr.State != tracker.StateReplicate || pr.Match+catchUpSlack < last {
+			continue
+		}
 		if NodeOf(v) == node && (g.want == nil || slices.Contains(g.want, v)) {
 			g.wake()
 			g.rn.TransferLeader(v)
@@ -63,7 +78,7 @@ func (n *Node) Campaign(ctx context.Context, group uint64) error {
 }
 
 // ErrNoTransfer answers a TransferLeader that started no transfer.
-var ErrNoTransfer = errors.New("multiraft: no leadership transfer: the group is reconfiguring or the node has no wanted voter in it")
+var ErrNoTransfer = errors.New("multiraft: no leadership transfer: the group is reconfiguring, or the node has no wanted voter in it in step with the log")
 
 // TransferLeader runs Host.TransferLeader on the node's goroutine;
 // ErrNoTransfer says it started none.

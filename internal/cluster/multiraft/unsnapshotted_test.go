@@ -86,7 +86,49 @@ func TestPutOffSnapshotsKeepTheLogBounded(t *testing.T) {
 	if got := c.Node(slow).SMs[1].(*putOff); !got.equal(lead.kv) {
 		t.Fatalf("after catching up: applied %d, want %d like the leader", got.state.Applied, lead.state.Applied)
 	}
+
 	if len(led.problems) > 0 {
 		t.Fatal(led.problems)
 	}
+}
+
+// A leader hands leadership only to a replica taking its appends in step
+// with the log: raft sends the target appends until it has the whole log,
+// dropping every proposal meanwhile, and gives up only after an election
+// timeout. A replica that does not take them (down, or full and dropping
+// them) cost the group's writes that long at every try; the node tries
+// every 10 s to give a partition back to its preferred replica (a review
+// found it).
+func TestTransferOnlyToAReplicaInStep(t *testing.T) {
+	c, _ := quietCluster(t, 5, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
+	lead := c.Leader(1)
+	behind := lead%3 + 1
+	c.Crash(behind)
+	for i := range 100 {
+		if r := propose(t, c, 1, fmt.Sprintf("p k%d v", i)); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if c.Node(lead).Host.TransferLeader(1, behind) {
+		t.Fatal("the leader started a transfer to a replica 100 entries behind, down")
+	}
+	if err := c.Restart(behind); err != nil {
+		t.Fatal(err)
+	}
+	if err := converge(c, []uint64{1}); err != nil {
+		t.Fatal(err)
+	}
+	// Once the leader has heard that it caught up, it hands leadership over.
+	for range 200 {
+		if c.Leader(1) == behind {
+			return
+		}
+		if l := c.Leader(1); l != 0 { // 0 while a transfer runs
+			c.Node(l).Host.TransferLeader(1, behind)
+		}
+		if err := c.Run(10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("leadership never moved to node %d once it caught up", behind)
 }
