@@ -31,18 +31,10 @@ for port in $((BASE + 1)) $((BASE + 2)) $((BASE + 3)) $((BASE + 11)) $((BASE + 1
   fi
 done
 
-mkdir -p "$OUT/bin"
-if [[ $GQ_REF == tree ]]; then
-  (cd "$ROOT" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
-  DESC="$(cd "$ROOT" && git rev-parse --short HEAD) plus the uncommitted changes of the tree"
-else
-  rm -rf "$OUT/src"; mkdir -p "$OUT/src"
-  (cd "$ROOT" && git archive "$GQ_REF") | tar -x -C "$OUT/src"
-  (cd "$OUT/src" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
-  DESC="$(cd "$ROOT" && git rev-parse --short "$GQ_REF") ($GQ_REF)"
-fi
+source "$ROOT/bench/build.sh"
+build_goqueue "$ROOT" "$OUT" "$GQ_REF"
 RES=$OUT/results/$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$RES"
-{ echo "date: $(date -u)"; echo "cores: $(nproc)"; go version; echo "goqueue: $DESC"
+{ echo "date: $(date -u)"; echo "cores: $(nproc)"; go version; echo "goqueue: $GQ_DESC"
   echo "RUNS=$RUNS N=$N RATE=$RATE DUR=$DUR"; } > "$RES/env.txt"
 
 PIDS=()

@@ -61,15 +61,8 @@ done
 source "$PEERS_DIR/scripts/lib.sh"   # wait_port, wait_quiet, start_server, stop_server
 mkdir -p "$OUT/bin" "$DATA_ROOT"
 echo "building goqueue and the peers' load generator into $OUT/bin" >&2
-if [[ $GQ_REF == tree ]]; then
-  (cd "$ROOT" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
-  GQ_DESC="$(cd "$ROOT" && git rev-parse --short HEAD) plus the uncommitted changes of the tree"
-else
-  rm -rf "$OUT/src"; mkdir -p "$OUT/src"
-  (cd "$ROOT" && git archive "$GQ_REF") | tar -x -C "$OUT/src"
-  (cd "$OUT/src" && go build -o "$OUT/bin/goqueue" ./cmd/goqueue)
-  GQ_DESC="$(cd "$ROOT" && git rev-parse --short "$GQ_REF") ($GQ_REF)"
-fi
+source "$ROOT/bench/build.sh"
+build_goqueue "$ROOT" "$OUT" "$GQ_REF"
 (cd "$PEERS_DIR/loadgen" && GOFLAGS=-modcacherw go build -o "$OUT/bin/" ./cmd/loadgen ./cmd/kfakesrv)
 
 RES=$OUT/results/$(date -u +%Y%m%dT%H%M%SZ); mkdir -p "$RES"
