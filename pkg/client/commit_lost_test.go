@@ -20,17 +20,8 @@ import (
 // messages go to the partitions' next owners). Commit answered nil all the
 // same, as if they were committed; it must say they were not.
 func TestCommitReportsAcksLostWithTheMembership(t *testing.T) {
-	srv := brokertest.Start(t)
-	admin, err := client.New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	const topic, n = "lost", 20
-	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	srv, _, ctx := brokerWithTopic(t, topic, 1)
 	produce(t, srv.URL, topic, n)
 
 	// Once forget is set, the broker "forgets" the member: every request
@@ -80,7 +71,7 @@ func TestCommitReportsAcksLostWithTheMembership(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the member was never lost")
 	}
-	err = c.Commit()
+	err := c.Commit()
 	if !errors.Is(err, client.ErrRevoked) {
 		t.Fatalf("Commit after the membership that held %d acks ended = %v, want ErrRevoked", n, err)
 	}
@@ -96,17 +87,8 @@ func TestCommitReportsAcksLostWithTheMembership(t *testing.T) {
 // visibility deadline went back to the group: Commit says the ack was lost
 // (it answered nil before), and the message is delivered again.
 func TestCommitReportsAnAckAfterTheDeadline(t *testing.T) {
-	srv := brokertest.Start(t)
-	admin, err := client.New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	const topic = "late"
-	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	srv, admin, ctx := brokerWithTopic(t, topic, 1)
 	produce(t, srv.URL, topic, 2)
 	// Polling: a stream would have the expired message pushed again at
 	// once, and the late ack would settle that delivery instead.
@@ -147,4 +129,22 @@ func TestCommitReportsAnAckAfterTheDeadline(t *testing.T) {
 	if len(got) != 1 || got[0].Offset != msgs[1].Offset || got[0].DeliveryCount != 2 {
 		t.Fatalf("poll after the lost ack: %v, want offset %d delivered again", got, msgs[1].Offset)
 	}
+}
+
+// brokerWithTopic starts a broker holding topic, of partitions
+// partitions, and returns it, a client of it, and a context for the test
+// (20 s).
+func brokerWithTopic(t *testing.T, topic string, partitions int32) (*brokertest.Server, *client.Client, context.Context) {
+	t.Helper()
+	srv := brokertest.Start(t)
+	admin, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: partitions}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, admin, ctx
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -43,16 +41,7 @@ func TestUnansweredJoinLeavesNoMember(t *testing.T) {
 		{"connection lost, closed", []step{drop, closeIt}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := brokertest.Start(t)
-			admin, err := client.New(srv.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 2}); err != nil {
-				t.Fatal(err)
-			}
+			srv, admin, ctx := brokerWithTopic(t, "t", 2)
 			var held atomic.Bool // the first join only
 			applied, answer := make(chan struct{}), make(chan step, 1)
 			proxy := frontProxy(t, srv.URL, func(*http.Request, []byte) {})

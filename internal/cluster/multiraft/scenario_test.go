@@ -22,6 +22,16 @@ func quietCluster(t *testing.T, seed uint64, nodes int, groups []uint64, cfg mul
 // quietClusterOf is quietCluster with groups of durability d.
 func quietClusterOf(t *testing.T, seed uint64, nodes int, groups []uint64, cfg multiraft.Config, d multiraft.Durability) (*raftsim.Cluster, *ledger) {
 	t.Helper()
+	return quietClusterWith(t, seed, nodes, groups, cfg, func(k *kv) multiraft.StateMachine {
+		k.durability = d
+		return k
+	})
+}
+
+// quietClusterWith is quietCluster with each group's kv made into the
+// state machine sm returns.
+func quietClusterWith(t *testing.T, seed uint64, nodes int, groups []uint64, cfg multiraft.Config, sm func(*kv) multiraft.StateMachine) (*raftsim.Cluster, *ledger) {
+	t.Helper()
 	cryptotest.SetGlobalRandom(t, seed)
 	var c *raftsim.Cluster
 	led := newLedger(func() int64 { return c.Now })
@@ -29,7 +39,7 @@ func quietClusterOf(t *testing.T, seed uint64, nodes int, groups []uint64, cfg m
 	c, err = raftsim.New(rand.New(rand.NewPCG(seed, 7)), raftsim.Options{
 		Nodes: nodes, Groups: groups,
 		NewStateMachine: func(node, group uint64) multiraft.StateMachine {
-			return &kv{node: node, group: group, ledger: led, durability: d}
+			return sm(&kv{node: node, group: group, ledger: led})
 		},
 		Faults: raftsim.Faults{MinDelay: 1, MaxDelay: 5},
 		Host:   cfg,

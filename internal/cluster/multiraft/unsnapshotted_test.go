@@ -2,13 +2,10 @@ package multiraft_test
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
-	"testing/cryptotest"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
-	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
 )
 
 // putOff is a kv whose snapshots are put off while later says so, as a
@@ -35,29 +32,13 @@ func TestPutOffSnapshotsKeepTheLogBounded(t *testing.T) {
 	cfg := multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1,
 		SnapshotBytes: 64 << 10, MaxUnsnapshotted: 256 << 10, MaxSizePerMsg: 32 << 10, MaxInflightMsgs: 4}
 	groups := []uint64{1}
-	cryptotest.SetGlobalRandom(t, 3)
 	var (
-		c     *raftsim.Cluster
 		slow  uint64 // the node putting its snapshots off, once chosen
 		later = true
 	)
-	led := newLedger(func() int64 { return c.Now })
-	c, err := raftsim.New(rand.New(rand.NewPCG(3, 7)), raftsim.Options{
-		Nodes: 3, Groups: groups,
-		NewStateMachine: func(node, group uint64) multiraft.StateMachine {
-			return &putOff{kv: &kv{node: node, group: group, ledger: led, durability: multiraft.SyncEachPass},
-				later: func() bool { return later && node == slow }}
-		},
-		Faults: raftsim.Faults{MinDelay: 1, MaxDelay: 5},
-		Host:   cfg,
+	c, led := quietClusterWith(t, 3, 3, groups, cfg, func(k *kv) multiraft.StateMachine {
+		return &putOff{kv: k, later: func() bool { return later && k.node == slow }}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := converge(c, groups); err != nil {
-		t.Fatal(err)
-	}
 	slow = c.Leader(1)%3 + 1
 
 	value := strings.Repeat("v", 8<<10)

@@ -247,15 +247,7 @@ func TestCatchUpOffTheLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gate := make(chan struct{})
-	fetch := func(ctx context.Context, _ uint64, from int64) ([]byte, error) {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return src.ReadBatches(from, 1<<20)
-	}
+	fetch, gate := gatedFetch(src)
 	l := &memLog{}
 	p := New(l, 3, []uint64{1, 2, 3}, fetch)
 	restored := make(chan error, 1)
@@ -476,15 +468,7 @@ func (l *heldLog) AppendEntry(b []byte) ([]int64, error) {
 // the node shares (a review found it: 2 s for 100 slow appends).
 func TestSnapshotDoesNotWaitForTheQueuedAppends(t *testing.T) {
 	src := sourceLog(t, 0, 20)
-	gate := make(chan struct{})
-	fetch := func(ctx context.Context, _ uint64, from int64) ([]byte, error) {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return src.ReadBatches(from, 1<<20)
-	}
+	fetch, gate := gatedFetch(src)
 	snap, err := json.Marshal(snapshot{Index: 9, Next: 20, Node: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -518,4 +502,17 @@ func TestSnapshotDoesNotWaitForTheQueuedAppends(t *testing.T) {
 	if _, err := p.Snapshot(); err != nil {
 		t.Fatalf("snapshot after the catch-up: %v", err)
 	}
+}
+
+// gatedFetch is a Fetch from src that answers once gate is closed.
+func gatedFetch(src *memLog) (Fetch, chan struct{}) {
+	gate := make(chan struct{})
+	return func(ctx context.Context, _ uint64, from int64) ([]byte, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return src.ReadBatches(from, 1<<20)
+	}, gate
 }
