@@ -136,8 +136,8 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 // partition no longer the member's is no reason to refuse a message that
 // is settled already: that is said instead (MESSAGE_NOT_IN_FLIGHT, state
 // api.NotInFlightSettled). An ack retried after its first try was applied
-// and the partition moved on then tells its sender the ack holds, instead
-// of reporting it lost (api.AckLost).
+// and the partition moved on then tells its sender that the message is not
+// delivered again, instead of reporting the ack lost (api.AckLost).
 func (a *Group) settledOr(r Ref, owner error) error {
 	if errors.Is(owner, api.ErrNotOwner) && a.d.Settled(r.TP, r.Offset) {
 		return delivery.SettledError(r.TP, r.Offset)
