@@ -189,9 +189,8 @@ type Host struct {
 	asking []*group // groups with reads not asked of raft yet (askReads)
 	nonce  uint64   // this incarnation's, random: see headerLen
 	// unknown counts messages for groups this node does not host, stale
-	// those for an earlier replica of this node, dropped the appends
-	// full groups dropped (see Step).
-	unknown, stale, dropped uint64
+	// those for an earlier replica of this node (see Step).
+	unknown, stale uint64
 
 	outbox []Envelope        // quiesce notes made by Tick, sent by the next Process
 	ticks  uint64            // Tick calls so far
@@ -390,7 +389,6 @@ func (h *Host) Step(env Envelope) {
 	if g.full && env.Msg.GetType() == pb.MsgApp {
 		// Lost as the network may lose it: the leader sends again, or, once
 		// it has compacted past this replica, a snapshot.
-		h.dropped++
 		return
 	}
 	if env.Wake {
