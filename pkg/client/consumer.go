@@ -144,9 +144,17 @@ type Consumer struct {
 	// the broker after the partition is gone and are lost (the next owner
 	// gets those messages again). Held across requests; never taken under mu.
 	flushMu sync.Mutex
-	stop    context.CancelFunc
-	done    chan struct{} // closed when run and poller have returned
-	wake    chan struct{} // buffered(1): heartbeat now
+	// hbMu serialises heartbeats: each reports what the member owns as it
+	// is sent, and the broker takes a partition left out as released. A
+	// heartbeat overtaken by another whose answer granted a partition
+	// would, arriving late, give that partition back behind the member's
+	// back: its messages in flight went out again, to the same member.
+	// Held across the request; never taken under mu, never across a
+	// callback.
+	hbMu sync.Mutex
+	stop context.CancelFunc
+	done chan struct{} // closed when run and poller have returned
+	wake chan struct{} // buffered(1): heartbeat now
 	// aheadReq hands the poller its next round (pollahead.go); buffered(1),
 	// as Poll sends at most one round at a time.
 	aheadReq chan *aheadJob

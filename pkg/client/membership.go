@@ -161,12 +161,27 @@ func (c *Consumer) interval(brokerMS int64) time.Duration {
 
 // heartbeat reports what this member owns and applies the answer: new
 // partitions are taken, partitions no longer listed start being revoked.
-// A member the broker no longer knows is lost.
+// A member the broker no longer knows is lost. One heartbeat at a time
+// (hbMu); the callbacks run after it.
 func (c *Consumer) heartbeat(ctx context.Context) {
+	c.hbMu.Lock()
+	added, lost, answered := c.heartbeatOnce(ctx)
+	c.hbMu.Unlock()
+	c.callback(c.cfg.OnLost, lost)
+	if answered {
+		c.resubscribe() // the stream's poll runs under the new generation
+		c.callback(c.cfg.OnAssigned, added)
+	}
+}
+
+// heartbeatOnce sends one heartbeat and applies its answer. It returns
+// the partitions newly assigned and whether the answer was applied, or,
+// when the broker no longer knows the member, the partitions it lost.
+func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignment, answered bool) {
 	c.mu.Lock()
 	if !c.state.joined {
 		c.mu.Unlock()
-		return
+		return nil, nil, false
 	}
 	sess := c.state.session
 	req := api.HeartbeatRequest{MemberID: c.state.member, Generation: c.state.generation, OwnedPartitions: c.state.ownedAssignmentLocked()}
@@ -179,16 +194,15 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 	var resp api.HeartbeatResponse
 	if err := c.t.do(ctx, http.MethodPost, c.path+"/heartbeat", req, &resp); err != nil {
 		if mustRejoin(err) {
-			c.lose(sess)
+			lost, _ = c.forget(sess)
 		}
-		return
+		return nil, lost, false
 	}
-	var added api.Assignment
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	s := &c.state
 	if sess != s.session {
-		c.mu.Unlock()
-		return
+		return nil, nil, false
 	}
 	s.generation, s.confirmed = resp.Generation, sent
 	if resp.HeartbeatIntervalMS > 0 {
@@ -210,10 +224,8 @@ func (c *Consumer) heartbeat(ctx context.Context) {
 			s.revoking[k] = now.Add(s.revokeWait)
 		}
 	}
-	c.mu.Unlock()
-	c.resubscribe() // the stream's poll runs under the new generation
 	sortAssignment(added)
-	c.callback(c.cfg.OnAssigned, added)
+	return added, nil, true
 }
 
 // releaseDrained releases revoked partitions whose held messages are all
@@ -243,16 +255,23 @@ func (c *Consumer) releaseDrained(ctx context.Context) {
 // knowing it, and reports its partitions to OnLost. The next Poll joins
 // again.
 func (c *Consumer) lose(sess uint64) {
+	if lost, ok := c.forget(sess); ok {
+		c.callback(c.cfg.OnLost, lost)
+	}
+}
+
+// forget ends the membership of session sess, if it is still the
+// current one, and returns what it owned.
+func (c *Consumer) forget(sess uint64) (api.Assignment, bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if sess != c.state.session || !c.state.joined {
-		c.mu.Unlock()
-		return
+		return nil, false
 	}
 	lost := c.state.ownedAssignmentLocked()
 	c.endStreamLocked()
 	c.state.resetLocked()
-	c.mu.Unlock()
-	c.callback(c.cfg.OnLost, lost)
+	return lost, true
 }
 
 // run is the consumer's background goroutine: heartbeats at the broker's

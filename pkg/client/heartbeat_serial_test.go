@@ -1,0 +1,75 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// TestHeartbeatsGoOneAtATime: a heartbeat lists what the member owns as it
+// is sent, and the broker takes a partition left out as released. Two
+// heartbeats in flight at once could arrive out of order: the older one,
+// sent before the newer one's answer granted a partition, then gave that
+// partition back behind the member's back, and its messages in flight
+// went out again to the same member, in what it took for one ownership
+// (the duplicates TestChaosRange once found under load). Here every poll
+// is refused as of a stale generation, so each Poll heartbeats while the
+// background goroutine heartbeats too; the broker holds each heartbeat a
+// while and counts how many it holds at once.
+func TestHeartbeatsGoOneAtATime(t *testing.T) {
+	var (
+		mu           sync.Mutex
+		held, most   int
+		beats, polls int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/join"):
+			json.NewEncoder(w).Encode(api.JoinResponse{MemberID: "m", Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1, SessionTimeoutMS: 30000})
+		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
+			mu.Lock()
+			held++
+			beats++
+			most = max(most, held)
+			mu.Unlock()
+			time.Sleep(10 * time.Millisecond) // widens the window two heartbeats could overlap in
+			mu.Lock()
+			held--
+			mu.Unlock()
+			json.NewEncoder(w).Encode(api.HeartbeatResponse{Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1})
+		case strings.HasSuffix(r.URL.Path, "/poll"):
+			mu.Lock()
+			polls++
+			mu.Unlock()
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrStaleGeneration.Withf("stale").WithDetail("generation", 1)})
+		default:
+			json.NewEncoder(w).Encode(api.AckResponse{})
+		}
+	}))
+	defer srv.Close()
+	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"},
+		PollWait: time.Millisecond, HeartbeatInterval: time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 20 {
+		_, _ = cons.Poll(ctx, 10) // refused: each attempt heartbeats first
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if polls == 0 || beats < 20 {
+		t.Fatalf("%d polls, %d heartbeats: the test did not run what it meant to", polls, beats)
+	}
+	if most != 1 {
+		t.Fatalf("%d heartbeats were in flight at once (of %d); want one at a time", most, beats)
+	}
+}
