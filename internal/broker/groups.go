@@ -115,6 +115,9 @@ func (b *Broker) PollStored(ctx context.Context, groupID string, req PollParams,
 	return b.coord.PollStored(ctx, groupID, req, host)
 }
 
+// PollBuffersMade is coordinator.Coordinator.PollBuffersMade.
+func (b *Broker) PollBuffersMade() int64 { return b.coord.PollBuffersMade() }
+
 // ReleaseStored is coordinator.ReleaseStored: call it once an answer of
 // PollStored is written, so that its read buffers serve other polls.
 func ReleaseStored(parts []StoredPart) { coordinator.ReleaseStored(parts) }

@@ -64,6 +64,10 @@ func (r *readBuf) release() {
 // collections, so an idle broker keeps none.
 type bufPool struct {
 	classes [poolClasses]sync.Pool // of *readBuf
+	// made counts the buffers of pooled sizes allocated because none
+	// was idle: a count that grows with every poll means answers are not
+	// being released.
+	made atomic.Int64
 }
 
 // get returns a buffer of at least n bytes (length 0) with one holder.
@@ -80,6 +84,7 @@ func (p *bufPool) get(n int) *readBuf {
 		if pooled, ok := p.classes[c].Get().(*readBuf); ok {
 			r = pooled
 		} else {
+			p.made.Add(1)
 			r = &readBuf{b: make([]byte, 0, classSize(c)), pool: p}
 		}
 	}

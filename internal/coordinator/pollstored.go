@@ -80,6 +80,11 @@ func ReleaseStored(parts []StoredPart) {
 	}
 }
 
+// PollBuffersMade returns how many poll read buffers of pooled sizes were
+// allocated, rather than taken from those earlier answers released: it
+// stays small while every answer is released (ReleaseStored).
+func (c *Coordinator) PollBuffersMade() int64 { return c.runs.bufs.made.Load() }
+
 // ServedBatch is one RecordBatch v2 of an answer: Head followed by Body.
 // A stored batch is all Body (Head nil); a slice of one is a new header
 // and its records as stored. Body is shared with the cache and with other

@@ -401,6 +401,7 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 		sub.mu.Unlock()
 		kick()
 		if ctx.Err() != nil {
+			broker.ReleaseStored(parts)
 			return // the stream closed: what the poll handed out is in flight, as a dropped poll's
 		}
 		if err != nil {
@@ -415,7 +416,12 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 			sub.mu.Lock()
 			sub.credit -= n
 			sub.mu.Unlock()
-			if c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...) != nil {
+			err := c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...)
+			// Written (Write returns once the bytes are out) or failed:
+			// the read buffers may serve other polls. Never released,
+			// every poll of a stream read into a fresh buffer.
+			broker.ReleaseStored(parts)
+			if err != nil {
 				return // the connection failed: serve ends the stream
 			}
 		}
