@@ -79,8 +79,20 @@ func check(n int, members []memberLog) *verdict {
 	}
 	v.intervals, v.deliveries = len(ivs), len(dels)
 	checkExclusive(v, ivs)
-	checkDeliveries(v, n, dels)
+	redone := checkDeliveries(v, n, dels)
+	checkLostAcks(v, members, redone)
 	return v
+}
+
+// checkLostAcks fails if a member's Close reported acknowledgements lost
+// (client.ErrAckLost: "they will be delivered again") while none of the
+// messages it acknowledged was delivered again.
+func checkLostAcks(v *verdict, members []memberLog, redone map[int]bool) {
+	for _, m := range members {
+		if slices.ContainsFunc(m.events, func(e event) bool { return e.kind == 'Q' }) && !redone[m.id] {
+			v.failf("member %d: Close reported acknowledgements lost, but no message it acknowledged was delivered again", m.id)
+		}
+	}
 }
 
 // replay turns one member's log into its ownership intervals and
@@ -178,8 +190,10 @@ func checkExclusive(v *verdict, ivs []*interval) {
 // or was delivered again although its previous delivery could not have
 // been lost in flight: a redelivery is only allowed after a delivery at a
 // member that was killed or lost before its ack reached the broker, or
-// that had the partition revoked (or exited) before acking it.
-func checkDeliveries(v *verdict, n int, dels []*delivery) {
+// that had the partition revoked (or exited) before acking it. It returns
+// the members who acknowledged a message that was delivered again.
+func checkDeliveries(v *verdict, n int, dels []*delivery) (redone map[int]bool) {
+	redone = make(map[int]bool)
 	byValue := make([][]*delivery, n)
 	for _, d := range dels {
 		if d.value < 0 || d.value >= int64(n) {
@@ -205,6 +219,9 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) {
 			}
 			v.duplicates++
 			prev := list[i-1]
+			if prev.acked {
+				redone[prev.member] = true
+			}
 			if prev.p != d.p || prev.off != d.off {
 				v.failf("message %d delivered as %d/%d and as %d/%d", value, prev.p, prev.off, d.p, d.off)
 			}
@@ -231,6 +248,7 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) {
 		v.failf("in all %d messages never delivered, %d never acknowledged, %d redelivered after an ack and a graceful revocation",
 			missing, unacked, v.ackedThenRevoked)
 	}
+	return redone
 }
 
 func sortedKeys[V any](m map[int32]V) []int32 {

@@ -9,7 +9,7 @@ import (
 
 // event is one line of a worker's log.
 type event struct {
-	kind  byte  // A, R, L, D, K, X, P or C (see worker), or G (kafkaWorker)
+	kind  byte  // A, R, L, D, K, X, P, Q or C (see worker), or G (kafkaWorker)
 	p     int32 // partition, for all kinds but C
 	off   int64 // D, K, X
 	value int64 // D: the message's value, its number in the test; G: the epoch
@@ -46,7 +46,7 @@ func readLog(path string) ([]event, error) {
 }
 
 // fieldsOf is how many numbers follow each kind.
-var fieldsOf = map[byte]int{'A': 2, 'R': 2, 'L': 2, 'D': 4, 'K': 3, 'X': 3, 'P': 1, 'C': 1, 'G': 2}
+var fieldsOf = map[byte]int{'A': 2, 'R': 2, 'L': 2, 'D': 4, 'K': 3, 'X': 3, 'P': 1, 'Q': 1, 'C': 1, 'G': 2}
 
 func parseEvent(line []byte) (event, error) {
 	f := bytes.Fields(line)

@@ -65,6 +65,10 @@ func TestCheckFires(t *testing.T) {
 		}, ""},
 		{"a refused ack never retried", []memberLog{{id: 1, events: append(all[:6:6], k(2, 7), event{kind: 'X', off: 2, ns: 8}), end: 100}},
 			"message 2 was delivered 1 times and never acknowledged"},
+		{"acks reported lost, and their message delivered again", []memberLog{{id: 1, events: []event{
+			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13), {kind: 'Q', ns: 14}}, end: 100}}, ""},
+		{"acks reported lost, and nothing delivered again", []memberLog{{id: 1, events: append(all[:7:7], event{kind: 'Q', ns: 8}), end: 100}},
+			"member 1: Close reported acknowledgements lost, but no message it acknowledged was delivered again"},
 		{"unknown message", []memberLog{{id: 1, events: append([]event{a(0), d(7, 1)}, all[1:]...), end: 100}}, "delivered unknown message 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,7 +89,7 @@ func TestReadLogDropsOnlyATornLastLine(t *testing.T) {
 		events     int
 		bad        bool
 	}{
-		{"complete", "A 1 10\nD 1 5 7 11\nK 1 5 12\nC 13\n", 4, false},
+		{"complete", "A 1 10\nD 1 5 7 11\nK 1 5 12\nQ 13\nC 14\n", 5, false},
 		{"torn", "A 1 10\nD 1 5 7 11\nK 1 5", 2, false},
 		{"empty", "", 0, false},
 		{"malformed", "A 1 10\nD 1 5 11\nK 1 5 12\n", 0, true},
