@@ -144,17 +144,20 @@ type Consumer struct {
 	// the broker after the partition is gone and are lost (the next owner
 	// gets those messages again). Held across requests; never taken under mu.
 	flushMu sync.Mutex
-	// hbMu serialises heartbeats: each reports what the member owns as it
-	// is sent, and the broker takes a partition left out as released. A
-	// heartbeat overtaken by another whose answer granted a partition
-	// would, arriving late, give that partition back behind the member's
-	// back: its messages in flight went out again, to the same member.
-	// Held across the request; never taken under mu, never across a
-	// callback.
-	hbMu sync.Mutex
-	stop context.CancelFunc
-	done chan struct{} // closed when run and poller have returned
-	wake chan struct{} // buffered(1): heartbeat now
+	// hbTurn serialises heartbeats (a semaphore: buffered(1), held while
+	// one is in flight): each reports what the member owns as it is sent,
+	// and the broker takes a partition left out as released. A heartbeat
+	// overtaken by another whose answer granted a partition would,
+	// arriving late, give that partition back behind the member's back:
+	// its messages in flight went out again, to the same member. Waiting
+	// for the turn gives up with the caller's context, so neither Close
+	// (which ends the background goroutine's) nor a Poll's deadline waits
+	// on another caller's slow request. Never taken under mu, never held
+	// across a callback.
+	hbTurn chan struct{}
+	stop   context.CancelFunc
+	done   chan struct{} // closed when run and poller have returned
+	wake   chan struct{} // buffered(1): heartbeat now
 	// aheadReq hands the poller its next round (pollahead.go); buffered(1),
 	// as Poll sends at most one round at a time.
 	aheadReq chan *aheadJob
@@ -211,6 +214,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		life:     ctx,
 		done:     make(chan struct{}),
 		wake:     make(chan struct{}, 1),
+		hbTurn:   make(chan struct{}, 1),
 		aheadReq: make(chan *aheadJob, 1),
 		arrived:  make(chan struct{}, 1),
 		state:    newMemberState(),

@@ -73,3 +73,66 @@ func TestHeartbeatsGoOneAtATime(t *testing.T) {
 		t.Fatalf("%d heartbeats were in flight at once (of %d); want one at a time", most, beats)
 	}
 }
+
+// TestCloseDoesNotWaitOnAHeldHeartbeat: a Poll whose heartbeat hangs (a
+// stuck broker, a context without a deadline) holds the heartbeat turn;
+// the background goroutine, waiting for it, still ends when Close says so,
+// and Close returns within its CloseTimeout instead of waiting on the hung
+// request.
+func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		beats int
+	)
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/join"):
+			json.NewEncoder(w).Encode(api.JoinResponse{MemberID: "m", Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1, SessionTimeoutMS: 30000})
+		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
+			mu.Lock()
+			beats++
+			mu.Unlock()
+			<-hang // the broker never answers
+		case strings.HasSuffix(r.URL.Path, "/poll"):
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrStaleGeneration.Withf("stale").WithDetail("generation", 1)})
+		default:
+			json.NewEncoder(w).Encode(api.AckResponse{})
+		}
+	}))
+	pollCtx, cancel := context.WithCancel(context.Background()) // no deadline: only the test ends it
+	polled := make(chan struct{})
+	defer func() {
+		close(hang) // before srv.Close, which waits for the handlers
+		cancel()
+		<-polled
+		srv.Close()
+	}()
+	cons, err := client.NewConsumer(&client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"},
+		PollWait: time.Millisecond, HeartbeatInterval: time.Millisecond, CloseTimeout: time.Second, NoStream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(polled)
+		_, _ = cons.Poll(pollCtx, 10) // its heartbeat hangs
+	}()
+	for {
+		mu.Lock()
+		n := beats
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- cons.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waited on a heartbeat held by another caller")
+	}
+}

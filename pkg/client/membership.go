@@ -162,11 +162,16 @@ func (c *Consumer) interval(brokerMS int64) time.Duration {
 // heartbeat reports what this member owns and applies the answer: new
 // partitions are taken, partitions no longer listed start being revoked.
 // A member the broker no longer knows is lost. One heartbeat at a time
-// (hbMu); the callbacks run after it.
+// (hbTurn), none if ctx ends while another is in flight; the callbacks run
+// after it.
 func (c *Consumer) heartbeat(ctx context.Context) {
-	c.hbMu.Lock()
+	select {
+	case c.hbTurn <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
 	added, lost, answered := c.heartbeatOnce(ctx)
-	c.hbMu.Unlock()
+	<-c.hbTurn
 	c.callback(c.cfg.OnLost, lost)
 	if answered {
 		c.resubscribe() // the stream's poll runs under the new generation
