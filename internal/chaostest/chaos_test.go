@@ -82,7 +82,8 @@ func (f *fleet) start() {
 }
 
 // stop ends worker i of the live ones: SIGKILL, or SIGTERM and a graceful
-// Close, which must succeed.
+// Close, which must succeed or report only acknowledgements lost (the
+// worker exits 0 then).
 func (f *fleet) stop(i int, kill bool) {
 	f.t.Helper()
 	f.mu.Lock()
@@ -99,7 +100,7 @@ func (f *fleet) stop(i int, kill bool) {
 	if !kill {
 		f.leaves++
 		if err != nil {
-			f.t.Errorf("worker %d did not close cleanly: %v", p.id, err)
+			f.t.Errorf("worker %d did not close cleanly (its stderr says why): %v", p.id, err)
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package chaostest
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // TestCheckFires shows each check of check firing on a small made-up run
@@ -164,5 +168,25 @@ func TestKafkaCheckFires(t *testing.T) {
 				t.Fatalf("problems %q, want one with %q", v.problems, tc.want)
 			}
 		})
+	}
+}
+
+func TestOnlyAckLost(t *testing.T) {
+	lost := fmt.Errorf("%w: 3 acknowledged messages were not committed", client.ErrAckLost)
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"lost acks", lost, true},
+		{"wrapped and joined", fmt.Errorf("close consumer: %w", errors.Join(lost, lost)), true},
+		{"with a failed commit", fmt.Errorf("close consumer: %w", errors.Join(errors.New("commit: connection refused"), lost)), false},
+		{"with acks dropped unsent", errors.Join(fmt.Errorf("%w: 2 dropped", client.ErrRevoked), lost), false},
+		{"another error", errors.New("leave: timeout"), false},
+	} {
+		if got := onlyAckLost(tc.err); got != tc.want {
+			t.Errorf("%s: onlyAckLost = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -122,7 +122,7 @@ func worker(url, logPath, group, assignor string) int {
 		}
 	}
 	switch err := cons.Close(); {
-	case errors.Is(err, client.ErrAckLost):
+	case onlyAckLost(err):
 		// Acks that came too late (a poll answered across a revocation):
 		// the promise allows it, and says those messages are delivered
 		// again, which check verifies.
@@ -134,4 +134,24 @@ func worker(url, logPath, group, assignor string) int {
 	}
 	log.add('C')
 	return 0
+}
+
+// onlyAckLost reports whether every error err joins is client.ErrAckLost:
+// Close joins the errors of its commit, of acks dropped unsent and of its
+// leave, and any of those others is a failure.
+func onlyAckLost(err error) bool {
+	switch u := err.(type) {
+	case nil:
+		return false
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if !onlyAckLost(e) {
+				return false
+			}
+		}
+		return len(u.Unwrap()) > 0
+	case interface{ Unwrap() error }:
+		return onlyAckLost(u.Unwrap())
+	}
+	return err == client.ErrAckLost
 }
