@@ -115,8 +115,8 @@ func (b *Broker) PollStored(ctx context.Context, groupID string, req PollParams,
 	return b.coord.PollStored(ctx, groupID, req, host)
 }
 
-// PollBuffersMade is coordinator.Coordinator.PollBuffersMade.
-func (b *Broker) PollBuffersMade() int64 { return b.coord.PollBuffersMade() }
+// PollBuffers is coordinator.Coordinator.PollBuffers.
+func (b *Broker) PollBuffers() (got, made int64) { return b.coord.PollBuffers() }
 
 // ReleaseStored is coordinator.ReleaseStored: call it once an answer of
 // PollStored is written, so that its read buffers serve other polls.

@@ -64,10 +64,10 @@ func (r *readBuf) release() {
 // collections, so an idle broker keeps none.
 type bufPool struct {
 	classes [poolClasses]sync.Pool // of *readBuf
-	// made counts the buffers of pooled sizes allocated because none
-	// was idle: a count that grows with every poll means answers are not
-	// being released.
-	made atomic.Int64
+	// got counts the buffers of pooled sizes handed out, made those of
+	// them allocated because none was idle: made close to got means
+	// answers are not being released.
+	got, made atomic.Int64
 }
 
 // get returns a buffer of at least n bytes (length 0) with one holder.
@@ -81,6 +81,7 @@ func (p *bufPool) get(n int) *readBuf {
 	case n < minPooledRead || c == poolClasses:
 		r = &readBuf{b: make([]byte, 0, n)}
 	default:
+		p.got.Add(1)
 		if pooled, ok := p.classes[c].Get().(*readBuf); ok {
 			r = pooled
 		} else {

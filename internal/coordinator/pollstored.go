@@ -80,10 +80,13 @@ func ReleaseStored(parts []StoredPart) {
 	}
 }
 
-// PollBuffersMade returns how many poll read buffers of pooled sizes were
-// allocated, rather than taken from those earlier answers released: it
-// stays small while every answer is released (ReleaseStored).
-func (c *Coordinator) PollBuffersMade() int64 { return c.runs.bufs.made.Load() }
+// PollBuffers returns how many poll read buffers of pooled sizes were
+// handed out (got) and how many of them were allocated (made) rather than
+// taken from those earlier answers released: made stays a small part of
+// got while every answer is released (ReleaseStored).
+func (c *Coordinator) PollBuffers() (got, made int64) {
+	return c.runs.bufs.got.Load(), c.runs.bufs.made.Load()
+}
 
 // ServedBatch is one RecordBatch v2 of an answer: Head followed by Body.
 // A stored batch is all Body (Head nil); a slice of one is a new header

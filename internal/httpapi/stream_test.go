@@ -411,10 +411,10 @@ func TestStreamProduceTooLarge(t *testing.T) {
 }
 
 // Each DELIVER's answer is released once written, so its read buffers
-// serve the next polls: 200 deliveries of 16 MB in all make a handful of
-// buffers (4–5 here; 16–25 under -race, where sync.Pool drops a quarter of
-// what it is given). Never released (as before), every read of the log
-// made one: 67.
+// serve the next polls: of the 67 buffers 200 deliveries of 16 MB read
+// into, 4–5 are made and the rest reused (about a third made under -race,
+// where sync.Pool drops a quarter of what it is given). Never released
+// (as before), every one was made.
 func TestStreamReleasesItsAnswers(t *testing.T) {
 	s := brokertest.Start(t)
 	createTopic(t, s, "orders", 1)
@@ -431,14 +431,15 @@ func TestStreamReleasesItsAnswers(t *testing.T) {
 	_, sc := dialStream(t, s, "")
 	// Deliveries of about one batch each: each poll reads its own.
 	sc.send(api.StreamSubscribe, 1, (&api.StreamSubscription{Group: m.group, MemberID: m.id, Generation: m.gen, MaxBytes: 96 << 10}).Append(nil))
-	before := s.Broker().PollBuffersMade()
+	got0, made0 := s.Broker().PollBuffers()
 	for got := 0; got < batches*perBatch; {
 		sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, perBatch))
 		got += len(sc.delivered(sc.next()))
 	}
-	if made := s.Broker().PollBuffersMade() - before; made > 40 {
-		t.Fatalf("%d read buffers made for %d deliveries; want a few, reused", made, batches)
-	} else {
-		t.Logf("%d read buffers made for %d deliveries", made, batches)
+	got, made := s.Broker().PollBuffers()
+	got, made = got-got0, made-made0
+	if got < 20 || made*4 > got*3 {
+		t.Fatalf("%d of %d read buffers made for %d deliveries; want most reused", made, got, batches)
 	}
+	t.Logf("%d of %d read buffers made for %d deliveries", made, got, batches)
 }
