@@ -30,32 +30,22 @@ func TestHeartbeatsGoOneAtATime(t *testing.T) {
 		held, most   int
 		beats, polls int
 	)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/join"):
-			json.NewEncoder(w).Encode(api.JoinResponse{MemberID: "m", Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1, SessionTimeoutMS: 30000})
-		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
-			mu.Lock()
-			held++
-			beats++
-			most = max(most, held)
-			mu.Unlock()
-			time.Sleep(10 * time.Millisecond) // widens the window two heartbeats could overlap in
-			mu.Lock()
-			held--
-			mu.Unlock()
-			json.NewEncoder(w).Encode(api.HeartbeatResponse{Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1})
-		case strings.HasSuffix(r.URL.Path, "/poll"):
-			mu.Lock()
-			polls++
-			mu.Unlock()
-			w.WriteHeader(http.StatusConflict)
-			json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrStaleGeneration.Withf("stale").WithDetail("generation", 1)})
-		default:
-			json.NewEncoder(w).Encode(api.AckResponse{})
-		}
-	}))
+	srv := stalePollBroker(func(w http.ResponseWriter) {
+		mu.Lock()
+		held++
+		beats++
+		most = max(most, held)
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // widens the window two heartbeats could overlap in
+		mu.Lock()
+		held--
+		mu.Unlock()
+		json.NewEncoder(w).Encode(api.HeartbeatResponse{Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1})
+	}, func() {
+		mu.Lock()
+		polls++
+		mu.Unlock()
+	})
 	defer srv.Close()
 	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"},
 		PollWait: time.Millisecond, HeartbeatInterval: time.Millisecond})
@@ -85,23 +75,12 @@ func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
 		beats int
 	)
 	hang := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasSuffix(r.URL.Path, "/join"):
-			json.NewEncoder(w).Encode(api.JoinResponse{MemberID: "m", Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1, SessionTimeoutMS: 30000})
-		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
-			mu.Lock()
-			beats++
-			mu.Unlock()
-			<-hang // the broker never answers
-		case strings.HasSuffix(r.URL.Path, "/poll"):
-			w.WriteHeader(http.StatusConflict)
-			json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrStaleGeneration.Withf("stale").WithDetail("generation", 1)})
-		default:
-			json.NewEncoder(w).Encode(api.AckResponse{})
-		}
-	}))
+	srv := stalePollBroker(func(http.ResponseWriter) {
+		mu.Lock()
+		beats++
+		mu.Unlock()
+		<-hang // the broker never answers
+	}, func() {})
 	pollCtx, cancel := context.WithCancel(context.Background()) // no deadline: only the test ends it
 	polled := make(chan struct{})
 	defer func() {
@@ -135,4 +114,25 @@ func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Close waited on a heartbeat held by another caller")
 	}
+}
+
+// stalePollBroker is a broker that admits one member, owner of orders/0,
+// answers its heartbeats with heartbeat and refuses every poll as of a
+// stale generation (after calling polled), so that each Poll heartbeats.
+func stalePollBroker(heartbeat func(http.ResponseWriter), polled func()) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasSuffix(r.URL.Path, "/join"):
+			json.NewEncoder(w).Encode(api.JoinResponse{MemberID: "m", Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1, SessionTimeoutMS: 30000})
+		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
+			heartbeat(w)
+		case strings.HasSuffix(r.URL.Path, "/poll"):
+			polled()
+			w.WriteHeader(http.StatusConflict)
+			json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrStaleGeneration.Withf("stale").WithDetail("generation", 1)})
+		default:
+			json.NewEncoder(w).Encode(api.AckResponse{})
+		}
+	}))
 }
