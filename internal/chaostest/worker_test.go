@@ -144,12 +144,13 @@ func onlyAckLost(err error) bool {
 	case nil:
 		return false
 	case interface{ Unwrap() []error }:
-		for _, e := range u.Unwrap() {
+		errs := u.Unwrap()
+		for _, e := range errs {
 			if !onlyAckLost(e) {
 				return false
 			}
 		}
-		return len(u.Unwrap()) > 0
+		return len(errs) > 0
 	case interface{ Unwrap() error }:
 		return onlyAckLost(u.Unwrap())
 	}

@@ -412,9 +412,9 @@ func TestStreamProduceTooLarge(t *testing.T) {
 
 // Each DELIVER's answer is released once written, so its read buffers
 // serve the next polls: of the 67 buffers 200 deliveries of 16 MB read
-// into, 4–5 are made and the rest reused (about a third made under -race,
-// where sync.Pool drops a quarter of what it is given). Never released
-// (as before), every one was made.
+// into, 4–6 are made and the rest reused (16–32 made under -race, where
+// sync.Pool drops a quarter of what it is given). Never released (as
+// before), every one was made.
 func TestStreamReleasesItsAnswers(t *testing.T) {
 	s := brokertest.Start(t)
 	createTopic(t, s, "orders", 1)

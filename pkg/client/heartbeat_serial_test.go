@@ -70,15 +70,10 @@ func TestHeartbeatsGoOneAtATime(t *testing.T) {
 // and Close returns within its CloseTimeout instead of waiting on the hung
 // request.
 func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
-	var (
-		mu    sync.Mutex
-		beats int
-	)
-	hang := make(chan struct{})
+	hang, first := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	srv := stalePollBroker(func(http.ResponseWriter) {
-		mu.Lock()
-		beats++
-		mu.Unlock()
+		once.Do(func() { close(first) })
 		<-hang // the broker never answers
 	}, func() {})
 	pollCtx, cancel := context.WithCancel(context.Background()) // no deadline: only the test ends it
@@ -98,15 +93,7 @@ func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
 		defer close(polled)
 		_, _ = cons.Poll(pollCtx, 10) // its heartbeat hangs
 	}()
-	for {
-		mu.Lock()
-		n := beats
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	<-first // a heartbeat is held: the Poll's or the background goroutine's
 	closed := make(chan error, 1)
 	go func() { closed <- cons.Close() }()
 	select {
