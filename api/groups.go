@@ -72,6 +72,12 @@ type HeartbeatRequest struct {
 	MemberID        string     `json:"member_id"`
 	Generation      int64      `json:"generation"`
 	OwnedPartitions Assignment `json:"owned_partitions"`
+	// Seq, when above 0, orders the member's heartbeats: it must grow with
+	// every heartbeat the member sends (a retry of one may repeat it). A
+	// heartbeat whose seq is not above the highest seen keeps the member
+	// alive, but its owned_partitions are not read: a request delayed past
+	// later ones must not release what the member was granted since.
+	Seq int64 `json:"seq,omitempty"`
 }
 
 // HeartbeatResponse tells the member what it may own now. Anything it owns

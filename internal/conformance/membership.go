@@ -23,6 +23,7 @@ func membershipScenarios() []scenario {
 		{"StaticMemberRestartKeepsAssignment", 0, staticMemberRestart},
 		{"StaticMemberGonePastSessionTimeout", SessionTimeouts, staticMemberExpires},
 		{"FencingErrors", 0, fencingErrors},
+		{"LateHeartbeatReleasesNothing", Deliveries, lateHeartbeat},
 	}
 }
 
@@ -210,6 +211,50 @@ func pollAnswersRebalance(t *testing.T, tg Target) {
 	}
 	if res := a.heartbeat(); len(res.Revoked["orders"]) != 1 {
 		t.Fatalf("a's heartbeat after the join: %+v, want one partition revoked", res)
+	}
+}
+
+// A heartbeat that reaches the broker after later ones (a request the
+// network held while its retry was answered) lists less than the member
+// was granted since. With its seq below the highest seen it releases
+// nothing: the messages the member has in flight stay its own, their acks
+// count, and nothing is delivered again.
+func lateHeartbeat(t *testing.T, tg Target) {
+	createTopic(t, tg, "orders", 2)
+	a := join(t, tg, "g", broker.JoinParams{MemberID: "a", Topics: []string{"orders"}})
+	b := join(t, tg, "g", broker.JoinParams{MemberID: "b", Topics: []string{"orders"}})
+	converge(t, a, b)
+	b.leave()
+	hb := func(seq int64, owned broker.Assignment) broker.HeartbeatResult {
+		t.Helper()
+		res, err := tg.Heartbeat("g", broker.HeartbeatParams{MemberID: a.id, Generation: a.gen, Owned: owned, Seq: seq})
+		if err != nil {
+			t.Fatalf("heartbeat seq %d: %v", seq, err)
+		}
+		return res
+	}
+	before := a.owned
+	both := hb(1, before).Assigned // the retry of seq 1, answered first
+	if len(both["orders"]) != 2 {
+		t.Fatalf("a alone was assigned %v", both)
+	}
+	a.gen, a.owned = hb(2, both).Generation, both
+	publishN(t, tg, "orders", 0, 3)
+	publishN(t, tg, "orders", 1, 3)
+	held := a.poll(10, 0)
+	if len(held) != 6 {
+		t.Fatalf("a polled %v, want all 6", refs(held))
+	}
+
+	if res := hb(1, before); !sameAssignment(res.Assigned, both) || res.Revoked != nil { // seq 1's original, late
+		t.Fatalf("the late heartbeat was answered %+v, want %v", res, both)
+	}
+	if again := a.poll(10, 0); len(again) != 0 {
+		t.Fatalf("after the late heartbeat a got %v again", refs(again))
+	}
+	a.ack(held...)
+	if d := describe(t, tg, "g"); len(d.Members) != 1 || !sameAssignment(d.Members[0].Assigned, both) {
+		t.Fatalf("after the late heartbeat: %+v", d.Members)
 	}
 }
 

@@ -160,7 +160,7 @@ func (c *Coordinator) Heartbeat(groupID string, req HeartbeatParams, host string
 		return HeartbeatResult{}, err
 	}
 	cg.mu.Lock()
-	res, fx, err := cg.a.Heartbeat(c.now(), req.MemberID, req.Generation, api.Assignment(req.Owned), host)
+	res, fx, err := cg.a.Heartbeat(c.now(), req.MemberID, req.Generation, api.Assignment(req.Owned), req.Seq, host)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {

@@ -42,7 +42,7 @@ func (f *fleet) join(tb testing.TB, id string) {
 }
 
 func (f *fleet) heartbeat(tb testing.TB, id string) HeartbeatResult {
-	res, err := f.g.Heartbeat(f.now, id, f.gen[id], f.held[id])
+	res, err := f.g.Heartbeat(f.now, id, f.gen[id], f.held[id], 0)
 	if err != nil {
 		tb.Fatal(err)
 	}

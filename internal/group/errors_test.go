@@ -43,7 +43,7 @@ func converge(t *testing.T, g *Group, now time.Time, ids ...string) {
 	held := map[string]api.Assignment{}
 	for i := 0; i < 10 && g.State() != StateStable; i++ {
 		for _, id := range ids {
-			res, err := g.Heartbeat(now, id, g.Generation(), held[id])
+			res, err := g.Heartbeat(now, id, g.Generation(), held[id], 0)
 			if err != nil {
 				t.Fatalf("heartbeat %s: %v", id, err)
 			}
@@ -51,7 +51,7 @@ func converge(t *testing.T, g *Group, now time.Time, ids ...string) {
 		}
 	}
 	for _, id := range ids { // one more round so that every member knows
-		res, err := g.Heartbeat(now, id, g.Generation(), held[id])
+		res, err := g.Heartbeat(now, id, g.Generation(), held[id], 0)
 		if err != nil {
 			t.Fatalf("heartbeat %s: %v", id, err)
 		}
@@ -145,26 +145,26 @@ func TestRejectedCalls(t *testing.T) {
 			return err
 		}, api.ErrInvalidArgument},
 		{"heartbeat with a member_id too long", func(g *Group, now time.Time) error {
-			_, err := g.Heartbeat(now, strings.Repeat("A", 100000), 4, nil)
+			_, err := g.Heartbeat(now, strings.Repeat("A", 100000), 4, nil, 0)
 			return err
 		}, api.ErrInvalidArgument},
 		{"leave with an empty member_id", func(g *Group, now time.Time) error {
 			return g.Leave(now, "")
 		}, api.ErrInvalidArgument},
 		{"heartbeat of unknown member", func(g *Group, now time.Time) error {
-			_, err := g.Heartbeat(now, "nobody", 4, nil)
+			_, err := g.Heartbeat(now, "nobody", 4, nil, 0)
 			return err
 		}, api.ErrUnknownMember},
 		{"heartbeat of fenced member", func(g *Group, now time.Time) error {
-			_, err := g.Heartbeat(now, "Z", 1, nil)
+			_, err := g.Heartbeat(now, "Z", 1, nil, 0)
 			return err
 		}, api.ErrFencedMember},
 		{"heartbeat from the future", func(g *Group, now time.Time) error {
-			_, err := g.Heartbeat(now, "A", 99, nil)
+			_, err := g.Heartbeat(now, "A", 99, nil, 0)
 			return err
 		}, api.ErrStaleGeneration},
 		{"heartbeat with negative generation", func(g *Group, now time.Time) error {
-			_, err := g.Heartbeat(now, "A", -1, nil)
+			_, err := g.Heartbeat(now, "A", -1, nil, 0)
 			return err
 		}, api.ErrStaleGeneration},
 		{"leave of unknown member", func(g *Group, now time.Time) error {
@@ -239,7 +239,7 @@ func TestDeadGroup(t *testing.T) {
 	}
 	calls := map[string]error{
 		"join":      second(g.Join(epoch0, JoinParams{Topics: []string{"orders"}}, nil)),
-		"heartbeat": second(g.Heartbeat(epoch0, "A", 0, nil)),
+		"heartbeat": second(g.Heartbeat(epoch0, "A", 0, nil, 0)),
 		"leave":     g.Leave(epoch0, "A"),
 		"check":     g.CheckOwner("A", 0, "orders", 0),
 		"delete":    g.Delete(),
@@ -271,7 +271,7 @@ func TestGenerationWindow(t *testing.T) {
 		if err := g.CheckOwner(id, 4, "orders", firstOwned(g, id)); err != nil {
 			t.Fatalf("%s before heartbeat: %v", id, err)
 		}
-		res, err := g.Heartbeat(now, id, 4, m.owned.assignment())
+		res, err := g.Heartbeat(now, id, 4, m.owned.assignment(), 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,12 +30,19 @@ type HeartbeatResult struct {
 // STALE_GENERATION (a negative generation, or one newer than the group's:
 // nothing changes and the member is not fenced; details.generation is the
 // member's current generation to heartbeat with), GROUP_NOT_FOUND.
-func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owned api.Assignment) (HeartbeatResult, error) {
+func (g *Group) Heartbeat(now time.Time, memberID string, generation int64, owned api.Assignment, seq int64) (HeartbeatResult, error) {
 	m, err := g.caller(memberID, generation)
 	if err != nil {
 		return HeartbeatResult{}, err
 	}
 	m.lastSeen = now
+	if seq > 0 {
+		if seq <= m.hbSeq {
+			owned = nil // out of order: what it says it owns is old news
+		} else {
+			m.hbSeq = seq
+		}
+	}
 	reported := m.owned
 	if owned != nil {
 		reported = fromAssignment(owned)

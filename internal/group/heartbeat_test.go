@@ -17,7 +17,7 @@ func TestHeartbeatOwnedAbsentMeansNoChange(t *testing.T) {
 	if len(owned) == 0 {
 		t.Fatal("fixture: A owns nothing")
 	}
-	res, err := g.Heartbeat(now, "A", g.Generation(), nil)
+	res, err := g.Heartbeat(now, "A", g.Generation(), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestHeartbeatOwnedAbsentMeansNoChange(t *testing.T) {
 
 	first := g.members["A"].owned.sorted()[0]
 	rest := g.members["A"].owned.without(parts{first: {}}).assignment()
-	if _, err := g.Heartbeat(now, "A", g.Generation(), rest); err != nil {
+	if _, err := g.Heartbeat(now, "A", g.Generation(), rest, 0); err != nil {
 		t.Fatal(err)
 	}
 	if r := g.DrainReleased(); len(r) != 1 || r[0].Partition != first.part || r[0].Why != WhyReleased {
@@ -41,7 +41,7 @@ func TestHeartbeatOwnedAbsentMeansNoChange(t *testing.T) {
 	}
 
 	held := len(g.members["A"].owned)
-	if _, err := g.Heartbeat(now, "A", g.Generation(), api.Assignment{}); err != nil {
+	if _, err := g.Heartbeat(now, "A", g.Generation(), api.Assignment{}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if r := g.DrainReleased(); len(r) != held {
@@ -106,5 +106,63 @@ func TestPollScopeFollowsTheAssignment(t *testing.T) {
 	}
 	if _, _, ok := g.PollScope("nobody"); ok {
 		t.Fatal("PollScope of an unknown member")
+	}
+}
+
+// A heartbeat the network delayed past later ones (a retry answered first,
+// then the original) says the member owns less than it was granted since;
+// with seq it keeps the member alive and releases nothing. Without seq the
+// same late report releases — what every heartbeat did before seq.
+func TestHeartbeatOutOfOrderReleasesNothing(t *testing.T) {
+	now := epoch0
+	g := New("g", Config{})
+	counts := map[string]int32{"orders": 2}
+	for _, id := range []string{"A", "B"} {
+		if _, err := g.Join(now, JoinParams{MemberID: id, Topics: []string{"orders"}}, counts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hb := func(id string, seq int64, owned api.Assignment) HeartbeatResult {
+		t.Helper()
+		res, err := g.Heartbeat(now, id, g.Generation(), owned, seq)
+		if err != nil {
+			t.Fatalf("heartbeat %s seq %d: %v", id, seq, err)
+		}
+		return res
+	}
+	both, first := api.Assignment{"orders": {0, 1}}, api.Assignment{"orders": {0}}
+	if res := hb("A", 1, both); cmp.Diff(first, res.Assigned) != "" {
+		t.Fatalf("A with B joined: assigned %v", res.Assigned)
+	}
+	hb("A", 2, first) // hands orders:1 over
+	hb("B", 1, api.Assignment{})
+	if err := g.Leave(now, "B"); err != nil {
+		t.Fatal(err)
+	}
+	if res := hb("A", 3, first); cmp.Diff(both, res.Assigned) != "" {
+		t.Fatalf("A alone again: assigned %v", res.Assigned)
+	}
+	hb("A", 4, both)
+	g.DrainReleased()
+
+	for _, seq := range []int64{2, 4} { // the original of seq 2; a retry of seq 4
+		res := hb("A", seq, first)
+		if r := g.DrainReleased(); len(r) != 0 {
+			t.Fatalf("a late heartbeat (seq %d) released %+v", seq, r)
+		}
+		if cmp.Diff(both, res.Assigned) != "" || res.Revoked != nil {
+			t.Fatalf("a late heartbeat (seq %d): assigned %v revoked %v", seq, res.Assigned, res.Revoked)
+		}
+	}
+	if d := cmp.Diff(both, g.members["A"].owned.assignment()); d != "" {
+		t.Fatalf("A's ownership changed (-want +got):\n%s", d)
+	}
+
+	hb("A", 0, first) // unordered: read as it says
+	if r := g.DrainReleased(); len(r) != 1 || r[0].Partition != 1 {
+		t.Fatalf("an unordered heartbeat without orders:1 released %+v", r)
+	}
+	if err := g.invariants(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -132,6 +132,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 			g.release(m, p, WhyRejoined)
 		}
 		m.gen, m.prevGen, m.since = 0, 0, g.epoch+1 // reason != "": apply bumps to it
+		m.hbSeq = 0
 	case prior != nil:
 		m = g.takeOver(prior, id)
 	case m == nil:

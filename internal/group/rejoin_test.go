@@ -46,13 +46,13 @@ func TestRejoinFencesOldIncarnation(t *testing.T) {
 			t.Errorf("new incarnation's check of orders/%d: %v", p, err)
 		}
 	}
-	if _, err := g.Heartbeat(now, "B", oldGen, api.Assignment{"orders": {0, 1, 2, 3}}); !errors.Is(err, api.ErrFencedMember) {
+	if _, err := g.Heartbeat(now, "B", oldGen, api.Assignment{"orders": {0, 1, 2, 3}}, 0); !errors.Is(err, api.ErrFencedMember) {
 		t.Errorf("old incarnation's heartbeat: %v, want FENCED_MEMBER", err)
 	}
 	if len(g.DrainReleased()) != 0 {
 		t.Error("a refused heartbeat released partitions")
 	}
-	if _, err := g.Heartbeat(now.Add(time.Second), "B", res.Generation, res.Assigned); err != nil {
+	if _, err := g.Heartbeat(now.Add(time.Second), "B", res.Generation, res.Assigned, 0); err != nil {
 		t.Errorf("new incarnation's heartbeat: %v", err)
 	}
 	if err := g.invariants(); err != nil {

@@ -175,7 +175,7 @@ func (s *sim) heartbeat(id string) {
 	}
 	m := s.members[id]
 	report := m.report()
-	res, err := s.g.Heartbeat(s.now, id, m.gen, report)
+	res, err := s.g.Heartbeat(s.now, id, m.gen, report, 0)
 	if err != nil {
 		s.t.Fatalf("heartbeat %s: %v", id, err)
 	}

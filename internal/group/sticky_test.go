@@ -54,7 +54,7 @@ func (s *stickyGroup) leave(id string) {
 }
 
 func (s *stickyGroup) heartbeat(id string) {
-	res, err := s.g.Heartbeat(s.now, id, s.g.members[id].gen, s.told[id])
+	res, err := s.g.Heartbeat(s.now, id, s.g.members[id].gen, s.told[id], 0)
 	if err != nil {
 		s.t.Fatalf("heartbeat %s: %v", id, err)
 	}

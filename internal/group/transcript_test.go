@@ -279,7 +279,7 @@ func (h *harness) heartbeat(id string, kv map[string]string) string {
 	if v, ok := kv["owned"]; ok {
 		owned = parseAssignment(v)
 	}
-	res, err := h.g.Heartbeat(h.now, id, gen, owned)
+	res, err := h.g.Heartbeat(h.now, id, gen, owned, 0)
 	if err != nil {
 		return errLine(err)
 	}

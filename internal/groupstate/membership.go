@@ -151,10 +151,10 @@ func (a *Group) memberLimit(now time.Time, p group.JoinParams) error {
 
 // Heartbeat keeps a member alive and tells it what it may own now (see
 // group.Group.Heartbeat); host is the peer of the request.
-func (a *Group) Heartbeat(now time.Time, member string, generation int64, owned api.Assignment, host string) (group.HeartbeatResult, Effects, error) {
+func (a *Group) Heartbeat(now time.Time, member string, generation int64, owned api.Assignment, seq int64, host string) (group.HeartbeatResult, Effects, error) {
 	a.begin(nil)
 	before, _ := a.g.Member(member)
-	res, err := a.g.Heartbeat(now, member, generation, owned)
+	res, err := a.g.Heartbeat(now, member, generation, owned, seq)
 	a.afterOp()
 	if err == nil {
 		if !sameAssignment(before.Assigned, res.Assigned) {

@@ -198,7 +198,7 @@ func (w *world) heartbeat(id string, gen *int64, owned api.Assignment) string {
 	if held == nil {
 		held = api.Assignment{}
 	}
-	res, fx, err := w.a.Heartbeat(w.now, id, g, held, "10.0.0.1")
+	res, fx, err := w.a.Heartbeat(w.now, id, g, held, 0, "10.0.0.1")
 	out := w.apply(fx)
 	if err != nil {
 		return errLine(err) + out

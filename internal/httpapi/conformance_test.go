@@ -158,7 +158,7 @@ func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func (h *httpTarget) Heartbeat(group string, p broker.HeartbeatParams) (broker.HeartbeatResult, error) {
 	var resp api.HeartbeatResponse
-	req := api.HeartbeatRequest{MemberID: p.MemberID, Generation: p.Generation, OwnedPartitions: api.Assignment(p.Owned)}
+	req := api.HeartbeatRequest{MemberID: p.MemberID, Generation: p.Generation, OwnedPartitions: api.Assignment(p.Owned), Seq: p.Seq}
 	if err := h.do(context.Background(), "POST", groupPath(group, "heartbeat"), req, &resp); err != nil {
 		return broker.HeartbeatResult{}, err
 	}

@@ -89,8 +89,11 @@ func joinResponse(res broker.JoinResult) api.JoinResponse {
 	}
 }
 
-func heartbeatParams(req api.HeartbeatRequest) broker.HeartbeatParams {
-	return broker.HeartbeatParams{MemberID: req.MemberID, Generation: req.Generation, Owned: broker.Assignment(req.OwnedPartitions)}
+func heartbeatParams(req api.HeartbeatRequest) (broker.HeartbeatParams, error) {
+	if req.Seq < 0 {
+		return broker.HeartbeatParams{}, invalidField("seq", "seq %d is negative", req.Seq)
+	}
+	return broker.HeartbeatParams{MemberID: req.MemberID, Generation: req.Generation, Owned: broker.Assignment(req.OwnedPartitions), Seq: req.Seq}, nil
 }
 
 func heartbeatResponse(res broker.HeartbeatResult) api.HeartbeatResponse {

@@ -145,8 +145,15 @@ func TestHeartbeatOwnedDecoding(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &req); err != nil {
 			t.Fatal(err)
 		}
-		if p := heartbeatParams(req); (p.Owned == nil) != wantNil {
-			t.Errorf("%s: Owned = %#v, want nil %v", body, p.Owned, wantNil)
+		if p, err := heartbeatParams(req); err != nil || (p.Owned == nil) != wantNil {
+			t.Errorf("%s: Owned = %#v, %v, want nil %v", body, p.Owned, err, wantNil)
 		}
+	}
+	p, err := heartbeatParams(api.HeartbeatRequest{MemberID: "a", Seq: 7})
+	if err != nil || p.Seq != 7 {
+		t.Errorf("seq 7: %+v, %v", p, err)
+	}
+	if _, err := heartbeatParams(api.HeartbeatRequest{MemberID: "a", Seq: -1}); !errors.Is(err, api.ErrInvalidArgument) {
+		t.Errorf("seq -1: %v, want INVALID_ARGUMENT", err)
 	}
 }

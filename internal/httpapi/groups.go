@@ -81,7 +81,11 @@ func (s *Server) heartbeat(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.b.Heartbeat(id, heartbeatParams(req), peerHost(r))
+	p, err := heartbeatParams(req)
+	if err != nil {
+		return err
+	}
+	res, err := s.b.Heartbeat(id, p, peerHost(r))
 	if err != nil {
 		return err
 	}

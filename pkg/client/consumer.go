@@ -153,8 +153,13 @@ type Consumer struct {
 	// for the turn gives up with the caller's context, so neither Close
 	// (which ends the background goroutine's) nor a Poll's deadline waits
 	// on another caller's slow request. Never taken under mu, never held
-	// across a callback.
+	// across a callback. One at a time is not enough on its own: a request
+	// the transport gave up on (and sent again) may still reach the broker
+	// after later ones, so each heartbeat also carries a growing seq
+	// (hbSeq, guarded by hbTurn) and the broker ignores what an older one
+	// says the member owns.
 	hbTurn chan struct{}
+	hbSeq  int64
 	stop   context.CancelFunc
 	done   chan struct{} // closed when run and poller have returned
 	wake   chan struct{} // buffered(1): heartbeat now

@@ -23,18 +23,24 @@ import (
 // (the duplicates TestChaosRange once found under load). Here every poll
 // is refused as of a stale generation, so each Poll heartbeats while the
 // background goroutine heartbeats too; the broker holds each heartbeat a
-// while and counts how many it holds at once.
+// while and counts how many it holds at once. Each carries a seq above the
+// last (the broker ignores what an older one says the member owns, for a
+// request the transport sent again may still arrive after later ones).
 func TestHeartbeatsGoOneAtATime(t *testing.T) {
 	var (
 		mu           sync.Mutex
 		held, most   int
 		beats, polls int
+		seqs         []int64
 	)
-	srv := stalePollBroker(func(w http.ResponseWriter) {
+	srv := stalePollBroker(func(w http.ResponseWriter, r *http.Request) {
+		var req api.HeartbeatRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
 		mu.Lock()
 		held++
 		beats++
 		most = max(most, held)
+		seqs = append(seqs, req.Seq)
 		mu.Unlock()
 		time.Sleep(10 * time.Millisecond) // widens the window two heartbeats could overlap in
 		mu.Lock()
@@ -62,6 +68,11 @@ func TestHeartbeatsGoOneAtATime(t *testing.T) {
 	if most != 1 {
 		t.Fatalf("%d heartbeats were in flight at once (of %d); want one at a time", most, beats)
 	}
+	for i, s := range seqs {
+		if s <= 0 || i > 0 && s <= seqs[i-1] {
+			t.Fatalf("heartbeat seqs %v: want each above 0 and above the one before", seqs)
+		}
+	}
 }
 
 // TestCloseDoesNotWaitOnAHeldHeartbeat: a Poll whose heartbeat hangs (a
@@ -72,7 +83,7 @@ func TestHeartbeatsGoOneAtATime(t *testing.T) {
 func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
 	hang, first := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	srv := stalePollBroker(func(http.ResponseWriter) {
+	srv := stalePollBroker(func(http.ResponseWriter, *http.Request) {
 		once.Do(func() { close(first) })
 		<-hang // the broker never answers
 	}, func() {})
@@ -106,14 +117,14 @@ func TestCloseDoesNotWaitOnAHeldHeartbeat(t *testing.T) {
 // stalePollBroker is a broker that admits one member, owner of orders/0,
 // answers its heartbeats with heartbeat and refuses every poll as of a
 // stale generation (after calling polled), so that each Poll heartbeats.
-func stalePollBroker(heartbeat func(http.ResponseWriter), polled func()) *httptest.Server {
+func stalePollBroker(heartbeat func(http.ResponseWriter, *http.Request), polled func()) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/join"):
 			json.NewEncoder(w).Encode(api.JoinResponse{MemberID: "m", Generation: 1, AssignedPartitions: api.Assignment{"orders": {0}}, HeartbeatIntervalMS: 1, SessionTimeoutMS: 30000})
 		case strings.HasSuffix(r.URL.Path, "/heartbeat"):
-			heartbeat(w)
+			heartbeat(w, r)
 		case strings.HasSuffix(r.URL.Path, "/poll"):
 			polled()
 			w.WriteHeader(http.StatusConflict)

@@ -196,6 +196,8 @@ func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignmen
 	sent := time.Now()
 	c.state.nextHB = sent.Add(c.state.hbInterval)
 	c.mu.Unlock()
+	c.hbSeq++
+	req.Seq = c.hbSeq
 	var resp api.HeartbeatResponse
 	if err := c.t.do(ctx, http.MethodPost, c.path+"/heartbeat", req, &resp); err != nil {
 		if mustRejoin(err) {
