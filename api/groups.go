@@ -73,10 +73,12 @@ type HeartbeatRequest struct {
 	Generation      int64      `json:"generation"`
 	OwnedPartitions Assignment `json:"owned_partitions"`
 	// Seq, when above 0, orders the member's heartbeats: it must grow with
-	// every heartbeat the member sends (a retry of one may repeat it). A
-	// heartbeat whose seq is not above the highest seen keeps the member
-	// alive, but its owned_partitions are not read: a request delayed past
-	// later ones must not release what the member was granted since.
+	// every heartbeat the member sends (only a resend of the same request
+	// repeats it) and starts over at each join. A heartbeat whose seq is
+	// not above the highest seen since the join keeps the member alive, but
+	// its owned_partitions are not read: a request delayed past later ones
+	// must not release what the member was granted since. Negative:
+	// INVALID_ARGUMENT.
 	Seq int64 `json:"seq,omitempty"`
 }
 

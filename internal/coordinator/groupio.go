@@ -56,7 +56,7 @@ type HeartbeatParams struct {
 	MemberID   string
 	Generation int64
 	Owned      Assignment
-	Seq        int64 // orders the member's heartbeats; 0: unordered (group.Group.Heartbeat)
+	Seq        int64 // orders the member's heartbeats; ≤ 0: unordered (group.Group.Heartbeat)
 }
 
 // HeartbeatResult tells a member what it may own now; Revoked is what it

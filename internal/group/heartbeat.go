@@ -24,6 +24,12 @@ type HeartbeatResult struct {
 // lenient on generation: a member with any generation from 0 up to the
 // group's learns the current state.
 //
+// seq orders a member's heartbeats: a heartbeat whose seq is not above the
+// highest one seen since the member's last join (a request the network
+// delayed past its resend, or past the heartbeats after it) keeps the
+// member alive but its owned is not read — it would release what the
+// member has been granted since. seq ≤ 0 (absent) is not ordered.
+//
 // Errors: INVALID_ARGUMENT (a member_id no member could have: see
 // ValidateID), UNKNOWN_MEMBER_ID or FENCED_MEMBER (fenced, replaced, or a
 // generation from before a rejoin with this member_id: rejoin),

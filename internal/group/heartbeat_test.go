@@ -166,3 +166,44 @@ func TestHeartbeatOutOfOrderReleasesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A join starts the count of heartbeats over: a restarted process numbers
+// its heartbeats from 1 again, and its reports must be read, or it could
+// never release what it is asked to and would be fenced for it.
+func TestJoinStartsHeartbeatSeqOver(t *testing.T) {
+	counts := map[string]int32{"orders": 2}
+	for _, tc := range []struct {
+		name  string
+		leave bool // a static member leaves (keeping its place) before it comes back
+	}{
+		{"live member joins again", false},
+		{"static member leaves and comes back", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := epoch0
+			g := New("g", Config{})
+			p := JoinParams{MemberID: "A", InstanceID: "host-a", Topics: []string{"orders"}}
+			if _, err := g.Join(now, p, counts); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := g.Heartbeat(now, "A", g.Generation(), api.Assignment{"orders": {0, 1}}, 50); err != nil {
+				t.Fatal(err)
+			}
+			if tc.leave {
+				if err := g.Leave(now, "A"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := g.Join(now, p, counts); err != nil {
+				t.Fatal(err)
+			}
+			g.DrainReleased()
+			if _, err := g.Heartbeat(now, "A", g.Generation(), api.Assignment{"orders": {0}}, 1); err != nil {
+				t.Fatal(err)
+			}
+			if r := g.DrainReleased(); len(r) != 1 || r[0].Partition != 1 {
+				t.Fatalf("the first heartbeat after the join (seq 1) released %+v, want orders:1", r)
+			}
+		})
+	}
+}

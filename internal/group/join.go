@@ -132,7 +132,6 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 			g.release(m, p, WhyRejoined)
 		}
 		m.gen, m.prevGen, m.since = 0, 0, g.epoch+1 // reason != "": apply bumps to it
-		m.hbSeq = 0
 	case prior != nil:
 		m = g.takeOver(prior, id)
 	case m == nil:
@@ -147,6 +146,7 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 	m.topics, m.regex, m.matches = topics, p.TopicRegex, matches
 	m.sessionTimeout, m.rebalanceTimeout = session, rebalanceTimeout
 	m.lastSeen, m.left = now, false
+	m.hbSeq = 0 // a join starts the count of heartbeats over (a restarted process counts from 1)
 	g.refresh(m)
 	g.assignor = assignor
 	prevParts := g.partitions

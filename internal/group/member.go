@@ -31,8 +31,8 @@ type member struct {
 	// call with an older generation comes from an incarnation that a rejoin
 	// with the same member_id replaced, and is FENCED_MEMBER.
 	since int64
-	// hbSeq is the highest heartbeat seq seen from this incarnation (see
-	// Heartbeat); 0 until a heartbeat carries one.
+	// hbSeq is the highest heartbeat seq seen since the member's last join
+	// (see Heartbeat); 0 until a heartbeat carries one.
 	hbSeq int64
 	// left is set when a static member leaves: it is no longer in the group's
 	// conversations but its target stays reserved until its session times out.
