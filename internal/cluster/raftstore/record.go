@@ -34,16 +34,22 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errTorn says a record is incomplete or fails its checksum.
 var errTorn = errors.New("torn or corrupt record")
 
+// appendRecord appends a record of kind holding payload.
 func appendRecord(dst []byte, kind recordKind, payload []byte) []byte {
-	n := len(payload) + 1
-	var h [headerLen + 1]byte
-	binary.LittleEndian.PutUint32(h[0:4], uint32(n))
-	h[8] = byte(kind)
-	crc := crc32.Update(0, castagnoli, h[8:9])
-	crc = crc32.Update(crc, castagnoli, payload)
-	binary.LittleEndian.PutUint32(h[4:8], crc)
-	dst = append(dst, h[:]...)
-	return append(dst, payload...)
+	start := len(dst)
+	dst = append(dst, make([]byte, headerLen+1)...)
+	return sealRecord(append(dst, payload...), start, kind)
+}
+
+// sealRecord writes the header of the record that starts at dst[start] and
+// whose payload runs from after its header to the end of dst, so that a
+// payload can be encoded in place instead of copied in.
+func sealRecord(dst []byte, start int, kind recordKind) []byte {
+	r := dst[start:]
+	r[headerLen] = byte(kind)
+	binary.LittleEndian.PutUint32(r[0:4], uint32(len(r)-headerLen))
+	binary.LittleEndian.PutUint32(r[4:8], crc32.Checksum(r[headerLen:], castagnoli))
+	return dst
 }
 
 // readRecord decodes the record at the start of b and returns its kind,

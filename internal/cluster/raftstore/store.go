@@ -315,22 +315,30 @@ func (s *Store) rotate() error {
 	if err != nil {
 		return fmt.Errorf("raftstore: rotate: %w", err)
 	}
-	buf, err := appendProto(nil, kindReset, &pb.SnapshotMetadata{Index: new(first - 1), Term: new(baseTerm)})
+	reset := &pb.SnapshotMetadata{Index: new(first - 1), Term: new(baseTerm)}
+	var ents []*pb.Entry
+	if last >= first {
+		if ents, err = s.Entries(first, last+1, ^uint64(0)); err != nil {
+			return fmt.Errorf("raftstore: rotate: %w", err)
+		}
+	}
+	hs, _, _ := s.InitialState()
+	// The segment is one buffer of its exact size (a hard state at most):
+	// the log kept behind a snapshot is megabytes, rewritten at each one.
+	size := recordSize(reset) + recordSize(hs)
+	for _, e := range ents {
+		size += recordSize(e)
+	}
+	buf, err := appendProto(make([]byte, 0, size), kindReset, reset)
 	if err != nil {
 		return err
 	}
-	if last >= first {
-		ents, err := s.Entries(first, last+1, ^uint64(0))
-		if err != nil {
-			return fmt.Errorf("raftstore: rotate: %w", err)
-		}
-		for _, e := range ents {
-			if buf, err = appendProto(buf, kindEntry, e); err != nil {
-				return err
-			}
+	for _, e := range ents {
+		if buf, err = appendProto(buf, kindEntry, e); err != nil {
+			return err
 		}
 	}
-	if hs, _, _ := s.InitialState(); !raft.IsEmptyHardState(hs) {
+	if !raft.IsEmptyHardState(hs) {
 		if buf, err = appendProto(buf, kindHardState, hs); err != nil {
 			return err
 		}
@@ -380,12 +388,17 @@ func (s *Store) rotate() error {
 }
 
 func appendProto(dst []byte, kind recordKind, m proto.Message) ([]byte, error) {
-	p, err := proto.Marshal(m)
+	start := len(dst)
+	dst = append(dst, make([]byte, headerLen+1)...)
+	dst, err := proto.MarshalOptions{}.MarshalAppend(dst, m) // in place: an entry's data is copied once
 	if err != nil {
-		return dst, fmt.Errorf("raftstore: encode: %w", err)
+		return dst[:start], fmt.Errorf("raftstore: encode: %w", err)
 	}
-	return appendRecord(dst, kind, p), nil
+	return sealRecord(dst, start, kind), nil
 }
+
+// recordSize is the size of m's record.
+func recordSize(m proto.Message) int { return headerLen + 1 + proto.Size(m) }
 
 func segName(seq uint64) string { return fmt.Sprintf("%s%016x%s", segPrefix, seq, segSuffix) }
 

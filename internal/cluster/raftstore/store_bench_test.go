@@ -1,0 +1,70 @@
+package raftstore
+
+import (
+	"testing"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+)
+
+// BenchmarkStore measures the WAL's two writers: Save of a Ready's entries
+// (produce batches of 64 KiB, 16 per Ready; written, not synced), and the
+// rotation a snapshot makes, which writes the entries kept behind it
+// (4 MiB, as a partition's group keeps) into a new, synced segment.
+func BenchmarkStore(b *testing.B) {
+	data := make([]byte, 64<<10)
+	batch := func(first uint64, n int) []*pb.Entry {
+		ents := make([]*pb.Entry, n)
+		for i := range ents {
+			ents[i] = &pb.Entry{Index: new(first + uint64(i)), Term: new(uint64(1)), Data: data}
+		}
+		return ents
+	}
+	b.Run("save", func(b *testing.B) {
+		s, err := Open(vfs.OS{}, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(16 * int64(len(data)))
+		b.ReportAllocs()
+		next := uint64(1)
+		for b.Loop() {
+			if err := s.Save(&pb.HardState{Term: new(uint64(1)), Commit: new(next)}, batch(next, 16)); err != nil {
+				b.Fatal(err)
+			}
+			next += 16
+			if next > 4096 { // keep the in-memory log bounded
+				b.StopTimer()
+				if err := s.CreateSnapshot(next-1, &pb.ConfState{Voters: []uint64{1}}, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		}
+	})
+	b.Run("rotate", func(b *testing.B) {
+		s, err := Open(vfs.OS{}, b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		const kept = 64 // 4 MiB of entries stay behind each snapshot
+		if err := s.Save(&pb.HardState{Term: new(uint64(1)), Commit: new(uint64(kept))}, batch(1, kept)); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(kept * int64(len(data)))
+		b.ReportAllocs()
+		next := uint64(kept + 1)
+		for b.Loop() {
+			// One more entry, applied, then a snapshot at it that keeps
+			// the last kept entries.
+			if err := s.Save(&pb.HardState{Term: new(uint64(1)), Commit: new(next)}, batch(next, 1)); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.CreateSnapshot(next, &pb.ConfState{Voters: []uint64{1}}, nil, kept); err != nil {
+				b.Fatal(err)
+			}
+			next++
+		}
+	})
+}
