@@ -34,13 +34,6 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // errTorn says a record is incomplete or fails its checksum.
 var errTorn = errors.New("torn or corrupt record")
 
-// appendRecord appends a record of kind holding payload.
-func appendRecord(dst []byte, kind recordKind, payload []byte) []byte {
-	start := len(dst)
-	dst = append(dst, make([]byte, headerLen+1)...)
-	return sealRecord(append(dst, payload...), start, kind)
-}
-
 // sealRecord writes the header of the record that starts at dst[start] and
 // whose payload runs from after its header to the end of dst, so that a
 // payload can be encoded in place instead of copied in.
