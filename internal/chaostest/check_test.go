@@ -84,13 +84,19 @@ func check(n int, members []memberLog) *verdict {
 	return v
 }
 
-// checkLostAcks fails if a member's Close reported acknowledgements lost
-// (client.ErrAckLost: "they will be delivered again") while none of the
-// messages it acknowledged was delivered again.
-func checkLostAcks(v *verdict, members []memberLog, redone map[int]bool) {
+// checkLostAcks fails if a member's Close reported more acknowledgements
+// lost (client.AckLostError: "they will be delivered again") than there
+// were deliveries, after its acknowledgement, of a message it acknowledged.
+func checkLostAcks(v *verdict, members []memberLog, redone map[int]int64) {
 	for _, m := range members {
-		if slices.ContainsFunc(m.events, func(e event) bool { return e.kind == 'Q' }) && !redone[m.id] {
-			v.failf("member %d: Close reported acknowledgements lost, but no message it acknowledged was delivered again", m.id)
+		var lost int64
+		for _, e := range m.events {
+			if e.kind == 'Q' {
+				lost += e.value
+			}
+		}
+		if lost > redone[m.id] {
+			v.failf("member %d: Close reported %d acknowledgements lost, but %d messages it acknowledged were delivered again", m.id, lost, redone[m.id])
 		}
 	}
 }
@@ -192,8 +198,8 @@ func checkExclusive(v *verdict, ivs []*interval) {
 // member that was killed or lost before its ack reached the broker, or
 // that had the partition revoked (or exited) before acking it. It returns
 // the members who acknowledged a message that was delivered again.
-func checkDeliveries(v *verdict, n int, dels []*delivery) (redone map[int]bool) {
-	redone = make(map[int]bool)
+func checkDeliveries(v *verdict, n int, dels []*delivery) (redone map[int]int64) {
+	redone = make(map[int]int64)
 	byValue := make([][]*delivery, n)
 	for _, d := range dels {
 		if d.value < 0 || d.value >= int64(n) {
@@ -220,7 +226,7 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) (redone map[int]bool) 
 			v.duplicates++
 			prev := list[i-1]
 			if prev.acked {
-				redone[prev.member] = true
+				redone[prev.member]++
 			}
 			if prev.p != d.p || prev.off != d.off {
 				v.failf("message %d delivered as %d/%d and as %d/%d", value, prev.p, prev.off, d.p, d.off)

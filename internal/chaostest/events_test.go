@@ -12,7 +12,7 @@ type event struct {
 	kind  byte  // A, R, L, D, K, X, P, Q or C (see worker), or G (kafkaWorker)
 	p     int32 // partition, for all kinds but C
 	off   int64 // D, K, X
-	value int64 // D: the message's value, its number in the test; G: the epoch
+	value int64 // D: the message's value, its number in the test; G: the epoch; Q: how many acks were lost
 	ns    int64 // wall clock when the worker logged it
 }
 
@@ -46,7 +46,7 @@ func readLog(path string) ([]event, error) {
 }
 
 // fieldsOf is how many numbers follow each kind.
-var fieldsOf = map[byte]int{'A': 2, 'R': 2, 'L': 2, 'D': 4, 'K': 3, 'X': 3, 'P': 1, 'Q': 1, 'C': 1, 'G': 2}
+var fieldsOf = map[byte]int{'A': 2, 'R': 2, 'L': 2, 'D': 4, 'K': 3, 'X': 3, 'P': 1, 'Q': 2, 'C': 1, 'G': 2}
 
 func parseEvent(line []byte) (event, error) {
 	f := bytes.Fields(line)
@@ -69,7 +69,7 @@ func parseEvent(line []byte) (event, error) {
 		e.p, e.off, e.value = int32(n[0]), n[1], n[2]
 	case 'K', 'X':
 		e.p, e.off = int32(n[0]), n[1]
-	case 'G':
+	case 'G', 'Q':
 		e.value = n[0]
 	}
 	return e, nil

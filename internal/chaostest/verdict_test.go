@@ -70,9 +70,12 @@ func TestCheckFires(t *testing.T) {
 		{"a refused ack never retried", []memberLog{{id: 1, events: append(all[:6:6], k(2, 7), event{kind: 'X', off: 2, ns: 8}), end: 100}},
 			"message 2 was delivered 1 times and never acknowledged"},
 		{"acks reported lost, and their message delivered again", []memberLog{{id: 1, events: []event{
-			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13), {kind: 'Q', ns: 14}}, end: 100}}, ""},
-		{"acks reported lost, and nothing delivered again", []memberLog{{id: 1, events: append(all[:7:7], event{kind: 'Q', ns: 8}), end: 100}},
-			"member 1: Close reported acknowledgements lost, but no message it acknowledged was delivered again"},
+			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13), {kind: 'Q', value: 1, ns: 14}}, end: 100}}, ""},
+		{"more acks reported lost than delivered again", []memberLog{{id: 1, events: []event{
+			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13), {kind: 'Q', value: 2, ns: 14}}, end: 100}},
+			"member 1: Close reported 2 acknowledgements lost, but 1 messages it acknowledged were delivered again"},
+		{"acks reported lost, and nothing delivered again", []memberLog{{id: 1, events: append(all[:7:7], event{kind: 'Q', value: 1, ns: 8}), end: 100}},
+			"member 1: Close reported 1 acknowledgements lost, but 0 messages it acknowledged were delivered again"},
 		{"unknown message", []memberLog{{id: 1, events: append([]event{a(0), d(7, 1)}, all[1:]...), end: 100}}, "delivered unknown message 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,22 +174,24 @@ func TestKafkaCheckFires(t *testing.T) {
 	}
 }
 
-func TestOnlyAckLost(t *testing.T) {
-	lost := fmt.Errorf("%w: 3 acknowledged messages were not committed", client.ErrAckLost)
+func TestLostAcks(t *testing.T) {
+	lost := &client.AckLostError{Count: 3}
 	for _, tc := range []struct {
 		name string
 		err  error
 		want bool
+		n    int64
 	}{
-		{"nil", nil, false},
-		{"lost acks", lost, true},
-		{"wrapped and joined", fmt.Errorf("close consumer: %w", errors.Join(lost, lost)), true},
-		{"with a failed commit", fmt.Errorf("close consumer: %w", errors.Join(errors.New("commit: connection refused"), lost)), false},
-		{"with acks dropped unsent", errors.Join(fmt.Errorf("%w: 2 dropped", client.ErrRevoked), lost), false},
-		{"another error", errors.New("leave: timeout"), false},
+		{"nil", nil, false, 0},
+		{"lost acks", lost, true, 3},
+		{"wrapped and joined", fmt.Errorf("close consumer: %w", errors.Join(lost, lost)), true, 6},
+		{"with a failed commit", fmt.Errorf("close consumer: %w", errors.Join(errors.New("commit: connection refused"), lost)), false, 0},
+		{"with acks dropped unsent", errors.Join(fmt.Errorf("%w: 2 dropped", client.ErrRevoked), lost), false, 0},
+		{"ErrAckLost without a count", fmt.Errorf("%w: 3 lost", client.ErrAckLost), false, 0},
+		{"another error", errors.New("leave: timeout"), false, 0},
 	} {
-		if got := onlyAckLost(tc.err); got != tc.want {
-			t.Errorf("%s: onlyAckLost = %v, want %v", tc.name, got, tc.want)
+		if n, got := lostAcks(tc.err); got != tc.want || n != tc.n {
+			t.Errorf("%s: lostAcks = %d, %v, want %d, %v", tc.name, n, got, tc.n, tc.want)
 		}
 	}
 }

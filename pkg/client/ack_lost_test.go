@@ -60,7 +60,9 @@ func TestCommitReportsLostAcks(t *testing.T) {
 			cons.mu.Unlock()
 			tc.send(t, cons)
 			err := cons.Commit()
-			if !errors.Is(err, ErrAckLost) || !strings.Contains(err.Error(), fmt.Sprintf(" %d acknowledged messages", tc.lost)) {
+			var lost *AckLostError
+			if !errors.Is(err, ErrAckLost) || !errors.As(err, &lost) || lost.Count != int64(tc.lost) ||
+				!strings.Contains(err.Error(), fmt.Sprintf(" %d acknowledged messages", tc.lost)) {
 				t.Fatalf("commit after acks of %d messages never delivered: %v, want ErrAckLost for them", tc.lost, err)
 			}
 			if err := cons.Commit(); err != nil {

@@ -31,6 +31,17 @@ var ErrRevoked = errors.New("client: message's partition is no longer owned by t
 // is delivered again).
 var ErrAckLost = errors.New("client: acknowledgement came too late")
 
+// AckLostError is the error wrapping ErrAckLost: Count acknowledgements
+// came too late, and their messages are delivered again (errors.As finds
+// it in what Commit, CommitAll and Close return).
+type AckLostError struct{ Count int64 }
+
+func (e *AckLostError) Error() string {
+	return fmt.Sprintf("%v: %d acknowledged messages were not committed: the broker had taken them back (visibility deadline passed, or partition moved on), so they will be delivered again", ErrAckLost, e.Count)
+}
+
+func (e *AckLostError) Unwrap() error { return ErrAckLost }
+
 // ConsumerConfig configures NewConsumer. Brokers, GroupID and Topics are
 // required; zero values of the rest take the defaults noted.
 type ConsumerConfig struct {

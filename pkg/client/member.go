@@ -312,7 +312,7 @@ func (s *memberState) takeUnsentLocked() error {
 		errs = append(errs, fmt.Errorf("%w: %d acknowledged messages were not committed: the membership ended before they were sent, so they will be delivered again", ErrRevoked, unsent))
 	}
 	if lost > 0 {
-		errs = append(errs, fmt.Errorf("%w: %d acknowledged messages were not committed: the broker had taken them back (visibility deadline passed, or partition moved on), so they will be delivered again", ErrAckLost, lost))
+		errs = append(errs, &AckLostError{Count: lost})
 	}
 	return errors.Join(errs...)
 }
