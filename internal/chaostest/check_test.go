@@ -36,6 +36,10 @@ type delivery struct {
 	off, value, ns int64
 	iv             *interval
 	acked          bool // Ack was called while the member owned the partition, and not refused
+	// ackSent: Ack was called and not refused as revoked, owned or not (the
+	// client takes an ack between OnRevoked and the release): a late one
+	// may still be refused as lost, and Close counts it.
+	ackSent bool
 	// pollStart is when the poll that returned it was sent: the broker
 	// handed it out at some time between then and ns.
 	pollStart int64
@@ -86,7 +90,8 @@ func check(n int, members []memberLog) *verdict {
 
 // checkLostAcks fails if a member's Close reported more acknowledgements
 // lost (client.AckLostError: "they will be delivered again") than there
-// were deliveries, after its acknowledgement, of a message it acknowledged.
+// were deliveries it sent an ack for that a delivery of the same message
+// followed.
 func checkLostAcks(v *verdict, members []memberLog, redone map[int]int64) {
 	for _, m := range members {
 		var lost int64
@@ -96,7 +101,7 @@ func checkLostAcks(v *verdict, members []memberLog, redone map[int]int64) {
 			}
 		}
 		if lost > redone[m.id] {
-			v.failf("member %d: Close reported %d acknowledgements lost, but %d messages it acknowledged were delivered again", m.id, lost, redone[m.id])
+			v.failf("member %d: Close reported %d acknowledgements lost, but only %d of its acknowledged deliveries were followed by another", m.id, lost, redone[m.id])
 		}
 	}
 }
@@ -151,11 +156,15 @@ func replay(v *verdict, m memberLog) ([]*interval, []*delivery) {
 			dels = append(dels, d)
 			last[[2]int64{int64(e.p), e.off}] = d
 		case 'K', 'X':
+			d := last[[2]int64{int64(e.p), e.off}]
+			if d != nil {
+				d.ackSent = e.kind == 'K'
+			}
 			if iv == nil {
 				continue // after revocation: the ack may never reach the broker
 			}
 			iv.lastActive = e.ns
-			if d := last[[2]int64{int64(e.p), e.off}]; d != nil && d.iv == iv {
+			if d != nil && d.iv == iv {
 				d.acked = e.kind == 'K'
 			}
 		}
@@ -196,8 +205,9 @@ func checkExclusive(v *verdict, ivs []*interval) {
 // or was delivered again although its previous delivery could not have
 // been lost in flight: a redelivery is only allowed after a delivery at a
 // member that was killed or lost before its ack reached the broker, or
-// that had the partition revoked (or exited) before acking it. It returns
-// the members who acknowledged a message that was delivered again.
+// that had the partition revoked (or exited) before acking it. It returns,
+// per member, how many of the deliveries it sent an ack for were followed
+// by another delivery of the same message.
 func checkDeliveries(v *verdict, n int, dels []*delivery) (redone map[int]int64) {
 	redone = make(map[int]int64)
 	byValue := make([][]*delivery, n)
@@ -225,7 +235,7 @@ func checkDeliveries(v *verdict, n int, dels []*delivery) (redone map[int]int64)
 			}
 			v.duplicates++
 			prev := list[i-1]
-			if prev.acked {
+			if prev.ackSent {
 				redone[prev.member]++
 			}
 			if prev.p != d.p || prev.off != d.off {

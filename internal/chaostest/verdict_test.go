@@ -73,9 +73,13 @@ func TestCheckFires(t *testing.T) {
 			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13), {kind: 'Q', value: 1, ns: 14}}, end: 100}}, ""},
 		{"more acks reported lost than delivered again", []memberLog{{id: 1, events: []event{
 			a(1), d(0, 2), k(0, 3), p(4), r(5), a(6), d(1, 7), k(1, 8), p(9), d(1, 10), k(1, 11), d(2, 12), k(2, 13), {kind: 'Q', value: 2, ns: 14}}, end: 100}},
-			"member 1: Close reported 2 acknowledgements lost, but 1 messages it acknowledged were delivered again"},
+			"member 1: Close reported 2 acknowledgements lost, but only 1 of its acknowledged deliveries were followed by another"},
+		{"an ack after the revocation callback, reported lost", []memberLog{
+			{id: 1, events: []event{a(1), d(0, 2), r(3), k(0, 4), {kind: 'Q', value: 1, ns: 20}}, end: 100},
+			{id: 2, events: []event{a(5), d(0, 6), k(0, 7), d(1, 8), k(1, 9), d(2, 10), k(2, 11)}, end: 100},
+		}, ""},
 		{"acks reported lost, and nothing delivered again", []memberLog{{id: 1, events: append(all[:7:7], event{kind: 'Q', value: 1, ns: 8}), end: 100}},
-			"member 1: Close reported 1 acknowledgements lost, but 0 messages it acknowledged were delivered again"},
+			"member 1: Close reported 1 acknowledgements lost, but only 0 of its acknowledged deliveries were followed by another"},
 		{"unknown message", []memberLog{{id: 1, events: append([]event{a(0), d(7, 1)}, all[1:]...), end: 100}}, "delivered unknown message 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,7 +100,8 @@ func TestReadLogDropsOnlyATornLastLine(t *testing.T) {
 		events     int
 		bad        bool
 	}{
-		{"complete", "A 1 10\nD 1 5 7 11\nK 1 5 12\nQ 13\nC 14\n", 5, false},
+		{"complete", "A 1 10\nD 1 5 7 11\nK 1 5 12\nQ 2 13\nC 14\n", 5, false},
+		{"lost acks without their count", "Q 13\n", 0, true},
 		{"torn", "A 1 10\nD 1 5 7 11\nK 1 5", 2, false},
 		{"empty", "", 0, false},
 		{"malformed", "A 1 10\nD 1 5 11\nK 1 5 12\n", 0, true},

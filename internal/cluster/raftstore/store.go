@@ -323,8 +323,10 @@ func (s *Store) rotate() error {
 		}
 	}
 	hs, _, _ := s.InitialState()
-	// The segment is one buffer of its exact size (a hard state at most):
-	// the log kept behind a snapshot is megabytes, rewritten at each one.
+	// The segment is one buffer of its exact size (the hard state's slot
+	// unused if it is empty): the log kept behind a snapshot is megabytes,
+	// rewritten at each one. Sizing each entry costs a walk of its few
+	// fields, not of its data.
 	size := recordSize(reset) + recordSize(hs)
 	for _, e := range ents {
 		size += recordSize(e)
