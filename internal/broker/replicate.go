@@ -28,7 +28,8 @@ type Replicator interface {
 	// partition) and returns each batch's first offset once a majority
 	// has them and this node has applied them. Errors are *api.Error
 	// where the client can act (NOT_LEADER naming the leader,
-	// UNAVAILABLE).
+	// UNAVAILABLE). batches are the caller's again once Append returns,
+	// whatever it returns: a proposal still travelling copied them.
 	Append(topic string, partition int32, batches []byte) ([]int64, error)
 }
 
@@ -113,11 +114,21 @@ func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []com
 	}
 	for k := range jobs {
 		j := &jobs[k]
-		for _, i := range byPart[j.part] {
-			j.batches = append(j.batches, frames[i].Batch...)
+		idx := byPart[j.part]
+		for _, i := range idx {
+			j.size += len(frames[i].Batch)
 			j.records += int(checked[i].NumRecords())
 		}
-		j.size = len(j.batches)
+		if len(idx) == 1 {
+			// The request's own bytes: the Replicator copies what it
+			// proposes before it returns (multiraft.Node.Propose).
+			j.batches = frames[idx[0]].Batch
+			continue
+		}
+		j.batches = make([]byte, 0, j.size)
+		for _, i := range idx {
+			j.batches = append(j.batches, frames[i].Batch...)
+		}
 	}
 	now := time.Now()
 	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {

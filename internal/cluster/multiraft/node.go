@@ -157,10 +157,13 @@ func (n *Node) do(ctx context.Context, fn func(*Host)) error {
 
 // Propose proposes cmd to group and waits until it is applied here (its
 // result), known lost (ErrDropped, NotLeaderError), or ctx ends — in which
-// case the command may still be applied later.
+// case the command may still be applied later. cmd is copied before
+// anything is queued: the caller's buffer is never read after Propose
+// returns, whatever it returns.
 func (n *Node) Propose(ctx context.Context, group uint64, cmd []byte) (Result, error) {
 	ch := make(chan Result, 1)
-	if err := n.do(ctx, func(h *Host) { h.Propose(group, cmd, func(r Result) { ch <- r }) }); err != nil {
+	data := framed(cmd)
+	if err := n.do(ctx, func(h *Host) { h.proposeFramed(group, data, func(r Result) { ch <- r }) }); err != nil {
 		return Result{}, err
 	}
 	select {

@@ -3,6 +3,7 @@ package multiraft_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -223,4 +224,71 @@ func TestLargeEntriesSnapshotBySize(t *testing.T) {
 	if size > 4<<20 {
 		t.Fatalf("the store holds %d bytes after 12.5 MiB of entries with SnapshotBytes 1 MiB", size)
 	}
+}
+
+// Propose copies the command before it queues anything: a caller that
+// gave up (its context done) may reuse its buffer at once — the broker
+// proposes a produce request's own bytes — and what is applied later is
+// still what was proposed, never what the buffer held afterwards.
+func TestProposeCopiesTheCommandFirst(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: t.TempDir(), ElectionTicks: 10, HeartbeatTicks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := newLedger(func() int64 { return 0 })
+	if err := h.AddGroup(7, []uint64{1}, &kv{node: 1, group: 7, ledger: led}); err != nil {
+		t.Fatal(err)
+	}
+	n := multiraft.NewNode(h, time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- n.Run(ctx, loopback{}) }()
+	propose := func(cmd string) {
+		t.Helper()
+		for {
+			_, err := n.Propose(ctx, 7, []byte(cmd))
+			var nl *multiraft.NotLeaderError
+			if errors.As(err, &nl) { // not elected yet
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	propose("g a")
+
+	gaveUp, stop := context.WithCancel(ctx)
+	stop()
+	sent := map[string]bool{"g a": true}
+	buf := make([]byte, 0, 32)
+	for i := range 500 {
+		buf = fmt.Appendf(buf[:0], "p k%d v%d", i, i)
+		sent[string(buf)] = true
+		_, _ = n.Propose(gaveUp, 7, buf) // queued or not, it returns at once
+		for j := range buf {
+			buf[j] = 'x'
+		}
+	}
+	propose("g a") // applied after every one queued before it
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	given := 0
+	for i, c := range led.at[7] {
+		if !sent[c] {
+			t.Errorf("index %d applied %q, which was never proposed", i, c)
+		}
+		if strings.HasPrefix(c, "p ") {
+			given++
+		}
+	}
+	if given == 0 {
+		t.Fatal("none of the proposals given up on was queued: the test proved nothing")
+	}
+	t.Logf("%d of 500 proposals given up on were applied", given)
 }

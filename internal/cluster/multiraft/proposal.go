@@ -51,8 +51,25 @@ type proposalID struct {
 }
 
 // Propose submits cmd to group. done is called exactly once, from a later
-// Process (or Close), or at once if the proposal cannot be made.
+// Process (or Close), or at once if the proposal cannot be made. cmd is
+// copied before Propose returns.
 func (h *Host) Propose(group uint64, cmd []byte, done func(Result)) {
+	h.proposeFramed(group, framed(cmd), done)
+}
+
+// framed returns a copy of cmd after room for its proposal header. Node
+// makes it on the caller's goroutine, so that the copy of a produce
+// request's bytes is not made on the one goroutine that runs every group,
+// and the caller's buffer is free as soon as it is made.
+func framed(cmd []byte) []byte {
+	data := make([]byte, headerLen+len(cmd))
+	copy(data[headerLen:], cmd)
+	return data
+}
+
+// proposeFramed is Propose of data made by framed: it writes the header
+// into data and proposes it; data is Raft's from then on.
+func (h *Host) proposeFramed(group uint64, data []byte, done func(Result)) {
 	if h.closed {
 		done(Result{Err: ErrStopped})
 		return
@@ -75,11 +92,9 @@ func (h *Host) Propose(group uint64, cmd []byte, done func(Result)) {
 	}
 	g.wake()
 	h.seq++
-	data := make([]byte, headerLen+len(cmd))
 	binary.BigEndian.PutUint64(data[0:8], h.cfg.NodeID)
 	binary.BigEndian.PutUint64(data[8:16], h.nonce)
 	binary.BigEndian.PutUint64(data[16:24], h.seq)
-	copy(data[headerLen:], cmd)
 	if err := g.rn.Propose(data); err != nil {
 		// A leader refuses while it transfers leadership or when too much
 		// is uncommitted; both pass.
