@@ -120,8 +120,8 @@ func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []com
 			j.records += int(checked[i].NumRecords())
 		}
 		if len(idx) == 1 {
-			// The request's own bytes: the Replicator copies what it
-			// proposes before it returns (multiraft.Node.Propose).
+			// The request's own bytes: Append is done with them when it
+			// returns (the Replicator's contract), and it is waited for.
 			j.batches = frames[idx[0]].Batch
 			continue
 		}

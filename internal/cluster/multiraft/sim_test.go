@@ -305,11 +305,16 @@ func runSim(t *testing.T, seed uint64, summary *string, wipe bool) error {
 	}
 
 	// untilOK runs in on the healed cluster, through the group's leader,
-	// until it succeeds.
+	// until it succeeds; a put's tries get values of their own (values
+	// are unique: an unknown outcome is looked up in the ledger by it).
 	untilOK := func(clientID int, in kvInput) error {
 		cl := &simClient{id: clientID, opID: -1, guess: map[uint64]uint64{in.group: c.Leader(in.group)}}
 		for attempt := 0; attempt <= 50; attempt++ {
-			startOp(cl, in)
+			try := in
+			if in.put {
+				try.value = fmt.Sprintf("%s.%d", in.value, attempt)
+			}
+			startOp(cl, try)
 			for cl.busy {
 				if err := c.Step(); err != nil {
 					return err
@@ -332,6 +337,7 @@ func runSim(t *testing.T, seed uint64, summary *string, wipe bool) error {
 	// disk and takes a put per group, so that every seed proves something
 	// about rejoining and about acknowledged writes.
 	if wipe && c.Wipes == 0 {
+		t.Logf("seed %d: the storm wiped no disk; wiping one after it", seed)
 		id := uint64(rng.IntN(nodes) + 1)
 		c.Wipe(id)
 		if err := c.Restart(id); err != nil {
@@ -342,6 +348,7 @@ func runSim(t *testing.T, seed uint64, summary *string, wipe bool) error {
 		}
 	}
 	if !slices.ContainsFunc(ops, func(o *simOp) bool { return o.state == opOK && o.op.Input.(kvInput).put }) {
+		t.Logf("seed %d: the storm acknowledged no put; writing one per group after it", seed)
 		for _, g := range groups {
 			if err := untilOK(len(clients)+1, kvInput{group: g, key: "k0", put: true, value: fmt.Sprintf("healed.%d", g)}); err != nil {
 				return err
