@@ -30,39 +30,13 @@ func TestNodeProposesAndStops(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
 	run := func(cmds ...string) []multiraft.Result {
-		h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: dir, ElectionTicks: 10, HeartbeatTicks: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		led := newLedger(func() int64 { return 0 })
-		if err := h.AddGroup(7, []uint64{1}, &kv{node: 1, group: 7, ledger: led}); err != nil {
-			t.Fatal(err)
-		}
-		n := multiraft.NewNode(h, time.Millisecond)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- n.Run(ctx, loopback{}) }()
+		o := startOneNode(t, dir)
 		var out []multiraft.Result
 		for _, c := range cmds {
-			for {
-				r, err := n.Propose(ctx, 7, []byte(c))
-				var nl *multiraft.NotLeaderError
-				if errors.As(err, &nl) { // not elected yet
-					time.Sleep(5 * time.Millisecond)
-					continue
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				out = append(out, r)
-				break
-			}
+			out = append(out, o.propose(t, c))
 		}
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.Propose(context.Background(), 7, []byte("g a")); !errors.Is(err, multiraft.ErrStopped) {
+		o.stop(t)
+		if _, err := o.n.Propose(context.Background(), 7, []byte("g a")); !errors.Is(err, multiraft.ErrStopped) {
 			t.Fatalf("propose after stop: %v", err)
 		}
 		return out
@@ -232,54 +206,25 @@ func TestLargeEntriesSnapshotBySize(t *testing.T) {
 // still what was proposed, never what the buffer held afterwards.
 func TestProposeCopiesTheCommandFirst(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: t.TempDir(), ElectionTicks: 10, HeartbeatTicks: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	led := newLedger(func() int64 { return 0 })
-	if err := h.AddGroup(7, []uint64{1}, &kv{node: 1, group: 7, ledger: led}); err != nil {
-		t.Fatal(err)
-	}
-	n := multiraft.NewNode(h, time.Millisecond)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- n.Run(ctx, loopback{}) }()
-	propose := func(cmd string) {
-		t.Helper()
-		for {
-			_, err := n.Propose(ctx, 7, []byte(cmd))
-			var nl *multiraft.NotLeaderError
-			if errors.As(err, &nl) { // not elected yet
-				time.Sleep(5 * time.Millisecond)
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-	propose("g a")
+	o := startOneNode(t, t.TempDir())
+	o.propose(t, "g a")
 
-	gaveUp, stop := context.WithCancel(ctx)
+	gaveUp, stop := context.WithCancel(context.Background())
 	stop()
 	sent := map[string]bool{"g a": true}
 	buf := make([]byte, 0, 32)
 	for i := range 500 {
 		buf = fmt.Appendf(buf[:0], "p k%d v%d", i, i)
 		sent[string(buf)] = true
-		_, _ = n.Propose(gaveUp, 7, buf) // queued or not, it returns at once
+		_, _ = o.n.Propose(gaveUp, 7, buf) // queued or not, it returns at once
 		for j := range buf {
 			buf[j] = 'x'
 		}
 	}
-	propose("g a") // applied after every one queued before it
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	o.propose(t, "g a") // applied after every one queued before it
+	o.stop(t)
 	given := 0
-	for i, c := range led.at[7] {
+	for i, c := range o.led.at[7] {
 		if !sent[c] {
 			t.Errorf("index %d applied %q, which was never proposed", i, c)
 		}
@@ -291,4 +236,57 @@ func TestProposeCopiesTheCommandFirst(t *testing.T) {
 		t.Fatal("none of the proposals given up on was queued: the test proved nothing")
 	}
 	t.Logf("%d of 500 proposals given up on were applied", given)
+}
+
+// oneNode is a one-node group 7 (a kv) run by a Node on a real clock and
+// disk.
+type oneNode struct {
+	n      *multiraft.Node
+	led    *ledger
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startOneNode opens the host in dir and runs its Node until stop.
+func startOneNode(t *testing.T, dir string) *oneNode {
+	t.Helper()
+	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: vfs.OS{}, Dir: dir, ElectionTicks: 10, HeartbeatTicks: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &oneNode{led: newLedger(func() int64 { return 0 }), done: make(chan error)}
+	if err := h.AddGroup(7, []uint64{1}, &kv{node: 1, group: 7, ledger: o.led}); err != nil {
+		t.Fatal(err)
+	}
+	o.n = multiraft.NewNode(h, time.Millisecond)
+	o.ctx, o.cancel = context.WithCancel(context.Background())
+	go func() { o.done <- o.n.Run(o.ctx, loopback{}) }()
+	return o
+}
+
+// propose proposes cmd until the node, once elected, applies it.
+func (o *oneNode) propose(t *testing.T, cmd string) multiraft.Result {
+	t.Helper()
+	for {
+		r, err := o.n.Propose(o.ctx, 7, []byte(cmd))
+		var nl *multiraft.NotLeaderError
+		if errors.As(err, &nl) { // not elected yet
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+}
+
+// stop ends the Node's Run and waits for it; the ledger may be read after.
+func (o *oneNode) stop(t *testing.T) {
+	t.Helper()
+	o.cancel()
+	if err := <-o.done; err != nil {
+		t.Fatal(err)
+	}
 }
