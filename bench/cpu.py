@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPU per message of the broker and of the Go client, each in its own process.
 
-usage: bench/cpu.py GOQUEUE_BINARY [MESSAGES [RUNS]]   (defaults 8000000, 3)
+usage: bench/cpu.py GOQUEUE_BINARY [MESSAGES [RUNS [BENCH_FLAG...]]]   (defaults 8000000, 3)
 
 Each run starts a fresh broker on 127.0.0.1 (an empty data directory), runs
 `goqueue bench --workloads throughput --producers 1 -n MESSAGES` against it
@@ -10,7 +10,8 @@ samples both processes' user+system CPU from /proc/<pid>/stat every 20 ms,
 and charges what they used inside the consume phase's window (the `secs`
 the bench reports for it, ending when it printed the phase) to that phase.
 It prints, per run, msg/s and each process's µs of CPU per message and
-cores used. Linux only (/proc)."""
+cores used. Flags after RUNS go to `goqueue bench` (`--gc-heap-floor 0`:
+the client's collector as GOGC=100 runs it). Linux only (/proc)."""
 import json
 import os
 import socket
@@ -34,14 +35,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def one_run(binary, messages):
+def one_run(binary, messages, extra):
     port, data = free_port(), tempfile.mkdtemp(prefix="goqueue-cpu.")
     broker = subprocess.Popen([binary, "--addr", f"127.0.0.1:{port}", "--kafka-addr", "", "--data-dir", data],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)
         bench = subprocess.Popen([binary, "bench", "-b", f"127.0.0.1:{port}", "--workloads", "throughput",
-                                  "--producers", "1", "-n", str(messages), "--output", "json", "--progress=false"],
+                                  "--producers", "1", "-n", str(messages), "--output", "json", "--progress=false", *extra],
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines, samples = [], []
         reader = threading.Thread(target=lambda: lines.extend((time.time(), l) for l in bench.stdout))
@@ -78,7 +79,7 @@ def main():
     messages = int(sys.argv[2]) if len(sys.argv) > 2 else 8_000_000
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     for run in range(runs):
-        print(f"run {run + 1}: {one_run(binary, messages)}", flush=True)
+        print(f"run {run + 1}: {one_run(binary, messages, sys.argv[4:])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ func TestBenchCommand(t *testing.T) {
 		}
 	}
 
-	for _, args := range [][]string{{"--workloads", "everything"}, {"--producers", "0"}, {"--output", "yaml"}} {
+	for _, args := range [][]string{{"--workloads", "everything"}, {"--producers", "0"}, {"--output", "yaml"}, {"--gc-heap-floor", "-1"}} {
 		if code, _, errs := bench1(args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errs)
 		}

@@ -264,15 +264,16 @@ func environ(name string) (string, bool) { return os.LookupEnv(name) }
 // defaultGCHeapFloor is --gc-heap-floor's default. A broker's live heap
 // is a few MB under load, which GOGC=100 collected every 25 ms at 20,000
 // msg/s; with a 32 MiB goal it collects about an eighth as often, for
-// about 30 MiB more memory at most (internal/gcfloor).
+// about 30 MiB more memory at most (pkg/gcfloor).
 const defaultGCHeapFloor = 32 << 20
 
-// gcFloor is the heap goal floor to run with: none when the GOGC
-// variable is set (not empty, which the runtime reads as unset), which
-// says how the operator wants the collector run (GOGC=off included).
-func (c *config) gcFloor(lookupEnv func(string) (string, bool)) uint64 {
-	if v, _ := lookupEnv("GOGC"); v != "" || c.gcHeapFloor <= 0 {
+// heapFloor is the heap goal floor a process asked for floor runs with
+// (the broker's --gc-heap-floor, bench's): none when the GOGC variable is
+// set (not empty, which the runtime reads as unset), which says how the
+// operator wants the collector run (GOGC=off included).
+func heapFloor(floor int64, lookupEnv func(string) (string, bool)) uint64 {
+	if v, _ := lookupEnv("GOGC"); v != "" || floor <= 0 {
 		return 0
 	}
-	return uint64(c.gcHeapFloor)
+	return uint64(floor)
 }

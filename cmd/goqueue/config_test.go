@@ -55,14 +55,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 				return c.broker.MaxMessageBytes == 2<<20 && c.broker.SegmentBytes == 1<<30 && c.maxBodyBytes == 32e6
 			}},
 		{"log level", []string{"--log-level", "debug"}, nil, func(c config) bool { return c.logLevel.String() == "DEBUG" }},
-		{"gc heap floor by default", nil, nil, func(c config) bool { return c.gcFloor(noEnv) == 32<<20 }},
-		{"gc heap floor set", nil, map[string]string{"GOQUEUE_GC_HEAP_FLOOR": "64MiB"}, func(c config) bool { return c.gcFloor(noEnv) == 64<<20 }},
-		{"gc heap floor off", []string{"--gc-heap-floor", "0"}, nil, func(c config) bool { return c.gcFloor(noEnv) == 0 }},
+		{"gc heap floor by default", nil, nil, func(c config) bool { return heapFloor(c.gcHeapFloor, noEnv) == 32<<20 }},
+		{"gc heap floor set", nil, map[string]string{"GOQUEUE_GC_HEAP_FLOOR": "64MiB"}, func(c config) bool { return heapFloor(c.gcHeapFloor, noEnv) == 64<<20 }},
+		{"gc heap floor off", []string{"--gc-heap-floor", "0"}, nil, func(c config) bool { return heapFloor(c.gcHeapFloor, noEnv) == 0 }},
 		{"GOGC wins over the floor", nil, nil, func(c config) bool {
-			return c.gcFloor(func(k string) (string, bool) { return "off", k == "GOGC" }) == 0
+			return heapFloor(c.gcHeapFloor, func(k string) (string, bool) { return "off", k == "GOGC" }) == 0
 		}},
 		{"an empty GOGC is unset", nil, nil, func(c config) bool {
-			return c.gcFloor(func(k string) (string, bool) { return "", k == "GOGC" }) == 32<<20
+			return heapFloor(c.gcHeapFloor, func(k string) (string, bool) { return "", k == "GOGC" }) == 32<<20
 		}},
 		{"port zero", []string{"--addr", "127.0.0.1:0"}, nil, func(c config) bool { return c.addr == "127.0.0.1:0" }},
 	} {

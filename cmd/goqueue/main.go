@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/abd-ulbasit/goqueue/internal/gcfloor"
+	"github.com/abd-ulbasit/goqueue/pkg/gcfloor"
 )
 
 func main() {
@@ -54,7 +54,7 @@ then the environment, then the file. goqueue config prints the result.`,
 			log := cfg.logger(stderr)
 			ctx, stop := signalContext(log)
 			defer stop()
-			defer gcfloor.Start(cfg.gcFloor(lookupEnv))()
+			defer gcfloor.Start(heapFloor(cfg.gcHeapFloor, lookupEnv))()
 			return serve(ctx, &cfg, log)
 		},
 	}
