@@ -144,7 +144,7 @@ pkg/gcfloor; --gc-heap-floor 0 measures the client as GOGC=100 runs it.`,
 	f.IntVar(&cfg.BrokerPID, "broker-pid", 0, "pid of the broker when it runs on this machine, to report its memory")
 	f.StringVar(&label, "label", "", "label of the results (JSON), e.g. a configuration name")
 	f.IntVar(&run, "run", 0, "run number of the results (JSON)")
-	f.Var(newSize(&heapGoal, defaultGCHeapFloor), "gc-heap-floor", "the bench process's own Go collector's smallest heap goal, as the broker's flag of that name (pkg/gcfloor); 0 or a GOGC variable leaves GOGC's own")
+	f.Var(newSize(&heapGoal, defaultGCHeapFloor), "gc-heap-floor", "the smallest heap goal of the bench process's own Go collector (pkg/gcfloor), by default the broker's; 0 or a GOGC variable leaves GOGC's own")
 	f.BoolVar(&progress, "progress", true, "show a progress bar on stderr (never with --output json)")
 	return cmd
 }

@@ -11,8 +11,8 @@
 //
 // A Consumer allocates about 250 bytes per message it hands out (the
 // Message and the answer its Key and Value alias); a Producer much less.
-// An application consuming a million messages a second or more with a
-// small live heap is collected every few milliseconds under GOGC=100, which
-// can take half of its CPU: give the collector a floor with package
+// An application consuming two million messages a second with a small live
+// heap is collected every few milliseconds under GOGC=100, which took half
+// of the bench's CPU: give the collector a floor with package
 // gcfloor (goqueue bench does, with the broker's 32 MiB), or set GOGC.
 package client

@@ -1,10 +1,10 @@
 // Package gcfloor keeps a process with a small heap from collecting
 // garbage more often than its memory needs: it gives the collector's heap
 // goal a floor. The broker runs with one (--gc-heap-floor), and so can an
-// application on the Go client: one that consumed about 2.4M messages a
-// second spent half of its CPU in the collector, the scavenger and the page
-// faults after them; with a 32 MiB floor it used 0.2 µs of CPU per message
-// instead of 0.4 (bench/cpu.py, 2 cores):
+// application on the Go client: goqueue bench, consuming 2.0–2.3M messages
+// a second, spent half of its CPU in the collector, the scavenger and the
+// page faults after them; with a 32 MiB floor it used 0.18–0.22 µs of CPU
+// per message instead of 0.43–0.51 (bench/cpu.py, 2 cores):
 //
 //	defer gcfloor.Start(32 << 20)()
 //
@@ -30,9 +30,11 @@
 package gcfloor
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"sync"
 )
 
@@ -62,35 +64,60 @@ func Percent(live, roots, floor uint64) int {
 }
 
 // Start sets the heap goal's floor to floor bytes until the returned stop
-// is called, which restores the GC percent found. It changes nothing if
-// floor is 0.
+// is called. It changes nothing if floor is 0 or the GOGC variable is set
+// (not empty), which says how the operator wants the collector run.
+//
+// The GC percent is one setting of the process, so floors started by
+// different callers (an application and a library, parallel tests) share
+// it: the highest floor not yet stopped holds, and the last stop restores
+// the percent the first Start found. Calling stop more than once is
+// harmless.
 func Start(floor uint64) (stop func()) {
-	if floor == 0 {
+	if floor == 0 || os.Getenv("GOGC") != "" {
 		return func() {}
 	}
-	prev := debug.SetGCPercent(basePercent)
-	t := &tuner{floor: floor, percent: basePercent, sample: []metrics.Sample{
-		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
-	}}
-	t.tune()
-	t.arm()
-	return func() {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.stopped = true
-		debug.SetGCPercent(prev)
+	floors.mu.Lock()
+	defer floors.mu.Unlock()
+	if len(floors.active) == 0 {
+		floors.prev = debug.SetGCPercent(basePercent)
+		floors.percent = basePercent
+		floors.run++
+		arm(floors.run)
 	}
+	floors.active = append(floors.active, floor)
+	tuneLocked()
+	var once sync.Once
+	return func() { once.Do(func() { release(floor) }) }
 }
 
-// tuner sets the GC percent after each collection. mu orders the
-// finalizer's tuning with stop, so a tuning cannot land after stop
-// restored the percent.
-type tuner struct {
-	floor   uint64
-	sample  []metrics.Sample
+// floors is the process's floors not yet stopped and the tuning they
+// share.
+var floors = floorSet{sample: [3]metrics.Sample{
+	{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
+}}
+
+type floorSet struct {
 	mu      sync.Mutex
-	percent int  // guarded by mu
-	stopped bool // guarded by mu
+	active  []uint64 // the floors started and not stopped, in start order
+	prev    int      // the GC percent the first of them found
+	percent int      // the GC percent set last
+	run     uint64   // counts the times the first floor started: a finalizer armed in an earlier run does nothing
+	sample  [3]metrics.Sample
+}
+
+// release stops one floor: the percent follows the highest left, or
+// returns to what the first Start found when none is.
+func release(floor uint64) {
+	floors.mu.Lock()
+	defer floors.mu.Unlock()
+	i := slices.Index(floors.active, floor)
+	floors.active = slices.Delete(floors.active, i, i+1)
+	if len(floors.active) == 0 {
+		floors.run++
+		debug.SetGCPercent(floors.prev)
+		return
+	}
+	tuneLocked()
 }
 
 // sentinel is garbage whose finalizer runs after each collection. It is
@@ -98,40 +125,35 @@ type tuner struct {
 // block with others and may never be finalized.
 type sentinel struct{ _ [32]byte }
 
-// arm makes the next collection call tune.
-func (t *tuner) arm() {
+// arm makes the next collection tune the percent, while the floors of
+// run are in force.
+func arm(run uint64) {
 	runtime.SetFinalizer(&sentinel{}, func(*sentinel) {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.stopped {
+		floors.mu.Lock()
+		defer floors.mu.Unlock()
+		if floors.run != run {
 			return
 		}
-		t.tuneLocked()
-		t.arm()
+		tuneLocked()
+		arm(run)
 	})
 }
 
-func (t *tuner) tune() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.tuneLocked()
-}
-
-// tuneLocked sets the percent from the live heap the last collection
-// found, when it moved by more than a tenth (each change takes the
-// runtime's heap lock).
-func (t *tuner) tuneLocked() {
-	metrics.Read(t.sample)
+// tuneLocked sets the percent for the highest floor from the live heap
+// the last collection found, when it moved by more than a tenth (each
+// change takes the runtime's heap lock).
+func tuneLocked() {
+	metrics.Read(floors.sample[:])
 	var v [3]uint64
-	for i, s := range t.sample {
+	for i, s := range floors.sample {
 		if s.Value.Kind() != metrics.KindUint64 {
 			return // a runtime without the metric: GOGC's own
 		}
 		v[i] = s.Value.Uint64()
 	}
-	p := Percent(v[0], v[1]+v[2], t.floor)
-	if d := p - t.percent; d*10 > t.percent || -d*10 > t.percent {
+	p := Percent(v[0], v[1]+v[2], slices.Max(floors.active))
+	if d := p - floors.percent; d*10 > floors.percent || -d*10 > floors.percent {
 		debug.SetGCPercent(p)
-		t.percent = p
+		floors.percent = p
 	}
 }

@@ -1,6 +1,7 @@
 package gcfloor
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -39,6 +40,9 @@ func TestPercent(t *testing.T) {
 // with a small live heap allocating 64 MiB sees far fewer collections
 // with a 32 MiB floor than without, and the percent is restored by stop.
 func TestStartRaisesTheGoal(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: Start changes nothing")
+	}
 	collections := func() uint64 {
 		s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 		metrics.Read(s)
@@ -68,3 +72,64 @@ func TestStartRaisesTheGoal(t *testing.T) {
 }
 
 var sink []byte
+
+// percentNow reads the process's GC percent, holding the floors' lock so
+// that no tuning lands between the read and the restore.
+func percentNow() int {
+	floors.mu.Lock()
+	defer floors.mu.Unlock()
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// Floors that overlap share the one GC percent: the highest still running
+// holds whichever stops first, and only the last stop restores the percent
+// found before the first. (Each floor kept its own idea of the percent and
+// its own percent to restore: A, B, stop A left B's floor undone while B
+// believed it in force, and stop B then restored A's tuned percent for
+// good.)
+func TestOverlappingFloors(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: Start changes nothing")
+	}
+	runtime.GC()
+	const mib = 1 << 20
+	for _, order := range []string{"first stopped first", "last stopped first"} {
+		t.Run(order, func(t *testing.T) {
+			before := percentNow()
+			stopSmall := Start(32 * mib)
+			small := percentNow()
+			stopLarge := Start(64 * mib)
+			large := percentNow()
+			if small <= before || large <= small {
+				t.Fatalf("percent %d, with a 32 MiB floor %d, with 64 MiB too %d: want each higher", before, small, large)
+			}
+			first, second, left := stopSmall, stopLarge, large
+			if order == "last stopped first" {
+				first, second, left = stopLarge, stopSmall, small
+			}
+			first()
+			first() // a second call changes nothing
+			if p := percentNow(); p*10 < left*9 || p*10 > left*11 {
+				t.Fatalf("after one stop the percent is %d, want about %d (the floor left)", p, left)
+			}
+			second()
+			if p := percentNow(); p != before {
+				t.Fatalf("after both stops the percent is %d, want %d as before", p, before)
+			}
+		})
+	}
+}
+
+// A GOGC variable says how the operator wants the collector run: Start
+// leaves the percent alone.
+func TestStartLeavesGOGCAlone(t *testing.T) {
+	t.Setenv("GOGC", "300")
+	before := percentNow()
+	stop := Start(32 << 20)
+	defer stop()
+	if p := percentNow(); p != before {
+		t.Fatalf("with GOGC set Start moved the percent from %d to %d", before, p)
+	}
+}
