@@ -35,6 +35,14 @@ type partSeq struct {
 	// once and wait to be sent again.
 	outstanding, recovering int
 	cause                   error // why the last epoch ended
+	// landed says a batch of this epoch was written. Until then its first
+	// batch goes alone: the broker takes any sequence as the start of a
+	// producer it has no state for (or of a new epoch), so a later batch
+	// that overtook the first (the first cut off with its connection, the
+	// later one sent on the next) would be taken as the start, and the
+	// first refused for good as out of order. Once one landed, a batch
+	// that overtakes another is refused as a gap and goes again after it.
+	landed bool
 	// on counts its outstanding requests by the node they went to (a
 	// leader's base URL, "": any broker): a new request goes only where
 	// all of them are, since two connections keep no order between them.
@@ -283,7 +291,7 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 			if s := p.seqs[partKey{r.topic, part}]; s.epoch == r.slots[part].epoch {
 				// Nothing sent before may be written after this: a new
 				// epoch, whose sequences start again at 0.
-				s.epoch, s.next, s.cause = s.epoch+1, 0, err
+				s.epoch, s.next, s.cause, s.landed = s.epoch+1, 0, err, false
 			}
 		}
 		if ts := p.topics[r.topic]; ts != nil && (isCode(err, api.ErrTopicNotFound) || isCode(err, api.ErrPartitionNotFound)) {
@@ -296,6 +304,9 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 		s.onNode(r.node, -1)
 		if r.retrying {
 			s.recovering--
+		}
+		if err == nil && s.epoch == r.slots[part].epoch {
+			s.landed = true
 		}
 	}
 	p.mu.Unlock()

@@ -137,9 +137,10 @@ func (p *Producer) waitsLocked(r *request) bool {
 // mayGoLocked reports whether r may be sent as far as its partitions go:
 // none is in an earlier ready request (earlier), and each has room. A
 // partition has room for a pipelined request while fewer than
-// api.MaxInFlightPerPartition of its requests are unanswered and none is
-// waiting to be sent again; for any other request, while none of its
-// requests is unanswered.
+// api.MaxInFlightPerPartition of its requests are unanswered, none is
+// waiting to be sent again, and a batch of its epoch was written or none
+// is unanswered; for any other request, while none of its requests is
+// unanswered.
 func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
 	for _, part := range r.parts {
 		k := partKey{r.topic, part}
@@ -155,6 +156,9 @@ func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
 		}
 		if r.piped && !s.allOn(r.node) {
 			return false // its leader changed: after the earlier ones (see partSeq.on)
+		}
+		if r.piped && !s.landed && s.outstanding > 0 {
+			return false // the epoch's first batch goes alone (see partSeq.landed)
 		}
 	}
 	return true
