@@ -35,6 +35,10 @@ type chaosLoad struct {
 
 	mu      sync.Mutex
 	leaders map[int32]uint64 // the node believed to lead each partition
+
+	// commits orders the observations of committed offsets: each is
+	// recorded before the next asks (see readCommits).
+	commits sync.Mutex
 }
 
 // group is the consumer group whose member talks to node id: the first
@@ -239,8 +243,14 @@ func (l *chaosLoad) watchCommits(ctx context.Context) {
 }
 
 // readCommits records each group's committed offsets, as its node answers
-// them, and returns them per node.
+// them, and returns them per node. The ledger takes the order of its
+// commits for the order observed, so one read at a time: two callers
+// (watchCommits and the final check) each recorded on its own, and a read
+// that asked first but recorded last made a sound group look as if its
+// committed offset went back by what the other read saw it move.
 func (l *chaosLoad) readCommits(ctx context.Context) map[uint64]map[int32]int64 {
+	l.commits.Lock()
+	defer l.commits.Unlock()
 	out := map[uint64]map[int32]int64{}
 	for id, u := range l.urls {
 		var resp api.OffsetsResponse
