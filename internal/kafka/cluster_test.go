@@ -211,6 +211,27 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	if lps[0].ErrorCode != 0 || lps[0].Offset != 1 || lps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("list offsets: %+v", lps)
 	}
+	// A consumer checking for truncation after a leader change asks the
+	// leader where its epoch ends; a node that does not lead has an empty
+	// copy, and its end offset (0) would read as the log cut below what
+	// the consumer read.
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	et := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	et.Topic = "t"
+	for p := range int32(2) {
+		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = p, -1, 0
+		et.Partitions = append(et.Partitions, ep)
+	}
+	oe.Topics = append(oe.Topics, et)
+	r, err = seed.Request(ctx, oe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eps := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
+	if eps[0].ErrorCode != 0 || eps[0].EndOffset != 1 || eps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("offset for leader epoch: %+v", eps)
+	}
 }
 
 // CreateTopics on a cluster node goes through the cluster's metadata, with

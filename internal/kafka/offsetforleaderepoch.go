@@ -11,7 +11,8 @@ import (
 const leaderEpoch = 0
 
 // offsetForLeaderEpoch answers a consumer checking for log truncation: with
-// one broker and one epoch, the end of epoch 0 is the high watermark.
+// one epoch, the end of epoch 0 is the high watermark of the partition's
+// leader; in a cluster, another node answers NOT_LEADER_OR_FOLLOWER.
 func (s *Server) offsetForLeaderEpoch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
@@ -28,6 +29,10 @@ func (s *Server) offsetForLeaderEpoch(_ context.Context, _ *conn, r kmsg.Request
 				sp.ErrorCode = errorCode(terr)
 			case rp.Partition < 0 || int(rp.Partition) >= len(ti.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			case s.leads(rt.Topic, rp.Partition) != nil:
+				// This node's copy is empty: its high watermark would tell a
+				// consumer its log was truncated below what it consumed.
+				sp.ErrorCode = kerr.NotLeaderForPartition.Code
 			case rp.CurrentLeaderEpoch > leaderEpoch:
 				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
 			case rp.LeaderEpoch > leaderEpoch:
