@@ -1,11 +1,13 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -197,6 +199,14 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 			c.shut()
 			delete(p.pipes, key)
 			c = nil
+			if p.overtakes(r) {
+				// shut had the closed pipe's requests answered; one of r's
+				// partitions sent before r failed there and waits to go
+				// again. Written on a new pipe now, r would reach the
+				// broker first: it goes again after that one instead.
+				p.answered(r, nil, &connError{err: errBrokerClosed, blameless: true})
+				return
+			}
 		}
 		if c == nil {
 			base, cur := r.node, p.t.current.Load()
@@ -283,7 +293,10 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 				// anything else waits.
 				r.retryAt = r.retryAt.Add(retryDelay(r.attempts))
 			}
-			p.retry = append(p.retry, r)
+			// In the order first sent: a request that failed again goes
+			// before the later ones of its partitions waiting already.
+			i, _ := slices.BinarySearchFunc(p.retry, r.seq, func(q *request, seq uint64) int { return cmp.Compare(q.seq, seq) })
+			p.retry = slices.Insert(p.retry, i, r)
 			p.mu.Unlock()
 			return
 		}
@@ -331,6 +344,24 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 	close(p.progress)
 	p.progress = make(chan struct{})
 	p.mu.Unlock()
+}
+
+// overtakes reports whether a request of r's partitions sent before r
+// waits to be sent again, so that r must not go first.
+func (p *Producer) overtakes(r *request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range p.retry {
+		if q.seq >= r.seq || q.topic != r.topic {
+			continue
+		}
+		for _, part := range r.parts {
+			if q.slot(part) != nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // overtakenLocked is, for a request of which a partition has started a new

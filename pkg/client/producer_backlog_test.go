@@ -21,8 +21,10 @@ import (
 // failover (seconds of requests out to a dead node) a producer publishing
 // steadily never caught up with it again. Sent one at a time (a client of
 // the caller's own), the partition takes nothing while its first request
-// is out; pipelined, it takes api.MaxInFlightPerPartition requests, then
-// gathers.
+// is out; pipelined, the same here, since a partition's first batch goes
+// alone (partSeq.landed), and once one landed it would take
+// api.MaxInFlightPerPartition requests, then gather: at most that many
+// and one in all.
 func TestProducerGathersWhileItsPartitionIsOut(t *testing.T) {
 	t.Run("one at a time", func(t *testing.T) { testGathers(t, &http.Client{}, 2) })
 	t.Run("pipelined", func(t *testing.T) { testGathers(t, nil, api.MaxInFlightPerPartition+1) })

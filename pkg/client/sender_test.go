@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // TestPickKeepsPartitionOrder: a ready request is sent only if none of its
@@ -126,5 +129,54 @@ func TestBatchStartsAtHint(t *testing.T) {
 	}
 	if got := cap(p.topics["t"].open[openKey{}].slots[0].buf); got < hint {
 		t.Errorf("new batch has capacity %d, want at least the hint %d", got, hint)
+	}
+}
+
+// TestRetriesKeepSendOrder drives answered as the pipes do: the first
+// batch's answer lets the partition's next ones go together; requests
+// waiting to go again are kept in the order first sent, whatever order
+// they failed in (a request that fails again goes before later ones of
+// its partition waiting already); and a request sealed after one that
+// waits overtakes it, so writeOnPipe sends it after instead of ahead on a
+// new pipe (the broker took a later batch as the start of a producer it
+// had no state for, and refused the first for good).
+func TestRetriesKeepSendOrder(t *testing.T) {
+	p := &Producer{
+		cfg:  ProducerConfig{MaxInFlight: 100, RetryTimeout: time.Hour},
+		busy: make(map[partKey]bool), seqs: make(map[partKey]*partSeq),
+		pending: make(map[uint64]struct{}), progress: make(chan struct{}), wake: make(chan struct{}, 1),
+	}
+	req := func(topic string, seq uint64) *request {
+		pb := &partBatch{}
+		pb.b.Reset(make([]byte, frameHeaderLen))
+		pb.b.Add(0, 1, nil, []byte("v"), nil)
+		return &request{topic: topic, parts: []int32{0}, slots: []*partBatch{pb}, piped: true, seq: seq}
+	}
+	r0, r1, r2 := req("a", 1), req("a", 2), req("a", 3)
+	p.ready = []*request{r0, r1, r2}
+	if r := p.pickLocked(time.Now()); r != r0 || p.pickLocked(time.Now()) != nil {
+		t.Fatal("the first batch did not go alone")
+	}
+	p.answered(r0, &api.PublishResponse{Offsets: []api.PublishResult{{}}}, nil)
+	if !p.seqs[partKey{"a", 0}].landed {
+		t.Fatal("the first batch's answer did not mark the partition landed")
+	}
+	if p.pickLocked(time.Now()) != r1 || p.pickLocked(time.Now()) != r2 {
+		t.Fatal("the next batches did not go together once the first landed")
+	}
+	lost := &connError{err: io.EOF}
+	p.answered(r2, nil, lost) // as if r2 failed on a pipe before r1 did
+	p.answered(r1, nil, lost)
+	if len(p.retry) != 2 || p.retry[0] != r1 || p.retry[1] != r2 {
+		var seqs []uint64
+		for _, r := range p.retry {
+			seqs = append(seqs, r.seq)
+		}
+		t.Fatalf("retries sealed %v, want [2 3]", seqs)
+	}
+	later, other := req("a", 4), req("b", 5)
+	if !p.overtakes(later) || p.overtakes(r1) || p.overtakes(other) {
+		t.Fatalf("overtakes: a later request %t, the first waiting %t, another topic's %t; want true, false, false",
+			p.overtakes(later), p.overtakes(r1), p.overtakes(other))
 	}
 }
