@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,8 +90,8 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		if p.closed && len(p.ready) == 0 && len(p.retry) == 0 && p.inFlight == 0 {
 			return nil, false
 		}
-		if len(p.retry) > 0 && p.inFlight < p.cfg.MaxInFlight {
-			if d := p.retry[0].retryAt; due.IsZero() || d.Before(due) {
+		if _, d := p.retryLocked(now); !d.IsZero() && p.inFlight < p.cfg.MaxInFlight {
+			if due.IsZero() || d.Before(due) {
 				due = d
 			}
 		}
@@ -164,18 +165,49 @@ func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
 	return true
 }
 
-// pickLocked takes, if fewer than MaxInFlight are in flight, the request
-// to send again first in line once its time has come, or else the first
-// ready request that mayGoLocked, and marks it in flight: a pipelined one
-// gets its sequence numbers, another marks its partitions busy.
+// retryLocked finds, in p.retry (in the order sent), the first request
+// to send again whose time has come and whose partitions have no earlier
+// request waiting there: i is its index, -1 if none. due is the earliest
+// time at which such a request may go, zero if p.retry is empty. An
+// earlier request of a partition holds only that partition's later ones:
+// a partition whose leader is down, failing again and again, must not
+// hold the others' retries.
+func (p *Producer) retryLocked(now time.Time) (i int, due time.Time) {
+	var earlier map[partKey]bool
+	for i, r := range p.retry {
+		free := true
+		for _, part := range r.parts {
+			free = free && !earlier[partKey{r.topic, part}]
+		}
+		if free {
+			if !r.retryAt.After(now) {
+				return i, r.retryAt
+			}
+			if due.IsZero() || r.retryAt.Before(due) {
+				due = r.retryAt
+			}
+		}
+		if earlier == nil {
+			earlier = make(map[partKey]bool)
+		}
+		for _, part := range r.parts {
+			earlier[partKey{r.topic, part}] = true
+		}
+	}
+	return -1, due
+}
+
+// pickLocked takes, if fewer than MaxInFlight are in flight, a request to
+// send again whose time has come (retryLocked), or else the first ready
+// request that mayGoLocked, and marks it in flight: a pipelined one gets
+// its sequence numbers, another marks its partitions busy.
 func (p *Producer) pickLocked(now time.Time) *request {
 	if p.inFlight >= p.cfg.MaxInFlight {
 		return nil
 	}
-	if len(p.retry) > 0 && !p.retry[0].retryAt.After(now) {
-		r := p.retry[0]
-		p.retry[0] = nil
-		p.retry = p.retry[1:]
+	if i, _ := p.retryLocked(now); i >= 0 {
+		r := p.retry[i]
+		p.retry = slices.Delete(p.retry, i, i+1)
 		p.inFlight++
 		return r
 	}

@@ -165,8 +165,8 @@ func TestRetriesKeepSendOrder(t *testing.T) {
 		t.Fatal("the next batches did not go together once the first landed")
 	}
 	lost := &connError{err: io.EOF}
-	p.answered(r2, nil, lost) // as if r2 failed on a pipe before r1 did
-	p.answered(r1, nil, lost)
+	p.answered(r2, nil, lost) // r2 waits to go again
+	p.answered(r1, nil, lost) // r1, sent before it, fails (again): it goes first
 	if len(p.retry) != 2 || p.retry[0] != r1 || p.retry[1] != r2 {
 		var seqs []uint64
 		for _, r := range p.retry {
@@ -175,8 +175,29 @@ func TestRetriesKeepSendOrder(t *testing.T) {
 		t.Fatalf("retries sealed %v, want [2 3]", seqs)
 	}
 	later, other := req("a", 4), req("b", 5)
-	if !p.overtakes(later) || p.overtakes(r1) || p.overtakes(other) {
-		t.Fatalf("overtakes: a later request %t, the first waiting %t, another topic's %t; want true, false, false",
-			p.overtakes(later), p.overtakes(r1), p.overtakes(other))
+	if !p.overtakes(later) || p.overtakes(other) {
+		t.Fatalf("overtakes: a later request of the partition %t, another topic's %t; want true, false",
+			p.overtakes(later), p.overtakes(other))
+	}
+
+	// Only a partition's own earlier request holds its retries: r1 waits
+	// (its leader down, say), r2 behind it; another topic's retry that is
+	// due goes.
+	now := time.Now()
+	r1.retryAt, r2.retryAt = now.Add(time.Second), now
+	p.seqs[partKey{"b", 0}] = &partSeq{outstanding: 1, recovering: 1}
+	other.retrying, other.retryAt = true, now
+	p.retry = append(p.retry, other)
+	if r := p.pickLocked(now); r != other {
+		t.Fatalf("picked %v, want the other topic's retry, which is due", r)
+	}
+	if r := p.pickLocked(now); r != nil {
+		t.Fatalf("picked sealed %d: r2 went before r1, or r1 before its time", r.seq)
+	}
+	if _, due := p.retryLocked(now); !due.Equal(r1.retryAt) {
+		t.Fatalf("the next retry is due at %v, want r1's %v", due, r1.retryAt)
+	}
+	if r := p.pickLocked(r1.retryAt); r != r1 {
+		t.Fatalf("picked %v at r1's time, want r1", r)
 	}
 }
