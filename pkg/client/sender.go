@@ -167,8 +167,8 @@ func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
 
 // retryLocked finds, in p.retry (in the order sent), the first request
 // to send again whose time has come and whose partitions have no earlier
-// request waiting there: i is its index, -1 if none. due is the earliest
-// time at which such a request may go, zero if p.retry is empty. An
+// request waiting there: i is its index, -1 if none. With none, due is
+// the earliest time at which one may go (zero if p.retry is empty). An
 // earlier request of a partition holds only that partition's later ones:
 // a partition whose leader is down, failing again and again, must not
 // hold the others' retries.

@@ -139,7 +139,8 @@ func TestBatchStartsAtHint(t *testing.T) {
 // its partition waiting already); and a request sealed after one that
 // waits overtakes it, so writeOnPipe sends it after instead of ahead on a
 // new pipe (the broker took a later batch as the start of a producer it
-// had no state for, and refused the first for good).
+// had no state for, and refused the first for good). A partition's
+// waiting request holds only that partition's retries.
 func TestRetriesKeepSendOrder(t *testing.T) {
 	p := &Producer{
 		cfg:  ProducerConfig{MaxInFlight: 100, RetryTimeout: time.Hour},
@@ -166,7 +167,7 @@ func TestRetriesKeepSendOrder(t *testing.T) {
 	}
 	lost := &connError{err: io.EOF}
 	p.answered(r2, nil, lost) // r2 waits to go again
-	p.answered(r1, nil, lost) // r1, sent before it, fails (again): it goes first
+	p.answered(r1, nil, lost) // r1, sent before it, fails after: it goes first
 	if len(p.retry) != 2 || p.retry[0] != r1 || p.retry[1] != r2 {
 		var seqs []uint64
 		for _, r := range p.retry {
