@@ -46,6 +46,31 @@ func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	// A kgo consumer reads the partition from the start all along, across
+	// the leader changes and the leader epochs they bring (a node fences a
+	// fetch at an older epoch; a consumer validates its position after a
+	// change): it must read every offset once, in order, never reset.
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100*time.Millisecond),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	var consumedMu sync.Mutex
+	var consumed []int64
+	consumeCtx, stopConsumer := context.WithCancel(ctx)
+	consumerDone := make(chan struct{})
+	go func() {
+		defer close(consumerDone)
+		for consumeCtx.Err() == nil {
+			fs := cons.PollFetches(consumeCtx)
+			consumedMu.Lock()
+			fs.EachRecord(func(r *kgo.Record) { consumed = append(consumed, r.Offset) })
+			consumedMu.Unlock()
+		}
+	}()
+	defer func() { stopConsumer(); <-consumerDone }()
+
 	var h ledger.History
 	var mu sync.Mutex
 	var errs []error
@@ -135,5 +160,19 @@ func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 	}
 	if len(msgs) != sent {
 		t.Fatalf("%d records stored, %d produced", len(msgs), sent)
+	}
+
+	c.eventually(30*time.Second, "the kgo consumer to read every record", func() bool {
+		consumedMu.Lock()
+		defer consumedMu.Unlock()
+		return len(consumed) >= sent
+	})
+	stopConsumer()
+	<-consumerDone
+	for i, off := range consumed {
+		if off != int64(i) {
+			t.Fatalf("the kgo consumer's record %d was offset %d (%d read in all, %d produced): read twice, skipped or reset",
+				i, off, len(consumed), sent)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -156,9 +157,9 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 		if len(mp.ISR) == 0 && cp.Leader != 0 {
 			mp.ISR = append(mp.ISR, int32(cp.Leader))
 		}
-		mp.Leader = int32(cp.Leader)
+		mp.Leader, mp.LeaderEpoch = int32(cp.Leader), kafkaEpoch(cp.LeaderEpoch)
 		if cp.Leader == 0 || !listed(cp.Leader) {
-			mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+			mp.Leader, mp.LeaderEpoch, mp.ErrorCode = -1, -1, kerr.LeaderNotAvailable.Code
 		}
 	}
 }
@@ -168,15 +169,48 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 // metadata and goes to the leader). This node's copy of such a partition
 // stays empty.
 func (s *Server) leads(topic string, partition int32) error {
-	if s.opts.Cluster == nil {
-		return nil
+	_, err := s.led(topic, partition, -1)
+	return err
+}
+
+// led is leads for a request that names current, the leader epoch the
+// client knows of the partition (-1: none), and returns the partition's
+// epoch here: on a single broker and for a topic local to this one, 0,
+// the only epoch; in a cluster, the Raft term in which its leader leads
+// (-1 while unknown). A client that names an older epoch than this
+// leader's is refused with FENCED_LEADER_EPOCH, a newer one with
+// UNKNOWN_LEADER_EPOCH: its metadata is stale, or this node's is, and the
+// client asks for metadata again (both retriable).
+func (s *Server) led(topic string, partition, current int32) (int32, error) {
+	var epoch int32
+	if s.opts.Cluster != nil {
+		parts, ok := s.opts.Cluster.Placement(topic)
+		if ok && partition >= 0 && int(partition) < len(parts) {
+			cp, self := parts[partition], s.opts.Cluster.ID()
+			if cp.Leader != self {
+				return -1, api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", self, topic, partition, cp.Leader)
+			}
+			epoch = kafkaEpoch(cp.LeaderEpoch)
+		}
 	}
-	parts, ok := s.opts.Cluster.Placement(topic)
-	self := s.opts.Cluster.ID()
-	if !ok || partition < 0 || int(partition) >= len(parts) || parts[partition].Leader == self {
-		return nil
+	switch {
+	case current < 0 || epoch < 0:
+	case current < epoch:
+		return epoch, kerr.FencedLeaderEpoch
+	case current > epoch:
+		return epoch, kerr.UnknownLeaderEpoch
 	}
-	return api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", self, topic, partition, parts[partition].Leader)
+	return epoch, nil
+}
+
+// kafkaEpoch is the Kafka leader epoch of a leader elected in Raft term
+// term (terms start at 1; 0 is unknown): the term itself, -1 if unknown
+// or past what Kafka's int32 holds.
+func kafkaEpoch(term uint64) int32 {
+	if term == 0 || term > math.MaxInt32 {
+		return -1
+	}
+	return int32(term)
 }
 
 // appendLed is appendBatches on a partition this node leads.
@@ -187,9 +221,10 @@ func (s *Server) appendLed(topic string, partition int32, records []byte) (int64
 	return s.appendBatches(topic, partition, records)
 }
 
-// readLed is the broker's ReadBatches on a partition this node leads.
-func (s *Server) readLed(topic string, partition int32, offset int64, maxBytes int, dst []byte) (broker.StoredBatches, error) {
-	if err := s.leads(topic, partition); err != nil {
+// readLed is the broker's ReadBatches on a partition this node leads, at
+// the leader epoch current the client names (see led).
+func (s *Server) readLed(topic string, partition, current int32, offset int64, maxBytes int, dst []byte) (broker.StoredBatches, error) {
+	if _, err := s.led(topic, partition, current); err != nil {
 		return broker.StoredBatches{}, err
 	}
 	return s.b.ReadBatches(topic, partition, offset, maxBytes, dst)

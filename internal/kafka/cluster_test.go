@@ -29,8 +29,8 @@ func (fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
 		return nil, false
 	}
 	return []api.ClusterPartition{
-		{Partition: 0, Replicas: []uint64{1}, Leader: 1},
-		{Partition: 1, Replicas: []uint64{2, 1}, Leader: 2, ISR: []uint64{2}},
+		{Partition: 0, Replicas: []uint64{1}, Leader: 1, LeaderEpoch: 5},
+		{Partition: 1, Replicas: []uint64{2, 1}, Leader: 2, LeaderEpoch: 3, ISR: []uint64{2}},
 		{Partition: 2, Replicas: []uint64{3}, Leader: 3},
 	}, true
 }
@@ -146,11 +146,11 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 				t.Fatalf("topic ID %x, want the metadata's %x", mt.TopicID, fc.id)
 			}
 			want := []struct {
-				leader int32
-				code   int16
-			}{{1, 0}, {2, 0}, {-1, kerr.LeaderNotAvailable.Code}}
+				leader, epoch int32
+				code          int16
+			}{{1, 5, 0}, {2, 3, 0}, {-1, -1, kerr.LeaderNotAvailable.Code}}
 			for i, mp := range mt.Partitions {
-				if mp.Leader != want[i].leader || mp.ErrorCode != want[i].code {
+				if mp.Leader != want[i].leader || mp.LeaderEpoch != want[i].epoch || mp.ErrorCode != want[i].code {
 					t.Fatalf("t/%d: leader %d error %d, want %+v", i, mp.Leader, mp.ErrorCode, want[i])
 				}
 				// The recorded ISR, else the leader alone.
@@ -220,7 +220,7 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	et.Topic = "t"
 	for p := range int32(2) {
 		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
-		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = p, -1, 0
+		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = p, -1, 5
 		et.Partitions = append(et.Partitions, ep)
 	}
 	oe.Topics = append(oe.Topics, et)
@@ -231,6 +231,92 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	eps := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
 	if eps[0].ErrorCode != 0 || eps[0].EndOffset != 1 || eps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("offset for leader epoch: %+v", eps)
+	}
+}
+
+// A cluster node's listener gives each partition's leader epoch (the Raft
+// term its leader leads in) and holds clients to it: a fetch, a list of
+// offsets or an epoch's end asked at an older epoch than the leader's is
+// FENCED_LEADER_EPOCH, at a newer one UNKNOWN_LEADER_EPOCH, at none (-1)
+// or the leader's own served; an epoch's end is the high watermark for
+// the current epoch and those before it, undefined after it.
+func TestClusterNodeHoldsClientsToLeaderEpochs(t *testing.T) {
+	fc := fakeCluster{id: [16]byte{7, 7, 7}}
+	ctx, seed, _ := startClusterNode(t, fc, "t")
+	var bb recordbatch.Builder
+	bb.Reset(nil)
+	bb.Add(0, 1, nil, []byte("v"), nil)
+	pr := kmsg.NewPtrProduceRequest()
+	pr.Acks, pr.TimeoutMillis = -1, 5000
+	prt := kmsg.NewProduceRequestTopic()
+	prt.Topic = "t"
+	prp := kmsg.NewProduceRequestTopicPartition()
+	prp.Partition, prp.Records = 0, bb.Finish(recordbatch.NewHeader(0))
+	prt.Partitions = append(prt.Partitions, prp)
+	pr.Topics = append(pr.Topics, prt)
+	if r, err := seed.Request(ctx, pr); err != nil || r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: %v %+v", err, r)
+	}
+	for _, c := range []struct {
+		current int32
+		code    int16
+	}{{-1, 0}, {5, 0}, {4, kerr.FencedLeaderEpoch.Code}, {6, kerr.UnknownLeaderEpoch.Code}} {
+		fr := kmsg.NewPtrFetchRequest()
+		fr.MaxWaitMillis, fr.MaxBytes = 0, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.TopicID = "t", fc.id
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.CurrentLeaderEpoch, fp.PartitionMaxBytes = 0, c.current, 1<<20
+		ft.Partitions = append(ft.Partitions, fp)
+		fr.Topics = append(fr.Topics, ft)
+		r, err := seed.Request(ctx, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sp := r.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if sp.ErrorCode != c.code || (c.code == 0) != (len(sp.RecordBatches) > 0) {
+			t.Fatalf("fetch at epoch %d: error %d with %d bytes, want error %d", c.current, sp.ErrorCode, len(sp.RecordBatches), c.code)
+		}
+
+		lo := kmsg.NewPtrListOffsetsRequest()
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "t"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = 0, -1, c.current
+		lt.Partitions = append(lt.Partitions, lp)
+		lo.Topics = append(lo.Topics, lt)
+		if r, err = seed.Request(ctx, lo); err != nil {
+			t.Fatal(err)
+		}
+		lr := r.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if lr.ErrorCode != c.code || lr.LeaderEpoch != 5 || c.code == 0 && lr.Offset != 1 {
+			t.Fatalf("list offsets at epoch %d: %+v, want error %d, epoch 5", c.current, lr, c.code)
+		}
+	}
+	for _, c := range []struct {
+		current, asked int32
+		code           int16
+		epoch          int32
+		end            int64
+	}{
+		{-1, 5, 0, 5, 1}, {5, 3, 0, 3, 1}, {-1, 6, 0, -1, -1},
+		{4, 5, kerr.FencedLeaderEpoch.Code, -1, -1}, {6, 5, kerr.UnknownLeaderEpoch.Code, -1, -1},
+	} {
+		oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		et := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		et.Topic = "t"
+		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = 0, c.current, c.asked
+		et.Partitions = append(et.Partitions, ep)
+		oe.Topics = append(oe.Topics, et)
+		r, err := seed.Request(ctx, oe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+		if got.ErrorCode != c.code || got.LeaderEpoch != c.epoch || got.EndOffset != c.end {
+			t.Fatalf("end of epoch %d at epoch %d: %+v, want %+v", c.asked, c.current, got, c)
+		}
 	}
 }
 

@@ -15,6 +15,9 @@ func errorCode(err error) int16 {
 	if err == nil {
 		return 0
 	}
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+		return ke.Code // a Kafka-only refusal, such as FENCED_LEADER_EPOCH
+	}
 	var e *api.Error
 	if !errors.As(err, &e) || e.Kafka == 0 {
 		return kerr.UnknownServerError.Code

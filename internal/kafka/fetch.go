@@ -116,7 +116,7 @@ func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			sb, err := s.readLed(name, rp.Partition, rp.FetchOffset, limit, buf)
+			sb, err := s.readLed(name, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, limit, buf)
 			if err != nil {
 				sp.ErrorCode, final = errorCode(err), true
 				s.bounds(name, rp.Partition, &sp)

@@ -25,14 +25,16 @@ func (s *Server) listOffsets(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 		ti, terr := s.b.Topic(rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
-			sp.Partition, sp.Timestamp, sp.Offset, sp.LeaderEpoch = rp.Partition, -1, -1, 0
+			sp.Partition, sp.Timestamp, sp.Offset = rp.Partition, -1, -1
+			epoch, lerr := s.led(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
+			sp.LeaderEpoch = epoch
 			switch {
 			case terr != nil:
 				sp.ErrorCode = errorCode(terr)
 			case rp.Partition < 0 || int(rp.Partition) >= len(ti.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case s.leads(rt.Topic, rp.Partition) != nil:
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code // this node's copy is empty
+			case lerr != nil:
+				sp.ErrorCode = errorCode(lerr) // NOT_LEADER: this node's copy is empty
 			case rp.Timestamp == listLatest:
 				sp.Offset = ti.Partitions[rp.Partition].HighWatermark
 			case rp.Timestamp == listEarliest:

@@ -7,12 +7,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// leaderEpoch is the only leader epoch of a single broker's partitions.
-const leaderEpoch = 0
-
-// offsetForLeaderEpoch answers a consumer checking for log truncation: with
-// one epoch, the end of epoch 0 is the high watermark of the partition's
-// leader; in a cluster, another node answers NOT_LEADER_OR_FOLLOWER.
+// offsetForLeaderEpoch answers a consumer checking for log truncation
+// after a leader change: where the epoch it last read in ends. Only the
+// partition's leader answers (another node's copy is empty); the epoch
+// asked is checked as Fetch checks it (led). A GoQueue log never loses an
+// entry once it is committed, and consumers read only committed ones, so
+// as far as a consumer can tell every epoch up to the current one ends at
+// the high watermark: that is the end offset given for it (Kafka gives
+// the start of the next epoch, which the partition's log does not keep),
+// and an epoch after the current one is undefined.
 func (s *Server) offsetForLeaderEpoch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
@@ -24,21 +27,20 @@ func (s *Server) offsetForLeaderEpoch(_ context.Context, _ *conn, r kmsg.Request
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition, sp.LeaderEpoch, sp.EndOffset = rp.Partition, -1, -1
+			epoch, lerr := s.led(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			switch {
 			case terr != nil:
 				sp.ErrorCode = errorCode(terr)
 			case rp.Partition < 0 || int(rp.Partition) >= len(ti.Partitions):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case s.leads(rt.Topic, rp.Partition) != nil:
-				// This node's copy is empty: its high watermark would tell a
-				// consumer its log was truncated below what it consumed.
-				sp.ErrorCode = kerr.NotLeaderForPartition.Code
-			case rp.CurrentLeaderEpoch > leaderEpoch:
-				sp.ErrorCode = kerr.UnknownLeaderEpoch.Code
-			case rp.LeaderEpoch > leaderEpoch:
+			case lerr != nil:
+				sp.ErrorCode = errorCode(lerr)
+			case epoch < 0:
+				sp.ErrorCode = kerr.LeaderNotAvailable.Code // elected, its term not known here yet
+			case rp.LeaderEpoch > epoch:
 				// An epoch this log never had: Kafka answers undefined.
 			default:
-				sp.LeaderEpoch, sp.EndOffset = leaderEpoch, ti.Partitions[rp.Partition].HighWatermark
+				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, ti.Partitions[rp.Partition].HighWatermark
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
