@@ -48,8 +48,9 @@ func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 
 	// A kgo consumer reads the partition from the start all along, across
 	// the leader changes and the leader epochs they bring (a node fences a
-	// fetch at an older epoch; a consumer validates its position after a
-	// change): it must read every offset once, in order, never reset.
+	// fetch at an older epoch; a new leader sends the consumer back to the
+	// metadata until it has its predecessor's entries): it must read every
+	// offset once, in order, never reset.
 	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.FetchMaxWait(100*time.Millisecond),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
 	if err != nil {
@@ -64,6 +65,11 @@ func TestBinaryClusterKafkaIdempotentFailover(t *testing.T) {
 		defer close(consumerDone)
 		for consumeCtx.Err() == nil {
 			fs := cons.PollFetches(consumeCtx)
+			fs.EachError(func(topic string, p int32, err error) {
+				if consumeCtx.Err() == nil {
+					t.Logf("kgo consumer: %s/%d: %v", topic, p, err) // retried by kgo; the offsets checked below tell
+				}
+			})
 			consumedMu.Lock()
 			fs.EachRecord(func(r *kgo.Record) { consumed = append(consumed, r.Offset) })
 			consumedMu.Unlock()

@@ -48,6 +48,25 @@ type Cluster interface {
 	// once this broker has the change; errors are *api.Error.
 	DeleteTopic(ctx context.Context, name string) error
 	AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) error
+	// ReadPartition waits until this node's copy of a partition it leads
+	// reflects every write acknowledged before the call (a Raft
+	// ReadIndex); errors are *api.Error (UNAVAILABLE: retry).
+	ReadPartition(ctx context.Context, topic string, partition int32) error
+}
+
+// caughtUp waits, for a partition of the cluster's metadata, until this
+// node's copy reflects every write acknowledged before the call. A leader
+// just elected serves its copy before it has applied its predecessor's
+// last entries: what it would answer then — the end of an epoch, a fetch
+// past its high watermark — is below what a consumer has read, which a
+// Kafka client takes for a truncated log. Nil on a single broker and for
+// a topic local to this one. Only the rare answers that would tell a
+// consumer it is ahead of the log ask (a Raft round each).
+func (s *Server) caughtUp(ctx context.Context, topic string, partition int32) error {
+	if _, ok := s.clusterPlacement(topic); !ok {
+		return nil
+	}
+	return s.opts.Cluster.ReadPartition(ctx, topic, partition)
 }
 
 // topicID is ti's Kafka topic ID: in a cluster, for a topic of the

@@ -20,7 +20,19 @@ import (
 
 // fakeCluster is node 1 of three: it leads partition 0 of "t", node 2
 // (with a Kafka listener) partition 1, node 3 (without one) partition 2.
-type fakeCluster struct{ id [16]byte }
+// With behind, it cannot confirm that its copies have everything
+// committed (a leader just elected, or one deposed unawares).
+type fakeCluster struct {
+	id     [16]byte
+	behind bool
+}
+
+func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition int32) error {
+	if f.behind {
+		return api.ErrUnavailable.Withf("fake: %s/%d not confirmed", topic, partition)
+	}
+	return nil
+}
 
 func (fakeCluster) ID() uint64 { return 1 }
 
@@ -231,6 +243,52 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	eps := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
 	if eps[0].ErrorCode != 0 || eps[0].EndOffset != 1 || eps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("offset for leader epoch: %+v", eps)
+	}
+}
+
+// A leader just elected may not have applied its predecessor's last
+// entries: until it can confirm it has everything committed, it answers
+// neither where an epoch ends nor that a fetch is past its log (each would
+// read as a truncated log to a consumer that has read further), but
+// NOT_LEADER_OR_FOLLOWER, on which the client asks again.
+func TestClusterNodeBehindSendsClientsBack(t *testing.T) {
+	for _, behind := range []bool{false, true} {
+		ctx, seed, _ := startClusterNode(t, fakeCluster{id: [16]byte{7}, behind: behind}, "t")
+		fr := kmsg.NewPtrFetchRequest()
+		fr.MaxWaitMillis, fr.MaxBytes = 0, 1<<20
+		ft := kmsg.NewFetchRequestTopic()
+		ft.Topic, ft.TopicID = "t", [16]byte{7}
+		fp := kmsg.NewFetchRequestTopicPartition()
+		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = 0, 5, 1<<20
+		ft.Partitions = append(ft.Partitions, fp)
+		fr.Topics = append(fr.Topics, ft)
+		r, err := seed.Request(ctx, fr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := kerr.OffsetOutOfRange.Code // past the log, confirmed
+		if behind {
+			want = kerr.NotLeaderForPartition.Code
+		}
+		if got := r.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; got != want {
+			t.Fatalf("behind %t: fetch past the high watermark answered %d, want %d", behind, got, want)
+		}
+
+		oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		et := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		et.Topic = "t"
+		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = 0, 5, 5
+		et.Partitions = append(et.Partitions, ep)
+		oe.Topics = append(oe.Topics, et)
+		if r, err = seed.Request(ctx, oe); err != nil {
+			t.Fatal(err)
+		}
+		got := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+		if behind && (got.ErrorCode != kerr.NotLeaderForPartition.Code || got.EndOffset != -1) ||
+			!behind && (got.ErrorCode != 0 || got.EndOffset != 0) {
+			t.Fatalf("behind %t: end of the current epoch %+v", behind, got)
+		}
 	}
 }
 

@@ -30,7 +30,7 @@ func (s *Server) fetch(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Respo
 		if wait > 0 {
 			changed = s.changeChannels(req)
 		}
-		resp, size, final := s.readFetch(c, req)
+		resp, size, final := s.readFetch(ctx, c, req)
 		remaining := time.Until(deadline)
 		if final || size >= int(req.MinBytes) || remaining <= 0 || len(changed) == 0 {
 			return resp, nil
@@ -43,7 +43,7 @@ func (s *Server) fetch(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Respo
 		timer.Stop()
 		if chosen >= len(changed)-2 {
 			// The wait is over (or the server is stopping): answer what is there.
-			resp, _, _ := s.readFetch(c, req)
+			resp, _, _ := s.readFetch(ctx, c, req)
 			return resp, nil
 		}
 	}
@@ -80,7 +80,7 @@ func (s *Server) fetchTopicName(version int16, rt *kmsg.FetchRequestTopic) (stri
 // response refers to them until it is written). It returns the response,
 // the batch bytes in it, and whether it must go out now (an error to
 // report).
-func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
+func (s *Server) readFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, int, bool) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(req.Version)
 	budget := int(req.MaxBytes)
@@ -117,6 +117,15 @@ func (s *Server) readFetch(c *conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse
 				continue
 			}
 			sb, err := s.readLed(name, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, limit, buf)
+			if _, clustered := s.clusterPlacement(name); clustered && errorCode(err) == kerr.OffsetOutOfRange.Code {
+				// A leader just elected may not have its predecessor's last
+				// entries yet: the offset may be past its copy, not the
+				// log. Read again once it has them; while it cannot say,
+				// send the client to the metadata, not to its reset policy.
+				if err = s.caughtUp(ctx, name, rp.Partition); err == nil {
+					sb, err = s.readLed(name, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, limit, buf)
+				}
+			}
 			if err != nil {
 				sp.ErrorCode, final = errorCode(err), true
 				s.bounds(name, rp.Partition, &sp)

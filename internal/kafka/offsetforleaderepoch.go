@@ -16,7 +16,7 @@ import (
 // the high watermark: that is the end offset given for it (Kafka gives
 // the start of the next epoch, which the partition's log does not keep),
 // and an epoch after the current one is undefined.
-func (s *Server) offsetForLeaderEpoch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) offsetForLeaderEpoch(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	resp.SetVersion(req.Version)
@@ -40,7 +40,18 @@ func (s *Server) offsetForLeaderEpoch(_ context.Context, _ *conn, r kmsg.Request
 			case rp.LeaderEpoch > epoch:
 				// An epoch this log never had: Kafka answers undefined.
 			default:
-				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, ti.Partitions[rp.Partition].HighWatermark
+				// The high watermark once this copy has everything
+				// committed (caughtUp), not ti's, read before.
+				var hwm int64
+				err := s.caughtUp(ctx, rt.Topic, rp.Partition)
+				if err == nil {
+					_, hwm, err = s.b.PartitionBounds(rt.Topic, rp.Partition)
+				}
+				if err != nil {
+					sp.ErrorCode = errorCode(err)
+					break
+				}
+				sp.LeaderEpoch, sp.EndOffset = rp.LeaderEpoch, hwm
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
