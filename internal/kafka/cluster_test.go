@@ -227,23 +227,46 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 	// leader where its epoch ends; a node that does not lead has an empty
 	// copy, and its end offset (0) would read as the log cut below what
 	// the consumer read.
-	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
-	et := kmsg.NewOffsetForLeaderEpochRequestTopic()
-	et.Topic = "t"
-	for p := range int32(2) {
-		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
-		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = p, -1, 5
-		et.Partitions = append(et.Partitions, ep)
+	ep0, ep1 := endOfEpoch(ctx, t, seed, 0, -1, 5), endOfEpoch(ctx, t, seed, 1, -1, 5)
+	if ep0.ErrorCode != 0 || ep0.EndOffset != 1 || ep1.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("offset for leader epoch: %+v, %+v", ep0, ep1)
 	}
-	oe.Topics = append(oe.Topics, et)
-	r, err = seed.Request(ctx, oe)
+}
+
+// endOfEpoch asks seed where epoch asked of t/partition ends, naming
+// current as the epoch the client knows.
+func endOfEpoch(ctx context.Context, t *testing.T, seed *kgo.Broker, partition, current, asked int32) kmsg.OffsetForLeaderEpochResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = partition, current, asked
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	r, err := seed.Request(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eps := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions
-	if eps[0].ErrorCode != 0 || eps[0].EndOffset != 1 || eps[1].ErrorCode != kerr.NotLeaderForPartition.Code {
-		t.Fatalf("offset for leader epoch: %+v", eps)
+	return r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+}
+
+// fetchAt fetches t/0 (topic ID id) from offset at leader epoch current.
+func fetchAt(ctx context.Context, t *testing.T, seed *kgo.Broker, id [16]byte, offset int64, current int32) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MaxBytes = 0, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = "t", id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.CurrentLeaderEpoch, rp.PartitionMaxBytes = 0, offset, current, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	r, err := seed.Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return r.(*kmsg.FetchResponse).Topics[0].Partitions[0]
 }
 
 // A leader just elected may not have applied its predecessor's last
@@ -254,37 +277,14 @@ func TestClusterNodeAnswersLeaders(t *testing.T) {
 func TestClusterNodeBehindSendsClientsBack(t *testing.T) {
 	for _, behind := range []bool{false, true} {
 		ctx, seed, _ := startClusterNode(t, fakeCluster{id: [16]byte{7}, behind: behind}, "t")
-		fr := kmsg.NewPtrFetchRequest()
-		fr.MaxWaitMillis, fr.MaxBytes = 0, 1<<20
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic, ft.TopicID = "t", [16]byte{7}
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes = 0, 5, 1<<20
-		ft.Partitions = append(ft.Partitions, fp)
-		fr.Topics = append(fr.Topics, ft)
-		r, err := seed.Request(ctx, fr)
-		if err != nil {
-			t.Fatal(err)
-		}
 		want := kerr.OffsetOutOfRange.Code // past the log, confirmed
 		if behind {
 			want = kerr.NotLeaderForPartition.Code
 		}
-		if got := r.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; got != want {
+		if got := fetchAt(ctx, t, seed, [16]byte{7}, 5, -1).ErrorCode; got != want {
 			t.Fatalf("behind %t: fetch past the high watermark answered %d, want %d", behind, got, want)
 		}
-
-		oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
-		et := kmsg.NewOffsetForLeaderEpochRequestTopic()
-		et.Topic = "t"
-		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
-		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = 0, 5, 5
-		et.Partitions = append(et.Partitions, ep)
-		oe.Topics = append(oe.Topics, et)
-		if r, err = seed.Request(ctx, oe); err != nil {
-			t.Fatal(err)
-		}
-		got := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+		got := endOfEpoch(ctx, t, seed, 0, 5, 5)
 		if behind && (got.ErrorCode != kerr.NotLeaderForPartition.Code || got.EndOffset != -1) ||
 			!behind && (got.ErrorCode != 0 || got.EndOffset != 0) {
 			t.Fatalf("behind %t: end of the current epoch %+v", behind, got)
@@ -319,19 +319,7 @@ func TestClusterNodeHoldsClientsToLeaderEpochs(t *testing.T) {
 		current int32
 		code    int16
 	}{{-1, 0}, {5, 0}, {4, kerr.FencedLeaderEpoch.Code}, {6, kerr.UnknownLeaderEpoch.Code}} {
-		fr := kmsg.NewPtrFetchRequest()
-		fr.MaxWaitMillis, fr.MaxBytes = 0, 1<<20
-		ft := kmsg.NewFetchRequestTopic()
-		ft.Topic, ft.TopicID = "t", fc.id
-		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.Partition, fp.CurrentLeaderEpoch, fp.PartitionMaxBytes = 0, c.current, 1<<20
-		ft.Partitions = append(ft.Partitions, fp)
-		fr.Topics = append(fr.Topics, ft)
-		r, err := seed.Request(ctx, fr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sp := r.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		sp := fetchAt(ctx, t, seed, fc.id, 0, c.current)
 		if sp.ErrorCode != c.code || (c.code == 0) != (len(sp.RecordBatches) > 0) {
 			t.Fatalf("fetch at epoch %d: error %d with %d bytes, want error %d", c.current, sp.ErrorCode, len(sp.RecordBatches), c.code)
 		}
@@ -343,7 +331,8 @@ func TestClusterNodeHoldsClientsToLeaderEpochs(t *testing.T) {
 		lp.Partition, lp.Timestamp, lp.CurrentLeaderEpoch = 0, -1, c.current
 		lt.Partitions = append(lt.Partitions, lp)
 		lo.Topics = append(lo.Topics, lt)
-		if r, err = seed.Request(ctx, lo); err != nil {
+		r, err := seed.Request(ctx, lo)
+		if err != nil {
 			t.Fatal(err)
 		}
 		lr := r.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
@@ -360,18 +349,7 @@ func TestClusterNodeHoldsClientsToLeaderEpochs(t *testing.T) {
 		{-1, 5, 0, 5, 1}, {5, 3, 0, 3, 1}, {-1, 6, 0, -1, -1},
 		{4, 5, kerr.FencedLeaderEpoch.Code, -1, -1}, {6, 5, kerr.UnknownLeaderEpoch.Code, -1, -1},
 	} {
-		oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
-		et := kmsg.NewOffsetForLeaderEpochRequestTopic()
-		et.Topic = "t"
-		ep := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
-		ep.Partition, ep.CurrentLeaderEpoch, ep.LeaderEpoch = 0, c.current, c.asked
-		et.Partitions = append(et.Partitions, ep)
-		oe.Topics = append(oe.Topics, et)
-		r, err := seed.Request(ctx, oe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+		got := endOfEpoch(ctx, t, seed, 0, c.current, c.asked)
 		if got.ErrorCode != c.code || got.LeaderEpoch != c.epoch || got.EndOffset != c.end {
 			t.Fatalf("end of epoch %d at epoch %d: %+v, want %+v", c.asked, c.current, got, c)
 		}
