@@ -117,11 +117,12 @@ func (s *Server) readFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest)
 				continue
 			}
 			sb, err := s.readLed(name, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, limit, buf)
-			if _, clustered := s.clusterPlacement(name); clustered && errorCode(err) == kerr.OffsetOutOfRange.Code {
+			if errorCode(err) == kerr.OffsetOutOfRange.Code {
 				// A leader just elected may not have its predecessor's last
 				// entries yet: the offset may be past its copy, not the
 				// log. Read again once it has them; while it cannot say,
 				// send the client to the metadata, not to its reset policy.
+				// (A single broker reads again at once: the same answer.)
 				if err = s.caughtUp(ctx, name, rp.Partition); err == nil {
 					sb, err = s.readLed(name, rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, limit, buf)
 				}
