@@ -116,6 +116,14 @@ type Config struct {
 
 	MaxSizePerMsg   uint64 // default 1 MiB
 	MaxInflightMsgs int    // default 256
+	// MaxInflightBytes bounds the appends a leader has sent a follower
+	// and not heard back of (default 8 × MaxSizePerMsg). It is what a
+	// follower may take in beyond MaxUnsnapshotted before it drops
+	// appends, and what it holds of them at once: with 256 messages of
+	// 1 MiB alone, a node copying a partition under load held up to
+	// 600 MiB. 8 MiB is far more than a round trip between nodes carries
+	// at disk speed.
+	MaxInflightBytes uint64
 
 	// ConcurrentSyncs is how many groups' stores one pass syncs at once
 	// (0 or 1: one after another). A real disk takes concurrent fsyncs of
@@ -165,6 +173,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = 256
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = 8 * c.MaxSizePerMsg
 	}
 	if c.Logger == nil {
 		c.Logger = quietLogger{}
@@ -312,6 +323,7 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 		Applied:                   applied,
 		MaxSizePerMsg:             h.cfg.MaxSizePerMsg,
 		MaxInflightMsgs:           h.cfg.MaxInflightMsgs,
+		MaxInflightBytes:          h.cfg.MaxInflightBytes,
 		MaxUncommittedEntriesSize: 64 << 20,
 		CheckQuorum:               true,
 		PreVote:                   true,
