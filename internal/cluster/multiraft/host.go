@@ -33,6 +33,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -117,12 +118,17 @@ type Config struct {
 	MaxSizePerMsg   uint64 // default 1 MiB
 	MaxInflightMsgs int    // default 256
 	// MaxInflightBytes bounds the appends a leader has sent a follower
-	// and not heard back of (default 8 × MaxSizePerMsg). It is what a
-	// follower may take in beyond MaxUnsnapshotted before it drops
-	// appends, and what it holds of them at once: with 256 messages of
-	// 1 MiB alone, a node copying a partition under load held up to
-	// 600 MiB. 8 MiB is far more than a round trip between nodes carries
-	// at disk speed.
+	// and not heard back of (default 8 × MaxSizePerMsg; raft lets one
+	// message pass it when nothing else is out, so an entry larger than
+	// it still goes). It is about what a follower may take in beyond
+	// MaxUnsnapshotted before it drops appends: bounded by count alone
+	// (256 messages of 1 MiB), a node copying a partition under load held
+	// up to 600 MiB. A follower acknowledges what it has written, so the
+	// window also caps a partition's replication at 8 MiB per round trip:
+	// 80 MiB/s at 100 ms, far beyond a disk's fsyncs between nodes of one
+	// site. Each pass applies up to this many committed bytes, so what a
+	// follower writes does not outrun what it applies (and counts toward
+	// MaxUnsnapshotted).
 	MaxInflightBytes uint64
 
 	// ConcurrentSyncs is how many groups' stores one pass syncs at once
@@ -174,8 +180,8 @@ func (c *Config) setDefaults() {
 	if c.MaxInflightMsgs == 0 {
 		c.MaxInflightMsgs = 256
 	}
-	if c.MaxInflightBytes == 0 {
-		c.MaxInflightBytes = 8 * c.MaxSizePerMsg
+	if c.MaxInflightBytes == 0 && c.MaxSizePerMsg <= math.MaxUint64/8 {
+		c.MaxInflightBytes = 8 * c.MaxSizePerMsg // else 0: raft's no limit
 	}
 	if c.Logger == nil {
 		c.Logger = quietLogger{}
@@ -255,6 +261,10 @@ func New(cfg Config) (*Host, error) {
 	if cfg.NodeID == 0 || cfg.NodeID > maxNode {
 		return nil, fmt.Errorf("multiraft: node ID %d: must be 1 to %d", cfg.NodeID, uint64(maxNode))
 	}
+	if cfg.MaxInflightBytes != 0 && cfg.MaxInflightBytes < cfg.MaxSizePerMsg {
+		// raft refuses it, but only when a group is added.
+		return nil, fmt.Errorf("multiraft: MaxInflightBytes %d is below MaxSizePerMsg %d", cfg.MaxInflightBytes, cfg.MaxSizePerMsg)
+	}
 	var b [8]byte
 	// crypto/rand: unique across restarts without a file, and deterministic
 	// under testing/cryptotest in simulations.
@@ -324,6 +334,7 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 		MaxSizePerMsg:             h.cfg.MaxSizePerMsg,
 		MaxInflightMsgs:           h.cfg.MaxInflightMsgs,
 		MaxInflightBytes:          h.cfg.MaxInflightBytes,
+		MaxCommittedSizePerReady:  max(h.cfg.MaxInflightBytes, h.cfg.MaxSizePerMsg),
 		MaxUncommittedEntriesSize: 64 << 20,
 		CheckQuorum:               true,
 		PreVote:                   true,

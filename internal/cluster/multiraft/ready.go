@@ -272,7 +272,7 @@ func (h *Host) applyEntry(g *group, e *pb.Entry) error {
 }
 
 // maxReplayPasses bounds ApplyCommitted: raft hands back what storage
-// holds as committed in passes of at most MaxSizePerMsg bytes each.
+// holds as committed in passes of at most MaxInflightBytes each.
 const maxReplayPasses = 1 << 16
 
 // ApplyCommitted applies to the state machines, before the host runs,
