@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 )
 
@@ -200,6 +201,14 @@ func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int
 
 // HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.
 func (b *Broker) HoldClassicGroup(groupID string) error { return b.coord.HoldClassicGroup(groupID) }
+
+// RecordRebalance is coordinator.Coordinator.RecordRebalance.
+func (b *Broker) RecordRebalance(groupID string, r api.Rebalance) {
+	b.coord.RecordRebalance(groupID, r)
+}
+
+// SetExternalGroupViews is coordinator.Coordinator.SetExternalViews.
+func (b *Broker) SetExternalGroupViews(f coordinator.ExternalViews) { b.coord.SetExternalViews(f) }
 
 // ReleaseClassicGroup is coordinator.Coordinator.ReleaseClassicGroup.
 func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGroup(groupID) }

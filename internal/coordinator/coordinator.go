@@ -82,6 +82,8 @@ type Coordinator struct {
 	repl Replicated
 
 	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
+	// external shows the groups another front end runs (SetExternalViews).
+	external atomic.Pointer[ExternalViews]
 	// resync asks the timer loop to tell every group the topics (groups
 	// adopted since its last look know none: see Adopt).
 	resync atomic.Bool

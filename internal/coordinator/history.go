@@ -101,10 +101,14 @@ func (c *Coordinator) RebalanceHistory(groupID string) ([]Rebalance, error) {
 	closed := c.hist.rebalances.Group(groupID)
 	if cg, err := c.lookup(groupID); err == nil {
 		cg.mu.Lock()
-		if rs := cg.a.Rebalances(c.now()); rs.InProgress && len(rs.Recent) > 0 {
+		rs, empty := cg.a.Rebalances(c.now()), cg.a.Empty()
+		cg.mu.Unlock()
+		if v, ok := c.externalView(groupID, !empty); ok {
+			rs = v.Rebalances
+		}
+		if rs.InProgress && len(rs.Recent) > 0 {
 			out = append(out, viewRebalances(rs.Recent[:1])...)
 		}
-		cg.mu.Unlock()
 	} else if len(closed) == 0 {
 		return nil, err
 	}

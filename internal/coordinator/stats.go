@@ -44,10 +44,15 @@ func (c *Coordinator) stats(cg *cgroup) GroupStats {
 	now := c.now()
 	snap := c.snapshot(cg, now)
 	d := snap.desc
-	return GroupStats{
+	st := GroupStats{
 		Group: cg.id, State: d.State, Generation: d.Generation, Members: len(d.Members),
 		Assignor: d.Assignor, Rebalances: viewRebalanceStats(d.Rebalances), Partitions: c.partitionStats(snap, now),
 	}
+	if v, ok := c.externalView(cg.id, len(d.Members) > 0); ok {
+		st.State, st.Generation, st.Members, st.Assignor = v.State, v.Generation, len(v.Members), v.Assignor
+		st.Rebalances = viewRebalanceStats(v.Rebalances)
+	}
+	return st
 }
 
 // Groups describes every group, sorted by ID.
@@ -83,6 +88,9 @@ func (c *Coordinator) describe(cg *cgroup) GroupDescription {
 			Redelivered: ps.Redelivered, DeadLettered: ps.DeadLettered,
 		})
 		d.Lag += ps.Lag
+	}
+	if v, ok := c.externalView(cg.id, len(snap.desc.Members) > 0); ok {
+		d.overlay(v)
 	}
 	return d
 }

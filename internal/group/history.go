@@ -18,6 +18,10 @@ const (
 	ReasonSubscriptionChanged Reason = "subscription_changed"
 	ReasonPartitionsChanged   Reason = "partitions_changed"
 	ReasonTopicDeleted        Reason = "topic_deleted"
+	// ReasonMemberRejoined: a member of a group assigned outside this
+	// package (ExternalHistory: Kafka's classic groups) joined again — the
+	// second round of a cooperative rebalance, or a new subscription.
+	ReasonMemberRejoined Reason = "member_rejoined"
 )
 
 // rebalance is one change of target, open until the group is stable again

@@ -11,6 +11,10 @@ import (
 // Kafka tools.
 const protocolTypeHTTP = "goqueue-http"
 
+// protocolTypeConsumer is the protocol type of Kafka's consumers, whose
+// member metadata and assignments have a known encoding.
+const protocolTypeConsumer = "consumer"
+
 // describeGroups describes classic Kafka groups, and HTTP groups as far as
 // Kafka's shape allows; an unknown group is "Dead", as Kafka says it.
 func (s *Server) describeGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
@@ -54,7 +58,7 @@ func (s *Server) describeGroup(id string) kmsg.DescribeGroupsResponseGroup {
 		dg.State = "Dead"
 		return dg
 	}
-	dg.State, dg.ProtocolType = "Empty", "consumer"
+	dg.State, dg.ProtocolType = "Empty", protocolTypeConsumer
 	if len(d.Members) > 0 {
 		dg.State, dg.ProtocolType = "Stable", protocolTypeHTTP
 	}

@@ -9,6 +9,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/assign"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // Kafka's classic consumer groups (JoinGroup, SyncGroup, Heartbeat,
@@ -54,10 +58,12 @@ type groups struct {
 }
 
 // classicHolder is the broker's side of classic groups (see
-// broker.HoldClassicGroup).
+// broker.HoldClassicGroup); RecordRebalance keeps a closed rebalance in the
+// group's history across restarts (GET /groups/{id}/rebalances).
 type classicHolder interface {
 	HoldClassicGroup(groupID string) error
 	ReleaseClassicGroup(groupID string)
+	RecordRebalance(groupID string, r api.Rebalance)
 }
 
 type kgroup struct {
@@ -82,6 +88,11 @@ type kgroup struct {
 	// member to its last), so HTTP and KIP-848 members cannot join it.
 	held  bool
 	coord classicHolder
+	// history is the group's rebalances, and owners what its members
+	// were last handed (for what each rebalance moved): GET /groups/{id}
+	// shows them (groupview.go).
+	history *group.ExternalHistory
+	owners  assign.Plan
 }
 
 type member struct {
@@ -154,7 +165,7 @@ func (gs *groups) tick(now time.Time) {
 			}
 			g.completeJoin(now)
 		case g.state == groupCompletingRebalance && now.After(g.deadline):
-			g.prepareRebalance(now) // the leader never synced
+			g.prepareRebalance(now, group.ReasonRebalanceTimeout) // the leader never synced
 		default:
 			expired := false
 			for _, m := range g.members {
@@ -164,25 +175,42 @@ func (gs *groups) tick(now time.Time) {
 				}
 			}
 			if expired {
-				g.membersChanged(now)
+				g.membersChanged(now, group.ReasonSessionTimeout)
 			}
 		}
 	}
 }
 
-// membersChanged starts a rebalance after members left, or empties the
-// group.
-func (g *kgroup) membersChanged(now time.Time) {
+// membersChanged starts a rebalance after members left (for reason), or
+// empties the group.
+func (g *kgroup) membersChanged(now time.Time, reason group.Reason) {
 	if len(g.members) == 0 {
-		g.becomeEmpty()
+		g.becomeEmpty(now, reason)
 		return
 	}
-	g.prepareRebalance(now)
+	g.prepareRebalance(now, reason)
 }
 
-func (g *kgroup) becomeEmpty() {
+// becomeEmpty starts the group's next generation, as Kafka does, with no
+// members: its last members left, so a rebalance (open, or opened now for
+// reason) ends with nothing assigned.
+func (g *kgroup) becomeEmpty(now time.Time, reason group.Reason) {
 	g.state, g.leader, g.protocol = groupEmpty, "", ""
+	g.generation++
+	if len(g.owners) > 0 {
+		g.history.Start(now, int64(g.generation), reason)
+	}
+	g.handedOut(now, nil)
 	g.releaseIfEmpty()
+}
+
+// handedOut records the assignment plan handed to the members (nil: none),
+// closing the open rebalance.
+func (g *kgroup) handedOut(now time.Time, plan assign.Plan) {
+	if r, ok := g.history.Close(now, int64(g.generation), g.owners, plan); ok {
+		g.coord.RecordRebalance(g.id, r)
+	}
+	g.owners = plan
 }
 
 // releaseIfEmpty gives the group's hold at the coordinator back once it
@@ -194,11 +222,12 @@ func (g *kgroup) releaseIfEmpty() {
 	}
 }
 
-// prepareRebalance makes every member rejoin: members waiting in SyncGroup
-// are told REBALANCE_IN_PROGRESS; the others learn it from their next
-// heartbeat. If every member is already waiting in JoinGroup, it completes
-// at once.
-func (g *kgroup) prepareRebalance(now time.Time) {
+// prepareRebalance makes every member rejoin, for reason: members waiting
+// in SyncGroup are told REBALANCE_IN_PROGRESS; the others learn it from
+// their next heartbeat. If every member is already waiting in JoinGroup,
+// it completes at once.
+func (g *kgroup) prepareRebalance(now time.Time, reason group.Reason) {
+	g.history.Start(now, int64(g.generation)+1, reason)
 	for _, m := range g.members {
 		if m.sync != nil {
 			m.sync <- syncAnswer{code: kerr.RebalanceInProgress.Code}
@@ -233,7 +262,7 @@ func (g *kgroup) maybeCompleteJoin(now time.Time) {
 // leader's answer lists the members and their metadata.
 func (g *kgroup) completeJoin(now time.Time) {
 	if len(g.members) == 0 {
-		g.becomeEmpty()
+		g.becomeEmpty(now, group.ReasonRebalanceTimeout)
 		return
 	}
 	g.generation++

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
@@ -37,8 +38,9 @@ func produceN(t *testing.T, cl *kgo.Client, topic, prefix string, n int) {
 // Two kgo consumers in a cooperative-sticky classic group share a topic:
 // every record is consumed (at least once: kgo's autocommit may hand over a
 // partition before committing what it polled, as with Kafka), the
-// group's committed offsets show in GET /groups/{id}, and a consumer
-// started after they left resumes from the committed offsets.
+// group's committed offsets, members, their partitions and its rebalances
+// show in GET /groups/{id}, and a consumer started after they left resumes
+// from the committed offsets.
 func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 	p := start(t)
 	admin := p.client(t)
@@ -115,6 +117,29 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 			t.Fatalf("commit: %v", err)
 		}
 	}
+	// GET /groups/{id} shows the members, what each holds and the
+	// rebalances, not an empty group.
+	g := groupView(t, p, "workers")
+	owners := map[int32]string{}
+	clients := map[string]bool{}
+	for _, m := range g.Members {
+		clients[m.ClientID] = true
+		for _, part := range m.AssignedPartitions["jobs"] {
+			if owners[part] != "" {
+				t.Fatalf("partition %d held by two members: %+v", part, g.Members)
+			}
+			owners[part] = m.MemberID
+		}
+	}
+	if g.State != api.GroupStateStable || g.Assignor != "cooperative-sticky" || len(g.Members) != 2 || !clients["c1"] || !clients["c2"] ||
+		len(owners) != 6 || g.Rebalances.Count < 2 || g.Rebalances.ByReason["member_joined"] != 2 || g.Rebalances.InProgress {
+		t.Fatalf("GET /groups/workers while it consumes: %+v", g)
+	}
+	for _, ps := range g.Partitions {
+		if ps.Owner != owners[ps.Partition] {
+			t.Fatalf("partition %d's owner is %q, its member %q", ps.Partition, ps.Owner, owners[ps.Partition])
+		}
+	}
 	// An HTTP member may not join a group with Kafka members.
 	resp, body := httpDo(t, p, "POST", "/groups/workers/join", `{"topics":["jobs"]}`)
 	if resp != http.StatusConflict || !strings.Contains(body, "INCONSISTENT_GROUP_PROTOCOL") {
@@ -122,6 +147,26 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 	}
 	c1.Close()
 	c2.Close()
+	// Empty now: the group is the coordinator's again (its offsets), and
+	// its history, kept across restarts, has every rebalance: the last
+	// handed the partitions to no one, each in a generation of its own.
+	g = groupView(t, p, "workers")
+	if g.State != api.GroupStateEmpty || len(g.Members) != 0 {
+		t.Fatalf("GET /groups/workers after its members left: %+v", g)
+	}
+	var history api.RebalanceHistory
+	_, body = httpDo(t, p, "GET", "/groups/workers/rebalances", "")
+	if err := json.Unmarshal([]byte(body), &history); err != nil || len(history.Rebalances) < 3 {
+		t.Fatalf("GET /groups/workers/rebalances: %v: %s", err, body)
+	}
+	if last := history.Rebalances[0]; last.Reason != "member_left" || last.EndedAt == 0 || len(last.Moved) == 0 || last.Moved[0].To != "" {
+		t.Fatalf("the last rebalance: %+v", last)
+	}
+	for i := 1; i < len(history.Rebalances); i++ {
+		if history.Rebalances[i].Generation >= history.Rebalances[i-1].Generation {
+			t.Fatalf("generations not each their own: %s", body)
+		}
+	}
 	// The offsets are the group's, in the one offset store.
 	if total, body := committed(t, p, "workers"); total != 600 {
 		t.Fatalf("committed offsets sum to %d, want 600: %s", total, body)
@@ -139,6 +184,17 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 			t.Fatalf("resumed consumer read %s again", v)
 		}
 	}
+}
+
+// groupView is GET /groups/{id}.
+func groupView(t *testing.T, p *proc, group string) api.GroupDescription {
+	t.Helper()
+	var g api.GroupDescription
+	_, body := httpDo(t, p, "GET", "/groups/"+group, "")
+	if err := json.Unmarshal([]byte(body), &g); err != nil {
+		t.Fatalf("GET /groups/%s: %v: %s", group, err, body)
+	}
+	return g
 }
 
 // committed is the sum of the group's committed offsets, from GET

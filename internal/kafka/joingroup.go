@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // Bounds of a classic member's timeouts (Kafka's group.min/max.session.timeout.ms
@@ -49,7 +51,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	g := gs.byID[req.Group]
 	if g == nil {
 		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time),
-			static: make(map[string]string), coord: gs.coord}
+			static: make(map[string]string), coord: gs.coord, history: group.NewExternalHistory(0)}
 		gs.byID[req.Group] = g
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {
@@ -105,9 +107,11 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 			return fail(kerr.UnknownMemberID.Code)
 		}
 	}
+	reason := group.ReasonMemberRejoined
 	if m == nil {
 		m = &member{id: id}
 		g.members[id] = m
+		reason = group.ReasonMemberJoined
 	}
 	delete(g.pending, id)
 	if m.join != nil {
@@ -128,7 +132,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	if g.state == groupPreparingRebalance {
 		g.maybeCompleteJoin(now)
 	} else {
-		g.prepareRebalance(now)
+		g.prepareRebalance(now, reason)
 	}
 	gs.mu.Unlock()
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // leaveGroup removes members (one before v3, a list from v3) and
@@ -51,7 +53,7 @@ func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 		resp.Members = append(resp.Members, rm)
 	}
 	if left {
-		g.membersChanged(time.Now())
+		g.membersChanged(time.Now(), group.ReasonMemberLeft)
 	}
 	return resp, nil
 }

@@ -17,10 +17,16 @@ func (s *Server) listGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 	resp.SetVersion(req.Version)
 	seen := map[string]bool{}
 	add := func(id, protocolType, state string) {
-		if seen[id] || (len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, state)) || s.notCoordinator(id) != 0 {
+		if seen[id] {
 			return
 		}
+		// Seen even when filtered out: the coordinator describes a
+		// classic group with members too, which must not be listed again
+		// below as an HTTP group.
 		seen[id] = true
+		if (len(req.StatesFilter) > 0 && !slices.Contains(req.StatesFilter, state)) || s.notCoordinator(id) != 0 {
+			return
+		}
 		lg := kmsg.NewListGroupsResponseGroup()
 		lg.Group, lg.ProtocolType, lg.GroupState = id, protocolType, state
 		resp.Groups = append(resp.Groups, lg)
@@ -37,7 +43,7 @@ func (s *Server) listGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 		if len(d.Members) > 0 {
 			add(d.ID, protocolTypeHTTP, "Stable")
 		} else {
-			add(d.ID, "consumer", "Empty")
+			add(d.ID, protocolTypeConsumer, "Empty")
 		}
 	}
 	return resp, nil

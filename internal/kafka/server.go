@@ -63,7 +63,8 @@ type batchWriter interface {
 }
 
 // New returns a server over b and makes b refuse HTTP members of groups
-// that have Kafka members.
+// that have Kafka members, and describe its classic groups as they are
+// here (members, generation, rebalances).
 func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
@@ -76,6 +77,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		log = slog.Default()
 	}
 	s := &Server{b: b, appends: b, opts: opts, log: log, groups: newGroups(b), conns: make(map[net.Conn]struct{})}
+	b.SetExternalGroupViews(s.groups.view)
 	return s
 }
 

@@ -49,6 +49,11 @@ func (g *kgroup) replaceStatic(old *member, id string) *member {
 	if g.leader == old.id {
 		g.leader = id
 	}
+	if a, ok := g.owners[old.id]; ok {
+		// The partitions it was handed are the new incarnation's.
+		delete(g.owners, old.id)
+		g.owners[id] = a
+	}
 	return m
 }
 

@@ -255,6 +255,14 @@ func TestKgoStaticMemberRestart(t *testing.T) {
 	if d := describe(t, admin, "kgostatics"); d.State != "Stable" || len(d.Members) != 2 {
 		t.Errorf("group after the restart: %s with %d members, want Stable with 2", d.State, len(d.Members))
 	}
+	// GET /groups/{id} shows the new incarnation holding what the old one
+	// held.
+	id, _ := follower.cl.GroupMetadata()
+	for _, m := range groupView(t, p, "kgostatics").Members {
+		if m.InstanceID == "i2" && (m.MemberID != id || !slices.Equal(m.AssignedPartitions["kgostatic"], owned)) {
+			t.Errorf("GET /groups/kgostatics shows i2 as %s holding %v; it is %s holding %v", m.MemberID, m.AssignedPartitions, id, owned)
+		}
+	}
 }
 
 // logw writes a kgo client's log to the test's, shown if it fails (twice

@@ -59,6 +59,7 @@ func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.R
 			}
 		}
 		g.state = groupStable
+		g.handedOut(time.Now(), g.plan())
 		for _, o := range g.members {
 			if o.sync != nil {
 				o.sync <- syncAnswer{assignment: o.assignment}

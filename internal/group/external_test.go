@@ -1,0 +1,48 @@
+package group
+
+import (
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/assign"
+)
+
+// A rebalance of an externally assigned group opens once however many
+// members join it, is open (and counted until now) until the assignment is
+// handed out, and then carries its generation and what moved.
+func TestExternalHistory(t *testing.T) {
+	t0 := time.UnixMilli(1_000_000)
+	e := NewExternalHistory(2)
+	e.Start(t0, 1, ReasonMemberJoined)
+	e.Start(t0.Add(time.Second), 1, ReasonMemberLeft) // joins the open one
+	s := e.Stats(t0.Add(2 * time.Second))
+	if s.Count != 1 || !s.InProgress || s.TotalDurationMS != 2000 || s.ByReason["member_joined"] != 1 || len(s.Recent) != 1 || s.Recent[0].Generation != 1 {
+		t.Fatalf("open: %+v", s)
+	}
+	if r, ok := e.Close(t0.Add(3*time.Second), 1, nil, assign.Plan{"a": {"t": {0, 1}}}); !ok || r.Generation != 1 || r.DurationMS != 3000 || len(r.Moved) != 2 {
+		t.Fatalf("closed %+v, %v", r, ok)
+	}
+	if _, ok := e.Close(t0.Add(4*time.Second), 2, nil, nil); ok { // nothing open
+		t.Fatal("closed a rebalance that was not open")
+	}
+	e.Start(t0.Add(5*time.Second), 2, ReasonSessionTimeout)
+	e.Close(t0.Add(5500*time.Millisecond), 2, assign.Plan{"a": {"t": {0, 1}}}, assign.Plan{"a": {"t": {0}}, "b": {"t": {1}}})
+	e.Start(t0.Add(6*time.Second), 3, ReasonMemberLeft)
+	e.Close(t0.Add(6*time.Second), 3, assign.Plan{"a": {"t": {0}}, "b": {"t": {1}}}, assign.Plan{"b": {"t": {0, 1}}})
+	s = e.Stats(t0.Add(7 * time.Second))
+	want := []api.Rebalance{
+		{Generation: 3, Reason: "member_left", StartedAt: 1_006_000, EndedAt: 1_006_000, Moved: []api.Move{{Topic: "t", Partition: 0, From: "a", To: "b"}}},
+		{Generation: 2, Reason: "session_timeout", StartedAt: 1_005_000, EndedAt: 1_005_500, DurationMS: 500, Moved: []api.Move{{Topic: "t", Partition: 1, From: "a", To: "b"}}},
+	}
+	if s.Count != 3 || s.InProgress || s.TotalDurationMS != 3500 || len(s.Recent) != 2 {
+		t.Fatalf("closed: %+v", s)
+	}
+	for i, r := range want {
+		got := s.Recent[i]
+		if got.Generation != r.Generation || got.Reason != r.Reason || got.StartedAt != r.StartedAt || got.EndedAt != r.EndedAt ||
+			got.DurationMS != r.DurationMS || len(got.Moved) != len(r.Moved) || got.Moved[0] != r.Moved[0] {
+			t.Fatalf("recent[%d] = %+v, want %+v", i, got, r)
+		}
+	}
+}
