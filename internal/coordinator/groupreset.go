@@ -24,6 +24,12 @@ const forgotten = groupstate.Forgotten
 // TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE,
 // INVALID_ARGUMENT.
 func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
+	return c.resetOffsets(groupID, req, false)
+}
+
+// resetOffsets is ResetOffsets, or with classicCommit StoreOffsets: the
+// commit of a classic group's members, taken while they hold the group.
+func (c *Coordinator) resetOffsets(groupID string, req ResetParams, classicCommit bool) (ResetResult, error) {
 	if err := c.checkID(groupID); err != nil {
 		return ResetResult{}, err
 	}
@@ -69,8 +75,12 @@ func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult
 	for tp, off := range plan {
 		refs = append(refs, groupstate.Ref{TP: tp, Offset: off})
 	}
+	reset := cg.a.Reset
+	if classicCommit {
+		reset = cg.a.StoreClassic
+	}
 	cg.mu.Lock()
-	fx, err := cg.a.Reset(c.now(), refs)
+	fx, err := reset(c.now(), refs)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true

@@ -111,7 +111,7 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
 func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets) error {
-	_, err := c.ResetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets})
+	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, true)
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has HTTP members; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}

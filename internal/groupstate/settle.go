@@ -254,20 +254,32 @@ const Forgotten = -1
 // (Forgotten: the partition's state is deleted, and its topic's next
 // subscription applies offset_reset again); acknowledgements above a new
 // offset are forgotten. The caller plans the offsets (they depend on the
-// logs) and checks them. Errors: GROUP_NOT_FOUND (deleted),
-// GROUP_NOT_EMPTY.
+// logs) and checks them. A group held by classic Kafka members has
+// members too. Errors: GROUP_NOT_FOUND (deleted), GROUP_NOT_EMPTY.
 func (a *Group) Reset(now time.Time, plan []Ref) (Effects, error) {
 	a.begin(nil)
-	err := a.reset(plan)
+	err := a.reset(plan, false)
 	return a.end(now), err
 }
 
-func (a *Group) reset(plan []Ref) error {
+// StoreClassic is Reset for the commits of the classic Kafka members that
+// hold the group, which the Kafka front end checked (member, generation):
+// they are refused only when the group has members of its own.
+func (a *Group) StoreClassic(now time.Time, plan []Ref) (Effects, error) {
+	a.begin(nil)
+	err := a.reset(plan, true)
+	return a.end(now), err
+}
+
+func (a *Group) reset(plan []Ref, classicCommit bool) error {
 	if a.g.State() == group.StateDead {
 		return api.ErrGroupNotFound.Withf("group %q was deleted", a.id).WithDetail("group", a.id)
 	}
 	if !a.g.Empty() {
 		return api.ErrGroupNotEmpty.Withf("group %q has members; offsets can be reset only when it has none (stop its consumers first)", a.id).WithDetail("group", a.id)
+	}
+	if a.classic && !classicCommit {
+		return api.ErrGroupNotEmpty.Withf("group %q has classic Kafka members; offsets can be reset only when it has none (stop its consumers first)", a.id).WithDetail("group", a.id)
 	}
 	todo := slices.Clone(plan)
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })

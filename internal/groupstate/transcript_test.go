@@ -44,6 +44,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	ack|nack|release|extend ID [gen=N] T:P@O,O,.. T:P@FROM-TO ... [reject] [delay=] [reason=] [for=]
 //	commit ID T:P=OFFSET ...
 //	reset T:P=OFFSET|forget ...
+//	store T:P=OFFSET ...           StoreClassic: the commit of the classic members holding the group
 //	dlq-ok|dlq-fail T:P@O          report the write of an outstanding dead letter
 //	tick DURATION                  advance the clock, then Tick
 //	restart                        a new aggregate restored from the offsets persisted
@@ -324,7 +325,7 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			return errLine(err) + w.apply(fx)
 		}
 		return "ok\n" + w.apply(fx)
-	case "reset":
+	case "reset", "store":
 		var plan []Ref
 		for _, p := range pos {
 			tps, off, _ := strings.Cut(p, "=")
@@ -335,7 +336,11 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			w.rewound[r.TP] = true
 			plan = append(plan, r)
 		}
-		fx, err := w.a.Reset(w.now, plan)
+		reset := w.a.Reset
+		if name == "store" {
+			reset = w.a.StoreClassic
+		}
+		fx, err := reset(w.now, plan)
 		if err != nil {
 			return errLine(err) + w.apply(fx)
 		}

@@ -140,10 +140,23 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 			t.Fatalf("partition %d's owner is %q, its member %q", ps.Partition, ps.Owner, owners[ps.Partition])
 		}
 	}
-	// An HTTP member may not join a group with Kafka members.
+	// An HTTP member may not join a group with Kafka members, nor an
+	// operator reset its offsets under them (a preview may).
 	resp, body := httpDo(t, p, "POST", "/groups/workers/join", `{"topics":["jobs"]}`)
 	if resp != http.StatusConflict || !strings.Contains(body, "INCONSISTENT_GROUP_PROTOCOL") {
 		t.Fatalf("HTTP join of a Kafka group: %d %s", resp, body)
+	}
+	for reset, want := range map[string]int{
+		`{"to":"earliest","topics":["jobs"]}`:                http.StatusConflict,
+		`{"to":"earliest","topics":["jobs"],"dry_run":true}`: http.StatusOK,
+	} {
+		if resp, body := httpDo(t, p, "POST", "/groups/workers/offsets/reset", reset); resp != want ||
+			want == http.StatusConflict && !strings.Contains(body, "GROUP_NOT_EMPTY") {
+			t.Fatalf("reset %s of a group with Kafka members: %d %s", reset, resp, body)
+		}
+	}
+	if total, body := committed(t, p, "workers"); total != 600 {
+		t.Fatalf("after the refused reset the committed offsets sum to %d, want 600: %s", total, body)
 	}
 	c1.Close()
 	c2.Close()
