@@ -217,6 +217,6 @@ func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGro
 func (b *Broker) GroupProtocol(groupID string) (string, error) { return b.coord.GroupProtocol(groupID) }
 
 // StoreOffsets is coordinator.Coordinator.StoreOffsets.
-func (b *Broker) StoreOffsets(groupID string, offsets Offsets) error {
-	return b.coord.StoreOffsets(groupID, offsets)
+func (b *Broker) StoreOffsets(groupID string, offsets Offsets, member bool) error {
+	return b.coord.StoreOffsets(groupID, offsets, member)
 }

@@ -24,12 +24,12 @@ const forgotten = groupstate.Forgotten
 // TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE,
 // INVALID_ARGUMENT.
 func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
-	return c.resetOffsets(groupID, req, false)
+	return c.resetOffsets(groupID, req, nil)
 }
 
-// resetOffsets is ResetOffsets, or with classicCommit StoreOffsets: the
-// commit of a classic group's members, taken while they hold the group.
-func (c *Coordinator) resetOffsets(groupID string, req ResetParams, classicCommit bool) (ResetResult, error) {
+// resetOffsets is ResetOffsets, or StoreOffsets with member (whether the
+// Kafka commit names a member of the classic group).
+func (c *Coordinator) resetOffsets(groupID string, req ResetParams, member *bool) (ResetResult, error) {
 	if err := c.checkID(groupID); err != nil {
 		return ResetResult{}, err
 	}
@@ -75,12 +75,13 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, classicCommi
 	for tp, off := range plan {
 		refs = append(refs, groupstate.Ref{TP: tp, Offset: off})
 	}
-	reset := cg.a.Reset
-	if classicCommit {
-		reset = cg.a.StoreClassic
-	}
 	cg.mu.Lock()
-	fx, err := reset(c.now(), refs)
+	var fx groupstate.Effects
+	if member == nil {
+		fx, err = cg.a.Reset(c.now(), refs)
+	} else {
+		fx, err = cg.a.StoreClassic(c.now(), refs, *member)
+	}
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true

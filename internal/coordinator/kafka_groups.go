@@ -106,14 +106,18 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // StoreOffsets sets a group's committed offsets as another front end's
 // members committed them (Kafka's OffsetCommit), creating the group if
 // need be. They are the same offsets HTTP members commit: GET /groups/{id},
-// lag metrics and the CLI show them. A group with HTTP members is refused
-// with INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
+// lag metrics and the CLI show them. member says whether the commit names
+// a member of the group's classic Kafka members (checked by the front end;
+// checked again here against the group's hold: UNKNOWN_MEMBER_ID if it has
+// ended, or for a commit without member if one was taken since). A group
+// with members of its own (HTTP or KIP-848) is refused with
+// INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
-func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets) error {
-	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, true)
+func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, member bool) error {
+	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, &member)
 	if errors.Is(err, api.ErrGroupNotEmpty) {
-		return api.ErrInconsistentProtocol.Withf("group %q has HTTP members; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
+		return api.ErrInconsistentProtocol.Withf("group %q has members of its own; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}
 	return err
 }

@@ -258,28 +258,51 @@ const Forgotten = -1
 // members too. Errors: GROUP_NOT_FOUND (deleted), GROUP_NOT_EMPTY.
 func (a *Group) Reset(now time.Time, plan []Ref) (Effects, error) {
 	a.begin(nil)
-	err := a.reset(plan, false)
+	err := a.reset(plan, byOperator)
 	return a.end(now), err
 }
 
-// StoreClassic is Reset for the commits of the classic Kafka members that
-// hold the group, which the Kafka front end checked (member, generation):
-// they are refused only when the group has members of its own.
-func (a *Group) StoreClassic(now time.Time, plan []Ref) (Effects, error) {
+// StoreClassic is Reset for a commit over Kafka's OffsetCommit, which the
+// Kafka front end checked against its classic group: by one of the
+// members holding the group (member), or with no member and generation
+// (a consumer assigning itself partitions, an admin tool), taken only
+// while no classic members hold it. Each is checked again here, where a
+// reset is, so that a hold given back or taken since the front end's
+// check is seen: UNKNOWN_MEMBER_ID, as Kafka answers either. Errors also
+// those of Reset.
+func (a *Group) StoreClassic(now time.Time, plan []Ref, member bool) (Effects, error) {
 	a.begin(nil)
-	err := a.reset(plan, true)
+	by := byNoMember
+	if member {
+		by = byClassicMember
+	}
+	err := a.reset(plan, by)
 	return a.end(now), err
 }
 
-func (a *Group) reset(plan []Ref, classicCommit bool) error {
+// resetBy is whose reset or commit reset applies.
+type resetBy int8
+
+const (
+	byOperator      resetBy = iota // Reset: refused while classic members hold the group
+	byClassicMember                // their commit: taken only while they hold it
+	byNoMember                     // a commit without member: as the operator's, but UNKNOWN_MEMBER_ID
+)
+
+func (a *Group) reset(plan []Ref, by resetBy) error {
 	if a.g.State() == group.StateDead {
 		return api.ErrGroupNotFound.Withf("group %q was deleted", a.id).WithDetail("group", a.id)
 	}
 	if !a.g.Empty() {
 		return api.ErrGroupNotEmpty.Withf("group %q has members; offsets can be reset only when it has none (stop its consumers first)", a.id).WithDetail("group", a.id)
 	}
-	if a.classic && !classicCommit {
+	switch {
+	case by == byOperator && a.classic:
 		return api.ErrGroupNotEmpty.Withf("group %q has classic Kafka members; offsets can be reset only when it has none (stop its consumers first)", a.id).WithDetail("group", a.id)
+	case by == byNoMember && a.classic:
+		return api.ErrUnknownMember.Withf("group %q has classic Kafka members: a commit must name one", a.id).WithDetail("group", a.id)
+	case by == byClassicMember && !a.classic:
+		return api.ErrUnknownMember.Withf("group %q has no classic Kafka members now", a.id).WithDetail("group", a.id)
 	}
 	todo := slices.Clone(plan)
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })

@@ -44,7 +44,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	ack|nack|release|extend ID [gen=N] T:P@O,O,.. T:P@FROM-TO ... [reject] [delay=] [reason=] [for=]
 //	commit ID T:P=OFFSET ...
 //	reset T:P=OFFSET|forget ...
-//	store T:P=OFFSET ...           StoreClassic: the commit of the classic members holding the group
+//	store T:P=OFFSET ...           StoreClassic: a Kafka commit naming a classic member
+//	store-free T:P=OFFSET ...      StoreClassic: a Kafka commit without member
 //	dlq-ok|dlq-fail T:P@O          report the write of an outstanding dead letter
 //	tick DURATION                  advance the clock, then Tick
 //	restart                        a new aggregate restored from the offsets persisted
@@ -325,7 +326,7 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			return errLine(err) + w.apply(fx)
 		}
 		return "ok\n" + w.apply(fx)
-	case "reset", "store":
+	case "reset", "store", "store-free":
 		var plan []Ref
 		for _, p := range pos {
 			tps, off, _ := strings.Cut(p, "=")
@@ -336,11 +337,13 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			w.rewound[r.TP] = true
 			plan = append(plan, r)
 		}
-		reset := w.a.Reset
-		if name == "store" {
-			reset = w.a.StoreClassic
+		var fx Effects
+		var err error
+		if name == "reset" {
+			fx, err = w.a.Reset(w.now, plan)
+		} else {
+			fx, err = w.a.StoreClassic(w.now, plan, name == "store")
 		}
-		fx, err := reset(w.now, plan)
 		if err != nil {
 			return errLine(err) + w.apply(fx)
 		}

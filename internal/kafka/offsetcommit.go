@@ -45,7 +45,8 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 			Generation: int64(req.Generation), Offsets: offsets}, c.host)
 		code = commitCode(err)
 	case code == 0:
-		code = errorCode(s.b.StoreOffsets(req.Group, offsets))
+		member := req.MemberID != "" || req.Generation >= 0
+		code = errorCode(s.b.StoreOffsets(req.Group, offsets, member))
 	}
 	for _, t := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
