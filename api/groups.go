@@ -373,7 +373,9 @@ type MemberDescription struct {
 
 // PartitionStatus is a group's progress on one partition. Lag is
 // HighWatermark − CommittedOffset; TimeLagMS is the age of the oldest message
-// the group has not consumed (0 when caught up).
+// the group has not consumed (0 when caught up). A Kafka classic group's
+// partition with none committed has no known lag (0): its client chooses
+// where to start.
 type PartitionStatus struct {
 	Topic           string `json:"topic"`
 	Partition       int32  `json:"partition"`

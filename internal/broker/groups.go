@@ -200,7 +200,9 @@ func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int
 }
 
 // HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.
-func (b *Broker) HoldClassicGroup(groupID string) error { return b.coord.HoldClassicGroup(groupID) }
+func (b *Broker) HoldClassicGroup(groupID string) (int64, error) {
+	return b.coord.HoldClassicGroup(groupID)
+}
 
 // RecordRebalance is coordinator.Coordinator.RecordRebalance.
 func (b *Broker) RecordRebalance(groupID string, r api.Rebalance) {

@@ -54,7 +54,9 @@ func TestGroupSpeaksOneProtocol(t *testing.T) {
 	must("KIP-848 join", err)
 	_, err = join(ProtocolHTTP, "k")
 	refused("HTTP join into a KIP-848 group", err, api.ErrInconsistentProtocol)
-	refused("classic hold of a KIP-848 group", b.HoldClassicGroup("k"), api.ErrInconsistentProtocol)
+	hold := func(g string) (int64, error) { return b.HoldClassicGroup(g) }
+	_, err = hold("k")
+	refused("classic hold of a KIP-848 group", err, api.ErrInconsistentProtocol)
 	h, err := join(ProtocolHTTP, "h")
 	must("HTTP join", err)
 	_, err = join(ProtocolConsumer, "h")
@@ -64,7 +66,15 @@ func TestGroupSpeaksOneProtocol(t *testing.T) {
 
 	must("leave", b.LeaveGroup("k", k))
 	protocol("empty", "k", ProtocolConsumer)
-	must("classic hold of an empty group", b.HoldClassicGroup("k"))
+	gen, err := hold("k")
+	must("classic hold of an empty group", err)
+	// The classic members' generations go on from the group's, and their
+	// closed rebalances are the group's own.
+	d, err := b.DescribeGroup("k")
+	if err != nil || gen != d.Generation || gen == 0 {
+		t.Fatalf("hold gave generation %d, the group has %+v, %v", gen, d, err)
+	}
+	b.RecordRebalance("k", api.Rebalance{Generation: gen + 3, Reason: "member_joined", StartedAt: 1, EndedAt: 2})
 	_, err = join(ProtocolHTTP, "k")
 	refused("HTTP join into a classic group", err, api.ErrInconsistentProtocol)
 	_, err = join(ProtocolConsumer, "k")
@@ -74,6 +84,9 @@ func TestGroupSpeaksOneProtocol(t *testing.T) {
 	_, err = join(ProtocolHTTP, "k")
 	must("HTTP join once the classic members left", err)
 	protocol("taken over by HTTP", "k", ProtocolHTTP)
+	if d, err := b.DescribeGroup("k"); err != nil || d.Generation <= gen+3 || d.Rebalances.ByReason["member_joined"] < 3 {
+		t.Fatalf("after the classic rebalance to generation %d and an HTTP join: %+v, %v", gen+3, d, err)
+	}
 
 	// Deleted over HTTP and created again by HTTP members: not KIP-848.
 	p, err := join(ProtocolConsumer, "p")
@@ -102,7 +115,7 @@ func TestClassicHoldRacesJoin(t *testing.T) {
 		var holdErr, joinErr error
 		var wg sync.WaitGroup
 		wg.Add(2)
-		go func() { defer wg.Done(); holdErr = b.HoldClassicGroup(g) }()
+		go func() { defer wg.Done(); _, holdErr = b.HoldClassicGroup(g) }()
 		go func() { defer wg.Done(); _, joinErr = b.JoinGroup(g, JoinParams{Topics: []string{"t"}}, "h") }()
 		wg.Wait()
 		if (holdErr == nil) == (joinErr == nil) {

@@ -108,7 +108,7 @@ type cgroup struct {
 	// append, or a member's assignment may have changed), to wake long
 	// polls.
 	ready    chan struct{}
-	logged   groupLog // what logChangesLocked last logged
+	logged   groupLog // what logChangesLocked (or RecordRebalance) last logged
 	recorded int64    // newest generation whose closed rebalance went to the history
 	dropped  bool     // no longer this node's (replicated.go): the timer loop never ticks it
 	// unwritten holds the offset writes that failed, the newest per

@@ -1,7 +1,11 @@
 package coordinator
 
 import (
+	"slices"
+	"time"
+
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // ExternalView is a group whose members another front end runs, as that
@@ -15,7 +19,9 @@ type ExternalView struct {
 	Generation int64
 	Assignor   string
 	Members    []MemberDescription
-	Rebalances api.RebalanceStats
+	// Open is the rebalance in progress (nil: none). The closed ones are
+	// in the group's own history (RecordRebalance).
+	Open *api.Rebalance
 }
 
 // ExternalViews returns the view of groupID from the front end that runs
@@ -33,33 +39,56 @@ func (c *Coordinator) SetExternalViews(f ExternalViews) {
 	c.external.Store(&f)
 }
 
-// externalView returns the view that replaces a group's own membership:
-// when the coordinator has no members of groupID and another front end
-// runs members of it. Once they are gone the group is the coordinator's
-// again (its offsets; the rebalances they went through are in the history
-// RecordRebalance keeps): a classic group's soft state may outlive a
-// deletion here or the move of the group's coordination to another node.
-func (c *Coordinator) externalView(groupID string, hasMembers bool) (ExternalView, bool) {
+// externalView returns the view that replaces a group's own membership
+// when the coordinator has none (see snapshot): nil unless another front
+// end runs members of groupID. Once they are gone the group is the
+// coordinator's again (its offsets, and the rebalances they went through,
+// which RecordRebalance counted): a classic group's soft state may outlive
+// a deletion here or the move of the group's coordination to another node.
+// Callers hold no lock of the coordinator.
+func (c *Coordinator) externalView(groupID string) *ExternalView {
 	f := c.external.Load()
-	if f == nil || hasMembers {
-		return ExternalView{}, false
+	if f == nil {
+		return nil
 	}
 	v, ok := (*f)(groupID)
 	if !ok || len(v.Members) == 0 {
-		return ExternalView{}, false
+		return nil
 	}
-	return v, true
+	return &v
+}
+
+// topics is the sorted union of the topics v's members subscribe to and
+// hold partitions of.
+func (v *ExternalView) topics() []string {
+	var out []string
+	for _, m := range v.Members {
+		out = append(out, m.Topics...)
+		for t := range m.Assigned {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// rebalances is own, the group's rebalance statistics, with v's rebalance
+// in progress.
+func (v *ExternalView) rebalances(own api.RebalanceStats, now time.Time) api.RebalanceStats {
+	if v.Open == nil {
+		return own
+	}
+	return group.WithOpen(own, *v.Open, now)
 }
 
 // overlay puts v's membership into d and the owner of each partition its
 // members hold into d's partitions.
-func (d *GroupDescription) overlay(v ExternalView) {
+func (d *GroupDescription) overlay(v *ExternalView) {
 	d.State, d.Generation, d.Assignor = v.State, v.Generation, v.Assignor
 	d.Members = v.Members
 	if d.Members == nil {
 		d.Members = []MemberDescription{}
 	}
-	d.Rebalances = viewRebalanceStats(v.Rebalances)
 	type tp struct {
 		topic string
 		part  int32
@@ -78,14 +107,32 @@ func (d *GroupDescription) overlay(v ExternalView) {
 	}
 }
 
-// RecordRebalance keeps a closed rebalance of a group another front end
-// runs in the history GET /groups/{id}/rebalances reads (kept across
-// restarts), as the coordinator keeps its own groups'.
-// It keeps nothing of a group the coordinator does not know (deleted, or
-// on a cluster node no longer coordinating it: the front end's soft state
-// of it expires there).
+// RecordRebalance counts a closed rebalance of a group another front end
+// runs as one of the group's own: in its rebalance statistics and
+// generation (so neither goes back when those members leave, and members
+// that join later go on from it), and in the history GET
+// /groups/{id}/rebalances reads (kept across restarts).
+// It keeps nothing of a group the coordinator does not know, or does not
+// hold for the front end (deleted; on a cluster node no longer
+// coordinating it, or coordinating it again: the front end's soft state of
+// it expires there).
 func (c *Coordinator) RecordRebalance(groupID string, r api.Rebalance) {
-	if _, err := c.lookup(groupID); err == nil {
-		c.hist.rebalances.Add(groupID, r)
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return
 	}
+	cg.mu.Lock()
+	ok := cg.a.RecordClassicRebalance(r)
+	if ok {
+		// Its own log and history see it as recorded: neither repeats it.
+		cg.recorded = max(cg.recorded, r.Generation)
+		cg.logged.gen = cg.a.Generation()
+	}
+	cg.mu.Unlock()
+	if !ok {
+		return
+	}
+	c.hist.rebalances.Add(groupID, r)
+	c.log.Info("group rebalance", "group", groupID, "protocol", "classic", "generation", r.Generation,
+		"reason", r.Reason, "moved", len(r.Moved))
 }

@@ -100,11 +100,12 @@ func (c *Coordinator) RebalanceHistory(groupID string) ([]Rebalance, error) {
 	out := []Rebalance{}
 	closed := c.hist.rebalances.Group(groupID)
 	if cg, err := c.lookup(groupID); err == nil {
+		v := c.externalView(groupID)
 		cg.mu.Lock()
 		rs, empty := cg.a.Rebalances(c.now()), cg.a.Empty()
 		cg.mu.Unlock()
-		if v, ok := c.externalView(groupID, !empty); ok {
-			rs = v.Rebalances
+		if v != nil && empty {
+			rs = v.rebalances(rs, c.now())
 		}
 		if rs.InProgress && len(rs.Recent) > 0 {
 			out = append(out, viewRebalances(rs.Recent[:1])...)

@@ -58,25 +58,27 @@ func (c *Coordinator) SubscribeConsumerGroup(groupID, memberID string, generatio
 // HoldClassicGroup marks groupID, creating it if need be, as run by classic
 // Kafka members (JoinGroup/SyncGroup), which another front end
 // coordinates: joins of HTTP and KIP-848 members are refused, and so is its
-// deletion, until ReleaseClassicGroup. A group with members of the broker's
-// coordinator is refused with INCONSISTENT_GROUP_PROTOCOL. Errors also:
-// INVALID_ARGUMENT (group ID), TOO_MANY_GROUPS.
-func (c *Coordinator) HoldClassicGroup(groupID string) error {
+// deletion, until ReleaseClassicGroup. It returns the group's generation,
+// which the classic members' generations go on from (see RecordRebalance).
+// A group with members of the broker's coordinator is refused with
+// INCONSISTENT_GROUP_PROTOCOL. Errors also: INVALID_ARGUMENT (group ID),
+// TOO_MANY_GROUPS.
+func (c *Coordinator) HoldClassicGroup(groupID string) (generation int64, err error) {
 	if err := c.checkID(groupID); err != nil {
-		return err
+		return 0, err
 	}
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		cg.mu.Lock()
-		err = cg.a.HoldClassic()
+		err, generation = cg.a.HoldClassic(), cg.a.Generation()
 		cg.mu.Unlock()
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and the lock: create it again
 		}
-		return err
+		return generation, err
 	}
 }
 

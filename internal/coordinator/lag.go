@@ -14,6 +14,8 @@ import (
 type groupSnapshot struct {
 	desc  api.GroupDescription
 	parts []partitionSnapshot // sorted
+	// external: the group's members are another front end's (ExternalView)
+	external bool
 }
 
 type partitionSnapshot struct {
@@ -21,15 +23,28 @@ type partitionSnapshot struct {
 	committed int64 // -1: none
 	stats     delivery.Stats
 	owner     string
+	// lagUnknown: none committed by members another front end runs,
+	// whose clients choose where they start (Kafka's auto.offset.reset):
+	// the lag is not known until they commit.
+	lagUnknown bool
 }
 
 // snapshot copies cg's description (members with their hosts and
 // in-flight counts) and its progress on every partition of the topics it
-// subscribes to and every partition it has offsets for.
-func (c *Coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
+// subscribes to and every partition it has offsets for. ext is what
+// another front end runs of the group (nil: nothing); when the group has
+// no members of its own they are its members, and the partitions of the
+// topics they subscribe to count as subscribed (before their first commit
+// too).
+func (c *Coordinator) snapshot(cg *cgroup, now time.Time, ext *ExternalView) groupSnapshot {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	d := cg.a.Describe(now)
+	topics := cg.a.Topics()
+	external := ext != nil && len(d.Members) == 0
+	if external {
+		topics = ext.topics()
+	}
 	for i := range d.Members {
 		m := &d.Members[i]
 		if h, ok := cg.a.Host(m.MemberID); ok {
@@ -45,7 +60,7 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
 			tps = append(tps, tp)
 		}
 	}
-	for _, t := range cg.a.Topics() {
+	for _, t := range topics {
 		if top, err := c.b.Topic(t); err == nil {
 			for p := range top.Logs {
 				add(delivery.TP{Topic: t, Partition: int32(p)})
@@ -56,11 +71,13 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
 		add(tp)
 	}
 	slices.SortFunc(tps, compareTP)
-	s := groupSnapshot{desc: d, parts: make([]partitionSnapshot, 0, len(tps))}
+	s := groupSnapshot{desc: d, parts: make([]partitionSnapshot, 0, len(tps)), external: external}
 	for _, tp := range tps {
 		ps := partitionSnapshot{tp: tp, committed: -1, stats: cg.a.Stats(tp)}
 		if cg.a.Has(tp) {
 			ps.committed = ps.stats.Committed
+		} else {
+			ps.lagUnknown = external
 		}
 		ps.owner, _ = cg.a.Owner(tp.Topic, tp.Partition)
 		s.parts = append(s.parts, ps)
@@ -72,8 +89,9 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time) groupSnapshot {
 // (no lock held).
 //
 // Lag is high watermark − committed offset (with none committed, counted
-// from the earliest offset held); time lag is now − the timestamp of the
-// record at the committed offset (0 when caught up).
+// from the earliest offset held, except where it is unknown: 0); time lag
+// is now − the timestamp of the record at the committed offset (0 when
+// caught up).
 func (c *Coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPartitionStats {
 	out := make([]GroupPartitionStats, 0, len(s.parts))
 	for _, p := range s.parts {
@@ -82,17 +100,26 @@ func (c *Coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPart
 		if l := c.partitionLog(p.tp); l != nil {
 			st := l.Stats()
 			ps.HighWatermark = st.HighWatermark
-			from := max(ps.Committed, st.EarliestOffset)
-			ps.Lag = max(st.HighWatermark-from, 0)
-			if ps.Lag > 0 {
-				if ts, ok := c.io.timestamp(p.tp, l, from); ok {
-					ps.TimeLag = max(now.Sub(time.UnixMilli(ts)), 0)
-				}
+			if !p.lagUnknown {
+				ps.Lag, ps.TimeLag = c.lag(p.tp, l, max(ps.Committed, st.EarliestOffset), st.HighWatermark, now)
 			}
 		}
 		out = append(out, ps)
 	}
 	return out
+}
+
+// lag is how far tp's log l is ahead of a reader at offset from: messages,
+// and the age of the message at from (0 when caught up).
+func (c *Coordinator) lag(tp delivery.TP, l *commitlog.Log, from, hwm int64, now time.Time) (int64, time.Duration) {
+	n := max(hwm-from, 0)
+	if n == 0 {
+		return 0, 0
+	}
+	if ts, ok := c.io.timestamp(tp, l, from); ok {
+		return n, max(now.Sub(time.UnixMilli(ts)), 0)
+	}
+	return n, 0
 }
 
 // partitionLog returns tp's log, or nil if it no longer exists.

@@ -42,15 +42,16 @@ func (c *Coordinator) GroupStats() []GroupStats {
 
 func (c *Coordinator) stats(cg *cgroup) GroupStats {
 	now := c.now()
-	snap := c.snapshot(cg, now)
+	v := c.externalView(cg.id)
+	snap := c.snapshot(cg, now, v)
 	d := snap.desc
 	st := GroupStats{
 		Group: cg.id, State: d.State, Generation: d.Generation, Members: len(d.Members),
 		Assignor: d.Assignor, Rebalances: viewRebalanceStats(d.Rebalances), Partitions: c.partitionStats(snap, now),
 	}
-	if v, ok := c.externalView(cg.id, len(d.Members) > 0); ok {
+	if snap.external {
 		st.State, st.Generation, st.Members, st.Assignor = v.State, v.Generation, len(v.Members), v.Assignor
-		st.Rebalances = viewRebalanceStats(v.Rebalances)
+		st.Rebalances = viewRebalanceStats(v.rebalances(d.Rebalances, now))
 	}
 	return st
 }
@@ -78,7 +79,11 @@ func (c *Coordinator) DescribeGroup(groupID string) (GroupDescription, error) {
 
 func (c *Coordinator) describe(cg *cgroup) GroupDescription {
 	now := c.now()
-	snap := c.snapshot(cg, now)
+	v := c.externalView(cg.id)
+	snap := c.snapshot(cg, now, v)
+	if snap.external {
+		snap.desc.Rebalances = v.rebalances(snap.desc.Rebalances, now)
+	}
 	d := viewDescription(snap.desc)
 	for i, ps := range c.partitionStats(snap, now) {
 		d.Partitions = append(d.Partitions, PartitionStatus{
@@ -89,7 +94,7 @@ func (c *Coordinator) describe(cg *cgroup) GroupDescription {
 		})
 		d.Lag += ps.Lag
 	}
-	if v, ok := c.externalView(cg.id, len(snap.desc.Members) > 0); ok {
+	if snap.external {
 		d.overlay(v)
 	}
 	return d

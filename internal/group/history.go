@@ -48,11 +48,7 @@ type history struct {
 func (h *history) start(now time.Time, gen int64, reason Reason, moved []api.Move) {
 	h.close(now)
 	h.open = &rebalance{gen: gen, reason: reason, started: now, moved: moved}
-	h.count++
-	if h.byReason == nil {
-		h.byReason = make(map[Reason]int64)
-	}
-	h.byReason[reason]++
+	h.counted(reason)
 }
 
 func (h *history) close(now time.Time) {
@@ -61,8 +57,30 @@ func (h *history) close(now time.Time) {
 	}
 	r := *h.open
 	r.ended = now
-	h.total += r.ended.Sub(r.started)
 	h.open = nil
+	h.closed(r)
+}
+
+// add counts r, closed elsewhere, as if it had opened and closed here.
+func (h *history) add(r api.Rebalance) {
+	c := rebalance{gen: r.Generation, reason: Reason(r.Reason), started: time.UnixMilli(r.StartedAt),
+		ended: time.UnixMilli(r.EndedAt), moved: r.Moved}
+	h.counted(c.reason)
+	h.closed(c)
+}
+
+// counted counts a rebalance as it opens.
+func (h *history) counted(reason Reason) {
+	h.count++
+	if h.byReason == nil {
+		h.byReason = make(map[Reason]int64)
+	}
+	h.byReason[reason]++
+}
+
+// closed keeps r, which has ended, among the recent and in the total time.
+func (h *history) closed(r rebalance) {
+	h.total += r.ended.Sub(r.started)
 	h.recent = append(h.recent, r)
 	if len(h.recent) > h.keep {
 		h.recent = h.recent[len(h.recent)-h.keep:]

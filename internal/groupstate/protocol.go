@@ -49,6 +49,20 @@ func (a *Group) HoldClassic() error {
 // ReleaseClassic ends HoldClassic: the last classic member left.
 func (a *Group) ReleaseClassic() { a.classic = false }
 
+// RecordClassicRebalance counts r, a closed rebalance of the group's
+// classic members, in its rebalance history and generation
+// (group.Group.RecordExternal). It counts nothing, and returns false,
+// unless the group is held (HoldClassic) and has no members of its own: r
+// is then a stale front end's (in a cluster, one whose group moved away
+// and back while it still ran members of it).
+func (a *Group) RecordClassicRebalance(r api.Rebalance) bool {
+	if !a.classic || !a.g.Empty() {
+		return false
+	}
+	a.g.RecordExternal(r)
+	return true
+}
+
 // Protocol returns the protocol of the join that created the group (kept
 // while it is empty and across restarts).
 func (a *Group) Protocol() string { return a.saved.Protocol }

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -58,10 +59,11 @@ type groups struct {
 }
 
 // classicHolder is the broker's side of classic groups (see
-// broker.HoldClassicGroup); RecordRebalance keeps a closed rebalance in the
-// group's history across restarts (GET /groups/{id}/rebalances).
+// broker.HoldClassicGroup); RecordRebalance counts a closed rebalance as
+// one of the group's own (its statistics and generation) and keeps it in
+// its history across restarts (GET /groups/{id}/rebalances).
 type classicHolder interface {
-	HoldClassicGroup(groupID string) error
+	HoldClassicGroup(groupID string) (generation int64, err error)
 	ReleaseClassicGroup(groupID string)
 	RecordRebalance(groupID string, r api.Rebalance)
 }
@@ -88,9 +90,9 @@ type kgroup struct {
 	// member to its last), so HTTP and KIP-848 members cannot join it.
 	held  bool
 	coord classicHolder
-	// history is the group's rebalances, and owners what its members
-	// were last handed (for what each rebalance moved): GET /groups/{id}
-	// shows them (groupview.go).
+	// history holds the rebalance in progress (GET /groups/{id} shows it,
+	// groupview.go; each closed one goes to coord), and owners what the
+	// members were last handed (for what each rebalance moved).
 	history *group.ExternalHistory
 	owners  assign.Plan
 }
@@ -131,9 +133,14 @@ func (g *kgroup) hold() error {
 	if g.held {
 		return nil
 	}
-	if err := g.coord.HoldClassicGroup(g.id); err != nil {
+	gen, err := g.coord.HoldClassicGroup(g.id)
+	if err != nil {
 		return err
 	}
+	// One sequence of generations per group, whatever protocol its
+	// members spoke before. (In a cluster the coordinator's generation is
+	// not replicated: after a move it starts again from this node's.)
+	g.generation = max(g.generation, int32(min(gen, math.MaxInt32)))
 	g.held = true
 	return nil
 }

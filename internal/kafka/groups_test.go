@@ -158,15 +158,21 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 	if total, body := committed(t, p, "workers"); total != 600 {
 		t.Fatalf("after the refused reset the committed offsets sum to %d, want 600: %s", total, body)
 	}
+	live := g.Rebalances
 	c1.Close()
 	c2.Close()
 	// Empty now: the group is the coordinator's again (its offsets), and
 	// its history, kept across restarts, has every rebalance: the last
 	// handed the partitions to no one, each in a generation of its own.
+	// Its counts and generation go on from its members' (they went back
+	// to none when they left).
 	g = groupView(t, p, "workers")
-	if g.State != api.GroupStateEmpty || len(g.Members) != 0 {
-		t.Fatalf("GET /groups/workers after its members left: %+v", g)
+	if g.State != api.GroupStateEmpty || len(g.Members) != 0 || g.Rebalances.InProgress ||
+		g.Rebalances.Count < live.Count+1 || g.Rebalances.ByReason["member_left"] < 1 ||
+		g.Rebalances.ByReason["member_joined"] != live.ByReason["member_joined"] {
+		t.Fatalf("GET /groups/workers after its members left: %+v; while they consumed: %+v", g, live)
 	}
+	emptied := g
 	var history api.RebalanceHistory
 	_, body = httpDo(t, p, "GET", "/groups/workers/rebalances", "")
 	if err := json.Unmarshal([]byte(body), &history); err != nil || len(history.Rebalances) < 3 {
@@ -179,6 +185,9 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 		if history.Rebalances[i].Generation >= history.Rebalances[i-1].Generation {
 			t.Fatalf("generations not each their own: %s", body)
 		}
+	}
+	if g.Generation != history.Rebalances[0].Generation || len(g.Rebalances.Recent) == 0 || g.Rebalances.Recent[0].Generation != g.Generation {
+		t.Fatalf("the empty group's generation %d, its last rebalance's %d: %+v", g.Generation, history.Rebalances[0].Generation, g.Rebalances)
 	}
 	// The offsets are the group's, in the one offset store.
 	if total, body := committed(t, p, "workers"); total != 600 {
@@ -196,6 +205,96 @@ func TestKgoClassicGroupCooperativeSticky(t *testing.T) {
 		if !strings.HasPrefix(v, "c-") {
 			t.Fatalf("resumed consumer read %s again", v)
 		}
+	}
+	// Its generations and counts go on from the emptied group's.
+	if g = groupView(t, p, "workers"); g.Generation <= emptied.Generation || g.Rebalances.Count <= emptied.Rebalances.Count {
+		t.Fatalf("GET /groups/workers with a new member: %+v; emptied: %+v", g, emptied)
+	}
+}
+
+// A classic group's partitions show in GET /groups/{id} from the moment
+// its members hold them, before their first commit: owned, nothing
+// committed, and no lag — where a Kafka consumer starts is its client's
+// choice (auto.offset.reset), so its lag is not known until it commits.
+func TestClassicGroupBeforeItsFirstCommit(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "fresh", 3)
+	produceN(t, admin, "fresh", "a", 30)
+	cl := p.client(t, kgo.ConsumerGroup("nocommit"), kgo.ConsumeTopics("fresh"), kgo.DisableAutoCommit(),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	for seen := 0; seen < 30; {
+		fs := cl.PollFetches(ctxT(t))
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		seen += fs.NumRecords()
+	}
+	g := groupView(t, p, "nocommit")
+	var hwm int64
+	for _, ps := range g.Partitions {
+		if ps.Topic != "fresh" || len(g.Members) != 1 || ps.Owner != g.Members[0].MemberID || ps.CommittedOffset != -1 || ps.Lag != 0 || ps.TimeLagMS != 0 {
+			t.Fatalf("partition %+v of %+v", ps, g)
+		}
+		hwm += ps.HighWatermark
+	}
+	if len(g.Partitions) != 3 || hwm != 30 || g.Lag != 0 {
+		t.Fatalf("GET /groups/nocommit: %+v", g)
+	}
+	// Once it commits, its lag is known.
+	if err := cl.CommitUncommittedOffsets(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	produceN(t, admin, "fresh", "b", 6)
+	if g = groupView(t, p, "nocommit"); g.Lag != 6 {
+		t.Fatalf("GET /groups/nocommit after a commit and 6 more records: %+v", g)
+	}
+}
+
+// A group's generations go on from one protocol to the next: a classic
+// member that joins after HTTP members ran the group past the generation
+// its classic members last had starts beyond theirs.
+func TestClassicGenerationGoesOnFromHTTP(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "gens", 2)
+	stable := func(cl *kgo.Client) api.GroupDescription {
+		t.Helper()
+		var g api.GroupDescription
+		testkit.EventuallyNil(t, 30*time.Second, func() error {
+			ctx, cancel := context.WithTimeout(ctxT(t), 200*time.Millisecond)
+			cl.PollRecords(ctx, -1) // makes the client join; nothing to consume
+			cancel()
+			if g = groupView(t, p, "gens"); g.State != api.GroupStateStable || len(g.Members) != 1 {
+				return fmt.Errorf("group %+v", g)
+			}
+			return nil
+		})
+		return g
+	}
+	member := func() *kgo.Client {
+		return p.client(t, kgo.ConsumerGroup("gens"), kgo.ConsumeTopics("gens"), kgo.FetchMaxWait(100*time.Millisecond))
+	}
+	c1 := member()
+	classic := stable(c1).Generation
+	c1.Close()
+	// HTTP members join and leave, each moving the group on.
+	for range 3 {
+		var joined api.JoinResponse
+		st, body := httpDo(t, p, "POST", "/groups/gens/join", `{"topics":["gens"]}`)
+		if st != http.StatusOK || json.Unmarshal([]byte(body), &joined) != nil {
+			t.Fatalf("HTTP join: %d %s", st, body)
+		}
+		if st, body := httpDo(t, p, "POST", "/groups/gens/leave", fmt.Sprintf(`{"member_id":%q}`, joined.MemberID)); st != http.StatusNoContent {
+			t.Fatalf("HTTP leave: %d %s", st, body)
+		}
+	}
+	http := groupView(t, p, "gens").Generation
+	if http <= classic+3 {
+		t.Fatalf("after 3 HTTP joins the group is at generation %d, its classic members were at %d", http, classic)
+	}
+	if g := stable(member()); g.Generation <= http {
+		t.Fatalf("a classic member rejoined at generation %d, the group was at %d: %+v", g.Generation, http, g)
 	}
 }
 

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -14,7 +13,7 @@ import (
 // view is how GET /groups/{id}, the metrics, the CLI and the console see
 // classic group id (coordinator.ExternalView): its members as DescribeGroups
 // lists them, with their subscriptions and partitions decoded when they
-// speak the consumer protocol, and its rebalances.
+// speak the consumer protocol, and its rebalance in progress.
 func (gs *groups) view(id string) (coordinator.ExternalView, bool) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
@@ -22,8 +21,10 @@ func (gs *groups) view(id string) (coordinator.ExternalView, bool) {
 	if g == nil {
 		return coordinator.ExternalView{}, false
 	}
-	v := coordinator.ExternalView{State: g.state.apiState(), Generation: int64(g.generation), Assignor: g.protocol,
-		Rebalances: g.history.Stats(time.Now())}
+	v := coordinator.ExternalView{State: g.state.apiState(), Generation: int64(g.generation), Assignor: g.protocol}
+	if r, ok := g.history.Open(); ok {
+		v.Open = &r
+	}
 	for _, mid := range slices.Sorted(mapKeys(g.members)) {
 		m := g.members[mid]
 		md := coordinator.MemberDescription{MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID,

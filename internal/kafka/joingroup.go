@@ -51,7 +51,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	g := gs.byID[req.Group]
 	if g == nil {
 		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time),
-			static: make(map[string]string), coord: gs.coord, history: group.NewExternalHistory(0)}
+			static: make(map[string]string), coord: gs.coord, history: group.NewExternalHistory()}
 		gs.byID[req.Group] = g
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {

@@ -64,7 +64,7 @@ type batchWriter interface {
 
 // New returns a server over b and makes b refuse HTTP members of groups
 // that have Kafka members, and describe its classic groups as they are
-// here (members, generation, rebalances).
+// here (members, generation, the rebalance in progress).
 func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
