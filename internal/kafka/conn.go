@@ -54,6 +54,10 @@ type conn struct {
 	// pending are the produce answers not yet written, in request order,
 	// each with the wait that completes it.
 	pending []pendingAnswer
+	// sessions are the fetch sessions opened on the connection (see
+	// fetchsession.go); fetches counts its fetches of v7+, their clock.
+	sessions map[int32]*fetchSession
+	fetches  uint64
 }
 
 // pendingAnswer is a produce answer (nil: acks 0) waiting for its batches'
@@ -77,6 +81,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	// first (their batches made durable), and sent if they still can be:
 	// a bad frame closes the connection after the requests before it.
 	defer c.answer()
+	defer c.dropSessions()
 	var buf []byte
 	for {
 		// Answer before the read would block; a request already arriving

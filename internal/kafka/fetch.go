@@ -16,11 +16,27 @@ const defaultFetchMaxBytes = 50 << 20
 // fetch offset and those after it, within the partition's and the
 // response's byte budgets (the first batch goes out whatever its size, so a
 // large batch never blocks a consumer). With fewer than MinBytes ready it
-// waits up to MaxWaitMillis for appends to any of the partitions. Fetch
-// sessions are not kept: every answer is full (session ID 0), which every
-// client accepts.
+// waits up to MaxWaitMillis for appends to any of the partitions. In a
+// fetch session (fetchsession.go) the partitions are the session's, and an
+// incremental answer leaves out those with nothing new.
 func (s *Server) fetch(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
-	req := r.(*kmsg.FetchRequest)
+	req, sess, incremental, code := c.openSession(r.(*kmsg.FetchRequest))
+	if code != 0 {
+		resp := r.ResponseKind().(*kmsg.FetchResponse)
+		resp.SetVersion(r.GetVersion())
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	resp := s.fetchWait(ctx, c, req)
+	if sess != nil {
+		sess.answered(resp, incremental)
+	}
+	return resp, nil
+}
+
+// fetchWait answers req once MinBytes are ready, an error is to be told or
+// MaxWaitMillis have passed.
+func (s *Server) fetchWait(ctx context.Context, c *conn, req *kmsg.FetchRequest) *kmsg.FetchResponse {
 	wait := min(time.Duration(max(req.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait)
 	deadline := time.Now().Add(wait)
 	for {
@@ -33,7 +49,7 @@ func (s *Server) fetch(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Respo
 		resp, size, final := s.readFetch(ctx, c, req)
 		remaining := time.Until(deadline)
 		if final || size >= int(req.MinBytes) || remaining <= 0 || len(changed) == 0 {
-			return resp, nil
+			return resp
 		}
 		timer := time.NewTimer(remaining)
 		changed = append(changed,
@@ -44,7 +60,7 @@ func (s *Server) fetch(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Respo
 		if chosen >= len(changed)-2 {
 			// The wait is over (or the server is stopping): answer what is there.
 			resp, _, _ := s.readFetch(ctx, c, req)
-			return resp, nil
+			return resp
 		}
 	}
 }

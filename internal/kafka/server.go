@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -49,6 +50,10 @@ type Server struct {
 	opts    Options     // immutable after New
 	log     *slog.Logger
 	groups  *groups
+
+	// sessionParts counts the partitions of every connection's fetch
+	// sessions (fetchsession.go).
+	sessionParts atomic.Int64
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // guarded by mu
