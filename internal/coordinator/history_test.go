@@ -6,7 +6,8 @@ import (
 )
 
 // A second member joining shows in the rebalance history with the
-// partitions that moved to it, and the history survives a restart.
+// partitions that moved to it, and the history survives a restart; the
+// restored group's generations go on after the last it kept.
 func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	tb := newTestBroker(t, time.Now)
 	cfg := testConfig(t, nil)
@@ -45,6 +46,10 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	if joined.Moved[0].From != "a" {
 		t.Fatalf("moved %+v; want from a to c", joined.Moved)
 	}
+	// An offset keeps the group across the restart.
+	if err := co.CommitOffsets("billing", CommitParams{MemberID: "a", Generation: ra.Generation, Offsets: Offsets{"orders": {0: 0}}}, "h"); err != nil {
+		t.Fatal(err)
+	}
 	co.sampleHistory() // flushes to the file
 	if err := co.Close(); err != nil {
 		t.Fatal(err)
@@ -59,6 +64,18 @@ func TestRebalanceHistorySurvivesRestart(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("after restart %+v; want the rebalance of %v", h2, joined.StartedAt)
+	}
+	if d := must(co.DescribeGroup("billing")); d.Generation != h2[0].Generation {
+		t.Fatalf("restored at generation %d, its last rebalance was %d", d.Generation, h2[0].Generation)
+	}
+	if j := must(co.JoinGroup("billing", JoinParams{MemberID: "d", Topics: []string{"orders"}}, "127.0.0.1")); j.Generation <= h2[0].Generation {
+		t.Fatalf("a join after the restart is at generation %d, the group was at %d", j.Generation, h2[0].Generation)
+	}
+	h3 := must(co.RebalanceHistory("billing"))
+	for i := 1; i < len(h3); i++ {
+		if h3[i].Generation >= h3[i-1].Generation {
+			t.Fatalf("generations out of order after the restart: %+v", h3)
+		}
 	}
 	if _, err := co.RebalanceHistory("nobody"); err == nil {
 		t.Fatal("history of an unknown group: no error")

@@ -111,6 +111,7 @@ func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[de
 			cg := c.newGroup(id) // settings but no offsets yet: the group still exists
 			cg.epoch = epoch
 			cg.a.RestoreSettings(set)
+			c.goOnLocked(cg)
 			c.groups[id] = cg
 		}
 	}
@@ -122,8 +123,27 @@ func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[de
 			so := parts[tp]
 			cg.a.Restore(tp, so.Committed, so.Acked, so.Born)
 		}
+		c.goOnLocked(cg)
 		c.groups[id] = cg
 	}
+}
+
+// goOnLocked starts a restored group's generations after the last its
+// rebalance history kept (on this node): a restart does not take them
+// back to 1, nor list a rebalance of a lower generation above higher ones
+// in GET /groups/{id}/rebalances. The caller holds c.mu; cg is not yet
+// shared.
+func (c *Coordinator) goOnLocked(cg *cgroup) {
+	var last int64
+	for _, r := range c.hist.rebalances.Group(cg.id) {
+		last = max(last, r.Generation)
+	}
+	if last == 0 {
+		return
+	}
+	cg.a.GoOnFrom(last)
+	cg.recorded = last
+	cg.logged = groupLog{state: cg.a.State(), gen: cg.a.Generation()}
 }
 
 // newGroupLocked is a group created by its first join (or offsets reset):

@@ -59,7 +59,7 @@ func (e *ExternalHistory) Open() (api.Rebalance, bool) {
 // its own that join later start past every generation the others saw.
 func (g *Group) RecordExternal(r api.Rebalance) {
 	g.history.add(r)
-	g.epoch = max(g.epoch, r.Generation)
+	g.GoOnFrom(r.Generation)
 }
 
 // WithOpen is s, a group's rebalance statistics, with open — a rebalance

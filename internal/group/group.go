@@ -73,6 +73,15 @@ func (g *Group) State() State { return g.state }
 // Generation returns the group epoch.
 func (g *Group) Generation() int64 { return g.epoch }
 
+// GoOnFrom raises the generation of an empty group to gen (a group
+// restored after a restart: to the last its history kept), so its next
+// rebalance is past every generation it had.
+func (g *Group) GoOnFrom(gen int64) {
+	if len(g.members) == 0 {
+		g.epoch = max(g.epoch, gen)
+	}
+}
+
 // Empty reports whether the group has no members (a dead group is empty).
 func (g *Group) Empty() bool { return len(g.members) == 0 }
 

@@ -49,6 +49,10 @@ func (a *Group) HoldClassic() error {
 // ReleaseClassic ends HoldClassic: the last classic member left.
 func (a *Group) ReleaseClassic() { a.classic = false }
 
+// GoOnFrom raises the generation of the group, empty, to gen
+// (group.Group.GoOnFrom).
+func (a *Group) GoOnFrom(gen int64) { a.g.GoOnFrom(gen) }
+
 // RecordClassicRebalance counts r, a closed rebalance of the group's
 // classic members, in its rebalance history and generation
 // (group.Group.RecordExternal). It counts nothing, and returns false,
