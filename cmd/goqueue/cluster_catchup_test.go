@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/bench"
-	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // catchUpMiBEnv sets how many MiB TestBinaryClusterCatchUpMemory writes
@@ -36,57 +33,11 @@ func TestBinaryClusterCatchUpMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	mib := 96
-	if v := os.Getenv(catchUpMiBEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			t.Fatalf("%s=%q: want a number of MiB", catchUpMiBEnv, v)
-		}
-		mib = n
-	}
-	c := startClusterProcsWith(t, 3, clusterSetup{flags: []string{"--kafka-addr", ""}})
+	mib := envCount(t, catchUpMiBEnv, 96)
+	c := startLoadedCluster(t, "big", 1)
 	all := []uint64{1, 2, 3}
-	c.agree(all, 0, map[uint64]uint64{}, 30*time.Second)
-	c.eventually(30*time.Second, "the topic is created", func() bool {
-		st := c.do(1, "POST", "/topics", `{"name":"big","partitions":1,"fsync":"never","replication_factor":3}`, nil)
-		return st == http.StatusCreated || st == http.StatusConflict
-	})
-	var urls []string
-	for _, id := range all {
-		urls = append(urls, c.procs[id].URL)
-		c.topic(id, "big")
-	}
-	p, err := client.NewProducer(&client.ProducerConfig{Brokers: urls, Linger: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-
-	// 1 KiB values, distinct so nothing compresses or dedupes them.
-	const valueBytes = 1 << 10
-	var seq int
-	publish := func(ctx context.Context, n int) error {
-		var failed atomic.Pointer[error]
-		for range n {
-			v := make([]byte, valueBytes)
-			copy(v, strconv.Itoa(seq))
-			seq++
-			p.PublishAsync(ctx, "big", &client.Record{Value: v}, func(_ client.Position, err error) {
-				if err != nil {
-					failed.CompareAndSwap(nil, &err)
-				}
-			})
-		}
-		if err := p.Flush(ctx); err != nil {
-			return err
-		}
-		if err := failed.Load(); err != nil {
-			return *err
-		}
-		return nil
-	}
 	start := time.Now()
-	if err := publish(t.Context(), mib<<10); err != nil {
+	if err := c.publish(t.Context(), mib<<10); err != nil {
 		t.Fatalf("preload: %v", err)
 	}
 	t.Logf("wrote %d MiB in %v", mib, time.Since(start).Round(time.Millisecond))
@@ -122,7 +73,7 @@ func TestBinaryClusterCatchUpMemory(t *testing.T) {
 	var written atomic.Int64 // KiB
 	wg.Go(func() {
 		for ctx.Err() == nil && written.Load() < 256<<10 {
-			if publish(ctx, 1024) == nil {
+			if c.publish(ctx, 1024) == nil {
 				written.Add(1024)
 			}
 		}

@@ -114,6 +114,16 @@ type Config struct {
 	// SnapshotBytes). Without it a replica catching up held every entry
 	// committed meanwhile, in memory, however many gigabytes.
 	MaxUnsnapshotted uint64
+	// MaxLogBytes bounds the applied entries the node's groups hold
+	// together, since their snapshots and kept behind them (default 4 ×
+	// SnapshotBytes, 64 MiB): SnapshotBytes bounds one group's, so a node
+	// of many busy partitions held up to 20 MiB of each in memory
+	// (551-616 MiB resident with 24, 1.3-1.5 GiB with 48, in
+	// TestBinaryClusterLogMemory; 170-179 MiB bounded). Past it the
+	// groups holding most are snapshotted early (see trimLogs). Entries not yet applied (a
+	// leader's uncommitted ones, a follower's window of appends) are
+	// bounded per group, as before, by MaxInflightBytes.
+	MaxLogBytes uint64
 
 	MaxSizePerMsg   uint64 // default 1 MiB
 	MaxInflightMsgs int    // default 256
@@ -174,6 +184,9 @@ func (c *Config) setDefaults() {
 	if c.MaxUnsnapshotted == 0 {
 		c.MaxUnsnapshotted = 4 * c.SnapshotBytes
 	}
+	if c.MaxLogBytes == 0 {
+		c.MaxLogBytes = 4 * c.SnapshotBytes
+	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = 1 << 20
 	}
@@ -225,8 +238,11 @@ type group struct {
 	applied uint64
 	snapAt  uint64 // index of the last snapshot taken or received
 	// bytesSince is the size of the entries applied since snapAt (since
-	// the host opened the group, after a restart).
+	// the host opened the group, after a restart); kept, about that of
+	// the entries the last snapshot left behind it. Both stay in memory
+	// (raft.MemoryStorage) until the next snapshot.
 	bytesSince uint64
+	kept       uint64
 	// snapWanted asks for a snapshot at once (a configuration changed)
 	// that the state machine put off (ErrSnapshotLater).
 	snapWanted bool
@@ -473,6 +489,9 @@ type Status struct {
 	// the state machine putting its snapshot off.
 	Unsnapshotted uint64
 	Full          bool
+	// Kept is about the size of the entries kept behind the last snapshot
+	// taken here (0 after one received).
+	Kept uint64
 }
 
 // Status returns group's state.
@@ -485,7 +504,7 @@ func (h *Host) Status(group uint64) (Status, error) {
 	return Status{
 		Leader: NodeOf(st.Lead), Term: st.GetTerm(), Commit: st.GetCommit(), Applied: g.applied,
 		IsLeader: st.RaftState == raft.StateLeader, Quiet: g.quiet,
-		Unsnapshotted: g.bytesSince, Full: g.full,
+		Unsnapshotted: g.bytesSince, Full: g.full, Kept: g.kept,
 	}, nil
 }
 

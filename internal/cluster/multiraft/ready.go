@@ -1,12 +1,15 @@
 package multiraft
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	gosync "sync"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -83,6 +86,9 @@ func (h *Host) Process(early func([]Envelope)) ([]Envelope, error) {
 				return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
 			}
 		}
+	}
+	if err := h.trimLogs(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -191,7 +197,7 @@ func (h *Host) apply(g *group) error {
 		}
 		md := rd.Snapshot.GetMetadata()
 		g.applied, g.snapAt, g.conf = md.GetIndex(), md.GetIndex(), md.GetConfState()
-		g.bytesSince, g.full = 0, false
+		g.bytesSince, g.kept, g.full = 0, 0, false
 		g.waits.skipped(md.GetIndex())
 	}
 	confChanged := false
@@ -224,6 +230,78 @@ func (h *Host) snapshot(g *group) error {
 	if !(g.applied-g.snapAt >= h.cfg.SnapshotEvery || g.bytesSince >= h.cfg.SnapshotBytes || (g.snapWanted && g.applied > g.snapAt)) {
 		return nil
 	}
+	return h.takeSnapshot(g, h.keep(g))
+}
+
+// trimLogs snapshots the groups holding the most applied entries in
+// memory while the node's groups together hold more than MaxLogBytes,
+// until they hold three quarters of it (so that it does not snapshot a
+// group at every pass), at most maxTrimsPerPass a pass: a partition's
+// snapshot syncs its log, and the pass holds every group's appends and
+// heartbeats meanwhile. It leaves alone a group holding less than
+// SnapshotBytes/16, or than its share of a quarter of the bound (a
+// snapshot is not worth its syncs for less), and one whose state machine
+// puts its snapshot off (counted still: MaxUnsnapshotted bounds it).
+func (h *Host) trimLogs() error {
+	var total uint64
+	for _, id := range h.order {
+		g := h.groups[id]
+		total += g.bytesSince + g.kept
+	}
+	if total <= h.cfg.MaxLogBytes {
+		return nil
+	}
+	least := min(h.cfg.SnapshotBytes/16, h.cfg.MaxLogBytes/4/uint64(len(h.order)))
+	var large []*group
+	for _, id := range h.order {
+		if g := h.groups[id]; g.bytesSince+g.kept >= least && g.applied > g.snapAt {
+			large = append(large, g)
+		}
+	}
+	slices.SortStableFunc(large, func(a, b *group) int { return cmp.Compare(b.bytesSince+b.kept, a.bytesSince+a.kept) })
+	trimmed := 0
+	for _, g := range large {
+		if total <= h.cfg.MaxLogBytes/4*3 || trimmed == maxTrimsPerPass {
+			break
+		}
+		before := g.bytesSince + g.kept
+		if err := h.takeSnapshot(g, h.trimKeep(g)); err != nil {
+			return fmt.Errorf("multiraft: group %d: %w", g.id, err)
+		}
+		if after := g.bytesSince + g.kept; after < before {
+			total -= before - after
+			trimmed++
+		}
+	}
+	return nil
+}
+
+// maxTrimsPerPass bounds the snapshots trimLogs takes in one pass.
+const maxTrimsPerPass = 2
+
+// trimKeep is how many entries a snapshot trimLogs takes leaves behind
+// it: a quarter of those since the last one, and, where g leads, as far
+// back as a replica taking its appends in step still needs (up to about
+// MaxInflightBytes of entries), so that a follower a window behind gets
+// appends, not a snapshot — for a partition, a copy of its bytes from
+// another node. Never more than SnapshotKeep.
+func (h *Host) trimKeep(g *group) uint64 {
+	n := g.applied - g.snapAt
+	keep := max(n/4, 1)
+	if st := g.rn.Status(); st.RaftState == raft.StateLeader {
+		most := h.cfg.MaxInflightBytes / max(g.bytesSince/max(n, 1), 1)
+		for id, pr := range st.Progress {
+			if id != st.ID && pr.State == tracker.StateReplicate && pr.Match < g.applied {
+				keep = max(keep, min(g.applied-pr.Match, most))
+			}
+		}
+	}
+	return min(keep, h.cfg.SnapshotKeep)
+}
+
+// takeSnapshot takes g's snapshot, keeping keep entries behind it in its
+// log, unless its state machine puts it off.
+func (h *Host) takeSnapshot(g *group, keep uint64) error {
 	data, err := g.sm.Snapshot()
 	if errors.Is(err, ErrSnapshotLater) {
 		g.full = g.bytesSince >= h.cfg.MaxUnsnapshotted
@@ -232,8 +310,13 @@ func (h *Host) snapshot(g *group) error {
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	if err := g.store.CreateSnapshot(g.applied, g.conf, data, h.keep(g)); err != nil {
+	if err := g.store.CreateSnapshot(g.applied, g.conf, data, keep); err != nil {
 		return err
+	}
+	if n := g.applied - g.snapAt; n > 0 {
+		// The entries kept are the last of those applied since the last
+		// snapshot (or, keeping more than those, some before them).
+		g.kept = min(keep, n) * (g.bytesSince / n)
 	}
 	g.snapAt, g.snapWanted, g.bytesSince, g.full = g.applied, false, 0, false
 	return nil

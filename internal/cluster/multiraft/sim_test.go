@@ -172,8 +172,12 @@ func runSim(t *testing.T, seed uint64, summary *string, wipe bool) error {
 		Faults: noisy,
 		// Even seeds snapshot often (snapshots sent to followers, restores);
 		// odd seeds keep long logs (more unsynced bytes at stake in a crash).
-		// Seeds 3, 4, 7, 8, … quiesce idle groups.
-		Host: multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 20 + 180*(seed%2), SnapshotKeep: 5, Quiesce: seed%4 >= 2},
+		// Seeds 3, 4, 7, 8, … quiesce idle groups. Seeds 1, 4, 7, … bound
+		// the node's logs together tightly (MaxLogBytes), so that its
+		// groups are snapshotted early, in turn (and, with SnapshotBytes,
+		// MaxUnsnapshotted, 32 KiB).
+		Host: multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, SnapshotEvery: 20 + 180*(seed%2), SnapshotKeep: 5, Quiesce: seed%4 >= 2,
+			SnapshotBytes: map[bool]uint64{true: 8 << 10}[seed%3 == 1], MaxLogBytes: map[bool]uint64{true: 1 << 10}[seed%3 == 1]},
 		// With wipes, leaders also hand groups back to their preferred
 		// nodes, as the broker does: transfers racing a rejoin's
 		// configuration changes once left groups joint for good.

@@ -113,3 +113,53 @@ func TestTransferOnlyToAReplicaInStep(t *testing.T) {
 	}
 	t.Fatalf("leadership never moved to node %d once it caught up", behind)
 }
+
+// A node's groups together keep at most about MaxLogBytes of applied
+// entries in their logs (since their snapshots and kept behind them):
+// each group's own bound (SnapshotBytes) let a node of many busy
+// partitions hold that much of every one, 20 MiB each by default.
+// Trimmed early, the groups still agree and converge.
+func TestNodeLogsBoundedTogether(t *testing.T) {
+	cfg := multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1,
+		SnapshotBytes: 64 << 10, MaxLogBytes: 128 << 10, MaxSizePerMsg: 32 << 10, MaxInflightMsgs: 4}
+	groups := []uint64{1, 2, 3, 4, 5, 6, 7, 8}
+	c, led := quietCluster(t, 5, 3, groups, cfg)
+	value := strings.Repeat("v", 4<<10)
+	var most uint64
+	for i := range 400 {
+		g := groups[i%len(groups)]
+		if r := propose(t, c, g, fmt.Sprintf("p k%d %s", i, value)); r.Err != nil {
+			t.Fatalf("put %d in group %d: %v", i, g, r.Err)
+		}
+		for node := uint64(1); node <= 3; node++ {
+			var held uint64
+			for _, g := range groups {
+				st, err := c.Node(node).Host.Status(g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				held += st.Unsnapshotted + st.Kept
+			}
+			most = max(most, held)
+		}
+	}
+	// Between passes a node may apply a few entries beyond it.
+	t.Logf("a node's groups held up to %d bytes of applied entries together", most)
+	if bound := cfg.MaxLogBytes + 32<<10; most > bound {
+		t.Fatalf("a node's groups held up to %d bytes of applied entries together, want at most %d", most, bound)
+	}
+	if err := converge(c, groups); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		lead := c.Node(c.Leader(g)).SMs[g].(*kv)
+		for node := uint64(1); node <= 3; node++ {
+			if got := c.Node(node).SMs[g].(*kv); !got.equal(lead) {
+				t.Fatalf("group %d on node %d: applied %d, want %d like its leader", g, node, got.state.Applied, lead.state.Applied)
+			}
+		}
+	}
+	if len(led.problems) > 0 {
+		t.Fatal(led.problems)
+	}
+}
