@@ -21,7 +21,7 @@ type Group struct {
 	balance balancer // immutable after New
 
 	state    State
-	epoch    int64  // the generation; bumps on every change of target (and RecordExternal raises it)
+	epoch    int64  // the generation; bumps on every change of target (RecordExternal and GoOnFrom raise it)
 	assignor string // fixed by the first member; "" while empty
 
 	members   map[string]*member // by member ID
