@@ -24,12 +24,15 @@ const forgotten = groupstate.Forgotten
 // TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE,
 // INVALID_ARGUMENT.
 func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
-	return c.resetOffsets(groupID, req, nil)
+	return c.resetOffsets(groupID, req, (*groupstate.Group).Reset)
 }
 
-// resetOffsets is ResetOffsets, or StoreOffsets with member (whether the
-// Kafka commit names a member of the classic group).
-func (c *Coordinator) resetOffsets(groupID string, req ResetParams, member *bool) (ResetResult, error) {
+// storePlan is the command that stores a reset's plan in the group, under
+// its lock: an operator's Reset, or a Kafka commit's StoreClassic.
+type storePlan func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error)
+
+// resetOffsets plans req for groupID and stores the plan with store.
+func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storePlan) (ResetResult, error) {
 	if err := c.checkID(groupID); err != nil {
 		return ResetResult{}, err
 	}
@@ -76,12 +79,7 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, member *bool
 		refs = append(refs, groupstate.Ref{TP: tp, Offset: off})
 	}
 	cg.mu.Lock()
-	var fx groupstate.Effects
-	if member == nil {
-		fx, err = cg.a.Reset(c.now(), refs)
-	} else {
-		fx, err = cg.a.StoreClassic(c.now(), refs, *member)
-	}
+	fx, err := store(cg.a, c.now(), refs)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"errors"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
@@ -117,7 +118,10 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
 func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, member bool) error {
-	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, &member)
+	store := func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error) {
+		return a.StoreClassic(now, plan, member)
+	}
+	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, store)
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has members of its own; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}
