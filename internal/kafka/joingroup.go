@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -120,7 +121,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		old.ErrorCode, old.Generation, old.MemberID = kerr.RebalanceInProgress.Code, -1, id
 		m.join <- old
 	}
-	m.clientID, m.host, m.protocols = c.client, c.host, req.Protocols
+	m.clientID, m.host, m.protocols = c.client, c.host, ownProtocols(req.Protocols)
 	if req.InstanceID != nil && *req.InstanceID != "" {
 		m.instanceID = *req.InstanceID
 		g.static[m.instanceID] = m.id
@@ -153,4 +154,15 @@ func (g *kgroup) anySupported(ps []kmsg.JoinGroupRequestProtocol) bool {
 		}
 	}
 	return false
+}
+
+// ownProtocols is a copy of a JoinGroup's protocols that the group may
+// keep: the request's byte fields are slices of the connection's read
+// buffer, which its next request overwrites.
+func ownProtocols(ps []kmsg.JoinGroupRequestProtocol) []kmsg.JoinGroupRequestProtocol {
+	out := make([]kmsg.JoinGroupRequestProtocol, len(ps))
+	for i, p := range ps {
+		out[i] = kmsg.JoinGroupRequestProtocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -55,7 +56,7 @@ func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.R
 		}
 		for _, a := range req.GroupAssignment {
 			if o := g.members[a.MemberID]; o != nil {
-				o.assignment = a.MemberAssignment
+				o.assignment = bytes.Clone(a.MemberAssignment) // see ownProtocols
 			}
 		}
 		g.state = groupStable
