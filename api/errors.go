@@ -77,6 +77,11 @@ var (
 	ErrOffsetOutOfRange  = &Error{Code: "OFFSET_OUT_OF_RANGE", Status: http.StatusBadRequest, Kafka: kafkaOffsetOutOfRange}  // details: earliest_offset, high_watermark
 	ErrInvalidAssignor   = &Error{Code: "INVALID_ASSIGNOR", Status: http.StatusBadRequest, Kafka: kafkaUnsupportedAssignor}  // not range, roundrobin, sticky or cooperative-sticky
 	ErrInvalidTimeout    = &Error{Code: "INVALID_TIMEOUT", Status: http.StatusBadRequest, Kafka: kafkaInvalidSessionTimeout} // outside the broker's bounds; details: min, max
+	// ErrInvalidTimestamp is INVALID_ARGUMENT for a record whose timestamp
+	// is outside the broker's window (--timestamp-after-max,
+	// --timestamp-before-max): the same code over HTTP; INVALID_TIMESTAMP
+	// to a Kafka client, as Kafka refuses such a record.
+	ErrInvalidTimestamp = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest, Kafka: kafkaInvalidTimestamp}
 
 	// Unknown things (404).
 	ErrNotFound = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownServerError} // no such route
@@ -207,6 +212,7 @@ const (
 	kafkaInvalidSessionTimeout     int16 = 26
 	kafkaTopicAlreadyExists        int16 = 36
 	kafkaInvalidPartitions         int16 = 37
+	kafkaInvalidTimestamp          int16 = 32
 	kafkaInvalidConfig             int16 = 40
 	kafkaInvalidRequest            int16 = 42 // also "sent to an incompatible broker"
 	kafkaPolicyViolation           int16 = 44

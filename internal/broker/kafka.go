@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -105,10 +106,11 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 		// connection since closed): the answer waits for the log's.
 		return base, b.durable(t, p, -1, start), nil
 	}
+	c, err := b.checkKafkaBatch(batch)
+	if err != nil {
+		return 0, nil, err
+	}
 	if b.replicated(t) {
-		if _, err := recordbatch.CheckFrame(batch); err != nil {
-			return 0, nil, replicatedBatchError(err)
-		}
 		records := int(binary.BigEndian.Uint32(batch[recordbatch.OffRecordCount:]))
 		bases, err := b.replicate(t, p, batch, records)
 		if err != nil {
@@ -118,11 +120,8 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 		b.latency.publishFor(t.cfg.Fsync).since(start)
 		return bases[0], nil, nil
 	}
-	base, end, err := p.log.WriteBatch(batch) // validates it first
+	base, end, err := p.log.WriteChecked(&c)
 	if err != nil {
-		if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {
-			return 0, nil, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
-		}
 		return 0, nil, b.logError(err, t, p.id)
 	}
 	adm.written(0, base, time.Now())
@@ -137,6 +136,28 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 		return base, nil, nil
 	}
 	return base, b.durable(t, p, end, start), nil
+}
+
+// checkKafkaBatch checks a batch from a Kafka producer once, before it is
+// written: its frame, its records, and their timestamps against the
+// broker's window, as a publish's (Kafka producers bypassed it: a record
+// stamped a century ahead was taken, and kept its segment from retention
+// for good).
+func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
+	c, err := commitlog.CheckFrame(batch)
+	if err == nil {
+		bounds := b.timeBounds(b.now())
+		err = c.CheckRecords(func(i int, r commitlog.BatchRecord) error {
+			if e := bounds.checkWindow(r.Timestamp, func() string { return fmt.Sprintf("record %d", i) }); e != nil {
+				return e
+			}
+			return nil
+		})
+	}
+	if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {
+		return c, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
+	}
+	return c, err
 }
 
 // durable is WriteBatch's wait for the first end bytes of p's log (end -1:

@@ -28,16 +28,25 @@ func (b *Broker) timeBounds(now time.Time) timeBounds {
 // check refuses a negative timestamp and one outside the window. A JSON
 // message without a timestamp (0) takes the broker's clock and passes.
 func (tb timeBounds) check(r *incoming) *api.Error {
-	ts := r.timestamp
+	switch ts := r.timestamp; {
+	case ts < 0:
+		return api.ErrInvalidArgument.Withf("%s: timestamp %d is negative", r.where(), ts).
+			WithDetail("field", "timestamp").WithDetail("timestamp", ts)
+	case ts == 0 && r.frame < 0:
+		return nil
+	}
+	return tb.checkWindow(r.timestamp, r.where)
+}
+
+// checkWindow refuses a timestamp ts outside the window; where names the
+// record. A Kafka batch's records are checked by it alone: Kafka takes
+// negative timestamps (-1 is "none"), which cannot pin a segment.
+func (tb timeBounds) checkWindow(ts int64, where func() string) *api.Error {
 	bad := func(format string, args ...any) *api.Error {
-		return api.ErrInvalidArgument.Withf("%s: timestamp %d "+format, append([]any{r.where(), ts}, args...)...).
+		return api.ErrInvalidTimestamp.Withf("%s: timestamp %d "+format, append([]any{where(), ts}, args...)...).
 			WithDetail("field", "timestamp").WithDetail("timestamp", ts)
 	}
 	switch {
-	case ts < 0:
-		return bad("is negative")
-	case ts == 0 && r.frame < 0:
-		return nil
 	case tb.afterMS > 0 && ts > tb.nowMS && ts-tb.nowMS > tb.afterMS:
 		return bad("is more than %v after the broker's clock (%d); the bound is --timestamp-after-max",
 			time.Duration(tb.afterMS)*time.Millisecond, tb.nowMS).WithDetail("max_after_ms", tb.afterMS)

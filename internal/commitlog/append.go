@@ -71,6 +71,18 @@ func (l *Log) WriteBatch(batch []byte) (base, end int64, err error) {
 	return l.write(c.b, c.info)
 }
 
+// WriteChecked is WriteBatch of a batch whose records CheckRecords
+// accepted, without checking them again.
+func (l *Log) WriteChecked(c *Checked) (base, end int64, err error) {
+	if !c.records {
+		return 0, 0, fmt.Errorf("commitlog: write of a batch whose records were not checked: %w", ErrCorrupt)
+	}
+	if len(c.b) > l.opts.MaxBatchBytes {
+		return 0, 0, fmt.Errorf("commitlog: %d byte batch: %w", len(c.b), ErrBatchTooLarge)
+	}
+	return l.write(c.b, c.info)
+}
+
 // checkBatch checks batch as AppendBatch does: its size, its frame, its
 // records.
 func (l *Log) checkBatch(batch []byte) (Checked, error) {
@@ -97,13 +109,7 @@ func (l *Log) Durable(end int64) error { return l.afterWrite(end) }
 // the batch's bytes and writes them to the segment. It returns the first
 // offset once the batch is as durable as the FsyncPolicy promises.
 func (l *Log) AppendChecked(c *Checked) (base int64, err error) {
-	if !c.records {
-		return 0, fmt.Errorf("commitlog: append of a batch whose records were not checked: %w", ErrCorrupt)
-	}
-	if len(c.b) > l.opts.MaxBatchBytes {
-		return 0, fmt.Errorf("commitlog: %d byte batch: %w", len(c.b), ErrBatchTooLarge)
-	}
-	base, end, err := l.write(c.b, c.info)
+	base, end, err := l.WriteChecked(c)
 	if err != nil {
 		return 0, err
 	}

@@ -47,7 +47,13 @@ func (s *Server) listOffsets(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 					sp.ErrorCode = errorCode(err)
 					break
 				}
-				// No record that new: the high watermark, with timestamp -1.
+				if at < 0 {
+					// No record that new: offset and timestamp -1, as
+					// Kafka answers (clients read it as none, e.g.
+					// offsets_for_times' None; kgo and librdkafka then
+					// take the end). It was the high watermark.
+					break
+				}
 				sp.Offset, sp.Timestamp = off, at
 			}
 			st.Partitions = append(st.Partitions, sp)

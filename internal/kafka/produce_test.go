@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -363,5 +364,33 @@ func TestProduceAcks(t *testing.T) {
 	}
 	if recs := consumeAll(t, p, "acks", 150); len(recs) != 150 {
 		t.Fatalf("consumed %d records, want 150", len(recs))
+	}
+}
+
+// A record stamped beyond the broker's window (--timestamp-after-max, 1 h
+// by default) is refused with INVALID_TIMESTAMP, as Kafka refuses it, and
+// nothing of its batch is written; within the window it is taken. Kafka
+// producers bypassed the window: a record a century ahead was stored and
+// kept its segment from retention for good.
+func TestProduceTimestampWindow(t *testing.T) {
+	p := start(t)
+	cl := p.client(t, kgo.DefaultProduceTopic("ts"), kgo.DisableIdempotentWrite())
+	createTopic(t, cl, "ts", 1)
+	for _, tc := range []struct {
+		at   time.Time
+		want error
+	}{
+		{time.Now().Add(100 * 365 * 24 * time.Hour), kerr.InvalidTimestamp},
+		{time.Now().Add(2 * time.Hour), kerr.InvalidTimestamp},
+		{time.Now().Add(30 * time.Minute), nil},
+		{time.UnixMilli(1), nil}, // no bound before the clock by default, as in Kafka
+	} {
+		err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v"), Timestamp: tc.at}).FirstErr()
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("record at %v: %v, want %v", tc.at, err, tc.want)
+		}
+	}
+	if recs := consumeAll(t, p, "ts", 2); len(recs) != 2 || recs[0].Offset != 0 {
+		t.Fatalf("stored %d records, want the 2 within the window at offsets 0 and 1", len(recs))
 	}
 }
