@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -50,12 +51,7 @@ func (b *Broker) createTopic(spec TopicSpec, maxTopics int) (TopicInfo, error) {
 	if err := b.checkStorage(); err != nil {
 		return TopicInfo{}, err
 	}
-	if _, err := b.lookup(cfg.Name); err == nil {
-		return TopicInfo{}, api.ErrTopicExists.Withf("topic %q already exists", cfg.Name).WithDetail("topic", cfg.Name)
-	} else if !errors.Is(err, api.ErrTopicNotFound) {
-		return TopicInfo{}, err
-	}
-	if err := b.checkTopicLimitLocked(cfg.Name, maxTopics); err != nil {
+	if err := b.checkNewTopicLocked(cfg.Name, maxTopics); err != nil {
 		return TopicInfo{}, err
 	}
 	// Metadata first: a crash after this point leaves a topic whose missing
@@ -78,6 +74,39 @@ func (b *Broker) createTopic(spec TopicSpec, maxTopics int) (TopicInfo, error) {
 	b.mu.Unlock()
 	b.log.Info("topic created", "topic", cfg.Name, "partitions", cfg.Partitions)
 	return t.info(), nil
+}
+
+// ValidateTopic says whether CreateTopic would create spec's topic now,
+// creating nothing (Kafka's CreateTopics with validate_only): the
+// configuration it would have, or the error CreateTopic's checks would
+// give.
+func (b *Broker) ValidateTopic(spec TopicSpec) (TopicConfig, error) {
+	cfg, err := b.cfg.resolveTopic(spec, b.now())
+	if err != nil {
+		return TopicConfig{}, err
+	}
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	return cfg, b.checkNewTopicLocked(cfg.Name, b.cfg.Limits.withDefaults().MaxTopics)
+}
+
+// DefaultTopicConfig is the configuration of a topic created with no
+// settings of its own (its name and creation time aside); false if the
+// broker's defaults make none (then every topic says its own settings).
+func (b *Broker) DefaultTopicConfig() (TopicConfig, bool) {
+	cfg, err := b.cfg.resolveTopic(TopicSpec{Name: "default"}, time.Time{})
+	return cfg, err == nil
+}
+
+// checkNewTopicLocked refuses a topic named name that exists, or one past
+// maxTopics topics. The caller holds adminMu.
+func (b *Broker) checkNewTopicLocked(name string, maxTopics int) error {
+	if _, err := b.lookup(name); err == nil {
+		return api.ErrTopicExists.Withf("topic %q already exists", name).WithDetail("topic", name)
+	} else if !errors.Is(err, api.ErrTopicNotFound) {
+		return err
+	}
+	return b.checkTopicLimitLocked(name, maxTopics)
 }
 
 // Topics describes every topic, sorted by name.

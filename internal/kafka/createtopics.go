@@ -20,7 +20,13 @@ func applyTopicConfig(req *broker.TopicSpec, name string, value *string) bool {
 		return true
 	}
 	n, err := strconv.ParseInt(*value, 10, 64)
+	// Kafka's defaults for what GoQueue does one way only are taken (a
+	// tool may name every default); anything else is not.
 	switch name {
+	case "cleanup.policy":
+		return *value == "delete"
+	case "compression.type":
+		return *value == "producer" // batches are stored as the producer compressed them
 	case "retention.ms":
 		if err != nil {
 			return false
@@ -37,18 +43,20 @@ func applyTopicConfig(req *broker.TopicSpec, name string, value *string) bool {
 		}
 		req.RetentionBytes = n
 	case "segment.bytes":
-		if err != nil {
+		// 0 would be the broker's default to TopicSpec: refused, as Kafka
+		// refuses it.
+		if err != nil || n < 1 {
 			return false
 		}
 		req.SegmentBytes = n
 	case "segment.ms":
-		if err != nil {
+		if err != nil || n < 1 {
 			return false
 		}
 		req.SegmentAge = millis(n)
 	case "max.message.bytes":
-		if err != nil {
-			return false
+		if err != nil || n < 1 || n > math.MaxInt32 {
+			return false // it was wrapped into an int32: 4294967297 became 1
 		}
 		req.MaxMessageBytes = int32(n)
 	case "goqueue.fsync":
@@ -73,6 +81,10 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 	req := r.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	resp.SetVersion(req.Version)
+	named := map[string]int{}
+	for _, rt := range req.Topics {
+		named[rt.Topic]++
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -83,6 +95,9 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 		}
 		creq := broker.TopicSpec{Name: rt.Topic}
 		switch {
+		case named[rt.Topic] > 1:
+			fail(kerr.InvalidRequest.Code, "the request names topic "+strconv.Quote(rt.Topic)+" more than once")
+			continue
 		case len(rt.ReplicaAssignment) > 0:
 			fail(kerr.InvalidReplicaAssignment.Code, "a single GoQueue broker places every partition itself")
 			continue
@@ -107,12 +122,21 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 		}
 		if bad != "" {
 			fail(kerr.InvalidConfig.Code, "unsupported topic config "+strconv.Quote(bad)+
-				" (supported: retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, goqueue.fsync)")
+				" (supported: retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, goqueue.fsync;"+
+				" cleanup.policy delete and compression.type producer, which GoQueue always does)")
 			continue
 		}
 		if req.ValidateOnly {
-			// Nothing is created; the answer says what would be.
-			st.NumPartitions = creq.Partitions
+			// Nothing is created; the answer says what would be, or why
+			// not, as the creation would.
+			cfg, err := s.b.ValidateTopic(creq)
+			if err != nil {
+				fail(errorCode(err), err.Error())
+				continue
+			}
+			st.NumPartitions = cfg.Partitions
+			st.ReplicationFactor = max(rt.ReplicationFactor, 1)
+			st.Configs = s.createdConfigs(cfg)
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
@@ -128,6 +152,7 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 		if parts, ok := s.clusterPlacement(ti.Config.Name); ok && len(parts) > 0 {
 			st.ReplicationFactor = int16(len(parts[0].Replicas))
 		}
+		st.Configs = s.createdConfigs(ti.Config)
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
@@ -143,4 +168,16 @@ func (s *Server) createTopic(ctx context.Context, spec broker.TopicSpec, rf int1
 		return broker.TopicInfo{}, err
 	}
 	return s.b.Topic(spec.Name)
+}
+
+// createdConfigs are a created topic's configs as CreateTopics v5+ answers
+// them (older versions do not carry them).
+func (s *Server) createdConfigs(c broker.TopicConfig) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, tc := range s.topicConfigs(c) {
+		rc := kmsg.NewCreateTopicsResponseTopicConfig()
+		rc.Name, rc.Value, rc.Source = tc.name, kmsg.StringPtr(tc.value), int8(tc.source)
+		out = append(out, rc)
+	}
+	return out
 }

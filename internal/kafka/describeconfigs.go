@@ -28,13 +28,13 @@ func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (km
 				sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 				break
 			}
-			for _, c := range topicConfigs(ti.Config) {
-				if len(rr.ConfigNames) > 0 && !contains(rr.ConfigNames, c[0]) {
+			for _, c := range s.topicConfigs(ti.Config) {
+				if len(rr.ConfigNames) > 0 && !contains(rr.ConfigNames, c.name) {
 					continue
 				}
 				rc := kmsg.NewDescribeConfigsResponseResourceConfig()
-				v := c[1]
-				rc.Name, rc.Value, rc.Source = c[0], &v, kmsg.ConfigSourceDynamicTopicConfig
+				rc.Name, rc.Value, rc.Source = c.name, kmsg.StringPtr(c.value), c.source
+				rc.IsDefault = c.source == kmsg.ConfigSourceDefaultConfig // v0's say
 				sr.Configs = append(sr.Configs, rc)
 			}
 		default:
@@ -45,22 +45,47 @@ func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (km
 	return resp, nil
 }
 
-// topicConfigs are a topic's settings as Kafka config name/value pairs.
-func topicConfigs(c broker.TopicConfig) [][2]string {
-	retention := int64(-1)
-	if c.RetentionHours > 0 {
-		retention = c.RetentionHours * 3_600_000
+// topicConfig is one of a topic's settings as a Kafka config.
+type topicConfig struct {
+	name, value string
+	source      kmsg.ConfigSource
+}
+
+// topicConfigs are a topic's settings as Kafka configs: those the topic
+// has as any topic created with no settings would, DEFAULT_CONFIG (as
+// Kafka marks a config no one set), the others DYNAMIC_TOPIC_CONFIG. A
+// tool then shows what was set for the topic apart, as for Kafka's.
+func (s *Server) topicConfigs(c broker.TopicConfig) []topicConfig {
+	def, ok := s.b.DefaultTopicConfig()
+	retention := func(c broker.TopicConfig) int64 {
+		if c.RetentionHours > 0 {
+			return c.RetentionHours * 3_600_000
+		}
+		return -1
 	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
-	return [][2]string{
-		{"cleanup.policy", "delete"},
-		{"retention.ms", i(retention)},
-		{"retention.bytes", i(c.RetentionBytes)},
-		{"segment.bytes", i(c.SegmentBytes)},
-		{"segment.ms", i(c.SegmentMS)},
-		{"max.message.bytes", i(int64(c.MaxMessageBytes))},
-		{"goqueue.fsync", c.Fsync},
+	out := []topicConfig{
+		{"cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig},
+		{"compression.type", "producer", kmsg.ConfigSourceDefaultConfig},
 	}
+	for _, v := range []struct {
+		name       string
+		value, std string
+	}{
+		{"retention.ms", i(retention(c)), i(retention(def))},
+		{"retention.bytes", i(c.RetentionBytes), i(def.RetentionBytes)},
+		{"segment.bytes", i(c.SegmentBytes), i(def.SegmentBytes)},
+		{"segment.ms", i(c.SegmentMS), i(def.SegmentMS)},
+		{"max.message.bytes", i(int64(c.MaxMessageBytes)), i(int64(def.MaxMessageBytes))},
+		{"goqueue.fsync", c.Fsync, def.Fsync},
+	} {
+		source := kmsg.ConfigSourceDynamicTopicConfig
+		if ok && v.value == v.std {
+			source = kmsg.ConfigSourceDefaultConfig
+		}
+		out = append(out, topicConfig{v.name, v.value, source})
+	}
+	return out
 }
 
 func contains(names []string, name string) bool {

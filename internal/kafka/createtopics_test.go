@@ -1,0 +1,109 @@
+package kafka_test
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CreateTopics answers as Kafka does what kafka-python and kadm, trying
+// GoQueue as users, found answered otherwise: validate_only checked
+// nothing (an existing topic, a bad name, 100,000 partitions: all "would
+// be created"); max.message.bytes past int32 was wrapped (4294967297
+// became 1, and every later produce failed); Kafka's own defaults
+// cleanup.policy=delete and compression.type=producer were refused; a
+// topic named twice was created once.
+func TestCreateTopicsChecks(t *testing.T) {
+	p := start(t)
+	cl := p.client(t)
+	createTopic(t, cl, "exists", 1)
+	type cfg = [2]string
+	for _, tc := range []struct {
+		name         string
+		topics       []string
+		partitions   int32
+		configs      []cfg
+		validateOnly bool
+		want         []int16
+	}{
+		{"validate, exists", []string{"exists"}, 1, nil, true, []int16{kerr.TopicAlreadyExists.Code}},
+		{"validate, bad name", []string{"bad/name"}, 1, nil, true, []int16{kerr.InvalidTopicException.Code}},
+		{"validate, too many partitions", []string{"many"}, 100_000, nil, true, []int16{kerr.InvalidPartitions.Code}},
+		{"validate, good", []string{"fine"}, 2, nil, true, []int16{0}},
+		{"max.message.bytes past int32", []string{"wrap"}, 1, []cfg{{"max.message.bytes", "4294967297"}}, false, []int16{kerr.InvalidConfig.Code}},
+		{"segment.bytes 0", []string{"seg0"}, 1, []cfg{{"segment.bytes", "0"}}, false, []int16{kerr.InvalidConfig.Code}},
+		{"cleanup.policy compact", []string{"compact"}, 1, []cfg{{"cleanup.policy", "compact"}}, false, []int16{kerr.InvalidConfig.Code}},
+		{"Kafka's defaults", []string{"defaults"}, 1, []cfg{{"cleanup.policy", "delete"}, {"compression.type", "producer"}}, false, []int16{0}},
+		{"named twice", []string{"twice", "twice"}, 1, nil, false, []int16{kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := kmsg.NewPtrCreateTopicsRequest()
+			req.ValidateOnly = tc.validateOnly
+			for _, name := range tc.topics {
+				rt := kmsg.NewCreateTopicsRequestTopic()
+				rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, tc.partitions, 1
+				for _, c := range tc.configs {
+					rc := kmsg.NewCreateTopicsRequestTopicConfig()
+					rc.Name, rc.Value = c[0], kmsg.StringPtr(c[1])
+					rt.Configs = append(rt.Configs, rc)
+				}
+				req.Topics = append(req.Topics, rt)
+			}
+			resp, err := req.RequestWith(ctxT(t), cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, st := range resp.Topics {
+				if st.ErrorCode != tc.want[i] {
+					t.Fatalf("topic %d (%s): code %d, want %d (%v)", i, st.Topic, st.ErrorCode, tc.want[i], st.ErrorMessage)
+				}
+			}
+		})
+	}
+	for _, name := range []string{"fine", "twice", "wrap"} {
+		if code := metadataTopic(t, cl, name).ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("topic %s: metadata code %d; it should not have been created", name, code)
+		}
+	}
+
+	// The configs of the created topic: what any topic would have is
+	// DEFAULT_CONFIG, what was set for it DYNAMIC_TOPIC_CONFIG, in the
+	// creation's answer (v5+) and in DescribeConfigs.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "set", 1, 1
+	rc := kmsg.NewCreateTopicsRequestTopicConfig()
+	rc.Name, rc.Value = "retention.bytes", kmsg.StringPtr("12345")
+	rt.Configs = append(rt.Configs, rc)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	sources := map[string]int8{}
+	for _, c := range resp.Topics[0].Configs {
+		sources[c.Name] = c.Source
+	}
+	dc := kmsg.NewPtrDescribeConfigsRequest()
+	dr := kmsg.NewDescribeConfigsRequestResource()
+	dr.ResourceType, dr.ResourceName = kmsg.ConfigResourceTypeTopic, "set"
+	dc.Resources = append(dc.Resources, dr)
+	dresp, err := dc.RequestWith(ctxT(t), cl)
+	if err != nil || dresp.Resources[0].ErrorCode != 0 {
+		t.Fatalf("describe configs: %v %+v", err, dresp)
+	}
+	described := map[string]kmsg.ConfigSource{}
+	for _, c := range dresp.Resources[0].Configs {
+		described[c.Name] = c.Source
+	}
+	for name, want := range map[string]kmsg.ConfigSource{
+		"retention.bytes": kmsg.ConfigSourceDynamicTopicConfig,
+		"retention.ms":    kmsg.ConfigSourceDefaultConfig,
+		"cleanup.policy":  kmsg.ConfigSourceDefaultConfig,
+	} {
+		if sources[name] != int8(want) || described[name] != want {
+			t.Fatalf("%s: source %d in the creation's answer, %v described; want %v", name, sources[name], described[name], want)
+		}
+	}
+}
