@@ -233,10 +233,15 @@ func (h *Host) snapshot(g *group) error {
 	return h.takeSnapshot(g, h.keep(g))
 }
 
-// trimLogs snapshots the groups holding the most applied entries in
-// memory while the node's groups together hold more than MaxLogBytes,
-// until they hold three quarters of it (so that it does not snapshot a
-// group at every pass), at most maxTrimsPerPass a pass: a partition's
+// trimLogs brings the applied entries the node's groups hold in memory
+// together back to three quarters of MaxLogBytes once they hold more than
+// it (so that it does not trim at every pass). First it drops the tails
+// kept behind snapshots, largest first, as far as no follower taking
+// appends in step still needs them: that writes nothing. A group idle
+// since its snapshot could give its tail back no other way (a snapshot
+// needs a newer index), and the busy ones were snapshotted ever earlier
+// to make up for the idle ones' tails. Then it snapshots the groups
+// holding the most, at most maxTrimsPerPass a pass: a partition's
 // snapshot syncs its log, and the pass holds every group's appends and
 // heartbeats meanwhile. It leaves alone a group holding less than
 // SnapshotBytes/16, or than its share of a quarter of the bound (a
@@ -251,6 +256,24 @@ func (h *Host) trimLogs() error {
 	if total <= h.cfg.MaxLogBytes {
 		return nil
 	}
+	target := h.cfg.MaxLogBytes / 4 * 3
+	var tails []*group
+	for _, id := range h.order {
+		if g := h.groups[id]; g.kept > 0 {
+			tails = append(tails, g)
+		}
+	}
+	slices.SortStableFunc(tails, func(a, b *group) int { return cmp.Compare(b.kept, a.kept) })
+	for _, g := range tails {
+		if total <= target {
+			return nil
+		}
+		before := g.kept
+		if err := h.dropTail(g); err != nil {
+			return fmt.Errorf("multiraft: group %d: %w", g.id, err)
+		}
+		total -= before - g.kept
+	}
 	least := min(h.cfg.SnapshotBytes/16, h.cfg.MaxLogBytes/4/uint64(len(h.order)))
 	var large []*group
 	for _, id := range h.order {
@@ -261,7 +284,7 @@ func (h *Host) trimLogs() error {
 	slices.SortStableFunc(large, func(a, b *group) int { return cmp.Compare(b.bytesSince+b.kept, a.bytesSince+a.kept) })
 	trimmed := 0
 	for _, g := range large {
-		if total <= h.cfg.MaxLogBytes/4*3 || trimmed == maxTrimsPerPass {
+		if total <= target || trimmed == maxTrimsPerPass {
 			break
 		}
 		before := g.bytesSince + g.kept
@@ -273,6 +296,41 @@ func (h *Host) trimLogs() error {
 			trimmed++
 		}
 	}
+	return nil
+}
+
+// dropTail drops from memory the entries g's last snapshot left behind
+// it, but those a live follower has yet to get, where g leads: one taking
+// appends in step (trimKeep keeps those too), or one probed again after a
+// moment out of reach (the transport's report of one failed send puts
+// every group's follower on that node in probe), whose tail would else
+// cost it a snapshot — for a partition, a copy of its bytes.
+func (h *Host) dropTail(g *group) error {
+	to := g.snapAt
+	if st := g.rn.Status(); st.RaftState == raft.StateLeader {
+		for id, pr := range st.Progress {
+			live := pr.State == tracker.StateReplicate || pr.State == tracker.StateProbe && pr.RecentActive && pr.Match > 0
+			if id != st.ID && live && pr.Match < to {
+				to = pr.Match
+			}
+		}
+	}
+	first, err := g.store.FirstIndex()
+	if err != nil {
+		return err
+	}
+	held := g.snapAt - min(first-1, g.snapAt) // entries kept behind the snapshot
+	if held == 0 {
+		g.kept = 0
+		return nil
+	}
+	if to < first {
+		return nil
+	}
+	if err := g.store.DropKept(to); err != nil {
+		return err
+	}
+	g.kept = g.kept * (g.snapAt - to) / held
 	return nil
 }
 

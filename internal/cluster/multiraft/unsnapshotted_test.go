@@ -2,6 +2,7 @@ package multiraft_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,6 +159,59 @@ func TestNodeLogsBoundedTogether(t *testing.T) {
 				t.Fatalf("group %d on node %d: applied %d, want %d like its leader", g, node, got.state.Applied, lead.state.Applied)
 			}
 		}
+	}
+	if len(led.problems) > 0 {
+		t.Fatal(led.problems)
+	}
+}
+
+// A group idle since its snapshot gives back the entries kept behind it
+// once the node holds too much: it cannot snapshot again before it
+// applies more, so those tails stayed, counted in the node's total, and
+// the busy groups were snapshotted ever earlier to make up for them.
+func TestIdleTailsDropped(t *testing.T) {
+	cfg := multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1,
+		SnapshotBytes: 64 << 10, MaxLogBytes: 96 << 10, MaxSizePerMsg: 32 << 10, MaxInflightMsgs: 4}
+	idle, busy := []uint64{1, 2, 3, 4, 5, 6, 7}, uint64(8)
+	c, led := quietCluster(t, 5, 3, append(slices.Clone(idle), busy), cfg)
+	value := strings.Repeat("v", 4<<10)
+	put := func(g uint64, n int) {
+		t.Helper()
+		for i := range n {
+			if r := propose(t, c, g, fmt.Sprintf("p k%d %s", i, value)); r.Err != nil {
+				t.Fatalf("put %d in group %d: %v", i, g, r.Err)
+			}
+		}
+	}
+	// Each idle group is snapshotted by its own bound (at its 16th entry),
+	// leaving a tail of at most a quarter of it behind (3 entries here).
+	for _, g := range idle {
+		put(g, 16)
+	}
+	tails := func() (most uint64) {
+		for node := uint64(1); node <= 3; node++ {
+			var held uint64
+			for _, g := range idle {
+				st, err := c.Node(node).Host.Status(g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				held += st.Kept
+			}
+			most = max(most, held)
+		}
+		return most
+	}
+	if got := tails(); got < 32<<10 {
+		t.Fatalf("the idle groups kept %d bytes behind their snapshots on some node, want the tails this test is about", got)
+	}
+	put(busy, 40)
+	if err := converge(c, []uint64{busy}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the idle groups kept up to %d bytes behind their snapshots on a node", tails())
+	if got, want := tails(), cfg.MaxLogBytes/3; got > want {
+		t.Fatalf("the idle groups still kept %d bytes behind their snapshots on some node, want at most %d", got, want)
 	}
 	if len(led.problems) > 0 {
 		t.Fatal(led.problems)

@@ -263,6 +263,26 @@ func (s *Store) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte, keep uin
 	return s.rotate()
 }
 
+// DropKept drops from memory the entries kept behind the snapshot up to
+// index i (at most the snapshot's index), leaving the WAL as it is: those
+// entries are in the snapshot, and Open replays only what follows it. It
+// writes nothing, so it costs no sync: the host drops the tails of idle
+// groups this way when the node holds too much, rather than snapshot
+// them again, which they cannot do before they apply more.
+func (s *Store) DropKept(i uint64) error {
+	snap, err := s.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	if at := snap.GetMetadata().GetIndex(); i > at {
+		return fmt.Errorf("raftstore: dropping entries to %d, past the snapshot at %d", i, at)
+	}
+	if err := s.Compact(i); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		return fmt.Errorf("raftstore: %w", err)
+	}
+	return nil
+}
+
 // Close closes the segment. It does not sync: what was not synced is what a
 // crash would lose, and the host syncs before it stops.
 func (s *Store) Close() error {

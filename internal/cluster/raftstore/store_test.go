@@ -101,6 +101,65 @@ func TestStoreRoundTripOnDisk(t *testing.T) {
 	}
 }
 
+// DropKept drops from memory the entries kept behind the snapshot, and
+// only those: what Raft reads after it, and what Open recovers, is the
+// same.
+func TestDropKept(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(vfs.OS{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &pb.ConfState{Voters: []uint64{1}}
+	if err := s.Bootstrap(cs); err != nil {
+		t.Fatal(err)
+	}
+	var ents []*pb.Entry
+	for i := uint64(2); i <= 20; i++ {
+		ents = append(ents, ent(i, 1, strconv.Itoa(int(i))))
+	}
+	if err := s.Save(hardState(1, 1, 20), ents); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSnapshot(15, cs, []byte("sm@15"), 10); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := s.FirstIndex(); first != 6 {
+		t.Fatalf("first index %d after a snapshot at 15 keeping 10, want 6", first)
+	}
+	want := stateOf(t, s)
+	if err := s.DropKept(16); err == nil {
+		t.Fatal("dropped entries past the snapshot")
+	}
+	for _, c := range []struct{ to, first uint64 }{{9, 10}, {4, 10}, {15, 16}} {
+		if err := s.DropKept(c.to); err != nil {
+			t.Fatal(err)
+		}
+		if first, _ := s.FirstIndex(); first != c.first {
+			t.Fatalf("first index %d after dropping to %d, want %d", first, c.to, c.first)
+		}
+		if got := stateOf(t, s); got != want {
+			t.Fatalf("after dropping to %d: %+v, want %+v", c.to, got, want)
+		}
+	}
+	if err := s.Save(hardState(1, 1, 21), []*pb.Entry{ent(21, 1, "21")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	want = stateOf(t, s)
+	s.Close()
+	s2, err := Open(vfs.OS{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if got := stateOf(t, s2); got != want {
+		t.Fatalf("reopened %+v, want %+v", got, want)
+	}
+}
+
 func TestStoreRejectsCorruptSegment(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(vfs.OS{}, dir)
@@ -235,6 +294,15 @@ func crashModel(t *testing.T, seed uint64) bool {
 				t.Fatal(err)
 			}
 			candidates, lastMust = []state{durable, stateOf(t, s)}, 1
+		case op < 17: // drop the tail kept behind the snapshot: state unchanged
+			snap, _ := s.Snapshot()
+			first, _ := s.FirstIndex()
+			at := snap.GetMetadata().GetIndex()
+			if at >= first {
+				if err := s.DropKept(first + uint64(rng.IntN(int(at-first)+1))); err != nil {
+					t.Fatal(err)
+				}
+			}
 		default: // crash
 			s.Close()
 			fsys.Crash(rng)
