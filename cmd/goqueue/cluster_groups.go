@@ -224,33 +224,56 @@ func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {
 // again with its next write, which an ack's retry is).
 const groupWriteTimeout = 5 * time.Second
 
-// propose replicates cmd through its group's shard and says a failure in
-// the API's codes: NOT_COORDINATOR naming the shard's leader once this
-// node no longer leads it, UNAVAILABLE while that is not known.
-func (g *groupShards) propose(cmd groupstore.Command) error {
-	shard := groupstore.ShardOf(cmd.Group)
-	ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
-	defer cancel()
-	err := g.n.ProposeGroupState(ctx, shard, cmd)
+// Confirm is Replicated.Confirm, through the group's shard.
+func (g *groupShards) Confirm(ctx context.Context, group string, epoch uint64) error {
+	shard := groupstore.ShardOf(group)
+	err := g.n.ConfirmGroupShard(ctx, shard, epoch)
 	var nl *multiraft.NotLeaderError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &nl), errors.Is(err, multiraft.ErrStopped):
+		return g.shardError(group, shard, err, "nothing was delivered")
+	}
+	// A read's failure has no outcome to be unknown: no majority
+	// confirmed this node in time (ErrDropped, the deadline), often with
+	// no change of coordinator at all.
+	return api.ErrUnavailable.Withf("group %s: no majority confirmed its coordinator in time (%v); nothing was delivered, retry", group, err).WithDetail("group", group)
+}
+
+// propose replicates cmd through its group's shard.
+func (g *groupShards) propose(cmd groupstore.Command) error {
+	shard := groupstore.ShardOf(cmd.Group)
+	ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
+	defer cancel()
+	if err := g.n.ProposeGroupState(ctx, shard, cmd); err != nil {
+		return g.shardError(cmd.Group, shard, err, "nothing was written")
+	}
+	return nil
+}
+
+// shardError says in the API's codes why shard did not take a write or
+// confirm a read for group (then, says what it cost): NOT_COORDINATOR
+// naming the shard's leader once this node no longer leads it,
+// UNAVAILABLE while that is not known.
+func (g *groupShards) shardError(group string, shard int, err error, then string) error {
+	var nl *multiraft.NotLeaderError
+	switch {
 	case errors.As(err, &nl), errors.Is(err, groupstore.ErrFenced):
 		leader, _ := g.n.GroupShardLeader(shard)
 		if leader == 0 || leader == g.n.ID() {
-			return api.ErrUnavailable.Withf("group %s's coordinator is changing; nothing was written, retry", cmd.Group).WithDetail("group", cmd.Group)
+			return api.ErrUnavailable.Withf("group %s's coordinator is changing; %s, retry", group, then).WithDetail("group", group)
 		}
-		e := api.ErrNotCoordinator.Withf("node %d no longer coordinates group %s; node %d does", g.n.ID(), cmd.Group, leader).
-			WithDetail("group", cmd.Group).WithDetail("coordinator", leader)
+		e := api.ErrNotCoordinator.Withf("node %d no longer coordinates group %s; node %d does", g.n.ID(), group, leader).
+			WithDetail("group", group).WithDetail("coordinator", leader)
 		if addr := g.n.HTTPAddr(leader); addr != "" {
 			e = e.WithDetail("coordinator_addr", addr)
 		}
 		return e
 	case errors.Is(err, multiraft.ErrDropped):
-		return api.ErrUnavailable.Withf("group %s's coordinator changed before the write committed; nothing was written, retry", cmd.Group).WithDetail("group", cmd.Group)
+		return api.ErrUnavailable.Withf("group %s's coordinator changed meanwhile; %s, retry", group, then).WithDetail("group", group)
 	case errors.Is(err, multiraft.ErrStopped):
 		return api.ErrUnavailable.Withf("this node is shutting down")
 	}
-	return api.ErrUnavailable.Withf("group %s: the write's outcome is unknown (%v); retry", cmd.Group, err).WithDetail("group", cmd.Group)
+	return api.ErrUnavailable.Withf("group %s: the outcome is unknown (%v); retry", group, err).WithDetail("group", group)
 }

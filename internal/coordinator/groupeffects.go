@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"maps"
 	"slices"
@@ -135,7 +136,14 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 		}
 	}
 	for _, dl := range p.dead {
-		werr := c.io.writeDeadLetter(cg.id, dl)
+		// A coordinator deposed without knowing it yet wrote to the DLQ
+		// what its successor's members may have acknowledged meanwhile
+		// (the offsets it writes are fenced, the DLQ's appends are not):
+		// confirmed first, as a poll is, else kept pending and retried.
+		werr := c.confirm(context.Background(), cg)
+		if werr == nil {
+			werr = c.io.writeDeadLetter(cg.id, dl)
+		}
 		cg.mu.Lock()
 		var next pending
 		if werr != nil {

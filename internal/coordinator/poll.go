@@ -41,7 +41,8 @@ type Delivered struct {
 // rebalance changes what the member may own. Errors: GROUP_NOT_FOUND,
 // UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, INVALID_ARGUMENT,
 // NO_COMMITTED_OFFSET (offset_reset none and no offset; details name the
-// partition).
+// partition); on a cluster node, NOT_COORDINATOR and UNAVAILABLE when it
+// cannot confirm that it still coordinates the group (Replicated.Confirm).
 func (c *Coordinator) Poll(ctx context.Context, groupID string, req PollParams, host string) ([]Delivered, error) {
 	var sink recordSink
 	if err := c.poll(ctx, groupID, req, host, &sink); err != nil {
@@ -76,6 +77,11 @@ func (c *Coordinator) poll(ctx context.Context, groupID string, req PollParams, 
 	}
 	for {
 		w, err := c.pollOnce(cg, req, host, limit, budget, sink)
+		if err == nil && sink.len() > 0 {
+			if err = c.confirm(ctx, cg); err != nil {
+				c.handBack(cg, req, host, sink.taken())
+			}
+		}
 		if err != nil || sink.len() > 0 || wait == 0 || w.due {
 			if err != nil {
 				sink.discard()
@@ -103,6 +109,8 @@ type pollSink interface {
 	// discard drops what the sink holds of the batches it was given: the
 	// poll failed and answers nothing.
 	discard()
+	// taken is what was handed out, as ranges of offsets.
+	taken() []groupstate.Range
 }
 
 // recordSink collects the decoded messages of the JSON answer.
@@ -111,11 +119,41 @@ type recordSink struct{ out []Delivered }
 func (s *recordSink) reserve(n int) { s.out = make([]Delivered, 0, n) }
 func (s *recordSink) len() int      { return len(s.out) }
 func (s *recordSink) discard()      {}
+func (s *recordSink) taken() []groupstate.Range {
+	var out []groupstate.Range
+	for _, d := range s.out {
+		tp := delivery.TP{Topic: d.Topic, Partition: d.Partition}
+		if n := len(out); n > 0 && out[n-1].TP == tp && out[n-1].To == d.Record.Offset {
+			out[n-1].To++
+			continue
+		}
+		out = append(out, groupstate.Range{TP: tp, From: d.Record.Offset, To: d.Record.Offset + 1})
+	}
+	return out
+}
+
 func (s *recordSink) add(tp delivery.TP, b *storedBatch, off int64, deliveryCount int) {
 	// The record aliases b's bytes for as long as the caller keeps it:
 	// its buffer is held for good, never recycled (see readBuf).
 	b.buf.hold()
 	s.out = append(s.out, Delivered{Topic: tp.Topic, Partition: tp.Partition, Record: b.record(off), DeliveryCount: deliveryCount})
+}
+
+// handBack returns what a poll took and will not answer, since its
+// coordinator could not be confirmed: deliverable again at once, no retry
+// spent, as a member's release. A node deposed drops the group soon
+// anyway; one still coordinating it (the confirmation timed out on a
+// loaded cluster) kept those messages from its members for a visibility
+// timeout and counted a failed delivery no one saw.
+func (c *Coordinator) handBack(cg *cgroup, req PollParams, host string, taken []groupstate.Range) {
+	cg.mu.Lock()
+	_, fx := cg.a.Settle(c.now(), groupstate.Settle{Member: req.MemberID, Generation: req.Generation, Host: host,
+		Op: groupstate.OpRelease, Ranges: taken})
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if err := c.perform(cg, p); err != nil {
+		c.log.Error("persist after handing back a poll", "group", cg.id, "err", err)
+	}
 }
 
 // pollBound is a poll's bound v of what: def for 0, capped at most; a

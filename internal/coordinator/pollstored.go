@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -121,6 +122,16 @@ type partSink struct {
 	tp      delivery.TP
 	ranges  []StoredRange
 	batches []*storedBatch
+}
+
+func (s *storedSink) taken() []groupstate.Range {
+	var out []groupstate.Range
+	for _, p := range s.parts {
+		for _, r := range p.ranges {
+			out = append(out, groupstate.Range{TP: p.tp, From: r.First, To: r.Last + 1})
+		}
+	}
+	return out
 }
 
 func (s *storedSink) reserve(int) {}

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"maps"
 	"slices"
 
@@ -35,6 +36,25 @@ type Replicated interface {
 	// DeleteGroup forgets the group's settings and the offsets written
 	// before (epoch, seq).
 	DeleteGroup(group string, epoch, seq uint64) error
+	// Confirm returns once a majority has confirmed, after the call, that
+	// this node coordinates group under epoch, or with why not (as the
+	// writes). A poll confirms after it takes its messages and before it
+	// answers: a coordinator deposed without knowing it yet (cut off from
+	// the others, or paused) still holds its groups, and handed out
+	// messages its successor's members had acknowledged meanwhile.
+	Confirm(ctx context.Context, group string, epoch uint64) error
+}
+
+// confirm is Replicated.Confirm for a poll of cg that took messages (see
+// there); nothing to confirm on a single broker. The poll's context may
+// end meanwhile and the poll must still answer what it took: a stream
+// cancels its poll to ask again with more credit, which did not cost it
+// the messages the poll held before (Confirm bounds its own wait).
+func (c *Coordinator) confirm(ctx context.Context, cg *cgroup) error {
+	if c.repl == nil {
+		return nil
+	}
+	return c.repl.Confirm(context.WithoutCancel(ctx), cg.id, cg.epoch)
 }
 
 // groupKey names a group to groupIO: its ID and the epoch of the group

@@ -25,8 +25,8 @@ type fakeRepl struct {
 	saved  map[string]groupstate.Saved
 	fail   int // offset writes still to fail (as a proposal that times out)
 	// gate, if set, is called (outside mu) by each offset write before it
-	// is applied or failed.
-	gate func()
+	// is applied or failed; confirming, by each Confirm.
+	gate, confirming func()
 }
 
 func (r *fakeRepl) claimEpoch(e uint64) {
@@ -92,6 +92,21 @@ func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 	delete(r.stored, group)
 	delete(r.saved, group)
 	return nil
+}
+
+func (r *fakeRepl) Confirm(ctx context.Context, _ string, epoch uint64) error {
+	r.mu.Lock()
+	confirming := r.confirming
+	r.mu.Unlock()
+	if confirming != nil {
+		confirming()
+	}
+	if err := ctx.Err(); err != nil {
+		return err // as a Raft read's wait would end
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fencedLocked(epoch)
 }
 
 // adopt hands the coordinator every group r holds under a new claim.
@@ -207,6 +222,53 @@ func TestReplicatedGroupsFailOver(t *testing.T) {
 	if _, err := c.GroupOffsets("g"); !errors.Is(err, api.ErrGroupNotFound) {
 		t.Fatalf("after Drop: %v", err)
 	}
+}
+
+// A coordinator deposed without knowing it yet (cut off from the other
+// nodes, or paused, while another claimed its groups' shard) still holds
+// its groups and their members; its polls hand out nothing, since the
+// members of its successor may have acknowledged those messages already.
+// It delivered them before.
+func TestDeposedCoordinatorDeliversNothing(t *testing.T) {
+	f := newAckFixture(t, 4)
+	if err := f.ack(0, 2); err != nil {
+		t.Fatal(err)
+	}
+	f.r.claimEpoch(2) // another node's claim; this one has not dropped its groups
+	tb := f.c.b.(*testBroker)
+	for range 4 {
+		tb.publish("t", 0, []byte("m"))
+	}
+	got, err := f.c.Poll(context.Background(), "g", PollParams{MemberID: f.jr.MemberID, Generation: f.jr.Generation, MaxMessages: 10}, "h")
+	if !errors.Is(err, api.ErrNotCoordinator) || len(got) != 0 {
+		t.Fatalf("poll of the deposed coordinator: %d messages, %v; want none, NOT_COORDINATOR", len(got), err)
+	}
+	// What that poll took is handed back, deliverable at once and no retry
+	// spent: a node still coordinating (its confirmation timed out) does
+	// not keep it from its members for a visibility timeout.
+	if parts, err := f.c.PollStored(context.Background(), "g", PollParams{MemberID: f.jr.MemberID, Generation: f.jr.Generation, MaxMessages: 10}, "h"); !errors.Is(err, api.ErrNotCoordinator) || len(parts) != 0 {
+		t.Fatalf("binary poll of the deposed coordinator: %d partitions, %v; want none, NOT_COORDINATOR", len(parts), err)
+	}
+	// Confirmed again (as if the claim were its own), it delivers them,
+	// even if its context ends meanwhile: a stream cancels its poll to ask
+	// again with more credit. A first version let that end the
+	// confirmation, and the messages the poll took stayed in flight
+	// unanswered (the RF3 bench's consume stalled 30 s, a visibility
+	// timeout).
+	f.r.claimEpoch(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	f.r.mu.Lock()
+	f.r.confirming = cancel
+	f.r.mu.Unlock()
+	got, err = f.c.Poll(ctx, "g", PollParams{MemberID: f.jr.MemberID, Generation: f.jr.Generation, MaxMessages: 10}, "h")
+	var offs []int64
+	for _, d := range got {
+		offs = append(offs, d.Record.Offset)
+	}
+	if err != nil || !slices.Equal(offs, []int64{4, 5, 6, 7}) {
+		t.Fatalf("poll once confirmed, its context ended meanwhile: offsets %v, %v; want 4-7", offs, err)
+	}
+	t.Logf("delivery counts after two polls handed back: %d", got[0].DeliveryCount)
 }
 
 // ackFixture is a cluster node's coordinator on a fake clock (no timer

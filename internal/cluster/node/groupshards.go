@@ -143,6 +143,36 @@ func (n *Node) ProposeGroupState(ctx context.Context, shard int, cmd groupstore.
 	return nil
 }
 
+// ConfirmGroupShard returns once this node is confirmed to lead shard in
+// term epoch at a moment after the call: a ReadIndex of the shard, which a
+// majority answers, with this node its leader in that term after it. The
+// caller must know that this node led the term already before the call
+// (epoch is its claim, committed as leader): a node leads a term from its
+// election until it steps down, never again after, so it was the leader
+// that served the read. (Without that premise a read a follower forwarded
+// to the last term's leader, then an election won, would pass.) Errors as
+// ProposeGroupState's.
+func (n *Node) ConfirmGroupShard(ctx context.Context, shard int, epoch uint64) error {
+	gs := n.gshards[shard]
+	g := groupShardBase + uint64(shard)
+	if gs.st == nil {
+		return &multiraft.NotLeaderError{Group: g, Leader: gs.voters[0]}
+	}
+	rctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	if err := n.raft.ReadIndex(rctx, g); err != nil {
+		return err
+	}
+	st, err := n.raft.Status(rctx, g)
+	if err != nil {
+		return err
+	}
+	if !st.IsLeader || st.Term != epoch {
+		return &multiraft.NotLeaderError{Group: g, Leader: st.Leader}
+	}
+	return nil
+}
+
 // watchGroupShards follows the leadership of the shards this node
 // replicates (as watchPartitions last read it) until ctx ends: it claims
 // a shard it has come to lead and hands it to the sink, takes back one it
