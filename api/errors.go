@@ -82,6 +82,11 @@ var (
 	// --timestamp-before-max): the same code over HTTP; INVALID_TIMESTAMP
 	// to a Kafka client, as Kafka refuses such a record.
 	ErrInvalidTimestamp = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest, Kafka: kafkaInvalidTimestamp}
+	// ErrInvalidGroupID is INVALID_ARGUMENT for a group ID the broker
+	// cannot take (empty, too long, not UTF-8, a control character): the
+	// same code over HTTP; INVALID_GROUP_ID to a Kafka client, which
+	// gives up rather than retry it.
+	ErrInvalidGroupID = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest, Kafka: kafkaInvalidGroupID}
 
 	// Unknown things (404).
 	ErrNotFound = &Error{Code: "NOT_FOUND", Status: http.StatusNotFound, Kafka: kafkaUnknownServerError} // no such route
@@ -208,6 +213,7 @@ const (
 	kafkaRecordListTooLarge        int16 = 18
 	kafkaIllegalGeneration         int16 = 22
 	kafkaInconsistentGroupProtocol int16 = 23
+	kafkaInvalidGroupID            int16 = 24
 	kafkaUnknownMemberID           int16 = 25
 	kafkaInvalidSessionTimeout     int16 = 26
 	kafkaTopicAlreadyExists        int16 = 36

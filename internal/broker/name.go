@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"unicode"
+	"unicode/utf8"
+
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
@@ -18,18 +21,42 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
-// ValidateGroupID reports whether id is a legal group ID: the rules of topic
-// names (1–249 of [a-zA-Z0-9._-]), so IDs are safe in paths and keys. The
-// error is an api.ErrInvalidArgument.
+// ValidateGroupID reports whether id is a legal group ID: 1–249 bytes of
+// UTF-8 with no control character, and neither "." nor "..". Kafka takes
+// any group ID but the empty one, and its users name groups
+// "billing:prod" or "team/app": the topic names' rules, which group IDs
+// followed, refused them (a kafka-go reader retried its join for good).
+// A group ID is never a file name; it is escaped in paths (the clients'
+// /groups/{group}) and carried length-prefixed in keys and records. The
+// error is an api.ErrInvalidGroupID.
 func ValidateGroupID(id string) error {
-	if err := checkName(api.ErrInvalidArgument, "group ID", id); err != nil {
+	var err *api.Error
+	switch {
+	case id == "":
+		err = api.ErrInvalidGroupID.Withf("group ID is empty")
+	case len(id) > MaxTopicNameLen:
+		err = api.ErrInvalidGroupID.Withf("group ID is %d bytes; the limit is %d", len(id), MaxTopicNameLen).
+			WithDetail("max_length", MaxTopicNameLen)
+	case id == "." || id == "..":
+		err = api.ErrInvalidGroupID.Withf("group ID %q is reserved", id)
+	case !utf8.ValidString(id):
+		err = api.ErrInvalidGroupID.Withf("group ID %q is not UTF-8", id)
+	default:
+		for i, r := range id {
+			if unicode.IsControl(r) {
+				err = api.ErrInvalidGroupID.Withf("group ID %q has a control character at byte %d", id, i).WithDetail("position", i)
+				break
+			}
+		}
+	}
+	if err != nil {
 		return err.WithDetail("field", "group")
 	}
 	return nil
 }
 
-// checkName applies the naming rules of topics (which group IDs share) to
-// name, and says what is wrong as base, naming the thing checked (what).
+// checkName applies the naming rules of topics to name, and says what is
+// wrong as base, naming the thing checked (what).
 func checkName(base *api.Error, what, name string) *api.Error {
 	switch {
 	case name == "":

@@ -44,13 +44,15 @@ func TestValidateTopicName(t *testing.T) {
 }
 
 // TestValidateGroupIDNamesAGroup: a bad group ID is an INVALID_ARGUMENT on
-// field "group" whose message speaks of a group ID, not a topic name.
+// field "group" (INVALID_GROUP_ID to a Kafka client) whose message speaks
+// of a group ID, not a topic name. Any other is taken, as Kafka takes it:
+// the topic names' rules refused "billing:prod" and "team/app".
 func TestValidateGroupIDNamesAGroup(t *testing.T) {
-	for _, id := range []string{"", "a/b", "..", strings.Repeat("g", 250)} {
+	for _, id := range []string{"", "..", strings.Repeat("g", 250), "a\x00b", "tab\tin", "\xffbad"} {
 		err := ValidateGroupID(id)
 		var ae *api.Error
-		if !errors.As(err, &ae) || ae.Code != api.ErrInvalidArgument.Code {
-			t.Fatalf("ValidateGroupID(%q) = %v, want INVALID_ARGUMENT", id, err)
+		if !errors.As(err, &ae) || ae.Code != api.ErrInvalidArgument.Code || ae.Kafka != 24 {
+			t.Fatalf("ValidateGroupID(%q) = %v, want INVALID_ARGUMENT (Kafka's INVALID_GROUP_ID)", id, err)
 		}
 		if !strings.HasPrefix(ae.Message, "group ID ") || strings.Contains(ae.Message, "topic") {
 			t.Errorf("ValidateGroupID(%q) says %q", id, ae.Message)
@@ -59,7 +61,9 @@ func TestValidateGroupIDNamesAGroup(t *testing.T) {
 			t.Errorf("ValidateGroupID(%q) details %v", id, ae.Details)
 		}
 	}
-	if err := ValidateGroupID("billing-eu.v2"); err != nil {
-		t.Errorf("a legal ID refused: %v", err)
+	for _, id := range []string{"billing-eu.v2", "billing:prod", "team/app", "my group", "app@v2", "グループ", strings.Repeat("g", 249)} {
+		if err := ValidateGroupID(id); err != nil {
+			t.Errorf("a legal ID refused: %v", err)
+		}
 	}
 }

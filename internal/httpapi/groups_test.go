@@ -105,8 +105,20 @@ func TestJoinRejects(t *testing.T) {
 			}
 		})
 	}
-	status, raw := s.Do("POST", "/groups/bad%20id/join", `{"topics":["orders"]}`)
+	// A group ID takes what Kafka's takes (a space, a '/'), not a control
+	// character.
+	status, raw := s.Do("POST", "/groups/bad%07id/join", `{"topics":["orders"]}`)
 	wantError(t, status, raw, api.ErrInvalidArgument)
+	for escaped, id := range map[string]string{"team%2Fapp%20eu": "team/app eu", "a%2F%2Fb": "a//b", "team%2F": "team/", "x%2F..": "x/.."} {
+		join(t, s, escaped, api.JoinRequest{Topics: []string{"orders"}})
+		if status, raw := s.Do("GET", "/groups/"+escaped, ""); status != 200 || !strings.Contains(string(raw), `"group_id":"`+id+`"`) {
+			t.Fatalf("GET /groups/%s: %d %s", escaped, status, raw)
+		}
+	}
+	// A path unclean as sent is still refused.
+	if status, _ := s.Do("GET", "/groups/a/../b", ""); status != http.StatusNotFound {
+		t.Fatalf("GET /groups/a/../b: %d, want 404", status)
+	}
 
 	// Delivery settings are the creator's; a later join naming others is refused.
 	join(t, s, "g", api.JoinRequest{MemberID: "a", Topics: []string{"orders"}, MaxRetries: 5})

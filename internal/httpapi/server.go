@@ -152,7 +152,9 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // wrong method a coded 405 (with Allow), never ServeMux's plain text.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := s.mux.Handler(r)
-	if pattern == "" || !isClean(r.URL.Path) {
+	// Clean as sent, escaped: a group ID may hold a '/' (team%2F, a%2F%2Fb),
+	// which unescaped read as an unclean path and was refused (404).
+	if pattern == "" || !isClean(r.URL.EscapedPath()) {
 		s.serve(w, r, "", s.unrouted)
 		return
 	}

@@ -66,7 +66,10 @@ async function tick(g) {
 }
 
 async function route() {
-  const path = decodeURIComponent(location.hash.replace(/^#/, '')) || '/';
+  // Matched escaped, and each page decodes its part: a group ID may hold
+  // a '/' (team%2Fapp), which decoded first split it into two segments
+  // (and a '%' in one was decoded twice).
+  const path = location.hash.replace(/^#/, '') || '/';
   gen++;
   clearTimeout(timer);
   showError(null);

@@ -1,0 +1,39 @@
+package console_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// A group whose ID holds a '/' (as Kafka's may: "team/app") has its page:
+// the console decoded the whole fragment before matching it, so
+// #/group/team%2Fapp read as two segments and was "Not found".
+func TestConsoleGroupIDWithSlash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var jr api.JoinResponse
+	if code := s.DoJSON("POST", "/groups/team%2Fapp/join", api.JoinRequest{Topics: []string{"orders"}}, &jr); code != 200 {
+		t.Fatalf("join of team/app: %d", code)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/"))
+	b.waitJS("the group's link in the overview", `document.querySelector('#groups a[href="#/group/team%2Fapp"]')`, 10*time.Second)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/group/team%2Fapp"))
+	b.waitJS("the group's page", `document.querySelector('h1')?.textContent === 'team/app' && document.querySelector('#members table')`, 10*time.Second)
+}
