@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/kafka"
@@ -37,6 +39,10 @@ func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBrid
 	}
 	if cn != nil {
 		opts.NodeID, opts.Cluster = int32(cn.ID()), cn
+	}
+	if len(cfg.apiKeys) > 0 && !slices.ContainsFunc(cfg.apiKeys, func(k string) bool { return !strings.Contains(k, ":") }) {
+		log.Warn("kafka: every API key is scoped, and the Kafka listener takes only full-access keys: no Kafka client can authenticate",
+			"kafka_addr", cfg.kafka.addr)
 	}
 	return kafka.New(b, opts)
 }

@@ -120,3 +120,22 @@ func TestSASLPlainChecksAPIKeys(t *testing.T) {
 		t.Fatal("metadata without SASL was answered")
 	}
 }
+
+// A scoped API key does not authenticate over Kafka, whose listener checks
+// no scopes: neither its key nor its whole entry, which the listener took
+// for the password, giving the key's holder full access. Its full-access
+// keys do.
+func TestSASLPlainRefusesScopedKeys(t *testing.T) {
+	const full, scoped = "0123456789abcdef-full", "0123456789abcdef-scoped"
+	p := start(t, "--api-keys", full+","+scoped+":produce=orders")
+	for _, pass := range []string{scoped, scoped + ":produce=orders"} {
+		cl := p.client(t, kgo.SASL(plainMech{user: "any", pass: pass}), kgo.RetryTimeout(time.Second))
+		if err := cl.Ping(ctxT(t)); err == nil {
+			t.Fatalf("password %q (a scoped key) was accepted", pass)
+		}
+	}
+	cl := p.client(t, kgo.SASL(plainMech{user: "any", pass: full}))
+	if err := cl.Ping(ctxT(t)); err != nil {
+		t.Fatalf("the full-access key: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,21 +44,35 @@ func (s *Server) saslAuthenticate(_ context.Context, c *conn, r kmsg.Request) (k
 		return resp, nil
 	}
 	parts := bytes.SplitN(req.SASLAuthBytes, []byte{0}, 3)
-	if len(parts) == 3 && s.validKey(parts[2]) {
+	full, scoped := false, false
+	if len(parts) == 3 {
+		full, scoped = s.keyKind(parts[2])
+	}
+	if full {
 		c.authenticated = true
 		return resp, nil
 	}
 	resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 	msg := "invalid user name or password (the password is a GoQueue API key)"
+	if scoped {
+		msg = "a scoped API key is for the HTTP API only; over Kafka the password is a full-access key"
+	}
 	resp.ErrorMessage = &msg
 	return resp, errAuthFailed
 }
 
-// validKey compares key with every API key in constant time.
-func (s *Server) validKey(key []byte) bool {
-	ok := 0
-	for _, k := range s.opts.APIKeys {
-		ok |= subtle.ConstantTimeCompare(key, []byte(k))
+// keyKind compares key with the secret of every API key, in constant
+// time: whether it is a full-access key's, or a scoped key's.
+func (s *Server) keyKind(key []byte) (full, scoped bool) {
+	f, sc := 0, 0
+	for _, entry := range s.opts.APIKeys {
+		secret, _, isScoped := strings.Cut(entry, ":")
+		eq := subtle.ConstantTimeCompare(key, []byte(secret))
+		if isScoped {
+			sc |= eq
+		} else {
+			f |= eq
+		}
 	}
-	return ok == 1
+	return f == 1, sc == 1
 }

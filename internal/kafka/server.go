@@ -33,9 +33,13 @@ type Options struct {
 	MaxRequestBytes int32         // a larger request frame closes the connection
 	IdleTimeout     time.Duration // a connection silent this long is closed
 	TLS             *tls.Config   // nil: plaintext
-	// APIKeys, when set, are the passwords SASL PLAIN accepts (any user
-	// name); a connection must authenticate before anything but
-	// ApiVersions and the SASL requests.
+	// APIKeys are the broker's API keys as configured: KEY (full access)
+	// or KEY:RULES (scoped, see the README). When any is set a connection
+	// must authenticate, with SASL PLAIN (any user name), before anything
+	// but ApiVersions and the SASL requests; the password is a
+	// full-access key. A scoped key is refused: the listener does not
+	// check scopes, and it compared passwords with whole entries, so a
+	// scoped key's holder who sent "KEY:RULES" had full access.
 	APIKeys []string
 	NodeID  int32
 	Logger  *slog.Logger
