@@ -32,22 +32,12 @@ func (b *Broker) AlterTopic(name string, req TopicChange) (TopicInfo, error) {
 	if err != nil {
 		return TopicInfo{}, err
 	}
-	cfg := old.cfg
-	if req.Retention != 0 {
-		cfg.RetentionHours = retentionHours(req.Retention)
-	}
-	if req.RetentionBytes != 0 {
-		cfg.RetentionBytes = req.RetentionBytes
-	}
-	if req.MaxMessageBytes != 0 {
-		cfg.MaxMessageBytes = req.MaxMessageBytes
+	cfg, err := b.changedConfig(old.cfg, req)
+	if err != nil {
+		return TopicInfo{}, err
 	}
 	if cfg == old.cfg {
 		return old.info(), nil
-	}
-	// Check it as a creation would; the name and count are unchanged.
-	if _, err := b.cfg.resolveTopic(cfg.spec(), time.UnixMilli(cfg.CreatedAt)); err != nil {
-		return TopicInfo{}, err
 	}
 	if err := b.meta.put(cfg); err != nil {
 		return TopicInfo{}, err
@@ -63,4 +53,39 @@ func (b *Broker) AlterTopic(name string, req TopicChange) (TopicInfo, error) {
 	b.log.Info("topic altered", "topic", name, "retention_hours", cfg.RetentionHours,
 		"retention_bytes", cfg.RetentionBytes, "max_message_bytes", cfg.MaxMessageBytes)
 	return t.info(), nil
+}
+
+// CheckTopicChange says whether AlterTopic would take req's settings for
+// topic name (its partition count aside), changing nothing: nil, or the
+// error AlterTopic would give. Errors: TOPIC_NOT_FOUND, INVALID_ARGUMENT.
+func (b *Broker) CheckTopicChange(name string, req TopicChange) error {
+	t, err := b.lookup(name)
+	if err != nil {
+		return err
+	}
+	_, err = b.changedConfig(t.cfg, req)
+	return err
+}
+
+// changedConfig is cfg with req's settings, checked as a creation would
+// check it (the name and partition count are unchanged).
+func (b *Broker) changedConfig(cfg TopicConfig, req TopicChange) (TopicConfig, error) {
+	if req.Retention != 0 {
+		cfg.RetentionHours = retentionHours(req.Retention)
+	}
+	if req.RetentionBytes != 0 {
+		cfg.RetentionBytes = req.RetentionBytes
+	}
+	if req.MaxMessageBytes != 0 {
+		cfg.MaxMessageBytes = req.MaxMessageBytes
+	}
+	if cfg.RetentionHours > MaxRetentionHours {
+		// Checked here: as a duration (spec) it would overflow, and read
+		// as forever.
+		return TopicConfig{}, invalid("retention %dh is above the longest, %dh; a negative retention keeps messages forever", cfg.RetentionHours, MaxRetentionHours)
+	}
+	if _, err := b.cfg.resolveTopic(cfg.spec(), time.UnixMilli(cfg.CreatedAt)); err != nil {
+		return TopicConfig{}, err
+	}
+	return cfg, nil
 }

@@ -39,7 +39,11 @@ func retentionHours(d time.Duration) int64 {
 	case d == 0:
 		return 0
 	}
-	return int64((d + time.Hour - 1) / time.Hour)
+	h := int64(d / time.Hour) // rounded up below, without overflowing near the largest duration
+	if d%time.Hour != 0 {
+		h++
+	}
+	return h
 }
 
 // retention is hours as a TopicSpec says it.

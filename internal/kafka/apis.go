@@ -62,6 +62,10 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 4, false, s.listGroups}, true
 	case kmsg.DescribeConfigs:
 		return apiHandler{0, 4, false, s.describeConfigs}, true
+	case kmsg.AlterConfigs:
+		return apiHandler{0, 2, false, s.alterConfigsLegacy}, true
+	case kmsg.IncrementalAlterConfigs:
+		return apiHandler{0, 1, false, s.incrementalAlterConfigs}, true
 	case kmsg.OffsetForLeaderEpoch:
 		return apiHandler{0, 4, false, s.offsetForLeaderEpoch}, true
 	case kmsg.ConsumerGroupHeartbeat:
@@ -70,6 +74,8 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 1, false, s.consumerGroupDescribe}, true
 	case kmsg.DeleteGroups:
 		return apiHandler{0, 2, false, s.deleteGroups}, true
+	case kmsg.OffsetDelete:
+		return apiHandler{0, 0, false, s.offsetDelete}, true
 	}
 	return apiHandler{}, false
 }

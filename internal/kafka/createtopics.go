@@ -12,6 +12,11 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
+// fixedConfigs are Kafka's defaults for what GoQueue does one way only:
+// taken with that value (a tool may name every default), refused with any
+// other. Batches are stored as the producer compressed them.
+var fixedConfigs = map[string]string{"cleanup.policy": "delete", "compression.type": "producer"}
+
 // topicConfigs are the Kafka topic configs CreateTopics accepts, mapped to
 // GoQueue's topic settings. Any other config is INVALID_CONFIG: silently
 // ignoring a setting would surprise its author later.
@@ -20,13 +25,10 @@ func applyTopicConfig(req *broker.TopicSpec, name string, value *string) bool {
 		return true
 	}
 	n, err := strconv.ParseInt(*value, 10, 64)
-	// Kafka's defaults for what GoQueue does one way only are taken (a
-	// tool may name every default); anything else is not.
+	if v, ok := fixedConfigs[name]; ok {
+		return *value == v
+	}
 	switch name {
-	case "cleanup.policy":
-		return *value == "delete"
-	case "compression.type":
-		return *value == "producer" // batches are stored as the producer compressed them
 	case "retention.ms":
 		if err != nil {
 			return false

@@ -65,8 +65,8 @@ func (s *Server) topicConfigs(c broker.TopicConfig) []topicConfig {
 	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	out := []topicConfig{
-		{"cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig},
-		{"compression.type", "producer", kmsg.ConfigSourceDefaultConfig},
+		{"cleanup.policy", fixedConfigs["cleanup.policy"], kmsg.ConfigSourceDefaultConfig},
+		{"compression.type", fixedConfigs["compression.type"], kmsg.ConfigSourceDefaultConfig},
 	}
 	for _, v := range []struct {
 		name       string
