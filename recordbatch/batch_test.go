@@ -471,3 +471,21 @@ func FuzzIterSkip(f *testing.F) {
 		}
 	})
 }
+
+// Validate finds a batch's smallest and largest record timestamps from the
+// records themselves, wherever they are in the batch (a broker bounds a
+// batch's timestamps by them).
+func TestValidateTimestampsSeen(t *testing.T) {
+	var b Builder
+	b.Reset(nil)
+	for _, ts := range []int64{5000, 3000, 9000, 4000} {
+		b.Add(0, ts, nil, []byte("v"), nil)
+	}
+	v, err := Validate(b.Finish(Header{}), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.MinTimestampSeen != 3000 || v.MaxTimestampSeen != 9000 {
+		t.Fatalf("timestamps seen %d..%d, want 3000..9000", v.MinTimestampSeen, v.MaxTimestampSeen)
+	}
+}

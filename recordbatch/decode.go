@@ -82,8 +82,9 @@ func (it *Iter) Err() error { return it.err }
 type Valid struct {
 	Header
 	// MaxTimestampSeen is the largest record timestamp, from the records
-	// themselves (the header's MaxTimestamp is the producer's claim).
-	MaxTimestampSeen int64
+	// themselves (the header's MaxTimestamp is the producer's claim);
+	// MinTimestampSeen the smallest.
+	MaxTimestampSeen, MinTimestampSeen int64
 }
 
 // Validate checks one whole batch b (no trailing bytes) the way a broker
@@ -133,13 +134,13 @@ func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) er
 		*buf = data[:0] // keep the space, grown if it had to be
 	}
 	it := Iter{data: data, left: h.NumRecords}
-	maxDelta := int64(math.MinInt64)
+	maxDelta, minDelta := int64(math.MinInt64), int64(math.MaxInt64)
 	var v View
 	for i := int32(0); it.Next(&v); i++ {
 		if v.OffsetDelta != i {
 			return Valid{}, corruptf("record %d has offset delta %d", i, v.OffsetDelta)
 		}
-		maxDelta = max(maxDelta, v.TimestampDelta)
+		maxDelta, minDelta = max(maxDelta, v.TimestampDelta), min(minDelta, v.TimestampDelta)
 		if fn != nil {
 			if err := fn(i, v); err != nil {
 				return Valid{}, err
@@ -149,7 +150,7 @@ func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) er
 	if err := it.Err(); err != nil {
 		return Valid{}, err
 	}
-	return Valid{Header: h, MaxTimestampSeen: h.FirstTimestamp + maxDelta}, nil
+	return Valid{Header: h, MaxTimestampSeen: h.FirstTimestamp + maxDelta, MinTimestampSeen: h.FirstTimestamp + minDelta}, nil
 }
 
 // scratchBufs hold decompressed record data that CheckRecords reads and

@@ -34,7 +34,8 @@ type Checked struct {
 	b       []byte
 	h       recordbatch.Header
 	info    batchInfo
-	records bool // CheckRecords passed
+	records bool  // CheckRecords passed
+	minTS   int64 // the smallest record timestamp, once CheckRecords passed
 }
 
 // CheckFrame checks that b is exactly one batch with magic 2, a matching
@@ -94,6 +95,10 @@ func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
 		return batchError(err)
 	}
 	c.info = batchInfo{base: c.h.BaseOffset, records: c.h.NumRecords, size: len(c.b), firstTS: c.h.FirstTimestamp, maxTS: v.MaxTimestampSeen}
-	c.records = true
+	c.records, c.minTS = true, v.MinTimestampSeen
 	return nil
 }
+
+// Timestamps are the smallest and largest record timestamps of a batch
+// CheckRecords accepted.
+func (c *Checked) Timestamps() (least, most int64) { return c.minTS, c.info.maxTS }
