@@ -13,17 +13,17 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
-// A topic's settings change through IncrementalAlterConfigs (each config
-// set or deleted, i.e. back to the broker's default; kadm's
-// AlterTopicConfigs, kafka-configs) and AlterConfigs (the legacy call:
-// the configs named are set, every other one goes back to its default),
-// as PATCH /topics/{topic} changes them: retention.ms, retention.bytes
-// and max.message.bytes (AlterConfigs resets those three when it does not
-// name them). What a topic cannot change after its creation
-// (segment.bytes, segment.ms, goqueue.fsync) is taken at the value it
-// has and refused at any other, INVALID_CONFIG, as is any other config;
+// A topic's settings change over Kafka as PATCH /topics/{topic} changes
+// them: retention.ms, retention.bytes and max.message.bytes.
+// IncrementalAlterConfigs (kadm's AlterTopicConfigs, kafka-configs) sets
+// each named or deletes it (back to the broker's default); AlterConfigs,
+// the legacy call, sets those named and sends the other two of the three
+// back to their defaults. What a topic cannot change after its creation
+// (segment.bytes, segment.ms, goqueue.fsync) is taken at the value it has
+// and refused at any other (INVALID_CONFIG), as is any other config;
 // Kafka's values of what GoQueue does one way only (cleanup.policy
-// delete, compression.type producer) are taken and change nothing. GoQueue's broker settings are its flags: a BROKER resource is
+// delete, compression.type producer) are taken and change nothing.
+// GoQueue's broker settings are its flags: a BROKER resource is
 // INVALID_REQUEST.
 
 // configOp is one config change of a topic: value set (nil: none given),
