@@ -119,8 +119,9 @@ type Config struct {
 	// SnapshotBytes, 64 MiB): SnapshotBytes bounds one group's, so a node
 	// of many busy partitions held up to 20 MiB of each in memory
 	// (551-616 MiB resident with 24, 1.3-1.5 GiB with 48, in
-	// TestBinaryClusterLogMemory; 170-179 MiB bounded). Past it the
-	// groups holding most are snapshotted early (see trimLogs). Entries not yet applied (a
+	// TestBinaryClusterLogMemory; 170-179 MiB bounded). Past it the tails
+	// kept behind snapshots are dropped, then the groups holding most are
+	// snapshotted early (see trimLogs). Entries not yet applied (a
 	// leader's uncommitted ones, a follower's window of appends) are
 	// bounded per group, as before, by MaxInflightBytes.
 	MaxLogBytes uint64

@@ -236,8 +236,8 @@ func (h *Host) snapshot(g *group) error {
 // trimLogs brings the applied entries the node's groups hold in memory
 // together back to three quarters of MaxLogBytes once they hold more than
 // it (so that it does not trim at every pass). First it drops the tails
-// kept behind snapshots, largest first, as far as no follower taking
-// appends in step still needs them: that writes nothing. A group idle
+// kept behind snapshots, largest first, as far as no live follower still
+// needs them (dropTail): that writes nothing. A group idle
 // since its snapshot could give its tail back no other way (a snapshot
 // needs a newer index), and the busy ones were snapshotted ever earlier
 // to make up for the idle ones' tails. Then it snapshots the groups
