@@ -488,4 +488,21 @@ func TestValidateTimestampsSeen(t *testing.T) {
 	if v.MinTimestampSeen != 3000 || v.MaxTimestampSeen != 9000 {
 		t.Fatalf("timestamps seen %d..%d, want 3000..9000", v.MinTimestampSeen, v.MaxTimestampSeen)
 	}
+	// -1, Kafka's "no timestamp", is not the smallest; alone, it is.
+	for _, c := range []struct {
+		ts       []int64
+		min, max int64
+	}{{[]int64{-1, 7000, -1}, 7000, 7000}, {[]int64{-1, -1}, -1, -1}} {
+		b.Reset(nil)
+		for _, ts := range c.ts {
+			b.Add(0, ts, nil, []byte("v"), nil)
+		}
+		v, err := Validate(b.Finish(Header{}), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.MinTimestampSeen != c.min || v.MaxTimestampSeen != c.max {
+			t.Fatalf("%v: timestamps seen %d..%d, want %d..%d", c.ts, v.MinTimestampSeen, v.MaxTimestampSeen, c.min, c.max)
+		}
+	}
 }

@@ -82,8 +82,10 @@ func (it *Iter) Err() error { return it.err }
 type Valid struct {
 	Header
 	// MaxTimestampSeen is the largest record timestamp, from the records
-	// themselves (the header's MaxTimestamp is the producer's claim);
-	// MinTimestampSeen the smallest.
+	// themselves (the header's MaxTimestamp is the producer's claim), each
+	// FirstTimestamp plus its delta as a reader adds them (wrapping past
+	// int64's ends); MinTimestampSeen the smallest but -1, Kafka's "no
+	// timestamp" (-1 if every record has it).
 	MaxTimestampSeen, MinTimestampSeen int64
 }
 
@@ -134,13 +136,20 @@ func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) er
 		*buf = data[:0] // keep the space, grown if it had to be
 	}
 	it := Iter{data: data, left: h.NumRecords}
-	maxDelta, minDelta := int64(math.MinInt64), int64(math.MaxInt64)
+	maxTS, minTS := int64(math.MinInt64), int64(math.MaxInt64)
 	var v View
 	for i := int32(0); it.Next(&v); i++ {
 		if v.OffsetDelta != i {
 			return Valid{}, corruptf("record %d has offset delta %d", i, v.OffsetDelta)
 		}
-		maxDelta, minDelta = max(maxDelta, v.TimestampDelta), min(minDelta, v.TimestampDelta)
+		// The timestamps themselves, not their deltas: deltas are full
+		// int64s, and the sum wraps (a bound on the ends of the deltas let
+		// a record a century ahead through).
+		ts := h.FirstTimestamp + v.TimestampDelta
+		maxTS = max(maxTS, ts)
+		if ts != -1 {
+			minTS = min(minTS, ts)
+		}
 		if fn != nil {
 			if err := fn(i, v); err != nil {
 				return Valid{}, err
@@ -150,7 +159,10 @@ func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) er
 	if err := it.Err(); err != nil {
 		return Valid{}, err
 	}
-	return Valid{Header: h, MaxTimestampSeen: h.FirstTimestamp + maxDelta, MinTimestampSeen: h.FirstTimestamp + minDelta}, nil
+	if minTS == math.MaxInt64 {
+		minTS = -1
+	}
+	return Valid{Header: h, MaxTimestampSeen: maxTS, MinTimestampSeen: minTS}, nil
 }
 
 // scratchBufs hold decompressed record data that CheckRecords reads and

@@ -153,16 +153,25 @@ func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
 		}
 		return c, err
 	}
+	// A producer stamps CreateTime; a batch claiming the broker's time
+	// (LogAppendTime) has its header's MaxTimestamp read as every record's
+	// by consumers, and that claim is checked by nothing.
+	if c.LogAppendTime() {
+		return c, api.ErrInvalidTimestamp.Withf("the batch says LogAppendTime; a producer's batches carry CreateTime timestamps")
+	}
 	// The window holds every record if it holds the two ends, which
-	// CheckRecords finds in its pass: no work per record beyond it.
+	// CheckRecords finds in its pass: no work per record beyond it. -1 is
+	// Kafka's "no timestamp", which it takes.
 	bounds := b.timeBounds(b.now())
 	where := func() string { return "a record of the batch" }
 	least, most := c.Timestamps()
-	if e := bounds.checkWindow(most, where); e != nil {
-		return c, e
-	}
-	if e := bounds.checkWindow(least, where); e != nil {
-		return c, e
+	for _, ts := range [2]int64{most, least} {
+		if ts == -1 {
+			continue
+		}
+		if e := bounds.checkWindow(ts, where); e != nil {
+			return c, e
+		}
 	}
 	return c, nil
 }

@@ -37,7 +37,7 @@ func (b *Broker) AlterTopic(name string, req TopicChange) (TopicInfo, error) {
 		return TopicInfo{}, err
 	}
 	if cfg == old.cfg {
-		return old.info(), nil
+		return old.info(), nil // unchanged: not checked again against today's limits
 	}
 	if err := b.meta.put(cfg); err != nil {
 		return TopicInfo{}, err
@@ -68,8 +68,11 @@ func (b *Broker) CheckTopicChange(name string, req TopicChange) error {
 }
 
 // changedConfig is cfg with req's settings, checked as a creation would
-// check it (the name and partition count are unchanged).
+// check it (the name and partition count are unchanged) if they change
+// it: a topic made under other limits (a higher --max-partitions, since
+// lowered) is not refused a change that changes nothing.
 func (b *Broker) changedConfig(cfg TopicConfig, req TopicChange) (TopicConfig, error) {
+	old := cfg
 	if req.Retention != 0 {
 		cfg.RetentionHours = retentionHours(req.Retention)
 	}
@@ -78,6 +81,9 @@ func (b *Broker) changedConfig(cfg TopicConfig, req TopicChange) (TopicConfig, e
 	}
 	if req.MaxMessageBytes != 0 {
 		cfg.MaxMessageBytes = req.MaxMessageBytes
+	}
+	if cfg == old {
+		return cfg, nil
 	}
 	if cfg.RetentionHours > MaxRetentionHours {
 		// Checked here: as a duration (spec) it would overflow, and read

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -49,5 +50,35 @@ func TestAlterTopic(t *testing.T) {
 	}
 	if c := got.Config; c.Partitions != 3 || c.RetentionHours != -1 || c.RetentionBytes != 1<<20 || c.MaxMessageBytes != 1000 {
 		t.Fatalf("after a restart %+v", c)
+	}
+}
+
+// A topic made under limits since lowered (a higher max partition count)
+// still takes an alteration that changes nothing, as it did before the
+// check of CheckTopicChange was shared with it; one that changes a
+// setting is checked against today's limits, and a retention past the
+// longest is refused rather than read as forever (in hours as a
+// duration, it overflowed).
+func TestAlterTopicUnderLowerLimits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxPartitions = 16
+	b := mustOpen(t, cfg)
+	if _, err := b.CreateTopic(TopicSpec{Name: "wide", Partitions: 12}); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	cfg.MaxPartitions = 8
+	b = mustOpen(t, cfg)
+	if _, err := b.AlterTopic("wide", TopicChange{Partitions: 12}); err != nil {
+		t.Fatalf("an alteration changing nothing: %v", err)
+	}
+	if err := b.CheckTopicChange("wide", TopicChange{}); err != nil {
+		t.Fatalf("a check of no change: %v", err)
+	}
+	if err := b.CheckTopicChange("orders", TopicChange{}); !errors.Is(err, api.ErrTopicNotFound) {
+		t.Fatalf("a check of an unknown topic: %v", err)
+	}
+	if err := b.CheckTopicChange("wide", TopicChange{Retention: time.Duration(math.MaxInt64)}); !errors.Is(err, api.ErrInvalidArgument) {
+		t.Fatalf("a retention of the longest duration: %v", err)
 	}
 }

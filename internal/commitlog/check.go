@@ -99,6 +99,11 @@ func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
 	return nil
 }
 
-// Timestamps are the smallest and largest record timestamps of a batch
-// CheckRecords accepted.
+// LogAppendTime reports that the batch's header claims the broker's
+// timestamps.
+func (c *Checked) LogAppendTime() bool { return c.h.LogAppendTime() }
+
+// Timestamps are the smallest (but -1, "no timestamp") and largest
+// record timestamps of a batch CheckRecords accepted (see
+// recordbatch.Valid).
 func (c *Checked) Timestamps() (least, most int64) { return c.minTS, c.info.maxTS }

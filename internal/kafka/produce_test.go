@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -392,5 +393,58 @@ func TestProduceTimestampWindow(t *testing.T) {
 	}
 	if recs := consumeAll(t, p, "ts", 2); len(recs) != 2 || recs[0].Offset != 0 {
 		t.Fatalf("stored %d records, want the 2 within the window at offsets 0 and 1", len(recs))
+	}
+}
+
+// stampedBatch is a batch of one record per timestamp of ts after first
+// (the deltas wrap as int64s do), with batch attributes attrs.
+func stampedBatch(first int64, attrs int16, ts ...int64) []byte {
+	var recs []byte
+	for i, at := range ts {
+		r := kmsg.Record{OffsetDelta: int32(i), TimestampDelta64: at - first, Value: []byte("v")}
+		r.Length = int32(len(r.AppendTo(nil)) - 1) // a one-byte length varint for these small records
+		recs = r.AppendTo(recs)
+	}
+	batch := kmsg.RecordBatch{PartitionLeaderEpoch: -1, Magic: 2, Attributes: attrs, ProducerID: -1, ProducerEpoch: -1,
+		FirstSequence: -1, LastOffsetDelta: int32(len(ts) - 1), NumRecords: int32(len(ts)), Records: recs,
+		FirstTimestamp: first, MaxTimestamp: first}
+	raw := batch.AppendTo(nil)
+	fixBatch(raw)
+	return raw
+}
+
+// A Kafka batch's timestamps are bounded whatever their encoding: a delta
+// that wraps int64 (first timestamp near -2^63, record a century ahead)
+// passed a bound on the ends of the deltas; a batch claiming LogAppendTime
+// carried a header timestamp no check read (consumers show it as every
+// record's). -1, Kafka's "no timestamp", is taken with a bound before
+// the clock set, as Kafka takes it.
+func TestProduceTimestampEncodings(t *testing.T) {
+	p := start(t, "--timestamp-before-max", "24h")
+	cl := p.client(t)
+	createTopic(t, cl, "enc", 1)
+	now := time.Now().UnixMilli()
+	century := int64(100 * 365 * 24 * time.Hour / time.Millisecond)
+	first := int64(math.MinInt64 + 10)
+	for _, tc := range []struct {
+		name  string
+		batch []byte
+		want  int16
+	}{
+		// The deltas' ends are those of now and now-1; the records at
+		// now+century and near -2^63 lie between them.
+		{"wrapping deltas", stampedBatch(now+math.MinInt64, 0, now, now-1, now+century, first), kerr.InvalidTimestamp.Code},
+		{"LogAppendTime", stampedBatch(now, 0x08, now), kerr.InvalidTimestamp.Code},
+		{"no timestamp", stampedBatch(-1, 0, -1), 0},
+		{"now", stampedBatch(now, 0, now, now+1), 0},
+	} {
+		req := produceTo("enc", []int32{0}, func(int32) []byte { return tc.batch })
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != tc.want {
+			t.Fatalf("%s: code %d, want %d", tc.name, code, tc.want)
+		}
 	}
 }
