@@ -41,14 +41,7 @@ func TestCreateTopicsChecks(t *testing.T) {
 			req := kmsg.NewPtrCreateTopicsRequest()
 			req.ValidateOnly = tc.validateOnly
 			for _, name := range tc.topics {
-				rt := kmsg.NewCreateTopicsRequestTopic()
-				rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, tc.partitions, 1
-				for _, c := range tc.configs {
-					rc := kmsg.NewCreateTopicsRequestTopicConfig()
-					rc.Name, rc.Value = c[0], kmsg.StringPtr(c[1])
-					rt.Configs = append(rt.Configs, rc)
-				}
-				req.Topics = append(req.Topics, rt)
+				req.Topics = append(req.Topics, topicToCreate(name, tc.partitions, tc.configs...))
 			}
 			resp, err := req.RequestWith(ctxT(t), cl)
 			if err != nil {
@@ -71,12 +64,7 @@ func TestCreateTopicsChecks(t *testing.T) {
 	// DEFAULT_CONFIG, what was set for it DYNAMIC_TOPIC_CONFIG, in the
 	// creation's answer (v5+) and in DescribeConfigs.
 	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "set", 1, 1
-	rc := kmsg.NewCreateTopicsRequestTopicConfig()
-	rc.Name, rc.Value = "retention.bytes", kmsg.StringPtr("12345")
-	rt.Configs = append(rt.Configs, rc)
-	req.Topics = append(req.Topics, rt)
+	req.Topics = append(req.Topics, topicToCreate("set", 1, [2]string{"retention.bytes", "12345"}))
 	resp, err := req.RequestWith(ctxT(t), cl)
 	if err != nil || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create: %v %+v", err, resp)

@@ -48,17 +48,25 @@ func readAnswer(t *testing.T, c net.Conn) (int32, []byte) {
 	return int32(binary.BigEndian.Uint32(body)), body[4:]
 }
 
+// topicToCreate is a CreateTopics request's topic with one replica and
+// configs given as name/value pairs.
+func topicToCreate(name string, partitions int32, configs ...[2]string) kmsg.CreateTopicsRequestTopic {
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
+	for _, c := range configs {
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = c[0], kmsg.StringPtr(c[1])
+		rt.Configs = append(rt.Configs, rc)
+	}
+	return rt
+}
+
 // createAlwaysTopic creates a topic whose appends are each fsynced
 // (fsync=always), so that produce appends to its partitions side by side.
 func createAlwaysTopic(t *testing.T, cl *kgo.Client, name string, partitions int32) {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
-	rc := kmsg.NewCreateTopicsRequestTopicConfig()
-	rc.Name, rc.Value = "goqueue.fsync", kmsg.StringPtr("always")
-	rt.Configs = append(rt.Configs, rc)
-	req.Topics = append(req.Topics, rt)
+	req.Topics = append(req.Topics, topicToCreate(name, partitions, [2]string{"goqueue.fsync", "always"}))
 	if resp, err := req.RequestWith(ctxT(t), cl); err != nil || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create %s: %v %+v", name, err, resp)
 	}

@@ -344,16 +344,7 @@ func storedCodecs(t *testing.T, cl *kgo.Client, topic string) map[int8]bool {
 func TestProduceAcks(t *testing.T) {
 	p := start(t)
 	admin := p.client(t)
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "acks", 1, 1
-	rc := kmsg.NewCreateTopicsRequestTopicConfig()
-	rc.Name, rc.Value = "goqueue.fsync", kmsg.StringPtr("always")
-	rt.Configs = append(rt.Configs, rc)
-	req.Topics = append(req.Topics, rt)
-	if resp, err := req.RequestWith(ctxT(t), admin); err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create: %v %+v", err, resp)
-	}
+	createAlwaysTopic(t, admin, "acks", 1)
 	for _, acks := range []kgo.Acks{kgo.NoAck(), kgo.LeaderAck(), kgo.AllISRAcks()} {
 		cl := p.client(t, kgo.DefaultProduceTopic("acks"), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite())
 		for range 50 {
