@@ -141,7 +141,8 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 // written: its frame, its records, and their timestamps against the
 // broker's window, as a publish's (Kafka producers bypassed it: a record
 // stamped a century ahead was taken, and kept its segment from retention
-// for good).
+// for good). A header's MaxTimestamp other than its records' largest is
+// corrected, as Kafka does.
 func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
 	c, err := commitlog.CheckFrame(batch)
 	if err == nil {
@@ -173,6 +174,7 @@ func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
 			return c, e
 		}
 	}
+	c.SetMaxTimestamp()
 	return c, nil
 }
 

@@ -1,6 +1,8 @@
 package commitlog
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -141,4 +143,34 @@ func FuzzCheckedAgreesWithValidate(f *testing.F) {
 			t.Fatalf("read back %d of %d records: %v", len(got), info.records, err)
 		}
 	})
+}
+
+// SetMaxTimestamp writes the records' largest timestamp over a false
+// claim, with a CRC that holds, and leaves a true claim's bytes alone.
+func TestSetMaxTimestamp(t *testing.T) {
+	var e encoder
+	b, _ := e.encode(0, []Record{{Value: []byte("x"), Timestamp: 5}, {Value: []byte("y"), Timestamp: 9}, {Timestamp: 7}})
+	for _, claim := range []int64{9, 5, 100, -1} {
+		buf := append([]byte(nil), b...)
+		binary.BigEndian.PutUint64(buf[recordbatch.OffMaxTimestamp:], uint64(claim))
+		recordbatch.SetCRC(buf)
+		before := append([]byte(nil), buf...)
+		c, err := CheckFrame(buf)
+		if err == nil {
+			err = c.CheckRecords(nil)
+		}
+		if err != nil {
+			t.Fatalf("claim %d: %v", claim, err)
+		}
+		c.SetMaxTimestamp()
+		if got := recordbatch.MaxTimestamp(buf); got != 9 {
+			t.Fatalf("claim %d: header says %d after SetMaxTimestamp, want 9", claim, got)
+		}
+		if _, err := recordbatch.Validate(buf, 1<<20); err != nil {
+			t.Fatalf("claim %d: %v", claim, err)
+		}
+		if claim == 9 && !bytes.Equal(buf, before) {
+			t.Fatal("a true claim's batch changed")
+		}
+	}
 }

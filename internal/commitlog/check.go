@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -29,7 +30,8 @@ type BatchRecord struct {
 // the caller's own rules in the same pass). A caller with several batches
 // to append all or none of checks them all before appending any. The
 // batch's bytes are the caller's and must not change until it is
-// appended; AppendChecked writes the base offset into them.
+// appended; AppendChecked writes the base offset into them, and
+// SetMaxTimestamp a false claim's correction.
 type Checked struct {
 	b       []byte
 	h       recordbatch.Header
@@ -97,6 +99,21 @@ func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
 	c.info = batchInfo{base: c.h.BaseOffset, records: c.h.NumRecords, size: len(c.b), firstTS: c.h.FirstTimestamp, maxTS: v.MaxTimestampSeen}
 	c.records, c.minTS = true, v.MinTimestampSeen
 	return nil
+}
+
+// SetMaxTimestamp writes into the batch's header the largest record
+// timestamp CheckRecords found, when the producer claimed another, and
+// the CRC-32C over it, as Kafka's broker does: the claim is what segment
+// indexes are rebuilt from and what readers of the header see, so a
+// false one would make them disagree with the records. A claim that holds
+// changes nothing. Call it after CheckRecords passed, before appending.
+func (c *Checked) SetMaxTimestamp() {
+	if !c.records || c.h.MaxTimestamp == c.info.maxTS {
+		return
+	}
+	binary.BigEndian.PutUint64(c.b[recordbatch.OffMaxTimestamp:], uint64(c.info.maxTS))
+	recordbatch.SetCRC(c.b)
+	c.h.MaxTimestamp = c.info.maxTS
 }
 
 // LogAppendTime reports that the batch's header claims the broker's

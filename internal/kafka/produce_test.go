@@ -301,11 +301,26 @@ func TestIdempotentSequencesSurviveRestart(t *testing.T) {
 // compression codecs of the batches served (and so stored).
 func storedCodecs(t *testing.T, cl *kgo.Client, topic string) map[int8]bool {
 	t.Helper()
+	codecs := map[int8]bool{}
+	for _, h := range storedBatches(t, cl, topic, 3) {
+		codecs[int8(h.Compression())] = true
+	}
+	if len(codecs) == 0 {
+		t.Fatalf("fetch of %s returned no whole batch", topic)
+	}
+	return codecs
+}
+
+// storedBatches fetches the first partitions of topic raw and returns the
+// headers of the whole batches served, each checked (CRC-32C included),
+// partition by partition.
+func storedBatches(t *testing.T, cl *kgo.Client, topic string, partitions int32) []recordbatch.Header {
+	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
 	req.MaxBytes, req.MinBytes = 1<<20, 1
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic, rt.TopicID = topic, metadataTopic(t, cl, topic).TopicID // kgo picks the version: v13+ names topics by ID
-	for p := range int32(3) {
+	for p := range partitions {
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.Partition, rp.PartitionMaxBytes = p, 1<<20
 		rt.Partitions = append(rt.Partitions, rp)
@@ -315,7 +330,7 @@ func storedCodecs(t *testing.T, cl *kgo.Client, topic string) map[int8]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	codecs := map[int8]bool{}
+	var hs []recordbatch.Header
 	for _, sp := range resp.Topics[0].Partitions {
 		if sp.ErrorCode != 0 {
 			t.Fatalf("fetch %s/%d: code %d", topic, sp.Partition, sp.ErrorCode)
@@ -325,18 +340,15 @@ func storedCodecs(t *testing.T, cl *kgo.Client, topic string) map[int8]bool {
 			if !ok || n > len(b) {
 				break // a fetch may end inside a batch
 			}
-			h, err := recordbatch.ParseHeader(b[:n])
+			h, err := recordbatch.CheckFrame(b[:n])
 			if err != nil {
 				t.Fatalf("fetch %s/%d: %v", topic, sp.Partition, err)
 			}
-			codecs[int8(h.Compression())] = true
+			hs = append(hs, h)
 			b = b[n:]
 		}
 	}
-	if len(codecs) == 0 {
-		t.Fatalf("fetch of %s returned no whole batch", topic)
-	}
-	return codecs
+	return hs
 }
 
 // acks 0 (no answer at all), 1 and -1 all store the records; a topic under
@@ -437,5 +449,36 @@ func TestProduceTimestampEncodings(t *testing.T) {
 		if code := resp.Topics[0].Partitions[0].ErrorCode; code != tc.want {
 			t.Fatalf("%s: code %d, want %d", tc.name, code, tc.want)
 		}
+	}
+}
+
+// A batch whose header claims a MaxTimestamp other than its records'
+// largest is stored with the records' largest (and a CRC over it), as
+// Kafka stores it: the claim was stored as sent, and a segment index
+// rebuilt from headers then disagreed with the records.
+func TestProduceMaxTimestampCorrected(t *testing.T) {
+	p := start(t)
+	cl := p.client(t)
+	createTopic(t, cl, "maxts", 1)
+	now := time.Now().UnixMilli()
+	for _, claim := range []struct {
+		batch []byte
+		want  int64
+	}{
+		{stampedBatch(now, 0, now, now+5, now+2), now + 5}, // claims now
+		{stampedBatch(-1, 0, -1), -1},                      // no timestamps: the claim holds
+	} {
+		req := produceTo("maxts", []int32{0}, func(int32) []byte { return claim.batch })
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("produce: code %d", code)
+		}
+	}
+	hs := storedBatches(t, cl, "maxts", 1)
+	if len(hs) != 2 || hs[0].MaxTimestamp != now+5 || hs[1].MaxTimestamp != -1 {
+		t.Fatalf("stored batches %+v, want max timestamps %d and -1", hs, now+5)
 	}
 }
