@@ -17,6 +17,7 @@ import (
 type (
 	Assignment          = coordinator.Assignment
 	Offsets             = coordinator.Offsets
+	CommitMetadata      = coordinator.CommitMetadata
 	JoinParams          = coordinator.JoinParams
 	JoinResult          = coordinator.JoinResult
 	HeartbeatParams     = coordinator.HeartbeatParams
@@ -151,6 +152,11 @@ func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) er
 // GroupOffsets is coordinator.Coordinator.GroupOffsets.
 func (b *Broker) GroupOffsets(groupID string) (Offsets, error) { return b.coord.GroupOffsets(groupID) }
 
+// GroupCommits is coordinator.Coordinator.GroupCommits.
+func (b *Broker) GroupCommits(groupID string) (Offsets, CommitMetadata, error) {
+	return b.coord.GroupCommits(groupID)
+}
+
 // ResetOffsets is coordinator.Coordinator.ResetOffsets.
 func (b *Broker) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
 	return b.coord.ResetOffsets(groupID, req)
@@ -219,6 +225,6 @@ func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGro
 func (b *Broker) GroupProtocol(groupID string) (string, error) { return b.coord.GroupProtocol(groupID) }
 
 // StoreOffsets is coordinator.Coordinator.StoreOffsets.
-func (b *Broker) StoreOffsets(groupID string, offsets Offsets, member bool) error {
-	return b.coord.StoreOffsets(groupID, offsets, member)
+func (b *Broker) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) error {
+	return b.coord.StoreOffsets(groupID, offsets, metadata, member)
 }

@@ -104,7 +104,7 @@ func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 	p := pending{dead: fx.DeadLetters}
 	for _, o := range fx.Offsets {
 		p.writes = append(p.writes, offsetstore.Write{Group: cg.id, TP: o.TP, Delete: o.Deleted,
-			Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: o.Committed, Acked: o.Acked, Born: o.Born}})
+			Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: o.Committed, Acked: o.Acked, Born: o.Born, Metadata: o.Metadata}})
 	}
 	if fx.Settings != nil {
 		s := *fx.Settings

@@ -18,6 +18,11 @@ type Assignment map[string][]int32
 // offset to deliver.
 type Offsets map[string]map[int32]int64
 
+// CommitMetadata is what Kafka clients commit with their offsets (a
+// string per partition, by topic), kept with the offset it came with
+// while that offset is the committed one.
+type CommitMetadata map[string]map[int32]string
+
 // JoinParams is what a member joining a group says. Only Topics is
 // required; an empty MemberID gets one from the broker. Zero durations and
 // counts take the broker's defaults (or the group's saved settings).
@@ -137,6 +142,7 @@ type CommitParams struct {
 	MemberID   string
 	Generation int64
 	Offsets    Offsets
+	Metadata   CommitMetadata // a Kafka member's; nil: none
 }
 
 // ResetMode says where ResetOffsets moves a group's offsets.

@@ -32,7 +32,7 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 	}
 	view := c.topicView(slices.Sorted(offsetTopics(req.Offsets)))
 	cg.mu.Lock()
-	fx, err := cg.a.Commit(c.now(), req.MemberID, req.Generation, host, refs, view)
+	fx, err := cg.a.Commit(c.now(), req.MemberID, req.Generation, host, refs, req.Metadata.byTP(), view)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true
@@ -52,6 +52,20 @@ func offsetTopics(o Offsets) func(func(string) bool) {
 	}
 }
 
+// byTP is m by partition (nil if m is empty).
+func (m CommitMetadata) byTP() map[delivery.TP]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[delivery.TP]string)
+	for t, parts := range m {
+		for p, text := range parts {
+			out[delivery.TP{Topic: t, Partition: p}] = text
+		}
+	}
+	return out
+}
+
 // GroupOffsets returns the group's committed offsets: every partition it
 // has delivery state for. Errors: GROUP_NOT_FOUND.
 func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
@@ -62,6 +76,28 @@ func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	return committedLocked(cg), nil
+}
+
+// GroupCommits returns the group's committed offsets, as GroupOffsets,
+// and the metadata Kafka clients committed with them (only partitions
+// that have some). Errors: GROUP_NOT_FOUND.
+func (c *Coordinator) GroupCommits(groupID string) (Offsets, CommitMetadata, error) {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return nil, nil, err
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	meta := CommitMetadata{}
+	for _, tp := range cg.a.Partitions() {
+		if text := cg.a.Metadata(tp); text != "" {
+			if meta[tp.Topic] == nil {
+				meta[tp.Topic] = make(map[int32]string)
+			}
+			meta[tp.Topic][tp.Partition] = text
+		}
+	}
+	return committedLocked(cg), meta, nil
 }
 
 // committedLocked returns cg's committed offsets, never nil. Callers hold

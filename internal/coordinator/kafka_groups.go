@@ -108,8 +108,9 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 
 // StoreOffsets sets a group's committed offsets as another front end's
 // members committed them (Kafka's OffsetCommit), creating the group if
-// need be. They are the same offsets HTTP members commit: GET /groups/{id},
-// lag metrics and the CLI show them. member says whether the commit names
+// need be, with the metadata committed with them (nil: none). They are
+// the same offsets HTTP members commit: GET /groups/{id}, lag metrics and
+// the CLI show them. member says whether the commit names
 // a member of the group's classic Kafka members (checked by the front end;
 // checked again here against the group's hold: UNKNOWN_MEMBER_ID if it has
 // ended, or for a commit without member if one was taken since). A group
@@ -117,9 +118,10 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
 // meanwhile).
-func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, member bool) error {
+func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) error {
+	byTP := metadata.byTP()
 	store := func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error) {
-		return a.StoreClassic(now, plan, member)
+		return a.StoreClassic(now, plan, byTP, member)
 	}
 	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, store)
 	if errors.Is(err, api.ErrGroupNotEmpty) {

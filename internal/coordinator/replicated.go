@@ -141,7 +141,7 @@ func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[de
 		cg.a.RestoreSettings(saved[id])
 		for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTP) {
 			so := parts[tp]
-			cg.a.Restore(tp, so.Committed, so.Acked, so.Born)
+			cg.a.Restore(tp, so.Committed, so.Acked, so.Born, so.Metadata)
 		}
 		c.goOnLocked(cg)
 		c.groups[id] = cg

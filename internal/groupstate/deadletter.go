@@ -56,6 +56,7 @@ func (a *Group) bury(dls []delivery.DeadLetter) {
 // outstanding are no longer awaited: their reports are stale.
 func (a *Group) forget(tp delivery.TP) {
 	a.d.Forget(tp)
+	delete(a.meta, tp)
 	a.persist(tp)
 	a.unawait(tp)
 }

@@ -35,13 +35,15 @@ type OffsetWrite struct {
 	Committed int64
 	Acked     []delivery.Range
 	Deleted   bool
-	Born      int64 // the created_at of the topic the state is of; 0: unknown (gone)
+	Born      int64  // the created_at of the topic the state is of; 0: unknown (gone)
+	Metadata  string // what a Kafka client committed with Committed (see Group.Metadata)
 }
 
 // persist queues tp's current state (or its deletion) for the store.
 func (a *Group) persist(tp delivery.TP) {
 	committed, acked, ok := a.d.Snapshot(tp)
-	a.fx.Offsets = append(a.fx.Offsets, OffsetWrite{TP: tp, Committed: committed, Acked: acked, Deleted: !ok, Born: a.born[tp.Topic]})
+	a.fx.Offsets = append(a.fx.Offsets, OffsetWrite{TP: tp, Committed: committed, Acked: acked, Deleted: !ok, Born: a.born[tp.Topic],
+		Metadata: a.Metadata(tp)})
 }
 
 // wake asks the caller to wake the group's long polls.

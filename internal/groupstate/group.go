@@ -74,6 +74,8 @@ type Group struct {
 	owned    []delivery.TP // scratch of poll
 	ends     []int64       // scratch of poll
 
+	meta map[delivery.TP]committedMeta // Kafka commit metadata; see Metadata
+
 	arg Topics  // during a command: the topics it was given (looked up before known)
 	fx  Effects // during a command: the effects collected
 }
@@ -88,17 +90,19 @@ func New(id string, cfg Config) *Group {
 		hosts:  make(map[string]string),
 		nudged: make(map[string]uint64),
 		born:   make(map[string]int64),
+		meta:   make(map[delivery.TP]committedMeta),
 		dead:   newDeadLetters(0),
 	}
 }
 
 // Restore gives tp the state stored for it before a restart: the
-// committed offset, the acknowledged offsets above it and the created_at
-// of the topic it is of (0: unknown). Members are gone with the old
-// process: what they had in flight is delivered again. Call it before any
-// other command.
-func (a *Group) Restore(tp delivery.TP, committed int64, acked []delivery.Range, born int64) {
+// committed offset, the acknowledged offsets above it, the created_at of
+// the topic it is of (0: unknown) and the metadata committed with the
+// offset ("": none). Members are gone with the old process: what they had
+// in flight is delivered again. Call it before any other command.
+func (a *Group) Restore(tp delivery.TP, committed int64, acked []delivery.Range, born int64, metadata string) {
 	a.d.Restore(tp, committed, acked)
+	a.note(tp, committed, metadata)
 	if born != 0 {
 		a.born[tp.Topic] = born
 	}
@@ -176,6 +180,36 @@ func (a *Group) Partitions() []delivery.TP { return a.d.Partitions() }
 
 // Committed returns tp's committed offset; ok is false without state.
 func (a *Group) Committed(tp delivery.TP) (int64, bool) { return a.d.Committed(tp) }
+
+// Metadata returns the metadata string a Kafka client committed with tp's
+// committed offset: "" if none was, or if the offset has moved since
+// (acknowledgements, retention, a reset), as it then describes another.
+func (a *Group) Metadata(tp delivery.TP) string {
+	m, ok := a.meta[tp]
+	if !ok {
+		return ""
+	}
+	if committed, ok := a.d.Committed(tp); !ok || committed != m.offset {
+		return ""
+	}
+	return m.text
+}
+
+// committedMeta is a Kafka commit's metadata and the offset it came with.
+type committedMeta struct {
+	offset int64
+	text   string
+}
+
+// note keeps text as the metadata of tp's committed offset off ("":
+// none).
+func (a *Group) note(tp delivery.TP, off int64, text string) {
+	if text == "" {
+		delete(a.meta, tp)
+		return
+	}
+	a.meta[tp] = committedMeta{offset: off, text: text}
+}
 
 // Has reports whether the group has delivery state for tp.
 func (a *Group) Has(tp delivery.TP) bool { return a.d.Has(tp) }

@@ -205,16 +205,18 @@ func (a *Group) Skip(now time.Time, member string, refs []Ref) Effects {
 // below the committed one changes nothing. It is applied whole or not at
 // all: the member must own every partition (one being revoked counts), and
 // each offset must lie within 0..the high watermark (topics holds the
-// topics named). Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER,
+// topics named). metadata (nil: none) is what a Kafka client committed
+// with each offset; it is kept with an offset that became the committed
+// one. Errors: GROUP_NOT_FOUND, UNKNOWN_MEMBER_ID, FENCED_MEMBER,
 // STALE_GENERATION, NOT_PARTITION_OWNER, TOPIC_NOT_FOUND,
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE.
-func (a *Group) Commit(now time.Time, member string, generation int64, host string, offsets []Ref, topics Topics) (Effects, error) {
+func (a *Group) Commit(now time.Time, member string, generation int64, host string, offsets []Ref, metadata map[delivery.TP]string, topics Topics) (Effects, error) {
 	a.begin(topics)
-	err := a.commit(member, generation, host, offsets)
+	err := a.commit(member, generation, host, offsets, metadata)
 	return a.end(now), err
 }
 
-func (a *Group) commit(member string, generation int64, host string, offsets []Ref) error {
+func (a *Group) commit(member string, generation int64, host string, offsets []Ref, metadata map[delivery.TP]string) error {
 	todo := slices.Clone(offsets)
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
 	for _, c := range todo {
@@ -241,6 +243,9 @@ func (a *Group) commit(member string, generation int64, host string, offsets []R
 		} else {
 			a.d.Commit(c.TP, c.Offset)
 		}
+		if committed, _ := a.d.Committed(c.TP); committed == c.Offset {
+			a.note(c.TP, c.Offset, metadata[c.TP])
+		}
 		a.persist(c.TP)
 	}
 	a.wake() // commits may have settled messages others wait behind
@@ -258,7 +263,7 @@ const Forgotten = -1
 // members too. Errors: GROUP_NOT_FOUND (deleted), GROUP_NOT_EMPTY.
 func (a *Group) Reset(now time.Time, plan []Ref) (Effects, error) {
 	a.begin(nil)
-	err := a.reset(plan, byOperator)
+	err := a.reset(plan, nil, byOperator)
 	return a.end(now), err
 }
 
@@ -268,15 +273,16 @@ func (a *Group) Reset(now time.Time, plan []Ref) (Effects, error) {
 // (a consumer assigning itself partitions, an admin tool), taken only
 // while no classic members hold it. Each is checked again here, where a
 // reset is, so that a hold given back or taken since the front end's
-// check is seen: UNKNOWN_MEMBER_ID, as Kafka answers either. Errors also
+// check is seen: UNKNOWN_MEMBER_ID, as Kafka answers either. metadata
+// (nil: none) is what the commit carried with each offset. Errors also
 // those of Reset.
-func (a *Group) StoreClassic(now time.Time, plan []Ref, member bool) (Effects, error) {
+func (a *Group) StoreClassic(now time.Time, plan []Ref, metadata map[delivery.TP]string, member bool) (Effects, error) {
 	a.begin(nil)
 	by := byNoMember
 	if member {
 		by = byClassicMember
 	}
-	err := a.reset(plan, by)
+	err := a.reset(plan, metadata, by)
 	return a.end(now), err
 }
 
@@ -289,7 +295,7 @@ const (
 	byNoMember                     // a commit without member: as the operator's, but UNKNOWN_MEMBER_ID
 )
 
-func (a *Group) reset(plan []Ref, by resetBy) error {
+func (a *Group) reset(plan []Ref, metadata map[delivery.TP]string, by resetBy) error {
 	if a.g.State() == group.StateDead {
 		return api.ErrGroupNotFound.Withf("group %q was deleted", a.id).WithDetail("group", a.id)
 	}
@@ -313,6 +319,7 @@ func (a *Group) reset(plan []Ref, by resetBy) error {
 			continue
 		}
 		a.d.Restore(r.TP, r.Offset, nil)
+		a.note(r.TP, r.Offset, metadata[r.TP])
 		a.persist(r.TP)
 		a.unawait(r.TP)
 	}

@@ -42,10 +42,10 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	leave ID
 //	poll ID [max=N] [bytes=N]      (records are 100 bytes)
 //	ack|nack|release|extend ID [gen=N] T:P@O,O,.. T:P@FROM-TO ... [reject] [delay=] [reason=] [for=]
-//	commit ID T:P=OFFSET ...
+//	commit ID T:P=OFFSET[#METADATA] ...
 //	reset T:P=OFFSET|forget ...
-//	store T:P=OFFSET ...           StoreClassic: a Kafka commit naming a classic member
-//	store-free T:P=OFFSET ...      StoreClassic: a Kafka commit without member
+//	store T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit naming a classic member
+//	store-free T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit without member
 //	dlq-ok|dlq-fail T:P@O          report the write of an outstanding dead letter
 //	tick DURATION                  advance the clock, then Tick
 //	restart                        a new aggregate restored from the offsets persisted
@@ -317,19 +317,25 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			gen = c.gen
 		}
 		var refs []Ref
+		meta := map[delivery.TP]string{}
 		for _, p := range pos[1:] {
+			p, text, _ := strings.Cut(p, "#")
 			tps, off := splitKV(t, p)
 			refs = append(refs, Ref{TP: parseTP(t, tps), Offset: int64(off)})
+			meta[parseTP(t, tps)] = text
 		}
-		fx, err := w.a.Commit(w.now, pos[0], gen, "10.0.0.1", refs, w.view())
+		fx, err := w.a.Commit(w.now, pos[0], gen, "10.0.0.1", refs, meta, w.view())
 		if err != nil {
 			return errLine(err) + w.apply(fx)
 		}
 		return "ok\n" + w.apply(fx)
 	case "reset", "store", "store-free":
 		var plan []Ref
+		meta := map[delivery.TP]string{}
 		for _, p := range pos {
+			p, text, _ := strings.Cut(p, "#")
 			tps, off, _ := strings.Cut(p, "=")
+			meta[parseTP(t, tps)] = text
 			r := Ref{TP: parseTP(t, tps), Offset: Forgotten}
 			if off != "forget" {
 				r.Offset, _ = strconv.ParseInt(off, 10, 64)
@@ -342,7 +348,7 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 		if name == "reset" {
 			fx, err = w.a.Reset(w.now, plan)
 		} else {
-			fx, err = w.a.StoreClassic(w.now, plan, name == "store")
+			fx, err = w.a.StoreClassic(w.now, plan, meta, name == "store")
 		}
 		if err != nil {
 			return errLine(err) + w.apply(fx)

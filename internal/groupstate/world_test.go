@@ -68,7 +68,11 @@ func (w *world) apply(fx Effects) string {
 		for _, r := range o.Acked {
 			fmt.Fprintf(&b, " acked=[%d,%d)", r.From, r.To)
 		}
-		fmt.Fprintf(&b, " born=%d\n", o.Born)
+		fmt.Fprintf(&b, " born=%d", o.Born)
+		if o.Metadata != "" {
+			fmt.Fprintf(&b, " metadata=%q", o.Metadata)
+		}
+		b.WriteString("\n")
 	}
 	clear(w.rewound)
 	for _, dl := range fx.DeadLetters {
@@ -113,8 +117,8 @@ func (w *world) check() {
 		switch {
 		case !ok:
 			w.violate("%s has state (committed %d) that was never persisted", fmtTP(tp), committed)
-		case st.Committed != committed || fmt.Sprint(st.Acked) != fmt.Sprint(acked):
-			w.violate("%s is committed %d acked %v, persisted %d %v", fmtTP(tp), committed, acked, st.Committed, st.Acked)
+		case st.Committed != committed || fmt.Sprint(st.Acked) != fmt.Sprint(acked) || st.Metadata != w.a.Metadata(tp):
+			w.violate("%s is committed %d acked %v metadata %q, persisted %d %v %q", fmtTP(tp), committed, acked, w.a.Metadata(tp), st.Committed, st.Acked, st.Metadata)
 		}
 	}
 	for tp := range w.store {
@@ -161,7 +165,7 @@ func (w *world) restart() string {
 	w.a = New("g", w.cfg)
 	for _, tp := range sortedTPs(w.store) {
 		o := w.store[tp]
-		w.a.Restore(tp, o.Committed, o.Acked, o.Born)
+		w.a.Restore(tp, o.Committed, o.Acked, o.Born, o.Metadata)
 	}
 	if w.saved != nil {
 		w.a.RestoreSettings(*w.saved)
@@ -384,7 +388,11 @@ func (a *Group) digest(now time.Time) string {
 	}
 	for _, tp := range a.d.Partitions() {
 		committed, acked, _ := a.d.Snapshot(tp)
-		fmt.Fprintf(&b, " %s committed=%d acked=%v stats=%+v\n", fmtTP(tp), committed, acked, a.d.Stats(tp))
+		fmt.Fprintf(&b, " %s committed=%d acked=%v stats=%+v", fmtTP(tp), committed, acked, a.d.Stats(tp))
+		if m := a.Metadata(tp); m != "" {
+			fmt.Fprintf(&b, " metadata=%q", m)
+		}
+		b.WriteString("\n")
 	}
 	for _, t := range slices.Sorted(mapKeys(a.subs)) {
 		fmt.Fprintf(&b, " sub %s %v\n", t, a.subs[t])

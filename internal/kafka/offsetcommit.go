@@ -17,18 +17,27 @@ import (
 // CLI show them. A member of a classic group must be of the current
 // generation; a commit without member and generation (a consumer that
 // assigns itself partitions) is taken when the group has no members.
-// Commit metadata strings are not kept.
+// Each offset's metadata string is kept with it (OffsetFetch answers it);
+// one longer than maxCommitMetadata is refused OFFSET_METADATA_TOO_LARGE,
+// its partition's offset with it, as Kafka refuses it.
 func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.SetVersion(req.Version)
-	offsets := broker.Offsets{}
+	offsets, metadata := broker.Offsets{}, broker.CommitMetadata{}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			if offsets[t.Topic] == nil {
-				offsets[t.Topic] = map[int32]int64{}
+			text := ""
+			if p.Metadata != nil {
+				text = *p.Metadata
 			}
-			offsets[t.Topic][p.Partition] = p.Offset
+			if len(text) > maxCommitMetadata {
+				continue
+			}
+			if offsets[t.Topic] == nil {
+				offsets[t.Topic], metadata[t.Topic] = map[int32]int64{}, map[int32]string{}
+			}
+			offsets[t.Topic][p.Partition], metadata[t.Topic][p.Partition] = p.Offset, text
 		}
 	}
 	code := s.notCoordinator(req.Group)
@@ -42,11 +51,11 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 		// A KIP-848 member: the coordinator checks that it owns what it
 		// commits, in its epoch.
 		err := s.b.CommitOffsets(req.Group, broker.CommitParams{MemberID: req.MemberID,
-			Generation: int64(req.Generation), Offsets: offsets}, c.host)
+			Generation: int64(req.Generation), Offsets: offsets, Metadata: metadata}, c.host)
 		code = commitCode(err)
 	case code == 0:
 		member := req.MemberID != "" || req.Generation >= 0
-		code = errorCode(s.b.StoreOffsets(req.Group, offsets, member))
+		code = errorCode(s.b.StoreOffsets(req.Group, offsets, metadata, member))
 	}
 	for _, t := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
@@ -54,12 +63,20 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 		for _, p := range t.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = p.Partition, code
+			if p.Metadata != nil && len(*p.Metadata) > maxCommitMetadata {
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
 }
+
+// maxCommitMetadata bounds a committed offset's metadata string, as
+// Kafka's offset.metadata.max.bytes does by default: it is kept in memory
+// and on disk with the offset.
+const maxCommitMetadata = 4096
 
 // checkCommit decides whether a member may commit now.
 func (gs *groups) checkCommit(group, memberID string, instanceID *string, generation int32) int16 {

@@ -10,8 +10,9 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// offsetFetch returns a group's committed offsets (-1 where none is), from
-// the same store as offsetCommit writes.
+// offsetFetch returns a group's committed offsets (-1 where none is) and
+// the metadata committed with each ("" where none was, as Kafka answers),
+// from the same store as offsetCommit writes.
 func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
@@ -31,12 +32,11 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 		}
 		return resp, nil
 	}
-	stored, err := s.b.GroupOffsets(req.Group)
+	offsets, metadata, err := s.b.GroupCommits(req.Group)
 	if err != nil && !errors.Is(err, api.ErrGroupNotFound) {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
 	}
-	offsets := stored
 	want := req.Topics
 	if want == nil {
 		// All of them (v2+).
@@ -56,6 +56,7 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 			if off, ok := offsets[t.Topic][p]; ok {
 				sp.Offset = off
 			}
+			sp.Metadata = kmsg.StringPtr(metadata[t.Topic][p])
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -13,8 +13,9 @@ import (
 // The stored encoding, of offsets.db's values and of the journal's frames.
 // A record starts with a version byte. Version 1 is binary:
 //
-//	value:   1 | flags (bit 0: deleted) | uvarint seq | varint committed |
-//	         varint born | uvarint ranges | ranges × (varint from, varint to)
+//	value:   1 | flags (bit 0: deleted, bit 1: metadata) | uvarint seq |
+//	         varint committed | varint born | uvarint ranges |
+//	         ranges × (varint from, varint to) | [uvarint len, metadata]
 //	payload: 1 | uvarint ops | ops × (uvarint len, group | uvarint len, topic |
 //	         varint partition | flags (bit 0: delete, bit 1: delete group) |
 //	         value without its version byte)
@@ -26,6 +27,7 @@ const (
 	version1 = 1
 
 	flagDeleted     = 1 << 0 // value: a tombstone
+	flagMetadata    = 1 << 1 // value: a Kafka commit's metadata follows the ranges
 	flagDelete      = 1 << 0 // op: delete the partition
 	flagDeleteGroup = 1 << 1 // op: delete the group
 )
@@ -39,6 +41,9 @@ func appendValue(b []byte, off Offset, deleted bool) []byte {
 	if deleted {
 		flags |= flagDeleted
 	}
+	if off.Metadata != "" {
+		flags |= flagMetadata
+	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, off.Seq)
 	b = binary.AppendVarint(b, off.Committed)
@@ -47,6 +52,10 @@ func appendValue(b []byte, off Offset, deleted bool) []byte {
 	for _, r := range off.Acked {
 		b = binary.AppendVarint(b, r.From)
 		b = binary.AppendVarint(b, r.To)
+	}
+	if off.Metadata != "" {
+		b = binary.AppendUvarint(b, uint64(len(off.Metadata)))
+		b = append(b, off.Metadata...)
 	}
 	return b
 }
@@ -201,6 +210,9 @@ func (d *decoder) value() (Offset, bool) {
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		off.Acked = append(off.Acked, delivery.Range{From: d.varint(), To: d.varint()})
+	}
+	if flags&flagMetadata != 0 {
+		off.Metadata = d.string()
 	}
 	if d.err != nil {
 		return Offset{}, false

@@ -38,6 +38,7 @@ func FuzzJournal(f *testing.F) {
 	ops := []op{
 		{Write: Write{Group: "g", TP: delivery.TP{Topic: "t", Partition: 2}, Offset: Offset{Seq: 7, Committed: 20, Acked: []delivery.Range{{From: 22, To: 22}}, Born: 1700000000000}}},
 		{Write: Write{Group: "g", TP: delivery.TP{Topic: "t", Partition: 3}, Offset: Offset{Seq: 8}, Delete: true}},
+		{Write: Write{Group: "g", TP: delivery.TP{Topic: "t", Partition: 4}, Offset: Offset{Seq: 10, Committed: 3, Metadata: "state=3"}}},
 		{Write: Write{Group: "h", Offset: Offset{Seq: 9}}, deleteGroup: true},
 	}
 	v1 := append(frame(encodePayload(ops[:1])), frame(encodePayload(ops[1:]))...)
@@ -68,6 +69,7 @@ func FuzzValue(f *testing.F) {
 	f.Add([]byte(`{"seq":4,"committed":0,"deleted":true}`))
 	f.Add(encodeValue(Offset{Seq: 7, Committed: -1, Acked: []delivery.Range{{From: 1, To: 3}}, Born: 5}, false))
 	f.Add(encodeValue(Offset{Seq: 9}, true))
+	f.Add(encodeValue(Offset{Seq: 11, Committed: 4, Acked: []delivery.Range{{From: 6, To: 6}}, Metadata: "state=4"}, false))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		off, deleted, err := decodeValue(data)
 		if err != nil {

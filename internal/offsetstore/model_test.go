@@ -242,6 +242,9 @@ func randomOp(rng *rand.Rand, seq uint64) op {
 	if rng.IntN(2) == 0 {
 		o.Offset.Born = 1700000000000 + rng.Int64N(3)
 	}
+	if rng.IntN(3) == 0 {
+		o.Offset.Metadata = strconv.FormatUint(seq, 10) // a Kafka commit's
+	}
 	return o
 }
 

@@ -88,6 +88,9 @@ type Offset struct {
 	// that offsets of a topic deleted and created again under its name
 	// while the broker was down are recognised.
 	Born int64
+	// Metadata is what a Kafka client committed with Committed ("":
+	// none).
+	Metadata string `json:",omitempty"`
 }
 
 // Write is one partition's state to persist, or with Delete its deletion

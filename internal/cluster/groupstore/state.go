@@ -71,6 +71,7 @@ type part struct {
 	Committed int64            `json:"committed"`
 	Acked     []delivery.Range `json:"acked,omitempty"`
 	Born      int64            `json:"born,omitempty"`
+	Metadata  string           `json:"metadata,omitempty"` // a Kafka commit's
 	Deleted   bool             `json:"deleted,omitempty"`
 }
 
@@ -158,7 +159,7 @@ func (s *State) writeLocked(id string, epoch uint64, w offsetstore.Write) {
 	}
 	p := &part{Stamp: st, Deleted: w.Delete}
 	if !w.Delete {
-		p.Committed, p.Acked, p.Born = w.Offset.Committed, w.Offset.Acked, w.Offset.Born
+		p.Committed, p.Acked, p.Born, p.Metadata = w.Offset.Committed, w.Offset.Acked, w.Offset.Born, w.Offset.Metadata
 	}
 	g.Parts[w.TP] = p
 }
@@ -212,7 +213,7 @@ func (s *State) Groups() (map[string]map[delivery.TP]offsetstore.Offset, map[str
 		parts := map[delivery.TP]offsetstore.Offset{}
 		for tp, p := range g.Parts {
 			if !p.Deleted {
-				parts[tp] = offsetstore.Offset{Seq: p.Stamp.Seq, Committed: p.Committed, Acked: slices.Clone(p.Acked), Born: p.Born}
+				parts[tp] = offsetstore.Offset{Seq: p.Stamp.Seq, Committed: p.Committed, Acked: slices.Clone(p.Acked), Born: p.Born, Metadata: p.Metadata}
 			}
 		}
 		stored[id] = parts

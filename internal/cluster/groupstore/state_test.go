@@ -135,7 +135,9 @@ func TestSnapshotRestore(t *testing.T) {
 	s := New()
 	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
 	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Settings: &groupstate.Saved{Assignor: "range", Settings: groupstate.Settings{MaxRetries: 4}}}))
-	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{write(3, 30, delivery.Range{From: 32, To: 40})}}))
+	kept := write(3, 30, delivery.Range{From: 32, To: 40})
+	kept.Offset.Metadata = "app-state" // a Kafka commit's
+	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{kept}}))
 	del := offsetstore.Write{Group: "g", TP: delivery.TP{Topic: "gone", Partition: 1}, Offset: offsetstore.Offset{Seq: 4}, Delete: true}
 	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{del}}))
 	must(t, apply(t, s, Command{Group: "old", Epoch: 2, Delete: new(uint64(5))}))
@@ -151,6 +153,9 @@ func TestSnapshotRestore(t *testing.T) {
 	s2, v2 := r.Groups()
 	if !reflect.DeepEqual(s1, s2) || !reflect.DeepEqual(v1, v2) || r.Claimed() != 2 || !reflect.DeepEqual(r.deleted, s.deleted) {
 		t.Fatalf("restored %v %v claim %d, want %v %v claim 2", s2, v2, r.Claimed(), s1, v1)
+	}
+	if got := s2["g"][tp0]; !reflect.DeepEqual(got, kept.Offset) {
+		t.Fatalf("restored %+v, want %+v as written", got, kept.Offset)
 	}
 	// The deleted partition's tombstone survived: an older write stays out.
 	old := del
