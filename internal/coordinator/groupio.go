@@ -183,6 +183,11 @@ type ResetParams struct {
 	Offsets    Offsets       // ResetOffsets
 	FromGroup  string        // ResetGroup: another group
 	DryRun     bool          // change nothing; answer what would change
+
+	// commit: a Kafka commit (StoreOffsets), which may name an offset
+	// below the earliest kept, as a member's commit may (Kafka takes it;
+	// a consumer resuming there is told OFFSET_OUT_OF_RANGE and resets).
+	commit bool
 }
 
 // ResetResult is a group's offsets after a reset (DryRun: as they would

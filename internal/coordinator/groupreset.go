@@ -169,8 +169,12 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 					return nil, err
 				}
 				st := part.Stats()
-				if off < st.EarliestOffset || off > st.HighWatermark {
-					return nil, api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, t, p, st.EarliestOffset, st.HighWatermark).
+				low := st.EarliestOffset
+				if req.commit {
+					low = 0
+				}
+				if off < low || off > st.HighWatermark {
+					return nil, api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, t, p, low, st.HighWatermark).
 						WithDetail("topic", t).WithDetail("partition", p).WithDetail("earliest_offset", st.EarliestOffset).WithDetail("high_watermark", st.HighWatermark)
 				}
 				plan[delivery.TP{Topic: t, Partition: p}] = off

@@ -115,15 +115,16 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // checked again here against the group's hold: UNKNOWN_MEMBER_ID if it has
 // ended, or for a commit without member if one was taken since). A group
 // with members of its own (HTTP or KIP-848) is refused with
-// INCONSISTENT_GROUP_PROTOCOL. Errors also: TOPIC_NOT_FOUND,
-// PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE, GROUP_NOT_FOUND (deleted
-// meanwhile).
+// INCONSISTENT_GROUP_PROTOCOL. An offset may lie below the earliest kept,
+// as a member's commit may. Errors also: TOPIC_NOT_FOUND,
+// PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE (past the high watermark),
+// GROUP_NOT_FOUND (deleted meanwhile).
 func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) error {
 	byTP := metadata.byTP()
 	store := func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error) {
 		return a.StoreClassic(now, plan, byTP, member)
 	}
-	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets}, store)
+	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets, commit: true}, store)
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return api.ErrInconsistentProtocol.Withf("group %q has members of its own; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}

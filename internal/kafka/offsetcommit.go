@@ -19,7 +19,10 @@ import (
 // assigns itself partitions) is taken when the group has no members.
 // Each offset's metadata string is kept with it (OffsetFetch answers it);
 // one longer than maxCommitMetadata is refused OFFSET_METADATA_TOO_LARGE,
-// its partition's offset with it, as Kafka refuses it.
+// its partition's offset with it, as Kafka refuses it. A refusal of one
+// partition's offset (past the high watermark, an unknown partition)
+// refuses that partition only: the others are committed, as Kafka
+// answers partition by partition.
 func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -45,17 +48,23 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	if !elsewhere {
 		code = s.groups.checkCommit(req.Group, req.MemberID, req.InstanceID, req.Generation)
 	}
+	// commit commits offsets with their metadata and answers the Kafka
+	// code for all of them.
+	var commit func(broker.Offsets, broker.CommitMetadata) int16
 	switch {
 	case elsewhere: // refused: another node coordinates the group
 	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
 		// A KIP-848 member: the coordinator checks that it owns what it
 		// commits, in its epoch.
-		err := s.b.CommitOffsets(req.Group, broker.CommitParams{MemberID: req.MemberID,
-			Generation: int64(req.Generation), Offsets: offsets, Metadata: metadata}, c.host)
-		code = commitCode(err)
+		commit = func(o broker.Offsets, m broker.CommitMetadata) int16 {
+			return commitCode(s.b.CommitOffsets(req.Group, broker.CommitParams{MemberID: req.MemberID,
+				Generation: int64(req.Generation), Offsets: o, Metadata: m}, c.host))
+		}
 	case code == 0:
 		member := req.MemberID != "" || req.Generation >= 0
-		code = errorCode(s.b.StoreOffsets(req.Group, offsets, metadata, member))
+		commit = func(o broker.Offsets, m broker.CommitMetadata) int16 {
+			return errorCode(s.b.StoreOffsets(req.Group, o, m, member))
+		}
 	}
 	for _, t := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
@@ -63,12 +72,30 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 		for _, p := range t.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = p.Partition, code
-			if p.Metadata != nil && len(*p.Metadata) > maxCommitMetadata {
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if commit == nil {
+		return resp, nil
+	}
+	all := commit(offsets, metadata)
+	partitionwise := all == kerr.OffsetOutOfRange.Code || all == kerr.UnknownTopicOrPartition.Code
+	for i, t := range req.Topics {
+		for j, p := range t.Partitions {
+			sp := &resp.Topics[i].Partitions[j]
+			text, ok := metadata[t.Topic][p.Partition]
+			switch {
+			case !ok:
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			case partitionwise:
+				// Which partition was refused: each on its own.
+				one := broker.Offsets{t.Topic: {p.Partition: p.Offset}}
+				sp.ErrorCode = commit(one, broker.CommitMetadata{t.Topic: {p.Partition: text}})
+			default:
+				sp.ErrorCode = all
+			}
+		}
 	}
 	return resp, nil
 }
