@@ -9,14 +9,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// keyTypeGroup is FindCoordinator's key type of consumer groups (1 is
-// transactions, which are not offered).
-const keyTypeGroup = 0
+// FindCoordinator's key types: consumer groups, and transactions, which
+// are not offered.
+const (
+	keyTypeGroup       = 0
+	keyTypeTransaction = 1
+)
 
 // findCoordinator names each group's coordinator: this broker alone, or in
 // a cluster the node the cluster places the group on, at the Kafka address
 // Metadata names it by. A coordinator without a Kafka listener, or not
-// known yet, is COORDINATOR_NOT_AVAILABLE (retriable). Versions before 4
+// known yet, is COORDINATOR_NOT_AVAILABLE (retriable). A transaction
+// coordinator is TRANSACTIONAL_ID_AUTHORIZATION_FAILED, the one refusal
+// transactional producers (librdkafka, the Java client, kgo) take as final:
+// COORDINATOR_NOT_AVAILABLE kept them asking until their timeout. Other
+// key types are INVALID_REQUEST, as Kafka answers them. Versions before 4
 // ask for one key, 4 and 5 (which only adds an error transactions use)
 // for a batch.
 func (s *Server) findCoordinator(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
@@ -26,9 +33,14 @@ func (s *Server) findCoordinator(_ context.Context, c *conn, r kmsg.Request) (km
 	brokers := s.brokers(c)
 	find := func(key string) (b kmsg.MetadataResponseBroker, code int16, msg *string) {
 		b.NodeID = -1
-		if req.CoordinatorType != keyTypeGroup {
+		switch req.CoordinatorType {
+		case keyTypeGroup:
+		case keyTypeTransaction:
+			m := "transactions are not offered by this broker"
+			return b, kerr.TransactionalIDAuthorizationFailed.Code, &m
+		default:
 			m := fmt.Sprintf("coordinator type %d is not offered: only consumer groups (0)", req.CoordinatorType)
-			return b, kerr.CoordinatorNotAvailable.Code, &m
+			return b, kerr.InvalidRequest.Code, &m
 		}
 		id, code := s.coordinator(key)
 		if code == kerr.NotCoordinator.Code {
