@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -103,12 +104,24 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			buf = frame // keep a modest buffer for the next request
 		}
 		if err := c.handle(ctx, frame); err != nil {
-			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+			if ctx.Err() == nil && !peerGone(err) {
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
 			}
 			return
 		}
 	}
+}
+
+// peerGone reports that err only says the client closed its end, as
+// clients do when they are done (an answer then meets a broken pipe or a
+// reset): nothing to warn an operator of.
+func peerGone(err error) bool {
+	for _, gone := range []error{net.ErrClosed, io.EOF, syscall.EPIPE, syscall.ECONNRESET} {
+		if errors.Is(err, gone) {
+			return true
+		}
+	}
+	return false
 }
 
 // handle decodes one request, serves it and writes the response. An error
