@@ -90,6 +90,9 @@ func (b *Broker) ValidateTopic(spec TopicSpec) (TopicConfig, error) {
 	return cfg, b.checkNewTopicLocked(cfg.Name, b.cfg.Limits.withDefaults().MaxTopics)
 }
 
+// Config is the configuration the broker was opened with.
+func (b *Broker) Config() Config { return b.cfg }
+
 // DefaultTopicConfig is the configuration of a topic created with no
 // settings of its own (its name and creation time aside); false if the
 // broker's defaults make none (then every topic says its own settings).

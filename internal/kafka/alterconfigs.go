@@ -239,7 +239,7 @@ func (s *Server) topicChange(cur broker.TopicConfig, ops []configOp) (broker.Top
 }
 
 // currentConfig is the value of config name among cs.
-func currentConfig(cs []topicConfig, name string) (string, bool) {
+func currentConfig(cs []kafkaConfig, name string) (string, bool) {
 	for _, c := range cs {
 		if c.name == name {
 			return c.value, true

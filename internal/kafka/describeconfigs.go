@@ -2,17 +2,24 @@ package kafka
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // describeConfigs reports a topic's settings under Kafka's config names
-// (the ones CreateTopics accepts) and, for the broker, none: GoQueue's
-// broker settings are its flags, not Kafka's.
+// (the ones CreateTopics accepts), and this broker's (its ID as the
+// resource name) under the names Kafka gives its own: read-only, as they
+// are GoQueue's flags. The name "" (the cluster's dynamic defaults) has
+// none, and another broker's ID is INVALID_REQUEST, as Kafka answers: a
+// client asks each broker for its own.
 func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
@@ -20,70 +27,146 @@ func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (km
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var configs []kafkaConfig
+		readOnly := false
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeBroker:
+			self := strconv.Itoa(int(s.opts.NodeID))
+			switch rr.ResourceName {
+			case "":
+			case self:
+				configs, readOnly = s.brokerConfigs(), true
+			default:
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				sr.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("this is broker %s: ask broker %s for its own configs, or name \"\" for the cluster's defaults", self, rr.ResourceName))
+			}
 		case kmsg.ConfigResourceTypeTopic:
 			ti, err := s.b.Topic(rr.ResourceName)
 			if err != nil {
 				sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 				break
 			}
-			for _, c := range s.topicConfigs(ti.Config) {
-				if len(rr.ConfigNames) > 0 && !contains(rr.ConfigNames, c.name) {
-					continue
-				}
-				rc := kmsg.NewDescribeConfigsResponseResourceConfig()
-				rc.Name, rc.Value, rc.Source = c.name, kmsg.StringPtr(c.value), c.source
-				rc.IsDefault = c.source == kmsg.ConfigSourceDefaultConfig // v0's say
-				sr.Configs = append(sr.Configs, rc)
-			}
+			configs = s.topicConfigs(ti.Config)
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
+		}
+		for _, c := range configs {
+			if len(rr.ConfigNames) > 0 && !contains(rr.ConfigNames, c.name) {
+				continue
+			}
+			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			rc.Name, rc.Value, rc.Source, rc.ReadOnly = c.name, kmsg.StringPtr(c.value), c.source, readOnly
+			rc.IsDefault = c.source == kmsg.ConfigSourceDefaultConfig // v0's say
+			sr.Configs = append(sr.Configs, rc)
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
 }
 
-// topicConfig is one of a topic's settings as a Kafka config.
-type topicConfig struct {
+// brokerConfigs are this broker's settings that Kafka has a broker config
+// for, under its name and unit, and GoQueue's own: DEFAULT_CONFIG where
+// the setting is GoQueue's default, STATIC_BROKER_CONFIG where a flag set
+// another.
+func (s *Server) brokerConfigs() []kafkaConfig {
+	cfg, def := s.b.Config(), broker.DefaultConfig()
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	ms := func(d time.Duration) string { return i(d.Milliseconds()) }
+	// A timestamp bound of 0 is none: Kafka's "none" is the largest long.
+	bound := func(d time.Duration) string {
+		if d <= 0 {
+			return i(math.MaxInt64)
+		}
+		return ms(d)
+	}
+	or := func(d, fallback time.Duration) time.Duration {
+		if d <= 0 {
+			return fallback
+		}
+		return d
+	}
+	node := kmsg.ConfigSourceDefaultConfig
+	if s.opts.Cluster != nil {
+		node = kmsg.ConfigSourceStaticBrokerConfig
+	}
+	flag := kmsg.ConfigSourceStaticBrokerConfig
+	return []kafkaConfig{
+		{"broker.id", i(int64(s.opts.NodeID)), node},
+		fixed("auto.create.topics.enable", "false"),
+		fixed("log.cleanup.policy", fixedConfigs["cleanup.policy"]),
+		fixed("compression.type", fixedConfigs["compression.type"]),
+		fixed("offset.metadata.max.bytes", i(maxCommitMetadata)),
+		setting("num.partitions", i(int64(cfg.DefaultPartitions)), i(int64(def.DefaultPartitions)), flag),
+		setting("log.retention.ms", retentionMS(cfg.RetentionHours), retentionMS(def.RetentionHours), flag),
+		setting("log.retention.bytes", i(cfg.RetentionBytes), i(def.RetentionBytes), flag),
+		setting("log.segment.bytes", i(cfg.SegmentBytes), i(def.SegmentBytes), flag),
+		setting("log.roll.ms", ms(cfg.SegmentAge), ms(def.SegmentAge), flag),
+		setting("message.max.bytes", i(int64(cfg.MaxMessageBytes)), i(int64(def.MaxMessageBytes)), flag),
+		setting("log.message.timestamp.after.max.ms", bound(cfg.TimestampAfterMax), bound(def.TimestampAfterMax), flag),
+		setting("log.message.timestamp.before.max.ms", bound(cfg.TimestampBeforeMax), bound(def.TimestampBeforeMax), flag),
+		setting("log.retention.check.interval.ms", ms(cfg.RetentionCheckInterval), ms(def.RetentionCheckInterval), flag),
+		setting("group.min.session.timeout.ms", ms(or(cfg.Groups.MinSessionTimeout, group.DefaultMinSessionTimeout)), ms(group.DefaultMinSessionTimeout), flag),
+		setting("group.max.session.timeout.ms", ms(or(cfg.Groups.MaxSessionTimeout, group.DefaultMaxSessionTimeout)), ms(group.DefaultMaxSessionTimeout), flag),
+		setting("socket.request.max.bytes", i(int64(s.opts.MaxRequestBytes)), i(DefaultMaxRequestBytes), flag),
+		setting("connections.max.idle.ms", ms(s.opts.IdleTimeout), ms(DefaultIdleTimeout), flag),
+		setting("goqueue.fsync", cfg.Fsync, def.Fsync, flag),
+		setting("goqueue.fsync.interval.ms", ms(cfg.FsyncInterval), ms(def.FsyncInterval), flag),
+	}
+}
+
+// kafkaConfig is one setting as a Kafka config.
+type kafkaConfig struct {
 	name, value string
 	source      kmsg.ConfigSource
 }
 
+// fixed is a setting GoQueue has one way only, always its default.
+func fixed(name, value string) kafkaConfig {
+	return kafkaConfig{name, value, kmsg.ConfigSourceDefaultConfig}
+}
+
+// setting is a setting of value whose default is std: DEFAULT_CONFIG (as
+// Kafka marks a config no one set) when it is std, else set, where a
+// value set for it comes from.
+func setting(name, value, std string, set kmsg.ConfigSource) kafkaConfig {
+	if value == std {
+		set = kmsg.ConfigSourceDefaultConfig
+	}
+	return kafkaConfig{name, value, set}
+}
+
+// retentionMS is a retention of hours as Kafka's milliseconds: -1, forever,
+// for none.
+func retentionMS(hours int64) string {
+	if hours > 0 {
+		return strconv.FormatInt(hours*3_600_000, 10)
+	}
+	return "-1"
+}
+
 // topicConfigs are a topic's settings as Kafka configs: those the topic
-// has as any topic created with no settings would, DEFAULT_CONFIG (as
-// Kafka marks a config no one set), the others DYNAMIC_TOPIC_CONFIG. A
-// tool then shows what was set for the topic apart, as for Kafka's.
-func (s *Server) topicConfigs(c broker.TopicConfig) []topicConfig {
+// has as any topic created with no settings would, DEFAULT_CONFIG, the
+// others DYNAMIC_TOPIC_CONFIG. A tool then shows what was set for the
+// topic apart, as for Kafka's.
+func (s *Server) topicConfigs(c broker.TopicConfig) []kafkaConfig {
 	def, ok := s.b.DefaultTopicConfig()
-	retention := func(c broker.TopicConfig) int64 {
-		if c.RetentionHours > 0 {
-			return c.RetentionHours * 3_600_000
-		}
-		return -1
-	}
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
-	out := []topicConfig{
-		{"cleanup.policy", fixedConfigs["cleanup.policy"], kmsg.ConfigSourceDefaultConfig},
-		{"compression.type", fixedConfigs["compression.type"], kmsg.ConfigSourceDefaultConfig},
+	set := kmsg.ConfigSourceDynamicTopicConfig
+	out := []kafkaConfig{
+		fixed("cleanup.policy", fixedConfigs["cleanup.policy"]),
+		fixed("compression.type", fixedConfigs["compression.type"]),
+		setting("retention.ms", retentionMS(c.RetentionHours), retentionMS(def.RetentionHours), set),
+		setting("retention.bytes", i(c.RetentionBytes), i(def.RetentionBytes), set),
+		setting("segment.bytes", i(c.SegmentBytes), i(def.SegmentBytes), set),
+		setting("segment.ms", i(c.SegmentMS), i(def.SegmentMS), set),
+		setting("max.message.bytes", i(int64(c.MaxMessageBytes)), i(int64(def.MaxMessageBytes)), set),
+		setting("goqueue.fsync", c.Fsync, def.Fsync, set),
 	}
-	for _, v := range []struct {
-		name       string
-		value, std string
-	}{
-		{"retention.ms", i(retention(c)), i(retention(def))},
-		{"retention.bytes", i(c.RetentionBytes), i(def.RetentionBytes)},
-		{"segment.bytes", i(c.SegmentBytes), i(def.SegmentBytes)},
-		{"segment.ms", i(c.SegmentMS), i(def.SegmentMS)},
-		{"max.message.bytes", i(int64(c.MaxMessageBytes)), i(int64(def.MaxMessageBytes))},
-		{"goqueue.fsync", c.Fsync, def.Fsync},
-	} {
-		source := kmsg.ConfigSourceDynamicTopicConfig
-		if ok && v.value == v.std {
-			source = kmsg.ConfigSourceDefaultConfig
+	if !ok {
+		// No topic is made of the broker's defaults alone: each says its own.
+		for j := range out[2:] {
+			out[2+j].source = set
 		}
-		out = append(out, topicConfig{v.name, v.value, source})
 	}
 	return out
 }

@@ -1,0 +1,88 @@
+package kafka_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs of this broker (its ID as the resource name, as
+// kafka-configs --describe --broker and Kafka UIs ask) shows its settings
+// under Kafka's broker config names, read-only, a flag's value
+// STATIC_BROKER_CONFIG and a default DEFAULT_CONFIG; "" (the cluster's
+// dynamic defaults) has none, and another broker's ID is INVALID_REQUEST.
+// A broker answered no configs at all (found with confluent-kafka's
+// describe_configs).
+func TestDescribeBrokerConfigs(t *testing.T) {
+	p := start(t, "--partitions", "5", "--segment-bytes", "1MiB")
+	cl := p.client(t)
+	id := metadataBroker(t, cl)
+	// kgo sends a broker's resource to that broker: ask this one for all.
+	node, _ := strconv.Atoi(id)
+	b := cl.Broker(node)
+	describe := func(name string, keys ...string) kmsg.DescribeConfigsResponseResource {
+		t.Helper()
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.ConfigNames = kmsg.ConfigResourceTypeBroker, name, keys
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctxT(t), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Resources[0]
+	}
+	got := map[string]kmsg.DescribeConfigsResponseResourceConfig{}
+	r := describe(id)
+	if r.ErrorCode != 0 {
+		t.Fatalf("broker %s: code %d", id, r.ErrorCode)
+	}
+	for _, c := range r.Configs {
+		if !c.ReadOnly {
+			t.Errorf("%s is not read-only", c.Name)
+		}
+		got[c.Name] = c
+	}
+	for _, want := range []struct {
+		name, value string
+		source      kmsg.ConfigSource
+	}{
+		{"num.partitions", "5", kmsg.ConfigSourceStaticBrokerConfig},
+		{"log.segment.bytes", "1048576", kmsg.ConfigSourceStaticBrokerConfig},
+		{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig},
+		{"message.max.bytes", "1048576", kmsg.ConfigSourceDefaultConfig},
+		{"log.message.timestamp.before.max.ms", "9223372036854775807", kmsg.ConfigSourceDefaultConfig},
+		{"auto.create.topics.enable", "false", kmsg.ConfigSourceDefaultConfig},
+		{"goqueue.fsync", "interval", kmsg.ConfigSourceDefaultConfig},
+	} {
+		c, ok := got[want.name]
+		if !ok || c.Value == nil || *c.Value != want.value || c.Source != want.source {
+			t.Errorf("%s = %+v, want %q from source %d", want.name, c, want.value, want.source)
+		}
+	}
+	if r := describe(id, "num.partitions"); len(r.Configs) != 1 {
+		t.Fatalf("one config asked for, %d answered", len(r.Configs))
+	}
+	if r := describe(""); r.ErrorCode != 0 || len(r.Configs) != 0 {
+		t.Fatalf(`cluster defaults (""): code %d, %d configs; want none`, r.ErrorCode, len(r.Configs))
+	}
+	if r := describe("77"); r.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("another broker's ID: code %d, want INVALID_REQUEST", r.ErrorCode)
+	}
+}
+
+// metadataBroker is the node ID, as a string, of the broker Metadata
+// names.
+func metadataBroker(t *testing.T, cl interface {
+	Request(context.Context, kmsg.Request) (kmsg.Response, error)
+}) string {
+	t.Helper()
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctxT(t), cl)
+	if err != nil || len(resp.Brokers) != 1 {
+		t.Fatalf("metadata: %v %+v", err, resp)
+	}
+	return strconv.Itoa(int(resp.Brokers[0].NodeID))
+}
