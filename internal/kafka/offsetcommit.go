@@ -3,7 +3,9 @@ package kafka
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,7 +20,7 @@ import (
 // generation; a commit without member and generation (a consumer that
 // assigns itself partitions) is taken when the group has no members.
 // Each offset's metadata string is kept with it (OffsetFetch answers it);
-// one longer than maxCommitMetadata is refused OFFSET_METADATA_TOO_LARGE,
+// one too long (see commitMetadata) is refused OFFSET_METADATA_TOO_LARGE,
 // its partition's offset with it, as Kafka refuses it. A refusal of one
 // partition's offset (past the high watermark, an unknown partition)
 // refuses that partition only: the others are committed, as Kafka
@@ -30,11 +32,8 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	offsets, metadata := broker.Offsets{}, broker.CommitMetadata{}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
-			text := ""
-			if p.Metadata != nil {
-				text = *p.Metadata
-			}
-			if len(text) > maxCommitMetadata {
+			text, ok := commitMetadata(p.Metadata)
+			if !ok {
 				continue
 			}
 			if offsets[t.Topic] == nil {
@@ -84,7 +83,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	for i, t := range req.Topics {
 		for j, p := range t.Partitions {
 			sp := &resp.Topics[i].Partitions[j]
-			text, ok := metadata[t.Topic][p.Partition]
+			text, ok := commitMetadata(p.Metadata)
 			switch {
 			case !ok:
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
@@ -104,6 +103,24 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 // Kafka's offset.metadata.max.bytes does by default: it is kept in memory
 // and on disk with the offset.
 const maxCommitMetadata = 4096
+
+// commitMetadata is the metadata a commit carries for a partition (null:
+// ""), as Kafka reads it: bytes that are not UTF-8 replaced by U+FFFD
+// (Kafka decodes the string so; and the cluster's replicated group state,
+// JSON, would replace them only on followers, so that a failover changed
+// the answer), and false past maxCommitMetadata UTF-16 units (the length
+// Kafka's check takes, a Java string's).
+func commitMetadata(m *string) (string, bool) {
+	if m == nil {
+		return "", true
+	}
+	text := strings.ToValidUTF8(*m, "\uFFFD")
+	units := 0
+	for _, r := range text {
+		units += utf16.RuneLen(r)
+	}
+	return text, units <= maxCommitMetadata
+}
 
 // checkCommit decides whether a member may commit now.
 func (gs *groups) checkCommit(group, memberID string, instanceID *string, generation int32) int16 {

@@ -26,6 +26,7 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 			for _, p := range t.Partitions {
 				sp := kmsg.NewOffsetFetchResponseTopicPartition()
 				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = p, -1, -1, code
+				sp.Metadata = kmsg.StringPtr("")
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
