@@ -60,7 +60,7 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 			continue
 		}
 		p := t.parts[f.Partition]
-		base, err := p.log.AppendChecked(&checked[i]) // checked once, written as sent
+		base, err := p.log.AppendChecked(&checked[i]) // checked once, written as sent (its MaxTimestamp true)
 		if err != nil {
 			return nil, b.logError(err, t, p.id)
 		}

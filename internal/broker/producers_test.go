@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -96,5 +97,30 @@ func TestPublishBatchesChecksSequences(t *testing.T) {
 	}
 	if _, err := b.PublishBatches("t", []Frame{idemFrame(1, pid, 0, 3, 1)}); !errors.Is(err, api.ErrOutOfOrderSequence) {
 		t.Fatalf("gap after a restart: %v", err)
+	}
+}
+
+// A published frame whose header claims a MaxTimestamp other than its
+// records' largest is stored with theirs, as the Kafka listener's batches
+// are: the claim was stored as sent, and the segment's index, built from
+// the records, then failed its check against the headers at every start.
+func TestPublishBatchesStoreTrueMaxTimestamp(t *testing.T) {
+	b := mustOpen(t, testConfig(t))
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	f := idemFrame(0, -1, -1, -1, 2) // records stamped 1
+	binary.BigEndian.PutUint64(f.Batch[recordbatch.OffMaxTimestamp:], 5000)
+	recordbatch.SetCRC(f.Batch)
+	if _, err := b.PublishBatches("t", []Frame{f}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.ReadBatches("t", 0, 0, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := recordbatch.CheckFrame(got.Batches)
+	if err != nil || h.MaxTimestamp != 1 {
+		t.Fatalf("stored header %+v, %v; want MaxTimestamp 1, the records'", h, err)
 	}
 }

@@ -116,5 +116,8 @@ func (t *topic) checkFrame(i int, f Frame, tb timeBounds) (commitlog.Checked, er
 	if errors.Is(err, commitlog.ErrCorrupt) {
 		return c, bad(err)
 	}
+	if err == nil {
+		c.SetMaxTimestamp() // as the Kafka listener's batches: see checkKafkaBatch
+	}
 	return c, err
 }

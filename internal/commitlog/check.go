@@ -103,9 +103,10 @@ func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
 
 // SetMaxTimestamp writes into the batch's header the largest record
 // timestamp CheckRecords found, when the producer claimed another, and
-// the CRC-32C over it, as Kafka's broker does: the claim is what segment
-// indexes are rebuilt from and what readers of the header see, so a
-// false one would make them disagree with the records. A claim that holds
+// the CRC-32C over it, as Kafka's broker does: a segment's index (built
+// from the records) is checked against the headers at each start, and a
+// false claim failed that check, the segment then scanned again at every
+// start; readers of the header see the claim too. A claim that holds
 // changes nothing. Call it after CheckRecords passed, before appending.
 func (c *Checked) SetMaxTimestamp() {
 	if !c.records || c.h.MaxTimestamp == c.info.maxTS {
