@@ -224,6 +224,11 @@ func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGro
 // GroupProtocol is coordinator.Coordinator.GroupProtocol.
 func (b *Broker) GroupProtocol(groupID string) (string, error) { return b.coord.GroupProtocol(groupID) }
 
+// DeleteOffsets is coordinator.Coordinator.DeleteOffsets.
+func (b *Broker) DeleteOffsets(groupID string, partitions Assignment, also []string) (Assignment, error) {
+	return b.coord.DeleteOffsets(groupID, partitions, also)
+}
+
 // StoreOffsets is coordinator.Coordinator.StoreOffsets.
 func (b *Broker) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) error {
 	return b.coord.StoreOffsets(groupID, offsets, metadata, member)

@@ -114,6 +114,41 @@ func committedLocked(cg *cgroup) Offsets {
 	return out
 }
 
+// DeleteOffsets forgets the group's offsets of the partitions named, as
+// Kafka's OffsetDelete does, while it has members too, but for those of a
+// topic a member subscribes to: its own members', and also's (the topics
+// of the classic Kafka members a front end coordinates). Those are left
+// and returned. The answer comes once the deletions are durable. Errors:
+// GROUP_NOT_FOUND.
+func (c *Coordinator) DeleteOffsets(groupID string, partitions Assignment, also []string) (Assignment, error) {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return nil, err
+	}
+	var tps []delivery.TP
+	for t, ps := range partitions {
+		for _, p := range ps {
+			tps = append(tps, delivery.TP{Topic: t, Partition: p})
+		}
+	}
+	cg.mu.Lock()
+	kept, fx, err := cg.a.DeleteOffsets(c.now(), tps, also)
+	p := c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	p.durable = true
+	if werr := c.perform(cg, p); werr != nil {
+		return nil, werr
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := Assignment{}
+	for _, tp := range kept {
+		out[tp.Topic] = append(out[tp.Topic], tp.Partition)
+	}
+	return out, nil
+}
+
 // DeleteGroup deletes a group with no members and forgets its offsets.
 // Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
 // members hold it).

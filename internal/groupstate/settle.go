@@ -286,6 +286,31 @@ func (a *Group) StoreClassic(now time.Time, plan []Ref, metadata map[delivery.TP
 	return a.end(now), err
 }
 
+// DeleteOffsets forgets the group's state of the partitions named, as
+// Kafka's OffsetDelete does, even while it has members, but for those of
+// a topic its members subscribe to (also: the topics the classic Kafka
+// members holding it subscribe to, which the front end knows): those are
+// left as they are and returned. A partition the group has no state for
+// needs nothing. Errors: GROUP_NOT_FOUND (deleted).
+func (a *Group) DeleteOffsets(now time.Time, tps []delivery.TP, also []string) ([]delivery.TP, Effects, error) {
+	a.begin(nil)
+	if a.g.State() == group.StateDead {
+		return nil, a.end(now), api.ErrGroupNotFound.Withf("group %q was deleted", a.id).WithDetail("group", a.id)
+	}
+	subscribed := append(a.g.Topics(), also...)
+	var kept []delivery.TP
+	for _, tp := range slices.SortedFunc(slices.Values(tps), compareTP) {
+		switch {
+		case slices.Contains(subscribed, tp.Topic):
+			kept = append(kept, tp)
+		case a.d.Has(tp):
+			a.forget(tp)
+			delete(a.subs, tp.Topic)
+		}
+	}
+	return kept, a.end(now), nil
+}
+
 // resetBy is whose reset or commit reset applies.
 type resetBy int8
 

@@ -44,6 +44,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	ack|nack|release|extend ID [gen=N] T:P@O,O,.. T:P@FROM-TO ... [reject] [delay=] [reason=] [for=]
 //	commit ID T:P=OFFSET[#METADATA] ...
 //	reset T:P=OFFSET|forget ...
+//	delete-offsets T:P ... [also=t1,t2]  Kafka's OffsetDelete; also: classic members' topics
 //	store T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit naming a classic member
 //	store-free T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit without member
 //	dlq-ok|dlq-fail T:P@O          report the write of an outstanding dead letter
@@ -329,6 +330,24 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			return errLine(err) + w.apply(fx)
 		}
 		return "ok\n" + w.apply(fx)
+	case "delete-offsets":
+		var tps []delivery.TP
+		for _, p := range pos {
+			tps = append(tps, parseTP(t, p))
+		}
+		var also []string
+		if kv["also"] != "" {
+			also = strings.Split(kv["also"], ",")
+		}
+		kept, fx, err := w.a.DeleteOffsets(w.now, tps, also)
+		if err != nil {
+			return errLine(err) + w.apply(fx)
+		}
+		var out []string
+		for _, tp := range kept {
+			out = append(out, fmtTP(tp))
+		}
+		return fmt.Sprintf("subscribed %s\n", strings.Join(out, " ")) + w.apply(fx)
 	case "reset", "store", "store-free":
 		var plan []Ref
 		meta := map[delivery.TP]string{}

@@ -11,10 +11,13 @@ import (
 
 // offsetDelete forgets a group's committed offsets of the partitions
 // named (kafka-consumer-groups --delete-offsets, kadm's DeleteOffsets), as
-// POST /groups/{g}/offsets/reset with "to": "delete" does: for a group
-// without members. A group with members answers GROUP_SUBSCRIBED_TO_TOPIC
-// for every partition named (Kafka answers it only for the topics its
-// members subscribe to, and deletes the others' offsets).
+// Kafka does: while the group has members too, but for the partitions of
+// a topic a member subscribes to (GROUP_SUBSCRIBED_TO_TOPIC). That is what
+// the API is for: dropping the offsets of a topic a live group no longer
+// consumes, whose lag otherwise grows for good. A classic group whose
+// members speak another protocol than consumer (their subscriptions
+// opaque) is NON_EMPTY_GROUP, as in Kafka; a partition that does not
+// exist is UNKNOWN_TOPIC_OR_PARTITION.
 func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
@@ -26,24 +29,47 @@ func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		resp.ErrorCode = errorCode(err) // GROUP_ID_NOT_FOUND
 		return resp, nil
 	}
-	busy := s.groups.live(req.Group)
+	also, every, opaque := s.groups.subscribed(req.Group)
+	if opaque {
+		resp.ErrorCode = kerr.NonEmptyGroup.Code
+		return resp, nil
+	}
+	if every {
+		for _, rt := range req.Topics {
+			also = append(also, rt.Topic)
+		}
+	}
+	named, codes := broker.Assignment{}, map[string]map[int32]int16{}
+	for _, rt := range req.Topics {
+		codes[rt.Topic] = map[int32]int16{}
+		count := int32(-1) // the topic does not exist
+		if ti, err := s.b.Topic(rt.Topic); err == nil {
+			count = int32(len(ti.Partitions))
+		}
+		for _, rp := range rt.Partitions {
+			if rp.Partition < 0 || rp.Partition >= count {
+				codes[rt.Topic][rp.Partition] = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			named[rt.Topic] = append(named[rt.Topic], rp.Partition)
+		}
+	}
+	kept, err := s.b.DeleteOffsets(req.Group, named, also)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
+	for t, ps := range kept {
+		for _, p := range ps {
+			codes[t][p] = kerr.GroupSubscribedToTopic.Code
+		}
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
-		var code int16
-		if !busy {
-			_, err := s.b.ResetOffsets(req.Group, broker.ResetParams{To: broker.ResetDelete, Topics: []string{rt.Topic}, Partitions: partitionsOf(rt.Partitions)})
-			code = errorCode(err)
-			if code == kerr.NonEmptyGroup.Code {
-				busy = true // members joined over HTTP meanwhile, or are there
-			}
-		}
-		if busy {
-			code = kerr.GroupSubscribedToTopic.Code
-		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
-			sp.Partition, sp.ErrorCode = rp.Partition, code
+			sp.Partition, sp.ErrorCode = rp.Partition, codes[rt.Topic][rp.Partition]
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -51,10 +77,26 @@ func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 	return resp, nil
 }
 
-func partitionsOf(ps []kmsg.OffsetDeleteRequestTopicPartition) []int32 {
-	out := make([]int32, len(ps))
-	for i, p := range ps {
-		out[i] = p.Partition
+// subscribed returns the topics the members of classic group id subscribe
+// to; every if a member's subscription does not decode (Kafka then takes
+// every topic as subscribed); opaque if the members speak another protocol
+// type than consumer, whose subscriptions are not Kafka's to read.
+func (gs *groups) subscribed(id string) (topics []string, every, opaque bool) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	g := gs.byID[id]
+	if g == nil || len(g.members) == 0 {
+		return nil, false, false
 	}
-	return out
+	if g.protocolType != protocolTypeConsumer {
+		return nil, false, true
+	}
+	for _, m := range g.members {
+		var meta kmsg.ConsumerMemberMetadata
+		if meta.ReadFrom(m.metadata(g.protocol)) != nil {
+			return nil, true, false
+		}
+		topics = append(topics, meta.Topics...)
+	}
+	return topics, false, false
 }

@@ -1,78 +1,152 @@
 package kafka_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // OffsetDelete (kafka-consumer-groups --delete-offsets) forgets a group's
-// committed offsets of the partitions named, and only those; a group with
-// members answers GROUP_SUBSCRIBED_TO_TOPIC, an unknown one
-// GROUP_ID_NOT_FOUND. It was not served: the connection was closed.
+// committed offsets of the partitions named, and only those, while the
+// group has members too, but for the partitions of a topic a member
+// subscribes to (GROUP_SUBSCRIBED_TO_TOPIC); an unknown group is
+// GROUP_ID_NOT_FOUND, an unknown partition UNKNOWN_TOPIC_OR_PARTITION. It
+// was not served (the connection was closed), then refused every
+// partition of a group with members: the offsets of a topic a live group
+// no longer consumes, which the API exists to drop, stayed.
 func TestOffsetDelete(t *testing.T) {
 	p := start(t)
 	cl := p.client(t)
 	createTopic(t, cl, "od", 2)
-	commit := kmsg.NewPtrOffsetCommitRequest()
-	commit.Group, commit.Generation = "od-group", -1
-	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic = "od"
-	for part := range int32(2) {
-		cp := kmsg.NewOffsetCommitRequestTopicPartition()
-		cp.Partition, cp.Offset = part, 0
-		ct.Partitions = append(ct.Partitions, cp)
+	createTopic(t, cl, "stale", 1)
+	commitFree(t, cl, "od-group", map[string][]int32{"od": {0, 1}, "stale": {0}})
+	if g, codes := deleteOffsets(t, cl, "od-group", "od", 1); g != 0 || !slices.Equal(codes, []int16{0}) {
+		t.Fatalf("delete od/1: group code %d, partition codes %v", g, codes)
 	}
-	commit.Topics = append(commit.Topics, ct)
-	if resp, err := commit.RequestWith(ctxT(t), cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
-		t.Fatalf("commit: %v %+v", err, resp)
-	}
-	del := func(group string, partition int32) (int16, int16) {
-		t.Helper()
-		req := kmsg.NewPtrOffsetDeleteRequest()
-		req.Group = group
-		rt := kmsg.NewOffsetDeleteRequestTopic()
-		rt.Topic = "od"
-		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
-		rp.Partition = partition
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctxT(t), cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(resp.Topics) == 0 {
-			return resp.ErrorCode, 0
-		}
-		return resp.ErrorCode, resp.Topics[0].Partitions[0].ErrorCode
-	}
-	if g, part := del("od-group", 1); g != 0 || part != 0 {
-		t.Fatalf("delete od/1: group code %d, partition code %d", g, part)
-	}
-	fetch := kmsg.NewPtrOffsetFetchRequest()
-	fetch.Group = "od-group"
-	ft := kmsg.NewOffsetFetchRequestTopic()
-	ft.Topic, ft.Partitions = "od", []int32{0, 1}
-	fetch.Topics = append(fetch.Topics, ft)
-	fresp, err := fetch.RequestWith(ctxT(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[int32]int64{}
-	for _, fp := range fresp.Topics[0].Partitions {
-		got[fp.Partition] = fp.Offset
-	}
-	if got[0] != 0 || got[1] != -1 {
+	if got := fetchOffsets(t, cl, "od-group", "od", 0, 1); !slices.Equal(got, []int64{0, -1}) {
 		t.Fatalf("committed after deleting od/1: %v, want od/0 at 0 and od/1 none (-1)", got)
 	}
-	if g, _ := del("nobody", 0); g != kerr.GroupIDNotFound.Code {
+	if g, _ := deleteOffsets(t, cl, "nobody", "od", 0); g != kerr.GroupIDNotFound.Code {
 		t.Fatalf("unknown group: code %d, want GROUP_ID_NOT_FOUND", g)
 	}
 	if code, body := httpDo(t, p, "POST", "/groups/od-group/join", `{"topics":["od"]}`); code != 200 {
 		t.Fatalf("join: %d %s", code, body)
 	}
-	if _, part := del("od-group", 0); part != kerr.GroupSubscribedToTopic.Code {
-		t.Fatalf("group with a member: partition code %d, want GROUP_SUBSCRIBED_TO_TOPIC", part)
+	subscribed, unknown := kerr.GroupSubscribedToTopic.Code, kerr.UnknownTopicOrPartition.Code
+	if _, codes := deleteOffsets(t, cl, "od-group", "od", 0, 7); !slices.Equal(codes, []int16{subscribed, unknown}) {
+		t.Fatalf("group with a member of od: codes %v, want GROUP_SUBSCRIBED_TO_TOPIC, UNKNOWN_TOPIC_OR_PARTITION", codes)
 	}
+	if g, codes := deleteOffsets(t, cl, "od-group", "stale", 0); g != 0 || !slices.Equal(codes, []int16{0}) {
+		t.Fatalf("a topic no member subscribes to: group code %d, codes %v", g, codes)
+	}
+	if got := fetchOffsets(t, cl, "od-group", "stale", 0); !slices.Equal(got, []int64{-1}) {
+		t.Fatalf("stale/0 after its deletion: %v, want none (-1)", got)
+	}
+}
+
+// A classic group's members' subscriptions, which only the Kafka listener
+// knows, keep their topics' offsets; another topic's go while they
+// consume.
+func TestOffsetDeleteWhileClassicMembersConsume(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "live", 1)
+	createTopic(t, admin, "gone", 1)
+	commitFree(t, admin, "cg", map[string][]int32{"live": {0}, "gone": {0}})
+	prod := p.client(t, kgo.DefaultProduceTopic("live"))
+	if err := prod.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cons := p.client(t, kgo.ConsumerGroup("cg"), kgo.ConsumeTopics("live"), kgo.DisableAutoCommit())
+	if fs := cons.PollFetches(ctxT(t)); fs.NumRecords() != 1 { // a member now
+		t.Fatalf("polled %d records: %v", fs.NumRecords(), fs.Errors())
+	}
+	if g, codes := deleteOffsets(t, admin, "cg", "live", 0); g != 0 || !slices.Equal(codes, []int16{kerr.GroupSubscribedToTopic.Code}) {
+		t.Fatalf("the members' topic: group code %d, codes %v", g, codes)
+	}
+	if g, codes := deleteOffsets(t, admin, "cg", "gone", 0); g != 0 || !slices.Equal(codes, []int16{0}) {
+		t.Fatalf("another topic: group code %d, codes %v", g, codes)
+	}
+	if got := fetchOffsets(t, admin, "cg", "gone", 0); !slices.Equal(got, []int64{-1}) {
+		t.Fatalf("gone/0 after its deletion: %v, want none (-1)", got)
+	}
+}
+
+// commitFree commits offset 0 of each partition named for group, with no
+// member (as a consumer assigning itself partitions does).
+func commitFree(t *testing.T, cl *kgo.Client, group string, parts map[string][]int32) {
+	t.Helper()
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = group, -1
+	for topic, ps := range parts {
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = topic
+		for _, part := range ps {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition = part
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if rp.ErrorCode != 0 {
+				t.Fatalf("commit %s/%d: code %d", rt.Topic, rp.Partition, rp.ErrorCode)
+			}
+		}
+	}
+}
+
+// deleteOffsets sends OffsetDelete for partitions of topic and returns the
+// group's code and each partition's.
+func deleteOffsets(t *testing.T, cl *kgo.Client, group, topic string, partitions ...int32) (int16, []int16) {
+	t.Helper()
+	req := kmsg.NewPtrOffsetDeleteRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = topic
+	for _, part := range partitions {
+		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+		rp.Partition = part
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []int16
+	for _, st := range resp.Topics {
+		for _, sp := range st.Partitions {
+			codes = append(codes, sp.ErrorCode)
+		}
+	}
+	return resp.ErrorCode, codes
+}
+
+// fetchOffsets returns group's committed offsets of partitions of topic
+// (-1: none).
+func fetchOffsets(t *testing.T, cl *kgo.Client, group, topic string, partitions ...int32) []int64 {
+	t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	rt := kmsg.NewOffsetFetchRequestTopic()
+	rt.Topic, rt.Partitions = topic, partitions
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, sp := range resp.Topics[0].Partitions {
+		got = append(got, sp.Offset)
+	}
+	return got
 }
