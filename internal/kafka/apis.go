@@ -76,6 +76,8 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 2, false, s.deleteGroups}, true
 	case kmsg.OffsetDelete:
 		return apiHandler{0, 0, false, s.offsetDelete}, true
+	case kmsg.DescribeLogDirs:
+		return apiHandler{0, 4, false, s.describeLogDirs}, true
 	}
 	return apiHandler{}, false
 }
