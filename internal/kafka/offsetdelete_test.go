@@ -22,7 +22,9 @@ func TestOffsetDelete(t *testing.T) {
 	cl := p.client(t)
 	createTopic(t, cl, "od", 2)
 	createTopic(t, cl, "stale", 1)
-	commitFree(t, cl, "od-group", map[string][]int32{"od": {0, 1}, "stale": {0}})
+	if codes := commit(t, cl, "od-group", "", -1, commitOf{"od", 0, 0, nil}, commitOf{"od", 1, 0, nil}, commitOf{"stale", 0, 0, nil}); !slices.Equal(codes, []int16{0, 0, 0}) {
+		t.Fatalf("commit: codes %v", codes)
+	}
 	if g, codes := deleteOffsets(t, cl, "od-group", "od", 1); g != 0 || !slices.Equal(codes, []int16{0}) {
 		t.Fatalf("delete od/1: group code %d, partition codes %v", g, codes)
 	}
@@ -55,7 +57,9 @@ func TestOffsetDeleteWhileClassicMembersConsume(t *testing.T) {
 	admin := p.client(t)
 	createTopic(t, admin, "live", 1)
 	createTopic(t, admin, "gone", 1)
-	commitFree(t, admin, "cg", map[string][]int32{"live": {0}, "gone": {0}})
+	if codes := commit(t, admin, "cg", "", -1, commitOf{"live", 0, 0, nil}, commitOf{"gone", 0, 0, nil}); !slices.Equal(codes, []int16{0, 0}) {
+		t.Fatalf("commit: codes %v", codes)
+	}
 	prod := p.client(t, kgo.DefaultProduceTopic("live"))
 	if err := prod.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -72,35 +76,6 @@ func TestOffsetDeleteWhileClassicMembersConsume(t *testing.T) {
 	}
 	if got := fetchOffsets(t, admin, "cg", "gone", 0); !slices.Equal(got, []int64{-1}) {
 		t.Fatalf("gone/0 after its deletion: %v, want none (-1)", got)
-	}
-}
-
-// commitFree commits offset 0 of each partition named for group, with no
-// member (as a consumer assigning itself partitions does).
-func commitFree(t *testing.T, cl *kgo.Client, group string, parts map[string][]int32) {
-	t.Helper()
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group, req.Generation = group, -1
-	for topic, ps := range parts {
-		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = topic
-		for _, part := range ps {
-			rp := kmsg.NewOffsetCommitRequestTopicPartition()
-			rp.Partition = part
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-	}
-	resp, err := req.RequestWith(ctxT(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rt := range resp.Topics {
-		for _, rp := range rt.Partitions {
-			if rp.ErrorCode != 0 {
-				t.Fatalf("commit %s/%d: code %d", rt.Topic, rp.Partition, rp.ErrorCode)
-			}
-		}
 	}
 }
 
@@ -129,24 +104,4 @@ func deleteOffsets(t *testing.T, cl *kgo.Client, group, topic string, partitions
 		}
 	}
 	return resp.ErrorCode, codes
-}
-
-// fetchOffsets returns group's committed offsets of partitions of topic
-// (-1: none).
-func fetchOffsets(t *testing.T, cl *kgo.Client, group, topic string, partitions ...int32) []int64 {
-	t.Helper()
-	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Group = group
-	rt := kmsg.NewOffsetFetchRequestTopic()
-	rt.Topic, rt.Partitions = topic, partitions
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxT(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []int64
-	for _, sp := range resp.Topics[0].Partitions {
-		got = append(got, sp.Offset)
-	}
-	return got
 }
