@@ -6,6 +6,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
 // The consumer groups' API is the coordinator's (internal/coordinator),
@@ -230,6 +231,11 @@ func (b *Broker) DeleteOffsets(groupID string, partitions Assignment, also []str
 }
 
 // StoreOffsets is coordinator.Coordinator.StoreOffsets.
-func (b *Broker) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) error {
+func (b *Broker) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) (map[delivery.TP]error, error) {
 	return b.coord.StoreOffsets(groupID, offsets, metadata, member)
+}
+
+// CommitOffsetsEach is coordinator.Coordinator.CommitOffsetsEach.
+func (b *Broker) CommitOffsetsEach(groupID string, req CommitParams, host string) (map[delivery.TP]error, error) {
+	return b.coord.CommitOffsetsEach(groupID, req, host)
 }

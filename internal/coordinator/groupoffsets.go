@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"slices"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -20,9 +21,29 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 	if len(req.Offsets) == 0 {
 		return api.ErrInvalidArgument.Withf("no offsets to commit")
 	}
+	_, err := c.commitOffsets(groupID, req, host, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
+		fx, err := a.Commit(now, req.MemberID, req.Generation, host, refs, meta, view)
+		return nil, fx, err
+	})
+	return err
+}
+
+// CommitOffsetsEach is CommitOffsets as Kafka's OffsetCommit answers it,
+// partition by partition (see groupstate.Group.CommitEach): the offsets
+// of partitions that do not exist or past their high watermark are
+// refused on their own, in refused, and the others committed in one step.
+func (c *Coordinator) CommitOffsetsEach(groupID string, req CommitParams, host string) (map[delivery.TP]error, error) {
+	return c.commitOffsets(groupID, req, host, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
+		return a.CommitEach(now, req.MemberID, req.Generation, host, refs, meta, view)
+	})
+}
+
+// commitOffsets runs a member's commit of req with commit, under the
+// group's lock, and answers once what it decided is durable.
+func (c *Coordinator) commitOffsets(groupID string, req CommitParams, host string, commit func(*groupstate.Group, time.Time, []groupstate.Ref, map[delivery.TP]string, groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error)) (map[delivery.TP]error, error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var refs []groupstate.Ref
 	for t, parts := range req.Offsets {
@@ -32,14 +53,14 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 	}
 	view := c.topicView(slices.Sorted(offsetTopics(req.Offsets)))
 	cg.mu.Lock()
-	fx, err := cg.a.Commit(c.now(), req.MemberID, req.Generation, host, refs, req.Metadata.byTP(), view)
+	refused, fx, err := commit(cg.a, c.now(), refs, req.Metadata.byTP(), view)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true
 	if werr := c.perform(cg, p); werr != nil {
-		return werr
+		return nil, werr
 	}
-	return err
+	return refused, err
 }
 
 func offsetTopics(o Offsets) func(func(string) bool) {

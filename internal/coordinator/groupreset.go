@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -24,55 +25,58 @@ const forgotten = groupstate.Forgotten
 // TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE,
 // INVALID_ARGUMENT.
 func (c *Coordinator) ResetOffsets(groupID string, req ResetParams) (ResetResult, error) {
-	return c.resetOffsets(groupID, req, (*groupstate.Group).Reset)
+	res, _, err := c.resetOffsets(groupID, req, (*groupstate.Group).Reset)
+	return res, err
 }
 
 // storePlan is the command that stores a reset's plan in the group, under
 // its lock: an operator's Reset, or a Kafka commit's StoreClassic.
 type storePlan func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error)
 
-// resetOffsets plans req for groupID and stores the plan with store.
-func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storePlan) (ResetResult, error) {
+// resetOffsets plans req for groupID and stores the plan with store. With
+// req.commit, an offset the plan refuses is refused on its own, in the
+// map returned, and the others stored.
+func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storePlan) (ResetResult, map[delivery.TP]error, error) {
 	if err := c.checkID(groupID); err != nil {
-		return ResetResult{}, err
+		return ResetResult{}, nil, err
 	}
 	if err := checkReset(groupID, req); err != nil {
-		return ResetResult{}, err
+		return ResetResult{}, nil, err
 	}
 	var from Offsets // the source group's offsets, copied before any lock of groupID's
 	if req.To == ResetGroup {
 		src, err := c.GroupOffsets(req.FromGroup)
 		if err != nil {
-			return ResetResult{}, err
+			return ResetResult{}, nil, err
 		}
 		from = src
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		if len(req.Topics) == 0 && req.To != ResetOffsets && req.To != ResetGroup {
-			return ResetResult{}, err
+			return ResetResult{}, nil, err
 		}
 		// A reset may create the group; plan it for an empty group first,
 		// so that one that fails, or only previews, leaves nothing behind.
 		empty := resetBase{id: groupID, committed: map[delivery.TP]int64{}}
-		plan, err := c.planReset(empty, req, from)
-		if err != nil || req.DryRun {
-			return empty.answer(plan, req.DryRun), err
+		plan, refused, err := c.planReset(empty, req, from)
+		if err != nil || req.DryRun || len(plan) == 0 {
+			return empty.answer(plan, req.DryRun), refused, err
 		}
 		if cg, err = c.getOrCreate(groupID); err != nil {
-			return ResetResult{}, err
+			return ResetResult{}, nil, err
 		}
 	}
 	// The plan reads the logs (offsets for a timestamp): with the group's
 	// offsets copied, outside its lock.
 	base := c.resetBase(cg)
-	plan, err := c.planReset(base, req, from)
+	plan, refused, err := c.planReset(base, req, from)
 	if err != nil {
-		return ResetResult{}, err
+		return ResetResult{}, nil, err
 	}
 	resp := base.answer(plan, req.DryRun)
-	if req.DryRun {
-		return resp, nil
+	if req.DryRun || req.commit && len(plan) == 0 {
+		return resp, refused, nil
 	}
 	refs := make([]groupstate.Ref, 0, len(plan))
 	for tp, off := range plan {
@@ -84,12 +88,12 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storeP
 	cg.mu.Unlock()
 	p.durable = true
 	if perr := c.perform(cg, p); perr != nil {
-		return ResetResult{}, perr
+		return ResetResult{}, nil, perr
 	}
 	if err != nil {
-		return ResetResult{}, err
+		return ResetResult{}, nil, err
 	}
-	return resp, nil
+	return resp, refused, nil
 }
 
 // resetBase is what a reset reads of its group, copied under its lock.
@@ -155,32 +159,33 @@ func checkReset(groupID string, req ResetParams) error {
 
 // planReset returns the new offset of every partition the reset touches
 // (forgotten for a deletion), all checked; it changes nothing. from is the
-// source group's offsets for ResetGroup. It reads the logs: no lock held.
-func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (map[delivery.TP]int64, error) {
+// source group's offsets for ResetGroup. With req.commit, an offset that
+// fails its check is left out of the plan and returned in refused. It
+// reads the logs: no lock held.
+func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (plan map[delivery.TP]int64, refused map[delivery.TP]error, err error) {
 	if cg.dead {
-		return nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
+		return nil, nil, api.ErrGroupNotFound.Withf("group %q was deleted", cg.id).WithDetail("group", cg.id)
 	}
-	plan := make(map[delivery.TP]int64)
+	plan = make(map[delivery.TP]int64)
 	if req.To == ResetOffsets {
 		for _, t := range slices.Sorted(maps.Keys(req.Offsets)) {
 			for p, off := range req.Offsets[t] {
-				part, err := c.b.Partition(t, p)
-				if err != nil {
-					return nil, err
+				tp := delivery.TP{Topic: t, Partition: p}
+				err := c.checkResetOffset(tp, off, req.commit)
+				switch {
+				case err == nil:
+					plan[tp] = off
+				case !req.commit:
+					return nil, nil, err
+				default:
+					if refused == nil {
+						refused = make(map[delivery.TP]error)
+					}
+					refused[tp] = err
 				}
-				st := part.Stats()
-				low := st.EarliestOffset
-				if req.commit {
-					low = 0
-				}
-				if off < low || off > st.HighWatermark {
-					return nil, api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, t, p, low, st.HighWatermark).
-						WithDetail("topic", t).WithDetail("partition", p).WithDetail("earliest_offset", st.EarliestOffset).WithDetail("high_watermark", st.HighWatermark)
-				}
-				plan[delivery.TP{Topic: t, Partition: p}] = off
 			}
 		}
-		return plan, nil
+		return plan, refused, nil
 	}
 	topics := req.Topics
 	if len(topics) == 0 {
@@ -198,7 +203,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 	for _, t := range topics {
 		top, err := c.b.Topic(t)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		parts, ids := top.Logs, make([]int32, len(top.Logs))
 		for i := range ids {
@@ -209,7 +214,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 			for _, p := range req.Partitions {
 				part, err := c.b.Partition(t, p)
 				if err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 				parts = append(parts, part)
 			}
@@ -230,7 +235,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 					ts = c.now().Add(-req.Ago).UnixMilli()
 				}
 				if off, err = part.OffsetForTimestamp(ts); err != nil {
-					return nil, c.b.LogError(err, t, id)
+					return nil, nil, c.b.LogError(err, t, id)
 				}
 			case ResetShift:
 				cur, ok := cg.committed[tp]
@@ -253,7 +258,27 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (ma
 			plan[tp] = min(max(off, earliest), hwm)
 		}
 	}
-	return plan, nil
+	return plan, nil, nil
+}
+
+// checkResetOffset checks that tp exists and off lies within its
+// earliest offset and its high watermark; for a commit, that off is at
+// least 0 (see groupstate.Group.CommitEach).
+func (c *Coordinator) checkResetOffset(tp delivery.TP, off int64, commit bool) error {
+	part, err := c.b.Partition(tp.Topic, tp.Partition)
+	if err != nil {
+		return err
+	}
+	st := part.Stats()
+	low, high := st.EarliestOffset, st.HighWatermark
+	if commit {
+		low, high = 0, math.MaxInt64
+	}
+	if off < low || off > high {
+		return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, tp.Topic, tp.Partition, low, st.HighWatermark).
+			WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition).WithDetail("earliest_offset", st.EarliestOffset).WithDetail("high_watermark", st.HighWatermark)
+	}
+	return nil
 }
 
 // answer describes plan against the group's offsets as copied.

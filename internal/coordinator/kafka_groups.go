@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
@@ -110,23 +111,26 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // members committed them (Kafka's OffsetCommit), creating the group if
 // need be, with the metadata committed with them (nil: none). They are
 // the same offsets HTTP members commit: GET /groups/{id}, lag metrics and
-// the CLI show them. member says whether the commit names
-// a member of the group's classic Kafka members (checked by the front end;
-// checked again here against the group's hold: UNKNOWN_MEMBER_ID if it has
-// ended, or for a commit without member if one was taken since). A group
-// with members of its own (HTTP or KIP-848) is refused with
-// INCONSISTENT_GROUP_PROTOCOL. An offset may lie below the earliest kept,
-// as a member's commit may. Errors also: TOPIC_NOT_FOUND,
-// PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE (past the high watermark),
+// the CLI show them. member says whether the commit names a member of the
+// group's classic Kafka members (checked by the front end; checked again
+// here against the group's hold: UNKNOWN_MEMBER_ID if it has ended, or
+// for a commit without member if one was taken since). A group with
+// members of its own (HTTP or KIP-848) is refused with
+// INCONSISTENT_GROUP_PROTOCOL. It answers partition by partition, as
+// Kafka does: an offset of a partition that does not exist
+// (TOPIC_NOT_FOUND, PARTITION_NOT_FOUND) or below 0 (OFFSET_OUT_OF_RANGE)
+// is refused on its own, in refused, and the others are stored in one
+// step; any offset from 0 up is taken, below the earliest kept and past
+// the high watermark too (see groupstate.Group.CommitEach). Errors also:
 // GROUP_NOT_FOUND (deleted meanwhile).
-func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) error {
+func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) (map[delivery.TP]error, error) {
 	byTP := metadata.byTP()
 	store := func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error) {
 		return a.StoreClassic(now, plan, byTP, member)
 	}
-	_, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets, commit: true}, store)
+	_, refused, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets, commit: true}, store)
 	if errors.Is(err, api.ErrGroupNotEmpty) {
-		return api.ErrInconsistentProtocol.Withf("group %q has members of its own; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
+		return refused, api.ErrInconsistentProtocol.Withf("group %q has members of its own; its offsets are theirs to commit", groupID).WithDetail("group", groupID)
 	}
-	return err
+	return refused, err
 }

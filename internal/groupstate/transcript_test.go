@@ -43,6 +43,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	poll ID [max=N] [bytes=N]      (records are 100 bytes)
 //	ack|nack|release|extend ID [gen=N] T:P@O,O,.. T:P@FROM-TO ... [reject] [delay=] [reason=] [for=]
 //	commit ID T:P=OFFSET[#METADATA] ...
+//	commit-each ID T:P=OFFSET[#METADATA] ...  CommitEach: Kafka's, partition by partition
 //	reset T:P=OFFSET|forget ...
 //	delete-offsets T:P ... [also=t1,t2]  Kafka's OffsetDelete; also: classic members' topics
 //	store T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit naming a classic member
@@ -311,7 +312,7 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			}
 		}
 		return w.settle(s)
-	case "commit":
+	case "commit", "commit-each":
 		c := w.clients[pos[0]]
 		var gen int64
 		if c != nil {
@@ -324,6 +325,17 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 			tps, off := splitKV(t, p)
 			refs = append(refs, Ref{TP: parseTP(t, tps), Offset: int64(off)})
 			meta[parseTP(t, tps)] = text
+		}
+		if name == "commit-each" {
+			refused, fx, err := w.a.CommitEach(w.now, pos[0], gen, "10.0.0.1", refs, meta, w.view())
+			var b strings.Builder
+			for _, tp := range sortedTPs(refused) {
+				fmt.Fprintf(&b, "refused %s %s", fmtTP(tp), errLine(refused[tp]))
+			}
+			if err != nil {
+				return b.String() + errLine(err) + w.apply(fx)
+			}
+			return b.String() + "ok\n" + w.apply(fx)
 		}
 		fx, err := w.a.Commit(w.now, pos[0], gen, "10.0.0.1", refs, meta, w.view())
 		if err != nil {

@@ -43,7 +43,7 @@ func TestGroupRoutesRefuseOtherCoordinators(t *testing.T) {
 	}
 	// A local group of node 1's share, as if made before the nodes all
 	// registered: it is neither served nor listed.
-	if err := s.Broker().StoreOffsets("g1-old", broker.Offsets{"orders": {0: 0}}, nil, false); err != nil {
+	if _, err := s.Broker().StoreOffsets("g1-old", broker.Offsets{"orders": {0: 0}}, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	st, raw := s.Do("POST", "/groups/g2-mine/join", `{"topics":["orders"]}`)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
 )
 
 // offsetCommit stores a group's offsets in the broker's group offset store,
@@ -21,10 +22,11 @@ import (
 // assigns itself partitions) is taken when the group has no members.
 // Each offset's metadata string is kept with it (OffsetFetch answers it);
 // one too long (see commitMetadata) is refused OFFSET_METADATA_TOO_LARGE,
-// its partition's offset with it, as Kafka refuses it. A refusal of one
-// partition's offset (past the high watermark, an unknown partition)
-// refuses that partition only: the others are committed, as Kafka
-// answers partition by partition.
+// its partition's offset with it, as Kafka refuses it. Any offset from 0
+// up is taken, as Kafka takes it (see groupstate.Group.CommitEach); a
+// partition that does not exist, or a negative offset, is refused on its
+// own, and the others committed in one step, as Kafka answers partition by
+// partition. A refusal of the member or the group refuses them all.
 func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -47,23 +49,29 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	if !elsewhere {
 		code = s.groups.checkCommit(req.Group, req.MemberID, req.InstanceID, req.Generation)
 	}
-	// commit commits offsets with their metadata and answers the Kafka
-	// code for all of them.
-	var commit func(broker.Offsets, broker.CommitMetadata) int16
+	// commit commits offsets with their metadata in one step and answers
+	// the partitions refused on their own and the code of the others.
+	var commit func() (map[delivery.TP]error, int16)
 	switch {
 	case elsewhere: // refused: another node coordinates the group
 	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
 		// A KIP-848 member: the coordinator checks that it owns what it
 		// commits, in its epoch.
-		commit = func(o broker.Offsets, m broker.CommitMetadata) int16 {
-			return commitCode(s.b.CommitOffsets(req.Group, broker.CommitParams{MemberID: req.MemberID,
-				Generation: int64(req.Generation), Offsets: o, Metadata: m}, c.host))
+		commit = func() (map[delivery.TP]error, int16) {
+			refused, err := s.b.CommitOffsetsEach(req.Group, broker.CommitParams{MemberID: req.MemberID,
+				Generation: int64(req.Generation), Offsets: offsets, Metadata: metadata}, c.host)
+			return refused, commitCode(err)
 		}
 	case code == 0:
 		member := req.MemberID != "" || req.Generation >= 0
-		commit = func(o broker.Offsets, m broker.CommitMetadata) int16 {
-			return errorCode(s.b.StoreOffsets(req.Group, o, m, member))
+		commit = func() (map[delivery.TP]error, int16) {
+			refused, err := s.b.StoreOffsets(req.Group, offsets, metadata, member)
+			return refused, errorCode(err)
 		}
+	}
+	var refused map[delivery.TP]error
+	if commit != nil {
+		refused, code = commit()
 	}
 	for _, t := range req.Topics {
 		st := kmsg.NewOffsetCommitResponseTopic()
@@ -71,30 +79,14 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 		for _, p := range t.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = p.Partition, code
+			if err, ok := refused[delivery.TP{Topic: t.Topic, Partition: p.Partition}]; ok {
+				sp.ErrorCode = errorCode(err)
+			} else if _, ok := commitMetadata(p.Metadata); !ok && code == 0 {
+				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
-	}
-	if commit == nil {
-		return resp, nil
-	}
-	all := commit(offsets, metadata)
-	partitionwise := all == kerr.OffsetOutOfRange.Code || all == kerr.UnknownTopicOrPartition.Code
-	for i, t := range req.Topics {
-		for j, p := range t.Partitions {
-			sp := &resp.Topics[i].Partitions[j]
-			text, ok := commitMetadata(p.Metadata)
-			switch {
-			case !ok:
-				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
-			case partitionwise:
-				// Which partition was refused: each on its own.
-				one := broker.Offsets{t.Topic: {p.Partition: p.Offset}}
-				sp.ErrorCode = commit(one, broker.CommitMetadata{t.Topic: {p.Partition: text}})
-			default:
-				sp.ErrorCode = all
-			}
-		}
 	}
 	return resp, nil
 }
