@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -210,67 +211,11 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 	} {
 		group := groupOn(mode.name, 2)
 		c.awaitCoordinator(2, group, 1, 2, 3)
-		var (
-			mu   sync.Mutex
-			seen = map[string]bool{}
-			wg   sync.WaitGroup
-		)
-		gctx, done := context.WithCancel(ctx)
-		var members []*kgo.Client
-		for range 2 {
-			cl, err := kgo.NewClient(seed, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...), mode.opt,
-				kgo.FetchMaxWait(300*time.Millisecond), kgo.DisableAutoCommit())
-			if err != nil {
-				t.Fatal(err)
-			}
-			members = append(members, cl)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for gctx.Err() == nil {
-					fs := cl.PollFetches(gctx)
-					fs.EachError(func(tp string, p int32, err error) {
-						if gctx.Err() == nil {
-							t.Errorf("%s: fetch %s/%d: %v", mode.name, tp, p, err)
-						}
-					})
-					if err := cl.CommitUncommittedOffsets(gctx); err != nil && gctx.Err() == nil {
-						t.Logf("%s: commit: %v (retried on the next poll)", mode.name, err)
-					}
-					mu.Lock()
-					for _, r := range fs.Records() {
-						seen[string(r.Value)] = true
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		committed := func() int64 {
-			req := kmsg.NewPtrOffsetFetchRequest()
-			req.Group = group
-			resp, err := req.RequestWith(ctx, prod) // routed to the coordinator
-			if err != nil || resp.ErrorCode != 0 {
-				return -1
-			}
-			var sum int64
-			for _, rt := range resp.Topics {
-				for _, rp := range rt.Partitions {
-					sum += max(rp.Offset, 0)
-				}
-			}
-			return sum
-		}
+		g := startKafkaGroup(t, ctx, seed, group, topics, mode.opt, t.Errorf)
 		c.eventually(30*time.Second, mode.name+": every record consumed and committed", func() bool {
-			mu.Lock()
-			all := len(seen) == n
-			mu.Unlock()
-			return all && committed() == n
+			return g.seen() == n && committedSum(ctx, prod, group) == n
 		})
-		done()
-		wg.Wait()
-		for _, cl := range members {
-			cl.Close()
-		}
+		g.stop()
 
 		direct := kmsg.NewPtrOffsetFetchRequest()
 		direct.Group = group
@@ -282,4 +227,136 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 			t.Fatalf("%s: OffsetFetch of %s on node 1: error %d, want NOT_COORDINATOR", mode.name, group, code)
 		}
 	}
+}
+
+// kafkaGroup is two franz-go consumers of one group, each committing what
+// it polled after every poll.
+type kafkaGroup struct {
+	mu      sync.Mutex
+	records map[string]bool // values seen
+	done    context.CancelFunc
+	wg      sync.WaitGroup
+	members []*kgo.Client
+}
+
+// startKafkaGroup starts kafkaGroup's two members of group on topics
+// (mode: the balancer option, classic or KIP-848), until ctx ends or stop;
+// a fetch error goes to fetchErr (t.Errorf where there must be none).
+func startKafkaGroup(t *testing.T, ctx context.Context, seed kgo.Opt, group string, topics []string, mode kgo.Opt, fetchErr func(string, ...any)) *kafkaGroup {
+	t.Helper()
+	g := &kafkaGroup{records: map[string]bool{}}
+	gctx, done := context.WithCancel(ctx)
+	g.done = done
+	for range 2 {
+		cl, err := kgo.NewClient(seed, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...), mode,
+			kgo.FetchMaxWait(300*time.Millisecond), kgo.DisableAutoCommit())
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.members = append(g.members, cl)
+		g.wg.Go(func() {
+			for gctx.Err() == nil {
+				fs := cl.PollFetches(gctx)
+				fs.EachError(func(tp string, p int32, err error) {
+					if gctx.Err() == nil {
+						fetchErr("%s: fetch %s/%d: %v", group, tp, p, err)
+					}
+				})
+				if err := cl.CommitUncommittedOffsets(gctx); err != nil && gctx.Err() == nil {
+					t.Logf("%s: commit: %v (retried on the next poll)", group, err)
+				}
+				g.mu.Lock()
+				for _, r := range fs.Records() {
+					g.records[string(r.Value)] = true
+				}
+				g.mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(g.stop)
+	return g
+}
+
+// seen is how many distinct values the members polled.
+func (g *kafkaGroup) seen() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.records)
+}
+
+// stop ends the members (again: nothing).
+func (g *kafkaGroup) stop() {
+	g.done()
+	g.wg.Wait()
+	for _, cl := range g.members {
+		cl.Close()
+	}
+	g.members = nil
+}
+
+// committedSum is the sum of group's committed offsets (-1 if its
+// coordinator does not answer), asked through cl.
+func committedSum(ctx context.Context, cl *kgo.Client, group string) int64 {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	resp, err := req.RequestWith(ctx, cl) // routed to the coordinator
+	if err != nil || resp.ErrorCode != 0 {
+		return -1
+	}
+	var sum int64
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			sum += max(rp.Offset, 0)
+		}
+	}
+	return sum
+}
+
+// A classic group whose coordinator is paused long enough for another node
+// to take the group, and then takes it back, goes on consuming and
+// committing with the same consumers. The listener's classic group outlived
+// the move: its members' commits were refused UNKNOWN_MEMBER_ID for good,
+// the consumers rejoining and reading everything again every few seconds
+// (found by a helper pausing a 3-node cluster's coordinator under
+// confluent-kafka consumers).
+func TestBinaryClusterClassicGroupAfterCoordinatorPause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const n = 200
+	c, topics := coordTopics(t, "kpause")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	seed := kgo.SeedBrokers(c.procs[1].Kafka)
+	prod, err := kgo.NewClient(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	produce := func(from int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics[i%2], Value: fmt.Append(nil, i)}).FirstErr(); err != nil {
+				t.Fatalf("produce %d: %v", i, err)
+			}
+		}
+	}
+	group := groupOn("kpause", 2)
+	c.awaitCoordinator(2, group, 1, 2, 3)
+	produce(0)
+	g := startKafkaGroup(t, ctx, seed, group, topics, kgo.Balancers(kgo.CooperativeStickyBalancer()), t.Logf) // the pause fails fetches
+	c.eventually(30*time.Second, "the first records consumed and committed", func() bool {
+		return g.seen() == n && committedSum(ctx, prod, group) == n
+	})
+	c.procs[2].Signal(syscall.SIGSTOP)
+	c.eventually(30*time.Second, "another node coordinates the group", func() bool {
+		id := c.coordinatorOf(1, group)
+		return id != 0 && id != 2
+	})
+	c.procs[2].Signal(syscall.SIGCONT)
+	c.awaitCoordinator(2, group, 1, 2, 3) // its preferred node takes it back
+	produce(n)
+	c.eventually(45*time.Second, "the records after the pause consumed and committed", func() bool {
+		return g.seen() == 2*n && committedSum(ctx, prod, group) == 2*n
+	})
 }

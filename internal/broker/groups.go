@@ -230,6 +230,9 @@ func (b *Broker) DeleteOffsets(groupID string, partitions Assignment, also []str
 	return b.coord.DeleteOffsets(groupID, partitions, also)
 }
 
+// ClassicHeld is coordinator.Coordinator.ClassicHeld.
+func (b *Broker) ClassicHeld(groupID string) bool { return b.coord.ClassicHeld(groupID) }
+
 // StoreOffsets is coordinator.Coordinator.StoreOffsets.
 func (b *Broker) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) (map[delivery.TP]error, error) {
 	return b.coord.StoreOffsets(groupID, offsets, metadata, member)

@@ -94,6 +94,21 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 	}
 }
 
+// ClassicHeld reports whether HoldClassicGroup holds groupID now. A front
+// end that took the hold and finds it gone lost the group meanwhile (in a
+// cluster: the group moved to another node, and perhaps back, and this
+// node's coordinator holds a group restored afresh): its members are no
+// longer the group's, and their commits are refused.
+func (c *Coordinator) ClassicHeld(groupID string) bool {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return false
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	return cg.a.HeldClassic()
+}
+
 // GroupProtocol is the protocol of a group of the coordinator: the
 // protocol of the join that created it, kept while it is empty and across
 // restarts. Errors: GROUP_NOT_FOUND.

@@ -49,6 +49,9 @@ func (a *Group) HoldClassic() error {
 // ReleaseClassic ends HoldClassic: the last classic member left.
 func (a *Group) ReleaseClassic() { a.classic = false }
 
+// HeldClassic reports whether the group is held (HoldClassic).
+func (a *Group) HeldClassic() bool { return a.classic }
+
 // GoOnFrom raises the generation of the group, empty, to gen
 // (group.Group.GoOnFrom).
 func (a *Group) GoOnFrom(gen int64) { a.g.GoOnFrom(gen) }

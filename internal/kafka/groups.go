@@ -19,9 +19,11 @@ import (
 // Kafka's classic consumer groups (JoinGroup, SyncGroup, Heartbeat,
 // LeaveGroup): the members agree on a generation here, and the leader
 // client computes the assignment and hands it out through SyncGroup, eager
-// or cooperative as the clients choose. Membership is soft state, as in
-// Kafka after a coordinator move: members rejoin after a restart. Offsets
-// go to the broker's group offset store (see offsetcommit.go).
+// or cooperative as the clients choose. Membership is soft state (Kafka
+// keeps its members in its offsets log; this listener does not): members
+// rejoin after a restart, and after the group moved to another node and
+// back (tick). Offsets go to the broker's group offset store (see
+// offsetcommit.go).
 
 // groupState is a classic group's state.
 type groupState int8
@@ -65,6 +67,7 @@ type groups struct {
 type classicHolder interface {
 	HoldClassicGroup(groupID string) (generation int64, err error)
 	ReleaseClassicGroup(groupID string)
+	ClassicHeld(groupID string) bool
 	RecordRebalance(groupID string, r api.Rebalance)
 }
 
@@ -162,7 +165,19 @@ func (gs *groups) run(ctx context.Context) {
 func (gs *groups) tick(now time.Time) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	for _, g := range gs.byID {
+	for id, g := range gs.byID {
+		if g.held && !gs.coord.ClassicHeld(id) {
+			// The coordinator lost the group meanwhile (in a cluster it
+			// moved away, and perhaps back): these members are no longer
+			// its members, and their commits would be refused for good.
+			// They are told UNKNOWN_MEMBER_ID and join the group afresh,
+			// taking the hold again.
+			for _, m := range g.members {
+				g.remove(m)
+			}
+			delete(gs.byID, id)
+			continue
+		}
 		switch {
 		case g.state == groupPreparingRebalance && now.After(g.deadline):
 			for _, m := range g.members {
