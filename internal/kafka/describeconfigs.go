@@ -31,15 +31,16 @@ func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (km
 		readOnly := false
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeBroker:
-			self := strconv.Itoa(int(s.opts.NodeID))
-			switch rr.ResourceName {
-			case "":
-			case self:
-				configs, readOnly = s.brokerConfigs(), true
-			default:
-				sr.ErrorCode = kerr.InvalidRequest.Code
-				sr.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("this is broker %s: ask broker %s for its own configs, or name \"\" for the cluster's defaults", self, rr.ResourceName))
+			// "" is the cluster's dynamic defaults: there are none.
+			if rr.ResourceName == "" {
+				break
 			}
+			if id, err := strconv.ParseInt(rr.ResourceName, 10, 32); err == nil && int32(id) == s.opts.NodeID {
+				configs, readOnly = s.brokerConfigs(), true
+				break
+			}
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			sr.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("this is broker %d: ask broker %s for its own configs, or name \"\" for the cluster's defaults", s.opts.NodeID, rr.ResourceName))
 		case kmsg.ConfigResourceTypeTopic:
 			ti, err := s.b.Topic(rr.ResourceName)
 			if err != nil {
@@ -72,7 +73,7 @@ func (s *Server) brokerConfigs() []kafkaConfig {
 	cfg, def := s.b.Config(), broker.DefaultConfig()
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	ms := func(d time.Duration) string { return i(d.Milliseconds()) }
-	// A timestamp bound of 0 is none: Kafka's "none" is the largest long.
+	// A bound of 0 is none: Kafka's "none" is the largest long.
 	bound := func(d time.Duration) string {
 		if d <= 0 {
 			return i(math.MaxInt64)
@@ -100,13 +101,17 @@ func (s *Server) brokerConfigs() []kafkaConfig {
 		setting("log.retention.ms", retentionMS(cfg.RetentionHours), retentionMS(def.RetentionHours), flag),
 		setting("log.retention.bytes", i(cfg.RetentionBytes), i(def.RetentionBytes), flag),
 		setting("log.segment.bytes", i(cfg.SegmentBytes), i(def.SegmentBytes), flag),
-		setting("log.roll.ms", ms(cfg.SegmentAge), ms(def.SegmentAge), flag),
+		setting("log.roll.ms", bound(cfg.SegmentAge), bound(def.SegmentAge), flag), // 0: by size only
 		setting("message.max.bytes", i(int64(cfg.MaxMessageBytes)), i(int64(def.MaxMessageBytes)), flag),
 		setting("log.message.timestamp.after.max.ms", bound(cfg.TimestampAfterMax), bound(def.TimestampAfterMax), flag),
 		setting("log.message.timestamp.before.max.ms", bound(cfg.TimestampBeforeMax), bound(def.TimestampBeforeMax), flag),
 		setting("log.retention.check.interval.ms", ms(cfg.RetentionCheckInterval), ms(def.RetentionCheckInterval), flag),
-		setting("group.min.session.timeout.ms", ms(or(cfg.Groups.MinSessionTimeout, group.DefaultMinSessionTimeout)), ms(group.DefaultMinSessionTimeout), flag),
-		setting("group.max.session.timeout.ms", ms(or(cfg.Groups.MaxSessionTimeout, group.DefaultMaxSessionTimeout)), ms(group.DefaultMaxSessionTimeout), flag),
+		// Kafka's names bound classic members, whose bounds here are fixed
+		// (joingroup.go); the flags bound HTTP and KIP-848 members.
+		fixed("group.min.session.timeout.ms", ms(minSession)),
+		fixed("group.max.session.timeout.ms", ms(maxSession)),
+		setting("goqueue.group.min.session.timeout.ms", ms(or(cfg.Groups.MinSessionTimeout, group.DefaultMinSessionTimeout)), ms(group.DefaultMinSessionTimeout), flag),
+		setting("goqueue.group.max.session.timeout.ms", ms(or(cfg.Groups.MaxSessionTimeout, group.DefaultMaxSessionTimeout)), ms(group.DefaultMaxSessionTimeout), flag),
 		setting("socket.request.max.bytes", i(int64(s.opts.MaxRequestBytes)), i(DefaultMaxRequestBytes), flag),
 		setting("connections.max.idle.ms", ms(s.opts.IdleTimeout), ms(DefaultIdleTimeout), flag),
 		setting("goqueue.fsync", cfg.Fsync, def.Fsync, flag),

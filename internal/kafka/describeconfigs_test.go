@@ -57,6 +57,7 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 		{"log.message.timestamp.before.max.ms", "9223372036854775807", kmsg.ConfigSourceDefaultConfig},
 		{"auto.create.topics.enable", "false", kmsg.ConfigSourceDefaultConfig},
 		{"goqueue.fsync", "interval", kmsg.ConfigSourceDefaultConfig},
+		{"group.max.session.timeout.ms", "1800000", kmsg.ConfigSourceDefaultConfig}, // what classic joins are held to
 	} {
 		c, ok := got[want.name]
 		if !ok || c.Value == nil || *c.Value != want.value || c.Source != want.source {
@@ -71,6 +72,9 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 	}
 	if r := describe("77"); r.ErrorCode != kerr.InvalidRequest.Code {
 		t.Fatalf("another broker's ID: code %d, want INVALID_REQUEST", r.ErrorCode)
+	}
+	if r := describe("0" + id); r.ErrorCode != 0 || len(r.Configs) == 0 {
+		t.Fatalf("this broker's ID as %q: code %d, %d configs", "0"+id, r.ErrorCode, len(r.Configs))
 	}
 }
 

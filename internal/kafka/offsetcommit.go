@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -97,16 +98,16 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 const maxCommitMetadata = 4096
 
 // commitMetadata is the metadata a commit carries for a partition (null:
-// ""), as Kafka reads it: bytes that are not UTF-8 replaced by U+FFFD
-// (Kafka decodes the string so; and the cluster's replicated group state,
-// JSON, would replace them only on followers, so that a failover changed
-// the answer), and false past maxCommitMetadata UTF-16 units (the length
-// Kafka's check takes, a Java string's).
+// ""), as Kafka reads it: bytes that are not UTF-8 replaced as Java
+// decodes them (the cluster's replicated group state, JSON, would replace
+// them only on followers, so that a failover changed the answer), and
+// false past maxCommitMetadata UTF-16 units (the length Kafka's check
+// takes, a Java string's).
 func commitMetadata(m *string) (string, bool) {
 	if m == nil {
 		return "", true
 	}
-	text := strings.ToValidUTF8(*m, "\uFFFD")
+	text := javaUTF8(*m)
 	units := 0
 	for _, r := range text {
 		units += utf16.RuneLen(r)
@@ -148,4 +149,55 @@ func commitCode(err error) int16 {
 		return kerr.StaleMemberEpoch.Code
 	}
 	return heartbeatCode(err)
+}
+
+// javaUTF8 is s with each ill-formed UTF-8 subsequence replaced by one
+// U+FFFD, as Java's decoder replaces it: the longest start of a valid
+// sequence (an E2 82 cut short is one), or else a single byte.
+func javaUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		if r, n := utf8.DecodeRuneInString(s[i:]); r != utf8.RuneError || n > 1 {
+			b.WriteString(s[i : i+n])
+			i += n
+			continue
+		}
+		b.WriteRune(utf8.RuneError)
+		i += validPrefix(s[i:])
+	}
+	return b.String()
+}
+
+// validPrefix is how many bytes of s, which holds no valid sequence at
+// its start, begin one (at least 1): its lead byte and the continuation
+// bytes that may follow it (Unicode's table of well-formed sequences).
+func validPrefix(s string) int {
+	lo, hi, need := byte(0x80), byte(0xBF), 0
+	switch c := s[0]; {
+	case c >= 0xC2 && c <= 0xDF:
+		need = 1
+	case c == 0xE0:
+		need, lo = 2, 0xA0
+	case c >= 0xE1 && c <= 0xEC, c == 0xEE, c == 0xEF:
+		need = 2
+	case c == 0xED:
+		need, hi = 2, 0x9F
+	case c == 0xF0:
+		need, lo = 3, 0x90
+	case c >= 0xF1 && c <= 0xF3:
+		need = 3
+	case c == 0xF4:
+		need, hi = 3, 0x8F
+	}
+	n := 1
+	for ; n <= need && n < len(s); n++ {
+		if c := s[n]; c < lo || c > hi {
+			break
+		}
+		lo, hi = 0x80, 0xBF // the second byte alone has narrower bounds
+	}
+	return n
 }

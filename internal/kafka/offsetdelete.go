@@ -41,7 +41,9 @@ func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 	}
 	named, codes := broker.Assignment{}, map[string]map[int32]int16{}
 	for _, rt := range req.Topics {
-		codes[rt.Topic] = map[int32]int16{}
+		if codes[rt.Topic] == nil { // a topic may be named twice
+			codes[rt.Topic] = map[int32]int16{}
+		}
 		count := int32(-1) // the topic does not exist
 		if ti, err := s.b.Topic(rt.Topic); err == nil {
 			count = int32(len(ti.Partitions))

@@ -47,6 +47,24 @@ func TestOffsetDelete(t *testing.T) {
 	if got := fetchOffsets(t, cl, "od-group", "stale", 0); !slices.Equal(got, []int64{-1}) {
 		t.Fatalf("stale/0 after its deletion: %v, want none (-1)", got)
 	}
+	// A topic named twice: each partition answered for itself.
+	twice := kmsg.NewPtrOffsetDeleteRequest()
+	twice.Group = "od-group"
+	for _, part := range []int32{7, 0} {
+		rt := kmsg.NewOffsetDeleteRequestTopic()
+		rt.Topic = "stale"
+		rp := kmsg.NewOffsetDeleteRequestTopicPartition()
+		rp.Partition = part
+		rt.Partitions = append(rt.Partitions, rp)
+		twice.Topics = append(twice.Topics, rt)
+	}
+	resp, err := twice.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c7, c0 := resp.Topics[0].Partitions[0].ErrorCode, resp.Topics[1].Partitions[0].ErrorCode; c7 != unknown || c0 != 0 {
+		t.Fatalf("stale named twice: stale/7 code %d, stale/0 code %d; want UNKNOWN_TOPIC_OR_PARTITION and 0", c7, c0)
+	}
 }
 
 // A classic group's members' subscriptions, which only the Kafka listener
