@@ -208,7 +208,7 @@ func heartbeatCode(err error) int16 {
 	case errors.Is(err, api.ErrInconsistentProtocol):
 		return kerr.InconsistentGroupProtocol.Code
 	}
-	return errorCode(err)
+	return groupCode(err)
 }
 
 // assignment names an assignment's topics by ID, as KIP-848 does (in a

@@ -28,7 +28,7 @@ func (s *Server) deleteGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		}
 		gs.mu.Unlock()
 		if dg.ErrorCode == 0 {
-			dg.ErrorCode = errorCode(s.b.DeleteGroup(id))
+			dg.ErrorCode = groupCode(s.b.DeleteGroup(id))
 		}
 		resp.Groups = append(resp.Groups, dg)
 	}

@@ -25,6 +25,19 @@ func errorCode(err error) int16 {
 	return e.Kafka
 }
 
+// groupCode is errorCode for a group request: a coordinator that cannot
+// answer now (UNAVAILABLE: its group shard is changing leaders, or not
+// confirmed in time) is COORDINATOR_NOT_AVAILABLE, on which Kafka clients
+// look for the coordinator again and retry. NOT_LEADER_OR_FOLLOWER, what
+// UNAVAILABLE is for partitions, is a partition's error: a consumer's
+// commit failed on it instead of retrying.
+func groupCode(err error) int16 {
+	if errors.Is(err, api.ErrUnavailable) {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return errorCode(err)
+}
+
 // errorMessage is the text of err for responses that carry one.
 func errorMessage(err error) *string {
 	if err == nil {

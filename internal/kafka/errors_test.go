@@ -40,6 +40,27 @@ func TestErrorCodes(t *testing.T) {
 	}
 }
 
+// A group request a coordinator cannot answer now (its shard changing
+// leaders) is COORDINATOR_NOT_AVAILABLE, which clients retry after finding
+// the coordinator again; it was NOT_LEADER_OR_FOLLOWER, a partition's
+// error, on which a consumer's commit failed (found by a helper pausing a
+// 3-node cluster's coordinator). Other errors keep their codes.
+func TestGroupCodes(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want *kerr.Error
+	}{
+		{api.ErrUnavailable.Withf("group g's coordinator is changing"), kerr.CoordinatorNotAvailable},
+		{fmt.Errorf("wrapped: %w", api.ErrUnavailable.Withf("x")), kerr.CoordinatorNotAvailable},
+		{api.ErrNotCoordinator.Withf("node 2 does"), kerr.NotCoordinator},
+		{api.ErrGroupNotFound.Withf("x"), kerr.GroupIDNotFound},
+	} {
+		if got := groupCode(c.err); got != c.want.Code {
+			t.Errorf("groupCode(%v) = %d (%v), want %v", c.err, got, kerr.ErrorForCode(got), c.want)
+		}
+	}
+}
+
 // TestErrorTableKafkaColumn: every row of the table names a Kafka code that
 // exists, never NONE; a retriable row is retriable over Kafka too (or the
 // client would give up on a disk that frees up), except STALE_GENERATION

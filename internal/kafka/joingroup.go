@@ -64,7 +64,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	// member gives the hold back at once.
 	if err := g.hold(); err != nil {
 		gs.mu.Unlock()
-		return fail(errorCode(err))
+		return fail(groupCode(err))
 	}
 	if code := g.fencedInstance(req.MemberID, req.InstanceID); code != 0 {
 		gs.mu.Unlock()

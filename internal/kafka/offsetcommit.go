@@ -67,7 +67,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 		member := req.MemberID != "" || req.Generation >= 0
 		commit = func() (map[delivery.TP]error, int16) {
 			refused, err := s.b.StoreOffsets(req.Group, offsets, metadata, member)
-			return refused, errorCode(err)
+			return refused, groupCode(err)
 		}
 	}
 	var refused map[delivery.TP]error

@@ -26,7 +26,7 @@ func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		return resp, nil
 	}
 	if _, err := s.b.DescribeGroup(req.Group); err != nil {
-		resp.ErrorCode = errorCode(err) // GROUP_ID_NOT_FOUND
+		resp.ErrorCode = groupCode(err) // GROUP_ID_NOT_FOUND
 		return resp, nil
 	}
 	also, every, opaque := s.groups.subscribed(req.Group)
@@ -58,7 +58,7 @@ func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 	}
 	kept, err := s.b.DeleteOffsets(req.Group, named, also)
 	if err != nil {
-		resp.ErrorCode = errorCode(err)
+		resp.ErrorCode = groupCode(err)
 		return resp, nil
 	}
 	for t, ps := range kept {

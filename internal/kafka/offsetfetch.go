@@ -35,7 +35,7 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	}
 	offsets, metadata, err := s.b.GroupCommits(req.Group)
 	if err != nil && !errors.Is(err, api.ErrGroupNotFound) {
-		resp.ErrorCode = errorCode(err)
+		resp.ErrorCode = groupCode(err)
 		return resp, nil
 	}
 	want := req.Topics
