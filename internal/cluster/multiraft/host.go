@@ -77,6 +77,10 @@ type Envelope struct {
 	Wake bool
 }
 
+// DefaultElectionTicks is Config.ElectionTicks's default, the election
+// timeout in ticks (node's in-sync judgement counts on it too).
+const DefaultElectionTicks = 20
+
 // Config configures a Host. Zero fields take the defaults noted.
 type Config struct {
 	// NodeID is this node's ID: its address on the network and its Raft
@@ -86,7 +90,8 @@ type Config struct {
 	FS     vfs.FS // default vfs.OS{}
 	Dir    string // each group's store lives in Dir/g<id>
 
-	// ElectionTicks and HeartbeatTicks are in ticks of the caller's clock.
+	// ElectionTicks (default DefaultElectionTicks) and HeartbeatTicks are
+	// in ticks of the caller's clock.
 	// Node ticks every 100 ms, so the defaults (20 and 2) give an election
 	// timeout of 2–4 s and a heartbeat every 200 ms: sane on a loaded 2-core
 	// machine, where a 1 s timeout invites needless elections.
@@ -165,7 +170,7 @@ func (c *Config) setDefaults() {
 		c.FS = vfs.OS{}
 	}
 	if c.ElectionTicks == 0 {
-		c.ElectionTicks = 20
+		c.ElectionTicks = DefaultElectionTicks
 	}
 	if c.HeartbeatTicks == 0 {
 		c.HeartbeatTicks = 2

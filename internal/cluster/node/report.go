@@ -20,9 +20,10 @@ import (
 //
 // A follower is in sync when both hold:
 //   - the leader heard from it within the last election timeout (Raft's
-//     RecentActive, kept by CheckQuorum): a paused, dead or cut-off
-//     follower leaves within one to two timeouts (2–8 s), even when no
-//     writes arrive to show it falling behind;
+//     RecentActive, kept by CheckQuorum, seen true at some tick of the
+//     last timeout): a paused, dead or cut-off follower leaves within one
+//     to two timeouts (2–8 s), even when no writes arrive to show it
+//     falling behind;
 //   - it was caught up within the last replicaLag: at some tick its log
 //     held everything committed as of the tick before (Kafka's rule:
 //     caught up to where the leader was, not chasing the very latest
@@ -49,12 +50,50 @@ type follow struct {
 	term       uint64
 	prevCommit uint64               // the commit index at the previous tick
 	caughtUp   map[uint64]time.Time // voter → when it last held prevCommit
+	heard      map[uint64]time.Time // voter → when the leader last had heard from it (RecentActive)
+}
+
+func newFollow(l multiraft.Led) *follow {
+	return &follow{term: l.Term, prevCommit: l.Commit, caughtUp: map[uint64]time.Time{}, heard: map[uint64]time.Time{}}
+}
+
+// judge returns the in-sync replicas (nodes, sorted) of l, a group self
+// leads, at now, and moves f on to the next tick. A voter counts as heard
+// from while the leader found it RecentActive within the last election
+// timeout: CheckQuorum clears RecentActive at every timeout until the
+// follower's next answer, and a live follower of a group that keeps
+// ticking left the set for that moment, every timeout (a restarted node's
+// partitions flapped to an ISR of the leader alone every 2 s).
+func (f *follow) judge(l multiraft.Led, now time.Time, self uint64, electionTimeout time.Duration) []uint64 {
+	isr := []uint64{}
+	for _, v := range l.Voters {
+		if v.Match >= f.prevCommit {
+			f.caughtUp[v.ID] = now
+		}
+		if v.RecentActive {
+			f.heard[v.ID] = now
+		}
+		// Voters are replica IDs; the ISR names nodes. While a rejoined
+		// node's new replica replaces its old one both vote for a
+		// moment: name the node once.
+		node := multiraft.NodeOf(v.ID)
+		caught, ok := f.caughtUp[v.ID]
+		heard, active := f.heard[v.ID]
+		inSync := ok && now.Sub(caught) < replicaLag && active && now.Sub(heard) <= electionTimeout
+		if (node == self || inSync) && !slices.Contains(isr, node) {
+			isr = append(isr, node)
+		}
+	}
+	slices.Sort(isr)
+	f.prevCommit = l.Commit
+	return isr
 }
 
 // trackISR judges, every tick, the in-sync replicas of the groups this
 // node leads and publishes them in n.isr.
 func (n *Node) trackISR(ctx context.Context) {
 	tracked := map[uint64]*follow{}
+	electionTimeout := time.Duration(multiraft.DefaultElectionTicks) * n.cfg.Tick
 	n.everyTick(ctx, func() {
 		led, err := n.raft.Led(ctx)
 		if err != nil {
@@ -65,27 +104,10 @@ func (n *Node) trackISR(ctx context.Context) {
 		for g, l := range led {
 			f := tracked[g]
 			if f == nil || f.term != l.Term {
-				// A new term: judge afresh from the current commit.
-				f = &follow{term: l.Term, prevCommit: l.Commit, caughtUp: map[uint64]time.Time{}}
+				f = newFollow(l) // a new term: judge afresh from the current commit
 				tracked[g] = f
 			}
-			isr := []uint64{}
-			for _, v := range l.Voters {
-				if v.Match >= f.prevCommit {
-					f.caughtUp[v.ID] = now
-				}
-				// Voters are replica IDs; the ISR names nodes. While a
-				// rejoined node's new replica replaces its old one both
-				// vote for a moment: name the node once.
-				node := multiraft.NodeOf(v.ID)
-				at, ok := f.caughtUp[v.ID]
-				if (node == n.cfg.ID || (v.RecentActive && ok && now.Sub(at) < replicaLag)) && !slices.Contains(isr, node) {
-					isr = append(isr, node)
-				}
-			}
-			slices.Sort(isr)
-			f.prevCommit = l.Commit
-			out[g] = ledGroup{term: l.Term, isr: isr}
+			out[g] = ledGroup{term: l.Term, isr: f.judge(l, now, n.cfg.ID, electionTimeout)}
 		}
 		for g := range tracked {
 			if _, ok := led[g]; !ok {

@@ -3,6 +3,7 @@ package node
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
@@ -50,5 +51,43 @@ func TestPartitionView(t *testing.T) {
 				t.Fatalf("got %d %d %v, want %d %d %v", leader, epoch, isr, tt.leader, tt.epoch, tt.isr)
 			}
 		})
+	}
+}
+
+// A follower is in sync while the leader heard from it within the last
+// election timeout and it caught up within replicaLag. A live follower
+// whose RecentActive CheckQuorum just cleared (until its next answer) stays
+// in: it left the set for that moment, every timeout, on a restarted
+// node's ticking groups. One not heard from for a whole timeout leaves,
+// as does one that stops catching up.
+func TestJudgeInSync(t *testing.T) {
+	const timeout = 2 * time.Second
+	t0 := time.Unix(1_800_000_000, 0)
+	self, two, three := multiraft.ReplicaID(1, 0), multiraft.ReplicaID(2, 0), multiraft.ReplicaID(3, 0)
+	led := func(commit, match2 uint64, active2, active3 bool) multiraft.Led {
+		return multiraft.Led{Term: 5, Commit: commit, Voters: []multiraft.Follower{
+			{ID: self, Match: commit, RecentActive: true},
+			{ID: two, Match: match2, RecentActive: active2},
+			{ID: three, Match: commit, RecentActive: active3},
+		}}
+	}
+	f := newFollow(led(10, 10, true, true))
+	for _, step := range []struct {
+		at   time.Duration
+		l    multiraft.Led
+		want []uint64
+	}{
+		{0, led(10, 10, true, true), []uint64{1, 2, 3}},
+		{100 * time.Millisecond, led(10, 10, false, false), []uint64{1, 2, 3}}, // cleared by CheckQuorum
+		{300 * time.Millisecond, led(10, 10, true, false), []uint64{1, 2, 3}},  // 2 answered again
+		{2 * time.Second, led(10, 10, true, false), []uint64{1, 2, 3}},         // 3 heard 2 s ago
+		{2100 * time.Millisecond, led(10, 10, true, false), []uint64{1, 2}},    // 3 silent past a timeout
+		{3 * time.Second, led(20, 10, true, true), []uint64{1, 2, 3}},          // 3 back; 2 behind since the last tick
+		{12 * time.Second, led(30, 10, true, true), []uint64{1, 2, 3}},         // 2 last caught up at +3 s
+		{13100 * time.Millisecond, led(30, 10, true, true), []uint64{1, 3}},    // not since, for replicaLag
+	} {
+		if got := f.judge(step.l, t0.Add(step.at), 1, timeout); !slices.Equal(got, step.want) {
+			t.Fatalf("at +%v: ISR %v, want %v", step.at, got, step.want)
+		}
 	}
 }
