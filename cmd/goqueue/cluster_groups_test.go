@@ -188,20 +188,9 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	const n = 600
-	c, topics := coordTopics(t, "kgroups")
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	seed := kgo.SeedBrokers(c.procs[1].Kafka)
-	prod, err := kgo.NewClient(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	for i := range n {
-		if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics[i%2], Value: fmt.Append(nil, i)}).FirstErr(); err != nil {
-			t.Fatalf("produce %d: %v", i, err)
-		}
-	}
+	k := startKafkaCluster(t, "kgroups", 40*time.Second)
+	c, topics, ctx, seed, prod := k.c, k.topics, k.ctx, k.seed, k.prod
+	k.produce(0, n)
 	for _, mode := range []struct {
 		name string
 		opt  kgo.Opt
@@ -225,6 +214,42 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 		}
 		if code := r.(*kmsg.OffsetFetchResponse).ErrorCode; code != kerr.NotCoordinator.Code {
 			t.Fatalf("%s: OffsetFetch of %s on node 1: error %d, want NOT_COORDINATOR", mode.name, group, code)
+		}
+	}
+}
+
+// kafkaCluster is coordTopics' cluster with a franz-go producer seeded at
+// node 1 and a context bounding the test.
+type kafkaCluster struct {
+	t      *testing.T
+	c      *clusterProcs
+	topics []string
+	ctx    context.Context
+	seed   kgo.Opt
+	prod   *kgo.Client
+}
+
+func startKafkaCluster(t *testing.T, prefix string, within time.Duration) *kafkaCluster {
+	t.Helper()
+	c, topics := coordTopics(t, prefix)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	t.Cleanup(cancel)
+	seed := kgo.SeedBrokers(c.procs[1].Kafka)
+	prod, err := kgo.NewClient(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prod.Close)
+	return &kafkaCluster{t: t, c: c, topics: topics, ctx: ctx, seed: seed, prod: prod}
+}
+
+// produce produces the values from to from+n-1, alternately to the two
+// topics.
+func (k *kafkaCluster) produce(from, n int) {
+	k.t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := k.prod.ProduceSync(k.ctx, &kgo.Record{Topic: k.topics[i%2], Value: fmt.Append(nil, i)}).FirstErr(); err != nil {
+			k.t.Fatalf("produce %d: %v", i, err)
 		}
 	}
 }
@@ -324,26 +349,11 @@ func TestBinaryClusterClassicGroupAfterCoordinatorPause(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	const n = 200
-	c, topics := coordTopics(t, "kpause")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	seed := kgo.SeedBrokers(c.procs[1].Kafka)
-	prod, err := kgo.NewClient(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
-	produce := func(from int) {
-		t.Helper()
-		for i := from; i < from+n; i++ {
-			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topics[i%2], Value: fmt.Append(nil, i)}).FirstErr(); err != nil {
-				t.Fatalf("produce %d: %v", i, err)
-			}
-		}
-	}
+	k := startKafkaCluster(t, "kpause", 90*time.Second)
+	c, topics, ctx, seed, prod := k.c, k.topics, k.ctx, k.seed, k.prod
 	group := groupOn("kpause", 2)
 	c.awaitCoordinator(2, group, 1, 2, 3)
-	produce(0)
+	k.produce(0, n)
 	g := startKafkaGroup(t, ctx, seed, group, topics, kgo.Balancers(kgo.CooperativeStickyBalancer()), t.Logf) // the pause fails fetches
 	c.eventually(30*time.Second, "the first records consumed and committed", func() bool {
 		return g.seen() == n && committedSum(ctx, prod, group) == n
@@ -355,7 +365,7 @@ func TestBinaryClusterClassicGroupAfterCoordinatorPause(t *testing.T) {
 	})
 	c.procs[2].Signal(syscall.SIGCONT)
 	c.awaitCoordinator(2, group, 1, 2, 3) // its preferred node takes it back
-	produce(n)
+	k.produce(n, n)
 	c.eventually(45*time.Second, "the records after the pause consumed and committed", func() bool {
 		return g.seen() == 2*n && committedSum(ctx, prod, group) == 2*n
 	})
