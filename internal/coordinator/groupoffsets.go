@@ -30,9 +30,11 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 
 // CommitOffsetsEach is CommitOffsets as Kafka's OffsetCommit answers it,
 // partition by partition (see groupstate.Group.CommitEach): the offsets
-// of partitions that do not exist or past their high watermark are
-// refused on their own, in refused, and the others committed in one step.
+// of partitions that do not exist or past their high watermark (see also
+// awaitCopies) are refused on their own, in refused, and the others
+// committed in one step.
 func (c *Coordinator) CommitOffsetsEach(groupID string, req CommitParams, host string) (map[delivery.TP]error, error) {
+	c.awaitCopies(req.Offsets)
 	return c.commitOffsets(groupID, req, host, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
 		return a.CommitEach(now, req.MemberID, req.Generation, host, refs, meta, view)
 	})

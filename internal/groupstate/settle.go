@@ -212,24 +212,23 @@ func (a *Group) Skip(now time.Time, member string, refs []Ref) Effects {
 // PARTITION_NOT_FOUND, OFFSET_OUT_OF_RANGE.
 func (a *Group) Commit(now time.Time, member string, generation int64, host string, offsets []Ref, metadata map[delivery.TP]string, topics Topics) (Effects, error) {
 	a.begin(topics)
-	err := a.commit(member, generation, host, offsets, metadata, true)
+	err := a.commit(member, generation, host, offsets, metadata)
 	return a.end(now), err
 }
 
 // CommitEach is Commit as Kafka's OffsetCommit answers it, partition by
 // partition: an offset of a topic or partition that does not exist, or
-// below 0, is refused on its own (in refused), and the others are
-// committed in the same step; a refusal of the member (not one, fenced,
-// stale, not the owner) refuses them all. An offset past the high
-// watermark is taken, as Kafka takes any: in a cluster the coordinator's
-// copy of a partition may trail its leader's, and refusing what it has
-// not applied yet refused consumers' commits of what they had just read.
+// outside 0..the high watermark, is refused on its own (in refused), and
+// the others are committed in the same step; a refusal of the member (not
+// one, fenced, stale, not the owner) refuses them all. (Kafka takes an
+// offset past the high watermark, and its consumer resuming there resets;
+// a group's HTTP members would wait for it and skip what comes before.)
 func (a *Group) CommitEach(now time.Time, member string, generation int64, host string, offsets []Ref, metadata map[delivery.TP]string, topics Topics) (map[delivery.TP]error, Effects, error) {
 	a.begin(topics)
 	refused := map[delivery.TP]error{}
 	var rest []Ref
 	for _, c := range offsets {
-		if err := a.checkOffset(c, false); err != nil {
+		if err := a.checkOffset(c); err != nil {
 			refused[c.TP] = err
 		} else {
 			rest = append(rest, c)
@@ -237,14 +236,13 @@ func (a *Group) CommitEach(now time.Time, member string, generation int64, host 
 	}
 	var err error
 	if len(rest) > 0 {
-		err = a.commit(member, generation, host, rest, metadata, false)
+		err = a.commit(member, generation, host, rest, metadata)
 	}
 	return refused, a.end(now), err
 }
 
-// commit commits offsets of member whole, each checked (bounded: within
-// 0..its partition's high watermark).
-func (a *Group) commit(member string, generation int64, host string, offsets []Ref, metadata map[delivery.TP]string, bounded bool) error {
+// commit commits offsets of member whole, each checked.
+func (a *Group) commit(member string, generation int64, host string, offsets []Ref, metadata map[delivery.TP]string) error {
 	todo := slices.Clone(offsets)
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
 	for _, c := range todo {
@@ -254,7 +252,7 @@ func (a *Group) commit(member string, generation int64, host string, offsets []R
 		if err := a.g.CheckOwner(member, generation, c.TP.Topic, c.TP.Partition); err != nil {
 			return err
 		}
-		if err := a.checkOffset(c, bounded); err != nil {
+		if err := a.checkOffset(c); err != nil {
 			return err
 		}
 	}
@@ -275,8 +273,8 @@ func (a *Group) commit(member string, generation int64, host string, offsets []R
 }
 
 // checkOffset checks that c names a partition that exists and an offset
-// of at least 0 and, if bounded, at most its high watermark.
-func (a *Group) checkOffset(c Ref, bounded bool) error {
+// within 0..its high watermark, as a commit must.
+func (a *Group) checkOffset(c Ref) error {
 	top, ok := a.topic(c.TP.Topic)
 	if !ok {
 		return topicNotFound(c.TP.Topic)
@@ -285,7 +283,7 @@ func (a *Group) checkOffset(c Ref, bounded bool) error {
 	if err != nil {
 		return err
 	}
-	if hwm := part.HighWatermark; c.Offset < 0 || bounded && c.Offset > hwm {
+	if hwm := part.HighWatermark; c.Offset < 0 || c.Offset > hwm {
 		return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside 0..%d (the high watermark)", c.Offset, c.TP.Topic, c.TP.Partition, hwm).
 			WithDetail("topic", c.TP.Topic).WithDetail("partition", c.TP.Partition).WithDetail("offset", c.Offset).WithDetail("high_watermark", hwm)
 	}

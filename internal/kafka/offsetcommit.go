@@ -23,11 +23,11 @@ import (
 // assigns itself partitions) is taken when the group has no members.
 // Each offset's metadata string is kept with it (OffsetFetch answers it);
 // one too long (see commitMetadata) is refused OFFSET_METADATA_TOO_LARGE,
-// its partition's offset with it, as Kafka refuses it. Any offset from 0
-// up is taken, as Kafka takes it (see groupstate.Group.CommitEach); a
-// partition that does not exist, or a negative offset, is refused on its
-// own, and the others committed in one step, as Kafka answers partition by
-// partition. A refusal of the member or the group refuses them all.
+// its partition's offset with it, as Kafka refuses it. A partition that
+// does not exist, or an offset outside 0..its high watermark (see
+// groupstate.Group.CommitEach), is refused on its own, and the others
+// committed in one step, as Kafka answers partition by partition. A
+// refusal of the member or the group refuses them all.
 func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -71,7 +71,7 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 		}
 	}
 	var refused map[delivery.TP]error
-	if commit != nil {
+	if commit != nil && len(offsets) > 0 { // none: every one refused for its metadata
 		refused, code = commit()
 	}
 	for _, t := range req.Topics {
@@ -173,7 +173,9 @@ func javaUTF8(s string) string {
 
 // validPrefix is how many bytes of s, which holds no valid sequence at
 // its start, begin one (at least 1): its lead byte and the continuation
-// bytes that may follow it (Unicode's table of well-formed sequences).
+// bytes that may follow it, as Java's decoder counts them — Unicode's
+// table of well-formed sequences, but that an encoded surrogate (ED A0..BF
+// xx) counts whole, as ED's other sequences do.
 func validPrefix(s string) int {
 	lo, hi, need := byte(0x80), byte(0xBF), 0
 	switch c := s[0]; {
@@ -181,10 +183,8 @@ func validPrefix(s string) int {
 		need = 1
 	case c == 0xE0:
 		need, lo = 2, 0xA0
-	case c >= 0xE1 && c <= 0xEC, c == 0xEE, c == 0xEF:
+	case c >= 0xE1 && c <= 0xEF:
 		need = 2
-	case c == 0xED:
-		need, hi = 2, 0x9F
 	case c == 0xF0:
 		need, lo = 3, 0x90
 	case c >= 0xF1 && c <= 0xF3:

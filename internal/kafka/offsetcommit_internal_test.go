@@ -19,7 +19,8 @@ func TestCommitMetadata(t *testing.T) {
 		"null":              {nil, "", true},
 		"ASCII":             {text("state=4"), "state=4", true},
 		"not UTF-8":         {text("\xff\xfe\xe2\x82ab"), "\uFFFD\uFFFD\uFFFDab", true}, // as Java: E2 82 is one
-		"surrogate":         {text("\xed\xa0\x80z"), "\uFFFD\uFFFD\uFFFDz", true},
+		"surrogate":         {text("\xed\xa0\x80z"), "\uFFFDz", true},                   // Java counts it whole
+		"surrogate cut":     {text("\xed\xa0z"), "\uFFFDz", true},
 		"cut 4-byte":        {text("\xf0\x9f\x98"), "\uFFFD", true},
 		"4097 bad bytes":    {text(strings.Repeat("\xff", 4097)), strings.Repeat("\uFFFD", 4097), false},
 		"6000 bytes":        {text(strings.Repeat("é", 3000)), strings.Repeat("é", 3000), true},

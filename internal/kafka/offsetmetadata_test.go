@@ -42,6 +42,11 @@ func TestCommitMetadataKept(t *testing.T) {
 			t.Fatalf("%s: commit codes %v, want %v", c.group, codes, want)
 		}
 	}
+	// Every partition's metadata too long: each refused for it (a commit
+	// of nothing was INVALID_CONFIG).
+	if codes := commit(t, cl, "om-free", "", -1, commitOf{"om", 0, 6, &long}); !slices.Equal(codes, []int16{kerr.OffsetMetadataTooLarge.Code}) {
+		t.Fatalf("a commit of one partition with metadata too long: codes %v", codes)
+	}
 	check := func(when string) {
 		t.Helper()
 		for _, group := range []string{"om-free", "om-848"} {
