@@ -337,38 +337,50 @@ func committedSum(ctx context.Context, cl *kgo.Client, group string) int64 {
 	return sum
 }
 
-// A classic group whose coordinator is paused long enough for another node
+// A Kafka group whose coordinator is paused long enough for another node
 // to take the group, and then takes it back, goes on consuming and
-// committing with the same consumers. The listener's classic group outlived
-// the move: its members' commits were refused UNKNOWN_MEMBER_ID for good,
-// the consumers rejoining and reading everything again every few seconds
-// (found by a helper pausing a 3-node cluster's coordinator under
-// confluent-kafka consumers).
-func TestBinaryClusterClassicGroupAfterCoordinatorPause(t *testing.T) {
+// committing with the same consumers, classic and KIP-848. The listener's
+// classic group outlived the move: its members' commits were refused
+// UNKNOWN_MEMBER_ID for good, the consumers rejoining and reading
+// everything again every few seconds (found by a helper pausing a 3-node
+// cluster's coordinator under confluent-kafka consumers).
+func TestBinaryClusterKafkaGroupAfterCoordinatorPause(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	const n = 200
-	k := startKafkaCluster(t, "kpause", 90*time.Second)
+	k := startKafkaCluster(t, "kpause", 3*time.Minute)
 	c, topics, ctx, seed, prod := k.c, k.topics, k.ctx, k.seed, k.prod
-	group := groupOn("kpause", 2)
-	c.awaitCoordinator(2, group, 1, 2, 3)
-	k.produce(0, n)
-	g := startKafkaGroup(t, ctx, seed, group, topics, kgo.Balancers(kgo.CooperativeStickyBalancer()), t.Logf) // the pause fails fetches
-	c.eventually(30*time.Second, "the first records consumed and committed", func() bool {
-		return g.seen() == n && committedSum(ctx, prod, group) == n
-	})
-	c.procs[2].Signal(syscall.SIGSTOP)
-	c.eventually(30*time.Second, "another node coordinates the group", func() bool {
-		id := c.coordinatorOf(1, group)
-		return id != 0 && id != 2
-	})
-	c.procs[2].Signal(syscall.SIGCONT)
-	c.awaitCoordinator(2, group, 1, 2, 3) // its preferred node takes it back
-	k.produce(n, n)
-	c.eventually(45*time.Second, "the records after the pause consumed and committed", func() bool {
-		return g.seen() == 2*n && committedSum(ctx, prod, group) == 2*n
-	})
+	total := 0 // records produced: each mode's group reads them all
+	for _, mode := range []struct {
+		name string
+		opt  kgo.Opt
+	}{
+		{"classic", kgo.Balancers(kgo.CooperativeStickyBalancer())},
+		{"kip848", kgo.ServerSideBalancer()},
+	} {
+		group := groupOn(mode.name+"-pause", 2)
+		c.awaitCoordinator(2, group, 1, 2, 3)
+		k.produce(total, n)
+		total += n
+		g := startKafkaGroup(t, ctx, seed, group, topics, mode.opt, t.Logf) // the pause fails fetches
+		c.eventually(30*time.Second, mode.name+": the first records consumed and committed", func() bool {
+			return g.seen() == total && committedSum(ctx, prod, group) == int64(total)
+		})
+		c.procs[2].Signal(syscall.SIGSTOP)
+		c.eventually(30*time.Second, mode.name+": another node coordinates the group", func() bool {
+			id := c.coordinatorOf(1, group)
+			return id != 0 && id != 2
+		})
+		c.procs[2].Signal(syscall.SIGCONT)
+		c.awaitCoordinator(2, group, 1, 2, 3) // its preferred node takes it back
+		k.produce(total, n)
+		total += n
+		c.eventually(45*time.Second, mode.name+": the records after the pause consumed and committed", func() bool {
+			return g.seen() == total && committedSum(ctx, prod, group) == int64(total)
+		})
+		g.stop()
+	}
 }
 
 // A consumer commits what it has just read from a partition's leader; the
