@@ -78,7 +78,7 @@ type Envelope struct {
 }
 
 // DefaultElectionTicks is Config.ElectionTicks's default, the election
-// timeout in ticks (node's in-sync judgement counts on it too).
+// timeout in ticks.
 const DefaultElectionTicks = 20
 
 // Config configures a Host. Zero fields take the defaults noted.
@@ -90,8 +90,8 @@ type Config struct {
 	FS     vfs.FS // default vfs.OS{}
 	Dir    string // each group's store lives in Dir/g<id>
 
-	// ElectionTicks (default DefaultElectionTicks) and HeartbeatTicks are
-	// in ticks of the caller's clock.
+	// ElectionTicks (default DefaultElectionTicks; Host.ElectionTicks
+	// says it) and HeartbeatTicks are in ticks of the caller's clock.
 	// Node ticks every 100 ms, so the defaults (20 and 2) give an election
 	// timeout of 2–4 s and a heartbeat every 200 ms: sane on a loaded 2-core
 	// machine, where a 1 s timeout invites needless elections.
@@ -392,6 +392,9 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 	}
 	return nil
 }
+
+// ElectionTicks is the election timeout in ticks (Config.ElectionTicks).
+func (h *Host) ElectionTicks() int { return h.cfg.ElectionTicks }
 
 // Tick advances every group's logical clock by one tick.
 func (h *Host) Tick() {

@@ -93,7 +93,7 @@ func (f *follow) judge(l multiraft.Led, now time.Time, self uint64, electionTime
 // node leads and publishes them in n.isr.
 func (n *Node) trackISR(ctx context.Context) {
 	tracked := map[uint64]*follow{}
-	electionTimeout := time.Duration(multiraft.DefaultElectionTicks) * n.cfg.Tick
+	electionTimeout := time.Duration(n.host.ElectionTicks()) * n.cfg.Tick
 	n.everyTick(ctx, func() {
 		led, err := n.raft.Led(ctx)
 		if err != nil {
