@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -223,6 +224,21 @@ func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {
 // write may still commit: the coordinator writes the group's offsets
 // again with its next write, which an ack's retry is).
 const groupWriteTimeout = 5 * time.Second
+
+// Holds is Replicated.Holds: a topic of the metadata is held where its
+// partition's replicas name this node; any other topic is local.
+func (g *groupShards) Holds(topic string, partition int32) bool {
+	t, ok := g.n.Placement(topic)
+	if !ok {
+		return true
+	}
+	for _, p := range t.Partitions {
+		if p.Index == partition {
+			return slices.Contains(p.Replicas, g.n.ID())
+		}
+	}
+	return false
+}
 
 // Confirm is Replicated.Confirm, through the group's shard.
 func (g *groupShards) Confirm(ctx context.Context, group string, epoch uint64) error {

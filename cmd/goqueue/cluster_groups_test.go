@@ -435,4 +435,35 @@ func TestBinaryClusterCommitJustRead(t *testing.T) {
 	if refused > 0 {
 		t.Fatalf("%d of 100 commits of what was just produced refused", refused)
 	}
+
+	// A partition the coordinator holds no copy of (replication factor
+	// 1 elsewhere): its empty log in its place bounds nothing, and the
+	// commit is taken at once (it waited 2 s, then was refused).
+	var single api.Topic
+	if st := c.do(1, "POST", "/topics", `{"name":"elsewhere","partitions":1,"replication_factor":1}`, &single); st != http.StatusCreated {
+		t.Fatalf("create elsewhere: %d", st)
+	}
+	owner := single.PartitionInfo[0].Leader
+	other := groupOn("elsewhere", owner%3+1)
+	c.awaitCoordinator(owner%3+1, other, 1, 2, 3)
+	for i := range 5 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "elsewhere", Value: fmt.Append(nil, i)}).FirstErr(); err != nil {
+			t.Fatalf("produce to elsewhere: %v", err)
+		}
+	}
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Group, req.Generation = other, -1
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = "elsewhere"
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Offset = 3
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("commit of a partition the coordinator holds no copy of: code %d", code)
+	}
 }

@@ -238,6 +238,9 @@ func (b *Broker) StoreOffsets(groupID string, offsets Offsets, metadata CommitMe
 	return b.coord.StoreOffsets(groupID, offsets, metadata, member)
 }
 
+// AwaitCopies is coordinator.Coordinator.AwaitCopies.
+func (b *Broker) AwaitCopies(ctx context.Context, offsets Offsets) { b.coord.AwaitCopies(ctx, offsets) }
+
 // CommitOffsetsEach is coordinator.Coordinator.CommitOffsetsEach.
 func (b *Broker) CommitOffsetsEach(groupID string, req CommitParams, host string) (map[delivery.TP]error, error) {
 	return b.coord.CommitOffsetsEach(groupID, req, host)

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -21,7 +22,7 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 	if len(req.Offsets) == 0 {
 		return api.ErrInvalidArgument.Withf("no offsets to commit")
 	}
-	_, err := c.commitOffsets(groupID, req, host, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
+	_, err := c.commitOffsets(groupID, req, host, false, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
 		fx, err := a.Commit(now, req.MemberID, req.Generation, host, refs, meta, view)
 		return nil, fx, err
 	})
@@ -31,18 +32,19 @@ func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host strin
 // CommitOffsetsEach is CommitOffsets as Kafka's OffsetCommit answers it,
 // partition by partition (see groupstate.Group.CommitEach): the offsets
 // of partitions that do not exist or past their high watermark (see also
-// awaitCopies) are refused on their own, in refused, and the others
-// committed in one step.
+// AwaitCopies and unbounded) are refused on their own, in refused, and
+// the others committed in one step.
 func (c *Coordinator) CommitOffsetsEach(groupID string, req CommitParams, host string) (map[delivery.TP]error, error) {
-	c.awaitCopies(req.Offsets)
-	return c.commitOffsets(groupID, req, host, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
+	return c.commitOffsets(groupID, req, host, true, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {
 		return a.CommitEach(now, req.MemberID, req.Generation, host, refs, meta, view)
 	})
 }
 
 // commitOffsets runs a member's commit of req with commit, under the
-// group's lock, and answers once what it decided is durable.
-func (c *Coordinator) commitOffsets(groupID string, req CommitParams, host string, commit func(*groupstate.Group, time.Time, []groupstate.Ref, map[delivery.TP]string, groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error)) (map[delivery.TP]error, error) {
+// group's lock, and answers once what it decided is durable. kafka: the
+// high watermarks of partitions that bound nothing here (unbounded) are
+// lifted in the topics commit is given.
+func (c *Coordinator) commitOffsets(groupID string, req CommitParams, host string, kafka bool, commit func(*groupstate.Group, time.Time, []groupstate.Ref, map[delivery.TP]string, groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error)) (map[delivery.TP]error, error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
 		return nil, err
@@ -54,6 +56,11 @@ func (c *Coordinator) commitOffsets(groupID string, req CommitParams, host strin
 		}
 	}
 	view := c.topicView(slices.Sorted(offsetTopics(req.Offsets)))
+	for _, r := range refs {
+		if top, ok := view[r.TP.Topic]; kafka && ok && int(r.TP.Partition) < len(top.Partitions) && c.unbounded(r.TP) {
+			top.Partitions[r.TP.Partition].HighWatermark = math.MaxInt64
+		}
+	}
 	cg.mu.Lock()
 	refused, fx, err := commit(cg.a, c.now(), refs, req.Metadata.byTP(), view)
 	p := c.doneLocked(cg, fx)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -271,6 +272,9 @@ func (c *Coordinator) checkResetOffset(tp delivery.TP, off int64, commit bool) e
 	low, high := st.EarliestOffset, st.HighWatermark
 	if commit {
 		low = 0
+		if c.unbounded(tp) {
+			high = math.MaxInt64
+		}
 	}
 	if off < low || off > high {
 		return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, tp.Topic, tp.Partition, low, st.HighWatermark).

@@ -135,7 +135,8 @@ func (c *Coordinator) GroupProtocol(groupID string) (string, error) {
 // Kafka does: an offset of a partition that does not exist
 // (TOPIC_NOT_FOUND, PARTITION_NOT_FOUND) or outside 0..its high watermark
 // (OFFSET_OUT_OF_RANGE; below the earliest kept is taken, as a member's
-// commit is; see also awaitCopies) is refused on its own, in refused, and
+// commit is; see also AwaitCopies and unbounded) is refused on its own,
+// in refused, and
 // the others are stored in one step. Errors also: GROUP_NOT_FOUND (deleted
 // meanwhile).
 func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, metadata CommitMetadata, member bool) (map[delivery.TP]error, error) {
@@ -143,7 +144,6 @@ func (c *Coordinator) StoreOffsets(groupID string, offsets Offsets, metadata Com
 	store := func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (groupstate.Effects, error) {
 		return a.StoreClassic(now, plan, byTP, member)
 	}
-	c.awaitCopies(offsets)
 	_, refused, err := c.resetOffsets(groupID, ResetParams{To: ResetOffsets, Offsets: offsets, commit: true}, store)
 	if errors.Is(err, api.ErrGroupNotEmpty) {
 		return refused, api.ErrInconsistentProtocol.Withf("group %q has members of its own; its offsets are theirs to commit", groupID).WithDetail("group", groupID)

@@ -44,6 +44,10 @@ type Replicated interface {
 	// the others, or paused) still holds its groups, and handed out
 	// messages its successor's members had acknowledged meanwhile.
 	Confirm(ctx context.Context, group string, epoch uint64) error
+	// Holds reports whether this node holds a copy of a partition (a
+	// replica of it, or a topic local to this node); a node that does not
+	// keeps an empty log in its place.
+	Holds(topic string, partition int32) bool
 }
 
 // confirm is Replicated.Confirm for a poll of cg that took messages (see
@@ -59,32 +63,46 @@ func (c *Coordinator) confirm(ctx context.Context, cg *cgroup) error {
 }
 
 // copyCatchUp bounds how long a Kafka commit past this node's copy of a
-// partition waits for the copy to hold it (awaitCopies).
+// partition waits for the copy to hold it (AwaitCopies).
 const copyCatchUp = 2 * time.Second
 
-// awaitCopies waits, on a cluster node, until this node's copy of each
-// partition of offsets holds the offset committed for it, or copyCatchUp
-// passes; the commit's check then refuses what is still past its copy. A
-// coordinator may follow a partition's leader, whose writes reach its copy
-// a moment later, and a consumer commits what it has just read from the
-// leader: 32 and 66 of 200 such commits were refused before it waited.
-func (c *Coordinator) awaitCopies(offsets Offsets) {
+// AwaitCopies waits, on a cluster node, until this node's copy of each
+// partition of offsets it holds a copy of holds the offset committed for
+// it, or copyCatchUp passes, or ctx ends; a commit's check then refuses
+// what is still past its copy. A coordinator may follow a partition's
+// leader, whose writes reach its copy a moment later, and a consumer
+// commits what it has just read from the leader: 32 and 66 of 200 such
+// commits were refused before it waited. A front end waits before it
+// checks the committing member, so that the wait widens no gap between
+// that check and the commit.
+func (c *Coordinator) AwaitCopies(ctx context.Context, offsets Offsets) {
 	if c.repl == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), copyCatchUp)
+	ctx, cancel := context.WithTimeout(ctx, copyCatchUp)
 	defer cancel()
 	for t, parts := range offsets {
 		for p, off := range parts {
+			if !c.repl.Holds(t, p) {
+				continue
+			}
 			l, err := c.b.Partition(t, p)
 			if err != nil || off <= l.HighWatermark() {
 				continue
 			}
-			if l.Wait(ctx, off-1) != nil {
-				return // out of time (or closed): the check says what is refused
+			if l.Wait(ctx, off-1) != nil && ctx.Err() != nil {
+				return // out of time: the check says what is refused
 			}
 		}
 	}
+}
+
+// unbounded reports whether a Kafka commit of tp is bounded by nothing
+// here: on a cluster node that holds no copy of tp, whose empty log in its
+// place has no high watermark to bound it. (Such a coordinator's HTTP
+// members are not handed tp: it serves only partitions it holds.)
+func (c *Coordinator) unbounded(tp delivery.TP) bool {
+	return c.repl != nil && !c.repl.Holds(tp.Topic, tp.Partition)
 }
 
 // groupKey names a group to groupIO: its ID and the epoch of the group

@@ -94,6 +94,9 @@ func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 	return nil
 }
 
+// Holds: this fake holds every partition (a single node's copies).
+func (r *fakeRepl) Holds(string, int32) bool { return true }
+
 func (r *fakeRepl) Confirm(ctx context.Context, _ string, epoch uint64) error {
 	r.mu.Lock()
 	confirming := r.confirming

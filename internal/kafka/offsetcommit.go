@@ -28,7 +28,7 @@ import (
 // groupstate.Group.CommitEach), is refused on its own, and the others
 // committed in one step, as Kafka answers partition by partition. A
 // refusal of the member or the group refuses them all.
-func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) offsetCommit(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	resp.SetVersion(req.Version)
@@ -48,6 +48,9 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	code := s.notCoordinator(req.Group)
 	elsewhere := code != 0
 	if !elsewhere {
+		// Before the member's checks, which then hold as the commit
+		// is made (the wait is up to seconds, on a cluster).
+		s.b.AwaitCopies(ctx, offsets)
 		code = s.groups.checkCommit(req.Group, req.MemberID, req.InstanceID, req.Generation)
 	}
 	// commit commits offsets with their metadata in one step and answers
@@ -57,7 +60,9 @@ func (s *Server) offsetCommit(_ context.Context, c *conn, r kmsg.Request) (kmsg.
 	case elsewhere: // refused: another node coordinates the group
 	case code == kerr.UnknownMemberID.Code && req.MemberID != "" && !s.groups.live(req.Group):
 		// A KIP-848 member: the coordinator checks that it owns what it
-		// commits, in its epoch.
+		// commits, in its epoch (checkCommit's UNKNOWN_MEMBER_ID is the
+		// classic groups').
+		code = 0
 		commit = func() (map[delivery.TP]error, int16) {
 			refused, err := s.b.CommitOffsetsEach(req.Group, broker.CommitParams{MemberID: req.MemberID,
 				Generation: int64(req.Generation), Offsets: offsets, Metadata: metadata}, c.host)

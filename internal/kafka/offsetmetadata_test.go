@@ -47,6 +47,9 @@ func TestCommitMetadataKept(t *testing.T) {
 	if codes := commit(t, cl, "om-free", "", -1, commitOf{"om", 0, 6, &long}); !slices.Equal(codes, []int16{kerr.OffsetMetadataTooLarge.Code}) {
 		t.Fatalf("a commit of one partition with metadata too long: codes %v", codes)
 	}
+	if codes := commit(t, cl, "om-848", "m1", joined.MemberEpoch, commitOf{"om", 0, 6, &long}); !slices.Equal(codes, []int16{kerr.OffsetMetadataTooLarge.Code}) {
+		t.Fatalf("a KIP-848 member's commit of one partition with metadata too long: codes %v", codes)
+	}
 	check := func(when string) {
 		t.Helper()
 		for _, group := range []string{"om-free", "om-848"} {
