@@ -228,8 +228,10 @@ func resetParams(groupID string, req api.ResetOffsetsRequest) (broker.ResetParam
 	}
 	switch mode {
 	case broker.ResetTimestamp:
-		if req.Timestamp < 0 {
-			return broker.ResetParams{}, invalidField("timestamp", "timestamp %d must not be negative", req.Timestamp)
+		// 0 is a timestamp left out (omitempty), not the epoch: it moved
+		// the group to the earliest offset unasked.
+		if req.Timestamp <= 0 {
+			return broker.ResetParams{}, invalidField("timestamp", "to timestamp needs a positive timestamp (ms since the Unix epoch), not %d", req.Timestamp)
 		}
 	case broker.ResetDuration:
 		if req.DurationMS <= 0 {

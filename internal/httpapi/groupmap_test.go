@@ -50,6 +50,8 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"commit", second(commitParams(api.CommitOffsetsRequest{})), api.ErrInvalidArgument, "offsets"},
 		{"reset to", second(resetParams("g", api.ResetOffsetsRequest{To: "yesterday"})), api.ErrInvalidArgument, "to"},
 		{"reset duration", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDuration})), api.ErrInvalidArgument, "duration_ms"},
+		// It moved the group to the earliest offset unasked (a user found it).
+		{"reset timestamp left out", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToTimestamp})), api.ErrInvalidArgument, "timestamp"},
 		{"reset from itself", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToGroup, FromGroup: "g"})), api.ErrInvalidArgument, "from_group"},
 		{"reset partitions", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToLatest, Partitions: []int32{0}})), api.ErrInvalidArgument, "partitions"},
 		{"replay target", second(replayParams(api.DLQReplayRequest{Target: "x", ToTopic: true})), api.ErrInvalidArgument, "target"},
