@@ -191,13 +191,7 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 	k := startKafkaCluster(t, "kgroups", 40*time.Second)
 	c, topics, ctx, seed, prod := k.c, k.topics, k.ctx, k.seed, k.prod
 	k.produce(0, n)
-	for _, mode := range []struct {
-		name string
-		opt  kgo.Opt
-	}{
-		{"classic", kgo.Balancers(kgo.CooperativeStickyBalancer())},
-		{"kip848", kgo.ServerSideBalancer()},
-	} {
+	for _, mode := range kafkaGroupModes {
 		group := groupOn(mode.name, 2)
 		c.awaitCoordinator(2, group, 1, 2, 3)
 		g := startKafkaGroup(t, ctx, seed, group, topics, mode.opt, t.Errorf)
@@ -216,6 +210,16 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 			t.Fatalf("%s: OffsetFetch of %s on node 1: error %d, want NOT_COORDINATOR", mode.name, group, code)
 		}
 	}
+}
+
+// kafkaGroupModes are the two protocols of Kafka groups: classic (the
+// client assigns, cooperative-sticky) and KIP-848 (the broker assigns).
+var kafkaGroupModes = []struct {
+	name string
+	opt  kgo.Opt
+}{
+	{"classic", kgo.Balancers(kgo.CooperativeStickyBalancer())},
+	{"kip848", kgo.ServerSideBalancer()},
 }
 
 // kafkaCluster is coordTopics' cluster with a franz-go producer seeded at
@@ -352,13 +356,7 @@ func TestBinaryClusterKafkaGroupAfterCoordinatorPause(t *testing.T) {
 	k := startKafkaCluster(t, "kpause", 3*time.Minute)
 	c, topics, ctx, seed, prod := k.c, k.topics, k.ctx, k.seed, k.prod
 	total := 0 // records produced: each mode's group reads them all
-	for _, mode := range []struct {
-		name string
-		opt  kgo.Opt
-	}{
-		{"classic", kgo.Balancers(kgo.CooperativeStickyBalancer())},
-		{"kip848", kgo.ServerSideBalancer()},
-	} {
+	for _, mode := range kafkaGroupModes {
 		group := groupOn(mode.name+"-pause", 2)
 		c.awaitCoordinator(2, group, 1, 2, 3)
 		k.produce(total, n)
@@ -409,27 +407,33 @@ func TestBinaryClusterCommitJustRead(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	refused := 0
-	for i := range 100 {
-		r, err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Append(nil, i)}).First()
-		if err != nil {
-			t.Fatalf("produce %d: %v", i, err)
-		}
+	// commitAt commits offset of topic's partition 0 for group, without
+	// member, and answers the partition's code.
+	commitAt := func(group, topic string, offset int64) int16 {
+		t.Helper()
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Group, req.Generation = group, -1
 		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = "justread"
+		rt.Topic = topic
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
-		rp.Offset = r.Offset + 1
+		rp.Offset = offset
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	refused := 0
+	for i := range 100 {
+		r, err := cl.ProduceSync(ctx, &kgo.Record{Value: fmt.Append(nil, i)}).First()
+		if err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		if code := commitAt(group, "justread", r.Offset+1); code != 0 {
 			refused++
-			t.Logf("commit of %d: code %d", rp.Offset, code)
+			t.Logf("commit of %d: code %d", r.Offset+1, code)
 		}
 	}
 	if refused > 0 {
@@ -451,19 +455,7 @@ func TestBinaryClusterCommitJustRead(t *testing.T) {
 			t.Fatalf("produce to elsewhere: %v", err)
 		}
 	}
-	req := kmsg.NewPtrOffsetCommitRequest()
-	req.Group, req.Generation = other, -1
-	rt := kmsg.NewOffsetCommitRequestTopic()
-	rt.Topic = "elsewhere"
-	rp := kmsg.NewOffsetCommitRequestTopicPartition()
-	rp.Offset = 3
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+	if code := commitAt(other, "elsewhere", 3); code != 0 {
 		t.Fatalf("commit of a partition the coordinator holds no copy of: code %d", code)
 	}
 }
