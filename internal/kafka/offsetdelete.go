@@ -16,8 +16,11 @@ import (
 // the API is for: dropping the offsets of a topic a live group no longer
 // consumes, whose lag otherwise grows for good. A classic group whose
 // members speak another protocol than consumer (their subscriptions
-// opaque) is NON_EMPTY_GROUP, as in Kafka; a partition that does not
-// exist is UNKNOWN_TOPIC_OR_PARTITION.
+// opaque) is NON_EMPTY_GROUP, and one with a member whose subscription
+// does not decode counts every topic named as subscribed, as in Kafka; a
+// partition that does not exist is UNKNOWN_TOPIC_OR_PARTITION. Classic
+// subscriptions are the listener's soft state: right after a restart or
+// a failover, before the members rejoin, there are none (README).
 func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
