@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -68,4 +69,26 @@ func TestGroupSettingsSurviveRestart(t *testing.T) {
 	defer c.Close()
 	def := c.cfg.Delivery
 	check("after deletion and a restart", api.AssignorCooperativeSticky, def.MaxRetries, def.VisibilityTimeout, def.MaxInFlightPerMember, "")
+}
+
+// A join refused for what needs no group (a bad offset_reset, assignor or
+// session timeout, no topics) creates no group: it created an empty one,
+// listed by GET /groups and counted against --max-groups (a user found
+// it).
+func TestRefusedJoinCreatesNoGroup(t *testing.T) {
+	c, tb := openTest(t, nil)
+	tb.createTopic("t", 1)
+	for name, p := range map[string]JoinParams{
+		"offset_reset": {Topics: []string{"t"}, OffsetReset: "yesterday"},
+		"assignor":     {Topics: []string{"t"}, Assignor: "best"},
+		"session":      {Topics: []string{"t"}, SessionTimeout: 5 * time.Millisecond},
+		"no topics":    {},
+	} {
+		if _, err := c.JoinGroup("refused", p, "h"); err == nil {
+			t.Fatalf("%s: join taken", name)
+		}
+		if _, err := c.GroupOffsets("refused"); !errors.Is(err, api.ErrGroupNotFound) {
+			t.Fatalf("%s: after the refused join the group exists (%v)", name, err)
+		}
+	}
 }

@@ -78,6 +78,12 @@ func (c *Coordinator) joinAs(groupID string, p JoinParams, host, proto string) (
 			return JoinResult{}, err
 		}
 	}
+	// What a join can be refused for without a group is checked before
+	// one is created: a refused join created an empty group, counted
+	// against --max-groups and listed by GET /groups.
+	if err := c.cfg.Group.CheckJoin(groupJoinParams(p, host)); err != nil {
+		return JoinResult{}, err
+	}
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
@@ -108,18 +114,7 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	cg.mu.Lock()
 	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
-		Params: group.JoinParams{
-			MemberID:         req.MemberID,
-			InstanceID:       req.InstanceID,
-			ClientID:         req.ClientID,
-			ClientHost:       host,
-			Topics:           req.Topics,
-			TopicRegex:       req.TopicRegex,
-			SessionTimeout:   req.SessionTimeout,
-			RebalanceTimeout: req.RebalanceTimeout,
-			Assignor:         req.Assignor,
-			OffsetReset:      req.OffsetReset,
-		},
+		Params:   groupJoinParams(req, host),
 		Settings: set,
 		Protocol: proto,
 	}, view)
@@ -140,6 +135,22 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 		SessionTimeout:    res.SessionTimeout,
 		Assignor:          res.Assignor,
 	}, nil
+}
+
+// groupJoinParams is req, from host, as the membership takes it.
+func groupJoinParams(req JoinParams, host string) group.JoinParams {
+	return group.JoinParams{
+		MemberID:         req.MemberID,
+		InstanceID:       req.InstanceID,
+		ClientID:         req.ClientID,
+		ClientHost:       host,
+		Topics:           req.Topics,
+		TopicRegex:       req.TopicRegex,
+		SessionTimeout:   req.SessionTimeout,
+		RebalanceTimeout: req.RebalanceTimeout,
+		Assignor:         req.Assignor,
+		OffsetReset:      req.OffsetReset,
+	}
 }
 
 // nonNil returns a as the broker's Assignment, empty rather than nil.

@@ -107,6 +107,13 @@ func (c Config) heartbeatInterval(s time.Duration) time.Duration {
 	return min(c.HeartbeatInterval, s/3)
 }
 
+// CheckJoin is Join's validation of what needs no group (see checkJoin),
+// for a caller that must not create a group for a join it refuses.
+func (c Config) CheckJoin(p JoinParams) error {
+	_, _, err := c.withDefaults().checkJoin(p)
+	return err
+}
+
 // checkJoin validates the parts of a join that need no group state and
 // returns the session and rebalance timeouts to use.
 func (c Config) checkJoin(p JoinParams) (session, rebalance time.Duration, err error) {
