@@ -246,8 +246,14 @@ func (a *Group) commit(member string, generation int64, host string, offsets []R
 	todo := slices.Clone(offsets)
 	slices.SortStableFunc(todo, func(x, y Ref) int { return compareTP(x.TP, y.TP) })
 	for _, c := range todo {
-		if _, ok := a.topic(c.TP.Topic); !ok {
+		top, ok := a.topic(c.TP.Topic)
+		if !ok {
 			return topicNotFound(c.TP.Topic)
+		}
+		// A partition that does not exist is that, before anyone's
+		// (it was answered NOT_PARTITION_OWNER).
+		if _, err := top.partition(c.TP.Topic, c.TP.Partition); err != nil {
+			return err
 		}
 		if err := a.g.CheckOwner(member, generation, c.TP.Topic, c.TP.Partition); err != nil {
 			return err

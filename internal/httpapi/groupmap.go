@@ -130,6 +130,10 @@ func settleOf(req *api.AckRequest) (broker.Settle, error) {
 	s := broker.Settle{MemberID: req.MemberID, Generation: req.Generation,
 		Messages: make([]broker.MessageRef, len(req.Messages)), Ranges: make([]broker.OffsetRange, len(req.Ranges))}
 	for i, m := range req.Messages {
+		if m.Offset < 0 {
+			// It was answered MESSAGE_NOT_IN_FLIGHT, "already settled".
+			return broker.Settle{}, invalidField("messages", "message %d: offset %d is not an offset", i, m.Offset).WithDetail("index", i)
+		}
 		s.Messages[i] = broker.MessageRef(m)
 	}
 	for i, r := range req.Ranges {

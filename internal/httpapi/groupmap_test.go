@@ -44,6 +44,7 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"wait_ms", second(pollParams(api.PollRequest{WaitMS: -1}, time.Minute)), api.ErrInvalidArgument, "wait_ms"},
 		{"no messages", second(settleOf(&api.AckRequest{})), api.ErrInvalidArgument, "messages"},
 		{"empty range", second(settleOf(&api.AckRequest{Ranges: []api.OffsetRange{{From: 3, To: 3}}})), api.ErrInvalidArgument, "ranges"},
+		{"negative offset", second(settleOf(&api.AckRequest{Messages: []api.MessageRef{{Offset: -1}}})), api.ErrInvalidArgument, "messages"},
 		{"delay_ms", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, DelayMS: -1})), api.ErrInvalidArgument, "delay_ms"},
 		{"release with delay", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, Release: true, DelayMS: 5})), api.ErrInvalidArgument, "release"},
 		{"extend", second(extendParams(&api.AckRequest{Messages: []api.MessageRef{{}}, VisibilityTimeoutMS: -1})), api.ErrInvalidArgument, "visibility_timeout_ms"},
