@@ -250,8 +250,9 @@ func (a *Group) commit(member string, generation int64, host string, offsets []R
 		if !ok {
 			return topicNotFound(c.TP.Topic)
 		}
-		// A partition that does not exist is that, before anyone's
-		// (it was answered NOT_PARTITION_OWNER).
+		// A partition that does not exist is refused as such before
+		// its owner is asked for (no member owns it: it was answered
+		// NOT_PARTITION_OWNER).
 		if _, err := top.partition(c.TP.Topic, c.TP.Partition); err != nil {
 			return err
 		}
