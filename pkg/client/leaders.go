@@ -80,6 +80,9 @@ type placement struct {
 	partitions int32
 	ids        []uint64 // each partition's leader's node ID; 0: none (a single broker)
 	leaders    []string
+	// cluster: the topic is a cluster's (its partitions have replicas),
+	// although no leader may be known yet (their elections under way).
+	cluster bool
 }
 
 // placement asks a broker for topic's partitions and, in a cluster, their
@@ -95,14 +98,15 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 		return placement{}, fmt.Errorf("client: topic %q has %d partitions", topic, info.Partitions)
 	}
 	pl := placement{partitions: info.Partitions, ids: make([]uint64, info.Partitions), leaders: make([]string, info.Partitions)}
-	clustered := false
+	known := false
 	for _, pi := range info.PartitionInfo {
 		if pi.Partition >= 0 && pi.Partition < info.Partitions {
 			pl.ids[pi.Partition] = pi.Leader
 		}
-		clustered = clustered || pi.Leader != 0
+		known = known || pi.Leader != 0
+		pl.cluster = pl.cluster || pi.Leader != 0 || len(pi.Replicas) > 0
 	}
-	if !clustered {
+	if !known {
 		return pl, nil
 	}
 	addrs, err := t.nodeAddrs(ctx)

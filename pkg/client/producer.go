@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -180,8 +179,9 @@ type topicState struct {
 	// answer showed them wrong.
 	expired bool
 	sticky  int32 // partition of keyless records in the open requests
-	// cluster says partitions have leaders (node IDs, even with no
-	// address known). path is its batches endpoint.
+	// cluster says the topic is a cluster's: its partitions have replicas
+	// and leaders (node IDs, even with none known yet). path is its
+	// batches endpoint.
 	cluster bool
 	path    string
 	// open holds the requests gathering records, one per leader and pipe
@@ -627,7 +627,11 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 		}
 	}
 	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
-	ts.cluster = slices.ContainsFunc(pl.ids, func(id uint64) bool { return id != 0 })
+	// Known from the replicas even before any leader is: a request opened
+	// while the leaders were unknown must still hold one partition, or it
+	// would go whole to its first partition's leader, which refuses the
+	// others for good.
+	ts.cluster = pl.cluster
 	ts.path = "/topics/" + esc(topic) + "/batches"
 	return pl.partitions, nil
 }
