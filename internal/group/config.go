@@ -119,16 +119,16 @@ func (c Config) CheckJoin(p JoinParams) error {
 func (c Config) checkJoin(p JoinParams) (session, rebalance time.Duration, err error) {
 	switch {
 	case len(p.Topics) == 0 && p.TopicRegex == "":
-		return 0, 0, api.ErrInvalidArgument.Withf("join needs at least one topic")
+		return 0, 0, api.ErrInvalidArgument.Withf("join needs at least one topic").WithDetail("field", "topics")
 	case len(p.Topics) > 0 && p.TopicRegex != "":
-		return 0, 0, api.ErrInvalidArgument.Withf("join names topics and a topic regex; name one or the other")
+		return 0, 0, api.ErrInvalidArgument.Withf("join names topics and a topic regex; name one or the other").WithDetail("field", "topic_regex")
 	}
 	if err := checkIDs(p); err != nil {
 		return 0, 0, err
 	}
 	for _, t := range p.Topics {
 		if t == "" {
-			return 0, 0, api.ErrInvalidArgument.Withf("empty topic name")
+			return 0, 0, api.ErrInvalidArgument.Withf("empty topic name").WithDetail("field", "topics")
 		}
 	}
 	if p.Assignor != "" && !assign.Valid(p.Assignor) {
@@ -138,7 +138,8 @@ func (c Config) checkJoin(p JoinParams) (session, rebalance time.Duration, err e
 	switch p.OffsetReset {
 	case "", api.OffsetResetEarliest, api.OffsetResetLatest, api.OffsetResetNone:
 	default:
-		return 0, 0, api.ErrInvalidArgument.Withf("offset_reset %q: want earliest, latest or none", p.OffsetReset)
+		return 0, 0, api.ErrInvalidArgument.Withf("offset_reset %q: want earliest, latest or none", p.OffsetReset).
+			WithDetail("field", "offset_reset").WithDetail("allowed", []string{api.OffsetResetEarliest, api.OffsetResetLatest, api.OffsetResetNone})
 	}
 	session = p.SessionTimeout
 	if session == 0 {

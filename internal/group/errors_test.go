@@ -333,3 +333,30 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinRefusalNamesField: a join refused for a bad field says which
+// field in details.field, so a client can point at it without parsing the
+// message.
+func TestJoinRefusalNamesField(t *testing.T) {
+	orders := []string{"orders"}
+	for _, tc := range []struct {
+		name  string
+		p     JoinParams
+		field string
+	}{
+		{"no topics", JoinParams{MemberID: "C"}, "topics"},
+		{"empty topic name", JoinParams{MemberID: "C", Topics: []string{""}}, "topics"},
+		{"topics and a regex", JoinParams{MemberID: "C", Topics: orders, TopicRegex: "o.*"}, "topic_regex"},
+		{"bad offset reset", JoinParams{MemberID: "C", Topics: orders, OffsetReset: "middle"}, "offset_reset"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var e *api.Error
+			if err := (Config{}).CheckJoin(tc.p); !errors.As(err, &e) || !e.Is(api.ErrInvalidArgument) {
+				t.Fatalf("CheckJoin: %v, want INVALID_ARGUMENT", err)
+			}
+			if got := e.Details["field"]; got != tc.field {
+				t.Fatalf("details.field %v, want %q", got, tc.field)
+			}
+		})
+	}
+}
