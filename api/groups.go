@@ -4,7 +4,9 @@ package api
 // {"orders":[0,1]}.
 type Assignment map[string][]int32
 
-// Assignor names, as sent in JoinRequest.Assignor. The first three rebalance
+// Assignor names, as sent in JoinRequest.Assignor (a join may also spell
+// them as the consumer-groups guide does, in any case: "RoundRobin",
+// "Cooperative"; the group answers these names). The first three rebalance
 // eagerly (every member releases everything before the new plan is handed
 // out); cooperative-sticky, the default, moves only what must move.
 const (

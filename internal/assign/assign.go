@@ -11,6 +11,8 @@ package assign
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
 )
 
 // ErrUnknownStrategy: the strategy is not one of Strategies().
@@ -94,6 +96,32 @@ func Balance(strategy string, members []Member, partitions map[string]int32, pre
 // Eager reports whether strategy rebalances eagerly (every member releases
 // everything before the new plan is handed out); false for cooperative-sticky.
 func Eager(strategy string) bool { return strategy != CooperativeSticky }
+
+// Canonical is the strategy name spells, as people write it: the names
+// of the consumer-groups guide's table ("RoundRobin", "Cooperative") and
+// Kafka's ("cooperative-sticky"), in any case, with or without a "-", "_"
+// or space between the words. A name of no strategy is returned as it is,
+// for Valid to refuse.
+func Canonical(name string) string {
+	folded := strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '_', ' ':
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, name)
+	switch folded {
+	case "range":
+		return Range
+	case "roundrobin":
+		return RoundRobin
+	case "sticky":
+		return Sticky
+	case "cooperativesticky", "cooperative":
+		return CooperativeSticky
+	}
+	return name
+}
 
 // Valid reports whether strategy is known.
 func Valid(strategy string) bool {

@@ -75,3 +75,20 @@ func TestEagerAndValid(t *testing.T) {
 		t.Error(`Valid("cooperative") = true`)
 	}
 }
+
+// TestCanonical: the guide's and Kafka's spellings of each strategy name
+// it; anything else comes back as it was, for Valid to refuse.
+func TestCanonical(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"range", Range}, {"Range", Range}, {"RANGE", Range},
+		{"roundrobin", RoundRobin}, {"RoundRobin", RoundRobin}, {"round-robin", RoundRobin}, {"round_robin", RoundRobin},
+		{"sticky", Sticky}, {"Sticky", Sticky},
+		{"cooperative-sticky", CooperativeSticky}, {"Cooperative", CooperativeSticky},
+		{"CooperativeSticky", CooperativeSticky}, {"cooperative sticky", CooperativeSticky},
+		{"", ""}, {"uniform", "uniform"}, {"Fair", "Fair"}, {"range2", "range2"},
+	} {
+		if got := Canonical(tc.in); got != tc.want {
+			t.Errorf("Canonical(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

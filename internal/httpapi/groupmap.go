@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/assign"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
@@ -70,7 +71,7 @@ func joinParams(req api.JoinRequest, maxSession, maxRebalance time.Duration) (br
 		Topics:            req.Topics,
 		SessionTimeout:    session,
 		RebalanceTimeout:  rebalance,
-		Assignor:          req.Assignor,
+		Assignor:          assign.Canonical(req.Assignor),
 		OffsetReset:       req.OffsetReset,
 		MaxRetries:        req.MaxRetries,
 		VisibilityTimeout: visibility,

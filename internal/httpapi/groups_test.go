@@ -76,6 +76,28 @@ func TestJoinClientHostIsPeer(t *testing.T) {
 	}
 }
 
+// The guide's strategy names ("RoundRobin", "Cooperative") are taken as
+// the strategies they name; the group shows the canonical name.
+func TestJoinAssignorAsTheGuideNamesIt(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	for group, tc := range map[string]struct{ sent, want string }{
+		"g1": {"RoundRobin", api.AssignorRoundRobin},
+		"g2": {"Cooperative", api.AssignorCooperativeSticky},
+		"g3": {"Sticky", api.AssignorSticky},
+	} {
+		status, raw := s.Do("POST", "/groups/"+group+"/join", api.JoinRequest{Topics: []string{"orders"}, Assignor: tc.sent})
+		var resp api.JoinResponse
+		if status != http.StatusOK {
+			t.Fatalf("join with assignor %q: %d %s", tc.sent, status, raw)
+		}
+		mustUnmarshal(t, raw, &resp)
+		if resp.Assignor != tc.want || describeGroup(t, s, group).Assignor != tc.want {
+			t.Fatalf("join with assignor %q: answered %q, described %q, want %q", tc.sent, resp.Assignor, describeGroup(t, s, group).Assignor, tc.want)
+		}
+	}
+}
+
 func TestJoinRejects(t *testing.T) {
 	s := brokertest.Start(t)
 	createTopic(t, s, "orders", 1)
