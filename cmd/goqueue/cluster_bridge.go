@@ -52,7 +52,7 @@ func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
 func (c *clusterBridge) KafkaAddrs() map[uint64]string {
 	out := map[uint64]string{}
 	for _, m := range c.n.Nodes() {
-		if m.KafkaAddr != "" {
+		if m.KafkaAddr != "" && c.n.Alive(m.ID) {
 			out[m.ID] = m.KafkaAddr
 		}
 	}

@@ -166,4 +166,88 @@ func TestBinaryClusterKafka(t *testing.T) {
 	if code := fresp.(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("fetch from node 1 of partition %d (node %d's): error %d, want NOT_LEADER_OR_FOLLOWER", other, leaders[other], code)
 	}
+
+}
+
+// A node that dies drops out of the other nodes' Metadata once they count
+// it down, as Kafka lists only live brokers: clients then forget it as a
+// partition's leader or a group's coordinator and ask again (sarama keeps
+// dialing a coordinator Metadata still names, so its consumer groups
+// stalled until the dead node came back). Its partitions are then led by
+// a live node or LEADER_NOT_AVAILABLE; FindCoordinator names no dead
+// node. Restarted, it is listed again.
+func TestBinaryClusterKafkaMetadataLiveBrokers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const topic, parts = "klive", 6
+	c, _ := clusterTopic(t, topic, parts)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.procs[1].Kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	metadata := func() *kmsg.MetadataResponse {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		r, err := cl.Broker(1).Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.(*kmsg.MetadataResponse)
+	}
+	lists := func(md *kmsg.MetadataResponse, id int32) bool {
+		for _, b := range md.Brokers {
+			if b.NodeID == id {
+				return true
+			}
+		}
+		return false
+	}
+
+	c.procs[3].Kill()
+	var md *kmsg.MetadataResponse
+	c.eventually(15*time.Second, "node 1's Metadata leaves out the killed node 3", func() bool {
+		md = metadata()
+		return !lists(md, 3)
+	})
+	if len(md.Brokers) != 2 {
+		t.Fatalf("metadata brokers after node 3 died: %+v", md.Brokers)
+	}
+	for _, mp := range md.Topics[0].Partitions {
+		if mp.Leader == 3 || mp.Leader < 0 && mp.ErrorCode != kerr.LeaderNotAvailable.Code {
+			t.Fatalf("partition %d: leader %d, error %d", mp.Partition, mp.Leader, mp.ErrorCode)
+		}
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	for i := range 24 { // every shard's groups, most likely
+		fc.CoordinatorKeys = append(fc.CoordinatorKeys, fmt.Sprintf("live-%d", i))
+	}
+	fc.CoordinatorKey = fc.CoordinatorKeys[0]
+	r, err := cl.Broker(1).Request(ctx, fc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := r.(*kmsg.FindCoordinatorResponse)
+	named := []int32{resp.NodeID}
+	for _, co := range resp.Coordinators {
+		named = append(named, co.NodeID)
+	}
+	for _, id := range named {
+		if id == 3 {
+			t.Fatalf("FindCoordinator names the dead node 3: %+v", resp)
+		}
+	}
+
+	c.restart(3)
+	c.eventually(30*time.Second, "node 1's Metadata lists node 3 again after its restart", func() bool {
+		return lists(metadata(), 3)
+	})
 }

@@ -27,8 +27,13 @@ type Cluster interface {
 	// hold (local to this broker, such as one created over Kafka).
 	Placement(topic string) ([]api.ClusterPartition, bool)
 	// KafkaAddrs is each registered node's Kafka listener ("host:port"
-	// as clients should dial it), by node ID; nodes without one are
-	// absent.
+	// as clients should dial it), by node ID; nodes without one, and
+	// nodes this one counts down (not heard from for the failure
+	// detector's window), are absent. Kafka's Metadata lists only live
+	// brokers too, and clients rely on it: sarama forgets a group
+	// coordinator only once Metadata stops naming it, so a dead one
+	// listed kept its consumer groups dialing the dead node until it
+	// came back.
 	KafkaAddrs() map[uint64]string
 	// TopicID is topic's ID in the metadata, the same on every node;
 	// false for a local topic. TopicName is the metadata's topic with ID
@@ -119,7 +124,10 @@ func (s *Server) clusterTopic(topic string) bool {
 }
 
 // brokers is every broker a Metadata answer names: this one as the client
-// reached it and, in a cluster, every other node with a Kafka listener.
+// reached it and, in a cluster, every other live node with a Kafka
+// listener. A partition led by a node left out is LEADER_NOT_AVAILABLE
+// (place), a group it coordinates COORDINATOR_NOT_AVAILABLE
+// (findCoordinator), until the cluster elects another.
 func (s *Server) brokers(c *conn) []kmsg.MetadataResponseBroker {
 	self := s.self(c)
 	if s.opts.Cluster == nil {

@@ -22,6 +22,13 @@ func unavailable(node uint64, err error) error {
 	return api.ErrUnavailable.Withf("no metadata leader confirmed the read (%v); retry", err).WithDetail("node_id", node)
 }
 
+// Alive reports whether this node counts node id alive: itself, or a
+// peer it has heard from within the transport's failure detector's window
+// (transport.Config.DownAfter), as GET /cluster's "alive" says.
+func (n *Node) Alive(id uint64) bool {
+	return id == n.cfg.ID || !slices.Contains(n.tr.Down(), id)
+}
+
 // Status returns the cluster as this node sees it, with metadata at least
 // as new as every write acknowledged before the call (a ReadIndex read,
 // confirmed by the leader with a quorum). Its error is always an
