@@ -167,6 +167,18 @@ func TestBinaryClusterKafka(t *testing.T) {
 		t.Fatalf("fetch from node 1 of partition %d (node %d's): error %d, want NOT_LEADER_OR_FOLLOWER", other, leaders[other], code)
 	}
 
+	// More replicas than nodes is Kafka's INVALID_REPLICATION_FACTOR.
+	creq := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "four-copies", 1, 4
+	creq.Topics = append(creq.Topics, ct)
+	cresp, err := cl.Broker(1).Request(ctx, creq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := cresp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != kerr.InvalidReplicationFactor.Code {
+		t.Fatalf("create with replication factor 4 on 3 nodes: error %d, want INVALID_REPLICATION_FACTOR", code)
+	}
 }
 
 // A node that dies drops out of the other nodes' Metadata once they count

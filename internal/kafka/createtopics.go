@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
@@ -145,6 +147,12 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 		ti, err := s.createTopic(ctx, creq, rt.ReplicationFactor)
 		if err != nil {
 			st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+			if e := (*api.Error)(nil); errors.As(err, &e) && e.Details["field"] == "replication_factor" {
+				// More replicas than nodes: Kafka's own code for it,
+				// which clients test for (INVALID_ARGUMENT's is
+				// INVALID_CONFIG).
+				st.ErrorCode = kerr.InvalidReplicationFactor.Code
+			}
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
