@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -207,15 +208,18 @@ func (n *Node) AddReplica(ctx context.Context, id, self uint64, voters []uint64,
 
 // Reconfigure runs Host.Reconfigure for each group of wants (group → the
 // Raft IDs that should vote) in one visit of the node's goroutine; groups
-// it does not host or does not lead are skipped.
+// it does not host (removed since wants was made: a topic deleted) or
+// does not lead are skipped. A group that fails does not stop the others:
+// the first error is returned after all were tried.
 func (n *Node) Reconfigure(ctx context.Context, wants map[uint64][]uint64) error {
 	return n.call(ctx, func(h *Host) error {
+		var first error
 		for group, want := range wants {
-			if _, err := h.Reconfigure(group, want); err != nil {
-				return err
+			if _, err := h.Reconfigure(group, want); err != nil && !errors.Is(err, ErrUnknownGroup) && first == nil {
+				first = err
 			}
 		}
-		return nil
+		return first
 	})
 }
 
