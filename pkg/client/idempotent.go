@@ -137,6 +137,7 @@ func (p *Producer) learnLeaderLocked(r *request, err error) {
 		return
 	}
 	nl, isNL := asNotLeader(err)
+	ts.cluster = ts.cluster || isNL // only a cluster's nodes answer NOT_LEADER
 	switch {
 	case isNL && p.takeLeaderLocked(ts, nl):
 	case isNL, r.node != "" && errors.Is(err, ErrUnreachable):

@@ -80,8 +80,9 @@ type placement struct {
 	partitions int32
 	ids        []uint64 // each partition's leader's node ID; 0: none (a single broker)
 	leaders    []string
-	// cluster: the topic is a cluster's (its partitions have replicas),
-	// although no leader may be known yet (their elections under way).
+	// cluster: the topic is a cluster's, although no leader may be known
+	// yet (their elections under way, or the answering node not caught up
+	// with the cluster's metadata).
 	cluster bool
 }
 
@@ -89,6 +90,12 @@ type placement struct {
 // leaders' addresses (GET /cluster). A cluster whose status cannot be read
 // now (no metadata leader confirms it) yields unknown leaders, not an
 // error: requests then go to any node and follow NOT_LEADER.
+//
+// Whether the topic is a cluster's is known from its partitions' leaders
+// or replicas, which a node describes from the topic's creation on —
+// unless it is a node still replaying the cluster's metadata after a
+// restart, which names neither. Then only a single broker's GET /cluster
+// answer (NOT_CLUSTERED) says it is not.
 func (t *transport) placement(ctx context.Context, topic string) (placement, error) {
 	var info api.Topic
 	if err := t.do(ctx, http.MethodGet, "/topics/"+esc(topic), nil, &info); err != nil {
@@ -107,6 +114,13 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 		pl.cluster = pl.cluster || pi.Leader != 0 || len(pi.Replicas) > 0
 	}
 	if !known {
+		if !pl.cluster {
+			// A cluster node answers, or refuses for now (UNAVAILABLE);
+			// no answer at all says nothing.
+			_, err := t.nodeAddrs(ctx)
+			var e *api.Error
+			pl.cluster = err == nil || errors.As(err, &e) && !e.Is(api.ErrNotClustered)
+		}
 		return pl, nil
 	}
 	addrs, err := t.nodeAddrs(ctx)

@@ -627,11 +627,12 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 		}
 	}
 	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
-	// Known from the replicas even before any leader is: a request opened
-	// while the leaders were unknown must still hold one partition, or it
-	// would go whole to its first partition's leader, which refuses the
-	// others for good.
-	ts.cluster = pl.cluster
+	// Known even before any leader is (see placement), and kept: a
+	// request opened while the leaders were unknown must still hold one
+	// partition, or it would go whole to its first partition's leader,
+	// which refuses the others for good; and a topic's brokers do not
+	// stop being a cluster.
+	ts.cluster = ts.cluster || pl.cluster
 	ts.path = "/topics/" + esc(topic) + "/batches"
 	return pl.partitions, nil
 }

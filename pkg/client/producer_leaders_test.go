@@ -156,101 +156,121 @@ func readIndexed(ctx context.Context, t *testing.T, c *Client, topic string, par
 
 // TestPipelinedProduceBeforeLeadersKnown: right after a topic's creation
 // a node may describe its partitions with replicas but no leader yet (the
-// elections under way). Requests opened then must still hold one
-// partition each: one holding partitions of two leaders went whole to its
-// first partition's leader, which refused the other partition NOT_LEADER
-// every time until the retry timeout failed it. Two fake nodes front one
-// broker here, each leading half of the partitions and refusing a request
-// that holds a partition of the other.
+// elections under way); a node replaying the cluster's metadata after a
+// restart names neither, and answers GET /cluster UNAVAILABLE. Requests
+// opened then must still hold one partition each: one holding partitions
+// of two leaders went whole to its first partition's leader, which
+// refused the other partition NOT_LEADER every time until the retry
+// timeout failed it. Two fake nodes front one broker here, each leading
+// half of the partitions and refusing a request that holds a partition
+// of the other.
 func TestPipelinedProduceBeforeLeadersKnown(t *testing.T) {
 	srv := brokertest.Start(t)
-	const topic, parts = "k", 2 * pipeGroups
-	c, err := New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
-		t.Fatal(err)
-	}
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
-	leaderOf := func(part int32) uint64 { return uint64(part/pipeGroups) + 1 } // partitions g and g+pipeGroups share a pipe group
-	addrs := map[uint64]string{}
-	var refused atomic.Int64
-	node := func(id uint64) *httptest.Server {
-		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			switch {
-			case r.Method == http.MethodGet && r.URL.Path == "/topics/"+topic:
-				tp := api.Topic{Name: topic, Partitions: parts}
-				for i := range int32(parts) {
-					tp.PartitionInfo = append(tp.PartitionInfo, api.PartitionInfo{Partition: i, Replicas: []uint64{1, 2}})
-				}
-				_ = json.NewEncoder(w).Encode(tp)
-				return
-			case r.Method == http.MethodGet && r.URL.Path == "/cluster":
-				_ = json.NewEncoder(w).Encode(api.ClusterStatus{NodeID: id, Nodes: []api.ClusterNode{{ID: 1, HTTPAddr: addrs[1]}, {ID: 2, HTTPAddr: addrs[2]}}})
-				return
-			case r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batches"):
-				rp.ServeHTTP(w, r)
-				return
-			}
-			body, _ := io.ReadAll(r.Body)
-			for rest := body; len(rest) >= 8; {
-				part := int32(binary.BigEndian.Uint32(rest))
-				if leader := leaderOf(part); leader != id {
-					refused.Add(1)
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(http.StatusMisdirectedRequest)
-					fmt.Fprintf(w, `{"error":{"code":"NOT_LEADER","message":"node %d does not lead","details":{"partition":%d,"leader":%d,"leader_addr":%q}}}`,
-						id, part, leader, addrs[leader])
-					return
-				}
-				rest = rest[min(len(rest), 8+int(binary.BigEndian.Uint32(rest[4:]))):]
-			}
-			r.Body = io.NopCloser(strings.NewReader(string(body)))
-			rp.ServeHTTP(w, r)
-		}))
-	}
-	n1, n2 := node(1), node(2)
-	defer n1.Close()
-	defer n2.Close()
-	addrs[1], addrs[2] = strings.TrimPrefix(n1.URL, "http://"), strings.TrimPrefix(n2.URL, "http://")
-
-	// A long linger: records for partitions of one pipe group gather in
-	// one request unless the producer knows better.
-	p, err := NewProducer(&ProducerConfig{Brokers: []string{n1.URL}, Linger: 50 * time.Millisecond, NoStream: true, RetryTimeout: time.Second})
+	c, err := New(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
-	var mu sync.Mutex
-	var errs []error
-	for i := range 4 * parts {
-		part := int32(i % parts)
-		p.PublishAsync(ctx, topic, &Record{Value: []byte(strconv.Itoa(i)), Partition: &part}, func(_ Position, err error) {
-			mu.Lock()
-			defer mu.Unlock()
+	ctx := context.Background()
+	const parts = 2 * pipeGroups
+	leaderOf := func(part int32) uint64 { return uint64(part/pipeGroups) + 1 } // partitions g and g+pipeGroups share a pipe group
+	for _, tc := range []struct {
+		name     string
+		replicas []uint64 // listed in each partition's info
+		replay   bool     // GET /cluster answers UNAVAILABLE
+	}{
+		{"replicas but no leaders", []uint64{1, 2}, false},
+		{"neither, metadata replaying", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topic := strings.ReplaceAll(tc.name, " ", "-")
+			topic = strings.ReplaceAll(topic, ",", "")
+			if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
+				t.Fatal(err)
+			}
+			addrs := map[uint64]string{}
+			var refused atomic.Int64
+			node := func(id uint64) *httptest.Server {
+				return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					switch {
+					case r.Method == http.MethodGet && r.URL.Path == "/topics/"+topic:
+						tp := api.Topic{Name: topic, Partitions: parts}
+						for i := range int32(parts) {
+							tp.PartitionInfo = append(tp.PartitionInfo, api.PartitionInfo{Partition: i, Replicas: tc.replicas})
+						}
+						_ = json.NewEncoder(w).Encode(tp)
+						return
+					case r.Method == http.MethodGet && r.URL.Path == "/cluster" && tc.replay:
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(http.StatusServiceUnavailable)
+						fmt.Fprint(w, `{"error":{"code":"UNAVAILABLE","message":"catching up","retriable":true}}`)
+						return
+					case r.Method == http.MethodGet && r.URL.Path == "/cluster":
+						_ = json.NewEncoder(w).Encode(api.ClusterStatus{NodeID: id, Nodes: []api.ClusterNode{{ID: 1, HTTPAddr: addrs[1]}, {ID: 2, HTTPAddr: addrs[2]}}})
+						return
+					case r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batches"):
+						rp.ServeHTTP(w, r)
+						return
+					}
+					body, _ := io.ReadAll(r.Body)
+					for rest := body; len(rest) >= 8; {
+						part := int32(binary.BigEndian.Uint32(rest))
+						if leader := leaderOf(part); leader != id {
+							refused.Add(1)
+							w.Header().Set("Content-Type", "application/json")
+							w.WriteHeader(http.StatusMisdirectedRequest)
+							fmt.Fprintf(w, `{"error":{"code":"NOT_LEADER","message":"node %d does not lead","details":{"partition":%d,"leader":%d,"leader_addr":%q}}}`,
+								id, part, leader, addrs[leader])
+							return
+						}
+						rest = rest[min(len(rest), 8+int(binary.BigEndian.Uint32(rest[4:]))):]
+					}
+					r.Body = io.NopCloser(strings.NewReader(string(body)))
+					rp.ServeHTTP(w, r)
+				}))
+			}
+			n1, n2 := node(1), node(2)
+			defer n1.Close()
+			defer n2.Close()
+			addrs[1], addrs[2] = strings.TrimPrefix(n1.URL, "http://"), strings.TrimPrefix(n2.URL, "http://")
+
+			// A long linger: records for partitions of one pipe group
+			// gather in one request unless the producer knows better.
+			p, err := NewProducer(&ProducerConfig{Brokers: []string{n1.URL}, Linger: 50 * time.Millisecond, NoStream: true, RetryTimeout: time.Second})
 			if err != nil {
-				errs = append(errs, err)
+				t.Fatal(err)
+			}
+			defer p.Close()
+			var mu sync.Mutex
+			var errs []error
+			for i := range 4 * parts {
+				part := int32(i % parts)
+				p.PublishAsync(ctx, topic, &Record{Value: []byte(strconv.Itoa(i)), Partition: &part}, func(_ Position, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+				})
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if len(errs) > 0 {
+				t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
+			}
+			if refused.Load() == 0 {
+				t.Fatal("no node refused a request: the test tested nothing")
+			}
+			seen := 0
+			readIndexed(ctx, t, c, topic, parts, func(Position, int, int) { seen++ })
+			if seen != 4*parts {
+				t.Fatalf("%d records stored, want %d", seen, 4*parts)
 			}
 		})
-	}
-	if err := p.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if len(errs) > 0 {
-		t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
-	}
-	if refused.Load() == 0 {
-		t.Fatal("no node refused a request: the test tested nothing")
-	}
-	seen := 0
-	readIndexed(ctx, t, c, topic, parts, func(Position, int, int) { seen++ })
-	if seen != 4*parts {
-		t.Fatalf("%d records stored, want %d", seen, 4*parts)
 	}
 }
