@@ -47,12 +47,12 @@ func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partiti
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
 
-// KafkaAddrs is each node's registered Kafka listener (as advertise made
-// it).
+// KafkaAddrs is the registered Kafka listener (as advertise made it) of
+// each node this one names to clients as alive (node.Listed).
 func (c *clusterBridge) KafkaAddrs() map[uint64]string {
 	out := map[uint64]string{}
 	for _, m := range c.n.Nodes() {
-		if m.KafkaAddr != "" && c.n.Alive(m.ID) {
+		if m.KafkaAddr != "" && c.n.Listed(m.ID) {
 			out[m.ID] = m.KafkaAddr
 		}
 	}

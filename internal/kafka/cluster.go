@@ -28,12 +28,11 @@ type Cluster interface {
 	Placement(topic string) ([]api.ClusterPartition, bool)
 	// KafkaAddrs is each registered node's Kafka listener ("host:port"
 	// as clients should dial it), by node ID; nodes without one, and
-	// nodes this one counts down (not heard from for the failure
-	// detector's window), are absent. Kafka's Metadata lists only live
-	// brokers too, and clients rely on it: sarama forgets a group
-	// coordinator only once Metadata stops naming it, so a dead one
-	// listed kept its consumer groups dialing the dead node until it
-	// came back.
+	// nodes this one has not heard from for seconds (while it hears from
+	// a majority), are absent. Kafka's Metadata lists only live brokers
+	// too, and clients rely on it: sarama forgets a group coordinator
+	// only once Metadata stops naming it, so a dead one listed kept its
+	// consumer groups dialing the dead node until it came back.
 	KafkaAddrs() map[uint64]string
 	// TopicID is topic's ID in the metadata, the same on every node;
 	// false for a local topic. TopicName is the metadata's topic with ID

@@ -22,11 +22,31 @@ func unavailable(node uint64, err error) error {
 	return api.ErrUnavailable.Withf("no metadata leader confirmed the read (%v); retry", err).WithDetail("node_id", node)
 }
 
-// Alive reports whether this node counts node id alive: itself, or a
-// peer it has heard from within the transport's failure detector's window
-// (transport.Config.DownAfter), as GET /cluster's "alive" says.
-func (n *Node) Alive(id uint64) bool {
-	return id == n.cfg.ID || !slices.Contains(n.tr.Down(), id)
+// liveWindow is how long a peer may go unheard before Listed leaves it
+// out. It is longer than the transport's DownAfter (2 s), which wakes
+// quiet Raft groups, where a false alarm costs a heartbeat: a node left
+// out of clients' view has its connections closed by some clients and its
+// partitions shown leaderless, which a busy machine's pause must not
+// cause. Kafka drops a broker that misses its session, 9 s by default.
+const liveWindow = 6 * time.Second
+
+// Listed reports whether this node names node id to clients as a live
+// broker (the Kafka listener's Metadata): itself, a peer heard from within
+// liveWindow, or any node while this one hears from no majority of the
+// cluster — most likely it is the one cut off, and naming itself alone
+// would have clients forget the healthy majority.
+func (n *Node) Listed(id uint64) bool {
+	return listed(id, n.cfg.ID, len(n.cfg.Peers), n.tr.Silent(liveWindow))
+}
+
+// listed is Listed's rule for a cluster of nodes nodes (self included) in
+// which self has not heard from silent.
+func listed(id, self uint64, nodes int, silent []uint64) bool {
+	if id == self || !slices.Contains(silent, id) {
+		return true
+	}
+	heard := nodes - len(silent) // self included
+	return heard < nodes/2+1
 }
 
 // Status returns the cluster as this node sees it, with metadata at least

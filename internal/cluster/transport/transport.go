@@ -158,8 +158,11 @@ func (t *Transport) Send(envs []multiraft.Envelope) {
 }
 
 // Down returns the peers no frame has come from for DownAfter.
-func (t *Transport) Down() []uint64 {
-	cutoff := time.Now().Add(-t.cfg.DownAfter).UnixNano()
+func (t *Transport) Down() []uint64 { return t.Silent(t.cfg.DownAfter) }
+
+// Silent returns the peers no frame has come from for d.
+func (t *Transport) Silent(d time.Duration) []uint64 {
+	cutoff := time.Now().Add(-d).UnixNano()
 	var down []uint64
 	for id, p := range t.peers {
 		if p.heard.Load() < cutoff {
