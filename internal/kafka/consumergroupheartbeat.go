@@ -72,8 +72,10 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		resp.MemberID, resp.MemberEpoch = &req.MemberID, req.MemberEpoch
 		return resp, nil
 	case epochJoin:
+		_, _, maxRebalance := s.timeoutBounds() // cut, not refused: as a classic join's
 		jr := broker.JoinParams{MemberID: req.MemberID, Topics: req.SubscribedTopicNames,
-			RebalanceTimeout: time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond, Assignor: api.AssignorCooperativeSticky, ClientID: c.client}
+			RebalanceTimeout: min(time.Duration(req.RebalanceTimeoutMillis)*time.Millisecond, maxRebalance),
+			Assignor:         api.AssignorCooperativeSticky, ClientID: c.client}
 		if req.InstanceID != nil {
 			jr.InstanceID = *req.InstanceID
 		}

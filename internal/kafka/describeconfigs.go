@@ -106,12 +106,9 @@ func (s *Server) brokerConfigs() []kafkaConfig {
 		setting("log.message.timestamp.after.max.ms", bound(cfg.TimestampAfterMax), bound(def.TimestampAfterMax), flag),
 		setting("log.message.timestamp.before.max.ms", bound(cfg.TimestampBeforeMax), bound(def.TimestampBeforeMax), flag),
 		setting("log.retention.check.interval.ms", ms(cfg.RetentionCheckInterval), ms(def.RetentionCheckInterval), flag),
-		// Kafka's names bound classic members, whose bounds here are fixed
-		// (joingroup.go); the flags bound HTTP and KIP-848 members.
-		fixed("group.min.session.timeout.ms", ms(minSession)),
-		fixed("group.max.session.timeout.ms", ms(maxSession)),
-		setting("goqueue.group.min.session.timeout.ms", ms(or(cfg.Groups.MinSessionTimeout, group.DefaultMinSessionTimeout)), ms(group.DefaultMinSessionTimeout), flag),
-		setting("goqueue.group.max.session.timeout.ms", ms(or(cfg.Groups.MaxSessionTimeout, group.DefaultMaxSessionTimeout)), ms(group.DefaultMaxSessionTimeout), flag),
+		// Every member's bounds: Kafka's, HTTP and KIP-848 (joingroup.go).
+		setting("group.min.session.timeout.ms", ms(or(cfg.Groups.MinSessionTimeout, group.DefaultMinSessionTimeout)), ms(group.DefaultMinSessionTimeout), flag),
+		setting("group.max.session.timeout.ms", ms(or(cfg.Groups.MaxSessionTimeout, group.DefaultMaxSessionTimeout)), ms(group.DefaultMaxSessionTimeout), flag),
 		setting("socket.request.max.bytes", i(int64(s.opts.MaxRequestBytes)), i(DefaultMaxRequestBytes), flag),
 		setting("connections.max.idle.ms", ms(s.opts.IdleTimeout), ms(DefaultIdleTimeout), flag),
 		setting("goqueue.fsync", cfg.Fsync, def.Fsync, flag),

@@ -17,7 +17,7 @@ import (
 // A broker answered no configs at all (found with confluent-kafka's
 // describe_configs).
 func TestDescribeBrokerConfigs(t *testing.T) {
-	p := start(t, "--partitions", "5", "--segment-bytes", "1MiB")
+	p := start(t, "--partitions", "5", "--segment-bytes", "1MiB", "--max-session-timeout", "20s", "--session-timeout", "10s")
 	cl := p.client(t)
 	id := metadataBroker(t, cl)
 	// kgo sends a broker's resource to that broker: ask this one for all.
@@ -57,7 +57,8 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 		{"log.message.timestamp.before.max.ms", "9223372036854775807", kmsg.ConfigSourceDefaultConfig},
 		{"auto.create.topics.enable", "false", kmsg.ConfigSourceDefaultConfig},
 		{"goqueue.fsync", "interval", kmsg.ConfigSourceDefaultConfig},
-		{"group.max.session.timeout.ms", "1800000", kmsg.ConfigSourceDefaultConfig}, // what classic joins are held to
+		{"group.max.session.timeout.ms", "20000", kmsg.ConfigSourceStaticBrokerConfig}, // what every join is held to
+		{"group.min.session.timeout.ms", "1000", kmsg.ConfigSourceDefaultConfig},
 	} {
 		c, ok := got[want.name]
 		if !ok || c.Value == nil || *c.Value != want.value || c.Source != want.source {

@@ -343,6 +343,42 @@ func bothAssigned(d kmsg.DescribeGroupsResponseGroup) bool {
 }
 
 // A Kafka member may not join a group with HTTP members.
+// The broker's timeout bounds hold Kafka members as they hold HTTP ones:
+// a classic join asking for a session timeout outside
+// --min/--max-session-timeout is INVALID_SESSION_TIMEOUT (Kafka's answer
+// outside group.min/max.session.timeout.ms); a rebalance timeout past
+// --max-rebalance-timeout is cut to it, not refused, as Kafka bounds none
+// (clients send max.poll.interval.ms).
+func TestKafkaJoinTimeoutBounds(t *testing.T) {
+	p := start(t, "--min-session-timeout", "5s", "--max-session-timeout", "20s", "--session-timeout", "10s", "--max-rebalance-timeout", "10s")
+	admin := p.client(t)
+	createTopic(t, admin, "bounded", 1)
+	for _, tc := range []struct {
+		session, rebalance int32
+		want               int16
+	}{
+		{2000, 10000, kerr.InvalidSessionTimeout.Code},
+		{60000, 10000, kerr.InvalidSessionTimeout.Code},
+		{600000, 600000, kerr.InvalidSessionTimeout.Code},
+		{10000, 3600000, kerr.MemberIDRequired.Code}, // taken: v4+ first hands out the member ID
+		{5000, 10000, kerr.MemberIDRequired.Code},
+	} {
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Group, req.ProtocolType = "bounded-g", "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = tc.session, tc.rebalance
+		pr := kmsg.NewJoinGroupRequestProtocol()
+		pr.Name, pr.Metadata = "range", []byte{0, 0}
+		req.Protocols = append(req.Protocols, pr)
+		resp, err := req.RequestWith(ctxT(t), admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode != tc.want {
+			t.Errorf("join with session %d ms, rebalance %d ms: code %d, want %d", tc.session, tc.rebalance, resp.ErrorCode, tc.want)
+		}
+	}
+}
+
 func TestKafkaJoinOfHTTPGroupRefused(t *testing.T) {
 	p := start(t)
 	admin := p.client(t)

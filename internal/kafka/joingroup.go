@@ -12,12 +12,21 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
-// Bounds of a classic member's timeouts (Kafka's group.min/max.session.timeout.ms
-// are 6 s and 30 min; the minimum is lower here for tests and fast failover).
-const (
-	minSession = time.Second
-	maxSession = 30 * time.Minute
-)
+// timeoutBounds are the broker's bounds of a member's timeouts
+// (--min-session-timeout, --max-session-timeout, --max-rebalance-timeout),
+// which bound Kafka members as they bound HTTP ones: Kafka's own
+// group.min/max.session.timeout.ms (6 s and 30 min by default).
+func (s *Server) timeoutBounds() (minSession, maxSession, maxRebalance time.Duration) {
+	g := s.b.Config().Groups
+	or := func(d, fallback time.Duration) time.Duration {
+		if d <= 0 {
+			return fallback
+		}
+		return d
+	}
+	return or(g.MinSessionTimeout, group.DefaultMinSessionTimeout), or(g.MaxSessionTimeout, group.DefaultMaxSessionTimeout),
+		or(g.MaxRebalanceTimeout, group.DefaultMaxRebalanceTimeout)
+}
 
 // joinGroup adds or refreshes a member and waits until the join completes:
 // when every member has rejoined, or the rebalance timeout passes.
@@ -35,6 +44,12 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	if req.Version == 0 {
 		rebalance = session
 	}
+	minSession, maxSession, maxRebalance := s.timeoutBounds()
+	// Kafka bounds no rebalance timeout (clients send their
+	// max.poll.interval.ms), so a longer one is cut to the broker's
+	// bound, not refused: the group waits at most that long for members
+	// to rejoin.
+	rebalance = min(rebalance, maxRebalance)
 	switch {
 	case req.Group == "":
 		return fail(kerr.InvalidGroupID.Code)
