@@ -17,6 +17,8 @@ type clusterConfig struct {
 	peers  string // id=host:port,...: every node's cluster listener, this one's included
 	addr   string // this node's cluster listen address; default its --peers entry
 	tls    clusterTLS
+	// quiesce lets idle Raft groups go quiet (node.Config.Quiesce).
+	quiesce bool
 
 	peerAddrs map[uint64]string // parsed by validate
 }
@@ -25,6 +27,7 @@ func clusterFlags(fs *pflag.FlagSet, c *clusterConfig) {
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this broker's ID in a cluster (with --peers); 0 runs a single broker")
 	fs.StringVar(&c.peers, "peers", "", "every cluster node's inter-broker address, this one's included: id=host:port,... (e.g. 1=10.0.0.1:7000,2=10.0.0.2:7000,3=10.0.0.3:7000)")
 	fs.StringVar(&c.addr, "cluster-addr", "", "inter-broker listen address (host:port); default this node's --peers address")
+	fs.BoolVar(&c.quiesce, "cluster-quiesce", false, "let idle partitions' Raft groups stop heartbeating until written to again (saves CPU with many idle partitions)")
 	clusterTLSFlags(fs, &c.tls)
 }
 

@@ -74,6 +74,10 @@ type Config struct {
 	// with fsync=interval) are synced: the broker's --fsync-interval (0:
 	// multiraft's default, 100 ms).
 	FlushEvery time.Duration
+	// Quiesce lets idle Raft groups stop ticking and heartbeating
+	// (multiraft.Config.Quiesce; the transport's failure detector wakes
+	// the groups of a peer that goes down).
+	Quiesce bool
 }
 
 // Node is one running cluster member. Propose and Status are safe for
@@ -164,7 +168,7 @@ func Open(cfg Config) (_ *Node, err error) {
 		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals}
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
-		ConcurrentSyncs: concurrentSyncs, FlushEvery: cfg.FlushEvery,
+		ConcurrentSyncs: concurrentSyncs, FlushEvery: cfg.FlushEvery, Quiesce: cfg.Quiesce,
 	})
 	if err != nil {
 		return nil, err
