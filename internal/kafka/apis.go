@@ -78,6 +78,12 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 		return apiHandler{0, 0, false, s.offsetDelete}, true
 	case kmsg.DescribeLogDirs:
 		return apiHandler{0, 4, false, s.describeLogDirs}, true
+	case kmsg.DescribeACLs:
+		return apiHandler{0, 3, false, s.describeACLs}, true
+	case kmsg.CreateACLs:
+		return apiHandler{0, 3, false, s.createACLs}, true
+	case kmsg.DeleteACLs:
+		return apiHandler{0, 3, false, s.deleteACLs}, true
 	}
 	return apiHandler{}, false
 }
