@@ -36,6 +36,7 @@ func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBrid
 		TLS:             tlsCfg,
 		APIKeys:         cfg.apiKeys,
 		Logger:          log,
+		DrainTimeout:    cfg.shutdownTimeout,
 	}
 	if cn != nil {
 		opts.NodeID, opts.Cluster = int32(cn.ID()), cn

@@ -93,6 +93,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			}
 		}
 		nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		if ctx.Err() != nil {
+			// Shutting down: what was read is answered (deferred). Checked
+			// after the deadline is set, as interruptAll sets its own
+			// after ctx ends.
+			return
+		}
 		frame, err := readFrame(r, buf, s.opts.MaxRequestBytes)
 		if err != nil {
 			if errors.Is(err, errFrame) {

@@ -12,7 +12,7 @@ import (
 // without an authorizer answers SECURITY_DISABLED too, which admin tools
 // and Kafka UIs show as "ACLs disabled"; an unknown key would close the
 // connection instead.
-const noAuthorizer = "no ACL authorizer: access is governed by the broker's API keys (--api-keys) and their scopes, not Kafka ACLs"
+const noAuthorizer = "no ACL authorizer: access is governed by the broker's API keys (--api-keys), not Kafka ACLs"
 
 // describeACLs answers SECURITY_DISABLED: see noAuthorizer.
 func (s *Server) describeACLs(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {

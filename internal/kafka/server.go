@@ -44,7 +44,14 @@ type Options struct {
 	NodeID  int32
 	Logger  *slog.Logger
 	Cluster Cluster // nil: a single broker (see cluster.go)
+	// DrainTimeout is how long Serve, once its context ends, lets each
+	// connection finish the requests it has read (0: DefaultDrainTimeout).
+	DrainTimeout time.Duration
 }
+
+// DefaultDrainTimeout is Options.DrainTimeout's default, the broker's
+// --shutdown-timeout's.
+const DefaultDrainTimeout = 10 * time.Second
 
 // Server is the Kafka listener. Its state: the broker (shared), the
 // producer table (its own lock) and the open connections (mu).
@@ -90,10 +97,13 @@ func New(b *broker.Broker, opts Options) *Server {
 	return s
 }
 
-// Serve accepts connections on ln until ctx ends, then closes ln and every
-// connection (a request in progress is cut: Kafka clients retry) and
-// returns once every goroutine it started has returned. It returns nil after
-// ctx ends, or the accept error that stopped it.
+// Serve accepts connections on ln until ctx ends, then closes ln, lets each
+// connection answer the requests it has read (a produce written but cut
+// before its answer would be sent again by the client, twice in the log
+// unless the producer is idempotent) for up to DrainTimeout, closes every
+// connection and returns once every goroutine it started has returned.
+// Long polls (Fetch, JoinGroup) answer at once when ctx ends. It returns
+// nil after ctx ends, or the accept error that stopped it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.opts.TLS != nil {
 		ln = tls.NewListener(ln, s.opts.TLS)
@@ -108,7 +118,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	stop := context.AfterFunc(ctx, func() {
 		ln.Close()
-		s.closeAll()
+		s.interruptAll()
 	})
 	defer stop()
 	var err error
@@ -132,8 +142,24 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stopped := ctx.Err() != nil
 	cancel()
 	ln.Close()
-	s.closeAll()
-	s.wg.Wait()
+	s.interruptAll()
+	drained := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(drained)
+	}()
+	drain := s.opts.DrainTimeout
+	if drain <= 0 {
+		drain = DefaultDrainTimeout
+	}
+	timer := time.NewTimer(drain)
+	defer timer.Stop()
+	select {
+	case <-drained:
+	case <-timer.C:
+		s.closeAll() // a client not reading its answers
+		<-drained
+	}
 	if stopped || errors.Is(err, net.ErrClosed) {
 		return nil
 	}
@@ -155,6 +181,17 @@ func (s *Server) untrack(c net.Conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	c.Close()
+}
+
+// interruptAll refuses new connections and wakes every connection's read:
+// each then answers what it has read and closes (serveConn).
+func (s *Server) interruptAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for c := range s.conns {
+		c.SetReadDeadline(time.Now())
+	}
 }
 
 // closeAll closes every connection and refuses new ones.

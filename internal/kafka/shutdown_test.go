@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Serve returns once ctx ends, with a fetch long-polling, a member waiting
@@ -93,5 +95,93 @@ func TestServeStopsEveryGoroutine(t *testing.T) {
 	cl.Close()
 	for range 2 {
 		<-waiting
+	}
+}
+
+// gatedWriter writes through w once released, after telling entered that
+// a write began.
+type gatedWriter struct {
+	w       batchWriter
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedWriter) WriteBatch(topic string, partition int32, batch []byte) (int64, func() error, error) {
+	g.entered <- struct{}{}
+	<-g.release
+	return g.w.WriteBatch(topic, partition, batch)
+}
+
+// A produce the server has read when its context ends is still answered
+// (written and acknowledged), not cut: a client that lost the answer sends
+// the batch again, and a producer that is not idempotent then has it
+// twice in the log. Serve returns once the answer is out.
+func TestServeAnswersProduceInProgress(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	br, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(br, Options{DrainTimeout: 10 * time.Second})
+	gate := &gatedWriter{w: br, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	srv.appends = gate
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	answered := make(chan int16, 1)
+	go func() {
+		var bb recordbatch.Builder
+		bb.Reset(nil)
+		bb.Add(0, time.Now().UnixMilli(), nil, []byte("v"), nil)
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = bb.Finish(recordbatch.NewHeader(0))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err != nil {
+			t.Errorf("produce in progress at shutdown: %v", err)
+			answered <- -1
+			return
+		}
+		answered <- resp.Topics[0].Partitions[0].ErrorCode
+	}()
+	<-gate.entered
+	cancel()
+	for interrupted := false; !interrupted; runtime.Gosched() {
+		srv.mu.Lock()
+		interrupted = srv.closed // interruptAll woke every connection
+		srv.mu.Unlock()
+	}
+	close(gate.release)
+	if code := <-answered; code != 0 {
+		t.Fatalf("produce in progress at shutdown: error %d", code)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return 10 s after its context ended")
 	}
 }
