@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -138,19 +139,39 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))
 
 	g.Go(func() error { return b.Run(gctx) })
-	if cn != nil {
-		g.Go(func() error { return cn.n.Run(gctx) })
-	}
+	// The cluster node stops only once the HTTP API and the Kafka listener
+	// have drained: a publish they are still serving needs it to commit
+	// (stopped first, it failed the write, which the client sent again:
+	// twice in the log if its Raft entry had reached the followers).
+	var drains sync.WaitGroup
+	drains.Add(1)
 	if kln != nil {
 		ks := newKafka(cfg, b, tlsCfg, cn, log)
-		g.Go(func() error { return ks.Serve(gctx, kln) })
+		drains.Add(1)
+		g.Go(func() error {
+			defer drains.Done()
+			return ks.Serve(gctx, kln)
+		})
 	}
 	g.Go(func() error {
+		defer drains.Done()
 		<-gctx.Done()
 		log.Info("draining: no new connections; waiting for requests in progress", "timeout", cfg.shutdownTimeout)
 		shutdown()
 		return nil
 	})
+	if cn != nil {
+		nodeCtx, stopNode := context.WithCancel(context.Background())
+		g.Go(func() error {
+			defer stopNode()
+			return cn.n.Run(nodeCtx)
+		})
+		g.Go(func() error {
+			drains.Wait()
+			stopNode()
+			return nil
+		})
+	}
 	err = g.Wait()
 	if cerr := b.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close broker: %w", cerr))

@@ -94,9 +94,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		}
 		nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
 		if ctx.Err() != nil {
-			// Shutting down: what was read is answered (deferred). Checked
-			// after the deadline is set, as interruptAll sets its own
-			// after ctx ends.
+			// Shutting down: the produce answers held are sent
+			// (deferred); requests still buffered are dropped unread.
+			// Checked after the deadline is set, as interruptAll sets its
+			// own after ctx ends.
 			return
 		}
 		frame, err := readFrame(r, buf, s.opts.MaxRequestBytes)

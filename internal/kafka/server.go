@@ -98,12 +98,16 @@ func New(b *broker.Broker, opts Options) *Server {
 }
 
 // Serve accepts connections on ln until ctx ends, then closes ln, lets each
-// connection answer the requests it has read (a produce written but cut
-// before its answer would be sent again by the client, twice in the log
-// unless the producer is idempotent) for up to DrainTimeout, closes every
-// connection and returns once every goroutine it started has returned.
-// Long polls (Fetch, JoinGroup) answer at once when ctx ends. It returns
-// nil after ctx ends, or the accept error that stopped it.
+// connection finish the request it is serving and answer the produce
+// requests it holds (a produce written but cut before its answer would be
+// sent again by the client, twice in the log unless the producer is
+// idempotent) for up to DrainTimeout, closes every connection and returns
+// once every goroutine it started has returned. Requests still in the
+// connection's buffer are dropped unread (nothing of them is written). A
+// Fetch long poll answers at once when ctx ends; a JoinGroup or SyncGroup
+// waiting for a rebalance, and the other requests that stop with ctx, are
+// cut (the connection closes and clients retry elsewhere or later). It
+// returns nil after ctx ends, or the accept error that stopped it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.opts.TLS != nil {
 		ln = tls.NewListener(ln, s.opts.TLS)
