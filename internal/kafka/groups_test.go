@@ -342,7 +342,6 @@ func bothAssigned(d kmsg.DescribeGroupsResponseGroup) bool {
 	return d.State == "Stable" && len(d.Members) == 2 && assigned == 2
 }
 
-// A Kafka member may not join a group with HTTP members.
 // The broker's timeout bounds hold Kafka members as they hold HTTP ones:
 // a classic join asking for a session timeout outside
 // --min/--max-session-timeout is INVALID_SESSION_TIMEOUT (Kafka's answer
@@ -360,7 +359,7 @@ func TestKafkaJoinTimeoutBounds(t *testing.T) {
 		{2000, 10000, kerr.InvalidSessionTimeout.Code},
 		{60000, 10000, kerr.InvalidSessionTimeout.Code},
 		{600000, 600000, kerr.InvalidSessionTimeout.Code},
-		{10000, 3600000, kerr.MemberIDRequired.Code}, // taken: v4+ first hands out the member ID
+		{10000, 3600000, kerr.MemberIDRequired.Code}, // taken (and cut: TestJoinRebalanceTimeoutCut); v4+ first hands out the member ID
 		{5000, 10000, kerr.MemberIDRequired.Code},
 	} {
 		req := kmsg.NewPtrJoinGroupRequest()
@@ -379,6 +378,7 @@ func TestKafkaJoinTimeoutBounds(t *testing.T) {
 	}
 }
 
+// A Kafka member may not join a group with HTTP members.
 func TestKafkaJoinOfHTTPGroupRefused(t *testing.T) {
 	p := start(t)
 	admin := p.client(t)
