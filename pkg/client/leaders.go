@@ -94,8 +94,10 @@ type placement struct {
 // Whether the topic is a cluster's is known from its partitions' leaders
 // or replicas, which a node describes from the topic's creation on —
 // unless it is a node still replaying the cluster's metadata after a
-// restart, which names neither. Then only a single broker's GET /cluster
-// answer (NOT_CLUSTERED) says it is not.
+// restart, which names neither. Then GET /cluster tells, once per client:
+// a cluster node answers it (or refuses it UNAVAILABLE while it cannot
+// confirm it), a single broker refuses it NOT_CLUSTERED (an older one,
+// NOT_FOUND).
 func (t *transport) placement(ctx context.Context, topic string) (placement, error) {
 	var info api.Topic
 	if err := t.do(ctx, http.MethodGet, "/topics/"+esc(topic), nil, &info); err != nil {
@@ -115,11 +117,7 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 	}
 	if !known {
 		if !pl.cluster {
-			// A cluster node answers, or refuses for now (UNAVAILABLE);
-			// no answer at all says nothing.
-			_, err := t.nodeAddrs(ctx)
-			var e *api.Error
-			pl.cluster = err == nil || errors.As(err, &e) && !e.Is(api.ErrNotClustered)
+			pl.cluster = t.clustered(ctx)
 		}
 		return pl, nil
 	}
@@ -133,6 +131,27 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 		}
 	}
 	return pl, nil
+}
+
+// clustered reports whether the brokers are a cluster's nodes, asking GET
+// /cluster the first time (see placement); false while it cannot tell.
+func (t *transport) clustered(ctx context.Context) bool {
+	switch t.brokerKind.Load() {
+	case kindSingle:
+		return false
+	case kindCluster:
+		return true
+	}
+	_, err := t.nodeAddrs(ctx)
+	var e *api.Error
+	switch {
+	case err == nil || isCode(err, api.ErrUnavailable):
+		t.brokerKind.Store(kindCluster)
+		return true
+	case errors.As(err, &e):
+		t.brokerKind.Store(kindSingle) // NOT_CLUSTERED, or a broker from before clusters
+	}
+	return false
 }
 
 // nodeAddrs is each cluster node's registered HTTP address, by node ID

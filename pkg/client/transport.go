@@ -57,7 +57,17 @@ type transport struct {
 	// afresh, were a sixth of a consumer's allocations. nil: hc.Do.
 	direct  *http.Transport
 	headers sync.Map // headerKey → http.Header, read-only once stored
+	// brokerKind is what GET /cluster said the brokers are, once asked
+	// (see placement): kindUnknown, kindSingle or kindCluster.
+	brokerKind atomic.Int32
 }
+
+// What the brokers are, as transport.brokerKind records it.
+const (
+	kindUnknown = iota
+	kindSingle
+	kindCluster
+)
 
 // headerKey names a set of request headers: the body's content type ("":
 // none) and the answer's.
