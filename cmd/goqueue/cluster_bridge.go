@@ -104,7 +104,7 @@ func (c *clusterBridge) CreateTopic(ctx context.Context, req api.CreateTopicRequ
 	if req.Partitions == 0 {
 		req.Partitions = c.defaultPartitions
 	}
-	rf, err := c.replicationFactor(req.ReplicationFactor)
+	rf, err := c.ReplicationFactor(req.ReplicationFactor)
 	if err != nil {
 		return err
 	}
@@ -232,9 +232,10 @@ func (c *clusterBridge) RemoveTopic(name string) error {
 	return nil
 }
 
-// replicationFactor is a creation's replication factor: asked (at most the
-// cluster's size) or the default, 3 in a cluster of 3 or more, else 1.
-func (c *clusterBridge) replicationFactor(asked int32) (int, error) {
+// ReplicationFactor is a creation's replication factor: asked (at most the
+// cluster's size) or the default (asked 0), 3 in a cluster of 3 or more,
+// else 1.
+func (c *clusterBridge) ReplicationFactor(asked int32) (int, error) {
 	switch {
 	case asked < 0 || int(asked) > c.nodes:
 		return 0, api.ErrInvalidArgument.Withf("replication_factor %d: this cluster has %d nodes, so it must be between 1 and %d (0: the default)", asked, c.nodes, c.nodes).

@@ -167,17 +167,30 @@ func TestBinaryClusterKafka(t *testing.T) {
 		t.Fatalf("fetch from node 1 of partition %d (node %d's): error %d, want NOT_LEADER_OR_FOLLOWER", other, leaders[other], code)
 	}
 
-	// More replicas than nodes is Kafka's INVALID_REPLICATION_FACTOR.
-	creq := kmsg.NewPtrCreateTopicsRequest()
-	ct := kmsg.NewCreateTopicsRequestTopic()
-	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "four-copies", 1, 4
-	creq.Topics = append(creq.Topics, ct)
-	cresp, err := cl.Broker(1).Request(ctx, creq)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code := cresp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != kerr.InvalidReplicationFactor.Code {
-		t.Fatalf("create with replication factor 4 on 3 nodes: error %d, want INVALID_REPLICATION_FACTOR", code)
+	// More replicas than nodes is Kafka's INVALID_REPLICATION_FACTOR, also
+	// when only validating; the default is the cluster's, 3.
+	for _, tc := range []struct {
+		rf, wantRF   int16
+		validateOnly bool
+		want         int16
+	}{
+		{4, -1, false, kerr.InvalidReplicationFactor.Code},
+		{4, -1, true, kerr.InvalidReplicationFactor.Code},
+		{-1, 3, true, 0},
+	} {
+		creq := kmsg.NewPtrCreateTopicsRequest()
+		creq.ValidateOnly = tc.validateOnly
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "copies", 1, tc.rf
+		creq.Topics = append(creq.Topics, ct)
+		cresp, err := cl.Broker(1).Request(ctx, creq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cresp.(*kmsg.CreateTopicsResponse).Topics[0]; got.ErrorCode != tc.want || got.ReplicationFactor != tc.wantRF {
+			t.Fatalf("create with replication factor %d (validate only %v) on 3 nodes: error %d, factor %d; want %d, %d",
+				tc.rf, tc.validateOnly, got.ErrorCode, got.ReplicationFactor, tc.want, tc.wantRF)
+		}
 	}
 }
 
@@ -236,6 +249,9 @@ func TestBinaryClusterKafkaMetadataLiveBrokers(t *testing.T) {
 	for _, mp := range md.Topics[0].Partitions {
 		if mp.Leader == 3 || mp.Leader < 0 && mp.ErrorCode != kerr.LeaderNotAvailable.Code {
 			t.Fatalf("partition %d: leader %d, error %d", mp.Partition, mp.Leader, mp.ErrorCode)
+		}
+		if len(mp.OfflineReplicas) != 1 || mp.OfflineReplicas[0] != 3 {
+			t.Fatalf("partition %d: offline replicas %v, want [3]", mp.Partition, mp.OfflineReplicas)
 		}
 	}
 	fc := kmsg.NewPtrFindCoordinatorRequest()

@@ -43,6 +43,10 @@ type Cluster interface {
 	// on every node that applied the same registrations; false while no
 	// node is known.
 	Coordinator(group string) (uint64, bool)
+	// ReplicationFactor is the replication factor a creation asking for
+	// asked replicas (0: the cluster's default) gets; an error (an
+	// *api.Error) if the cluster cannot hold that many.
+	ReplicationFactor(asked int32) (int, error)
 	// CreateKafkaTopic creates a topic through the cluster's metadata
 	// with replication factor rf (0: the cluster's default) and returns
 	// once this broker has it; errors are *api.Error.
@@ -170,9 +174,12 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 			continue
 		}
 		cp := parts[mp.Partition]
-		mp.Replicas = mp.Replicas[:0]
+		mp.Replicas, mp.OfflineReplicas = mp.Replicas[:0], mp.OfflineReplicas[:0]
 		for _, r := range cp.Replicas {
 			mp.Replicas = append(mp.Replicas, int32(r))
+			if !listed(r) { // a node this one counts down (brokers)
+				mp.OfflineReplicas = append(mp.OfflineReplicas, int32(r))
+			}
 		}
 		// The replicas in sync as the partition's leader judged them
 		// (docs/cluster.md); while none is recorded, the leader alone.

@@ -67,6 +67,17 @@ func (fakeCluster) Coordinator(group string) (uint64, bool) {
 	return 1, true
 }
 
+// ReplicationFactor is 3 for the default, what is asked up to 3.
+func (fakeCluster) ReplicationFactor(asked int32) (int, error) {
+	switch {
+	case asked == 0:
+		return 3, nil
+	case asked > 3:
+		return 0, api.ErrInvalidArgument.Withf("fake cluster: %d replicas on 3 nodes", asked).WithDetail("field", "replication_factor")
+	}
+	return int(asked), nil
+}
+
 // CreateKafkaTopic refuses, saying what it was asked: the metadata of this
 // fake takes no topics.
 func (fakeCluster) CreateKafkaTopic(_ context.Context, spec broker.TopicSpec, rf int32) error {

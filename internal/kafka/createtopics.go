@@ -138,8 +138,14 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 				fail(errorCode(err), err.Error())
 				continue
 			}
-			st.NumPartitions = cfg.Partitions
-			st.ReplicationFactor = max(rt.ReplicationFactor, 1)
+			rf := 1 // a single broker's (more was refused above)
+			if s.opts.Cluster != nil {
+				if rf, err = s.opts.Cluster.ReplicationFactor(int32(max(rt.ReplicationFactor, 0))); err != nil {
+					fail(kerr.InvalidReplicationFactor.Code, err.Error())
+					continue
+				}
+			}
+			st.NumPartitions, st.ReplicationFactor = cfg.Partitions, int16(rf)
 			st.Configs = s.createdConfigs(cfg)
 			resp.Topics = append(resp.Topics, st)
 			continue
