@@ -362,13 +362,7 @@ func TestKafkaJoinTimeoutBounds(t *testing.T) {
 		{10000, 3600000, kerr.MemberIDRequired.Code}, // taken (and cut: TestJoinRebalanceTimeoutCut); v4+ first hands out the member ID
 		{5000, 10000, kerr.MemberIDRequired.Code},
 	} {
-		req := kmsg.NewPtrJoinGroupRequest()
-		req.Group, req.ProtocolType = "bounded-g", "consumer"
-		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = tc.session, tc.rebalance
-		pr := kmsg.NewJoinGroupRequestProtocol()
-		pr.Name, pr.Metadata = "range", []byte{0, 0}
-		req.Protocols = append(req.Protocols, pr)
-		resp, err := req.RequestWith(ctxT(t), admin)
+		resp, err := rangeJoin("bounded-g", tc.session, tc.rebalance).RequestWith(ctxT(t), admin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -376,6 +370,18 @@ func TestKafkaJoinTimeoutBounds(t *testing.T) {
 			t.Errorf("join with session %d ms, rebalance %d ms: code %d, want %d", tc.session, tc.rebalance, resp.ErrorCode, tc.want)
 		}
 	}
+}
+
+// rangeJoin is a new consumer's JoinGroup of group offering the range
+// protocol, with these timeouts (ms).
+func rangeJoin(group string, session, rebalance int32) *kmsg.JoinGroupRequest {
+	req := kmsg.NewPtrJoinGroupRequest()
+	req.Group, req.ProtocolType = group, "consumer"
+	req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = session, rebalance
+	pr := kmsg.NewJoinGroupRequestProtocol()
+	pr.Name, pr.Metadata = "range", []byte{0, 0}
+	req.Protocols = append(req.Protocols, pr)
+	return req
 }
 
 // A Kafka member may not join a group with HTTP members.
@@ -386,12 +392,7 @@ func TestKafkaJoinOfHTTPGroupRefused(t *testing.T) {
 	if st, body := httpDo(t, p, "POST", "/groups/httpers/join", `{"topics":["mixed"]}`); st != http.StatusOK {
 		t.Fatalf("HTTP join: %d %s", st, body)
 	}
-	req := kmsg.NewPtrJoinGroupRequest()
-	req.Group, req.ProtocolType, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = "httpers", "consumer", 10000, 10000
-	pr := kmsg.NewJoinGroupRequestProtocol()
-	pr.Name, pr.Metadata = "range", []byte{0, 0}
-	req.Protocols = append(req.Protocols, pr)
-	resp, err := req.RequestWith(ctxT(t), admin)
+	resp, err := rangeJoin("httpers", 10000, 10000).RequestWith(ctxT(t), admin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -17,27 +16,14 @@ import (
 // to it (Kafka bounds none: clients send max.poll.interval.ms), not
 // refused: the group waits at most that long for members to rejoin.
 func TestJoinRebalanceTimeoutCut(t *testing.T) {
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Groups.MaxRebalanceTimeout = 10 * time.Second
-	br, err := broker.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(br, Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	s := serveFresh(t, func(cfg *broker.Config) { cfg.Groups.MaxRebalanceTimeout = 10 * time.Second }, Options{}, nil)
+	defer s.br.Close()
 	defer func() {
-		cancel()
-		<-done
+		s.cancel()
+		<-s.done
 	}()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()))
+	srv, ctx := s.srv, context.Background()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
 	if err != nil {
 		t.Fatal(err)
 	}

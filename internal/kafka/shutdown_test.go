@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
-	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -20,25 +18,11 @@ import (
 // in JoinGroup and idle connections open, and leaves no goroutine behind.
 func TestServeStopsEveryGoroutine(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	br, err := broker.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
-	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- New(br, Options{}).Serve(ctx, ln) }()
+	s := serveFresh(t, nil, Options{}, nil)
+	defer s.br.Close()
+	cancel, done := s.cancel, s.done
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.RequestRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,28 +102,15 @@ func (g *gatedWriter) WriteBatch(topic string, partition int32, batch []byte) (i
 // twice in the log. Serve returns once the answer is out.
 func TestServeAnswersProduceInProgress(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	br, err := broker.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer br.Close()
-	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := New(br, Options{DrainTimeout: 10 * time.Second})
-	gate := &gatedWriter{w: br, entered: make(chan struct{}, 1), release: make(chan struct{})}
-	srv.appends = gate
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
+	gate := &gatedWriter{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	s := serveFresh(t, nil, Options{DrainTimeout: 10 * time.Second}, func(srv *Server) {
+		gate.w = srv.b
+		srv.appends = gate
+	})
+	defer s.br.Close()
+	srv, cancel, done := s.srv, s.cancel, s.done
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(ln.Addr().String()), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.RequestRetries(0))
 	if err != nil {
 		t.Fatal(err)
 	}
