@@ -80,12 +80,7 @@ func (s *Server) brokerConfigs() []kafkaConfig {
 		}
 		return ms(d)
 	}
-	or := func(d, fallback time.Duration) time.Duration {
-		if d <= 0 {
-			return fallback
-		}
-		return d
-	}
+	minSession, maxSession, _ := s.timeoutBounds()
 	node := kmsg.ConfigSourceDefaultConfig
 	if s.opts.Cluster != nil {
 		node = kmsg.ConfigSourceStaticBrokerConfig
@@ -107,8 +102,8 @@ func (s *Server) brokerConfigs() []kafkaConfig {
 		setting("log.message.timestamp.before.max.ms", bound(cfg.TimestampBeforeMax), bound(def.TimestampBeforeMax), flag),
 		setting("log.retention.check.interval.ms", ms(cfg.RetentionCheckInterval), ms(def.RetentionCheckInterval), flag),
 		// Every member's bounds: Kafka's, HTTP and KIP-848 (joingroup.go).
-		setting("group.min.session.timeout.ms", ms(or(cfg.Groups.MinSessionTimeout, group.DefaultMinSessionTimeout)), ms(group.DefaultMinSessionTimeout), flag),
-		setting("group.max.session.timeout.ms", ms(or(cfg.Groups.MaxSessionTimeout, group.DefaultMaxSessionTimeout)), ms(group.DefaultMaxSessionTimeout), flag),
+		setting("group.min.session.timeout.ms", ms(minSession), ms(group.DefaultMinSessionTimeout), flag),
+		setting("group.max.session.timeout.ms", ms(maxSession), ms(group.DefaultMaxSessionTimeout), flag),
 		setting("socket.request.max.bytes", i(int64(s.opts.MaxRequestBytes)), i(DefaultMaxRequestBytes), flag),
 		setting("connections.max.idle.ms", ms(s.opts.IdleTimeout), ms(DefaultIdleTimeout), flag),
 		setting("goqueue.fsync", cfg.Fsync, def.Fsync, flag),
