@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
@@ -51,4 +52,18 @@ func serveFresh(t *testing.T, tune func(*broker.Config), opts Options, prepare f
 	ctx, s.cancel = context.WithCancel(context.Background())
 	go func() { s.done <- s.srv.Serve(ctx, ln) }()
 	return s
+}
+
+// returned fails t unless Serve returns nil within 10 s (its context
+// ended before).
+func (s *served) returned(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return 10 s after its context ended")
+	}
 }

@@ -20,7 +20,7 @@ func TestServeStopsEveryGoroutine(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	s := serveFresh(t, nil, Options{}, nil)
 	defer s.br.Close()
-	cancel, done := s.cancel, s.done
+	cancel := s.cancel
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.RequestRetries(0))
 	if err != nil {
@@ -68,14 +68,7 @@ func TestServeStopsEveryGoroutine(t *testing.T) {
 	<-joined
 	time.Sleep(300 * time.Millisecond) // let the fetch and the second join reach the server
 	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return 10 s after its context ended")
-	}
+	s.returned(t)
 	cl.Close()
 	for range 2 {
 		<-waiting
@@ -108,7 +101,7 @@ func TestServeAnswersProduceInProgress(t *testing.T) {
 		srv.appends = gate
 	})
 	defer s.br.Close()
-	srv, cancel, done := s.srv, s.cancel, s.done
+	srv, cancel := s.srv, s.cancel
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.RequestRetries(0))
 	if err != nil {
@@ -147,12 +140,5 @@ func TestServeAnswersProduceInProgress(t *testing.T) {
 	if code := <-answered; code != 0 {
 		t.Fatalf("produce in progress at shutdown: error %d", code)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return 10 s after its context ended")
-	}
+	s.returned(t)
 }
