@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -273,6 +274,7 @@ func (c *streamConn) subscribe(ctx context.Context, f api.StreamFrame) error {
 		return err
 	}
 	sub := &subscription{id: f.ID, group: req.Group, req: req, credit: credit, changed: make(chan struct{}, 1)}
+	sub.written = sync.NewCond(&sub.mu)
 	c.subs[f.ID] = sub
 	c.wg.Go(func() { c.deliver(ctx, sub) })
 	return nil
@@ -322,6 +324,14 @@ type subscription struct {
 	// between polls): settling frees room under the member's in-flight
 	// cap, which does not wake a waiting poll as an append does.
 	kick context.CancelFunc
+	// handing is set (guarded by mu) from the start of a poll until what
+	// it handed out is written, and written is signalled as it is cleared:
+	// a CREDIT that takes credit back waits for it (see grant). polls
+	// counts the polls started (guarded by mu), to tell the one a grant
+	// waits for from those after it.
+	handing bool
+	polls   uint64
+	written *sync.Cond
 }
 
 // poke has a waiting poll look again.
@@ -341,15 +351,25 @@ func (sub *subscription) member() string {
 
 // grant sets the credit to n. A poll waiting with more is made to look
 // again: the member takes back credit when it hands messages back, which
-// must not be pushed to it again.
+// must not be pushed to it again. A grant that takes credit back returns
+// only once the poll in progress, if any, has written what it handed
+// out: the stream's reader then answers the frames after it, so a PONG
+// after a CREDIT of 0 tells the member that every message handed out to
+// it on this stream has reached it. A member releasing a partition relies
+// on that: a delivery of it written after the release would reach the
+// member as if handed out under its next ownership of the partition,
+// while the release had taken those messages back.
 func (sub *subscription) grant(n int) {
 	sub.mu.Lock()
-	lower := n < sub.credit
+	lower := n < sub.credit || n == 0
 	sub.credit = n
-	sub.mu.Unlock()
-	if lower {
-		sub.poke()
+	if lower && sub.kick != nil {
+		sub.kick()
 	}
+	for poll := sub.polls; lower && sub.handing && sub.polls == poll; {
+		sub.written.Wait() // a poll started after this grant runs under it
+	}
+	sub.mu.Unlock()
 	sub.wake()
 }
 
@@ -382,48 +402,28 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 	for ctx.Err() == nil {
 		sub.mu.Lock()
 		req, credit := sub.req, sub.credit
-		sub.mu.Unlock()
 		if credit <= 0 {
+			sub.mu.Unlock()
 			select {
 			case <-ctx.Done():
 			case <-sub.changed:
 			}
 			continue
 		}
+		// Read with the credit under one lock: a grant that takes the
+		// credit back either comes first, or waits for this poll.
 		pctx, kick := context.WithCancel(ctx)
-		sub.mu.Lock()
-		sub.kick = kick
+		sub.kick, sub.handing = kick, true
+		sub.polls++
 		sub.mu.Unlock()
-		parts, err := c.s.b.PollStored(pctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
-			MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}, c.host)
-		sub.mu.Lock()
-		sub.kick = nil
-		sub.mu.Unlock()
+		n, ok := c.handOut(ctx, pctx, sub, req, credit)
 		kick()
-		if ctx.Err() != nil {
-			broker.ReleaseStored(parts)
-			return // the stream closed: what the poll handed out is in flight, as a dropped poll's
-		}
-		if err != nil {
-			sub.mu.Lock()
-			sub.ended = true
-			sub.mu.Unlock()
-			c.fail(sub.id, err)
+		sub.mu.Lock()
+		sub.kick, sub.handing = nil, false
+		sub.written.Broadcast()
+		sub.mu.Unlock()
+		if !ok {
 			return
-		}
-		n := storedMessages(parts)
-		if n > 0 {
-			sub.mu.Lock()
-			sub.credit -= n
-			sub.mu.Unlock()
-			err := c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...)
-			// Written (Write returns once the bytes are out) or failed:
-			// the read buffers may serve other polls. Never released,
-			// every poll of a stream read into a fresh buffer.
-			broker.ReleaseStored(parts)
-			if err != nil {
-				return // the connection failed: serve ends the stream
-			}
 		}
 		// As the HTTP poll's answer says it (PollRebalanceHeader): the
 		// coordinator's poll answers at once once per change, so this is
@@ -443,6 +443,46 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 		}
 	}
 }
+
+// handOut runs one poll of sub's (pctx ends its wait) for up to credit
+// messages and writes what it hands out. It returns how many it wrote, and
+// false when the subscription is over: the stream closed or failed, or the
+// poll failed (its ERROR sent).
+func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, req api.StreamSubscription, credit int) (int, bool) {
+	parts, err := c.s.b.PollStored(pctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
+		MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}, c.host)
+	if ctx.Err() != nil {
+		broker.ReleaseStored(parts)
+		return 0, false // the stream closed: what the poll handed out is in flight, as a dropped poll's
+	}
+	if err != nil {
+		sub.mu.Lock()
+		sub.ended = true
+		sub.mu.Unlock()
+		c.fail(sub.id, err)
+		return 0, false
+	}
+	n := storedMessages(parts)
+	if n == 0 {
+		return 0, true
+	}
+	sub.mu.Lock()
+	sub.credit -= n
+	sub.mu.Unlock()
+	if hook := beforeDeliverWrite.Load(); hook != nil {
+		(*hook)()
+	}
+	err = c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...)
+	// Written (Write returns once the bytes are out) or failed: the read
+	// buffers may serve other polls. Never released, every poll of a
+	// stream read into a fresh buffer.
+	broker.ReleaseStored(parts)
+	return n, err == nil // a failed write: serve ends the stream
+}
+
+// beforeDeliverWrite, if set, runs between a subscription's hand-out and
+// the write of its DELIVER: tests hold the write there.
+var beforeDeliverWrite atomic.Pointer[func()]
 
 // storedMessages counts the messages of a stored poll answer.
 func storedMessages(parts []broker.StoredPart) int {

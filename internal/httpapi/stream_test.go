@@ -443,3 +443,46 @@ func TestStreamReleasesItsAnswers(t *testing.T) {
 	}
 	t.Logf("%d of %d read buffers made for %d deliveries", made, got, batches)
 }
+
+// TestStreamCreditTakenBackWaitsForTheWrite: a CREDIT of 0 is answered
+// (the frames after it, a PONG) only once the delivery the subscription was
+// handing out as it came is written. A member releasing a partition takes
+// its credit back and waits for a PONG before the release: a delivery
+// handed out before the release and written after that PONG would reach it
+// as if handed out under its next ownership of the partition, though the
+// release took those messages back (their acks then came too late, and
+// the messages were delivered twice in one ownership).
+func TestStreamCreditTakenBackWaitsForTheWrite(t *testing.T) {
+	handed, release := make(chan struct{}, 1), make(chan struct{})
+	restore := httpapi.HoldDeliverWrites(func() {
+		handed <- struct{}{}
+		<-release
+	})
+	defer restore()
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 10)
+	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	sc.subscribe(1, m)
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 5))
+	<-handed // five messages handed out, their DELIVER not written yet
+
+	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 0))
+	sc.send(api.StreamPing, 2, nil)
+	early := make(chan api.StreamFrame, 1)
+	go func() { early <- sc.next() }()
+	select {
+	case f := <-early:
+		close(release)
+		t.Fatalf("%v %d came while the delivery handed out before the CREDIT of 0 was not written", f.Type, f.ID)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if got := sc.delivered(<-early); len(got) != 5 {
+		t.Fatalf("delivered %d messages, want the 5 handed out", len(got))
+	}
+	if f := sc.next(); f.Type != api.StreamPong || f.ID != 2 {
+		t.Fatalf("then %v %d, want the PONG of 2", f.Type, f.ID)
+	}
+}
