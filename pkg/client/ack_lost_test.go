@@ -25,6 +25,8 @@ func TestCommitReportsLostAcks(t *testing.T) {
 		cons.mu.Lock()
 		j := &aheadJob{sess: cons.state.session, want: 1}
 		cons.mu.Unlock()
+		cons.flushMu.Lock()
+		defer cons.flushMu.Unlock()
 		if _, err := cons.pollCarryingAcks(t.Context(), j); err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +123,10 @@ func TestPollAckRefusalsCountedOnce(t *testing.T) {
 	cons.state.requeueAcksLocked([]api.OffsetRange{{Topic: "t", Partition: 0, From: 0, To: 2}})
 	j := &aheadJob{sess: cons.state.session, want: 1}
 	cons.mu.Unlock()
-	if _, err := cons.pollCarryingAcks(t.Context(), j); err == nil {
+	cons.flushMu.Lock()
+	_, err = cons.pollCarryingAcks(t.Context(), j)
+	cons.flushMu.Unlock()
+	if err == nil {
 		t.Fatal("poll: want an error")
 	}
 	err = cons.Commit()

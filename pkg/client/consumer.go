@@ -180,6 +180,9 @@ type Consumer struct {
 	mu       sync.Mutex
 	state    memberState // guarded by mu
 	round    *aheadJob   // guarded by mu: the poller's round Poll has not waited for yet
+	// releasing is set (guarded by mu) while releaseDrained gives
+	// partitions back: no stream credit is granted then.
+	releasing bool
 	// handedOut is when Poll last returned messages (guarded by mu): the
 	// time to the next such return is how long the application took.
 	handedOut time.Time
@@ -328,7 +331,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			continue
 		}
 		req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: maxMessages, WaitMS: max(wait.Milliseconds(), 0)}
-		sess := c.state.session
+		sess, since := c.state.session, c.state.releases
 		c.mu.Unlock()
 		var answer pollAnswer
 		err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
@@ -336,7 +339,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			if answer.rebalance {
 				c.heartbeatNow()
 			}
-			msgs := c.accept(sess, answer.msgs)
+			msgs := c.accept(sess, since, answer.msgs)
 			if len(msgs) > 0 {
 				c.startAhead(maxMessages, 0, false)
 			}
@@ -369,14 +372,19 @@ func (c *Consumer) inFlightCap() int {
 const defaultBrokerMaxInFlight = 1000
 
 // accept records polled messages as held, filtering got in place. Messages
-// of a partition being revoked or already released (the poll crossed a
-// heartbeat) are not handed out, and never silently dropped: the broker
-// counted them delivered to this member, so they are handed back at once
-// (a nack with release, no retry spent) for the partition's next owner; a
-// message the release already handed off is refused harmlessly. A
-// partition not yet known is taken: the broker assigned it since the last
-// heartbeat. Messages of an earlier session went back when it ended.
-func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
+// of a partition being revoked or released since the poll was sent (at
+// since, a count of releases: the poll crossed a heartbeat) are not handed
+// out, also when the partition is this member's again: they may have been
+// handed out before the release, which took them back. They are never
+// silently dropped: the broker may have counted them delivered to this
+// member, so they are handed back at once (a nack with release, no retry
+// spent) for the partition's owner; a message the release already handed
+// off is refused harmlessly. No poll of this member's is in flight while
+// the hand-back waits (it goes before the next one), so it never releases
+// a later delivery of the same message. A partition not yet known is
+// taken: the broker assigned it since the last heartbeat. Messages of an
+// earlier session went back when it ended.
+func (c *Consumer) accept(sess, since uint64, got []*Message) []*Message {
 	out := got[:0]
 	var added api.Assignment
 	back := false
@@ -395,7 +403,7 @@ func (c *Consumer) accept(sess uint64, got []*Message) []*Message {
 		k := tp{m.Topic, m.Partition}
 		if i == 0 || k != last {
 			last, lastPart = k, nil
-			if _, revoking := c.state.revoking[k]; !revoking && !c.state.released[k] {
+			if _, revoking := c.state.revoking[k]; !revoking && !c.state.released[k] && !c.state.releasedSinceLocked(k, since) {
 				if !c.state.owned[k] {
 					c.state.owned[k] = true // assigned since our last heartbeat
 					added = addTo(added, k)

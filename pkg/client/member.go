@@ -48,6 +48,13 @@ type memberState struct {
 	// again since: a poll answer that crossed the release may still carry
 	// their messages, which now belong to the next owner.
 	released map[tp]bool
+	// releases counts the releases of this session, and releasedAt holds,
+	// per partition given back, the count at its last release. A poll
+	// remembers the count it was sent at: messages of a partition released
+	// since may have been handed out before the release, which took them
+	// back, even if the partition is this member's again by the answer.
+	releases   uint64
+	releasedAt map[tp]uint64
 
 	// parts holds, per partition, the offsets handed out by Poll and not
 	// yet settled, the acknowledgements to send and, under AutoCommit, what
@@ -130,6 +137,7 @@ func (s *memberState) resetLocked() {
 	s.owned = make(map[tp]bool)
 	s.revoking = make(map[tp]time.Time)
 	s.released = make(map[tp]bool)
+	s.releases, s.releasedAt = 0, make(map[tp]uint64)
 	s.parts = make(map[tp]*partState)
 	s.hint = partHint{}
 	s.consumedN, s.nacks = 0, nil
@@ -266,10 +274,12 @@ func (s *memberState) releaseLocked(parts []tp) {
 	clear(s.ahead[len(kept):])
 	s.ahead = kept
 	s.hint = partHint{}
+	s.releases++
 	for _, k := range parts {
 		delete(s.owned, k)
 		delete(s.revoking, k)
 		s.released[k] = true
+		s.releasedAt[k] = s.releases
 		if p := s.parts[k]; p != nil {
 			p.held.clear()
 			if len(p.acks) == 0 && len(p.consumed) == 0 {
@@ -277,6 +287,12 @@ func (s *memberState) releaseLocked(parts []tp) {
 			}
 		}
 	}
+}
+
+// releasedSinceLocked reports whether k was released after the count of
+// releases was since.
+func (s *memberState) releasedSinceLocked(k tp, since uint64) bool {
+	return s.releasedAt[k] > since
 }
 
 // drainedLocked lists revoking partitions ready to release: nothing held,

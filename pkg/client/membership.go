@@ -164,14 +164,24 @@ func (c *Consumer) interval(brokerMS int64) time.Duration {
 // A member the broker no longer knows is lost. One heartbeat at a time
 // (hbTurn), none if ctx ends while another is in flight; the callbacks run
 // after it.
-func (c *Consumer) heartbeat(ctx context.Context) {
+func (c *Consumer) heartbeat(ctx context.Context) { c.heartbeatThen(ctx, nil) }
+
+// heartbeatThen is heartbeat, calling then (unless nil) once the answer
+// is applied or the heartbeat given up, before the stream subscribes again
+// and the callbacks run.
+func (c *Consumer) heartbeatThen(ctx context.Context, then func()) {
+	if then == nil {
+		then = func() {}
+	}
 	select {
 	case c.hbTurn <- struct{}{}:
 	case <-ctx.Done():
+		then()
 		return
 	}
 	added, lost, answered := c.heartbeatOnce(ctx)
 	<-c.hbTurn
+	then()
 	c.callback(c.cfg.OnLost, lost)
 	if answered {
 		c.resubscribe() // the stream's poll runs under the new generation
@@ -238,6 +248,19 @@ func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignmen
 // releaseDrained releases revoked partitions whose held messages are all
 // settled (or whose deadline passed): OnRevoked, commit, forget, and a
 // heartbeat that no longer lists them.
+//
+// The broker takes back, with a release, the messages of the partitions
+// that it handed out to this member; any of them that reached the member
+// after the release would be taken for its own, and if the heartbeat's
+// answer (or a later one) gave it the partition again, handed out: acked
+// too late, and delivered again under the same ownership. So nothing is
+// handed out to the member between the flush and the heartbeat's answer:
+// flushMu is held throughout (no poll ahead goes out, and one whose answer
+// is not yet ahead finishes first), the stream's credit is taken back
+// before the flush and granted only after (its PONG then says that every
+// delivery handed out before is ahead, see api.StreamCredit), and what is
+// ahead of these partitions is left out with them. A Poll's own poll in
+// flight meanwhile is caught by its count of releases (accept).
 func (c *Consumer) releaseDrained(ctx context.Context) {
 	c.mu.Lock()
 	parts := c.state.drainedLocked(time.Now())
@@ -247,15 +270,30 @@ func (c *Consumer) releaseDrained(ctx context.Context) {
 		return
 	}
 	c.callback(c.cfg.OnRevoked, assignmentOf(parts))
-	_ = c.flush(ctx, true) // what cannot be committed now is redelivered: at least once
+	c.flushMu.Lock()
+	c.mu.Lock()
+	c.releasing = true
+	c.revokeCreditLocked()
+	c.mu.Unlock()
+	done := func() {
+		c.mu.Lock()
+		c.releasing = false
+		c.mu.Unlock()
+		c.flushMu.Unlock()
+	}
+	_ = c.flushLocked(ctx, true) // what cannot be committed now is redelivered: at least once
 	c.mu.Lock()
 	if sess != c.state.session {
 		c.mu.Unlock()
+		done()
 		return
 	}
 	c.state.releaseLocked(parts)
 	c.mu.Unlock()
-	c.heartbeat(ctx)
+	c.heartbeatThen(ctx, done)
+	if st := c.liveStream(); st != nil {
+		c.topUp(st) // the credit taken back for the release
+	}
 }
 
 // lose forgets the membership of session sess after the broker stopped

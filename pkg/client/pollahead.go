@@ -74,13 +74,22 @@ func (c *Consumer) poller(ctx context.Context) {
 // a round is one request, not an ack and a poll. flushMu is held across
 // that poll, as flush holds it across an ack: a Commit or a release of
 // revoked partitions waits until the acknowledgements reached the broker.
-// The poll does not wait for messages, so the hold is short.
+// It is held until the answer is with the messages polled ahead, too: a
+// release (releaseDrained, under flushMu) then finds them there and leaves
+// out those of the partitions it gives back, which it takes back at the
+// broker; none is added after it. The poll does not wait for messages, so
+// the hold is short.
 func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	if j.want <= 0 {
 		_ = c.flush(ctx, j.commit)
 		return
 	}
+	c.flushMu.Lock()
 	answer, err := c.pollCarryingAcks(ctx, j)
+	if err == nil {
+		c.keepAhead(j.sess, answer)
+	}
+	c.flushMu.Unlock()
 	switch {
 	case err == nil:
 	case isCode(err, api.ErrStaleGeneration):
@@ -95,29 +104,36 @@ func (c *Consumer) pollAhead(ctx context.Context, j *aheadJob) {
 	if answer.rebalance {
 		c.heartbeatNow()
 	}
+}
+
+// keepAhead puts a round's answer with the messages polled ahead, if its
+// session sess is still the member's. Messages a Close or a lost session
+// left there go back with the member's leave, or went back when the broker
+// lost it.
+func (c *Consumer) keepAhead(sess uint64, answer pollAnswer) {
 	if len(answer.msgs) == 0 && answer.rawN == 0 {
 		return
 	}
 	c.mu.Lock()
-	if s := &c.state; j.sess == s.session && s.joined && !s.closed {
-		if s.aheadLenLocked() == 0 {
-			s.aheadAt = time.Now()
-		}
-		switch {
-		case answer.raw != nil:
-			s.aheadRaw = append(s.aheadRaw, rawAnswer{answer.raw, answer.rawN})
-		case len(s.aheadRaw) > 0: // an answer of another type after raw ones: keep the order
-			s.decodeAheadLocked()
-			s.ahead = append(s.ahead, answer.msgs...)
-		case len(s.ahead) == 0:
-			s.ahead = answer.msgs // the answer's slice is the consumer's now: no copy
-		default:
-			s.ahead = append(s.ahead, answer.msgs...)
-		}
+	defer c.mu.Unlock()
+	s := &c.state
+	if sess != s.session || !s.joined || s.closed {
+		return
 	}
-	c.mu.Unlock()
-	// Messages a Close or a lost session left here go back with the
-	// member's leave, or went back when the broker lost it.
+	if s.aheadLenLocked() == 0 {
+		s.aheadAt = time.Now()
+	}
+	switch {
+	case answer.raw != nil:
+		s.aheadRaw = append(s.aheadRaw, rawAnswer{answer.raw, answer.rawN})
+	case len(s.aheadRaw) > 0: // an answer of another type after raw ones: keep the order
+		s.decodeAheadLocked()
+		s.ahead = append(s.ahead, answer.msgs...)
+	case len(s.ahead) == 0:
+		s.ahead = answer.msgs // the answer's slice is the consumer's now: no copy
+	default:
+		s.ahead = append(s.ahead, answer.msgs...)
+	}
 }
 
 // errSessionEnded: the round's session ended before its poll went out.
@@ -125,10 +141,8 @@ var errSessionEnded = errors.New("client: session ended")
 
 // pollCarryingAcks polls for round j with the acknowledgements pending
 // riding on the poll. What it could not deliver to the broker is queued
-// again.
+// again. flushMu must be held.
 func (c *Consumer) pollCarryingAcks(ctx context.Context, j *aheadJob) (pollAnswer, error) {
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
 	answer := pollAnswer{lazy: true} // Poll decodes it (takeAhead)
 	acks, err := c.acksForPoll(ctx, j.commit)
 	if err != nil {
@@ -253,6 +267,10 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 		c.mu.Unlock()
 		return nil // not until a heartbeat confirms the membership (Poll sends one)
 	}
+	// What is ahead was polled before the releases counted by now, or
+	// left out by them (releaseLocked): an answer decoded below that a
+	// release crosses is checked against this count.
+	since := s.releases
 	if len(s.ahead) == 0 && len(s.aheadRaw) > 0 {
 		raw, sess := s.aheadRaw[0], s.session
 		s.aheadRaw[0] = rawAnswer{}
@@ -288,7 +306,7 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	}
 	sess := s.session
 	c.mu.Unlock()
-	return c.accept(sess, got)
+	return c.accept(sess, since, got)
 }
 
 // aheadDueLocked is when run must look next at the messages polled ahead

@@ -418,6 +418,9 @@ func (st *consumerStream) pong(id uint32) {
 func (c *Consumer) topUp(st *consumerStream) error {
 	c.mu.Lock()
 	want := max(c.inFlightCap()-c.state.aheadLenLocked(), 0)
+	if c.releasing {
+		want = 0 // releaseDrained took the credit back, and tops it up after
+	}
 	c.mu.Unlock()
 	st.mu.Lock()
 	// Small raises are not worth a frame each: wait until a tenth of the
