@@ -42,12 +42,14 @@ import (
 // answered) and the broker closes it. A connection is read in order by one
 // goroutine at the broker: a PONG says every frame sent before its PING
 // was applied, and PRODUCE frames are written, and answered, in the order
-// they were sent. A CREDIT that takes credit back (a lower grant, or 0) is
-// applied once the DELIVER of the messages being handed out as it came, if
-// any, is written: after a CREDIT of 0, a PONG says that every message
-// handed out on the subscription has been sent before it (a member
-// releasing a partition waits for that, so that no delivery handed out
-// before the release reaches it after).
+// they were sent. No DELIVER follows a CREDIT of 0 until credit is granted
+// again: messages the subscription was handing out as it came are handed
+// back (released: delivered again at once, no retry spent) unless their
+// DELIVER was already being written, and then the CREDIT is applied once
+// it is out. So a PONG after a CREDIT of 0 says that every message handed
+// out on the subscription before it has been sent (a member releasing a
+// partition waits for that, so that no delivery handed out before the
+// release reaches it after).
 const (
 	StreamPath          = "/stream"
 	StreamProtocol      = "goqueue-stream/1"

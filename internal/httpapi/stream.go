@@ -274,7 +274,6 @@ func (c *streamConn) subscribe(ctx context.Context, f api.StreamFrame) error {
 		return err
 	}
 	sub := &subscription{id: f.ID, group: req.Group, req: req, credit: credit, changed: make(chan struct{}, 1)}
-	sub.written = sync.NewCond(&sub.mu)
 	c.subs[f.ID] = sub
 	c.wg.Go(func() { c.deliver(ctx, sub) })
 	return nil
@@ -324,14 +323,12 @@ type subscription struct {
 	// between polls): settling frees room under the member's in-flight
 	// cap, which does not wake a waiting poll as an append does.
 	kick context.CancelFunc
-	// handing is set (guarded by mu) from the start of a poll until what
-	// it handed out is written, and written is signalled as it is cleared:
-	// a CREDIT that takes credit back waits for it (see grant). polls
-	// counts the polls started (guarded by mu), to tell the one a grant
-	// waits for from those after it.
-	handing bool
-	polls   uint64
-	written *sync.Cond
+	// polls counts the polls started and fenced names the one a CREDIT of
+	// 0 came during (both guarded by mu): what that poll hands out is not
+	// written but handed back (see grant). writeMu is held from a poll's
+	// check of fenced through its DELIVER's write.
+	polls, fenced uint64
+	writeMu       sync.Mutex
 }
 
 // poke has a waiting poll look again.
@@ -351,25 +348,34 @@ func (sub *subscription) member() string {
 
 // grant sets the credit to n. A poll waiting with more is made to look
 // again: the member takes back credit when it hands messages back, which
-// must not be pushed to it again. A grant that takes credit back returns
-// only once the poll in progress, if any, has written what it handed
-// out: the stream's reader then answers the frames after it, so a PONG
-// after a CREDIT of 0 tells the member that every message handed out to
-// it on this stream has reached it. A member releasing a partition relies
-// on that: a delivery of it written after the release would reach the
-// member as if handed out under its next ownership of the partition,
-// while the release had taken those messages back.
+// must not be pushed to it again. A grant of 0 also fences the poll in
+// progress, if any: what it hands out is handed back (released, as a
+// member's hand-back is: delivered again at once, no retry spent) rather
+// than written, and grant returns only once a DELIVER that poll was
+// already writing is out. The stream's reader answers the frames after
+// it only then, so a PONG after a CREDIT of 0 tells the member that no
+// message handed out to it before will still come. A member releasing a
+// partition relies on that: a delivery of it written after the release
+// would reach it as if handed out under its next ownership of the
+// partition, while the release had taken those messages back. Fencing
+// rather than waiting for the poll keeps the reader (and the member's
+// acks behind it) from waiting on a poll's wait or its coordinator's
+// confirmation, seconds on a cluster in trouble.
 func (sub *subscription) grant(n int) {
 	sub.mu.Lock()
-	lower := n < sub.credit || n == 0
+	lower := n < sub.credit
 	sub.credit = n
-	if lower && sub.kick != nil {
-		sub.kick()
-	}
-	for poll := sub.polls; lower && sub.handing && sub.polls == poll; {
-		sub.written.Wait() // a poll started after this grant runs under it
+	if n == 0 {
+		sub.fenced = sub.polls
 	}
 	sub.mu.Unlock()
+	if n == 0 {
+		sub.writeMu.Lock() // a write that checked before the fence ends
+		sub.writeMu.Unlock()
+	}
+	if lower {
+		sub.poke()
+	}
 	sub.wake()
 }
 
@@ -410,17 +416,15 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 			}
 			continue
 		}
-		// Read with the credit under one lock: a grant that takes the
-		// credit back either comes first, or waits for this poll.
 		pctx, kick := context.WithCancel(ctx)
-		sub.kick, sub.handing = kick, true
+		sub.kick = kick
 		sub.polls++
+		poll := sub.polls
 		sub.mu.Unlock()
-		n, ok := c.handOut(ctx, pctx, sub, req, credit)
+		n, ok := c.handOut(ctx, pctx, sub, poll, req, credit)
 		kick()
 		sub.mu.Lock()
-		sub.kick, sub.handing = nil, false
-		sub.written.Broadcast()
+		sub.kick = nil
 		sub.mu.Unlock()
 		if !ok {
 			return
@@ -444,11 +448,12 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 	}
 }
 
-// handOut runs one poll of sub's (pctx ends its wait) for up to credit
-// messages and writes what it hands out. It returns how many it wrote, and
-// false when the subscription is over: the stream closed or failed, or the
-// poll failed (its ERROR sent).
-func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, req api.StreamSubscription, credit int) (int, bool) {
+// handOut runs sub's poll number poll (pctx ends its wait) for up to
+// credit messages and writes what it hands out, or hands it back if a
+// CREDIT of 0 fenced the poll meanwhile (see grant). It returns how many
+// it wrote, and false when the subscription is over: the stream closed or
+// failed, or the poll failed (its ERROR sent).
+func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll uint64, req api.StreamSubscription, credit int) (int, bool) {
 	parts, err := c.s.b.PollStored(pctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
 		MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}, c.host)
 	if ctx.Err() != nil {
@@ -466,11 +471,21 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, req a
 	if n == 0 {
 		return 0, true
 	}
-	sub.mu.Lock()
-	sub.credit -= n
-	sub.mu.Unlock()
 	if hook := beforeDeliverWrite.Load(); hook != nil {
 		(*hook)()
+	}
+	sub.writeMu.Lock()
+	defer sub.writeMu.Unlock()
+	sub.mu.Lock()
+	fenced := sub.fenced == poll
+	if !fenced {
+		sub.credit -= n
+	}
+	sub.mu.Unlock()
+	if fenced {
+		c.handBack(sub, req, parts)
+		broker.ReleaseStored(parts)
+		return 0, true
 	}
 	err = c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...)
 	// Written (Write returns once the bytes are out) or failed: the read
@@ -478,6 +493,21 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, req a
 	// stream read into a fresh buffer.
 	broker.ReleaseStored(parts)
 	return n, err == nil // a failed write: serve ends the stream
+}
+
+// handBack releases what a fenced poll handed out, as the member's nack
+// with release would. A refusal (the member fenced or gone meanwhile) is
+// harmless: its messages went back with it.
+func (c *streamConn) handBack(sub *subscription, req api.StreamSubscription, parts []broker.StoredPart) {
+	back := api.AckRequest{MemberID: req.MemberID, Generation: req.Generation, Release: true}
+	for _, p := range parts {
+		for _, r := range p.Ranges {
+			back.Ranges = append(back.Ranges, api.OffsetRange{Topic: p.Topic, Partition: p.Partition, From: r.First, To: r.Last + 1})
+		}
+	}
+	if _, err := nack(c.s.b, sub.group, &back, c.host); err != nil {
+		c.s.log.Debug("stream: handing back a fenced poll's messages", "group", sub.group, "member", req.MemberID, "err", err)
+	}
 }
 
 // beforeDeliverWrite, if set, runs between a subscription's hand-out and
