@@ -339,7 +339,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			if answer.rebalance {
 				c.heartbeatNow()
 			}
-			msgs := c.accept(sess, since, answer.msgs)
+			msgs := c.accept(sess, since, handBackCrossed, answer.msgs)
 			if len(msgs) > 0 {
 				c.startAhead(maxMessages, 0, false)
 			}
@@ -371,20 +371,38 @@ func (c *Consumer) inFlightCap() int {
 // (api.JoinRequest.MaxInFlight).
 const defaultBrokerMaxInFlight = 1000
 
+// crossing is what accept does with messages of a partition released
+// since they were polled.
+type crossing bool
+
+const (
+	// handBackCrossed: a poll's own answer, which the broker may have
+	// given after the release as well as before (the partition this
+	// member's again): handed back, since only the broker knows.
+	handBackCrossed crossing = true
+	// dropCrossed: messages that were ahead before the release, which
+	// took them back: dropped, as the release's own were (releaseLocked).
+	// A hand-back could release a later delivery of the same message,
+	// which the stream may push at any time.
+	dropCrossed crossing = false
+)
+
 // accept records polled messages as held, filtering got in place. Messages
-// of a partition being revoked or released since the poll was sent (at
-// since, a count of releases: the poll crossed a heartbeat) are not handed
-// out, also when the partition is this member's again: they may have been
-// handed out before the release, which took them back. They are never
-// silently dropped: the broker may have counted them delivered to this
-// member, so they are handed back at once (a nack with release, no retry
-// spent) for the partition's owner; a message the release already handed
-// off is refused harmlessly. No poll of this member's is in flight while
-// the hand-back waits (it goes before the next one), so it never releases
-// a later delivery of the same message. A partition not yet known is
-// taken: the broker assigned it since the last heartbeat. Messages of an
-// earlier session went back when it ended.
-func (c *Consumer) accept(sess, since uint64, got []*Message) []*Message {
+// of a partition being revoked, or released (since the poll was sent, at
+// since, a count of releases: the poll crossed a heartbeat; or not given
+// back to this member since), are not handed out, also when the partition
+// is this member's again: they may have been handed out before the
+// release, which took them back. The broker may have counted them
+// delivered to this member, so they are not silently dropped but handed
+// back at once (a nack with release, no retry spent) for the partition's
+// owner; a message the release already handed off is refused harmlessly.
+// No poll of this member's is in flight while such a hand-back waits (it
+// goes before the next poll, and before the stream's next credit), so it
+// never releases a later delivery of the same message. Messages ahead
+// before a release since are dropped instead (dropCrossed). A partition
+// not yet known is taken: the broker assigned it since the last
+// heartbeat. Messages of an earlier session went back when it ended.
+func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) []*Message {
 	out := got[:0]
 	var added api.Assignment
 	back := false
@@ -397,19 +415,26 @@ func (c *Consumer) accept(sess, since uint64, got []*Message) []*Message {
 	// are made once per run, not per message.
 	var (
 		last     tp
-		lastPart *partState // nil: last's messages go back
+		lastPart *partState // nil: last's messages go back (or, with drop, nowhere)
+		drop     bool
 	)
 	for i, m := range got {
 		k := tp{m.Topic, m.Partition}
 		if i == 0 || k != last {
 			last, lastPart = k, nil
-			if _, revoking := c.state.revoking[k]; !revoking && !c.state.released[k] && !c.state.releasedSinceLocked(k, since) {
+			_, revoking := c.state.revoking[k]
+			crossedRelease := c.state.releasedSinceLocked(k, since)
+			drop = crossedRelease && crossed == dropCrossed
+			if !revoking && !c.state.released[k] && !crossedRelease {
 				if !c.state.owned[k] {
 					c.state.owned[k] = true // assigned since our last heartbeat
 					added = addTo(added, k)
 				}
 				lastPart = c.state.partLocked(k)
 			}
+		}
+		if drop {
+			continue
 		}
 		if lastPart == nil {
 			c.state.nacks = append(c.state.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})

@@ -167,8 +167,8 @@ func (c *Consumer) interval(brokerMS int64) time.Duration {
 func (c *Consumer) heartbeat(ctx context.Context) { c.heartbeatThen(ctx, nil) }
 
 // heartbeatThen is heartbeat, calling then (unless nil) once the answer
-// is applied or the heartbeat given up, before the stream subscribes again
-// and the callbacks run.
+// is applied (and the stream subscribed again under its generation) or
+// the heartbeat given up, before the callbacks run.
 func (c *Consumer) heartbeatThen(ctx context.Context, then func()) {
 	if then == nil {
 		then = func() {}
@@ -181,10 +181,12 @@ func (c *Consumer) heartbeatThen(ctx context.Context, then func()) {
 	}
 	added, lost, answered := c.heartbeatOnce(ctx)
 	<-c.hbTurn
+	if answered {
+		c.resubscribe() // the stream's poll runs under the new generation
+	}
 	then()
 	c.callback(c.cfg.OnLost, lost)
 	if answered {
-		c.resubscribe() // the stream's poll runs under the new generation
 		c.callback(c.cfg.OnAssigned, added)
 	}
 }
@@ -271,10 +273,17 @@ func (c *Consumer) releaseDrained(ctx context.Context) {
 	}
 	c.callback(c.cfg.OnRevoked, assignmentOf(parts))
 	c.flushMu.Lock()
+	st := c.liveStream()
+	if st != nil {
+		st.creditMu.Lock() // a topUp deciding now writes its CREDIT before
+	}
 	c.mu.Lock()
 	c.releasing = true
 	c.revokeCreditLocked()
 	c.mu.Unlock()
+	if st != nil {
+		st.creditMu.Unlock()
+	}
 	done := func() {
 		c.mu.Lock()
 		c.releasing = false
@@ -292,6 +301,15 @@ func (c *Consumer) releaseDrained(ctx context.Context) {
 	c.mu.Unlock()
 	c.heartbeatThen(ctx, done)
 	if st := c.liveStream(); st != nil {
+		c.mu.Lock()
+		nacks := len(c.state.nacks) > 0
+		c.mu.Unlock()
+		if nacks {
+			// Hand-backs of a Poll's answer that crossed the release go
+			// before any credit: the broker reads frames in order, so
+			// none of them can release a delivery made under the credit.
+			_ = c.flush(ctx, false)
+		}
 		c.topUp(st) // the credit taken back for the release
 	}
 }

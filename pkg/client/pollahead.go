@@ -306,7 +306,7 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	}
 	sess := s.session
 	c.mu.Unlock()
-	return c.accept(sess, since, got)
+	return c.accept(sess, since, dropCrossed, got)
 }
 
 // aheadDueLocked is when run must look next at the messages polled ahead

@@ -30,12 +30,14 @@ import (
 func TestPollAcrossReleaseAndReassign(t *testing.T) {
 	const n = 5
 	var (
-		mu         sync.Mutex
-		beats      int
-		released   bool // a heartbeat left partition 0 out
-		reassigned = make(chan struct{})
-		answered   bool
-		nacks      []api.AckRequest
+		mu       sync.Mutex
+		beats    int
+		released bool // a heartbeat left partition 0 out
+		// reassignedSeen: a later heartbeat listed partition 0 again.
+		reassignedSeen bool
+		reassigned     = make(chan struct{})
+		answered       bool
+		nacks          []api.AckRequest
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -55,6 +57,10 @@ func TestPollAcrossReleaseAndReassign(t *testing.T) {
 				assigned = api.Assignment{} // revoke everything: nothing is held, so it is released at once
 			case !released && len(req.OwnedPartitions["orders"]) == 0:
 				released = true // this answer gives partition 0 back
+			case released && len(req.OwnedPartitions["orders"]) == 1 && !reassignedSeen:
+				// The member applied the answer that gave it back:
+				// only now does the poll's answer arrive.
+				reassignedSeen = true
 				close(reassigned)
 			}
 			json.NewEncoder(w).Encode(api.HeartbeatResponse{Generation: 2, AssignedPartitions: assigned, HeartbeatIntervalMS: 5})

@@ -61,6 +61,12 @@ type consumerStream struct {
 	done chan struct{} // closed when the reader has returned
 	ids  atomic.Uint32 // the last frame id used
 
+	// creditMu is held across a credit decision and its CREDIT frame
+	// (topUp, a revocation at a flush, releaseDrained marking a release),
+	// so that the frames go out in the order the decisions were made. Not
+	// taken under c.mu or mu.
+	creditMu sync.Mutex
+
 	mu      sync.Mutex
 	pongs   map[uint32]chan struct{} // guarded by mu: PINGs awaiting their PONG
 	sent    map[uint32]*sentSettle   // guarded by mu: settle frames no PONG has confirmed yet
@@ -416,6 +422,8 @@ func (st *consumerStream) pong(id uint32) {
 // subscription's poll that the cap held back, so the broker refills as
 // soon as acknowledgements free room instead of at the next Poll.
 func (c *Consumer) topUp(st *consumerStream) error {
+	st.creditMu.Lock()
+	defer st.creditMu.Unlock()
 	c.mu.Lock()
 	want := max(c.inFlightCap()-c.state.aheadLenLocked(), 0)
 	if c.releasing {
@@ -471,6 +479,7 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	acks, nacks := s.takeAcksLocked(consumed), s.nacks
 	s.nacks = nil
 	c.mu.Unlock()
+	st.creditMu.Lock()
 	st.mu.Lock()
 	revoke := st.revoke
 	if revoke {
@@ -478,9 +487,11 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	}
 	st.mu.Unlock()
 	if revoke && st.w.Write(api.StreamCredit, streamSub, api.AppendStreamCredit(nil, 0)) != nil {
+		st.creditMu.Unlock()
 		c.requeue(st.sess, acks, nacks)
 		return errStreamGone
 	}
+	st.creditMu.Unlock()
 	if len(acks) == 0 && len(nacks) == 0 && !wait {
 		return nil
 	}
