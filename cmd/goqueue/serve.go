@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -138,7 +139,22 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,
 		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))
 
-	g.Go(func() error { return b.Run(gctx) })
+	// Serving stops (serveCtx) once the node handed off what it leads: a
+	// stopping cluster node first moves its Raft groups' leadership to
+	// other nodes while it still answers, so that clients follow its
+	// NOT_LEADER answers instead of waiting for an election after it is
+	// gone (see node.Node.HandOff).
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	defer stopServing()
+	g.Go(func() error {
+		defer stopServing()
+		<-gctx.Done()
+		if cn != nil {
+			handOff(cn, cfg.shutdownTimeout, log)
+		}
+		return nil
+	})
+	g.Go(func() error { return b.Run(serveCtx) })
 	// The cluster node stops only once the HTTP API and the Kafka listener
 	// have drained: a publish they are still serving needs it to commit
 	// (stopped first, it failed the write, which the client sent again:
@@ -150,12 +166,12 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		drains.Add(1)
 		g.Go(func() error {
 			defer drains.Done()
-			return ks.Serve(gctx, kln)
+			return ks.Serve(serveCtx, kln)
 		})
 	}
 	g.Go(func() error {
 		defer drains.Done()
-		<-gctx.Done()
+		<-serveCtx.Done()
 		log.Info("draining: no new connections; waiting for requests in progress", "timeout", cfg.shutdownTimeout)
 		shutdown()
 		return nil
@@ -180,6 +196,21 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		log.Info("stopped cleanly")
 	}
 	return err
+}
+
+// handOffLimit bounds how long a stopping node hands off leadership: a
+// transfer to a voter in step takes a round trip and an election among
+// caught-up peers; what is not moved by then fails over as after a crash.
+const handOffLimit = 5 * time.Second
+
+// handOff moves the leadership of what the node leads to other nodes (see
+// node.Node.HandOff), within handOffLimit and the shutdown timeout.
+func handOff(cn *clusterBridge, shutdownTimeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(handOffLimit, shutdownTimeout))
+	defer cancel()
+	began := time.Now()
+	left := cn.n.HandOff(ctx)
+	log.Info("handed off leadership to other nodes", "still_led", left, "took", time.Since(began).Round(time.Millisecond))
 }
 
 // warnIfExposed logs when the broker listens beyond the loopback interface

@@ -114,6 +114,10 @@ type Node struct {
 	reconciled atomic.Uint64 // the metadata index the broker reflects (topics.go)
 
 	gshards []*groupShard // consumer group shards; nil without Config.GroupShards
+
+	// leaving is set by HandOff: the node is stopping and campaigns for
+	// no group.
+	leaving atomic.Bool
 }
 
 // maxNodeID is the largest node ID: a replica ID holds it in 32 bits

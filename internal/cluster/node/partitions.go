@@ -327,7 +327,7 @@ func (n *Node) watchPartitions(ctx context.Context) {
 				n.log.Info("partition leader changed", "topic", h.topic, "partition", h.partition, "leader", st.Leader, "epoch", st.Term)
 			}
 			preferred := h.replicas[0] == n.cfg.ID
-			if preferred && st.Leader == 0 && now.Sub(h.lastCampaign) >= campaignEvery {
+			if preferred && st.Leader == 0 && !n.leaving.Load() && now.Sub(h.lastCampaign) >= campaignEvery {
 				// A first campaign is lost when it reaches the other
 				// replicas before they start the group; try again rather
 				// than wait out a whole election timeout.
