@@ -362,6 +362,12 @@ func (sub *subscription) member() string {
 // acks behind it) from waiting on a poll's wait or its coordinator's
 // confirmation, seconds on a cluster in trouble.
 func (sub *subscription) grant(n int) {
+	if n == 0 {
+		// A DELIVER being written (its poll checked before this fence)
+		// goes out first; a poll that checks after is fenced.
+		sub.writeMu.Lock()
+		defer sub.writeMu.Unlock()
+	}
 	sub.mu.Lock()
 	lower := n < sub.credit
 	sub.credit = n
@@ -369,10 +375,6 @@ func (sub *subscription) grant(n int) {
 		sub.fenced = sub.polls
 	}
 	sub.mu.Unlock()
-	if n == 0 {
-		sub.writeMu.Lock() // a write that checked before the fence ends
-		sub.writeMu.Unlock()
-	}
 	if lower {
 		sub.poke()
 	}
