@@ -125,6 +125,11 @@ func (b *Broker) PollBuffers() (got, made int64) { return b.coord.PollBuffers() 
 // PollStored is written, so that its read buffers serve other polls.
 func ReleaseStored(parts []StoredPart) { coordinator.ReleaseStored(parts) }
 
+// HandBackStored is coordinator.Coordinator.HandBackStored.
+func (b *Broker) HandBackStored(groupID string, req PollParams, host string, parts []StoredPart) {
+	b.coord.HandBackStored(groupID, req, host, parts)
+}
+
 // HeartbeatDue is coordinator.Coordinator.HeartbeatDue.
 func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
 	return b.coord.HeartbeatDue(groupID, memberID)

@@ -156,6 +156,24 @@ func (c *Coordinator) handBack(cg *cgroup, req PollParams, host string, taken []
 	}
 }
 
+// HandBackStored returns what a stored poll handed out and its caller will
+// not deliver (a stream's poll fenced by a CREDIT of 0), as handBack does:
+// deliverable again at once, no retry spent, without a member's nack's
+// checks or its wait for durability. A group gone took them along.
+func (c *Coordinator) HandBackStored(groupID string, req PollParams, host string, parts []StoredPart) {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return
+	}
+	var taken []groupstate.Range
+	for _, p := range parts {
+		for _, r := range p.Ranges {
+			taken = append(taken, groupstate.Range{TP: delivery.TP{Topic: p.Topic, Partition: p.Partition}, From: r.First, To: r.Last + 1})
+		}
+	}
+	c.handBack(cg, req, host, taken)
+}
+
 // pollBound is a poll's bound v of what: def for 0, capped at most; a
 // negative one is INVALID_ARGUMENT.
 func pollBound(what string, v, def, most int) (int, error) {

@@ -456,8 +456,9 @@ func (c *streamConn) deliver(ctx context.Context, sub *subscription) {
 // it wrote, and false when the subscription is over: the stream closed or
 // failed, or the poll failed (its ERROR sent).
 func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll uint64, req api.StreamSubscription, credit int) (int, bool) {
-	parts, err := c.s.b.PollStored(pctx, sub.group, broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
-		MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}, c.host)
+	params := broker.PollParams{MemberID: req.MemberID, Generation: req.Generation,
+		MaxMessages: credit, MaxBytes: int(req.MaxBytes), Wait: c.s.opts.MaxWait}
+	parts, err := c.s.b.PollStored(pctx, sub.group, params, c.host)
 	if ctx.Err() != nil {
 		broker.ReleaseStored(parts)
 		return 0, false // the stream closed: what the poll handed out is in flight, as a dropped poll's
@@ -477,7 +478,6 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll 
 		(*hook)()
 	}
 	sub.writeMu.Lock()
-	defer sub.writeMu.Unlock()
 	sub.mu.Lock()
 	fenced := sub.fenced == poll
 	if !fenced {
@@ -485,31 +485,18 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll 
 	}
 	sub.mu.Unlock()
 	if fenced {
-		c.handBack(sub, req, parts)
+		sub.writeMu.Unlock() // the hand-back may wait on the group's writes: not the reader
+		c.s.b.HandBackStored(sub.group, params, c.host, parts)
 		broker.ReleaseStored(parts)
 		return 0, true
 	}
 	err = c.w.Write(api.StreamDeliver, sub.id, storedPieces(parts)...)
+	sub.writeMu.Unlock()
 	// Written (Write returns once the bytes are out) or failed: the read
 	// buffers may serve other polls. Never released, every poll of a
 	// stream read into a fresh buffer.
 	broker.ReleaseStored(parts)
 	return n, err == nil // a failed write: serve ends the stream
-}
-
-// handBack releases what a fenced poll handed out, as the member's nack
-// with release would. A refusal (the member fenced or gone meanwhile) is
-// harmless: its messages went back with it.
-func (c *streamConn) handBack(sub *subscription, req api.StreamSubscription, parts []broker.StoredPart) {
-	back := api.AckRequest{MemberID: req.MemberID, Generation: req.Generation, Release: true}
-	for _, p := range parts {
-		for _, r := range p.Ranges {
-			back.Ranges = append(back.Ranges, api.OffsetRange{Topic: p.Topic, Partition: p.Partition, From: r.First, To: r.Last + 1})
-		}
-	}
-	if _, err := nack(c.s.b, sub.group, &back, c.host); err != nil {
-		c.s.log.Debug("stream: handing back a fenced poll's messages", "group", sub.group, "member", req.MemberID, "err", err)
-	}
 }
 
 // beforeDeliverWrite, if set, runs between a subscription's hand-out and
