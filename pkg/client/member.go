@@ -295,6 +295,19 @@ func (s *memberState) releasedSinceLocked(k tp, since uint64) bool {
 	return s.releasedAt[k] > since
 }
 
+// dropReleasedSinceLocked filters msgs in place, leaving out those of
+// partitions released after the count of releases was since.
+func (s *memberState) dropReleasedSinceLocked(msgs []*Message, since uint64) []*Message {
+	kept := msgs[:0]
+	for _, m := range msgs {
+		if !s.releasedSinceLocked(tp{m.Topic, m.Partition}, since) {
+			kept = append(kept, m)
+		}
+	}
+	clear(msgs[len(kept):])
+	return kept
+}
+
 // drainedLocked lists revoking partitions ready to release: nothing held,
 // or past their deadline.
 func (s *memberState) drainedLocked(now time.Time) []tp {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -279,6 +280,9 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 		}
 		c.mu.Unlock()
 		msgs, err := decodePollStored(raw.body)
+		if hook := aheadDecoded.Load(); hook != nil {
+			(*hook)()
+		}
 		c.mu.Lock()
 		if sess != s.session || err != nil {
 			// A lost session took them along; an answer that does not
@@ -287,7 +291,16 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 			c.mu.Unlock()
 			return nil
 		}
-		s.ahead = msgs // ahead was empty, and stays before aheadRaw
+		if s.releases != since {
+			// A release during the decode did not see these: it took
+			// back those of its partitions, which must not wait ahead
+			// for a Poll after it (accept sees only the first n).
+			msgs = s.dropReleasedSinceLocked(msgs, since)
+			since = s.releases
+		}
+		// Ahead was empty; a poll ahead's decoded answer may have come
+		// meanwhile, after this one.
+		s.ahead = append(msgs, s.ahead...)
 	}
 	n := len(s.ahead)
 	if maxMessages > 0 {
@@ -308,6 +321,10 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	c.mu.Unlock()
 	return c.accept(sess, since, dropCrossed, got)
 }
+
+// aheadDecoded, if set, runs in takeAhead between the decode of an answer
+// and the lock it is kept under: tests release a partition there.
+var aheadDecoded atomic.Pointer[func()]
 
 // aheadDueLocked is when run must look next at the messages polled ahead
 // (zero: never). It does not wake run for each answer polled ahead (run's
