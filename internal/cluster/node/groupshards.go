@@ -203,8 +203,8 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 			preferred := gs.voters[0]
 			switch {
 			case st.IsLeader && gs.claimed == 0:
-				if !n.registeredNow() {
-					continue // see registeredNow
+				if !n.registeredNow() || n.leaving.Load() {
+					continue // see registeredNow; a leaving node hands it off (shed)
 				}
 				n.claimGroupShard(ctx, i, gs, st.Term)
 			case st.IsLeader && preferred != n.cfg.ID && !down[preferred] &&

@@ -30,42 +30,72 @@ const handOffSilence = time.Second
 // publish to it and every commit of its groups fails meanwhile (2.2–2.7 s
 // on a loaded 2-core machine); a group handed off answers under its new
 // leader within a round trip, and clients follow the NOT_LEADER answers
-// this node gives from then on. From the first call on, this node
-// campaigns for no group: it is leaving.
+// this node gives from then on. From the first call on the node is
+// leaving until Run returns: it campaigns for no group and claims no
+// group shard, and shed hands off whatever it comes to lead again (the
+// others, which do not know it is leaving, hand a group back to its
+// preferred replica once they have led it a while, and draining may take
+// that long).
 func (n *Node) HandOff(ctx context.Context) (left int) {
 	n.leaving.Store(true)
+	n.leave.Do(func() { close(n.left) })
 	t := time.NewTicker(handOffEvery)
 	defer t.Stop()
 	for {
-		led, err := n.raft.Led(ctx)
-		if err != nil {
-			return len(led)
-		}
-		if len(led) == 0 {
-			return 0
-		}
-		down := map[uint64]bool{}
-		for _, id := range n.tr.Silent(handOffSilence) {
-			down[id] = true
-		}
-		started := 0
-		for g, l := range led {
-			for _, to := range handOffTargets(l, n.cfg.ID, down) {
-				if n.raft.TransferLeader(ctx, g, to) == nil {
-					started++ // or one in progress asked again: raft ignores that
-					break
-				}
-			}
-		}
-		if started == 0 {
-			return len(led) // nobody can take what is left
+		led, started, err := n.handOffRound(ctx)
+		if err != nil || led == 0 || started == 0 {
+			return led // done, or nobody can take what is left
 		}
 		select {
 		case <-ctx.Done():
-			return len(led)
+			return led
 		case <-t.C:
 		}
 	}
+}
+
+// shed runs until ctx ends: once the node is leaving (HandOff), it hands
+// off every handOffEvery whatever it leads.
+func (n *Node) shed(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		return
+	case <-n.left:
+	}
+	t := time.NewTicker(handOffEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, _, _ = n.handOffRound(ctx)
+	}
+}
+
+// handOffRound asks, for each group this node leads, a transfer to the
+// first of its handOffTargets that can take it (raft ignores a transfer
+// asked again while it runs). It returns how many groups the node leads
+// and for how many a transfer started.
+func (n *Node) handOffRound(ctx context.Context) (led, started int, err error) {
+	leads, err := n.raft.Led(ctx)
+	if err != nil {
+		return len(leads), 0, err
+	}
+	down := map[uint64]bool{}
+	for _, id := range n.tr.Silent(handOffSilence) {
+		down[id] = true
+	}
+	for g, l := range leads {
+		for _, to := range handOffTargets(l, n.cfg.ID, down) {
+			if n.raft.TransferLeader(ctx, g, to) == nil {
+				started++
+				break
+			}
+		}
+	}
+	return len(leads), started, nil
 }
 
 // handOffTargets are the nodes that may take group l from self: its other

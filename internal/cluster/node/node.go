@@ -115,9 +115,12 @@ type Node struct {
 
 	gshards []*groupShard // consumer group shards; nil without Config.GroupShards
 
-	// leaving is set by HandOff: the node is stopping and campaigns for
-	// no group.
+	// leaving is set, and left closed (once, by leave), by HandOff: the
+	// node is stopping, campaigns for no group, claims no group shard and
+	// hands off what it comes to lead (shed).
 	leaving atomic.Bool
+	leave   sync.Once
+	left    chan struct{}
 }
 
 // maxNodeID is the largest node ID: a replica ID holds it in 32 bits
@@ -169,7 +172,7 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID),
-		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals}
+		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals, left: make(chan struct{})}
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
 		ConcurrentSyncs: concurrentSyncs, FlushEvery: cfg.FlushEvery, Quiesce: cfg.Quiesce,
@@ -303,6 +306,7 @@ func (n *Node) Run(ctx context.Context) error {
 		if n.gshards != nil {
 			g.Go(func() error { n.watchGroupShards(gctx); return nil })
 		}
+		g.Go(func() error { n.shed(gctx); return nil })
 		return nil
 	})
 	n.log.Info("cluster node started", "cluster_addr", n.cfg.Listener.Addr().String(), "peers", len(n.cfg.Peers), "dir", n.cfg.Dir,

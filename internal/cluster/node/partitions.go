@@ -89,7 +89,7 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 			sm.Close()
 			return ctx.Err()
 		}
-		if p.Replicas[0] == n.cfg.ID {
+		if p.Replicas[0] == n.cfg.ID && !n.leaving.Load() {
 			if err := n.raft.Campaign(ctx, p.Group); err != nil {
 				n.log.Warn("cluster: campaigning for a partition failed", "topic", tp.Name, "partition", p.Index, "err", err)
 			}
