@@ -31,3 +31,29 @@ func TestHandOffTargets(t *testing.T) {
 		})
 	}
 }
+
+func TestInStepWith(t *testing.T) {
+	r := func(node, match uint64) multiraft.Follower {
+		return multiraft.Follower{ID: multiraft.ReplicaID(node, 1), Match: match, RecentActive: true}
+	}
+	led := func(commit uint64, vs ...multiraft.Follower) multiraft.Led {
+		return multiraft.Led{Commit: commit, Voters: vs}
+	}
+	for _, tc := range []struct {
+		name string
+		led  map[uint64]multiraft.Led
+		want bool
+	}{
+		{"nothing led", nil, true},
+		{"caught up everywhere", map[uint64]multiraft.Led{1: led(100, r(1, 100), r(2, 100)), 2: led(50, r(1, 50), r(2, 49))}, true},
+		{"within the slack", map[uint64]multiraft.Led{1: led(100, r(1, 100), r(2, 100-handBackSlack))}, true},
+		{"behind in one group", map[uint64]multiraft.Led{1: led(100, r(1, 100), r(2, 100)), 2: led(5000, r(1, 5000), r(2, 1000))}, false},
+		{"no replica of it", map[uint64]multiraft.Led{1: led(5000, r(1, 5000), r(3, 10))}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := inStepWith(tc.led, 2); got != tc.want {
+				t.Fatalf("in step: %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
