@@ -106,6 +106,20 @@ func (c *streamClient) delivered(f api.StreamFrame) []binMessage {
 	return msgs
 }
 
+// subscribedToTen starts a broker with ten messages in orders/0 and a
+// member of billing subscribed to them on a stream (subscription 1), with
+// no credit yet.
+func subscribedToTen(t *testing.T) (*brokertest.Server, *streamClient) {
+	t.Helper()
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 10)
+	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
+	_, sc := dialStream(t, s, "")
+	sc.subscribe(1, m)
+	return s, sc
+}
+
 func wantStreamError(t *testing.T, f api.StreamFrame, typ api.StreamType, want *api.Error) {
 	t.Helper()
 	if f.Type != typ {
@@ -161,12 +175,7 @@ func TestStreamRefusals(t *testing.T) {
 // Deliveries never exceed the credit granted; acks over the stream settle
 // as POST /ack does, and only refusals are answered.
 func TestStreamCreditAndAcks(t *testing.T) {
-	s := brokertest.Start(t)
-	createTopic(t, s, "orders", 1)
-	publishSpread(t, s, "orders", 10)
-	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
-	_, sc := dialStream(t, s, "")
-	sc.subscribe(1, m)
+	s, sc := subscribedToTen(t)
 	if got := sc.sync(2); len(got) != 0 {
 		t.Fatalf("delivered %v before any credit", got[0].Type)
 	}
@@ -465,12 +474,7 @@ func TestStreamCreditZeroFencesThePollInProgress(t *testing.T) {
 		})
 	})
 	defer restore()
-	s := brokertest.Start(t)
-	createTopic(t, s, "orders", 1)
-	publishSpread(t, s, "orders", 10)
-	m := join(t, s, "billing", api.JoinRequest{Topics: []string{"orders"}})
-	_, sc := dialStream(t, s, "")
-	sc.subscribe(1, m)
+	_, sc := subscribedToTen(t)
 	sc.send(api.StreamCredit, 1, api.AppendStreamCredit(nil, 5))
 	<-handed // five messages handed out, their DELIVER not written yet
 

@@ -62,16 +62,7 @@ func (n *Node) shed(ctx context.Context) {
 		return
 	case <-n.left:
 	}
-	t := time.NewTicker(handOffEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		_, _, _ = n.handOffRound(ctx)
-	}
+	every(ctx, handOffEvery, func() { _, _, _ = n.handOffRound(ctx) })
 }
 
 // handOffRound asks, for each group this node leads, a transfer to the

@@ -349,8 +349,11 @@ func (n *Node) watchLeader(ctx context.Context) {
 }
 
 // everyTick calls fn once a Raft tick until ctx is done.
-func (n *Node) everyTick(ctx context.Context, fn func()) {
-	t := time.NewTicker(n.cfg.Tick)
+func (n *Node) everyTick(ctx context.Context, fn func()) { every(ctx, n.cfg.Tick, fn) }
+
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
