@@ -87,12 +87,23 @@ func readBlob(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// appendFrame encodes envs as one frame.
-func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, error) {
+// frameTarget is the size at which a frame is closed and the rest of a
+// batch goes in the next: a peer restarted after a while is sent appends of
+// many groups at once (100–200 MB in one batch, seen), which as one frame
+// was over maxFrame and dropped whole, with every other group's messages
+// in it, and held that much memory besides.
+const frameTarget = 4 << 20
+
+// appendFrame encodes a prefix of envs as one frame: envelopes up to
+// frameTarget bytes, at least one (none if envs is empty: a keep-alive). It
+// returns how many it took. An envelope that alone is over maxFrame is
+// taken and errFrame returned, with dst as it was.
+func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, int, error) {
 	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(envs)))
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // length, count
+	n := 0
 	for _, e := range envs {
+		before := len(dst)
 		dst = binary.BigEndian.AppendUint64(dst, e.Group)
 		var flags byte
 		if e.Quiesce {
@@ -107,16 +118,44 @@ func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, error) {
 		var err error
 		dst, err = proto.MarshalOptions{}.MarshalAppend(dst, e.Msg)
 		if err != nil {
-			return dst[:start], err
+			return dst[:start], n + 1, err
 		}
 		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
+		if n > 0 && len(dst)-start > frameTarget {
+			dst = dst[:before] // for the next frame
+			break
+		}
+		n++
 	}
-	n := len(dst) - start - 4
-	if n > maxFrame {
-		return dst[:start], fmt.Errorf("%w: %d bytes", errFrame, n)
+	size := len(dst) - start - 4
+	if size > maxFrame {
+		return dst[:start], n, fmt.Errorf("%w: %d bytes", errFrame, size)
 	}
-	binary.BigEndian.PutUint32(dst[start:], uint32(n))
-	return dst, nil
+	binary.BigEndian.PutUint32(dst[start:], uint32(size))
+	binary.BigEndian.PutUint32(dst[start+4:], uint32(n))
+	return dst, n, nil
+}
+
+// eachFrame encodes batch as frames (appendFrame) into buf, in order, and
+// gives each to send, stopping at its first error; an empty batch is one
+// empty frame. An envelope that cannot be encoded (or alone is over
+// maxFrame) is left out and given to drop: raft sends again what a peer
+// did not get. It returns buf for reuse.
+func eachFrame(buf []byte, batch []multiraft.Envelope, send func([]byte) error, drop func(error)) ([]byte, error) {
+	for first := true; first || len(batch) > 0; first = false {
+		var n int
+		var err error
+		buf, n, err = appendFrame(buf[:0], batch)
+		batch = batch[n:]
+		if err != nil {
+			drop(err)
+			continue
+		}
+		if err := send(buf); err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // readFrame decodes the next frame; buf is reused between calls.

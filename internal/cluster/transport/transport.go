@@ -380,13 +380,14 @@ func (t *Transport) write(ctx context.Context, p *peer, c net.Conn) {
 			}
 		}
 		var err error
-		buf, err = appendFrame(buf[:0], batch)
-		if err != nil {
+		buf, err = eachFrame(buf, batch, func(frame []byte) error {
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_, err := c.Write(frame)
+			return err
+		}, func(err error) {
 			t.cfg.Logger.Error("transport: encode", "peer", p.id, "err", err)
-			continue
-		}
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(buf); err != nil {
+		})
+		if err != nil {
 			t.cfg.Unreachable(p.id)
 			return
 		}
