@@ -96,13 +96,24 @@ const frameTarget = 4 << 20
 
 // appendFrame encodes a prefix of envs as one frame: envelopes up to
 // frameTarget bytes, at least one (none if envs is empty: a keep-alive). It
-// returns how many it took. An envelope that alone is over maxFrame is
-// taken and errFrame returned, with dst as it was.
+// returns how many it took. An envelope that cannot be encoded, or alone
+// is over maxFrame, is taken alone (those before it go in this frame) and
+// its error returned, with dst as it was.
 func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, int, error) {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0) // length, count
 	n := 0
 	for _, e := range envs {
+		size := msgHeaderLen + proto.Size(e.Msg)
+		if n > 0 && len(dst)-start+size > frameTarget {
+			break // for the next frame
+		}
+		if size > maxFrame {
+			if n > 0 {
+				break // alone, in the next call
+			}
+			return dst[:start], 1, fmt.Errorf("%w: a message of %d bytes", errFrame, size)
+		}
 		before := len(dst)
 		dst = binary.BigEndian.AppendUint64(dst, e.Group)
 		var flags byte
@@ -118,20 +129,16 @@ func appendFrame(dst []byte, envs []multiraft.Envelope) ([]byte, int, error) {
 		var err error
 		dst, err = proto.MarshalOptions{}.MarshalAppend(dst, e.Msg)
 		if err != nil {
-			return dst[:start], n + 1, err
+			if n > 0 {
+				dst = dst[:before] // those before go; this one alone, in the next call
+				break
+			}
+			return dst[:start], 1, err
 		}
 		binary.BigEndian.PutUint32(dst[lenAt:], uint32(len(dst)-lenAt-4))
-		if n > 0 && len(dst)-start > frameTarget {
-			dst = dst[:before] // for the next frame
-			break
-		}
 		n++
 	}
-	size := len(dst) - start - 4
-	if size > maxFrame {
-		return dst[:start], n, fmt.Errorf("%w: %d bytes", errFrame, size)
-	}
-	binary.BigEndian.PutUint32(dst[start:], uint32(size))
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
 	binary.BigEndian.PutUint32(dst[start+4:], uint32(n))
 	return dst, n, nil
 }

@@ -38,21 +38,22 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 }
 
-// TestLargeBatchGoesInFrames: a batch of appends larger than a frame may
-// be (a restarted peer caught up by many groups at once: 100–200 MB seen)
-// goes whole, in frames of about frameTarget bytes, in order; it was one
-// frame over maxFrame, dropped with every message in it. An envelope that
-// alone is over maxFrame is left out, and the others still go.
+// TestLargeBatchGoesInFrames: a batch of appends larger than a frame
+// should be goes whole, in frames of about frameTarget bytes, in order; as
+// one frame it was refused when over maxFrame (a restarted peer caught up by
+// many groups at once: 100–200 MB seen) and dropped with every message in
+// it. An envelope that alone is over maxFrame is left out, and the others
+// still go, those before it too.
 func TestLargeBatchGoesInFrames(t *testing.T) {
 	app := func(group uint64, size int) multiraft.Envelope {
 		return multiraft.Envelope{Group: group, Msg: &pb.Message{Type: pb.MsgApp.Enum(), To: new(uint64(2)),
 			Entries: []*pb.Entry{{Index: new(uint64(1)), Data: bytes.Repeat([]byte{'x'}, size)}}}}
 	}
 	var batch []multiraft.Envelope
-	for g := range uint64(80) {
+	for g := range uint64(24) {
 		batch = append(batch, app(g, 1<<20))
 	}
-	batch = append(batch[:40], append([]multiraft.Envelope{app(1000, maxFrame+1)}, batch[40:]...)...)
+	batch = append(batch[:12], append([]multiraft.Envelope{app(1000, maxFrame+1)}, batch[12:]...)...)
 	var (
 		wire    bytes.Buffer
 		frames  int
@@ -80,15 +81,15 @@ func TestLargeBatchGoesInFrames(t *testing.T) {
 			groups = append(groups, e.Group)
 		}
 	}
-	if len(groups) != 80 || len(dropped) != 1 {
-		t.Fatalf("%d envelopes went in %d frames, %d dropped; want the 80, and the one over maxFrame dropped", len(groups), frames, len(dropped))
+	if len(groups) != 24 || len(dropped) != 1 || frames < 6 {
+		t.Fatalf("%d envelopes went in %d frames, %d dropped; want the 24 in 6 or more, and the one over maxFrame dropped", len(groups), frames, len(dropped))
 	}
 	for i, g := range groups {
 		if g != uint64(i) {
 			t.Fatalf("envelope %d is group %d: out of order", i, g)
 		}
 	}
-	t.Logf("80 MiB in %d frames", frames)
+	t.Logf("24 MiB in %d frames", frames)
 }
 
 // FuzzReadFrame feeds arbitrary bytes to the decoder: it must fail cleanly,

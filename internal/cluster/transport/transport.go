@@ -391,5 +391,8 @@ func (t *Transport) write(ctx context.Context, p *peer, c net.Conn) {
 			t.cfg.Unreachable(p.id)
 			return
 		}
+		if cap(buf) > 2*frameTarget {
+			buf = nil // a large message's frame: not kept for the connection's life
+		}
 	}
 }
