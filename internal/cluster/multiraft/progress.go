@@ -18,10 +18,12 @@ type Follower struct {
 	RecentActive bool
 }
 
-// Led is a group this node leads: its term, commit index and voters.
+// Led is a group this node leads: its term, commit index, voters and
+// learners (replicas catching up before they vote).
 type Led struct {
 	Term, Commit uint64
 	Voters       []Follower // by replica ID (multiraft.NodeOf names the node), the leader among them
+	Learners     []Follower // by replica ID
 }
 
 // Led returns the groups this node leads with their voters' progress,
@@ -37,11 +39,16 @@ func (n *Node) Led(ctx context.Context) (map[uint64]Led, error) {
 			}
 			l := Led{Term: st.GetTerm(), Commit: st.GetCommit()}
 			g.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+				f := Follower{ID: id, Match: pr.Match, RecentActive: pr.RecentActive}
 				if typ == raft.ProgressTypePeer {
-					l.Voters = append(l.Voters, Follower{ID: id, Match: pr.Match, RecentActive: pr.RecentActive})
+					l.Voters = append(l.Voters, f)
+				} else {
+					l.Learners = append(l.Learners, f)
 				}
 			})
-			slices.SortFunc(l.Voters, func(a, b Follower) int { return cmp.Compare(a.ID, b.ID) })
+			byID := func(a, b Follower) int { return cmp.Compare(a.ID, b.ID) }
+			slices.SortFunc(l.Voters, byID)
+			slices.SortFunc(l.Learners, byID)
 			out[id] = l
 		}
 		return nil

@@ -50,6 +50,7 @@ type groupShard struct {
 	voters                                []uint64
 	claimed                               uint64
 	claimedAt, lastCampaign, lastTransfer time.Time
+	waitFrom                              time.Time // since when a hand-back waits for its replica to be in step
 }
 
 // shardVoters are shard i's replicas among the sorted peers: up to three,
@@ -179,7 +180,9 @@ func (n *Node) ConfirmGroupShard(ctx context.Context, shard int, epoch uint64) e
 // lost, and campaigns for a leaderless shard it is the preferred replica
 // of.
 func (n *Node) watchGroupShards(ctx context.Context) {
+	var steps stepCheck
 	n.everyTick(ctx, func() {
+		inStep := n.stepsThisTick(ctx, &steps)
 		down := map[uint64]bool{}
 		for _, id := range n.tr.Down() {
 			down[id] = true
@@ -210,12 +213,19 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 			case st.IsLeader && preferred != n.cfg.ID && !down[preferred] &&
 				time.Since(gs.claimedAt) >= transferAfter && time.Since(gs.lastTransfer) >= transferEvery:
 				gs.lastTransfer = time.Now()
-				if !n.inStep(ctx, preferred) {
+				if !inStep(preferred) {
 					// Its copies still catching up (a restart): its
 					// groups' commits would be refused past them.
-					gs.lastTransfer = gs.lastTransfer.Add(stepRecheck - transferEvery)
-					continue
+					if gs.waitFrom.IsZero() {
+						gs.waitFrom = gs.lastTransfer
+					}
+					if time.Since(gs.waitFrom) < stepWaitCap {
+						gs.lastTransfer = gs.lastTransfer.Add(stepRecheck - transferEvery)
+						continue
+					}
+					n.log.Warn("consumer group shard: handing it back although its preferred replica's copies still trail", "shard", i, "to", preferred, "waited", stepWaitCap)
 				}
+				gs.waitFrom = time.Time{}
 				if err := n.raft.TransferLeader(ctx, g, preferred); err == nil {
 					n.log.Info("consumer group shard: handing it to its preferred replica", "shard", i, "to", preferred)
 				}
@@ -228,33 +238,67 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 }
 
 // stepRecheck is how soon a shard's hand-back to a replica not yet in step
-// is tried again.
-const stepRecheck = time.Second
+// is tried again, and stepWaitCap how long it waits for that at most: a
+// replica that stays behind (a slow disk under steady load) gets its
+// shard back anyway, with a warning, rather than never.
+const (
+	stepRecheck = time.Second
+	stepWaitCap = time.Minute
+)
 
-// handBackSlack is how many entries behind a leader's commit index a
-// replica may be and still count as in step: what a busy log gains while
-// an append travels.
-const handBackSlack = 64
+// stepCheck is what watchGroupShards saw of the Raft groups this node
+// leads at its last look: each one's commit index, and when.
+type stepCheck struct {
+	commits map[uint64]uint64
+	at      time.Time
+}
 
-// inStep reports whether node's replicas are in step with the Raft groups
-// this node leads (see inStepWith). A group shard goes back to its
-// preferred replica only then: restarted, that node coordinated its
-// groups at once, while its copies of their partitions still lagged, and
-// refused their commits as past the high watermark for about 1.5 s (a
-// helper's sarama run in stop 38). The groups this node does not lead are
-// not seen; they catch up alongside.
-func (n *Node) inStep(ctx context.Context, node uint64) bool {
-	led, err := n.raft.Led(ctx)
-	return err == nil && inStepWith(led, node)
+// stepsThisTick returns a function reporting whether a node's replicas are
+// in step: in every group this node leads, each replica of that node's
+// (voter or learner) has reached the commit index of this node's previous
+// look, if that look is at most two rechecks old (else there is nothing
+// to compare with yet, and the answer is no). It reads the groups once,
+// at its first call. A group shard goes back to its preferred replica only
+// then: restarted, that node coordinated its groups at once while its
+// copies of their partitions still lagged, and refused their commits as
+// past the high watermark (about 1.5 s in a helper's sarama run, stop 38).
+// Comparing with where the leader was a second before, not with where it
+// is, lets a follower that trails a busy log by a moment count as in step.
+// The groups this node does not lead are not seen; they catch up
+// alongside.
+func (n *Node) stepsThisTick(ctx context.Context, sc *stepCheck) func(node uint64) bool {
+	var (
+		led         map[uint64]multiraft.Led
+		prev        map[uint64]uint64
+		read, fresh bool
+	)
+	return func(node uint64) bool {
+		if !read {
+			read = true
+			cctx, cancel := context.WithTimeout(ctx, stepRecheck)
+			l, err := n.raft.Led(cctx)
+			cancel()
+			if err != nil {
+				return false
+			}
+			led, prev, fresh = l, sc.commits, time.Since(sc.at) <= 2*stepRecheck
+			sc.commits, sc.at = make(map[uint64]uint64, len(led)), time.Now()
+			for g, x := range led {
+				sc.commits[g] = x.Commit
+			}
+		}
+		return led != nil && fresh && inStepWith(led, prev, node)
+	}
 }
 
 // inStepWith reports whether, in each group of led that node has a
-// replica in, that replica's log is within handBackSlack of the commit
-// index.
-func inStepWith(led map[uint64]multiraft.Led, node uint64) bool {
-	for _, l := range led {
-		for _, v := range l.Voters {
-			if multiraft.NodeOf(v.ID) == node && v.Match+handBackSlack < l.Commit {
+// replica in, that replica's log reaches prev's commit index for the group
+// (a group prev does not have is new since: its replicas are taken as in
+// step).
+func inStepWith(led map[uint64]multiraft.Led, prev map[uint64]uint64, node uint64) bool {
+	for g, l := range led {
+		for _, v := range slices.Concat(l.Voters, l.Learners) {
+			if multiraft.NodeOf(v.ID) == node && v.Match < prev[g] {
 				return false
 			}
 		}

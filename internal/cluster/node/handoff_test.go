@@ -39,19 +39,30 @@ func TestInStepWith(t *testing.T) {
 	led := func(commit uint64, vs ...multiraft.Follower) multiraft.Led {
 		return multiraft.Led{Commit: commit, Voters: vs}
 	}
+	learning := func(l multiraft.Led, f multiraft.Follower) multiraft.Led {
+		l.Learners = append(l.Learners, f)
+		return l
+	}
 	for _, tc := range []struct {
 		name string
 		led  map[uint64]multiraft.Led
+		prev map[uint64]uint64 // commit indexes at the previous look
 		want bool
 	}{
-		{"nothing led", nil, true},
-		{"caught up everywhere", map[uint64]multiraft.Led{1: led(100, r(1, 100), r(2, 100)), 2: led(50, r(1, 50), r(2, 49))}, true},
-		{"within the slack", map[uint64]multiraft.Led{1: led(100, r(1, 100), r(2, 100-handBackSlack))}, true},
-		{"behind in one group", map[uint64]multiraft.Led{1: led(100, r(1, 100), r(2, 100)), 2: led(5000, r(1, 5000), r(2, 1000))}, false},
-		{"no replica of it", map[uint64]multiraft.Led{1: led(5000, r(1, 5000), r(3, 10))}, true},
+		{"nothing led", nil, nil, true},
+		{"reached the last look everywhere", map[uint64]multiraft.Led{1: led(120, r(1, 120), r(2, 100)), 2: led(60, r(1, 60), r(2, 50))},
+			map[uint64]uint64{1: 100, 2: 50}, true},
+		{"one entry short of it in one group", map[uint64]multiraft.Led{1: led(120, r(1, 120), r(2, 100)), 2: led(60, r(1, 60), r(2, 49))},
+			map[uint64]uint64{1: 100, 2: 50}, false},
+		{"far behind, catching up", map[uint64]multiraft.Led{1: led(9000, r(1, 9000), r(2, 3000))}, map[uint64]uint64{1: 8000}, false},
+		{"a group new since the last look", map[uint64]multiraft.Led{1: led(10, r(1, 10), r(2, 0))}, map[uint64]uint64{}, true},
+		{"no replica of it", map[uint64]multiraft.Led{1: led(5000, r(1, 5000), r(3, 10))}, map[uint64]uint64{1: 4000}, true},
+		{"its learner behind (a wiped disk's new replica), its old voter not", map[uint64]multiraft.Led{
+			1: learning(led(5000, r(1, 5000), r(2, 5000)), multiraft.Follower{ID: multiraft.ReplicaID(2, 2), Match: 0})},
+			map[uint64]uint64{1: 4000}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := inStepWith(tc.led, 2); got != tc.want {
+			if got := inStepWith(tc.led, tc.prev, 2); got != tc.want {
 				t.Fatalf("in step: %v, want %v", got, tc.want)
 			}
 		})
