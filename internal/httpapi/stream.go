@@ -485,7 +485,11 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll 
 	}
 	sub.mu.Unlock()
 	if fenced {
-		sub.writeMu.Unlock() // the hand-back may wait on the group's writes: not the reader
+		// The hand-back may wait on the group's writes: not the reader.
+		// This goroutine alone polls for the subscription, so no later
+		// delivery of these messages to it can come before the hand-back
+		// and be released by it.
+		sub.writeMu.Unlock()
 		c.s.b.HandBackStored(sub.group, params, c.host, parts)
 		broker.ReleaseStored(parts)
 		return 0, true
