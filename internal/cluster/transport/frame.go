@@ -207,5 +207,10 @@ func readFrame(r *bufio.Reader, buf []byte) ([]multiraft.Envelope, []byte, error
 		b = b[ml:]
 		envs = append(envs, multiraft.Envelope{Group: group, Msg: m, Quiesce: flags&flagQuiesce != 0, Wake: flags&flagWake != 0})
 	}
+	if len(b) > 0 {
+		// A frame holds its count of messages and nothing after: bytes
+		// left over mean a peer that frames otherwise, or a broken one.
+		return nil, buf, fmt.Errorf("%w: %d bytes after %d messages", errFrame, len(b), count)
+	}
 	return envs, buf, nil
 }

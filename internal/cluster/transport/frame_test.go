@@ -3,6 +3,8 @@ package transport
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"errors"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -35,6 +37,20 @@ func TestFrameRoundTrip(t *testing.T) {
 	}
 	if got, _, err := readFrame(r, buf); err != nil || len(got) != 1 || !proto.Equal(got[0].Msg, envs[0].Msg) {
 		t.Fatalf("second frame: %v %v", got, err)
+	}
+}
+
+// A frame whose length says more than its messages hold is refused, not
+// read as if the rest were not there.
+func TestFrameWithBytesLeftOver(t *testing.T) {
+	b, _, err := appendFrame(nil, []multiraft.Envelope{{Group: 3, Msg: &pb.Message{Type: pb.MsgVote.Enum(), To: new(uint64(2))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, 0xde, 0xad)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(b)), nil); !errors.Is(err, errFrame) {
+		t.Fatalf("read a frame with 2 bytes after its message: %v, want errFrame", err)
 	}
 }
 
