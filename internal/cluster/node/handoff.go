@@ -38,7 +38,7 @@ const handOffSilence = time.Second
 // that long).
 func (n *Node) HandOff(ctx context.Context) (left int) {
 	n.leaving.Store(true)
-	n.leave.Do(func() { close(n.left) })
+	defer n.leave.Do(func() { close(n.left) }) // shed goes on from here
 	t := time.NewTicker(handOffEvery)
 	defer t.Stop()
 	for {
@@ -54,8 +54,8 @@ func (n *Node) HandOff(ctx context.Context) (left int) {
 	}
 }
 
-// shed runs until ctx ends: once the node is leaving (HandOff), it hands
-// off every handOffEvery whatever it leads.
+// shed runs until ctx ends: once HandOff has returned, it hands off every
+// handOffEvery whatever the leaving node leads again.
 func (n *Node) shed(ctx context.Context) {
 	select {
 	case <-ctx.Done():

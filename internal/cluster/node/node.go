@@ -115,9 +115,10 @@ type Node struct {
 
 	gshards []*groupShard // consumer group shards; nil without Config.GroupShards
 
-	// leaving is set, and left closed (once, by leave), by HandOff: the
-	// node is stopping, campaigns for no group, claims no group shard and
-	// hands off what it comes to lead (shed).
+	// leaving is set as HandOff starts, and left closed (once, by leave)
+	// as it returns: the node is stopping, campaigns for no group, claims
+	// no group shard and, from left on, hands off what it comes to lead
+	// (shed).
 	leaving atomic.Bool
 	leave   sync.Once
 	left    chan struct{}
