@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // reconciled waits until every running node sees exactly want as the
@@ -94,4 +96,46 @@ func TestWipedNodeWaitsForItsPeers(t *testing.T) {
 		t.Fatalf("generation %d, want 1", g)
 	}
 	c.reconciled(ctx, []uint64{0, tp.Partitions[0].Group}, []uint64{1, 2, multiraft.ReplicaID(3, 1)})
+}
+
+// With quiescing, the metadata group is quiet between topic changes. Its
+// leader's node is killed and started again at once on an empty disk: the
+// new process answers the transport's keepalives before the others could
+// count it down, and it hosts no replica (it first asks the others for a
+// generation, which needs a metadata leader), so no wake note comes from it
+// either. The others must see that the process behind the link changed and
+// elect; before that they followed the dead replica for ever (CI caught it
+// as TestBinaryClusterCatchUpMemory stalling, with quiescing on).
+func TestQuietMetadataLeaderWipedAndBackAtOnce(t *testing.T) {
+	c := newReplicaCluster(t, commitlog.FsyncInterval, true)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	lead := c.leader(ctx, meta.GroupID)
+	for i := 0; i < 3; {
+		st, err := c.nodes[i].raft.Status(ctx, meta.GroupID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Quiet {
+			i++
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node %d: the idle metadata group never quiesced", i+1)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	c.stop(lead)
+	if err := os.RemoveAll(c.dirs[lead]); err != nil {
+		t.Fatal(err)
+	}
+	c.start(lead)
+	ctx, cancel = context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	want := []uint64{1, 2, 3}
+	want[lead] = multiraft.ReplicaID(uint64(lead+1), 1)
+	c.reconciled(ctx, []uint64{meta.GroupID}, want)
 }

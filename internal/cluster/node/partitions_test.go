@@ -137,9 +137,11 @@ type replicaCluster struct {
 	peers map[uint64]string
 	dirs  []string
 	fsync commitlog.FsyncPolicy
-	nodes []*Node
-	sinks []*logSink
-	stops []func()
+	// quiesce is Config.Quiesce of every node.
+	quiesce bool
+	nodes   []*Node
+	sinks   []*logSink
+	stops   []func()
 	// removing[i], if set, becomes node i's sink's removing on its next
 	// start.
 	removing []chan chan struct{}
@@ -151,7 +153,7 @@ type replicaCluster struct {
 // ctx: defer it after goleak's check, so the nodes stop before it runs.
 func withTopic(t *testing.T, rf int) (c *replicaCluster, ctx context.Context, tp meta.Topic, stop func()) {
 	t.Helper()
-	c = newReplicaCluster(t, commitlog.FsyncInterval)
+	c = newReplicaCluster(t, commitlog.FsyncInterval, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	stop = func() { cancel(); c.stopAll() }
 	formed := false
@@ -169,8 +171,8 @@ func withTopic(t *testing.T, rf int) (c *replicaCluster, ctx context.Context, tp
 	return c, ctx, tp, stop
 }
 
-func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy) *replicaCluster {
-	c := &replicaCluster{t: t, peers: map[uint64]string{}, fsync: fsync,
+func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy, quiesce bool) *replicaCluster {
+	c := &replicaCluster{t: t, peers: map[uint64]string{}, fsync: fsync, quiesce: quiesce,
 		nodes: make([]*Node, 3), sinks: make([]*logSink, 3), stops: make([]func(), 3), removing: make([]chan chan struct{}, 3)}
 	for i := 1; i <= 3; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -198,7 +200,7 @@ func (c *replicaCluster) start(i int) {
 		ID: uint64(i + 1), Peers: c.peers, Listener: ln, Dir: filepath.Join(c.dirs[i], "cluster"),
 		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
-		SnapshotEvery: 8, SnapshotKeep: 2,
+		SnapshotEvery: 8, SnapshotKeep: 2, Quiesce: c.quiesce,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +367,7 @@ func TestPartitionReplicates(t *testing.T) {
 }
 
 func testPartitionReplicates(t *testing.T, fsync commitlog.FsyncPolicy) {
-	c := newReplicaCluster(t, fsync)
+	c := newReplicaCluster(t, fsync, false)
 	defer c.stopAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

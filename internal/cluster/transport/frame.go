@@ -19,14 +19,16 @@ import (
 //
 // flags: 1 = a quiesce note, 2 = a wake note (multiraft.Envelope's flags).
 //
-// A connection starts with a hello from each side: magic uint32 | node ID uint64.
+// A connection starts with a hello from each side: magic uint32 | node ID
+// uint64 | boot uint64. The boot is random per process start, so a peer
+// sees a restart however quickly the new process connects (Transport.Down).
 // A call connection (Transport.Call) starts with the call magic instead and
 // carries one request and its answer, each as length uint32 | bytes.
 const (
-	helloMagic = 0x67715231 // "gqR1"
+	helloMagic = 0x67715232 // "gqR2"; "gqR1" had no boot
 	callMagic  = 0x67714331 // "gqC1"
 	maxCall    = 16 << 20
-	helloLen   = 12
+	greetLen   = 12 // magic, node
 	maxFrame   = 64 << 20
 
 	msgHeaderLen = 13 // group, flags, length
@@ -36,25 +38,40 @@ const (
 
 var errFrame = errors.New("transport: bad frame")
 
-func appendHello(dst []byte, node uint64) []byte { return appendGreeting(dst, helloMagic, node) }
+func appendHello(dst []byte, node, boot uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendGreeting(dst, helloMagic, node), boot)
+}
 
 func appendGreeting(dst []byte, magic uint32, node uint64) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, magic)
 	return binary.BigEndian.AppendUint64(dst, node)
 }
 
-func readHello(r io.Reader) (uint64, error) {
+func readHello(r io.Reader) (node, boot uint64, err error) {
 	magic, node, err := readGreeting(r)
 	if err == nil && magic != helloMagic {
 		err = fmt.Errorf("%w: not a GoQueue cluster peer", errFrame)
 	}
-	return node, err
+	if err != nil {
+		return 0, 0, err
+	}
+	boot, err = readBoot(r)
+	return node, boot, err
+}
+
+// readBoot reads the rest of a hello, after its greeting.
+func readBoot(r io.Reader) (uint64, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, err
+	}
+	return binary.BigEndian.Uint64(b[:]), nil
 }
 
 // readGreeting reads the first bytes of a connection: which kind it is
 // (helloMagic or callMagic) and the node that opened it.
 func readGreeting(r io.Reader) (magic uint32, node uint64, err error) {
-	var b [helloLen]byte
+	var b [greetLen]byte
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return 0, 0, err
 	}

@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,7 +55,10 @@ type Config struct {
 	// Handle answers a Call from another node (call.go); nil refuses
 	// calls. It runs on the call's own goroutine and must return once
 	// ctx (the transport's) ends.
-	Handle      func(ctx context.Context, from uint64, req []byte) []byte
+	Handle func(ctx context.Context, from uint64, req []byte) []byte
+	// Boot identifies this process start to the peers (random when 0):
+	// a peer's new boot tells its Raft replicas of before are gone.
+	Boot        uint64
 	QueueLen    int           // envelopes queued per peer (default 4096)
 	DialTimeout time.Duration // default 1 s
 	// KeepAlive is how often an idle connection carries an empty frame
@@ -83,6 +88,10 @@ type peer struct {
 	out   chan multiraft.Envelope // queued for sending; never closed
 	conns chan net.Conn           // accepted connections handed to the session (acceptor side)
 	heard atomic.Int64            // unix nanoseconds of the last frame read from the peer
+	// boot is the peer's boot in its last hello, rebooted when a hello
+	// brought a different one (unix nanoseconds; 0: never).
+	boot     atomic.Uint64
+	rebooted atomic.Int64
 }
 
 // New returns a Transport; Run starts it.
@@ -107,6 +116,9 @@ func New(cfg Config) (*Transport, error) {
 	}
 	if cfg.Unreachable == nil {
 		cfg.Unreachable = func(uint64) {}
+	}
+	for cfg.Boot == 0 {
+		cfg.Boot = rand.Uint64()
 	}
 	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}}
 	if err := t.tlsSetup(); err != nil {
@@ -157,8 +169,29 @@ func (t *Transport) Send(envs []multiraft.Envelope) {
 	}
 }
 
-// Down returns the peers no frame has come from for DownAfter.
-func (t *Transport) Down() []uint64 { return t.Silent(t.cfg.DownAfter) }
+// Down returns the peers no frame has come from for DownAfter, and those
+// whose process restarted within DownAfter: a peer killed and started
+// again answers keepalives before it could count as silent, yet the
+// replicas of its old process are gone — a Raft group quiet under a leader
+// there would follow it for ever (multiraft.Host.PeerDown).
+func (t *Transport) Down() []uint64 {
+	down := t.Silent(t.cfg.DownAfter)
+	cutoff := time.Now().Add(-t.cfg.DownAfter).UnixNano()
+	for id, p := range t.peers {
+		if at := p.rebooted.Load(); at != 0 && at >= cutoff && !slices.Contains(down, id) {
+			down = append(down, id)
+		}
+	}
+	return down
+}
+
+// sawBoot records the boot in p's hello.
+func (t *Transport) sawBoot(p *peer, boot uint64) {
+	if old := p.boot.Swap(boot); old != 0 && old != boot {
+		p.rebooted.Store(time.Now().UnixNano())
+		t.cfg.Logger.Info("transport: peer restarted", "peer", p.id)
+	}
+}
 
 // Silent returns the peers no frame has come from for d.
 func (t *Transport) Silent(d time.Duration) []uint64 {
@@ -224,6 +257,10 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 	if err == nil && ok {
 		err = t.verifyPeer(c, from)
 	}
+	var boot uint64
+	if err == nil && magic == helloMagic {
+		boot, err = readBoot(c)
+	}
 	if err != nil && t.cfg.TLS != nil && !errors.Is(err, io.EOF) {
 		// On a TLS link a refusal is worth an operator's look: a node
 		// with the wrong certificate, or something that is no node.
@@ -238,10 +275,11 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 		c.Close()
 		return
 	}
-	if _, err := c.Write(appendHello(nil, t.cfg.NodeID)); err != nil {
+	if _, err := c.Write(appendHello(nil, t.cfg.NodeID, t.cfg.Boot)); err != nil {
 		c.Close()
 		return
 	}
+	t.sawBoot(p, boot)
 	c.SetDeadline(time.Time{})
 	select {
 	case old := <-p.conns: // a newer connection supersedes one not yet taken
@@ -300,19 +338,21 @@ func (t *Transport) connect(ctx context.Context, p *peer) (net.Conn, error) {
 		return nil, err
 	}
 	c.SetDeadline(time.Now().Add(t.cfg.DialTimeout))
-	if _, err := c.Write(appendHello(nil, t.cfg.NodeID)); err != nil {
+	if _, err := c.Write(appendHello(nil, t.cfg.NodeID, t.cfg.Boot)); err != nil {
 		c.Close()
 		return nil, err
 	}
 	// On a TLS link the peer's refusal of our certificate surfaces here
 	// (TLS 1.3 finishes the dialer's handshake first).
-	if id, err := readHello(c); err != nil || id != p.id {
+	id, boot, err := readHello(c)
+	if err != nil || id != p.id {
 		c.Close()
 		if err != nil {
 			return nil, fmt.Errorf("transport: node %d at %s: %w", p.id, p.addr, err)
 		}
 		return nil, fmt.Errorf("transport: %s is not node %d but node %d", p.addr, p.id, id)
 	}
+	t.sawBoot(p, boot)
 	c.SetDeadline(time.Time{})
 	return c, nil
 }
