@@ -3,6 +3,7 @@ package node
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
@@ -66,5 +67,43 @@ func TestInStepWith(t *testing.T) {
 				t.Fatalf("in step: %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A node that handed off its groups and is still draining may be given one
+// back — the others do not know it is leaving, and hand a group to its
+// preferred replica after leading it a while — and must hand it off again
+// (shed), not lead it until it stops.
+func TestLeavingNodeShedsWhatItRegains(t *testing.T) {
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
+	g := tp.Partitions[0].Group
+	leaving := c.leader(ctx, g)
+	if left := c.nodes[leaving].HandOff(ctx); left != 0 {
+		t.Fatalf("HandOff: still leads %d groups", left)
+	}
+	taker := c.leader(ctx, g)
+	if taker == leaving {
+		t.Fatalf("node %d still leads group %d after HandOff", leaving+1, g)
+	}
+	st, err := c.nodes[taker].raft.Status(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[taker].raft.TransferLeader(ctx, g, uint64(leaving+1)); err != nil {
+		t.Fatal(err)
+	}
+	// Two elections: the transfer to the leaving node, and its shedding.
+	// Without shedding the leaving node keeps the group, one term on.
+	for {
+		now, err := c.nodes[taker].raft.Status(ctx, g)
+		if err == nil && now.Term >= st.Term+2 && now.Leader != 0 && now.Leader != uint64(leaving+1) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("group %d: leader %d at term %d (term %d before the transfer back): the leaving node kept what it was given", g, now.Leader, now.Term, st.Term)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 }
