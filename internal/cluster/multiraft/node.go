@@ -9,10 +9,12 @@ import (
 
 // Transport is what a Node needs from the network: a non-blocking send of
 // envelopes to the nodes named in their messages, and a failure detector
-// (the peers that seem down) for quiesced groups.
+// (the peers that seem down, and those whose process restarted lately) for
+// quiesced groups.
 type Transport interface {
 	Send(envs []Envelope)
 	Down() []uint64
+	Restarted() []uint64
 }
 
 // Node runs a Host on a real clock: one goroutine (Run) owns the host, ticks
@@ -87,6 +89,9 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 			n.host.Tick()
 			for _, p := range tr.Down() {
 				n.host.PeerDown(p)
+			}
+			for _, p := range tr.Restarted() {
+				n.host.PeerRestarted(p)
 			}
 		case <-flush.C:
 			if err := n.host.Flush(); err != nil {

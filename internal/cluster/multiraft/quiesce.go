@@ -145,6 +145,23 @@ func (h *Host) PeerDown(node uint64) {
 	}
 }
 
+// PeerRestarted tells the host that node's process restarted lately: the
+// replicas of its old process are gone, yet it answered the failure
+// detector all along, so PeerDown never came. Every quiet group following
+// a leader there wakes as for a reason of its own (wakeAndTell): a leader
+// that is gone leaves the group to elect one election timeout later, and
+// one the new process has since become (it may have won an election and
+// quiesced already) wakes and heartbeats, so nobody deposes it. Call it on
+// every tick of the restart's window: a quiesce note of the old process
+// may arrive late.
+func (h *Host) PeerRestarted(node uint64) {
+	for _, id := range h.order {
+		if g := h.groups[id]; g.quiet && NodeOf(g.rn.BasicStatus().Lead) == node {
+			h.wakeAndTell(g)
+		}
+	}
+}
+
 // voterDown reports whether PeerDown named one of g's voters in this tick
 // or the last.
 func (h *Host) voterDown(g *group) bool {

@@ -29,21 +29,25 @@ func quietClusterOf(t *testing.T, seed uint64, nodes int, groups []uint64, cfg m
 }
 
 // quietClusterWith is quietCluster with each group's kv made into the
-// state machine sm returns.
-func quietClusterWith(t *testing.T, seed uint64, nodes int, groups []uint64, cfg multiraft.Config, sm func(*kv) multiraft.StateMachine) (*raftsim.Cluster, *ledger) {
+// state machine sm returns, and the world's options changed by tune.
+func quietClusterWith(t *testing.T, seed uint64, nodes int, groups []uint64, cfg multiraft.Config, sm func(*kv) multiraft.StateMachine, tune ...func(*raftsim.Options)) (*raftsim.Cluster, *ledger) {
 	t.Helper()
 	cryptotest.SetGlobalRandom(t, seed)
 	var c *raftsim.Cluster
 	led := newLedger(func() int64 { return c.Now })
 	var err error
-	c, err = raftsim.New(rand.New(rand.NewPCG(seed, 7)), raftsim.Options{
+	opts := raftsim.Options{
 		Nodes: nodes, Groups: groups,
 		NewStateMachine: func(node, group uint64) multiraft.StateMachine {
 			return sm(&kv{node: node, group: group, ledger: led})
 		},
 		Faults: raftsim.Faults{MinDelay: 1, MaxDelay: 5},
 		Host:   cfg,
-	})
+	}
+	for _, f := range tune {
+		f(&opts)
+	}
+	c, err = raftsim.New(rand.New(rand.NewPCG(seed, 7)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

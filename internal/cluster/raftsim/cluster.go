@@ -10,6 +10,7 @@
 package raftsim
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -38,6 +39,10 @@ type Options struct {
 	// shards do: transfers pause a leader's proposals, configuration
 	// changes included, so they belong in the storm.
 	PreferEvery int64
+	// RestartTicks is how long after a node's first keepalive of a new
+	// start the others report its restart (multiraft.Host.PeerRestarted);
+	// default the election timeout, as the transport's DownAfter.
+	RestartTicks int64
 }
 
 // Node is one simulated node: its disk survives crashes, its host does not.
@@ -50,6 +55,9 @@ type Node struct {
 	Host *multiraft.Host // nil while the node is down
 	// SMs are the state machines of the running incarnation, by group.
 	SMs map[uint64]multiraft.StateMachine
+	// boot counts the node's starts; its keepalives carry it, as the
+	// transport's hello carries a process's boot.
+	boot uint64
 }
 
 // Up reports whether the node is running.
@@ -65,6 +73,10 @@ type Cluster struct {
 	// heard is when each node last got a keepalive from each other node:
 	// the simulation's node-level failure detector, which Quiesce needs.
 	heard map[[2]uint64]int64 // {to, from} → time
+	// boots is the boot of each node's keepalives as each other node last
+	// got them, and rebooted when that changed: the detector's restarts.
+	boots    map[[2]uint64]uint64 // {to, from} → boot
+	rebooted map[[2]uint64]int64  // {to, from} → time
 
 	Crashes, PowerLosses, Wipes int
 }
@@ -75,7 +87,8 @@ func New(rng *rand.Rand, opts Options) (*Cluster, error) {
 	if opts.TickEvery == 0 {
 		opts.TickEvery = 10
 	}
-	c := &Cluster{Net: newNetwork(rng, opts.Faults), opts: opts, rng: rng, heard: map[[2]uint64]int64{}}
+	c := &Cluster{Net: newNetwork(rng, opts.Faults), opts: opts, rng: rng, heard: map[[2]uint64]int64{},
+		boots: map[[2]uint64]uint64{}, rebooted: map[[2]uint64]int64{}}
 	for i := range opts.Nodes {
 		n := &Node{ID: uint64(i + 1), Disk: vfs.NewMem()}
 		c.Nodes = append(c.Nodes, n)
@@ -121,6 +134,7 @@ func (c *Cluster) start(n *Node) error {
 		n.SMs[g] = sm
 	}
 	n.Host = h
+	n.boot++
 	for _, p := range c.IDs() {
 		c.heard[[2]uint64{n.ID, p}] = c.Now // a fresh node trusts everyone at first
 	}
@@ -211,7 +225,14 @@ func (c *Cluster) Step() error {
 	c.Now++
 	for _, m := range c.Net.due(c.Now) {
 		if n := c.Node(m.to); n.Up() && m.ping {
-			c.heard[[2]uint64{m.to, m.from}] = c.Now
+			link := [2]uint64{m.to, m.from}
+			c.heard[link] = c.Now
+			if old := c.boots[link]; old != m.boot {
+				c.boots[link] = m.boot
+				if old != 0 {
+					c.rebooted[link] = c.Now
+				}
+			}
 		} else if n.Up() {
 			n.Host.Step(m.envelope())
 		}
@@ -258,7 +279,7 @@ func (c *Cluster) prefer(n *Node) {
 }
 
 // detect sends n's keepalives and tells its host which peers it has not
-// heard from for an election timeout.
+// heard from for an election timeout, and which restarted within one.
 func (c *Cluster) detect(n *Node) {
 	ticks := int64(c.opts.Host.ElectionTicks)
 	if ticks == 0 {
@@ -269,10 +290,13 @@ func (c *Cluster) detect(n *Node) {
 			continue
 		}
 		if c.Node(p).Up() {
-			c.Net.ping(c.Now, p, n.ID)
+			c.Net.ping(c.Now, p, n.ID, c.Node(p).boot)
 		}
 		if c.Now-c.heard[[2]uint64{n.ID, p}] > ticks*c.opts.TickEvery {
 			n.Host.PeerDown(p)
+		}
+		if at, ok := c.rebooted[[2]uint64{n.ID, p}]; ok && c.Now-at <= cmp.Or(c.opts.RestartTicks, ticks)*c.opts.TickEvery {
+			n.Host.PeerRestarted(p)
 		}
 	}
 }

@@ -44,7 +44,8 @@ type inflight struct {
 	group    uint64
 	quiesce  bool
 	wake     bool
-	ping     bool // a node-level keepalive, not for any group
+	ping     bool   // a node-level keepalive, not for any group
+	boot     uint64 // a keepalive's: its sender's boot
 	wire     []byte
 }
 
@@ -86,12 +87,13 @@ func (n *Network) send(now int64, from uint64, env multiraft.Envelope) bool {
 	return n.queueCopies(now, &inflight{from: from, to: to, group: env.Group, quiesce: env.Quiesce, wake: env.Wake, wire: wire})
 }
 
-// ping sends a node-level keepalive from → to, through the same faults.
-func (n *Network) ping(now int64, from, to uint64) {
+// ping sends a node-level keepalive from → to, through the same faults;
+// boot is the sender's.
+func (n *Network) ping(now int64, from, to, boot uint64) {
 	if n.cut[[2]uint64{from, to}] || n.rng.Float64() < n.faults.Drop {
 		return
 	}
-	n.queueCopies(now, &inflight{from: from, to: to, ping: true})
+	n.queueCopies(now, &inflight{from: from, to: to, ping: true, boot: boot})
 }
 
 // queueCopies queues m (twice if duplicated), each copy with its own delay.

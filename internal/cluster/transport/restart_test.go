@@ -16,11 +16,11 @@ import (
 )
 
 // A peer killed and started again within DownAfter never goes silent for
-// long, yet its old process's replicas are gone: Down must name it from its
-// new hello on, for DownAfter, while Silent does not. Checked with the
-// restarted node on either end of the link (node 1 dials, node 2 accepts).
-// Its first start is no restart.
-func TestRestartedPeerCountsAsDown(t *testing.T) {
+// long, yet its old process's replicas are gone: Restarted must name it
+// from its new hello on, while Down does not. Checked with the restarted
+// node on either end of the link (node 1 dials, node 2 accepts). Its first
+// start is no restart.
+func TestRestartedPeerIsReported(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	for _, restarted := range []uint64{1, 2} {
 		t.Run(fmt.Sprintf("node%d", restarted), func(t *testing.T) {
@@ -75,14 +75,14 @@ func TestRestartedPeerCountsAsDown(t *testing.T) {
 					return false
 				}
 			})
-			if d := obs.Down(); len(d) != 0 {
-				t.Fatalf("down after the peer's first start: %v", d)
+			if r := obs.Restarted(); len(r) != 0 {
+				t.Fatalf("restarted after the peer's first start: %v", r)
 			}
 			stop()
 			_, stop = start(restarted)
 			defer stop()
 			waitFor(t, func() bool {
-				return slices.Contains(obs.Down(), restarted) && len(obs.Silent(100*time.Millisecond)) == 0
+				return slices.Contains(obs.Restarted(), restarted) && len(obs.Down()) == 0
 			})
 		})
 	}

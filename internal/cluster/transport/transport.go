@@ -27,7 +27,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -169,20 +168,24 @@ func (t *Transport) Send(envs []multiraft.Envelope) {
 	}
 }
 
-// Down returns the peers no frame has come from for DownAfter, and those
-// whose process restarted within DownAfter: a peer killed and started
-// again answers keepalives before it could count as silent, yet the
-// replicas of its old process are gone — a Raft group quiet under a leader
-// there would follow it for ever (multiraft.Host.PeerDown).
-func (t *Transport) Down() []uint64 {
-	down := t.Silent(t.cfg.DownAfter)
+// Down returns the peers no frame has come from for DownAfter.
+func (t *Transport) Down() []uint64 { return t.Silent(t.cfg.DownAfter) }
+
+// Restarted returns the peers whose process restarted within DownAfter: a
+// peer killed and started again answers keepalives before it could count
+// as down, yet the Raft replicas of its old process are gone — a group
+// quiet under a leader there would follow it for ever
+// (multiraft.Host.PeerRestarted). The window, not just the moment, because
+// a quiesce note of the old process may still be read after the new hello.
+func (t *Transport) Restarted() []uint64 {
 	cutoff := time.Now().Add(-t.cfg.DownAfter).UnixNano()
+	var out []uint64
 	for id, p := range t.peers {
-		if at := p.rebooted.Load(); at != 0 && at >= cutoff && !slices.Contains(down, id) {
-			down = append(down, id)
+		if at := p.rebooted.Load(); at != 0 && at >= cutoff {
+			out = append(out, id)
 		}
 	}
-	return down
+	return out
 }
 
 // sawBoot records the boot in p's hello.
@@ -258,7 +261,7 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 		err = t.verifyPeer(c, from)
 	}
 	var boot uint64
-	if err == nil && magic == helloMagic {
+	if err == nil && ok && magic == helloMagic && from < t.cfg.NodeID {
 		boot, err = readBoot(c)
 	}
 	if err != nil && t.cfg.TLS != nil && !errors.Is(err, io.EOF) {
