@@ -27,7 +27,7 @@ func clusterFlags(fs *pflag.FlagSet, c *clusterConfig) {
 	fs.Uint64Var(&c.nodeID, "node-id", 0, "this broker's ID in a cluster (with --peers); 0 runs a single broker")
 	fs.StringVar(&c.peers, "peers", "", "every cluster node's inter-broker address, this one's included: id=host:port,... (e.g. 1=10.0.0.1:7000,2=10.0.0.2:7000,3=10.0.0.3:7000)")
 	fs.StringVar(&c.addr, "cluster-addr", "", "inter-broker listen address (host:port); default this node's --peers address")
-	fs.BoolVar(&c.quiesce, "cluster-quiesce", false, "let idle partitions' Raft groups stop heartbeating until written to again (saves CPU with many idle partitions; see docs/cluster.md for its known fault); set it alike on every node")
+	fs.BoolVar(&c.quiesce, "cluster-quiesce", true, "let idle partitions' Raft groups stop heartbeating until written to again (saves CPU with many idle partitions); set it alike on every node")
 	clusterTLSFlags(fs, &c.tls)
 }
 

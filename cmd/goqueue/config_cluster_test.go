@@ -12,11 +12,11 @@ func TestClusterFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.cluster.enabled() || len(c.cluster.peerAddrs) != 3 || c.cluster.listenAddr() != "127.0.0.1:7002" || c.cluster.quiesce {
+	if !c.cluster.enabled() || len(c.cluster.peerAddrs) != 3 || c.cluster.listenAddr() != "127.0.0.1:7002" || !c.cluster.quiesce {
 		t.Fatalf("cluster config: %+v", c.cluster)
 	}
-	if c, err := parse(t, []string{"--node-id", "1", "--peers", "1=a:7001"}, map[string]string{"GOQUEUE_CLUSTER_QUIESCE": "true"}); err != nil || !c.cluster.quiesce {
-		t.Fatalf("GOQUEUE_CLUSTER_QUIESCE=true: quiesce %v, %v", c.cluster.quiesce, err)
+	if c, err := parse(t, []string{"--node-id", "1", "--peers", "1=a:7001"}, map[string]string{"GOQUEUE_CLUSTER_QUIESCE": "false"}); err != nil || c.cluster.quiesce {
+		t.Fatalf("GOQUEUE_CLUSTER_QUIESCE=false: quiesce %v, %v", c.cluster.quiesce, err)
 	}
 	c, err = parse(t, []string{"--cluster-addr", "0.0.0.0:7002"}, map[string]string{"GOQUEUE_NODE_ID": "1", "GOQUEUE_PEERS": "1=a:7001"})
 	if err != nil || c.cluster.listenAddr() != "0.0.0.0:7002" {

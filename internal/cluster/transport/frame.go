@@ -25,18 +25,22 @@ import (
 // A call connection (Transport.Call) starts with the call magic instead and
 // carries one request and its answer, each as length uint32 | bytes.
 const (
-	helloMagic = 0x67715232 // "gqR2"; "gqR1" had no boot
-	callMagic  = 0x67714331 // "gqC1"
-	maxCall    = 16 << 20
-	greetLen   = 12 // magic, node
-	maxFrame   = 64 << 20
+	helloMagic    = 0x67715232 // "gqR2"
+	oldHelloMagic = 0x67715231 // "gqR1", before the hello had a boot
+	callMagic     = 0x67714331 // "gqC1"
+	maxCall       = 16 << 20
+	greetLen      = 12 // magic, node
+	maxFrame      = 64 << 20
 
 	msgHeaderLen = 13 // group, flags, length
 	flagQuiesce  = 1
 	flagWake     = 2
 )
 
-var errFrame = errors.New("transport: bad frame")
+var (
+	errFrame     = errors.New("transport: bad frame")
+	errOlderPeer = errors.New("transport: refused a peer")
+)
 
 func appendHello(dst []byte, node, boot uint64) []byte {
 	return binary.BigEndian.AppendUint64(appendGreeting(dst, helloMagic, node), boot)
@@ -76,6 +80,9 @@ func readGreeting(r io.Reader) (magic uint32, node uint64, err error) {
 		return 0, 0, err
 	}
 	magic = binary.BigEndian.Uint32(b[0:4])
+	if magic == oldHelloMagic {
+		return 0, 0, fmt.Errorf("%w: node %d runs an older GoQueue (its hello has no boot); run one version on every node", errOlderPeer, binary.BigEndian.Uint64(b[4:12]))
+	}
 	if magic != helloMagic && magic != callMagic {
 		return 0, 0, fmt.Errorf("%w: not a GoQueue cluster peer", errFrame)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -122,4 +123,29 @@ func FuzzReadFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A hello carries node and boot; a node of the version before boots is
+// refused with a reason an operator can act on; anything else is no peer.
+func TestHello(t *testing.T) {
+	node, boot, err := readHello(bytes.NewReader(appendHello(nil, 3, 0xfeed)))
+	if node != 3 || boot != 0xfeed || err != nil {
+		t.Fatalf("hello: node %d boot %x %v", node, boot, err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"older version", appendGreeting(nil, oldHelloMagic, 3), errOlderPeer},
+		{"a call, not a hello", appendGreeting(nil, callMagic, 3), errFrame},
+		{"no peer", []byte("GET / HTTP/1.1\r\n"), errFrame},
+		{"boot cut short", appendHello(nil, 3, 1)[:15], io.ErrUnexpectedEOF},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := readHello(bytes.NewReader(tc.b)); !errors.Is(err, tc.want) {
+				t.Fatalf("%v, want %v", err, tc.want)
+			}
+		})
+	}
 }

@@ -264,9 +264,10 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 	if err == nil && ok && magic == helloMagic && from < t.cfg.NodeID {
 		boot, err = readBoot(c)
 	}
-	if err != nil && t.cfg.TLS != nil && !errors.Is(err, io.EOF) {
+	if err != nil && (t.cfg.TLS != nil && !errors.Is(err, io.EOF) || errors.Is(err, errOlderPeer)) {
 		// On a TLS link a refusal is worth an operator's look: a node
-		// with the wrong certificate, or something that is no node.
+		// with the wrong certificate, or something that is no node. So
+		// is a node of another version, on any link.
 		t.cfg.Logger.Warn("transport: refused a connection", "remote", c.RemoteAddr().String(), "node", from, "err", err)
 	}
 	if err == nil && ok && magic == callMagic {
