@@ -231,6 +231,9 @@ type Host struct {
 	outbox []Envelope        // quiesce notes made by Tick, sent by the next Process
 	ticks  uint64            // Tick calls so far
 	downAt map[uint64]uint64 // node → ticks at its last PeerDown
+	// restartedAt is when each node's latest restart was reported
+	// (PeerRestarted), in ticks; dropped an election timeout later.
+	restartedAt map[uint64]uint64
 }
 
 // group is one Raft group's state on this node; owned by the Host.
@@ -293,7 +296,8 @@ func New(cfg Config) (*Host, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	return &Host{cfg: cfg, groups: map[uint64]*group{}, nonce: binary.BigEndian.Uint64(b[:]), downAt: map[uint64]uint64{}}, nil
+	return &Host{cfg: cfg, groups: map[uint64]*group{}, nonce: binary.BigEndian.Uint64(b[:]),
+		downAt: map[uint64]uint64{}, restartedAt: map[uint64]uint64{}}, nil
 }
 
 // self is the proposal ID of this incarnation with no sequence number.
@@ -412,6 +416,7 @@ func (h *Host) Tick() {
 		}
 		g.rn.Tick()
 	}
+	h.wakeRestarted()
 }
 
 // Step hands a message from the network to its group. Messages for groups

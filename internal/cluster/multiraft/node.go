@@ -2,6 +2,7 @@ package multiraft
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -9,12 +10,11 @@ import (
 
 // Transport is what a Node needs from the network: a non-blocking send of
 // envelopes to the nodes named in their messages, and a failure detector
-// (the peers that seem down, and those whose process restarted lately) for
-// quiesced groups.
+// (the peers that seem down) for quiesced groups. Restarts of peers come
+// through Node.Restarted.
 type Transport interface {
 	Send(envs []Envelope)
 	Down() []uint64
-	Restarted() []uint64
 }
 
 // Node runs a Host on a real clock: one goroutine (Run) owns the host, ticks
@@ -27,7 +27,14 @@ type Node struct {
 	inbox       chan []Envelope
 	reqs        chan func(*Host)
 	unreachable chan uint64
-	done        chan struct{} // closed when Run returns
+	// restarted holds the peers whose restart the transport reported
+	// and Run has not yet passed on; restartedNote wakes Run for them.
+	// Unlike a lost message, a lost restart would leave a group
+	// following a dead leader, so it is never dropped.
+	restartedMu   sync.Mutex
+	restarted     []uint64
+	restartedNote chan struct{}
+	done          chan struct{} // closed when Run returns
 }
 
 // NewNode wraps host; tick is the length of one Raft tick (100 ms is
@@ -35,10 +42,11 @@ type Node struct {
 func NewNode(host *Host, tick time.Duration) *Node {
 	return &Node{
 		host: host, tick: tick,
-		inbox:       make(chan []Envelope, 1024),
-		reqs:        make(chan func(*Host), 256),
-		unreachable: make(chan uint64, 64),
-		done:        make(chan struct{}),
+		inbox:         make(chan []Envelope, 1024),
+		reqs:          make(chan func(*Host), 256),
+		unreachable:   make(chan uint64, 64),
+		restartedNote: make(chan struct{}, 1),
+		done:          make(chan struct{}),
 	}
 }
 
@@ -47,6 +55,18 @@ func NewNode(host *Host, tick time.Duration) *Node {
 func (n *Node) Deliver(_ uint64, envs []Envelope) {
 	select {
 	case n.inbox <- envs:
+	default:
+	}
+}
+
+// Restarted tells the host that peer's process restarted
+// (Host.PeerRestarted). It never blocks.
+func (n *Node) Restarted(peer uint64) {
+	n.restartedMu.Lock()
+	n.restarted = append(n.restarted, peer)
+	n.restartedMu.Unlock()
+	select {
+	case n.restartedNote <- struct{}{}:
 	default:
 	}
 }
@@ -90,9 +110,6 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 			for _, p := range tr.Down() {
 				n.host.PeerDown(p)
 			}
-			for _, p := range tr.Restarted() {
-				n.host.PeerRestarted(p)
-			}
 		case <-flush.C:
 			if err := n.host.Flush(); err != nil {
 				return err
@@ -103,6 +120,14 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 			fn(n.host)
 		case p := <-n.unreachable:
 			n.reportUnreachable(p)
+		case <-n.restartedNote:
+			n.restartedMu.Lock()
+			peers := n.restarted
+			n.restarted = nil
+			n.restartedMu.Unlock()
+			for _, p := range peers {
+				n.host.PeerRestarted(p)
+			}
 		}
 	drain:
 		for range maxBatch {

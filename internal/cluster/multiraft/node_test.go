@@ -21,7 +21,6 @@ type loopback struct{}
 
 func (loopback) Send([]multiraft.Envelope) {}
 func (loopback) Down() []uint64            { return nil }
-func (loopback) Restarted() []uint64       { return nil }
 
 // TestNodeProposesAndStops runs a one-node group on a real clock and disk:
 // a proposal returns the state machine's answer once applied, the state

@@ -4,6 +4,8 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"maps"
+	"slices"
 )
 
 // Quiescing makes idle groups free: 1,000 partitions with no traffic would
@@ -25,7 +27,9 @@ import (
 // it); liveness does: if a quiet group's leader dies, nothing would wake
 // the followers. PeerDown, called by a node-level failure detector (the
 // transport's keepalives, or the simulation's), wakes every quiet group led
-// by the dead node. A lost quiesce note leaves a follower ticking without
+// by the dead node; PeerRestarted, called when a node's process restarted
+// too quickly to seem dead, wakes those led by its old process. A lost
+// quiesce note leaves a follower ticking without
 // heartbeats: it campaigns after its timeout and wins — a needless election,
 // not an unsafe one.
 //
@@ -145,19 +149,35 @@ func (h *Host) PeerDown(node uint64) {
 	}
 }
 
-// PeerRestarted tells the host that node's process restarted lately: the
-// replicas of its old process are gone, yet it answered the failure
-// detector all along, so PeerDown never came. Every quiet group following
-// a leader there wakes as for a reason of its own (wakeAndTell): a leader
-// that is gone leaves the group to elect one election timeout later, and
-// one the new process has since become (it may have won an election and
-// quiesced already) wakes and heartbeats, so nobody deposes it. Call it on
-// every tick of the restart's window: a quiesce note of the old process
-// may arrive late.
+// PeerRestarted tells the host that node's process restarted: the replicas
+// of its old process are gone, yet it answered the failure detector all
+// along, so PeerDown never came. Call it once per restart. For an election
+// timeout from now (a quiesce note of the old process may still arrive),
+// every quiet group following a leader there wakes as for a reason of its
+// own (wakeAndTell): a leader that is gone loses the group about one
+// election timeout later, and one the new process has since become (it
+// may have won an election and quiesced already) wakes and heartbeats, so
+// nobody deposes it.
 func (h *Host) PeerRestarted(node uint64) {
-	for _, id := range h.order {
-		if g := h.groups[id]; g.quiet && NodeOf(g.rn.BasicStatus().Lead) == node {
-			h.wakeAndTell(g)
+	h.restartedAt[node] = h.ticks
+	h.wakeRestarted()
+}
+
+// wakeRestarted wakes the quiet groups led from a node whose restart was
+// reported within an election timeout, and forgets older restarts.
+func (h *Host) wakeRestarted() {
+	if len(h.restartedAt) == 0 {
+		return
+	}
+	for _, node := range slices.Sorted(maps.Keys(h.restartedAt)) { // in order: the simulation replays
+		if h.ticks-h.restartedAt[node] > uint64(h.cfg.ElectionTicks) {
+			delete(h.restartedAt, node)
+			continue
+		}
+		for _, id := range h.order {
+			if g := h.groups[id]; g.quiet && NodeOf(g.rn.BasicStatus().Lead) == node {
+				h.wakeAndTell(g)
+			}
 		}
 	}
 }

@@ -78,7 +78,16 @@ func TestLeavingNodeShedsWhatItRegains(t *testing.T) {
 	c, ctx, tp, stop := withTopic(t, 3)
 	defer stop()
 	g := tp.Partitions[0].Group
-	leaving := c.leader(ctx, g)
+	// The preferred replica: any other leaving node would give the group
+	// to it after a while (watchPartitions), shedding or not.
+	leaving := int(tp.Partitions[0].Replicas[0] - 1)
+	for c.leader(ctx, g) != leaving {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("group %d never led by its preferred replica, node %d", g, leaving+1)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if left := c.nodes[leaving].HandOff(ctx); left != 0 {
 		t.Fatalf("HandOff: still leads %d groups", left)
 	}

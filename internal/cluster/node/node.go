@@ -209,7 +209,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n.tr, err = transport.New(transport.Config{
 		NodeID: cfg.ID, Listener: cfg.Listener, Peers: cfg.Peers, TLS: cfg.TLS,
 		Deliver: n.raft.Deliver, Unreachable: n.raft.Unreachable,
-		Handle: n.handle, Logger: n.log, Boot: n.boot,
+		Handle: n.handle, Logger: n.log, Boot: n.boot, Restarted: n.raft.Restarted,
 	})
 	if err != nil {
 		n.host.Close()

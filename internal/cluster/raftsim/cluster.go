@@ -10,7 +10,6 @@
 package raftsim
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -39,10 +38,6 @@ type Options struct {
 	// shards do: transfers pause a leader's proposals, configuration
 	// changes included, so they belong in the storm.
 	PreferEvery int64
-	// RestartTicks is how long after a node's first keepalive of a new
-	// start the others report its restart (multiraft.Host.PeerRestarted);
-	// default the election timeout, as the transport's DownAfter.
-	RestartTicks int64
 }
 
 // Node is one simulated node: its disk survives crashes, its host does not.
@@ -73,10 +68,9 @@ type Cluster struct {
 	// heard is when each node last got a keepalive from each other node:
 	// the simulation's node-level failure detector, which Quiesce needs.
 	heard map[[2]uint64]int64 // {to, from} → time
-	// boots is the boot of each node's keepalives as each other node last
-	// got them, and rebooted when that changed: the detector's restarts.
-	boots    map[[2]uint64]uint64 // {to, from} → boot
-	rebooted map[[2]uint64]int64  // {to, from} → time
+	// boots is the latest boot of each node's keepalives that each other
+	// node got: a later one is a restart (multiraft.Host.PeerRestarted).
+	boots map[[2]uint64]uint64 // {to, from} → boot
 
 	Crashes, PowerLosses, Wipes int
 }
@@ -88,11 +82,11 @@ func New(rng *rand.Rand, opts Options) (*Cluster, error) {
 		opts.TickEvery = 10
 	}
 	c := &Cluster{Net: newNetwork(rng, opts.Faults), opts: opts, rng: rng, heard: map[[2]uint64]int64{},
-		boots: map[[2]uint64]uint64{}, rebooted: map[[2]uint64]int64{}}
+		boots: map[[2]uint64]uint64{}}
 	for i := range opts.Nodes {
 		n := &Node{ID: uint64(i + 1), Disk: vfs.NewMem()}
 		c.Nodes = append(c.Nodes, n)
-		if err := c.start(n); err != nil {
+		if err := c.start(n, opts.Groups); err != nil {
 			return nil, err
 		}
 	}
@@ -111,7 +105,7 @@ func (c *Cluster) IDs() []uint64 {
 // Node returns node id.
 func (c *Cluster) Node(id uint64) *Node { return c.Nodes[id-1] }
 
-func (c *Cluster) start(n *Node) error {
+func (c *Cluster) start(n *Node, groups []uint64) error {
 	cfg := c.opts.Host
 	cfg.NodeID, cfg.FS, cfg.Dir = n.ID, n.Disk, "/data"
 	h, err := multiraft.New(cfg)
@@ -125,7 +119,7 @@ func (c *Cluster) start(n *Node) error {
 	if n.Gen == 0 {
 		voters = c.IDs()
 	}
-	for _, g := range c.opts.Groups {
+	for _, g := range groups {
 		sm := c.opts.NewStateMachine(n.ID, g)
 		if err := h.AddReplica(g, multiraft.ReplicaID(n.ID, n.Gen), voters, sm); err != nil {
 			h.Close()
@@ -137,6 +131,7 @@ func (c *Cluster) start(n *Node) error {
 	n.boot++
 	for _, p := range c.IDs() {
 		c.heard[[2]uint64{n.ID, p}] = c.Now // a fresh node trusts everyone at first
+		delete(c.boots, [2]uint64{n.ID, p})
 	}
 	return nil
 }
@@ -215,7 +210,19 @@ func (c *Cluster) Restart(id uint64) error {
 	if n.Up() {
 		return nil
 	}
-	return c.start(n)
+	return c.start(n, c.opts.Groups)
+}
+
+// RestartBare starts a crashed node that hosts no group: it answers
+// keepalives and nothing else, as a real node with no Raft state does
+// while it asks its peers for a generation (which needs a metadata
+// leader). Crash it again to Restart it whole.
+func (c *Cluster) RestartBare(id uint64) error {
+	n := c.Node(id)
+	if n.Up() {
+		return nil
+	}
+	return c.start(n, nil)
 }
 
 // Step advances the world by one time unit: due messages are delivered,
@@ -227,10 +234,13 @@ func (c *Cluster) Step() error {
 		if n := c.Node(m.to); n.Up() && m.ping {
 			link := [2]uint64{m.to, m.from}
 			c.heard[link] = c.Now
-			if old := c.boots[link]; old != m.boot {
+			// A keepalive of an older boot may arrive late (Crash
+			// drops nothing in flight); a process knows only boots
+			// it saw since it started.
+			if old := c.boots[link]; m.boot > old {
 				c.boots[link] = m.boot
 				if old != 0 {
-					c.rebooted[link] = c.Now
+					n.Host.PeerRestarted(m.from)
 				}
 			}
 		} else if n.Up() {
@@ -246,6 +256,9 @@ func (c *Cluster) Step() error {
 			n.Host.Tick()
 			c.detect(n)
 			for _, g := range c.opts.Groups {
+				if n.SMs[g] == nil {
+					continue // a bare node (RestartBare)
+				}
 				if _, err := n.Host.Reconfigure(g, c.Want()); err != nil {
 					return fmt.Errorf("raftsim: node %d: %w", n.ID, err)
 				}
@@ -279,7 +292,7 @@ func (c *Cluster) prefer(n *Node) {
 }
 
 // detect sends n's keepalives and tells its host which peers it has not
-// heard from for an election timeout, and which restarted within one.
+// heard from for an election timeout.
 func (c *Cluster) detect(n *Node) {
 	ticks := int64(c.opts.Host.ElectionTicks)
 	if ticks == 0 {
@@ -294,9 +307,6 @@ func (c *Cluster) detect(n *Node) {
 		}
 		if c.Now-c.heard[[2]uint64{n.ID, p}] > ticks*c.opts.TickEvery {
 			n.Host.PeerDown(p)
-		}
-		if at, ok := c.rebooted[[2]uint64{n.ID, p}]; ok && c.Now-at <= cmp.Or(c.opts.RestartTicks, ticks)*c.opts.TickEvery {
-			n.Host.PeerRestarted(p)
 		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 //
 // A connection starts with a hello from each side: magic uint32 | node ID
 // uint64 | boot uint64. The boot is random per process start, so a peer
-// sees a restart however quickly the new process connects (Transport.Down).
+// sees a restart however quickly the new process connects (Config.Restarted).
 // A call connection (Transport.Call) starts with the call magic instead and
 // carries one request and its answer, each as length uint32 | bytes.
 const (

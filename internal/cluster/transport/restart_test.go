@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
 	"testing"
 	"time"
 
@@ -16,10 +15,10 @@ import (
 )
 
 // A peer killed and started again within DownAfter never goes silent for
-// long, yet its old process's replicas are gone: Restarted must name it
-// from its new hello on, while Down does not. Checked with the restarted
-// node on either end of the link (node 1 dials, node 2 accepts). Its first
-// start is no restart.
+// long, yet its old process's replicas are gone: Restarted must be told
+// at its new hello, while Down does not name it. Checked with the
+// restarted node on either end of the link (node 1 dials, node 2 accepts).
+// Its first start is no restart.
 func TestRestartedPeerIsReported(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	for _, restarted := range []uint64{1, 2} {
@@ -34,7 +33,8 @@ func TestRestartedPeerIsReported(t *testing.T) {
 				peers[id] = ln.Addr().String()
 				ln.Close()
 			}
-			heard := make(chan struct{}, 1) // the observer got a message
+			heard := make(chan struct{}, 1)  // the observer got a message
+			reports := make(chan uint64, 10) // the observer's Restarted
 			start := func(id uint64) (*transport.Transport, func()) {
 				ln, err := net.Listen("tcp", peers[id])
 				if err != nil {
@@ -46,7 +46,7 @@ func TestRestartedPeerIsReported(t *testing.T) {
 						case heard <- struct{}{}:
 						default:
 						}
-					}, KeepAlive: 20 * time.Millisecond, DownAfter: downAfter})
+					}, Restarted: func(p uint64) { reports <- p }, KeepAlive: 20 * time.Millisecond, DownAfter: downAfter})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -75,15 +75,22 @@ func TestRestartedPeerIsReported(t *testing.T) {
 					return false
 				}
 			})
-			if r := obs.Restarted(); len(r) != 0 {
-				t.Fatalf("restarted after the peer's first start: %v", r)
+			select {
+			case p := <-reports:
+				t.Fatalf("node %d reported restarted at its first start", p)
+			default:
 			}
 			stop()
 			_, stop = start(restarted)
 			defer stop()
-			waitFor(t, func() bool {
-				return slices.Contains(obs.Restarted(), restarted) && len(obs.Down()) == 0
-			})
+			select {
+			case p := <-reports:
+				if p != restarted || len(obs.Down()) != 0 {
+					t.Fatalf("reported %d restarted (want %d), down %v", p, restarted, obs.Down())
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatal("no restart reported in 3 s")
+			}
 		})
 	}
 }

@@ -55,9 +55,13 @@ type Config struct {
 	// calls. It runs on the call's own goroutine and must return once
 	// ctx (the transport's) ends.
 	Handle func(ctx context.Context, from uint64, req []byte) []byte
-	// Boot identifies this process start to the peers (random when 0):
-	// a peer's new boot tells its Raft replicas of before are gone.
+	// Boot identifies this process start to the peers (random when 0).
+	// Restarted is told when a peer's hello brings a boot other than its
+	// last: a peer killed and started again answers keepalives before it
+	// could count as down, yet the Raft replicas of its old process are
+	// gone (multiraft.Host.PeerRestarted). It must not block.
 	Boot        uint64
+	Restarted   func(peer uint64)
 	QueueLen    int           // envelopes queued per peer (default 4096)
 	DialTimeout time.Duration // default 1 s
 	// KeepAlive is how often an idle connection carries an empty frame
@@ -78,6 +82,8 @@ type Transport struct {
 
 	mu    sync.Mutex
 	allow func(from, to uint64) bool // the fault hook; nil allows all
+
+	olderWarned atomic.Bool // a node of an older version was logged
 }
 
 // peer is the link to one other node.
@@ -87,10 +93,7 @@ type peer struct {
 	out   chan multiraft.Envelope // queued for sending; never closed
 	conns chan net.Conn           // accepted connections handed to the session (acceptor side)
 	heard atomic.Int64            // unix nanoseconds of the last frame read from the peer
-	// boot is the peer's boot in its last hello, rebooted when a hello
-	// brought a different one (unix nanoseconds; 0: never).
-	boot     atomic.Uint64
-	rebooted atomic.Int64
+	boot  atomic.Uint64           // the peer's boot in its last hello (0: none yet)
 }
 
 // New returns a Transport; Run starts it.
@@ -118,6 +121,9 @@ func New(cfg Config) (*Transport, error) {
 	}
 	for cfg.Boot == 0 {
 		cfg.Boot = rand.Uint64()
+	}
+	if cfg.Restarted == nil {
+		cfg.Restarted = func(uint64) {}
 	}
 	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}}
 	if err := t.tlsSetup(); err != nil {
@@ -171,28 +177,11 @@ func (t *Transport) Send(envs []multiraft.Envelope) {
 // Down returns the peers no frame has come from for DownAfter.
 func (t *Transport) Down() []uint64 { return t.Silent(t.cfg.DownAfter) }
 
-// Restarted returns the peers whose process restarted within DownAfter: a
-// peer killed and started again answers keepalives before it could count
-// as down, yet the Raft replicas of its old process are gone — a group
-// quiet under a leader there would follow it for ever
-// (multiraft.Host.PeerRestarted). The window, not just the moment, because
-// a quiesce note of the old process may still be read after the new hello.
-func (t *Transport) Restarted() []uint64 {
-	cutoff := time.Now().Add(-t.cfg.DownAfter).UnixNano()
-	var out []uint64
-	for id, p := range t.peers {
-		if at := p.rebooted.Load(); at != 0 && at >= cutoff {
-			out = append(out, id)
-		}
-	}
-	return out
-}
-
-// sawBoot records the boot in p's hello.
+// sawBoot records the boot in p's hello and reports a new one.
 func (t *Transport) sawBoot(p *peer, boot uint64) {
 	if old := p.boot.Swap(boot); old != 0 && old != boot {
-		p.rebooted.Store(time.Now().UnixNano())
 		t.cfg.Logger.Info("transport: peer restarted", "peer", p.id)
+		t.cfg.Restarted(p.id)
 	}
 }
 
@@ -264,10 +253,16 @@ func (t *Transport) handshake(ctx context.Context, c net.Conn) {
 	if err == nil && ok && magic == helloMagic && from < t.cfg.NodeID {
 		boot, err = readBoot(c)
 	}
-	if err != nil && (t.cfg.TLS != nil && !errors.Is(err, io.EOF) || errors.Is(err, errOlderPeer)) {
+	switch {
+	case errors.Is(err, errOlderPeer):
+		// Worth an operator's look on any link, once: the older node
+		// dials again every few seconds.
+		if t.olderWarned.CompareAndSwap(false, true) {
+			t.cfg.Logger.Warn("transport: refused a connection", "remote", c.RemoteAddr().String(), "err", err)
+		}
+	case err != nil && t.cfg.TLS != nil && !errors.Is(err, io.EOF):
 		// On a TLS link a refusal is worth an operator's look: a node
-		// with the wrong certificate, or something that is no node. So
-		// is a node of another version, on any link.
+		// with the wrong certificate, or something that is no node.
 		t.cfg.Logger.Warn("transport: refused a connection", "remote", c.RemoteAddr().String(), "node", from, "err", err)
 	}
 	if err == nil && ok && magic == callMagic {
