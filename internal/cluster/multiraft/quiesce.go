@@ -143,7 +143,10 @@ func (h *Host) PeerDown(node uint64) {
 		if !g.quiet {
 			continue
 		}
-		if st := g.rn.BasicStatus(); NodeOf(st.Lead) == node || (st.RaftState == raft.StateLeader && hasNode(g.conf.GetVoters(), node)) {
+		switch st := g.rn.BasicStatus(); {
+		case NodeOf(st.Lead) == node && st.RaftState == raft.StateFollower:
+			h.wakeToElect(g, st)
+		case NodeOf(st.Lead) == node || (st.RaftState == raft.StateLeader && hasNode(g.conf.GetVoters(), node)):
 			g.wake()
 		}
 	}
@@ -180,6 +183,25 @@ func (h *Host) wakeRestarted() {
 			}
 		}
 	}
+}
+
+// wakeToElect wakes a quiet follower whose leader seems dead as if it had
+// last heard from that leader an election timeout ago: out of its lease at
+// once (it grants the others' votes), it campaigns itself at its own
+// randomized timeout, 0 to ElectionTicks ticks on. Woken with the clock
+// that TickQuiesced had aged far past the timeout, every follower
+// campaigned at its next tick, and together they often split the vote and
+// waited another election timeout (the simulation: 21 of 30 failovers of a
+// quiet group took about twice as long as without quiescing).
+func (h *Host) wakeToElect(g *group, st raft.BasicStatus) {
+	_ = g.rn.Step(&pb.Message{ // electionElapsed = 0, as from the leader
+		Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(g.self),
+		Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
+	})
+	for range h.cfg.ElectionTicks {
+		g.rn.TickQuiesced()
+	}
+	g.wake()
 }
 
 // voterDown reports whether PeerDown named one of g's voters in this tick

@@ -1,6 +1,7 @@
 package multiraft_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
@@ -107,4 +108,45 @@ func TestLateRestartReportKeepsTheLeader(t *testing.T) {
 		}
 	}
 	allQuiet(t, c, len(groups), "once settled")
+}
+
+// A quiet group whose leader dies elects a new one about as fast as an
+// awake group does: the detector counts the leader down after an election
+// timeout of silence, as an awake follower's own clock would. Its
+// followers used to wake with clocks aged far past the timeout and all
+// campaign at their next tick, splitting the vote and losing another
+// election timeout in most runs (median 238 time units against 132 awake,
+// over these seeds; wakeToElect).
+func TestQuietGroupFailsOverAsFastAsAnAwakeOne(t *testing.T) {
+	median := func(quiesce bool) int64 {
+		var took []int64
+		for seed := uint64(1); seed <= 21; seed++ {
+			c, _ := quietCluster(t, seed, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1, Quiesce: quiesce})
+			if r := propose(t, c, 1, "p k v"); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if err := c.Run(1000); err != nil {
+				t.Fatal(err)
+			}
+			dead := c.Leader(1)
+			c.Crash(dead)
+			start := c.Now
+			for l := c.Leader(1); l == 0 || l == dead; l = c.Leader(1) {
+				if c.Now-start > 5000 {
+					t.Fatalf("seed %d: no new leader in 5000 units (quiesce %v)", seed, quiesce)
+				}
+				if err := c.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			took = append(took, c.Now-start)
+		}
+		slices.Sort(took)
+		return took[len(took)/2]
+	}
+	awake, quiet := median(false), median(true)
+	t.Logf("median time units from the leader's death to a new leader: awake %d, quiet %d", awake, quiet)
+	if quiet > awake+50 { // half an election timeout
+		t.Fatalf("quiet groups fail over in %d units at the median, awake ones in %d", quiet, awake)
+	}
 }
