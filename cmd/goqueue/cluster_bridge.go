@@ -44,6 +44,10 @@ func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partiti
 	return c.n.ReadPartition(ctx, topic, partition)
 }
 
+func (c *clusterBridge) ConfirmTopicAbsent(ctx context.Context, topic string) error {
+	return c.n.ConfirmTopicAbsent(ctx, topic)
+}
+
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
 

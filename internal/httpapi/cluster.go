@@ -33,6 +33,10 @@ type Cluster interface {
 	// reflects every write acknowledged before the call, so a read of it
 	// is not stale; errors are *api.Error (UNAVAILABLE: retry).
 	ReadPartition(ctx context.Context, topic string, partition int32) error
+	// ConfirmTopicAbsent confirms with the metadata that a topic this
+	// broker does not hold does not exist in the cluster either: nil, or
+	// *api.Error UNAVAILABLE when it cannot confirm (retry).
+	ConfirmTopicAbsent(ctx context.Context, topic string) error
 	// ID is this node's ID; HTTPAddr the HTTP address node id registered.
 	ID() uint64
 	HTTPAddr(id uint64) string

@@ -58,6 +58,15 @@ func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition in
 	}
 	return nil
 }
+func (f fakeCluster) ConfirmTopicAbsent(_ context.Context, topic string) error {
+	if _, ok := f.topics[topic]; ok {
+		return api.ErrUnavailable.Withf("topic %s exists, not created here yet", topic)
+	}
+	if f.unconfirmed {
+		return api.ErrUnavailable.Withf("no leader confirmed the read")
+	}
+	return nil
+}
 func (f fakeCluster) ID() uint64                { return f.self }
 func (f fakeCluster) HTTPAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
 
@@ -186,4 +195,29 @@ func TestClusterFetchNeedsAReadPoint(t *testing.T) {
 	}
 	st, raw := s.Do("GET", "/topics/orders/partitions/0/messages", nil)
 	wantError(t, st, raw, api.ErrUnavailable)
+}
+
+// On a cluster node, "topic not found" from the broker says only that this
+// node does not hold the topic; it stands once the metadata confirms it,
+// and is UNAVAILABLE (retry) while it cannot — a node just restarted on an
+// empty disk, or one that has not yet created a new topic. A client sent
+// there by a redirect gave up on its topic before.
+func TestClusterTopicNotFoundIsConfirmed(t *testing.T) {
+	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}}}
+	for _, tc := range []struct {
+		name    string
+		cluster fakeCluster
+		topic   string
+		want    *api.Error
+	}{
+		{"confirmed absent", fakeCluster{self: 1}, "ghost", api.ErrTopicNotFound},
+		{"no metadata leader to confirm", fakeCluster{self: 1, unconfirmed: true}, "ghost", api.ErrUnavailable},
+		{"in the metadata, not yet here", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts}}, "orders", api.ErrUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.Cluster = tc.cluster }))
+			st, raw := s.Do("POST", "/topics/"+tc.topic+"/messages", `{"value":"v"}`)
+			wantError(t, st, raw, tc.want)
+		})
+	}
 }

@@ -48,11 +48,31 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !coded {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	ae = s.confirmNotFound(r, ae)
 	if ae.Retriable && (ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable) &&
 		w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1") // seconds; load and restarts pass in about that
 	}
 	writeJSON(w, ae.Status, api.ErrorBody{Error: ae})
+}
+
+// confirmNotFound turns a cluster node's TOPIC_NOT_FOUND, which says only
+// that this broker does not hold the topic, into UNAVAILABLE (retry) unless
+// the cluster's metadata confirms the topic does not exist: the node may
+// have just started, on an empty disk, or not yet created a new topic.
+func (s *Server) confirmNotFound(r *http.Request, ae *api.Error) *api.Error {
+	if s.opts.Cluster == nil || ae.Code != api.ErrTopicNotFound.Code {
+		return ae
+	}
+	topic, ok := ae.Details["topic"].(string)
+	if !ok {
+		return ae
+	}
+	var confirm *api.Error
+	if err := s.opts.Cluster.ConfirmTopicAbsent(r.Context(), topic); errors.As(err, &confirm) {
+		return confirm
+	}
+	return ae
 }
 
 // decodeJSON decodes exactly one JSON value from body into v. Unknown fields

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A node that was down while a topic was deleted applies the deletion
@@ -115,5 +117,18 @@ func TestRestartedAloneServesNothing(t *testing.T) {
 			t.Fatal("serves a topic before its metadata was confirmed current")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A topic is confirmed absent only by a consistent read of the metadata
+// without it; one the metadata has is not.
+func TestConfirmTopicAbsent(t *testing.T) {
+	c, ctx, _, stop := withTopic(t, 3)
+	defer stop()
+	if err := c.nodes[1].ConfirmTopicAbsent(ctx, "ghost"); err != nil {
+		t.Fatalf("ghost: %v", err)
+	}
+	if err := c.nodes[1].ConfirmTopicAbsent(ctx, "t"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("t, which the metadata has: %v, want UNAVAILABLE", err)
 	}
 }
