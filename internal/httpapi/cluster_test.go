@@ -201,7 +201,8 @@ func TestClusterFetchNeedsAReadPoint(t *testing.T) {
 // node does not hold the topic; it stands once the metadata confirms it,
 // and is UNAVAILABLE (retry) while it cannot — a node just restarted on an
 // empty disk, or one that has not yet created a new topic. A client sent
-// there by a redirect gave up on its topic before.
+// there by a redirect gave up on its topic before. Over HTTP and on the
+// stream alike.
 func TestClusterTopicNotFoundIsConfirmed(t *testing.T) {
 	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}}}
 	for _, tc := range []struct {
@@ -218,6 +219,10 @@ func TestClusterTopicNotFoundIsConfirmed(t *testing.T) {
 			s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.Cluster = tc.cluster }))
 			st, raw := s.Do("POST", "/topics/"+tc.topic+"/messages", `{"value":"v"}`)
 			wantError(t, st, raw, tc.want)
+			// The stream the Go client produces on says it alike.
+			_, sc := dialStream(t, s, "")
+			sc.produce(1, tc.topic, encodeBatch(0, []testRecord{{value: []byte("v"), ts: 1}}))
+			wantStreamError(t, sc.next(), api.StreamError, tc.want)
 		})
 	}
 }

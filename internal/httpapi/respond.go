@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -48,7 +49,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !coded {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	ae = s.confirmNotFound(r, ae)
+	ae = s.confirmNotFound(r.Context(), ae)
 	if ae.Retriable && (ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusServiceUnavailable) &&
 		w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1") // seconds; load and restarts pass in about that
@@ -60,7 +61,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // that this broker does not hold the topic, into UNAVAILABLE (retry) unless
 // the cluster's metadata confirms the topic does not exist: the node may
 // have just started, on an empty disk, or not yet created a new topic.
-func (s *Server) confirmNotFound(r *http.Request, ae *api.Error) *api.Error {
+func (s *Server) confirmNotFound(ctx context.Context, ae *api.Error) *api.Error {
 	if s.opts.Cluster == nil || ae.Code != api.ErrTopicNotFound.Code {
 		return ae
 	}
@@ -69,7 +70,7 @@ func (s *Server) confirmNotFound(r *http.Request, ae *api.Error) *api.Error {
 		return ae
 	}
 	var confirm *api.Error
-	if err := s.opts.Cluster.ConfirmTopicAbsent(r.Context(), topic); errors.As(err, &confirm) {
+	if err := s.opts.Cluster.ConfirmTopicAbsent(ctx, topic); errors.As(err, &confirm) {
 		return confirm
 	}
 	return ae

@@ -234,7 +234,7 @@ func (c *streamConn) coded(err error) *api.Error {
 	if !coded {
 		c.s.log.Error("stream frame failed", "remote", c.r.RemoteAddr, "err", err)
 	}
-	return ae
+	return c.s.confirmNotFound(c.r.Context(), ae)
 }
 
 // subscribe starts a subscription, or updates the one of f's id with the
