@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -57,6 +58,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, ae.Status, api.ErrorBody{Error: ae})
 }
 
+// confirmWait bounds confirmNotFound's read of the metadata.
+const confirmWait = 500 * time.Millisecond
+
 // confirmNotFound turns a cluster node's TOPIC_NOT_FOUND, which says only
 // that this broker does not hold the topic, into UNAVAILABLE (retry) unless
 // the cluster's metadata confirms the topic does not exist: the node may
@@ -69,6 +73,12 @@ func (s *Server) confirmNotFound(ctx context.Context, ae *api.Error) *api.Error 
 	if !ok {
 		return ae
 	}
+	// Bounded: on the stream this runs on the connection's own
+	// goroutine, and every frame behind it (pings, acks) waits; without a
+	// metadata leader the read would fail only after two election
+	// timeouts. A client retries UNAVAILABLE anyway.
+	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	defer cancel()
 	var confirm *api.Error
 	if err := s.opts.Cluster.ConfirmTopicAbsent(ctx, topic); errors.As(err, &confirm) {
 		return confirm

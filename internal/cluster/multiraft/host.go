@@ -272,7 +272,11 @@ type group struct {
 	// quiesce.go. idleTicks counts a leader's ticks with nothing to do.
 	quiet     bool
 	idleTicks int
-	reads     []*read // pending ReadIndex requests, in request order
+	// toldLead is the leader a quiet follower was woken under by
+	// wakeAndTell, which restarted its election clock as if that leader
+	// had spoken; 0 once the leader did speak, or PeerDown undid it.
+	toldLead uint64
+	reads    []*read // pending ReadIndex requests, in request order
 	// readAsking: the group is in Host.asking (reads not yet asked).
 	readAsking bool
 	// want is the voters the last Reconfigure call asked for: a replica
@@ -454,6 +458,7 @@ func (h *Host) Step(env Envelope) {
 		// without waking, and an idle one goes on counting idle ticks.
 	case env.Msg.GetFrom() == g.rn.BasicStatus().Lead:
 		g.wake() // the leader is awake already
+		g.toldLead = 0
 	default:
 		h.wakeAndTell(g)
 	}

@@ -125,6 +125,7 @@ func (h *Host) wakeAndTell(g *group) {
 				Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(g.self),
 				Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
 			})
+			g.toldLead = st.Lead
 		}
 	}
 	g.wake()
@@ -140,11 +141,15 @@ func (h *Host) PeerDown(node uint64) {
 	h.downAt[node] = h.ticks
 	for _, id := range h.order {
 		g := h.groups[id]
-		if !g.quiet {
+		if !g.quiet && g.toldLead == 0 {
 			continue
 		}
 		switch st := g.rn.BasicStatus(); {
-		case NodeOf(st.Lead) == node && st.RaftState == raft.StateFollower:
+		case NodeOf(st.Lead) == node && st.RaftState == raft.StateFollower && (g.quiet || g.toldLead == st.Lead):
+			// Quiet, or woken a moment ago by a pre-vote from a follower
+			// whose detector fired first (they fire up to ~350 ms apart):
+			// that wake faked the dead leader's heartbeat, and the lease
+			// it gave made this follower drop the pre-vote.
 			h.wakeToElect(g, st)
 		case NodeOf(st.Lead) == node || (st.RaftState == raft.StateLeader && hasNode(g.conf.GetVoters(), node)):
 			g.wake()
@@ -188,7 +193,7 @@ func (h *Host) wakeRestarted() {
 // wakeToElect wakes a quiet follower whose leader seems dead as if it had
 // last heard from that leader an election timeout ago: out of its lease at
 // once (it grants the others' votes), it campaigns itself at its own
-// randomized timeout, 0 to ElectionTicks ticks on. Woken with the clock
+// randomized timeout, 1 to ElectionTicks-1 ticks on. Woken with the clock
 // that TickQuiesced had aged far past the timeout, every follower
 // campaigned at its next tick, and together they often split the vote and
 // waited another election timeout (the simulation: 21 of 30 failovers of a
@@ -201,6 +206,7 @@ func (h *Host) wakeToElect(g *group, st raft.BasicStatus) {
 	for range h.cfg.ElectionTicks {
 		g.rn.TickQuiesced()
 	}
+	g.toldLead = 0 // once: again at every tick, it would never campaign
 	g.wake()
 }
 
