@@ -1,11 +1,12 @@
 package multiraft
 
 import (
+	"maps"
+	"slices"
+
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
-	"maps"
-	"slices"
 )
 
 // Quiescing makes idle groups free: 1,000 partitions with no traffic would
