@@ -114,28 +114,36 @@ func (g *group) wake() {
 // and restarts its own election clock as if it had just heard from the
 // leader: TickQuiesced aged that clock past the timeout, and a follower
 // waking with it would campaign at its next tick instead of waiting for the
-// leader's heartbeats. (PeerDown wakes without this: there, a prompt
-// election is the point.)
+// leader's heartbeats. (PeerDown wakes with wakeToElect instead: there the
+// leader is taken for dead.)
 func (h *Host) wakeAndTell(g *group) {
 	if g.quiet {
 		if st := g.rn.BasicStatus(); st.RaftState == raft.StateFollower && st.Lead != 0 {
 			h.outbox = append(h.outbox, Envelope{Group: g.id, Wake: true, Msg: &pb.Message{
 				Type: pb.MsgHeartbeat.Enum(), From: new(g.self), To: new(st.Lead),
 			}})
-			_ = g.rn.Step(&pb.Message{
-				Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(g.self),
-				Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
-			})
+			heardFromLeader(g, st)
 			g.toldLead = st.Lead
 		}
 	}
 	g.wake()
 }
 
+// heardFromLeader restarts a follower's election clock (electionElapsed
+// 0) by stepping a heartbeat from its leader at its own term and commit:
+// nothing else of its state changes.
+func heardFromLeader(g *group, st raft.BasicStatus) {
+	_ = g.rn.Step(&pb.Message{
+		Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(g.self),
+		Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
+	})
+}
+
 // PeerDown tells the host that node seems dead: every quiet group it led
-// wakes, so its followers elect another leader, and every quiet group this
-// node leads with node as a voter wakes, so CheckQuorum can depose a leader
-// cut off from its quorum. While the node stays down no such group
+// wakes, its followers ready to elect another leader (wakeToElect) — so
+// does a follower a peer's pre-vote woke a moment ago under that leader
+// (toldLead) —, and every quiet group this node leads with node as a voter
+// wakes, so CheckQuorum can depose a leader cut off from its quorum. While the node stays down no such group
 // quiesces. Call it on every tick while the node stays down (a quiesce note
 // from it may arrive late).
 func (h *Host) PeerDown(node uint64) {
@@ -200,10 +208,7 @@ func (h *Host) wakeRestarted() {
 // waited another election timeout (the simulation: 21 of 30 failovers of a
 // quiet group took about twice as long as without quiescing).
 func (h *Host) wakeToElect(g *group, st raft.BasicStatus) {
-	_ = g.rn.Step(&pb.Message{ // electionElapsed = 0, as from the leader
-		Type: pb.MsgHeartbeat.Enum(), From: new(st.Lead), To: new(g.self),
-		Term: new(st.GetTerm()), Commit: new(st.GetCommit()),
-	})
+	heardFromLeader(g, st)
 	for range h.cfg.ElectionTicks {
 		g.rn.TickQuiesced()
 	}
