@@ -16,22 +16,23 @@ const (
 // DeadLetter is a dead letter to write: the message at TP/Offset of the
 // topic created at Born (the caller writes nothing, and reports the letter
 // written, if the topic by that name now is another one: the message is
-// gone with its topic). Epoch tells a report of it from one of a letter of
-// the same message decided after the group's delivery state was rebuilt
-// (see Group.reconfigure).
+// gone with its topic). Seq numbers the hand-out: a report of it is stale
+// once the group no longer awaits that hand-out, so that it cannot settle
+// the letter of a later death of the same message (the partition's state
+// was reset or forgotten, or the delivery state rebuilt, since).
 type DeadLetter struct {
 	delivery.DeadLetter
-	Born  int64
-	Epoch uint64
+	Born int64
+	Seq  uint64
 }
 
 // deadLetters is the state of the group's DLQ writes.
 type deadLetters struct {
-	epoch   uint64           // bumped whenever the delivery state is rebuilt: older letters are stale
-	writing map[deadKey]bool // handed out in Effects, not yet reported back
-	failed  bool             // a write failed since the last retry: Tick hands the pending ones out again at retry
-	retry   time.Time        // with failed: when
-	backoff time.Duration    // the wait before retry, doubling from DeadBackoffMin to DeadBackoffMax; 0: no failure in a row
+	seq     uint64             // the last hand-out's DeadLetter.Seq; never reused
+	writing map[deadKey]uint64 // handed out in Effects, not yet reported back: the Seq awaited
+	failed  bool               // a write failed since the last retry: Tick hands the pending ones out again at retry
+	retry   time.Time          // with failed: when
+	backoff time.Duration      // the wait before retry, doubling from DeadBackoffMin to DeadBackoffMax; 0: no failure in a row
 }
 
 type deadKey struct {
@@ -39,15 +40,18 @@ type deadKey struct {
 	off int64
 }
 
-func newDeadLetters(epoch uint64) deadLetters {
-	return deadLetters{epoch: epoch, writing: make(map[deadKey]bool)}
+// newDeadLetters starts the DLQ state of a delivery state, numbering its
+// hand-outs after seq, the last of the state it replaces.
+func newDeadLetters(seq uint64) deadLetters {
+	return deadLetters{seq: seq, writing: make(map[deadKey]uint64)}
 }
 
 // bury hands out dead letters the delivery state decided, to be written.
 func (a *Group) bury(dls []delivery.DeadLetter) {
 	for _, dl := range dls {
-		a.dead.writing[deadKey{dl.TP, dl.Offset}] = true
-		a.fx.DeadLetters = append(a.fx.DeadLetters, DeadLetter{DeadLetter: dl, Born: a.born[dl.TP.Topic], Epoch: a.dead.epoch})
+		a.dead.seq++
+		a.dead.writing[deadKey{dl.TP, dl.Offset}] = a.dead.seq
+		a.fx.DeadLetters = append(a.fx.DeadLetters, DeadLetter{DeadLetter: dl, Born: a.born[dl.TP.Topic], Seq: a.dead.seq})
 	}
 }
 
@@ -72,11 +76,13 @@ func (a *Group) unawait(tp delivery.TP) {
 }
 
 // stale reports whether dl, handed out earlier, is no longer awaited: its
-// partition was forgotten since (its topic deleted or created again, its
-// offsets deleted), or the delivery state rebuilt, so that a report of it
-// must not settle a dead letter of the same offset decided since.
+// partition was reset or forgotten since (its offsets moved or deleted,
+// its topic deleted or created again), or the delivery state rebuilt, so
+// that a report of it must not settle a dead letter of the same offset
+// decided since, which is another hand-out.
 func (a *Group) stale(dl DeadLetter) bool {
-	return !a.dead.writing[deadKey{dl.TP, dl.Offset}] || dl.Born != a.born[dl.TP.Topic] || dl.Epoch != a.dead.epoch
+	seq, ok := a.dead.writing[deadKey{dl.TP, dl.Offset}]
+	return !ok || seq != dl.Seq || dl.Born != a.born[dl.TP.Topic]
 }
 
 // DeadLetterWritten reports that the caller wrote dl to the DLQ (or found
@@ -132,7 +138,7 @@ func (a *Group) retryDead(now time.Time) {
 	a.dead.failed, a.dead.retry = false, time.Time{}
 	var again []delivery.DeadLetter
 	for _, dl := range a.d.Dead() {
-		if !a.dead.writing[deadKey{dl.TP, dl.Offset}] {
+		if _, ok := a.dead.writing[deadKey{dl.TP, dl.Offset}]; !ok {
 			again = append(again, dl)
 		}
 	}

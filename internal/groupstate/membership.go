@@ -111,8 +111,8 @@ func (s Settings) conflict(o Settings) error {
 // reconfigure gives an empty group new delivery settings: a fresh
 // delivery.Group restored from the old one's offsets. An empty group holds
 // nothing in flight; a pending dead letter is delivered again, and the
-// report of a write of it still outstanding is stale (a new epoch), so
-// that it cannot settle the letter of a later death of the same message.
+// report of a write of it still outstanding is stale (no longer awaited),
+// so that it cannot settle the letter of a later death of the same message.
 func (a *Group) reconfigure(set Settings) {
 	d := delivery.NewGroup(set.config().Or(a.cfg.Delivery))
 	for _, tp := range a.d.Partitions() {
@@ -121,7 +121,7 @@ func (a *Group) reconfigure(set Settings) {
 		}
 	}
 	a.d, a.settings = d, set
-	a.dead = newDeadLetters(a.dead.epoch + 1)
+	a.dead = newDeadLetters(a.dead.seq)
 }
 
 // memberLimit refuses a join that would add a member to a group holding

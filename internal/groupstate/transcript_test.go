@@ -48,7 +48,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	delete-offsets T:P ... [also=t1,t2]  Kafka's OffsetDelete; also: classic members' topics
 //	store T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit naming a classic member
 //	store-free T:P=OFFSET[#METADATA] ...  StoreClassic: a Kafka commit without member
-//	dlq-ok|dlq-fail T:P@O          report the write of an outstanding dead letter
+//	dlq-ok|dlq-fail T:P@O[#SEQ]    report the write of an outstanding dead letter (that hand-out; else the latest)
 //	tick DURATION                  advance the clock, then Tick
 //	restart                        a new aggregate restored from the offsets persisted
 //	describe                       the digest of the group's state
@@ -387,10 +387,15 @@ func runCommand(t *testing.T, wp **world, cmd string) string {
 		return "ok\n" + w.apply(fx)
 	case "dlq-ok", "dlq-fail":
 		tps, o, _ := strings.Cut(pos[0], "@")
+		o, sq, bySeq := strings.Cut(o, "#")
 		off, _ := strconv.ParseInt(o, 10, 64)
+		seq, _ := strconv.ParseUint(sq, 10, 64)
 		k := letterKey{tp: parseTP(t, tps), off: off, born: -1}
 		for o := range w.outstanding {
-			if o.tp == k.tp && o.off == k.off && (o.born > k.born || o.born == k.born && o.epoch > k.epoch) {
+			switch {
+			case o.tp != k.tp || o.off != k.off:
+			case bySeq && o.seq == seq,
+				!bySeq && (o.born > k.born || o.born == k.born && o.seq > k.seq):
 				k = o
 			}
 		}

@@ -27,6 +27,7 @@ type world struct {
 	// outstanding are the dead letters handed out and not yet reported:
 	// the caller's DLQ writes in progress.
 	outstanding map[letterKey]DeadLetter
+	awaited     map[letterKey]bool   // the outstanding ones the group awaited after the last command
 	dlq         []DeadLetter         // written, in order
 	next        time.Time            // the last Effects.Next
 	rewound     map[delivery.TP]bool // partitions a reset or deletion may move back
@@ -44,7 +45,7 @@ var epoch0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newWorld(cfg Config) *world {
 	w := &world{cfg: cfg, now: epoch0, topics: Topics{}, store: map[delivery.TP]OffsetWrite{},
-		clients: map[string]*fakeClient{}, outstanding: map[letterKey]DeadLetter{}, rewound: map[delivery.TP]bool{},
+		clients: map[string]*fakeClient{}, outstanding: map[letterKey]DeadLetter{}, awaited: map[letterKey]bool{}, rewound: map[delivery.TP]bool{},
 		got: map[string][]Ref{}}
 	w.a = New("g", cfg)
 	return w
@@ -76,12 +77,23 @@ func (w *world) apply(fx Effects) string {
 	}
 	clear(w.rewound)
 	for _, dl := range fx.DeadLetters {
-		k := letterKey{dl.TP, dl.Offset, dl.Born, dl.Epoch}
+		// The group awaits one write of a message at a time: it hands
+		// out another only once an earlier one is reported or no longer
+		// awaited (its partition reset or forgotten, the delivery state
+		// rebuilt), which a command before this one did.
+		for k := range w.awaited {
+			if k.tp == dl.TP && k.off == dl.Offset {
+				w.violate("dead letter %s@%d handed out twice while its write is outstanding", fmtTP(dl.TP), dl.Offset)
+			}
+		}
+		// And each hand-out is told from every other outstanding, so that
+		// the report of a stale one cannot settle a later one.
+		k := letterKey{dl.TP, dl.Offset, dl.Born, dl.Seq}
 		if _, dup := w.outstanding[k]; dup {
-			w.violate("dead letter %s@%d handed out twice while its write is outstanding", fmtTP(dl.TP), dl.Offset)
+			w.violate("dead letter %s@%d handed out again as one still outstanding (seq %d)", fmtTP(dl.TP), dl.Offset, dl.Seq)
 		}
 		w.outstanding[k] = dl
-		fmt.Fprintf(&b, "dead %s@%d count=%d reason=%s last=%s born=%d epoch=%d\n", fmtTP(dl.TP), dl.Offset, dl.DeliveryCount, dl.Reason, dl.LastError, dl.Born, dl.Epoch)
+		fmt.Fprintf(&b, "dead %s@%d count=%d reason=%s last=%s born=%d seq=%d\n", fmtTP(dl.TP), dl.Offset, dl.DeliveryCount, dl.Reason, dl.LastError, dl.Born, dl.Seq)
 	}
 	if fx.Settings != nil {
 		s := *fx.Settings
@@ -102,6 +114,12 @@ func (w *world) apply(fx Effects) string {
 		fmt.Fprintf(&b, "next=%s\n", rel(fx.Next))
 	}
 	w.next = fx.Next
+	clear(w.awaited)
+	for k, dl := range w.outstanding {
+		if !w.a.stale(dl) {
+			w.awaited[k] = true
+		}
+	}
 	return b.String()
 }
 
@@ -130,7 +148,8 @@ func (w *world) check() {
 	// again at a retry the caller is told to tick for.
 	retrying := w.a.dead.failed && !w.next.IsZero() && !w.next.After(w.a.dead.retry)
 	for _, dl := range w.a.d.Dead() {
-		if _, ok := w.outstanding[letterKey{dl.TP, dl.Offset, w.a.born[dl.TP.Topic], w.a.dead.epoch}]; !ok && !retrying {
+		seq, writing := w.a.dead.writing[deadKey{dl.TP, dl.Offset}]
+		if _, ok := w.outstanding[letterKey{dl.TP, dl.Offset, w.a.born[dl.TP.Topic], seq}]; (!writing || !ok) && !retrying {
 			w.violate("dead letter %s@%d is pending with no write outstanding and no retry scheduled", fmtTP(dl.TP), dl.Offset)
 		}
 	}
@@ -295,10 +314,10 @@ func (w *world) settle(s Settle) string {
 
 // letterKey names a dead letter handed out.
 type letterKey struct {
-	tp    delivery.TP
-	off   int64
-	born  int64
-	epoch uint64
+	tp   delivery.TP
+	off  int64
+	born int64
+	seq  uint64
 }
 
 // deadWritten reports the outstanding dead letter's write, done or failed.
@@ -404,7 +423,7 @@ func (a *Group) digest(now time.Time) string {
 		fmt.Fprintf(&b, " dead %+v writing=%v\n", dl, a.dead.writing[deadKey{dl.TP, dl.Offset}])
 	}
 	nudged := slices.Sorted(mapKeys(a.nudged))
-	fmt.Fprintf(&b, " dlq failed=%v retry=%s backoff=%v epoch=%d changes=%d nudged=%v looked=%s\n", a.dead.failed, rel(a.dead.retry), a.dead.backoff, a.epoch, a.changes, nudged, rel(a.looked))
+	fmt.Fprintf(&b, " dlq failed=%v retry=%s backoff=%v seq=%d epoch=%d changes=%d nudged=%v looked=%s\n", a.dead.failed, rel(a.dead.retry), a.dead.backoff, a.dead.seq, a.epoch, a.changes, nudged, rel(a.looked))
 	if at, ok := a.g.NextDeadline(); ok {
 		fmt.Fprintf(&b, " group-deadline=%s", rel(at))
 	}
