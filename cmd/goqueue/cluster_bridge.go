@@ -44,8 +44,8 @@ func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partiti
 	return c.n.ReadPartition(ctx, topic, partition)
 }
 
-func (c *clusterBridge) ConfirmTopicAbsent(ctx context.Context, topic string) error {
-	return c.n.ConfirmTopicAbsent(ctx, topic)
+func (c *clusterBridge) ConfirmAbsent(ctx context.Context, topic string, partition int32) error {
+	return c.n.ConfirmAbsent(ctx, topic, partition)
 }
 
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }

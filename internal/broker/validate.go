@@ -54,7 +54,7 @@ func (t *topic) recordError(r *incoming, tb timeBounds) *api.Error {
 	if r.partition != AnyPartition && (r.partition < 0 || r.partition >= n) {
 		return api.ErrPartitionNotFound.
 			Withf("%s: topic %q has partitions 0..%d; there is no partition %d", r.where(), t.cfg.Name, n-1, r.partition).
-			WithDetail("partition", r.partition).WithDetail("partitions", n)
+			WithDetail("topic", t.cfg.Name).WithDetail("partition", r.partition).WithDetail("partitions", n)
 	}
 	if err := tb.check(r); err != nil {
 		return err
@@ -95,7 +95,7 @@ func (t *topic) checkFrame(i int, f Frame, tb timeBounds) (commitlog.Checked, er
 	if f.Partition < 0 || f.Partition >= n {
 		return commitlog.Checked{}, api.ErrPartitionNotFound.
 			Withf("frame %d: topic %q has partitions 0..%d; there is no partition %d", i, t.cfg.Name, n-1, f.Partition).
-			WithDetail("index", i).WithDetail("partition", f.Partition).WithDetail("partitions", n)
+			WithDetail("index", i).WithDetail("topic", t.cfg.Name).WithDetail("partition", f.Partition).WithDetail("partitions", n)
 	}
 	bad := func(err error) error {
 		return api.ErrBadRequest.Withf("frame %d is not a valid uncompressed Kafka RecordBatch v2: %v", i, err).

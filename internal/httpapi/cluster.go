@@ -33,10 +33,11 @@ type Cluster interface {
 	// reflects every write acknowledged before the call, so a read of it
 	// is not stale; errors are *api.Error (UNAVAILABLE: retry).
 	ReadPartition(ctx context.Context, topic string, partition int32) error
-	// ConfirmTopicAbsent confirms with the metadata that a topic this
-	// broker does not hold does not exist in the cluster either: nil, or
-	// *api.Error UNAVAILABLE when it cannot confirm (retry).
-	ConfirmTopicAbsent(ctx context.Context, topic string) error
+	// ConfirmAbsent confirms with the metadata that a topic (partition
+	// < 0) or a partition of it that this broker does not hold does not
+	// exist in the cluster either: nil, or *api.Error UNAVAILABLE when it
+	// cannot confirm (retry).
+	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
 	// ID is this node's ID; HTTPAddr the HTTP address node id registered.
 	ID() uint64
 	HTTPAddr(id uint64) string

@@ -58,9 +58,9 @@ func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition in
 	}
 	return nil
 }
-func (f fakeCluster) ConfirmTopicAbsent(_ context.Context, topic string) error {
-	if _, ok := f.topics[topic]; ok {
-		return api.ErrUnavailable.Withf("topic %s exists, not created here yet", topic)
+func (f fakeCluster) ConfirmAbsent(_ context.Context, topic string, partition int32) error {
+	if parts, ok := f.topics[topic]; ok && int(partition) < len(parts) {
+		return api.ErrUnavailable.Withf("topic %s partition %d exists, not created here yet", topic, partition)
 	}
 	if f.unconfirmed {
 		return api.ErrUnavailable.Withf("no leader confirmed the read")
@@ -197,31 +197,46 @@ func TestClusterFetchNeedsAReadPoint(t *testing.T) {
 	wantError(t, st, raw, api.ErrUnavailable)
 }
 
-// On a cluster node, "topic not found" from the broker says only that this
-// node does not hold the topic; it stands once the metadata confirms it,
-// and is UNAVAILABLE (retry) while it cannot — a node just restarted on an
-// empty disk, or one that has not yet created a new topic. A client sent
+// On a cluster node, "topic not found" or "partition not found" from the
+// broker says only that this node does not hold the topic or partition; it
+// stands once the metadata confirms it, and is UNAVAILABLE (retry) while
+// it cannot — a node just restarted on an empty disk, or one that has not
+// yet created a new topic or the partitions just added. A client sent
 // there by a redirect gave up on its topic before. Over HTTP and on the
 // stream alike.
-func TestClusterTopicNotFoundIsConfirmed(t *testing.T) {
-	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}}}
+func TestClusterNotFoundIsConfirmed(t *testing.T) {
+	parts := func(n int) []api.ClusterPartition {
+		var out []api.ClusterPartition
+		for i := range n {
+			out = append(out, api.ClusterPartition{Partition: int32(i), Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}})
+		}
+		return out
+	}
 	for _, tc := range []struct {
-		name    string
-		cluster fakeCluster
-		topic   string
-		want    *api.Error
+		name      string
+		cluster   fakeCluster
+		topic     string
+		partition int32
+		want      *api.Error
 	}{
-		{"confirmed absent", fakeCluster{self: 1}, "ghost", api.ErrTopicNotFound},
-		{"no metadata leader to confirm", fakeCluster{self: 1, unconfirmed: true}, "ghost", api.ErrUnavailable},
-		{"in the metadata, not yet here", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts}}, "orders", api.ErrUnavailable},
+		{"confirmed absent", fakeCluster{self: 1}, "ghost", 0, api.ErrTopicNotFound},
+		{"no metadata leader to confirm", fakeCluster{self: 1, unconfirmed: true}, "ghost", 0, api.ErrUnavailable},
+		{"in the metadata, not yet here", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"ghost": parts(1)}}, "ghost", 0, api.ErrUnavailable},
+		{"partition confirmed absent", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts(1)}}, "orders", 1, api.ErrPartitionNotFound},
+		{"partition unconfirmed", fakeCluster{self: 1, unconfirmed: true}, "orders", 1, api.ErrUnavailable},
+		{"partition in the metadata, not yet here", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts(3)}}, "orders", 2, api.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.Cluster = tc.cluster }))
-			st, raw := s.Do("POST", "/topics/"+tc.topic+"/messages", `{"value":"v"}`)
+			// orders is here with one partition; ghost is not.
+			if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+				t.Fatal(err)
+			}
+			st, raw := s.Do("POST", "/topics/"+tc.topic+"/messages", fmt.Sprintf(`{"partition":%d,"value":"v"}`, tc.partition))
 			wantError(t, st, raw, tc.want)
 			// The stream the Go client produces on says it alike.
 			_, sc := dialStream(t, s, "")
-			sc.produce(1, tc.topic, encodeBatch(0, []testRecord{{value: []byte("v"), ts: 1}}))
+			sc.produceTo(1, tc.topic, tc.partition, encodeBatch(0, []testRecord{{value: []byte("v"), ts: 1}}))
 			wantStreamError(t, sc.next(), api.StreamError, tc.want)
 		})
 	}

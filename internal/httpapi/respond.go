@@ -61,16 +61,28 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // confirmWait bounds confirmNotFound's read of the metadata.
 const confirmWait = 500 * time.Millisecond
 
-// confirmNotFound turns a cluster node's TOPIC_NOT_FOUND, which says only
-// that this broker does not hold the topic, into UNAVAILABLE (retry) unless
-// the cluster's metadata confirms the topic does not exist: the node may
-// have just started, on an empty disk, or not yet created a new topic.
+// confirmNotFound turns a cluster node's TOPIC_NOT_FOUND or
+// PARTITION_NOT_FOUND, which say only that this broker does not hold the
+// topic or partition, into UNAVAILABLE (retry) unless the cluster's
+// metadata confirms it does not exist: the node may have just started, on
+// an empty disk, or not yet created a new topic or added partitions.
 func (s *Server) confirmNotFound(ctx context.Context, ae *api.Error) *api.Error {
-	if s.opts.Cluster == nil || ae.Code != api.ErrTopicNotFound.Code {
+	if s.opts.Cluster == nil {
 		return ae
 	}
 	topic, ok := ae.Details["topic"].(string)
-	if !ok {
+	partition := int32(-1)
+	switch {
+	case !ok:
+		return ae
+	case ae.Code == api.ErrTopicNotFound.Code:
+	case ae.Code == api.ErrPartitionNotFound.Code:
+		p, ok := ae.Details["partition"].(int32)
+		if !ok || p < 0 {
+			return ae
+		}
+		partition = p
+	default:
 		return ae
 	}
 	// Bounded: on the stream this runs on the connection's own
@@ -80,7 +92,7 @@ func (s *Server) confirmNotFound(ctx context.Context, ae *api.Error) *api.Error 
 	ctx, cancel := context.WithTimeout(ctx, confirmWait)
 	defer cancel()
 	var confirm *api.Error
-	if err := s.opts.Cluster.ConfirmTopicAbsent(ctx, topic); errors.As(err, &confirm) {
+	if err := s.opts.Cluster.ConfirmAbsent(ctx, topic, partition); errors.As(err, &confirm) {
 		return confirm
 	}
 	return ae

@@ -316,9 +316,15 @@ func TestStreamSubscribesAgainAfterAnError(t *testing.T) {
 // produce sends a PRODUCE frame of batches to partition 0 of topic.
 func (c *streamClient) produce(id uint32, topic string, batches ...[]byte) {
 	c.t.Helper()
+	c.produceTo(id, topic, 0, batches...)
+}
+
+// produceTo sends a PRODUCE frame of batches to partition p of topic.
+func (c *streamClient) produceTo(id uint32, topic string, p int32, batches ...[]byte) {
+	c.t.Helper()
 	payload := api.AppendStreamProduceHead(nil, topic)
 	for _, b := range batches {
-		payload = api.AppendFrame(payload, 0, b)
+		payload = api.AppendFrame(payload, p, b)
 	}
 	c.send(api.StreamProduce, id, payload)
 }

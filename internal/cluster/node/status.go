@@ -92,23 +92,31 @@ func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 	return out, nil
 }
 
-// ConfirmTopicAbsent answers, for a topic this node's broker does not
-// hold, whether the cluster's metadata confirms it does not exist: nil
-// after a consistent read of the metadata without it; UNAVAILABLE when no
-// leader confirms the read (this node may have just started, even on an
-// empty disk, and know no topic yet) or when the metadata has the topic
-// and this node has not created it yet. A node that answered "not found"
+// ConfirmAbsent answers, for a topic (partition < 0) or a partition of it
+// that this node's broker does not hold, whether the cluster's metadata
+// confirms it does not exist: nil after a consistent read of the metadata
+// without it; UNAVAILABLE when no leader confirms the read (this node may
+// have just started, even on an empty disk, and know no topic yet) or
+// when the metadata has it and this node has not created it yet (a topic
+// just created, partitions just added). A node that answered "not found"
 // from what it happened to hold sent clients away for good — a client
 // redirected to a restarted node's address gave up on its topic.
-func (n *Node) ConfirmTopicAbsent(ctx context.Context, topic string) error {
+func (n *Node) ConfirmAbsent(ctx context.Context, topic string, partition int32) error {
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	if err := n.raft.ReadIndex(rctx, meta.GroupID); err != nil {
 		return unavailable(n.cfg.ID, err)
 	}
-	if _, ok := n.meta.Topic(topic); ok {
+	t, ok := n.meta.Topic(topic)
+	switch {
+	case !ok:
+		return nil
+	case partition < 0:
 		return api.ErrUnavailable.Withf("topic %s exists in the cluster; node %d has not created it yet; retry", topic, n.cfg.ID).
 			WithDetail("topic", topic).WithDetail("node_id", n.cfg.ID)
+	case int(partition) < len(t.Partitions):
+		return api.ErrUnavailable.Withf("partition %d of topic %s exists in the cluster; node %d has not created it yet; retry", partition, topic, n.cfg.ID).
+			WithDetail("topic", topic).WithDetail("partition", partition).WithDetail("node_id", n.cfg.ID)
 	}
 	return nil
 }

@@ -120,15 +120,27 @@ func TestRestartedAloneServesNothing(t *testing.T) {
 	}
 }
 
-// A topic is confirmed absent only by a consistent read of the metadata
-// without it; one the metadata has is not.
-func TestConfirmTopicAbsent(t *testing.T) {
-	c, ctx, _, stop := withTopic(t, 3)
+// A topic or partition is confirmed absent only by a consistent read of
+// the metadata without it; one the metadata has is not.
+func TestConfirmAbsent(t *testing.T) {
+	c, ctx, tp, stop := withTopic(t, 3)
 	defer stop()
-	if err := c.nodes[1].ConfirmTopicAbsent(ctx, "ghost"); err != nil {
-		t.Fatalf("ghost: %v", err)
-	}
-	if err := c.nodes[1].ConfirmTopicAbsent(ctx, "t"); !errors.Is(err, api.ErrUnavailable) {
-		t.Fatalf("t, which the metadata has: %v, want UNAVAILABLE", err)
+	n := int32(len(tp.Partitions))
+	for _, tc := range []struct {
+		topic     string
+		partition int32
+		absent    bool
+	}{
+		{"ghost", -1, true},
+		{"ghost", 0, true},
+		{"t", -1, false},
+		{"t", 0, false},
+		{"t", n - 1, false},
+		{"t", n, true},
+	} {
+		err := c.nodes[1].ConfirmAbsent(ctx, tc.topic, tc.partition)
+		if tc.absent && err != nil || !tc.absent && !errors.Is(err, api.ErrUnavailable) {
+			t.Errorf("%s partition %d: %v, want absent %v (else UNAVAILABLE)", tc.topic, tc.partition, err, tc.absent)
+		}
 	}
 }
