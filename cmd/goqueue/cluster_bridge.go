@@ -15,6 +15,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 	"github.com/abd-ulbasit/goqueue/internal/kafka"
+	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
 // clusterBridge joins the cluster node and the local broker, neither of
@@ -46,6 +47,14 @@ func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partiti
 
 func (c *clusterBridge) ConfirmAbsent(ctx context.Context, topic string, partition int32) error {
 	return c.n.ConfirmAbsent(ctx, topic, partition)
+}
+
+func (c *clusterBridge) ClusterStats(ctx context.Context) (metrics.ClusterStats, error) {
+	n, err := c.n.RaftCounts(ctx)
+	if err != nil {
+		return metrics.ClusterStats{}, err
+	}
+	return metrics.ClusterStats{PeersUp: c.n.PeersUp(), Hosted: n.Hosted, Led: n.Led, Quiet: n.Quiet}, nil
 }
 
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -211,11 +212,21 @@ func TestBinaryClusterFailover(t *testing.T) {
 	newLeader := c.agree(rest, leader, map[uint64]uint64{rest[0]: 1, rest[1]: 1}, 20*time.Second)
 	t.Logf("metadata failover: node %d SIGKILLed, node %d confirmed as leader by both survivors after %v", leader, newLeader, time.Since(killed).Round(10*time.Millisecond))
 
-	for _, id := range rest {
+	for i, id := range rest {
 		c.eventually(10*time.Second, fmt.Sprintf("node %d sees the killed node %d as not alive", id, leader), func() bool {
 			st, ok := c.status(id)
 			return ok && len(st.Nodes) == 3 && !st.Nodes[leader-1].Alive && st.Nodes[leader-1].Registered
 		})
+		// And its metrics say so: the killed node down, the other up;
+		// the new leader leads a group at least (the metadata).
+		m := c.metrics(id)
+		other := rest[1-i]
+		if m[fmt.Sprintf(`goqueue_cluster_peer_up{node="%d"}`, leader)] != 0 || m[fmt.Sprintf(`goqueue_cluster_peer_up{node="%d"}`, other)] != 1 ||
+			m["goqueue_cluster_raft_groups"] < 1 || id == newLeader && m["goqueue_cluster_raft_groups_led"] < 1 {
+			t.Fatalf("node %d's cluster metrics after node %d was killed: peer_up %v %v, raft groups %v, led %v", id, leader,
+				m[fmt.Sprintf(`goqueue_cluster_peer_up{node="%d"}`, leader)], m[fmt.Sprintf(`goqueue_cluster_peer_up{node="%d"}`, other)],
+				m["goqueue_cluster_raft_groups"], m["goqueue_cluster_raft_groups_led"])
+		}
 	}
 
 	// The metadata takes writes under the new leader, through either
@@ -231,6 +242,26 @@ func TestBinaryClusterFailover(t *testing.T) {
 	if tp := c.topic(leader, "after-failover"); len(tp.PartitionInfo) != 3 {
 		t.Fatalf("the restarted node's copy of the topic created while it was down: %+v", tp)
 	}
+}
+
+// metrics scrapes node id's /metrics: every sample by its series, e.g.
+// `goqueue_cluster_peer_up{node="2"}`.
+func (c *clusterProcs) metrics(id uint64) map[string]float64 {
+	c.t.Helper()
+	resp, err := c.httpClient().Get(c.procs[id].URL + "/metrics")
+	if err != nil {
+		c.t.Fatalf("node %d: GET /metrics: %v", id, err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		series, v, ok := strings.Cut(sc.Text(), " ")
+		if f, err := strconv.ParseFloat(v, 64); ok && err == nil && !strings.HasPrefix(series, "#") {
+			out[series] = f
+		}
+	}
+	return out
 }
 
 // eventually polls cond until it holds or within passes.

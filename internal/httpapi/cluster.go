@@ -6,6 +6,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
 // Cluster is the cluster member of a broker started with --node-id and
@@ -38,6 +39,8 @@ type Cluster interface {
 	// exist in the cluster either: nil, or *api.Error UNAVAILABLE when it
 	// cannot confirm (retry).
 	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
+	// ClusterStats is the node's replication for /metrics.
+	metrics.ClusterSource
 	// ID is this node's ID; HTTPAddr the HTTP address node id registered.
 	ID() uint64
 	HTTPAddr(id uint64) string

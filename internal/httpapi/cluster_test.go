@@ -12,6 +12,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
 // fakeCluster is node self of a cluster whose metadata holds topics.
@@ -66,6 +67,9 @@ func (f fakeCluster) ConfirmAbsent(_ context.Context, topic string, partition in
 		return api.ErrUnavailable.Withf("no leader confirmed the read")
 	}
 	return nil
+}
+func (f fakeCluster) ClusterStats(context.Context) (metrics.ClusterStats, error) {
+	return metrics.ClusterStats{PeersUp: map[uint64]bool{f.self + 1: true}, Hosted: 1 + len(f.topics), Led: len(f.topics)}, nil
 }
 func (f fakeCluster) ID() uint64                { return f.self }
 func (f fakeCluster) HTTPAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }

@@ -104,7 +104,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
-		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions}), keys: parseKeys(opts.APIKeys),
+		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions, Cluster: opts.Cluster}), keys: parseKeys(opts.APIKeys),
 		bodies: &bodyBudget{max: opts.MaxDecodingBytes}, ui: console.New(), streams: newStreams()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(s.coordinated(rt)))

@@ -39,6 +39,9 @@ type Options struct {
 	// (goqueue_group_partition_*): one set per partition of every
 	// group's subscription, so off by default.
 	GroupPartitions bool
+	// Cluster, on a cluster node, adds its replication series
+	// (goqueue_cluster_*); nil on a single broker.
+	Cluster ClusterSource
 }
 
 // New registers the collectors of src (and of the Go runtime and process)
@@ -69,6 +72,9 @@ func New(src Source, version string, opts Options) *Metrics {
 		newLogCollector(src),
 		newGroupCollector(src, opts),
 	)
+	if opts.Cluster != nil {
+		m.reg.MustRegister(newClusterCollector(opts.Cluster))
+	}
 	return m
 }
 

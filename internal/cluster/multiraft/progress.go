@@ -58,3 +58,24 @@ func (n *Node) Led(ctx context.Context) (map[uint64]Led, error) {
 	}
 	return out, nil
 }
+
+// Counts is how many Raft groups a node hosts, leads and has quiesced.
+type Counts struct{ Hosted, Led, Quiet int }
+
+// Counts counts this node's groups, in one visit of its goroutine.
+func (n *Node) Counts(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := n.call(ctx, func(h *Host) error {
+		c = Counts{Hosted: len(h.groups), Quiet: h.Quiet()}
+		for _, g := range h.groups {
+			if g.rn.BasicStatus().RaftState == raft.StateLeader {
+				c.Led++
+			}
+		}
+		return nil
+	})
+	if err != nil { // fn may still run: c is not read
+		return Counts{}, err
+	}
+	return c, nil
+}

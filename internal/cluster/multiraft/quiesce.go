@@ -227,7 +227,7 @@ func (h *Host) voterDown(g *group) bool {
 	return false
 }
 
-// Quiet reports how many groups are quiesced; for metrics and tests.
+// Quiet reports how many groups are quiesced (see Node.Counts).
 func (h *Host) Quiet() int {
 	n := 0
 	for _, g := range h.groups {

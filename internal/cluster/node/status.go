@@ -9,6 +9,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
 // readTimeout bounds the wait for a read point: without a leader, raft
@@ -90,6 +91,27 @@ func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 	}
 	slices.SortFunc(out.Topics, func(a, b api.ClusterTopic) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// RaftCounts counts the Raft groups this node hosts, leads and has
+// quiesced (for metrics).
+func (n *Node) RaftCounts(ctx context.Context) (multiraft.Counts, error) {
+	return n.raft.Counts(ctx)
+}
+
+// PeersUp reports, for every other node, whether it was heard from within
+// the failure detector's window (the transport's DownAfter).
+func (n *Node) PeersUp() map[uint64]bool {
+	up := make(map[uint64]bool, len(n.cfg.Peers))
+	for id := range n.cfg.Peers {
+		if id != n.cfg.ID {
+			up[id] = true
+		}
+	}
+	for _, id := range n.tr.Down() {
+		up[id] = false
+	}
+	return up
 }
 
 // ConfirmAbsent answers, for a topic (partition < 0) or a partition of it
