@@ -60,6 +60,11 @@ type Cluster interface {
 	// reflects every write acknowledged before the call (a Raft
 	// ReadIndex); errors are *api.Error (UNAVAILABLE: retry).
 	ReadPartition(ctx context.Context, topic string, partition int32) error
+	// ConfirmAbsent confirms with the metadata that a topic (partition
+	// < 0) this broker does not hold does not exist in the cluster
+	// either: nil, or an *api.Error UNAVAILABLE when it cannot (this node
+	// just started, on an empty disk, or has not created the topic yet).
+	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
 }
 
 // caughtUp waits, for a partition of the cluster's metadata, until this

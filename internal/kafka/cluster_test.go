@@ -36,6 +36,18 @@ func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition in
 
 func (fakeCluster) ID() uint64 { return 1 }
 
+// ConfirmAbsent: the metadata has "t" only; with behind, it confirms
+// nothing.
+func (f fakeCluster) ConfirmAbsent(_ context.Context, topic string, partition int32) error {
+	if f.behind {
+		return api.ErrUnavailable.Withf("fake: no read point")
+	}
+	if parts, ok := f.Placement(topic); ok && partition < int32(len(parts)) {
+		return api.ErrUnavailable.Withf("fake: %s is in the metadata, not here yet", topic)
+	}
+	return nil
+}
+
 func (fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
 	if topic != "t" {
 		return nil, false
@@ -423,5 +435,40 @@ func TestClusterNodeTopicChangesGoThroughMetadata(t *testing.T) {
 	md := ask(kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
 	if len(md.Topics) != 1 || *md.Topics[0].Topic != "t" || len(md.Topics[0].Partitions) != 3 {
 		t.Fatalf("topics left: %+v", md.Topics)
+	}
+}
+
+// A topic this node's broker does not hold is UNKNOWN_TOPIC_OR_PARTITION
+// in Metadata only once the cluster's metadata confirms it does not exist;
+// while it has it (this node has not created it yet) or cannot confirm
+// (no read point: the node just started, maybe on an empty disk) it is
+// LEADER_NOT_AVAILABLE, which clients retry for as long as they wait:
+// franz-go fails a record after four UNKNOWN_TOPIC_OR_PARTITION answers.
+func TestClusterMetadataConfirmsUnknownTopics(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fc    fakeCluster
+		topic string
+		want  int16
+	}{
+		{"confirmed absent", fakeCluster{}, "ghost", kerr.UnknownTopicOrPartition.Code},
+		{"in the metadata, not yet here", fakeCluster{}, "t", kerr.LeaderNotAvailable.Code},
+		{"no read point", fakeCluster{behind: true}, "ghost", kerr.LeaderNotAvailable.Code},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, seed, _ := startClusterNode(t, tc.fc) // holds no topic
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(tc.topic)
+			req.Topics = append(req.Topics, rt)
+			r, err := seed.Request(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := r.(*kmsg.MetadataResponse)
+			if len(md.Topics) != 1 || md.Topics[0].ErrorCode != tc.want {
+				t.Fatalf("metadata of %s: %+v, want error %d", tc.topic, md.Topics, tc.want)
+			}
+		})
 	}
 }

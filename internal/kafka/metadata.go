@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,7 +20,7 @@ const clusterID = "goqueue"
 // partition's leader and replicas as the metadata says (see cluster.go).
 // Topics are never created by a metadata request: GoQueue topics are
 // created on purpose (CreateTopics, HTTP or the CLI).
-func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) metadata(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	resp.SetVersion(req.Version)
@@ -35,6 +36,9 @@ func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Resp
 		}
 		return resp, nil
 	}
+	// One bound for every confirmation the request needs (see absent).
+	ctx, cancel := context.WithTimeout(ctx, confirmWait)
+	defer cancel()
 	for _, rt := range req.Topics {
 		name := ""
 		if rt.Topic != nil {
@@ -46,9 +50,13 @@ func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Resp
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
-			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			if rt.Topic == nil {
+			switch {
+			case rt.Topic == nil:
 				mt.ErrorCode = kerr.UnknownTopicID.Code
+			case !s.absent(ctx, name):
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+			default:
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
 			resp.Topics = append(resp.Topics, mt)
 			continue
@@ -56,6 +64,22 @@ func (s *Server) metadata(_ context.Context, c *conn, r kmsg.Request) (kmsg.Resp
 		resp.Topics = append(resp.Topics, s.topicMetadata(ti, resp.Brokers))
 	}
 	return resp, nil
+}
+
+// confirmWait bounds the metadata reads of a Metadata request's
+// confirmations that topics are absent.
+const confirmWait = 500 * time.Millisecond
+
+// absent reports whether topic, which this broker does not hold, does not
+// exist: on a cluster node, only once the cluster's metadata confirms it.
+// A node that just started on an empty disk, or has not created a topic
+// yet, answers LEADER_NOT_AVAILABLE instead, which clients retry until
+// their own timeouts: franz-go gives up on a record after four answers of
+// UNKNOWN_TOPIC_OR_PARTITION, so a producer whose metadata requests went
+// to such a node failed records of a topic that exists. (A Kafka broker
+// serves no request before it caught up with the metadata log.)
+func (s *Server) absent(ctx context.Context, topic string) bool {
+	return s.opts.Cluster == nil || s.opts.Cluster.ConfirmAbsent(ctx, topic, -1) == nil
 }
 
 // self is this broker as clients should reach it: at the address the
