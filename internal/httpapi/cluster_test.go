@@ -15,12 +15,15 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
 
-// fakeCluster is node self of a cluster whose metadata holds topics.
+// fakeCluster is node self of a cluster whose metadata, as this node
+// applied it, holds topics; current, if set, holds the partition counts of
+// the metadata's leader where this node is behind.
 type fakeCluster struct {
-	st     api.ClusterStatus
-	err    error
-	self   uint64
-	topics map[string][]api.ClusterPartition
+	st      api.ClusterStatus
+	err     error
+	self    uint64
+	topics  map[string][]api.ClusterPartition
+	current map[string]int
 	// changes, if set, collects the deletions and alterations asked for.
 	changes *[]string
 	// reads, if set, collects the read points asked for; unconfirmed
@@ -50,9 +53,14 @@ func (f fakeCluster) Placement(topic string) ([]api.ClusterPartition, bool) {
 	p, ok := f.topics[topic]
 	return p, ok
 }
+
+// ReadPartition checks the applied metadata first, as node.Node's does.
 func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition int32) error {
 	if f.reads != nil {
 		*f.reads = append(*f.reads, fmt.Sprintf("%s/%d", topic, partition))
+	}
+	if parts, ok := f.topics[topic]; !ok || int(partition) >= len(parts) {
+		return api.ErrPartitionNotFound.Withf("fake: not in the applied metadata").WithDetail("topic", topic).WithDetail("partition", partition)
 	}
 	if f.unconfirmed {
 		return api.ErrUnavailable.Withf("no leader confirmed the read")
@@ -60,7 +68,12 @@ func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition in
 	return nil
 }
 func (f fakeCluster) ConfirmAbsent(_ context.Context, topic string, partition int32) error {
-	if parts, ok := f.topics[topic]; ok && int(partition) < len(parts) {
+	parts, ok := f.topics[topic]
+	n, ahead := f.current[topic]
+	if !ahead {
+		n = len(parts)
+	}
+	if (ok || ahead) && int(partition) < n {
 		return api.ErrUnavailable.Withf("topic %s partition %d exists, not created here yet", topic, partition)
 	}
 	if f.unconfirmed {
@@ -206,8 +219,8 @@ func TestClusterFetchNeedsAReadPoint(t *testing.T) {
 // stands once the metadata confirms it, and is UNAVAILABLE (retry) while
 // it cannot — a node just restarted on an empty disk, or one that has not
 // yet created a new topic or the partitions just added. A client sent
-// there by a redirect gave up on its topic before. Over HTTP and on the
-// stream alike.
+// there by a redirect gave up on its topic before. Publishes over HTTP and
+// on the stream, and fetches, alike.
 func TestClusterNotFoundIsConfirmed(t *testing.T) {
 	parts := func(n int) []api.ClusterPartition {
 		var out []api.ClusterPartition
@@ -229,6 +242,7 @@ func TestClusterNotFoundIsConfirmed(t *testing.T) {
 		{"partition confirmed absent", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts(1)}}, "orders", 1, api.ErrPartitionNotFound},
 		{"partition unconfirmed", fakeCluster{self: 1, unconfirmed: true}, "orders", 1, api.ErrUnavailable},
 		{"partition in the metadata, not yet here", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts(3)}}, "orders", 2, api.ErrUnavailable},
+		{"partition in the metadata, not yet applied here", fakeCluster{self: 1, topics: map[string][]api.ClusterPartition{"orders": parts(1)}, current: map[string]int{"orders": 3}}, "orders", 2, api.ErrUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.Cluster = tc.cluster }))
@@ -242,6 +256,9 @@ func TestClusterNotFoundIsConfirmed(t *testing.T) {
 			_, sc := dialStream(t, s, "")
 			sc.produceTo(1, tc.topic, tc.partition, encodeBatch(0, []testRecord{{value: []byte("v"), ts: 1}}))
 			wantStreamError(t, sc.next(), api.StreamError, tc.want)
+			// And a fetch.
+			st, raw = s.Do("GET", fmt.Sprintf("/topics/%s/partitions/%d/messages", tc.topic, tc.partition), nil)
+			wantError(t, st, raw, tc.want)
 		})
 	}
 }

@@ -151,13 +151,19 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 // the partition's group), so a read served from it next is not stale: a
 // leader just elected has applied its predecessor's entries, and one
 // deposed without knowing it (paused, cut off) cannot confirm and is
-// refused. Errors: TOPIC_NOT_FOUND (not in the metadata), UNAVAILABLE (no
-// leader confirmed within readTimeout, or this copy is still catching up;
-// the caller retries, or asks the leader again).
+// refused. Errors: TOPIC_NOT_FOUND or PARTITION_NOT_FOUND (not in the
+// metadata as this node applied it, which may be behind: see
+// ConfirmAbsent), UNAVAILABLE (no leader confirmed within readTimeout, or
+// this copy is still catching up; the caller retries, or asks the leader
+// again).
 func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32) error {
 	tp, ok := n.meta.Topic(topic)
-	if !ok || partition < 0 || int(partition) >= len(tp.Partitions) {
-		return api.ErrTopicNotFound.Withf("%s/%d is not in the cluster's metadata", topic, partition)
+	switch {
+	case !ok:
+		return api.ErrTopicNotFound.Withf("topic %q is not in the cluster's metadata", topic).WithDetail("topic", topic)
+	case partition < 0 || int(partition) >= len(tp.Partitions):
+		return api.ErrPartitionNotFound.Withf("topic %q has partitions 0..%d in the cluster's metadata; there is no partition %d", topic, len(tp.Partitions)-1, partition).
+			WithDetail("topic", topic).WithDetail("partition", partition).WithDetail("partitions", len(tp.Partitions))
 	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()

@@ -143,4 +143,18 @@ func TestConfirmAbsent(t *testing.T) {
 			t.Errorf("%s partition %d: %v, want absent %v (else UNAVAILABLE)", tc.topic, tc.partition, err, tc.absent)
 		}
 	}
+	// A read point of a partition this node's applied metadata lacks
+	// names it, so that httpapi can have it confirmed: the node may be
+	// behind (partitions just added).
+	for _, tc := range []struct {
+		topic     string
+		partition int32
+		want      *api.Error
+	}{{"ghost", 0, api.ErrTopicNotFound}, {"t", n, api.ErrPartitionNotFound}} {
+		var ae *api.Error
+		err := c.nodes[1].ReadPartition(ctx, tc.topic, tc.partition)
+		if !errors.As(err, &ae) || ae.Code != tc.want.Code || ae.Details["topic"] != tc.topic {
+			t.Errorf("read point of %s/%d: %v, want %s naming the topic", tc.topic, tc.partition, err, tc.want.Code)
+		}
+	}
 }
