@@ -152,10 +152,15 @@ func (rc *recorder) next() string {
 			if c := compareTP(x.tp, y.tp); c != 0 {
 				return c
 			}
-			return int(x.off - y.off)
+			if x.off != y.off {
+				return int(x.off - y.off)
+			}
+			return int(x.seq) - int(y.seq)
 		})
+		// Named by its seq: a late report of an earlier hand-out of
+		// the same message must settle nothing.
 		k := keys[r.IntN(len(keys))]
-		return fmt.Sprintf("%s %s@%d", rc.pick([]string{"dlq-ok", "dlq-ok", "dlq-fail"}), fmtTP(k.tp), k.off)
+		return fmt.Sprintf("%s %s@%d#%d", rc.pick([]string{"dlq-ok", "dlq-ok", "dlq-fail"}), fmtTP(k.tp), k.off, k.seq)
 	case n < 98:
 		return "tick " + rc.pick([]string{"10ms", "100ms", "100ms", "1s", "1s", "1s", "3s", "7s", "21s"})
 	case n < 99:

@@ -2,6 +2,7 @@ package groupstate
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ type world struct {
 	// the caller's DLQ writes in progress.
 	outstanding map[letterKey]DeadLetter
 	awaited     map[letterKey]bool   // the outstanding ones the group awaited after the last command
+	superseded  map[letterKey]bool   // the outstanding ones handed out again since (their reports settle nothing)
 	dlq         []DeadLetter         // written, in order
 	next        time.Time            // the last Effects.Next
 	rewound     map[delivery.TP]bool // partitions a reset or deletion may move back
@@ -45,7 +47,7 @@ var epoch0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newWorld(cfg Config) *world {
 	w := &world{cfg: cfg, now: epoch0, topics: Topics{}, store: map[delivery.TP]OffsetWrite{},
-		clients: map[string]*fakeClient{}, outstanding: map[letterKey]DeadLetter{}, awaited: map[letterKey]bool{}, rewound: map[delivery.TP]bool{},
+		clients: map[string]*fakeClient{}, outstanding: map[letterKey]DeadLetter{}, awaited: map[letterKey]bool{}, superseded: map[letterKey]bool{}, rewound: map[delivery.TP]bool{},
 		got: map[string][]Ref{}}
 	w.a = New("g", cfg)
 	return w
@@ -84,6 +86,11 @@ func (w *world) apply(fx Effects) string {
 		for k := range w.awaited {
 			if k.tp == dl.TP && k.off == dl.Offset {
 				w.violate("dead letter %s@%d handed out twice while its write is outstanding", fmtTP(dl.TP), dl.Offset)
+			}
+		}
+		for k := range w.outstanding {
+			if k.tp == dl.TP && k.off == dl.Offset {
+				w.superseded[k] = true
 			}
 		}
 		// And each hand-out is told from every other outstanding, so that
@@ -191,6 +198,8 @@ func (w *world) restart() string {
 	}
 	clear(w.clients)
 	clear(w.outstanding)
+	clear(w.awaited)
+	clear(w.superseded)
 	return w.apply(w.a.SetTopics(w.now, w.view()))
 }
 
@@ -327,10 +336,22 @@ func (w *world) deadWritten(k letterKey, ok bool) string {
 		w.violate("report of a dead letter %s@%d never handed out", fmtTP(k.tp), k.off)
 	}
 	delete(w.outstanding, k)
+	// The report of a hand-out a later one of the same message superseded
+	// settles nothing: the later one is still being written.
+	superseded := w.superseded[k]
+	delete(w.superseded, k)
+	writing := maps.Clone(w.a.dead.writing)
 	if !ok {
-		return "failed\n" + w.apply(w.a.DeadLetterFailed(w.now, dl))
+		fx := w.a.DeadLetterFailed(w.now, dl)
+		if superseded && !maps.Equal(writing, w.a.dead.writing) {
+			w.violate("the failed write of %s@%d seq %d, superseded, changed the writes awaited", fmtTP(k.tp), k.off, k.seq)
+		}
+		return "failed\n" + w.apply(fx)
 	}
 	fx, err := w.a.DeadLetterWritten(w.now, dl)
+	if superseded && (err == nil || len(fx.Offsets) > 0 || !maps.Equal(writing, w.a.dead.writing)) {
+		w.violate("the write of %s@%d seq %d, superseded, settled it", fmtTP(k.tp), k.off, k.seq)
+	}
 	w.dlq = append(w.dlq, dl)
 	if err != nil {
 		return errLine(err) + w.apply(fx)
