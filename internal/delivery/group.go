@@ -45,8 +45,8 @@ type Stats struct {
 	Waiting      int   // due for redelivery now or after a backoff
 	DeadPending  int   // decided dead, awaiting the owner's DeadLettered
 	Acked        int64 // settled offsets above Committed
-	Redelivered  int64 // redeliveries (after a failure or a handoff) since NewGroup
-	DeadLettered int64 // confirmed dead letters since NewGroup
+	Redelivered  int64 // redeliveries (after a failure or a handoff) since NewGroup, across Restore
+	DeadLettered int64 // confirmed dead letters since NewGroup, across Restore
 }
 
 // Group is one consumer group's delivery state over all its partitions. It
@@ -103,8 +103,11 @@ func compareTP(a, b TP) int {
 // below committed and in acked are settled and never delivered again; every
 // other offset is delivered afresh, so what was in flight before a restart is
 // delivered again. Delivery counts start over. Restore also resets a group's
-// offset (e.g. offsets/reset on an empty group).
+// offset (e.g. offsets/reset on an empty group); the partition's counters
+// of redeliveries and dead letters (Stats) go on counting, as counters
+// exported as totals must.
 func (g *Group) Restore(tp TP, committed int64, acked []Range) {
+	counters := g.Stats(tp)
 	if p := g.lookup(tp); p != nil {
 		g.drop(p, math.MaxInt64)
 	}
@@ -114,6 +117,17 @@ func (g *Group) Restore(tp TP, committed int64, acked []Range) {
 	p.committed = p.acked.advance(committed)
 	p.next = p.committed
 	g.parts[tp] = p
+	g.RestoreCounters(tp, counters)
+}
+
+// RestoreCounters sets tp's counters of redeliveries and dead letters (see
+// Stats) to those of s, for a state rebuilt from another (a group given
+// new settings): exported as totals, they must not fall back. Nothing
+// without state for tp.
+func (g *Group) RestoreCounters(tp TP, s Stats) {
+	if p := g.lookup(tp); p != nil {
+		p.redelivered, p.deadLettered = s.Redelivered, s.DeadLettered
+	}
 }
 
 // Snapshot returns what must be persisted for tp to survive a restart: the

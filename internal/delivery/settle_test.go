@@ -156,6 +156,17 @@ func TestNackBackoffThenDeadLetter(t *testing.T) {
 	if st.DeadLettered != 1 || st.Redelivered != 3 || st.DeadPending != 0 || len(g.Dead()) != 0 {
 		t.Fatalf("stats %+v", st)
 	}
+	// An offset reset moves the offsets; the counters, exported as
+	// totals, go on (as into a state rebuilt with RestoreCounters).
+	g.Restore(orders0, 0, nil)
+	rebuilt := NewGroup(Config{})
+	rebuilt.Restore(orders0, 0, nil)
+	rebuilt.RestoreCounters(orders0, g.Stats(orders0))
+	for _, st := range []Stats{g.Stats(orders0), rebuilt.Stats(orders0)} {
+		if st.DeadLettered != 1 || st.Redelivered != 3 || st.Committed != 0 {
+			t.Fatalf("stats after a reset %+v, want the counters kept", st)
+		}
+	}
 }
 
 func TestNackOptions(t *testing.T) {

@@ -118,6 +118,7 @@ func (a *Group) reconfigure(set Settings) {
 	for _, tp := range a.d.Partitions() {
 		if committed, acked, ok := a.d.Snapshot(tp); ok {
 			d.Restore(tp, committed, acked)
+			d.RestoreCounters(tp, a.d.Stats(tp))
 		}
 	}
 	a.d, a.settings = d, set
