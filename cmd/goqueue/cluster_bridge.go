@@ -49,6 +49,8 @@ func (c *clusterBridge) ConfirmAbsent(ctx context.Context, topic string, partiti
 	return c.n.ConfirmAbsent(ctx, topic, partition)
 }
 
+func (c *clusterBridge) TopicsCurrent(ctx context.Context) error { return c.n.TopicsCurrent(ctx) }
+
 func (c *clusterBridge) ClusterStats(ctx context.Context) (metrics.ClusterStats, error) {
 	n, err := c.n.RaftCounts(ctx)
 	if err != nil {

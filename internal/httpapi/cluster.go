@@ -39,6 +39,10 @@ type Cluster interface {
 	// exist in the cluster either: nil, or *api.Error UNAVAILABLE when it
 	// cannot confirm (retry).
 	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
+	// TopicsCurrent waits until this broker holds every topic of the
+	// cluster committed before the call; *api.Error UNAVAILABLE when it
+	// cannot say so before ctx ends (retry).
+	TopicsCurrent(ctx context.Context) error
 	// ClusterStats is the node's replication for /metrics.
 	metrics.ClusterSource
 	// ID is this node's ID; HTTPAddr the HTTP address node id registered.

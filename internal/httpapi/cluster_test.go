@@ -81,6 +81,15 @@ func (f fakeCluster) ConfirmAbsent(_ context.Context, topic string, partition in
 	}
 	return nil
 }
+
+// TopicsCurrent: with unconfirmed, this node cannot say it holds every
+// topic of the cluster.
+func (f fakeCluster) TopicsCurrent(context.Context) error {
+	if f.unconfirmed {
+		return api.ErrUnavailable.Withf("fake: not caught up")
+	}
+	return nil
+}
 func (f fakeCluster) ClusterStats(context.Context) (metrics.ClusterStats, error) {
 	return metrics.ClusterStats{PeersUp: map[uint64]bool{f.self + 1: true}, Hosted: 1 + len(f.topics), Led: len(f.topics)}, nil
 }
@@ -212,6 +221,25 @@ func TestClusterFetchNeedsAReadPoint(t *testing.T) {
 	}
 	st, raw := s.Do("GET", "/topics/orders/partitions/0/messages", nil)
 	wantError(t, st, raw, api.ErrUnavailable)
+}
+
+// A cluster node lists its topics only once it holds every topic of the
+// cluster: one just started on an empty disk listed none.
+func TestClusterListsTopicsOnceCaughtUp(t *testing.T) {
+	for _, caughtUp := range []bool{true, false} {
+		s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.Cluster = fakeCluster{self: 1, unconfirmed: !caughtUp} }))
+		if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		st, raw := s.Do("GET", "/topics", nil)
+		if !caughtUp {
+			wantError(t, st, raw, api.ErrUnavailable)
+			continue
+		}
+		if st != http.StatusOK || !strings.Contains(string(raw), `"orders"`) {
+			t.Fatalf("GET /topics caught up: %d %s", st, raw)
+		}
+	}
 }
 
 // On a cluster node, "topic not found" or "partition not found" from the

@@ -65,6 +65,10 @@ type Cluster interface {
 	// either: nil, or an *api.Error UNAVAILABLE when it cannot (this node
 	// just started, on an empty disk, or has not created the topic yet).
 	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
+	// TopicsCurrent waits until this broker holds every topic of the
+	// cluster committed before the call; an *api.Error UNAVAILABLE when it
+	// cannot say so before ctx ends.
+	TopicsCurrent(ctx context.Context) error
 }
 
 // caughtUp waits, for a partition of the cluster's metadata, until this

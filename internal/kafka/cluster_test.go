@@ -21,10 +21,20 @@ import (
 // fakeCluster is node 1 of three: it leads partition 0 of "t", node 2
 // (with a Kafka listener) partition 1, node 3 (without one) partition 2.
 // With behind, it cannot confirm that its copies have everything
-// committed (a leader just elected, or one deposed unawares).
+// committed (a leader just elected, or one deposed unawares); with
+// uncaught, its broker does not hold every topic of the cluster yet (a
+// node just started on an empty disk).
 type fakeCluster struct {
-	id     [16]byte
-	behind bool
+	id       [16]byte
+	behind   bool
+	uncaught bool
+}
+
+func (f fakeCluster) TopicsCurrent(context.Context) error {
+	if f.uncaught {
+		return api.ErrUnavailable.Withf("fake: not caught up")
+	}
+	return nil
 }
 
 func (f fakeCluster) ReadPartition(_ context.Context, topic string, partition int32) error {
@@ -470,5 +480,23 @@ func TestClusterMetadataConfirmsUnknownTopics(t *testing.T) {
 				t.Fatalf("metadata of %s: %+v, want error %d", tc.topic, md.Topics, tc.want)
 			}
 		})
+	}
+}
+
+// A Metadata request for every topic is answered by a cluster node only
+// once its broker holds every topic of the cluster: a node just started
+// on an empty disk listed none, which tells a client subscribing by
+// pattern, or a tool listing topics, that the cluster has none. Kafka has
+// no error for it; the connection is closed, as a broker not serving yet.
+func TestClusterMetadataOfAllTopicsWaitsForTheTopics(t *testing.T) {
+	for _, uncaught := range []bool{false, true} {
+		ctx, seed, _ := startClusterNode(t, fakeCluster{uncaught: uncaught}, "t")
+		r, err := seed.Request(ctx, kmsg.NewPtrMetadataRequest()) // Topics nil: all
+		switch {
+		case uncaught && err == nil:
+			t.Fatalf("not caught up: answered %+v, want the connection closed", r.(*kmsg.MetadataResponse).Topics)
+		case !uncaught && (err != nil || len(r.(*kmsg.MetadataResponse).Topics) != 1):
+			t.Fatalf("caught up: %v %+v, want topic t", err, r)
+		}
 	}
 }

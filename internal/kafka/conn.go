@@ -111,7 +111,10 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			buf = frame // keep a modest buffer for the next request
 		}
 		if err := c.handle(ctx, frame); err != nil {
-			if ctx.Err() == nil && !peerGone(err) {
+			switch {
+			case errors.Is(err, errNotCaughtUp):
+				s.log.Info("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
+			case ctx.Err() == nil && !peerGone(err):
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
 			}
 			return

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -31,6 +33,9 @@ func (s *Server) metadata(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Re
 
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
 	if all {
+		if err := s.topicsCurrent(ctx); err != nil {
+			return nil, err
+		}
 		for _, ti := range s.b.Topics() {
 			resp.Topics = append(resp.Topics, s.topicMetadata(ti, resp.Brokers))
 		}
@@ -80,6 +85,32 @@ const confirmWait = 500 * time.Millisecond
 // serves no request before it caught up with the metadata log.)
 func (s *Server) absent(ctx context.Context, topic string) bool {
 	return s.opts.Cluster == nil || s.opts.Cluster.ConfirmAbsent(ctx, topic, -1) == nil
+}
+
+// errNotCaughtUp closes the connection of a Metadata request for every
+// topic that a cluster node cannot answer yet: Kafka has no error to say
+// so, and a list of the topics it holds (none, on a node just started on
+// an empty disk) would tell clients the cluster has none. Clients take a
+// closed connection for a broker not there and ask another.
+var errNotCaughtUp = errors.New("kafka: this node has not caught up with the cluster's topics yet")
+
+// listWait bounds a cluster node's wait to hold every topic of the cluster
+// before it lists its own.
+const listWait = 2 * time.Second
+
+// topicsCurrent waits, on a cluster node, until its broker holds every
+// topic of the cluster (Cluster.TopicsCurrent); errNotCaughtUp if it does
+// not within listWait.
+func (s *Server) topicsCurrent(ctx context.Context) error {
+	if s.opts.Cluster == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, listWait)
+	defer cancel()
+	if err := s.opts.Cluster.TopicsCurrent(ctx); err != nil {
+		return fmt.Errorf("%w: %v", errNotCaughtUp, err)
+	}
+	return nil
 }
 
 // self is this broker as clients should reach it: at the address the

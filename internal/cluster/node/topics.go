@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
@@ -170,6 +171,21 @@ func (n *Node) awaitReflected(ctx context.Context, done func(target uint64) bool
 		}
 	}
 	return nil
+}
+
+// TopicsCurrent waits until this node's broker reflects every topic
+// change committed before the call, so that a listing of its topics
+// misses none: a node just started on an empty disk holds none until it
+// has caught up, and listed "no topics" for a cluster that has them.
+// Errors: UNAVAILABLE (no read point, or the broker not caught up before
+// ctx ended; retry).
+func (n *Node) TopicsCurrent(ctx context.Context) error {
+	err := n.awaitReflected(ctx, func(target uint64) bool { return n.reconciled.Load() >= target })
+	var ae *api.Error
+	if err != nil && !errors.As(err, &ae) {
+		err = api.ErrUnavailable.Withf("node %d has not caught up with the cluster's topics yet (%v); retry", n.cfg.ID, err).WithDetail("node_id", n.cfg.ID)
+	}
+	return err
 }
 
 // A node never serves a copy of a cluster topic as a topic of its own:

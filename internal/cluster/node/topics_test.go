@@ -121,7 +121,9 @@ func TestRestartedAloneServesNothing(t *testing.T) {
 }
 
 // A topic or partition is confirmed absent only by a consistent read of
-// the metadata without it; one the metadata has is not.
+// the metadata without it; one the metadata has is not. A read point of
+// one this node lacks names it, for the caller to confirm; a listing waits
+// until the broker holds every topic (TopicsCurrent).
 func TestConfirmAbsent(t *testing.T) {
 	c, ctx, tp, stop := withTopic(t, 3)
 	defer stop()
@@ -141,6 +143,15 @@ func TestConfirmAbsent(t *testing.T) {
 		err := c.nodes[1].ConfirmAbsent(ctx, tc.topic, tc.partition)
 		if tc.absent && err != nil || !tc.absent && !errors.Is(err, api.ErrUnavailable) {
 			t.Errorf("%s partition %d: %v, want absent %v (else UNAVAILABLE)", tc.topic, tc.partition, err, tc.absent)
+		}
+	}
+	// Every node holds the topic once TopicsCurrent returns.
+	for i, nd := range c.nodes {
+		if err := nd.TopicsCurrent(ctx); err != nil {
+			t.Fatalf("node %d: TopicsCurrent: %v", i+1, err)
+		}
+		if !nd.Serves("t") {
+			t.Fatalf("node %d: TopicsCurrent returned before its broker held t", i+1)
 		}
 	}
 	// A read point of a partition this node's applied metadata lacks
