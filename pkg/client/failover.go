@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A request that only one cluster node may serve (a partition's leader, a
@@ -32,13 +34,14 @@ type redirects struct {
 }
 
 // chase is doAt sent to base ("" for any broker) that follows redirects, up
-// to maxLeaderHops in a row, and waits out a failover: once a redirect
-// came or the node it was sent to stopped answering, a request refused as
-// unavailable, unreachable or redirected to no node (or to the node that
-// died) is asked of any broker again, every retryDelay, for up to
-// failoverWait from the redirect or, later, the failure. It returns the
-// base URL that answered last. On a single broker no answer redirects, so
-// it is doAt.
+// to maxLeaderHops in a row, and waits out a failover: once a redirect or
+// an UNAVAILABLE answer came or the node it was sent to stopped answering,
+// a request refused as unavailable, unreachable or redirected to no node
+// (or to the node that died) is asked of any broker again, every
+// retryDelay, for up to failoverWait from the redirect or, later, the
+// failure. It returns the base URL that answered last. On a single broker
+// no answer redirects: it is doAt, and waits out an UNAVAILABLE broker
+// (recovering, restarting) for failoverWait too.
 func (t *transport) chase(ctx context.Context, base string, rd redirects, method, path, contentType string, body []byte, out any) (string, error) {
 	var (
 		since  time.Time // when the cluster showed (a redirect, a dead node)
@@ -48,7 +51,10 @@ func (t *transport) chase(ctx context.Context, base string, rd redirects, method
 	for hop := 0; ; hop++ {
 		err := t.doAt(ctx, base, method, path, contentType, body, out)
 		addr, redirected := rd.to(err)
-		if redirected && since.IsZero() {
+		// An answer that there is no node to serve it yet (an election
+		// under way: a node just restarted, maybe on an empty disk, has
+		// no leader to name) shows a failover as a redirect does.
+		if (redirected || errors.Is(err, api.ErrUnavailable)) && since.IsZero() {
 			since = time.Now()
 		}
 		// Until its Raft group elects another, nodes go on naming the

@@ -22,37 +22,7 @@ import (
 // ack so lost had its messages delivered again; a publish failed in every
 // election).
 func TestRequestOutlivesAFailover(t *testing.T) {
-	cases := []struct {
-		name     string
-		redirect *api.Error
-		addrKey  string
-		answer   any
-		send     func(context.Context, *client.Client) error
-	}{
-		{
-			name: "group", redirect: api.ErrNotCoordinator, addrKey: "coordinator_addr",
-			answer: api.GroupDescription{GroupID: "g", State: "Stable"},
-			send: func(ctx context.Context, c *client.Client) error {
-				g, err := c.Group(ctx, "g")
-				if err == nil && g.GroupID != "g" {
-					t.Errorf("group answer %+v", g)
-				}
-				return err
-			},
-		},
-		{
-			name: "publish", redirect: api.ErrNotLeader, addrKey: "leader_addr",
-			answer: api.PublishResponse{Offsets: []api.PublishResult{{Partition: 0, Offset: 7}}},
-			send: func(ctx context.Context, c *client.Client) error {
-				r, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(`"v"`)})
-				if err == nil && (len(r.Offsets) != 1 || r.Offsets[0].Offset != 7) {
-					t.Errorf("publish answer %+v", r)
-				}
-				return err
-			},
-		},
-	}
-	for _, tc := range cases {
+	for _, tc := range failoverCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			dead := httptest.NewServer(http.NotFoundHandler())
 			deadAddr := strings.TrimPrefix(dead.URL, "http://")
@@ -95,6 +65,83 @@ func TestRequestOutlivesAFailover(t *testing.T) {
 			defer cancel()
 			if err := tc.send(ctx, c); err != nil {
 				t.Fatalf("%s through a failover: %v", tc.name, err)
+			}
+		})
+	}
+}
+
+// failoverCase is a request that one node serves, the redirect naming it,
+// and its answer.
+type failoverCase struct {
+	name     string
+	redirect *api.Error
+	addrKey  string
+	answer   any
+	send     func(context.Context, *client.Client) error
+}
+
+func failoverCases(t *testing.T) []failoverCase {
+	return []failoverCase{
+		{
+			name: "group", redirect: api.ErrNotCoordinator, addrKey: "coordinator_addr",
+			answer: api.GroupDescription{GroupID: "g", State: "Stable"},
+			send: func(ctx context.Context, c *client.Client) error {
+				g, err := c.Group(ctx, "g")
+				if err == nil && g.GroupID != "g" {
+					t.Errorf("group answer %+v", g)
+				}
+				return err
+			},
+		},
+		{
+			name: "publish", redirect: api.ErrNotLeader, addrKey: "leader_addr",
+			answer: api.PublishResponse{Offsets: []api.PublishResult{{Partition: 0, Offset: 7}}},
+			send: func(ctx context.Context, c *client.Client) error {
+				r, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(`"v"`)})
+				if err == nil && (len(r.Offsets) != 1 || r.Offsets[0].Offset != 7) {
+					t.Errorf("publish answer %+v", r)
+				}
+				return err
+			},
+		},
+	}
+}
+
+// TestRequestOutlivesAnElection: a node answering that no node serves the
+// request yet (UNAVAILABLE: an election under way, as a node just
+// restarted on an empty disk answers) for longer than doAt's quick tries
+// is asked again until it serves it. goqueue consume, started against such
+// a node, gave up after five tries.
+func TestRequestOutlivesAnElection(t *testing.T) {
+	for _, tc := range failoverCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var electedAt time.Time // zero until the node is first asked
+			node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				if electedAt.IsZero() {
+					electedAt = time.Now().Add(1500 * time.Millisecond)
+				}
+				electing := time.Now().Before(electedAt)
+				mu.Unlock()
+				w.Header().Set("Content-Type", "application/json")
+				if electing {
+					e := api.ErrUnavailable.Withf("partition t/0 has no leader yet (an election is under way)")
+					w.WriteHeader(e.Status)
+					_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
+					return
+				}
+				_ = json.NewEncoder(w).Encode(tc.answer)
+			}))
+			t.Cleanup(node.Close)
+			c, err := client.New(node.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := tc.send(ctx, c); err != nil {
+				t.Fatalf("%s through an election: %v", tc.name, err)
 			}
 		})
 	}
