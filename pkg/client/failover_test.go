@@ -57,15 +57,7 @@ func TestRequestOutlivesAFailover(t *testing.T) {
 				_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
 			}))
 			t.Cleanup(node.Close)
-			c, err := client.New(node.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := tc.send(ctx, c); err != nil {
-				t.Fatalf("%s through a failover: %v", tc.name, err)
-			}
+			tc.sendVia(t, node.URL, "a failover")
 		})
 	}
 }
@@ -78,6 +70,21 @@ type failoverCase struct {
 	addrKey  string
 	answer   any
 	send     func(context.Context, *client.Client) error
+}
+
+// sendVia sends tc's request with a client of the node at url, and fails
+// t unless it succeeds within 20 s (through what the node goes through).
+func (tc failoverCase) sendVia(t *testing.T, url, through string) {
+	t.Helper()
+	c, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tc.send(ctx, c); err != nil {
+		t.Fatalf("%s through %s: %v", tc.name, through, err)
+	}
 }
 
 func failoverCases(t *testing.T) []failoverCase {
@@ -134,15 +141,7 @@ func TestRequestOutlivesAnElection(t *testing.T) {
 				_ = json.NewEncoder(w).Encode(tc.answer)
 			}))
 			t.Cleanup(node.Close)
-			c, err := client.New(node.URL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := tc.send(ctx, c); err != nil {
-				t.Fatalf("%s through an election: %v", tc.name, err)
-			}
+			tc.sendVia(t, node.URL, "an election")
 		})
 	}
 }
