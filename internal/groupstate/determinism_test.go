@@ -157,9 +157,18 @@ func (rc *recorder) next() string {
 			}
 			return int(x.seq) - int(y.seq)
 		})
+		k := keys[r.IntN(len(keys))]
+		if r.IntN(3) == 0 {
+			// Rather than report it, now and then reset its partition
+			// under it (its members leave first): its message may
+			// die again, and this report come late.
+			if live := clientIDs(w); len(live) > 0 {
+				return "leave " + rc.pick(live)
+			}
+			return fmt.Sprintf("reset %s=%d", fmtTP(k.tp), r.Int64N(k.off+1))
+		}
 		// Named by its seq: a late report of an earlier hand-out of
 		// the same message must settle nothing.
-		k := keys[r.IntN(len(keys))]
 		return fmt.Sprintf("%s %s@%d#%d", rc.pick([]string{"dlq-ok", "dlq-ok", "dlq-fail"}), fmtTP(k.tp), k.off, k.seq)
 	case n < 98:
 		return "tick " + rc.pick([]string{"10ms", "100ms", "100ms", "1s", "1s", "1s", "3s", "7s", "21s"})
