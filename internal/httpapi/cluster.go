@@ -41,7 +41,7 @@ type Cluster interface {
 	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
 	// TopicsCurrent waits until this broker holds every topic of the
 	// cluster committed before the call; *api.Error UNAVAILABLE when it
-	// cannot say so before ctx ends (retry).
+	// cannot say so within a bound of its own or before ctx ends (retry).
 	TopicsCurrent(ctx context.Context) error
 	// ClusterStats is the node's replication for /metrics.
 	metrics.ClusterSource

@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"context"
 	"net/http"
-	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -49,16 +47,10 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listWait bounds a cluster node's wait to hold every topic of the
-// cluster before it lists its own.
-const listWait = 2 * time.Second
-
 func (s *Server) listTopics(w http.ResponseWriter, r *http.Request) error {
 	if s.opts.Cluster != nil {
 		// A node just started on an empty disk would list none.
-		ctx, cancel := context.WithTimeout(r.Context(), listWait)
-		defer cancel()
-		if err := s.opts.Cluster.TopicsCurrent(ctx); err != nil {
+		if err := s.opts.Cluster.TopicsCurrent(r.Context()); err != nil {
 			return err
 		}
 	}

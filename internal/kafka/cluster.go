@@ -67,7 +67,7 @@ type Cluster interface {
 	ConfirmAbsent(ctx context.Context, topic string, partition int32) error
 	// TopicsCurrent waits until this broker holds every topic of the
 	// cluster committed before the call; an *api.Error UNAVAILABLE when it
-	// cannot say so before ctx ends.
+	// cannot say so within a bound of its own or before ctx ends.
 	TopicsCurrent(ctx context.Context) error
 }
 

@@ -94,19 +94,13 @@ func (s *Server) absent(ctx context.Context, topic string) bool {
 // closed connection for a broker not there and ask another.
 var errNotCaughtUp = errors.New("kafka: this node has not caught up with the cluster's topics yet")
 
-// listWait bounds a cluster node's wait to hold every topic of the cluster
-// before it lists its own.
-const listWait = 2 * time.Second
-
 // topicsCurrent waits, on a cluster node, until its broker holds every
-// topic of the cluster (Cluster.TopicsCurrent); errNotCaughtUp if it does
-// not within listWait.
+// topic of the cluster (Cluster.TopicsCurrent, which bounds the wait);
+// errNotCaughtUp if it does not.
 func (s *Server) topicsCurrent(ctx context.Context) error {
 	if s.opts.Cluster == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, listWait)
-	defer cancel()
 	if err := s.opts.Cluster.TopicsCurrent(ctx); err != nil {
 		return fmt.Errorf("%w: %v", errNotCaughtUp, err)
 	}

@@ -177,9 +177,12 @@ func (n *Node) awaitReflected(ctx context.Context, done func(target uint64) bool
 // change committed before the call, so that a listing of its topics
 // misses none: a node just started on an empty disk holds none until it
 // has caught up, and listed "no topics" for a cluster that has them.
-// Errors: UNAVAILABLE (no read point, or the broker not caught up before
-// ctx ended; retry).
+// It waits at most topicsWait, a listing's caller being a client that can
+// retry. Errors: UNAVAILABLE (no read point, or the broker not caught up
+// in time; retry).
 func (n *Node) TopicsCurrent(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, topicsWait)
+	defer cancel()
 	err := n.awaitReflected(ctx, func(target uint64) bool { return n.reconciled.Load() >= target })
 	var ae *api.Error
 	if err != nil && !errors.As(err, &ae) {
@@ -187,6 +190,10 @@ func (n *Node) TopicsCurrent(ctx context.Context) error {
 	}
 	return err
 }
+
+// topicsWait bounds TopicsCurrent: a node behind by more than this is
+// better told to the client (it asks again, or another node).
+const topicsWait = 2 * time.Second
 
 // A node never serves a copy of a cluster topic as a topic of its own:
 // a publish written to such a copy alone is acknowledged data no other
