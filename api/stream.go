@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 )
 
 // The stream: a long-lived connection on which a consumer-group member
@@ -193,17 +195,16 @@ func (sr *StreamReader) read(buf []byte) (StreamFrame, error) {
 	}
 	f := StreamFrame{Type: t, ID: binary.BigEndian.Uint32(sr.hdr[5:])}
 	if n > 5 {
-		if cap(buf) >= n-5 {
-			f.Payload = buf[:n-5]
-		} else {
-			f.Payload = make([]byte, n-5)
-		}
-		if _, err := io.ReadFull(sr.r, f.Payload); err != nil {
+		// Grown as the bytes arrive: a length says nothing of what the
+		// peer will send.
+		p, err := budget.ReadFull(sr.r, buf, n-5, nil)
+		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return StreamFrame{}, err
 		}
+		f.Payload = p
 	}
 	return f, nil
 }

@@ -2,9 +2,11 @@ package api
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"reflect"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -113,6 +115,25 @@ func TestStreamReaderRefuses(t *testing.T) {
 				t.Fatalf("Read = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// A frame that announces 16 MiB and sends 1 KiB makes the reader (the
+// broker's, for every stream connection) hold about the first chunk, not
+// the announcement.
+func TestStreamReaderAllocatesAsBytesArrive(t *testing.T) {
+	const announced = 16 << 20
+	wire := AppendStreamFrame(nil, StreamProduce, 1, make([]byte, 1024))
+	binary.BigEndian.PutUint32(wire, announced+5)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := NewStreamReader(bytes.NewReader(wire), announced+5).Read()
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("Read = %v, want io.ErrUnexpectedEOF", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("allocated %d bytes for 1 KiB of a %d byte frame", got, announced)
 	}
 }
 

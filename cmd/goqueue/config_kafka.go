@@ -15,12 +15,14 @@ import (
 type kafkaConfig struct {
 	addr            string // empty: no Kafka listener
 	maxRequestBytes int64
+	maxDecoding     int64
 	idleTimeout     time.Duration
 }
 
 func kafkaFlags(fs *pflag.FlagSet, c *kafkaConfig) {
 	fs.StringVar(&c.addr, "kafka-addr", "localhost:9092", "Kafka protocol listen address (host:port; port 0 picks a free one); empty disables it")
 	fs.Var(newSize(&c.maxRequestBytes, kafka.DefaultMaxRequestBytes), "kafka-max-request-bytes", "largest Kafka request frame; a larger one closes its connection")
+	fs.Var(newSize(&c.maxDecoding, kafka.DefaultMaxDecodingBytes), "kafka-max-decoding-bytes", "most bytes of Kafka request frames held at once over all connections (beyond: the connection closes, the client retries); at least --kafka-max-request-bytes")
 	fs.DurationVar(&c.idleTimeout, "kafka-idle-timeout", kafka.DefaultIdleTimeout, "how long an idle Kafka connection stays open")
 }
 

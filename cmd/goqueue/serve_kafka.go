@@ -31,12 +31,13 @@ func listenKafka(cfg *config) (net.Listener, error) {
 // with the cluster's leaders.
 func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBridge, log *slog.Logger) *kafka.Server {
 	opts := kafka.Options{
-		MaxRequestBytes: int32(cfg.kafka.maxRequestBytes),
-		IdleTimeout:     cfg.kafka.idleTimeout,
-		TLS:             tlsCfg,
-		APIKeys:         cfg.apiKeys,
-		Logger:          log,
-		DrainTimeout:    cfg.shutdownTimeout,
+		MaxRequestBytes:  int32(cfg.kafka.maxRequestBytes),
+		MaxDecodingBytes: cfg.kafka.maxDecoding,
+		IdleTimeout:      cfg.kafka.idleTimeout,
+		TLS:              tlsCfg,
+		APIKeys:          cfg.apiKeys,
+		Logger:           log,
+		DrainTimeout:     cfg.shutdownTimeout,
 	}
 	if cn != nil {
 		opts.NodeID, opts.Cluster = int32(cn.ID()), cn

@@ -4,45 +4,27 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync/atomic"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 )
 
 // Request bodies are read as their bytes arrive, never into a buffer sized
 // from Content-Length: a client can announce 16 MiB and send nothing, and
 // 300 such connections once made the broker reserve 5 GB up front.
 // Across requests, the bytes of bodies held at once are bounded by a
-// bodyBudget; past it a request is refused with a retriable 429 rather
+// budget.Bytes; past it a request is refused with a retriable 429 rather
 // than queued, so no request ever waits for another's bytes.
 
 // firstBodyChunk is the buffer a body read starts with when the body
 // announces no smaller length.
 const firstBodyChunk = 64 << 10
 
-// bodyBudget bounds the bytes of request bodies held at once, over all
-// requests. Safe for concurrent use.
-type bodyBudget struct {
-	max  int64 // immutable
-	used atomic.Int64
-}
-
-// take reserves n bytes, or reports false (reserving nothing) if that
-// would pass max.
-func (b *bodyBudget) take(n int64) bool {
-	if b.used.Add(n) > b.max {
-		b.used.Add(-n)
-		return false
-	}
-	return true
-}
-
-func (b *bodyBudget) give(n int64) { b.used.Add(-n) }
-
-// full is the error of a body refused because the budget is spent.
-func (b *bodyBudget) full() *api.Error {
-	return api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", b.max).
-		WithDetail("max_decoding_bytes", b.max)
+// budgetFull is the error of a body refused because b, the budget of
+// request bodies held at once over all requests, is spent.
+func budgetFull(b *budget.Bytes) *api.Error {
+	return api.ErrTooManyRequests.Withf("the broker is decoding %d bytes of request bodies at once, its limit; retry shortly", b.Max()).
+		WithDetail("max_decoding_bytes", b.Max())
 }
 
 // budgetedBody is a request body whose bytes are charged to a budget as
@@ -50,15 +32,15 @@ func (b *bodyBudget) full() *api.Error {
 // One request's goroutine uses it.
 type budgetedBody struct {
 	io.ReadCloser
-	budget *bodyBudget
+	budget *budget.Bytes
 	held   int64
 }
 
 func (b *budgetedBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		if !b.budget.take(int64(n)) {
-			return 0, b.budget.full()
+		if !b.budget.Take(int64(n)) {
+			return 0, budgetFull(b.budget)
 		}
 		b.held += int64(n)
 	}
@@ -66,7 +48,7 @@ func (b *budgetedBody) Read(p []byte) (int, error) {
 }
 
 func (b *budgetedBody) release() {
-	b.budget.give(b.held)
+	b.budget.Give(b.held)
 	b.held = 0
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
@@ -62,14 +63,14 @@ func TestReadBodyExact(t *testing.T) {
 // a read past the budget is a retriable 429, and released bytes are free
 // again.
 func TestBodyBudget(t *testing.T) {
-	budget := &bodyBudget{max: 100}
-	held := &budgetedBody{ReadCloser: io.NopCloser(strings.NewReader(strings.Repeat("a", 80))), budget: budget}
+	bodies := budget.New(100)
+	held := &budgetedBody{ReadCloser: io.NopCloser(strings.NewReader(strings.Repeat("a", 80))), budget: bodies}
 	if _, err := io.ReadAll(held); err != nil {
 		t.Fatal(err)
 	}
 	next := func() error {
 		r := httptest.NewRequest("POST", "/", nil)
-		b := &budgetedBody{ReadCloser: io.NopCloser(strings.NewReader(strings.Repeat("b", 40))), budget: budget}
+		b := &budgetedBody{ReadCloser: io.NopCloser(strings.NewReader(strings.Repeat("b", 40))), budget: bodies}
 		defer b.release()
 		r.Body, r.ContentLength = b, -1
 		_, err := readBody(httptest.NewRecorder(), r, 1000)
@@ -82,8 +83,8 @@ func TestBodyBudget(t *testing.T) {
 	if err := next(); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
-	if budget.used.Load() != 0 {
-		t.Fatalf("%d bytes still held", budget.used.Load())
+	if bodies.Used() != 0 {
+		t.Fatalf("%d bytes still held", bodies.Used())
 	}
 }
 
@@ -108,7 +109,7 @@ func TestDecodingBudgetRefusesWith429(t *testing.T) {
 	if _, err := pw.Write(make([]byte, budget-100)); err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 10*time.Second, func() bool { return s.bodies.used.Load() >= budget-100 }, "the slow body's %d bytes to be charged", budget-100)
+	testkit.Eventually(t, 10*time.Second, func() bool { return s.bodies.Used() >= budget-100 }, "the slow body's %d bytes to be charged", budget-100)
 	post := func() *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/topics/t/batches", strings.NewReader(strings.Repeat("x", 200)))
 		r.Header.Set("Content-Type", api.BatchesContentType)
@@ -123,7 +124,7 @@ func TestDecodingBudgetRefusesWith429(t *testing.T) {
 	}
 	pw.CloseWithError(io.ErrUnexpectedEOF)
 	<-slowDone
-	if used := s.bodies.used.Load(); used != 0 {
+	if used := s.bodies.Used(); used != 0 {
 		t.Fatalf("%d bytes still charged after both requests ended", used)
 	}
 	if w := post(); w.Code == http.StatusTooManyRequests {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 	"github.com/abd-ulbasit/goqueue/internal/console"
 	"github.com/abd-ulbasit/goqueue/internal/metrics"
 )
@@ -67,7 +68,7 @@ type Server struct {
 	keys    []apiKey
 	spec    []byte // /openapi.json
 	ui      *console.Handler
-	bodies  *bodyBudget
+	bodies  *budget.Bytes
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
@@ -105,7 +106,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions, Cluster: opts.Cluster}), keys: parseKeys(opts.APIKeys),
-		bodies: &bodyBudget{max: opts.MaxDecodingBytes}, ui: console.New(), streams: newStreams()}
+		bodies: budget.New(opts.MaxDecodingBytes), ui: console.New(), streams: newStreams()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(s.coordinated(rt)))
 	}

@@ -185,12 +185,12 @@ func (c *streamConn) apply(ctx context.Context, f api.StreamFrame) bool {
 	case api.StreamProduce:
 		// Charged as a request body is (MaxDecodingBytes), though only once
 		// read: a stream holds one frame at a time.
-		if !c.s.bodies.take(int64(len(f.Payload))) {
-			c.fail(f.ID, c.s.bodies.full())
+		if !c.s.bodies.Take(int64(len(f.Payload))) {
+			c.fail(f.ID, budgetFull(c.s.bodies))
 			break
 		}
 		results, err := c.produce(f)
-		c.s.bodies.give(int64(len(f.Payload)))
+		c.s.bodies.Give(int64(len(f.Payload)))
 		if err != nil {
 			c.fail(f.ID, err)
 			break

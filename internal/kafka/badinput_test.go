@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // rawFrame is a request frame: size, key, version, correlation 1, client
@@ -81,6 +84,66 @@ func TestBadInputClosesTheConnection(t *testing.T) {
 	// Everyone else is still served.
 	cl := p.client(t, kgo.DefaultProduceTopic("after"))
 	createTopic(t, cl, "after", 1)
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Before SASL authentication a request may be at most 512 KiB (Kafka's
+// sasl.server.max.receive.size): a client no key admits cannot make the
+// broker hold more. The connection of a larger one closes at once; the
+// broker used to wait for its bytes, having allocated them all.
+func TestUnauthenticatedRequestsAreSmall(t *testing.T) {
+	const key = "0123456789abcdef-kafka"
+	p := start(t, "--api-keys", key)
+	c, err := net.Dial("tcp", p.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(binary.BigEndian.AppendUint32(nil, 1<<20))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := c.Read(make([]byte, 64)); !errors.Is(err, io.EOF) {
+		t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
+	}
+	// An authenticated client's large requests are still taken.
+	good := p.client(t, kgo.SASL(plainMech{user: "any", pass: key}), kgo.DefaultProduceTopic("big"), kgo.ProducerBatchMaxBytes(2<<20))
+	createTopic(t, good, "big", 1)
+	if err := good.ProduceSync(ctxT(t), &kgo.Record{Value: bytes.Repeat([]byte("x"), 1<<20)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The bytes of request frames held at once over every connection are
+// bounded (--kafka-max-decoding-bytes): while one connection holds the
+// whole budget with a frame it is still sending, another's frame closes
+// its connection at once, and once the first is done the budget serves
+// again.
+func TestRequestBytesHeldAreBounded(t *testing.T) {
+	p := start(t, "--kafka-max-request-bytes", "1MiB", "--kafka-max-decoding-bytes", "1MiB")
+	hog, err := net.Dial("tcp", p.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	// 1 MiB announced, 300 KiB sent: the reader has grown its buffer to
+	// the whole frame, charging all of it.
+	hog.Write(binary.BigEndian.AppendUint32(nil, 1<<20))
+	hog.Write(make([]byte, 300<<10))
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", p.Kafka)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.Write(rawFrame(int16(kmsg.ApiVersions), 0, nil))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = c.Read(make([]byte, 64))
+		return errors.Is(err, io.EOF)
+	}, "a request while the budget is held to close its connection")
+	hog.Close()
+	cl := p.client(t, kgo.DefaultProduceTopic("after-budget"))
+	createTopic(t, cl, "after-budget", 1)
 	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

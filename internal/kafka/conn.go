@@ -69,6 +69,12 @@ type pendingAnswer struct {
 	wait func()
 }
 
+// maxUnauthenticatedRequest bounds a request before the connection has
+// authenticated (Kafka's sasl.server.max.receive.size): ApiVersions and
+// the SASL exchange are small, and a client no key admits must not make
+// the broker hold more.
+const maxUnauthenticatedRequest = 512 << 10
+
 // maxPending bounds the answers a connection holds back while it reads
 // further requests (Kafka clients keep at most 5 idempotent produce
 // requests in flight; others may keep more).
@@ -100,7 +106,11 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			// own after ctx ends.
 			return
 		}
-		frame, err := readFrame(r, buf, s.opts.MaxRequestBytes)
+		limit := s.opts.MaxRequestBytes
+		if !c.authenticated {
+			limit = min(limit, maxUnauthenticatedRequest)
+		}
+		frame, err := readFrame(r, buf, limit, s.frames)
 		if err != nil {
 			if errors.Is(err, errFrame) {
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
@@ -110,7 +120,9 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		if cap(frame) <= 1<<20 {
 			buf = frame // keep a modest buffer for the next request
 		}
-		if err := c.handle(ctx, frame); err != nil {
+		err = c.handle(ctx, frame)
+		s.frames.Give(int64(len(frame)))
+		if err != nil {
 			switch {
 			case errors.Is(err, errNotCaughtUp):
 				s.log.Info("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)

@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 )
 
 // errFrame is a request the protocol cannot answer: the connection closes,
 // as a Kafka broker does.
 var errFrame = errors.New("kafka: bad request frame")
 
-// readFrame reads one size-prefixed request into buf (grown as needed) and
-// returns it. A size that is negative or above max is errFrame: nothing of
-// it is read, the connection closes.
-func readFrame(r io.Reader, buf []byte, max int32) ([]byte, error) {
+// readFrame reads one size-prefixed request into buf's space and returns
+// it. A size that is negative or above max is errFrame: nothing of it is
+// read, the connection closes. The frame's buffer grows as its bytes
+// arrive (a size announces, it does not send), charged to held, which
+// the caller gives back the frame's length to once done with it; a frame
+// past held's limit is errFrame too.
+func readFrame(r io.Reader, buf []byte, max int32, held *budget.Bytes) ([]byte, error) {
 	var size [4]byte
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
@@ -23,14 +28,11 @@ func readFrame(r io.Reader, buf []byte, max int32) ([]byte, error) {
 	if n < 8 || n > max {
 		return nil, fmt.Errorf("%w: size %d outside 8..%d", errFrame, n, max)
 	}
-	if cap(buf) < int(n) {
-		buf = make([]byte, n)
+	frame, err := budget.ReadFull(r, buf, int(n), held)
+	if errors.Is(err, budget.ErrSpent) {
+		return nil, fmt.Errorf("%w: %d byte request: %w", errFrame, n, err)
 	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, err
-	}
-	return buf, nil
+	return frame, err
 }
 
 // header is a request header (v1, or v2 with tagged fields when flexible).

@@ -61,7 +61,7 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff, 0})
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const max = 1 << 10
-		frame, err := readFrame(bytes.NewReader(in), nil, max)
+		frame, err := readFrame(bytes.NewReader(in), nil, max, nil)
 		if err != nil {
 			return
 		}

@@ -17,12 +17,16 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 )
 
 // Defaults of Options.
 const (
 	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
-	DefaultIdleTimeout     = 10 * time.Minute
+	// DefaultMaxDecodingBytes is Options.MaxDecodingBytes's default: two
+	// requests of the largest size a client may send by default.
+	DefaultMaxDecodingBytes = 2 * DefaultMaxRequestBytes
+	DefaultIdleTimeout      = 10 * time.Minute
 	// maxFetchWait caps a fetch's max wait, so a shutdown never waits on a
 	// client's whim.
 	maxFetchWait = 30 * time.Second
@@ -30,9 +34,14 @@ const (
 
 // Options configure a Server. Zero values take the defaults.
 type Options struct {
-	MaxRequestBytes int32         // a larger request frame closes the connection
-	IdleTimeout     time.Duration // a connection silent this long is closed
-	TLS             *tls.Config   // nil: plaintext
+	MaxRequestBytes int32 // a larger request frame closes the connection
+	// MaxDecodingBytes bounds the bytes of request frames held at once
+	// over every connection, from the first byte read to the answer
+	// (Kafka's queued.max.request.bytes); a frame past it closes its
+	// connection, and the client retries. At least MaxRequestBytes.
+	MaxDecodingBytes int64
+	IdleTimeout      time.Duration // a connection silent this long is closed
+	TLS              *tls.Config   // nil: plaintext
 	// APIKeys are the broker's API keys as configured: KEY (full access)
 	// or KEY:RULES (scoped, see the README). When any is set a connection
 	// must authenticate, with SASL PLAIN (any user name), before anything
@@ -61,6 +70,8 @@ type Server struct {
 	opts    Options     // immutable after New
 	log     *slog.Logger
 	groups  *groups
+	// frames bounds the request bytes held over every connection.
+	frames *budget.Bytes
 
 	// sessionParts counts the partitions of every connection's fetch
 	// sessions (fetchsession.go).
@@ -85,6 +96,10 @@ func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
 	}
+	if opts.MaxDecodingBytes <= 0 {
+		opts.MaxDecodingBytes = DefaultMaxDecodingBytes
+	}
+	opts.MaxDecodingBytes = max(opts.MaxDecodingBytes, int64(opts.MaxRequestBytes))
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
@@ -92,7 +107,8 @@ func New(b *broker.Broker, opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{b: b, appends: b, opts: opts, log: log, groups: newGroups(b), conns: make(map[net.Conn]struct{})}
+	s := &Server{b: b, appends: b, opts: opts, log: log, groups: newGroups(b), frames: budget.New(opts.MaxDecodingBytes),
+		conns: make(map[net.Conn]struct{})}
 	b.SetExternalGroupViews(s.groups.view)
 	return s
 }

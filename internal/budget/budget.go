@@ -1,0 +1,97 @@
+// Package budget bounds the memory that untrusted input can make the
+// broker hold: a byte budget shared by every request of a listener, and
+// reads of a size-prefixed payload that allocate as the bytes arrive, not
+// as the size announces. A client can announce 100 MiB in four bytes and
+// send nothing more; a buffer sized from the announcement made a few
+// hundred such connections cost the broker gigabytes.
+package budget
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+)
+
+// Bytes bounds the bytes held at once over many readers. Safe for
+// concurrent use.
+type Bytes struct {
+	max  int64 // immutable
+	used atomic.Int64
+}
+
+// New returns a budget of max bytes.
+func New(max int64) *Bytes { return &Bytes{max: max} }
+
+// Take reserves n bytes, or reports false (reserving nothing) if that
+// would pass the budget.
+func (b *Bytes) Take(n int64) bool {
+	if b.used.Add(n) > b.max {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// Give returns n bytes taken before.
+func (b *Bytes) Give(n int64) { b.used.Add(-n) }
+
+// Max is the budget's size; Used what is taken now.
+func (b *Bytes) Max() int64  { return b.max }
+func (b *Bytes) Used() int64 { return b.used.Load() }
+
+// ErrSpent is a read refused because its budget was spent.
+var ErrSpent = errors.New("budget: the bytes held at once are at their limit")
+
+// FirstChunk is the buffer a read starts with when it has none as large
+// and the payload is larger.
+const FirstChunk = 64 << 10
+
+// ReadFull reads exactly n bytes from r into buf's space (from its
+// start), growing the buffer as the bytes arrive: fourfold each time,
+// from FirstChunk up to n, so the copies cost at most a third of n again
+// and a sender that stops short has made the reader hold at most four
+// times what it sent. With b, the n bytes are charged to it as the
+// buffer grows, before each allocation; a refusal is ErrSpent (wrapped).
+// On any error what was charged is given back; on success the caller
+// gives back n once done with the payload. A payload that ends early is
+// io.ErrUnexpectedEOF (io.EOF if nothing of it came).
+func ReadFull(r io.Reader, buf []byte, n int, b *Bytes) ([]byte, error) {
+	charged := 0
+	fail := func(err error) ([]byte, error) {
+		if b != nil {
+			b.Give(int64(charged))
+		}
+		return nil, err
+	}
+	buf = buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := min(n, max(FirstChunk, 4*cap(buf)))
+			if b != nil {
+				if !b.Take(int64(grown - charged)) {
+					return fail(fmt.Errorf("%w (%d bytes)", ErrSpent, b.Max()))
+				}
+				charged = grown
+			}
+			if grown > cap(buf) {
+				buf = append(make([]byte, 0, grown), buf...)
+			}
+		}
+		k, err := io.ReadFull(r, buf[len(buf):min(n, cap(buf))])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return fail(err)
+		}
+	}
+	if b != nil && charged < n {
+		// buf had the room from the start: charge what it now holds.
+		if !b.Take(int64(n - charged)) {
+			return fail(fmt.Errorf("%w (%d bytes)", ErrSpent, b.Max()))
+		}
+	}
+	return buf, nil
+}

@@ -1,0 +1,88 @@
+package budget_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"runtime"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/budget"
+)
+
+func TestReadFull(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789"), 100_000) // 1,000,000 bytes
+	for _, tc := range []struct {
+		name    string
+		n       int    // bytes asked for
+		sent    int    // bytes the reader has
+		buf     []byte // the caller's buffer
+		budget  int64  // 0: no budget
+		err     error  // nil: the read succeeds
+		wantCap int    // the result's capacity, when it succeeds
+	}{
+		{name: "small", n: 10, sent: 10, wantCap: 10},
+		{name: "grows fourfold to exactly n", n: 1_000_000, sent: 1_000_000, wantCap: 1_000_000},
+		{name: "reuses a large enough buffer", n: 1000, sent: 1000, buf: make([]byte, 5, 4096), wantCap: 4096},
+		{name: "grows a small buffer", n: 200_000, sent: 200_000, buf: make([]byte, 0, 100), wantCap: 200_000},
+		{name: "nothing", n: 0, sent: 0, wantCap: 0},
+		{name: "ends early", n: 1_000_000, sent: 70_000, err: io.ErrUnexpectedEOF},
+		{name: "ends before it starts", n: 100, sent: 0, err: io.EOF},
+		{name: "within budget", n: 1_000_000, sent: 1_000_000, budget: 1_000_000, wantCap: 1_000_000},
+		{name: "past the budget", n: 1_000_000, sent: 1_000_000, budget: 999_999, err: budget.ErrSpent},
+		{name: "past the budget in a reused buffer", n: 1000, sent: 1000, buf: make([]byte, 0, 4096), budget: 999, err: budget.ErrSpent},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b *budget.Bytes
+			if tc.budget > 0 {
+				b = budget.New(tc.budget)
+			}
+			got, err := budget.ReadFull(bytes.NewReader(payload[:tc.sent]), tc.buf, tc.n, b)
+			if tc.err != nil {
+				if !errors.Is(err, tc.err) {
+					t.Fatalf("err = %v, want %v", err, tc.err)
+				}
+				if b != nil && b.Used() != 0 {
+					t.Fatalf("a failed read left %d bytes charged", b.Used())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, payload[:tc.n]) || cap(got) != tc.wantCap {
+				t.Fatalf("read %d bytes (cap %d), want the first %d (cap %d)", len(got), cap(got), tc.n, tc.wantCap)
+			}
+			if b != nil && b.Used() != int64(tc.n) {
+				t.Fatalf("charged %d, want %d", b.Used(), tc.n)
+			}
+		})
+	}
+}
+
+// A sender that announces 100 MiB and sends 1 KiB makes the reader
+// allocate about the first chunk, not the announcement.
+func TestReadFullAllocatesAsBytesArrive(t *testing.T) {
+	const announced = 100 << 20
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := budget.ReadFull(bytes.NewReader(make([]byte, 1024)), nil, announced, nil)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
+		t.Fatalf("allocated %d bytes for 1 KiB sent of %d announced", got, announced)
+	}
+}
+
+func TestBytes(t *testing.T) {
+	b := budget.New(100)
+	if !b.Take(60) || b.Take(41) || !b.Take(40) || b.Used() != 100 {
+		t.Fatalf("takes of 60, 41 (refused), 40 left %d used", b.Used())
+	}
+	b.Give(100)
+	if b.Used() != 0 || b.Max() != 100 {
+		t.Fatalf("used %d, max %d after giving all back", b.Used(), b.Max())
+	}
+}
