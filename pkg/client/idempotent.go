@@ -214,7 +214,11 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 			if base == "" {
 				base = p.t.brokers[cur%uint32(len(p.t.brokers))]
 			}
-			nc, err := openPipe(context.Background(), p.dial, base, p.t.apiKey, !p.cfg.NoStream && !p.noStream[base], p.answered)
+			// Bounded: a node that takes the connection but answers
+			// nothing (stopped) would hold run, and every node's requests.
+			octx, cancel := context.WithTimeout(context.Background(), p.cfg.RequestTimeout)
+			nc, err := openPipe(octx, p.dial, base, p.t.apiKey, !p.cfg.NoStream && !p.noStream[base], p.cfg.RequestTimeout, p.answered)
+			cancel()
 			if err != nil {
 				if r.node == "" {
 					p.t.current.CompareAndSwap(cur, (cur+1)%uint32(len(p.t.brokers)))
@@ -264,8 +268,7 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 		err = fmt.Errorf("client: broker answered %d results for %d frames", len(resp.Offsets), len(r.parts))
 	}
 	p.mu.Lock()
-	p.inFlight--
-	p.signal()
+	p.freeSlotLocked(r)
 	if err != nil {
 		if ce := (*connError)(nil); !errors.As(err, &ce) || !ce.blameless {
 			// Not counted otherwise: a few breaks in a row would fail

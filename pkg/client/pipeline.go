@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -46,6 +47,9 @@ type pipe struct {
 	host     string // immutable
 	apiKey   string // immutable
 	answer   func(r *request, resp *api.PublishResponse, err error)
+	// silence is how long the broker may leave every request waiting
+	// unanswered (ProducerConfig.RequestTimeout); immutable.
+	silence time.Duration
 
 	mu      sync.Mutex
 	waiting []*request // written and not answered, oldest first from first; guarded by mu
@@ -61,8 +65,8 @@ type dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 // openPipe connects to base (an http:// base URL) and starts reading: a
 // framed pipe if stream is set and the broker has the stream, else one of
 // HTTP requests.
-func openPipe(ctx context.Context, dial dialer, base, apiKey string, stream bool, answer func(*request, *api.PublishResponse, error)) (*pipe, error) {
-	c := &pipe{host: strings.TrimPrefix(base, "http://"), apiKey: apiKey, answer: answer, exited: make(chan struct{})}
+func openPipe(ctx context.Context, dial dialer, base, apiKey string, stream bool, silence time.Duration, answer func(*request, *api.PublishResponse, error)) (*pipe, error) {
+	c := &pipe{host: strings.TrimPrefix(base, "http://"), apiKey: apiKey, answer: answer, silence: silence, exited: make(chan struct{})}
 	if stream {
 		conn, br, h, err := openStream(ctx, dial, base, apiKey, nil)
 		var refused *api.Error
@@ -103,6 +107,9 @@ func (c *pipe) write(r *request, topic, path string, body []byte) bool {
 		return false
 	}
 	c.waiting = append(c.waiting, r)
+	if len(c.waiting)-c.first == 1 {
+		c.awaitLocked()
+	}
 	c.mu.Unlock()
 	var h []byte
 	if c.framed {
@@ -142,6 +149,14 @@ func (c *pipe) httpHead(path string, n int) []byte {
 	return append(h, "\r\n\r\n"...)
 }
 
+// awaitLocked gives the broker silence from now to send the next answer
+// owed: a broker stopped (SIGSTOP), hung, or cut off without the
+// connection breaking sends none, and the connection, whose requests
+// would otherwise wait for ever, fails; they go again, to the leader then
+// known. A broker that answers at all within it keeps the connection.
+// c.mu must be held.
+func (c *pipe) awaitLocked() { c.conn.SetReadDeadline(time.Now().Add(c.silence)) }
+
 // pop takes the oldest request waiting for its answer, or nil.
 func (c *pipe) pop() *request {
 	c.mu.Lock()
@@ -152,6 +167,11 @@ func (c *pipe) pop() *request {
 	r := c.waiting[c.first]
 	c.waiting[c.first] = nil
 	c.first++
+	if c.first < len(c.waiting) {
+		c.awaitLocked() // the next answer has as long again
+	} else {
+		c.conn.SetReadDeadline(time.Time{}) // idle: nothing is owed
+	}
 	switch {
 	case c.first == len(c.waiting):
 		c.waiting, c.first = c.waiting[:0], 0

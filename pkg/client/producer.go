@@ -61,8 +61,8 @@ type ProducerConfig struct {
 	// MetadataMaxAge is how long a topic's partition count is trusted
 	// before it is asked again (default 30 s).
 	MetadataMaxAge time.Duration
-	// MaxInFlight is how many requests may be in flight at once (default
-	// 4). On a broker that hands out producer IDs (POST /producers),
+	// MaxInFlight is how many requests may be in flight at once to each
+	// node (default 4; a single broker is one node). On a broker that hands out producer IDs (POST /producers),
 	// each partition's requests go back to back over one connection to
 	// the partition's leader (partition p over the (p % 4)th of four per
 	// node), up to api.MaxInFlightPerPartition of them per partition, as
@@ -79,6 +79,14 @@ type ProducerConfig struct {
 	// and at least 5 tries). A cluster's leader election takes 2–4 s: a
 	// shorter budget fails the records in flight to a leader that died.
 	RetryTimeout time.Duration
+	// RequestTimeout is how long a node may leave every pipelined request
+	// it was sent unanswered (default 5 s): a node stopped, hung, or cut
+	// off without its connection breaking answers nothing, and its
+	// connection is then closed and its requests sent again (within
+	// RetryTimeout), to their partitions' leaders as then known. Each
+	// answer gives the next as long again. Meanwhile the other nodes'
+	// requests go on (MaxInFlight is per node).
+	RequestTimeout time.Duration
 	// NoStream sends the pipelined requests (see MaxInFlight) as HTTP
 	// requests rather than as PRODUCE frames on the broker's stream (GET
 	// /stream), the default: the same bodies on the same kind of
@@ -100,6 +108,7 @@ const (
 	DefaultMetadataMaxAge = 30 * time.Second
 	DefaultMaxInFlight    = 4
 	DefaultRetryTimeout   = 15 * time.Second
+	DefaultRequestTimeout = 5 * time.Second
 )
 
 // Producer publishes records in batches on the broker's binary fast path
@@ -137,9 +146,13 @@ type Producer struct {
 	// spare holds answered requests, their per-partition batches and
 	// callback slices kept for reuse, so that a record costs no allocation.
 	spare []*request
-	// busy marks the partitions of requests in flight; inFlight counts them.
-	busy     map[partKey]bool
-	inFlight int
+	// busy marks the partitions of requests in flight; inFlight counts
+	// them, and inFlightOn by the node each was picked for (its
+	// slotOn), each node at most MaxInFlight: a node that stops
+	// answering holds its own slots, not the others'.
+	busy       map[partKey]bool
+	inFlight   int
+	inFlightOn map[string]int
 
 	// Pipelined, idempotent sending (pipeline.go; see send). pid is the
 	// producer ID the broker gave (-1: none, requests are not pipelined);
@@ -244,6 +257,9 @@ type request struct {
 	failedAt time.Time
 	retrying bool
 	retryAt  time.Time
+	// slotOn is the node whose in-flight slot it holds (its node when
+	// picked; a retry may be rerouted after).
+	slotOn string
 	// writing says run is writing it (its buffers in use); answered, that
 	// its answer came meanwhile, so run lets it go after the write.
 	writing, answered bool
@@ -296,6 +312,9 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if c.RetryTimeout <= 0 {
 		c.RetryTimeout = DefaultRetryTimeout
 	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
 	if c.BufferBytes <= 0 {
 		c.BufferBytes = (c.MaxInFlight + 1) * c.BatchBytes
 	}
@@ -308,20 +327,21 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 		canPipe = canPipe && strings.HasPrefix(b, "http://")
 	}
 	p := &Producer{
-		cfg:      c,
-		t:        t,
-		topics:   make(map[string]*topicState),
-		busy:     make(map[partKey]bool),
-		pending:  make(map[uint64]struct{}),
-		pid:      -1,
-		canPipe:  canPipe,
-		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		seqs:     make(map[partKey]*partSeq),
-		pipes:    make(map[openKey]*pipe),
-		noStream: make(map[string]bool),
-		progress: make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		done:     make(chan struct{}),
+		cfg:        c,
+		t:          t,
+		topics:     make(map[string]*topicState),
+		busy:       make(map[partKey]bool),
+		inFlightOn: make(map[string]int),
+		pending:    make(map[uint64]struct{}),
+		pid:        -1,
+		canPipe:    canPipe,
+		dial:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		seqs:       make(map[partKey]*partSeq),
+		pipes:      make(map[openKey]*pipe),
+		noStream:   make(map[string]bool),
+		progress:   make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
 	}
 	go p.run()
 	return p, nil

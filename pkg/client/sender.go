@@ -90,7 +90,7 @@ func (p *Producer) next(timer *time.Timer) (*request, bool) {
 		if p.closed && len(p.ready) == 0 && len(p.retry) == 0 && p.inFlight == 0 {
 			return nil, false
 		}
-		if _, d := p.retryLocked(now); !d.IsZero() && p.inFlight < p.cfg.MaxInFlight {
+		if _, d := p.retryLocked(now); !d.IsZero() {
 			if due.IsZero() || d.Before(due) {
 				due = d
 			}
@@ -171,11 +171,12 @@ func (p *Producer) mayGoLocked(r *request, earlier map[partKey]bool) bool {
 // the earliest time at which one may go (zero if p.retry is empty). An
 // earlier request of a partition holds only that partition's later ones:
 // a partition whose leader is down, failing again and again, must not
-// hold the others' retries.
+// hold the others' retries. A request whose node has no slot free waits
+// (an answer frees one and wakes run).
 func (p *Producer) retryLocked(now time.Time) (i int, due time.Time) {
 	var earlier map[partKey]bool
 	for i, r := range p.retry {
-		free := true
+		free := p.roomLocked(r.node)
 		for _, part := range r.parts {
 			free = free && !earlier[partKey{r.topic, part}]
 		}
@@ -197,18 +198,16 @@ func (p *Producer) retryLocked(now time.Time) (i int, due time.Time) {
 	return -1, due
 }
 
-// pickLocked takes, if fewer than MaxInFlight are in flight, a request to
-// send again whose time has come (retryLocked), or else the first ready
-// request that mayGoLocked, and marks it in flight: a pipelined one gets
-// its sequence numbers, another marks its partitions busy.
+// pickLocked takes a request to send again whose time has come
+// (retryLocked), or else the first ready request that mayGoLocked, whose
+// node has fewer than MaxInFlight in flight, and marks it in flight: a
+// pipelined one gets its sequence numbers, another marks its partitions
+// busy.
 func (p *Producer) pickLocked(now time.Time) *request {
-	if p.inFlight >= p.cfg.MaxInFlight {
-		return nil
-	}
 	if i, _ := p.retryLocked(now); i >= 0 {
 		r := p.retry[i]
 		p.retry = slices.Delete(p.retry, i, i+1)
-		p.inFlight++
+		p.takeSlotLocked(r)
 		return r
 	}
 	var earlier map[partKey]bool
@@ -216,7 +215,7 @@ func (p *Producer) pickLocked(now time.Time) *request {
 		if r.piped {
 			p.routeLocked(r)
 		}
-		if p.mayGoLocked(r, earlier) {
+		if p.roomLocked(r.node) && p.mayGoLocked(r, earlier) {
 			p.ready = append(p.ready[:i], p.ready[i+1:]...)
 			for _, part := range r.parts {
 				k := partKey{r.topic, part}
@@ -226,7 +225,7 @@ func (p *Producer) pickLocked(now time.Time) *request {
 					p.busy[k] = true
 				}
 			}
-			p.inFlight++
+			p.takeSlotLocked(r)
 			return r
 		}
 		if earlier == nil {
@@ -237,6 +236,29 @@ func (p *Producer) pickLocked(now time.Time) *request {
 		}
 	}
 	return nil
+}
+
+// roomLocked reports whether node has fewer than MaxInFlight requests in
+// flight.
+func (p *Producer) roomLocked(node string) bool { return p.inFlightOn[node] < p.cfg.MaxInFlight }
+
+// takeSlotLocked counts r in flight, on its node.
+func (p *Producer) takeSlotLocked(r *request) {
+	if p.inFlightOn == nil {
+		p.inFlightOn = make(map[string]int)
+	}
+	r.slotOn = r.node
+	p.inFlightOn[r.node]++
+	p.inFlight++
+}
+
+// freeSlotLocked counts r, answered, out of flight and wakes run.
+func (p *Producer) freeSlotLocked(r *request) {
+	if p.inFlightOn[r.slotOn]--; p.inFlightOn[r.slotOn] == 0 {
+		delete(p.inFlightOn, r.slotOn)
+	}
+	p.inFlight--
+	p.signal()
 }
 
 // send delivers r, a request that is not pipelined, and reports each record's outcome to its callback, in
@@ -270,8 +292,7 @@ func (p *Producer) send(r *request) {
 	for _, part := range r.parts {
 		delete(p.busy, partKey{r.topic, part})
 	}
-	p.inFlight--
-	p.signal() // a request waiting for these partitions may go now
+	p.freeSlotLocked(r) // a request waiting for these partitions may go now
 	p.buffered -= r.bytes
 	delete(p.pending, r.seq)
 	p.putRequestLocked(r)

@@ -13,9 +13,10 @@ import (
 
 // TestPickKeepsPartitionOrder: a ready request is sent only if none of its
 // partitions is in flight or in an earlier ready request, and at most
-// MaxInFlight at once.
+// MaxInFlight at once to each node.
 func TestPickKeepsPartitionOrder(t *testing.T) {
 	req := func(topic string, parts ...int32) *request { return &request{topic: topic, parts: parts} }
+	on := func(node string, r *request) *request { r.node = node; return r }
 	tests := []struct {
 		name  string
 		max   int
@@ -28,6 +29,8 @@ func TestPickKeepsPartitionOrder(t *testing.T) {
 		{"busy partition waits", 4, []partKey{{"a", 2}}, []*request{req("a", 2), req("a", 3)}, "a[3]"},
 		{"no overtaking through a waiting request", 4, []partKey{{"a", 0}}, []*request{req("a", 0, 5), req("a", 5), req("a", 6)}, "a[6]"},
 		{"in-flight cap", 2, nil, []*request{req("a", 0), req("a", 1), req("a", 2)}, "a[0] a[1]"},
+		// A node that stops answering holds its own slots only.
+		{"in-flight cap per node", 1, nil, []*request{on("n1", req("a", 0)), on("n1", req("a", 1)), on("n2", req("a", 2))}, "a[0] a[2]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
