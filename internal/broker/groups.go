@@ -135,6 +135,9 @@ func (b *Broker) HeartbeatDue(groupID, memberID string) bool {
 	return b.coord.HeartbeatDue(groupID, memberID)
 }
 
+// GroupSettled is coordinator.Coordinator.Settled.
+func (b *Broker) GroupSettled(groupID string) bool { return b.coord.Settled(groupID) }
+
 // Ack is coordinator.Coordinator.Ack.
 func (b *Broker) Ack(groupID string, req Settle, host string) (SettleResult, error) {
 	return b.coord.Ack(groupID, req, host)

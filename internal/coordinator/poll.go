@@ -367,3 +367,15 @@ func (c *Coordinator) HeartbeatDue(groupID, memberID string) bool {
 	defer cg.mu.Unlock()
 	return cg.a.HeartbeatDue(memberID)
 }
+
+// Settled reports whether no partition of groupID is on its way from one
+// member to another (see group.Group.Settled); an unknown group is.
+func (c *Coordinator) Settled(groupID string) bool {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return true
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	return cg.a.Settled()
+}

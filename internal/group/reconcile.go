@@ -66,6 +66,10 @@ func (g *Group) HeartbeatDue(memberID string) bool {
 	return !g.grantable(m).equal(m.told)
 }
 
+// Settled reports whether every member owns exactly its target and was
+// told so: no partition is on its way from one member to another.
+func (g *Group) Settled() bool { return g.unsettled == 0 }
+
 // release records that p left m.
 func (g *Group) release(m *member, p tp, why Why) {
 	if g.barrier && why == WhyReleased {

@@ -166,6 +166,9 @@ func (a *Group) Assignment(member string, generation int64) (api.Assignment, err
 // another assignment.
 func (a *Group) HeartbeatDue(member string) bool { return a.g.HeartbeatDue(member) }
 
+// Settled reports whether no partition is on its way between members.
+func (a *Group) Settled() bool { return a.g.Settled() }
+
 // Host returns the peer host of member's last request.
 func (a *Group) Host(member string) (string, bool) {
 	h, ok := a.hosts[member]

@@ -91,7 +91,7 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 			return fail(heartbeatCode(err), err)
 		}
 		resp.MemberID, resp.MemberEpoch = &res.MemberID, int32(res.Generation)
-		resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
+		resp.HeartbeatIntervalMillis = s.interval848(req.Group, res.HeartbeatInterval)
 		resp.Assignment = s.assignment(res.Assigned)
 		return resp, nil
 	}
@@ -134,9 +134,33 @@ func (s *Server) consumerGroupHeartbeat(_ context.Context, c *conn, r kmsg.Reque
 		return fail(heartbeatCode(err), err)
 	}
 	resp.MemberID, resp.MemberEpoch = &req.MemberID, int32(res.Generation)
-	resp.HeartbeatIntervalMillis = int32(res.HeartbeatInterval.Milliseconds())
+	resp.HeartbeatIntervalMillis = s.interval848(req.Group, res.HeartbeatInterval)
 	resp.Assignment = s.assignment(res.Assigned)
 	return resp, nil
+}
+
+// A KIP-848 member learns of a change of its assignment only when it
+// heartbeats: a partition moving from one member to another waits for the
+// owner's next heartbeat (told to release it), then for the new member's
+// (told to take it). At the broker's --heartbeat-interval (10 s, the HTTP
+// members' default, who are told at once on their polls) that took 10–20
+// s. Members are told Kafka's own interval for this protocol
+// (group.consumer.heartbeat.interval.ms, 5 s), and while partitions are
+// on their way between members, reconcileInterval: the member released a
+// partition and the one waiting for it heartbeat again within it.
+const (
+	kip848Interval    = 5 * time.Second
+	reconcileInterval = 500 * time.Millisecond
+)
+
+// interval848 is the heartbeat interval a member of group is told: at
+// most told (the coordinator's, bounded by the session timeout).
+func (s *Server) interval848(group string, told time.Duration) int32 {
+	d := min(told, kip848Interval)
+	if !s.b.GroupSettled(group) {
+		d = min(d, reconcileInterval)
+	}
+	return int32(d.Milliseconds())
 }
 
 // checkHeartbeat refuses what Kafka's coordinator refuses before it looks

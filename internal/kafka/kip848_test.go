@@ -209,3 +209,69 @@ func TestStaticLeaveChecksInstance(t *testing.T) {
 		t.Fatalf("the member's own static leave: %d", code)
 	}
 }
+
+// TestReconcilingMembersHeartbeatSooner: a KIP-848 member learns of its
+// assignment only when it heartbeats, so a partition moving between
+// members waited for the owner's next heartbeat and then the new member's:
+// 10–20 s at the broker's 10 s interval. Members are told Kafka's 5 s for
+// this protocol, and 500 ms while partitions are on their way between
+// members, until the group settles again.
+func TestReconcilingMembersHeartbeatSooner(t *testing.T) {
+	p := start(t)
+	admin := p.client(t)
+	createTopic(t, admin, "ri", 4)
+	type member struct {
+		id    string
+		epoch int32
+		owns  []kmsg.ConsumerGroupHeartbeatRequestTopic
+	}
+	beat := func(m *member, join bool) *kmsg.ConsumerGroupHeartbeatResponse {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.MemberEpoch = 1, "reconciling", m.id, m.epoch
+		if join {
+			req.MemberEpoch, req.RebalanceTimeoutMillis, req.SubscribedTopicNames = 0, 5000, []string{"ri"}
+		}
+		req.Topics = m.owns
+		if req.Topics == nil {
+			req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		resp, err := req.RequestWith(ctxT(t), admin)
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("heartbeat of %s: %v, code %d", m.id, err, resp.ErrorCode)
+		}
+		m.epoch, m.owns = resp.MemberEpoch, nil
+		if a := resp.Assignment; a != nil {
+			for _, at := range a.Topics {
+				m.owns = append(m.owns, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: at.TopicID, Partitions: at.Partitions})
+			}
+		}
+		return resp
+	}
+	owned := func(m *member) (n int) {
+		for _, at := range m.owns {
+			n += len(at.Partitions)
+		}
+		return n
+	}
+	a, b := &member{id: "member-a"}, &member{id: "member-b"}
+	for _, step := range []struct {
+		what     string
+		m        *member
+		join     bool
+		owns     int   // partitions the answer assigns
+		interval int32 // ms
+	}{
+		{"a joins: the group is settled at once", a, true, 4, 5000},
+		{"b joins: a must release two for it", b, true, 0, 500},
+		{"a is told to release two", a, false, 2, 500},
+		{"a has released them; b is still to take them", a, false, 2, 500},
+		{"b takes them: settled", b, false, 2, 5000},
+		{"a, settled", a, false, 2, 5000},
+	} {
+		resp := beat(step.m, step.join)
+		if got := owned(step.m); got != step.owns || resp.HeartbeatIntervalMillis != step.interval {
+			t.Fatalf("%s: assigned %d partitions, interval %d ms; want %d, %d ms", step.what, got, resp.HeartbeatIntervalMillis, step.owns, step.interval)
+		}
+	}
+}
