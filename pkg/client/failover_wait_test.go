@@ -62,3 +62,49 @@ func TestFailoverWaitRunsFromTheFailure(t *testing.T) {
 		t.Fatalf("publish through a leader that died holding it: served by %q, %v", served, err)
 	}
 }
+
+// A group's coordinator that takes a heartbeat and answers nothing
+// (stopped, hung: its connections whole) held the member for as long as
+// it stayed so. An attempt cut by answerWithin makes it unreachable: it
+// is forgotten and not asked again, and the request goes to the other
+// nodes, which here name the group's new coordinator.
+func TestSilentCoordinatorIsLeft(t *testing.T) {
+	release := make(chan struct{})
+	var hungAsked atomic.Int32
+	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		hungAsked.Add(1)
+		<-release
+	}))
+	defer hung.Close()
+	defer close(release) // before hung.Close, which waits for its handlers
+	taken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(api.HeartbeatResponse{Generation: 3})
+	}))
+	defer taken.Close()
+	// other is the node the client was given: it names the coordinator
+	// that took the group over.
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		e := api.ErrNotCoordinator.Withf("not this node").WithDetail("coordinator_addr", strings.TrimPrefix(taken.URL, "http://"))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(e.Status)
+		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
+	}))
+	defer other.Close()
+
+	tr, err := newTransport([]string{other.URL}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.coordinators.Store("g", hung.URL) // as a redirect named it before it hung
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out api.HeartbeatResponse
+	err = tr.do(answerWithin(ctx, 200*time.Millisecond), http.MethodPost, "/groups/g/heartbeat", api.HeartbeatRequest{MemberID: "m"}, &out)
+	if err != nil || out.Generation != 3 {
+		t.Fatalf("heartbeat with the coordinator hung: %v (generation %d)", err, out.Generation)
+	}
+	if v, _ := tr.coordinators.Load("g"); v != taken.URL || hungAsked.Load() != 1 {
+		t.Fatalf("coordinator now %v, the hung one asked %d times; want %s, once", v, hungAsked.Load(), taken.URL)
+	}
+}

@@ -159,6 +159,13 @@ func (c *Consumer) interval(brokerMS int64) time.Duration {
 	return d
 }
 
+// heartbeatWithin is how long a heartbeat's node may leave it unanswered:
+// a coordinator stopped or hung (its connections whole) held the member
+// for as long as it stayed so, while another node had taken the group
+// over within seconds. Cut, the heartbeat goes to the others, which name
+// the group's new coordinator once there is one.
+const heartbeatWithin = 5 * time.Second
+
 // heartbeat reports what this member owns and applies the answer: new
 // partitions are taken, partitions no longer listed start being revoked.
 // A member the broker no longer knows is lost. One heartbeat at a time
@@ -211,7 +218,7 @@ func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignmen
 	c.hbSeq++
 	req.Seq = c.hbSeq
 	var resp api.HeartbeatResponse
-	if err := c.t.do(ctx, http.MethodPost, c.path+"/heartbeat", req, &resp); err != nil {
+	if err := c.t.do(answerWithin(ctx, heartbeatWithin), http.MethodPost, c.path+"/heartbeat", req, &resp); err != nil {
 		if mustRejoin(err) {
 			lost, _ = c.forget(sess)
 		}

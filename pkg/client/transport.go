@@ -191,6 +191,9 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
 			return err
 		}
+		if base != "" && errors.Is(err, errSilent) {
+			return err // the node is hung: asking it again would wait as long again (chase moves on)
+		}
 		last = err
 		if base == "" {
 			// Compared with what was loaded, not with i: once the count
@@ -208,8 +211,40 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 	return fmt.Errorf("client: %s %s: gave up after %d tries: %w", method, path, maxAttempts, last)
 }
 
-// once sends one request to base.
+// once sends one request to base, each attempt within answerWithin's
+// bound when ctx has one.
 func (t *transport) once(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
+	if d, ok := ctx.Value(answerWithinKey{}).(time.Duration); ok {
+		actx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		err := t.attempt(actx, base, method, path, contentType, body, out)
+		if err != nil && ctx.Err() == nil && actx.Err() != nil {
+			return &connError{err: fmt.Errorf("%w: %s %s unanswered for %v", errSilent, method, path, d)}
+		}
+		return err
+	}
+	return t.attempt(ctx, base, method, path, contentType, body, out)
+}
+
+// answerWithinKey is the context key of answerWithin's bound.
+type answerWithinKey struct{}
+
+// answerWithin bounds each attempt of the requests made with the context
+// it returns to d: a node that leaves one unanswered that long (stopped,
+// hung, cut off without the connection breaking) is unreachable, as a
+// node that refuses the connection is, and a request that only it serves
+// (a group's coordinator) is not asked of it again but waits out its
+// failover (chase). For requests the broker answers at once (heartbeats,
+// commits), never for long polls.
+func answerWithin(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, answerWithinKey{}, d)
+}
+
+// errSilent is an attempt that answerWithin's bound cut.
+var errSilent = errors.New("no answer")
+
+// attempt is one try of once.
+func (t *transport) attempt(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
