@@ -52,6 +52,13 @@ func joinParams(req api.JoinRequest, maxSession, maxRebalance time.Duration) (br
 	case req.MaxInFlight < 0:
 		return broker.JoinParams{}, invalidField("max_in_flight", "max_in_flight %d is negative", req.MaxInFlight)
 	}
+	for _, topic := range req.Topics {
+		// A name no topic can have is a bad request, not a topic that
+		// is not there yet (404).
+		if err := broker.ValidateTopicName(topic); err != nil {
+			return broker.JoinParams{}, err
+		}
+	}
 	visibility, err := checkedMS("visibility_timeout_ms", req.VisibilityTimeoutMS, broker.MaxDelay, api.ErrInvalidArgument)
 	if err != nil {
 		return broker.JoinParams{}, err

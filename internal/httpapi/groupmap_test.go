@@ -59,6 +59,10 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 	} {
 		wantField(t, c.name, c.err, c.code, c.field)
 	}
+	// A name no topic can have: it was 404 TOPIC_NOT_FOUND.
+	if err := second(joinParams(api.JoinRequest{Topics: []string{"bad name"}}, maxSession, maxRebalance)); !errors.Is(err, api.ErrInvalidTopicName) {
+		t.Fatalf("join naming topic %q: %v, want INVALID_TOPIC_NAME", "bad name", err)
+	}
 }
 
 func second[T any](_ T, err error) error { return err }
@@ -118,6 +122,7 @@ func TestTopicBodyMapping(t *testing.T) {
 		{"segment bytes", api.CreateTopicRequest{Name: "t", SegmentBytes: 1}, "segment_bytes"},
 		{"segment ms", api.CreateTopicRequest{Name: "t", SegmentMS: 1}, "segment_ms"},
 		{"max message bytes", api.CreateTopicRequest{Name: "t", MaxMessageBytes: -1}, "max_message_bytes"},
+		{"fsync", api.CreateTopicRequest{Name: "t", Fsync: "sometimes"}, "fsync"}, // the broker's refusal named no field
 	} {
 		wantField(t, c.name, second(TopicSpec(c.req)), api.ErrInvalidArgument, c.field)
 	}

@@ -61,6 +61,12 @@ func TopicSpec(req api.CreateTopicRequest) (broker.TopicSpec, error) {
 	if err := checkMaxMessageBytes(req.MaxMessageBytes); err != nil {
 		return broker.TopicSpec{}, err
 	}
+	switch req.Fsync {
+	case "", broker.FsyncAlways, broker.FsyncInterval, broker.FsyncNever:
+	default:
+		return broker.TopicSpec{}, invalidField("fsync", "fsync %q must be %s, %s or %s (or left out: the broker's default)",
+			req.Fsync, broker.FsyncAlways, broker.FsyncInterval, broker.FsyncNever)
+	}
 	return broker.TopicSpec{
 		Name: req.Name, Partitions: req.Partitions, Retention: retention, RetentionBytes: req.RetentionBytes,
 		SegmentBytes: req.SegmentBytes, SegmentAge: time.Duration(req.SegmentMS) * time.Millisecond,

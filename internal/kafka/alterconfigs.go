@@ -2,7 +2,7 @@ package kafka
 
 import (
 	"context"
-	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -192,36 +192,29 @@ func (s *Server) topicChange(cur broker.TopicConfig, ops []configOp) (broker.Top
 		if op.value != nil {
 			v = *op.value
 		}
-		n, perr := strconv.ParseInt(v, 10, 64)
+		n, why, _ := numericConfig(op.name, v)
+		if why != "" && !op.del && slices.Contains(alterableConfigs, op.name) {
+			return change, api.ErrInvalidArgument.Withf("%s", why)
+		}
 		switch op.name {
 		case "retention.ms":
 			switch {
 			case op.del:
 				change.Retention = retentionOf(def.RetentionHours)
-			case perr != nil || n < -1:
-				return change, bad("must be -1 (forever) or a number of ms")
 			case n == -1:
 				change.Retention = -1
 			default:
 				change.Retention = millis(max(n, 1)) // the broker keeps whole hours, rounded up
 			}
 		case "retention.bytes":
-			switch {
-			case op.del:
+			change.RetentionBytes = n
+			if op.del {
 				change.RetentionBytes = def.RetentionBytes
-			case perr != nil || n == 0 || n < -1:
-				return change, bad("must be positive, or -1 for no bound")
-			default:
-				change.RetentionBytes = n
 			}
 		case "max.message.bytes":
-			switch {
-			case op.del:
+			change.MaxMessageBytes = int32(n)
+			if op.del {
 				change.MaxMessageBytes = def.MaxMessageBytes
-			case perr != nil || n < 1 || n > math.MaxInt32:
-				return change, bad("must be between 1 and 2147483647")
-			default:
-				change.MaxMessageBytes = int32(n)
 			}
 		default:
 			// What cannot change is taken at the value it has.

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -19,56 +20,80 @@ import (
 // other. Batches are stored as the producer compressed them.
 var fixedConfigs = map[string]string{"cleanup.policy": "delete", "compression.type": "producer"}
 
-// topicConfigs are the Kafka topic configs CreateTopics accepts, mapped to
-// GoQueue's topic settings. Any other config is INVALID_CONFIG: silently
-// ignoring a setting would surprise its author later.
-func applyTopicConfig(req *broker.TopicSpec, name string, value *string) bool {
-	if value == nil {
-		return true
+// numericConfigs are the numeric Kafka topic configs GoQueue takes, each
+// with the values it accepts and what it says of any other: one rule for
+// CreateTopics and AlterConfigs (CreateTopics took retention.ms -2, which
+// AlterConfigs refused).
+var numericConfigs = map[string]struct {
+	ok   func(n int64) bool
+	want string
+}{
+	"retention.ms":      {func(n int64) bool { return n >= -1 }, "must be -1 (forever) or a number of ms"},
+	"retention.bytes":   {func(n int64) bool { return n > 0 || n == -1 }, "must be positive, or -1 for no bound"},
+	"segment.bytes":     {func(n int64) bool { return n >= 1 }, "must be positive"}, // 0 would be TopicSpec's default
+	"segment.ms":        {func(n int64) bool { return n >= 1 }, "must be positive"},
+	"max.message.bytes": {func(n int64) bool { return n >= 1 && n <= math.MaxInt32 }, "must be between 1 and 2147483647"},
+}
+
+// numericConfig parses value as config name's number: n, or why not (an
+// INVALID_CONFIG message); known reports whether name is numeric.
+func numericConfig(name, value string) (n int64, why string, known bool) {
+	rule, known := numericConfigs[name]
+	if !known {
+		return 0, "", false
 	}
-	n, err := strconv.ParseInt(*value, 10, 64)
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || !rule.ok(n) {
+		return 0, fmt.Sprintf("config %q: %s, not %q", name, rule.want, value), true
+	}
+	return n, "", true
+}
+
+// applyTopicConfig applies a Kafka topic config CreateTopics names to
+// GoQueue's topic settings, or says why it cannot (an INVALID_CONFIG
+// message). An unknown config is refused: silently ignoring a setting
+// would surprise its author later.
+func applyTopicConfig(req *broker.TopicSpec, name string, value *string) string {
+	if value == nil {
+		return ""
+	}
 	if v, ok := fixedConfigs[name]; ok {
-		return *value == v
+		if *value != v {
+			return fmt.Sprintf("config %q is always %q in GoQueue, not %q", name, v, *value)
+		}
+		return ""
+	}
+	if name == "goqueue.fsync" {
+		req.Fsync = *value // checked with the rest of the spec
+		return ""
+	}
+	n, why, known := numericConfig(name, *value)
+	switch {
+	case !known:
+		return "unsupported topic config " + strconv.Quote(name) +
+			" (supported: retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, goqueue.fsync;" +
+			" cleanup.policy delete and compression.type producer, which GoQueue always does)"
+	case why != "":
+		return why
 	}
 	switch name {
 	case "retention.ms":
-		if err != nil {
-			return false
-		}
 		// The broker keeps retention in whole hours, rounded up: 0 ms
 		// (delete at once) is its shortest, one hour.
 		req.Retention = millis(max(n, 1))
-		if n < 0 {
+		if n == -1 {
 			req.Retention = -1
 		}
 	case "retention.bytes":
-		if err != nil {
-			return false
-		}
 		req.RetentionBytes = n
 	case "segment.bytes":
-		// 0 would be the broker's default to TopicSpec: refused, as Kafka
-		// refuses it.
-		if err != nil || n < 1 {
-			return false
-		}
 		req.SegmentBytes = n
 	case "segment.ms":
-		if err != nil || n < 1 {
-			return false
-		}
 		req.SegmentAge = millis(n)
 	case "max.message.bytes":
-		if err != nil || n < 1 || n > math.MaxInt32 {
-			return false // it was wrapped into an int32: 4294967297 became 1
-		}
 		req.MaxMessageBytes = int32(n)
-	case "goqueue.fsync":
-		req.Fsync = *value
-	default:
-		return false
 	}
-	return true
+	return ""
 }
 
 // millis is n ms as a duration, held within time.Duration's range.
@@ -117,17 +142,14 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 			fail(kerr.InvalidPartitions.Code, "partitions must be positive, or -1 for the broker's default")
 			continue
 		}
-		bad := ""
+		why := ""
 		for _, c := range rt.Configs {
-			if !applyTopicConfig(&creq, c.Name, c.Value) {
-				bad = c.Name
+			if why = applyTopicConfig(&creq, c.Name, c.Value); why != "" {
 				break
 			}
 		}
-		if bad != "" {
-			fail(kerr.InvalidConfig.Code, "unsupported topic config "+strconv.Quote(bad)+
-				" (supported: retention.ms, retention.bytes, segment.bytes, segment.ms, max.message.bytes, goqueue.fsync;"+
-				" cleanup.policy delete and compression.type producer, which GoQueue always does)")
+		if why != "" {
+			fail(kerr.InvalidConfig.Code, why)
 			continue
 		}
 		if req.ValidateOnly {

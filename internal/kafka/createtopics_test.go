@@ -1,6 +1,7 @@
 package kafka_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,16 +27,23 @@ func TestCreateTopicsChecks(t *testing.T) {
 		configs      []cfg
 		validateOnly bool
 		want         []int16
+		why          string // in the first topic's error message, if set
 	}{
-		{"validate, exists", []string{"exists"}, 1, nil, true, []int16{kerr.TopicAlreadyExists.Code}},
-		{"validate, bad name", []string{"bad/name"}, 1, nil, true, []int16{kerr.InvalidTopicException.Code}},
-		{"validate, too many partitions", []string{"many"}, 100_000, nil, true, []int16{kerr.InvalidPartitions.Code}},
-		{"validate, good", []string{"fine"}, 2, nil, true, []int16{0}},
-		{"max.message.bytes past int32", []string{"wrap"}, 1, []cfg{{"max.message.bytes", "4294967297"}}, false, []int16{kerr.InvalidConfig.Code}},
-		{"segment.bytes 0", []string{"seg0"}, 1, []cfg{{"segment.bytes", "0"}}, false, []int16{kerr.InvalidConfig.Code}},
-		{"cleanup.policy compact", []string{"compact"}, 1, []cfg{{"cleanup.policy", "compact"}}, false, []int16{kerr.InvalidConfig.Code}},
-		{"Kafka's defaults", []string{"defaults"}, 1, []cfg{{"cleanup.policy", "delete"}, {"compression.type", "producer"}}, false, []int16{0}},
-		{"named twice", []string{"twice", "twice"}, 1, nil, false, []int16{kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}},
+		{"validate, exists", []string{"exists"}, 1, nil, true, []int16{kerr.TopicAlreadyExists.Code}, ""},
+		{"validate, bad name", []string{"bad/name"}, 1, nil, true, []int16{kerr.InvalidTopicException.Code}, ""},
+		{"validate, too many partitions", []string{"many"}, 100_000, nil, true, []int16{kerr.InvalidPartitions.Code}, ""},
+		{"validate, good", []string{"fine"}, 2, nil, true, []int16{0}, ""},
+		{"max.message.bytes past int32", []string{"wrap"}, 1, []cfg{{"max.message.bytes", "4294967297"}}, false, []int16{kerr.InvalidConfig.Code}, ""},
+		{"segment.bytes 0", []string{"seg0"}, 1, []cfg{{"segment.bytes", "0"}}, false, []int16{kerr.InvalidConfig.Code}, ""},
+		{"cleanup.policy compact", []string{"compact"}, 1, []cfg{{"cleanup.policy", "compact"}}, false, []int16{kerr.InvalidConfig.Code}, `"cleanup.policy" is always "delete"`},
+		// As AlterConfigs refuses them: below -1, and not a number (once
+		// called an unsupported config, in a message listing it).
+		{"retention.ms -2", []string{"ret2"}, 1, []cfg{{"retention.ms", "-2"}}, false, []int16{kerr.InvalidConfig.Code}, "must be -1 (forever) or a number of ms"},
+		{"retention.ms abc", []string{"retabc"}, 1, []cfg{{"retention.ms", "abc"}}, false, []int16{kerr.InvalidConfig.Code}, "must be -1 (forever) or a number of ms"},
+		{"retention.bytes 0", []string{"retb0"}, 1, []cfg{{"retention.bytes", "0"}}, false, []int16{kerr.InvalidConfig.Code}, "must be positive, or -1"},
+		{"unknown config", []string{"unknown"}, 1, []cfg{{"flush.ms", "5"}}, false, []int16{kerr.InvalidConfig.Code}, `unsupported topic config "flush.ms"`},
+		{"Kafka's defaults", []string{"defaults"}, 1, []cfg{{"cleanup.policy", "delete"}, {"compression.type", "producer"}}, false, []int16{0}, ""},
+		{"named twice", []string{"twice", "twice"}, 1, nil, false, []int16{kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := kmsg.NewPtrCreateTopicsRequest()
@@ -51,6 +59,13 @@ func TestCreateTopicsChecks(t *testing.T) {
 				if st.ErrorCode != tc.want[i] {
 					t.Fatalf("topic %d (%s): code %d, want %d (%v)", i, st.Topic, st.ErrorCode, tc.want[i], st.ErrorMessage)
 				}
+			}
+			msg := ""
+			if m := resp.Topics[0].ErrorMessage; m != nil {
+				msg = *m
+			}
+			if !strings.Contains(msg, tc.why) {
+				t.Fatalf("error message %q, want one saying %q", msg, tc.why)
 			}
 		})
 	}
