@@ -680,9 +680,39 @@ func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 	p.ready = append(p.ready, r)
 	delete(ts.open, r.key)
 	if ts.partitions > 0 {
-		ts.sticky = (ts.sticky + 1) % ts.partitions
+		ts.sticky = p.nextStickyLocked(ts, r.topic)
 	}
 	p.signal()
+}
+
+// nextStickyLocked is the partition the keyless records of ts go to next:
+// the first after the current one that is not backed up, or simply the
+// next if all are. Taking the next in turn, a producer sent a third of its
+// keyless records, and then most of them as the others' requests were
+// answered, to partitions whose leader had died or hung, each waiting out
+// the failover, while other partitions had healthy leaders.
+func (p *Producer) nextStickyLocked(ts *topicState, topic string) int32 {
+	n := ts.partitions
+	for i := range n {
+		if part := (ts.sticky + 1 + i) % n; !p.backedUpLocked(ts, topic, part) {
+			return part
+		}
+	}
+	return (ts.sticky + 1) % n
+}
+
+// backedUpLocked reports whether a partition of ts can take no request
+// now: one of its requests failed and waits to go again, it has as many
+// in flight as a partition may, or its leader has as many as a node may.
+func (p *Producer) backedUpLocked(ts *topicState, topic string, part int32) bool {
+	if s := p.seqs[partKey{topic, part}]; s != nil && (s.recovering > 0 || s.outstanding >= api.MaxInFlightPerPartition) {
+		return true
+	}
+	node := ""
+	if int(part) < len(ts.leaders) {
+		node = ts.leaders[part]
+	}
+	return !p.roomLocked(node)
 }
 
 // signal wakes run without blocking.

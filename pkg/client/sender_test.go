@@ -205,3 +205,28 @@ func TestRetriesKeepSendOrder(t *testing.T) {
 		t.Fatalf("picked %v at r1's time, want r1", r)
 	}
 }
+
+// Keyless records go to the next partition that is not backed up: not to
+// one whose request failed and waits to go again, nor one whose leader
+// has every slot in flight (dead or hung, until the failover); to the
+// next in turn when all are.
+func TestStickySkipsBackedUpPartitions(t *testing.T) {
+	p := &Producer{cfg: ProducerConfig{MaxInFlight: 1}, seqs: map[partKey]*partSeq{
+		{"t", 1}: {recovering: 1},
+		{"t", 2}: {outstanding: api.MaxInFlightPerPartition},
+	}}
+	ts := &topicState{partitions: 5, leaders: []string{"n1", "n1", "n1", "n2", "n3"}}
+	p.takeSlotLocked(&request{node: "n2"}) // n2: its one slot taken
+	if got := p.nextStickyLocked(ts, "t"); got != 4 {
+		t.Fatalf("after 0: %d, want 4 (1 retrying, 2 full, 3's node full)", got)
+	}
+	ts.sticky = 4
+	if got := p.nextStickyLocked(ts, "t"); got != 0 {
+		t.Fatalf("after 4: %d, want 0", got)
+	}
+	p.takeSlotLocked(&request{node: "n1"})
+	p.takeSlotLocked(&request{node: "n3"})
+	if got := p.nextStickyLocked(ts, "t"); got != 0 {
+		t.Fatalf("all backed up, after 4: %d, want 0, the next", got)
+	}
+}
