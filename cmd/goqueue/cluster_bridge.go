@@ -61,6 +61,7 @@ func (c *clusterBridge) ClusterStats(ctx context.Context) (metrics.ClusterStats,
 
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
+func (c *clusterBridge) Listed(id uint64) bool     { return c.n.Listed(id) }
 
 // KafkaAddrs is the registered Kafka listener (as advertise made it) of
 // each node this one names to clients as alive (node.Listed).

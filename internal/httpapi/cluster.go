@@ -45,9 +45,12 @@ type Cluster interface {
 	TopicsCurrent(ctx context.Context) error
 	// ClusterStats is the node's replication for /metrics.
 	metrics.ClusterSource
-	// ID is this node's ID; HTTPAddr the HTTP address node id registered.
+	// ID is this node's ID; HTTPAddr the HTTP address node id registered;
+	// Listed whether this node counts node id alive (as the Kafka
+	// listener's Metadata does).
 	ID() uint64
 	HTTPAddr(id uint64) string
+	Listed(id uint64) bool
 }
 
 // cluster answers GET /cluster: nodes, their liveness as this node sees
@@ -107,6 +110,12 @@ func (s *Server) notLeader(topic string, p api.ClusterPartition) *api.Error {
 		// Its Raft group is electing: nobody to send the client to yet.
 		return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, p.Partition).
 			WithDetail("partition", p.Partition)
+	}
+	if !s.opts.Cluster.Listed(p.Leader) {
+		// Sent there, the client would meet a dead node (and Kafka's
+		// Metadata already says LEADER_NOT_AVAILABLE).
+		return api.ErrUnavailable.Withf("partition %s/%d's leader, node %d, is down; a replica elsewhere takes over within seconds, if it has one: retry", topic, p.Partition, p.Leader).
+			WithDetail("partition", p.Partition).WithDetail("leader", p.Leader)
 	}
 	e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", s.opts.Cluster.ID(), topic, p.Partition, p.Leader).
 		WithDetail("partition", p.Partition).WithDetail("leader", p.Leader)

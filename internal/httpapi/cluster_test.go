@@ -30,6 +30,7 @@ type fakeCluster struct {
 	// fails them as a deposed leader's would be.
 	reads       *[]string
 	unconfirmed bool
+	down        map[uint64]bool // nodes this one counts dead
 }
 
 func (f fakeCluster) Status(context.Context) (api.ClusterStatus, error) { return f.st, f.err }
@@ -95,6 +96,7 @@ func (f fakeCluster) ClusterStats(context.Context) (metrics.ClusterStats, error)
 }
 func (f fakeCluster) ID() uint64                { return f.self }
 func (f fakeCluster) HTTPAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
+func (f fakeCluster) Listed(id uint64) bool     { return !f.down[id] }
 
 // GET /cluster answers NOT_CLUSTERED on a single broker, the node's view in
 // a cluster (topics filtered by the key's scope), and the node's coded
@@ -289,4 +291,27 @@ func TestClusterNotFoundIsConfirmed(t *testing.T) {
 			wantError(t, st, raw, tc.want)
 		})
 	}
+}
+
+// A partition whose leader this node counts dead is UNAVAILABLE (retry),
+// not NOT_LEADER naming the dead node: a client sent there met a refused
+// connection, and Kafka's Metadata already said LEADER_NOT_AVAILABLE (a
+// user test of a replication-factor-1 topic whose node was killed).
+func TestClusterDeadLeaderIsUnavailable(t *testing.T) {
+	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}},
+		{Partition: 1, Leader: 3, Replicas: []uint64{3}, ISR: []uint64{3}}}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}, down: map[uint64]bool{3: true}}
+	}))
+	if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	st, raw := s.Do("POST", "/topics/orders/messages", `{"partition":1,"value":"x"}`)
+	if e := wantError(t, st, raw, api.ErrUnavailable); e.Details["leader_addr"] != nil {
+		t.Fatalf("sent to the dead leader: %v", e.Details)
+	}
+	st, raw = s.Do("GET", "/topics/orders/partitions/1/messages", nil)
+	wantError(t, st, raw, api.ErrUnavailable)
+	st, raw = s.Do("POST", "/topics/orders/messages", `{"partition":0,"value":"x"}`)
+	wantError(t, st, raw, api.ErrNotLeader) // a live leader elsewhere: go there
 }
