@@ -108,3 +108,38 @@ func TestSilentCoordinatorIsLeft(t *testing.T) {
 		t.Fatalf("coordinator now %v, the hung one asked %d times; want %s, once", v, hungAsked.Load(), taken.URL)
 	}
 }
+
+// A request any broker may answer, cut by answerWithin at a hung broker,
+// goes to the next one, which is asked first from then on: the
+// Producer's refresh of leaders, asking the node that had just hung,
+// held every partition's requests for its whole timeout, each time.
+func TestSilentBrokerIsPassedBy(t *testing.T) {
+	release := make(chan struct{})
+	var hungAsked atomic.Int32
+	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		hungAsked.Add(1)
+		<-release
+	}))
+	defer hung.Close()
+	defer close(release)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(api.Topic{Name: "t", Partitions: 3})
+	}))
+	defer good.Close()
+	tr, err := newTransport([]string{hung.URL, good.URL}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 3 {
+		var out api.Topic
+		if err := tr.do(answerWithin(ctx, 200*time.Millisecond), http.MethodGet, "/topics/t", nil, &out); err != nil || out.Partitions != 3 {
+			t.Fatalf("with the first broker hung: %v (%+v)", err, out)
+		}
+	}
+	if n := hungAsked.Load(); n != 1 {
+		t.Fatalf("the hung broker was asked %d times, want once", n)
+	}
+}

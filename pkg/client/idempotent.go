@@ -93,6 +93,10 @@ func (p *Producer) sequenceLocked(k partKey, pb *partBatch, node string) {
 // is sent again.
 const refreshTimeout = 5 * time.Second
 
+// refreshAttempt bounds each node's answer to a leaders' refresh: a node
+// that leaves it unanswered is left for the next (answerWithin).
+const refreshAttempt = 1500 * time.Millisecond
+
 // routeLocked points r at the leader its partition has now ("": any
 // broker, e.g. on a single broker, where a request may hold several
 // partitions; in a cluster it holds one: see openLocked).

@@ -628,7 +628,10 @@ func (p *Producer) askID(ctx context.Context) error {
 
 // refresh asks a broker for topic's partition count and leaders.
 func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
-	pl, err := p.t.placement(ctx, topic)
+	// Each node asked gets refreshAttempt: a hung one (the leader that
+	// stopped, most likely, when leaders are asked again) held run, and
+	// every partition's requests, for all of refreshTimeout, every time.
+	pl, err := p.t.placement(answerWithin(ctx, refreshAttempt), topic)
 	if err != nil {
 		return 0, err
 	}
