@@ -114,6 +114,29 @@ func TestUnauthenticatedRequestsAreSmall(t *testing.T) {
 	}
 }
 
+// Connections not yet authenticated have a budget of their own: before
+// it, three of them each holding half a request of 500 KiB spent the
+// whole budget of a broker limited to 1 MiB, and an authenticated
+// client's produce closed its connection, for as long as they stayed.
+func TestUnauthenticatedBytesHaveTheirOwnBudget(t *testing.T) {
+	const key = "0123456789abcdef-kafka"
+	p := start(t, "--api-keys", key, "--kafka-max-request-bytes", "1MiB", "--kafka-max-decoding-bytes", "1MiB")
+	for range 3 {
+		c, err := net.Dial("tcp", p.Kafka)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(binary.BigEndian.AppendUint32(nil, 500<<10))
+		c.Write(make([]byte, 300<<10))
+	}
+	good := p.client(t, kgo.SASL(plainMech{user: "any", pass: key}), kgo.DefaultProduceTopic("own"), kgo.ProducerBatchMaxBytes(1<<20))
+	createTopic(t, good, "own", 1)
+	if err := good.ProduceSync(ctxT(t), &kgo.Record{Value: bytes.Repeat([]byte("x"), 600<<10)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The bytes of request frames held at once over every connection are
 // bounded (--kafka-max-decoding-bytes): while one connection holds the
 // whole budget with a frame it is still sending, another's frame closes

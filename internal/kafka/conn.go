@@ -75,6 +75,11 @@ type pendingAnswer struct {
 // the broker hold more.
 const maxUnauthenticatedRequest = 512 << 10
 
+// unauthenticatedBytes bounds the bytes of requests held at once over all
+// connections not yet authenticated: 64 of the largest, apart from the
+// authenticated connections' budget.
+const unauthenticatedBytes = 64 * maxUnauthenticatedRequest
+
 // maxPending bounds the answers a connection holds back while it reads
 // further requests (Kafka clients keep at most 5 idempotent produce
 // requests in flight; others may keep more).
@@ -106,11 +111,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			// own after ctx ends.
 			return
 		}
-		limit := s.opts.MaxRequestBytes
+		limit, held := s.opts.MaxRequestBytes, s.frames
 		if !c.authenticated {
-			limit = min(limit, maxUnauthenticatedRequest)
+			// A budget of their own: clients no key admits cannot
+			// spend the authenticated ones'.
+			limit, held = min(limit, maxUnauthenticatedRequest), s.unauthFrames
 		}
-		frame, err := readFrame(r, buf, limit, s.frames)
+		frame, err := readFrame(r, buf, limit, held)
 		if err != nil {
 			if errors.Is(err, errFrame) {
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
@@ -121,7 +128,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			buf = frame // keep a modest buffer for the next request
 		}
 		err = c.handle(ctx, frame)
-		s.frames.Give(int64(len(frame)))
+		held.Give(int64(len(frame))) // to the budget it was charged to, authenticated since or not
 		if err != nil {
 			switch {
 			case errors.Is(err, errNotCaughtUp):

@@ -24,7 +24,7 @@ import (
 const (
 	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
 	// DefaultMaxDecodingBytes is Options.MaxDecodingBytes's default: two
-	// requests of the largest size a client may send by default.
+	// requests of DefaultMaxRequestBytes.
 	DefaultMaxDecodingBytes = 2 * DefaultMaxRequestBytes
 	DefaultIdleTimeout      = 10 * time.Minute
 	// maxFetchWait caps a fetch's max wait, so a shutdown never waits on a
@@ -70,8 +70,9 @@ type Server struct {
 	opts    Options     // immutable after New
 	log     *slog.Logger
 	groups  *groups
-	// frames bounds the request bytes held over every connection.
-	frames *budget.Bytes
+	// frames bounds the request bytes held over every authenticated
+	// connection, unauthFrames over the others.
+	frames, unauthFrames *budget.Bytes
 
 	// sessionParts counts the partitions of every connection's fetch
 	// sessions (fetchsession.go).
@@ -108,7 +109,8 @@ func New(b *broker.Broker, opts Options) *Server {
 		log = slog.Default()
 	}
 	s := &Server{b: b, appends: b, opts: opts, log: log, groups: newGroups(b), frames: budget.New(opts.MaxDecodingBytes),
-		conns: make(map[net.Conn]struct{})}
+		unauthFrames: budget.New(unauthenticatedBytes),
+		conns:        make(map[net.Conn]struct{})}
 	b.SetExternalGroupViews(s.groups.view)
 	return s
 }

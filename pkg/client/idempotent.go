@@ -164,6 +164,9 @@ func (p *Producer) takeLeaderLocked(ts *topicState, nl notLeader) bool {
 func (p *Producer) writePiped(r *request) {
 	if r.retrying {
 		p.reroute(r)
+		p.mu.Lock()
+		p.moveSlotLocked(r) // counted where it goes, not where it failed
+		p.mu.Unlock()
 	}
 	if !r.framed {
 		for _, part := range r.parts {

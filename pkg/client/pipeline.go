@@ -157,6 +157,16 @@ func (c *pipe) httpHead(path string, n int) []byte {
 // c.mu must be held.
 func (c *pipe) awaitLocked() { c.conn.SetReadDeadline(time.Now().Add(c.silence)) }
 
+// answered clears the deadline once an answer is read whole and no other
+// is owed: an idle pipe waits for nothing.
+func (c *pipe) answered() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.first == len(c.waiting) {
+		c.conn.SetReadDeadline(time.Time{})
+	}
+}
+
 // pop takes the oldest request waiting for its answer, or nil.
 func (c *pipe) pop() *request {
 	c.mu.Lock()
@@ -167,11 +177,9 @@ func (c *pipe) pop() *request {
 	r := c.waiting[c.first]
 	c.waiting[c.first] = nil
 	c.first++
-	if c.first < len(c.waiting) {
-		c.awaitLocked() // the next answer has as long again
-	} else {
-		c.conn.SetReadDeadline(time.Time{}) // idle: nothing is owed
-	}
+	// The rest of this answer (an HTTP answer's body), and the next, have
+	// as long again; answered cleared it once nothing is owed.
+	c.awaitLocked()
 	switch {
 	case c.first == len(c.waiting):
 		c.waiting, c.first = c.waiting[:0], 0
@@ -244,6 +252,7 @@ func (c *pipe) readHTTP() (int, error) {
 			err = errBrokerClosed
 		}
 		c.answer(r, &resp, aerr)
+		c.answered()
 		answers++
 	}
 	return answers, err
@@ -309,6 +318,7 @@ func (c *pipe) readFrames() (int, error) {
 			aerr = e
 		}
 		c.answer(r, &resp, aerr)
+		c.answered()
 		answers++
 	}
 }

@@ -50,8 +50,10 @@ type ProducerConfig struct {
 	BatchBytes int // default 1 MiB
 	// BufferBytes bounds the records waiting to be sent or answered;
 	// PublishAsync blocks while it is full (default (MaxInFlight+1) ×
-	// BatchBytes: MaxInFlight full requests out and one gathering, which
-	// keeps the broker busy). A larger buffer adds no throughput: it only
+	// BatchBytes for each node with requests in flight: MaxInFlight full
+	// requests out and one gathering, which keeps the broker busy; per
+	// node, so that a node that stops answering, holding its requests
+	// until RequestTimeout, does not fill the buffer of the others'). A larger buffer adds no throughput: it only
 	// lets a producer run further ahead of its sends, into memory it has
 	// not used yet, and the first touch of each fresh page (a page fault)
 	// cost more than encoding its records: with 16 MiB, four producers of
@@ -85,7 +87,12 @@ type ProducerConfig struct {
 	// connection is then closed and its requests sent again (within
 	// RetryTimeout), to their partitions' leaders as then known. Each
 	// answer gives the next as long again. Meanwhile the other nodes'
-	// requests go on (MaxInFlight is per node).
+	// requests go on (MaxInFlight and the default buffer are per node),
+	// but for a moment when the producer asks a hung node first (leaders
+	// asked again, a connection opened: 1.5 s and RequestTimeout at
+	// most). A broker may hold a write up to 15 s when its partition
+	// cannot commit (no quorum); such a connection is cut too, and its
+	// requests sent again, which changes nothing but the connection.
 	RequestTimeout time.Duration
 	// NoStream sends the pipelined requests (see MaxInFlight) as HTTP
 	// requests rather than as PRODUCE frames on the broker's stream (GET
@@ -153,6 +160,9 @@ type Producer struct {
 	busy       map[partKey]bool
 	inFlight   int
 	inFlightOn map[string]int
+	// bufferPerNode: BufferBytes was left to its default, which is per
+	// node with requests in flight (bufferLimitLocked); immutable.
+	bufferPerNode bool
 
 	// Pipelined, idempotent sending (pipeline.go; see send). pid is the
 	// producer ID the broker gave (-1: none, requests are not pipelined);
@@ -315,7 +325,8 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
-	if c.BufferBytes <= 0 {
+	perNode := c.BufferBytes <= 0
+	if perNode {
 		c.BufferBytes = (c.MaxInFlight + 1) * c.BatchBytes
 	}
 	t, err := newTransport(c.Brokers, c.HTTPClient, c.APIKey)
@@ -327,21 +338,22 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 		canPipe = canPipe && strings.HasPrefix(b, "http://")
 	}
 	p := &Producer{
-		cfg:        c,
-		t:          t,
-		topics:     make(map[string]*topicState),
-		busy:       make(map[partKey]bool),
-		inFlightOn: make(map[string]int),
-		pending:    make(map[uint64]struct{}),
-		pid:        -1,
-		canPipe:    canPipe,
-		dial:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		seqs:       make(map[partKey]*partSeq),
-		pipes:      make(map[openKey]*pipe),
-		noStream:   make(map[string]bool),
-		progress:   make(chan struct{}),
-		wake:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
+		cfg:           c,
+		t:             t,
+		topics:        make(map[string]*topicState),
+		busy:          make(map[partKey]bool),
+		inFlightOn:    make(map[string]int),
+		bufferPerNode: perNode,
+		pending:       make(map[uint64]struct{}),
+		pid:           -1,
+		canPipe:       canPipe,
+		dial:          (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		seqs:          make(map[partKey]*partSeq),
+		pipes:         make(map[openKey]*pipe),
+		noStream:      make(map[string]bool),
+		progress:      make(chan struct{}),
+		wake:          make(chan struct{}, 1),
+		done:          make(chan struct{}),
 	}
 	go p.run()
 	return p, nil
@@ -412,7 +424,7 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 			p.mu.Lock()
 			continue
 		}
-		if p.buffered > 0 && p.buffered+size > p.cfg.BufferBytes {
+		if p.buffered > 0 && p.buffered+size > p.bufferLimitLocked() {
 			if err := p.awaitProgressLocked(ctx); err != nil {
 				return err
 			}
@@ -457,6 +469,15 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		p.sealOneLocked(ts0, r)
 	}
 	return nil
+}
+
+// bufferLimitLocked is the bytes the buffer may hold now: BufferBytes, or
+// by default BufferBytes for each node with requests in flight.
+func (p *Producer) bufferLimitLocked() int {
+	if !p.bufferPerNode {
+		return p.cfg.BufferBytes
+	}
+	return p.cfg.BufferBytes * max(1, len(p.inFlightOn))
 }
 
 // topicLocked is what the producer knows of topic, or nil.

@@ -244,21 +244,37 @@ func (p *Producer) roomLocked(node string) bool { return p.inFlightOn[node] < p.
 
 // takeSlotLocked counts r in flight, on its node.
 func (p *Producer) takeSlotLocked(r *request) {
-	if p.inFlightOn == nil {
-		p.inFlightOn = make(map[string]int)
-	}
 	r.slotOn = r.node
-	p.inFlightOn[r.node]++
+	p.countOnLocked(r.node, 1)
 	p.inFlight++
+}
+
+// moveSlotLocked moves r's in-flight slot to its node, rerouted since
+// its slot was taken (a retry going to a new leader). The new node may so
+// have a retry or two beyond MaxInFlight for a moment.
+func (p *Producer) moveSlotLocked(r *request) {
+	if r.slotOn != r.node {
+		p.countOnLocked(r.slotOn, -1)
+		p.countOnLocked(r.node, 1)
+		r.slotOn = r.node
+	}
 }
 
 // freeSlotLocked counts r, answered, out of flight and wakes run.
 func (p *Producer) freeSlotLocked(r *request) {
-	if p.inFlightOn[r.slotOn]--; p.inFlightOn[r.slotOn] == 0 {
-		delete(p.inFlightOn, r.slotOn)
-	}
+	p.countOnLocked(r.slotOn, -1)
 	p.inFlight--
 	p.signal()
+}
+
+// countOnLocked adds d to node's requests in flight.
+func (p *Producer) countOnLocked(node string, d int) {
+	if p.inFlightOn == nil {
+		p.inFlightOn = make(map[string]int)
+	}
+	if p.inFlightOn[node] += d; p.inFlightOn[node] == 0 {
+		delete(p.inFlightOn, node)
+	}
 }
 
 // send delivers r, a request that is not pipelined, and reports each record's outcome to its callback, in

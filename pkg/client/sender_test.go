@@ -230,3 +230,29 @@ func TestStickySkipsBackedUpPartitions(t *testing.T) {
 		t.Fatalf("all backed up, after 4: %d, want 0, the next", got)
 	}
 }
+
+// The default buffer is per node with requests in flight: a node that
+// stops answering holds its requests' bytes until RequestTimeout, and
+// with one buffer for all its in-flight requests alone nearly filled it,
+// blocking the records of every other node's partitions. A buffer set
+// by the application is what it says.
+func TestBufferPerNode(t *testing.T) {
+	for _, tc := range []struct {
+		perNode bool
+		nodes   []string
+		want    int
+	}{
+		{true, nil, 100},
+		{true, []string{"n1"}, 100},
+		{true, []string{"n1", "n1", "n2", "n3"}, 300},
+		{false, []string{"n1", "n2", "n3"}, 100},
+	} {
+		p := &Producer{cfg: ProducerConfig{BufferBytes: 100}, bufferPerNode: tc.perNode}
+		for _, n := range tc.nodes {
+			p.takeSlotLocked(&request{node: n})
+		}
+		if got := p.bufferLimitLocked(); got != tc.want {
+			t.Errorf("per node %v, in flight on %v: limit %d, want %d", tc.perNode, tc.nodes, got, tc.want)
+		}
+	}
+}
