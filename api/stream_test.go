@@ -118,16 +118,16 @@ func TestStreamReaderRefuses(t *testing.T) {
 	}
 }
 
-// A frame that announces 16 MiB and sends 1 KiB makes the reader (the
-// broker's, for every stream connection) hold about the first chunk, not
-// the announcement.
+// A frame that announces 16 MiB and sends 1 KiB makes ReadShared (the
+// broker's reader, for every stream connection) hold about the first
+// chunk, not the announcement.
 func TestStreamReaderAllocatesAsBytesArrive(t *testing.T) {
 	const announced = 16 << 20
 	wire := AppendStreamFrame(nil, StreamProduce, 1, make([]byte, 1024))
 	binary.BigEndian.PutUint32(wire, announced+5)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := NewStreamReader(bytes.NewReader(wire), announced+5).Read()
+	_, _, err := NewStreamReader(bytes.NewReader(wire), announced+5).ReadShared(nil)
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("Read = %v, want io.ErrUnexpectedEOF", err)
