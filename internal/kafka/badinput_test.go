@@ -165,6 +165,19 @@ func TestRequestBytesHeldAreBounded(t *testing.T) {
 		return errors.Is(err, io.EOF)
 	}, "a request while the budget is held to close its connection")
 	hog.Close()
+	// Once the broker has seen the hog go (and given its bytes back), a
+	// request is answered again.
+	testkit.Eventually(t, 10*time.Second, func() bool {
+		c, err := net.Dial("tcp", p.Kafka)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.Write(rawFrame(int16(kmsg.ApiVersions), 0, nil))
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = io.ReadFull(c, make([]byte, 4))
+		return err == nil
+	}, "a request to be answered once the budget is free")
 	cl := p.client(t, kgo.DefaultProduceTopic("after-budget"))
 	createTopic(t, cl, "after-budget", 1)
 	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
