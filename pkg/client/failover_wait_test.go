@@ -100,7 +100,7 @@ func TestSilentCoordinatorIsLeft(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var out api.HeartbeatResponse
-	err = tr.do(answerWithin(ctx, 200*time.Millisecond), http.MethodPost, "/groups/g/heartbeat", api.HeartbeatRequest{MemberID: "m"}, &out)
+	err = tr.do(answerWithin(ctx, 500*time.Millisecond), http.MethodPost, "/groups/g/heartbeat", api.HeartbeatRequest{MemberID: "m"}, &out)
 	if err != nil || out.Generation != 3 {
 		t.Fatalf("heartbeat with the coordinator hung: %v (generation %d)", err, out.Generation)
 	}
@@ -135,7 +135,7 @@ func TestSilentBrokerIsPassedBy(t *testing.T) {
 	defer cancel()
 	for range 3 {
 		var out api.Topic
-		if err := tr.do(answerWithin(ctx, 200*time.Millisecond), http.MethodGet, "/topics/t", nil, &out); err != nil || out.Partitions != 3 {
+		if err := tr.do(answerWithin(ctx, time.Second), http.MethodGet, "/topics/t", nil, &out); err != nil || out.Partitions != 3 {
 			t.Fatalf("with the first broker hung: %v (%+v)", err, out)
 		}
 	}

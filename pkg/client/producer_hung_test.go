@@ -28,7 +28,7 @@ import (
 // its callback said.
 func TestProducerOutlivesAHungNode(t *testing.T) {
 	srv := brokertest.Start(t)
-	const topic, parts, n, hangAt = "hung", 3, 600, 150
+	const topic, parts, n, hangAt = "hung", 3, 450, 150
 	c, err := New(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,9 @@ func TestProducerOutlivesAHungNode(t *testing.T) {
 	defer n2.Close()
 	defer close(release) // before n2.Close, which waits for its handlers
 
-	const timeout = 2 * time.Second
+	// Long enough for the records after the hang to be published and
+	// the other partitions' acknowledged first, on a loaded machine too.
+	const timeout = 4 * time.Second
 	p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, Linger: 100 * time.Microsecond, BatchBytes: 512,
 		NoStream: true, RequestTimeout: timeout})
 	if err != nil {
