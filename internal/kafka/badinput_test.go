@@ -153,36 +153,32 @@ func TestRequestBytesHeldAreBounded(t *testing.T) {
 	// the whole frame, charging all of it.
 	hog.Write(binary.BigEndian.AppendUint32(nil, 1<<20))
 	hog.Write(make([]byte, 300<<10))
-	testkit.Eventually(t, 10*time.Second, func() bool {
-		c, err := net.Dial("tcp", p.Kafka)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		c.Write(rawFrame(int16(kmsg.ApiVersions), 0, nil))
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		_, err = c.Read(make([]byte, 64))
-		return errors.Is(err, io.EOF)
-	}, "a request while the budget is held to close its connection")
+	testkit.Eventually(t, 10*time.Second, func() bool { return errors.Is(askVersions(p.Kafka), io.EOF) },
+		"a request while the budget is held to close its connection")
 	hog.Close()
 	// Once the broker has seen the hog go (and given its bytes back), a
 	// request is answered again.
-	testkit.Eventually(t, 10*time.Second, func() bool {
-		c, err := net.Dial("tcp", p.Kafka)
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		c.Write(rawFrame(int16(kmsg.ApiVersions), 0, nil))
-		c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		_, err = io.ReadFull(c, make([]byte, 4))
-		return err == nil
-	}, "a request to be answered once the budget is free")
+	testkit.Eventually(t, 10*time.Second, func() bool { return askVersions(p.Kafka) == nil },
+		"a request to be answered once the budget is free")
 	cl := p.client(t, kgo.DefaultProduceTopic("after-budget"))
 	createTopic(t, cl, "after-budget", 1)
 	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("ok")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// askVersions sends ApiVersions on a new connection to addr: nil once an
+// answer starts, io.EOF if the broker closed the connection instead.
+func askVersions(addr string) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.Write(rawFrame(int16(kmsg.ApiVersions), 0, nil))
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, err = io.ReadFull(c, make([]byte, 4))
+	return err
 }
 
 // An idle connection is closed after --kafka-idle-timeout.

@@ -69,14 +69,7 @@ func TestFailoverWaitRunsFromTheFailure(t *testing.T) {
 // is forgotten and not asked again, and the request goes to the other
 // nodes, which here name the group's new coordinator.
 func TestSilentCoordinatorIsLeft(t *testing.T) {
-	release := make(chan struct{})
-	var hungAsked atomic.Int32
-	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-		hungAsked.Add(1)
-		<-release
-	}))
-	defer hung.Close()
-	defer close(release) // before hung.Close, which waits for its handlers
+	hung, hungAsked := hungServer(t)
 	taken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(api.HeartbeatResponse{Generation: 3})
@@ -114,14 +107,7 @@ func TestSilentCoordinatorIsLeft(t *testing.T) {
 // Producer's refresh of leaders, asking the node that had just hung,
 // held every partition's requests for its whole timeout, each time.
 func TestSilentBrokerIsPassedBy(t *testing.T) {
-	release := make(chan struct{})
-	var hungAsked atomic.Int32
-	hung := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-		hungAsked.Add(1)
-		<-release
-	}))
-	defer hung.Close()
-	defer close(release)
+	hung, hungAsked := hungServer(t)
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(api.Topic{Name: "t", Partitions: 3})
@@ -142,4 +128,18 @@ func TestSilentBrokerIsPassedBy(t *testing.T) {
 	if n := hungAsked.Load(); n != 1 {
 		t.Fatalf("the hung broker was asked %d times, want once", n)
 	}
+}
+
+// hungServer is a node that takes requests and answers none (stopped or
+// hung, its connections whole) until the test ends; asked counts them.
+func hungServer(t *testing.T) (srv *httptest.Server, asked *atomic.Int32) {
+	release := make(chan struct{})
+	asked = new(atomic.Int32)
+	srv = httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		asked.Add(1)
+		<-release
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // first: Close waits for the handlers
+	return srv, asked
 }
