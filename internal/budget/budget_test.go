@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"runtime"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/internal/budget"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 func TestReadFull(t *testing.T) {
@@ -64,15 +64,13 @@ func TestReadFull(t *testing.T) {
 // allocate about the first chunk, not the announcement.
 func TestReadFullAllocatesAsBytesArrive(t *testing.T) {
 	const announced = 100 << 20
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err := budget.ReadFull(bytes.NewReader(make([]byte, 1024)), nil, announced, nil)
-	runtime.ReadMemStats(&after)
+	var err error
+	allocated := testkit.Allocated(func() { _, err = budget.ReadFull(bytes.NewReader(make([]byte, 1024)), nil, announced, nil) })
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
 	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
-		t.Fatalf("allocated %d bytes for 1 KiB sent of %d announced", got, announced)
+	if allocated > 1<<20 {
+		t.Fatalf("allocated %d bytes for 1 KiB sent of %d announced", allocated, announced)
 	}
 }
 

@@ -4,16 +4,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
 // TestProducerOutlivesAHungNode: a node that stops answering without its
@@ -27,21 +22,9 @@ import (
 // leader known after that; every record is stored once, in order, where
 // its callback said.
 func TestProducerOutlivesAHungNode(t *testing.T) {
-	srv := brokertest.Start(t)
 	const topic, parts, n, hangAt = "hung", 3, 450, 150
-	c, err := New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, rp, _ := brokerBehindProxy(t, topic, parts)
 	ctx := context.Background()
-	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
 	var hung atomic.Bool
 	release := make(chan struct{})
 	n2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

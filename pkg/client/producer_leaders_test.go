@@ -28,21 +28,9 @@ import (
 // go to that leader with their sequences, pipelined there, and every
 // record is stored once, in publish order, where its callback said.
 func TestPipelinedProduceFollowsLeaders(t *testing.T) {
-	srv := brokertest.Start(t)
 	const topic, parts, n = "l", 3, 2000
-	c, err := New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, rp, u := brokerBehindProxy(t, topic, parts)
 	ctx := context.Background()
-	if _, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
 	var refused atomic.Int64
 	deposed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/batches") {
@@ -114,6 +102,26 @@ func TestPipelinedProduceFollowsLeaders(t *testing.T) {
 
 	storedOnceInOrder(ctx, t, c, topic, parts, results)
 	t.Logf("%d requests refused NOT_LEADER and sent again to the leader", refused.Load())
+}
+
+// brokerBehindProxy starts a broker with topic of parts partitions, and
+// returns it, a client of it, a reverse proxy to it for a fake node to
+// serve what it does not fake, and its URL.
+func brokerBehindProxy(t *testing.T, topic string, parts int32) (*brokertest.Server, *Client, *httputil.ReverseProxy, *url.URL) {
+	t.Helper()
+	srv := brokertest.Start(t)
+	c, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateTopic(context.Background(), api.CreateTopicRequest{Name: topic, Partitions: parts}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, httputil.NewSingleHostReverseProxy(u), u
 }
 
 // storedOnceInOrder checks that topic holds each record published as
