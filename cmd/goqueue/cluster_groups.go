@@ -138,7 +138,7 @@ func (g *groupShards) LeadGroupShard(shard int, epoch uint64, st *groupstore.Sta
 			parts[tp] = o
 		}
 	}
-	g.b.AdoptGroups(epoch, inShard(shard), stored, saved)
+	g.b.AdoptGroups(epoch, inShard(shard), stored, saved, st.ClassicMembers())
 	g.mu.Lock()
 	g.epochs[shard] = epoch
 	g.mu.Unlock()
@@ -213,6 +213,10 @@ func idBorn(id [16]byte) int64 {
 
 func (g *groupShards) SaveSettings(group string, epoch uint64, s groupstate.Saved) error {
 	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Settings: &s})
+}
+
+func (g *groupShards) SaveClassic(group string, epoch uint64, members []byte) error {
+	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Classic: &groupstore.Classic{Members: members}})
 }
 
 func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {

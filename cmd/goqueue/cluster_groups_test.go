@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -194,7 +196,7 @@ func TestBinaryClusterKafkaGroups(t *testing.T) {
 	for _, mode := range kafkaGroupModes {
 		group := groupOn(mode.name, 2)
 		c.awaitCoordinator(2, group, 1, 2, 3)
-		g := startKafkaGroup(t, ctx, seed, group, topics, mode.opt, t.Errorf)
+		g := startKafkaGroup(t, ctx, seed, group, topics, t.Errorf, mode.opt)
 		c.eventually(30*time.Second, mode.name+": every record consumed and committed", func() bool {
 			return g.seen() == n && committedSum(ctx, prod, group) == n
 		})
@@ -263,22 +265,24 @@ func (k *kafkaCluster) produce(from, n int) {
 type kafkaGroup struct {
 	mu      sync.Mutex
 	records map[string]bool // values seen
+	again   int             // records polled again, their value seen before
 	done    context.CancelFunc
 	wg      sync.WaitGroup
 	members []*kgo.Client
 }
 
 // startKafkaGroup starts kafkaGroup's two members of group on topics
-// (mode: the balancer option, classic or KIP-848), until ctx ends or stop;
-// a fetch error goes to fetchErr (t.Errorf where there must be none).
-func startKafkaGroup(t *testing.T, ctx context.Context, seed kgo.Opt, group string, topics []string, mode kgo.Opt, fetchErr func(string, ...any)) *kafkaGroup {
+// (opts: the balancer option, classic or KIP-848, and any other), until
+// ctx ends or stop; a fetch error goes to fetchErr (t.Errorf where there
+// must be none).
+func startKafkaGroup(t *testing.T, ctx context.Context, seed kgo.Opt, group string, topics []string, fetchErr func(string, ...any), opts ...kgo.Opt) *kafkaGroup {
 	t.Helper()
 	g := &kafkaGroup{records: map[string]bool{}}
 	gctx, done := context.WithCancel(ctx)
 	g.done = done
 	for range 2 {
-		cl, err := kgo.NewClient(seed, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...), mode,
-			kgo.FetchMaxWait(300*time.Millisecond), kgo.DisableAutoCommit())
+		cl, err := kgo.NewClient(append([]kgo.Opt{seed, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topics...),
+			kgo.FetchMaxWait(300 * time.Millisecond), kgo.DisableAutoCommit()}, opts...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,6 +300,9 @@ func startKafkaGroup(t *testing.T, ctx context.Context, seed kgo.Opt, group stri
 				}
 				g.mu.Lock()
 				for _, r := range fs.Records() {
+					if g.records[string(r.Value)] {
+						g.again++
+					}
 					g.records[string(r.Value)] = true
 				}
 				g.mu.Unlock()
@@ -361,7 +368,7 @@ func TestBinaryClusterKafkaGroupAfterCoordinatorPause(t *testing.T) {
 		c.awaitCoordinator(2, group, 1, 2, 3)
 		k.produce(total, n)
 		total += n
-		g := startKafkaGroup(t, ctx, seed, group, topics, mode.opt, t.Logf) // the pause fails fetches
+		g := startKafkaGroup(t, ctx, seed, group, topics, t.Logf, mode.opt) // the pause fails fetches
 		c.eventually(30*time.Second, mode.name+": the first records consumed and committed", func() bool {
 			return g.seen() == total && committedSum(ctx, prod, group) == int64(total)
 		})
@@ -457,5 +464,71 @@ func TestBinaryClusterCommitJustRead(t *testing.T) {
 	}
 	if code := commitAt(other, "elsewhere", 3); code != 0 {
 		t.Fatalf("commit of a partition the coordinator holds no copy of: code %d", code)
+	}
+}
+
+// A classic Kafka group's members outlive moves of its coordinator: the
+// node coordinating it is paused until another takes the group, and takes
+// it back once resumed; each time the next coordinator restores the
+// members and generation replicated with the group, so the consumers keep
+// their member IDs, generation and partitions, and read nothing twice.
+// Before, each move told them UNKNOWN_MEMBER_ID: they lost their
+// partitions and rewound to their last commit (a helper counted 1,202 of
+// 5,000 messages read twice by kcat after one node restart).
+func TestBinaryClusterKafkaMembersOutliveCoordinatorMoves(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	const n = 200
+	k := startKafkaCluster(t, "kmoves", 3*time.Minute)
+	c, topics, ctx, seed, prod := k.c, k.topics, k.ctx, k.seed, k.prod
+	group := groupOn("kmoves", 2)
+	c.awaitCoordinator(2, group, 1, 2, 3)
+	k.produce(0, n)
+	var lost atomic.Int32
+	onLost := kgo.OnPartitionsLost(func(context.Context, *kgo.Client, map[string][]int32) { lost.Add(1) })
+	g := startKafkaGroup(t, ctx, seed, group, topics, t.Logf, kafkaGroupModes[0].opt, onLost) // the pause fails fetches
+	c.eventually(30*time.Second, "the first records consumed and committed", func() bool {
+		return g.seen() == n && committedSum(ctx, prod, group) == n
+	})
+	// membership is each member's ID and generation, "" while they are
+	// not all of one generation (a rebalance in progress).
+	membership := func() []string {
+		var out []string
+		for _, cl := range g.members {
+			id, gen := cl.GroupMetadata()
+			if _, first := g.members[0].GroupMetadata(); gen != first || gen < 1 {
+				return nil
+			}
+			out = append(out, fmt.Sprintf("%s@%d", id, gen))
+		}
+		return out
+	}
+	var before []string
+	c.eventually(30*time.Second, "the group settled", func() bool {
+		m := membership()
+		settled := m != nil && slices.Equal(m, before)
+		before = m
+		time.Sleep(500 * time.Millisecond) // settled: the same twice, half a second apart
+		return settled
+	})
+
+	c.procs[2].Signal(syscall.SIGSTOP)
+	c.eventually(30*time.Second, "another node coordinates the group", func() bool {
+		id := c.coordinatorOf(1, group)
+		return id != 0 && id != 2
+	})
+	k.produce(n, n)
+	c.procs[2].Signal(syscall.SIGCONT)
+	c.awaitCoordinator(2, group, 1, 2, 3) // its preferred node takes it back
+	k.produce(2*n, n)
+	c.eventually(45*time.Second, "every record consumed and committed", func() bool {
+		return g.seen() == 3*n && committedSum(ctx, prod, group) == 3*n
+	})
+	after := membership()
+	g.stop()
+	if !slices.Equal(before, after) || lost.Load() != 0 || g.again != 0 {
+		t.Fatalf("members %v before the moves, %v after; partitions lost %d times; %d records read again; want the same members, none lost, none again",
+			before, after, lost.Load(), g.again)
 	}
 }

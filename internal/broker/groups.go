@@ -215,8 +215,18 @@ func (b *Broker) SubscribeConsumerGroup(groupID, memberID string, generation int
 }
 
 // HoldClassicGroup is coordinator.Coordinator.HoldClassicGroup.
-func (b *Broker) HoldClassicGroup(groupID string) (int64, error) {
+func (b *Broker) HoldClassicGroup(groupID string) (coordinator.ClassicHold, error) {
 	return b.coord.HoldClassicGroup(groupID)
+}
+
+// SaveClassicMembers is coordinator.Coordinator.SaveClassicMembers.
+func (b *Broker) SaveClassicMembers(groupID string, token uint64, members []byte) error {
+	return b.coord.SaveClassicMembers(groupID, token, members)
+}
+
+// AdoptedClassicMembers is coordinator.Coordinator.AdoptedClassicMembers.
+func (b *Broker) AdoptedClassicMembers(groupID string) ([]byte, coordinator.ClassicHold, bool) {
+	return b.coord.AdoptedClassicMembers(groupID)
 }
 
 // RecordRebalance is coordinator.Coordinator.RecordRebalance.

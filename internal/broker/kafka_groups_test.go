@@ -54,7 +54,10 @@ func TestGroupSpeaksOneProtocol(t *testing.T) {
 	must("KIP-848 join", err)
 	_, err = join(ProtocolHTTP, "k")
 	refused("HTTP join into a KIP-848 group", err, api.ErrInconsistentProtocol)
-	hold := func(g string) (int64, error) { return b.HoldClassicGroup(g) }
+	hold := func(g string) (int64, error) {
+		h, err := b.HoldClassicGroup(g)
+		return h.Generation, err
+	}
 	_, err = hold("k")
 	refused("classic hold of a KIP-848 group", err, api.ErrInconsistentProtocol)
 	h, err := join(ProtocolHTTP, "h")

@@ -92,8 +92,14 @@ type Coordinator struct {
 	sched   map[*cgroup]time.Time // guarded by schedMu: each group's next deadline; absent: none
 	armed   time.Time             // guarded by schedMu: when the loop looks next; zero while it ticks
 
+	holds atomic.Uint64 // the last ClassicHold.Token handed out
+
 	mu     sync.Mutex
 	groups map[string]*cgroup // guarded by mu
+	// adoptedClassic is the classic membership of groups adopted
+	// (Adopt), until the front end takes it (AdoptedClassicMembers);
+	// guarded by mu.
+	adoptedClassic map[string][]byte
 }
 
 // cgroup is one consumer group. mu guards every field below it.
@@ -123,6 +129,9 @@ type cgroup struct {
 	// rewrittenCond (see rewritten) is signalled as each ends.
 	rewriting     int
 	rewrittenCond *sync.Cond
+	// classicHold is the token of the group's classic hold (0: none),
+	// classicFreed that of the hold released last (classic_members.go).
+	classicHold, classicFreed uint64
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and

@@ -61,26 +61,34 @@ func (c *Coordinator) SubscribeConsumerGroup(groupID, memberID string, generatio
 // Kafka members (JoinGroup/SyncGroup), which another front end
 // coordinates: joins of HTTP and KIP-848 members are refused, and so is its
 // deletion, until ReleaseClassicGroup. It returns the group's generation,
-// which the classic members' generations go on from (see RecordRebalance).
+// which the classic members' generations go on from (see RecordRebalance),
+// and the hold's token for SaveClassicMembers (each hold has its own).
 // A group with members of the broker's coordinator is refused with
 // INCONSISTENT_GROUP_PROTOCOL. Errors also: INVALID_ARGUMENT (group ID),
 // TOO_MANY_GROUPS.
-func (c *Coordinator) HoldClassicGroup(groupID string) (generation int64, err error) {
+func (c *Coordinator) HoldClassicGroup(groupID string) (ClassicHold, error) {
 	if err := c.checkID(groupID); err != nil {
-		return 0, err
+		return ClassicHold{}, err
 	}
 	for {
 		cg, err := c.getOrCreate(groupID)
 		if err != nil {
-			return 0, err
+			return ClassicHold{}, err
 		}
 		cg.mu.Lock()
-		err, generation = cg.a.HoldClassic(), cg.a.Generation()
+		var h ClassicHold
+		err, h.Generation = cg.a.HoldClassic(), cg.a.Generation()
+		if err == nil {
+			// A new hold: the saves of the last one are all stale now,
+			// even the empty one its group emptied with.
+			h.Token = c.holds.Add(1)
+			cg.classicHold, cg.classicFreed = h.Token, 0
+		}
 		cg.mu.Unlock()
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and the lock: create it again
 		}
-		return generation, err
+		return h, err
 	}
 }
 
@@ -90,6 +98,7 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 	if cg, err := c.lookup(groupID); err == nil {
 		cg.mu.Lock()
 		cg.a.ReleaseClassic()
+		cg.classicFreed, cg.classicHold = cg.classicHold, 0
 		cg.mu.Unlock()
 	}
 }

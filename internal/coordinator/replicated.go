@@ -34,6 +34,9 @@ type Replicated interface {
 	Epoch(group string) (uint64, bool)
 	WriteOffsets(group string, epoch uint64, ws []offsetstore.Write) error
 	SaveSettings(group string, epoch uint64, s groupstate.Saved) error
+	// SaveClassic replaces the group's classic Kafka membership (empty:
+	// none; see SaveClassicMembers).
+	SaveClassic(group string, epoch uint64, members []byte) error
 	// DeleteGroup forgets the group's settings and the offsets written
 	// before (epoch, seq).
 	DeleteGroup(group string, epoch, seq uint64) error
@@ -131,13 +134,23 @@ func (c *Coordinator) Replicate(r Replicated) {
 // Adopt starts coordinating, under epoch, the groups that match owns, as
 // stored and saved last (the shapes of a single broker's restore): any
 // group of those this node still holds (from an earlier epoch) is dropped
-// first, so nothing of its in-memory state survives. Members rejoin;
-// messages that were in flight are delivered again.
-func (c *Coordinator) Adopt(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved) {
+// first, so nothing of its in-memory state survives. Members rejoin, but
+// classic Kafka members, whose membership (classic) the front end takes
+// back (AdoptedClassicMembers); messages that were in flight are
+// delivered again.
+func (c *Coordinator) Adopt(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved, classic map[string][]byte) {
 	c.Drop(owns)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.restoreGroupsLocked(epoch, stored, saved)
+	if c.adoptedClassic == nil {
+		c.adoptedClassic = map[string][]byte{}
+	}
+	for id, members := range classic {
+		if owns(id) {
+			c.adoptedClassic[id] = members
+		}
+	}
 	// They learn the topics from the timer loop, as groups restored at
 	// Open do when it starts: until then they deliver nothing.
 	c.resync.Store(true)
@@ -152,6 +165,11 @@ func (c *Coordinator) Drop(owns func(group string) bool) {
 	for id, cg := range c.groups {
 		if owns(id) {
 			c.dropLocked(id, cg)
+		}
+	}
+	for id := range c.adoptedClassic {
+		if owns(id) {
+			delete(c.adoptedClassic, id)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,9 @@ type fakeRepl struct {
 	claim  uint64
 	stored map[string]map[delivery.TP]offsetstore.Offset
 	saved  map[string]groupstate.Saved
-	fail   int // offset writes still to fail (as a proposal that times out)
+	// classic is each group's classic membership (SaveClassic).
+	classic map[string][]byte
+	fail    int // offset writes still to fail (as a proposal that times out)
 	// gate, if set, is called (outside mu) by each offset write before it
 	// is applied or failed; confirming, by each Confirm.
 	gate, confirming func()
@@ -83,6 +86,23 @@ func (r *fakeRepl) SaveSettings(group string, epoch uint64, s groupstate.Saved) 
 	return nil
 }
 
+func (r *fakeRepl) SaveClassic(group string, epoch uint64, members []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fencedLocked(epoch); err != nil {
+		return err
+	}
+	if r.classic == nil {
+		r.classic = map[string][]byte{}
+	}
+	if len(members) == 0 {
+		delete(r.classic, group)
+	} else {
+		r.classic[group] = members
+	}
+	return nil
+}
+
 func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -91,6 +111,7 @@ func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 	}
 	delete(r.stored, group)
 	delete(r.saved, group)
+	delete(r.classic, group)
 	return nil
 }
 
@@ -123,12 +144,10 @@ func (r *fakeRepl) adopt(c *Coordinator, epoch uint64) {
 			stored[g][tp] = o
 		}
 	}
-	saved := map[string]groupstate.Saved{}
-	for g, s := range r.saved {
-		saved[g] = s
-	}
+	saved := maps.Clone(r.saved)
+	classic := maps.Clone(r.classic)
 	r.mu.Unlock()
-	c.Adopt(epoch, func(string) bool { return true }, stored, saved)
+	c.Adopt(epoch, func(string) bool { return true }, stored, saved, classic)
 	c.syncTopics() // the timer loop's job (resync), which this test does not run
 }
 

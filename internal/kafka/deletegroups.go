@@ -21,7 +21,7 @@ func (s *Server) deleteGroups(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 		}
 		gs := s.groups
 		gs.mu.Lock()
-		if g := gs.byID[id]; g != nil && len(g.members) > 0 {
+		if g := gs.lookup(id); g != nil && len(g.members) > 0 {
 			dg.ErrorCode = kerr.NonEmptyGroup.Code
 		} else {
 			delete(gs.byID, id)

@@ -35,7 +35,7 @@ func (s *Server) describeGroup(id string) kmsg.DescribeGroupsResponseGroup {
 	}
 	gs := s.groups
 	gs.mu.Lock()
-	g := gs.byID[id]
+	g := gs.lookup(id)
 	if g != nil && len(g.members) > 0 {
 		dg.State, dg.ProtocolType, dg.Protocol = g.state.String(), g.protocolType, g.protocol
 		for _, mid := range slices.Sorted(mapKeys(g.members)) {

@@ -13,17 +13,18 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/assign"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // Kafka's classic consumer groups (JoinGroup, SyncGroup, Heartbeat,
 // LeaveGroup): the members agree on a generation here, and the leader
 // client computes the assignment and hands it out through SyncGroup, eager
-// or cooperative as the clients choose. Membership is soft state (Kafka
-// keeps its members in its offsets log; this listener does not): members
-// rejoin after a restart, and after the group moved to another node and
-// back (tick). Offsets go to the broker's group offset store (see
-// offsetcommit.go).
+// or cooperative as the clients choose. In a cluster the membership is
+// replicated with the group, as Kafka keeps it in its offsets log, and
+// goes on where the group moves (groupsave.go); on a single broker it is
+// soft state, and members rejoin after a restart. Offsets go to the
+// broker's group offset store (see offsetcommit.go).
 
 // groupState is a classic group's state.
 type groupState int8
@@ -58,17 +59,22 @@ type groups struct {
 	// coord is the broker's coordinator, which decides each group's
 	// protocol: a classic group holds its ID there while it has members.
 	coord classicHolder
+	saves classicSaves
 }
 
 // classicHolder is the broker's side of classic groups (see
 // broker.HoldClassicGroup); RecordRebalance counts a closed rebalance as
 // one of the group's own (its statistics and generation) and keeps it in
-// its history across restarts (GET /groups/{id}/rebalances).
+// its history across restarts (GET /groups/{id}/rebalances); the classic
+// members are saved and restored with SaveClassicMembers and
+// AdoptedClassicMembers (groupsave.go).
 type classicHolder interface {
-	HoldClassicGroup(groupID string) (generation int64, err error)
+	HoldClassicGroup(groupID string) (coordinator.ClassicHold, error)
 	ReleaseClassicGroup(groupID string)
 	ClassicHeld(groupID string) bool
 	RecordRebalance(groupID string, r api.Rebalance)
+	SaveClassicMembers(groupID string, token uint64, members []byte) error
+	AdoptedClassicMembers(groupID string) ([]byte, coordinator.ClassicHold, bool)
 }
 
 type kgroup struct {
@@ -90,9 +96,12 @@ type kgroup struct {
 	// (see staticmembers.go).
 	static map[string]string
 	// held: the group's ID is held at the coordinator (from its first
-	// member to its last), so HTTP and KIP-848 members cannot join it.
+	// member to its last), so HTTP and KIP-848 members cannot join it;
+	// token names the hold to the group's saves (saves: groupsave.go).
 	held  bool
+	token uint64
 	coord classicHolder
+	saves *classicSaves
 	// history holds the rebalance in progress (GET /groups/{id} shows it,
 	// groupview.go; each closed one goes to coord), and owners what the
 	// members were last handed (for what each rebalance moved).
@@ -118,7 +127,8 @@ type syncAnswer struct {
 }
 
 func newGroups(coord classicHolder) *groups {
-	return &groups{byID: make(map[string]*kgroup), coord: coord}
+	return &groups{byID: make(map[string]*kgroup), coord: coord,
+		saves: classicSaves{pending: map[string]pendingSave{}, kick: make(chan struct{}, 1)}}
 }
 
 // live reports whether a group has classic Kafka members.
@@ -136,20 +146,25 @@ func (g *kgroup) hold() error {
 	if g.held {
 		return nil
 	}
-	gen, err := g.coord.HoldClassicGroup(g.id)
+	h, err := g.coord.HoldClassicGroup(g.id)
 	if err != nil {
 		return err
 	}
 	// One sequence of generations per group, whatever protocol its
 	// members spoke before. (In a cluster the coordinator's generation is
-	// not replicated: after a move it starts again from this node's.)
-	g.generation = max(g.generation, int32(min(gen, math.MaxInt32)))
-	g.held = true
+	// not replicated: after a move it starts again from this node's; the
+	// classic members' is, with them.)
+	g.generation = max(g.generation, int32(min(h.Generation, math.MaxInt32)))
+	g.held, g.token = true, h.Token
 	return nil
 }
 
-// run ends overdue rebalances and expires silent members until ctx ends.
+// run ends overdue rebalances, expires silent members and saves the
+// groups' membership (saveLoop) until ctx ends.
 func (gs *groups) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { gs.saveLoop(ctx) })
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -165,17 +180,9 @@ func (gs *groups) run(ctx context.Context) {
 func (gs *groups) tick(now time.Time) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	for id, g := range gs.byID {
-		if g.held && !gs.coord.ClassicHeld(id) {
-			// The coordinator lost the group meanwhile (in a cluster it
-			// moved away, and perhaps back): these members are no longer
-			// its members, and their commits would be refused for good.
-			// They are told UNKNOWN_MEMBER_ID and join the group afresh,
-			// taking the hold again.
-			for _, m := range g.members {
-				g.remove(m)
-			}
-			delete(gs.byID, id)
+	for id := range gs.byID {
+		g := gs.lookup(id) // drops a group the coordinator lost meanwhile
+		if g == nil {
 			continue
 		}
 		switch {
@@ -186,6 +193,17 @@ func (gs *groups) tick(now time.Time) {
 				}
 			}
 			g.completeJoin(now)
+		case g.state == groupPreparingRebalance:
+			// A member that neither rejoins nor heartbeats is gone, as
+			// Kafka takes it: the rebalance does not wait out the
+			// rebalance timeout for it (a member restored in a group
+			// saved before it left, among others).
+			for _, m := range g.members {
+				if m.join == nil && now.Sub(m.lastSeen) > m.session {
+					g.remove(m)
+				}
+			}
+			g.maybeCompleteJoin(now)
 		case g.state == groupCompletingRebalance && now.After(g.deadline):
 			g.prepareRebalance(now, group.ReasonRebalanceTimeout) // the leader never synced
 		default:
@@ -210,6 +228,7 @@ func (g *kgroup) membersChanged(now time.Time, reason group.Reason) {
 		g.becomeEmpty(now, reason)
 		return
 	}
+	g.save()
 	g.prepareRebalance(now, reason)
 }
 
@@ -228,11 +247,13 @@ func (g *kgroup) becomeEmpty(now time.Time, reason group.Reason) {
 
 // handedOut records the assignment plan handed to the members (nil: none),
 // closing the open rebalance.
+// It saves the membership: the members hold what they were handed.
 func (g *kgroup) handedOut(now time.Time, plan assign.Plan) {
 	if r, ok := g.history.Close(now, int64(g.generation), g.owners, plan); ok {
 		g.coord.RecordRebalance(g.id, r)
 	}
 	g.owners = plan
+	g.save()
 }
 
 // releaseIfEmpty gives the group's hold at the coordinator back once it

@@ -19,7 +19,7 @@ func (s *Server) heartbeat(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Res
 	gs := s.groups
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.byID[req.Group]
+	g := gs.lookup(req.Group)
 	if g == nil {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp, nil

@@ -64,10 +64,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	gs := s.groups
 	now := time.Now()
 	gs.mu.Lock()
-	g := gs.byID[req.Group]
+	g := gs.lookup(req.Group)
 	if g == nil {
-		g = &kgroup{id: req.Group, members: make(map[string]*member), pending: make(map[string]time.Time),
-			static: make(map[string]string), coord: gs.coord, history: group.NewExternalHistory()}
+		g = gs.newGroup(req.Group)
 		gs.byID[req.Group] = g
 	}
 	if len(g.members) > 0 && (req.ProtocolType != g.protocolType || !g.anySupported(req.Protocols)) {
@@ -100,6 +99,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 			if out, ok := g.stableRejoin(m, req); ok {
 				m.clientID, m.host = c.client, c.host
 				m.session, m.rebalance, m.lastSeen = session, rebalance, now
+				g.save()
 				gs.mu.Unlock()
 				return out, nil
 			}

@@ -26,7 +26,7 @@ func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 	gs := s.groups
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.byID[req.Group]
+	g := gs.lookup(req.Group)
 	if g == nil {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		return resp, nil
@@ -59,20 +59,23 @@ func (s *Server) leaveGroup(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Re
 }
 
 // remove takes m out of the group, answering a JoinGroup or SyncGroup it
-// still waits in.
-func (g *kgroup) remove(m *member) {
+// still waits in UNKNOWN_MEMBER_ID.
+func (g *kgroup) remove(m *member) { g.removeWith(m, kerr.UnknownMemberID.Code) }
+
+// removeWith is remove, answering code.
+func (g *kgroup) removeWith(m *member, code int16) {
 	delete(g.members, m.id)
 	if g.static[m.instanceID] == m.id {
 		delete(g.static, m.instanceID)
 	}
 	if m.join != nil {
 		out := kmsg.NewPtrJoinGroupResponse()
-		out.ErrorCode, out.Generation, out.MemberID = kerr.UnknownMemberID.Code, -1, m.id
+		out.ErrorCode, out.Generation, out.MemberID = code, -1, m.id
 		m.join <- out
 		m.join = nil
 	}
 	if m.sync != nil {
-		m.sync <- syncAnswer{code: kerr.UnknownMemberID.Code}
+		m.sync <- syncAnswer{code: code}
 		m.sync = nil
 	}
 }

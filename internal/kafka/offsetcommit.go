@@ -127,7 +127,7 @@ func (gs *groups) checkCommit(group, memberID string, instanceID *string, genera
 	}
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.byID[group]
+	g := gs.lookup(group)
 	if memberID == "" && generation < 0 {
 		if g != nil && len(g.members) > 0 {
 			return kerr.UnknownMemberID.Code

@@ -20,7 +20,7 @@ func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	}
 	gs := s.groups
 	gs.mu.Lock()
-	g := gs.byID[req.Group]
+	g := gs.lookup(req.Group)
 	if g == nil {
 		gs.mu.Unlock()
 		resp.ErrorCode = kerr.UnknownMemberID.Code

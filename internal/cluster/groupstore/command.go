@@ -24,6 +24,16 @@ type Command struct {
 	// Delete forgets the group: its settings and the partitions written
 	// before (Epoch, *Delete).
 	Delete *uint64 `json:"delete,omitempty"`
+	// Classic replaces the group's classic Kafka membership.
+	Classic *Classic `json:"classic,omitempty"`
+}
+
+// Classic is a group's classic Kafka membership as the Kafka front end
+// encodes it (opaque here): what it needs to go on with the same members
+// and generation on the next coordinator, as Kafka keeps it in its
+// offsets log. Empty: the group has no classic members.
+type Classic struct {
+	Members []byte `json:"members,omitempty"`
 }
 
 // Claim is a new coordinator's claim of a shard under Epoch (its Raft

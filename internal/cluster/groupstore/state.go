@@ -15,9 +15,10 @@
 // deposed coordinator can acknowledge nothing once its successor has
 // claimed, even if its write reaches the log after the claim.
 //
-// It knows nothing of members, leases or in-flight messages (those are
-// not replicated: a new coordinator delivers them again), nor of Raft
-// beyond the StateMachine it implements.
+// Of members it keeps only the classic Kafka membership, as an opaque
+// value of the Kafka front end's (see Classic); members' leases and
+// in-flight messages are not replicated (a new coordinator delivers them
+// again). It knows nothing of Raft beyond the StateMachine it implements.
 package groupstore
 
 import (
@@ -79,6 +80,7 @@ type part struct {
 type group struct {
 	Settings *groupstate.Saved
 	Parts    map[delivery.TP]*part
+	Classic  []byte // see Classic; nil: no classic members
 }
 
 // State is one shard's state machine. The Raft host calls Apply, Snapshot
@@ -130,6 +132,13 @@ func (s *State) applyLocked(c Command) error {
 		g.Settings = &saved
 	case c.Delete != nil:
 		s.deleteLocked(c.Group, Stamp{c.Epoch, *c.Delete})
+	case c.Classic != nil:
+		if len(c.Classic.Members) > 0 {
+			s.groupLocked(c.Group).Classic = c.Classic.Members
+		} else if g := s.groups[c.Group]; g != nil {
+			g.Classic = nil
+			s.forgetIfEmptyLocked(c.Group, g)
+		}
 	default:
 		return fmt.Errorf("groupstore: empty command")
 	}
@@ -175,13 +184,18 @@ func (s *State) deleteLocked(id string, st Stamp) {
 	if g == nil {
 		return
 	}
-	g.Settings = nil
+	g.Settings, g.Classic = nil, nil
 	for tp, p := range g.Parts {
 		if p.Stamp.less(st) {
 			delete(g.Parts, tp)
 		}
 	}
-	if len(g.Parts) == 0 {
+	s.forgetIfEmptyLocked(id, g)
+}
+
+// forgetIfEmptyLocked drops group id, g, once nothing of it is stored.
+func (s *State) forgetIfEmptyLocked(id string, g *group) {
+	if g.Settings == nil && len(g.Parts) == 0 && g.Classic == nil {
 		delete(s.groups, id)
 	}
 }
@@ -221,6 +235,20 @@ func (s *State) Groups() (map[string]map[delivery.TP]offsetstore.Offset, map[str
 	return stored, saved
 }
 
+// ClassicMembers returns the classic membership of each group that has
+// one (see Classic).
+func (s *State) ClassicMembers() map[string][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]byte{}
+	for id, g := range s.groups {
+		if g.Classic != nil {
+			out[id] = slices.Clone(g.Classic)
+		}
+	}
+	return out
+}
+
 // storedPart is a partition in a snapshot (a map keyed by a struct does
 // not encode as JSON).
 type storedPart struct {
@@ -232,6 +260,7 @@ type storedPart struct {
 type snapshotGroup struct {
 	Settings *groupstate.Saved `json:"settings,omitempty"`
 	Parts    []storedPart      `json:"parts,omitempty"`
+	Classic  []byte            `json:"classic,omitempty"`
 }
 
 // snapshot is a snapshot's data.
@@ -248,7 +277,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	defer s.mu.Unlock()
 	snap := snapshot{Applied: s.applied, Claim: s.claim, Groups: map[string]snapshotGroup{}, Deleted: s.deleted}
 	for id, g := range s.groups {
-		sg := snapshotGroup{Settings: g.Settings}
+		sg := snapshotGroup{Settings: g.Settings, Classic: g.Classic}
 		for _, tp := range slices.SortedFunc(maps.Keys(g.Parts), compareTP) {
 			sg.Parts = append(sg.Parts, storedPart{TP: tp, part: *g.Parts[tp]})
 		}
@@ -271,7 +300,7 @@ func (s *State) Restore(data []byte) error {
 	s.groups, s.deleted = map[string]*group{}, map[string]Stamp{}
 	maps.Copy(s.deleted, snap.Deleted)
 	for id, sg := range snap.Groups {
-		g := &group{Settings: sg.Settings, Parts: map[delivery.TP]*part{}}
+		g := &group{Settings: sg.Settings, Parts: map[delivery.TP]*part{}, Classic: sg.Classic}
 		for _, sp := range sg.Parts {
 			p := sp.part
 			g.Parts[sp.TP] = &p

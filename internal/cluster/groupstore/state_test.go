@@ -180,6 +180,44 @@ func TestSnapshotRestore(t *testing.T) {
 	}
 }
 
+// A group's classic membership is replaced whole, fenced like any write,
+// kept by snapshots, and forgotten when emptied (a group with nothing
+// else stored goes with it) or when the group is deleted.
+func TestClassicMembers(t *testing.T) {
+	s := New()
+	classic := func(group string, epoch uint64, members string) Command {
+		return Command{Group: group, Epoch: epoch, Classic: &Classic{Members: []byte(members)}}
+	}
+	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
+	must(t, apply(t, s, classic("g", 2, `{"generation":3}`)))
+	must(t, apply(t, s, classic("g", 2, `{"generation":4}`)))
+	must(t, apply(t, s, classic("h", 2, `{"generation":1}`)))
+	must(t, apply(t, s, Command{Group: "h", Epoch: 2, Offsets: []offsetstore.Write{write(1, 10)}}))
+	if err := apply(t, s, classic("g", 1, `{"generation":9}`)); !errors.Is(err, ErrFenced) {
+		t.Fatalf("an older epoch's membership: %v, want ErrFenced", err)
+	}
+	want := map[string][]byte{"g": []byte(`{"generation":4}`), "h": []byte(`{"generation":1}`)}
+	if got := s.ClassicMembers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("classic members %q, want %q", got, want)
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	must(t, r.Restore(snap))
+	if got := r.ClassicMembers(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored from a snapshot: %q, want %q", got, want)
+	}
+	for _, st := range []*State{s, r} {
+		must(t, apply(t, st, classic("g", 2, "")))                                   // the group emptied
+		must(t, apply(t, st, Command{Group: "h", Epoch: 2, Delete: new(uint64(5))})) // deleted
+		if got := st.ClassicMembers(); len(got) != 0 || len(st.groups) != 0 {
+			t.Fatalf("after emptying g and deleting h: members %q, groups %v", got, st.groups)
+		}
+	}
+}
+
 // A malformed or empty entry changes nothing and is refused.
 func TestBadEntries(t *testing.T) {
 	s := New()

@@ -1,0 +1,209 @@
+package kafka
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+)
+
+// fakeHolder is a coordinator's side of classic groups: the holds, the
+// last membership saved per group, and the memberships adopted.
+type fakeHolder struct {
+	mu      sync.Mutex
+	held    map[string]uint64 // group → its hold's token
+	saved   map[string][]byte
+	adopted map[string][]byte
+	tokens  uint64
+}
+
+func newFakeHolder() *fakeHolder {
+	return &fakeHolder{held: map[string]uint64{}, saved: map[string][]byte{}, adopted: map[string][]byte{}}
+}
+
+func (f *fakeHolder) HoldClassicGroup(id string) (coordinator.ClassicHold, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens++
+	f.held[id] = f.tokens
+	return coordinator.ClassicHold{Generation: 1, Token: f.tokens}, nil
+}
+
+func (f *fakeHolder) ReleaseClassicGroup(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.held, id)
+}
+
+func (f *fakeHolder) ClassicHeld(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held[id] != 0
+}
+
+func (f *fakeHolder) RecordRebalance(string, api.Rebalance) {}
+
+func (f *fakeHolder) SaveClassicMembers(id string, token uint64, members []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if token == f.held[id] {
+		f.saved[id] = members
+	}
+	return nil
+}
+
+func (f *fakeHolder) AdoptedClassicMembers(id string) ([]byte, coordinator.ClassicHold, bool) {
+	f.mu.Lock()
+	members, ok := f.adopted[id]
+	delete(f.adopted, id)
+	f.mu.Unlock()
+	if !ok {
+		return nil, coordinator.ClassicHold{}, false
+	}
+	h, _ := f.HoldClassicGroup(id)
+	return members, h, true
+}
+
+// A Stable group's membership, saved and restored on another node, is the
+// same group: its generation, protocol, leader, and each member's IDs,
+// client, timeouts, protocols and assignment, static members included;
+// the restored members are seen at the restore, and it is held there.
+func TestClassicMembershipRestored(t *testing.T) {
+	synctest.Test(t, testClassicMembershipRestored)
+}
+
+func testClassicMembershipRestored(t *testing.T) {
+	f := newFakeHolder()
+	gs := newGroups(f)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go gs.saveLoop(ctx)
+	gs.mu.Lock()
+	g := gs.newGroup("k")
+	gs.byID["k"] = g
+	if err := g.hold(); err != nil {
+		t.Fatal(err)
+	}
+	g.state, g.generation, g.protocolType, g.protocol, g.leader = groupStable, 7, "consumer", "range", "m1"
+	g.members["m1"] = &member{id: "m1", clientID: "c1", host: "/10.0.0.1", session: 10 * time.Second, rebalance: time.Minute,
+		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}, assignment: []byte{9}}
+	g.members["m2"] = &member{id: "m2", instanceID: "i2", clientID: "c2", host: "/10.0.0.2", session: 45 * time.Second, rebalance: time.Minute,
+		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{}}, {Name: "sticky"}}}
+	g.static["i2"] = "m2"
+	g.save()
+	gs.mu.Unlock()
+	synctest.Wait() // the saver made the save
+
+	f.mu.Lock()
+	saved := f.saved["k"]
+	f.adopted["k"] = saved
+	f.mu.Unlock()
+	if len(saved) == 0 {
+		t.Fatal("nothing saved")
+	}
+	other := newGroups(f) // the next coordinator's front end
+	now := time.Now()
+	other.mu.Lock()
+	r := other.lookup("k")
+	other.mu.Unlock()
+	if r == nil || !r.held || !f.ClassicHeld("k") {
+		t.Fatalf("restored %+v; held at the coordinator %v", r, f.ClassicHeld("k"))
+	}
+	if r.state != groupStable || r.generation != 7 || r.protocolType != "consumer" || r.protocol != "range" || r.leader != "m1" ||
+		!reflect.DeepEqual(r.static, map[string]string{"i2": "m2"}) {
+		t.Fatalf("restored group %+v", r)
+	}
+	for id, want := range g.members {
+		got := r.members[id]
+		if got == nil || got.instanceID != want.instanceID || got.clientID != want.clientID || got.host != want.host ||
+			got.session != want.session || got.rebalance != want.rebalance || !reflect.DeepEqual(got.assignment, want.assignment) ||
+			len(got.protocols) != len(want.protocols) || got.lastSeen.Before(now) {
+			t.Fatalf("member %s restored as %+v, want %+v", id, got, want)
+		}
+		for i, p := range want.protocols {
+			if got.protocols[i].Name != p.Name || string(got.protocols[i].Metadata) != string(p.Metadata) {
+				t.Fatalf("member %s protocols %+v, want %+v", id, got.protocols, want.protocols)
+			}
+		}
+	}
+	if m, code := r.checkMember("m2", new("i2"), 7); m == nil || code != 0 {
+		t.Fatalf("the static member's heartbeat on the restored group: %d", code)
+	}
+}
+
+// A group the coordinator has lost is dropped at its next lookup: a
+// member still waiting in JoinGroup is told NOT_COORDINATOR (it looks the
+// coordinator up again and goes on there), not UNKNOWN_MEMBER_ID (which
+// would make it join as a stranger).
+func TestLostGroupAnswersNotCoordinator(t *testing.T) {
+	f := newFakeHolder()
+	gs := newGroups(f)
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	g := gs.newGroup("k")
+	gs.byID["k"] = g
+	if err := g.hold(); err != nil {
+		t.Fatal(err)
+	}
+	join := make(chan *kmsg.JoinGroupResponse, 1)
+	g.members["m1"] = &member{id: "m1", session: time.Minute, join: join}
+	g.state = groupPreparingRebalance
+	f.ReleaseClassicGroup("k") // the group moved away
+	if got := gs.lookup("k"); got != nil {
+		t.Fatalf("lookup of a lost group: %+v", got)
+	}
+	if out := <-join; out.ErrorCode != kerr.NotCoordinator.Code {
+		t.Fatalf("the waiting join was answered %d, want NOT_COORDINATOR", out.ErrorCode)
+	}
+	if _, ok := gs.byID["k"]; ok {
+		t.Fatal("the lost group was kept")
+	}
+}
+
+// During a rebalance a member that neither rejoins nor heartbeats for its
+// session timeout is removed, and the rebalance completes with the others,
+// rather than waiting out the rebalance timeout (Kafka's heartbeat
+// expiry).
+func TestSilentMemberExpiresDuringRebalance(t *testing.T) {
+	f := newFakeHolder()
+	gs := newGroups(f)
+	gs.mu.Lock()
+	g := gs.newGroup("k")
+	gs.byID["k"] = g
+	if err := g.hold(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	join := make(chan *kmsg.JoinGroupResponse, 1)
+	joined := &member{id: "a", session: 10 * time.Second, rebalance: time.Hour, lastSeen: start,
+		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range"}}, join: join}
+	silent := &member{id: "b", session: 10 * time.Second, rebalance: time.Hour, lastSeen: start,
+		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range"}}}
+	g.members["a"], g.members["b"] = joined, silent
+	g.prepareRebalance(start, "member_joined")
+	gs.mu.Unlock()
+
+	gs.tick(start.Add(5 * time.Second)) // within b's session
+	select {
+	case out := <-join:
+		t.Fatalf("join answered %+v while b's session lasts", out)
+	default:
+	}
+	gs.tick(start.Add(11 * time.Second))
+	select {
+	case out := <-join:
+		if out.ErrorCode != 0 || len(out.Members) != 1 || out.Members[0].MemberID != "a" {
+			t.Fatalf("join answered %+v, want a new generation of a alone", out)
+		}
+	default:
+		t.Fatal("the rebalance still waits for the silent member")
+	}
+}
