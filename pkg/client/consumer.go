@@ -103,7 +103,9 @@ type ConsumerConfig struct {
 	CloseTimeout time.Duration
 
 	// Callbacks, called from the consumer's goroutines (never two at once),
-	// with the partitions concerned. OnRevoked runs before the acknowledged
+	// with the partitions concerned. Poll returns no message of a partition
+	// before OnAssigned for it has returned (meanwhile it returns those of
+	// the others, or none). OnRevoked runs before the acknowledged
 	// messages of those partitions are committed and the partitions
 	// released; OnLost when the broker no longer knows the member (session
 	// timeout, fenced), after which the consumer joins again. They must not
@@ -401,10 +403,14 @@ const (
 // never releases a later delivery of the same message. Messages ahead
 // before a release since are dropped instead (dropCrossed). A partition
 // not yet known is taken: the broker assigned it since the last
-// heartbeat. Messages of an earlier session went back when it ended.
+// heartbeat (this call's OnAssigned runs before they are returned).
+// Messages of a partition whose OnAssigned has not returned yet (see
+// memberState.announcing) are kept ahead, for a Poll after it returned.
+// Messages of an earlier session went back when it ended.
 func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) []*Message {
 	out := got[:0]
 	var added api.Assignment
+	var kept []*Message // for a later Poll: their partition is announcing
 	back := false
 	c.mu.Lock()
 	if sess != c.state.session {
@@ -417,23 +423,33 @@ func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) 
 		last     tp
 		lastPart *partState // nil: last's messages go back (or, with drop, nowhere)
 		drop     bool
+		keep     bool
 	)
 	for i, m := range got {
 		k := tp{m.Topic, m.Partition}
 		if i == 0 || k != last {
-			last, lastPart = k, nil
+			last, lastPart, keep = k, nil, false
 			_, revoking := c.state.revoking[k]
 			crossedRelease := c.state.releasedSinceLocked(k, since)
 			drop = crossedRelease && crossed == dropCrossed
 			if !revoking && !c.state.released[k] && !crossedRelease {
-				if !c.state.owned[k] {
+				switch {
+				case c.state.announcing[k] > 0:
+					keep = true
+				case !c.state.owned[k]:
 					c.state.owned[k] = true // assigned since our last heartbeat
 					added = addTo(added, k)
+					fallthrough
+				default:
+					lastPart = c.state.partLocked(k)
 				}
-				lastPart = c.state.partLocked(k)
 			}
 		}
 		if drop {
+			continue
+		}
+		if keep {
+			kept = append(kept, m)
 			continue
 		}
 		if lastPart == nil {
@@ -445,6 +461,9 @@ func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) 
 		lastPart.held.add(m.Offset) // one redelivered while still held is held once: one settlement covers both
 		out = append(out, m)
 	}
+	if kept != nil {
+		c.keepLocked(kept, crossed == dropCrossed)
+	}
 	c.mu.Unlock()
 	if back {
 		c.signal() // the background goroutine sends them now
@@ -453,6 +472,25 @@ func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) 
 		c.callback(c.cfg.OnAssigned, added)
 	}
 	return out
+}
+
+// keepLocked puts back with the messages polled ahead msgs that accept
+// may not hand out yet (their partition's OnAssigned has not returned):
+// in front if they were taken from there (fromAhead), else, as a poll's
+// answer, after what is there, so that each partition's stay in order.
+// Releases and hand-backs find them there as any message polled ahead.
+// c.mu must be held.
+func (c *Consumer) keepLocked(msgs []*Message, fromAhead bool) {
+	s := &c.state
+	if fromAhead {
+		s.ahead = append(msgs, s.ahead...) // aheadAt still dates them
+		return
+	}
+	if s.aheadLenLocked() == 0 {
+		s.aheadAt = time.Now()
+	}
+	s.decodeAheadLocked() // answers not decoded yet came before this one
+	s.ahead = append(s.ahead, msgs...)
 }
 
 // heartbeatNow has the background goroutine heartbeat at once: the broker
@@ -657,6 +695,30 @@ func (c *Consumer) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.state.closed
+}
+
+// announce calls OnAssigned with added, the partitions that a join or
+// heartbeat of session sess made this member's (and marked announcing),
+// and then lets Poll hand out their messages: accept keeps them ahead
+// until then, so that the application has set up what it keeps per
+// partition before it sees one (Kafka's listener contract). Nothing waits
+// for the callback here: a slow one delays those partitions' messages
+// only, and one that never returns holds no lock Close or Poll needs.
+func (c *Consumer) announce(sess uint64, added api.Assignment) {
+	if len(added) == 0 {
+		return
+	}
+	parts := partsOf(added) // before the callback, which may alter added
+	c.callback(c.cfg.OnAssigned, added)
+	c.mu.Lock()
+	if sess == c.state.session { // else reset with the membership that marked them
+		c.state.announcedLocked(parts)
+	}
+	c.mu.Unlock()
+	select {
+	case c.arrived <- struct{}{}: // a Poll waiting on the stream takes them now
+	default:
+	}
 }
 
 // callback calls f (if set) with parts, one callback at a time.

@@ -55,6 +55,13 @@ type memberState struct {
 	// back, even if the partition is this member's again by the answer.
 	releases   uint64
 	releasedAt map[tp]uint64
+	// announcing counts, per partition, the OnAssigned calls that will
+	// announce it and have not returned yet (Consumer.announce). A
+	// heartbeat or join marks a partition owned before its OnAssigned
+	// runs (it must report it owned from then on, or the broker takes it
+	// back), so ownership alone does not say that the application was told:
+	// Poll keeps the messages of such a partition ahead until then (accept).
+	announcing map[tp]int
 
 	// parts holds, per partition, the offsets handed out by Poll and not
 	// yet settled, the acknowledgements to send and, under AutoCommit, what
@@ -138,6 +145,7 @@ func (s *memberState) resetLocked() {
 	s.revoking = make(map[tp]time.Time)
 	s.released = make(map[tp]bool)
 	s.releases, s.releasedAt = 0, make(map[tp]uint64)
+	s.announcing = make(map[tp]int)
 	s.parts = make(map[tp]*partState)
 	s.hint = partHint{}
 	s.consumedN, s.nacks = 0, nil
@@ -285,6 +293,18 @@ func (s *memberState) releaseLocked(parts []tp) {
 			if len(p.acks) == 0 && len(p.consumed) == 0 {
 				delete(s.parts, k)
 			}
+		}
+	}
+}
+
+// announcedLocked counts down, for each of parts, an OnAssigned call
+// that announced it (see announcing).
+func (s *memberState) announcedLocked(parts []tp) {
+	for _, k := range parts {
+		if n := s.announcing[k]; n > 1 {
+			s.announcing[k] = n - 1
+		} else {
+			delete(s.announcing, k)
 		}
 	}
 }

@@ -139,10 +139,12 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 	s.revokeWait = max(rebalance/2, 100*time.Millisecond)
 	for _, k := range partsOf(resp.AssignedPartitions) {
 		s.owned[k] = true
+		s.announcing[k]++ // no message of it for Poll until OnAssigned returned
 	}
+	sess := s.session
 	c.mu.Unlock()
 	c.signal()
-	c.callback(c.cfg.OnAssigned, resp.AssignedPartitions)
+	c.announce(sess, resp.AssignedPartitions)
 	return nil
 }
 
@@ -186,7 +188,7 @@ func (c *Consumer) heartbeatThen(ctx context.Context, then func()) {
 		then()
 		return
 	}
-	added, lost, answered := c.heartbeatOnce(ctx)
+	sess, added, lost, answered := c.heartbeatOnce(ctx)
 	<-c.hbTurn
 	if answered {
 		c.resubscribe() // the stream's poll runs under the new generation
@@ -194,20 +196,21 @@ func (c *Consumer) heartbeatThen(ctx context.Context, then func()) {
 	then()
 	c.callback(c.cfg.OnLost, lost)
 	if answered {
-		c.callback(c.cfg.OnAssigned, added)
+		c.announce(sess, added)
 	}
 }
 
-// heartbeatOnce sends one heartbeat and applies its answer. It returns
-// the partitions newly assigned and whether the answer was applied, or,
-// when the broker no longer knows the member, the partitions it lost.
-func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignment, answered bool) {
+// heartbeatOnce sends one heartbeat of session sess and applies its
+// answer. It returns the partitions newly assigned (announcing: see
+// announce) and whether the answer was applied, or, when the broker no
+// longer knows the member, the partitions it lost.
+func (c *Consumer) heartbeatOnce(ctx context.Context) (sess uint64, added, lost api.Assignment, answered bool) {
 	c.mu.Lock()
 	if !c.state.joined {
 		c.mu.Unlock()
-		return nil, nil, false
+		return 0, nil, nil, false
 	}
-	sess := c.state.session
+	sess = c.state.session
 	req := api.HeartbeatRequest{MemberID: c.state.member, Generation: c.state.generation, OwnedPartitions: c.state.ownedAssignmentLocked()}
 	if req.OwnedPartitions == nil {
 		req.OwnedPartitions = api.Assignment{}
@@ -222,13 +225,13 @@ func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignmen
 		if mustRejoin(err) {
 			lost, _ = c.forget(sess)
 		}
-		return nil, lost, false
+		return sess, nil, lost, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := &c.state
 	if sess != s.session {
-		return nil, nil, false
+		return sess, nil, nil, false
 	}
 	s.generation, s.confirmed = resp.Generation, sent
 	if resp.HeartbeatIntervalMS > 0 {
@@ -240,7 +243,11 @@ func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignmen
 		delete(s.revoking, k) // a revocation the broker took back
 		delete(s.released, k) // or a partition given back earlier, assigned again
 		if !s.owned[k] {
+			// Owned from now on, so that the next heartbeat reports it,
+			// but announcing: Poll hands out none of its messages until
+			// OnAssigned has returned (announce).
 			s.owned[k] = true
+			s.announcing[k]++
 			added = addTo(added, k)
 		}
 	}
@@ -251,7 +258,7 @@ func (c *Consumer) heartbeatOnce(ctx context.Context) (added, lost api.Assignmen
 		}
 	}
 	sortAssignment(added)
-	return added, nil, true
+	return sess, added, nil, true
 }
 
 // releaseDrained releases revoked partitions whose held messages are all
