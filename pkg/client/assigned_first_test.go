@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,5 +260,51 @@ func TestPollAfterAbandonedJoinWaitsForOnAssigned(t *testing.T) {
 		}
 		seen.check(msgs)
 		n = len(msgs)
+	}
+}
+
+// TestCloseWithOnAssignedStuck: Close of a consumer whose OnAssigned, for
+// a partition a heartbeat's answer gave it, never returns ends within
+// twice its CloseTimeout, says why in its error, and leaves the group (the
+// partition goes back to the group at once, not after the member's
+// session timeout). Before, it waited for the callback forever.
+func TestCloseWithOnAssignedStuck(t *testing.T) {
+	srv, admin := setup(t, "orders", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}})
+	if _, err := a.Poll(ctx, 1); err != nil { // a joins, and owns the partition
+		t.Fatal(err)
+	}
+	hold := newBlocker(newAnnounced(t, "b"))
+	defer hold.release()
+	b := newConsumer(t, client.ConsumerConfig{
+		Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"}, HeartbeatInterval: 50 * time.Millisecond,
+		CloseTimeout: 500 * time.Millisecond, SessionTimeout: time.Minute, OnAssigned: hold.onAssigned,
+	})
+	if _, err := b.Poll(ctx, 1); err != nil { // b joins, given nothing
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-hold.entered: // b's heartbeat got the partition; OnAssigned holds it
+	case <-ctx.Done():
+		t.Fatal("b was never assigned the partition")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- b.Close() }()
+	select {
+	case err := <-closed:
+		if err == nil || !strings.Contains(err.Error(), "OnRevoked not called") {
+			t.Fatalf("Close: %v, want the error that a callback did not return", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waits for OnAssigned after 10 s (CloseTimeout 500 ms)")
+	}
+	d, err := admin.Group(ctx, "g")
+	if err != nil || len(d.Members) != 0 {
+		t.Fatalf("after b's Close the group has %+v, %v; want no member", d, err)
 	}
 }

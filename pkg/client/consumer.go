@@ -623,7 +623,10 @@ func (c *Consumer) MemberID() string {
 // consumer should: with AutoCommit, everything Poll returned counts as
 // processed; without it, what was acknowledged is committed and the rest is
 // redelivered to the partitions' next owners at once. It waits at most
-// CloseTimeout for the broker.
+// CloseTimeout for the broker, and as long again for a callback in
+// progress: one that has not returned by then is left running, and Close
+// commits and leaves without calling OnRevoked (the callbacks run one at a
+// time) and says so in its error.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
 	if c.state.closed {
@@ -647,13 +650,27 @@ func (c *Consumer) Close() error {
 		t.Stop()
 	}
 	c.stop()
+	stuck := false // a callback that has not returned holds a goroutine stop ends
 	if jc != nil {
 		select {
 		case <-jc.done:
 		case <-ctx.Done(): // an OnAssigned that does not return
+			stuck = true
 		}
 	}
-	<-c.done
+	select {
+	case <-c.done:
+	case <-ctx.Done(): // the background goroutine in an OnAssigned of a heartbeat's answer
+		stuck = true
+	}
+	if stuck {
+		// A second CloseTimeout for the commit and the leave: the broker
+		// then redelivers at once what the member held, rather than after
+		// its session timeout.
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+		defer cancel()
+	}
 	c.closeStream()
 	defer c.t.hc.CloseIdleConnections()
 
@@ -677,7 +694,10 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.mu.Unlock()
-	if len(owned) > 0 {
+	var cerr error
+	if stuck {
+		cerr = fmt.Errorf("a callback did not return within CloseTimeout (%v): OnRevoked not called", c.cfg.CloseTimeout)
+	} else if len(owned) > 0 {
 		c.callback(c.cfg.OnRevoked, owned)
 	}
 	ferr := c.commit(ctx)
@@ -685,7 +705,7 @@ func (c *Consumer) Close() error {
 	if lerr != nil && mustRejoin(lerr) {
 		lerr = nil // already gone
 	}
-	if err := errors.Join(ferr, lerr); err != nil {
+	if err := errors.Join(cerr, ferr, lerr); err != nil {
 		return fmt.Errorf("client: close consumer of group %q: %w", c.cfg.GroupID, err)
 	}
 	return nil
