@@ -229,7 +229,7 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 				if err := n.raft.TransferLeader(ctx, g, preferred); err == nil {
 					n.log.Info("consumer group shard: handing it to its preferred replica", "shard", i, "to", preferred)
 				}
-			case st.Leader == 0 && preferred == n.cfg.ID && !n.leaving.Load() && time.Since(gs.lastCampaign) >= campaignEvery:
+			case st.Leader == 0 && standIn(gs.voters, n.cfg.ID, down) && !n.leaving.Load() && time.Since(gs.lastCampaign) >= campaignEvery:
 				gs.lastCampaign = time.Now()
 				_ = n.raft.Campaign(ctx, g) // only fails for a group not hosted
 			}

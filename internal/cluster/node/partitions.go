@@ -332,8 +332,7 @@ func (n *Node) watchPartitions(ctx context.Context) {
 			if st.Leader != old[g].Leader && st.Leader != 0 {
 				n.log.Info("partition leader changed", "topic", h.topic, "partition", h.partition, "leader", st.Leader, "epoch", st.Term)
 			}
-			preferred := h.replicas[0] == n.cfg.ID
-			if preferred && st.Leader == 0 && !n.leaving.Load() && now.Sub(h.lastCampaign) >= campaignEvery {
+			if standIn(h.replicas, n.cfg.ID, down) && st.Leader == 0 && !n.leaving.Load() && now.Sub(h.lastCampaign) >= campaignEvery {
 				// A first campaign is lost when it reaches the other
 				// replicas before they start the group; try again rather
 				// than wait out a whole election timeout.
@@ -369,6 +368,17 @@ func (n *Node) watchPartitions(ctx context.Context) {
 			}
 		}
 	})
+}
+
+// standIn reports whether self campaigns for a leaderless group of
+// replicas: it is the preferred replica (the first), or the first not
+// known down when the preferred one is. A topic created while a node is
+// down then has leaders at once, not after an election timeout for each
+// partition that node was to lead (2.4–3.6 s for a create of three
+// partitions with one of three nodes down, stop 43). A campaign against a
+// leader this node has not heard of yet is harmless: PreVote loses it.
+func standIn(replicas []uint64, self uint64, down map[uint64]bool) bool {
+	return replicas[0] == self || down[replicas[0]] && firstAlive(replicas, 0, down) == self
 }
 
 // firstAlive is the first of replicas other than self not known down, 0 if
