@@ -34,7 +34,7 @@ const attrJSON = broker.AttrJSON
 // second copy of every message (a 16 MiB body of empty messages once took
 // 2.1 GB).
 func decodePublish(r io.Reader, maxMessages int) ([]broker.Message, error) {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(&utf8Body{r: r})
 	dec.DisallowUnknownFields()
 	if tok, err := dec.Token(); err != nil {
 		return nil, jsonError(err)

@@ -104,7 +104,7 @@ func decodeJSON(body []byte, v any) error { return decodeJSONFrom(bytes.NewReade
 
 // decodeJSONFrom is decodeJSON reading r as it arrives.
 func decodeJSONFrom(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(&utf8Body{r: r})
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
