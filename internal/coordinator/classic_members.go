@@ -27,9 +27,11 @@ type ClassicHold struct {
 // held under hold (empty: it has none), on a cluster node; on a single
 // broker it does nothing (the membership is soft state there, as it was).
 // It returns once a majority has it. A save under a hold that has ended
-// is dropped, except the empty one its front end saved as the group
-// emptied (it released the hold at once). Errors: those of the replicated
-// writes (NOT_COORDINATOR, UNAVAILABLE).
+// is dropped, except an empty one while the group is held by nobody: its
+// front end saved it as the group emptied, and released the hold at once
+// (and may have held and released it again since, for a join answered
+// MEMBER_ID_REQUIRED). Errors: those of the replicated writes
+// (NOT_COORDINATOR, UNAVAILABLE).
 func (c *Coordinator) SaveClassicMembers(groupID string, token uint64, members []byte) error {
 	if c.repl == nil {
 		return nil
@@ -39,7 +41,7 @@ func (c *Coordinator) SaveClassicMembers(groupID string, token uint64, members [
 		return api.ErrNotCoordinator.Withf("group %s is no longer coordinated here", groupID).WithDetail("group", groupID)
 	}
 	cg.mu.Lock()
-	current := token != 0 && (token == cg.classicHold || len(members) == 0 && token == cg.classicFreed)
+	current := token != 0 && token == cg.classicHold || len(members) == 0 && cg.classicHold == 0
 	cg.mu.Unlock()
 	if !current {
 		return nil // a stale front end's: the current hold's saves are the group's

@@ -11,9 +11,9 @@ import (
 // A classic group's membership is saved under its hold and handed, once,
 // to the front end of the node that adopts the group next, held for it.
 // A save under an ended hold is dropped (a front end's state of a group it
-// lost must not overwrite its successor's), but for the empty save of the
-// group that just emptied; a group dropped takes its adopted membership
-// with it.
+// lost must not overwrite its successor's), but for an empty save while
+// nobody holds the group (it just emptied); a group dropped takes its
+// adopted membership with it.
 func TestClassicMembersFollowTheGroup(t *testing.T) {
 	c, _ := openTest(t, nil)
 	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
@@ -70,7 +70,11 @@ func TestClassicMembersFollowTheGroup(t *testing.T) {
 	if got := saved(); got != "gen 2" {
 		t.Fatalf("saved %q, want gen 2", got)
 	}
-	c.ReleaseClassicGroup("k") // its last member left
+	c.ReleaseClassicGroup("k")                         // its last member left
+	if _, err := c.HoldClassicGroup("k"); err != nil { // and a join answered MEMBER_ID_REQUIRED
+		t.Fatal(err)
+	}
+	c.ReleaseClassicGroup("k")
 	save(h3.Token, "")
 	if got := saved(); got != "" {
 		t.Fatalf("saved %q after the group emptied, want nothing", got)

@@ -129,9 +129,9 @@ type cgroup struct {
 	// rewrittenCond (see rewritten) is signalled as each ends.
 	rewriting     int
 	rewrittenCond *sync.Cond
-	// classicHold is the token of the group's classic hold (0: none),
-	// classicFreed that of the hold released last (classic_members.go).
-	classicHold, classicFreed uint64
+	// classicHold is the token of the group's classic hold (0: none;
+	// classic_members.go).
+	classicHold uint64
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and

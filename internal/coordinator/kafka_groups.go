@@ -79,10 +79,8 @@ func (c *Coordinator) HoldClassicGroup(groupID string) (ClassicHold, error) {
 		var h ClassicHold
 		err, h.Generation = cg.a.HoldClassic(), cg.a.Generation()
 		if err == nil {
-			// A new hold: the saves of the last one are all stale now,
-			// even the empty one its group emptied with.
 			h.Token = c.holds.Add(1)
-			cg.classicHold, cg.classicFreed = h.Token, 0
+			cg.classicHold = h.Token
 		}
 		cg.mu.Unlock()
 		if errors.Is(err, api.ErrGroupNotFound) {
@@ -98,7 +96,7 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 	if cg, err := c.lookup(groupID); err == nil {
 		cg.mu.Lock()
 		cg.a.ReleaseClassic()
-		cg.classicFreed, cg.classicHold = cg.classicHold, 0
+		cg.classicHold = 0
 		cg.mu.Unlock()
 	}
 }

@@ -107,6 +107,11 @@ type kgroup struct {
 	// members were last handed (for what each rebalance moved).
 	history *group.ExternalHistory
 	owners  assign.Plan
+	// skip is how many generations the next one skips: one after a
+	// restore (groupsave.go), whose saved generation may trail one its
+	// last coordinator handed out before the save committed, so that no
+	// generation number names two different assignments.
+	skip int32
 }
 
 type member struct {
@@ -131,11 +136,69 @@ func newGroups(coord classicHolder) *groups {
 		saves: classicSaves{pending: map[string]pendingSave{}, kick: make(chan struct{}, 1)}}
 }
 
+// newGroup is an empty group id of gs.
+func (gs *groups) newGroup(id string) *kgroup {
+	return &kgroup{id: id, members: make(map[string]*member), pending: make(map[string]time.Time),
+		static: make(map[string]string), coord: gs.coord, history: group.NewExternalHistory(), saves: &gs.saves}
+}
+
+// lookup is the group id as this node coordinates it now, nil if it has
+// none; the caller holds gs.mu. A group the coordinator has lost since
+// (in a cluster it moved away, and perhaps back) is dropped; a group the
+// coordinator adopted with classic members (it moved here) is restored.
+func (gs *groups) lookup(id string) *kgroup {
+	g := gs.byID[id]
+	if g != nil && g.held && gs.coord.ClassicHeld(id) {
+		return g
+	}
+	if members, hold, ok := gs.coord.AdoptedClassicMembers(id); ok {
+		now := time.Now()
+		restored, err := gs.restoredGroup(id, members, hold, now)
+		if err == nil {
+			if g != nil {
+				// This node had the group, lost it, and has it back: its
+				// members may hold a generation newer than the one saved
+				// (its save was not committed): they rejoin, from there.
+				restored.pending = g.pending
+				if g.generation > restored.generation {
+					restored.generation = g.generation
+					if restored.state != groupPreparingRebalance {
+						restored.prepareRebalance(now, group.ReasonMemberRejoined)
+					}
+				}
+				g.dropStale()
+			}
+			gs.byID[id] = restored
+			return restored
+		}
+		gs.coord.ReleaseClassicGroup(id) // not ours to read: the members rejoin
+	}
+	if g != nil && g.held {
+		g.dropStale()
+		delete(gs.byID, id)
+		return nil
+	}
+	return g
+}
+
+// dropStale empties a group the coordinator no longer holds for this
+// front end: its members are no longer the group's here, and their
+// commits would be refused for good. A JoinGroup or SyncGroup still
+// waiting is told NOT_COORDINATOR, so that its member looks the
+// coordinator up again and goes on there (where the group was restored),
+// not UNKNOWN_MEMBER_ID, which would make it join as a stranger.
+func (g *kgroup) dropStale() {
+	for _, m := range g.members {
+		g.removeWith(m, kerr.NotCoordinator.Code)
+	}
+	g.held = false
+}
+
 // live reports whether a group has classic Kafka members.
 func (gs *groups) live(id string) bool {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.byID[id]
+	g := gs.lookup(id)
 	return g != nil && len(g.members) > 0
 }
 
@@ -228,8 +291,8 @@ func (g *kgroup) membersChanged(now time.Time, reason group.Reason) {
 		g.becomeEmpty(now, reason)
 		return
 	}
-	g.save()
 	g.prepareRebalance(now, reason)
+	g.save()
 }
 
 // becomeEmpty starts the group's next generation, as Kafka does, with no
@@ -308,7 +371,8 @@ func (g *kgroup) completeJoin(now time.Time) {
 		g.becomeEmpty(now, group.ReasonRebalanceTimeout)
 		return
 	}
-	g.generation++
+	g.generation += 1 + g.skip
+	g.skip = 0
 	ids := slices.Sorted(mapKeys(g.members))
 	if _, ok := g.members[g.leader]; !ok {
 		g.leader = ids[0]

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -23,13 +22,14 @@ import (
 // moves, as Kafka's do, instead of being told UNKNOWN_MEMBER_ID and
 // rewinding to their last commit (a helper counted 1,202 messages of
 // 5,000 consumed twice by kcat after one node restart, stop 42). A group
-// saved in the middle of a rebalance is restored Stable in its last
-// generation: its members are rejoining anyway, and one that does not
-// is expired by its session timeout.
+// saved in the middle of a rebalance is restored rebalancing: its members
+// rejoin (those that do not are expired by their session timeout), and
+// the join picks a leader among them.
 
 // savedGroup is a classic group's membership as saved.
 type savedGroup struct {
 	Generation   int32         `json:"generation"`
+	Rebalancing  bool          `json:"rebalancing,omitempty"` // saved while not Stable
 	ProtocolType string        `json:"protocol_type"`
 	Protocol     string        `json:"protocol"`
 	Leader       string        `json:"leader"`
@@ -84,7 +84,8 @@ func (g *kgroup) save() {
 }
 
 func (g *kgroup) encode() []byte {
-	s := savedGroup{Generation: g.generation, ProtocolType: g.protocolType, Protocol: g.protocol, Leader: g.leader}
+	s := savedGroup{Generation: g.generation, Rebalancing: g.state != groupStable,
+		ProtocolType: g.protocolType, Protocol: g.protocol, Leader: g.leader}
 	for _, id := range slices.Sorted(mapKeys(g.members)) {
 		m := g.members[id]
 		sm := savedMember{ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, Host: m.host,
@@ -101,8 +102,8 @@ func (g *kgroup) encode() []byte {
 	return b
 }
 
-// restoredGroup is the group saved in members, Stable, its members seen
-// now, held under hold.
+// restoredGroup is the group saved in members, its members seen now, held
+// under hold: Stable as saved, or rebalancing if it was saved so.
 func (gs *groups) restoredGroup(id string, members []byte, hold coordinator.ClassicHold, now time.Time) (*kgroup, error) {
 	var s savedGroup
 	if err := json.Unmarshal(members, &s); err != nil {
@@ -113,7 +114,7 @@ func (gs *groups) restoredGroup(id string, members []byte, hold coordinator.Clas
 	}
 	g := gs.newGroup(id)
 	g.state, g.generation, g.protocolType, g.protocol, g.leader = groupStable, s.Generation, s.ProtocolType, s.Protocol, s.Leader
-	g.held, g.token = true, hold.Token
+	g.held, g.token, g.skip = true, hold.Token, 1
 	for _, sm := range s.Members {
 		m := &member{id: sm.ID, instanceID: sm.InstanceID, clientID: sm.ClientID, host: sm.Host,
 			session: time.Duration(sm.SessionMs) * time.Millisecond, rebalance: time.Duration(sm.RebalanceMs) * time.Millisecond,
@@ -127,54 +128,15 @@ func (gs *groups) restoredGroup(id string, members []byte, hold coordinator.Clas
 		}
 	}
 	g.owners = g.plan()
+	if s.Rebalancing {
+		g.prepareRebalance(now, group.ReasonMemberRejoined)
+	}
 	return g, nil
 }
 
-// lookup is the group id as this node coordinates it now, nil if it has
-// none; the caller holds gs.mu. A group the coordinator has lost since
-// (in a cluster it moved away, and perhaps back) is dropped; a group the
-// coordinator adopted with classic members (it moved here) is restored.
-func (gs *groups) lookup(id string) *kgroup {
-	g := gs.byID[id]
-	if g != nil && g.held && gs.coord.ClassicHeld(id) {
-		return g
-	}
-	if members, hold, ok := gs.coord.AdoptedClassicMembers(id); ok {
-		restored, err := gs.restoredGroup(id, members, hold, time.Now())
-		if err == nil {
-			if g != nil {
-				restored.pending = g.pending
-				g.dropStale()
-			}
-			gs.byID[id] = restored
-			return restored
-		}
-		gs.coord.ReleaseClassicGroup(id) // not ours to read: the members rejoin
-	}
-	if g != nil && g.held {
-		g.dropStale()
-		delete(gs.byID, id)
-		return nil
-	}
-	return g
-}
-
-// dropStale empties a group the coordinator no longer holds for this
-// front end: its members are no longer the group's here, and their
-// commits would be refused for good. A JoinGroup or SyncGroup still
-// waiting is told NOT_COORDINATOR, so that its member looks the
-// coordinator up again and goes on there (where the group was restored),
-// not UNKNOWN_MEMBER_ID, which would make it join as a stranger.
-func (g *kgroup) dropStale() {
-	for _, m := range g.members {
-		g.removeWith(m, kerr.NotCoordinator.Code)
-	}
-	g.held = false
-}
-
-// saveLoop makes the queued saves until ctx ends, one group at a time, in
-// the order of no group's (each save replaces the group's whole
-// membership, and only its newest is kept). A save refused as
+// saveLoop makes the queued saves until ctx ends, one group at a time
+// (each save replaces the group's whole membership, and only the newest
+// queued is made). A save refused as
 // UNAVAILABLE (the group's shard without a majority for now) is tried
 // again a second later unless a newer one came meanwhile; any other
 // failure leaves the group's saved membership older than its own, which
@@ -195,6 +157,9 @@ func (gs *groups) saveLoop(ctx context.Context) {
 		gs.saves.pending = map[string]pendingSave{}
 		gs.mu.Unlock()
 		for id, p := range batch {
+			if ctx.Err() != nil {
+				return // shutting down: a save each would hold it up to a write timeout
+			}
 			err := gs.coord.SaveClassicMembers(id, p.token, p.members)
 			if errors.Is(err, api.ErrUnavailable) && ctx.Err() == nil {
 				gs.mu.Lock()
@@ -206,10 +171,4 @@ func (gs *groups) saveLoop(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// newGroup is an empty group id of gs.
-func (gs *groups) newGroup(id string) *kgroup {
-	return &kgroup{id: id, members: make(map[string]*member), pending: make(map[string]time.Time),
-		static: make(map[string]string), coord: gs.coord, history: group.NewExternalHistory(), saves: &gs.saves}
 }

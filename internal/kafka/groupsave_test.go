@@ -13,6 +13,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // fakeHolder is a coordinator's side of classic groups: the holds, the
@@ -137,6 +138,63 @@ func testClassicMembershipRestored(t *testing.T) {
 	if m, code := r.checkMember("m2", new("i2"), 7); m == nil || code != 0 {
 		t.Fatalf("the static member's heartbeat on the restored group: %d", code)
 	}
+}
+
+// A group saved in the middle of a rebalance (a member left, and the
+// coordinator moved before the others rejoined) is restored rebalancing:
+// the others are told to rejoin, the join completes without the member
+// that left (and its leadership), and its generation skips one past the
+// saved one, which the last coordinator may have handed out unsaved.
+func TestClassicMembershipRestoredMidRebalance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeHolder()
+		gs := newGroups(f)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go gs.saveLoop(ctx)
+		now := time.Now()
+		gs.mu.Lock()
+		g := gs.newGroup("k")
+		gs.byID["k"] = g
+		if err := g.hold(); err != nil {
+			t.Fatal(err)
+		}
+		g.state, g.generation, g.protocolType, g.protocol, g.leader = groupStable, 5, "consumer", "range", "c"
+		for _, id := range []string{"a", "b", "c"} {
+			g.members[id] = &member{id: id, session: 10 * time.Second, rebalance: time.Minute, lastSeen: now,
+				protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range"}}}
+		}
+		g.remove(g.members["c"]) // c leaves
+		g.membersChanged(now, group.ReasonMemberLeft)
+		gs.mu.Unlock()
+		synctest.Wait()
+
+		f.mu.Lock()
+		f.adopted["k"] = f.saved["k"]
+		f.mu.Unlock()
+		other := newGroups(f)
+		other.mu.Lock()
+		r := other.lookup("k")
+		if r == nil || r.state != groupPreparingRebalance || r.generation != 5 || len(r.members) != 2 {
+			t.Fatalf("restored %+v, want a/b rebalancing in generation 5", r)
+		}
+		if _, code := r.checkMember("a", nil, 5); code != 0 {
+			t.Fatalf("a's heartbeat in generation 5: %d", code)
+		}
+		joins := map[string]chan *kmsg.JoinGroupResponse{}
+		for _, id := range []string{"a", "b"} {
+			joins[id] = make(chan *kmsg.JoinGroupResponse, 1)
+			r.members[id].join = joins[id]
+		}
+		r.maybeCompleteJoin(time.Now())
+		other.mu.Unlock()
+		for id, ch := range joins {
+			out := <-ch
+			if out.ErrorCode != 0 || out.Generation != 7 || out.LeaderID == "c" {
+				t.Fatalf("%s's join answered %+v, want generation 7 led by a or b", id, out)
+			}
+		}
+	})
 }
 
 // A group the coordinator has lost is dropped at its next lookup: a

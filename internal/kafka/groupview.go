@@ -17,7 +17,7 @@ import (
 func (gs *groups) view(id string) (coordinator.ExternalView, bool) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.byID[id]
+	g := gs.lookup(id)
 	if g == nil {
 		return coordinator.ExternalView{}, false
 	}

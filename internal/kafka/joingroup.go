@@ -150,6 +150,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	} else {
 		g.prepareRebalance(now, reason)
 	}
+	g.save() // a static member's new incarnation above among others: never fence it after a move
 	gs.mu.Unlock()
 
 	select {

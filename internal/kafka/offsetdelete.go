@@ -89,7 +89,7 @@ func (s *Server) offsetDelete(_ context.Context, _ *conn, r kmsg.Request) (kmsg.
 func (gs *groups) subscribed(id string) (topics []string, every, opaque bool) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.byID[id]
+	g := gs.lookup(id)
 	if g == nil || len(g.members) == 0 {
 		return nil, false, false
 	}

@@ -54,7 +54,6 @@ func (g *kgroup) replaceStatic(old *member, id string) *member {
 		delete(g.owners, old.id)
 		g.owners[id] = a
 	}
-	g.save() // a restored group must know the new incarnation, not fence it
 	return m
 }
 
