@@ -224,6 +224,9 @@ func (b *Broker) SaveClassicMembers(groupID string, token uint64, members []byte
 	return b.coord.SaveClassicMembers(groupID, token, members)
 }
 
+// AdoptedClassicGroups is coordinator.Coordinator.AdoptedClassicGroups.
+func (b *Broker) AdoptedClassicGroups() []string { return b.coord.AdoptedClassicGroups() }
+
 // AdoptedClassicMembers is coordinator.Coordinator.AdoptedClassicMembers.
 func (b *Broker) AdoptedClassicMembers(groupID string) ([]byte, coordinator.ClassicHold, bool) {
 	return b.coord.AdoptedClassicMembers(groupID)

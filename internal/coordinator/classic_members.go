@@ -1,6 +1,11 @@
 package coordinator
 
-import "github.com/abd-ulbasit/goqueue/api"
+import (
+	"maps"
+	"slices"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
 
 // A classic Kafka group's membership (members, generation, assignments)
 // is the Kafka front end's soft state. On a cluster node it is also
@@ -47,6 +52,18 @@ func (c *Coordinator) SaveClassicMembers(groupID string, token uint64, members [
 		return nil // a stale front end's: the current hold's saves are the group's
 	}
 	return c.repl.SaveClassic(groupID, cg.epoch, members)
+}
+
+// AdoptedClassicGroups lists the groups whose classic membership this node
+// adopted and its front end has not taken yet: it restores them at once,
+// so that they show their members, are refused deletion and offset resets
+// over HTTP, and their members' sessions run, before their first request
+// (a helper deleted a live group over HTTP in that window, and its members
+// read 3,935 of 5,000 messages again).
+func (c *Coordinator) AdoptedClassicGroups() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Collect(maps.Keys(c.adoptedClassic))
 }
 
 // AdoptedClassicMembers hands the front end the classic membership this

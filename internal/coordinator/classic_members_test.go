@@ -1,8 +1,11 @@
 package coordinator
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
@@ -84,8 +87,17 @@ func TestClassicMembersFollowTheGroup(t *testing.T) {
 	r.classic["k"] = []byte("gen 5")
 	r.mu.Unlock()
 	r.adopt(c, 3)
+	if got := c.AdoptedClassicGroups(); !slices.Equal(got, []string{"k"}) {
+		t.Fatalf("adopted classic groups %v, want [k]", got)
+	}
 	c.Drop(func(string) bool { return true })
-	if _, _, ok := c.AdoptedClassicMembers("k"); ok {
+	if _, _, ok := c.AdoptedClassicMembers("k"); ok || len(c.AdoptedClassicGroups()) != 0 {
 		t.Fatal("the members of a dropped group handed out")
+	}
+	// The group moved on: a front end that has not heard yet is told
+	// NOT_COORDINATOR (its client looks again), not GROUP_NOT_FOUND.
+	r.claimEpoch(0)
+	if _, err := c.GroupProtocol("k"); !errors.Is(err, api.ErrNotCoordinator) {
+		t.Fatalf("a group no longer coordinated here: %v, want NOT_COORDINATOR", err)
 	}
 }

@@ -207,15 +207,23 @@ func (c *Coordinator) restore() error {
 	return nil
 }
 
-// lookup returns the group id, or GROUP_NOT_FOUND.
+// lookup returns the group id, or GROUP_NOT_FOUND; on a cluster node
+// that does not coordinate it now, NOT_COORDINATOR (a front end that has
+// not heard yet that the group moved: its client looks the coordinator up
+// again, where GROUP_NOT_FOUND would fail a commit for good).
 func (c *Coordinator) lookup(id string) (*cgroup, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	cg := c.groups[id]
-	if cg == nil {
-		return nil, api.ErrGroupNotFound.Withf("group %q does not exist", id).WithDetail("group", id)
+	c.mu.Unlock()
+	if cg != nil {
+		return cg, nil
 	}
-	return cg, nil
+	if c.repl != nil {
+		if _, ok := c.repl.Epoch(id); !ok {
+			return nil, api.ErrNotCoordinator.Withf("group %s is not coordinated here now", id).WithDetail("group", id)
+		}
+	}
+	return nil, api.ErrGroupNotFound.Withf("group %q does not exist", id).WithDetail("group", id)
 }
 
 // getOrCreate returns the group id, creating it (a first join creates a

@@ -188,14 +188,17 @@ func TestReplicatedGroupsFailOver(t *testing.T) {
 
 	r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
 	c.Replicate(r)
-	if _, err := c.GroupOffsets("local"); !errors.Is(err, api.ErrGroupNotFound) {
-		t.Fatalf("a group of the local files after Replicate: %v, want GROUP_NOT_FOUND", err)
+	if _, err := c.GroupOffsets("local"); !errors.Is(err, api.ErrNotCoordinator) {
+		t.Fatalf("a group of the local files after Replicate, no group coordinated yet: %v, want NOT_COORDINATOR", err)
 	}
 	if _, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h"); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("join with no epoch: %v, want UNAVAILABLE", err)
 	}
 
 	r.adopt(c, 1)
+	if _, err := c.GroupOffsets("local"); !errors.Is(err, api.ErrGroupNotFound) {
+		t.Fatalf("a group of the local files once coordinating: %v, want GROUP_NOT_FOUND", err)
+	}
 	jr := join("g")
 	if got := poll("g", jr); len(got) != 10 {
 		t.Fatalf("first poll: %d messages, want 10", len(got))

@@ -74,6 +74,7 @@ type classicHolder interface {
 	ClassicHeld(groupID string) bool
 	RecordRebalance(groupID string, r api.Rebalance)
 	SaveClassicMembers(groupID string, token uint64, members []byte) error
+	AdoptedClassicGroups() []string
 	AdoptedClassicMembers(groupID string) ([]byte, coordinator.ClassicHold, bool)
 }
 
@@ -243,6 +244,9 @@ func (gs *groups) run(ctx context.Context) {
 func (gs *groups) tick(now time.Time) {
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
+	for _, id := range gs.coord.AdoptedClassicGroups() {
+		gs.lookup(id) // restored now, not at its members' first request
+	}
 	for id := range gs.byID {
 		g := gs.lookup(id) // drops a group the coordinator lost meanwhile
 		if g == nil {

@@ -2,7 +2,9 @@ package kafka
 
 import (
 	"context"
+	"maps"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -59,6 +61,12 @@ func (f *fakeHolder) SaveClassicMembers(id string, token uint64, members []byte)
 		f.saved[id] = members
 	}
 	return nil
+}
+
+func (f *fakeHolder) AdoptedClassicGroups() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Keys(f.adopted))
 }
 
 func (f *fakeHolder) AdoptedClassicMembers(id string) ([]byte, coordinator.ClassicHold, bool) {
@@ -195,6 +203,31 @@ func TestClassicMembershipRestoredMidRebalance(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The groups adopted with classic members are restored by the next tick,
+// before any request of theirs: until then an HTTP deletion or offset
+// reset of the group was taken as of an empty group, and members that had
+// died before the move were given a whole session from their first
+// successor's request.
+func TestAdoptedGroupRestoredByTick(t *testing.T) {
+	f := newFakeHolder()
+	gs := newGroups(f)
+	saved := &kgroup{id: "k", state: groupStable, generation: 3, protocolType: "consumer", protocol: "range", leader: "a",
+		members: map[string]*member{"a": {id: "a", session: 10 * time.Second, protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range"}}}}}
+	f.adopted["k"] = saved.encode()
+	now := time.Now()
+	gs.tick(now)
+	gs.mu.Lock()
+	g := gs.byID["k"]
+	gs.mu.Unlock()
+	if g == nil || !f.ClassicHeld("k") || g.members["a"] == nil {
+		t.Fatalf("after a tick: %+v, held %v", g, f.ClassicHeld("k"))
+	}
+	gs.tick(now.Add(11 * time.Second)) // a never came back
+	if f.ClassicHeld("k") {
+		t.Fatal("a member silent for its session still holds the group")
+	}
 }
 
 // A group the coordinator has lost is dropped at its next lookup: a
