@@ -405,7 +405,8 @@ const (
 // not yet known is taken: the broker assigned it since the last
 // heartbeat (this call's OnAssigned runs before they are returned).
 // Messages of a partition whose OnAssigned has not returned yet (see
-// memberState.announcing) are kept ahead, for a Poll after it returned.
+// memberState.announcing), or that has messages kept back still, are
+// kept back (keepLocked), for a Poll after it returned.
 // Messages of an earlier session went back when it ended.
 func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) []*Message {
 	out := got[:0]
@@ -434,8 +435,8 @@ func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) 
 			drop = crossedRelease && crossed == dropCrossed
 			if !revoking && !c.state.released[k] && !crossedRelease {
 				switch {
-				case c.state.announcing[k] > 0:
-					keep = true
+				case c.state.announcing[k] > 0 || len(c.state.kept[k]) > 0:
+					keep = true // after those kept back already: in order
 				case !c.state.owned[k]:
 					c.state.owned[k] = true // assigned since our last heartbeat
 					added = addTo(added, k)
@@ -474,23 +475,29 @@ func (c *Consumer) accept(sess, since uint64, crossed crossing, got []*Message) 
 	return out
 }
 
-// keepLocked puts back with the messages polled ahead msgs that accept
-// may not hand out yet (their partition's OnAssigned has not returned):
-// in front if they were taken from there (fromAhead), else, as a poll's
-// answer, after what is there, so that each partition's stay in order.
-// Releases and hand-backs find them there as any message polled ahead.
-// c.mu must be held.
+// keepLocked keeps back msgs, which accept may not hand out yet (see
+// memberState.kept), after those of their partitions kept already: they
+// came after those. Taken from the front of the messages polled ahead
+// (fromAhead), or a poll's answer with nothing ahead, they also came
+// before any other of their partitions' still to be handed out; a poll's
+// answer goes after what is ahead instead (which came first), to be kept
+// back when Poll reaches it. Releases and hand-backs find them as any
+// message polled ahead. c.mu must be held.
 func (c *Consumer) keepLocked(msgs []*Message, fromAhead bool) {
 	s := &c.state
-	if fromAhead {
-		s.ahead = append(msgs, s.ahead...) // aheadAt still dates them
+	if !fromAhead && s.aheadLenLocked() == 0 {
+		s.aheadAt = time.Now() // else it dates them, or older ones
+	}
+	if !fromAhead && (len(s.ahead) > 0 || len(s.aheadRaw) > 0) {
+		s.decodeAheadLocked() // answers not decoded yet came before this one
+		s.ahead = append(s.ahead, msgs...)
 		return
 	}
-	if s.aheadLenLocked() == 0 {
-		s.aheadAt = time.Now()
+	for _, m := range msgs {
+		k := tp{m.Topic, m.Partition}
+		s.kept[k] = append(s.kept[k], m)
 	}
-	s.decodeAheadLocked() // answers not decoded yet came before this one
-	s.ahead = append(s.ahead, msgs...)
+	s.keptN += len(msgs)
 }
 
 // heartbeatNow has the background goroutine heartbeat at once: the broker
@@ -719,7 +726,7 @@ func (c *Consumer) isClosed() bool {
 
 // announce calls OnAssigned with added, the partitions that a join or
 // heartbeat of session sess made this member's (and marked announcing),
-// and then lets Poll hand out their messages: accept keeps them ahead
+// and then lets Poll hand out their messages: accept keeps them back
 // until then, so that the application has set up what it keeps per
 // partition before it sees one (Kafka's listener contract). Nothing waits
 // for the callback here: a slow one delays those partitions' messages

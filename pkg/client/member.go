@@ -60,7 +60,7 @@ type memberState struct {
 	// heartbeat or join marks a partition owned before its OnAssigned
 	// runs (it must report it owned from then on, or the broker takes it
 	// back), so ownership alone does not say that the application was told:
-	// Poll keeps the messages of such a partition ahead until then (accept).
+	// Poll keeps the messages of such a partition back until then (accept).
 	announcing map[tp]int
 
 	// parts holds, per partition, the offsets handed out by Poll and not
@@ -88,6 +88,16 @@ type memberState struct {
 	ahead    []*Message
 	aheadRaw []rawAnswer
 	aheadAt  time.Time
+	// kept holds, per partition, messages polled that accept kept back
+	// (announcing), in order, and keptN how many in all. They count as
+	// polled ahead (aheadLenLocked), and go back or are forgotten with
+	// those, but wait apart: at the front of ahead they hid the messages
+	// of other partitions behind them from Poll, which then polled the
+	// broker for newer ones of those. No message of a partition is handed
+	// out while it has some here (accept), and once its OnAssigned
+	// returned they are handed out first (takeKeptLocked).
+	kept  map[tp][]*Message
+	keptN int
 }
 
 // rawAnswer is a stored-batches poll answer not decoded yet (its frames
@@ -97,9 +107,10 @@ type rawAnswer struct {
 	n    int
 }
 
-// aheadLenLocked is how many messages are polled ahead, decoded or not.
+// aheadLenLocked is how many messages are polled ahead, decoded or not,
+// kept back included.
 func (s *memberState) aheadLenLocked() int {
-	n := len(s.ahead)
+	n := len(s.ahead) + s.keptN
 	for _, r := range s.aheadRaw {
 		n += r.n
 	}
@@ -150,6 +161,7 @@ func (s *memberState) resetLocked() {
 	s.hint = partHint{}
 	s.consumedN, s.nacks = 0, nil
 	s.ahead, s.aheadRaw = nil, nil // the broker released them with the membership
+	s.kept, s.keptN = make(map[tp][]*Message), 0
 }
 
 // partLocked is k's state, created if new.
@@ -192,6 +204,51 @@ func (s *memberState) handBackAheadLocked() {
 		s.nacks = append(s.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
 	}
 	s.ahead = nil
+	for k, msgs := range s.kept {
+		for _, m := range msgs {
+			s.nacks = append(s.nacks, pendingNack{m.ref(), NackOptions{Requeue: true, release: true}})
+		}
+		delete(s.kept, k)
+	}
+	s.keptN = 0
+}
+
+// takeKeptLocked hands out up to n (n <= 0: all) of the messages kept
+// back of partitions whose OnAssigned has returned, as accept would
+// (they are of this session, and a release forgot those of its
+// partitions), before anything else of theirs. Those of a partition
+// being revoked stay: its release forgets them, or they are handed out
+// if the broker takes the revocation back.
+func (s *memberState) takeKeptLocked(n int) []*Message {
+	if s.keptN == 0 {
+		return nil
+	}
+	var out []*Message
+	for k, msgs := range s.kept {
+		if _, revoking := s.revoking[k]; revoking || s.announcing[k] > 0 {
+			continue
+		}
+		take := len(msgs)
+		if n > 0 {
+			take = min(take, n-len(out))
+		}
+		p := s.partLocked(k)
+		for _, m := range msgs[:take] {
+			m.gen = s.session
+			p.held.add(m.Offset)
+		}
+		out = append(out, msgs[:take]...)
+		clear(msgs[:take])
+		if s.keptN -= take; take == len(msgs) {
+			delete(s.kept, k)
+		} else {
+			s.kept[k] = msgs[take:]
+		}
+		if n > 0 && len(out) == n {
+			break
+		}
+	}
+	return out
 }
 
 // ownsLocked reports whether k is owned, remembering k's state in hint:
@@ -284,6 +341,8 @@ func (s *memberState) releaseLocked(parts []tp) {
 	s.hint = partHint{}
 	s.releases++
 	for _, k := range parts {
+		s.keptN -= len(s.kept[k])
+		delete(s.kept, k)
 		delete(s.owned, k)
 		delete(s.revoking, k)
 		s.released[k] = true

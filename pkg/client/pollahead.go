@@ -258,21 +258,41 @@ func (c *Consumer) awaitAhead(ctx context.Context) error {
 }
 
 // takeAhead hands out up to maxMessages of the messages polled ahead, as
-// accept does. An answer not decoded yet is decoded here, outside mu: a
-// release or hand-back meanwhile does not see its messages, and accept
-// hands those of partitions no longer owned back.
+// accept does, those kept back of partitions announced since first. It
+// returns none only when none is left to hand out: when accept hands out
+// none of those it takes (it kept them back, or they go back), it takes
+// the next, since Poll polls the broker when this returns none, and
+// would return newer messages of a partition than those still ahead.
 func (c *Consumer) takeAhead(maxMessages int) []*Message {
+	for {
+		got, took := c.takeAheadOnce(maxMessages)
+		if len(got) > 0 || !took {
+			return got
+		}
+	}
+}
+
+// takeAheadOnce is one round of takeAhead; took reports whether it took
+// any message from ahead. An answer not decoded yet is decoded here,
+// outside mu: a release or hand-back meanwhile does not see its messages,
+// and accept hands those of partitions no longer owned back.
+func (c *Consumer) takeAheadOnce(maxMessages int) (got []*Message, took bool) {
 	c.mu.Lock()
 	s := &c.state
 	if s.mayBeExpiredLocked(time.Now()) {
 		c.mu.Unlock()
-		return nil // not until a heartbeat confirms the membership (Poll sends one)
+		return nil, false // not until a heartbeat confirms the membership (Poll sends one)
+	}
+	if got := s.takeKeptLocked(maxMessages); len(got) > 0 {
+		c.mu.Unlock()
+		return got, true
 	}
 	// What is ahead was polled before the releases counted by now, or
 	// left out by them (releaseLocked): an answer decoded below that a
 	// release crosses is checked against this count.
 	since := s.releases
 	if len(s.ahead) == 0 && len(s.aheadRaw) > 0 {
+		took = true
 		raw, sess := s.aheadRaw[0], s.session
 		s.aheadRaw[0] = rawAnswer{}
 		if s.aheadRaw = s.aheadRaw[1:]; len(s.aheadRaw) == 0 {
@@ -289,7 +309,7 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 			// decode is dropped, as a poll's that did not read (the
 			// broker delivers them again after the visibility timeout).
 			c.mu.Unlock()
-			return nil
+			return nil, true
 		}
 		if s.releases != since {
 			// A release during the decode did not see these: it took
@@ -308,18 +328,18 @@ func (c *Consumer) takeAhead(maxMessages int) []*Message {
 	}
 	if n == 0 {
 		c.mu.Unlock()
-		return nil
+		return nil, took // an answer decoded to none: the next may hold some
 	}
 	// Hand out the first n in place: got is the application's from now
 	// on, so what stays ahead must not share its memory.
-	got := s.ahead[:n:n]
+	got = s.ahead[:n:n]
 	s.ahead = s.ahead[n:]
 	if len(s.ahead) == 0 {
 		s.ahead = nil
 	}
 	sess := s.session
 	c.mu.Unlock()
-	return c.accept(sess, since, dropCrossed, got)
+	return c.accept(sess, since, dropCrossed, got), true
 }
 
 // aheadDecoded, if set, runs in takeAhead between the decode of an answer

@@ -223,3 +223,59 @@ func TestRawAnswerThatDoesNotDecodeIsDropped(t *testing.T) {
 		t.Fatalf("handed out %d, %d left ahead, %d held", len(got), c.state.aheadLenLocked(), c.state.heldLocked(tp{"orders", 0}))
 	}
 }
+
+// Messages of a partition whose OnAssigned has not returned are kept back
+// apart, not in front of the rest polled ahead: Poll still hands out those
+// behind them (before the fix it found none and polled the broker for
+// newer ones). They count as polled ahead, are handed out first and in
+// order once OnAssigned returned, before any later message of their
+// partition, a poll's answer included, and a release forgets them and a
+// hand-back gives them back as any message polled ahead.
+func TestKeptBackWhileAnnouncing(t *testing.T) {
+	y := tp{"orders", 3}
+	c := aheadConsumer(msgAt(3, 1), msgAt(3, 2), msgAt(0, 3), msgAt(0, 4))
+	s := &c.state
+	s.owned[y], s.announcing[y] = true, 1
+	if got := offsets(c.takeAhead(2)); !slices.Equal(got, []int64{3, 4}) {
+		t.Fatalf("took %v while orders/3 announcing, want [3 4]", got)
+	}
+	answer := []*Message{msgAt(3, 5), msgAt(0, 6)}
+	if got := offsets(c.accept(1, s.releases, handBackCrossed, answer)); !slices.Equal(got, []int64{6}) {
+		t.Fatalf("accepted %v of a poll's answer, want [6]", got)
+	}
+	if n := s.aheadLenLocked(); n != 3 || s.heldLocked(y) != 0 {
+		t.Fatalf("%d ahead, %d held of orders/3; want 3 kept back, 0", n, s.heldLocked(y))
+	}
+	if got := c.takeAhead(10); len(got) != 0 {
+		t.Fatalf("took %v while orders/3 announcing", offsets(got))
+	}
+	s.announcedLocked([]tp{y})
+	if got := offsets(c.accept(1, s.releases, handBackCrossed, []*Message{msgAt(3, 7)})); len(got) != 0 {
+		t.Fatalf("accepted %v of orders/3 before those kept back", got)
+	}
+	if got := offsets(c.takeAhead(2)); !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("took %v once announced, want [1 2]", got)
+	}
+	s.ahead = []*Message{msgAt(3, 8)}
+	if got := offsets(c.takeAhead(10)); !slices.Equal(got, []int64{5, 7}) {
+		t.Fatalf("took %v, want [5 7], those kept back first", got)
+	}
+	if got := offsets(c.takeAhead(10)); !slices.Equal(got, []int64{8}) || s.heldLocked(y) != 5 {
+		t.Fatalf("took %v, %d held of orders/3; want [8], 5", got, s.heldLocked(y))
+	}
+
+	s.announcing[y] = 1
+	s.ahead = []*Message{msgAt(3, 9), msgAt(3, 10), msgAt(0, 11)}
+	c.takeAhead(10)
+	s.releaseLocked([]tp{y})
+	if n := s.aheadLenLocked(); n != 0 || len(s.nacks) != 0 {
+		t.Fatalf("after the release of orders/3: %d ahead, %d nacks; want none", n, len(s.nacks))
+	}
+	s.owned[y], s.announcing[y] = true, 1
+	s.ahead = []*Message{msgAt(3, 12), msgAt(0, 13)}
+	c.takeAhead(10)
+	s.handBackAheadLocked()
+	if len(s.nacks) != 1 || s.nacks[0].ref.Offset != 12 || s.aheadLenLocked() != 0 {
+		t.Fatalf("handed back %d, %d left ahead; want orders/3 12 alone, 0", len(s.nacks), s.aheadLenLocked())
+	}
+}
