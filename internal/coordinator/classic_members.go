@@ -3,8 +3,6 @@ package coordinator
 import (
 	"maps"
 	"slices"
-
-	"github.com/abd-ulbasit/goqueue/api"
 )
 
 // A classic Kafka group's membership (members, generation, assignments)
@@ -35,15 +33,15 @@ type ClassicHold struct {
 // is dropped, except an empty one while the group is held by nobody: its
 // front end saved it as the group emptied, and released the hold at once
 // (and may have held and released it again since, for a join answered
-// MEMBER_ID_REQUIRED). Errors: those of the replicated writes
-// (NOT_COORDINATOR, UNAVAILABLE).
+// MEMBER_ID_REQUIRED). Errors: NOT_COORDINATOR, GROUP_NOT_FOUND, and
+// those of the replicated writes (NOT_COORDINATOR, UNAVAILABLE).
 func (c *Coordinator) SaveClassicMembers(groupID string, token uint64, members []byte) error {
 	if c.repl == nil {
 		return nil
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return api.ErrNotCoordinator.Withf("group %s is no longer coordinated here", groupID).WithDetail("group", groupID)
+		return err
 	}
 	cg.mu.Lock()
 	current := token != 0 && token == cg.classicHold || len(members) == 0 && cg.classicHold == 0

@@ -136,11 +136,11 @@ func (gs *groups) restoredGroup(id string, members []byte, hold coordinator.Clas
 
 // saveLoop makes the queued saves until ctx ends, one group at a time
 // (each save replaces the group's whole membership, and only the newest
-// queued is made). A save refused as
-// UNAVAILABLE (the group's shard without a majority for now) is tried
-// again a second later unless a newer one came meanwhile; any other
-// failure leaves the group's saved membership older than its own, which
-// costs its members a rejoin should the group move before its next save.
+// queued is made). A save refused as UNAVAILABLE (the group's shard
+// without a majority for now) is tried again a second later unless a
+// newer one came meanwhile; any other failure leaves the group's saved
+// membership older than its own, which costs its members a rejoin should
+// the group move before its next save.
 func (gs *groups) saveLoop(ctx context.Context) {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
