@@ -32,6 +32,27 @@ func newFakeHolder() *fakeHolder {
 	return &fakeHolder{held: map[string]uint64{}, saved: map[string][]byte{}, adopted: map[string][]byte{}}
 }
 
+// savingGroups is a front end's groups over f whose saver runs until the
+// test ends.
+func savingGroups(t *testing.T, f *fakeHolder) *groups {
+	gs := newGroups(f)
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	go gs.saveLoop(ctx)
+	return gs
+}
+
+// heldGroup adds group k to gs, held at f; the caller holds gs.mu.
+func heldGroup(t *testing.T, gs *groups) *kgroup {
+	t.Helper()
+	g := gs.newGroup("k")
+	gs.byID["k"] = g
+	if err := g.hold(); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
 func (f *fakeHolder) HoldClassicGroup(id string) (coordinator.ClassicHold, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -91,16 +112,9 @@ func TestClassicMembershipRestored(t *testing.T) {
 
 func testClassicMembershipRestored(t *testing.T) {
 	f := newFakeHolder()
-	gs := newGroups(f)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go gs.saveLoop(ctx)
+	gs := savingGroups(t, f)
 	gs.mu.Lock()
-	g := gs.newGroup("k")
-	gs.byID["k"] = g
-	if err := g.hold(); err != nil {
-		t.Fatal(err)
-	}
+	g := heldGroup(t, gs)
 	g.state, g.generation, g.protocolType, g.protocol, g.leader = groupStable, 7, "consumer", "range", "m1"
 	g.members["m1"] = &member{id: "m1", clientID: "c1", host: "/10.0.0.1", session: 10 * time.Second, rebalance: time.Minute,
 		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}, assignment: []byte{9}}
@@ -156,17 +170,10 @@ func testClassicMembershipRestored(t *testing.T) {
 func TestClassicMembershipRestoredMidRebalance(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFakeHolder()
-		gs := newGroups(f)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		go gs.saveLoop(ctx)
+		gs := savingGroups(t, f)
 		now := time.Now()
 		gs.mu.Lock()
-		g := gs.newGroup("k")
-		gs.byID["k"] = g
-		if err := g.hold(); err != nil {
-			t.Fatal(err)
-		}
+		g := heldGroup(t, gs)
 		g.state, g.generation, g.protocolType, g.protocol, g.leader = groupStable, 5, "consumer", "range", "c"
 		for _, id := range []string{"a", "b", "c"} {
 			g.members[id] = &member{id: id, session: 10 * time.Second, rebalance: time.Minute, lastSeen: now,
@@ -239,11 +246,7 @@ func TestLostGroupAnswersNotCoordinator(t *testing.T) {
 	gs := newGroups(f)
 	gs.mu.Lock()
 	defer gs.mu.Unlock()
-	g := gs.newGroup("k")
-	gs.byID["k"] = g
-	if err := g.hold(); err != nil {
-		t.Fatal(err)
-	}
+	g := heldGroup(t, gs)
 	join := make(chan *kmsg.JoinGroupResponse, 1)
 	g.members["m1"] = &member{id: "m1", session: time.Minute, join: join}
 	g.state = groupPreparingRebalance
@@ -267,11 +270,7 @@ func TestSilentMemberExpiresDuringRebalance(t *testing.T) {
 	f := newFakeHolder()
 	gs := newGroups(f)
 	gs.mu.Lock()
-	g := gs.newGroup("k")
-	gs.byID["k"] = g
-	if err := g.hold(); err != nil {
-		t.Fatal(err)
-	}
+	g := heldGroup(t, gs)
 	start := time.Now()
 	join := make(chan *kmsg.JoinGroupResponse, 1)
 	joined := &member{id: "a", session: 10 * time.Second, rebalance: time.Hour, lastSeen: start,
