@@ -77,10 +77,10 @@ const (
 // CheckRanges is coordinator.CheckRanges.
 func CheckRanges(rs []OffsetRange) error { return coordinator.CheckRanges(rs) }
 
-// MaxGroupTimeouts returns the longest session and rebalance timeouts a
+// GroupTimeouts returns the bounds of the session and rebalance timeouts a
 // join may name.
-func (b *Broker) MaxGroupTimeouts() (session, rebalance time.Duration) {
-	return b.coord.MaxGroupTimeouts()
+func (b *Broker) GroupTimeouts() (minSession, maxSession, maxRebalance time.Duration) {
+	return b.coord.GroupTimeouts()
 }
 
 // JoinGroup is coordinator.Coordinator.JoinGroup.

@@ -32,7 +32,7 @@ type JoinParams struct {
 	ClientID         string
 	Topics           []string
 	TopicRegex       string        // instead of Topics, KIP-848 members only: the topics it matches in full, now and later
-	SessionTimeout   time.Duration // within Groups.MaxTimeouts
+	SessionTimeout   time.Duration // within Groups.Timeouts
 	RebalanceTimeout time.Duration // 0: the session timeout
 	Assignor         string        // range, roundrobin, sticky or cooperative-sticky; "": the default
 	OffsetReset      string        // earliest, latest or none; "": earliest

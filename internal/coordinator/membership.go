@@ -34,10 +34,10 @@ func checkDuration(what string, d, limit time.Duration, bad *api.Error) error {
 	return nil
 }
 
-// MaxGroupTimeouts returns the longest session and rebalance timeouts a
+// GroupTimeouts returns the bounds of the session and rebalance timeouts a
 // join may name.
-func (c *Coordinator) MaxGroupTimeouts() (session, rebalance time.Duration) {
-	return c.opts.Groups.MaxTimeouts()
+func (c *Coordinator) GroupTimeouts() (minSession, maxSession, maxRebalance time.Duration) {
+	return c.opts.Groups.Timeouts()
 }
 
 // JoinGroup adds a member to groupID (creating the group on its first join)
@@ -63,7 +63,7 @@ func (c *Coordinator) joinAs(groupID string, p JoinParams, host, proto string) (
 	if err != nil {
 		return JoinResult{}, err
 	}
-	maxSession, maxRebalance := c.opts.Groups.MaxTimeouts()
+	_, maxSession, maxRebalance := c.opts.Groups.Timeouts()
 	if err := checkDuration("session timeout", p.SessionTimeout, maxSession, api.ErrInvalidTimeout); err != nil {
 		return JoinResult{}, err
 	}

@@ -92,12 +92,13 @@ func defaultMemberID(clientID string, seq uint64, now time.Time) string {
 	return clientID[:min(len(clientID), MaxIDLen-len(suffix))] + suffix
 }
 
-// MaxTimeouts returns the largest session and rebalance timeouts a join may
-// ask for, defaults applied, so that the broker can refuse a larger
-// millisecond count before it converts it to a time.Duration.
-func (c Config) MaxTimeouts() (session, rebalance time.Duration) {
+// Timeouts returns the bounds of the session and rebalance timeouts a join
+// may ask for, defaults applied, so that the broker can refuse a count of
+// milliseconds out of them, naming the same bounds whichever side it is
+// on, before it converts it to a time.Duration.
+func (c Config) Timeouts() (minSession, maxSession, maxRebalance time.Duration) {
 	d := c.withDefaults()
-	return d.MaxSessionTimeout, d.MaxRebalanceTimeout
+	return d.MinSessionTimeout, d.MaxSessionTimeout, d.MaxRebalanceTimeout
 }
 
 // heartbeatInterval is what a member with session timeout s is told: the

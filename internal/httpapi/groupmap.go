@@ -20,13 +20,17 @@ func invalidField(field, format string, args ...any) *api.Error {
 	return api.ErrInvalidArgument.Withf(format, args...).WithDetail("field", field)
 }
 
-// checkedMS converts field's v milliseconds, refusing a negative count or
-// one above limit with bad (INVALID_TIMEOUT or INVALID_ARGUMENT) whose
-// details name the field and the bounds in ms: min 0, max limit.
-func checkedMS(field string, v int64, limit time.Duration, bad *api.Error) (time.Duration, error) {
-	if v < 0 || v > limit.Milliseconds() {
-		return 0, bad.Withf("%s %d is outside 0..%d", field, v, limit.Milliseconds()).
-			WithDetail("field", field).WithDetail("min", int64(0)).WithDetail("max", limit.Milliseconds())
+// checkedMS converts field's v milliseconds, 0 (the default) or within
+// lo..hi, refusing any other count with bad (INVALID_TIMEOUT or
+// INVALID_ARGUMENT) whose details name the field and the bounds in ms, the
+// same whichever side v is on.
+func checkedMS(field string, v int64, lo, hi time.Duration, bad *api.Error) (time.Duration, error) {
+	if v < 0 || v > hi.Milliseconds() || v != 0 && v < lo.Milliseconds() {
+		e := bad.Withf("%s %d is outside %d..%d", field, v, lo.Milliseconds(), hi.Milliseconds())
+		if lo > 0 {
+			e = bad.Withf("%s %d is outside %d..%d (or 0: the broker's default)", field, v, lo.Milliseconds(), hi.Milliseconds())
+		}
+		return 0, e.WithDetail("field", field).WithDetail("min", lo.Milliseconds()).WithDetail("max", hi.Milliseconds())
 	}
 	return time.Duration(v) * time.Millisecond, nil
 }
@@ -45,7 +49,7 @@ func delayMS(field string, v int64) (time.Duration, error) {
 }
 
 // joinParams checks a join body against the broker's timeout bounds.
-func joinParams(req api.JoinRequest, maxSession, maxRebalance time.Duration) (broker.JoinParams, error) {
+func joinParams(req api.JoinRequest, minSession, maxSession, maxRebalance time.Duration) (broker.JoinParams, error) {
 	switch {
 	case req.MaxRetries < -1:
 		return broker.JoinParams{}, invalidField("max_retries", "max_retries %d: want -1 (no retries), 0 (default) or more", req.MaxRetries)
@@ -59,15 +63,15 @@ func joinParams(req api.JoinRequest, maxSession, maxRebalance time.Duration) (br
 			return broker.JoinParams{}, err
 		}
 	}
-	visibility, err := checkedMS("visibility_timeout_ms", req.VisibilityTimeoutMS, broker.MaxDelay, api.ErrInvalidArgument)
+	visibility, err := checkedMS("visibility_timeout_ms", req.VisibilityTimeoutMS, 0, broker.MaxDelay, api.ErrInvalidArgument)
 	if err != nil {
 		return broker.JoinParams{}, err
 	}
-	session, err := checkedMS("session_timeout_ms", req.SessionTimeoutMS, maxSession, api.ErrInvalidTimeout)
+	session, err := checkedMS("session_timeout_ms", req.SessionTimeoutMS, minSession, maxSession, api.ErrInvalidTimeout)
 	if err != nil {
 		return broker.JoinParams{}, err
 	}
-	rebalance, err := checkedMS("rebalance_timeout_ms", req.RebalanceTimeoutMS, maxRebalance, api.ErrInvalidTimeout)
+	rebalance, err := checkedMS("rebalance_timeout_ms", req.RebalanceTimeoutMS, 0, maxRebalance, api.ErrInvalidTimeout)
 	if err != nil {
 		return broker.JoinParams{}, err
 	}

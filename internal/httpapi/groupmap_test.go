@@ -26,19 +26,20 @@ func wantField(t *testing.T, name string, err error, code *api.Error, field stri
 // The wire checks of group bodies name the JSON field, in milliseconds;
 // the broker never sees a body that fails them.
 func TestGroupBodyFieldErrors(t *testing.T) {
-	const maxSession, maxRebalance = 5 * time.Minute, 5 * time.Minute
+	const minSession, maxSession, maxRebalance = time.Second, 5 * time.Minute, 5 * time.Minute
 	for _, c := range []struct {
 		name  string
 		err   error
 		code  *api.Error
 		field string
 	}{
-		{"max_retries", second(joinParams(api.JoinRequest{MaxRetries: -2}, maxSession, maxRebalance)), api.ErrInvalidArgument, "max_retries"},
-		{"max_in_flight", second(joinParams(api.JoinRequest{MaxInFlight: -1}, maxSession, maxRebalance)), api.ErrInvalidArgument, "max_in_flight"},
-		{"visibility", second(joinParams(api.JoinRequest{VisibilityTimeoutMS: math.MaxInt64}, maxSession, maxRebalance)), api.ErrInvalidArgument, "visibility_timeout_ms"},
-		{"session", second(joinParams(api.JoinRequest{SessionTimeoutMS: 1e13}, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
-		{"negative session", second(joinParams(api.JoinRequest{SessionTimeoutMS: -1}, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
-		{"rebalance", second(joinParams(api.JoinRequest{RebalanceTimeoutMS: maxRebalance.Milliseconds() + 1}, maxSession, maxRebalance)), api.ErrInvalidTimeout, "rebalance_timeout_ms"},
+		{"max_retries", second(joinParams(api.JoinRequest{MaxRetries: -2}, minSession, maxSession, maxRebalance)), api.ErrInvalidArgument, "max_retries"},
+		{"max_in_flight", second(joinParams(api.JoinRequest{MaxInFlight: -1}, minSession, maxSession, maxRebalance)), api.ErrInvalidArgument, "max_in_flight"},
+		{"visibility", second(joinParams(api.JoinRequest{VisibilityTimeoutMS: math.MaxInt64}, minSession, maxSession, maxRebalance)), api.ErrInvalidArgument, "visibility_timeout_ms"},
+		{"session", second(joinParams(api.JoinRequest{SessionTimeoutMS: 1e13}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
+		{"negative session", second(joinParams(api.JoinRequest{SessionTimeoutMS: -1}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
+		{"short session", second(joinParams(api.JoinRequest{SessionTimeoutMS: 500}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
+		{"rebalance", second(joinParams(api.JoinRequest{RebalanceTimeoutMS: maxRebalance.Milliseconds() + 1}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "rebalance_timeout_ms"},
 		{"max_messages", second(pollParams(api.PollRequest{MaxMessages: -1}, time.Minute)), api.ErrInvalidArgument, "max_messages"},
 		{"max_bytes", second(pollParams(api.PollRequest{MaxBytes: -1}, time.Minute)), api.ErrInvalidArgument, "max_bytes"},
 		{"wait_ms", second(pollParams(api.PollRequest{WaitMS: -1}, time.Minute)), api.ErrInvalidArgument, "wait_ms"},
@@ -60,7 +61,7 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		wantField(t, c.name, c.err, c.code, c.field)
 	}
 	// A name no topic can have: it was 404 TOPIC_NOT_FOUND.
-	if err := second(joinParams(api.JoinRequest{Topics: []string{"bad name"}}, maxSession, maxRebalance)); !errors.Is(err, api.ErrInvalidTopicName) {
+	if err := second(joinParams(api.JoinRequest{Topics: []string{"bad name"}}, minSession, maxSession, maxRebalance)); !errors.Is(err, api.ErrInvalidTopicName) {
 		t.Fatalf("join naming topic %q: %v, want INVALID_TOPIC_NAME", "bad name", err)
 	}
 }
@@ -71,7 +72,7 @@ func second[T any](_ T, err error) error { return err }
 // delay past broker.MaxDelay held to it, the poll wait to Options.MaxWait.
 func TestGroupBodyMapping(t *testing.T) {
 	j, err := joinParams(api.JoinRequest{MemberID: "m", Topics: []string{"t"}, SessionTimeoutMS: 6000,
-		RebalanceTimeoutMS: 9000, VisibilityTimeoutMS: 1500, MaxRetries: -1, MaxInFlight: 7}, time.Minute, time.Minute)
+		RebalanceTimeoutMS: 9000, VisibilityTimeoutMS: 1500, MaxRetries: -1, MaxInFlight: 7}, time.Second, time.Minute, time.Minute)
 	if err != nil || j.SessionTimeout != 6*time.Second || j.RebalanceTimeout != 9*time.Second ||
 		j.VisibilityTimeout != 1500*time.Millisecond || j.MaxRetries != -1 || j.MaxInFlight != 7 {
 		t.Fatalf("join: %+v, %v", j, err)
@@ -163,5 +164,18 @@ func TestHeartbeatOwnedDecoding(t *testing.T) {
 	}
 	if _, err := heartbeatParams(api.HeartbeatRequest{MemberID: "a", Seq: -1}); !errors.Is(err, api.ErrInvalidArgument) {
 		t.Errorf("seq -1: %v, want INVALID_ARGUMENT", err)
+	}
+}
+
+// A session timeout out of bounds is refused naming the same bounds
+// whichever side it is on: above them the wire check said min 0, below
+// them the group's check min 1000 (found by a helper).
+func TestSessionBoundsNamedAlike(t *testing.T) {
+	for _, ms := range []int64{500, 1e13} {
+		_, err := joinParams(api.JoinRequest{SessionTimeoutMS: ms}, time.Second, 5*time.Minute, time.Minute)
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Details["min"] != int64(1000) || ae.Details["max"] != int64(300000) {
+			t.Fatalf("session_timeout_ms %d: %v (details %v), want min 1000 and max 300000", ms, err, ae)
+		}
 	}
 }

@@ -62,8 +62,8 @@ func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	maxSession, maxRebalance := s.b.MaxGroupTimeouts()
-	p, err := joinParams(req, maxSession, maxRebalance)
+	minSession, maxSession, maxRebalance := s.b.GroupTimeouts()
+	p, err := joinParams(req, minSession, maxSession, maxRebalance)
 	if err != nil {
 		return err
 	}
