@@ -45,14 +45,7 @@ func TestProducerOutlivesAHungNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.refresh(ctx, topic); err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	ts := p.topics[topic]
-	ts.cluster = true
-	ts.leaders[0], ts.leaderIDs[0] = n2.URL, 2
-	p.mu.Unlock()
+	pretendLeader(t, ctx, p, topic, n2.URL, 2, 0)
 
 	var (
 		mu      sync.Mutex

@@ -55,16 +55,7 @@ func TestPipelinedProduceFollowsLeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.refresh(ctx, topic); err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	ts := p.topics[topic]
-	ts.cluster = true
-	for i := range ts.leaders {
-		ts.leaders[i], ts.leaderIDs[i] = deposed.URL, 2 // as the metadata said before a failover
-	}
-	p.mu.Unlock()
+	pretendLeader(t, ctx, p, topic, deposed.URL, 2) // as the metadata said before a failover
 
 	var mu sync.Mutex
 	results := make([]Position, n)
@@ -288,5 +279,27 @@ func TestPipelinedProduceBeforeLeadersKnown(t *testing.T) {
 				t.Fatalf("%d records stored, want %d", seen, 4*parts)
 			}
 		})
+	}
+}
+
+// pretendLeader makes p take topic for a cluster's, whose partitions
+// (every one if none is named) node id at url leads, as if its metadata
+// said so.
+func pretendLeader(t *testing.T, ctx context.Context, p *Producer, topic, url string, id uint64, partitions ...int) {
+	t.Helper()
+	if _, err := p.refresh(ctx, topic); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ts := p.topics[topic]
+	ts.cluster = true
+	if len(partitions) == 0 {
+		for i := range ts.leaders {
+			partitions = append(partitions, i)
+		}
+	}
+	for _, i := range partitions {
+		ts.leaders[i], ts.leaderIDs[i] = url, id
 	}
 }
