@@ -91,6 +91,15 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 	defer t.Stop()
 	flush := time.NewTicker(n.host.cfg.FlushEvery)
 	defer flush.Stop()
+	// One flush at a time runs beside the loop (Host.FlushLater); Run
+	// waits for it before the deferred Close.
+	flushed := make(chan error, 1)
+	flushing := false
+	defer func() {
+		if flushing {
+			<-flushed
+		}
+	}()
 	for {
 		// A pass can leave work for the next one without any new event:
 		// entries a single-voter group committed by persisting them (raft
@@ -111,7 +120,16 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 				n.host.PeerDown(p)
 			}
 		case <-flush.C:
-			if err := n.host.Flush(); err != nil {
+			if flushing {
+				break // the next tick flushes what this one would have
+			}
+			if sync := n.host.FlushLater(); sync != nil {
+				flushing = true
+				go func() { flushed <- sync() }()
+			}
+		case err := <-flushed:
+			flushing = false
+			if err != nil {
 				return err
 			}
 		case envs := <-n.inbox:

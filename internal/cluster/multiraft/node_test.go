@@ -168,7 +168,8 @@ func proposeLed(ctx context.Context, n *multiraft.Node, cmd string) (multiraft.R
 // between snapshots lives in memory and in the WAL, and a group of 1 MiB
 // produce batches held thousands of them before SnapshotEvery was reached.
 // 200 entries of 64 KiB (12.5 MiB) with SnapshotBytes at 1 MiB leave a
-// store of a few MiB; without the bound, all of them.
+// store of a few MiB (a WAL segment is rewritten once it passes 4
+// SnapshotBytes); without the bound, all of them.
 func TestLargeEntriesSnapshotBySize(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
@@ -195,7 +196,7 @@ func TestLargeEntriesSnapshotBySize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size > 4<<20 {
+	if size > 6<<20 {
 		t.Fatalf("the store holds %d bytes after 12.5 MiB of entries with SnapshotBytes 1 MiB", size)
 	}
 }

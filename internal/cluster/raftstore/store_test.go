@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"testing/synctest"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -207,11 +208,14 @@ func TestStoreCrashModel(t *testing.T) {
 func crashModel(t *testing.T, seed uint64) bool {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	fsys := vfs.NewMem()
+	// A snapshot starts a new segment at every one, at some, or at none.
+	rotateAt := []int64{0, 256, 1 << 30}[seed%3]
 	open := func() *Store {
 		s, err := Open(fsys, "/g")
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}
+		s.SetRotateBytes(rotateAt)
 		return s
 	}
 	s := open()
@@ -224,6 +228,24 @@ func crashModel(t *testing.T, seed uint64) bool {
 	// the commit index after it may be lost.
 	candidates := []state{stateOf(t, s)}
 	lastMust := 0
+	// A FlushLater's sync runs on its own goroutine, as the host runs it,
+	// while saves go on; once it returns, everything saved up to the call
+	// (candidates[flushAt]) is durable.
+	var flushed chan error
+	flushAt := 0
+	trim := func(k int) {
+		candidates = candidates[k:]
+		lastMust, flushAt = max(lastMust-k, 0), max(flushAt-k, 0)
+	}
+	finishFlush := func() {
+		if flushed != nil {
+			if err := <-flushed; err != nil {
+				t.Fatal(err)
+			}
+			flushed = nil
+			trim(flushAt)
+		}
+	}
 	term, commit := uint64(1), uint64(1)
 	for step := range 300 {
 		last, _ := s.LastIndex()
@@ -261,11 +283,18 @@ func crashModel(t *testing.T, seed uint64) bool {
 			if prev.GetTerm() != hs.GetTerm() || prev.GetVote() != hs.GetVote() {
 				lastMust = len(candidates) - 1
 			}
-		case op < 13:
+		case op < 11:
 			if err := s.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			candidates, lastMust = candidates[lastMust:], 0
+			trim(lastMust)
+		case op < 13:
+			if flushed != nil {
+				finishFlush()
+			} else if sync := s.FlushLater(); sync != nil {
+				flushed, flushAt = make(chan error, 1), len(candidates)-1
+				go func() { flushed <- sync() }()
+			}
 		case op < 15: // snapshot of applied state
 			snap, _ := s.Snapshot()
 			if commit > snap.GetMetadata().GetIndex() {
@@ -273,7 +302,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 				if err := s.CreateSnapshot(i, &pb.ConfState{Voters: []uint64{1, 2, 3}}, fmt.Appendf(nil, "sm@%d", i), uint64(rng.IntN(3))); err != nil {
 					t.Fatal(err)
 				}
-				candidates, lastMust = []state{stateOf(t, s)}, 0
+				candidates, lastMust, flushAt = []state{stateOf(t, s)}, 0, 0
 			}
 		case op < 16: // a snapshot from a leader, past everything we have
 			term++
@@ -293,7 +322,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 			if err := s.Save(hardState(term, 0, commit), nil); err != nil {
 				t.Fatal(err)
 			}
-			candidates, lastMust = []state{durable, stateOf(t, s)}, 1
+			candidates, lastMust, flushAt = []state{durable, stateOf(t, s)}, 1, 0
 		case op < 17: // drop the tail kept behind the snapshot: state unchanged
 			snap, _ := s.Snapshot()
 			first, _ := s.FirstIndex()
@@ -304,6 +333,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 				}
 			}
 		default: // crash
+			finishFlush()
 			s.Close()
 			fsys.Crash(rng)
 			s = open()
@@ -319,7 +349,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 				t.Errorf("step %d: recovered %+v, not one of %d candidates; durable was %+v", step, got, len(candidates), candidates[0])
 				return false
 			}
-			candidates, lastMust = []state{got}, 0
+			candidates, lastMust, flushAt = []state{got}, 0, 0
 			hs, _, _ := s.InitialState()
 			term, commit = hs.GetTerm(), hs.GetCommit()
 			if term == 0 {
@@ -327,6 +357,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 			}
 		}
 	}
+	finishFlush()
 	s.Close()
 	return true
 }
@@ -427,5 +458,110 @@ func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
 	defer s.Close()
 	if last, _ := s.LastIndex(); last != 2 {
 		t.Fatalf("a flushed entry was lost: last index %d", last)
+	}
+}
+
+// TestFlushLater: the sync FlushLater returns makes what was saved before
+// the call durable, whatever is saved after it; a rotation meanwhile
+// waits for that sync before it closes the segment the sync is of.
+func TestFlushLater(t *testing.T) { synctest.Test(t, testFlushLater) }
+
+func testFlushLater(t *testing.T) {
+	fsys := vfs.NewMem()
+	s, err := Open(fsys, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	s.SetLazy(true)
+	if err := s.Save(hardState(1, 0, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.FlushLater() != nil {
+		t.Fatal("FlushLater took a new term, which the pass's Sync must sync")
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(hardState(1, 0, 1), []*pb.Entry{ent(2, 1, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	sync := s.FlushLater()
+	if sync == nil || s.Unsynced() {
+		t.Fatalf("FlushLater of a saved entry: sync %v, unsynced %v", sync != nil, s.Unsynced())
+	}
+	if again := s.FlushLater(); again != nil {
+		t.Fatal("a second FlushLater with nothing saved since returned a sync")
+	}
+	if err := s.Save(hardState(1, 0, 2), []*pb.Entry{ent(3, 1, "b")}); err != nil {
+		t.Fatal(err)
+	}
+	// A snapshot that rotates closes the segment: it must wait for sync.
+	s.SetRotateBytes(0)
+	rotated := make(chan error, 1)
+	go func() { rotated <- s.CreateSnapshot(2, &pb.ConfState{Voters: []uint64{1, 2, 3}}, []byte("sm@2"), 1) }()
+	synctest.Wait()
+	select {
+	case err := <-rotated:
+		t.Fatalf("the rotation closed the segment before its pending sync ran (err %v)", err)
+	default:
+	}
+	if err := sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-rotated; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(hardState(1, 0, 2), []*pb.Entry{ent(4, 1, "c")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	fsys.Crash(nil)
+	if s, err = Open(fsys, "/g"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if last, _ := s.LastIndex(); last != 3 {
+		t.Fatalf("after a power loss the log ends at %d, want 3 (the rotation's, not the unflushed entry 4)", last)
+	}
+}
+
+// TestSnapshotBelowRotateBytesKeepsSegment: a snapshot taken while the
+// segment is small leaves it in place (no rewrite of the kept log), and a
+// reopened store starts from the snapshot with the entries after it.
+func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
+	fsys := vfs.NewMem()
+	s, err := Open(fsys, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+		t.Fatal(err)
+	}
+	var ents []*pb.Entry
+	for i := uint64(2); i <= 9; i++ {
+		ents = append(ents, ent(i, 1, fmt.Sprint("e", i)))
+	}
+	if err := s.Save(hardState(1, 0, 9), ents); err != nil {
+		t.Fatal(err)
+	}
+	seq := s.segSeq
+	if err := s.CreateSnapshot(6, &pb.ConfState{Voters: []uint64{1, 2, 3}}, []byte("sm@6"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if s.segSeq != seq {
+		t.Fatalf("a snapshot of a %d-byte segment rotated it", s.segBytes)
+	}
+	s.Close()
+	fsys.Crash(nil)
+	if s, err = Open(fsys, "/g"); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got := stateOf(t, s)
+	if got.snapIndex != 6 || got.ents != "7/1/e7 8/1/e8 9/1/e9 " {
+		t.Fatalf("reopened: %+v, want the snapshot at 6 and entries 7-9", got)
 	}
 }
