@@ -18,7 +18,8 @@ const (
 	// fsync=always gets.
 	SyncEachPass Durability = iota
 	// SyncOnFlush writes entries in their pass and syncs them at the next
-	// Flush (Node runs one every Config.FlushEvery): an entry commits on a
+	// Flush (Node runs one every Config.FlushEvery, beside its loop; one
+	// still running when the next is due puts that off): an entry commits on a
 	// majority of copies that are written, which survives a process crash
 	// (SIGKILL) of any number of nodes, but not a power loss of a majority
 	// within FlushEvery. fsync=interval.

@@ -384,8 +384,8 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 		conf: conf, applied: applied, snapAt: applied, durability: durabilityOf(sm),
 	}
 	store.SetLazy(g.durability != SyncEachPass)
-	// Snapshots every SnapshotBytes rewrite the WAL every fourth one.
-	store.SetRotateBytes(int64(min(4*h.cfg.SnapshotBytes, math.MaxInt64/2)))
+	// Snapshots every SnapshotBytes rewrite the WAL every other one.
+	store.SetRotateBytes(int64(min(h.cfg.SnapshotBytes, math.MaxInt64/4) * 2))
 	h.groups[id] = g
 	h.order = append(h.order, id)
 	slices.Sort(h.order)

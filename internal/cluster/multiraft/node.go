@@ -156,6 +156,11 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 				fn(n.host)
 			case p := <-n.unreachable:
 				n.reportUnreachable(p)
+			case err := <-flushed: // a busy loop may not reach the select above
+				flushing = false
+				if err != nil {
+					return err
+				}
 			default:
 				break drain
 			}

@@ -65,9 +65,11 @@ type Store struct {
 	// a commit index alone, and a lazy store's entries.
 	unsynced bool
 	lazy     bool // SetLazy
-	// flushing is closed when the sync FlushLater returned has run.
-	flushing chan struct{}
-	buf      []byte // reused encoding buffer
+	// flushing is closed when the sync FlushLater returned has run, and
+	// flushErr is then its error; failed keeps the first (waitFlush).
+	flushing         chan struct{}
+	flushErr, failed error
+	buf              []byte // reused encoding buffer
 }
 
 // Open reads the group's state from dir (creating dir if needed), cuts off a
@@ -210,6 +212,9 @@ func (s *Store) Flush() error {
 	if s.seg == nil {
 		return ErrClosed
 	}
+	if err := s.waitFlush(); err != nil {
+		return err
+	}
 	if !s.unsynced {
 		return nil
 	}
@@ -224,32 +229,43 @@ func (s *Store) Flush() error {
 // the disk: it counts everything saved so far as synced and returns the
 // sync that makes it so, which the caller must run, on another goroutine,
 // concurrently with later saves. It returns nil when there is nothing to
-// flush, or when the next Sync syncs anyway (a term or vote saved). A
-// rotation or Close meanwhile waits for the sync before it closes the
-// segment.
+// flush, or when the next Sync syncs anyway (a term or vote saved). Flush,
+// a rotation and Close wait for a pending sync first, and a sync that
+// failed fails them all from then on: after a failed fsync the kernel may
+// have dropped the pages, and only one caller of fsync on a file hears of
+// it.
 func (s *Store) FlushLater() func() error {
+	if err := s.waitFlush(); err != nil {
+		return func() error { return err }
+	}
 	if s.seg == nil || !s.unsynced || s.dirty {
 		return nil
 	}
-	s.waitFlush()
 	s.unsynced = false
 	f, done := s.seg, make(chan struct{})
 	s.flushing = done
 	return func() error {
-		defer close(done)
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("raftstore: sync: %w", err)
+		err := f.Sync()
+		if err != nil {
+			err = fmt.Errorf("raftstore: sync: %w", err)
 		}
-		return nil
+		s.flushErr = err // read once done is closed
+		close(done)
+		return err
 	}
 }
 
-// waitFlush waits for the sync FlushLater handed out last, if any.
-func (s *Store) waitFlush() {
+// waitFlush waits for the sync FlushLater handed out last, if any, and
+// returns the failure of any such sync.
+func (s *Store) waitFlush() error {
 	if s.flushing != nil {
 		<-s.flushing
 		s.flushing = nil
+		if s.failed == nil {
+			s.failed = s.flushErr
+		}
 	}
+	return s.failed
 }
 
 // SetLazy makes Sync leave entries to Flush: a group whose topic's fsync
@@ -280,17 +296,17 @@ func (s *Store) ApplySnapshot(snap *pb.Snapshot) error {
 }
 
 // SetRotateBytes sets the size past which CreateSnapshot starts a new WAL
-// segment (default 64 MiB). Below it the segment is only synced (as a
+// segment (default 32 MiB). Below it the segment is only synced (as a
 // rotation would make everything saved durable): replay skips its entries
 // the snapshot covers (replayed.after), so the snapshot file alone records
 // the compaction. Rewriting the kept log into a fresh segment, syncing it
 // and its directory at every snapshot stalled the host's loop, and so every
 // group of the node, 15–90 ms a time under a replicated produce (a
-// partition snapshots every 16 MiB). The WAL on disk is bounded by about
-// n plus what follows the snapshot.
+// partition snapshots every 16 MiB). The price: a group's WAL on disk
+// grows to about n plus a snapshot's worth, and Open reads all of it.
 func (s *Store) SetRotateBytes(n int64) { s.rotateAt = n }
 
-const defaultRotateBytes = 64 << 20
+const defaultRotateBytes = 32 << 20
 
 // CreateSnapshot records the state machine's data as of applied index i with
 // configuration cs, durably, and drops the log before i-keep from memory, so
@@ -344,8 +360,8 @@ func (s *Store) Close() error {
 	if s.seg == nil {
 		return nil
 	}
-	s.waitFlush()
-	err := s.seg.Close()
+	ferr := s.waitFlush()
+	err := errors.Join(s.seg.Close(), ferr)
 	s.seg = nil
 	return err
 }
@@ -385,6 +401,11 @@ func (s *Store) writeSnap(snap *pb.Snapshot) error {
 // record at its base, its entries, the hard state), makes it durable, and
 // removes the older segments, which it supersedes.
 func (s *Store) rotate() error {
+	// The segment rotated away may have a sync pending: wait for it, so
+	// that it is not closed under the sync, and hear if it failed.
+	if err := s.waitFlush(); err != nil {
+		return fmt.Errorf("raftstore: rotate: %w", err)
+	}
 	first, _ := s.FirstIndex()
 	last, _ := s.LastIndex()
 	baseTerm, err := s.Term(first - 1)
@@ -446,7 +467,6 @@ func (s *Store) rotate() error {
 		return fail(err)
 	}
 	if s.seg != nil {
-		s.waitFlush()
 		s.seg.Close()
 	}
 	s.seg, s.segSeq, s.segBytes, s.dirty, s.unsynced = f, seq, int64(len(buf)), false, false
