@@ -22,6 +22,7 @@ package raftstore
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 
@@ -177,7 +178,7 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	prev, _, _ := s.InitialState()
 	must := (len(ents) > 0 && !s.lazy) || (!raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, 0))
 	if _, err := s.seg.Write(buf); err != nil {
-		return fmt.Errorf("raftstore: write: %w", err)
+		return segError("write", s.segPath(), err)
 	}
 	s.segBytes += int64(len(buf))
 	s.dirty = s.dirty || must
@@ -219,7 +220,7 @@ func (s *Store) Flush() error {
 		return nil
 	}
 	if err := s.seg.Sync(); err != nil {
-		return fmt.Errorf("raftstore: sync: %w", err)
+		return segError("sync", s.segPath(), err)
 	}
 	s.dirty, s.unsynced = false, false
 	return nil
@@ -242,17 +243,31 @@ func (s *Store) FlushLater() func() error {
 		return nil
 	}
 	s.unsynced = false
-	f, done := s.seg, make(chan struct{})
+	f, path, done := s.seg, s.segPath(), make(chan struct{})
 	s.flushing = done
 	return func() error {
 		err := f.Sync()
 		if err != nil {
-			err = fmt.Errorf("raftstore: sync: %w", err)
+			err = segError("sync", path, err)
 		}
 		s.flushErr = err // read once done is closed
 		close(done)
 		return err
 	}
+}
+
+// segPath is the path of the segment appended to.
+func (s *Store) segPath() string { return vfs.Join(s.dir, segName(s.segSeq)) }
+
+// segError reports the failure of op on the segment at path. The file's
+// own error names the file as it was opened: a rotated segment's
+// temporary name, which is gone once it is renamed.
+func segError(op, path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Errorf("raftstore: %s %s: %w", op, path, err)
 }
 
 // waitFlush waits for the sync FlushLater handed out last, if any, and

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/synctest"
 
@@ -607,4 +608,52 @@ func TestFailedFlushLaterFailsTheStore(t *testing.T) {
 	if err := s.Sync(); !errors.Is(err, vfs.ErrPowerLoss) {
 		t.Fatalf("Sync of a vote after a failed FlushLater: %v", err)
 	}
+}
+
+// A failing sync names the segment by its name on disk, not by the
+// temporary name a rotated segment was created under (as the file's own
+// error does): that name is gone once the segment is renamed.
+func TestSegmentErrorNamesTheSegment(t *testing.T) {
+	disk := &failingSyncs{FS: vfs.NewMem()}
+	s, err := Open(disk, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Save(nil, []*pb.Entry{ent(1, 1, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	disk.failing = true
+	err = s.Flush()
+	want := "/g/" + segName(s.segSeq) + ":"
+	if !errors.Is(err, errNoSpace) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), tmpSuffix) {
+		t.Fatalf("Flush: %v; want the disk's error naming %s", err, want)
+	}
+}
+
+var errNoSpace = errors.New("no space left on device")
+
+// failingSyncs is a file system whose files' syncs fail, once failing is
+// set, as os.File's do: naming the file as it was opened.
+type failingSyncs struct {
+	vfs.FS
+	failing bool
+}
+
+func (f *failingSyncs) Create(name string) (vfs.File, error) {
+	file, err := f.FS.Create(name)
+	return failingSyncsFile{file, name, f}, err
+}
+
+type failingSyncsFile struct {
+	vfs.File
+	name string
+	fs   *failingSyncs
+}
+
+func (f failingSyncsFile) Sync() error {
+	if f.fs.failing {
+		return &os.PathError{Op: "sync", Path: f.name, Err: errNoSpace}
+	}
+	return f.File.Sync()
 }
