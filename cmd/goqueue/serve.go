@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -146,10 +147,13 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	// gone (see node.Node.HandOff).
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	defer stopServing()
+	// nodeFailed: the cluster node stopped on its own (a disk that failed
+	// an fsync): there is nothing left to hand off, and no handOff to log.
+	var nodeFailed atomic.Bool
 	g.Go(func() error {
 		defer stopServing()
 		<-gctx.Done()
-		if cn != nil {
+		if cn != nil && !nodeFailed.Load() {
 			handOff(cn, cfg.shutdownTimeout, log)
 		}
 		return nil
@@ -180,7 +184,14 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		nodeCtx, stopNode := context.WithCancel(context.Background())
 		g.Go(func() error {
 			defer stopNode()
-			return cn.n.Run(nodeCtx)
+			err := cn.n.Run(nodeCtx)
+			if err != nil {
+				// Set before Run's error cancels gctx (errgroup cancels
+				// once this returns), so the hand-off sees it.
+				nodeFailed.Store(true)
+				log.Error("cluster node failed; the broker stops", "err", err)
+			}
+			return err
 		})
 		g.Go(func() error {
 			drains.Wait()
