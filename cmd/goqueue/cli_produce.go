@@ -40,7 +40,10 @@ func (c *cli) produceCmd() *cobra.Command {
 		Long: `produce publishes each input line as one message (the newline is not part
 of it; empty lines are skipped). --key gives every message the same key;
 --key-separator splits each line into KEY SEP VALUE instead. Keyed messages
-go to the partition the broker's murmur2 partitioner picks. --header k=v
+go to the partition the broker's murmur2 partitioner picks; keyless ones are
+spread a request at a time (Kafka's sticky partitioner: all of a request's
+keyless lines go to one partition, the next request's to the next), so a
+small input may land in one partition. --header k=v
 (repeatable) and --timestamp (RFC 3339 or ms since the epoch) apply to every
 message. With --json-lines each line is a JSON object
 {"key","value","headers","timestamp","partition"} (value: a string is sent as
@@ -181,7 +184,7 @@ file (--progress forces it, --quiet hides it).`,
 	f.StringVarP(&file, "file", "f", "", "read lines from this file instead of stdin")
 	f.StringVarP(&key, "key", "k", "", "key for every message")
 	f.StringVar(&keySep, "key-separator", "", "split each line into key and value at the first SEP")
-	f.Int32VarP(&partition, "partition", "p", 0, "publish to this partition (default: by key, or spread)")
+	f.Int32VarP(&partition, "partition", "p", 0, "publish to this partition (default: by key, or spread a request at a time)")
 	f.BoolVar(&progress, "progress", false, "always show a progress bar")
 	f.BoolVarP(&quiet, "quiet", "q", false, "never show a progress bar")
 	f.StringArrayVarP(&headers, "header", "H", nil, "header KEY=VALUE for every message (repeatable)")
