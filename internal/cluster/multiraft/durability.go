@@ -19,7 +19,8 @@ const (
 	SyncEachPass Durability = iota
 	// SyncOnFlush writes entries in their pass and syncs them at the next
 	// Flush (Node runs one every Config.FlushEvery, beside its loop; one
-	// still running when the next is due puts that off): an entry commits on a
+	// that falls due while the last still runs starts when it ends, so a
+	// slow fsync stretches the interval by its own length): an entry commits on a
 	// majority of copies that are written, which survives a process crash
 	// (SIGKILL) of any number of nodes, but not a power loss of a majority
 	// within FlushEvery. fsync=interval.
@@ -63,10 +64,12 @@ func (h *Host) Flush() error {
 
 // FlushLater is Flush for a caller that goes on processing meanwhile: it
 // returns the syncs to run on another goroutine (nil if there are none),
-// which must return before the host closes. Nothing waits for them but
-// the next FlushLater: a SyncOnFlush entry is acknowledged once written.
-// Run on the loop, Flush held every group of the node for as long as the
-// disk took — 20–60 ms every FlushEvery under a replicated produce.
+// which must return before the host closes. A SyncOnFlush entry is
+// acknowledged once written, so passes go on while they run; a store
+// waits for its pending sync only where it must (a vote's Sync, a
+// snapshot's Flush, a rotation, Close). Run on the loop, Flush held every
+// group of the node for as long as the disk took (docs/cluster.md,
+// "The loop waiting on the disk").
 func (h *Host) FlushLater() func() error {
 	if h.closed {
 		return nil

@@ -91,15 +91,8 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 	defer t.Stop()
 	flush := time.NewTicker(n.host.cfg.FlushEvery)
 	defer flush.Stop()
-	// One flush at a time runs beside the loop (Host.FlushLater); Run
-	// waits for it before the deferred Close.
-	flushed := make(chan error, 1)
-	flushing := false
-	defer func() {
-		if flushing {
-			<-flushed
-		}
-	}()
+	fl := &flusher{host: n.host, done: make(chan error, 1)}
+	defer fl.wait() // before the deferred Close
 	for {
 		// A pass can leave work for the next one without any new event:
 		// entries a single-voter group committed by persisting them (raft
@@ -120,16 +113,9 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 				n.host.PeerDown(p)
 			}
 		case <-flush.C:
-			if flushing {
-				break // the next tick flushes what this one would have
-			}
-			if sync := n.host.FlushLater(); sync != nil {
-				flushing = true
-				go func() { flushed <- sync() }()
-			}
-		case err := <-flushed:
-			flushing = false
-			if err != nil {
+			fl.tick()
+		case err := <-fl.done:
+			if err := fl.finished(err); err != nil {
 				return err
 			}
 		case envs := <-n.inbox:
@@ -156,9 +142,8 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 				fn(n.host)
 			case p := <-n.unreachable:
 				n.reportUnreachable(p)
-			case err := <-flushed: // a busy loop may not reach the select above
-				flushing = false
-				if err != nil {
+			case err := <-fl.done: // a busy loop may not reach the select above
+				if err := fl.finished(err); err != nil {
 					return err
 				}
 			default:
@@ -181,6 +166,48 @@ func (n *Node) Run(ctx context.Context, tr Transport) error {
 				n.host.ReportSnapshot(e.Group, e.Msg.GetTo(), true)
 			}
 		}
+	}
+}
+
+// flusher runs the syncs of Host.FlushLater beside the loop, one at a
+// time: a flush that falls due while one runs starts as soon as it ends,
+// so a slow disk stretches the time to a sync by that fsync, not by a
+// whole FlushEvery more. Only Run's goroutine uses it.
+type flusher struct {
+	host          *Host
+	done          chan error // the running flush's result
+	running, owed bool
+}
+
+func (f *flusher) tick() {
+	if f.running {
+		f.owed = true
+		return
+	}
+	if sync := f.host.FlushLater(); sync != nil {
+		f.running = true
+		go func() { f.done <- sync() }()
+	}
+}
+
+// finished takes the running flush's result and starts one owed.
+func (f *flusher) finished(err error) error {
+	f.running = false
+	if err != nil {
+		return err
+	}
+	if f.owed {
+		f.owed = false
+		f.tick()
+	}
+	return nil
+}
+
+// wait waits for the running flush, if any.
+func (f *flusher) wait() {
+	if f.running {
+		<-f.done
+		f.running = false
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,7 +300,7 @@ func (o *oneNode) stop(t *testing.T) {
 // group's entries leave nothing but the flush to sync them.
 func TestNodeFailsWithItsFlush(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	disk := &syncFails{FS: vfs.NewMem()}
+	disk := vfs.NewMem()
 	h, err := multiraft.New(multiraft.Config{NodeID: 1, FS: disk, Dir: "/n", FlushEvery: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +320,7 @@ func TestNodeFailsWithItsFlush(t *testing.T) {
 	if _, err := proposeLed(ctx, n, "p a 1"); err != nil {
 		t.Fatal(err)
 	}
-	disk.failing.Store(true)
+	disk.FailSyncs(errSyncFailed)
 	// Acknowledged once written, unless the flush of the first put's
 	// entry has already failed and stopped the node.
 	if _, err := proposeLed(ctx, n, "p b 2"); err != nil && !errors.Is(err, multiraft.ErrStopped) {
@@ -338,31 +337,3 @@ func TestNodeFailsWithItsFlush(t *testing.T) {
 }
 
 var errSyncFailed = errors.New("test: fsync failed")
-
-// syncFails is a file system whose files' fsyncs fail once failing is set.
-type syncFails struct {
-	vfs.FS
-	failing atomic.Bool
-}
-
-func (f *syncFails) Create(name string) (vfs.File, error) { return f.wrap(f.FS.Create(name)) }
-func (f *syncFails) Append(name string) (vfs.File, error) { return f.wrap(f.FS.Append(name)) }
-
-func (f *syncFails) wrap(file vfs.File, err error) (vfs.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	return syncFailsFile{file, &f.failing}, nil
-}
-
-type syncFailsFile struct {
-	vfs.File
-	failing *atomic.Bool
-}
-
-func (f syncFailsFile) Sync() error {
-	if f.failing.Load() {
-		return errSyncFailed
-	}
-	return f.File.Sync()
-}

@@ -315,9 +315,9 @@ func (s *Store) ApplySnapshot(snap *pb.Snapshot) error {
 // rotation would make everything saved durable): replay skips its entries
 // the snapshot covers (replayed.after), so the snapshot file alone records
 // the compaction. Rewriting the kept log into a fresh segment, syncing it
-// and its directory at every snapshot stalled the host's loop, and so every
-// group of the node, 15–90 ms a time under a replicated produce (a
-// partition snapshots every 16 MiB). The price: a group's WAL on disk
+// and its directory at every snapshot held the host's loop, and so every
+// group of the node, for tens of milliseconds under a replicated produce
+// (a partition snapshots every 16 MiB; docs/cluster.md has the figures). The price: a group's WAL on disk
 // grows to about n plus a snapshot's worth, and Open reads all of it.
 func (s *Store) SetRotateBytes(n int64) { s.rotateAt = n }
 
@@ -370,13 +370,15 @@ func (s *Store) DropKept(i uint64) error {
 }
 
 // Close closes the segment. It does not sync: what was not synced is what a
-// crash would lose, and the host syncs before it stops.
+// crash would lose, and the host flushes before it stops (Flush reports a
+// failed FlushLater sync; Close only waits for a pending one, so as not to
+// close the file under it).
 func (s *Store) Close() error {
 	if s.seg == nil {
 		return nil
 	}
-	ferr := s.waitFlush()
-	err := errors.Join(s.seg.Close(), ferr)
+	_ = s.waitFlush()
+	err := s.seg.Close()
 	s.seg = nil
 	return err
 }
@@ -419,7 +421,7 @@ func (s *Store) rotate() error {
 	// The segment rotated away may have a sync pending: wait for it, so
 	// that it is not closed under the sync, and hear if it failed.
 	if err := s.waitFlush(); err != nil {
-		return fmt.Errorf("raftstore: rotate: %w", err)
+		return err // named already: "raftstore: sync …"
 	}
 	first, _ := s.FirstIndex()
 	last, _ := s.LastIndex()

@@ -577,8 +577,9 @@ func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
 }
 
 // TestFailedFlushLaterFailsTheStore: a sync FlushLater handed out that
-// fails fails every Flush, Sync and rotation after it — only one caller
-// of fsync hears of a failure, and the kernel may have dropped the pages.
+// fails fails every Flush, Sync of a vote and rotation after it — only
+// one caller of fsync hears of a failure, and the kernel may have
+// dropped the pages.
 func TestFailedFlushLaterFailsTheStore(t *testing.T) {
 	fsys := vfs.NewMem()
 	s, err := Open(fsys, "/g")
@@ -608,13 +609,17 @@ func TestFailedFlushLaterFailsTheStore(t *testing.T) {
 	if err := s.Sync(); !errors.Is(err, vfs.ErrPowerLoss) {
 		t.Fatalf("Sync of a vote after a failed FlushLater: %v", err)
 	}
+	s.SetRotateBytes(0)
+	if err := s.CreateSnapshot(2, &pb.ConfState{Voters: []uint64{1, 2, 3}}, nil, 0); !errors.Is(err, vfs.ErrPowerLoss) {
+		t.Fatalf("a rotating snapshot after a failed FlushLater: %v", err)
+	}
 }
 
 // A failing sync names the segment by its name on disk, not by the
 // temporary name a rotated segment was created under (as the file's own
 // error does): that name is gone once the segment is renamed.
 func TestSegmentErrorNamesTheSegment(t *testing.T) {
-	disk := &failingSyncs{FS: vfs.NewMem()}
+	disk := vfs.NewMem()
 	s, err := Open(disk, "/g")
 	if err != nil {
 		t.Fatal(err)
@@ -623,7 +628,7 @@ func TestSegmentErrorNamesTheSegment(t *testing.T) {
 	if err := s.Save(nil, []*pb.Entry{ent(1, 1, "a")}); err != nil {
 		t.Fatal(err)
 	}
-	disk.failing = true
+	disk.FailSyncs(errNoSpace)
 	err = s.Flush()
 	want := "/g/" + segName(s.segSeq) + ":"
 	if !errors.Is(err, errNoSpace) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), tmpSuffix) {
@@ -632,28 +637,3 @@ func TestSegmentErrorNamesTheSegment(t *testing.T) {
 }
 
 var errNoSpace = errors.New("no space left on device")
-
-// failingSyncs is a file system whose files' syncs fail, once failing is
-// set, as os.File's do: naming the file as it was opened.
-type failingSyncs struct {
-	vfs.FS
-	failing bool
-}
-
-func (f *failingSyncs) Create(name string) (vfs.File, error) {
-	file, err := f.FS.Create(name)
-	return failingSyncsFile{file, name, f}, err
-}
-
-type failingSyncsFile struct {
-	vfs.File
-	name string
-	fs   *failingSyncs
-}
-
-func (f failingSyncsFile) Sync() error {
-	if f.fs.failing {
-		return &os.PathError{Op: "sync", Path: f.name, Err: errNoSpace}
-	}
-	return f.File.Sync()
-}

@@ -3,6 +3,7 @@ package vfs
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
@@ -24,6 +25,8 @@ type Mem struct {
 	// budget is how many more mutating calls succeed before the power goes
 	// out (every later call fails with ErrPowerLoss until Crash); <0: no limit.
 	budget int
+	// syncErr, if not nil, fails every file's Sync (FailSyncs).
+	syncErr error
 }
 
 // ErrPowerLoss is what every mutating call of a Mem returns once the budget
@@ -37,6 +40,16 @@ func (m *Mem) FailAfter(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.budget = n
+}
+
+// FailSyncs makes every file's Sync fail with err, named as os.File's
+// errors name a file (by the name it was opened under), while writes go
+// on succeeding — a disk that fills or fails under its fsyncs; nil ends
+// it.
+func (m *Mem) FailSyncs(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.syncErr = err
 }
 
 // spendLocked charges one mutating call against the budget.
@@ -122,7 +135,7 @@ func (m *Mem) Create(name string) (File, error) {
 	}
 	f := &memFile{}
 	m.putLocked(name, f)
-	return &memHandle{m: m, f: f}, nil
+	return &memHandle{m: m, f: f, name: name}, nil
 }
 
 func (m *Mem) Append(name string) (File, error) {
@@ -132,7 +145,7 @@ func (m *Mem) Append(name string) (File, error) {
 	if !ok {
 		return nil, fmt.Errorf("vfs: append %s: %w", name, ErrNotExist)
 	}
-	return &memHandle{m: m, f: f}, nil
+	return &memHandle{m: m, f: f, name: clean(name)}, nil
 }
 
 func (m *Mem) ReadFile(name string) ([]byte, error) {
@@ -286,6 +299,7 @@ func (m *Mem) Files(prefix string) []string {
 type memHandle struct {
 	m      *Mem
 	f      *memFile
+	name   string // as opened, for FailSyncs' errors
 	closed bool
 }
 
@@ -307,6 +321,9 @@ func (h *memHandle) Sync() error {
 	defer h.m.mu.Unlock()
 	if h.closed {
 		return fmt.Errorf("vfs: sync of closed file")
+	}
+	if h.m.syncErr != nil {
+		return &fs.PathError{Op: "sync", Path: h.name, Err: h.m.syncErr}
 	}
 	if err := h.m.spendLocked(); err != nil {
 		return err

@@ -2,6 +2,7 @@ package vfs
 
 import (
 	"errors"
+	"io/fs"
 	"math/rand/v2"
 	"testing"
 )
@@ -82,5 +83,27 @@ func TestMemFailAfter(t *testing.T) {
 	m.Crash(nil)
 	if _, err := m.Create("/d/g"); err != nil {
 		t.Fatalf("crash did not restore power: %v", err)
+	}
+}
+
+// FailSyncs fails syncs only, naming the file as it was opened, as
+// os.File's errors do, and nil heals it.
+func TestMemFailSyncs(t *testing.T) {
+	m := NewMem()
+	m.MkdirAll("/d")
+	f, _ := m.Create("/d/a.tmp")
+	if err := m.Rename("/d/a.tmp", "/d/a"); err != nil {
+		t.Fatal(err)
+	}
+	full := errors.New("disk full")
+	m.FailSyncs(full)
+	write(t, f, "x")
+	var pe *fs.PathError
+	if err := f.Sync(); !errors.As(err, &pe) || pe.Path != "/d/a.tmp" || !errors.Is(err, full) {
+		t.Fatalf("sync: %v, want the failure naming /d/a.tmp", err)
+	}
+	m.FailSyncs(nil)
+	if err := f.Sync(); err != nil {
+		t.Fatalf("sync after FailSyncs(nil): %v", err)
 	}
 }
