@@ -185,7 +185,9 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		g.Go(func() error {
 			defer stopNode()
 			err := cn.n.Run(nodeCtx)
-			if err != nil {
+			if err != nil && nodeCtx.Err() == nil {
+				// It stopped on its own, not because the broker stops
+				// (a stop during start-up ends it with ctx's error).
 				// Set before Run's error cancels gctx (errgroup cancels
 				// once this returns), so the hand-off sees it.
 				nodeFailed.Store(true)
@@ -220,7 +222,11 @@ func handOff(cn *clusterBridge, shutdownTimeout time.Duration, log *slog.Logger)
 	ctx, cancel := context.WithTimeout(context.Background(), min(handOffLimit, shutdownTimeout))
 	defer cancel()
 	began := time.Now()
-	left := cn.n.HandOff(ctx)
+	left, err := cn.n.HandOff(ctx)
+	if err != nil {
+		log.Warn("handing off leadership failed; what this node led fails over by election", "err", err)
+		return
+	}
 	log.Info("handed off leadership to other nodes", "still_led", left, "took", time.Since(began).Round(time.Millisecond))
 }
 

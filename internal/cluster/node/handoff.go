@@ -24,7 +24,8 @@ const handOffSilence = time.Second
 // (partitions, consumer group shards, the metadata) to another voter in
 // step with its log, and returns once it leads none, once no group it
 // leads has a voter to take it, or when ctx ends; it returns how many it
-// still leads. A node stopping cleanly calls it before it stops serving,
+// still leads, and the error of a Raft loop that is gone (nothing could
+// be handed off then). A node stopping cleanly calls it before it stops serving,
 // as Kafka's controlled shutdown moves leaders first: a group whose leader
 // just stops has none until its followers' election timeout, and every
 // publish to it and every commit of its groups fails meanwhile (2.2–2.7 s
@@ -36,7 +37,7 @@ const handOffSilence = time.Second
 // others, which do not know it is leaving, hand a group back to its
 // preferred replica once they have led it a while, and draining may take
 // that long).
-func (n *Node) HandOff(ctx context.Context) (left int) {
+func (n *Node) HandOff(ctx context.Context) (left int, err error) {
 	n.leaving.Store(true)
 	defer n.leave.Do(func() { close(n.left) }) // shed goes on from here
 	t := time.NewTicker(handOffEvery)
@@ -44,11 +45,11 @@ func (n *Node) HandOff(ctx context.Context) (left int) {
 	for {
 		led, started, err := n.handOffRound(ctx)
 		if err != nil || led == 0 || started == 0 {
-			return led // done, or nobody can take what is left
+			return led, err // done, nobody can take what is left, or the loop is gone
 		}
 		select {
 		case <-ctx.Done():
-			return led
+			return led, nil
 		case <-t.C:
 		}
 	}

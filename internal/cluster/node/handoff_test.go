@@ -88,8 +88,8 @@ func TestLeavingNodeShedsWhatItRegains(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if left := c.nodes[leaving].HandOff(ctx); left != 0 {
-		t.Fatalf("HandOff: still leads %d groups", left)
+	if left, err := c.nodes[leaving].HandOff(ctx); left != 0 || err != nil {
+		t.Fatalf("HandOff: still leads %d groups (%v)", left, err)
 	}
 	taker := c.leader(ctx, g)
 	if taker == leaving {
