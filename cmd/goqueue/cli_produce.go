@@ -42,7 +42,7 @@ of it; empty lines are skipped). --key gives every message the same key;
 --key-separator splits each line into KEY SEP VALUE instead. Keyed messages
 go to the partition the broker's murmur2 partitioner picks; keyless ones are
 spread a request at a time (Kafka's sticky partitioner: all of a request's
-keyless lines go to one partition, the next request's to the next), so a
+keyless lines go to one partition, the next request's to another), so a
 small input may land in one partition. --header k=v
 (repeatable) and --timestamp (RFC 3339 or ms since the epoch) apply to every
 message. With --json-lines each line is a JSON object
