@@ -25,6 +25,23 @@ func hardState(term, vote, commit uint64) *pb.HardState {
 }
 
 // state is what a store exposes, in a comparable form.
+// bootstrapped opens a store of group "/g" on a fresh Mem and bootstraps
+// it with three voters.
+func bootstrapped(t *testing.T) (*vfs.Mem, *Store) {
+	t.Helper()
+	fsys := vfs.NewMem()
+	s, err := Open(fsys, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Bootstrap(voters3()); err != nil {
+		t.Fatal(err)
+	}
+	return fsys, s
+}
+
+func voters3() *pb.ConfState { return &pb.ConfState{Voters: []uint64{1, 2, 3}} }
+
 type state struct {
 	snapIndex, snapTerm uint64
 	ents                string // "index/term/data ..." of entries after the snapshot
@@ -65,7 +82,7 @@ func TestStoreRoundTripOnDisk(t *testing.T) {
 	if !s.IsEmpty() {
 		t.Fatal("new store is not empty")
 	}
-	cs := &pb.ConfState{Voters: []uint64{1, 2, 3}}
+	cs := voters3()
 	if err := s.Bootstrap(cs); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +240,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 		return s
 	}
 	s := open()
-	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+	if err := s.Bootstrap(voters3()); err != nil {
 		t.Fatal(err)
 	}
 	// candidates are the states a crash may recover: the durable one first,
@@ -306,7 +323,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 			snap, _ := s.Snapshot()
 			if commit > snap.GetMetadata().GetIndex() {
 				i := snap.GetMetadata().GetIndex() + 1 + uint64(rng.IntN(int(commit-snap.GetMetadata().GetIndex())))
-				if err := s.CreateSnapshot(i, &pb.ConfState{Voters: []uint64{1, 2, 3}}, fmt.Appendf(nil, "sm@%d", i), uint64(rng.IntN(3))); err != nil {
+				if err := s.CreateSnapshot(i, voters3(), fmt.Appendf(nil, "sm@%d", i), uint64(rng.IntN(3))); err != nil {
 					t.Fatal(err)
 				}
 				candidates, lastMust, flushAt = []state{stateOf(t, s)}, 0, 0
@@ -315,7 +332,7 @@ func crashModel(t *testing.T, seed uint64) bool {
 			term++
 			i := last + 1 + uint64(rng.IntN(5))
 			err := s.ApplySnapshot(&pb.Snapshot{Data: fmt.Appendf(nil, "leader@%d", i), Metadata: &pb.SnapshotMetadata{
-				Index: new(i), Term: new(term), ConfState: &pb.ConfState{Voters: []uint64{1, 2, 3}},
+				Index: new(i), Term: new(term), ConfState: voters3(),
 			}})
 			if err != nil {
 				t.Fatal(err)
@@ -382,7 +399,7 @@ func TestCommitOnlyHardStateNeedsNoSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
+	if err := s.Bootstrap(voters3()); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -415,14 +432,8 @@ func TestCommitOnlyHardStateNeedsNoSync(t *testing.T) {
 // Sync necessary (a power loss before Flush takes them), a term or vote
 // still does, and Flush makes everything durable.
 func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
-	fsys := vfs.NewMem()
-	s, err := Open(fsys, "/g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
-		t.Fatal(err)
-	}
+	fsys, s := bootstrapped(t)
+	var err error
 	s.SetLazy(true)
 	if err := s.Save(hardState(2, 1, 1), nil); err != nil {
 		t.Fatal(err)
@@ -477,14 +488,8 @@ func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
 func TestFlushLater(t *testing.T) { synctest.Test(t, testFlushLater) }
 
 func testFlushLater(t *testing.T) {
-	fsys := vfs.NewMem()
-	s, err := Open(fsys, "/g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
-		t.Fatal(err)
-	}
+	fsys, s := bootstrapped(t)
+	var err error
 	s.SetLazy(true)
 	if err := s.Save(hardState(1, 0, 1), nil); err != nil {
 		t.Fatal(err)
@@ -508,7 +513,7 @@ func testFlushLater(t *testing.T) {
 	// A snapshot that rotates closes the segment: it must wait for sync.
 	s.SetRotateBytes(0)
 	rotated := make(chan error, 1)
-	go func() { rotated <- s.CreateSnapshot(2, &pb.ConfState{Voters: []uint64{1, 2, 3}}, []byte("sm@2"), 1) }()
+	go func() { rotated <- s.CreateSnapshot(2, voters3(), []byte("sm@2"), 1) }()
 	synctest.Wait()
 	select {
 	case err := <-rotated:
@@ -542,14 +547,8 @@ func testFlushLater(t *testing.T) {
 // segment is small leaves it in place (no rewrite of the kept log), and a
 // reopened store starts from the snapshot with the entries after it.
 func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
-	fsys := vfs.NewMem()
-	s, err := Open(fsys, "/g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
-		t.Fatal(err)
-	}
+	fsys, s := bootstrapped(t)
+	var err error
 	var ents []*pb.Entry
 	for i := uint64(2); i <= 9; i++ {
 		ents = append(ents, ent(i, 1, fmt.Sprint("e", i)))
@@ -558,7 +557,7 @@ func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq := s.segSeq
-	if err := s.CreateSnapshot(6, &pb.ConfState{Voters: []uint64{1, 2, 3}}, []byte("sm@6"), 0); err != nil {
+	if err := s.CreateSnapshot(6, voters3(), []byte("sm@6"), 0); err != nil {
 		t.Fatal(err)
 	}
 	if s.segSeq != seq {
@@ -581,15 +580,8 @@ func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
 // one caller of fsync hears of a failure, and the kernel may have
 // dropped the pages.
 func TestFailedFlushLaterFailsTheStore(t *testing.T) {
-	fsys := vfs.NewMem()
-	s, err := Open(fsys, "/g")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fsys, s := bootstrapped(t)
 	defer s.Close()
-	if err := s.Bootstrap(&pb.ConfState{Voters: []uint64{1, 2, 3}}); err != nil {
-		t.Fatal(err)
-	}
 	s.SetLazy(true)
 	if err := s.Save(nil, []*pb.Entry{ent(2, 1, "a")}); err != nil {
 		t.Fatal(err)
@@ -610,7 +602,7 @@ func TestFailedFlushLaterFailsTheStore(t *testing.T) {
 		t.Fatalf("Sync of a vote after a failed FlushLater: %v", err)
 	}
 	s.SetRotateBytes(0)
-	if err := s.CreateSnapshot(2, &pb.ConfState{Voters: []uint64{1, 2, 3}}, nil, 0); !errors.Is(err, vfs.ErrPowerLoss) {
+	if err := s.CreateSnapshot(2, voters3(), nil, 0); !errors.Is(err, vfs.ErrPowerLoss) {
 		t.Fatalf("a rotating snapshot after a failed FlushLater: %v", err)
 	}
 }
