@@ -183,10 +183,7 @@ func (n *Node) watchGroupShards(ctx context.Context) {
 	var steps stepCheck
 	n.everyTick(ctx, func() {
 		inStep := n.stepsThisTick(ctx, &steps)
-		down := map[uint64]bool{}
-		for _, id := range n.tr.Down() {
-			down[id] = true
-		}
+		down := n.downPeers()
 		for i, gs := range n.gshards {
 			if gs.st == nil {
 				continue

@@ -24,6 +24,13 @@ import (
 // startNodes runs n nodes in this process over 127.0.0.1, with a short tick.
 func startNodes(t *testing.T, n int, dirs []string, sinks ...TopicSink) ([]*Node, func()) {
 	t.Helper()
+	return startNodesWith(t, n, dirs, func(*Config) {}, sinks...)
+}
+
+// startNodesWith is startNodes with each node's Config passed to tune
+// before it opens.
+func startNodesWith(t *testing.T, n int, dirs []string, tune func(*Config), sinks ...TopicSink) ([]*Node, func()) {
+	t.Helper()
 	peers := map[uint64]string{}
 	lns := map[uint64]net.Listener{}
 	for i := 1; i <= n; i++ {
@@ -37,11 +44,13 @@ func startNodes(t *testing.T, n int, dirs []string, sinks ...TopicSink) ([]*Node
 	g, gctx := errgroup.WithContext(ctx)
 	var nodes []*Node
 	for i := 1; i <= n; i++ {
-		nd, err := Open(Config{
+		cfg := Config{
 			ID: uint64(i), Peers: peers, Listener: lns[uint64(i)], Dir: dirs[i-1],
 			HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		})
+		}
+		tune(&cfg)
+		nd, err := Open(cfg)
 		if err == nil && len(sinks) >= i {
 			nd.cfg.Topics = sinks[i-1]
 		}
@@ -95,6 +104,26 @@ func TestNodesFormACluster(t *testing.T) {
 		}
 		if len(st.Topics) != 1 || st.Topics[0].ID != id.String() || len(st.Topics[0].Partitions) != 3 || st.Topics[0].Partitions[0].Leader == 0 {
 			t.Fatalf("node %d: topics %+v", nd.cfg.ID, st.Topics)
+		}
+	}
+}
+
+// The metadata group gets a leader by the first live node's campaign, at
+// a cluster's first start and after all its nodes restart, not by an
+// election timeout: here the timeout is out of reach (hours), and a
+// restart used to leave the cluster without a leader for good.
+func TestMetadataLeaderWithoutElectionTimeout(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	noTimeout := func(c *Config) { c.electionTicks = 1 << 20 }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for incarnation := uint64(1); incarnation <= 2; incarnation++ {
+		nodes, stop := startNodesWith(t, 3, dirs, noTimeout)
+		leader := waitFormed(ctx, t, nodes, incarnation)
+		stop()
+		if leader != 1 {
+			t.Fatalf("start %d: metadata leader %d, want node 1 (the first, all alive)", incarnation, leader)
 		}
 	}
 }

@@ -317,10 +317,7 @@ func (n *Node) watchPartitions(ctx context.Context) {
 		if err != nil {
 			return
 		}
-		down := map[uint64]bool{}
-		for _, id := range n.tr.Down() {
-			down[id] = true
-		}
+		down := n.downPeers()
 		now := time.Now()
 		var transfers [][2]uint64
 		var campaigns []uint64

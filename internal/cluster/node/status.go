@@ -65,10 +65,7 @@ func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
 	}
 	out := api.ClusterStatus{NodeID: n.cfg.ID, MetaLeader: st.Leader, MetaTerm: st.Term, Nodes: []api.ClusterNode{}, Topics: []api.ClusterTopic{}}
-	down := map[uint64]bool{}
-	for _, id := range n.tr.Down() {
-		down[id] = true
-	}
+	down := n.downPeers()
 	registered := map[uint64]meta.Node{}
 	for _, m := range n.meta.Nodes() {
 		registered[m.ID] = m
