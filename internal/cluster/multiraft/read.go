@@ -3,6 +3,8 @@ package multiraft
 import (
 	"encoding/binary"
 	"fmt"
+
+	"go.etcd.io/raft/v3"
 )
 
 // Linearizable reads without writing to the log, by Raft's ReadIndex: the
@@ -52,12 +54,20 @@ func (h *Host) ReadIndex(group uint64, done func(error)) {
 }
 
 // askReads sends raft one ReadIndex request per group for the reads asked
-// since the last pass.
+// since the last pass. A group with no leader known is not asked yet:
+// raft would drop the request, and its reads would wait out their whole
+// timeout though a leader came a moment later (a node restarting with
+// the whole cluster waited 4 s for its first consistent read of the
+// metadata, and started its partitions that much later). settleReads
+// asks again once a leader is known.
 func (h *Host) askReads() {
 	for _, g := range h.asking {
 		g.readAsking = false
 		if h.groups[g.id] != g {
 			continue // removed since: its reads failed with it
+		}
+		if g.rn.BasicStatus().Lead == raft.None {
+			continue
 		}
 		h.seq++
 		for _, r := range g.reads {
@@ -96,6 +106,7 @@ func (h *Host) settleReads(g *group) {
 		return
 	}
 	out := g.reads[:0]
+	unasked := false
 	for _, r := range g.reads {
 		switch {
 		case r.known && r.index <= g.applied:
@@ -104,8 +115,13 @@ func (h *Host) settleReads(g *group) {
 			r.done(fmt.Errorf("%w: read index not confirmed", ErrDropped))
 		default:
 			out = append(out, r)
+			unasked = unasked || r.id == 0
 		}
 	}
 	clear(g.reads[len(out):])
 	g.reads = out
+	if unasked && !g.readAsking && g.rn.BasicStatus().Lead != raft.None {
+		g.readAsking = true // held back by askReads while there was no leader
+		h.asking = append(h.asking, g)
+	}
 }

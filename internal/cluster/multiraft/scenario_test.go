@@ -402,3 +402,37 @@ func TestReadsAskedTogetherShareOneRound(t *testing.T) {
 	}
 	t.Fatalf("%d of 10 reads answered", answered)
 }
+
+// A read asked on a node that knows no leader waits for one, not out its
+// timeout: raft drops a ReadIndex request while there is no leader, so
+// the host asks raft only once a leader is known. The read here is asked
+// on a survivor of the leader's crash once it has given that leader up,
+// and must be answered (by the new leader), not time out.
+func TestReadAskedWithoutLeaderWaitsForOne(t *testing.T) {
+	c, _ := quietCluster(t, 9, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
+	if r := propose(t, c, 1, "p k v"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	dead := c.Leader(1)
+	c.Crash(dead)
+	asker := dead%3 + 1
+	for {
+		if st, err := c.Node(asker).Host.Status(1); err == nil && st.Leader == 0 {
+			break
+		}
+		if err := c.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var readErr error
+	done := false
+	c.ReadIndex(asker, 1, func(err error) { readErr, done = err, true })
+	for !done {
+		if err := c.Step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if readErr != nil {
+		t.Fatalf("a read asked while node %d knew no leader: %v, want it answered once one is elected", asker, readErr)
+	}
+}
