@@ -427,7 +427,10 @@ func TestReadAskedWithoutLeaderWaitsForOne(t *testing.T) {
 	var readErr error
 	done := false
 	c.ReadIndex(asker, 1, func(err error) { readErr, done = err, true })
-	for !done {
+	for steps := 0; !done; steps++ {
+		if steps > 10000 { // 1,000 ticks: fifty times the read's timeout
+			t.Fatal("the read was never answered")
+		}
 		if err := c.Step(); err != nil {
 			t.Fatal(err)
 		}

@@ -346,7 +346,10 @@ func (n *Node) register(ctx context.Context) {
 // campaigns for the metadata group while it has none (below).
 func (n *Node) watchLeader(ctx context.Context) {
 	var last uint64
-	var campaigned time.Time
+	// Not in the first campaignEvery: a node restarted within moments
+	// has a live leader it has not heard from yet (a quiesced group's
+	// leader is woken by the restart), and would take leadership from it.
+	campaigned := time.Now()
 	voters := slices.Sorted(maps.Keys(n.cfg.Peers))
 	n.everyTick(ctx, func() {
 		st, err := n.raft.Status(ctx, meta.GroupID)
