@@ -25,8 +25,8 @@ const handOffSilence = time.Second
 // step with its log, and returns once it leads none, once no group it
 // leads has a voter to take it, or when ctx ends; it returns how many it
 // still leads, and the error of a Raft loop that is gone (nothing could
-// be handed off then). A node stopping cleanly calls it before it stops serving,
-// as Kafka's controlled shutdown moves leaders first: a group whose leader
+// be handed off then). A node stopping cleanly calls it before it stops
+// serving, as Kafka's controlled shutdown moves leaders first: a group whose leader
 // just stops has none until its followers' election timeout, and every
 // publish to it and every commit of its groups fails meanwhile (2.2–2.7 s
 // on a loaded 2-core machine); a group handed off answers under its new

@@ -362,8 +362,9 @@ func (n *Node) watchLeader(ctx context.Context) {
 		// (a full restart took 2.5–3.6 s to elect one, stop 44). The first
 		// node not known down campaigns instead, as a partition's
 		// preferred replica does (standIn); the election timeout stays the
-		// fallback, and PreVote makes a campaign against a live leader
-		// harmless.
+		// fallback. PreVote loses a campaign against a leader the others
+		// still hear (a quiesced one, its lease aged, can lose to it:
+		// hence the wait above).
 		if st.Leader == 0 && !n.leaving.Load() && time.Since(campaigned) >= campaignEvery && standIn(voters, n.cfg.ID, n.downPeers()) {
 			campaigned = time.Now()
 			_ = n.raft.Campaign(ctx, meta.GroupID) // only fails for a group not hosted

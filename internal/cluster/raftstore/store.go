@@ -317,8 +317,9 @@ func (s *Store) ApplySnapshot(snap *pb.Snapshot) error {
 // the compaction. Rewriting the kept log into a fresh segment, syncing it
 // and its directory at every snapshot held the host's loop, and so every
 // group of the node, for tens of milliseconds under a replicated produce
-// (a partition snapshots every 16 MiB; docs/cluster.md has the figures). The price: a group's WAL on disk
-// grows to about n plus a snapshot's worth, and Open reads all of it.
+// (a partition snapshots every 16 MiB; docs/cluster.md has the figures).
+// The price: a group's WAL on disk grows to about n plus a snapshot's
+// worth, and Open reads all of it.
 func (s *Store) SetRotateBytes(n int64) { s.rotateAt = n }
 
 const defaultRotateBytes = 32 << 20
