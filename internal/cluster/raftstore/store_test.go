@@ -40,6 +40,19 @@ func bootstrapped(t *testing.T) (*vfs.Mem, *Store) {
 	return fsys, s
 }
 
+// reopenAfterPowerLoss closes s, loses what its disk did not sync, and
+// opens the store again.
+func reopenAfterPowerLoss(t *testing.T, fsys *vfs.Mem, s *Store) *Store {
+	t.Helper()
+	s.Close()
+	fsys.Crash(nil)
+	s, err := Open(fsys, "/g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func voters3() *pb.ConfState { return &pb.ConfState{Voters: []uint64{1, 2, 3}} }
 
 type state struct {
@@ -433,7 +446,6 @@ func TestCommitOnlyHardStateNeedsNoSync(t *testing.T) {
 // still does, and Flush makes everything durable.
 func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
 	fsys, s := bootstrapped(t)
-	var err error
 	s.SetLazy(true)
 	if err := s.Save(hardState(2, 1, 1), nil); err != nil {
 		t.Fatal(err)
@@ -453,11 +465,7 @@ func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
 	if err := s.Sync(); err != nil { // what a pass does: nothing here
 		t.Fatal(err)
 	}
-	s.Close()
-	fsys.Crash(nil)
-	if s, err = Open(fsys, "/g"); err != nil {
-		t.Fatal(err)
-	}
+	s = reopenAfterPowerLoss(t, fsys, s)
 	if last, _ := s.LastIndex(); last != 1 {
 		t.Fatalf("an unflushed entry survived a power loss: last index %d", last)
 	}
@@ -471,11 +479,7 @@ func TestLazyStoreLeavesEntriesToFlush(t *testing.T) {
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	fsys.Crash(nil)
-	if s, err = Open(fsys, "/g"); err != nil {
-		t.Fatal(err)
-	}
+	s = reopenAfterPowerLoss(t, fsys, s)
 	defer s.Close()
 	if last, _ := s.LastIndex(); last != 2 {
 		t.Fatalf("a flushed entry was lost: last index %d", last)
@@ -489,7 +493,6 @@ func TestFlushLater(t *testing.T) { synctest.Test(t, testFlushLater) }
 
 func testFlushLater(t *testing.T) {
 	fsys, s := bootstrapped(t)
-	var err error
 	s.SetLazy(true)
 	if err := s.Save(hardState(1, 0, 1), nil); err != nil {
 		t.Fatal(err)
@@ -532,11 +535,7 @@ func testFlushLater(t *testing.T) {
 	if err := s.Save(hardState(1, 0, 2), []*pb.Entry{ent(4, 1, "c")}); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	fsys.Crash(nil)
-	if s, err = Open(fsys, "/g"); err != nil {
-		t.Fatal(err)
-	}
+	s = reopenAfterPowerLoss(t, fsys, s)
 	defer s.Close()
 	if last, _ := s.LastIndex(); last != 3 {
 		t.Fatalf("after a power loss the log ends at %d, want 3 (the rotation's, not the unflushed entry 4)", last)
@@ -548,7 +547,6 @@ func testFlushLater(t *testing.T) {
 // reopened store starts from the snapshot with the entries after it.
 func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
 	fsys, s := bootstrapped(t)
-	var err error
 	var ents []*pb.Entry
 	for i := uint64(2); i <= 9; i++ {
 		ents = append(ents, ent(i, 1, fmt.Sprint("e", i)))
@@ -563,11 +561,7 @@ func TestSnapshotBelowRotateBytesKeepsSegment(t *testing.T) {
 	if s.segSeq != seq {
 		t.Fatalf("a snapshot of a %d-byte segment rotated it", s.segBytes)
 	}
-	s.Close()
-	fsys.Crash(nil)
-	if s, err = Open(fsys, "/g"); err != nil {
-		t.Fatal(err)
-	}
+	s = reopenAfterPowerLoss(t, fsys, s)
 	defer s.Close()
 	got := stateOf(t, s)
 	if got.snapIndex != 6 || got.ents != "7/1/e7 8/1/e8 9/1/e9 " {
