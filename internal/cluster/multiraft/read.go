@@ -21,6 +21,7 @@ import (
 // read is one pending ReadIndex request of a group.
 type read struct {
 	id    uint64 // the request context, unique in this incarnation; 0 until asked
+	term  uint64 // the group's term when raft was asked
 	tick  uint64 // Host.ticks when asked
 	index uint64 // the read index, once known
 	known bool
@@ -66,13 +67,14 @@ func (h *Host) askReads() {
 		if h.groups[g.id] != g {
 			continue // removed since: its reads failed with it
 		}
-		if g.rn.BasicStatus().Lead == raft.None {
+		st := g.rn.BasicStatus()
+		if st.Lead == raft.None {
 			continue
 		}
 		h.seq++
 		for _, r := range g.reads {
 			if r.id == 0 {
-				r.id = h.seq
+				r.id, r.term = h.seq, st.GetTerm()
 			}
 		}
 		var rctx [16]byte
@@ -105,6 +107,7 @@ func (h *Host) settleReads(g *group) {
 	if len(g.reads) == 0 {
 		return
 	}
+	st := g.rn.BasicStatus()
 	out := g.reads[:0]
 	unasked := false
 	for _, r := range g.reads {
@@ -114,14 +117,24 @@ func (h *Host) settleReads(g *group) {
 		case h.ticks-r.tick > h.readTimeoutTicks():
 			r.done(fmt.Errorf("%w: read index not confirmed", ErrDropped))
 		default:
+			if !r.known && r.id != 0 && st.GetTerm() > r.term {
+				// Asked of a leader whose term is over: it died or
+				// stepped down, and raft forgets what it was asked then.
+				// Asked again of the next (a late answer to the first
+				// request, no longer matching, is ignored; either would
+				// be linearizable).
+				r.id = 0
+			}
 			out = append(out, r)
 			unasked = unasked || r.id == 0
 		}
 	}
 	clear(g.reads[len(out):])
 	g.reads = out
-	if unasked && !g.readAsking && g.rn.BasicStatus().Lead != raft.None {
-		g.readAsking = true // held back by askReads while there was no leader
+	if unasked && !g.readAsking && st.Lead != raft.None {
+		// Held back by askReads while there was no leader, or asked
+		// again after a change of term.
+		g.readAsking = true
 		h.asking = append(h.asking, g)
 	}
 }

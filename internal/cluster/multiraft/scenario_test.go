@@ -424,18 +424,45 @@ func TestReadAskedWithoutLeaderWaitsForOne(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if readErr := readOn(t, c, asker, 1); readErr != nil {
+		t.Fatalf("a read asked while node %d knew no leader: %v, want it answered once one is elected", asker, readErr)
+	}
+}
+
+// A read asked of a leader that dies before it answers is asked again of
+// the next leader, not left to time out: raft forgets the requests of a
+// term that is over. Here the follower asks while it still believes in
+// the leader that has just crashed.
+func TestReadAskedOfADeadLeaderIsAskedAgain(t *testing.T) {
+	c, _ := quietCluster(t, 11, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
+	if r := propose(t, c, 1, "p k v"); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	dead := c.Leader(1)
+	c.Crash(dead)
+	asker := dead%3 + 1
+	if st, err := c.Node(asker).Host.Status(1); err != nil || st.Leader != dead {
+		t.Fatalf("node %d: leader %d (%v), want it still to believe in %d", asker, st.Leader, err, dead)
+	}
+	if readErr := readOn(t, c, asker, 1); readErr != nil {
+		t.Fatalf("a read asked of the dead leader %d: %v, want it asked again of the next", dead, readErr)
+	}
+}
+
+// readOn asks node for a read of group and runs the cluster until it is
+// answered, at most 1,000 ticks (fifty times a read's timeout there).
+func readOn(t *testing.T, c *raftsim.Cluster, node, group uint64) error {
+	t.Helper()
 	var readErr error
 	done := false
-	c.ReadIndex(asker, 1, func(err error) { readErr, done = err, true })
+	c.ReadIndex(node, group, func(err error) { readErr, done = err, true })
 	for steps := 0; !done; steps++ {
-		if steps > 10000 { // 1,000 ticks: fifty times the read's timeout
+		if steps > 10000 {
 			t.Fatal("the read was never answered")
 		}
 		if err := c.Step(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if readErr != nil {
-		t.Fatalf("a read asked while node %d knew no leader: %v, want it answered once one is elected", asker, readErr)
-	}
+	return readErr
 }
