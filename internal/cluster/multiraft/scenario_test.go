@@ -403,49 +403,51 @@ func TestReadsAskedTogetherShareOneRound(t *testing.T) {
 	t.Fatalf("%d of 10 reads answered", answered)
 }
 
-// A read asked on a node that knows no leader waits for one, not out its
-// timeout: raft drops a ReadIndex request while there is no leader, so
-// the host asks raft only once a leader is known. The read here is asked
-// on a survivor of the leader's crash once it has given that leader up,
-// and must be answered (by the new leader), not time out.
-func TestReadAskedWithoutLeaderWaitsForOne(t *testing.T) {
-	c, _ := quietCluster(t, 9, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
-	if r := propose(t, c, 1, "p k v"); r.Err != nil {
-		t.Fatal(r.Err)
-	}
-	dead := c.Leader(1)
-	c.Crash(dead)
-	asker := dead%3 + 1
-	for {
-		if st, err := c.Node(asker).Host.Status(1); err == nil && st.Leader == 0 {
-			break
-		}
-		if err := c.Step(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if readErr := readOn(t, c, asker, 1); readErr != nil {
-		t.Fatalf("a read asked while node %d knew no leader: %v, want it answered once one is elected", asker, readErr)
-	}
-}
-
-// A read asked of a leader that dies before it answers is asked again of
-// the next leader, not left to time out: raft forgets the requests of a
-// term that is over. Here the follower asks while it still believes in
-// the leader that has just crashed.
-func TestReadAskedOfADeadLeaderIsAskedAgain(t *testing.T) {
-	c, _ := quietCluster(t, 11, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
-	if r := propose(t, c, 1, "p k v"); r.Err != nil {
-		t.Fatal(r.Err)
-	}
-	dead := c.Leader(1)
-	c.Crash(dead)
-	asker := dead%3 + 1
-	if st, err := c.Node(asker).Host.Status(1); err != nil || st.Leader != dead {
-		t.Fatalf("node %d: leader %d (%v), want it still to believe in %d", asker, st.Leader, err, dead)
-	}
-	if readErr := readOn(t, c, asker, 1); readErr != nil {
-		t.Fatalf("a read asked of the dead leader %d: %v, want it asked again of the next", dead, readErr)
+// A read is answered by the leader elected after its own leader crashed,
+// not left to time out, whether it was asked while the node still
+// believed in the dead leader (raft forgets the requests of a term that
+// is over: it is asked again of the next) or once the node had given it
+// up (raft drops a request while no leader is known: the host asks only
+// once one is).
+func TestReadAcrossALeaderCrash(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		leaderless bool // ask once the asker knows no leader
+	}{
+		{"asked of the dead leader", false},
+		{"asked with no leader known", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, _ := quietCluster(t, 11, 3, []uint64{1}, multiraft.Config{ElectionTicks: 10, HeartbeatTicks: 1})
+			if r := propose(t, c, 1, "p k v"); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			dead := c.Leader(1)
+			c.Crash(dead)
+			asker := dead%3 + 1
+			want := dead
+			if tc.leaderless {
+				want = 0
+			}
+			for {
+				st, err := c.Node(asker).Host.Status(1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Leader == want {
+					break
+				}
+				if !tc.leaderless {
+					t.Fatalf("node %d: leader %d, want it still to believe in %d", asker, st.Leader, dead)
+				}
+				if err := c.Step(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := readOn(t, c, asker, 1); err != nil {
+				t.Fatalf("a read on node %d: %v, want it answered by the next leader", asker, err)
+			}
+		})
 	}
 }
 
