@@ -270,12 +270,14 @@ func (c *Coordinator) wake() {
 	}
 }
 
-// Run runs the timer loop and samples the groups' lag for their history
-// until ctx ends. It returns nil on cancellation.
+// Run runs the timer loop, samples the groups' lag for their history and
+// lets go of the poll read-aheads no group uses (sweepRuns) until ctx ends.
+// It returns nil on cancellation.
 func (c *Coordinator) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.run(ctx) })
 	g.Go(func() error { return c.sampleLoop(ctx) })
+	g.Go(func() error { return c.sweepRuns(ctx) })
 	return g.Wait()
 }
 

@@ -198,6 +198,7 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 	}
 	delete(c.groups, groupID)
 	delete(c.adoptedClassic, groupID)
+	c.runs.dropGroup(groupID)
 	// Under c.mu (no group's lock), so that a group of the same name
 	// created next does not lose its first offsets or settings to this
 	// deletion.

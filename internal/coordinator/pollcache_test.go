@@ -3,6 +3,7 @@ package coordinator
 import (
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -87,6 +88,85 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	}
 }
 
+// The run of a group that stopped polling goes within two runIdle, and its
+// buffer back to the pool; a deleted group's goes at once; the run of a
+// group still polling stays. Kept until newer runs evicted them, the runs
+// of groups that had stopped, been deleted or lost their topic pinned
+// their buffers for good.
+func TestUnusedRunsGo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tb := newTestBroker(t, time.Now)
+		c, stop := runTest(t, testConfig(t, nil), tb)
+		defer stop()
+		tb.createTopic("t", 1)
+		msgs := make([][]byte, 100)
+		for i := range msgs {
+			msgs[i] = []byte{byte(i)}
+		}
+		tb.publish("t", 0, msgs...)
+		joined := map[string]JoinResult{}
+		poll := func(g string) {
+			t.Helper()
+			j, ok := joined[g]
+			if !ok {
+				var err error
+				j, err = c.JoinGroup(g, JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: 5 * time.Minute}, "h")
+				if err != nil {
+					t.Fatal(err)
+				}
+				joined[g] = j
+			}
+			got, err := c.Poll(t.Context(), g, PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1}, "h")
+			if err != nil || len(got) != 1 {
+				t.Fatalf("poll of %s: %d messages, %v", g, len(got), err)
+			}
+		}
+		// kept looks at a group's run without using it.
+		kept := func(g string) *run {
+			c.runs.mu.Lock()
+			defer c.runs.mu.Unlock()
+			if e, ok := c.runs.runs[runKey{group: g, log: tb.log("t", 0)}]; ok {
+				return e.Value.(*run)
+			}
+			return nil
+		}
+		poll("deleted")
+		if err := c.LeaveGroup("deleted", "m"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.DeleteGroup("deleted"); err != nil {
+			t.Fatal(err)
+		}
+		if kept("deleted") != nil {
+			t.Errorf("a deleted group's run is kept")
+		}
+		poll("busy")
+		poll("stopped")
+		busy, stopped := kept("busy"), kept("stopped")
+		if busy == nil || stopped == nil {
+			t.Fatalf("runs kept after the first polls: busy %v, stopped %v", busy != nil, stopped != nil)
+		}
+		// The cache holds the buffer once, and so does the answer of
+		// this kind of poll (its records alias the bytes; it never
+		// releases them).
+		holders := stopped.buf.refs.Load()
+		for range 3 * runIdle / time.Second {
+			time.Sleep(time.Second)
+			poll("busy")
+		}
+		synctest.Wait()
+		if r := kept("stopped"); r != nil || stopped.buf.refs.Load() != holders-1 {
+			t.Errorf("after %v unused the stopped group's run is kept: %v, its buffer held %d times (%d before)", 3*runIdle, r != nil, stopped.buf.refs.Load(), holders)
+		}
+		if r := kept("busy"); r != busy {
+			t.Errorf("the polling group's run was dropped or read again")
+		}
+		if c.runs.bytes != busy.bytes {
+			t.Errorf("the cache counts %d bytes; want the polling group's run's %d", c.runs.bytes, busy.bytes)
+		}
+	})
+}
+
 // records counts the messages of bs.
 func records(bs []*storedBatch) int {
 	n := 0
@@ -101,12 +181,12 @@ func records(bs []*storedBatch) int {
 func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
 	bufs := map[string]*readBuf{}
 	batches := func(name string, n int) ([]*storedBatch, *readBuf) {
-		buf := &readBuf{}
+		buf := &readBuf{b: make([]byte, n*1000)}
 		buf.refs.Store(1) // the reader's, released after put as a poll does
 		bufs[name] = buf
 		bs := make([]*storedBatch, n)
 		for i := range bs {
-			bs[i] = &storedBatch{raw: make([]byte, 1000), base: int64(i), next: int64(i + 1), buf: buf}
+			bs[i] = &storedBatch{raw: buf.b[i*1000 : (i+1)*1000], base: int64(i), next: int64(i + 1), buf: buf}
 		}
 		return bs, buf
 	}
@@ -120,7 +200,7 @@ func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
 		buf.release()
 		return bs != nil
 	}
-	one := 10 * (&storedBatch{raw: make([]byte, 1000)}).pinned()
+	one := runBytes(batches("one", 10))
 	rc := newRunCache(3 * one)
 	put(rc, "a", 10)
 	put(rc, "b", 10)

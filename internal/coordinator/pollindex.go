@@ -104,9 +104,10 @@ func (b *storedBatch) compressed() bool {
 	return len(b.data) > 0 && (len(b.raw) <= recordbatch.HeaderLen || &b.data[0] != &b.raw[recordbatch.HeaderLen])
 }
 
-// pinned is what keeping b costs, roughly.
-func (b *storedBatch) pinned() int64 {
-	n := int64(len(b.raw)) + int64(cap(b.recs))*8 + 96
+// indexBytes is what b's index costs beside its stored bytes, roughly:
+// the record positions and a decompressed copy.
+func (b *storedBatch) indexBytes() int64 {
+	n := int64(cap(b.recs))*8 + 96
 	if b.compressed() {
 		n += int64(cap(b.data))
 	}
