@@ -105,21 +105,22 @@ func TestUnusedRunsGo(t *testing.T) {
 		}
 		tb.publish("t", 0, msgs...)
 		joined := map[string]JoinResult{}
-		poll := func(g string) {
+		poll := func(g string) int64 {
 			t.Helper()
 			j, ok := joined[g]
 			if !ok {
 				var err error
-				j, err = c.JoinGroup(g, JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: 5 * time.Minute}, "h")
+				j, err = c.JoinGroup(g, JoinParams{MemberID: "m", Topics: []string{"t"}, SessionTimeout: 5 * time.Minute, VisibilityTimeout: 5 * time.Minute}, "h")
 				if err != nil {
 					t.Fatal(err)
 				}
 				joined[g] = j
 			}
 			got, err := c.Poll(t.Context(), g, PollParams{MemberID: j.MemberID, Generation: j.Generation, MaxMessages: 1}, "h")
-			if err != nil || len(got) != 1 {
-				t.Fatalf("poll of %s: %d messages, %v", g, len(got), err)
+			if err != nil || len(got) != 1 || got[0].Record.Value[0] != byte(got[0].Record.Offset) {
+				t.Fatalf("poll of %s: %d messages (%+v), %v", g, len(got), got, err)
 			}
+			return got[0].Record.Offset
 		}
 		// kept looks at a group's run without using it.
 		kept := func(g string) *run {
@@ -163,6 +164,10 @@ func TestUnusedRunsGo(t *testing.T) {
 		}
 		if c.runs.bytes != busy.bytes {
 			t.Errorf("the cache counts %d bytes; want the polling group's run's %d", c.runs.bytes, busy.bytes)
+		}
+		// The stopped group goes on where it was, reading again.
+		if off := poll("stopped"); off != 1 || kept("stopped") == nil {
+			t.Errorf("the stopped group polled offset %d again (want 1), its run kept again: %v", off, kept("stopped") != nil)
 		}
 	})
 }
