@@ -189,18 +189,22 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 		c.mu.Unlock()
 		return api.ErrGroupNotFound.Withf("group %q does not exist", groupID).WithDetail("group", groupID)
 	}
-	defer c.mu.Unlock()
 	cg.mu.Lock()
 	err := cg.a.Delete()
 	cg.mu.Unlock()
 	if err != nil {
+		c.mu.Unlock()
 		return err
 	}
 	delete(c.groups, groupID)
 	delete(c.adoptedClassic, groupID)
-	c.runs.dropGroup(groupID)
 	// Under c.mu (no group's lock), so that a group of the same name
 	// created next does not lose its first offsets or settings to this
 	// deletion.
-	return c.io.deleteGroup(cg.key())
+	err = c.io.deleteGroup(cg.key())
+	c.mu.Unlock()
+	// Its read-aheads after (a walk of every run, under no other lock);
+	// a run put meanwhile goes at the sweeps.
+	c.runs.dropGroup(groupID)
+	return err
 }

@@ -19,7 +19,11 @@ import (
 // decoded it up to the offset asked. The cache keeps the stored bytes and
 // a small index (storedBatch), never decoded records: the binary poll
 // answer serves the bytes as they are. pollCacheBytes bounds what every
-// group's kept runs pin together (their buffers, as allocated).
+// group's kept runs pin together: their buffers as allocated, which the
+// pool's size classes make up to half again what was read (a 256 KiB
+// read-ahead, with the index interval a read adds, takes a 384 KiB
+// buffer). The bound once counted the bytes read, 32 MiB of which held
+// about 50 MiB of buffers; 48 MiB keeps as many runs as that did.
 //
 // A run goes once it has not been used for runIdle to runIdle × 2
 // (sweepRuns): a group polling a partition uses its run at every poll, so
@@ -29,7 +33,7 @@ import (
 // few benchmark runs.
 const (
 	pollReadAhead  = 256 << 10
-	pollCacheBytes = 32 << 20
+	pollCacheBytes = 48 << 20
 	runIdle        = 10 * time.Second
 )
 
@@ -99,7 +103,7 @@ func (rc *runCache) get(k runKey) ([]*storedBatch, *readBuf) {
 	return r.batches, r.buf
 }
 
-// put keeps batches, read into buf (which the caller holds), as k's run,
+// put keeps batches, read into buf (which the caller holds; never nil), as k's run,
 // in place of the one before, and drops the least recently used runs
 // while the cache holds more than its limit. A run larger than the limit
 // on its own is not kept.

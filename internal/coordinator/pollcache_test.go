@@ -88,9 +88,9 @@ func TestPollRunSkipsWhatRetentionRemoved(t *testing.T) {
 	}
 }
 
-// The run of a group that stopped polling goes within two runIdle, and its
-// buffer back to the pool; a deleted group's goes at once; the run of a
-// group still polling stays. Kept until newer runs evicted them, the runs
+// The run of a group that stopped polling goes within two runIdle, and
+// the cache's hold of its buffer with it; a deleted group's goes at once;
+// the run of a group still polling stays. Kept until newer runs evicted them, the runs
 // of groups that had stopped, been deleted or lost their topic pinned
 // their buffers for good.
 func TestUnusedRunsGo(t *testing.T) {
@@ -121,6 +121,12 @@ func TestUnusedRunsGo(t *testing.T) {
 				t.Fatalf("poll of %s: %d messages (%+v), %v", g, len(got), got, err)
 			}
 			return got[0].Record.Offset
+		}
+		// cached is what the cache counts.
+		cached := func() int64 {
+			c.runs.mu.Lock()
+			defer c.runs.mu.Unlock()
+			return c.runs.bytes
 		}
 		// kept looks at a group's run without using it.
 		kept := func(g string) *run {
@@ -162,12 +168,22 @@ func TestUnusedRunsGo(t *testing.T) {
 		if r := kept("busy"); r != busy {
 			t.Errorf("the polling group's run was dropped or read again")
 		}
-		if c.runs.bytes != busy.bytes {
-			t.Errorf("the cache counts %d bytes; want the polling group's run's %d", c.runs.bytes, busy.bytes)
+		if n := cached(); n != busy.bytes {
+			t.Errorf("the cache counts %d bytes; want the polling group's run's %d", n, busy.bytes)
 		}
-		// The stopped group goes on where it was, reading again.
-		if off := poll("stopped"); off != 1 || kept("stopped") == nil {
-			t.Errorf("the stopped group polled offset %d again (want 1), its run kept again: %v", off, kept("stopped") != nil)
+		// The stopped group goes on where it was, reading again, and
+		// its new run counts as used in this round: it outlives the
+		// next sweep.
+		if off := poll("stopped"); off != 1 {
+			t.Errorf("the stopped group polled offset %d again; want 1", off)
+		}
+		for range runIdle / time.Second {
+			time.Sleep(time.Second)
+			poll("busy")
+		}
+		synctest.Wait()
+		if kept("stopped") == nil {
+			t.Errorf("the run read again went at the first sweep after it")
 		}
 	})
 }
@@ -186,8 +202,8 @@ func records(bs []*storedBatch) int {
 func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
 	bufs := map[string]*readBuf{}
 	batches := func(name string, n int) ([]*storedBatch, *readBuf) {
-		buf := &readBuf{b: make([]byte, n*1000)}
-		buf.refs.Store(1) // the reader's, released after put as a poll does
+		buf := &readBuf{b: make([]byte, n*1000, n*1500)} // as the pool's classes round up
+		buf.refs.Store(1)                                // the reader's, released after put as a poll does
 		bufs[name] = buf
 		bs := make([]*storedBatch, n)
 		for i := range bs {
@@ -206,6 +222,9 @@ func TestRunCacheDropsLeastRecentlyUsed(t *testing.T) {
 		return bs != nil
 	}
 	one := runBytes(batches("one", 10))
+	if one < 15000 {
+		t.Fatalf("a run whose buffer holds 15000 bytes counts %d", one)
+	}
 	rc := newRunCache(3 * one)
 	put(rc, "a", 10)
 	put(rc, "b", 10)
