@@ -152,12 +152,16 @@ var (
 	// there.
 	ErrNotCoordinator = &Error{Code: "NOT_COORDINATOR", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotCoordinator}
 
-	// Sizes (413), load (429), availability (503), auth (401), method (405).
+	// Sizes (413, 431), load (429), availability (503), auth (401), method (405).
 	ErrMessageTooLarge = &Error{Code: "MESSAGE_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
 	ErrBodyTooLarge    = &Error{Code: "BODY_TOO_LARGE", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaMessageTooLarge}
 	// ErrTooManyMessages: a publish holds more messages than the broker's
 	// cap (details: max_batch_messages). Split the batch.
 	ErrTooManyMessages = &Error{Code: "TOO_MANY_MESSAGES", Status: http.StatusRequestEntityTooLarge, Kafka: kafkaRecordListTooLarge}
+	// ErrHeadersTooLarge: the request line and headers are longer than the
+	// broker's --max-header-bytes (details: max_header_bytes). Send fewer
+	// or shorter headers (a smaller token or cookie).
+	ErrHeadersTooLarge = &Error{Code: "HEADERS_TOO_LARGE", Status: http.StatusRequestHeaderFieldsTooLarge, Kafka: kafkaUnknownServerError}
 	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true, Kafka: kafkaUnknownServerError}
 	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true, Kafka: kafkaNotLeaderForPartition} // starting, recovering or shutting down
 	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized, Kafka: kafkaSaslAuthenticationFailed}
@@ -191,7 +195,7 @@ func Codes() []*Error {
 		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
 		ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrNotLeader, ErrNotCoordinator,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
-		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrTooManyRequests, ErrUnavailable,
+		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrHeadersTooLarge, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
 		ErrStorageFull, ErrStorageFailed, ErrInternal,
 	}
