@@ -8,22 +8,26 @@ import (
 	"sync/atomic"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
 // newHTTPServer configures the server against slow and greedy clients:
 // headers must arrive within the read header timeout and the whole request
 // within the read timeout; an answer must be written within the write
 // timeout (which outlasts a long-poll); idle connections close; header
-// blocks are bounded (bodies are bounded by httpapi).
+// blocks are bounded (bodies are bounded by httpapi). A header block over
+// --max-header-bytes is refused by httpapi.LimitHeaders with a coded 431,
+// not by net/http's plain-text one: net/http reads up to
+// httpapi.HeaderReadLimit of it, and cuts off only what is larger.
 func newHTTPServer(cfg *config, h http.Handler, log *slog.Logger, base context.Context) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           httpapi.LimitHeaders(h, int(cfg.maxHeaderBytes)),
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: cfg.readHeaderTimeout,
 		ReadTimeout:       cfg.readTimeout,
 		WriteTimeout:      cfg.writeTimeout,
 		IdleTimeout:       cfg.idleTimeout,
-		MaxHeaderBytes:    int(cfg.maxHeaderBytes),
+		MaxHeaderBytes:    httpapi.HeaderReadLimit(int(cfg.maxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }

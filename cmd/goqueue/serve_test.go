@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -200,6 +201,67 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 			t.Logf("closed after %v with %q", took, firstLine(b))
 		})
 	}
+	r.stop(t)
+}
+
+// A header block over --max-header-bytes is refused with a coded 431, as
+// every refusal of the API is, the stream's upgrade included; a block far
+// larger is cut off before the broker has read it all.
+func TestHeaderBlockOverTheLimit(t *testing.T) {
+	const limit = 8 << 10
+	r := startServe(t, "--max-header-bytes", "8KiB")
+	waitReady(t, http.DefaultClient, "http://"+r.addr)
+	defer http.DefaultClient.CloseIdleConnections()
+	for _, c := range []struct {
+		name, line string
+		n          int
+		lines      []string
+		want       int
+	}{
+		{"at the limit", "GET /topics HTTP/1.1", limit, nil, http.StatusOK},
+		{"one byte over", "GET /topics HTTP/1.1", limit + 1, nil, http.StatusRequestHeaderFieldsTooLarge},
+		{"twice the limit", "GET /topics HTTP/1.1", 2 * limit, nil, http.StatusRequestHeaderFieldsTooLarge},
+		{"stream upgrade", "GET " + api.StreamPath + " HTTP/1.1", limit + 1,
+			[]string{"Connection: Upgrade", "Upgrade: " + api.StreamProtocol}, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := testkit.SendRaw(t, r.addr, testkit.RequestHead(t, c.line, c.n, c.lines...))
+			if resp.StatusCode != c.want {
+				t.Fatalf("%d %.100q, want %d", resp.StatusCode, body, c.want)
+			}
+			if c.want == http.StatusOK {
+				return
+			}
+			var eb api.ErrorBody
+			if err := json.Unmarshal(body, &eb); err != nil || eb.Error == nil || eb.Error.Code != api.ErrHeadersTooLarge.Code ||
+				eb.Error.Details["max_header_bytes"] != float64(limit) {
+				t.Fatalf("%d %q, want a coded %s", resp.StatusCode, body, api.ErrHeadersTooLarge.Code)
+			}
+		})
+	}
+
+	// A block that never ends: the broker answers and closes once it has
+	// read a bounded amount, well before the 4 × limit sent.
+	t.Run("unbounded", func(t *testing.T) {
+		conn, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "GET /topics HTTP/1.1\r\nHost: broker\r\nX-Pad: "+strings.Repeat("a", 4*limit)); err != nil {
+			t.Fatal(err)
+		}
+		// Only a broken server waits for more. A reset after the answer
+		// is fine: the rest of the block was never read.
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(conn)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the server kept reading a block of %d bytes", 4*limit)
+		}
+		if !strings.HasPrefix(string(b), "HTTP/1.1 431 ") {
+			t.Fatalf("answered %q (%v)", firstLine(b), err)
+		}
+	})
 	r.stop(t)
 }
 
