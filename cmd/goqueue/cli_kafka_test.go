@@ -53,7 +53,7 @@ func TestCLIKafkaHabits(t *testing.T) {
 			t.Errorf("consume %v:\n%q\nwant\n%q", c.args, got, c.want)
 		}
 	}
-	if out := run(0, "", "topic", "alter", "events", "--partitions", "2", "--retention-hours", "48", "--max-message-bytes", "2MiB"); !strings.Contains(out, "2 partitions, retention 2d, max message 2097152 bytes") {
+	if out := run(0, "", "topic", "alter", "events", "--partitions", "2", "--retention-hours", "48", "--max-message-bytes", "2MiB"); !strings.Contains(out, "2 partitions, retention 2d, fsync interval, max message 2097152 bytes") {
 		t.Fatalf("topic alter: %s", out)
 	}
 	run(exitUsage, "", "topic", "alter", "events", "--retention-hours", "-5")

@@ -10,7 +10,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
-// topicCmd is `goqueue topic create|list|describe|delete`.
+// topicCmd is `goqueue topic create|list|describe|alter|delete`.
 func (c *cli) topicCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "topic", Short: "Create, list, describe, alter and delete topics"}
 	var req api.CreateTopicRequest
@@ -85,8 +85,7 @@ func (c *cli) topicCmd() *cobra.Command {
 			if c.json() {
 				return c.printJSON(t)
 			}
-			fmt.Fprintf(c.stdout, "topic %s: %d partitions, retention %s, fsync %s, max message %d bytes\n\n",
-				t.Name, t.Partitions, retention(t.RetentionHours), t.Fsync, t.MaxMessageBytes)
+			fmt.Fprintf(c.stdout, "%s\n\n", topicSettings(t))
 			// In a cluster each partition's offsets are its leader's (the
 			// client asks the leaders), and the leader is shown.
 			clustered := false
@@ -163,8 +162,7 @@ message size to the next publish.`,
 			if c.json() {
 				return c.printJSON(t)
 			}
-			fmt.Fprintf(c.stdout, "topic %s: %d partitions, retention %s, max message %d bytes\n",
-				t.Name, t.Partitions, retention(t.RetentionHours), t.MaxMessageBytes)
+			fmt.Fprintln(c.stdout, topicSettings(t))
 			return nil
 		},
 	}
@@ -188,6 +186,13 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// topicSettings is the line of t's settings that describe and alter print,
+// one line for both so that alter confirms all that describe shows.
+func topicSettings(t *api.Topic) string {
+	return fmt.Sprintf("topic %s: %d partitions, retention %s, fsync %s, max message %d bytes",
+		t.Name, t.Partitions, retention(t.RetentionHours), t.Fsync, t.MaxMessageBytes)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
