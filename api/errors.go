@@ -72,7 +72,7 @@ var (
 	// Malformed or invalid requests (400).
 	ErrBadRequest        = &Error{Code: "BAD_REQUEST", Status: http.StatusBadRequest, Kafka: kafkaCorruptMessage}            // unparsable body or query
 	ErrInvalidArgument   = &Error{Code: "INVALID_ARGUMENT", Status: http.StatusBadRequest, Kafka: kafkaInvalidConfig}        // a field has a bad value
-	ErrInvalidTopicName  = &Error{Code: "INVALID_TOPIC_NAME", Status: http.StatusBadRequest, Kafka: kafkaInvalidTopic}       // not 1–249 of [a-zA-Z0-9._-], or "." / ".."
+	ErrInvalidTopicName  = &Error{Code: "INVALID_TOPIC_NAME", Status: http.StatusBadRequest, Kafka: kafkaInvalidTopic}       // not 1–249 of [a-zA-Z0-9._-], or "." / "..", or a new topic named as a Kafka internal topic
 	ErrInvalidPartitions = &Error{Code: "INVALID_PARTITIONS", Status: http.StatusBadRequest, Kafka: kafkaInvalidPartitions}  // partition count out of bounds or a decrease
 	ErrOffsetOutOfRange  = &Error{Code: "OFFSET_OUT_OF_RANGE", Status: http.StatusBadRequest, Kafka: kafkaOffsetOutOfRange}  // details: earliest_offset, high_watermark
 	ErrInvalidAssignor   = &Error{Code: "INVALID_ASSIGNOR", Status: http.StatusBadRequest, Kafka: kafkaUnsupportedAssignor}  // not range, roundrobin, sticky or cooperative-sticky

@@ -21,6 +21,35 @@ func ValidateTopicName(name string) error {
 	return nil
 }
 
+// ValidateNewTopicName is ValidateTopicName for a topic someone asks to
+// create: it also refuses the names of Kafka's internal topics
+// (KafkaInternalTopic), with an api.ErrInvalidTopicName. The front ends
+// check it where a creation is asked for; the broker does not, so that a
+// topic so named before this rule, or held in a cluster's metadata from
+// then, still opens, and can be altered and deleted.
+func ValidateNewTopicName(name string) error {
+	if err := ValidateTopicName(name); err != nil {
+		return err
+	}
+	if KafkaInternalTopic(name) {
+		return api.ErrInvalidTopicName.Withf("topic name %q is reserved: Kafka tools take it for Kafka's internal topic, "+
+			"and GoQueue keeps group offsets, transactions and its metadata outside topics", name)
+	}
+	return nil
+}
+
+// KafkaInternalTopic reports whether name is one of the topics Apache Kafka
+// keeps for itself: group offsets, transaction state, share-group state and
+// KRaft's metadata log. GoQueue has none of them: a topic so named would be
+// an ordinary topic that Kafka tools and admin clients take for Kafka's own.
+func KafkaInternalTopic(name string) bool {
+	switch name {
+	case "__consumer_offsets", "__transaction_state", "__share_group_state", "__cluster_metadata":
+		return true
+	}
+	return false
+}
+
 // ValidateGroupID reports whether id is a legal group ID: 1–249 bytes of
 // UTF-8 with no control character, and neither "." nor "..". Kafka takes
 // any group ID but the empty one, and its users name groups

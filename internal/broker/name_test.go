@@ -43,6 +43,35 @@ func TestValidateTopicName(t *testing.T) {
 	}
 }
 
+// TestValidateNewTopicName: a new topic may not take a name of Kafka's
+// internal topics, which ValidateTopicName (names of topics that exist)
+// takes; names merely like them may.
+func TestValidateNewTopicName(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{"__consumer_offsets", false},
+		{"__transaction_state", false},
+		{"__share_group_state", false},
+		{"__cluster_metadata", false},
+		{"a/b", false},
+		{"orders", true},
+		{"orders.dlq", true},
+		{"_consumer_offsets", true},
+		{"__consumer_offsets2", true},
+		{"__CONSUMER_OFFSETS", true},
+	} {
+		err := ValidateNewTopicName(c.name)
+		if (err == nil) != c.ok || err != nil && !errors.Is(err, api.ErrInvalidTopicName) {
+			t.Errorf("ValidateNewTopicName(%q) = %v, want ok=%v (else INVALID_TOPIC_NAME)", c.name, err, c.ok)
+		}
+		if err := ValidateTopicName(c.name); (err == nil) != (c.ok || KafkaInternalTopic(c.name)) {
+			t.Errorf("ValidateTopicName(%q) = %v", c.name, err)
+		}
+	}
+}
+
 // TestValidateGroupIDNamesAGroup: a bad group ID is an INVALID_ARGUMENT on
 // field "group" (INVALID_GROUP_ID to a Kafka client) whose message speaks
 // of a group ID, not a topic name. Any other is taken, as Kafka takes it:

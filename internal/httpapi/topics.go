@@ -29,6 +29,11 @@ func (s *Server) createTopic(w http.ResponseWriter, r *http.Request) error {
 	if err := allow(r, actAdmin, kindTopic, req.Name); err != nil {
 		return err
 	}
+	// Here, not in TopicSpec: a cluster node builds the spec of every
+	// topic its metadata holds with it, including those created before.
+	if err := broker.ValidateNewTopicName(req.Name); err != nil {
+		return err
+	}
 	spec, err := TopicSpec(req)
 	if err != nil {
 		return err

@@ -92,6 +92,8 @@ func TestCreateTopicRejectsBadInput(t *testing.T) {
 		{"traversal", `{"name":"../../etc"}`, api.ErrInvalidTopicName},
 		{"space", `{"name":"my topic"}`, api.ErrInvalidTopicName},
 		{"too long", `{"name":"` + strings.Repeat("x", 250) + `"}`, api.ErrInvalidTopicName},
+		{"Kafka's offsets topic", `{"name":"__consumer_offsets"}`, api.ErrInvalidTopicName},
+		{"Kafka's metadata log", `{"name":"__cluster_metadata"}`, api.ErrInvalidTopicName},
 		{"negative partitions", `{"name":"t","partitions":-1}`, api.ErrInvalidPartitions},
 		{"too many partitions", `{"name":"t","partitions":100000}`, api.ErrInvalidPartitions},
 		{"bad fsync", `{"name":"t","fsync":"sometimes"}`, api.ErrInvalidArgument},
@@ -123,6 +125,34 @@ func TestCreateTopicRejectsBadInput(t *testing.T) {
 	// A bad name in the path is refused as such.
 	st, raw := s.Do("GET", "/topics/bad*name", nil)
 	wantError(t, st, raw, api.ErrInvalidTopicName)
+}
+
+// TestKafkaInternalNameOfAnOldTopic: a topic named as Kafka's internal
+// topics, which a creation now refuses, created before that rule (here
+// through the broker, which does not check it) can still be read, altered
+// and deleted.
+func TestKafkaInternalNameOfAnOldTopic(t *testing.T) {
+	s := brokertest.Start(t)
+	if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "__consumer_offsets", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/topics/__consumer_offsets/messages", `{"value":"v"}`, http.StatusOK},
+		{"GET", "/topics/__consumer_offsets", "", http.StatusOK},
+		{"PATCH", "/topics/__consumer_offsets", `{"retention_hours":48}`, http.StatusOK},
+		{"DELETE", "/topics/__consumer_offsets", "", http.StatusNoContent},
+	} {
+		var body any
+		if c.body != "" {
+			body = c.body
+		}
+		if st, raw := s.Do(c.method, c.path, body); st != c.want {
+			t.Fatalf("%s %s: %d %s, want %d", c.method, c.path, st, raw, c.want)
+		}
+	}
 }
 
 func TestTopicsSurviveRestart(t *testing.T) {

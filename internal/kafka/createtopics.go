@@ -127,6 +127,12 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 		case named[rt.Topic] > 1:
 			fail(kerr.InvalidRequest.Code, "the request names topic "+strconv.Quote(rt.Topic)+" more than once")
 			continue
+		case broker.KafkaInternalTopic(rt.Topic):
+			// Kafka's answer for its internal topic that is no ordinary
+			// topic (__cluster_metadata); GoQueue keeps none as topics.
+			fail(kerr.InvalidRequest.Code, "Creation of internal topic "+rt.Topic+" is prohibited: "+
+				"GoQueue keeps group offsets, transactions and its metadata outside topics")
+			continue
 		case len(rt.ReplicaAssignment) > 0:
 			fail(kerr.InvalidReplicaAssignment.Code, "a single GoQueue broker places every partition itself")
 			continue

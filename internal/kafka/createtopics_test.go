@@ -14,7 +14,8 @@ import (
 // be created"); max.message.bytes past int32 was wrapped (4294967297
 // became 1, and every later produce failed); Kafka's own defaults
 // cleanup.policy=delete and compression.type=producer were refused; a
-// topic named twice was created once.
+// topic named twice was created once; __consumer_offsets was created, an
+// ordinary topic that Kafka tools take for Kafka's internal one.
 func TestCreateTopicsChecks(t *testing.T) {
 	p := start(t)
 	cl := p.client(t)
@@ -44,6 +45,10 @@ func TestCreateTopicsChecks(t *testing.T) {
 		{"unknown config", []string{"unknown"}, 1, []cfg{{"flush.ms", "5"}}, false, []int16{kerr.InvalidConfig.Code}, `unsupported topic config "flush.ms"`},
 		{"Kafka's defaults", []string{"defaults"}, 1, []cfg{{"cleanup.policy", "delete"}, {"compression.type", "producer"}}, false, []int16{0}, ""},
 		{"named twice", []string{"twice", "twice"}, 1, nil, false, []int16{kerr.InvalidRequest.Code, kerr.InvalidRequest.Code}, ""},
+		// As Kafka refuses its own internal topic it keeps elsewhere
+		// (__cluster_metadata): each such topic, not the request.
+		{"Kafka's offsets topic", []string{"__consumer_offsets", "beside"}, 1, nil, false, []int16{kerr.InvalidRequest.Code, 0}, "Creation of internal topic __consumer_offsets is prohibited"},
+		{"validate, Kafka's transaction topic", []string{"__transaction_state"}, 1, nil, true, []int16{kerr.InvalidRequest.Code}, "Creation of internal topic __transaction_state is prohibited"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := kmsg.NewPtrCreateTopicsRequest()
@@ -69,7 +74,7 @@ func TestCreateTopicsChecks(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"fine", "twice", "wrap"} {
+	for _, name := range []string{"fine", "twice", "wrap", "__consumer_offsets", "__transaction_state"} {
 		if code := metadataTopic(t, cl, name).ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
 			t.Fatalf("topic %s: metadata code %d; it should not have been created", name, code)
 		}
