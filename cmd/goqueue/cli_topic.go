@@ -64,7 +64,7 @@ func (c *cli) topicCmd() *cobra.Command {
 				for _, p := range t.PartitionInfo {
 					msgs += p.HighWatermark - p.EarliestOffset
 				}
-				rows = append(rows, []string{t.Name, itoa(int64(t.Partitions)), itoa(msgs), t.Fsync, retention(t.RetentionHours)})
+				rows = append(rows, []string{t.Name, itoa(int64(t.Partitions)), itoa(msgs), t.Fsync, retention(t.RetentionHours, t.RetentionBytes)})
 			}
 			return c.table([]string{"TOPIC", "PARTITIONS", "MESSAGES", "FSYNC", "RETENTION"}, rows)
 		},
@@ -192,18 +192,25 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 // one line for both so that alter confirms all that describe shows.
 func topicSettings(t *api.Topic) string {
 	return fmt.Sprintf("topic %s: %d partitions, retention %s, fsync %s, max message %d bytes",
-		t.Name, t.Partitions, retention(t.RetentionHours), t.Fsync, t.MaxMessageBytes)
+		t.Name, t.Partitions, retention(t.RetentionHours, t.RetentionBytes), t.Fsync, t.MaxMessageBytes)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
-// retention says how long a topic keeps messages.
-func retention(hours int64) string {
-	if hours < 0 {
-		return "forever"
+// retention says how long a topic keeps messages, and up to what size of
+// each partition when it has a size bound.
+func retention(hours, bytes int64) string {
+	var s string
+	switch {
+	case hours < 0:
+		s = "forever"
+	case hours%24 == 0:
+		s = fmt.Sprintf("%dd", hours/24)
+	default:
+		s = fmt.Sprintf("%dh", hours)
 	}
-	if hours%24 == 0 {
-		return fmt.Sprintf("%dd", hours/24)
+	if bytes >= 0 {
+		s += fmt.Sprintf(" or %d bytes a partition", bytes)
 	}
-	return fmt.Sprintf("%dh", hours)
+	return s
 }

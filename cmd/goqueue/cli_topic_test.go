@@ -11,7 +11,8 @@ import (
 // TestTopicAlterShowsDescribedSettings: what alter prints of the altered
 // topic is what describe prints of its settings. Alter left out the fsync
 // policy, so a topic set to fsync always looked no different from one on
-// the broker's default.
+// the broker's default, and neither showed a size bound set with
+// --retention-bytes.
 func TestTopicAlterShowsDescribedSettings(t *testing.T) {
 	srv := brokertest.Start(t)
 	noEnv := func(string) (string, bool) { return "", false }
@@ -24,9 +25,9 @@ func TestTopicAlterShowsDescribedSettings(t *testing.T) {
 		return out.String()
 	}
 	goqueue("topic", "create", "orders", "--partitions", "2", "--fsync", "always")
-	altered := goqueue("topic", "alter", "orders", "--partitions", "3", "--retention-hours", "48", "--max-message-bytes", "2MiB")
+	altered := goqueue("topic", "alter", "orders", "--partitions", "3", "--retention-hours", "48", "--retention-bytes", "1000000", "--max-message-bytes", "2MiB")
 	described, _, _ := strings.Cut(goqueue("topic", "describe", "orders"), "\n")
-	if want := "topic orders: 3 partitions, retention 2d, fsync always, max message 2097152 bytes"; described != want {
+	if want := "topic orders: 3 partitions, retention 2d or 1000000 bytes a partition, fsync always, max message 2097152 bytes"; described != want {
 		t.Fatalf("describe: %q, want %q", described, want)
 	}
 	if altered != described+"\n" {
