@@ -239,6 +239,7 @@ func craftedSegments(tb testing.TB) []struct {
 		{cat(zero, rec(kindEntry, ent(1, 5, "a")), rec(kindEntry, ent(2, 5, "b"))), snapshotAt1},
 		// The length of the first record claims 4 GiB.
 		{append([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, byte(kindReset)}, make([]byte, 64)...), noSnapshot},
+		{nil, noSnapshot}, // an empty segment
 	}
 }
 

@@ -90,6 +90,12 @@ func replay(fsys vfs.FS, dir string) (*replayed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftstore: %w", err)
 	}
+	if len(b) == 0 {
+		// Rotation names a segment only once its reset record is durable,
+		// so an empty one lost its content, and with it the hard state: a
+		// vote forgotten could be given twice in a term.
+		return nil, fmt.Errorf("%w: %s is empty", ErrCorrupt, name)
+	}
 	for off := 0; off < len(b); {
 		kind, payload, n, err := readRecord(b[off:])
 		if errors.Is(err, errTorn) {
