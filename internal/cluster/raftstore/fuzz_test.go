@@ -361,8 +361,9 @@ func modelOpen(snapFile, seg []byte) (recovered, string) {
 		if proto.Unmarshal(recs[0].payload, snap) != nil {
 			return r, "an undecodable snapshot"
 		}
-		snapIndex, snapTerm = snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
-		if snapIndex > 0 { // index 0 is raft's empty snapshot
+		// Index 0 is raft's empty snapshot: as good as none.
+		if snapIndex = snap.GetMetadata().GetIndex(); snapIndex > 0 {
+			snapTerm = snap.GetMetadata().GetTerm()
 			r.Snap = pb.EnsureSnapshot(snap) // as raft.MemoryStorage keeps it
 		}
 	}

@@ -89,6 +89,13 @@ func Open(fsys vfs.FS, dir string) (*Store, error) {
 	}
 	s := &Store{MemoryStorage: raft.NewMemoryStorage(), fs: fsys, dir: dir, segSeq: rep.lastSeq, rotateAt: defaultRotateBytes}
 	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
+	if snapIndex == 0 {
+		// Raft's empty snapshot, which Open ignores, and its term with it,
+		// whatever the file claims: replayed.after would find the log,
+		// which then starts at (0, 0), diverged from that term and drop
+		// it, and so every Open would drop the entries saved since the last.
+		snapTerm = 0
+	}
 	if snapIndex > 0 && snapIndex < rep.baseIndex {
 		return nil, fmt.Errorf("%w: snapshot at %d older than the log's base %d", ErrCorrupt, snapIndex, rep.baseIndex)
 	}
