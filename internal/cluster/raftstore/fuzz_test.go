@@ -167,6 +167,8 @@ const (
 	noSnapshot  = 0
 	snapshotAt1 = 2 // term 1
 	segmentAt3  = 4 // reset to (3, 2), entries 4 and 5 of term 3
+	// A snapshot at MaxUint64-1, and the entry after it.
+	endOfIndexes = 6
 )
 
 // damaged returns b and what a crash or a bad disk makes of it: cut short
@@ -264,6 +266,7 @@ func craftedSnapshots(tb testing.TB) []struct {
 		{snap(4, 2, "wrong term"), snapshotAt1}, // inside the log, on another history
 		{snap(5, 3, "at the end"), snapshotAt1}, // its commit raised to the snapshot
 		{nil, snapshotAt1},                      // an empty file
+		{snap(math.MaxUint64, 9, "the last index there is"), endOfIndexes},
 	}
 }
 
@@ -409,6 +412,8 @@ func modelOpen(snapFile, seg []byte) (recovered, string) {
 		return r, "a snapshot older than the log's base"
 	case snapIndex == 0 && base > 0:
 		return r, "a log after a snapshot that is not there"
+	case snapIndex == math.MaxUint64:
+		return r, "a snapshot with no room for an entry after it"
 	}
 	// The log is kept from the snapshot on only if it passes through the
 	// snapshot's position.

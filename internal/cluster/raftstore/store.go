@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"strconv"
 	"strings"
 
@@ -95,6 +96,10 @@ func Open(fsys vfs.FS, dir string) (*Store, error) {
 		// which then starts at (0, 0), diverged from that term and drop
 		// it, and so every Open would drop the entries saved since the last.
 		snapTerm = 0
+	}
+	if snapIndex == math.MaxUint64 {
+		// No index follows it: the log's first index would wrap to 0.
+		return nil, fmt.Errorf("%w: snapshot at index %d", ErrCorrupt, snapIndex)
 	}
 	if snapIndex > 0 && snapIndex < rep.baseIndex {
 		return nil, fmt.Errorf("%w: snapshot at %d older than the log's base %d", ErrCorrupt, snapIndex, rep.baseIndex)
