@@ -232,6 +232,9 @@ func craftedSegments(tb testing.TB) []struct {
 		{cat(zero, undecodable), noSnapshot},
 		{cat(rec(kindReset, resetTo(5, 2)), rec(kindEntry, ent(6, 2, "f"))), noSnapshot}, // a log after 5, no snapshot
 		{cat(zero, rec(kindEntry, ent(1, 1, "a"))), segmentAt3},                          // the snapshot at 4 is past the log
+		// The last entry there is, overwritten.
+		{cat(rec(kindReset, resetTo(math.MaxUint64-1, 7)), rec(kindEntry, ent(math.MaxUint64, 7, "z")),
+			rec(kindEntry, ent(math.MaxUint64, 8, "z2"))), endOfIndexes},
 		// Entries behind a reset are superseded, and a second reset
 		// starts the log again.
 		{cat(rec(kindReset, resetTo(1, 1)), rec(kindEntry, ent(1, 1, "old")), rec(kindEntry, ent(2, 1, "b")),

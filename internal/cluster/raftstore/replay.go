@@ -44,7 +44,9 @@ func (r *replayed) apply(kind recordKind, payload []byte) error {
 		if i <= r.baseIndex {
 			return nil // behind the reset point: superseded
 		}
-		if i > r.baseIndex+uint64(len(r.ents))+1 {
+		// i-1 against the log's end (i > baseIndex: it cannot wrap), as
+		// the end+1 wraps to 0 once the log reaches the last index there is.
+		if i-1 > r.baseIndex+uint64(len(r.ents)) {
 			return fmt.Errorf("entry %d after a log ending at %d", i, r.baseIndex+uint64(len(r.ents)))
 		}
 		r.ents = append(r.ents[:i-r.baseIndex-1], e)
