@@ -220,11 +220,17 @@ func (s *Store) alterLocked(a AlterTopic) Result {
 	if err := json.Unmarshal(a.Settings, &change); err != nil || change == nil {
 		return Result{Err: fmt.Errorf("%w: settings of %q are not a JSON object", ErrInvalid, a.Name)}
 	}
-	merged := map[string]json.RawMessage{}
+	var merged map[string]json.RawMessage
 	if len(t.Settings) > 0 {
 		if err := json.Unmarshal(t.Settings, &merged); err != nil {
 			return Result{Err: fmt.Errorf("%w: stored settings of %q: %v", ErrInvalid, a.Name, err)}
 		}
+	}
+	if merged == nil {
+		// None, or JSON null: CreateTopic takes its settings as they
+		// come, and null decodes to a nil map, which the merge below
+		// would panic on, on every replica.
+		merged = map[string]json.RawMessage{}
 	}
 	for k, v := range change {
 		merged[k] = v

@@ -65,6 +65,13 @@ func TestAlterMergesSettings(t *testing.T) {
 	if r := apply(t, s, s.Applied()+1, Command{AlterTopic: &AlterTopic{Name: "a", ID: TopicID{9}, Settings: json.RawMessage(`{}`)}}); !errors.Is(r.Err, ErrUnknownTopic) {
 		t.Fatalf("wrong ID: %v", r.Err)
 	}
+	// CreateTopic takes settings as they come, null too; altering them
+	// then starts from none (it panicked, on every replica).
+	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "n", ID: TopicID{2}, Partitions: 1, ReplicationFactor: 1, Settings: json.RawMessage(`null`)}})
+	r = apply(t, s, s.Applied()+1, Command{AlterTopic: &AlterTopic{Name: "n", Settings: json.RawMessage(`{"fsync":"never"}`)}})
+	if r.Err != nil || string(r.Topic.Settings) != `{"fsync":"never"}` {
+		t.Fatalf("alter settings created null: %+v", r)
+	}
 }
 
 // Added partitions get new groups and are placed as at creation.
