@@ -149,6 +149,31 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 }
 
+// A snapshot that does not decode, or decodes to a state no commands make
+// (which Apply or the readers panicked on), is refused and leaves the
+// state as it was; JSON stopped half-way used to leave half a state.
+func TestRestoreRefusesBadSnapshots(t *testing.T) {
+	for _, bad := range []string{
+		`{"nodes":{"1":{"id":1}},"next_slot":"x"}`,
+		`{"nodes":null,"topics":{}}`,
+		`{"nodes":{"1":null},"topics":{}}`,
+		`{"nodes":{},"topics":{"a":null}}`,
+		`{"nodes":{},"topics":{"a":{"name":"a","replication_factor":-1}}}`,
+		`{"nodes":{},"topics":{},"gens":{"1":null}}`,
+		`{"nodes":{},"topics":{},"next_slot":-1}`,
+	} {
+		s := New()
+		register(t, s, 1, 2)
+		before, _ := s.Snapshot()
+		if err := s.Restore([]byte(bad)); err == nil {
+			t.Errorf("%s restored", bad)
+		}
+		if after, _ := s.Snapshot(); string(after) != string(before) {
+			t.Errorf("%s: state after the refusal %s, want %s", bad, after, before)
+		}
+	}
+}
+
 // A registration applied twice with the same Boot (a retried proposal) is
 // one registration; a new Boot is a restart.
 func TestRegisterIsIdempotentPerBoot(t *testing.T) {

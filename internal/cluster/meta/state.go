@@ -13,6 +13,7 @@ package meta
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -95,13 +96,12 @@ type Store struct {
 
 // New returns an empty Store.
 func New() *Store {
-	s := &Store{}
-	s.reset()
-	return s
+	return &Store{d: empty()}
 }
 
-func (s *Store) reset() {
-	s.d = data{Nodes: map[uint64]*Node{}, Topics: map[string]*Topic{}, NextGroup: 1}
+// empty is the state of a new store.
+func empty() data {
+	return data{Nodes: map[uint64]*Node{}, Topics: map[string]*Topic{}, NextGroup: 1}
 }
 
 // Snapshot encodes the state.
@@ -111,16 +111,51 @@ func (s *Store) Snapshot() ([]byte, error) {
 	return json.Marshal(&s.d)
 }
 
-// Restore replaces the state with a snapshot's (nil: empty).
+// Restore replaces the state with a snapshot's (nil: empty). A snapshot
+// that does not decode, or holds a state no commands make, changes
+// nothing.
 func (s *Store) Restore(b []byte) error {
+	d := empty()
+	// Decoded aside: json.Unmarshal fills what it can before it meets a
+	// value of the wrong type, and the readers must not see that half.
+	if b != nil {
+		if err := json.Unmarshal(b, &d); err != nil {
+			return fmt.Errorf("meta: restore: %w", err)
+		}
+		if err := d.check(); err != nil {
+			return fmt.Errorf("meta: restore: %w", err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.reset()
-	if b == nil {
-		return nil
+	s.d = d
+	return nil
+}
+
+// check refuses a decoded state that no sequence of commands makes and
+// that Apply or the readers would panic on: a missing map or entry (JSON
+// null), a negative placement slot or replication factor.
+func (d *data) check() error {
+	if d.Nodes == nil || d.Topics == nil {
+		return errors.New("no nodes or no topics")
 	}
-	if err := json.Unmarshal(b, &s.d); err != nil {
-		return fmt.Errorf("meta: restore: %w", err)
+	for id, n := range d.Nodes {
+		if n == nil {
+			return fmt.Errorf("node %d is null", id)
+		}
+	}
+	for name, t := range d.Topics {
+		if t == nil || t.ReplicationFactor < 1 {
+			return fmt.Errorf("topic %q is null or has no replication factor", name)
+		}
+	}
+	for id, g := range d.Gens {
+		if g == nil {
+			return fmt.Errorf("generation of node %d is null", id)
+		}
+	}
+	if d.NextSlot < 0 {
+		return fmt.Errorf("next slot %d", d.NextSlot)
 	}
 	return nil
 }
