@@ -1,0 +1,271 @@
+package meta
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// ordersID is the fixture's topic.
+var ordersID = TopicID{0x0d, 0x0e}
+
+// seedCommands are one command of every kind, as the node proposes them,
+// each one that the fixture takes.
+func seedCommands() []Command {
+	return []Command{
+		{RegisterNode: &RegisterNode{ID: 4, Addr: "127.0.0.1:9004", HTTPAddr: "127.0.0.1:8004", KafkaAddr: "127.0.0.1:9094", Boot: 44}},
+		{CreateTopic: &CreateTopic{Name: "events", ID: TopicID{7}, Partitions: 3, ReplicationFactor: 2, Settings: json.RawMessage(`{"retention_ms":60000}`)}},
+		{AddPartitions: &AddPartitions{Name: "orders", ID: ordersID, Count: 5}},
+		{AlterTopic: &AlterTopic{Name: "orders", ID: ordersID, Settings: json.RawMessage(`{"segment_bytes":1048576,"fsync":"never"}`)}},
+		{ReportLeaders: &ReportLeaders{Node: 2, Reports: []LeaderReport{{Group: 1, Term: 3, Seq: 1, ISR: []uint64{2, 3}}, {Group: 2, Term: 1, Seq: 4, ISR: []uint64{2}}}}},
+		{Rejoin: &Rejoin{ID: 3, Boot: 33}},
+		{ReserveProducerIDs: &ReserveProducerIDs{Node: 1, Count: 1000}},
+		{DeleteTopic: &DeleteTopic{Name: "orders", ID: ordersID}},
+	}
+}
+
+// fixtureLog is the log of the fixture's state: three nodes (one
+// rejoined), a topic with settings and reported leaders, a block of
+// producer IDs.
+func fixtureLog() [][]byte {
+	cmds := []Command{
+		{RegisterNode: &RegisterNode{ID: 1, Addr: "127.0.0.1:9001", HTTPAddr: "127.0.0.1:8001", Boot: 11}},
+		{RegisterNode: &RegisterNode{ID: 2, Addr: "127.0.0.1:9002", Boot: 22}},
+		{RegisterNode: &RegisterNode{ID: 3, Addr: "127.0.0.1:9003", KafkaAddr: "127.0.0.1:9093", Boot: 31}},
+		{Rejoin: &Rejoin{ID: 2, Boot: 23}},
+		{CreateTopic: &CreateTopic{Name: "orders", ID: ordersID, Partitions: 3, ReplicationFactor: 3, Settings: json.RawMessage(`{"retention_ms":1000}`)}},
+		{ReportLeaders: &ReportLeaders{Node: 1, Reports: []LeaderReport{{Group: 1, Term: 2, Seq: 1, ISR: []uint64{1, 2, 3}}}}},
+		{ReserveProducerIDs: &ReserveProducerIDs{Node: 3, Count: 10}},
+	}
+	log := make([][]byte, len(cmds))
+	for i, c := range cmds {
+		b, err := c.Encode()
+		if err != nil {
+			panic(err)
+		}
+		log[i] = b
+	}
+	return log
+}
+
+// fixture is a store that applied fixtureLog, each command taken.
+func fixture(tb testing.TB) *Store {
+	tb.Helper()
+	s := New()
+	for i, b := range fixtureLog() {
+		if r := s.Apply(uint64(i+1), b).(Result); r.Err != nil {
+			tb.Fatalf("fixture entry %d: %v", i+1, r.Err)
+		}
+	}
+	return s
+}
+
+// snap is s's snapshot.
+func snap(tb testing.TB, s *Store) []byte {
+	tb.Helper()
+	b, err := s.Snapshot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// restored is a new store restored from b, which must restore.
+func restored(tb testing.TB, b []byte) *Store {
+	tb.Helper()
+	s := New()
+	if err := s.Restore(b); err != nil {
+		tb.Fatalf("restore %s: %v", b, err)
+	}
+	return s
+}
+
+// sameResult compares Results by value, errors by message and settings
+// by their encoding (a snapshot encodes them compacted).
+var sameResult = cmp.Options{
+	cmp.Comparer(func(a, b error) bool { return (a == nil) == (b == nil) && (a == nil || a.Error() == b.Error()) }),
+	cmp.Comparer(func(a, b json.RawMessage) bool {
+		x, _ := json.Marshal(a)
+		y, _ := json.Marshal(b)
+		return bytes.Equal(x, y)
+	}),
+}
+
+// addVariants adds b, its truncations and copies of it with a byte
+// flipped.
+func addVariants(f *testing.F, b []byte) {
+	f.Add(b)
+	for _, n := range []int{0, 1, len(b) / 2, len(b) - 1} {
+		if n >= 0 && n < len(b) {
+			f.Add(b[:n])
+		}
+	}
+	for _, i := range []int{0, len(b) / 3, len(b) / 2, len(b) - 2} {
+		if i >= 0 && i < len(b) {
+			c := bytes.Clone(b)
+			c[i] ^= 0x20
+			f.Add(c)
+		}
+	}
+}
+
+// FuzzApply applies arbitrary entries, newline-separated, to the fixture,
+// as committed entries of the metadata group (proposed by any node): no
+// entry may panic. Each answers a Result; one that does not decode is
+// ErrInvalid, and a refused one changes nothing but the applied index.
+// The state after an entry is a function of the snapshot before it and
+// the entry (every replica, restored from any snapshot, decides alike),
+// the command an entry decodes to, encoded again, has the same effect,
+// and the state after it survives its snapshot.
+func FuzzApply(f *testing.F) {
+	cmds := seedCommands()
+	var all [][]byte
+	for _, c := range cmds {
+		b, err := c.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		addVariants(f, b)
+		all = append(all, b)
+	}
+	f.Add(bytes.Join(all, []byte("\n")))
+	f.Add(bytes.Join(fixtureLog(), []byte("\n")))
+	empty, _ := Command{}.Encode()
+	f.Add(empty)
+	// Null settings, then an alter of them (it panicked).
+	f.Add([]byte(`{"create_topic":{"name":"n","id":[1],"partitions":1,"replication_factor":1,"settings":null}}` + "\n" +
+		`{"alter_topic":{"name":"n","settings":{"fsync":"never"}}}`))
+	// Counts past their bounds, refused before anything is allocated.
+	for _, c := range []Command{
+		{CreateTopic: &CreateTopic{Name: "big", ID: TopicID{2}, Partitions: maxPartitions + 1, ReplicationFactor: 3}},
+		{AddPartitions: &AddPartitions{Name: "orders", Count: maxPartitions + 1}},
+		{ReserveProducerIDs: &ReserveProducerIDs{Node: 1, Count: maxProducerIDBlock + 1}},
+	} {
+		b, _ := c.Encode()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := fixture(t)
+		entries := bytes.Split(data, []byte("\n"))
+		for _, entry := range entries[:min(len(entries), 64)] {
+			index := s.Applied() + 1
+			before := snap(t, s)
+			if len(before) > 64<<10 {
+				// Thousands of partitions: each check below would
+				// cost milliseconds; the entry that made them was
+				// checked.
+				return
+			}
+			r, ok := s.Apply(index, entry).(Result)
+			if !ok {
+				t.Fatalf("entry %q: Apply answered no Result", entry)
+			}
+			if s.Applied() != index {
+				t.Fatalf("entry %q: applied %d, want %d", entry, s.Applied(), index)
+			}
+			after := snap(t, s)
+			var c Command
+			decodeErr := json.Unmarshal(entry, &c)
+			if decodeErr != nil && !errors.Is(r.Err, ErrInvalid) {
+				t.Fatalf("entry %q does not decode (%v) but answered %v", entry, decodeErr, r.Err)
+			}
+			if r.Err != nil {
+				unchanged := restored(t, before)
+				unchanged.d.Applied = index
+				if want := snap(t, unchanged); !bytes.Equal(after, want) {
+					t.Fatalf("refused entry %q (%v) changed the state:\n%s\nwant\n%s", entry, r.Err, after, want)
+				}
+			}
+			// A replica restored from the snapshot before decides alike.
+			twin := restored(t, before)
+			r2 := twin.Apply(index, entry).(Result)
+			if diff := cmp.Diff(r, r2, sameResult); diff != "" {
+				t.Fatalf("entry %q on a restored replica answered differently (-here +there):\n%s", entry, diff)
+			}
+			if got := snap(t, twin); !bytes.Equal(got, after) {
+				t.Fatalf("entry %q on a restored replica:\n%s\nhere:\n%s", entry, got, after)
+			}
+			if decodeErr == nil {
+				again, err := c.Encode()
+				if err != nil {
+					t.Fatalf("entry %q decoded to %+v, which does not encode: %v", entry, c, err)
+				}
+				twin := restored(t, before)
+				r3 := twin.Apply(index, again).(Result)
+				if diff := cmp.Diff(r, r3, sameResult); diff != "" {
+					t.Fatalf("entry %q encoded again as %s answered differently (-first +again):\n%s", entry, again, diff)
+				}
+				if got := snap(t, twin); !bytes.Equal(got, after) {
+					t.Fatalf("entry %q encoded again as %s:\n%s\nfirst:\n%s", entry, again, got, after)
+				}
+			}
+			if got := snap(t, restored(t, after)); !bytes.Equal(got, after) {
+				t.Fatalf("after entry %q the snapshot does not round-trip:\n%s\n%s", entry, after, got)
+			}
+		}
+	})
+}
+
+// FuzzRestore restores arbitrary bytes as a snapshot over the fixture, as
+// a node does with a snapshot from its leader or its disk. A snapshot
+// that does not restore leaves the state as it was; one that restores
+// encodes again to a snapshot that restores to the same, and the store
+// then serves reads and applies every kind of command without a panic.
+func FuzzRestore(f *testing.F) {
+	s := fixture(f)
+	b := snap(f, s)
+	addVariants(f, b)
+	for _, c := range seedCommands() {
+		e, _ := c.Encode()
+		s.Apply(s.Applied()+1, e)
+		addVariants(f, snap(f, s))
+	}
+	addVariants(f, snap(f, New()))
+	f.Add([]byte("null"))
+	// The fixture's snapshot with a value no commands make (which
+	// panicked the readers or the next placement), and one of the wrong
+	// type late in it (which restored half a state).
+	for _, r := range [][2]string{
+		{`"nodes":{`, `"nodes":null,"x":{`},
+		{`"1":{"id":1,`, `"1":null,"x":{"id":1,`},
+		{`"orders":{`, `"orders":null,"x":{`},
+		{`"2":{"gen":1`, `"2":null,"x":{"gen":1`},
+		{`"next_slot":3`, `"next_slot":-1`},
+		{`"replication_factor":3`, `"replication_factor":-1`},
+		{`"next_producer_id":10`, `"next_producer_id":"10"`},
+	} {
+		v := bytes.Replace(b, []byte(r[0]), []byte(r[1]), 1)
+		if bytes.Equal(v, b) {
+			f.Fatalf("%s is not in the fixture's snapshot %s", r[0], b)
+		}
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := fixture(t)
+		before := snap(t, s)
+		if err := s.Restore(data); err != nil {
+			if got := snap(t, s); !bytes.Equal(got, before) {
+				t.Fatalf("failed restore (%v) changed the state:\n%s\nwant\n%s", err, got, before)
+			}
+			return
+		}
+		after := snap(t, s)
+		if got := snap(t, restored(t, after)); !bytes.Equal(got, after) {
+			t.Fatalf("restored state does not round-trip:\n%s\n%s", after, got)
+		}
+		s.Nodes()
+		for _, tp := range s.Topics() {
+			s.Topic(tp.Name)
+		}
+		for _, n := range s.Nodes() {
+			s.Generation(n.ID)
+		}
+		for _, c := range seedCommands() {
+			e, _ := c.Encode()
+			s.Apply(s.Applied()+1, e)
+		}
+	})
+}
