@@ -122,7 +122,10 @@ func (s *State) applyLocked(c Command) error {
 		return nil
 	case c.Epoch < s.claim:
 		return ErrFenced
-	case c.Offsets != nil:
+	case len(c.Offsets) > 0:
+		// len, not nil: Encode leaves an empty list out, so an entry's
+		// "offsets":[] means what no list means (it made the entry a
+		// no-op that dropped any settings beside it).
 		for _, w := range c.Offsets {
 			s.writeLocked(c.Group, c.Epoch, w)
 		}

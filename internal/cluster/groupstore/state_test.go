@@ -230,6 +230,17 @@ func TestBadEntries(t *testing.T) {
 	if st, sv := s.Groups(); len(st) != 0 || len(sv) != 0 {
 		t.Fatalf("%v %v", st, sv)
 	}
+	// An empty list is no list, as Encode writes it: the entry is what
+	// is beside it (a fuzzed entry found it ignored).
+	if res := s.Apply(3, []byte(`{"group":"g","offsets":[]}`)); res == nil {
+		t.Fatal(`"offsets":[] alone accepted`)
+	}
+	if res := s.Apply(4, []byte(`{"group":"g","offsets":[],"settings":{"Assignor":"range"}}`)); res != nil {
+		t.Fatal(res)
+	}
+	if _, sv := s.Groups(); sv["g"].Assignor != "range" {
+		t.Fatalf(`settings beside "offsets":[]: %v`, sv)
+	}
 }
 
 // ShardOf spreads groups over every shard and never changes (it is part
