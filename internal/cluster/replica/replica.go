@@ -468,7 +468,13 @@ func (p *Partition) fetchFrom(ctx context.Context, node uint64, end int64) error
 			b = b[n:]
 			base := recordbatch.BaseOffset(batch)
 			switch {
-			case base >= end:
+			case base >= end && want >= end:
+				// The end, reached. A batch at or past end that does
+				// not continue the log is a gap like any other (its
+				// node's log skipped a damaged stretch): taken for the
+				// end, it had the log caught up short of end, and the
+				// entries after took offsets the other replicas had
+				// given other records.
 				last = true
 				continue
 			case base < want && run == nil:

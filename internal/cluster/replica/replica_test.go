@@ -226,6 +226,26 @@ func TestCatchUpAppendsAFetchedChunkAtOnce(t *testing.T) {
 	}
 }
 
+// A fetched answer whose next batch starts at or past the snapshot's end
+// while the log is short of it has a gap: the catch-up is not done (it
+// was, and the log went on from short of the end, its offsets no longer
+// the other replicas').
+func TestCatchUpGapAtTheEnd(t *testing.T) {
+	past, at := batch(2), batch(2)
+	recordbatch.SetBaseOffset(past, 25)
+	recordbatch.SetBaseOffset(at, 6)
+	for _, answer := range [][]byte{past, append(at, past...)} {
+		dst := &memLog{}
+		for range 3 {
+			dst.AppendBatches(batch(2))
+		}
+		p := New(dst, 3, []uint64{1, 2, 3}, func(context.Context, uint64, int64) ([]byte, error) { return answer, nil })
+		if err := p.fetchFrom(context.Background(), 1, 20); err == nil || dst.next != 6 {
+			t.Fatalf("answer with a gap to past the end: %v, log at %d", err, dst.next)
+		}
+	}
+}
+
 // caughtUp waits until p's background catch-up, if any, has finished.
 func caughtUp(p *Partition) {
 	p.mu.Lock()
