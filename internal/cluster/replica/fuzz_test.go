@@ -1,0 +1,229 @@
+package replica
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// seenLog is a memLog that keeps the entries it was given.
+type seenLog struct {
+	memLog
+	seen [][]byte
+}
+
+func (l *seenLog) AppendEntry(b []byte) ([]int64, error) {
+	l.seen = append(l.seen, bytes.Clone(b))
+	return l.memLog.AppendEntry(b)
+}
+
+// copyLog is a copy of l's state, to compare with later.
+func copyLog(l *memLog) memLog {
+	c := *l
+	c.batches = make([][]byte, len(l.batches))
+	for i, b := range l.batches {
+		c.batches[i] = bytes.Clone(b)
+	}
+	return c
+}
+
+// addVariants adds b, its truncations and copies of it with a byte
+// flipped, in its length field (offset 8) and record count (57) too.
+func addVariants(f *testing.F, b []byte) {
+	f.Add(b)
+	for _, n := range []int{0, 11, recordbatch.HeaderLen - 1, len(b) / 2, len(b) - 1} {
+		if n >= 0 && n < len(b) {
+			f.Add(b[:n])
+		}
+	}
+	for _, i := range []int{0, 8, 11, 57, 60, len(b) / 2, len(b) - 1} {
+		if i < len(b) {
+			c := bytes.Clone(b)
+			c[i] ^= 0x40
+			f.Add(c)
+		}
+	}
+}
+
+// FuzzApply applies an arbitrary entry, as one of the partition's group
+// committed it (proposed by its leader, replicated, replayed), to a
+// replica whose log holds two entries. An entry that is not whole record
+// batches is refused with ErrCorrupt and changes nothing, and the replica
+// goes on taking entries; one that is goes to the log whole. Either way
+// the entry's bytes (Raft's) are not modified, and the replica's snapshot
+// restores onto its own log unchanged.
+func FuzzApply(f *testing.F) {
+	addVariants(f, batch(1))
+	addVariants(f, append(batch(2), batch(3)...))
+	addVariants(f, append(append(batch(1), batch(4)...), batch(1)...))
+	f.Fuzz(func(t *testing.T, entry []byte) {
+		l := &seenLog{}
+		p := New(l, 1, []uint64{1, 2, 3}, nil)
+		for i, b := range [][]byte{batch(2), append(batch(1), batch(3)...)} {
+			if r := p.Apply(uint64(i+1), b).(Result); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+		}
+		before, seen := copyLog(&l.memLog), len(l.seen)
+		given := bytes.Clone(entry)
+		r, ok := p.Apply(3, given).(Result)
+		if !ok {
+			t.Fatalf("Apply answered no Result")
+		}
+		if !bytes.Equal(given, entry) {
+			t.Fatalf("Apply modified the entry:\n%x\nwas\n%x", given, entry)
+		}
+		if p.applied != 3 {
+			t.Fatalf("applied %d, want 3", p.applied)
+		}
+		if err := checkEntry(entry); err != nil {
+			if !errors.Is(r.Err, recordbatch.ErrCorrupt) || r.Bases != nil {
+				t.Fatalf("entry of no whole batches (%v) answered %+v, want ErrCorrupt", err, r)
+			}
+			if !reflect.DeepEqual(copyLog(&l.memLog), before) || len(l.seen) != seen {
+				t.Fatalf("refused entry reached the log")
+			}
+			if p.failed != nil {
+				t.Fatalf("refused entry failed the replica: %v", p.failed)
+			}
+		} else if r.Err != nil || len(l.seen) != seen+1 || !bytes.Equal(l.seen[seen], entry) {
+			t.Fatalf("entry of whole batches answered %+v; the log was given %d entries", r, len(l.seen)-seen)
+		}
+		next := l.next
+		if r := p.Apply(4, batch(1)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{next}) {
+			t.Fatalf("the entry after answered %+v, want base %d", r, next)
+		}
+		snap, err := p.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := copyLog(&l.memLog)
+		if err := p.Restore(snap); err != nil || p.applied != 4 || !reflect.DeepEqual(copyLog(&l.memLog), after) {
+			t.Fatalf("restoring its own snapshot %s: %v, applied %d; log changed %v", snap, err, p.applied, !reflect.DeepEqual(copyLog(&l.memLog), after))
+		}
+	})
+}
+
+// FuzzRestore restores arbitrary bytes as a snapshot, as a replica does
+// with one from its leader or its disk, onto a log holding offsets 0 to
+// 10. A snapshot that does not decode is refused and changes nothing.
+// One that does makes the log end at its Next: cut back (unless the log
+// refuses to cut there), or, lacking the bytes with no one to fetch them
+// from, refused with ErrBehind, changing nothing; the replica's snapshot
+// then says the same index and end.
+func FuzzRestore(f *testing.F) {
+	for _, s := range []snapshot{{Index: 5, Next: 10, Node: 1}, {Index: 3, Next: 4, Node: 2}, {Index: 9, Next: 30, Node: 2}, {}} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		addVariants(f, b)
+	}
+	f.Add([]byte("null"))
+	f.Add([]byte(`{"index":1,"next":-1,"node":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l := sourceLog(t, 0, 10)
+		p := New(l, 1, []uint64{1, 2, 3}, nil)
+		p.applied = 5
+		before := copyLog(l)
+		err := p.Restore(data)
+		var s snapshot
+		if data != nil {
+			if decodeErr := json.Unmarshal(data, &s); decodeErr != nil {
+				if err == nil || p.applied != 5 || !reflect.DeepEqual(copyLog(l), before) {
+					t.Fatalf("snapshot that does not decode (%v): %v, applied %d, log changed %v", decodeErr, err, p.applied, !reflect.DeepEqual(copyLog(l), before))
+				}
+				return
+			}
+		}
+		if p.applied != s.Index {
+			t.Fatalf("restored %+v: applied %d", s, p.applied)
+		}
+		switch {
+		case s.Next > before.next:
+			if !errors.Is(err, ErrBehind) || !reflect.DeepEqual(copyLog(l), before) || p.CatchingUp() {
+				t.Fatalf("restored %+v over a log ending at %d without a fetch: %v", s, before.next, err)
+			}
+			return
+		case err != nil:
+			return // the log refused to cut there (inside a batch)
+		case l.next != s.Next:
+			t.Fatalf("restored %+v: the log ends at %d", s, l.next)
+		}
+		b, err := p.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again snapshot
+		if err := json.Unmarshal(b, &again); err != nil || again != (snapshot{Index: s.Index, Next: s.Next, Node: 1}) {
+			t.Fatalf("restored %+v, then took %s (%v)", s, b, err)
+		}
+	})
+}
+
+// contiguousLog is a memLog that fails t when given batches that do not
+// continue it: each at the offset the one before ends at, the first at
+// the log's end.
+type contiguousLog struct {
+	memLog
+	t   *testing.T
+	end int64 // no batch may start at or after it
+}
+
+func (l *contiguousLog) AppendBatches(b []byte) (int64, error) {
+	for want, rest := l.next, b; len(rest) > 0; {
+		n, ok := recordbatch.Len(rest)
+		if !ok || n > len(rest) {
+			l.t.Fatalf("appended bytes that are not whole batches: %x", b)
+		}
+		if base := recordbatch.BaseOffset(rest); base != want || base >= l.end {
+			l.t.Fatalf("appended a batch at %d, want %d below %d", base, want, l.end)
+		}
+		want += int64(recordbatch.NumRecords(rest))
+		rest = rest[n:]
+	}
+	return l.memLog.AppendBatches(b)
+}
+
+// FuzzFetchAnswer feeds arbitrary bytes, as another node's answer to a
+// catch-up fetch, to a replica whose log ends at 6 and whose snapshot ends
+// at 20. Whatever the answer, what it appends continues its log below 20,
+// and it says it has caught up only once its log reaches 20.
+func FuzzFetchAnswer(f *testing.F) {
+	src := &memLog{} // batches of two records, offsets 0 to 30
+	for src.next < 30 {
+		src.AppendBatches(batch(2))
+	}
+	for _, from := range []int64{0, 6, 18} {
+		b, err := src.ReadBatches(from, 1<<20)
+		if err != nil {
+			f.Fatal(err)
+		}
+		addVariants(f, b)
+	}
+	b, _ := src.ReadBatches(6, 1<<20)
+	f.Add(b[:len(b)/2])
+	f.Fuzz(func(t *testing.T, answer []byte) {
+		dst := &contiguousLog{t: t, end: 20}
+		for range 3 {
+			dst.memLog.AppendBatches(batch(2))
+		}
+		asked := 0
+		fetch := func(_ context.Context, _ uint64, _ int64) ([]byte, error) {
+			if asked++; asked > 1 {
+				return nil, errors.New("node 1 is gone")
+			}
+			return answer, nil
+		}
+		p := New(dst, 3, []uint64{1, 2, 3}, fetch)
+		if err := p.fetchFrom(context.Background(), 1, 20); err == nil && dst.next < 20 {
+			t.Fatalf("caught up with the log ending at %d, below the snapshot's 20", dst.next)
+		}
+	})
+}
