@@ -92,9 +92,7 @@ func (h *Host) proposeFramed(group uint64, data []byte, done func(Result)) {
 	}
 	g.wake()
 	h.seq++
-	binary.BigEndian.PutUint64(data[0:8], h.cfg.NodeID)
-	binary.BigEndian.PutUint64(data[8:16], h.nonce)
-	binary.BigEndian.PutUint64(data[16:24], h.seq)
+	putHeader(data, proposalID{node: h.cfg.NodeID, nonce: h.nonce, seq: h.seq})
 	if err := g.rn.Propose(data); err != nil {
 		// A leader refuses while it transfers leadership or when too much
 		// is uncommitted; both pass.
@@ -104,6 +102,16 @@ func (h *Host) proposeFramed(group uint64, data []byte, done func(Result)) {
 	g.waits.add(h.seq, done)
 }
 
+// putHeader writes id into the header room of data, made by framed.
+func putHeader(data []byte, id proposalID) {
+	binary.BigEndian.PutUint64(data[0:8], id.node)
+	binary.BigEndian.PutUint64(data[8:16], id.nonce)
+	binary.BigEndian.PutUint64(data[16:24], id.seq)
+}
+
+// parseHeader splits an entry's data into the header putHeader wrote and
+// the command after it; ok is false for data too short to hold a header
+// (the empty entry a new leader appends).
 func parseHeader(data []byte) (id proposalID, cmd []byte, ok bool) {
 	if len(data) < headerLen {
 		return proposalID{}, nil, false
