@@ -1,7 +1,6 @@
 package history
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -56,11 +55,12 @@ func OpenRebalances(path string) (*Rebalances, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history: read rebalances: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
+	// Lines of what was read, not a bufio.Scanner: its longest line is
+	// bounded, and a longer one (damage without a newline) ended the
+	// scan there, silently dropping every rebalance after it.
+	for line := range bytes.Lines(b) {
 		var rec record
-		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Group == "" {
+		if json.Unmarshal(line, &rec) != nil || rec.Group == "" {
 			continue // a torn line: the rest is still good
 		}
 		r.addLocked(rec)

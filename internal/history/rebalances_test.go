@@ -36,6 +36,25 @@ func TestRebalancesSurviveReopen(t *testing.T) {
 	}
 }
 
+// A damaged stretch without a newline, however long, costs its own line
+// only: past 16 MiB it once ended the load, dropping what came after.
+func TestRebalancesLoadPastALongBadLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rebalances.jsonl")
+	file := `{"group":"a","generation":1,"reason":"member_joined","started_at":10}` + "\n" +
+		strings.Repeat("\x00", 17<<20) + "\n" +
+		`{"group":"b","generation":1,"reason":"member_joined","started_at":20}` + "\n"
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenRebalances(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Group("a")) != 1 || len(r.Group("b")) != 1 {
+		t.Fatalf("loaded a: %+v, b: %+v; want one each", r.Group("a"), r.Group("b"))
+	}
+}
+
 func TestRebalancesFileStaysBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rebalances.jsonl")
 	r, _ := OpenRebalances(path)
