@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // loaded is every group's rebalances in r, oldest first.
@@ -48,15 +49,8 @@ func FuzzOpenRebalances(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(file)
-	f.Add(file[:len(file)-1])
-	f.Add(file[:len(file)/2])
+	testkit.AddDamaged(f, file)
 	f.Add(append(bytes.Clone(file), `{"group":"g","generation":3,"rea`...))
-	for _, i := range []int{0, 2, len(file) / 3, len(file) / 2} {
-		c := bytes.Clone(file)
-		c[i] ^= 0x20
-		f.Add(c)
-	}
 	f.Add([]byte{})
 	f.Add([]byte("\n\n{}\nnull\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -9,6 +9,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // seedCommands are one command of every kind, as a coordinator proposes
@@ -102,24 +103,6 @@ func sameAnswer(a, b error) bool {
 	return (a == nil) == (b == nil) && (a == nil || a.Error() == b.Error())
 }
 
-// addVariants adds b, its truncations and copies of it with a byte
-// flipped.
-func addVariants(f *testing.F, b []byte) {
-	f.Add(b)
-	for _, n := range []int{0, 1, len(b) / 2, len(b) - 1} {
-		if n >= 0 && n < len(b) {
-			f.Add(b[:n])
-		}
-	}
-	for _, i := range []int{0, len(b) / 3, len(b) / 2, len(b) - 2} {
-		if i >= 0 && i < len(b) {
-			c := bytes.Clone(b)
-			c[i] ^= 0x20
-			f.Add(c)
-		}
-	}
-}
-
 // FuzzApply applies arbitrary entries, newline-separated, to the fixture
 // shard, as committed entries of its Raft group (proposed by whichever
 // node coordinated): no entry may panic. Each answers nil or an error; an
@@ -137,7 +120,7 @@ func FuzzApply(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		addVariants(f, b)
+		testkit.AddDamaged(f, b)
 		all = append(all, b)
 	}
 	f.Add(bytes.Join(all, []byte("\n")))
@@ -214,13 +197,13 @@ func FuzzApply(f *testing.F) {
 // command without a panic.
 func FuzzRestore(f *testing.F) {
 	s := fixture(f)
-	addVariants(f, snap(f, s))
+	testkit.AddDamaged(f, snap(f, s))
 	for _, c := range seedCommands() {
 		b, _ := c.Encode()
 		s.Apply(s.applied+1, b)
-		addVariants(f, snap(f, s))
+		testkit.AddDamaged(f, snap(f, s))
 	}
-	addVariants(f, snap(f, New()))
+	testkit.AddDamaged(f, snap(f, New()))
 	f.Add([]byte("null"))
 	f.Add([]byte(`{"groups":null,"deleted":null}`))
 	f.Add([]byte(`{"groups":{"g":{}}}`))

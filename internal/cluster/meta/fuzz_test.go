@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // ordersID is the fixture's topic.
@@ -94,24 +96,6 @@ var sameResult = cmp.Options{
 	}),
 }
 
-// addVariants adds b, its truncations and copies of it with a byte
-// flipped.
-func addVariants(f *testing.F, b []byte) {
-	f.Add(b)
-	for _, n := range []int{0, 1, len(b) / 2, len(b) - 1} {
-		if n >= 0 && n < len(b) {
-			f.Add(b[:n])
-		}
-	}
-	for _, i := range []int{0, len(b) / 3, len(b) / 2, len(b) - 2} {
-		if i >= 0 && i < len(b) {
-			c := bytes.Clone(b)
-			c[i] ^= 0x20
-			f.Add(c)
-		}
-	}
-}
-
 // FuzzApply applies arbitrary entries, newline-separated, to the fixture,
 // as committed entries of the metadata group (proposed by any node): no
 // entry may panic. Each answers a Result; one that does not decode is
@@ -128,7 +112,7 @@ func FuzzApply(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		addVariants(f, b)
+		testkit.AddDamaged(f, b)
 		all = append(all, b)
 	}
 	f.Add(bytes.Join(all, []byte("\n")))
@@ -217,13 +201,13 @@ func FuzzApply(f *testing.F) {
 func FuzzRestore(f *testing.F) {
 	s := fixture(f)
 	b := snap(f, s)
-	addVariants(f, b)
+	testkit.AddDamaged(f, b)
 	for _, c := range seedCommands() {
 		e, _ := c.Encode()
 		s.Apply(s.Applied()+1, e)
-		addVariants(f, snap(f, s))
+		testkit.AddDamaged(f, snap(f, s))
 	}
-	addVariants(f, snap(f, New()))
+	testkit.AddDamaged(f, snap(f, New()))
 	f.Add([]byte("null"))
 	// The fixture's snapshot with a value no commands make (which
 	// panicked the readers or the next placement), and one of the wrong

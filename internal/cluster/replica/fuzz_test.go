@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -33,22 +34,10 @@ func copyLog(l *memLog) memLog {
 	return c
 }
 
-// addVariants adds b, its truncations and copies of it with a byte
-// flipped, in its length field (offset 8) and record count (57) too.
-func addVariants(f *testing.F, b []byte) {
-	f.Add(b)
-	for _, n := range []int{0, 11, recordbatch.HeaderLen - 1, len(b) / 2, len(b) - 1} {
-		if n >= 0 && n < len(b) {
-			f.Add(b[:n])
-		}
-	}
-	for _, i := range []int{0, 8, 11, 57, 60, len(b) / 2, len(b) - 1} {
-		if i < len(b) {
-			c := bytes.Clone(b)
-			c[i] ^= 0x40
-			f.Add(c)
-		}
-	}
+// addDamaged is testkit.AddDamaged at b's spots and, in a record batch,
+// its length field (offset 8) and record count (57).
+func addDamaged(f *testing.F, b []byte) {
+	testkit.AddDamaged(f, b, append(testkit.Spots(b), 8, 11, recordbatch.HeaderLen-1, 57, 60)...)
 }
 
 // FuzzApply applies an arbitrary entry, as one of the partition's group
@@ -59,9 +48,9 @@ func addVariants(f *testing.F, b []byte) {
 // the entry's bytes (Raft's) are not modified, and the replica's snapshot
 // restores onto its own log unchanged.
 func FuzzApply(f *testing.F) {
-	addVariants(f, batch(1))
-	addVariants(f, append(batch(2), batch(3)...))
-	addVariants(f, append(append(batch(1), batch(4)...), batch(1)...))
+	addDamaged(f, batch(1))
+	addDamaged(f, append(batch(2), batch(3)...))
+	addDamaged(f, append(append(batch(1), batch(4)...), batch(1)...))
 	f.Fuzz(func(t *testing.T, entry []byte) {
 		l := &seenLog{}
 		p := New(l, 1, []uint64{1, 2, 3}, nil)
@@ -123,7 +112,7 @@ func FuzzRestore(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		addVariants(f, b)
+		addDamaged(f, b)
 	}
 	f.Add([]byte("null"))
 	f.Add([]byte(`{"index":1,"next":-1,"node":1}`))
@@ -205,7 +194,7 @@ func FuzzFetchAnswer(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		addVariants(f, b)
+		addDamaged(f, b)
 	}
 	b, _ := src.ReadBatches(6, 1<<20)
 	f.Add(b[:len(b)/2])
