@@ -49,16 +49,7 @@ func (c *Coordinator) sampleHistory() {
 
 // sampleLoop calls sampleHistory every history interval until ctx ends.
 func (c *Coordinator) sampleLoop(ctx context.Context) error {
-	t := time.NewTicker(c.hist.lag.Config().Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			c.sampleHistory()
-		}
-	}
+	return every(ctx, c.hist.lag.Config().Interval, c.sampleHistory)
 }
 
 // recordRebalancesLocked hands the rebalances of cg that closed since the

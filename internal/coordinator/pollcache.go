@@ -159,14 +159,5 @@ func (rc *runCache) sweep() {
 
 // sweepRuns sweeps the poll cache every runIdle until ctx ends.
 func (c *Coordinator) sweepRuns(ctx context.Context) error {
-	t := time.NewTicker(runIdle)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			c.runs.sweep()
-		}
-	}
+	return every(ctx, runIdle, c.runs.sweep)
 }
