@@ -153,8 +153,8 @@ func (l *Lag) Record(now time.Time, samples []GroupSample) {
 		s := l.groups[g.Group]
 		if s == nil {
 			s = &series{
-				lag:     newRing[int64](len(l.times.vals), noneInt64),
-				timeLag: newRing[uint32](len(l.times.vals), noneUint32),
+				lag:     newRing[int64](l.times.size, noneInt64),
+				timeLag: newRing[uint32](l.times.size, noneUint32),
 				parts:   make(map[partKey]*partSeries),
 			}
 			l.groups[g.Group] = s
@@ -167,7 +167,7 @@ func (l *Lag) Record(now time.Time, samples []GroupSample) {
 			k := partKey{p.Topic, p.Partition}
 			ps := s.parts[k]
 			if ps == nil {
-				ps = &partSeries{fine: newRing[uint32](l.fineN, noneUint32), coarse: newRing[uint32](len(l.buckets.vals), noneUint32)}
+				ps = &partSeries{fine: newRing[uint32](l.fineN, noneUint32), coarse: newRing[uint32](l.buckets.size, noneUint32)}
 				s.parts[k] = ps
 			}
 			v := clamp32(p.Lag)

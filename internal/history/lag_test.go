@@ -2,6 +2,7 @@ package history
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"slices"
 	"testing"
@@ -31,6 +32,85 @@ func TestRingKeepsNewestAndMarksGaps(t *testing.T) {
 	if r.oldest() != 100 {
 		t.Fatalf("after a long gap oldest = %d, want 100", r.oldest())
 	}
+}
+
+// fill allocates r whole, as a day of samples does.
+func fill[T value](r *ring[T]) {
+	full := make([]T, r.size)
+	copy(full, r.vals)
+	r.vals = full
+}
+
+// A ring holds what a model of it holds, whatever the sizes, gaps and
+// repeats of the sequence numbers put: its memory grows with them now.
+func TestRingAgreesWithModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 500 {
+		size := 1 + rng.IntN(40)
+		r := newRing[int64](size, noneInt64)
+		model := map[int64]int64{} // seq → value, of the newest size seqs
+		last := int64(-1)
+		seq := rng.Int64N(1000)
+		for range rng.IntN(300) {
+			switch k := rng.IntN(10); {
+			case k < 6:
+				seq++
+			case k < 8:
+				seq += rng.Int64N(int64(2 * size)) // a gap, sometimes past the ring
+			case k < 9:
+				seq -= rng.Int64N(3) // a repeat or an older one
+			}
+			v := rng.Int64N(100)
+			r.put(seq, v)
+			switch {
+			case last < 0 || seq > last:
+				last = seq
+				model[seq] = v
+			case seq == last:
+				model[seq] = max(model[seq], v)
+			}
+			for s := range model {
+				if s <= last-int64(size) {
+					delete(model, s)
+				}
+			}
+			for s := last - int64(size) - 2; s <= last+2; s++ {
+				got, ok := r.get(s)
+				want, wok := model[s]
+				if ok != wok || ok && got != want {
+					t.Fatalf("round %d (size %d), after put(%d, %d): get(%d) = %d, %v; want %d, %v", round, size, seq, v, s, got, ok, want, wok)
+				}
+			}
+			if len(r.vals) > size || cap(r.vals) > size {
+				t.Fatalf("round %d: ring of size %d holds %d (cap %d)", round, size, len(r.vals), cap(r.vals))
+			}
+		}
+	}
+}
+
+// A group sampled a few times costs what those samples hold, not a day's
+// rings: 300 short-lived groups once kept 30 MB for a day.
+func TestShortLivedGroupsCostLittle(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := NewLag(Config{})
+	now := time.Now()
+	for tick := range 2 {
+		samples := make([]GroupSample, 1000)
+		for g := range samples {
+			samples[g] = GroupSample{Group: fmt.Sprintf("g%04d", g), Partitions: []PartitionSample{{Topic: "t", Lag: 1}}}
+		}
+		l.Record(now.Add(time.Duration(tick)*10*time.Second), samples)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+	t.Logf("1000 groups of one partition, sampled twice: %.2f MiB", mib)
+	if mib > 4 {
+		t.Errorf("1000 groups sampled twice hold %.1f MiB; want a few", mib)
+	}
+	runtime.KeepAlive(l)
 }
 
 func sample(group string, lags ...int64) GroupSample {
@@ -148,7 +228,15 @@ func TestLagMemory100x100(t *testing.T) {
 			samples[g].Partitions = append(samples[g].Partitions, PartitionSample{Topic: "t", Partition: int32(p), Lag: int64(p)})
 		}
 	}
-	l.Record(time.Now(), samples) // every ring is allocated at its full size on first use
+	l.Record(time.Now(), samples)
+	for _, s := range l.groups { // rings grow with their samples: as after 24 h of them
+		fill(s.lag)
+		fill(s.timeLag)
+		for _, ps := range s.parts {
+			fill(ps.fine)
+			fill(ps.coarse)
+		}
+	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)

@@ -5,24 +5,44 @@ package history
 type value interface{ ~int64 | ~uint32 }
 
 // ring holds the values of one series at consecutive sequence numbers
-// (ticks, or coarse buckets of ticks), the newest cap of them. A sequence
+// (ticks, or coarse buckets of ticks), the newest size of them. A sequence
 // number with no value (the series was absent at that tick) holds none,
-// the type's largest value. Not safe for concurrent use; Lag guards it.
+// the type's largest value. Its memory grows with the values put, up to
+// size: allocated whole at a group's first sample, a day of ticks cost a
+// group about 100 KB at once, and a broker that saw 300 short-lived
+// groups held 30 MB of mostly empty rings for a day. Not safe for
+// concurrent use; Lag guards it.
 type ring[T value] struct {
-	vals []T   // len == cap; vals[seq % cap]
-	last int64 // sequence number of the newest value; -1 before the first
-	n    int   // how many of vals are in use, up to len(vals)
-	none T     // immutable
+	vals  []T   // vals[(seq-first) % size]; grows to size as values come
+	size  int   // the most values held; immutable
+	first int64 // the sequence number at vals[0]
+	last  int64 // sequence number of the newest value; -1 before the first
+	n     int   // how many values are held, up to size
+	none  T     // immutable
 }
 
-// newRing returns an empty ring of capacity values where none marks a
+// newRing returns an empty ring of size values where none marks a
 // sequence number without a value (never stored as a real value: callers
 // clamp below it).
-func newRing[T value](capacity int, none T) *ring[T] {
-	return &ring[T]{vals: make([]T, capacity), last: -1, none: none}
+func newRing[T value](size int, none T) *ring[T] {
+	return &ring[T]{size: size, last: -1, none: none}
 }
 
-func (r *ring[T]) slot(seq int64) *T { return &r.vals[seq%int64(len(r.vals))] }
+// slot is seq's place. Values come in sequence, so a ring still growing
+// meets a new seq at the end of vals: it grows by doubling, never past
+// size.
+func (r *ring[T]) slot(seq int64) *T {
+	i := int((seq - r.first) % int64(r.size))
+	if i == len(r.vals) {
+		if i == cap(r.vals) {
+			grown := make([]T, i, min(max(2*i, 16), r.size))
+			copy(grown, r.vals)
+			r.vals = grown
+		}
+		r.vals = r.vals[:i+1]
+	}
+	return &r.vals[i]
+}
 
 // put stores v at seq. A seq equal to the newest keeps the larger value
 // (coarse buckets keep the peak of their ticks); a later one first marks
@@ -30,7 +50,7 @@ func (r *ring[T]) slot(seq int64) *T { return &r.vals[seq%int64(len(r.vals))] }
 func (r *ring[T]) put(seq int64, v T) {
 	switch {
 	case r.last < 0:
-		r.last, r.n = seq, 1
+		r.first, r.last, r.n = seq, seq, 1
 		*r.slot(seq) = v
 		return
 	case seq < r.last:
@@ -42,13 +62,14 @@ func (r *ring[T]) put(seq int64, v T) {
 		return
 	}
 	gap := seq - r.last - 1
-	if gap >= int64(len(r.vals)) {
-		gap, r.n = 0, 0 // nothing held survives: start afresh
+	if gap >= int64(r.size) {
+		// Nothing held survives: start afresh (keeping the memory).
+		gap, r.n, r.first, r.vals = 0, 0, seq, r.vals[:0]
 	}
 	for s := seq - gap; s < seq; s++ {
 		*r.slot(s) = r.none
 	}
-	r.n = min(r.n+int(gap)+1, len(r.vals))
+	r.n = min(r.n+int(gap)+1, r.size)
 	r.last = seq
 	*r.slot(seq) = v
 }
