@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -38,9 +37,9 @@ func (c *cli) topicCmd() *cobra.Command {
 	f := create.Flags()
 	f.Int32VarP(&req.Partitions, "partitions", "p", 1, "number of partitions")
 	f.Int64Var(&req.RetentionHours, "retention-hours", 0, "keep messages this long (0: broker default, -1: forever)")
-	f.Int64Var(&req.RetentionBytes, "retention-bytes", 0, "per-partition size limit (0: broker default, -1: unbounded)")
+	f.Var(newSize(&req.RetentionBytes, 0), "retention-bytes", "per-partition size limit, e.g. 10GiB (0: broker default, -1: unbounded)")
 	f.StringVar(&req.Fsync, "fsync", "", "always, interval or never (default: the broker's)")
-	f.Int32Var(&req.MaxMessageBytes, "max-message-bytes", 0, "largest message (0: broker default)")
+	f.Var(newSize32(&req.MaxMessageBytes, 0), "max-message-bytes", "largest message, e.g. 2MiB (0: broker default)")
 
 	list := &cobra.Command{
 		Use:   "list",
@@ -127,10 +126,7 @@ func (c *cli) topicCmd() *cobra.Command {
 			return nil
 		},
 	}
-	var (
-		alterReq api.AlterTopicRequest
-		maxMsg   string
-	)
+	var alterReq api.AlterTopicRequest
 	alter := &cobra.Command{
 		Use:   "alter NAME [--partitions N] [--retention-hours H] [--retention-bytes B] [--max-message-bytes B]",
 		Short: "Change a topic after its creation: partitions (increase only), retention, max message size",
@@ -141,13 +137,6 @@ rebalance to take the new ones, read from their earliest offset. Retention
 message size to the next publish.`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if maxMsg != "" {
-				n, err := parseSize(maxMsg)
-				if err != nil || n < 1 || n > math.MaxInt32 {
-					return usageErrorf("--max-message-bytes %q: want a size such as 2MiB", maxMsg)
-				}
-				alterReq.MaxMessageBytes = int32(n)
-			}
 			if alterReq == (api.AlterTopicRequest{}) {
 				return usageErrorf("say what to change: --partitions, --retention-hours, --retention-bytes or --max-message-bytes")
 			}
@@ -169,8 +158,8 @@ message size to the next publish.`,
 	af := alter.Flags()
 	af.Int32Var(&alterReq.Partitions, "partitions", 0, "the new partition count (more than now)")
 	af.Int64Var(&alterReq.RetentionHours, "retention-hours", 0, "keep messages this many hours (-1: forever)")
-	af.Int64Var(&alterReq.RetentionBytes, "retention-bytes", 0, "keep at most this many bytes per partition (-1: unbounded)")
-	af.StringVar(&maxMsg, "max-message-bytes", "", "largest message (key + value + headers), e.g. 2MiB")
+	af.Var(newSize(&alterReq.RetentionBytes, 0), "retention-bytes", "keep at most this many bytes per partition, e.g. 10GiB (-1: unbounded)")
+	af.Var(newSize32(&alterReq.MaxMessageBytes, 0), "max-message-bytes", "largest message (key + value + headers), e.g. 2MiB")
 	cmd.AddCommand(create, list, describe, alter, del)
 	return cmd
 }
@@ -200,17 +189,19 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 // retention says how long a topic keeps messages, and up to what size of
 // each partition when it has a size bound.
 func retention(hours, bytes int64) string {
-	var s string
+	size := fmt.Sprintf("%d bytes a partition", bytes)
 	switch {
+	case hours < 0 && bytes < 0:
+		return "forever"
 	case hours < 0:
-		s = "forever"
-	case hours%24 == 0:
+		return size
+	}
+	s := fmt.Sprintf("%dh", hours)
+	if hours%24 == 0 {
 		s = fmt.Sprintf("%dd", hours/24)
-	default:
-		s = fmt.Sprintf("%dh", hours)
 	}
 	if bytes >= 0 {
-		s += fmt.Sprintf(" or %d bytes a partition", bytes)
+		s += " or " + size
 	}
 	return s
 }

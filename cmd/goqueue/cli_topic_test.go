@@ -24,7 +24,7 @@ func TestTopicAlterShowsDescribedSettings(t *testing.T) {
 		}
 		return out.String()
 	}
-	goqueue("topic", "create", "orders", "--partitions", "2", "--fsync", "always")
+	goqueue("topic", "create", "orders", "--partitions", "2", "--fsync", "always", "--retention-bytes", "10MiB", "--max-message-bytes", "1MiB")
 	altered := goqueue("topic", "alter", "orders", "--partitions", "3", "--retention-hours", "48", "--retention-bytes", "1000000", "--max-message-bytes", "2MiB")
 	described, _, _ := strings.Cut(goqueue("topic", "describe", "orders"), "\n")
 	if want := "topic orders: 3 partitions, retention 2d or 1000000 bytes a partition, fsync always, max message 2097152 bytes"; described != want {
@@ -32,5 +32,23 @@ func TestTopicAlterShowsDescribedSettings(t *testing.T) {
 	}
 	if altered != described+"\n" {
 		t.Fatalf("alter printed %q; describe shows %q", altered, described)
+	}
+}
+
+// retention reads as the topic's bounds: time, size, either, or none.
+func TestRetentionText(t *testing.T) {
+	for _, tc := range []struct {
+		hours, bytes int64
+		want         string
+	}{
+		{-1, -1, "forever"},
+		{-1, 5000, "5000 bytes a partition"},
+		{168, -1, "7d"},
+		{36, -1, "36h"},
+		{48, 1000000, "2d or 1000000 bytes a partition"},
+	} {
+		if got := retention(tc.hours, tc.bytes); got != tc.want {
+			t.Errorf("retention(%d, %d) = %q, want %q", tc.hours, tc.bytes, got, tc.want)
+		}
 	}
 }
