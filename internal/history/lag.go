@@ -228,7 +228,23 @@ func (l *Lag) Query(group string, since, now time.Time, points int) (h api.LagHi
 	iv := l.cfg.Interval.Milliseconds()
 	step := max(iv, (to-from+int64(points)-1)/int64(points))
 	step = (step + iv - 1) / iv * iv // a whole number of samples per point
-	from -= from % step              // align, so that a chart polled again keeps its buckets
+	// Aligned down, so that a chart polled again keeps its buckets, from
+	// lengthens the span by up to a step, which may take one point more
+	// than asked: then the step grows by a sample until they fit (it
+	// answered points+1). A single point is one step longer than the
+	// span, unaligned.
+	if points == 1 {
+		step = (to - from + iv) / iv * iv
+	}
+	aligned := from
+	for points > 1 {
+		aligned = from - from%step
+		if (to-aligned)/step < int64(points) {
+			break
+		}
+		step += iv
+	}
+	from = aligned
 	n := int((to-from)/step) + 1
 	h = api.LagHistory{
 		GroupID: group, IntervalMS: iv, StepMS: step,

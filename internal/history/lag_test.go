@@ -182,8 +182,9 @@ func TestLagQuerySinceClampedToRetention(t *testing.T) {
 	if !ok {
 		t.Fatal("no history")
 	}
-	if h.StepMS != 1000 || h.Times[0] < now.Add(-time.Minute).UnixMilli()-1000 {
-		t.Fatalf("since 0: step %d ms from %d; want 1 s steps over the last minute (from %d)", h.StepMS, h.Times[0], now.Add(-time.Minute).UnixMilli())
+	// The minute holds 61 samples (both ends): 2 s steps, as 60 points.
+	if h.StepMS != 2000 || h.Times[0] < now.Add(-time.Minute).UnixMilli()-2000 || len(h.Times) > 60 {
+		t.Fatalf("since 0: %d points of %d ms from %d; want at most 60 of 2 s over the last minute (from %d)", len(h.Times), h.StepMS, h.Times[0], now.Add(-time.Minute).UnixMilli())
 	}
 	if last := h.Lag[len(h.Lag)-1]; last != 119 {
 		t.Fatalf("newest point %d, want 119", last)
@@ -245,4 +246,28 @@ func TestLagMemory100x100(t *testing.T) {
 		t.Errorf("%.1f MiB; the bound is 64", mib)
 	}
 	runtime.KeepAlive(l)
+}
+
+// A query answers at most the points asked for, whatever the window, and
+// its buckets cover it: its first starts at or before since (or the
+// retention's start) and its last holds now. It answered points+1 when
+// the aligned window ran a step longer.
+func TestQueryPointsAtMost(t *testing.T) {
+	l := NewLag(Config{})
+	rng := rand.New(rand.NewPCG(3, 4))
+	now := time.UnixMilli(1_796_000_000_000)
+	for range 2000 {
+		at := now.Add(time.Duration(rng.Int64N(int64(time.Hour))))
+		since := at.Add(-time.Duration(rng.Int64N(int64(30 * time.Hour))))
+		points := 1 + rng.IntN(2000)
+		h, _ := l.Query("g", since, at, points)
+		from := max(since.UnixMilli(), at.UnixMilli()-l.cfg.Retention.Milliseconds())
+		n := len(h.Times)
+		if n > points || n == 0 {
+			t.Fatalf("since %v, now %v, points %d: %d points", since, at, points, n)
+		}
+		if h.Times[0] > from || h.Times[n-1]+h.StepMS <= at.UnixMilli() {
+			t.Fatalf("since %v, now %v, points %d: buckets from %d to %d+%d do not cover [%d, %d]", since, at, points, h.Times[0], h.Times[n-1], h.StepMS, from, at.UnixMilli())
+		}
+	}
 }
