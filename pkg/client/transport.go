@@ -320,6 +320,10 @@ func decodeError(resp *http.Response) error {
 		base = api.ErrTooManyRequests
 	case resp.StatusCode == http.StatusNotFound:
 		base = api.ErrNotFound
+	case resp.StatusCode == http.StatusRequestHeaderFieldsTooLarge:
+		// net/http's own refusal of headers past twice the broker's
+		// limit (below it the broker answers coded), or a proxy's.
+		base = api.ErrHeadersTooLarge
 	case resp.StatusCode/100 == 4:
 		base = api.ErrBadRequest
 	}

@@ -97,6 +97,30 @@ func TestTransportFailsOver(t *testing.T) {
 	}
 }
 
+// An answer that is no coded error (a proxy's page, net/http's own
+// refusal) becomes the error of its status's kind. A header block past
+// twice the broker's limit, which net/http refuses with a plain 431, was
+// BAD_REQUEST.
+func TestDecodeErrorUncoded(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		want   *api.Error
+	}{
+		{http.StatusServiceUnavailable, api.ErrUnavailable},
+		{http.StatusTooManyRequests, api.ErrTooManyRequests},
+		{http.StatusNotFound, api.ErrNotFound},
+		{http.StatusRequestHeaderFieldsTooLarge, api.ErrHeadersTooLarge},
+		{http.StatusBadRequest, api.ErrBadRequest},
+		{http.StatusBadGateway, api.ErrInternal},
+	} {
+		resp := &http.Response{StatusCode: tc.status, Body: io.NopCloser(strings.NewReader("a page"))}
+		var ae *api.Error
+		if err := decodeError(resp); !errors.As(err, &ae) || !isCode(err, tc.want) || ae.Status != tc.status {
+			t.Errorf("HTTP %d: %v; want %s", tc.status, err, tc.want.Code)
+		}
+	}
+}
+
 // TestDecodeErrorCutEnvelope: a coded error longer than maxErrorBody keeps
 // its code, message and retriable (from the table when the cut took it), and
 // a long body that is no coded error is quoted only in part.
