@@ -30,7 +30,7 @@ func (c *cli) topicCmd() *cobra.Command {
 			if c.json() {
 				return c.printJSON(t)
 			}
-			fmt.Fprintf(c.stdout, "created topic %s with %d partitions\n", t.Name, t.Partitions)
+			fmt.Fprintf(c.stdout, "created topic %s with %d partition%s\n", t.Name, t.Partitions, plural(int(t.Partitions)))
 			return nil
 		},
 	}
@@ -180,8 +180,8 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 // topicSettings is the line of t's settings that describe and alter print,
 // one line for both so that alter confirms all that describe shows.
 func topicSettings(t *api.Topic) string {
-	return fmt.Sprintf("topic %s: %d partitions, retention %s, fsync %s, max message %d bytes",
-		t.Name, t.Partitions, retention(t.RetentionHours, t.RetentionBytes), t.Fsync, t.MaxMessageBytes)
+	return fmt.Sprintf("topic %s: %d partition%s, retention %s, fsync %s, max message %d bytes",
+		t.Name, t.Partitions, plural(int(t.Partitions)), retention(t.RetentionHours, t.RetentionBytes), t.Fsync, t.MaxMessageBytes)
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
