@@ -91,26 +91,34 @@ func TestRingAgreesWithModel(t *testing.T) {
 // A group sampled a few times costs what those samples hold, not a day's
 // rings: 300 short-lived groups once kept 30 MB for a day.
 func TestShortLivedGroupsCostLittle(t *testing.T) {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	l := NewLag(Config{})
-	now := time.Now()
-	for tick := range 2 {
-		samples := make([]GroupSample, 1000)
-		for g := range samples {
-			samples[g] = GroupSample{Group: fmt.Sprintf("g%04d", g), Partitions: []PartitionSample{{Topic: "t", Lag: 1}}}
+	mib := heldMiB(func() *Lag {
+		l := NewLag(Config{})
+		now := time.Now()
+		for tick := range 2 {
+			samples := make([]GroupSample, 1000)
+			for g := range samples {
+				samples[g] = GroupSample{Group: fmt.Sprintf("g%04d", g), Partitions: []PartitionSample{{Topic: "t", Lag: 1}}}
+			}
+			l.Record(now.Add(time.Duration(tick)*10*time.Second), samples)
 		}
-		l.Record(now.Add(time.Duration(tick)*10*time.Second), samples)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		return l
+	})
 	t.Logf("1000 groups of one partition, sampled twice: %.2f MiB", mib)
 	if mib > 4 {
 		t.Errorf("1000 groups sampled twice hold %.1f MiB; want a few", mib)
 	}
+}
+
+// heldMiB is the heap build's history holds once built.
+func heldMiB(build func() *Lag) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	l := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(l)
+	return float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
 }
 
 func sample(group string, lags ...int64) GroupSample {
@@ -218,34 +226,30 @@ func TestLagMemory100x100(t *testing.T) {
 	if testing.Short() {
 		t.Skip("allocates tens of MB")
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	l := NewLag(Config{})
-	samples := make([]GroupSample, 100)
-	for g := range samples {
-		samples[g].Group = fmt.Sprintf("group-%03d", g)
-		for p := range 100 {
-			samples[g].Partitions = append(samples[g].Partitions, PartitionSample{Topic: "t", Partition: int32(p), Lag: int64(p)})
+	mib := heldMiB(func() *Lag {
+		l := NewLag(Config{})
+		samples := make([]GroupSample, 100)
+		for g := range samples {
+			samples[g].Group = fmt.Sprintf("group-%03d", g)
+			for p := range 100 {
+				samples[g].Partitions = append(samples[g].Partitions, PartitionSample{Topic: "t", Partition: int32(p), Lag: int64(p)})
+			}
 		}
-	}
-	l.Record(time.Now(), samples)
-	for _, s := range l.groups { // rings grow with their samples: as after 24 h of them
-		fill(s.lag)
-		fill(s.timeLag)
-		for _, ps := range s.parts {
-			fill(ps.fine)
-			fill(ps.coarse)
+		l.Record(time.Now(), samples)
+		for _, s := range l.groups { // rings grow with their samples: as after 24 h of them
+			fill(s.lag)
+			fill(s.timeLag)
+			for _, ps := range s.parts {
+				fill(ps.fine)
+				fill(ps.coarse)
+			}
 		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	mib := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		return l
+	})
 	t.Logf("lag history, 100 groups x 100 partitions, 24 h at 10 s: %.1f MiB", mib)
 	if mib > 64 {
 		t.Errorf("%.1f MiB; the bound is 64", mib)
 	}
-	runtime.KeepAlive(l)
 }
 
 // A query answers at most the points asked for, whatever the window, and
