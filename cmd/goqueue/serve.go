@@ -71,7 +71,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	reqCtx, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
 	sw := &switchHandler{}
-	sw.set(starting{})
+	sw.set(httpapi.LimitHeaders(starting{}, int(cfg.maxHeaderBytes)))
 	srv := newHTTPServer(cfg, sw, log, reqCtx)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -127,6 +127,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	h = httpapi.New(b, httpapi.Options{
 		Cluster:                clusterView(cn),
 		MaxBodyBytes:           cfg.maxBodyBytes,
+		MaxHeaderBytes:         int(cfg.maxHeaderBytes),
 		MaxBatchMessages:       cfg.maxBatchMsgs,
 		MaxDecodingBytes:       cfg.maxDecoding,
 		MetricsGroupPartitions: cfg.metricsGroupParts,

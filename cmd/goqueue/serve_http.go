@@ -16,12 +16,13 @@ import (
 // within the read timeout; an answer must be written within the write
 // timeout (which outlasts a long-poll); idle connections close; header
 // blocks are bounded (bodies are bounded by httpapi). A header block over
-// --max-header-bytes is refused by httpapi.LimitHeaders with a coded 431,
-// not by net/http's plain-text one: net/http reads up to
-// httpapi.HeaderReadLimit of it, and cuts off only what is larger.
+// --max-header-bytes is refused by the handler with a coded 431 (the API
+// through httpapi.Options.MaxHeaderBytes, the starting handler through
+// httpapi.LimitHeaders), not by net/http's plain-text one: net/http reads
+// up to httpapi.HeaderReadLimit of it, and cuts off only what is larger.
 func newHTTPServer(cfg *config, h http.Handler, log *slog.Logger, base context.Context) *http.Server {
 	return &http.Server{
-		Handler:           httpapi.LimitHeaders(h, int(cfg.maxHeaderBytes)),
+		Handler:           h,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: cfg.readHeaderTimeout,
 		ReadTimeout:       cfg.readTimeout,

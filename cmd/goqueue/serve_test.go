@@ -239,6 +239,16 @@ func TestHeaderBlockOverTheLimit(t *testing.T) {
 			}
 		})
 	}
+	// Refused, and counted as every other request is, by route and code.
+	_, metrics := get(t, http.DefaultClient, "http://"+r.addr+"/metrics")
+	for _, want := range []string{
+		`goqueue_http_request_duration_seconds_count{code="431",route="GET /topics"} 2`,
+		`goqueue_http_request_duration_seconds_count{code="431",route="GET ` + api.StreamPath + `"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
 
 	// A block that never ends: the broker answers and closes once it has
 	// read a bounded amount, well before the 4 × limit sent.

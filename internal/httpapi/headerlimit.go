@@ -10,29 +10,44 @@ import (
 // before any handler runs, with a plain-text 431 and a closed connection.
 // So that a client over the broker's limit gets a coded error like every
 // other refusal, the server lets net/http read HeaderReadLimit(limit)
-// bytes (still a bound: no client makes the broker hold more) and
-// LimitHeaders enforces limit itself.
+// bytes (still a bound: no client makes the broker hold more) and the
+// broker enforces limit itself: Server through Options.MaxHeaderBytes,
+// where the refusal is counted and logged as every other one, and
+// LimitHeaders around any other handler (the one that answers while the
+// broker recovers).
 
-// HeaderReadLimit is the Server.MaxHeaderBytes to pair with
-// LimitHeaders(h, limit): twice limit, so that a block up to twice the
-// limit is read whole and answered HEADERS_TOO_LARGE; past it net/http
-// cuts the connection with its own plain 431.
+// HeaderReadLimit is the Server.MaxHeaderBytes to pair with a header limit
+// of limit: twice limit, so that a block up to twice the limit is read
+// whole and answered HEADERS_TOO_LARGE; past it net/http cuts the
+// connection with its own plain 431.
 func HeaderReadLimit(limit int) int { return 2 * limit }
 
 // LimitHeaders refuses a request whose request line and headers take more
 // than limit bytes with 431 HEADERS_TOO_LARGE, and passes the others to h.
-// It wraps the whole server, so the refusal comes before anything reads
-// the body or upgrades the connection (GET /stream).
+// It is for handlers other than Server, which takes the limit in
+// Options.MaxHeaderBytes.
 func LimitHeaders(h http.Handler, limit int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := headerBytes(r); n > limit {
-			writeJSON(w, api.ErrHeadersTooLarge.Status, api.ErrorBody{Error: api.ErrHeadersTooLarge.
-				Withf("the request line and headers take %d bytes, more than the broker's limit of %d", n, limit).
-				WithDetail("max_header_bytes", limit)})
+		if err := checkHeaderBytes(r, limit); err != nil {
+			writeJSON(w, err.Status, api.ErrorBody{Error: err})
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// checkHeaderBytes is HEADERS_TOO_LARGE if r's request line and headers
+// take more than limit bytes, nil if not or if limit is not positive.
+func checkHeaderBytes(r *http.Request, limit int) *api.Error {
+	if limit <= 0 {
+		return nil
+	}
+	if n := headerBytes(r); n > limit {
+		return api.ErrHeadersTooLarge.
+			Withf("the request line and headers take %d bytes, more than the broker's limit of %d", n, limit).
+			WithDetail("max_header_bytes", limit)
+	}
+	return nil
 }
 
 // headerBytes is the size of r's request line and header block counted in

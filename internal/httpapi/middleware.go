@@ -22,8 +22,8 @@ var publicRoutes = map[string]bool{"GET " + console.Prefix: true}
 
 // serve is the middleware around every request, in order: metrics and the
 // debug access log (outermost, so they see every answer, refusals included),
-// the body-size backstop, then authentication. route is the matched pattern,
-// or "" for none.
+// the header limit, the body-size backstop, then authentication. route is
+// the matched pattern, or "" for none.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, next func(http.ResponseWriter, *http.Request)) {
 	label := route
 	if label == "" {
@@ -43,6 +43,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, nex
 				"duration", time.Since(start), "remote", r.RemoteAddr)
 		}
 	}()
+	// Before anything reads the body or upgrades the connection (GET /stream).
+	if err := checkHeaderBytes(r, s.opts.MaxHeaderBytes); err != nil {
+		s.writeError(sw, r, err)
+		return
+	}
 	// A backstop for handlers that read the body without readBody: no
 	// request body is ever read past MaxBodyBytes.
 	if r.Body != nil && r.Body != http.NoBody {

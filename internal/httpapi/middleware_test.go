@@ -3,16 +3,20 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // send makes one request with the given headers and returns the status and
@@ -144,6 +148,73 @@ func TestRequestMetricsUseRoutePatterns(t *testing.T) {
 			t.Errorf("a URL leaked into a label: %s", series)
 		}
 	}
+}
+
+// A header block over the limit is refused as every other request is:
+// counted in the request metrics under its route with code 431, and in the
+// debug access log that every client error goes to.
+func TestHeadersTooLargeIsCountedAndLogged(t *testing.T) {
+	const limit = 4 << 10
+	logs := &recordedLogs{}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.MaxHeaderBytes = limit
+		o.Logger = slog.New(logs)
+	}))
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for _, c := range []struct{ n, want int }{
+		{limit, http.StatusOK},
+		{limit + 1, http.StatusRequestHeaderFieldsTooLarge},
+		{2 * limit, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		resp, body := testkit.SendRaw(t, addr, testkit.RequestHead(t, "GET /topics HTTP/1.1", c.n))
+		if resp.StatusCode != c.want {
+			t.Fatalf("a head of %d bytes, limit %d: %d %.100q, want %d", c.n, limit, resp.StatusCode, body, c.want)
+		}
+	}
+	m := scrapeHTTP(t, s)
+	for series, want := range map[string]float64{
+		`goqueue_http_request_duration_seconds_count{code="200",route="GET /topics"}`: 1,
+		`goqueue_http_request_duration_seconds_count{code="431",route="GET /topics"}`: 2,
+	} {
+		if m[series] != want {
+			t.Errorf("%s = %v, want %v", series, m[series], want)
+		}
+	}
+	if got := logs.requests(http.StatusRequestHeaderFieldsTooLarge); got != 2 {
+		t.Errorf("%d debug request lines with status 431, want 2", got)
+	}
+}
+
+// recordedLogs is a slog.Handler that keeps every record.
+type recordedLogs struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *recordedLogs) Enabled(context.Context, slog.Level) bool { return true }
+func (l *recordedLogs) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *recordedLogs) WithGroup(string) slog.Handler            { return l }
+func (l *recordedLogs) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+// requests counts the debug "request" lines (the access log) with status.
+func (l *recordedLogs) requests(status int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.recs {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "status" && a.Value.Int64() == int64(status) && r.Message == "request" && r.Level == slog.LevelDebug {
+				n++
+			}
+			return true
+		})
+	}
+	return n
 }
 
 // A handler that decodes the body itself still cannot read past

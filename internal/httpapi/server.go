@@ -26,6 +26,10 @@ type Options struct {
 	MaxWait      time.Duration // cap on a fetch's wait_ms; default 30 s
 	Version      string        // reported by /version; default "dev"
 	Logger       *slog.Logger  // default slog.Default()
+	// MaxHeaderBytes, if positive, refuses a request whose request line
+	// and headers take more (431 HEADERS_TOO_LARGE); the http.Server must
+	// read that much, as with MaxHeaderBytes of HeaderReadLimit(it).
+	MaxHeaderBytes int
 	// APIKeys, if any, are required on every route (X-API-Key or
 	// Authorization: Bearer) except /healthz, /livez and /readyz, which
 	// AuthHealth closes too. An entry is KEY (full access) or KEY:RULES,
