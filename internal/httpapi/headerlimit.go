@@ -53,15 +53,31 @@ func checkHeaderBytes(r *http.Request, limit int) *api.Error {
 // headerBytes is the size of r's request line and header block counted in
 // the form clients send: "METHOD target HTTP/1.1", each header as
 // "Name: value", every line ended by CRLF, then the empty line. For a block
-// sent so it is the exact length on the wire. A line sent without the
+// sent so it is the exact length on the wire. Headers net/http moves out
+// of r.Header count where it put them: Host (r.Host), a chunked request's
+// Transfer-Encoding (r.TransferEncoding) and Trailer (the names of
+// r.Trailer, as one "Trailer: A, B" line). A line sent without the
 // optional space or the CR counts as if it had them (at most 2 bytes
-// more); uncounted are the Host header of a request with an absolute
-// target (net/http keeps the target's host and drops the header) and a
-// Cache-Control: no-cache that may be net/http's own (addedCacheControl).
+// more), and so does a list of trailer names. Uncounted are the Host
+// header of a request with an absolute target (net/http keeps the
+// target's host and drops the header), a Cache-Control: no-cache that may
+// be net/http's own (addedCacheControl), and what net/http drops without
+// a trace: the Content-Length of a chunked request, repeats of an equal
+// Content-Length and of a trailer name, and the Transfer-Encoding of an
+// HTTP/1.0 request. None of these lets a block past HeaderReadLimit.
 func headerBytes(r *http.Request) int {
 	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2
 	if r.URL.Host == "" && r.Host != "" { // net/http moved the Host header here
 		n += len("Host: ") + len(r.Host) + 2
+	}
+	for _, te := range r.TransferEncoding {
+		n += len("Transfer-Encoding: ") + len(te) + 2
+	}
+	if len(r.Trailer) > 0 {
+		n += len("Trailer: ") + 2 - len(", ")
+		for k := range r.Trailer {
+			n += len(k) + len(", ")
+		}
 	}
 	for k, vs := range r.Header {
 		if k == "Cache-Control" && addedCacheControl(r.Header) {

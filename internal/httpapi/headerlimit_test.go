@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -30,6 +31,9 @@ func TestHeaderBytesIsTheHeadAsSent(t *testing.T) {
 		{"HTTP 1.0", "GET /topics HTTP/1.0", nil, n},
 		// net/http adds Cache-Control: no-cache, which was not sent.
 		{"pragma", "GET /topics HTTP/1.1", []string{"Pragma: no-cache"}, n},
+		// net/http moves these of a chunked request out of r.Header.
+		{"chunked", "POST /topics HTTP/1.1", []string{"Transfer-Encoding: chunked"}, n},
+		{"chunked with trailers", "POST /topics HTTP/1.1", []string{"Transfer-Encoding: chunked", "Trailer: X-A, X-B"}, n},
 		// The documented inexact cases: a line without its optional
 		// space counts one more, and the Host header of an absolute target
 		// is not counted.
@@ -37,7 +41,7 @@ func TestHeaderBytesIsTheHeadAsSent(t *testing.T) {
 		{"absolute target", "GET http://broker/topics HTTP/1.1", nil, n - len("Host: broker\r\n")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := testkit.SendRaw(t, srv.Listener.Addr().String(), testkit.RequestHead(t, c.line, n, c.lines...))
+			resp, body := testkit.SendRaw(t, srv.Listener.Addr().String(), testkit.RequestHead(t, c.line, n, c.lines...)+bodyOf(c.lines))
 			if resp.StatusCode != http.StatusOK || string(body) != strconv.Itoa(c.want) {
 				t.Fatalf("%d %q, want 200 %d", resp.StatusCode, body, c.want)
 			}
@@ -45,8 +49,18 @@ func TestHeaderBytesIsTheHeadAsSent(t *testing.T) {
 	}
 }
 
+// bodyOf is the body that ends a request with head lines: the last chunk
+// of a chunked one, else none.
+func bodyOf(lines []string) string {
+	if slices.Contains(lines, "Transfer-Encoding: chunked") {
+		return "0\r\n\r\n"
+	}
+	return ""
+}
+
 // A head up to the limit is served; one byte more, and up to the
-// HeaderReadLimit net/http reads whole, is a coded 431.
+// HeaderReadLimit net/http reads whole, is a coded 431; a chunked
+// request's head included.
 func TestLimitHeaders(t *testing.T) {
 	const limit = 4 << 10
 	srv := httptest.NewUnstartedServer(LimitHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,21 +69,32 @@ func TestLimitHeaders(t *testing.T) {
 	srv.Config.MaxHeaderBytes = HeaderReadLimit(limit)
 	srv.Start()
 	defer srv.Close()
-	for _, n := range []int{limit, limit + 1, HeaderReadLimit(limit)} {
-		resp, body := testkit.SendRaw(t, srv.Listener.Addr().String(), testkit.RequestHead(t, "GET /topics HTTP/1.1", n))
+	for _, c := range []struct {
+		n     int
+		lines []string
+	}{
+		{limit, nil},
+		{limit + 1, nil},
+		{HeaderReadLimit(limit), nil},
+		{limit, []string{"Transfer-Encoding: chunked"}},
+		{limit + 1, []string{"Transfer-Encoding: chunked"}},
+		{limit + 1, []string{"Transfer-Encoding: chunked", "Trailer: X-A"}},
+	} {
+		n := c.n
+		resp, body := testkit.SendRaw(t, srv.Listener.Addr().String(), testkit.RequestHead(t, "POST /topics HTTP/1.1", n, c.lines...)+bodyOf(c.lines))
 		if n <= limit {
 			if resp.StatusCode != http.StatusOK || string(body) != "served" {
-				t.Errorf("a head of %d bytes, limit %d: %d %q", n, limit, resp.StatusCode, body)
+				t.Errorf("a head of %d bytes %q, limit %d: %d %q", n, c.lines, limit, resp.StatusCode, body)
 			}
 			continue
 		}
 		var eb api.ErrorBody
 		if err := json.Unmarshal(body, &eb); err != nil || eb.Error == nil {
-			t.Fatalf("a head of %d bytes, limit %d: %d %q is not a coded error", n, limit, resp.StatusCode, body)
+			t.Fatalf("a head of %d bytes %q, limit %d: %d %q is not a coded error", n, c.lines, limit, resp.StatusCode, body)
 		}
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge || eb.Error.Code != api.ErrHeadersTooLarge.Code ||
 			eb.Error.Details["max_header_bytes"] != float64(limit) || resp.Header.Get("Content-Type") != "application/json" {
-			t.Errorf("a head of %d bytes, limit %d: %d %s %q", n, limit, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			t.Errorf("a head of %d bytes %q, limit %d: %d %s %q", n, c.lines, limit, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
 }
