@@ -120,7 +120,10 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", time.Minute, "time a client has to send a whole request, body included")
 	fs.DurationVar(&c.writeTimeout, "write-timeout", 2*time.Minute, "longest a request may take, from its headers to the end of the answer (above --max-wait)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 2*time.Minute, "how long an idle keep-alive connection stays open")
-	fs.Var(newSize(&c.maxHeaderBytes, 64<<10), "max-header-bytes", "largest request line and header block (431 HEADERS_TOO_LARGE)")
+	// 32 KiB, nginx's and Kestrel's: net/http reads up to twice this of a
+	// block, and a connection still sending one holds up to about twenty
+	// times what was read until --read-header-timeout (README).
+	fs.Var(newSize(&c.maxHeaderBytes, 32<<10), "max-header-bytes", "largest request line and header block (431 HEADERS_TOO_LARGE); a client still sending one can hold about 40 times this in memory")
 
 	kafkaFlags(fs, &c.kafka)
 	clusterFlags(fs, &c.cluster)
