@@ -72,17 +72,6 @@ type AddPartitionsRequest struct {
 	Count int32 `json:"count"`
 }
 
-// AlterTopicRequest is the body of PATCH /topics/{topic}: the settings to
-// change after creation; zero fields stay as they are. Retention applies at
-// the next retention check; max_message_bytes to the next publish;
-// partitions can only increase (as POST /topics/{topic}/partitions).
-type AlterTopicRequest struct {
-	Partitions      int32 `json:"partitions,omitempty"`
-	RetentionHours  int64 `json:"retention_hours,omitempty"`   // -1: forever
-	RetentionBytes  int64 `json:"retention_bytes,omitempty"`   // per partition; -1: unbounded
-	MaxMessageBytes int32 `json:"max_message_bytes,omitempty"` // key + value + headers
-}
-
 // PublishMessage is one message to publish.
 //
 // Value carries text or JSON: a JSON string is stored as its text, any other

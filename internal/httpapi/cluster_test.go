@@ -187,6 +187,7 @@ func TestClusterPartitionRouting(t *testing.T) {
 	wantError(t, st, raw, api.ErrInvalidPartitions)
 	for _, c := range []struct{ method, path, body string }{
 		{"PATCH", "/topics/orders", `{"partitions":4,"retention_hours":2}`},
+		{"PATCH", "/topics/orders", `{"retention_hours":null,"max_message_bytes":null}`}, // the broker's defaults, as values
 		{"POST", "/topics/orders/partitions", `{"count":5}`},
 		{"DELETE", "/topics/orders", ""},
 	} {
@@ -194,8 +195,10 @@ func TestClusterPartitionRouting(t *testing.T) {
 			t.Fatalf("%s %s: %d %s", c.method, c.path, st, raw)
 		}
 	}
-	want := []string{"alter orders {Partitions:4 RetentionHours:2 RetentionBytes:0 MaxMessageBytes:0}",
-		"alter orders {Partitions:5 RetentionHours:0 RetentionBytes:0 MaxMessageBytes:0}", "delete orders"}
+	const none = "Default:{RetentionHours:false RetentionBytes:false MaxMessageBytes:false}"
+	want := []string{"alter orders {Partitions:4 RetentionHours:2 RetentionBytes:0 MaxMessageBytes:0 " + none + "}",
+		"alter orders {Partitions:0 RetentionHours:168 RetentionBytes:0 MaxMessageBytes:1048576 " + none + "}",
+		"alter orders {Partitions:5 RetentionHours:0 RetentionBytes:0 MaxMessageBytes:0 " + none + "}", "delete orders"}
 	if fmt.Sprint(changes) != fmt.Sprint(want) {
 		t.Fatalf("cluster changes %q, want %q", changes, want)
 	}
@@ -204,7 +207,7 @@ func TestClusterPartitionRouting(t *testing.T) {
 	if resp.Offsets[0].Partition != 0 || describe(t, s, "local").PartitionInfo[0].Leader != 0 {
 		t.Fatalf("local topic: %+v", resp)
 	}
-	if st, raw := s.Do("DELETE", "/topics/local", nil); st != http.StatusNoContent || len(changes) != 3 {
+	if st, raw := s.Do("DELETE", "/topics/local", nil); st != http.StatusNoContent || len(changes) != 4 {
 		t.Fatalf("local delete: %d %s, changes %q", st, raw, changes)
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -63,12 +64,20 @@ func (sc *schemas) ref(t reflect.Type) map[string]any {
 
 // object describes a struct: one property per field encoding/json writes,
 // with embedded structs flattened, and every field without omitempty
-// required.
+// required. The fields a type's own UnmarshalJSON takes as null, which
+// reflection cannot see, it names with a NullableFields method.
 func (sc *schemas) object(t reflect.Type) map[string]any {
+	var nullable []string
+	if n, ok := reflect.Zero(t).Interface().(interface{ NullableFields() []string }); ok {
+		nullable = n.NullableFields()
+	}
 	props := map[string]any{}
 	var required []string
 	for _, f := range jsonFields(t) {
 		props[f.name] = sc.ref(f.typ)
+		if typ, ok := props[f.name].(map[string]any)["type"]; ok && slices.Contains(nullable, f.name) {
+			props[f.name].(map[string]any)["type"] = []any{typ, "null"}
+		}
 		if !f.omitEmpty {
 			required = append(required, f.name)
 		}

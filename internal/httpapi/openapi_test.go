@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -197,18 +198,38 @@ func checkValue(t *testing.T, where string, v any, schema, comps map[string]any)
 			checkValue(t, where+"[]", e, schema["items"].(map[string]any), comps)
 		}
 	case string:
-		if schema["type"] != nil && schema["type"] != "string" {
+		if !allows(schema, "string") {
 			t.Errorf("%s: JSON string, schema type %v", where, schema["type"])
 		}
 	case float64:
-		if schema["type"] != nil && schema["type"] != "integer" && schema["type"] != "number" {
+		if !allows(schema, "integer") && !allows(schema, "number") {
 			t.Errorf("%s: JSON number, schema type %v", where, schema["type"])
 		}
 	case bool:
-		if schema["type"] != nil && schema["type"] != "boolean" {
+		if !allows(schema, "boolean") {
 			t.Errorf("%s: JSON boolean, schema type %v", where, schema["type"])
 		}
+	case nil:
+		// A scalar sent as null must say so; a nil slice or map is null
+		// as encoding/json sends it.
+		if st, ok := schema["type"].(string); ok && st != "array" && st != "object" {
+			t.Errorf("%s: JSON null, schema type %v", where, st)
+		}
 	}
+}
+
+// allows reports whether schema's type, one name or a list, takes JSON
+// values of type typ; a schema without a type takes any.
+func allows(schema map[string]any, typ string) bool {
+	switch st := schema["type"].(type) {
+	case nil:
+		return true
+	case string:
+		return st == typ
+	case []any:
+		return slices.Contains(st, any(typ))
+	}
+	return false
 }
 
 func checkRequired(t *testing.T, where string, v any, schema, comps map[string]any) {

@@ -20,6 +20,7 @@ func (s *Server) alterTopic(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
+	req = withBrokerDefaults(req, s.b.Config())
 	change, err := topicChange(req)
 	if err != nil {
 		return err

@@ -74,10 +74,28 @@ func TopicSpec(req api.CreateTopicRequest) (broker.TopicSpec, error) {
 	}, nil
 }
 
+// withBrokerDefaults is req with each setting it sets back to the broker's
+// default (null) at that default's value now: a topic keeps its settings'
+// values, as one created without them does, and every node of a cluster
+// takes the same.
+func withBrokerDefaults(req api.AlterTopicRequest, def broker.Config) api.AlterTopicRequest {
+	if req.Default.RetentionHours {
+		req.RetentionHours = def.RetentionHours
+	}
+	if req.Default.RetentionBytes {
+		req.RetentionBytes = def.RetentionBytes
+	}
+	if req.Default.MaxMessageBytes {
+		req.MaxMessageBytes = def.MaxMessageBytes
+	}
+	req.Default = api.TopicDefaults{}
+	return req
+}
+
 // topicChange checks an alter body.
 func topicChange(req api.AlterTopicRequest) (broker.TopicChange, error) {
 	if req == (api.AlterTopicRequest{}) {
-		return broker.TopicChange{}, api.ErrInvalidArgument.Withf("nothing to change: name partitions, retention_hours, retention_bytes or max_message_bytes")
+		return broker.TopicChange{}, api.ErrInvalidArgument.Withf("nothing to change: name partitions, retention_hours, retention_bytes or max_message_bytes (null: the broker's default)")
 	}
 	retention, err := retentionField(req.RetentionHours)
 	if err != nil {

@@ -171,3 +171,44 @@ func TestTopicsSurviveRestart(t *testing.T) {
 	st, raw := s.Do("GET", "/topics/gone", nil)
 	wantError(t, st, raw, api.ErrTopicNotFound)
 }
+
+// A setting sent as null goes back to the broker's default; a setting left
+// out stays. The body is checked as strictly as any other.
+func TestAlterTopicBackToDefault(t *testing.T) {
+	s := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) { c.RetentionBytes = 5 << 20 }))
+	def := broker.DefaultConfig()
+	if st, raw := s.Do("POST", "/topics", `{"name":"orders","partitions":1,"retention_hours":48,"retention_bytes":10485760,"max_message_bytes":2097152}`); st != http.StatusCreated {
+		t.Fatalf("create: %d %s", st, raw)
+	}
+	for _, c := range []struct {
+		body   string
+		hours  int64
+		bytes  int64
+		maxMsg int32
+	}{
+		{`{"retention_bytes":null}`, 48, 5 << 20, 2 << 20},
+		{`{"retention_hours":null,"max_message_bytes":4096}`, def.RetentionHours, 5 << 20, 4096},
+		{`{"retention_hours":1,"Max_Message_Bytes":null}`, 1, 5 << 20, def.MaxMessageBytes},
+		{`{"retention_bytes":-1}`, 1, -1, def.MaxMessageBytes},
+	} {
+		var got api.Topic
+		if st := s.DoJSON("PATCH", "/topics/orders", c.body, &got); st != http.StatusOK {
+			t.Fatalf("PATCH %s: %d", c.body, st)
+		}
+		if got.RetentionHours != c.hours || got.RetentionBytes != c.bytes || got.MaxMessageBytes != c.maxMsg {
+			t.Errorf("PATCH %s: retention %dh, %d bytes, max message %d; want %dh, %d bytes, %d",
+				c.body, got.RetentionHours, got.RetentionBytes, got.MaxMessageBytes, c.hours, c.bytes, c.maxMsg)
+		}
+	}
+	for body, want := range map[string]*api.Error{
+		`{"retention_byte":null}`:    api.ErrBadRequest,
+		`{"retention_bytes":"5MiB"}`: api.ErrInvalidArgument,
+		`{}`:                         api.ErrInvalidArgument,
+		`{"partitions":null}`:        api.ErrInvalidArgument, // a count has no default to go back to
+	} {
+		st, raw := s.Do("PATCH", "/topics/orders", body)
+		if e := wantError(t, st, raw, want); want == api.ErrBadRequest && e.Details["field"] != "retention_byte" {
+			t.Errorf("PATCH %s: %s", body, raw)
+		}
+	}
+}

@@ -191,7 +191,8 @@ func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayR
 	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/dlq/replay", req, &r)
 }
 
-// AlterTopic changes a topic's settings after its creation.
+// AlterTopic changes a topic's settings after its creation; those named
+// in req.Default go back to the broker's default.
 func (c *Client) AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) (*api.Topic, error) {
 	var t api.Topic
 	return &t, c.t.do(ctx, http.MethodPatch, "/topics/"+esc(name), req, &t)
