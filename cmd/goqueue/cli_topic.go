@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -134,9 +135,18 @@ func (c *cli) topicCmd() *cobra.Command {
 partitions (the partitioner takes the count), and consumer groups of the topic
 rebalance to take the new ones, read from their earliest offset. Retention
 (-1: forever / unbounded) applies at the next retention check; the largest
-message size to the next publish.`,
+message size to the next publish. A setting given as 0 or default goes back to
+the broker's default, as a topic created without it has it (its value now: the
+topic keeps it if the broker's default changes later).`,
 		Args: exactArgs(1, "NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// 0 is the broker's default, as at creation; sent as null.
+			set := cmd.Flags().Changed
+			alterReq.Default = api.TopicDefaults{
+				RetentionHours:  set("retention-hours") && alterReq.RetentionHours == 0,
+				RetentionBytes:  set("retention-bytes") && alterReq.RetentionBytes == 0,
+				MaxMessageBytes: set("max-message-bytes") && alterReq.MaxMessageBytes == 0,
+			}
 			if alterReq == (api.AlterTopicRequest{}) {
 				return usageErrorf("say what to change: --partitions, --retention-hours, --retention-bytes or --max-message-bytes")
 			}
@@ -157,11 +167,26 @@ message size to the next publish.`,
 	}
 	af := alter.Flags()
 	af.Int32Var(&alterReq.Partitions, "partitions", 0, "the new partition count (more than now)")
-	af.Int64Var(&alterReq.RetentionHours, "retention-hours", 0, "keep messages this many hours (-1: forever)")
-	af.Var(newSize(&alterReq.RetentionBytes, 0), "retention-bytes", "keep at most this many bytes per partition, e.g. 10GiB (-1: unbounded)")
-	af.Var(newSize32(&alterReq.MaxMessageBytes, 0), "max-message-bytes", "largest message (key + value + headers), e.g. 2MiB")
+	af.Int64Var(&alterReq.RetentionHours, "retention-hours", 0, "keep messages this many hours (-1: forever; 0 or default: the broker's default)")
+	af.Var(newSize(&alterReq.RetentionBytes, 0), "retention-bytes", "keep at most this many bytes per partition, e.g. 10GiB (-1: unbounded; 0 or default: the broker's default)")
+	af.Var(newSize32(&alterReq.MaxMessageBytes, 0), "max-message-bytes", "largest message (key + value + headers), e.g. 2MiB (0 or default: the broker's default)")
+	for _, name := range []string{"retention-hours", "retention-bytes", "max-message-bytes"} {
+		f := af.Lookup(name)
+		f.Value = orDefault{f.Value}
+	}
 	cmd.AddCommand(create, list, describe, alter, del)
 	return cmd
+}
+
+// orDefault is the flag of a topic setting that also takes the word
+// default, read as 0: the broker's default.
+type orDefault struct{ pflag.Value }
+
+func (f orDefault) Set(s string) error {
+	if s == "default" {
+		s = "0"
+	}
+	return f.Value.Set(s)
 }
 
 // exactArgs requires n positional arguments, named in the error.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
@@ -32,6 +33,39 @@ func TestTopicAlterShowsDescribedSettings(t *testing.T) {
 	}
 	if altered != described+"\n" {
 		t.Fatalf("alter printed %q; describe shows %q", altered, described)
+	}
+}
+
+// topic alter sets a setting back to the broker's default with 0, as
+// topic create takes it, or with the word default; a setting not named
+// stays. Before, 0 was taken for "not given" and nothing could say
+// "the broker's default" again.
+func TestTopicAlterBackToBrokerDefault(t *testing.T) {
+	srv := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) {
+		c.RetentionHours, c.RetentionBytes, c.MaxMessageBytes = 72, 5<<20, 512<<10
+	}))
+	noEnv := func(string) (string, bool) { return "", false }
+	goqueue := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(append(args, "--broker", srv.URL), noEnv, &out, &errb); code != 0 {
+			t.Fatalf("goqueue %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+		}
+		return out.String()
+	}
+	goqueue("topic", "create", "orders", "--retention-hours", "48", "--retention-bytes", "10MiB", "--max-message-bytes", "2MiB")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--retention-bytes", "0"}, "retention 2d or 5242880 bytes a partition, fsync interval, max message 2097152 bytes"},
+		{[]string{"--retention-hours", "1", "--retention-bytes", "-1", "--max-message-bytes", "default"}, "retention 1h, fsync interval, max message 524288 bytes"},
+		{[]string{"--retention-hours", "default", "--max-message-bytes", "1MiB"}, "retention 3d, fsync interval, max message 1048576 bytes"},
+		{[]string{"--retention-bytes", "default", "--retention-hours", "0"}, "retention 3d or 5242880 bytes a partition, fsync interval, max message 1048576 bytes"},
+	} {
+		if got := goqueue(append([]string{"topic", "alter", "orders"}, c.args...)...); got != "topic orders: 1 partition, "+c.want+"\n" {
+			t.Errorf("topic alter %s printed %q, want %q", strings.Join(c.args, " "), got, c.want)
+		}
 	}
 }
 
