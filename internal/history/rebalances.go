@@ -2,13 +2,16 @@ package history
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -122,12 +125,7 @@ func (r *Rebalances) Flush() error {
 	compact := r.lines+len(pending) > 2*kept+64
 	var all []record
 	if compact {
-		for g, l := range r.groups {
-			for _, rb := range l {
-				all = append(all, record{Group: g, Rebalance: rb})
-			}
-		}
-		slices.SortFunc(all, func(a, b record) int { return int(a.StartedAt - b.StartedAt) })
+		all = r.keptLocked()
 	}
 	r.mu.Unlock()
 	if len(pending) == 0 && !compact {
@@ -150,6 +148,37 @@ func (r *Rebalances) Flush() error {
 		r.lines += len(pending)
 	}
 	return err
+}
+
+// keptLocked is every rebalance kept, as a rewrite of the file orders
+// them: by time across groups, and each group's in the order they were
+// added, which is the order Open gives them back in. StartedAt alone
+// would reorder a group whose times do not grow (a clock stepped back,
+// many in one millisecond, a damaged file loaded), so each is keyed by
+// the latest time of its group up to it, and sorted stably.
+func (r *Rebalances) keptLocked() []record {
+	type keyed struct {
+		at  int64 // the latest StartedAt of rec's group up to rec
+		rec record
+	}
+	var all []keyed
+	for g, l := range r.groups {
+		at := int64(math.MinInt64)
+		for _, rb := range l {
+			at = max(at, rb.StartedAt)
+			all = append(all, keyed{at, record{Group: g, Rebalance: rb}})
+		}
+	}
+	// cmp.Compare, not a subtraction: times read from a damaged file
+	// can be any int64, and a difference that overflows orders at random.
+	slices.SortStableFunc(all, func(a, b keyed) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), strings.Compare(a.rec.Group, b.rec.Group))
+	})
+	out := make([]record, len(all))
+	for i, k := range all {
+		out[i] = k.rec
+	}
+	return out
 }
 
 func encode(recs []record) []byte {

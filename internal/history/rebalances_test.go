@@ -1,10 +1,14 @@
 package history
 
 import (
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -77,5 +81,55 @@ func TestRebalancesFileStaysBounded(t *testing.T) {
 	got := r2.Group("g")
 	if len(got) != DefaultRebalancesPerGroup || got[0].Generation != 999 {
 		t.Fatalf("reopened: %d rebalances, newest %d; want %d, 999", len(got), got[0].Generation, DefaultRebalancesPerGroup)
+	}
+}
+
+// A rewrite of the file orders it by time, and each group's rebalances
+// come back in the order they were added, whatever their times hold: far
+// apart (a damaged or hostile file; subtracting them overflowed and
+// ordered the file at random), a clock stepped back, or one millisecond
+// shared by many (an unstable sort swapped them).
+func TestRebalancesRewriteKeepsEachGroupsOrder(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		times []int64 // group g's StartedAt, in the order added
+	}{
+		{"far apart", []int64{math.MinInt64, math.MaxInt64}},
+		{"far apart below", []int64{math.MinInt64, 1, math.MaxInt64}},
+		{"clock stepped back", []int64{30, 10, 20}},
+		{"one millisecond", slices.Repeat([]int64{7}, 30)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "rebalances.jsonl")
+			r, err := OpenRebalances(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Enough rebalances of another group, most of them
+			// forgotten, that the Flush below rewrites the file.
+			for i := range 3 * DefaultRebalancesPerGroup {
+				r.Add("other", api.Rebalance{Generation: int64(i), Reason: "member_left", StartedAt: int64(i)})
+			}
+			var want []api.Rebalance
+			for i, at := range tc.times {
+				rb := api.Rebalance{Generation: int64(i + 1), Reason: "member_joined", StartedAt: at}
+				r.Add("g", rb)
+				want = append(want, rb)
+			}
+			slices.Reverse(want)
+			if err := r.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if r.lines != DefaultRebalancesPerGroup+len(tc.times) {
+				t.Fatalf("the file holds %d lines: not rewritten", r.lines)
+			}
+			again, err := OpenRebalances(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, again.Group("g")); diff != "" {
+				t.Fatalf("reopened after a rewrite (-added +reopened):\n%s", diff)
+			}
+		})
 	}
 }
