@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"cmp"
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -312,13 +314,7 @@ func (cg resetBase) answer(plan map[delivery.TP]int64, dryRun bool) ResetResult 
 		changes = append(changes, OffsetChange{Topic: tp.Topic, Partition: tp.Partition, From: was, To: off})
 	}
 	slices.SortFunc(changes, func(a, b OffsetChange) int {
-		if a.Topic != b.Topic {
-			if a.Topic < b.Topic {
-				return -1
-			}
-			return 1
-		}
-		return int(a.Partition - b.Partition)
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return ResetResult{Offsets: after, DryRun: dryRun, Changes: changes}
 }
