@@ -100,12 +100,15 @@ func FuzzApply(f *testing.F) {
 }
 
 // FuzzRestore restores arbitrary bytes as a snapshot, as a replica does
-// with one from its leader or its disk, onto a log holding offsets 0 to
-// 10. A snapshot that does not decode is refused and changes nothing.
-// One that does makes the log end at its Next: cut back (unless the log
-// refuses to cut there), or, lacking the bytes with no one to fetch them
-// from, refused with ErrBehind, changing nothing; the replica's snapshot
-// then says the same index and end.
+// with one from its leader or its disk, onto a failed log holding offsets
+// 0 to 10. A snapshot that does not decode, or that no replica took (no
+// node, an end below 0), is refused with ErrBadSnapshot; one the log
+// cannot be cut back to (inside a batch) is refused by the log; one that
+// ends past the log, with no one to fetch from, is refused with
+// ErrBehind. A refused snapshot changes nothing: not the log, the
+// applied index or the failure. One restored makes the log end at its
+// Next and heals the failure; the replica's snapshot then says the same
+// index and end.
 func FuzzRestore(f *testing.F) {
 	for _, s := range []snapshot{{Index: 5, Next: 10, Node: 1}, {Index: 3, Next: 4, Node: 2}, {Index: 9, Next: 30, Node: 2}, {}} {
 		b, err := json.Marshal(s)
@@ -116,34 +119,44 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Add([]byte("null"))
 	f.Add([]byte(`{"index":1,"next":-1,"node":1}`))
+	f.Add([]byte(`{"index":7,"next":5,"node":2}`))
+	f.Add([]byte(`{"index":7,"next":-9223372036854775808,"node":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := sourceLog(t, 0, 10)
 		p := New(l, 1, []uint64{1, 2, 3}, nil)
-		p.applied = 5
+		failed := errors.New("disk gone")
+		p.applied, p.failed = 5, failed
 		before := copyLog(l)
 		err := p.Restore(data)
+		unchanged := func(why string) {
+			t.Helper()
+			if err == nil || p.applied != 5 || p.failed != failed || p.CatchingUp() || !reflect.DeepEqual(copyLog(l), before) {
+				t.Fatalf("%s %q: %v; applied %d, failed %v, catching up %v, log changed %v", why, data, err,
+					p.applied, p.failed, p.CatchingUp(), !reflect.DeepEqual(copyLog(l), before))
+			}
+		}
 		var s snapshot
 		if data != nil {
-			if decodeErr := json.Unmarshal(data, &s); decodeErr != nil {
-				if err == nil || p.applied != 5 || !reflect.DeepEqual(copyLog(l), before) {
-					t.Fatalf("snapshot that does not decode (%v): %v, applied %d, log changed %v", decodeErr, err, p.applied, !reflect.DeepEqual(copyLog(l), before))
+			if decodeErr := json.Unmarshal(data, &s); decodeErr != nil || s.Node == 0 || s.Next < 0 {
+				if !errors.Is(err, ErrBadSnapshot) {
+					t.Fatalf("snapshot %q (%v) answered %v, want ErrBadSnapshot", data, decodeErr, err)
 				}
+				unchanged("bad snapshot")
 				return
 			}
 		}
-		if p.applied != s.Index {
-			t.Fatalf("restored %+v: applied %d", s, p.applied)
-		}
 		switch {
 		case s.Next > before.next:
-			if !errors.Is(err, ErrBehind) || !reflect.DeepEqual(copyLog(l), before) || p.CatchingUp() {
+			if !errors.Is(err, ErrBehind) {
 				t.Fatalf("restored %+v over a log ending at %d without a fetch: %v", s, before.next, err)
 			}
+			unchanged("snapshot past the log")
 			return
 		case err != nil:
-			return // the log refused to cut there (inside a batch)
-		case l.next != s.Next:
-			t.Fatalf("restored %+v: the log ends at %d", s, l.next)
+			unchanged("snapshot the log cannot be cut to") // inside a batch
+			return
+		case l.next != s.Next || p.applied != s.Index || p.failed != nil:
+			t.Fatalf("restored %+v: the log ends at %d, applied %d, failed %v", s, l.next, p.applied, p.failed)
 		}
 		b, err := p.Snapshot()
 		if err != nil {

@@ -66,6 +66,9 @@ type Log interface {
 	// log is synced (node: a publish is acknowledged once a majority has
 	// it as the policy says).
 	FsyncPolicy() commitlog.FsyncPolicy
+	// TruncateTo cuts the log back so that offset is its next. It
+	// refuses, cutting nothing, an offset outside the log or inside a
+	// batch; one that fails midway fails the log.
 	TruncateTo(offset int64) error
 	// StartAt empties the log so that it starts at offset, at least its
 	// next offset: the records below were deleted by retention on every
@@ -277,28 +280,52 @@ func (p *Partition) Snapshot() ([]byte, error) {
 // Restore makes the log hold exactly what the snapshot covers: cut back
 // to its end (entries after it are applied again next), or completed from
 // a node that has the bytes. nil is the empty state: an empty log.
+//
+// A snapshot Restore refuses changes nothing (the log, the applied index,
+// a failure, a running catch-up): it checks all it can first, and takes
+// the snapshot's index, healing a failure, only once the log holds what
+// the snapshot covers or a catch-up is completing it. A replica left
+// with half a restore (a failure cleared over a log not cut back, say)
+// would append entries twice. The one refusal that cannot leave things
+// as they were, a cut refused after a catch-up was stopped, fails the
+// replica instead.
 func (p *Partition) Restore(data []byte) error {
-	var s snapshot
-	if data != nil {
-		if err := json.Unmarshal(data, &s); err != nil {
-			return fmt.Errorf("replica: snapshot: %w", err)
-		}
+	s, err := decode(data)
+	if err != nil {
+		return err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil // restored from the snapshot again at the next start
 	}
+	if cu := p.behind; cu != nil && s.Next < cu.snap.Next {
+		// Raft restores snapshots in order, and a later one never ends
+		// before an earlier one.
+		return fmt.Errorf("%w: it ends at %d, before the snapshot being caught up to (%d)", ErrBadSnapshot, s.Next, cu.snap.Next)
+	}
+	if next := p.log.NextOffset(); next < s.Next && p.fetch == nil {
+		return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, next, s.Next) // and without a fetch no catch-up runs
+	}
+	stopped := p.behind != nil
 	p.stop() // a catch-up for an older snapshot: this one replaces it
-	p.applied, p.failed = s.Index, nil
+	if p.closed {
+		return nil // Close ran while stop waited: start nothing it would not stop
+	}
 	next := p.log.NextOffset()
-	switch {
-	case next > s.Next:
-		return p.log.TruncateTo(s.Next)
-	case next < s.Next:
-		if p.fetch == nil {
-			return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, next, s.Next)
+	if next > s.Next {
+		if err := p.log.TruncateTo(s.Next); err != nil {
+			if stopped {
+				// Only a catch-up past its own snapshot's end (one that
+				// ended inside a batch) gets here; the entries queued
+				// behind it are gone with it.
+				p.failed = fmt.Errorf("replica: restore: %w", err)
+			}
+			return err
 		}
+	}
+	p.applied, p.failed = s.Index, nil
+	if next < s.Next {
 		ctx, cancel := context.WithCancel(context.Background())
 		cu := &catchUp{snap: s, cancel: cancel, done: make(chan struct{})}
 		p.setBehind(cu)
@@ -308,6 +335,30 @@ func (p *Partition) Restore(data []byte) error {
 		}()
 	}
 	return nil
+}
+
+// ErrBadSnapshot refuses a snapshot no replica took (one that does not
+// decode, names no node or ends below offset 0) or one that ends before
+// the snapshot being caught up to: taken as it is, its end could cut
+// records every replica holds.
+var ErrBadSnapshot = errors.New("replica: bad snapshot")
+
+// decode decodes and checks a snapshot's data (nil: the empty state, an
+// empty log). Its Index is not checked: it is the last entry applied
+// here, and a snapshot taken before any (after configuration changes
+// only) says 0.
+func decode(data []byte) (snapshot, error) {
+	var s snapshot
+	if data == nil {
+		return s, nil
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%w: %w", ErrBadSnapshot, err)
+	}
+	if s.Node == 0 || s.Next < 0 {
+		return s, fmt.Errorf("%w: node %d, next offset %d", ErrBadSnapshot, s.Node, s.Next)
+	}
+	return s, nil
 }
 
 // CatchingUp reports whether the log is still being completed below a

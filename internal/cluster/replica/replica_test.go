@@ -8,7 +8,10 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
@@ -60,17 +63,23 @@ func (l *memLog) NextOffset() int64                  { return l.next }
 func (l *memLog) Sync() error                        { l.synced = l.next; return nil }
 func (l *memLog) FsyncPolicy() commitlog.FsyncPolicy { return commitlog.FsyncAlways }
 
+// TruncateTo refuses, cutting nothing, as a commitlog does: an offset
+// outside the log or inside a batch.
 func (l *memLog) TruncateTo(off int64) error {
-	for len(l.batches) > 0 && recordbatch.BaseOffset(l.batches[len(l.batches)-1]) >= off {
-		l.batches = l.batches[:len(l.batches)-1]
+	if off < l.start || off > l.next {
+		return fmt.Errorf("truncate to %d: outside [%d, %d]", off, l.start, l.next)
 	}
-	if len(l.batches) > 0 {
-		last := l.batches[len(l.batches)-1]
+	keep := len(l.batches)
+	for keep > 0 && recordbatch.BaseOffset(l.batches[keep-1]) >= off {
+		keep--
+	}
+	if keep > 0 {
+		last := l.batches[keep-1]
 		if recordbatch.BaseOffset(last)+int64(recordbatch.NumRecords(last)) != off {
 			return fmt.Errorf("inside a batch: %d", off)
 		}
 	}
-	l.next = off
+	l.batches, l.next = l.batches[:keep], off
 	return nil
 }
 
@@ -535,4 +544,159 @@ func gatedFetch(src *memLog) (Fetch, chan struct{}) {
 		}
 		return src.ReadBatches(from, 1<<20)
 	}, gate
+}
+
+// A snapshot Restore refuses changes nothing: not the log (damaged or
+// forged ones cut it back to their end, all of it for JSON null), nor the
+// applied index, nor a failure (cleared, it had a log not cut back take
+// the entries after the snapshot again), nor a running catch-up (stopped,
+// the entries queued behind it were lost). Each case restores onto node
+// 1's log of batches of two up to 10 (starting at start), failed, at
+// applied index 5; or, catchingUp, onto node 3's empty log catching up to
+// a snapshot ending at 20, with an entry queued.
+func TestRefusedRestoreChangesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		snap       string
+		start      int64
+		catchingUp bool
+		want       error // nil: the log's own refusal
+	}{
+		{name: "not JSON", snap: `{"index":7,"next":`, want: ErrBadSnapshot},
+		{name: "JSON null", snap: `null`, want: ErrBadSnapshot},
+		{name: "empty object", snap: `{}`, want: ErrBadSnapshot},
+		{name: "no node", snap: `{"index":7,"next":4}`, want: ErrBadSnapshot},
+		{name: "next below 0", snap: `{"index":7,"next":-2,"node":2}`, want: ErrBadSnapshot},
+		{name: "next inside a batch", snap: `{"index":7,"next":5,"node":2}`},
+		{name: "next below the log's start", snap: `{"index":7,"next":2,"node":2}`, start: 4},
+		{name: "past the log, no fetch", snap: `{"index":7,"next":30,"node":2}`, want: ErrBehind},
+		{name: "null while catching up", snap: `null`, catchingUp: true, want: ErrBadSnapshot},
+		{name: "before the one caught up to", snap: `{"index":12,"next":10,"node":2}`, catchingUp: true, want: ErrBadSnapshot},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var (
+				p       *Partition
+				l       *memLog
+				failed  error
+				applied uint64 = 5
+				cu      *catchUp
+				logNow  = func() memLog { return copyLog(l) }
+			)
+			if tc.catchingUp {
+				fetch, gate := gatedFetch(sourceLog(t, 0, 20))
+				defer close(gate)
+				p, l = restoreBehind(t, fetch)
+				defer p.Close()
+				if r := p.Apply(10, batch(1)).(Result); !errors.Is(r.Err, ErrCatchingUp) {
+					t.Fatalf("apply while catching up: %+v", r)
+				}
+				applied, cu = 10, p.behind
+			} else {
+				l = sourceLog(t, tc.start, 10)
+				p = New(l, 1, []uint64{1, 2, 3}, nil)
+				failed = errors.New("disk gone")
+				p.applied, p.failed = applied, failed
+			}
+			before := logNow()
+			err := p.Restore([]byte(tc.snap))
+			switch {
+			case err == nil:
+				t.Fatal("restored")
+			case tc.want != nil && !errors.Is(err, tc.want):
+				t.Fatalf("refused with %v, want %v", err, tc.want)
+			}
+			if diff := cmp.Diff(before, logNow(), cmp.AllowUnexported(memLog{})); diff != "" {
+				t.Errorf("log changed (-before +after):\n%s", diff)
+			}
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			if p.applied != applied || p.failed != failed || p.behind != cu || (cu != nil && len(cu.queued) != 1) {
+				t.Errorf("applied %d, failed %v, catch-up %p; want %d, %v, %p with its entry", p.applied, p.failed, p.behind, applied, failed, cu)
+			}
+		})
+	}
+}
+
+// A Close that runs while Restore waits for the catch-up it replaces to
+// stop leaves nothing running: Restore started the next catch-up anyway,
+// which nothing would stop (the group was stopping).
+func TestRestoreDuringCloseStartsNoCatchUp(t *testing.T) {
+	entered, cancelled, release := make(chan struct{}, 1), make(chan struct{}, 1), make(chan struct{})
+	signal := func(c chan struct{}) {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	fetch := func(ctx context.Context, _ uint64, _ int64) ([]byte, error) {
+		signal(entered)
+		<-ctx.Done()
+		signal(cancelled)
+		<-release
+		return nil, ctx.Err()
+	}
+	p, _ := restoreBehind(t, fetch)
+	defer p.Close()
+	<-entered // the first catch-up is fetching
+	later, err := json.Marshal(snapshot{Index: 12, Next: 30, Node: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := make(chan error, 1)
+	go func() { restored <- p.Restore(later) }()
+	<-cancelled // Restore stops the first catch-up, and waits for it
+	p.Close()
+	close(release)
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	if p.CatchingUp() {
+		t.Fatal("a catch-up runs after Close")
+	}
+}
+
+// batchHeldLog is a memLog whose AppendBatches, once it has appended,
+// waits until hold is closed.
+type batchHeldLog struct {
+	*memLog
+	hold chan struct{}
+}
+
+func (l *batchHeldLog) AppendBatches(b []byte) (int64, error) {
+	base, err := l.memLog.AppendBatches(b)
+	<-l.hold
+	return base, err
+}
+
+// A catch-up to a snapshot ending inside a batch (forged: no replica's
+// log ends there) copies that batch whole, past the end. A Restore then
+// stops it, and the log refuses to be cut back inside the batch: the
+// entries queued behind the catch-up are gone with it, so the replica
+// fails rather than append the next entries after a log that lacks them.
+func TestRestoreAfterACatchUpPastItsEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := sourceLog(t, 0, 20)
+		l := &batchHeldLog{memLog: &memLog{}, hold: make(chan struct{})}
+		p := New(l, 3, []uint64{1, 2, 3}, func(_ context.Context, _ uint64, from int64) ([]byte, error) {
+			return src.ReadBatches(from, 1<<20)
+		})
+		defer p.Close()
+		if err := p.Restore([]byte(`{"index":9,"next":19,"node":1}`)); err != nil {
+			t.Fatal(err)
+		}
+		if r := p.Apply(10, batch(1)).(Result); !errors.Is(r.Err, ErrCatchingUp) {
+			t.Fatalf("apply while catching up: %+v", r)
+		}
+		synctest.Wait() // the catch-up has appended up to 20, and is held
+		restored := make(chan error, 1)
+		go func() { restored <- p.Restore([]byte(`{"index":11,"next":19,"node":1}`)) }()
+		synctest.Wait() // Restore waits for the catch-up it stopped
+		close(l.hold)
+		if err := <-restored; err == nil {
+			t.Fatal("restored inside a batch")
+		}
+		if r := p.Apply(12, batch(1)).(Result); r.Err == nil {
+			t.Fatalf("apply after the refused restore: %+v; the entry queued at 10 is lost", r)
+		}
+	})
 }
