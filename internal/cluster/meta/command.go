@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -18,6 +19,13 @@ var (
 	ErrInvalid        = errors.New("meta: invalid command")
 	ErrTopicIDInUse   = errors.New("meta: topic ID in use")
 	ErrPartitionCount = errors.New("meta: partitions can only be added")
+	// ErrExhausted refuses a command that would take a counter (group
+	// IDs, producer IDs, a node's incarnation or generation) past its
+	// largest value: wrapped, it would hand out one in use, or 0, which
+	// means none. No cluster counts that far; a state restored from a
+	// damaged or forged snapshot may start near the end. It is an
+	// ErrInvalid, as the node's answers carry it.
+	ErrExhausted = fmt.Errorf("%w: counter exhausted", ErrInvalid)
 )
 
 // Command is one metadata change. Exactly one field is set.
@@ -151,6 +159,9 @@ func (s *Store) registerLocked(r RegisterNode) Result {
 		c := *n // the same start registering again: already done
 		return Result{Node: &c}
 	}
+	if n.Incarnation == math.MaxUint64 {
+		return Result{Err: fmt.Errorf("%w: incarnation of node %d", ErrExhausted, r.ID)}
+	}
 	n.Addr, n.HTTPAddr, n.KafkaAddr, n.Boot = r.Addr, r.HTTPAddr, r.KafkaAddr, r.Boot
 	n.Incarnation++
 	c := *n
@@ -179,6 +190,9 @@ func (s *Store) createLocked(c CreateTopic) Result {
 	if len(s.d.Nodes) < c.ReplicationFactor {
 		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), c.ReplicationFactor)}
 	}
+	if err := s.roomLocked(c.Partitions); err != nil {
+		return Result{Err: err}
+	}
 	t := &Topic{Name: c.Name, ID: c.ID, ReplicationFactor: c.ReplicationFactor, Settings: c.Settings}
 	s.placeLocked(t, c.Partitions)
 	s.d.Topics[c.Name] = t
@@ -205,6 +219,9 @@ func (s *Store) addPartitionsLocked(a AddPartitions) Result {
 	}
 	if len(s.d.Nodes) < t.ReplicationFactor {
 		return Result{Err: fmt.Errorf("%w: %d nodes, factor %d", ErrTooFewNodes, len(s.d.Nodes), t.ReplicationFactor)}
+	}
+	if err := s.roomLocked(a.Count - len(t.Partitions)); err != nil {
+		return Result{Err: err}
 	}
 	s.placeLocked(t, a.Count)
 	out := t.clone()
@@ -244,10 +261,21 @@ func (s *Store) alterLocked(a AlterTopic) Result {
 	return Result{Topic: &out}
 }
 
-// placeLocked adds partitions to t up to count. Partition p's replicas are
-// ReplicationFactor consecutive nodes (by ID) from a starting slot that
-// moves by one per partition, across topics: replicas and preferred leaders
-// spread evenly, and the choice depends only on the state.
+// roomLocked refuses placing n more partitions if their Raft group IDs
+// would wrap: past the largest, the next are 0 (the metadata's own
+// group) and then groups in use.
+func (s *Store) roomLocked(n int) error {
+	if uint64(n) > math.MaxUint64-s.d.NextGroup {
+		return fmt.Errorf("%w: group IDs from %d, %d wanted", ErrExhausted, s.d.NextGroup, n)
+	}
+	return nil
+}
+
+// placeLocked adds partitions to t up to count (roomLocked said there are
+// group IDs for them). Partition p's replicas are ReplicationFactor
+// consecutive nodes (by ID) from a starting slot that moves by one per
+// partition, across topics: replicas and preferred leaders spread evenly,
+// and the choice depends only on the state.
 func (s *Store) placeLocked(t *Topic, count int) {
 	ids := make([]uint64, 0, len(s.d.Nodes))
 	for id := range s.d.Nodes {
@@ -256,7 +284,12 @@ func (s *Store) placeLocked(t *Topic, count int) {
 	slices.SortFunc(ids, cmp.Compare)
 	for p := len(t.Partitions); p < count; p++ {
 		start := s.d.NextSlot % len(ids)
-		s.d.NextSlot++
+		// Past the largest int the slot starts again at 0: it only
+		// rotates, and left negative it indexed before ids (a panic
+		// on every replica).
+		if s.d.NextSlot++; s.d.NextSlot < 0 {
+			s.d.NextSlot = 0
+		}
 		reps := make([]uint64, t.ReplicationFactor)
 		for r := range reps {
 			reps[r] = ids[(start+r)%len(ids)]

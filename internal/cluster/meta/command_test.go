@@ -1,8 +1,10 @@
 package meta
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -161,6 +163,14 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		`{"nodes":{},"topics":{"a":{"name":"a","replication_factor":-1}}}`,
 		`{"nodes":{},"topics":{},"gens":{"1":null}}`,
 		`{"nodes":{},"topics":{},"next_slot":-1}`,
+		// Counters that would hand out an ID in use: the metadata's
+		// group, a group twice, a negative producer ID.
+		`{"nodes":{},"topics":{},"next_group":0}`,
+		`{"nodes":{},"topics":{"a":{"name":"a","replication_factor":1,"partitions":[{"index":0,"group":0}]}}}`,
+		`{"nodes":{},"topics":{"a":{"name":"a","replication_factor":1,"partitions":[{"index":0,"group":5}]}},"next_group":5}`,
+		`{"nodes":{},"topics":{"a":{"name":"a","replication_factor":1,"partitions":[{"index":0,"group":1}]},` +
+			`"b":{"name":"b","replication_factor":1,"partitions":[{"index":0,"group":1}]}},"next_group":2}`,
+		`{"nodes":{},"topics":{},"next_producer_id":-1}`,
 	} {
 		s := New()
 		register(t, s, 1, 2)
@@ -191,5 +201,84 @@ func TestRegisterIsIdempotentPerBoot(t *testing.T) {
 	}
 	if n := reg(8, "h:2"); n.Incarnation != 2 || n.HTTPAddr != "h:2" || n.KafkaAddr != "kh:2" || n.Boot != 8 {
 		t.Fatalf("restart: %+v", n)
+	}
+}
+
+// A command that would take a counter past its largest value is refused
+// with ErrExhausted, changing nothing: wrapped, it handed out group 0
+// (the metadata's) and then groups in use, negative producer IDs, an
+// incarnation or generation of 0 (a node's first, or never rejoined).
+// The placement slot, which only rotates, starts again at 0 instead (it
+// went negative, and placement panicked on every replica). Each case
+// restores the fixture with one counter near its end, as a damaged or
+// forged snapshot may hold it, and applies one command.
+func TestCountersDoNotWrap(t *testing.T) {
+	const maxU, maxI = "18446744073709551615", "9223372036854775807"
+	for _, tc := range []struct {
+		name     string
+		from, to string // in the fixture's snapshot
+		cmd      Command
+		wantErr  error
+		check    func(*Store, Result) string // for a command taken
+	}{
+		{name: "group IDs", from: `"next_group":4`, to: `"next_group":18446744073709551614`,
+			cmd: Command{CreateTopic: &CreateTopic{Name: "events", ID: TopicID{7}, Partitions: 2, ReplicationFactor: 1}}, wantErr: ErrExhausted},
+		{name: "group IDs at the end", from: `"next_group":4`, to: `"next_group":` + maxU,
+			cmd: Command{AddPartitions: &AddPartitions{Name: "orders", Count: 4}}, wantErr: ErrExhausted},
+		{name: "the last group IDs", from: `"next_group":4`, to: `"next_group":18446744073709551613`,
+			cmd: Command{AddPartitions: &AddPartitions{Name: "orders", Count: 5}},
+			check: func(s *Store, r Result) string {
+				if g := r.Topic.Partitions[4].Group; g != math.MaxUint64-1 || s.d.NextGroup != math.MaxUint64 {
+					return fmt.Sprintf("last group %d, next %d", g, s.d.NextGroup)
+				}
+				return ""
+			}},
+		{name: "producer IDs", from: `"next_producer_id":10`, to: `"next_producer_id":9223372036854775800`,
+			cmd: Command{ReserveProducerIDs: &ReserveProducerIDs{Node: 1, Count: 10}}, wantErr: ErrExhausted},
+		{name: "the last producer IDs", from: `"next_producer_id":10`, to: `"next_producer_id":9223372036854775797`,
+			cmd: Command{ReserveProducerIDs: &ReserveProducerIDs{Node: 1, Count: 10}},
+			check: func(s *Store, r Result) string {
+				if b := *r.ProducerIDs; b.First != math.MaxInt64-10 || s.d.NextProducerID != math.MaxInt64 {
+					return fmt.Sprintf("reserved %+v, next %d", b, s.d.NextProducerID)
+				}
+				return ""
+			}},
+		{name: "incarnation", from: `"boot":11,"incarnation":1`, to: `"boot":11,"incarnation":` + maxU,
+			cmd: Command{RegisterNode: &RegisterNode{ID: 1, Addr: "127.0.0.1:9001", Boot: 12}}, wantErr: ErrExhausted},
+		{name: "generation", from: `"gen":1,"boot":23`, to: `"gen":` + maxU + `,"boot":23`,
+			cmd: Command{Rejoin: &Rejoin{ID: 2, Boot: 24}}, wantErr: ErrExhausted},
+		{name: "placement slot", from: `"next_slot":3`, to: `"next_slot":` + maxI,
+			cmd: Command{CreateTopic: &CreateTopic{Name: "events", ID: TopicID{7}, Partitions: 3, ReplicationFactor: 2}},
+			check: func(s *Store, r Result) string {
+				if s.d.NextSlot != 2 { // the first from slot MaxInt64, then 0 and 1
+					return fmt.Sprintf("next slot %d", s.d.NextSlot)
+				}
+				return ""
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := snap(t, fixture(t))
+			forged := bytes.Replace(b, []byte(tc.from), []byte(tc.to), 1)
+			if bytes.Equal(forged, b) {
+				t.Fatalf("%s is not in the fixture's snapshot %s", tc.from, b)
+			}
+			s := restored(t, forged)
+			before := snap(t, s)
+			r := apply(t, s, s.Applied()+1, tc.cmd)
+			if !errors.Is(r.Err, tc.wantErr) || (tc.wantErr == nil && r.Err != nil) {
+				t.Fatalf("answered %+v, want %v", r, tc.wantErr)
+			}
+			if tc.wantErr != nil {
+				unchanged := restored(t, before)
+				unchanged.d.Applied = s.Applied()
+				if got, want := snap(t, s), snap(t, unchanged); !bytes.Equal(got, want) {
+					t.Fatalf("refused command changed the state:\n%s\nwant\n%s", got, want)
+				}
+				return
+			}
+			if msg := tc.check(s, r); msg != "" {
+				t.Fatal(msg)
+			}
+		})
 	}
 }

@@ -220,12 +220,26 @@ func FuzzRestore(f *testing.F) {
 		{`"next_slot":3`, `"next_slot":-1`},
 		{`"replication_factor":3`, `"replication_factor":-1`},
 		{`"next_producer_id":10`, `"next_producer_id":"10"`},
+		{`"next_group":4`, `"next_group":3`},
+		{`"next_group":4`, `"next_group":0`},
+		{`"next_producer_id":10`, `"next_producer_id":-1`},
 	} {
 		v := bytes.Replace(b, []byte(r[0]), []byte(r[1]), 1)
 		if bytes.Equal(v, b) {
 			f.Fatalf("%s is not in the fixture's snapshot %s", r[0], b)
 		}
 		f.Add(v)
+	}
+	// Counters near their ends, which the next commands wrapped (or, for
+	// the slot, drove negative and panicked on).
+	for _, r := range [][2]string{
+		{`"next_group":4`, `"next_group":18446744073709551614`},
+		{`"next_slot":3`, `"next_slot":9223372036854775806`},
+		{`"next_producer_id":10`, `"next_producer_id":9223372036854775000`},
+		{`"boot":11,"incarnation":1`, `"boot":11,"incarnation":18446744073709551615`},
+		{`"gen":1,"boot":23`, `"gen":18446744073709551615,"boot":23`},
+	} {
+		f.Add(bytes.Replace(b, []byte(r[0]), []byte(r[1]), 1))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := fixture(t)
@@ -247,9 +261,23 @@ func FuzzRestore(f *testing.F) {
 		for _, n := range s.Nodes() {
 			s.Generation(n.ID)
 		}
-		for _, c := range seedCommands() {
+		// Every command, and a restart of nodes 1 and 2, keeps the state
+		// one commands make, hands out no ID in use, and no incarnation
+		// or generation of 0.
+		cmds := append(seedCommands(), Command{RegisterNode: &RegisterNode{ID: 1, Addr: "127.0.0.1:9001", Boot: 12}},
+			Command{Rejoin: &Rejoin{ID: 2, Boot: 24}})
+		for _, c := range cmds {
 			e, _ := c.Encode()
-			s.Apply(s.Applied()+1, e)
+			r := s.Apply(s.Applied()+1, e).(Result)
+			if err := s.d.check(); err != nil {
+				t.Fatalf("after %s (%v): %v", e, r.Err, err)
+			}
+			switch {
+			case r.Node != nil && r.Node.Incarnation == 0,
+				r.ProducerIDs != nil && r.ProducerIDs.First < 0,
+				c.Rejoin != nil && r.Err == nil && s.Generation(c.Rejoin.ID).Gen == 0:
+				t.Fatalf("%s answered %+v", e, r)
+			}
 		}
 	})
 }

@@ -1,6 +1,9 @@
 package meta
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Generations of a node's Raft replicas. A node whose disk was lost (or
 // replaced) forgot its votes and its log, so it must never act again under
@@ -35,6 +38,8 @@ func (s *Store) rejoinLocked(r Rejoin) Result {
 	switch {
 	case !ok:
 		s.d.Gens[r.ID] = &Generation{Gen: 1, Boot: r.Boot}
+	case g.Boot != r.Boot && g.Gen == math.MaxUint64:
+		return Result{Err: fmt.Errorf("%w: generation of node %d", ErrExhausted, r.ID)}
 	case g.Boot != r.Boot:
 		g.Gen, g.Boot = g.Gen+1, r.Boot
 	}

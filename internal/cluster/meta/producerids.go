@@ -1,6 +1,9 @@
 package meta
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Idempotent producers are told apart by their producer ID alone: two
 // producers given the same ID would have one's batches taken for the
@@ -32,6 +35,9 @@ const maxProducerIDBlock = 1 << 20
 func (s *Store) reserveProducerIDsLocked(r ReserveProducerIDs) Result {
 	if r.Node == 0 || r.Count < 1 || r.Count > maxProducerIDBlock {
 		return Result{Err: fmt.Errorf("%w: reserve %d producer IDs for node %d", ErrInvalid, r.Count, r.Node)}
+	}
+	if s.d.NextProducerID > math.MaxInt64-r.Count {
+		return Result{Err: fmt.Errorf("%w: producer IDs from %d, %d wanted", ErrExhausted, s.d.NextProducerID, r.Count)}
 	}
 	b := ProducerIDBlock{First: s.d.NextProducerID, Count: r.Count}
 	s.d.NextProducerID += r.Count

@@ -133,8 +133,11 @@ func (s *Store) Restore(b []byte) error {
 }
 
 // check refuses a decoded state that no sequence of commands makes and
-// that Apply or the readers would panic on: a missing map or entry (JSON
-// null), a negative placement slot or replication factor.
+// that Apply or the readers would panic on, or that would hand out an ID
+// in use: a missing map or entry (JSON null), a negative placement slot,
+// replication factor or next producer ID, a next group ID of 0 (the
+// metadata's), a partition's group that is 0, another's too, or not
+// below the next group ID.
 func (d *data) check() error {
 	if d.Nodes == nil || d.Topics == nil {
 		return errors.New("no nodes or no topics")
@@ -144,9 +147,17 @@ func (d *data) check() error {
 			return fmt.Errorf("node %d is null", id)
 		}
 	}
+	groups := map[uint64]bool{}
 	for name, t := range d.Topics {
 		if t == nil || t.ReplicationFactor < 1 {
 			return fmt.Errorf("topic %q is null or has no replication factor", name)
+		}
+		for _, p := range t.Partitions {
+			if p.Group == GroupID || p.Group >= d.NextGroup || groups[p.Group] {
+				return fmt.Errorf("topic %q partition %d: group %d is the metadata's, another partition's, or not below the next %d",
+					name, p.Index, p.Group, d.NextGroup)
+			}
+			groups[p.Group] = true
 		}
 	}
 	for id, g := range d.Gens {
@@ -154,8 +165,8 @@ func (d *data) check() error {
 			return fmt.Errorf("generation of node %d is null", id)
 		}
 	}
-	if d.NextSlot < 0 {
-		return fmt.Errorf("next slot %d", d.NextSlot)
+	if d.NextGroup == GroupID || d.NextSlot < 0 || d.NextProducerID < 0 {
+		return fmt.Errorf("next group %d, slot %d, producer ID %d", d.NextGroup, d.NextSlot, d.NextProducerID)
 	}
 	return nil
 }
