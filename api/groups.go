@@ -61,6 +61,10 @@ type JoinResponse struct {
 	HeartbeatIntervalMS int64      `json:"heartbeat_interval_ms"`
 	SessionTimeoutMS    int64      `json:"session_timeout_ms"`
 	Assignor            string     `json:"assignor"`
+	// NodeID is set by a cluster node: the coordinator that answered. Its
+	// members learn the cluster's other nodes (GET /cluster) then, to
+	// reach the group's next coordinator when this node dies.
+	NodeID uint64 `json:"node_id,omitempty"`
 }
 
 // HeartbeatRequest is the body of POST /groups/{group}/heartbeat.

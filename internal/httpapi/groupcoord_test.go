@@ -32,8 +32,8 @@ func (g groupCluster) Coordinator(group string) (uint64, bool) {
 // On node 2, every route naming a group another node coordinates answers
 // 421 NOT_COORDINATOR naming the coordinator and its HTTP address, before
 // touching the group; the groups node 2 coordinates work as on a single
-// broker, and GET /groups lists only them. Without known nodes the routes
-// answer UNAVAILABLE (retriable).
+// broker (a join's answer names node 2), and GET /groups lists only them.
+// Without known nodes the routes answer UNAVAILABLE (retriable).
 func TestGroupRoutesRefuseOtherCoordinators(t *testing.T) {
 	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
 		o.Cluster = groupCluster{fakeCluster: fakeCluster{self: 2}}
@@ -47,7 +47,10 @@ func TestGroupRoutesRefuseOtherCoordinators(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, raw := s.Do("POST", "/groups/g2-mine/join", `{"topics":["orders"]}`)
-	if st != http.StatusOK {
+	var joined api.JoinResponse
+	mustUnmarshal(t, raw, &joined)
+	if st != http.StatusOK || joined.NodeID != 2 {
+		// The answer names the node: the member learns the other nodes then.
 		t.Fatalf("join of node 2's group: %d %s", st, raw)
 	}
 	routes := []struct{ method, path, body string }{

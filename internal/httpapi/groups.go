@@ -71,7 +71,11 @@ func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, joinResponse(res))
+	resp := joinResponse(res)
+	if s.coordinators() != nil {
+		resp.NodeID = s.opts.Cluster.ID() // the member learns the other nodes then
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

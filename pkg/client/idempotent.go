@@ -217,9 +217,9 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 			}
 		}
 		if c == nil {
-			base, cur := r.node, p.t.current.Load()
-			if base == "" {
-				base = p.t.brokers[cur%uint32(len(p.t.brokers))]
+			base, cur := p.t.anyBroker()
+			if r.node != "" {
+				base = r.node
 			}
 			// Bounded: a node that takes the connection but answers
 			// nothing (stopped) would hold run, and every node's requests.
@@ -228,7 +228,7 @@ func (p *Producer) writeOnPipe(r *request, body []byte) {
 			cancel()
 			if err != nil {
 				if r.node == "" {
-					p.t.current.CompareAndSwap(cur, (cur+1)%uint32(len(p.t.brokers)))
+					p.t.next(cur)
 				}
 				p.answered(r, nil, err)
 				return

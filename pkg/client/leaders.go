@@ -165,6 +165,7 @@ func (t *transport) nodeAddrs(ctx context.Context) (map[uint64]string, error) {
 	for _, n := range st.Nodes {
 		addrs[n.ID] = n.HTTPAddr
 	}
+	t.learnNodes(addrs)
 	return addrs, nil
 }
 

@@ -122,6 +122,9 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 		}
 		wait = min(2*wait, backoffMax)
 	}
+	if resp.NodeID != 0 {
+		c.t.knowNodes(ctx) // a cluster's: see nodes.go
+	}
 	c.mu.Lock()
 	c.joinID = "" // answered: the next membership proposes an ID of its own
 	s := &c.state

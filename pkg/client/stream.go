@@ -90,7 +90,7 @@ type sentSettle struct {
 // dialStream opens the stream on the broker that answered last (the
 // group's coordinator, if known), authenticated as any request.
 func (t *transport) dialStream(ctx context.Context, dial dialer, group string) (net.Conn, *bufio.Reader, error) {
-	base := t.brokers[t.current.Load()%uint32(len(t.brokers))]
+	base, _ := t.anyBroker()
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
 	}

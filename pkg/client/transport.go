@@ -41,7 +41,10 @@ type transport struct {
 	hc      *http.Client
 	apiKey  string        // sent as X-API-Key when set; immutable
 	brokers []string      // base URLs ("http://host:port" or "https://..."); immutable
-	current atomic.Uint32 // index into brokers of the one that answered last
+	current atomic.Uint32 // index into anyBrokers of the one that answered last
+	// nodes is brokers and then the cluster's other nodes, once GET
+	// /cluster named them (nodes.go); nil until then.
+	nodes atomic.Pointer[[]string]
 	// coordinators maps a group (its path segment) to its coordinator's
 	// base URL, in a cluster (coordinators.go).
 	coordinators sync.Map
@@ -181,11 +184,9 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 	wait := backoffMin
 	var last error
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		cur := t.current.Load()
-		i := cur % uint32(len(t.brokers))
-		target := base
-		if target == "" {
-			target = t.brokers[i]
+		target, cur := t.anyBroker()
+		if base != "" {
+			target = base
 		}
 		err := t.once(ctx, target, method, path, contentType, body, out)
 		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
@@ -196,10 +197,7 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 		}
 		last = err
 		if base == "" {
-			// Compared with what was loaded, not with i: once the count
-			// passed the broker count, comparing with i never matched and
-			// every later request stayed on one broker.
-			t.current.CompareAndSwap(cur, (i+1)%uint32(len(t.brokers)))
+			t.next(cur)
 		}
 		if attempt+1 < maxAttempts {
 			if err := sleep(ctx, wait); err != nil {

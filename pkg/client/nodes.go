@@ -1,0 +1,81 @@
+package client
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// A client is given some of a cluster's nodes (Brokers), and sends a
+// request any node can answer to them in turn. Once they are all down the
+// cluster may still run on its other nodes: as a Kafka client bootstraps
+// from its seed brokers and then knows every broker from Metadata, the
+// transport tries, after the configured brokers, the nodes GET /cluster
+// last named. It asks whenever it learns leaders (a producer, a topic's
+// description), and a consumer asks once a cluster node answers its join.
+// Before, a producer given one node failed every record once that node
+// died, those of partitions whose leaders lived included, and a consumer
+// failed every poll, until they were closed. On a single broker nothing is
+// learned and nothing changes.
+
+// learnNodes records addrs (HTTP addresses by node ID, as GET /cluster
+// answers them) as brokers to try after the configured ones.
+func (t *transport) learnNodes(addrs map[uint64]string) {
+	ids := make([]uint64, 0, len(addrs))
+	for id, a := range addrs {
+		if a != "" {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	list := slices.Clone(t.brokers)
+	for _, id := range ids {
+		if b := t.baseURL(addrs[id]); !slices.Contains(list, b) {
+			list = append(list, b)
+		}
+	}
+	if old := t.nodes.Load(); old != nil && slices.Equal(*old, list) {
+		return
+	}
+	t.nodes.Store(&list)
+}
+
+// knowNodes learns the cluster's nodes unless they are known: for a
+// consumer that a cluster node answered, and that may never ask GET
+// /cluster otherwise. Bounded, so that a cluster whose metadata cannot be
+// read now does not hold the join up; a failure leaves it for the next.
+func (t *transport) knowNodes(ctx context.Context) {
+	if t.nodes.Load() != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, _ = t.nodeAddrs(ctx)
+}
+
+// anyBrokers is where a request for any broker goes, in turn (t.current
+// indexes it): the configured brokers, then the nodes learned. Never
+// empty; the caller must not change it.
+func (t *transport) anyBrokers() []string {
+	if l := t.nodes.Load(); l != nil {
+		return *l
+	}
+	return t.brokers
+}
+
+// anyBroker is the broker whose turn it is, and the turn it was read at
+// (for next).
+func (t *transport) anyBroker() (string, uint32) {
+	bs, cur := t.anyBrokers(), t.current.Load()
+	return bs[cur%uint32(len(bs))], cur
+}
+
+// next passes the turn on from cur, when the broker of turn cur did not
+// answer, unless another request passed it on already. Compared with
+// what was loaded, not with the index: once the count passed the broker
+// count, comparing with the index never matched and every later request
+// stayed on one broker.
+func (t *transport) next(cur uint32) {
+	n := uint32(len(t.anyBrokers()))
+	t.current.CompareAndSwap(cur, (cur%n+1)%n)
+}

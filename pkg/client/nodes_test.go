@@ -1,0 +1,207 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// twoNodes fronts one broker with two fake cluster nodes: both name each
+// other in GET /cluster, describe the topic's partitions as led by the
+// node that leads now (node 1 until it dies), name themselves in join
+// answers, and pass everything else to the broker.
+type twoNodes struct {
+	n1, n2 *httptest.Server
+	leader atomic.Uint64
+	conns  *connTracker // node 1's connections, hijacked ones (the stream) included
+}
+
+// connTracker is a listener that remembers the connections it accepted.
+type connTracker struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *connTracker) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// closeAll closes every connection accepted.
+func (l *connTracker) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		_ = c.Close()
+	}
+}
+
+func startTwoNodes(t *testing.T, brokerURL, topic string) *twoNodes {
+	t.Helper()
+	u, err := url.Parse(brokerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	c := &twoNodes{}
+	c.leader.Store(1)
+	var addrs [3]string
+	node := func(id uint64) *httptest.Server {
+		return httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Method == http.MethodGet && r.URL.Path == "/cluster":
+				st := api.ClusterStatus{NodeID: id, Nodes: []api.ClusterNode{{ID: 1, HTTPAddr: addrs[1]}, {ID: 2, HTTPAddr: addrs[2]}}}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(st)
+			case r.Method == http.MethodGet && r.URL.Path == "/topics/"+topic:
+				rec := httptest.NewRecorder()
+				rp.ServeHTTP(rec, r)
+				var tp api.Topic
+				if err := json.Unmarshal(rec.Body.Bytes(), &tp); err != nil {
+					http.Error(w, err.Error(), http.StatusBadGateway)
+					return
+				}
+				for i := range tp.PartitionInfo {
+					tp.PartitionInfo[i].Leader, tp.PartitionInfo[i].Replicas = c.leader.Load(), []uint64{1, 2}
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(tp)
+			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/join"):
+				rec := httptest.NewRecorder()
+				rp.ServeHTTP(rec, r)
+				var jr api.JoinResponse
+				if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &jr) != nil {
+					w.WriteHeader(rec.Code)
+					_, _ = w.Write(rec.Body.Bytes())
+					return
+				}
+				jr.NodeID = id
+				w.Header().Set("Content-Type", "application/json")
+				_ = json.NewEncoder(w).Encode(jr)
+			default:
+				rp.ServeHTTP(w, r)
+			}
+		}))
+	}
+	c.n1, c.n2 = node(1), node(2)
+	c.conns = &connTracker{Listener: c.n1.Listener}
+	c.n1.Listener = c.conns
+	c.n1.Start()
+	c.n2.Start()
+	t.Cleanup(c.n1.Close)
+	t.Cleanup(c.n2.Close)
+	addrs[1], addrs[2] = strings.TrimPrefix(c.n1.URL, "http://"), strings.TrimPrefix(c.n2.URL, "http://")
+	return c
+}
+
+// kill stops node 1 as SIGKILL would (its port refuses connections) and
+// makes node 2 the leader of every partition, as the survivors' election
+// would.
+func (c *twoNodes) kill() {
+	c.leader.Store(2)
+	c.conns.closeAll()
+	c.n1.Close()
+}
+
+// TestClientOutlivesItsOnlyBroker: a producer and a consumer given one
+// cluster node's address go on when that node dies, through the nodes the
+// cluster named (GET /cluster), as Kafka clients go on after their
+// bootstrap broker dies. They stopped for good: every request for "any
+// broker" (the topic's leaders, a lost coordinator) went to the dead node
+// alone, so the producer failed every record — those for partitions whose
+// leader lived too — and the consumer's polls failed until it was closed.
+func TestClientOutlivesItsOnlyBroker(t *testing.T) {
+	t.Run("producer", func(t *testing.T) {
+		const topic, n = "p", 200
+		srv, c := setup(t, topic, 2)
+		nodes := startTwoNodes(t, srv.URL, topic)
+		p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true, RetryTimeout: 3 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		publish := func(from int) {
+			t.Helper()
+			var mu sync.Mutex
+			var errs []error
+			for i := from; i < from+n/2; i++ {
+				p.PublishAsync(ctx, topic, &client.Record{Value: []byte(fmt.Sprint(i))}, func(_ client.Position, err error) {
+					mu.Lock()
+					defer mu.Unlock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+				})
+			}
+			if err := p.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(errs) > 0 {
+				t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
+			}
+		}
+		publish(0)
+		nodes.kill()
+		publish(n / 2)
+		stored := 0
+		for _, msgs := range readAll(t, c, topic) {
+			stored += len(msgs)
+		}
+		if stored != n {
+			t.Fatalf("%d records stored, want %d", stored, n)
+		}
+	})
+	t.Run("consumer", func(t *testing.T) {
+		const topic, n = "c", 200
+		srv, _ := setup(t, topic, 2)
+		nodes := startTwoNodes(t, srv.URL, topic)
+		cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{nodes.n1.URL}, GroupID: "g", Topics: []string{topic}})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		consume := func(want int) {
+			t.Helper()
+			seen := map[string]bool{}
+			for len(seen) < want {
+				msgs, err := cons.Poll(ctx, 10)
+				if ctx.Err() != nil {
+					t.Fatalf("%d of %d messages consumed; the last poll: %v", len(seen), want, err)
+				}
+				for _, m := range msgs {
+					seen[string(m.Value)] = true
+					_ = cons.Ack(m)
+				}
+			}
+		}
+		produce(t, srv.URL, topic, n)
+		consume(n)
+		if err := cons.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		nodes.kill()
+		produce(t, srv.URL, topic, n) // the same values again
+		consume(n)
+	})
+}
