@@ -53,6 +53,11 @@ type PartitionInfo struct {
 	// omitted on a single broker.
 	Leader   uint64   `json:"leader,omitempty"`
 	Replicas []uint64 `json:"replicas,omitempty"`
+	// LeaderAddr is the HTTP address Leader registered, as a NOT_LEADER
+	// answer's leader_addr: clients go there without asking GET /cluster,
+	// whose consistent read waits while the metadata elects a leader.
+	// Omitted on a single broker and while unknown.
+	LeaderAddr string `json:"leader_addr,omitempty"`
 	// LeaderEpoch is the Raft term of the partition's group in which
 	// Leader leads; omitted on a single broker and while unknown.
 	LeaderEpoch uint64 `json:"leader_epoch,omitempty"`

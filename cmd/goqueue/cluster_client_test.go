@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -44,9 +46,11 @@ func clusterTopic(t *testing.T, name string, parts int32) (*clusterProcs, map[in
 	return c, leaders
 }
 
-// hideCluster is a proxy to target that refuses GET /cluster, so a client
-// behind it cannot learn leaders from the metadata and must follow
-// NOT_LEADER answers instead; h counts them and the streams opened.
+// hideCluster is a proxy to target that refuses GET /cluster and leaves
+// leaders' addresses out of a topic's partition info (as a broker from
+// before leader_addr), so a client behind it cannot learn leaders from the
+// metadata and must follow NOT_LEADER answers instead; h counts them and
+// the streams opened.
 func hideCluster(t *testing.T, target string, h *hidden) string {
 	t.Helper()
 	u, err := url.Parse(target)
@@ -58,6 +62,25 @@ func hideCluster(t *testing.T, target string, h *hidden) string {
 		if r.StatusCode == http.StatusMisdirectedRequest {
 			h.refused.Add(1)
 		}
+		if r.Request.Method != http.MethodGet || r.StatusCode != http.StatusOK || strings.Count(r.Request.URL.Path, "/") != 2 ||
+			!strings.HasPrefix(r.Request.URL.Path, "/topics/") {
+			return nil
+		}
+		var tp api.Topic
+		err := json.NewDecoder(r.Body).Decode(&tp)
+		r.Body.Close()
+		if err != nil {
+			return err
+		}
+		for i := range tp.PartitionInfo {
+			tp.PartitionInfo[i].LeaderAddr = ""
+		}
+		b, err := json.Marshal(tp)
+		if err != nil {
+			return err
+		}
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		r.Header.Set("Content-Length", strconv.Itoa(len(b)))
 		return nil
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -95,6 +95,9 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 	for i := range t.PartitionInfo {
 		if p := t.PartitionInfo[i].Partition; int(p) < len(parts) {
 			t.PartitionInfo[i].Leader = parts[p].Leader
+			if parts[p].Leader != 0 {
+				t.PartitionInfo[i].LeaderAddr = s.opts.Cluster.HTTPAddr(parts[p].Leader)
+			}
 			t.PartitionInfo[i].Replicas = parts[p].Replicas
 			t.PartitionInfo[i].LeaderEpoch = parts[p].LeaderEpoch
 			t.PartitionInfo[i].ISR = parts[p].ISR

@@ -132,7 +132,7 @@ func TestClusterRoute(t *testing.T) {
 // 1, 2 and 3: keyless messages go to partition 1 (node 2's), a message for
 // another node's partition (explicit or by key) and a fetch of it answer
 // 421 NOT_LEADER naming the leader and its address; partition info shows
-// leaders, replicas and ISR; deleting, growing and altering the topic go
+// leaders (and their addresses), replicas and ISR; deleting, growing and altering the topic go
 // to the cluster (a count that does not grow is refused here). A topic
 // outside the metadata (local) is untouched and changes locally.
 func TestClusterPartitionRouting(t *testing.T) {
@@ -179,7 +179,8 @@ func TestClusterPartitionRouting(t *testing.T) {
 		t.Fatalf("read points %v, want one for the cluster topic's fetch only", reads)
 	}
 	for _, p := range describe(t, s, "orders").PartitionInfo {
-		if p.Leader != uint64(p.Partition)+1 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader || len(p.ISR) != 1 || p.ISR[0] != p.Leader {
+		if p.Leader != uint64(p.Partition)+1 || len(p.Replicas) != 1 || p.Replicas[0] != p.Leader || len(p.ISR) != 1 || p.ISR[0] != p.Leader ||
+			p.LeaderAddr != fmt.Sprintf("127.0.0.1:%d", 8000+p.Leader) {
 			t.Fatalf("partition info %+v", p)
 		}
 	}

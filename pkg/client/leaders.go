@@ -121,6 +121,9 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 		}
 		return pl, nil
 	}
+	if t.leaderAddrs(&info, &pl) {
+		return pl, nil
+	}
 	addrs, err := t.nodeAddrs(ctx)
 	if err != nil {
 		return pl, nil // leaders stay unknown: NOT_LEADER answers will name them
@@ -131,6 +134,32 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 		}
 	}
 	return pl, nil
+}
+
+// leaderAddrs fills pl's leaders from the addresses info names them by,
+// and reports whether it named every one. A node answers them from the
+// metadata it applied, where GET /cluster waits for a consistent read:
+// while the metadata elects a leader (its leader died, with partitions
+// it led) that held every partition's records back for seconds, those
+// of partitions whose leaders lived included. Brokers from before
+// leader_addr name none: GET /cluster it is.
+func (t *transport) leaderAddrs(info *api.Topic, pl *placement) bool {
+	addrs := map[uint64]string{}
+	for _, pi := range info.PartitionInfo {
+		if pi.Leader != 0 {
+			if pi.LeaderAddr == "" {
+				return false
+			}
+			addrs[pi.Leader] = pi.LeaderAddr
+		}
+	}
+	for _, pi := range info.PartitionInfo {
+		if pi.Partition >= 0 && pi.Partition < info.Partitions && pi.Leader != 0 {
+			pl.leaders[pi.Partition] = t.baseURL(pi.LeaderAddr)
+		}
+	}
+	t.learnNodes(addrs)
+	return true
 }
 
 // clustered reports whether the brokers are a cluster's nodes, asking GET

@@ -11,15 +11,18 @@ import (
 // cluster may still run on its other nodes: as a Kafka client bootstraps
 // from its seed brokers and then knows every broker from Metadata, the
 // transport tries, after the configured brokers, the nodes GET /cluster
-// last named. It asks whenever it learns leaders (a producer, a topic's
-// description), and a consumer asks once a cluster node answers its join.
+// and partition leaders named: it learns them whenever it learns leaders
+// (a producer, a topic's description), and a consumer asks GET /cluster
+// once a cluster node answers its join.
 // Before, a producer given one node failed every record once that node
 // died, those of partitions whose leaders lived included, and a consumer
 // failed every poll, until they were closed. On a single broker nothing is
 // learned and nothing changes.
 
-// learnNodes records addrs (HTTP addresses by node ID, as GET /cluster
-// answers them) as brokers to try after the configured ones.
+// learnNodes adds addrs (HTTP addresses by node ID, as GET /cluster or
+// partition leaders name them) to the brokers to try after the configured
+// ones. Nothing learned is forgotten: an address that went stale is
+// skipped as an unreachable broker is, and a cluster's nodes are few.
 func (t *transport) learnNodes(addrs map[uint64]string) {
 	ids := make([]uint64, 0, len(addrs))
 	for id, a := range addrs {
@@ -28,16 +31,25 @@ func (t *transport) learnNodes(addrs map[uint64]string) {
 		}
 	}
 	slices.Sort(ids)
-	list := slices.Clone(t.brokers)
-	for _, id := range ids {
-		if b := t.baseURL(addrs[id]); !slices.Contains(list, b) {
-			list = append(list, b)
+	for {
+		old := t.nodes.Load()
+		list := t.brokers
+		if old != nil {
+			list = *old
+		}
+		list = slices.Clip(list) // appending copies: a stored list is never changed
+		for _, id := range ids {
+			if b := t.baseURL(addrs[id]); !slices.Contains(list, b) {
+				list = append(list, b)
+			}
+		}
+		if old != nil && len(list) == len(*old) {
+			return
+		}
+		if t.nodes.CompareAndSwap(old, &list) {
+			return
 		}
 	}
-	if old := t.nodes.Load(); old != nil && slices.Equal(*old, list) {
-		return
-	}
-	t.nodes.Store(&list)
 }
 
 // knowNodes learns the cluster's nodes unless they are known: for a
