@@ -77,7 +77,7 @@ func (c *clusterConfig) validate() []error {
 			errs = append(errs, fmt.Errorf("peers: node %d named twice", id))
 			continue
 		}
-		if err := checkClusterAddr(addr); err != nil {
+		if err := checkPeerAddr(addr); err != nil {
 			errs = append(errs, fmt.Errorf("peers: node %d: %v", id, err))
 			continue
 		}
@@ -104,6 +104,23 @@ func (c *clusterConfig) validate() []error {
 		c.peerAddrs = peers
 	}
 	return errs
+}
+
+// checkPeerAddr accepts a --peers address: a listen address
+// (checkClusterAddr) that the other nodes can dial, so its host can be
+// neither empty nor every interface. Such a host was taken: the other
+// nodes then dialled their own machine, and the node registered its HTTP
+// and Kafka listeners under that host, so clients sent to it by a
+// redirect or by Metadata dialled theirs.
+func checkPeerAddr(addr string) error {
+	if err := checkClusterAddr(addr); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("%q: the host must be one the other nodes can dial, not every interface (to listen on every interface, add --cluster-addr 0.0.0.0:PORT)", addr)
+	}
+	return nil
 }
 
 // checkClusterAddr accepts host:port with a fixed port: the other nodes

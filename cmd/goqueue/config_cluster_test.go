@@ -39,6 +39,9 @@ func TestClusterFlags(t *testing.T) {
 		{[]string{"--node-id", "1", "--peers", "0=a:7001"}, "the ID must be a number from 1"},
 		{[]string{"--node-id", "1", "--peers", "1=a"}, "must be host:port"},
 		{[]string{"--node-id", "1", "--peers", "1=a:0"}, "other nodes dial it"},
+		{[]string{"--node-id", "1", "--peers", "1=a:7001,2=:7002"}, "node 2: \":7002\": the host must be one the other nodes can dial"},
+		{[]string{"--node-id", "1", "--peers", "1=0.0.0.0:7001"}, "not every interface"},
+		{[]string{"--node-id", "1", "--peers", "1=[::]:7001"}, "not every interface"},
 		{[]string{"--node-id", "1", "--peers", "1=a:7001", "--cluster-addr", ":0"}, "cluster addr"},
 		{[]string{"--node-id", "x", "--peers", "1=a:7001"}, "--node-id"},
 	} {

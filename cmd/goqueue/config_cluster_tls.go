@@ -69,12 +69,9 @@ func (c *clusterTLS) validate(cl *clusterConfig, httpCert, httpKey string) []err
 	if !pool.AppendCertsFromPEM(pem) {
 		return []error{fmt.Errorf("cluster tls ca %q holds no PEM certificate", c.ca)}
 	}
+	// Every peer address names a host for a certificate to name
+	// (checkPeerAddr).
 	var errs []error
-	for id, addr := range cl.peerAddrs {
-		if host, _, _ := net.SplitHostPort(addr); host == "" {
-			errs = append(errs, fmt.Errorf("peers: node %d's address %q needs a host for its certificate to name (cluster TLS)", id, addr))
-		}
-	}
 	if err := checkNodeCert(cert, pool, cl.peerAddrs[cl.nodeID]); err != nil {
 		errs = append(errs, fmt.Errorf("cluster tls cert %q: %v", certFile, err))
 	}

@@ -64,7 +64,7 @@ func TestClusterTLSFlags(t *testing.T) {
 		{with("--cluster-tls-ca", caFile, "--cluster-tls-cert", foreign, "--cluster-tls-key", foreignKey), "unknown authority"},
 		{with("--cluster-tls-ca", caFile, "--cluster-tls-cert", serverOnly, "--cluster-tls-key", serverOnlyKey), "TLS client's certificate"},
 		{with("--cluster-tls-ca", caFile, "--cluster-tls-cert", otherHost, "--cluster-tls-key", otherHostKey), "does not name this node's host 127.0.0.1"},
-		{[]string{"--node-id", "1", "--peers", "1=127.0.0.1:7001,2=:7002", "--cluster-tls-ca", caFile, "--cluster-tls-cert", cert, "--cluster-tls-key", key}, "node 2's address \":7002\" needs a host"},
+		{[]string{"--node-id", "1", "--peers", "1=127.0.0.1:7001,2=:7002", "--cluster-tls-ca", caFile, "--cluster-tls-cert", cert, "--cluster-tls-key", key}, "node 2: \":7002\": the host must be one the other nodes can dial"},
 	} {
 		if c, err := parse(t, tc.args, nil); err == nil || !strings.Contains(err.Error(), tc.want) || c.cluster.tls.config != nil {
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
