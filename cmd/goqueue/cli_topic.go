@@ -41,6 +41,7 @@ func (c *cli) topicCmd() *cobra.Command {
 	f.Var(newSize(&req.RetentionBytes, 0), "retention-bytes", "per-partition size limit, e.g. 10GiB (0: broker default, -1: unbounded)")
 	f.StringVar(&req.Fsync, "fsync", "", "always, interval or never (default: the broker's)")
 	f.Var(newSize32(&req.MaxMessageBytes, 0), "max-message-bytes", "largest message, e.g. 2MiB (0: broker default)")
+	f.Int32Var(&req.ReplicationFactor, "replication-factor", 0, "copies of each partition in a cluster, at most its node count (0: 3 with 3 or more nodes, else 1)")
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -69,6 +69,33 @@ func TestTopicAlterBackToBrokerDefault(t *testing.T) {
 	}
 }
 
+// TestTopicCreateReplicationFactor: topic create asks for the replication
+// factor given, as POST /topics takes it; the CLI had no way to, so a
+// cluster topic of fewer (or explicitly three) copies needed curl. A single
+// broker takes 1 and refuses more.
+func TestTopicCreateReplicationFactor(t *testing.T) {
+	srv := brokertest.Start(t)
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		rf   string
+		code int
+		want string // in stdout, or stderr when the command fails
+	}{
+		{"1", 0, "created topic rf-1 with 1 partition"},
+		{"2", 2, "replication_factor"},
+	} {
+		var out, errb bytes.Buffer
+		code := run([]string{"topic", "create", "rf-" + tc.rf, "--replication-factor", tc.rf, "--broker", srv.URL}, noEnv, &out, &errb)
+		got := out.String()
+		if code != 0 {
+			got = errb.String()
+		}
+		if code != tc.code || !strings.Contains(got, tc.want) {
+			t.Errorf("--replication-factor %s: exit %d, %q; want exit %d and %q", tc.rf, code, got, tc.code, tc.want)
+		}
+	}
+}
+
 // retention reads as the topic's bounds: time, size, either, or none.
 func TestRetentionText(t *testing.T) {
 	for _, tc := range []struct {
