@@ -61,12 +61,15 @@ type conn struct {
 	fetches  uint64
 }
 
-// pendingAnswer is a produce answer (nil: acks 0) waiting for its batches'
-// durability (wait), or final but behind one that waits (wait nil).
+// pendingAnswer is a produce answer waiting for its batches' durability
+// (wait), or final but behind one that waits (wait nil). The answer to a
+// produce with acks 0 (unanswered) is not sent: if it failed, the
+// connection is closed instead (errUnansweredFailure).
 type pendingAnswer struct {
-	h    header
-	resp kmsg.Response
-	wait func()
+	h          header
+	resp       *kmsg.ProduceResponse
+	unanswered bool
+	wait       func()
 }
 
 // maxUnauthenticatedRequest bounds a request before the connection has
@@ -131,7 +134,7 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		held.Give(int64(len(frame))) // to the budget it was charged to, authenticated since or not
 		if err != nil {
 			switch {
-			case errors.Is(err, errNotCaughtUp):
+			case errors.Is(err, errNotCaughtUp), errors.Is(err, errUnansweredFailure):
 				s.log.Info("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
 			case ctx.Err() == nil && !peerGone(err):
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
@@ -174,15 +177,24 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	}
 	if pr, ok := req.(*kmsg.ProduceRequest); ok {
 		resp, wait := c.s.startProduce(pr)
+		unanswered := pr.Acks == 0
+		if wait == nil && unanswered && produceFailed(resp) {
+			// The answers before it go out first; then the connection
+			// is closed.
+			if err := c.answer(); err != nil {
+				return err
+			}
+			return errUnansweredFailure
+		}
 		if wait == nil && len(c.pending) == 0 {
 			// Final already, and nothing before it: answered at once,
 			// which frees the client's in-flight slot soonest.
-			if resp == nil {
+			if unanswered {
 				return nil
 			}
 			return c.write(h, resp)
 		}
-		c.pending = append(c.pending, pendingAnswer{h, resp, wait})
+		c.pending = append(c.pending, pendingAnswer{h, resp, unanswered, wait})
 		return nil
 	}
 	// Any other request is answered after the produce requests before it.
@@ -235,18 +247,22 @@ func (s *Server) decode(frame []byte) (header, kmsg.Request, apiHandler, error) 
 }
 
 // answer completes the pending produce answers in order and writes them
-// with one write.
+// with one write; errUnansweredFailure once they are written if a produce
+// with acks 0 among them failed.
 func (c *conn) answer() error {
 	if len(c.pending) == 0 {
 		return nil
 	}
 	b := takeBuf(c.out, 0)
+	failed := false
 	for i := range c.pending {
 		p := &c.pending[i]
 		if p.wait != nil {
 			p.wait()
 		}
-		if p.resp != nil {
+		if p.unanswered {
+			failed = failed || produceFailed(p.resp)
+		} else {
 			b = appendFrame(b, p.h, p.resp)
 		}
 		c.pending[i] = pendingAnswer{} // nor keep the answer for its capacity
@@ -258,6 +274,9 @@ func (c *conn) answer() error {
 		_, err = c.nc.Write(b)
 	}
 	c.out = giveBuf(b)
+	if err == nil && failed {
+		err = errUnansweredFailure
+	}
 	return err
 }
 

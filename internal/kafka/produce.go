@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -10,41 +11,60 @@ import (
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// produce appends each partition's batch as sent. Every acks value waits for
-// the topic's fsync policy, which is what "written" means on GoQueue (acks
-// 1 and -1 are the same on one broker); acks 0 gets no answer at all.
+// produce appends each partition's batches as sent. Every acks value waits
+// for the topic's fsync policy, which is what "written" means on GoQueue
+// (acks 1 and -1 are the same on one broker); acks 0 gets no answer at all,
+// and closes the connection if it failed (errUnansweredFailure).
 func (s *Server) produce(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
-	resp, wait := s.startProduce(r.(*kmsg.ProduceRequest))
+	req := r.(*kmsg.ProduceRequest)
+	resp, wait := s.startProduce(req)
 	if wait != nil {
 		wait()
+	}
+	if req.Acks == 0 {
+		if produceFailed(resp) {
+			return nil, errUnansweredFailure
+		}
+		return nil, nil
 	}
 	return resp, nil
 }
 
+// errUnansweredFailure closes the connection of a produce with acks 0
+// that failed, as Kafka closes it: the client gets no answer, and a closed
+// connection is how it learns that something went wrong and refreshes its
+// metadata. Kept open, a producer whose partition's leader had moved kept
+// sending to the old one, which dropped every batch, until its periodic
+// metadata refresh (5 minutes in librdkafka).
+var errUnansweredFailure = errors.New("kafka: a produce with acks 0 failed")
+
+// produceFailed reports whether any partition of resp has an error.
+func produceFailed(resp *kmsg.ProduceResponse) bool {
+	for _, st := range resp.Topics {
+		for _, sp := range st.Partitions {
+			if sp.ErrorCode != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // startProduce writes each partition's batches, in the order sent, and
-// returns the answer (nil for acks 0) and wait, which completes it: it
-// returns once the batches are as durable as their topics promise, and
-// marks those that could not be made so. A connection reads and writes
-// its next requests before it waits (see conn.answer), so their batches
-// share one fsync; wait must be called, also when no answer is sent, and
-// before the answer is read. wait is nil when there is nothing to wait
-// for (fsync=interval or never; a replicated topic): the answer is final.
-func (s *Server) startProduce(req *kmsg.ProduceRequest) (kmsg.Response, func()) {
+// returns the answer and wait, which completes it: it returns once the
+// batches are as durable as their topics promise, and marks those that
+// could not be made so. A connection reads and writes its next requests
+// before it waits (see conn.answer), so their batches share one fsync;
+// wait must be called, also when no answer is sent (acks 0), and before
+// the answer is read. wait is nil when there is nothing to wait for
+// (fsync=interval or never; a replicated topic): the answer is final.
+func (s *Server) startProduce(req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, func()) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	resp.SetVersion(req.Version)
 	if req.TransactionID != nil {
 		// Transactions are not offered (InitProducerID refuses them).
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TransactionalIDAuthorizationFailed.Code
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return s.produceAnswer(req, resp), nil
+		refuseProduce(req, resp, kerr.TransactionalIDAuthorizationFailed.Code)
+		return resp, nil
 	}
 	var waits []durableWait
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
@@ -64,9 +84,24 @@ func (s *Server) startProduce(req *kmsg.ProduceRequest) (kmsg.Response, func()) 
 		}
 	}
 	if len(waits) == 0 {
-		return s.produceAnswer(req, resp), nil
+		return resp, nil
 	}
-	return s.produceAnswer(req, resp), func() { awaitDurable(waits) }
+	return resp, func() { awaitDurable(waits) }
+}
+
+// refuseProduce answers every partition of req with code, as Kafka answers
+// a produce it does not write at all.
+func refuseProduce(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, code int16) {
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.BaseOffset, sp.ErrorCode = rp.Partition, -1, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
 }
 
 // writeSideBySide writes the partitions of rt, a replicated topic, side by
@@ -127,13 +162,6 @@ func (s *Server) producePartition(topic string, rp *kmsg.ProduceRequestTopicPart
 		sp.LogStartOffset = earliest
 	}
 	return durableWait{durable: durable, sp: sp}
-}
-
-func (s *Server) produceAnswer(req *kmsg.ProduceRequest, resp *kmsg.ProduceResponse) kmsg.Response {
-	if req.Acks == 0 {
-		return nil
-	}
-	return resp
 }
 
 // appendBatches writes the batches of one partition of a produce request
