@@ -66,6 +66,13 @@ func (s *Server) startProduce(req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, 
 		refuseProduce(req, resp, kerr.TransactionalIDAuthorizationFailed.Code)
 		return resp, nil
 	}
+	if req.Acks < -1 || req.Acks > 1 {
+		// Kafka takes -1, 0 and 1 only, and answers any other value
+		// without writing anything: the client is wrong about what it
+		// asks for, and taking it would promise something undefined.
+		refuseProduce(req, resp, kerr.InvalidRequiredAcks.Code)
+		return resp, nil
+	}
 	var waits []durableWait
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for i, rt := range req.Topics {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -127,5 +128,41 @@ func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
 				t.Fatalf("after the produce: correlation %d, %v; want the metadata answer (3)", corr, err)
 			}
 		})
+	}
+}
+
+// A produce with acks other than -1, 0 and 1 is answered
+// INVALID_REQUIRED_ACKS for each partition and nothing is written, as
+// Kafka answers it; acks=2 from librdkafka (kcat -X acks=2) was taken and
+// answered as if written by two replicas.
+func TestProduceRefusesInvalidAcks(t *testing.T) {
+	s := serveFresh(t, nil, Options{}, nil)
+	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i, acks := range []int16{2, 3, -2, 1000} {
+		corr := int32(i + 1)
+		if _, err := c.Write(produceFrame(corr, acks, target{"t", 0, oneRecord()})); err != nil {
+			t.Fatal(err)
+		}
+		got, body, err := readAnswer(c)
+		if err != nil || got != corr {
+			t.Fatalf("acks %d: correlation %d, %v; want an answer (%d)", acks, got, err, corr)
+		}
+		resp := kmsg.NewPtrProduceResponse()
+		resp.SetVersion(7)
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatal(err)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		if sp.ErrorCode != kerr.InvalidRequiredAcks.Code || sp.BaseOffset != -1 {
+			t.Fatalf("acks %d: error %d, base offset %d; want INVALID_REQUIRED_ACKS (%d), -1", acks, sp.ErrorCode, sp.BaseOffset, kerr.InvalidRequiredAcks.Code)
+		}
+	}
+	if _, hw, err := s.br.PartitionBounds("t", 0); err != nil || hw != 0 {
+		t.Fatalf("high watermark %d, %v; want 0: nothing written", hw, err)
 	}
 }
