@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,25 +50,38 @@ func numericConfig(name, value string) (n int64, why string, known bool) {
 	return n, "", true
 }
 
+// nullConfigs says, as Kafka does, which configs came without a value (an
+// INVALID_CONFIG message), or "" if none did. Kafka refuses them whatever
+// their names: skipped, a misspelt name would go unnoticed.
+func nullConfigs(configs []kmsg.CreateTopicsRequestTopicConfig) string {
+	var names []string
+	for _, c := range configs {
+		if c.Value == nil {
+			names = append(names, c.Name)
+		}
+	}
+	if names == nil {
+		return ""
+	}
+	return "Null value not supported for topic configs: " + strings.Join(names, ",")
+}
+
 // applyTopicConfig applies a Kafka topic config CreateTopics names to
 // GoQueue's topic settings, or says why it cannot (an INVALID_CONFIG
 // message). An unknown config is refused: silently ignoring a setting
 // would surprise its author later.
-func applyTopicConfig(req *broker.TopicSpec, name string, value *string) string {
-	if value == nil {
-		return ""
-	}
+func applyTopicConfig(req *broker.TopicSpec, name, value string) string {
 	if v, ok := fixedConfigs[name]; ok {
-		if *value != v {
-			return fmt.Sprintf("config %q is always %q in GoQueue, not %q", name, v, *value)
+		if value != v {
+			return fmt.Sprintf("config %q is always %q in GoQueue, not %q", name, v, value)
 		}
 		return ""
 	}
 	if name == "goqueue.fsync" {
-		req.Fsync = *value // checked with the rest of the spec
+		req.Fsync = value // checked with the rest of the spec
 		return ""
 	}
-	n, why, known := numericConfig(name, *value)
+	n, why, known := numericConfig(name, value)
 	switch {
 	case !known:
 		return "unsupported topic config " + strconv.Quote(name) +
@@ -148,11 +162,12 @@ func (s *Server) createTopics(ctx context.Context, _ *conn, r kmsg.Request) (kms
 			fail(kerr.InvalidPartitions.Code, "partitions must be positive, or -1 for the broker's default")
 			continue
 		}
-		why := ""
+		why := nullConfigs(rt.Configs)
 		for _, c := range rt.Configs {
-			if why = applyTopicConfig(&creq, c.Name, c.Value); why != "" {
+			if why != "" {
 				break
 			}
+			why = applyTopicConfig(&creq, c.Name, *c.Value) // none is nil: nullConfigs said
 		}
 		if why != "" {
 			fail(kerr.InvalidConfig.Code, why)

@@ -115,3 +115,35 @@ func TestCreateTopicsChecks(t *testing.T) {
 		}
 	}
 }
+
+// A config sent without a value is refused with the names of every such
+// config, as Kafka refuses it ("Null value not supported for topic configs"),
+// whether the name is known or not; the topic is not created. Before, a null
+// value was skipped, so a typo in a name went unnoticed.
+func TestCreateTopicsRefusesNullConfigs(t *testing.T) {
+	p := start(t)
+	cl := p.client(t)
+	for _, validateOnly := range []bool{true, false} {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.ValidateOnly = validateOnly
+		rt := topicToCreate("nulls", 1, [2]string{"retention.bytes", "12345"})
+		for _, name := range []string{"retention.ms", "no.such.config"} {
+			rc := kmsg.NewCreateTopicsRequestTopicConfig()
+			rc.Name = name // Value nil: null on the wire
+			rt.Configs = append(rt.Configs, rc)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := resp.Topics[0]
+		const want = "Null value not supported for topic configs: retention.ms,no.such.config"
+		if st.ErrorCode != kerr.InvalidConfig.Code || st.ErrorMessage == nil || *st.ErrorMessage != want {
+			t.Fatalf("validate only %v: code %d, message %v; want INVALID_CONFIG %q", validateOnly, st.ErrorCode, st.ErrorMessage, want)
+		}
+	}
+	if code := metadataTopic(t, cl, "nulls").ErrorCode; code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("metadata code %d: the topic should not have been created", code)
+	}
+}
