@@ -36,7 +36,7 @@ func (c *cli) topicCmd() *cobra.Command {
 		},
 	}
 	f := create.Flags()
-	f.Int32VarP(&req.Partitions, "partitions", "p", 1, "number of partitions")
+	f.Int32VarP(&req.Partitions, "partitions", "p", 0, "number of partitions (0: the broker's --partitions)")
 	f.Int64Var(&req.RetentionHours, "retention-hours", 0, "keep messages this long (0: broker default, -1: forever)")
 	f.Var(newSize(&req.RetentionBytes, 0), "retention-bytes", "per-partition size limit, e.g. 10GiB (0: broker default, -1: unbounded)")
 	f.StringVar(&req.Fsync, "fsync", "", "always, interval or never (default: the broker's)")

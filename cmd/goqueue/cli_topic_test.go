@@ -53,7 +53,7 @@ func TestTopicAlterBackToBrokerDefault(t *testing.T) {
 		}
 		return out.String()
 	}
-	goqueue("topic", "create", "orders", "--retention-hours", "48", "--retention-bytes", "10MiB", "--max-message-bytes", "2MiB")
+	goqueue("topic", "create", "orders", "-p", "1", "--retention-hours", "48", "--retention-bytes", "10MiB", "--max-message-bytes", "2MiB")
 	for _, c := range []struct {
 		args []string
 		want string
@@ -85,7 +85,7 @@ func TestTopicCreateReplicationFactor(t *testing.T) {
 		{"2", 2, "replication_factor"},
 	} {
 		var out, errb bytes.Buffer
-		code := run([]string{"topic", "create", "rf-" + tc.rf, "--replication-factor", tc.rf, "--broker", srv.URL}, noEnv, &out, &errb)
+		code := run([]string{"topic", "create", "rf-" + tc.rf, "-p", "1", "--replication-factor", tc.rf, "--broker", srv.URL}, noEnv, &out, &errb)
 		got := out.String()
 		if code != 0 {
 			got = errb.String()
@@ -110,6 +110,25 @@ func TestRetentionText(t *testing.T) {
 	} {
 		if got := retention(tc.hours, tc.bytes); got != tc.want {
 			t.Errorf("retention(%d, %d) = %q, want %q", tc.hours, tc.bytes, got, tc.want)
+		}
+	}
+}
+
+// topic create without --partitions takes the broker's --partitions, as POST
+// /topics does without a count; before, the CLI always asked for 1.
+func TestTopicCreateTakesTheBrokersPartitions(t *testing.T) {
+	srv := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) { c.DefaultPartitions = 5 }))
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"topic", "create", "plain"}, "created topic plain with 5 partitions\n"},
+		{[]string{"topic", "create", "two", "-p", "2"}, "created topic two with 2 partitions\n"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append(tc.args, "--broker", srv.URL), noEnv, &out, &errb); code != 0 || out.String() != tc.want {
+			t.Errorf("goqueue %s: exit %d, %q %s; want %q", strings.Join(tc.args, " "), code, out.String(), errb.String(), tc.want)
 		}
 	}
 }
