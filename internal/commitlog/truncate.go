@@ -96,55 +96,127 @@ func (l *Log) TruncateTo(offset int64) error {
 }
 
 // StartAt empties the log so that it starts, and the next append goes, at
-// offset, which must be at least the next offset (a *RangeError if not).
+// offset. offset must be at least the next offset, or at most the earliest
+// one: the log then holds no record below offset, so none is lost that was
+// meant to stay. An offset between the two is refused (ErrOffsetOutOfRange)
+// and the log left as it was: TruncateTo cuts there.
 //
-// A replicated partition needs it: a replica catching up to a snapshot
-// whose missing records every other replica has since deleted by retention
-// cannot copy them, and would have deleted them too; it starts where the
-// others' logs now start, as a Kafka follower does below its leader's log
-// start offset. The old segments are removed first and the new one created
-// after, so a crash in between leaves a log that starts at or before
-// offset with nothing lost that was meant to stay.
+// A replicated partition needs it twice. A replica catching up to a
+// snapshot whose missing records every other replica has since deleted by
+// retention cannot copy them, and would have deleted them too; it starts
+// where the others' logs now start, as a Kafka follower does below its
+// leader's log start offset. And a replica restoring a snapshot whose end
+// its own retention has since passed cannot cut its log back to that end
+// (TruncateTo refuses an offset below the earliest): it starts over there,
+// and the entries after the snapshot are applied again.
+//
+// Every record goes. A crash midway leaves a log holding only records at
+// their offsets, none below offset that StartAt would keep, which StartAt
+// again finishes (see startSteps). Like TruncateTo, each step is fsynced,
+// whatever the fsync policy; a step that fails fails the log.
 func (l *Log) StartAt(offset int64) error {
 	defer l.lockAll()()
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
-	if offset < l.next {
-		return fmt.Errorf("commitlog: %w: start at %d, before the log's end %d", ErrOffsetOutOfRange, offset, l.next)
+	if first := l.segs[0].base; offset > first && offset < l.next {
+		return fmt.Errorf("%w: start at %d, inside the log [%d, %d)", ErrOffsetOutOfRange, offset, first, l.next)
 	}
-	fail := func(err error) error {
-		l.failed = fmt.Errorf("%w: start at %d: %w", ErrFailed, offset, err)
-		return l.failed
-	}
-	for _, s := range l.segs {
-		if s == l.active() {
-			s.seal(l.files)
-		}
-		if err := s.remove(l.dir, l.files); err != nil {
-			return fail(err)
+	for _, step := range l.startSteps(offset) {
+		if err := step(); err != nil {
+			l.failed = fmt.Errorf("%w: start at %d: %w", ErrFailed, offset, err)
+			return l.failed
 		}
 	}
-	// The removals are durable before the new segment exists, so a crash
-	// never leaves old segments beside it (a gap Open would report).
-	if err := syncDir(l.dir); err != nil {
-		return fail(err)
-	}
-	s, err := createSegment(l.dir, offset, l.files)
-	if err != nil {
-		return fail(err)
-	}
-	if err := syncDir(l.dir); err != nil {
-		s.seal(l.files)
-		l.files.drop(s.h)
-		return fail(err)
-	}
-	l.segs = []*segment{s}
-	l.bytes = 0
-	l.next = offset
-	l.synced = l.written
-	l.advanceLocked(offset)
 	return nil
+}
+
+// startSteps are StartAt's steps, in order; mu, filesMu and syncMu are
+// held. After each, the files are a log Open reads without damage (no gap,
+// no torn batch) holding records at their offsets and none below offset
+// that StartAt would keep, so a restart finds it as a replica left it or
+// ready for StartAt again:
+//
+//  1. The segments after the first are removed, newest first, and the
+//     removals made durable: the first segment, emptied next, must never
+//     be seen empty beside later ones (a gap). A crash midway leaves a
+//     prefix of them where the file system keeps the order of directory
+//     changes; elsewhere a gap, which Open reports as damage and StartAt
+//     again clears.
+//  2. The first segment is emptied (its index files removed, its file
+//     cut to nothing and fsynced): an empty log at its base.
+//  3. Its file is renamed to offset's (atomic), and the directory synced:
+//     an empty log at offset, which becomes the active segment.
+func (l *Log) startSteps(offset int64) []func() error {
+	first := l.segs[0]
+	return []func() error{
+		func() error {
+			rest := l.segs[1:]
+			for i := len(rest) - 1; i >= 0; i-- {
+				s := rest[i]
+				if s == l.active() {
+					s.seal(l.files)
+				}
+				if err := s.remove(l.dir, l.files); err != nil {
+					return err
+				}
+				l.segs = l.segs[:i+1]
+				l.bytes -= s.size
+			}
+			if len(rest) == 0 {
+				return nil
+			}
+			return syncDir(l.dir)
+		},
+		func() error {
+			if first == l.active() {
+				first.seal(l.files)
+			}
+			if err := l.files.drop(first.h); err != nil {
+				return err
+			}
+			for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+				if err := os.Remove(segmentPath(l.dir, first.base, suffix)); err != nil && !os.IsNotExist(err) {
+					return err
+				}
+			}
+			f, err := os.OpenFile(segmentPath(l.dir, first.base, logSuffix), os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			err = f.Truncate(0)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
+		func() error {
+			if offset != first.base {
+				if err := os.Rename(segmentPath(l.dir, first.base, logSuffix), segmentPath(l.dir, offset, logSuffix)); err != nil {
+					return err
+				}
+			}
+			s, err := createSegment(l.dir, offset, l.files)
+			if err != nil {
+				return err
+			}
+			if err := syncDir(l.dir); err != nil {
+				s.seal(l.files)
+				l.files.drop(s.h)
+				return err
+			}
+			l.segs = []*segment{s}
+			l.bytes = 0
+			l.next = offset
+			l.hwm = min(l.hwm, offset)
+			l.synced = l.written
+			l.advanceLocked(offset)
+			return nil
+		},
+	}
 }
 
 // batchPosLocked returns the byte position in s of the batch whose base
