@@ -280,6 +280,10 @@ func (r *ReplicaLog) writeOne(batch []byte) (base, end int64, err error) {
 // NextOffset is the offset the next appended record gets.
 func (r *ReplicaLog) NextOffset() int64 { return r.p.log.NextOffset() }
 
+// EarliestOffset is the log's first offset (retention deleted the ones
+// below).
+func (r *ReplicaLog) EarliestOffset() int64 { return r.p.log.EarliestOffset() }
+
 // Sync makes everything appended durable.
 func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
 

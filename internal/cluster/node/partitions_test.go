@@ -145,6 +145,8 @@ type replicaCluster struct {
 	// removing[i], if set, becomes node i's sink's removing on its next
 	// start.
 	removing []chan chan struct{}
+	// logw is where the nodes log (nil: nowhere).
+	logw io.Writer
 }
 
 // withTopic starts a replica cluster (fsync=interval), waits for its
@@ -196,10 +198,14 @@ func (c *replicaCluster) start(i int) {
 		t.Fatal(err)
 	}
 	c.sinks[i] = &logSink{dir: filepath.Join(c.dirs[i], "logs"), fsync: c.fsync, logs: map[string]*commitlog.Log{}, removing: c.removing[i]}
+	logw := c.logw
+	if logw == nil {
+		logw = io.Discard
+	}
 	nd, err := Open(Config{
 		ID: uint64(i + 1), Peers: c.peers, Listener: ln, Dir: filepath.Join(c.dirs[i], "cluster"),
 		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
+		Logger: slog.New(slog.NewTextHandler(logw, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
 		SnapshotEvery: 8, SnapshotKeep: 2, Quiesce: c.quiesce,
 	})
 	if err != nil {
@@ -539,4 +545,143 @@ func TestCatchUpPastTheOthersRetention(t *testing.T) {
 	more := vals("b", 3)
 	c.appendAll(ctx, group, more...)
 	c.converged(ctx, append(acked[start:], more...))
+}
+
+// A node restarts a partition whose retention deleted records past the
+// end of its last Raft snapshot (or any record, with no snapshot yet):
+// the log cannot be cut back to that end, so it starts over there, and
+// the entries after the snapshot are applied again, at the offsets the
+// other replicas gave them. The node refused to start the partition
+// before, retrying (and warning) every tick for ever.
+func TestRestartPastRetention(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	pad := strings.Repeat("x", 3000) // a batch to a 4 KiB segment
+	tests := []struct {
+		name    string
+		entries int // appended before the restart; snapshots every 8 Raft entries
+	}{
+		{"no snapshot yet", 3},
+		{"past the last snapshot", 12},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, ctx, tp, stop := withTopic(t, 3)
+			defer stop()
+			group := tp.Partitions[0].Group
+			acked := vals("a", tt.entries)
+			for k := range acked {
+				acked[k] += pad
+			}
+			c.appendAll(ctx, group, acked...)
+			c.converged(ctx, acked)
+
+			f := (c.leader(ctx, group) + 1) % 3
+			c.stop(f)
+			// Retention ran on f just before it stopped: every segment
+			// but the active one, holding the last batch, is gone.
+			dir := filepath.Join(c.dirs[f], "logs", "t-0")
+			l, err := commitlog.Open(dir, commitlog.Options{SegmentBytes: 4096, RetentionBytes: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.EnforceRetention(); err != nil {
+				t.Fatal(err)
+			}
+			retained := l.EarliestOffset()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if retained != int64(tt.entries-1) {
+				t.Fatalf("retention left the log starting at %d, want %d", retained, tt.entries-1)
+			}
+
+			logw := &lockedBuffer{}
+			c.logw = logw
+			c.start(f)
+			c.hosts(ctx, f, group, logw)
+			more := vals("b", 2)
+			c.appendAll(ctx, group, more...)
+			acked = append(acked, more...)
+			c.holds(ctx, acked)
+			if start := c.sinks[f].log("t-0").EarliestOffset(); start >= retained {
+				t.Fatalf("node %d's log starts at %d, not below %d: it did not start over at the snapshot's end", f+1, start, retained)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer the nodes log to concurrently.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// hosts waits until node i runs group, failing as soon as it logs that it
+// could not start it.
+func (c *replicaCluster) hosts(ctx context.Context, i int, group uint64, logw *lockedBuffer) {
+	c.t.Helper()
+	for {
+		c.nodes[i].pmu.Lock()
+		_, ok := c.nodes[i].parts[group]
+		c.nodes[i].pmu.Unlock()
+		if ok {
+			return
+		}
+		for line := range strings.Lines(logw.String()) {
+			if strings.Contains(line, "starting a partition's Raft group failed") {
+				c.t.Fatalf("node %d: %s", i+1, line)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("node %d never started group %d", i+1, group)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// holds waits until every running node's log ends at len(want) and holds
+// want from its first offset on, without a gap: the same message at every
+// offset on every replica, whatever retention deleted below.
+func (c *replicaCluster) holds(ctx context.Context, want []string) {
+	c.t.Helper()
+	for {
+		seen := ""
+		for i := range 3 {
+			if c.stops[i] == nil {
+				continue
+			}
+			l := c.sinks[i].log("t-0")
+			if l == nil {
+				seen = fmt.Sprintf("node %d has no log", i+1)
+				break
+			}
+			start, end := l.EarliestOffset(), l.HighWatermark()
+			got, _ := c.values(i)
+			if end != int64(len(want)) || start > end || !slices.Equal(got, want[start:end]) {
+				seen = fmt.Sprintf("node %d holds %d records from offset %d to %d", i+1, len(got), start, end)
+				break
+			}
+		}
+		if seen == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			c.t.Fatalf("replicas never held the %d records: %s", len(want), seen)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -13,7 +13,9 @@
 // Exactly once across restarts: a snapshot records the log's next offset
 // after syncing the log, so the log always holds at least that much; on
 // start the host restores the snapshot and applies the entries after it
-// again, and Restore first cuts the log back to the snapshot's next offset.
+// again, and Restore first cuts the log back to the snapshot's next offset
+// (or, if this node's retention deleted records past it, empties the log
+// and starts it there).
 // A replica whose log is shorter than a snapshot it receives (an empty
 // disk, or a leader that compacted past what it needs) fetches the missing
 // batches from a node that has them (Fetch). That fetch runs in the
@@ -61,6 +63,9 @@ type Log interface {
 	// commitlog patches base offsets in place, so copy first).
 	AppendBatches(batches []byte) (int64, error)
 	NextOffset() int64
+	// EarliestOffset is the log's first offset: retention, which runs on
+	// each replica alone, deleted the records below it.
+	EarliestOffset() int64
 	Sync() error
 	// FsyncPolicy is the topic's: it also says when the partition's Raft
 	// log is synced (node: a publish is acknowledged once a majority has
@@ -70,9 +75,11 @@ type Log interface {
 	// refuses, cutting nothing, an offset outside the log or inside a
 	// batch; one that fails midway fails the log.
 	TruncateTo(offset int64) error
-	// StartAt empties the log so that it starts at offset, at least its
-	// next offset: the records below were deleted by retention on every
-	// replica that had them.
+	// StartAt empties the log so that it starts at offset: at least its
+	// next offset (the records below were deleted by retention on every
+	// replica that had them), or at most its earliest (every record goes:
+	// retention deleted those below). It refuses, emptying nothing, an
+	// offset in between.
 	StartAt(offset int64) error
 	// ReadBatches returns whole stored batches from the one starting at
 	// from, about maxBytes of them but at least one if any.
@@ -278,8 +285,9 @@ func (p *Partition) Snapshot() ([]byte, error) {
 }
 
 // Restore makes the log hold exactly what the snapshot covers: cut back
-// to its end (entries after it are applied again next), or completed from
-// a node that has the bytes. nil is the empty state: an empty log.
+// to its end (entries after it are applied again next; a log whose
+// retention deleted past that end starts over empty there), or completed
+// from a node that has the bytes. nil is the empty state: an empty log.
 //
 // A snapshot Restore refuses changes nothing (the log, the applied index,
 // a failure, a running catch-up): it checks all it can first, and takes
@@ -314,7 +322,19 @@ func (p *Partition) Restore(data []byte) error {
 	}
 	next := p.log.NextOffset()
 	if next > s.Next {
-		if err := p.log.TruncateTo(s.Next); err != nil {
+		cut := p.log.TruncateTo
+		if s.Next < p.log.EarliestOffset() {
+			// This node's retention deleted records past the snapshot's
+			// end (with no snapshot yet, past 0): there is no cutting
+			// back to it. The log starts over there, empty, and the
+			// entries after the snapshot, applied again next, give the
+			// records above it back at the offsets they had (the ones
+			// every replica gave them), until retention deletes them
+			// again. (TruncateTo refused it, and the partition never
+			// started on this node again.)
+			cut = p.log.StartAt
+		}
+		if err := cut(s.Next); err != nil {
 			if stopped {
 				// Only a catch-up past its own snapshot's end (one that
 				// ended inside a batch) gets here; the entries queued

@@ -60,6 +60,7 @@ func (l *memLog) AppendEntry(b []byte) ([]int64, error) {
 }
 
 func (l *memLog) NextOffset() int64                  { return l.next }
+func (l *memLog) EarliestOffset() int64              { return l.start }
 func (l *memLog) Sync() error                        { l.synced = l.next; return nil }
 func (l *memLog) FsyncPolicy() commitlog.FsyncPolicy { return commitlog.FsyncAlways }
 
@@ -84,8 +85,8 @@ func (l *memLog) TruncateTo(off int64) error {
 }
 
 func (l *memLog) StartAt(off int64) error {
-	if off < l.next {
-		return fmt.Errorf("start at %d before the end %d", off, l.next)
+	if off > l.start && off < l.next {
+		return fmt.Errorf("start at %d inside the log [%d, %d)", off, l.start, l.next)
 	}
 	l.batches, l.next, l.start = nil, off, off
 	return nil
@@ -568,7 +569,6 @@ func TestRefusedRestoreChangesNothing(t *testing.T) {
 		{name: "no node", snap: `{"index":7,"next":4}`, want: ErrBadSnapshot},
 		{name: "next below 0", snap: `{"index":7,"next":-2,"node":2}`, want: ErrBadSnapshot},
 		{name: "next inside a batch", snap: `{"index":7,"next":5,"node":2}`},
-		{name: "next below the log's start", snap: `{"index":7,"next":2,"node":2}`, start: 4},
 		{name: "past the log, no fetch", snap: `{"index":7,"next":30,"node":2}`, want: ErrBehind},
 		{name: "null while catching up", snap: `null`, catchingUp: true, want: ErrBadSnapshot},
 		{name: "before the one caught up to", snap: `{"index":12,"next":10,"node":2}`, catchingUp: true, want: ErrBadSnapshot},
@@ -612,6 +612,47 @@ func TestRefusedRestoreChangesNothing(t *testing.T) {
 			defer p.mu.Unlock()
 			if p.applied != applied || p.failed != failed || p.behind != cu || (cu != nil && len(cu.queued) != 1) {
 				t.Errorf("applied %d, failed %v, catch-up %p; want %d, %v, %p with its entry", p.applied, p.failed, p.behind, applied, failed, cu)
+			}
+		})
+	}
+}
+
+// A replica restarts over a log whose retention deleted records past its
+// snapshot's end (or any, with no snapshot yet): the log starts over empty
+// at that end, the failure heals, and the entries after the snapshot,
+// applied again, get the offsets they had. A snapshot ending inside the
+// log still cuts it back there. Node 1's log held batches of two from 0
+// to 10, at indexes 1 to 5, and a failure; retention deleted those below
+// 6. (Restore refused a snapshot ending below the log's start, and the
+// partition never started on that node again.)
+func TestRestorePastRetention(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		snap  []byte
+		index uint64 // the snapshot's
+		next  int64  // the snapshot's
+	}{
+		{name: "no snapshot yet", snap: nil},
+		{name: "below the log's start", snap: []byte(`{"index":2,"next":4,"node":1}`), index: 2, next: 4},
+		{name: "at the log's start", snap: []byte(`{"index":3,"next":6,"node":1}`), index: 3, next: 6},
+		{name: "inside the log", snap: []byte(`{"index":4,"next":8,"node":1}`), index: 4, next: 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := sourceLog(t, 0, 10)
+			l.batches, l.start = l.batches[3:], 6 // retention
+			p := New(l, 1, []uint64{1, 2, 3}, nil)
+			p.applied, p.failed = 5, errors.New("disk gone")
+			if err := p.Restore(tc.snap); err != nil {
+				t.Fatal(err)
+			}
+			if start := min(6, tc.next); l.start != start || l.next != tc.next || p.applied != tc.index || p.failed != nil {
+				t.Fatalf("log [%d, %d), applied %d, failed %v; want [%d, %d), applied %d, healed", l.start, l.next, p.applied, p.failed, start, tc.next, tc.index)
+			}
+			for i := tc.index + 1; i <= 5; i++ {
+				want := 2 * int64(i-1)
+				if r := p.Apply(i, batch(2)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{want}) {
+					t.Fatalf("entry %d applied again: %+v, want base %d", i, r, want)
+				}
 			}
 		})
 	}
