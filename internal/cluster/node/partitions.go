@@ -52,11 +52,13 @@ type hosted struct {
 }
 
 // startPartitions starts the groups of the partitions of tp this node is
-// a replica of and does not run yet.
+// a replica of and does not run yet. One that fails does not keep the
+// others from starting (the errors are joined; the caller retries).
 func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 	if n.cfg.Logs == nil {
 		return nil
 	}
+	var errs []error
 	for _, p := range tp.Partitions {
 		if !slices.Contains(p.Replicas, n.cfg.ID) {
 			continue
@@ -69,7 +71,8 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 		}
 		log, err := n.cfg.Logs.PartitionLog(tp.Name, p.Index)
 		if err != nil {
-			return err
+			errs = append(errs, fmt.Errorf("partition %s/%d: %w", tp.Name, p.Index, err))
+			continue
 		}
 		sm := replica.New(log, n.cfg.ID, p.Replicas, n.fetcher(p.Group))
 		// The group's first voters are its replicas at their generations
@@ -78,7 +81,11 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 		// (identity.go).
 		if err := n.raft.AddReplica(ctx, p.Group, n.self(), n.bootVoters(p.Replicas, p.Gens), sm); err != nil {
 			sm.Close()
-			return fmt.Errorf("partition %s/%d (group %d): %w", tp.Name, p.Index, p.Group, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			errs = append(errs, fmt.Errorf("partition %s/%d (group %d): %w", tp.Name, p.Index, p.Group, err))
+			continue
 		}
 		n.pmu.Lock()
 		n.parts[p.Group] = &hosted{topic: tp.Name, partition: p.Index, replicas: slices.Clone(p.Replicas), log: log, sm: sm}
@@ -98,7 +105,7 @@ func (n *Node) startPartitions(ctx context.Context, tp meta.Topic) error {
 			n.pmu.Unlock()
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ErrNotServing refuses a write of a topic of the cluster this node does

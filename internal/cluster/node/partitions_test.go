@@ -75,6 +75,7 @@ type logSink struct {
 	removing chan chan struct{}
 	mu       sync.Mutex
 	logs     map[string]*commitlog.Log
+	refuse   string // a log ("topic-p") PartitionLog does not open
 }
 
 func (s *logSink) EnsureTopic(string, int32, json.RawMessage) error { return nil }
@@ -104,6 +105,9 @@ func (s *logSink) PartitionLog(topic string, p int32) (replica.Log, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := fmt.Sprintf("%s-%d", topic, p)
+	if key == s.refuse {
+		return nil, fmt.Errorf("the test refuses log %s", key)
+	}
 	if l, ok := s.logs[key]; ok {
 		return clog{l}, nil
 	}
@@ -681,6 +685,39 @@ func (c *replicaCluster) holds(ctx context.Context, want []string) {
 		select {
 		case <-ctx.Done():
 			c.t.Fatalf("replicas never held the %d records: %s", len(want), seen)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// A partition that cannot start on a node does not keep the topic's other
+// partitions from starting there; before, the node stopped at the first
+// failure and retried only that, every tick, for as long as it lasted.
+func TestOnePartitionFailingLetsTheOthersStart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c := newReplicaCluster(t, commitlog.FsyncInterval, false)
+	defer c.stopAll()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, c.nodes, 1)
+	c.sinks[2].mu.Lock()
+	c.sinks[2].refuse = "u-0"
+	c.sinks[2].mu.Unlock()
+	tp, err := c.nodes[0].CreateTopic(ctx, "u", 2, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := tp.Partitions[1].Group
+	for {
+		c.nodes[2].pmu.Lock()
+		_, ok := c.nodes[2].parts[second]
+		c.nodes[2].pmu.Unlock()
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("node 3 never started partition 1 (group %d) while partition 0 could not start", second)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
