@@ -269,20 +269,27 @@ func (n *Node) reconcile(ctx context.Context) {
 	if n.cfg.Topics == nil {
 		return
 	}
+	warned := repeats{}
 	n.everyTick(ctx, func() {
 		applied := n.meta.Applied()
 		if applied == n.reconciled.Load() {
 			return
 		}
-		if n.reconcileOnce(ctx, applied) {
+		if n.reconcileOnce(ctx, applied, warned) {
 			n.reconciled.Store(applied)
 		}
 	})
 }
 
 // reconcileOnce makes one pass over the metadata applied at index (or
-// later) and reports whether everything succeeded.
-func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
+// later) and reports whether everything succeeded. What failed is logged
+// as warned says (retried every tick, it would flood the log).
+func (n *Node) reconcileOnce(ctx context.Context, applied uint64, warned repeats) bool {
+	warn := func(key, msg, topic string, err error) {
+		if warned.due(key, msg+": "+err.Error(), time.Now()) {
+			n.log.Warn(msg, "topic", topic, "err", err)
+		}
+	}
 	if !n.locals.current.Load() {
 		if err := n.readPoint(ctx); err != nil {
 			return false
@@ -304,8 +311,10 @@ func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
 					if ctx.Err() != nil {
 						return false
 					}
-					n.log.Warn("cluster: removing a deleted topic failed; retrying", "topic", name, "err", err)
+					warn("removing "+name, "cluster: removing a deleted topic failed; retrying", name, err)
+					continue
 				}
+				warned.done("removing " + name)
 			}
 		}
 	}
@@ -316,12 +325,12 @@ func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
 		}
 		if err := n.locals.set(tp.Name, &localTopic{ID: tp.ID, Groups: groupsOf(tp)}); err != nil {
 			ok = false
-			n.log.Warn("cluster: recording a topic failed; retrying", "topic", tp.Name, "err", err)
+			warn(tp.Name, "cluster: recording a topic failed; retrying", tp.Name, err)
 			continue
 		}
 		if err := n.cfg.Topics.EnsureTopic(tp.Name, int32(len(tp.Partitions)), tp.Settings); err != nil {
 			ok = false
-			n.log.Warn("cluster: creating a topic of the metadata failed; retrying", "topic", tp.Name, "err", err)
+			warn(tp.Name, "cluster: creating a topic of the metadata failed; retrying", tp.Name, err)
 			continue
 		}
 		if err := n.startPartitions(ctx, tp); err != nil {
@@ -329,9 +338,10 @@ func (n *Node) reconcileOnce(ctx context.Context, applied uint64) bool {
 			if ctx.Err() != nil {
 				return false // shutting down
 			}
-			n.log.Warn("cluster: starting a partition's Raft group failed; retrying", "topic", tp.Name, "err", err)
+			warn(tp.Name, "cluster: starting a partition's Raft group failed; retrying", tp.Name, err)
 			continue
 		}
+		warned.done(tp.Name)
 		n.locals.markDone(tp.Name, applied)
 	}
 	return ok
