@@ -129,7 +129,7 @@ const settleEvery = 200 * time.Millisecond
 func (n *Node) settle(ctx context.Context) error {
 	start := time.Now()
 	for round := 0; ; round++ {
-		fresh, gen, err := n.askPeers(ctx)
+		fresh, gen, silent, err := n.askPeers(ctx)
 		if err != nil {
 			return err
 		}
@@ -152,7 +152,8 @@ func (n *Node) settle(ctx context.Context) error {
 			return n.startGroupShards(add)
 		}
 		if round%25 == 24 {
-			n.log.Warn("cluster: no Raft state on disk; waiting for every peer to answer whether a cluster runs", "fresh_peers", fresh)
+			n.log.Warn("cluster: no Raft state on disk; waiting for every peer to answer whether a cluster runs",
+				"not_answering", n.peerList(silent), "fresh_peers", fresh)
 		}
 		select {
 		case <-ctx.Done():
@@ -163,12 +164,12 @@ func (n *Node) settle(ctx context.Context) error {
 }
 
 // askPeers asks every other peer once: how many have never been in a
-// running cluster, and the generation one of the others obtained for this
-// node (0 if none did).
-func (n *Node) askPeers(ctx context.Context) (fresh int, gen uint64, err error) {
+// running cluster, the generation one of the others obtained for this
+// node (0 if none did), and the peers that did not answer (in ID order).
+func (n *Node) askPeers(ctx context.Context) (fresh int, gen uint64, silent []uint64, err error) {
 	req, err := json.Marshal(request{Join: &joinRequest{Boot: n.boot}})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	for _, id := range n.peerIDs() {
 		if id == n.cfg.ID {
@@ -179,16 +180,27 @@ func (n *Node) askPeers(ctx context.Context) (fresh int, gen uint64, err error) 
 		cancel()
 		var a answer
 		if err != nil || json.Unmarshal(raw, &a) != nil {
+			silent = append(silent, id)
 			continue
 		}
 		switch {
 		case a.Gen > 0:
-			return fresh, a.Gen, nil
+			return fresh, a.Gen, nil, nil
 		case a.Fresh:
 			fresh++
 		}
 	}
-	return fresh, 0, nil
+	return fresh, 0, silent, nil
+}
+
+// peerList names nodes ids with their cluster addresses, for operators:
+// "node 2 (10.0.0.2:7000), node 3 (10.0.0.3:7000)".
+func (n *Node) peerList(ids []uint64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("node %d (%s)", id, n.cfg.Peers[id])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // serveJoin answers a peer with no Raft state: fresh if this node was

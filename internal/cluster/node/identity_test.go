@@ -1,16 +1,21 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // reconciled waits until every running node sees exactly want as the
@@ -96,6 +101,50 @@ func TestWipedNodeWaitsForItsPeers(t *testing.T) {
 		t.Fatalf("generation %d, want 1", g)
 	}
 	c.reconciled(ctx, []uint64{0, tp.Partitions[0].Group}, []uint64{1, 2, multiraft.ReplicaID(3, 1)})
+}
+
+// lockedBuffer collects a node's log lines while the node writes them.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A node with no Raft state whose peers do not answer says which ones it
+// waits for, with their addresses, so an operator knows what to start or
+// what link to check (it used to say only how many peers were fresh).
+func TestSettleWarningNamesSilentPeers(t *testing.T) {
+	c := newStoppedCluster(t, commitlog.FsyncInterval, false)
+	defer c.stopAll()
+	logs := &lockedBuffer{}
+	c.logs[0] = logs
+	c.start(0)
+	// The warning comes every 25 rounds of questions (5 s).
+	testkit.EventuallyNil(t, 20*time.Second, func() error {
+		for l := range strings.SplitSeq(logs.String(), "\n") {
+			if !strings.Contains(l, "waiting for every peer") {
+				continue
+			}
+			for id := uint64(2); id <= 3; id++ {
+				if want := fmt.Sprintf("node %d (%s)", id, c.peers[id]); !strings.Contains(l, want) {
+					return fmt.Errorf("the warning does not name %s: %s", want, l)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("no warning about the silent peers yet")
+	})
 }
 
 // With quiescing, the metadata group is quiet between topic changes. Its

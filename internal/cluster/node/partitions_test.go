@@ -149,8 +149,8 @@ type replicaCluster struct {
 	// removing[i], if set, becomes node i's sink's removing on its next
 	// start.
 	removing []chan chan struct{}
-	// logw is where the nodes log (nil: nowhere).
-	logw io.Writer
+	// logs[i], if set, receives node i's log (else discarded).
+	logs []io.Writer
 }
 
 // withTopic starts a replica cluster (fsync=interval), waits for its
@@ -178,8 +178,19 @@ func withTopic(t *testing.T, rf int) (c *replicaCluster, ctx context.Context, tp
 }
 
 func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy, quiesce bool) *replicaCluster {
+	c := newStoppedCluster(t, fsync, quiesce)
+	for i := range 3 {
+		c.start(i)
+	}
+	return c
+}
+
+// newStoppedCluster is newReplicaCluster with no node started yet: each
+// node's address is picked, and c.start(i) starts node i.
+func newStoppedCluster(t *testing.T, fsync commitlog.FsyncPolicy, quiesce bool) *replicaCluster {
 	c := &replicaCluster{t: t, peers: map[uint64]string{}, fsync: fsync, quiesce: quiesce,
-		nodes: make([]*Node, 3), sinks: make([]*logSink, 3), stops: make([]func(), 3), removing: make([]chan chan struct{}, 3)}
+		nodes: make([]*Node, 3), sinks: make([]*logSink, 3), stops: make([]func(), 3), removing: make([]chan chan struct{}, 3),
+		logs: make([]io.Writer, 3)}
 	for i := 1; i <= 3; i++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -188,9 +199,6 @@ func newReplicaCluster(t *testing.T, fsync commitlog.FsyncPolicy, quiesce bool) 
 		c.peers[uint64(i)] = ln.Addr().String()
 		ln.Close()
 		c.dirs = append(c.dirs, t.TempDir())
-	}
-	for i := range 3 {
-		c.start(i)
 	}
 	return c
 }
@@ -202,14 +210,14 @@ func (c *replicaCluster) start(i int) {
 		t.Fatal(err)
 	}
 	c.sinks[i] = &logSink{dir: filepath.Join(c.dirs[i], "logs"), fsync: c.fsync, logs: map[string]*commitlog.Log{}, removing: c.removing[i]}
-	logw := c.logw
-	if logw == nil {
-		logw = io.Discard
+	logs := c.logs[i]
+	if logs == nil {
+		logs = io.Discard
 	}
 	nd, err := Open(Config{
 		ID: uint64(i + 1), Peers: c.peers, Listener: ln, Dir: filepath.Join(c.dirs[i], "cluster"),
 		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(logw, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
+		Logger: slog.New(slog.NewTextHandler(logs, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
 		SnapshotEvery: 8, SnapshotKeep: 2, Quiesce: c.quiesce,
 	})
 	if err != nil {
@@ -600,7 +608,7 @@ func TestRestartPastRetention(t *testing.T) {
 			}
 
 			logw := &lockedBuffer{}
-			c.logw = logw
+			c.logs[f] = logw
 			c.start(f)
 			c.hosts(ctx, f, group, logw)
 			more := vals("b", 2)
@@ -612,24 +620,6 @@ func TestRestartPastRetention(t *testing.T) {
 			}
 		})
 	}
-}
-
-// lockedBuffer is a bytes.Buffer the nodes log to concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // hosts waits until node i runs group, failing as soon as it logs that it
