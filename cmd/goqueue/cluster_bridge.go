@@ -51,6 +51,8 @@ func (c *clusterBridge) ConfirmAbsent(ctx context.Context, topic string, partiti
 
 func (c *clusterBridge) TopicsCurrent(ctx context.Context) error { return c.n.TopicsCurrent(ctx) }
 
+func (c *clusterBridge) Ready(ctx context.Context) error { return c.n.Ready(ctx) }
+
 func (c *clusterBridge) ClusterStats(ctx context.Context) (metrics.ClusterStats, error) {
 	n, err := c.n.RaftCounts(ctx)
 	if err != nil {

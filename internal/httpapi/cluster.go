@@ -43,6 +43,10 @@ type Cluster interface {
 	// cluster committed before the call; *api.Error UNAVAILABLE when it
 	// cannot say so within a bound of its own or before ctx ends (retry).
 	TopicsCurrent(ctx context.Context) error
+	// Ready is nil once this node serves as a member of the cluster (a
+	// metadata leader it reaches, the metadata applied), else *api.Error
+	// UNAVAILABLE saying why (for /readyz). It answers quickly.
+	Ready(ctx context.Context) error
 	// ClusterStats is the node's replication for /metrics.
 	metrics.ClusterSource
 	// ID is this node's ID; HTTPAddr the HTTP address node id registered;

@@ -31,6 +31,7 @@ type fakeCluster struct {
 	reads       *[]string
 	unconfirmed bool
 	down        map[uint64]bool // nodes this one counts dead
+	notReady    error           // Ready's answer
 }
 
 func (f fakeCluster) Status(context.Context) (api.ClusterStatus, error) { return f.st, f.err }
@@ -94,9 +95,42 @@ func (f fakeCluster) TopicsCurrent(context.Context) error {
 func (f fakeCluster) ClusterStats(context.Context) (metrics.ClusterStats, error) {
 	return metrics.ClusterStats{PeersUp: map[uint64]bool{f.self + 1: true}, Hosted: 1 + len(f.topics), Led: len(f.topics)}, nil
 }
-func (f fakeCluster) ID() uint64                { return f.self }
-func (f fakeCluster) HTTPAddr(id uint64) string { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
-func (f fakeCluster) Listed(id uint64) bool     { return !f.down[id] }
+func (f fakeCluster) Ready(context.Context) error { return f.notReady }
+func (f fakeCluster) ID() uint64                  { return f.self }
+func (f fakeCluster) HTTPAddr(id uint64) string   { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
+func (f fakeCluster) Listed(id uint64) bool       { return !f.down[id] }
+
+// A cluster node is ready only while its cluster member says so: a node
+// cut off from its metadata leader answers /readyz 503 with the member's
+// coded reason (a load balancer then sends clients elsewhere) while
+// /livez stays 200; one that serves answers 200.
+func TestReadyzAsksTheCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		notReady error
+		want     int
+	}{
+		{"serving", nil, http.StatusOK},
+		{"no metadata leader", api.ErrUnavailable.Withf("node 1 has no metadata leader: it reaches no majority").WithDetail("unreachable", []uint64{2, 3}), http.StatusServiceUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+				o.Cluster = fakeCluster{self: 1, notReady: tc.notReady}
+			}))
+			st, raw := s.Do("GET", "/readyz", nil)
+			if tc.want == http.StatusOK {
+				if st != http.StatusOK {
+					t.Fatalf("/readyz: %d %s", st, raw)
+				}
+			} else if e := wantError(t, st, raw, api.ErrUnavailable); !strings.Contains(e.Message, "no metadata leader") || e.Details["unreachable"] == nil {
+				t.Fatalf("/readyz: %s, want the cluster's reason", raw)
+			}
+			if st, raw := s.Do("GET", "/livez", nil); st != http.StatusOK {
+				t.Fatalf("/livez: %d %s", st, raw)
+			}
+		})
+	}
+}
 
 // GET /cluster answers NOT_CLUSTERED on a single broker, the node's view in
 // a cluster (topics filtered by the key's scope), and the node's coded

@@ -32,13 +32,23 @@ func (s *Server) livez(w http.ResponseWriter, r *http.Request) error { return s.
 
 // readyz answers 200 once the broker has recovered (New takes a recovered
 // broker), and 503 after Drain or once the data directory is lost
-// (STORAGE_FAILED, with the path in details).
+// (STORAGE_FAILED, with the path in details). A cluster node is ready
+// only while it serves as a member of its cluster (Cluster.Ready): 503
+// UNAVAILABLE, saying why, while it has no metadata leader it reaches
+// (peers down, or this node cut off) or has not caught up with the
+// metadata since it started, so a load balancer sends clients to nodes
+// that can serve them.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if s.draining.Load() {
 		return api.ErrUnavailable.Withf("broker is shutting down")
 	}
 	if err := s.b.StorageProblem(); err != nil {
 		return err
+	}
+	if s.opts.Cluster != nil {
+		if err := s.opts.Cluster.Ready(r.Context()); err != nil {
+			return err
+		}
 	}
 	st := status{Status: "ready"}
 	for _, d := range s.b.Damage() {

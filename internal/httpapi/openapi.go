@@ -33,7 +33,7 @@ func operations() map[string]operation {
 	return map[string]operation{
 		"GET /healthz":      {summary: "Liveness and health: 200 while the process serves", response: status{}},
 		"GET /livez":        {summary: "Liveness: 200 while the process serves", response: status{}},
-		"GET /readyz":       {summary: "Readiness: 200 once recovery has finished, 503 while starting or shutting down", response: status{}},
+		"GET /readyz":       {summary: "Readiness: 200 once recovery has finished, 503 while starting or shutting down (a cluster node also while it reaches no metadata leader)", response: status{}},
 		"GET /version":      {summary: "Broker and Go versions", response: api.VersionInfo{}},
 		"GET /metrics":      {summary: "Prometheus metrics (text exposition format)", text: true},
 		"GET /openapi.json": {summary: "This description", response: map[string]any{}},

@@ -102,6 +102,7 @@ func (n *Node) startMeta(add func(id, self uint64, voters []uint64, sm multiraft
 	if err := add(meta.GroupID, n.self(), n.bootVoters(n.peerIDs(), nil), n.meta); err != nil {
 		return fmt.Errorf("cluster: open the metadata group in %s: %w", n.cfg.Dir, err)
 	}
+	n.leaderSeen.Store(time.Now().UnixNano()) // leaderWait counts from here
 	n.settled.Store(true)
 	return nil
 }
@@ -133,6 +134,7 @@ func (n *Node) settle(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		n.silentPeers.Store(&silent)
 		if gen > 0 || fresh == len(n.cfg.Peers)-1 {
 			if err := writeFileSynced(filepath.Join(n.cfg.Dir, genFile), []byte(strconv.FormatUint(gen, 10)+"\n")); err != nil {
 				return err

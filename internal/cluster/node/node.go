@@ -104,6 +104,14 @@ type Node struct {
 	// rejoin a running cluster (zero otherwise); set by settle before the
 	// goroutines that read it start.
 	rejoinFrom time.Time
+	// silentPeers are the peers that did not answer settle's last round
+	// of questions (all others until the first); leaderSeen is when this
+	// node last had a metadata leader it reaches (UnixNano; at first,
+	// when the metadata group started); confirmed is set once a read
+	// point of the metadata was had since this process started (ready.go).
+	silentPeers atomic.Pointer[[]uint64]
+	leaderSeen  atomic.Int64
+	confirmed   atomic.Bool
 
 	mu  sync.Mutex
 	ran bool // Run was called: it, not Close, releases the host
@@ -188,6 +196,9 @@ func Open(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.gen.Store(gen)
+	others := slices.DeleteFunc(n.peerIDs(), func(id uint64) bool { return id == cfg.ID })
+	n.silentPeers.Store(&others)
+	n.leaderSeen.Store(time.Now().UnixNano())
 	if settled {
 		if err := n.startMeta(n.host.AddReplica); err != nil {
 			n.host.Close()
@@ -328,6 +339,7 @@ func (n *Node) register(ctx context.Context) {
 	cmd := meta.Command{RegisterNode: &meta.RegisterNode{
 		ID: n.cfg.ID, Addr: n.cfg.Peers[n.cfg.ID], HTTPAddr: n.cfg.HTTPAddr, KafkaAddr: n.cfg.KafkaAddr, Boot: n.boot,
 	}}
+	var warned time.Time
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		r, err := n.Propose(pctx, cmd)
@@ -336,8 +348,15 @@ func (n *Node) register(ctx context.Context) {
 			n.log.Info("cluster node registered", "incarnation", r.Node.Incarnation)
 			return
 		}
-		if ctx.Err() == nil {
+		// Propose fails at once while the metadata has no leader this
+		// node reaches: warn (saying why) every 10 s, not every retry.
+		if ctx.Err() == nil && time.Since(warned) >= 10*time.Second {
+			warned = time.Now()
 			n.log.Warn("cluster node registration failed; retrying", "err", errors.Join(err, r.Err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(retryEvery):
 		}
 	}
 }
@@ -356,6 +375,7 @@ func (n *Node) watchLeader(ctx context.Context) {
 		if err != nil {
 			return
 		}
+		n.sawLeader(st)
 		// The metadata group has no preferred replica, and nothing in the
 		// cluster moves without its leader: at a cluster's start, or after
 		// all its nodes restart, it waited out a whole election timeout

@@ -71,7 +71,11 @@ var refusals = []error{
 
 // Propose applies cmd through the metadata group, wherever its leader is,
 // and returns the state machine's result (whose Err is a refusal every
-// replica agrees on). The error is ctx's or multiraft.ErrStopped.
+// replica agrees on). The error is ctx's, multiraft.ErrStopped, or an
+// *api.Error UNAVAILABLE saying why once the metadata group has had no
+// leader this node reaches for leaderWait (leaderless): a failed attempt
+// then ends the call rather than waiting for ctx (as when ctx ends, an
+// earlier attempt whose outcome was unknown may still commit).
 func (n *Node) Propose(ctx context.Context, cmd meta.Command) (meta.Result, error) {
 	b, err := cmd.Encode()
 	if err != nil {
@@ -84,6 +88,9 @@ func (n *Node) Propose(ctx context.Context, cmd meta.Command) (meta.Result, erro
 		}
 		if errors.Is(err, multiraft.ErrStopped) {
 			return meta.Result{}, err
+		}
+		if e := n.leaderless(ctx); e != nil {
+			return meta.Result{}, e
 		}
 		select {
 		case <-ctx.Done():

@@ -16,13 +16,6 @@ import (
 // drops a read silently; the caller gets UNAVAILABLE and retries.
 const readTimeout = 5 * time.Second
 
-// unavailable is the coded answer when no read point could be had: no
-// leader confirmed it in time, the caller left, or the node is stopping —
-// all passing states, so retriable, and never logged as broker faults.
-func unavailable(node uint64, err error) error {
-	return api.ErrUnavailable.Withf("no metadata leader confirmed the read (%v); retry", err).WithDetail("node_id", node)
-}
-
 // liveWindow is how long a peer may go unheard before Listed leaves it
 // out. It is longer than the transport's DownAfter (2 s), which wakes
 // quiet Raft groups, where a false alarm costs a heartbeat: a node left
@@ -53,16 +46,15 @@ func listed(id, self uint64, nodes int, silent []uint64) bool {
 // Status returns the cluster as this node sees it, with metadata at least
 // as new as every write acknowledged before the call (a ReadIndex read,
 // confirmed by the leader with a quorum). Its error is always an
-// *api.Error: UNAVAILABLE (retriable) without a read point.
+// *api.Error: UNAVAILABLE (retriable) without a read point, saying why
+// (readPoint).
 func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
-	rctx, cancel := context.WithTimeout(ctx, readTimeout)
-	defer cancel()
-	if err := n.raft.ReadIndex(rctx, meta.GroupID); err != nil {
-		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
+	if err := n.readPoint(ctx); err != nil {
+		return api.ClusterStatus{}, err
 	}
 	st, err := n.raft.Status(ctx, meta.GroupID)
 	if err != nil {
-		return api.ClusterStatus{}, unavailable(n.cfg.ID, err)
+		return api.ClusterStatus{}, n.unavailable(ctx, err)
 	}
 	out := api.ClusterStatus{NodeID: n.cfg.ID, MetaLeader: st.Leader, MetaTerm: st.Term, Nodes: []api.ClusterNode{}, Topics: []api.ClusterTopic{}}
 	down := n.downPeers()
@@ -121,10 +113,8 @@ func (n *Node) PeersUp() map[uint64]bool {
 // from what it happened to hold sent clients away for good — a client
 // redirected to a restarted node's address gave up on its topic.
 func (n *Node) ConfirmAbsent(ctx context.Context, topic string, partition int32) error {
-	rctx, cancel := context.WithTimeout(ctx, readTimeout)
-	defer cancel()
-	if err := n.raft.ReadIndex(rctx, meta.GroupID); err != nil {
-		return unavailable(n.cfg.ID, err)
+	if err := n.readPoint(ctx); err != nil {
+		return err
 	}
 	t, ok := n.meta.Topic(topic)
 	switch {

@@ -135,21 +135,30 @@ func (n *Node) AlterTopic(ctx context.Context, name string, partitions int32, se
 
 // readPoint waits until this node's metadata reflects every change
 // committed before the call (a ReadIndex read), trying again while the
-// metadata group elects, for up to readTimeout. Errors: UNAVAILABLE.
+// metadata group elects, for up to readTimeout — or not at all once it has
+// had no leader this node reaches for leaderWait (leaderless). Errors:
+// UNAVAILABLE, saying why.
 func (n *Node) readPoint(ctx context.Context) error {
+	if e := n.leaderless(ctx); e != nil {
+		return e
+	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
 	for {
 		err := n.raft.ReadIndex(rctx, meta.GroupID)
 		if err == nil {
+			n.confirmed.Store(true)
 			return nil
 		}
 		if errors.Is(err, multiraft.ErrStopped) || rctx.Err() != nil {
-			return unavailable(n.cfg.ID, err)
+			return n.unavailable(ctx, err)
+		}
+		if e := n.leaderless(ctx); e != nil {
+			return e
 		}
 		select {
 		case <-rctx.Done():
-			return unavailable(n.cfg.ID, err)
+			return n.unavailable(ctx, err)
 		case <-time.After(retryEvery):
 		}
 	}
