@@ -65,6 +65,8 @@ func (c *clusterBridge) ID() uint64                { return c.n.ID() }
 func (c *clusterBridge) HTTPAddr(id uint64) string { return c.n.HTTPAddr(id) }
 func (c *clusterBridge) Listed(id uint64) bool     { return c.n.Listed(id) }
 
+func (c *clusterBridge) Offline(replicas []uint64) []uint64 { return c.n.Offline(replicas) }
+
 // KafkaAddrs is the registered Kafka listener (as advertise made it) of
 // each node this one names to clients as alive (node.Listed).
 func (c *clusterBridge) KafkaAddrs() map[uint64]string {
@@ -295,7 +297,11 @@ func (c *clusterBridge) appendError(topic string, partition int32, err error) er
 		e := api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", c.n.ID(), topic, partition, nl.Leader).
 			WithDetail("partition", partition).WithDetail("leader", nl.Leader)
 		if nl.Leader == 0 {
-			return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, partition).WithDetail("partition", partition)
+			var replicas []uint64
+			if t, ok := c.n.Placement(topic); ok && partition >= 0 && int(partition) < len(t.Partitions) {
+				replicas = t.Partitions[partition].Replicas
+			}
+			return httpapi.NoLeader(topic, partition, replicas, c.n.Offline(replicas))
 		}
 		if addr := c.n.HTTPAddr(nl.Leader); addr != "" {
 			e = e.WithDetail("leader_addr", addr)
@@ -319,14 +325,16 @@ func (c *clusterBridge) PartitionLog(topic string, partition int32) (replica.Log
 }
 
 // leadersKnown reports whether this node knows a leader for every
-// partition of topic.
+// partition of topic that can have one: a partition whose replicas are
+// down (too few alive to elect a leader: a topic of replication factor 1
+// placed on a node that is down) has none to wait for.
 func (c *clusterBridge) leadersKnown(topic string) bool {
 	parts, ok := c.Placement(topic)
 	if !ok {
 		return false
 	}
 	for _, p := range parts {
-		if p.Leader == 0 {
+		if p.Leader == 0 && c.n.Offline(p.Replicas) == nil {
 			return false
 		}
 	}

@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -55,6 +57,10 @@ type Cluster interface {
 	ID() uint64
 	HTTPAddr(id uint64) string
 	Listed(id uint64) bool
+	// Offline is the replicas of a partition that this node counts down
+	// when too few of its replicas are alive for it to elect a leader;
+	// nil while a majority is alive.
+	Offline(replicas []uint64) []uint64
 }
 
 // cluster answers GET /cluster: nodes, their liveness as this node sees
@@ -114,9 +120,7 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 // and where to reach it, so the client can go there.
 func (s *Server) notLeader(topic string, p api.ClusterPartition) *api.Error {
 	if p.Leader == 0 {
-		// Its Raft group is electing: nobody to send the client to yet.
-		return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, p.Partition).
-			WithDetail("partition", p.Partition)
+		return NoLeader(topic, p.Partition, p.Replicas, s.opts.Cluster.Offline(p.Replicas))
 	}
 	if !s.opts.Cluster.Listed(p.Leader) {
 		// Sent there, the client would meet a dead node (and Kafka's
@@ -130,6 +134,25 @@ func (s *Server) notLeader(topic string, p api.ClusterPartition) *api.Error {
 		e = e.WithDetail("leader_addr", addr)
 	}
 	return e
+}
+
+// NoLeader is the answer for a partition of topic with no leader: its
+// replicas down (offline: too few alive to elect one, see
+// Cluster.Offline), or, with none offline, an election under way. Both
+// are passing states for a client, so UNAVAILABLE (retriable); the
+// first names the nodes it waits for.
+func NoLeader(topic string, partition int32, replicas, offline []uint64) *api.Error {
+	if len(offline) == 0 {
+		return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, partition).
+			WithDetail("partition", partition)
+	}
+	names := make([]string, len(offline))
+	for i, id := range offline {
+		names[i] = fmt.Sprintf("node %d", id)
+	}
+	return api.ErrUnavailable.Withf("partition %s/%d has no leader: its replicas are down (%s), and electing one needs %d of its %d replicas alive; retry once they are back",
+		topic, partition, strings.Join(names, ", "), len(replicas)/2+1, len(replicas)).
+		WithDetail("partition", partition).WithDetail("offline_replicas", offline)
 }
 
 // checkLeader refuses a read or write of partition p of topic that another

@@ -100,6 +100,17 @@ func (f fakeCluster) ID() uint64                  { return f.self }
 func (f fakeCluster) HTTPAddr(id uint64) string   { return fmt.Sprintf("127.0.0.1:%d", 8000+id) }
 func (f fakeCluster) Listed(id uint64) bool       { return !f.down[id] }
 
+// Offline: the fake's down replicas, whether or not a majority is left.
+func (f fakeCluster) Offline(replicas []uint64) []uint64 {
+	var out []uint64
+	for _, id := range replicas {
+		if f.down[id] {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // A cluster node is ready only while its cluster member says so: a node
 // cut off from its metadata leader answers /readyz 503 with the member's
 // coded reason (a load balancer then sends clients elsewhere) while
@@ -352,4 +363,40 @@ func TestClusterDeadLeaderIsUnavailable(t *testing.T) {
 	wantError(t, st, raw, api.ErrUnavailable)
 	st, raw = s.Do("POST", "/topics/orders/messages", `{"partition":0,"value":"x"}`)
 	wantError(t, st, raw, api.ErrNotLeader) // a live leader elsewhere: go there
+}
+
+// A partition with no leader is UNAVAILABLE (retriable) either way, but
+// the answer says why: its replicas are down (which nodes: a factor-1
+// partition whose node was killed waits for that node, not for an
+// election), or, with them alive, an election under way.
+func TestClusterLeaderlessSaysWhy(t *testing.T) {
+	parts := []api.ClusterPartition{{Partition: 0, Replicas: []uint64{1}},
+		{Partition: 1, Replicas: []uint64{3}}, {Partition: 2, Replicas: []uint64{3, 1}}}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}, down: map[uint64]bool{3: true}}
+	}))
+	if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		partition int32
+		says      string
+		offline   []any
+	}{
+		{0, "an election is under way", nil},
+		{1, "its replicas are down (node 3), and electing one needs 1 of its 1 replicas alive", []any{float64(3)}},
+		{2, "its replicas are down (node 3), and electing one needs 2 of its 2 replicas alive", []any{float64(3)}},
+	} {
+		for _, req := range []struct{ method, path, body string }{
+			{"POST", "/topics/orders/messages", fmt.Sprintf(`{"partition":%d,"value":"x"}`, tc.partition)},
+			{"GET", fmt.Sprintf("/topics/orders/partitions/%d/messages", tc.partition), ""},
+		} {
+			st, raw := s.Do(req.method, req.path, req.body)
+			e := wantError(t, st, raw, api.ErrUnavailable)
+			got, _ := e.Details["offline_replicas"].([]any)
+			if !strings.Contains(e.Message, tc.says) || !slices.Equal(got, tc.offline) || !e.Retriable {
+				t.Errorf("%s %s, partition %d: %s, want it to say %q, offline_replicas %v", req.method, req.path, tc.partition, raw, tc.says, tc.offline)
+			}
+		}
+	}
 }

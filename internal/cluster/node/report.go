@@ -185,7 +185,53 @@ func sameSet(a, b []uint64) bool {
 // reads only as the leader); before any record, a node that holds no
 // replica names p's preferred replica, epoch 0 (a NOT_LEADER answer from
 // it is always safe to follow).
+//
+// A leader on a node this one counts down (Listed) is not named while too
+// few of p's replicas are alive for its group to elect another (Offline):
+// no leader, and the ISR without the down nodes, as Kafka shows leader -1
+// when no replica is alive. Nobody reports the loss of such a group's
+// leader, so the record would name the dead node for as long as it is
+// down, and clients would be sent to it. A group with a majority alive is
+// shown as known: it elects a new leader within seconds, which reports.
 func (n *Node) PartitionView(p meta.Partition) (leader, epoch uint64, isr []uint64) {
+	return n.partitionView(p, n.Listed)
+}
+
+// Offline is the replicas of a partition (node IDs) that this node counts
+// down (Listed) when they leave its Raft group without a live majority,
+// so that it can have no leader until enough of them return; nil while a
+// majority is alive.
+func (n *Node) Offline(replicas []uint64) []uint64 { return offline(replicas, n.Listed) }
+
+// offline is Offline's rule, listed saying which nodes are alive.
+func offline(replicas []uint64, listed func(uint64) bool) []uint64 {
+	var down []uint64
+	for _, id := range replicas {
+		if !listed(id) {
+			down = append(down, id)
+		}
+	}
+	if len(down) == 0 || 2*(len(replicas)-len(down)) > len(replicas) {
+		return nil
+	}
+	return down
+}
+
+// partitionView is PartitionView, listed saying which nodes are alive.
+func (n *Node) partitionView(p meta.Partition, listed func(uint64) bool) (leader, epoch uint64, isr []uint64) {
+	leader, epoch, isr = n.raftView(p)
+	if leader == 0 || leader == n.cfg.ID || listed(leader) {
+		return leader, epoch, isr
+	}
+	down := offline(p.Replicas, listed)
+	if down == nil {
+		return leader, epoch, isr
+	}
+	return 0, 0, slices.DeleteFunc(isr, func(id uint64) bool { return slices.Contains(down, id) })
+}
+
+// raftView is PartitionView before the liveness of nodes is considered.
+func (n *Node) raftView(p meta.Partition) (leader, epoch uint64, isr []uint64) {
 	n.pmu.Lock()
 	st := n.leaders[p.Group] // zero until the group has started and elected
 	mine, leads := n.isr[p.Group]

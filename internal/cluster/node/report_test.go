@@ -14,28 +14,40 @@ import (
 // names no leader, nor does one the record names but whose own Raft does
 // not say it leads (restarted, its group not started: serving reads as
 // leader would show its stale copy); a non-replica with no record names
-// the preferred one.
+// the preferred one. A leader on a node counted down is not named while
+// too few replicas are alive to elect another (the ISR then leaves the
+// down nodes out); with a majority alive the view is left alone.
 func TestPartitionView(t *testing.T) {
 	rec := meta.Partition{Group: 7, Replicas: []uint64{2, 1, 3}, Leader: 3, LeaderEpoch: 4, ISR: []uint64{2, 3}}
+	one := meta.Partition{Group: 7, Replicas: []uint64{3}, Leader: 3, LeaderEpoch: 1, ISR: []uint64{3}}
+	two := meta.Partition{Group: 7, Replicas: []uint64{3, 1}, Leader: 3, LeaderEpoch: 2, ISR: []uint64{1, 3}}
 	tests := []struct {
 		name   string
 		self   uint64
 		p      meta.Partition
 		local  *multiraft.Status
 		led    *ledGroup
+		down   []uint64 // nodes not Listed
 		leader uint64
 		epoch  uint64
 		isr    []uint64
 	}{
-		{"non-replica takes the record", 4, rec, nil, nil, 3, 4, []uint64{2, 3}},
-		{"non-replica before any record", 4, meta.Partition{Group: 7, Replicas: []uint64{2, 1, 3}}, nil, nil, 2, 0, nil},
-		{"replica electing", 1, meta.Partition{Group: 7, Replicas: []uint64{2, 1, 3}}, &multiraft.Status{Term: 1}, nil, 0, 0, nil},
-		{"replica behind the record", 1, rec, &multiraft.Status{Leader: 2, Term: 3}, nil, 3, 4, []uint64{2, 3}},
-		{"replica in the recorded term", 1, rec, &multiraft.Status{Leader: 3, Term: 4}, nil, 3, 4, []uint64{2, 3}},
-		{"replica ahead of the record", 1, rec, &multiraft.Status{Leader: 1, Term: 5}, nil, 1, 5, []uint64{1}},
-		{"replica restarted, the record naming it", 3, rec, nil, nil, 0, 0, nil},
-		{"replica behind a record naming it", 3, rec, &multiraft.Status{Leader: 2, Term: 3}, nil, 0, 0, nil},
-		{"leader's own judgement", 1, rec, &multiraft.Status{Leader: 1, Term: 5, IsLeader: true}, &ledGroup{term: 5, isr: []uint64{1, 3}}, 1, 5, []uint64{1, 3}},
+		{"non-replica takes the record", 4, rec, nil, nil, nil, 3, 4, []uint64{2, 3}},
+		{"non-replica before any record", 4, meta.Partition{Group: 7, Replicas: []uint64{2, 1, 3}}, nil, nil, nil, 2, 0, nil},
+		{"replica electing", 1, meta.Partition{Group: 7, Replicas: []uint64{2, 1, 3}}, &multiraft.Status{Term: 1}, nil, nil, 0, 0, nil},
+		{"replica behind the record", 1, rec, &multiraft.Status{Leader: 2, Term: 3}, nil, nil, 3, 4, []uint64{2, 3}},
+		{"replica in the recorded term", 1, rec, &multiraft.Status{Leader: 3, Term: 4}, nil, nil, 3, 4, []uint64{2, 3}},
+		{"replica ahead of the record", 1, rec, &multiraft.Status{Leader: 1, Term: 5}, nil, nil, 1, 5, []uint64{1}},
+		{"replica restarted, the record naming it", 3, rec, nil, nil, nil, 0, 0, nil},
+		{"replica behind a record naming it", 3, rec, &multiraft.Status{Leader: 2, Term: 3}, nil, nil, 0, 0, nil},
+		{"leader's own judgement", 1, rec, &multiraft.Status{Leader: 1, Term: 5, IsLeader: true}, &ledGroup{term: 5, isr: []uint64{1, 3}}, nil, 1, 5, []uint64{1, 3}},
+		{"only replica down", 1, one, nil, nil, []uint64{3}, 0, 0, nil},
+		{"only replica down, before any record", 1, meta.Partition{Group: 7, Replicas: []uint64{3}}, nil, nil, []uint64{3}, 0, 0, nil},
+		{"only replica alive", 1, one, nil, nil, []uint64{2}, 3, 1, []uint64{3}},
+		{"leader down, one of two replicas left", 2, two, nil, nil, []uint64{3}, 0, 0, []uint64{1}},
+		{"replica following a leader that is down, one of two left", 1, two, &multiraft.Status{Leader: 3, Term: 2}, nil, []uint64{3}, 0, 0, []uint64{1}},
+		{"leader down, a majority left to elect", 4, rec, nil, nil, []uint64{3}, 3, 4, []uint64{2, 3}},
+		{"follower down, the leader alive", 4, two, nil, nil, []uint64{1}, 3, 2, []uint64{3, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,11 +58,32 @@ func TestPartitionView(t *testing.T) {
 			if tt.led != nil {
 				n.isr[7] = *tt.led
 			}
-			leader, epoch, isr := n.PartitionView(tt.p)
+			listed := func(id uint64) bool { return !slices.Contains(tt.down, id) }
+			leader, epoch, isr := n.partitionView(tt.p, listed)
 			if leader != tt.leader || epoch != tt.epoch || !slices.Equal(isr, tt.isr) {
 				t.Fatalf("got %d %d %v, want %d %d %v", leader, epoch, isr, tt.leader, tt.epoch, tt.isr)
 			}
 		})
+	}
+}
+
+// A partition's replicas are offline when too few are alive for its Raft
+// group to elect a leader; with a majority alive, none are.
+func TestOffline(t *testing.T) {
+	for _, tc := range []struct {
+		replicas, down, want []uint64
+	}{
+		{[]uint64{3}, nil, nil},
+		{[]uint64{3}, []uint64{3}, []uint64{3}},
+		{[]uint64{3, 1}, []uint64{1}, []uint64{1}},
+		{[]uint64{2, 1, 3}, []uint64{3}, nil},
+		{[]uint64{2, 1, 3}, []uint64{3, 2}, []uint64{2, 3}},
+		{[]uint64{2, 1, 3}, []uint64{4}, nil},
+	} {
+		listed := func(id uint64) bool { return !slices.Contains(tc.down, id) }
+		if got := offline(tc.replicas, listed); !slices.Equal(got, tc.want) {
+			t.Errorf("replicas %v, %v down: offline %v, want %v", tc.replicas, tc.down, got, tc.want)
+		}
 	}
 }
 
