@@ -80,13 +80,14 @@ func (n *Node) noLeader(ctx context.Context) *api.Error {
 
 // leaderless is noLeader once the metadata group has been without a
 // leader this node reaches for leaderWait (since the node opened or
-// settled, or since it last had one); nil before.
+// settled, or since it last had one); nil before. Within leaderWait of a
+// leader seen (every tick, by watchLeader) it answers without asking the
+// Raft loop, which a readiness probe should not wait for.
 func (n *Node) leaderless(ctx context.Context) *api.Error {
-	e := n.noLeader(ctx)
-	if e == nil || time.Since(time.Unix(0, n.leaderSeen.Load())) < n.leaderWait() {
+	if time.Since(time.Unix(0, n.leaderSeen.Load())) < n.leaderWait() {
 		return nil
 	}
-	return e
+	return n.noLeader(ctx)
 }
 
 // sawLeader records, every tick (watchLeader), whether st names a metadata
