@@ -59,9 +59,13 @@ func TestPartitionView(t *testing.T) {
 				n.isr[7] = *tt.led
 			}
 			listed := func(id uint64) bool { return !slices.Contains(tt.down, id) }
+			record := slices.Clone(tt.p.ISR)
 			leader, epoch, isr := n.partitionView(tt.p, listed)
 			if leader != tt.leader || epoch != tt.epoch || !slices.Equal(isr, tt.isr) {
 				t.Fatalf("got %d %d %v, want %d %d %v", leader, epoch, isr, tt.leader, tt.epoch, tt.isr)
+			}
+			if !slices.Equal(tt.p.ISR, record) {
+				t.Fatalf("the view changed the record's ISR from %v to %v", record, tt.p.ISR)
 			}
 		})
 	}
