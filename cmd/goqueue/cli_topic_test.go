@@ -9,6 +9,20 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
+// cliAt runs the CLI against the broker at url, failing t unless it exits
+// 0, and returns what it printed.
+func cliAt(t *testing.T, url string) func(args ...string) string {
+	noEnv := func(string) (string, bool) { return "", false }
+	return func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := run(append(args, "--broker", url), noEnv, &out, &errb); code != 0 {
+			t.Fatalf("goqueue %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+		}
+		return out.String()
+	}
+}
+
 // TestTopicAlterShowsDescribedSettings: what alter prints of the altered
 // topic is what describe prints of its settings. Alter left out the fsync
 // policy, so a topic set to fsync always looked no different from one on
@@ -16,15 +30,7 @@ import (
 // --retention-bytes.
 func TestTopicAlterShowsDescribedSettings(t *testing.T) {
 	srv := brokertest.Start(t)
-	noEnv := func(string) (string, bool) { return "", false }
-	goqueue := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(append(args, "--broker", srv.URL), noEnv, &out, &errb); code != 0 {
-			t.Fatalf("goqueue %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
-		}
-		return out.String()
-	}
+	goqueue := cliAt(t, srv.URL)
 	goqueue("topic", "create", "orders", "--partitions", "2", "--fsync", "always", "--retention-bytes", "10MiB", "--max-message-bytes", "1MiB")
 	altered := goqueue("topic", "alter", "orders", "--partitions", "3", "--retention-hours", "48", "--retention-bytes", "1000000", "--max-message-bytes", "2MiB")
 	described, _, _ := strings.Cut(goqueue("topic", "describe", "orders"), "\n")
@@ -44,15 +50,7 @@ func TestTopicAlterBackToBrokerDefault(t *testing.T) {
 	srv := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) {
 		c.RetentionHours, c.RetentionBytes, c.MaxMessageBytes = 72, 5<<20, 512<<10
 	}))
-	noEnv := func(string) (string, bool) { return "", false }
-	goqueue := func(args ...string) string {
-		t.Helper()
-		var out, errb bytes.Buffer
-		if code := run(append(args, "--broker", srv.URL), noEnv, &out, &errb); code != 0 {
-			t.Fatalf("goqueue %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
-		}
-		return out.String()
-	}
+	goqueue := cliAt(t, srv.URL)
 	goqueue("topic", "create", "orders", "-p", "1", "--retention-hours", "48", "--retention-bytes", "10MiB", "--max-message-bytes", "2MiB")
 	for _, c := range []struct {
 		args []string

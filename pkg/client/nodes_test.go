@@ -161,31 +161,9 @@ func TestClientOutlivesItsOnlyBroker(t *testing.T) {
 		defer p.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		publish := func(from int) {
-			t.Helper()
-			var mu sync.Mutex
-			var errs []error
-			for i := from; i < from+n/2; i++ {
-				p.PublishAsync(ctx, topic, &client.Record{Value: []byte(fmt.Sprint(i))}, func(_ client.Position, err error) {
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						errs = append(errs, err)
-					}
-				})
-			}
-			if err := p.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if len(errs) > 0 {
-				t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
-			}
-		}
-		publish(0)
+		publishEach(ctx, t, p, topic, 0, n/2, false)
 		nodes.kill()
-		publish(n / 2)
+		publishEach(ctx, t, p, topic, n/2, n/2, false)
 		stored := 0
 		for _, msgs := range readAll(t, c, topic) {
 			stored += len(msgs)
@@ -247,36 +225,13 @@ func TestProducerGoesOnWhileTheMetadataElects(t *testing.T) {
 	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	publish := func(from int) time.Duration {
-		t.Helper()
-		start := time.Now()
-		var mu sync.Mutex
-		var errs []error
-		for i := from; i < from+n/2; i++ {
-			part := int32(i % 2)
-			p.PublishAsync(ctx, topic, &client.Record{Value: []byte(fmt.Sprint(i)), Partition: &part}, func(_ client.Position, err error) {
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					errs = append(errs, err)
-				}
-			})
-		}
-		if err := p.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if len(errs) > 0 {
-			t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
-		}
-		return time.Since(start)
-	}
-	publish(0)
+	publishEach(ctx, t, p, topic, 0, n/2, true)
 	nodes.kill()
 	// Generous for a loaded machine: without the leaders' addresses each
 	// GET /cluster attempt alone waits 1.5 s.
-	if took := publish(n / 2); took > time.Second {
+	start := time.Now()
+	publishEach(ctx, t, p, topic, n/2, n/2, true)
+	if took := time.Since(start); took > time.Second {
 		t.Fatalf("records published after node 1 died took %v (GET /cluster asked %d times meanwhile): they waited for the metadata", took, nodes.asked.Load())
 	}
 	stored := 0
@@ -285,5 +240,36 @@ func TestProducerGoesOnWhileTheMetadataElects(t *testing.T) {
 	}
 	if stored != n {
 		t.Fatalf("%d records stored, want %d", stored, n)
+	}
+}
+
+// publishEach publishes the values from, from+1, ... (count of them) to
+// topic, each to partition value%2 if spread, and fails t unless every one
+// is acknowledged.
+func publishEach(ctx context.Context, t *testing.T, p *client.Producer, topic string, from, count int, spread bool) {
+	t.Helper()
+	var mu sync.Mutex
+	var errs []error
+	for i := from; i < from+count; i++ {
+		r := &client.Record{Value: []byte(fmt.Sprint(i))}
+		if spread {
+			part := int32(i % 2)
+			r.Partition = &part
+		}
+		p.PublishAsync(ctx, topic, r, func(_ client.Position, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(errs) > 0 {
+		t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
 	}
 }
