@@ -148,13 +148,16 @@ func (l *Log) StartAt(offset int64) error {
 //  3. Its file is renamed to offset's (atomic), and the directory synced:
 //     an empty log at offset, which becomes the active segment.
 func (l *Log) startSteps(offset int64) []func() error {
-	first := l.segs[0]
+	// The active segment as StartAt found it: step 1 shortens l.segs, so
+	// l.active() would name each segment in turn, and sealing a sealed
+	// one releases its file a second time (left open for good).
+	first, act := l.segs[0], l.active()
 	return []func() error{
 		func() error {
 			rest := l.segs[1:]
 			for i := len(rest) - 1; i >= 0; i-- {
 				s := rest[i]
-				if s == l.active() {
+				if s == act {
 					s.seal(l.files)
 				}
 				if err := s.remove(l.dir, l.files); err != nil {
@@ -169,7 +172,7 @@ func (l *Log) startSteps(offset int64) []func() error {
 			return syncDir(l.dir)
 		},
 		func() error {
-			if first == l.active() {
+			if first == act {
 				first.seal(l.files)
 			}
 			if err := l.files.drop(first.h); err != nil {

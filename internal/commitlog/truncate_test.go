@@ -311,3 +311,41 @@ func TestStartAtCrash(t *testing.T) {
 		}
 	}
 }
+
+// StartAt closes the files of the segments it removes: it sealed every one
+// of them as if it were the active segment (it shortened the list as it
+// went), releasing a sealed file a second time, which left it referenced
+// -1 times, listed idle twice and never closed — an open descriptor on a
+// removed file, its disk space kept, for as long as the process ran.
+func TestStartAtClosesTheOldFiles(t *testing.T) {
+	for _, back := range []bool{true, false} {
+		files := NewFileCache(64)
+		l, err := Open(t.TempDir(), Options{SegmentBytes: 300, IndexIntervalBytes: 64, Files: files})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			mustAppend(t, l, rec(fmt.Sprint("v", 2*i)), rec(fmt.Sprint("v", 2*i+1)))
+		}
+		checkHeld(t, l) // every segment's file opened, the sealed ones left idle
+		if n := len(l.segs); n < 3 || files.OpenFiles() != n {
+			t.Fatalf("setup: %d segments, %d files open", n, files.OpenFiles())
+		}
+		off := l.NextOffset() + 5
+		if back {
+			off = 0
+		}
+		if err := l.StartAt(off); err != nil {
+			t.Fatal(err)
+		}
+		if got := files.OpenFiles(); got != 1 {
+			t.Errorf("start at %d: %d files open, want 1 (the new active segment's)", off, got)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got := files.OpenFiles(); got != 0 {
+			t.Errorf("start at %d, closed: %d files open, want 0", off, got)
+		}
+	}
+}
