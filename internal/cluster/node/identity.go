@@ -102,7 +102,7 @@ func (n *Node) startMeta(add func(id, self uint64, voters []uint64, sm multiraft
 	if err := add(meta.GroupID, n.self(), n.bootVoters(n.peerIDs(), nil), n.meta); err != nil {
 		return fmt.Errorf("cluster: open the metadata group in %s: %w", n.cfg.Dir, err)
 	}
-	n.leaderSeen.Store(time.Now().UnixNano()) // leaderWait counts from here
+	n.seeLeader() // leaderWait counts from here
 	n.settled.Store(true)
 	return nil
 }

@@ -106,10 +106,13 @@ type Node struct {
 	rejoinFrom time.Time
 	// silentPeers are the peers that did not answer settle's last round
 	// of questions (all others until the first); leaderSeen is when this
-	// node last had a metadata leader it reaches (UnixNano; at first,
-	// when the metadata group started); confirmed is set once a read
-	// point of the metadata was had since this process started (ready.go).
+	// node last had a metadata leader it reaches (at first, when the
+	// metadata group started), as time since opened: the monotonic clock,
+	// which a step of the wall clock does not move (see seeLeader);
+	// confirmed is set once a read point of the metadata was had since
+	// this process started (ready.go).
 	silentPeers atomic.Pointer[[]uint64]
+	opened      time.Time
 	leaderSeen  atomic.Int64
 	confirmed   atomic.Bool
 
@@ -185,7 +188,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID),
+	n := &Node{cfg: cfg, opened: time.Now(), meta: meta.New(), boot: binary.BigEndian.Uint64(b[:]) | 1, log: cfg.Logger.With("node_id", cfg.ID),
 		parts: map[uint64]*hosted{}, leaders: map[uint64]multiraft.Status{}, locals: locals, left: make(chan struct{})}
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
@@ -198,7 +201,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n.gen.Store(gen)
 	others := slices.DeleteFunc(n.peerIDs(), func(id uint64) bool { return id == cfg.ID })
 	n.silentPeers.Store(&others)
-	n.leaderSeen.Store(time.Now().UnixNano())
+	n.seeLeader()
 	if settled {
 		if err := n.startMeta(n.host.AddReplica); err != nil {
 			n.host.Close()

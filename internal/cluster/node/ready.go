@@ -52,7 +52,7 @@ func (n *Node) noLeader(ctx context.Context) *api.Error {
 	}
 	down := n.downPeers()
 	if st.Leader == n.cfg.ID || st.Leader != 0 && !down[st.Leader] {
-		n.leaderSeen.Store(time.Now().UnixNano())
+		n.seeLeader()
 		return nil
 	}
 	var silent []uint64
@@ -84,7 +84,7 @@ func (n *Node) noLeader(ctx context.Context) *api.Error {
 // leader seen (every tick, by watchLeader) it answers without asking the
 // Raft loop, which a readiness probe should not wait for.
 func (n *Node) leaderless(ctx context.Context) *api.Error {
-	if time.Since(time.Unix(0, n.leaderSeen.Load())) < n.leaderWait() {
+	if n.sinceLeader() < n.leaderWait() {
 		return nil
 	}
 	return n.noLeader(ctx)
@@ -94,7 +94,7 @@ func (n *Node) leaderless(ctx context.Context) *api.Error {
 // leader this node reaches.
 func (n *Node) sawLeader(st multiraft.Status) {
 	if st.Leader == n.cfg.ID || st.Leader != 0 && !n.downPeers()[st.Leader] {
-		n.leaderSeen.Store(time.Now().UnixNano())
+		n.seeLeader()
 	}
 }
 
@@ -138,4 +138,15 @@ func (n *Node) unavailable(ctx context.Context, err error) error {
 		return e
 	}
 	return api.ErrUnavailable.Withf("no metadata leader confirmed the read within %v; retry", readTimeout).WithDetail("node_id", n.cfg.ID)
+}
+
+// seeLeader records that this node has a metadata leader it reaches now.
+// It stores time since opened, a reading of the monotonic clock: with the
+// wall clock (UnixNano), a step back by d made a node without a leader
+// look as if it had one for d more.
+func (n *Node) seeLeader() { n.leaderSeen.Store(int64(time.Since(n.opened))) }
+
+// sinceLeader is how long ago seeLeader was last called.
+func (n *Node) sinceLeader() time.Duration {
+	return time.Since(n.opened) - time.Duration(n.leaderSeen.Load())
 }
