@@ -45,7 +45,9 @@ import (
 // depends on the log alone: nothing expires by the clock on a replicated
 // partition, and what a restart rebuilds from the log's tail (loadTail:
 // the batches from tailRecords before the end) is all a check looks at,
-// restarted or not (horizon).
+// restarted or not (horizon). A replica restored from a Raft snapshot
+// takes the state the snapshot carries instead of rebuilding it
+// (producerstate.go): its log may lack what its retention deleted.
 const (
 	// recentBatches is how many batches per producer and partition are
 	// remembered: Kafka's producers, and the Go client, have at most 5 in

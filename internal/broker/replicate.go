@@ -291,7 +291,8 @@ func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
 func (r *ReplicaLog) FsyncPolicy() commitlog.FsyncPolicy { return r.p.log.FsyncPolicy() }
 
 // TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo)
-// and has the producers' state rebuilt from what is left.
+// and has the producers' state rebuilt from what is left, unless a
+// snapshot's is installed next (SetProducers).
 func (r *ReplicaLog) TruncateTo(offset int64) error {
 	defer r.p.producers.reset()
 	return r.p.log.TruncateTo(offset)
@@ -299,12 +300,20 @@ func (r *ReplicaLog) TruncateTo(offset int64) error {
 
 // StartAt empties the log so that it starts at offset (see
 // commitlog.Log.StartAt), and forgets the producers: what they wrote is
-// gone.
+// gone (a restore then installs the snapshot's state: SetProducers).
 func (r *ReplicaLog) StartAt(offset int64) error {
 	defer r.p.producers.reset()
 	r.p.dirty.Store(true)
 	return r.p.log.StartAt(offset)
 }
+
+// Producers returns the idempotent producers' state as of the log's end,
+// for a snapshot (partProducers.export).
+func (r *ReplicaLog) Producers() ([]byte, error) { return r.p.producers.export(r.p.log) }
+
+// SetProducers installs a state Producers returned, as of the log's end,
+// in place of the one its tail would give (partProducers.install).
+func (r *ReplicaLog) SetProducers(state []byte) error { return r.p.producers.install(state) }
 
 // ReadBatches reads stored batches from the one holding from, about
 // maxBytes of them, for a replica catching up.
