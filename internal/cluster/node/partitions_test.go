@@ -64,6 +64,10 @@ func (l clog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
 	return l.Log.ReadBatches(from, maxBytes, nil)
 }
 
+// Producers and SetProducers: clog checks no producer, so it has no state.
+func (l clog) Producers() ([]byte, error)      { return nil, nil }
+func (l clog) SetProducers(state []byte) error { return nil }
+
 // logSink is a node's broker for these tests: it creates nothing but
 // opens a real commitlog per partition under dir, with the given policy.
 type logSink struct {

@@ -106,9 +106,10 @@ func FuzzApply(f *testing.F) {
 // cannot be cut back to (inside a batch) is refused by the log; one that
 // ends past the log, with no one to fetch from, is refused with
 // ErrBehind. A refused snapshot changes nothing: not the log, the
-// applied index or the failure. One restored makes the log end at its
-// Next and heals the failure; the replica's snapshot then says the same
-// index and end.
+// applied index or the failure; one whose producer state the log refuses
+// (memLog: "refused") once cut back fails the replica. One restored makes
+// the log end at its Next and heals the failure; the replica's snapshot
+// then says the same index, end and producer state.
 func FuzzRestore(f *testing.F) {
 	for _, s := range []snapshot{{Index: 5, Next: 10, Node: 1}, {Index: 3, Next: 4, Node: 2}, {Index: 9, Next: 30, Node: 2}, {}} {
 		b, err := json.Marshal(s)
@@ -121,6 +122,8 @@ func FuzzRestore(f *testing.F) {
 	f.Add([]byte(`{"index":1,"next":-1,"node":1}`))
 	f.Add([]byte(`{"index":7,"next":5,"node":2}`))
 	f.Add([]byte(`{"index":7,"next":-9223372036854775808,"node":2}`))
+	f.Add([]byte(`{"index":5,"next":6,"node":1,"producers":[{"id":1}]}`))
+	f.Add([]byte(`{"index":5,"next":6,"node":1,"producers":"refused"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := sourceLog(t, 0, 10)
 		p := New(l, 1, []uint64{1, 2, 3}, nil)
@@ -152,6 +155,11 @@ func FuzzRestore(f *testing.F) {
 			}
 			unchanged("snapshot past the log")
 			return
+		case err != nil && string(s.Producers) == `"refused"` && l.next == s.Next:
+			if p.failed == nil || p.applied != 5 {
+				t.Fatalf("producer state refused: %v, failed %v, applied %d", err, p.failed, p.applied)
+			}
+			return
 		case err != nil:
 			unchanged("snapshot the log cannot be cut to") // inside a batch
 			return
@@ -162,8 +170,12 @@ func FuzzRestore(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var again snapshot
-		if err := json.Unmarshal(b, &again); err != nil || again != (snapshot{Index: s.Index, Next: s.Next, Node: 1}) {
+		// The producer state as given, compacted as Marshal does.
+		want, err := json.Marshal(snapshot{Index: s.Index, Next: s.Next, Node: 1, Producers: s.Producers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, want) {
 			t.Fatalf("restored %+v, then took %s (%v)", s, b, err)
 		}
 	})

@@ -15,15 +15,21 @@
 // start the host restores the snapshot and applies the entries after it
 // again, and Restore first cuts the log back to the snapshot's next offset
 // (or, if this node's retention deleted records past it, empties the log
-// and starts it there).
+// and starts it there). The snapshot also carries the state the log's
+// checks of idempotent producers need (Log.Producers), which Restore gives
+// the log once it ends at the snapshot's end: rebuilt from the log, it
+// would lack what this node's retention deleted, and a retry the other
+// replicas answered as a duplicate would be written here, at offsets
+// they gave other records.
 // A replica whose log is shorter than a snapshot it receives (an empty
 // disk, or a leader that compacted past what it needs) fetches the missing
 // batches from a node that has them (Fetch). That fetch runs in the
 // background, off the Raft loop every group of the node shares: Restore
 // returns at once, and the entries applied meanwhile wait in memory, in
-// order, and are appended once it is done (their offsets, and whether an
-// idempotent producer's batch is written at all, depend on the log's tail,
-// so neither is known before; no snapshot is taken meanwhile).
+// order, and are appended once it is done, after the snapshot's producer
+// state is given to the log (their offsets, and whether an idempotent
+// producer's batch is written at all, depend on the log before them, so
+// neither is known before; no snapshot is taken meanwhile).
 //
 // The package knows nothing of the broker: it writes through Log.
 package replica
@@ -84,6 +90,16 @@ type Log interface {
 	// ReadBatches returns whole stored batches from the one starting at
 	// from, about maxBytes of them but at least one if any.
 	ReadBatches(from int64, maxBytes int) ([]byte, error)
+	// Producers returns the state AppendEntry's decisions depend on
+	// beside the log's bytes (the idempotent producers' sequences), as
+	// of the log's end, as JSON this package does not read; nil if none.
+	// A snapshot carries it: rebuilt from the log, it would lack what
+	// this node's retention deleted.
+	Producers() ([]byte, error)
+	// SetProducers installs a state Producers returned, as of the log's
+	// end, in place of the one the log would give. One it refuses
+	// changes nothing.
+	SetProducers(state []byte) error
 }
 
 // Fetch asks node for the stored batches from offset from on (about 1 MiB
@@ -111,6 +127,9 @@ type snapshot struct {
 	Index uint64 `json:"index"` // the last applied entry
 	Next  int64  `json:"next"`  // the log's next offset after it
 	Node  uint64 `json:"node"`  // who took it: its log holds what retention left of [0, Next)
+	// Producers is Log.Producers at Next; a snapshot taken before it was
+	// carried has none, and the log's own state is kept.
+	Producers json.RawMessage `json:"producers,omitempty"`
 }
 
 // Partition is the state machine of one partition's Raft group.
@@ -259,8 +278,9 @@ func checkEntry(cmd []byte) error {
 	return nil
 }
 
-// Snapshot syncs the log, then records its end: a snapshot never claims
-// bytes a crash could take back. During a catch-up there is no end to
+// Snapshot syncs the log, then records its end and its producer state
+// there (it runs between applies): a snapshot never claims bytes a crash
+// could take back. During a catch-up there is no end to
 // record yet (the entries applied meanwhile are not written): it answers
 // multiraft.ErrSnapshotLater, and the Raft log keeps those entries. It
 // does so without waiting for mu, which finish holds while it appends
@@ -281,7 +301,11 @@ func (p *Partition) Snapshot() ([]byte, error) {
 	if err := p.log.Sync(); err != nil {
 		return nil, err
 	}
-	return json.Marshal(snapshot{Index: p.applied, Next: p.log.NextOffset(), Node: p.self})
+	producers, err := p.log.Producers()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(snapshot{Index: p.applied, Next: p.log.NextOffset(), Node: p.self, Producers: producers})
 }
 
 // Restore makes the log hold exactly what the snapshot covers: cut back
@@ -294,9 +318,9 @@ func (p *Partition) Snapshot() ([]byte, error) {
 // the snapshot's index, healing a failure, only once the log holds what
 // the snapshot covers or a catch-up is completing it. A replica left
 // with half a restore (a failure cleared over a log not cut back, say)
-// would append entries twice. The one refusal that cannot leave things
-// as they were, a cut refused after a catch-up was stopped, fails the
-// replica instead.
+// would append entries twice. The refusals that cannot leave things as
+// they were, a cut refused after a catch-up was stopped and a producer
+// state the log refuses once cut back, fail the replica instead.
 func (p *Partition) Restore(data []byte) error {
 	s, err := decode(data)
 	if err != nil {
@@ -344,6 +368,12 @@ func (p *Partition) Restore(data []byte) error {
 			return err
 		}
 	}
+	if next >= s.Next {
+		if err := p.setProducers(s); err != nil {
+			p.failed = err // the log is cut back already
+			return err
+		}
+	}
 	p.applied, p.failed = s.Index, nil
 	if next < s.Next {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -353,6 +383,20 @@ func (p *Partition) Restore(data []byte) error {
 			defer close(cu.done)
 			p.finish(cu, p.catchUp(ctx, s))
 		}()
+	}
+	return nil
+}
+
+// setProducers gives the log, which ends at s.Next, the producer state
+// s carries, if any: the state every replica had there, whatever this
+// node's retention deleted before (an emptied log knows no producer, and
+// would write a retry the others answered as a duplicate).
+func (p *Partition) setProducers(s snapshot) error {
+	if s.Producers == nil {
+		return nil
+	}
+	if err := p.log.SetProducers(s.Producers); err != nil {
+		return fmt.Errorf("replica: restore producer state: %w", err)
 	}
 	return nil
 }
@@ -423,6 +467,9 @@ func (p *Partition) finish(cu *catchUp, err error) {
 		return
 	}
 	defer p.setBehind(nil) // once the queue is appended: see Snapshot
+	if err == nil {
+		err = p.setProducers(cu.snap)
+	}
 	if err != nil {
 		p.failed = err
 		return

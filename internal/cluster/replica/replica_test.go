@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -26,6 +27,10 @@ type memLog struct {
 	synced  int64
 	start   int64 // the first offset (after StartAt)
 	fail    bool  // the next append writes one batch and fails
+	// producers is Producers' answer, and what SetProducers set; setAt
+	// the log's next offset at each SetProducers. It refuses "refused".
+	producers []byte
+	setAt     []int64
 }
 
 func (l *memLog) AppendBatches(b []byte) (int64, error) {
@@ -92,6 +97,16 @@ func (l *memLog) StartAt(off int64) error {
 	return nil
 }
 
+func (l *memLog) Producers() ([]byte, error) { return l.producers, nil }
+
+func (l *memLog) SetProducers(state []byte) error {
+	if string(state) == `"refused"` {
+		return errors.New("producer state refused")
+	}
+	l.producers, l.setAt = state, append(l.setAt, l.next)
+	return nil
+}
+
 func (l *memLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
 	if from < l.start {
 		return nil, &StartError{Start: l.start}
@@ -133,7 +148,7 @@ func TestPartition(t *testing.T) {
 		t.Fatal(err)
 	}
 	var s snapshot
-	if err := json.Unmarshal(snap, &s); err != nil || s != (snapshot{Index: 6, Next: 5, Node: 1}) || l.synced != 5 {
+	if err := json.Unmarshal(snap, &s); err != nil || !reflect.DeepEqual(s, snapshot{Index: 6, Next: 5, Node: 1}) || l.synced != 5 {
 		t.Fatalf("snapshot %+v %v, synced %d", s, err, l.synced)
 	}
 	p.Apply(7, batch(4))
