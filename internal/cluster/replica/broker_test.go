@@ -1,0 +1,121 @@
+package replica_test
+
+import (
+	"context"
+	"log/slog"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// idem is a batch of n records of producer pid (epoch 0) from sequence
+// seq; pid -1: no producer.
+func idem(pid int64, seq int32, n int) []byte {
+	var bld recordbatch.Builder
+	bld.Reset(nil)
+	for range n {
+		bld.Add(0, 1, nil, []byte("v"), nil)
+	}
+	h := recordbatch.NewHeader(0)
+	h.ProducerID, h.ProducerEpoch, h.BaseSequence = pid, 0, seq
+	return bld.Finish(h)
+}
+
+// Two replicas over the broker's logs; the second is restored from a
+// snapshot whose end its log cannot be cut back to: it restarts past its
+// retention (its log starts over empty at the snapshot's end), or it
+// catches up from voters whose retention deleted everything below it. The
+// producer's retry of a batch written before the snapshot, committed
+// after it, is answered as a duplicate on both, and the next batch gets
+// the same offset on both. Before the snapshot carried the producer state,
+// the restored replica knew no producer and wrote the retry again: one
+// offset, two messages.
+func TestRestoredReplicaKeepsProducers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		restore func(t *testing.T, l *broker.ReplicaLog, snap []byte) *replica.Partition
+	}{
+		{"restart past retention", func(t *testing.T, l *broker.ReplicaLog, snap []byte) *replica.Partition {
+			// Retention deleted everything, then the node restarts.
+			if err := l.StartAt(l.NextOffset()); err != nil {
+				t.Fatal(err)
+			}
+			p := replica.New(l, 2, voters, nil)
+			if err := p.Restore(snap); err != nil || l.EarliestOffset() != 5 {
+				t.Fatalf("restore: %v, log starts at %d, want 5", err, l.EarliestOffset())
+			}
+			if r := p.Apply(3, idem(-1, 0, 1)).(replica.Result); r.Err != nil || !slices.Equal(r.Bases, []int64{5}) {
+				t.Fatalf("entry 3 applied again: %+v", r)
+			}
+			return p
+		}},
+		{"catch-up past the voters' retention", func(t *testing.T, l *broker.ReplicaLog, snap []byte) *replica.Partition {
+			if err := l.TruncateTo(0); err != nil { // an empty disk
+				t.Fatal(err)
+			}
+			p := replica.New(l, 2, voters, func(context.Context, uint64, int64) ([]byte, error) {
+				return nil, &replica.StartError{Start: 6}
+			})
+			if err := p.Restore(snap); err != nil {
+				t.Fatal(err)
+			}
+			for p.CatchingUp() { // every voter answers at once
+				runtime.Gosched()
+			}
+			if l.EarliestOffset() != 5 || l.NextOffset() != 5 {
+				t.Fatalf("caught up: log [%d, %d), want [5, 5)", l.EarliestOffset(), l.NextOffset())
+			}
+			if r := p.Apply(3, idem(-1, 0, 1)).(replica.Result); r.Err != nil || !slices.Equal(r.Bases, []int64{5}) {
+				t.Fatalf("entry 3 applied again: %+v", r)
+			}
+			return p
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs [2]*broker.ReplicaLog
+			var parts [2]*replica.Partition
+			for i := range logs {
+				cfg := broker.DefaultConfig()
+				cfg.DataDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+				b, err := broker.Open(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				if _, err := b.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
+					t.Fatal(err)
+				}
+				if logs[i], err = b.ReplicaLog("t", 0); err != nil {
+					t.Fatal(err)
+				}
+				parts[i] = replica.New(logs[i], uint64(i+1), voters, nil)
+			}
+			apply := func(index uint64, entry []byte, wantBase int64) {
+				t.Helper()
+				for i, p := range parts {
+					r := p.Apply(index, entry).(replica.Result)
+					if r.Err != nil || !slices.Equal(r.Bases, []int64{wantBase}) || logs[i].NextOffset() != logs[0].NextOffset() {
+						t.Fatalf("entry %d on replica %d: %+v, log at %d; want base %d, log at %d", index, i+1, r, logs[i].NextOffset(), wantBase, logs[0].NextOffset())
+					}
+				}
+			}
+			apply(1, idem(7, 0, 2), 0)
+			apply(2, idem(7, 2, 3), 2)
+			snap, err := parts[1].Snapshot() // ends at 5
+			if err != nil {
+				t.Fatal(err)
+			}
+			apply(3, idem(-1, 0, 1), 5)
+
+			parts[1] = tc.restore(t, logs[1], snap)
+			apply(4, idem(7, 2, 3), 2) // the retry: a duplicate, nothing written
+			apply(5, idem(7, 5, 1), 6)
+		})
+	}
+}
+
+var voters = []uint64{1, 2, 3}
