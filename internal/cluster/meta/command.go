@@ -261,11 +261,17 @@ func (s *Store) alterLocked(a AlterTopic) Result {
 	return Result{Topic: &out}
 }
 
+// PartitionGroups bounds the partitions' Raft group IDs, numbered from 1:
+// the IDs from it on are the consumer-group shards' (internal/cluster/node),
+// and 0 is the metadata's own.
+const PartitionGroups = 1 << 48
+
 // roomLocked refuses placing n more partitions if their Raft group IDs
-// would wrap: past the largest, the next are 0 (the metadata's own
-// group) and then groups in use.
+// would reach PartitionGroups: a partition's group would then be a
+// consumer-group shard's (wrapped past the largest ID, the metadata's
+// own, then groups in use).
 func (s *Store) roomLocked(n int) error {
-	if uint64(n) > math.MaxUint64-s.d.NextGroup {
+	if s.d.NextGroup > PartitionGroups || uint64(n) > PartitionGroups-s.d.NextGroup {
 		return fmt.Errorf("%w: group IDs from %d, %d wanted", ErrExhausted, s.d.NextGroup, n)
 	}
 	return nil

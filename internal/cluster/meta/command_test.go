@@ -171,6 +171,9 @@ func TestRestoreRefusesBadSnapshots(t *testing.T) {
 		`{"nodes":{},"topics":{"a":{"name":"a","replication_factor":1,"partitions":[{"index":0,"group":1}]},` +
 			`"b":{"name":"b","replication_factor":1,"partitions":[{"index":0,"group":1}]}},"next_group":2}`,
 		`{"nodes":{},"topics":{},"next_producer_id":-1}`,
+		// Past the partitions' group IDs: the consumer-group shards' from
+		// there on.
+		`{"nodes":{},"topics":{},"next_group":281474976710657}`,
 	} {
 		s := New()
 		register(t, s, 1, 2)
@@ -221,14 +224,16 @@ func TestCountersDoNotWrap(t *testing.T) {
 		wantErr  error
 		check    func(*Store, Result) string // for a command taken
 	}{
-		{name: "group IDs", from: `"next_group":4`, to: `"next_group":18446744073709551614`,
+		// Partition group IDs end below PartitionGroups (1<<48), where
+		// the consumer-group shards' start.
+		{name: "group IDs", from: `"next_group":4`, to: `"next_group":281474976710655`,
 			cmd: Command{CreateTopic: &CreateTopic{Name: "events", ID: TopicID{7}, Partitions: 2, ReplicationFactor: 1}}, wantErr: ErrExhausted},
-		{name: "group IDs at the end", from: `"next_group":4`, to: `"next_group":` + maxU,
+		{name: "group IDs at the end", from: `"next_group":4`, to: `"next_group":281474976710656`,
 			cmd: Command{AddPartitions: &AddPartitions{Name: "orders", Count: 4}}, wantErr: ErrExhausted},
-		{name: "the last group IDs", from: `"next_group":4`, to: `"next_group":18446744073709551613`,
+		{name: "the last group IDs", from: `"next_group":4`, to: `"next_group":281474976710654`,
 			cmd: Command{AddPartitions: &AddPartitions{Name: "orders", Count: 5}},
 			check: func(s *Store, r Result) string {
-				if g := r.Topic.Partitions[4].Group; g != math.MaxUint64-1 || s.d.NextGroup != math.MaxUint64 {
+				if g := r.Topic.Partitions[4].Group; g != PartitionGroups-1 || s.d.NextGroup != PartitionGroups {
 					return fmt.Sprintf("last group %d, next %d", g, s.d.NextGroup)
 				}
 				return ""

@@ -136,8 +136,8 @@ func (s *Store) Restore(b []byte) error {
 // that Apply or the readers would panic on, or that would hand out an ID
 // in use: a missing map or entry (JSON null), a negative placement slot,
 // replication factor or next producer ID, a next group ID of 0 (the
-// metadata's), a partition's group that is 0, another's too, or not
-// below the next group ID.
+// metadata's) or past PartitionGroups, a partition's group that is 0,
+// another's too, or not below the next group ID.
 func (d *data) check() error {
 	if d.Nodes == nil || d.Topics == nil {
 		return errors.New("no nodes or no topics")
@@ -165,7 +165,7 @@ func (d *data) check() error {
 			return fmt.Errorf("generation of node %d is null", id)
 		}
 	}
-	if d.NextGroup == GroupID || d.NextSlot < 0 || d.NextProducerID < 0 {
+	if d.NextGroup == GroupID || d.NextGroup > PartitionGroups || d.NextSlot < 0 || d.NextProducerID < 0 {
 		return fmt.Errorf("next group %d, slot %d, producer ID %d", d.NextGroup, d.NextSlot, d.NextProducerID)
 	}
 	return nil

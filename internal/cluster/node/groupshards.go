@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/groupstore"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
@@ -35,8 +36,9 @@ type GroupShardSink interface {
 }
 
 // groupShardBase is the Raft group ID of shard 0: far above the
-// partitions' groups, which the metadata numbers from 1.
-const groupShardBase = 1 << 48
+// partitions' groups, which the metadata numbers from 1 and keeps below
+// it.
+const groupShardBase = meta.PartitionGroups
 
 // claimTimeout bounds a new leader's claim of a shard.
 const claimTimeout = 5 * time.Second
