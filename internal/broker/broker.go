@@ -32,6 +32,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // Broker is an open data directory. Its exported methods are safe for
@@ -297,28 +298,16 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 // returns nil on cancellation.
 func (b *Broker) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.loop(ctx, b.cfg.FsyncInterval, b.flush) })
-	g.Go(func() error { return b.loop(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention) })
+	g.Go(func() error { periodic.Every(ctx, b.cfg.FsyncInterval, b.flush); return nil })
+	g.Go(func() error { periodic.Every(ctx, b.cfg.RetentionCheckInterval, b.enforceRetention); return nil })
 	g.Go(func() error { return b.coord.Run(ctx) })
 	g.Go(func() error { return b.watchStorage(ctx) })
 	g.Go(func() error {
 		b.verifyLogs(ctx)
-		return b.loop(ctx, b.cfg.RetentionCheckInterval, func() { b.verifyLogs(ctx) })
+		periodic.Every(ctx, b.cfg.RetentionCheckInterval, func() { b.verifyLogs(ctx) })
+		return nil
 	})
 	return g.Wait()
-}
-
-func (b *Broker) loop(ctx context.Context, every time.Duration, tick func()) error {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			tick()
-		}
-	}
 }
 
 // snapshot returns the current topics sorted by name.

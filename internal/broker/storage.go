@@ -12,6 +12,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // storageCheckInterval is how often the broker checks that its data
@@ -95,12 +96,13 @@ func (b *Broker) StorageProblem() error {
 // ends.
 func (b *Broker) watchStorage(ctx context.Context) error {
 	tick := 0
-	return b.loop(ctx, storageCheckInterval, func() {
+	periodic.Every(ctx, storageCheckInterval, func() {
 		if b.checkStorage() == nil && tick%filesCheckEvery == 0 {
 			b.checkFiles()
 		}
 		tick++
 	})
+	return nil
 }
 
 // filesCheckEvery spaces out checkFiles, two stats per partition.

@@ -317,20 +317,6 @@ func (c *Coordinator) run(ctx context.Context) error {
 	}
 }
 
-// every calls f every d until ctx ends, and returns nil.
-func every(ctx context.Context, d time.Duration, f func()) error {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			f()
-		}
-	}
-}
-
 // idle is how long the timer loop sleeps when no group has a deadline.
 const idle = time.Hour
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/history"
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // rebalancesFile, in the data directory, keeps the groups' closed
@@ -49,7 +50,8 @@ func (c *Coordinator) sampleHistory() {
 
 // sampleLoop calls sampleHistory every history interval until ctx ends.
 func (c *Coordinator) sampleLoop(ctx context.Context) error {
-	return every(ctx, c.hist.lag.Config().Interval, c.sampleHistory)
+	periodic.Every(ctx, c.hist.lag.Config().Interval, c.sampleHistory)
+	return nil
 }
 
 // recordRebalancesLocked hands the rebalances of cg that closed since the

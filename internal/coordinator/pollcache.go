@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // Poll read-ahead: a poll that reads forward (past what its group last
@@ -159,5 +160,6 @@ func (rc *runCache) sweep() {
 
 // sweepRuns sweeps the poll cache every runIdle until ctx ends.
 func (c *Coordinator) sweepRuns(ctx context.Context) error {
-	return every(ctx, runIdle, c.runs.sweep)
+	periodic.Every(ctx, runIdle, c.runs.sweep)
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // handOffEvery is how often HandOff looks again at what this node leads.
@@ -63,7 +64,7 @@ func (n *Node) shed(ctx context.Context) {
 		return
 	case <-n.left:
 	}
-	every(ctx, handOffEvery, func() { _, _, _ = n.handOffRound(ctx) })
+	periodic.Every(ctx, handOffEvery, func() { _, _, _ = n.handOffRound(ctx) })
 }
 
 // handOffRound asks, for each group this node leads, a transfer to the

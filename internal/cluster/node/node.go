@@ -35,6 +35,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/transport"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // Config configures a Node.
@@ -410,18 +411,4 @@ func (n *Node) downPeers() map[uint64]bool {
 }
 
 // everyTick calls fn once a Raft tick until ctx is done.
-func (n *Node) everyTick(ctx context.Context, fn func()) { every(ctx, n.cfg.Tick, fn) }
-
-// every calls fn every d until ctx is done.
-func every(ctx context.Context, d time.Duration, fn func()) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		fn()
-	}
-}
+func (n *Node) everyTick(ctx context.Context, fn func()) { periodic.Every(ctx, n.cfg.Tick, fn) }
