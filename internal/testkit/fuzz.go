@@ -31,3 +31,29 @@ func Spots(b []byte) []int {
 	n := len(b)
 	return []int{0, 1, n / 3, n / 2, n - 2, n - 1}
 }
+
+// Snapshotter is a Raft state machine as its snapshot tests use it.
+type Snapshotter interface {
+	Snapshot() ([]byte, error)
+	Restore([]byte) error
+}
+
+// Snap is s's snapshot, failing tb if it cannot be taken.
+func Snap(tb testing.TB, s Snapshotter) []byte {
+	tb.Helper()
+	b, err := s.Snapshot()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// Restored is fresh() restored from b, failing tb if b does not restore.
+func Restored[S Snapshotter](tb testing.TB, fresh func() S, b []byte) S {
+	tb.Helper()
+	s := fresh()
+	if err := s.Restore(b); err != nil {
+		tb.Fatalf("restore %s: %v", b, err)
+	}
+	return s
+}

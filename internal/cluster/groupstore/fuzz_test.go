@@ -64,26 +64,6 @@ func fixture(tb testing.TB) *State {
 	return s
 }
 
-// snap is s's snapshot.
-func snap(tb testing.TB, s *State) []byte {
-	tb.Helper()
-	b, err := s.Snapshot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// restored is a new shard restored from b, which must restore.
-func restored(tb testing.TB, b []byte) *State {
-	tb.Helper()
-	s := New()
-	if err := s.Restore(b); err != nil {
-		tb.Fatalf("restore %s: %v", b, err)
-	}
-	return s
-}
-
 // answer is Apply's answer as an error, failing t if it is anything else.
 func answer(t *testing.T, entry []byte, res any) error {
 	t.Helper()
@@ -140,12 +120,12 @@ func FuzzApply(f *testing.F) {
 		for _, entry := range entries[:min(len(entries), 64)] {
 			index := s.applied + 1
 			claim := s.Claimed()
-			before := snap(t, s)
+			before := testkit.Snap(t, s)
 			err := answer(t, entry, s.Apply(index, entry))
 			if s.applied != index {
 				t.Fatalf("entry %q: applied %d, want %d", entry, s.applied, index)
 			}
-			after := snap(t, s)
+			after := testkit.Snap(t, s)
 			var c Command
 			decodeErr := json.Unmarshal(entry, &c)
 			switch {
@@ -155,18 +135,18 @@ func FuzzApply(f *testing.F) {
 				t.Fatalf("entry %q under an epoch before the claim of %d answered %v, want ErrFenced", entry, claim, err)
 			}
 			if err != nil {
-				unchanged := restored(t, before)
+				unchanged := testkit.Restored(t, New, before)
 				unchanged.applied = index
-				if want := snap(t, unchanged); !bytes.Equal(after, want) {
+				if want := testkit.Snap(t, unchanged); !bytes.Equal(after, want) {
 					t.Fatalf("refused entry %q (%v) changed the state:\n%s\nwant\n%s", entry, err, after, want)
 				}
 			}
 			// A replica restored from the snapshot before decides alike.
-			twin := restored(t, before)
+			twin := testkit.Restored(t, New, before)
 			if err2 := answer(t, entry, twin.Apply(index, entry)); !sameAnswer(err, err2) {
 				t.Fatalf("entry %q answered %v here, %v on a restored replica", entry, err, err2)
 			}
-			if got := snap(t, twin); !bytes.Equal(got, after) {
+			if got := testkit.Snap(t, twin); !bytes.Equal(got, after) {
 				t.Fatalf("entry %q on a restored replica:\n%s\nhere:\n%s", entry, got, after)
 			}
 			if decodeErr == nil {
@@ -174,15 +154,15 @@ func FuzzApply(f *testing.F) {
 				if encErr != nil {
 					t.Fatalf("entry %q decoded to %+v, which does not encode: %v", entry, c, encErr)
 				}
-				twin := restored(t, before)
+				twin := testkit.Restored(t, New, before)
 				if err3 := answer(t, again, twin.Apply(index, again)); !sameAnswer(err, err3) {
 					t.Fatalf("entry %q answered %v, encoded again as %s %v", entry, err, again, err3)
 				}
-				if got := snap(t, twin); !bytes.Equal(got, after) {
+				if got := testkit.Snap(t, twin); !bytes.Equal(got, after) {
 					t.Fatalf("entry %q encoded again as %s:\n%s\nfirst:\n%s", entry, again, got, after)
 				}
 			}
-			if got := snap(t, restored(t, after)); !bytes.Equal(got, after) {
+			if got := testkit.Snap(t, testkit.Restored(t, New, after)); !bytes.Equal(got, after) {
 				t.Fatalf("after entry %q the snapshot does not round-trip:\n%s\n%s", entry, after, got)
 			}
 		}
@@ -197,27 +177,27 @@ func FuzzApply(f *testing.F) {
 // command without a panic.
 func FuzzRestore(f *testing.F) {
 	s := fixture(f)
-	testkit.AddDamaged(f, snap(f, s))
+	testkit.AddDamaged(f, testkit.Snap(f, s))
 	for _, c := range seedCommands() {
 		b, _ := c.Encode()
 		s.Apply(s.applied+1, b)
-		testkit.AddDamaged(f, snap(f, s))
+		testkit.AddDamaged(f, testkit.Snap(f, s))
 	}
-	testkit.AddDamaged(f, snap(f, New()))
+	testkit.AddDamaged(f, testkit.Snap(f, New()))
 	f.Add([]byte("null"))
 	f.Add([]byte(`{"groups":null,"deleted":null}`))
 	f.Add([]byte(`{"groups":{"g":{}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := fixture(t)
-		before := snap(t, s)
+		before := testkit.Snap(t, s)
 		if err := s.Restore(data); err != nil {
-			if got := snap(t, s); !bytes.Equal(got, before) {
+			if got := testkit.Snap(t, s); !bytes.Equal(got, before) {
 				t.Fatalf("failed restore (%v) changed the shard:\n%s\nwant\n%s", err, got, before)
 			}
 			return
 		}
-		after := snap(t, s)
-		if got := snap(t, restored(t, after)); !bytes.Equal(got, after) {
+		after := testkit.Snap(t, s)
+		if got := testkit.Snap(t, testkit.Restored(t, New, after)); !bytes.Equal(got, after) {
 			t.Fatalf("restored shard does not round-trip:\n%s\n%s", after, got)
 		}
 		s.Groups()

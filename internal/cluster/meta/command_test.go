@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 func apply(t *testing.T, s *Store, index uint64, c Command) Result {
@@ -262,21 +264,21 @@ func TestCountersDoNotWrap(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := snap(t, fixture(t))
+			b := testkit.Snap(t, fixture(t))
 			forged := bytes.Replace(b, []byte(tc.from), []byte(tc.to), 1)
 			if bytes.Equal(forged, b) {
 				t.Fatalf("%s is not in the fixture's snapshot %s", tc.from, b)
 			}
-			s := restored(t, forged)
-			before := snap(t, s)
+			s := testkit.Restored(t, New, forged)
+			before := testkit.Snap(t, s)
 			r := apply(t, s, s.Applied()+1, tc.cmd)
 			if !errors.Is(r.Err, tc.wantErr) || (tc.wantErr == nil && r.Err != nil) {
 				t.Fatalf("answered %+v, want %v", r, tc.wantErr)
 			}
 			if tc.wantErr != nil {
-				unchanged := restored(t, before)
+				unchanged := testkit.Restored(t, New, before)
 				unchanged.d.Applied = s.Applied()
-				if got, want := snap(t, s), snap(t, unchanged); !bytes.Equal(got, want) {
+				if got, want := testkit.Snap(t, s), testkit.Snap(t, unchanged); !bytes.Equal(got, want) {
 					t.Fatalf("refused command changed the state:\n%s\nwant\n%s", got, want)
 				}
 				return

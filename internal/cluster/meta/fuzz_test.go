@@ -65,26 +65,6 @@ func fixture(tb testing.TB) *Store {
 	return s
 }
 
-// snap is s's snapshot.
-func snap(tb testing.TB, s *Store) []byte {
-	tb.Helper()
-	b, err := s.Snapshot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// restored is a new store restored from b, which must restore.
-func restored(tb testing.TB, b []byte) *Store {
-	tb.Helper()
-	s := New()
-	if err := s.Restore(b); err != nil {
-		tb.Fatalf("restore %s: %v", b, err)
-	}
-	return s
-}
-
 // sameResult compares Results by value, errors by message and settings
 // by their encoding (a snapshot encodes them compacted).
 var sameResult = cmp.Options{
@@ -136,7 +116,7 @@ func FuzzApply(f *testing.F) {
 		entries := bytes.Split(data, []byte("\n"))
 		for _, entry := range entries[:min(len(entries), 64)] {
 			index := s.Applied() + 1
-			before := snap(t, s)
+			before := testkit.Snap(t, s)
 			if len(before) > 64<<10 {
 				// Thousands of partitions: each check below would
 				// cost milliseconds; the entry that made them was
@@ -150,26 +130,26 @@ func FuzzApply(f *testing.F) {
 			if s.Applied() != index {
 				t.Fatalf("entry %q: applied %d, want %d", entry, s.Applied(), index)
 			}
-			after := snap(t, s)
+			after := testkit.Snap(t, s)
 			var c Command
 			decodeErr := json.Unmarshal(entry, &c)
 			if decodeErr != nil && !errors.Is(r.Err, ErrInvalid) {
 				t.Fatalf("entry %q does not decode (%v) but answered %v", entry, decodeErr, r.Err)
 			}
 			if r.Err != nil {
-				unchanged := restored(t, before)
+				unchanged := testkit.Restored(t, New, before)
 				unchanged.d.Applied = index
-				if want := snap(t, unchanged); !bytes.Equal(after, want) {
+				if want := testkit.Snap(t, unchanged); !bytes.Equal(after, want) {
 					t.Fatalf("refused entry %q (%v) changed the state:\n%s\nwant\n%s", entry, r.Err, after, want)
 				}
 			}
 			// A replica restored from the snapshot before decides alike.
-			twin := restored(t, before)
+			twin := testkit.Restored(t, New, before)
 			r2 := twin.Apply(index, entry).(Result)
 			if diff := cmp.Diff(r, r2, sameResult); diff != "" {
 				t.Fatalf("entry %q on a restored replica answered differently (-here +there):\n%s", entry, diff)
 			}
-			if got := snap(t, twin); !bytes.Equal(got, after) {
+			if got := testkit.Snap(t, twin); !bytes.Equal(got, after) {
 				t.Fatalf("entry %q on a restored replica:\n%s\nhere:\n%s", entry, got, after)
 			}
 			if decodeErr == nil {
@@ -177,16 +157,16 @@ func FuzzApply(f *testing.F) {
 				if err != nil {
 					t.Fatalf("entry %q decoded to %+v, which does not encode: %v", entry, c, err)
 				}
-				twin := restored(t, before)
+				twin := testkit.Restored(t, New, before)
 				r3 := twin.Apply(index, again).(Result)
 				if diff := cmp.Diff(r, r3, sameResult); diff != "" {
 					t.Fatalf("entry %q encoded again as %s answered differently (-first +again):\n%s", entry, again, diff)
 				}
-				if got := snap(t, twin); !bytes.Equal(got, after) {
+				if got := testkit.Snap(t, twin); !bytes.Equal(got, after) {
 					t.Fatalf("entry %q encoded again as %s:\n%s\nfirst:\n%s", entry, again, got, after)
 				}
 			}
-			if got := snap(t, restored(t, after)); !bytes.Equal(got, after) {
+			if got := testkit.Snap(t, testkit.Restored(t, New, after)); !bytes.Equal(got, after) {
 				t.Fatalf("after entry %q the snapshot does not round-trip:\n%s\n%s", entry, after, got)
 			}
 		}
@@ -200,14 +180,14 @@ func FuzzApply(f *testing.F) {
 // then serves reads and applies every kind of command without a panic.
 func FuzzRestore(f *testing.F) {
 	s := fixture(f)
-	b := snap(f, s)
+	b := testkit.Snap(f, s)
 	testkit.AddDamaged(f, b)
 	for _, c := range seedCommands() {
 		e, _ := c.Encode()
 		s.Apply(s.Applied()+1, e)
-		testkit.AddDamaged(f, snap(f, s))
+		testkit.AddDamaged(f, testkit.Snap(f, s))
 	}
-	testkit.AddDamaged(f, snap(f, New()))
+	testkit.AddDamaged(f, testkit.Snap(f, New()))
 	f.Add([]byte("null"))
 	// The fixture's snapshot with a value no commands make (which
 	// panicked the readers or the next placement), and one of the wrong
@@ -243,15 +223,15 @@ func FuzzRestore(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := fixture(t)
-		before := snap(t, s)
+		before := testkit.Snap(t, s)
 		if err := s.Restore(data); err != nil {
-			if got := snap(t, s); !bytes.Equal(got, before) {
+			if got := testkit.Snap(t, s); !bytes.Equal(got, before) {
 				t.Fatalf("failed restore (%v) changed the state:\n%s\nwant\n%s", err, got, before)
 			}
 			return
 		}
-		after := snap(t, s)
-		if got := snap(t, restored(t, after)); !bytes.Equal(got, after) {
+		after := testkit.Snap(t, s)
+		if got := testkit.Snap(t, testkit.Restored(t, New, after)); !bytes.Equal(got, after) {
 			t.Fatalf("restored state does not round-trip:\n%s\n%s", after, got)
 		}
 		s.Nodes()
