@@ -91,15 +91,51 @@ func (c *clusterBridge) EnsureDLQ(spec broker.TopicSpec) error {
 	return err
 }
 
-// AppendDLQ writes a dead letter's batches through the DLQ partition's
-// leader, wherever it is.
-func (c *clusterBridge) AppendDLQ(topic string, partition int32, batches []byte) error {
+// AppendVia writes batches (a dead letter, or one replayed) through the
+// partition's leader, wherever it is.
+func (c *clusterBridge) AppendVia(topic string, partition int32, batches []byte) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
 	defer cancel()
-	if _, err := c.n.AppendVia(ctx, topic, partition, batches); err != nil {
-		return c.appendError(topic, partition, err)
+	bases, err := c.n.AppendVia(ctx, topic, partition, batches)
+	if err != nil {
+		return nil, c.appendError(topic, partition, err)
+	}
+	return bases, nil
+}
+
+// ReadPoint makes this node's copy of a DLQ partition current before a
+// replay reads it.
+func (c *clusterBridge) ReadPoint(topic string, partition int32) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
+	defer cancel()
+	return c.n.ReadPartition(ctx, topic, partition)
+}
+
+// Replays reads a DLQ's replay record from the metadata.
+func (c *clusterBridge) Replays(dlq string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
+	defer cancel()
+	record, err := c.n.Replays(ctx, dlq)
+	if err != nil {
+		return nil, metaError(err)
+	}
+	return record, nil
+}
+
+// SetReplays replaces a DLQ's replay record in the metadata.
+func (c *clusterBridge) SetReplays(dlq string, record []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
+	defer cancel()
+	if err := c.n.SetReplays(ctx, dlq, record); err != nil {
+		return metaError(err)
 	}
 	return nil
+}
+
+// DeleteDLQ purges a DLQ of the cluster: it is deleted as DELETE /topics
+// deletes a topic of the cluster.
+func (c *clusterBridge) DeleteDLQ(dlq string) error {
+	return c.DeleteTopic(context.Background(), dlq)
 }
 
 // Coordinator is the node coordinating group: the leader of its shard.

@@ -59,6 +59,9 @@ type Broker struct {
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
 	// on an fsync of meta.db.
 	adminMu sync.Mutex
+	// replayMu serialises the replays of a cluster's DLQs on this node
+	// (a single broker's hold meta.db's write transaction instead).
+	replayMu sync.Mutex
 
 	mu     sync.RWMutex
 	topics map[string]*topic // guarded by mu; a *topic is immutable

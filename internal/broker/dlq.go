@@ -73,7 +73,8 @@ func (b *Broker) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error
 			return err
 		}
 		batches, _ := encodeBatches([]Message{msg}, []int{0}, b.now().UnixMilli())
-		return c.AppendDLQ(spec.Name, dl.TP.Partition, batches)
+		_, err := c.AppendVia(spec.Name, dl.TP.Partition, batches)
+		return err
 	}
 	dlq, err := b.ensureDLQ(t)
 	if err != nil {
@@ -86,17 +87,31 @@ func (b *Broker) writeDeadLetter(groupID string, dl groupstate.DeadLetter) error
 // ClusterDLQ keeps the DLQs of a cluster's replicated topics in the
 // cluster, as replicated topics themselves: a dead letter written to a
 // topic local to its group's coordinator would be lost with that node's
-// disk, and be elsewhere after the coordinator moves. A cluster node's
-// Replicator implements it.
+// disk, and be elsewhere after the coordinator moves. So are their
+// replays and purges, which any node may be asked for (dlqreplay.go). A
+// cluster node's Replicator implements it.
 type ClusterDLQ interface {
 	// EnsureDLQ makes spec's topic (a DLQ, as dlqSpec makes it) a topic
 	// of the cluster, created with the cluster's replication factor if
 	// missing and grown to spec's partition count if smaller; an
 	// existing one is used as it is otherwise.
 	EnsureDLQ(spec TopicSpec) error
-	// AppendDLQ appends batches to partition of the DLQ through the
-	// partition's leader, wherever it is, once a majority has them.
-	AppendDLQ(topic string, partition int32, batches []byte) error
+	// AppendVia appends batches to partition of a replicated topic (a
+	// dead letter to its DLQ, or a dead letter replayed) through the
+	// partition's leader, wherever it is, and returns each batch's first
+	// offset once a majority has them.
+	AppendVia(topic string, partition int32, batches []byte) ([]int64, error)
+	// ReadPoint waits until this node's copy of partition of a replicated
+	// topic reflects every write acknowledged before the call.
+	ReadPoint(topic string, partition int32) error
+	// Replays is the replay record of a replicated DLQ (a dlqReplayed in
+	// JSON; nil: nothing replayed), which the cluster's metadata keeps
+	// with the topic, as of a linearizable read; SetReplays replaces it.
+	Replays(dlq string) ([]byte, error)
+	SetReplays(dlq string, record []byte) error
+	// DeleteDLQ deletes a replicated DLQ from the cluster: every node's
+	// copy, and its replay record with it.
+	DeleteDLQ(dlq string) error
 }
 
 // dlqHeadroom is what a DLQ allows beyond its source topic's

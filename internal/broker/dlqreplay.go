@@ -146,8 +146,8 @@ type DeadLetter struct {
 // whole replay, so replays of one broker run one at a time and a second
 // replay does not repeat the first. A crash between a publish and that
 // commit replays those messages again (at least once; their replay count
-// still bounds them). Errors: TOPIC_NOT_FOUND (no DLQ or no target),
-// INVALID_ARGUMENT.
+// still bounds them). A DLQ of a cluster is replayed as replayInCluster
+// says. Errors: TOPIC_NOT_FOUND (no DLQ or no target), INVALID_ARGUMENT.
 func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error) {
 	switch {
 	case req.Max < 0 || req.Offset < 0 || req.EndOffset < 0 || req.MaxReplays < 0:
@@ -182,13 +182,17 @@ func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error)
 	}
 	forGroup := req.Target == "" && !req.ToTopic
 	resp := ReplayResult{NextOffset: req.Offset, DryRun: req.DryRun, Messages: []DeadLetter{}}
+	r := replay{b: b, req: &req, dlq: dlq, target: target, home: target == topic, forGroup: forGroup,
+		partitions: int32(len(dest.parts)), maxMsgs: maxMsgs, maxReplays: maxReplays, resp: &resp}
+	if c, ok := b.repl.(ClusterDLQ); ok && b.replicated(dlq) {
+		return resp, b.replayInCluster(c, &r)
+	}
 	err = b.meta.db.Update(func(tx *bolt.Tx) error {
 		done, err := loadReplayed(tx, dlq)
 		if err != nil {
 			return err
 		}
-		r := replay{b: b, req: &req, dlq: dlq, target: target, home: target == topic, forGroup: forGroup,
-			partitions: int32(len(dest.parts)), maxMsgs: maxMsgs, maxReplays: maxReplays, done: &done, resp: &resp}
+		r.done = &done
 		err = r.run()
 		if !req.DryRun && resp.Replayed > 0 {
 			// Also after a failed publish: what was published is recorded.
@@ -197,6 +201,50 @@ func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error)
 		return err
 	})
 	return resp, err
+}
+
+// replayInCluster is ReplayDLQ for a DLQ that is a topic of the cluster,
+// asked of any node: it reads the DLQ from this node's copies once they
+// reflect every dead letter acknowledged before, writes each message
+// through its target partition's leader, wherever it is (as a dead letter
+// is written), and keeps its record in the cluster's metadata, with the
+// DLQ, so that a replay on another node, or after this one is gone, skips
+// what this one replayed. Replays on one node run one at a time
+// (replayMu); two asked of two nodes at once may both replay a message,
+// as a crash between a publish and its record may (at least once; the
+// replay count bounds them).
+func (b *Broker) replayInCluster(c ClusterDLQ, r *replay) error {
+	b.replayMu.Lock()
+	defer b.replayMu.Unlock()
+	name := r.dlq.cfg.Name
+	for _, p := range r.dlq.parts {
+		if r.req.Partition == nil || p.id == *r.req.Partition {
+			if err := c.ReadPoint(name, p.id); err != nil {
+				return err
+			}
+		}
+	}
+	record, err := c.Replays(name)
+	if err != nil {
+		return err
+	}
+	done := dlqReplayed{Born: r.dlq.cfg.CreatedAt}
+	if len(record) > 0 {
+		if err := json.Unmarshal(record, &done); err != nil {
+			return fmt.Errorf("broker: replay record of %s: %w", name, err)
+		}
+	}
+	r.done, r.via = &done, c.AppendVia
+	err = r.run()
+	if !r.req.DryRun && r.resp.Replayed > 0 {
+		// Also after a failed publish: what was published is recorded.
+		record, merr := json.Marshal(&done)
+		if merr == nil {
+			merr = c.SetReplays(name, record)
+		}
+		err = errors.Join(err, merr)
+	}
+	return err
 }
 
 // replay is one ReplayDLQ in progress.
@@ -209,6 +257,7 @@ type replay struct {
 	partitions          int32 // of the target
 	maxMsgs, maxReplays int
 	done                *dlqReplayed
+	via                 appendFunc // writes to a replicated target (nil: Publish's)
 	resp                *ReplayResult
 }
 
@@ -254,7 +303,7 @@ func (r *replay) run() error {
 			return nil
 		}
 		if len(layer) > 0 && !req.DryRun {
-			if _, err := r.b.Publish(r.target, layer); err != nil {
+			if _, err := r.b.publish(r.target, layer, r.via); err != nil {
 				return err
 			}
 			for _, dl := range dls {
@@ -351,6 +400,11 @@ func replayed(r *commitlog.Record, dl DeadLetter, home, forGroup bool, partition
 // Errors: TOPIC_NOT_FOUND (no such DLQ).
 func (b *Broker) PurgeDLQ(topic string) error {
 	name := api.DLQName(topic)
+	if c, ok := b.repl.(ClusterDLQ); ok && b.repl.Replicates(name) {
+		// Deleting this node's copy alone would leave the others' and
+		// this node's Raft group, which expects it.
+		return c.DeleteDLQ(name)
+	}
 	if err := b.DeleteTopic(name); err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/abd-ulbasit/goqueue/api"
 )
 
@@ -199,5 +201,102 @@ func TestPoisonStopsAfterMaxReplays(t *testing.T) {
 	}
 	if _, err := f.b.ReplayDLQ("orders", ReplayParams{ToTopic: true, Target: "orders"}); !errors.Is(err, api.ErrInvalidArgument) {
 		t.Fatalf("target with to_topic: %v", err)
+	}
+}
+
+// clusterDLQ is a cluster as one node sees it, for DLQs: orders and its
+// DLQ are replicated; writes that name a partition this node does not
+// lead are refused (loopRepl), while AppendVia reaches the leader; the
+// replay record and purges go to the cluster (record, deleted).
+type clusterDLQ struct {
+	loopRepl
+	reads   []int32
+	record  []byte
+	deleted []string
+}
+
+func (c *clusterDLQ) Replicates(topic string) bool {
+	return topic == "orders" || topic == api.DLQName("orders")
+}
+
+func (c *clusterDLQ) EnsureDLQ(spec TopicSpec) error {
+	_, err := c.b.CreateTopic(spec)
+	if errors.Is(err, api.ErrTopicExists) {
+		return nil
+	}
+	return err
+}
+
+func (c *clusterDLQ) AppendVia(topic string, partition int32, batches []byte) ([]int64, error) {
+	return c.apply(topic, partition, batches) // at the leader, wherever it is
+}
+
+func (c *clusterDLQ) ReadPoint(topic string, partition int32) error {
+	c.reads = append(c.reads, partition)
+	return nil
+}
+
+func (c *clusterDLQ) Replays(string) ([]byte, error) { return c.record, nil }
+
+func (c *clusterDLQ) SetReplays(_ string, record []byte) error {
+	c.record = record
+	return nil
+}
+
+func (c *clusterDLQ) DeleteDLQ(dlq string) error {
+	c.deleted = append(c.deleted, dlq)
+	return nil
+}
+
+// A DLQ of a cluster is replayed by a node that leads none of the target's
+// partitions: it reads its copy of the DLQ once current, writes through
+// the leaders, and keeps the replay record in the cluster, not in its
+// meta.db, so another node's replay skips what it replayed. A purge
+// deletes the DLQ from the cluster rather than this node's copy only.
+func TestReplayAndPurgeOfAClusterDLQ(t *testing.T) {
+	f := newReplayFixture(t)
+	c := &clusterDLQ{loopRepl: loopRepl{b: f.b, entries: map[int32]int{}}}
+	f.b.SetReplicator(c)
+	f.publish("a", "b", "c")
+	if got := f.poll("billing", "b"); !sameValues(got, []string{"a", "b", "c"}) {
+		t.Fatalf("billing got %v", got)
+	}
+	f.poll("audit")
+	c.refuse = map[int32]bool{0: true} // another node leads orders/0
+
+	if r := f.replay(ReplayParams{}); r.Replayed != 1 {
+		t.Fatalf("replay %+v", r)
+	}
+	if got := f.poll("billing"); !sameValues(got, []string{"b"}) {
+		t.Fatalf("billing got %v after the replay", got)
+	}
+	if len(c.reads) != 1 || c.reads[0] != 0 || len(c.record) == 0 {
+		t.Fatalf("read points %v, record %s", c.reads, c.record)
+	}
+	err := f.b.meta.db.View(func(tx *bolt.Tx) error {
+		if bk := tx.Bucket(dlqReplayedBucket); bk != nil && bk.Get([]byte(api.DLQName("orders"))) != nil {
+			return errors.New("the replay was recorded in this node's meta.db")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := f.replay(ReplayParams{}); r.Replayed != 0 || r.Skipped != 1 {
+		t.Fatalf("second replay %+v", r)
+	}
+	c.record = nil // as another cluster's: nothing replayed there
+	if r := f.replay(ReplayParams{DryRun: true}); r.Replayed != 1 {
+		t.Fatalf("replay without the record %+v", r)
+	}
+
+	if err := f.b.PurgeDLQ("orders"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.deleted) != 1 || c.deleted[0] != api.DLQName("orders") {
+		t.Fatalf("purge deleted %v in the cluster", c.deleted)
+	}
+	if _, err := f.b.lookup(api.DLQName("orders")); err != nil {
+		t.Fatalf("the purge deleted this node's copy itself: %v", err)
 	}
 }

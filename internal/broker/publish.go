@@ -49,6 +49,12 @@ type Position struct {
 // When Publish returns nil, the messages are as durable as the topic's fsync
 // policy promises.
 func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
+	return b.publish(topicName, msgs, nil)
+}
+
+// publish is Publish, writing a replicated topic through via (nil: the
+// Replicator's Append, which refuses partitions another node leads).
+func (b *Broker) publish(topicName string, msgs []Message, via appendFunc) ([]Position, error) {
 	start := time.Now()
 	t, err := b.lookup(topicName)
 	if err != nil {
@@ -83,7 +89,7 @@ func (b *Broker) Publish(topicName string, msgs []Message) ([]Position, error) {
 		perPart[p] = append(perPart[p], i)
 	}
 	if b.replicated(t) {
-		if err := b.publishReplicated(t, msgs, perPart, now, pos); err != nil {
+		if err := b.publishReplicated(t, msgs, perPart, now, pos, via); err != nil {
 			return nil, err
 		}
 		return pos, nil

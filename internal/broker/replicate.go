@@ -80,7 +80,7 @@ func encodeBatches(msgs []Message, idx []int, now int64) (out []byte, size int) 
 // publishReplicated is Publish's write for a replicated topic: each
 // partition's messages as one Raft entry, the partitions proposed
 // concurrently.
-func (b *Broker) publishReplicated(t *topic, msgs []Message, perPart [][]int, now int64, pos []Position) error {
+func (b *Broker) publishReplicated(t *topic, msgs []Message, perPart [][]int, now int64, pos []Position, via appendFunc) error {
 	var jobs []replicaJob
 	for p, idx := range perPart {
 		if len(idx) > 0 {
@@ -88,7 +88,7 @@ func (b *Broker) publishReplicated(t *topic, msgs []Message, perPart [][]int, no
 			jobs = append(jobs, replicaJob{part: int32(p), batches: batches, records: len(idx), size: size})
 		}
 	}
-	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
+	return b.replicateAll(t, jobs, via, func(j replicaJob, bases []int64) {
 		for k, i := range perPart[j.part] {
 			pos[i].Offset = bases[0] + int64(k) // the entry's batches have contiguous offsets
 		}
@@ -131,7 +131,7 @@ func (b *Broker) publishFramesReplicated(t *topic, frames []Frame, checked []com
 		}
 	}
 	now := time.Now()
-	return b.replicateAll(t, jobs, func(j replicaJob, bases []int64) {
+	return b.replicateAll(t, jobs, nil, func(j replicaJob, bases []int64) {
 		for k, i := range byPart[j.part] {
 			pos[i] = Position{Partition: j.part, Offset: bases[k]}
 			adm.written(i, bases[k], now)
@@ -146,19 +146,26 @@ type replicaJob struct {
 	records, size int
 }
 
-// replicateAll proposes every job's entry concurrently and reports each
-// success to done. A request is all-or-nothing only when it fails whole:
+// appendFunc appends a partition's batches to a replicated topic:
+// Replicator.Append, or ClusterDLQ.AppendVia for the broker's own writes.
+type appendFunc func(topic string, partition int32, batches []byte) ([]int64, error)
+
+// replicateAll proposes every job's entry concurrently, through via (nil:
+// the Replicator's Append), and reports each success to done. A request is all-or-nothing only when it fails whole:
 // if some partitions were written and another failed, NOT_LEADER (which
 // tells a client to send the whole request elsewhere, writing nothing
 // here) would make it write the written ones twice, so the answer is
 // UNAVAILABLE saying which partitions hold their messages.
-func (b *Broker) replicateAll(t *topic, jobs []replicaJob, done func(replicaJob, []int64)) error {
+func (b *Broker) replicateAll(t *topic, jobs []replicaJob, via appendFunc, done func(replicaJob, []int64)) error {
+	if via == nil {
+		via = b.repl.Append
+	}
 	errs := make([]error, len(jobs))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for k, j := range jobs {
 		wg.Go(func() {
-			bases, err := b.repl.Append(t.cfg.Name, j.part, j.batches)
+			bases, err := via(t.cfg.Name, j.part, j.batches)
 			if err != nil {
 				errs[k] = err
 				return

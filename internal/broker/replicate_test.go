@@ -26,6 +26,11 @@ func (r *loopRepl) Append(topic string, partition int32, batches []byte) ([]int6
 	if r.refuse[partition] {
 		return nil, api.ErrNotLeader.Withf("not the leader of %d", partition)
 	}
+	return r.apply(topic, partition, batches)
+}
+
+// apply appends batches as the partition's state machine does.
+func (r *loopRepl) apply(topic string, partition int32, batches []byte) ([]int64, error) {
 	r.mu.Lock()
 	r.entries[partition]++
 	r.mu.Unlock()

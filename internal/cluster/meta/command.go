@@ -39,6 +39,8 @@ type Command struct {
 	Rejoin        *Rejoin        `json:"rejoin,omitempty"`
 	// ReserveProducerIDs is producerids.go's.
 	ReserveProducerIDs *ReserveProducerIDs `json:"reserve_producer_ids,omitempty"`
+	// SetReplays is replays.go's.
+	SetReplays *SetReplays `json:"set_replays,omitempty"`
 }
 
 // RegisterNode adds a node or records that it restarted (its incarnation
@@ -142,6 +144,8 @@ func (s *Store) Apply(index uint64, b []byte) any {
 		return s.rejoinLocked(*c.Rejoin)
 	case c.ReserveProducerIDs != nil:
 		return s.reserveProducerIDsLocked(*c.ReserveProducerIDs)
+	case c.SetReplays != nil:
+		return s.setReplaysLocked(*c.SetReplays)
 	}
 	return Result{Err: fmt.Errorf("%w: empty command", ErrInvalid)}
 }

@@ -68,6 +68,8 @@ type Topic struct {
 	ReplicationFactor int             `json:"replication_factor"`
 	Partitions        []Partition     `json:"partitions"`
 	Settings          json.RawMessage `json:"settings,omitempty"` // see CreateTopic
+	// Replays is the record of the topic's DLQ replays (replays.go).
+	Replays json.RawMessage `json:"replays,omitempty"`
 }
 
 // data is the whole replicated state; what snapshots hold.

@@ -133,6 +133,32 @@ func (n *Node) AlterTopic(ctx context.Context, name string, partitions int32, se
 	return n.awaitReflected(ctx, func(target uint64) bool { return n.locals.doneAt(name) >= target })
 }
 
+// Replays is the replay record of topic, a DLQ of the cluster
+// (meta.SetReplays), as of a linearizable read of the metadata.
+// Errors: current's.
+func (n *Node) Replays(ctx context.Context, name string) (json.RawMessage, error) {
+	t, err := n.current(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return t.Replays, nil
+}
+
+// SetReplays replaces topic's replay record through the metadata group,
+// naming the topic's ID so that a record never lands on a topic created
+// again meanwhile. A retry sets the same record again.
+func (n *Node) SetReplays(ctx context.Context, name string, record json.RawMessage) error {
+	t, err := n.current(ctx, name)
+	if err != nil {
+		return err
+	}
+	r, err := n.Propose(ctx, meta.Command{SetReplays: &meta.SetReplays{Name: name, ID: t.ID, Replays: record}})
+	if err != nil {
+		return err
+	}
+	return r.Err
+}
+
 // readPoint waits until this node's metadata reflects every change
 // committed before the call (a ReadIndex read), trying again while the
 // metadata group elects, for up to readTimeout — or not at all once it has

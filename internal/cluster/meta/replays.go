@@ -1,0 +1,42 @@
+package meta
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// A DLQ replay publishes dead letters again and records which ones it
+// replayed, so that the next replay skips them (broker.ReplayDLQ). A
+// single broker keeps that record in its meta.db; a DLQ that is a topic
+// of the cluster keeps it here, with the topic, so that a replay on any
+// node sees what replays on the others did, the record outlives the node
+// that wrote it, and it goes with the topic (a DLQ purged, then created
+// again by the next dead letter, starts with nothing replayed). The
+// metadata never reads the record: its format is the broker's.
+
+// SetReplays replaces the replay record of topic Name. ID, if set, must be
+// the topic's, so a record is never given to a topic created again.
+type SetReplays struct {
+	Name    string          `json:"name"`
+	ID      TopicID         `json:"id,omitzero"`
+	Replays json.RawMessage `json:"replays"`
+}
+
+// maxReplaysBytes bounds a record. Replayed offsets are kept as ranges,
+// so a record stays small unless replays filtered by group or reason
+// left many holes; past this size a replay is refused rather than make
+// every metadata snapshot carry it.
+const maxReplaysBytes = 4 << 20
+
+func (s *Store) setReplaysLocked(r SetReplays) Result {
+	t, err := s.topicLocked(r.Name, r.ID)
+	if err != nil {
+		return Result{Err: err}
+	}
+	if len(r.Replays) > maxReplaysBytes || !json.Valid(r.Replays) {
+		return Result{Err: fmt.Errorf("%w: replay record of %q (%d bytes) is not JSON or is larger than %d bytes", ErrInvalid, r.Name, len(r.Replays), maxReplaysBytes)}
+	}
+	t.Replays = r.Replays
+	out := t.clone()
+	return Result{Topic: &out}
+}
