@@ -260,6 +260,13 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 	if c.isClosed() {
 		return nil, ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		// Also on the stream, whose poll of a ctx past its deadline
+		// waits for nothing (wait below is not positive) and would
+		// answer nothing, not ctx's error: a loop polling until Poll
+		// fails never ended.
+		return nil, err
+	}
 	if err := c.ensureJoined(ctx); err != nil {
 		return nil, err
 	}

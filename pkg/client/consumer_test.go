@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -158,5 +159,26 @@ func TestConsumerReadsEverythingAndCommits(t *testing.T) {
 	msgs, err := again.Poll(ctx, 100)
 	if err != nil || len(msgs) != 0 {
 		t.Fatalf("after commit, a new member got %d messages, %v", len(msgs), err)
+	}
+}
+
+// Poll with a context past its deadline fails with the context's error on
+// either transport. On the stream it answered no messages and no error,
+// so a loop polling until Poll fails (a shutdown by context) never ended.
+func TestPollEndsWithItsContext(t *testing.T) {
+	srv, _ := setup(t, "orders", 3)
+	cons := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"orders"},
+		PollWait: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cons.Poll(ctx, 10); err != nil { // joined
+		t.Fatal(err)
+	}
+	past, cancelPast := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelPast()
+	for range 3 {
+		if msgs, err := cons.Poll(past, 10); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Poll past its deadline: %d messages, %v", len(msgs), err)
+		}
 	}
 }
