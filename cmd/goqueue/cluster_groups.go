@@ -266,7 +266,8 @@ func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {
 const groupWriteTimeout = 5 * time.Second
 
 // Holds is Replicated.Holds: a topic of the metadata is held where its
-// partition's replicas name this node; any other topic is local.
+// partition's replicas name this node, or this node mirrors the
+// partition (node.Mirrors); any other topic is local.
 func (g *groupShards) Holds(topic string, partition int32) bool {
 	t, ok := g.n.Placement(topic)
 	if !ok {
@@ -274,7 +275,7 @@ func (g *groupShards) Holds(topic string, partition int32) bool {
 	}
 	for _, p := range t.Partitions {
 		if p.Index == partition {
-			return slices.Contains(p.Replicas, g.n.ID())
+			return slices.Contains(p.Replicas, g.n.ID()) || g.n.Mirrors(topic, partition)
 		}
 	}
 	return false

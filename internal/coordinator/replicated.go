@@ -48,8 +48,8 @@ type Replicated interface {
 	// messages its successor's members had acknowledged meanwhile.
 	Confirm(ctx context.Context, group string, epoch uint64) error
 	// Holds reports whether this node holds a copy of a partition (a
-	// replica of it, or a topic local to this node); a node that does not
-	// keeps an empty log in its place.
+	// replica or a mirror of it, or a topic local to this node); a node
+	// that does not keeps an empty log in its place.
 	Holds(topic string, partition int32) bool
 }
 
@@ -101,9 +101,9 @@ func (c *Coordinator) AwaitCopies(ctx context.Context, offsets Offsets) {
 }
 
 // unbounded reports whether a Kafka commit of tp is bounded by nothing
-// here: on a cluster node that holds no copy of tp, whose empty log in its
-// place has no high watermark to bound it. (Such a coordinator's HTTP
-// members are not handed tp: it serves only partitions it holds.)
+// here: on a cluster node that holds no copy of tp (no replica, and its
+// mirror not started yet), whose empty log in its place has no high
+// watermark to bound it.
 func (c *Coordinator) unbounded(tp delivery.TP) bool {
 	return c.repl != nil && !c.repl.Holds(tp.Topic, tp.Partition)
 }

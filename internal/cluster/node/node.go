@@ -126,6 +126,9 @@ type Node struct {
 	parts   map[uint64]*hosted
 	leaders map[uint64]multiraft.Status
 	isr     map[uint64]ledGroup // of the groups this node leads (report.go)
+	// mir are the mirrors of partitions this node holds no replica of
+	// (mirror.go).
+	mir mirrors
 
 	locals     *locals       // the topics made locally (local.go)
 	reconciled atomic.Uint64 // the metadata index the broker reflects (topics.go)
@@ -322,6 +325,7 @@ func (n *Node) Run(ctx context.Context) error {
 		g.Go(func() error { n.watchLeader(gctx); return nil })
 		g.Go(func() error { n.reconcile(gctx); return nil })
 		g.Go(func() error { n.watchPartitions(gctx); return nil })
+		g.Go(func() error { n.keepMirrors(gctx); return nil })
 		g.Go(func() error { n.reconfigure(gctx); return nil })
 		g.Go(func() error { n.trackISR(gctx); return nil })
 		g.Go(func() error { n.reportLeaders(gctx); return nil })

@@ -431,15 +431,16 @@ func (n *Node) fetcher(group uint64) replica.Fetch {
 	}
 }
 
-// serveFetch answers a fetchRequest from this node's log of the group.
-func (n *Node) serveFetch(f fetchRequest) answer {
+// serveFetchMax answers a fetchRequest from this node's log of the group,
+// about maxBytes of batches (at least one, if any).
+func (n *Node) serveFetchMax(f fetchRequest, maxBytes int) answer {
 	n.pmu.Lock()
 	h, ok := n.parts[f.Group]
 	n.pmu.Unlock()
 	if !ok {
 		return answer{Refused: fmt.Sprintf("node %d holds no replica of group %d", n.cfg.ID, f.Group)}
 	}
-	b, err := h.log.ReadBatches(f.From, fetchBytes)
+	b, err := h.log.ReadBatches(f.From, maxBytes)
 	var re *commitlog.RangeError
 	switch {
 	case errors.As(err, &re) && f.From < re.Earliest:

@@ -263,7 +263,8 @@ func batch(vals ...string) []byte {
 	return b.Finish(recordbatch.NewHeader(0))
 }
 
-// leader waits until the running nodes agree on the group's leader.
+// leader waits until the running replicas of the group agree on its
+// leader.
 func (c *replicaCluster) leader(ctx context.Context, group uint64) int {
 	for {
 		var seen []uint64
@@ -272,11 +273,13 @@ func (c *replicaCluster) leader(ctx context.Context, group uint64) int {
 				continue
 			}
 			nd.pmu.Lock()
-			st := nd.leaders[group]
+			st, hosted := nd.leaders[group] // a group this node runs
 			nd.pmu.Unlock()
-			seen = append(seen, st.Leader)
+			if hosted {
+				seen = append(seen, st.Leader)
+			}
 		}
-		if seen[0] != 0 && !slices.ContainsFunc(seen, func(l uint64) bool { return l != seen[0] }) {
+		if len(seen) > 0 && seen[0] != 0 && !slices.ContainsFunc(seen, func(l uint64) bool { return l != seen[0] }) {
 			return int(seen[0]) - 1
 		}
 		select {

@@ -30,6 +30,8 @@ type request struct {
 	Propose json.RawMessage `json:"propose,omitempty"`
 	// Fetch asks for a partition's stored batches (partitions.go).
 	Fetch *fetchRequest `json:"fetch,omitempty"`
+	// Mirror asks for several partitions' at once (mirror.go).
+	Mirror []fetchRequest `json:"mirror,omitempty"`
 	// Append asks a partition's leader to append (AppendVia).
 	Append *appendRequest `json:"append,omitempty"`
 	// Join comes from a peer with no Raft state (identity.go).
@@ -55,6 +57,8 @@ type answer struct {
 	// below the log's start (retention deleted them).
 	Batches []byte `json:"batches,omitempty"`
 	Start   int64  `json:"start,omitempty"`
+	// Mirrored answers a Mirror request: one fetch answer per partition.
+	Mirrored []answer `json:"mirrored,omitempty"`
 	// Bases answer an append: each batch's first offset.
 	Bases []int64 `json:"bases,omitempty"`
 	// Fresh and Gen answer a join: this node was never in a running
@@ -155,7 +159,9 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 	err := json.Unmarshal(raw, &req)
 	switch {
 	case err == nil && req.Fetch != nil:
-		a = n.serveFetch(*req.Fetch)
+		a = n.serveFetchMax(*req.Fetch, fetchBytes)
+	case err == nil && req.Mirror != nil:
+		a = n.serveMirror(req.Mirror)
 	case err == nil && req.Append != nil:
 		a = n.serveAppend(ctx, *req.Append)
 	case err == nil && req.Join != nil:

@@ -394,9 +394,10 @@ func (n *Node) stale() map[string]localTopic {
 	return out
 }
 
-// dropLocal stops a deleted topic's groups, removes their Raft state and
-// the local copy, then forgets the record.
+// dropLocal stops a deleted topic's groups and mirrors, removes their
+// Raft state and the local copy, then forgets the record.
 func (n *Node) dropLocal(ctx context.Context, name string, rec localTopic) error {
+	n.stopMirrors(rec.Groups)
 	for _, g := range rec.Groups {
 		if err := n.raft.RemoveGroup(ctx, g); err != nil {
 			return err

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// On five nodes a topic of replication factor 3 leaves every node without
+// a replica of some of its partitions. A group's coordinator mirrors
+// those (node.Mirrors), so a group of HTTP members consumes every message
+// of every partition, whichever node coordinates it, and its lag is true.
+// (Before, the coordinator's copy of a partition it held no replica of
+// stayed empty: its members were handed the partition and got nothing from
+// it — a group consumed 26 of 50 messages — and GET /groups said lag 0.)
+func TestBinaryClusterFiveNodesGroupReadsEveryPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	c := startClusterProcs(t, 5)
+	ids := []uint64{1, 2, 3, 4, 5}
+	c.agree(ids, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, 60*time.Second)
+	const topic, n = "five", 50
+	var tp api.Topic
+	if st := c.do(1, "POST", "/topics", `{"name":"five","partitions":5}`, &tp); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	var brokers []string
+	for _, id := range ids {
+		brokers = append(brokers, c.procs[id].URL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := range n {
+		if _, err := p.Publish(ctx, topic, &client.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+
+	cons, err := client.NewConsumer(&client.ConsumerConfig{Brokers: brokers, GroupID: "five-g", Topics: []string{topic},
+		PollWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	got := map[string]bool{}
+	for len(got) < n {
+		msgs, err := cons.Poll(ctx, 100)
+		if err != nil {
+			t.Fatalf("poll, %d of %d consumed: %v", len(got), n, err)
+		}
+		for _, m := range msgs {
+			got[string(m.Value)] = true
+			if err := cons.Ack(m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := cons.CommitContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var g api.GroupDescription
+	c.eventually(30*time.Second, "the group's lag is 0 over the topic's 50 messages", func() bool {
+		for _, id := range ids {
+			if c.do(id, "GET", "/groups/five-g", "", &g) == http.StatusOK {
+				break
+			}
+		}
+		var hw int64
+		for _, part := range g.Partitions {
+			hw += part.HighWatermark
+		}
+		return g.Lag == 0 && hw == n && len(g.Partitions) == 5
+	})
+}
