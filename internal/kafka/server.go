@@ -18,6 +18,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/budget"
+	"github.com/abd-ulbasit/goqueue/internal/listen"
 )
 
 // Defaults of Options.
@@ -127,6 +128,9 @@ func New(b *broker.Broker, opts Options) *Server {
 // cut (the connection closes and clients retry elsewhere or later). It
 // returns nil after ctx ends, or the accept error that stopped it.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	// Out of file descriptors, Accept fails until connections close: that
+	// must not stop the listener (nor, with it, the broker).
+	ln = listen.Patient(ln, s.log)
 	if s.opts.TLS != nil {
 		ln = tls.NewListener(ln, s.opts.TLS)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+
+	"github.com/abd-ulbasit/goqueue/internal/listen"
 )
 
 // Mutual TLS on the cluster link. Every connection, the Raft stream and
@@ -21,7 +23,9 @@ import (
 // tlsSetup checks cfg.TLS and wraps the listener; t.ln is the listener to
 // accept on either way.
 func (t *Transport) tlsSetup() error {
-	t.ln = t.cfg.Listener
+	// Out of file descriptors, Accept fails until connections close: that
+	// must not stop the listener (nor, with it, the node).
+	t.ln = listen.Patient(t.cfg.Listener, t.cfg.Logger)
 	c := t.cfg.TLS
 	if c == nil {
 		return nil
@@ -34,7 +38,7 @@ func (t *Transport) tlsSetup() error {
 			return fmt.Errorf("transport: TLS: node %d's address %q names no host for its certificate to name", id, addr)
 		}
 	}
-	t.ln = tls.NewListener(t.cfg.Listener, &tls.Config{
+	t.ln = tls.NewListener(t.ln, &tls.Config{
 		Certificates: c.Certificates,
 		ClientCAs:    c.RootCAs,
 		ClientAuth:   tls.RequireAndVerifyClientCert,

@@ -226,10 +226,6 @@ func (t *Transport) accept(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
 			return fmt.Errorf("transport: accept: %w", err)
 		}
 		wg.Add(1)
