@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
@@ -104,11 +105,10 @@ func readBlob(r io.Reader) ([]byte, error) {
 	if size > maxCall {
 		return nil, fmt.Errorf("%w: call of %d bytes", errFrame, size)
 	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, err
-	}
-	return b, nil
+	// Allocated as the bytes arrive: anything that reaches the listener
+	// can announce maxCall and send no more, on as many connections as it
+	// likes.
+	return budget.ReadFull(r, nil, int(size), nil)
 }
 
 // frameTarget is the size at which a frame is closed and the rest of a
@@ -199,13 +199,13 @@ func readFrame(r *bufio.Reader, buf []byte) ([]multiraft.Envelope, []byte, error
 	if n < 4 || n > maxFrame {
 		return nil, buf, fmt.Errorf("%w: length %d", errFrame, n)
 	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	b := buf[:n]
-	if _, err := io.ReadFull(r, b); err != nil {
+	// Grown as the bytes arrive, not to the size announced: a frame that
+	// stops short holds up to four times what came (budget.ReadFull).
+	b, err := budget.ReadFull(r, buf, n, nil)
+	if err != nil {
 		return nil, buf, err
 	}
+	buf = b
 	count := int(binary.BigEndian.Uint32(b[0:4]))
 	b = b[4:]
 	if count > len(b)/msgHeaderLen {

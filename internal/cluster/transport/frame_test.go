@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -147,5 +148,30 @@ func TestHello(t *testing.T) {
 				t.Fatalf("%v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// Whatever reaches the cluster listener can announce a call of maxCall or
+// a frame of maxFrame and send nothing more: the reads allocate as the
+// bytes arrive, not the size announced (which made a few hundred such
+// connections, a 12-byte greeting and 4 bytes each, cost gigabytes).
+func TestReadsAllocateAsBytesArrive(t *testing.T) {
+	short := func(size int) io.Reader {
+		return bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, uint32(size)), make([]byte, 1024)...))
+	}
+	var err error
+	allocated := testkit.Allocated(func() { _, err = readBlob(short(maxCall)) })
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("readBlob: %v; want io.ErrUnexpectedEOF", err)
+	}
+	if allocated > 1<<20 {
+		t.Errorf("readBlob allocated %d bytes for 1 KiB sent of %d announced", allocated, maxCall)
+	}
+	allocated = testkit.Allocated(func() { _, _, err = readFrame(bufio.NewReader(short(maxFrame)), nil) })
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("readFrame: %v; want io.ErrUnexpectedEOF", err)
+	}
+	if allocated > 1<<20 {
+		t.Errorf("readFrame allocated %d bytes for 1 KiB sent of %d announced", allocated, maxFrame)
 	}
 }

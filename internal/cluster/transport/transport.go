@@ -380,6 +380,9 @@ func (t *Transport) read(p *peer, c net.Conn) {
 		if err != nil {
 			return
 		}
+		if cap(buf) > 2*frameTarget {
+			buf = nil // a large message's frame: not kept for the connection's life
+		}
 		if !t.allowed(p.id, t.cfg.NodeID) {
 			continue
 		}
