@@ -51,6 +51,7 @@ type config struct {
 	writeTimeout      time.Duration
 	idleTimeout       time.Duration
 	maxHeaderBytes    int64
+	maxConns          int // 0: derived from the open-file limit (connLimit)
 	tlsCert, tlsKey   string
 	apiKeys           []string
 	authHealth        bool
@@ -124,6 +125,8 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	// block, and a connection still sending one holds up to about twenty
 	// times what was read until --read-header-timeout (README).
 	fs.Var(newSize(&c.maxHeaderBytes, 32<<10), "max-header-bytes", "largest request line and header block (431 HEADERS_TOO_LARGE); a client still sending one can hold about 40 times this in memory")
+
+	fs.IntVar(&c.maxConns, "max-connections", 0, "most client connections open at once over the HTTP and Kafka listeners (beyond: HTTP gets 503 UNAVAILABLE, Kafka a closed connection); 0: three quarters of the open-file limit, at most 10000")
 
 	kafkaFlags(fs, &c.kafka)
 	clusterFlags(fs, &c.cluster)

@@ -52,6 +52,9 @@ func (c *config) validateHTTP() []error {
 	if c.idleTimeout <= 0 {
 		bad("idle timeout %v must be positive", c.idleTimeout)
 	}
+	if c.maxConns < 0 {
+		bad("max connections %d must be 0 (derived from the open-file limit) or positive", c.maxConns)
+	}
 	if c.maxHeaderBytes < 4<<10 || c.maxHeaderBytes > 16<<20 {
 		bad("max header bytes %d must be between 4KiB and 16MiB", c.maxHeaderBytes)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/listen"
 )
 
 // serve listens on cfg.addr and serves until ctx ends; see serveOn.
@@ -54,9 +55,14 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		closeAll(ln, kln)
 		return err
 	}
-	scheme := "http"
+	conns := listen.NewConns(connLimit(cfg))
+	scheme, refused := "http", refusedAnswer(conns.Max())
 	if tlsCfg != nil {
-		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+		scheme, refused = "https", nil
+	}
+	ln = listen.Limit(ln, conns, refused)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	pprofLn, err := listenPprof(cfg.pprofAddr)
 	if err != nil {
@@ -167,7 +173,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 	var drains sync.WaitGroup
 	drains.Add(1)
 	if kln != nil {
-		ks := newKafka(cfg, b, tlsCfg, cn, log)
+		ks := newKafka(cfg, b, tlsCfg, cn, conns, log)
 		drains.Add(1)
 		g.Go(func() error {
 			defer drains.Done()

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -31,6 +32,36 @@ func newHTTPServer(cfg *config, h http.Handler, log *slog.Logger, base context.C
 		MaxHeaderBytes:    httpapi.HeaderReadLimit(int(cfg.maxHeaderBytes)),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// defaultMaxConns caps --max-connections 0's bound: each idle connection
+// costs a goroutine and its buffers (about 20 KiB), whatever the open-file
+// limit allows.
+const defaultMaxConns = 10000
+
+// connLimit is the bound of client connections: --max-connections, or
+// three quarters of the open-file limit up to defaultMaxConns. The other
+// quarter is the files' (segments, meta.db) and the cluster link's: out
+// of file descriptors, a broker can neither accept nor open a segment.
+func connLimit(cfg *config) int {
+	if cfg.maxConns > 0 {
+		return cfg.maxConns
+	}
+	n := openFileLimit()
+	if n == 0 || n > defaultMaxConns*4/3 {
+		return defaultMaxConns
+	}
+	return max(int(n*3/4), 1)
+}
+
+// refusedAnswer is what an HTTP connection beyond --max-connections is
+// sent before it is closed (a TLS one is closed unanswered: answering
+// would take a handshake).
+func refusedAnswer(limit int) []byte {
+	body := `{"error":{"code":"` + api.ErrUnavailable.Code + `","message":"the broker has ` + strconv.Itoa(limit) +
+		` connections open, its --max-connections; retry shortly","retriable":true}}` + "\n"
+	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }
 
 // switchHandler serves through the handler last set: the starting handler

@@ -10,6 +10,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/kafka"
+	"github.com/abd-ulbasit/goqueue/internal/listen"
 )
 
 // listenKafka opens the Kafka listener, if one is configured, before the
@@ -28,8 +29,9 @@ func listenKafka(cfg *config) (net.Listener, error) {
 
 // newKafka is the Kafka front end over b, with the HTTP API's TLS and keys;
 // on a cluster node (cn not nil) its broker ID is the node's and it answers
-// with the cluster's leaders.
-func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBridge, log *slog.Logger) *kafka.Server {
+// with the cluster's leaders. Its connections count against conns, with
+// the HTTP API's.
+func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBridge, conns *listen.Conns, log *slog.Logger) *kafka.Server {
 	opts := kafka.Options{
 		MaxRequestBytes:  int32(cfg.kafka.maxRequestBytes),
 		MaxDecodingBytes: cfg.kafka.maxDecoding,
@@ -38,6 +40,7 @@ func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBrid
 		APIKeys:          cfg.apiKeys,
 		Logger:           log,
 		DrainTimeout:     cfg.shutdownTimeout,
+		Conns:            conns,
 	}
 	if cn != nil {
 		opts.NodeID, opts.Cluster = int32(cn.ID()), cn

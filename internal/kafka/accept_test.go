@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/listen"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // outOfFiles is a listener whose first accepts fail as they do when the
@@ -61,18 +64,63 @@ func TestServeRidesOutAcceptFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req := binary.BigEndian.AppendUint32(nil, 0)
-	req = binary.BigEndian.AppendUint16(req, uint16(kmsg.ApiVersions))
-	req = append(req, 0, 0, 0, 0, 0, 1, 0xff, 0xff) // v0, correlation 1, no client ID
-	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-	c.Write(req)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.ReadFull(c, make([]byte, 8)); err != nil {
+	if err := askVersionsOn(c); err != nil {
 		select {
 		case err := <-done:
 			t.Fatalf("Serve returned %v on a passing accept failure", err)
 		default:
 		}
 		t.Fatalf("no ApiVersions answer after the accept failures: %v", err)
+	}
+}
+
+// askVersionsOn sends ApiVersions v0 on c and reads the answer's size and
+// correlation ID.
+func askVersionsOn(c net.Conn) error {
+	req := binary.BigEndian.AppendUint32(nil, 0)
+	req = binary.BigEndian.AppendUint16(req, uint16(kmsg.ApiVersions))
+	req = append(req, 0, 0, 0, 0, 0, 1, 0xff, 0xff) // v0, correlation 1, no client ID
+	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
+	c.Write(req)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := io.ReadFull(c, make([]byte, 8))
+	return err
+}
+
+// With Options.Conns, a connection over the bound is closed at once, and
+// one that closes makes room again.
+func TestServeBoundsConnections(t *testing.T) {
+	conns := listen.NewConns(1)
+	s := serveFresh(t, nil, Options{Conns: conns}, nil)
+	defer func() {
+		s.cancel()
+		s.returned(t)
+		s.br.Close()
+	}()
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := dial()
+	if err := askVersionsOn(first); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	over := dial()
+	if err := askVersionsOn(over); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("connection over the bound: %v; want it closed", err)
+	}
+	over.Close()
+	first.Close()
+	testkit.EventuallyNil(t, 5*time.Second, func() error {
+		c := dial()
+		defer c.Close()
+		return askVersionsOn(c)
+	})
+	if n := conns.Open(); n != 0 {
+		t.Errorf("%d connections counted open after all closed", n)
 	}
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// DrainTimeout is how long Serve, once its context ends, lets each
 	// connection finish the requests it has read (0: DefaultDrainTimeout).
 	DrainTimeout time.Duration
+	// Conns bounds the connections open at once, shared with the broker's
+	// other listeners; one over it is closed at once. nil: no bound.
+	Conns *listen.Conns
 }
 
 // DefaultDrainTimeout is Options.DrainTimeout's default, the broker's
@@ -154,13 +157,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err != nil {
 			break
 		}
+		if !s.opts.Conns.Take() {
+			// Nothing to answer before a request, which is not read:
+			// the client sees the connection close and tries again.
+			c.Close()
+			continue
+		}
 		if !s.track(c) {
+			s.opts.Conns.Give()
 			c.Close()
 			break
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer s.opts.Conns.Give()
 			defer s.untrack(c)
 			s.serveConn(ctx, c)
 		}()
