@@ -625,12 +625,15 @@ func (p *Producer) putBufLocked(b []byte) {
 
 // askID asks the broker for a producer ID (POST /producers). A broker
 // without the route (older than pipelined producing) leaves the producer
-// without one: it then sends one request per partition at a time.
+// without one: it then sends one request per partition at a time. Each
+// node asked gets refreshAttempt, as a refresh does: a node that accepts
+// the connection and answers nothing (stopped, hung) held the first
+// Publish for as long as its context, for ever with Background.
 func (p *Producer) askID(ctx context.Context) error {
 	pid := int64(-1)
 	if p.canPipe {
 		var ans api.ProducerIDResponse
-		err := p.t.do(ctx, http.MethodPost, "/producers", nil, &ans)
+		err := p.t.do(answerWithin(ctx, refreshAttempt), http.MethodPost, "/producers", nil, &ans)
 		switch {
 		case err == nil:
 			pid = ans.ProducerID
