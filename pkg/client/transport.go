@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -93,15 +94,35 @@ func newTransport(addrs []string, hc *http.Client, apiKey string) (*transport, e
 		return nil, ErrNoBrokers
 	}
 	if t.hc == nil {
-		t.hc = &http.Client{Transport: &http.Transport{
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-		}}
+		t.hc = &http.Client{Transport: defaultTransport()}
 	}
 	if tr, ok := t.hc.Transport.(*http.Transport); ok && t.hc.Timeout == 0 && t.hc.Jar == nil && t.hc.CheckRedirect == nil {
 		t.direct = tr
 	}
 	return t, nil
+}
+
+// Bounds of the default transport on what comes before a request: a
+// broker's host that drops packets, and one that accepts the connection
+// but never speaks TLS, held a request (and a Publish or Poll of
+// context.Background) for the kernel's connect timeout, about two
+// minutes, and for ever. What comes after (the answer) is bounded per
+// request (answerWithin, RequestTimeout), as a long poll's wait is the
+// caller's.
+const (
+	dialTimeout         = 10 * time.Second
+	tlsHandshakeTimeout = 10 * time.Second
+)
+
+// defaultTransport is the transport of a client given no HTTPClient.
+func defaultTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: tlsHandshakeTimeout,
+		ForceAttemptHTTP2:   true, // as without DialContext
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
+	}
 }
 
 // send sends req and returns the answer, as hc.Do does (a failure names
