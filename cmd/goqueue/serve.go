@@ -138,6 +138,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		MaxDecodingBytes:       cfg.maxDecoding,
 		MetricsGroupPartitions: cfg.metricsGroupParts,
 		MaxWait:                cfg.maxWait,
+		StreamWriteTimeout:     cfg.writeTimeout,
 		Version:                version(),
 		Logger:                 log,
 		APIKeys:                cfg.apiKeys,

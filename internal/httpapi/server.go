@@ -51,6 +51,11 @@ type Options struct {
 	// Cluster is the broker's cluster member; nil for a single broker
 	// (GET /cluster then answers NOT_CLUSTERED).
 	Cluster Cluster
+	// StreamWriteTimeout bounds the write of each stream frame: a client
+	// that stops reading its stream has it closed after this. Default
+	// 2 min (the server's write timeout is a request's, which a stream
+	// outlives).
+	StreamWriteTimeout time.Duration
 }
 
 // Defaults for Options.
@@ -60,6 +65,10 @@ const (
 	DefaultMaxBatchMessages = 100_000
 	DefaultMaxDecodingBytes = 128 << 20
 )
+
+// DefaultStreamWriteTimeout is Options.StreamWriteTimeout's default, the
+// broker's --write-timeout's.
+const DefaultStreamWriteTimeout = 2 * time.Minute
 
 // Server is the HTTP handler of one broker.
 type Server struct {
@@ -94,6 +103,9 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = DefaultMaxWait
+	}
+	if opts.StreamWriteTimeout <= 0 {
+		opts.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	if opts.MaxBatchMessages <= 0 {
 		opts.MaxBatchMessages = DefaultMaxBatchMessages
