@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -120,7 +121,10 @@ func TestServeBoundsConnections(t *testing.T) {
 		defer c.Close()
 		return askVersionsOn(c)
 	})
-	if n := conns.Open(); n != 0 {
-		t.Errorf("%d connections counted open after all closed", n)
-	}
+	testkit.EventuallyNil(t, 5*time.Second, func() error {
+		if n := conns.Open(); n != 0 {
+			return fmt.Errorf("%d connections counted open after all closed", n)
+		}
+		return nil
+	})
 }
