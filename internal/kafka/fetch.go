@@ -103,6 +103,10 @@ func (s *Server) readFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest)
 	if req.Version < 3 || budget <= 0 {
 		budget = defaultFetchMaxBytes
 	}
+	// The client's ask is bounded as a Kafka broker bounds it: the
+	// batches are held in memory until written, and a 60-byte request
+	// asking 1 GiB made the broker hold as much of the log.
+	budget = min(budget, int(s.opts.MaxFetchBytes))
 	size, parts, final := 0, 0, false
 	// A partition's batches are appended after the ones before, into a
 	// buffer sized for all of them; should it grow still, the earlier

@@ -24,6 +24,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultMaxRequestBytes = 100 << 20 // Kafka's socket.request.max.bytes
+	DefaultMaxFetchBytes   = 55 << 20  // Kafka's fetch.max.bytes (the broker's)
 	// DefaultMaxDecodingBytes is Options.MaxDecodingBytes's default: two
 	// requests of DefaultMaxRequestBytes.
 	DefaultMaxDecodingBytes = 2 * DefaultMaxRequestBytes
@@ -36,6 +37,10 @@ const (
 // Options configure a Server. Zero values take the defaults.
 type Options struct {
 	MaxRequestBytes int32 // a larger request frame closes the connection
+	// MaxFetchBytes bounds a fetch's answer whatever it asks (at least
+	// one batch goes out): the batches are read into memory and held
+	// until written.
+	MaxFetchBytes int32
 	// MaxDecodingBytes bounds the bytes of request frames held at once
 	// over every connection, from the first byte read to the answer
 	// (Kafka's queued.max.request.bytes); a frame past it closes its
@@ -100,6 +105,9 @@ type batchWriter interface {
 func New(b *broker.Broker, opts Options) *Server {
 	if opts.MaxRequestBytes <= 0 {
 		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if opts.MaxFetchBytes <= 0 {
+		opts.MaxFetchBytes = DefaultMaxFetchBytes
 	}
 	if opts.MaxDecodingBytes <= 0 {
 		opts.MaxDecodingBytes = DefaultMaxDecodingBytes
