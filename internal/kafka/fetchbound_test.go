@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // A fetch's answer is read into memory and held until written, so the
@@ -19,7 +21,7 @@ import (
 // asking 1 GiB each of a 200 MB partition held 1 GB until written (for
 // up to 30 s to a client that reads nothing).
 func TestFetchAskingTooMuchIsBounded(t *testing.T) {
-	const bound, record = 64 << 10, 20 << 10
+	const bound, record, records = 64 << 10, 20 << 10, 50 // 1 MB stored
 	s := serveFresh(t, nil, Options{MaxFetchBytes: bound}, nil)
 	defer func() {
 		s.cancel()
@@ -34,7 +36,7 @@ func TestFetchAskingTooMuchIsBounded(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for range 10 { // a batch each
+	for range records { // a batch each
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: bytes.Repeat([]byte("x"), record)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
@@ -60,16 +62,25 @@ func TestFetchAskingTooMuchIsBounded(t *testing.T) {
 	frame = req.AppendTo(frame)
 	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(frame); err != nil {
+	var answer []byte
+	// The answer's buffer is sized for the bytes the fetch may answer,
+	// not for what the log holds past its offset (1 MB here).
+	allocated := testkit.Allocated(func() {
+		if _, err = c.Write(frame); err != nil {
+			return
+		}
+		var size [4]byte
+		if _, err = io.ReadFull(c, size[:]); err != nil {
+			return
+		}
+		answer = make([]byte, binary.BigEndian.Uint32(size[:]))
+		_, err = io.ReadFull(c, answer)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var size [4]byte
-	if _, err := io.ReadFull(c, size[:]); err != nil {
-		t.Fatal(err)
-	}
-	answer := make([]byte, binary.BigEndian.Uint32(size[:]))
-	if _, err := io.ReadFull(c, answer); err != nil {
-		t.Fatal(err)
+	if allocated > 512<<10 {
+		t.Errorf("a fetch bounded at %d bytes allocated %d bytes", bound, allocated)
 	}
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(4)
