@@ -269,11 +269,13 @@ func (r *replay) run() error {
 		var (
 			layer []Message
 			dls   []DeadLetter
+			seen  bool // a partition holds off: this layer is gone through
 		)
 		for _, p := range r.dlq.parts {
 			if req.Partition != nil && p.id != *req.Partition || off < p.log.EarliestOffset() || off >= p.log.HighWatermark() {
 				continue
 			}
+			seen = true
 			recs, err := p.log.Read(off, 1, 1)
 			if err != nil {
 				return r.b.logError(err, r.dlq, p.id)
@@ -297,6 +299,11 @@ func (r *replay) run() error {
 			}
 		}
 		if len(layer) == 0 && !r.b.anyAbove(r.dlq, off) {
+			// The last layer: what it held was skipped, poison or filtered
+			// out, and is done all the same.
+			if seen {
+				r.resp.NextOffset = off + 1
+			}
 			return nil
 		}
 		if r.resp.Replayed > 0 && r.resp.Replayed+len(layer) > r.maxMsgs {

@@ -300,3 +300,29 @@ func TestReplayAndPurgeOfAClusterDLQ(t *testing.T) {
 		t.Fatalf("the purge deleted this node's copy itself: %v", err)
 	}
 }
+
+// NextOffset is past every layer a replay went through, also when the last
+// ones held only dead letters it passed over (replayed before, filtered
+// out): continuing from it never goes through them again.
+func TestReplayNextOffsetPassesSkippedLayers(t *testing.T) {
+	f := newReplayFixture(t)
+	f.publish("a", "b")
+	f.poll("billing", "a", "b")
+	for _, c := range []struct {
+		req                    ReplayParams
+		replayed, skipped, off int
+	}{
+		{ReplayParams{DryRun: true, Group: "audit"}, 0, 0, 2},
+		{ReplayParams{Max: 1}, 1, 0, 1},
+		{ReplayParams{}, 1, 1, 2},
+		{ReplayParams{}, 0, 2, 2},
+		{ReplayParams{Offset: 1}, 0, 1, 2},
+		{ReplayParams{Offset: 5}, 0, 0, 5},
+	} {
+		r := f.replay(c.req)
+		if r.Replayed != c.replayed || r.Skipped != c.skipped || r.NextOffset != int64(c.off) {
+			t.Errorf("%+v: replayed %d skipped %d next %d, want %d, %d, %d",
+				c.req, r.Replayed, r.Skipped, r.NextOffset, c.replayed, c.skipped, c.off)
+		}
+	}
+}
