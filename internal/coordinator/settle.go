@@ -112,11 +112,16 @@ func (c *Coordinator) settle(groupID string, req Settle, host string, op groupst
 // extend may name together.
 const MaxRangeMessages = api.MaxRangeMessages
 
-// CheckRanges rejects a range that is empty or reversed, and ranges that
-// name more than MaxRangeMessages messages together.
+// CheckRanges rejects a range of a negative partition, one that is empty
+// or reversed, and ranges that name more than MaxRangeMessages messages
+// together.
 func CheckRanges(rs []OffsetRange) error {
 	var n int64
 	for i, r := range rs {
+		if r.Partition < 0 {
+			return api.ErrInvalidArgument.Withf("range %d: partition %d is not a partition", i, r.Partition).
+				WithDetail("index", i)
+		}
 		if r.From < 0 || r.To <= r.From {
 			return api.ErrInvalidArgument.Withf("range %d: [%d, %d) names no message", i, r.From, r.To).
 				WithDetail("index", i)

@@ -20,3 +20,40 @@ func TestAckBadRangeNamesField(t *testing.T) {
 		t.Fatalf("details %v, want field ranges", e.Details)
 	}
 }
+
+// A negative partition names no message: a 400 naming the field, on every
+// route that settles, and nothing is settled. It was a 409
+// NOT_PARTITION_OWNER counted as a lost ack, as if such a message could
+// be delivered again.
+func TestSettleNegativePartitionIsBadInput(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 1)
+	m := join(t, s, "g", api.JoinRequest{Topics: []string{"orders"}})
+	if got := m.poll(10, 0); len(got) != 1 {
+		t.Fatalf("polled %v", refs(got))
+	}
+	held := map[string]any{"topic": "orders", "partition": 0, "offset": 0}
+	bad := map[string]any{"topic": "orders", "partition": -1, "offset": 0}
+	badRange := []map[string]any{{"topic": "orders", "partition": -1, "from": 0, "to": 1}}
+	for _, c := range []struct {
+		route string
+		body  map[string]any
+		field string
+	}{
+		{"ack", map[string]any{"messages": []any{held, bad}}, "messages"},
+		{"nack", map[string]any{"messages": []any{held, bad}, "requeue": false}, "messages"},
+		{"extend", map[string]any{"messages": []any{held, bad}}, "messages"},
+		{"ack", map[string]any{"messages": []any{held}, "ranges": badRange}, "ranges"},
+		{"poll", map[string]any{"acks": badRange}, "acks"},
+	} {
+		c.body["member_id"], c.body["generation"] = m.id, m.gen
+		status, raw := s.Do("POST", "/groups/g/"+c.route, c.body)
+		if e := wantError(t, status, raw, api.ErrInvalidArgument); e.Details["field"] != c.field {
+			t.Errorf("%s %v: details %v, want field %s", c.route, c.body, e.Details, c.field)
+		}
+	}
+	if p := describeGroup(t, s, "g").Partitions[0]; p.InFlight != 1 || p.DeadLettered != 0 || p.CommittedOffset > 0 {
+		t.Fatalf("after refused settles: %+v, want offset 0 still in flight", p)
+	}
+}

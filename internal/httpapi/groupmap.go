@@ -142,9 +142,14 @@ func settleOf(req *api.AckRequest) (broker.Settle, error) {
 	s := broker.Settle{MemberID: req.MemberID, Generation: req.Generation,
 		Messages: make([]broker.MessageRef, len(req.Messages)), Ranges: make([]broker.OffsetRange, len(req.Ranges))}
 	for i, m := range req.Messages {
-		if m.Offset < 0 {
+		switch {
+		case m.Offset < 0:
 			// It was answered MESSAGE_NOT_IN_FLIGHT, "already settled".
 			return broker.Settle{}, invalidField("messages", "message %d: offset %d is not an offset", i, m.Offset).WithDetail("index", i)
+		case m.Partition < 0:
+			// It was answered NOT_PARTITION_OWNER and counted lost, as if
+			// such a message could be delivered again.
+			return broker.Settle{}, invalidField("messages", "message %d: partition %d is not a partition", i, m.Partition).WithDetail("index", i)
 		}
 		s.Messages[i] = broker.MessageRef(m)
 	}
