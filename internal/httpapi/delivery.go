@@ -146,14 +146,18 @@ func writePoll(w http.ResponseWriter, got []broker.Delivered, rebalance bool, ac
 	w.Write(append(buf, "}\n"...))
 }
 
-// settle serves /ack, /nack and /extend: op maps the body and calls the
-// broker method. A partial failure is the first failure's error, with the
-// per-message result in its details; the successes are applied either way.
-func (s *Server) settle(op func(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error)) handlerFunc {
+// settle serves /ack, /nack and /extend (route): op maps the body and
+// calls the broker method. A partial failure is the first failure's error,
+// with the per-message result in its details; the successes are applied
+// either way.
+func (s *Server) settle(route string, op func(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error)) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		var req api.AckRequest
 		id, err := s.decodeGroupRequest(w, r, &req)
 		if err != nil {
+			return err
+		}
+		if err := foreignSettleField(route, &req); err != nil {
 			return err
 		}
 		if err := s.allowMember(r, id, req.MemberID); err != nil {
@@ -166,6 +170,30 @@ func (s *Server) settle(op func(b *broker.Broker, id string, req *api.AckRequest
 		writeJSON(w, http.StatusOK, ackResponse(res))
 		return nil
 	}
+}
+
+// foreignSettleField refuses, as an unknown field is refused, a field of
+// api.AckRequest that only another of /ack, /nack and /extend reads: sent
+// to route it would be dropped unread, and the messages settled otherwise
+// than asked (an /ack with "requeue":false acknowledged them; an /extend
+// with "delay_ms" kept its default timeout).
+func foreignSettleField(route string, req *api.AckRequest) error {
+	for _, f := range []struct {
+		name, route string
+		set         bool
+	}{
+		{"requeue", "nack", req.Requeue != nil},
+		{"delay_ms", "nack", req.DelayMS != 0},
+		{"reason", "nack", req.Reason != ""},
+		{"release", "nack", req.Release},
+		{"visibility_timeout_ms", "extend", req.VisibilityTimeoutMS != 0},
+	} {
+		if f.set && f.route != route {
+			return api.ErrBadRequest.Withf("field %q is /%s's; /%s does not take it", f.name, f.route, route).
+				WithDetail("field", f.name)
+		}
+	}
+	return nil
 }
 
 func ack(b *broker.Broker, id string, req *api.AckRequest, host string) (broker.SettleResult, error) {
@@ -238,9 +266,9 @@ func (s *Server) groupRoutes() []route {
 		{"POST /groups/{group}/heartbeat", s.heartbeat},
 		{"POST /groups/{group}/leave", s.leaveGroup},
 		{"POST /groups/{group}/poll", s.poll},
-		{"POST /groups/{group}/ack", s.settle(ack)},
-		{"POST /groups/{group}/nack", s.settle(nack)},
-		{"POST /groups/{group}/extend", s.settle(extend)},
+		{"POST /groups/{group}/ack", s.settle("ack", ack)},
+		{"POST /groups/{group}/nack", s.settle("nack", nack)},
+		{"POST /groups/{group}/extend", s.settle("extend", extend)},
 		{"POST /groups/{group}/offsets", s.commitOffsets},
 		{"GET /groups/{group}/offsets", s.groupOffsets},
 		{"POST /groups/{group}/offsets/reset", s.resetOffsets},

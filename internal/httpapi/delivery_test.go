@@ -96,3 +96,41 @@ func TestNackRequeueFalseAndReplay(t *testing.T) {
 	status, raw := s.Do("POST", "/topics/nope/dlq/replay", `{}`)
 	wantError(t, status, raw, api.ErrTopicNotFound)
 }
+
+// A field of /nack or /extend sent to another of the three is refused as
+// an unknown field is, and nothing is settled: an /ack with
+// "requeue":false acknowledged its message, an /extend with "delay_ms" or
+// a /nack with "visibility_timeout_ms" dropped it unread.
+func TestSettleRefusesAnotherRoutesField(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 1)
+	m := join(t, s, "g", api.JoinRequest{Topics: []string{"orders"}})
+	if got := m.poll(10, 0); len(got) != 1 {
+		t.Fatalf("polled %v", refs(got))
+	}
+	for _, c := range []struct {
+		route, field string
+		value        any
+	}{
+		{"ack", "requeue", false},
+		{"ack", "delay_ms", 100},
+		{"ack", "reason", "bad"},
+		{"ack", "release", true},
+		{"ack", "visibility_timeout_ms", 60000},
+		{"nack", "visibility_timeout_ms", 60000},
+		{"extend", "requeue", true},
+		{"extend", "delay_ms", 100},
+		{"extend", "reason", "slow"},
+	} {
+		body := map[string]any{"member_id": m.id, "generation": m.gen, c.field: c.value,
+			"messages": []map[string]any{{"topic": "orders", "partition": 0, "offset": 0}}}
+		status, raw := s.Do("POST", "/groups/g/"+c.route, body)
+		if e := wantError(t, status, raw, api.ErrBadRequest); e.Details["field"] != c.field {
+			t.Errorf("/%s with %s: details %v, want field %s", c.route, c.field, e.Details, c.field)
+		}
+	}
+	if p := describeGroup(t, s, "g").Partitions[0]; p.InFlight != 1 || p.DeadLettered != 0 || p.CommittedOffset > 0 {
+		t.Fatalf("after refused settles: %+v, want offset 0 still in flight", p)
+	}
+}
