@@ -281,6 +281,22 @@ func resetParams(groupID string, req api.ResetOffsetsRequest) (broker.ResetParam
 	if len(req.Partitions) > 0 && len(req.Topics) != 1 {
 		return broker.ResetParams{}, invalidField("partitions", "partitions need exactly one topic")
 	}
+	// A field of another mode would be dropped unread: {"to":"earliest",
+	// "shift":3} moved the group to the earliest offsets.
+	for _, f := range []struct {
+		name, to string
+		set      bool
+	}{
+		{"timestamp", api.ResetToTimestamp, req.Timestamp != 0},
+		{"duration_ms", api.ResetToDuration, req.DurationMS != 0},
+		{"shift", api.ResetToShift, req.Shift != 0},
+		{"offsets", api.ResetToOffsets, len(req.Offsets) > 0},
+		{"from_group", api.ResetToGroup, req.FromGroup != ""},
+	} {
+		if f.set && f.to != req.To {
+			return broker.ResetParams{}, invalidField(f.name, "%s is for to %q, not %q", f.name, f.to, req.To)
+		}
+	}
 	return broker.ResetParams{
 		To: mode, Topics: req.Topics, Partitions: req.Partitions,
 		Time: time.UnixMilli(req.Timestamp), Ago: time.Duration(min(req.DurationMS, (1<<63-1)/int64(time.Millisecond))) * time.Millisecond,

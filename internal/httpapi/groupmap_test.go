@@ -56,6 +56,12 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"reset timestamp left out", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToTimestamp})), api.ErrInvalidArgument, "timestamp"},
 		{"reset from itself", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToGroup, FromGroup: "g"})), api.ErrInvalidArgument, "from_group"},
 		{"reset partitions", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToLatest, Partitions: []int32{0}})), api.ErrInvalidArgument, "partitions"},
+		// A field of another mode was dropped unread, the reset made anyway.
+		{"reset shift to earliest", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToEarliest, Shift: 3})), api.ErrInvalidArgument, "shift"},
+		{"reset timestamp to duration", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDuration, DurationMS: 5, Timestamp: 9})), api.ErrInvalidArgument, "timestamp"},
+		{"reset offsets to latest", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToLatest, Offsets: api.Offsets{"t": {0: 1}}})), api.ErrInvalidArgument, "offsets"},
+		{"reset from_group to delete", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDelete, Topics: []string{"t"}, FromGroup: "h"})), api.ErrInvalidArgument, "from_group"},
+		{"reset duration to shift", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToShift, Shift: -1, DurationMS: 5})), api.ErrInvalidArgument, "duration_ms"},
 		{"replay target", second(replayParams(api.DLQReplayRequest{Target: "x", ToTopic: true})), api.ErrInvalidArgument, "target"},
 	} {
 		wantField(t, c.name, c.err, c.code, c.field)
