@@ -128,8 +128,16 @@ func (a *Group) ID() string { return a.id }
 
 // Queries: they change nothing.
 
-// Describe renders the membership (see group.Group.Describe).
-func (a *Group) Describe(now time.Time) api.GroupDescription { return a.g.Describe(now) }
+// Describe renders the membership (see group.Group.Describe). An empty
+// group shows the assignor it keeps for its next first member (Saved),
+// which the membership forgets with its last member.
+func (a *Group) Describe(now time.Time) api.GroupDescription {
+	d := a.g.Describe(now)
+	if d.Assignor == "" {
+		d.Assignor = a.saved.Assignor
+	}
+	return d
+}
 
 // Rebalances returns the rebalance statistics (see group.Group.Rebalances).
 func (a *Group) Rebalances(now time.Time) api.RebalanceStats { return a.g.Rebalances(now) }

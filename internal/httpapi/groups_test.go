@@ -76,6 +76,29 @@ func TestJoinClientHostIsPeer(t *testing.T) {
 	}
 }
 
+// A group whose members all left keeps its assignor for the next join, and
+// GET /groups shows it: it showed "" (and the CLI "-") while a join that
+// left the assignor out got the one kept.
+func TestEmptyGroupShowsTheAssignorItKeeps(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	m := join(t, s, "g", api.JoinRequest{MemberID: "m", Topics: []string{"orders"}, Assignor: api.AssignorRange})
+	if status, raw := s.Do("POST", "/groups/g/leave", api.LeaveRequest{MemberID: m.id}); status != http.StatusNoContent {
+		t.Fatalf("leave: %d %s", status, raw)
+	}
+	if d := describeGroup(t, s, "g"); d.State != "empty" || d.Assignor != api.AssignorRange {
+		t.Fatalf("empty group: state %q assignor %q, want empty, %q", d.State, d.Assignor, api.AssignorRange)
+	}
+	var list api.GroupList
+	if status := s.DoJSON("GET", "/groups", nil, &list); status != http.StatusOK || len(list.Groups) != 1 || list.Groups[0].Assignor != api.AssignorRange {
+		t.Fatalf("GET /groups: %d %+v", status, list)
+	}
+	var again api.JoinResponse
+	if status := s.DoJSON("POST", "/groups/g/join", api.JoinRequest{Topics: []string{"orders"}}, &again); status != http.StatusOK || again.Assignor != api.AssignorRange {
+		t.Fatalf("join again: %d %+v", status, again)
+	}
+}
+
 // The guide's strategy names ("RoundRobin", "Cooperative") are taken as
 // the strategies they name; the group shows the canonical name.
 func TestJoinAssignorAsTheGuideNamesIt(t *testing.T) {
