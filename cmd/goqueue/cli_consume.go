@@ -57,8 +57,15 @@ interrupted.`,
 			ctx, stop := commandContext(cmd)
 			defer stop()
 			var err error
-			if o.group != "" && o.from != "" {
+			switch {
+			case o.group != "" && o.from != "":
 				return usageErrorf("--from reads without a group; a group starts from its committed offsets (move them with goqueue group reset-offsets)")
+			case o.group != "" && cmd.Flags().Changed("partition"):
+				// It was ignored: the member read every partition the
+				// group gave it, and acknowledged them.
+				return usageErrorf("--partition reads without a group; a group's member reads the partitions the group assigns it")
+			case o.max < 0:
+				return usageErrorf("--max-messages %d: want 0 (no limit) or more", o.max)
 			}
 			if o.group != "" {
 				err = c.consumeGroup(ctx, args[0], &o)
