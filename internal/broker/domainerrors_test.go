@@ -37,6 +37,7 @@ func TestDomainErrorsNameNoWireFields(t *testing.T) {
 		"nack release":      second(b.Nack("g", NackParams{Settle: one, Release: true, Reject: true}, "h")),
 		"extend":            second(b.Extend("g", ExtendParams{Settle: one, Visibility: MaxDelay + 1}, "h")),
 		"commit nothing":    b.CommitOffsets("g", CommitParams{MemberID: "m"}, "h"),
+		"commit no parts":   b.CommitOffsets("g", CommitParams{MemberID: "x", Offsets: Offsets{"orders": {}}}, "h"),
 		"reset no mode":     second(b.ResetOffsets("g", ResetParams{})),
 		"reset duration":    second(b.ResetOffsets("g", ResetParams{To: ResetDuration})),
 		"replay both":       second(b.ReplayDLQ("orders", ReplayParams{Target: "x", ToTopic: true})),

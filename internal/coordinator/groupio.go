@@ -18,6 +18,15 @@ type Assignment map[string][]int32
 // offset to deliver.
 type Offsets map[string]map[int32]int64
 
+// Len counts the partitions o names an offset of.
+func (o Offsets) Len() int {
+	n := 0
+	for _, parts := range o {
+		n += len(parts)
+	}
+	return n
+}
+
 // CommitMetadata is what Kafka clients commit with their offsets (a
 // string per partition, by topic), kept with the offset it came with
 // while that offset is the committed one.

@@ -19,7 +19,9 @@ import (
 // FENCED_MEMBER, STALE_GENERATION, NOT_PARTITION_OWNER, OFFSET_OUT_OF_RANGE
 // (past the high watermark), INVALID_ARGUMENT.
 func (c *Coordinator) CommitOffsets(groupID string, req CommitParams, host string) error {
-	if len(req.Offsets) == 0 {
+	if req.Offsets.Len() == 0 {
+		// {"orders":{}} too: it answered 200 without a look at the
+		// member, whoever sent it.
 		return api.ErrInvalidArgument.Withf("no offsets to commit")
 	}
 	_, err := c.commitOffsets(groupID, req, host, false, func(a *groupstate.Group, now time.Time, refs []groupstate.Ref, meta map[delivery.TP]string, view groupstate.Topics) (map[delivery.TP]error, groupstate.Effects, error) {

@@ -227,7 +227,7 @@ func settleError(err error) error {
 }
 
 func commitParams(req api.CommitOffsetsRequest) (broker.CommitParams, error) {
-	if len(req.Offsets) == 0 {
+	if broker.Offsets(req.Offsets).Len() == 0 {
 		return broker.CommitParams{}, invalidField("offsets", "no offsets to commit")
 	}
 	return broker.CommitParams{MemberID: req.MemberID, Generation: req.Generation, Offsets: broker.Offsets(req.Offsets)}, nil

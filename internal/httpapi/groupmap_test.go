@@ -50,6 +50,8 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"release with delay", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, Release: true, DelayMS: 5})), api.ErrInvalidArgument, "release"},
 		{"extend", second(extendParams(&api.AckRequest{Messages: []api.MessageRef{{}}, VisibilityTimeoutMS: -1})), api.ErrInvalidArgument, "visibility_timeout_ms"},
 		{"commit", second(commitParams(api.CommitOffsetsRequest{})), api.ErrInvalidArgument, "offsets"},
+		// It answered 200 committing nothing, even to an unknown member.
+		{"commit no partitions", second(commitParams(api.CommitOffsetsRequest{Offsets: api.Offsets{"orders": {}}})), api.ErrInvalidArgument, "offsets"},
 		{"reset to", second(resetParams("g", api.ResetOffsetsRequest{To: "yesterday"})), api.ErrInvalidArgument, "to"},
 		{"reset duration", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDuration})), api.ErrInvalidArgument, "duration_ms"},
 		// It moved the group to the earliest offset unasked (a user found it).
