@@ -40,6 +40,7 @@ func TestDomainErrorsNameNoWireFields(t *testing.T) {
 		"commit no parts":   b.CommitOffsets("g", CommitParams{MemberID: "x", Offsets: Offsets{"orders": {}}}, "h"),
 		"reset no mode":     second(b.ResetOffsets("g", ResetParams{})),
 		"reset duration":    second(b.ResetOffsets("g", ResetParams{To: ResetDuration})),
+		"reset no parts":    second(b.ResetOffsets("g", ResetParams{To: ResetOffsets, Offsets: Offsets{"nope": {}}})),
 		"replay both":       second(b.ReplayDLQ("orders", ReplayParams{Target: "x", ToTopic: true})),
 		"alter nothing":     second(b.AlterTopic("orders", TopicChange{})),
 		"topic segment age": second(b.CreateTopic(TopicSpec{Name: "t", SegmentAge: time.Second})),

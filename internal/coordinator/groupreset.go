@@ -136,7 +136,7 @@ func checkReset(groupID string, req ResetParams) error {
 			return bad("needs a non-zero shift")
 		}
 	case ResetOffsets:
-		if len(req.Offsets) == 0 {
+		if req.Offsets.Len() == 0 {
 			return bad("needs offsets")
 		}
 		if len(req.Topics) > 0 || len(req.Partitions) > 0 {

@@ -263,7 +263,7 @@ func resetParams(groupID string, req api.ResetOffsetsRequest) (broker.ResetParam
 			return broker.ResetParams{}, invalidField("shift", "to shift needs a non-zero shift")
 		}
 	case broker.ResetOffsets:
-		if len(req.Offsets) == 0 {
+		if broker.Offsets(req.Offsets).Len() == 0 {
 			return broker.ResetParams{}, invalidField("offsets", `to "offsets" needs offsets`)
 		}
 		if len(req.Topics) > 0 || len(req.Partitions) > 0 {

@@ -57,6 +57,8 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		// It moved the group to the earliest offset unasked (a user found it).
 		{"reset timestamp left out", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToTimestamp})), api.ErrInvalidArgument, "timestamp"},
 		{"reset from itself", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToGroup, FromGroup: "g"})), api.ErrInvalidArgument, "from_group"},
+		// It answered 200 changing nothing, an unknown topic's name too.
+		{"reset offsets of no partition", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToOffsets, Offsets: api.Offsets{"nope": {}}})), api.ErrInvalidArgument, "offsets"},
 		{"reset partitions", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToLatest, Partitions: []int32{0}})), api.ErrInvalidArgument, "partitions"},
 		// A field of another mode was dropped unread, the reset made anyway.
 		{"reset shift to earliest", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToEarliest, Shift: 3})), api.ErrInvalidArgument, "shift"},
