@@ -36,6 +36,13 @@ func DLQName(topic string) string {
 // letter always fits its DLQ.
 const DLQMaxReasonBytes = 1024
 
+// Reasons a message is dead-lettered (DLQHeaderReason), which a replay's
+// Reason filter names.
+const (
+	DLQReasonRejected   = "rejected"             // nacked with requeue false
+	DLQReasonMaxRetries = "max_retries_exceeded" // its delivery MaxRetries+1 failed
+)
+
 // Headers a dead letter gains in its DLQ, beside its own key, value, headers
 // and timestamp. Replay drops every header with DLQHeaderPrefix.
 const (

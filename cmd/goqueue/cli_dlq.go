@@ -32,8 +32,13 @@ func (f *dlqFilter) flags(cmd *cobra.Command) {
 	fl.StringVar(&f.until, "until", "", "only those that died before: RFC 3339, ms since the epoch, or a duration ago")
 }
 
-// times resolves --since and --until to ms since the epoch (0: unset).
+// times resolves --since and --until to ms since the epoch (0: unset),
+// and checks --reason.
 func (f *dlqFilter) times() (since, until int64, err error) {
+	if f.reason != "" && f.reason != api.DLQReasonRejected && f.reason != api.DLQReasonMaxRetries {
+		// It matched no dead letter: list printed none, replay replayed none.
+		return 0, 0, usageErrorf("--reason %q: want %s or %s", f.reason, api.DLQReasonRejected, api.DLQReasonMaxRetries)
+	}
 	parse := func(flag, s string) (int64, error) {
 		if s == "" {
 			return 0, nil

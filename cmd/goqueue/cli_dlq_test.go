@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
 // The DLQ commands as an operator types them: two groups on orders, billing
@@ -103,4 +105,23 @@ func TestCLIDeadLetters(t *testing.T) {
 	}
 	run(exitNotFound, "dlq", "replay", "orders")
 	run(exitNotFound, "dlq", "purge", "nope")
+}
+
+// A --reason no dead letter can have is a usage error: it matched none, so
+// list printed nothing and replay replayed nothing, exit 0, as if the DLQ
+// held no such dead letters.
+func TestDLQReasonFilterIsChecked(t *testing.T) {
+	srv := brokertest.Start(t)
+	goqueue := cliAt(t, srv.URL)
+	goqueue("topic", "create", "orders", "--partitions", "1")
+	noEnv := func(string) (string, bool) { return "", false }
+	for _, args := range [][]string{
+		{"dlq", "list", "orders", "--reason", "declined"},
+		{"dlq", "replay", "orders", "--reason", "rejcted", "--dry-run"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(append(args, "--broker", srv.URL), noEnv, &out, &errb); code != exitUsage {
+			t.Errorf("goqueue %s: exit %d, want %d: %s", strings.Join(args, " "), code, exitUsage, errb.String())
+		}
+	}
 }

@@ -106,7 +106,7 @@ type ReplayParams struct {
 	Partition  *int32 // only this DLQ partition
 	Max        int    // messages; 0: 1000
 	Group      string
-	Reason     string
+	Reason     string    // api.DLQReasonRejected or api.DLQReasonMaxRetries
 	Since      time.Time // died at or after
 	Until      time.Time // died before
 	Again      bool
@@ -154,6 +154,11 @@ func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error)
 		return ReplayResult{}, api.ErrInvalidArgument.Withf("a replay's offsets and counts must not be negative")
 	case req.Target != "" && req.ToTopic:
 		return ReplayResult{}, api.ErrInvalidArgument.Withf("a replay goes to another topic or to every group of its own, not both")
+	case req.Reason != "" && req.Reason != api.DLQReasonRejected && req.Reason != api.DLQReasonMaxRetries:
+		// Another reason matched no dead letter: the replay answered
+		// that there was nothing to replay.
+		return ReplayResult{}, api.ErrInvalidArgument.Withf("no dead letter has reason %q; the reasons are in details.allowed", req.Reason).
+			WithDetail("allowed", []string{api.DLQReasonRejected, api.DLQReasonMaxRetries})
 	}
 	maxMsgs := req.Max
 	if maxMsgs == 0 {

@@ -42,6 +42,7 @@ func TestDomainErrorsNameNoWireFields(t *testing.T) {
 		"reset duration":    second(b.ResetOffsets("g", ResetParams{To: ResetDuration})),
 		"reset no parts":    second(b.ResetOffsets("g", ResetParams{To: ResetOffsets, Offsets: Offsets{"nope": {}}})),
 		"replay both":       second(b.ReplayDLQ("orders", ReplayParams{Target: "x", ToTopic: true})),
+		"replay reason":     second(b.ReplayDLQ("orders", ReplayParams{Reason: "declined"})),
 		"alter nothing":     second(b.AlterTopic("orders", TopicChange{})),
 		"topic segment age": second(b.CreateTopic(TopicSpec{Name: "t", SegmentAge: time.Second})),
 		"topic bytes":       second(b.CreateTopic(TopicSpec{Name: "t", RetentionBytes: -2})),

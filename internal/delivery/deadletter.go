@@ -9,8 +9,8 @@ import (
 
 // Reasons a message is dead-lettered, for the DLQ's reason header.
 const (
-	ReasonRejected   = "rejected"             // nacked with requeue false
-	ReasonMaxRetries = "max_retries_exceeded" // its delivery MaxRetries+1 failed
+	ReasonRejected   = api.DLQReasonRejected   // nacked with requeue false
+	ReasonMaxRetries = api.DLQReasonMaxRetries // its delivery MaxRetries+1 failed
 )
 
 // LastErrorVisibility is a message's last error when its last delivery

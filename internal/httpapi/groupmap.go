@@ -319,6 +319,13 @@ func replayParams(req api.DLQReplayRequest) (broker.ReplayParams, error) {
 		return broker.ReplayParams{}, api.ErrInvalidArgument.Withf("offset, end_offset, max and max_replays must not be negative")
 	case req.Target != "" && req.ToTopic:
 		return broker.ReplayParams{}, invalidField("target", "target and to_topic exclude each other")
+	case req.Reason != "" && req.Reason != api.DLQReasonRejected && req.Reason != api.DLQReasonMaxRetries:
+		return broker.ReplayParams{}, invalidField("reason", "reason %q: want %s or %s", req.Reason, api.DLQReasonRejected, api.DLQReasonMaxRetries).
+			WithDetail("allowed", []string{api.DLQReasonRejected, api.DLQReasonMaxRetries})
+	case req.Since < 0:
+		return broker.ReplayParams{}, invalidField("since", "since %d is negative (ms since the Unix epoch)", req.Since)
+	case req.Until < 0:
+		return broker.ReplayParams{}, invalidField("until", "until %d is negative (ms since the Unix epoch)", req.Until)
 	}
 	at := func(ms int64) time.Time {
 		if ms == 0 {

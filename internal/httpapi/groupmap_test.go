@@ -66,6 +66,10 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"reset offsets to latest", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToLatest, Offsets: api.Offsets{"t": {0: 1}}})), api.ErrInvalidArgument, "offsets"},
 		{"reset from_group to delete", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToDelete, Topics: []string{"t"}, FromGroup: "h"})), api.ErrInvalidArgument, "from_group"},
 		{"reset duration to shift", second(resetParams("g", api.ResetOffsetsRequest{To: api.ResetToShift, Shift: -1, DurationMS: 5})), api.ErrInvalidArgument, "duration_ms"},
+		// Filters that match nothing said "nothing to replay".
+		{"replay reason", second(replayParams(api.DLQReplayRequest{Reason: "declined"})), api.ErrInvalidArgument, "reason"},
+		{"replay since", second(replayParams(api.DLQReplayRequest{Since: -1})), api.ErrInvalidArgument, "since"},
+		{"replay until", second(replayParams(api.DLQReplayRequest{Until: -5})), api.ErrInvalidArgument, "until"},
 		{"replay target", second(replayParams(api.DLQReplayRequest{Target: "x", ToTopic: true})), api.ErrInvalidArgument, "target"},
 	} {
 		wantField(t, c.name, c.err, c.code, c.field)
