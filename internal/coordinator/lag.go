@@ -27,6 +27,9 @@ type partitionSnapshot struct {
 	// whose clients choose where they start (Kafka's auto.offset.reset):
 	// the lag is not known until they commit.
 	lagUnknown bool
+	// start: where offset_reset latest starts a partition the group has
+	// no state on yet (groupstate.Group.LatestStart); 0: its earliest.
+	start int64
 }
 
 // snapshot copies cg's description (members with their hosts and
@@ -78,6 +81,10 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time, ext *ExternalView) gro
 			ps.committed = ps.stats.Committed
 		} else {
 			ps.lagUnknown = external
+			// Lag counted from the earliest offset showed a latest group
+			// behind by every message it will never be given, until its
+			// first poll.
+			ps.start, _ = cg.a.LatestStart(tp)
 		}
 		ps.owner, _ = cg.a.Owner(tp.Topic, tp.Partition)
 		s.parts = append(s.parts, ps)
@@ -89,7 +96,9 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time, ext *ExternalView) gro
 // (no lock held).
 //
 // Lag is high watermark − committed offset (with none committed, counted
-// from the earliest offset held, except where it is unknown: 0); time lag
+// from where the group starts the partition: the earliest offset held, or
+// for offset_reset latest the high watermark it recorded; where it is
+// unknown: 0); time lag
 // is now − the timestamp of the record at the committed offset (0 when
 // caught up).
 func (c *Coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPartitionStats {
@@ -101,7 +110,7 @@ func (c *Coordinator) partitionStats(s groupSnapshot, now time.Time) []GroupPart
 			st := l.Stats()
 			ps.HighWatermark = st.HighWatermark
 			if !p.lagUnknown {
-				ps.Lag, ps.TimeLag = c.lag(p.tp, l, max(ps.Committed, st.EarliestOffset), st.HighWatermark, now)
+				ps.Lag, ps.TimeLag = c.lag(p.tp, l, max(ps.Committed, st.EarliestOffset, p.start), st.HighWatermark, now)
 			}
 		}
 		out = append(out, ps)

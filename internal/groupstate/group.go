@@ -1,6 +1,7 @@
 package groupstate
 
 import (
+	"math"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -227,6 +228,25 @@ func (a *Group) Has(tp delivery.TP) bool { return a.d.Has(tp) }
 
 // Stats returns the delivery state of tp.
 func (a *Group) Stats(tp delivery.TP) delivery.Stats { return a.d.Stats(tp) }
+
+// LatestStart is, for a partition the group has no delivery state on
+// (Has false), where offset_reset latest starts it (startOffset): the high
+// watermark recorded when the group subscribed, or math.MaxInt64 where
+// none was recorded (it starts at the high watermark of its first poll).
+// ok is false where the partition starts at its earliest offset.
+func (a *Group) LatestStart(tp delivery.TP) (offset int64, ok bool) {
+	if a.offsetReset != api.OffsetResetLatest {
+		return 0, false
+	}
+	hwms, recorded := a.subs[tp.Topic]
+	switch {
+	case !recorded:
+		return math.MaxInt64, true
+	case int(tp.Partition) < len(hwms):
+		return hwms[tp.Partition], true
+	}
+	return 0, false
+}
 
 // Snapshot returns what is persisted of tp (see delivery.Group.Snapshot).
 func (a *Group) Snapshot(tp delivery.TP) (committed int64, acked []delivery.Range, ok bool) {

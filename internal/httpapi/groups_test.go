@@ -172,3 +172,32 @@ func TestJoinRejects(t *testing.T) {
 	join(t, s, "g", api.JoinRequest{MemberID: "b", Topics: []string{"orders"}, MaxRetries: 5})
 	join(t, s, "g", api.JoinRequest{MemberID: "c", Topics: []string{"orders"}})
 }
+
+// A group that starts at the latest offsets is behind only by what was
+// published since it joined, before its first poll too: it showed every
+// message of the partition as lag (and its age as time lag), none of
+// which it would ever be given.
+func TestLatestGroupLagCountsFromItsJoin(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	publishSpread(t, s, "orders", 3)
+	m := join(t, s, "g", api.JoinRequest{Topics: []string{"orders"}, OffsetReset: api.OffsetResetLatest})
+	lag := func() (int64, int64) {
+		t.Helper()
+		d := describeGroup(t, s, "g")
+		if len(d.Partitions) != 1 {
+			t.Fatalf("partitions %+v", d.Partitions)
+		}
+		return d.Lag, d.Partitions[0].Lag
+	}
+	if total, p := lag(); total != 0 || p != 0 {
+		t.Fatalf("lag right after the join: %d (partition %d), want 0", total, p)
+	}
+	publishSpread(t, s, "orders", 2)
+	if total, p := lag(); total != 2 || p != 2 {
+		t.Fatalf("lag after 2 more: %d (partition %d), want 2", total, p)
+	}
+	if got := m.poll(10, 0); len(got) != 2 || got[0].Offset != 3 {
+		t.Fatalf("first poll %v, want offsets 3 and 4", refs(got))
+	}
+}
