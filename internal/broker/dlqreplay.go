@@ -154,6 +154,10 @@ func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error)
 		return ReplayResult{}, api.ErrInvalidArgument.Withf("a replay's offsets and counts must not be negative")
 	case req.Target != "" && req.ToTopic:
 		return ReplayResult{}, api.ErrInvalidArgument.Withf("a replay goes to another topic or to every group of its own, not both")
+	case req.Target == api.DLQName(topic):
+		// It appended its dead letters to itself, without their DLQ
+		// headers: messages no replay could tell apart or place again.
+		return ReplayResult{}, api.ErrInvalidArgument.Withf("a DLQ cannot be replayed into itself (%s)", req.Target)
 	case req.Reason != "" && req.Reason != api.DLQReasonRejected && req.Reason != api.DLQReasonMaxRetries:
 		// Another reason matched no dead letter: the replay answered
 		// that there was nothing to replay.

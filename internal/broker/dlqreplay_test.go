@@ -326,3 +326,17 @@ func TestReplayNextOffsetPassesSkippedLayers(t *testing.T) {
 		}
 	}
 }
+
+// A DLQ replayed into itself is refused: it appended its dead letters to
+// itself without their DLQ headers, messages no later replay could place.
+func TestReplayIntoItsOwnDLQIsRefused(t *testing.T) {
+	f := newReplayFixture(t)
+	f.publish("a")
+	f.poll("billing", "a")
+	if _, err := f.b.ReplayDLQ("orders", ReplayParams{Target: api.DLQName("orders"), Again: true}); !errors.Is(err, api.ErrInvalidArgument) {
+		t.Fatalf("replay into orders.dlq: %v, want INVALID_ARGUMENT", err)
+	}
+	if r := f.replay(ReplayParams{DryRun: true, Again: true}); r.Replayed != 1 || r.NextOffset != 1 {
+		t.Fatalf("the DLQ after a refused replay into itself: %+v, want its one dead letter", r)
+	}
+}
