@@ -173,8 +173,20 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 		for _, t := range slices.Sorted(maps.Keys(req.Offsets)) {
 			for p, off := range req.Offsets[t] {
 				tp := delivery.TP{Topic: t, Partition: p}
+				if req.commit && off < 0 {
+					// Kafka takes a negative offset, and its
+					// consumers read one back as no offset at
+					// all: kafkajs commits -2 and -1 to seek to
+					// the earliest or latest (seek,
+					// admin.resetOffsets). So it forgets.
+					off = forgotten
+				}
 				err := c.checkResetOffset(tp, off, req.commit)
 				switch {
+				case err == nil && off == forgotten:
+					if _, ok := cg.committed[tp]; ok {
+						plan[tp] = forgotten
+					}
 				case err == nil:
 					plan[tp] = off
 				case !req.commit:
@@ -264,7 +276,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 }
 
 // checkResetOffset checks that tp exists and off lies within its
-// earliest offset (for a commit, 0) and its high watermark.
+// earliest offset (for a commit, 0, or forgotten) and its high watermark.
 func (c *Coordinator) checkResetOffset(tp delivery.TP, off int64, commit bool) error {
 	part, err := c.b.Partition(tp.Topic, tp.Partition)
 	if err != nil {
@@ -278,7 +290,7 @@ func (c *Coordinator) checkResetOffset(tp delivery.TP, off int64, commit bool) e
 			high = math.MaxInt64
 		}
 	}
-	if off < low || off > high {
+	if (off < low || off > high) && !(commit && off == forgotten) {
 		return api.ErrOffsetOutOfRange.Withf("offset %d of %s/%d is outside %d..%d", off, tp.Topic, tp.Partition, low, st.HighWatermark).
 			WithDetail("topic", tp.Topic).WithDetail("partition", tp.Partition).WithDetail("earliest_offset", st.EarliestOffset).WithDetail("high_watermark", st.HighWatermark)
 	}

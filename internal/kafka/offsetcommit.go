@@ -26,8 +26,10 @@ import (
 // its partition's offset with it, as Kafka refuses it. A partition that
 // does not exist, or an offset outside 0..its high watermark (see
 // groupstate.Group.CommitEach), is refused on its own, and the others
-// committed in one step, as Kafka answers partition by partition. A
-// refusal of the member or the group refuses them all.
+// committed in one step, as Kafka answers partition by partition; but a
+// classic group's negative offset forgets the partition's (see
+// coordinator.planReset). A refusal of the member or the group refuses
+// them all.
 func (s *Server) offsetCommit(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)

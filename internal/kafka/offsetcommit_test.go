@@ -5,11 +5,13 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // A commit is answered partition by partition, as Kafka answers it: a
-// partition or topic that does not exist, or an offset outside 0..the
-// high watermark, is refused on its own, and the others are committed. The
+// partition or topic that does not exist, or an offset past the high
+// watermark, is refused on its own, and the others are committed (a
+// negative offset forgets the partition's). The
 // whole commit was refused, so one bad offset cost a consumer the progress
 // of all its partitions (found with confluent-kafka's commit).
 func TestCommitRefusesPartitionByPartition(t *testing.T) {
@@ -19,10 +21,54 @@ func TestCommitRefusesPartitionByPartition(t *testing.T) {
 	codes := commit(t, cl, "pp-group", "", -1, commitOf{"pp", 0, 7, nil}, commitOf{"pp", 1, 100_000, nil},
 		commitOf{"pp", 2, -5, nil}, commitOf{"pp", 5, 1, nil}, commitOf{"nope", 0, 1, nil})
 	unknown, out := kerr.UnknownTopicOrPartition.Code, kerr.OffsetOutOfRange.Code
-	if want := []int16{0, out, out, unknown, unknown}; !slices.Equal(codes, want) {
+	if want := []int16{0, out, 0, unknown, unknown}; !slices.Equal(codes, want) {
 		t.Fatalf("commit codes %v, want %v", codes, want)
 	}
 	if got := fetchOffsets(t, cl, "pp-group", "pp", 0, 1, 2); !slices.Equal(got, []int64{7, -1, -1}) {
 		t.Fatalf("committed %v, want 7 and none (-1)", got)
+	}
+}
+
+// A negative offset is taken and forgets the partition's committed
+// offset, by a member too: Kafka stores it, and consumers read a negative
+// committed offset back as none. kafkajs commits -2 and -1 to move a group
+// to the earliest or latest offset (admin.resetOffsets, and a running
+// consumer's seek), which crashed its consumer with OFFSET_OUT_OF_RANGE.
+func TestCommitOfNegativeOffsetForgetsIt(t *testing.T) {
+	p := start(t)
+	fill(t, p, "neg", 2, 5)
+	cl := p.client(t)
+	if codes := commit(t, cl, "neg-group", "", -1, commitOf{"neg", 0, 4, nil}, commitOf{"neg", 1, 3, nil}); !slices.Equal(codes, []int16{0, 0}) {
+		t.Fatalf("commit codes %v", codes)
+	}
+	if codes := commit(t, cl, "neg-group", "", -1, commitOf{"neg", 0, -2, nil}, commitOf{"neg", 1, 2, nil}); !slices.Equal(codes, []int16{0, 0}) {
+		t.Fatalf("commit of -2: codes %v, want 0 (taken, as Kafka takes it)", codes)
+	}
+	if got := fetchOffsets(t, cl, "neg-group", "neg", 0, 1); !slices.Equal(got, []int64{-1, 2}) {
+		t.Fatalf("committed %v, want none (-1) and 2", got)
+	}
+
+	join := rangeJoin("neg-group", 10000, 10000)
+	joined, err := join.RequestWith(ctxT(t), cl)
+	if err == nil && joined.ErrorCode == kerr.MemberIDRequired.Code {
+		join.MemberID = joined.MemberID
+		joined, err = join.RequestWith(ctxT(t), cl)
+	}
+	if err != nil || joined.ErrorCode != 0 {
+		t.Fatalf("join: %v %+v", err, joined)
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.Generation, sync.MemberID = "neg-group", joined.Generation, joined.MemberID
+	sa := kmsg.NewSyncGroupRequestGroupAssignment()
+	sa.MemberID = joined.MemberID
+	sync.GroupAssignment = append(sync.GroupAssignment, sa)
+	if synced, err := sync.RequestWith(ctxT(t), cl); err != nil || synced.ErrorCode != 0 {
+		t.Fatalf("sync: %v %+v", err, synced)
+	}
+	if codes := commit(t, cl, "neg-group", joined.MemberID, joined.Generation, commitOf{"neg", 1, -1, nil}, commitOf{"neg", 2, -1, nil}); !slices.Equal(codes, []int16{0, kerr.UnknownTopicOrPartition.Code}) {
+		t.Fatalf("member's commit of -1: codes %v, want 0 and UNKNOWN_TOPIC_OR_PARTITION", codes)
+	}
+	if got := fetchOffsets(t, cl, "neg-group", "neg", 0, 1); !slices.Equal(got, []int64{-1, -1}) {
+		t.Fatalf("committed %v, want none (-1) for both", got)
 	}
 }
