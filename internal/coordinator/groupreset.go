@@ -174,12 +174,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 			for p, off := range req.Offsets[t] {
 				tp := delivery.TP{Topic: t, Partition: p}
 				if req.commit && off < 0 {
-					// Kafka takes a negative offset, and its
-					// consumers read one back as no offset at
-					// all: kafkajs commits -2 and -1 to seek to
-					// the earliest or latest (seek,
-					// admin.resetOffsets). So it forgets.
-					off = forgotten
+					off = c.negativeCommit(tp, off)
 				}
 				err := c.checkResetOffset(tp, off, req.commit)
 				switch {
@@ -273,6 +268,28 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 		}
 	}
 	return plan, nil, nil
+}
+
+// earliestCommit is the offset kafkajs commits to move a group to a
+// partition's earliest offset (Kafka's ListOffsets EARLIEST).
+const earliestCommit = -2
+
+// negativeCommit is what a Kafka commit of a negative offset of tp stores.
+// Kafka stores any offset, and consumers read a negative one back as none;
+// kafkajs commits -2 and -1 to move a group to the earliest or latest
+// offset (admin.resetOffsets, a consumer's seek), and its fetchOffsets
+// (resolveOffsets) reads -2 back as the earliest. So -2 is the partition's
+// earliest offset now, and any other is forgotten (OffsetFetch answers
+// -1, as Kafka answers a -1 stored).
+func (c *Coordinator) negativeCommit(tp delivery.TP, off int64) int64 {
+	if off != earliestCommit {
+		return forgotten
+	}
+	part, err := c.b.Partition(tp.Topic, tp.Partition)
+	if err != nil {
+		return forgotten // checkResetOffset refuses it
+	}
+	return part.Stats().EarliestOffset
 }
 
 // checkResetOffset checks that tp exists and off lies within its

@@ -47,10 +47,17 @@ func TestKafkaCommitOffsetBounds(t *testing.T) {
 	if refused, err := c.StoreOffsets("g", Offsets{"t": {0: 22}}, nil, false); err != nil || !errors.Is(refused[t0], api.ErrOffsetOutOfRange) {
 		t.Fatalf("Kafka commit of 22: %v, refused %v; want OFFSET_OUT_OF_RANGE", err, refused)
 	}
-	// A negative offset forgets the partition's, as Kafka's consumers
-	// read one back.
+	// kafkajs's -2 (earliest) is the earliest offset kept; any other
+	// negative offset forgets the partition's, as Kafka's consumers read
+	// one back.
 	if refused, err := c.StoreOffsets("g", Offsets{"t": {0: -2}}, nil, false); err != nil || len(refused) != 0 {
 		t.Fatalf("Kafka commit of -2: %v, refused %v; want it taken", err, refused)
+	}
+	if got, err := c.GroupOffsets("g"); err != nil || got["t"][0] != tb.log("t", 0).EarliestOffset() {
+		t.Fatalf("offsets %v, %v; want t/0 at the earliest offset, %d", got, err, tb.log("t", 0).EarliestOffset())
+	}
+	if refused, err := c.StoreOffsets("g", Offsets{"t": {0: -1}}, nil, false); err != nil || len(refused) != 0 {
+		t.Fatalf("Kafka commit of -1: %v, refused %v; want it taken", err, refused)
 	}
 	if got, err := c.GroupOffsets("g"); err != nil || len(got["t"]) != 0 {
 		t.Fatalf("offsets %v, %v; want t/0 forgotten", got, err)

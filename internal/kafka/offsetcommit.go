@@ -27,9 +27,9 @@ import (
 // does not exist, or an offset outside 0..its high watermark (see
 // groupstate.Group.CommitEach), is refused on its own, and the others
 // committed in one step, as Kafka answers partition by partition; but a
-// classic group's negative offset forgets the partition's (see
-// coordinator.planReset). A refusal of the member or the group refuses
-// them all.
+// classic group's negative offset is taken (see
+// coordinator.negativeCommit). A refusal of the member or the group
+// refuses them all.
 func (s *Server) offsetCommit(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)

@@ -29,23 +29,25 @@ func TestCommitRefusesPartitionByPartition(t *testing.T) {
 	}
 }
 
-// A negative offset is taken and forgets the partition's committed
-// offset, by a member too: Kafka stores it, and consumers read a negative
-// committed offset back as none. kafkajs commits -2 and -1 to move a group
-// to the earliest or latest offset (admin.resetOffsets, and a running
-// consumer's seek), which crashed its consumer with OFFSET_OUT_OF_RANGE.
-func TestCommitOfNegativeOffsetForgetsIt(t *testing.T) {
+// A negative offset is taken, by a member too, as Kafka takes it: -2,
+// which kafkajs commits to move a group to the earliest offset
+// (admin.resetOffsets, a running consumer's seek) and reads back as such
+// (fetchOffsets with resolveOffsets), is the earliest offset; any other
+// forgets the partition's offset, as consumers read a negative one back as
+// none. They were refused OFFSET_OUT_OF_RANGE, which crashed the kafkajs
+// consumer: resetOffsets never returned.
+func TestCommitOfNegativeOffset(t *testing.T) {
 	p := start(t)
 	fill(t, p, "neg", 2, 5)
 	cl := p.client(t)
 	if codes := commit(t, cl, "neg-group", "", -1, commitOf{"neg", 0, 4, nil}, commitOf{"neg", 1, 3, nil}); !slices.Equal(codes, []int16{0, 0}) {
 		t.Fatalf("commit codes %v", codes)
 	}
-	if codes := commit(t, cl, "neg-group", "", -1, commitOf{"neg", 0, -2, nil}, commitOf{"neg", 1, 2, nil}); !slices.Equal(codes, []int16{0, 0}) {
-		t.Fatalf("commit of -2: codes %v, want 0 (taken, as Kafka takes it)", codes)
+	if codes := commit(t, cl, "neg-group", "", -1, commitOf{"neg", 0, -2, nil}, commitOf{"neg", 1, -1, nil}); !slices.Equal(codes, []int16{0, 0}) {
+		t.Fatalf("commit of -2 and -1: codes %v, want 0 (taken, as Kafka takes them)", codes)
 	}
-	if got := fetchOffsets(t, cl, "neg-group", "neg", 0, 1); !slices.Equal(got, []int64{-1, 2}) {
-		t.Fatalf("committed %v, want none (-1) and 2", got)
+	if got := fetchOffsets(t, cl, "neg-group", "neg", 0, 1); !slices.Equal(got, []int64{0, -1}) {
+		t.Fatalf("committed %v, want the earliest (0) and none (-1)", got)
 	}
 
 	join := rangeJoin("neg-group", 10000, 10000)
@@ -65,10 +67,11 @@ func TestCommitOfNegativeOffsetForgetsIt(t *testing.T) {
 	if synced, err := sync.RequestWith(ctxT(t), cl); err != nil || synced.ErrorCode != 0 {
 		t.Fatalf("sync: %v %+v", err, synced)
 	}
-	if codes := commit(t, cl, "neg-group", joined.MemberID, joined.Generation, commitOf{"neg", 1, -1, nil}, commitOf{"neg", 2, -1, nil}); !slices.Equal(codes, []int16{0, kerr.UnknownTopicOrPartition.Code}) {
-		t.Fatalf("member's commit of -1: codes %v, want 0 and UNKNOWN_TOPIC_OR_PARTITION", codes)
+	if codes := commit(t, cl, "neg-group", joined.MemberID, joined.Generation, commitOf{"neg", 0, -1, nil}, commitOf{"neg", 1, -2, nil},
+		commitOf{"neg", 2, -1, nil}); !slices.Equal(codes, []int16{0, 0, kerr.UnknownTopicOrPartition.Code}) {
+		t.Fatalf("member's commit of -1 and -2: codes %v, want 0, 0 and UNKNOWN_TOPIC_OR_PARTITION", codes)
 	}
-	if got := fetchOffsets(t, cl, "neg-group", "neg", 0, 1); !slices.Equal(got, []int64{-1, -1}) {
-		t.Fatalf("committed %v, want none (-1) for both", got)
+	if got := fetchOffsets(t, cl, "neg-group", "neg", 0, 1); !slices.Equal(got, []int64{-1, 0}) {
+		t.Fatalf("committed %v, want none (-1) and the earliest (0)", got)
 	}
 }
