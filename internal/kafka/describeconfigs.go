@@ -19,11 +19,18 @@ import (
 // resource name) under the names Kafka gives its own: read-only, as they
 // are GoQueue's flags. The name "" (the cluster's dynamic defaults) has
 // none, and another broker's ID is INVALID_REQUEST, as Kafka answers: a
-// client asks each broker for its own.
+// client asks each broker for its own. Asked for synonyms (v1+), each
+// config lists, as Kafka's does, where its value may come from, the
+// first the one it comes from: a topic's own setting, and the broker
+// config that any topic takes otherwise (see synonyms).
 func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.DescribeConfigsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	resp.SetVersion(req.Version)
+	var brokerConfigs []kafkaConfig // for topics' synonyms
+	if req.IncludeSynonyms {
+		brokerConfigs = s.brokerConfigs()
+	}
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
@@ -58,11 +65,60 @@ func (s *Server) describeConfigs(_ context.Context, _ *conn, r kmsg.Request) (km
 			rc := kmsg.NewDescribeConfigsResponseResourceConfig()
 			rc.Name, rc.Value, rc.Source, rc.ReadOnly = c.name, kmsg.StringPtr(c.value), c.source, readOnly
 			rc.IsDefault = c.source == kmsg.ConfigSourceDefaultConfig // v0's say
+			if req.IncludeSynonyms {
+				rc.ConfigSynonyms = synonyms(c, rr.ResourceType == kmsg.ConfigResourceTypeTopic, brokerConfigs)
+			}
 			sr.Configs = append(sr.Configs, rc)
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
+}
+
+// synonyms are the configs c's value may come from, as Kafka lists them
+// (kafka-configs --describe --all, kafkajs's includeSynonyms): a broker's
+// config itself, with its source; a topic's, its own setting if the topic
+// has one, then the broker config (of brokerConfigs) it takes otherwise.
+func synonyms(c kafkaConfig, topic bool, brokerConfigs []kafkaConfig) []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	var out []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	add := func(c kafkaConfig) {
+		sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+		sy.Name, sy.Value, sy.Source = c.name, kmsg.StringPtr(c.value), c.source
+		out = append(out, sy)
+	}
+	if !topic {
+		add(c)
+		return out
+	}
+	if c.source == kmsg.ConfigSourceDynamicTopicConfig {
+		add(c)
+	}
+	for _, b := range brokerConfigs {
+		if b.name == brokerSynonym(c.name) {
+			add(b)
+		}
+	}
+	return out
+}
+
+// brokerSynonym is the broker config whose value a topic config takes
+// when the topic sets none, under Kafka's names.
+func brokerSynonym(topicConfig string) string {
+	switch topicConfig {
+	case "cleanup.policy":
+		return "log.cleanup.policy"
+	case "retention.ms":
+		return "log.retention.ms"
+	case "retention.bytes":
+		return "log.retention.bytes"
+	case "segment.bytes":
+		return "log.segment.bytes"
+	case "segment.ms":
+		return "log.roll.ms"
+	case "max.message.bytes":
+		return "message.max.bytes"
+	}
+	return topicConfig // compression.type, goqueue.fsync
 }
 
 // brokerConfigs are this broker's settings that Kafka has a broker config

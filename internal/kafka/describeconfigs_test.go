@@ -2,6 +2,7 @@ package kafka_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -90,4 +91,65 @@ func metadataBroker(t *testing.T, cl interface {
 		t.Fatalf("metadata: %v %+v", err, resp)
 	}
 	return strconv.Itoa(int(resp.Brokers[0].NodeID))
+}
+
+// Asked for synonyms, a config lists where its value may come from, as
+// Kafka lists them: a topic's own setting, then the broker config every
+// topic takes otherwise (a flag's STATIC_BROKER_CONFIG); a broker's config
+// itself. The list was empty (found with kafkajs's describeConfigs and
+// includeSynonyms, where Kafka lists them).
+func TestDescribeConfigsSynonyms(t *testing.T) {
+	p := start(t, "--segment-bytes", "1MiB")
+	cl := p.client(t)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "syn", 1, 1
+	rc := kmsg.NewCreateTopicsRequestTopicConfig()
+	rc.Name, rc.Value = "retention.ms", kmsg.StringPtr("7200000")
+	rt.Configs = append(rt.Configs, rc)
+	create.Topics = append(create.Topics, rt)
+	if resp, err := create.RequestWith(ctxT(t), cl); err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	id := metadataBroker(t, cl)
+	node, _ := strconv.Atoi(id)
+	describe := func(typ kmsg.ConfigResourceType, name string, synonyms bool) map[string][]string {
+		t.Helper()
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		req.IncludeSynonyms = synonyms
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = typ, name
+		req.Resources = append(req.Resources, rr)
+		resp, err := req.RequestWith(ctxT(t), cl.Broker(node))
+		if err != nil || resp.Resources[0].ErrorCode != 0 {
+			t.Fatalf("describe %s: %v %+v", name, err, resp)
+		}
+		got := map[string][]string{}
+		for _, c := range resp.Resources[0].Configs {
+			got[c.Name] = []string{}
+			for _, sy := range c.ConfigSynonyms {
+				got[c.Name] = append(got[c.Name], sy.Source.String()+":"+sy.Name+"="+*sy.Value)
+			}
+		}
+		return got
+	}
+	topic := describe(kmsg.ConfigResourceTypeTopic, "syn", true)
+	for name, want := range map[string][]string{
+		"retention.ms":   {"DYNAMIC_TOPIC_CONFIG:retention.ms=7200000", "DEFAULT_CONFIG:log.retention.ms=604800000"},
+		"segment.bytes":  {"STATIC_BROKER_CONFIG:log.segment.bytes=1048576"},
+		"segment.ms":     {"DEFAULT_CONFIG:log.roll.ms=86400000"},
+		"cleanup.policy": {"DEFAULT_CONFIG:log.cleanup.policy=delete"},
+		"goqueue.fsync":  {"DEFAULT_CONFIG:goqueue.fsync=interval"},
+	} {
+		if !slices.Equal(topic[name], want) {
+			t.Errorf("topic's %s: synonyms %q, want %q", name, topic[name], want)
+		}
+	}
+	brokers := describe(kmsg.ConfigResourceTypeBroker, id, true)
+	if got, want := brokers["log.segment.bytes"], []string{"STATIC_BROKER_CONFIG:log.segment.bytes=1048576"}; !slices.Equal(got, want) {
+		t.Errorf("broker's log.segment.bytes: synonyms %q, want %q", got, want)
+	}
+	if got := describe(kmsg.ConfigResourceTypeTopic, "syn", false)["retention.ms"]; len(got) != 0 {
+		t.Errorf("synonyms %q not asked for", got)
+	}
 }
