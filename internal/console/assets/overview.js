@@ -12,11 +12,14 @@ export async function page(root) {
   replace(root, h('h1', {}, 'Overview'), stats, section('Consumer groups', groups), section('Topics', topics));
 
   async function refresh() {
+    // GET /topics holds every topic's partitions: one request however many
+    // topics there are, and none for a topic deleted since the list (a
+    // request per topic was hundreds every refresh, and one that met a
+    // deleted topic failed the whole page with TOPIC_NOT_FOUND).
     const [tl, gl] = await Promise.all([get('/topics'), get('/groups')]);
-    const described = await Promise.all(tl.topics.map(t => get('/topics/' + encodeURIComponent(t.name))));
     const names = new Set(tl.topics.map(t => t.name));
     const dlqOf = new Map(tl.topics.map(t => [dlqName(t.name), t.name]).filter(([d]) => names.has(d))); // DLQ → its topic
-    const tRows = described.map(t => {
+    const tRows = tl.topics.map(t => {
       const pi = t.partition_info || [];
       const hw = pi.reduce((a, p) => a + p.high_watermark, 0);
       return {
