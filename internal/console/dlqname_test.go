@@ -114,3 +114,53 @@ func TestDLQPageFindsHashedDLQ(t *testing.T) {
 	}
 	b.noErrors()
 }
+
+// The DLQ page shows a partition's newest dead letters, however big. It
+// read 200 from before the end in one request, which the broker caps at
+// 1 MiB: with dead letters of 8 KiB it showed the oldest ~128 of those 200
+// as "the newest" and never the last ones to die.
+func TestDLQPageShowsTheNewestBigDeadLetters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"fat", api.DLQName("fat")} {
+		if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 300
+	pad := strings.Repeat("x", 8<<10)
+	msgs := make([]api.PublishMessage, n)
+	for i := range msgs {
+		v, _ := json.Marshal(fmt.Sprintf("dead-%03d %s", i, pad))
+		msgs[i] = api.PublishMessage{Value: v, Headers: map[string]string{
+			"goqueue-dlq-reason": "rejected", "goqueue-dlq-group": "readers", "goqueue-dlq-original-topic": "fat",
+			"goqueue-dlq-died-at": fmt.Sprint(time.Now().UnixMilli() - n + int64(i)), // the last published died last
+		}}
+	}
+	if _, err := cl.Publish(ctx, api.DLQName("fat"), msgs...); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/dlq/fat"))
+	b.waitJS("the dead letters", `document.querySelector('#dlqlist .message')`, 10*time.Second)
+	shown := eval[[]string](b, `[...document.querySelectorAll('#dlqlist .message .meta > strong')].map(e => e.innerText)`)
+	if len(shown) < 50 || shown[0] != fmt.Sprintf("0/%d", n-1) {
+		t.Fatalf("the page shows %d dead letters from %v; want the newest, 0/%d, first", len(shown), shown[:min(3, len(shown))], n-1)
+	}
+	for i, at := range shown {
+		if want := fmt.Sprintf("0/%d", n-1-i); at != want {
+			t.Fatalf("dead letter %d shown is %s; want %s (the newest, without a gap)", i, at, want)
+		}
+	}
+	if got := b.text("#dlqsummary"); !strings.Contains(got, fmt.Sprintf("the newest %d shown", len(shown))) {
+		t.Errorf("summary %q", got)
+	}
+	b.noErrors()
+}

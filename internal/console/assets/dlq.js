@@ -10,6 +10,7 @@ import { list, modeSelect, render } from './messages.js';
 const H = 'goqueue-dlq-';
 const PER_PARTITION = 200; // the newest dead letters read from each DLQ partition
 const MAX_ROUNDS = 1000; // replay-all requests, of up to 1000 dead letters each
+const MAX_NEWEST_READS = 8; // the most reads of one partition's newest dead letters
 
 // diedAt is when a dead letter died: its died-at header, or, for one
 // written before the broker recorded that, its own timestamp (which is the
@@ -17,6 +18,24 @@ const MAX_ROUNDS = 1000; // replay-all requests, of up to 1000 dead letters each
 export function diedAt(m) {
   const v = Number((m.headers || {})[H + 'died-at']);
   return Number.isFinite(v) && v > 0 ? v : m.timestamp;
+}
+
+// newest reads the newest dead letters of one DLQ partition p (from its
+// partition_info): up to PER_PARTITION, as many as one answer of the broker
+// holds (1 MiB by default). An answer that stops short of the end (dead
+// letters of more than 5 KiB each) is read again from as many messages
+// before the end as it brought: read once from PER_PARTITION before the
+// end, the page showed the oldest of those as "the newest", and never the
+// last ones to die.
+export async function newest(dlq, p) {
+  const hw = p.high_watermark;
+  let from = Math.max(p.earliest_offset, hw - PER_PARTITION);
+  for (let i = 0; ; i++) {
+    const r = await get(`/topics/${enc(dlq)}/partitions/${p.partition}/messages?offset=${from}&max=${PER_PARTITION}`);
+    const n = r.messages.length;
+    if (!n || r.next_offset >= hw || i === MAX_NEWEST_READS - 1) return r.messages;
+    from = Math.max(from + 1, hw - n);
+  }
 }
 
 export async function page(root, topic, { showError, exclusive }) {
@@ -158,9 +177,8 @@ export async function page(root, topic, { showError, exclusive }) {
     const s = pi.map(p => p.earliest_offset + ':' + p.high_watermark).join(',');
     if (s === sig) return;
     sig = s;
-    const got = await Promise.all(pi.filter(p => p.high_watermark > p.earliest_offset).map(p =>
-      get(`/topics/${enc(dlq)}/partitions/${p.partition}/messages?offset=${Math.max(p.earliest_offset, p.high_watermark - PER_PARTITION)}&max=${PER_PARTITION}`)));
-    msgs = got.flatMap(r => r.messages).sort((a, b) => diedAt(b) - diedAt(a) || b.offset - a.offset);
+    const got = await Promise.all(pi.filter(p => p.high_watermark > p.earliest_offset).map(p => newest(dlq, p)));
+    msgs = got.flat().sort((a, b) => diedAt(b) - diedAt(a) || b.offset - a.offset);
     options(fGroup, 'group', new Set(msgs.map(m => (m.headers || {})[H + 'group']).filter(Boolean)));
     options(fReason, 'reason', new Set(msgs.map(m => (m.headers || {})[H + 'reason']).filter(Boolean)));
     const total = pi.reduce((a, p) => a + p.high_watermark - p.earliest_offset, 0);
