@@ -3,6 +3,7 @@
 import { num, time } from './fmt.js';
 
 const NS = 'http://www.w3.org/2000/svg';
+const AXIS_CHAR_PX = 7; // the widest a character of an axis label (11 px, style.css) draws
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#ca8a04', '#db2777', '#4b5563', '#65a30d'];
 
 function s(tag, attrs, ...kids) {
@@ -17,21 +18,24 @@ export const color = i => PALETTE[i % PALETTE.length];
 // lineChart returns an <svg> width px wide. opts: {times, series:[{name,
 // values}], label, format}.
 export function lineChart({ times, series, label, format = num, width = 640, height = 180 }) {
-  const pad = { l: 52, r: 12, t: 12, b: 24 };
-  const w = Math.max(width, 240), ht = height;
-  const iw = w - pad.l - pad.r, ih = ht - pad.t - pad.b;
   let maxV = 0;
   for (const se of series) for (const v of se.values) if (v > maxV) maxV = v;
   maxV = niceCeil(maxV / 4) * 4; // four gridlines at round values
+  // The y labels are right-aligned at pad.l: it leaves room for the
+  // longest ("3 min 20 s" needs 70 px; a fixed 52 px cut its start off).
+  const labels = [0, 1, 2, 3, 4].map(i => format(maxV * i / 4));
+  const pad = { l: Math.max(52, 12 + Math.ceil(AXIS_CHAR_PX * Math.max(...labels.map(l => l.length)))), r: 12, t: 12, b: 24 };
+  const w = Math.max(width, 240), ht = height;
+  const iw = w - pad.l - pad.r, ih = ht - pad.t - pad.b;
   const t0 = times[0], t1 = times[times.length - 1] || t0 + 1;
   const x = t => pad.l + (t1 > t0 ? (t - t0) / (t1 - t0) : 0) * iw;
   const y = v => pad.t + ih - (maxV ? v / maxV : 0) * ih;
   const svg = s('svg', { width: w, height: ht, viewBox: `0 0 ${w} ${ht}`, role: 'img', 'aria-label': label, class: 'chart' });
   svg.append(s('title', {}, label));
   for (let i = 0; i <= 4; i++) {
-    const v = maxV * i / 4, yy = y(v);
+    const yy = y(maxV * i / 4);
     svg.append(s('line', { x1: pad.l, x2: w - pad.r, y1: yy, y2: yy, class: 'grid' }));
-    svg.append(s('text', { x: pad.l - 6, y: yy + 4, 'text-anchor': 'end', class: 'axis' }, format(v)));
+    svg.append(s('text', { x: pad.l - 6, y: yy + 4, 'text-anchor': 'end', class: 'axis' }, labels[i]));
   }
   const ticks = Math.max(2, Math.min(5, Math.floor(iw / 140)));
   for (let i = 0; i <= ticks; i++) {
