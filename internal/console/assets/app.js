@@ -8,6 +8,7 @@ import * as group from './group.js';
 import * as topic from './topic.js';
 import * as dlq from './dlq.js';
 import * as reset from './reset.js';
+import * as cluster from './cluster.js';
 
 const POLL_MS = Number(new URLSearchParams(location.search).get('poll')) || 3000;
 
@@ -17,6 +18,7 @@ const routes = [
   [/^\/topic\/([^/]+)$/, topic, 'overview'],
   [/^\/dlq(?:\/([^/]+))?$/, dlq, 'dlq'],
   [/^\/reset(?:\/([^/]+))?$/, reset, 'reset'],
+  [/^\/cluster$/, cluster, 'cluster'],
 ];
 
 const main = document.getElementById('main');

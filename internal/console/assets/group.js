@@ -1,5 +1,6 @@
 // One group: state, members, partitions, lag over time, rebalance timeline.
-import { get, enc } from './api.js';
+import { get, enc, ApiError } from './api.js';
+import { nodeConsole } from './cluster.js';
 import { h, replace, update, table, link, section, stat } from './dom.js';
 import { num, dur, ago, time, parts } from './fmt.js';
 import { lineChart, color } from './chart.js';
@@ -14,6 +15,7 @@ export async function page(root, id) {
   const groupChart = h('div', { id: 'lagchart', class: 'chart-box' });
   const partChart = h('div', { id: 'partchart', class: 'chart-box' });
   const timeline = h('div', { id: 'timeline' });
+  const elsewhere = h('div', { id: 'elsewhere', hidden: true });
   let windowMs = 15 * 60e3;
   let only = ''; // one partition ("topic/p") or all
   const winSel = h('select', { id: 'window', 'aria-label': 'Time window', onchange: e => { windowMs = +e.target.value; refresh(); } },
@@ -22,6 +24,7 @@ export async function page(root, id) {
   replace(root,
     h('p', { class: 'crumbs' }, link('#/', 'Overview'), ' / group'),
     h('h1', {}, id),
+    elsewhere,
     head,
     section('Lag over time', h('div', { class: 'controls' }, winSel, partSel), groupChart, partChart),
     section('Members', members),
@@ -31,11 +34,26 @@ export async function page(root, id) {
 
   async function refresh() {
     const since = Date.now() - windowMs;
-    const [g, lh, rb] = await Promise.all([
-      get('/groups/' + enc(id)),
-      get(`/groups/${enc(id)}/lag-history?since=${since}&points=240`),
-      get(`/groups/${enc(id)}/rebalances`),
-    ]);
+    let g, lh, rb;
+    try {
+      [g, lh, rb] = await Promise.all([
+        get('/groups/' + enc(id)),
+        get(`/groups/${enc(id)}/lag-history?since=${since}&points=240`),
+        get(`/groups/${enc(id)}/rebalances`),
+      ]);
+    } catch (e) {
+      // In a cluster only the group's coordinator serves it, and the
+      // console cannot ask another node (another origin): point there.
+      if (!(e instanceof ApiError) || e.code !== 'NOT_COORDINATOR') throw e;
+      const d = e.details || {};
+      update(elsewhere, h('p', { class: 'empty' }, `Node ${d.coordinator} coordinates ${id}, not this node: `,
+        d.coordinator_addr ? h('a', { href: nodeConsole(d.coordinator_addr, '#/group/' + enc(id)) }, `see it on node ${d.coordinator}'s console`) : 'its address is not known yet',
+        '. ', link('#/cluster', 'The cluster\'s nodes.')));
+      elsewhere.hidden = false;
+      for (const el of [head, groupChart, partChart, members, partitions, timeline]) update(el);
+      return;
+    }
+    elsewhere.hidden = true;
     const ps = g.partitions || [];
     update(head,
       stat('State', h('span', { class: 'state ' + g.state }, g.state)),

@@ -8,8 +8,9 @@ import { dlqName } from './dlqname.js';
 export async function page(root) {
   const stats = h('div', { class: 'stats' });
   const groups = h('div', { id: 'groups' });
+  const whose = h('p', { id: 'whose', class: 'muted' });
   const topics = h('div', { id: 'topics' });
-  replace(root, h('h1', {}, 'Overview'), stats, section('Consumer groups', groups), section('Topics', topics));
+  replace(root, h('h1', {}, 'Overview'), stats, section('Consumer groups', whose, groups), section('Topics', topics));
 
   async function refresh() {
     // GET /topics holds every topic's partitions: one request however many
@@ -41,6 +42,11 @@ export async function page(root) {
         rebalances: g.rebalances.count,
       };
     });
+    // A cluster node lists only the groups it coordinates (node_id set):
+    // say so, or a group of another node would seem not to exist.
+    update(whose, gl.node_id ? ['In a cluster each node lists the groups it coordinates: these are node ' + gl.node_id + '\'s. ',
+      link('#/cluster', 'The other nodes'), ' list theirs.'] : null);
+    whose.hidden = !gl.node_id;
     const prodTotal = tRows.filter(t => !t.dlq).reduce((a, t) => a + (t.rate || 0), 0);
     const consTotal = gRows.reduce((a, g) => a + (g.rate || 0), 0);
     update(stats,

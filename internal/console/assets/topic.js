@@ -61,6 +61,11 @@ export async function page(root, name, { showError }) {
       { label: 'Messages', value: p => num(p.high_watermark - p.earliest_offset), num: true },
       { label: 'Size', value: p => bytes(p.bytes), num: true },
       { label: 'Segments', value: p => num(p.segments), num: true },
+      ...(pi.some(p => p.replicas) ? [ // a cluster's placement
+        { label: 'Leader', value: p => p.leader ? 'node ' + p.leader : h('span', { class: 'bad' }, 'none') },
+        { label: 'Replicas', value: p => (p.replicas || []).join(', ') },
+        { label: 'In sync', value: p => p.isr ? h('span', { class: p.isr.length < (p.replicas || []).length ? 'bad' : null }, p.isr.join(', ')) : '–' },
+      ] : []),
     ], pi, 'No partitions.', `${t.partitions} partitions · retention ${t.retention_hours < 0 ? 'forever' : t.retention_hours + ' h'} · fsync ${t.fsync}`));
     const rows = gl.groups.map(g => {
       const mine = (g.partitions || []).filter(p => p.topic === name);
