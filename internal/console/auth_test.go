@@ -100,3 +100,36 @@ func TestConsoleShowsAPIErrors(t *testing.T) {
 	b.shot("error")
 	b.noErrors("404")
 }
+
+// A key that a browser cannot send in a header (here with a zero-width
+// space, as pasted from a chat) is refused in the prompt, which stays
+// open; one kept in the tab from before is asked for again. Every fetch
+// threw before it was sent: the console said "cannot reach the broker"
+// on every refresh, even after a reload, and never asked again.
+func TestConsoleRefusesAKeyABrowserCannotSend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := keyedBroker(t)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/"))
+	b.waitJS("the key prompt", `document.getElementById('keydialog').open`, 10*time.Second)
+	b.js(`document.getElementById('keyinput').value = '` + key + `\u200b'`)
+	b.run(chromedp.Click(chromedp.CSS(`#keyform button`)))
+	b.waitJS("the refusal", `document.getElementById('keydialog').open && document.getElementById('keyerror').innerText.includes('U+200B')`, 10*time.Second)
+	if got := eval[string](b, `sessionStorage.getItem('goqueue-api-key') || ''`); got != "" {
+		t.Errorf("the refused key was kept: %q", got)
+	}
+	b.js(`document.getElementById('keyinput').value = '` + key + `'`)
+	b.run(chromedp.Click(chromedp.CSS(`#keyform button`)))
+	b.waitJS("the topic behind the key", `document.querySelector('#topics a[href="#/topic/private-orders"]')`, 10*time.Second)
+
+	// A tab that kept such a key: the prompt, not a network error.
+	b.js(`sessionStorage.setItem('goqueue-api-key', '` + key + `\u2013')`)
+	b.run(chromedp.Reload())
+	b.waitJS("the prompt for a kept key", `document.getElementById('keydialog').open && document.getElementById('keyerror').innerText.includes('U+2013')`, 10*time.Second)
+	if text := b.text("#error"); text != "" {
+		t.Errorf("error shown: %q", text)
+	}
+	b.noErrors("401")
+}

@@ -18,10 +18,27 @@ export function onKeyNeeded(fn) { askKey = fn; }
 
 export function setKey(k) { sessionStorage.setItem(KEY, k); }
 
+// keyProblem says what makes k unusable as an API key, or '' if nothing
+// does. A browser sends a header of printable ASCII only (and the broker
+// compares the bytes): a key pasted with a zero-width space or a
+// typographic dash made every fetch throw before it was sent, which read
+// as "cannot reach the broker", and the key, kept for the tab, was never
+// asked for again.
+export function keyProblem(k) {
+  const i = [...k].findIndex(c => c < ' ' || c > '~');
+  if (i < 0) return '';
+  const c = [...k][i];
+  return `That key holds ${JSON.stringify(c)} (U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}) at character ${i + 1}; an API key is printable ASCII. Paste it again.`;
+}
+
 export async function call(method, path, body) {
   for (let attempt = 0; ; attempt++) {
     const headers = {};
     const key = sessionStorage.getItem(KEY);
+    if (key && keyProblem(key) && askKey && attempt < 5) { // kept from before this check
+      await askKey(keyProblem(key));
+      continue;
+    }
     if (key) headers['X-API-Key'] = key;
     const init = { method, headers };
     if (body !== undefined) {

@@ -1,7 +1,7 @@
 // The console's shell: routes on the URL fragment (#/group/billing), runs the
 // current page's refresh every few seconds, asks for the API key when the
 // broker wants one and shows the API's errors.
-import { onKeyNeeded, setKey, ApiError } from './api.js';
+import { onKeyNeeded, setKey, keyProblem, ApiError } from './api.js';
 import { replace, h } from './dom.js';
 import * as overview from './overview.js';
 import * as group from './group.js';
@@ -105,8 +105,16 @@ onKeyNeeded(msg => {
   kerr.hidden = !msg;
   if (!pending) {
     pending = new Promise(resolve => {
-      document.getElementById('keyform').onsubmit = () => {
-        setKey(document.getElementById('keyinput').value);
+      document.getElementById('keyform').onsubmit = e => {
+        const key = document.getElementById('keyinput').value.trim();
+        const bad = keyProblem(key);
+        if (bad) { // the dialog stays open
+          e.preventDefault();
+          kerr.textContent = bad;
+          kerr.hidden = false;
+          return;
+        }
+        setKey(key);
         pending = null;
         resolve();
       };
