@@ -133,3 +133,45 @@ func TestConsoleRefusesAKeyABrowserCannotSend(t *testing.T) {
 	}
 	b.noErrors("401")
 }
+
+// A key that works but may not do what the reader wants (a scoped key's
+// 403) can be changed from the header, or the change cancelled. The
+// console asked for a key only on a 401, so the tab kept a scoped key
+// until it was closed.
+func TestConsoleChangesTheAPIKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	const viewer = "viewer-key-0123456789"
+	b := newBrowser(t)
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = []string{key, viewer + ":"} }))
+	cl, err := client.NewWithConfig(&client.Config{Brokers: []string{s.URL}, APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "private-orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/style.css"))
+	b.js(`sessionStorage.setItem('goqueue-api-key', '` + viewer + `')`)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=300#/topic/private-orders"))
+	b.waitJS("the scoped key's refusal", `document.getElementById('error').innerText.includes('FORBIDDEN')`, 10*time.Second)
+
+	b.run(chromedp.Click(chromedp.CSS(`#changekey`)))
+	b.waitJS("the key prompt", `document.getElementById('keydialog').open && !document.getElementById('keycancel').hidden`, 10*time.Second)
+	b.run(chromedp.Click(chromedp.CSS(`#keycancel`)))
+	b.waitJS("the prompt closed", `!document.getElementById('keydialog').open`, 10*time.Second)
+	if got := eval[string](b, `sessionStorage.getItem('goqueue-api-key')`); got != viewer {
+		t.Errorf("after cancel the tab holds %q", got)
+	}
+
+	b.run(chromedp.Click(chromedp.CSS(`#changekey`)))
+	b.waitJS("the key prompt again", `document.getElementById('keydialog').open`, 10*time.Second)
+	b.js(`document.getElementById('keyinput').value = '` + key + `'`)
+	b.run(chromedp.Click(chromedp.CSS(`#keyform button[type=submit]`)))
+	b.waitJS("the topic with the new key", `document.querySelector('#tparts table') && document.getElementById('error').hidden`, 10*time.Second)
+	if got := eval[string](b, `sessionStorage.getItem('goqueue-api-key')`); got != key {
+		t.Errorf("after the change the tab holds %q", got)
+	}
+	b.noErrors("403")
+}

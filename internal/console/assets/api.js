@@ -17,6 +17,7 @@ let askKey = null; // set by the app: returns a promise of a new key
 export function onKeyNeeded(fn) { askKey = fn; }
 
 export function setKey(k) { sessionStorage.setItem(KEY, k); }
+export function hasKey() { return !!sessionStorage.getItem(KEY); }
 
 // keyProblem says what makes k unusable as an API key, or '' if nothing
 // does. A browser sends a header of printable ASCII only (and the broker

@@ -1,7 +1,7 @@
 // The console's shell: routes on the URL fragment (#/group/billing), runs the
 // current page's refresh every few seconds, asks for the API key when the
 // broker wants one and shows the API's errors.
-import { onKeyNeeded, setKey, keyProblem, ApiError } from './api.js';
+import { onKeyNeeded, setKey, hasKey, keyProblem, ApiError } from './api.js';
 import { replace, h } from './dom.js';
 import * as overview from './overview.js';
 import * as group from './group.js';
@@ -96,15 +96,21 @@ async function route() {
   replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, path), '. ', h('a', { href: '#/' }, 'Go to the overview.')));
 }
 
-// The key prompt: resolves once a key is entered.
+// The key prompt: resolves once a key is entered, or, when the reader
+// asked to change a key that works (optional), once they cancel.
 const dialog = document.getElementById('keydialog');
-let pending = null;
-onKeyNeeded(msg => {
+const keyBtn = document.getElementById('changekey');
+const keyCancel = document.getElementById('keycancel');
+let pending = null, done = null, optional = false;
+function askKey(msg, canCancel = false) {
   const kerr = document.getElementById('keyerror');
   kerr.textContent = msg;
   kerr.hidden = !msg;
+  optional = canCancel && (!pending || optional); // a 401's prompt stays until a key is given
+  keyCancel.hidden = !optional;
   if (!pending) {
     pending = new Promise(resolve => {
+      done = () => { pending = null; resolve(); };
       document.getElementById('keyform').onsubmit = e => {
         const key = document.getElementById('keyinput').value.trim();
         const bad = keyProblem(key);
@@ -115,15 +121,30 @@ onKeyNeeded(msg => {
           return;
         }
         setKey(key);
-        pending = null;
-        resolve();
+        keyBtn.hidden = false;
+        done();
       };
     });
     if (!dialog.open) dialog.showModal();
   }
   return pending;
+}
+onKeyNeeded(msg => askKey(msg));
+function cancelKey(e) {
+  if (!optional) { e.preventDefault(); return; } // nothing works without a key
+  if (e.type === 'click') dialog.close();
+  done();
+}
+dialog.addEventListener('cancel', cancelKey);
+keyCancel.addEventListener('click', cancelKey);
+// A key that works may not be the one wanted (a scoped key answered 403
+// FORBIDDEN): without this the tab kept it until it was closed.
+keyBtn.hidden = !hasKey();
+keyBtn.addEventListener('click', async () => {
+  document.getElementById('keyinput').value = '';
+  await askKey('', true);
+  route();
 });
-dialog.addEventListener('cancel', e => e.preventDefault()); // nothing works without a key
 
 window.addEventListener('hashchange', route);
 route();
