@@ -50,6 +50,11 @@ export async function page(root, name, { showError }) {
     } catch (e) { showError(e); }
   }
 
+  // refresh runs from the shell's polling, which shows its errors and
+  // tries again: run once by page() before, a topic missing at first (not
+  // created yet, the broker restarting) failed the page for good. The
+  // first refresh to succeed shows the first messages.
+  let browsed = false;
   async function refresh() {
     const [t, gl] = await Promise.all([get('/topics/' + enc(name)), get('/groups')]);
     const pi = t.partition_info || [];
@@ -77,8 +82,7 @@ export async function page(root, name, { showError }) {
       { label: 'Lag', value: r => num(r.lag), num: true },
       { label: 'Time lag', value: r => r.tl ? dur(r.tl) : 'caught up', num: true },
     ], rows, 'No group consumes this topic. Start a consumer: `goqueue consume ' + name + ' --group NAME`.'));
+    if (!browsed) { browsed = true; browse(); }
   }
-  await refresh();
-  browse();
   return { refresh, title: name };
 }
