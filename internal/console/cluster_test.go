@@ -100,6 +100,12 @@ func TestConsoleInACluster(t *testing.T) {
 		t.Errorf("an error is shown: %s", b.text("#error"))
 	}
 	b.shot("group-elsewhere")
+
+	b.run(chromedp.Navigate(ui + "#/reset/billing"))
+	b.waitJS("where to reset the group", `document.querySelector('#rstate a')`, 10*time.Second)
+	if href := eval[string](b, `document.querySelector('#rstate a').href`); href != "http://127.0.0.1:8082/ui/#/reset/billing" {
+		t.Errorf("the coordinator's reset page: %q", href)
+	}
 	b.noErrors("421")
 }
 

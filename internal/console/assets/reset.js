@@ -2,7 +2,8 @@
 // duration ago or a shift. The preview is the broker's own answer to the
 // request with dry_run (POST /groups/{g}/offsets/reset); apply sends the
 // same request without it. The broker allows applying on empty groups only.
-import { get, post, enc } from './api.js';
+import { get, post, enc, ApiError } from './api.js';
+import { nodeConsole } from './cluster.js';
 import { h, replace, update, table, link } from './dom.js';
 import { num } from './fmt.js';
 
@@ -128,9 +129,28 @@ export async function page(root, id, { showError, exclusive }) {
     groupState = g ? g.state : '';
     const btn = document.getElementById('rapply');
     if (btn) btn.disabled = groupState !== 'empty';
+    if (group && !g && gl.node_id) { // a cluster node lists only the groups it coordinates
+      const d = await coordinator();
+      if (d) {
+        update(state, `Node ${d.coordinator} coordinates ${group}, not this node: `,
+          d.coordinator_addr ? h('a', { href: nodeConsole(d.coordinator_addr, '#/reset/' + enc(group)) }, `reset it on node ${d.coordinator}'s console`) : 'its address is not known yet', '.');
+        return;
+      }
+    }
     update(state, !group ? 'Choose a group.' : !g ? `There is no group ${group}.` :
       g.state === 'empty' ? `${group} is empty: its offsets can be reset.` :
         h('span', { class: 'bad' }, `${group} has ${g.members.length} member(s): stop its consumers, then reset.`));
+  }
+  // coordinator is the NOT_COORDINATOR answer's details when another node
+  // coordinates the group, else null.
+  async function coordinator() {
+    try {
+      await get('/groups/' + enc(group));
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'NOT_COORDINATOR') return e.details || {};
+      if (!(e instanceof ApiError) || e.code !== 'GROUP_NOT_FOUND') throw e;
+    }
+    return null;
   }
   return { refresh, title: 'Reset offsets' };
 }
