@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,4 +39,44 @@ func TestConsoleTopicPageRecovers(t *testing.T) {
 	b.waitJS("the topic", `document.querySelectorAll('#tparts tbody tr').length === 2 && document.getElementById('error').hidden`, 10*time.Second)
 	b.waitJS("its message", `document.querySelector('#browser-out pre.value')?.innerText === 'hello'`, 10*time.Second)
 	b.noErrors("404")
+}
+
+// A message whose key, header name, header value and DLQ reason are
+// thousands of characters without a space stays inside the page, in the
+// topic browser and the DLQ. The headers' names took a column as wide as
+// the longest: a 3000-character one made the page 22,000 px wide.
+func TestConsoleLongNamesWrap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := func(c string) string { return strings.Repeat(c, 3000) }
+	k := long("k")
+	msg := api.PublishMessage{Key: &k, Value: json.RawMessage(`"` + long("v") + `"`), Headers: map[string]string{
+		long("h"): long("x"), "goqueue-dlq-reason": "rejected", "goqueue-dlq-group": "readers", "goqueue-dlq-last-error": long("e"),
+	}}
+	for _, topic := range []string{"wide", api.DLQName("wide")} {
+		if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Publish(context.Background(), topic, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, pg := range []struct{ hash, ready string }{
+		{"#/topic/wide", "#browser-out .message"},
+		{"#/dlq/wide", "#dlqlist .message"},
+	} {
+		b.run(chromedp.Navigate(s.URL + "/ui/?poll=300" + pg.hash))
+		b.waitJS(pg.hash, `document.querySelector('`+pg.ready+` dl.headers')`, 10*time.Second)
+		if w := eval[float64](b, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
+			t.Errorf("%s: the page is %.0f px wider than the window", pg.hash, w)
+		}
+	}
+	b.noErrors()
 }
