@@ -43,8 +43,10 @@ func TestConsoleTopicPageRecovers(t *testing.T) {
 
 // A message whose key, header name, header value and DLQ reason are
 // thousands of characters without a space stays inside the page, in the
-// topic browser and the DLQ. The headers' names took a column as wide as
-// the longest: a 3000-character one made the page 22,000 px wide.
+// topic browser and the DLQ, and so do the longest group IDs in the
+// pickers. The headers' names took a column as wide as the longest: a
+// 3000-character one made the page 22,000 px wide; a picker was as wide
+// as its longest group ID (2,300 px for 249 characters).
 func TestConsoleLongNamesWrap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a browser")
@@ -56,9 +58,10 @@ func TestConsoleLongNamesWrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	long := func(c string) string { return strings.Repeat(c, 3000) }
+	group := strings.Repeat("g", 249) // the longest group ID
 	k := long("k")
 	msg := api.PublishMessage{Key: &k, Value: json.RawMessage(`"` + long("v") + `"`), Headers: map[string]string{
-		long("h"): long("x"), "goqueue-dlq-reason": "rejected", "goqueue-dlq-group": "readers", "goqueue-dlq-last-error": long("e"),
+		long("h"): long("x"), "goqueue-dlq-reason": "rejected", "goqueue-dlq-group": group, "goqueue-dlq-last-error": long("e"),
 	}}
 	for _, topic := range []string{"wide", api.DLQName("wide")} {
 		if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
@@ -68,12 +71,17 @@ func TestConsoleLongNamesWrap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var jr api.JoinResponse
+	if code := s.DoJSON("POST", "/groups/"+group+"/join", api.JoinRequest{Topics: []string{"wide"}}, &jr); code != 200 {
+		t.Fatalf("join: %d", code)
+	}
 	for _, pg := range []struct{ hash, ready string }{
-		{"#/topic/wide", "#browser-out .message"},
-		{"#/dlq/wide", "#dlqlist .message"},
+		{"#/topic/wide", "#browser-out .message dl.headers"},
+		{"#/dlq/wide", "#dlqlist .message dl.headers"},
+		{"#/reset", "#rgroup option[value^=ggg]"},
 	} {
 		b.run(chromedp.Navigate(s.URL + "/ui/?poll=300" + pg.hash))
-		b.waitJS(pg.hash, `document.querySelector('`+pg.ready+` dl.headers')`, 10*time.Second)
+		b.waitJS(pg.hash, `document.querySelector('`+pg.ready+`')`, 10*time.Second)
 		if w := eval[float64](b, `document.documentElement.scrollWidth - window.innerWidth`); w > 0 {
 			t.Errorf("%s: the page is %.0f px wider than the window", pg.hash, w)
 		}
