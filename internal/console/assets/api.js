@@ -4,6 +4,13 @@
 
 const KEY = 'goqueue-api-key';
 
+// TIMEOUT_MS bounds each request with its answer read whole. A broker that
+// takes connections but does not answer (stopped, overloaded, cut off by
+// the network) held the first request for good, and every refresh and
+// action queued behind it: the page kept its old data under "updated" and
+// the time of the last answer, and opened no other page.
+const TIMEOUT_MS = Number(new URLSearchParams(location.search).get('timeout')) || 15000;
+
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -46,10 +53,15 @@ export async function call(method, path, body) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    let res;
+    let res, text;
     try {
-      res = await fetch(path, init);
+      res = await fetch(path, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
+      text = await res.text();
     } catch (e) {
+      if (e.name === 'TimeoutError') {
+        throw new ApiError(0, 'TIMEOUT', `the broker did not answer ${method} ${path} within ${TIMEOUT_MS / 1000} s` +
+          (method === 'GET' ? '' : '; what was asked may still be done'));
+      }
       throw new ApiError(0, 'NETWORK', 'cannot reach the broker: ' + e.message);
     }
     if (res.status === 401 && askKey && attempt < 5) {
@@ -57,7 +69,6 @@ export async function call(method, path, body) {
       continue;
     }
     if (res.status === 204) return null;
-    const text = await res.text();
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
     if (!res.ok) {
