@@ -164,3 +164,34 @@ func TestDLQPageShowsTheNewestBigDeadLetters(t *testing.T) {
 	}
 	b.noErrors()
 }
+
+// The DLQ page's "died … ago" ages while the page stays open. The page
+// drew the dead letters only when the DLQ changed, so a dead letter
+// that died 5 s ago was said to have "died 5 s ago" an hour later.
+func TestDLQPageAges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"aging", api.DLQName("aging")} {
+		if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cl.Publish(ctx, api.DLQName("aging"), api.PublishMessage{Value: json.RawMessage(`"x"`), Headers: map[string]string{
+		"goqueue-dlq-reason": "rejected", "goqueue-dlq-group": "readers", "goqueue-dlq-died-at": fmt.Sprint(time.Now().Add(-5 * time.Second).UnixMilli()),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=200#/dlq/aging"))
+	b.waitJS("the dead letter", `document.querySelector('#dlqlist .why time')?.innerText.endsWith('s ago')`, 10*time.Second)
+	b.js(`const now = Date.now(); Date.now = () => now + 3600e3`) // the page's clock an hour on
+	b.waitJS("it an hour older", `document.querySelector('#dlqlist .why time').innerText.startsWith('1 h') && document.getElementById('dlqsummary').innerText.includes('the last died 1 h')`, 10*time.Second)
+	b.noErrors()
+}

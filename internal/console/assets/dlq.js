@@ -175,7 +175,17 @@ export async function page(root, topic, { showError, exclusive }) {
     }
     const pi = t.partition_info || [];
     const s = pi.map(p => p.earliest_offset + ':' + p.high_watermark).join(',');
-    if (s === sig) return;
+    // The dead letters are read again only when the DLQ changed; the page
+    // is drawn at every refresh all the same, so that "died 5 s ago" ages
+    // (it said so for as long as the page stayed open). A replay's or
+    // purge's outcome in the summary stays until the DLQ changes.
+    const lastDied = () => ` · the last died ${ago(diedAt(msgs[0]))} (${time(diedAt(msgs[0]))})`;
+    if (s === sig) {
+      const el = document.getElementById('lastdied');
+      if (el && msgs.length) el.textContent = lastDied();
+      draw();
+      return;
+    }
     sig = s;
     const got = await Promise.all(pi.filter(p => p.high_watermark > p.earliest_offset).map(p => newest(dlq, p)));
     msgs = got.flat().sort((a, b) => diedAt(b) - diedAt(a) || b.offset - a.offset);
@@ -183,7 +193,7 @@ export async function page(root, topic, { showError, exclusive }) {
     options(fReason, 'reason', new Set(msgs.map(m => (m.headers || {})[H + 'reason']).filter(Boolean)));
     const total = pi.reduce((a, p) => a + p.high_watermark - p.earliest_offset, 0);
     update(summary, `${num(total)} dead letters in `, h('code', {}, dlq), total > msgs.length ? ` (the newest ${num(msgs.length)} shown)` : '',
-      msgs.length ? ` · the last died ${ago(diedAt(msgs[0]))} (${time(diedAt(msgs[0]))})` : '');
+      msgs.length ? h('span', { id: 'lastdied' }, lastDied()) : '');
     draw();
   }
   return { refresh, title: 'Dead letters' };
