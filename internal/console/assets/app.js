@@ -93,6 +93,9 @@ async function route() {
     }
     return;
   }
+  current = null; // nothing to refresh: the last page's "updated …" would say this one was
+  status.textContent = '';
+  status.classList.remove('bad');
   replace(main, h('h1', {}, 'Not found'), h('p', {}, 'No page at ', h('code', {}, path), '. ', h('a', { href: '#/' }, 'Go to the overview.')));
 }
 

@@ -88,3 +88,21 @@ func TestConsoleLongNamesWrap(t *testing.T) {
 	}
 	b.noErrors()
 }
+
+// A fragment that names no page says so, with no "updated …" left from
+// the page before, which read as if the page shown had been refreshed.
+func TestConsoleNotFoundPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=200#/"))
+	b.waitJS("the overview refreshed", `document.getElementById('status').innerText.startsWith('updated')`, 10*time.Second)
+	b.js(`location.hash = '#/no/such/page'`)
+	b.waitJS("the page", `document.querySelector('h1')?.textContent === 'Not found'`, 10*time.Second)
+	if got := b.text("#status"); got != "" {
+		t.Errorf("the status says %q", got)
+	}
+	b.noErrors()
+}
