@@ -106,3 +106,20 @@ func TestConsoleNotFoundPage(t *testing.T) {
 	}
 	b.noErrors()
 }
+
+// However short the URL's ?poll=, the page waits at least 100 ms between
+// refreshes. A link with ?poll=1 made it refresh back to back.
+func TestConsolePollHasAFloor(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=1#/"))
+	b.waitJS("a refresh", `document.getElementById('status').innerText.startsWith('updated')`, 10*time.Second)
+	b.js(`window.at = []; new MutationObserver(() => window.at.push(performance.now())).observe(document.getElementById('status'), {childList: true, characterData: true, subtree: true})`)
+	b.waitJS("six refreshes", `window.at.length >= 6`, 10*time.Second)
+	if ms := eval[float64](b, `window.at[5] - window.at[0]`); ms < 5*100 {
+		t.Errorf("five refreshes took %.0f ms; want at least 500", ms)
+	}
+}

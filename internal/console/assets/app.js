@@ -10,7 +10,12 @@ import * as dlq from './dlq.js';
 import * as reset from './reset.js';
 import * as cluster from './cluster.js';
 
-const POLL_MS = Number(new URLSearchParams(location.search).get('poll')) || 3000;
+// POLL_MS is the time between refreshes: 3 s, or the URL's ?poll= (for
+// tests), at least MIN_POLL_MS: a link with ?poll=1 (or a negative one)
+// made the tab refresh back to back, hundreds of requests a second for as
+// long as it stayed open.
+const MIN_POLL_MS = 100;
+const POLL_MS = Math.max(MIN_POLL_MS, Number(new URLSearchParams(location.search).get('poll')) || 3000);
 
 const routes = [
   [/^\/?$/, overview, 'overview'],
