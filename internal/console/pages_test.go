@@ -123,3 +123,31 @@ func TestConsolePollHasAFloor(t *testing.T) {
 		t.Errorf("five refreshes took %.0f ms; want at least 500", ms)
 	}
 }
+
+// A failure of the refresh that the group page's window picker starts is
+// shown like a poll's. It was an uncaught rejection in the page, shown
+// nowhere.
+func TestConsoleGroupWindowShowsErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var jr api.JoinResponse
+	if code := s.DoJSON("POST", "/groups/billing/join", api.JoinRequest{Topics: []string{"orders"}}, &jr); code != 200 {
+		t.Fatalf("join: %d", code)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=60000#/group/billing")) // one refresh, then the picker's
+	b.waitJS("the group", `document.querySelector('#members table')`, 10*time.Second)
+	b.js(`const orig = window.fetch; window.fetch = (url, init) => url.includes('lag-history') ? Promise.reject(new TypeError('refused by the test')) : orig(url, init);
+		const s = document.getElementById('window'); s.value = '60000'; s.dispatchEvent(new Event('change'))`)
+	b.waitJS("the error", `document.getElementById('error').innerText.includes('refused by the test')`, 10*time.Second)
+	b.noErrors()
+}

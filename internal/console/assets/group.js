@@ -7,7 +7,7 @@ import { lineChart, color } from './chart.js';
 
 const WINDOWS = [['1 min', 60e3], ['5 min', 5 * 60e3], ['15 min', 15 * 60e3], ['1 h', 3600e3], ['6 h', 6 * 3600e3], ['24 h', 24 * 3600e3]];
 
-export async function page(root, id) {
+export async function page(root, id, { showError, exclusive }) {
   id = decodeURIComponent(id);
   const head = h('div', { class: 'stats' });
   const members = h('div', { id: 'members' });
@@ -18,9 +18,9 @@ export async function page(root, id) {
   const elsewhere = h('div', { id: 'elsewhere', hidden: true });
   let windowMs = 15 * 60e3;
   let only = ''; // one partition ("topic/p") or all
-  const winSel = h('select', { id: 'window', 'aria-label': 'Time window', onchange: e => { windowMs = +e.target.value; refresh(); } },
+  const winSel = h('select', { id: 'window', 'aria-label': 'Time window', onchange: e => { windowMs = +e.target.value; redraw(); } },
     WINDOWS.map(([l, ms]) => h('option', { value: ms, selected: ms === windowMs }, 'last ' + l)));
-  const partSel = h('select', { id: 'partsel', 'aria-label': 'Partition', onchange: e => { only = e.target.value; refresh(); } });
+  const partSel = h('select', { id: 'partsel', 'aria-label': 'Partition', onchange: e => { only = e.target.value; redraw(); } });
   replace(root,
     h('p', { class: 'crumbs' }, link('#/', 'Overview'), ' / group'),
     h('h1', {}, id),
@@ -31,6 +31,14 @@ export async function page(root, id) {
     section('Partitions', partitions),
     section('Rebalances', timeline),
     h('p', {}, link('#/reset/' + enc(id), 'Reset this group\'s offsets…'), ' · ', link('#/dlq', 'Dead letters…')));
+
+  // redraw refreshes at once for a changed control: in turn with the
+  // polling's refreshes, its error shown as theirs are. Called bare, a
+  // failure was an uncaught rejection, shown nowhere, and it could
+  // interleave with a poll.
+  function redraw() {
+    exclusive(refresh).then(() => showError(null), showError);
+  }
 
   async function refresh() {
     const since = Date.now() - windowMs;
