@@ -350,9 +350,13 @@ type GroupDescription struct {
 // GroupList is the answer of GET /groups.
 type GroupList struct {
 	Groups []GroupDescription `json:"groups"`
-	// NodeID is set by a cluster node: the list holds only the groups
-	// that node coordinates, and the other nodes list theirs.
-	NodeID uint64 `json:"node_id,omitempty"`
+	// NodeID is set by a cluster node: the node that answered. Its list
+	// holds the groups it coordinates and those the other nodes it
+	// reached coordinate: Complete when it reached every node, else
+	// UnreachedNodes names those whose groups are missing.
+	NodeID         uint64   `json:"node_id,omitempty"`
+	Complete       bool     `json:"complete,omitempty"`
+	UnreachedNodes []uint64 `json:"unreached_nodes,omitempty"`
 }
 
 // MemberDescription is one member as the broker sees it. ClientHost is the

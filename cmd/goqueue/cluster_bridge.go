@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -27,6 +28,9 @@ type clusterBridge struct {
 	maxPartitions     int32 // the broker's: every node's must take a count
 	nodes             int   // the cluster's size (--peers)
 	groups            *groupShards
+	// api is the HTTP API once it is made, for peers listing the
+	// groups this node coordinates (cluster_listgroups.go).
+	api atomic.Pointer[httpapi.Server]
 }
 
 var (

@@ -15,9 +15,11 @@ import (
 // a replica of some of its partitions. A group's coordinator mirrors
 // those (node.Mirrors), so a group of HTTP members consumes every message
 // of every partition, whichever node coordinates it, and its lag is true.
-// (Before, the coordinator's copy of a partition it held no replica of
-// stayed empty: its members were handed the partition and got nothing from
-// it — a group consumed 26 of 50 messages — and GET /groups said lag 0.)
+// Every node lists the group. (Before, the coordinator's copy of a
+// partition it held no replica of stayed empty: its members were handed
+// the partition and got nothing from it — a group consumed 26 of 50
+// messages — and GET /groups said lag 0; only the coordinator listed the
+// group.)
 func TestBinaryClusterFiveNodesGroupReadsEveryPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -82,4 +84,14 @@ func TestBinaryClusterFiveNodesGroupReadsEveryPartition(t *testing.T) {
 		}
 		return g.Lag == 0 && hw == n && len(g.Partitions) == 5
 	})
+
+	// Every node lists the group, whichever coordinates it: GET /groups
+	// asks the others for theirs. (Before, only its coordinator did.)
+	for _, id := range ids {
+		var l api.GroupList
+		if st := c.do(id, "GET", "/groups", "", &l); st != http.StatusOK || !l.Complete || len(l.UnreachedNodes) != 0 ||
+			len(l.Groups) != 1 || l.Groups[0].GroupID != "five-g" || l.Groups[0].Lag != 0 {
+			t.Fatalf("GET /groups on node %d: %d %+v", id, st, l)
+		}
+	}
 }

@@ -144,6 +144,9 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		APIKeys:                cfg.apiKeys,
 		AuthHealth:             cfg.authHealth,
 	})
+	if cn != nil {
+		cn.api.Store(h)
+	}
 	sw.set(withFaultControl(h, cn, log))
 	log.Info("listening", "addr", addr, "url", scheme+"://"+addr, "data_dir", cfg.broker.DataDir,
 		"tls", tlsCfg != nil, "auth", len(cfg.apiKeys) > 0, "kafka_addr", addrOf(kln))

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -18,6 +19,13 @@ type GroupCoordinators interface {
 	// Coordinator is the node coordinating group; false while the node
 	// does not know the cluster's nodes yet.
 	Coordinator(group string) (uint64, bool)
+}
+
+// GroupLister is what a cluster node's Cluster also offers to list the
+// cluster's groups (GET /groups): those the other nodes coordinate, and
+// the nodes that did not answer.
+type GroupLister interface {
+	PeerGroups(ctx context.Context) ([]api.GroupDescription, []uint64)
 }
 
 // coordinators is the cluster's group placement, nil if groups are this

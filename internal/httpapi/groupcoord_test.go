@@ -1,7 +1,9 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,4 +92,46 @@ func TestGroupRoutesRefuseOtherCoordinators(t *testing.T) {
 	}))
 	st, raw = starting.Do("GET", "/groups/g2-mine", nil)
 	wantError(t, st, raw, api.ErrUnavailable)
+}
+
+// listingCluster is groupCluster whose other nodes list peers' groups,
+// and fail to answer for unreached.
+type listingCluster struct {
+	groupCluster
+	peers     []api.GroupDescription
+	unreached []uint64
+}
+
+func (l listingCluster) PeerGroups(context.Context) ([]api.GroupDescription, []uint64) {
+	return l.peers, l.unreached
+}
+
+// GET /groups on a cluster node lists the groups it coordinates and those
+// the other nodes answered with, once each (this node's view of a group
+// both list, one being handed over, comes first), sorted; it says whether
+// every node answered and names those that did not.
+func TestListGroupsAsksTheOtherNodes(t *testing.T) {
+	peers := []api.GroupDescription{{GroupID: "g1-b", State: "stable"}, {GroupID: "g2-mine", State: "dead"}, {GroupID: "g1-a", State: "empty"}}
+	for _, unreached := range [][]uint64{nil, {3}} {
+		s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+			o.Cluster = listingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, peers: peers, unreached: unreached}
+		}))
+		if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if st, raw := s.Do("POST", "/groups/g2-mine/join", `{"topics":["orders"]}`); st != http.StatusOK {
+			t.Fatalf("join: %d %s", st, raw)
+		}
+		var list api.GroupList
+		st, raw := s.Do("GET", "/groups", nil)
+		mustUnmarshal(t, raw, &list)
+		var ids []string
+		for _, g := range list.Groups {
+			ids = append(ids, g.GroupID+"/"+g.State)
+		}
+		if st != http.StatusOK || strings.Join(ids, " ") != "g1-a/empty g1-b/stable g2-mine/stable" || list.NodeID != 2 ||
+			list.Complete != (len(unreached) == 0) || !slices.Equal(list.UnreachedNodes, unreached) {
+			t.Fatalf("GET /groups with nodes %v unreached: %d %s", unreached, st, raw)
+		}
+	}
 }

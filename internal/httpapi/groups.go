@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
@@ -180,16 +182,40 @@ func (s *Server) deleteGroup(w http.ResponseWriter, r *http.Request) error {
 // those this node coordinates (each node lists its own share).
 func (s *Server) listGroups(w http.ResponseWriter, r *http.Request) error {
 	list := api.GroupList{Groups: []api.GroupDescription{}}
+	all := s.CoordinatedGroups()
 	if s.coordinators() != nil {
 		list.NodeID = s.opts.Cluster.ID()
-	}
-	for _, g := range s.b.Groups() {
-		if visible(r, kindGroup, g.ID) && s.coordinates(g.ID) {
-			list.Groups = append(list.Groups, groupDescription(g))
+		if gl, ok := s.opts.Cluster.(GroupLister); ok {
+			others, unreached := gl.PeerGroups(r.Context())
+			all = append(all, others...)
+			list.Complete, list.UnreachedNodes = len(unreached) == 0, unreached
 		}
 	}
+	seen := map[string]bool{}
+	for _, g := range all {
+		// A group handed between coordinators may be listed by both:
+		// this node's view comes first.
+		if !seen[g.GroupID] && visible(r, kindGroup, g.GroupID) {
+			seen[g.GroupID] = true
+			list.Groups = append(list.Groups, g)
+		}
+	}
+	slices.SortFunc(list.Groups, func(a, b api.GroupDescription) int { return strings.Compare(a.GroupID, b.GroupID) })
 	writeJSON(w, http.StatusOK, list)
 	return nil
+}
+
+// CoordinatedGroups describes the groups this broker coordinates: every
+// group on a single broker; on a cluster node, those whose shard it
+// leads (what a peer's GET /groups asks it for).
+func (s *Server) CoordinatedGroups() []api.GroupDescription {
+	var out []api.GroupDescription
+	for _, g := range s.b.Groups() {
+		if s.coordinates(g.ID) {
+			out = append(out, groupDescription(g))
+		}
+	}
+	return out
 }
 
 func (s *Server) describeGroup(w http.ResponseWriter, r *http.Request) error {

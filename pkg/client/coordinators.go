@@ -61,18 +61,18 @@ func (t *transport) toCoordinator(ctx context.Context, group, method, path, cont
 	return err
 }
 
-// allGroups lists the groups of every node: a cluster node lists only
-// those it coordinates (its list names the node), so the others are asked
-// too (GET /cluster names them). A node that does not answer is left out
-// (its groups are unavailable while it is down anyway); on a single
-// broker it is one GET /groups.
+// allGroups lists the groups of every node: a cluster node lists every
+// node's it reached (complete), so the others are asked here only when it
+// did not reach them all (GET /cluster names them). A node that does not
+// answer is left out (its groups are unavailable while it is down
+// anyway); on a single broker it is one GET /groups.
 func (t *transport) allGroups(ctx context.Context) ([]api.GroupDescription, error) {
 	var l api.GroupList
 	if err := t.do(ctx, http.MethodGet, "/groups", nil, &l); err != nil {
 		return nil, err
 	}
-	if l.NodeID == 0 {
-		return l.Groups, nil // a single broker: every group is its
+	if l.NodeID == 0 || l.Complete {
+		return l.Groups, nil // a single broker's, or every node's
 	}
 	addrs, err := t.nodeAddrs(ctx)
 	if err != nil {

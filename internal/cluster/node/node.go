@@ -69,6 +69,9 @@ type Config struct {
 	// GroupShards takes the consumer groups of the shards this node
 	// leads; nil: the groups' state is not replicated (groupshards.go).
 	GroupShards GroupShardSink
+	// Groups lists, as JSON, the consumer groups this node coordinates,
+	// for a peer listing the cluster's (PeerGroups); nil: none.
+	Groups func() ([]byte, error)
 	// GroupDurability is when the shards' Raft logs (committed offsets
 	// and acknowledged ranges) are synced: the broker's default fsync
 	// policy's, as a single broker syncs its offsets. Zero: every pass.

@@ -32,6 +32,8 @@ type request struct {
 	Fetch *fetchRequest `json:"fetch,omitempty"`
 	// Mirror asks for several partitions' at once (mirror.go).
 	Mirror []fetchRequest `json:"mirror,omitempty"`
+	// Groups asks for the groups the node coordinates (PeerGroups).
+	Groups bool `json:"groups,omitempty"`
 	// Append asks a partition's leader to append (AppendVia).
 	Append *appendRequest `json:"append,omitempty"`
 	// Join comes from a peer with no Raft state (identity.go).
@@ -59,6 +61,8 @@ type answer struct {
 	Start   int64  `json:"start,omitempty"`
 	// Mirrored answers a Mirror request: one fetch answer per partition.
 	Mirrored []answer `json:"mirrored,omitempty"`
+	// Groups answers a Groups request (Config.Groups's JSON).
+	Groups json.RawMessage `json:"groups,omitempty"`
 	// Bases answer an append: each batch's first offset.
 	Bases []int64 `json:"bases,omitempty"`
 	// Fresh and Gen answer a join: this node was never in a running
@@ -162,6 +166,8 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 		a = n.serveFetchMax(*req.Fetch, fetchBytes)
 	case err == nil && req.Mirror != nil:
 		a = n.serveMirror(req.Mirror)
+	case err == nil && req.Groups:
+		a = n.serveGroups()
 	case err == nil && req.Append != nil:
 		a = n.serveAppend(ctx, *req.Append)
 	case err == nil && req.Join != nil:

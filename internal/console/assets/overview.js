@@ -42,11 +42,13 @@ export async function page(root) {
         rebalances: g.rebalances.count,
       };
     });
-    // A cluster node lists only the groups it coordinates (node_id set):
-    // say so, or a group of another node would seem not to exist.
-    update(whose, gl.node_id ? ['In a cluster each node lists the groups it coordinates: these are node ' + gl.node_id + '\'s. ',
-      link('#/cluster', 'The other nodes'), ' list theirs.'] : null);
-    whose.hidden = !gl.node_id;
+    // A cluster node lists every node's groups it could ask: say which
+    // nodes did not answer, or their groups would seem not to exist.
+    const missing = gl.node_id && !gl.complete;
+    update(whose, missing ? ['Node ' + gl.node_id + ' could not reach ' +
+      ((gl.unreached_nodes || []).map(id => 'node ' + id).join(', ') || 'every node') + ': their groups are missing here. ',
+      link('#/cluster', 'The cluster'), ' says which nodes are alive.'] : null);
+    whose.hidden = !missing;
     const prodTotal = tRows.filter(t => !t.dlq).reduce((a, t) => a + (t.rate || 0), 0);
     const consTotal = gRows.reduce((a, g) => a + (g.rate || 0), 0);
     update(stats,

@@ -129,7 +129,7 @@ export async function page(root, id, { showError, exclusive }) {
     groupState = g ? g.state : '';
     const btn = document.getElementById('rapply');
     if (btn) btn.disabled = groupState !== 'empty';
-    if (group && !g && gl.node_id) { // a cluster node lists only the groups it coordinates
+    if (group && gl.node_id) { // a cluster node lists every node's groups, but resets only its own
       const d = await coordinator();
       if (d) {
         update(state, `Node ${d.coordinator} coordinates ${group}, not this node: `,
