@@ -31,6 +31,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, route string, nex
 	}
 	start := time.Now()
 	done := s.metrics.RequestStarted()
+	// Answers echo what the client sent (a topic or group name in an
+	// error): a browser must read them as the JSON they are, never sniff
+	// them into HTML.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() {
 		code := sw.code

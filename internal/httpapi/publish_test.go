@@ -210,3 +210,19 @@ func TestUnknownRoutesAndMethodsAreCoded(t *testing.T) {
 		}
 	}
 }
+
+// Every answer, an error echoing the client's input included, tells a
+// browser not to sniff it into another type than the JSON it is.
+func TestAnswersAreNotSniffed(t *testing.T) {
+	s := brokertest.Start(t)
+	for _, path := range []string{"/topics/%3Cscript%3E", "/topics", "/nope", "/healthz"} {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("GET %s (%d): X-Content-Type-Options %q", path, resp.StatusCode, got)
+		}
+	}
+}
