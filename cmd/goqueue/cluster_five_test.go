@@ -19,7 +19,7 @@ import (
 // partition it held no replica of stayed empty: its members were handed
 // the partition and got nothing from it — a group consumed 26 of 50
 // messages — and GET /groups said lag 0; only the coordinator listed the
-// group.)
+// group.) The coordinator's death moves the group for every node.
 func TestBinaryClusterFiveNodesGroupReadsEveryPartition(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -36,7 +36,7 @@ func TestBinaryClusterFiveNodesGroupReadsEveryPartition(t *testing.T) {
 	for _, id := range ids {
 		brokers = append(brokers, c.procs[id].URL)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	p, err := client.NewProducer(&client.ProducerConfig{Brokers: brokers})
 	if err != nil {
@@ -92,6 +92,45 @@ func TestBinaryClusterFiveNodesGroupReadsEveryPartition(t *testing.T) {
 		if st := c.do(id, "GET", "/groups", "", &l); st != http.StatusOK || !l.Complete || len(l.UnreachedNodes) != 0 ||
 			len(l.Groups) != 1 || l.Groups[0].GroupID != "five-g" || l.Groups[0].Lag != 0 {
 			t.Fatalf("GET /groups on node %d: %d %+v", id, st, l)
+		}
+	}
+
+	// The coordinator dies: every other node, those holding no replica of
+	// the group's shard included, names the new one, and the group goes
+	// on. (Before, a node holding no replica named the shard's preferred
+	// voter, the dead node, for as long as it was down.)
+	coord := c.coordinatorOf(1, "five-g")
+	c.procs[coord].Kill()
+	var rest []uint64
+	for _, id := range ids {
+		if id != coord {
+			rest = append(rest, id)
+		}
+	}
+	c.eventually(60*time.Second, fmt.Sprintf("the nodes but %d name one live coordinator of the group", coord), func() bool {
+		first := c.coordinatorOf(rest[0], "five-g")
+		for _, id := range rest {
+			if named := c.coordinatorOf(id, "five-g"); named == 0 || named == coord || named != first {
+				return false
+			}
+		}
+		return true
+	})
+	for i := n; i < n+10; i++ {
+		if _, err := p.Publish(ctx, topic, &client.Record{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", i)}); err != nil {
+			t.Fatalf("publish %d after the coordinator's death: %v", i, err)
+		}
+	}
+	for len(got) < n+10 {
+		msgs, err := cons.Poll(ctx, 100)
+		if err != nil {
+			t.Fatalf("poll after the coordinator's death, %d of %d consumed: %v", len(got), n+10, err)
+		}
+		for _, m := range msgs {
+			got[string(m.Value)] = true
+			if err := cons.Ack(m); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }

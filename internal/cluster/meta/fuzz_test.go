@@ -25,6 +25,7 @@ func seedCommands() []Command {
 		{ReportLeaders: &ReportLeaders{Node: 2, Reports: []LeaderReport{{Group: 1, Term: 3, Seq: 1, ISR: []uint64{2, 3}}, {Group: 2, Term: 1, Seq: 4, ISR: []uint64{2}}}}},
 		{Rejoin: &Rejoin{ID: 3, Boot: 33}},
 		{ReserveProducerIDs: &ReserveProducerIDs{Node: 1, Count: 1000}},
+		{ReportLeaders: &ReportLeaders{Node: 1, Reports: []LeaderReport{{Group: PartitionGroups + 2, Term: 2, Seq: 1, ISR: []uint64{1, 2}}}}},
 		{SetReplays: &SetReplays{Name: "orders", ID: ordersID, Replays: json.RawMessage(`{"born":1,"replayed":{"0":[[0,4]]}}`)}},
 		{DeleteTopic: &DeleteTopic{Name: "orders", ID: ordersID}},
 	}

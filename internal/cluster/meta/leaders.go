@@ -35,9 +35,9 @@ type LeaderReport struct {
 }
 
 // reportLocked records the reports that are new. Reports for groups no
-// topic holds (deleted), from nodes that are no replica, or naming an
-// in-sync set that is not a subset of the replicas with the leader in it,
-// change nothing.
+// topic holds (deleted) and that are no shard's, from nodes that are no
+// replica, or naming an in-sync set that is not a subset of the replicas
+// with the leader in it, change nothing.
 func (s *Store) reportLocked(r ReportLeaders) {
 	byGroup := map[uint64]*Partition{}
 	for _, t := range s.d.Topics {
@@ -47,8 +47,12 @@ func (s *Store) reportLocked(r ReportLeaders) {
 	}
 	for _, rep := range r.Reports {
 		p, ok := byGroup[rep.Group]
+		if !ok {
+			s.reportShardLocked(r.Node, rep)
+			continue
+		}
 		switch {
-		case !ok, !slices.Contains(p.Replicas, r.Node), !slices.Contains(rep.ISR, r.Node):
+		case !slices.Contains(p.Replicas, r.Node), !slices.Contains(rep.ISR, r.Node):
 			continue
 		case rep.Term < p.LeaderEpoch:
 			continue
@@ -63,4 +67,49 @@ func (s *Store) reportLocked(r ReportLeaders) {
 		}
 		p.Leader, p.LeaderEpoch, p.ReportSeq, p.ISR = r.Node, rep.Term, rep.Seq, isr
 	}
+}
+
+// Consumer-group shards are Raft groups too, numbered from PartitionGroups
+// (fewer than MaxShards of them), whose voters every node derives from
+// the cluster's nodes; no metadata entry places them. Their leaders
+// report as partitions' do, by the same rules, so that a node that holds
+// no replica of a shard (5 nodes or more) names the shard's current
+// leader as its groups' coordinator: naming the preferred voter, it sent
+// clients to a dead node for as long as that node was down.
+
+// MaxShards bounds the consumer-group shards' group IDs a report may name.
+const MaxShards = 1 << 10
+
+// ShardLeader is a shard's leader as last reported.
+type ShardLeader struct {
+	Leader uint64 `json:"leader"`
+	Term   uint64 `json:"term"`
+	Seq    uint64 `json:"seq"`
+}
+
+// reportShardLocked records rep if it names a shard and is new.
+func (s *Store) reportShardLocked(node uint64, rep LeaderReport) {
+	if rep.Group < PartitionGroups || rep.Group-PartitionGroups >= MaxShards || !slices.Contains(rep.ISR, node) {
+		return
+	}
+	cur := s.d.Shards[rep.Group]
+	if cur != nil && (rep.Term < cur.Term || rep.Term == cur.Term && (cur.Leader != node || rep.Seq <= cur.Seq)) {
+		return
+	}
+	if s.d.Shards == nil {
+		s.d.Shards = map[uint64]*ShardLeader{}
+	}
+	s.d.Shards[rep.Group] = &ShardLeader{Leader: node, Term: rep.Term, Seq: rep.Seq}
+}
+
+// ShardLeader is the leader last reported for shard group g; false before
+// any report.
+func (s *Store) ShardLeader(g uint64) (ShardLeader, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	l, ok := s.d.Shards[g]
+	if !ok {
+		return ShardLeader{}, false
+	}
+	return *l, true
 }

@@ -86,6 +86,9 @@ type data struct {
 	// NextProducerID is the first producer ID no block holds yet
 	// (producerids.go); it only grows.
 	NextProducerID int64 `json:"next_producer_id,omitempty"`
+	// Shards are the consumer-group shards' leaders, by Raft group
+	// (leaders.go).
+	Shards map[uint64]*ShardLeader `json:"shards,omitempty"`
 }
 
 // Store is the metadata state machine (a multiraft.StateMachine). Apply,
@@ -165,6 +168,11 @@ func (d *data) check() error {
 	for id, g := range d.Gens {
 		if g == nil {
 			return fmt.Errorf("generation of node %d is null", id)
+		}
+	}
+	for g, l := range d.Shards {
+		if l == nil {
+			return fmt.Errorf("leader of shard group %d is null", g)
 		}
 	}
 	if d.NextGroup == GroupID || d.NextGroup > PartitionGroups || d.NextSlot < 0 || d.NextProducerID < 0 {

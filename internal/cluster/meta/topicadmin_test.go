@@ -136,3 +136,49 @@ func TestReportLeaders(t *testing.T) {
 	apply(t, s, s.Applied()+1, Command{DeleteTopic: &DeleteTopic{Name: "a"}})
 	report(a, 9, 1, a)
 }
+
+// A consumer-group shard's leader is recorded by the same rules as a
+// partition's: a newer term wins, within a term only its leader's later
+// reports; a group outside the shards' range, or a reporter outside its
+// own in-sync set, changes nothing; snapshots carry the record.
+func TestReportShardLeaders(t *testing.T) {
+	s := New()
+	register(t, s, 1, 2, 3, 4, 5)
+	g := uint64(PartitionGroups + 3)
+	report := func(group, node, term, seq uint64, isr ...uint64) {
+		t.Helper()
+		apply(t, s, s.Applied()+1, Command{ReportLeaders: &ReportLeaders{Node: node, Reports: []LeaderReport{{Group: group, Term: term, Seq: seq, ISR: isr}}}})
+	}
+	steps := []struct {
+		name         string
+		do           func()
+		leader, term uint64
+	}{
+		{"first", func() { report(g, 2, 4, 1, 2, 3) }, 2, 4},
+		{"other node same term", func() { report(g, 3, 4, 9, 3) }, 2, 4},
+		{"older term", func() { report(g, 3, 3, 9, 3) }, 2, 4},
+		{"outside its ISR", func() { report(g, 3, 7, 1, 2) }, 2, 4},
+		{"past the shards", func() { report(PartitionGroups+MaxShards, 3, 9, 1, 3) }, 2, 4},
+		{"new term", func() { report(g, 4, 5, 1, 4, 2) }, 4, 5},
+	}
+	for _, st := range steps {
+		st.do()
+		if l, ok := s.ShardLeader(g); !ok || l.Leader != st.leader || l.Term != st.term {
+			t.Fatalf("%s: shard leader %+v %v, want node %d term %d", st.name, l, ok, st.leader, st.term)
+		}
+	}
+	if _, ok := s.ShardLeader(PartitionGroups + MaxShards); ok {
+		t.Fatal("a report past the shards was recorded")
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := New()
+	if err := restored.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := restored.ShardLeader(g); l.Leader != 4 || l.Term != 5 {
+		t.Fatalf("restored shard leader %+v", l)
+	}
+}

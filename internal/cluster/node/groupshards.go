@@ -115,12 +115,29 @@ func (s durableShard) Durability() multiraft.Durability { return s.d }
 func (n *Node) GroupShardLeader(shard int) (leader uint64, ready bool) {
 	gs := n.gshards[shard]
 	if gs.st == nil {
-		return gs.voters[0], false
+		return n.shardNamed(shard), false
 	}
 	n.pmu.Lock()
 	defer n.pmu.Unlock()
 	st := n.leaders[groupShardBase+uint64(shard)]
 	return st.Leader, st.IsLeader && gs.claimed == st.Term
+}
+
+// shardNamed is the leader a node that holds no replica of shard names:
+// the one last reported to the metadata, if this node counts it alive
+// (Listed); else the first voter it counts alive, which redirects if it
+// does not lead (its own Raft knows who does); else the preferred voter.
+func (n *Node) shardNamed(shard int) uint64 {
+	gs := n.gshards[shard]
+	if sl, ok := n.meta.ShardLeader(groupShardBase + uint64(shard)); ok && n.Listed(sl.Leader) {
+		return sl.Leader
+	}
+	for _, v := range gs.voters {
+		if n.Listed(v) {
+			return v
+		}
+	}
+	return gs.voters[0]
 }
 
 // ProposeGroupState proposes cmd to shard and returns once it is applied
@@ -130,7 +147,7 @@ func (n *Node) GroupShardLeader(shard int) (leader uint64, ready bool) {
 func (n *Node) ProposeGroupState(ctx context.Context, shard int, cmd groupstore.Command) error {
 	gs := n.gshards[shard]
 	if gs.st == nil {
-		return &multiraft.NotLeaderError{Group: groupShardBase + uint64(shard), Leader: gs.voters[0]}
+		return &multiraft.NotLeaderError{Group: groupShardBase + uint64(shard), Leader: n.shardNamed(shard)}
 	}
 	b, err := cmd.Encode()
 	if err != nil {
@@ -159,7 +176,7 @@ func (n *Node) ConfirmGroupShard(ctx context.Context, shard int, epoch uint64) e
 	gs := n.gshards[shard]
 	g := groupShardBase + uint64(shard)
 	if gs.st == nil {
-		return &multiraft.NotLeaderError{Group: g, Leader: gs.voters[0]}
+		return &multiraft.NotLeaderError{Group: g, Leader: n.shardNamed(shard)}
 	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()

@@ -142,6 +142,13 @@ func (n *Node) reportLeaders(ctx context.Context) {
 		}
 		var reps []meta.LeaderReport
 		for g, l := range mine {
+			if g >= groupShardBase {
+				// A shard: only its leader and term are recorded.
+				if sl, ok := n.meta.ShardLeader(g); !ok || sl.Leader != n.cfg.ID || sl.Term != l.term {
+					reps = append(reps, meta.LeaderReport{Group: g, Term: l.term, ISR: l.isr})
+				}
+				continue
+			}
 			p, ok := recorded[g]
 			if !ok || (p.Leader == n.cfg.ID && p.LeaderEpoch == l.term && sameSet(p.ISR, l.isr)) {
 				continue
