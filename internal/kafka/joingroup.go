@@ -95,7 +95,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		if old := g.members[g.static[*req.InstanceID]]; old != nil {
 			m = g.replaceStatic(old, id)
 			prev := m.protocols
-			m.protocols = req.Protocols // as the leader's answer lists it
+			// As the leader's answer lists it, and DescribeGroups; kept,
+			// so not the request's read buffer (see ownProtocols).
+			m.protocols = ownProtocols(req.Protocols)
 			if out, ok := g.stableRejoin(m, req); ok {
 				m.clientID, m.host = c.client, c.host
 				m.session, m.rebalance, m.lastSeen = session, rebalance, now
