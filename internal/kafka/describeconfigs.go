@@ -198,9 +198,10 @@ func retentionMS(hours int64) string {
 }
 
 // topicConfigs are a topic's settings as Kafka configs: those the topic
-// has as any topic created with no settings would, DEFAULT_CONFIG, the
-// others DYNAMIC_TOPIC_CONFIG. A tool then shows what was set for the
-// topic apart, as for Kafka's.
+// has as any topic created with no settings would, the source of the
+// broker config they come from (DEFAULT_CONFIG, or STATIC_BROKER_CONFIG
+// for a flag's), the others DYNAMIC_TOPIC_CONFIG. A tool then shows what
+// was set for the topic apart, as for Kafka's.
 func (s *Server) topicConfigs(c broker.TopicConfig) []kafkaConfig {
 	def, ok := s.b.DefaultTopicConfig()
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
@@ -219,6 +220,20 @@ func (s *Server) topicConfigs(c broker.TopicConfig) []kafkaConfig {
 		// No topic is made of the broker's defaults alone: each says its own.
 		for j := range out[2:] {
 			out[2+j].source = set
+		}
+		return out
+	}
+	// A config the topic takes from the broker has the broker config's
+	// source, as Kafka's: a flag's (STATIC_BROKER_CONFIG) or the default.
+	brokers := s.brokerConfigs()
+	for j := range out {
+		if out[j].source != kmsg.ConfigSourceDefaultConfig {
+			continue
+		}
+		for _, b := range brokers {
+			if b.name == brokerSynonym(out[j].name) {
+				out[j].source = b.source
+			}
 		}
 	}
 	return out

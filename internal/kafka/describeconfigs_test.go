@@ -113,6 +113,7 @@ func TestDescribeConfigsSynonyms(t *testing.T) {
 	}
 	id := metadataBroker(t, cl)
 	node, _ := strconv.Atoi(id)
+	sources := map[string]string{} // of the configs last described
 	describe := func(typ kmsg.ConfigResourceType, name string, synonyms bool) map[string][]string {
 		t.Helper()
 		req := kmsg.NewPtrDescribeConfigsRequest()
@@ -127,6 +128,7 @@ func TestDescribeConfigsSynonyms(t *testing.T) {
 		got := map[string][]string{}
 		for _, c := range resp.Resources[0].Configs {
 			got[c.Name] = []string{}
+			sources[c.Name] = c.Source.String()
 			for _, sy := range c.ConfigSynonyms {
 				got[c.Name] = append(got[c.Name], sy.Source.String()+":"+sy.Name+"="+*sy.Value)
 			}
@@ -143,6 +145,13 @@ func TestDescribeConfigsSynonyms(t *testing.T) {
 	} {
 		if !slices.Equal(topic[name], want) {
 			t.Errorf("topic's %s: synonyms %q, want %q", name, topic[name], want)
+		}
+	}
+	// A config taken from the broker has its source (a flag's for
+	// segment.bytes); it said DEFAULT_CONFIG, against its synonym.
+	for name, want := range map[string]string{"retention.ms": "DYNAMIC_TOPIC_CONFIG", "segment.bytes": "STATIC_BROKER_CONFIG", "segment.ms": "DEFAULT_CONFIG"} {
+		if sources[name] != want {
+			t.Errorf("topic's %s: source %s, want %s", name, sources[name], want)
 		}
 	}
 	brokers := describe(kmsg.ConfigResourceTypeBroker, id, true)
