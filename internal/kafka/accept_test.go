@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -18,21 +17,6 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/listen"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
-
-// outOfFiles is a listener whose first accepts fail as they do when the
-// process has no file descriptor left.
-type outOfFiles struct {
-	net.Listener
-	fails int // owned by the accept loop
-}
-
-func (l *outOfFiles) Accept() (net.Conn, error) {
-	if l.fails > 0 {
-		l.fails--
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	}
-	return l.Listener.Accept()
-}
 
 // Out of file descriptors (thousands of idle connections on any of the
 // broker's ports), Accept fails until some close. Serve returned that
@@ -52,7 +36,7 @@ func TestServeRidesOutAcceptFailures(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- New(br, Options{}).Serve(ctx, &outOfFiles{Listener: ln, fails: 3}) }()
+	go func() { done <- New(br, Options{}).Serve(ctx, testkit.OutOfFiles(ln, 3)) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -3,6 +3,8 @@ package meta
 import (
 	"errors"
 	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // Blocks reserved by any node, before and after a snapshot is restored
@@ -25,14 +27,7 @@ func TestProducerIDBlocksNeverOverlap(t *testing.T) {
 	for i := range 6 {
 		reserve(s, uint64(i%3+1), int64(1+i*7))
 	}
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := New()
-	if err := restored.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	restored := testkit.Restored(t, New, testkit.Snap(t, s))
 	for i := range 3 {
 		reserve(restored, uint64(i+1), 1000)
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // A DLQ's replay record is kept with its topic: replaced by each
@@ -19,14 +21,7 @@ func TestSetReplaysKeptWithTheTopic(t *testing.T) {
 			t.Fatalf("set %s: %+v", rec, r)
 		}
 	}
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := New()
-	if err := restored.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	restored := testkit.Restored(t, New, testkit.Snap(t, s))
 	if tp, _ := restored.Topic("o.dlq"); string(tp.Replays) != `{"replayed":{"0":[[0,5]],"1":[[2,3]]}}` {
 		t.Fatalf("restored record %s", tp.Replays)
 	}

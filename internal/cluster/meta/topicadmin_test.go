@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // A topic deleted and created again under its name has a new ID and Raft
@@ -170,14 +172,7 @@ func TestReportShardLeaders(t *testing.T) {
 	if _, ok := s.ShardLeader(PartitionGroups + MaxShards); ok {
 		t.Fatal("a report past the shards was recorded")
 	}
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored := New()
-	if err := restored.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	restored := testkit.Restored(t, New, testkit.Snap(t, s))
 	if l, _ := restored.ShardLeader(g); l.Leader != 4 || l.Term != 5 {
 		t.Fatalf("restored shard leader %+v", l)
 	}

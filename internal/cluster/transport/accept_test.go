@@ -3,8 +3,6 @@ package transport_test
 import (
 	"context"
 	"net"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,22 +11,8 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/transport"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
-
-// outOfFiles is a listener whose first accepts fail as they do when the
-// process has no file descriptor left.
-type outOfFiles struct {
-	net.Listener
-	fails int // owned by the accept loop
-}
-
-func (l *outOfFiles) Accept() (net.Conn, error) {
-	if l.fails > 0 {
-		l.fails--
-		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
-	}
-	return l.Listener.Accept()
-}
 
 // Out of file descriptors (thousands of connections to any of the node's
 // ports), Accept fails until some close. Run returned that error, which
@@ -44,7 +28,7 @@ func TestRunRidesOutAcceptFailures(t *testing.T) {
 		}
 		lns[id], peers[id] = ln, ln.Addr().String()
 	}
-	lns[2] = &outOfFiles{Listener: lns[2], fails: 3}
+	lns[2] = testkit.OutOfFiles(lns[2], 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	g, gctx := errgroup.WithContext(ctx)
 	trs := map[uint64]*transport.Transport{}
