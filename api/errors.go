@@ -162,7 +162,12 @@ var (
 	// broker's --max-header-bytes (details: max_header_bytes). Send fewer
 	// or shorter headers (a smaller token or cookie).
 	ErrHeadersTooLarge = &Error{Code: "HEADERS_TOO_LARGE", Status: http.StatusRequestHeaderFieldsTooLarge, Kafka: kafkaUnknownServerError}
-	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true, Kafka: kafkaUnknownServerError}
+	// ErrTooManyRequests: the broker holds as many bytes of requests
+	// being decoded (bodies, decompressed batches) as it allows at once;
+	// retry shortly. Kafka clients get REQUEST_TIMED_OUT, which every one
+	// of them retries (UNKNOWN_SERVER_ERROR, which none does, failed the
+	// produce).
+	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true, Kafka: kafkaRequestTimedOut}
 	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true, Kafka: kafkaNotLeaderForPartition} // starting, recovering or shutting down
 	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized, Kafka: kafkaSaslAuthenticationFailed}
 	// ErrForbidden: the API key is valid but its scope does not allow the
@@ -212,6 +217,7 @@ const (
 	kafkaUnknownTopicOrPartition   int16 = 3
 	kafkaMessageTooLarge           int16 = 10
 	kafkaNotLeaderForPartition     int16 = 6  // retriable: the client refreshes its metadata and retries
+	kafkaRequestTimedOut           int16 = 7  // retriable: the client retries the same broker
 	kafkaNotCoordinator            int16 = 16 // retriable: the client finds the coordinator again
 	kafkaInvalidTopic              int16 = 17
 	kafkaRecordListTooLarge        int16 = 18

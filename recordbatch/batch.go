@@ -56,6 +56,9 @@ var (
 	ErrCorrupt = errors.New("recordbatch: corrupt batch")
 	// ErrTooLarge: decompressed data would pass the caller's limit.
 	ErrTooLarge = errors.New("recordbatch: decompressed batch too large")
+	// ErrBusy: the Budget a decompression was given had no room for its
+	// output; retry once others have finished. It is not ErrCorrupt.
+	ErrBusy = errors.New("recordbatch: decompression budget spent")
 )
 
 // castagnoli is the CRC-32C table Kafka uses; immutable.
@@ -192,14 +195,16 @@ func SetCRC(b []byte) {
 // (at most limit bytes, else ErrTooLarge). For an uncompressed batch it
 // aliases b; otherwise it is a new slice. b must be a whole checked batch.
 func RecordData(b []byte, limit int) ([]byte, error) {
-	return recordData(nil, b, limit)
+	data, _, err := recordData(nil, b, limit, nil)
+	return data, err
 }
 
-// recordData is RecordData decompressing into dst's space (from dst[:0]).
-func recordData(dst, b []byte, limit int) ([]byte, error) {
+// recordData is RecordData decompressing into dst's space (from dst[:0])
+// and charging bud as decompress does.
+func recordData(dst, b []byte, limit int, bud Budget) ([]byte, int64, error) {
 	c := Codec(binary.BigEndian.Uint16(b[OffAttributes:]) & attrCompressionMask)
 	if c == None {
-		return b[HeaderLen:], nil
+		return b[HeaderLen:], 0, nil
 	}
-	return Decompress(dst[:0], c, b[HeaderLen:], limit)
+	return decompress(dst[:0], c, b[HeaderLen:], limit, bud)
 }

@@ -46,99 +46,205 @@ func (c Codec) String() string {
 // a 16-byte header, then chunks of a 4-byte length and a snappy block.
 var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
+// Budget is memory shared by many decompressions at once, such as
+// internal/budget's Bytes: a decompression takes bytes from it before
+// each allocation of its output, as the output grows (never the size the
+// data claims), and Take reports false, taking nothing, when that would
+// pass the budget. Safe for concurrent use.
+type Budget interface {
+	Take(n int64) bool
+	Give(n int64)
+}
+
 // Decompress appends the decompressed form of src to dst. It fails with
 // ErrTooLarge once more than limit bytes would come out (a small batch can
 // hold a bomb), and with ErrCorrupt on bad data or an unknown codec.
 func Decompress(dst []byte, c Codec, src []byte, limit int) ([]byte, error) {
+	out, _, err := decompress(dst, c, src, limit, nil)
+	return out, err
+}
+
+// decompress is Decompress charging what it allocates to b as its output
+// grows (nil: no budget). On success the caller gives back charged to b
+// once done with the output; on any error nothing stays charged. A
+// refusal of b is ErrBusy.
+func decompress(dst []byte, c Codec, src []byte, limit int, b Budget) ([]byte, int64, error) {
 	switch c {
 	case None:
 		if len(src) > limit {
-			return nil, ErrTooLarge
+			return nil, 0, ErrTooLarge
 		}
-		return append(dst, src...), nil
+		if !take(b, int64(len(src))) {
+			return nil, 0, ErrBusy
+		}
+		return append(dst, src...), int64(len(src)), nil
 	case Snappy:
 		if bytes.HasPrefix(src, xerialMagic) {
-			return unxerial(dst, src, limit)
+			return unxerial(dst, src, limit, b)
 		}
-		return unsnappy(dst, src, limit)
+		return unsnappy(dst, src, limit, b)
 	case Gzip:
 		zr, err := gzip.NewReader(bytes.NewReader(src))
 		if err != nil {
-			return nil, corruptf("gzip: %v", err)
+			return nil, 0, corruptf("gzip: %v", err)
 		}
-		return readAll(dst, zr, limit, "gzip")
+		return readAll(dst, zr, len(src), limit, b, "gzip")
 	case LZ4:
-		return readAll(dst, lz4.NewReader(bytes.NewReader(src)), limit, "lz4")
+		return readAll(dst, lz4.NewReader(bytes.NewReader(src)), len(src), limit, b, "lz4")
 	case Zstd:
 		zr, err := zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1),
 			zstd.WithDecoderMaxMemory(uint64(max(limit, 1))))
 		if err != nil {
-			return nil, corruptf("zstd: %v", err)
+			return nil, 0, corruptf("zstd: %v", err)
 		}
 		defer zr.Close()
-		out, err := readAll(dst, zr, limit, "zstd")
+		out, charged, err := readAll(dst, zr, len(src), limit, b, "zstd")
 		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-			return nil, ErrTooLarge
+			return nil, 0, ErrTooLarge
 		}
-		return out, err
+		return out, charged, err
 	}
-	return nil, corruptf("unknown compression codec %d", c)
+	return nil, 0, corruptf("unknown compression codec %d", c)
 }
 
-// readAll appends everything r yields to dst, at most limit bytes.
-func readAll(dst []byte, r io.Reader, limit int, name string) ([]byte, error) {
-	buf := bytes.NewBuffer(dst)
-	n, err := buf.ReadFrom(io.LimitReader(r, int64(limit)+1))
-	if err != nil {
-		return nil, &CorruptError{Reason: name + ": " + err.Error(), Err: err}
+// take takes n bytes of b, if there is a budget.
+func take(b Budget, n int64) bool { return b == nil || n <= 0 || b.Take(n) }
+
+// give gives n bytes back to b, if there is a budget.
+func give(b Budget, n int64) {
+	if b != nil && n > 0 {
+		b.Give(n)
 	}
-	if n > int64(limit) {
-		return nil, ErrTooLarge
-	}
-	return buf.Bytes(), nil
 }
 
-func unsnappy(dst, src []byte, limit int) ([]byte, error) {
+// firstOut is the least room readAll starts its output with.
+const firstOut = 64 << 10
+
+// readAll appends everything r yields to dst, at most limit bytes, r
+// being the decompression of srcLen bytes. The room the output may fill
+// grows as it fills (grownRoom), never past limit, and is charged to b
+// before it is used (charged is what it holds): dst's own space first,
+// then a new buffer only when dst has not the room. A full limit is told
+// from a bomb by reading one byte more into a probe, not by growing the
+// buffer again (through bytes.Buffer a 128 MiB limit allocated 256 MiB).
+func readAll(dst []byte, r io.Reader, srcLen, limit int, b Budget, name string) ([]byte, int64, error) {
+	start := len(dst)
+	charged := 0 // the room taken from b; reads stay within it
+	fail := func(err error) ([]byte, int64, error) {
+		give(b, int64(charged))
+		return nil, 0, err
+	}
+	buf := dst
+	for {
+		if len(buf)-start >= limit {
+			var probe [1]byte
+			n, err := io.ReadFull(r, probe[:])
+			if n > 0 {
+				return fail(ErrTooLarge)
+			}
+			if err != io.EOF {
+				return fail(&CorruptError{Reason: name + ": " + err.Error(), Err: err})
+			}
+			return buf, int64(charged), nil
+		}
+		if len(buf)-start == charged {
+			room := grownRoom(charged, srcLen, limit)
+			if !take(b, int64(room-charged)) {
+				return fail(ErrBusy)
+			}
+			charged = room
+			if start+room > cap(buf) {
+				buf = append(make([]byte, 0, start+room), buf...)
+			}
+		}
+		n, err := r.Read(buf[len(buf) : start+charged])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, int64(charged), nil
+		}
+		if err != nil {
+			return fail(&CorruptError{Reason: name + ": " + err.Error(), Err: err})
+		}
+	}
+}
+
+// grownRoom is the room readAll's output grows to from room: twice
+// room, starting from four times srcLen (at least firstOut), each a
+// power-of-two fraction of limit, so that the last doubling lands on limit
+// instead of growing by a sliver once more past a full copy.
+func grownRoom(room, srcLen, limit int) int {
+	if room > 0 {
+		return min(limit, 2*room)
+	}
+	want := max(firstOut, 4*srcLen)
+	room = limit
+	for room/2 >= want {
+		room /= 2
+	}
+	return room
+}
+
+// maxSnappyRatio bounds what snappy data decodes to per byte: its longest
+// copy, 64 bytes, takes three. A claim past it is a lie, refused before
+// anything is allocated for it.
+const maxSnappyRatio = 22
+
+func unsnappy(dst, src []byte, limit int, b Budget) ([]byte, int64, error) {
 	n, err := s2.DecodedLen(src)
 	if err != nil {
-		return nil, corruptf("snappy: %v", err)
+		return nil, 0, corruptf("snappy: %v", err)
 	}
 	if n > limit {
-		return nil, ErrTooLarge
+		return nil, 0, ErrTooLarge
+	}
+	if n > maxSnappyRatio*len(src) {
+		return nil, 0, corruptf("snappy: %d bytes claim %d", len(src), n)
+	}
+	if !take(b, int64(n)) {
+		return nil, 0, ErrBusy
 	}
 	// Decode straight into dst's tail: no second buffer, no copy.
 	dst = slices.Grow(dst, n)
 	if _, err := s2.Decode(dst[len(dst):len(dst)+n], src); err != nil {
-		return nil, corruptf("snappy: %v", err)
+		give(b, int64(n))
+		return nil, 0, corruptf("snappy: %v", err)
 	}
-	return dst[:len(dst)+n], nil
+	return dst[:len(dst)+n], int64(n), nil
 }
 
 // unxerial decodes xerial-framed snappy: the magic, a version and a
 // compatible version (4 bytes each), then length-prefixed snappy blocks.
-func unxerial(dst, src []byte, limit int) ([]byte, error) {
+func unxerial(dst, src []byte, limit int, b Budget) ([]byte, int64, error) {
 	const headerLen = 16
 	if len(src) < headerLen {
-		return nil, corruptf("snappy: short xerial header")
+		return nil, 0, corruptf("snappy: short xerial header")
 	}
 	src = src[headerLen:]
 	start := len(dst)
+	var charged int64
 	for len(src) > 0 {
 		if len(src) < 4 {
-			return nil, corruptf("snappy: torn xerial chunk length")
+			give(b, charged)
+			return nil, 0, corruptf("snappy: torn xerial chunk length")
 		}
 		n := binary.BigEndian.Uint32(src)
 		src = src[4:]
 		if uint64(n) > uint64(len(src)) {
-			return nil, corruptf("snappy: xerial chunk of %d bytes, %d left", n, len(src))
+			give(b, charged)
+			return nil, 0, corruptf("snappy: xerial chunk of %d bytes, %d left", n, len(src))
 		}
-		var err error
-		if dst, err = unsnappy(dst, src[:n], limit-(len(dst)-start)); err != nil {
-			return nil, err
+		var (
+			k   int64
+			err error
+		)
+		if dst, k, err = unsnappy(dst, src[:n], limit-(len(dst)-start), b); err != nil {
+			give(b, charged)
+			return nil, 0, err
 		}
+		charged += k
 		src = src[n:]
 	}
-	return dst, nil
+	return dst, charged, nil
 }
 
 // Compress appends the compressed form of src to dst.

@@ -106,14 +106,17 @@ func Validate(b []byte, limit int) (Valid, error) {
 // matches both LastOffsetDelta and the records present, a base offset with
 // room for them, offset deltas 0..n-1 and well-formed records.
 func CheckRecords(b []byte, h Header, limit int) (Valid, error) {
-	return CheckRecordsFunc(b, h, limit, nil)
+	return CheckRecordsFunc(b, h, limit, nil, nil)
 }
 
 // CheckRecordsFunc is CheckRecords that also calls fn (if not nil) with
 // each record as it is checked, in order, and stops at fn's first error,
 // which it returns as is: a caller with rules of its own for records checks
-// them in the same pass. fn must not keep v or its slices.
-func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) error) (Valid, error) {
+// them in the same pass. fn must not keep v or its slices. Compressed
+// data is charged to bud (nil: none) as it grows, never the size it
+// claims, and given back before CheckRecordsFunc returns; a refusal of
+// bud is ErrBusy.
+func CheckRecordsFunc(b []byte, h Header, limit int, bud Budget, fn func(i int32, v View) error) (Valid, error) {
 	if h.Compression() > Zstd {
 		return Valid{}, corruptf("unknown compression codec %d", h.Compression())
 	}
@@ -128,10 +131,11 @@ func CheckRecordsFunc(b []byte, h Header, limit int, fn func(i int32, v View) er
 	// be dropped, led the profile of Kafka produce (snappy by default).
 	buf := scratchBufs.Get().(*[]byte)
 	defer putScratch(buf)
-	data, err := recordData(*buf, b, limit)
+	data, charged, err := recordData(*buf, b, limit, bud)
 	if err != nil {
 		return Valid{}, err
 	}
+	defer give(bud, charged)
 	if h.Compression() != None {
 		*buf = data[:0] // keep the space, grown if it had to be
 	}

@@ -15,6 +15,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 	"github.com/abd-ulbasit/goqueue/internal/periodic"
@@ -54,6 +56,9 @@ type Broker struct {
 	repl Replicator
 	// producerIDs hands out idempotent producers' IDs (producerids.go).
 	producerIDs idBlocks
+	// decompress bounds the decompressed record data of the compressed
+	// batches being checked at once (Config.MaxDecompressBytes).
+	decompress *budget.Bytes
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
 	// do slow I/O; mu is held only to swap map entries, so reads never wait
@@ -99,14 +104,15 @@ func Open(cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("broker: invalid config: %w", err)
 	}
 	b := &Broker{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		now:       cfg.Now,
-		topicsDir: filepath.Join(cfg.DataDir, "topics"),
-		topics:    make(map[string]*topic),
-		byID:      make(map[[16]byte]string),
-		changed:   make(chan struct{}),
-		files:     commitlog.NewFileCache(cfg.MaxOpenSegments),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		topicsDir:  filepath.Join(cfg.DataDir, "topics"),
+		decompress: budget.New(cmp.Or(cfg.MaxDecompressBytes, DefaultMaxDecompressBytes)),
+		topics:     make(map[string]*topic),
+		byID:       make(map[[16]byte]string),
+		changed:    make(chan struct{}),
+		files:      commitlog.NewFileCache(cfg.MaxOpenSegments),
 	}
 	if b.log == nil {
 		b.log = slog.Default()

@@ -24,12 +24,16 @@ const (
 	MinSegmentBytes = 4 << 10 // smaller segments only multiply files
 	// MinSegmentMS is the shortest segment_ms (and --segment-age) besides 0
 	// (by size only): segment_ms 1 rolled a segment per append.
-	MinSegmentMS     = 60_000
-	MaxSegmentBytes  = 1 << 30  // offsets inside a segment stay 32-bit
-	MaxMessageLimit  = 64 << 20 // the largest max_message_bytes a topic may set
-	maxBatchBytes    = 4 << 20  // a publish is split into batches of about this size
-	hardMaxBatch     = 80 << 20 // commitlog's MaxBatchBytes: one message of MaxMessageLimit plus framing
-	retentionForever = -1
+	MinSegmentMS    = 60_000
+	MaxSegmentBytes = 1 << 30  // offsets inside a segment stay 32-bit
+	MaxMessageLimit = 64 << 20 // the largest max_message_bytes a topic may set
+	// DefaultMaxDecompressBytes is Config.MaxDecompressBytes's default:
+	// the most record data the log lets one compressed batch hold, so any
+	// batch it takes can be checked alone.
+	DefaultMaxDecompressBytes = 128 << 20
+	maxBatchBytes             = 4 << 20  // a publish is split into batches of about this size
+	hardMaxBatch              = 80 << 20 // commitlog's MaxBatchBytes: one message of MaxMessageLimit plus framing
+	retentionForever          = -1
 	// MaxRetentionHours and MaxSegmentMS (100 years) keep durations far
 	// from overflowing time.Duration.
 	MaxRetentionHours = 100 * 365 * 24
@@ -57,6 +61,12 @@ type Config struct {
 	MaxOpenSegments int
 
 	MaxMessageBytes int32 // default per topic: key + value + headers of one message
+
+	// MaxDecompressBytes bounds the decompressed record data held at once
+	// over every check of a compressed batch (0: DefaultMaxDecompressBytes).
+	// A check is charged as its output grows; one the budget has no room
+	// for is refused with TOO_MANY_REQUESTS (retriable), not queued.
+	MaxDecompressBytes int64
 
 	// TimestampBeforeMax and TimestampAfterMax bound how far a message's
 	// timestamp may lie before or after the broker's clock (Kafka's
@@ -133,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxMessageLimit {
 		bad("max message bytes %d must be between 1 and %d", c.MaxMessageBytes, MaxMessageLimit)
+	}
+	if c.MaxDecompressBytes < 0 {
+		bad("max decompress bytes %d must not be negative", c.MaxDecompressBytes)
 	}
 	if c.TimestampBeforeMax < 0 || c.TimestampAfterMax < 0 {
 		bad("timestamp bounds %v (before) and %v (after) must not be negative", c.TimestampBeforeMax, c.TimestampAfterMax)

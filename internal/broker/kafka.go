@@ -146,11 +146,14 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
 	c, err := commitlog.CheckFrame(batch)
 	if err == nil {
-		err = c.CheckRecords(nil)
+		err = c.CheckRecords(b.decompress, nil)
 	}
 	if err != nil {
 		if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {
 			return c, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
+		}
+		if errors.Is(err, recordbatch.ErrBusy) {
+			return c, b.decompressBusy()
 		}
 		return c, err
 	}
@@ -176,6 +179,14 @@ func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
 	}
 	c.SetMaxTimestamp()
 	return c, nil
+}
+
+// decompressBusy is the error of a compressed batch whose check found no
+// room in the decompression budget: other batches' checks hold it, and
+// this one may pass once they end.
+func (b *Broker) decompressBusy() error {
+	return api.ErrTooManyRequests.Withf("the broker is decompressing %d bytes of record batches at once, its limit; retry shortly", b.decompress.Max()).
+		WithDetail("max_decompress_bytes", b.decompress.Max())
 }
 
 // durable is WriteBatch's wait for the first end bytes of p's log (end -1:

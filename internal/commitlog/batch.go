@@ -41,6 +41,8 @@ func batchError(err error) error {
 		return corruptf("%s", ce.Reason)
 	case errors.Is(err, recordbatch.ErrTooLarge):
 		return corruptf("compressed records past %d bytes", maxDecompressed)
+	case errors.Is(err, recordbatch.ErrBusy):
+		return fmt.Errorf("commitlog: %w", err)
 	}
 	return corruptf("%v", err)
 }
@@ -65,7 +67,7 @@ func checkBatch(b []byte) (batchInfo, error) {
 	if err != nil {
 		return batchInfo{}, err
 	}
-	if err := c.CheckRecords(nil); err != nil {
+	if err := c.CheckRecords(nil, nil); err != nil {
 		return batchInfo{}, err
 	}
 	return c.info, nil

@@ -68,8 +68,11 @@ func (c *Checked) Len() int { return len(c.b) }
 // CheckRecords checks the records as recordbatch.CheckRecords does,
 // calling fn (if not nil) with each in order, and returns the first
 // problem: an ErrCorrupt error, or fn's error as is. For an uncompressed
-// batch it allocates nothing.
-func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
+// batch it allocates nothing. Compressed records are decompressed
+// charging bud (nil: none; see recordbatch.Budget) as their data grows,
+// given back before it returns; a refusal of bud is
+// recordbatch.ErrBusy, which is not ErrCorrupt: the batch may pass later.
+func (c *Checked) CheckRecords(bud recordbatch.Budget, fn func(i int, r BatchRecord) error) error {
 	var (
 		each  func(i int32, v recordbatch.View) error
 		fnErr error // fn's, returned as is
@@ -89,7 +92,7 @@ func (c *Checked) CheckRecords(fn func(i int, r BatchRecord) error) error {
 			return fnErr
 		}
 	}
-	v, err := recordbatch.CheckRecordsFunc(c.b, c.h, maxDecompressed, each)
+	v, err := recordbatch.CheckRecordsFunc(c.b, c.h, maxDecompressed, bud, each)
 	if fnErr != nil {
 		return fnErr
 	}

@@ -70,7 +70,7 @@ func TestGroupCodes(t *testing.T) {
 func TestErrorTableKafkaColumn(t *testing.T) {
 	unmapped := map[*api.Error]bool{ // no Kafka counterpart
 		api.ErrNotFound: true, api.ErrMethodNotAllowed: true, api.ErrUnsupportedMedia: true,
-		api.ErrForbidden: true, api.ErrTooManyRequests: true, api.ErrInternal: true,
+		api.ErrForbidden: true, api.ErrInternal: true,
 		api.ErrNoOffset: true, api.ErrNotInFlight: true, api.ErrDuplicateInstance: true,
 		api.ErrHeadersTooLarge: true,
 	}

@@ -1,0 +1,124 @@
+package kafka
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
+)
+
+// gzipBatch is a gzip batch of values, stamped now.
+func gzipBatch(t *testing.T, values ...[]byte) []byte {
+	t.Helper()
+	recs := make([]recordbatch.Record, len(values))
+	for i, v := range values {
+		recs[i].Value = v
+	}
+	h := recordbatch.NewHeader(0)
+	h.FirstTimestamp = time.Now().UnixMilli()
+	h.MaxTimestamp = h.FirstTimestamp
+	b, err := recordbatch.Build(nil, h, recordbatch.Gzip, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// jsonBatch is a gzip batch of about 30 MiB of repetitive JSON events,
+// compressed to under 1 MiB (the default max_message_bytes).
+func jsonBatch(t *testing.T) []byte {
+	t.Helper()
+	pad := strings.Repeat("lorem ipsum ", 70)
+	values := make([][]byte, 30_000)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, `{"id":%d,"user":"user-%d","event":"page_view","path":"/products/%d","note":%q}`, i, i%97, i%1013, pad)
+	}
+	b := gzipBatch(t, values...)
+	if len(b) > 1<<20 {
+		t.Fatalf("the JSON batch compressed to %d bytes", len(b))
+	}
+	return b
+}
+
+// produceCode sends batch to partition 0 of topic "t" over c with Produce
+// v7 and returns the partition's error code.
+func produceCode(t *testing.T, c net.Conn, corr int32, batch []byte) int16 {
+	t.Helper()
+	if _, err := c.Write(produceFrame(corr, 1, target{"t", 0, batch})); err != nil {
+		t.Fatal(err)
+	}
+	got, body, err := readAnswer(c)
+	if err != nil || got != corr {
+		t.Fatalf("answer %d: %v", got, err)
+	}
+	resp := kmsg.NewPtrProduceResponse()
+	resp.SetVersion(7)
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// A legitimate batch that compresses well (30 MiB of JSON in under
+// 1 MiB) is taken.
+func TestProduceTakesHighlyCompressedBatch(t *testing.T) {
+	s := serveFresh(t, nil, Options{}, nil)
+	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if code := produceCode(t, c, 1, jsonBatch(t)); code != 0 {
+		t.Fatalf("produce: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// The decompressed data of batches being checked is bounded over the
+// broker (MaxDecompressBytes), charged as it grows: a gzip bomb (64 MiB
+// of zeros in 64 KiB) costs the broker the budget, not what it claims,
+// and a batch that needs more than the budget has left is refused with
+// REQUEST_TIMED_OUT, which Kafka clients retry. Without the budget each
+// such request decompressed up to 128 MiB (a bytes.Buffer doubling to
+// 256 MiB past it): one took the broker from 42 MB to 568 MB.
+func TestProduceDecompressionIsBounded(t *testing.T) {
+	const budget = 4 << 20
+	s := serveFresh(t, func(c *broker.Config) { c.MaxDecompressBytes = budget }, Options{}, nil)
+	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	bomb := gzipBatch(t, make([]byte, 64<<20))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	code := produceCode(t, c, 1, bomb)
+	runtime.ReadMemStats(&after)
+	if code != kerr.RequestTimedOut.Code || !kerr.IsRetriable(kerr.ErrorForCode(code)) {
+		t.Errorf("bomb: %v, want REQUEST_TIMED_OUT", kerr.ErrorForCode(code))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4*budget {
+		t.Errorf("the bomb's produce allocated %d bytes; the budget is %d", got, budget)
+	}
+
+	if code := produceCode(t, c, 2, jsonBatch(t)); code != kerr.RequestTimedOut.Code {
+		t.Errorf("a batch larger than the budget: %v, want REQUEST_TIMED_OUT", kerr.ErrorForCode(code))
+	}
+	// What the refused checks took was given back: a batch that fits in
+	// the budget twice over (no other holds any of it) is taken.
+	small := gzipBatch(t, []byte(strings.Repeat("x", budget/2-1024)))
+	if code := produceCode(t, c, 3, small); code != 0 {
+		t.Errorf("a batch within the budget: %v", kerr.ErrorForCode(code))
+	}
+}
