@@ -49,13 +49,17 @@ func (b *Broker) TopicByID(id [16]byte) (string, error) {
 //
 // The batch is validated first (framing, CRC, decompressed records); a
 // batch larger than the topic's max_message_bytes plus its header is
-// MESSAGE_TOO_LARGE, as Kafka's max.message.bytes bounds a whole batch.
+// MESSAGE_TOO_LARGE, as Kafka's max.message.bytes bounds a whole batch,
+// and so is a compressed batch whose records decompress to more than
+// twice max_message_bytes each (decompressLimit). Decompressing is
+// charged to the broker's budget (Config.MaxDecompressBytes); a batch it
+// has no room for now is TOO_MANY_REQUESTS.
 // A batch with a producer ID is checked against the producer's sequences
 // (producers.go): a duplicate is answered with its first offset and not
 // written again.
 // Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, MESSAGE_TOO_LARGE,
-// BAD_REQUEST (not a valid batch), OUT_OF_ORDER_SEQUENCE,
-// INVALID_PRODUCER_EPOCH.
+// BAD_REQUEST (not a valid batch), TOO_MANY_REQUESTS,
+// OUT_OF_ORDER_SEQUENCE, INVALID_PRODUCER_EPOCH.
 func (b *Broker) AppendBatch(topicName string, partition int32, batch []byte) (int64, error) {
 	base, durable, err := b.WriteBatch(topicName, partition, batch)
 	if err != nil || durable == nil {
@@ -105,7 +109,7 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 		// connection since closed): the answer waits for the log's.
 		return base, b.durable(t, p, -1, start), nil
 	}
-	c, err := b.checkKafkaBatch(batch)
+	c, err := b.checkKafkaBatch(t, batch)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -143,12 +147,18 @@ func (b *Broker) WriteBatch(topicName string, partition int32, batch []byte) (ba
 // stamped a century ahead was taken, and kept its segment from retention
 // for good). A header's MaxTimestamp other than its records' largest is
 // corrected, as Kafka does.
-func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
+func (b *Broker) checkKafkaBatch(t *topic, batch []byte) (commitlog.Checked, error) {
 	c, err := commitlog.CheckFrame(batch)
+	limit := decompressLimit(t.cfg.MaxMessageBytes, c.NumRecords())
 	if err == nil {
-		err = c.CheckRecords(b.decompress, nil)
+		err = c.CheckRecords(commitlog.Decompression{Limit: limit, Budget: b.decompress}, nil)
 	}
 	if err != nil {
+		if errors.Is(err, recordbatch.ErrTooLarge) {
+			return c, api.ErrMessageTooLarge.Withf("the batch's %d records decompress to more than %d bytes; topic %q takes messages of up to %d bytes (max_message_bytes), so a compressed batch may hold at most %d bytes a record",
+				c.NumRecords(), limit, t.cfg.Name, t.cfg.MaxMessageBytes, perRecordDecompressed(t.cfg.MaxMessageBytes)).
+				WithDetail("max_message_bytes", t.cfg.MaxMessageBytes)
+		}
 		if errors.Is(err, commitlog.ErrCorrupt) || errors.Is(err, commitlog.ErrUnsupported) {
 			return c, api.ErrBadRequest.Withf("not a valid Kafka RecordBatch v2: %v", err)
 		}
@@ -179,6 +189,26 @@ func (b *Broker) checkKafkaBatch(batch []byte) (commitlog.Checked, error) {
 	}
 	c.SetMaxTimestamp()
 	return c, nil
+}
+
+// perRecordDecompressed is what each record of a compressed Kafka batch
+// may decompress to on a topic whose messages are at most maxMessage
+// bytes: twice that (a record's framing and headers come on top of its
+// key and value), and at least 64 KiB (a tiny max_message_bytes).
+// Producers bound a record before compressing it by about the same
+// (max.request.size, message.max.bytes: 1 MB by default).
+func perRecordDecompressed(maxMessage int32) int64 {
+	return max(2*int64(maxMessage), 64<<10)
+}
+
+// decompressLimit is the most record data a compressed Kafka batch of
+// records (as its header counts them; the check holds it to that) may
+// decompress to: perRecordDecompressed each, and at most the log's
+// bound. A batch of one record of 512 MiB of zeros, gzipped to 510 KB,
+// was decompressed to the log's 128 MiB before it was refused; on a
+// topic of 1 MiB messages it now stops at 2 MiB.
+func decompressLimit(maxMessage, records int32) int {
+	return int(min(int64(max(records, 1))*perRecordDecompressed(maxMessage), commitlog.MaxDecompressed))
 }
 
 // decompressBusy is the error of a compressed batch whose check found no

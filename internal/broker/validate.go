@@ -109,7 +109,7 @@ func (t *topic) checkFrame(i int, f Frame, tb timeBounds) (commitlog.Checked, er
 		return c, api.ErrInvalidArgument.Withf("frame %d: batch attributes %#04x; the broker takes uncompressed, non-transactional, non-control batches with CreateTime timestamps (attributes 0)", i, attrs).
 			WithDetail("index", i).WithDetail("field", "attributes")
 	}
-	err = c.CheckRecords(nil, func(j int, br commitlog.BatchRecord) error {
+	err = c.CheckRecords(commitlog.Decompression{}, func(j int, br commitlog.BatchRecord) error {
 		r := incoming{frame: i, index: j, partition: f.Partition, timestamp: br.Timestamp, attributes: br.Attributes, size: br.Size}
 		return t.checkRecord(&r, tb)
 	})

@@ -91,7 +91,7 @@ func (l *Log) checkBatch(batch []byte) (Checked, error) {
 	}
 	c, err := CheckFrame(batch)
 	if err == nil {
-		err = c.CheckRecords(nil, nil)
+		err = c.CheckRecords(Decompression{}, nil)
 	}
 	if err != nil {
 		return Checked{}, fmt.Errorf("commitlog: append batch: %w", err)

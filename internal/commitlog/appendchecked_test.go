@@ -53,7 +53,7 @@ func TestCheckedRecordsAndRefusals(t *testing.T) {
 	}
 	stop := errors.New("rule of the caller")
 	var seen []BatchRecord
-	err = c.CheckRecords(nil, func(i int, r BatchRecord) error {
+	err = c.CheckRecords(Decompression{}, func(i int, r BatchRecord) error {
 		if i != len(seen) {
 			t.Fatalf("record %d after %d records", i, len(seen))
 		}
@@ -74,7 +74,7 @@ func TestCheckedRecordsAndRefusals(t *testing.T) {
 	}
 
 	seen = nil
-	if err := c.CheckRecords(nil, func(_ int, r BatchRecord) error { seen = append(seen, r); return nil }); err != nil {
+	if err := c.CheckRecords(Decompression{}, func(_ int, r BatchRecord) error { seen = append(seen, r); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	for i := range want {
@@ -94,7 +94,7 @@ func TestCheckedRecordsAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CheckRecords(nil, func(int, BatchRecord) error { return nil }); !errors.Is(err, ErrCorrupt) {
+	if err := c.CheckRecords(Decompression{}, func(int, BatchRecord) error { return nil }); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("corrupt record: %v, want ErrCorrupt", err)
 	}
 }
@@ -114,7 +114,7 @@ func FuzzCheckedAgreesWithValidate(f *testing.F) {
 		calls := 0
 		c, err := CheckFrame(data)
 		if err == nil {
-			err = c.CheckRecords(nil, func(i int, _ BatchRecord) error {
+			err = c.CheckRecords(Decompression{}, func(i int, _ BatchRecord) error {
 				if i != calls {
 					t.Fatalf("record %d after %d calls", i, calls)
 				}
@@ -157,7 +157,7 @@ func TestSetMaxTimestamp(t *testing.T) {
 		before := append([]byte(nil), buf...)
 		c, err := CheckFrame(buf)
 		if err == nil {
-			err = c.CheckRecords(nil, nil)
+			err = c.CheckRecords(Decompression{}, nil)
 		}
 		if err != nil {
 			t.Fatalf("claim %d: %v", claim, err)

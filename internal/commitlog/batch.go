@@ -7,11 +7,11 @@ import (
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// maxDecompressed bounds the record data of one compressed batch once
+// MaxDecompressed bounds the record data of one compressed batch once
 // decompressed: a few kilobytes of zstd can claim gigabytes. Compressed
 // batches are stored as the producer sent them and decompressed on every
 // read that needs single records; Kafka consumers get the stored bytes.
-const maxDecompressed = 128 << 20
+const MaxDecompressed = 128 << 20
 
 // batchInfo is what the log needs to know about one valid batch.
 type batchInfo struct {
@@ -40,7 +40,7 @@ func batchError(err error) error {
 	case errors.As(err, &ce):
 		return corruptf("%s", ce.Reason)
 	case errors.Is(err, recordbatch.ErrTooLarge):
-		return corruptf("compressed records past %d bytes", maxDecompressed)
+		return corruptf("compressed records past %d bytes", MaxDecompressed)
 	case errors.Is(err, recordbatch.ErrBusy):
 		return fmt.Errorf("commitlog: %w", err)
 	}
@@ -67,7 +67,7 @@ func checkBatch(b []byte) (batchInfo, error) {
 	if err != nil {
 		return batchInfo{}, err
 	}
-	if err := c.CheckRecords(nil, nil); err != nil {
+	if err := c.CheckRecords(Decompression{}, nil); err != nil {
 		return batchInfo{}, err
 	}
 	return c.info, nil
@@ -76,7 +76,7 @@ func checkBatch(b []byte) (batchInfo, error) {
 // records starts an iteration over the records of the framed batch b,
 // decompressing them if need be.
 func records(b []byte) (recordbatch.Iter, error) {
-	it, err := recordbatch.NewIter(b, maxDecompressed)
+	it, err := recordbatch.NewIter(b, MaxDecompressed)
 	if err != nil {
 		return it, batchError(err)
 	}

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -65,14 +66,26 @@ func (c *Checked) NumRecords() int32 { return c.h.NumRecords }
 // Len is the batch's size in bytes.
 func (c *Checked) Len() int { return len(c.b) }
 
+// Decompression bounds what checking one compressed batch's records may
+// hold. The zero value is the log's own bound and no budget.
+type Decompression struct {
+	// Limit is the most record data the batch may decompress to; 0, or
+	// more than MaxDecompressed, is MaxDecompressed.
+	Limit int
+	// Budget is charged as the decompressed data grows (never the size
+	// it claims) and given back when the check ends; nil: none.
+	Budget recordbatch.Budget
+}
+
 // CheckRecords checks the records as recordbatch.CheckRecords does,
 // calling fn (if not nil) with each in order, and returns the first
 // problem: an ErrCorrupt error, or fn's error as is. For an uncompressed
-// batch it allocates nothing. Compressed records are decompressed
-// charging bud (nil: none; see recordbatch.Budget) as their data grows,
-// given back before it returns; a refusal of bud is
-// recordbatch.ErrBusy, which is not ErrCorrupt: the batch may pass later.
-func (c *Checked) CheckRecords(bud recordbatch.Budget, fn func(i int, r BatchRecord) error) error {
+// batch it allocates nothing. Compressed records are decompressed within
+// d: data past d's limit is ErrCorrupt that is also
+// recordbatch.ErrTooLarge; a refusal of d's budget is
+// recordbatch.ErrBusy, which is not ErrCorrupt (the batch may pass
+// later).
+func (c *Checked) CheckRecords(d Decompression, fn func(i int, r BatchRecord) error) error {
 	var (
 		each  func(i int32, v recordbatch.View) error
 		fnErr error // fn's, returned as is
@@ -92,9 +105,16 @@ func (c *Checked) CheckRecords(bud recordbatch.Budget, fn func(i int, r BatchRec
 			return fnErr
 		}
 	}
-	v, err := recordbatch.CheckRecordsFunc(c.b, c.h, maxDecompressed, bud, each)
+	limit := d.Limit
+	if limit <= 0 || limit > MaxDecompressed {
+		limit = MaxDecompressed
+	}
+	v, err := recordbatch.CheckRecordsFunc(c.b, c.h, limit, d.Budget, each)
 	if fnErr != nil {
 		return fnErr
+	}
+	if errors.Is(err, recordbatch.ErrTooLarge) {
+		return fmt.Errorf("%w: compressed records past %d bytes: %w", ErrCorrupt, limit, err)
 	}
 	if err != nil {
 		return batchError(err)

@@ -68,7 +68,7 @@ func produceCode(t *testing.T, c net.Conn, corr int32, batch []byte) int16 {
 }
 
 // A legitimate batch that compresses well (30 MiB of JSON in under
-// 1 MiB) is taken.
+// 1 MiB) is taken, and so is one record as large as the topic allows.
 func TestProduceTakesHighlyCompressedBatch(t *testing.T) {
 	s := serveFresh(t, nil, Options{}, nil)
 	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
@@ -80,11 +80,46 @@ func TestProduceTakesHighlyCompressedBatch(t *testing.T) {
 	if code := produceCode(t, c, 1, jsonBatch(t)); code != 0 {
 		t.Fatalf("produce: %v", kerr.ErrorForCode(code))
 	}
+	if code := produceCode(t, c, 2, gzipBatch(t, make([]byte, 1<<20))); code != 0 {
+		t.Fatalf("a record of max_message_bytes: %v", kerr.ErrorForCode(code))
+	}
+}
+
+// A compressed batch may decompress to twice the topic's
+// max_message_bytes a record, no more: the colleague's bomb, one record
+// of 512 MiB of zeros gzipped to 510 KB, was decompressed to the log's
+// 128 MiB before it was refused (and one just under it was stored, and
+// paid again by every read that decodes it). Now it stops at 2 MiB
+// (1 MiB messages) and is MESSAGE_TOO_LARGE.
+func TestProduceBombStopsAtTheTopicsLimit(t *testing.T) {
+	s := serveFresh(t, nil, Options{}, nil)
+	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	c, err := net.Dial("tcp", s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bomb := gzipBatch(t, make([]byte, 64<<20))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	code := produceCode(t, c, 1, bomb)
+	runtime.ReadMemStats(&after)
+	if code != kerr.MessageTooLarge.Code {
+		t.Errorf("bomb: %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(code))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8<<20 {
+		t.Errorf("the bomb's produce allocated %d bytes", got)
+	}
+	if code := produceCode(t, c, 2, gzipBatch(t, make([]byte, 2<<20+1))); code != kerr.MessageTooLarge.Code {
+		t.Errorf("a record of twice max_message_bytes: %v, want MESSAGE_TOO_LARGE", kerr.ErrorForCode(code))
+	}
 }
 
 // The decompressed data of batches being checked is bounded over the
-// broker (MaxDecompressBytes), charged as it grows: a gzip bomb (64 MiB
-// of zeros in 64 KiB) costs the broker the budget, not what it claims,
+// broker (MaxDecompressBytes), charged as it grows: a gzip bomb (64
+// records of 1 MiB of zeros in 64 KiB) costs the broker the budget, not
+// what it claims,
 // and a batch that needs more than the budget has left is refused with
 // REQUEST_TIMED_OUT, which Kafka clients retry. Without the budget each
 // such request decompressed up to 128 MiB (a bytes.Buffer doubling to
@@ -99,7 +134,12 @@ func TestProduceDecompressionIsBounded(t *testing.T) {
 	}
 	defer c.Close()
 
-	bomb := gzipBatch(t, make([]byte, 64<<20))
+	zeros := make([]byte, 1<<20)
+	values := make([][]byte, 64)
+	for i := range values {
+		values[i] = zeros
+	}
+	bomb := gzipBatch(t, values...)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
