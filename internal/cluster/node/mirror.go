@@ -65,14 +65,20 @@ func (n *Node) keepMirrors(ctx context.Context) {
 	if n.cfg.Logs == nil {
 		return
 	}
-	wait := time.Duration(0)
+	var wait time.Duration
+	var scanned time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(wait):
 		}
-		n.scanMirrors()
+		if time.Since(scanned) >= n.cfg.Tick {
+			// Once a tick, not every round: rounds follow each other at
+			// once while data flows, and a scan reads every topic.
+			n.scanMirrors()
+			scanned = time.Now()
+		}
 		if n.mirrorRound(ctx) {
 			wait = 0
 		} else {
@@ -95,14 +101,15 @@ func (n *Node) scanMirrors() {
 			}
 			want[p.Group] = true
 			n.mir.mu.Lock()
-			if _, ok := n.mir.parts[p.Group]; !ok {
-				// A copy not made yet: the next scan tries again.
-				if log, err := n.cfg.Logs.PartitionLog(tp.Name, p.Index); err == nil {
-					if n.mir.parts == nil {
-						n.mir.parts = map[uint64]*mirrored{}
-					}
-					n.mir.parts[p.Group] = &mirrored{topic: tp.Name, p: p, log: log}
+			if m, ok := n.mir.parts[p.Group]; ok {
+				m.p = p // the leader and epoch last recorded, for PartitionLeader
+			} else if log, err := n.cfg.Logs.PartitionLog(tp.Name, p.Index); err == nil {
+				// (Failing, the local copy is not made yet: the next
+				// scan tries again.)
+				if n.mir.parts == nil {
+					n.mir.parts = map[uint64]*mirrored{}
 				}
+				n.mir.parts[p.Group] = &mirrored{topic: tp.Name, p: p, log: log}
 			}
 			n.mir.mu.Unlock()
 		}
