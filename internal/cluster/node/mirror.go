@@ -183,19 +183,19 @@ func (n *Node) mirrorRound(ctx context.Context) bool {
 				if !ok {
 					continue // stopped meanwhile
 				}
-				if err == nil && i < len(answers) {
+				perr := err // the call's failure is each partition's
+				if perr == nil && i < len(answers) {
 					var data bool
-					data, err = n.applyMirrored(m, answers[i])
+					data, perr = n.applyMirrored(m, answers[i])
 					if data {
 						mu.Lock()
 						got = true
 						mu.Unlock()
 					}
 				}
-				if err != nil && ctx.Err() == nil {
-					n.log.Debug("cluster: mirroring a partition", "topic", m.topic, "partition", m.p.Index, "from", src, "err", err)
+				if perr != nil && ctx.Err() == nil {
+					n.log.Debug("cluster: mirroring a partition", "topic", m.topic, "partition", m.p.Index, "from", src, "err", perr)
 					m.src = nextReplica(m.p.Replicas, src) // try another replica next round
-					err = nil
 				}
 			}
 		})
