@@ -19,39 +19,15 @@ import (
 // refuses.
 func TestCall(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	peers := map[uint64]string{}
-	lns := map[uint64]net.Listener{}
-	for id := uint64(1); id <= 2; id++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns[id], peers[id] = ln, ln.Addr().String()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, gctx := errgroup.WithContext(ctx)
-	trs := map[uint64]*transport.Transport{}
-	for id := uint64(1); id <= 2; id++ {
-		cfg := transport.Config{NodeID: id, Listener: lns[id], Peers: peers, Deliver: func(uint64, []multiraft.Envelope) {}}
+	trs, stop := callPair(t, func(id uint64, cfg *transport.Config) {
 		if id == 2 {
 			cfg.Handle = func(_ context.Context, from uint64, req []byte) []byte {
 				return append([]byte{byte(from)}, req...)
 			}
 		}
-		tr, err := transport.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		trs[id] = tr
-		g.Go(func() error { return tr.Run(gctx) })
-	}
-	defer func() {
-		cancel()
-		if err := g.Wait(); err != nil {
-			t.Error(err)
-		}
-	}()
-	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	})
+	defer stop()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
 	ans, err := trs[1].Call(cctx, 2, []byte("hi"))
 	if err != nil || string(ans) != "\x01hi" {
@@ -68,5 +44,41 @@ func TestCall(t *testing.T) {
 	trs[2].SetFault(func(from, to uint64) bool { return !(from == 1 && to == 2) })
 	if _, err := trs[1].Call(cctx, 2, nil); err == nil {
 		t.Fatal("a call through a link cut at the receiver was answered")
+	}
+}
+
+// callPair runs transports of nodes 1 and 2 on 127.0.0.1, each configured
+// by adjust (its Handle, its listener) before it starts; stop ends them
+// and waits (defer it after goleak's check).
+func callPair(t *testing.T, adjust func(id uint64, cfg *transport.Config)) (trs map[uint64]*transport.Transport, stop func()) {
+	t.Helper()
+	peers := map[uint64]string{}
+	lns := map[uint64]net.Listener{}
+	for id := uint64(1); id <= 2; id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[id], peers[id] = ln, ln.Addr().String()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	trs = map[uint64]*transport.Transport{}
+	for id := uint64(1); id <= 2; id++ {
+		cfg := transport.Config{NodeID: id, Listener: lns[id], Peers: peers, Deliver: func(uint64, []multiraft.Envelope) {}}
+		adjust(id, &cfg)
+		tr, err := transport.New(cfg)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		trs[id] = tr
+		g.Go(func() error { return tr.Run(gctx) })
+	}
+	return trs, func() {
+		cancel()
+		if err := g.Wait(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
 	}
 }
