@@ -360,3 +360,28 @@ func TestJoinRefusalNamesField(t *testing.T) {
 		})
 	}
 }
+
+// A static member restarting while its old self is live is told when the
+// instance frees up: a heartbeat interval after the old self was last
+// seen, not a whole interval from now.
+func TestDuplicateInstanceRetryAfter(t *testing.T) {
+	g, now := fixture(t) // A (instance "ia") heartbeated at now
+	iv := g.cfg.heartbeatInterval(g.members["A"].sessionTimeout)
+	for _, tc := range []struct {
+		after time.Duration
+		want  int64
+	}{
+		{0, iv.Milliseconds()},
+		{iv / 3, (iv - iv/3 + time.Millisecond - 1).Milliseconds()},
+		{iv - time.Microsecond, 1},
+	} {
+		_, err := g.Join(now.Add(tc.after), JoinParams{MemberID: "A2", InstanceID: "ia", Topics: []string{"orders"}}, map[string]int32{"orders": 4})
+		var e *api.Error
+		if !errors.As(err, &e) || e.Code != api.ErrDuplicateInstance.Code {
+			t.Fatalf("%v after: %v, want DUPLICATE_INSTANCE_ID", tc.after, err)
+		}
+		if got := e.Details["retry_after_ms"]; got != tc.want {
+			t.Errorf("%v after the last heartbeat: retry_after_ms %v, want %d", tc.after, got, tc.want)
+		}
+	}
+}

@@ -186,8 +186,12 @@ func (g *Group) identify(now time.Time, p JoinParams) (m, prior *member, err err
 	}
 	prior = g.members[id]
 	if iv := g.cfg.heartbeatInterval(prior.sessionTimeout); prior.live(now, iv) {
+		// The instance is free once its old self has been quiet for a
+		// heartbeat interval: that is when to come back (rounded up,
+		// so a retry at it does not arrive a moment early).
+		free := prior.lastSeen.Add(iv).Sub(now)
 		return nil, nil, api.ErrDuplicateInstance.Withf("instance %q is live as member %q", p.InstanceID, prior.id).
-			WithDetail("retry_after_ms", iv.Milliseconds())
+			WithDetail("retry_after_ms", (free + time.Millisecond - 1).Milliseconds())
 	}
 	return nil, prior, nil
 }

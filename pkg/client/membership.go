@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/http"
 	"time"
 
@@ -117,7 +118,7 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 			}
 			return err
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := sleep(ctx, instanceFreeIn(err, wait)); err != nil {
 			return err
 		}
 		wait = min(2*wait, backoffMax)
@@ -150,6 +151,29 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 	c.announce(sess, resp.AssignedPartitions)
 	return nil
 }
+
+// instanceFreeIn is how long a join refused DUPLICATE_INSTANCE_ID waits:
+// the broker says when the instance's old self will have been quiet long
+// enough (details.retry_after_ms, bounded by maxInstanceWait); an older
+// broker that does not leaves the backoff's wait.
+func instanceFreeIn(err error, backoff time.Duration) time.Duration {
+	var e *api.Error
+	if !errors.As(err, &e) {
+		return backoff
+	}
+	ms, ok := e.Details["retry_after_ms"].(float64)
+	if !ok || ms <= 0 {
+		return backoff
+	}
+	if ms >= float64(maxInstanceWait.Milliseconds()) { // also keeps a huge one from overflowing
+		return maxInstanceWait
+	}
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// maxInstanceWait bounds the broker's hint: it is a heartbeat interval at
+// most (seconds), and a wrong one must not park a join for long.
+const maxInstanceWait = 30 * time.Second
 
 // interval is the heartbeat interval: the broker's, or the configured one
 // if smaller.
