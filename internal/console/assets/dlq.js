@@ -3,7 +3,7 @@
 // POST /topics/{t}/dlq/replay: each to its own group only, each once), purge.
 import { get, post, del, enc } from './api.js';
 import { dlqName } from './dlqname.js';
-import { h, replace, update, confirmButton } from './dom.js';
+import { h, replace, update, confirmButton, ident, identText } from './dom.js';
 import { num, time, ago } from './fmt.js';
 import { list, modeSelect, render } from './messages.js';
 
@@ -81,7 +81,7 @@ export async function page(root, topic, { showError, exclusive }) {
 
   function options(sel, label, values) {
     const cur = sel.value;
-    replace(sel, h('option', { value: '' }, 'any ' + label), [...values].sort().map(v => h('option', { value: v, selected: v === cur }, v)));
+    replace(sel, h('option', { value: '' }, 'any ' + label), [...values].sort().map(v => h('option', { value: v, selected: v === cur }, identText(v))));
   }
 
   function draw() {
@@ -90,7 +90,7 @@ export async function page(root, topic, { showError, exclusive }) {
       hideHeader: k => k.startsWith(H),
       meta: m => {
         const hd = m.headers || {};
-        return h('div', { class: 'why' }, h('strong', {}, hd[H + 'reason'] || '?'), ' in group ', h('code', {}, hd[H + 'group'] || '?'),
+        return h('div', { class: 'why' }, h('strong', {}, hd[H + 'reason'] || '?'), ' in group ', h('code', {}, hd[H + 'group'] ? ident(hd[H + 'group']) : '?'),
           ` from ${hd[H + 'original-topic']}/${hd[H + 'original-partition']}@${hd[H + 'original-offset']}, delivered ${hd[H + 'delivery-count']}×, died `,
           h('time', { title: time(diedAt(m)) }, ago(diedAt(m))),
           hd['goqueue-replay-count'] ? `, replayed ${hd['goqueue-replay-count']}× before` : '',
@@ -134,7 +134,7 @@ export async function page(root, topic, { showError, exclusive }) {
         if (req.end_offset || r.next_offset <= off) break;
         off = r.next_offset;
       }
-      const to = sum.groups.size ? ' to ' + [...sum.groups].sort().join(', ') : '';
+      const to = sum.groups.size ? ' to ' + [...sum.groups].sort().map(identText).join(', ') : '';
       replace(summary, what === 'all' ? `Replayed ${num(sum.replayed)} dead letters${to}.` : sum.replayed ? `Replayed ${what}${to}.` : `Replayed nothing of ${what}.`,
         sum.skipped ? ` ${num(sum.skipped)} skipped: replayed before (tick “Also those replayed before” to replay them again).` : '',
         sum.poison ? ` ${num(sum.poison)} left: replayed the most times allowed already.` : '');

@@ -104,3 +104,37 @@ export function confirmButton(attrs, label, question, action) {
   box.append(btn);
   return box;
 }
+
+// Identifiers a client chose (group and member IDs: Kafka lets them hold
+// any character) are shown so that two that differ look different: a
+// character that prints nothing or reorders the text around it (controls,
+// format characters such as U+202E RIGHT-TO-LEFT OVERRIDE or U+200B ZERO
+// WIDTH SPACE, separators other than the plain space) and spaces at either
+// end are spelled out as \u{…}, and the whole is isolated from the text
+// around it (<bdi>), so a name cannot pass for another or turn the
+// sentence it sits in around.
+const hidden = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]|(?! )\p{Zs}|^ +| +$/gu;
+
+function escapeRuns(s, each) {
+  if (s === '') return [each('(empty)')];
+  const out = [];
+  let at = 0;
+  for (const m of s.matchAll(hidden)) {
+    if (m.index > at) out.push(s.slice(at, m.index));
+    for (const c of m[0]) out.push(each('\\u{' + c.codePointAt(0).toString(16).toUpperCase() + '}'));
+    at = m.index + m[0].length;
+  }
+  if (at < s.length) out.push(s.slice(at));
+  return out;
+}
+
+// identText is ident as plain text, for where no markup goes (an option,
+// a title, a chart's label).
+export function identText(s) {
+  return escapeRuns(String(s), e => e).join('');
+}
+
+// ident is a client-chosen identifier as a node (see identText).
+export function ident(s) {
+  return h('bdi', { class: 'ident' }, escapeRuns(String(s), e => h('span', { class: 'esc', title: 'a character that does not print' }, e)));
+}

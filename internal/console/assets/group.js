@@ -1,7 +1,7 @@
 // One group: state, members, partitions, lag over time, rebalance timeline.
 import { get, enc, ApiError } from './api.js';
 import { nodeConsole } from './cluster.js';
-import { h, replace, update, table, link, section, stat } from './dom.js';
+import { h, replace, update, table, link, section, stat, ident, identText } from './dom.js';
 import { num, dur, ago, time, parts } from './fmt.js';
 import { lineChart, color } from './chart.js';
 
@@ -23,7 +23,7 @@ export async function page(root, id, { showError, exclusive }) {
   const partSel = h('select', { id: 'partsel', 'aria-label': 'Partition', onchange: e => { only = e.target.value; redraw(); } });
   replace(root,
     h('p', { class: 'crumbs' }, link('#/', 'Overview'), ' / group'),
-    h('h1', {}, id),
+    h('h1', {}, ident(id)),
     elsewhere,
     head,
     section('Lag over time', h('div', { class: 'controls' }, winSel, partSel), groupChart, partChart),
@@ -54,7 +54,7 @@ export async function page(root, id, { showError, exclusive }) {
       // console cannot ask another node (another origin): point there.
       if (!(e instanceof ApiError) || e.code !== 'NOT_COORDINATOR') throw e;
       const d = e.details || {};
-      update(elsewhere, h('p', { class: 'empty' }, `Node ${d.coordinator} coordinates ${id}, not this node: `,
+      update(elsewhere, h('p', { class: 'empty' }, `Node ${d.coordinator} coordinates `, ident(id), ', not this node: ',
         d.coordinator_addr ? h('a', { href: nodeConsole(d.coordinator_addr, '#/group/' + enc(id)) }, `see it on node ${d.coordinator}'s console`) : 'its address is not known yet',
         '. ', link('#/cluster', 'The cluster\'s nodes.')));
       elsewhere.hidden = false;
@@ -75,9 +75,9 @@ export async function page(root, id, { showError, exclusive }) {
     const width = Math.min(groupChart.clientWidth || 640, 1200);
     update(groupChart, lh.times.length ? [
       h('h3', {}, 'Group lag (messages)'),
-      lineChart({ times: lh.times, series: [{ name: 'lag', values: lh.lag }], label: `Lag of ${id} over time`, width }),
+      lineChart({ times: lh.times, series: [{ name: 'lag', values: lh.lag }], label: `Lag of ${identText(id)} over time`, width }),
       h('h3', {}, 'Time lag (age of the oldest unconsumed message)'),
-      lineChart({ times: lh.times, series: [{ name: 'time lag', values: lh.time_lag_ms, color: '#ea580c' }], label: `Time lag of ${id} over time`, width, height: 120, format: v => dur(v) }),
+      lineChart({ times: lh.times, series: [{ name: 'time lag', values: lh.time_lag_ms, color: '#ea580c' }], label: `Time lag of ${identText(id)} over time`, width, height: 120, format: v => dur(v) }),
     ] : h('p', { class: 'empty' }, 'No samples yet: the broker samples lag every ' + dur(lh.interval_ms) + '.'));
 
     const keys = lh.partitions.map(p => p.topic + '/' + p.partition);
@@ -97,14 +97,14 @@ export async function page(root, id, { showError, exclusive }) {
     ] : null);
 
     update(members, table([
-      { label: 'Member', value: m => h('code', {}, m.member_id) },
+      { label: 'Member', value: m => h('code', {}, ident(m.member_id)) },
       { label: 'Client', value: m => m.client_id || '–' },
       { label: 'Host', value: m => m.client_host },
       { label: 'Instance', value: m => m.instance_id || '–' },
       { label: 'Partitions', value: m => m.idle ? 'idle (more members than partitions)' : [parts(m.assigned_partitions), m.revoking_partitions ? h('span', { class: 'muted' }, ' (releasing ' + parts(m.revoking_partitions) + ')') : null] },
       { label: 'In flight', value: m => num(m.in_flight), num: true },
       { label: 'Last heartbeat', value: m => h('span', { title: time(m.last_heartbeat) }, ago(m.last_heartbeat)), num: true },
-    ], g.members, 'No members: the group is empty. Its offsets are kept; start a consumer with group id "' + id + '" to resume, or reset its offsets first.'));
+    ], g.members, ['No members: the group is empty. Its offsets are kept; start a consumer with group id “', ident(id), '” to resume, or reset its offsets first.']));
 
     update(partitions, table([
       { label: 'Partition', value: p => [link('#/topic/' + enc(p.topic), p.topic), '/' + p.partition] },
@@ -124,9 +124,9 @@ export async function page(root, id, { showError, exclusive }) {
         h('strong', {}, r.reason.replaceAll('_', ' ')), ` · generation ${r.generation} · `,
         r.ended_at ? 'took ' + dur(r.ended_at - r.started_at) : h('em', {}, 'in progress'),
         r.moved && r.moved.length ? h('ul', { class: 'moves' }, r.moved.map(m => h('li', {},
-          `${m.topic}/${m.partition}: `, m.from ? h('code', {}, m.from) : h('span', { class: 'muted' }, 'nobody'), ' → ',
-          m.to ? h('code', {}, m.to) : h('span', { class: 'muted' }, 'nobody')))) : h('div', { class: 'muted' }, 'no partition moved'))))) :
+          `${m.topic}/${m.partition}: `, m.from ? h('code', {}, ident(m.from)) : h('span', { class: 'muted' }, 'nobody'), ' → ',
+          m.to ? h('code', {}, ident(m.to)) : h('span', { class: 'muted' }, 'nobody')))) : h('div', { class: 'muted' }, 'no partition moved'))))) :
       h('p', { class: 'empty' }, 'No rebalances recorded yet. One happens when a member joins or leaves.'));
   }
-  return { refresh, title: id };
+  return { refresh, title: identText(id) };
 }

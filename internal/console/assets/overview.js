@@ -1,6 +1,6 @@
 // Overview: every topic and every group, with lag, time lag and rates.
 import { get } from './api.js';
-import { h, replace, update, table, link, section, stat } from './dom.js';
+import { h, replace, update, table, link, section, stat, ident } from './dom.js';
 import { num, bytes, dur, rate } from './fmt.js';
 import { observe } from './rates.js';
 import { dlqName } from './dlqname.js';
@@ -58,7 +58,7 @@ export async function page(root) {
       stat('Produce', rate(prodTotal)),
       stat('Consume', rate(consTotal)));
     update(groups, table([
-      { label: 'Group', value: g => link('#/group/' + encodeURIComponent(g.id), g.id) },
+      { label: 'Group', value: g => link('#/group/' + encodeURIComponent(g.id), ident(g.id)) },
       { label: 'State', value: g => h('span', { class: 'state ' + g.state }, g.state) },
       { label: 'Members', value: g => num(g.members), num: true },
       { label: 'Topics', value: g => g.topics.map((t, i) => [i ? ', ' : '', link('#/topic/' + encodeURIComponent(t), t)]) },

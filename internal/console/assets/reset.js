@@ -4,7 +4,7 @@
 // same request without it. The broker allows applying on empty groups only.
 import { get, post, enc, ApiError } from './api.js';
 import { nodeConsole } from './cluster.js';
-import { h, replace, update, table, link } from './dom.js';
+import { h, replace, update, table, link, ident, identText } from './dom.js';
 import { num } from './fmt.js';
 
 const UNITS = { ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000 };
@@ -112,7 +112,7 @@ export async function page(root, id, { showError, exclusive }) {
       const res = await post(`/groups/${enc(group)}/offsets/reset`, plan.req);
       const was = new Map(plan.rows.map(r => [r.topic + '/' + r.partition, r.next]));
       const moved = res.changes.filter(c => was.get(c.topic + '/' + c.partition) !== c.to);
-      replace(result, `Reset ${num(res.changes.length)} partitions of ${group}. `,
+      replace(result, `Reset ${num(res.changes.length)} partitions of `, ident(group), '. ',
         moved.length ? h('span', { class: 'bad' }, `Unlike the preview: ${moved.map(c => `${c.topic}/${c.partition} to ${c.to}`).join(', ')}. `) : '',
         link('#/group/' + enc(group), 'See the group.'));
       replace(preview);
@@ -124,7 +124,7 @@ export async function page(root, id, { showError, exclusive }) {
   async function refresh() {
     const gl = await get('/groups');
     update(gSel, h('option', { value: '' }, gl.groups.length ? 'choose a group' : 'no groups yet'),
-      gl.groups.map(g => h('option', { value: g.group_id, selected: g.group_id === group }, `${g.group_id} (${g.state})`)));
+      gl.groups.map(g => h('option', { value: g.group_id, selected: g.group_id === group }, `${identText(g.group_id)} (${g.state})`)));
     const g = gl.groups.find(x => x.group_id === group);
     groupState = g ? g.state : '';
     const btn = document.getElementById('rapply');
@@ -132,14 +132,14 @@ export async function page(root, id, { showError, exclusive }) {
     if (group && gl.node_id) { // a cluster node lists every node's groups, but resets only its own
       const d = await coordinator();
       if (d) {
-        update(state, `Node ${d.coordinator} coordinates ${group}, not this node: `,
+        update(state, `Node ${d.coordinator} coordinates `, ident(group), ', not this node: ',
           d.coordinator_addr ? h('a', { href: nodeConsole(d.coordinator_addr, '#/reset/' + enc(group)) }, `reset it on node ${d.coordinator}'s console`) : 'its address is not known yet', '.');
         return;
       }
     }
-    update(state, !group ? 'Choose a group.' : !g ? `There is no group ${group}.` :
-      g.state === 'empty' ? `${group} is empty: its offsets can be reset.` :
-        h('span', { class: 'bad' }, `${group} has ${g.members.length} member(s): stop its consumers, then reset.`));
+    update(state, !group ? 'Choose a group.' : !g ? ['There is no group ', ident(group), '.'] :
+      g.state === 'empty' ? [ident(group), ' is empty: its offsets can be reset.'] :
+        h('span', { class: 'bad' }, ident(group), ` has ${g.members.length} member(s): stop its consumers, then reset.`));
   }
   // coordinator is the NOT_COORDINATOR answer's details when another node
   // coordinates the group, else null.

@@ -1,6 +1,6 @@
 // One topic: partitions, the groups consuming it, a message browser.
 import { get, enc } from './api.js';
-import { h, replace, update, table, link, section } from './dom.js';
+import { h, replace, update, table, link, section, ident } from './dom.js';
 import { num, bytes, dur } from './fmt.js';
 import { list, modeSelect } from './messages.js';
 
@@ -77,7 +77,7 @@ export async function page(root, name, { showError }) {
       return { id: g.group_id, state: g.state, n: mine.length, lag: mine.reduce((a, p) => a + p.lag, 0), tl: mine.reduce((a, p) => Math.max(a, p.time_lag_ms), 0) };
     }).filter(r => r.n);
     update(groups, table([
-      { label: 'Group', value: r => link('#/group/' + enc(r.id), r.id) },
+      { label: 'Group', value: r => link('#/group/' + enc(r.id), ident(r.id)) },
       { label: 'State', value: r => h('span', { class: 'state ' + r.state }, r.state) },
       { label: 'Lag', value: r => num(r.lag), num: true },
       { label: 'Time lag', value: r => r.tl ? dur(r.tl) : 'caught up', num: true },
