@@ -13,7 +13,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // browser is one headless Chromium for a test, with what its pages logged
@@ -24,6 +27,29 @@ type browser struct {
 	dir  string // screenshots
 	mu   sync.Mutex
 	errs []string // console errors and uncaught exceptions, in order
+}
+
+// newConsole starts a browser, a broker and a client of it, with topic
+// (of the given partitions) created unless it is ""; it skips the test in
+// -short mode.
+func newConsole(t *testing.T, topic string, partitions int32) (*browser, *brokertest.Server, *client.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topic == "" {
+		return b, s, cl
+	}
+	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: topic, Partitions: partitions}); err != nil {
+		t.Fatal(err)
+	}
+	return b, s, cl
 }
 
 // newBrowser starts Debian's chromium with a fresh profile. Without it the

@@ -14,7 +14,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/console"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
@@ -63,15 +62,7 @@ func TestDLQNameMatchesBroker(t *testing.T) {
 // lists the topic and shows the dead letter, and the overview links the
 // DLQ to it; the ".dlq" suffix alone cannot find it.
 func TestDLQPageFindsHashedDLQ(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, s, cl := newConsole(t, "", 0)
 	ctx := context.Background()
 	topic := strings.Repeat("long-topic.", 23)[:249] // the longest topic name
 	if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: 1}); err != nil {
@@ -120,15 +111,7 @@ func TestDLQPageFindsHashedDLQ(t *testing.T) {
 // 1 MiB: with dead letters of 8 KiB it showed the oldest ~128 of those 200
 // as "the newest" and never the last ones to die.
 func TestDLQPageShowsTheNewestBigDeadLetters(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, s, cl := newConsole(t, "", 0)
 	ctx := context.Background()
 	for _, name := range []string{"fat", api.DLQName("fat")} {
 		if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
@@ -169,15 +152,7 @@ func TestDLQPageShowsTheNewestBigDeadLetters(t *testing.T) {
 // drew the dead letters only when the DLQ changed, so a dead letter
 // that died 5 s ago was said to have "died 5 s ago" an hour later.
 func TestDLQPageAges(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, s, cl := newConsole(t, "", 0)
 	ctx := context.Background()
 	for _, name := range []string{"aging", api.DLQName("aging")} {
 		if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {

@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"context"
 	"net/url"
 	"testing"
 	"time"
@@ -9,26 +8,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
-	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // A group whose ID holds a '/' (as Kafka's may: "team/app") has its page:
 // the console decoded the whole fragment before matching it, so
 // #/group/team%2Fapp read as two segments and was "Not found".
 func TestConsoleGroupIDWithSlash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b, s, _ := newConsole(t, "orders", 1)
 	var jr api.JoinResponse
 	if code := s.DoJSON("POST", "/groups/team%2Fapp/join", api.JoinRequest{Topics: []string{"orders"}}, &jr); code != 200 {
 		t.Fatalf("join of team/app: %d", code)
@@ -44,18 +30,7 @@ func TestConsoleGroupIDWithSlash(t *testing.T) {
 // console spells those out, so that "pay\u202Eppa" does not show as
 // "payapp" reversed, nor " a" as "a".
 func TestConsoleSpellsOutHiddenCharactersOfGroupIDs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b, s, _ := newConsole(t, "orders", 1)
 	for _, id := range []string{"pay\u202eppa", " a"} {
 		var jr api.JoinResponse
 		if code := s.DoJSON("POST", "/groups/"+url.PathEscape(id)+"/join", api.JoinRequest{Topics: []string{"orders"}}, &jr); code != 200 {

@@ -9,8 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/abd-ulbasit/goqueue/internal/brokertest"
-	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
 // The overview reads every topic from GET /topics alone. It asked for each
@@ -18,15 +16,7 @@ import (
 // broker of hundreds of topics, and a topic deleted between the list and
 // its own request (a purged DLQ) failed the page with TOPIC_NOT_FOUND.
 func TestConsoleOverviewReadsTopicsInOneRequest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, s, cl := newConsole(t, "", 0)
 	for i := range 20 {
 		if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: fmt.Sprintf("t%02d", i), Partitions: 2}); err != nil {
 			t.Fatal(err)

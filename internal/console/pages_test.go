@@ -48,15 +48,7 @@ func TestConsoleTopicPageRecovers(t *testing.T) {
 // 3000-character one made the page 22,000 px wide; a picker was as wide
 // as its longest group ID (2,300 px for 249 characters).
 func TestConsoleLongNamesWrap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, s, cl := newConsole(t, "", 0)
 	long := func(c string) string { return strings.Repeat(c, 3000) }
 	group := strings.Repeat("g", 249) // the longest group ID
 	k := long("k")
@@ -128,18 +120,7 @@ func TestConsolePollHasAFloor(t *testing.T) {
 // shown like a poll's. It was an uncaught rejection in the page, shown
 // nowhere.
 func TestConsoleGroupWindowShowsErrors(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	b, s, _ := newConsole(t, "orders", 1)
 	var jr api.JoinResponse
 	if code := s.DoJSON("POST", "/groups/billing/join", api.JoinRequest{Topics: []string{"orders"}}, &jr); code != 200 {
 		t.Fatalf("join: %d", code)
