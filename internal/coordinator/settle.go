@@ -14,7 +14,8 @@ import (
 // the failures; the error, when any message failed, is the first failure's
 // with details.result holding the answer. Per-message errors:
 // MESSAGE_NOT_IN_FLIGHT (also a double ack, harmless), NOT_PARTITION_OWNER,
-// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION.
+// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, and TOPIC_NOT_FOUND or
+// PARTITION_NOT_FOUND for a partition that does not exist.
 func (c *Coordinator) Ack(groupID string, req Settle, host string) (SettleResult, error) {
 	return c.settle(groupID, req, host, groupstate.Settle{Op: groupstate.OpAck})
 }
@@ -74,6 +75,7 @@ func (c *Coordinator) settle(groupID string, req Settle, host string, op groupst
 	for _, r := range req.Ranges {
 		op.Ranges = append(op.Ranges, groupstate.Range{TP: delivery.TP{Topic: r.Topic, Partition: r.Partition}, From: r.From, To: r.To})
 	}
+	op.Missing = c.missing(op)
 	cg.mu.Lock()
 	res, fx := cg.a.Settle(c.now(), op)
 	p := c.doneLocked(cg, fx)
@@ -106,6 +108,35 @@ func (c *Coordinator) settle(groupID string, req Settle, host string, op groupst
 		return resp, first
 	}
 	return resp, nil
+}
+
+// missing maps each partition op names that does not exist to its
+// TOPIC_NOT_FOUND or PARTITION_NOT_FOUND (groupstate.Settle.Missing); nil
+// when all exist, as they nearly always do.
+func (c *Coordinator) missing(op groupstate.Settle) map[delivery.TP]error {
+	var (
+		out  map[delivery.TP]error
+		last delivery.TP
+	)
+	check := func(i int, tp delivery.TP) {
+		if i > 0 && tp == last {
+			return // messages of one partition come together
+		}
+		last = tp
+		if _, err := c.b.Partition(tp.Topic, tp.Partition); errors.Is(err, api.ErrTopicNotFound) || errors.Is(err, api.ErrPartitionNotFound) {
+			if out == nil {
+				out = make(map[delivery.TP]error)
+			}
+			out[tp] = err
+		}
+	}
+	for i, m := range op.Messages {
+		check(i, m.TP)
+	}
+	for i, r := range op.Ranges {
+		check(len(op.Messages)+i, r.TP)
+	}
+	return out
 }
 
 // MaxRangeMessages is the most messages the ranges of one ack, nack or

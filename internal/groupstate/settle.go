@@ -56,6 +56,11 @@ type Settle struct {
 	Ranges     []Range
 	Nack       delivery.NackOptions // with OpNack
 	Visibility time.Duration        // with OpExtend; 0: the group's visibility timeout
+	// Missing maps each partition named that does not exist (no such
+	// topic or partition) to the error its messages fail with, in place of
+	// the ownership check: a name the member could never have been handed
+	// is a mistake, not an acknowledgement lost. Nil: every one exists.
+	Missing map[delivery.TP]error
 }
 
 // Failure is one message a Settle could not apply, with why.
@@ -76,7 +81,8 @@ type SettleResult struct {
 // generation, and hold the message. Acks persist the partitions' offsets;
 // nacks past the retry budget, or rejected, hand out dead letters.
 // Per-message errors: MESSAGE_NOT_IN_FLIGHT, NOT_PARTITION_OWNER,
-// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, GROUP_NOT_FOUND.
+// UNKNOWN_MEMBER_ID, FENCED_MEMBER, STALE_GENERATION, GROUP_NOT_FOUND, and
+// s.Missing's.
 func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 	a.begin(nil)
 	var (
@@ -102,10 +108,10 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 		a.hosts[s.Member] = s.Host
 	}
 	for _, m := range s.Messages {
-		one(m, a.settledOr(m, a.g.CheckOwner(s.Member, s.Generation, m.TP.Topic, m.TP.Partition)))
+		one(m, a.settledOr(m, a.checkOwner(s, m.TP)))
 	}
 	for _, r := range s.Ranges {
-		owner := a.g.CheckOwner(s.Member, s.Generation, r.TP.Topic, r.TP.Partition)
+		owner := a.checkOwner(s, r.TP)
 		if owner == nil && s.Op == OpAck {
 			// Acks of whole leases settle without per-offset work.
 			for off := r.From; off < r.To; {
@@ -130,6 +136,16 @@ func (a *Group) Settle(now time.Time, s Settle) (SettleResult, Effects) {
 		a.persist(tp)
 	}
 	return res, a.end(now)
+}
+
+// checkOwner is the member's right to settle messages of tp: s.Missing's
+// error for a partition that does not exist, else the group's ownership
+// check.
+func (a *Group) checkOwner(s Settle, tp delivery.TP) error {
+	if err, ok := s.Missing[tp]; ok {
+		return err
+	}
+	return a.g.CheckOwner(s.Member, s.Generation, tp.Topic, tp.Partition)
 }
 
 // settledOr is owner, the member's right to settle r, except that a

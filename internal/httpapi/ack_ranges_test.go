@@ -57,3 +57,48 @@ func TestSettleNegativePartitionIsBadInput(t *testing.T) {
 		t.Fatalf("after refused settles: %+v, want offset 0 still in flight", p)
 	}
 }
+
+// A message of a topic or partition that does not exist fails with the
+// coded not-found error, on every route that settles, in the answer's
+// usual shape (details.result) and not counted as lost: nothing could be
+// delivered again. It was a 409 NOT_PARTITION_OWNER with lost 1, as if
+// the member's acknowledgement of a real message had come too late.
+func TestSettleUnknownPartitionIsNotFound(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 2)
+	publishSpread(t, s, "orders", 2)
+	m := join(t, s, "g", api.JoinRequest{Topics: []string{"orders"}})
+	if got := m.poll(10, 0); len(got) != 2 {
+		t.Fatalf("polled %v", refs(got))
+	}
+	typo := map[string]any{"topic": "ordrs", "partition": 0, "offset": 0}
+	noPart := map[string]any{"topic": "orders", "partition": 7, "offset": 0}
+	typoRange := []map[string]any{{"topic": "ordrs", "partition": 0, "from": 0, "to": 3}}
+	held := map[string]any{"topic": "orders", "partition": 0, "offset": 0}
+	for _, c := range []struct {
+		route     string
+		body      map[string]any
+		want      *api.Error
+		succeeded float64
+		failed    float64
+	}{
+		{"ack", map[string]any{"messages": []any{typo}}, api.ErrTopicNotFound, 0, 1},
+		{"ack", map[string]any{"messages": []any{noPart}}, api.ErrPartitionNotFound, 0, 1},
+		{"ack", map[string]any{"ranges": typoRange}, api.ErrTopicNotFound, 0, 3},
+		{"nack", map[string]any{"messages": []any{typo}}, api.ErrTopicNotFound, 0, 1},
+		{"extend", map[string]any{"messages": []any{noPart}}, api.ErrPartitionNotFound, 0, 1},
+		{"poll", map[string]any{"acks": typoRange}, api.ErrTopicNotFound, 0, 3},
+		{"ack", map[string]any{"messages": []any{held, typo}}, api.ErrTopicNotFound, 1, 1},
+	} {
+		c.body["member_id"], c.body["generation"] = m.id, m.gen
+		status, raw := s.Do("POST", "/groups/g/"+c.route, c.body)
+		e := wantError(t, status, raw, c.want)
+		res, _ := e.Details["result"].(map[string]any)
+		if res["lost"] != nil || res["succeeded"] != c.succeeded || res["failed_count"] != c.failed {
+			t.Errorf("%s %v: result %v, want succeeded %v, failed_count %v, no lost", c.route, c.body, res, c.succeeded, c.failed)
+		}
+	}
+	if p := describeGroup(t, s, "g").Partitions[0]; p.InFlight != 0 || p.CommittedOffset != 1 {
+		t.Fatalf("after the acks: %+v, want offset 0 acknowledged", p)
+	}
+}

@@ -65,7 +65,8 @@ func setPollHeaders(w http.ResponseWriter, rebalance bool, ackRefused int) {
 // ackOnPoll applies the acknowledgements a poll carries (api.PollRequest.Acks)
 // and says how many acks, refused one by one, were lost (api.AckLost: not
 // those of messages settled already). An error that refuses them as a
-// whole is returned, and the poll is not made.
+// whole, or names a partition that does not exist, is returned (the acks
+// of the others applied, as details.result says), and the poll is not made.
 func (s *Server) ackOnPoll(id string, req *api.PollRequest, host string) (int, error) {
 	if len(req.Acks) == 0 {
 		return 0, nil
@@ -81,6 +82,13 @@ func (s *Server) ackOnPoll(id string, req *api.PollRequest, host string) (int, e
 	res, err := s.b.Ack(id, p, host)
 	if err != nil && (!errors.As(err, &ae) || ae.Details["durable"] != nil || len(res.Failed) == 0) {
 		return 0, settleError(err)
+	}
+	for _, f := range res.Failed {
+		// A partition that does not exist is a mistake in the request,
+		// neither an ack lost nor one settled already: it fails the poll.
+		if f.Err.Is(api.ErrTopicNotFound) || f.Err.Is(api.ErrPartitionNotFound) {
+			return 0, f.Err.WithDetail("field", "acks").WithDetail("result", ackResponse(res))
+		}
 	}
 	return lostAcks(res), nil
 }
