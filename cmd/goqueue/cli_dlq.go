@@ -32,13 +32,17 @@ func (f *dlqFilter) flags(cmd *cobra.Command) {
 	fl.StringVar(&f.until, "until", "", "only those that died before: RFC 3339, ms since the epoch, or a duration ago")
 }
 
-// times resolves --since and --until to ms since the epoch (0: unset),
-// and checks --reason.
+// knownReason reports whether --reason is one the broker writes (unset
+// counts). A replay refuses another, as the broker's replay does; a list
+// matches it against what each dead letter says, as it does --group: a
+// DLQ may hold dead letters written by other means (a producer, an older
+// broker), and the REASON column shows theirs.
+func (f *dlqFilter) knownReason() bool {
+	return f.reason == "" || f.reason == api.DLQReasonRejected || f.reason == api.DLQReasonMaxRetries
+}
+
+// times resolves --since and --until to ms since the epoch (0: unset).
 func (f *dlqFilter) times() (since, until int64, err error) {
-	if f.reason != "" && f.reason != api.DLQReasonRejected && f.reason != api.DLQReasonMaxRetries {
-		// It matched no dead letter: list printed none, replay replayed none.
-		return 0, 0, usageErrorf("--reason %q: want %s or %s", f.reason, api.DLQReasonRejected, api.DLQReasonMaxRetries)
-	}
 	parse := func(flag, s string) (int64, error) {
 		if s == "" {
 			return 0, nil
@@ -68,6 +72,10 @@ func (c *cli) dlqListCmd() *cobra.Command {
 			since, until, err := f.times()
 			if err != nil {
 				return err
+			}
+			if !f.knownReason() {
+				fmt.Fprintf(c.stderr, "note: the broker dead-letters with reason %s or %s; listing those with reason %q\n",
+					api.DLQReasonRejected, api.DLQReasonMaxRetries, f.reason)
 			}
 			all, err := c.deadLetters(cmd, args[0], -1, -1)
 			if err != nil {
@@ -170,6 +178,9 @@ replays those replayed before too); one replayed --max-replays times already
 is left in the DLQ as poison. --dry-run lists what would be replayed.`,
 		Args: exactArgs(1, "TOPIC"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !f.knownReason() {
+				return usageErrorf("--reason %q: want %s or %s", f.reason, api.DLQReasonRejected, api.DLQReasonMaxRetries)
+			}
 			var err error
 			if req.Since, req.Until, err = f.times(); err != nil {
 				return err

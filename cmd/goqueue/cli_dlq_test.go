@@ -107,21 +107,36 @@ func TestCLIDeadLetters(t *testing.T) {
 	run(exitNotFound, "dlq", "purge", "nope")
 }
 
-// A --reason no dead letter can have is a usage error: it matched none, so
-// list printed nothing and replay replayed nothing, exit 0, as if the DLQ
-// held no such dead letters.
-func TestDLQReasonFilterIsChecked(t *testing.T) {
+// A --reason filters a list as --group does: a reason no dead letter
+// has lists none (exit 0, with a note naming the reasons the broker
+// writes), and one only a dead letter written by other means has lists
+// that one. The list refused every reason but the broker's two (exit 2)
+// while its REASON column showed the others. A replay, whose broker
+// refuses another reason (docs/reliability.md), refuses it first.
+func TestDLQReasonFilter(t *testing.T) {
 	srv := brokertest.Start(t)
 	goqueue := cliAt(t, srv.URL)
 	goqueue("topic", "create", "orders", "--partitions", "1")
+	goqueue("topic", "create", api.DLQName("orders"), "--partitions", "1")
+	srv.Do("POST", "/topics/"+api.DLQName("orders")+"/messages", map[string]any{"value": "v",
+		"headers": map[string]string{api.DLQHeaderReason: "expired", api.DLQHeaderGroup: "billing"}})
 	noEnv := func(string) (string, bool) { return "", false }
-	for _, args := range [][]string{
-		{"dlq", "list", "orders", "--reason", "declined"},
-		{"dlq", "replay", "orders", "--reason", "rejcted", "--dry-run"},
+	for _, c := range []struct {
+		args     []string
+		code     int
+		out, err string
+	}{
+		{[]string{"dlq", "list", "orders", "--reason", "expired"}, 0, "expired", "note:"},
+		{[]string{"dlq", "list", "orders", "--reason", "declined"}, 0, "", "note:"},
+		{[]string{"dlq", "list", "orders", "--reason", "rejected"}, 0, "", ""},
+		{[]string{"dlq", "replay", "orders", "--reason", "rejcted", "--dry-run"}, exitUsage, "", "rejcted"},
 	} {
 		var out, errb bytes.Buffer
-		if code := run(append(args, "--broker", srv.URL), noEnv, &out, &errb); code != exitUsage {
-			t.Errorf("goqueue %s: exit %d, want %d: %s", strings.Join(args, " "), code, exitUsage, errb.String())
+		code := run(append(c.args, "--broker", srv.URL), noEnv, &out, &errb)
+		rows := strings.Count(out.String(), "\n") - 1 // less the table's head
+		if code != c.code || (c.out == "") != (rows <= 0) || !strings.Contains(out.String(), c.out) ||
+			(c.err == "") != (errb.Len() == 0) || !strings.Contains(errb.String(), c.err) {
+			t.Errorf("goqueue %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(c.args, " "), code, c.code, out.String(), errb.String())
 		}
 	}
 }
