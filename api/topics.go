@@ -82,7 +82,9 @@ type AddPartitionsRequest struct {
 // Value carries text or JSON: a JSON string is stored as its text, any other
 // JSON value (object, array, number, true/false) is stored as its JSON text
 // and read back as the same JSON. ValueBase64 carries binary values instead.
-// The same holds for Key (a string) and KeyBase64. Partition, if set, picks the
+// The same holds for Key (a string) and KeyBase64. Headers carries text
+// headers as an object; HeaderList (not both) carries any headers exactly,
+// in order: repeated keys, bytes, null values. Partition, if set, picks the
 // partition; otherwise a key is hashed with Kafka's murmur2 partitioner and
 // keyless messages are spread. Timestamp is in ms since the Unix epoch; 0
 // takes the broker's clock.
@@ -92,8 +94,20 @@ type PublishMessage struct {
 	Value       json.RawMessage   `json:"value,omitempty"`
 	ValueBase64 []byte            `json:"value_base64,omitempty"`
 	Headers     map[string]string `json:"headers,omitempty"`
+	HeaderList  []Header          `json:"header_list,omitempty"`
 	Partition   *int32            `json:"partition,omitempty"`
 	Timestamp   int64             `json:"timestamp,omitempty"`
+}
+
+// Header is one message header of a HeaderList, the exact form of a
+// message's headers: its key as text (Key) or, when not valid UTF-8, as
+// bytes (KeyBase64); its value likewise (Value or ValueBase64), and
+// neither for a null value (a Kafka producer may send one).
+type Header struct {
+	Key         *string `json:"key,omitempty"`
+	KeyBase64   []byte  `json:"key_base64,omitempty"`
+	Value       *string `json:"value,omitempty"`
+	ValueBase64 []byte  `json:"value_base64,omitempty"`
 }
 
 // PublishRequest is the body of POST /topics/{topic}/messages: either one
@@ -120,6 +134,10 @@ type PublishResult struct {
 // Message is a stored message as fetched or polled. Key and Value follow the
 // rules of PublishMessage: text comes back as a JSON string, JSON as the same
 // JSON, and bytes that are not valid UTF-8 come back in KeyBase64/ValueBase64.
+// Headers likewise: in Headers when they are text with distinct keys and no
+// null value, which the object says exactly; otherwise all of them in
+// HeaderList, in their stored order. Exactly one of the two is set when
+// the message has headers.
 // DeliveryCount is set by group polls only: it counts every delivery of the
 // message to the group, 1 on the first, one more on each redelivery, after a
 // failure (nack, visibility timeout) or a handoff (its partition moved or
@@ -134,6 +152,7 @@ type Message struct {
 	Value         json.RawMessage   `json:"value,omitempty"`
 	ValueBase64   []byte            `json:"value_base64,omitempty"`
 	Headers       map[string]string `json:"headers,omitempty"`
+	HeaderList    []Header          `json:"header_list,omitempty"`
 	Timestamp     int64             `json:"timestamp"`
 	DeliveryCount int               `json:"delivery_count,omitempty"`
 }

@@ -170,3 +170,38 @@ func TestDLQPageAges(t *testing.T) {
 	b.waitJS("it an hour older", `document.querySelector('#dlqlist .why time').innerText.startsWith('1 h') && document.getElementById('dlqsummary').innerText.includes('the last died 1 h')`, 10*time.Second)
 	b.noErrors()
 }
+
+// A dead letter whose original message had headers the JSON object cannot
+// say (bytes, a repeated key) comes in header_list: the DLQ page still
+// reads its reason and group from it, and shows every header, the bytes
+// in base64. It showed "?" for both, reading only the headers object.
+func TestDLQPageReadsHeaderList(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a browser")
+	}
+	b := newBrowser(t)
+	s := brokertest.Start(t)
+	cl, err := client.New(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"bin", api.DLQName("bin")} {
+		if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	str := func(s string) *string { return &s }
+	if _, err := cl.Publish(ctx, api.DLQName("bin"), api.PublishMessage{Value: json.RawMessage(`"x"`), HeaderList: []api.Header{
+		{Key: str("trace"), ValueBase64: []byte{0xff}}, {Key: str("trace"), Value: str("t-2")},
+		{Key: str("goqueue-dlq-reason"), Value: str("rejected")}, {Key: str("goqueue-dlq-group"), Value: str("readers")},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.Navigate(s.URL + "/ui/?poll=200#/dlq/bin"))
+	b.waitJS("the dead letter", `document.querySelector('#dlqlist .why')?.innerText.startsWith('rejected in group readers')`, 10*time.Second)
+	if got := b.text("#dlqlist .headers"); !strings.Contains(got, "base64:/w==") || !strings.Contains(got, "t-2") {
+		t.Errorf("headers shown: %q", got)
+	}
+	b.noErrors()
+}

@@ -20,7 +20,8 @@ import (
 // message or inside a binary batch.
 type testRecord struct {
 	key, value []byte
-	hk, hv     string // one header when hk != ""
+	hk, hv     string        // one header when hk != ""
+	hs         []kmsg.Header // these headers instead, when set
 	ts         int64
 	attrs      int8
 }
@@ -34,6 +35,9 @@ func encodeBatch(batchAttrs int16, recs []testRecord) []byte {
 		kr := kmsg.Record{Attributes: r.attrs, TimestampDelta64: r.ts - first, OffsetDelta: int32(i), Key: r.key, Value: r.value}
 		if r.hk != "" {
 			kr.Headers = []kmsg.Header{{Key: r.hk, Value: []byte(r.hv)}}
+		}
+		if r.hs != nil {
+			kr.Headers = r.hs
 		}
 		// Length is the record's size after its own varint: encode once to learn it.
 		kr.Length = int32(len(kr.AppendTo(nil)) - 1)

@@ -195,14 +195,80 @@ func decodeMessage(pm *api.PublishMessage) (broker.Message, *api.Error) {
 		}
 		m.Partition = *pm.Partition
 	}
-	if len(pm.Headers) > 0 {
+	switch {
+	case pm.Headers != nil && pm.HeaderList != nil:
+		return m, invalidField("headers", `set "headers" or "header_list", not both`)
+	case len(pm.Headers) > 0:
 		m.Headers = make([]commitlog.Header, 0, len(pm.Headers))
 		for k, v := range pm.Headers {
 			m.Headers = append(m.Headers, commitlog.Header{Key: k, Value: []byte(v)})
 		}
 		slices.SortFunc(m.Headers, func(a, b commitlog.Header) int { return strings.Compare(a.Key, b.Key) })
+	case len(pm.HeaderList) > 0:
+		m.Headers = make([]commitlog.Header, len(pm.HeaderList))
+		for i, h := range pm.HeaderList {
+			switch {
+			case h.Key != nil && h.KeyBase64 != nil:
+				return m, invalidField("header_list", `header %d: set "key" or "key_base64", not both`, i).WithDetail("header", i)
+			case h.Key != nil:
+				m.Headers[i].Key = *h.Key
+			case h.KeyBase64 != nil:
+				m.Headers[i].Key = string(h.KeyBase64)
+			default:
+				return m, invalidField("header_list", `header %d has no "key" (or "key_base64")`, i).WithDetail("header", i)
+			}
+			switch {
+			case h.Value != nil && h.ValueBase64 != nil:
+				return m, invalidField("header_list", `header %d: set "value" or "value_base64", not both`, i).WithDetail("header", i)
+			case h.Value != nil:
+				m.Headers[i].Value = []byte(*h.Value)
+			case h.ValueBase64 != nil:
+				m.Headers[i].Value = h.ValueBase64
+			}
+		}
 	}
 	return m, nil
+}
+
+// headerOrder returns the indexes of hs sorted by key (equal keys in their
+// order), and whether the headers object says hs exactly: every key and
+// value valid UTF-8, no null value, no key twice. Otherwise a message
+// carries them in header_list.
+func headerOrder(hs []commitlog.Header) ([]int, bool) {
+	order := make([]int, len(hs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(hs[a].Key, hs[b].Key) })
+	for i, h := range order {
+		if hs[h].Value == nil || !utf8.ValidString(hs[h].Key) || !utf8.Valid(hs[h].Value) ||
+			i > 0 && hs[order[i-1]].Key == hs[h].Key {
+			return order, false
+		}
+	}
+	return order, true
+}
+
+// headerList is hs as header_list entries: text as text, other bytes in
+// base64, a null value as neither.
+func headerList(hs []commitlog.Header) []api.Header {
+	out := make([]api.Header, len(hs))
+	for i, h := range hs {
+		if utf8.ValidString(h.Key) {
+			out[i].Key = &h.Key
+		} else {
+			out[i].KeyBase64 = []byte(h.Key)
+		}
+		switch {
+		case h.Value == nil:
+		case utf8.Valid(h.Value):
+			v := string(h.Value)
+			out[i].Value = &v
+		default:
+			out[i].ValueBase64 = h.Value
+		}
+	}
+	return out
 }
 
 // unquote returns the text of a JSON string literal that the decoder has
@@ -244,6 +310,10 @@ func encodeRecord(topic string, partition int32, r *commitlog.Record) api.Messag
 		}
 	}
 	if len(r.Headers) > 0 {
+		if _, ok := headerOrder(r.Headers); !ok {
+			m.HeaderList = headerList(r.Headers)
+			return m
+		}
 		m.Headers = make(map[string]string, len(r.Headers))
 		for _, h := range r.Headers {
 			m.Headers[h.Key] = string(h.Value)
@@ -323,29 +393,54 @@ func appendValue(dst []byte, r *commitlog.Record) []byte {
 	return dst
 }
 
-// appendHeaders appends the headers field: an object sorted by key where
-// the last of equal keys wins, as the map encodeRecord builds encodes.
+// appendHeaders appends the headers field as encodeRecord chooses it: an
+// object sorted by key when it says hs exactly, else header_list.
 func appendHeaders(dst []byte, hs []commitlog.Header) []byte {
-	order := make([]int, len(hs))
-	for i := range order {
-		order[i] = i
+	order, ok := headerOrder(hs)
+	if !ok {
+		return appendHeaderList(dst, hs)
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(hs[a].Key, hs[b].Key) })
 	dst = append(dst, `,"headers":{`...)
-	first := true
 	for i, h := range order {
-		if i+1 < len(order) && hs[order[i+1]].Key == hs[h].Key {
-			continue // a later header of the same key replaces it
-		}
-		if !first {
+		if i > 0 {
 			dst = append(dst, ',')
 		}
-		first = false
 		dst = appendString(dst, hs[h].Key)
 		dst = append(dst, ':')
 		dst = appendString(dst, hs[h].Value)
 	}
 	return append(dst, '}')
+}
+
+// appendHeaderList appends the header_list field of hs, as encoding/json
+// writes headerList's entries.
+func appendHeaderList(dst []byte, hs []commitlog.Header) []byte {
+	dst = append(dst, `,"header_list":[`...)
+	for i, h := range hs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if utf8.ValidString(h.Key) {
+			dst = append(dst, `{"key":`...)
+			dst = appendString(dst, h.Key)
+		} else {
+			dst = append(dst, `{"key_base64":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, []byte(h.Key))
+			dst = append(dst, '"')
+		}
+		switch {
+		case h.Value == nil:
+		case utf8.Valid(h.Value):
+			dst = append(dst, `,"value":`...)
+			dst = appendString(dst, h.Value)
+		default:
+			dst = append(dst, `,"value_base64":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, h.Value)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
 }
 
 // appendString appends s as a JSON string exactly as encoding/json does

@@ -41,6 +41,22 @@ func fromWire(w *api.Message) *Message {
 		Timestamp:     time.UnixMilli(w.Timestamp),
 		DeliveryCount: w.DeliveryCount,
 	}
+	if w.HeaderList != nil {
+		// The exact form, of headers the object cannot say: the map keeps
+		// their bytes, and the last of a repeated key, as headersOf does.
+		m.Headers = make(map[string]string, len(w.HeaderList))
+		for _, h := range w.HeaderList {
+			k := string(h.KeyBase64)
+			if h.Key != nil {
+				k = *h.Key
+			}
+			v := string(h.ValueBase64)
+			if h.Value != nil {
+				v = *h.Value
+			}
+			m.Headers[k] = v
+		}
+	}
 	switch {
 	case w.KeyBase64 != nil:
 		m.Key = w.KeyBase64

@@ -5,7 +5,7 @@ import { get, post, del, enc } from './api.js';
 import { dlqName } from './dlqname.js';
 import { h, replace, update, confirmButton, ident, identText } from './dom.js';
 import { num, time, ago } from './fmt.js';
-import { list, modeSelect, render } from './messages.js';
+import { headerEntries, headerMap, list, modeSelect, render } from './messages.js';
 
 const H = 'goqueue-dlq-';
 const PER_PARTITION = 200; // the newest dead letters read from each DLQ partition
@@ -16,7 +16,7 @@ const MAX_NEWEST_READS = 8; // the most reads of one partition's newest dead let
 // written before the broker recorded that, its own timestamp (which is the
 // original message's).
 export function diedAt(m) {
-  const v = Number((m.headers || {})[H + 'died-at']);
+  const v = Number(headerMap(m)[H + 'died-at']);
   return Number.isFinite(v) && v > 0 ? v : m.timestamp;
 }
 
@@ -66,7 +66,7 @@ export async function page(root, topic, { showError, exclusive }) {
   function filtered() {
     const { since, until } = window_();
     return msgs.filter(m => {
-      const hd = m.headers || {}, d = diedAt(m);
+      const hd = headerMap(m), d = diedAt(m);
       return (!fGroup.value || hd[H + 'group'] === fGroup.value) && (!fReason.value || hd[H + 'reason'] === fReason.value) &&
         d >= since && (!until || d < until);
     });
@@ -89,7 +89,7 @@ export async function page(root, topic, { showError, exclusive }) {
     update(out, shown.length ? list(shown, mode, {
       hideHeader: k => k.startsWith(H),
       meta: m => {
-        const hd = m.headers || {};
+        const hd = headerMap(m);
         return h('div', { class: 'why' }, h('strong', {}, hd[H + 'reason'] || '?'), ' in group ', h('code', {}, hd[H + 'group'] ? ident(hd[H + 'group']) : '?'),
           ` from ${hd[H + 'original-topic']}/${hd[H + 'original-partition']}@${hd[H + 'original-offset']}, delivered ${hd[H + 'delivery-count']}×, died `,
           h('time', { title: time(diedAt(m)) }, ago(diedAt(m))),
@@ -103,7 +103,7 @@ export async function page(root, topic, { showError, exclusive }) {
   function show(m) {
     replace(view, h('section', { class: 'whole' }, h('h2', {}, `Dead letter ${m.partition}/${m.offset}`),
       h('button', { class: 'link', onclick: () => replace(view) }, 'Close'),
-      h('dl', { class: 'headers' }, Object.entries(m.headers || {}).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
+      h('dl', { class: 'headers' }, headerEntries(m).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       h('h3', {}, 'Value'), h('pre', { class: 'value' }, render(m, mode)),
       h('h3', {}, 'As the API returns it'), h('pre', { class: 'value' }, JSON.stringify(m, null, 2))));
     view.querySelector('h2').scrollIntoView();
@@ -189,8 +189,8 @@ export async function page(root, topic, { showError, exclusive }) {
     sig = s;
     const got = await Promise.all(pi.filter(p => p.high_watermark > p.earliest_offset).map(p => newest(dlq, p)));
     msgs = got.flat().sort((a, b) => diedAt(b) - diedAt(a) || b.offset - a.offset);
-    options(fGroup, 'group', new Set(msgs.map(m => (m.headers || {})[H + 'group']).filter(Boolean)));
-    options(fReason, 'reason', new Set(msgs.map(m => (m.headers || {})[H + 'reason']).filter(Boolean)));
+    options(fGroup, 'group', new Set(msgs.map(m => headerMap(m)[H + 'group']).filter(Boolean)));
+    options(fReason, 'reason', new Set(msgs.map(m => headerMap(m)[H + 'reason']).filter(Boolean)));
     const total = pi.reduce((a, p) => a + p.high_watermark - p.earliest_offset, 0);
     update(summary, `${num(total)} dead letters in `, h('code', {}, dlq), total > msgs.length ? ` (the newest ${num(msgs.length)} shown)` : '',
       msgs.length ? h('span', { id: 'lastdied' }, lastDied()) : '');

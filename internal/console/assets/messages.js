@@ -47,11 +47,24 @@ export function render(m, mode) {
   return text;
 }
 
+// headerEntries is m's headers as [key, value] pairs: its headers object,
+// or header_list in order, which the broker sends for headers the object
+// cannot say exactly (a repeated key, bytes that are not UTF-8, shown here
+// as base64:..., a null value, shown as (null)).
+export function headerEntries(m) {
+  if (!m.header_list) return Object.entries(m.headers || {});
+  return m.header_list.map(e => [e.key ?? `base64:${e.key_base64}`,
+    e.value ?? (e.value_base64 !== undefined ? `base64:${e.value_base64}` : '(null)')]);
+}
+
+// headerMap is m's headers by key, the last of a repeated key winning.
+export function headerMap(m) { return Object.fromEntries(headerEntries(m)); }
+
 // list renders messages as cards; opts.actions(m) adds buttons per message.
 export function list(msgs, mode, opts = {}) {
   return h('ol', { class: 'messages' }, msgs.map(m => {
     const key = keyText(m);
-    const headers = Object.entries(m.headers || {}).filter(([k]) => !opts.hideHeader || !opts.hideHeader(k));
+    const headers = headerEntries(m).filter(([k]) => !opts.hideHeader || !opts.hideHeader(k));
     return h('li', { class: 'message' },
       h('div', { class: 'meta' },
         h('strong', {}, `${m.partition}/${m.offset}`), ' · ', time(m.timestamp), ' · ', bytes(valueBytes(m)[0].length),
