@@ -314,9 +314,15 @@ func resetResponse(groupID string, res broker.ResetResult) api.ResetOffsetsRespo
 
 // replayParams checks a DLQ replay body.
 func replayParams(req api.DLQReplayRequest) (broker.ReplayParams, error) {
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"offset", req.Offset}, {"end_offset", req.EndOffset}, {"max", int64(req.Max)}, {"max_replays", int64(req.MaxReplays)}} {
+		if f.v < 0 {
+			return broker.ReplayParams{}, invalidField(f.name, "%s %d is negative", f.name, f.v)
+		}
+	}
 	switch {
-	case req.Max < 0 || req.Offset < 0 || req.EndOffset < 0 || req.MaxReplays < 0:
-		return broker.ReplayParams{}, api.ErrInvalidArgument.Withf("offset, end_offset, max and max_replays must not be negative")
 	case req.Target != "" && req.ToTopic:
 		return broker.ReplayParams{}, invalidField("target", "target and to_topic exclude each other")
 	case req.Reason != "" && req.Reason != api.DLQReasonRejected && req.Reason != api.DLQReasonMaxRetries:

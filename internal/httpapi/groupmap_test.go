@@ -71,6 +71,12 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"replay since", second(replayParams(api.DLQReplayRequest{Since: -1})), api.ErrInvalidArgument, "since"},
 		{"replay until", second(replayParams(api.DLQReplayRequest{Until: -5})), api.ErrInvalidArgument, "until"},
 		{"replay target", second(replayParams(api.DLQReplayRequest{Target: "x", ToTopic: true})), api.ErrInvalidArgument, "target"},
+		// These four said "offset, end_offset, max and max_replays must not
+		// be negative" without naming the field, as every other one does.
+		{"replay offset", second(replayParams(api.DLQReplayRequest{Offset: -1})), api.ErrInvalidArgument, "offset"},
+		{"replay end_offset", second(replayParams(api.DLQReplayRequest{EndOffset: -1})), api.ErrInvalidArgument, "end_offset"},
+		{"replay max", second(replayParams(api.DLQReplayRequest{Max: -1})), api.ErrInvalidArgument, "max"},
+		{"replay max_replays", second(replayParams(api.DLQReplayRequest{MaxReplays: -1})), api.ErrInvalidArgument, "max_replays"},
 	} {
 		wantField(t, c.name, c.err, c.code, c.field)
 	}
