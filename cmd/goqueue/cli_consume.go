@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -96,21 +99,7 @@ interrupted.`,
 // [KEY<TAB>][HEADERS<TAB>]VALUE.
 func (c *cli) print(m *client.Message, o *consumeOpts) error {
 	if c.json() {
-		out := struct {
-			Topic         string            `json:"topic"`
-			Partition     int32             `json:"partition"`
-			Offset        int64             `json:"offset"`
-			Key           *string           `json:"key,omitempty"`
-			Value         string            `json:"value"`
-			Headers       map[string]string `json:"headers,omitempty"`
-			Timestamp     int64             `json:"timestamp"`
-			DeliveryCount int               `json:"delivery_count,omitempty"`
-		}{m.Topic, m.Partition, m.Offset, nil, string(m.Value), m.Headers, m.Timestamp.UnixMilli(), m.DeliveryCount}
-		if m.Key != nil {
-			k := string(m.Key)
-			out.Key = &k
-		}
-		b, err := json.Marshal(out)
+		b, err := json.Marshal(jsonMessage(m))
 		if err != nil {
 			return err
 		}
@@ -132,6 +121,69 @@ func (c *cli) print(m *client.Message, o *consumeOpts) error {
 	}
 	_, err := c.stdout.Write(b)
 	return err
+}
+
+// jsonOut is a message as -o json prints it: the value as text, and, as the
+// HTTP API does, bytes that are not valid UTF-8 in key_base64 or
+// value_base64, and headers the object cannot say exactly in header_list
+// (json.Marshal put U+FFFD in place of such bytes).
+type jsonOut struct {
+	Topic         string            `json:"topic"`
+	Partition     int32             `json:"partition"`
+	Offset        int64             `json:"offset"`
+	Key           *string           `json:"key,omitempty"`
+	KeyBase64     []byte            `json:"key_base64,omitempty"`
+	Value         *string           `json:"value,omitempty"`
+	ValueBase64   []byte            `json:"value_base64,omitempty"`
+	Headers       map[string]string `json:"headers,omitempty"`
+	HeaderList    []api.Header      `json:"header_list,omitempty"`
+	Timestamp     int64             `json:"timestamp"`
+	DeliveryCount int               `json:"delivery_count,omitempty"`
+}
+
+func jsonMessage(m *client.Message) jsonOut {
+	out := jsonOut{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Headers: m.Headers,
+		Timestamp: m.Timestamp.UnixMilli(), DeliveryCount: m.DeliveryCount}
+	text := func(b []byte) *string { s := string(b); return &s }
+	switch {
+	case m.Key == nil:
+	case utf8.Valid(m.Key):
+		out.Key = text(m.Key)
+	default:
+		out.KeyBase64 = m.Key
+	}
+	if utf8.Valid(m.Value) {
+		out.Value = text(m.Value) // a null value prints as "", as it always has
+	} else {
+		out.ValueBase64 = m.Value
+	}
+	for k, v := range m.Headers {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			out.Headers, out.HeaderList = nil, headerList(m.Headers)
+			break
+		}
+	}
+	return out
+}
+
+// headerList is h as the HTTP API's header_list, sorted by key.
+func headerList(h map[string]string) []api.Header {
+	out := make([]api.Header, 0, len(h))
+	for _, k := range slices.Sorted(maps.Keys(h)) {
+		var e api.Header
+		if utf8.ValidString(k) {
+			e.Key = &k
+		} else {
+			e.KeyBase64 = []byte(k)
+		}
+		if v := h[k]; utf8.ValidString(v) {
+			e.Value = &v
+		} else {
+			e.ValueBase64 = []byte(v)
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 // consumeGroup reads as a group member, acking each printed message, and

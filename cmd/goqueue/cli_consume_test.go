@@ -33,3 +33,31 @@ func TestConsumeRefusesFlagsItWouldIgnore(t *testing.T) {
 		t.Fatalf("refused consumes made group billing: %d %s", status, raw)
 	}
 }
+
+// consume -o json prints bytes that are not UTF-8 as the HTTP API does
+// (key_base64, value_base64, header_list), text as it always has: such
+// bytes came out as U+FFFD, so a script could not get the message back.
+func TestConsumeJSONKeepsBytes(t *testing.T) {
+	srv := brokertest.Start(t)
+	goqueue := cliAt(t, srv.URL)
+	goqueue("topic", "create", "bin", "--partitions", "1")
+	srv.Do("POST", "/topics/bin/messages", []byte(`{"messages":[
+		{"key":"k","value":"text","headers":{"h":"v"}},
+		{"key_base64":"/w==","value_base64":"//5y","header_list":[{"key":"h","value_base64":"AP8="}]},
+		{"value":null}]}`))
+	out := goqueue("consume", "bin", "--from", "earliest", "-n", "3", "-o", "json")
+	want := []string{
+		`"key":"k","value":"text","headers":{"h":"v"},`,
+		`"key_base64":"/w==","value_base64":"//5y","header_list":[{"key":"h","value_base64":"AP8="}],`,
+		`"offset":2,"value":"",`,
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("consume -o json:\n%s", out)
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d: %s\nwant it to hold %s", i, lines[i], w)
+		}
+	}
+}
