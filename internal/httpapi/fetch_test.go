@@ -90,6 +90,10 @@ func TestFetchRejectsBadInput(t *testing.T) {
 		{"/topics/t/partitions/-1/messages", api.ErrPartitionNotFound},
 		{"/topics/t/partitions/x/messages", api.ErrInvalidArgument},
 		{"/topics/u/partitions/0/messages", api.ErrTopicNotFound},
+		// A misspelt parameter read from the earliest offset; of two
+		// offsets the first was taken.
+		{"/topics/t/partitions/0/messages?ofset=3", api.ErrBadRequest},
+		{"/topics/t/partitions/0/messages?offset=1&offset=3", api.ErrInvalidArgument},
 	} {
 		st, raw := s.Do("GET", c.path, nil)
 		wantError(t, st, raw, c.want)

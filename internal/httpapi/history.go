@@ -20,6 +20,9 @@ func (s *Server) lagHistory(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q := r.URL.Query()
+	if err := checkQuery(q, "since", "points"); err != nil {
+		return err
+	}
 	since, err := queryInt(q, "since", time.Now().Add(-defaultLagWindow).UnixMilli(), 0, 1<<53)
 	if err != nil {
 		return err

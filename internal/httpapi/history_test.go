@@ -19,6 +19,8 @@ func TestHistoryEndpointsRefuseBadRequests(t *testing.T) {
 		{"/groups/nobody/rebalances", api.ErrGroupNotFound},
 		{"/groups/g/lag-history?points=0", api.ErrInvalidArgument},
 		{"/groups/g/lag-history?since=yesterday", api.ErrInvalidArgument},
+		{"/groups/g/lag-history?point=10", api.ErrBadRequest},
+		{"/groups/g/lag-history?points=10&points=20", api.ErrInvalidArgument},
 	} {
 		status, raw := s.Do("GET", tc.path, nil)
 		wantError(t, status, raw, tc.want)

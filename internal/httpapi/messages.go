@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -92,6 +95,9 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 // them; wait_ms is capped at Options.MaxWait.
 func (s *Server) fetchRequest(q url.Values) (broker.FetchRequest, error) {
 	req := broker.FetchRequest{Offset: broker.OffsetEarliest, MaxMessages: defaultFetchMax, MaxBytes: defaultFetchMaxBytes}
+	if err := checkQuery(q, "offset", "timestamp", "max", "max_bytes", "wait_ms"); err != nil {
+		return req, err
+	}
 	off, hasOff := q.Get("offset"), q.Has("offset")
 	if hasOff && q.Has("timestamp") {
 		return req, api.ErrInvalidArgument.Withf("give offset or timestamp, not both").WithDetail("field", "timestamp")
@@ -133,6 +139,23 @@ func (s *Server) fetchRequest(q url.Values) (broker.FetchRequest, error) {
 	}
 	req.Wait = time.Duration(n) * time.Millisecond
 	return req, nil
+}
+
+// checkQuery refuses a query parameter not in known, as a JSON body's
+// unknown field is (400 BAD_REQUEST naming it), and one given twice: a
+// typo (?ofset=100) was ignored, and the read began at the earliest
+// offset instead; of ?offset=5&offset=9 the first was taken.
+func checkQuery(q url.Values, known ...string) error {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(known, k) {
+			return api.ErrBadRequest.Withf("unknown query parameter %q; this route takes %s", k, strings.Join(known, ", ")).
+				WithDetail("field", k)
+		}
+		if n := len(q[k]); n > 1 {
+			return api.ErrInvalidArgument.Withf("query parameter %q is given %d times", k, n).WithDetail("field", k)
+		}
+	}
+	return nil
 }
 
 // queryInt parses q[key] (def when absent). Values below min are refused;
