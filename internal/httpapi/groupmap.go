@@ -105,6 +105,15 @@ func heartbeatParams(req api.HeartbeatRequest) (broker.HeartbeatParams, error) {
 	if req.Seq < 0 {
 		return broker.HeartbeatParams{}, invalidField("seq", "seq %d is negative", req.Seq)
 	}
+	for topic, ps := range req.OwnedPartitions {
+		for _, p := range ps {
+			if p < 0 {
+				// A member cannot own it: the answer revoked it, as if
+				// the member had been handed it.
+				return broker.HeartbeatParams{}, invalidField("owned_partitions", "owned partition %d of %q is not a partition", p, topic)
+			}
+		}
+	}
 	return broker.HeartbeatParams{MemberID: req.MemberID, Generation: req.Generation, Owned: broker.Assignment(req.OwnedPartitions), Seq: req.Seq}, nil
 }
 

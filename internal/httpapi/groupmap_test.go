@@ -40,6 +40,8 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"negative session", second(joinParams(api.JoinRequest{SessionTimeoutMS: -1}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
 		{"short session", second(joinParams(api.JoinRequest{SessionTimeoutMS: 500}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "session_timeout_ms"},
 		{"rebalance", second(joinParams(api.JoinRequest{RebalanceTimeoutMS: maxRebalance.Milliseconds() + 1}, minSession, maxSession, maxRebalance)), api.ErrInvalidTimeout, "rebalance_timeout_ms"},
+		// It was answered as revoked, as if the member could have held it.
+		{"owned negative partition", second(heartbeatParams(api.HeartbeatRequest{OwnedPartitions: api.Assignment{"t": {0, -1}}})), api.ErrInvalidArgument, "owned_partitions"},
 		{"max_messages", second(pollParams(api.PollRequest{MaxMessages: -1}, time.Minute)), api.ErrInvalidArgument, "max_messages"},
 		{"max_bytes", second(pollParams(api.PollRequest{MaxBytes: -1}, time.Minute)), api.ErrInvalidArgument, "max_bytes"},
 		{"wait_ms", second(pollParams(api.PollRequest{WaitMS: -1}, time.Minute)), api.ErrInvalidArgument, "wait_ms"},
