@@ -1,5 +1,10 @@
 package api
 
+import (
+	"encoding/json"
+	"strconv"
+)
+
 // Assignment maps a topic to partition numbers, sorted ascending:
 // {"orders":[0,1]}.
 type Assignment map[string][]int32
@@ -256,6 +261,40 @@ type MessageErr struct {
 // Offsets maps topic → partition → offset; partitions are JSON object keys:
 // {"orders":{"0":42}}. A committed offset is the next offset to deliver.
 type Offsets map[string]map[int32]int64
+
+// UnmarshalJSON reads b as encoding/json reads an Offsets, except that a
+// partition key must be written as strconv writes its number, as numbers
+// in paths and queries must: "01" and "+1" were read as partition 1, and
+// beside "1" in one object one of the two offsets was dropped unseen.
+func (o *Offsets) UnmarshalJSON(b []byte) error {
+	var raw map[string]map[string]int64
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return ErrInvalidArgument.Withf("offsets: %v", err).WithDetail("field", "offsets")
+	}
+	if raw == nil {
+		*o = nil
+		return nil
+	}
+	out := make(Offsets, len(raw))
+	for topic, ps := range raw {
+		if ps == nil {
+			out[topic] = nil
+			continue
+		}
+		m := make(map[int32]int64, len(ps))
+		for k, off := range ps {
+			p, err := strconv.ParseInt(k, 10, 32)
+			if err != nil || strconv.FormatInt(p, 10) != k {
+				return ErrInvalidArgument.Withf("offsets: partition %q of topic %q is not a partition number written plainly (no sign, no leading zeros)", k, topic).
+					WithDetail("field", "offsets").WithDetail("topic", topic)
+			}
+			m[int32(p)] = off
+		}
+		out[topic] = m
+	}
+	*o = out
+	return nil
+}
 
 // CommitOffsetsRequest is the body of POST /groups/{group}/offsets.
 type CommitOffsetsRequest struct {

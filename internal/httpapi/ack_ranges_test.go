@@ -102,3 +102,31 @@ func TestSettleUnknownPartitionIsNotFound(t *testing.T) {
 		t.Fatalf("after the acks: %+v, want offset 0 acknowledged", p)
 	}
 }
+
+// A partition key of offsets written other than plainly ("01", "+1") is
+// refused, on a commit and a reset, as such numbers are in paths and
+// queries, and nothing moves. "01" was read as partition 1, and beside
+// "1" in one object one of the two offsets was dropped unseen.
+func TestOffsetsPartitionKeysArePlain(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 2)
+	publishSpread(t, s, "orders", 4)
+	m := join(t, s, "g", api.JoinRequest{Topics: []string{"orders"}})
+	for _, c := range []struct{ route, body string }{
+		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{"1":1,"01":2}}}`},
+		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{"+1":1}}}`},
+		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{" 1":1}}}`},
+		{"offsets/reset", `{"to":"offsets","offsets":{"orders":{"00":1}},"dry_run":true}`},
+	} {
+		status, raw := s.Do("POST", "/groups/g/"+c.route, []byte(c.body))
+		if e := wantError(t, status, raw, api.ErrInvalidArgument); e.Details["field"] != "offsets" {
+			t.Errorf("%s %s: details %v, want field offsets", c.route, c.body, e.Details)
+		}
+	}
+	var got api.OffsetsResponse
+	if status, raw := s.Do("GET", "/groups/g/offsets", nil); status != 200 {
+		t.Fatalf("offsets: %d %s", status, raw)
+	} else if mustUnmarshal(t, raw, &got); len(got.Offsets["orders"]) != 0 {
+		t.Fatalf("refused commits committed %v", got.Offsets)
+	}
+}
