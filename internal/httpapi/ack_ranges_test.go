@@ -130,3 +130,27 @@ func TestOffsetsPartitionKeysArePlain(t *testing.T) {
 		t.Fatalf("refused commits committed %v", got.Offsets)
 	}
 }
+
+// A name no topic can have is bad input, as in a join: 400
+// INVALID_TOPIC_NAME naming the field and the entry, nothing settled.
+func TestSettleIllegalTopicNameIsBadInput(t *testing.T) {
+	s := brokertest.Start(t)
+	createTopic(t, s, "orders", 1)
+	m := join(t, s, "g", api.JoinRequest{Topics: []string{"orders"}})
+	for _, c := range []struct {
+		route string
+		body  map[string]any
+		field string
+	}{
+		{"ack", map[string]any{"messages": []any{map[string]any{"topic": "bad name", "partition": 0, "offset": 0}}}, "messages"},
+		{"nack", map[string]any{"messages": []any{map[string]any{"topic": "", "partition": 0, "offset": 0}}}, "messages"},
+		{"extend", map[string]any{"ranges": []any{map[string]any{"topic": "..", "partition": 0, "from": 0, "to": 1}}}, "ranges"},
+		{"poll", map[string]any{"acks": []any{map[string]any{"topic": "a/b", "partition": 0, "from": 0, "to": 1}}}, "acks"},
+	} {
+		c.body["member_id"], c.body["generation"] = m.id, m.gen
+		status, raw := s.Do("POST", "/groups/g/"+c.route, c.body)
+		if e := wantError(t, status, raw, api.ErrInvalidTopicName); e.Details["field"] != c.field || e.Details["index"] != float64(0) {
+			t.Errorf("%s %v: details %v, want field %s, index 0", c.route, c.body, e.Details, c.field)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -160,9 +162,15 @@ func settleOf(req *api.AckRequest) (broker.Settle, error) {
 			// such a message could be delivered again.
 			return broker.Settle{}, invalidField("messages", "message %d: partition %d is not a partition", i, m.Partition).WithDetail("index", i)
 		}
+		if err := topicNameAt(m.Topic, "messages", i); err != nil {
+			return broker.Settle{}, err
+		}
 		s.Messages[i] = broker.MessageRef(m)
 	}
 	for i, r := range req.Ranges {
+		if err := topicNameAt(r.Topic, "ranges", i); err != nil {
+			return broker.Settle{}, err
+		}
 		s.Ranges[i] = broker.OffsetRange{Topic: r.Topic, Partition: r.Partition, From: r.From, To: r.To}
 	}
 	if err := broker.CheckRanges(s.Ranges); err != nil {
@@ -173,6 +181,18 @@ func settleOf(req *api.AckRequest) (broker.Settle, error) {
 		return broker.Settle{}, err
 	}
 	return s, nil
+}
+
+// topicNameAt refuses a name no topic can have, in entry i of field, as a
+// join does (INVALID_TOPIC_NAME): it was answered as a topic that does not
+// exist.
+func topicNameAt(name, field string, i int) error {
+	err := broker.ValidateTopicName(name)
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.WithDetail("field", field).WithDetail("index", i)
+	}
+	return err
 }
 
 func nackParams(req *api.AckRequest) (broker.NackParams, error) {
@@ -238,6 +258,15 @@ func settleError(err error) error {
 func commitParams(req api.CommitOffsetsRequest) (broker.CommitParams, error) {
 	if broker.Offsets(req.Offsets).Len() == 0 {
 		return broker.CommitParams{}, invalidField("offsets", "no offsets to commit")
+	}
+	for _, topic := range slices.Sorted(maps.Keys(req.Offsets)) {
+		if err := broker.ValidateTopicName(topic); err != nil {
+			var ae *api.Error
+			if errors.As(err, &ae) {
+				return broker.CommitParams{}, ae.WithDetail("field", "offsets")
+			}
+			return broker.CommitParams{}, err
+		}
 	}
 	return broker.CommitParams{MemberID: req.MemberID, Generation: req.Generation, Offsets: broker.Offsets(req.Offsets)}, nil
 }

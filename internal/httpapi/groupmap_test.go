@@ -46,12 +46,14 @@ func TestGroupBodyFieldErrors(t *testing.T) {
 		{"max_bytes", second(pollParams(api.PollRequest{MaxBytes: -1}, time.Minute)), api.ErrInvalidArgument, "max_bytes"},
 		{"wait_ms", second(pollParams(api.PollRequest{WaitMS: -1}, time.Minute)), api.ErrInvalidArgument, "wait_ms"},
 		{"no messages", second(settleOf(&api.AckRequest{})), api.ErrInvalidArgument, "messages"},
-		{"empty range", second(settleOf(&api.AckRequest{Ranges: []api.OffsetRange{{From: 3, To: 3}}})), api.ErrInvalidArgument, "ranges"},
+		{"empty range", second(settleOf(&api.AckRequest{Ranges: []api.OffsetRange{{Topic: "t", From: 3, To: 3}}})), api.ErrInvalidArgument, "ranges"},
 		{"negative offset", second(settleOf(&api.AckRequest{Messages: []api.MessageRef{{Offset: -1}}})), api.ErrInvalidArgument, "messages"},
-		{"delay_ms", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, DelayMS: -1})), api.ErrInvalidArgument, "delay_ms"},
-		{"release with delay", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{}}, Release: true, DelayMS: 5})), api.ErrInvalidArgument, "release"},
-		{"extend", second(extendParams(&api.AckRequest{Messages: []api.MessageRef{{}}, VisibilityTimeoutMS: -1})), api.ErrInvalidArgument, "visibility_timeout_ms"},
+		{"delay_ms", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{Topic: "t"}}, DelayMS: -1})), api.ErrInvalidArgument, "delay_ms"},
+		{"release with delay", second(nackParams(&api.AckRequest{Messages: []api.MessageRef{{Topic: "t"}}, Release: true, DelayMS: 5})), api.ErrInvalidArgument, "release"},
+		{"extend", second(extendParams(&api.AckRequest{Messages: []api.MessageRef{{Topic: "t"}}, VisibilityTimeoutMS: -1})), api.ErrInvalidArgument, "visibility_timeout_ms"},
 		{"commit", second(commitParams(api.CommitOffsetsRequest{})), api.ErrInvalidArgument, "offsets"},
+		// It was 404 TOPIC_NOT_FOUND, where a join says INVALID_TOPIC_NAME.
+		{"commit bad topic name", second(commitParams(api.CommitOffsetsRequest{Offsets: api.Offsets{"bad name": {0: 1}}})), api.ErrInvalidTopicName, "offsets"},
 		// It answered 200 committing nothing, even to an unknown member.
 		{"commit no partitions", second(commitParams(api.CommitOffsetsRequest{Offsets: api.Offsets{"orders": {}}})), api.ErrInvalidArgument, "offsets"},
 		{"reset to", second(resetParams("g", api.ResetOffsetsRequest{To: "yesterday"})), api.ErrInvalidArgument, "to"},
