@@ -51,6 +51,8 @@ func TestFetchFromOffsetWithMax(t *testing.T) {
 		{"offset=10", []int64{}, 10},
 		{"offset=latest", []int64{}, 10},
 		{"offset=0&max=1000000", []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 10},
+		// Past int64 it was refused as "a whole number of at least 1".
+		{"offset=0&max=99999999999999999999&wait_ms=99999999999999999999", []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 10},
 		{"offset=0&max_bytes=1", []int64{0}, 1}, // at least one message
 	} {
 		got := fetch(t, s, "t", 1, c.query)
@@ -86,6 +88,7 @@ func TestFetchRejectsBadInput(t *testing.T) {
 		{"/topics/t/partitions/0/messages?max=x", api.ErrInvalidArgument},
 		{"/topics/t/partitions/0/messages?max_bytes=-1", api.ErrInvalidArgument},
 		{"/topics/t/partitions/0/messages?wait_ms=-1", api.ErrInvalidArgument},
+		{"/topics/t/partitions/0/messages?max=-99999999999999999999", api.ErrInvalidArgument},
 		{"/topics/t/partitions/2/messages", api.ErrPartitionNotFound},
 		{"/topics/t/partitions/-1/messages", api.ErrPartitionNotFound},
 		{"/topics/t/partitions/x/messages", api.ErrInvalidArgument},

@@ -165,6 +165,9 @@ func queryInt(q url.Values, key string, def, lo, hi int64) (int64, error) {
 		return def, nil
 	}
 	v, err := parseCanonicalInt(q.Get(key), 64)
+	if errors.Is(err, strconv.ErrRange) && q.Get(key)[0] != '-' {
+		return hi, nil // past int64: lowered as any value past hi is
+	}
 	if err != nil || v < lo {
 		return 0, api.ErrInvalidArgument.Withf("%s %q must be a whole number of at least %d", key, q.Get(key), lo).WithDetail("field", key)
 	}
