@@ -176,15 +176,7 @@ func TestDLQPageAges(t *testing.T) {
 // reads its reason and group from it, and shows every header, the bytes
 // in base64. It showed "?" for both, reading only the headers object.
 func TestDLQPageReadsHeaderList(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives a browser")
-	}
-	b := newBrowser(t)
-	s := brokertest.Start(t)
-	cl, err := client.New(s.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, s, cl := newConsole(t, "", 0)
 	ctx := context.Background()
 	for _, name := range []string{"bin", api.DLQName("bin")} {
 		if _, err := cl.CreateTopic(ctx, api.CreateTopicRequest{Name: name, Partitions: 1}); err != nil {
