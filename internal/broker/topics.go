@@ -163,30 +163,51 @@ func (b *Broker) DeleteTopic(name string) error {
 	return nil
 }
 
+// CheckAddPartitions says whether AddPartitions(name, count) would be
+// refused, and why, without changing anything: a validate-only request
+// (Kafka's CreatePartitions) answers what the change itself would.
+func (b *Broker) CheckAddPartitions(name string, count int32) error {
+	b.adminMu.Lock()
+	defer b.adminMu.Unlock()
+	_, err := b.checkAddPartitionsLocked(name, count)
+	return err
+}
+
+// checkAddPartitionsLocked returns topic name if its partition count may
+// rise to count, or why not. The caller holds adminMu.
+func (b *Broker) checkAddPartitionsLocked(name string, count int32) (*topic, error) {
+	old, err := b.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkStorage(); err != nil {
+		return nil, err
+	}
+	cur := old.cfg.Partitions
+	switch {
+	case count <= cur:
+		return nil, api.ErrInvalidPartitions.
+			Withf("topic %q has %d partitions; the count can only increase", name, cur).
+			WithDetail("partitions", cur).WithDetail("count", count)
+	case count > b.cfg.MaxPartitions:
+		return nil, api.ErrInvalidPartitions.
+			Withf("count %d is more than the maximum of %d partitions", count, b.cfg.MaxPartitions).
+			WithDetail("max", b.cfg.MaxPartitions)
+	}
+	return old, nil
+}
+
 // AddPartitions raises a topic's partition count to count. The new count is
 // durable before it is answered. A count that is not larger is refused with
 // INVALID_PARTITIONS; so is one past the broker's maximum.
 func (b *Broker) AddPartitions(name string, count int32) (TopicInfo, error) {
 	b.adminMu.Lock()
 	defer b.adminMu.Unlock()
-	old, err := b.lookup(name)
+	old, err := b.checkAddPartitionsLocked(name, count)
 	if err != nil {
 		return TopicInfo{}, err
 	}
-	if err := b.checkStorage(); err != nil {
-		return TopicInfo{}, err
-	}
 	cur := old.cfg.Partitions
-	switch {
-	case count <= cur:
-		return TopicInfo{}, api.ErrInvalidPartitions.
-			Withf("topic %q has %d partitions; the count can only increase", name, cur).
-			WithDetail("partitions", cur).WithDetail("count", count)
-	case count > b.cfg.MaxPartitions:
-		return TopicInfo{}, api.ErrInvalidPartitions.
-			Withf("count %d is more than the maximum of %d partitions", count, b.cfg.MaxPartitions).
-			WithDetail("max", b.cfg.MaxPartitions)
-	}
 	cfg := old.cfg
 	cfg.Partitions = count
 	if err := b.meta.put(cfg); err != nil {
