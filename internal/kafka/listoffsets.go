@@ -14,11 +14,22 @@ const (
 )
 
 // listOffsets answers, per partition, the earliest or latest offset or the
-// first offset at or after a timestamp.
+// first offset at or after a timestamp; a partition asked more than once
+// is refused INVALID_REQUEST, as Kafka refuses it.
 func (s *Server) listOffsets(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	resp.SetVersion(req.Version)
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	named := map[tp]int{}
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			named[tp{rt.Topic, rp.Partition}]++
+		}
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -29,6 +40,10 @@ func (s *Server) listOffsets(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 			epoch, lerr := s.led(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			sp.LeaderEpoch = epoch
 			switch {
+			case named[tp{rt.Topic, rp.Partition}] > 1:
+				// Kafka refuses every entry of a partition asked twice:
+				// which answer would count is not defined.
+				sp.ErrorCode = kerr.InvalidRequest.Code
 			case terr != nil:
 				sp.ErrorCode = errorCode(terr)
 			case rp.Partition < 0 || int(rp.Partition) >= len(ti.Partitions):
