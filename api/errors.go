@@ -144,6 +144,11 @@ var (
 	// the newest the partition saw of its producer (details:
 	// producer_epoch). Nothing of the request was written.
 	ErrInvalidProducerEpoch = &Error{Code: "INVALID_PRODUCER_EPOCH", Status: http.StatusConflict, Kafka: kafkaInvalidProducerEpoch}
+	// ErrReplayInProgress: in a cluster, another node is replaying the
+	// same DLQ (details: node, until: when its claim lapses unless it
+	// renews it, RFC 3339). Retriable: retry once it is done; a claim
+	// whose node died is taken over once it lapses.
+	ErrReplayInProgress = &Error{Code: "REPLAY_IN_PROGRESS", Status: http.StatusConflict, Retriable: true, Kafka: kafkaUnknownServerError}
 	// ErrNotLeader: in a cluster, another node leads the partition read or
 	// written (details: partition, leader, leader_addr); go there.
 	ErrNotLeader = &Error{Code: "NOT_LEADER", Status: http.StatusMisdirectedRequest, Retriable: true, Kafka: kafkaNotLeaderForPartition}
@@ -198,7 +203,7 @@ func Codes() []*Error {
 		ErrNotFound, ErrNotClustered, ErrTopicNotFound, ErrPartitionNotFound, ErrGroupNotFound, ErrUnknownMember,
 		ErrTopicExists, ErrStaleGeneration, ErrFencedMember, ErrDuplicateInstance,
 		ErrInconsistentAssignor, ErrInconsistentProtocol, ErrNotOwner, ErrGroupNotEmpty, ErrNoOffset, ErrNotInFlight,
-		ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrNotLeader, ErrNotCoordinator,
+		ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrReplayInProgress, ErrNotLeader, ErrNotCoordinator,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrHeadersTooLarge, ErrTooManyRequests, ErrUnavailable,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,

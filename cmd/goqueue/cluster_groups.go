@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/groupstore"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/node"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
@@ -111,25 +113,30 @@ func (c *clusterBridge) ReadPoint(topic string, partition int32) error {
 	return c.n.ReadPartition(ctx, topic, partition)
 }
 
-// Replays reads a DLQ's replay record from the metadata.
-func (c *clusterBridge) Replays(dlq string) ([]byte, error) {
+// Replays reads a DLQ's replay record and its version from the metadata.
+func (c *clusterBridge) Replays(dlq string) ([]byte, uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
 	defer cancel()
-	record, err := c.n.Replays(ctx, dlq)
+	record, version, err := c.n.Replays(ctx, dlq)
 	if err != nil {
-		return nil, metaError(err)
+		return nil, 0, metaError(err)
 	}
-	return record, nil
+	return record, version, nil
 }
 
-// SetReplays replaces a DLQ's replay record in the metadata.
-func (c *clusterBridge) SetReplays(dlq string, record []byte) error {
+// SetReplays replaces a DLQ's replay record in the metadata if it is
+// still at version expect (else broker.ErrReplaysChanged).
+func (c *clusterBridge) SetReplays(dlq string, record []byte, expect uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
 	defer cancel()
-	if err := c.n.SetReplays(ctx, dlq, record); err != nil {
-		return metaError(err)
+	err := c.n.SetReplays(ctx, dlq, record, expect)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, meta.ErrReplaysChanged):
+		return fmt.Errorf("%w: %w", broker.ErrReplaysChanged, err)
 	}
-	return nil
+	return metaError(err)
 }
 
 // DeleteDLQ purges a DLQ of the cluster: it is deleted as DELETE /topics

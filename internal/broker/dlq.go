@@ -106,9 +106,15 @@ type ClusterDLQ interface {
 	ReadPoint(topic string, partition int32) error
 	// Replays is the replay record of a replicated DLQ (a dlqReplayed in
 	// JSON; nil: nothing replayed), which the cluster's metadata keeps
-	// with the topic, as of a linearizable read; SetReplays replaces it.
-	Replays(dlq string) ([]byte, error)
-	SetReplays(dlq string, record []byte) error
+	// with the topic, and its version (0: never set), as of a
+	// linearizable read. SetReplays replaces it if it is still at
+	// version expect, else fails ErrReplaysChanged (also when an
+	// earlier attempt of the same call, whose outcome was unknown, did
+	// replace it).
+	Replays(dlq string) (record []byte, version uint64, err error)
+	SetReplays(dlq string, record []byte, expect uint64) error
+	// ID is this node's ID, which a replay's claim names.
+	ID() uint64
 	// DeleteDLQ deletes a replicated DLQ from the cluster: every node's
 	// copy, and its replay record with it.
 	DeleteDLQ(dlq string) error

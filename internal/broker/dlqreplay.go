@@ -24,6 +24,9 @@ var dlqReplayedBucket = []byte("dlq-replayed")
 type dlqReplayed struct {
 	Born     int64                `json:"born"`
 	Replayed map[int32][][2]int64 `json:"replayed,omitempty"`
+	// Claim is the replay under way of a cluster's DLQ (dlqcluster.go);
+	// nil on a single broker's.
+	Claim *replayClaim `json:"claim,omitempty"`
 }
 
 func (d *dlqReplayed) has(p int32, off int64) bool {
@@ -212,50 +215,6 @@ func (b *Broker) ReplayDLQ(topic string, req ReplayParams) (ReplayResult, error)
 	return resp, err
 }
 
-// replayInCluster is ReplayDLQ for a DLQ that is a topic of the cluster,
-// asked of any node: it reads the DLQ from this node's copies once they
-// reflect every dead letter acknowledged before, writes each message
-// through its target partition's leader, wherever it is (as a dead letter
-// is written), and keeps its record in the cluster's metadata, with the
-// DLQ, so that a replay on another node, or after this one is gone, skips
-// what this one replayed. Replays on one node run one at a time
-// (replayMu); two asked of two nodes at once may both replay a message,
-// as a crash between a publish and its record may (at least once; the
-// replay count bounds them).
-func (b *Broker) replayInCluster(c ClusterDLQ, r *replay) error {
-	b.replayMu.Lock()
-	defer b.replayMu.Unlock()
-	name := r.dlq.cfg.Name
-	for _, p := range r.dlq.parts {
-		if r.req.Partition == nil || p.id == *r.req.Partition {
-			if err := c.ReadPoint(name, p.id); err != nil {
-				return err
-			}
-		}
-	}
-	record, err := c.Replays(name)
-	if err != nil {
-		return err
-	}
-	done := dlqReplayed{Born: r.dlq.cfg.CreatedAt}
-	if len(record) > 0 {
-		if err := json.Unmarshal(record, &done); err != nil {
-			return fmt.Errorf("broker: replay record of %s: %w", name, err)
-		}
-	}
-	r.done, r.via = &done, c.AppendVia
-	err = r.run()
-	if !r.req.DryRun && r.resp.Replayed > 0 {
-		// Also after a failed publish: what was published is recorded.
-		record, merr := json.Marshal(&done)
-		if merr == nil {
-			merr = c.SetReplays(name, record)
-		}
-		err = errors.Join(err, merr)
-	}
-	return err
-}
-
 // replay is one ReplayDLQ in progress.
 type replay struct {
 	b                   *Broker
@@ -267,7 +226,11 @@ type replay struct {
 	maxMsgs, maxReplays int
 	done                *dlqReplayed
 	via                 appendFunc // writes to a replicated target (nil: Publish's)
-	resp                *ReplayResult
+	// published, if set, runs after each layer published and added to
+	// done; its error ends the replay (a cluster's claim lost: see
+	// clusterReplay.renew).
+	published func() error
+	resp      *ReplayResult
 }
 
 // run goes through the DLQ offset by offset, every partition at each
@@ -329,6 +292,11 @@ func (r *replay) run() error {
 		r.resp.Replayed += len(layer)
 		r.resp.Messages = append(r.resp.Messages, dls...)
 		r.resp.NextOffset = off + 1
+		if len(layer) > 0 && !req.DryRun && r.published != nil {
+			if err := r.published(); err != nil {
+				return err
+			}
+		}
 		if r.resp.Replayed >= r.maxMsgs {
 			return nil
 		}

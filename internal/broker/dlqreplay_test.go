@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -212,7 +215,13 @@ type clusterDLQ struct {
 	loopRepl
 	reads   []int32
 	record  []byte
+	version uint64
 	deleted []string
+	// beforeSet, if set, runs before each SetReplays (another node's
+	// write landing first); lost makes it apply the write but answer
+	// ErrReplaysChanged (a retry of an attempt that went through).
+	beforeSet func()
+	lost      bool
 }
 
 func (c *clusterDLQ) Replicates(topic string) bool {
@@ -236,12 +245,24 @@ func (c *clusterDLQ) ReadPoint(topic string, partition int32) error {
 	return nil
 }
 
-func (c *clusterDLQ) Replays(string) ([]byte, error) { return c.record, nil }
+func (c *clusterDLQ) Replays(string) ([]byte, uint64, error) { return c.record, c.version, nil }
 
-func (c *clusterDLQ) SetReplays(_ string, record []byte) error {
-	c.record = record
+func (c *clusterDLQ) SetReplays(_ string, record []byte, expect uint64) error {
+	if c.beforeSet != nil {
+		c.beforeSet()
+	}
+	if expect != c.version {
+		return ErrReplaysChanged
+	}
+	c.record, c.version = record, c.version+1
+	if c.lost {
+		c.lost = false
+		return ErrReplaysChanged
+	}
 	return nil
 }
+
+func (c *clusterDLQ) ID() uint64 { return 1 }
 
 func (c *clusterDLQ) DeleteDLQ(dlq string) error {
 	c.deleted = append(c.deleted, dlq)
@@ -285,7 +306,7 @@ func TestReplayAndPurgeOfAClusterDLQ(t *testing.T) {
 	if r := f.replay(ReplayParams{}); r.Replayed != 0 || r.Skipped != 1 {
 		t.Fatalf("second replay %+v", r)
 	}
-	c.record = nil // as another cluster's: nothing replayed there
+	c.record, c.version = nil, 0 // as another cluster's: nothing replayed there
 	if r := f.replay(ReplayParams{DryRun: true}); r.Replayed != 1 {
 		t.Fatalf("replay without the record %+v", r)
 	}
@@ -298,6 +319,90 @@ func TestReplayAndPurgeOfAClusterDLQ(t *testing.T) {
 	}
 	if _, err := f.b.lookup(api.DLQName("orders")); err != nil {
 		t.Fatalf("the purge deleted this node's copy itself: %v", err)
+	}
+}
+
+// A replay of a cluster's DLQ claims it in the cluster's record first, by
+// a compare-and-set of the record's version: while another node's claim
+// holds (not lapsed), or when another node claims it first, the replay is
+// refused REPLAY_IN_PROGRESS and publishes nothing; a lapsed claim (its
+// node died) is taken over. The claim is cleared when the replay is done,
+// also when its write's outcome was unknown and went through. (Before,
+// two nodes replaying at once both replayed every message.)
+func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
+	now := time.Now()
+	other := func(until time.Time) []byte {
+		return []byte(fmt.Sprintf(`{"born":1,"claim":{"token":"theirs","node":2,"until":%d}}`, until.UnixMilli()))
+	}
+	for _, c := range []struct {
+		name      string
+		record    []byte
+		beforeSet func(c *clusterDLQ)
+		lost      bool
+		advance   time.Duration // the clock, after the claim
+		replayed  int
+	}{
+		{name: "unclaimed", replayed: 1},
+		{name: "claimed by a live replay elsewhere", record: other(now.Add(time.Second))},
+		{name: "claimed by a replay whose node died", record: other(now.Add(-time.Millisecond)), replayed: 1},
+		{name: "claimed first by another node", beforeSet: func(c *clusterDLQ) {
+			if c.version == 0 {
+				c.record, c.version = other(now.Add(replayLease)), 1
+			}
+		}},
+		{name: "a claim whose outcome was unknown", lost: true, replayed: 1},
+		{name: "taken over while it ran, its node paused past the lease", beforeSet: func(c *clusterDLQ) {
+			if c.version == 1 { // its renewal, after it published
+				c.record, c.version = other(now.Add(2*replayLease)), 2
+			}
+		}, advance: replayLease},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newReplayFixture(t)
+			cl := &clusterDLQ{loopRepl: loopRepl{b: f.b, entries: map[int32]int{}}}
+			f.b.SetReplicator(cl)
+			f.publish("a", "b")
+			f.poll("billing", "b")
+			cl.record, cl.lost = c.record, c.lost
+			if c.record != nil {
+				cl.version = 7
+			}
+			clock := now
+			f.b.now = func() time.Time { return clock }
+			cl.beforeSet = func() {
+				if c.beforeSet != nil {
+					c.beforeSet(cl)
+				}
+				if cl.version == 0 {
+					clock = clock.Add(c.advance)
+				}
+			}
+			before := cl.entries[0]
+			r, err := f.b.ReplayDLQ("orders", ReplayParams{})
+			if c.advance > 0 {
+				// It published before it found its claim lost.
+				if !errors.Is(err, api.ErrReplayInProgress) || !strings.Contains(err.Error(), "node 2") {
+					t.Fatalf("replay: %v; want REPLAY_IN_PROGRESS naming node 2", err)
+				}
+				return
+			}
+			if c.replayed == 0 {
+				if !errors.Is(err, api.ErrReplayInProgress) || cl.entries[0] != before {
+					t.Fatalf("replay: %v, %d appends; want REPLAY_IN_PROGRESS and none", err, cl.entries[0]-before)
+				}
+				return
+			}
+			if err != nil || r.Replayed != c.replayed {
+				t.Fatalf("replay: %+v, %v", r, err)
+			}
+			var d dlqReplayed
+			if err := json.Unmarshal(cl.record, &d); err != nil || d.Claim != nil || !d.has(0, 0) {
+				t.Fatalf("record after the replay %s (%v): want offset 0 replayed, no claim", cl.record, err)
+			}
+			if r := f.replay(ReplayParams{}); r.Replayed != 0 || r.Skipped != 1 {
+				t.Fatalf("second replay %+v", r)
+			}
+		})
 	}
 }
 

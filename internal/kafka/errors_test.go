@@ -72,7 +72,7 @@ func TestErrorTableKafkaColumn(t *testing.T) {
 		api.ErrNotFound: true, api.ErrMethodNotAllowed: true, api.ErrUnsupportedMedia: true,
 		api.ErrForbidden: true, api.ErrInternal: true,
 		api.ErrNoOffset: true, api.ErrNotInFlight: true, api.ErrDuplicateInstance: true,
-		api.ErrHeadersTooLarge: true,
+		api.ErrHeadersTooLarge: true, api.ErrReplayInProgress: true, // DLQ replays are HTTP-only
 	}
 	rejoin := map[*api.Error]bool{api.ErrStaleGeneration: true, api.ErrDuplicateInstance: true}
 	for _, e := range api.Codes() {

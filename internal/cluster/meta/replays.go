@@ -2,6 +2,7 @@ package meta
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 )
 
@@ -12,15 +13,26 @@ import (
 // node sees what replays on the others did, the record outlives the node
 // that wrote it, and it goes with the topic (a DLQ purged, then created
 // again by the next dead letter, starts with nothing replayed). The
-// metadata never reads the record: its format is the broker's.
+// metadata never reads the record: its format is the broker's. Each
+// replacement counts up the topic's ReplaysVersion, which a SetReplays
+// may expect (a compare-and-set): so the broker claims a replay in the
+// record, once for the whole cluster, and two nodes never both replay.
 
 // SetReplays replaces the replay record of topic Name. ID, if set, must be
 // the topic's, so a record is never given to a topic created again.
+// Expect, if set, must be the topic's ReplaysVersion (0: never set), else
+// the record is left as it is (ErrReplaysChanged).
 type SetReplays struct {
 	Name    string          `json:"name"`
 	ID      TopicID         `json:"id,omitzero"`
 	Replays json.RawMessage `json:"replays"`
+	Expect  *uint64         `json:"expect,omitempty"`
 }
+
+// ErrReplaysChanged refuses a SetReplays whose Expect is not the topic's
+// ReplaysVersion: another SetReplays replaced the record since the
+// proposer read it.
+var ErrReplaysChanged = errors.New("meta: the replay record changed")
 
 // maxReplaysBytes bounds a record. Replayed offsets are kept as ranges,
 // so a record stays small unless replays filtered by group or reason
@@ -36,7 +48,11 @@ func (s *Store) setReplaysLocked(r SetReplays) Result {
 	if len(r.Replays) > maxReplaysBytes || !json.Valid(r.Replays) {
 		return Result{Err: fmt.Errorf("%w: replay record of %q (%d bytes) is not JSON or is larger than %d bytes", ErrInvalid, r.Name, len(r.Replays), maxReplaysBytes)}
 	}
+	if r.Expect != nil && *r.Expect != t.ReplaysVersion {
+		return Result{Err: fmt.Errorf("%w: %q is at version %d, not %d", ErrReplaysChanged, r.Name, t.ReplaysVersion, *r.Expect)}
+	}
 	t.Replays = r.Replays
+	t.ReplaysVersion++
 	out := t.clone()
 	return Result{Topic: &out}
 }

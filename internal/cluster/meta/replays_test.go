@@ -3,6 +3,7 @@ package meta
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -42,7 +43,45 @@ func TestSetReplaysKeptWithTheTopic(t *testing.T) {
 	}
 	apply(t, s, s.Applied()+1, Command{DeleteTopic: &DeleteTopic{Name: "o.dlq"}})
 	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "o.dlq", ID: TopicID{2}, Partitions: 2, ReplicationFactor: 3}})
-	if tp, _ := s.Topic("o.dlq"); tp.Replays != nil {
-		t.Fatalf("a DLQ created again inherits the record %s", tp.Replays)
+	if tp, _ := s.Topic("o.dlq"); tp.Replays != nil || tp.ReplaysVersion != 0 {
+		t.Fatalf("a DLQ created again inherits the record %s (version %d)", tp.Replays, tp.ReplaysVersion)
+	}
+}
+
+// A SetReplays that expects a version replaces the record only at that
+// version (a compare-and-set: a replay's claim, taken once in the
+// cluster); each replacement counts the version up, snapshots keep it.
+func TestSetReplaysComparesTheVersion(t *testing.T) {
+	s := New()
+	register(t, s, 1, 2, 3)
+	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "o.dlq", ID: TopicID{1}, Partitions: 1, ReplicationFactor: 3}})
+	v := func(n uint64) *uint64 { return &n }
+	for i, c := range []struct {
+		expect  *uint64
+		want    error
+		version uint64
+	}{
+		{v(1), ErrReplaysChanged, 0}, // nothing set yet: version 0
+		{v(0), nil, 1},
+		{v(0), ErrReplaysChanged, 1}, // a second claimant of version 0
+		{nil, nil, 2},                // unconditional
+		{v(2), nil, 3},
+		{v(2), ErrReplaysChanged, 3},
+	} {
+		rec := json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
+		r := apply(t, s, s.Applied()+1, Command{SetReplays: &SetReplays{Name: "o.dlq", ID: TopicID{1}, Replays: rec, Expect: c.expect}})
+		tp, _ := s.Topic("o.dlq")
+		if !errors.Is(r.Err, c.want) || tp.ReplaysVersion != c.version || (c.want == nil) != (string(tp.Replays) == string(rec)) {
+			t.Fatalf("%d: SetReplays expecting %v: %v, version %d, record %s; want %v, version %d", i, c.expect, r.Err, tp.ReplaysVersion, tp.Replays, c.want, c.version)
+		}
+	}
+	restored := testkit.Restored(t, New, testkit.Snap(t, s))
+	if tp, _ := restored.Topic("o.dlq"); tp.ReplaysVersion != 3 {
+		t.Fatalf("restored version %d, want 3", tp.ReplaysVersion)
+	}
+	apply(t, s, s.Applied()+1, Command{DeleteTopic: &DeleteTopic{Name: "o.dlq"}})
+	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "o.dlq", ID: TopicID{2}, Partitions: 1, ReplicationFactor: 3}})
+	if tp, _ := s.Topic("o.dlq"); tp.ReplaysVersion != 0 {
+		t.Fatalf("a DLQ created again inherits the version %d", tp.ReplaysVersion)
 	}
 }

@@ -68,8 +68,11 @@ type Topic struct {
 	ReplicationFactor int             `json:"replication_factor"`
 	Partitions        []Partition     `json:"partitions"`
 	Settings          json.RawMessage `json:"settings,omitempty"` // see CreateTopic
-	// Replays is the record of the topic's DLQ replays (replays.go).
-	Replays json.RawMessage `json:"replays,omitempty"`
+	// Replays is the record of the topic's DLQ replays (replays.go);
+	// ReplaysVersion counts the SetReplays that replaced it, for their
+	// compare-and-set.
+	Replays        json.RawMessage `json:"replays,omitempty"`
+	ReplaysVersion uint64          `json:"replays_version,omitempty"`
 }
 
 // data is the whole replicated state; what snapshots hold.

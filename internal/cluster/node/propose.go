@@ -75,6 +75,7 @@ type answer struct {
 var refusals = []error{
 	meta.ErrTopicExists, meta.ErrUnknownTopic, meta.ErrTooFewNodes,
 	meta.ErrInvalid, meta.ErrTopicIDInUse, meta.ErrPartitionCount,
+	meta.ErrReplaysChanged,
 }
 
 // Propose applies cmd through the metadata group, wherever its leader is,

@@ -134,25 +134,28 @@ func (n *Node) AlterTopic(ctx context.Context, name string, partitions int32, se
 }
 
 // Replays is the replay record of topic, a DLQ of the cluster
-// (meta.SetReplays), as of a linearizable read of the metadata.
-// Errors: current's.
-func (n *Node) Replays(ctx context.Context, name string) (json.RawMessage, error) {
+// (meta.SetReplays), and its version, as of a linearizable read of the
+// metadata. Errors: current's.
+func (n *Node) Replays(ctx context.Context, name string) (json.RawMessage, uint64, error) {
 	t, err := n.current(ctx, name)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return t.Replays, nil
+	return t.Replays, t.ReplaysVersion, nil
 }
 
-// SetReplays replaces topic's replay record through the metadata group,
-// naming the topic's ID so that a record never lands on a topic created
-// again meanwhile. A retry sets the same record again.
-func (n *Node) SetReplays(ctx context.Context, name string, record json.RawMessage) error {
+// SetReplays replaces topic's replay record through the metadata group if
+// it is still at version expect (else meta.ErrReplaysChanged), naming the
+// topic's ID so that a record never lands on a topic created again
+// meanwhile. A retry of an attempt whose outcome was unknown, and which
+// did replace it, is refused ErrReplaysChanged: the caller reads the
+// record again to tell.
+func (n *Node) SetReplays(ctx context.Context, name string, record json.RawMessage, expect uint64) error {
 	t, err := n.current(ctx, name)
 	if err != nil {
 		return err
 	}
-	r, err := n.Propose(ctx, meta.Command{SetReplays: &meta.SetReplays{Name: name, ID: t.ID, Replays: record}})
+	r, err := n.Propose(ctx, meta.Command{SetReplays: &meta.SetReplays{Name: name, ID: t.ID, Replays: record, Expect: &expect}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,197 @@
+package broker
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// A DLQ of a cluster may be replayed on any node, and its replay record
+// is the cluster's (ClusterDLQ.Replays). Two replays of it at once, on two
+// nodes, would each read the same record and both publish what it does
+// not list yet: every message twice. So a replay first claims the DLQ in
+// the record, by a compare-and-set on the record's version: of two
+// claimants of one version, one wins and the other is answered
+// REPLAY_IN_PROGRESS. The claim is a lease (replayLease): the replay
+// renews it, with what it replayed so far, while it runs, and clears it
+// when done; a claim whose node died lapses and the next replay takes it
+// over, with the record as last renewed (what the dead node replayed
+// after that is replayed again: at least once, the replay count bounds
+// it). Leases are compared with this node's clock against the claimant's:
+// nodes whose clocks differ by more than a lease may take over a live
+// claim; the claimant then finds it lost at its next renewal and stops.
+
+// replayLease is how long a replay's claim on a cluster's DLQ holds
+// without renewal; the replay renews it every third of that.
+const replayLease = 15 * time.Second
+
+// replayClaim is the replay under way of a cluster's DLQ: Token is its
+// own, Node the node running it; it lapses at Until (Unix milliseconds).
+type replayClaim struct {
+	Token string `json:"token"`
+	Node  uint64 `json:"node"`
+	Until int64  `json:"until"`
+}
+
+// ErrReplaysChanged is ClusterDLQ.SetReplays's refusal: the record is no
+// longer at the version the caller expected.
+var ErrReplaysChanged = errors.New("broker: the DLQ's replay record changed")
+
+// replayInCluster is ReplayDLQ for a DLQ that is a topic of the cluster,
+// asked of any node: it claims the DLQ (unless a dry run), reads it from
+// this node's copies once they reflect every dead letter acknowledged
+// before, writes each message through its target partition's leader,
+// wherever it is (as a dead letter is written), and keeps its record in
+// the cluster's metadata, with the DLQ, so that a replay on another node,
+// or after this one is gone, skips what this one replayed. Replays on one
+// node wait for each other (replayMu); on two nodes, the second is
+// refused REPLAY_IN_PROGRESS while the first holds its claim.
+func (b *Broker) replayInCluster(c ClusterDLQ, r *replay) error {
+	b.replayMu.Lock()
+	defer b.replayMu.Unlock()
+	cr := &clusterReplay{b: b, c: c, name: r.dlq.cfg.Name, born: r.dlq.cfg.CreatedAt}
+	var err error
+	if r.req.DryRun {
+		_, err = cr.read()
+	} else {
+		err = cr.claim()
+	}
+	if err != nil {
+		return err
+	}
+	for _, p := range r.dlq.parts {
+		if r.req.Partition == nil || p.id == *r.req.Partition {
+			if err = c.ReadPoint(cr.name, p.id); err != nil {
+				break
+			}
+		}
+	}
+	if err == nil {
+		r.done, r.via, r.published = &cr.done, c.AppendVia, cr.renew
+		err = r.run()
+	}
+	if !r.req.DryRun && !errors.Is(err, api.ErrReplayInProgress) {
+		// Also after a failed publish: what was published is recorded.
+		err = errors.Join(err, cr.put(nil))
+	}
+	return err
+}
+
+// clusterReplay is one replay's hold of a cluster DLQ's record: done as
+// this replay has it, at version of the record, claimed with token.
+type clusterReplay struct {
+	b       *Broker
+	c       ClusterDLQ
+	name    string
+	born    int64
+	done    dlqReplayed
+	version uint64
+	token   string
+	renewAt time.Time
+}
+
+// read reads the record into done and version, and returns it as stored.
+func (cr *clusterReplay) read() ([]byte, error) {
+	record, version, err := cr.c.Replays(cr.name)
+	if err != nil {
+		return nil, err
+	}
+	cr.done, cr.version = dlqReplayed{Born: cr.born}, version
+	if len(record) > 0 {
+		if err := json.Unmarshal(record, &cr.done); err != nil {
+			return nil, fmt.Errorf("broker: replay record of %s: %w", cr.name, err)
+		}
+	}
+	return record, nil
+}
+
+// claim claims the DLQ for this replay, taking over a claim that lapsed.
+// Errors: REPLAY_IN_PROGRESS while another replay holds it, Replays's and
+// SetReplays's.
+func (cr *clusterReplay) claim() error {
+	if _, err := cr.read(); err != nil {
+		return err
+	}
+	if cl := cr.done.Claim; cl != nil && cr.b.now().UnixMilli() < cl.Until {
+		return inProgress(cr.name, cl)
+	}
+	cr.token = rand.Text()
+	return cr.put(cr.lease())
+}
+
+// lease is this replay's claim, renewed from now.
+func (cr *clusterReplay) lease() *replayClaim {
+	now := cr.b.now()
+	cr.renewAt = now.Add(replayLease / 3)
+	return &replayClaim{Token: cr.token, Node: cr.c.ID(), Until: now.Add(replayLease).UnixMilli()}
+}
+
+// renew records what the replay did so far and extends its claim, once a
+// third of the lease has passed since the last time.
+func (cr *clusterReplay) renew() error {
+	if cr.b.now().Before(cr.renewAt) {
+		return nil
+	}
+	return cr.put(cr.lease())
+}
+
+// put writes done with claim (nil: the replay is over) at version. Refused
+// because the record changed, it reads it again: the record it wrote (an
+// attempt whose outcome was unknown went through) is written; one still
+// claimed by this replay is written again at its version; one another
+// replay claimed, which took this one's over once it lapsed, is
+// REPLAY_IN_PROGRESS, and what this replay did since its last renewal
+// is not recorded.
+func (cr *clusterReplay) put(claim *replayClaim) error {
+	d := cr.done
+	d.Claim = claim
+	record, err := json.Marshal(&d)
+	if err != nil {
+		return err
+	}
+	for range 3 {
+		err = cr.c.SetReplays(cr.name, record, cr.version)
+		if !errors.Is(err, ErrReplaysChanged) {
+			if err == nil {
+				cr.version++
+			}
+			return err
+		}
+		stored, version, rerr := cr.c.Replays(cr.name)
+		if rerr != nil {
+			return rerr
+		}
+		if bytes.Equal(stored, record) {
+			cr.version = version
+			return nil
+		}
+		var now dlqReplayed
+		if err := json.Unmarshal(stored, &now); err != nil {
+			return fmt.Errorf("broker: replay record of %s: %w", cr.name, err)
+		}
+		if cl := now.Claim; cl == nil || cl.Token != cr.token {
+			if cl == nil {
+				cl = &replayClaim{}
+			}
+			return inProgress(cr.name, cl)
+		}
+		cr.version = version
+	}
+	return api.ErrUnavailable.Withf("the replay record of %s kept changing; retry", cr.name)
+}
+
+// inProgress is REPLAY_IN_PROGRESS for cl, another replay's claim on dlq
+// (its zero value: a replay that has finished meanwhile).
+func inProgress(dlq string, cl *replayClaim) error {
+	if cl.Token == "" {
+		return api.ErrReplayInProgress.Withf("another replay of %s took over this one; what this one replayed since it last recorded its progress is not recorded; retry", dlq)
+	}
+	until := time.UnixMilli(cl.Until).UTC()
+	return api.ErrReplayInProgress.Withf("node %d is replaying %s (its claim lapses at %s unless it renews it); retry once it is done", cl.Node, dlq, until.Format(time.RFC3339)).
+		WithDetail("node", cl.Node).WithDetail("until", until.Format(time.RFC3339))
+}
