@@ -155,7 +155,8 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 
 // ReadPartition waits until this node's copy of partition of topic
 // reflects every write acknowledged before the call (a Raft ReadIndex of
-// the partition's group), so a read served from it next is not stale: a
+// the partition's group; of a replica's, for a partition this node
+// mirrors: readMirror), so a read served from it next is not stale: a
 // leader just elected has applied its predecessor's entries, and one
 // deposed without knowing it (paused, cut off) cannot confirm and is
 // refused. Errors: TOPIC_NOT_FOUND or PARTITION_NOT_FOUND (not in the
@@ -171,6 +172,9 @@ func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32)
 	case partition < 0 || int(partition) >= len(tp.Partitions):
 		return api.ErrPartitionNotFound.Withf("topic %q has partitions 0..%d in the cluster's metadata; there is no partition %d", topic, len(tp.Partitions)-1, partition).
 			WithDetail("topic", topic).WithDetail("partition", partition).WithDetail("partitions", len(tp.Partitions))
+	}
+	if p := tp.Partitions[partition]; !slices.Contains(p.Replicas, n.cfg.ID) {
+		return n.readMirror(ctx, topic, p)
 	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()

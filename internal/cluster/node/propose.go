@@ -38,6 +38,8 @@ type request struct {
 	Append *appendRequest `json:"append,omitempty"`
 	// Join comes from a peer with no Raft state (identity.go).
 	Join *joinRequest `json:"join,omitempty"`
+	// ReadPoint asks a replica for a mirror's read point (mirrorread.go).
+	ReadPoint *readPointRequest `json:"read_point,omitempty"`
 }
 
 // answer is a call's reply.
@@ -69,6 +71,8 @@ type answer struct {
 	// cluster, or the generation the metadata gave the caller.
 	Fresh bool   `json:"fresh,omitempty"`
 	Gen   uint64 `json:"gen,omitempty"`
+	// End answers a ReadPoint: the end of the replica's log.
+	End int64 `json:"end,omitempty"`
 }
 
 // refusals are the meta errors an answer can carry.
@@ -173,6 +177,8 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 		a = n.serveAppend(ctx, *req.Append)
 	case err == nil && req.Join != nil:
 		a = n.serveJoin(ctx, from, *req.Join)
+	case err == nil && req.ReadPoint != nil:
+		a = n.serveReadPoint(ctx, *req.ReadPoint)
 	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
 	default:
