@@ -18,17 +18,23 @@ import (
 // the record, by a compare-and-set on the record's version: of two
 // claimants of one version, one wins and the other is answered
 // REPLAY_IN_PROGRESS. The claim is a lease (replayLease): the replay
-// renews it, with what it replayed so far, while it runs, and clears it
-// when done; a claim whose node died lapses and the next replay takes it
-// over, with the record as last renewed (what the dead node replayed
-// after that is replayed again: at least once, the replay count bounds
-// it). Leases are compared with this node's clock against the claimant's:
+// renews it, with what it replayed so far, every replayRenewEvery while
+// it runs, and clears it when done; a claim whose node died lapses and
+// the next replay takes it over, with the record as last renewed (what
+// the dead node replayed after that is replayed again: at least once,
+// the replay count bounds it). That node, restarted, takes its own claim
+// over at once: replayMu holds its replays one at a time, so a claim of
+// its own it meets is of a replay that ended with its process. Leases are compared with this node's clock against the claimant's:
 // nodes whose clocks differ by more than a lease may take over a live
 // claim; the claimant then finds it lost at its next renewal and stops.
 
 // replayLease is how long a replay's claim on a cluster's DLQ holds
-// without renewal; the replay renews it every third of that.
-const replayLease = 15 * time.Second
+// without renewal; the replay renews it, recording its progress, every
+// replayRenewEvery (a metadata write each: what a crash replays twice).
+const (
+	replayLease      = 15 * time.Second
+	replayRenewEvery = time.Second
+)
 
 // replayClaim is the replay under way of a cluster's DLQ: Token is its
 // own, Node the node running it; it lapses at Until (Unix milliseconds).
@@ -110,14 +116,15 @@ func (cr *clusterReplay) read() ([]byte, error) {
 	return record, nil
 }
 
-// claim claims the DLQ for this replay, taking over a claim that lapsed.
+// claim claims the DLQ for this replay, taking over a claim that lapsed
+// or is this node's own (of a replay its process ended with).
 // Errors: REPLAY_IN_PROGRESS while another replay holds it, Replays's and
 // SetReplays's.
 func (cr *clusterReplay) claim() error {
 	if _, err := cr.read(); err != nil {
 		return err
 	}
-	if cl := cr.done.Claim; cl != nil && cr.b.now().UnixMilli() < cl.Until {
+	if cl := cr.done.Claim; cl != nil && cl.Node != cr.c.ID() && cr.b.now().UnixMilli() < cl.Until {
 		return inProgress(cr.name, cl)
 	}
 	cr.token = rand.Text()
@@ -127,12 +134,12 @@ func (cr *clusterReplay) claim() error {
 // lease is this replay's claim, renewed from now.
 func (cr *clusterReplay) lease() *replayClaim {
 	now := cr.b.now()
-	cr.renewAt = now.Add(replayLease / 3)
+	cr.renewAt = now.Add(replayRenewEvery)
 	return &replayClaim{Token: cr.token, Node: cr.c.ID(), Until: now.Add(replayLease).UnixMilli()}
 }
 
-// renew records what the replay did so far and extends its claim, once a
-// third of the lease has passed since the last time.
+// renew records what the replay did so far and extends its claim, once
+// replayRenewEvery has passed since the last time.
 func (cr *clusterReplay) renew() error {
 	if cr.b.now().Before(cr.renewAt) {
 		return nil

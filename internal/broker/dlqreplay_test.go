@@ -345,6 +345,7 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 		{name: "unclaimed", replayed: 1},
 		{name: "claimed by a live replay elsewhere", record: other(now.Add(time.Second))},
 		{name: "claimed by a replay whose node died", record: other(now.Add(-time.Millisecond)), replayed: 1},
+		{name: "claimed by this node before it restarted", record: []byte(fmt.Sprintf(`{"born":1,"claim":{"token":"before","node":1,"until":%d}}`, now.Add(time.Second).UnixMilli())), replayed: 1},
 		{name: "claimed first by another node", beforeSet: func(c *clusterDLQ) {
 			if c.version == 0 {
 				c.record, c.version = other(now.Add(replayLease)), 1
