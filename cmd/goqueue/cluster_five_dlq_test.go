@@ -20,6 +20,8 @@ import (
 // them: the second is refused REPLAY_IN_PROGRESS, or runs after the first
 // and skips what it replayed. (Before, the node with no replica answered
 // UNAVAILABLE, and two replays at once both replayed every message.)
+// A group's reset on such a node reads the partition's end there once
+// current too.
 func TestBinaryClusterFiveNodesDLQReplayOnceFromAnyNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -110,5 +112,33 @@ func TestBinaryClusterFiveNodesDLQReplayOnceFromAnyNode(t *testing.T) {
 	var rr api.DLQReplayResponse
 	if st := c.do(outside[0], "POST", "/topics/"+src+"/dlq/replay", `{}`, &rr); st != http.StatusOK || rr.Replayed != 0 || rr.Skipped != n {
 		t.Fatalf("a third replay: %d %+v, want every dead letter skipped", st, rr)
+	}
+
+	// A reset to latest on a coordinator holding no replica of the topic
+	// (its mirror lags the leader) passes every message published before
+	// it. (Before, it read the mirror as it was: the group stopped short
+	// of messages just acknowledged, and consumed them again.)
+	srcTopic, _ := c.clusterTopicOn(1, src)
+	var group string
+	var mirror uint64
+	for i := 0; mirror == 0; i++ {
+		if i == 100 {
+			t.Fatalf("no group of 100 is coordinated by a node outside %s's replicas %v", src, srcTopic.Partitions[0].Replicas)
+		}
+		group = fmt.Sprintf("fdl-reset-%d", i)
+		if co := c.coordinatorOf(1, group); co != 0 && !slices.Contains(srcTopic.Partitions[0].Replicas, co) {
+			mirror = co
+		}
+	}
+	for round := range 5 {
+		res, err := p.Publish(ctx, src, &client.Record{Value: fmt.Appendf(nil, "r%d", round)})
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		var rs api.ResetOffsetsResponse
+		if st := c.do(mirror, "POST", "/groups/"+group+"/offsets/reset", `{"to":"latest","topics":["fdl"]}`, &rs); st != http.StatusOK ||
+			rs.Offsets[src][0] != res.Offset+1 {
+			t.Fatalf("round %d: reset to latest on node %d just after a message at offset %d: %d %+v", round, mirror, res.Offset, st, rs)
+		}
 	}
 }

@@ -288,6 +288,16 @@ func (g *groupShards) Holds(topic string, partition int32) bool {
 	return false
 }
 
+// ReadPoint is Replicated.ReadPoint: node.ReadPartition for a topic of
+// the metadata (a replica's ReadIndex, or a mirror's read point), nothing
+// for one local to this node.
+func (g *groupShards) ReadPoint(ctx context.Context, topic string, partition int32) error {
+	if _, ok := g.n.Placement(topic); !ok {
+		return nil
+	}
+	return g.n.ReadPartition(ctx, topic, partition)
+}
+
 // Confirm is Replicated.Confirm, through the group's shard.
 func (g *groupShards) Confirm(ctx context.Context, group string, epoch uint64) error {
 	shard := groupstore.ShardOf(group)

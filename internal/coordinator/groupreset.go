@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"cmp"
+	"context"
 	"maps"
 	"math"
 	"slices"
@@ -176,7 +177,13 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 				if req.commit && off < 0 {
 					off = c.negativeCommit(tp, off)
 				}
-				err := c.checkResetOffset(tp, off, req.commit)
+				var err error
+				if !req.commit {
+					err = c.current(tp)
+				}
+				if err == nil {
+					err = c.checkResetOffset(tp, off, req.commit)
+				}
 				switch {
 				case err == nil && off == forgotten:
 					if _, ok := cg.committed[tp]; ok {
@@ -231,6 +238,11 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 		for i, part := range parts {
 			id := ids[i]
 			tp := delivery.TP{Topic: t, Partition: id}
+			if !req.commit {
+				if err := c.current(tp); err != nil {
+					return nil, nil, err
+				}
+			}
 			earliest, hwm := part.EarliestOffset(), part.HighWatermark()
 			var off int64
 			switch req.To {
@@ -268,6 +280,20 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 		}
 	}
 	return plan, nil, nil
+}
+
+// current makes this node's copy of tp current before an operator's reset
+// reads its bounds (Replicated.ReadPoint): on a cluster node that copy is
+// a follower's or a mirror's, which lags its leader, and a reset to
+// latest just after a publish acknowledged left the group before the
+// message, as an offset at the leader's high watermark was refused. A
+// Kafka commit (req.commit) does not come here: it waits for its copies
+// (AwaitCopies) instead.
+func (c *Coordinator) current(tp delivery.TP) error {
+	if c.repl == nil {
+		return nil
+	}
+	return c.repl.ReadPoint(context.Background(), tp.Topic, tp.Partition)
 }
 
 // earliestCommit is the offset kafkajs commits to move a group to a

@@ -51,6 +51,12 @@ type Replicated interface {
 	// replica or a mirror of it, or a topic local to this node); a node
 	// that does not keeps an empty log in its place.
 	Holds(topic string, partition int32) bool
+	// ReadPoint waits until this node's copy of a partition (a replica's
+	// or a mirror's; nil at once for a topic local to this node) reflects
+	// every write acknowledged before the call, as a read of it from its
+	// leader would: an operator's reset reads its bounds. Errors are
+	// *api.Error (UNAVAILABLE: retry).
+	ReadPoint(ctx context.Context, topic string, partition int32) error
 }
 
 // confirm is Replicated.Confirm for a poll of cg that took messages (see

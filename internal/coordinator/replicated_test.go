@@ -30,6 +30,8 @@ type fakeRepl struct {
 	// gate, if set, is called (outside mu) by each offset write before it
 	// is applied or failed; confirming, by each Confirm.
 	gate, confirming func()
+	// readPoint, if set, is called (outside mu) by each ReadPoint.
+	readPoint func(topic string, partition int32)
 }
 
 func (r *fakeRepl) claimEpoch(e uint64) {
@@ -117,6 +119,17 @@ func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 
 // Holds: this fake holds every partition (a single node's copies).
 func (r *fakeRepl) Holds(string, int32) bool { return true }
+
+// ReadPoint runs readPoint, if set: a copy catching up with its leader.
+func (r *fakeRepl) ReadPoint(_ context.Context, topic string, partition int32) error {
+	r.mu.Lock()
+	rp := r.readPoint
+	r.mu.Unlock()
+	if rp != nil {
+		rp(topic, partition)
+	}
+	return nil
+}
 
 func (r *fakeRepl) Confirm(ctx context.Context, _ string, epoch uint64) error {
 	r.mu.Lock()
@@ -423,5 +436,44 @@ func retriedAckWaitsForARewrite(t *testing.T) {
 	}
 	if got := f.committed(); got != 5 {
 		t.Fatalf("the retry answered with committed %d, want 5", got)
+	}
+}
+
+// On a cluster node the coordinator's copy of a partition is a follower's
+// or a mirror's, behind its leader by what it has not fetched yet. An
+// operator's reset reads the partition's bounds from the copy made
+// current first (Replicated.ReadPoint): to latest, the group passes every
+// message acknowledged before the reset; an offset at the leader's high
+// watermark is taken. (Before, on five nodes, a reset to latest just
+// after a publish of three messages left the group before them, and an
+// offset at the leader's high watermark was refused OFFSET_OUT_OF_RANGE.)
+func TestReplicatedResetReadsACurrentCopy(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		req  ResetParams
+	}{
+		{"latest", ResetParams{To: ResetLatest, Topics: []string{"t"}}},
+		{"offsets", ResetParams{To: ResetOffsets, Offsets: Offsets{"t": {0: 5}}}},
+		{"shift", ResetParams{To: ResetShift, Topics: []string{"t"}, Shift: 5}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			co, tb := openTest(t, nil)
+			tb.createTopic("t", 1)
+			co.syncTopics()
+			tb.publish("t", 0, []byte("a"), []byte("b")) // in this copy
+			r := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+			co.Replicate(r)
+			r.adopt(co, 1)
+			behind := 3 // acknowledged by the leader, not fetched yet
+			r.readPoint = func(topic string, p int32) {
+				for ; behind > 0; behind-- {
+					tb.publish(topic, p, []byte("late"))
+				}
+			}
+			res, err := co.ResetOffsets("g", c.req)
+			if err != nil || res.Offsets["t"][0] != 5 {
+				t.Fatalf("reset: %+v, %v; want t/0 at 5, the leader's high watermark", res, err)
+			}
+		})
 	}
 }
