@@ -126,17 +126,17 @@ func (c *clusterBridge) Replays(dlq string) ([]byte, uint64, error) {
 
 // SetReplays replaces a DLQ's replay record in the metadata if it is
 // still at version expect (else broker.ErrReplaysChanged).
-func (c *clusterBridge) SetReplays(dlq string, record []byte, expect uint64) error {
+func (c *clusterBridge) SetReplays(dlq string, record []byte, expect uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
 	defer cancel()
-	err := c.n.SetReplays(ctx, dlq, record, expect)
+	version, err := c.n.SetReplays(ctx, dlq, record, expect)
 	switch {
 	case err == nil:
-		return nil
+		return version, nil
 	case errors.Is(err, meta.ErrReplaysChanged):
-		return fmt.Errorf("%w: %w", broker.ErrReplaysChanged, err)
+		return 0, fmt.Errorf("%w: %w", broker.ErrReplaysChanged, err)
 	}
-	return metaError(err)
+	return 0, metaError(err)
 }
 
 // DeleteDLQ purges a DLQ of the cluster: it is deleted as DELETE /topics

@@ -108,11 +108,12 @@ type ClusterDLQ interface {
 	// JSON; nil: nothing replayed), which the cluster's metadata keeps
 	// with the topic, and its version (0: never set), as of a
 	// linearizable read. SetReplays replaces it if it is still at
-	// version expect, else fails ErrReplaysChanged (also when an
-	// earlier attempt of the same call, whose outcome was unknown, did
-	// replace it).
+	// version expect, and returns its new version, else fails
+	// ErrReplaysChanged (also when an earlier attempt of the same call,
+	// whose outcome was unknown, did replace it). A version is never
+	// reused, also by the DLQ purged and created again.
 	Replays(dlq string) (record []byte, version uint64, err error)
-	SetReplays(dlq string, record []byte, expect uint64) error
+	SetReplays(dlq string, record []byte, expect uint64) (version uint64, err error)
 	// ID is this node's ID, which a replay's claim names.
 	ID() uint64
 	// DeleteDLQ deletes a replicated DLQ from the cluster: every node's

@@ -162,10 +162,10 @@ func (cr *clusterReplay) put(claim *replayClaim) error {
 		return err
 	}
 	for range 3 {
-		err = cr.c.SetReplays(cr.name, record, cr.version)
+		version, err := cr.c.SetReplays(cr.name, record, cr.version)
 		if !errors.Is(err, ErrReplaysChanged) {
 			if err == nil {
-				cr.version++
+				cr.version = version
 			}
 			return err
 		}
@@ -176,6 +176,12 @@ func (cr *clusterReplay) put(claim *replayClaim) error {
 		if bytes.Equal(stored, record) {
 			cr.version = version
 			return nil
+		}
+		if len(stored) == 0 {
+			// No record: the DLQ was purged, and created again by a
+			// dead letter since.
+			return api.ErrTopicNotFound.Withf("%s was purged during this replay; what it replayed since it last recorded its progress is not recorded", cr.name).
+				WithDetail("topic", cr.name)
 		}
 		var now dlqReplayed
 		if err := json.Unmarshal(stored, &now); err != nil {

@@ -247,19 +247,19 @@ func (c *clusterDLQ) ReadPoint(topic string, partition int32) error {
 
 func (c *clusterDLQ) Replays(string) ([]byte, uint64, error) { return c.record, c.version, nil }
 
-func (c *clusterDLQ) SetReplays(_ string, record []byte, expect uint64) error {
+func (c *clusterDLQ) SetReplays(_ string, record []byte, expect uint64) (uint64, error) {
 	if c.beforeSet != nil {
 		c.beforeSet()
 	}
 	if expect != c.version {
-		return ErrReplaysChanged
+		return 0, ErrReplaysChanged
 	}
 	c.record, c.version = record, c.version+1
 	if c.lost {
 		c.lost = false
-		return ErrReplaysChanged
+		return 0, ErrReplaysChanged
 	}
-	return nil
+	return c.version, nil
 }
 
 func (c *clusterDLQ) ID() uint64 { return 1 }
@@ -340,6 +340,8 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 		beforeSet func(c *clusterDLQ)
 		lost      bool
 		advance   time.Duration // the clock, after the claim
+		err       error         // with advance: the replay's, which says says
+		says      string
 		replayed  int
 	}{
 		{name: "unclaimed", replayed: 1},
@@ -356,7 +358,12 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 			if c.version == 1 { // its renewal, after it published
 				c.record, c.version = other(now.Add(2*replayLease)), 2
 			}
-		}, advance: replayLease},
+		}, advance: replayLease, err: api.ErrReplayInProgress, says: "node 2"},
+		{name: "purged while it ran", beforeSet: func(c *clusterDLQ) {
+			if c.version == 1 { // its renewal: the DLQ purged and created again
+				c.record, c.version = nil, 5
+			}
+		}, advance: replayRenewEvery, err: api.ErrTopicNotFound, says: "purged"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newReplayFixture(t)
@@ -382,8 +389,8 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 			r, err := f.b.ReplayDLQ("orders", ReplayParams{})
 			if c.advance > 0 {
 				// It published before it found its claim lost.
-				if !errors.Is(err, api.ErrReplayInProgress) || !strings.Contains(err.Error(), "node 2") {
-					t.Fatalf("replay: %v; want REPLAY_IN_PROGRESS naming node 2", err)
+				if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.says) {
+					t.Fatalf("replay: %v; want %v saying %q", err, c.err, c.says)
 				}
 				return
 			}

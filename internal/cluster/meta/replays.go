@@ -14,9 +14,11 @@ import (
 // that wrote it, and it goes with the topic (a DLQ purged, then created
 // again by the next dead letter, starts with nothing replayed). The
 // metadata never reads the record: its format is the broker's. Each
-// replacement counts up the topic's ReplaysVersion, which a SetReplays
-// may expect (a compare-and-set): so the broker claims a replay in the
-// record, once for the whole cluster, and two nodes never both replay.
+// replacement sets the topic's ReplaysVersion to the log index it was
+// applied at, which a SetReplays may expect (a compare-and-set): so the
+// broker claims a replay in the record, once for the whole cluster, and
+// two nodes never both replay. An index is never reused, so a version of
+// a topic purged meanwhile matches no version of the topic created again.
 
 // SetReplays replaces the replay record of topic Name. ID, if set, must be
 // the topic's, so a record is never given to a topic created again.
@@ -52,7 +54,7 @@ func (s *Store) setReplaysLocked(r SetReplays) Result {
 		return Result{Err: fmt.Errorf("%w: %q is at version %d, not %d", ErrReplaysChanged, r.Name, t.ReplaysVersion, *r.Expect)}
 	}
 	t.Replays = r.Replays
-	t.ReplaysVersion++
+	t.ReplaysVersion = s.d.Applied
 	out := t.clone()
 	return Result{Topic: &out}
 }

@@ -50,38 +50,60 @@ func TestSetReplaysKeptWithTheTopic(t *testing.T) {
 
 // A SetReplays that expects a version replaces the record only at that
 // version (a compare-and-set: a replay's claim, taken once in the
-// cluster); each replacement counts the version up, snapshots keep it.
+// cluster); each replacement sets the version to its log index, never
+// reused, so snapshots keep it and the topic created again under its
+// name matches no version of the one deleted.
 func TestSetReplaysComparesTheVersion(t *testing.T) {
 	s := New()
 	register(t, s, 1, 2, 3)
 	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "o.dlq", ID: TopicID{1}, Partitions: 1, ReplicationFactor: 3}})
+	var last uint64 // the version as of the last replacement (0: none)
+	set := func(expect *uint64) error {
+		t.Helper()
+		index := s.Applied() + 1
+		rec := json.RawMessage(fmt.Sprintf(`{"n":%d}`, index))
+		r := apply(t, s, index, Command{SetReplays: &SetReplays{Name: "o.dlq", ID: TopicID{1}, Replays: rec, Expect: expect}})
+		tp, _ := s.Topic("o.dlq")
+		switch {
+		case r.Err == nil && (tp.ReplaysVersion != index || string(tp.Replays) != string(rec)):
+			t.Fatalf("SetReplays at %d: version %d, record %s", index, tp.ReplaysVersion, tp.Replays)
+		case r.Err == nil:
+			last = index
+		case tp.ReplaysVersion != last:
+			t.Fatalf("a refused SetReplays moved the version to %d", tp.ReplaysVersion)
+		}
+		return r.Err
+	}
 	v := func(n uint64) *uint64 { return &n }
 	for i, c := range []struct {
-		expect  *uint64
-		want    error
-		version uint64
+		expect func() *uint64
+		want   error
 	}{
-		{v(1), ErrReplaysChanged, 0}, // nothing set yet: version 0
-		{v(0), nil, 1},
-		{v(0), ErrReplaysChanged, 1}, // a second claimant of version 0
-		{nil, nil, 2},                // unconditional
-		{v(2), nil, 3},
-		{v(2), ErrReplaysChanged, 3},
+		{func() *uint64 { return v(1) }, ErrReplaysChanged}, // nothing set yet: version 0
+		{func() *uint64 { return v(0) }, nil},
+		{func() *uint64 { return v(0) }, ErrReplaysChanged}, // a second claimant of version 0
+		{func() *uint64 { return nil }, nil},                // unconditional
+		{func() *uint64 { return v(last) }, nil},
+		{func() *uint64 { return v(last - 1) }, ErrReplaysChanged},
 	} {
-		rec := json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))
-		r := apply(t, s, s.Applied()+1, Command{SetReplays: &SetReplays{Name: "o.dlq", ID: TopicID{1}, Replays: rec, Expect: c.expect}})
-		tp, _ := s.Topic("o.dlq")
-		if !errors.Is(r.Err, c.want) || tp.ReplaysVersion != c.version || (c.want == nil) != (string(tp.Replays) == string(rec)) {
-			t.Fatalf("%d: SetReplays expecting %v: %v, version %d, record %s; want %v, version %d", i, c.expect, r.Err, tp.ReplaysVersion, tp.Replays, c.want, c.version)
+		if err := set(c.expect()); !errors.Is(err, c.want) {
+			t.Fatalf("%d: %v, want %v", i, err, c.want)
 		}
 	}
 	restored := testkit.Restored(t, New, testkit.Snap(t, s))
-	if tp, _ := restored.Topic("o.dlq"); tp.ReplaysVersion != 3 {
-		t.Fatalf("restored version %d, want 3", tp.ReplaysVersion)
+	if tp, _ := restored.Topic("o.dlq"); tp.ReplaysVersion != last {
+		t.Fatalf("restored version %d, want %d", tp.ReplaysVersion, last)
 	}
+	old := last
 	apply(t, s, s.Applied()+1, Command{DeleteTopic: &DeleteTopic{Name: "o.dlq"}})
-	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "o.dlq", ID: TopicID{2}, Partitions: 1, ReplicationFactor: 3}})
-	if tp, _ := s.Topic("o.dlq"); tp.ReplaysVersion != 0 {
-		t.Fatalf("a DLQ created again inherits the version %d", tp.ReplaysVersion)
+	apply(t, s, s.Applied()+1, Command{CreateTopic: &CreateTopic{Name: "o.dlq", ID: TopicID{1}, Partitions: 1, ReplicationFactor: 3}})
+	last = 0
+	for range 3 {
+		if set(v(last)) != nil || last == old {
+			t.Fatalf("the DLQ created again: a SetReplays at its version is refused, or took version %d of the one deleted", old)
+		}
+	}
+	if err := set(v(old)); !errors.Is(err, ErrReplaysChanged) {
+		t.Fatalf("a version of the DLQ deleted, on the one created again: %v, want ErrReplaysChanged", err)
 	}
 }

@@ -69,8 +69,8 @@ type Topic struct {
 	Partitions        []Partition     `json:"partitions"`
 	Settings          json.RawMessage `json:"settings,omitempty"` // see CreateTopic
 	// Replays is the record of the topic's DLQ replays (replays.go);
-	// ReplaysVersion counts the SetReplays that replaced it, for their
-	// compare-and-set.
+	// ReplaysVersion is the log index of the SetReplays that last
+	// replaced it (0: none), for their compare-and-set.
 	Replays        json.RawMessage `json:"replays,omitempty"`
 	ReplaysVersion uint64          `json:"replays_version,omitempty"`
 }

@@ -145,21 +145,27 @@ func (n *Node) Replays(ctx context.Context, name string) (json.RawMessage, uint6
 }
 
 // SetReplays replaces topic's replay record through the metadata group if
-// it is still at version expect (else meta.ErrReplaysChanged), naming the
+// it is still at version expect (else meta.ErrReplaysChanged), and returns
+// its new version, naming the
 // topic's ID so that a record never lands on a topic created again
 // meanwhile. A retry of an attempt whose outcome was unknown, and which
 // did replace it, is refused ErrReplaysChanged: the caller reads the
 // record again to tell.
-func (n *Node) SetReplays(ctx context.Context, name string, record json.RawMessage, expect uint64) error {
+func (n *Node) SetReplays(ctx context.Context, name string, record json.RawMessage, expect uint64) (uint64, error) {
 	t, err := n.current(ctx, name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	r, err := n.Propose(ctx, meta.Command{SetReplays: &meta.SetReplays{Name: name, ID: t.ID, Replays: record, Expect: &expect}})
-	if err != nil {
-		return err
+	switch {
+	case err != nil:
+		return 0, err
+	case r.Err != nil:
+		return 0, r.Err
+	case r.Topic == nil:
+		return 0, fmt.Errorf("cluster: the metadata's answer to SetReplays of %s names no topic", name)
 	}
-	return r.Err
+	return r.Topic.ReplaysVersion, nil
 }
 
 // readPoint waits until this node's metadata reflects every change
