@@ -81,12 +81,20 @@ func (b *Broker) replayInCluster(c ClusterDLQ, r *replay) error {
 		r.done, r.via, r.published = &cr.done, c.AppendVia, cr.renew
 		err = r.run()
 	}
-	if !r.req.DryRun && !errors.Is(err, api.ErrReplayInProgress) {
+	var lost claimLost
+	if !r.req.DryRun && !errors.As(err, &lost) {
 		// Also after a failed publish: what was published is recorded.
 		err = errors.Join(err, cr.put(nil))
 	}
 	return err
 }
+
+// claimLost is the error of a replay that found its claim gone (another
+// replay's now, or the DLQ purged): it leaves the record alone.
+type claimLost struct{ err error }
+
+func (e claimLost) Error() string { return e.err.Error() }
+func (e claimLost) Unwrap() error { return e.err }
 
 // clusterReplay is one replay's hold of a cluster DLQ's record: done as
 // this replay has it, at version of the record, claimed with token.
@@ -180,8 +188,8 @@ func (cr *clusterReplay) put(claim *replayClaim) error {
 		if len(stored) == 0 {
 			// No record: the DLQ was purged, and created again by a
 			// dead letter since.
-			return api.ErrTopicNotFound.Withf("%s was purged during this replay; what it replayed since it last recorded its progress is not recorded", cr.name).
-				WithDetail("topic", cr.name)
+			return claimLost{api.ErrTopicNotFound.Withf("%s was purged during this replay; what it replayed since it last recorded its progress is not recorded", cr.name).
+				WithDetail("topic", cr.name)}
 		}
 		var now dlqReplayed
 		if err := json.Unmarshal(stored, &now); err != nil {
@@ -191,7 +199,7 @@ func (cr *clusterReplay) put(claim *replayClaim) error {
 			if cl == nil {
 				cl = &replayClaim{}
 			}
-			return inProgress(cr.name, cl)
+			return claimLost{inProgress(cr.name, cl)}
 		}
 		cr.version = version
 	}
