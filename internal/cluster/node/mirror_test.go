@@ -33,6 +33,19 @@ func TestMirrorOfAPartitionNotReplicated(t *testing.T) {
 	c.appendAll(ctx, p.Group, more...)
 	c.converged(ctx, append(acked, more...))
 
+	// A read of the mirror (a DLQ replay's, an offsets reset's) waits
+	// until it holds every write acknowledged before: it asks a replica
+	// for its read point. (Before, ReadPartition asked this node's own
+	// Raft group of the partition, which it does not run: UNAVAILABLE.)
+	late := vals("c", 5)
+	c.appendAll(ctx, p.Group, late...)
+	if err := c.nodes[out].ReadPartition(ctx, "t", 0); err != nil {
+		t.Fatalf("read of node %d's mirror: %v", out+1, err)
+	}
+	if got, want := c.sinks[out].log("t-0").NextOffset(), int64(len(acked)+len(more)+len(late)); got < want {
+		t.Fatalf("node %d's mirror holds %d records once read, want %d", out+1, got, want)
+	}
+
 	if err := c.nodes[out].DeleteTopic(ctx, "t"); err != nil {
 		t.Fatal(err)
 	}

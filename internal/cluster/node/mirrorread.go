@@ -59,7 +59,9 @@ func (n *Node) readMirror(ctx context.Context, topic string, p meta.Partition) e
 }
 
 // askReadPoint asks p's replicas, its leader as known first, for a read
-// point until one answers.
+// point until one answers, each for its share of ctx's time: a leader
+// paused or cut off, still known as the leader, would take it all (seen:
+// UNAVAILABLE after 5 s with the two other replicas ready to answer).
 func (n *Node) askReadPoint(ctx context.Context, topic string, p meta.Partition) (int64, error) {
 	req, err := json.Marshal(request{ReadPoint: &readPointRequest{Topic: topic, Partition: p.Index}})
 	if err != nil {
@@ -70,8 +72,14 @@ func (n *Node) askReadPoint(ctx context.Context, topic string, p meta.Partition)
 		order = append([]uint64{leader}, slices.DeleteFunc(order, func(id uint64) bool { return id == leader })...)
 	}
 	var errs []error
-	for _, id := range order {
-		raw, err := n.tr.Call(ctx, id, req)
+	for i, id := range order {
+		share := readTimeout / time.Duration(len(order))
+		if d, ok := ctx.Deadline(); ok {
+			share = time.Until(d) / time.Duration(len(order)-i)
+		}
+		cctx, cancel := context.WithTimeout(ctx, share)
+		raw, err := n.tr.Call(cctx, id, req)
+		cancel()
 		var a answer
 		if err == nil {
 			err = json.Unmarshal(raw, &a)
