@@ -238,7 +238,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 		for i, part := range parts {
 			id := ids[i]
 			tp := delivery.TP{Topic: t, Partition: id}
-			if !req.commit {
+			if !req.commit && req.To != ResetDelete { // a deletion reads no bounds
 				if err := c.current(tp); err != nil {
 					return nil, nil, err
 				}
