@@ -31,7 +31,7 @@ type fakeRepl struct {
 	// is applied or failed; confirming, by each Confirm.
 	gate, confirming func()
 	// readPoint, if set, is called (outside mu) by each ReadPoint.
-	readPoint func(topic string, partition int32)
+	readPoint func(topic string, partition int32) error
 }
 
 func (r *fakeRepl) claimEpoch(e uint64) {
@@ -126,7 +126,7 @@ func (r *fakeRepl) ReadPoint(_ context.Context, topic string, partition int32) e
 	rp := r.readPoint
 	r.mu.Unlock()
 	if rp != nil {
-		rp(topic, partition)
+		return rp(topic, partition)
 	}
 	return nil
 }
@@ -465,14 +465,24 @@ func TestReplicatedResetReadsACurrentCopy(t *testing.T) {
 			co.Replicate(r)
 			r.adopt(co, 1)
 			behind := 3 // acknowledged by the leader, not fetched yet
-			r.readPoint = func(topic string, p int32) {
+			r.readPoint = func(topic string, p int32) error {
 				for ; behind > 0; behind-- {
 					tb.publish(topic, p, []byte("late"))
 				}
+				return nil
 			}
 			res, err := co.ResetOffsets("g", c.req)
 			if err != nil || res.Offsets["t"][0] != 5 {
 				t.Fatalf("reset: %+v, %v; want t/0 at 5, the leader's high watermark", res, err)
+			}
+			// No copy can be made current (no leader): a reset that
+			// reads bounds is refused, a deletion reads none.
+			r.readPoint = func(string, int32) error { return api.ErrUnavailable.Withf("no leader") }
+			if _, err := co.ResetOffsets("g", ResetParams{To: ResetEarliest, Topics: []string{"t"}}); !errors.Is(err, api.ErrUnavailable) {
+				t.Fatalf("reset to earliest with no leader: %v, want UNAVAILABLE", err)
+			}
+			if res, err := co.ResetOffsets("g", ResetParams{To: ResetDelete, Topics: []string{"t"}}); err != nil || len(res.Offsets["t"]) != 0 {
+				t.Fatalf("deletion with no leader: %+v, %v", res, err)
 			}
 		})
 	}
