@@ -199,6 +199,17 @@ func RecordData(b []byte, limit int) ([]byte, error) {
 	return data, err
 }
 
+// RecordDataInto is RecordData for a reader that bounds what many
+// decompressions hold at once: compressed data is decompressed into dst's
+// space (from dst[:0], grown if need be) and charged to bud (nil: none) as
+// it grows, never the size it claims. charged is what the caller gives
+// back to bud once done with data; on any error nothing stays charged, and
+// a refusal of bud is ErrBusy. For an uncompressed batch data aliases b
+// and nothing is charged.
+func RecordDataInto(dst, b []byte, limit int, bud Budget) (data []byte, charged int64, err error) {
+	return recordData(dst, b, limit, bud)
+}
+
 // recordData is RecordData decompressing into dst's space (from dst[:0])
 // and charging bud as decompress does.
 func recordData(dst, b []byte, limit int, bud Budget) ([]byte, int64, error) {

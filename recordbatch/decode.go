@@ -32,6 +32,15 @@ func NewIter(b []byte, limit int) (Iter, error) {
 	return Iter{data: data, left: h.NumRecords}, nil
 }
 
+// IterOver is an Iter over data, the record data (RecordDataInto) of a
+// batch whose header counts n records.
+func IterOver(data []byte, n int32) (Iter, error) {
+	if n < 0 {
+		return Iter{}, corruptf("record count %d", n)
+	}
+	return Iter{data: data, left: n}, nil
+}
+
 // Next decodes the next record into v. It reports false after the last
 // record or on an error (see Err).
 func (it *Iter) Next(v *View) bool {

@@ -35,6 +35,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 	"github.com/abd-ulbasit/goqueue/internal/periodic"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // Broker is an open data directory. Its exported methods are safe for
@@ -57,7 +58,8 @@ type Broker struct {
 	// producerIDs hands out idempotent producers' IDs (producerids.go).
 	producerIDs idBlocks
 	// decompress bounds the decompressed record data of the compressed
-	// batches being checked at once (Config.MaxDecompressBytes).
+	// batches being checked or read at once (Config.MaxDecompressBytes);
+	// every partition's log is charged to it.
 	decompress *budget.Bytes
 
 	// adminMu serialises topic changes (create, delete, add partitions), which
@@ -179,6 +181,7 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 		opts := cfg.logOptions(b.now)
 		opts.OnCorrupt = b.reportCorrupt(cfg.Name, p)
 		opts.Files = b.files
+		opts.Decompress = b.decompress
 		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), opts)
 		if err != nil {
 			for _, q := range parts {
@@ -297,6 +300,10 @@ func (b *Broker) logError(err error, t *topic, p int32) error {
 		return topicNotFound(t.cfg.Name)
 	case errors.Is(err, commitlog.ErrBatchTooLarge):
 		return api.ErrMessageTooLarge.Withf("batch is too large for the log: %v", err)
+	case errors.Is(err, recordbatch.ErrBusy):
+		// Reads of compressed batches share the budget the checks of
+		// produced ones take: a full budget is load, not damage.
+		return b.decompressBusy()
 	}
 	return b.storageError(fmt.Errorf("broker: %s/%d: %w", t.cfg.Name, p, err), fmt.Sprintf("partition %d of %q", p, t.cfg.Name))
 }

@@ -63,9 +63,11 @@ type Config struct {
 	MaxMessageBytes int32 // default per topic: key + value + headers of one message
 
 	// MaxDecompressBytes bounds the decompressed record data held at once
-	// over every check of a compressed batch (0: DefaultMaxDecompressBytes).
-	// A check is charged as its output grows; one the budget has no room
-	// for is refused with TOO_MANY_REQUESTS (retriable), not queued.
+	// over every check of a compressed batch and every read that decodes
+	// one (fetches, DLQ moves and replays; 0:
+	// DefaultMaxDecompressBytes). A check or read is charged as its output
+	// grows; one the budget has no room for is refused with
+	// TOO_MANY_REQUESTS (retriable), not queued.
 	MaxDecompressBytes int64
 
 	// TimestampBeforeMax and TimestampAfterMax bound how far a message's

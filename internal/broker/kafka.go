@@ -211,9 +211,9 @@ func decompressLimit(maxMessage, records int32) int {
 	return int(min(int64(max(records, 1))*perRecordDecompressed(maxMessage), commitlog.MaxDecompressed))
 }
 
-// decompressBusy is the error of a compressed batch whose check found no
-// room in the decompression budget: other batches' checks hold it, and
-// this one may pass once they end.
+// decompressBusy is the error of a compressed batch whose check or read
+// found no room in the decompression budget: other checks and reads hold
+// it, and this one may pass once they end.
 func (b *Broker) decompressBusy() error {
 	return api.ErrTooManyRequests.Withf("the broker is decompressing %d bytes of record batches at once, its limit; retry shortly", b.decompress.Max()).
 		WithDetail("max_decompress_bytes", b.decompress.Max())

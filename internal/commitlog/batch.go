@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
@@ -73,14 +74,90 @@ func checkBatch(b []byte) (batchInfo, error) {
 	return c.info, nil
 }
 
+// decoder decompresses the compressed batches a log's reads decode: each
+// into a pooled buffer, charged to a budget shared over the process
+// (Options.Decompress) for as long as the read decodes it. A read copies
+// out the records it returns (own), so nothing it hands back pins the
+// buffer: a read of one small record of a batch of 100 MiB once returned
+// it aliasing the whole decompressed batch, uncharged, and a few hundred
+// readers of a compressed topic held that much each. Safe for concurrent
+// use.
+type decoder struct {
+	bud  recordbatch.Budget // immutable; nil: none
+	bufs sync.Pool          // of *[]byte, at most maxPooledRecords each
+}
+
+// maxPooledRecords bounds the decompressed buffers kept for later reads,
+// so that one huge batch does not pin its memory.
+const maxPooledRecords = 4 << 20
+
 // records starts an iteration over the records of the framed batch b,
-// decompressing them if need be.
-func records(b []byte) (recordbatch.Iter, error) {
-	it, err := recordbatch.NewIter(b, MaxDecompressed)
+// decompressing them if need be. done must be called once nothing reads
+// the records' bytes any more: for a compressed batch they alias a
+// buffer that done gives back (own copies what outlives it). A refusal of
+// the budget is recordbatch.ErrBusy, not ErrCorrupt.
+func (d *decoder) records(b []byte) (it recordbatch.Iter, compressed bool, done func(), err error) {
+	h, err := recordbatch.ParseHeader(b)
 	if err != nil {
-		return it, batchError(err)
+		return it, false, nil, batchError(err)
 	}
-	return it, nil
+	if h.Compression() == recordbatch.None {
+		it, err = recordbatch.NewIter(b, MaxDecompressed)
+		return it, false, func() {}, batchError(err)
+	}
+	buf, _ := d.bufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	data, charged, err := recordbatch.RecordDataInto(*buf, b, MaxDecompressed, d.bud)
+	if err != nil {
+		d.bufs.Put(buf)
+		return it, true, nil, batchError(err)
+	}
+	done = func() {
+		give := d.bud
+		if give != nil && charged > 0 {
+			give.Give(charged)
+		}
+		if cap(data) <= maxPooledRecords {
+			*buf = data[:0]
+			d.bufs.Put(buf)
+		}
+	}
+	if it, err = recordbatch.IterOver(data, h.NumRecords); err != nil {
+		done()
+		return it, true, nil, batchError(err)
+	}
+	return it, true, done, nil
+}
+
+// own copies the bytes of recs (keys, values, header values) into one new
+// buffer of their size, so that they no longer alias a decoder's buffer.
+// Header keys are strings, copies already.
+func own(recs []Record) {
+	n := 0
+	for i := range recs {
+		r := &recs[i]
+		n += len(r.Key) + len(r.Value)
+		for _, h := range r.Headers {
+			n += len(h.Value)
+		}
+	}
+	arena := make([]byte, 0, n)
+	clone := func(p []byte) []byte {
+		if p == nil {
+			return nil
+		}
+		arena = append(arena, p...)
+		return arena[len(arena)-len(p) : len(arena) : len(arena)]
+	}
+	for i := range recs {
+		r := &recs[i]
+		r.Key, r.Value = clone(r.Key), clone(r.Value)
+		for j := range r.Headers {
+			r.Headers[j].Value = clone(r.Headers[j].Value)
+		}
+	}
 }
 
 // encoder turns Records into RecordBatch v2 bytes. Its scratch space is

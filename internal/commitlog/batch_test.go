@@ -41,7 +41,7 @@ func TestEncodeDecodeRecords(t *testing.T) {
 			if got != info || info.maxTS != maxTS || info.next() != 1234+int64(len(tt.recs)) || info.size != len(b) {
 				t.Fatalf("checkBatch info %+v, encode info %+v", got, info)
 			}
-			dec, _, _, err := appendRecords(nil, b, 0, 1<<62, 1<<30, 1<<30)
+			dec, _, _, err := appendRecords(&decoder{}, nil, b, 0, 1<<62, 1<<30, 1<<30)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +102,7 @@ func TestReadSkipsControlBatches(t *testing.T) {
 	for p := data; len(p) > 0; {
 		n, _ := recordbatch.Len(p)
 		var err error
-		if got, _, _, err = appendRecords(got, p[:n], 0, 3, 10, 1<<20); err != nil {
+		if got, _, _, err = appendRecords(&decoder{}, got, p[:n], 0, 3, 10, 1<<20); err != nil {
 			t.Fatal(err)
 		}
 		p = p[n:]

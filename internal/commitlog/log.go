@@ -119,6 +119,11 @@ type Options struct {
 	// a read or Verify; see corrupt.go). It may be called with the log's
 	// lock held: it must not call the log.
 	OnCorrupt func(CorruptRange)
+	// Decompress is charged with the record data of each compressed
+	// batch a read (Read, OffsetForTimestamp) decompresses, while the read
+	// decodes it; share one among all logs of a process. A read it has no
+	// room for fails with recordbatch.ErrBusy (retry later). nil: none.
+	Decompress recordbatch.Budget
 }
 
 // Stats is a snapshot of a log.
@@ -209,6 +214,8 @@ type Log struct {
 
 	// encoders holds *encoder scratch space for appends, used outside mu.
 	encoders sync.Pool
+	// dec decompresses what reads decode, outside mu.
+	dec decoder
 }
 
 // Open opens or creates the log in dir, recovering it: a torn or corrupt tail
@@ -237,7 +244,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		}
 	}
 	slices.Sort(bases)
-	l := &Log{dir: dir, opts: opts, files: opts.Files, syncFile: datasync, changed: make(chan struct{})}
+	l := &Log{dir: dir, opts: opts, files: opts.Files, syncFile: datasync, changed: make(chan struct{}), dec: decoder{bud: opts.Decompress}}
 	rec := &l.recovery
 	fail := func(err error) (*Log, error) {
 		for _, s := range l.segs {

@@ -78,7 +78,7 @@ func (l *Log) readSegment(s *segment, offset, hwm int64, recs *[]Record, maxReco
 				return false, nil // wholly before from: skip without decoding
 			}
 			var err error
-			*recs, *budget, stopped, err = appendRecords(*recs, b, from, hwm, maxRecords, *budget)
+			*recs, *budget, stopped, err = appendRecords(&l.dec, *recs, b, from, hwm, maxRecords, *budget)
 			return stopped, err
 		})
 		var ce *corruptAtError
@@ -150,7 +150,7 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 				return 0, fmt.Errorf("commitlog: offset for timestamp %d: %w", ts, err)
 			}
 			err = v.eachBatch(func(b []byte) (bool, error) {
-				off, ok, err := firstAtOrAfter(b, ts)
+				off, ok, err := firstAtOrAfter(&l.dec, b, ts)
 				if ok {
 					found = off
 				}
@@ -184,15 +184,16 @@ func (l *Log) OffsetForTimestamp(ts int64) (int64, error) {
 
 // firstAtOrAfter returns the offset of the first record of the framed batch b
 // whose timestamp is >= ts.
-func firstAtOrAfter(b []byte, ts int64) (int64, bool, error) {
+func firstAtOrAfter(d *decoder, b []byte, ts int64) (int64, bool, error) {
 	h, err := recordbatch.ParseHeader(b)
 	if err != nil {
 		return 0, false, batchError(err)
 	}
-	it, err := records(b)
+	it, _, done, err := d.records(b)
 	if err != nil {
 		return 0, false, err
 	}
+	defer done()
 	var v recordbatch.View
 	for it.Next(&v) {
 		if h.FirstTimestamp+v.TimestampDelta >= ts {

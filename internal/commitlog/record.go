@@ -6,9 +6,10 @@ import "github.com/abd-ulbasit/goqueue/recordbatch"
 // [from, to), stopping once maxRecords records are in dst or once their data
 // would pass budget bytes (but never before dst has one record). It returns
 // dst, the remaining budget, and whether the read is complete (maxRecords,
-// to or the budget reached). Key, Value and header values alias b. A
+// to or the budget reached). Key, Value and header values alias b, or,
+// for a compressed batch (decompressed by d), a buffer of their own. A
 // control batch (transaction markers) holds no messages: it is skipped.
-func appendRecords(dst []Record, b []byte, from, to int64, maxRecords, budget int) ([]Record, int, bool, error) {
+func appendRecords(d *decoder, dst []Record, b []byte, from, to int64, maxRecords, budget int) (_ []Record, _ int, _ bool, err error) {
 	h, err := recordbatch.ParseHeader(b)
 	if err != nil {
 		return dst, budget, true, batchError(err)
@@ -16,9 +17,18 @@ func appendRecords(dst []Record, b []byte, from, to int64, maxRecords, budget in
 	if h.Control() {
 		return dst, budget, h.NextOffset() >= to, nil
 	}
-	it, err := records(b)
+	it, compressed, done, err := d.records(b)
 	if err != nil {
 		return dst, budget, true, err
+	}
+	if compressed {
+		start := len(dst)
+		defer func() {
+			own(dst[start:])
+			done()
+		}()
+	} else {
+		defer done()
 	}
 	var v recordbatch.View
 	for it.Next(&v) {
