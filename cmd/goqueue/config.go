@@ -52,6 +52,7 @@ type config struct {
 	idleTimeout       time.Duration
 	maxHeaderBytes    int64
 	maxConns          int // 0: derived from the open-file limit (connLimit)
+	maxConnsPerAddr   int // 0: derived from the connection bound (connLimitPerAddr)
 	tlsCert, tlsKey   string
 	apiKeys           []string
 	authHealth        bool
@@ -128,6 +129,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.Var(newSize(&c.maxHeaderBytes, 32<<10), "max-header-bytes", "largest request line and header block (431 HEADERS_TOO_LARGE); a client still sending one can hold about 40 times this in memory")
 
 	fs.IntVar(&c.maxConns, "max-connections", 0, "most client connections open at once over the HTTP and Kafka listeners (beyond: HTTP gets 503 UNAVAILABLE, Kafka a closed connection); 0: three quarters of the open-file limit, at most 10000")
+	fs.IntVar(&c.maxConnsPerAddr, "max-connections-per-addr", 0, "most of those connections from one client address (an IPv4 address or an IPv6 /64), so that one address cannot take them all (beyond: as past --max-connections); 0: a quarter of --max-connections' bound, but at least 16 (or the whole bound, if smaller)")
 
 	kafkaFlags(fs, &c.kafka)
 	clusterFlags(fs, &c.cluster)

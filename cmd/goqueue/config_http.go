@@ -55,6 +55,9 @@ func (c *config) validateHTTP() []error {
 	if c.maxConns < 0 {
 		bad("max connections %d must be 0 (derived from the open-file limit) or positive", c.maxConns)
 	}
+	if c.maxConnsPerAddr < 0 {
+		bad("max connections per address %d must be 0 (derived from max connections) or positive", c.maxConnsPerAddr)
+	}
 	if c.maxHeaderBytes < 4<<10 || c.maxHeaderBytes > 16<<20 {
 		bad("max header bytes %d must be between 4KiB and 16MiB", c.maxHeaderBytes)
 	}

@@ -55,8 +55,9 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		closeAll(ln, kln)
 		return err
 	}
-	conns := listen.NewConns(connLimit(cfg))
-	scheme, refused := "http", refusedAnswer(conns.Max())
+	limit := connLimit(cfg)
+	conns := listen.NewConns(limit, connLimitPerAddr(cfg, limit))
+	scheme, refused := "http", refusedAnswer(conns)
 	if tlsCfg != nil {
 		scheme, refused = "https", nil
 	}

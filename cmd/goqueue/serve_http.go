@@ -10,6 +10,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/listen"
 )
 
 // newHTTPServer configures the server against slow and greedy clients:
@@ -54,12 +55,38 @@ func connLimit(cfg *config) int {
 	return max(int(n*3/4), 1)
 }
 
-// refusedAnswer is what an HTTP connection beyond --max-connections is
-// sent before it is closed (a TLS one is closed unanswered: answering
-// would take a handshake).
-func refusedAnswer(limit int) []byte {
-	body := `{"error":{"code":"` + api.ErrUnavailable.Code + `","message":"the broker has ` + strconv.Itoa(limit) +
-		` connections open, its --max-connections; retry shortly","retriable":true}}` + "\n"
+// minPerAddr is the least connLimitPerAddr derives: a host running a
+// few dozen consumers is not refused on a small broker.
+const minPerAddr = 16
+
+// connLimitPerAddr is the bound of one client address's connections:
+// --max-connections-per-addr, or a quarter of the connection bound, at
+// least minPerAddr (and at most the bound). Without it one address took
+// every place of --max-connections, and no other client was served.
+func connLimitPerAddr(cfg *config, limit int) int {
+	if cfg.maxConnsPerAddr > 0 {
+		return cfg.maxConnsPerAddr
+	}
+	return min(max(limit/4, minPerAddr), limit)
+}
+
+// refusedAnswer is what an HTTP connection beyond --max-connections (or
+// its address's --max-connections-per-addr) is sent before it is closed
+// (a TLS one is closed unanswered: answering would take a handshake).
+func refusedAnswer(conns *listen.Conns) func(listen.Refusal) []byte {
+	full := refusal(`the broker has ` + strconv.Itoa(conns.Max()) + ` connections open, its --max-connections; retry shortly`)
+	addrFull := refusal(`your address has ` + strconv.Itoa(conns.PerAddr()) + ` connections open to the broker, its --max-connections-per-addr; close some or retry shortly`)
+	return func(why listen.Refusal) []byte {
+		if why == listen.AddrFull {
+			return addrFull
+		}
+		return full
+	}
+}
+
+// refusal is a 503 UNAVAILABLE answer saying msg, whole.
+func refusal(msg string) []byte {
+	body := `{"error":{"code":"` + api.ErrUnavailable.Code + `","message":"` + msg + `","retriable":true}}` + "\n"
 	return []byte("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\n" +
 		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }

@@ -75,7 +75,7 @@ func askVersionsOn(c net.Conn) error {
 // With Options.Conns, a connection over the bound is closed at once, and
 // one that closes makes room again.
 func TestServeBoundsConnections(t *testing.T) {
-	conns := listen.NewConns(1)
+	conns := listen.NewConns(1, 0)
 	s := serveFresh(t, nil, Options{Conns: conns}, nil)
 	defer func() {
 		s.cancel()
@@ -111,4 +111,35 @@ func TestServeBoundsConnections(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A connection past its address's bound (listen.Conns' perAddr) is closed
+// at once, while another address's is served.
+func TestServeBoundsConnectionsPerAddress(t *testing.T) {
+	conns := listen.NewConns(10, 1)
+	s := serveFresh(t, nil, Options{Conns: conns}, nil)
+	defer func() {
+		s.cancel()
+		s.returned(t)
+		s.br.Close()
+	}()
+	dialFrom := func(ip string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	if err := askVersionsOn(dialFrom("127.0.0.1")); err != nil {
+		t.Fatalf("first connection: %v", err)
+	}
+	if err := askVersionsOn(dialFrom("127.0.0.1")); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("a second connection from one address: %v; want it closed", err)
+	}
+	if err := askVersionsOn(dialFrom("127.0.0.2")); err != nil {
+		t.Fatalf("another address's connection: %v", err)
+	}
 }

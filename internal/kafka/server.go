@@ -165,21 +165,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if err != nil {
 			break
 		}
-		if !s.opts.Conns.Take() {
+		addr := c.RemoteAddr()
+		if s.opts.Conns.Take(addr) != listen.Admitted {
 			// Nothing to answer before a request, which is not read:
 			// the client sees the connection close and tries again.
 			c.Close()
 			continue
 		}
 		if !s.track(c) {
-			s.opts.Conns.Give()
+			s.opts.Conns.Give(addr)
 			c.Close()
 			break
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer s.opts.Conns.Give()
+			defer s.opts.Conns.Give(addr)
 			defer s.untrack(c)
 			s.serveConn(ctx, c)
 		}()

@@ -1,8 +1,10 @@
 package listen
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,41 +14,118 @@ import (
 // each costs a file descriptor (which files and the other listeners need
 // too) and a goroutine with its buffers, and a client that opens
 // thousands and sends nothing holds them as long as the listener's idle
-// timeout lets it (a stream, for ever). Safe for concurrent use; a nil
-// *Conns admits everything.
+// timeout lets it (a stream, for ever). It bounds too the connections of
+// one client address (an IPv4 address, or an IPv6 /64, what one host is
+// given), so that one address cannot take every place and shut every
+// other client out. Safe for concurrent use; a nil *Conns admits
+// everything.
 type Conns struct {
-	max  int64 // immutable
-	open atomic.Int64
+	max, perAddr int64 // immutable; perAddr 0: no bound per address
+	open         atomic.Int64
+	mu           sync.Mutex
+	byAddr       map[netip.Prefix]int64 // guarded by mu; no zero counts
 }
 
-// NewConns returns a bound of max connections.
-func NewConns(max int) *Conns { return &Conns{max: int64(max)} }
+// NewConns returns a bound of max connections, and of perAddr connections
+// from one address (0: none).
+func NewConns(max, perAddr int) *Conns {
+	return &Conns{max: int64(max), perAddr: int64(perAddr), byAddr: make(map[netip.Prefix]int64)}
+}
 
-// Take counts a new connection in, or reports false (counting nothing) if
-// max are open.
-func (c *Conns) Take() bool {
+// Refusal is why Take refused a connection.
+type Refusal int8
+
+const (
+	Admitted Refusal = iota // not refused
+	Full                    // max connections are open
+	AddrFull                // perAddr connections of its address are open
+)
+
+func (r Refusal) String() string {
+	switch r {
+	case Admitted:
+		return "admitted"
+	case Full:
+		return "full"
+	case AddrFull:
+		return "address full"
+	}
+	return fmt.Sprintf("Refusal(%d)", int8(r))
+}
+
+// Take counts in a new connection from addr (its remote address), or
+// refuses it (counting nothing) if max are open, or perAddr from addr's
+// address. An address that is not TCP's is not bounded by itself.
+func (c *Conns) Take(addr net.Addr) Refusal {
 	if c == nil {
-		return true
+		return Admitted
 	}
 	if c.open.Add(1) > c.max {
 		c.open.Add(-1)
-		return false
+		return Full
 	}
-	return true
+	if key, ok := addrKey(addr); ok && c.perAddr > 0 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.byAddr[key] >= c.perAddr {
+			c.open.Add(-1)
+			return AddrFull
+		}
+		c.byAddr[key]++
+	}
+	return Admitted
 }
 
-// Give counts a connection taken out once it closed.
-func (c *Conns) Give() {
-	if c != nil {
-		c.open.Add(-1)
+// Give counts out a connection from addr that Take admitted, once it
+// closed.
+func (c *Conns) Give(addr net.Addr) {
+	if c == nil {
+		return
 	}
+	if key, ok := addrKey(addr); ok && c.perAddr > 0 {
+		c.mu.Lock()
+		if c.byAddr[key]--; c.byAddr[key] <= 0 {
+			delete(c.byAddr, key)
+		}
+		c.mu.Unlock()
+	}
+	c.open.Add(-1)
 }
 
-// Max is the bound.
-func (c *Conns) Max() int { return int(c.max) }
+// addrKey is what addr's connections count against: its IPv4 address, or
+// its IPv6 /64.
+func addrKey(addr net.Addr) (netip.Prefix, bool) {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ip = ip.Unmap()
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, err := ip.Prefix(bits)
+	return p, err == nil
+}
+
+// Max is the bound; PerAddr the bound of one address (0: none).
+func (c *Conns) Max() int     { return int(c.max) }
+func (c *Conns) PerAddr() int { return int(c.perAddr) }
 
 // Open is the count of connections taken and not given back.
 func (c *Conns) Open() int { return int(c.open.Load()) }
+
+// Addresses is how many addresses have connections counted against
+// their bound.
+func (c *Conns) Addresses() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byAddr)
+}
 
 // maxRefusing bounds the refused connections being answered at once;
 // beyond, a refused connection is closed without an answer.
@@ -60,17 +139,18 @@ const refuseWithin = time.Second
 type limited struct {
 	net.Listener
 	conns    *Conns
-	answer   []byte // immutable: what a refused connection is sent
+	answer   func(Refusal) []byte // immutable: what a refused connection is sent
 	refusing atomic.Int32
 	wg       sync.WaitGroup // the refusals being answered
 }
 
 // Limit wraps ln so that its connections count against conns. A
-// connection beyond the bound is not returned: it is sent answer (unless
-// empty or more than maxRefusing are being answered), then closed. The
-// others are returned wrapped so that closing them gives their place
-// back. Close waits for the refusals being answered, up to refuseWithin.
-func Limit(ln net.Listener, conns *Conns, answer []byte) net.Listener {
+// connection beyond a bound is not returned: it is sent answer(why)
+// (unless answer is nil or gives nothing, or more than maxRefusing are
+// being answered), then closed. The others are returned wrapped so that
+// closing them gives their place back. Close waits for the refusals being
+// answered, up to refuseWithin.
+func Limit(ln net.Listener, conns *Conns, answer func(Refusal) []byte) net.Listener {
 	return &limited{Listener: ln, conns: conns, answer: answer}
 }
 
@@ -80,10 +160,15 @@ func (l *limited) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.conns.Take() {
-			return &conn{Conn: c, conns: l.conns}, nil
+		why := l.conns.Take(c.RemoteAddr())
+		if why == Admitted {
+			return &conn{Conn: c, conns: l.conns, addr: c.RemoteAddr()}, nil
 		}
-		l.refuse(c)
+		var answer []byte
+		if l.answer != nil {
+			answer = l.answer(why)
+		}
+		l.refuse(c, answer)
 	}
 }
 
@@ -97,9 +182,9 @@ func (l *limited) Close() error {
 // is written, the write side shut and what the client sends read until it
 // closes its end, so the answer is not lost to the reset that closing a
 // socket with unread bytes sends; all within refuseWithin.
-func (l *limited) refuse(c net.Conn) {
-	if len(l.answer) == 0 || l.refusing.Add(1) > maxRefusing {
-		if len(l.answer) > 0 {
+func (l *limited) refuse(c net.Conn, answer []byte) {
+	if len(answer) == 0 || l.refusing.Add(1) > maxRefusing {
+		if len(answer) > 0 {
 			l.refusing.Add(-1)
 		}
 		c.Close()
@@ -109,7 +194,7 @@ func (l *limited) refuse(c net.Conn) {
 		defer l.refusing.Add(-1)
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(refuseWithin))
-		if _, err := c.Write(l.answer); err != nil {
+		if _, err := c.Write(answer); err != nil {
 			return
 		}
 		if cw, ok := c.(interface{ CloseWrite() error }); ok {
@@ -125,12 +210,13 @@ func (l *limited) refuse(c net.Conn) {
 type conn struct {
 	net.Conn
 	conns *Conns
+	addr  net.Addr // immutable: what it counts against
 	once  sync.Once
 }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.conns.Give)
+	c.once.Do(func() { c.conns.Give(c.addr) })
 	return err
 }
 
