@@ -19,6 +19,14 @@ func takeBuf(b []byte, n int) []byte {
 	if cap(b) >= n && b != nil {
 		return b[:0]
 	}
+	if n <= keptBuf {
+		if p, ok := keptBufs.Get().(*[]byte); ok {
+			if cap(*p) >= n {
+				return (*p)[:0]
+			}
+			keptBufs.Put(p)
+		}
+	}
 	if p, ok := bigBufs.Get().(*[]byte); ok {
 		if cap(*p) >= n {
 			return (*p)[:0]
@@ -52,4 +60,22 @@ func keepBatches(b []byte) []byte {
 		return b[:0]
 	}
 	return giveBuf(b)
+}
+
+// keptBufs lends the buffers of keptBuf bytes or less that idle
+// connections held (see idleAfter) to busy ones.
+var keptBufs sync.Pool // of *[]byte, cap <= keptBuf
+
+// lendBuf lends b, which nothing may use afterwards, to the pools, and
+// returns nil: what an idle connection keeps of it.
+func lendBuf(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	if cap(b) > keptBuf {
+		bigBufs.Put(&b)
+	} else {
+		keptBufs.Put(&b)
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -91,22 +90,24 @@ const maxPending = 16
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	host, _, _ := net.SplitHostPort(nc.RemoteAddr().String())
 	c := &conn{s: s, nc: nc, host: host, authenticated: len(s.opts.APIKeys) == 0}
-	r := bufio.NewReaderSize(nc, 64<<10)
+	f := &frames{nc: nc}
+	defer f.release()
+	defer c.idle()
 	// Whatever ends the connection, the waiting answers are completed
 	// first (their batches made durable), and sent if they still can be:
 	// a bad frame closes the connection after the requests before it.
 	defer c.answer()
 	defer c.dropSessions()
-	var buf []byte
 	for {
 		// Answer before the read would block; a request already arriving
 		// is read first (its batches join the wait).
-		if len(c.pending) >= maxPending || len(c.pending) > 0 && r.Buffered() == 0 {
+		if len(c.pending) >= maxPending || len(c.pending) > 0 && f.buffered() == 0 {
 			if err := c.answer(); err != nil {
 				return
 			}
 		}
-		nc.SetReadDeadline(time.Now().Add(s.opts.IdleTimeout))
+		deadline := time.Now().Add(s.opts.IdleTimeout)
+		nc.SetReadDeadline(deadline)
 		if ctx.Err() != nil {
 			// Shutting down: the produce answers held are sent
 			// (deferred); requests still buffered are dropped unread.
@@ -120,15 +121,12 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			// spend the authenticated ones'.
 			limit, held = min(limit, maxUnauthenticatedRequest), s.unauthFrames
 		}
-		frame, err := readFrame(r, buf, limit, held)
+		frame, err := f.next(ctx, deadline, limit, held, c.idle)
 		if err != nil {
 			if errors.Is(err, errFrame) {
 				s.log.Warn("kafka: closing connection", "client", nc.RemoteAddr().String(), "err", err)
 			}
 			return
-		}
-		if cap(frame) <= 1<<20 {
-			buf = frame // keep a modest buffer for the next request
 		}
 		err = c.handle(ctx, frame)
 		held.Give(int64(len(frame))) // to the budget it was charged to, authenticated since or not
@@ -142,6 +140,14 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			return
 		}
 	}
+}
+
+// idle lends what the connection keeps for its next answers to the
+// pools, once no request came for idleAfter (see frames.next).
+func (c *conn) idle() {
+	c.out = lendBuf(c.out)
+	c.batches = lendBuf(c.batches)
+	c.cuts, c.iov = nil, nil
 }
 
 // peerGone reports that err only says the client closed its end, as

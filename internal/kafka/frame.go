@@ -24,6 +24,11 @@ func readFrame(r io.Reader, buf []byte, max int32, held *budget.Bytes) ([]byte, 
 	if _, err := io.ReadFull(r, size[:]); err != nil {
 		return nil, err
 	}
+	return readBody(r, size, buf, max, held)
+}
+
+// readBody is readFrame once the frame's size prefix was read.
+func readBody(r io.Reader, size [4]byte, buf []byte, max int32, held *budget.Bytes) ([]byte, error) {
 	n := int32(binary.BigEndian.Uint32(size[:]))
 	if n < 8 || n > max {
 		return nil, fmt.Errorf("%w: size %d outside 8..%d", errFrame, n, max)
