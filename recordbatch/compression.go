@@ -90,19 +90,17 @@ func decompress(dst []byte, c Codec, src []byte, limit int, b Budget) ([]byte, i
 		}
 		return readAll(dst, zr, len(src), limit, b, "gzip")
 	case LZ4:
+		// The reader's two block buffers (a block as read, and
+		// decompressed) are the frame's to size: charged too, for as
+		// long as the reader decodes.
+		blocks := 2 * lz4BlockMax(src)
+		if !take(b, blocks) {
+			return nil, 0, ErrBusy
+		}
+		defer give(b, blocks)
 		return readAll(dst, lz4.NewReader(bytes.NewReader(src)), len(src), limit, b, "lz4")
 	case Zstd:
-		zr, err := zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(uint64(max(limit, 1))))
-		if err != nil {
-			return nil, 0, corruptf("zstd: %v", err)
-		}
-		defer zr.Close()
-		out, charged, err := readAll(dst, zr, len(src), limit, b, "zstd")
-		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-			return nil, 0, ErrTooLarge
-		}
-		return out, charged, err
+		return unzstd(dst, src, limit, b)
 	}
 	return nil, 0, corruptf("unknown compression codec %d", c)
 }
@@ -182,6 +180,127 @@ func grownRoom(room, srcLen, limit int) int {
 		room /= 2
 	}
 	return room
+}
+
+// unzstd decodes zstd data whole (DecodeAll), into room that grows as
+// readAll's does (grownRoom) and is charged to b before it is used: a
+// decode that needs more room than it has stops, and starts again in
+// twice the room. The decoder writes straight into that room, which is
+// its window too: the streaming decoder allocated a ring of the window a
+// frame declares before a byte came out, so 19 bytes declaring a 128 MiB
+// window cost 134 MB, charged to nothing, and 64 such batches checked at
+// once 8.6 GB. A frame whose content size says it needs more room than
+// there is stops before any decoding; one that does not say it is
+// decoded again in each larger room, which costs at most about twice the
+// last decode's work.
+func unzstd(dst, src []byte, limit int, b Budget) ([]byte, int64, error) {
+	zd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
+		zstd.WithDecoderMaxMemory(uint64(max(limit, 1))), zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))))
+	if err != nil {
+		return nil, 0, corruptf("zstd: %v", err)
+	}
+	defer zd.Close()
+	// A frame that says its size (kgo's and librdkafka's do) is refused
+	// by the decoder, before any work, in less room: the room grows to it
+	// at once, rather than a buffer allocated for each size on the way.
+	want := 0
+	var h zstd.Header
+	if h.Decode(src) == nil && h.HasFCS {
+		if h.FrameContentSize > uint64(limit) {
+			return nil, 0, ErrTooLarge
+		}
+		want = int(h.FrameContentSize)
+	}
+	start, room := len(dst), 0
+	for {
+		for grew := false; !grew || room < want && room < limit; grew = true {
+			grown := grownRoom(room, len(src), limit)
+			if !take(b, int64(grown-room)) {
+				give(b, int64(room))
+				return nil, 0, ErrBusy
+			}
+			room = grown
+		}
+		if start+room > cap(dst) {
+			dst = append(make([]byte, 0, start+room), dst...)
+		}
+		out, err := zd.DecodeAll(src, dst[:start:start+room])
+		switch {
+		case err == nil:
+			return out, int64(room), nil
+		case errors.Is(err, zstd.ErrWindowSizeExceeded):
+			// The frame declares a window past limit: no room would do.
+			give(b, int64(room))
+			return nil, 0, ErrTooLarge
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded):
+			if room >= limit {
+				give(b, int64(room))
+				return nil, 0, ErrTooLarge
+			}
+		default:
+			give(b, int64(room))
+			return nil, 0, &CorruptError{Reason: "zstd: " + err.Error(), Err: err}
+		}
+	}
+}
+
+// lz4Largest is the largest block an LZ4 frame may declare.
+const lz4Largest = 4 << 20
+
+// lz4BlockMax is the size of the block buffers pierrec/lz4's reader
+// allocates to decode src, whatever src holds: the block maximum size its frame
+// declares (64 KiB as Kafka's Java client writes, 4 MiB as the Go
+// writer's default), if src is exactly one well-formed frame; else the
+// largest, 4 MiB. A 10-byte value in a frame declaring 4 MiB blocks held
+// 8 MiB while it was decoded, charged to nothing.
+func lz4BlockMax(src []byte) int64 {
+	const magic = 0x184D2204
+	if len(src) < 7 || binary.LittleEndian.Uint32(src) != magic {
+		return lz4Largest
+	}
+	flg, bd := src[4], src[5]
+	var size int64
+	switch (bd >> 4) & 7 {
+	case 4:
+		size = 64 << 10
+	case 5:
+		size = 256 << 10
+	case 6:
+		size = 1 << 20
+	default:
+		return lz4Largest
+	}
+	p := 7 // magic, FLG, BD, header checksum
+	if flg&0x08 != 0 {
+		p += 8 // content size
+	}
+	if flg&0x01 != 0 {
+		p += 4 // dictionary ID
+	}
+	for {
+		if p+4 > len(src) {
+			return lz4Largest
+		}
+		n := int64(binary.LittleEndian.Uint32(src[p:]) &^ (1 << 31))
+		p += 4
+		if n == 0 {
+			break // the end mark
+		}
+		if n > size || n > int64(len(src)-p) {
+			return lz4Largest
+		}
+		p += int(n)
+		if flg&0x10 != 0 {
+			p += 4 // block checksum
+		}
+	}
+	if flg&0x04 != 0 {
+		p += 4 // content checksum
+	}
+	if p != len(src) {
+		return lz4Largest
+	}
+	return size
 }
 
 // maxSnappyRatio bounds what snappy data decodes to per byte: its longest
