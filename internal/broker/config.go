@@ -64,7 +64,7 @@ type Config struct {
 
 	// MaxDecompressBytes bounds the decompressed record data held at once
 	// over every check of a compressed batch and every read that decodes
-	// one (fetches, DLQ moves and replays; 0:
+	// one (fetches, group polls, DLQ moves and replays; 0:
 	// DefaultMaxDecompressBytes). A check or read is charged as its output
 	// grows; one the budget has no room for is refused with
 	// TOO_MANY_REQUESTS (retriable), not queued.

@@ -28,6 +28,7 @@ func (b *Broker) openGroups() error {
 		CheckID:       ValidateGroupID,
 		Logger:        b.log,
 		Now:           b.now,
+		Decompress:    b.decompress,
 	}, coordIO{b})
 	return err
 }

@@ -12,6 +12,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 	"log/slog"
 	"maps"
 	"slices"
@@ -46,6 +47,12 @@ type Config struct {
 	CheckID func(id string) error
 	Logger  *slog.Logger     // nil: slog.Default()
 	Now     func() time.Time // nil: time.Now
+	// Decompress is charged with the record data of the compressed
+	// batches a poll reads, from when it decompresses them until the poll
+	// ends (the broker's budget for decompressed data); a poll it has no
+	// room for hands its messages back and answers TOO_MANY_REQUESTS.
+	// nil: none.
+	Decompress recordbatch.Budget
 }
 
 // Coordinator owns every consumer group of the broker: per group its

@@ -133,10 +133,40 @@ func (s *recordSink) taken() []groupstate.Range {
 }
 
 func (s *recordSink) add(tp delivery.TP, b *storedBatch, off int64, deliveryCount int) {
-	// The record aliases b's bytes for as long as the caller keeps it:
-	// its buffer is held for good, never recycled (see readBuf).
-	b.buf.hold()
-	s.out = append(s.out, Delivered{Topic: tp.Topic, Partition: tp.Partition, Record: b.record(off), DeliveryCount: deliveryCount})
+	r := b.record(off)
+	if b.compressed() {
+		// A copy of its own: aliasing the batch's decompressed records,
+		// one message kept all of them (up to 128 MiB) for as long as
+		// the answer was kept, beyond the poll's charge for them.
+		r = ownRecord(r)
+	} else {
+		// The record aliases b's bytes for as long as the caller keeps
+		// it: its buffer is held for good, never recycled (see readBuf).
+		b.buf.hold()
+	}
+	s.out = append(s.out, Delivered{Topic: tp.Topic, Partition: tp.Partition, Record: r, DeliveryCount: deliveryCount})
+}
+
+// ownRecord is r with its key, value and header values copied into one
+// buffer of their size.
+func ownRecord(r commitlog.Record) commitlog.Record {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Value)
+	}
+	arena := make([]byte, 0, n)
+	clone := func(p []byte) []byte {
+		if p == nil {
+			return nil
+		}
+		arena = append(arena, p...)
+		return arena[len(arena)-len(p) : len(arena) : len(arena)]
+	}
+	r.Key, r.Value = clone(r.Key), clone(r.Value)
+	for i := range r.Headers {
+		r.Headers[i].Value = clone(r.Headers[i].Value) // Headers is r's own slice
+	}
+	return r
 }
 
 // handBack returns what a poll took and will not answer, since its
@@ -233,6 +263,7 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 	ra.prime(topics)
 	var (
 		skip     []groupstate.Ref
+		busy     []groupstate.Range      // handed out, but no room to decompress their batches
 		buf      = deliveryScratch.get() // the rounds' deliveries, reused
 		reserved bool
 	)
@@ -285,6 +316,10 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 				}
 				room -= int64(b.size(d.Offset))
 				sink.add(d.TP, b, d.Offset, d.DeliveryCount)
+			} else if ra.busy {
+				// The decompression budget is spent: handed back below,
+				// deliverable again at once, no retry spent.
+				busy = append(busy, groupstate.Range{TP: d.TP, From: d.Offset, To: d.Offset + 1})
 			} else if c.b.Skipped(d.TP.Topic, d.TP.Partition, d.Offset) {
 				// Damaged data (see corrupt.go): settled as if acknowledged,
 				// so the committed offset steps over it; not counted
@@ -296,6 +331,9 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 			// its next poll
 		}
 		left -= len(res.Deliveries) - skipped
+		if len(busy) > 0 {
+			break // later rounds would find no room either
+		}
 		if res.Unsized && len(res.Deliveries) > 0 {
 			continue // the batches just read may tell that more fits
 		}
@@ -309,6 +347,12 @@ func (c *Coordinator) pollOnce(cg *cgroup, req PollParams, host string, limit, b
 		cg.mu.Unlock()
 		if err := c.perform(cg, p); err != nil {
 			c.log.Error("persist skipped offsets", "group", cg.id, "err", err)
+		}
+	}
+	if len(busy) > 0 {
+		c.handBack(cg, req, host, busy)
+		if sink.len() == 0 {
+			return waiter{}, api.ErrTooManyRequests.Withf("the broker is decompressing as many bytes of stored batches at once as it allows (--max-decompress-bytes); retry shortly")
 		}
 	}
 	return w, nil

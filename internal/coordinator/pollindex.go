@@ -50,29 +50,37 @@ type replayAt struct {
 
 // indexBatch indexes raw, one whole stored batch that the log's read has
 // checked (frame and CRC). A control batch holds no messages: it indexes
-// no records.
-func indexBatch(raw []byte) (*storedBatch, error) {
+// no records. Compressed records are decompressed charged to bud (nil:
+// none), which the caller gives charged back to; on an error nothing
+// stays charged, and a refusal of bud is recordbatch.ErrBusy.
+func indexBatch(raw []byte, bud recordbatch.Budget) (_ *storedBatch, charged int64, err error) {
 	h, err := recordbatch.ParseHeader(raw)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	b := &storedBatch{raw: raw, base: h.BaseOffset, next: h.NextOffset(), firstTS: h.FirstTimestamp}
 	if h.Control() {
-		return b, nil
+		return b, 0, nil
 	}
-	if b.data, err = recordbatch.RecordData(raw, maxRecordData); err != nil {
-		return nil, err
+	if b.data, charged, err = recordbatch.RecordDataInto(nil, raw, maxRecordData, bud); err != nil {
+		return nil, 0, err
 	}
+	defer func() {
+		if err != nil && bud != nil && charged > 0 {
+			bud.Give(charged)
+			charged = 0
+		}
+	}()
 	n := int(max(h.NumRecords, 0))
 	b.recs = make([]recordAt, 0, n)
 	var v recordbatch.View
 	for p := b.data; len(b.recs) < n; {
 		at := recordAt{pos: uint32(len(b.data) - len(p))}
 		if p, err = recordbatch.DecodeRecord(p, &v); err != nil {
-			return nil, err
+			return nil, charged, err
 		}
 		if int(v.OffsetDelta) != len(b.recs) {
-			return nil, fmt.Errorf("record %d has offset delta %d", len(b.recs), v.OffsetDelta)
+			return nil, charged, fmt.Errorf("record %d has offset delta %d", len(b.recs), v.OffsetDelta)
 		}
 		at.size = int32(len(v.Key) + len(v.Value))
 		replay := false
@@ -90,7 +98,7 @@ func indexBatch(raw []byte) (*storedBatch, error) {
 		b.recs = append(b.recs, at)
 	}
 	b.end = uint32(len(b.data))
-	return b, nil
+	return b, charged, nil
 }
 
 // has reports whether the batch holds a message at off.
@@ -167,9 +175,11 @@ func findBatch(bs []*storedBatch, off int64) *storedBatch {
 
 // readStored reads stored batches of l from the one holding off on, about
 // maxBytes of them but at least that one, into a buffer of pool, and
-// indexes them. The caller holds the buffer (see readBuf) until it
-// releases it; the batches are valid while someone holds it.
-func readStored(l *commitlog.Log, off int64, maxBytes int, pool *bufPool) ([]*storedBatch, *readBuf, error) {
+// indexes them, charging what compressed batches decompress to to bud
+// (see indexBatch; charged is the caller's to give back). The caller
+// holds the buffer (see readBuf) until it releases it; the batches are
+// valid while someone holds it.
+func readStored(l *commitlog.Log, off int64, maxBytes int, pool *bufPool, bud recordbatch.Budget) (_ []*storedBatch, _ *readBuf, charged int64, _ error) {
 	rb := pool.get(l.ReadSize(off, maxBytes))
 	buf, err := l.ReadBatches(off, maxBytes, rb.b[:0])
 	if cap(buf) != cap(rb.b) {
@@ -179,23 +189,33 @@ func readStored(l *commitlog.Log, off int64, maxBytes int, pool *bufPool) ([]*st
 	}
 	if err != nil {
 		rb.release()
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	var out []*storedBatch
 	for len(buf) > 0 {
 		n, ok := recordbatch.Len(buf)
 		if !ok || n > len(buf) {
 			rb.release()
-			return nil, nil, fmt.Errorf("coordinator: read batches at %d: bad batch length", off)
+			give(bud, charged)
+			return nil, nil, 0, fmt.Errorf("coordinator: read batches at %d: bad batch length", off)
 		}
-		b, err := indexBatch(buf[:n:n])
+		b, k, err := indexBatch(buf[:n:n], bud)
 		if err != nil {
 			rb.release()
-			return nil, nil, fmt.Errorf("coordinator: index batch at %d: %w", recordbatch.BaseOffset(buf), err)
+			give(bud, charged)
+			return nil, nil, 0, fmt.Errorf("coordinator: index batch at %d: %w", recordbatch.BaseOffset(buf), err)
 		}
+		charged += k
 		b.buf = rb
 		out = append(out, b)
 		buf = buf[n:]
 	}
-	return out, rb, nil
+	return out, rb, charged, nil
+}
+
+// give gives n bytes back to bud, if there is one.
+func give(bud recordbatch.Budget, n int64) {
+	if bud != nil && n > 0 {
+		bud.Give(n)
+	}
 }

@@ -1,8 +1,11 @@
 package coordinator
 
 import (
+	"errors"
+
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // pollReadBytes bounds one forward read of a poll: about what the poll can
@@ -27,6 +30,11 @@ type readAhead struct {
 	// bufs are the read buffers the poll holds (see readBuf): those of
 	// every batch it found; release lets them go when the poll is done.
 	bufs []*readBuf
+	// charged is what the batches the poll read decompressed to, taken
+	// from Config.Decompress until release; busy says a read found no
+	// room there (its messages are handed back, see pollOnce).
+	charged int64
+	busy    bool
 }
 
 // release drops the poll's hold of its read buffers. The answer holds
@@ -35,6 +43,8 @@ func (ra *readAhead) release() {
 	for _, b := range ra.bufs {
 		b.release()
 	}
+	give(ra.c.opts.Decompress, ra.charged)
+	ra.charged = 0
 	ra.bufs, ra.last, ra.runs = ra.bufs[:0], nil, nil
 }
 
@@ -119,18 +129,21 @@ func (ra *readAhead) batch(tp delivery.TP, off int64, n, maxBytes int) (*storedB
 		return b, b.has(off)
 	}
 	var (
-		bs  []*storedBatch
-		buf *readBuf
+		bs      []*storedBatch
+		buf     *readBuf
+		charged int64
 	)
 	if len(kept) == 0 || off >= kept[len(kept)-1].next {
-		bs, buf, err = readStored(l, off, readAheadBytes(l.Stats(), n), &ra.c.runs.bufs)
+		bs, buf, charged, err = readStored(l, off, readAheadBytes(l.Stats(), n), &ra.c.runs.bufs, ra.c.opts.Decompress)
 		if err == nil {
 			ra.c.runs.put(k, bs, buf)
 		}
 	} else {
-		bs, buf, err = readStored(l, off, min(maxBytes, pollReadAhead), &ra.c.runs.bufs)
+		bs, buf, charged, err = readStored(l, off, min(maxBytes, pollReadAhead), &ra.c.runs.bufs, ra.c.opts.Decompress)
 	}
+	ra.charged += charged
 	if err != nil {
+		ra.busy = ra.busy || errors.Is(err, recordbatch.ErrBusy)
 		return nil, false
 	}
 	ra.bufs = append(ra.bufs, buf)

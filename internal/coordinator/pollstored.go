@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"hash/crc32"
@@ -264,9 +265,14 @@ func (b *storedBatch) recEnd(i int) uint32 {
 
 // slice is a new uncompressed batch of b's records lo..hi (by index): b's
 // header with the count, last offset delta, length and CRC of those
-// records, and their bytes as stored (not copied), offset deltas included.
+// records, and their bytes as stored (not copied; copied out of a
+// compressed batch's decompressed records, which the answer would
+// otherwise keep whole), offset deltas included.
 func (b *storedBatch) slice(lo, hi int) ServedBatch {
 	recs := b.data[b.recs[lo].pos:b.recEnd(hi)]
+	if b.compressed() {
+		recs = bytes.Clone(recs)
+	}
 	head := make([]byte, recordbatch.HeaderLen)
 	copy(head, b.raw[:recordbatch.HeaderLen])
 	be := binary.BigEndian

@@ -24,7 +24,7 @@ func testBatch(t *testing.T, base int64, n, size int, c recordbatch.Codec) *stor
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := indexBatch(raw)
+	b, _, err := indexBatch(raw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +216,7 @@ func TestIndexNotesReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := indexBatch(raw)
+	b, _, err := indexBatch(raw, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
