@@ -112,9 +112,9 @@ func (f *frames) next(ctx context.Context, deadline time.Time, max int32, held *
 	frame, err := readBody(f.br, size, f.buf, max, held)
 	if cap(frame) <= keptBuf {
 		f.buf = frame // the space for the next request
-	} else {
-		f.buf = giveBuf(frame)
 	}
+	// A larger frame is left to the collector once handled: lent to a
+	// pool now, another connection could take it while it is read.
 	return frame, err
 }
 

@@ -164,3 +164,26 @@ func TestFramesSplitAcrossIdle(t *testing.T) {
 		}
 	})
 }
+
+// A frame larger than a connection keeps is not lent to a pool while the
+// caller still reads it: another connection would take it and write its
+// own frame or answer over the request being served.
+func TestLargeFrameIsNotLentWhileRead(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	defer server.Close()
+	f := &frames{nc: server}
+	defer f.release()
+	frame := binary.BigEndian.AppendUint32(nil, 2*keptBuf)
+	frame = append(frame, make([]byte, 2*keptBuf)...)
+	go client.Write(frame)
+	got, err := f.next(context.Background(), time.Now().Add(time.Minute), 4*keptBuf, nil, func() {})
+	if err != nil || len(got) != 2*keptBuf {
+		t.Fatalf("next: %d bytes, %v", len(got), err)
+	}
+	for range 4 { // sync.Pool may hand back something else first
+		if p, ok := bigBufs.Get().(*[]byte); ok && cap(*p) > 0 && &(*p)[:1][0] == &got[0] {
+			t.Fatal("the frame being read was lent to the pool of large buffers")
+		}
+	}
+}
