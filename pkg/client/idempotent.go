@@ -150,12 +150,16 @@ func (p *Producer) learnLeaderLocked(r *request, err error) {
 }
 
 // takeLeaderLocked points nl's partition at the leader it names, if it
-// names one of a partition ts has, and reports whether it did.
+// names one of a partition ts has, and reports whether it did. That node
+// is also one to ask what any node answers (nodes.go): it may be the only
+// live node the producer knows, when the description it had of the topic
+// named no other leader (their elections under way) and its seed dies.
 func (p *Producer) takeLeaderLocked(ts *topicState, nl notLeader) bool {
 	if nl.addr == "" || nl.partition < 0 || int(nl.partition) >= len(ts.leaders) {
 		return false
 	}
 	ts.leaders[nl.partition], ts.leaderIDs[nl.partition] = p.t.baseURL(nl.addr), nl.leader
+	p.t.learnNodes(map[uint64]string{nl.leader: nl.addr})
 	return true
 }
 

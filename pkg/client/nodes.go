@@ -19,9 +19,9 @@ import (
 // failed every poll, until they were closed. On a single broker nothing is
 // learned and nothing changes.
 
-// learnNodes adds addrs (HTTP addresses by node ID, as GET /cluster or
-// partition leaders name them) to the brokers to try after the configured
-// ones. Nothing learned is forgotten: an address that went stale is
+// learnNodes adds addrs (HTTP addresses by node ID, as GET /cluster,
+// partition leaders and NOT_LEADER answers name them) to the brokers to
+// try after the configured ones. Nothing learned is forgotten: an address that went stale is
 // skipped as an unreachable broker is, and a cluster's nodes are few.
 func (t *transport) learnNodes(addrs map[uint64]string) {
 	ids := make([]uint64, 0, len(addrs))

@@ -1,9 +1,12 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -22,14 +25,18 @@ import (
 // twoNodes fronts one broker with two fake cluster nodes: both name each
 // other in GET /cluster, describe the topic's partitions as led by node 1
 // (even ones) and node 2 (odd ones) until node 1 dies, then by node 2,
+// refuse a batch of a partition the other leads NOT_LEADER naming it,
 // name themselves in join answers, and pass everything else to the
 // broker. Once node 1 died, GET /cluster answers nothing while electing is
 // set, as a node's consistent read of the metadata waits while the
-// metadata elects a leader.
+// metadata elects a leader. While ownOnly is set, a node describes the
+// partitions the other leads as leaderless, as a node does that has not
+// heard of their elections' outcome yet.
 type twoNodes struct {
 	n1, n2   *httptest.Server
 	dead     atomic.Bool
 	electing atomic.Bool
+	ownOnly  atomic.Bool
 	asked    atomic.Int64 // GET /cluster requests since node 1 died
 	conns    *connTracker // node 1's connections, hijacked ones (the stream) included
 }
@@ -101,10 +108,28 @@ func startTwoNodes(t *testing.T, brokerURL, topic string) *twoNodes {
 				for i := range tp.PartitionInfo {
 					pi := &tp.PartitionInfo[i]
 					pi.Leader, pi.Replicas = c.leaderOf(pi.Partition), []uint64{1, 2}
+					if pi.Leader != id && c.ownOnly.Load() {
+						pi.Leader = 0
+					}
 					pi.LeaderAddr = addrs[pi.Leader]
 				}
 				w.Header().Set("Content-Type", "application/json")
 				_ = json.NewEncoder(w).Encode(tp)
+			case r.Method == http.MethodPost && r.URL.Path == "/topics/"+topic+"/batches":
+				// A cluster's topic: one partition per request.
+				body, _ := io.ReadAll(r.Body)
+				if len(body) >= 4 {
+					part := int32(binary.BigEndian.Uint32(body))
+					if leader := c.leaderOf(part); leader != id {
+						w.Header().Set("Content-Type", "application/json")
+						w.WriteHeader(http.StatusMisdirectedRequest)
+						fmt.Fprintf(w, `{"error":{"code":"NOT_LEADER","message":"node %d does not lead","details":{"partition":%d,"leader":%d,"leader_addr":%q}}}`,
+							id, part, leader, addrs[leader])
+						return
+					}
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				rp.ServeHTTP(w, r)
 			case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/join"):
 				rec := httptest.NewRecorder()
 				rp.ServeHTTP(rec, r)
@@ -207,6 +232,40 @@ func TestClientOutlivesItsOnlyBroker(t *testing.T) {
 		produce(t, srv.URL, topic, n) // the same values again
 		consume(n)
 	})
+}
+
+// TestProducerAsksTheLeadersItWasSentTo: a producer given node 1 only,
+// whose description of the topic named no other leader, learned node 2
+// from a NOT_LEADER answer and wrote there. When node 1 dies, node 2 must
+// be asked for the leaders of node 1's partitions. It was not: the nodes
+// the producer asked were those the descriptions and GET /cluster had
+// named, node 1 alone, so every refresh failed, every record of node 1's
+// partitions went to the dead node until RetryTimeout failed it (seen in
+// a 3-node cluster: the seed described its own partition's leader only,
+// the others being elected as the producer started).
+func TestProducerAsksTheLeadersItWasSentTo(t *testing.T) {
+	const topic, n = "s", 200
+	srv, c := setup(t, topic, 2)
+	nodes := startTwoNodes(t, srv.URL, topic)
+	nodes.ownOnly.Store(true)
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true, RetryTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	publishEach(ctx, t, p, topic, 0, n/2, true)
+	nodes.ownOnly.Store(false)
+	nodes.kill()
+	publishEach(ctx, t, p, topic, n/2, n/2, true)
+	stored := 0
+	for _, msgs := range readAll(t, c, topic) {
+		stored += len(msgs)
+	}
+	if stored != n {
+		t.Fatalf("%d records stored, want %d", stored, n)
+	}
 }
 
 // TestProducerGoesOnWhileTheMetadataElects: the node that dies leads
