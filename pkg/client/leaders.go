@@ -121,6 +121,11 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 		}
 		return pl, nil
 	}
+	// The leaders named may be the node given and no other (the others'
+	// elections under way, or the node given leading every partition):
+	// then, once it died, no node was left to ask. Once per client: the
+	// leaders learned below make it ask no more, failed or not.
+	t.knowNodes(ctx)
 	if t.leaderAddrs(&info, &pl) {
 		return pl, nil
 	}

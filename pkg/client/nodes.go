@@ -53,9 +53,11 @@ func (t *transport) learnNodes(addrs map[uint64]string) {
 }
 
 // knowNodes learns the cluster's nodes unless they are known: for a
-// consumer that a cluster node answered, and that may never ask GET
-// /cluster otherwise. Bounded, so that a cluster whose metadata cannot be
-// read now does not hold the join up; a failure leaves it for the next.
+// consumer that a cluster node answered, and a producer that a cluster
+// node described a topic's leaders to, which may never ask GET /cluster
+// otherwise. Bounded, so that a cluster whose metadata cannot be read now
+// does not hold the join or the publish up; a failure leaves it for the
+// next.
 func (t *transport) knowNodes(ctx context.Context) {
 	if t.nodes.Load() != nil {
 		return
