@@ -32,15 +32,17 @@ import (
 // metadata elects a leader. While ownOnly is set, a node describes the
 // partitions the other leads as leaderless, as a node does that has not
 // heard of their elections' outcome yet; while lone is set, node 1 leads
-// every partition until it dies.
+// every partition until it dies; while unreadable is set, GET /cluster
+// answers UNAVAILABLE, as a node does that cannot confirm the metadata.
 type twoNodes struct {
-	n1, n2   *httptest.Server
-	dead     atomic.Bool
-	electing atomic.Bool
-	ownOnly  atomic.Bool
-	lone     atomic.Bool
-	asked    atomic.Int64 // GET /cluster requests since node 1 died
-	conns    *connTracker // node 1's connections, hijacked ones (the stream) included
+	n1, n2     *httptest.Server
+	dead       atomic.Bool
+	electing   atomic.Bool
+	ownOnly    atomic.Bool
+	lone       atomic.Bool
+	unreadable atomic.Bool
+	asked      atomic.Int64 // GET /cluster requests since node 1 died
+	conns      *connTracker // node 1's connections, hijacked ones (the stream) included
 }
 
 func (c *twoNodes) leaderOf(p int32) uint64 {
@@ -92,6 +94,12 @@ func startTwoNodes(t *testing.T, brokerURL, topic string) *twoNodes {
 		return httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case r.Method == http.MethodGet && r.URL.Path == "/cluster":
+				if c.unreadable.Load() {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					fmt.Fprint(w, `{"error":{"code":"UNAVAILABLE","message":"no metadata leader","retriable":true}}`)
+					return
+				}
 				if c.dead.Load() {
 					c.asked.Add(1)
 					if c.electing.Load() {
@@ -252,20 +260,20 @@ func TestClientOutlivesItsOnlyBroker(t *testing.T) {
 func TestProducerOutlivesItsSeed(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mode func(*twoNodes) *atomic.Bool
+		mode func(*twoNodes)
 	}{
 		// Node 2 known only from NOT_LEADER answers, which named it as
 		// the leader of the partitions node 1's description left
-		// leaderless.
-		{"others' leaders not described", func(c *twoNodes) *atomic.Bool { return &c.ownOnly }},
-		// Node 2 never named before node 1 died.
-		{"seed led every partition", func(c *twoNodes) *atomic.Bool { return &c.lone }},
+		// leaderless: GET /cluster could not be read.
+		{"others' leaders not described", func(c *twoNodes) { c.ownOnly.Store(true); c.unreadable.Store(true) }},
+		// Node 2 named by GET /cluster only.
+		{"seed led every partition", func(c *twoNodes) { c.lone.Store(true) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const topic, n = "s", 200
 			srv, c := setup(t, topic, 2)
 			nodes := startTwoNodes(t, srv.URL, topic)
-			tc.mode(nodes).Store(true)
+			tc.mode(nodes)
 			p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true, RetryTimeout: 3 * time.Second})
 			if err != nil {
 				t.Fatal(err)
