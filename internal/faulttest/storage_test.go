@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +149,84 @@ func TestDiskFullAnswersStorageFull(t *testing.T) {
 		t.Fatalf("high watermark %d after 5 more, want %d: a refused publish left records behind", got, hwm+5)
 	}
 	p.must(http.StatusOK, "GET", "/readyz", nil, nil)
+}
+
+// mountExt4 mounts a fresh ext4 image of size at dir with errors=remount-ro
+// and returns a function that makes the file system read-only as a disk
+// error would (ext4's trigger_fs_error), or skips the test saying why.
+func mountExt4(t *testing.T, dir, size string) (remountRO func()) {
+	t.Helper()
+	img := filepath.Join(t.TempDir(), "ext4.img")
+	for _, cmd := range [][]string{{"truncate", "-s", size, img}, {"mkfs.ext4", "-q", img}} {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			t.Skipf("cannot make an ext4 image: %v: %s", err, out)
+		}
+	}
+	if out, err := exec.Command("mount", "-o", "loop,errors=remount-ro", img, dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount an ext4 image (needs root and loop devices): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	dev, err := exec.Command("findmnt", "-n", "-o", "SOURCE", dir).Output()
+	if err != nil {
+		t.Skipf("findmnt %s: %v", dir, err)
+	}
+	trigger := filepath.Join("/sys/fs/ext4", filepath.Base(strings.TrimSpace(string(dev))), "trigger_fs_error")
+	if _, err := os.Stat(trigger); err != nil {
+		t.Skipf("this kernel cannot fail an ext4 file system on demand: %v", err)
+	}
+	return func() {
+		t.Helper()
+		if err := os.WriteFile(trigger, []byte("goqueue faulttest\n"), 0); err != nil {
+			t.Fatalf("make %s read-only: %v", dir, err)
+		}
+	}
+}
+
+// A file system remounted read-only under the broker (ext4 does so on an
+// error) answered publishes and topic creation 500 INTERNAL, retriable,
+// acks INTERNAL, and /readyz went on saying ready. Now every write answers
+// 503 STORAGE_FAILED, not retriable, /readyz answers 503, and what was
+// acknowledged before is still served.
+func TestReadOnlyFileSystemFailsStorage(t *testing.T) {
+	dir := t.TempDir()
+	remountRO := mountExt4(t, dir, "64M")
+	p := start(t, filepath.Join(dir, "data"), "", "--fsync", "always")
+	p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 1, ""), nil)
+	if n, st, raw := p.publishN("t", 0, 20, 100, 0); n != 20 {
+		t.Fatalf("publish: %d %s", st, raw)
+	}
+	var join api.JoinResponse
+	p.must(http.StatusOK, "POST", "/groups/g/join", map[string]any{"topics": []string{"t"}}, &join)
+	var polled api.PollResponse
+	p.must(http.StatusOK, "POST", "/groups/g/poll", map[string]any{"member_id": join.MemberID, "generation": join.Generation, "max_messages": 20}, &polled)
+
+	remountRO()
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/topics/t/messages", `{"value":"lost?"}`},
+		{"POST", "/topics", fmtTopic("u", 1, "")},
+		{"POST", "/groups/g/ack", api.AckRequest{MemberID: join.MemberID, Generation: join.Generation,
+			Messages: []api.MessageRef{{Topic: "t", Partition: 0, Offset: polled.Messages[0].Offset}}}},
+		{"POST", "/topics/t/messages", `{"value":"lost again?"}`},
+	} {
+		st, raw := p.do(req.method, req.path, req.body)
+		if e := apiError(t, raw); st != http.StatusServiceUnavailable || e.Code != api.ErrStorageFailed.Code || e.Retriable {
+			t.Errorf("%s %s on a read-only file system: %d %s, want 503 STORAGE_FAILED, not retriable", req.method, req.path, st, raw)
+		}
+	}
+	st, raw := p.do("GET", "/readyz", nil)
+	if e := apiError(t, raw); st != http.StatusServiceUnavailable || e.Code != api.ErrStorageFailed.Code {
+		t.Errorf("/readyz on a read-only file system: %d %s, want 503 STORAGE_FAILED", st, raw)
+	}
+	var fetched api.FetchResponse
+	p.must(http.StatusOK, "GET", "/topics/t/partitions/0/messages?offset=0&max=100", nil, &fetched)
+	if len(fetched.Messages) != 20 {
+		t.Errorf("fetched %d messages after the file system went read-only, want the 20 acknowledged", len(fetched.Messages))
+	}
 }
