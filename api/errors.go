@@ -184,7 +184,8 @@ var (
 
 	// ErrStorageFull: the device of the data directory is full (507). Nothing
 	// of the failed write was applied unless details say otherwise (an ack's
-	// details.result); retry once space is freed.
+	// details.result; a publish's details.written_partitions, and then it is
+	// not retriable); retry once space is freed.
 	ErrStorageFull = &Error{Code: "STORAGE_FULL", Status: http.StatusInsufficientStorage, Retriable: true, Kafka: kafkaKafkaStorageError}
 	// ErrStorageFailed: the data directory was removed or replaced, its file
 	// system is read-only, or a log can no longer be written (a failed

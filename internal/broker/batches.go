@@ -1,10 +1,12 @@
 package broker
 
 import (
+	"slices"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // PublishBatches appends pre-encoded record batches, the Go client's fast
@@ -54,6 +56,7 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 		return pos, nil
 	}
 	now := time.Now()
+	var written []int32
 	for i, f := range frames {
 		if base, ok := adm.duplicate(i); ok {
 			pos[i] = Position{Partition: f.Partition, Offset: base}
@@ -62,7 +65,12 @@ func (b *Broker) PublishBatches(topicName string, frames []Frame) ([]Position, e
 		p := t.parts[f.Partition]
 		base, err := p.log.AppendChecked(&checked[i]) // checked once, written as sent (its MaxTimestamp true)
 		if err != nil {
-			return nil, b.logError(err, t, p.id)
+			return nil, partlyWritten(b.logError(err, t, p.id), t, written)
+		}
+		// An idempotent frame sent again is answered from its producer's
+		// sequences, not stored twice: only the others make a retry unsafe.
+		if h, _ := recordbatch.ParseHeader(f.Batch); h.ProducerID < 0 && !slices.Contains(written, f.Partition) {
+			written = append(written, f.Partition)
 		}
 		adm.written(i, base, now)
 		p.dirty.Store(true)

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -44,7 +46,8 @@ type Position struct {
 // one. The valid messages are appended as one record batch per partition (a
 // very large batch as several), in ascending partition order. Appends to
 // different partitions are not atomic together: if the disk fails midway,
-// the partitions written before the failure keep their messages.
+// the partitions written before the failure keep their messages, and the
+// error says which (partlyWritten).
 //
 // When Publish returns nil, the messages are as durable as the topic's fsync
 // policy promises.
@@ -94,20 +97,44 @@ func (b *Broker) publish(topicName string, msgs []Message, via appendFunc) ([]Po
 		}
 		return pos, nil
 	}
+	var written []int32
 	for p, idx := range perPart {
 		if len(idx) == 0 {
 			continue
 		}
-		if err := b.appendTo(t, t.parts[p], msgs, idx, now, pos); err != nil {
-			return nil, err
+		n, err := b.appendTo(t, t.parts[p], msgs, idx, now, pos)
+		if n > 0 {
+			written = append(written, int32(p))
+		}
+		if err != nil {
+			return nil, partlyWritten(err, t, written)
 		}
 	}
 	return pos, nil
 }
 
+// partlyWritten is the error of a publish that failed after written (the
+// partitions that took some of its messages) were appended to: the same
+// coded error, not retriable, with details.written_partitions, as a
+// replicated topic's publish says it. Sent again whole, the request would
+// store those messages twice; a client that got a retriable 507 did so.
+// With nothing written it is err as is.
+func partlyWritten(err error, t *topic, written []int32) error {
+	var ae *api.Error
+	if len(written) == 0 || !errors.As(err, &ae) {
+		return err
+	}
+	e := ae.WithDetail("written_partitions", written)
+	e.Message = fmt.Sprintf("partitions %v of %q took messages of this request before it failed; retrying the whole request stores those again: %s", written, t.cfg.Name, ae.Message)
+	e.Retriable = false
+	return e
+}
+
 // appendTo appends msgs[idx...] to p in batches of about maxBatchBytes and
-// records their offsets in pos.
-func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now int64, pos []Position) error {
+// records their offsets in pos. It returns how many of idx were written:
+// all of them, unless it fails after some batches were.
+func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now int64, pos []Position) (int, error) {
+	total := len(idx)
 	for len(idx) > 0 {
 		size, k := 0, 0
 		for k < len(idx) && (k == 0 || size+msgs[idx[k]].size() <= maxBatchBytes) {
@@ -125,7 +152,7 @@ func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now
 		}
 		base, err := p.log.Append(recs)
 		if err != nil {
-			return b.logError(err, t, p.id)
+			return total - len(idx), b.logError(err, t, p.id)
 		}
 		p.dirty.Store(true)
 		p.traffic.countPublished(k, size)
@@ -134,5 +161,5 @@ func (b *Broker) appendTo(t *topic, p *partition, msgs []Message, idx []int, now
 		}
 		idx = idx[k:]
 	}
-	return nil
+	return total, nil
 }

@@ -97,17 +97,7 @@ func TestDiskFullAnswersStorageFull(t *testing.T) {
 
 	// Fill the device with a file of our own, as another tenant would.
 	filler := filepath.Join(dir, "filler")
-	f, err := os.Create(filler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(chunk); err != nil {
-			break
-		}
-	}
-	f.Close()
+	fill(t, filler)
 	n, st, raw := p.publishN("t", 0, 100000, 1000, 0)
 	if st == http.StatusOK {
 		t.Fatalf("published %d KB onto a full device", n)
@@ -228,5 +218,56 @@ func TestReadOnlyFileSystemFailsStorage(t *testing.T) {
 	p.must(http.StatusOK, "GET", "/topics/t/partitions/0/messages?offset=0&max=100", nil, &fetched)
 	if len(fetched.Messages) != 20 {
 		t.Errorf("fetched %d messages after the file system went read-only, want the 20 acknowledged", len(fetched.Messages))
+	}
+}
+
+// fill writes a file at path until the device has no byte left, in
+// shrinking chunks, as another tenant filling the disk would.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, n := range []int{64 << 10, 4 << 10, 512, 1} {
+		chunk := make([]byte, n)
+		for {
+			if _, err := f.Write(chunk); err != nil {
+				break
+			}
+		}
+	}
+}
+
+// A publish to two partitions that met a full device after the first
+// took its message answered 507 STORAGE_FULL, retriable, which says
+// nothing of it was applied: a client that retried stored the first
+// partition's messages twice. Now the answer is not retriable and
+// details.written_partitions names the partitions that took messages.
+func TestDiskFullMidPublishSaysWhatWasWritten(t *testing.T) {
+	dir := t.TempDir()
+	mountTmpfs(t, dir, "4m")
+	p := start(t, filepath.Join(dir, "data"), "", "--fsync", "always")
+	p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 2, ""), nil)
+	// Partition 0's segment holds a page with room for more; partition 1's
+	// none: on the full device a small write fits in the first only.
+	if n, st, raw := p.publishN("t", 0, 1, 10, 0); n != 1 {
+		t.Fatalf("publish: %d %s", st, raw)
+	}
+	fill(t, filepath.Join(dir, "filler"))
+
+	st, raw := p.do("POST", "/topics/t/messages", `{"messages":[{"value":"a","partition":0},{"value":"b","partition":1}]}`)
+	e := apiError(t, raw)
+	if st != http.StatusInsufficientStorage || e.Code != api.ErrStorageFull.Code {
+		t.Fatalf("publish to both partitions on a full device: %d %s, want 507 STORAGE_FULL", st, raw)
+	}
+	var info api.Topic
+	p.must(http.StatusOK, "GET", "/topics/t", nil, &info)
+	if hwm := info.PartitionInfo[0].HighWatermark; hwm != 2 {
+		t.Skipf("partition 0 has %d messages: the device refused its write too, so nothing was written (the case TestDiskFullAnswersStorageFull covers)", hwm)
+	}
+	if written, _ := e.Details["written_partitions"].([]any); e.Retriable || len(written) != 1 || written[0] != 0.0 {
+		t.Fatalf("partition 0 took its message, but the answer %s is retriable or does not say so in details.written_partitions", raw)
 	}
 }
