@@ -190,14 +190,26 @@ func encode(recs []record) []byte {
 	return buf.Bytes()
 }
 
+// append writes recs at the end of the file. A write cut short (a full
+// device) is taken back, so that the Flush that retries recs neither
+// writes the lines that made it twice nor runs the next one into a torn
+// line.
 func (r *Rebalances) append(recs []record) error {
 	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("history: append rebalances: %w", err)
 	}
-	_, err = f.Write(encode(recs))
+	fi, err := f.Stat()
 	if err == nil {
-		err = f.Sync()
+		_, err = f.Write(encode(recs))
+		if err == nil {
+			err = f.Sync()
+		}
+		if err != nil {
+			if terr := f.Truncate(fi.Size()); terr != nil {
+				err = errors.Join(err, terr)
+			}
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
