@@ -3,12 +3,12 @@ package history
 import (
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // A Flush cut short by the device (a full disk; here the file size limit,
@@ -35,20 +35,8 @@ func TestRebalancesFlushCutShortLeavesNothing(t *testing.T) {
 		r.Add("g", api.Rebalance{Generation: i, Reason: "member_left", StartedAt: i})
 	}
 
-	// Go ignores SIGXFSZ, so a write past the limit is cut short with EFBIG.
-	var old syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
-		t.Skipf("getrlimit: %v", err)
-	}
-	low := old
-	low.Cur = uint64(fi.Size()) + 300 // room for a few lines of the 39
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &low); err != nil {
-		t.Skipf("setrlimit: %v", err)
-	}
-	err = r.Flush()
-	if rerr := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); rerr != nil {
-		t.Fatalf("restore the file size limit: %v", rerr)
-	}
+	// Room for a few lines of the 39.
+	testkit.WithFileSizeLimit(t, fi.Size()+300, func() { err = r.Flush() })
 	if err == nil {
 		t.Fatal("Flush past the file size limit succeeded")
 	}

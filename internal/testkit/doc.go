@@ -2,8 +2,9 @@
 // deadline (Eventually, EventuallyNil, Within) and runs the real goqueue
 // binary as a child process (Binary, Start, Proc), makes a throwaway
 // certificate authority for TLS tests (PKI), writes requests byte for
-// byte (RequestHead, SendRaw) and seeds fuzz targets with damaged copies of
-// real encodings (AddDamaged). It owns no broker state;
+// byte (RequestHead, SendRaw), seeds fuzz targets with damaged copies of
+// real encodings (AddDamaged) and cuts file writes short as a full disk
+// does (WithFileSizeLimit). It owns no broker state;
 // internal/brokertest, which starts a broker inside the test process, is the
 // other way to get a server.
 package testkit
