@@ -145,8 +145,14 @@ func openSegment(dir string, base, sealedNext int64, opts Options) (s *segment, 
 		cut = size - s.size
 	}
 	if !last || cut > 0 {
+		// The index files only spare the next Open a scan, and it checks
+		// them first: a device with no room for them (a full disk at
+		// start) must not keep the log from opening. What was written of
+		// them goes; the index in memory serves until the next Open.
 		if err := s.writeIndex(dir, durable); err != nil {
-			return nil, 0, err
+			for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+				os.Remove(segmentPath(dir, base, suffix))
+			}
 		}
 	}
 	return s, cut, nil
