@@ -188,9 +188,9 @@ var (
 	// not retriable); retry once space is freed.
 	ErrStorageFull = &Error{Code: "STORAGE_FULL", Status: http.StatusInsufficientStorage, Retriable: true, Kafka: kafkaKafkaStorageError}
 	// ErrStorageFailed: the data directory was removed or replaced, its file
-	// system is read-only, or a log can no longer be written (a failed
-	// fsync); the broker refuses writes and /readyz answers 503 until an
-	// operator restarts it on a sound directory.
+	// system is read-only or its permissions forbid a write, or a log can no
+	// longer be written (a failed fsync); the broker refuses writes and
+	// /readyz answers 503 until an operator restarts it on a sound directory.
 	ErrStorageFailed = &Error{Code: "STORAGE_FAILED", Status: http.StatusServiceUnavailable, Kafka: kafkaKafkaStorageError}
 
 	// ErrInternal is a broker fault, never a client's mistake (500).

@@ -132,13 +132,15 @@ func (b *Broker) checkFiles() {
 // storageError turns a write's I/O error into the coded error it deserves:
 // STORAGE_FULL (retriable) for a full device or quota; STORAGE_FAILED for a
 // data directory found lost by the check this error triggers, a log that
-// can no longer be written, or a read-only file system. Any other error is
+// can no longer be written, a read-only file system, or a directory or
+// file the broker is no longer permitted to write. Any other error is
 // returned as is (reads pass through here too: an EIO of one read says
 // nothing of writes). what says what failed, for the message.
 //
 // The STORAGE_FAILED cases need an operator (a file system remounted
 // read-only after an error stays so; a log that failed an fsync may have
-// lost pages), so they fail the whole data directory as a lost one does:
+// lost pages; permissions someone changed must be put back), so they fail
+// the whole data directory as a lost one does:
 // every write is refused and /readyz answers 503 until a restart. Left to
 // themselves they answered 500 INTERNAL, retriable, with /readyz still 200.
 func (b *Broker) storageError(err error, what string) error {
@@ -148,7 +150,8 @@ func (b *Broker) storageError(err error, what string) error {
 	switch {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return api.ErrStorageFull.Withf("%s: the data directory's device is full (%v); retry once space is freed", what, err)
-	case errors.Is(err, commitlog.ErrFailed), errors.Is(err, syscall.EROFS):
+	case errors.Is(err, commitlog.ErrFailed), errors.Is(err, syscall.EROFS),
+		errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		e := api.ErrStorageFailed.Withf("%s: %v: writes are refused until the broker is restarted on a sound data directory", what, err)
 		if b.storage.lost.CompareAndSwap(nil, e) {
 			b.log.Error("data directory failed: refusing writes; /readyz answers 503", "what", what, "problem", err)

@@ -13,8 +13,9 @@ import (
 // Each write error a disk can give is answered with its coded error, and
 // those that need an operator fail the data directory: writes are refused
 // and StorageProblem (what /readyz reports) says so. A file system
-// remounted read-only after an error answered 500 INTERNAL, retriable, and
-// a log failed by an fsync STORAGE_FAILED, both with /readyz still ready.
+// remounted read-only after an error, or a directory made unwritable by a
+// chmod, answered 500 INTERNAL, retriable, and a log failed by an fsync
+// STORAGE_FAILED, all with /readyz still ready.
 func TestStorageErrorCodes(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -25,6 +26,8 @@ func TestStorageErrorCodes(t *testing.T) {
 		{"full device", syscall.ENOSPC, api.ErrStorageFull, false},
 		{"quota", syscall.EDQUOT, api.ErrStorageFull, false},
 		{"read-only file system", syscall.EROFS, api.ErrStorageFailed, true},
+		{"permission taken away", syscall.EACCES, api.ErrStorageFailed, true},
+		{"operation not permitted", syscall.EPERM, api.ErrStorageFailed, true},
 		{"failed log", fmt.Errorf("%w: fsync: %w", commitlog.ErrFailed, syscall.EIO), api.ErrStorageFailed, true},
 		{"other", errors.New("something else"), nil, false},
 	} {
