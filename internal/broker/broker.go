@@ -352,7 +352,16 @@ func (b *Broker) flush() {
 			start := time.Now()
 			err := p.log.Sync()
 			b.latency.fsync.since(start)
-			if err != nil && !errors.Is(err, commitlog.ErrClosed) {
+			switch {
+			case err == nil, errors.Is(err, commitlog.ErrClosed):
+			case errors.Is(err, commitlog.ErrFailed):
+				// Messages acknowledged since the last good fsync may not
+				// be on disk, and the log refuses writes for good:
+				// storageError fails the data directory (logged once, and
+				// /readyz turns 503) instead of this loop logging the same
+				// error every interval while /readyz said ready.
+				b.storageError(err, fmt.Sprintf("fsync partition %d of %q", p.id, t.cfg.Name))
+			default:
 				p.dirty.Store(true)
 				b.log.Error("fsync failed", "topic", t.cfg.Name, "partition", p.id, "err", err)
 			}
