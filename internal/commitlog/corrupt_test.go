@@ -287,3 +287,36 @@ func TestCorruptBaseOffsetInSealedSegment(t *testing.T) {
 		})
 	}
 }
+
+// A sealed segment file removed while the log is open (an operator's rm)
+// failed every read of its offsets once the file cache had closed it, and
+// a consumer group that reached them stalled. Now it is skipped as Open
+// skips a missing segment: one range, told to OnCorrupt once, the records
+// around it readable, by a read or by Verify.
+func TestRemovedSealedSegmentIsSkipped(t *testing.T) {
+	for _, find := range []string{"read", "verify"} {
+		t.Run(find, func(t *testing.T) {
+			dir, all := buildLog(t, recoverOpts)
+			files := segmentFiles(t, dir)
+			var told []CorruptRange
+			opts := recoverOpts
+			opts.Files = NewFileCache(1) // sealed files are closed between reads
+			opts.OnCorrupt = func(r CorruptRange) { told = append(told, r) }
+			l := openT(t, dir, opts)
+			from := l.segs[1].base
+			to := l.segs[2].base
+			if err := os.Remove(files[1]); err != nil {
+				t.Fatal(err)
+			}
+			if find == "verify" {
+				if _, err := l.Verify(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			checkSkipped(t, l, all, from, to)
+			if len(told) != 1 || told[0].From != from || told[0].To != to {
+				t.Fatalf("told of %v, want one range of offsets [%d, %d)", told, from, to)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 
@@ -220,8 +221,21 @@ type segmentView struct {
 // viewLocked returns a view of s from the batch that the index entry e
 // names, holding its file open (opening it if the cache closed it) until
 // the view's release.
+//
+// A sealed segment whose file is gone (removed under the running log, an
+// operator's rm) becomes one damaged range, as Open treats a missing
+// segment: its offsets read as absent and the view, holding no file, steps
+// over them. Every read of them failed instead, and a consumer group that
+// reached them stalled there until a restart.
 func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error) {
 	f, err := l.files.acquire(s.h)
+	if errors.Is(err, fs.ErrNotExist) && s != l.active() {
+		r := CorruptRange{Segment: s.base, Pos: 0, End: s.size, From: s.base, To: s.next}
+		if s.addSkip(r) && l.opts.OnCorrupt != nil {
+			l.opts.OnCorrupt(r)
+		}
+		return segmentView{base: s.base, size: s.size, pos: e.pos, expect: s.base + int64(e.rel), hint: hint, skips: s.skips}, nil
+	}
 	if err != nil {
 		return segmentView{}, err
 	}
@@ -230,7 +244,11 @@ func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error
 }
 
 // release lets the cache close the view's file again.
-func (v segmentView) release() { v.files.release(v.h) }
+func (v segmentView) release() {
+	if v.h != nil {
+		v.files.release(v.h)
+	}
+}
 
 // eachBatch calls fn with each framed batch (length, magic and CRC checked)
 // of the view from its position on, until fn returns true or an error, or the
