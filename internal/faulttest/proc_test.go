@@ -44,11 +44,20 @@ func start(t *testing.T, dir, shell string, args ...string) *proc {
 // do sends a JSON request and returns the status and body.
 func (p *proc) do(method, path string, body any) (int, []byte) {
 	p.t.Helper()
+	return p.doAs("application/json", method, path, body)
+}
+
+// doAs is do with a body of another content type: a string or []byte is
+// sent as it is, anything else as JSON.
+func (p *proc) doAs(contentType, method, path string, body any) (int, []byte) {
+	p.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case string:
 		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
@@ -60,7 +69,7 @@ func (p *proc) do(method, path string, body any) (int, []byte) {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		p.t.Fatalf("%s %s: %v", method, path, err)

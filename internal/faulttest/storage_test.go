@@ -12,6 +12,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // After rm -rf of the data directory the broker went on answering 200 to
@@ -245,29 +246,47 @@ func fill(t *testing.T, path string) {
 // nothing of it was applied: a client that retried stored the first
 // partition's messages twice. Now the answer is not retriable and
 // details.written_partitions names the partitions that took messages.
+// So for JSON messages and for the Go client's binary batches.
 func TestDiskFullMidPublishSaysWhatWasWritten(t *testing.T) {
-	dir := t.TempDir()
-	mountTmpfs(t, dir, "4m")
-	p := start(t, filepath.Join(dir, "data"), "", "--fsync", "always")
-	p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 2, ""), nil)
-	// Partition 0's segment holds a page with room for more; partition 1's
-	// none: on the full device a small write fits in the first only.
-	if n, st, raw := p.publishN("t", 0, 1, 10, 0); n != 1 {
-		t.Fatalf("publish: %d %s", st, raw)
+	frame := func(part int32, value string) []byte {
+		var b recordbatch.Builder
+		b.Reset(nil)
+		b.Add(0, time.Now().UnixMilli(), nil, []byte(value), nil)
+		return api.AppendFrame(nil, part, b.Finish(recordbatch.NewHeader(0)))
 	}
-	fill(t, filepath.Join(dir, "filler"))
+	for _, c := range []struct {
+		name, path, contentType string
+		body                    any
+	}{
+		{"json", "/topics/t/messages", "application/json", `{"messages":[{"value":"a","partition":0},{"value":"b","partition":1}]}`},
+		{"batches", "/topics/t/batches", api.BatchesContentType, append(frame(0, "a"), frame(1, "b")...)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mountTmpfs(t, dir, "4m")
+			p := start(t, filepath.Join(dir, "data"), "", "--fsync", "always")
+			p.must(http.StatusCreated, "POST", "/topics", fmtTopic("t", 2, ""), nil)
+			// Partition 0's segment holds a page with room for more;
+			// partition 1's none: on the full device a small write fits
+			// in the first only.
+			if n, st, raw := p.publishN("t", 0, 1, 10, 0); n != 1 {
+				t.Fatalf("publish: %d %s", st, raw)
+			}
+			fill(t, filepath.Join(dir, "filler"))
 
-	st, raw := p.do("POST", "/topics/t/messages", `{"messages":[{"value":"a","partition":0},{"value":"b","partition":1}]}`)
-	e := apiError(t, raw)
-	if st != http.StatusInsufficientStorage || e.Code != api.ErrStorageFull.Code {
-		t.Fatalf("publish to both partitions on a full device: %d %s, want 507 STORAGE_FULL", st, raw)
-	}
-	var info api.Topic
-	p.must(http.StatusOK, "GET", "/topics/t", nil, &info)
-	if hwm := info.PartitionInfo[0].HighWatermark; hwm != 2 {
-		t.Skipf("partition 0 has %d messages: the device refused its write too, so nothing was written (the case TestDiskFullAnswersStorageFull covers)", hwm)
-	}
-	if written, _ := e.Details["written_partitions"].([]any); e.Retriable || len(written) != 1 || written[0] != 0.0 {
-		t.Fatalf("partition 0 took its message, but the answer %s is retriable or does not say so in details.written_partitions", raw)
+			st, raw := p.doAs(c.contentType, "POST", c.path, c.body)
+			e := apiError(t, raw)
+			if st != http.StatusInsufficientStorage || e.Code != api.ErrStorageFull.Code {
+				t.Fatalf("publish to both partitions on a full device: %d %s, want 507 STORAGE_FULL", st, raw)
+			}
+			var info api.Topic
+			p.must(http.StatusOK, "GET", "/topics/t", nil, &info)
+			if hwm := info.PartitionInfo[0].HighWatermark; hwm != 2 {
+				t.Skipf("partition 0 has %d messages: the device refused its write too, so nothing was written (the case TestDiskFullAnswersStorageFull covers)", hwm)
+			}
+			if written, _ := e.Details["written_partitions"].([]any); e.Retriable || len(written) != 1 || written[0] != 0.0 {
+				t.Fatalf("partition 0 took its message, but the answer %s is retriable or does not say so in details.written_partitions", raw)
+			}
+		})
 	}
 }
