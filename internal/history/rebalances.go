@@ -51,6 +51,13 @@ type record struct {
 func OpenRebalances(path string) (*Rebalances, error) {
 	r := &Rebalances{path: path, perGroup: DefaultRebalancesPerGroup, maxGroups: DefaultRebalanceGroups,
 		groups: make(map[string][]api.Rebalance), latest: make(map[string]int64)}
+	// A rewrite killed before its rename left its temporary file; nothing
+	// else would ever remove it.
+	if stale, err := filepath.Glob(filepath.Join(filepath.Dir(path), tempPattern)); err == nil {
+		for _, f := range stale {
+			os.Remove(f)
+		}
+	}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
@@ -220,10 +227,13 @@ func (r *Rebalances) append(recs []record) error {
 	return nil
 }
 
+// tempPattern names rewrite's temporary files.
+const tempPattern = ".rebalances-*"
+
 // rewrite replaces the file with recs: a temporary file, synced, renamed
 // over it, so a crash leaves the old file or the new one.
 func (r *Rebalances) rewrite(recs []record) error {
-	tmp, err := os.CreateTemp(filepath.Dir(r.path), ".rebalances-*")
+	tmp, err := os.CreateTemp(filepath.Dir(r.path), tempPattern)
 	if err != nil {
 		return fmt.Errorf("history: rewrite rebalances: %w", err)
 	}

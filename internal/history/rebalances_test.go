@@ -133,3 +133,19 @@ func TestRebalancesRewriteKeepsEachGroupsOrder(t *testing.T) {
 		})
 	}
 }
+
+// A rewrite killed between writing its temporary file and renaming it
+// left the file in the data directory for good, one more each time.
+func TestRebalancesOpenRemovesAKilledRewritesFile(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".rebalances-123456")
+	if err := os.WriteFile(stale, []byte(`{"group":"g","generation":1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenRebalances(filepath.Join(dir, "rebalances.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("%s still there after Open (%v)", stale, err)
+	}
+}
