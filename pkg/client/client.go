@@ -41,6 +41,9 @@ func New(brokers ...string) (*Client, error) {
 
 // NewWithConfig returns a Client as cfg says.
 func NewWithConfig(cfg *Config) (*Client, error) {
+	if cfg == nil {
+		return nil, ErrNoBrokers
+	}
 	t, err := newTransport(cfg.Brokers, cfg.HTTPClient, cfg.APIKey)
 	if err != nil {
 		return nil, err

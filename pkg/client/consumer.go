@@ -206,6 +206,9 @@ type Consumer struct {
 // NewConsumer checks cfg and starts the consumer. It joins the group on the
 // first Poll.
 func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
+	if cfg == nil {
+		cfg = &ConsumerConfig{} // refused below, as a zero config is
+	}
 	c := *cfg
 	switch {
 	case c.GroupID == "":

@@ -306,6 +306,9 @@ func (r *request) slot(part int32) *partBatch {
 // NewProducer starts a producer. It does not contact a broker until the
 // first publish.
 func NewProducer(cfg *ProducerConfig) (*Producer, error) {
+	if cfg == nil {
+		cfg = &ProducerConfig{} // refused below, as a zero config is
+	}
 	c := *cfg
 	if c.Linger <= 0 {
 		c.Linger = DefaultLinger
@@ -394,6 +397,9 @@ func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, 
 }
 
 func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb func(Position, error)) error {
+	if rec == nil {
+		return errors.New("client: nil record")
+	}
 	size := len(rec.Key) + len(rec.Value) + 16
 	for _, h := range rec.Headers {
 		size += len(h.Key) + len(h.Value) + 4
