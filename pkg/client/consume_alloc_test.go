@@ -61,7 +61,7 @@ func TestConsumeAllocatesNothingPerMessage(t *testing.T) {
 	}
 	allocs := func(perPart int) float64 {
 		c := &Consumer{state: newMemberState(), wake: make(chan struct{}, 1)}
-		c.state.session, c.state.joined = 1, true
+		c.state.session, c.state.joined = c.state.session+1, true // joined once
 		body := storedAnswer(t, 6, perPart)
 		round(c, body) // the partitions' state, created once
 		return testing.AllocsPerRun(20, func() { round(c, body) })
@@ -77,7 +77,7 @@ func TestConsumeAllocatesNothingPerMessage(t *testing.T) {
 // ahead.
 func TestTakeAheadHandsOutPartsApart(t *testing.T) {
 	c := &Consumer{state: newMemberState(), wake: make(chan struct{}, 1)}
-	c.state.session, c.state.joined = 1, true
+	c.state.session, c.state.joined = c.state.session+1, true // joined once
 	msgs, err := decodePollStored(storedAnswer(t, 1, 10))
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestTakeAheadHandsOutPartsApart(t *testing.T) {
 func BenchmarkConsumeAnswer(b *testing.B) {
 	body := storedAnswer(b, 6, 1000)
 	c := &Consumer{state: newMemberState(), wake: make(chan struct{}, 1)}
-	c.state.session, c.state.joined = 1, true
+	c.state.session, c.state.joined = c.state.session+1, true // joined once
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {

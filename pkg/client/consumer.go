@@ -521,7 +521,9 @@ func (c *Consumer) heartbeatNow() {
 
 // Ack marks msg processed. It does not block: acknowledgements are sent with
 // the next Poll, by the background goroutine, or at once by Commit. It
-// returns ErrRevoked if msg's partition is no longer this member's.
+// returns ErrRevoked if msg's partition is no longer this member's, and an
+// error if msg was not handed out by this consumer (another consumer's, of
+// this group or another, or one read by Fetch).
 func (c *Consumer) Ack(msg *Message) error { return c.settle(msg, nil) }
 
 // NackOptions say what to do with a message that failed.
@@ -554,6 +556,9 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 	defer c.mu.Unlock()
 	if c.state.closed {
 		return ErrClosed
+	}
+	if !c.state.handedOutLocked(msg.gen) {
+		return fmt.Errorf("client: message %s/%d/%d was not handed out by this consumer", msg.Topic, msg.Partition, msg.Offset)
 	}
 	k := tp{msg.Topic, msg.Partition}
 	if msg.gen != c.state.session || !c.state.ownsLocked(k) {

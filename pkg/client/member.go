@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -31,11 +32,15 @@ type memberState struct {
 	generation int64
 	// session counts joins. Messages carry the session that handed them
 	// out, so a message of an earlier membership is never acknowledged
-	// under a new one.
-	session    uint64
-	hbInterval time.Duration
-	nextHB     time.Time
-	revokeWait time.Duration // how long a revoked partition may wait for its held messages
+	// under a new one. It counts from firstSession, random and immutable
+	// after newMemberState, so that a message another Consumer handed
+	// out (of another group, whose offsets this member may hold too) or a
+	// fetched one (0) is told from one of this consumer's earlier sessions.
+	session      uint64
+	firstSession uint64
+	hbInterval   time.Duration
+	nextHB       time.Time
+	revokeWait   time.Duration // how long a revoked partition may wait for its held messages
 	// confirmed is when the last join or heartbeat the broker answered
 	// was sent: the broker keeps the member at least sessionTimeout
 	// from then (it counts the session from when it took the request).
@@ -140,9 +145,16 @@ func (s *memberState) mayBeExpiredLocked(now time.Time) bool {
 }
 
 func newMemberState() memberState {
-	s := memberState{}
+	first := rand.Uint64()>>1 + 1 // never 0, and never wraps
+	s := memberState{session: first, firstSession: first}
 	s.resetLocked()
 	return s
+}
+
+// handedOutLocked reports whether a message of session gen was handed out
+// by this consumer.
+func (s *memberState) handedOutLocked(gen uint64) bool {
+	return gen > s.firstSession && gen <= s.session
 }
 
 // resetLocked forgets the membership and everything held under it,

@@ -12,7 +12,7 @@ import (
 // dropped and the rest were handed out by the next Poll.
 func TestReleaseDuringAheadDecode(t *testing.T) {
 	c := &Consumer{state: newMemberState(), wake: make(chan struct{}, 1)}
-	c.state.session, c.state.joined = 1, true
+	c.state.session, c.state.joined = c.state.session+1, true // joined once
 	k := tp{"t", 0}
 	c.state.owned[k] = true
 	c.state.aheadRaw = []rawAnswer{{storedAnswer(t, 1, 10), 10}}

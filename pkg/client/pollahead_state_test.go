@@ -10,13 +10,13 @@ import (
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// aheadConsumer is a consumer of session 1 owning orders/0 and orders/1,
+// aheadConsumer is a consumer joined once, owning orders/0 and orders/1,
 // revoking orders/1, having released orders/2, with msgs polled ahead. It
 // has no broker: only its state is used.
 func aheadConsumer(msgs ...*Message) *Consumer {
 	c := &Consumer{state: newMemberState()}
 	s := &c.state
-	s.joined, s.session = true, 1
+	s.joined, s.session = true, s.session+1 // joined once
 	s.owned[tp{"orders", 0}] = true
 	s.owned[tp{"orders", 1}] = true
 	s.revoking[tp{"orders", 1}] = time.Now().Add(time.Minute)
