@@ -591,6 +591,9 @@ func (c *Consumer) Commit(msgs ...*Message) error {
 
 // CommitContext is Commit bounded by ctx.
 func (c *Consumer) CommitContext(ctx context.Context, msgs ...*Message) error {
+	if c.isClosed() {
+		return ErrClosed // Close committed; what it could not is reported by it
+	}
 	for _, m := range msgs {
 		if err := c.Ack(m); err != nil && !errors.Is(err, ErrRevoked) {
 			return err
@@ -621,6 +624,10 @@ func (c *Consumer) CommitAll() error {
 // CommitAllContext is CommitAll bounded by ctx.
 func (c *Consumer) CommitAllContext(ctx context.Context) error {
 	c.mu.Lock()
+	if c.state.closed {
+		c.mu.Unlock()
+		return ErrClosed // held messages went back to the group on Close
+	}
 	c.state.settleAllLocked()
 	c.mu.Unlock()
 	return c.commit(ctx)
