@@ -400,6 +400,11 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 	if rec == nil {
 		return errors.New("client: nil record")
 	}
+	if topic == "" {
+		// Asked of the broker, it is a request for GET /topics/, which
+		// is no route: NOT_FOUND, which names no topic.
+		return api.ErrInvalidTopicName.Withf("topic name is empty")
+	}
 	size := len(rec.Key) + len(rec.Value) + 16
 	for _, h := range rec.Headers {
 		size += len(h.Key) + len(h.Value) + 4

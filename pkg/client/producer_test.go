@@ -169,6 +169,7 @@ func TestProducerErrors(t *testing.T) {
 	}{
 		{"unknown topic", "nope", client.Record{Value: []byte("x")}, api.ErrTopicNotFound},
 		{"unknown partition", "t", client.Record{Value: []byte("x"), Partition: &nine}, api.ErrPartitionNotFound},
+		{"empty topic name", "", client.Record{Value: []byte("x")}, api.ErrInvalidTopicName},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
