@@ -252,7 +252,8 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 }
 
 // Poll returns up to maxMessages messages of the partitions this member owns,
-// waiting up to PollWait for the first. It joins the group first if needed
+// waiting up to PollWait for the first (maxMessages 0 sets no bound of the
+// caller's: the transport's and the group's in-flight cap still apply). It joins the group first if needed
 // (a join outlives a Poll whose ctx ends first: the next Poll waits for it)
 // and sends pending acknowledgements (at once, or while the application
 // processes what Poll returns: see SerialPolls). The messages are in flight for this
@@ -262,6 +263,11 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error) {
 	if c.isClosed() {
 		return nil, ErrClosed
+	}
+	if maxMessages < 0 {
+		// Refused here for every transport: the stream and the polls
+		// ahead took it for no bound, the broker refuses it in a poll.
+		return nil, api.ErrInvalidArgument.Withf("maxMessages %d is negative", maxMessages)
 	}
 	if err := ctx.Err(); err != nil {
 		// Also on the stream, whose poll of a ctx past its deadline

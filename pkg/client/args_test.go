@@ -3,8 +3,10 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -34,6 +36,25 @@ func TestNilArgumentsAreErrors(t *testing.T) {
 			err := tt.call()
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Fatalf("got %v, want an error (%v)", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestPollRefusesNegativeMaxMessages: a negative count is refused the same
+// way whatever carries the messages. On the stream it was taken for no
+// bound and Poll returned every message ready; over HTTP the broker
+// refused it.
+func TestPollRefusesNegativeMaxMessages(t *testing.T) {
+	srv, _ := setup(t, "orders", 1)
+	produce(t, srv.URL, "orders", 5)
+	for _, noStream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("NoStream=%v", noStream), func(t *testing.T) {
+			c := startConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: t.Name(), Topics: []string{"orders"}, NoStream: noStream})
+			pollOne(t, c) // joined, the rest ready
+			msgs, err := c.Poll(context.Background(), -1)
+			if !errors.Is(err, api.ErrInvalidArgument) || len(msgs) != 0 {
+				t.Fatalf("Poll(-1) = %d messages, %v; want none, INVALID_ARGUMENT", len(msgs), err)
 			}
 		})
 	}
