@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
@@ -57,5 +58,34 @@ func TestPollRefusesNegativeMaxMessages(t *testing.T) {
 				t.Fatalf("Poll(-1) = %d messages, %v; want none, INVALID_ARGUMENT", len(msgs), err)
 			}
 		})
+	}
+}
+
+// TestNackWithRefusesContradictoryOptions: a negative Delay went to the
+// broker over HTTP, which refused the whole acknowledgement request with
+// it (the acknowledgements it carried included), while the stream took it
+// for 0; a Delay without Requeue dead-lettered the message the caller
+// meant to retry later. Both are refused at once, and the message stays
+// held for the next decision.
+func TestNackWithRefusesContradictoryOptions(t *testing.T) {
+	srv, _ := setup(t, "orders", 1)
+	produce(t, srv.URL, "orders", 1)
+	c := newConsumer(t, client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "billing", Topics: []string{"orders"}})
+	m := pollOne(t, c)
+	for _, tt := range []struct {
+		name string
+		opts client.NackOptions
+	}{
+		{"negative Delay", client.NackOptions{Requeue: true, Delay: -time.Second}},
+		{"Delay without Requeue", client.NackOptions{Delay: time.Minute, Reason: "retry later"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := c.NackWith(m, tt.opts); !errors.Is(err, api.ErrInvalidArgument) {
+				t.Fatalf("NackWith = %v, want INVALID_ARGUMENT", err)
+			}
+		})
+	}
+	if err := c.Commit(m); err != nil {
+		t.Fatalf("the message was not held any more: %v", err)
 	}
 }

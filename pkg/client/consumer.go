@@ -537,6 +537,7 @@ type NackOptions struct {
 	// Requeue false dead-letters the message at once (to <topic>.dlq);
 	// otherwise it is delivered again after Delay, or the broker's
 	// exponential backoff when Delay is 0, until its retries run out.
+	// Delay is for Requeue only: NackWith refuses it without.
 	Requeue bool
 	Delay   time.Duration
 	Reason  string // kept in the dead letter's headers
@@ -551,8 +552,21 @@ func (c *Consumer) Nack(msg *Message) error {
 	return c.settle(msg, &NackOptions{Requeue: true})
 }
 
-// NackWith is Nack with options.
-func (c *Consumer) NackWith(msg *Message, opts NackOptions) error { return c.settle(msg, &opts) }
+// NackWith is Nack with options. Options that contradict each other (a
+// Delay without Requeue) or a negative Delay are refused with
+// INVALID_ARGUMENT, and the message stays held.
+func (c *Consumer) NackWith(msg *Message, opts NackOptions) error {
+	switch {
+	case opts.Delay < 0:
+		// Sent in a poll or ack request, the broker refused the whole
+		// request, the acknowledgements it carried with it; the stream
+		// took it for 0.
+		return api.ErrInvalidArgument.Withf("NackOptions.Delay %v is negative", opts.Delay)
+	case opts.Delay > 0 && !opts.Requeue:
+		return api.ErrInvalidArgument.Withf("NackOptions.Delay %v without Requeue: a message not requeued is dead-lettered at once", opts.Delay)
+	}
+	return c.settle(msg, &opts)
+}
 
 func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 	if msg == nil {
