@@ -112,7 +112,7 @@ func BenchmarkConsumeAnswer(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, m := range c.accept(1, 0, dropCrossed, msgs) {
+		for _, m := range c.accept(c.state.session, 0, dropCrossed, msgs) {
 			if err := c.Ack(m); err != nil {
 				b.Fatal(err)
 			}

@@ -240,7 +240,7 @@ func TestKeptBackWhileAnnouncing(t *testing.T) {
 		t.Fatalf("took %v while orders/3 announcing, want [3 4]", got)
 	}
 	answer := []*Message{msgAt(3, 5), msgAt(0, 6)}
-	if got := offsets(c.accept(1, s.releases, handBackCrossed, answer)); !slices.Equal(got, []int64{6}) {
+	if got := offsets(c.accept(s.session, s.releases, handBackCrossed, answer)); !slices.Equal(got, []int64{6}) {
 		t.Fatalf("accepted %v of a poll's answer, want [6]", got)
 	}
 	if n := s.aheadLenLocked(); n != 3 || s.heldLocked(y) != 0 {
@@ -250,7 +250,7 @@ func TestKeptBackWhileAnnouncing(t *testing.T) {
 		t.Fatalf("took %v while orders/3 announcing", offsets(got))
 	}
 	s.announcedLocked([]tp{y})
-	if got := offsets(c.accept(1, s.releases, handBackCrossed, []*Message{msgAt(3, 7)})); len(got) != 0 {
+	if got := offsets(c.accept(s.session, s.releases, handBackCrossed, []*Message{msgAt(3, 7)})); len(got) != 0 {
 		t.Fatalf("accepted %v of orders/3 before those kept back", got)
 	}
 	if got := offsets(c.takeAhead(2)); !slices.Equal(got, []int64{1, 2}) {
