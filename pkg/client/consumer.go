@@ -201,6 +201,9 @@ type Consumer struct {
 	// dial opens the stream's connections: net.Dialer's (tests give one
 	// that breaks them). Set before the first Poll, then immutable.
 	dial dialer
+	// closeDone is closed when the first Close returns: a later Close
+	// waits for it, so that none returns before the commit and the leave.
+	closeDone chan struct{}
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the
@@ -231,18 +234,19 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	cons := &Consumer{
-		cfg:      c,
-		t:        t,
-		path:     "/groups/" + esc(c.GroupID),
-		stop:     stop,
-		life:     ctx,
-		done:     make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		hbTurn:   make(chan struct{}, 1),
-		aheadReq: make(chan *aheadJob, 1),
-		arrived:  make(chan struct{}, 1),
-		state:    newMemberState(),
-		dial:     (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		cfg:       c,
+		t:         t,
+		path:      "/groups/" + esc(c.GroupID),
+		stop:      stop,
+		life:      ctx,
+		done:      make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		hbTurn:    make(chan struct{}, 1),
+		aheadReq:  make(chan *aheadJob, 1),
+		arrived:   make(chan struct{}, 1),
+		closeDone: make(chan struct{}),
+		state:     newMemberState(),
+		dial:      (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { cons.run(ctx) })
@@ -675,14 +679,17 @@ func (c *Consumer) MemberID() string {
 // CloseTimeout for the broker, and as long again for a callback in
 // progress: one that has not returned by then is left running, and Close
 // commits and leaves without calling OnRevoked (the callbacks run one at a
-// time) and says so in its error.
+// time) and says so in its error. A second Close returns nil once the
+// first has returned.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
 	if c.state.closed {
 		c.mu.Unlock()
+		<-c.closeDone // a Close in progress (a signal handler's, a defer's)
 		return nil
 	}
 	c.state.closed = true
+	defer close(c.closeDone)
 	jc := c.joining // no join starts after this
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
