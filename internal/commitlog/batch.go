@@ -131,10 +131,11 @@ func (d *decoder) records(b []byte) (it recordbatch.Iter, compressed bool, done 
 	return it, true, done, nil
 }
 
-// own copies the bytes of recs (keys, values, header values) into one new
-// buffer of their size, so that they no longer alias a decoder's buffer.
-// Header keys are strings, copies already.
-func own(recs []Record) {
+// Own copies the bytes of recs (keys, values, header values) into one new
+// buffer of their size, so that they no longer alias the buffer they were
+// read into (a decoder's, a poll's read buffer). Header keys are strings,
+// copies already.
+func Own(recs []Record) {
 	n := 0
 	for i := range recs {
 		r := &recs[i]

@@ -24,7 +24,7 @@ func appendRecords(d *decoder, dst []Record, b []byte, from, to int64, maxRecord
 	if compressed {
 		start := len(dst)
 		defer func() {
-			own(dst[start:])
+			Own(dst[start:])
 			done()
 		}()
 	} else {

@@ -138,35 +138,15 @@ func (s *recordSink) add(tp delivery.TP, b *storedBatch, off int64, deliveryCoun
 		// A copy of its own: aliasing the batch's decompressed records,
 		// one message kept all of them (up to 128 MiB) for as long as
 		// the answer was kept, beyond the poll's charge for them.
-		r = ownRecord(r)
+		one := [1]commitlog.Record{r}
+		commitlog.Own(one[:])
+		r = one[0]
 	} else {
 		// The record aliases b's bytes for as long as the caller keeps
 		// it: its buffer is held for good, never recycled (see readBuf).
 		b.buf.hold()
 	}
 	s.out = append(s.out, Delivered{Topic: tp.Topic, Partition: tp.Partition, Record: r, DeliveryCount: deliveryCount})
-}
-
-// ownRecord is r with its key, value and header values copied into one
-// buffer of their size.
-func ownRecord(r commitlog.Record) commitlog.Record {
-	n := len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += len(h.Value)
-	}
-	arena := make([]byte, 0, n)
-	clone := func(p []byte) []byte {
-		if p == nil {
-			return nil
-		}
-		arena = append(arena, p...)
-		return arena[len(arena)-len(p) : len(arena) : len(arena)]
-	}
-	r.Key, r.Value = clone(r.Key), clone(r.Value)
-	for i := range r.Headers {
-		r.Headers[i].Value = clone(r.Headers[i].Value) // Headers is r's own slice
-	}
-	return r
 }
 
 // handBack returns what a poll took and will not answer, since its
