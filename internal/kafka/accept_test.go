@@ -77,11 +77,7 @@ func askVersionsOn(c net.Conn) error {
 func TestServeBoundsConnections(t *testing.T) {
 	conns := listen.NewConns(1, 0)
 	s := serveFresh(t, nil, Options{Conns: conns}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	dial := func() net.Conn {
 		t.Helper()
 		c, err := net.Dial("tcp", s.addr)
@@ -118,11 +114,7 @@ func TestServeBoundsConnections(t *testing.T) {
 func TestServeBoundsConnectionsPerAddress(t *testing.T) {
 	conns := listen.NewConns(10, 1)
 	s := serveFresh(t, nil, Options{Conns: conns}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	dialFrom := func(ip string) net.Conn {
 		t.Helper()
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}

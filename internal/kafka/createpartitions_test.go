@@ -19,11 +19,7 @@ import (
 // topic "t" of one partition, under a maximum of 8.
 func TestCreatePartitionsAnswersAsTheChange(t *testing.T) {
 	s := serveFresh(t, func(c *broker.Config) { c.MaxPartitions = 8 }, Options{}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
 	if err != nil {
 		t.Fatal(err)

@@ -23,11 +23,7 @@ import (
 func TestFetchAskingTooMuchIsBounded(t *testing.T) {
 	const bound, record, records = 64 << 10, 20 << 10, 50 // 1 MB stored
 	s := serveFresh(t, nil, Options{MaxFetchBytes: bound}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.DefaultProduceTopic("t"), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {

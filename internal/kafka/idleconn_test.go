@@ -36,11 +36,7 @@ func heapInUse() int64 {
 func TestIdleConnectionsHoldLittle(t *testing.T) {
 	const conns, value = 100, 200 << 10
 	s := serveFresh(t, nil, Options{}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	produce := func() []byte {
 		batch, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.None,
 			[]recordbatch.Record{{Value: bytes.Repeat([]byte("v"), value)}})

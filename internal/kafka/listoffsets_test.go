@@ -19,11 +19,7 @@ import (
 // whichever came last. The other partitions are answered as ever.
 func TestListOffsetsRefusesAPartitionAskedTwice(t *testing.T) {
 	s := serveFresh(t, nil, Options{}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.DefaultProduceTopic("t"), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)

@@ -22,11 +22,7 @@ import (
 // left an empty group behind in the listener, one per group name asked.
 func TestJoinsThatAddNoMemberLeaveNothing(t *testing.T) {
 	s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroups = 1 }, Options{}, nil)
-	defer func() {
-		s.cancel()
-		s.returned(t)
-		s.br.Close()
-	}()
+	defer s.stop(t)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
 	if err != nil {
 		t.Fatal(err)

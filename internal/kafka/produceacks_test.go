@@ -97,7 +97,7 @@ func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serveFresh(t, func(c *broker.Config) { c.Fsync = broker.FsyncAlways }, Options{}, nil)
-			defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+			defer s.stop(t)
 			c, err := net.Dial("tcp", s.addr)
 			if err != nil {
 				t.Fatal(err)
@@ -137,7 +137,7 @@ func TestProduceAcksZeroFailureClosesConnection(t *testing.T) {
 // answered as if written by two replicas.
 func TestProduceRefusesInvalidAcks(t *testing.T) {
 	s := serveFresh(t, nil, Options{}, nil)
-	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	defer s.stop(t)
 	c, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)

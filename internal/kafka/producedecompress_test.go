@@ -71,7 +71,7 @@ func produceCode(t *testing.T, c net.Conn, corr int32, batch []byte) int16 {
 // 1 MiB) is taken, and so is one record as large as the topic allows.
 func TestProduceTakesHighlyCompressedBatch(t *testing.T) {
 	s := serveFresh(t, nil, Options{}, nil)
-	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	defer s.stop(t)
 	c, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +93,7 @@ func TestProduceTakesHighlyCompressedBatch(t *testing.T) {
 // (1 MiB messages) and is MESSAGE_TOO_LARGE.
 func TestProduceBombStopsAtTheTopicsLimit(t *testing.T) {
 	s := serveFresh(t, nil, Options{}, nil)
-	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	defer s.stop(t)
 	c, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestProduceBombStopsAtTheTopicsLimit(t *testing.T) {
 func TestProduceDecompressionIsBounded(t *testing.T) {
 	const budget = 4 << 20
 	s := serveFresh(t, func(c *broker.Config) { c.MaxDecompressBytes = budget }, Options{}, nil)
-	defer func() { s.cancel(); s.returned(t); s.br.Close() }()
+	defer s.stop(t)
 	c, err := net.Dial("tcp", s.addr)
 	if err != nil {
 		t.Fatal(err)

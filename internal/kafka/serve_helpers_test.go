@@ -54,6 +54,15 @@ func serveFresh(t *testing.T, tune func(*broker.Config), opts Options, prepare f
 	return s
 }
 
+// stop ends Serve, checks it returned (see returned), then closes the
+// broker: what every test's deferred clean-up does.
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	s.returned(t)
+	s.br.Close()
+}
+
 // returned fails t unless Serve returns nil within 10 s (its context
 // ended before).
 func (s *served) returned(t *testing.T) {
