@@ -18,22 +18,7 @@ import (
 // error. Reads once decompressed outside any budget, so N readers of a
 // compressed topic held N whole decompressed batches.
 func TestReadsOfCompressedBatchesShareTheBudget(t *testing.T) {
-	b := mustOpen(t, testConfig(t))
-	defer b.Close()
-	if _, err := b.CreateTopic(TopicSpec{Name: "z", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
-	var recs []recordbatch.Record
-	for i := range 50 {
-		recs = append(recs, recordbatch.Record{Value: fmt.Appendf(nil, "%04d%s", i, bytes.Repeat([]byte("v"), 1<<10))})
-	}
-	batch, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.Zstd, recs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.AppendBatch("z", 0, batch); err != nil {
-		t.Fatal(err)
-	}
+	b := compressedTopic(t)
 	reads := []struct {
 		name string
 		read func() error
@@ -88,22 +73,7 @@ func TestReadsOfCompressedBatchesShareTheBudget(t *testing.T) {
 func TestGroupPollsOfCompressedBatchesShareTheBudget(t *testing.T) {
 	for _, stored := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stored=%v", stored), func(t *testing.T) {
-			b := mustOpen(t, testConfig(t))
-			defer b.Close()
-			if _, err := b.CreateTopic(TopicSpec{Name: "z", Partitions: 1}); err != nil {
-				t.Fatal(err)
-			}
-			var recs []recordbatch.Record
-			for i := range 50 {
-				recs = append(recs, recordbatch.Record{Value: fmt.Appendf(nil, "%04d%s", i, bytes.Repeat([]byte("v"), 1<<10))})
-			}
-			batch, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.Zstd, recs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := b.AppendBatch("z", 0, batch); err != nil {
-				t.Fatal(err)
-			}
+			b := compressedTopic(t)
 			j, err := b.JoinGroup("g", JoinParams{MemberID: "a", Topics: []string{"z"}}, "h")
 			if err != nil {
 				t.Fatal(err)
@@ -148,4 +118,27 @@ func TestGroupPollsOfCompressedBatchesShareTheBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// compressedTopic opens a broker (closed when t ends) holding topic "z" of
+// one partition, and in it one zstd batch of 50 records of about 1 KiB.
+func compressedTopic(t *testing.T) *Broker {
+	t.Helper()
+	b := mustOpen(t, testConfig(t))
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.CreateTopic(TopicSpec{Name: "z", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var recs []recordbatch.Record
+	for i := range 50 {
+		recs = append(recs, recordbatch.Record{Value: fmt.Appendf(nil, "%04d%s", i, bytes.Repeat([]byte("v"), 1<<10))})
+	}
+	batch, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.Zstd, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AppendBatch("z", 0, batch); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

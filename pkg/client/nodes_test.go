@@ -188,28 +188,7 @@ func (c *twoNodes) kill() {
 // alone, so the producer failed every record — those for partitions whose
 // leader lived too — and the consumer's polls failed until it was closed.
 func TestClientOutlivesItsOnlyBroker(t *testing.T) {
-	t.Run("producer", func(t *testing.T) {
-		const topic, n = "p", 200
-		srv, c := setup(t, topic, 2)
-		nodes := startTwoNodes(t, srv.URL, topic)
-		p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true, RetryTimeout: 3 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		publishEach(ctx, t, p, topic, 0, n/2, false)
-		nodes.kill()
-		publishEach(ctx, t, p, topic, n/2, n/2, false)
-		stored := 0
-		for _, msgs := range readAll(t, c, topic) {
-			stored += len(msgs)
-		}
-		if stored != n {
-			t.Fatalf("%d records stored, want %d", stored, n)
-		}
-	})
+	t.Run("producer", func(t *testing.T) { publishAcrossTheKill(t, "p", nil, false) })
 	t.Run("consumer", func(t *testing.T) {
 		const topic, n = "c", 200
 		srv, _ := setup(t, topic, 2)
@@ -269,29 +248,7 @@ func TestProducerOutlivesItsSeed(t *testing.T) {
 		// Node 2 named by GET /cluster only.
 		{"seed led every partition", func(c *twoNodes) { c.lone.Store(true) }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			const topic, n = "s", 200
-			srv, c := setup(t, topic, 2)
-			nodes := startTwoNodes(t, srv.URL, topic)
-			tc.mode(nodes)
-			p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true, RetryTimeout: 3 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			publishEach(ctx, t, p, topic, 0, n/2, true)
-			nodes.kill()
-			publishEach(ctx, t, p, topic, n/2, n/2, true)
-			stored := 0
-			for _, msgs := range readAll(t, c, topic) {
-				stored += len(msgs)
-			}
-			if stored != n {
-				t.Fatalf("%d records stored, want %d", stored, n)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { publishAcrossTheKill(t, "s", tc.mode, true) })
 	}
 }
 
@@ -337,6 +294,37 @@ func TestProducerGoesOnWhileTheMetadataElects(t *testing.T) {
 // publishEach publishes the values from, from+1, ... (count of them) to
 // topic, each to partition value%2 if spread, and fails t unless every one
 // is acknowledged.
+// publishAcrossTheKill publishes 200 records to topic through a producer
+// given node 1 only (of two fake nodes set up by mode, unless nil), half
+// before node 1 dies and half after (spread: see publishEach), and checks
+// the broker stored all of them.
+func publishAcrossTheKill(t *testing.T, topic string, mode func(*twoNodes), spread bool) {
+	t.Helper()
+	const n = 200
+	srv, c := setup(t, topic, 2)
+	nodes := startTwoNodes(t, srv.URL, topic)
+	if mode != nil {
+		mode(nodes)
+	}
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true, RetryTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	publishEach(ctx, t, p, topic, 0, n/2, spread)
+	nodes.kill()
+	publishEach(ctx, t, p, topic, n/2, n/2, spread)
+	stored := 0
+	for _, msgs := range readAll(t, c, topic) {
+		stored += len(msgs)
+	}
+	if stored != n {
+		t.Fatalf("%d records stored, want %d", stored, n)
+	}
+}
+
 func publishEach(ctx context.Context, t *testing.T, p *client.Producer, topic string, from, count int, spread bool) {
 	t.Helper()
 	var mu sync.Mutex
