@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -33,6 +34,33 @@ type storage struct {
 	paths []string
 	ids   []os.FileInfo
 	lost  atomic.Pointer[api.Error]
+	full  fullLog
+}
+
+// fullLogEvery is how often at most a full data directory is logged.
+const fullLogEvery = time.Minute
+
+// fullLog says in the log that writes are refused as STORAGE_FULL: at the
+// first refusal and then at most every fullLogEvery, with how many were
+// refused meanwhile. The refusals are coded, so no request logged them:
+// an operator saw clients failing and a silent log. One line a refusal
+// would flood the log (and the full device) instead.
+type fullLog struct {
+	last    atomic.Int64 // unix nanoseconds of the last line; 0: none yet
+	refused atomic.Int64 // refusals since the last line
+}
+
+func (f *fullLog) note(log *slog.Logger, now time.Time, e *api.Error) {
+	n := f.refused.Add(1)
+	last := f.last.Load()
+	if last != 0 && now.Sub(time.Unix(0, last)) < fullLogEvery {
+		return
+	}
+	if !f.last.CompareAndSwap(last, now.UnixNano()) {
+		return // another refusal logs it
+	}
+	f.refused.Add(-n)
+	log.Warn("data directory full: writes refused with STORAGE_FULL until space is freed", "problem", e.Message, "refused", n)
 }
 
 func newStorage(dataDir, topicsDir string) (*storage, error) {
@@ -130,10 +158,11 @@ func (b *Broker) checkFiles() {
 }
 
 // storageError turns a write's I/O error into the coded error it deserves:
-// STORAGE_FULL (retriable) for a full device or quota; STORAGE_FAILED for a
-// data directory found lost by the check this error triggers, a log that
-// can no longer be written, a read-only file system, or a directory or
-// file the broker is no longer permitted to write. Any other error is
+// STORAGE_FULL (retriable) for a full device, a quota or a file at its size
+// limit; STORAGE_FAILED for a data directory found lost by the check this
+// error triggers, a log that can no longer be written, a read-only file
+// system, or a directory or file the broker is no longer permitted to
+// write. Any other error is
 // returned as is (reads pass through here too: an EIO of one read says
 // nothing of writes). what says what failed, for the message.
 //
@@ -149,7 +178,17 @@ func (b *Broker) storageError(err error, what string) error {
 	}
 	switch {
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		return api.ErrStorageFull.Withf("%s: the data directory's device is full (%v); retry once space is freed", what, err)
+		e := api.ErrStorageFull.Withf("%s: the data directory's device is full (%v); retry once space is freed", what, err)
+		b.storage.full.note(b.log, time.Now(), e)
+		return e
+	case errors.Is(err, syscall.EFBIG):
+		// A file reached the largest size the file system or the
+		// process's limit (ulimit -f) allows: as full as a full device for
+		// that file, and as passing (retention, a segment roll, a raised
+		// limit). It answered 500 INTERNAL, logged at every request.
+		e := api.ErrStorageFull.Withf("%s: a file reached the size limit of the file system or of the process (%v); lower the topic's segment_bytes below it or raise the limit", what, err)
+		b.storage.full.note(b.log, time.Now(), e)
+		return e
 	case errors.Is(err, commitlog.ErrFailed), errors.Is(err, syscall.EROFS),
 		errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
 		e := api.ErrStorageFailed.Withf("%s: %v: writes are refused until the broker is restarted on a sound data directory", what, err)

@@ -1,10 +1,14 @@
 package broker
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -25,6 +29,7 @@ func TestStorageErrorCodes(t *testing.T) {
 	}{
 		{"full device", syscall.ENOSPC, api.ErrStorageFull, false},
 		{"quota", syscall.EDQUOT, api.ErrStorageFull, false},
+		{"file size limit", syscall.EFBIG, api.ErrStorageFull, false},
 		{"read-only file system", syscall.EROFS, api.ErrStorageFailed, true},
 		{"permission taken away", syscall.EACCES, api.ErrStorageFailed, true},
 		{"operation not permitted", syscall.EPERM, api.ErrStorageFailed, true},
@@ -53,5 +58,34 @@ func TestStorageErrorCodes(t *testing.T) {
 				t.Fatalf("publish after it: %v, want STORAGE_FAILED %v", err, c.failed)
 			}
 		})
+	}
+}
+
+// A full data directory is logged at its first refusal and then at most
+// once a minute, with the refusals in between: the coded refusals logged
+// nothing, so an operator saw clients failing and a silent log.
+func TestFullLogRateLimited(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	e := api.ErrStorageFull.Withf("disk full")
+	var f fullLog
+	t0 := time.Unix(1_800_000_000, 0)
+	for _, c := range []struct {
+		at   time.Duration
+		want string // the line this refusal logs; "": none
+	}{
+		{0, "refused=1"},
+		{time.Second, ""},
+		{30 * time.Second, ""},
+		{fullLogEvery, "refused=3"},
+		{fullLogEvery + time.Second, ""},
+		{3 * fullLogEvery, "refused=2"},
+	} {
+		logs.Reset()
+		f.note(log, t0.Add(c.at), e)
+		got := logs.String()
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Fatalf("refusal at %v logged %q, want %q", c.at, got, c.want)
+		}
 	}
 }
