@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/groupstore"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -25,14 +27,30 @@ func preferredCoordinator(group string) uint64 {
 }
 
 // coordinatorOf is the node coordinating group as node id answers (0 if
-// it names none now): itself when it serves the group (200, or 404 for a
-// group not created yet), else the coordinator its NOT_COORDINATOR names.
+// it names none now): the node that served its GET /groups/{group} (200,
+// or 404 for a group not created yet) — itself, or the coordinator it
+// asked (httpapi.ServedByHeader) — else the coordinator a NOT_COORDINATOR
+// names.
 func (c *clusterProcs) coordinatorOf(id uint64, group string) uint64 {
+	c.t.Helper()
+	resp, err := c.httpClient().Get(c.procs[id].URL + "/groups/" + group)
+	if err != nil {
+		c.t.Fatalf("node %d: GET /groups/%s: %v", id, group, err)
+	}
+	defer resp.Body.Close()
 	var e api.ErrorBody
-	st := c.do(id, "GET", "/groups/"+group, "", &e)
-	switch {
+	json.NewDecoder(resp.Body).Decode(&e)
+	served := id
+	if by := resp.Header.Get(httpapi.ServedByHeader); by != "" {
+		n, err := strconv.ParseUint(by, 10, 64)
+		if err != nil {
+			c.t.Fatalf("node %d: %s %q", id, httpapi.ServedByHeader, by)
+		}
+		served = n
+	}
+	switch st := resp.StatusCode; {
 	case st == http.StatusOK, st == http.StatusNotFound && e.Error != nil && e.Error.Code == api.ErrGroupNotFound.Code:
-		return id
+		return served
 	case st == http.StatusMisdirectedRequest && e.Error != nil:
 		if f, ok := e.Error.Details["coordinator"].(float64); ok {
 			return uint64(f)

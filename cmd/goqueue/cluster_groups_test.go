@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -68,7 +71,8 @@ func coordTopics(t *testing.T, prefix string) (*clusterProcs, []string) {
 // coordinator, join one group there: they split its partitions, consume
 // and acknowledge every message, and GET /groups/{id} on the coordinator
 // shows both with disjoint shares and no lag; the CLI given another node
-// lists and describes the group, and that node refuses the group with
+// lists and describes the group, that node's GET /groups/{id} is the
+// coordinator's answer, and it refuses the group's writes with
 // NOT_COORDINATOR naming the coordinator.
 func TestBinaryClusterGroupMembersMeet(t *testing.T) {
 	if testing.Short() {
@@ -170,11 +174,23 @@ func TestBinaryClusterGroupMembersMeet(t *testing.T) {
 		}
 	}
 
+	// Node 1 reads the group from its coordinator (its answer says it was
+	// node 2's) and refuses the group's writes naming the coordinator.
+	resp, err := c.httpClient().Get(c.procs[1].URL + "/groups/" + group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d api.GroupDescription
+	json.NewDecoder(resp.Body).Decode(&d)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || d.GroupID != group || len(d.Members) != 2 || resp.Header.Get(httpapi.ServedByHeader) != strconv.Itoa(coord) {
+		t.Fatalf("GET /groups/%s on node 1: %d, served by %q: %+v", group, resp.StatusCode, resp.Header.Get(httpapi.ServedByHeader), d)
+	}
 	var e api.ErrorBody
-	if st := c.do(1, "GET", "/groups/"+group, "", &e); st != http.StatusMisdirectedRequest || e.Error == nil ||
+	if st := c.do(1, "POST", "/groups/"+group+"/poll", `{"member_id":"m","generation":1}`, &e); st != http.StatusMisdirectedRequest || e.Error == nil ||
 		e.Error.Code != api.ErrNotCoordinator.Code || e.Error.Details["coordinator"] != float64(coord) ||
 		e.Error.Details["coordinator_addr"] != strings.TrimPrefix(c.procs[coord].URL, "http://") {
-		t.Fatalf("GET /groups/%s on node 1: %d %+v", group, st, e.Error)
+		t.Fatalf("POST /groups/%s/poll on node 1: %d %+v", group, st, e.Error)
 	}
 }
 

@@ -142,6 +142,9 @@ func (s *Server) WaitInFlight(n int64) {
 // Broker is the running broker, for tests that call it directly.
 func (s *Server) Broker() *broker.Broker { return s.b }
 
+// Handler is the running HTTP API (nil after Stop).
+func (s *Server) Handler() *httpapi.Server { return s.h }
+
 // Stop shuts the server down as the binary does: stop serving, end
 // long-polls, wait for requests in progress, close the broker. Idempotent.
 func (s *Server) Stop() {

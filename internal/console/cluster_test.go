@@ -49,8 +49,8 @@ func clusterNode(t *testing.T) *httptest.Server {
 			WithDetail("group", "billing").WithDetail("coordinator", 2).WithDetail("coordinator_addr", "127.0.0.1:8082")
 		writeJSON(w, e.Status, api.ErrorBody{Error: e})
 	}
-	for _, p := range []string{"/groups/billing", "/groups/billing/lag-history", "/groups/billing/rebalances"} {
-		mux.HandleFunc("GET "+p, notHere)
+	for _, p := range []string{"GET /groups/billing", "GET /groups/billing/lag-history", "GET /groups/billing/rebalances", "POST /groups/billing/offsets/reset"} {
+		mux.HandleFunc(p, notHere)
 	}
 	s := httptest.NewServer(mux)
 	t.Cleanup(s.Close)

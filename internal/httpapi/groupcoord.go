@@ -45,6 +45,9 @@ func (s *Server) coordinated(rt route) handlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if err := s.checkCoordinator(r.PathValue("group")); err != nil {
+			if r.Method == http.MethodGet && s.readOnCoordinator(w, r) {
+				return nil
+			}
 			return err
 		}
 		return rt.h(w, r)

@@ -40,6 +40,8 @@ type request struct {
 	Join *joinRequest `json:"join,omitempty"`
 	// ReadPoint asks a replica for a mirror's read point (mirrorread.go).
 	ReadPoint *readPointRequest `json:"read_point,omitempty"`
+	// Read asks the node to serve a group's read (peerread.go).
+	Read *ReadRequest `json:"read,omitempty"`
 }
 
 // answer is a call's reply.
@@ -73,6 +75,8 @@ type answer struct {
 	Gen   uint64 `json:"gen,omitempty"`
 	// End answers a ReadPoint: the end of the replica's log.
 	End int64 `json:"end,omitempty"`
+	// Read answers a Read request.
+	Read *ReadAnswer `json:"read_answer,omitempty"`
 }
 
 // refusals are the meta errors an answer can carry.
@@ -179,6 +183,8 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 		a = n.serveJoin(ctx, from, *req.Join)
 	case err == nil && req.ReadPoint != nil:
 		a = n.serveReadPoint(ctx, *req.ReadPoint)
+	case err == nil && req.Read != nil:
+		a = n.serveRead(*req.Read)
 	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
 	default:

@@ -50,7 +50,8 @@ export async function page(root, id, { showError, exclusive }) {
         get(`/groups/${enc(id)}/rebalances`),
       ]);
     } catch (e) {
-      // In a cluster only the group's coordinator serves it, and the
+      // In a cluster any node serves a group's reads by asking its
+      // coordinator; one it cannot ask answers NOT_COORDINATOR, and the
       // console cannot ask another node (another origin): point there.
       if (!(e instanceof ApiError) || e.code !== 'NOT_COORDINATOR') throw e;
       const d = e.details || {};

@@ -142,10 +142,13 @@ export async function page(root, id, { showError, exclusive }) {
         h('span', { class: 'bad' }, ident(group), ` has ${g.members.length} member(s): stop its consumers, then reset.`));
   }
   // coordinator is the NOT_COORDINATOR answer's details when another node
-  // coordinates the group, else null.
+  // coordinates the group, else null. It asks with a reset's dry run: a
+  // cluster node serves another node's group's reads (it asks the
+  // coordinator), but not its writes, so a GET says nothing of where a
+  // reset may be applied.
   async function coordinator() {
     try {
-      await get('/groups/' + enc(group));
+      await post(`/groups/${enc(group)}/offsets/reset`, { to: 'earliest', dry_run: true });
     } catch (e) {
       if (e instanceof ApiError && e.code === 'NOT_COORDINATOR') return e.details || {};
       if (!(e instanceof ApiError) || e.code !== 'GROUP_NOT_FOUND') throw e;

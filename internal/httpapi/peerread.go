@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// GroupReader is what a cluster node's Cluster also offers to serve a
+// group's reads (the GET routes naming a {group}) on any node: it asks the
+// group's coordinator to serve the read (its ServePeerRead) and gives its
+// answer. Those routes answered NOT_COORDINATOR on every other node, so
+// the guide's `curl /groups/order-service` failed on two nodes of three
+// while GET /groups listed the group from any of them.
+type GroupReader interface {
+	ReadOn(ctx context.Context, node uint64, path, rawQuery string) (PeerAnswer, error)
+}
+
+// PeerAnswer is the HTTP answer a node gave a peer's read.
+type PeerAnswer struct {
+	Status      int
+	ContentType string
+	Body        []byte
+}
+
+// ServedByHeader names, on a read another node served, the node that did.
+const ServedByHeader = "X-GoQueue-Served-By"
+
+// peerReadKey marks a request a peer asked this node to serve: it is not
+// passed on again (two nodes disagreeing on the coordinator for a moment
+// would otherwise pass it back and forth).
+type peerReadKey struct{}
+
+// readOnCoordinator answers r, a GET of a group this node does not
+// coordinate, with the coordinator's answer; false if that cannot be had
+// (no GroupReader, a read a peer asked for, the coordinator unknown or
+// unreachable): the caller then answers NOT_COORDINATOR as before, which
+// names the coordinator to ask directly.
+func (s *Server) readOnCoordinator(w http.ResponseWriter, r *http.Request) bool {
+	gr, ok := s.opts.Cluster.(GroupReader)
+	if !ok || r.Context().Value(peerReadKey{}) != nil {
+		return false
+	}
+	id, ok := s.coordinators().Coordinator(r.PathValue("group"))
+	if !ok || id == s.opts.Cluster.ID() {
+		return false
+	}
+	a, err := gr.ReadOn(r.Context(), id, r.URL.EscapedPath(), r.URL.RawQuery)
+	if err != nil {
+		s.log.Debug("group read on its coordinator failed", "path", r.URL.Path, "coordinator", id, "err", err)
+		return false
+	}
+	if a.ContentType != "" {
+		w.Header().Set("Content-Type", a.ContentType)
+	}
+	w.Header().Set(ServedByHeader, strconv.FormatUint(id, 10))
+	w.WriteHeader(a.Status)
+	w.Write(a.Body)
+	return true
+}
+
+// ServePeerRead serves a peer's read of a group (GroupReader's other end):
+// path (escaped) and rawQuery as the caller received them. The peer
+// authorized the caller already, so the route runs without a key's scope
+// (those routes filter nothing by it); only GET routes naming a group are
+// served.
+func (s *Server) ServePeerRead(path, rawQuery string) PeerAnswer {
+	u, err := url.Parse(path)
+	if err != nil || u.Path == "" || u.Host != "" || u.Scheme != "" {
+		return s.peerRefusal(api.ErrBadRequest.Withf("peer read of an invalid path %q", path))
+	}
+	u.RawQuery = rawQuery
+	ctx := context.WithValue(context.Background(), peerReadKey{}, true)
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return s.peerRefusal(api.ErrBadRequest.Withf("peer read of %q: %v", path, err))
+	}
+	if _, pattern := s.mux.Handler(r); !strings.HasPrefix(pattern, "GET /groups/{group}") {
+		return s.peerRefusal(api.ErrNotFound.Withf("no group read at %s", path))
+	}
+	rec := &peerRecorder{header: http.Header{}}
+	s.mux.ServeHTTP(rec, r)
+	return PeerAnswer{Status: rec.status, ContentType: rec.header.Get("Content-Type"), Body: rec.body.Bytes()}
+}
+
+func (s *Server) peerRefusal(e *api.Error) PeerAnswer {
+	rec := &peerRecorder{header: http.Header{}}
+	writeJSON(rec, e.Status, api.ErrorBody{Error: e})
+	return PeerAnswer{Status: rec.status, ContentType: rec.header.Get("Content-Type"), Body: rec.body.Bytes()}
+}
+
+// peerRecorder keeps the answer a route writes for a peer.
+type peerRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (p *peerRecorder) Header() http.Header { return p.header }
+
+func (p *peerRecorder) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+
+func (p *peerRecorder) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return p.body.Write(b)
+}

@@ -1,0 +1,156 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+)
+
+// readingCluster is groupCluster whose reads on node 1 are served by
+// *node1's API, as the cluster link serves them (fail: unreachable); calls
+// counts the reads asked for.
+type readingCluster struct {
+	groupCluster
+	node1 **brokertest.Server
+	fail  bool
+	calls *atomic.Int64
+}
+
+func (r readingCluster) ReadOn(_ context.Context, node uint64, path, rawQuery string) (httpapi.PeerAnswer, error) {
+	r.calls.Add(1)
+	if r.fail || node != 1 || r.node1 == nil {
+		return httpapi.PeerAnswer{}, errors.New("unreachable")
+	}
+	return (*r.node1).Handler().ServePeerRead(path, rawQuery), nil
+}
+
+// A group's reads (GET /groups/{g} and its offsets, rebalances and lag
+// history) answer on any node as on the group's coordinator, which serves
+// them; they answered NOT_COORDINATOR, so the guide's curl of a group
+// failed on every node but one. Writes still answer NOT_COORDINATOR, as
+// does a read the coordinator cannot be asked for; a read a peer asked for
+// is never passed on again; and a key's permissions are checked where the
+// read comes in.
+func TestGroupReadsServedByTheCoordinator(t *testing.T) {
+	var node1 *brokertest.Server
+	var calls1, calls2 atomic.Int64
+	node1 = brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 1}}, calls: &calls1}
+	}))
+	keys := []string{matrixKeys["full"], matrixKeys["other"]}
+	node2 := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, node1: &node1, calls: &calls2}
+		o.APIKeys = keys
+	}))
+	if _, err := node1.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	var joined api.JoinResponse
+	if st := node1.DoJSON("POST", "/groups/g1-x/join", `{"topics":["orders"]}`, &joined); st != http.StatusOK {
+		t.Fatalf("join on node 1: %d", st)
+	}
+	commit := fmt.Sprintf(`{"member_id":%q,"generation":%d,"offsets":{"orders":{"1":0}}}`, joined.MemberID, joined.Generation)
+	if st, raw := node1.Do("POST", "/groups/g1-x/offsets", commit); st != http.StatusOK {
+		t.Fatalf("commit on node 1: %d %s", st, raw)
+	}
+
+	full := matrixKeys["full"]
+	for _, path := range []string{"/groups/g1-x/offsets", "/groups/g1-x/rebalances", "/groups/g1-x"} {
+		st, raw := sendWithKey(t, node2, full, "GET", path, "")
+		_, own := node1.Do("GET", path, nil)
+		if st != http.StatusOK || !sameGroupRead(t, raw, own) {
+			t.Fatalf("GET %s on node 2: %d %s\nnode 1's own: %s", path, st, raw, own)
+		}
+	}
+	reads := []struct {
+		path string
+		want *api.Error
+	}{
+		{"/groups/g1-nosuch", api.ErrGroupNotFound},
+		{"/groups/g1-x/lag-history?ofset=1", api.ErrBadRequest},
+	}
+	for _, c := range reads {
+		st, raw := sendWithKey(t, node2, full, "GET", c.path, "")
+		wantError(t, st, raw, c.want)
+	}
+	req, _ := http.NewRequest("GET", node2.URL+"/groups/g1-x", nil)
+	req.Header.Set("X-API-Key", "full-0123456789abcdef")
+	resp, err := node2.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get(httpapi.ServedByHeader); got != "1" || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("a read node 1 served: %s %q, Content-Type %q", httpapi.ServedByHeader, got, resp.Header.Get("Content-Type"))
+	}
+
+	// Writes are the coordinator's alone; a key that may not use the group
+	// is refused on node 2, before node 1 is asked.
+	before := calls2.Load()
+	st, raw := sendWithKey(t, node2, full, "POST", "/groups/g1-x/poll", `{"member_id":"m","generation":1}`)
+	wantError(t, st, raw, api.ErrNotCoordinator)
+	st, raw = sendWithKey(t, node2, matrixKeys["other"], "GET", "/groups/g1-x", "")
+	wantError(t, st, raw, api.ErrForbidden)
+	if n := calls2.Load() - before; n != 0 {
+		t.Fatalf("node 2 asked node 1 %d times for a write and a forbidden read", n)
+	}
+
+	// Node 1 asked for a group it takes for node 2's answers
+	// NOT_COORDINATOR and asks no one; it serves only group reads.
+	for _, c := range []struct {
+		path string
+		want *api.Error
+	}{
+		{"/groups/g2-mine", api.ErrNotCoordinator},
+		{"/groups", api.ErrNotFound},
+		{"/topics/orders", api.ErrNotFound},
+		{"//elsewhere/groups/g1-x", api.ErrBadRequest},
+	} {
+		a := node1.Handler().ServePeerRead(c.path, "")
+		wantError(t, a.Status, a.Body, c.want)
+	}
+	if n := calls1.Load(); n != 0 {
+		t.Fatalf("node 1 passed a peer's read on %d times", n)
+	}
+
+	// The coordinator unreachable: NOT_COORDINATOR naming it, as before.
+	cut := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, fail: true, calls: &calls2}
+	}))
+	st, raw = cut.Do("GET", "/groups/g1-x", nil)
+	if e := wantError(t, st, raw, api.ErrNotCoordinator); e.Details["coordinator_addr"] != "127.0.0.1:8001" {
+		t.Fatalf("details %v", e.Details)
+	}
+}
+
+// sameGroupRead reports whether two answers of a group read are the same
+// but for what changes between two reads (heartbeat ages, time lag).
+func sameGroupRead(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y map[string]any
+	mustUnmarshal(t, a, &x)
+	mustUnmarshal(t, b, &y)
+	for _, m := range []map[string]any{x, y} {
+		for _, k := range []string{"members", "partitions"} {
+			list, _ := m[k].([]any)
+			for _, e := range list {
+				if e, ok := e.(map[string]any); ok {
+					delete(e, "last_heartbeat")
+					delete(e, "time_lag_ms")
+				}
+			}
+		}
+	}
+	ja, _ := json.Marshal(x)
+	jb, _ := json.Marshal(y)
+	return string(ja) == string(jb)
+}
