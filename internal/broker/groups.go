@@ -243,6 +243,9 @@ func (b *Broker) SetExternalGroupViews(f coordinator.ExternalViews) { b.coord.Se
 // ReleaseClassicGroup is coordinator.Coordinator.ReleaseClassicGroup.
 func (b *Broker) ReleaseClassicGroup(groupID string) { b.coord.ReleaseClassicGroup(groupID) }
 
+// ForgetBlankGroup is coordinator.Coordinator.ForgetBlankGroup.
+func (b *Broker) ForgetBlankGroup(groupID string) { b.coord.ForgetBlankGroup(groupID) }
+
 // GroupProtocol is coordinator.Coordinator.GroupProtocol.
 func (b *Broker) GroupProtocol(groupID string) (string, error) { return b.coord.GroupProtocol(groupID) }
 

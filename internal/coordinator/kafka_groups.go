@@ -101,6 +101,28 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 	}
 }
 
+// ForgetBlankGroup forgets groupID if it is blank (groupstate.Group.Blank):
+// the Kafka front end made it for joins that added no member (answered
+// MEMBER_ID_REQUIRED, whose member IDs have expired, or refused). Kept,
+// each such group was listed and counted against MaxGroups for good, as
+// Kafka keeps no Empty group without offsets.
+func (c *Coordinator) ForgetBlankGroup(groupID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cg := c.groups[groupID]
+	if cg == nil {
+		return
+	}
+	cg.mu.Lock()
+	// Deleted, so that a join or hold between its getOrCreate and its
+	// command finds GROUP_NOT_FOUND and creates the group again.
+	forget := cg.a.Blank() && len(cg.unwritten) == 0 && cg.rewriting == 0 && cg.a.Delete() == nil
+	cg.mu.Unlock()
+	if forget {
+		c.dropLocked(groupID, cg)
+	}
+}
+
 // ClassicHeld reports whether HoldClassicGroup holds groupID now. A front
 // end that took the hold and finds it gone lost the group meanwhile (in a
 // cluster: the group moved to another node, and perhaps back, and this

@@ -52,6 +52,15 @@ func (a *Group) ReleaseClassic() { a.classic = false }
 // HeldClassic reports whether the group is held (HoldClassic).
 func (a *Group) HeldClassic() bool { return a.classic }
 
+// Blank reports whether the group holds nothing a client could miss: no
+// member and no hold, never a generation, no partition state (offsets,
+// acknowledgements) and no saved settings. It is what a classic join that
+// added no member leaves (see coordinator.ForgetBlankGroup).
+func (a *Group) Blank() bool {
+	return !a.classic && a.g.Empty() && a.g.Generation() == 0 && len(a.d.Partitions()) == 0 &&
+		len(a.meta) == 0 && a.saved == (Saved{})
+}
+
 // GoOnFrom raises the generation of the group, empty, to gen
 // (group.Group.GoOnFrom).
 func (a *Group) GoOnFrom(gen int64) { a.g.GoOnFrom(gen) }

@@ -67,10 +67,12 @@ type groups struct {
 // one of the group's own (its statistics and generation) and keeps it in
 // its history across restarts (GET /groups/{id}/rebalances); the classic
 // members are saved and restored with SaveClassicMembers and
-// AdoptedClassicMembers (groupsave.go).
+// AdoptedClassicMembers (groupsave.go); ForgetBlankGroup drops a group
+// made for joins that added no member (see forgetIfUnused).
 type classicHolder interface {
 	HoldClassicGroup(groupID string) (coordinator.ClassicHold, error)
 	ReleaseClassicGroup(groupID string)
+	ForgetBlankGroup(groupID string)
 	ClassicHeld(groupID string) bool
 	RecordRebalance(groupID string, r api.Rebalance)
 	SaveClassicMembers(groupID string, token uint64, members []byte) error
@@ -255,6 +257,9 @@ func (gs *groups) tick(now time.Time) {
 			continue
 		}
 		g.expirePending(now)
+		if gs.forgetIfUnused(g) {
+			continue
+		}
 		switch {
 		case g.state == groupPreparingRebalance && now.After(g.deadline):
 			for _, m := range g.members {
@@ -306,6 +311,24 @@ func (g *kgroup) expirePending(now time.Time) {
 	if expired && len(g.pending) == 0 {
 		g.pending = make(map[string]time.Time) // a map keeps its size once grown
 	}
+}
+
+// forgetIfUnused forgets g, here and at the coordinator, if no member
+// ever joined it and none may (no member ID handed out is pending): the
+// group was made for joins that added no member, answered
+// MEMBER_ID_REQUIRED (whose IDs expired since) or refused. Kept, each
+// stayed for good, listed by GET /groups and counted against
+// --max-groups. The coordinator keeps the group if it holds anything
+// (offsets, settings, a generation: groupstate.Group.Blank). It reports
+// whether g was forgotten. Callers hold gs.mu.
+func (gs *groups) forgetIfUnused(g *kgroup) bool {
+	if len(g.members) > 0 || len(g.pending) > 0 || g.generation > 0 || gs.byID[g.id] != g {
+		return false
+	}
+	g.releaseIfEmpty()
+	delete(gs.byID, g.id)
+	gs.coord.ForgetBlankGroup(g.id)
+	return true
 }
 
 // membersChanged starts a rebalance after members left (for reason), or

@@ -67,6 +67,8 @@ func (f *fakeHolder) ReleaseClassicGroup(id string) {
 	delete(f.held, id)
 }
 
+func (f *fakeHolder) ForgetBlankGroup(string) {}
+
 func (f *fakeHolder) ClassicHeld(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -76,18 +76,20 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	// The coordinator decides, atomically with joins of its own members,
 	// whether the group may be a classic one now. A join that adds no
 	// member gives the hold back at once.
-	if err := g.hold(); err != nil {
-		if len(g.members) == 0 && len(g.pending) == 0 && g.generation == 0 {
-			// Made for this join: kept, every join refused (past
-			// --max-groups, say) added one to byID for good.
-			delete(gs.byID, req.Group)
-		}
-		gs.mu.Unlock()
-		return fail(groupCode(err))
-	}
-	if code := g.fencedInstance(req.MemberID, req.InstanceID); code != 0 {
+	// refuse answers code to a join that adds no member; a group made
+	// for it is forgotten (forgetIfUnused): kept, every join refused
+	// (past --max-groups, say) or never completed added a group for good.
+	refuse := func(code int16) (kmsg.Response, error) {
+		g.releaseIfEmpty()
+		gs.forgetIfUnused(g)
 		gs.mu.Unlock()
 		return fail(code)
+	}
+	if err := g.hold(); err != nil {
+		return refuse(groupCode(err))
+	}
+	if code := g.fencedInstance(req.MemberID, req.InstanceID); code != 0 {
+		return refuse(code)
 	}
 	id := req.MemberID
 	m := g.members[id]
@@ -118,16 +120,13 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		if req.Version >= 4 {
 			// KIP-394: the client must come back with the ID it is given.
 			g.pending[id] = now.Add(session)
-			g.releaseIfEmpty()
-			gs.mu.Unlock()
 			resp.MemberID = id
-			return fail(kerr.MemberIDRequired.Code)
+			return refuse(kerr.MemberIDRequired.Code)
 		}
 	case m == nil:
 		if until, ok := g.pending[id]; !ok || now.After(until) {
-			g.releaseIfEmpty()
-			gs.mu.Unlock()
-			return fail(kerr.UnknownMemberID.Code)
+			delete(g.pending, id)
+			return refuse(kerr.UnknownMemberID.Code)
 		}
 	}
 	reason := group.ReasonMemberRejoined

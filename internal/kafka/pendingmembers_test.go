@@ -78,3 +78,69 @@ func TestJoinsThatAddNoMemberLeaveNothing(t *testing.T) {
 		t.Fatalf("%d member IDs pending past their session timeout, want none", pending)
 	}
 }
+
+// A JoinGroup that adds no member (answered MEMBER_ID_REQUIRED, or
+// UNKNOWN_MEMBER_ID for an ID the group never handed out) into a group
+// that did not exist made a group of the broker's coordinator that stayed
+// for good: listed by GET /groups and counted against --max-groups, so
+// that a client that never came back (or one asking under many group IDs)
+// left real users TOO_MANY_GROUPS. As Kafka drops an Empty group without
+// offsets, such a group lasts no longer than the member IDs handed out in
+// it.
+func TestJoinsThatAddNoMemberLeaveNoGroup(t *testing.T) {
+	const session = 10 * time.Second
+	for _, tc := range []struct {
+		name     string
+		memberID string
+		code     int16
+		expire   bool // the group goes once its pending IDs expire (else at once)
+	}{
+		{"member ID required", "", kerr.MemberIDRequired.Code, true},
+		{"unknown member ID", "ghost", kerr.UnknownMemberID.Code, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroups = 1 }, Options{}, nil)
+			defer s.stop(t)
+			cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			join := func(group, memberID string) int16 {
+				t.Helper()
+				req := kmsg.NewPtrJoinGroupRequest()
+				req.Version = 5
+				req.Group, req.MemberID, req.ProtocolType = group, memberID, "consumer"
+				req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = int32(session.Milliseconds()), 10_000
+				p := kmsg.NewJoinGroupRequestProtocol()
+				p.Name = "range"
+				req.Protocols = append(req.Protocols, p)
+				resp, err := req.RequestWith(ctx, cl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return resp.ErrorCode
+			}
+			if code := join("a", tc.memberID); code != tc.code {
+				t.Fatalf("join of a: %v, want %v", kerr.ErrorForCode(code), kerr.ErrorForCode(tc.code))
+			}
+			if tc.expire {
+				s.srv.groups.tick(time.Now().Add(session + time.Second))
+			}
+			if gs := s.br.Groups(); len(gs) != 0 {
+				t.Fatalf("broker lists %d groups (%s), want none", len(gs), gs[0].ID)
+			}
+			s.srv.groups.mu.Lock()
+			n := len(s.srv.groups.byID)
+			s.srv.groups.mu.Unlock()
+			if n != 0 {
+				t.Fatalf("listener keeps %d groups, want none", n)
+			}
+			if code := join("b", ""); code != kerr.MemberIDRequired.Code {
+				t.Fatalf("join of another group: %v, want MEMBER_ID_REQUIRED (not a group past --max-groups)", kerr.ErrorForCode(code))
+			}
+		})
+	}
+}
