@@ -109,7 +109,13 @@ func (io coordIO) GroupSettings() (map[string]groupstate.Saved, error) {
 }
 
 func (io coordIO) SaveGroupSettings(group string, s groupstate.Saved) error {
-	return io.b.meta.putGroupSettings(group, savedFrom(s))
+	if err := io.b.writable(); err != nil {
+		return err
+	}
+	if err := io.b.meta.putGroupSettings(group, savedFrom(s)); err != nil {
+		return io.b.storageError(err, "save the settings of group "+group)
+	}
+	return nil
 }
 
 // ReplicateGroups makes a cluster node's coordinator keep its groups'

@@ -65,8 +65,8 @@ type Config struct {
 //
 // Locking: mu guards the groups map only; each cgroup has its own mutex
 // that serialises the commands on its aggregate. Lock order is
-// coordinator.mu before cgroup.mu; no cgroup lock is held while taking
-// coordinator.mu. schedMu is a leaf: taken under cgroup.mu, it takes no
+// cgroup.saveMu before coordinator.mu before cgroup.mu; no cgroup.mu is
+// held while taking coordinator.mu. schedMu is a leaf: taken under cgroup.mu, it takes no
 // other lock. Every operation locks its group, runs one command on the
 // aggregate, unlocks, and only then performs the command's effects through
 // io (reading records, writing dead letters, persisting offsets and
@@ -113,6 +113,12 @@ type Coordinator struct {
 type cgroup struct {
 	id    string
 	epoch uint64 // the epoch it is coordinated under in a cluster (replicated.go); 0 on a single broker
+
+	// saveMu serialises what may save or forget the group's settings
+	// (joins that create it, its deletion) across the save, which the
+	// group's lock must not be held over. It is taken before mu and
+	// before the coordinator's mu (ForgetBlankGroup only tries it).
+	saveMu sync.Mutex
 
 	mu sync.Mutex
 	a  *groupstate.Group

@@ -185,11 +185,22 @@ func (c *Coordinator) DeleteOffsets(groupID string, partitions Assignment, also 
 // Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
 // members hold it).
 func (c *Coordinator) DeleteGroup(groupID string) error {
+	notFound := api.ErrGroupNotFound.Withf("group %q does not exist", groupID).WithDetail("group", groupID)
 	c.mu.Lock()
 	cg := c.groups[groupID]
+	c.mu.Unlock()
 	if cg == nil {
+		return notFound
+	}
+	// A creating join saves its settings (or puts them back) under
+	// saveMu, before or after this, never across it; taken before c.mu,
+	// so that no lookup waits for that save.
+	cg.saveMu.Lock()
+	defer cg.saveMu.Unlock()
+	c.mu.Lock()
+	if c.groups[groupID] != cg {
 		c.mu.Unlock()
-		return api.ErrGroupNotFound.Withf("group %q does not exist", groupID).WithDetail("group", groupID)
+		return notFound // deleted or forgotten meanwhile
 	}
 	cg.mu.Lock()
 	err := cg.a.Delete()

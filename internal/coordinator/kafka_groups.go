@@ -102,8 +102,9 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 }
 
 // ForgetBlankGroup forgets groupID if it is blank (groupstate.Group.Blank):
-// the Kafka front end made it for joins that added no member (answered
-// MEMBER_ID_REQUIRED, whose member IDs have expired, or refused). Kept,
+// it was made for joins that added no member (refused, or answered
+// MEMBER_ID_REQUIRED by the Kafka front end, whose member IDs have
+// expired). Kept,
 // each such group was listed and counted against MaxGroups for good, as
 // Kafka keeps no Empty group without offsets.
 func (c *Coordinator) ForgetBlankGroup(groupID string) {
@@ -113,6 +114,10 @@ func (c *Coordinator) ForgetBlankGroup(groupID string) {
 	if cg == nil {
 		return
 	}
+	if !cg.saveMu.TryLock() {
+		return // a join is saving its settings: the group will not be blank
+	}
+	defer cg.saveMu.Unlock()
 	cg.mu.Lock()
 	// Deleted, so that a join or hold between its getOrCreate and its
 	// command finds GROUP_NOT_FOUND and creates the group again.

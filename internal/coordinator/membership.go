@@ -93,6 +93,12 @@ func (c *Coordinator) joinAs(groupID string, p JoinParams, host, proto string) (
 		if errors.Is(err, api.ErrGroupNotFound) {
 			continue // deleted between getOrCreate and join: create it again
 		}
+		if err != nil {
+			// A group made for a join it then refused (its settings could
+			// not be saved, say) goes: kept, it was listed and counted
+			// against --max-groups for good.
+			c.ForgetBlankGroup(groupID)
+		}
 		return res, err
 	}
 }
@@ -112,14 +118,8 @@ func joinSettings(p JoinParams) (groupstate.Settings, error) {
 
 func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, host, proto string) (JoinResult, error) {
 	view := c.topicView(nil) // a join rebalances over every topic's partitions
-	cg.mu.Lock()
-	res, fx, err := cg.a.Join(c.now(), groupstate.Join{
-		Params:   groupJoinParams(req, host),
-		Settings: set,
-		Protocol: proto,
-	}, view)
-	p := c.doneLocked(cg, fx)
-	cg.mu.Unlock()
+	j := groupstate.Join{Params: groupJoinParams(req, host), Settings: set, Protocol: proto}
+	res, p, err := c.joinSaving(cg, j, view)
 	if perr := c.perform(cg, p); perr != nil {
 		c.log.Error("persist offsets of a join", "group", cg.id, "err", perr)
 	}
@@ -135,6 +135,41 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 		SessionTimeout:    res.SessionTimeout,
 		Assignor:          res.Assignor,
 	}, nil
+}
+
+// joinSaving runs j on cg, saving first the settings it fixes if it
+// creates the group (groupstate.Group.Fixes): a join whose settings could
+// not be saved is refused with the storage error, the group unchanged.
+// Answered as a success, its settings applied until a restart, which
+// brought the group back with the broker's defaults, or not at all.
+// cg.saveMu keeps another join (or a deletion) from changing the group's
+// settings between the save and the join; a join refused after the save
+// puts back the settings the group keeps. It returns what is left to
+// perform.
+func (c *Coordinator) joinSaving(cg *cgroup, j groupstate.Join, view groupstate.Topics) (group.JoinResult, pending, error) {
+	cg.saveMu.Lock()
+	defer cg.saveMu.Unlock()
+	cg.mu.Lock()
+	want, save := cg.a.Fixes(j)
+	cg.mu.Unlock()
+	if save {
+		if err := c.io.saveSettings(cg.key(), want); err != nil {
+			return group.JoinResult{}, pending{}, err
+		}
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	res, fx, err := cg.a.Join(c.now(), j, view)
+	p := c.doneLocked(cg, fx)
+	switch {
+	case !save:
+	case err != nil && !errors.Is(err, api.ErrGroupNotFound):
+		kept := cg.a.SavedSettings()
+		p.settings = &kept
+	case p.settings != nil && *p.settings == want:
+		p.settings = nil // saved above
+	}
+	return res, p, err
 }
 
 // groupJoinParams is req, from host, as the membership takes it.

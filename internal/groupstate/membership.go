@@ -68,6 +68,25 @@ func (a *Group) join(now time.Time, j Join) (group.JoinResult, error) {
 	return res, nil
 }
 
+// Fixes returns the settings j would save if it joined now
+// (Effects.Settings), and whether it would save any: a join that creates
+// the group and fixes other settings than those saved. Its owner saves
+// them before it runs the join, so that a join whose settings cannot be
+// saved is refused rather than applied until a restart.
+func (a *Group) Fixes(j Join) (Saved, bool) {
+	if !a.g.Empty() || a.g.State() == group.StateDead || a.checkProtocol(j.Protocol) != nil {
+		return Saved{}, false
+	}
+	p, set := j.Params, j.Settings
+	saved := a.saved.inherit(&p, &set)
+	saved.Protocol = j.Protocol
+	return saved, saved != a.saved
+}
+
+// SavedSettings returns the settings saved for the group's next creating
+// join.
+func (a *Group) SavedSettings() Saved { return a.saved }
+
 // inherit fills what p and set leave out from s, and returns the settings
 // they then fix.
 func (s Saved) inherit(p *group.JoinParams, set *Settings) Saved {
