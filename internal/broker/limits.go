@@ -40,6 +40,11 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// MemberLimit is the most members a group may hold under l: MaxGroupMembers,
+// or its default. For the front ends that run a group's members
+// themselves (Kafka's classic groups).
+func (l Limits) MemberLimit() int { return l.withDefaults().MaxGroupMembers }
+
 // checkTopicLimitLocked refuses a topic past limit topics. The caller
 // holds adminMu, so concurrent creations cannot both pass it.
 func (b *Broker) checkTopicLimitLocked(name string, limit int) error {

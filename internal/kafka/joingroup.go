@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
@@ -91,6 +92,12 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	if code := g.fencedInstance(req.MemberID, req.InstanceID); code != 0 {
 		return refuse(code)
 	}
+	// --max-group-members bounds classic groups too: a member that would
+	// be new (an ID round's among them, so that a full group hands out
+	// no ID) is refused once the group holds that many; the members it
+	// holds rejoin, a static member's new incarnation takes its place.
+	limit := s.b.Config().Limits.MemberLimit()
+	tooMany := func() (kmsg.Response, error) { return refuse(errorCode(api.ErrTooManyMembers)) }
 	id := req.MemberID
 	m := g.members[id]
 	switch {
@@ -118,6 +125,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		gs.nextID++
 		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
 		if req.Version >= 4 {
+			if len(g.members) >= limit {
+				return tooMany()
+			}
 			// KIP-394: the client must come back with the ID it is given.
 			g.pending[id] = now.Add(session)
 			resp.MemberID = id
@@ -128,6 +138,9 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 			delete(g.pending, id)
 			return refuse(kerr.UnknownMemberID.Code)
 		}
+	}
+	if m == nil && len(g.members) >= limit {
+		return tooMany()
 	}
 	reason := group.ReasonMemberRejoined
 	if m == nil {

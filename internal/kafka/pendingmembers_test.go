@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
@@ -23,29 +24,9 @@ import (
 func TestJoinsThatAddNoMemberLeaveNothing(t *testing.T) {
 	s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroups = 1 }, Options{}, nil)
 	defer s.stop(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	const session = 10 * time.Second
-	join := func(group string) int16 {
-		t.Helper()
-		req := kmsg.NewPtrJoinGroupRequest()
-		req.Version = 5
-		req.Group, req.ProtocolType = group, "consumer"
-		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = int32(session.Milliseconds()), 10_000
-		p := kmsg.NewJoinGroupRequestProtocol()
-		p.Name = "range"
-		req.Protocols = append(req.Protocols, p)
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.ErrorCode
-	}
+	joinV5 := joiner(t, s, session)
+	join := func(group string) int16 { return joinV5(group, "").ErrorCode }
 	gs := s.srv.groups
 	count := func() (groups, pending int) {
 		gs.mu.Lock()
@@ -101,28 +82,8 @@ func TestJoinsThatAddNoMemberLeaveNoGroup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroups = 1 }, Options{}, nil)
 			defer s.stop(t)
-			cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			join := func(group, memberID string) int16 {
-				t.Helper()
-				req := kmsg.NewPtrJoinGroupRequest()
-				req.Version = 5
-				req.Group, req.MemberID, req.ProtocolType = group, memberID, "consumer"
-				req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = int32(session.Milliseconds()), 10_000
-				p := kmsg.NewJoinGroupRequestProtocol()
-				p.Name = "range"
-				req.Protocols = append(req.Protocols, p)
-				resp, err := req.RequestWith(ctx, cl)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return resp.ErrorCode
-			}
+			joinV5 := joiner(t, s, session)
+			join := func(group, memberID string) int16 { return joinV5(group, memberID).ErrorCode }
 			if code := join("a", tc.memberID); code != tc.code {
 				t.Fatalf("join of a: %v, want %v", kerr.ErrorForCode(code), kerr.ErrorForCode(tc.code))
 			}
@@ -142,5 +103,68 @@ func TestJoinsThatAddNoMemberLeaveNoGroup(t *testing.T) {
 				t.Fatalf("join of another group: %v, want MEMBER_ID_REQUIRED (not a group past --max-groups)", kerr.ErrorForCode(code))
 			}
 		})
+	}
+}
+
+// --max-group-members bounds the members of every group, but classic Kafka
+// members were never counted: a JoinGroup added one past it, and the ID
+// round (MEMBER_ID_REQUIRED) handed out IDs to a full group. Now a new
+// member is refused with the table's TOO_MANY_MEMBERS code, at the ID
+// round or at the join of an ID handed out while there was room; the
+// members already in the group rejoin.
+func TestClassicJoinsPastMaxGroupMembersRefused(t *testing.T) {
+	s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroupMembers = 1 }, Options{}, nil)
+	defer s.stop(t)
+	joinV5 := joiner(t, s, 10*time.Second)
+	join := func(memberID string) *kmsg.JoinGroupResponse { return joinV5("g", memberID) }
+	a, b := join(""), join("") // IDs handed out while the group has room
+	for _, r := range []*kmsg.JoinGroupResponse{a, b} {
+		if r.ErrorCode != kerr.MemberIDRequired.Code {
+			t.Fatalf("first join: %v, want MEMBER_ID_REQUIRED", kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	if r := join(a.MemberID); r.ErrorCode != 0 || r.Generation != 1 {
+		t.Fatalf("join of the first member: %v, generation %d", kerr.ErrorForCode(r.ErrorCode), r.Generation)
+	}
+	full := errorCode(api.ErrTooManyMembers)
+	for _, tc := range []struct{ name, memberID string }{
+		{"pending ID", b.MemberID},
+		{"ID round", ""},
+	} {
+		if r := join(tc.memberID); r.ErrorCode != full {
+			t.Errorf("join of a second member (%s): %v, want %v", tc.name, kerr.ErrorForCode(r.ErrorCode), kerr.ErrorForCode(full))
+		}
+	}
+	if r := join(a.MemberID); r.ErrorCode != 0 {
+		t.Fatalf("rejoin of the first member: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
+
+// joiner is a kgo client of s sending v5 JoinGroups (range protocol) with
+// the session timeout session: join(group, memberID) answers the
+// response. Its client closes with t.
+func joiner(t *testing.T, s *served, session time.Duration) func(group, memberID string) *kmsg.JoinGroupResponse {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return func(group, memberID string) *kmsg.JoinGroupResponse {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req := kmsg.NewPtrJoinGroupRequest()
+		req.Version = 5
+		req.Group, req.MemberID, req.ProtocolType = group, memberID, "consumer"
+		req.SessionTimeoutMillis, req.RebalanceTimeoutMillis = int32(session.Milliseconds()), 10_000
+		p := kmsg.NewJoinGroupRequestProtocol()
+		p.Name = "range"
+		req.Protocols = append(req.Protocols, p)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
 }
