@@ -93,10 +93,19 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		return refuse(code)
 	}
 	// --max-group-members bounds classic groups too: a member that would
-	// be new (an ID round's among them, so that a full group hands out
-	// no ID) is refused once the group holds that many; the members it
-	// holds rejoin, a static member's new incarnation takes its place.
+	// be new (an ID round's among them) is refused once the group holds
+	// that many, counting the member IDs handed out and not yet back (the
+	// joining one's aside), which a client that never comes back with
+	// its ID would otherwise pile up until they expire. The members it
+	// holds rejoin; a static member's new incarnation takes its place.
 	limit := s.b.Config().Limits.MemberLimit()
+	full := func(id string) bool {
+		n := len(g.members) + len(g.pending)
+		if _, ok := g.pending[id]; ok {
+			n--
+		}
+		return n >= limit
+	}
 	tooMany := func() (kmsg.Response, error) { return refuse(errorCode(api.ErrTooManyMembers)) }
 	id := req.MemberID
 	m := g.members[id]
@@ -125,7 +134,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 		gs.nextID++
 		id = fmt.Sprintf("%s-%d-%d", c.client, now.UnixNano(), gs.nextID)
 		if req.Version >= 4 {
-			if len(g.members) >= limit {
+			if full(id) {
 				return tooMany()
 			}
 			// KIP-394: the client must come back with the ID it is given.
@@ -139,7 +148,7 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 			return refuse(kerr.UnknownMemberID.Code)
 		}
 	}
-	if m == nil && len(g.members) >= limit {
+	if m == nil && full(id) {
 		return tooMany()
 	}
 	reason := group.ReasonMemberRejoined
