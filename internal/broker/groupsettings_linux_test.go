@@ -65,3 +65,51 @@ func TestJoinFailsWhenItsSettingsCannotBeSaved(t *testing.T) {
 		})
 	}
 }
+
+// DELETE /groups/{id} on a full disk answered STORAGE_FULL, retriable,
+// but the group was gone from memory already: the retry answered
+// GROUP_NOT_FOUND, and the next start brought the group back from the
+// settings and offsets its deletion never removed. Now a deletion that
+// cannot be made durable leaves the group as it was, and its retry
+// deletes it for good.
+func TestDeleteGroupThatCannotBeSavedKeepsTheGroup(t *testing.T) {
+	cfg := testConfig(t)
+	b := mustOpen(t, cfg)
+	defer func() { b.Close() }()
+	if _, err := b.CreateTopic(TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	j, err := b.JoinGroup("g", JoinParams{Topics: []string{"orders"}, Assignor: api.AssignorRange, MaxRetries: 5}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Publish("orders", []Message{{Value: []byte("x"), Partition: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CommitOffsets("g", CommitParams{MemberID: j.MemberID, Generation: j.Generation, Offsets: Offsets{"orders": {0: 1}}}, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.LeaveGroup("g", j.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WithFileSizeLimit(t, 8192, func() { err = b.DeleteGroup("g") })
+	if !errors.Is(err, api.ErrStorageFull) {
+		t.Fatalf("deletion on a full disk: %v, want STORAGE_FULL", err)
+	}
+	if d, err := b.DescribeGroup("g"); err != nil || d.Assignor != api.AssignorRange {
+		t.Fatalf("group after the failed deletion: assignor %q, %v; want it as it was", d.Assignor, err)
+	}
+	if o, err := b.GroupOffsets("g"); err != nil || o["orders"][0] != 1 {
+		t.Fatalf("offsets after the failed deletion: %v, %v; want orders/0 at 1", o, err)
+	}
+	if err := b.DeleteGroup("g"); err != nil {
+		t.Fatalf("deletion retried: %v", err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, cfg)
+	if _, err := b.DescribeGroup("g"); !errors.Is(err, api.ErrGroupNotFound) {
+		t.Fatalf("group after a restart: %v, want GROUP_NOT_FOUND", err)
+	}
+}

@@ -64,11 +64,15 @@ func (io brokerIO) timestamp(_ delivery.TP, l *commitlog.Log, off int64) (int64,
 	return recs[0].Timestamp, true
 }
 
+// deleteGroup forgets the offsets first: if the settings cannot be
+// forgotten after them, the group that DeleteGroup keeps comes back after
+// a restart with its settings, starting where its offset_reset says, not
+// with its offsets and the broker's default settings.
 func (io brokerIO) deleteGroup(g groupKey) error {
-	if err := io.c.b.SaveGroupSettings(g.id, groupstate.Saved{}); err != nil {
-		return err
+	if err := io.c.store.DeleteGroup(g.id); err != nil {
+		return io.c.b.StorageError(err, "delete the offsets of group "+g.id)
 	}
-	return io.c.store.DeleteGroup(g.id)
+	return io.c.b.SaveGroupSettings(g.id, groupstate.Saved{})
 }
 
 func (io brokerIO) saveSettings(g groupKey, s groupstate.Saved) error {

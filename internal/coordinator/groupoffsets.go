@@ -181,9 +181,10 @@ func (c *Coordinator) DeleteOffsets(groupID string, partitions Assignment, also 
 	return out, nil
 }
 
-// DeleteGroup deletes a group with no members and forgets its offsets.
-// Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while classic Kafka
-// members hold it).
+// DeleteGroup deletes a group with no members and forgets its offsets
+// and settings. Errors: GROUP_NOT_FOUND, GROUP_NOT_EMPTY (also while
+// classic Kafka members hold it), the storage errors of forgetting them
+// (the group is then kept, as it was).
 func (c *Coordinator) DeleteGroup(groupID string) error {
 	notFound := api.ErrGroupNotFound.Withf("group %q does not exist", groupID).WithDetail("group", groupID)
 	c.mu.Lock()
@@ -209,15 +210,24 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 		c.mu.Unlock()
 		return err
 	}
-	delete(c.groups, groupID)
-	delete(c.adoptedClassic, groupID)
 	// Under c.mu (no group's lock), so that a group of the same name
 	// created next does not lose its first offsets or settings to this
-	// deletion.
-	err = c.io.deleteGroup(cg.key())
+	// deletion; and before the group leaves memory, so that a deletion
+	// that cannot be made durable (a full disk) is taken back. Gone from
+	// memory but not from disk, the group answered its retry
+	// GROUP_NOT_FOUND and came back at the next start.
+	if err := c.io.deleteGroup(cg.key()); err != nil {
+		cg.mu.Lock()
+		cg.a.Undelete()
+		cg.mu.Unlock()
+		c.mu.Unlock()
+		return err
+	}
+	delete(c.groups, groupID)
+	delete(c.adoptedClassic, groupID)
 	c.mu.Unlock()
 	// Its read-aheads after (a walk of every run, under no other lock);
 	// a run put meanwhile goes at the sweeps.
 	c.runs.dropGroup(groupID)
-	return err
+	return nil
 }

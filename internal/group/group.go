@@ -113,6 +113,10 @@ func (g *Group) Delete() error {
 	return nil
 }
 
+// Undelete takes back a Delete that its owner could not make durable:
+// the group is empty again, as it was. It panics unless the group is dead.
+func (g *Group) Undelete() { g.becomeRevived() }
+
 func (g *Group) deadErr() error {
 	return api.ErrGroupNotFound.Withf("group %q was deleted", g.id)
 }

@@ -97,3 +97,12 @@ func (g *Group) becomeDead() {
 	}
 	g.state = StateDead
 }
+
+// becomeRevived takes a deletion back: a dead group, which had no members
+// when it died and took none since, is empty again.
+func (g *Group) becomeRevived() {
+	if g.state != StateDead || len(g.members) != 0 {
+		panic("group: becomeRevived of a live group")
+	}
+	g.state = StateEmpty
+}

@@ -124,6 +124,13 @@ func (a *Group) Delete() error {
 	return a.g.Delete()
 }
 
+// Undelete takes back a Delete whose stored half (offsets, settings)
+// failed: the group is as it was before it.
+func (a *Group) Undelete() {
+	a.ops++
+	a.g.Undelete()
+}
+
 // ID returns the group's name.
 func (a *Group) ID() string { return a.id }
 
