@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -68,11 +69,13 @@ type groups struct {
 // its history across restarts (GET /groups/{id}/rebalances); the classic
 // members are saved and restored with SaveClassicMembers and
 // AdoptedClassicMembers (groupsave.go); ForgetBlankGroup drops a group
-// made for joins that added no member (see forgetIfUnused).
+// made for joins that added no member, and GroupProtocol finds a group
+// deleted (see forgetIfUnused).
 type classicHolder interface {
 	HoldClassicGroup(groupID string) (coordinator.ClassicHold, error)
 	ReleaseClassicGroup(groupID string)
 	ForgetBlankGroup(groupID string)
+	GroupProtocol(groupID string) (string, error)
 	ClassicHeld(groupID string) bool
 	RecordRebalance(groupID string, r api.Rebalance)
 	SaveClassicMembers(groupID string, token uint64, members []byte) error
@@ -313,17 +316,25 @@ func (g *kgroup) expirePending(now time.Time) {
 	}
 }
 
-// forgetIfUnused forgets g, here and at the coordinator, if no member
-// ever joined it and none may (no member ID handed out is pending): the
-// group was made for joins that added no member, answered
+// forgetIfUnused forgets g, which has no member and no member ID handed
+// out pending, if no member ever joined it, here and at the coordinator:
+// the group was made for joins that added no member, answered
 // MEMBER_ID_REQUIRED (whose IDs expired since) or refused. Kept, each
 // stayed for good, listed by GET /groups and counted against
 // --max-groups. The coordinator keeps the group if it holds anything
-// (offsets, settings, a generation: groupstate.Group.Blank). It reports
-// whether g was forgotten. Callers hold gs.mu.
+// (offsets, settings, a generation: groupstate.Group.Blank). A group
+// whose members left is kept while the coordinator keeps it (its
+// generations go on from this one's), and forgotten once the coordinator
+// has none (deleted over HTTP, which this listener never hears of). It
+// reports whether g was forgotten. Callers hold gs.mu.
 func (gs *groups) forgetIfUnused(g *kgroup) bool {
-	if len(g.members) > 0 || len(g.pending) > 0 || g.generation > 0 || gs.byID[g.id] != g {
+	if len(g.members) > 0 || len(g.pending) > 0 || gs.byID[g.id] != g {
 		return false
+	}
+	if g.generation > 0 {
+		if _, err := gs.coord.GroupProtocol(g.id); !errors.Is(err, api.ErrGroupNotFound) {
+			return false
+		}
 	}
 	g.releaseIfEmpty()
 	delete(gs.byID, g.id)

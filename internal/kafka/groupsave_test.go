@@ -69,6 +69,8 @@ func (f *fakeHolder) ReleaseClassicGroup(id string) {
 
 func (f *fakeHolder) ForgetBlankGroup(string) {}
 
+func (f *fakeHolder) GroupProtocol(string) (string, error) { return "", nil }
+
 func (f *fakeHolder) ClassicHeld(id string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/group"
 )
 
 // A JoinGroup without a member ID is answered MEMBER_ID_REQUIRED (v4+)
@@ -189,5 +190,41 @@ func joiner(t *testing.T, s *served, session time.Duration, opts ...kgo.Opt) fun
 			t.Fatal(err)
 		}
 		return resp
+	}
+}
+
+// A classic group whose members all left stays in the listener (its
+// generations go on from there) while the broker keeps the group; once the
+// group was deleted over HTTP (DELETE /groups/{id}), which the listener
+// never heard of, it stayed for good: one per group so deleted, each
+// looked at by every tick.
+func TestClassicGroupDeletedOverHTTPLeavesNothing(t *testing.T) {
+	s := serveFresh(t, nil, Options{}, nil)
+	defer s.stop(t)
+	join := joiner(t, s, 10*time.Second)
+	id := join("k", "").MemberID
+	if r := join("k", id); r.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	s.srv.groups.mu.Lock()
+	g := s.srv.groups.byID["k"]
+	g.remove(g.members[id]) // as its LeaveGroup does
+	g.membersChanged(time.Now(), group.ReasonMemberLeft)
+	s.srv.groups.mu.Unlock()
+	listed := func() bool {
+		s.srv.groups.mu.Lock()
+		defer s.srv.groups.mu.Unlock()
+		return s.srv.groups.byID["k"] != nil
+	}
+	s.srv.groups.tick(time.Now())
+	if !listed() {
+		t.Fatal("the listener forgot a group the broker keeps")
+	}
+	if err := s.br.DeleteGroup("k"); err != nil {
+		t.Fatal(err)
+	}
+	s.srv.groups.tick(time.Now())
+	if listed() {
+		t.Fatal("the listener keeps a group deleted over HTTP")
 	}
 }
