@@ -45,6 +45,10 @@ type partSeq struct {
 	// first refused for good as out of order. Once one landed, a batch
 	// that overtakes another is refused as a gap and goes again after it.
 	landed bool
+	// failures counts the failed sends of its requests since one was
+	// written: the tries a request queued behind failing ones has had
+	// already, as far as the broker's state goes (see retriable).
+	failures int
 	// on counts its outstanding requests by the node they went to (a
 	// leader's base URL, "": any broker): a new request goes only where
 	// all of them are, since two connections keep no order between them.
@@ -285,8 +289,9 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 			// Not counted otherwise: a few breaks in a row would fail
 			// every request that happened to be out, although each
 			// connection made progress.
-			if r.attempts++; r.attempts == 1 {
-				r.failedAt = time.Now()
+			r.attempts++
+			for _, part := range r.parts {
+				p.seqs[partKey{r.topic, part}].failures++
 			}
 		}
 		p.learnLeaderLocked(r, err)
@@ -333,8 +338,11 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 		if r.retrying {
 			s.recovering--
 		}
-		if err == nil && s.epoch == r.slots[part].epoch {
-			s.landed = true
+		if err == nil {
+			s.failures = 0
+			if s.epoch == r.slots[part].epoch {
+				s.landed = true
+			}
 		}
 	}
 	p.mu.Unlock()
@@ -408,10 +416,21 @@ func retryDelay(attempts int) time.Duration {
 // retriable reports whether a pipelined request that failed with err is
 // sent again: after a lost answer (sending again is safe: the broker
 // recognises a batch it wrote), an answer that says to try later, or a gap
-// left by an earlier batch that is being sent again; for RetryTimeout
-// after the first failure, and at least maxAttempts times.
+// left by an earlier batch that is being sent again; until RetryTimeout
+// after r opened, and until its partitions were tried maxAttempts times.
+// Both count what r waited behind: a request held (open, or ready) behind
+// an earlier one of its partitions that was retried is first sent when
+// that one failed for good. Its clock started at its first failure and
+// its tries at 0, so it had a RetryTimeout and five tries of its own, and
+// with the broker down Close waited a RetryTimeout for each request a
+// partition had queued.
 func (p *Producer) retriable(r *request, err error) bool {
-	if r.attempts >= maxAttempts && time.Since(r.failedAt) >= p.cfg.RetryTimeout {
+	tries := math.MaxInt
+	for _, part := range r.parts {
+		tries = min(tries, p.seqs[partKey{r.topic, part}].failures)
+	}
+	tries = max(tries, r.attempts)
+	if tries >= maxAttempts && time.Since(r.opened) >= p.cfg.RetryTimeout {
 		return false
 	}
 	var e *api.Error

@@ -76,9 +76,11 @@ type ProducerConfig struct {
 	// in publish order.
 	MaxInFlight int
 	// RetryTimeout is how long a pipelined request (see MaxInFlight) is
-	// sent again after its first failure — a broker or leader unreachable,
-	// or answering UNAVAILABLE — before its records fail (default 15 s,
-	// and at least 5 tries). A cluster's leader election takes 2–4 s: a
+	// sent again after a failure — a broker or leader unreachable, or
+	// answering UNAVAILABLE — before its records fail, counted from the
+	// publish of its first record (default 15 s, and at least 5 tries of
+	// its partitions): records queued behind a failing request of their
+	// partition wait within the same RetryTimeout, not one after it. A cluster's leader election takes 2–4 s: a
 	// shorter budget fails the records in flight to a leader that died.
 	RetryTimeout time.Duration
 	// RequestTimeout is how long a node may leave every pipelined request
@@ -257,14 +259,12 @@ type request struct {
 	// piped: sent on the producer's pipe, its batches carrying sequence
 	// numbers (set when it opens). The rest concerns piped requests:
 	// framed says their headers are written (a retry sends them as they
-	// are); attempts counts failed sends, failedAt is when the first
-	// failed; retrying says it failed once and is counted in its
+	// are); attempts counts failed sends; retrying says it failed once and is counted in its
 	// partitions' recovering; retryAt is when it may go again.
 	piped    bool
 	path     string
 	framed   bool
 	attempts int
-	failedAt time.Time
 	retrying bool
 	retryAt  time.Time
 	// slotOn is the node whose in-flight slot it holds (its node when
@@ -804,7 +804,10 @@ func (p *Producer) pendingUpToLocked(target uint64) bool {
 }
 
 // Close sends what is buffered, waits for the answers and stops the
-// producer. Later publishes fail with ErrClosed.
+// producer. Later publishes fail with ErrClosed. With the broker down,
+// the records it cannot write fail (ErrUnreachable) and Close returns
+// about RetryTimeout after they were published; a node that leaves its
+// requests unanswered takes RequestTimeout for each of the 5 tries.
 func (p *Producer) Close() error {
 	p.mu.Lock()
 	if p.closed {
