@@ -16,8 +16,8 @@ import (
 // Client administers a broker: topics, fetches, groups, offsets and dead
 // letters. In a cluster, fetches and publishes follow NOT_LEADER to the
 // partition's leader, and a topic's partition offsets are the leaders'. It
-// holds no state but its connections and the leaders it learned; it is
-// safe for concurrent use.
+// holds no state but its connections and the leaders it learned; Close
+// releases the connections. It is safe for concurrent use.
 type Client struct {
 	t *transport
 	// fetchFrom caches, per partKey, the base URL of the node that last
@@ -48,7 +48,19 @@ func NewWithConfig(cfg *Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.life = newLifetime()
 	return &Client{t: t}, nil
+}
+
+// Close ends the client's calls in progress (they return ErrClosed) and
+// closes its connections; later calls return ErrClosed, a second Close
+// nil. Without Close, each connection the client opened stays open, with
+// two goroutines, until the broker or IdleConnTimeout (90 s) closes it.
+// With Config.HTTPClient, it closes that client's idle connections, as a
+// Producer's and a Consumer's Close do.
+func (c *Client) Close() error {
+	c.t.close()
+	return nil
 }
 
 // esc escapes one path segment.

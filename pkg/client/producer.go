@@ -13,7 +13,8 @@ import (
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// ErrClosed is returned by calls on a Producer or Consumer after Close.
+// ErrClosed is returned by calls on a Producer, Consumer or Client after
+// Close, and by the calls a Client's Close ended.
 var ErrClosed = errors.New("client: closed")
 
 // Header is one message header. It is the batch codec's type, so

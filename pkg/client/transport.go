@@ -64,6 +64,39 @@ type transport struct {
 	// brokerKind is what GET /cluster said the brokers are, once asked
 	// (see placement): kindUnknown, kindSingle or kindCluster.
 	brokerKind atomic.Int32
+	// life ends the requests of a Client's transport at its Close; nil
+	// for a Producer's and a Consumer's, whose Close ends their requests
+	// itself. Set by NewWithConfig, immutable after.
+	life *lifetime
+}
+
+// lifetime is what a transport needs to be closed under its requests:
+// Close marks it closed, cancels the requests in progress, and waits for
+// them to return before closing the connections they leave idle, so
+// that no connection (and none of the two goroutines net/http keeps per
+// connection) outlives Close.
+type lifetime struct {
+	// mu is read-held by each attempt in progress; close takes it to wait
+	// them out. closed is set (under it) by close.
+	mu     sync.RWMutex
+	closed bool
+	ctx    context.Context // done at close: ends the attempts in progress
+	cancel context.CancelFunc
+}
+
+func newLifetime() *lifetime {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &lifetime{ctx: ctx, cancel: cancel}
+}
+
+// close ends t's requests and closes its idle connections.
+func (t *transport) close() {
+	l := t.life
+	l.cancel()
+	l.mu.Lock() // the attempts in progress have returned
+	l.closed = true
+	l.mu.Unlock()
+	t.hc.CloseIdleConnections()
 }
 
 // What the brokers are, as transport.brokerKind records it.
@@ -262,8 +295,28 @@ func answerWithin(ctx context.Context, d time.Duration) context.Context {
 // errSilent is an attempt that answerWithin's bound cut.
 var errSilent = errors.New("no answer")
 
-// attempt is one try of once.
+// attempt is one try of once. A closed transport's is ErrClosed.
 func (t *transport) attempt(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
+	if l := t.life; l != nil {
+		l.mu.RLock()
+		defer l.mu.RUnlock()
+		if l.closed || l.ctx.Err() != nil {
+			return ErrClosed
+		}
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(l.ctx, cancel)()
+		err := t.attemptOnce(actx, base, method, path, contentType, body, out)
+		if err != nil && ctx.Err() == nil && l.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return err
+	}
+	return t.attemptOnce(ctx, base, method, path, contentType, body, out)
+}
+
+// attemptOnce is attempt's request.
+func (t *transport) attemptOnce(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
