@@ -61,8 +61,13 @@ type ConsumerConfig struct {
 	HeartbeatInterval time.Duration // default: the interval the broker gives; if set, the smaller of the two
 	OffsetReset       string        // api.OffsetResetEarliest (broker default), Latest or None
 	Assignor          string        // api.Assignor*; default cooperative-sticky
-	InstanceID        string        // static membership: a restart within the session timeout keeps its partitions
-	ClientID          string
+	// InstanceID is static membership: a restart within the session
+	// timeout keeps its partitions. A join refused because a live member
+	// holds the instance (api.ErrDuplicateInstance) waits for it as the
+	// broker says; refused three times in a row, Poll returns the refusal
+	// and the next Poll tries again.
+	InstanceID string
+	ClientID   string
 
 	// Delivery settings of the group, fixed by the member that creates it
 	// (zero: the broker's defaults of 3 retries, 30 s, 1000 messages).

@@ -77,7 +77,12 @@ func (c *Consumer) joinGroup(jc *joinCall) {
 }
 
 // joinOnce joins the group. A static member whose previous self is still
-// alive (DUPLICATE_INSTANCE_ID) retries until the consumer closes.
+// alive (DUPLICATE_INSTANCE_ID) waits as the broker says and tries again,
+// up to instanceTries times: refused after waiting so, the instance is
+// held by a live member, not by a restarted member's predecessor, and the
+// refusal is returned (to Poll, as any refused join is; the next Poll
+// tries again). It used to try until the consumer closed, and Poll
+// returned only its context's error, or never.
 func (c *Consumer) joinOnce(ctx context.Context) error {
 	c.mu.Lock()
 	if c.joinID == "" {
@@ -104,13 +109,13 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 		sent time.Time
 	)
 	wait := backoffMin
-	for {
+	for try := 1; ; try++ {
 		sent = time.Now()
 		err := c.t.do(ctx, http.MethodPost, c.path+"/join", req, &resp)
 		if err == nil {
 			break
 		}
-		if !isCode(err, api.ErrDuplicateInstance) || c.isClosed() {
+		if !isCode(err, api.ErrDuplicateInstance) || try == instanceTries || c.isClosed() {
 			if refused(err) {
 				c.mu.Lock()
 				c.joinID = "" // the broker refused it: it made no member
@@ -170,6 +175,13 @@ func instanceFreeIn(err error, backoff time.Duration) time.Duration {
 	}
 	return time.Duration(ms * float64(time.Millisecond))
 }
+
+// instanceTries is how many joins refused DUPLICATE_INSTANCE_ID a join
+// makes before it returns the refusal. A restarted member's predecessor,
+// dead, is quiet by the broker's first hint: the second try is for a
+// heartbeat it had in flight as it died, the third for a hint cut by
+// maxInstanceWait.
+const instanceTries = 3
 
 // maxInstanceWait bounds the broker's hint: it is a heartbeat interval at
 // most (seconds), and a wrong one must not park a join for long.
