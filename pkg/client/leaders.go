@@ -123,9 +123,14 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 	}
 	// The leaders named may be the node given and no other (the others'
 	// elections under way, or the node given leading every partition):
-	// then, once it died, no node was left to ask. Once per client: the
-	// leaders learned below make it ask no more, failed or not.
-	t.knowNodes(ctx)
+	// then, once it died, no node was left to ask. Its replicas name the
+	// others.
+	var ids []uint64
+	for _, pi := range info.PartitionInfo {
+		ids = append(ids, pi.Leader)
+		ids = append(ids, pi.Replicas...)
+	}
+	t.meetNodes(ctx, ids...)
 	if t.leaderAddrs(&info, &pl) {
 		return pl, nil
 	}

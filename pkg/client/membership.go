@@ -129,7 +129,7 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 		wait = min(2*wait, backoffMax)
 	}
 	if resp.NodeID != 0 {
-		c.t.knowNodes(ctx) // a cluster's: see nodes.go
+		c.t.meetNodes(ctx, resp.NodeID) // a cluster's: see nodes.go
 	}
 	c.mu.Lock()
 	c.joinID = "" // answered: the next membership proposes an ID of its own

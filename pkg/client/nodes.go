@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -12,8 +13,10 @@ import (
 // from its seed brokers and then knows every broker from Metadata, the
 // transport tries, after the configured brokers, the nodes GET /cluster
 // and partition leaders named: it learns them whenever it learns leaders
-// (a producer, a topic's description), and a consumer asks GET /cluster
-// once a cluster node answers its join.
+// (a producer, a topic's description), and asks GET /cluster when it
+// meets a node whose address it does not know (a topic's leader or
+// replica, the node that answered a consumer's join), at most once a
+// second (meetNodes).
 // Before, a producer given one node failed every record once that node
 // died, those of partitions whose leaders lived included, and a consumer
 // failed every poll, until they were closed. On a single broker nothing is
@@ -31,6 +34,14 @@ func (t *transport) learnNodes(addrs map[uint64]string) {
 		}
 	}
 	slices.Sort(ids)
+	t.book.mu.Lock()
+	if t.book.known == nil {
+		t.book.known = make(map[uint64]bool)
+	}
+	for _, id := range ids {
+		t.book.known[id] = true
+	}
+	t.book.mu.Unlock()
 	for {
 		old := t.nodes.Load()
 		list := t.brokers
@@ -52,19 +63,64 @@ func (t *transport) learnNodes(addrs map[uint64]string) {
 	}
 }
 
-// knowNodes learns the cluster's nodes unless they are known: for a
-// consumer that a cluster node answered, and a producer that a cluster
-// node described a topic's leaders to, which may never ask GET /cluster
-// otherwise. Bounded, so that a cluster whose metadata cannot be read now
-// does not hold the join or the publish up; a failure leaves it for the
-// next.
-func (t *transport) knowNodes(ctx context.Context) {
-	if t.nodes.Load() != nil {
+// meetNodes asks GET /cluster for the nodes' addresses when ids names a
+// node whose address is not known: a consumer that a cluster node
+// answered names that node, a producer the leaders and replicas of a
+// topic. Those that may never ask GET /cluster otherwise so learn every
+// node, and learn again a node added later, or one whose address the
+// first ask could not give (GET /cluster unreadable): once any node was
+// known, the first ask was the only one, and a producer given one node
+// that died knew no other. An ask is bounded (a cluster whose metadata
+// cannot be read now must not hold a join or a publish up) and comes at
+// most once per nodesEvery, twice as long after each ask that left a
+// node unknown, up to maxNodesWait.
+func (t *transport) meetNodes(ctx context.Context, ids ...uint64) {
+	b := &t.book
+	b.mu.Lock()
+	if b.knowsLocked(ids) || time.Now().Before(b.next) {
+		b.mu.Unlock()
 		return
 	}
+	b.wait = max(b.wait, nodesEvery)
+	start := time.Now()
+	b.next = start.Add(b.wait) // no other ask meanwhile
+	b.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	_, _ = t.nodeAddrs(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.knowsLocked(ids) {
+		b.wait = nodesEvery
+	} else {
+		b.wait = min(2*b.wait, maxNodesWait)
+	}
+	b.next = start.Add(b.wait)
+}
+
+// Bounds of meetNodes' asks.
+const (
+	nodesEvery   = time.Second
+	maxNodesWait = 30 * time.Second
+)
+
+// nodeBook is which nodes' addresses a transport learned (learnNodes),
+// by node ID, and when meetNodes may ask for them next; guarded by mu.
+type nodeBook struct {
+	mu    sync.Mutex
+	known map[uint64]bool
+	next  time.Time     // no ask before
+	wait  time.Duration // between asks
+}
+
+// knowsLocked reports whether every node of ids (0: none) is known.
+func (b *nodeBook) knowsLocked(ids []uint64) bool {
+	for _, id := range ids {
+		if id != 0 && !b.known[id] {
+			return false
+		}
+	}
+	return true
 }
 
 // anyBrokers is where a request for any broker goes, in turn (t.current

@@ -16,9 +16,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
 
@@ -42,6 +44,7 @@ type twoNodes struct {
 	lone       atomic.Bool
 	unreadable atomic.Bool
 	asked      atomic.Int64 // GET /cluster requests since node 1 died
+	listed     atomic.Int64 // GET /cluster requests answered with the nodes
 	conns      *connTracker // node 1's connections, hijacked ones (the stream) included
 }
 
@@ -107,6 +110,7 @@ func startTwoNodes(t *testing.T, brokerURL, topic string) *twoNodes {
 						return
 					}
 				}
+				c.listed.Add(1)
 				st := api.ClusterStatus{NodeID: id, Nodes: []api.ClusterNode{{ID: 1, HTTPAddr: addrs[1]}, {ID: 2, HTTPAddr: addrs[2]}}}
 				w.Header().Set("Content-Type", "application/json")
 				_ = json.NewEncoder(w).Encode(st)
@@ -252,6 +256,48 @@ func TestProducerOutlivesItsSeed(t *testing.T) {
 	}
 }
 
+// TestProducerAsksForNodesItMeets: a producer given node 1, which leads
+// every partition, whose first GET /cluster failed (the metadata could
+// not be read), knew node 1 alone for good: the leaders it learned from
+// the topic's description made it never ask GET /cluster again, so once
+// node 1 died it had no node to ask, and its records failed although
+// node 2 led every partition. A node it has no address for (node 2,
+// named as a replica) now has it ask again, at most once a second.
+func TestProducerAsksForNodesItMeets(t *testing.T) {
+	const topic = "m"
+	srv, c := setup(t, topic, 2)
+	nodes := startTwoNodes(t, srv.URL, topic)
+	nodes.lone.Store(true)
+	nodes.unreadable.Store(true)
+	p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{nodes.n1.URL}, NoStream: true,
+		RetryTimeout: 3 * time.Second, MetadataMaxAge: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sent := 0
+	publishEach(ctx, t, p, topic, sent, 10, true)
+	sent += 10
+	nodes.unreadable.Store(false) // the metadata can be read again
+	testkit.Eventually(t, 5*time.Second, func() bool {
+		publishEach(ctx, t, p, topic, sent, 1, true) // its topic's description, older than MetadataMaxAge, asked again
+		sent++
+		return nodes.listed.Load() > 0
+	}, "the producer never asked GET /cluster again")
+	nodes.kill()
+	publishEach(ctx, t, p, topic, sent, 10, true)
+	sent += 10
+	stored := 0
+	for _, msgs := range readAll(t, c, topic) {
+		stored += len(msgs)
+	}
+	if stored != sent {
+		t.Fatalf("%d records stored, want %d", stored, sent)
+	}
+}
+
 // TestProducerGoesOnWhileTheMetadataElects: the node that dies leads
 // partitions and the cluster's metadata, so the survivors' GET /cluster
 // waits (a consistent read) until the metadata elects a leader. The
@@ -351,4 +397,48 @@ func publishEach(ctx context.Context, t *testing.T, p *client.Producer, topic st
 	if len(errs) > 0 {
 		t.Fatalf("%d records failed; first: %v", len(errs), errs[0])
 	}
+}
+
+// TestProducerAsksForUnknownNodesAtMostOnceASecond: a node the producer
+// meets without an address (node 2, a replica) has it ask GET /cluster
+// again, but not at every description of the topic: once a second, then
+// less often while the ask leaves the node unknown (here GET /cluster
+// does not list it: it has not registered its address yet).
+func TestProducerAsksForUnknownNodesAtMostOnceASecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var asks atomic.Int64
+		node := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			switch {
+			case r.URL.Path == "/cluster":
+				asks.Add(1)
+				_ = json.NewEncoder(w).Encode(api.ClusterStatus{NodeID: 1, Nodes: []api.ClusterNode{{ID: 1, HTTPAddr: "node1:8080"}}})
+			case r.URL.Path == "/topics/m":
+				_ = json.NewEncoder(w).Encode(api.Topic{Name: "m", Partitions: 1, PartitionInfo: []api.PartitionInfo{
+					{Partition: 0, Leader: 1, LeaderAddr: "node1:8080", Replicas: []uint64{1, 2}}}})
+			case r.URL.Path == "/topics/m/batches":
+				_ = json.NewEncoder(w).Encode(api.PublishResponse{Topic: "m", Offsets: []api.PublishResult{{Partition: 0}}})
+			default:
+				w.WriteHeader(http.StatusNotFound)
+				_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: api.ErrNotFound.Withf("%s", r.URL.Path)})
+			}
+		})
+		p, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{"node1:8080"},
+			HTTPClient: &http.Client{Transport: handlerTransport{node}}, MetadataMaxAge: time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		for range 80 { // 8 s, the topic described again at each record
+			if _, err := p.Publish(t.Context(), "m", &client.Record{Value: []byte("v")}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		// At 0, 2 and 6 s: no more than once a second, and twice as long
+		// after each ask that left node 2 unknown.
+		if got := asks.Load(); got != 3 {
+			t.Fatalf("GET /cluster asked %d times in 8 s, want 3", got)
+		}
+	})
 }

@@ -44,8 +44,10 @@ type transport struct {
 	brokers []string      // base URLs ("http://host:port" or "https://..."); immutable
 	current atomic.Uint32 // index into anyBrokers of the one that answered last
 	// nodes is brokers and then the cluster's other nodes, once GET
-	// /cluster named them (nodes.go); nil until then.
+	// /cluster named them (nodes.go); nil until then. book is which
+	// nodes it holds, by ID.
 	nodes atomic.Pointer[[]string]
+	book  nodeBook
 	// coordinators maps a group (its path segment) to its coordinator's
 	// base URL, in a cluster (coordinators.go).
 	coordinators sync.Map
