@@ -365,7 +365,9 @@ func NewProducer(cfg *ProducerConfig) (*Producer, error) {
 
 // Publish publishes rec and waits for the broker's answer: when it returns
 // nil, the record is as durable as the topic's fsync policy promises. It
-// waits up to Linger for company.
+// waits up to Linger for company. With ctx done before the call, rec is
+// not published; once rec is queued, ctx ending returns ctx's error but
+// does not withdraw rec, which may still be written.
 func (p *Producer) Publish(ctx context.Context, topic string, rec *Record) (Position, error) {
 	type result struct {
 		pos Position
@@ -387,7 +389,8 @@ func (p *Producer) Publish(ctx context.Context, topic string, rec *Record) (Posi
 // must not block for long, and must not publish: the goroutine that runs it
 // reads the answers that make room in the buffer. Callbacks of one
 // partition run in publish order.
-// PublishAsync blocks only while the buffer is full, until ctx is done.
+// PublishAsync blocks only while the buffer is full, until ctx is done; a
+// record whose ctx is done before it is queued fails with ctx's error.
 func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, cb func(Position, error)) {
 	if cb == nil {
 		cb = func(Position, error) {}
@@ -400,6 +403,11 @@ func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, 
 func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb func(Position, error)) error {
 	if rec == nil {
 		return errors.New("client: nil record")
+	}
+	if err := ctx.Err(); err != nil {
+		// Not queued: a done context's error says the record was not
+		// published (it was queued, and written, all the same).
+		return err
 	}
 	if topic == "" {
 		// Asked of the broker, it is a request for GET /topics/, which

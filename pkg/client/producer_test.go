@@ -184,6 +184,45 @@ func TestProducerErrors(t *testing.T) {
 	}
 }
 
+// TestProducerDoneContextPublishesNothing: a publish whose context was
+// done already returned the context's error, and its record was written
+// all the same (queued before the context was looked at): a caller that
+// took the error for "not published" and published again stored it twice.
+func TestProducerDoneContextPublishesNothing(t *testing.T) {
+	srv, admin := setup(t, "t", 1)
+	p := newProducer(t, srv.URL, client.ProducerConfig{})
+	live := context.Background()
+	if _, err := p.Publish(live, "t", &client.Record{Value: []byte("first")}); err != nil {
+		t.Fatal(err) // the topic known: the next records are queued at once
+	}
+	done, cancel := context.WithCancel(live)
+	cancel()
+	tests := []struct {
+		name    string
+		publish func() error
+	}{
+		{"Publish", func() error { _, err := p.Publish(done, "t", &client.Record{Value: []byte("cancelled")}); return err }},
+		{"PublishAsync", func() error {
+			ch := make(chan error, 1)
+			p.PublishAsync(done, "t", &client.Record{Value: []byte("cancelled")}, func(_ client.Position, err error) { ch <- err })
+			return <-ch
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.publish(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("got %v, want context.Canceled", err)
+			}
+		})
+	}
+	if err := p.Flush(live); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := readAll(t, admin, "t")[0]; len(msgs) != 1 {
+		t.Fatalf("%d records stored, want only the first", len(msgs))
+	}
+}
+
 func TestProducerBufferFullHonoursContext(t *testing.T) {
 	srv, _ := setup(t, "t", 1)
 	// The first record's request is held at a proxy until the end, with a
