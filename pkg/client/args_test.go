@@ -89,3 +89,63 @@ func TestNackWithRefusesContradictoryOptions(t *testing.T) {
 		t.Fatalf("the message was not held any more: %v", err)
 	}
 }
+
+// TestNamesThatAreNoPathSegment: a topic or group named "", "." or ".."
+// made a request path that names no route, and the broker answered
+// NOT_FOUND "no route", which neither api.ErrInvalidTopicName nor
+// api.ErrTopicNotFound (nor the group's) matches. They are refused with
+// the code the broker gives such a name in a request body.
+func TestNamesThatAreNoPathSegment(t *testing.T) {
+	srv, admin := setup(t, "t", 1)
+	p := newProducer(t, srv.URL, client.ProducerConfig{})
+	ctx := context.Background()
+	topicCalls := []struct {
+		name string
+		call func(topic string) error
+	}{
+		{"Topic", func(n string) error { _, err := admin.Topic(ctx, n); return err }},
+		{"DeleteTopic", func(n string) error { return admin.DeleteTopic(ctx, n) }},
+		{"AddPartitions", func(n string) error { _, err := admin.AddPartitions(ctx, n, 2); return err }},
+		{"AlterTopic", func(n string) error { _, err := admin.AlterTopic(ctx, n, api.AlterTopicRequest{}); return err }},
+		{"Publish", func(n string) error {
+			_, err := admin.Publish(ctx, n, api.PublishMessage{Value: []byte(`"v"`)})
+			return err
+		}},
+		{"Fetch", func(n string) error { _, _, err := admin.Fetch(ctx, n, 0, client.FetchOptions{}); return err }},
+		{"ReplayDLQ", func(n string) error { _, err := admin.ReplayDLQ(ctx, n, api.DLQReplayRequest{}); return err }},
+		{"PurgeDLQ", func(n string) error { return admin.PurgeDLQ(ctx, n) }},
+		{"Producer.Publish", func(n string) error { _, err := p.Publish(ctx, n, &client.Record{Value: []byte("v")}); return err }},
+	}
+	groupCalls := []struct {
+		name string
+		call func(group string) error
+	}{
+		{"Group", func(n string) error { _, err := admin.Group(ctx, n); return err }},
+		{"GroupOffsets", func(n string) error { _, err := admin.GroupOffsets(ctx, n); return err }},
+		{"ResetOffsets", func(n string) error { _, err := admin.ResetOffsets(ctx, n, api.ResetOffsetsRequest{}); return err }},
+		{"DeleteGroup", func(n string) error { return admin.DeleteGroup(ctx, n) }},
+		{"NewConsumer", func(n string) error {
+			_, err := client.NewConsumer(&client.ConsumerConfig{Brokers: []string{srv.URL}, GroupID: n, Topics: []string{"t"}})
+			return err
+		}},
+	}
+	for _, name := range []string{"", ".", ".."} {
+		for _, tt := range topicCalls {
+			t.Run(fmt.Sprintf("%s(%q)", tt.name, name), func(t *testing.T) {
+				if err := tt.call(name); !errors.Is(err, api.ErrInvalidTopicName) {
+					t.Fatalf("got %v, want INVALID_TOPIC_NAME", err)
+				}
+			})
+		}
+		for _, tt := range groupCalls {
+			if tt.name == "NewConsumer" && name == "" {
+				continue // refused as a missing field
+			}
+			t.Run(fmt.Sprintf("%s(%q)", tt.name, name), func(t *testing.T) {
+				if err := tt.call(name); !errors.Is(err, api.ErrInvalidGroupID) {
+					t.Fatalf("got %v, want INVALID_ARGUMENT (group ID)", err)
+				}
+			})
+		}
+	}
+}

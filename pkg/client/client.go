@@ -66,6 +66,33 @@ func (c *Client) Close() error {
 // esc escapes one path segment.
 func esc(s string) string { return url.PathEscape(s) }
 
+// segment is name, a topic's (kind api.ErrInvalidTopicName) or a
+// group's (api.ErrInvalidGroupID), escaped as one segment of a request's
+// path. "", "." and ".." make no segment: the path names no route
+// ("NOT_FOUND: no route", which no sentinel of a topic or group matches),
+// so they are refused here, with the code the broker gives them in a body.
+func segment(kind *api.Error, what, name string) (string, error) {
+	switch name {
+	case "":
+		return "", kind.Withf("%s is empty", what)
+	case ".", "..":
+		return "", kind.Withf("%s %q is reserved", what, name)
+	}
+	return esc(name), nil
+}
+
+// topicPath is "/topics/{name}", or why name cannot be one.
+func topicPath(name string) (string, error) {
+	seg, err := segment(api.ErrInvalidTopicName, "topic name", name)
+	return "/topics/" + seg, err
+}
+
+// groupPath is "/groups/{id}", or why id cannot be one.
+func groupPath(id string) (string, error) {
+	seg, err := segment(api.ErrInvalidGroupID, "group ID", id)
+	return "/groups/" + seg, err
+}
+
 // CreateTopic creates a topic; TOPIC_ALREADY_EXISTS if it exists.
 func (c *Client) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (*api.Topic, error) {
 	var t api.Topic
@@ -85,7 +112,11 @@ func (c *Client) Topics(ctx context.Context) ([]api.Topic, error) {
 // Topic describes one topic, with its partitions' offsets.
 func (c *Client) Topic(ctx context.Context, name string) (*api.Topic, error) {
 	var t api.Topic
-	if err := c.t.do(ctx, http.MethodGet, "/topics/"+esc(name), nil, &t); err != nil {
+	path, err := topicPath(name)
+	if err != nil {
+		return &t, err
+	}
+	if err := c.t.do(ctx, http.MethodGet, path, nil, &t); err != nil {
 		return &t, err
 	}
 	l := []api.Topic{t}
@@ -95,13 +126,21 @@ func (c *Client) Topic(ctx context.Context, name string) (*api.Topic, error) {
 
 // DeleteTopic deletes a topic and its messages.
 func (c *Client) DeleteTopic(ctx context.Context, name string) error {
-	return c.t.do(ctx, http.MethodDelete, "/topics/"+esc(name), nil, nil)
+	path, err := topicPath(name)
+	if err != nil {
+		return err
+	}
+	return c.t.do(ctx, http.MethodDelete, path, nil, nil)
 }
 
 // AddPartitions grows topic to count partitions.
 func (c *Client) AddPartitions(ctx context.Context, topic string, count int32) (*api.Topic, error) {
 	var t api.Topic
-	return &t, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/partitions", api.AddPartitionsRequest{Count: count}, &t)
+	path, err := topicPath(topic)
+	if err != nil {
+		return &t, err
+	}
+	return &t, c.t.do(ctx, http.MethodPost, path+"/partitions", api.AddPartitionsRequest{Count: count}, &t)
 }
 
 // Publish publishes msgs through the JSON endpoint, as one all-or-nothing
@@ -110,12 +149,16 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int32) (
 // partitions of different leaders cannot be one publish (NOT_LEADER): use
 // the Producer, which splits them by leader.
 func (c *Client) Publish(ctx context.Context, topic string, msgs ...api.PublishMessage) (*api.PublishResponse, error) {
+	path, err := topicPath(topic)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(api.PublishRequest{Messages: msgs})
 	if err != nil {
 		return nil, fmt.Errorf("client: encode publish: %w", err)
 	}
 	var r api.PublishResponse
-	_, err = c.t.follow(ctx, "", http.MethodPost, "/topics/"+esc(topic)+"/messages", "application/json", body, &r)
+	_, err = c.t.follow(ctx, "", http.MethodPost, path+"/messages", "application/json", body, &r)
 	return &r, err
 }
 
@@ -130,6 +173,10 @@ type FetchOptions struct {
 // Fetch reads one partition without a group. The answer's Messages are
 // converted; NextOffset is where to continue.
 func (c *Client) Fetch(ctx context.Context, topic string, partition int32, o FetchOptions) ([]*Message, *api.FetchResponse, error) {
+	tpath, err := topicPath(topic)
+	if err != nil {
+		return nil, nil, err
+	}
 	q := url.Values{}
 	if o.Timestamp != 0 {
 		q.Set("timestamp", strconv.FormatInt(o.Timestamp, 10))
@@ -143,7 +190,7 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int32, o Fet
 		q.Set("wait_ms", strconv.FormatInt(o.WaitMS, 10))
 	}
 	var r api.FetchResponse
-	path := "/topics/" + esc(topic) + "/partitions/" + strconv.Itoa(int(partition)) + "/messages?" + q.Encode()
+	path := tpath + "/partitions/" + strconv.Itoa(int(partition)) + "/messages?" + q.Encode()
 	key := partKey{topic, partition}
 	base := ""
 	if v, ok := c.fetchFrom.Load(key); ok {
@@ -176,13 +223,21 @@ func (c *Client) Groups(ctx context.Context) ([]api.GroupDescription, error) {
 // rebalances.
 func (c *Client) Group(ctx context.Context, id string) (*api.GroupDescription, error) {
 	var g api.GroupDescription
-	return &g, c.t.do(ctx, http.MethodGet, "/groups/"+esc(id), nil, &g)
+	path, err := groupPath(id)
+	if err != nil {
+		return &g, err
+	}
+	return &g, c.t.do(ctx, http.MethodGet, path, nil, &g)
 }
 
 // GroupOffsets returns a group's committed offsets.
 func (c *Client) GroupOffsets(ctx context.Context, id string) (api.Offsets, error) {
 	var r api.OffsetsResponse
-	err := c.t.do(ctx, http.MethodGet, "/groups/"+esc(id)+"/offsets", nil, &r)
+	path, err := groupPath(id)
+	if err != nil {
+		return nil, err
+	}
+	err = c.t.do(ctx, http.MethodGet, path+"/offsets", nil, &r)
 	return r.Offsets, err
 }
 
@@ -191,31 +246,51 @@ func (c *Client) GroupOffsets(ctx context.Context, id string) (api.Offsets, erro
 // with no members (GROUP_NOT_EMPTY otherwise).
 func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffsetsRequest) (*api.ResetOffsetsResponse, error) {
 	var r api.ResetOffsetsResponse
-	return &r, c.t.do(ctx, http.MethodPost, "/groups/"+esc(id)+"/offsets/reset", req, &r)
+	path, err := groupPath(id)
+	if err != nil {
+		return &r, err
+	}
+	return &r, c.t.do(ctx, http.MethodPost, path+"/offsets/reset", req, &r)
 }
 
 // DeleteGroup deletes a group with no members and its offsets.
 func (c *Client) DeleteGroup(ctx context.Context, id string) error {
-	return c.t.do(ctx, http.MethodDelete, "/groups/"+esc(id), nil, nil)
+	path, err := groupPath(id)
+	if err != nil {
+		return err
+	}
+	return c.t.do(ctx, http.MethodDelete, path, nil, nil)
 }
 
 // ReplayDLQ publishes dead letters of <topic>.dlq again: by default to the
 // group that dead-lettered each (see api.DLQReplayRequest).
 func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayRequest) (*api.DLQReplayResponse, error) {
 	var r api.DLQReplayResponse
-	return &r, c.t.do(ctx, http.MethodPost, "/topics/"+esc(topic)+"/dlq/replay", req, &r)
+	path, err := topicPath(topic)
+	if err != nil {
+		return &r, err
+	}
+	return &r, c.t.do(ctx, http.MethodPost, path+"/dlq/replay", req, &r)
 }
 
 // AlterTopic changes a topic's settings after its creation; those named
 // in req.Default go back to the broker's default.
 func (c *Client) AlterTopic(ctx context.Context, name string, req api.AlterTopicRequest) (*api.Topic, error) {
 	var t api.Topic
-	return &t, c.t.do(ctx, http.MethodPatch, "/topics/"+esc(name), req, &t)
+	path, err := topicPath(name)
+	if err != nil {
+		return &t, err
+	}
+	return &t, c.t.do(ctx, http.MethodPatch, path, req, &t)
 }
 
 // PurgeDLQ deletes every dead letter of <topic>.dlq.
 func (c *Client) PurgeDLQ(ctx context.Context, topic string) error {
-	return c.t.do(ctx, http.MethodDelete, "/topics/"+esc(topic)+"/dlq", nil, nil)
+	path, err := topicPath(topic)
+	if err != nil {
+		return err
+	}
+	return c.t.do(ctx, http.MethodDelete, path+"/dlq", nil, nil)
 }
 
 // Version asks the broker for its version.

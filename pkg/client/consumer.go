@@ -224,6 +224,9 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 	case len(c.Topics) == 0:
 		return nil, errors.New("client: ConsumerConfig.Topics is required")
 	}
+	if _, err := groupPath(c.GroupID); err != nil {
+		return nil, err // "." or "..": every request of the group would be NOT_FOUND
+	}
 	if c.AutoCommitInterval <= 0 {
 		c.AutoCommitInterval = DefaultAutoCommitInterval
 	}

@@ -409,10 +409,11 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		// published (it was queued, and written, all the same).
 		return err
 	}
-	if topic == "" {
+	if topic == "" || topic == "." || topic == ".." {
 		// Asked of the broker, it is a request for GET /topics/, which
-		// is no route: NOT_FOUND, which names no topic.
-		return api.ErrInvalidTopicName.Withf("topic name is empty")
+		// is no route: NOT_FOUND, which names no topic (see segment).
+		_, err := topicPath(topic)
+		return err
 	}
 	size := len(rec.Key) + len(rec.Value) + 16
 	for _, h := range rec.Headers {
