@@ -209,6 +209,9 @@ type Consumer struct {
 	// closeDone is closed when the first Close returns: a later Close
 	// waits for it, so that none returns before the commit and the leave.
 	closeDone chan struct{}
+	// closing is closed when Close starts: a join waiting for an
+	// instance a live member holds (DUPLICATE_INSTANCE_ID) stops waiting.
+	closing chan struct{}
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the
@@ -253,6 +256,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		aheadReq:  make(chan *aheadJob, 1),
 		arrived:   make(chan struct{}, 1),
 		closeDone: make(chan struct{}),
+		closing:   make(chan struct{}),
 		state:     newMemberState(),
 		dial:      (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}
@@ -697,6 +701,7 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.state.closed = true
+	close(c.closing)
 	defer close(c.closeDone)
 	jc := c.joining // no join starts after this
 	c.mu.Unlock()

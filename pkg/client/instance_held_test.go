@@ -45,3 +45,34 @@ func TestPollReportsAnInstanceHeldByALiveMember(t *testing.T) {
 		t.Fatalf("Poll once the instance is free: %v", err)
 	}
 }
+
+// TestCloseEndsAWaitForAnInstance: Close of a consumer whose join waited
+// for an instance a live member holds (the broker's hint: up to a
+// heartbeat interval, 10 s by default) waited half of CloseTimeout for
+// that join to end, as for a join the broker may be applying, although
+// the join was only sleeping. It returns at once now.
+func TestCloseEndsAWaitForAnInstance(t *testing.T) {
+	srv, _ := setup(t, "orders", 1)
+	cfg := client.ConsumerConfig{
+		Brokers: []string{srv.URL}, GroupID: "billing", Topics: []string{"orders"},
+		InstanceID: "worker-1", HeartbeatInterval: 100 * time.Millisecond, // the holder stays live
+	}
+	holder := newConsumer(t, cfg)
+	ctx := context.Background()
+	if _, err := holder.Poll(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	second := newConsumer(t, cfg)
+	pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := second.Poll(pctx, 1); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Poll: %v, want its context's deadline (the join waits for the instance)", err)
+	}
+	start := time.Now()
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Close took %v", took)
+	}
+}

@@ -123,8 +123,16 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 			}
 			return err
 		}
-		if err := sleep(ctx, instanceFreeIn(err, wait)); err != nil {
-			return err
+		// Nothing the broker applies: Close need not let the wait end.
+		t := time.NewTimer(instanceFreeIn(err, wait))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-c.closing:
+			t.Stop()
+			return ErrClosed
 		}
 		wait = min(2*wait, backoffMax)
 	}
