@@ -266,18 +266,19 @@ func TestProducerDefaultBufferKeepsMaxInFlightBatches(t *testing.T) {
 	t.Cleanup(release) // runs before the producer's and the proxy's cleanups, which wait for held requests
 	value := make([]byte, 1000)
 	p.PublishAsync(context.Background(), "t", &client.Record{Value: value}, nil)
-	// Nothing is answered: every later record is taken while it fits the
-	// buffer, and refused at once (its context is done) after.
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
+	// Nothing is answered: every later record is taken at once while it
+	// fits the buffer, and waits for room, until its context ends, after.
+	// (A context done already is refused before the buffer is looked at.)
 	taken := 1
 	for range 100 {
 		refused := false
-		p.PublishAsync(done, "t", &client.Record{Value: value}, func(_ client.Position, err error) {
-			if errors.Is(err, context.Canceled) { // only ever from PublishAsync itself
+		full, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		p.PublishAsync(full, "t", &client.Record{Value: value}, func(_ client.Position, err error) {
+			if errors.Is(err, context.DeadlineExceeded) { // only ever from PublishAsync itself
 				refused = true
 			}
 		})
+		cancel()
 		if refused {
 			break
 		}
