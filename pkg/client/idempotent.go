@@ -45,10 +45,6 @@ type partSeq struct {
 	// first refused for good as out of order. Once one landed, a batch
 	// that overtakes another is refused as a gap and goes again after it.
 	landed bool
-	// failures counts the failed sends of its requests since one was
-	// written: the tries a request queued behind failing ones has had
-	// already, as far as the broker's state goes (see retriable).
-	failures int
 	// on counts its outstanding requests by the node they went to (a
 	// leader's base URL, "": any broker): a new request goes only where
 	// all of them are, since two connections keep no order between them.
@@ -290,9 +286,6 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 			// every request that happened to be out, although each
 			// connection made progress.
 			r.attempts++
-			for _, part := range r.parts {
-				p.seqs[partKey{r.topic, part}].failures++
-			}
 		}
 		p.learnLeaderLocked(r, err)
 		if cause := p.overtakenLocked(r); cause != nil {
@@ -338,11 +331,8 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 		if r.retrying {
 			s.recovering--
 		}
-		if err == nil {
-			s.failures = 0
-			if s.epoch == r.slots[part].epoch {
-				s.landed = true
-			}
+		if err == nil && s.epoch == r.slots[part].epoch {
+			s.landed = true
 		}
 	}
 	p.mu.Unlock()
@@ -407,6 +397,12 @@ func (p *Producer) overtakenLocked(r *request) error {
 // partition twice a second is nothing to a recovering cluster.
 const retryMax = 400 * time.Millisecond
 
+// minRetry is the least time a pipelined request is retried for, what
+// maxAttempts tries that fail at once take with retryDelay's waits (50 +
+// 100 + 200 + 400 ms): a RetryTimeout shorter than that still tries a
+// refusing broker maxAttempts times.
+const minRetry = 750 * time.Millisecond
+
 // retryDelay is how long a pipelined request waits before its next try
 // after failing attempts times: doubling from backoffMin up to retryMax.
 func retryDelay(attempts int) time.Duration {
@@ -417,20 +413,19 @@ func retryDelay(attempts int) time.Duration {
 // sent again: after a lost answer (sending again is safe: the broker
 // recognises a batch it wrote), an answer that says to try later, or a gap
 // left by an earlier batch that is being sent again; until RetryTimeout
-// after r opened, and until its partitions were tried maxAttempts times.
-// Both count what r waited behind: a request held (open, or ready) behind
-// an earlier one of its partitions that was retried is first sent when
-// that one failed for good. Its clock started at its first failure and
-// its tries at 0, so it had a RetryTimeout and five tries of its own, and
-// with the broker down Close waited a RetryTimeout for each request a
-// partition had queued.
+// after r opened, or minRetry if that is longer.
+//
+// The clock starts when r opened, so it counts what r waited behind: a
+// request held (open, or ready) behind an earlier one of its partitions
+// that was retried is first sent when that one failed for good. Its
+// clock started at its first failure, so it had a RetryTimeout of its
+// own, and with the broker down Close waited a RetryTimeout for each
+// request a partition had queued. And the least a request is retried is
+// a time, not a count of tries: five tries of a node that answers
+// nothing (a hung broker, a host that drops packets) are five
+// RequestTimeouts, and took records and Close far past RetryTimeout.
 func (p *Producer) retriable(r *request, err error) bool {
-	tries := math.MaxInt
-	for _, part := range r.parts {
-		tries = min(tries, p.seqs[partKey{r.topic, part}].failures)
-	}
-	tries = max(tries, r.attempts)
-	if tries >= maxAttempts && time.Since(r.opened) >= p.cfg.RetryTimeout {
+	if time.Since(r.opened) >= max(p.cfg.RetryTimeout, minRetry) {
 		return false
 	}
 	var e *api.Error

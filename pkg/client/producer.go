@@ -79,9 +79,10 @@ type ProducerConfig struct {
 	// RetryTimeout is how long a pipelined request (see MaxInFlight) is
 	// sent again after a failure — a broker or leader unreachable, or
 	// answering UNAVAILABLE — before its records fail, counted from the
-	// publish of its first record (default 15 s, and at least 5 tries of
-	// its partitions): records queued behind a failing request of their
-	// partition wait within the same RetryTimeout, not one after it. A cluster's leader election takes 2–4 s: a
+	// publish of its first record (default 15 s, and at least 0.75 s, the
+	// time 5 quick tries take): records queued behind a failing request
+	// of their partition wait within the same RetryTimeout, not one after
+	// it. A try cut by RequestTimeout may end that much past it. A cluster's leader election takes 2–4 s: a
 	// shorter budget fails the records in flight to a leader that died.
 	RetryTimeout time.Duration
 	// RequestTimeout is how long a node may leave every pipelined request
@@ -816,8 +817,8 @@ func (p *Producer) pendingUpToLocked(target uint64) bool {
 // Close sends what is buffered, waits for the answers and stops the
 // producer. Later publishes fail with ErrClosed. With the broker down,
 // the records it cannot write fail (ErrUnreachable) and Close returns
-// about RetryTimeout after they were published; a node that leaves its
-// requests unanswered takes RequestTimeout for each of the 5 tries.
+// about RetryTimeout after they were published (at most RequestTimeout
+// later, when the broker takes connections and answers nothing).
 func (p *Producer) Close() error {
 	p.mu.Lock()
 	if p.closed {

@@ -15,37 +15,54 @@ import (
 // RetryTimeout after they were published. A request that waited behind an
 // earlier one of its partition, retried meanwhile, had a RetryTimeout of
 // its own once that one failed: Close took twice as long, and one more
-// RetryTimeout for each request a partition had queued.
+// RetryTimeout for each request a partition had queued. A broker that
+// takes connections and answers nothing (stopped, its host unreachable)
+// held each try for RequestTimeout, and the five tries a request was
+// promised took five of them, well past RetryTimeout.
 func TestProducerCloseWithBrokerDownTakesOneRetryTimeout(t *testing.T) {
-	const retry = 1500 * time.Millisecond
+	const retry, request = 1500 * time.Millisecond, time.Second
 	for _, tt := range []struct {
 		name     string
 		noStream bool
-	}{{"stream", false}, {"http", true}} {
+		hung     bool // connections are held unanswered, not closed
+		within   time.Duration
+	}{
+		{"stream", false, false, retry * 3 / 2},
+		{"http", true, false, retry * 3 / 2},
+		{"hung", false, true, 2*retry + request}, // a try ends RequestTimeout at most after RetryTimeout
+	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv, _ := setup(t, "orders", 1)
-			p := newProducer(t, srv.URL, client.ProducerConfig{RetryTimeout: retry, NoStream: tt.noStream})
+			p := newProducer(t, srv.URL, client.ProducerConfig{RetryTimeout: retry, RequestTimeout: request, NoStream: tt.noStream})
 			ctx := context.Background()
 			if _, err := p.Publish(ctx, "orders", &client.Record{Value: []byte("up")}); err != nil {
 				t.Fatal(err)
 			}
 			srv.Stop()
-			// The broker's address now takes connections and closes them:
-			// a broker down, whose dials can be counted.
+			// The broker's address now takes connections and closes (or
+			// holds) them: a broker down, whose dials can be counted.
 			ln, err := net.Listen("tcp", srv.URL[len("http://"):])
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
-			dials := make(chan struct{}, 1000)
+			dials := make(chan net.Conn, 1000)
 			go func() {
 				for {
 					c, err := ln.Accept()
 					if err != nil {
 						return
 					}
-					c.Close()
-					dials <- struct{}{}
+					if !tt.hung {
+						c.Close()
+					}
+					dials <- c
+				}
+			}()
+			defer func() {
+				ln.Close()
+				for len(dials) > 0 {
+					(<-dials).Close()
 				}
 			}()
 			failed := make(chan error, 2)
@@ -53,7 +70,9 @@ func TestProducerCloseWithBrokerDownTakesOneRetryTimeout(t *testing.T) {
 			start := time.Now()
 			p.PublishAsync(ctx, "orders", &client.Record{Value: []byte("first")}, cb)
 			<-dials
-			<-dials // the first request is being sent again: the next waits behind it
+			if !tt.hung {
+				<-dials // the first request is being sent again: the next waits behind it
+			}
 			p.PublishAsync(ctx, "orders", &client.Record{Value: []byte("second")}, cb)
 			if err := p.Close(); err != nil {
 				t.Fatal(err)
@@ -64,8 +83,8 @@ func TestProducerCloseWithBrokerDownTakesOneRetryTimeout(t *testing.T) {
 					t.Errorf("record failed with %v, want ErrUnreachable", err)
 				}
 			}
-			if took > retry*3/2 {
-				t.Fatalf("Close returned %v after the first publish, want about RetryTimeout (%v)", took, retry)
+			if took > tt.within {
+				t.Fatalf("Close returned %v after the first publish, want within %v (RetryTimeout %v)", took, tt.within, retry)
 			}
 		})
 	}

@@ -154,7 +154,7 @@ func TestRetriesKeepSendOrder(t *testing.T) {
 		pb := &partBatch{}
 		pb.b.Reset(make([]byte, frameHeaderLen))
 		pb.b.Add(0, 1, nil, []byte("v"), nil)
-		return &request{topic: topic, parts: []int32{0}, slots: []*partBatch{pb}, piped: true, seq: seq}
+		return &request{topic: topic, parts: []int32{0}, slots: []*partBatch{pb}, piped: true, seq: seq, opened: time.Now()}
 	}
 	r0, r1, r2 := req("a", 1), req("a", 2), req("a", 3)
 	p.ready = []*request{r0, r1, r2}
