@@ -78,6 +78,7 @@ func leaderAddr(err error) (string, bool) {
 // leader or its address is unknown: any broker).
 type placement struct {
 	partitions int32
+	maxMessage int32    // the topic's max_message_bytes; 0: not said
 	ids        []uint64 // each partition's leader's node ID; 0: none (a single broker)
 	leaders    []string
 	// cluster: the topic is a cluster's, although no leader may be known
@@ -106,7 +107,7 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 	if info.Partitions <= 0 {
 		return placement{}, fmt.Errorf("client: topic %q has %d partitions", topic, info.Partitions)
 	}
-	pl := placement{partitions: info.Partitions, ids: make([]uint64, info.Partitions), leaders: make([]string, info.Partitions)}
+	pl := placement{partitions: info.Partitions, maxMessage: info.MaxMessageBytes, ids: make([]uint64, info.Partitions), leaders: make([]string, info.Partitions)}
 	known := false
 	for _, pi := range info.PartitionInfo {
 		if pi.Partition >= 0 && pi.Partition < info.Partitions {

@@ -211,6 +211,9 @@ type topicState struct {
 	// batches endpoint.
 	cluster bool
 	path    string
+	// maxMessage is the topic's largest record (key, value and headers)
+	// as its description said; 0: not said (an older broker).
+	maxMessage int
 	// open holds the requests gathering records, one per leader and pipe
 	// group (openKey). No two hold the same partition (enqueue seals the
 	// older first), so the order they are sealed in never reorders a
@@ -391,7 +394,10 @@ func (p *Producer) Publish(ctx context.Context, topic string, rec *Record) (Posi
 // reads the answers that make room in the buffer. Callbacks of one
 // partition run in publish order.
 // PublishAsync blocks only while the buffer is full, until ctx is done; a
-// record whose ctx is done before it is queued fails with ctx's error.
+// record whose ctx is done before it is queued fails with ctx's error, and
+// one larger than its topic's max_message_bytes (key, value and headers)
+// with api.ErrMessageTooLarge, without taking the records sent with it
+// down.
 func (p *Producer) PublishAsync(ctx context.Context, topic string, rec *Record, cb func(Position, error)) {
 	if cb == nil {
 		cb = func(Position, error) {}
@@ -417,9 +423,12 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 		return err
 	}
 	size := len(rec.Key) + len(rec.Value) + 16
+	recSize := len(rec.Key) + len(rec.Value) // as the broker counts a record against its topic's max_message_bytes
 	for _, h := range rec.Headers {
 		size += len(h.Key) + len(h.Value) + 4
+		recSize += len(h.Key) + len(h.Value)
 	}
+	rechecked := false
 	p.mu.Lock()
 	var ts0 *topicState
 	for {
@@ -445,6 +454,21 @@ func (p *Producer) enqueue(ctx context.Context, topic string, rec *Record, cb fu
 			}
 			p.mu.Lock()
 			continue
+		}
+		if ts0.maxMessage > 0 && recSize > ts0.maxMessage {
+			// Refused here, not by the broker: in a batch it failed the
+			// whole batch, and the later batches of its partition in
+			// flight with it, records that were fine; and past the
+			// broker's largest request it was BODY_TOO_LARGE, not
+			// MESSAGE_TOO_LARGE. The limit may have been raised since it
+			// was read: read once more first.
+			if !rechecked {
+				rechecked, ts0.expired = true, true
+				continue
+			}
+			p.mu.Unlock()
+			return api.ErrMessageTooLarge.Withf("record is %d bytes (key, value and headers); topic %q allows %d", recSize, topic, ts0.maxMessage).
+				WithDetail("size", recSize).WithDetail("max_message_bytes", ts0.maxMessage)
 		}
 		if p.buffered > 0 && p.buffered+size > p.bufferLimitLocked() {
 			if err := p.awaitProgressLocked(ctx); err != nil {
@@ -703,6 +727,7 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 	// stop being a cluster.
 	ts.cluster = ts.cluster || pl.cluster
 	ts.path = "/topics/" + esc(topic) + "/batches"
+	ts.maxMessage = int(pl.maxMessage)
 	return pl.partitions, nil
 }
 
