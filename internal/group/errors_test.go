@@ -362,18 +362,21 @@ func TestJoinRefusalNamesField(t *testing.T) {
 }
 
 // A static member restarting while its old self is live is told when the
-// instance frees up: a heartbeat interval after the old self was last
-// seen, not a whole interval from now.
+// instance frees up: a heartbeat interval and a half after the old self
+// was last seen, not a whole wait from now. A holder whose heartbeat comes
+// a little after its interval is still live.
 func TestDuplicateInstanceRetryAfter(t *testing.T) {
 	g, now := fixture(t) // A (instance "ia") heartbeated at now
 	iv := g.cfg.heartbeatInterval(g.members["A"].sessionTimeout)
+	quiet := iv + iv/2
 	for _, tc := range []struct {
 		after time.Duration
 		want  int64
 	}{
-		{0, iv.Milliseconds()},
-		{iv / 3, (iv - iv/3 + time.Millisecond - 1).Milliseconds()},
-		{iv - time.Microsecond, 1},
+		{0, quiet.Milliseconds()},
+		{iv / 3, (quiet - iv/3 + time.Millisecond - 1).Milliseconds()},
+		{iv + 50*time.Millisecond, (quiet - iv - 50*time.Millisecond).Milliseconds()},
+		{quiet - time.Microsecond, 1},
 	} {
 		_, err := g.Join(now.Add(tc.after), JoinParams{MemberID: "A2", InstanceID: "ia", Topics: []string{"orders"}}, map[string]int32{"orders": 4})
 		var e *api.Error

@@ -185,15 +185,26 @@ func (g *Group) identify(now time.Time, p JoinParams) (m, prior *member, err err
 		return nil, nil, nil
 	}
 	prior = g.members[id]
-	if iv := g.cfg.heartbeatInterval(prior.sessionTimeout); prior.live(now, iv) {
-		// The instance is free once its old self has been quiet for a
-		// heartbeat interval: that is when to come back (rounded up,
-		// so a retry at it does not arrive a moment early).
-		free := prior.lastSeen.Add(iv).Sub(now)
+	if quiet := instanceQuiet(g.cfg.heartbeatInterval(prior.sessionTimeout)); prior.live(now, quiet) {
+		// The instance is free once its old self has been quiet that
+		// long: that is when to come back (rounded up, so a retry at it
+		// does not arrive a moment early).
+		free := prior.lastSeen.Add(quiet).Sub(now)
 		return nil, nil, api.ErrDuplicateInstance.Withf("instance %q is live as member %q", p.InstanceID, prior.id).
 			WithDetail("retry_after_ms", (free + time.Millisecond - 1).Milliseconds())
 	}
 	return nil, prior, nil
+}
+
+// instanceQuiet is how long a static member must have been quiet for its
+// instance to be taken by a new member: a heartbeat interval and half of
+// one. A member heartbeating every interval, as it is told to, is seen a
+// little more than an interval apart; counted live for exactly one, a
+// healthy idle holder was not live for a moment each interval, and a
+// newcomer retrying at the retry_after_ms it was given took its instance
+// from it then (4 times in 6 in a client test).
+func instanceQuiet(heartbeat time.Duration) time.Duration {
+	return heartbeat + heartbeat/2
 }
 
 // chooseAssignor returns the assignor a join ends up with: the first member
