@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,11 +133,9 @@ func serveSeeds(t testing.TB, s *Server) [][]byte {
 	return out
 }
 
-// FuzzServe: no request the listener reads, however broken, panics the
-// broker (the listener recovers nothing: a panic would end the process),
-// and what it answers is one frame with the request's correlation ID that
-// decodes as the response to the request's key and version.
-func FuzzServe(f *testing.F) {
+// fuzzServer is a Server over a fresh broker holding topic "t" of one
+// partition, closed with the test.
+func fuzzServer(f *testing.F) *Server {
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = f.TempDir()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -147,50 +147,225 @@ func FuzzServe(f *testing.F) {
 	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		f.Fatal(err)
 	}
-	s := New(br, Options{Logger: cfg.Logger})
+	return New(br, Options{Logger: cfg.Logger})
+}
+
+// serveFrame serves frame on a fresh authenticated connection of s and
+// fails t unless what the connection writes is one frame per request,
+// with its correlation ID, that decodes as the response to the request's
+// key and version.
+func serveFrame(t *testing.T, s *Server, frame []byte) {
+	rec := &recorder{}
+	c := &conn{s: s, nc: rec, host: "127.0.0.1", authenticated: true}
+	defer c.dropSessions()
+	// Requests that wait (a JoinGroup for its rebalance, a long poll) are
+	// cut short, as a shutdown would.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	// An error closes the connection: the answers written before it are
+	// what the client gets.
+	if c.handle(ctx, frame) == nil {
+		c.answer()
+	}
+	h, _, _, derr := s.decode(frame)
+	out := rec.out.Bytes()
+	if len(out) == 0 || derr != nil {
+		return // nothing to check, or ApiVersions answered in v0
+	}
+	resp := kmsg.ResponseForKey(h.key)
+	resp.SetVersion(h.version)
+	for len(out) > 0 {
+		if len(out) < 8 || int(binary.BigEndian.Uint32(out)) > len(out)-4 {
+			t.Fatalf("answer cut short: % x", out)
+		}
+		n := int(binary.BigEndian.Uint32(out))
+		body := out[4 : 4+n]
+		out = out[4+n:]
+		if corr := int32(binary.BigEndian.Uint32(body)); corr != h.correlation {
+			t.Fatalf("answer to correlation %d, asked %d", corr, h.correlation)
+		}
+		body = body[4:]
+		if resp.IsFlexible() && h.key != kmsg.ApiVersions.Int16() {
+			var err error
+			if body, err = skipTags(body); err != nil {
+				t.Fatalf("answer header: %v", err)
+			}
+		}
+		if err := resp.ReadFrom(body); err != nil {
+			t.Fatalf("%s v%d answer does not decode: %v", kmsg.NameForKey(h.key), h.version, err)
+		}
+	}
+}
+
+// FuzzServe: no request frame the listener reads, however broken, panics
+// the broker (the listener recovers nothing: a panic would end the
+// process), and what it answers decodes (serveFrame).
+func FuzzServe(f *testing.F) {
+	s := fuzzServer(f)
 	for _, b := range serveSeeds(f, s) {
 		f.Add(b)
 	}
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		rec := &recorder{}
-		c := &conn{s: s, nc: rec, host: "127.0.0.1", authenticated: true}
-		defer c.dropSessions()
-		// Requests that wait (a JoinGroup for its rebalance, a long
-		// poll) are cut short, as a shutdown would.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		// An error closes the connection: the answers written before it
-		// are what the client gets.
-		if c.handle(ctx, frame) == nil {
-			c.answer()
-		}
-		h, _, _, derr := s.decode(frame)
-		out := rec.out.Bytes()
-		if len(out) == 0 || derr != nil {
-			return // nothing to check, or ApiVersions answered in v0
-		}
-		resp := kmsg.ResponseForKey(h.key)
-		resp.SetVersion(h.version)
-		for len(out) > 0 {
-			if len(out) < 8 || int(binary.BigEndian.Uint32(out)) > len(out)-4 {
-				t.Fatalf("answer cut short: % x", out)
+	f.Fuzz(func(t *testing.T, frame []byte) { serveFrame(t, s, frame) })
+}
+
+// fields fills kmsg requests from fuzzed bytes, field by field: every
+// request it makes encodes, so the fuzzer spends its inputs on the
+// handlers rather than on the decoder, with values that break rules
+// (negative counts, extremes, names of what exists and of what does not).
+type fields struct {
+	b     []byte
+	batch []byte // a valid record batch, for byte fields
+	id    [16]byte
+}
+
+func (f *fields) next() byte {
+	if len(f.b) == 0 {
+		return 0
+	}
+	c := f.b[0]
+	f.b = f.b[1:]
+	return c
+}
+
+var fieldStrings = []string{"t", "g", "", "u", "m", "consumer", "range", "retention.ms", "cleanup.policy",
+	"max.message.bytes", "-1", "t\x00", strings.Repeat("x", 300), "__consumer_offsets", "t.dlq"}
+
+func (f *fields) fill(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Bool:
+		v.SetBool(f.next()&1 == 1)
+	case reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		bits := v.Type().Bits()
+		switch c := f.next(); c % 8 {
+		case 0:
+			v.SetInt(0)
+		case 1:
+			v.SetInt(-1)
+		case 2:
+			v.SetInt(int64(c >> 3))
+		case 3:
+			v.SetInt(1<<(bits-1) - 1)
+		case 4:
+			v.SetInt(-1 << (bits - 1))
+		default:
+			var x int64
+			for range bits / 8 {
+				x = x<<8 | int64(f.next())
 			}
-			n := int(binary.BigEndian.Uint32(out))
-			body := out[4 : 4+n]
-			out = out[4+n:]
-			if corr := int32(binary.BigEndian.Uint32(body)); corr != h.correlation {
-				t.Fatalf("answer to correlation %d, asked %d", corr, h.correlation)
+			v.SetInt(x) // truncated to the field's width
+		}
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(f.next()))
+	case reflect.Float64:
+		v.SetFloat(float64(int8(f.next())))
+	case reflect.String:
+		c := int(f.next())
+		if c < len(fieldStrings)*12 {
+			v.SetString(fieldStrings[c%len(fieldStrings)])
+		} else {
+			n := int(f.next() % 16)
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = f.next()
 			}
-			body = body[4:]
-			if resp.IsFlexible() && h.key != kmsg.ApiVersions.Int16() {
-				var err error
-				if body, err = skipTags(body); err != nil {
-					t.Fatalf("answer header: %v", err)
+			v.SetString(string(b))
+		}
+	case reflect.Pointer:
+		if f.next()%4 == 0 {
+			v.SetZero()
+			return
+		}
+		p := reflect.New(v.Type().Elem())
+		f.fill(p.Elem())
+		v.Set(p)
+	case reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 && v.Len() == 16 && f.next()%2 == 0 {
+			reflect.Copy(v, reflect.ValueOf(f.id[:]))
+			return
+		}
+		for i := range v.Len() {
+			f.fill(v.Index(i))
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			switch c := f.next(); c % 4 {
+			case 0:
+				v.SetBytes(nil)
+			case 1:
+				v.SetBytes(f.batch)
+			case 2:
+				b := append([]byte(nil), f.batch...)
+				if len(b) > 0 {
+					b[int(f.next())%len(b)] ^= 1 << (f.next() % 8)
 				}
+				v.SetBytes(b)
+			default:
+				b := make([]byte, f.next()%64)
+				for i := range b {
+					b[i] = f.next()
+				}
+				v.SetBytes(b)
 			}
-			if err := resp.ReadFrom(body); err != nil {
-				t.Fatalf("%s v%d answer does not decode: %v", kmsg.NameForKey(h.key), h.version, err)
+			return
+		}
+		n := int(f.next() % 4)
+		s := reflect.MakeSlice(v.Type(), n, n)
+		for i := range n {
+			f.fill(s.Index(i))
+		}
+		v.Set(s)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeFor[kmsg.Tags]() {
+			return
+		}
+		for i := range v.NumField() {
+			if sf := v.Type().Field(i); sf.IsExported() && sf.Name != "Version" {
+				f.fill(v.Field(i))
 			}
 		}
+	}
+}
+
+// FuzzServeFields is FuzzServe with requests made field by field
+// (fields): key picks one of the keys served, version one of its
+// versions, data the fields' values.
+func FuzzServeFields(f *testing.F) {
+	s := fuzzServer(f)
+	batch, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.None,
+		[]recordbatch.Record{{Value: []byte("v")}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("w")}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ti, err := s.b.Topic("t")
+	if err != nil {
+		f.Fatal(err)
+	}
+	id := s.topicID(ti)
+	var keys []int16
+	for k := int16(0); k <= kmsg.MaxKey; k++ {
+		if _, ok := s.api(k); ok {
+			keys = append(keys, k)
+		}
+	}
+	for i := range keys {
+		f.Add(uint8(i), uint8(0), []byte{})
+		f.Add(uint8(i), uint8(255), []byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1})
+		f.Add(uint8(i), uint8(3), []byte{3, 2, 0, 1, 12, 2, 1, 3, 4, 1, 0, 0, 0, 1})
+	}
+	f.Fuzz(func(t *testing.T, key, version uint8, data []byte) {
+		k := keys[int(key)%len(keys)]
+		api, _ := s.api(k)
+		v := api.min + int16(version)%(api.max-api.min+1)
+		req := kmsg.RequestForKey(k)
+		(&fields{b: data, batch: batch, id: id}).fill(reflect.ValueOf(req).Elem())
+		req.SetVersion(v)
+		b := binary.BigEndian.AppendUint16(nil, uint16(k))
+		b = binary.BigEndian.AppendUint16(b, uint16(v))
+		b = binary.BigEndian.AppendUint32(b, 7)
+		b = append(b, 0, 1, 'c')
+		if req.IsFlexible() {
+			b = append(b, 0)
+		}
+		serveFrame(t, s, req.AppendTo(b))
 	})
 }
