@@ -3,6 +3,7 @@ package group
 import (
 	"maps"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"time"
 
@@ -68,7 +69,13 @@ func subscription(topics []string, regex string, partitions map[string]int32) ([
 	if regex == "" {
 		return sortedTopics(topics), nil, nil
 	}
-	re, err := regexp.Compile(`^(?:` + regex + `)$`)
+	// Anchored as parsed, not as written: the text of a regex that quotes
+	// to its end (\Q without \E) would quote the anchor too.
+	parsed, err := syntax.Parse(regex, syntax.Perl)
+	if err != nil {
+		return nil, nil, api.ErrInvalidArgument.Withf("topic regex %q: %v", regex, err).WithDetail("regex", regex)
+	}
+	re, err := regexp.Compile(`^(?:` + parsed.String() + `)$`)
 	if err != nil {
 		return nil, nil, api.ErrInvalidArgument.Withf("topic regex %q: %v", regex, err).WithDetail("regex", regex)
 	}
