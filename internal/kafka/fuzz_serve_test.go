@@ -227,6 +227,23 @@ func (f *fields) next() byte {
 	return c
 }
 
+// record is a record batch whose header fields (producer, sequence,
+// timestamps, transactional and control bits) and records are fuzzed,
+// compressed with a fuzzed codec, its length and CRC right: one a
+// produce request's checks must judge by its content.
+func (f *fields) record() []byte {
+	var h recordbatch.Header
+	f.fill(reflect.ValueOf(&h).Elem())
+	var recs []recordbatch.Record
+	f.fill(reflect.ValueOf(&recs).Elem())
+	codecs := []recordbatch.Codec{recordbatch.None, recordbatch.Gzip, recordbatch.Snappy, recordbatch.LZ4, recordbatch.Zstd}
+	b, err := recordbatch.Build(nil, h, codecs[int(f.next())%len(codecs)], recs)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 var fieldStrings = []string{"t", "g", "", "u", "m", "consumer", "range", "retention.ms", "cleanup.policy",
 	"max.message.bytes", "-1", "t\x00", strings.Repeat("x", 300), "__consumer_offsets", "t.dlq"}
 
@@ -288,11 +305,13 @@ func (f *fields) fill(v reflect.Value) {
 		}
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 {
-			switch c := f.next(); c % 4 {
+			switch c := f.next(); c % 5 {
 			case 0:
 				v.SetBytes(nil)
 			case 1:
 				v.SetBytes(f.batch)
+			case 4:
+				v.SetBytes(f.record())
 			case 2:
 				b := append([]byte(nil), f.batch...)
 				if len(b) > 0 {
