@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
@@ -44,9 +45,10 @@ func addDamaged(f *testing.F, b []byte) {
 // committed it (proposed by its leader, replicated, replayed), to a
 // replica whose log holds two entries. An entry that is not whole record
 // batches is refused with ErrCorrupt and changes nothing, and the replica
-// goes on taking entries; one that is goes to the log whole. Either way
-// the entry's bytes (Raft's) are not modified, and the replica's snapshot
-// restores onto its own log unchanged.
+// goes on taking entries; one that is goes to the log whole, which writes
+// it or refuses it whole (a batch without records), and the replica goes
+// on. Either way the entry's bytes (Raft's) are not modified, and the
+// replica's snapshot restores onto its own log unchanged.
 func FuzzApply(f *testing.F) {
 	addDamaged(f, batch(1))
 	addDamaged(f, append(batch(2), batch(3)...))
@@ -81,8 +83,17 @@ func FuzzApply(f *testing.F) {
 			if p.failed != nil {
 				t.Fatalf("refused entry failed the replica: %v", p.failed)
 			}
-		} else if r.Err != nil || len(l.seen) != seen+1 || !bytes.Equal(l.seen[seen], entry) {
+		} else if len(l.seen) != seen+1 || !bytes.Equal(l.seen[seen], entry) {
 			t.Fatalf("entry of whole batches answered %+v; the log was given %d entries", r, len(l.seen)-seen)
+		} else if err := l.refuses(entry); err != nil {
+			// Refused by the log as every replica's refuses it: nothing
+			// written, the replica goes on.
+			if !errors.Is(r.Err, commitlog.ErrCorrupt) || r.Bases != nil || p.failed != nil ||
+				!reflect.DeepEqual(copyLog(&l.memLog), before) {
+				t.Fatalf("entry the log refuses (%v) answered %+v; replica failed %v", err, r, p.failed)
+			}
+		} else if r.Err != nil {
+			t.Fatalf("entry of whole batches answered %+v", r)
 		}
 		next := l.next
 		if r := p.Apply(4, batch(1)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{next}) {

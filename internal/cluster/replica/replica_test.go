@@ -33,7 +33,24 @@ type memLog struct {
 	setAt     []int64
 }
 
+// refuses is what a commitlog refuses of the batches b as a whole,
+// writing none: a batch without records. (A negative count, taken, made
+// the log's end go back, below 0.)
+func (l *memLog) refuses(b []byte) error {
+	for len(b) > 0 {
+		n, _ := recordbatch.Len(b)
+		if c := recordbatch.NumRecords(b); c < 1 {
+			return fmt.Errorf("memlog: batch of %d records: %w", c, commitlog.ErrCorrupt)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
 func (l *memLog) AppendBatches(b []byte) (int64, error) {
+	if err := l.refuses(b); err != nil {
+		return 0, err
+	}
 	first := l.next
 	for len(b) > 0 {
 		n, _ := recordbatch.Len(b)
@@ -51,6 +68,9 @@ func (l *memLog) AppendBatches(b []byte) (int64, error) {
 
 // AppendEntry appends every batch; each one's base is where it landed.
 func (l *memLog) AppendEntry(b []byte) ([]int64, error) {
+	if err := l.refuses(b); err != nil {
+		return nil, err
+	}
 	var bases []int64
 	for len(b) > 0 {
 		n, _ := recordbatch.Len(b)
