@@ -177,7 +177,11 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	c.client = h.clientID
+	// As Kafka, in Java, reads it: ill-formed UTF-8 as U+FFFD. Member IDs
+	// are made of it, and a membership is saved as JSON, which would
+	// replace those bytes on the way and leave a restored member with an
+	// ID it was never given.
+	c.client = javaUTF8(h.clientID)
 	if !c.authenticated && !api.beforeAuth {
 		return fmt.Errorf("%w: %s before SASL authentication", errFrame, kmsg.NameForKey(h.key))
 	}

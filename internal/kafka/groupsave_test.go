@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -299,5 +301,48 @@ func TestSilentMemberExpiresDuringRebalance(t *testing.T) {
 		}
 	default:
 		t.Fatal("the rebalance still waits for the silent member")
+	}
+}
+
+// A member's ID is made of its client ID, which a client may send in any
+// bytes (a Latin-1 "café"): the membership is saved as JSON, where
+// ill-formed UTF-8 becomes U+FFFD, so the member restored by the next
+// coordinator had another ID, unknown to the member, which had to rejoin
+// (the rewind saving avoids). The client ID is read as Kafka, in Java,
+// reads it (javaUTF8): every member ID given survives the save.
+func TestClassicMemberOfAnyClientIDRestored(t *testing.T) {
+	s := serveFresh(t, nil, Options{}, nil)
+	defer s.stop(t)
+	ctx := context.Background()
+	for i, client := range []string{"plain", "caf\xe9", "\xff\xfe-", "ok\xe2\x82"} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ClientID(client))
+		if err != nil {
+			t.Fatal(err)
+		}
+		join := kmsg.NewPtrJoinGroupRequest()
+		join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = fmt.Sprintf("g%d", i), "consumer", 10_000, 10_000
+		jp := kmsg.NewJoinGroupRequestProtocol()
+		jp.Name = "range"
+		join.Protocols = append(join.Protocols, jp)
+		resp, err := join.RequestWith(ctx, cl)
+		if err == nil && resp.ErrorCode == kerr.MemberIDRequired.Code {
+			join.MemberID = resp.MemberID
+			resp, err = join.RequestWith(ctx, cl)
+		}
+		cl.Close()
+		if err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("client %q: join: %v %+v", client, err, resp)
+		}
+		gs := s.srv.groups
+		gs.mu.Lock()
+		saved := gs.byID[join.Group].encode()
+		r, err := gs.restoredGroup(join.Group, saved, coordinator.ClassicHold{}, time.Now())
+		gs.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := r.members[resp.MemberID]; m == nil || r.leader != resp.MemberID {
+			t.Fatalf("client %q: member %q restored as %v (leader %q)", client, resp.MemberID, slices.Collect(maps.Keys(r.members)), r.leader)
+		}
 	}
 }
