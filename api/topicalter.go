@@ -76,14 +76,27 @@ func (r *AlterTopicRequest) UnmarshalJSON(b []byte) error {
 	if err := dec.Decode(&v); err != nil {
 		return err
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(b, &fields); err != nil {
+	// The fields in the body's order: a setting named twice (in two
+	// cases) takes the last, as encoding/json does. Walked over a map,
+	// the default or the value was taken by the order of its iteration.
+	dec = json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		*r = AlterTopicRequest(v) // null: Decode took it, nothing is named
 		return err
 	}
-	// Matched as encoding/json matches names: without regard to case.
-	for k, raw := range fields {
-		for name, set := range v.Default.flags() {
-			if strings.EqualFold(k, name) {
+	flags := v.Default.flags()
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		// Matched as encoding/json matches names: without regard to case.
+		for name, set := range flags {
+			if strings.EqualFold(k.(string), name) {
 				*set = string(raw) == "null"
 			}
 		}
