@@ -388,3 +388,85 @@ func FuzzServeFields(f *testing.F) {
 		serveFrame(t, s, req.AppendTo(b))
 	})
 }
+
+// requestFrame is r's frame, its size first, with correlation ID corr and
+// client ID "c".
+func requestFrame(r kmsg.Request, corr int32) []byte {
+	b := binary.BigEndian.AppendUint32(nil, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(r.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(r.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = append(b, 0, 1, 'c')
+	if r.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = r.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	return b
+}
+
+// FuzzUnauthenticated reads fuzzed bytes as the request frames of a
+// connection that has not authenticated, to a broker with a full-access
+// key and a scoped one: the connection authenticates only by a PLAIN
+// exchange whose password is the full-access key, and until then nothing
+// but ApiVersions and the SASL requests is served.
+func FuzzUnauthenticated(f *testing.F) {
+	const full, scoped = "full-access-key", "scoped-key"
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = f.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	br, err := broker.Open(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { br.Close() })
+	s := New(br, Options{Logger: cfg.Logger, APIKeys: []string{full, scoped + ":produce=t"}})
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, saslPlain
+	auth := func(v int16, pass string) []byte {
+		r := kmsg.NewPtrSASLAuthenticateRequest()
+		r.Version, r.SASLAuthBytes = v, []byte("\x00user\x00"+pass)
+		return requestFrame(r, 2)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.Version = 9
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.Version = 3
+	for _, frames := range [][][]byte{
+		{requestFrame(hs, 1), auth(2, full), requestFrame(md, 3)},
+		{requestFrame(hs, 1), auth(0, scoped), requestFrame(md, 3)},
+		{requestFrame(hs, 1), auth(1, full+"x"), requestFrame(md, 3)},
+		{requestFrame(av, 1), requestFrame(md, 2)},
+		{auth(2, full), requestFrame(md, 3)},
+	} {
+		f.Add(bytes.Join(frames, nil))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := &conn{s: s, nc: &recorder{}, host: "127.0.0.1"}
+		defer c.dropSessions()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		r := bytes.NewReader(in)
+		for {
+			frame, err := readFrame(r, nil, maxUnauthenticatedRequest, nil)
+			if err != nil {
+				return
+			}
+			was := c.authenticated
+			h, req, api, derr := s.decode(frame)
+			err = c.handle(ctx, frame)
+			if !was && derr == nil && !api.beforeAuth && err == nil {
+				t.Fatalf("%s served before authentication", kmsg.NameForKey(h.key))
+			}
+			if !was && c.authenticated {
+				sa, ok := req.(*kmsg.SASLAuthenticateRequest)
+				if !ok || !bytes.HasSuffix(sa.SASLAuthBytes, []byte("\x00"+full)) {
+					t.Fatalf("authenticated by %s %+v", kmsg.NameForKey(h.key), req)
+				}
+			}
+			if err != nil {
+				return // the connection closes
+			}
+		}
+	})
+}
