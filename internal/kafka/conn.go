@@ -182,6 +182,7 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 	// replace those bytes on the way and leave a restored member with an
 	// ID it was never given.
 	c.client = javaUTF8(h.clientID)
+	javaIDs(req)
 	if !c.authenticated && !api.beforeAuth {
 		return fmt.Errorf("%w: %s before SASL authentication", errFrame, kmsg.NameForKey(h.key))
 	}
@@ -224,6 +225,53 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		c.batches = giveBuf(c.batches)
 	}
 	return err
+}
+
+// javaIDs reads the member and instance IDs (and protocol names, rack) of
+// a group request as Kafka, in Java, reads every string: ill-formed UTF-8
+// as U+FFFD. A group's membership is saved as JSON (groupsave.go), which
+// replaces those bytes: a static member saved with another instance ID
+// than the one it sends was not recognised by the next coordinator, and
+// its restart rebalanced the group, which waited for the old incarnation.
+func javaIDs(req kmsg.Request) {
+	id := func(s *string) {
+		if s != nil {
+			*s = javaUTF8(*s)
+		}
+	}
+	switch r := req.(type) {
+	case *kmsg.JoinGroupRequest:
+		id(&r.MemberID)
+		id(r.InstanceID)
+		id(&r.ProtocolType)
+		for i := range r.Protocols {
+			id(&r.Protocols[i].Name)
+		}
+	case *kmsg.SyncGroupRequest:
+		id(&r.MemberID)
+		id(r.InstanceID)
+		id(r.ProtocolType)
+		id(r.Protocol)
+		for i := range r.GroupAssignment {
+			id(&r.GroupAssignment[i].MemberID)
+		}
+	case *kmsg.HeartbeatRequest:
+		id(&r.MemberID)
+		id(r.InstanceID)
+	case *kmsg.LeaveGroupRequest:
+		id(&r.MemberID)
+		for i := range r.Members {
+			id(&r.Members[i].MemberID)
+			id(r.Members[i].InstanceID)
+		}
+	case *kmsg.OffsetCommitRequest:
+		id(&r.MemberID)
+		id(r.InstanceID)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		id(&r.MemberID)
+		id(r.InstanceID)
+		id(r.RackID)
+	}
 }
 
 // errVersion is a request of a version the server does not speak.
