@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -404,4 +405,39 @@ func TestStaticMemberOfAnyInstanceIDRestored(t *testing.T) {
 				instance, n, again.Generation, first.Generation)
 		}
 	}
+}
+
+// FuzzRestoredGroup restores arbitrary bytes as a classic group's saved
+// membership, as the next coordinator does with what the last one saved
+// (replicated, on a cluster): bytes that are no membership are an error,
+// never a panic, and a membership restored saves as it was restored.
+func FuzzRestoredGroup(f *testing.F) {
+	g := newGroups(nil).newGroup("k")
+	g.state, g.generation, g.protocolType, g.protocol, g.leader = groupStable, 7, "consumer", "range", "m1"
+	a := kmsg.ConsumerMemberAssignment{Topics: []kmsg.ConsumerMemberAssignmentTopic{{Topic: "t", Partitions: []int32{0, 2}}}}
+	g.members["m1"] = &member{id: "m1", clientID: "c1", host: "/10.0.0.1", session: 10 * time.Second, rebalance: time.Minute,
+		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 1}}}, assignment: a.AppendTo(nil)}
+	g.members["m2"] = &member{id: "m2", instanceID: "i2", clientID: "c2", host: "/10.0.0.2", session: 45 * time.Second, rebalance: time.Minute,
+		protocols: []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{}}, {Name: "sticky"}}}
+	f.Add(g.encode())
+	g.state = groupPreparingRebalance
+	f.Add(g.encode())
+	f.Add([]byte(`{"members":[]}`))
+	f.Add([]byte(`{"generation":-1,"members":[{"id":"a","protocols":null},{"id":"a"}]}`))
+	f.Fuzz(func(t *testing.T, saved []byte) {
+		gs := newGroups(nil)
+		now := time.Unix(1_700_000_000, 0)
+		r, err := gs.restoredGroup("k", saved, coordinator.ClassicHold{}, now)
+		if err != nil {
+			return
+		}
+		once := r.encode()
+		again, err := newGroups(nil).restoredGroup("k", once, coordinator.ClassicHold{}, now)
+		if err != nil {
+			t.Fatalf("%s restored, saved as %s, which does not restore: %v", saved, once, err)
+		}
+		if twice := again.encode(); !bytes.Equal(once, twice) {
+			t.Fatalf("%s restored saves as\n%s\nthen as\n%s", saved, once, twice)
+		}
+	})
 }
