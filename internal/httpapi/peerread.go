@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"net/http"
 	"net/url"
@@ -83,33 +82,17 @@ func (s *Server) ServePeerRead(path, rawQuery string) PeerAnswer {
 	if _, pattern := s.mux.Handler(r); !strings.HasPrefix(pattern, "GET /groups/{group}") {
 		return s.peerRefusal(api.ErrNotFound.Withf("no group read at %s", path))
 	}
-	rec := &peerRecorder{header: http.Header{}}
+	rec := newRecorder()
 	s.mux.ServeHTTP(rec, r)
-	return PeerAnswer{Status: rec.status, ContentType: rec.header.Get("Content-Type"), Body: rec.body.Bytes()}
+	return rec.peerAnswer()
 }
 
 func (s *Server) peerRefusal(e *api.Error) PeerAnswer {
-	rec := &peerRecorder{header: http.Header{}}
+	rec := newRecorder()
 	writeJSON(rec, e.Status, api.ErrorBody{Error: e})
-	return PeerAnswer{Status: rec.status, ContentType: rec.header.Get("Content-Type"), Body: rec.body.Bytes()}
+	return rec.peerAnswer()
 }
 
-// peerRecorder keeps the answer a route writes for a peer.
-type peerRecorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (p *peerRecorder) Header() http.Header { return p.header }
-
-func (p *peerRecorder) WriteHeader(status int) {
-	if p.status == 0 {
-		p.status = status
-	}
-}
-
-func (p *peerRecorder) Write(b []byte) (int, error) {
-	p.WriteHeader(http.StatusOK)
-	return p.body.Write(b)
+func (r *recorder) peerAnswer() PeerAnswer {
+	return PeerAnswer{Status: r.status, ContentType: r.header.Get("Content-Type"), Body: r.body.Bytes()}
 }

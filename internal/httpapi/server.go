@@ -5,6 +5,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"log/slog"
 	"net/http"
 	"path"
@@ -182,7 +183,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // would have said (404, 405 or a redirect to the clean path) and says it
 // with a coded body.
 func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
-	rec := &headRecorder{header: make(http.Header)}
+	rec := newRecorder()
 	h, _ := s.mux.Handler(r)
 	h.ServeHTTP(rec, r)
 	switch rec.status {
@@ -213,22 +214,27 @@ func isClean(p string) bool {
 	return c == p
 }
 
-// headRecorder keeps the status and header a handler writes and drops the
-// body.
-type headRecorder struct {
+// recorder keeps what a handler writes: status, header and body (a
+// status of 0 means nothing was written).
+type recorder struct {
 	header http.Header
 	status int
+	body   bytes.Buffer
 }
 
-func (h *headRecorder) Header() http.Header { return h.header }
-func (h *headRecorder) WriteHeader(code int) {
-	if h.status == 0 {
-		h.status = code
+func newRecorder() *recorder { return &recorder{header: http.Header{}} }
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
 	}
 }
-func (h *headRecorder) Write(p []byte) (int, error) {
-	h.WriteHeader(http.StatusOK)
-	return len(p), nil
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(b)
 }
 
 // crossOrigin refuses the writes a page of another site makes a browser

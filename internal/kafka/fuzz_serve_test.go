@@ -133,9 +133,9 @@ func serveSeeds(t testing.TB, s *Server) [][]byte {
 	return out
 }
 
-// fuzzServer is a Server over a fresh broker holding topic "t" of one
-// partition, closed with the test.
-func fuzzServer(f *testing.F) *Server {
+// fuzzServer is a Server with opts over a fresh broker holding topic "t"
+// of one partition, closed with the test.
+func fuzzServer(f *testing.F, opts Options) *Server {
 	cfg := broker.DefaultConfig()
 	cfg.DataDir = f.TempDir()
 	cfg.Logger = slog.New(slog.DiscardHandler)
@@ -147,7 +147,8 @@ func fuzzServer(f *testing.F) *Server {
 	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
 		f.Fatal(err)
 	}
-	return New(br, Options{Logger: cfg.Logger})
+	opts.Logger = cfg.Logger
+	return New(br, opts)
 }
 
 // serveFrame serves frame on a fresh authenticated connection of s and
@@ -201,7 +202,7 @@ func serveFrame(t *testing.T, s *Server, frame []byte) {
 // the broker (the listener recovers nothing: a panic would end the
 // process), and what it answers decodes (serveFrame).
 func FuzzServe(f *testing.F) {
-	s := fuzzServer(f)
+	s := fuzzServer(f, Options{})
 	for _, b := range serveSeeds(f, s) {
 		f.Add(b)
 	}
@@ -349,7 +350,7 @@ func (f *fields) fill(v reflect.Value) {
 // (fields): key picks one of the keys served, version one of its
 // versions, data the fields' values.
 func FuzzServeFields(f *testing.F) {
-	s := fuzzServer(f)
+	s := fuzzServer(f, Options{})
 	batch, err := recordbatch.Build(nil, recordbatch.NewHeader(0), recordbatch.None,
 		[]recordbatch.Record{{Value: []byte("v")}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("w")}})
 	if err != nil {
@@ -412,15 +413,7 @@ func requestFrame(r kmsg.Request, corr int32) []byte {
 // but ApiVersions and the SASL requests is served.
 func FuzzUnauthenticated(f *testing.F) {
 	const full, scoped = "full-access-key", "scoped-key"
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = f.TempDir()
-	cfg.Logger = slog.New(slog.DiscardHandler)
-	br, err := broker.Open(cfg)
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { br.Close() })
-	s := New(br, Options{Logger: cfg.Logger, APIKeys: []string{full, scoped + ":produce=t"}})
+	s := fuzzServer(f, Options{APIKeys: []string{full, scoped + ":produce=t"}})
 	hs := kmsg.NewPtrSASLHandshakeRequest()
 	hs.Version, hs.Mechanism = 1, saslPlain
 	auth := func(v int16, pass string) []byte {
