@@ -142,6 +142,14 @@ type cgroup struct {
 	// rewrittenCond (see rewritten) is signalled as each ends.
 	rewriting     int
 	rewrittenCond *sync.Cond
+	// writing holds the sequence numbers of the group's offset writes
+	// numbered (doneLocked) and not yet done, lastSeq the last numbered;
+	// writesDone is closed and replaced as some end. A read of the
+	// committed offsets waits for those numbered before it
+	// (GroupOffsets).
+	writing    map[uint64]struct{}
+	lastSeq    uint64
+	writesDone chan struct{}
 	// classicHold is the token of the group's classic hold (0: none;
 	// classic_members.go).
 	classicHold uint64

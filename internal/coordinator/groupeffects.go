@@ -107,8 +107,14 @@ func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 	c.scheduleLocked(cg, fx.Next)
 	p := pending{dead: fx.DeadLetters}
 	for _, o := range fx.Offsets {
+		seq := c.store.Next()
 		p.writes = append(p.writes, offsetstore.Write{Group: cg.id, TP: o.TP, Delete: o.Deleted,
-			Offset: offsetstore.Offset{Seq: c.store.Next(), Committed: o.Committed, Acked: o.Acked, Born: o.Born, Metadata: o.Metadata}})
+			Offset: offsetstore.Offset{Seq: seq, Committed: o.Committed, Acked: o.Acked, Born: o.Born, Metadata: o.Metadata}})
+		if cg.writing == nil {
+			cg.writing = make(map[uint64]struct{})
+		}
+		cg.writing[seq] = struct{}{}
+		cg.lastSeq = seq
 	}
 	if fx.Settings != nil {
 		s := *fx.Settings
@@ -133,11 +139,13 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 	case p.durable || p.rewrite:
 		err = c.writeOffsets(cg, p.writes, p.durable)
 	case len(p.writes) > 0:
-		if err = c.io.writeOffsets(cg.key(), p.writes); err != nil {
-			cg.mu.Lock()
+		err = c.io.writeOffsets(cg.key(), p.writes)
+		cg.mu.Lock()
+		if err != nil {
 			c.keepUnwrittenLocked(cg, p.writes)
-			cg.mu.Unlock()
 		}
+		cg.writesEndedLocked(p.writes)
+		cg.mu.Unlock()
 	}
 	for _, dl := range p.dead {
 		// A coordinator deposed without knowing it yet wrote to the DLQ
@@ -202,9 +210,41 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 		}
 		if err != nil {
 			c.keepUnwrittenLocked(cg, ws)
+		}
+		cg.writesEndedLocked(ws)
+		if err != nil {
 			return err
 		}
 	}
+}
+
+// writesEndedLocked marks ws done (written, or kept in unwritten) for the
+// reads waiting on them. The caller holds cg.mu.
+func (cg *cgroup) writesEndedLocked(ws []offsetstore.Write) {
+	for _, w := range ws {
+		delete(cg.writing, w.Offset.Seq)
+	}
+	if cg.writesDone != nil {
+		close(cg.writesDone)
+		cg.writesDone = nil
+	}
+}
+
+// writesBefore reports whether the writes numbered up to seq have all
+// ended, and whether each was written (none failed and is kept unwritten).
+// The caller holds cg.mu.
+func (cg *cgroup) writesBefore(seq uint64) (ended, written bool) {
+	for s := range cg.writing {
+		if s <= seq {
+			return false, false
+		}
+	}
+	for _, w := range cg.unwritten {
+		if w.Offset.Seq <= seq {
+			return true, false
+		}
+	}
+	return true, true
 }
 
 // rewritten is signalled (on cg.mu) when a rewrite of the group's failed
