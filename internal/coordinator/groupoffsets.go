@@ -99,9 +99,8 @@ func (m CommitMetadata) byTP() map[delivery.TP]string {
 }
 
 // GroupOffsets returns the group's committed offsets: every partition it
-// has delivery state for, as written (durable), once the writes of what
-// it read have ended. Errors: GROUP_NOT_FOUND, UNAVAILABLE (retriable)
-// when one of those writes failed or took more than durableReadWait.
+// has delivery state for, as written (see awaitWrittenLocked). Errors:
+// GROUP_NOT_FOUND, UNAVAILABLE (retriable).
 func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
@@ -110,43 +109,15 @@ func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
 	out, seq := committedLocked(cg), cg.lastSeq
-	// Only once what they say is durable: an ack or commit is applied to
-	// the group before its write ends, and a coordinator that lost the
-	// write (deposed, its disk failing) leaves its successor, or itself
-	// restarted, with the offset before it. Read before the write ended,
-	// a committed offset was seen to go back by what it lost (a chaos run
-	// reading offsets through every node: 13 times in 40 faults).
-	deadline := time.Now().Add(durableReadWait) // real I/O, whatever the group's clock
-	for {
-		ended, written := cg.writesBefore(seq)
-		switch {
-		case ended && written:
-			return out, nil
-		case ended, !time.Now().Before(deadline):
-			return nil, api.ErrUnavailable.Withf("group %s's offsets are being written; retry", groupID).WithDetail("group", groupID)
-		}
-		if cg.writesDone == nil {
-			cg.writesDone = make(chan struct{})
-		}
-		done := cg.writesDone
-		cg.mu.Unlock()
-		t := time.NewTimer(durableReadWait)
-		select {
-		case <-done:
-		case <-t.C:
-		}
-		t.Stop()
-		cg.mu.Lock()
+	if err := cg.awaitWrittenLocked(seq); err != nil {
+		return nil, err
 	}
+	return out, nil
 }
-
-// durableReadWait bounds GroupOffsets's wait for the writes of what it
-// read: a Raft round on a cluster, a file write on a single broker.
-const durableReadWait = 2 * time.Second
 
 // GroupCommits returns the group's committed offsets, as GroupOffsets,
 // and the metadata Kafka clients committed with them (only partitions
-// that have some). Errors: GROUP_NOT_FOUND.
+// that have some). Errors: GROUP_NOT_FOUND, UNAVAILABLE (retriable).
 func (c *Coordinator) GroupCommits(groupID string) (Offsets, CommitMetadata, error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
@@ -163,7 +134,51 @@ func (c *Coordinator) GroupCommits(groupID string) (Offsets, CommitMetadata, err
 			meta[tp.Topic][tp.Partition] = text
 		}
 	}
-	return committedLocked(cg), meta, nil
+	out, seq := committedLocked(cg), cg.lastSeq
+	if err := cg.awaitWrittenLocked(seq); err != nil {
+		return nil, nil, err
+	}
+	return out, meta, nil
+}
+
+// durableReadWait bounds awaitWrittenLocked: a Raft round on a cluster, a
+// file write on a single broker.
+const durableReadWait = 2 * time.Second
+
+// awaitWrittenLocked waits until the group's offset writes numbered up to
+// seq have ended, for a read of what they wrote, and fails it with
+// UNAVAILABLE (retriable) if one of them failed or they take more than
+// durableReadWait. An ack or commit is applied to the group before its
+// write ends, and a coordinator that loses the write (deposed, its disk
+// failing) leaves its successor, or itself restarted, with the offset
+// before it: read before the write ended, a committed offset was seen to
+// go back by what was lost (a chaos run reading offsets through every
+// node: 13 times in 40 faults). As Kafka's coordinator, which shows a
+// commit only once its append is done. The caller holds cg.mu, which is
+// released while waiting.
+func (cg *cgroup) awaitWrittenLocked(seq uint64) error {
+	deadline := time.Now().Add(durableReadWait) // real I/O, whatever the group's clock
+	for {
+		ended, written := cg.writesBefore(seq)
+		switch {
+		case ended && written:
+			return nil
+		case ended, !time.Now().Before(deadline):
+			return api.ErrUnavailable.Withf("group %s's offsets are being written; retry", cg.id).WithDetail("group", cg.id)
+		}
+		if cg.writesDone == nil {
+			cg.writesDone = make(chan struct{})
+		}
+		done := cg.writesDone
+		cg.mu.Unlock()
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+		cg.mu.Lock()
+	}
 }
 
 // committedLocked returns cg's committed offsets, never nil. Callers hold

@@ -560,4 +560,13 @@ func offsetsReadAsWritten(t *testing.T) {
 			t.Fatalf("read of a failed write: %v, want UNAVAILABLE", err)
 		}
 	}
+	// Kafka's OffsetFetch reads the same way, until the write is done again.
+	if offs, _, err := f.c.GroupCommits("g"); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("GroupCommits while the write is kept unwritten: %v, %v; want UNAVAILABLE", offs, err)
+	}
+	f.clock.Add(int64(rewriteAfter))
+	f.c.tick()
+	if offs, _, err := f.c.GroupCommits("g"); err != nil || offs["t"][0] != 9 {
+		t.Fatalf("GroupCommits once written again: %v, %v; want t/0 at 9", offs, err)
+	}
 }
