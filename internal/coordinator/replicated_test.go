@@ -281,6 +281,14 @@ func TestDeposedCoordinatorDeliversNothing(t *testing.T) {
 	if !errors.Is(err, api.ErrNotCoordinator) || len(got) != 0 {
 		t.Fatalf("poll of the deposed coordinator: %d messages, %v; want none, NOT_COORDINATOR", len(got), err)
 	}
+	// Nor does it show its offsets, which its successor may have moved
+	// (a chaos run saw one go back by 198 through such a read).
+	if offs, err := f.c.GroupOffsets("g"); !errors.Is(err, api.ErrNotCoordinator) {
+		t.Fatalf("offsets of the deposed coordinator: %v, %v; want NOT_COORDINATOR", offs, err)
+	}
+	if offs, _, err := f.c.GroupCommits("g"); !errors.Is(err, api.ErrNotCoordinator) {
+		t.Fatalf("commits of the deposed coordinator: %v, %v; want NOT_COORDINATOR", offs, err)
+	}
 	// What that poll took is handed back, deliverable at once and no retry
 	// spent: a node still coordinating (its confirmation timed out) does
 	// not keep it from its members for a visibility timeout.
