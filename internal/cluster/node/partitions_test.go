@@ -21,8 +21,11 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/raftstore"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/replica"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
@@ -572,15 +575,25 @@ func TestCatchUpPastTheOthersRetention(t *testing.T) {
 // the entries after the snapshot are applied again, at the offsets the
 // other replicas gave them. The node refused to start the partition
 // before, retrying (and warning) every tick for ever.
+//
+// Where the last snapshot ends is read off the stopped node's disk, not
+// worked out from the entries appended: every election adds an entry of
+// its own, and on a loaded machine a snapshot landed after the last
+// batch but one, so retention deleted nothing past its end.
 func TestRestartPastRetention(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	pad := strings.Repeat("x", 3000) // a batch to a 4 KiB segment
 	tests := []struct {
 		name    string
 		entries int // appended before the restart; snapshots every 8 Raft entries
+		// elections moves the leadership this many times during the
+		// first appends: each adds an entry, as a loaded machine's
+		// elections do, and the last snapshot ends past the retention.
+		elections int
 	}{
-		{"no snapshot yet", 3},
-		{"past the last snapshot", 12},
+		{"no snapshot yet", 3, 0},
+		{"past the last snapshot", 12, 0},
+		{"past the last snapshot after elections", 12, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -591,11 +604,35 @@ func TestRestartPastRetention(t *testing.T) {
 			for k := range acked {
 				acked[k] += pad
 			}
-			c.appendAll(ctx, group, acked...)
+			for k := range tt.elections {
+				c.appendAll(ctx, group, acked[k])
+				l := c.leader(ctx, group)
+				if err := c.nodes[l].raft.TransferLeader(ctx, group, uint64((l+1)%3+1)); err != nil {
+					t.Fatal(err)
+				}
+				testkit.Eventually(t, 10*time.Second, func() bool { return c.leader(ctx, group) != l }, "the leadership to move")
+			}
+			c.appendAll(ctx, group, acked[tt.elections:]...)
 			c.converged(ctx, acked)
 
 			f := (c.leader(ctx, group) + 1) % 3
 			c.stop(f)
+			// Retention keeps the last batch only: the scenario needs a
+			// snapshot ending before it. One ending later (elections
+			// added entries) is past by two more batches, appended with
+			// f running again, unless another snapshot comes meanwhile.
+			snapNext := c.snapshotNext(f, group)
+			for snapNext >= int64(len(acked)-1) {
+				t.Logf("node %d's snapshot ends at %d, past all but the last batch of %d: two more", f+1, snapNext, len(acked))
+				c.start(f)
+				c.hosts(ctx, f, group, &lockedBuffer{})
+				more := []string{fmt.Sprint("a", len(acked)) + pad, fmt.Sprint("a", len(acked)+1) + pad}
+				c.appendAll(ctx, group, more...)
+				acked = append(acked, more...)
+				c.converged(ctx, acked)
+				c.stop(f)
+				snapNext = c.snapshotNext(f, group)
+			}
 			// Retention ran on f just before it stopped: every segment
 			// but the active one, holding the last batch, is gone.
 			dir := filepath.Join(c.dirs[f], "logs", "t-0")
@@ -610,8 +647,8 @@ func TestRestartPastRetention(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if retained != int64(tt.entries-1) {
-				t.Fatalf("retention left the log starting at %d, want %d", retained, tt.entries-1)
+			if retained != int64(len(acked)-1) {
+				t.Fatalf("retention left the log starting at %d, want %d", retained, len(acked)-1)
 			}
 
 			logw := &lockedBuffer{}
@@ -622,11 +659,37 @@ func TestRestartPastRetention(t *testing.T) {
 			c.appendAll(ctx, group, more...)
 			acked = append(acked, more...)
 			c.holds(ctx, acked)
-			if start := c.sinks[f].log("t-0").EarliestOffset(); start >= retained {
-				t.Fatalf("node %d's log starts at %d, not below %d: it did not start over at the snapshot's end", f+1, start, retained)
+			if start := c.sinks[f].log("t-0").EarliestOffset(); start != snapNext {
+				t.Fatalf("node %d's log starts at %d, not at %d (retention left %d): it did not start over at the snapshot's end", f+1, start, snapNext, retained)
 			}
 		})
 	}
+}
+
+// snapshotNext is the log offset that node i's last snapshot of the
+// partition's group ends at (0 with no snapshot), read off its disk while
+// it is stopped.
+func (c *replicaCluster) snapshotNext(i int, group uint64) int64 {
+	c.t.Helper()
+	st, err := raftstore.Open(vfs.OS{}, filepath.Join(c.dirs[i], "cluster", fmt.Sprintf("g%d", group)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer st.Close()
+	snap, err := st.Snapshot()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if len(snap.GetData()) == 0 {
+		return 0
+	}
+	var s struct {
+		Next int64 `json:"next"`
+	}
+	if err := json.Unmarshal(snap.GetData(), &s); err != nil {
+		c.t.Fatalf("node %d's snapshot of group %d: %v", i+1, group, err)
+	}
+	return s.Next
 }
 
 // hosts waits until node i runs group, failing as soon as it logs that it
