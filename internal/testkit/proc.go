@@ -79,7 +79,8 @@ type run struct {
 // Launch runs bin (Binary.Path) with opts and returns at once; Listening
 // tells when it serves. The test's cleanup stops it (SIGTERM, then SIGKILL
 // after 20 s), checks its exit if Options.CheckExit says so and, if the
-// test failed while it ran, logs its output.
+// test failed, logs its output, that of a run which ended before the
+// test's end included.
 func Launch(t testing.TB, bin string, opts Options) *Proc {
 	t.Helper()
 	dir := opts.Dir
@@ -99,8 +100,14 @@ func Launch(t testing.TB, bin string, opts Options) *Proc {
 				t.Errorf("testkit: goqueue logged a panic")
 			}
 		}
-		if alive && t.Failed() {
+		switch {
+		case !t.Failed():
+		case alive:
 			t.Logf("goqueue's output (pid %d):\n%s", p.cur.cmd.Process.Pid, p.Log())
+		default:
+			// Ended before the test did, by the test or on its own (a
+			// crash): its output is what says which.
+			t.Logf("goqueue's output (pid %d, not running at the test's end; exit: %v):\n%s", p.cur.cmd.Process.Pid, err, p.Log())
 		}
 	})
 	return p

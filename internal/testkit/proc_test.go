@@ -176,3 +176,24 @@ func TestStartReportsAnEarlyExit(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 }
+
+// A broker that exits while the test runs (a crash) and a test that then
+// fails: the cleanup shows the output of the broker no longer running,
+// with its exit status. It showed only those still running, so a
+// cluster test whose node had died said only that the node never took
+// its group back.
+func TestProcCleanupShowsTheOutputOfAnExitedRun(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fake-goqueue")
+	script := "#!/bin/sh\necho 'fatal: lost the disk' >&2\nexit 4\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r := &recorder{TB: t}
+	p := Launch(r, bin, Options{CheckExit: true})
+	<-p.Exited()
+	r.Errorf("node 2 never took its group back")
+	r.cleanup()
+	if len(r.logs) != 1 || !strings.Contains(r.logs[0], "exit status 4") || !strings.Contains(r.logs[0], "fatal: lost the disk") {
+		t.Fatalf("logs %q, want the exited run's output and status", r.logs)
+	}
+}
