@@ -23,7 +23,7 @@ import (
 // every partition (its copy reaches what the leader had acknowledged when
 // it came back). The second wipe is survivable only if the first node came
 // back as a voter: with it still a learner, two of the three voters would
-// be gone. At the end every replica is compared with its leader byte for
+// be gone. At the end the replicas are compared with each other byte for
 // byte up to the high watermark and the ledger checked: nothing
 // acknowledged lost, no offset with two values, no gap.
 func TestBinaryClusterRejoinsAfterLosingADisk(t *testing.T) {
