@@ -60,10 +60,14 @@ func (c *clusterProcs) coordinatorOf(id uint64, group string) uint64 {
 }
 
 // awaitCoordinator waits until every node in ids names node as group's
-// coordinator and node serves it.
+// coordinator and node serves it. It fails at once if node is no longer
+// running: it never will.
 func (c *clusterProcs) awaitCoordinator(node uint64, group string, ids ...uint64) {
 	c.t.Helper()
 	c.eventually(30*time.Second, fmt.Sprintf("node %d coordinates group %s", node, group), func() bool {
+		if p := c.procs[node]; !p.Alive() {
+			c.t.Fatalf("node %d, to coordinate group %s, exited: %v", node, group, p.Err())
+		}
 		for _, id := range ids {
 			if c.coordinatorOf(id, group) != node {
 				return false
