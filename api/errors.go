@@ -131,7 +131,7 @@ var (
 	// allow (details: the limit). Delete some, or raise the broker's limit.
 	ErrTooManyTopics  = &Error{Code: "TOO_MANY_TOPICS", Status: http.StatusConflict, Kafka: kafkaPolicyViolation}
 	ErrTooManyGroups  = &Error{Code: "TOO_MANY_GROUPS", Status: http.StatusConflict, Kafka: kafkaPolicyViolation}
-	ErrTooManyMembers = &Error{Code: "TOO_MANY_MEMBERS", Status: http.StatusConflict, Kafka: kafkaPolicyViolation}
+	ErrTooManyMembers = &Error{Code: "TOO_MANY_MEMBERS", Status: http.StatusConflict, Kafka: kafkaGroupMaxSizeReached}
 	// ErrNotInFlight: an ack/nack/extend names a message that is not in
 	// flight for this member (never delivered, already acked, or handed off).
 	ErrNotInFlight = &Error{Code: "MESSAGE_NOT_IN_FLIGHT", Status: http.StatusConflict, Kafka: kafkaUnknownServerError}
@@ -245,6 +245,7 @@ const (
 	kafkaSaslAuthenticationFailed  int16 = 58
 	kafkaNonEmptyGroup             int16 = 68
 	kafkaGroupIDNotFound           int16 = 69
+	kafkaGroupMaxSizeReached       int16 = 81 // JoinGroup (any version, Kafka 2.2+) and ConsumerGroupHeartbeat: fatal for the member
 	kafkaFencedInstanceID          int16 = 82
 	kafkaUnsupportedAssignor       int16 = 112
 	kafkaStaleMemberEpoch          int16 = 113 // a KIP-848 member's commit of a partition it no longer owns

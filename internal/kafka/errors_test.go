@@ -25,6 +25,7 @@ func TestErrorCodes(t *testing.T) {
 		{api.ErrStorageFull.Withf("disk full"), kerr.KafkaStorageError},
 		{api.ErrStorageFailed.Withf("dir lost"), kerr.KafkaStorageError},
 		{api.ErrTooManyTopics.Withf("limit"), kerr.PolicyViolation},
+		{api.ErrTooManyMembers.Withf("limit"), kerr.GroupMaxSizeReached},
 		{api.ErrInconsistentProtocol.Withf("x"), kerr.InconsistentGroupProtocol},
 	} {
 		want := int16(0)

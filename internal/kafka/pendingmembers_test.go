@@ -11,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 
-	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/group"
 )
@@ -111,9 +110,10 @@ func TestJoinsThatAddNoMemberLeaveNoGroup(t *testing.T) {
 // --max-group-members bounds the members of every group, but classic Kafka
 // members were never counted: a JoinGroup added one past it, and the ID
 // round (MEMBER_ID_REQUIRED) handed out IDs to a full group. Now a new
-// member is refused with the table's TOO_MANY_MEMBERS code, at the ID
-// round or at a join without one (before v4); the members already in the
-// group rejoin.
+// member is refused with GROUP_MAX_SIZE_REACHED, as Kafka refuses it past
+// group.max.size (KIP-389; it was POLICY_VIOLATION, which clients do not
+// treat as a full group), at the ID round or at a join without one (before
+// v4); the members already in the group rejoin.
 func TestClassicJoinsPastMaxGroupMembersRefused(t *testing.T) {
 	s := serveFresh(t, func(c *broker.Config) { c.Limits.MaxGroupMembers = 1 }, Options{}, nil)
 	defer s.stop(t)
@@ -128,7 +128,7 @@ func TestClassicJoinsPastMaxGroupMembersRefused(t *testing.T) {
 	if r := joins[5]("g", a.MemberID); r.ErrorCode != 0 || r.Generation != 1 {
 		t.Fatalf("join of the first member: %v, generation %d", kerr.ErrorForCode(r.ErrorCode), r.Generation)
 	}
-	full := errorCode(api.ErrTooManyMembers)
+	full := kerr.GroupMaxSizeReached.Code
 	for _, version := range []int16{5, 3} {
 		if r := joins[version]("g", ""); r.ErrorCode != full {
 			t.Errorf("v%d join of a second member: %v, want %v", version, kerr.ErrorForCode(r.ErrorCode), kerr.ErrorForCode(full))
@@ -154,7 +154,7 @@ func TestPendingMemberIDsCountAgainstMaxGroupMembers(t *testing.T) {
 			t.Fatalf("ID round %d: %v, want MEMBER_ID_REQUIRED", i, kerr.ErrorForCode(r.ErrorCode))
 		}
 	}
-	full := errorCode(api.ErrTooManyMembers)
+	full := kerr.GroupMaxSizeReached.Code
 	if r := join("g", ""); r.ErrorCode != full {
 		t.Fatalf("ID round past the limit: %v, want %v", kerr.ErrorForCode(r.ErrorCode), kerr.ErrorForCode(full))
 	}
