@@ -151,12 +151,18 @@ func (c Config) checkJoin(p JoinParams) (session, rebalance time.Duration, err e
 			WithDetail("min", c.MinSessionTimeout.Milliseconds()).WithDetail("max", c.MaxSessionTimeout.Milliseconds())
 	}
 	rebalance = p.RebalanceTimeout
+	// what names where the refused rebalance timeout came from: a join
+	// that names none gets its session timeout, which may be above
+	// --max-rebalance-timeout when an operator allows longer sessions;
+	// "0s outside" named a value the client never sent.
+	what := "rebalance timeout"
 	if rebalance == 0 {
 		rebalance = session
+		what = "rebalance timeout (the join named none; its session timeout stands in)"
 	}
 	if rebalance < 0 || rebalance > c.MaxRebalanceTimeout {
-		return 0, 0, api.ErrInvalidTimeout.Withf("rebalance timeout %v outside (0, %v]", p.RebalanceTimeout, c.MaxRebalanceTimeout).
-			WithDetail("min", int64(1)).WithDetail("max", c.MaxRebalanceTimeout.Milliseconds())
+		return 0, 0, api.ErrInvalidTimeout.Withf("%s %v outside (0, %v], the broker's --max-rebalance-timeout", what, rebalance, c.MaxRebalanceTimeout).
+			WithDetail("field", "rebalance_timeout_ms").WithDetail("min", int64(1)).WithDetail("max", c.MaxRebalanceTimeout.Milliseconds())
 	}
 	return session, rebalance, nil
 }

@@ -388,3 +388,33 @@ func TestDuplicateInstanceRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+// A join that names no rebalance timeout gets its session timeout, which
+// an operator allowing sessions longer than --max-rebalance-timeout may
+// put out of bounds. The refusal said "rebalance timeout 0s outside", a
+// value the client never sent; it names the value used and the flag.
+func TestRefusedRebalanceTimeoutNamesTheValueUsed(t *testing.T) {
+	c := Config{SessionTimeout: 5 * time.Minute, MaxSessionTimeout: 10 * time.Minute, MaxRebalanceTimeout: time.Minute}
+	orders := []string{"orders"}
+	for _, tc := range []struct {
+		name string
+		p    JoinParams
+		want []string
+	}{
+		{"neither timeout named", JoinParams{Topics: orders}, []string{"rebalance timeout (the join named none; its session timeout stands in) 5m0s outside", "--max-rebalance-timeout"}},
+		{"session timeout named", JoinParams{Topics: orders, SessionTimeout: 2 * time.Minute}, []string{"named none", " 2m0s outside", "--max-rebalance-timeout"}},
+		{"rebalance timeout named", JoinParams{Topics: orders, RebalanceTimeout: time.Hour}, []string{"rebalance timeout 1h0m0s outside (0, 1m0s]", "--max-rebalance-timeout"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := c.CheckJoin(tc.p)
+			if !errors.Is(err, api.ErrInvalidTimeout) {
+				t.Fatalf("CheckJoin: %v, want INVALID_TIMEOUT", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("CheckJoin: %q, want it to say %q", err, w)
+				}
+			}
+		})
+	}
+}
