@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 )
@@ -265,7 +266,10 @@ type Offsets map[string]map[int32]int64
 // UnmarshalJSON reads b as encoding/json reads an Offsets, except that a
 // partition key must be written as strconv writes its number, as numbers
 // in paths and queries must: "01" and "+1" were read as partition 1, and
-// beside "1" in one object one of the two offsets was dropped unseen.
+// beside "1" in one object one of the two offsets was dropped unseen. For
+// the same reason a topic or a partition named twice is refused:
+// encoding/json keeps the last, so {"t":{"0":1},"t":{"1":2}} dropped the
+// offset of partition 0.
 func (o *Offsets) UnmarshalJSON(b []byte) error {
 	var raw map[string]map[string]int64
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -274,6 +278,9 @@ func (o *Offsets) UnmarshalJSON(b []byte) error {
 	if raw == nil {
 		*o = nil
 		return nil
+	}
+	if err := offsetsKeysOnce(b); err != nil {
+		return err
 	}
 	out := make(Offsets, len(raw))
 	for topic, ps := range raw {
@@ -293,6 +300,52 @@ func (o *Offsets) UnmarshalJSON(b []byte) error {
 		out[topic] = m
 	}
 	*o = out
+	return nil
+}
+
+// offsetsKeysOnce refuses b, an Offsets object encoding/json has read
+// already, if it names a topic, or a partition of one topic, twice (keys
+// compared as decoded, so "\u0074" is "t").
+func offsetsKeysOnce(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	topics := map[string]bool{}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		topic := k.(string)
+		if topics[topic] {
+			return ErrInvalidArgument.Withf("offsets: topic %q named twice; put its partitions in one object", topic).
+				WithDetail("field", "offsets").WithDetail("topic", topic)
+		}
+		topics[topic] = true
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			continue // null: no partitions
+		}
+		parts := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			if _, err := dec.Token(); err != nil { // the offset
+				return err
+			}
+			p := k.(string)
+			if parts[p] {
+				return ErrInvalidArgument.Withf("offsets: partition %q of topic %q named twice", p, topic).
+					WithDetail("field", "offsets").WithDetail("topic", topic)
+			}
+			parts[p] = true
+		}
+		if _, err := dec.Token(); err != nil { // }
+			return err
+		}
+	}
 	return nil
 }
 

@@ -106,7 +106,8 @@ func TestSettleUnknownPartitionIsNotFound(t *testing.T) {
 // A partition key of offsets written other than plainly ("01", "+1") is
 // refused, on a commit and a reset, as such numbers are in paths and
 // queries, and nothing moves. "01" was read as partition 1, and beside
-// "1" in one object one of the two offsets was dropped unseen.
+// "1" in one object one of the two offsets was dropped unseen; so is a
+// topic or a partition named twice, of which the last was kept.
 func TestOffsetsPartitionKeysArePlain(t *testing.T) {
 	s := brokertest.Start(t)
 	createTopic(t, s, "orders", 2)
@@ -117,10 +118,15 @@ func TestOffsetsPartitionKeysArePlain(t *testing.T) {
 		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{"+1":1}}}`},
 		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{" 1":1}}}`},
 		{"offsets/reset", `{"to":"offsets","offsets":{"orders":{"00":1}},"dry_run":true}`},
+		// Named twice: encoding/json kept the last, dropping partition 0's.
+		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{"0":1},"orders":{"1":1}}}`},
+		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{"0":1},"\u006frders":{"1":1}}}`},
+		{"offsets", `{"member_id":"` + m.id + `","generation":1,"offsets":{"orders":{"1":1,"1":2}}}`},
+		{"offsets/reset", `{"to":"offsets","offsets":{"orders":{"0":1},"orders":{"1":1}},"dry_run":true}`},
 	} {
 		status, raw := s.Do("POST", "/groups/g/"+c.route, []byte(c.body))
-		if e := wantError(t, status, raw, api.ErrInvalidArgument); e.Details["field"] != "offsets" {
-			t.Errorf("%s %s: details %v, want field offsets", c.route, c.body, e.Details)
+		if e := wantError(t, status, raw, api.ErrInvalidArgument); e.Details["field"] != "offsets" || e.Details["topic"] != "orders" {
+			t.Errorf("%s %s: details %v, want field offsets, topic orders", c.route, c.body, e.Details)
 		}
 	}
 	var got api.OffsetsResponse
