@@ -125,6 +125,11 @@ func (b *Broker) PollBuffers() (got, made int64) { return b.coord.PollBuffers() 
 // PollStored is written, so that its read buffers serve other polls.
 func ReleaseStored(parts []StoredPart) { coordinator.ReleaseStored(parts) }
 
+// HandBack is coordinator.Coordinator.HandBack.
+func (b *Broker) HandBack(groupID string, req PollParams, host string, got []Delivered) {
+	b.coord.HandBack(groupID, req, host, got)
+}
+
 // HandBackStored is coordinator.Coordinator.HandBackStored.
 func (b *Broker) HandBackStored(groupID string, req PollParams, host string, parts []StoredPart) {
 	b.coord.HandBackStored(groupID, req, host, parts)

@@ -184,6 +184,17 @@ func (c *Coordinator) HandBackStored(groupID string, req PollParams, host string
 	c.handBack(cg, req, host, taken)
 }
 
+// HandBack returns what a Poll handed out and its caller will not deliver
+// (the HTTP client that asked is gone), as handBack does: deliverable
+// again at once, no retry spent. A group gone took them along.
+func (c *Coordinator) HandBack(groupID string, req PollParams, host string, got []Delivered) {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return
+	}
+	c.handBack(cg, req, host, (&recordSink{out: got}).taken())
+}
+
 // pollBound is a poll's bound v of what: def for 0, capped at most; a
 // negative one is INVALID_ARGUMENT.
 func pollBound(what string, v, def, most int) (int, error) {
