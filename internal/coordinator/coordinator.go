@@ -393,10 +393,14 @@ func (c *Coordinator) tickGroup(cg *cgroup) {
 	c.groupTicks.Add(1)
 	cg.mu.Lock()
 	p := c.doneLocked(cg, cg.a.Tick(c.now()))
+	unkept := cg.a.Unkept() // its last member expired, say
 	cg.mu.Unlock()
 	p.rewrite = true // the timer's try of the group's failed writes (rewriteAfter)
 	if err := c.perform(cg, p); err != nil {
 		c.log.Error("persist offsets of a group's deadlines", "group", cg.id, "err", err)
+	}
+	if unkept {
+		c.forgetUnkeptGroup(cg)
 	}
 }
 

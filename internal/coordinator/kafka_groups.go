@@ -108,6 +108,22 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 // each such group was listed and counted against MaxGroups for good, as
 // Kafka keeps no Empty group without offsets.
 func (c *Coordinator) ForgetBlankGroup(groupID string) {
+	c.forgetIf(groupID, (*groupstate.Group).Blank)
+}
+
+// forgetUnkeptGroup forgets groupID if it is unkept
+// (groupstate.Group.Unkept): its last member left or expired, and it holds
+// nothing a restart would keep. Kept, it was listed and counted against
+// MaxGroups until a DELETE or a restart, as Kafka keeps no Empty group
+// without offsets; its generation and rebalance history go with it, as
+// they go on a restart.
+func (c *Coordinator) forgetUnkeptGroup(cg *cgroup) {
+	c.forgetIf(cg.id, (*groupstate.Group).Unkept)
+}
+
+// forgetIf forgets groupID if forgettable says so of it, with no write of its
+// own in progress.
+func (c *Coordinator) forgetIf(groupID string, forgettable func(*groupstate.Group) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cg := c.groups[groupID]
@@ -121,7 +137,7 @@ func (c *Coordinator) ForgetBlankGroup(groupID string) {
 	cg.mu.Lock()
 	// Deleted, so that a join or hold between its getOrCreate and its
 	// command finds GROUP_NOT_FOUND and creates the group again.
-	forget := cg.a.Blank() && len(cg.unwritten) == 0 && cg.rewriting == 0 && cg.a.Delete() == nil
+	forget := forgettable(cg.a) && len(cg.unwritten) == 0 && cg.rewriting == 0 && cg.a.Delete() == nil
 	cg.mu.Unlock()
 	if forget {
 		c.dropLocked(groupID, cg)

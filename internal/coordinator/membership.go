@@ -246,12 +246,16 @@ func (c *Coordinator) leave(groupID, memberID string, forGood bool) error {
 	cg.mu.Lock()
 	fx, err := cg.a.Leave(c.now(), memberID, forGood)
 	p := c.doneLocked(cg, fx)
+	unkept := err == nil && cg.a.Unkept() // the last member left
 	cg.mu.Unlock()
 	if perr := c.perform(cg, p); perr != nil {
 		c.log.Error("persist offsets of a leave", "group", cg.id, "err", perr)
 	}
 	if err != nil {
 		return err
+	}
+	if unkept {
+		c.forgetUnkeptGroup(cg)
 	}
 	c.wake()
 	return nil

@@ -54,6 +54,7 @@ type Group struct {
 	offsetReset string             // the creating member's offset_reset
 	saved       Saved              // what a creating join leaves out comes from here
 	classic     bool               // held by classic Kafka members, whom another front end coordinates (HoldClassic)
+	wasClassic  bool               // ever held so: the front end's group goes on from this one's generations
 	hosts       map[string]string  // member ID → peer host of its last request
 	known       Topics             // every topic as of the last SetTopics; nil before it
 	subs        map[string][]int64 // topic → its partitions' high watermarks when the group first subscribed

@@ -42,7 +42,7 @@ func (a *Group) HoldClassic() error {
 	if !a.g.Empty() {
 		return inconsistentProtocol(a.id, protocolName(a.saved.Protocol))
 	}
-	a.classic = true
+	a.classic, a.wasClassic = true, true
 	return nil
 }
 
@@ -59,6 +59,17 @@ func (a *Group) HeldClassic() bool { return a.classic }
 func (a *Group) Blank() bool {
 	return !a.classic && a.g.Empty() && a.g.Generation() == 0 && len(a.d.Partitions()) == 0 &&
 		len(a.meta) == 0 && a.saved == (Saved{})
+}
+
+// Unkept reports whether the group holds nothing a restart keeps: no
+// member and no hold, no partition state (offsets, acknowledgements) and
+// no saved settings. It is what the last member of a group that never
+// committed leaves (see coordinator.forgetUnkeptGroup); what it has
+// beyond Blank, its generation and rebalance history, a restart forgets.
+// A group classic Kafka members ever held is not: the Kafka front end's
+// group goes on from its generations, and forgets it (ForgetBlankGroup).
+func (a *Group) Unkept() bool {
+	return !a.classic && !a.wasClassic && a.g.Empty() && len(a.d.Partitions()) == 0 && len(a.meta) == 0 && a.saved == (Saved{})
 }
 
 // GoOnFrom raises the generation of the group, empty, to gen

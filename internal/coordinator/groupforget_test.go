@@ -1,0 +1,77 @@
+package coordinator
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A group whose last member left or expired, holding nothing a restart
+// keeps (no offsets, no saved settings), is forgotten then: it stayed
+// listed and counted against MaxGroups until a DELETE or a restart. A
+// group that committed, or saved settings, is kept.
+func TestGroupForgottenWithItsLastMember(t *testing.T) {
+	const session = 10 * time.Second
+	for _, tc := range []struct {
+		name string
+		join JoinParams
+		// before the member goes
+		use  func(t *testing.T, c *Coordinator, jr JoinResult)
+		end  string // "leave" or "expire"
+		kept bool
+	}{
+		{name: "left", end: "leave"},
+		{name: "expired", end: "expire"},
+		{name: "polled, left", end: "leave", use: func(t *testing.T, c *Coordinator, jr JoinResult) {
+			if _, err := c.Poll(t.Context(), "g", PollParams{MemberID: jr.MemberID, Generation: jr.Generation}, "h"); err != nil {
+				t.Fatal(err)
+			}
+		}, kept: true}, // the poll stored where the group starts
+		{name: "committed, left", end: "leave", use: func(t *testing.T, c *Coordinator, jr JoinResult) {
+			if err := c.CommitOffsets("g", CommitParams{MemberID: jr.MemberID, Generation: jr.Generation, Offsets: Offsets{"t": {0: 1}}}, "h"); err != nil {
+				t.Fatal(err)
+			}
+		}, kept: true},
+		{name: "settings saved, expired", end: "expire", join: JoinParams{MaxRetries: 3}, kept: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var clock atomic.Int64
+			clock.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+			c, tb := openTest(t, func() time.Time { return time.Unix(0, clock.Load()) })
+			tb.createTopic("t", 1)
+			tb.publish("t", 0, []byte("a"), []byte("b"))
+			c.syncTopics()
+			p := tc.join
+			p.Topics, p.SessionTimeout = []string{"t"}, session
+			jr, err := c.JoinGroup("g", p, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.use != nil {
+				tc.use(t, c, jr)
+			}
+			switch tc.end {
+			case "leave":
+				if err := c.LeaveGroup("g", jr.MemberID); err != nil {
+					t.Fatal(err)
+				}
+			case "expire":
+				clock.Add(int64(session + time.Second))
+				c.tick()
+				if _, err := c.Heartbeat("g", HeartbeatParams{MemberID: jr.MemberID, Generation: jr.Generation}, "h"); err == nil {
+					t.Fatalf("heartbeat after the session timeout: %v, want the member gone", err)
+				}
+			}
+			_, err = c.DescribeGroup("g")
+			if kept := err == nil; kept != tc.kept {
+				t.Fatalf("after the last member: describe %v, listed %d groups; want kept %v", err, len(c.Groups()), tc.kept)
+			}
+			if !tc.kept && len(c.Groups()) != 0 {
+				t.Fatalf("listed %d groups, want none", len(c.Groups()))
+			}
+			if jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h"); err != nil || (!tc.kept && jr.Generation != 1) {
+				t.Fatalf("join again: generation %d, %v", jr.Generation, err)
+			}
+		})
+	}
+}
