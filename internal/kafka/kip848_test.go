@@ -275,3 +275,29 @@ func TestReconcilingMembersHeartbeatSooner(t *testing.T) {
 		}
 	}
 }
+
+// A KIP-848 member past --max-group-members is refused with
+// GROUP_MAX_SIZE_REACHED, as Kafka refuses it past group.max.size: it was
+// POLICY_VIOLATION, which clients do not take for a full group.
+func TestKIP848MemberPastMaxGroupMembers(t *testing.T) {
+	p := start(t, "--max-group-members", "1")
+	admin := p.client(t)
+	createTopic(t, admin, "full", 1)
+	join := func(member string) int16 {
+		t.Helper()
+		req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		req.Version, req.Group, req.MemberID, req.MemberEpoch = 0, "full", member, 0
+		req.RebalanceTimeoutMillis, req.SubscribedTopicNames, req.Topics = 5000, []string{"full"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		resp, err := req.RequestWith(ctxT(t), admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.ErrorCode
+	}
+	if code := join("m1"); code != 0 {
+		t.Fatalf("first member: %v", kerr.ErrorForCode(code))
+	}
+	if code := join("m2"); code != kerr.GroupMaxSizeReached.Code {
+		t.Fatalf("second member: %v, want GROUP_MAX_SIZE_REACHED", kerr.ErrorForCode(code))
+	}
+}
