@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -196,7 +197,10 @@ func (c *Client) Fetch(ctx context.Context, topic string, partition int32, o Fet
 	if v, ok := c.fetchFrom.Load(key); ok {
 		base = v.(string)
 	}
-	served, err := c.t.follow(ctx, base, http.MethodGet, path, "", nil, &r)
+	// A hung leader's answer is waited for no longer than any read's, plus
+	// the wait asked for.
+	actx := answerWithin(ctx, c.t.readWithin+time.Duration(o.WaitMS)*time.Millisecond)
+	served, err := c.t.follow(actx, base, http.MethodGet, path, "", nil, &r)
 	switch {
 	case err == nil && served != base:
 		c.fetchFrom.Store(key, served)

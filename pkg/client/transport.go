@@ -55,6 +55,9 @@ type transport struct {
 	// they are read into: a poll answer of unknown length is then not read
 	// by repeated doubling into fresh memory each time.
 	answerBuf chan *bytes.Buffer // capacity 1
+	// readWithin bounds each attempt of a GET (see once); readWithin, the
+	// constant, but in tests. Immutable after newTransport.
+	readWithin time.Duration
 	// direct is hc's *http.Transport when hc adds nothing of its own to a
 	// request (no timeout, cookie jar or redirect policy): requests then
 	// go to it straight, with header sets shared between them (headers).
@@ -114,7 +117,7 @@ type headerKey struct{ contentType, accept string }
 
 // newTransport normalises addrs ("host:port" or a URL) into base URLs.
 func newTransport(addrs []string, hc *http.Client, apiKey string) (*transport, error) {
-	t := &transport{hc: hc, apiKey: apiKey, answerBuf: make(chan *bytes.Buffer, 1)}
+	t := &transport{hc: hc, apiKey: apiKey, answerBuf: make(chan *bytes.Buffer, 1), readWithin: readWithin}
 	for _, a := range addrs {
 		a = strings.TrimRight(strings.TrimSpace(a), "/")
 		if a == "" {
@@ -268,7 +271,11 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 // once sends one request to base, each attempt within answerWithin's
 // bound when ctx has one.
 func (t *transport) once(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
-	if d, ok := ctx.Value(answerWithinKey{}).(time.Duration); ok {
+	d, ok := ctx.Value(answerWithinKey{}).(time.Duration)
+	if !ok && method == http.MethodGet {
+		d, ok = t.readWithin, true
+	}
+	if ok {
 		actx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
 		err := t.attempt(actx, base, method, path, contentType, body, out)
@@ -279,6 +286,16 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 	}
 	return t.attempt(ctx, base, method, path, contentType, body, out)
 }
+
+// readWithin bounds each attempt of a GET made without answerWithin's
+// bound (a Fetch's: this plus its wait): a read is answered at once (a
+// node asks a peer for at most 2 s), and a node stopped with its
+// connections whole (SIGSTOP, a hung process) held `goqueue topic
+// describe`, `group describe`, `group list` and `consume` of
+// context.Background for as long as it stayed so, on every node, while
+// it led a partition read or coordinated the group, or for ever while it
+// was one of the nodes `group list` asks.
+const readWithin = 5 * time.Second
 
 // answerWithinKey is the context key of answerWithin's bound.
 type answerWithinKey struct{}

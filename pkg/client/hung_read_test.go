@@ -1,0 +1,73 @@
+package client
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+)
+
+// A read of context.Background whose first broker is stopped with its
+// connections whole (SIGSTOP, a hung process) waited for it for as long
+// as it stayed so: `goqueue topic describe`, `group describe`, `group
+// list` and `consume` given a live node hung on a paused cluster node
+// until it resumed (reads have no answerWithin bound, as heartbeats do).
+// Each attempt of a read is now bounded by readWithin, and the read goes
+// on to the next broker.
+func TestReadPassesAHungBroker(t *testing.T) {
+	srv := brokertest.Start(t)
+	hung, _ := hungServer(t)
+	ctx := context.Background()
+	setup, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.ResetOffsets(ctx, "g", api.ResetOffsetsRequest{To: api.ResetToEarliest, Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	const within = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		read func(context.Context, *Client) error
+	}{
+		{"topics", func(ctx context.Context, c *Client) error { _, err := c.Topics(ctx); return err }},
+		{"topic", func(ctx context.Context, c *Client) error { _, err := c.Topic(ctx, "t"); return err }},
+		{"group", func(ctx context.Context, c *Client) error { _, err := c.Group(ctx, "g"); return err }},
+		{"group offsets", func(ctx context.Context, c *Client) error { _, err := c.GroupOffsets(ctx, "g"); return err }},
+		{"groups", func(ctx context.Context, c *Client) error { _, err := c.Groups(ctx); return err }},
+		{"fetch", func(ctx context.Context, c *Client) error {
+			_, _, err := c.Fetch(ctx, "t", 0, FetchOptions{WaitMS: 100})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := New(hung.URL, srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.t.readWithin = within
+			// The test's own bound, so that a read still waiting fails
+			// the test rather than hang it; the read itself has none.
+			done := make(chan error, 1)
+			start := time.Now()
+			go func() { done <- tc.read(ctx, c) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("with the first broker hung: %v", err)
+				}
+				if took := time.Since(start); took > 10*within {
+					t.Fatalf("answered after %v", took)
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("still waiting for the hung broker after 15s")
+			}
+		})
+	}
+}
