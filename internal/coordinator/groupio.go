@@ -193,6 +193,11 @@ type ResetParams struct {
 	FromGroup  string        // ResetGroup: another group
 	DryRun     bool          // change nothing; answer what would change
 
+	// FromOffsets are FromGroup's committed offsets when another node
+	// coordinates it (its front end asked that node); nil: FromGroup is
+	// read here.
+	FromOffsets Offsets
+
 	// commit: a Kafka commit (StoreOffsets), which may name an offset
 	// below the earliest kept, as a member's commit may (Kafka takes it;
 	// a consumer resuming there is told OFFSET_OUT_OF_RANGE and resets).

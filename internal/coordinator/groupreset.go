@@ -48,11 +48,14 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storeP
 	}
 	var from Offsets // the source group's offsets, copied before any lock of groupID's
 	if req.To == ResetGroup {
-		src, err := c.GroupOffsets(req.FromGroup)
-		if err != nil {
-			return ResetResult{}, nil, err
+		from = req.FromOffsets
+		if from == nil {
+			src, err := c.GroupOffsets(req.FromGroup)
+			if err != nil {
+				return ResetResult{}, nil, err
+			}
+			from = src
 		}
-		from = src
 	}
 	cg, err := c.lookup(groupID)
 	if err != nil {

@@ -158,6 +158,11 @@ func (s *Server) resetOffsets(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if p.To == broker.ResetGroup {
+		if p.FromOffsets, err = s.offsetsOnCoordinator(r.Context(), p.FromGroup); err != nil {
+			return err
+		}
+	}
 	res, err := s.b.ResetOffsets(id, p)
 	if err != nil {
 		return err

@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
 // GroupReader is what a cluster node's Cluster also offers to serve a
@@ -61,6 +63,55 @@ func (s *Server) readOnCoordinator(w http.ResponseWriter, r *http.Request) bool 
 	w.WriteHeader(a.Status)
 	w.Write(a.Body)
 	return true
+}
+
+// offsetsOnCoordinator reads group's committed offsets from its
+// coordinator when that is another node, for a reset copying them (to
+// group); nil when this node coordinates group, or groups are this
+// broker's alone: the coordinator reads them itself. Copying a group
+// another node coordinated answered NOT_COORDINATOR naming no node, which
+// no retry mended: the reset's coordinator looked the source up in its
+// own groups.
+func (s *Server) offsetsOnCoordinator(ctx context.Context, group string) (broker.Offsets, error) {
+	gr, ok := s.opts.Cluster.(GroupReader)
+	if !ok {
+		return nil, nil
+	}
+	id, ok := s.coordinators().Coordinator(group)
+	if !ok || id == s.opts.Cluster.ID() {
+		return nil, nil
+	}
+	unreached := func(why any) error {
+		return api.ErrUnavailable.Withf("group %s's offsets cannot be read from its coordinator, node %d, now: %v; retry", group, id, why).
+			WithDetail("group", group).WithDetail("coordinator", id)
+	}
+	a, err := gr.ReadOn(ctx, id, "/groups/"+url.PathEscape(group)+"/offsets", "")
+	if err != nil {
+		return nil, unreached(err)
+	}
+	if a.Status != http.StatusOK {
+		var e api.ErrorBody
+		if json.Unmarshal(a.Body, &e) == nil && e.Error != nil {
+			// The coordinator's refusal, as the table says it (the
+			// status and Kafka code do not travel in the body).
+			e.Error.Status = a.Status
+			for _, known := range api.Codes() {
+				if known.Code == e.Error.Code {
+					e.Error.Kafka = known.Kafka
+				}
+			}
+			return nil, e.Error
+		}
+		return nil, unreached(http.StatusText(a.Status))
+	}
+	var o api.OffsetsResponse
+	if err := json.Unmarshal(a.Body, &o); err != nil {
+		return nil, unreached(err)
+	}
+	if o.Offsets == nil {
+		return broker.Offsets{}, nil
+	}
+	return broker.Offsets(o.Offsets), nil
 }
 
 // ServePeerRead serves a peer's read of a group (GroupReader's other end):

@@ -154,3 +154,61 @@ func sameGroupRead(t *testing.T, a, b []byte) bool {
 	jb, _ := json.Marshal(y)
 	return string(ja) == string(jb)
 }
+
+// A reset copying another group's offsets (to group) on the node that
+// coordinates the group reset reads the source group from its own
+// coordinator when another node coordinates that one: it answered
+// NOT_COORDINATOR about the source, naming no node, so `goqueue group
+// reset-offsets G --from-group S` failed for good whenever S and G had
+// different coordinators. A source that does not exist is still
+// GROUP_NOT_FOUND; one whose coordinator cannot be asked, UNAVAILABLE.
+func TestResetCopiesAGroupCoordinatedElsewhere(t *testing.T) {
+	var node1 *brokertest.Server
+	var calls atomic.Int64
+	node1 = brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 1}}, calls: &calls}
+	}))
+	node2 := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, node1: &node1, calls: &calls}
+	}))
+	cut := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, fail: true, calls: &calls}
+	}))
+	for _, n := range []*brokertest.Server{node1, node2, cut} {
+		if _, err := n.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 2}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.Broker().Publish("orders", []broker.Message{{Value: []byte("a"), Partition: 1}, {Value: []byte("b"), Partition: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, raw := node1.Do("POST", "/groups/g1-src/offsets/reset", `{"to":"offsets","offsets":{"orders":{"1":2}}}`); st != http.StatusOK {
+		t.Fatalf("set g1-src's offsets on node 1: %d %s", st, raw)
+	}
+	for _, c := range []struct {
+		name string
+		node *brokertest.Server
+		from string
+		want *api.Error
+	}{
+		{"copied", node2, "g1-src", nil},
+		{"no such source", node2, "g1-nosuch", api.ErrGroupNotFound},
+		{"source's coordinator unreachable", cut, "g1-src", api.ErrUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := fmt.Sprintf(`{"to":"group","from_group":%q}`, c.from)
+			st, raw := c.node.Do("POST", "/groups/g2-copy/offsets/reset", body)
+			if c.want != nil {
+				wantError(t, st, raw, c.want)
+				return
+			}
+			if st != http.StatusOK {
+				t.Fatalf("copy on node 2: %d %s", st, raw)
+			}
+			var got api.OffsetsResponse
+			if st := c.node.DoJSON("GET", "/groups/g2-copy/offsets", nil, &got); st != http.StatusOK || got.Offsets["orders"][1] != 2 {
+				t.Fatalf("g2-copy's offsets after the copy: %d %v", st, got.Offsets)
+			}
+		})
+	}
+}
