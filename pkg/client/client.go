@@ -254,7 +254,19 @@ func (c *Client) ResetOffsets(ctx context.Context, id string, req api.ResetOffse
 	if err != nil {
 		return &r, err
 	}
-	return &r, c.t.do(ctx, http.MethodPost, path+"/offsets/reset", req, &r)
+	return &r, c.t.do(c.groupWrite(ctx), http.MethodPost, path+"/offsets/reset", req, &r)
+}
+
+// groupWrite bounds each attempt of an operator's write of a group (a
+// reset, a delete) to twice a read's bound: its coordinator answers
+// within 5 s (UNAVAILABLE after, the write kept to be retried), so one
+// that leaves it unanswered longer is stopped or hung, and the write
+// waits out the group's failover (chase) instead: `goqueue group
+// reset-offsets` and `group delete` hung for as long as a paused
+// coordinator stayed paused, though another node had taken the group
+// over within seconds.
+func (c *Client) groupWrite(ctx context.Context) context.Context {
+	return answerWithin(ctx, 2*c.t.readWithin)
 }
 
 // DeleteGroup deletes a group with no members and its offsets.
@@ -263,7 +275,7 @@ func (c *Client) DeleteGroup(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return c.t.do(ctx, http.MethodDelete, path, nil, nil)
+	return c.t.do(c.groupWrite(ctx), http.MethodDelete, path, nil, nil)
 }
 
 // ReplayDLQ publishes dead letters of <topic>.dlq again: by default to the

@@ -9,14 +9,15 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
-// A read of context.Background whose first broker is stopped with its
-// connections whole (SIGSTOP, a hung process) waited for it for as long
-// as it stayed so: `goqueue topic describe`, `group describe`, `group
-// list` and `consume` given a live node hung on a paused cluster node
-// until it resumed (reads have no answerWithin bound, as heartbeats do).
-// Each attempt of a read is now bounded by readWithin, and the read goes
-// on to the next broker.
-func TestReadPassesAHungBroker(t *testing.T) {
+// A read, or an operator's write of a group, of context.Background whose
+// first broker is stopped with its connections whole (SIGSTOP, a hung
+// process) waited for it for as long as it stayed so: `goqueue topic
+// describe`, `group describe|list|reset-offsets|delete` and `consume`
+// given a live node hung on a paused cluster node until it resumed
+// (these requests had no answerWithin bound, as heartbeats do).
+// Each attempt of a read is now bounded by readWithin (a group's write by
+// twice that), and the request goes on to the next broker.
+func TestRequestPassesAHungBroker(t *testing.T) {
 	srv := brokertest.Start(t)
 	hung, _ := hungServer(t)
 	ctx := context.Background()
@@ -44,6 +45,11 @@ func TestReadPassesAHungBroker(t *testing.T) {
 			_, _, err := c.Fetch(ctx, "t", 0, FetchOptions{WaitMS: 100})
 			return err
 		}},
+		{"reset offsets", func(ctx context.Context, c *Client) error {
+			_, err := c.ResetOffsets(ctx, "g", api.ResetOffsetsRequest{To: api.ResetToLatest, Topics: []string{"t"}})
+			return err
+		}},
+		{"delete group", func(ctx context.Context, c *Client) error { return c.DeleteGroup(ctx, "g") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(hung.URL, srv.URL)
