@@ -77,3 +77,37 @@ func TestRequestPassesAHungBroker(t *testing.T) {
 		})
 	}
 }
+
+// A consumer's join sent to a coordinator stopped with its connections
+// whole waited for it for as long as it stayed so (`goqueue consume
+// --group` on a cluster whose group's coordinator was SIGSTOPped); it is
+// bounded as an operator's group write is, and goes to the next broker.
+func TestJoinPassesAHungBroker(t *testing.T) {
+	srv := brokertest.Start(t)
+	hung, _ := hungServer(t)
+	ctx := context.Background()
+	setup, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewConsumer(&ConsumerConfig{Brokers: []string{hung.URL, srv.URL}, GroupID: "g", Topics: []string{"t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const within = 300 * time.Millisecond
+	c.t.readWithin = within
+	done := make(chan error, 1)
+	go func() { _, err := c.Poll(ctx, 1); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a poll with the first broker hung: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the join still waits for the hung broker after 15s")
+	}
+}

@@ -111,7 +111,13 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 	wait := backoffMin
 	for try := 1; ; try++ {
 		sent = time.Now()
-		err := c.t.do(ctx, http.MethodPost, c.path+"/join", req, &resp)
+		// A join is answered at once (a creating one once its settings
+		// are written, within 5 s): one unanswered for twice a read's
+		// bound is at a stopped or hung coordinator, and waits out the
+		// group's failover instead (chase). `goqueue consume --group`
+		// waited for a paused coordinator for as long as it stayed
+		// paused, though another node took the group over in seconds.
+		err := c.t.do(answerWithin(ctx, 2*c.t.readWithin), http.MethodPost, c.path+"/join", req, &resp)
 		if err == nil {
 			break
 		}
