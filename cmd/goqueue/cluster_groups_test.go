@@ -548,3 +548,33 @@ func TestBinaryClusterKafkaMembersOutliveCoordinatorMoves(t *testing.T) {
 			before, after, lost.Load(), g.again)
 	}
 }
+
+// An offsets copy (`group reset-offsets DST --from-group SRC`) between two
+// groups of different coordinators works from any node: it answered
+// NOT_COORDINATOR about SRC, naming no node, for good.
+func TestBinaryClusterResetCopiesAcrossCoordinators(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	c := startClusterProcs(t, 3)
+	c.agree([]uint64{1, 2, 3}, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	if st := c.do(1, "POST", "/topics", `{"name":"copied","partitions":1}`, nil); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	src, dst := groupOn("src", 1), groupOn("dst", 2)
+	c.awaitCoordinator(1, src, 1, 2, 3)
+	c.awaitCoordinator(2, dst, 1, 2, 3)
+	if st := c.do(1, "POST", "/groups/"+src+"/offsets/reset", `{"to":"offsets","offsets":{"copied":{"0":0}}}`, nil); st != http.StatusOK {
+		t.Fatalf("set %s's offsets: %d", src, st)
+	}
+	bin := goqueueBin.Path(t)
+	for _, via := range []uint64{1, 2, 3} {
+		if code, out, errs := cliRun(t, bin, c.procs[via].URL, "", "group", "reset-offsets", dst, "--from-group", src, "--execute"); code != 0 {
+			t.Fatalf("copy via node %d: exit %d\n%s%s", via, code, out, errs)
+		}
+	}
+	var got api.OffsetsResponse
+	if st := c.do(3, "GET", "/groups/"+dst+"/offsets", "", &got); st != http.StatusOK || len(got.Offsets["copied"]) != 1 {
+		t.Fatalf("%s's offsets after the copy: %d %v", dst, st, got.Offsets)
+	}
+}
