@@ -97,7 +97,19 @@ func groupPath(id string) (string, error) {
 // CreateTopic creates a topic; TOPIC_ALREADY_EXISTS if it exists.
 func (c *Client) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (*api.Topic, error) {
 	var t api.Topic
-	return &t, c.t.do(ctx, http.MethodPost, "/topics", req, &t)
+	return &t, c.t.do(c.topicWrite(ctx), http.MethodPost, "/topics", req, &t)
+}
+
+// topicWrite bounds each attempt of a change of a topic (create, delete,
+// alter, add partitions) to three times a read's bound: a cluster node
+// answers one within 10 s (it goes through the metadata's leader;
+// UNAVAILABLE after), so one that leaves it unanswered longer is stopped
+// or hung, and the change goes to the next broker. `goqueue topic create
+// --broker n1,n2,n3` waited for a SIGSTOPped n1 for as long as it stayed
+// so. A create whose unanswered attempt was applied is then answered
+// TOPIC_ALREADY_EXISTS by the next broker.
+func (c *Client) topicWrite(ctx context.Context) context.Context {
+	return answerWithin(ctx, 3*c.t.readWithin)
 }
 
 // Topics lists every topic.
@@ -131,7 +143,7 @@ func (c *Client) DeleteTopic(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return c.t.do(ctx, http.MethodDelete, path, nil, nil)
+	return c.t.do(c.topicWrite(ctx), http.MethodDelete, path, nil, nil)
 }
 
 // AddPartitions grows topic to count partitions.
@@ -141,7 +153,7 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int32) (
 	if err != nil {
 		return &t, err
 	}
-	return &t, c.t.do(ctx, http.MethodPost, path+"/partitions", api.AddPartitionsRequest{Count: count}, &t)
+	return &t, c.t.do(c.topicWrite(ctx), http.MethodPost, path+"/partitions", api.AddPartitionsRequest{Count: count}, &t)
 }
 
 // Publish publishes msgs through the JSON endpoint, as one all-or-nothing
@@ -297,7 +309,7 @@ func (c *Client) AlterTopic(ctx context.Context, name string, req api.AlterTopic
 	if err != nil {
 		return &t, err
 	}
-	return &t, c.t.do(ctx, http.MethodPatch, path, req, &t)
+	return &t, c.t.do(c.topicWrite(ctx), http.MethodPatch, path, req, &t)
 }
 
 // PurgeDLQ deletes every dead letter of <topic>.dlq.

@@ -12,11 +12,12 @@ import (
 // A read, or an operator's write of a group, of context.Background whose
 // first broker is stopped with its connections whole (SIGSTOP, a hung
 // process) waited for it for as long as it stayed so: `goqueue topic
-// describe`, `group describe|list|reset-offsets|delete` and `consume`
-// given a live node hung on a paused cluster node until it resumed
+// describe|create|alter|delete`, `group describe|list|reset-offsets|delete`
+// and `consume` given a live node hung on a paused cluster node until it resumed
 // (these requests had no answerWithin bound, as heartbeats do).
 // Each attempt of a read is now bounded by readWithin (a group's write by
-// twice that), and the request goes on to the next broker.
+// twice that, a topic's change three times), and the request goes on to
+// the next broker.
 func TestRequestPassesAHungBroker(t *testing.T) {
 	srv := brokertest.Start(t)
 	hung, _ := hungServer(t)
@@ -50,6 +51,16 @@ func TestRequestPassesAHungBroker(t *testing.T) {
 			return err
 		}},
 		{"delete group", func(ctx context.Context, c *Client) error { return c.DeleteGroup(ctx, "g") }},
+		{"create topic", func(ctx context.Context, c *Client) error {
+			_, err := c.CreateTopic(ctx, api.CreateTopicRequest{Name: "t2", Partitions: 1})
+			return err
+		}},
+		{"add partitions", func(ctx context.Context, c *Client) error { _, err := c.AddPartitions(ctx, "t2", 2); return err }},
+		{"alter topic", func(ctx context.Context, c *Client) error {
+			_, err := c.AlterTopic(ctx, "t2", api.AlterTopicRequest{RetentionHours: 2})
+			return err
+		}},
+		{"delete topic", func(ctx context.Context, c *Client) error { return c.DeleteTopic(ctx, "t2") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(hung.URL, srv.URL)
