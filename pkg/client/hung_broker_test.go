@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -19,16 +20,8 @@ import (
 // twice that, a topic's change three times), and the request goes on to
 // the next broker.
 func TestRequestPassesAHungBroker(t *testing.T) {
-	srv := brokertest.Start(t)
-	hung, _ := hungServer(t)
+	srv, hung, setup := hungBeside(t)
 	ctx := context.Background()
-	setup, err := New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := setup.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := setup.ResetOffsets(ctx, "g", api.ResetOffsetsRequest{To: api.ResetToEarliest, Topics: []string{"t"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,16 +87,8 @@ func TestRequestPassesAHungBroker(t *testing.T) {
 // --group` on a cluster whose group's coordinator was SIGSTOPped); it is
 // bounded as an operator's group write is, and goes to the next broker.
 func TestJoinPassesAHungBroker(t *testing.T) {
-	srv := brokertest.Start(t)
-	hung, _ := hungServer(t)
+	srv, hung, _ := hungBeside(t)
 	ctx := context.Background()
-	setup, err := New(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := setup.CreateTopic(ctx, api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
 	c, err := NewConsumer(&ConsumerConfig{Brokers: []string{hung.URL, srv.URL}, GroupID: "g", Topics: []string{"t"}})
 	if err != nil {
 		t.Fatal(err)
@@ -121,4 +106,20 @@ func TestJoinPassesAHungBroker(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("the join still waits for the hung broker after 15s")
 	}
+}
+
+// hungBeside starts a broker holding topic "t" of one partition and a hung
+// one, and returns them with a Client of the live one.
+func hungBeside(t *testing.T) (srv *brokertest.Server, hung *httptest.Server, setup *Client) {
+	t.Helper()
+	srv = brokertest.Start(t)
+	hung, _ = hungServer(t)
+	setup, err := New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.CreateTopic(context.Background(), api.CreateTopicRequest{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, hung, setup
 }
