@@ -75,6 +75,7 @@ type memberState struct {
 	parts     map[tp]*partState
 	hint      partHint      // the partition settled last, if owned
 	consumedN int           // offsets moved to consumed since it was last sent
+	ackedN    int           // acknowledgements queued since they were last taken (ackBatch)
 	nacks     []pendingNack // to send
 	// unsent counts the acknowledged (and, under AutoCommit, consumed)
 	// offsets dropped unsent with a membership that ended, since the
@@ -171,7 +172,7 @@ func (s *memberState) resetLocked() {
 	s.announcing = make(map[tp]int)
 	s.parts = make(map[tp]*partState)
 	s.hint = partHint{}
-	s.consumedN, s.nacks = 0, nil
+	s.consumedN, s.ackedN, s.nacks = 0, 0, nil
 	s.ahead, s.aheadRaw = nil, nil // the broker released them with the membership
 	s.kept, s.keptN = make(map[tp][]*Message), 0
 }
@@ -302,6 +303,7 @@ func (s *memberState) settleLocked(k tp, off int64, nack *NackOptions) bool {
 		s.nacks = append(s.nacks, pendingNack{api.MessageRef{Topic: k.topic, Partition: k.partition, Offset: off}, *nack})
 	} else {
 		p.acks.add(off, off+1)
+		s.ackedN++
 	}
 	if p.held.live > 0 {
 		return false

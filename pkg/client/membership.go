@@ -430,6 +430,9 @@ func (c *Consumer) run(ctx context.Context) {
 			if due := c.aheadDueLocked(); !due.IsZero() {
 				wait = min(wait, time.Until(due))
 			}
+			if due := c.streamDueLocked(); !due.IsZero() && !busy {
+				wait = min(wait, time.Until(due)) // the flush below sends what is held back, and PINGs
+			}
 		}
 		c.mu.Unlock()
 		timer.Reset(max(wait, 0))

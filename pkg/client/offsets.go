@@ -172,6 +172,7 @@ func (s *memberState) takeAcksLocked(consumed bool) []api.OffsetRange {
 	if consumed {
 		s.consumedN = 0
 	}
+	s.ackedN = 0
 	slices.SortFunc(keys, compareTP)
 	var out []api.OffsetRange
 	for _, k := range keys {
@@ -188,6 +189,7 @@ func (s *memberState) takeAcksLocked(consumed bool) []api.OffsetRange {
 func (s *memberState) requeueAcksLocked(ranges []api.OffsetRange) {
 	for _, r := range ranges {
 		s.partLocked(tp{r.Topic, r.Partition}).acks.add(r.From, r.To)
+		s.ackedN += int(r.To - r.From)
 	}
 }
 
