@@ -504,8 +504,8 @@ func (c *Consumer) ackBatch() int { return max(c.inFlightCap()/8, 1) }
 // frames sent without one. c.mu must be held.
 func (c *Consumer) streamDueLocked() time.Time {
 	st := c.stream
-	if st == nil || st.sess != c.state.session {
-		return time.Time{}
+	if st == nil || st.sess != c.state.session || st.closed() {
+		return time.Time{} // a failed stream's flush goes over HTTP: no sooner than it did before
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
