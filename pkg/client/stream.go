@@ -617,7 +617,7 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	st.mu.Lock()
 	if !wait && (st.pingOut != 0 || now.Sub(st.pingAt) < confirmEvery) {
 		st.mu.Unlock()
-		return nil // the next PING confirms them: confirmDue
+		return nil // a later PING confirms them (streamDueLocked)
 	}
 	var pong chan struct{}
 	if wait {
