@@ -136,6 +136,10 @@ type Node struct {
 	// (mirror.go).
 	mir mirrors
 
+	// unanswered are the peers whose last call went unanswered
+	// (unanswered.go); it has its own lock.
+	unanswered unansweredPeers
+
 	locals     *locals       // the topics made locally (local.go)
 	reconciled atomic.Uint64 // the metadata index the broker reflects (topics.go)
 

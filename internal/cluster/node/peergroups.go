@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -20,10 +19,9 @@ const peerGroupsWait = 2 * time.Second
 
 // PeerGroups asks every other registered node for the groups it
 // coordinates (Config.Groups's JSON), at once. A node this one counts down
-// (Listed), or that does not answer within peerGroupsWait, is in
-// unreached.
+// (Listed), that left a recent call unanswered (callPeer), or that does
+// not answer within peerGroupsWait, is in unreached.
 func (n *Node) PeerGroups(ctx context.Context) (lists map[uint64]json.RawMessage, unreached []uint64) {
-	req, _ := json.Marshal(request{Groups: true})
 	lists = map[uint64]json.RawMessage{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -32,21 +30,8 @@ func (n *Node) PeerGroups(ctx context.Context) (lists map[uint64]json.RawMessage
 		if id == n.cfg.ID {
 			continue
 		}
-		if !n.Listed(id) {
-			unreached = append(unreached, id)
-			continue
-		}
 		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, peerGroupsWait)
-			defer cancel()
-			var a answer
-			raw, err := n.tr.Call(cctx, id, req)
-			if err == nil {
-				err = json.Unmarshal(raw, &a)
-			}
-			if err == nil && a.Refused != "" {
-				err = errors.New(a.Refused)
-			}
+			a, err := n.callPeer(ctx, id, request{Groups: true}, peerGroupsWait)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

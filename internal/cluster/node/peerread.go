@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -33,24 +31,15 @@ type ReadAnswer struct {
 }
 
 // PeerRead asks node id to serve req (its Config.Read); a node this one
-// counts down (Listed) is not asked.
+// counts down (Listed), or that left a recent call unanswered (callPeer),
+// is not asked: the error says so at once.
 func (n *Node) PeerRead(ctx context.Context, id uint64, req ReadRequest) (ReadAnswer, error) {
-	if !n.Listed(id) {
-		return ReadAnswer{}, fmt.Errorf("node: node %d is down", id)
-	}
-	raw, _ := json.Marshal(request{Read: &req})
-	ctx, cancel := context.WithTimeout(ctx, peerReadWait)
-	defer cancel()
-	out, err := n.tr.Call(ctx, id, raw)
+	a, err := n.callPeer(ctx, id, request{Read: &req}, peerReadWait)
 	if err != nil {
 		return ReadAnswer{}, err
 	}
-	var a answer
-	if err := json.Unmarshal(out, &a); err != nil {
-		return ReadAnswer{}, err
-	}
-	if a.Refused != "" || a.Read == nil {
-		return ReadAnswer{}, errors.New("node: peer read refused: " + a.Refused)
+	if a.Read == nil {
+		return ReadAnswer{}, fmt.Errorf("node: node %d answered a read with no answer", id)
 	}
 	return *a.Read, nil
 }

@@ -1,0 +1,119 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// A peer that leaves a call unanswered (paused by SIGSTOP, its link cut,
+// its handler stuck) costs every caller the call's whole bound until the
+// failure detector counts it down (Listed: liveWindow after its last
+// frame, never for a stuck handler): a console polling a group's lag on a
+// node that does not coordinate it piled up 2 s requests, each waiting
+// out peerReadWait. So the node remembers the peer that left a call
+// unanswered and, for unansweredRetry, answers its callers at once
+// (errUnanswered) instead of waiting again; then one call at a time (a
+// probe) asks the peer again, and an answer forgets it. The reads and
+// listings of groups (PeerRead, PeerGroups) go through callPeer, which
+// does this.
+
+// unansweredRetry is how long after a call it left unanswered a peer is
+// not asked again. A paused peer is counted down (Listed) liveWindow
+// after its last frame, at most liveWindow-peerReadWait after a call it
+// left unanswered: the first probe comes once the detector has decided.
+// A peer that answers again meanwhile is asked again after this at most;
+// until then a group's read answers NOT_COORDINATOR, which names the
+// coordinator to ask directly.
+const unansweredRetry = 5 * time.Second
+
+// errUnanswered is a call not made: its peer left a recent call
+// unanswered (unansweredPeers).
+var errUnanswered = errors.New("node: the peer left a recent call unanswered; not asked again yet")
+
+// unansweredPeers are the peers whose last call went unanswered. Its
+// fields are guarded by mu; the zero value is ready. The methods take the
+// time from the caller (unanswered_test.go drives them).
+type unansweredPeers struct {
+	mu    sync.Mutex
+	peers map[uint64]*unansweredMark
+}
+
+// unansweredMark is one peer's call left unanswered.
+type unansweredMark struct {
+	at      time.Time // when the call was given up
+	probing bool      // a call (the probe) is under way since unansweredRetry passed
+}
+
+// begin reports whether a call to peer may go at now: nil if the peer
+// has no mark, or its mark is unansweredRetry old and no probe is under
+// way (this call is then the probe); else errUnanswered.
+func (u *unansweredPeers) begin(peer uint64, now time.Time) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	m, ok := u.peers[peer]
+	switch {
+	case !ok:
+		return nil
+	case m.probing || now.Sub(m.at) < unansweredRetry:
+		return fmt.Errorf("%w: node %d, last unanswered %v ago", errUnanswered, peer, now.Sub(m.at).Round(time.Millisecond))
+	}
+	m.probing = true
+	return nil
+}
+
+// end records, at now, how a call begin let go ended: answered (the
+// peer's mark is forgotten), left unanswered (the peer is marked as of
+// now), or given up by its caller first, which says nothing of the peer
+// (its mark stays as it was, and the next call may probe).
+func (u *unansweredPeers) end(peer uint64, answered, gaveUp bool, now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch m := u.peers[peer]; {
+	case answered:
+		delete(u.peers, peer)
+	case gaveUp:
+		if m != nil {
+			m.probing = false
+		}
+	default:
+		if u.peers == nil {
+			u.peers = map[uint64]*unansweredMark{}
+		}
+		u.peers[peer] = &unansweredMark{at: now}
+	}
+}
+
+// callPeer asks peer id req, waiting at most wait for the answer, which
+// it decodes; a refusal is an error. A peer this node counts down
+// (Listed), or that left a recent call unanswered (unansweredPeers), is
+// not asked: the error says so at once. A call the transport could not
+// make or that got no answer in time marks the peer; an answer (a
+// refusal too) forgets the mark.
+func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.Duration) (answer, error) {
+	if !n.Listed(id) {
+		return answer{}, fmt.Errorf("node: node %d is down", id)
+	}
+	raw, _ := json.Marshal(req)
+	if err := n.unanswered.begin(id, time.Now()); err != nil {
+		return answer{}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	out, err := n.tr.Call(cctx, id, raw)
+	n.unanswered.end(id, err == nil, ctx.Err() != nil, time.Now())
+	if err != nil {
+		return answer{}, err
+	}
+	var a answer
+	if err := json.Unmarshal(out, &a); err != nil {
+		return answer{}, fmt.Errorf("node: answer of node %d: %w", id, err)
+	}
+	if a.Refused != "" {
+		return answer{}, fmt.Errorf("node: node %d refused: %s", id, a.Refused)
+	}
+	return a, nil
+}
