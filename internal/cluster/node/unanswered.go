@@ -27,7 +27,9 @@ import (
 // left unanswered: the first probe comes once the detector has decided.
 // A peer that answers again meanwhile is asked again after this at most;
 // until then a group's read answers NOT_COORDINATOR, which names the
-// coordinator to ask directly.
+// coordinator to ask directly. It must exceed every callPeer wait (2 s):
+// then no call begun before a mark is still under way when the mark's
+// probe begins, and a probe is the only call to its peer.
 const unansweredRetry = 5 * time.Second
 
 // errUnanswered is a call not made: its peer left a recent call
