@@ -203,6 +203,12 @@ type Consumer struct {
 	streamWG    sync.WaitGroup  // the streams' readers; Close waits for them
 	noStream    atomic.Bool     // the broker answered 404: poll over HTTP for good
 	arrived     chan struct{}   // buffered(1): a delivery came on the stream
+	// rearm (buffered(1)) has run set its timer again, without a round:
+	// what it is to send on the stream (streamDueLocked) came due before
+	// runAt, when its timer fires (guarded by mu; zero while run is not
+	// waiting on it, as it looks at what is due before it waits again).
+	rearm chan struct{}
+	runAt time.Time
 	// dial opens the stream's connections: net.Dialer's (tests give one
 	// that breaks them). Set before the first Poll, then immutable.
 	dial dialer
@@ -255,6 +261,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		hbTurn:    make(chan struct{}, 1),
 		aheadReq:  make(chan *aheadJob, 1),
 		arrived:   make(chan struct{}, 1),
+		rearm:     make(chan struct{}, 1),
 		closeDone: make(chan struct{}),
 		closing:   make(chan struct{}),
 		state:     newMemberState(),

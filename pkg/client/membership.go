@@ -434,13 +434,18 @@ func (c *Consumer) run(ctx context.Context) {
 				wait = min(wait, time.Until(due)) // the flush below sends what is held back, and PINGs
 			}
 		}
+		wait = max(wait, 0)
+		c.runAt = time.Now().Add(wait)
 		c.mu.Unlock()
-		timer.Reset(max(wait, 0))
+		timer.Reset(wait)
+		rearmed := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
 		case <-timer.C:
+		case <-c.rearm:
+			rearmed = true
 		}
 		if !timer.Stop() {
 			select {
@@ -449,6 +454,11 @@ func (c *Consumer) run(ctx context.Context) {
 			}
 		}
 		c.mu.Lock()
+		c.runAt = time.Time{}
+		if rearmed {
+			c.mu.Unlock()
+			continue // only to wait for what came due sooner
+		}
 		joined, due := c.state.joined, !time.Now().Before(c.state.nextHB)
 		c.handBackStaleLocked(time.Now()) // sent by the flush below
 		c.mu.Unlock()

@@ -337,7 +337,11 @@ func (c *Consumer) readStream(st *consumerStream) {
 			}
 			c.streamRefused(st, f.ID, e)
 		case api.StreamPong:
-			st.pong(f.ID)
+			if st.pong(f.ID) {
+				c.mu.Lock()
+				c.rearmLocked() // frames sent after its PING: run PINGs, if no Poll does
+				c.mu.Unlock()
+			}
 		case api.StreamError:
 			e, err := api.ParseStreamError(f.Payload)
 			if err != nil || f.ID != streamSub {
@@ -420,10 +424,11 @@ func (c *Consumer) streamRefused(st *consumerStream, id uint32, e *api.Error) {
 	}
 }
 
-// pong confirms every settle frame sent before PING id. Ids are compared
+// pong confirms every settle frame sent before PING id, and reports
+// whether frames sent after it are left with no PING out. Ids are compared
 // as serial numbers (RFC 1982), so that a frame sent after the ids wrapped
 // is not taken for one sent before.
-func (st *consumerStream) pong(id uint32) {
+func (st *consumerStream) pong(id uint32) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	for k := range st.sent {
@@ -438,6 +443,7 @@ func (st *consumerStream) pong(id uint32) {
 		close(ch)
 		delete(st.pongs, id)
 	}
+	return len(st.sent) > 0 && st.pingOut == 0
 }
 
 // topUp sets the broker's credit to the in-flight cap less what the
@@ -521,6 +527,18 @@ func (c *Consumer) streamDueLocked() time.Time {
 	return due
 }
 
+// rearmLocked has run wake when streamDueLocked says, if that is
+// sooner than its timer: nothing else wakes it for acknowledgements
+// held back, or frames no PING went after. c.mu must be held.
+func (c *Consumer) rearmLocked() {
+	if due := c.streamDueLocked(); !due.IsZero() && due.Before(c.runAt) {
+		select {
+		case c.rearm <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // liveStream is the stream of the current session, nil if none.
 func (c *Consumer) liveStream() *consumerStream {
 	c.mu.Lock()
@@ -550,6 +568,8 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	if wait || c.settleDueLocked(st, consumed, now) {
 		acks, nacks = s.takeAcksLocked(consumed), s.nacks
 		s.nacks = nil
+	} else {
+		c.rearmLocked() // run sends them, if no Poll does
 	}
 	c.mu.Unlock()
 	if len(acks) > 0 || len(nacks) > 0 {
@@ -617,6 +637,9 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	st.mu.Lock()
 	if !wait && (st.pingOut != 0 || now.Sub(st.pingAt) < confirmEvery) {
 		st.mu.Unlock()
+		c.mu.Lock()
+		c.rearmLocked() // run PINGs, if no Poll does
+		c.mu.Unlock()
 		return nil // a later PING confirms them (streamDueLocked)
 	}
 	var pong chan struct{}

@@ -166,8 +166,9 @@ func streamConsumer(t *testing.T, n int, wrap func(net.Conn) net.Conn) (*Client,
 }
 
 // groupConsumer starts a consumer of group g on topic t (created with n
-// messages), configured as cfg says besides, whose stream connections (if
-// any) are wrapped by wrap, and polls want messages.
+// messages), configured as cfg says besides (PollWait 50 ms unless set),
+// whose stream connections (if any) are wrapped by wrap, and polls want
+// messages.
 func groupConsumer(t *testing.T, n, want int, cfg ConsumerConfig, wrap func(net.Conn) net.Conn) (*Client, *Consumer, []*Message) {
 	t.Helper()
 	srv := brokertest.Start(t)
@@ -185,7 +186,10 @@ func groupConsumer(t *testing.T, n, want int, cfg ConsumerConfig, wrap func(net.
 			t.Fatal(err)
 		}
 	}
-	cfg.Brokers, cfg.GroupID, cfg.Topics, cfg.PollWait = []string{srv.URL}, "g", []string{"t"}, 50*time.Millisecond
+	cfg.Brokers, cfg.GroupID, cfg.Topics = []string{srv.URL}, "g", []string{"t"}
+	if cfg.PollWait == 0 {
+		cfg.PollWait = 50 * time.Millisecond
+	}
 	cons, err := NewConsumer(&cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // settleFrames is a stream connection that counts the frames the client
@@ -78,4 +79,103 @@ func TestStreamPollsDoNotSettleOneByOne(t *testing.T) {
 		t.Fatalf("commit: %v", err)
 	}
 	wantCommitted(t, c, n)
+}
+
+// An acknowledgement a Poll's flush holds back (ackLinger after the last
+// were sent) is sent by the background goroutine once ackLinger has
+// passed, though no Poll follows. Nothing woke it for them before: they
+// waited for the next Poll, which a member whose topic went quiet makes
+// only after PollWait, or for the next heartbeat, seconds away.
+func TestStreamAckHeldBackByPollIsSentWithoutAnotherPoll(t *testing.T) {
+	const n = 2
+	c, cons, got := streamConsumer(t, n, nil)
+	st := cons.liveStream()
+	st.mu.Lock()
+	st.ackAt = time.Now() // as if some had just been sent: the Poll below holds these back
+	st.mu.Unlock()
+	ackAll(t, cons, got)
+	if _, err := cons.Poll(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, time.Second, func() bool {
+		off, err := c.GroupOffsets(t.Context(), "g")
+		return err == nil && off["t"][0] == n
+	}, "the broker to have the %d acknowledgements held back by a Poll, with no Poll after", n)
+}
+
+// A member at its in-flight cap that acknowledges a message and polls
+// for the next gets it once the acknowledgement reaches the broker, which
+// frees the cap: within about ackLinger, though the Poll's flush held it
+// back. The Poll waited its whole PollWait before, with the acknowledgement
+// unsent and the broker holding the next message back for it.
+func TestStreamAckHeldBackAtTheInFlightCapDoesNotStall(t *testing.T) {
+	const limit = 16 // ackBatch 2: one acknowledgement is held back
+	_, cons, got := groupConsumer(t, limit+1, limit, ConsumerConfig{MaxInFlight: limit, PollWait: 5 * time.Second}, nil)
+	st := cons.liveStream()
+	if st == nil {
+		t.Fatal("the messages did not come on the stream")
+	}
+	st.mu.Lock()
+	st.ackAt = time.Now() // as if some had just been sent: the Poll below holds this one back
+	st.mu.Unlock()
+	ackAll(t, cons, got[:1])
+	start := time.Now()
+	msgs, err := cons.Poll(t.Context(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if elapsed := time.Since(start); len(msgs) != 1 || elapsed > time.Second {
+		t.Fatalf("Poll at the in-flight cap of %d, one message acknowledged: %d messages in %v, want the next within 1 s", limit, len(msgs), elapsed)
+	}
+}
+
+// A settle frame a Poll's flush sends without a PING (one went less than
+// confirmEvery before) is confirmed by the background goroutine's PING,
+// though no Poll follows. It stayed unconfirmed until the next heartbeat
+// before, seconds away: a NACK frame so, should the stream fail meanwhile,
+// is sent again over HTTP, and may hand back the message's redelivery.
+func TestStreamFrameSentWithoutPingIsConfirmed(t *testing.T) {
+	_, cons, got := streamConsumer(t, 1, nil)
+	st := cons.liveStream()
+	st.mu.Lock()
+	st.pingAt = time.Now() // as if one had just gone: the Poll below sends no PING
+	st.mu.Unlock()
+	if err := cons.NackWith(got[0], NackOptions{Requeue: true, Delay: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cons.Poll(t.Context(), 1); err != nil { // sends the NACK frame
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, time.Second, func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.sent) == 0
+	}, "the NACK frame a Poll sent without a PING to be confirmed, with no Poll after")
+}
+
+// A settle frame a Poll's flush sends while an earlier PING is out, and
+// so without one of its own, is confirmed by the background goroutine's
+// PING once that PING's PONG came, though no Poll follows. It stayed
+// unconfirmed until the next heartbeat before.
+func TestStreamFrameSentBehindAPingIsConfirmed(t *testing.T) {
+	_, cons, got := streamConsumer(t, 1, nil)
+	st := cons.liveStream()
+	ping := st.ids.Add(1) // a Poll's PING, written below: out, its PONG not yet come
+	st.mu.Lock()
+	st.pingOut, st.pingAt = ping, time.Now()
+	st.mu.Unlock()
+	if err := cons.NackWith(got[0], NackOptions{Requeue: true, Delay: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cons.Poll(t.Context(), 1); err != nil { // sends the NACK frame, and no PING
+		t.Fatal(err)
+	}
+	if err := st.w.Write(api.StreamPing, ping); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, time.Second, func() bool {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return len(st.sent) == 0
+	}, "the NACK frame sent behind a PING to be confirmed, with no Poll after")
 }
