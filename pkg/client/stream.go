@@ -511,7 +511,7 @@ func (c *Consumer) ackBatch() int { return max(c.inFlightCap()/8, 1) }
 func (c *Consumer) streamDueLocked() time.Time {
 	st := c.stream
 	if st == nil || st.sess != c.state.session || st.closed() {
-		return time.Time{} // a failed stream's flush goes over HTTP: no sooner than it did before
+		return time.Time{} // failed: flushLocked sends over HTTP, and a refusal waits for the next round
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()

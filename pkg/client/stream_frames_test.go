@@ -1,8 +1,14 @@
 package client
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,4 +184,55 @@ func TestStreamFrameSentBehindAPingIsConfirmed(t *testing.T) {
 		defer st.mu.Unlock()
 		return len(st.sent) == 0
 	}, "the NACK frame sent behind a PING to be confirmed, with no Poll after")
+}
+
+// ackRefuser is a client transport that, once armed, answers every ack
+// request INTERNAL (a retriable refusal, answered at once) and counts
+// them.
+type ackRefuser struct {
+	armed *atomic.Bool
+	acks  *atomic.Int64
+	next  http.RoundTripper
+}
+
+func (r ackRefuser) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !r.armed.Load() || !strings.HasSuffix(req.URL.Path, "/ack") {
+		return r.next.RoundTrip(req)
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	r.acks.Add(1)
+	body, _ := json.Marshal(api.ErrorBody{Error: api.ErrInternal.Withf("offsets not written")})
+	return &http.Response{StatusCode: http.StatusInternalServerError, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(body)), Request: req}, nil
+}
+
+// Acknowledgements queued after the stream failed go over HTTP, and one
+// refused is sent again at the background goroutine's next round, as
+// before the stream held acknowledgements back. It was sent again at once,
+// over and over, with nothing else to wait for: the failed stream, still
+// the consumer's until the next Poll, said they were due ackLinger after
+// its last frames went, long past.
+func TestAcksRefusedAfterTheStreamFailedAreNotResentAtOnce(t *testing.T) {
+	const n = 3
+	var armed atomic.Bool
+	var acks atomic.Int64
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	_, cons, got := groupConsumer(t, n, n, ConsumerConfig{HTTPClient: &http.Client{Transport: ackRefuser{&armed, &acks, tr}}}, nil)
+	st := cons.liveStream()
+	if st == nil {
+		t.Fatal("the messages did not come on the stream")
+	}
+	st.conn.Close()
+	<-st.done
+	armed.Store(true)
+	ackAll(t, cons, got)
+	cons.heartbeatNow() // the background goroutine's round: it flushes after the heartbeat
+	testkit.Eventually(t, 10*time.Second, func() bool { return acks.Load() > 0 }, "an ack request after the heartbeat")
+	time.Sleep(200 * time.Millisecond)
+	if a := acks.Load(); a > 3 {
+		t.Fatalf("%d ack requests in 200 ms, each refused at once: sent again without a pause", a)
+	}
 }
