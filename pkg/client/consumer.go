@@ -549,9 +549,10 @@ func (c *Consumer) heartbeatNow() {
 }
 
 // Ack marks msg processed. It does not block: acknowledgements are sent with
-// the next Poll (on the stream, with the first Poll 2 ms after the last were
-// sent, unless many are queued), by the background goroutine within those
-// 2 ms when no Poll sends them, or at once by Commit. It
+// the next Poll (on the stream of a member that sets MaxInFlight, with the
+// first Poll 2 ms after the last were sent, unless many are queued), by the
+// background goroutine within those 2 ms when no Poll sends them, or at once
+// by Commit. It
 // returns ErrRevoked if msg's partition is no longer this member's, and an
 // error if msg was not handed out by this consumer (another consumer's, of
 // this group or another, or one read by Fetch).

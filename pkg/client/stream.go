@@ -501,8 +501,17 @@ func (c *Consumer) settleDueLocked(st *consumerStream, consumed bool, now time.T
 
 // ackBatch is how many acknowledgements a Poll's flush sends at once,
 // however soon after the last: an eighth of the in-flight cap, which
-// they hold at the broker until sent.
-func (c *Consumer) ackBatch() int { return max(c.inFlightCap()/8, 1) }
+// they hold at the broker until sent. Only a member that names the cap
+// (MaxInFlight) knows it: a join naming another is refused. Otherwise
+// the group's creator or the broker's default (--max-in-flight) may have
+// made it as small as 1, and the broker would hold the next message back
+// for every acknowledgement held back: such a member holds none back.
+func (c *Consumer) ackBatch() int {
+	if c.cfg.MaxInFlight <= 0 {
+		return 1
+	}
+	return max(c.cfg.MaxInFlight/8, 1)
+}
 
 // streamDueLocked is when the background goroutine is to flush on the
 // current session's stream what no Poll sent (zero: nothing waits): the
