@@ -67,6 +67,10 @@ type JoinResponse struct {
 	HeartbeatIntervalMS int64      `json:"heartbeat_interval_ms"`
 	SessionTimeoutMS    int64      `json:"session_timeout_ms"`
 	Assignor            string     `json:"assignor"`
+	// MaxInFlight is the most messages the member may hold unsettled: the
+	// group's max_in_flight, or the broker's default. A client that did not
+	// name it learns it here (0 from a broker older than the field).
+	MaxInFlight int `json:"max_in_flight,omitempty"`
 	// NodeID is set by a cluster node: the coordinator that answered. Its
 	// members learn the cluster's other nodes (GET /cluster) then, to
 	// reach the group's next coordinator when this node dies.

@@ -61,6 +61,7 @@ type JoinResult struct {
 	HeartbeatInterval time.Duration
 	SessionTimeout    time.Duration
 	Assignor          string
+	MaxInFlight       int // the member's cap: the group's, or the broker's default
 }
 
 // HeartbeatParams keeps a member alive. Owned is what it holds now; nil

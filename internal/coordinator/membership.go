@@ -127,6 +127,9 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 		return JoinResult{}, err
 	}
 	c.wake()
+	cg.mu.Lock()
+	maxInFlight := cg.a.DeliveryConfig().MaxInFlightPerMember
+	cg.mu.Unlock()
 	return JoinResult{
 		MemberID:          res.MemberID,
 		Generation:        res.Generation,
@@ -134,6 +137,7 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 		HeartbeatInterval: res.HeartbeatInterval,
 		SessionTimeout:    res.SessionTimeout,
 		Assignor:          res.Assignor,
+		MaxInFlight:       maxInFlight,
 	}, nil
 }
 

@@ -100,6 +100,7 @@ func joinResponse(res broker.JoinResult) api.JoinResponse {
 		HeartbeatIntervalMS: res.HeartbeatInterval.Milliseconds(),
 		SessionTimeoutMS:    res.SessionTimeout.Milliseconds(),
 		Assignor:            res.Assignor,
+		MaxInFlight:         res.MaxInFlight,
 	}
 }
 

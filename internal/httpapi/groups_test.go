@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 )
 
@@ -199,5 +200,41 @@ func TestLatestGroupLagCountsFromItsJoin(t *testing.T) {
 	}
 	if got := m.poll(10, 0); len(got) != 2 || got[0].Offset != 3 {
 		t.Fatalf("first poll %v, want offsets 3 and 4", refs(got))
+	}
+}
+
+// A join's answer tells the member its in-flight cap — the group's, or
+// the broker's default (--max-in-flight) — so that a client that named
+// none knows how many messages the broker lets it hold: the Go client
+// guessed 1000, and under a smaller cap it held acknowledgements back
+// that the broker waited for before delivering more.
+func TestJoinAnswerTellsTheInFlightCap(t *testing.T) {
+	s := brokertest.Start(t, brokertest.WithConfig(func(c *broker.Config) { c.Delivery.MaxInFlightPerMember = 16 }))
+	createTopic(t, s, "orders", 1)
+	for _, tc := range []struct {
+		group       string
+		named, want int
+	}{
+		{"defaults", 0, 16},
+		{"own", 7, 7},
+	} {
+		var resp api.JoinResponse
+		status, raw := s.Do("POST", "/groups/"+tc.group+"/join", api.JoinRequest{Topics: []string{"orders"}, MaxInFlight: tc.named})
+		if status != http.StatusOK {
+			t.Fatalf("join %s: %d %s", tc.group, status, raw)
+		}
+		mustUnmarshal(t, raw, &resp)
+		if resp.MaxInFlight != tc.want {
+			t.Errorf("join of group %s naming %d: max_in_flight %d, want %d", tc.group, tc.named, resp.MaxInFlight, tc.want)
+		}
+	}
+	// A later member naming none is told the group's, fixed by its creator.
+	var resp api.JoinResponse
+	status, raw := s.Do("POST", "/groups/own/join", api.JoinRequest{Topics: []string{"orders"}})
+	if status != http.StatusOK {
+		t.Fatalf("second join: %d %s", status, raw)
+	}
+	if mustUnmarshal(t, raw, &resp); resp.MaxInFlight != 7 {
+		t.Errorf("second member of group own: max_in_flight %d, want the group's 7", resp.MaxInFlight)
 	}
 }
