@@ -400,12 +400,29 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 	}
 }
 
-// inFlightCap is the broker's cap on the messages this member may hold.
+// inFlightCap is the broker's cap on the messages this member may hold:
+// the one it named, else the one its join's answer told (the group's, or
+// the broker's --max-in-flight), else the broker's default. c.mu must be
+// held.
 func (c *Consumer) inFlightCap() int {
-	if c.cfg.MaxInFlight > 0 {
-		return c.cfg.MaxInFlight
+	if n, ok := c.knownCapLocked(); ok {
+		return n
 	}
 	return defaultBrokerMaxInFlight
+}
+
+// knownCapLocked is the member's in-flight cap, and whether it is known:
+// named by the member (a join naming another than the group's is
+// refused) or told by the broker's answer to its join (a broker older
+// than api.JoinResponse.MaxInFlight tells none). c.mu must be held.
+func (c *Consumer) knownCapLocked() (int, bool) {
+	switch {
+	case c.cfg.MaxInFlight > 0:
+		return c.cfg.MaxInFlight, true
+	case c.state.maxInFlight > 0:
+		return c.state.maxInFlight, true
+	}
+	return 0, false
 }
 
 // defaultBrokerMaxInFlight is the broker's default per-member in-flight cap
@@ -549,13 +566,13 @@ func (c *Consumer) heartbeatNow() {
 }
 
 // Ack marks msg processed. It does not block: acknowledgements are sent with
-// the next Poll (on the stream of a member that sets MaxInFlight, with the
-// first Poll 2 ms after the last were sent, unless many are queued), by the
-// background goroutine within those 2 ms when no Poll sends them, or at once
-// by Commit. It
-// returns ErrRevoked if msg's partition is no longer this member's, and an
-// error if msg was not handed out by this consumer (another consumer's, of
-// this group or another, or one read by Fetch).
+// the next Poll (on the stream, by a member that knows its in-flight cap,
+// with the first Poll 2 ms after the last were sent, unless an eighth of the
+// cap is queued), by the background goroutine once those 2 ms have passed
+// when no Poll sends them, or at once by Commit. It returns ErrRevoked if
+// msg's partition is no longer this member's, and an error if msg was not
+// handed out by this consumer (another consumer's, of this group or
+// another, or one read by Fetch).
 func (c *Consumer) Ack(msg *Message) error { return c.settle(msg, nil) }
 
 // NackOptions say what to do with a message that failed.

@@ -73,10 +73,13 @@ type memberState struct {
 	// earlier polls returned (acked at the next auto-commit, revocation or
 	// Close).
 	parts     map[tp]*partState
-	hint      partHint      // the partition settled last, if owned
-	consumedN int           // offsets moved to consumed since it was last sent
-	ackedN    int           // acknowledgements queued since they were last taken (ackBatch)
-	nacks     []pendingNack // to send
+	hint      partHint // the partition settled last, if owned
+	consumedN int      // offsets moved to consumed since it was last sent
+	ackedN    int      // acknowledgements queued since they were last taken (ackBatch)
+	// maxInFlight is the member's in-flight cap as its join's answer told
+	// (0: not told); kept across resetLocked until the next join's answer.
+	maxInFlight int
+	nacks       []pendingNack // to send
 	// unsent counts the acknowledged (and, under AutoCommit, consumed)
 	// offsets dropped unsent with a membership that ended, since the
 	// last Commit, CommitAll or Close took the count: those calls report

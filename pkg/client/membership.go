@@ -151,6 +151,7 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 	c.endStreamLocked()
 	s.resetLocked()
 	s.joined, s.member, s.generation = true, resp.MemberID, resp.Generation
+	s.maxInFlight = resp.MaxInFlight
 	s.session++
 	s.hbInterval = c.interval(resp.HeartbeatIntervalMS)
 	s.nextHB = time.Now().Add(s.hbInterval)
@@ -438,11 +439,12 @@ func (c *Consumer) run(ctx context.Context) {
 		c.runAt = time.Now().Add(wait)
 		c.mu.Unlock()
 		timer.Reset(wait)
-		rearmed := false
+		rearmed, woken := false, false
 		select {
 		case <-ctx.Done():
 			return
 		case <-c.wake:
+			woken = true
 		case <-timer.C:
 		case <-c.rearm:
 			rearmed = true
@@ -459,8 +461,18 @@ func (c *Consumer) run(ctx context.Context) {
 			c.mu.Unlock()
 			continue // only to wait for what came due sooner
 		}
-		joined, due := c.state.joined, !time.Now().Before(c.state.nextHB)
-		c.handBackStaleLocked(time.Now()) // sent by the flush below
+		now := time.Now()
+		joined, due := c.state.joined, !now.Before(c.state.nextHB)
+		if joined && !woken && !due && !busy && !c.roundDueLocked(now, nextCommit) {
+			// Woken only for what a Poll held back on the stream
+			// (streamDueLocked), if a Poll has not sent it since: sent
+			// without waiting for its PONG, so that Polls do not queue
+			// behind a round trip every ackLinger.
+			c.mu.Unlock()
+			c.flushStreamDue(ctx)
+			continue
+		}
+		c.handBackStaleLocked(now) // sent by the flush below
 		c.mu.Unlock()
 		if !joined {
 			continue
@@ -484,6 +496,30 @@ func (c *Consumer) run(ctx context.Context) {
 		_ = c.flushLocked(ctx, commit) // kept and retried on the next round if it fails
 		c.flushMu.Unlock()
 	}
+}
+
+// roundDueLocked reports whether run has work due at now besides the
+// stream's (streamDueLocked) and the heartbeat: a revocation to drain,
+// an auto-commit, messages polled ahead to hand back. c.mu must be held.
+func (c *Consumer) roundDueLocked(now, nextCommit time.Time) bool {
+	if len(c.state.revoking) > 0 || (c.cfg.AutoCommit && !now.Before(nextCommit)) {
+		return true
+	}
+	due := c.aheadDueLocked()
+	return !due.IsZero() && !now.Before(due)
+}
+
+// flushStreamDue sends, without waiting for a PONG, what a Poll held back
+// on the stream and no Poll sent since: the acknowledgements ackLinger
+// old, and a PING once confirmEvery has passed. A flush in progress (a
+// Poll's) sends them itself, or has run woken again (rearmLocked).
+func (c *Consumer) flushStreamDue(ctx context.Context) {
+	st := c.liveStream()
+	if st == nil || !c.flushMu.TryLock() {
+		return
+	}
+	defer c.flushMu.Unlock()
+	_ = c.flushStreamLocked(ctx, st, false, false) // a failed stream's frames are queued again by its reader
 }
 
 // flushRetry is how soon run tries again a flush it found in progress.

@@ -42,8 +42,10 @@ const streamRetryAfter = time.Second
 // not wait) now sends the acknowledgements queued only once ackLinger has
 // passed since the last were sent, or when they are many (ackBatch), and
 // a PING only when none is out and the last went confirmEvery ago; the
-// background goroutine sends what no Poll did (streamDueLocked). A flush
-// that waits (Commit, the background goroutine's) sends all, and PINGs.
+// background goroutine sends what no Poll did (streamDueLocked,
+// flushStreamDue), without waiting either, so that Polls do not queue
+// behind a round trip. A flush that waits (Commit, Close, a heartbeat
+// round's) sends all, and PINGs.
 // Frames no PONG confirmed yet are only sent again should the stream
 // fail (an acknowledgement applied twice is refused as settled, not
 // counted lost), and acknowledgements held back a moment count against
@@ -455,7 +457,8 @@ func (c *Consumer) topUp(st *consumerStream) error {
 	st.creditMu.Lock()
 	defer st.creditMu.Unlock()
 	c.mu.Lock()
-	want := max(c.inFlightCap()-c.state.aheadLenLocked(), 0)
+	capN := c.inFlightCap()
+	want := max(capN-c.state.aheadLenLocked(), 0)
 	if c.releasing {
 		want = 0 // releaseDrained took the credit back, and tops it up after
 	}
@@ -463,7 +466,7 @@ func (c *Consumer) topUp(st *consumerStream) error {
 	st.mu.Lock()
 	// Small raises are not worth a frame each: wait until a tenth of the
 	// cap more is free (or nothing is granted at all).
-	if want == 0 || (st.granted > 0 && want-st.granted < c.inFlightCap()/10) {
+	if want == 0 || (st.granted > 0 && want-st.granted < capN/10) {
 		st.mu.Unlock()
 		return nil
 	}
@@ -481,6 +484,14 @@ func (c *Consumer) revokeCreditLocked() {
 		st.revoke = true
 		st.mu.Unlock()
 	}
+}
+
+// confirmDue reports whether settle frames sent without a PING are to
+// have one now: none is out, and the last went confirmEvery ago.
+func (st *consumerStream) confirmDue(now time.Time) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.sent) > 0 && st.pingOut == 0 && now.Sub(st.pingAt) >= confirmEvery
 }
 
 // settleDueLocked reports whether a Poll's flush on st is to send the
@@ -501,16 +512,18 @@ func (c *Consumer) settleDueLocked(st *consumerStream, consumed bool, now time.T
 
 // ackBatch is how many acknowledgements a Poll's flush sends at once,
 // however soon after the last: an eighth of the in-flight cap, which
-// they hold at the broker until sent. Only a member that names the cap
-// (MaxInFlight) knows it: a join naming another is refused. Otherwise
-// the group's creator or the broker's default (--max-in-flight) may have
-// made it as small as 1, and the broker would hold the next message back
-// for every acknowledgement held back: such a member holds none back.
+// they hold at the broker until sent. A member that does not know its
+// cap (it named none, and a broker older than the join answer's
+// max_in_flight told none) holds none back: the group's creator or the
+// broker's --max-in-flight may have made the cap as small as 1, and the
+// broker would hold the next message back for every acknowledgement
+// held back. c.mu must be held.
 func (c *Consumer) ackBatch() int {
-	if c.cfg.MaxInFlight <= 0 {
+	n, ok := c.knownCapLocked()
+	if !ok {
 		return 1
 	}
-	return max(c.cfg.MaxInFlight/8, 1)
+	return max(n/8, 1)
 }
 
 // streamDueLocked is when the background goroutine is to flush on the
@@ -599,7 +612,7 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 		return errStreamGone
 	}
 	st.creditMu.Unlock()
-	if len(acks) == 0 && len(nacks) == 0 && !wait {
+	if len(acks) == 0 && len(nacks) == 0 && !wait && !st.confirmDue(now) {
 		return nil
 	}
 	send := func(t api.StreamType, p api.StreamSettle, rec *sentSettle) error {

@@ -75,11 +75,14 @@ func TestStreamPollsDoNotSettleOneByOne(t *testing.T) {
 	mu.Unlock()
 	// One each per ackLinger, and an ACK frame per ackBatch acknowledgements.
 	pingBound := 2 + int(elapsed/ackLinger)
-	ackBound := pingBound + n/cons.ackBatch()
+	cons.mu.Lock()
+	batch := cons.ackBatch()
+	cons.mu.Unlock()
+	ackBound := pingBound + n/batch
 	t.Logf("%d Polls in %v: %d ACK frames (at most %d), %d PINGs (at most %d)", n, elapsed, acks, ackBound, pings, pingBound)
 	if acks > ackBound || pings > pingBound {
 		t.Errorf("%d Polls sent %d ACK frames and %d PINGs in %v: more than one each per %v (and an ACK frame per %d acknowledgements)",
-			n, acks, pings, elapsed, ackLinger, cons.ackBatch())
+			n, acks, pings, elapsed, ackLinger, batch)
 	}
 	if err := cons.Commit(); err != nil {
 		t.Fatalf("commit: %v", err)
@@ -240,33 +243,37 @@ func TestAcksRefusedAfterTheStreamFailedAreNotResentAtOnce(t *testing.T) {
 	}
 }
 
-// A Poll's flush holds acknowledgements back only for a member that names
-// the in-flight cap, and fewer than an eighth of it: a member that does
-// not cannot know it (the broker's --max-in-flight, or the group's
-// creator, sets it, as small as 1), and the broker delivers nothing more
-// to a member at its cap until the acknowledgements come. Held back, a
-// member not naming it, of a broker whose cap was 1, took 2.25 ms a
-// message (450 ms for 200, against 12 ms before acknowledgements were
-// held back), and of one whose cap was 16, 114 ms for 800 (5 ms): each
-// refill waited for ackLinger.
-func TestAcksHeldBackOnlyUnderANamedCap(t *testing.T) {
+// A Poll's flush holds acknowledgements back only for a member that knows
+// its in-flight cap — named it, or was told it by its join's answer — and
+// fewer than an eighth of it: the broker's --max-in-flight, or the
+// group's creator, sets the cap, as small as 1, and the broker delivers
+// nothing more to a member at its cap until the acknowledgements come.
+// Held back under a guessed cap, a member of a broker whose cap was 1
+// took 2.25 ms a message (450 ms for 200, against 12 ms before
+// acknowledgements were held back), and of one whose cap was 16, 114 ms
+// for 800 (5 ms): each refill waited for ackLinger.
+func TestAcksHeldBackOnlyUnderAKnownCap(t *testing.T) {
 	for _, tc := range []struct {
-		maxInFlight, acked int
+		named, told, acked int // the member's MaxInFlight, its join's answer's
 		want               bool
 	}{
-		{0, 1, true},
-		{1, 1, true},
-		{16, 1, false},
-		{16, 2, true},
-		{1000, 124, false},
-		{1000, 125, true},
+		{0, 0, 1, true}, // an older broker told none: the cap is unknown
+		{1, 0, 1, true},
+		{16, 0, 1, false},
+		{16, 0, 2, true},
+		{1000, 0, 124, false},
+		{1000, 0, 125, true},
+		{0, 1, 1, true},
+		{0, 16, 1, false},
+		{0, 16, 2, true},
+		{0, 1000, 124, false},
 	} {
-		c := &Consumer{cfg: ConsumerConfig{MaxInFlight: tc.maxInFlight}, state: newMemberState()}
-		c.state.ackedN = tc.acked
+		c := &Consumer{cfg: ConsumerConfig{MaxInFlight: tc.named}, state: newMemberState()}
+		c.state.ackedN, c.state.maxInFlight = tc.acked, tc.told
 		now := time.Now()
 		st := &consumerStream{ackAt: now} // the last went just now
 		if got := c.settleDueLocked(st, false, now); got != tc.want {
-			t.Errorf("MaxInFlight %d, %d acknowledgements queued: sent %v, want %v", tc.maxInFlight, tc.acked, got, tc.want)
+			t.Errorf("MaxInFlight %d, told %d, %d acknowledgements queued: sent %v, want %v", tc.named, tc.told, tc.acked, got, tc.want)
 		}
 	}
 }
