@@ -47,9 +47,12 @@ func (t *transport) chase(ctx context.Context, base string, rd redirects, method
 		since  time.Time // when the cluster showed (a redirect, a dead node)
 		failed string    // the base URL that stopped answering
 		rounds int
+		cut    bool // an attempt went unanswered (see afterSilence)
 	)
 	for hop := 0; ; hop++ {
 		err := t.doAt(ctx, base, method, path, contentType, body, out)
+		cut = cut || errors.Is(err, errSilent)
+		err = afterSilence(method, cut, err)
 		addr, redirected := rd.to(err)
 		// An answer that there is no node to serve it yet (an election
 		// under way: a node just restarted, maybe on an empty disk, has

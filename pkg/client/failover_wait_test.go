@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -127,6 +128,52 @@ func TestSilentBrokerIsPassedBy(t *testing.T) {
 	}
 	if n := hungAsked.Load(); n != 1 {
 		t.Fatalf("the hung broker was asked %d times, want once", n)
+	}
+}
+
+// A write that one node left unanswered may have been applied there: the
+// error of a write given up so says it, and so does the answer of the
+// next node, which sees the write as if it had not been sent (a purge the
+// hung node applied is answered TOPIC_NOT_FOUND). Before, a purge or
+// create so answered looked refused, as though nothing had happened.
+// A read's error says nothing of the kind.
+func TestUnansweredWriteSaysItMayHaveApplied(t *testing.T) {
+	hung, _ := hungServer(t)
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		e := api.ErrTopicNotFound.Withf("no topic t.dlq")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(e.Status)
+		_ = json.NewEncoder(w).Encode(api.ErrorBody{Error: e})
+	}))
+	defer gone.Close()
+	for _, tc := range []struct {
+		name    string
+		brokers []string
+		method  string
+		is      error  // what the error must match
+		says    string // what its text must hold; "": no "may have"
+	}{
+		{"answered after", []string{hung.URL, gone.URL}, http.MethodDelete, api.ErrTopicNotFound, "which may have applied it"},
+		{"never answered", []string{hung.URL}, http.MethodPost, ErrUnreachable, "(it may have been applied)"},
+		{"read", []string{hung.URL, gone.URL}, http.MethodGet, api.ErrTopicNotFound, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, err := newTransport(tc.brokers, nil, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = tr.do(answerWithin(ctx, 200*time.Millisecond), tc.method, "/topics/t/dlq", nil, nil)
+			switch {
+			case !errors.Is(err, tc.is):
+				t.Fatalf("error %v, want one matching %v", err, tc.is)
+			case tc.says == "" && strings.Contains(err.Error(), "may have"):
+				t.Fatalf("a read's error %q says it may have applied", err)
+			case !strings.Contains(err.Error(), tc.says):
+				t.Fatalf("error %q does not say %q", err, tc.says)
+			}
+		})
 	}
 }
 

@@ -242,6 +242,7 @@ func (t *transport) doRaw(ctx context.Context, method, path, contentType string,
 func (t *transport) doAt(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
 	wait := backoffMin
 	var last error
+	cut := false // an attempt went unanswered (see afterSilence)
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		target, cur := t.anyBroker()
 		if base != "" {
@@ -249,11 +250,12 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 		}
 		err := t.once(ctx, target, method, path, contentType, body, out)
 		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
-			return err
+			return afterSilence(method, cut, err)
 		}
 		if base != "" && errors.Is(err, errSilent) {
 			return err // the node is hung: asking it again would wait as long again (chase moves on)
 		}
+		cut = cut || errors.Is(err, errSilent)
 		last = err
 		if base == "" {
 			t.next(cur)
@@ -265,11 +267,13 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 			wait = min(2*wait, backoffMax)
 		}
 	}
-	return fmt.Errorf("client: %s %s: gave up after %d tries: %w", method, path, maxAttempts, last)
+	return fmt.Errorf("client: %s %s: gave up after %d tries: %w", method, path, maxAttempts, afterSilence(method, cut, last))
 }
 
 // once sends one request to base, each attempt within answerWithin's
-// bound when ctx has one.
+// bound when ctx has one. A write cut by the bound may have been applied
+// (the node may have written it and then stopped, or resume and write
+// it): its error says so.
 func (t *transport) once(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
 	d, ok := ctx.Value(answerWithinKey{}).(time.Duration)
 	if !ok && method == http.MethodGet {
@@ -280,12 +284,42 @@ func (t *transport) once(ctx context.Context, base, method, path, contentType st
 		defer cancel()
 		err := t.attempt(actx, base, method, path, contentType, body, out)
 		if err != nil && ctx.Err() == nil && actx.Err() != nil {
-			return &connError{err: fmt.Errorf("%w: %s %s unanswered for %v", errSilent, method, path, d)}
+			unsure := ""
+			if method != http.MethodGet {
+				unsure = " (it may have been applied)"
+			}
+			return &connError{err: fmt.Errorf("%w: %s %s unanswered for %v%s", errSilent, method, path, d, unsure)}
 		}
 		return err
 	}
 	return t.attempt(ctx, base, method, path, contentType, body, out)
 }
+
+// afterSilence is err, the outcome of a request of method; cut says an
+// earlier attempt of it was cut by answerWithin's bound. A write that
+// attempt may have applied is answered by the next node as if it had
+// not been sent (a purge TOPIC_NOT_FOUND, a create
+// TOPIC_ALREADY_EXISTS): the error then says what came before. It
+// still matches what it wraps (errors.Is, errors.As); a context's error
+// and ErrClosed are left as they are.
+func afterSilence(method string, cut bool, err error) error {
+	var ma *maybeApplied
+	switch {
+	case !cut || err == nil || method == http.MethodGet, errors.Is(err, errSilent), errors.As(err, &ma),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrClosed):
+		return err
+	}
+	return &maybeApplied{err}
+}
+
+// maybeApplied is a write's error after an attempt of it went unanswered
+// (see afterSilence).
+type maybeApplied struct{ err error }
+
+func (e *maybeApplied) Error() string {
+	return e.err.Error() + " (after an attempt left unanswered, which may have applied it)"
+}
+func (e *maybeApplied) Unwrap() error { return e.err }
 
 // readWithin bounds each attempt of a GET made without answerWithin's
 // bound (a Fetch's: this plus its wait): a read is answered at once (a
