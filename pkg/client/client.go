@@ -101,7 +101,7 @@ func (c *Client) CreateTopic(ctx context.Context, req api.CreateTopicRequest) (*
 }
 
 // topicWrite bounds each attempt of a change of a topic (create, delete,
-// alter, add partitions) to three times a read's bound: a cluster node
+// alter, add partitions, a DLQ's purge) to three times a read's bound: a cluster node
 // answers one within 10 s (it goes through the metadata's leader;
 // UNAVAILABLE after), so one that leaves it unanswered longer is stopped
 // or hung, and the change goes to the next broker. `goqueue topic create
@@ -160,7 +160,11 @@ func (c *Client) AddPartitions(ctx context.Context, topic string, count int32) (
 // batch. The Producer is the fast path; this is for a few messages. In a
 // cluster it follows NOT_LEADER to the leader it names; messages for
 // partitions of different leaders cannot be one publish (NOT_LEADER): use
-// the Producer, which splits them by leader.
+// the Producer, which splits them by leader. It is not idempotent: a
+// publish whose connection broke, or that a broker left unanswered for
+// 20 s, is sent again (to the next broker, or the partition's new
+// leader), and may so be stored twice; one that fails so says it may
+// have been stored.
 func (c *Client) Publish(ctx context.Context, topic string, msgs ...api.PublishMessage) (*api.PublishResponse, error) {
 	path, err := topicPath(topic)
 	if err != nil {
@@ -171,7 +175,7 @@ func (c *Client) Publish(ctx context.Context, topic string, msgs ...api.PublishM
 		return nil, fmt.Errorf("client: encode publish: %w", err)
 	}
 	var r api.PublishResponse
-	_, err = c.t.follow(ctx, "", http.MethodPost, path+"/messages", "application/json", body, &r)
+	_, err = c.t.follow(answerWithin(ctx, c.t.publishWithin()), "", http.MethodPost, path+"/messages", "application/json", body, &r)
 	return &r, err
 }
 
@@ -298,8 +302,35 @@ func (c *Client) ReplayDLQ(ctx context.Context, topic string, req api.DLQReplayR
 	if err != nil {
 		return &r, err
 	}
-	return &r, c.t.do(ctx, http.MethodPost, path+"/dlq/replay", req, &r)
+	return &r, c.t.do(answerWithin(ctx, c.replayWithin(req.Max)), http.MethodPost, path+"/dlq/replay", req, &r)
 }
+
+// replayWithin bounds each attempt of a DLQ replay of up to n messages
+// (0: the broker's 1000): a publish's bound, and replayPerMessage more for
+// each message, as a replay writes them one DLQ offset at a time (each a
+// write of its own: a Raft round in a cluster, an fsync under fsync
+// always). `goqueue dlq replay` waited for a broker stopped with its
+// connections whole for as long as it stayed so. Cut, the replay goes to
+// the next broker, which skips what the broker records as replayed (the
+// whole replay on a single broker, where the second waits for the first;
+// up to its last claim's renewal, a second ago, in a cluster, which
+// answers REPLAY_IN_PROGRESS until the claim lapses): at least once, as
+// a replay is.
+func (c *Client) replayWithin(n int) time.Duration {
+	if n <= 0 {
+		n = defaultReplayMax
+	}
+	return c.t.publishWithin() + time.Duration(n)*replayPerMessage
+}
+
+const (
+	// defaultReplayMax is the broker's bound on a replay's messages when
+	// the request sets none.
+	defaultReplayMax = 1000
+	// replayPerMessage is how long a replay may take per message on top
+	// of a publish's bound: 20 s more for the default 1000.
+	replayPerMessage = 20 * time.Millisecond
+)
 
 // AlterTopic changes a topic's settings after its creation; those named
 // in req.Default go back to the broker's default.
@@ -312,13 +343,16 @@ func (c *Client) AlterTopic(ctx context.Context, name string, req api.AlterTopic
 	return &t, c.t.do(c.topicWrite(ctx), http.MethodPatch, path, req, &t)
 }
 
-// PurgeDLQ deletes every dead letter of <topic>.dlq.
+// PurgeDLQ deletes every dead letter of <topic>.dlq. Each attempt is
+// bounded as a topic's change is (topicWrite); a purge that a node left
+// unanswered and applied is answered TOPIC_NOT_FOUND by the next, and the
+// error then says an earlier attempt may have applied it.
 func (c *Client) PurgeDLQ(ctx context.Context, topic string) error {
 	path, err := topicPath(topic)
 	if err != nil {
 		return err
 	}
-	return c.t.do(ctx, http.MethodDelete, path+"/dlq", nil, nil)
+	return c.t.do(c.topicWrite(ctx), http.MethodDelete, path+"/dlq", nil, nil)
 }
 
 // Version asks the broker for its version.

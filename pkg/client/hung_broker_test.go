@@ -16,13 +16,19 @@ import (
 // describe|create|alter|delete`, `group describe|list|reset-offsets|delete`
 // and `consume` given a live node hung on a paused cluster node until it resumed
 // (these requests had no answerWithin bound, as heartbeats do).
+// So did a write of context.Background: `goqueue produce` (Publish),
+// `dlq replay` and `dlq purge`.
 // Each attempt of a read is now bounded by readWithin (a group's write by
-// twice that, a topic's change three times), and the request goes on to
-// the next broker.
+// twice that, a topic's change three times, a publish four, a replay
+// more with the messages it may replay), and the request goes on to the
+// next broker.
 func TestRequestPassesAHungBroker(t *testing.T) {
 	srv, hung, setup := hungBeside(t)
 	ctx := context.Background()
 	if _, err := setup.ResetOffsets(ctx, "g", api.ResetOffsetsRequest{To: api.ResetToEarliest, Topics: []string{"t"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := setup.CreateTopic(ctx, api.CreateTopicRequest{Name: api.DLQName("t"), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	const within = 300 * time.Millisecond
@@ -54,6 +60,15 @@ func TestRequestPassesAHungBroker(t *testing.T) {
 			return err
 		}},
 		{"delete topic", func(ctx context.Context, c *Client) error { return c.DeleteTopic(ctx, "t2") }},
+		{"publish", func(ctx context.Context, c *Client) error {
+			_, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(`"x"`)})
+			return err
+		}},
+		{"replay dlq", func(ctx context.Context, c *Client) error {
+			_, err := c.ReplayDLQ(ctx, "t", api.DLQReplayRequest{Max: 10})
+			return err
+		}},
+		{"purge dlq", func(ctx context.Context, c *Client) error { return c.PurgeDLQ(ctx, "t") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := New(hung.URL, srv.URL)

@@ -331,6 +331,20 @@ func (e *maybeApplied) Unwrap() error { return e.err }
 // was one of the nodes `group list` asks.
 const readWithin = 5 * time.Second
 
+// publishWithin bounds each attempt of a publish that is not idempotent
+// (Client.Publish, a Producer's request that is not pipelined) to four
+// times a read's bound, 20 s: a cluster node answers a publish within
+// 15 s (a Raft majority within appendTimeout, UNAVAILABLE after), a
+// single broker once its write is done (under fsync always, once the
+// fsync it shares with the publishes beside it is: under load, seconds),
+// so one that leaves it unanswered longer is stopped or hung. Without a
+// bound a publish of context.Background to such a node waited for as long
+// as it stayed so. Cut, the publish goes to the next broker (after a
+// leader's failover, to the new leader) and may so be stored twice, the
+// hung node having written it, as a publish whose connection broke may
+// (at least once); one given up says it may have been applied.
+func (t *transport) publishWithin() time.Duration { return 4 * t.readWithin }
+
 // answerWithinKey is the context key of answerWithin's bound.
 type answerWithinKey struct{}
 
