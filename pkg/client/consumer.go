@@ -375,7 +375,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 		sess, since := c.state.session, c.state.releases
 		c.mu.Unlock()
 		var answer pollAnswer
-		err := c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
+		err := c.t.do(answerWithin(ctx, c.pollWithin(wait)), http.MethodPost, c.path+"/poll", req, &answer)
 		if err == nil {
 			if answer.rebalance {
 				c.heartbeatNow()
@@ -398,6 +398,22 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			return nil, err
 		}
 	}
+}
+
+// pollWithin bounds each attempt of a poll over HTTP that waits up to
+// wait: a coordinator answers it within the wait and what a group's write
+// takes (2×readWithin, see groupWrite: it applies the acknowledgements
+// it carries, and confirms with a Raft read that it still coordinates
+// the group before it hands out messages), so one that leaves it
+// unanswered longer is stopped or hung, and the poll goes to the other
+// nodes (chase), as a heartbeat does. Without a bound a Poll of
+// context.Background, and with it the acknowledgements it flushes and
+// the polls ahead it waits for, waited for such a coordinator for as long
+// as it stayed so. A poll cut after the coordinator took messages for
+// it leaves them in flight for this member: they are delivered again
+// after their visibility timeout (at least once).
+func (c *Consumer) pollWithin(wait time.Duration) time.Duration {
+	return 2*c.t.readWithin + max(wait, 0)
 }
 
 // inFlightCap is the broker's cap on the messages this member may hold:

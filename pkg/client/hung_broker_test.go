@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,6 +122,85 @@ func TestJoinPassesAHungBroker(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the join still waits for the hung broker after 15s")
+	}
+}
+
+// A consumer polling over HTTP whose group's coordinator stops answering
+// with its connections whole (SIGSTOP, a hung process) waited for it, in
+// a Poll of context.Background, for as long as it stayed so: on the poll
+// itself, on the acknowledgements the Poll sends first, and on those the
+// background goroutine or a poll ahead was sending (Poll waits for
+// either). Each is now bounded as a group's write is (a poll, that plus
+// its wait), and goes on to the other brokers, as a heartbeat does.
+func TestConsumerPassesAHungCoordinator(t *testing.T) {
+	srv, _, setup := hungBeside(t)
+	bg := context.Background()
+	for i := range 3 {
+		if _, err := setup.Publish(bg, "t", api.PublishMessage{Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const within = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		serial bool // SerialPolls: no poll ahead
+		settle func(*Consumer, *Message) error
+	}{
+		{"poll", true, nil},
+		{"ack", true, (*Consumer).Ack},
+		{"nack", true, (*Consumer).Nack},
+		{"poll ahead", false, (*Consumer).Ack},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hung, _ := hungServer(t)
+			group := strings.ReplaceAll(tc.name, " ", "-")
+			c, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: group, Topics: []string{"t"},
+				NoStream: true, SerialPolls: tc.serial, PollWait: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.t.readWithin = within
+			ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			var first []*Message
+			for len(first) == 0 {
+				if first, err = c.Poll(ctx, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.awaitAhead(ctx); err != nil { // a poll ahead went to the live broker
+				t.Fatal(err)
+			}
+			c.t.coordinators.Store(group, hung.URL) // as a redirect named it before it hung
+			if tc.settle != nil {
+				if err := tc.settle(c, first[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Two Polls: the first may hand out what was polled ahead
+			// and start the next round, which the second waits for.
+			done := make(chan error, 1)
+			go func() {
+				_, err := c.Poll(bg, 1)
+				if err == nil {
+					_, err = c.Poll(bg, 1)
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("with the coordinator hung: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				// Else Close waits for the requests too, one of them
+				// holding what its commit must take (flushMu).
+				hung.Listener.Close()
+				hung.CloseClientConnections()
+				t.Fatal("still waiting for the hung coordinator after 15s")
+			}
+		})
 	}
 }
 

@@ -157,7 +157,7 @@ func (c *Consumer) pollCarryingAcks(ctx context.Context, j *aheadJob) (pollAnswe
 	}
 	req := api.PollRequest{MemberID: c.state.member, Generation: c.state.generation, MaxMessages: j.want, Acks: acks}
 	c.mu.Unlock()
-	err = c.t.do(ctx, http.MethodPost, c.path+"/poll", req, &answer)
+	err = c.t.do(answerWithin(ctx, c.pollWithin(0)), http.MethodPost, c.path+"/poll", req, &answer) // it waits for nothing
 	if err == nil {
 		c.addLost(int64(answer.ackRefused)) // else the acks go again, and are counted then
 	}

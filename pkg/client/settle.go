@@ -145,7 +145,13 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 		}
 		req.MemberID, req.Generation = c.state.member, c.state.generation
 		c.mu.Unlock()
-		err := c.t.do(ctx, http.MethodPost, c.path+path, req, nil)
+		// An ack or nack is a group's write, bounded as one (see
+		// groupWrite): a coordinator stopped or hung held a Poll, Commit
+		// or the background goroutine (its heartbeats with it) that sent
+		// one for as long as it stayed so. Sent again elsewhere after a
+		// cut, what the first applied is refused NOT_IN_FLIGHT, as
+		// settled: taken as done below, not counted lost.
+		err := c.t.do(answerWithin(ctx, 2*c.t.readWithin), http.MethodPost, c.path+path, req, nil)
 		switch {
 		case err == nil:
 			return nil
