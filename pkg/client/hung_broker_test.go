@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -201,6 +202,42 @@ func TestConsumerPassesAHungCoordinator(t *testing.T) {
 				t.Fatal("still waiting for the hung coordinator after 15s")
 			}
 		})
+	}
+}
+
+// A Producer whose requests are not pipelined (a custom HTTPClient, TLS,
+// a broker without producer IDs) sent each with no bound of its own: a
+// broker that took one and answered nothing held its records, Publish of
+// context.Background and Close for as long as it stayed so. Each attempt
+// is now bounded as Client.Publish's is, and goes to the next broker.
+func TestProducerRequestPassesAHungBroker(t *testing.T) {
+	srv, hung, _ := hungBeside(t)
+	const within = 300 * time.Millisecond
+	p, err := NewProducer(&ProducerConfig{Brokers: []string{hung.URL, srv.URL}, HTTPClient: &http.Client{}, RequestTimeout: within})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.t.readWithin = within
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Publish(ctx, "t", &Record{Value: []byte("a")}); err != nil { // learns the topic past the hung broker
+		t.Fatal(err)
+	}
+	p.t.current.Store(0) // as if the live broker had failed a request meanwhile: the hung one is asked first
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Publish(context.Background(), "t", &Record{Value: []byte("b")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("with the first broker hung: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		hung.CloseClientConnections() // else Close waits for the request too
+		t.Fatal("still waiting for the hung broker after 15s")
 	}
 }
 

@@ -96,7 +96,12 @@ type ProducerConfig struct {
 	// asked again, a connection opened: 1.5 s and RequestTimeout at
 	// most). A broker may hold a write up to 15 s when its partition
 	// cannot commit (no quorum); such a connection is cut too, and its
-	// requests sent again, which changes nothing but the connection.
+	// requests sent again, which changes nothing but the connection. A
+	// request that is not pipelined is not idempotent: each attempt of
+	// it gets the longer of RequestTimeout and 20 s (more than a node
+	// holds a write); then, sent to any broker, it goes to the next (and
+	// may be stored twice), sent to a partition's leader, it fails saying
+	// it may have been stored.
 	RequestTimeout time.Duration
 	// NoStream sends the pipelined requests (see MaxInFlight) as HTTP
 	// requests rather than as PRODUCE frames on the broker's stream (GET

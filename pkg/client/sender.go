@@ -400,8 +400,15 @@ func (p *Producer) post(topic string, g leaderParts, frames map[int32][]byte, ou
 	}
 	var resp api.PublishResponse
 	// A request already accepted must be answered even when the producer is
-	// closing, so it is not bound to a caller's context.
-	err := p.t.doAt(context.Background(), g.node, http.MethodPost, "/topics/"+esc(topic)+"/batches", api.BatchesContentType, body, &resp)
+	// closing, so it is not bound to a caller's context. Not idempotent,
+	// each attempt is bounded as Client.Publish's (publishWithin), or by
+	// RequestTimeout if longer: a node that took it and answered nothing
+	// held its records, Flush, Close and Publish of context.Background for
+	// as long as it stayed so. Cut at a partition's leader, it fails (the
+	// error says it may have been stored); cut at any broker, it goes to
+	// the next (at least once).
+	within := max(p.t.publishWithin(), p.cfg.RequestTimeout)
+	err := p.t.doAt(answerWithin(context.Background(), within), g.node, http.MethodPost, "/topics/"+esc(topic)+"/batches", api.BatchesContentType, body, &resp)
 	if err == nil && len(resp.Offsets) != len(g.parts) {
 		err = fmt.Errorf("client: broker answered %d results for %d frames", len(resp.Offsets), len(g.parts))
 	}
