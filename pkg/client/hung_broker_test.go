@@ -2,10 +2,12 @@ package client
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,6 +241,147 @@ func TestProducerRequestPassesAHungBroker(t *testing.T) {
 		hung.CloseClientConnections() // else Close waits for the request too
 		t.Fatal("still waiting for the hung broker after 15s")
 	}
+}
+
+// A consumer on the stream (the default) whose coordinator stopped with
+// its connections whole after the stream opened waited for the PONG that
+// confirms its acknowledgements for as long as it stayed so: the
+// background goroutine's flush held flushMu, and with it the next Poll of
+// context.Background, CommitContext of it, and the member's heartbeats. The
+// stream now counts as gone once a PONG is later than an ack's bound,
+// and what it did not confirm goes as requests, which pass the node.
+func TestStreamAckPassesAHungCoordinator(t *testing.T) {
+	srv, _, setup := hungBeside(t)
+	bg := context.Background()
+	if _, err := setup.Publish(bg, "t", api.PublishMessage{Value: []byte(`"x"`)}); err != nil {
+		t.Fatal(err)
+	}
+	node, pause, resume := pausable(t, srv.URL)
+	c, err := NewConsumer(&ConsumerConfig{Brokers: []string{node, srv.URL}, GroupID: "g", Topics: []string{"t"}, PollWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const within = 300 * time.Millisecond
+	c.t.readWithin = within
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	var msgs []*Message
+	for len(msgs) == 0 {
+		if msgs, err = c.Poll(ctx, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.liveStream() == nil {
+		t.Fatal("the message did not come on the stream")
+	}
+	pause()
+	if err := c.Ack(msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range 3 {
+			if _, err := c.Poll(bg, 1); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- c.CommitContext(bg)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("with the coordinator hung: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		resume() // else Close waits for the PONG too
+		t.Fatal("still waiting for the hung coordinator after 15s")
+	}
+}
+
+// pausable forwards the connections made to the address it returns (a
+// base URL) to target's, until pause: from then on it holds what either
+// side sends, the connections whole, as a node stopped by SIGSTOP does
+// (its kernel still accepts connections and bytes); resume forwards
+// again.
+func pausable(t *testing.T, target string) (addr string, pause, resume func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		gate  = make(chan struct{}) // closed while forwarding
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	close(gate)
+	stop := make(chan struct{})
+	pipe := func(dst, src net.Conn) {
+		defer wg.Done()
+		defer dst.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				mu.Lock()
+				g := gate
+				mu.Unlock()
+				select {
+				case <-g:
+				case <-stop:
+					return
+				}
+				if _, err := dst.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Go(func() {
+		for {
+			down, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", strings.TrimPrefix(target, "http://"))
+			if err != nil {
+				down.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, down, up)
+			mu.Unlock()
+			wg.Add(2)
+			go pipe(up, down)
+			go pipe(down, up)
+		}
+	})
+	t.Cleanup(func() {
+		close(stop)
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	pause = func() {
+		mu.Lock()
+		gate = make(chan struct{})
+		mu.Unlock()
+	}
+	resume = func() {
+		mu.Lock()
+		close(gate)
+		mu.Unlock()
+	}
+	return "http://" + ln.Addr().String(), pause, resume
 }
 
 // hungBeside starts a broker holding topic "t" of one partition and a hung

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
 )
@@ -145,13 +146,7 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 		}
 		req.MemberID, req.Generation = c.state.member, c.state.generation
 		c.mu.Unlock()
-		// An ack or nack is a group's write, bounded as one (see
-		// groupWrite): a coordinator stopped or hung held a Poll, Commit
-		// or the background goroutine (its heartbeats with it) that sent
-		// one for as long as it stayed so. Sent again elsewhere after a
-		// cut, what the first applied is refused NOT_IN_FLIGHT, as
-		// settled: taken as done below, not counted lost.
-		err := c.t.do(answerWithin(ctx, 2*c.t.readWithin), http.MethodPost, c.path+path, req, nil)
+		err := c.t.do(answerWithin(ctx, c.settleWithin()), http.MethodPost, c.path+path, req, nil)
 		switch {
 		case err == nil:
 			return nil
@@ -173,6 +168,15 @@ func (c *Consumer) send(ctx context.Context, sess uint64, path string, req api.A
 		}
 	}
 }
+
+// settleWithin bounds each attempt of an ack or nack, a group's write
+// (see groupWrite), and the wait for the stream's PONG that confirms
+// them: a coordinator stopped or hung held a Poll, Commit or the
+// background goroutine (its heartbeats with it) that sent one for as long
+// as it stayed so. Sent again elsewhere after a cut, what the first
+// applied is refused NOT_IN_FLIGHT, as settled: send takes it as done,
+// not as lost.
+func (c *Consumer) settleWithin() time.Duration { return 2 * c.t.readWithin }
 
 // requeue puts back acknowledgements that could not be sent.
 func (c *Consumer) requeue(sess uint64, acks []api.OffsetRange, nacks []pendingNack) {

@@ -677,9 +677,21 @@ func (c *Consumer) flushStreamLocked(ctx context.Context, st *consumerStream, co
 	if !wait {
 		return nil
 	}
+	// A coordinator stopped or hung with the stream's connection whole
+	// sends no PONG: the background goroutine's flush waited for it for
+	// as long as it stayed so, holding flushMu, and with it Poll, Commit
+	// and the member's heartbeats. The PONG comes once the broker has
+	// applied the frames before it, acknowledgements answered within an
+	// ack's bound (settleWithin): past it the stream counts as gone
+	// (flushLocked closes it, its reader queues again what no PONG
+	// confirmed), and what it held goes as requests, which pass the node.
+	late := time.NewTimer(c.settleWithin())
+	defer late.Stop()
 	select {
 	case <-pong:
 	case <-st.done:
+		return errStreamGone
+	case <-late.C:
 		return errStreamGone
 	case <-ctx.Done():
 		return ctx.Err()
