@@ -8,6 +8,14 @@
 //
 // Blocking calls take a context first and return when it is done. The types
 // are safe for concurrent use unless their documentation says otherwise.
+// A broker that takes a request and never answers it (a stopped or hung
+// process, its connections whole) does not hold a call for ever, even one
+// of context.Background: each attempt of a request is bounded by what the
+// broker does before it answers (a read 5 s, a group's write, ack or join
+// 10 s, a topic's change 15 s, a publish 20 s; a fetch 5 s and a group's
+// poll 10 s, plus their wait), after which the request goes to another
+// broker. A write so cut may have been applied: its error says so, and a
+// publish sent on may be stored twice (delivery is at least once).
 //
 // A Consumer allocates about 250 bytes per message it hands out (the
 // Message and the answer its Key and Value alias); a Producer much less.
