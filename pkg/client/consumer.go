@@ -584,8 +584,8 @@ func (c *Consumer) heartbeatNow() {
 // Ack marks msg processed. It does not block: acknowledgements are sent with
 // the next Poll (on the stream, by a member that knows its in-flight cap,
 // with the first Poll 2 ms after the last were sent, unless an eighth of the
-// cap is queued), by the background goroutine once those 2 ms have passed
-// when no Poll sends them, or at once by Commit. It returns ErrRevoked if
+// cap is queued), by the background goroutine within 10 ms when no Poll
+// sends them, or at once by Commit. It returns ErrRevoked if
 // msg's partition is no longer this member's, and an error if msg was not
 // handed out by this consumer (another consumer's, of this group or
 // another, or one read by Fetch).

@@ -467,7 +467,7 @@ func (c *Consumer) run(ctx context.Context) {
 			// Woken only for what a Poll held back on the stream
 			// (streamDueLocked), if a Poll has not sent it since: sent
 			// without waiting for its PONG, so that Polls do not queue
-			// behind a round trip every ackLinger.
+			// behind a round trip.
 			c.mu.Unlock()
 			c.flushStreamDue(ctx)
 			continue
@@ -510,8 +510,8 @@ func (c *Consumer) roundDueLocked(now, nextCommit time.Time) bool {
 }
 
 // flushStreamDue sends, without waiting for a PONG, what a Poll held back
-// on the stream and no Poll sent since: the acknowledgements ackLinger
-// old, and a PING once confirmEvery has passed. A flush in progress (a
+// on the stream and no Poll sent since (streamDueLocked): the
+// acknowledgements, and a PING once confirmEvery has passed. A flush in progress (a
 // Poll's) sends them itself, or has run woken again (rearmLocked).
 func (c *Consumer) flushStreamDue(ctx context.Context) {
 	st := c.liveStream()

@@ -42,8 +42,8 @@ const streamRetryAfter = time.Second
 // not wait) now sends the acknowledgements queued only once ackLinger has
 // passed since the last were sent, or when they are many (ackBatch), and
 // a PING only when none is out and the last went confirmEvery ago; the
-// background goroutine sends what no Poll did (streamDueLocked,
-// flushStreamDue), without waiting either, so that Polls do not queue
+// background goroutine sends what no Poll did within confirmEvery
+// (streamDueLocked, flushStreamDue), without waiting either, so that Polls do not queue
 // behind a round trip. A flush that waits (Commit, Close, a heartbeat
 // round's) sends all, and PINGs.
 // Frames no PONG confirmed yet are only sent again should the stream
@@ -528,8 +528,11 @@ func (c *Consumer) ackBatch() int {
 
 // streamDueLocked is when the background goroutine is to flush on the
 // current session's stream what no Poll sent (zero: nothing waits): the
-// acknowledgements held back (ackLinger), or a PING to confirm settle
-// frames sent without one. c.mu must be held.
+// acknowledgements held back, or a PING to confirm settle frames sent
+// without one, each confirmEvery after the last were sent. Not ackLinger:
+// a member that polls sends them itself a moment after that, and would
+// have the background goroutine woken every ackLinger only to find them
+// sent. c.mu must be held.
 func (c *Consumer) streamDueLocked() time.Time {
 	st := c.stream
 	if st == nil || st.sess != c.state.session || st.closed() {
@@ -542,7 +545,7 @@ func (c *Consumer) streamDueLocked() time.Time {
 		due = st.pingAt.Add(confirmEvery)
 	}
 	if c.state.ackedN > 0 {
-		if at := st.ackAt.Add(ackLinger); due.IsZero() || at.Before(due) {
+		if at := st.ackAt.Add(confirmEvery); due.IsZero() || at.Before(due) {
 			due = at
 		}
 	}
