@@ -18,9 +18,9 @@ import (
 )
 
 // setup starts a broker with topic (parts partitions) and an admin Client.
-func setup(t *testing.T, topic string, parts int32) (*brokertest.Server, *client.Client) {
+func setup(t *testing.T, topic string, parts int32, opts ...brokertest.Option) (*brokertest.Server, *client.Client) {
 	t.Helper()
-	srv := brokertest.Start(t)
+	srv := brokertest.Start(t, opts...)
 	c, err := client.New(srv.URL)
 	if err != nil {
 		t.Fatal(err)

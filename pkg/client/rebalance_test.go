@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/pkg/client"
 )
@@ -120,21 +122,39 @@ func TestConsumersSharePartitionsCooperatively(t *testing.T) {
 
 // TestAutoCommitDoesNotStallOnTheInFlightCap: with the default 5 s
 // interval, a consumer reading more than the broker's in-flight cap must
-// not wait for the interval.
+// not wait for the interval — also under a cap the member did not name
+// (the broker's --max-in-flight), which it learns from its join's answer:
+// it committed early at half the default cap (1000) it assumed, so under
+// a cap of 16 each 16 messages waited for the interval (48 took 10 s).
 func TestAutoCommitDoesNotStallOnTheInFlightCap(t *testing.T) {
-	srv, _ := setup(t, "orders", 2)
-	produce(t, srv.URL, "orders", 3000)
-	cons := newConsumer(t, client.ConsumerConfig{
-		Brokers: []string{srv.URL}, GroupID: "auto", Topics: []string{"orders"}, AutoCommit: true,
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	for got := 0; got < 3000; {
-		msgs, err := cons.Poll(ctx, 200)
-		if err != nil {
-			t.Fatalf("after %d of 3000: %v", got, err)
-		}
-		got += len(msgs)
+	for _, tc := range []struct {
+		name      string
+		brokerCap int // 0: the default
+		n         int
+	}{
+		{"default cap", 0, 3000},
+		{"broker cap 16, not named", 16, 600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []brokertest.Option
+			if tc.brokerCap > 0 {
+				opts = append(opts, brokertest.WithConfig(func(c *broker.Config) { c.Delivery.MaxInFlightPerMember = tc.brokerCap }))
+			}
+			srv, _ := setup(t, "orders", 2, opts...)
+			produce(t, srv.URL, "orders", tc.n)
+			cons := newConsumer(t, client.ConsumerConfig{
+				Brokers: []string{srv.URL}, GroupID: "auto", Topics: []string{"orders"}, AutoCommit: true,
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			defer cancel()
+			for got := 0; got < tc.n; {
+				msgs, err := cons.Poll(ctx, 200)
+				if err != nil {
+					t.Fatalf("after %d of %d: %v", got, tc.n, err)
+				}
+				got += len(msgs)
+			}
+		})
 	}
 }
 
