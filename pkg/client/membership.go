@@ -468,8 +468,11 @@ func (c *Consumer) run(ctx context.Context) {
 			// (streamDueLocked), if a Poll has not sent it since: sent
 			// without waiting for its PONG, so that Polls do not queue
 			// behind a round trip.
+			sd := c.streamDueLocked()
 			c.mu.Unlock()
-			c.flushStreamDue(ctx)
+			if !sd.IsZero() && !now.Before(sd) {
+				busy = !c.flushStreamDue(ctx) // not at once again while a Commit holds flushMu
+			}
 			continue
 		}
 		c.handBackStaleLocked(now) // sent by the flush below
@@ -511,15 +514,21 @@ func (c *Consumer) roundDueLocked(now, nextCommit time.Time) bool {
 
 // flushStreamDue sends, without waiting for a PONG, what a Poll held back
 // on the stream and no Poll sent since (streamDueLocked): the
-// acknowledgements, and a PING once confirmEvery has passed. A flush in progress (a
-// Poll's) sends them itself, or has run woken again (rearmLocked).
-func (c *Consumer) flushStreamDue(ctx context.Context) {
+// acknowledgements, and a PING once confirmEvery has passed. It reports
+// false, sending nothing, if another flush is in progress: a Poll's sends
+// them itself or has run woken again (rearmLocked), and a Commit's holds
+// flushMu for a round trip, so run tries again after flushRetry.
+func (c *Consumer) flushStreamDue(ctx context.Context) bool {
 	st := c.liveStream()
-	if st == nil || !c.flushMu.TryLock() {
-		return
+	if st == nil {
+		return true
+	}
+	if !c.flushMu.TryLock() {
+		return false
 	}
 	defer c.flushMu.Unlock()
 	_ = c.flushStreamLocked(ctx, st, false, false) // a failed stream's frames are queued again by its reader
+	return true
 }
 
 // flushRetry is how soon run tries again a flush it found in progress.
