@@ -143,22 +143,11 @@ type cutProxy struct {
 
 func cuttingProxy(t *testing.T, target string, budget int64) *cutProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := &cutProxy{addr: ln.Addr().String()}
+	cp := &cutProxy{}
 	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-		rng   = rand.New(rand.NewPCG(1, 2))
+		mu  sync.Mutex
+		rng = rand.New(rand.NewPCG(1, 2))
 	)
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
 	cutNow := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -168,52 +157,35 @@ func cuttingProxy(t *testing.T, target string, budget int64) *cutProxy {
 		}
 		return false
 	}
-	wg.Go(func() {
+	srv := testkit.ServeTCP(t, func(s *testkit.TCPServer, in net.Conn) {
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			return
+		}
+		s.Track(out)
+		s.Go(func() {
+			_, _ = io.Copy(out, in)
+			out.Close()
+		})
+		defer in.Close()
+		defer out.Close()
+		buf := make([]byte, 32<<10)
 		for {
-			in, err := ln.Accept()
+			n, err := out.Read(buf)
+			if n > 0 && cutNow() {
+				return // the answers in buf are lost
+			}
+			if n > 0 {
+				if _, werr := in.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
 			if err != nil {
 				return
 			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			track(in)
-			track(out)
-			wg.Go(func() {
-				_, _ = io.Copy(out, in)
-				out.Close()
-			})
-			wg.Go(func() {
-				defer in.Close()
-				defer out.Close()
-				buf := make([]byte, 32<<10)
-				for {
-					n, err := out.Read(buf)
-					if n > 0 && cutNow() {
-						return // the answers in buf are lost
-					}
-					if n > 0 {
-						if _, werr := in.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			})
 		}
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	cp.addr = srv.Addr
 	return cp
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // A read, or an operator's write of a group, of context.Background whose
@@ -306,20 +307,13 @@ func TestStreamAckPassesAHungCoordinator(t *testing.T) {
 // (its kernel still accepts connections and bytes); resume forwards
 // again.
 func pausable(t *testing.T, target string) (addr string, pause, resume func()) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var (
-		mu    sync.Mutex
-		gate  = make(chan struct{}) // closed while forwarding
-		conns []net.Conn
-		wg    sync.WaitGroup
+		mu   sync.Mutex
+		gate = make(chan struct{}) // closed while forwarding
 	)
 	close(gate)
 	stop := make(chan struct{})
 	pipe := func(dst, src net.Conn) {
-		defer wg.Done()
 		defer dst.Close()
 		buf := make([]byte, 32<<10)
 		for {
@@ -342,35 +336,17 @@ func pausable(t *testing.T, target string) (addr string, pause, resume func()) {
 			}
 		}
 	}
-	wg.Go(func() {
-		for {
-			down, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", strings.TrimPrefix(target, "http://"))
-			if err != nil {
-				down.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, down, up)
-			mu.Unlock()
-			wg.Add(2)
-			go pipe(up, down)
-			go pipe(down, up)
+	srv := testkit.ServeTCP(t, func(s *testkit.TCPServer, down net.Conn) {
+		up, err := net.Dial("tcp", strings.TrimPrefix(target, "http://"))
+		if err != nil {
+			down.Close()
+			return
 		}
+		s.Track(up)
+		s.Go(func() { pipe(up, down) })
+		pipe(down, up)
 	})
-	t.Cleanup(func() {
-		close(stop)
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	t.Cleanup(func() { close(stop) }) // before the server's cleanup: a pipe held at the gate returns
 	pause = func() {
 		mu.Lock()
 		gate = make(chan struct{})
@@ -381,7 +357,7 @@ func pausable(t *testing.T, target string) (addr string, pause, resume func()) {
 		close(gate)
 		mu.Unlock()
 	}
-	return "http://" + ln.Addr().String(), pause, resume
+	return "http://" + srv.Addr, pause, resume
 }
 
 // hungBeside starts a broker holding topic "t" of one partition and a hung

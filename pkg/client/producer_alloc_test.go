@@ -7,9 +7,10 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // TestEnqueueAllocatesNothingPerRecord: a record is encoded into its
@@ -53,37 +54,9 @@ func TestEnqueueAllocatesNothingPerRecord(t *testing.T) {
 // so allocation counts are the producer's own.
 func cannedBroker(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	body := `{"topic":"t","name":"t","partitions":1,"producer_id":7,"producer_epoch":0,"offsets":[{"partition":0,"offset":0}]}`
 	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-			wg.Go(func() { serveCanned(conn, answer) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
+	return testkit.ServeTCP(t, func(_ *testkit.TCPServer, conn net.Conn) { serveCanned(conn, answer) }).Addr
 }
 
 func serveCanned(conn net.Conn, answer []byte) {
