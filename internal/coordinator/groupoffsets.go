@@ -100,21 +100,11 @@ func (m CommitMetadata) byTP() map[delivery.TP]string {
 }
 
 // GroupOffsets returns the group's committed offsets: every partition it
-// has delivery state for, as written (see awaitWrittenLocked). Errors:
+// has delivery state for, as written (see readWritten). Errors:
 // GROUP_NOT_FOUND, UNAVAILABLE (retriable).
 func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
-	cg, err := c.lookup(groupID)
-	if err != nil {
-		return nil, err
-	}
-	cg.mu.Lock()
-	out, seq := committedLocked(cg), cg.lastSeq
-	err = cg.awaitWrittenLocked(seq)
-	cg.mu.Unlock()
-	if err == nil {
-		err = c.confirm(context.Background(), cg)
-	}
-	if err != nil {
+	var out Offsets
+	if err := c.readWritten(groupID, func(cg *cgroup) { out = committedLocked(cg) }); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -124,30 +114,43 @@ func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
 // and the metadata Kafka clients committed with them (only partitions
 // that have some). Errors: GROUP_NOT_FOUND, UNAVAILABLE (retriable).
 func (c *Coordinator) GroupCommits(groupID string) (Offsets, CommitMetadata, error) {
-	cg, err := c.lookup(groupID)
-	if err != nil {
-		return nil, nil, err
-	}
-	cg.mu.Lock()
+	var out Offsets
 	meta := CommitMetadata{}
-	for _, tp := range cg.a.Partitions() {
-		if text := cg.a.Metadata(tp); text != "" {
-			if meta[tp.Topic] == nil {
-				meta[tp.Topic] = make(map[int32]string)
+	err := c.readWritten(groupID, func(cg *cgroup) {
+		for _, tp := range cg.a.Partitions() {
+			if text := cg.a.Metadata(tp); text != "" {
+				if meta[tp.Topic] == nil {
+					meta[tp.Topic] = make(map[int32]string)
+				}
+				meta[tp.Topic][tp.Partition] = text
 			}
-			meta[tp.Topic][tp.Partition] = text
 		}
-	}
-	out, seq := committedLocked(cg), cg.lastSeq
-	err = cg.awaitWrittenLocked(seq)
-	cg.mu.Unlock()
-	if err == nil {
-		err = c.confirm(context.Background(), cg)
-	}
+		out = committedLocked(cg)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return out, meta, nil
+}
+
+// readWritten runs read on group groupID under its lock, then answers
+// once the offset writes numbered before the read have ended
+// (awaitWrittenLocked) and this node is confirmed to coordinate the
+// group still (confirm): what read took is then as written, and not a
+// deposed coordinator's. Errors: GROUP_NOT_FOUND, UNAVAILABLE.
+func (c *Coordinator) readWritten(groupID string, read func(cg *cgroup)) error {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return err
+	}
+	cg.mu.Lock()
+	read(cg)
+	err = cg.awaitWrittenLocked(cg.lastSeq)
+	cg.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.confirm(context.Background(), cg)
 }
 
 // durableReadWait bounds awaitWrittenLocked: a Raft round on a cluster, a
