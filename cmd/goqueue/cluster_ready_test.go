@@ -72,11 +72,7 @@ func TestBinaryClusterReadiness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	var entries []string
-	for id := 1; id <= 3; id++ {
-		entries = append(entries, fmt.Sprintf("%d=%s", id, freeAddr(t)))
-	}
-	c := &clusterProcs{t: t, peers: strings.Join(entries, ","), procs: map[uint64]*testkit.Proc{}}
+	c := &clusterProcs{t: t, peers: peerEntries(t, 3), procs: map[uint64]*testkit.Proc{}}
 	c.launchOne(1)
 	if _, err := c.unavailable(1, "GET", "/readyz", "", "waits for its peers", 2, 3); err != nil {
 		t.Fatal(err)

@@ -54,11 +54,7 @@ func startClusterProcsWith(t *testing.T, n int, setup clusterSetup) *clusterProc
 	t.Helper()
 	bin := goqueueBin.Path(t)
 	for attempt := 1; ; attempt++ {
-		var entries []string
-		for id := 1; id <= n; id++ {
-			entries = append(entries, fmt.Sprintf("%d=%s", id, freeAddr(t)))
-		}
-		c := &clusterProcs{t: t, peers: strings.Join(entries, ","), procs: map[uint64]*testkit.Proc{}, clusterSetup: setup}
+		c := &clusterProcs{t: t, peers: peerEntries(t, n), procs: map[uint64]*testkit.Proc{}, clusterSetup: setup}
 		for id := uint64(1); id <= uint64(n); id++ {
 			c.procs[id] = testkit.Launch(t, bin, testkit.Options{Args: c.args(id), Env: c.env, CheckExit: true})
 		}
@@ -118,14 +114,21 @@ func (c *clusterProcs) args(id uint64) []string {
 	return append([]string{"--node-id", strconv.FormatUint(id, 10), "--peers", c.peers}, c.flags...)
 }
 
-// freeAddr is a 127.0.0.1 port free a moment ago.
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// peerEntries is the --peers value for nodes 1..n on 127.0.0.1 ports
+// free a moment ago. Every listener stays open until all ports are
+// picked: a port closed before the next pick may be handed out again, and
+// two nodes told one address refuse to start.
+func peerEntries(t *testing.T, n int) string {
+	entries := make([]string, 0, n)
+	for id := 1; id <= n; id++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		entries = append(entries, fmt.Sprintf("%d=%s", id, ln.Addr()))
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return strings.Join(entries, ",")
 }
 
 // restart starts node id again on its data directory, cluster port and
