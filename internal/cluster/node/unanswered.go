@@ -17,9 +17,12 @@ import (
 // out peerReadWait. So the node remembers the peer that left a call
 // unanswered and, for unansweredRetry, answers its callers at once
 // (errUnanswered) instead of waiting again; then one call at a time (a
-// probe) asks the peer again, and an answer forgets it. The reads and
-// listings of groups (PeerRead, PeerGroups) go through callPeer, which
-// does this.
+// probe) asks the peer again, and an answer forgets it. A call that
+// fails at once (nothing listens at the peer's address: a node killed or
+// restarting; its link cut) costs its caller nothing and marks nothing,
+// so a node restarted within the retry is asked as soon as it listens.
+// The reads and listings of groups (PeerRead, PeerGroups) go through
+// callPeer, which does this.
 
 // unansweredRetry is how long after a call it left unanswered a peer is
 // not asked again. A paused peer is counted down (Listed) liveWindow
@@ -31,6 +34,13 @@ import (
 // then no call begun before a mark is still under way when the mark's
 // probe begins, and a probe is the only call to its peer.
 const unansweredRetry = 5 * time.Second
+
+// failedAtOnce is how soon a call's failure says nothing of a slow peer:
+// a refused connection fails within a loopback or LAN round trip, while a
+// paused peer (the kernel accepts for it) or an unreachable host (a dial
+// timeout, 1 s) takes far longer. Well above a loaded machine's
+// scheduling delays, well below the transport's dial timeout.
+const failedAtOnce = 250 * time.Millisecond
 
 // errUnanswered is a call not made: its peer left a recent call
 // unanswered (unansweredPeers).
@@ -69,15 +79,16 @@ func (u *unansweredPeers) begin(peer uint64, now time.Time) error {
 
 // end records, at now, how a call begin let go ended: answered (the
 // peer's mark is forgotten), left unanswered (the peer is marked as of
-// now), or given up by its caller first, which says nothing of the peer
-// (its mark stays as it was, and the next call may probe).
-func (u *unansweredPeers) end(peer uint64, answered, gaveUp bool, now time.Time) {
+// now), or neither — given up by its caller first, or failed at once —
+// which says nothing of the peer being slow (its mark stays as it was,
+// and the next call may probe).
+func (u *unansweredPeers) end(peer uint64, answered, saysNothing bool, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	switch m := u.peers[peer]; {
 	case answered:
 		delete(u.peers, peer)
-	case gaveUp:
+	case saysNothing:
 		if m != nil {
 			m.probing = false
 		}
@@ -92,9 +103,9 @@ func (u *unansweredPeers) end(peer uint64, answered, gaveUp bool, now time.Time)
 // callPeer asks peer id req, waiting at most wait for the answer, which
 // it decodes; a refusal is an error. A peer this node counts down
 // (Listed), or that left a recent call unanswered (unansweredPeers), is
-// not asked: the error says so at once. A call the transport could not
-// make or that got no answer in time marks the peer; an answer (a
-// refusal too) forgets the mark.
+// not asked: the error says so at once. A call that got no answer in
+// time, or failed only after failedAtOnce (a dial timing out), marks the
+// peer; an answer (a refusal too) forgets the mark.
 func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.Duration) (answer, error) {
 	if !n.Listed(id) {
 		return answer{}, fmt.Errorf("node: node %d is down", id)
@@ -103,10 +114,12 @@ func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.D
 	if err := n.unanswered.begin(id, time.Now()); err != nil {
 		return answer{}, err
 	}
+	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	out, err := n.tr.Call(cctx, id, raw)
-	n.unanswered.end(id, err == nil, ctx.Err() != nil, time.Now())
+	end := time.Now()
+	n.unanswered.end(id, err == nil, ctx.Err() != nil || end.Sub(start) < failedAtOnce, end)
 	if err != nil {
 		return answer{}, err
 	}

@@ -146,3 +146,40 @@ func TestUnansweredPeerNotWaitedForAgain(t *testing.T) {
 		t.Fatalf("node 3 served %d reads and %d listings, want 3 and 1", reads.Load(), listings.Load())
 	}
 }
+
+// A call that fails at once (nothing listens at the peer's address, as
+// while it restarts; here its link cut) marks nothing: once the peer is
+// back the next read asks it, where it answered NOT_COORDINATOR without
+// asking for unansweredRetry (5 s) after a quick restart.
+func TestPeerFailingAtOnceIsAskedAgain(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var reads atomic.Int32
+	answer := func(c *Config) {
+		if c.ID == 3 {
+			c.Read = func(ReadRequest) ReadAnswer {
+				reads.Add(1)
+				return ReadAnswer{Status: 200}
+			}
+		}
+	}
+	nodes, stop := startNodesWith(t, 3, []string{t.TempDir(), t.TempDir(), t.TempDir()}, answer)
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, nodes, 1)
+	asker := nodes[0]
+	req := ReadRequest{Path: "/groups/g/lag-history"}
+
+	asker.tr.SetFault(func(from, to uint64) bool { return from != 3 && to != 3 })
+	start := time.Now()
+	if _, err := asker.PeerRead(ctx, 3, req); err == nil {
+		t.Fatal("a read of node 3, cut off, succeeded")
+	}
+	if took := time.Since(start); took >= failedAtOnce {
+		t.Fatalf("the read of a node cut off failed after %v, not at once: not the case under test", took)
+	}
+	asker.tr.SetFault(nil)
+	if a, err := asker.PeerRead(ctx, 3, req); err != nil || a.Status != 200 || reads.Load() != 1 {
+		t.Fatalf("read once node 3 is back: %+v %v, node 3 asked %d times; want it asked and answering", a, err, reads.Load())
+	}
+}
