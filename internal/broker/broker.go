@@ -46,6 +46,7 @@ type Broker struct {
 	cfg       Config // immutable after Open
 	log       *slog.Logger
 	now       func() time.Time
+	sleep     func(time.Duration) // time.Sleep; tests advance their clock
 	meta      *metaStore
 	storage   *storage             // the data directory's identity; see storage.go
 	files     *commitlog.FileCache // sealed segment files open, shared by every log
@@ -109,6 +110,7 @@ func Open(cfg Config) (*Broker, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		now:        cfg.Now,
+		sleep:      time.Sleep,
 		topicsDir:  filepath.Join(cfg.DataDir, "topics"),
 		decompress: budget.New(cmp.Or(cfg.MaxDecompressBytes, DefaultMaxDecompressBytes)),
 		topics:     make(map[string]*topic),

@@ -24,16 +24,25 @@ import (
 // the dead node replayed after that is replayed again: at least once,
 // the replay count bounds it). That node, restarted, takes its own claim
 // over at once: replayMu holds its replays one at a time, so a claim of
-// its own it meets is of a replay that ended with its process. Leases are compared with this node's clock against the claimant's:
-// nodes whose clocks differ by more than a lease may take over a live
-// claim; the claimant then finds it lost at its next renewal and stops.
+// its own it meets is of a replay that ended with its process.
+//
+// A claim's end (Until) is the claimant's clock's; a node whose clock is
+// ahead of it by more than a lease would see a live claim lapsed. So a
+// claim lapsed by this node's clock is taken over only once this node
+// has also seen it go unrenewed for replayTakeoverWait of its own clock:
+// a live replay renews it every replayRenewEvery, which changes the
+// record's version, and is then refused REPLAY_IN_PROGRESS.
 
 // replayLease is how long a replay's claim on a cluster's DLQ holds
 // without renewal; the replay renews it, recording its progress, every
 // replayRenewEvery (a metadata write each: what a crash replays twice).
+// replayTakeoverWait is how long a claim lapsed by this node's clock
+// must stay unrenewed before it is taken over: three renewals missed, so
+// a replay's pause between two publishes is not taken for its death.
 const (
-	replayLease      = 15 * time.Second
-	replayRenewEvery = time.Second
+	replayLease        = 15 * time.Second
+	replayRenewEvery   = time.Second
+	replayTakeoverWait = 3 * replayRenewEvery
 )
 
 // replayClaim is the replay under way of a cluster's DLQ: Token is its
@@ -132,8 +141,20 @@ func (cr *clusterReplay) claim() error {
 	if _, err := cr.read(); err != nil {
 		return err
 	}
-	if cl := cr.done.Claim; cl != nil && cl.Node != cr.c.ID() && cr.b.now().UnixMilli() < cl.Until {
-		return inProgress(cr.name, cl)
+	if cl := cr.done.Claim; cl != nil && cl.Node != cr.c.ID() {
+		if cr.b.now().UnixMilli() < cl.Until {
+			return inProgress(cr.name, cl)
+		}
+		seen := cr.version
+		cr.b.sleep(replayTakeoverWait)
+		if _, err := cr.read(); err != nil {
+			return err
+		}
+		if cl := cr.done.Claim; cl != nil && cl.Node != cr.c.ID() && cr.version != seen {
+			// Renewed (or claimed again) meanwhile: live, whatever
+			// this node's clock says of its end.
+			return inProgress(cr.name, cl)
+		}
 	}
 	cr.token = rand.Text()
 	return cr.put(cr.lease())

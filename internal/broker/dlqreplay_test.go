@@ -326,9 +326,12 @@ func TestReplayAndPurgeOfAClusterDLQ(t *testing.T) {
 // a compare-and-set of the record's version: while another node's claim
 // holds (not lapsed), or when another node claims it first, the replay is
 // refused REPLAY_IN_PROGRESS and publishes nothing; a lapsed claim (its
-// node died) is taken over. The claim is cleared when the replay is done,
-// also when its write's outcome was unknown and went through. (Before,
-// two nodes replaying at once both replayed every message.)
+// node died) is taken over once it also went unrenewed for
+// replayTakeoverWait, so a live replay on a node whose clock is behind
+// keeps its claim (before, it was taken over: both replayed). The claim
+// is cleared when the replay is done, also when its write's outcome was
+// unknown and went through. (Before, two nodes replaying at once both
+// replayed every message.)
 func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 	now := time.Now()
 	other := func(until time.Time) []byte {
@@ -338,6 +341,7 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 		name      string
 		record    []byte
 		beforeSet func(c *clusterDLQ)
+		renewed   func(c *clusterDLQ) // while the replay waits to take a lapsed claim over
 		lost      bool
 		advance   time.Duration // the clock, after the claim
 		err       error         // with advance: the replay's, which says says
@@ -347,6 +351,12 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 		{name: "unclaimed", replayed: 1},
 		{name: "claimed by a live replay elsewhere", record: other(now.Add(time.Second))},
 		{name: "claimed by a replay whose node died", record: other(now.Add(-time.Millisecond)), replayed: 1},
+		{name: "claimed by a live replay on a node whose clock is behind", record: other(now.Add(-time.Minute)), renewed: func(c *clusterDLQ) {
+			c.record, c.version = other(now.Add(-time.Minute+replayTakeoverWait)), c.version+1
+		}},
+		{name: "lapsed, then the replay elsewhere finished", record: other(now.Add(-time.Minute)), renewed: func(c *clusterDLQ) {
+			c.record, c.version = []byte(`{"born":1}`), c.version+1
+		}, replayed: 1},
 		{name: "claimed by this node before it restarted", record: []byte(fmt.Sprintf(`{"born":1,"claim":{"token":"before","node":1,"until":%d}}`, now.Add(time.Second).UnixMilli())), replayed: 1},
 		{name: "claimed first by another node", beforeSet: func(c *clusterDLQ) {
 			if c.version == 0 {
@@ -377,6 +387,12 @@ func TestClusterDLQReplayIsClaimedOnce(t *testing.T) {
 			}
 			clock := now
 			f.b.now = func() time.Time { return clock }
+			f.b.sleep = func(d time.Duration) {
+				clock = clock.Add(d)
+				if c.renewed != nil {
+					c.renewed(cl)
+				}
+			}
 			cl.beforeSet = func() {
 				if c.beforeSet != nil {
 					c.beforeSet(cl)
