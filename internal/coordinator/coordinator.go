@@ -142,12 +142,13 @@ type cgroup struct {
 	// rewrittenCond (see rewritten) is signalled as each ends.
 	rewriting     int
 	rewrittenCond *sync.Cond
-	// writing holds the sequence numbers of the group's offset writes
-	// numbered (doneLocked) and not yet done, lastSeq the last numbered;
-	// writesDone is closed and replaced as some end. A read of the
-	// committed offsets waits for those numbered before it
+	// writing holds the group's offset writes in progress, by sequence
+	// number, each's partition: those numbered (doneLocked) and not yet
+	// done, and those of unwritten a write carries again; lastSeq is the
+	// last numbered; writesDone is closed and replaced as some end. A read
+	// of the committed offsets waits for those numbered before it
 	// (GroupOffsets).
-	writing    map[uint64]struct{}
+	writing    map[uint64]delivery.TP
 	lastSeq    uint64
 	writesDone chan struct{}
 	// classicHold is the token of the group's classic hold (0: none;

@@ -110,10 +110,7 @@ func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 		seq := c.store.Next()
 		p.writes = append(p.writes, offsetstore.Write{Group: cg.id, TP: o.TP, Delete: o.Deleted,
 			Offset: offsetstore.Offset{Seq: seq, Committed: o.Committed, Acked: o.Acked, Born: o.Born, Metadata: o.Metadata}})
-		if cg.writing == nil {
-			cg.writing = make(map[uint64]struct{})
-		}
-		cg.writing[seq] = struct{}{}
+		cg.writingLocked(o.TP, seq)
 		cg.lastSeq = seq
 	}
 	if fx.Settings != nil {
@@ -193,6 +190,12 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 			ws = newestWrites(cg.unwritten, ws)
 			cg.unwritten = nil
 			cg.rewriting++
+			// The carried ones are in progress again, for the reads that
+			// wait on them (writesBefore): until this write ends they are
+			// neither written nor kept unwritten.
+			for _, w := range ws {
+				cg.writingLocked(w.TP, w.Offset.Seq)
+			}
 		}
 		if len(ws) == 0 {
 			if cg.rewriting == 0 || !wait {
@@ -216,6 +219,15 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 			return err
 		}
 	}
+}
+
+// writingLocked counts tp's write numbered seq in progress. The caller
+// holds cg.mu.
+func (cg *cgroup) writingLocked(tp delivery.TP, seq uint64) {
+	if cg.writing == nil {
+		cg.writing = make(map[uint64]delivery.TP)
+	}
+	cg.writing[seq] = tp
 }
 
 // writesEndedLocked marks ws done (written, or kept in unwritten) for the

@@ -1,0 +1,77 @@
+package coordinator
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// hold runs act, whose first offset write is held in the store until the
+// returned release is called (at the latest when t ends), and failing if
+// fail; act runs in its own goroutine, and done is closed when it
+// returns.
+func (f *ackFixture) hold(t *testing.T, fail int, act func()) (release func(), done chan struct{}) {
+	entered, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f.failWrites(fail)
+	f.r.mu.Lock()
+	f.r.gate = func() { once.Do(func() { close(entered); <-gate }) }
+	f.r.mu.Unlock()
+	done = make(chan struct{})
+	go func() { defer close(done); act() }()
+	<-entered
+	release = sync.OnceFunc(func() { close(gate) })
+	t.Cleanup(func() { release(); <-done })
+	return release, done
+}
+
+// A read of the committed offsets waits for the timer's write of an
+// ack's failed write, which a later failure may put back: it answered the
+// offset in memory at once while that write was in the store (the write
+// was no longer counted in progress, nor kept unwritten), and UNAVAILABLE
+// again once it failed; a restart or the group's next coordinator then
+// had the offset before it.
+func TestOffsetsReadWaitsForARewriteInProgress(t *testing.T) {
+	synctest.Test(t, offsetsReadWaitsForARewrite)
+}
+
+func offsetsReadWaitsForARewrite(t *testing.T) {
+	f := newAckFixture(t, 5)
+	f.failWrites(1)
+	if err := f.ack(0, 5); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE", err)
+	}
+	f.clock.Add(int64(rewriteAfter))
+	release, ticked := f.hold(t, 1, func() { f.c.tick() }) // the timer's try, which will fail
+
+	got, failed := make(chan Offsets, 1), make(chan error, 1)
+	go func() {
+		offs, err := f.c.GroupOffsets("g")
+		if err != nil {
+			failed <- err
+			return
+		}
+		got <- offs
+	}()
+	synctest.Wait()
+	select {
+	case offs := <-got:
+		t.Fatalf("read during the rewrite answered %v at once", offs)
+	case err := <-failed:
+		t.Fatalf("read during the rewrite: %v at once", err)
+	default:
+	}
+	release()
+	<-ticked
+	select {
+	case offs := <-got:
+		t.Fatalf("read of a rewrite that failed answered %v", offs)
+	case err := <-failed:
+		if !errors.Is(err, api.ErrUnavailable) {
+			t.Fatalf("read of a rewrite that failed: %v, want UNAVAILABLE", err)
+		}
+	}
+}
