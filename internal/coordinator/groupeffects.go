@@ -185,6 +185,9 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 	defer cg.mu.Unlock()
 	for {
 		ws, carried := own, len(cg.unwritten) > 0
+		// mine: own, some of which a newer carried write of the same
+		// partition may supersede in ws; they end with it.
+		mine := own
 		own = nil
 		if carried {
 			ws = newestWrites(cg.unwritten, ws)
@@ -214,6 +217,7 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 		if err != nil {
 			c.keepUnwrittenLocked(cg, ws)
 		}
+		cg.writesEndedLocked(mine)
 		cg.writesEndedLocked(ws)
 		if err != nil {
 			return err

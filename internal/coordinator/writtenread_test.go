@@ -7,6 +7,8 @@ import (
 	"testing/synctest"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 )
 
 // hold runs act, whose first offset write is held in the store until the
@@ -73,5 +75,43 @@ func offsetsReadWaitsForARewrite(t *testing.T) {
 		if !errors.Is(err, api.ErrUnavailable) {
 			t.Fatalf("read of a rewrite that failed: %v, want UNAVAILABLE", err)
 		}
+	}
+}
+
+// A command's offset write that a newer one of the same partition
+// supersedes as it carries the group's failed writes (a command numbered
+// its write, another numbered a later one whose write failed before the
+// first's started) ends with the write that superseded it. It stayed in
+// progress for good: every read of the group's offsets then waited
+// durableReadWait and answered UNAVAILABLE, until a restart.
+func TestSupersededOffsetWriteEnds(t *testing.T) {
+	synctest.Test(t, supersededOffsetWriteEnds)
+}
+
+func supersededOffsetWriteEnds(t *testing.T) {
+	f := newAckFixture(t, 10)
+	cg, err := f.c.lookup("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two commands' writes of t/0, numbered in this order, as a command
+	// does under the group's lock before it performs them.
+	number := func() pending {
+		cg.mu.Lock()
+		defer cg.mu.Unlock()
+		committed, acked, _ := cg.a.Snapshot(delivery.TP{Topic: "t"})
+		return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: delivery.TP{Topic: "t"}, Committed: committed, Acked: acked}}})
+	}
+	first, second := number(), number()
+	f.failWrites(1)
+	if err := f.c.perform(cg, second); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("the second write: %v, want it failed", err)
+	}
+	first.durable = true // an ack's: it carries the failed second
+	if err := f.c.perform(cg, first); err != nil {
+		t.Fatalf("the first write, carrying the second: %v", err)
+	}
+	if offs, err := f.c.GroupOffsets("g"); err != nil || offs["t"][0] != 0 {
+		t.Fatalf("offsets once both are written: %v, %v; want t/0 at 0", offs, err)
 	}
 }
