@@ -151,6 +151,13 @@ type cgroup struct {
 	writing    map[uint64]delivery.TP
 	lastSeq    uint64
 	writesDone chan struct{}
+	// written is, per partition, the newest of the group's offset writes
+	// that ended written, or the state the group was restored or adopted
+	// with (seq 0, older than any write of this group object): what a
+	// restart or the group's next coordinator would have. The reads that
+	// must not wait show it for a partition with a write in progress or
+	// kept unwritten (writtenView).
+	written map[delivery.TP]writtenOffset
 	// classicHold is the token of the group's classic hold (0: none;
 	// classic_members.go).
 	classicHold uint64

@@ -140,6 +140,8 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 		cg.mu.Lock()
 		if err != nil {
 			c.keepUnwrittenLocked(cg, p.writes)
+		} else {
+			cg.wroteLocked(p.writes...)
 		}
 		cg.writesEndedLocked(p.writes)
 		cg.mu.Unlock()
@@ -216,6 +218,8 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 		}
 		if err != nil {
 			c.keepUnwrittenLocked(cg, ws)
+		} else {
+			cg.wroteLocked(ws...)
 		}
 		cg.writesEndedLocked(mine)
 		cg.writesEndedLocked(ws)

@@ -34,7 +34,8 @@ type partitionSnapshot struct {
 
 // snapshot copies cg's description (members with their hosts and
 // in-flight counts) and its progress on every partition of the topics it
-// subscribes to and every partition it has offsets for. ext is what
+// subscribes to and every partition it has offsets for, the committed
+// offsets as written (writtenView: not waiting for writes in progress). ext is what
 // another front end runs of the group (nil: nothing); when the group has
 // no members of its own they are its members, and the partitions of the
 // topics they subscribe to count as subscribed (before their first commit
@@ -73,12 +74,16 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time, ext *ExternalView) gro
 	for _, tp := range cg.a.Partitions() {
 		add(tp)
 	}
+	written := cg.writtenViewLocked()
+	for _, tp := range written.partitions() {
+		add(tp)
+	}
 	slices.SortFunc(tps, compareTP)
 	s := groupSnapshot{desc: d, parts: make([]partitionSnapshot, 0, len(tps)), external: external}
 	for _, tp := range tps {
 		ps := partitionSnapshot{tp: tp, committed: -1, stats: cg.a.Stats(tp)}
-		if cg.a.Has(tp) {
-			ps.committed = ps.stats.Committed
+		if off, ok := written.committed(tp); ok {
+			ps.committed = off
 		} else {
 			ps.lagUnknown = external
 			// Lag counted from the earliest offset showed a latest group

@@ -78,6 +78,99 @@ func offsetsReadWaitsForARewrite(t *testing.T) {
 	}
 }
 
+// GET /groups/{group}, the metrics and the lag history show a group's
+// committed offsets (and the lag from them) as written, at once: an ack
+// whose write is in the store, or failed and kept for the timer to write
+// again, shows the offset before it. They showed the offset in memory, a
+// moment later gone back (the write failed, the broker restarted, another
+// node took the group over).
+func TestDescriptionShowsWrittenOffsets(t *testing.T) {
+	synctest.Test(t, descriptionShowsWrittenOffsets)
+}
+
+func descriptionShowsWrittenOffsets(t *testing.T) {
+	f := newAckFixture(t, 10)
+	readers := []struct {
+		name string
+		read func() (committed, lag int64)
+	}{
+		{"DescribeGroup", func() (int64, int64) {
+			d, err := f.c.DescribeGroup("g")
+			if err != nil || len(d.Partitions) != 1 {
+				t.Fatalf("DescribeGroup: %+v, %v", d, err)
+			}
+			if d.Lag != d.Partitions[0].Lag {
+				t.Errorf("DescribeGroup: group lag %d, partition lag %d", d.Lag, d.Partitions[0].Lag)
+			}
+			return d.Partitions[0].Committed, d.Partitions[0].Lag
+		}},
+		{"Groups", func() (int64, int64) {
+			gs := f.c.Groups()
+			if len(gs) != 1 || len(gs[0].Partitions) != 1 {
+				t.Fatalf("Groups: %+v", gs)
+			}
+			return gs[0].Partitions[0].Committed, gs[0].Lag
+		}},
+		{"GroupStats", func() (int64, int64) {
+			gs := f.c.GroupStats()
+			if len(gs) != 1 || len(gs[0].Partitions) != 1 {
+				t.Fatalf("GroupStats: %+v", gs)
+			}
+			return gs[0].Partitions[0].Committed, gs[0].Partitions[0].Lag
+		}},
+	}
+	want := func(step string, committed int64) {
+		t.Helper()
+		for _, r := range readers {
+			if c, lag := r.read(); c != committed || lag != 10-committed {
+				t.Errorf("%s, %s: committed %d, lag %d; want %d, %d", step, r.name, c, lag, committed, 10-committed)
+			}
+		}
+	}
+	if err := f.ack(0, 3); err != nil {
+		t.Fatal(err)
+	}
+	want("written", 3)
+
+	release, done := f.hold(t, 0, func() { f.ack(3, 6) }) //nolint:errcheck // its answer is not what is tested
+	want("an ack's write in the store", 3)
+	release()
+	<-done
+	want("that write done", 6)
+
+	release, done = f.hold(t, 1, func() { f.ack(6, 9) }) //nolint:errcheck // it fails: applied, not durable
+	want("an ack's write in the store, to fail", 6)
+	release()
+	<-done
+	want("that write failed, kept to write again", 6)
+
+	f.clock.Add(int64(rewriteAfter))
+	release, done = f.hold(t, 0, func() { f.c.tick() })
+	want("the timer's write of it in the store", 6)
+	release()
+	<-done
+	want("written again", 9)
+	if got := f.committed(); got != 9 {
+		t.Fatalf("replicated: committed %d, want 9", got)
+	}
+
+	// Offsets deleted (the group empty, subscribing to nothing) are shown
+	// until the deletion is written.
+	if err := f.c.LeaveGroup("g", f.jr.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	release, done = f.hold(t, 1, func() { f.c.ResetOffsets("g", ResetParams{To: ResetDelete, Topics: []string{"t"}}) }) //nolint:errcheck // it fails
+	want("a deletion's write in the store, to fail", 9)
+	release()
+	<-done
+	want("that deletion failed, kept to write again", 9)
+	f.clock.Add(int64(rewriteAfter))
+	f.c.tick()
+	if d, err := f.c.DescribeGroup("g"); err != nil || len(d.Partitions) != 0 {
+		t.Fatalf("once the deletion is written: %+v, %v; want no partitions", d.Partitions, err)
+	}
+}
+
 // A command's offset write that a newer one of the same partition
 // supersedes as it carries the group's failed writes (a command numbered
 // its write, another numbered a later one whose write failed before the

@@ -1,0 +1,83 @@
+package coordinator
+
+import (
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+)
+
+// writtenOffset is a partition's committed offset as written (see
+// cgroup.written).
+type writtenOffset struct {
+	seq       uint64 // the write's; 0: restored or adopted
+	committed int64
+	deleted   bool // the write forgot the partition's state
+}
+
+// wroteLocked records ws, offset writes that ended written, in
+// cg.written, unless a newer write of the same partition ended written
+// before. The caller holds cg.mu.
+func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
+	if cg.written == nil {
+		cg.written = make(map[delivery.TP]writtenOffset, len(ws))
+	}
+	for _, w := range ws {
+		if old, ok := cg.written[w.TP]; ok && old.seq > w.Offset.Seq {
+			continue
+		}
+		cg.written[w.TP] = writtenOffset{seq: w.Offset.Seq, committed: w.Offset.Committed, deleted: w.Delete}
+	}
+}
+
+// writtenView reads cg's committed offsets as written, without waiting
+// for the writes in progress: the offset in memory where no write of its
+// partition is in progress or kept unwritten, else the last written (see
+// cgroup.written). Descriptions, stats and lag read it: an ack or commit
+// whose write has not ended (and may fail) shows only once it has, and
+// no committed offset shown goes back for a write that failed, a restart
+// or another coordinator. Taken under cg.mu; valid while it is held.
+type writtenView struct {
+	cg      *cgroup
+	pending map[delivery.TP]bool // nil: none
+}
+
+// writtenViewLocked is cg's writtenView. The caller holds cg.mu.
+func (cg *cgroup) writtenViewLocked() writtenView {
+	v := writtenView{cg: cg}
+	if len(cg.writing) == 0 && len(cg.unwritten) == 0 {
+		return v
+	}
+	v.pending = make(map[delivery.TP]bool, len(cg.writing)+len(cg.unwritten))
+	for _, tp := range cg.writing {
+		v.pending[tp] = true
+	}
+	for tp := range cg.unwritten {
+		v.pending[tp] = true
+	}
+	return v
+}
+
+// committed returns tp's committed offset as written; ok is false where
+// none is (the group has no state on tp, or its deletion is written).
+func (v writtenView) committed(tp delivery.TP) (offset int64, ok bool) {
+	if !v.pending[tp] {
+		return v.cg.a.Committed(tp)
+	}
+	w, ok := v.cg.written[tp]
+	if !ok || w.deleted {
+		return 0, false
+	}
+	return w.committed, true
+}
+
+// partitions returns the partitions with a committed offset written whose
+// state the group has forgotten since (a deletion in progress or
+// unwritten), which the group's own list (Partitions) no longer names.
+func (v writtenView) partitions() []delivery.TP {
+	var out []delivery.TP
+	for tp := range v.pending {
+		if _, ok := v.committed(tp); ok && !v.cg.a.Has(tp) {
+			out = append(out, tp)
+		}
+	}
+	return out
+}
