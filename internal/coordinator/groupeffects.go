@@ -252,15 +252,19 @@ func (cg *cgroup) writesEndedLocked(ws []offsetstore.Write) {
 
 // writesBefore reports whether the writes numbered up to seq have all
 // ended, and whether each was written (none failed and is kept unwritten).
-// The caller holds cg.mu.
+// A write numbered after seq counts too where it may carry one numbered
+// before (newestWrites sends a partition's newest state in place of a
+// failed one): where no write of its partition numbered since seq has
+// ended written. The caller holds cg.mu.
 func (cg *cgroup) writesBefore(seq uint64) (ended, written bool) {
-	for s := range cg.writing {
-		if s <= seq {
+	carries := func(s uint64, tp delivery.TP) bool { return s <= seq || cg.written[tp].seq < seq }
+	for s, tp := range cg.writing {
+		if carries(s, tp) {
 			return false, false
 		}
 	}
-	for _, w := range cg.unwritten {
-		if w.Offset.Seq <= seq {
+	for tp, w := range cg.unwritten {
+		if carries(w.Offset.Seq, tp) {
 			return true, false
 		}
 	}

@@ -208,3 +208,69 @@ func supersededOffsetWriteEnds(t *testing.T) {
 		t.Fatalf("offsets once both are written: %v, %v; want t/0 at 0", offs, err)
 	}
 }
+
+// A read of the committed offsets whose partition's write failed, and
+// was then carried (and failed again, or is in the store) in a write
+// numbered after the read, does not answer it: the later write's number
+// hid the earlier one, and the read answered the offset in memory that
+// no write had made durable.
+func TestOffsetsReadSeesAFailureCarriedLater(t *testing.T) {
+	synctest.Test(t, offsetsReadSeesAFailureCarriedLater)
+}
+
+func offsetsReadSeesAFailureCarriedLater(t *testing.T) {
+	f := newAckFixture(t, 10)
+	if err := f.ack(0, 3); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := f.c.lookup("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := delivery.TP{Topic: "t"}
+	// A commit of 6, numbered and not yet performed, as a command leaves
+	// it when it releases the group's lock.
+	cg.mu.Lock()
+	fx, err := cg.a.Commit(f.c.now(), f.jr.MemberID, f.jr.Generation, "h", []groupstate.Ref{{TP: tp, Offset: 6}}, nil, f.c.topicView([]string{"t"}))
+	commit := f.c.doneLocked(cg, fx)
+	cg.mu.Unlock()
+	if err != nil || len(commit.writes) != 1 {
+		t.Fatalf("commit: %+v, %v", commit, err)
+	}
+	got, failed := make(chan Offsets, 1), make(chan error, 1)
+	go func() { // reads t/0 at 6, and waits for its write
+		offs, err := f.c.GroupOffsets("g")
+		if err != nil {
+			failed <- err
+			return
+		}
+		got <- offs
+	}()
+	synctest.Wait()
+
+	// Another command writes t/0 again (its state unchanged) and fails;
+	// the commit's write carries that one in place of its own, and fails.
+	cg.mu.Lock()
+	committed, acked, _ := cg.a.Snapshot(tp)
+	again := f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked}}})
+	cg.mu.Unlock()
+	f.failWrites(2)
+	if err := f.c.perform(cg, again); err == nil {
+		t.Fatal("the second write did not fail")
+	}
+	commit.durable = true
+	if err := f.c.perform(cg, commit); err == nil {
+		t.Fatal("the commit's write did not fail")
+	}
+	if c := f.committed(); c != 3 {
+		t.Fatalf("written: t/0 at %d, want 3", c)
+	}
+	select {
+	case offs := <-got:
+		t.Fatalf("read of a write that failed answered %v", offs)
+	case err := <-failed:
+		if !errors.Is(err, api.ErrUnavailable) {
+			t.Fatalf("read of a write that failed: %v, want UNAVAILABLE", err)
+		}
+	}
+}
