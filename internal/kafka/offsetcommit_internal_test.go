@@ -1,8 +1,17 @@
 package kafka
 
 import (
+	"context"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 )
 
 // A commit's metadata is read as Kafka reads it: bytes that are not UTF-8
@@ -32,3 +41,61 @@ func TestCommitMetadata(t *testing.T) {
 		}
 	}
 }
+
+// OffsetFetch refused for the whole group (its coordinator elsewhere, its
+// offsets being written) says so where the request's version reads it:
+// in every partition asked for, with offset -1 (before v2, as Kafka
+// answers, the only place), and from v2 in the response's error. Refused
+// by the broker's coordinator (here NOT_COORDINATOR: the front end had
+// not heard yet that the group moved; or UNAVAILABLE, a write in progress
+// or failed), v0 and v1 answered no partition and so no error at all, as
+// if the group had no offset committed.
+func TestOffsetFetchFailsInTheRequestsVersion(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	br, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { br.Close() })
+	br.ReplicateGroups(coordinatingNothing{})
+	s := New(br, Options{NodeID: 1, Logger: cfg.Logger})
+	for _, version := range []int16{0, 1, 2, 7} {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version, req.Group = version, "g"
+		req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 2}}}
+		r, err := s.offsetFetch(context.Background(), nil, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the client reads it.
+		got := kmsg.NewPtrOffsetFetchResponse()
+		got.SetVersion(version)
+		if err := got.ReadFrom(r.AppendTo(nil)); err != nil {
+			t.Fatalf("v%d: %v", version, err)
+		}
+		want := kerr.NotCoordinator.Code
+		if version >= 2 && got.ErrorCode != want {
+			t.Errorf("v%d: error %d, want %d", version, got.ErrorCode, want)
+		}
+		var parts []int32
+		for _, st := range got.Topics {
+			for _, sp := range st.Partitions {
+				if st.Topic != "t" || sp.ErrorCode != want || sp.Offset != -1 {
+					t.Errorf("v%d: %s/%d: %+v; want error %d, offset -1", version, st.Topic, sp.Partition, sp, want)
+				}
+				parts = append(parts, sp.Partition)
+			}
+		}
+		if !slices.Equal(parts, []int32{0, 2}) {
+			t.Errorf("v%d: partitions %v, want 0 and 2", version, parts)
+		}
+	}
+}
+
+// coordinatingNothing is a cluster node's replicated group state while
+// the node coordinates no group (Epoch); nothing else of it is called.
+type coordinatingNothing struct{ coordinator.Replicated }
+
+func (coordinatingNothing) Epoch(string) (uint64, bool) { return 0, false }

@@ -12,31 +12,22 @@ import (
 
 // offsetFetch returns a group's committed offsets (-1 where none is) and
 // the metadata committed with each ("" where none was, as Kafka answers),
-// from the same store as offsetCommit writes.
+// from the same store as offsetCommit writes, as written (GroupCommits):
+// a write in progress is waited for (up to 2 s), with or without
+// require_stable, as Kafka 4's coordinator waits for pending offsets under
+// require_stable (its older one answered UNSTABLE_OFFSET_COMMIT instead);
+// without it Kafka answers the offsets last written at once, which this
+// answer never goes below.
 func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	resp.SetVersion(req.Version)
 	if code := s.notCoordinator(req.Group); code != 0 {
-		// Before v2 only the partitions carry an error.
-		resp.ErrorCode = code
-		for _, t := range req.Topics {
-			st := kmsg.NewOffsetFetchResponseTopic()
-			st.Topic = t.Topic
-			for _, p := range t.Partitions {
-				sp := kmsg.NewOffsetFetchResponseTopicPartition()
-				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = p, -1, -1, code
-				sp.Metadata = kmsg.StringPtr("")
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil
+		return offsetFetchFailed(req, resp, code), nil
 	}
 	offsets, metadata, err := s.b.GroupCommits(req.Group)
 	if err != nil && !errors.Is(err, api.ErrGroupNotFound) {
-		resp.ErrorCode = groupCode(err)
-		return resp, nil
+		return offsetFetchFailed(req, resp, groupCode(err)), nil
 	}
 	want := req.Topics
 	if want == nil {
@@ -63,4 +54,26 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// offsetFetchFailed answers req with code for the whole group: in the
+// response's error (v2+) and in each partition asked for, where v0 and v1,
+// which have no other place for it, read it (as Kafka answers them). A v0
+// or v1 answer carried no partition and so no error, as if the group had
+// no offset committed, to a consumer asking while the group's offsets
+// were being written (UNAVAILABLE) or its coordinator moved.
+func offsetFetchFailed(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse, code int16) *kmsg.OffsetFetchResponse {
+	resp.ErrorCode = code
+	for _, t := range req.Topics {
+		st := kmsg.NewOffsetFetchResponseTopic()
+		st.Topic = t.Topic
+		for _, p := range t.Partitions {
+			sp := kmsg.NewOffsetFetchResponseTopicPartition()
+			sp.Partition, sp.Offset, sp.LeaderEpoch, sp.ErrorCode = p, -1, -1, code
+			sp.Metadata = kmsg.StringPtr("")
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
