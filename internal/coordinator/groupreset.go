@@ -75,7 +75,7 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storeP
 	}
 	// The plan reads the logs (offsets for a timestamp): with the group's
 	// offsets copied, outside its lock.
-	base := c.resetBase(cg)
+	base := c.resetBase(cg, req.DryRun)
 	plan, refused, err := c.planReset(base, req, from)
 	if err != nil {
 		return ResetResult{}, nil, err
@@ -109,12 +109,23 @@ type resetBase struct {
 	committed map[delivery.TP]int64 // every partition the group has state for
 }
 
-func (c *Coordinator) resetBase(cg *cgroup) resetBase {
+// resetBase copies what a reset of cg reads of it. A preview (dryRun)
+// reads the committed offsets as written, as GET /groups/{group} shows
+// them (writtenView): it changes nothing, so its "from" must not show an
+// ack whose write is still in progress, or failed. A reset reads the
+// group's own, which its write replaces.
+func (c *Coordinator) resetBase(cg *cgroup, dryRun bool) resetBase {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
+	v := writtenView{cg: cg} // no write pending: the group's own offsets
+	if dryRun {
+		v = cg.writtenViewLocked()
+	}
 	base := resetBase{id: cg.id, dead: cg.a.State() == group.StateDead, committed: make(map[delivery.TP]int64)}
-	for _, tp := range cg.a.Partitions() {
-		base.committed[tp], _ = cg.a.Committed(tp)
+	for _, tp := range append(cg.a.Partitions(), v.partitions()...) {
+		if off, ok := v.committed(tp); ok {
+			base.committed[tp] = off
+		}
 	}
 	return base
 }
