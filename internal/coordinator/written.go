@@ -15,7 +15,11 @@ type writtenOffset struct {
 
 // wroteLocked records ws, offset writes that ended written, in
 // cg.written, unless a newer write of the same partition ended written
-// before. The caller holds cg.mu.
+// before. A deletion is kept only while another write of its partition
+// is in progress or kept unwritten, which it must outrank when it ends;
+// else the partition is dropped from written, which forgets a deleted
+// topic's partitions. The caller holds cg.mu, and ends ws
+// (writesEndedLocked) after.
 func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	if cg.written == nil {
 		cg.written = make(map[delivery.TP]writtenOffset, len(ws))
@@ -24,8 +28,26 @@ func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 		if old, ok := cg.written[w.TP]; ok && old.seq > w.Offset.Seq {
 			continue
 		}
+		if w.Delete && !cg.writingOtherLocked(w) {
+			delete(cg.written, w.TP)
+			continue
+		}
 		cg.written[w.TP] = writtenOffset{seq: w.Offset.Seq, committed: w.Offset.Committed, deleted: w.Delete}
 	}
+}
+
+// writingOtherLocked reports whether a write of w's partition other than
+// w is in progress or kept unwritten. The caller holds cg.mu.
+func (cg *cgroup) writingOtherLocked(w offsetstore.Write) bool {
+	if u, ok := cg.unwritten[w.TP]; ok && u.Offset.Seq != w.Offset.Seq {
+		return true
+	}
+	for seq, tp := range cg.writing {
+		if tp == w.TP && seq != w.Offset.Seq {
+			return true
+		}
+	}
+	return false
 }
 
 // writtenView reads cg's committed offsets as written, without waiting

@@ -177,6 +177,19 @@ func descriptionShowsWrittenOffsets(t *testing.T) {
 	if d, err := f.c.DescribeGroup("g"); err != nil || len(d.Partitions) != 0 {
 		t.Fatalf("once the deletion is written: %+v, %v; want no partitions", d.Partitions, err)
 	}
+	// Nor does the group keep what it wrote of them: a group outliving
+	// many topics (created and deleted under a regex subscription, say)
+	// kept an entry for each of their partitions.
+	cg, err := f.c.lookup("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cg.mu.Lock()
+	kept := len(cg.written)
+	cg.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("the group keeps the written offsets of %d partitions deleted", kept)
+	}
 }
 
 // A command's offset write that a newer one of the same partition
