@@ -35,11 +35,11 @@ type partitionSnapshot struct {
 // snapshot copies cg's description (members with their hosts and
 // in-flight counts) and its progress on every partition of the topics it
 // subscribes to and every partition it has offsets for, the committed
-// offsets as written (writtenView: not waiting for writes in progress). ext is what
-// another front end runs of the group (nil: nothing); when the group has
-// no members of its own they are its members, and the partitions of the
-// topics they subscribe to count as subscribed (before their first commit
-// too).
+// offsets as written (writtenView: not waiting for writes in progress).
+// ext is what another front end runs of the group (nil: nothing); when
+// the group has no members of its own they are its members, and the
+// partitions of the topics they subscribe to count as subscribed (before
+// their first commit too).
 func (c *Coordinator) snapshot(cg *cgroup, now time.Time, ext *ExternalView) groupSnapshot {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
