@@ -140,10 +140,11 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 		cg.mu.Lock()
 		if err != nil {
 			c.keepUnwrittenLocked(cg, p.writes)
-		} else {
-			cg.wroteLocked(p.writes...)
 		}
 		cg.writesEndedLocked(p.writes)
+		if err == nil {
+			cg.wroteLocked(p.writes...)
+		}
 		cg.mu.Unlock()
 	}
 	for _, dl := range p.dead {
@@ -218,14 +219,13 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 		}
 		if err != nil {
 			c.keepUnwrittenLocked(cg, ws)
-		} else {
-			cg.wroteLocked(ws...)
 		}
 		cg.writesEndedLocked(mine)
 		cg.writesEndedLocked(ws)
 		if err != nil {
 			return err
 		}
+		cg.wroteLocked(ws...)
 	}
 }
 

@@ -18,8 +18,8 @@ type writtenOffset struct {
 // before. A deletion is kept only while another write of its partition
 // is in progress or kept unwritten, which it must outrank when it ends;
 // else the partition is dropped from written, which forgets a deleted
-// topic's partitions. The caller holds cg.mu, and ends ws
-// (writesEndedLocked) after.
+// topic's partitions. The caller holds cg.mu, and has ended ws and the
+// writes they superseded (writesEndedLocked).
 func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	if cg.written == nil {
 		cg.written = make(map[delivery.TP]writtenOffset, len(ws))
@@ -42,8 +42,8 @@ func (cg *cgroup) writingOtherLocked(w offsetstore.Write) bool {
 	if u, ok := cg.unwritten[w.TP]; ok && u.Offset.Seq != w.Offset.Seq {
 		return true
 	}
-	for seq, tp := range cg.writing {
-		if tp == w.TP && seq != w.Offset.Seq {
+	for _, tp := range cg.writing {
+		if tp == w.TP {
 			return true
 		}
 	}

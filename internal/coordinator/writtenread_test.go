@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -197,26 +198,33 @@ func descriptionShowsWrittenOffsets(t *testing.T) {
 // its write, another numbered a later one whose write failed before the
 // first's started) ends with the write that superseded it. It stayed in
 // progress for good: every read of the group's offsets then waited
-// durableReadWait and answered UNAVAILABLE, until a restart.
+// durableReadWait and answered UNAVAILABLE, until a restart. A later
+// deletion so written leaves nothing of the partition in written.
 func TestSupersededOffsetWriteEnds(t *testing.T) {
-	synctest.Test(t, supersededOffsetWriteEnds)
+	for _, deleted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deleted=%v", deleted), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { supersededOffsetWriteEnds(t, deleted) })
+		})
+	}
 }
 
-func supersededOffsetWriteEnds(t *testing.T) {
+func supersededOffsetWriteEnds(t *testing.T, deleted bool) {
 	f := newAckFixture(t, 10)
 	cg, err := f.c.lookup("g")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tp := delivery.TP{Topic: "t"}
 	// Two commands' writes of t/0, numbered in this order, as a command
-	// does under the group's lock before it performs them.
-	number := func() pending {
+	// does under the group's lock before it performs them; the second's
+	// a deletion, or not.
+	number := func(deleted bool) pending {
 		cg.mu.Lock()
 		defer cg.mu.Unlock()
-		committed, acked, _ := cg.a.Snapshot(delivery.TP{Topic: "t"})
-		return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: delivery.TP{Topic: "t"}, Committed: committed, Acked: acked}}})
+		committed, acked, _ := cg.a.Snapshot(tp)
+		return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked, Deleted: deleted}}})
 	}
-	first, second := number(), number()
+	first, second := number(false), number(deleted)
 	f.failWrites(1)
 	if err := f.c.perform(cg, second); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("the second write: %v, want it failed", err)
@@ -227,6 +235,12 @@ func supersededOffsetWriteEnds(t *testing.T) {
 	}
 	if offs, err := f.c.GroupOffsets("g"); err != nil || offs["t"][0] != 0 {
 		t.Fatalf("offsets once both are written: %v, %v; want t/0 at 0", offs, err)
+	}
+	cg.mu.Lock()
+	w, kept := cg.written[tp]
+	cg.mu.Unlock()
+	if kept == deleted {
+		t.Fatalf("written keeps t/0: %v (%+v); want %v", kept, w, !deleted)
 	}
 }
 
