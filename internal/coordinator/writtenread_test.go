@@ -163,16 +163,25 @@ func descriptionShowsWrittenOffsets(t *testing.T) {
 		t.Fatalf("replicated: committed %d, want 9", got)
 	}
 
-	// Offsets deleted (the group empty, subscribing to nothing) are shown
-	// until the deletion is written.
+	// Adopted again, as after a failover (the group empty): what it was
+	// adopted with shows while its first write is in the store.
 	if err := f.c.LeaveGroup("g", f.jr.MemberID); err != nil {
 		t.Fatal(err)
 	}
-	release, done = f.hold(t, 1, func() { f.c.ResetOffsets("g", ResetParams{To: ResetDelete, Topics: []string{"t"}}) }) //nolint:errcheck // it fails
-	want("a deletion's write in the store, to fail", 9)
+	f.r.adopt(f.c, 2)
+	release, done = f.hold(t, 0, func() { f.c.ResetOffsets("g", ResetParams{To: ResetOffsets, Offsets: Offsets{"t": {0: 10}}}) }) //nolint:errcheck // its answer is not what is tested
+	want("adopted, a reset's write in the store", 9)
 	release()
 	<-done
-	want("that deletion failed, kept to write again", 9)
+	want("the reset written", 10)
+
+	// Offsets deleted (the group subscribing to nothing) are shown until
+	// the deletion is written.
+	release, done = f.hold(t, 1, func() { f.c.ResetOffsets("g", ResetParams{To: ResetDelete, Topics: []string{"t"}}) }) //nolint:errcheck // it fails
+	want("a deletion's write in the store, to fail", 10)
+	release()
+	<-done
+	want("that deletion failed, kept to write again", 10)
 	f.clock.Add(int64(rewriteAfter))
 	f.c.tick()
 	if d, err := f.c.DescribeGroup("g"); err != nil || len(d.Partitions) != 0 {
