@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/budget"
 )
@@ -235,6 +237,33 @@ type StreamWriter struct {
 // NewStreamWriter writes frames to w.
 func NewStreamWriter(w io.Writer) *StreamWriter {
 	return &StreamWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+// NewStreamConnWriter writes frames to conn, each write to it within
+// within: a peer that stops reading (a process stopped or hung, its
+// connection whole) lets the socket's buffers fill, after which a write
+// blocks for as long as it stays so, holding the writer's lock and
+// whatever its caller holds. A write that fails, by the bound or
+// otherwise, closes conn, which ends the stream's read and with it the
+// stream, as a broken connection does.
+func NewStreamConnWriter(conn net.Conn, within time.Duration) *StreamWriter {
+	return NewStreamWriter(&deadlineWriter{conn: conn, within: within})
+}
+
+// deadlineWriter is NewStreamConnWriter's connection. Writes come one at
+// a time (StreamWriter's lock).
+type deadlineWriter struct {
+	conn   net.Conn
+	within time.Duration // immutable
+}
+
+func (w *deadlineWriter) Write(p []byte) (int, error) {
+	w.conn.SetWriteDeadline(time.Now().Add(w.within))
+	n, err := w.conn.Write(p)
+	if err != nil {
+		w.conn.Close()
+	}
+	return n, err
 }
 
 // Write writes one frame whose payload is the parts one after another, and

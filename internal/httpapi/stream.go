@@ -99,32 +99,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	stop := context.AfterFunc(s.streams.ctx, cancel)
 	defer stop()
-	sc := &streamConn{s: s, r: r, host: peerHost(r), w: api.NewStreamWriter(&deadlineWriter{conn: conn, within: s.opts.StreamWriteTimeout}),
+	// Each write bounded: a client that stops reading otherwise held the
+	// write, the subscription's goroutine, the frame being answered (up
+	// to --max-body-bytes) and the connection for as long as it stayed
+	// connected.
+	sc := &streamConn{s: s, r: r, host: peerHost(r), w: api.NewStreamConnWriter(conn, s.opts.StreamWriteTimeout),
 		subs: map[uint32]*subscription{}}
 	sc.serve(ctx, conn, brw.Reader)
 	return nil
-}
-
-// deadlineWriter writes to a stream's connection, each write within a
-// bound: a client that stops reading (its frames wait in the socket's
-// buffers, then the writes block) otherwise held the write, the
-// subscription's goroutine, the frame being answered (up to
-// --max-body-bytes) and the connection for as long as it stayed
-// connected. A write that fails closes the connection, which ends the
-// stream's read and with it the stream. Writes come one at a time
-// (api.StreamWriter's lock).
-type deadlineWriter struct {
-	conn   net.Conn
-	within time.Duration // immutable
-}
-
-func (w *deadlineWriter) Write(p []byte) (int, error) {
-	w.conn.SetWriteDeadline(time.Now().Add(w.within))
-	n, err := w.conn.Write(p)
-	if err != nil {
-		w.conn.Close()
-	}
-	return n, err
 }
 
 // streamConn is one stream. Its frames are read and applied in order by

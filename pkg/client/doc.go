@@ -14,8 +14,13 @@
 // broker does before it answers (a read 5 s, a group's write, ack or join
 // 10 s, a topic's change 15 s, a publish 20 s; a fetch 5 s and a group's
 // poll 10 s, plus their wait), after which the request goes to another
-// broker. A write so cut may have been applied: its error says so, and a
-// publish sent on may be stored twice (delivery is at least once).
+// broker. The consumer's stream fails likewise, its acknowledgements then
+// going as requests, when a PONG or the write of a frame (to a broker that
+// stopped reading, the socket's buffers full) takes longer than an ack's
+// 10 s; a Producer's pipelined requests when the broker leaves them
+// unanswered for RequestTimeout, which ends a write to it too. A write so
+// cut may have been applied: its error says so, and a publish sent on may
+// be stored twice (delivery is at least once).
 //
 // A Consumer allocates about 250 bytes per message it hands out (the
 // Message and the answer its Key and Value alias); a Producer much less.

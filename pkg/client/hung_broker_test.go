@@ -301,6 +301,76 @@ func TestStreamAckPassesAHungCoordinator(t *testing.T) {
 	}
 }
 
+// A consumer whose coordinator stopped reading its stream (SIGSTOP, a
+// hung process; the connection whole) wrote to it until the socket's
+// buffers filled, then blocked in the write for as long as it stayed so:
+// the flush sending nacks held flushMu, and with it the next Poll of
+// context.Background, CommitContext of it and the member's heartbeats.
+// Each write of the stream is now bounded as an ack is; past it the
+// stream fails, and what it carried goes as requests.
+func TestStreamWritePassesAStalledCoordinator(t *testing.T) {
+	srv, _, setup := hungBeside(t)
+	bg := context.Background()
+	const n = 20 // nacks of 60 kB each: more than the buffers hold
+	for i := range n {
+		if _, err := setup.Publish(bg, "t", api.PublishMessage{Value: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node, pause, resume := pausable(t, srv.URL)
+	c, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}, PollWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const within = 300 * time.Millisecond
+	c.t.readWithin = within
+	c.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, strings.TrimPrefix(node, "http://"))
+		if err == nil {
+			conn.(*net.TCPConn).SetWriteBuffer(8 << 10) // full sooner
+		}
+		return conn, err
+	}
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	var msgs []*Message
+	for len(msgs) < n {
+		got, err := c.Poll(ctx, n-len(msgs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, got...)
+	}
+	if c.liveStream() == nil {
+		t.Fatal("the messages did not come on the stream")
+	}
+	pause()
+	for i, m := range msgs {
+		reason := strconv.Itoa(i) + strings.Repeat("r", 60_000) // a frame each
+		if err := c.NackWith(m, NackOptions{Requeue: true, Delay: time.Hour, Reason: reason}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		if _, err := c.Poll(bg, 1); err != nil {
+			done <- err
+			return
+		}
+		done <- c.CommitContext(bg)
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("with the coordinator not reading the stream: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		resume() // else Close waits for the writes too
+		t.Fatal("still writing to the stream the coordinator does not read after 15s")
+	}
+}
+
 // pausable forwards the connections made to the address it returns (a
 // base URL) to target's, until pause: from then on it holds what either
 // side sends, the connections whole, as a node stopped by SIGSTOP does

@@ -224,7 +224,14 @@ func (c *Consumer) streamFor(ctx context.Context) *consumerStream {
 	if err != nil {
 		return nil
 	}
-	st = &consumerStream{conn: conn, br: br, w: api.NewStreamWriter(conn), sess: sess, done: make(chan struct{}),
+	// Each write within an ack's bound: a coordinator stopped or hung
+	// with the connection whole stops reading, and once the socket's
+	// buffers filled a write blocked for as long as it stayed so, holding
+	// flushMu (a Poll, Commit, the background goroutine's flush) or
+	// creditMu. A write cut so closes the connection: the stream fails as
+	// a broken one does, its reader queues again what no PONG confirmed,
+	// and it goes as requests, which pass the node.
+	st = &consumerStream{conn: conn, br: br, w: api.NewStreamConnWriter(conn, c.settleWithin()), sess: sess, done: make(chan struct{}),
 		pongs: map[uint32]chan struct{}{}, sent: map[uint32]*sentSettle{}}
 	st.ids.Store(streamSub)
 	if st.w.Write(api.StreamSubscribe, streamSub, sub.Append(nil)) != nil {
