@@ -154,7 +154,9 @@ func (c *pipe) httpHead(path string, n int) []byte {
 // connection breaking sends none, and the connection, whose requests
 // would otherwise wait for ever, fails; they go again, to the leader then
 // known. A broker that answers at all within it keeps the connection.
-// c.mu must be held.
+// It bounds write too, which has no deadline of its own: a broker that
+// stopped reading leaves it blocked once the socket's buffers are full,
+// until read fails and closes the connection. c.mu must be held.
 func (c *pipe) awaitLocked() { c.conn.SetReadDeadline(time.Now().Add(c.silence)) }
 
 // answered clears the deadline once an answer is read whole and no other

@@ -1,14 +1,20 @@
 package client
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // TestProducerOutlivesAHungNode: a node that stops answering without its
@@ -99,4 +105,53 @@ func TestProducerOutlivesAHungNode(t *testing.T) {
 			lastOther.Sub(firstHung))
 	}
 	storedOnceInOrder(ctx, t, c, topic, parts, results)
+}
+
+// A broker that stops reading a producer's stream (SIGSTOP, a hung
+// process; the connection whole) leaves the write of a PRODUCE frame
+// blocked once the socket's buffers are full. The pipe's write has no
+// deadline of its own: the read deadline it set for the request's answer
+// (RequestTimeout) closes the connection, which ends the write, and the
+// request is sent again until RetryTimeout, then fails; Publish of
+// context.Background and Close return.
+func TestProducerPassesAStalledStream(t *testing.T) {
+	srv, _, _ := hungBeside(t)
+	stalled := testkit.ServeTCP(t, func(s *testkit.TCPServer, conn net.Conn) {
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			return
+		}
+		conn.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + api.StreamProtocol +
+			"\r\n" + api.StreamFramesHeader + ": " + api.StreamProduceFrames + "\r\n\r\n"))
+		// and never reads again: the cleanup closes conn
+	})
+	const timeout = 300 * time.Millisecond
+	p, err := NewProducer(&ProducerConfig{Brokers: []string{srv.URL}, RequestTimeout: timeout, RetryTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, stalled.Addr)
+		if err == nil {
+			conn.(*net.TCPConn).SetWriteBuffer(8 << 10) // full sooner
+		}
+		return conn, err
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Publish(context.Background(), "t", &Record{Value: []byte(strings.Repeat("v", 900_000))})
+		if err == nil {
+			err = p.Close()
+		} else {
+			p.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Publish succeeded on a stream nothing reads")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Publish or Close still writing to the stream nothing reads after 15s")
+	}
 }
