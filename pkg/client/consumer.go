@@ -215,9 +215,12 @@ type Consumer struct {
 	// closeDone is closed when the first Close returns: a later Close
 	// waits for it, so that none returns before the commit and the leave.
 	closeDone chan struct{}
-	// closing is closed when Close starts: a join waiting for an
-	// instance a live member holds (DUPLICATE_INSTANCE_ID) stops waiting.
-	closing chan struct{}
+	// closing is done (cause ErrClosed) when Close starts, by
+	// startClose: a join waiting for an instance a live member holds
+	// (DUPLICATE_INSTANCE_ID) stops waiting, and so does a flush of the
+	// application's (flushUntilClose).
+	closing    context.Context
+	startClose context.CancelCauseFunc
 }
 
 // NewConsumer checks cfg and starts the consumer. It joins the group on the
@@ -250,22 +253,24 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
+	closing, startClose := context.WithCancelCause(context.Background())
 	cons := &Consumer{
-		cfg:       c,
-		t:         t,
-		path:      "/groups/" + esc(c.GroupID),
-		stop:      stop,
-		life:      ctx,
-		done:      make(chan struct{}),
-		wake:      make(chan struct{}, 1),
-		hbTurn:    make(chan struct{}, 1),
-		aheadReq:  make(chan *aheadJob, 1),
-		arrived:   make(chan struct{}, 1),
-		rearm:     make(chan struct{}, 1),
-		closeDone: make(chan struct{}),
-		closing:   make(chan struct{}),
-		state:     newMemberState(),
-		dial:      (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		cfg:        c,
+		t:          t,
+		path:       "/groups/" + esc(c.GroupID),
+		stop:       stop,
+		life:       ctx,
+		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		hbTurn:     make(chan struct{}, 1),
+		aheadReq:   make(chan *aheadJob, 1),
+		arrived:    make(chan struct{}, 1),
+		rearm:      make(chan struct{}, 1),
+		closeDone:  make(chan struct{}),
+		closing:    closing,
+		startClose: startClose,
+		state:      newMemberState(),
+		dial:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { cons.run(ctx) })
@@ -282,7 +287,8 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 // processes what Poll returns: see SerialPolls). The messages are in flight for this
 // member until acknowledged (Ack, Commit, or AutoCommit), negatively
 // acknowledged, or their visibility timeout passes. Poll returns when ctx is
-// done, with ctx's error.
+// done, with ctx's error, and with ErrClosed if Close starts while it sends
+// acknowledgements (Close sends them).
 func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error) {
 	if c.isClosed() {
 		return nil, ErrClosed
@@ -357,7 +363,7 @@ func (c *Consumer) Poll(ctx context.Context, maxMessages int) ([]*Message, error
 			return msgs, nil
 		}
 	}
-	if err := c.flush(ctx, commitNow); err != nil {
+	if err := c.flushUntilClose(ctx, commitNow); err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
@@ -661,7 +667,9 @@ func (c *Consumer) settle(msg *Message, nack *NackOptions) error {
 // and the error wraps ErrAckLost with how many. An error wrapping
 // ErrRevoked says acknowledgements were dropped because the membership
 // ended. Both count what happened since the last Commit, CommitAll or
-// Close, acknowledgements sent in the background meanwhile included.
+// Close, acknowledgements sent in the background meanwhile included. A
+// Commit in progress when Close starts returns ErrClosed: Close commits
+// what it was sending, and reports what was lost.
 func (c *Consumer) Commit(msgs ...*Message) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
 	defer cancel()
@@ -678,15 +686,19 @@ func (c *Consumer) CommitContext(ctx context.Context, msgs ...*Message) error {
 			return err
 		}
 	}
-	return c.commit(ctx)
+	return c.commit(ctx, c.flushUntilClose)
 }
 
-// commit sends what is acknowledged, then reports what a lost membership
-// dropped unsent, and what the broker refused as lost, since the last
-// commit: a nil answer means every acknowledgement made before the call is
-// committed.
-func (c *Consumer) commit(ctx context.Context) error {
-	err := c.flush(ctx, true)
+// commit sends what is acknowledged with flush, then reports what a lost
+// membership dropped unsent, and what the broker refused as lost, since
+// the last commit: a nil answer means every acknowledgement made before
+// the call is committed. A flush that Close ended reports nothing: Close
+// does.
+func (c *Consumer) commit(ctx context.Context, flush func(context.Context, bool) error) error {
+	err := flush(ctx, true)
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return errors.Join(err, c.state.takeUnsentLocked())
@@ -709,7 +721,7 @@ func (c *Consumer) CommitAllContext(ctx context.Context) error {
 	}
 	c.state.settleAllLocked()
 	c.mu.Unlock()
-	return c.commit(ctx)
+	return c.commit(ctx, c.flushUntilClose)
 }
 
 // Assignment is the partitions this member owns now.
@@ -734,8 +746,11 @@ func (c *Consumer) MemberID() string {
 // CloseTimeout for the broker, and as long again for a callback in
 // progress: one that has not returned by then is left running, and Close
 // commits and leaves without calling OnRevoked (the callbacks run one at a
-// time) and says so in its error. A second Close returns nil once the
-// first has returned.
+// time) and says so in its error. A Poll, Commit or CommitAll sending
+// acknowledgements meanwhile (to a hung broker, say, which would hold them
+// for several attempts) stops and returns ErrClosed, and Close commits
+// what it was sending. A second Close returns nil once the first has
+// returned.
 func (c *Consumer) Close() error {
 	c.mu.Lock()
 	if c.state.closed {
@@ -744,7 +759,7 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.state.closed = true
-	close(c.closing)
+	c.startClose(ErrClosed)
 	defer close(c.closeDone)
 	jc := c.joining // no join starts after this
 	c.mu.Unlock()
@@ -812,7 +827,7 @@ func (c *Consumer) Close() error {
 	} else if len(owned) > 0 {
 		c.callback(c.cfg.OnRevoked, owned)
 	}
-	ferr := c.commit(ctx)
+	ferr := c.commit(ctx, c.flush)
 	lerr := c.t.do(ctx, http.MethodPost, c.path+"/leave", api.LeaveRequest{MemberID: member}, nil)
 	if lerr != nil && mustRejoin(lerr) {
 		lerr = nil // already gone

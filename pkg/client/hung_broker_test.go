@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -368,6 +369,81 @@ func TestStreamWritePassesAStalledCoordinator(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		resume() // else Close waits for the writes too
 		t.Fatal("still writing to the stream the coordinator does not read after 15s")
+	}
+}
+
+// Close of a consumer whose lone coordinator hung (SIGSTOP, its
+// connections whole) while the application's Commit or Poll of
+// context.Background was sending acknowledgements waited for flushMu,
+// which that flush holds across its requests: attempts of an ack's 10 s
+// each, far past CloseTimeout. Close now ends such a flush, which returns
+// ErrClosed, and commits what it held itself, within CloseTimeout.
+func TestCloseEndsAFlushOnAHungCoordinator(t *testing.T) {
+	srv, _, setup := hungBeside(t)
+	bg := context.Background()
+	if _, err := setup.Publish(bg, "t", api.PublishMessage{Value: []byte(`"x"`)}); err != nil {
+		t.Fatal(err)
+	}
+	const closeTimeout = 500 * time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		stream bool
+		flush  func(*Consumer) error
+	}{
+		{"commit", false, func(c *Consumer) error { return c.CommitContext(bg) }},
+		{"commit on the stream", true, func(c *Consumer) error { return c.CommitContext(bg) }},
+		{"poll", false, func(c *Consumer) error { _, err := c.Poll(bg, 1); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node, pause, resume := pausable(t, srv.URL)
+			c, err := NewConsumer(&ConsumerConfig{Brokers: []string{node}, GroupID: strings.ReplaceAll(tc.name, " ", "-"), Topics: []string{"t"},
+				NoStream: !tc.stream, SerialPolls: !tc.stream, PollWait: 100 * time.Millisecond, CloseTimeout: closeTimeout})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			var msgs []*Message
+			for len(msgs) == 0 {
+				if msgs, err = c.Poll(ctx, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.stream && c.liveStream() == nil {
+				t.Fatal("the message did not come on the stream")
+			}
+			pause()
+			if err := c.Ack(msgs[0]); err != nil {
+				t.Fatal(err)
+			}
+			flushed := make(chan error, 1)
+			go func() { flushed <- tc.flush(c) }()
+			testkit.Eventually(t, 5*time.Second, func() bool {
+				if c.flushMu.TryLock() {
+					c.flushMu.Unlock()
+					return false
+				}
+				return true
+			}, "a flush holding flushMu")
+			closed := make(chan error, 1)
+			go func() { closed <- c.Close() }()
+			select {
+			case <-closed: // with an error: the commit and the leave did not reach the broker
+			case <-time.After(10 * closeTimeout):
+				resume() // else the cleanup waits for the flush too
+				<-closed
+				t.Fatalf("Close still waiting after %v (CloseTimeout %v)", 10*closeTimeout, closeTimeout)
+			}
+			select {
+			case err := <-flushed:
+				if !errors.Is(err, ErrClosed) {
+					t.Fatalf("the flush Close ended returned %v, want ErrClosed", err)
+				}
+			case <-time.After(10 * closeTimeout):
+				resume()
+				t.Fatal("the flush still going after Close returned")
+			}
+		})
 	}
 }
 

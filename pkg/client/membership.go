@@ -136,7 +136,7 @@ func (c *Consumer) joinOnce(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-c.closing:
+		case <-c.closing.Done():
 			t.Stop()
 			return ErrClosed
 		}

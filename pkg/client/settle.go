@@ -21,6 +21,24 @@ func (c *Consumer) flush(ctx context.Context, consumed bool) error {
 	return c.flushLocked(ctx, consumed)
 }
 
+// flushUntilClose is flush for the application (Poll, Commit): it ends,
+// returning ErrClosed, when Close starts. A flush holds flushMu across
+// its requests, which against a hung coordinator take an ack's bound
+// each, for several attempts; Close, whose commit needs flushMu, waited
+// for them all, past its CloseTimeout. What such a flush had taken is
+// queued again, and Close commits it.
+func (c *Consumer) flushUntilClose(ctx context.Context, consumed bool) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(c.closing, func() { cancel(ErrClosed) })
+	defer stop()
+	err := c.flush(ctx, consumed)
+	if err != nil && context.Cause(ctx) == ErrClosed {
+		return ErrClosed
+	}
+	return err
+}
+
 // flushLocked is flush with flushMu held. On the consumer stream it
 // returns once the broker applied what it sent; what the stream could not
 // deliver goes as requests.
