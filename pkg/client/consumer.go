@@ -777,6 +777,10 @@ func (c *Consumer) Close() error {
 		t.Stop()
 	}
 	c.stop()
+	// The stream before the background goroutine is waited for: its
+	// write to a broker that stopped reading, which the stream's write
+	// bound (an ack's) may end only after CloseTimeout, ends now.
+	c.closeStream()
 	stuck := false // a callback that has not returned holds a goroutine stop ends
 	if jc != nil {
 		select {
@@ -798,7 +802,6 @@ func (c *Consumer) Close() error {
 		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
 		defer cancel()
 	}
-	c.closeStream()
 	defer c.t.hc.CloseIdleConnections()
 
 	c.mu.Lock()

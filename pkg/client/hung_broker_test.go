@@ -308,7 +308,10 @@ func TestStreamAckPassesAHungCoordinator(t *testing.T) {
 // the flush sending nacks held flushMu, and with it the next Poll of
 // context.Background, CommitContext of it and the member's heartbeats.
 // Each write of the stream is now bounded as an ack is; past it the
-// stream fails, and what it carried goes as requests.
+// stream fails, and what it carried goes as requests. Close, whose
+// CloseTimeout may be shorter than that bound, ends the stream before it
+// waits for the background goroutine: it waited for the goroutine's write
+// until CloseTimeout, then said a callback had not returned.
 func TestStreamWritePassesAStalledCoordinator(t *testing.T) {
 	srv, _, setup := hungBeside(t)
 	bg := context.Background()
@@ -318,57 +321,73 @@ func TestStreamWritePassesAStalledCoordinator(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	node, pause, resume := pausable(t, srv.URL)
-	c, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}, PollWait: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	const within = 300 * time.Millisecond
-	c.t.readWithin = within
-	c.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		conn, err := (&net.Dialer{}).DialContext(ctx, network, strings.TrimPrefix(node, "http://"))
-		if err == nil {
-			conn.(*net.TCPConn).SetWriteBuffer(8 << 10) // full sooner
-		}
-		return conn, err
-	}
-	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
-	defer cancel()
-	var msgs []*Message
-	for len(msgs) < n {
-		got, err := c.Poll(ctx, n-len(msgs))
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs = append(msgs, got...)
-	}
-	if c.liveStream() == nil {
-		t.Fatal("the messages did not come on the stream")
-	}
-	pause()
-	for i, m := range msgs {
-		reason := strconv.Itoa(i) + strings.Repeat("r", 60_000) // a frame each
-		if err := c.NackWith(m, NackOptions{Requeue: true, Delay: time.Hour, Reason: reason}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	done := make(chan error, 1)
-	go func() {
-		if _, err := c.Poll(bg, 1); err != nil {
-			done <- err
-			return
-		}
-		done <- c.CommitContext(bg)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("with the coordinator not reading the stream: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		resume() // else Close waits for the writes too
-		t.Fatal("still writing to the stream the coordinator does not read after 15s")
+	for _, tc := range []struct {
+		name   string
+		within time.Duration // readWithin: the write's bound is twice it
+		then   func(*Consumer) error
+	}{
+		{"poll and commit", 300 * time.Millisecond, func(c *Consumer) error {
+			if _, err := c.Poll(bg, 1); err != nil {
+				return err
+			}
+			return c.CommitContext(bg)
+		}},
+		{"close", readWithin, (*Consumer).Close},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			node, pause, resume := pausable(t, srv.URL)
+			c, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: strings.ReplaceAll(tc.name, " ", "-"), Topics: []string{"t"},
+				PollWait: 100 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond, CloseTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.t.readWithin = tc.within
+			c.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+				conn, err := (&net.Dialer{}).DialContext(ctx, network, strings.TrimPrefix(node, "http://"))
+				if err == nil {
+					conn.(*net.TCPConn).SetWriteBuffer(8 << 10) // full sooner
+				}
+				return conn, err
+			}
+			ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+			defer cancel()
+			var msgs []*Message
+			for len(msgs) < n {
+				got, err := c.Poll(ctx, n-len(msgs))
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs = append(msgs, got...)
+			}
+			if c.liveStream() == nil {
+				t.Fatal("the messages did not come on the stream")
+			}
+			pause()
+			for i, m := range msgs {
+				reason := strconv.Itoa(i) + strings.Repeat("r", 60_000) // a frame each
+				if err := c.NackWith(m, NackOptions{Requeue: true, Delay: time.Hour, Reason: reason}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The background goroutine sends them at its next round.
+			testkit.Eventually(t, 5*time.Second, func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return len(c.state.nacks) == 0
+			}, "nacks taken to be sent")
+			done := make(chan error, 1)
+			go func() { done <- tc.then(c) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("with the coordinator not reading the stream: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				resume() // else Close waits for the writes too
+				t.Fatal("still writing to the stream the coordinator does not read after 15s")
+			}
+		})
 	}
 }
 
