@@ -14,7 +14,9 @@
 // broker does before it answers (a read 5 s, a group's write, ack or join
 // 10 s, a topic's change 15 s, a publish 20 s; a fetch 5 s and a group's
 // poll 10 s, plus their wait), after which the request goes to another
-// broker. The consumer's stream fails likewise, its acknowledgements then
+// broker, and fails once every broker given has left it so (with one
+// broker, a publish fails after 20 s; a request only one node serves, a
+// group's, waits out that node's failover first). The consumer's stream fails likewise, its acknowledgements then
 // going as requests, when a PONG or the write of a frame (to a broker that
 // stopped reading, the socket's buffers full) takes longer than an ack's
 // 10 s; a Producer's pipelined requests when the broker leaves them

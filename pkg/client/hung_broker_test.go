@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,6 +100,54 @@ func TestRequestPassesAHungBroker(t *testing.T) {
 				}
 			case <-time.After(15 * time.Second):
 				t.Fatal("still waiting for the hung broker after 15s")
+			}
+		})
+	}
+}
+
+// A request whose every broker left it unanswered (a lone broker hung,
+// its connections whole) was sent to the same node again, up to five
+// times: Client.Publish of context.Background gave up after 5 × 20 s,
+// and a write applied by the hung node at each attempt could be stored
+// five times once it resumed. A node is now asked once per request: the
+// request fails once each broker has left it unanswered.
+func TestRequestGivesUpOnceEveryBrokerIsHung(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		brokers int
+		req     func(context.Context, *Client) error
+	}{
+		{"publish to one", 1, func(ctx context.Context, c *Client) error {
+			_, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(`"x"`)})
+			return err
+		}},
+		{"read of one", 1, func(ctx context.Context, c *Client) error { _, err := c.Topic(ctx, "t"); return err }},
+		{"publish to two", 2, func(ctx context.Context, c *Client) error {
+			_, err := c.Publish(ctx, "t", api.PublishMessage{Value: []byte(`"x"`)})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var urls []string
+			var asked []*atomic.Int32
+			for range tc.brokers {
+				srv, n := hungServer(t)
+				urls, asked = append(urls, srv.URL), append(asked, n)
+			}
+			c, err := New(urls...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.t.readWithin = 50 * time.Millisecond
+			err = tc.req(context.Background(), c)
+			if !errors.Is(err, ErrUnreachable) {
+				t.Fatalf("error %v, want one matching ErrUnreachable", err)
+			}
+			for i, n := range asked {
+				if got := n.Load(); got != 1 {
+					t.Errorf("broker %d asked %d times, want once", i, got)
+				}
 			}
 		})
 	}

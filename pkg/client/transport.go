@@ -243,6 +243,7 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 	wait := backoffMin
 	var last error
 	cut := false // an attempt went unanswered (see afterSilence)
+	silent := 0  // attempts that went unanswered
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		target, cur := t.anyBroker()
 		if base != "" {
@@ -252,8 +253,15 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
 			return afterSilence(method, cut, err)
 		}
-		if base != "" && errors.Is(err, errSilent) {
-			return err // the node is hung: asking it again would wait as long again (chase moves on)
+		if errors.Is(err, errSilent) {
+			// The node is hung: asking it again would wait as long
+			// again, and a write it may have applied could be applied
+			// once more per try when it resumes. Any broker's request
+			// goes to the next, until each has left it unanswered
+			// (chase moves on from base).
+			if silent++; base != "" || silent >= len(t.anyBrokers()) {
+				return err
+			}
 		}
 		cut = cut || errors.Is(err, errSilent)
 		last = err
