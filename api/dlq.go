@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"unicode/utf8"
 )
 
 // DLQSuffix names a topic's dead letter queue: orders → orders.dlq.
@@ -35,6 +36,19 @@ func DLQName(topic string) string {
 // first DLQMaxReasonBytes bytes, at a UTF-8 character boundary, so a dead
 // letter always fits its DLQ.
 const DLQMaxReasonBytes = 1024
+
+// CutReason is s cut to its first DLQMaxReasonBytes bytes at a UTF-8
+// character boundary: what a dead letter keeps of a reason.
+func CutReason(s string) string {
+	if len(s) <= DLQMaxReasonBytes {
+		return s
+	}
+	n := DLQMaxReasonBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 // Reasons a message is dead-lettered (DLQHeaderReason), which a replay's
 // Reason filter names.

@@ -337,7 +337,7 @@ type StreamSettle struct {
 	Release      bool
 	DelayMS      uint32
 	VisibilityMS uint32
-	Reason       string
+	Reason       string // sent cut by CutReason: the broker keeps no more, and the field holds 64 KiB
 	Ranges       []OffsetRange
 }
 
@@ -362,7 +362,7 @@ func (s *StreamSettle) Append(dst []byte) []byte {
 	dst = append(dst, flags)
 	dst = be.AppendUint32(dst, s.DelayMS)
 	dst = be.AppendUint32(dst, s.VisibilityMS)
-	dst = appendShortString(dst, s.Reason)
+	dst = appendShortString(dst, CutReason(s.Reason))
 	dst = be.AppendUint32(dst, uint32(len(s.Ranges)))
 	for _, r := range s.Ranges {
 		dst = appendShortString(dst, r.Topic)

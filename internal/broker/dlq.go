@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
@@ -128,16 +127,7 @@ type ClusterDLQ interface {
 const dlqHeadroom = 4 << 10
 
 // truncated returns s cut to api.DLQMaxReasonBytes at a UTF-8 boundary.
-func truncated(s string) []byte {
-	if len(s) <= api.DLQMaxReasonBytes {
-		return []byte(s)
-	}
-	n := api.DLQMaxReasonBytes
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return []byte(s[:n])
-}
+func truncated(s string) []byte { return []byte(api.CutReason(s)) }
 
 // ensureDLQ returns the name of src's DLQ, creating it (as dlqSpec says),
 // or growing it to src's partition count, if needed. An existing DLQ is

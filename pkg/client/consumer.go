@@ -605,7 +605,7 @@ type NackOptions struct {
 	// Delay is for Requeue only: NackWith refuses it without.
 	Requeue bool
 	Delay   time.Duration
-	Reason  string // kept in the dead letter's headers
+	Reason  string // its first 1 KiB (api.DLQMaxReasonBytes) is kept in the dead letter's headers
 
 	release bool // hand back unprocessed (api.AckRequest.Release); set only by accept
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -275,5 +276,34 @@ func TestAcksHeldBackOnlyUnderAKnownCap(t *testing.T) {
 		if got := c.settleDueLocked(st, false, now); got != tc.want {
 			t.Errorf("MaxInFlight %d, told %d, %d acknowledgements queued: sent %v, want %v", tc.named, tc.told, tc.acked, got, tc.want)
 		}
+	}
+}
+
+// A nack's Reason is a uint16-length string in a NACK frame: one of 64
+// KiB or more was written with its length wrapped, a frame the broker
+// refused as malformed (BAD_REQUEST), and the nack was dropped: a message
+// rejected so was not dead-lettered but delivered again after its
+// visibility timeout, and Commit said nothing. The frame carries the part
+// the broker keeps (api.DLQMaxReasonBytes), which fits.
+func TestStreamNackWithALongReasonIsApplied(t *testing.T) {
+	c, cons, got := streamConsumer(t, 1, nil)
+	reason := "x" + strings.Repeat("é", 40_000) // 80001 bytes, cut inside an é
+	if err := cons.NackWith(got[0], NackOptions{Reason: reason}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cons.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var dead []*Message
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
+		var err error
+		dead, _, err = c.Fetch(t.Context(), api.DLQName("t"), 0, FetchOptions{})
+		if err == nil && len(dead) == 0 {
+			err = errors.New("no dead letter")
+		}
+		return err
+	})
+	if got, want := dead[0].Headers[api.DLQHeaderLastError], reason[:1023]; got != want {
+		t.Fatalf("dead letter's last error: %d bytes %q…, want the reason's first %d", len(got), got[:min(len(got), 10)], len(want))
 	}
 }
