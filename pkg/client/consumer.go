@@ -780,7 +780,7 @@ func (c *Consumer) Close() error {
 	// The stream before the background goroutine is waited for: its
 	// write to a broker that stopped reading, which the stream's write
 	// bound (an ack's) may end only after CloseTimeout, ends now.
-	c.closeStream()
+	readers := c.closeStream()
 	stuck := false // a callback that has not returned holds a goroutine stop ends
 	if jc != nil {
 		select {
@@ -792,6 +792,11 @@ func (c *Consumer) Close() error {
 	select {
 	case <-c.done:
 	case <-ctx.Done(): // the background goroutine in an OnAssigned of a heartbeat's answer
+		stuck = true
+	}
+	select {
+	case <-readers:
+	case <-ctx.Done(): // a stream's reader in an OnLost
 		stuck = true
 	}
 	if stuck {
@@ -813,6 +818,9 @@ func (c *Consumer) Close() error {
 	if member == "" {
 		err := c.state.takeUnsentLocked()
 		c.mu.Unlock()
+		if stuck {
+			err = errors.Join(fmt.Errorf("a callback did not return within CloseTimeout (%v)", c.cfg.CloseTimeout), err)
+		}
 		if unanswered != "" {
 			// A join was sent and never answered: the broker may have
 			// made the member. Best effort: it may as well not have.

@@ -280,10 +280,13 @@ func (c *Consumer) endStreamLocked() {
 	st.conn.Close()
 }
 
-// closeStream closes the consumer's stream, if any, and waits for its
-// reader. Messages it pushed and Poll did not take stay ahead: they go
+// closeStream closes the consumer's stream, if any, and returns a
+// channel closed once the streams' readers have returned: one may be in
+// a callback (OnLost) that does not return, which Close must not wait
+// for past its bound. No reader starts after Close began (streamFor).
+// Messages the stream pushed and Poll did not take stay ahead: they go
 // back with the member's leave, as polled-ahead ones do.
-func (c *Consumer) closeStream() {
+func (c *Consumer) closeStream() <-chan struct{} {
 	c.mu.Lock()
 	st := c.stream
 	c.stream = nil
@@ -291,7 +294,9 @@ func (c *Consumer) closeStream() {
 	if st != nil {
 		st.conn.Close()
 	}
-	c.streamWG.Wait()
+	readers := make(chan struct{})
+	go func() { c.streamWG.Wait(); close(readers) }()
+	return readers
 }
 
 // resubscribe tells the stream the member's generation after a

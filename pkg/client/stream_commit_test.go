@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,5 +279,50 @@ func TestStreamPongAcrossIDWrap(t *testing.T) {
 		if _, ok := st.sent[id]; !ok {
 			t.Errorf("frame %d, sent after the PING (the ids wrapped), confirmed by it", id)
 		}
+	}
+}
+
+// Close of a consumer whose stream's reader is in a callback that does
+// not return (OnLost: the broker said on the stream that it no longer
+// knows the member) waited for the reader for ever. It returns within
+// twice CloseTimeout and says a callback did not return, as it does for
+// one the background goroutine is in.
+func TestCloseWithTheStreamReaderInACallback(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // before the cleanup's Close
+	const closeTimeout = 500 * time.Millisecond
+	cfg := ConsumerConfig{CloseTimeout: closeTimeout, OnLost: func(api.Assignment) {
+		entered <- struct{}{}
+		<-release
+	}}
+	_, cons, _ := groupConsumer(t, 1, 1, cfg, nil)
+	if cons.liveStream() == nil {
+		t.Fatal("the message did not come on the stream")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The broker forgets the member behind its back, and says so on the
+	// stream (UNKNOWN_MEMBER): the stream's reader calls OnLost.
+	if err := cons.t.do(ctx, "POST", cons.path+"/leave", api.LeaveRequest{MemberID: cons.MemberID()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("OnLost not called")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- cons.Close() }()
+	select {
+	case err := <-closed:
+		if err == nil || !strings.Contains(err.Error(), "callback did not return") {
+			t.Fatalf("Close: %v, want the error that a callback did not return", err)
+		}
+	case <-time.After(10 * closeTimeout):
+		free()
+		<-closed
+		t.Fatalf("Close still waiting after %v (CloseTimeout %v)", 10*closeTimeout, closeTimeout)
 	}
 }
