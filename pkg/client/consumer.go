@@ -145,7 +145,10 @@ type Consumer struct {
 	cfg  ConsumerConfig
 	t    *transport
 	path string // "/groups/{group}"
-	cbMu sync.Mutex
+	// cbTurn runs the callbacks one at a time (a semaphore: buffered(1),
+	// held while one runs), so that Close can give up waiting for one
+	// that does not return.
+	cbTurn chan struct{}
 	// joining is the join in flight, if any (guarded by mu; see
 	// ensureJoined). joinID (guarded by mu) is the member ID the next join
 	// proposes: chosen before a join's first attempt and kept until the
@@ -263,6 +266,7 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		done:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 		hbTurn:     make(chan struct{}, 1),
+		cbTurn:     make(chan struct{}, 1),
 		aheadReq:   make(chan *aheadJob, 1),
 		arrived:    make(chan struct{}, 1),
 		rearm:      make(chan struct{}, 1),
@@ -832,11 +836,17 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.mu.Unlock()
+	if !stuck && !c.callbackWithin(ctx, c.cfg.OnRevoked, owned) {
+		// A callback of the application's goroutine (an OnAssigned a
+		// Poll called) that has not returned.
+		stuck = true
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+		defer cancel()
+	}
 	var cerr error
 	if stuck {
 		cerr = fmt.Errorf("a callback did not return within CloseTimeout (%v): OnRevoked not called", c.cfg.CloseTimeout)
-	} else if len(owned) > 0 {
-		c.callback(c.cfg.OnRevoked, owned)
 	}
 	ferr := c.commit(ctx, c.flush)
 	lerr := c.t.do(ctx, http.MethodPost, c.path+"/leave", api.LeaveRequest{MemberID: member}, nil)
@@ -881,12 +891,24 @@ func (c *Consumer) announce(sess uint64, added api.Assignment) {
 
 // callback calls f (if set) with parts, one callback at a time.
 func (c *Consumer) callback(f func(api.Assignment), parts api.Assignment) {
+	c.callbackWithin(context.Background(), f, parts)
+}
+
+// callbackWithin is callback, giving up when ctx is done before the
+// callback in progress, if any, has returned: it then reports false, f
+// not called.
+func (c *Consumer) callbackWithin(ctx context.Context, f func(api.Assignment), parts api.Assignment) bool {
 	if f == nil || len(parts) == 0 {
-		return
+		return true
 	}
-	c.cbMu.Lock()
-	defer c.cbMu.Unlock()
+	select {
+	case c.cbTurn <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	defer func() { <-c.cbTurn }()
 	f(parts)
+	return true
 }
 
 // signal wakes the background goroutine (run): it heartbeats if due, and
