@@ -11,8 +11,8 @@
 // A broker that takes a request and never answers it (a stopped or hung
 // process, its connections whole) does not hold a call for ever, even one
 // of context.Background: each attempt of a request is bounded by what the
-// broker does before it answers (a read 5 s, a group's write, ack or join
-// 10 s, a topic's change 15 s, a publish 20 s; a fetch 5 s and a group's
+// broker does before it answers (a read 5 s, a group's write, ack, join or
+// the consumer stream's upgrade 10 s, a topic's change 15 s, a publish 20 s; a fetch 5 s and a group's
 // poll 10 s, plus their wait), after which the request goes to another
 // broker, and fails once every broker given has left it so (with one
 // broker, a publish fails after 20 s; a request only one node serves, a

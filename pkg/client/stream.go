@@ -111,8 +111,14 @@ type sentSettle struct {
 }
 
 // dialStream opens the stream on the broker that answered last (the
-// group's coordinator, if known), authenticated as any request.
+// group's coordinator, if known), authenticated as any request, within a
+// group's write's bound (twice a read's): a broker answers the upgrade at
+// once, and one that takes the connection and answers nothing (stopped,
+// hung) held the Poll dialling it until its context's deadline, however
+// far (openStream's own bound is for a context without one).
 func (t *transport) dialStream(ctx context.Context, dial dialer, group string) (net.Conn, *bufio.Reader, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*t.readWithin)
+	defer cancel()
 	base, _ := t.anyBroker()
 	if v, ok := t.coordinators.Load(group); ok {
 		base = v.(string)
