@@ -593,44 +593,69 @@ func hungBeside(t *testing.T) (srv *brokertest.Server, hung *httptest.Server, se
 
 // A consumer dialling its stream to a node that takes the connection and
 // never answers the upgrade (stopped, hung) waited for the answer until
-// the Poll's context's deadline, however far: an hour for a Poll given
-// one. The upgrade is now answered within a group's bound (twice a
-// read's) or given up, and the Poll goes over HTTP.
+// the Poll's context's deadline, however far (an hour for a Poll given
+// one), and did not see the context cancelled meanwhile. The upgrade is
+// now answered within a group's bound (twice a read's) or given up, and
+// the Poll goes over HTTP; a Poll whose context ends meanwhile returns.
 func TestStreamUpgradePassesAHungNode(t *testing.T) {
 	srv, _, setup := hungBeside(t)
 	if _, err := setup.Publish(context.Background(), "t", api.PublishMessage{Value: []byte(`"x"`)}); err != nil {
 		t.Fatal(err)
 	}
-	hung := testkit.ServeTCP(t, func(s *testkit.TCPServer, conn net.Conn) {
-		io.Copy(io.Discard, conn) // reads the upgrade, answers nothing, until the cleanup closes conn
-	})
-	c, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: "g", Topics: []string{"t"}, PollWait: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.t.readWithin = 300 * time.Millisecond
-	c.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, hung.Addr)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		var msgs []*Message
-		var err error
-		for len(msgs) == 0 && err == nil {
-			msgs, err = c.Poll(ctx, 1)
-		}
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(15 * time.Second):
-		cancel()
-		t.Fatal("Poll still waiting for the stream's upgrade after 15s")
+	for _, tc := range []struct {
+		name   string
+		within time.Duration // readWithin
+		cancel bool          // the Poll's context is cancelled while it waits
+	}{
+		{"deadline far", 300 * time.Millisecond, false},
+		{"cancelled", readWithin, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			asked := make(chan struct{}, 1)
+			hung := testkit.ServeTCP(t, func(s *testkit.TCPServer, conn net.Conn) {
+				select {
+				case asked <- struct{}{}:
+				default:
+				}
+				io.Copy(io.Discard, conn) // reads the upgrade, answers nothing, until the cleanup closes conn
+			})
+			c, err := NewConsumer(&ConsumerConfig{Brokers: []string{srv.URL}, GroupID: strings.ReplaceAll(tc.name, " ", "-"), Topics: []string{"t"},
+				PollWait: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.t.readWithin = tc.within
+			c.dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, hung.Addr)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				var msgs []*Message
+				var err error
+				for len(msgs) == 0 && err == nil {
+					msgs, err = c.Poll(ctx, 1)
+				}
+				done <- err
+			}()
+			if tc.cancel {
+				<-asked
+				cancel()
+			}
+			select {
+			case err := <-done:
+				if tc.cancel && !errors.Is(err, context.Canceled) {
+					t.Fatalf("Poll: %v, want context.Canceled", err)
+				}
+				if !tc.cancel && err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				cancel()
+				t.Fatal("Poll still waiting for the stream's upgrade after 5s")
+			}
+		})
 	}
 }

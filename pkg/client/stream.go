@@ -175,6 +175,9 @@ func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig
 	} else {
 		conn.SetDeadline(time.Now().Add(10 * time.Second))
 	}
+	// The deadline does not see ctx cancelled: a deadline passed ends
+	// the wait for the answer then.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	br := bufio.NewReaderSize(conn, 64<<10)
 	resp, err := func() (*http.Response, error) {
 		if err := req.Write(conn); err != nil {
@@ -182,6 +185,10 @@ func openStream(ctx context.Context, dial dialer, base, apiKey string, tlsConfig
 		}
 		return http.ReadResponse(br, req)
 	}()
+	if !stop() && err == nil {
+		resp.Body.Close()
+		err = ctx.Err() // the deadline may be past: the connection is of no use
+	}
 	if err != nil {
 		conn.Close()
 		return nil, nil, nil, &connError{err: err}
