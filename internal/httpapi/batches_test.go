@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"net/http"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -136,7 +137,8 @@ func TestBatchesApplyPublishRules(t *testing.T) {
 // record sent in a binary batch is refused with the same code as the
 // same record sent as JSON, or taken by both. What JSON cannot express
 // (batch attributes, record attributes other than the JSON mark) must be
-// refused by the binary path.
+// refused by the binary path; a header that is not UTF-8 text, which a
+// batch may carry and JSON cannot, is not compared.
 func FuzzPublishPathsAgree(f *testing.F) {
 	s := brokertest.Start(f)
 	var errBody api.ErrorBody
@@ -164,6 +166,11 @@ func FuzzPublishPathsAgree(f *testing.F) {
 			}
 			return
 		}
+		if !utf8.ValidString(hk) || !utf8.ValidString(hv) {
+			// JSON cannot carry these bytes: Marshal would send each
+			// invalid one as U+FFFD (3 bytes), another, longer header.
+			return
+		}
 		j, _ := json.Marshal(map[string]any{"messages": []any{jsonMessage(r)}})
 		jStatus, jRaw := post(t, s, "/topics/t/messages", j)
 		var jErr api.ErrorBody
@@ -171,15 +178,11 @@ func FuzzPublishPathsAgree(f *testing.F) {
 			mustUnmarshal(t, jRaw, &jErr)
 		}
 		if (bStatus == http.StatusOK) != (jStatus == http.StatusOK) ||
-			bStatus != http.StatusOK && jErr.Error.Code != bErr.Error.Code && !jsonOnly(jErr.Error) {
+			bStatus != http.StatusOK && jErr.Error.Code != bErr.Error.Code {
 			t.Fatalf("binary path %d %s, JSON path %d %s", bStatus, bRaw, jStatus, jRaw)
 		}
 	})
 }
-
-// jsonOnly reports whether e is a refusal only JSON can cause (a header
-// key or value that is not valid UTF-8 text, which a batch may carry).
-func jsonOnly(e *api.Error) bool { return e.Code == api.ErrBadRequest.Code }
 
 // TestBatchesRefuseACorruptRecordWhole: a frame whose CRC matches but
 // whose last record is cut short is found in the one pass that also applies
