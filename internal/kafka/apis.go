@@ -88,13 +88,29 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 	return apiHandler{}, false
 }
 
-// supportedKeys lists every key api answers, in key order.
+// supportedKeys lists every key api answers, in key order, with the
+// versions it answers, but Produce's (see listedMin).
 func (s *Server) supportedKeys() []kmsg.ApiVersionsResponseApiKey {
 	var out []kmsg.ApiVersionsResponseApiKey
 	for k := int16(0); k <= kmsg.MaxKey; k++ {
 		if h, ok := s.api(k); ok {
-			out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: h.min, MaxVersion: h.max})
+			out = append(out, kmsg.ApiVersionsResponseApiKey{ApiKey: k, MinVersion: listedMin(k, h.min), MaxVersion: h.max})
 		}
 	}
 	return out
+}
+
+// listedMin is the lowest version ApiVersions lists for key, whose lowest
+// served is min. Produce is listed from v0, as Kafka 4 lists it
+// (KAFKA-18659), though v0-v2 still close the connection: librdkafka
+// (kcat, confluent-kafka; librdkafka issue 4956) compresses with gzip,
+// snappy or lz4 only for a broker that lists Produce v0, and sends those
+// batches uncompressed, with a log notice only, to one that does
+// not. Clients take the highest version both speak, so none sends v0-v2
+// for it.
+func listedMin(key, min int16) int16 {
+	if kmsg.Key(key) == kmsg.Produce {
+		return 0
+	}
+	return min
 }

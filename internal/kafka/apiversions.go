@@ -7,7 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// apiVersions advertises exactly the keys and versions api serves.
+// apiVersions advertises the keys and versions api serves (Produce's
+// from v0: see listedMin).
 func (s *Server) apiVersions(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.ApiVersionsRequest)
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
