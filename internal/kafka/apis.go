@@ -23,7 +23,7 @@ func (s *Server) api(key int16) (apiHandler, bool) {
 	case kmsg.ApiVersions:
 		return apiHandler{0, 3, true, s.apiVersions}, true
 	case kmsg.SASLHandshake:
-		return apiHandler{1, 1, true, s.saslHandshake}, true
+		return apiHandler{0, 1, true, s.saslHandshake}, true
 	case kmsg.SASLAuthenticate:
 		return apiHandler{0, 2, true, s.saslAuthenticate}, true
 	case kmsg.Metadata:

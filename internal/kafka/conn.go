@@ -38,9 +38,12 @@ type conn struct {
 	host   string // the client's address as the broker saw it
 	client string // client ID of the last request
 	// authenticated is set by a successful SASL exchange (or at once when
-	// the broker has no API keys); saslMech by SaslHandshake.
+	// the broker has no API keys); saslMech by SaslHandshake, and
+	// saslBare by its v0: the next frame is then a bare PLAIN token, not
+	// a request (see plainBare).
 	authenticated bool
 	saslMech      string
+	saslBare      bool
 	out           []byte // response buffer, reused
 	// outHint is the size of the next response when its handler knows it
 	// (a fetch), so the response is encoded into a buffer of that size
@@ -166,6 +169,9 @@ func peerGone(err error) bool {
 // closes the connection: the request could not be understood, or the
 // client may not make it.
 func (c *conn) handle(ctx context.Context, frame []byte) error {
+	if c.saslBare {
+		return c.plainBare(frame)
+	}
 	h, req, api, err := c.s.decode(frame)
 	if errors.Is(err, errVersion) && h.key == kmsg.ApiVersions.Int16() {
 		// The client learns what we speak from the answer (KIP-511).

@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,12 +30,13 @@ func (s *Server) saslHandshake(_ context.Context, c *conn, r kmsg.Request) (kmsg
 		return resp, nil
 	}
 	c.saslMech = saslPlain
+	c.saslBare = req.Version == 0
 	return resp, nil
 }
 
-// saslAuthenticate checks a PLAIN exchange ("authzid\0user\0password"): the
-// password must be one of the broker's API keys; the user name is free. A
-// failure is answered, then the connection closes, as Kafka does.
+// saslAuthenticate checks a PLAIN exchange (see checkPlain) after a
+// SaslHandshake v1. A failure is answered, then the connection closes, as
+// Kafka does.
 func (s *Server) saslAuthenticate(_ context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.SASLAuthenticateRequest)
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
@@ -44,22 +47,48 @@ func (s *Server) saslAuthenticate(_ context.Context, c *conn, r kmsg.Request) (k
 		resp.ErrorMessage = &msg
 		return resp, nil
 	}
-	parts := bytes.SplitN(req.SASLAuthBytes, []byte{0}, 3)
+	if msg := s.checkPlain(req.SASLAuthBytes); msg != "" {
+		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
+		resp.ErrorMessage = &msg
+		return resp, errAuthFailed
+	}
+	c.authenticated = true
+	return resp, nil
+}
+
+// plainBare checks the PLAIN token that follows a SaslHandshake v0, as
+// Kafka takes it (KIP-43): the frame is the token itself, with no request
+// header and no SaslAuthenticate around it. sarama with Net.SASL.Version
+// 0 and kafka-python 2.0.2 authenticate so. Success is answered with an
+// empty token in a frame of its own; a failure has no answer in this
+// exchange, and the connection closes, as Kafka closes it.
+func (c *conn) plainBare(token []byte) error {
+	c.saslBare = false
+	if msg := c.s.checkPlain(token); msg != "" {
+		return fmt.Errorf("%w: %s", errAuthFailed, msg)
+	}
+	c.authenticated = true
+	c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.nc.Write([]byte{0, 0, 0, 0})
+	return err
+}
+
+// checkPlain checks a PLAIN token ("authzid\0user\0password"): the
+// password must be one of the broker's full-access API keys; the user
+// name is free. It returns why the token is refused, or "".
+func (s *Server) checkPlain(token []byte) string {
+	parts := bytes.SplitN(token, []byte{0}, 3)
 	full, scoped := false, false
 	if len(parts) == 3 {
 		full, scoped = s.keyKind(parts[2])
 	}
-	if full {
-		c.authenticated = true
-		return resp, nil
+	switch {
+	case full:
+		return ""
+	case scoped:
+		return "a scoped API key is for the HTTP API only; over Kafka the password is a full-access key"
 	}
-	resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-	msg := "invalid user name or password (the password is a GoQueue API key)"
-	if scoped {
-		msg = "a scoped API key is for the HTTP API only; over Kafka the password is a full-access key"
-	}
-	resp.ErrorMessage = &msg
-	return resp, errAuthFailed
+	return "invalid user name or password (the password is a GoQueue API key)"
 }
 
 // keyKind compares key with the secret of every API key, in constant
