@@ -192,10 +192,20 @@ func grownRoom(room, srcLen, limit int) int {
 // once 8.6 GB. A frame whose content size says it needs more room than
 // there is stops before any decoding; one that does not say it is
 // decoded again in each larger room, which costs at most about twice the
-// last decode's work.
+// last decode's work. The decoder tells a block that does not fit in the
+// room left from a corrupt one only between blocks
+// (ErrDecoderSizeExceeded); within one, it says the block is bigger than
+// a block may be, so a failure within a block of the room's end is taken
+// for want of room. The window a frame declares costs nothing beyond the
+// room, which is the window too: it is held to what libzstd, and Kafka
+// with it, decodes by default (zstdMaxWindow), not to limit. libzstd
+// declares 2 MiB when it is not told the size it compresses, as librdkafka
+// does not tell it, whatever the size.
 func unzstd(dst, src []byte, limit int, b Budget) ([]byte, int64, error) {
 	zd, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecodeAllCapLimit(true),
-		zstd.WithDecoderMaxMemory(uint64(max(limit, 1))), zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))))
+		// The decoder holds the window to its memory bound as well, so
+		// that is zstdMaxWindow at least; the room bounds the output.
+		zstd.WithDecoderMaxMemory(uint64(max(limit, zstdMaxWindow))), zstd.WithDecoderMaxWindow(zstdMaxWindow))
 	if err != nil {
 		return nil, 0, corruptf("zstd: %v", err)
 	}
@@ -229,10 +239,11 @@ func unzstd(dst, src []byte, limit int, b Budget) ([]byte, int64, error) {
 		case err == nil:
 			return out, int64(room), nil
 		case errors.Is(err, zstd.ErrWindowSizeExceeded):
-			// The frame declares a window past limit: no room would do.
+			// The frame declares a window libzstd would not decode.
 			give(b, int64(room))
 			return nil, 0, ErrTooLarge
-		case errors.Is(err, zstd.ErrDecoderSizeExceeded):
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded),
+			start+room-max(len(out), start) < zstdMaxBlock: // a block that may not have fit
 			if room >= limit {
 				give(b, int64(room))
 				return nil, 0, ErrTooLarge
@@ -243,6 +254,14 @@ func unzstd(dst, src []byte, limit int, b Budget) ([]byte, int64, error) {
 		}
 	}
 }
+
+// zstdMaxBlock is the most a zstd block decodes to (RFC 8878
+// Block_Maximum_Size), and zstdMaxWindow the largest window libzstd
+// decodes unless told otherwise (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 27).
+const (
+	zstdMaxBlock  = 128 << 10
+	zstdMaxWindow = 1 << 27
+)
 
 // lz4Largest is the largest block an LZ4 frame may declare.
 const lz4Largest = 4 << 20

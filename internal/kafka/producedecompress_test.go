@@ -162,3 +162,40 @@ func TestProduceDecompressionIsBounded(t *testing.T) {
 		t.Errorf("a batch within the budget: %v", kerr.ErrorForCode(code))
 	}
 }
+
+// librdkafkaZstdBatch is the batch confluent-kafka (librdkafka 2.0.2) sent
+// for one record of 70,000 bytes "A" with compression.type zstd: its zstd
+// frame says no content size, declares a 2 MiB window, and its one block
+// decodes to 70,011 bytes.
+var librdkafkaZstdBatch = []byte{
+	0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4e, 0x00, 0x00, 0x00, 0x00,
+	0x02, 0x26, 0xb3, 0x0c, 0xac, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xa2, 0x4b,
+	0xaa, 0x4c, 0xe5, 0x00, 0x00, 0x01, 0xa2, 0x4b, 0xaa, 0x4c, 0xe5, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01,
+	0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58, 0xa5, 0x00, 0x00, 0x60, 0xf0, 0xc5, 0x08, 0x00, 0x00,
+	0x00, 0x01, 0xe0, 0xc5, 0x08, 0x41, 0x00, 0x01, 0x00, 0x6c, 0x11, 0x39, 0xf0, 0x02,
+}
+
+// librdkafka's zstd batches are taken: they were refused CORRUPT_MESSAGE
+// once a record passed 64 KiB (its block outgrew the first room the
+// check decoded into), and MESSAGE_TOO_LARGE whatever their size on a
+// topic of messages under 1 MiB (the 2 MiB window the frame declares was
+// held to the check's limit).
+func TestProduceTakesLibrdkafkaZstd(t *testing.T) {
+	for _, maxMessage := range []int32{1 << 20, 100_000} {
+		s := serveFresh(t, func(c *broker.Config) {
+			c.MaxMessageBytes = maxMessage
+			c.TimestampAfterMax = 0 // the batch is stamped when it was captured
+		}, Options{}, nil)
+		c, err := net.Dial("tcp", s.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := produceCode(t, c, 1, librdkafkaZstdBatch)
+		c.Close()
+		s.stop(t)
+		if code != 0 {
+			t.Fatalf("max_message_bytes %d: %v", maxMessage, kerr.ErrorForCode(code))
+		}
+	}
+}
