@@ -357,6 +357,21 @@ func (f *ackFixture) ack(from, to int64) error {
 	return err
 }
 
+// readOffsets reads group g's committed offsets in a goroutine of its
+// own: one of the channels gets the answer.
+func (f *ackFixture) readOffsets() (got chan Offsets, failed chan error) {
+	got, failed = make(chan Offsets, 1), make(chan error, 1)
+	go func() {
+		offs, err := f.c.GroupOffsets("g")
+		if err != nil {
+			failed <- err
+			return
+		}
+		got <- offs
+	}()
+	return got, failed
+}
+
 // failWrites has the next n offset writes fail.
 func (f *ackFixture) failWrites(n int) {
 	f.r.mu.Lock()
@@ -523,21 +538,8 @@ func offsetsReadAsWritten(t *testing.T) {
 		<-entered
 		return func() { close(gate) }
 	}
-	read := func() (chan Offsets, chan error) {
-		got, failed := make(chan Offsets, 1), make(chan error, 1)
-		go func() {
-			offs, err := f.c.GroupOffsets("g")
-			if err != nil {
-				failed <- err
-				return
-			}
-			got <- offs
-		}()
-		return got, failed
-	}
-
 	release := held(3, 6, 0) // the write of ack(3, 6) is in the store
-	got, failed := read()
+	got, failed := f.readOffsets()
 	synctest.Wait()
 	select {
 	case offs := <-got:
@@ -557,7 +559,7 @@ func offsetsReadAsWritten(t *testing.T) {
 	}
 
 	release = held(6, 9, 1) // the write of ack(6, 9) is in the store and will fail
-	got, failed = read()
+	got, failed = f.readOffsets()
 	synctest.Wait()
 	release()
 	select {

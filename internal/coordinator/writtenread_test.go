@@ -50,15 +50,7 @@ func offsetsReadWaitsForARewrite(t *testing.T) {
 	f.clock.Add(int64(rewriteAfter))
 	release, ticked := f.hold(t, 1, func() { f.c.tick() }) // the timer's try, which will fail
 
-	got, failed := make(chan Offsets, 1), make(chan error, 1)
-	go func() {
-		offs, err := f.c.GroupOffsets("g")
-		if err != nil {
-			failed <- err
-			return
-		}
-		got <- offs
-	}()
+	got, failed := f.readOffsets()
 	synctest.Wait()
 	select {
 	case offs := <-got:
@@ -281,15 +273,7 @@ func offsetsReadSeesAFailureCarriedLater(t *testing.T) {
 	if err != nil || len(commit.writes) != 1 {
 		t.Fatalf("commit: %+v, %v", commit, err)
 	}
-	got, failed := make(chan Offsets, 1), make(chan error, 1)
-	go func() { // reads t/0 at 6, and waits for its write
-		offs, err := f.c.GroupOffsets("g")
-		if err != nil {
-			failed <- err
-			return
-		}
-		got <- offs
-	}()
+	got, failed := f.readOffsets() // reads t/0 at 6, and waits for its write
 	synctest.Wait()
 
 	// Another command writes t/0 again (its state unchanged) and fails;
