@@ -138,6 +138,10 @@ type cgroup struct {
 	// durable" becomes durable without its partition changing again, and
 	// its retry (NOT_IN_FLIGHT by then) answers success only once it has.
 	unwritten map[delivery.TP]offsetstore.Write
+	// rewriteAt is when the timer loop tries unwritten again: while any
+	// is kept, no command schedules the group's tick after it
+	// (scheduleLocked).
+	rewriteAt time.Time
 	// rewriting counts the writes carrying unwritten ones in progress;
 	// rewrittenCond (see rewritten) is signalled as each ends.
 	rewriting     int
@@ -381,8 +385,14 @@ func (c *Coordinator) tick() time.Time {
 // never), and wakes the loop if that is before it would look. Callers hold
 // cg.mu, so that a command's deadline never overwrites a later command's.
 func (c *Coordinator) scheduleLocked(cg *cgroup, next time.Time) {
-	if cg.dropped {
+	switch {
+	case cg.dropped:
 		next = time.Time{} // a command still running on it must not tick it again
+	case len(cg.unwritten) > 0 && (next.IsZero() || next.After(cg.rewriteAt)):
+		// A command's deadline (a heartbeat's, an empty group's none)
+		// must not put off the timer's try of the failed writes: reads of
+		// the group's offsets answer UNAVAILABLE until they are written.
+		next = cg.rewriteAt
 	}
 	c.schedMu.Lock()
 	if !next.IsZero() {

@@ -289,6 +289,10 @@ func (c *Coordinator) keepUnwrittenLocked(cg *cgroup, ws []offsetstore.Write) {
 	if cg.dropped {
 		return
 	}
+	now := c.now()
+	if len(cg.unwritten) == 0 {
+		cg.rewriteAt = now.Add(rewriteAfter) // else the earlier kept's try stands
+	}
 	if cg.unwritten == nil {
 		cg.unwritten = make(map[delivery.TP]offsetstore.Write, len(ws))
 	}
@@ -297,12 +301,13 @@ func (c *Coordinator) keepUnwrittenLocked(cg *cgroup, ws []offsetstore.Write) {
 			cg.unwritten[w.TP] = w
 		}
 	}
-	at := c.now().Add(rewriteAfter)
 	c.schedMu.Lock()
 	next, ok := c.sched[cg]
 	c.schedMu.Unlock()
-	if !ok || next.After(at) {
-		c.scheduleLocked(cg, at)
+	// A deadline passed is the tick that tried them (tickGroup scheduled
+	// it, before it wrote): the next try comes after rewriteAfter.
+	if !ok || next.After(cg.rewriteAt) || !next.After(now) {
+		c.scheduleLocked(cg, cg.rewriteAt)
 	}
 }
 

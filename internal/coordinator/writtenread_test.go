@@ -302,3 +302,54 @@ func offsetsReadSeesAFailureCarriedLater(t *testing.T) {
 		}
 	}
 }
+
+// The timer's try of a group's failed offset writes comes within
+// rewriteAfter whatever the group's commands schedule meanwhile. A
+// command's next deadline replaced it: a heartbeat's put it off to the
+// group's next deadline, and the topics' sync of an empty group (a topic
+// created or deleted anywhere) cancelled it. The write then waited for
+// the group's next write, maybe for good: every read of its offsets
+// answered UNAVAILABLE, and a restart or the next coordinator had the
+// offset before it.
+func TestFailedOffsetWriteRetriedWhateverIsScheduled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		then func(f *ackFixture) error
+	}{
+		{"a heartbeat", func(f *ackFixture) error {
+			if err := f.ack(0, 10); !errors.Is(err, api.ErrUnavailable) {
+				return fmt.Errorf("ack whose write fails: %v, want UNAVAILABLE", err)
+			}
+			_, err := f.c.Heartbeat("g", HeartbeatParams{MemberID: f.jr.MemberID, Generation: f.jr.Generation, Owned: f.jr.Assigned}, "h")
+			return err
+		}},
+		{"the topics' sync of an empty group", func(f *ackFixture) error {
+			if err := f.c.LeaveGroup("g", f.jr.MemberID); err != nil {
+				return err
+			}
+			if _, err := f.c.ResetOffsets("g", ResetParams{To: ResetOffsets, Offsets: Offsets{"t": {0: 10}}}); !errors.Is(err, api.ErrUnavailable) {
+				return fmt.Errorf("reset whose write fails: %v, want UNAVAILABLE", err)
+			}
+			f.c.syncTopics()
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newAckFixture(t, 10)
+				f.failWrites(1)
+				if err := tc.then(f); err != nil {
+					t.Fatal(err)
+				}
+				f.clock.Add(int64(rewriteAfter))
+				f.c.tick()
+				if got := f.committed(); got != 10 {
+					t.Errorf("a tick after rewriteAfter: committed %d, want 10", got)
+				}
+				if offs, err := f.c.GroupOffsets("g"); err != nil || offs["t"][0] != 10 {
+					t.Errorf("read after the tick: %v, %v; want t/0 at 10", offs, err)
+				}
+			})
+		})
+	}
+}
