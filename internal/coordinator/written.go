@@ -16,9 +16,9 @@ type writtenOffset struct {
 // wroteLocked records ws, offset writes that ended written, in
 // cg.written, unless a newer write of the same partition ended written
 // before. A deletion is kept only while another write of its partition
-// is in progress or kept unwritten, which it must outrank when it ends;
-// else the partition is dropped from written, which forgets a deleted
-// topic's partitions. The caller holds cg.mu, and has ended ws and the
+// is in progress or kept unwritten, which it must outrank when it ends
+// (the last of them ending written drops it); else the partition is
+// dropped from written, which forgets a deleted topic's partitions. The caller holds cg.mu, and has ended ws and the
 // writes they superseded (writesEndedLocked).
 func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	if cg.written == nil {
@@ -26,6 +26,11 @@ func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	}
 	for _, w := range ws {
 		if old, ok := cg.written[w.TP]; ok && old.seq > w.Offset.Seq {
+			// A deletion kept for w, an older write ending after it, goes
+			// with the last of those.
+			if old.deleted && !cg.writingOtherLocked(offsetstore.Write{TP: w.TP, Offset: offsetstore.Offset{Seq: old.seq}}) {
+				delete(cg.written, w.TP)
+			}
 			continue
 		}
 		if w.Delete && !cg.writingOtherLocked(w) {

@@ -353,3 +353,55 @@ func TestFailedOffsetWriteRetriedWhateverIsScheduled(t *testing.T) {
 		})
 	}
 }
+
+// A deletion written while an older write of its partition is still in
+// the store is kept in written only until that write ends (written, or
+// failed and written again later): it stayed for good, the older write
+// ending after it recording nothing, so that a group outliving many
+// topics still grew written without bound.
+func TestDeletionWrittenFirstIsForgotten(t *testing.T) {
+	for _, olderFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("olderFails=%v", olderFails), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { deletionWrittenFirstIsForgotten(t, olderFails) })
+		})
+	}
+}
+
+func deletionWrittenFirstIsForgotten(t *testing.T, olderFails bool) {
+	f := newAckFixture(t, 10)
+	cg, err := f.c.lookup("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := delivery.TP{Topic: "t"}
+	// Two commands' writes of t/0, numbered in this order under the
+	// group's lock: an older one, then a deletion, which ends first.
+	number := func(deleted bool) pending {
+		cg.mu.Lock()
+		defer cg.mu.Unlock()
+		committed, acked, _ := cg.a.Snapshot(tp)
+		return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked, Deleted: deleted}}})
+	}
+	older, deletion := number(false), number(true)
+	if err := f.c.perform(cg, deletion); err != nil {
+		t.Fatalf("the deletion: %v", err)
+	}
+	if olderFails {
+		f.failWrites(1)
+	}
+	if err := f.c.perform(cg, older); (err != nil) != olderFails {
+		t.Fatalf("the older write: %v", err)
+	}
+	if olderFails {
+		f.clock.Add(int64(rewriteAfter))
+		f.c.tick() // writes it again
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	if len(cg.writing) != 0 || len(cg.unwritten) != 0 {
+		t.Fatalf("writes still pending: %v, %v", cg.writing, cg.unwritten)
+	}
+	if w, kept := cg.written[tp]; kept {
+		t.Errorf("written keeps the deletion of t/0: %+v", w)
+	}
+}
