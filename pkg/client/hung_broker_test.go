@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -151,6 +153,39 @@ func TestRequestGivesUpOnceEveryBrokerIsHung(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A request for any broker fails only once every broker has left it
+// unanswered, not after as many unanswered attempts: beside a hung
+// broker, one answering UNAVAILABLE for a moment (a leader's election)
+// was asked once, the hung one twice, and the request failed as if both
+// were hung. Nor is a broker that left it unanswered asked again while
+// another has not.
+func TestRequestPassesAHungBrokerBesideAnUnavailableOne(t *testing.T) {
+	srv, hung, _ := hungBeside(t)
+	var asked atomic.Int32
+	target, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) == 1 {
+			http.Error(w, "electing", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(busy.Close)
+	c, err := New(hung.URL, busy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.t.readWithin = 100 * time.Millisecond
+	if _, err := c.Topic(context.Background(), "t"); err != nil {
+		t.Fatalf("with one broker hung and the other unavailable once: %v", err)
 	}
 }
 

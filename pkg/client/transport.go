@@ -242,12 +242,15 @@ func (t *transport) doRaw(ctx context.Context, method, path, contentType string,
 func (t *transport) doAt(ctx context.Context, base, method, path, contentType string, body []byte, out any) error {
 	wait := backoffMin
 	var last error
-	cut := false // an attempt went unanswered (see afterSilence)
-	silent := 0  // attempts that went unanswered
+	cut := false               // an attempt went unanswered (see afterSilence)
+	var silent map[string]bool // the brokers that left it unanswered
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		target, cur := t.anyBroker()
-		if base != "" {
+		switch {
+		case base != "":
 			target = base
+		case silent[target]:
+			target, _ = answeringBroker(t.anyBrokers(), cur, silent)
 		}
 		err := t.once(ctx, target, method, path, contentType, body, out)
 		if err == nil || !retryElsewhere(err) || ctx.Err() != nil {
@@ -257,9 +260,16 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 			// The node is hung: asking it again would wait as long
 			// again, and a write it may have applied could be applied
 			// once more per try when it resumes. Any broker's request
-			// goes to the next, until each has left it unanswered
-			// (chase moves on from base).
-			if silent++; base != "" || silent >= len(t.anyBrokers()) {
+			// goes to the others, until each has left it unanswered
+			// (chase moves on from base): counted by broker, not by
+			// attempt, as another broker may answer UNAVAILABLE for a
+			// moment, or the turn (shared by every request) come back
+			// to the hung one before it.
+			if silent == nil {
+				silent = make(map[string]bool)
+			}
+			silent[target] = true
+			if _, ok := answeringBroker(t.anyBrokers(), cur, silent); base != "" || !ok {
 				return err
 			}
 		}
@@ -276,6 +286,18 @@ func (t *transport) doAt(ctx context.Context, base, method, path, contentType st
 		}
 	}
 	return fmt.Errorf("client: %s %s: gave up after %d tries: %w", method, path, maxAttempts, afterSilence(method, cut, last))
+}
+
+// answeringBroker is the first of bs from turn cur on that is not in
+// silent; ok is false when every one is.
+func answeringBroker(bs []string, cur uint32, silent map[string]bool) (b string, ok bool) {
+	n := uint32(len(bs))
+	for i := range n {
+		if b := bs[(cur+i)%n]; !silent[b] {
+			return b, true
+		}
+	}
+	return bs[cur%n], false
 }
 
 // once sends one request to base, each attempt within answerWithin's
