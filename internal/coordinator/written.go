@@ -18,8 +18,9 @@ type writtenOffset struct {
 // before. A deletion is kept only while another write of its partition
 // is in progress or kept unwritten, which it must outrank when it ends
 // (the last of them ending written drops it); else the partition is
-// dropped from written, which forgets a deleted topic's partitions. The caller holds cg.mu, and has ended ws and the
-// writes they superseded (writesEndedLocked).
+// dropped from written, which forgets a deleted topic's partitions. The
+// caller holds cg.mu, and has ended ws and the writes they superseded
+// (writesEndedLocked).
 func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	if cg.written == nil {
 		cg.written = make(map[delivery.TP]writtenOffset, len(ws))
