@@ -16,8 +16,10 @@ import (
 // still form one group. A Cluster without it (and a single broker) serves
 // every group itself.
 type GroupCoordinators interface {
-	// Coordinator is the node coordinating group; false while the node
-	// does not know the cluster's nodes yet.
+	// Coordinator is the node coordinating group; false while none is
+	// known: the group's state is electing a leader, or its new leader,
+	// this node, is taking its groups over (in a rolling restart, for a
+	// moment each time a node stops or starts).
 	Coordinator(group string) (uint64, bool)
 }
 
@@ -67,7 +69,8 @@ func (s *Server) checkCoordinator(group string) error {
 	self := s.opts.Cluster.ID()
 	switch {
 	case !ok:
-		return api.ErrUnavailable.Withf("node %d does not know the cluster's nodes yet, so not group %s's coordinator; retry", self, group)
+		return api.ErrUnavailable.Withf("node %d knows no coordinator of group %s yet (one is being elected or is taking the group over); retry", self, group).
+			WithDetail("group", group)
 	case id == self:
 		return nil
 	}
