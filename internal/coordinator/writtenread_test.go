@@ -31,6 +31,16 @@ func (f *ackFixture) hold(t *testing.T, fail int, act func()) (release func(), d
 	return release, done
 }
 
+// numberWrite numbers a command's write of tp's state as it stands (its
+// deletion if deleted), as a command does under the group's lock before
+// it performs it.
+func (f *ackFixture) numberWrite(cg *cgroup, tp delivery.TP, deleted bool) pending {
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	committed, acked, _ := cg.a.Snapshot(tp)
+	return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked, Deleted: deleted}}})
+}
+
 // A read of the committed offsets waits for the timer's write of an
 // ack's failed write, which a later failure may put back: it answered the
 // offset in memory at once while that write was in the store (the write
@@ -219,13 +229,7 @@ func supersededOffsetWriteEnds(t *testing.T, deleted bool) {
 	// Two commands' writes of t/0, numbered in this order, as a command
 	// does under the group's lock before it performs them; the second's
 	// a deletion, or not.
-	number := func(deleted bool) pending {
-		cg.mu.Lock()
-		defer cg.mu.Unlock()
-		committed, acked, _ := cg.a.Snapshot(tp)
-		return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked, Deleted: deleted}}})
-	}
-	first, second := number(false), number(deleted)
+	first, second := f.numberWrite(cg, tp, false), f.numberWrite(cg, tp, deleted)
 	f.failWrites(1)
 	if err := f.c.perform(cg, second); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("the second write: %v, want it failed", err)
@@ -278,10 +282,7 @@ func offsetsReadSeesAFailureCarriedLater(t *testing.T) {
 
 	// Another command writes t/0 again (its state unchanged) and fails;
 	// the commit's write carries that one in place of its own, and fails.
-	cg.mu.Lock()
-	committed, acked, _ := cg.a.Snapshot(tp)
-	again := f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked}}})
-	cg.mu.Unlock()
+	again := f.numberWrite(cg, tp, false)
 	f.failWrites(2)
 	if err := f.c.perform(cg, again); err == nil {
 		t.Fatal("the second write did not fail")
@@ -376,13 +377,7 @@ func deletionWrittenFirstIsForgotten(t *testing.T, olderFails bool) {
 	tp := delivery.TP{Topic: "t"}
 	// Two commands' writes of t/0, numbered in this order under the
 	// group's lock: an older one, then a deletion, which ends first.
-	number := func(deleted bool) pending {
-		cg.mu.Lock()
-		defer cg.mu.Unlock()
-		committed, acked, _ := cg.a.Snapshot(tp)
-		return f.c.doneLocked(cg, groupstate.Effects{Offsets: []groupstate.OffsetWrite{{TP: tp, Committed: committed, Acked: acked, Deleted: deleted}}})
-	}
-	older, deletion := number(false), number(true)
+	older, deletion := f.numberWrite(cg, tp, false), f.numberWrite(cg, tp, true)
 	if err := f.c.perform(cg, deletion); err != nil {
 		t.Fatalf("the deletion: %v", err)
 	}
