@@ -90,19 +90,12 @@ func TestRequestPassesAHungBroker(t *testing.T) {
 			c.t.readWithin = within
 			// The test's own bound, so that a read still waiting fails
 			// the test rather than hang it; the read itself has none.
-			done := make(chan error, 1)
 			start := time.Now()
-			go func() { done <- tc.read(ctx, c) }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("with the first broker hung: %v", err)
-				}
-				if took := time.Since(start); took > 10*within {
-					t.Fatalf("answered after %v", took)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("still waiting for the hung broker after 15s")
+			if err := returnsWithin(t, 15*time.Second, "the read, with the broker hung,", nil, func() error { return tc.read(ctx, c) }); err != nil {
+				t.Fatalf("with the first broker hung: %v", err)
+			}
+			if took := time.Since(start); took > 10*within {
+				t.Fatalf("answered after %v", took)
 			}
 		})
 	}
@@ -203,15 +196,9 @@ func TestJoinPassesAHungBroker(t *testing.T) {
 	defer c.Close()
 	const within = 300 * time.Millisecond
 	c.t.readWithin = within
-	done := make(chan error, 1)
-	go func() { _, err := c.Poll(ctx, 1); done <- err }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("a poll with the first broker hung: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the join still waits for the hung broker after 15s")
+	err = returnsWithin(t, 15*time.Second, "the join, with the broker hung,", nil, func() error { _, err := c.Poll(ctx, 1); return err })
+	if err != nil {
+		t.Fatalf("a poll with the first broker hung: %v", err)
 	}
 }
 
@@ -270,25 +257,18 @@ func TestConsumerPassesAHungCoordinator(t *testing.T) {
 			}
 			// Two Polls: the first may hand out what was polled ahead
 			// and start the next round, which the second waits for.
-			done := make(chan error, 1)
-			go func() {
+			// Unstuck, else Close waits for the requests too, one of
+			// them holding what its commit must take (flushMu).
+			unstick := func() { hung.Listener.Close(); hung.CloseClientConnections() }
+			err = returnsWithin(t, 15*time.Second, "the polls, with the coordinator hung,", unstick, func() error {
 				_, err := c.Poll(bg, 1)
 				if err == nil {
 					_, err = c.Poll(bg, 1)
 				}
-				done <- err
-			}()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("with the coordinator hung: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				// Else Close waits for the requests too, one of them
-				// holding what its commit must take (flushMu).
-				hung.Listener.Close()
-				hung.CloseClientConnections()
-				t.Fatal("still waiting for the hung coordinator after 15s")
+				return err
+			})
+			if err != nil {
+				t.Fatalf("with the coordinator hung: %v", err)
 			}
 		})
 	}
@@ -314,19 +294,13 @@ func TestProducerRequestPassesAHungBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.t.current.Store(0) // as if the live broker had failed a request meanwhile: the hung one is asked first
-	done := make(chan error, 1)
-	go func() {
+	// Unstuck, else Close waits for the request too.
+	err = returnsWithin(t, 15*time.Second, "the publish, with the broker hung,", hung.CloseClientConnections, func() error {
 		_, err := p.Publish(context.Background(), "t", &Record{Value: []byte("b")})
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("with the first broker hung: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		hung.CloseClientConnections() // else Close waits for the request too
-		t.Fatal("still waiting for the hung broker after 15s")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("with the first broker hung: %v", err)
 	}
 }
 
@@ -366,24 +340,17 @@ func TestStreamAckPassesAHungCoordinator(t *testing.T) {
 	if err := c.Ack(msgs[0]); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() {
+	// resume, else Close waits for the PONG too
+	err = returnsWithin(t, 15*time.Second, "the polls and commit, with the coordinator hung,", resume, func() error {
 		for range 3 {
 			if _, err := c.Poll(bg, 1); err != nil {
-				done <- err
-				return
+				return err
 			}
 		}
-		done <- c.CommitContext(bg)
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("with the coordinator hung: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		resume() // else Close waits for the PONG too
-		t.Fatal("still waiting for the hung coordinator after 15s")
+		return c.CommitContext(bg)
+	})
+	if err != nil {
+		t.Fatalf("with the coordinator hung: %v", err)
 	}
 }
 
@@ -461,16 +428,10 @@ func TestStreamWritePassesAStalledCoordinator(t *testing.T) {
 				defer c.mu.Unlock()
 				return len(c.state.nacks) == 0
 			}, "nacks taken to be sent")
-			done := make(chan error, 1)
-			go func() { done <- tc.then(c) }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("with the coordinator not reading the stream: %v", err)
-				}
-			case <-time.After(15 * time.Second):
-				resume() // else Close waits for the writes too
-				t.Fatal("still writing to the stream the coordinator does not read after 15s")
+			// resume, else Close waits for the writes too
+			err = returnsWithin(t, 15*time.Second, "the writes to the stream the coordinator does not read", resume, func() error { return tc.then(c) })
+			if err != nil {
+				t.Fatalf("with the coordinator not reading the stream: %v", err)
 			}
 		})
 	}
@@ -548,6 +509,25 @@ func TestCloseEndsAFlushOnAHungCoordinator(t *testing.T) {
 				t.Fatal("the flush still going after Close returned")
 			}
 		})
+	}
+}
+
+// returnsWithin runs f and returns its error; if f has not returned
+// after d, it calls unstick (nil: none), so that the test's cleanups do
+// not wait for f too, and fails the test saying what still waits.
+func returnsWithin(t *testing.T, d time.Duration, what string, unstick func(), f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		if unstick != nil {
+			unstick()
+		}
+		t.Fatalf("%s still waiting after %v", what, d)
+		return nil
 	}
 }
 
