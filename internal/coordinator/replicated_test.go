@@ -358,18 +358,42 @@ func (f *ackFixture) ack(from, to int64) error {
 }
 
 // readOffsets reads group g's committed offsets in a goroutine of its
-// own: one of the channels gets the answer.
-func (f *ackFixture) readOffsets() (got chan Offsets, failed chan error) {
-	got, failed = make(chan Offsets, 1), make(chan error, 1)
+// own; the pendingRead it returns gets the answer.
+func (f *ackFixture) readOffsets() pendingRead {
+	r := pendingRead{make(chan readAnswer, 1)}
 	go func() {
 		offs, err := f.c.GroupOffsets("g")
-		if err != nil {
-			failed <- err
-			return
-		}
-		got <- offs
+		r.answer <- readAnswer{offs, err}
 	}()
-	return got, failed
+	return r
+}
+
+// pendingRead is a read of a group's offsets under way (readOffsets).
+type pendingRead struct{ answer chan readAnswer }
+
+type readAnswer struct {
+	offs Offsets
+	err  error
+}
+
+// waiting fails the test if the read has answered: what names the read.
+// Call it after synctest.Wait.
+func (r pendingRead) waiting(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case a := <-r.answer:
+		t.Fatalf("%s answered at once: %v, %v", what, a.offs, a.err)
+	default:
+	}
+}
+
+// unavailable waits for the read's answer and fails the test unless it
+// is UNAVAILABLE: what names the read.
+func (r pendingRead) unavailable(t *testing.T, what string) {
+	t.Helper()
+	if a := <-r.answer; !errors.Is(a.err, api.ErrUnavailable) {
+		t.Fatalf("%s: %v, %v; want UNAVAILABLE", what, a.offs, a.err)
+	}
 }
 
 // failWrites has the next n offset writes fail.
@@ -539,37 +563,19 @@ func offsetsReadAsWritten(t *testing.T) {
 		return func() { close(gate) }
 	}
 	release := held(3, 6, 0) // the write of ack(3, 6) is in the store
-	got, failed := f.readOffsets()
+	read := f.readOffsets()
 	synctest.Wait()
-	select {
-	case offs := <-got:
-		t.Fatalf("read during the write answered %v at once", offs)
-	case err := <-failed:
-		t.Fatalf("read during the write: %v", err)
-	default:
-	}
+	read.waiting(t, "read during the write")
 	release()
-	select {
-	case offs := <-got:
-		if offs["t"][0] != 6 {
-			t.Fatalf("read once written: %v, want t/0 at 6", offs)
-		}
-	case err := <-failed:
-		t.Fatalf("read once written: %v", err)
+	if a := <-read.answer; a.err != nil || a.offs["t"][0] != 6 {
+		t.Fatalf("read once written: %v, %v; want t/0 at 6", a.offs, a.err)
 	}
 
 	release = held(6, 9, 1) // the write of ack(6, 9) is in the store and will fail
-	got, failed = f.readOffsets()
+	read = f.readOffsets()
 	synctest.Wait()
 	release()
-	select {
-	case offs := <-got:
-		t.Fatalf("read of a failed write answered %v", offs)
-	case err := <-failed:
-		if !errors.Is(err, api.ErrUnavailable) {
-			t.Fatalf("read of a failed write: %v, want UNAVAILABLE", err)
-		}
-	}
+	read.unavailable(t, "read of a failed write")
 	// Kafka's OffsetFetch reads the same way, until the write is done again.
 	if offs, _, err := f.c.GroupCommits("g"); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("GroupCommits while the write is kept unwritten: %v, %v; want UNAVAILABLE", offs, err)

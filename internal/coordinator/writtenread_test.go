@@ -60,25 +60,12 @@ func offsetsReadWaitsForARewrite(t *testing.T) {
 	f.clock.Add(int64(rewriteAfter))
 	release, ticked := f.hold(t, 1, func() { f.c.tick() }) // the timer's try, which will fail
 
-	got, failed := f.readOffsets()
+	read := f.readOffsets()
 	synctest.Wait()
-	select {
-	case offs := <-got:
-		t.Fatalf("read during the rewrite answered %v at once", offs)
-	case err := <-failed:
-		t.Fatalf("read during the rewrite: %v at once", err)
-	default:
-	}
+	read.waiting(t, "read during the rewrite")
 	release()
 	<-ticked
-	select {
-	case offs := <-got:
-		t.Fatalf("read of a rewrite that failed answered %v", offs)
-	case err := <-failed:
-		if !errors.Is(err, api.ErrUnavailable) {
-			t.Fatalf("read of a rewrite that failed: %v, want UNAVAILABLE", err)
-		}
-	}
+	read.unavailable(t, "read of a rewrite that failed")
 }
 
 // GET /groups/{group}, the metrics, the lag history and a reset's preview
@@ -277,7 +264,7 @@ func offsetsReadSeesAFailureCarriedLater(t *testing.T) {
 	if err != nil || len(commit.writes) != 1 {
 		t.Fatalf("commit: %+v, %v", commit, err)
 	}
-	got, failed := f.readOffsets() // reads t/0 at 6, and waits for its write
+	read := f.readOffsets() // reads t/0 at 6, and waits for its write
 	synctest.Wait()
 
 	// Another command writes t/0 again (its state unchanged) and fails;
@@ -294,14 +281,7 @@ func offsetsReadSeesAFailureCarriedLater(t *testing.T) {
 	if c := f.committed(); c != 3 {
 		t.Fatalf("written: t/0 at %d, want 3", c)
 	}
-	select {
-	case offs := <-got:
-		t.Fatalf("read of a write that failed answered %v", offs)
-	case err := <-failed:
-		if !errors.Is(err, api.ErrUnavailable) {
-			t.Fatalf("read of a write that failed: %v, want UNAVAILABLE", err)
-		}
-	}
+	read.unavailable(t, "read of a write that failed")
 }
 
 // The timer's try of a group's failed offset writes comes within
