@@ -3,8 +3,6 @@ package group
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,7 +10,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
-	"github.com/google/go-cmp/cmp"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual output")
@@ -36,78 +34,14 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	check ID gen=N topic:partition
 //	describe
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			blocks := parseTranscript(t, string(raw))
-			h := newHarness(t)
-			var out strings.Builder
-			for i, b := range blocks {
-				got := h.run(b.cmd)
-				h.checkInvariants()
-				if !*update && got != b.want {
-					t.Errorf("%s block %d: %s\n%s", f, i+1, b.cmd, cmp.Diff(b.want, got))
-				}
-				if i > 0 {
-					out.WriteString("\n")
-				}
-				out.WriteString(b.comments + b.cmd + "\n----\n" + got)
-			}
-			if *update {
-				if err := os.WriteFile(f, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-type block struct {
-	comments string // each line ends in \n
-	cmd      string
-	want     string // each line ends in \n
-}
-
-func parseTranscript(t *testing.T, s string) []block {
-	var blocks []block
-	var b block
-	inOut := false
-	flush := func() {
-		if b.cmd != "" {
-			blocks = append(blocks, b)
+	testkit.Transcripts(t, "testdata/*.txt", *update, func(t *testing.T) testkit.TranscriptRun {
+		h := newHarness(t)
+		return func(cmd string) (string, []string) {
+			got := h.run(cmd)
+			h.checkInvariants()
+			return got, nil
 		}
-		b, inOut = block{}, false
-	}
-	for _, line := range strings.Split(s, "\n") {
-		switch {
-		case inOut && line == "":
-			flush()
-		case inOut:
-			b.want += line + "\n"
-		case line == "----":
-			if b.cmd == "" {
-				t.Fatalf("---- without a command")
-			}
-			inOut = true
-		case strings.HasPrefix(line, "#"):
-			b.comments += line + "\n"
-		case line == "":
-		default:
-			if b.cmd != "" {
-				t.Fatalf("two commands in one block: %q, %q", b.cmd, line)
-			}
-			b.cmd = line
-		}
-	}
-	flush()
-	return blocks
+	})
 }
 
 // client is a fake member as the test drives it.

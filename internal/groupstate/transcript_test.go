@@ -3,8 +3,6 @@ package groupstate
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +12,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
-	"github.com/google/go-cmp/cmp"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual output")
@@ -53,82 +51,16 @@ var update = flag.Bool("update", false, "rewrite testdata/*.txt with the actual 
 //	restart                        a new aggregate restored from the offsets persisted
 //	describe                       the digest of the group's state
 func TestTranscripts(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no transcripts: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			blocks := parseTranscript(t, string(raw))
-			w := newWorld(Config{})
-			var out strings.Builder
-			for i, b := range blocks {
-				got := runCommand(t, &w, b.cmd)
-				w.check()
-				for _, v := range w.violations {
-					t.Errorf("%s block %d: %s: %s", f, i+1, b.cmd, v)
-				}
-				w.violations = nil
-				if !*update && got != b.want {
-					t.Errorf("%s block %d: %s\n%s", f, i+1, b.cmd, cmp.Diff(b.want, got))
-				}
-				if i > 0 {
-					out.WriteString("\n")
-				}
-				out.WriteString(b.comments + b.cmd + "\n----\n" + got)
-			}
-			if *update {
-				if err := os.WriteFile(f, []byte(out.String()), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-type block struct {
-	comments string // each line ends in \n
-	cmd      string
-	want     string // each line ends in \n
-}
-
-func parseTranscript(t *testing.T, s string) []block {
-	var blocks []block
-	var b block
-	inOut := false
-	flush := func() {
-		if b.cmd != "" {
-			blocks = append(blocks, b)
+	testkit.Transcripts(t, "testdata/*.txt", *update, func(t *testing.T) testkit.TranscriptRun {
+		w := newWorld(Config{})
+		return func(cmd string) (string, []string) {
+			got := runCommand(t, &w, cmd)
+			w.check()
+			broken := w.violations
+			w.violations = nil
+			return got, broken
 		}
-		b, inOut = block{}, false
-	}
-	for _, line := range strings.Split(s, "\n") {
-		switch {
-		case inOut && line == "":
-			flush()
-		case inOut:
-			b.want += line + "\n"
-		case line == "----":
-			if b.cmd == "" {
-				t.Fatalf("---- without a command")
-			}
-			inOut = true
-		case strings.HasPrefix(line, "#"):
-			b.comments += line + "\n"
-		case line == "":
-		default:
-			if b.cmd != "" {
-				t.Fatalf("two commands in one block: %q, %q", b.cmd, line)
-			}
-			b.cmd = line
-		}
-	}
-	flush()
-	return blocks
+	})
 }
 
 // runCommand runs one transcript command against *wp (new replaces it).

@@ -4,7 +4,7 @@
 // certificate authority for TLS tests (PKI), writes requests byte for
 // byte (RequestHead, SendRaw), seeds fuzz targets with damaged copies of
 // real encodings (AddDamaged) and cuts file writes short as a full disk
-// does (WithFileSizeLimit). It owns no broker state;
-// internal/brokertest, which starts a broker inside the test process, is the
-// other way to get a server.
+// does (WithFileSizeLimit), and replays golden transcripts (Transcripts).
+// It owns no broker state; internal/brokertest, which starts a broker
+// inside the test process, is the other way to get a server.
 package testkit
