@@ -57,6 +57,34 @@ type fleet struct {
 	leaves   int
 }
 
+// startFleet starts initialWorkers worker processes (this test binary,
+// told by env which worker to be), their logs in a temporary directory
+// or under -logs; the test's cleanup kills those still running.
+func startFleet(t *testing.T, env ...string) *fleet {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if *logsFlag != "" {
+		dir = filepath.Join(*logsFlag, t.Name())
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &fleet{t: t, exe: exe, dir: dir, env: env}
+	t.Cleanup(func() {
+		for f.size() > 0 {
+			f.stop(0, true)
+		}
+	})
+	for range initialWorkers {
+		f.start()
+	}
+	return f
+}
+
 func (f *fleet) start() {
 	f.t.Helper()
 	f.mu.Lock()
@@ -172,29 +200,8 @@ func runChaos(t *testing.T, assignor string) {
 	if _, err := admin.CreateTopic(ctx, api.CreateTopicRequest{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	group := "chaos-" + assignor
-	dir := t.TempDir()
-	if *logsFlag != "" {
-		dir = filepath.Join(*logsFlag, t.Name())
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f := &fleet{t: t, exe: exe, dir: dir, env: []string{
-		envWorkerURL + "=" + url, envWorkerGroup + "=" + group, envWorkerAssignor + "=" + assignor,
-	}}
-	t.Cleanup(func() {
-		for f.size() > 0 {
-			f.stop(0, true)
-		}
-	})
-	for range initialWorkers {
-		f.start()
-	}
+	f := startFleet(t, envWorkerURL+"="+url, envWorkerGroup+"="+group, envWorkerAssignor+"="+assignor)
 
 	began := time.Now()
 	published := make(chan error, 1)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -51,29 +49,8 @@ func runKafkaChaos(t *testing.T, protocol string) {
 	defer admin.Close()
 	createKafkaTopic(t, admin)
 
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	group := "kafka-chaos-" + protocol
-	dir := t.TempDir()
-	if *logsFlag != "" {
-		dir = filepath.Join(*logsFlag, t.Name())
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f := &fleet{t: t, exe: exe, dir: dir, env: []string{
-		envKafkaWorkerAddr + "=" + addr, envWorkerGroup + "=" + group, envKafkaWorkerProtocol + "=" + protocol,
-	}}
-	t.Cleanup(func() {
-		for f.size() > 0 {
-			f.stop(0, true)
-		}
-	})
-	for range initialWorkers {
-		f.start()
-	}
+	f := startFleet(t, envKafkaWorkerAddr+"="+addr, envWorkerGroup+"="+group, envKafkaWorkerProtocol+"="+protocol)
 
 	watch := watchCommitted(admin, group)
 	began := time.Now()
