@@ -180,8 +180,15 @@ func TestRejectedCalls(t *testing.T) {
 			return g.CheckOwner("Z", 1, "orders", 0)
 		}, api.ErrFencedMember},
 		{"check with stale generation", func(g *Group, now time.Time) error {
-			return g.CheckOwner("A", 1, "orders", firstOwned(g, "A"))
+			return g.CheckOwner("A", 3, "orders", firstOwned(g, "A"))
 		}, api.ErrStaleGeneration},
+		{"check with a generation from before the member joined", func(g *Group, now time.Time) error {
+			return g.CheckOwner("A", 1, "orders", firstOwned(g, "A")) // its ID's earlier incarnation's
+		}, api.ErrFencedMember},
+		{"heartbeat with a generation from before the member joined", func(g *Group, now time.Time) error {
+			_, err := g.Heartbeat(now, "A", 1, api.Assignment{}, 0)
+			return err
+		}, api.ErrFencedMember},
 		{"check with future generation", func(g *Group, now time.Time) error {
 			return g.CheckOwner("A", 5, "orders", firstOwned(g, "A"))
 		}, api.ErrStaleGeneration},
@@ -192,7 +199,7 @@ func TestRejectedCalls(t *testing.T) {
 			return g.CheckOwner("A", 4, "orders", 9)
 		}, api.ErrNotOwner},
 		{"assignment with stale generation", func(g *Group, now time.Time) error {
-			_, err := g.Assignment("A", 1)
+			_, err := g.Assignment("A", 3)
 			return err
 		}, api.ErrStaleGeneration},
 		{"delete with members", func(g *Group, now time.Time) error {

@@ -22,7 +22,7 @@ type HeartbeatResult struct {
 // reports no change: nothing is released; only an explicit assignment, {}
 // included, releases what it leaves out (KIP-848's null vs empty). It is
 // lenient on generation: a member with any generation from 0 up to the
-// group's learns the current state.
+// group's, since it joined, learns the current state.
 //
 // seq orders a member's heartbeats: a heartbeat whose seq is not above the
 // highest one seen since the member's last join (a request the network
@@ -32,7 +32,8 @@ type HeartbeatResult struct {
 //
 // Errors: INVALID_ARGUMENT (a member_id no member could have: see
 // ValidateID), UNKNOWN_MEMBER_ID or FENCED_MEMBER (fenced, replaced, or a
-// generation from before a rejoin with this member_id: rejoin),
+// generation from before the member joined or rejoined with this
+// member_id: an earlier incarnation's; rejoin),
 // STALE_GENERATION (a negative generation, or one newer than the group's:
 // nothing changes and the member is not fenced; details.generation is the
 // member's current generation to heartbeat with), GROUP_NOT_FOUND.
@@ -89,7 +90,7 @@ func (g *Group) caller(memberID string, generation int64) (*member, error) {
 		return nil, api.ErrStaleGeneration.Withf("generation %d is outside 0..%d, the group's; heartbeat with %d", generation, g.epoch, m.gen).
 			WithDetail("generation", m.gen)
 	}
-	if m.since > 0 && generation < m.since {
+	if m.earlier(generation) {
 		return nil, replacedErr(m, generation)
 	}
 	return m, nil
@@ -114,9 +115,10 @@ func (g *Group) lookup(memberID string) (*member, error) {
 	return nil, api.ErrUnknownMember.Withf("member %q is not in group %q; join again", memberID, g.id)
 }
 
-// replacedErr refuses a call from an incarnation of m that a rejoin with
-// the same member_id replaced.
+// replacedErr refuses a call from an earlier incarnation of m's member_id
+// (one a rejoin replaced, or one fenced or gone since, or one of the
+// group's previous coordinator).
 func replacedErr(m *member, generation int64) error {
-	return api.ErrFencedMember.Withf("generation %d is from before member %q joined again at %d; join again", generation, m.id, m.since).
+	return api.ErrFencedMember.Withf("generation %d is from before member %q joined at %d; join again", generation, m.id, m.since).
 		WithDetail("generation", m.gen)
 }

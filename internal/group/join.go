@@ -136,6 +136,13 @@ func (g *Group) Join(now time.Time, p JoinParams, partitions map[string]int32) (
 		m = g.takeOver(prior, id)
 	case m == nil:
 		m = newMember(id)
+		// A new member's ID may have been a member's before (one fenced
+		// or gone since, or one of the group's previous coordinator:
+		// the client chooses it): what that incarnation still sends
+		// carries an older generation, and is FENCED_MEMBER, as after a
+		// rejoin (generations never go back, not even across restarts
+		// or coordinators).
+		m.since = g.epoch + 1 // reason != "": apply bumps to it
 		g.members[id] = m
 		g.fenced.remove(id)
 	}

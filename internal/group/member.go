@@ -27,9 +27,11 @@ type member struct {
 
 	gen, prevGen int64     // the epoch last sent to the member, and the one before
 	lastSeen     time.Time // last join or heartbeat (or leave, for a static member)
-	// since is the first epoch of this incarnation (0: the first one): a
-	// call with an older generation comes from an incarnation that a rejoin
-	// with the same member_id replaced, and is FENCED_MEMBER.
+	// since is the first epoch of this incarnation (0: a static
+	// member's that took over another's place): a call with an older
+	// generation comes from an earlier incarnation with the same
+	// member_id (replaced by a rejoin, or fenced and gone, or on the
+	// group's previous coordinator), and is FENCED_MEMBER.
 	since int64
 	// hbSeq is the highest heartbeat seq seen since the member's last join
 	// (see Heartbeat); 0 until a heartbeat carries one.
@@ -54,6 +56,13 @@ type member struct {
 	// was asked to revoke; zero when it has nothing to revoke.
 	revokeBy time.Time
 	settled  bool // owned and told equal target (always true for a left member)
+}
+
+// earlier reports whether a call with generation comes from an earlier
+// incarnation of m's member ID (see since). 0 never does: no incarnation
+// was handed it.
+func (m *member) earlier(generation int64) bool {
+	return generation > 0 && generation < m.since
 }
 
 func newMember(id string) *member {

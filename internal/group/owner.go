@@ -40,7 +40,7 @@ func (g *Group) checkGeneration(memberID string, generation int64) (*member, err
 	if err != nil {
 		return nil, err
 	}
-	if m.since > 0 && generation < m.since {
+	if m.earlier(generation) {
 		return nil, replacedErr(m, generation)
 	}
 	if generation != m.gen && (generation != m.prevGen || m.prevGen == 0) {

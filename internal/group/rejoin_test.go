@@ -59,3 +59,31 @@ func TestRejoinFencesOldIncarnation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A member ID that joins as a new member (its member gone: fenced, or
+// left, or known only to the group's previous coordinator, as the client
+// chooses it) starts a new incarnation too: the calls of an earlier one
+// still carrying its generation (a zombie fenced by its session timeout)
+// are refused, and its heartbeat releases nothing. The zombie's heartbeat
+// was taken as the new member's, releasing what it had been given.
+func TestJoinAgainFencesGoneIncarnation(t *testing.T) {
+	g, now := fixture(t) // Z joined at generation 1 and was fenced
+	res, err := g.Join(now, JoinParams{MemberID: "Z", Topics: []string{"orders"}}, map[string]int32{"orders": 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	converge(t, g, now, "A", "B", "Z")
+	g.DrainReleased()
+	if len(g.members["Z"].owned) == 0 {
+		t.Fatalf("Z (generation %d) owns nothing", res.Generation)
+	}
+	if _, err := g.Heartbeat(now, "Z", 1, api.Assignment{}, 0); !errors.Is(err, api.ErrFencedMember) {
+		t.Errorf("the fenced incarnation's heartbeat: %v, want FENCED_MEMBER", err)
+	}
+	if err := g.CheckOwner("Z", 1, "orders", g.members["Z"].owned.sorted()[0].part); !errors.Is(err, api.ErrFencedMember) {
+		t.Errorf("the fenced incarnation's check: %v, want FENCED_MEMBER", err)
+	}
+	if rel := g.DrainReleased(); len(rel) != 0 {
+		t.Errorf("a refused heartbeat released %+v", rel)
+	}
+}
