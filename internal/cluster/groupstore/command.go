@@ -8,8 +8,10 @@ import (
 )
 
 // Command is one entry of a shard's Raft log: exactly one of Claim,
-// Offsets, Settings and Delete. Group and Epoch name the group and the
-// epoch of the claim its coordinator writes under (not used by Claim).
+// Offsets, Settings, Delete, Classic and Generations. Group and Epoch name
+// the group and the epoch of the claim its coordinator writes under (not
+// used by Claim; Generations names a group of the shard only to be routed
+// to it).
 type Command struct {
 	Group string `json:"group,omitempty"`
 	Epoch uint64 `json:"epoch,omitempty"`
@@ -26,6 +28,10 @@ type Command struct {
 	Delete *uint64 `json:"delete,omitempty"`
 	// Classic replaces the group's classic Kafka membership.
 	Classic *Classic `json:"classic,omitempty"`
+	// Generations raises the shard's generation ceiling to this (see
+	// State.Generations): its coordinator hands out no generation above
+	// the ceiling before such a raise is applied.
+	Generations *int64 `json:"generations,omitempty"`
 }
 
 // Classic is a group's classic Kafka membership as the Kafka front end

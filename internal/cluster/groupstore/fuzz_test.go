@@ -26,6 +26,7 @@ func seedCommands() []Command {
 		{Group: "g", Epoch: 2, Delete: new(uint64(9))},
 		{Group: "k", Epoch: 2, Classic: &Classic{Members: []byte(`{"generation":5,"members":["m1"]}`)}},
 		{Group: "k", Epoch: 2, Classic: &Classic{}},
+		{Group: "g", Epoch: 3, Generations: new(int64(GenerationBlock + 7))},
 	}
 }
 

@@ -16,9 +16,12 @@
 // claimed, even if its write reaches the log after the claim.
 //
 // Of members it keeps only the classic Kafka membership, as an opaque
-// value of the Kafka front end's (see Classic); members' leases and
-// in-flight messages are not replicated (a new coordinator delivers them
-// again). It knows nothing of Raft beyond the StateMachine it implements.
+// value of the Kafka front end's (see Classic), and, for the others, a
+// ceiling on the generations handed out (see Generations), so that a new
+// coordinator starts its groups past every generation its predecessors
+// handed out; members' leases and in-flight messages are not replicated
+// (a new coordinator delivers them again). It knows nothing of Raft
+// beyond the StateMachine it implements.
 package groupstore
 
 import (
@@ -28,6 +31,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -48,6 +52,20 @@ func ShardOf(group string) int {
 	h.Write([]byte(group))
 	return int(h.Sum32() % Shards)
 }
+
+// GenerationBlock is how many generations a claim reserves for the groups
+// of its shard (see Generations): a new coordinator starts its groups
+// at the ceiling its predecessors reached and may hand out this many more
+// of each group's generations before it writes a raise of the ceiling.
+// The claim, written anyway, costs no entry; a raise costs one per
+// GenerationBlock rebalances of the shard's busiest group, in the path of
+// the join or heartbeat that crossed the ceiling. The price is a jump of
+// the generations at each move of the shard: with 1000, a group's
+// generation, an int32 for Kafka's clients, lasts two million moves.
+const GenerationBlock = 1000
+
+// MaxGeneration is the largest ceiling (Kafka's generations are int32).
+const MaxGeneration = math.MaxInt32
 
 // ErrFenced refuses a write made under an epoch older than the shard's
 // last claim: its coordinator was deposed.
@@ -89,9 +107,13 @@ type group struct {
 type State struct {
 	mu      sync.Mutex
 	applied uint64
-	claim   uint64            // epoch of the last claim applied
-	groups  map[string]*group // groups with settings or stored partitions
-	deleted map[string]Stamp  // group → its last deletion
+	claim   uint64 // epoch of the last claim applied
+	// floor is the generation ceiling when the last claim applied, the
+	// one its coordinator's groups start at; ceiling is past every
+	// generation handed out under any claim (see Generations).
+	floor, ceiling int64
+	groups         map[string]*group // groups with settings or stored partitions
+	deleted        map[string]Stamp  // group → its last deletion
 }
 
 // New returns an empty shard.
@@ -118,6 +140,15 @@ func (s *State) applyLocked(c Command) error {
 		if c.Claim.Epoch < s.claim {
 			return ErrFenced
 		}
+		if c.Claim.Epoch > s.claim {
+			// A new coordinator: its groups start past all that its
+			// predecessors may have handed out, and it has a block of
+			// its own. (A claim tried again under the same epoch, its
+			// first try committed late, moves nothing: the coordinator
+			// may have started on the first.)
+			s.floor = s.ceiling
+			s.ceiling = min(s.ceiling+GenerationBlock, MaxGeneration)
+		}
 		s.claim = c.Claim.Epoch
 		return nil
 	case c.Epoch < s.claim:
@@ -142,6 +173,11 @@ func (s *State) applyLocked(c Command) error {
 			g.Classic = nil
 			s.forgetIfEmptyLocked(c.Group, g)
 		}
+	case c.Generations != nil:
+		if *c.Generations > MaxGeneration {
+			return fmt.Errorf("groupstore: generations up to %d: past %d", *c.Generations, MaxGeneration)
+		}
+		s.ceiling = max(s.ceiling, *c.Generations)
 	default:
 		return fmt.Errorf("groupstore: empty command")
 	}
@@ -201,6 +237,18 @@ func (s *State) forgetIfEmptyLocked(id string, g *group) {
 	if g.Settings == nil && len(g.Parts) == 0 && g.Classic == nil {
 		delete(s.groups, id)
 	}
+}
+
+// Generations returns where the groups of the last claim applied start
+// (floor: at or above every generation handed out under earlier claims)
+// and how far its coordinator may hand out generations (ceiling) before
+// it must raise the ceiling with a Generations command. Both are 0 in a
+// shard whose state predates them (restored from an older snapshot)
+// until its next claim.
+func (s *State) Generations() (floor, ceiling int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.floor, s.ceiling
 }
 
 // Claimed is the epoch of the last claim applied.
@@ -270,6 +318,8 @@ type snapshotGroup struct {
 type snapshot struct {
 	Applied uint64                   `json:"applied"`
 	Claim   uint64                   `json:"claim"`
+	Floor   int64                    `json:"floor,omitempty"`   // absent before generations were kept
+	Ceiling int64                    `json:"ceiling,omitempty"` // likewise
 	Groups  map[string]snapshotGroup `json:"groups"`
 	Deleted map[string]Stamp         `json:"deleted,omitempty"`
 }
@@ -278,7 +328,7 @@ type snapshot struct {
 func (s *State) Snapshot() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := snapshot{Applied: s.applied, Claim: s.claim, Groups: map[string]snapshotGroup{}, Deleted: s.deleted}
+	snap := snapshot{Applied: s.applied, Claim: s.claim, Floor: s.floor, Ceiling: s.ceiling, Groups: map[string]snapshotGroup{}, Deleted: s.deleted}
 	for id, g := range s.groups {
 		sg := snapshotGroup{Settings: g.Settings, Classic: g.Classic}
 		for _, tp := range slices.SortedFunc(maps.Keys(g.Parts), compareTP) {
@@ -300,6 +350,7 @@ func (s *State) Restore(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applied, s.claim = snap.Applied, snap.Claim
+	s.floor, s.ceiling = snap.Floor, snap.Ceiling
 	s.groups, s.deleted = map[string]*group{}, map[string]Stamp{}
 	maps.Copy(s.deleted, snap.Deleted)
 	for id, sg := range snap.Groups {

@@ -8,6 +8,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 var tp0 = delivery.TP{Topic: "orders", Partition: 0}
@@ -154,6 +155,9 @@ func TestSnapshotRestore(t *testing.T) {
 	if !reflect.DeepEqual(s1, s2) || !reflect.DeepEqual(v1, v2) || r.Claimed() != 2 || !reflect.DeepEqual(r.deleted, s.deleted) {
 		t.Fatalf("restored %v %v claim %d, want %v %v claim 2", s2, v2, r.Claimed(), s1, v1)
 	}
+	if f, c := r.Generations(); f != 0 || c != GenerationBlock {
+		t.Fatalf("restored generations %d..%d, want 0..%d", f, c, GenerationBlock)
+	}
 	if got := s2["g"][tp0]; !reflect.DeepEqual(got, kept.Offset) {
 		t.Fatalf("restored %+v, want %+v as written", got, kept.Offset)
 	}
@@ -175,8 +179,81 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := r.Restore(nil); err != nil {
 		t.Fatal(err)
 	}
+	if f, c := r.Generations(); f != 0 || c != 0 {
+		t.Fatalf("Restore(nil): generations %d..%d", f, c)
+	}
 	if st, sv := r.Groups(); len(st) != 0 || len(sv) != 0 || r.Claimed() != 0 {
 		t.Fatalf("Restore(nil): %v %v %d", st, sv, r.Claimed())
+	}
+}
+
+// Each new claim starts its groups at the generation ceiling its
+// predecessors reached (floor) and reserves a block past it; a raise of
+// the ceiling, fenced like any write, only raises it; a claim tried again
+// under its epoch moves nothing (its coordinator may have started on the
+// first); the ceiling survives a snapshot.
+func TestGenerations(t *testing.T) {
+	const b = GenerationBlock
+	raise := func(epoch uint64, upTo int64) Command {
+		return Command{Group: "g", Epoch: epoch, Generations: new(upTo)}
+	}
+	s := New()
+	for _, step := range []struct {
+		cmd         Command
+		err         error // errors.Is; errBad: any other error
+		floor, ceil int64
+	}{
+		{Command{Claim: &Claim{Epoch: 2}}, nil, 0, b},
+		{raise(2, b+500), nil, 0, b + 500},
+		{raise(2, b+200), nil, 0, b + 500},                  // never lowered
+		{Command{Claim: &Claim{Epoch: 2}}, nil, 0, b + 500}, // the same claim again
+		{raise(1, 5*b), ErrFenced, 0, b + 500},
+		{Command{Claim: &Claim{Epoch: 5}}, nil, b + 500, 2*b + 500},
+		{raise(2, 5*b), ErrFenced, b + 500, 2*b + 500}, // the deposed coordinator's
+		{raise(5, MaxGeneration+1), errBad, b + 500, 2*b + 500},
+		{raise(5, MaxGeneration), nil, b + 500, MaxGeneration},
+		{Command{Claim: &Claim{Epoch: 6}}, nil, MaxGeneration, MaxGeneration},
+	} {
+		err := apply(t, s, step.cmd)
+		switch {
+		case step.err == errBad && (err == nil || errors.Is(err, ErrFenced)),
+			step.err != errBad && !errors.Is(err, step.err):
+			t.Fatalf("%+v: %v, want %v", step.cmd, err, step.err)
+		}
+		if f, c := s.Generations(); f != step.floor || c != step.ceil {
+			t.Fatalf("after %+v: generations %d..%d, want %d..%d", step.cmd, f, c, step.floor, step.ceil)
+		}
+		r := New()
+		must(t, r.Restore(testkit.Snap(t, s)))
+		if f, c := r.Generations(); f != step.floor || c != step.ceil {
+			t.Fatalf("restored after %+v: generations %d..%d, want %d..%d", step.cmd, f, c, step.floor, step.ceil)
+		}
+	}
+}
+
+// errBad stands, in TestGenerations, for a refusal other than ErrFenced.
+var errBad = errors.New("refused")
+
+// A snapshot written before generations were kept (no floor, no ceiling:
+// this one is the fixture's, as that version wrote it) restores its
+// groups, with generations 0..0 until the next claim, which reserves the
+// first block.
+func TestRestoreSnapshotWithoutGenerations(t *testing.T) {
+	old := []byte(`{"applied":6,"claim":2,"groups":{"g":{"settings":{"Assignor":"range","OffsetReset":"","Protocol":"","MaxRetries":4,"VisibilityTimeout":0,"MaxInFlight":0},"parts":[{"tp":{"Topic":"gone","Partition":1},"stamp":{"e":2,"s":4},"committed":0,"deleted":true},{"tp":{"Topic":"orders","Partition":0},"stamp":{"e":2,"s":3},"committed":30,"acked":[{"From":32,"To":40}],"born":7}],"classic":"eyJnZW5lcmF0aW9uIjozfQ=="}},"deleted":{"old":{"e":2,"s":5}}}`)
+	s := New()
+	must(t, s.Restore(old))
+	want := fixture(t)
+	s1, v1 := s.Groups()
+	s2, v2 := want.Groups()
+	if !reflect.DeepEqual(s1, s2) || !reflect.DeepEqual(v1, v2) || !reflect.DeepEqual(s.ClassicMembers(), want.ClassicMembers()) || s.Claimed() != 2 {
+		t.Fatalf("restored %v %v claim %d, want %v %v claim 2", s1, v1, s.Claimed(), s2, v2)
+	}
+	if f, c := s.Generations(); f != 0 || c != 0 {
+		t.Fatalf("generations %d..%d, want 0..0", f, c)
+	}
+	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 3}}))
+	if f, c := s.Generations(); f != 0 || c != GenerationBlock {
+		t.Fatalf("after the next claim: generations %d..%d, want 0..%d", f, c, GenerationBlock)
 	}
 }
 
