@@ -29,8 +29,10 @@ import (
 // Raft groups (node/groupshards.go), whose leader is its coordinator, and
 // every write is acknowledged once a majority has it. When that leader
 // dies another replica is elected, claims the shard and adopts its groups
-// as last written: members rejoin (their member IDs are unknown there),
-// what was in flight is delivered again, nothing acknowledged is.
+// as last written: members rejoin (their member IDs are unknown there) at
+// generations past the ones the dead node handed out (the shard's
+// generation ceiling: groupstore.State.Generations), what was in flight
+// is delivered again, nothing acknowledged is.
 
 var (
 	_ broker.ClusterDLQ         = (*clusterBridge)(nil)
@@ -159,13 +161,15 @@ func (c *clusterBridge) Coordinator(group string) (uint64, bool) {
 // groupShards hands the groups of the shards this node leads to the
 // broker's coordinator, and replicates their writes through the shards.
 // epochs[i] is the epoch this node coordinates shard i under (0: it does
-// not), guarded by mu.
+// not), and gens[i] its generations (floor, ceiling: groupstore.State's
+// Generations, the ceiling as this node last raised it), guarded by mu.
 type groupShards struct {
 	n *node.Node // set once the node is open
 	b *broker.Broker
 
 	mu     sync.Mutex
 	epochs [groupstore.Shards]uint64
+	gens   [groupstore.Shards][2]int64
 }
 
 // inShard matches the groups of shard.
@@ -181,6 +185,10 @@ func (g *groupShards) LeadGroupShard(shard int, epoch uint64, st *groupstore.Sta
 			parts[tp] = o
 		}
 	}
+	floor, ceiling := st.Generations()
+	g.mu.Lock()
+	g.gens[shard] = [2]int64{floor, ceiling} // the groups adopted start at floor
+	g.mu.Unlock()
 	g.b.AdoptGroups(epoch, inShard(shard), stored, saved, st.ClassicMembers())
 	g.mu.Lock()
 	g.epochs[shard] = epoch
@@ -199,6 +207,32 @@ func (g *groupShards) Epoch(group string) (uint64, bool) {
 	defer g.mu.Unlock()
 	e := g.epochs[groupstore.ShardOf(group)]
 	return e, e != 0
+}
+
+func (g *groupShards) Generations(group string) (floor, ceiling int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gens := g.gens[groupstore.ShardOf(group)]
+	return gens[0], gens[1]
+}
+
+// ReserveGenerations raises the ceiling of the group's shard a block
+// (groupstore.GenerationBlock) past gen.
+func (g *groupShards) ReserveGenerations(group string, epoch uint64, gen int64) (int64, error) {
+	upTo := min(gen+groupstore.GenerationBlock, groupstore.MaxGeneration)
+	if upTo < gen {
+		return 0, api.ErrInternal.Withf("group %s: generation %d is past the largest, %d", group, gen, upTo)
+	}
+	if err := g.propose(groupstore.Command{Group: group, Epoch: epoch, Generations: &upTo}); err != nil {
+		return 0, err
+	}
+	shard := groupstore.ShardOf(group)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.epochs[shard] == epoch {
+		g.gens[shard][1] = max(g.gens[shard][1], upTo)
+	}
+	return upTo, nil
 }
 
 func (g *groupShards) WriteOffsets(group string, epoch uint64, ws []offsetstore.Write) error {

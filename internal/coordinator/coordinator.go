@@ -165,6 +165,11 @@ type cgroup struct {
 	// classicHold is the token of the group's classic hold (0: none;
 	// classic_members.go).
 	classicHold uint64
+	// ceiling is, on a cluster node, the highest generation this node
+	// may tell the group's members before it reserves more (reserve);
+	// reserving, the highest generation a reserveAside in progress (or
+	// done) covers.
+	ceiling, reserving int64
 }
 
 // Open opens offsets.db and the rebalance history in cfg.DataDir and

@@ -91,6 +91,10 @@ type pending struct {
 	// groups). Others (joins, heartbeats, polls) write only their own, and
 	// do not wait on a failing store.
 	durable, rewrite bool
+	// reserve is, on a cluster node, the group's generation when it has
+	// passed the ceiling reserved for it (see reserve); 0: nothing to
+	// reserve.
+	reserve int64
 }
 
 // doneLocked takes what a command decided: it logs a new state or
@@ -117,6 +121,9 @@ func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 		s := *fx.Settings
 		p.settings = &s
 	}
+	if gen := cg.a.Generation(); c.repl != nil && gen > cg.ceiling {
+		p.reserve = gen
+	}
 	return p
 }
 
@@ -126,6 +133,11 @@ func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 // letters, reporting each back to the group, whose answer may be more to
 // perform.
 func (c *Coordinator) perform(cg *cgroup, p pending) error {
+	if err := c.reserveAside(cg, &p); err != nil {
+		// The next command of the group tries again; a join or
+		// heartbeat does first (reserve), and fails if it cannot.
+		c.log.Error("reserve group generations", "group", cg.id, "err", err)
+	}
 	if p.settings != nil {
 		if err := c.io.saveSettings(cg.key(), *p.settings); err != nil {
 			c.log.Error("save group settings; they apply until a restart", "group", cg.id, "err", err)

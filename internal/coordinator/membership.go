@@ -120,6 +120,9 @@ func (c *Coordinator) join(cg *cgroup, req JoinParams, set groupstate.Settings, 
 	view := c.topicView(nil) // a join rebalances over every topic's partitions
 	j := groupstate.Join{Params: groupJoinParams(req, host), Settings: set, Protocol: proto}
 	res, p, err := c.joinSaving(cg, j, view)
+	if rerr := c.reserve(cg, &p); rerr != nil && err == nil {
+		err = rerr // the member must not hold a generation not reserved
+	}
 	if perr := c.perform(cg, p); perr != nil {
 		c.log.Error("persist offsets of a join", "group", cg.id, "err", perr)
 	}
@@ -213,6 +216,9 @@ func (c *Coordinator) Heartbeat(groupID string, req HeartbeatParams, host string
 	res, fx, err := cg.a.Heartbeat(c.now(), req.MemberID, req.Generation, api.Assignment(req.Owned), req.Seq, host)
 	p := c.doneLocked(cg, fx)
 	cg.mu.Unlock()
+	if rerr := c.reserve(cg, &p); rerr != nil && err == nil {
+		err = rerr // the member must not hold a generation not reserved
+	}
 	if perr := c.perform(cg, p); perr != nil {
 		c.log.Error("persist offsets of a heartbeat", "group", cg.id, "err", perr)
 	}

@@ -40,6 +40,15 @@ type Replicated interface {
 	// DeleteGroup forgets the group's settings and the offsets written
 	// before (epoch, seq).
 	DeleteGroup(group string, epoch, seq uint64) error
+	// Generations returns, for a group this node coordinates, the
+	// generation its groups start at (floor: past every generation its
+	// earlier coordinators handed out) and how far this node may hand
+	// out its generations (ceiling) before ReserveGenerations.
+	Generations(group string) (floor, ceiling int64)
+	// ReserveGenerations raises the ceiling of the generations this node
+	// may hand out for group, under epoch, to gen or above, and returns
+	// the new ceiling, once a majority has it.
+	ReserveGenerations(group string, epoch uint64, gen int64) (int64, error)
 	// Confirm returns once a majority has confirmed, after the call, that
 	// this node coordinates group under epoch, or with why not (as the
 	// writes). A poll confirms after it takes its messages and before it
@@ -224,12 +233,22 @@ func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[de
 // goOnLocked starts a restored group's generations after the last its
 // rebalance history kept (on this node): a restart does not take them
 // back to 1, nor list a rebalance of a lower generation above higher ones
-// in GET /groups/{id}/rebalances. The caller holds c.mu; cg is not yet
+// in GET /groups/{id}/rebalances. On a cluster node they start past the
+// replicated floor too (Replicated.Generations): past every generation
+// the group's earlier coordinators handed out, so that no member holds a
+// generation this node hands out again, and a request still carrying one
+// of theirs (a zombie's, or one the client sent again) is refused as
+// stale, whatever its member ID. The caller holds c.mu; cg is not yet
 // shared.
 func (c *Coordinator) goOnLocked(cg *cgroup) {
 	var last int64
 	for _, r := range c.hist.rebalances.Group(cg.id) {
 		last = max(last, r.Generation)
+	}
+	if c.repl != nil {
+		var floor int64
+		floor, cg.ceiling = c.repl.Generations(cg.id)
+		last = max(last, floor)
 	}
 	if last == 0 {
 		return
@@ -250,8 +269,61 @@ func (c *Coordinator) newGroupLocked(id string) (*cgroup, error) {
 			return nil, api.ErrUnavailable.Withf("this node does not coordinate group %s now (its coordinator is changing); retry", id).WithDetail("group", id)
 		}
 		cg.epoch = epoch
+		c.goOnLocked(cg)
 	}
 	return cg, nil
+}
+
+// reserve raises, before an answer that tells a member its generation,
+// the ceiling of the generations this node may hand out (see
+// Replicated.ReserveGenerations) if cg's generation passed it, as the
+// command whose effects p are found (doneLocked): so no generation a
+// member holds was handed out above the ceiling the group's next
+// coordinator starts past. A block is reserved at a time (the
+// implementation's), so this writes once per so many rebalances, not once
+// each. Called with no lock held; nothing to do on a single broker.
+func (c *Coordinator) reserve(cg *cgroup, p *pending) error {
+	gen := p.reserve
+	if gen == 0 {
+		return nil
+	}
+	p.reserve = 0
+	ceiling, err := c.repl.ReserveGenerations(cg.id, cg.epoch, gen)
+	if err != nil {
+		return err
+	}
+	cg.mu.Lock()
+	cg.ceiling = max(cg.ceiling, ceiling)
+	cg.mu.Unlock()
+	return nil
+}
+
+// reserveAside is reserve for a command that answers no generation (a
+// poll, an ack, the timer loop): it leaves the reservation to one already
+// in progress for the generation, so that the commands of a busy group
+// crossing its ceiling write it once, not once each.
+func (c *Coordinator) reserveAside(cg *cgroup, p *pending) error {
+	gen := p.reserve
+	if gen == 0 {
+		return nil
+	}
+	cg.mu.Lock()
+	mine := gen > cg.reserving
+	if mine {
+		cg.reserving = gen
+	}
+	cg.mu.Unlock()
+	if !mine {
+		p.reserve = 0
+		return nil
+	}
+	err := c.reserve(cg, p)
+	if err != nil {
+		cg.mu.Lock()
+		cg.reserving = min(cg.reserving, cg.ceiling) // the next command tries again
+		cg.mu.Unlock()
+	}
+	return err
 }
 
 // replicatedIO is a cluster node's groupIO: the broker's logs and DLQs as

@@ -32,12 +32,42 @@ type fakeRepl struct {
 	gate, confirming func()
 	// readPoint, if set, is called (outside mu) by each ReadPoint.
 	readPoint func(topic string, partition int32) error
+	// floor and ceiling are the generations as a shard keeps them: each
+	// new claim starts at the ceiling and reserves fakeBlock more;
+	// reserved counts the ReserveGenerations that wrote.
+	floor, ceiling int64
+	reserved       int
 }
+
+// fakeBlock is the generations fakeRepl reserves at a time: few, so that
+// a test crosses a ceiling.
+const fakeBlock = 10
 
 func (r *fakeRepl) claimEpoch(e uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if e > r.claim {
+		r.floor = r.ceiling
+		r.ceiling += fakeBlock
+	}
 	r.claim = e
+}
+
+func (r *fakeRepl) Generations(string) (floor, ceiling int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.floor, r.ceiling
+}
+
+func (r *fakeRepl) ReserveGenerations(_ string, epoch uint64, gen int64) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fencedLocked(epoch); err != nil {
+		return 0, err
+	}
+	r.reserved++
+	r.ceiling = max(r.ceiling, gen+fakeBlock)
+	return r.ceiling, nil
 }
 
 func (r *fakeRepl) fencedLocked(epoch uint64) error {

@@ -222,9 +222,9 @@ func (g *kgroup) hold() error {
 		return err
 	}
 	// One sequence of generations per group, whatever protocol its
-	// members spoke before. (In a cluster the coordinator's generation is
-	// not replicated: after a move it starts again from this node's; the
-	// classic members' is, with them.)
+	// members spoke before. (In a cluster the coordinator's generation
+	// goes on past its earlier coordinators' after a move; the classic
+	// members' is replicated with them.)
 	g.generation = max(g.generation, int32(min(h.Generation, math.MaxInt32)))
 	g.held, g.token = true, h.Token
 	return nil
