@@ -83,7 +83,10 @@ type JoinResponse struct {
 // after decoding) means "no change": nothing is released. Only an explicit
 // assignment releases what it leaves out, so {} (an empty, non-nil map)
 // releases everything. Generation must be from 0 up to the group's
-// (STALE_GENERATION otherwise, with the member's generation in details).
+// (STALE_GENERATION otherwise, with the member's generation in details),
+// and not from before the member joined with its member_id (above 0 and
+// below its first generation: FENCED_MEMBER, an earlier member's with the
+// same ID).
 type HeartbeatRequest struct {
 	MemberID        string     `json:"member_id"`
 	Generation      int64      `json:"generation"`
