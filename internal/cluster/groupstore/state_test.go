@@ -2,13 +2,16 @@ package groupstore
 
 import (
 	"errors"
+	"maps"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
 	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
+	"pgregory.net/rapid"
 )
 
 var tp0 = delivery.TP{Topic: "orders", Partition: 0}
@@ -343,3 +346,86 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Coordinators handing out a group's generations through the shard, as
+// the coordinator does, never hand out one that a coordinator of an
+// earlier claim handed out, or could still: each starts at the floor of
+// its claim, hands out up to its ceiling, and raises the ceiling (a
+// Generations write under its epoch) before it goes past it. Claims come
+// in order with retries and stale ones among them; a deposed coordinator
+// goes on handing out (it does not know), its raises refused; replicas
+// restored from a snapshot at any point decide alike.
+func TestGenerationsNeverReused(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := New()
+		apply := func(c Command) error {
+			b, err := c.Encode()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := s.Apply(s.applied+1, b); res != nil {
+				return res.(error)
+			}
+			return nil
+		}
+		coords := map[uint64]*genCoord{} // by epoch: every coordinator that claimed
+		var epoch uint64                 // the newest claim's
+		handed := map[int64]uint64{}     // generation → the epoch that handed it out
+		for range rapid.IntRange(1, 200).Draw(t, "steps") {
+			switch rapid.IntRange(0, 3).Draw(t, "action") {
+			case 0: // a claim: a new epoch, the same again, or a stale one
+				e := epoch + 1
+				switch rapid.IntRange(0, 3).Draw(t, "claim") {
+				case 0:
+					e = epoch
+				case 1:
+					e = rapid.Uint64Range(0, epoch).Draw(t, "stale")
+				}
+				err := apply(Command{Claim: &Claim{Epoch: e}})
+				if (e < epoch) != errors.Is(err, ErrFenced) {
+					t.Fatalf("claim %d after %d: %v", e, epoch, err)
+				}
+				if e > epoch || coords[e] == nil && err == nil {
+					floor, ceiling := s.Generations()
+					coords[e] = &genCoord{last: floor, ceiling: ceiling}
+					epoch = e
+				}
+			case 1, 2: // some coordinator, the newest or a deposed one, hands out the next
+				if len(coords) == 0 {
+					continue
+				}
+				e := rapid.SampledFrom(slices.Sorted(maps.Keys(coords))).Draw(t, "coordinator")
+				c := coords[e]
+				gen := c.last + 1
+				if gen > c.ceiling {
+					upTo := gen + rapid.Int64Range(0, 3*GenerationBlock).Draw(t, "block")
+					if err := apply(Command{Group: "g", Epoch: e, Generations: &upTo}); err != nil {
+						if e == epoch || !errors.Is(err, ErrFenced) {
+							t.Fatalf("raise to %d under epoch %d (newest %d): %v", upTo, e, epoch, err)
+						}
+						continue // deposed: it answers the error, not the generation
+					}
+					c.ceiling = upTo
+				}
+				if by, ok := handed[gen]; ok {
+					t.Fatalf("generation %d handed out under epoch %d, and before under %d", gen, e, by)
+				}
+				handed[gen], c.last = e, gen
+			case 3: // a replica restored from a snapshot takes over
+				snap, err := s.Snapshot()
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := New()
+				if err := r.Restore(snap); err != nil {
+					t.Fatal(err)
+				}
+				s = r
+			}
+		}
+	})
+}
+
+// genCoord is a coordinator of TestGenerationsNeverReused: the last
+// generation it handed out and the ceiling it knows.
+type genCoord struct{ last, ceiling int64 }
