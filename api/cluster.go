@@ -48,4 +48,11 @@ type ClusterPartition struct {
 	// follower heard from within the last election timeout and caught up
 	// within the last 10 s (docs/cluster.md). Omitted while unknown.
 	ISR []uint64 `json:"isr,omitempty"`
+	// Lost says the partition's Raft group can never elect a leader
+	// again: LostReplicas (node IDs) were on disks that are gone (their
+	// nodes restarted empty), and the group cannot go on without them.
+	// Its reads and writes answer PARTITION_LOST; Leader is 0. Omitted
+	// otherwise (docs/cluster.md, "Empty disk").
+	Lost         bool     `json:"lost,omitempty"`
+	LostReplicas []uint64 `json:"lost_replicas,omitempty"`
 }

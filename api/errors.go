@@ -174,7 +174,22 @@ var (
 	// produce).
 	ErrTooManyRequests = &Error{Code: "TOO_MANY_REQUESTS", Status: http.StatusTooManyRequests, Retriable: true, Kafka: kafkaRequestTimedOut}
 	ErrUnavailable     = &Error{Code: "UNAVAILABLE", Status: http.StatusServiceUnavailable, Retriable: true, Kafka: kafkaNotLeaderForPartition} // starting, recovering or shutting down
-	ErrUnauthorized    = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized, Kafka: kafkaSaslAuthenticationFailed}
+
+	// ErrPartitionLost: a partition of the cluster whose Raft group can never
+	// elect a leader again, because replicas it needs were on disks that
+	// are gone (their nodes restarted on an empty data directory and
+	// rejoined as new replicas): with replication factor 1 its only copy,
+	// with 2 one of its two. No retry mends it, so not retriable (410 Gone);
+	// details: partition, replicas, lost_replicas (the wiped ones) and,
+	// when a copy survives, surviving_replicas. Kafka clients get
+	// LEADER_NOT_AVAILABLE, what Kafka answers for a partition with no
+	// replica left to lead it (retriable there: Kafka has no code for
+	// "lost"; its Metadata names the partition leaderless, so clients send
+	// keyless records to the topic's other partitions). Recovery: delete
+	// the topic and create it again (docs/cluster.md).
+	ErrPartitionLost = &Error{Code: "PARTITION_LOST", Status: http.StatusGone, Kafka: kafkaLeaderNotAvailable}
+
+	ErrUnauthorized = &Error{Code: "UNAUTHORIZED", Status: http.StatusUnauthorized, Kafka: kafkaSaslAuthenticationFailed}
 	// ErrForbidden: the API key is valid but its scope does not allow the
 	// request; details name the missing permission and the topic or group.
 	// Also a browser's write from another site (details: origin).
@@ -208,6 +223,7 @@ func Codes() []*Error {
 		ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrReplayInProgress, ErrNotLeader, ErrNotCoordinator,
 		ErrTooManyTopics, ErrTooManyGroups, ErrTooManyMembers,
 		ErrMessageTooLarge, ErrBodyTooLarge, ErrTooManyMessages, ErrHeadersTooLarge, ErrTooManyRequests, ErrUnavailable,
+		ErrPartitionLost,
 		ErrUnauthorized, ErrForbidden, ErrMethodNotAllowed, ErrUnsupportedMedia,
 		ErrStorageFull, ErrStorageFailed, ErrInternal,
 	}
@@ -223,6 +239,7 @@ const (
 	kafkaCorruptMessage            int16 = 2
 	kafkaUnknownTopicOrPartition   int16 = 3
 	kafkaMessageTooLarge           int16 = 10
+	kafkaLeaderNotAvailable        int16 = 5  // retriable: the client refreshes its metadata and retries
 	kafkaNotLeaderForPartition     int16 = 6  // retriable: the client refreshes its metadata and retries
 	kafkaRequestTimedOut           int16 = 7  // retriable: the client retries the same broker
 	kafkaNotCoordinator            int16 = 16 // retriable: the client finds the coordinator again

@@ -64,6 +64,10 @@ type PartitionInfo struct {
 	// ISR are the replicas in sync with the leader (see ClusterPartition);
 	// omitted on a single broker and while unknown.
 	ISR []uint64 `json:"isr,omitempty"`
+	// Lost and LostReplicas: the partition can never have a leader again
+	// (see ClusterPartition); omitted otherwise.
+	Lost         bool     `json:"lost,omitempty"`
+	LostReplicas []uint64 `json:"lost_replicas,omitempty"`
 }
 
 // TopicList is the answer of GET /topics.

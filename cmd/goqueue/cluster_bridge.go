@@ -46,7 +46,12 @@ func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
 }
 
 func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partition int32) error {
-	return c.n.ReadPartition(ctx, topic, partition)
+	err := c.n.ReadPartition(ctx, topic, partition)
+	var le *node.LostError
+	if errors.As(err, &le) {
+		return httpapi.PartitionLost(topic, partition, le.Replicas, le.Lost)
+	}
+	return err
 }
 
 func (c *clusterBridge) ConfirmAbsent(ctx context.Context, topic string, partition int32) error {
@@ -113,6 +118,8 @@ func (c *clusterBridge) Placement(topic string) ([]api.ClusterPartition, bool) {
 		if serves {
 			out[i].Leader, out[i].LeaderEpoch, out[i].ISR = c.n.PartitionView(p)
 		}
+		out[i].LostReplicas = c.n.Lost(p)
+		out[i].Lost = out[i].LostReplicas != nil
 	}
 	return out, true
 }
@@ -293,7 +300,10 @@ func (c *clusterBridge) Append(topic string, partition int32, batches []byte) ([
 // appendError says a failed append in the API's codes.
 func (c *clusterBridge) appendError(topic string, partition int32, err error) error {
 	var nl *multiraft.NotLeaderError
+	var le *node.LostError
 	switch {
+	case errors.As(err, &le):
+		return httpapi.PartitionLost(topic, partition, le.Replicas, le.Lost)
 	case errors.Is(err, node.ErrNotServing):
 		return api.ErrUnavailable.Withf("node %d has not caught up with the cluster's metadata of topic %s yet; retry", c.n.ID(), topic).
 			WithDetail("topic", topic).WithDetail("partition", partition)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -111,6 +112,7 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 			t.PartitionInfo[i].Replicas = parts[p].Replicas
 			t.PartitionInfo[i].LeaderEpoch = parts[p].LeaderEpoch
 			t.PartitionInfo[i].ISR = parts[p].ISR
+			t.PartitionInfo[i].Lost, t.PartitionInfo[i].LostReplicas = parts[p].Lost, parts[p].LostReplicas
 		}
 	}
 	return t
@@ -119,6 +121,9 @@ func (s *Server) withPlacement(t api.Topic) api.Topic {
 // notLeader is the answer for a partition another node leads: its leader
 // and where to reach it, so the client can go there.
 func (s *Server) notLeader(topic string, p api.ClusterPartition) *api.Error {
+	if p.Lost {
+		return PartitionLost(topic, p.Partition, p.Replicas, p.LostReplicas)
+	}
 	if p.Leader == 0 {
 		return NoLeader(topic, p.Partition, p.Replicas, s.opts.Cluster.Offline(p.Replicas))
 	}
@@ -146,13 +151,39 @@ func NoLeader(topic string, partition int32, replicas, offline []uint64) *api.Er
 		return api.ErrUnavailable.Withf("partition %s/%d has no leader yet (an election is under way); retry", topic, partition).
 			WithDetail("partition", partition)
 	}
-	names := make([]string, len(offline))
-	for i, id := range offline {
+	return api.ErrUnavailable.Withf("partition %s/%d has no leader: its replicas are down (%s), and electing one needs %d of its %d replicas alive; retry once they are back",
+		topic, partition, nodeList(offline), len(replicas)/2+1, len(replicas)).
+		WithDetail("partition", partition).WithDetail("offline_replicas", offline)
+}
+
+// PartitionLost is the answer for a partition of topic that can never
+// have a leader again (ClusterPartition.Lost): lost of its replicas were
+// on disks that are gone. PARTITION_LOST, not retriable: it says whether
+// any copy of the messages survives, and what mends it.
+func PartitionLost(topic string, partition int32, replicas, lost []uint64) *api.Error {
+	survivors := slices.DeleteFunc(slices.Clone(replicas), func(id uint64) bool { return slices.Contains(lost, id) })
+	var e *api.Error
+	switch {
+	case len(survivors) == 0 && len(lost) == 1:
+		e = api.ErrPartitionLost.Withf("partition %s/%d is lost: its only replica was on %s, whose disk is gone (the node restarted with an empty data directory), and its messages with it; no retry brings it back: delete the topic and create it again",
+			topic, partition, nodeList(lost))
+	case len(survivors) == 0:
+		e = api.ErrPartitionLost.Withf("partition %s/%d is lost: its replicas were on %s, whose disks are gone (the nodes restarted with an empty data directory), and its messages with them; no retry brings it back: delete the topic and create it again",
+			topic, partition, nodeList(lost))
+	default:
+		e = api.ErrPartitionLost.Withf("partition %s/%d can never have a leader again: its replicas on %s were on disks that are gone (restarted with an empty data directory), and electing one needs %d of its %d replicas; the copy on %s survives but cannot be served; no retry mends it: delete the topic and create it again",
+			topic, partition, nodeList(lost), len(replicas)/2+1, len(replicas), nodeList(survivors)).WithDetail("surviving_replicas", survivors)
+	}
+	return e.WithDetail("partition", partition).WithDetail("replicas", replicas).WithDetail("lost_replicas", lost)
+}
+
+// nodeList names nodes ids for people: "node 1, node 3".
+func nodeList(ids []uint64) string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
 		names[i] = fmt.Sprintf("node %d", id)
 	}
-	return api.ErrUnavailable.Withf("partition %s/%d has no leader: its replicas are down (%s), and electing one needs %d of its %d replicas alive; retry once they are back",
-		topic, partition, strings.Join(names, ", "), len(replicas)/2+1, len(replicas)).
-		WithDetail("partition", partition).WithDetail("offline_replicas", offline)
+	return strings.Join(names, ", ")
 }
 
 // checkLeader refuses a read or write of partition p of topic that another

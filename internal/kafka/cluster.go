@@ -164,7 +164,9 @@ func (s *Server) brokers(c *conn) []kmsg.MetadataResponseBroker {
 // place sets, for a topic of the cluster's metadata, each partition's
 // leader and replicas in mt as the metadata says. A partition whose leader
 // is unknown or has no Kafka listener among brokers is answered
-// LEADER_NOT_AVAILABLE (retriable: clients ask again). A topic local to
+// LEADER_NOT_AVAILABLE (retriable: clients ask again); so is a lost one
+// (api.ErrPartitionLost), with its lost replicas offline, as Kafka shows
+// a partition none of whose replicas can lead. A topic local to
 // this broker keeps this broker as its leader.
 func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataResponseBroker) {
 	if s.opts.Cluster == nil || mt.Topic == nil {
@@ -186,7 +188,7 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 		mp.Replicas, mp.OfflineReplicas = mp.Replicas[:0], mp.OfflineReplicas[:0]
 		for _, r := range cp.Replicas {
 			mp.Replicas = append(mp.Replicas, int32(r))
-			if !listed(r) { // a node this one counts down (brokers)
+			if !listed(r) || slices.Contains(cp.LostReplicas, r) { // a node this one counts down (brokers), or a copy gone
 				mp.OfflineReplicas = append(mp.OfflineReplicas, int32(r))
 			}
 		}
@@ -208,7 +210,8 @@ func (s *Server) place(mt *kmsg.MetadataResponseTopic, brokers []kmsg.MetadataRe
 
 // leads refuses a read or write of a partition another node leads with
 // NOT_LEADER (Kafka's NOT_LEADER_OR_FOLLOWER: the client refreshes its
-// metadata and goes to the leader). This node's copy of such a partition
+// metadata and goes to the leader), and of a lost one with PARTITION_LOST
+// (LEADER_NOT_AVAILABLE). This node's copy of such a partition
 // stays empty.
 func (s *Server) leads(topic string, partition int32) error {
 	_, err := s.led(topic, partition, -1)
@@ -229,6 +232,9 @@ func (s *Server) led(topic string, partition, current int32) (int32, error) {
 		parts, ok := s.opts.Cluster.Placement(topic)
 		if ok && partition >= 0 && int(partition) < len(parts) {
 			cp, self := parts[partition], s.opts.Cluster.ID()
+			if cp.Lost {
+				return -1, api.ErrPartitionLost.Withf("partition %s/%d can never have a leader again: its replicas on nodes %v were on disks that are gone", topic, partition, cp.LostReplicas)
+			}
 			if cp.Leader != self {
 				return -1, api.ErrNotLeader.Withf("node %d does not lead %s/%d; its leader is node %d", self, topic, partition, cp.Leader)
 			}

@@ -72,3 +72,60 @@ func (s *Store) gensLocked(nodes []uint64) []uint64 {
 	}
 	return out
 }
+
+// Lost partitions. A replica whose node has a newer generation than the
+// replica's is forgotten: the node lost the disk it was on, and no message
+// reaches that Raft identity again (multiraft.Host.Step drops them). A
+// group can never elect a leader again once a majority of its voters is
+// forgotten: no quorum can form to elect, and none to commit the change
+// that would replace them. Which replicas vote is known here only for a
+// group that can never have changed its configuration since placement:
+// one of at most fixedVoters replicas. Such a group starts with its
+// replicas at their placement generations (Partition.Gens, its bootstrap
+// configuration), and only a committed configuration change alters its
+// voters; the only change ever wanted (node.reconfigure) replaces a
+// node's forgotten replica with its new one, it exists only once a voter
+// is forgotten, and with at most two voters it needs that voter to
+// commit. Larger groups are replaced voter by voter while a majority
+// lives, so their placement generations no longer say who votes, and the
+// rule says nothing of them.
+
+// fixedVoters is the most replicas a partition's group can have and never
+// change its voters (see above).
+const fixedVoters = 2
+
+// Lost returns the replicas of p (node IDs, in replica order) that are
+// forgotten, when p's group can provably never elect a leader again; nil
+// otherwise. A metadata that is behind knows fewer generations and so at
+// worst finds nothing: generations only grow.
+func (s *Store) Lost(p Partition) []uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return lostReplicas(p, func(id uint64) uint64 {
+		if g, ok := s.d.Gens[id]; ok {
+			return g.Gen
+		}
+		return 0
+	})
+}
+
+// lostReplicas is Lost's rule, gen giving each node's current
+// generation.
+func lostReplicas(p Partition, gen func(node uint64) uint64) []uint64 {
+	if len(p.Replicas) > fixedVoters {
+		return nil
+	}
+	var lost []uint64
+	for i, id := range p.Replicas {
+		var placed uint64
+		if i < len(p.Gens) {
+			placed = p.Gens[i]
+		}
+		if gen(id) > placed {
+			lost = append(lost, id)
+		}
+	}
+	// With one or two voters a quorum is all of them: one forgotten is
+	// enough.
+	return lost
+}

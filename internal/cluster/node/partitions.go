@@ -123,7 +123,7 @@ const appendTimeout = 15 * time.Second
 // returns each batch's first offset once a majority has the entry and
 // this node applied it. A *multiraft.NotLeaderError names the leader as
 // this node knows it; ErrNotServing refuses a topic this node does not
-// serve yet.
+// serve yet; a *LostError a partition that can never have a leader again.
 func (n *Node) AppendPartition(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
 	if !n.Serves(topic) {
 		return nil, fmt.Errorf("%w: %s", ErrNotServing, topic)
@@ -133,6 +133,9 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 		return nil, fmt.Errorf("cluster: %s/%d is not in the metadata", topic, partition)
 	}
 	p := tp.Partitions[partition]
+	if err := n.lostError(topic, p); err != nil {
+		return nil, err
+	}
 	n.pmu.Lock()
 	_, running := n.parts[p.Group]
 	n.pmu.Unlock()
@@ -163,7 +166,8 @@ func (n *Node) AppendPartition(ctx context.Context, topic string, partition int3
 // metadata as this node applied it, which may be behind: see
 // ConfirmAbsent), UNAVAILABLE (no leader confirmed within readTimeout, or
 // this copy is still catching up; the caller retries, or asks the leader
-// again).
+// again), or a *LostError for a partition that can never have a leader
+// again.
 func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32) error {
 	tp, ok := n.meta.Topic(topic)
 	switch {
@@ -173,7 +177,11 @@ func (n *Node) ReadPartition(ctx context.Context, topic string, partition int32)
 		return api.ErrPartitionNotFound.Withf("topic %q has partitions 0..%d in the cluster's metadata; there is no partition %d", topic, len(tp.Partitions)-1, partition).
 			WithDetail("topic", topic).WithDetail("partition", partition).WithDetail("partitions", len(tp.Partitions))
 	}
-	if p := tp.Partitions[partition]; !slices.Contains(p.Replicas, n.cfg.ID) {
+	p := tp.Partitions[partition]
+	if err := n.lostError(topic, p); err != nil {
+		return err
+	}
+	if !slices.Contains(p.Replicas, n.cfg.ID) {
 		return n.readMirror(ctx, topic, p)
 	}
 	rctx, cancel := context.WithTimeout(ctx, readTimeout)

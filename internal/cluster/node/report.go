@@ -200,6 +200,8 @@ func sameSet(a, b []uint64) bool {
 // leader, so the record would name the dead node for as long as it is
 // down, and clients would be sent to it. A group with a majority alive is
 // shown as known: it elects a new leader within seconds, which reports.
+//
+// A lost partition (Lost) has no leader, whatever was recorded.
 func (n *Node) PartitionView(p meta.Partition) (leader, epoch uint64, isr []uint64) {
 	return n.partitionView(p, n.Listed)
 }
@@ -226,6 +228,9 @@ func offline(replicas []uint64, listed func(uint64) bool) []uint64 {
 
 // partitionView is PartitionView, listed saying which nodes are alive.
 func (n *Node) partitionView(p meta.Partition, listed func(uint64) bool) (leader, epoch uint64, isr []uint64) {
+	if n.meta.Lost(p) != nil {
+		return 0, 0, nil // the leader last recorded is a forgotten replica
+	}
 	leader, epoch, isr = n.raftView(p)
 	if leader == 0 || leader == n.cfg.ID || listed(leader) {
 		return leader, epoch, isr

@@ -16,11 +16,15 @@ import (
 // leader would show its stale copy); a non-replica with no record names
 // the preferred one. A leader on a node counted down is not named while
 // too few replicas are alive to elect another (the ISR then leaves the
-// down nodes out); with a majority alive the view is left alone.
+// down nodes out); with a majority alive the view is left alone. A lost
+// partition (meta.Store.Lost) names no leader.
 func TestPartitionView(t *testing.T) {
 	rec := meta.Partition{Group: 7, Replicas: []uint64{2, 1, 3}, Leader: 3, LeaderEpoch: 4, ISR: []uint64{2, 3}}
 	one := meta.Partition{Group: 7, Replicas: []uint64{3}, Leader: 3, LeaderEpoch: 1, ISR: []uint64{3}}
 	two := meta.Partition{Group: 7, Replicas: []uint64{3, 1}, Leader: 3, LeaderEpoch: 2, ISR: []uint64{1, 3}}
+	lone := meta.Partition{Group: 7, Replicas: []uint64{5}, Leader: 5, LeaderEpoch: 1, ISR: []uint64{5}}
+	pair := meta.Partition{Group: 7, Replicas: []uint64{5, 1}, Leader: 5, LeaderEpoch: 2, ISR: []uint64{5, 1}}
+	trio := meta.Partition{Group: 7, Replicas: []uint64{5, 1, 2}, Leader: 5, LeaderEpoch: 2, ISR: []uint64{5, 1, 2}}
 	tests := []struct {
 		name   string
 		self   uint64
@@ -48,10 +52,20 @@ func TestPartitionView(t *testing.T) {
 		{"replica following a leader that is down, one of two left", 1, two, &multiraft.Status{Leader: 3, Term: 2}, nil, []uint64{3}, 0, 0, []uint64{1}},
 		{"leader down, a majority left to elect", 4, rec, nil, nil, []uint64{3}, 3, 4, []uint64{2, 3}},
 		{"follower down, the leader alive", 4, two, nil, nil, []uint64{1}, 3, 2, []uint64{3, 1}},
+		// Node 5 rejoined (a wiped disk): the partitions whose group
+		// needs its forgotten replica are lost, whatever was recorded.
+		{"only replica forgotten, the record naming it", 1, lone, nil, nil, nil, 0, 0, nil},
+		{"only replica forgotten, on its node", 5, lone, &multiraft.Status{}, nil, nil, 0, 0, nil},
+		{"one of two replicas forgotten", 1, pair, &multiraft.Status{Leader: 1, Term: 2}, nil, nil, 0, 0, nil},
+		{"one of three replicas forgotten: not lost", 4, trio, nil, nil, nil, 5, 2, []uint64{5, 1, 2}},
+	}
+	forgot := meta.New()
+	if r, _ := forgot.Apply(1, []byte(`{"rejoin":{"id":5,"boot":1}}`)).(meta.Result); r.Err != nil {
+		t.Fatal(r.Err)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n := &Node{cfg: Config{ID: tt.self, Logs: &logSink{}}, leaders: map[uint64]multiraft.Status{}, isr: map[uint64]ledGroup{}}
+			n := &Node{cfg: Config{ID: tt.self, Logs: &logSink{}}, meta: forgot, leaders: map[uint64]multiraft.Status{}, isr: map[uint64]ledGroup{}}
 			if tt.local != nil {
 				n.leaders[7] = *tt.local
 			}

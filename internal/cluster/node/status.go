@@ -74,6 +74,8 @@ func (n *Node) Status(ctx context.Context) (api.ClusterStatus, error) {
 		for _, p := range t.Partitions {
 			cp := api.ClusterPartition{Partition: p.Index, Group: p.Group, Replicas: p.Replicas}
 			cp.Leader, cp.LeaderEpoch, cp.ISR = n.PartitionView(p)
+			cp.LostReplicas = n.meta.Lost(p)
+			cp.Lost = cp.LostReplicas != nil
 			ct.Partitions = append(ct.Partitions, cp)
 		}
 		out.Topics = append(out.Topics, ct)

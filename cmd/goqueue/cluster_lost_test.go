@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/pkg/client"
+)
+
+// A partition of replication factor 1 whose node restarts on an empty
+// data directory (a disk lost and replaced) is lost: its only Raft voter
+// was the forgotten replica, so its group can never elect a leader
+// again, and its messages are gone. Every node says so: a publish (HTTP,
+// the Go client) answers PARTITION_LOST (410, not retriable) naming the
+// wiped node; GET /topics/{t} and GET /cluster show it lost with no
+// leader; the other partitions take writes; Kafka Metadata shows it
+// leaderless with that replica offline, a Kafka request for it is
+// answered LEADER_NOT_AVAILABLE, and a Kafka producer's keyless records go
+// to the other partitions. Deleting the topic and creating it again mends
+// it. It
+// used to answer UNAVAILABLE "an election is under way; retry" for good,
+// or NOT_LEADER sending clients to the wiped node.
+func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	c := startClusterProcs(t, 3)
+	all := []uint64{1, 2, 3}
+	metaLeader := c.agree(all, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	var one api.Topic
+	if st := c.do(metaLeader, "POST", "/topics", `{"name":"one","partitions":3,"replication_factor":1}`, &one); st != http.StatusCreated {
+		t.Fatalf("create one: %d", st)
+	}
+	leaders := map[int32]uint64{}
+	for _, p := range one.PartitionInfo {
+		leaders[p.Partition] = p.Leader
+	}
+	c.knowLeaders("one", leaders)
+	victim := metaLeader%3 + 1 // not the metadata leader: no metadata election on the way
+	part := int32(slices.IndexFunc(one.PartitionInfo, func(p api.PartitionInfo) bool { return p.Leader == victim }))
+	if part < 0 {
+		t.Fatalf("node %d leads no partition of one: %+v", victim, one.PartitionInfo)
+	}
+	if st := c.do(victim, "POST", "/topics/one/messages", fmt.Sprintf(`{"partition":%d,"value":"gone"}`, part), nil); st/100 != 2 {
+		t.Fatalf("publish to one/%d before the wipe: %d", part, st)
+	}
+
+	c.procs[victim].Kill()
+	c.restartOn(victim, filepath.Join(t.TempDir(), "data"))
+	wiped := time.Now()
+	c.agree(all, 0, map[uint64]uint64{}, 30*time.Second)
+	for _, id := range all {
+		c.topic(id, "one")
+		var refused api.ErrorBody
+		c.eventually(15*time.Second, fmt.Sprintf("node %d refuses one/%d as lost", id, part), func() bool {
+			refused = api.ErrorBody{}
+			st := c.do(id, "POST", "/topics/one/messages", fmt.Sprintf(`{"partition":%d,"value":"x"}`, part), &refused)
+			return st == http.StatusGone
+		})
+		if e := refused.Error; e == nil || e.Code != api.ErrPartitionLost.Code || e.Retriable || fmt.Sprint(e.Details["lost_replicas"]) != fmt.Sprintf("[%d]", victim) {
+			t.Fatalf("publish on node %d to one/%d: %+v, want PARTITION_LOST naming node %d", id, part, e, victim)
+		}
+		p := c.topic(id, "one").PartitionInfo[part]
+		if !p.Lost || p.Leader != 0 || !slices.Equal(p.LostReplicas, []uint64{victim}) {
+			t.Fatalf("node %d: GET /topics/one partition %d: %+v, want lost with no leader", id, part, p)
+		}
+		var st api.ClusterStatus
+		if c.do(id, "GET", "/cluster", "", &st) != http.StatusOK {
+			t.Fatalf("node %d: GET /cluster", id)
+		}
+		for _, ct := range st.Topics {
+			if cp := ct.Partitions[part]; ct.Name == "one" && (!cp.Lost || cp.Leader != 0) {
+				t.Fatalf("node %d: GET /cluster partition %d: %+v, want lost with no leader", id, part, cp)
+			}
+		}
+		// The other partitions take writes on their leaders.
+		for q, l := range leaders {
+			if q != part {
+				if st := c.do(l, "POST", "/topics/one/messages", fmt.Sprintf(`{"partition":%d,"value":"y"}`, q), nil); st/100 != 2 {
+					t.Fatalf("publish to one/%d on node %d: %d", q, l, st)
+				}
+			}
+		}
+	}
+	t.Logf("node %d wiped; every node answers one/%d PARTITION_LOST %v after its restart", victim, part, time.Since(wiped).Round(10*time.Millisecond))
+
+	// The Go client is told at once, not after its retries.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cl, err := client.New(c.procs[1].URL, c.procs[2].URL, c.procs[3].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	asked := time.Now()
+	_, err = cl.Publish(ctx, "one", api.PublishMessage{Partition: &part, Value: json.RawMessage(`"z"`)})
+	var ae *api.Error
+	if !errors.As(err, &ae) || ae.Code != api.ErrPartitionLost.Code || time.Since(asked) > 5*time.Second {
+		t.Fatalf("client publish to one/%d: %v after %v, want PARTITION_LOST at once", part, err, time.Since(asked))
+	}
+
+	// Kafka: Metadata shows the partition leaderless, its replica
+	// offline; keyless records go to the other partitions.
+	kc, err := kgo.NewClient(kgo.SeedBrokers(c.procs[metaLeader].Kafka), kgo.DefaultProduceTopic("one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("one")
+	req.Topics = append(req.Topics, rt)
+	md, err := req.RequestWith(ctx, kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mp := range md.Topics[0].Partitions {
+		if mp.Partition == part && (mp.Leader != -1 || mp.ErrorCode != kerr.LeaderNotAvailable.Code || !slices.Equal(mp.OfflineReplicas, []int32{int32(victim)})) {
+			t.Fatalf("Kafka Metadata of one/%d: leader %d error %d offline %v", part, mp.Leader, mp.ErrorCode, mp.OfflineReplicas)
+		}
+	}
+	// A request for it (ListOffsets, refused as Produce and Fetch are)
+	// on its old leader: LEADER_NOT_AVAILABLE, not NOT_LEADER.
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "one"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Partition, lp.Timestamp = part, -1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	lr, err := kc.Broker(int(victim)).Request(ctx, lo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := lr.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.LeaderNotAvailable.Code {
+		t.Fatalf("Kafka ListOffsets of one/%d on node %d: %v, want LEADER_NOT_AVAILABLE", part, victim, kerr.ErrorForCode(code))
+	}
+	for i := range 20 {
+		r := kc.ProduceSync(ctx, &kgo.Record{Value: []byte(fmt.Sprint(i))})
+		if err := r.FirstErr(); err != nil {
+			t.Fatalf("Kafka keyless produce %d: %v", i, err)
+		}
+		if r[0].Record.Partition == part {
+			t.Fatalf("Kafka keyless record %d went to the lost partition", i)
+		}
+	}
+
+	// What mends it: the topic deleted and created again, every
+	// partition has a leader and takes writes.
+	if st := c.do(metaLeader, "DELETE", "/topics/one", "", nil); st != http.StatusNoContent {
+		t.Fatalf("delete one: %d", st)
+	}
+	if st := c.do(metaLeader, "POST", "/topics", `{"name":"one","partitions":3,"replication_factor":1}`, &one); st != http.StatusCreated {
+		t.Fatalf("create one again: %d", st)
+	}
+	for _, p := range one.PartitionInfo {
+		if p.Lost || p.Leader == 0 {
+			t.Fatalf("one/%d created again: %+v", p.Partition, p)
+		}
+		if st := c.do(p.Leader, "POST", "/topics/one/messages", fmt.Sprintf(`{"partition":%d,"value":"again"}`, p.Partition), nil); st/100 != 2 {
+			t.Fatalf("publish to one/%d created again: %d", p.Partition, st)
+		}
+	}
+}
