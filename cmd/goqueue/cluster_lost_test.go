@@ -25,7 +25,8 @@ import (
 // again, and its messages are gone. Every node says so: a publish (HTTP,
 // the Go client) answers PARTITION_LOST (410, not retriable) naming the
 // wiped node; GET /topics/{t} and GET /cluster show it lost with no
-// leader; the other partitions take writes; Kafka Metadata shows it
+// leader; the other partitions take writes, and a Producer's keyless
+// records go there; Kafka Metadata shows it
 // leaderless with that replica offline, a Kafka request for it is
 // answered LEADER_NOT_AVAILABLE, and a Kafka producer's keyless records go
 // to the other partitions. Deleting the topic and creating it again mends
@@ -109,6 +110,24 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != api.ErrPartitionLost.Code || time.Since(asked) > 5*time.Second {
 		t.Fatalf("client publish to one/%d: %v after %v, want PARTITION_LOST at once", part, err, time.Since(asked))
+	}
+
+	// A Producer's keyless records go to the other partitions; a record
+	// for the lost one fails at once.
+	prod, err := client.NewProducer(&client.ProducerConfig{Brokers: []string{c.procs[victim].URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := range 20 {
+		pos, err := prod.Publish(ctx, "one", &client.Record{Value: []byte(fmt.Sprint(i))})
+		if err != nil || pos.Partition == part {
+			t.Fatalf("Producer keyless record %d: %+v %v", i, pos, err)
+		}
+	}
+	asked = time.Now()
+	if _, err := prod.Publish(ctx, "one", &client.Record{Value: []byte("lost"), Partition: &part}); !errors.As(err, &ae) || ae.Code != api.ErrPartitionLost.Code || time.Since(asked) > 5*time.Second {
+		t.Fatalf("Producer record for one/%d: %v after %v, want PARTITION_LOST at once", part, err, time.Since(asked))
 	}
 
 	// Kafka: Metadata shows the partition leaderless, its replica

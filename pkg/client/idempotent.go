@@ -320,7 +320,9 @@ func (p *Producer) answered(r *request, resp *api.PublishResponse, err error) {
 				s.epoch, s.next, s.cause, s.landed = s.epoch+1, 0, err, false
 			}
 		}
-		if ts := p.topics[r.topic]; ts != nil && (isCode(err, api.ErrTopicNotFound) || isCode(err, api.ErrPartitionNotFound)) {
+		if ts := p.topics[r.topic]; ts != nil && (isCode(err, api.ErrTopicNotFound) || isCode(err, api.ErrPartitionNotFound) || isCode(err, api.ErrPartitionLost)) {
+			// Learned again before the next record: a lost partition
+			// is then left out of keyless records' turn.
 			ts.expired = true
 		}
 	}

@@ -81,6 +81,9 @@ type placement struct {
 	maxMessage int32    // the topic's max_message_bytes; 0: not said
 	ids        []uint64 // each partition's leader's node ID; 0: none (a single broker)
 	leaders    []string
+	// lost: the partitions that can never have a leader again (partition
+	// info's lost: PARTITION_LOST); nil when none is.
+	lost []bool
 	// cluster: the topic is a cluster's, although no leader may be known
 	// yet (their elections under way, or the answering node not caught up
 	// with the cluster's metadata).
@@ -112,6 +115,12 @@ func (t *transport) placement(ctx context.Context, topic string) (placement, err
 	for _, pi := range info.PartitionInfo {
 		if pi.Partition >= 0 && pi.Partition < info.Partitions {
 			pl.ids[pi.Partition] = pi.Leader
+			if pi.Lost {
+				if pl.lost == nil {
+					pl.lost = make([]bool, info.Partitions)
+				}
+				pl.lost[pi.Partition] = true
+			}
 		}
 		known = known || pi.Leader != 0
 		pl.cluster = pl.cluster || pi.Leader != 0 || len(pi.Replicas) > 0

@@ -204,6 +204,10 @@ type topicState struct {
 	// node IDs.
 	leaders   []string
 	leaderIDs []uint64
+	// lost are the partitions that can never have a leader again (nil:
+	// none), which keyless records avoid, as Kafka clients avoid a
+	// partition with no leader.
+	lost      []bool
 	fetchedAt time.Time
 	// expired says the partition count and leaders must be asked again
 	// before the next record: they are older than MetadataMaxAge (noticed
@@ -725,6 +729,10 @@ func (p *Producer) refresh(ctx context.Context, topic string) (int32, error) {
 		}
 	}
 	ts.partitions, ts.leaders, ts.leaderIDs, ts.fetchedAt, ts.expired = pl.partitions, pl.leaders, pl.ids, time.Now(), false
+	ts.lost = pl.lost
+	if ts.partitions > 0 && ts.lostLocked(ts.sticky%ts.partitions) {
+		ts.sticky = p.nextStickyLocked(ts, topic)
+	}
 	// Known even before any leader is (see placement), and kept: a
 	// request opened while the leaders were unknown must still hold one
 	// partition, or it would go whole to its first partition's leader,
@@ -766,18 +774,28 @@ func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 
 // nextStickyLocked is the partition the keyless records of ts go to next:
 // the first after the current one that is not backed up, or simply the
-// next if all are. Taking the next in turn, a producer sent a third of its
+// next if all are; never a lost one unless all are. Taking the next in turn, a producer sent a third of its
 // keyless records, and then most of them as the others' requests were
 // answered, to partitions whose leader had died or hung, each waiting out
 // the failover, while other partitions had healthy leaders.
 func (p *Producer) nextStickyLocked(ts *topicState, topic string) int32 {
 	n := ts.partitions
 	for i := range n {
-		if part := (ts.sticky + 1 + i) % n; !p.backedUpLocked(ts, topic, part) {
+		if part := (ts.sticky + 1 + i) % n; !ts.lostLocked(part) && !p.backedUpLocked(ts, topic, part) {
+			return part
+		}
+	}
+	for i := range n {
+		if part := (ts.sticky + 1 + i) % n; !ts.lostLocked(part) {
 			return part
 		}
 	}
 	return (ts.sticky + 1) % n
+}
+
+// lostLocked reports whether partition part of ts is lost.
+func (ts *topicState) lostLocked(part int32) bool {
+	return int(part) < len(ts.lost) && ts.lost[part]
 }
 
 // backedUpLocked reports whether a partition of ts can take no request
