@@ -46,7 +46,13 @@ func (c *clusterBridge) Status(ctx context.Context) (api.ClusterStatus, error) {
 }
 
 func (c *clusterBridge) ReadPartition(ctx context.Context, topic string, partition int32) error {
-	err := c.n.ReadPartition(ctx, topic, partition)
+	return readPoint(ctx, c.n, topic, partition)
+}
+
+// readPoint is n.ReadPartition with its errors all *api.Error: a lost
+// partition's said as PARTITION_LOST.
+func readPoint(ctx context.Context, n *node.Node, topic string, partition int32) error {
+	err := n.ReadPartition(ctx, topic, partition)
 	var le *node.LostError
 	if errors.As(err, &le) {
 		return httpapi.PartitionLost(topic, partition, le.Replicas, le.Lost)

@@ -112,7 +112,7 @@ func (c *clusterBridge) AppendVia(topic string, partition int32, batches []byte)
 func (c *clusterBridge) ReadPoint(topic string, partition int32) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dlqWait)
 	defer cancel()
-	return c.n.ReadPartition(ctx, topic, partition)
+	return readPoint(ctx, c.n, topic, partition)
 }
 
 // Replays reads a DLQ's replay record and its version from the metadata.
@@ -329,7 +329,7 @@ func (g *groupShards) ReadPoint(ctx context.Context, topic string, partition int
 	if _, ok := g.n.Placement(topic); !ok {
 		return nil
 	}
-	return g.n.ReadPartition(ctx, topic, partition)
+	return readPoint(ctx, g.n, topic, partition)
 }
 
 // Confirm is Replicated.Confirm, through the group's shard.

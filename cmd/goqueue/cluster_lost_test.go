@@ -20,7 +20,8 @@ import (
 )
 
 // A partition of replication factor 1 whose node restarts on an empty
-// data directory (a disk lost and replaced) is lost: its only Raft voter
+// data directory (a disk lost and replaced) is lost, and so is one of
+// factor 2 with a replica there (the other copy survives unserved): its only Raft voter
 // was the forgotten replica, so its group can never elect a leader
 // again, and its messages are gone. Every node says so: a publish (HTTP,
 // the Go client) answers PARTITION_LOST (410, not retriable) naming the
@@ -49,6 +50,10 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 		leaders[p.Partition] = p.Leader
 	}
 	c.knowLeaders("one", leaders)
+	var two api.Topic
+	if st := c.do(metaLeader, "POST", "/topics", `{"name":"two","partitions":3,"replication_factor":2}`, &two); st != http.StatusCreated {
+		t.Fatalf("create two: %d", st)
+	}
 	victim := metaLeader%3 + 1 // not the metadata leader: no metadata election on the way
 	part := int32(slices.IndexFunc(one.PartitionInfo, func(p api.PartitionInfo) bool { return p.Leader == victim }))
 	if part < 0 {
@@ -93,6 +98,28 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 					t.Fatalf("publish to one/%d on node %d: %d", q, l, st)
 				}
 			}
+		}
+	}
+	// Factor 2: a partition with a replica on the wiped node is lost
+	// too (its group needs both voters), the other replica's copy
+	// surviving; the one without stays led.
+	for _, p := range c.topic(metaLeader, "two").PartitionInfo {
+		var refused api.ErrorBody
+		at := metaLeader
+		if p.Leader != 0 {
+			at = p.Leader
+		}
+		st := c.do(at, "POST", "/topics/two/messages", fmt.Sprintf(`{"partition":%d,"value":"x"}`, p.Partition), &refused)
+		if !slices.Contains(p.Replicas, victim) {
+			if p.Lost || st/100 != 2 {
+				t.Fatalf("two/%d on nodes %v: %+v, publish %d %+v", p.Partition, p.Replicas, p, st, refused.Error)
+			}
+			continue
+		}
+		survivor := p.Replicas[0] + p.Replicas[1] - victim
+		if !p.Lost || p.Leader != 0 || st != http.StatusGone || refused.Error.Code != api.ErrPartitionLost.Code ||
+			fmt.Sprint(refused.Error.Details["surviving_replicas"]) != fmt.Sprintf("[%d]", survivor) {
+			t.Fatalf("two/%d on nodes %v: %+v, publish %d %+v, want lost, node %d's copy surviving", p.Partition, p.Replicas, p, st, refused.Error, survivor)
 		}
 	}
 	t.Logf("node %d wiped; every node answers one/%d PARTITION_LOST %v after its restart", victim, part, time.Since(wiped).Round(10*time.Millisecond))

@@ -162,17 +162,17 @@ func NoLeader(topic string, partition int32, replicas, offline []uint64) *api.Er
 // any copy of the messages survives, and what mends it.
 func PartitionLost(topic string, partition int32, replicas, lost []uint64) *api.Error {
 	survivors := slices.DeleteFunc(slices.Clone(replicas), func(id uint64) bool { return slices.Contains(lost, id) })
+	gone := fmt.Sprintf("its replica on %s was on a disk that is gone (the node restarted with an empty data directory)", nodeList(lost))
+	if len(lost) > 1 {
+		gone = fmt.Sprintf("its replicas on %s were on disks that are gone (the nodes restarted with an empty data directory)", nodeList(lost))
+	}
 	var e *api.Error
-	switch {
-	case len(survivors) == 0 && len(lost) == 1:
-		e = api.ErrPartitionLost.Withf("partition %s/%d is lost: its only replica was on %s, whose disk is gone (the node restarted with an empty data directory), and its messages with it; no retry brings it back: delete the topic and create it again",
-			topic, partition, nodeList(lost))
-	case len(survivors) == 0:
-		e = api.ErrPartitionLost.Withf("partition %s/%d is lost: its replicas were on %s, whose disks are gone (the nodes restarted with an empty data directory), and its messages with them; no retry brings it back: delete the topic and create it again",
-			topic, partition, nodeList(lost))
-	default:
-		e = api.ErrPartitionLost.Withf("partition %s/%d can never have a leader again: its replicas on %s were on disks that are gone (restarted with an empty data directory), and electing one needs %d of its %d replicas; the copy on %s survives but cannot be served; no retry mends it: delete the topic and create it again",
-			topic, partition, nodeList(lost), len(replicas)/2+1, len(replicas), nodeList(survivors)).WithDetail("surviving_replicas", survivors)
+	if len(survivors) == 0 {
+		e = api.ErrPartitionLost.Withf("partition %s/%d is lost: %s; no retry brings it back: delete the topic and create it again",
+			topic, partition, gone)
+	} else {
+		e = api.ErrPartitionLost.Withf("partition %s/%d can never have a leader again: %s, and electing one needs %d of its %d replicas; the copy on %s survives but cannot be served; no retry mends it: delete the topic and create it again",
+			topic, partition, gone, len(replicas)/2+1, len(replicas), nodeList(survivors)).WithDetail("surviving_replicas", survivors)
 	}
 	return e.WithDetail("partition", partition).WithDetail("replicas", replicas).WithDetail("lost_replicas", lost)
 }
