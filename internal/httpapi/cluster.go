@@ -217,11 +217,17 @@ func (s *Server) routePublish(topic string, msgs []broker.Message) error {
 		return nil
 	}
 	self := s.opts.Cluster.ID()
-	var local []int32
+	var local, live []int32
 	for _, p := range parts {
 		if p.Leader == self {
 			local = append(local, p.Partition)
 		}
+		if !p.Lost {
+			live = append(live, p.Partition)
+		}
+	}
+	if len(live) == 0 {
+		live = []int32{0} // all lost: the first says so
 	}
 	for i := range msgs {
 		m := &msgs[i]
@@ -233,8 +239,9 @@ func (s *Server) routePublish(topic string, msgs []broker.Message) error {
 			m.Partition = local[int(s.roundRobin.Add(1))%len(local)]
 		default:
 			// This node leads none of the topic's partitions: name the
-			// leader of the one the message would have gone to.
-			return s.notLeader(topic, parts[int(s.roundRobin.Add(1))%len(parts)]).WithDetail("index", i)
+			// leader of the one the message would have gone to, never a
+			// lost one while another is not (its answer is for good).
+			return s.notLeader(topic, parts[live[int(s.roundRobin.Add(1))%len(live)]]).WithDetail("index", i)
 		}
 		if m.Partition >= 0 && int(m.Partition) < len(parts) && parts[m.Partition].Leader != self {
 			return s.notLeader(topic, parts[m.Partition]).WithDetail("index", i)

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -397,6 +398,46 @@ func TestClusterLeaderlessSaysWhy(t *testing.T) {
 			if !strings.Contains(e.Message, tc.says) || !slices.Equal(got, tc.offline) || !e.Retriable {
 				t.Errorf("%s %s, partition %d: %s, want it to say %q, offline_replicas %v", req.method, req.path, tc.partition, raw, tc.says, tc.offline)
 			}
+		}
+	}
+}
+
+// A lost partition (its group can never elect a leader again) answers
+// PARTITION_LOST, not retriable, naming the wiped replicas, to a publish
+// and a fetch; partition info shows it lost. A keyless publish to a node
+// that leads none of the topic's partitions is sent to a partition that
+// has a leader (NOT_LEADER naming it): sent to the lost one, it failed for
+// good although the others took writes.
+func TestClusterLostPartition(t *testing.T) {
+	parts := []api.ClusterPartition{{Partition: 0, Leader: 1, Replicas: []uint64{1}, ISR: []uint64{1}},
+		{Partition: 1, Replicas: []uint64{2}, Lost: true, LostReplicas: []uint64{2}},
+		{Partition: 2, Leader: 3, Replicas: []uint64{3}, ISR: []uint64{3}}}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = fakeCluster{self: 2, topics: map[string][]api.ClusterPartition{"orders": parts}}
+	}))
+	if _, err := s.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, req := range []struct{ method, path, body string }{
+		{"POST", "/topics/orders/messages", `{"partition":1,"value":"x"}`},
+		{"GET", "/topics/orders/partitions/1/messages", ""},
+	} {
+		st, raw := s.Do(req.method, req.path, req.body)
+		e := wantError(t, st, raw, api.ErrPartitionLost)
+		if got, _ := e.Details["lost_replicas"].([]any); e.Retriable || !slices.Equal(got, []any{float64(2)}) || !strings.Contains(e.Message, "node 2") {
+			t.Errorf("%s %s: %s", req.method, req.path, raw)
+		}
+	}
+	st, raw := s.Do("GET", "/topics/orders", nil)
+	var tp api.Topic
+	if err := json.Unmarshal(raw, &tp); st != http.StatusOK || err != nil || !tp.PartitionInfo[1].Lost ||
+		!slices.Equal(tp.PartitionInfo[1].LostReplicas, []uint64{2}) || tp.PartitionInfo[0].Lost {
+		t.Fatalf("GET /topics/orders: %d %s", st, raw)
+	}
+	for range 6 {
+		st, raw := s.Do("POST", "/topics/orders/messages", `{"value":"x"}`)
+		if e := wantError(t, st, raw, api.ErrNotLeader); e.Details["leader"] != float64(1) && e.Details["leader"] != float64(3) {
+			t.Fatalf("keyless publish: %s", raw)
 		}
 	}
 }
