@@ -69,6 +69,8 @@ func reportError(stderr io.Writer, err error) int {
 			code, hint = exitUnavailable, "retry in a moment"
 		case ae.Status == 400 || ae.Status == 413:
 			code = exitUsage
+		case ae.Code == api.ErrPartitionLost.Code:
+			hint = "no retry mends a lost partition: delete the topic (`goqueue topic delete NAME`) and create it again; `goqueue topic describe NAME` shows which partitions are lost"
 		}
 	case errors.Is(err, client.ErrUnreachable):
 		code, hint = exitUnavailable, "is the broker running? start it with `goqueue`, or point --broker / GOQUEUE_BROKER at it"

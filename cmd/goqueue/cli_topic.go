@@ -97,7 +97,10 @@ func (c *cli) topicCmd() *cobra.Command {
 			for _, p := range t.PartitionInfo {
 				row := []string{itoa(int64(p.Partition)), itoa(p.EarliestOffset), itoa(p.HighWatermark),
 					itoa(p.HighWatermark - p.EarliestOffset), itoa(p.Bytes), itoa(int64(p.Segments))}
-				if clustered {
+				switch {
+				case clustered && p.Lost:
+					row = append(row, "lost") // never again: see PARTITION_LOST
+				case clustered:
 					row = append(row, itoa(int64(p.Leader)))
 				}
 				rows = append(rows, row)

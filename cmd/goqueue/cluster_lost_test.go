@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,18 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 	}
 	t.Logf("node %d wiped; every node answers one/%d PARTITION_LOST %v after its restart", victim, part, time.Since(wiped).Round(10*time.Millisecond))
 
+	// The CLI: describe shows it lost; produce to it fails at once.
+	bin := goqueueBin.Path(t)
+	if code, out, errs := cliRun(t, bin, c.procs[1].URL, "", "topic", "describe", "one"); code != 0 ||
+		!strings.Contains(out, fmt.Sprintf("\n%d ", part)) || !strings.Contains(strings.SplitAfter(out, fmt.Sprintf("\n%d ", part))[1], "lost") {
+		t.Fatalf("topic describe one: exit %d\n%s%s", code, out, errs)
+	}
+	asked := time.Now()
+	if code, out, errs := cliRun(t, bin, c.procs[1].URL, "x\n", "produce", "one", "--partition", fmt.Sprint(part)); code != exitFailure ||
+		!strings.Contains(errs, api.ErrPartitionLost.Code) || !strings.Contains(errs, "topic delete") || time.Since(asked) > 5*time.Second {
+		t.Fatalf("produce to one/%d: exit %d after %v\n%s%s", part, code, time.Since(asked), out, errs)
+	}
+
 	// The Go client is told at once, not after its retries.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -132,7 +145,7 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	asked := time.Now()
+	asked = time.Now()
 	_, err = cl.Publish(ctx, "one", api.PublishMessage{Partition: &part, Value: json.RawMessage(`"z"`)})
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != api.ErrPartitionLost.Code || time.Since(asked) > 5*time.Second {
