@@ -73,7 +73,15 @@ func (c *clusterBridge) ClusterStats(ctx context.Context) (metrics.ClusterStats,
 	if err != nil {
 		return metrics.ClusterStats{}, err
 	}
-	return metrics.ClusterStats{PeersUp: c.n.PeersUp(), Hosted: n.Hosted, Led: n.Led, Quiet: n.Quiet}, nil
+	lost := 0
+	for _, t := range c.n.Topics() {
+		for _, p := range t.Partitions {
+			if c.n.Lost(p) != nil {
+				lost++
+			}
+		}
+	}
+	return metrics.ClusterStats{PeersUp: c.n.PeersUp(), Hosted: n.Hosted, Led: n.Led, Quiet: n.Quiet, Lost: lost}, nil
 }
 
 func (c *clusterBridge) ID() uint64                { return c.n.ID() }

@@ -123,6 +123,17 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 			t.Fatalf("two/%d on nodes %v: %+v, publish %d %+v, want lost, node %d's copy surviving", p.Partition, p.Replicas, p, st, refused.Error, survivor)
 		}
 	}
+	lostTwo := 0
+	for _, p := range c.topic(metaLeader, "two").PartitionInfo {
+		if slices.Contains(p.Replicas, victim) {
+			lostTwo++
+		}
+	}
+	for _, id := range all {
+		if got := c.metrics(id)["goqueue_cluster_partitions_lost"]; got != float64(1+lostTwo) {
+			t.Fatalf("node %d: goqueue_cluster_partitions_lost %v, want %d", id, got, 1+lostTwo)
+		}
+	}
 	t.Logf("node %d wiped; every node answers one/%d PARTITION_LOST %v after its restart", victim, part, time.Since(wiped).Round(10*time.Millisecond))
 
 	// The CLI: describe shows it lost; produce to it fails at once.

@@ -16,6 +16,10 @@ type ClusterStats struct {
 	Hosted  int             // Raft groups with a replica here
 	Led     int             // of those, led from here
 	Quiet   int             // of those, quiesced: idle, no heartbeats until something happens
+	// Lost counts the cluster's partitions that can never have a leader
+	// again (PARTITION_LOST), the same on every node that applied the
+	// metadata: an alert's figure.
+	Lost int
 }
 
 // ClusterSource gives a cluster node's stats at scrape time. An error (its
@@ -34,6 +38,7 @@ type clusterCollector struct {
 	src                  ClusterSource
 	peerUp               *prometheus.Desc
 	hosted, led, quietly *prometheus.Desc
+	lost                 *prometheus.Desc
 }
 
 func newClusterCollector(src ClusterSource) *clusterCollector {
@@ -46,11 +51,12 @@ func newClusterCollector(src ClusterSource) *clusterCollector {
 		hosted:  d("raft_groups", "Raft groups with a replica on this node: the metadata's, the partitions', the consumer group shards'."),
 		led:     d("raft_groups_led", "Raft groups this node leads."),
 		quietly: d("raft_groups_quiet", "Raft groups quiesced on this node: idle, sending no heartbeats until a proposal or a peer's failure wakes them."),
+		lost:    d("partitions_lost", "Partitions of the cluster that can never have a leader again: replicas they need were on disks that are gone (their reads and writes answer PARTITION_LOST)."),
 	}
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.peerUp, c.hosted, c.led, c.quietly} {
+	for _, d := range []*prometheus.Desc{c.peerUp, c.hosted, c.led, c.quietly, c.lost} {
 		ch <- d
 	}
 }
@@ -68,4 +74,5 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.hosted, prometheus.GaugeValue, float64(s.Hosted))
 	ch <- prometheus.MustNewConstMetric(c.led, prometheus.GaugeValue, float64(s.Led))
 	ch <- prometheus.MustNewConstMetric(c.quietly, prometheus.GaugeValue, float64(s.Quiet))
+	ch <- prometheus.MustNewConstMetric(c.lost, prometheus.GaugeValue, float64(s.Lost))
 }

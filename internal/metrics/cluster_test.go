@@ -30,7 +30,7 @@ func TestClusterMetrics(t *testing.T) {
 		t.Error("a single broker reports cluster series")
 	}
 
-	src := &fakeCluster{stats: ClusterStats{PeersUp: map[uint64]bool{2: true, 3: false}, Hosted: 1004, Led: 335, Quiet: 1001}}
+	src := &fakeCluster{stats: ClusterStats{PeersUp: map[uint64]bool{2: true, 3: false}, Hosted: 1004, Led: 335, Quiet: 1001, Lost: 2}}
 	m := New(&fakeSource{}, "dev", Options{Cluster: src})
 	s := scrape(t, m)
 	want(t, s, `goqueue_cluster_peer_up{node="2"}`, 1)
@@ -38,6 +38,7 @@ func TestClusterMetrics(t *testing.T) {
 	want(t, s, "goqueue_cluster_raft_groups", 1004)
 	want(t, s, "goqueue_cluster_raft_groups_led", 335)
 	want(t, s, "goqueue_cluster_raft_groups_quiet", 1001)
+	want(t, s, "goqueue_cluster_partitions_lost", 2)
 
 	src.err = errors.New("stopping")
 	if hasCluster(scrape(t, m)) {
