@@ -234,7 +234,14 @@ func (c *cli) consumeGroup(ctx context.Context, topic string, o *consumeOpts) (e
 	return cons.CommitAllContext(ctx)
 }
 
-// consumeDirect reads partitions without a group.
+// skipLost tells the user that partition of topic, lost, is not read.
+func (c *cli) skipLost(topic string, partition int32) {
+	fmt.Fprintf(c.stderr, "goqueue: partition %s/%d is lost (PARTITION_LOST: see `goqueue topic describe %s`); reading the others\n", topic, partition, topic)
+}
+
+// consumeDirect reads partitions without a group; a lost partition
+// (PARTITION_LOST) is left out, said on stderr, unless it is the one asked
+// for.
 func (c *cli) consumeDirect(ctx context.Context, topic string, o *consumeOpts, onePartition bool) error {
 	cl, err := c.admin()
 	if err != nil {
@@ -258,6 +265,12 @@ func (c *cli) consumeDirect(ctx context.Context, topic string, o *consumeOpts, o
 	next := make(map[int32]int64)
 	for _, p := range info.PartitionInfo {
 		if onePartition && p.Partition != o.partition {
+			continue
+		}
+		if p.Lost && !onePartition {
+			// As a Kafka consumer reads the partitions that have a
+			// leader: the others are still worth reading.
+			c.skipLost(topic, p.Partition)
 			continue
 		}
 		off, err := start.resolve(ctx, cl, topic, p)
@@ -285,6 +298,11 @@ func (c *cli) consumeDirect(ctx context.Context, topic string, o *consumeOpts, o
 				fo.WaitMS = min(o.idle, time.Second).Milliseconds()
 			}
 			msgs, r, err := cl.Fetch(ctx, topic, p, fo)
+			if isCode(err, api.ErrPartitionLost) && !onePartition {
+				c.skipLost(topic, p) // lost since the start
+				delete(next, p)
+				continue
+			}
 			if err != nil {
 				return err
 			}

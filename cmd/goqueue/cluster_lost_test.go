@@ -148,6 +148,13 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 		t.Fatalf("produce to one/%d: exit %d after %v\n%s%s", part, code, time.Since(asked), out, errs)
 	}
 
+	// consume without a group reads the other partitions, saying the
+	// lost one is left out.
+	if code, out, errs := cliRun(t, bin, c.procs[1].URL, "", "consume", "one", "--from-beginning", "--idle", "200ms"); code != 0 ||
+		!strings.Contains(out, "y\n") || strings.Contains(out, "gone") || !strings.Contains(errs, fmt.Sprintf("partition one/%d is lost", part)) {
+		t.Fatalf("consume one: exit %d\n%s%s", code, out, errs)
+	}
+
 	// The Go client is told at once, not after its retries.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
