@@ -34,7 +34,8 @@ import (
 // to the other partitions. Deleting the topic and creating it again mends
 // it. It
 // used to answer UNAVAILABLE "an election is under way; retry" for good,
-// or NOT_LEADER sending clients to the wiped node.
+// or NOT_LEADER sending clients to the wiped node. The wiped node logs
+// its rejoin once a voter of its other groups, naming the lost ones.
 func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -135,6 +136,13 @@ func TestBinaryClusterWipedOnlyReplicaIsLost(t *testing.T) {
 		}
 	}
 	t.Logf("node %d wiped; every node answers one/%d PARTITION_LOST %v after its restart", victim, part, time.Since(wiped).Round(10*time.Millisecond))
+
+	// The wiped node says when it is a voter of its other groups again,
+	// naming the lost partitions (it used to never say it).
+	c.eventually(30*time.Second, fmt.Sprintf("node %d logs its rejoin with one/%d lost", victim, part), func() bool {
+		log := c.procs[victim].Log()
+		return strings.Contains(log, "cluster: rejoined") && strings.Contains(log, fmt.Sprintf("one/%d", part))
+	})
 
 	// The CLI: describe shows it lost; produce to it fails at once.
 	bin := goqueueBin.Path(t)

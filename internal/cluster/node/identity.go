@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -263,8 +264,15 @@ func (n *Node) reconfigure(ctx context.Context) {
 		}
 		if !rejoined && n.rejoinedAlready(ctx) {
 			rejoined = true
-			n.log.Info("cluster: rejoined: a voter of every group it replicates again", "generation", n.gen.Load(),
-				"groups", n.hostedGroups(), "took", time.Since(n.rejoinFrom).Round(time.Millisecond))
+			lost := n.lostGroups()
+			if len(lost) == 0 {
+				n.log.Info("cluster: rejoined: a voter of every group it replicates again", "generation", n.gen.Load(),
+					"groups", n.hostedGroups(), "took", time.Since(n.rejoinFrom).Round(time.Millisecond))
+			} else {
+				n.log.Warn("cluster: rejoined: a voter of every group it replicates again but those of lost partitions, which can never have a leader again (PARTITION_LOST: delete and create their topics again)",
+					"generation", n.gen.Load(), "groups", n.hostedGroups(), "lost_partitions", lostNames(lost),
+					"took", time.Since(n.rejoinFrom).Round(time.Millisecond))
+			}
 		}
 		wants := map[uint64][]uint64{meta.GroupID: n.currentIDs(n.peerIDs())}
 		for i, gs := range n.gshards {
@@ -295,7 +303,8 @@ func (n *Node) currentIDs(nodes []uint64) []uint64 {
 
 // rejoinedAlready reports whether this node's replica is a voter of the
 // metadata group and of every partition group the metadata gives it, with
-// no other replica of this node left in them.
+// no other replica of this node left in them; the groups of lost
+// partitions (Lost) are left out, as no leader will ever add it there.
 func (n *Node) rejoinedAlready(ctx context.Context) bool {
 	confs, err := n.raft.Memberships(ctx)
 	if err != nil {
@@ -305,7 +314,11 @@ func (n *Node) rejoinedAlready(ctx context.Context) bool {
 		return false // the reconciler has not started them all yet
 	}
 	self := n.self()
-	for _, cs := range confs {
+	lost := n.lostGroups()
+	for g, cs := range confs {
+		if _, ok := lost[g]; ok {
+			continue
+		}
 		if !slices.Contains(cs.GetVoters(), self) || len(cs.GetVotersOutgoing()) > 0 ||
 			slices.ContainsFunc(slices.Concat(cs.GetVoters(), cs.GetLearners()), func(id uint64) bool {
 				return id != self && multiraft.NodeOf(id) == n.cfg.ID
@@ -314,6 +327,32 @@ func (n *Node) rejoinedAlready(ctx context.Context) bool {
 		}
 	}
 	return true
+}
+
+// lostGroups are the groups of the lost partitions this node hosts (see
+// Lost), each with its "topic/partition".
+func (n *Node) lostGroups() map[uint64]string {
+	n.pmu.Lock()
+	hosted := make(map[uint64]string, len(n.parts))
+	for g, h := range n.parts {
+		hosted[g] = fmt.Sprintf("%s/%d", h.topic, h.partition)
+	}
+	n.pmu.Unlock()
+	out := map[uint64]string{}
+	for _, tp := range n.meta.Topics() {
+		for _, p := range tp.Partitions {
+			if name, ok := hosted[p.Group]; ok && n.meta.Lost(p) != nil {
+				out[p.Group] = name
+			}
+		}
+	}
+	return out
+}
+
+// lostNames are lostGroups' partitions, sorted, for a log line.
+func lostNames(lost map[uint64]string) string {
+	names := slices.Sorted(maps.Values(lost))
+	return strings.Join(names, ", ")
 }
 
 // hostedGroups is how many Raft groups this node runs: the metadata's and
