@@ -774,10 +774,11 @@ func (p *Producer) sealOneLocked(ts *topicState, r *request) {
 
 // nextStickyLocked is the partition the keyless records of ts go to next:
 // the first after the current one that is not backed up, or simply the
-// next if all are; never a lost one unless all are. Taking the next in turn, a producer sent a third of its
-// keyless records, and then most of them as the others' requests were
-// answered, to partitions whose leader had died or hung, each waiting out
-// the failover, while other partitions had healthy leaders.
+// next if all are; never a lost one unless all are. Taking the next in
+// turn, a producer sent a third of its keyless records, and then most of
+// them as the others' requests were answered, to partitions whose leader
+// had died or hung, each waiting out the failover, while other partitions
+// had healthy leaders.
 func (p *Producer) nextStickyLocked(ts *topicState, topic string) int32 {
 	n := ts.partitions
 	for i := range n {
