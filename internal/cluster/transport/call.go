@@ -17,8 +17,19 @@ import (
 // ErrCallRefused is a call the fault hook cut or the peer did not take.
 var ErrCallRefused = errors.New("transport: call refused")
 
+// ErrNoAnswer is a call whose request was sent whole but whose answer did
+// not come (the peer failed or was cut off, or ctx ended first): the peer
+// may have handled it. Every other error of Call is a request the peer
+// never had whole, so never handled.
+var ErrNoAnswer = errors.New("transport: no answer")
+
+// MaxCall is the most bytes a call's request, and its answer, may hold.
+const MaxCall = 16 << 20
+
 // Call sends req to node to and returns its Handle's answer. ctx bounds the
-// whole exchange; when it ends first, the request may still be handled.
+// whole exchange; when it ends after the request went out, the request may
+// still be handled (ErrNoAnswer says so). A request over MaxCall is not
+// sent.
 func (t *Transport) Call(ctx context.Context, to uint64, req []byte) ([]byte, error) {
 	p, ok := t.peers[to]
 	if !ok {
@@ -26,6 +37,9 @@ func (t *Transport) Call(ctx context.Context, to uint64, req []byte) ([]byte, er
 	}
 	if !t.allowed(t.cfg.NodeID, to) || !t.allowed(to, t.cfg.NodeID) {
 		return nil, fmt.Errorf("%w: node %d cut off", ErrCallRefused, to)
+	}
+	if len(req) > MaxCall {
+		return nil, fmt.Errorf("transport: a call of %d bytes, over %d, to node %d", len(req), MaxCall, to)
 	}
 	c, err := t.dial(ctx, p)
 	if err != nil {
@@ -40,9 +54,9 @@ func (t *Transport) Call(ctx context.Context, to uint64, req []byte) ([]byte, er
 	ans, err := readBlob(c)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, fmt.Errorf("%w from node %d: %w", ErrNoAnswer, to, ctx.Err())
 		}
-		return nil, fmt.Errorf("transport: call to node %d: %w", to, err)
+		return nil, fmt.Errorf("%w from node %d: %w", ErrNoAnswer, to, err)
 	}
 	return ans, nil
 }

@@ -82,3 +82,41 @@ func callPair(t *testing.T, adjust func(id uint64, cfg *transport.Config)) (trs 
 		}
 	}
 }
+
+// A call whose request went out but whose answer did not come says so
+// (ErrNoAnswer: the peer may have handled it); one never sent whole — too
+// large, or cut by the fault hook — does not.
+func TestCallSaysWhenItsAnswerWasLost(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	release := make(chan struct{})
+	handled := make(chan int, 10)
+	trs, stop := callPair(t, func(id uint64, cfg *transport.Config) {
+		if id == 2 {
+			cfg.Handle = func(_ context.Context, _ uint64, req []byte) []byte {
+				handled <- len(req)
+				<-release
+				return nil
+			}
+		}
+	})
+	defer stop()
+	defer close(release) // before stop: the transport waits for its handlers
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := trs[1].Call(ctx, 2, []byte("hi")); !errors.Is(err, transport.ErrNoAnswer) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call left unanswered: %v, want ErrNoAnswer and the deadline", err)
+	}
+	if n := <-handled; n != 2 {
+		t.Fatalf("handled a request of %d bytes", n)
+	}
+	if _, err := trs[1].Call(context.Background(), 2, make([]byte, transport.MaxCall+1)); err == nil || errors.Is(err, transport.ErrNoAnswer) {
+		t.Fatalf("a call over MaxCall: %v, want it refused unsent", err)
+	}
+	trs[1].SetFault(func(from, to uint64) bool { return false })
+	if _, err := trs[1].Call(context.Background(), 2, nil); !errors.Is(err, transport.ErrCallRefused) || errors.Is(err, transport.ErrNoAnswer) {
+		t.Fatalf("cut call: %v", err)
+	}
+	if len(handled) != 0 {
+		t.Fatalf("%d requests never sent were handled", len(handled))
+	}
+}

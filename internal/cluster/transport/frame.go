@@ -29,8 +29,7 @@ const (
 	helloMagic    = 0x67715232 // "gqR2"
 	oldHelloMagic = 0x67715231 // "gqR1", before the hello had a boot
 	callMagic     = 0x67714331 // "gqC1"
-	maxCall       = 16 << 20
-	greetLen      = 12 // magic, node
+	greetLen      = 12         // magic, node
 	maxFrame      = 64 << 20
 
 	msgHeaderLen = 13 // group, flags, length
@@ -102,11 +101,11 @@ func readBlob(r io.Reader) ([]byte, error) {
 		return nil, err
 	}
 	size := binary.BigEndian.Uint32(n[:])
-	if size > maxCall {
+	if size > MaxCall {
 		return nil, fmt.Errorf("%w: call of %d bytes", errFrame, size)
 	}
 	// Allocated as the bytes arrive: anything that reaches the listener
-	// can announce maxCall and send no more, on as many connections as it
+	// can announce MaxCall and send no more, on as many connections as it
 	// likes.
 	return budget.ReadFull(r, nil, int(size), nil)
 }

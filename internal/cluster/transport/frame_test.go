@@ -151,7 +151,7 @@ func TestHello(t *testing.T) {
 	}
 }
 
-// Whatever reaches the cluster listener can announce a call of maxCall or
+// Whatever reaches the cluster listener can announce a call of MaxCall or
 // a frame of maxFrame and send nothing more: the reads allocate as the
 // bytes arrive, not the size announced (which made a few hundred such
 // connections, a 12-byte greeting and 4 bytes each, cost gigabytes).
@@ -160,12 +160,12 @@ func TestReadsAllocateAsBytesArrive(t *testing.T) {
 		return bytes.NewReader(append(binary.BigEndian.AppendUint32(nil, uint32(size)), make([]byte, 1024)...))
 	}
 	var err error
-	allocated := testkit.Allocated(func() { _, err = readBlob(short(maxCall)) })
+	allocated := testkit.Allocated(func() { _, err = readBlob(short(MaxCall)) })
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("readBlob: %v; want io.ErrUnexpectedEOF", err)
 	}
 	if allocated > 1<<20 {
-		t.Errorf("readBlob allocated %d bytes for 1 KiB sent of %d announced", allocated, maxCall)
+		t.Errorf("readBlob allocated %d bytes for 1 KiB sent of %d announced", allocated, MaxCall)
 	}
 	allocated = testkit.Allocated(func() { _, _, err = readFrame(bufio.NewReader(short(maxFrame)), nil) })
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
