@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 
@@ -42,26 +43,39 @@ func (c *clusterBridge) PeerGroups(ctx context.Context) ([]api.GroupDescription,
 
 var _ httpapi.GroupReader = (*clusterBridge)(nil)
 
-// localRead serves a peer's read of a group this node coordinates
-// (node.Config.Read): 503 until the HTTP API serves.
-func (c *clusterBridge) localRead(req node.ReadRequest) node.ReadAnswer {
+// localServe serves a peer's request of a group this node coordinates
+// (node.Config.Serve): 503 until the HTTP API serves.
+func (c *clusterBridge) localServe(ctx context.Context, req node.PeerRequest) node.PeerAnswer {
 	h := c.api.Load()
 	if h == nil {
-		return node.ReadAnswer{Status: http.StatusServiceUnavailable}
+		return node.PeerAnswer{Status: http.StatusServiceUnavailable}
 	}
-	a := h.ServePeerRead(req.Path, req.Query)
-	return node.ReadAnswer{Status: a.Status, ContentType: a.ContentType, Body: a.Body}
+	a := h.ServePeer(ctx, httpapi.PeerRequest{Method: req.Method, Path: req.Path, RawQuery: req.Query, Header: req.Header,
+		Body: req.Body, RemoteAddr: req.RemoteAddr, Scope: req.Scope, Within: req.Within, MaxWait: req.MaxWait}, node.MaxPeerBody)
+	// Content-Type also on its own, for nodes from before answers carried
+	// their headers.
+	return node.PeerAnswer{Status: a.Status, ContentType: a.Header.Get("Content-Type"), Header: a.Header, Body: a.Body}
 }
 
-// ReadOn is httpapi.GroupReader's: a group's read served by node id, asked
-// over the cluster link.
-func (c *clusterBridge) ReadOn(ctx context.Context, id uint64, path, rawQuery string) (httpapi.PeerAnswer, error) {
-	a, err := c.n.PeerRead(ctx, id, node.ReadRequest{Path: path, Query: rawQuery})
-	if err != nil {
+// ServeOn is httpapi.GroupReader's: a group's request served by node id,
+// asked over the cluster link.
+func (c *clusterBridge) ServeOn(ctx context.Context, id uint64, req httpapi.PeerRequest) (httpapi.PeerAnswer, error) {
+	a, err := c.n.PeerServe(ctx, id, node.PeerRequest{Method: req.Method, Path: req.Path, Query: req.RawQuery, Header: req.Header,
+		Body: req.Body, RemoteAddr: req.RemoteAddr, Scope: req.Scope, Within: req.Within, MaxWait: req.MaxWait})
+	switch {
+	case errors.Is(err, node.ErrPeerNoAnswer):
+		return httpapi.PeerAnswer{}, fmt.Errorf("%w: %w", httpapi.ErrPeerNoAnswer, err)
+	case err != nil:
 		return httpapi.PeerAnswer{}, err
-	}
-	if a.Status == 0 || a.Status == http.StatusServiceUnavailable && len(a.Body) == 0 {
+	case a.Status == 0 || a.Status == http.StatusServiceUnavailable && len(a.Body) == 0:
 		return httpapi.PeerAnswer{}, fmt.Errorf("node %d does not serve HTTP yet", id)
 	}
-	return httpapi.PeerAnswer{Status: a.Status, ContentType: a.ContentType, Body: a.Body}, nil
+	h := http.Header(a.Header)
+	if h == nil && a.ContentType != "" {
+		h = http.Header{"Content-Type": {a.ContentType}}
+	}
+	return httpapi.PeerAnswer{Status: a.Status, Header: h, Body: a.Body}, nil
 }
+
+// MaxPeerBody is httpapi.GroupReader's.
+func (c *clusterBridge) MaxPeerBody() int { return node.MaxPeerBody }

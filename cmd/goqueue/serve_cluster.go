@@ -43,7 +43,7 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 		ID: cfg.cluster.nodeID, Peers: cfg.cluster.peerAddrs, Listener: ln, TLS: cfg.cluster.tls.config,
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
 		Topics: br, Logs: br, GroupShards: br.groups, GroupDurability: groupDurability[cfg.broker.Fsync],
-		FlushEvery: cfg.broker.FsyncInterval, Quiesce: cfg.cluster.quiesce, Groups: br.localGroups, Read: br.localRead,
+		FlushEvery: cfg.broker.FsyncInterval, Quiesce: cfg.cluster.quiesce, Groups: br.localGroups, Serve: br.localServe,
 	})
 	if err != nil {
 		return nil, err

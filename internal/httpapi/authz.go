@@ -86,7 +86,14 @@ func parseKey(entry string) (apiKey, error) {
 	if !scoped {
 		return k, nil
 	}
-	k.scope = &scope{}
+	var err error
+	k.scope, err = parseRules(rules)
+	return k, err
+}
+
+// parseRules parses a scoped key's RULES.
+func parseRules(rules string) (*scope, error) {
+	sc := &scope{}
 	for rule := range strings.SplitSeq(rules, ";") {
 		if rule == "" {
 			continue
@@ -94,16 +101,37 @@ func parseKey(entry string) (apiKey, error) {
 		name, pats, ok := strings.Cut(rule, "=")
 		a := actionByName(name)
 		if !ok || a == numActions {
-			return k, fmt.Errorf("rule %q: want ACTION=PATTERN[|PATTERN...] with ACTION produce, consume, group or admin", rule)
+			return sc, fmt.Errorf("rule %q: want ACTION=PATTERN[|PATTERN...] with ACTION produce, consume, group or admin", rule)
 		}
 		for p := range strings.SplitSeq(pats, "|") {
 			if p == "" || strings.Contains(strings.TrimSuffix(p, "*"), "*") {
-				return k, fmt.Errorf("rule %q: pattern %q must be a name, or a prefix ending in one '*'", rule, p)
+				return sc, fmt.Errorf("rule %q: pattern %q must be a name, or a prefix ending in one '*'", rule, p)
 			}
-			k.scope.patterns[a] = append(k.scope.patterns[a], p)
+			sc.patterns[a] = append(sc.patterns[a], p)
 		}
 	}
-	return k, nil
+	return sc, nil
+}
+
+// rules is the scope as a key's RULES, which parseRules reads back as
+// the same scope: how a request passed to another node carries its key's
+// permissions (ServePeer). nil for full access.
+func (sc *scope) rules() *string {
+	if sc == nil {
+		return nil
+	}
+	var b strings.Builder
+	for a, pats := range sc.patterns {
+		if len(pats) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(actionNames[a] + "=" + strings.Join(pats, "|"))
+	}
+	s := b.String()
+	return &s
 }
 
 func actionByName(s string) action {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"runtime"
@@ -23,6 +24,16 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	p, err := pollParams(req, s.opts.MaxWait)
 	if err != nil {
 		return err
+	}
+	peer, _ := r.Context().Value(peerKey{}).(peerLimits)
+	maxAnswer := peer.maxAnswer
+	if maxAnswer > 0 {
+		// Passed on by another node: the answer goes back through the
+		// cluster link, which carries maxAnswer bytes at most.
+		p.MaxBytes = min(cmp.Or(p.MaxBytes, broker.DefaultPollBytes), maxAnswer/4)
+	}
+	if peer.maxWait > 0 {
+		p.Wait = min(p.Wait, peer.maxWait) // as the node the client asked caps it
 	}
 	refused, err := s.ackOnPoll(id, &req, peerHost(r))
 	if err != nil {
@@ -47,6 +58,11 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if maxAnswer > 0 && !acceptsPollBatches(r) {
+		if got, err = s.fitPoll(id, p, peerHost(r), got, maxAnswer); err != nil {
+			return err
+		}
+	}
 	if len(got) > 0 && clientGone(r) {
 		s.b.HandBack(id, p, peerHost(r), got)
 		return nil
@@ -59,6 +75,30 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	}
 	writePoll(w, got, rebalance, refused)
 	return nil
+}
+
+// fitPoll keeps of got, the messages a poll took, those whose JSON
+// answer (writePoll) fits in maxAnswer bytes, and hands the others back:
+// a poll's byte budget counts the messages' bytes, which JSON may take up
+// to six times (control characters escaped). One message alone too large
+// is handed back and refused: its poll belongs on the coordinator.
+func (s *Server) fitPoll(id string, p broker.PollParams, host string, got []broker.Delivered, maxAnswer int) ([]broker.Delivered, error) {
+	size := 128 // {"messages":[...],"rebalance":true,"ack_refused":N}
+	var scratch []byte
+	for i := range got {
+		d := &got[i]
+		scratch = appendMessage(scratch[:0], d.Topic, d.Partition, &d.Record, d.DeliveryCount)
+		if size += len(scratch) + 1; size <= maxAnswer {
+			continue
+		}
+		s.b.HandBack(id, p, host, got[i:])
+		if i == 0 {
+			return nil, api.ErrMessageTooLarge.Withf("message %s/%d@%d takes more than the %d bytes a group's coordinator passes on to another node; poll it there, node %d", d.Topic, d.Partition, d.Record.Offset, maxAnswer, s.opts.Cluster.ID()).
+				WithDetail("coordinator", s.opts.Cluster.ID())
+		}
+		return got[:i], nil
+	}
+	return got, nil
 }
 
 // clientGone reports whether the client of r closed its connection before

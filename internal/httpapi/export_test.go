@@ -6,3 +6,6 @@ func HoldDeliverWrites(hold func()) (restore func()) {
 	beforeDeliverWrite.Store(&hold)
 	return func() { beforeDeliverWrite.Store(nil) }
 }
+
+// PeerWriteWait is peerWriteWait.
+const PeerWriteWait = peerWriteWait

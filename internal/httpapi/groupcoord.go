@@ -11,9 +11,10 @@ import (
 // GroupCoordinators is what a cluster node's Cluster also offers when its
 // nodes share consumer groups: which node coordinates each group. A group
 // lives on its coordinator alone (members, assignment, in flight,
-// committed offsets), so every other node refuses the group's requests
-// with NOT_COORDINATOR naming it, and two members that reached two nodes
-// still form one group. A Cluster without it (and a single broker) serves
+// committed offsets), so every other node has it serve the group's
+// requests (GroupReader), or refuses them with NOT_COORDINATOR naming it,
+// and two members that reached two nodes still form one group. A
+// Cluster without it (and a single broker) serves
 // every group itself.
 type GroupCoordinators interface {
 	// Coordinator is the node coordinating group; false while none is
@@ -38,21 +39,27 @@ func (s *Server) coordinators() GroupCoordinators {
 }
 
 // coordinated wraps the handler of a route naming a {group}: on a cluster
-// node it serves only groups this node coordinates. It runs after the
-// key's permissions are checked, so a refusal names a coordinator only to
-// callers allowed to use the group.
+// node it serves only groups this node coordinates, and has the
+// coordinator serve the others (onCoordinator), or refuses them. It runs
+// after the key's permissions are checked, so a request is passed on, and
+// a refusal names a coordinator, only for callers allowed to use the
+// group.
 func (s *Server) coordinated(rt route) handlerFunc {
 	if !strings.Contains(rt.pattern, "{group}") || s.coordinators() == nil {
 		return rt.h
 	}
 	return func(w http.ResponseWriter, r *http.Request) error {
-		if err := s.checkCoordinator(r.PathValue("group")); err != nil {
-			if r.Method == http.MethodGet && s.readOnCoordinator(w, r) {
-				return nil
-			}
-			return err
+		group := r.PathValue("group")
+		err := s.checkCoordinator(group)
+		if err == nil {
+			return rt.h(w, r)
 		}
-		return rt.h(w, r)
+		if id, ok := s.coordinators().Coordinator(group); ok && id != s.opts.Cluster.ID() {
+			if served, ferr := s.onCoordinator(w, r, group, id); served || ferr != nil {
+				return ferr
+			}
+		}
+		return err
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,31 +16,47 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
 )
 
-// readingCluster is groupCluster whose reads on node 1 are served by
-// *node1's API, as the cluster link serves them (fail: unreachable); calls
-// counts the reads asked for.
+// readingCluster is groupCluster whose requests on node 1 are served by
+// *node1's API, as the cluster link serves them (fail: unreachable; lost:
+// served, but the answer lost on the way back); calls counts the requests
+// asked for, last (if set) keeps the last, maxBody is MaxPeerBody (0: 1
+// MiB).
 type readingCluster struct {
 	groupCluster
-	node1 **brokertest.Server
-	fail  bool
-	calls *atomic.Int64
+	node1   **brokertest.Server
+	fail    bool
+	lost    bool
+	calls   *atomic.Int64
+	last    *httpapi.PeerRequest
+	maxBody int
 }
 
-func (r readingCluster) ReadOn(_ context.Context, node uint64, path, rawQuery string) (httpapi.PeerAnswer, error) {
+func (r readingCluster) ServeOn(_ context.Context, node uint64, req httpapi.PeerRequest) (httpapi.PeerAnswer, error) {
 	r.calls.Add(1)
+	if r.last != nil {
+		*r.last = req
+	}
 	if r.fail || node != 1 || r.node1 == nil {
 		return httpapi.PeerAnswer{}, errors.New("unreachable")
 	}
-	return (*r.node1).Handler().ServePeerRead(path, rawQuery), nil
+	// The coordinator's context is its own, as over the cluster link:
+	// nothing of the caller's request's (its key's scope) goes along.
+	a := (*r.node1).Handler().ServePeer(context.Background(), req, 0)
+	if r.lost {
+		return httpapi.PeerAnswer{}, fmt.Errorf("%w: connection reset", httpapi.ErrPeerNoAnswer)
+	}
+	return a, nil
 }
+
+func (r readingCluster) MaxPeerBody() int { return cmp.Or(r.maxBody, 1<<20) }
 
 // A group's reads (GET /groups/{g} and its offsets, rebalances and lag
 // history) answer on any node as on the group's coordinator, which serves
 // them; they answered NOT_COORDINATOR, so the guide's curl of a group
-// failed on every node but one. Writes still answer NOT_COORDINATOR, as
-// does a read the coordinator cannot be asked for; a read a peer asked for
-// is never passed on again; and a key's permissions are checked where the
-// read comes in.
+// failed on every node but one. A read the coordinator cannot be asked
+// for answers NOT_COORDINATOR; a request a peer asked for is never passed
+// on again; and a key's permissions are checked where the request comes
+// in.
 func TestGroupReadsServedByTheCoordinator(t *testing.T) {
 	var node1 *brokertest.Server
 	var calls1, calls2 atomic.Int64
@@ -93,33 +110,36 @@ func TestGroupReadsServedByTheCoordinator(t *testing.T) {
 		t.Fatalf("a read node 1 served: %s %q, Content-Type %q", httpapi.ServedByHeader, got, resp.Header.Get("Content-Type"))
 	}
 
-	// Writes are the coordinator's alone; a key that may not use the group
-	// is refused on node 2, before node 1 is asked.
+	// A key that may not use the group is refused on node 2, before node
+	// 1 is asked.
 	before := calls2.Load()
-	st, raw := sendWithKey(t, node2, full, "POST", "/groups/g1-x/poll", `{"member_id":"m","generation":1}`)
-	wantError(t, st, raw, api.ErrNotCoordinator)
-	st, raw = sendWithKey(t, node2, matrixKeys["other"], "GET", "/groups/g1-x", "")
+	st, raw := sendWithKey(t, node2, matrixKeys["other"], "GET", "/groups/g1-x", "")
+	wantError(t, st, raw, api.ErrForbidden)
+	st, raw = sendWithKey(t, node2, matrixKeys["other"], "POST", "/groups/g1-x/poll", `{"member_id":"m","generation":1}`)
 	wantError(t, st, raw, api.ErrForbidden)
 	if n := calls2.Load() - before; n != 0 {
-		t.Fatalf("node 2 asked node 1 %d times for a write and a forbidden read", n)
+		t.Fatalf("node 2 asked node 1 %d times for forbidden requests", n)
 	}
 
 	// Node 1 asked for a group it takes for node 2's answers
-	// NOT_COORDINATOR and asks no one; it serves only group reads.
+	// NOT_COORDINATOR and asks no one; it serves only group routes.
 	for _, c := range []struct {
-		path string
-		want *api.Error
+		method, path string
+		want         *api.Error
 	}{
-		{"/groups/g2-mine", api.ErrNotCoordinator},
-		{"/groups", api.ErrNotFound},
-		{"/topics/orders", api.ErrNotFound},
-		{"//elsewhere/groups/g1-x", api.ErrBadRequest},
+		{"GET", "/groups/g2-mine", api.ErrNotCoordinator},
+		{"POST", "/groups/g2-mine/leave", api.ErrNotCoordinator},
+		{"GET", "/groups", api.ErrNotFound},
+		{"GET", "/topics/orders", api.ErrNotFound},
+		{"POST", "/topics/orders/messages", api.ErrNotFound},
+		{"GET", "/stream", api.ErrNotFound},
+		{"GET", "//elsewhere/groups/g1-x", api.ErrBadRequest},
 	} {
-		a := node1.Handler().ServePeerRead(c.path, "")
+		a := node1.Handler().ServePeer(context.Background(), httpapi.PeerRequest{Method: c.method, Path: c.path, Body: []byte(`{"member_id":"m"}`)}, 0)
 		wantError(t, a.Status, a.Body, c.want)
 	}
 	if n := calls1.Load(); n != 0 {
-		t.Fatalf("node 1 passed a peer's read on %d times", n)
+		t.Fatalf("node 1 passed a peer's request on %d times", n)
 	}
 
 	// The coordinator unreachable: NOT_COORDINATOR naming it, as before.

@@ -192,7 +192,9 @@ func (t *transport) header(contentType, accept string) http.Header {
 	// Accept-Encoding stated, the transport does not add its own gzip
 	// header to every request (an allocation each): no broker compresses
 	// its answers.
-	h := http.Header{"Accept": {accept}, "Accept-Encoding": {"identity"}}
+	// No-Forward: a group's requests go to its coordinator, learnt
+	// from NOT_COORDINATOR (coordinators.go), not through another node.
+	h := http.Header{"Accept": {accept}, "Accept-Encoding": {"identity"}, api.NoForwardHeader: {"true"}}
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}

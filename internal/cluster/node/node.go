@@ -72,9 +72,9 @@ type Config struct {
 	// Groups lists, as JSON, the consumer groups this node coordinates,
 	// for a peer listing the cluster's (PeerGroups); nil: none.
 	Groups func() ([]byte, error)
-	// Read serves a peer's read of a group this node coordinates
-	// (PeerRead); nil: none.
-	Read func(ReadRequest) ReadAnswer
+	// Serve serves a peer's request of a group this node coordinates
+	// (PeerServe), within ctx; nil: none.
+	Serve func(context.Context, PeerRequest) PeerAnswer
 	// GroupDurability is when the shards' Raft logs (committed offsets
 	// and acknowledged ranges) are synced: the broker's default fsync
 	// policy's, as a single broker syncs its offsets. Zero: every pass.

@@ -40,8 +40,11 @@ type request struct {
 	Join *joinRequest `json:"join,omitempty"`
 	// ReadPoint asks a replica for a mirror's read point (mirrorread.go).
 	ReadPoint *readPointRequest `json:"read_point,omitempty"`
-	// Read asks the node to serve a group's read (peerread.go).
-	Read *ReadRequest `json:"read,omitempty"`
+	// Read asks the node to serve a group's read, Forward a group's
+	// write (peerread.go): two fields, so that a node from before writes
+	// were served refuses a write rather than serve it as a read.
+	Read    *PeerRequest `json:"read,omitempty"`
+	Forward *PeerRequest `json:"forward,omitempty"`
 }
 
 // answer is a call's reply.
@@ -75,8 +78,8 @@ type answer struct {
 	Gen   uint64 `json:"gen,omitempty"`
 	// End answers a ReadPoint: the end of the replica's log.
 	End int64 `json:"end,omitempty"`
-	// Read answers a Read request.
-	Read *ReadAnswer `json:"read_answer,omitempty"`
+	// Read answers a Read or Forward request.
+	Read *PeerAnswer `json:"read_answer,omitempty"`
 }
 
 // refusals are the meta errors an answer can carry.
@@ -184,7 +187,9 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 	case err == nil && req.ReadPoint != nil:
 		a = n.serveReadPoint(ctx, *req.ReadPoint)
 	case err == nil && req.Read != nil:
-		a = n.serveRead(*req.Read)
+		a = n.serveHTTP(ctx, *req.Read)
+	case err == nil && req.Forward != nil:
+		a = n.serveHTTP(ctx, *req.Forward)
 	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
 	default:

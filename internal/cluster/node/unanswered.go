@@ -21,7 +21,7 @@ import (
 // fails at once (nothing listens at the peer's address: a node killed or
 // restarting; its link cut) costs its caller nothing and marks nothing,
 // so a node restarted within the retry is asked as soon as it listens.
-// The reads and listings of groups (PeerRead, PeerGroups) go through
+// The reads and listings of groups (PeerServe, PeerGroups) go through
 // callPeer, which does this.
 
 // unansweredRetry is how long after a call it left unanswered a peer is
@@ -30,9 +30,13 @@ import (
 // left unanswered: the first probe comes once the detector has decided.
 // A peer that answers again meanwhile is asked again after this at most;
 // until then a group's read answers NOT_COORDINATOR, which names the
-// coordinator to ask directly. It must exceed every callPeer wait (2 s):
-// then no call begun before a mark is still under way when the mark's
-// probe begins, and a probe is the only call to its peer.
+// coordinator to ask directly. It exceeds the wait of every call that
+// waits for nothing on the peer (2 s): then no such call begun before a
+// mark is still under way when the mark's probe begins. A forwarded
+// write waits longer (a long poll's wait, PeerRequest.Within): one begun
+// before a mark may end during the probe, and marks the peer again if it
+// went unanswered too, or lets a second probe begin if its caller gave
+// up; either is what a caller then would have learnt of the peer.
 const unansweredRetry = 5 * time.Second
 
 // failedAtOnce is how soon a call's failure says nothing of a slow peer:

@@ -80,10 +80,10 @@ func TestUnansweredPeerNotWaitedForAgain(t *testing.T) {
 		if c.ID != 3 {
 			return
 		}
-		c.Read = func(ReadRequest) ReadAnswer {
+		c.Serve = func(context.Context, PeerRequest) PeerAnswer {
 			reads.Add(1)
 			<-release
-			return ReadAnswer{Status: 200}
+			return PeerAnswer{Status: 200}
 		}
 		c.Groups = func() ([]byte, error) {
 			listings.Add(1)
@@ -99,10 +99,10 @@ func TestUnansweredPeerNotWaitedForAgain(t *testing.T) {
 	defer cancel()
 	waitFormed(ctx, t, nodes, 1)
 	asker := nodes[0]
-	req := ReadRequest{Path: "/groups/g/lag-history"}
+	req := PeerRequest{Path: "/groups/g/lag-history"}
 
 	start := time.Now()
-	if _, err := asker.PeerRead(ctx, 3, req); err == nil {
+	if _, err := asker.PeerServe(ctx, 3, req); err == nil {
 		t.Fatal("a read node 3 left unanswered succeeded")
 	}
 	if took := time.Since(start); took < peerReadWait {
@@ -110,7 +110,7 @@ func TestUnansweredPeerNotWaitedForAgain(t *testing.T) {
 	}
 
 	start = time.Now()
-	_, err := asker.PeerRead(ctx, 3, req)
+	_, err := asker.PeerServe(ctx, 3, req)
 	took := time.Since(start)
 	if err == nil || reads.Load() != 1 {
 		t.Fatalf("second read: err %v, node 3 asked %d times; want an error without asking it again", err, reads.Load())
@@ -135,7 +135,7 @@ func TestUnansweredPeerNotWaitedForAgain(t *testing.T) {
 	asker.unanswered.peers[3].at = time.Now().Add(-unansweredRetry)
 	asker.unanswered.mu.Unlock()
 	for i := range 2 {
-		if a, err := asker.PeerRead(ctx, 3, req); err != nil || a.Status != 200 {
+		if a, err := asker.PeerServe(ctx, 3, req); err != nil || a.Status != 200 {
 			t.Fatalf("read %d after node 3 answers again: %+v %v", i, a, err)
 		}
 	}
@@ -156,9 +156,9 @@ func TestPeerFailingAtOnceIsAskedAgain(t *testing.T) {
 	var reads atomic.Int32
 	answer := func(c *Config) {
 		if c.ID == 3 {
-			c.Read = func(ReadRequest) ReadAnswer {
+			c.Serve = func(context.Context, PeerRequest) PeerAnswer {
 				reads.Add(1)
-				return ReadAnswer{Status: 200}
+				return PeerAnswer{Status: 200}
 			}
 		}
 	}
@@ -168,18 +168,18 @@ func TestPeerFailingAtOnceIsAskedAgain(t *testing.T) {
 	defer cancel()
 	waitFormed(ctx, t, nodes, 1)
 	asker := nodes[0]
-	req := ReadRequest{Path: "/groups/g/lag-history"}
+	req := PeerRequest{Path: "/groups/g/lag-history"}
 
 	asker.tr.SetFault(func(from, to uint64) bool { return from != 3 && to != 3 })
 	start := time.Now()
-	if _, err := asker.PeerRead(ctx, 3, req); err == nil {
+	if _, err := asker.PeerServe(ctx, 3, req); err == nil {
 		t.Fatal("a read of node 3, cut off, succeeded")
 	}
 	if took := time.Since(start); took >= failedAtOnce {
 		t.Fatalf("the read of a node cut off failed after %v, not at once: not the case under test", took)
 	}
 	asker.tr.SetFault(nil)
-	if a, err := asker.PeerRead(ctx, 3, req); err != nil || a.Status != 200 || reads.Load() != 1 {
+	if a, err := asker.PeerServe(ctx, 3, req); err != nil || a.Status != 200 || reads.Load() != 1 {
 		t.Fatalf("read once node 3 is back: %+v %v, node 3 asked %d times; want it asked and answering", a, err, reads.Load())
 	}
 }

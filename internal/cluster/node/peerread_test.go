@@ -1,0 +1,72 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// A request served on a peer arrives whole: a write's method, headers,
+// body (as large as MaxPeerBody: the call's limit holds it, and an answer
+// as large), caller and bounds. A body over MaxPeerBody is not sent; a
+// node that serves nothing refuses (an error that says the request was
+// not served); a peer that does not answer in time gives ErrPeerNoAnswer
+// (it may have served the request).
+func TestPeerServeCarriesTheRequest(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	release := make(chan struct{})
+	var served atomic.Int32
+	var got atomic.Pointer[PeerRequest]
+	serve := func(c *Config) {
+		if c.ID != 3 {
+			return // node 2 serves nothing
+		}
+		c.Serve = func(_ context.Context, req PeerRequest) PeerAnswer {
+			served.Add(1)
+			if req.Path == "/groups/slow/ack" {
+				<-release
+			}
+			got.Store(&req)
+			return PeerAnswer{Status: 200, Header: map[string][]string{"Content-Type": {"application/octet-stream"}}, Body: req.Body}
+		}
+	}
+	nodes, stop := startNodesWith(t, 3, []string{t.TempDir(), t.TempDir(), t.TempDir()}, serve)
+	defer stop()
+	defer close(release) // before stop: the transport waits for its handlers
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, nodes, 1)
+	asker := nodes[0]
+
+	scope := "group=g*"
+	req := PeerRequest{Method: "POST", Path: "/groups/g/ack", Query: "x=1", Header: map[string][]string{"Accept": {"application/json"}},
+		Body: bytes.Repeat([]byte{0xff}, MaxPeerBody), RemoteAddr: "10.0.0.5:41234", Scope: &scope, Within: time.Second, MaxWait: time.Second}
+	a, err := asker.PeerServe(ctx, 3, req)
+	if err != nil || a.Status != 200 || len(a.Body) != MaxPeerBody || a.Header["Content-Type"][0] != "application/octet-stream" {
+		t.Fatalf("a write of a %d-byte body: %d, %d bytes, %v", MaxPeerBody, a.Status, len(a.Body), err)
+	}
+	if g := got.Load(); g == nil || !reflect.DeepEqual(*g, req) {
+		t.Fatalf("node 3 served a different request than was sent")
+	}
+
+	big := req
+	big.Body = make([]byte, MaxPeerBody+1)
+	if _, err := asker.PeerServe(ctx, 3, big); err == nil || errors.Is(err, ErrPeerNoAnswer) || served.Load() != 1 {
+		t.Fatalf("a body over MaxPeerBody: %v, node 3 served %d requests; want it refused unsent", err, served.Load())
+	}
+	if _, err := asker.PeerServe(ctx, 2, PeerRequest{Method: "POST", Path: "/groups/g/ack"}); err == nil || errors.Is(err, ErrPeerNoAnswer) {
+		t.Fatalf("a write of a node serving nothing: %v, want a refusal", err)
+	}
+
+	start := time.Now()
+	_, err = asker.PeerServe(ctx, 3, PeerRequest{Method: "POST", Path: "/groups/slow/ack", Within: 100 * time.Millisecond})
+	if took := time.Since(start); !errors.Is(err, ErrPeerNoAnswer) || took < peerReadWait+100*time.Millisecond {
+		t.Fatalf("a write node 3 left unanswered: %v after %v, want ErrPeerNoAnswer after Within and peerReadWait", err, took)
+	}
+}
