@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,5 +69,46 @@ func TestPeerServeCarriesTheRequest(t *testing.T) {
 	_, err = asker.PeerServe(ctx, 3, PeerRequest{Method: "POST", Path: "/groups/slow/ack", Within: 100 * time.Millisecond})
 	if took := time.Since(start); !errors.Is(err, ErrPeerNoAnswer) || took < peerReadWait+100*time.Millisecond {
 		t.Fatalf("a write node 3 left unanswered: %v after %v, want ErrPeerNoAnswer after Within and peerReadWait", err, took)
+	}
+}
+
+// A write passed on to a peer that stops being heard from during the call
+// (paused, cut off) waits until this node counts it down, not the call's
+// whole bound: a paused coordinator held a curl's heartbeat for 18 s.
+func TestPeerServeGivesUpAPeerCountedDown(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	hang := func(c *Config) {
+		if c.ID == 3 {
+			c.Serve = func(context.Context, PeerRequest) PeerAnswer {
+				arrived <- struct{}{}
+				<-release
+				return PeerAnswer{Status: 200}
+			}
+		}
+	}
+	nodes, stop := startNodesWith(t, 3, []string{t.TempDir(), t.TempDir(), t.TempDir()}, hang)
+	defer stop()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, nodes, 1)
+	asker := nodes[0]
+
+	var cut sync.WaitGroup
+	defer cut.Wait()
+	cut.Go(func() {
+		select {
+		case <-arrived:
+			asker.tr.SetFault(func(from, to uint64) bool { return from != 3 && to != 3 })
+		case <-ctx.Done():
+		}
+	})
+	start := time.Now()
+	_, err := asker.PeerServe(ctx, 3, PeerRequest{Method: "POST", Path: "/groups/g/heartbeat", Within: 30 * time.Second})
+	took := time.Since(start)
+	if !errors.Is(err, ErrPeerNoAnswer) || took > liveWindow+3*time.Second {
+		t.Fatalf("a write to a node cut off during the call: %v after %v; want ErrPeerNoAnswer once it is counted down (%v)", err, took, liveWindow)
 	}
 }

@@ -107,7 +107,9 @@ func (u *unansweredPeers) end(peer uint64, answered, saysNothing bool, now time.
 // callPeer asks peer id req, waiting at most wait for the answer, which
 // it decodes; a refusal is an error. A peer this node counts down
 // (Listed), or that left a recent call unanswered (unansweredPeers), is
-// not asked: the error says so at once. A call that got no answer in
+// not asked: the error says so at once; one counted down during a call
+// waiting longer than a read (a write passed on: its bound is 16 s and
+// more) is waited for no longer (cancelWhenDown). A call that got no answer in
 // time, or failed only after failedAtOnce (a dial timing out), marks the
 // peer; an answer (a refusal too) forgets the mark.
 func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.Duration) (answer, error) {
@@ -120,7 +122,14 @@ func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.D
 	}
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
+	var watch sync.WaitGroup
+	if wait > peerReadWait {
+		watch.Go(func() { n.cancelWhenDown(cctx, id, cancel) })
+	}
+	defer func() {
+		cancel()
+		watch.Wait()
+	}()
 	out, err := n.tr.Call(cctx, id, raw)
 	end := time.Now()
 	n.unanswered.end(id, err == nil, ctx.Err() != nil || end.Sub(start) < failedAtOnce, end)
@@ -135,4 +144,28 @@ func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.D
 		return answer{}, fmt.Errorf("node: node %d refused: %s", id, a.Refused)
 	}
 	return a, nil
+}
+
+// downCheck is how often a long call checks that its peer is still
+// counted up.
+const downCheck = 250 * time.Millisecond
+
+// cancelWhenDown calls cancel once this node counts peer id down
+// (Listed), or returns when ctx ends. A paused coordinator cost a write
+// passed on to it the call's whole bound (18 s and more, seen), where
+// the failure detector decides within liveWindow.
+func (n *Node) cancelWhenDown(ctx context.Context, id uint64, cancel context.CancelFunc) {
+	t := time.NewTicker(downCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !n.Listed(id) {
+				cancel()
+				return
+			}
+		}
+	}
 }
