@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -62,6 +63,11 @@ func (t *Transport) Call(ctx context.Context, to uint64, req []byte) ([]byte, er
 }
 
 // answer serves one inbound call on c (its greeting read) and closes c.
+// The handler's context ends when the caller closes c (it gave up: its
+// ctx ended), as an HTTP request's does when its client goes: a long
+// poll passed on to a group's coordinator then hands back what it took
+// rather than answer no one, which kept the messages in flight for a
+// visibility timeout.
 func (t *Transport) answer(ctx context.Context, from uint64, c net.Conn) {
 	defer c.Close()
 	if t.cfg.Handle == nil || !t.allowed(from, t.cfg.NodeID) {
@@ -72,7 +78,21 @@ func (t *Transport) answer(ctx context.Context, from uint64, c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	ans := t.cfg.Handle(ctx, from, req)
+	hctx, cancel := context.WithCancel(ctx)
+	var gone sync.WaitGroup
+	gone.Go(func() {
+		// The caller sends nothing after its request: a read ends only
+		// when it closes c, or when c is closed below.
+		var b [1]byte
+		c.Read(b[:])
+		cancel()
+	})
+	defer func() {
+		c.Close()
+		gone.Wait()
+		cancel()
+	}()
+	ans := t.cfg.Handle(hctx, from, req)
 	if !t.allowed(t.cfg.NodeID, from) {
 		return
 	}

@@ -120,3 +120,32 @@ func TestCallSaysWhenItsAnswerWasLost(t *testing.T) {
 		t.Fatalf("%d requests never sent were handled", len(handled))
 	}
 }
+
+// A call's handler learns that its caller gave up (its context ends), as
+// an HTTP handler does when its client goes.
+func TestCallHandlerSeesItsCallerGo(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ended := make(chan error, 1)
+	trs, stop := callPair(t, func(id uint64, cfg *transport.Config) {
+		if id == 2 {
+			cfg.Handle = func(ctx context.Context, _ uint64, _ []byte) []byte {
+				select {
+				case <-ctx.Done():
+					ended <- ctx.Err()
+				case <-time.After(20 * time.Second):
+					ended <- errors.New("the handler's context did not end")
+				}
+				return nil
+			}
+		}
+	})
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := trs[1].Call(ctx, 2, []byte("long poll")); !errors.Is(err, transport.ErrNoAnswer) {
+		t.Fatalf("a call given up: %v", err)
+	}
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler: %v", err)
+	}
+}
