@@ -9,3 +9,10 @@ func HoldDeliverWrites(hold func()) (restore func()) {
 
 // PeerWriteWait is peerWriteWait.
 const PeerWriteWait = peerWriteWait
+
+// TakeBodies takes n bytes of the budget of bodies being decoded; false
+// if they are not free.
+func (s *Server) TakeBodies(n int64) bool { return s.bodies.Take(n) }
+
+// GiveBodies gives back n bytes TakeBodies took.
+func (s *Server) GiveBodies(n int64) { s.bodies.Give(n) }

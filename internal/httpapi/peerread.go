@@ -107,7 +107,7 @@ func (s *Server) onCoordinator(w http.ResponseWriter, r *http.Request, group str
 			req.Header[h] = v
 		}
 	}
-	write := r.Method != http.MethodGet
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
 	if write {
 		body, err := readBody(w, r, s.opts.MaxBodyBytes)
 		if err != nil {
@@ -267,6 +267,11 @@ func (s *Server) ServePeer(ctx context.Context, req PeerRequest, maxAnswer int) 
 	if _, pattern := s.mux.Handler(r); !strings.Contains(pattern, "{group}") {
 		return s.peerRefusal(api.ErrNotFound.Withf("no group route at %s %s", method, req.Path))
 	}
+	// Charged to the bodies being decoded, as a client's body is (serve):
+	// the peers' requests count against this node's budget too.
+	body := &budgetedBody{ReadCloser: r.Body, budget: s.bodies}
+	defer body.release()
+	r.Body = body
 	rec := newRecorder()
 	s.mux.ServeHTTP(rec, r)
 	if maxAnswer > 0 && rec.body.Len() > maxAnswer {

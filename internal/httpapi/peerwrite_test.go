@@ -323,3 +323,23 @@ func TestPassedOnPollFitsTheAnswerLimit(t *testing.T) {
 		}
 	}
 }
+
+// A request passed on by a peer is charged to the coordinator's budget of
+// bodies being decoded, as its own clients' are: a full budget answers
+// TOO_MANY_REQUESTS (retriable), and the peers' writes cannot make the
+// coordinator decode more than it allows.
+func TestPassedOnBodiesChargeTheCoordinatorsBudget(t *testing.T) {
+	p := startPeerPair(t, nil)
+	h := p.node1.Handler()
+	const all = httpapi.DefaultMaxDecodingBytes
+	if !h.TakeBodies(all) {
+		t.Fatal("the budget is not free")
+	}
+	join := httpapi.PeerRequest{Method: "POST", Path: "/groups/g1-b/join", Body: []byte(`{"member_id":"m","topics":["orders"]}`)}
+	a := h.ServePeer(context.Background(), join, 0)
+	wantError(t, a.Status, a.Body, api.ErrTooManyRequests)
+	h.GiveBodies(all)
+	if a := h.ServePeer(context.Background(), join, 0); a.Status != http.StatusOK {
+		t.Fatalf("join with the budget free: %d %s", a.Status, a.Body)
+	}
+}

@@ -82,7 +82,7 @@ func (n *Node) PeerServe(ctx context.Context, id uint64, req PeerRequest) (PeerA
 		return PeerAnswer{}, fmt.Errorf("node: a request's path, query and headers, over %d bytes, are not passed to node %d", peerEnvelope/2, id)
 	}
 	call := request{Read: &req}
-	if req.Method != "" && req.Method != "GET" {
+	if req.Method != "" && req.Method != "GET" && req.Method != "HEAD" {
 		call = request{Forward: &req}
 	}
 	a, err := n.callPeer(ctx, id, call, peerReadWait+req.Within)
