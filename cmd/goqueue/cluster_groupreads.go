@@ -51,7 +51,7 @@ func (c *clusterBridge) localServe(ctx context.Context, req node.PeerRequest) no
 		return node.PeerAnswer{Status: http.StatusServiceUnavailable}
 	}
 	a := h.ServePeer(ctx, httpapi.PeerRequest{Method: req.Method, Path: req.Path, RawQuery: req.Query, Header: req.Header,
-		Body: req.Body, RemoteAddr: req.RemoteAddr, Scope: req.Scope, Within: req.Within, MaxWait: req.MaxWait}, node.MaxPeerBody)
+		Body: req.Body, RemoteAddr: req.RemoteAddr, Scope: req.Scope, Keyless: req.Keyless, Within: req.Within, MaxWait: req.MaxWait}, node.MaxPeerBody)
 	// Content-Type also on its own, for nodes from before answers carried
 	// their headers.
 	return node.PeerAnswer{Status: a.Status, ContentType: a.Header.Get("Content-Type"), Header: a.Header, Body: a.Body}
@@ -61,7 +61,7 @@ func (c *clusterBridge) localServe(ctx context.Context, req node.PeerRequest) no
 // asked over the cluster link.
 func (c *clusterBridge) ServeOn(ctx context.Context, id uint64, req httpapi.PeerRequest) (httpapi.PeerAnswer, error) {
 	a, err := c.n.PeerServe(ctx, id, node.PeerRequest{Method: req.Method, Path: req.Path, Query: req.RawQuery, Header: req.Header,
-		Body: req.Body, RemoteAddr: req.RemoteAddr, Scope: req.Scope, Within: req.Within, MaxWait: req.MaxWait})
+		Body: req.Body, RemoteAddr: req.RemoteAddr, Scope: req.Scope, Keyless: req.Keyless, Within: req.Within, MaxWait: req.MaxWait})
 	switch {
 	case errors.Is(err, node.ErrPeerNoAnswer):
 		return httpapi.PeerAnswer{}, fmt.Errorf("%w: %w", httpapi.ErrPeerNoAnswer, err)

@@ -49,6 +49,10 @@ type PeerRequest struct {
 	// Scope is the rules of the caller's key (scope.rules); nil is full
 	// access.
 	Scope *string
+	// Keyless says the node passing it on requires no API key, so it
+	// checked none: a coordinator that requires one refuses the request
+	// as it refuses its own callers without a key.
+	Keyless bool
 	// Within is how long the coordinator may take; 0 for a read.
 	Within time.Duration
 	// MaxWait is the cap of the node passing it on on a poll's wait
@@ -101,7 +105,7 @@ func (s *Server) onCoordinator(w http.ResponseWriter, r *http.Request, group str
 		return false, nil
 	}
 	req := PeerRequest{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
-		RemoteAddr: r.RemoteAddr, Scope: callerScope(r).rules(), Header: http.Header{}}
+		RemoteAddr: r.RemoteAddr, Scope: callerScope(r).rules(), Keyless: len(s.keys) == 0, Header: http.Header{}}
 	for _, h := range peerHeaders {
 		if v := r.Header.Values(h); len(v) > 0 {
 			req.Header[h] = v
@@ -242,6 +246,14 @@ func (s *Server) ServePeer(ctx context.Context, req PeerRequest, maxAnswer int) 
 		method = http.MethodGet
 	}
 	ctx = context.WithValue(ctx, peerKey{}, peerLimits{maxAnswer: maxAnswer, maxWait: req.MaxWait})
+	if req.Keyless && len(s.keys) > 0 {
+		// Keys being enabled node by node: a node without them must not
+		// be a way around this node's.
+		a := s.peerRefusal(api.ErrUnauthorized.Withf("a valid API key is required (X-API-Key or Authorization: Bearer): node %d, which serves this group, requires one", s.opts.Cluster.ID()).
+			WithDetail("coordinator", s.opts.Cluster.ID()))
+		a.Header.Set("WWW-Authenticate", `Bearer realm="goqueue"`)
+		return a
+	}
 	if req.Scope != nil {
 		sc, err := parseRules(*req.Scope)
 		if err != nil {

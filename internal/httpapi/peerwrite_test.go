@@ -25,12 +25,15 @@ type peerPair struct {
 }
 
 // startPeerPair starts a peerPair; edit changes node 2's cluster and
-// options.
-func startPeerPair(t *testing.T, edit func(*readingCluster, *httpapi.Options)) *peerPair {
+// options, edit1 (if any) node 1's options.
+func startPeerPair(t *testing.T, edit func(*readingCluster, *httpapi.Options), edit1 ...func(*httpapi.Options)) *peerPair {
 	t.Helper()
 	p := &peerPair{}
 	p.node1 = brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
 		o.Cluster = groupCluster{fakeCluster: fakeCluster{self: 1}}
+		for _, e := range edit1 {
+			e(o)
+		}
 	}))
 	p.node2 = brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
 		rc := readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, node1: &p.node1, calls: &p.calls, last: &p.last}
@@ -227,6 +230,24 @@ func TestPassedOnRequestsKeepTheKeysScope(t *testing.T) {
 	p2 := startPeerPair(t, func(_ *readingCluster, o *httpapi.Options) { o.APIKeys = []string{matrixKeys["full"]} })
 	if st, raw := sendWithKey(t, p2.node2, matrixKeys["full"], "POST", "/groups/g1-s/join", `{"member_id":"m","topics":["orders"]}`); st != http.StatusOK || p2.last.Scope != nil {
 		t.Fatalf("join with a full key: %d %s, scope passed %v", st, raw, p2.last.Scope)
+	}
+}
+
+// A node that requires no API key is no way around a coordinator's keys
+// (keys enabled node by node in a rolling restart): what it passes on is
+// refused as a request without a key, as the coordinator refuses its own
+// callers. A node that checked a key passes its requests on as before.
+func TestPassedOnRequestsNeedTheCoordinatorsKey(t *testing.T) {
+	keyed := func(o *httpapi.Options) { o.APIKeys = []string{matrixKeys["full"]} }
+	p := startPeerPair(t, nil, keyed)
+	st, raw, _ := p.do(t, "POST", "/groups/g1-k/join", `{"member_id":"m","topics":["orders"]}`)
+	wantError(t, st, raw, api.ErrUnauthorized)
+	st, raw, _ = p.do(t, "GET", "/groups/g1-k", "")
+	wantError(t, st, raw, api.ErrUnauthorized)
+
+	both := startPeerPair(t, func(_ *readingCluster, o *httpapi.Options) { keyed(o) }, keyed)
+	if st, raw := sendWithKey(t, both.node2, matrixKeys["full"], "POST", "/groups/g1-k/join", `{"member_id":"m","topics":["orders"]}`); st != http.StatusOK {
+		t.Fatalf("join through a node checking keys: %d %s", st, raw)
 	}
 }
 

@@ -37,6 +37,8 @@ type PeerRequest struct {
 	// Scope is the rules of the caller's API key (httpapi's syntax); nil
 	// is full access.
 	Scope *string `json:"scope,omitempty"`
+	// Keyless says the asking node requires no API key.
+	Keyless bool `json:"keyless,omitempty"`
 	// Within is how long the peer may take to serve it (a long poll's
 	// wait and its writes'); 0 for a read, which waits for nothing.
 	Within time.Duration `json:"within,omitempty"`
