@@ -117,9 +117,9 @@ func (s *Server) onCoordinator(w http.ResponseWriter, r *http.Request, group str
 		if err != nil {
 			return false, err
 		}
-		if max := gr.MaxPeerBody(); len(body) > max {
-			return false, s.notPassedOn(api.ErrBodyTooLarge.Withf("request body is larger than the %d bytes a node passes to group %s's coordinator, node %d; send it there", max, group, id).
-				WithDetail("max_body_bytes", max), group, id)
+		if limit := gr.MaxPeerBody(); len(body) > limit {
+			return false, s.notPassedOn(api.ErrBodyTooLarge.Withf("request body is larger than the %d bytes a node passes to group %s's coordinator, node %d; send it there", limit, group, id).
+				WithDetail("max_body_bytes", limit), group, id)
 		}
 		req.Body = body
 		req.Within, req.MaxWait = peerWriteWait+s.pollWait(r, body), s.opts.MaxWait
@@ -128,7 +128,9 @@ func (s *Server) onCoordinator(w http.ResponseWriter, r *http.Request, group str
 	switch {
 	case err == nil && a.Status != 0:
 	case write && errors.Is(err, ErrPeerNoAnswer):
-		s.log.Warn("group write on its coordinator went unanswered", "method", r.Method, "path", r.URL.Path, "coordinator", id, "err", err)
+		if r.Context().Err() == nil { // else the client left: no one to tell
+			s.log.Warn("group write on its coordinator went unanswered", "method", r.Method, "path", r.URL.Path, "coordinator", id, "err", err)
+		}
 		return false, s.notPassedOn(api.ErrUnavailable.Withf("node %d, group %s's coordinator, did not answer in time: the request may have been applied there; retry", id, group), group, id)
 	default:
 		s.log.Debug("group request on its coordinator failed", "method", r.Method, "path", r.URL.Path, "coordinator", id, "err", err)
