@@ -173,8 +173,9 @@ const PollAckRefusedHeader = "Goqueue-Ack-Refused"
 // NoForwardHeader, set (to anything) on a request naming a group, has a
 // cluster node that does not coordinate the group answer NOT_COORDINATOR
 // naming the coordinator, rather than have the coordinator serve the
-// request and pass its answer on. The Go client sets it: it remembers
-// each group's coordinator and talks to it directly.
+// request and pass its answer on. The Go client sets it on its writes
+// (any method but GET): it remembers each group's coordinator and talks
+// to it directly; its reads any node serves.
 const NoForwardHeader = "Goqueue-No-Forward"
 
 // MessageRef names one message.

@@ -101,3 +101,36 @@ func TestGroupRequestsFollowNotCoordinator(t *testing.T) {
 		t.Fatalf("the other node was asked %d group requests, want 2", refused)
 	}
 }
+
+// A group's writes ask the node not to pass them on to the group's
+// coordinator (api.NoForwardHeader): the client talks to coordinators
+// itself, following NOT_COORDINATOR. Its reads, which any node serves,
+// do not.
+func TestGroupWritesAskNotToBePassedOn(t *testing.T) {
+	srv, _ := setup(t, "orders", 1)
+	var mu sync.Mutex
+	asked := map[string]string{} // "METHOD path" → the header
+	front := frontProxy(t, srv.URL, func(r *http.Request, _ []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked[r.Method+" "+r.URL.Path] = r.Header.Get(api.NoForwardHeader)
+	})
+	cl, err := client.New(front.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.ResetOffsets(ctx, "g", api.ResetOffsetsRequest{To: "earliest", Topics: []string{"orders"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.GroupOffsets(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["POST /groups/g/offsets/reset"] == "" || asked["GET /groups/g/offsets"] != "" {
+		t.Fatalf("%s per request: %v", api.NoForwardHeader, asked)
+	}
+}

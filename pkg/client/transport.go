@@ -112,8 +112,11 @@ const (
 )
 
 // headerKey names a set of request headers: the body's content type ("":
-// none) and the answer's.
-type headerKey struct{ contentType, accept string }
+// none), the answer's, and whether the request writes.
+type headerKey struct {
+	contentType, accept string
+	write               bool // not a GET: api.NoForwardHeader too
+}
 
 // newTransport normalises addrs ("host:port" or a URL) into base URLs.
 func newTransport(addrs []string, hc *http.Client, apiKey string) (*transport, error) {
@@ -178,12 +181,13 @@ func (t *transport) send(req *http.Request) (*http.Response, error) {
 }
 
 // header is the request headers for a body of contentType ("": none) and
-// an answer of accept, with the API key if there is one. Sent straight to
+// an answer of accept, with the API key if there is one, and for a write
+// api.NoForwardHeader. Sent straight to
 // an *http.Transport, which only reads them, one set serves every request
 // alike; another RoundTripper may change what it is given, so it gets a
 // set of its own each time.
-func (t *transport) header(contentType, accept string) http.Header {
-	k := headerKey{contentType, accept}
+func (t *transport) header(contentType, accept string, write bool) http.Header {
+	k := headerKey{contentType, accept, write}
 	if t.direct != nil {
 		if h, ok := t.headers.Load(k); ok {
 			return h.(http.Header)
@@ -192,9 +196,13 @@ func (t *transport) header(contentType, accept string) http.Header {
 	// Accept-Encoding stated, the transport does not add its own gzip
 	// header to every request (an allocation each): no broker compresses
 	// its answers.
-	// No-Forward: a group's requests go to its coordinator, learnt
-	// from NOT_COORDINATOR (coordinators.go), not through another node.
-	h := http.Header{"Accept": {accept}, "Accept-Encoding": {"identity"}, api.NoForwardHeader: {"true"}}
+	h := http.Header{"Accept": {accept}, "Accept-Encoding": {"identity"}}
+	if write {
+		// A group's writes go to its coordinator, learnt from
+		// NOT_COORDINATOR (coordinators.go), not through another node;
+		// its reads any node serves, asking the coordinator.
+		h[api.NoForwardHeader] = []string{"true"}
+	}
 	if contentType != "" {
 		h["Content-Type"] = []string{contentType}
 	}
@@ -432,7 +440,7 @@ func (t *transport) attemptOnce(ctx context.Context, base, method, path, content
 	if body == nil {
 		contentType = ""
 	}
-	req.Header = t.header(contentType, accept)
+	req.Header = t.header(contentType, accept, method != http.MethodGet)
 	resp, err := t.send(req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
