@@ -49,6 +49,14 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 			broker.ReleaseStored(parts)
 			return nil
 		}
+		if size := storedAnswerSize(parts); maxAnswer > 0 && size > maxAnswer {
+			// A stored batch is sent whole, and may hold more than the
+			// poll's byte budget: hand the poll back rather than leave
+			// its messages in flight for an answer that cannot go.
+			s.b.HandBackStored(id, p, peerHost(r), parts)
+			broker.ReleaseStored(parts)
+			return s.answerTooLarge(size, maxAnswer)
+		}
 		setPollHeaders(w, s.b.HeartbeatDue(id, req.MemberID), refused)
 		writePollStored(w, parts)
 		broker.ReleaseStored(parts) // written: the read buffers may serve other polls
@@ -58,7 +66,10 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if maxAnswer > 0 && !acceptsPollBatches(r) {
+	if maxAnswer > 0 {
+		// The JSON sizes bound the binary answer's too, near enough: a
+		// record's bytes are in it as they are, never escaped, and its
+		// fields take about what their JSON takes.
 		if got, err = s.fitPoll(id, p, peerHost(r), got, maxAnswer); err != nil {
 			return err
 		}
@@ -93,12 +104,19 @@ func (s *Server) fitPoll(id string, p broker.PollParams, host string, got []brok
 		}
 		s.b.HandBack(id, p, host, got[i:])
 		if i == 0 {
-			return nil, api.ErrMessageTooLarge.Withf("message %s/%d@%d takes more than the %d bytes a group's coordinator passes on to another node; poll it there, node %d", d.Topic, d.Partition, d.Record.Offset, maxAnswer, s.opts.Cluster.ID()).
-				WithDetail("coordinator", s.opts.Cluster.ID())
+			return nil, s.answerTooLarge(size, maxAnswer)
 		}
 		return got[:i], nil
 	}
 	return got, nil
+}
+
+// answerTooLarge refuses a poll passed on whose answer, size bytes,
+// would not fit in the maxAnswer a coordinator passes back: what it took
+// was handed back, for a poll on the coordinator itself.
+func (s *Server) answerTooLarge(size, maxAnswer int) error {
+	return api.ErrMessageTooLarge.Withf("the poll's answer takes %d bytes, more than the %d a group's coordinator passes on to another node; poll on the coordinator, node %d (its messages were handed back)", size, maxAnswer, s.opts.Cluster.ID()).
+		WithDetail("coordinator", s.opts.Cluster.ID())
 }
 
 // clientGone reports whether the client of r closed its connection before

@@ -364,3 +364,31 @@ func TestPassedOnBodiesChargeTheCoordinatorsBudget(t *testing.T) {
 		t.Fatalf("join with the budget free: %d %s", a.Status, a.Body)
 	}
 }
+
+// A poll passed on asking for a binary answer (stored batches, or
+// batches), whose answer would not fit in what the cluster link carries
+// back (a stored batch goes whole, past the poll's byte budget), hands
+// its messages back: a poll on the coordinator gets them at once, where
+// they stayed in flight for an answer that could not go.
+func TestPassedOnBinaryPollTooLargeHandsBack(t *testing.T) {
+	p := startPeerPair(t, nil)
+	if _, err := p.node1.Broker().Publish("orders", []broker.Message{{Value: bytes.Repeat([]byte("x"), 300), Partition: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, accept := range []string{api.PollStoredContentType, api.PollBatchesContentType} {
+		t.Run(accept, func(t *testing.T) {
+			group := "/groups/g1-" + strings.TrimPrefix(accept, "application/x-goqueue-")
+			if st, raw := p.node1.Do("POST", group+"/join", `{"member_id":"m","topics":["orders"]}`); st != 200 {
+				t.Fatalf("join: %d %s", st, raw)
+			}
+			poll := `{"member_id":"m","generation":1}`
+			a := p.node1.Handler().ServePeer(context.Background(), httpapi.PeerRequest{Method: "POST", Path: group + "/poll",
+				Header: http.Header{"Accept": {accept}}, Body: []byte(poll), Within: time.Second}, 250)
+			wantError(t, a.Status, a.Body, api.ErrMessageTooLarge)
+			var got api.PollResponse
+			if st := p.node1.DoJSON("POST", group+"/poll", poll, &got); st != http.StatusOK || len(got.Messages) != 1 {
+				t.Fatalf("a poll on the coordinator after: %d %+v", st, got)
+			}
+		})
+	}
+}
