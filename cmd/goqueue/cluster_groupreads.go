@@ -41,7 +41,7 @@ func (c *clusterBridge) PeerGroups(ctx context.Context) ([]api.GroupDescription,
 	return out, unreached
 }
 
-var _ httpapi.GroupReader = (*clusterBridge)(nil)
+var _ httpapi.GroupForwarder = (*clusterBridge)(nil)
 
 // localServe serves a peer's request of a group this node coordinates
 // (node.Config.Serve): 503 until the HTTP API serves.
@@ -57,7 +57,7 @@ func (c *clusterBridge) localServe(ctx context.Context, req node.PeerRequest) no
 	return node.PeerAnswer{Status: a.Status, ContentType: a.Header.Get("Content-Type"), Header: a.Header, Body: a.Body}
 }
 
-// ServeOn is httpapi.GroupReader's: a group's request served by node id,
+// ServeOn is httpapi.GroupForwarder's: a group's request served by node id,
 // asked over the cluster link.
 func (c *clusterBridge) ServeOn(ctx context.Context, id uint64, req httpapi.PeerRequest) (httpapi.PeerAnswer, error) {
 	a, err := c.n.PeerServe(ctx, id, node.PeerRequest{Method: req.Method, Path: req.Path, Query: req.RawQuery, Header: req.Header,
@@ -77,5 +77,5 @@ func (c *clusterBridge) ServeOn(ctx context.Context, id uint64, req httpapi.Peer
 	return httpapi.PeerAnswer{Status: a.Status, Header: h, Body: a.Body}, nil
 }
 
-// MaxPeerBody is httpapi.GroupReader's.
+// MaxPeerBody is httpapi.GroupForwarder's.
 func (c *clusterBridge) MaxPeerBody() int { return node.MaxPeerBody }

@@ -12,7 +12,7 @@ import (
 // nodes share consumer groups: which node coordinates each group. A group
 // lives on its coordinator alone (members, assignment, in flight,
 // committed offsets), so every other node has it serve the group's
-// requests (GroupReader), or refuses them with NOT_COORDINATOR naming it,
+// requests (GroupForwarder), or refuses them with NOT_COORDINATOR naming it,
 // and two members that reached two nodes still form one group. A
 // Cluster without it (and a single broker) serves
 // every group itself.

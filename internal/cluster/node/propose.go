@@ -41,7 +41,7 @@ type request struct {
 	// ReadPoint asks a replica for a mirror's read point (mirrorread.go).
 	ReadPoint *readPointRequest `json:"read_point,omitempty"`
 	// Read asks the node to serve a group's read, Forward a group's
-	// write (peerread.go): two fields, so that a node from before writes
+	// write (peerserve.go): two fields, so that a node from before writes
 	// were served refuses a write rather than serve it as a read.
 	Read    *PeerRequest `json:"read,omitempty"`
 	Forward *PeerRequest `json:"forward,omitempty"`

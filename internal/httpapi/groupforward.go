@@ -15,13 +15,13 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 )
 
-// GroupReader is what a cluster node's Cluster also offers to serve a
+// GroupForwarder is what a cluster node's Cluster also offers to serve a
 // group's requests (the routes naming a {group}) on any node: it asks the
 // group's coordinator to serve the request (its ServePeer) and gives its
 // answer. Those routes answered NOT_COORDINATOR on every other node, so
 // the guide's `curl -X POST .../groups/order-service/join` failed on two
 // nodes of three while GET /groups listed the group from any of them.
-type GroupReader interface {
+type GroupForwarder interface {
 	// ServeOn has node serve req. An error wrapping ErrPeerNoAnswer is
 	// a request node had, whose answer did not come: node may have
 	// served it. Any other is a request node did not serve.
@@ -32,7 +32,7 @@ type GroupReader interface {
 }
 
 // ErrPeerNoAnswer is a request the coordinator had, whose answer did not
-// come (GroupReader.ServeOn).
+// come (GroupForwarder.ServeOn).
 var ErrPeerNoAnswer = errors.New("httpapi: the coordinator's answer did not come")
 
 // PeerRequest is an HTTP request a node passes to a group's coordinator:
@@ -41,7 +41,7 @@ type PeerRequest struct {
 	Method   string
 	Path     string // escaped
 	RawQuery string
-	Header   http.Header // only peerHeaders
+	Header   http.Header // only peerHeaders()
 	Body     []byte
 	// RemoteAddr is the client's, which the coordinator records (a
 	// member's client_host).
@@ -73,7 +73,7 @@ const ServedByHeader = "X-GoQueue-Served-By"
 
 // peerHeaders are the request headers a group's handlers read: the
 // answer's format (a poll's Accept) and the body's.
-var peerHeaders = []string{"Accept", "Content-Type"}
+func peerHeaders() [2]string { return [2]string{"Accept", "Content-Type"} }
 
 // peerWriteWait bounds the coordinator's serving of a write, beyond a
 // long poll's wait: a group write waits up to 5 s for its shard's
@@ -93,20 +93,20 @@ func servedForPeer(r *http.Request) bool { return r.Context().Value(peerKey{}) !
 // onCoordinator serves r, a request naming group, which node id
 // coordinates, there, and writes its answer: served is true then. It is
 // false, with a nil error, when the coordinator did not serve r (no
-// GroupReader, a request a peer passed on or one asking not to be
+// GroupForwarder, a request a peer passed on or one asking not to be
 // (api.NoForwardHeader), the coordinator unreachable or refusing): the
 // caller answers NOT_COORDINATOR as before, which names the coordinator
 // to ask directly. An error is the answer to send: a body too large to
 // pass on, or a write whose answer did not come (it may have been
 // applied: UNAVAILABLE, never a success).
 func (s *Server) onCoordinator(w http.ResponseWriter, r *http.Request, group string, id uint64) (served bool, err error) {
-	gr, ok := s.opts.Cluster.(GroupReader)
+	gr, ok := s.opts.Cluster.(GroupForwarder)
 	if !ok || servedForPeer(r) || r.Header.Get(api.NoForwardHeader) != "" {
 		return false, nil
 	}
 	req := PeerRequest{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
 		RemoteAddr: r.RemoteAddr, Scope: callerScope(r).rules(), Keyless: len(s.keys) == 0, Header: http.Header{}}
-	for _, h := range peerHeaders {
+	for _, h := range peerHeaders() {
 		if v := r.Header.Values(h); len(v) > 0 {
 			req.Header[h] = v
 		}
@@ -187,7 +187,7 @@ func (s *Server) pollWait(r *http.Request, body []byte) time.Duration {
 // no retry mended: the reset's coordinator looked the source up in its
 // own groups.
 func (s *Server) offsetsOnCoordinator(ctx context.Context, group string) (broker.Offsets, error) {
-	gr, ok := s.opts.Cluster.(GroupReader)
+	gr, ok := s.opts.Cluster.(GroupForwarder)
 	if !ok {
 		return nil, nil
 	}
@@ -228,7 +228,7 @@ func (s *Server) offsetsOnCoordinator(ctx context.Context, group string) (broker
 	return broker.Offsets(o.Offsets), nil
 }
 
-// ServePeer serves a request a peer passed on (GroupReader's other end),
+// ServePeer serves a request a peer passed on (GroupForwarder's other end),
 // within ctx: only routes naming a {group}, through this node's own
 // routes, as a request from req.RemoteAddr with req.Scope's permissions
 // (the peer authenticated the key; the routes check the scope again, and
@@ -272,7 +272,7 @@ func (s *Server) ServePeer(ctx context.Context, req PeerRequest, maxAnswer int) 
 	if err != nil {
 		return s.peerRefusal(api.ErrBadRequest.Withf("peer request of %q: %v", req.Path, err))
 	}
-	for _, h := range peerHeaders {
+	for _, h := range peerHeaders() {
 		if v := req.Header.Values(h); len(v) > 0 {
 			r.Header[h] = v
 		}
