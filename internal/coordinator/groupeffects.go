@@ -150,11 +150,10 @@ func (c *Coordinator) perform(cg *cgroup, p pending) error {
 	case len(p.writes) > 0:
 		err = c.io.writeOffsets(cg.key(), p.writes)
 		cg.mu.Lock()
+		cg.writesEndedLocked(p.writes)
 		if err != nil {
 			c.keepUnwrittenLocked(cg, p.writes)
-		}
-		cg.writesEndedLocked(p.writes)
-		if err == nil {
+		} else {
 			cg.wroteLocked(p.writes...)
 		}
 		cg.mu.Unlock()
@@ -229,12 +228,10 @@ func (c *Coordinator) writeOffsets(cg *cgroup, own []offsetstore.Write, wait boo
 			cg.rewriting--
 			cg.rewritten().Broadcast()
 		}
-		if err != nil {
-			c.keepUnwrittenLocked(cg, ws)
-		}
 		cg.writesEndedLocked(mine)
 		cg.writesEndedLocked(ws)
 		if err != nil {
+			c.keepUnwrittenLocked(cg, ws)
 			return err
 		}
 		cg.wroteLocked(ws...)
@@ -263,13 +260,17 @@ func (cg *cgroup) writesEndedLocked(ws []offsetstore.Write) {
 }
 
 // writesBefore reports whether the writes numbered up to seq have all
-// ended, and whether each was written (none failed and is kept unwritten).
+// ended, and whether each was written (none failed and is kept unwritten),
+// but for those a newer write of their partition has superseded
+// (supersededLocked): a read waits for none of them, nor fails for one.
 // A write numbered after seq counts too where it may carry one numbered
 // before (newestWrites sends a partition's newest state in place of a
 // failed one): where no write of its partition numbered since seq has
 // ended written. The caller holds cg.mu.
 func (cg *cgroup) writesBefore(seq uint64) (ended, written bool) {
-	carries := func(s uint64, tp delivery.TP) bool { return s <= seq || cg.written[tp].seq < seq }
+	carries := func(s uint64, tp delivery.TP) bool {
+		return (s <= seq || cg.written[tp].seq < seq) && !cg.supersededLocked(tp, s)
+	}
 	for s, tp := range cg.writing {
 		if carries(s, tp) {
 			return false, false
@@ -296,9 +297,24 @@ func (cg *cgroup) rewritten() *sync.Cond {
 // write (cgroup.unwritten), and has the timer loop try within
 // rewriteAfter. A group dropped meanwhile keeps nothing: its writes are
 // fenced, and its next coordinator delivers again what they would have
-// settled. The caller holds cg.mu.
+// settled. Nor is a write kept that a newer write of its partition,
+// ended before it, superseded (supersededLocked): it ends as if written.
+// It was kept, and every read of the group's offsets answered
+// UNAVAILABLE until the timer wrote it again, to no effect. The caller
+// holds cg.mu, and has ended ws (writesEndedLocked).
 func (c *Coordinator) keepUnwrittenLocked(cg *cgroup, ws []offsetstore.Write) {
 	if cg.dropped {
+		return
+	}
+	keep := ws[:0:0]
+	for _, w := range ws {
+		if cg.supersededLocked(w.TP, w.Offset.Seq) {
+			cg.wroteLocked(w) // forgets a deletion kept for it
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	if ws = keep; len(ws) == 0 {
 		return
 	}
 	now := c.now()

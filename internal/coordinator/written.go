@@ -20,12 +20,17 @@ type writtenOffset struct {
 // (the last of them ending written drops it); else the partition is
 // dropped from written, which forgets a deleted topic's partitions. The
 // caller holds cg.mu, and has ended ws and the writes they superseded
-// (writesEndedLocked).
+// (writesEndedLocked). A failed write of the same partition kept
+// unwritten that w outranks is superseded (supersededLocked): dropped, it
+// is neither written again nor counted failed by the reads.
 func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	if cg.written == nil {
 		cg.written = make(map[delivery.TP]writtenOffset, len(ws))
 	}
 	for _, w := range ws {
+		if u, ok := cg.unwritten[w.TP]; ok && u.Offset.Seq < w.Offset.Seq {
+			delete(cg.unwritten, w.TP)
+		}
 		if old, ok := cg.written[w.TP]; ok && old.seq > w.Offset.Seq {
 			// A deletion kept for w, an older write ending after it, goes
 			// with the last of those.
@@ -40,6 +45,17 @@ func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 		}
 		cg.written[w.TP] = writtenOffset{seq: w.Offset.Seq, committed: w.Offset.Committed, deleted: w.Delete}
 	}
+}
+
+// supersededLocked reports whether a newer write of tp than the one numbered
+// seq has ended written: the older one, in progress or failed, no longer
+// counts. The store keeps a partition's newest write whatever order its
+// writes end in, and a write carries its partition's whole state, so the
+// older write can change nothing written; the newer one made durable what
+// the older one would have, and more. The caller holds cg.mu.
+func (cg *cgroup) supersededLocked(tp delivery.TP, seq uint64) bool {
+	w, ok := cg.written[tp]
+	return ok && w.seq > seq
 }
 
 // writingOtherLocked reports whether a write of w's partition other than

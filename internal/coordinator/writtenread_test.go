@@ -380,3 +380,69 @@ func deletionWrittenFirstIsForgotten(t *testing.T, olderFails bool) {
 		t.Errorf("written keeps the deletion of t/0: %+v", w)
 	}
 }
+
+// An offset write that a newer write of its partition, written,
+// supersedes (started before that one ended, and so not carried by it:
+// two commands' writes in flight together, or two Raft proposals) holds
+// no read of the group's offsets: failed, it is not kept to write again;
+// in the store, no read waits for it. Kept, every read answered
+// UNAVAILABLE (503) until the timer wrote it again, to no effect, up to
+// rewriteAfter later; in the store, reads waited for it.
+func TestSupersededWriteHoldsNoRead(t *testing.T) {
+	for _, older := range []string{"fails after", "fails before", "in the store"} {
+		t.Run(older, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { supersededWriteHoldsNoRead(t, older) })
+		})
+	}
+}
+
+func supersededWriteHoldsNoRead(t *testing.T, older string) {
+	f := newAckFixture(t, 10)
+	if err := f.ack(0, 3); err != nil {
+		t.Fatal(err)
+	}
+	cg, err := f.c.lookup("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := delivery.TP{Topic: "t"}
+	// Two commands' writes of t/0, numbered in this order under the
+	// group's lock; the older one fails, or stays in the store.
+	first, second := f.numberWrite(cg, tp, false), f.numberWrite(cg, tp, false)
+	fail := func() {
+		f.failWrites(1)
+		if err := f.c.perform(cg, first); !errors.Is(err, api.ErrUnavailable) {
+			t.Fatalf("the older write: %v, want it failed", err)
+		}
+	}
+	switch older {
+	case "fails before":
+		fail()
+	case "in the store":
+		f.hold(t, 0, func() { f.c.perform(cg, first) }) //nolint:errcheck // held until the test ends
+		f.r.mu.Lock()
+		f.r.gate = nil // the newer write passes
+		f.r.mu.Unlock()
+	}
+	if err := f.c.perform(cg, second); err != nil {
+		t.Fatalf("the newer write: %v", err)
+	}
+	if older == "fails after" {
+		fail()
+	}
+	read := f.readOffsets()
+	synctest.Wait()
+	select {
+	case a := <-read.answer:
+		if a.err != nil || a.offs["t"][0] != 3 {
+			t.Fatalf("offsets read: %v, %v; want t/0 at 3", a.offs, a.err)
+		}
+	default:
+		t.Fatal("the offsets read waits")
+	}
+	cg.mu.Lock()
+	defer cg.mu.Unlock()
+	if len(cg.unwritten) != 0 {
+		t.Errorf("kept to write again: %v", cg.unwritten)
+	}
+}
