@@ -167,8 +167,8 @@ func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) er
 func (b *Broker) GroupOffsets(groupID string) (Offsets, error) { return b.coord.GroupOffsets(groupID) }
 
 // GroupCommits is coordinator.Coordinator.GroupCommits.
-func (b *Broker) GroupCommits(groupID string) (Offsets, CommitMetadata, error) {
-	return b.coord.GroupCommits(groupID)
+func (b *Broker) GroupCommits(groupID string, stable bool) (Offsets, CommitMetadata, error) {
+	return b.coord.GroupCommits(groupID, stable)
 }
 
 // ResetOffsets is coordinator.Coordinator.ResetOffsets.

@@ -110,27 +110,45 @@ func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
 	return out, nil
 }
 
-// GroupCommits returns the group's committed offsets, as GroupOffsets,
-// and the metadata Kafka clients committed with them (only partitions
-// that have some). Errors: GROUP_NOT_FOUND, UNAVAILABLE (retriable).
-func (c *Coordinator) GroupCommits(groupID string) (Offsets, CommitMetadata, error) {
+// GroupCommits returns the group's committed offsets and the metadata
+// Kafka clients committed with them (only partitions that have some), as
+// Kafka's OffsetFetch answers them. With stable (its require_stable), as
+// GroupOffsets: once the writes numbered before the read have ended
+// (readWritten), as Kafka 4's coordinator waits for the offsets pending
+// then. Without, at once and as written (writtenView): where a write is
+// in progress or failed, the offset written before it, as Kafka answers
+// the offsets last written without waiting for those being written. Both
+// confirm that this node still coordinates the group (confirm). Errors:
+// GROUP_NOT_FOUND, NOT_COORDINATOR, UNAVAILABLE (retriable).
+func (c *Coordinator) GroupCommits(groupID string, stable bool) (Offsets, CommitMetadata, error) {
 	var out Offsets
-	meta := CommitMetadata{}
-	err := c.readWritten(groupID, func(cg *cgroup) {
-		for _, tp := range cg.a.Partitions() {
-			if text := cg.a.Metadata(tp); text != "" {
-				if meta[tp.Topic] == nil {
-					meta[tp.Topic] = make(map[int32]string)
-				}
-				meta[tp.Topic][tp.Partition] = text
-			}
-		}
-		out = committedLocked(cg)
-	})
+	var meta CommitMetadata
+	var err error
+	if stable {
+		err = c.readWritten(groupID, func(cg *cgroup) { out, meta = writtenView{cg: cg}.commits() })
+	} else {
+		err = c.readAsWritten(groupID, func(cg *cgroup) { out, meta = cg.writtenViewLocked().commits() })
+	}
 	if err != nil {
 		return nil, nil, err
 	}
 	return out, meta, nil
+}
+
+// readAsWritten runs read on group groupID under its lock, and answers
+// once this node is confirmed to coordinate the group still (confirm),
+// without waiting for the group's offset writes, as readWritten does:
+// read takes what is written. Errors: GROUP_NOT_FOUND, NOT_COORDINATOR,
+// UNAVAILABLE.
+func (c *Coordinator) readAsWritten(groupID string, read func(cg *cgroup)) error {
+	cg, err := c.lookup(groupID)
+	if err != nil {
+		return err
+	}
+	cg.mu.Lock()
+	read(cg)
+	cg.mu.Unlock()
+	return c.confirm(context.Background(), cg)
 }
 
 // readWritten runs read on group groupID under its lock, then answers

@@ -223,7 +223,7 @@ func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[de
 		for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTP) {
 			so := parts[tp]
 			cg.a.Restore(tp, so.Committed, so.Acked, so.Born, so.Metadata)
-			cg.wroteLocked(offsetstore.Write{TP: tp, Offset: offsetstore.Offset{Committed: so.Committed}})
+			cg.wroteLocked(offsetstore.Write{TP: tp, Offset: offsetstore.Offset{Committed: so.Committed, Metadata: so.Metadata}})
 		}
 		c.goOnLocked(cg)
 		c.groups[id] = cg

@@ -316,8 +316,10 @@ func TestDeposedCoordinatorDeliversNothing(t *testing.T) {
 	if offs, err := f.c.GroupOffsets("g"); !errors.Is(err, api.ErrNotCoordinator) {
 		t.Fatalf("offsets of the deposed coordinator: %v, %v; want NOT_COORDINATOR", offs, err)
 	}
-	if offs, _, err := f.c.GroupCommits("g"); !errors.Is(err, api.ErrNotCoordinator) {
-		t.Fatalf("commits of the deposed coordinator: %v, %v; want NOT_COORDINATOR", offs, err)
+	for _, stable := range []bool{false, true} {
+		if offs, _, err := f.c.GroupCommits("g", stable); !errors.Is(err, api.ErrNotCoordinator) {
+			t.Fatalf("commits of the deposed coordinator (stable %v): %v, %v; want NOT_COORDINATOR", stable, offs, err)
+		}
 	}
 	// What that poll took is handed back, deliverable at once and no retry
 	// spent: a node still coordinating (its confirmation timed out) does
@@ -592,10 +594,19 @@ func offsetsReadAsWritten(t *testing.T) {
 		<-entered
 		return func() { close(gate) }
 	}
+	// Kafka's OffsetFetch without require_stable answers what is written,
+	// at once: it waited, as with require_stable, up to durableReadWait.
+	commits := func(step string, want int64) {
+		t.Helper()
+		if offs, _, err := f.c.GroupCommits("g", false); err != nil || offs["t"][0] != want {
+			t.Fatalf("%s: GroupCommits, not stable: %v, %v; want t/0 at %d at once", step, offs, err, want)
+		}
+	}
 	release := held(3, 6, 0) // the write of ack(3, 6) is in the store
 	read := f.readOffsets()
 	synctest.Wait()
 	read.waiting(t, "read during the write")
+	commits("during the write", 3)
 	release()
 	if a := <-read.answer; a.err != nil || a.offs["t"][0] != 6 {
 		t.Fatalf("read once written: %v, %v; want t/0 at 6", a.offs, a.err)
@@ -606,13 +617,16 @@ func offsetsReadAsWritten(t *testing.T) {
 	synctest.Wait()
 	release()
 	read.unavailable(t, "read of a failed write")
-	// Kafka's OffsetFetch reads the same way, until the write is done again.
-	if offs, _, err := f.c.GroupCommits("g"); !errors.Is(err, api.ErrUnavailable) {
+	// Kafka's OffsetFetch with require_stable reads the same way, until the
+	// write is done again; without, it answers what is written.
+	if offs, _, err := f.c.GroupCommits("g", true); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("GroupCommits while the write is kept unwritten: %v, %v; want UNAVAILABLE", offs, err)
 	}
+	commits("while the write is kept unwritten", 6)
 	f.clock.Add(int64(rewriteAfter))
 	f.c.tick()
-	if offs, _, err := f.c.GroupCommits("g"); err != nil || offs["t"][0] != 9 {
+	if offs, _, err := f.c.GroupCommits("g", true); err != nil || offs["t"][0] != 9 {
 		t.Fatalf("GroupCommits once written again: %v, %v; want t/0 at 9", offs, err)
 	}
+	commits("once written again", 9)
 }

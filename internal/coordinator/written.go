@@ -10,7 +10,8 @@ import (
 type writtenOffset struct {
 	seq       uint64 // the write's; 0: restored or adopted
 	committed int64
-	deleted   bool // the write forgot the partition's state
+	metadata  string // a Kafka client's, written with committed
+	deleted   bool   // the write forgot the partition's state
 }
 
 // wroteLocked records ws, offset writes that ended written, in
@@ -43,7 +44,7 @@ func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 			delete(cg.written, w.TP)
 			continue
 		}
-		cg.written[w.TP] = writtenOffset{seq: w.Offset.Seq, committed: w.Offset.Committed, deleted: w.Delete}
+		cg.written[w.TP] = writtenOffset{seq: w.Offset.Seq, committed: w.Offset.Committed, metadata: w.Offset.Metadata, deleted: w.Delete}
 	}
 }
 
@@ -113,6 +114,15 @@ func (v writtenView) committed(tp delivery.TP) (offset int64, ok bool) {
 	return w.committed, true
 }
 
+// metadata returns the metadata a Kafka client committed with tp's
+// committed offset as written (committed); "" where none was.
+func (v writtenView) metadata(tp delivery.TP) string {
+	if !v.pending[tp] {
+		return v.cg.a.Metadata(tp)
+	}
+	return v.cg.written[tp].metadata
+}
+
 // partitions returns the partitions with a committed offset written whose
 // state the group has forgotten since (a deletion in progress or
 // unwritten), which the group's own list (Partitions) no longer names.
@@ -124,4 +134,27 @@ func (v writtenView) partitions() []delivery.TP {
 		}
 	}
 	return out
+}
+
+// commits returns the committed offsets of v, never nil, and the metadata
+// Kafka clients committed with them (only partitions that have some).
+func (v writtenView) commits() (Offsets, CommitMetadata) {
+	out, meta := Offsets{}, CommitMetadata{}
+	for _, tp := range append(v.cg.a.Partitions(), v.partitions()...) {
+		off, ok := v.committed(tp)
+		if !ok {
+			continue
+		}
+		if out[tp.Topic] == nil {
+			out[tp.Topic] = make(map[int32]int64)
+		}
+		out[tp.Topic][tp.Partition] = off
+		if text := v.metadata(tp); text != "" {
+			if meta[tp.Topic] == nil {
+				meta[tp.Topic] = make(map[int32]string)
+			}
+			meta[tp.Topic][tp.Partition] = text
+		}
+	}
+	return out, meta
 }

@@ -446,3 +446,24 @@ func supersededWriteHoldsNoRead(t *testing.T, older string) {
 		t.Errorf("kept to write again: %v", cg.unwritten)
 	}
 }
+
+// Kafka's OffsetFetch without require_stable answers a partition being
+// written with the offset written before and the metadata written with
+// it, not the metadata of the commit in progress.
+func TestCommitsAsWrittenKeepTheirMetadata(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newAckFixture(t, 10)
+		commit := func(off int64, text string) error {
+			return f.c.CommitOffsets("g", CommitParams{MemberID: f.jr.MemberID, Generation: f.jr.Generation,
+				Offsets: Offsets{"t": {0: off}}, Metadata: CommitMetadata{"t": {0: text}}}, "h")
+		}
+		if err := commit(3, "three"); err != nil {
+			t.Fatal(err)
+		}
+		f.hold(t, 0, func() { commit(6, "six") }) //nolint:errcheck // held until the test ends
+		offs, meta, err := f.c.GroupCommits("g", false)
+		if err != nil || offs["t"][0] != 3 || meta["t"][0] != "three" {
+			t.Fatalf("during the commit of 6: %v, %v, %v; want t/0 at 3, \"three\"", offs, meta, err)
+		}
+	})
+}

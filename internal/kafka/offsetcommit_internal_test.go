@@ -5,13 +5,17 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // A commit's metadata is read as Kafka reads it: bytes that are not UTF-8
@@ -99,3 +103,112 @@ func TestOffsetFetchFailsInTheRequestsVersion(t *testing.T) {
 type coordinatingNothing struct{ coordinator.Replicated }
 
 func (coordinatingNothing) Epoch(string) (uint64, bool) { return 0, false }
+
+// OffsetFetch answers the offsets last written at once unless it sets
+// require_stable (v7+), as Kafka does; with it, it waits for the writes
+// in progress, as Kafka 4's coordinator does. It waited always, up to
+// 2 s: a consumer or admin reading its offsets while a commit was being
+// written (a Raft round on a cluster) waited for it, and answered
+// COORDINATOR_NOT_AVAILABLE if it failed.
+func TestOffsetFetchWaitsOnlyWhenStable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := broker.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		br, err := broker.Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer br.Close()
+		r := &heldWrites{}
+		br.ReplicateGroups(r)
+		s := New(br, Options{NodeID: 1, Logger: cfg.Logger})
+		if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := br.Publish("t", []broker.Message{{Value: []byte("a")}, {Value: []byte("b")}}); err != nil {
+			t.Fatal(err)
+		}
+		reset := func(to int64) error {
+			_, err := br.ResetOffsets("g", broker.ResetParams{To: broker.ResetOffsets, Offsets: broker.Offsets{"t": {0: to}}})
+			return err
+		}
+		if err := reset(1); err != nil {
+			t.Fatal(err)
+		}
+		release := r.hold()
+		go reset(2) //nolint:errcheck // held in the store
+		synctest.Wait()
+		fetch := func(stable bool) chan int64 {
+			answer := make(chan int64, 1)
+			go func() {
+				req := kmsg.NewPtrOffsetFetchRequest()
+				req.Version, req.Group, req.RequireStable = 7, "g", stable
+				req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0}}}
+				resp, err := s.offsetFetch(context.Background(), nil, req)
+				if err != nil {
+					t.Error(err)
+				}
+				got := resp.(*kmsg.OffsetFetchResponse)
+				if got.ErrorCode != 0 || got.Topics[0].Partitions[0].ErrorCode != 0 {
+					t.Errorf("stable %v: %+v", stable, got)
+				}
+				answer <- got.Topics[0].Partitions[0].Offset
+			}()
+			return answer
+		}
+		loose, stable := fetch(false), fetch(true)
+		synctest.Wait()
+		select {
+		case off := <-loose:
+			if off != 1 {
+				t.Errorf("without require_stable, during the write: offset %d, want 1 (the last written)", off)
+			}
+		default:
+			t.Error("without require_stable, the fetch waits for the write in progress")
+		}
+		select {
+		case off := <-stable:
+			t.Fatalf("with require_stable, the fetch answered %d during the write", off)
+		default:
+		}
+		release()
+		if off := <-stable; off != 2 {
+			t.Errorf("with require_stable, once written: offset %d, want 2", off)
+		}
+	})
+}
+
+// heldWrites is a cluster node's replicated group state coordinating
+// every group, whose offset writes hold is able to hold.
+type heldWrites struct {
+	coordinator.Replicated
+	mu   sync.Mutex
+	gate chan struct{} // nil: writes pass
+}
+
+// hold holds the offset writes from now until the returned release.
+func (r *heldWrites) hold() (release func()) {
+	gate := make(chan struct{})
+	r.mu.Lock()
+	r.gate = gate
+	r.mu.Unlock()
+	return func() { close(gate) }
+}
+
+func (r *heldWrites) WriteOffsets(string, uint64, []offsetstore.Write) error {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return nil
+}
+
+func (*heldWrites) Epoch(string) (uint64, bool)                         { return 1, true }
+func (*heldWrites) SaveSettings(string, uint64, groupstate.Saved) error { return nil }
+func (*heldWrites) SaveClassic(string, uint64, []byte) error            { return nil }
+func (*heldWrites) Confirm(context.Context, string, uint64) error       { return nil }
+func (*heldWrites) Holds(string, int32) bool                            { return true }
+func (*heldWrites) ReadPoint(context.Context, string, int32) error      { return nil }

@@ -12,12 +12,14 @@ import (
 
 // offsetFetch returns a group's committed offsets (-1 where none is) and
 // the metadata committed with each ("" where none was, as Kafka answers),
-// from the same store as offsetCommit writes, as written (GroupCommits):
-// a write in progress is waited for (up to 2 s), with or without
-// require_stable, as Kafka 4's coordinator waits for pending offsets under
-// require_stable (its older one answered UNSTABLE_OFFSET_COMMIT instead);
-// without it Kafka answers the offsets last written at once, which this
-// answer never goes below.
+// from the same store as offsetCommit writes (GroupCommits). Without
+// require_stable (v7+; always before), as Kafka answers: at once, the
+// offsets last written, not waiting for writes in progress (a partition
+// being written answers the offset written before). With it, as Kafka
+// 4's coordinator, which waits for the offsets pending: once the writes
+// in progress have ended (up to 2 s; COORDINATOR_NOT_AVAILABLE,
+// retriable, if one failed or took longer). The older coordinator
+// answered UNSTABLE_OFFSET_COMMIT at once for a partition being written.
 func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
@@ -25,7 +27,7 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	if code := s.notCoordinator(req.Group); code != 0 {
 		return offsetFetchFailed(req, resp, code), nil
 	}
-	offsets, metadata, err := s.b.GroupCommits(req.Group)
+	offsets, metadata, err := s.b.GroupCommits(req.Group, req.RequireStable)
 	if err != nil && !errors.Is(err, api.ErrGroupNotFound) {
 		return offsetFetchFailed(req, resp, groupCode(err)), nil
 	}
