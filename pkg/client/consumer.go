@@ -103,8 +103,9 @@ type ConsumerConfig struct {
 	// latency and cuts its p99 by about a third at the same throughput
 	// (docs/latency.md).
 	NoStream bool
-	// CloseTimeout bounds Close's final commit and leave, and Commit and
-	// CommitAll (default 10 s).
+	// CloseTimeout bounds Close's final commit and leave, its wait for a
+	// callback (OnRevoked among them), and Commit and CommitAll (default
+	// 10 s).
 	CloseTimeout time.Duration
 
 	// Callbacks, called from the consumer's goroutines (never two at once),
@@ -182,8 +183,8 @@ type Consumer struct {
 	hbTurn chan struct{}
 	hbSeq  int64
 	stop   context.CancelFunc
-	done   chan struct{} // closed when run and poller have returned
-	wake   chan struct{} // buffered(1): heartbeat now
+	done   <-chan struct{} // closed when run and poller have returned
+	wake   chan struct{}   // buffered(1): heartbeat now
 	// aheadReq hands the poller its next round (pollahead.go); buffered(1),
 	// as Poll sends at most one round at a time.
 	aheadReq chan *aheadJob
@@ -203,7 +204,7 @@ type Consumer struct {
 	// The consumer stream (stream.go).
 	stream      *consumerStream // guarded by mu: the session's stream, nil while polling over HTTP
 	streamRetry time.Time       // guarded by mu: no stream is dialled before
-	streamWG    sync.WaitGroup  // the streams' readers; Close waits for them
+	streamWG    goroutines      // the streams' readers; Close waits for them
 	noStream    atomic.Bool     // the broker answered 404: poll over HTTP for good
 	arrived     chan struct{}   // buffered(1): a delivery came on the stream
 	// rearm (buffered(1)) has run set its timer again, without a round:
@@ -263,7 +264,6 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		path:       "/groups/" + esc(c.GroupID),
 		stop:       stop,
 		life:       ctx,
-		done:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),
 		hbTurn:     make(chan struct{}, 1),
 		cbTurn:     make(chan struct{}, 1),
@@ -276,10 +276,10 @@ func NewConsumer(cfg *ConsumerConfig) (*Consumer, error) {
 		state:      newMemberState(),
 		dial:       (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() { cons.run(ctx) })
-	wg.Go(func() { cons.poller(ctx) })
-	go func() { wg.Wait(); close(cons.done) }()
+	var bg goroutines
+	bg.Go(func() { cons.run(ctx) })
+	bg.Go(func() { cons.poller(ctx) })
+	cons.done = bg.Idle()
 	return cons, nil
 }
 
@@ -750,7 +750,11 @@ func (c *Consumer) MemberID() string {
 // CloseTimeout for the broker, and as long again for a callback in
 // progress: one that has not returned by then is left running, and Close
 // commits and leaves without calling OnRevoked (the callbacks run one at a
-// time) and says so in its error. A Poll, Commit or CommitAll sending
+// time) and says so in its error. OnRevoked, which Close calls with the
+// partitions the member owns, is waited for within the same bound: one
+// that has not returned by then is left running too, and Close commits
+// and leaves and says so. No goroutine of the consumer outlives Close but
+// one in a callback that has not returned. A Poll, Commit or CommitAll sending
 // acknowledgements meanwhile (to a hung broker, say, which would hold them
 // for several attempts) stops and returns ErrClosed, and Close commits
 // what it was sending. A second Close returns nil once the first has
@@ -836,17 +840,20 @@ func (c *Consumer) Close() error {
 		return nil
 	}
 	c.mu.Unlock()
-	if !stuck && !c.callbackWithin(ctx, c.cfg.OnRevoked, owned) {
-		// A callback of the application's goroutine (an OnAssigned a
-		// Poll called) that has not returned.
-		stuck = true
-		cancel()
-		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
-		defer cancel()
-	}
 	var cerr error
 	if stuck {
 		cerr = fmt.Errorf("a callback did not return within CloseTimeout (%v): OnRevoked not called", c.cfg.CloseTimeout)
+	} else if called, returned := c.callbackWithin(ctx, c.cfg.OnRevoked, owned); !returned {
+		// A callback of the application's goroutine (an OnAssigned a
+		// Poll called) that has not returned, so OnRevoked not called;
+		// or OnRevoked, left running.
+		cerr = fmt.Errorf("a callback did not return within CloseTimeout (%v): OnRevoked not called", c.cfg.CloseTimeout)
+		if called {
+			cerr = fmt.Errorf("OnRevoked did not return within CloseTimeout (%v): left running", c.cfg.CloseTimeout)
+		}
+		cancel()
+		ctx, cancel = context.WithTimeout(context.Background(), c.cfg.CloseTimeout)
+		defer cancel()
 	}
 	ferr := c.commit(ctx, c.flush)
 	lerr := c.t.do(ctx, http.MethodPost, c.path+"/leave", api.LeaveRequest{MemberID: member}, nil)
@@ -889,26 +896,44 @@ func (c *Consumer) announce(sess uint64, added api.Assignment) {
 	}
 }
 
-// callback calls f (if set) with parts, one callback at a time.
+// callback calls f (if set) with parts, one callback at a time, on the
+// caller's goroutine.
 func (c *Consumer) callback(f func(api.Assignment), parts api.Assignment) {
 	c.callbackWithin(context.Background(), f, parts)
 }
 
-// callbackWithin is callback, giving up when ctx is done before the
-// callback in progress, if any, has returned: it then reports false, f
-// not called.
-func (c *Consumer) callbackWithin(ctx context.Context, f func(api.Assignment), parts api.Assignment) bool {
+// callbackWithin is callback, giving up when ctx is done: before the
+// callback in progress, if any, has returned (called false: f is not
+// called), or before f has (returned false: f is left running, on a
+// goroutine of its own that gives the turn back when f returns, the one
+// goroutine of the consumer that outlives Close). With a ctx that is
+// never done, f runs on the caller's goroutine.
+func (c *Consumer) callbackWithin(ctx context.Context, f func(api.Assignment), parts api.Assignment) (called, returned bool) {
 	if f == nil || len(parts) == 0 {
-		return true
+		return true, true
 	}
 	select {
 	case c.cbTurn <- struct{}{}:
 	case <-ctx.Done():
-		return false
+		return false, false
 	}
-	defer func() { <-c.cbTurn }()
-	f(parts)
-	return true
+	if ctx.Done() == nil {
+		defer func() { <-c.cbTurn }()
+		f(parts)
+		return true, true
+	}
+	ret := make(chan struct{})
+	go func() {
+		defer func() { <-c.cbTurn }()
+		defer close(ret)
+		f(parts)
+	}()
+	select {
+	case <-ret:
+		return true, true
+	case <-ctx.Done():
+		return true, false
+	}
 }
 
 // signal wakes the background goroutine (run): it heartbeats if due, and

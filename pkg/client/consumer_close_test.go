@@ -1,6 +1,7 @@
 package client
 
 import (
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,4 +51,83 @@ func TestCloseWithACallbackOfAPollStuck(t *testing.T) {
 		<-closed
 		t.Fatalf("Close still waiting after %v (CloseTimeout %v)", 10*closeTimeout, closeTimeout)
 	}
+}
+
+// Close with a callback that does not return returns within twice
+// CloseTimeout, says so, and leaves no goroutine of the consumer running
+// but the callback's: an OnRevoked that Close itself calls (it waited for
+// it without bound: for ever), or a stream reader's (an OnLost; the
+// goroutine that waited for the readers, to tell Close, outlived Close
+// until the callback returned).
+func TestCloseLeavesOnlyAStuckCallback(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stuck func(cons *Consumer, cb func(api.Assignment)) // starts cb, stuck, as the consumer would
+		want  string                                        // in Close's error
+	}{
+		{"OnRevoked", nil, "OnRevoked did not return"},
+		{"a stream reader's OnLost", func(cons *Consumer, cb func(api.Assignment)) {
+			cons.streamWG.Go(func() { cons.callback(cb, cons.Assignment()) })
+		}, "OnRevoked not called"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			entered, release := make(chan struct{}, 1), make(chan struct{})
+			var releaseOnce sync.Once
+			free := func() { releaseOnce.Do(func() { close(release) }) }
+			defer free() // before the cleanup's Close
+			stuck := func(api.Assignment) {
+				entered <- struct{}{}
+				<-release
+			}
+			const closeTimeout = 500 * time.Millisecond
+			cfg := ConsumerConfig{CloseTimeout: closeTimeout}
+			if tc.stuck == nil {
+				cfg.OnRevoked = stuck
+			}
+			_, cons, _ := groupConsumer(t, 1, 1, cfg, nil)
+			if tc.stuck != nil {
+				tc.stuck(cons, stuck)
+				<-entered
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- cons.Close() }()
+			select {
+			case err := <-closed:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("Close: %v, want an error saying %q", err, tc.want)
+				}
+			case <-time.After(10 * closeTimeout):
+				free()
+				<-closed
+				t.Fatalf("Close still waiting after %v (CloseTimeout %v)", 10*closeTimeout, closeTimeout)
+			}
+			// The consumer's goroutines but the callback's have returned,
+			// or are returning.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				left := consumerGoroutines()
+				if len(left) == 1 && strings.Contains(left[0], "callbackWithin") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d goroutines of the consumer after Close, want the callback's only:\n%s", len(left), strings.Join(left, "\n\n"))
+				}
+				runtime.Gosched()
+			}
+		})
+	}
+}
+
+// consumerGoroutines returns the stacks of the goroutines running a
+// method of the package's types, but the caller's.
+func consumerGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for i, g := range strings.Split(string(buf), "\n\n") {
+		if i > 0 && strings.Contains(g, "goqueue/pkg/client.(*") {
+			out = append(out, g)
+		}
+	}
+	return out
 }

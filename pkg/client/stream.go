@@ -307,9 +307,7 @@ func (c *Consumer) closeStream() <-chan struct{} {
 	if st != nil {
 		st.conn.Close()
 	}
-	readers := make(chan struct{})
-	go func() { c.streamWG.Wait(); close(readers) }()
-	return readers
+	return c.streamWG.Idle()
 }
 
 // resubscribe tells the stream the member's generation after a
