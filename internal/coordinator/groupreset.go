@@ -107,27 +107,52 @@ type resetBase struct {
 	id        string
 	dead      bool
 	committed map[delivery.TP]int64 // every partition the group has state for
+	// written is the committed offsets as written (writtenView), where
+	// one is: what a reset's write replaces durably, which its answer
+	// shows ("from") and a shift counts from. nil: committed.
+	written map[delivery.TP]int64
 }
 
 // resetBase copies what a reset of cg reads of it. A preview (dryRun)
 // reads the committed offsets as written, as GET /groups/{group} shows
-// them (writtenView): it changes nothing, so its "from" must not show an
-// ack whose write is still in progress, or failed. A reset reads the
-// group's own, which its write replaces.
+// them (writtenView): it changes nothing, so it must not show an ack
+// whose write is still in progress, or failed. A reset acts on the
+// partitions the group has state for, and counts from, and answers
+// having replaced, the offsets as written too: it does what its preview
+// showed, and its "from" is never an offset only memory had (an ack
+// whose write failed, which the reset's write supersedes), which no
+// restart or next coordinator would have had.
 func (c *Coordinator) resetBase(cg *cgroup, dryRun bool) resetBase {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()
-	v := writtenView{cg: cg} // no write pending: the group's own offsets
-	if dryRun {
-		v = cg.writtenViewLocked()
-	}
-	base := resetBase{id: cg.id, dead: cg.a.State() == group.StateDead, committed: make(map[delivery.TP]int64)}
-	for _, tp := range append(cg.a.Partitions(), v.partitions()...) {
-		if off, ok := v.committed(tp); ok {
-			base.committed[tp] = off
+	written := cg.writtenViewLocked()
+	read := func(v writtenView, tps []delivery.TP) map[delivery.TP]int64 {
+		out := make(map[delivery.TP]int64, len(tps))
+		for _, tp := range tps {
+			if off, ok := v.committed(tp); ok {
+				out[tp] = off
+			}
 		}
+		return out
 	}
+	base := resetBase{id: cg.id, dead: cg.a.State() == group.StateDead}
+	if dryRun {
+		base.committed = read(written, append(cg.a.Partitions(), written.partitions()...))
+		return base
+	}
+	base.committed = read(writtenView{cg: cg}, cg.a.Partitions()) // no write pending: the group's own offsets
+	base.written = read(written, cg.a.Partitions())
 	return base
+}
+
+// from returns tp's committed offset as written (resetBase.written).
+func (cg resetBase) from(tp delivery.TP) (int64, bool) {
+	if cg.written == nil {
+		off, ok := cg.committed[tp]
+		return off, ok
+	}
+	off, ok := cg.written[tp]
+	return off, ok
 }
 
 // checkReset checks that req names what its mode needs, without looking
@@ -273,7 +298,7 @@ func (c *Coordinator) planReset(cg resetBase, req ResetParams, from Offsets) (pl
 					return nil, nil, c.b.LogError(err, t, id)
 				}
 			case ResetShift:
-				cur, ok := cg.committed[tp]
+				cur, ok := cg.from(tp)
 				if !ok {
 					cur = earliest
 				}
@@ -365,7 +390,7 @@ func (cg resetBase) answer(plan map[delivery.TP]int64, dryRun bool) ResetResult 
 	}
 	changes := []OffsetChange{}
 	for tp, off := range plan {
-		was, ok := cg.committed[tp]
+		was, ok := cg.from(tp)
 		if !ok {
 			was = forgotten
 		}

@@ -467,3 +467,54 @@ func TestCommitsAsWrittenKeepTheirMetadata(t *testing.T) {
 		}
 	})
 }
+
+// An applied reset's "from" is the offset its write replaces durably: as
+// written, as its preview shows it; and a shift counts from it, as the
+// preview does. Read from memory, it showed an ack whose write had failed
+// (kept to write again, which the reset's write then superseded): an
+// offset never written, that no restart or next coordinator would have
+// had; and a shift applied counted from that offset, not the previewed.
+func TestResetFromIsAsWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset ResetParams
+		to    int64
+	}{
+		{"to an offset", ResetParams{To: ResetOffsets, Offsets: Offsets{"t": {0: 2}}}, 2},
+		{"by a shift", ResetParams{To: ResetShift, Shift: -1}, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { resetFromIsAsWritten(t, tc.reset, tc.to) })
+		})
+	}
+}
+
+func resetFromIsAsWritten(t *testing.T, reset ResetParams, to int64) {
+	f := newAckFixture(t, 10)
+	if err := f.ack(0, 6); err != nil {
+		t.Fatal(err)
+	}
+	f.failWrites(1)
+	if err := f.ack(6, 9); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("ack whose write fails: %v, want UNAVAILABLE", err)
+	}
+	if err := f.c.LeaveGroup("g", f.jr.MemberID); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.committed(); c != 6 {
+		t.Fatalf("written before the reset: t/0 at %d, want 6", c)
+	}
+	for _, dryRun := range []bool{true, false} {
+		reset.DryRun = dryRun
+		res, err := f.c.ResetOffsets("g", reset)
+		if err != nil || len(res.Changes) != 1 {
+			t.Fatalf("reset (dry run %v): %+v, %v", dryRun, res, err)
+		}
+		if ch := res.Changes[0]; ch.From != 6 || ch.To != to {
+			t.Errorf("reset (dry run %v): from %d to %d; want from 6 (as written) to %d", dryRun, ch.From, ch.To, to)
+		}
+	}
+	if c := f.committed(); c != to {
+		t.Fatalf("written after the reset: t/0 at %d, want %d", c, to)
+	}
+}
