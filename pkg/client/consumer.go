@@ -183,7 +183,7 @@ type Consumer struct {
 	hbTurn chan struct{}
 	hbSeq  int64
 	stop   context.CancelFunc
-	done   <-chan struct{} // closed when run and poller have returned
+	done   <-chan struct{} // closed when run and poller have returned; set before NewConsumer returns
 	wake   chan struct{}   // buffered(1): heartbeat now
 	// aheadReq hands the poller its next round (pollahead.go); buffered(1),
 	// as Poll sends at most one round at a time.
