@@ -19,6 +19,7 @@ type (
 	Assignment          = coordinator.Assignment
 	Offsets             = coordinator.Offsets
 	CommitMetadata      = coordinator.CommitMetadata
+	Commits             = coordinator.Commits
 	JoinParams          = coordinator.JoinParams
 	JoinResult          = coordinator.JoinResult
 	HeartbeatParams     = coordinator.HeartbeatParams
@@ -167,7 +168,7 @@ func (b *Broker) CommitOffsets(groupID string, req CommitParams, host string) er
 func (b *Broker) GroupOffsets(groupID string) (Offsets, error) { return b.coord.GroupOffsets(groupID) }
 
 // GroupCommits is coordinator.Coordinator.GroupCommits.
-func (b *Broker) GroupCommits(groupID string, stable bool) (Offsets, CommitMetadata, error) {
+func (b *Broker) GroupCommits(groupID string, stable bool) (Commits, error) {
 	return b.coord.GroupCommits(groupID, stable)
 }
 

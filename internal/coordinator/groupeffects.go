@@ -259,29 +259,37 @@ func (cg *cgroup) writesEndedLocked(ws []offsetstore.Write) {
 	}
 }
 
-// writesBefore reports whether the writes numbered up to seq have all
-// ended, and whether each was written (none failed and is kept unwritten),
-// but for those a newer write of their partition has superseded
-// (supersededLocked): a read waits for none of them, nor fails for one.
-// A write numbered after seq counts too where it may carry one numbered
-// before (newestWrites sends a partition's newest state in place of a
-// failed one): where no write of its partition numbered since seq has
-// ended written. The caller holds cg.mu.
-func (cg *cgroup) writesBefore(seq uint64) (ended, written bool) {
+// writesBefore returns the partitions of the writes numbered up to seq
+// that have not ended written (nil: none), still in progress (writing:
+// whether any is) or failed and kept unwritten; but for those a newer
+// write of their partition has superseded (supersededLocked): a read
+// waits for none of them, nor fails for one. A write numbered after seq
+// counts too where it may carry one numbered before (newestWrites sends
+// a partition's newest state in place of a failed one): where no write
+// of its partition numbered since seq has ended written. The caller
+// holds cg.mu.
+func (cg *cgroup) writesBefore(seq uint64) (unwritten map[delivery.TP]bool, writing bool) {
 	carries := func(s uint64, tp delivery.TP) bool {
 		return (s <= seq || cg.written[tp].seq < seq) && !cg.supersededLocked(tp, s)
 	}
+	add := func(tp delivery.TP) {
+		if unwritten == nil {
+			unwritten = make(map[delivery.TP]bool)
+		}
+		unwritten[tp] = true
+	}
 	for s, tp := range cg.writing {
 		if carries(s, tp) {
-			return false, false
+			add(tp)
+			writing = true
 		}
 	}
 	for tp, w := range cg.unwritten {
 		if carries(w.Offset.Seq, tp) {
-			return true, false
+			add(tp)
 		}
 	}
-	return true, true
+	return unwritten, writing
 }
 
 // rewritten is signalled (on cg.mu) when a rewrite of the group's failed

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -104,35 +105,57 @@ func (m CommitMetadata) byTP() map[delivery.TP]string {
 // GROUP_NOT_FOUND, UNAVAILABLE (retriable).
 func (c *Coordinator) GroupOffsets(groupID string) (Offsets, error) {
 	var out Offsets
-	if err := c.readWritten(groupID, func(cg *cgroup) { out = committedLocked(cg) }); err != nil {
+	if _, err := c.readWritten(groupID, false, func(cg *cgroup) { out = committedLocked(cg) }); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
+// Commits is a group's committed offsets as Kafka's OffsetFetch answers
+// them (GroupCommits).
+type Commits struct {
+	Offsets  Offsets
+	Metadata CommitMetadata // only partitions that have some
+	// Unstable holds, for a stable read, the partitions whose offset
+	// write failed or was still in progress after durableReadWait: their
+	// offsets are not to be answered (Kafka's UNSTABLE_OFFSET_COMMIT).
+	Unstable Assignment
+}
+
 // GroupCommits returns the group's committed offsets and the metadata
-// Kafka clients committed with them (only partitions that have some), as
-// Kafka's OffsetFetch answers them. With stable (its require_stable), as
-// GroupOffsets: once the writes numbered before the read have ended
-// (readWritten), as Kafka 4's coordinator waits for the offsets pending
-// then. Without, at once and as written (writtenView): where a write is
-// in progress or failed, the offset written before it, as Kafka answers
-// the offsets last written without waiting for those being written. Both
-// confirm that this node still coordinates the group (confirm). Errors:
+// Kafka clients committed with them, as Kafka's OffsetFetch answers them.
+// With stable (its require_stable), as GroupOffsets, once the writes
+// numbered before the read have ended (readWritten), as Kafka 4's
+// coordinator waits for the offsets pending then; but a partition whose
+// write failed, or is still in progress after durableReadWait, is
+// answered in Unstable, as Kafka's older coordinator answered one being
+// written, rather than the whole group UNAVAILABLE. Without stable, at
+// once and as written (writtenView): where a write is in progress or
+// failed, the offset written before it, as Kafka answers the offsets last
+// written without waiting for those being written. Both confirm that
+// this node still coordinates the group (confirm). Errors:
 // GROUP_NOT_FOUND, NOT_COORDINATOR, UNAVAILABLE (retriable).
-func (c *Coordinator) GroupCommits(groupID string, stable bool) (Offsets, CommitMetadata, error) {
-	var out Offsets
-	var meta CommitMetadata
+func (c *Coordinator) GroupCommits(groupID string, stable bool) (Commits, error) {
+	var out Commits
 	var err error
 	if stable {
-		err = c.readWritten(groupID, func(cg *cgroup) { out, meta = writtenView{cg: cg}.commits() })
+		var unstable map[delivery.TP]bool
+		unstable, err = c.readWritten(groupID, true, func(cg *cgroup) { out.Offsets, out.Metadata = writtenView{cg: cg}.commits() })
+		for _, tp := range slices.SortedFunc(maps.Keys(unstable), compareTP) {
+			if out.Unstable == nil {
+				out.Unstable = Assignment{}
+			}
+			out.Unstable[tp.Topic] = append(out.Unstable[tp.Topic], tp.Partition)
+			delete(out.Offsets[tp.Topic], tp.Partition)
+			delete(out.Metadata[tp.Topic], tp.Partition)
+		}
 	} else {
-		err = c.readAsWritten(groupID, func(cg *cgroup) { out, meta = cg.writtenViewLocked().commits() })
+		err = c.readAsWritten(groupID, func(cg *cgroup) { out.Offsets, out.Metadata = cg.writtenViewLocked().commits() })
 	}
 	if err != nil {
-		return nil, nil, err
+		return Commits{}, err
 	}
-	return out, meta, nil
+	return out, nil
 }
 
 // readAsWritten runs read on group groupID under its lock, and answers
@@ -155,49 +178,53 @@ func (c *Coordinator) readAsWritten(groupID string, read func(cg *cgroup)) error
 // once the offset writes numbered before the read have ended
 // (awaitWrittenLocked) and this node is confirmed to coordinate the
 // group still (confirm): what read took is then as written, and not a
-// deposed coordinator's. Errors: GROUP_NOT_FOUND, UNAVAILABLE.
-func (c *Coordinator) readWritten(groupID string, read func(cg *cgroup)) error {
+// deposed coordinator's. A write that failed, or is still in progress
+// after durableReadWait, fails the read with UNAVAILABLE; with each,
+// only the partition it wrote, returned in unwritten. Errors:
+// GROUP_NOT_FOUND, NOT_COORDINATOR, UNAVAILABLE.
+func (c *Coordinator) readWritten(groupID string, each bool, read func(cg *cgroup)) (unwritten map[delivery.TP]bool, err error) {
 	cg, err := c.lookup(groupID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cg.mu.Lock()
 	read(cg)
-	err = cg.awaitWrittenLocked(cg.lastSeq)
+	unwritten = cg.awaitWrittenLocked(cg.lastSeq)
 	cg.mu.Unlock()
-	if err != nil {
-		return err
+	if len(unwritten) > 0 && !each {
+		return nil, api.ErrUnavailable.Withf("group %s's offsets are being written; retry", cg.id).WithDetail("group", cg.id)
 	}
-	return c.confirm(context.Background(), cg)
+	if err := c.confirm(context.Background(), cg); err != nil {
+		return nil, err
+	}
+	return unwritten, nil
 }
 
 // durableReadWait bounds awaitWrittenLocked: a Raft round on a cluster, a
 // file write on a single broker.
 const durableReadWait = 2 * time.Second
 
-// awaitWrittenLocked waits until the group's offset writes numbered up to
-// seq have ended, for a read of what they wrote, and fails it with
-// UNAVAILABLE (retriable) if one of them failed or they take more than
-// durableReadWait. An ack or commit is applied to the group before its
-// write ends, and a coordinator that loses the write (deposed, its disk
-// failing) leaves its successor, or itself restarted, with the offset
-// before it: read before the write ended, a committed offset was seen to
-// go back by what was lost (a chaos run reading offsets through every
-// node: 13 times in 40 faults). As Kafka's coordinator, which shows a
-// commit only once its append is done. The caller holds cg.mu, which is
-// released while waiting; it then confirms (confirm) that this node still
-// coordinates the group: one deposed without knowing it yet holds the
-// offsets as they were, which its successor may have moved since (the
-// same run, with only the wait: 2 regressions, one of 198 offsets).
-func (cg *cgroup) awaitWrittenLocked(seq uint64) error {
+// awaitWrittenLocked waits until the group's offset writes numbered up
+// to seq have ended, for a read of what they wrote, or durableReadWait
+// has passed, and returns the partitions of those that failed or are
+// still in progress (nil: none), which the read must not answer. An ack
+// or commit is applied to the group before its write ends, and a
+// coordinator that loses the write (deposed, its disk failing) leaves
+// its successor, or itself restarted, with the offset before it: read
+// before the write ended, a committed offset was seen to go back by what
+// was lost (a chaos run reading offsets through every node: 13 times in
+// 40 faults). As Kafka's coordinator, which shows a commit only once its
+// append is done. The caller holds cg.mu, which is released while
+// waiting; it then confirms (confirm) that this node still coordinates
+// the group: one deposed without knowing it yet holds the offsets as
+// they were, which its successor may have moved since (the same run,
+// with only the wait: 2 regressions, one of 198 offsets).
+func (cg *cgroup) awaitWrittenLocked(seq uint64) map[delivery.TP]bool {
 	deadline := time.Now().Add(durableReadWait) // real I/O, whatever the group's clock
 	for {
-		ended, written := cg.writesBefore(seq)
-		switch {
-		case ended && written:
-			return nil
-		case ended, !time.Now().Before(deadline):
-			return api.ErrUnavailable.Withf("group %s's offsets are being written; retry", cg.id).WithDetail("group", cg.id)
+		unwritten, writing := cg.writesBefore(seq)
+		if !writing || !time.Now().Before(deadline) {
+			return unwritten
 		}
 		if cg.writesDone == nil {
 			cg.writesDone = make(chan struct{})

@@ -461,9 +461,9 @@ func TestCommitsAsWrittenKeepTheirMetadata(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.hold(t, 0, func() { commit(6, "six") }) //nolint:errcheck // held until the test ends
-		offs, meta, err := f.c.GroupCommits("g", false)
-		if err != nil || offs["t"][0] != 3 || meta["t"][0] != "three" {
-			t.Fatalf("during the commit of 6: %v, %v, %v; want t/0 at 3, \"three\"", offs, meta, err)
+		got, err := f.c.GroupCommits("g", false)
+		if err != nil || got.Offsets["t"][0] != 3 || got.Metadata["t"][0] != "three" {
+			t.Fatalf("during the commit of 6: %+v, %v; want t/0 at 3, \"three\"", got, err)
 		}
 	})
 }

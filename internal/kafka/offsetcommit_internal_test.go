@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
 	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 	"github.com/abd-ulbasit/goqueue/internal/groupstate"
@@ -112,23 +113,7 @@ func (coordinatingNothing) Epoch(string) (uint64, bool) { return 0, false }
 // COORDINATOR_NOT_AVAILABLE if it failed.
 func TestOffsetFetchWaitsOnlyWhenStable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := broker.DefaultConfig()
-		cfg.DataDir = t.TempDir()
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		br, err := broker.Open(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer br.Close()
-		r := &heldWrites{}
-		br.ReplicateGroups(r)
-		s := New(br, Options{NodeID: 1, Logger: cfg.Logger})
-		if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := br.Publish("t", []broker.Message{{Value: []byte("a")}, {Value: []byte("b")}}); err != nil {
-			t.Fatal(err)
-		}
+		br, s, r := heldWritesServer(t, 1)
 		reset := func(to int64) error {
 			_, err := br.ResetOffsets("g", broker.ResetParams{To: broker.ResetOffsets, Offsets: broker.Offsets{"t": {0: to}}})
 			return err
@@ -179,12 +164,85 @@ func TestOffsetFetchWaitsOnlyWhenStable(t *testing.T) {
 	})
 }
 
+// OffsetFetch with require_stable answers a partition whose offset write
+// failed (kept to write again) UNSTABLE_OFFSET_COMMIT, as Kafka answers
+// one with offsets pending, and the group's other partitions their
+// offsets. It answered the whole group COORDINATOR_NOT_AVAILABLE, on
+// which clients look for the coordinator again, while any write of the
+// group, of any partition, failed.
+func TestOffsetFetchStableAnswersAFailedWritePerPartition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		br, s, r := heldWritesServer(t, 2)
+		if _, err := br.ResetOffsets("g", broker.ResetParams{To: broker.ResetOffsets, Offsets: broker.Offsets{"t": {0: 1, 1: 1}}}); err != nil {
+			t.Fatal(err)
+		}
+		r.mu.Lock()
+		r.fail = 1
+		r.mu.Unlock()
+		if _, err := br.ResetOffsets("g", broker.ResetParams{To: broker.ResetOffsets, Offsets: broker.Offsets{"t": {0: 2}}}); err == nil {
+			t.Fatal("the reset whose write fails did not fail")
+		}
+		for _, all := range []bool{false, true} {
+			req := kmsg.NewPtrOffsetFetchRequest()
+			req.Version, req.Group, req.RequireStable = 7, "g", true
+			if !all {
+				req.Topics = []kmsg.OffsetFetchRequestTopic{{Topic: "t", Partitions: []int32{0, 1}}}
+			}
+			resp, err := s.offsetFetch(context.Background(), nil, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := resp.(*kmsg.OffsetFetchResponse)
+			if got.ErrorCode != 0 || len(got.Topics) != 1 || len(got.Topics[0].Partitions) != 2 {
+				t.Fatalf("all partitions %v: answer %+v", all, got)
+			}
+			for _, want := range []kmsg.OffsetFetchResponseTopicPartition{
+				{Partition: 0, Offset: -1, ErrorCode: kerr.UnstableOffsetCommit.Code},
+				{Partition: 1, Offset: 1},
+			} {
+				sp := got.Topics[0].Partitions[want.Partition]
+				if sp.Partition != want.Partition || sp.Offset != want.Offset || sp.ErrorCode != want.ErrorCode {
+					t.Errorf("all partitions %v: t/%d: offset %d, error %d; want %d, %d", all, want.Partition, sp.Offset, sp.ErrorCode, want.Offset, want.ErrorCode)
+				}
+			}
+		}
+	})
+}
+
+// heldWritesServer is a Kafka front end over a cluster node's broker
+// whose groups' state is r (heldWrites), with topic t of partitions
+// partitions, 2 messages in each.
+func heldWritesServer(t *testing.T, partitions int32) (*broker.Broker, *Server, *heldWrites) {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	br, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { br.Close() })
+	r := &heldWrites{}
+	br.ReplicateGroups(r)
+	s := New(br, Options{NodeID: 1, Logger: cfg.Logger})
+	if _, err := br.CreateTopic(broker.TopicSpec{Name: "t", Partitions: partitions}); err != nil {
+		t.Fatal(err)
+	}
+	for p := range partitions {
+		if _, err := br.Publish("t", []broker.Message{{Value: []byte("a"), Partition: p}, {Value: []byte("b"), Partition: p}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return br, s, r
+}
+
 // heldWrites is a cluster node's replicated group state coordinating
-// every group, whose offset writes hold is able to hold.
+// every group, whose offset writes hold is able to hold, and fail fails.
 type heldWrites struct {
 	coordinator.Replicated
 	mu   sync.Mutex
 	gate chan struct{} // nil: writes pass
+	fail int           // the next writes that fail
 }
 
 // hold holds the offset writes from now until the returned release.
@@ -202,6 +260,12 @@ func (r *heldWrites) WriteOffsets(string, uint64, []offsetstore.Write) error {
 	r.mu.Unlock()
 	if gate != nil {
 		<-gate
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail > 0 {
+		r.fail--
+		return api.ErrUnavailable.Withf("proposal dropped")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -17,9 +18,10 @@ import (
 // offsets last written, not waiting for writes in progress (a partition
 // being written answers the offset written before). With it, as Kafka
 // 4's coordinator, which waits for the offsets pending: once the writes
-// in progress have ended (up to 2 s; COORDINATOR_NOT_AVAILABLE,
-// retriable, if one failed or took longer). The older coordinator
-// answered UNSTABLE_OFFSET_COMMIT at once for a partition being written.
+// in progress have ended (up to 2 s); a partition whose write failed or
+// took longer answers UNSTABLE_OFFSET_COMMIT (retriable), as Kafka's
+// older coordinator answered one being written, and the others their
+// offsets.
 func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.OffsetFetchRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
@@ -27,17 +29,26 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	if code := s.notCoordinator(req.Group); code != 0 {
 		return offsetFetchFailed(req, resp, code), nil
 	}
-	offsets, metadata, err := s.b.GroupCommits(req.Group, req.RequireStable)
+	commits, err := s.b.GroupCommits(req.Group, req.RequireStable)
 	if err != nil && !errors.Is(err, api.ErrGroupNotFound) {
 		return offsetFetchFailed(req, resp, groupCode(err)), nil
 	}
+	offsets, metadata := commits.Offsets, commits.Metadata
+	unstable := func(t string, p int32) bool { return slices.Contains(commits.Unstable[t], p) }
 	want := req.Topics
 	if want == nil {
 		// All of them (v2+).
-		for _, t := range slices.Sorted(mapKeys(offsets)) {
+		parts := map[string][]int32{}
+		for t, ps := range offsets {
+			parts[t] = append(parts[t], slices.Collect(mapKeys(ps))...)
+		}
+		for t, ps := range commits.Unstable {
+			parts[t] = append(parts[t], ps...)
+		}
+		for _, t := range slices.Sorted(mapKeys(parts)) {
 			rt := kmsg.NewOffsetFetchRequestTopic()
 			rt.Topic = t
-			rt.Partitions = slices.Sorted(mapKeys(offsets[t]))
+			rt.Partitions = slices.Sorted(slices.Values(parts[t]))
 			want = append(want, rt)
 		}
 	}
@@ -49,6 +60,9 @@ func (s *Server) offsetFetch(_ context.Context, _ *conn, r kmsg.Request) (kmsg.R
 			sp.Partition, sp.Offset, sp.LeaderEpoch = p, -1, -1
 			if off, ok := offsets[t.Topic][p]; ok {
 				sp.Offset = off
+			}
+			if unstable(t.Topic, p) {
+				sp.ErrorCode = kerr.UnstableOffsetCommit.Code
 			}
 			sp.Metadata = kmsg.StringPtr(metadata[t.Topic][p])
 			st.Partitions = append(st.Partitions, sp)
