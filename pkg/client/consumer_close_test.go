@@ -84,6 +84,7 @@ func TestCloseLeavesOnlyAStuckCallback(t *testing.T) {
 			if tc.stuck == nil {
 				cfg.OnRevoked = stuck
 			}
+			before := clientGoroutines() // of the tests before, say
 			_, cons, _ := groupConsumer(t, 1, 1, cfg, nil)
 			if tc.stuck != nil {
 				tc.stuck(cons, stuck)
@@ -105,28 +106,34 @@ func TestCloseLeavesOnlyAStuckCallback(t *testing.T) {
 			// or are returning.
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				left := consumerGoroutines()
+				var left []string
+				for id, g := range clientGoroutines() {
+					if _, ok := before[id]; !ok {
+						left = append(left, g)
+					}
+				}
 				if len(left) == 1 && strings.Contains(left[0], "callbackWithin") {
 					break
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("%d goroutines of the consumer after Close, want the callback's only:\n%s", len(left), strings.Join(left, "\n\n"))
 				}
-				runtime.Gosched()
+				time.Sleep(10 * time.Millisecond) // polled: returning goroutines signal nothing
 			}
 		})
 	}
 }
 
-// consumerGoroutines returns the stacks of the goroutines running a
-// method of the package's types, but the caller's.
-func consumerGoroutines() []string {
+// clientGoroutines returns the stacks of the goroutines running code of
+// the package's types (a method, or a function literal in one), by
+// goroutine ID, but the caller's.
+func clientGoroutines() map[string]string {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
+	out := make(map[string]string)
 	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i > 0 && strings.Contains(g, "goqueue/pkg/client.(*") {
-			out = append(out, g)
+		if id, _, ok := strings.Cut(strings.TrimPrefix(g, "goroutine "), " "); ok && i > 0 && strings.Contains(g, "goqueue/pkg/client.(*") {
+			out[id] = g
 		}
 	}
 	return out
