@@ -117,11 +117,11 @@ type resetBase struct {
 // reads the committed offsets as written, as GET /groups/{group} shows
 // them (writtenView): it changes nothing, so it must not show an ack
 // whose write is still in progress, or failed. A reset acts on the
-// partitions the group has state for, and counts from, and answers
-// having replaced, the offsets as written too: it does what its preview
-// showed, and its "from" is never an offset only memory had (an ack
-// whose write failed, which the reset's write supersedes), which no
-// restart or next coordinator would have had.
+// partitions the group has state for; it counts a shift from, and
+// answers as replaced ("from"), the offsets as written too: it does what
+// its preview showed, and its "from" is never an offset only memory had
+// (an ack whose write failed, which the reset's write supersedes), which
+// no restart or next coordinator would have had.
 func (c *Coordinator) resetBase(cg *cgroup, dryRun bool) resetBase {
 	cg.mu.Lock()
 	defer cg.mu.Unlock()

@@ -48,12 +48,13 @@ func (cg *cgroup) wroteLocked(ws ...offsetstore.Write) {
 	}
 }
 
-// supersededLocked reports whether a newer write of tp than the one numbered
-// seq has ended written: the older one, in progress or failed, no longer
-// counts. The store keeps a partition's newest write whatever order its
-// writes end in, and a write carries its partition's whole state, so the
-// older write can change nothing written; the newer one made durable what
-// the older one would have, and more. The caller holds cg.mu.
+// supersededLocked reports whether a write of tp newer than the one
+// numbered seq has ended written: the older one, in progress or failed,
+// no longer counts. The store keeps a partition's newest write whatever
+// order its writes end in, and a write carries its partition's whole
+// state, so the older write can change nothing written; the newer one
+// made durable what the older one would have, and more. The caller holds
+// cg.mu.
 func (cg *cgroup) supersededLocked(tp delivery.TP, seq uint64) bool {
 	w, ok := cg.written[tp]
 	return ok && w.seq > seq
