@@ -897,17 +897,33 @@ func (c *Consumer) announce(sess uint64, added api.Assignment) {
 }
 
 // callback calls f (if set) with parts, one callback at a time, on the
-// caller's goroutine.
+// caller's goroutine; not if the consumer closes (life ends) while it
+// waits for another callback to return. Close may give up on that one,
+// and a goroutine of the consumer waiting for its turn (the background
+// goroutine's OnAssigned, while a stream reader's OnLost did not return)
+// outlived Close, to call f after it.
 func (c *Consumer) callback(f func(api.Assignment), parts api.Assignment) {
-	c.callbackWithin(context.Background(), f, parts)
+	if f == nil || len(parts) == 0 {
+		return
+	}
+	select {
+	case c.cbTurn <- struct{}{}:
+	default:
+		select {
+		case c.cbTurn <- struct{}{}:
+		case <-c.life.Done():
+			return
+		}
+	}
+	defer func() { <-c.cbTurn }()
+	f(parts)
 }
 
-// callbackWithin is callback, giving up when ctx is done: before the
-// callback in progress, if any, has returned (called false: f is not
-// called), or before f has (returned false: f is left running, on a
-// goroutine of its own that gives the turn back when f returns, the one
-// goroutine of the consumer that outlives Close). With a ctx that is
-// never done, f runs on the caller's goroutine.
+// callbackWithin is callback for Close, bounded by ctx: it gives up when
+// ctx is done before the callback in progress, if any, has returned
+// (called false: f is not called), or before f has (returned false: f is
+// left running, on a goroutine of its own that gives the turn back when f
+// returns, the one goroutine of the consumer that outlives Close).
 func (c *Consumer) callbackWithin(ctx context.Context, f func(api.Assignment), parts api.Assignment) (called, returned bool) {
 	if f == nil || len(parts) == 0 {
 		return true, true
@@ -916,11 +932,6 @@ func (c *Consumer) callbackWithin(ctx context.Context, f func(api.Assignment), p
 	case c.cbTurn <- struct{}{}:
 	case <-ctx.Done():
 		return false, false
-	}
-	if ctx.Done() == nil {
-		defer func() { <-c.cbTurn }()
-		f(parts)
-		return true, true
 	}
 	ret := make(chan struct{})
 	go func() {

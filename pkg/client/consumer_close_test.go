@@ -58,17 +58,26 @@ func TestCloseWithACallbackOfAPollStuck(t *testing.T) {
 // but the callback's: an OnRevoked that Close itself calls (it waited for
 // it without bound: for ever), or a stream reader's (an OnLost; the
 // goroutine that waited for the readers, to tell Close, outlived Close
-// until the callback returned).
+// until the callback returned; and so did a goroutine of the consumer
+// waiting for its turn to call another, which it then called after
+// Close).
 func TestCloseLeavesOnlyAStuckCallback(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		stuck func(cons *Consumer, cb func(api.Assignment)) // starts cb, stuck, as the consumer would
-		want  string                                        // in Close's error
+		// waiting: another callback waits for its turn meanwhile, as the
+		// background goroutine's OnAssigned for a heartbeat's answer: it
+		// must not outlive Close, to be called after it.
+		waiting bool
+		want    string // in Close's error
 	}{
-		{"OnRevoked", nil, "OnRevoked did not return"},
+		{"OnRevoked", nil, false, "OnRevoked did not return"},
 		{"a stream reader's OnLost", func(cons *Consumer, cb func(api.Assignment)) {
 			cons.streamWG.Go(func() { cons.callback(cb, cons.Assignment()) })
-		}, "OnRevoked not called"},
+		}, false, "OnRevoked not called"},
+		{"a stream reader's OnLost, another callback waiting", func(cons *Consumer, cb func(api.Assignment)) {
+			cons.streamWG.Go(func() { cons.callback(cb, cons.Assignment()) })
+		}, true, "OnRevoked not called"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			entered, release := make(chan struct{}, 1), make(chan struct{})
@@ -89,6 +98,9 @@ func TestCloseLeavesOnlyAStuckCallback(t *testing.T) {
 			if tc.stuck != nil {
 				tc.stuck(cons, stuck)
 				<-entered
+			}
+			if tc.waiting {
+				go cons.callback(func(api.Assignment) { t.Error("a callback called after Close") }, cons.Assignment())
 			}
 			closed := make(chan error, 1)
 			go func() { closed <- cons.Close() }()
@@ -112,7 +124,7 @@ func TestCloseLeavesOnlyAStuckCallback(t *testing.T) {
 						left = append(left, g)
 					}
 				}
-				if len(left) == 1 && strings.Contains(left[0], "callbackWithin") {
+				if len(left) == 1 && strings.Contains(left[0], "TestCloseLeavesOnlyAStuckCallback.") {
 					break
 				}
 				if time.Now().After(deadline) {
