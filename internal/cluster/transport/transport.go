@@ -211,6 +211,18 @@ func (t *Transport) Run(ctx context.Context) error {
 		g.Go(func() error { return t.session(ctx, p) })
 	}
 	err := g.Wait()
+	// A connection a handshake handed over as the sessions ended was
+	// never served, so nothing closed it: its peer, which had this
+	// process's hello, kept it open and silent, taking the node for up
+	// (and a restart of it for none) until the failure detector's
+	// DownAfter.
+	for _, p := range t.peers {
+		select {
+		case c := <-p.conns:
+			c.Close()
+		default:
+		}
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
