@@ -276,3 +276,10 @@ func (*heldWrites) SaveClassic(string, uint64, []byte) error            { return
 func (*heldWrites) Confirm(context.Context, string, uint64) error       { return nil }
 func (*heldWrites) Holds(string, int32) bool                            { return true }
 func (*heldWrites) ReadPoint(context.Context, string, int32) error      { return nil }
+
+// Generations reserves none: a group's generations start at 0 and every
+// reservation is granted (this fake has one coordinator for good).
+func (*heldWrites) Generations(string) (floor, ceiling int64) { return 0, 0 }
+func (*heldWrites) ReserveGenerations(_ string, _ uint64, gen int64) (int64, error) {
+	return gen, nil
+}
