@@ -26,7 +26,8 @@ import (
 //	group    groups: membership and progress (join, heartbeat, poll, ack, nack,
 //	         extend, leave, offsets, describe)
 //	admin    topics and groups: create, delete, add partitions, DLQ replay,
-//	         offsets reset, group delete
+//	         offsets reset (from a group: that one needs group or admin too),
+//	         group delete
 //
 // Describing a topic needs any action on it. Lists (GET /topics, GET
 // /groups) show only what the key may see. /metrics, /version and
@@ -269,17 +270,25 @@ func authorize(r *http.Request) error {
 	}
 	name := r.PathValue(p.kind.String())
 	if p.describe {
-		if !sc.sees(p.kind, name) {
-			need := "produce|consume|admin"
-			if p.kind == kindGroup {
-				need = "group|admin"
-			}
-			return api.ErrForbidden.Withf("this API key has no permission on %s %q; it needs one of %s", p.kind, name, need).
-				WithDetail("permission", need).WithDetail(p.kind.String(), name)
-		}
-		return nil
+		return allowSee(r, p.kind, name)
 	}
 	return allow(r, p.action, p.kind, name)
+}
+
+// allowSee returns a coded 403 unless r's key may do anything at all on
+// the resource of kind k named name (scope.sees): what describing it
+// needs, and reading a group's offsets to copy them (a reset to
+// from_group, whose dry run answers them).
+func allowSee(r *http.Request, k kind, name string) error {
+	if visible(r, k, name) {
+		return nil
+	}
+	need := "produce|consume|admin"
+	if k == kindGroup {
+		need = "group|admin"
+	}
+	return api.ErrForbidden.Withf("this API key has no permission on %s %q; it needs one of %s", k, name, need).
+		WithDetail("permission", need).WithDetail(k.String(), name)
 }
 
 // allow returns a coded 403 naming the missing permission unless r's key

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -201,5 +202,52 @@ func TestScopedKeyCannotActAsAnotherMember(t *testing.T) {
 	mustUnmarshal(t, raw, &got)
 	if status != http.StatusOK || len(got.Messages) != 1 {
 		t.Fatalf("the member's own poll after the refusals: %d %s", status, raw)
+	}
+}
+
+// TestResetFromGroupNeedsTheSource: a reset to another group's offsets
+// reads that group's committed offsets, and its dry run answers them: a
+// key allowed to reset its own group but nothing on the source read the
+// source's offsets through it, which GET /groups/{source}/offsets
+// refuses it.
+func TestResetFromGroupNeedsTheSource(t *testing.T) {
+	keys := map[string]string{
+		"target only":         matrixKeys["admin"], // admin=orders*|billing
+		"group on the source": "srcg-0123456789abcdef:admin=billing;group=audit",
+		"admin on the source": "srca-0123456789abcdef:admin=billing|audit",
+		"full":                matrixKeys["full"],
+	}
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.APIKeys = slices.Collect(maps.Values(keys)) }))
+	createTopicWithKey(t, s, "orders")
+	for range 3 {
+		if status, raw := sendWithKey(t, s, matrixKeys["full"], "POST", "/topics/orders/messages", `{"value":"x"}`); status != http.StatusOK {
+			t.Fatalf("publish: %d %s", status, raw)
+		}
+	}
+	if status, raw := sendWithKey(t, s, matrixKeys["full"], "POST", "/groups/audit/offsets/reset", `{"to":"offsets","offsets":{"orders":{"0":2}}}`); status != http.StatusOK {
+		t.Fatalf("set audit's offsets: %d %s", status, raw)
+	}
+	for _, c := range []struct {
+		key     string
+		allowed bool
+	}{
+		{"target only", false},
+		{"group on the source", true},
+		{"admin on the source", true},
+		{"full", true},
+	} {
+		t.Run(c.key, func(t *testing.T) {
+			status, raw := sendWithKey(t, s, keys[c.key], "POST", "/groups/billing/offsets/reset", `{"to":"group","from_group":"audit","dry_run":true}`)
+			if !c.allowed {
+				e := wantError(t, status, raw, api.ErrForbidden)
+				if e.Details["group"] != "audit" || strings.Contains(string(raw), `"to":2`) {
+					t.Fatalf("refused for %v, want the source group audit: %s", e.Details, raw)
+				}
+				return
+			}
+			if status != http.StatusOK || !strings.Contains(string(raw), `"to":2`) {
+				t.Fatalf("reset from audit: %d %s", status, raw)
+			}
+		})
 	}
 }

@@ -159,6 +159,11 @@ func (s *Server) resetOffsets(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if p.To == broker.ResetGroup {
+		// The source's offsets are read, and a dry run answers them: the
+		// key must see that group too, not only the one it resets.
+		if err := allowSee(r, kindGroup, p.FromGroup); err != nil {
+			return err
+		}
 		if p.FromOffsets, err = s.offsetsOnCoordinator(r.Context(), p.FromGroup); err != nil {
 			return err
 		}
