@@ -337,7 +337,7 @@ func (c *clusterBridge) appendError(topic string, partition int32, err error) er
 		return e
 	case errors.Is(err, multiraft.ErrDropped):
 		return api.ErrUnavailable.Withf("partition %s/%d: leadership changed before the write committed; nothing was written, retry", topic, partition).WithDetail("partition", partition)
-	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, context.DeadlineExceeded), errors.Is(err, node.ErrPeerNoAnswer):
 		return api.ErrUnavailable.Withf("partition %s/%d: the write's outcome is unknown (%v); a retry may store it twice", topic, partition, err).WithDetail("partition", partition)
 	case errors.Is(err, multiraft.ErrStopped), errors.Is(err, replica.ErrClosed):
 		return api.ErrUnavailable.Withf("this node is shutting down")

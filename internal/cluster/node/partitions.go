@@ -217,7 +217,8 @@ type appendRequest struct {
 // NOT_LEADER answer: it follows the leader itself, and waits while there
 // is none or this node does not serve the topic yet, until ctx ends.
 // Errors are AppendPartition's, and ctx's. An error whose outcome is
-// unknown (the entry may still commit) is returned, not retried.
+// unknown (the entry may still commit; or the leader had it but its
+// answer did not come: ErrPeerNoAnswer) is returned, not retried.
 func (n *Node) AppendVia(ctx context.Context, topic string, partition int32, batches []byte) ([]int64, error) {
 	target, redirects := n.cfg.ID, 0
 	for {
@@ -258,13 +259,19 @@ func (n *Node) AppendVia(ctx context.Context, topic string, partition int32, bat
 var errUnreached = errors.New("cluster: the partition's leader could not be reached")
 
 // appendAt asks node to append req, answering as AppendPartition would.
+// A call whose answer did not come is an error wrapping ErrPeerNoAnswer,
+// never errUnreached: node had the append and may have applied it, so
+// appending it again could write it twice.
 func (n *Node) appendAt(ctx context.Context, node uint64, req appendRequest) ([]int64, error) {
 	b, err := json.Marshal(request{Append: &req})
 	if err != nil {
 		return nil, err
 	}
 	raw, err := n.tr.Call(ctx, node, b)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrPeerNoAnswer):
+		return nil, fmt.Errorf("cluster: node %d had the append of %s/%d but did not answer: it may have been applied: %w", node, req.Topic, req.Partition, err)
+	case err != nil:
 		return nil, fmt.Errorf("%w: node %d: %w", errUnreached, node, err)
 	}
 	var a answer

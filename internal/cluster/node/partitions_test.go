@@ -782,3 +782,29 @@ func TestOnePartitionFailingLetsTheOthersStart(t *testing.T) {
 		}
 	}
 }
+
+// An append passed to the partition's leader whose answer does not come
+// back may have been applied: AppendVia says so rather than append it
+// again. It took any failed call for one the leader never had, and
+// appended the batch again at each retry (a dead letter, or a replayed
+// message, written twice or more, and the last copy reported a success).
+func TestAppendViaALostAnswerIsNotAppendedAgain(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
+	l := c.leader(ctx, tp.Partitions[0].Group)
+	f := (l + 1) % 3
+	// The leader takes calls from f but its answers never reach it.
+	leader, via := uint64(l+1), uint64(f+1)
+	c.nodes[l].tr.SetFault(func(from, to uint64) bool { return from != leader || to != via })
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	bases, err := c.nodes[f].AppendVia(actx, "t", 0, batch("once"))
+	cancel()
+	c.nodes[l].tr.SetFault(nil)
+	if err == nil || !errors.Is(err, ErrPeerNoAnswer) {
+		t.Errorf("AppendVia with its answer lost: %v %v, want an error wrapping ErrPeerNoAnswer", bases, err)
+	}
+	if n := c.sinks[l].log("t-0").NextOffset(); n > 1 {
+		t.Fatalf("the leader's log holds %d records of one append", n)
+	}
+}
