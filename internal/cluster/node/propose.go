@@ -45,6 +45,10 @@ type request struct {
 	// were served refuses a write rather than serve it as a read.
 	Read    *PeerRequest `json:"read,omitempty"`
 	Forward *PeerRequest `json:"forward,omitempty"`
+	// Ping asks for an empty answer at once: whether the node answers
+	// calls (callPeer's probe before a long call). A node from before it
+	// refuses it, which is an answer too.
+	Ping bool `json:"ping,omitempty"`
 }
 
 // answer is a call's reply.
@@ -190,6 +194,7 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 		a = n.serveHTTP(ctx, *req.Read)
 	case err == nil && req.Forward != nil:
 		a = n.serveHTTP(ctx, *req.Forward)
+	case err == nil && req.Ping:
 	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
 	default:

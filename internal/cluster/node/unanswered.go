@@ -66,19 +66,19 @@ type unansweredMark struct {
 
 // begin reports whether a call to peer may go at now: nil if the peer
 // has no mark, or its mark is unansweredRetry old and no probe is under
-// way (this call is then the probe); else errUnanswered.
-func (u *unansweredPeers) begin(peer uint64, now time.Time) error {
+// way (this call is then the probe: probe is true); else errUnanswered.
+func (u *unansweredPeers) begin(peer uint64, now time.Time) (probe bool, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	m, ok := u.peers[peer]
 	switch {
 	case !ok:
-		return nil
+		return false, nil
 	case m.probing || now.Sub(m.at) < unansweredRetry:
-		return fmt.Errorf("%w: node %d, last unanswered %v ago", errUnanswered, peer, now.Sub(m.at).Round(time.Millisecond))
+		return false, fmt.Errorf("%w: node %d, last unanswered %v ago", errUnanswered, peer, now.Sub(m.at).Round(time.Millisecond))
 	}
 	m.probing = true
-	return nil
+	return true, nil
 }
 
 // end records, at now, how a call begin let go ended: answered (the
@@ -112,14 +112,38 @@ func (u *unansweredPeers) end(peer uint64, answered, saysNothing bool, now time.
 // more) is waited for no longer (cancelWhenDown). A call that got no answer in
 // time, or failed only after failedAtOnce (a dial timing out), marks the
 // peer; an answer (a refusal too) forgets the mark.
+//
+// A call waiting longer than a read is never the probe of a marked peer:
+// every other call to the peer fails while a probe is under way, and a
+// long poll passed on waits for messages up to its whole wait (a
+// consumer's 30 s polls had every heartbeat, ack and read passed on to
+// that peer refused meanwhile). Such a call pings the peer first, a
+// call the peer answers at once, and goes once the ping is answered.
 func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.Duration) (answer, error) {
 	if !n.Listed(id) {
 		return answer{}, fmt.Errorf("node: node %d is down", id)
 	}
-	raw, _ := json.Marshal(req)
-	if err := n.unanswered.begin(id, time.Now()); err != nil {
+	probe, err := n.unanswered.begin(id, time.Now())
+	if err != nil {
 		return answer{}, err
 	}
+	if probe && wait > peerReadWait {
+		// Any answer is one, a node from before pings refusing it.
+		if _, err := n.exchange(ctx, id, request{Ping: true}, peerReadWait); err != nil && !errors.Is(err, errPeerRefused) {
+			// Not ErrPeerNoAnswer: req was never sent.
+			return answer{}, fmt.Errorf("node: node %d did not answer a ping: %v", id, err)
+		}
+	}
+	return n.exchange(ctx, id, req, wait)
+}
+
+// errPeerRefused is a call its peer answered with a refusal.
+var errPeerRefused = errors.New("node: the peer refused the call")
+
+// exchange is callPeer's call, once begin let it go: it ends it
+// (unansweredPeers.end) as it went.
+func (n *Node) exchange(ctx context.Context, id uint64, req request, wait time.Duration) (answer, error) {
+	raw, _ := json.Marshal(req)
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, wait)
 	var watch sync.WaitGroup
@@ -141,7 +165,7 @@ func (n *Node) callPeer(ctx context.Context, id uint64, req request, wait time.D
 		return answer{}, fmt.Errorf("node: answer of node %d: %w", id, err)
 	}
 	if a.Refused != "" {
-		return answer{}, fmt.Errorf("node: node %d refused: %s", id, a.Refused)
+		return answer{}, fmt.Errorf("%w: node %d: %s", errPeerRefused, id, a.Refused)
 	}
 	return a, nil
 }

@@ -49,7 +49,7 @@ func TestUnansweredPeersProbeOneAtATime(t *testing.T) {
 		now := t0.Add(s.at)
 		switch s.op {
 		case "begin":
-			err := u.begin(s.peer, now)
+			_, err := u.begin(s.peer, now)
 			if got := err == nil; got != s.want {
 				t.Fatalf("step %d (%s): begin(node %d) = %v, want may go %v", i, s.name, s.peer, err, s.want)
 			}
@@ -181,5 +181,76 @@ func TestPeerFailingAtOnceIsAskedAgain(t *testing.T) {
 	asker.tr.SetFault(nil)
 	if a, err := asker.PeerServe(ctx, 3, req); err != nil || a.Status != 200 || reads.Load() != 1 {
 		t.Fatalf("read once node 3 is back: %+v %v, node 3 asked %d times; want it asked and answering", a, err, reads.Load())
+	}
+}
+
+// A long call (a long poll passed on) is never the probe of a peer that
+// left a call unanswered: a probe holds every other call to the peer,
+// which fails at once until it ends, and a poll waits for messages up to
+// its whole wait. With a consumer long-polling through another node, a
+// coordinator that once left a read unanswered had every heartbeat, ack
+// and read passed on to it refused for as long as the poll waited. A
+// short ping probes the peer first instead.
+func TestUnansweredPeerProbedByAPingNotALongCall(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	release := make(chan struct{})
+	polling := make(chan struct{}, 1)
+	serve := func(c *Config) {
+		if c.ID != 3 {
+			return
+		}
+		c.Serve = func(ctx context.Context, req PeerRequest) PeerAnswer {
+			if req.Path == "/groups/g/poll" {
+				polling <- struct{}{}
+				select { // a long poll: no message comes
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+			return PeerAnswer{Status: 200}
+		}
+	}
+	nodes, stop := startNodesWith(t, 3, []string{t.TempDir(), t.TempDir(), t.TempDir()}, serve)
+	defer stop()
+	defer close(release) // before stop: the transport waits for its handlers
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFormed(ctx, t, nodes, 1)
+	asker := nodes[0]
+
+	// Node 3 left a call unanswered unansweredRetry ago: the next call
+	// probes it.
+	asker.unanswered.end(3, false, false, time.Now().Add(-unansweredRetry))
+	var poll sync.WaitGroup
+	defer poll.Wait()
+	pollCtx, endPoll := context.WithCancel(ctx)
+	defer endPoll()
+	poll.Go(func() {
+		asker.PeerServe(pollCtx, 3, PeerRequest{Method: "POST", Path: "/groups/g/poll", Within: 30 * time.Second})
+	})
+	select {
+	case <-polling:
+	case <-ctx.Done():
+		t.Fatal("the long poll never reached node 3")
+	}
+	for _, req := range []PeerRequest{
+		{Method: "POST", Path: "/groups/g/heartbeat", Within: time.Second},
+		{Path: "/groups/g"},
+	} {
+		if a, err := asker.PeerServe(ctx, 3, req); err != nil || a.Status != 200 {
+			t.Errorf("%s %s during a long poll on node 3, which answers: %+v %v", req.Method, req.Path, a, err)
+		}
+	}
+	endPoll()
+	poll.Wait()
+
+	// A ping unanswered: the call it went before was never sent, so its
+	// error is not ErrPeerNoAnswer (a write that may have been applied).
+	asker.unanswered.end(3, false, false, time.Now().Add(-unansweredRetry))
+	nodes[2].tr.SetFault(func(from, to uint64) bool { return from != 3 || to != 1 })
+	_, err := asker.PeerServe(ctx, 3, PeerRequest{Method: "POST", Path: "/groups/g/poll", Within: time.Second})
+	nodes[2].tr.SetFault(nil)
+	if err == nil || errors.Is(err, ErrPeerNoAnswer) || len(polling) != 0 {
+		t.Fatalf("a long call after an unanswered ping: %v, node 3 served it: %v; want an error that it was not sent", err, len(polling) != 0)
 	}
 }
