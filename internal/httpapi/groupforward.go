@@ -181,12 +181,14 @@ func (s *Server) pollWait(r *http.Request, body []byte) time.Duration {
 
 // offsetsOnCoordinator reads group's committed offsets from its
 // coordinator when that is another node, for a reset copying them (to
-// group); nil when this node coordinates group, or groups are this
-// broker's alone: the coordinator reads them itself. Copying a group
-// another node coordinated answered NOT_COORDINATOR naming no node, which
-// no retry mended: the reset's coordinator looked the source up in its
-// own groups.
-func (s *Server) offsetsOnCoordinator(ctx context.Context, group string) (broker.Offsets, error) {
+// group), the request r asking for it; nil when this node coordinates
+// group, or groups are this broker's alone: the coordinator reads them
+// itself. Copying a group another node coordinated answered
+// NOT_COORDINATOR naming no node, which no retry mended: the reset's
+// coordinator looked the source up in its own groups. The coordinator
+// reads them as for r's caller (its key's scope; no key from a node
+// that requires none), as a request passed on is served.
+func (s *Server) offsetsOnCoordinator(r *http.Request, group string) (broker.Offsets, error) {
 	gr, ok := s.opts.Cluster.(GroupForwarder)
 	if !ok {
 		return nil, nil
@@ -199,7 +201,8 @@ func (s *Server) offsetsOnCoordinator(ctx context.Context, group string) (broker
 		return api.ErrUnavailable.Withf("group %s's offsets cannot be read from its coordinator, node %d, now: %v; retry", group, id, why).
 			WithDetail("group", group).WithDetail("coordinator", id)
 	}
-	a, err := gr.ServeOn(ctx, id, PeerRequest{Method: http.MethodGet, Path: "/groups/" + url.PathEscape(group) + "/offsets"})
+	a, err := gr.ServeOn(r.Context(), id, PeerRequest{Method: http.MethodGet, Path: "/groups/" + url.PathEscape(group) + "/offsets",
+		RemoteAddr: r.RemoteAddr, Scope: callerScope(r).rules(), Keyless: len(s.keys) == 0})
 	if err != nil {
 		return nil, unreached(err)
 	}

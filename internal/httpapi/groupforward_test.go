@@ -251,6 +251,37 @@ func TestPassedOnRequestsNeedTheCoordinatorsKey(t *testing.T) {
 	}
 }
 
+// A reset copying a group another node coordinates reads its offsets
+// there as the caller: a keyless node is no way around the source's
+// coordinator's keys, and a scoped key reads only what it may. The read
+// went with full access, so a node without keys answered any group's
+// offsets on a node requiring them (a dry run shows them).
+func TestResetReadsTheSourceAsItsCaller(t *testing.T) {
+	keyed := func(o *httpapi.Options) { o.APIKeys = []string{matrixKeys["full"]} }
+	p := startPeerPair(t, nil, keyed)
+	if st, raw := sendWithKey(t, p.node1, matrixKeys["full"], "POST", "/groups/g1-src/offsets/reset", `{"to":"offsets","offsets":{"orders":{"0":0}}}`); st != http.StatusOK {
+		t.Fatalf("set g1-src's offsets on node 1: %d %s", st, raw)
+	}
+	st, raw, _ := p.do(t, "POST", "/groups/g2-copy/offsets/reset", `{"to":"group","from_group":"g1-src","dry_run":true}`)
+	wantError(t, st, raw, api.ErrUnauthorized)
+	if p.last.Path != "/groups/g1-src/offsets" || !p.last.Keyless {
+		t.Fatalf("the source's offsets asked of node 1 as %+v, want a keyless read", p.last)
+	}
+
+	scoped := "g2adm-0123456789abcdef:admin=g2*;group=g1-src"
+	both := startPeerPair(t, func(_ *readingCluster, o *httpapi.Options) { o.APIKeys = []string{scoped} },
+		func(o *httpapi.Options) { o.APIKeys = []string{scoped, matrixKeys["full"]} })
+	if st, raw := sendWithKey(t, both.node1, matrixKeys["full"], "POST", "/groups/g1-src/offsets/reset", `{"to":"offsets","offsets":{"orders":{"0":0}}}`); st != http.StatusOK {
+		t.Fatalf("set g1-src's offsets on node 1: %d %s", st, raw)
+	}
+	if st, raw := sendWithKey(t, both.node2, scoped, "POST", "/groups/g2-copy/offsets/reset", `{"to":"group","from_group":"g1-src","dry_run":true}`); st != http.StatusOK {
+		t.Fatalf("a copy the key may read: %d %s", st, raw)
+	}
+	if both.last.Scope == nil || *both.last.Scope != "group=g1-src;admin=g2*" {
+		t.Fatalf("the source's offsets asked with scope %v, want the key's", both.last.Scope)
+	}
+}
+
 // A member that joined through another node is recorded with its
 // client's host, not the node's: GET /groups/{g} shows it.
 func TestPassedOnJoinRecordsTheClientsHost(t *testing.T) {

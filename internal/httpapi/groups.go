@@ -164,7 +164,7 @@ func (s *Server) resetOffsets(w http.ResponseWriter, r *http.Request) error {
 		if err := allowSee(r, kindGroup, p.FromGroup); err != nil {
 			return err
 		}
-		if p.FromOffsets, err = s.offsetsOnCoordinator(r.Context(), p.FromGroup); err != nil {
+		if p.FromOffsets, err = s.offsetsOnCoordinator(r, p.FromGroup); err != nil {
 			return err
 		}
 	}
