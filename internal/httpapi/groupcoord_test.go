@@ -19,10 +19,13 @@ import (
 type groupCluster struct {
 	fakeCluster
 	unknown bool
+	// electing names the groups (by prefix) whose coordinator is not
+	// known, as while their shard elects a leader.
+	electing string
 }
 
 func (g groupCluster) Coordinator(group string) (uint64, bool) {
-	if g.unknown {
+	if g.unknown || g.electing != "" && strings.HasPrefix(group, g.electing) {
 		return 0, false
 	}
 	if strings.HasPrefix(group, "g1") {

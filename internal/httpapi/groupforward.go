@@ -183,7 +183,7 @@ func (s *Server) pollWait(r *http.Request, body []byte) time.Duration {
 // coordinator when that is another node, for a reset copying them (to
 // group), the request r asking for it; nil when this node coordinates
 // group, or groups are this broker's alone: the coordinator reads them
-// itself. Copying a group another node coordinated answered
+// itself; UNAVAILABLE while no coordinator of group is known. Copying a group another node coordinated answered
 // NOT_COORDINATOR naming no node, which no retry mended: the reset's
 // coordinator looked the source up in its own groups. The coordinator
 // reads them as for r's caller (its key's scope; no key from a node
@@ -194,7 +194,14 @@ func (s *Server) offsetsOnCoordinator(r *http.Request, group string) (broker.Off
 		return nil, nil
 	}
 	id, ok := s.coordinators().Coordinator(group)
-	if !ok || id == s.opts.Cluster.ID() {
+	switch {
+	case !ok:
+		// Not this node's groups either (GROUP_NOT_FOUND, for good, or
+		// whatever this node holds of it): the source's own answer, once
+		// it has a coordinator.
+		return nil, api.ErrUnavailable.Withf("group %s's offsets cannot be read now: node %d knows no coordinator of it yet (one is being elected or is taking the group over); retry", group, s.opts.Cluster.ID()).
+			WithDetail("group", group)
+	case id == s.opts.Cluster.ID():
 		return nil, nil
 	}
 	unreached := func(why any) error {

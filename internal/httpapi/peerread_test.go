@@ -181,7 +181,9 @@ func sameGroupRead(t *testing.T, a, b []byte) bool {
 // NOT_COORDINATOR about the source, naming no node, so `goqueue group
 // reset-offsets G --from-group S` failed for good whenever S and G had
 // different coordinators. A source that does not exist is still
-// GROUP_NOT_FOUND; one whose coordinator cannot be asked, UNAVAILABLE.
+// GROUP_NOT_FOUND; one whose coordinator cannot be asked, or is not
+// known (being elected: it answered GROUP_NOT_FOUND, not retriable),
+// UNAVAILABLE.
 func TestResetCopiesAGroupCoordinatedElsewhere(t *testing.T) {
 	var node1 *brokertest.Server
 	var calls atomic.Int64
@@ -194,7 +196,10 @@ func TestResetCopiesAGroupCoordinatedElsewhere(t *testing.T) {
 	cut := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
 		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}}, fail: true, calls: &calls}
 	}))
-	for _, n := range []*brokertest.Server{node1, node2, cut} {
+	electing := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) {
+		o.Cluster = readingCluster{groupCluster: groupCluster{fakeCluster: fakeCluster{self: 2}, electing: "g1"}, node1: &node1, calls: &calls}
+	}))
+	for _, n := range []*brokertest.Server{node1, node2, cut, electing} {
 		if _, err := n.Broker().CreateTopic(broker.TopicSpec{Name: "orders", Partitions: 2}); err != nil {
 			t.Fatal(err)
 		}
@@ -214,6 +219,9 @@ func TestResetCopiesAGroupCoordinatedElsewhere(t *testing.T) {
 		{"copied", node2, "g1-src", nil},
 		{"no such source", node2, "g1-nosuch", api.ErrGroupNotFound},
 		{"source's coordinator unreachable", cut, "g1-src", api.ErrUnavailable},
+		// Not GROUP_NOT_FOUND (for good), nor a copy of whatever this
+		// node holds of the source.
+		{"source's coordinator being elected", electing, "g1-src", api.ErrUnavailable},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			body := fmt.Sprintf(`{"to":"group","from_group":%q}`, c.from)
