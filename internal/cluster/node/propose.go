@@ -195,6 +195,7 @@ func (n *Node) handle(ctx context.Context, from uint64, raw []byte) []byte {
 	case err == nil && req.Forward != nil:
 		a = n.serveHTTP(ctx, *req.Forward)
 	case err == nil && req.Ping:
+		a = answer{} // at once: callPeer's probe before a long call
 	case err != nil || req.Propose == nil:
 		a = answer{Refused: fmt.Sprintf("%v: bad call from node %d", meta.ErrInvalid, from), Kind: meta.ErrInvalid.Error()}
 	default:
