@@ -27,6 +27,16 @@ var ErrNoAnswer = errors.New("transport: no answer")
 // MaxCall is the most bytes a call's request, and its answer, may hold.
 const MaxCall = 16 << 20
 
+// callMinRate is the least rate, in bytes a second, at which a call's
+// request must arrive once its size is read: it has DialTimeout and its
+// size at this rate (MaxCall: 17 s with the default). The handshake's
+// DialTimeout alone bounded it, which calls of a few hundred bytes kept
+// to, but a group's write passed on to its coordinator carries up to
+// 12 MiB: on a loaded node or a slow link it took longer, was cut, and
+// its caller was told the answer did not come (the write may have been
+// applied), the coordinator marked as leaving calls unanswered.
+const callMinRate = 1 << 20
+
 // Call sends req to node to and returns its Handle's answer. ctx bounds the
 // whole exchange; when it ends after the request went out, the request may
 // still be handled (ErrNoAnswer says so). A request over MaxCall is not
@@ -73,7 +83,9 @@ func (t *Transport) answer(ctx context.Context, from uint64, c net.Conn) {
 	if t.cfg.Handle == nil || !t.allowed(from, t.cfg.NodeID) {
 		return
 	}
-	req, err := readBlob(c)
+	req, err := readSizedBlob(c, func(size int) {
+		c.SetReadDeadline(time.Now().Add(t.cfg.DialTimeout + time.Duration(size)*time.Second/callMinRate))
+	})
 	if err != nil {
 		return
 	}

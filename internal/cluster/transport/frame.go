@@ -95,7 +95,11 @@ func appendBlob(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-func readBlob(r io.Reader) ([]byte, error) {
+func readBlob(r io.Reader) ([]byte, error) { return readSizedBlob(r, nil) }
+
+// readSizedBlob is readBlob telling sized (if not nil) the blob's size
+// before reading its bytes.
+func readSizedBlob(r io.Reader, sized func(size int)) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, err
@@ -103,6 +107,9 @@ func readBlob(r io.Reader) ([]byte, error) {
 	size := binary.BigEndian.Uint32(n[:])
 	if size > MaxCall {
 		return nil, fmt.Errorf("%w: call of %d bytes", errFrame, size)
+	}
+	if sized != nil {
+		sized(int(size))
 	}
 	// Allocated as the bytes arrive: anything that reaches the listener
 	// can announce MaxCall and send no more, on as many connections as it
