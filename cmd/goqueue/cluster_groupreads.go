@@ -65,6 +65,8 @@ func (c *clusterBridge) ServeOn(ctx context.Context, id uint64, req httpapi.Peer
 	switch {
 	case errors.Is(err, node.ErrPeerNoAnswer):
 		return httpapi.PeerAnswer{}, fmt.Errorf("%w: %w", httpapi.ErrPeerNoAnswer, err)
+	case errors.Is(err, node.ErrPeerBusy):
+		return httpapi.PeerAnswer{}, fmt.Errorf("%w: %w", httpapi.ErrPeerBusy, err)
 	case err != nil:
 		return httpapi.PeerAnswer{}, err
 	case a.Status == 0 || a.Status == http.StatusServiceUnavailable && len(a.Body) == 0:
@@ -78,4 +80,4 @@ func (c *clusterBridge) ServeOn(ctx context.Context, id uint64, req httpapi.Peer
 }
 
 // MaxPeerBody is httpapi.GroupForwarder's.
-func (c *clusterBridge) MaxPeerBody() int { return node.MaxPeerBody }
+func (c *clusterBridge) MaxPeerBody() int { return node.MaxPeerRequestBody }

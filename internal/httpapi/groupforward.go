@@ -24,16 +24,20 @@ import (
 type GroupForwarder interface {
 	// ServeOn has node serve req. An error wrapping ErrPeerNoAnswer is
 	// a request node had, whose answer did not come: node may have
-	// served it. Any other is a request node did not serve.
+	// served it. Any other is a request node did not serve; one wrapping
+	// ErrPeerBusy, one node refused for the requests it held.
 	ServeOn(ctx context.Context, node uint64, req PeerRequest) (PeerAnswer, error)
-	// MaxPeerBody is the largest body a PeerRequest, or a PeerAnswer, may
-	// carry.
+	// MaxPeerBody is the largest body a PeerRequest may carry.
 	MaxPeerBody() int
 }
 
 // ErrPeerNoAnswer is a request the coordinator had, whose answer did not
 // come (GroupForwarder.ServeOn).
 var ErrPeerNoAnswer = errors.New("httpapi: the coordinator's answer did not come")
+
+// ErrPeerBusy is a request the coordinator refused unread, holding as
+// many of other nodes' requests as it may (GroupForwarder.ServeOn).
+var ErrPeerBusy = errors.New("httpapi: the coordinator holds as many requests passed on as it may")
 
 // PeerRequest is an HTTP request a node passes to a group's coordinator:
 // what the handler there reads of it.
@@ -132,6 +136,8 @@ func (s *Server) onCoordinator(w http.ResponseWriter, r *http.Request, group str
 			s.log.Warn("group write on its coordinator went unanswered", "method", r.Method, "path", r.URL.Path, "coordinator", id, "err", err)
 		}
 		return false, s.notPassedOn(api.ErrUnavailable.Withf("node %d, group %s's coordinator, did not answer in time: the request may have been applied there; retry", id, group), group, id)
+	case errors.Is(err, ErrPeerBusy):
+		return false, s.notPassedOn(api.ErrTooManyRequests.Withf("node %d, group %s's coordinator, holds as many requests of other nodes as it may now; retry", id, group), group, id)
 	default:
 		s.log.Debug("group request on its coordinator failed", "method", r.Method, "path", r.URL.Path, "coordinator", id, "err", err)
 		return false, nil

@@ -175,6 +175,8 @@ func TestGroupWritesNotPassedOn(t *testing.T) {
 	}{
 		{"coordinator unreachable", func(r *readingCluster, _ *httpapi.Options) { r.fail = true },
 			`{"member_id":"m","topics":["orders"]}`, nil, api.ErrNotCoordinator, true, false},
+		{"coordinator busy", func(r *readingCluster, _ *httpapi.Options) { r.busy = true },
+			`{"member_id":"m","topics":["orders"]}`, nil, api.ErrTooManyRequests, true, false},
 		{"answer lost", func(r *readingCluster, _ *httpapi.Options) { r.lost = true },
 			`{"member_id":"m","topics":["orders"]}`, nil, api.ErrUnavailable, true, true},
 		{"body too large", func(r *readingCluster, _ *httpapi.Options) { r.maxBody = 64 },

@@ -18,7 +18,8 @@ import (
 
 // readingCluster is groupCluster whose requests on node 1 are served by
 // *node1's API, as the cluster link serves them (fail: unreachable; lost:
-// served, but the answer lost on the way back); calls counts the requests
+// served, but the answer lost on the way back; busy: refused unread, the
+// coordinator holding as many as it may); calls counts the requests
 // asked for, last (if set) keeps the last, maxBody is MaxPeerBody (0: 1
 // MiB).
 type readingCluster struct {
@@ -26,6 +27,7 @@ type readingCluster struct {
 	node1   **brokertest.Server
 	fail    bool
 	lost    bool
+	busy    bool
 	calls   *atomic.Int64
 	last    *httpapi.PeerRequest
 	maxBody int
@@ -38,6 +40,9 @@ func (r readingCluster) ServeOn(_ context.Context, node uint64, req httpapi.Peer
 	}
 	if r.fail || node != 1 || r.node1 == nil {
 		return httpapi.PeerAnswer{}, errors.New("unreachable")
+	}
+	if r.busy {
+		return httpapi.PeerAnswer{}, fmt.Errorf("%w: node 1", httpapi.ErrPeerBusy)
 	}
 	// The coordinator's context is its own, as over the cluster link:
 	// nothing of the caller's request's (its key's scope) goes along.

@@ -14,8 +14,9 @@ import (
 )
 
 // A request served on a peer arrives whole: a write's method, headers,
-// body (as large as MaxPeerBody: the call's limit holds it, and an answer
-// as large), caller and bounds. A body over MaxPeerBody is not sent; a
+// body (as large as MaxPeerRequestBody; and an answer as large as
+// MaxPeerBody: the call's limit holds it), caller and bounds. A body over
+// MaxPeerRequestBody is not sent; a
 // node that serves nothing refuses (an error that says the request was
 // not served); a peer that does not answer in time gives ErrPeerNoAnswer
 // (it may have served the request).
@@ -34,7 +35,7 @@ func TestPeerServeCarriesTheRequest(t *testing.T) {
 				<-release
 			}
 			got.Store(&req)
-			return PeerAnswer{Status: 200, Header: map[string][]string{"Content-Type": {"application/octet-stream"}}, Body: req.Body}
+			return PeerAnswer{Status: 200, Header: map[string][]string{"Content-Type": {"application/octet-stream"}}, Body: bytes.Repeat([]byte{0xff}, MaxPeerBody)}
 		}
 	}
 	nodes, stop := startNodesWith(t, 3, []string{t.TempDir(), t.TempDir(), t.TempDir()}, serve)
@@ -47,19 +48,19 @@ func TestPeerServeCarriesTheRequest(t *testing.T) {
 
 	scope := "group=g*"
 	req := PeerRequest{Method: "POST", Path: "/groups/g/ack", Query: "x=1", Header: map[string][]string{"Accept": {"application/json"}},
-		Body: bytes.Repeat([]byte{0xff}, MaxPeerBody), RemoteAddr: "10.0.0.5:41234", Scope: &scope, Within: time.Second, MaxWait: time.Second}
+		Body: bytes.Repeat([]byte{0xff}, MaxPeerRequestBody), RemoteAddr: "10.0.0.5:41234", Scope: &scope, Within: time.Second, MaxWait: time.Second}
 	a, err := asker.PeerServe(ctx, 3, req)
 	if err != nil || a.Status != 200 || len(a.Body) != MaxPeerBody || a.Header["Content-Type"][0] != "application/octet-stream" {
-		t.Fatalf("a write of a %d-byte body: %d, %d bytes, %v", MaxPeerBody, a.Status, len(a.Body), err)
+		t.Fatalf("a write of a %d-byte body answered %d bytes: %d, %d bytes, %v", MaxPeerRequestBody, MaxPeerBody, a.Status, len(a.Body), err)
 	}
 	if g := got.Load(); g == nil || !reflect.DeepEqual(*g, req) {
 		t.Fatalf("node 3 served a different request than was sent")
 	}
 
 	big := req
-	big.Body = make([]byte, MaxPeerBody+1)
+	big.Body = make([]byte, MaxPeerRequestBody+1)
 	if _, err := asker.PeerServe(ctx, 3, big); err == nil || errors.Is(err, ErrPeerNoAnswer) || served.Load() != 1 {
-		t.Fatalf("a body over MaxPeerBody: %v, node 3 served %d requests; want it refused unsent", err, served.Load())
+		t.Fatalf("a body over MaxPeerRequestBody: %v, node 3 served %d requests; want it refused unsent", err, served.Load())
 	}
 	if _, err := asker.PeerServe(ctx, 2, PeerRequest{Method: "POST", Path: "/groups/g/ack"}); err == nil || errors.Is(err, ErrPeerNoAnswer) {
 		t.Fatalf("a write of a node serving nothing: %v, want a refusal", err)

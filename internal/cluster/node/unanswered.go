@@ -156,7 +156,8 @@ func (n *Node) exchange(ctx context.Context, id uint64, req request, wait time.D
 	}()
 	out, err := n.tr.Call(cctx, id, raw)
 	end := time.Now()
-	n.unanswered.end(id, err == nil, ctx.Err() != nil || end.Sub(start) < failedAtOnce, end)
+	// A peer that refused the call as busy answered: it is not hung.
+	n.unanswered.end(id, err == nil || errors.Is(err, ErrPeerBusy), ctx.Err() != nil || end.Sub(start) < failedAtOnce, end)
 	if err != nil {
 		return answer{}, err
 	}

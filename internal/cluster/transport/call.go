@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -18,6 +20,11 @@ import (
 // ErrCallRefused is a call the fault hook cut or the peer did not take.
 var ErrCallRefused = errors.New("transport: call refused")
 
+// ErrPeerBusy is a call the peer refused unread because the calls it
+// holds are at their bound (Config.CallBytes): it was not handled; a
+// retry may be.
+var ErrPeerBusy = fmt.Errorf("%w: the peer holds as many calls as it may", ErrCallRefused)
+
 // ErrNoAnswer is a call whose request was sent whole but whose answer did
 // not come (the peer failed or was cut off, or ctx ended first): the peer
 // may have handled it. Every other error of Call is a request the peer
@@ -26,6 +33,18 @@ var ErrNoAnswer = errors.New("transport: no answer")
 
 // MaxCall is the most bytes a call's request, and its answer, may hold.
 const MaxCall = 16 << 20
+
+// DefaultCallBytes is Config.CallBytes's default: the inbound calls'
+// requests a node holds at once. Calls are small but for a group's
+// request passed on to its coordinator (up to 1 MiB of body): 24
+// concurrent ones of 11 MiB (before their bound) took a coordinator to
+// 1.08 GB, each held raw, decoded and copied into the handler's request.
+const DefaultCallBytes = 32 << 20
+
+// busyAnswer is the size word of the answer to a call refused because
+// Config.CallBytes was spent: no answer is so large (MaxCall), and a node
+// from before it reads it as a broken answer, not as a success.
+const busyAnswer = 0xFFFFFFFF
 
 // callMinRate is the least rate, in bytes a second, at which a call's
 // request must arrive once its size is read: it has DialTimeout and its
@@ -63,6 +82,9 @@ func (t *Transport) Call(ctx context.Context, to uint64, req []byte) ([]byte, er
 		return nil, err
 	}
 	ans, err := readBlob(c)
+	if errors.Is(err, errBusy) {
+		return nil, fmt.Errorf("%w: node %d", ErrPeerBusy, to)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%w from node %d: %w", ErrNoAnswer, to, ctx.Err())
@@ -83,9 +105,26 @@ func (t *Transport) answer(ctx context.Context, from uint64, c net.Conn) {
 	if t.cfg.Handle == nil || !t.allowed(from, t.cfg.NodeID) {
 		return
 	}
-	req, err := readSizedBlob(c, func(size int) {
-		c.SetReadDeadline(time.Now().Add(t.cfg.DialTimeout + time.Duration(size)*time.Second/callMinRate))
+	var size, charged int64
+	req, err := readSizedBlob(c, func(n int) error {
+		c.SetReadDeadline(time.Now().Add(t.cfg.DialTimeout + time.Duration(n)*time.Second/callMinRate))
+		size = int64(n)
+		if !t.calls.Take(size) {
+			return errBusy
+		}
+		charged = size
+		return nil
 	})
+	defer func() { t.calls.Give(charged) }() // after the handler: it holds req, and what it decoded of it
+	if errors.Is(err, errBusy) {
+		// Read through, so that the caller, which sends its request
+		// whole before it reads, gets the refusal rather than a reset.
+		if _, err := io.CopyN(io.Discard, c, size); err == nil {
+			c.SetWriteDeadline(time.Now().Add(t.cfg.DialTimeout))
+			c.Write(binary.BigEndian.AppendUint32(nil, busyAnswer))
+		}
+		return
+	}
 	if err != nil {
 		return
 	}

@@ -149,3 +149,51 @@ func TestCallHandlerSeesItsCallerGo(t *testing.T) {
 		t.Fatalf("handler: %v", err)
 	}
 }
+
+// A node holds at most Config.CallBytes of other nodes' call requests
+// at once, until their handlers return: a call past it is read through
+// and refused unread (ErrPeerBusy: not handled, so not ErrNoAnswer), and
+// goes once the others are answered. Unbounded, 24 concurrent group
+// requests of 11 MiB passed on to a coordinator took it to 1.08 GB.
+func TestCallsPastTheirBytesAreRefused(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	release := make(chan struct{})
+	handled := make(chan int, 10)
+	trs, stop := callPair(t, func(id uint64, cfg *transport.Config) {
+		if id == 2 {
+			cfg.CallBytes = 100 << 10
+			cfg.Handle = func(_ context.Context, _ uint64, req []byte) []byte {
+				handled <- len(req)
+				if len(req) > 1 {
+					<-release
+				}
+				return []byte("ok")
+			}
+		}
+	})
+	defer stop()
+	first := make(chan error, 1)
+	go func() {
+		_, err := trs[1].Call(context.Background(), 2, make([]byte, 80<<10))
+		first <- err
+	}()
+	<-handled // held: 80 KiB of the 100
+	if _, err := trs[1].Call(context.Background(), 2, make([]byte, 40<<10)); !errors.Is(err, transport.ErrPeerBusy) || !errors.Is(err, transport.ErrCallRefused) || errors.Is(err, transport.ErrNoAnswer) {
+		t.Fatalf("a call past the bytes held: %v, want ErrPeerBusy", err)
+	}
+	if ans, err := trs[1].Call(context.Background(), 2, []byte("s")); err != nil || string(ans) != "ok" {
+		t.Fatalf("a call within them: %q %v", ans, err)
+	}
+	<-handled
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if ans, err := trs[1].Call(context.Background(), 2, make([]byte, 90<<10)); err != nil || string(ans) != "ok" {
+		t.Fatalf("a call once the bytes were given back: %q %v", ans, err)
+	}
+	<-handled
+	if len(handled) != 0 {
+		t.Fatalf("%d more calls handled than answered", len(handled))
+	}
+}

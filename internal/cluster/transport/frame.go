@@ -97,19 +97,29 @@ func appendBlob(dst, b []byte) []byte {
 
 func readBlob(r io.Reader) ([]byte, error) { return readSizedBlob(r, nil) }
 
+// errBusy is a blob refused for its size (readSizedBlob's sized), or the
+// refusal a busy node answered a call with (busyAnswer).
+var errBusy = errors.New("transport: busy")
+
 // readSizedBlob is readBlob telling sized (if not nil) the blob's size
-// before reading its bytes.
-func readSizedBlob(r io.Reader, sized func(size int)) ([]byte, error) {
+// before reading its bytes; an error of sized is returned, the bytes
+// left unread.
+func readSizedBlob(r io.Reader, sized func(size int) error) ([]byte, error) {
 	var n [4]byte
 	if _, err := io.ReadFull(r, n[:]); err != nil {
 		return nil, err
 	}
 	size := binary.BigEndian.Uint32(n[:])
+	if size == busyAnswer {
+		return nil, errBusy
+	}
 	if size > MaxCall {
 		return nil, fmt.Errorf("%w: call of %d bytes", errFrame, size)
 	}
 	if sized != nil {
-		sized(int(size))
+		if err := sized(int(size)); err != nil {
+			return nil, err
+		}
 	}
 	// Allocated as the bytes arrive: anything that reaches the listener
 	// can announce MaxCall and send no more, on as many connections as it

@@ -33,6 +33,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 )
 
@@ -64,6 +65,11 @@ type Config struct {
 	Restarted   func(peer uint64)
 	QueueLen    int           // envelopes queued per peer (default 4096)
 	DialTimeout time.Duration // default 1 s
+	// CallBytes bounds the bytes of inbound calls' requests held at once,
+	// from their read until their handler returns (default
+	// DefaultCallBytes); a call past it is read through, not kept, and
+	// refused (the caller's Call returns ErrCallRefused).
+	CallBytes int64
 	// KeepAlive is how often an idle connection carries an empty frame
 	// (default 250 ms); DownAfter is how long without any frame makes a
 	// peer count as down (default 2 s, below the election timeout) —
@@ -79,6 +85,7 @@ type Transport struct {
 	cfg   Config
 	ln    net.Listener     // cfg.Listener, wrapped in TLS if the link is; immutable after New
 	peers map[uint64]*peer // immutable after New
+	calls *budget.Bytes    // the inbound calls' requests held (Config.CallBytes)
 
 	mu    sync.Mutex
 	allow func(from, to uint64) bool // the fault hook; nil allows all
@@ -107,6 +114,9 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = time.Second
 	}
+	if cfg.CallBytes == 0 {
+		cfg.CallBytes = DefaultCallBytes
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -125,7 +135,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.Restarted == nil {
 		cfg.Restarted = func(uint64) {}
 	}
-	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}}
+	t := &Transport{cfg: cfg, peers: map[uint64]*peer{}, calls: budget.New(cfg.CallBytes)}
 	if err := t.tlsSetup(); err != nil {
 		return nil, err
 	}
