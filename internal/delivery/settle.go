@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"strings"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -74,10 +75,7 @@ func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOpt
 	}
 	g.land(e)
 	e.fails++
-	e.lastErr = opt.Reason
-	if e.lastErr == "" {
-		e.lastErr = LastErrorNack
-	}
+	e.lastErr = lastError(opt.Reason)
 	switch {
 	case opt.Reject:
 		return g.bury(e, ReasonRejected), nil
@@ -90,6 +88,22 @@ func (g *Group) Nack(now time.Time, member string, tp TP, off int64, opt NackOpt
 	}
 	g.wait(e, now.Add(delay))
 	return Outcome{RetryAt: e.at}, nil
+}
+
+// lastError is what a message keeps of a nack's reason: what its dead
+// letter can carry (api.CutReason), in memory of its own. The cut is
+// cloned, since a substring would keep the whole text alive for as long as
+// the message waits: a client nacking each message of its in-flight window
+// with a body-sized reason would otherwise pin in-flight × body bytes.
+func lastError(reason string) string {
+	switch cut := api.CutReason(reason); {
+	case reason == "":
+		return LastErrorNack
+	case len(cut) < len(reason):
+		return strings.Clone(cut)
+	default:
+		return reason
+	}
 }
 
 // Extend sets the visibility deadline of a message member holds to now+d

@@ -2,7 +2,9 @@ package delivery
 
 import (
 	"errors"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,6 +187,8 @@ func TestNackOptions(t *testing.T) {
 			Outcome{Dead: true, Letter: DeadLetter{TP: orders0, DeliveryCount: 1, Reason: ReasonRejected, LastError: LastErrorNack}}},
 		{"no retries", Config{MaxRetries: -1}, NackOptions{Reason: "x"},
 			Outcome{Dead: true, Letter: DeadLetter{TP: orders0, DeliveryCount: 1, Reason: ReasonMaxRetries, LastError: "x"}}},
+		{"reason cut to what a dead letter keeps", Config{}, NackOptions{Reject: true, Reason: strings.Repeat("é", api.DLQMaxReasonBytes)},
+			Outcome{Dead: true, Letter: DeadLetter{TP: orders0, DeliveryCount: 1, Reason: ReasonRejected, LastError: strings.Repeat("é", api.DLQMaxReasonBytes/2)}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -198,6 +202,33 @@ func TestNackOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNackReasonsDoNotPinMemory checks that a message waiting for its
+// redelivery keeps only what its dead letter can carry of its nack's
+// reason: one nack per message, each with a reason as large as a request
+// body, must not hold messages × body bytes.
+func TestNackReasonsDoNotPinMemory(t *testing.T) {
+	const (
+		messages = 64
+		reason   = 1 << 20
+	)
+	g := NewGroup(Config{})
+	g.Poll(nil, t0, "a", []TP{orders0}, messages, ends(map[TP]int64{orders0: messages}))
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for off := range int64(messages) {
+		mustNack(t, g, t0, "a", orders0, off, NackOptions{Delay: time.Hour, Reason: strings.Repeat("x", reason)})
+	}
+	if grew := int64(heap()) - int64(before); grew > messages*reason/8 {
+		t.Fatalf("%d nacks with %d-byte reasons grew the heap by %d bytes; want about %d", messages, reason, grew, messages*api.DLQMaxReasonBytes)
+	}
+	runtime.KeepAlive(g)
 }
 
 func TestVisibilityTimeout(t *testing.T) {
