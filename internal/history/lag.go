@@ -6,9 +6,12 @@
 package history
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +24,7 @@ type Config struct {
 	Retention     time.Duration // how long samples are kept; default 24 h
 	FineRetention time.Duration // partitions keep every sample this long; default 1 h
 	CoarseStep    time.Duration // beyond it, partitions keep the peak of each step; default 5 min
+	GoneGroups    int           // groups no longer sampled whose history is kept; default 1000
 }
 
 // Defaults of Config.
@@ -29,6 +33,7 @@ const (
 	DefaultRetention     = 24 * time.Hour
 	DefaultFineRetention = time.Hour
 	DefaultCoarseStep    = 5 * time.Minute
+	DefaultGoneGroups    = 1000
 	// maxSeriesLen bounds every ring, so that a short interval with a long
 	// retention cannot ask for gigabytes.
 	maxSeriesLen = 1 << 17
@@ -47,6 +52,9 @@ func (c Config) Or() Config {
 	}
 	if c.CoarseStep <= 0 {
 		c.CoarseStep = max(DefaultCoarseStep, c.Interval)
+	}
+	if c.GoneGroups <= 0 {
+		c.GoneGroups = DefaultGoneGroups
 	}
 	return c
 }
@@ -83,8 +91,12 @@ type PartitionSample struct {
 // its total lag and largest time lag for the whole retention; each of its
 // partitions keeps every sample for FineRetention and the peak of each
 // CoarseStep after that, so that 100 groups of 100 partitions stay in tens
-// of megabytes. A group that stops being sampled is forgotten once its
-// newest sample is older than the retention. mu guards everything.
+// of megabytes. A group that stops being sampled (it was deleted) is
+// forgotten once its newest sample is older than the retention, or sooner
+// when more than GoneGroups groups are no longer sampled: those last
+// sampled longest ago go first. Without that bound the groups a client can
+// create and delete in a day, not --max-groups, bounded the history. mu
+// guards everything.
 type Lag struct {
 	cfg    Config // immutable
 	fineN  int    // samples in a fine ring: FineRetention / Interval
@@ -183,9 +195,11 @@ func (l *Lag) Record(now time.Time, samples []GroupSample) {
 func clamp32(v int64) uint32 { return uint32(min(max(v, 0), noneUint32-1)) }
 
 // forgetLocked drops the series (groups and partitions) whose newest
-// sample has left the retention.
+// sample has left the retention, then, of the groups not sampled at this
+// tick, those past the newest GoneGroups.
 func (l *Lag) forgetLocked() {
 	oldest := l.times.oldest()
+	var gone []string
 	for id, s := range l.groups {
 		if s.lag.last < oldest {
 			delete(l.groups, id)
@@ -196,6 +210,19 @@ func (l *Lag) forgetLocked() {
 				delete(s.parts, k)
 			}
 		}
+		if s.lag.last < l.tick {
+			gone = append(gone, id)
+		}
+	}
+	extra := len(gone) - l.cfg.GoneGroups
+	if extra <= 0 {
+		return
+	}
+	slices.SortFunc(gone, func(a, b string) int {
+		return cmp.Or(cmp.Compare(l.groups[a].lag.last, l.groups[b].lag.last), strings.Compare(a, b))
+	})
+	for _, id := range gone[:extra] {
+		delete(l.groups, id)
 	}
 }
 

@@ -211,6 +211,53 @@ func TestLagForgetsGroupsPastRetention(t *testing.T) {
 	}
 }
 
+// TestLagBoundsGoneGroups checks that the history of groups no longer
+// sampled (deleted ones) is bounded by GoneGroups, whatever the churn:
+// those last sampled longest ago go first, and groups sampled at the
+// latest tick are all kept, however many.
+func TestLagBoundsGoneGroups(t *testing.T) {
+	l := NewLag(Config{GoneGroups: 3})
+	at := time.UnixMilli(0)
+	names := func(prefix string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%s%d", prefix, i)
+		}
+		return out
+	}
+	ticks := []struct {
+		sampled []string
+		kept    []string // besides the sampled
+		gone    []string
+	}{
+		{sampled: names("a", 5)},
+		{sampled: []string{"b0"}, kept: []string{"a2", "a3", "a4"}, gone: []string{"a0", "a1"}},
+		{sampled: []string{"c0", "c1"}, kept: []string{"b0", "a3", "a4"}, gone: []string{"a2"}},
+		{sampled: names("d", 4), kept: []string{"c0", "c1", "b0"}, gone: []string{"a3", "a4"}},
+		{sampled: names("d", 4), kept: []string{"c0", "c1", "b0"}},
+	}
+	for i, tick := range ticks {
+		samples := make([]GroupSample, len(tick.sampled))
+		for j, g := range tick.sampled {
+			samples[j] = sample(g, 1)
+		}
+		l.Record(at.Add(time.Duration(i)*DefaultInterval), samples)
+		for _, g := range slices.Concat(tick.sampled, tick.kept) {
+			if !l.Has(g) {
+				t.Errorf("tick %d: %s forgotten", i, g)
+			}
+		}
+		for _, g := range tick.gone {
+			if l.Has(g) {
+				t.Errorf("tick %d: %s kept", i, g)
+			}
+		}
+		if n := len(l.groups); n != len(tick.sampled)+len(tick.kept) {
+			t.Errorf("tick %d: %d groups kept, want %d", i, n, len(tick.sampled)+len(tick.kept))
+		}
+	}
+}
+
 func TestConfigRefusesHugeRings(t *testing.T) {
 	if err := (Config{Interval: time.Millisecond, Retention: 24 * time.Hour}).Validate(); err == nil {
 		t.Fatal("1 ms for 24 h accepted")
