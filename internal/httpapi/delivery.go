@@ -39,6 +39,7 @@ func (s *Server) poll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	req.Acks = nil // applied: not held through the wait (up to --max-batch-messages of them)
 	if acceptsPollStored(r) {
 		parts, err := s.b.PollStored(r.Context(), id, p, peerHost(r))
 		if err != nil {

@@ -50,7 +50,11 @@ func (s *Server) decodeGroupRequest(w http.ResponseWriter, r *http.Request, v an
 		return "", api.ErrTooManyMessages.Withf("a request may name at most %d messages (objects); split it", s.opts.MaxBatchMessages).
 			WithDetail("max_batch_messages", s.opts.MaxBatchMessages)
 	}
-	return id, decodeJSON(body, v)
+	if err := decodeJSON(body, v); err != nil {
+		return "", err
+	}
+	decoded(r)
+	return id, nil
 }
 
 func (s *Server) joinGroup(w http.ResponseWriter, r *http.Request) error {
