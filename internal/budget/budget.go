@@ -51,46 +51,40 @@ const FirstChunk = 64 << 10
 // start), growing the buffer as the bytes arrive: fourfold each time,
 // from FirstChunk up to n, so the copies cost at most a third of n again
 // and a sender that stops short has made the reader hold at most four
-// times what it sent. With b, the n bytes are charged to it as the
-// buffer grows, before each allocation; a refusal is ErrSpent (wrapped).
-// On any error what was charged is given back; on success the caller
-// gives back n once done with the payload. A payload that ends early is
-// io.ErrUnexpectedEOF (io.EOF if nothing of it came).
+// times what it sent. With b, the n bytes are charged to it in the same
+// steps, before each is read, into a buffer that had the room from the
+// start too (one kept from an earlier read): the bytes a sender has sent
+// are charged while it stalls, not once the payload is whole. A refusal
+// is ErrSpent (wrapped). On any error what was charged is given back; on
+// success the caller gives back n once done with the payload. A payload
+// that ends early is io.ErrUnexpectedEOF (io.EOF if nothing of it came).
 func ReadFull(r io.Reader, buf []byte, n int, b *Bytes) ([]byte, error) {
-	charged := 0
+	step := 0 // the bytes charged, and read before the next step
 	fail := func(err error) ([]byte, error) {
 		if b != nil {
-			b.Give(int64(charged))
+			b.Give(int64(step))
 		}
 		return nil, err
 	}
 	buf = buf[:0]
 	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			grown := min(n, max(FirstChunk, 4*cap(buf)))
-			if b != nil {
-				if !b.Take(int64(grown - charged)) {
-					return fail(fmt.Errorf("%w (%d bytes)", ErrSpent, b.Max()))
-				}
-				charged = grown
+		if len(buf) == step {
+			next := min(n, max(FirstChunk, 4*step))
+			if b != nil && !b.Take(int64(next-step)) {
+				return fail(fmt.Errorf("%w (%d bytes)", ErrSpent, b.Max()))
 			}
-			if grown > cap(buf) {
-				buf = append(make([]byte, 0, grown), buf...)
+			step = next
+			if step > cap(buf) {
+				buf = append(make([]byte, 0, min(n, max(step, 4*cap(buf)))), buf...)
 			}
 		}
-		k, err := io.ReadFull(r, buf[len(buf):min(n, cap(buf))])
+		k, err := io.ReadFull(r, buf[len(buf):step])
 		buf = buf[:len(buf)+k]
 		if err != nil {
 			if err == io.EOF && len(buf) > 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return fail(err)
-		}
-	}
-	if b != nil && charged < n {
-		// buf had the room from the start: charge what it now holds.
-		if !b.Take(int64(n - charged)) {
-			return fail(fmt.Errorf("%w (%d bytes)", ErrSpent, b.Max()))
 		}
 	}
 	return buf, nil

@@ -74,6 +74,54 @@ func TestReadFullAllocatesAsBytesArrive(t *testing.T) {
 	}
 }
 
+// stalled reads its bytes, then, as a sender that stops short would
+// keep the reader waiting, calls stall before failing.
+type stalled struct {
+	r     io.Reader
+	stall func()
+}
+
+func (s *stalled) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err == io.EOF {
+		s.stall()
+	}
+	return n, err
+}
+
+// A sender that stops short holds charged about what it sent, whatever
+// buffer the reader reads into: one kept from an earlier read, with room
+// for the whole payload, was charged nothing until the payload was whole,
+// so connections stalled in the middle of their frames held their kept
+// buffers outside the budget.
+func TestReadFullChargesWhileStalled(t *testing.T) {
+	const n = 4 << 20
+	for _, tc := range []struct {
+		name string
+		buf  []byte
+		sent int
+	}{
+		{"new buffer", nil, 1 << 20},
+		{"kept buffer with room", make([]byte, 0, n), 1 << 20},
+		{"kept buffer, a few bytes sent", make([]byte, 0, n), 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := budget.New(64 << 20)
+			var held int64
+			r := &stalled{r: bytes.NewReader(make([]byte, tc.sent)), stall: func() { held = b.Used() }}
+			if _, err := budget.ReadFull(r, tc.buf, n, b); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+			}
+			if held < int64(tc.sent) || held > max(budget.FirstChunk, 4*int64(tc.sent)) {
+				t.Fatalf("%d bytes charged while stalled after %d of %d; want at least those sent, at most 4 times", held, tc.sent, n)
+			}
+			if b.Used() != 0 {
+				t.Fatalf("a failed read left %d bytes charged", b.Used())
+			}
+		})
+	}
+}
+
 func TestBytes(t *testing.T) {
 	b := budget.New(100)
 	if !b.Take(60) || b.Take(41) || !b.Take(40) || b.Used() != 100 {
