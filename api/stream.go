@@ -146,9 +146,10 @@ func appendStreamHeader(dst []byte, t StreamType, id uint32, payloadLen int) []b
 
 // StreamReader reads frames from a connection. Not safe for concurrent use.
 type StreamReader struct {
-	r   *bufio.Reader
-	max int
-	hdr [StreamHeaderLen]byte
+	r      *bufio.Reader
+	max    int
+	hdr    [StreamHeaderLen]byte
+	budget *budget.Bytes // ReadShared's payloads are charged to it; nil: none
 }
 
 // NewStreamReader reads frames of at most maxLen bytes (length field) from r.
@@ -166,6 +167,12 @@ func NewStreamReader(r io.Reader, maxLen int) *StreamReader {
 // io.EOF is a connection closed between frames; io.ErrUnexpectedEOF one
 // closed inside a frame.
 func (sr *StreamReader) Read() (StreamFrame, error) { return sr.read(nil) }
+
+// ChargeTo makes ReadShared charge each payload to b as its bytes arrive
+// (budget.ReadFull): the reader gives len(Payload) back once done with
+// the frame. A payload b has no room for fails the read with
+// budget.ErrSpent (wrapped), and the stream cannot go on.
+func (sr *StreamReader) ChargeTo(b *budget.Bytes) { sr.budget = b }
 
 // ReadShared is Read for a reader that is done with each frame before it
 // reads the next, as the broker is: the payload is read into buf, grown
@@ -214,7 +221,7 @@ func (sr *StreamReader) read(buf []byte) (StreamFrame, error) {
 			// ReadShared, as the broker reads its clients' frames:
 			// grown as the bytes arrive, since a length says nothing
 			// of what the peer will send.
-			p, err = budget.ReadFull(sr.r, buf, n-5, nil)
+			p, err = budget.ReadFull(sr.r, buf, n-5, sr.budget)
 		}
 		if err != nil {
 			if err == io.EOF {

@@ -140,6 +140,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		MetricsGroupPartitions: cfg.metricsGroupParts,
 		MaxWait:                cfg.maxWait,
 		StreamWriteTimeout:     cfg.writeTimeout,
+		StreamReadTimeout:      cfg.readTimeout,
 		Version:                version(),
 		Logger:                 log,
 		APIKeys:                cfg.apiKeys,

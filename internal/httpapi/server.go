@@ -57,6 +57,11 @@ type Options struct {
 	// 2 min (the server's write timeout is a request's, which a stream
 	// outlives).
 	StreamWriteTimeout time.Duration
+	// StreamReadTimeout bounds the arrival of each stream frame once its
+	// header has come (between frames a stream may idle): a client that
+	// stops in the middle of a frame has its stream closed after this.
+	// Default 1 min (the broker's --read-timeout).
+	StreamReadTimeout time.Duration
 }
 
 // Defaults for Options.
@@ -68,8 +73,12 @@ const (
 )
 
 // DefaultStreamWriteTimeout is Options.StreamWriteTimeout's default, the
-// broker's --write-timeout's.
-const DefaultStreamWriteTimeout = 2 * time.Minute
+// broker's --write-timeout's; DefaultStreamReadTimeout StreamReadTimeout's,
+// its --read-timeout's.
+const (
+	DefaultStreamWriteTimeout = 2 * time.Minute
+	DefaultStreamReadTimeout  = time.Minute
+)
 
 // Server is the HTTP handler of one broker.
 type Server struct {
@@ -107,6 +116,9 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	if opts.StreamWriteTimeout <= 0 {
 		opts.StreamWriteTimeout = DefaultStreamWriteTimeout
+	}
+	if opts.StreamReadTimeout <= 0 {
+		opts.StreamReadTimeout = DefaultStreamReadTimeout
 	}
 	if opts.MaxBatchMessages <= 0 {
 		opts.MaxBatchMessages = DefaultMaxBatchMessages
