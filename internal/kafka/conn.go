@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/abd-ulbasit/goqueue/internal/budget"
 )
 
 // writeTimeout bounds the write of one response to a client that stopped
@@ -61,6 +63,10 @@ type conn struct {
 	// fetchsession.go); fetches counts its fetches of v7+, their clock.
 	sessions map[int32]*fetchSession
 	fetches  uint64
+	// frameHeld is the budget the frame being served was charged to,
+	// and frameBytes its charge, until releaseFrame gives it back.
+	frameHeld  *budget.Bytes
+	frameBytes int64
 }
 
 // pendingAnswer is a produce answer waiting for its batches' durability
@@ -131,8 +137,11 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			}
 			return
 		}
+		// Given back to the budget it was charged to, authenticated since
+		// or not; frame is not used past handle (see releaseFrame).
+		c.frameHeld, c.frameBytes = held, int64(len(frame))
 		err = c.handle(ctx, frame)
-		held.Give(int64(len(frame))) // to the budget it was charged to, authenticated since or not
+		c.releaseFrame()
 		if err != nil {
 			switch {
 			case errors.Is(err, errNotCaughtUp), errors.Is(err, errUnansweredFailure):
@@ -142,6 +151,20 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 			}
 			return
 		}
+	}
+}
+
+// releaseFrame gives the frame being served back to its budget, once.
+// A handler that waits (a JoinGroup for the rebalance, a follower's
+// SyncGroup for its leader's: up to --max-rebalance-timeout) calls it
+// before it waits, holding copies of what it keeps and no slice of the
+// frame: three JoinGroups of 67 MB each waiting for a member that did not
+// rejoin held the default 200 MiB for 5 min, and every other Kafka
+// client's request past the few bytes left closed its connection.
+func (c *conn) releaseFrame() {
+	if c.frameHeld != nil {
+		c.frameHeld.Give(c.frameBytes)
+		c.frameHeld, c.frameBytes = nil, 0
 	}
 }
 

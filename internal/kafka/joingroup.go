@@ -181,9 +181,13 @@ func (s *Server) joinGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.R
 	g.save() // a static member's new incarnation above among others: never fence it after a move
 	gs.mu.Unlock()
 
+	// The wait holds no part of the frame (the protocols are copies).
+	version := req.Version
+	req.Protocols = nil
+	c.releaseFrame()
 	select {
 	case out := <-ch:
-		out.SetVersion(req.Version)
+		out.SetVersion(version)
 		return out, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()

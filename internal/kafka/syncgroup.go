@@ -11,7 +11,7 @@ import (
 
 // syncGroup takes the leader's assignment and hands each member its part;
 // followers wait for the leader.
-func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.Response, error) {
+func (s *Server) syncGroup(ctx context.Context, c *conn, r kmsg.Request) (kmsg.Response, error) {
 	req := r.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	resp.SetVersion(req.Version)
@@ -77,6 +77,10 @@ func (s *Server) syncGroup(ctx context.Context, _ *conn, r kmsg.Request) (kmsg.R
 	m.sync = make(chan syncAnswer, 1)
 	ch := m.sync
 	gs.mu.Unlock()
+	// A follower's wait holds no part of the frame (its assignments are
+	// not read).
+	req.GroupAssignment = nil
+	c.releaseFrame()
 	select {
 	case a := <-ch:
 		resp.ErrorCode, resp.MemberAssignment = a.code, a.assignment
