@@ -429,15 +429,21 @@ func (c *Coordinator) tickGroup(cg *cgroup) {
 
 // syncTopics tells every group the topics that exist now (a topic
 // created, deleted, grown, or created again under its name: see
-// groupstate.Group.SetTopics). Only the timer loop calls it.
+// groupstate.Group.SetTopics). An empty group whose offsets were all of
+// deleted topics goes with them (forgetUnkeptGroup), as when its last
+// member leaves. Only the timer loop calls it.
 func (c *Coordinator) syncTopics() {
 	view := c.topicView(nil)
 	for _, cg := range c.all() {
 		cg.mu.Lock()
 		p := c.doneLocked(cg, cg.a.SetTopics(c.now(), view))
+		unkept := cg.a.Unkept()
 		cg.mu.Unlock()
 		if err := c.perform(cg, p); err != nil {
 			c.log.Error("forget offsets of deleted topics", "group", cg.id, "err", err)
+		}
+		if unkept {
+			c.forgetUnkeptGroup(cg)
 		}
 	}
 }

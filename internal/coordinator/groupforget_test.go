@@ -75,3 +75,47 @@ func TestGroupForgottenWithItsLastMember(t *testing.T) {
 		})
 	}
 }
+
+// An empty group whose offsets were all of topics since deleted holds
+// nothing a restart keeps, and is forgotten with them, as Kafka forgets an
+// Empty group without offsets: it stayed listed and counted against
+// MaxGroups until a DELETE or a restart, so that a broker whose groups
+// consumed topics created and deleted in turn refused new groups
+// (TOO_MANY_GROUPS) for good. One with offsets left is kept.
+func TestGroupForgottenWithItsTopics(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		deleted []string
+		kept    bool
+	}{
+		{"every topic deleted", []string{"t", "u"}, false},
+		{"one topic deleted", []string{"t"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, tb := openTest(t, time.Now)
+			for _, topic := range []string{"t", "u"} {
+				tb.createTopic(topic, 1)
+				tb.publish(topic, 0, []byte("a"))
+			}
+			c.syncTopics()
+			jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t", "u"}}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CommitOffsets("g", CommitParams{MemberID: jr.MemberID, Generation: jr.Generation, Offsets: Offsets{"t": {0: 1}, "u": {0: 1}}}, "h"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.LeaveGroup("g", jr.MemberID); err != nil {
+				t.Fatal(err)
+			}
+			for _, topic := range tc.deleted {
+				tb.deleteTopic(topic)
+			}
+			c.syncTopics() // what the timer loop does on a topic change
+			_, err = c.DescribeGroup("g")
+			if kept := err == nil; kept != tc.kept || len(c.Groups()) != map[bool]int{true: 1}[tc.kept] {
+				t.Fatalf("after deleting %v: describe %v, listed %d groups; want kept %v", tc.deleted, err, len(c.Groups()), tc.kept)
+			}
+		})
+	}
+}
