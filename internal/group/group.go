@@ -86,12 +86,18 @@ func (g *Group) GoOnFrom(gen int64) {
 func (g *Group) Empty() bool { return len(g.members) == 0 }
 
 // Topics returns the sorted union of the members' subscriptions: the topics
-// whose partition counts the owner must pass to SetPartitions.
+// whose partition counts the owner must pass to SetPartitions. A set, not
+// a search of the union so far: a KIP-848 member may subscribe to topics
+// not created yet, any number of them, and one heartbeat naming a million
+// took a core for hours under the group's lock, the union being read at
+// every command.
 func (g *Group) Topics() []string {
+	seen := make(map[string]struct{})
 	var out []string
 	for _, m := range g.members {
 		for _, t := range m.topics {
-			if !slices.Contains(out, t) {
+			if _, ok := seen[t]; !ok {
+				seen[t] = struct{}{}
 				out = append(out, t)
 			}
 		}
