@@ -35,6 +35,7 @@ func newKafka(cfg *config, b *broker.Broker, tlsCfg *tls.Config, cn *clusterBrid
 	opts := kafka.Options{
 		MaxRequestBytes:  int32(cfg.kafka.maxRequestBytes),
 		MaxDecodingBytes: cfg.kafka.maxDecoding,
+		MaxFetchMemory:   cfg.kafka.maxFetchMemory,
 		IdleTimeout:      cfg.kafka.idleTimeout,
 		TLS:              tlsCfg,
 		APIKeys:          cfg.apiKeys,

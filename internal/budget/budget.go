@@ -33,6 +33,21 @@ func (b *Bytes) Take(n int64) bool {
 	return true
 }
 
+// TakeUpTo reserves as much of n bytes as the budget has left, and
+// returns how many (0 when it is spent).
+func (b *Bytes) TakeUpTo(n int64) int64 {
+	for {
+		used := b.used.Load()
+		got := min(n, b.max-used)
+		if got <= 0 {
+			return 0
+		}
+		if b.used.CompareAndSwap(used, used+got) {
+			return got
+		}
+	}
+}
+
 // Give returns n bytes taken before.
 func (b *Bytes) Give(n int64) { b.used.Add(-n) }
 

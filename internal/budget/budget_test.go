@@ -130,6 +130,19 @@ func TestReadFullChargesWhileStalled(t *testing.T) {
 	}
 }
 
+func TestTakeUpTo(t *testing.T) {
+	b := budget.New(100)
+	for _, tc := range []struct{ ask, got, used int64 }{
+		{60, 60, 60},
+		{60, 40, 100}, // what is left
+		{1, 0, 100},   // spent
+	} {
+		if got := b.TakeUpTo(tc.ask); got != tc.got || b.Used() != tc.used {
+			t.Fatalf("TakeUpTo(%d) = %d, used %d; want %d, used %d", tc.ask, got, b.Used(), tc.got, tc.used)
+		}
+	}
+}
+
 func TestBytes(t *testing.T) {
 	b := budget.New(100)
 	if !b.Take(60) || b.Take(41) || !b.Take(40) || b.Used() != 100 {

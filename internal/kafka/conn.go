@@ -67,6 +67,9 @@ type conn struct {
 	// and frameBytes its charge, until releaseFrame gives it back.
 	frameHeld  *budget.Bytes
 	frameBytes int64
+	// answerBytes is what the fetch answer being read or written took
+	// of the server's answers budget (readFetch), until releaseAnswer.
+	answerBytes int64
 }
 
 // pendingAnswer is a produce answer waiting for its batches' durability
@@ -168,6 +171,13 @@ func (c *conn) releaseFrame() {
 	}
 }
 
+// releaseAnswer gives back what the connection's fetch answer took of
+// the answers budget, once written (or replaced by another read).
+func (c *conn) releaseAnswer() {
+	c.s.answers.Give(c.answerBytes)
+	c.answerBytes = 0
+}
+
 // idle lends what the connection keeps for its next answers to the
 // pools, once no request came for idleAfter (see frames.next).
 func (c *conn) idle() {
@@ -242,6 +252,7 @@ func (c *conn) handle(ctx context.Context, frame []byte) error {
 		return err
 	}
 	resp, err := api.serve(ctx, c, req)
+	defer c.releaseAnswer() // once written, or not
 	if resp != nil {
 		if werr := c.write(h, resp); werr != nil {
 			return werr

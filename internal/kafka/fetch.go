@@ -107,11 +107,20 @@ func (s *Server) readFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest)
 	// batches are held in memory until written, and a 60-byte request
 	// asking 1 GiB made the broker hold as much of the log.
 	budget = min(budget, int(s.opts.MaxFetchBytes))
+	// And by what is left of the answers held over every connection
+	// (Options.MaxFetchMemory): 40 connections that each sent a 70-byte
+	// fetch of 55 MiB and did not read the answer held 2.2 GB until their
+	// writes timed out. A fetch that gets nothing reads nothing.
+	c.releaseAnswer() // an earlier read of this fetch (fetchWait)
+	want := s.fetchSize(req, budget)
+	c.answerBytes = s.answers.TakeUpTo(int64(want))
+	starved := want > 0 && c.answerBytes == 0
+	budget = min(budget, int(c.answerBytes))
 	size, parts, final := 0, 0, false
 	// A partition's batches are appended after the ones before, into a
 	// buffer sized for all of them; should it grow still, the earlier
 	// partitions keep the old one's bytes.
-	buf := takeBuf(c.batches, s.fetchSize(req, budget))
+	buf := takeBuf(c.batches, budget)
 	for _, rt := range req.Topics {
 		parts += len(rt.Partitions)
 		st := kmsg.NewFetchResponseTopic()
@@ -130,7 +139,7 @@ func (s *Server) readFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest)
 				continue
 			}
 			limit := min(int(rp.PartitionMaxBytes), budget-size)
-			if size > 0 && limit <= 0 {
+			if (size > 0 || starved) && limit <= 0 {
 				// The response is full: report the partition, read nothing.
 				s.bounds(name, rp.Partition, &sp)
 				st.Partitions = append(st.Partitions, sp)

@@ -28,7 +28,10 @@ const (
 	// DefaultMaxDecodingBytes is Options.MaxDecodingBytes's default: two
 	// requests of DefaultMaxRequestBytes.
 	DefaultMaxDecodingBytes = 2 * DefaultMaxRequestBytes
-	DefaultIdleTimeout      = 10 * time.Minute
+	// DefaultMaxFetchMemory is Options.MaxFetchMemory's default: about
+	// four fetches of DefaultMaxFetchBytes.
+	DefaultMaxFetchMemory = 256 << 20
+	DefaultIdleTimeout    = 10 * time.Minute
 	// maxFetchWait caps a fetch's max wait, so a shutdown never waits on a
 	// client's whim.
 	maxFetchWait = 30 * time.Second
@@ -46,8 +49,15 @@ type Options struct {
 	// (Kafka's queued.max.request.bytes); a frame past it closes its
 	// connection, and the client retries. At least MaxRequestBytes.
 	MaxDecodingBytes int64
-	IdleTimeout      time.Duration // a connection silent this long is closed
-	TLS              *tls.Config   // nil: plaintext
+	// MaxFetchMemory bounds the bytes of fetch answers held at once over
+	// every connection, from their read to their write: a fetch takes
+	// what is left of it, up to its own bound (MaxFetchBytes), and
+	// answers with what that holds (nothing when it is spent: the fetch
+	// waits for its max wait as for new data, then answers empty, and
+	// the client fetches again). At least MaxFetchBytes.
+	MaxFetchMemory int64
+	IdleTimeout    time.Duration // a connection silent this long is closed
+	TLS            *tls.Config   // nil: plaintext
 	// APIKeys are the broker's API keys as configured: KEY (full access)
 	// or KEY:RULES (scoped, see the README). When any is set a connection
 	// must authenticate, with SASL PLAIN (any user name), before anything
@@ -82,6 +92,9 @@ type Server struct {
 	// frames bounds the request bytes held over every authenticated
 	// connection, unauthFrames over the others.
 	frames, unauthFrames *budget.Bytes
+	// answers bounds the fetch answers held over every connection
+	// (Options.MaxFetchMemory).
+	answers *budget.Bytes
 
 	// sessionParts counts the partitions of every connection's fetch
 	// sessions (fetchsession.go).
@@ -113,6 +126,10 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.MaxDecodingBytes = DefaultMaxDecodingBytes
 	}
 	opts.MaxDecodingBytes = max(opts.MaxDecodingBytes, int64(opts.MaxRequestBytes))
+	if opts.MaxFetchMemory <= 0 {
+		opts.MaxFetchMemory = DefaultMaxFetchMemory
+	}
+	opts.MaxFetchMemory = max(opts.MaxFetchMemory, int64(opts.MaxFetchBytes))
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
@@ -121,6 +138,7 @@ func New(b *broker.Broker, opts Options) *Server {
 		log = slog.Default()
 	}
 	s := &Server{b: b, appends: b, opts: opts, log: log, groups: newGroups(b), frames: budget.New(opts.MaxDecodingBytes),
+		answers:      budget.New(opts.MaxFetchMemory),
 		unauthFrames: budget.New(unauthenticatedBytes),
 		conns:        make(map[net.Conn]struct{})}
 	b.SetExternalGroupViews(s.groups.view)
