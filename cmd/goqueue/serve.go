@@ -137,6 +137,7 @@ func serveOn(ctx context.Context, cfg *config, log *slog.Logger, ln net.Listener
 		MaxHeaderBytes:         int(cfg.maxHeaderBytes),
 		MaxBatchMessages:       cfg.maxBatchMsgs,
 		MaxDecodingBytes:       cfg.maxDecoding,
+		MaxFetchMemory:         cfg.maxFetchMemory,
 		MetricsGroupPartitions: cfg.metricsGroupParts,
 		MaxWait:                cfg.maxWait,
 		StreamWriteTimeout:     cfg.writeTimeout,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/broker"
+	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 )
 
 // Fetch limits: what a fetch returns when the query does not say, and the
@@ -85,8 +86,38 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	for i := range res.Records {
 		resp.Messages[i] = encodeRecord(name, req.Partition, &res.Records[i])
 	}
-	writeJSON(w, http.StatusOK, resp)
+	// The answer is held until written: a client that does not read it
+	// holds it up to the write timeout, and 40 such fetches of 16 MiB
+	// took the broker to 3.9 GB of RSS. Charged once read, not before (a
+	// long poll waiting for data holds nothing): while it is encoded at
+	// what that may take (encodingBytes), then at what the answer holds.
+	held := encodingBytes(res.Records)
+	if !s.answers.Take(held) {
+		return api.ErrTooManyRequests.Withf("the broker holds %d bytes of fetch answers at once, its limit; retry shortly", s.answers.Max()).
+			WithDetail("max_fetch_memory", s.answers.Max())
+	}
+	buf, status := encodeJSON(http.StatusOK, resp)
+	if n := int64(buf.Cap()); n < held {
+		s.answers.Give(held - n)
+		held = n
+	}
+	defer s.answers.Give(held)
+	writeEncoded(w, status, buf)
 	return nil
+}
+
+// encodingBytes bounds what encoding recs as a fetch answer takes: its
+// JSON (binary in base64, 4/3 of it), in the encoder's buffer and then in
+// the answer's, each grown by doubling, and each message's fields.
+func encodingBytes(recs []commitlog.Record) int64 {
+	n := 0
+	for i := range recs {
+		n += 256 + len(recs[i].Key) + len(recs[i].Value)
+		for _, h := range recs[i].Headers {
+			n += 32 + len(h.Key) + len(h.Value)
+		}
+	}
+	return 6 * int64(n)
 }
 
 // fetchRequest parses ?offset=&timestamp=&max=&max_bytes=&wait_ms=. Offset

@@ -18,6 +18,12 @@ import (
 // writeJSON sends v with status. HTML characters are not escaped: values
 // come back as they were sent.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	buf, status := encodeJSON(status, v)
+	writeEncoded(w, status, buf)
+}
+
+// encodeJSON is v as writeJSON sends it, and the status to send it with.
+func encodeJSON(status int, v any) (*bytes.Buffer, int) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -28,6 +34,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 			api.ErrInternal.Code, strings.ReplaceAll(err.Error(), `"`, `'`))
 		status = http.StatusInternalServerError
 	}
+	return &buf, status
+}
+
+// writeEncoded sends a body encodeJSON made.
+func writeEncoded(w http.ResponseWriter, status int, buf *bytes.Buffer) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())

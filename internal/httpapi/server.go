@@ -46,6 +46,12 @@ type Options struct {
 	// all requests; past it a request gets a retriable 429 with
 	// Retry-After. Default 128 MiB; at least MaxBodyBytes.
 	MaxDecodingBytes int64
+	// MaxFetchMemory caps the bytes of fetch answers (GET
+	// /topics/{t}/partitions/{p}/messages), as encoded, held at once over
+	// all requests until written: an answer that does not fit is refused
+	// with a retriable 429. Default 256 MiB; at least the largest
+	// max_bytes (16 MiB).
+	MaxFetchMemory int64
 	// MetricsGroupPartitions adds per group × partition series to
 	// /metrics (see metrics.Options).
 	MetricsGroupPartitions bool
@@ -70,6 +76,7 @@ const (
 	DefaultMaxWait          = 30 * time.Second
 	DefaultMaxBatchMessages = 100_000
 	DefaultMaxDecodingBytes = 128 << 20
+	DefaultMaxFetchMemory   = 256 << 20
 )
 
 // DefaultStreamWriteTimeout is Options.StreamWriteTimeout's default, the
@@ -92,6 +99,7 @@ type Server struct {
 	spec    []byte // /openapi.json
 	ui      *console.Handler
 	bodies  *budget.Bytes
+	answers *budget.Bytes // the records fetch answers hold (Options.MaxFetchMemory)
 	// draining is set once shutdown begins; /readyz then answers 503 so load
 	// balancers stop sending new work.
 	draining atomic.Bool
@@ -127,6 +135,10 @@ func New(b *broker.Broker, opts Options) *Server {
 		opts.MaxDecodingBytes = DefaultMaxDecodingBytes
 	}
 	opts.MaxDecodingBytes = max(opts.MaxDecodingBytes, opts.MaxBodyBytes)
+	if opts.MaxFetchMemory <= 0 {
+		opts.MaxFetchMemory = DefaultMaxFetchMemory
+	}
+	opts.MaxFetchMemory = max(opts.MaxFetchMemory, maxFetchMaxBytes)
 	if opts.Version == "" {
 		opts.Version = "dev"
 	}
@@ -135,7 +147,7 @@ func New(b *broker.Broker, opts Options) *Server {
 	}
 	s := &Server{b: b, opts: opts, log: opts.Logger, mux: http.NewServeMux(),
 		metrics: metrics.New(b, opts.Version, metrics.Options{GroupPartitions: opts.MetricsGroupPartitions, Cluster: opts.Cluster}), keys: parseKeys(opts.APIKeys),
-		bodies: budget.New(opts.MaxDecodingBytes), ui: console.New(), streams: newStreams()}
+		bodies: budget.New(opts.MaxDecodingBytes), answers: budget.New(opts.MaxFetchMemory), ui: console.New(), streams: newStreams()}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(s.coordinated(rt)))
 	}
