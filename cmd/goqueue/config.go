@@ -94,7 +94,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.IntVar(&c.maxBatchMsgs, "max-batch-messages", httpapi.DefaultMaxBatchMessages, "most messages in one JSON publish (413 TOO_MANY_MESSAGES)")
 	fs.Var(newSize(&c.broker.MaxDecompressBytes, broker.DefaultMaxDecompressBytes), "max-decompress-bytes", "most bytes of compressed batches' records decompressed at once, to check what Kafka producers send and to read stored batches for fetches, group polls, DLQ moves and replays (beyond: TOO_MANY_REQUESTS over HTTP, REQUEST_TIMED_OUT over Kafka; both are retried)")
 	fs.Var(newSize(&c.maxDecoding, httpapi.DefaultMaxDecodingBytes), "max-decoding-bytes", "most bytes of request bodies held at once over all requests (beyond: 429 with Retry-After); at least --max-body-bytes")
-	fs.Var(newSize(&c.maxFetchMemory, httpapi.DefaultMaxFetchMemory), "max-fetch-memory", "most bytes of HTTP fetch answers, as encoded, held at once until written (beyond: 429 with Retry-After); at least 16MiB, a fetch's largest max_bytes")
+	fs.Var(newSize(&c.maxFetchMemory, httpapi.DefaultMaxFetchMemory), "max-fetch-memory", "most bytes of HTTP fetch answers (as encoded) and group polls' messages held at once until written (beyond: 429 with Retry-After); at least 16MiB, a fetch's largest max_bytes")
 	fs.BoolVar(&c.metricsGroupParts, "metrics-group-partitions", false, "add per group × partition series to /metrics (goqueue_group_partition_*); by default a group's series are per topic")
 	fs.DurationVar(&c.maxWait, "max-wait", httpapi.DefaultMaxWait, "cap on the wait_ms of a fetch or a group poll")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for requests in progress")

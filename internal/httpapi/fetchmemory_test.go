@@ -13,6 +13,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/api"
 	"github.com/abd-ulbasit/goqueue/internal/brokertest"
 	"github.com/abd-ulbasit/goqueue/internal/httpapi"
+	"github.com/abd-ulbasit/goqueue/internal/testkit"
 )
 
 // The records of fetch answers held at once are bounded by
@@ -33,6 +34,64 @@ func TestStalledFetchAnswersBounded(t *testing.T) {
 		rand.Read(value)
 		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
 	}
+	answered, _, _ := stalledAnswers(t, s, clients, func(i int) string {
+		return fmt.Sprintf("GET /topics/big/partitions/0/messages?offset=0&max=10000&max_bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n", askEach)
+	})
+	if answered[http.StatusOK] > bound/(3<<20) || answered[http.StatusOK]+answered[http.StatusTooManyRequests] != clients {
+		t.Fatalf("%d stalled fetches of about 3.5 MB, bound %d: answered %v; want at most %d 200s, the others 429", clients, bound, answered, bound/(3<<20))
+	}
+}
+
+// Group polls take from the same bound: their messages are held until
+// written too, and 40 groups' polls of 64 MiB whose clients read nothing
+// held 3.4 GB of read buffers. A poll past it hands its messages back.
+func TestStalledPollAnswersBounded(t *testing.T) {
+	const (
+		bound   = 16 << 20
+		askEach = 4 << 20
+		clients = 12
+	)
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxFetchMemory = bound }))
+	createTopic(t, s, "big", 1)
+	value := make([]byte, 900<<10)
+	for range 6 {
+		rand.Read(value)
+		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
+	}
+	members := make([]*member, clients)
+	for i := range members {
+		members[i] = join(t, s, fmt.Sprintf("g%d", i), api.JoinRequest{Topics: []string{"big"}})
+	}
+	answered, statuses, closeAll := stalledAnswers(t, s, clients, func(i int) string {
+		body := fmt.Sprintf(`{"member_id":%q,"generation":%d,"max_messages":1000,"max_bytes":%d}`, members[i].id, members[i].gen, askEach)
+		return fmt.Sprintf("POST /groups/g%d/poll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", i, len(body), body)
+	})
+	if answered[http.StatusOK] > bound/(3<<20) || answered[http.StatusOK]+answered[http.StatusTooManyRequests] != clients {
+		t.Fatalf("%d stalled polls of about 3.5 MB, bound %d: answered %v; want at most %d 200s, the others 429", clients, bound, answered, bound/(3<<20))
+	}
+	// A refused poll handed its messages back: once the stalled answers
+	// are gone, the member's next poll gets them with the others (held in
+	// flight, only the 2 left).
+	closeAll()
+	for i, m := range members {
+		if statuses[i] != http.StatusTooManyRequests {
+			continue
+		}
+		var resp api.PollResponse
+		testkit.Eventually(t, 10*time.Second, func() bool {
+			return s.DoJSON("POST", "/groups/"+m.group+"/poll", api.PollRequest{MemberID: m.id, Generation: m.gen, MaxMessages: 1000}, &resp) == http.StatusOK
+		}, "a poll of g%d once the stalled answers are gone", i)
+		if len(resp.Messages) < 4 {
+			t.Fatalf("member of g%d, refused 429: its next poll got %d messages, want its 4 back", i, len(resp.Messages))
+		}
+	}
+}
+
+// stalledAnswers sends n requests, request(i) on a connection of its own
+// that reads nothing past the answer's status line, and returns how many
+// got each status, each one's, and what closes the connections.
+func stalledAnswers(t *testing.T, s *brokertest.Server, n int, request func(i int) string) (map[int]int, []int, func()) {
+	t.Helper()
 	status := func(c net.Conn) int {
 		t.Helper()
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -44,18 +103,24 @@ func TestStalledFetchAnswersBounded(t *testing.T) {
 		fmt.Sscanf(strings.TrimPrefix(line, "HTTP/1.1 "), "%d", &code)
 		return code
 	}
-	answered := map[int]int{}
-	for range clients {
+	answered, statuses := map[int]int{}, make([]int, n)
+	var conns []net.Conn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	t.Cleanup(closeAll)
+	for i := range n {
 		c, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		conns = append(conns, c)
 		c.(*net.TCPConn).SetReadBuffer(4 << 10) // and reads no more than the status line
-		fmt.Fprintf(c, "GET /topics/big/partitions/0/messages?offset=0&max=10000&max_bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n", askEach)
-		answered[status(c)]++
+		fmt.Fprint(c, request(i))
+		statuses[i] = status(c)
+		answered[statuses[i]]++
 	}
-	if answered[http.StatusOK] > bound/(3<<20) || answered[http.StatusOK]+answered[http.StatusTooManyRequests] != clients {
-		t.Fatalf("%d stalled fetches of about 3.5 MB, bound %d: answered %v; want at most %d 200s, the others 429", clients, bound, answered, bound/(3<<20))
-	}
+	return answered, statuses, closeAll
 }

@@ -93,8 +93,7 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	// what that may take (encodingBytes), then at what the answer holds.
 	held := encodingBytes(res.Records)
 	if !s.answers.Take(held) {
-		return api.ErrTooManyRequests.Withf("the broker holds %d bytes of fetch answers at once, its limit; retry shortly", s.answers.Max()).
-			WithDetail("max_fetch_memory", s.answers.Max())
+		return s.answersFull()
 	}
 	buf, status := encodeJSON(http.StatusOK, resp)
 	if n := int64(buf.Cap()); n < held {
@@ -104,6 +103,12 @@ func (s *Server) fetch(w http.ResponseWriter, r *http.Request) error {
 	defer s.answers.Give(held)
 	writeEncoded(w, status, buf)
 	return nil
+}
+
+// answersFull is the refusal of an answer past Options.MaxFetchMemory.
+func (s *Server) answersFull() error {
+	return api.ErrTooManyRequests.Withf("the broker holds %d bytes of fetch and poll answers at once, its limit; retry shortly", s.answers.Max()).
+		WithDetail("max_fetch_memory", s.answers.Max())
 }
 
 // encodingBytes bounds what encoding recs as a fetch answer takes: its

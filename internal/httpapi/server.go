@@ -47,9 +47,10 @@ type Options struct {
 	// Retry-After. Default 128 MiB; at least MaxBodyBytes.
 	MaxDecodingBytes int64
 	// MaxFetchMemory caps the bytes of fetch answers (GET
-	// /topics/{t}/partitions/{p}/messages), as encoded, held at once over
-	// all requests until written: an answer that does not fit is refused
-	// with a retriable 429. Default 256 MiB; at least the largest
+	// /topics/{t}/partitions/{p}/messages), as encoded, and of group
+	// polls' messages, held at once over all requests until written: an
+	// answer that does not fit is refused with a retriable 429 (a poll's
+	// messages handed back). Default 256 MiB; at least the largest fetch
 	// max_bytes (16 MiB).
 	MaxFetchMemory int64
 	// MetricsGroupPartitions adds per group × partition series to
