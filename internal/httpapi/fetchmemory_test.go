@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"bufio"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -123,4 +125,53 @@ func stalledAnswers(t *testing.T, s *brokertest.Server, n int, request func(i in
 		answered[statuses[i]]++
 	}
 	return answered, statuses, closeAll
+}
+
+// Stream deliveries take from the same bound: one stream that read
+// nothing, with 40 subscriptions of 64 MiB (one member of each of 40
+// groups), held 3.3 GB of read buffers. Past the bound a subscription's
+// messages are handed back and its poll tried again.
+func TestStalledStreamDeliveriesBounded(t *testing.T) {
+	const (
+		bound   = 16 << 20
+		askEach = 16 << 20
+		subs    = 12
+	)
+	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxFetchMemory = bound }))
+	createTopic(t, s, "big", 1)
+	value := make([]byte, 900<<10)
+	for range 20 {
+		rand.Read(value)
+		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
+	}
+	members := make([]*member, subs)
+	for i := range members {
+		members[i] = join(t, s, fmt.Sprintf("g%d", i), api.JoinRequest{Topics: []string{"big"}})
+	}
+	heap := func() int64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	before := heap()
+	_, sc := dialStream(t, s, "")
+	sc.conn.(*net.TCPConn).SetReadBuffer(4 << 10) // and reads nothing
+	for i, m := range members {
+		sc.send(api.StreamSubscribe, uint32(i+1), (&api.StreamSubscription{Group: m.group, MemberID: m.id, Generation: m.gen, MaxBytes: askEach}).Append(nil))
+		sc.send(api.StreamCredit, uint32(i+1), binary.BigEndian.AppendUint32(nil, 1000))
+	}
+	// Each subscription polls within milliseconds of its credit; those
+	// refused read again now and then, so the least the heap held over
+	// two seconds, once the first answers are in, is what stays held.
+	testkit.Eventually(t, 10*time.Second, func() bool { return heap()-before > askEach }, "the first answers read")
+	least := int64(1 << 62)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		least = min(least, heap()-before)
+	}
+	// The bound, and the read buffers the coordinator's pool keeps from
+	// the polls handed back: not one answer per subscription.
+	if least > 5*bound {
+		t.Fatalf("%d stalled subscriptions of %d bytes hold %d bytes of heap; want at most %d (MaxFetchMemory %d)", subs, askEach, least, 5*bound, bound)
+	}
 }

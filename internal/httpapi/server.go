@@ -48,10 +48,11 @@ type Options struct {
 	MaxDecodingBytes int64
 	// MaxFetchMemory caps the bytes of fetch answers (GET
 	// /topics/{t}/partitions/{p}/messages), as encoded, and of group
-	// polls' messages, held at once over all requests until written: an
-	// answer that does not fit is refused with a retriable 429 (a poll's
-	// messages handed back). Default 256 MiB; at least the largest fetch
-	// max_bytes (16 MiB).
+	// polls' and stream deliveries' messages, held at once over all
+	// requests until written: an answer that does not fit is refused
+	// with a retriable 429 (a poll's messages handed back; a stream
+	// subscription's handed back and polled again later). Default
+	// 256 MiB; at least the largest fetch max_bytes (16 MiB).
 	MaxFetchMemory int64
 	// MetricsGroupPartitions adds per group × partition series to
 	// /metrics (see metrics.Options).

@@ -347,6 +347,9 @@ type subscription struct {
 	// check of fenced through its DELIVER's write.
 	polls, fenced uint64
 	writeMu       sync.Mutex
+	// full is how long its poll last waited for room among the answers
+	// held (handOut); touched only by its deliver goroutine.
+	full time.Duration
 }
 
 // poke has a waiting poll look again.
@@ -492,6 +495,27 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll 
 	if n == 0 {
 		return 0, true
 	}
+	// The messages are held until their DELIVER is written, and take
+	// from the answers' bound as a poll's do: one stream that read
+	// nothing, with 40 subscriptions of 64 MiB, held 3.3 GB. With no
+	// room, they are handed back (deliverable again at once, a handoff
+	// counted in their delivery count) and the poll is tried again after
+	// a wait that doubles while the bound stays full.
+	held := int64(storedAnswerSize(parts))
+	if !c.s.answers.Take(held) {
+		c.s.b.HandBackStored(sub.group, params, c.host, parts)
+		broker.ReleaseStored(parts)
+		sub.full = min(max(2*sub.full, answersRetry), maxAnswersRetry)
+		t := time.NewTimer(sub.full)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		return 0, ctx.Err() == nil
+	}
+	defer c.s.answers.Give(held)
+	sub.full = 0
 	if hook := beforeDeliverWrite.Load(); hook != nil {
 		(*hook)()
 	}
@@ -520,6 +544,14 @@ func (c *streamConn) handOut(ctx, pctx context.Context, sub *subscription, poll 
 	broker.ReleaseStored(parts)
 	return n, err == nil // a failed write: serve ends the stream
 }
+
+// answersRetry is how long a subscription whose messages found no room
+// among the answers held first waits before it polls again; the wait
+// doubles, up to maxAnswersRetry, while there is none.
+const (
+	answersRetry    = 250 * time.Millisecond
+	maxAnswersRetry = 8 * time.Second
+)
 
 // beforeDeliverWrite, if set, runs between a subscription's hand-out and
 // the write of its DELIVER: tests hold the write there.
