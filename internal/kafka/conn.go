@@ -70,6 +70,9 @@ type conn struct {
 	// answerBytes is what the fetch answer being read or written took
 	// of the server's answers budget (readFetch), until releaseAnswer.
 	answerBytes int64
+	// fetchStarved reports that the last read of a fetch found no room
+	// in the answers budget (readFetch), so fetchWait looks again soon.
+	fetchStarved bool
 }
 
 // pendingAnswer is a produce answer waiting for its batches' durability

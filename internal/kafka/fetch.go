@@ -51,19 +51,30 @@ func (s *Server) fetchWait(ctx context.Context, c *conn, req *kmsg.FetchRequest)
 		if final || size >= int(req.MinBytes) || remaining <= 0 || len(changed) == 0 {
 			return resp
 		}
+		starved := c.fetchStarved
+		if starved {
+			// Read nothing for want of room among the answers held: the
+			// room comes back as other answers are written, which wakes
+			// nothing here; look again soon rather than at the deadline.
+			remaining = min(remaining, starvedRetry)
+		}
 		timer := time.NewTimer(remaining)
 		changed = append(changed,
 			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timer.C)},
 			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())})
 		chosen, _, _ := reflect.Select(changed)
 		timer.Stop()
-		if chosen >= len(changed)-2 {
+		if chosen == len(changed)-1 || chosen == len(changed)-2 && !starved {
 			// The wait is over (or the server is stopping): answer what is there.
 			resp, _, _ := s.readFetch(ctx, c, req)
 			return resp
 		}
 	}
 }
+
+// starvedRetry is how soon a fetch that found no room among the answers
+// held (Options.MaxFetchMemory) reads again, within its max wait.
+const starvedRetry = 50 * time.Millisecond
 
 // changeChannels returns a select case per requested partition that exists.
 func (s *Server) changeChannels(req *kmsg.FetchRequest) []reflect.SelectCase {
@@ -115,6 +126,7 @@ func (s *Server) readFetch(ctx context.Context, c *conn, req *kmsg.FetchRequest)
 	want := s.fetchSize(req, budget)
 	c.answerBytes = s.answers.TakeUpTo(int64(want))
 	starved := want > 0 && c.answerBytes == 0
+	c.fetchStarved = starved
 	budget = min(budget, int(c.answerBytes))
 	size, parts, final := 0, 0, false
 	// A partition's batches are appended after the ones before, into a

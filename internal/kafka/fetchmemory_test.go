@@ -89,3 +89,41 @@ func frameOfFetch(req *kmsg.FetchRequest) []byte {
 	frame := binary.BigEndian.AppendUint32(nil, uint32(len(hdr)+len(body)))
 	return append(append(frame, hdr...), body...)
 }
+
+// A fetch that found no room among the answers held reads again soon,
+// not at the end of its max wait: room comes back as other answers are
+// written, which no append announces, and a consumer catching up on a
+// backlog (nothing new to wake it) waited its whole max wait (kgo's 5 s)
+// for each such fetch.
+func TestStarvedFetchReadsAgainSoon(t *testing.T) {
+	s := serveFresh(t, nil, Options{MaxFetchBytes: 1 << 20, MaxFetchMemory: 1 << 20}, nil)
+	defer s.stop(t)
+	p, err := kgo.NewClient(kgo.SeedBrokers(s.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ProduceSync(context.Background(), &kgo.Record{Topic: "t", Value: []byte("backlog")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	// Other answers hold the whole bound for a moment.
+	held := s.srv.answers.TakeUpTo(1 << 20)
+	release := time.AfterFunc(200*time.Millisecond, func() { s.srv.answers.Give(held) })
+	defer release.Stop()
+	c, err := kgo.NewClient(kgo.SeedBrokers(s.addr), kgo.ConsumeTopics("t"), kgo.FetchMaxWait(5*time.Second),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fs := c.PollFetches(ctx)
+	if fs.NumRecords() != 1 {
+		t.Fatalf("polled %d records (%v), want the backlog's 1", fs.NumRecords(), fs.Err0())
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the backlog came %v after the bound had room again (200 ms); want soon after", took)
+	}
+}
