@@ -206,8 +206,6 @@ func acceptsPollBatches(r *http.Request) bool {
 // a poll of 10,000 messages is never one buffer of megabytes.
 const pollChunk = 64 << 10
 
-// answerSize is the buffer to encode got in: room for all of it (with
-// generous framing), or for one chunk and a message if that is less.
 // deliveredBytes is what got holds of its records' keys, values and
 // headers.
 func deliveredBytes(got []broker.Delivered) int64 {
@@ -222,6 +220,8 @@ func deliveredBytes(got []broker.Delivered) int64 {
 	return int64(n)
 }
 
+// answerSize is the buffer to encode got in: room for all of it (with
+// generous framing), or for one chunk and a message if that is less.
 func answerSize(got []broker.Delivered) int {
 	n := 64
 	for i := range got {

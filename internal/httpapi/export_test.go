@@ -16,6 +16,7 @@ func (s *Server) TakeBodies(n int64) bool { return s.bodies.Take(n) }
 
 // GiveBodies gives back n bytes TakeBodies took.
 func (s *Server) GiveBodies(n int64) { s.bodies.Give(n) }
+
 // BodiesUsed is the bytes of request bodies (and stream frames) charged
 // to the decoding budget now.
 func (s *Server) BodiesUsed() int64 { return s.bodies.Used() }
