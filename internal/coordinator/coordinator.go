@@ -437,7 +437,10 @@ func (c *Coordinator) syncTopics() {
 	for _, cg := range c.all() {
 		cg.mu.Lock()
 		p := c.doneLocked(cg, cg.a.SetTopics(c.now(), view))
-		unkept := cg.a.Unkept()
+		// Only a group this sync took offsets from: one just made for
+		// its first commit or reset, unkept until that is written, went
+		// too, and the commit failed GROUP_NOT_FOUND.
+		unkept := slices.ContainsFunc(p.writes, func(w offsetstore.Write) bool { return w.Delete }) && cg.a.Unkept()
 		cg.mu.Unlock()
 		if err := c.perform(cg, p); err != nil {
 			c.log.Error("forget offsets of deleted topics", "group", cg.id, "err", err)

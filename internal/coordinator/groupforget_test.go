@@ -119,3 +119,21 @@ func TestGroupForgottenWithItsTopics(t *testing.T) {
 		})
 	}
 }
+
+// A topic change syncing the groups forgets only a group it took offsets
+// from: a group just made for its first commit (StoreOffsets, a reset, a
+// Kafka commit), unkept until that commit is written, went too, and the
+// commit failed GROUP_NOT_FOUND (httpapi's TestGroupRoutesRefuseOtherCoordinators
+// failed so, one run in a few, its topic created just before).
+func TestTopicSyncKeepsAGroupBeingMade(t *testing.T) {
+	c, tb := openTest(t, time.Now)
+	tb.createTopic("t", 1)
+	c.syncTopics()
+	if _, err := c.getOrCreate("g"); err != nil {
+		t.Fatal(err)
+	}
+	c.syncTopics() // the timer loop, between the group's making and its write
+	if _, err := c.DescribeGroup("g"); err != nil {
+		t.Fatalf("a group being made, after a topic sync: %v", err)
+	}
+}
