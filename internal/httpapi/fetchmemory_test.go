@@ -30,12 +30,7 @@ func TestStalledFetchAnswersBounded(t *testing.T) {
 		clients = 12
 	)
 	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxFetchMemory = bound }))
-	createTopic(t, s, "big", 1)
-	value := make([]byte, 900<<10)
-	for range 6 {
-		rand.Read(value)
-		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
-	}
+	bigTopic(t, s, 6)
 	answered, _, _ := stalledAnswers(t, s, clients, func(i int) string {
 		return fmt.Sprintf("GET /topics/big/partitions/0/messages?offset=0&max=10000&max_bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n", askEach)
 	})
@@ -54,16 +49,8 @@ func TestStalledPollAnswersBounded(t *testing.T) {
 		clients = 12
 	)
 	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxFetchMemory = bound }))
-	createTopic(t, s, "big", 1)
-	value := make([]byte, 900<<10)
-	for range 6 {
-		rand.Read(value)
-		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
-	}
-	members := make([]*member, clients)
-	for i := range members {
-		members[i] = join(t, s, fmt.Sprintf("g%d", i), api.JoinRequest{Topics: []string{"big"}})
-	}
+	bigTopic(t, s, 6)
+	members := bigReaders(t, s, clients)
 	answered, statuses, closeAll := stalledAnswers(t, s, clients, func(i int) string {
 		body := fmt.Sprintf(`{"member_id":%q,"generation":%d,"max_messages":1000,"max_bytes":%d}`, members[i].id, members[i].gen, askEach)
 		return fmt.Sprintf("POST /groups/g%d/poll HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", i, len(body), body)
@@ -138,16 +125,8 @@ func TestStalledStreamDeliveriesBounded(t *testing.T) {
 		subs    = 12
 	)
 	s := brokertest.Start(t, brokertest.WithHTTP(func(o *httpapi.Options) { o.MaxFetchMemory = bound }))
-	createTopic(t, s, "big", 1)
-	value := make([]byte, 900<<10)
-	for range 20 {
-		rand.Read(value)
-		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
-	}
-	members := make([]*member, subs)
-	for i := range members {
-		members[i] = join(t, s, fmt.Sprintf("g%d", i), api.JoinRequest{Topics: []string{"big"}})
-	}
+	bigTopic(t, s, 20)
+	members := bigReaders(t, s, subs)
 	heap := func() int64 {
 		var ms runtime.MemStats
 		runtime.GC()
@@ -174,4 +153,26 @@ func TestStalledStreamDeliveriesBounded(t *testing.T) {
 	if least > 5*bound {
 		t.Fatalf("%d stalled subscriptions of %d bytes hold %d bytes of heap; want at most %d (MaxFetchMemory %d)", subs, askEach, least, 5*bound, bound)
 	}
+}
+
+// bigTopic creates topic big, of one partition, holding n messages of
+// 900 KiB of random bytes (so that no compression makes them small).
+func bigTopic(t *testing.T, s *brokertest.Server, n int) {
+	t.Helper()
+	createTopic(t, s, "big", 1)
+	value := make([]byte, 900<<10)
+	for range n {
+		rand.Read(value)
+		publish(t, s, "big", api.PublishMessage{ValueBase64: value})
+	}
+}
+
+// bigReaders joins one member to each of n groups g0… of topic big.
+func bigReaders(t *testing.T, s *brokertest.Server, n int) []*member {
+	t.Helper()
+	members := make([]*member, n)
+	for i := range members {
+		members[i] = join(t, s, fmt.Sprintf("g%d", i), api.JoinRequest{Topics: []string{"big"}})
+	}
+	return members
 }
