@@ -24,7 +24,7 @@ func kafkaFlags(fs *pflag.FlagSet, c *kafkaConfig) {
 	fs.StringVar(&c.addr, "kafka-addr", "localhost:9092", "Kafka protocol listen address (host:port; port 0 picks a free one); empty disables it")
 	fs.Var(newSize(&c.maxRequestBytes, kafka.DefaultMaxRequestBytes), "kafka-max-request-bytes", "largest Kafka request frame; a larger one closes its connection")
 	fs.Var(newSize(&c.maxDecoding, kafka.DefaultMaxDecodingBytes), "kafka-max-decoding-bytes", "most bytes of Kafka request frames held at once over all connections (beyond: the connection closes, the client retries); at least --kafka-max-request-bytes")
-	fs.Var(newSize(&c.maxFetchMemory, kafka.DefaultMaxFetchMemory), "kafka-max-fetch-memory", "most bytes of fetch answers held at once over all connections, from their read to their write (beyond: a fetch answers what is left, or waits and answers empty); at least 55MiB, a fetch's bound")
+	fs.Var(newSize(&c.maxFetchMemory, kafka.DefaultMaxFetchMemory), "kafka-max-fetch-memory", "most bytes of fetch answers held at once over all connections, from their read to their write (beyond: a fetch answers what is left, or tries again every 50 ms within its max wait); at least 55MiB, a fetch's bound")
 	fs.DurationVar(&c.idleTimeout, "kafka-idle-timeout", kafka.DefaultIdleTimeout, "how long an idle Kafka connection stays open")
 }
 
