@@ -197,7 +197,8 @@ var (
 	ErrMethodNotAllowed = &Error{Code: "METHOD_NOT_ALLOWED", Status: http.StatusMethodNotAllowed, Kafka: kafkaUnknownServerError}
 	ErrUnsupportedMedia = &Error{Code: "UNSUPPORTED_MEDIA_TYPE", Status: http.StatusUnsupportedMediaType, Kafka: kafkaUnknownServerError}
 
-	// ErrStorageFull: the device of the data directory is full (507). Nothing
+	// ErrStorageFull: the device of the data directory is full, a file is at
+	// its size limit, or the broker has as many files open as it may (507). Nothing
 	// of the failed write was applied unless details say otherwise (an ack's
 	// details.result; a publish's details.written_partitions, and then it is
 	// not retriable); retry once space is freed.

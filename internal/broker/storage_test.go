@@ -30,6 +30,8 @@ func TestStorageErrorCodes(t *testing.T) {
 		{"full device", syscall.ENOSPC, api.ErrStorageFull, false},
 		{"quota", syscall.EDQUOT, api.ErrStorageFull, false},
 		{"file size limit", syscall.EFBIG, api.ErrStorageFull, false},
+		{"open-file limit", syscall.EMFILE, api.ErrStorageFull, false},
+		{"system's open-file limit", syscall.ENFILE, api.ErrStorageFull, false},
 		{"read-only file system", syscall.EROFS, api.ErrStorageFailed, true},
 		{"permission taken away", syscall.EACCES, api.ErrStorageFailed, true},
 		{"operation not permitted", syscall.EPERM, api.ErrStorageFailed, true},
