@@ -84,6 +84,7 @@ func flagSet(fs *pflag.FlagSet, c *config, problems *[]error) {
 	fs.DurationVar(&c.broker.TimestampBeforeMax, "timestamp-before-max", d.TimestampBeforeMax, "refuse message timestamps further than this before the broker's clock; 0: no bound")
 	fs.DurationVar(&c.broker.TimestampAfterMax, "timestamp-after-max", d.TimestampAfterMax, "refuse message timestamps further than this after the broker's clock; 0: no bound")
 	fs.DurationVar(&c.broker.RetentionCheckInterval, "retention-check-interval", d.RetentionCheckInterval, "how often retention deletes old segments")
+	fs.DurationVar(&c.broker.OffsetsRetention, "offsets-retention", d.OffsetsRetention, "delete a consumer group and its committed offsets once it has had no members and no join, commit or reset for this long (Kafka's offsets.retention.minutes); 0 keeps them for ever")
 	fs.DurationVar(&c.broker.History.Interval, "lag-sample-interval", history.DefaultInterval, "how often each group's lag is sampled for the lag history (kept 24 h)")
 	lim := &c.broker.Limits
 	*lim = broker.DefaultLimits()

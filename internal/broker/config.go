@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
+	"github.com/abd-ulbasit/goqueue/internal/coordinator"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
 	"github.com/abd-ulbasit/goqueue/internal/group"
 	"github.com/abd-ulbasit/goqueue/internal/history"
@@ -79,6 +80,12 @@ type Config struct {
 
 	RetentionCheckInterval time.Duration // how often retention runs
 
+	// OffsetsRetention is how long a consumer group may stay empty (no
+	// members, no commit, reset or join) before it is deleted with its
+	// committed offsets, as Kafka's offsets.retention.minutes (KIP-211);
+	// 0 keeps them for ever. See coordinator.Config.OffsetsRetention.
+	OffsetsRetention time.Duration
+
 	Groups   group.Config    // consumer-group bounds and defaults; zero fields take group's defaults
 	Delivery delivery.Config // per-message delivery defaults; zero fields take delivery's defaults
 	History  history.Config  // lag sampling and retention; zero fields take history's defaults
@@ -105,6 +112,7 @@ func DefaultConfig() Config {
 		MaxMessageBytes:        1 << 20,
 		TimestampAfterMax:      time.Hour,
 		RetentionCheckInterval: 5 * time.Minute,
+		OffsetsRetention:       coordinator.DefaultOffsetsRetention,
 	}
 }
 
@@ -154,6 +162,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		bad("retention check interval %v must be positive", c.RetentionCheckInterval)
+	}
+	if c.OffsetsRetention < 0 {
+		bad("offsets retention %v must be 0 (for ever) or positive", c.OffsetsRetention)
 	}
 	if err := c.Groups.Validate(); err != nil {
 		errs = append(errs, err)

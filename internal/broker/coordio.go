@@ -17,18 +17,19 @@ func (b *Broker) openGroups() error {
 	}
 	limits := b.cfg.Limits.withDefaults()
 	b.coord, err = coordinator.Open(coordinator.Config{
-		DataDir:       b.cfg.DataDir,
-		Fsync:         policy,
-		FsyncInterval: b.cfg.FsyncInterval,
-		Groups:        b.cfg.Groups,
-		Delivery:      b.cfg.Delivery,
-		History:       b.cfg.History,
-		MaxGroups:     limits.MaxGroups,
-		MaxMembers:    limits.MaxGroupMembers,
-		CheckID:       ValidateGroupID,
-		Logger:        b.log,
-		Now:           b.now,
-		Decompress:    b.decompress,
+		DataDir:          b.cfg.DataDir,
+		Fsync:            policy,
+		FsyncInterval:    b.cfg.FsyncInterval,
+		Groups:           b.cfg.Groups,
+		Delivery:         b.cfg.Delivery,
+		History:          b.cfg.History,
+		MaxGroups:        limits.MaxGroups,
+		MaxMembers:       limits.MaxGroupMembers,
+		OffsetsRetention: b.cfg.OffsetsRetention,
+		CheckID:          ValidateGroupID,
+		Logger:           b.log,
+		Now:              b.now,
+		Decompress:       b.decompress,
 	}, coordIO{b})
 	return err
 }

@@ -191,6 +191,10 @@ func (b *Broker) DescribeGroup(groupID string) (GroupDescription, error) {
 // GroupStats is coordinator.Coordinator.GroupStats.
 func (b *Broker) GroupStats() []GroupStats { return b.coord.GroupStats() }
 
+// GroupsExpired counts the groups deleted by offsets retention since the
+// broker started (coordinator.Coordinator.Expired).
+func (b *Broker) GroupsExpired() int64 { return b.coord.Expired() }
+
 // LagHistory is coordinator.Coordinator.LagHistory.
 func (b *Broker) LagHistory(groupID string, since time.Time, points int) (LagHistory, error) {
 	return b.coord.LagHistory(groupID, since, points)

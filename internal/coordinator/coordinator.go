@@ -42,6 +42,10 @@ type Config struct {
 	History       history.Config
 	MaxGroups     int // > 0
 	MaxMembers    int // > 0; per group
+	// OffsetsRetention is how long a group may stay empty and idle
+	// before it is deleted with its offsets (groupexpiry.go); 0 keeps
+	// every group for ever.
+	OffsetsRetention time.Duration
 	// CheckID reports whether a group ID is legal (the broker's naming
 	// rules), as an INVALID_ARGUMENT error; nil accepts any ID.
 	CheckID func(id string) error
@@ -89,6 +93,7 @@ type Coordinator struct {
 	repl Replicated
 
 	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
+	expired    atomic.Int64 // groups deleted by offsets retention (groupexpiry.go)
 	// external shows the groups another front end runs (SetExternalViews).
 	external atomic.Pointer[ExternalViews]
 	// resync asks the timer loop to tell every group the topics (groups
@@ -165,6 +170,13 @@ type cgroup struct {
 	// classicHold is the token of the group's classic hold (0: none;
 	// classic_members.go).
 	classicHold uint64
+	// active is when the group was last in use, for offsets retention
+	// (groupexpiry.go): the last command that found or left it with
+	// members, or that changed what is stored of it; when it was
+	// restored or adopted, as the rule there says. members is whether it
+	// had members (or a classic hold) after its last command.
+	active  time.Time
+	members bool
 	// ceiling is, on a cluster node, the highest generation this node
 	// may tell the group's members before it reserves more (reserve);
 	// reserving, the highest generation a reserveAside in progress (or
@@ -225,7 +237,7 @@ func newCoordinator(cfg Config, b Broker, store *offsetstore.Store) *Coordinator
 }
 
 func (c *Coordinator) newGroup(id string) *cgroup {
-	return &cgroup{id: id, a: groupstate.New(id, c.cfg), ready: make(chan struct{})}
+	return &cgroup{id: id, a: groupstate.New(id, c.cfg), ready: make(chan struct{}), active: c.now()}
 }
 
 // restore rebuilds the groups that have stored offsets. Their members are
@@ -308,14 +320,16 @@ func (c *Coordinator) wake() {
 	}
 }
 
-// Run runs the timer loop, samples the groups' lag for their history and
-// lets go of the poll read-aheads no group uses (sweepRuns) until ctx ends.
+// Run runs the timer loop, samples the groups' lag for their history,
+// lets go of the poll read-aheads no group uses (sweepRuns) and deletes
+// the groups idle past the offsets retention (expireLoop) until ctx ends.
 // It returns nil on cancellation.
 func (c *Coordinator) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.run(ctx) })
 	g.Go(func() error { return c.sampleLoop(ctx) })
 	g.Go(func() error { return c.sweepRuns(ctx) })
+	g.Go(func() error { return c.expireLoop(ctx) })
 	return g.Wait()
 }
 

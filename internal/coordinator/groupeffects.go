@@ -104,6 +104,7 @@ type pending struct {
 // to perform after the lock is released. Callers hold cg.mu.
 func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 	c.logChangesLocked(cg)
+	c.touchLocked(cg, fx)
 	if fx.Wake {
 		close(cg.ready)
 		cg.ready = make(chan struct{})

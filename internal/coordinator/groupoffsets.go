@@ -295,6 +295,13 @@ func (c *Coordinator) DeleteOffsets(groupID string, partitions Assignment, also 
 // classic Kafka members hold it), the storage errors of forgetting them
 // (the group is then kept, as it was).
 func (c *Coordinator) DeleteGroup(groupID string) error {
+	return c.deleteGroup(groupID, nil)
+}
+
+// deleteGroup is DeleteGroup, but keep (nil: none), called under the
+// group's lock just before its deletion, may still refuse it with an error
+// of its own: the offsets retention's last look (expireIdle).
+func (c *Coordinator) deleteGroup(groupID string, keep func(cg *cgroup) error) error {
 	notFound := api.ErrGroupNotFound.Withf("group %q does not exist", groupID).WithDetail("group", groupID)
 	c.mu.Lock()
 	cg := c.groups[groupID]
@@ -313,7 +320,13 @@ func (c *Coordinator) DeleteGroup(groupID string) error {
 		return notFound // deleted or forgotten meanwhile
 	}
 	cg.mu.Lock()
-	err := cg.a.Delete()
+	var err error
+	if keep != nil {
+		err = keep(cg)
+	}
+	if err == nil {
+		err = cg.a.Delete()
+	}
 	cg.mu.Unlock()
 	if err != nil {
 		c.mu.Unlock()

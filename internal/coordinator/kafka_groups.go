@@ -97,6 +97,7 @@ func (c *Coordinator) ReleaseClassicGroup(groupID string) {
 		cg.mu.Lock()
 		cg.a.ReleaseClassic()
 		cg.classicHold = 0
+		cg.active = c.now() // its classic members left now (groupexpiry.go)
 		cg.mu.Unlock()
 	}
 }

@@ -23,7 +23,10 @@ type groupCollector struct {
 	partitions bool // Options.GroupPartitions; immutable
 
 	members, generation, state, rebalancing *prometheus.Desc
-	rebalances, rebalanceSeconds            *prometheus.Desc
+	// expired is broker-wide: a label per expired group would grow
+	// with every group that ever went.
+	expired                      *prometheus.Desc
+	rebalances, rebalanceSeconds *prometheus.Desc
 	// Per group and topic.
 	lag, timeLag, inFlight, redelivered, deadLettered *prometheus.Desc
 	// Per group, topic and partition (Options.GroupPartitions).
@@ -49,6 +52,7 @@ func newGroupCollector(src Source, opts Options) *groupCollector {
 		src:              src,
 		partitions:       opts.GroupPartitions,
 		members:          d("members", "Members of the group.", "group"),
+		expired:          prometheus.NewDesc("goqueue_groups_expired_total", "Consumer groups deleted with their offsets after staying empty for --offsets-retention, since the broker started.", nil, nil),
 		generation:       d("generation", "The group's generation (epoch).", "group"),
 		state:            d("state", "Always 1; the state label is the group's current state.", "group", "state"),
 		rebalancing:      d("rebalance_in_progress", "1 while a rebalance is in progress.", "group"),
@@ -74,7 +78,7 @@ func newGroupCollector(src Source, opts Options) *groupCollector {
 }
 
 func (c *groupCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.members, c.generation, c.state, c.rebalancing, c.rebalances,
+	for _, d := range []*prometheus.Desc{c.expired, c.members, c.generation, c.state, c.rebalancing, c.rebalances,
 		c.rebalanceSeconds, c.lag, c.timeLag, c.inFlight, c.redelivered, c.deadLettered} {
 		ch <- d
 	}
@@ -93,6 +97,7 @@ type topicSums struct {
 }
 
 func (c *groupCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(c.expired, prometheus.CounterValue, float64(c.src.GroupsExpired()))
 	groups := c.src.GroupStats()
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -32,10 +32,11 @@ func billing() []broker.GroupStats {
 }
 
 func TestGroupMetrics(t *testing.T) {
-	src := &fakeSource{groups: billing()}
+	src := &fakeSource{groups: billing(), expired: 4}
 	m := New(src, "dev", Options{})
 	s := scrape(t, m)
 	gt := `{group="billing",topic="orders"}`
+	want(t, s, "goqueue_groups_expired_total", 4)
 	want(t, s, `goqueue_group_members{group="billing"}`, 2)
 	want(t, s, `goqueue_group_generation{group="billing"}`, 3)
 	want(t, s, `goqueue_group_state{group="billing",state="reconciling"}`, 1)

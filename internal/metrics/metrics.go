@@ -24,6 +24,9 @@ import (
 type Source interface {
 	LogStats() broker.LogStats
 	GroupStats() []broker.GroupStats
+	// GroupsExpired counts the groups deleted by offsets retention
+	// (--offsets-retention) since the broker started.
+	GroupsExpired() int64
 }
 
 // Metrics is one broker's registry. Its methods are safe for concurrent use.

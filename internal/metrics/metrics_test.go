@@ -140,9 +140,11 @@ func TestRequestMetrics(t *testing.T) {
 }
 
 type fakeSource struct {
-	s      broker.LogStats
-	groups []broker.GroupStats
+	s       broker.LogStats
+	groups  []broker.GroupStats
+	expired int64
 }
 
 func (f *fakeSource) LogStats() broker.LogStats       { return f.s }
 func (f *fakeSource) GroupStats() []broker.GroupStats { return f.groups }
+func (f *fakeSource) GroupsExpired() int64            { return f.expired }

@@ -1,0 +1,223 @@
+package coordinator
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/abd-ulbasit/goqueue/api"
+)
+
+// expiryClock is a fake clock for the offsets retention's tests.
+type expiryClock struct{ ns atomic.Int64 }
+
+func newExpiryClock() *expiryClock {
+	c := &expiryClock{}
+	c.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *expiryClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *expiryClock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// openExpiring opens a coordinator with offsets retention r over tb, on
+// clk, with topic t (1 partition, 2 messages) known to its groups.
+func openExpiring(t *testing.T, r time.Duration, tb *testBroker, clk *expiryClock) *Coordinator {
+	t.Helper()
+	cfg := testConfig(t, clk.now)
+	cfg.OffsetsRetention = r
+	cfg.MaxGroups = 2
+	c := mustOpen(t, cfg, tb)
+	t.Cleanup(func() { c.Close() })
+	c.syncTopics()
+	return c
+}
+
+// committedAndLeft makes group g commit offset 1 of t/0 and lose its only
+// member: an empty group with offsets.
+func committedAndLeft(t *testing.T, c *Coordinator, g string) {
+	t.Helper()
+	jr, err := c.JoinGroup(g, JoinParams{Topics: []string{"t"}}, "h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CommitOffsets(g, CommitParams{MemberID: jr.MemberID, Generation: jr.Generation, Offsets: Offsets{"t": {0: 1}}}, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeaveGroup(g, jr.MemberID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An empty group with offsets is deleted, as DELETE /groups/{id} deletes
+// it, once it has been empty and idle for the offsets retention, and not
+// before; a join, commit or reset within the period starts it again; a
+// group with members never goes; retention 0 keeps every group. Kept
+// for ever, empty groups filled MaxGroups (TOO_MANY_GROUPS) for good.
+func TestGroupExpiresAfterOffsetsRetention(t *testing.T) {
+	const r = time.Hour
+	for _, tc := range []struct {
+		name      string
+		retention time.Duration
+		// meanwhile runs half a retention after the group became empty.
+		meanwhile func(t *testing.T, c *Coordinator)
+		// expiresAt is how long after the group became empty it goes; 0:
+		// never (looked at up to three retentions).
+		expiresAt time.Duration
+	}{
+		{name: "empty", retention: r, expiresAt: r},
+		{name: "joined and left meanwhile", retention: r, expiresAt: r + r/2, meanwhile: func(t *testing.T, c *Coordinator) {
+			jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.LeaveGroup("g", jr.MemberID); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "reset meanwhile", retention: r, expiresAt: r + r/2, meanwhile: func(t *testing.T, c *Coordinator) {
+			if _, err := c.ResetOffsets("g", ResetParams{To: ResetEarliest}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "kafka commit meanwhile", retention: r, expiresAt: r + r/2, meanwhile: func(t *testing.T, c *Coordinator) {
+			if _, err := c.StoreOffsets("g", Offsets{"t": {0: 2}}, nil, false); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "member joined meanwhile", retention: r, meanwhile: func(t *testing.T, c *Coordinator) {
+			if _, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}, SessionTimeout: time.Minute}, "h"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "held by classic Kafka members meanwhile", retention: r, meanwhile: func(t *testing.T, c *Coordinator) {
+			if _, err := c.HoldClassicGroup("g"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "reads meanwhile", retention: r, expiresAt: r, meanwhile: func(t *testing.T, c *Coordinator) {
+			if _, err := c.DescribeGroup("g"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.GroupOffsets("g"); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "retention 0", retention: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newExpiryClock()
+			tb := newTestBroker(t, clk.now)
+			tb.createTopic("t", 1)
+			tb.publish("t", 0, []byte("a"), []byte("b"))
+			c := openExpiring(t, tc.retention, tb, clk)
+			committedAndLeft(t, c, "g")
+			committedAndLeft(t, c, "other") // MaxGroups (2) reached
+			if _, err := c.JoinGroup("third", JoinParams{Topics: []string{"t"}}, "h"); !errors.Is(err, api.ErrTooManyGroups) {
+				t.Fatalf("a third group: %v, want TOO_MANY_GROUPS", err)
+			}
+			empty := clk.now()
+			const step = time.Minute
+			for at := step; at <= 3*r; at += step {
+				clk.add(step)
+				if at == r/2 && tc.meanwhile != nil {
+					tc.meanwhile(t, c)
+				}
+				c.expireIdle()
+				_, err := c.DescribeGroup("g")
+				gone := errors.Is(err, api.ErrGroupNotFound)
+				if want := tc.expiresAt != 0 && at >= tc.expiresAt; gone != want {
+					t.Fatalf("%v after the group became empty: describe %v; want gone %v", clk.now().Sub(empty), err, want)
+				}
+				if gone {
+					break
+				}
+			}
+			if tc.expiresAt == 0 {
+				if got := c.Expired(); got != 1 && tc.retention != 0 || got != 0 && tc.retention == 0 {
+					t.Fatalf("expired %d groups", got)
+				}
+				return
+			}
+			// Gone as a DELETE makes it go: from the listing, the store
+			// and MaxGroups, and a group of its name starts afresh.
+			for _, d := range c.Groups() {
+				if d.ID == "g" {
+					t.Fatalf("GET /groups still lists the expired group")
+				}
+			}
+			stored, err := c.store.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := stored["g"]; ok {
+				t.Fatalf("offsets.db still holds the expired group: %v", stored["g"])
+			}
+			if _, err := c.JoinGroup("third", JoinParams{Topics: []string{"t"}}, "h"); err != nil {
+				t.Fatalf("a new group after the expiry: %v", err)
+			}
+			if c.Expired() < 1 {
+				t.Fatalf("Expired() = %d", c.Expired())
+			}
+		})
+	}
+}
+
+// A restart does not expire a group the moment the broker starts, however
+// long it was down: a restored group's clock starts then.
+func TestGroupExpiryClockAfterRestart(t *testing.T) {
+	const r = time.Hour
+	clk := newExpiryClock()
+	tb := newTestBroker(t, clk.now)
+	tb.createTopic("t", 1)
+	tb.publish("t", 0, []byte("a"), []byte("b"))
+	cfg := testConfig(t, clk.now)
+	cfg.OffsetsRetention = r
+	c := mustOpen(t, cfg, tb)
+	c.syncTopics()
+	committedAndLeft(t, c, "g")
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(10 * r) // down for ten retentions
+	c = mustOpen(t, cfg, tb)
+	defer c.Close()
+	c.syncTopics()
+	if n := c.expireIdle(); n != 0 {
+		t.Fatalf("expired %d groups at start", n)
+	}
+	clk.add(r)
+	if n := c.expireIdle(); n != 1 {
+		t.Fatalf("expired %d groups a retention after the start, want 1", n)
+	}
+}
+
+// The coordinator's Run sweeps the groups by itself, and its sweep stops
+// with it (goleak checks every test).
+func TestRunExpiresIdleGroups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const r = time.Hour
+		tb := newTestBroker(t, time.Now)
+		tb.createTopic("t", 1)
+		tb.publish("t", 0, []byte("a"), []byte("b"))
+		cfg := testConfig(t, nil)
+		cfg.OffsetsRetention = r
+		cfg.FsyncInterval = time.Minute // fewer checkpoints to run through
+		c, stop := runTest(t, cfg, tb)
+		defer stop()
+		synctest.Wait()
+		committedAndLeft(t, c, "g")
+		time.Sleep(r - time.Second)
+		synctest.Wait()
+		if _, err := c.DescribeGroup("g"); err != nil {
+			t.Fatalf("before the retention: %v", err)
+		}
+		time.Sleep(time.Second + expiryCheck(r))
+		synctest.Wait()
+		if _, err := c.DescribeGroup("g"); !errors.Is(err, api.ErrGroupNotFound) {
+			t.Fatalf("a retention and a check after: %v, want GROUP_NOT_FOUND", err)
+		}
+	})
+}
