@@ -189,7 +189,8 @@ func (g *groupShards) LeadGroupShard(shard int, epoch uint64, st *groupstore.Sta
 	g.mu.Lock()
 	g.gens[shard] = [2]int64{floor, ceiling} // the groups adopted start at floor
 	g.mu.Unlock()
-	g.b.AdoptGroups(epoch, inShard(shard), stored, saved, st.ClassicMembers())
+	alive, active := st.Clocks()
+	g.b.AdoptGroups(epoch, inShard(shard), stored, saved, st.ClassicMembers(), coordinator.Clocks{Alive: alive, Active: active})
 	g.mu.Lock()
 	g.epochs[shard] = epoch
 	g.mu.Unlock()
@@ -298,6 +299,31 @@ func (g *groupShards) SaveClassic(group string, epoch uint64, members []byte) er
 
 func (g *groupShards) DeleteGroup(group string, epoch, seq uint64) error {
 	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Delete: &seq})
+}
+
+func (g *groupShards) SaveActive(group string, epoch, seq uint64, at int64) error {
+	return g.propose(groupstore.Command{Group: group, Epoch: epoch, Active: &groupstore.Active{Seq: seq, At: at}})
+}
+
+// SaveAlive keeps at in every shard this node leads, under the epoch it
+// leads it in.
+func (g *groupShards) SaveAlive(at int64) error {
+	g.mu.Lock()
+	epochs := g.epochs
+	g.mu.Unlock()
+	var err error
+	for shard, epoch := range epochs {
+		if epoch == 0 {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), groupWriteTimeout)
+		perr := g.n.ProposeGroupState(ctx, shard, groupstore.Command{Epoch: epoch, Alive: &at})
+		cancel()
+		if perr != nil {
+			err = errors.Join(err, g.shardError(fmt.Sprintf("of shard %d", shard), shard, perr, "its sweep time was not kept"))
+		}
+	}
+	return err
 }
 
 // groupWriteTimeout bounds a group write: its shard needs a leader and a

@@ -126,8 +126,8 @@ func (b *Broker) ReplicateGroups(r coordinator.Replicated) { b.coord.Replicate(r
 
 // AdoptGroups starts coordinating, under epoch, the groups owns matches,
 // as the replicated state last stored them (coordinator.Adopt).
-func (b *Broker) AdoptGroups(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved, classic map[string][]byte) {
-	b.coord.Adopt(epoch, owns, stored, saved, classic)
+func (b *Broker) AdoptGroups(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved, classic map[string][]byte, clocks coordinator.Clocks) {
+	b.coord.Adopt(epoch, owns, stored, saved, classic, clocks)
 }
 
 // DropGroups stops coordinating the groups owns matches.

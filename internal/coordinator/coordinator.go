@@ -94,6 +94,9 @@ type Coordinator struct {
 
 	groupTicks atomic.Int64 // groups the timer loop has ticked: what an idle broker must not grow
 	expired    atomic.Int64 // groups deleted by offsets retention (groupexpiry.go)
+	// alive is when the sweep last kept the time (saveClocks); touched
+	// only by the sweep.
+	alive time.Time
 	// external shows the groups another front end runs (SetExternalViews).
 	external atomic.Pointer[ExternalViews]
 	// resync asks the timer loop to tell every group the topics (groups
@@ -177,6 +180,8 @@ type cgroup struct {
 	// had members (or a classic hold) after its last command.
 	active  time.Time
 	members bool
+	// stored is the active last kept (saveClocks; zero: none yet).
+	stored time.Time
 	// ceiling is, on a cluster node, the highest generation this node
 	// may tell the group's members before it reserves more (reserve);
 	// reserving, the highest generation a reserveAside in progress (or
@@ -251,9 +256,13 @@ func (c *Coordinator) restore() error {
 	if err != nil {
 		return err
 	}
+	alive, active, err := c.store.Marks()
+	if err != nil {
+		return err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.restoreGroupsLocked(0, stored, saved)
+	c.restoreGroupsLocked(0, stored, saved, Clocks{Alive: alive, Active: active})
 	return nil
 }
 

@@ -35,6 +35,10 @@ type groupIO interface {
 	saveSettings(g groupKey, s groupstate.Saved) error
 	// deleteGroup forgets a deleted group's settings and offsets.
 	deleteGroup(g groupKey) error
+	// saveClocks keeps the offsets retention's clocks (groupexpiry.go):
+	// alive (unix ms; 0: unchanged) and marks. kept says which marks
+	// were kept (all or none where one write carries them all).
+	saveClocks(alive int64, marks []activeMark) (kept []bool, err error)
 	// timestamp returns the timestamp of tp's record at off in l (for a
 	// group's time lag).
 	timestamp(tp delivery.TP, l *commitlog.Log, off int64) (int64, bool)
@@ -75,6 +79,21 @@ func (io brokerIO) deleteGroup(g groupKey) error {
 	return io.c.b.SaveGroupSettings(g.id, groupstate.Saved{})
 }
 
+func (io brokerIO) saveClocks(alive int64, marks []activeMark) ([]bool, error) {
+	ms := make([]offsetstore.Mark, len(marks))
+	for i, m := range marks {
+		ms[i] = offsetstore.Mark{Group: m.g.id, Seq: m.seq, At: m.at.UnixMilli()}
+	}
+	kept := make([]bool, len(marks))
+	if err := io.c.store.SaveMarks(alive, ms); err != nil {
+		return kept, io.c.b.StorageError(err, "save the groups' retention clocks")
+	}
+	for i := range kept {
+		kept[i] = true
+	}
+	return kept, nil
+}
+
 func (io brokerIO) saveSettings(g groupKey, s groupstate.Saved) error {
 	return io.c.b.SaveGroupSettings(g.id, s)
 }
@@ -104,7 +123,7 @@ type pending struct {
 // to perform after the lock is released. Callers hold cg.mu.
 func (c *Coordinator) doneLocked(cg *cgroup, fx groupstate.Effects) pending {
 	c.logChangesLocked(cg)
-	c.touchLocked(cg, fx)
+	c.touchLocked(cg)
 	if fx.Wake {
 		close(cg.ready)
 		cg.ready = make(chan struct{})

@@ -24,13 +24,40 @@ import (
 // it with members, or that changed what is stored of it (touchLocked):
 // its last member's leave or expiry starts it, a join, commit or reset
 // sets it back to now. Reads (describe, offsets, lag) do not count, as
-// in Kafka. A group restored at start or adopted from the cluster starts
-// its clock then: a restart (or a move of the group to another
-// coordinator) gives its empty groups a full retention more, never less,
-// so that no group is deleted the moment a broker starts after a long
-// stop, whatever its clock said. On a cluster node only the groups this
-// node coordinates are swept, and the deletion is the replicated one
-// (Replicated.DeleteGroup), fenced by the epoch, so every replica agrees.
+// in Kafka. On a cluster node only the groups this node coordinates are
+// swept, and the deletion is the replicated one (Replicated.DeleteGroup),
+// fenced by the epoch, so every replica agrees.
+//
+// The clocks outlive a restart, and a move of a group to another
+// coordinator, but the time the groups had no coordinator (the broker
+// down) does not count: a group empty for five days of a seven-day
+// retention has two days left after a restart, however long the broker
+// was stopped. Restarting the clock instead would keep the groups of a
+// broker restarted more often than the retention for ever; counting the
+// downtime would delete them all the moment a broker starts after a long
+// stop, before their consumers are back. So the sweep keeps (saveClocks)
+// each group's clock once it has moved clockStep past the one kept, and
+// when it last swept (alive), at most every clockStep: in offsets.db on
+// a single broker, in the group's shard on a cluster. A group restored
+// or adopted (restoreClockLocked) goes on from its clock kept, moved on
+// by the time since alive and by what may have been lost since the last
+// keep (clockSlack): never earlier than the rule says, at most
+// 2·clockSlack later. A group with no clock kept (made since the last
+// sweep, or by a version without them) starts a full retention.
+
+// Clocks are the offsets retention's clocks as last kept, for Adopt (and
+// Open): unix ms.
+type Clocks struct {
+	Alive  int64            // when the groups' coordinator last swept them; 0: unknown
+	Active map[string]int64 // per group, when it was last in use
+}
+
+// activeMark is a group's clock to keep, taken at seq under its lock.
+type activeMark struct {
+	g   groupKey
+	seq uint64
+	at  time.Time
+}
 
 // DefaultOffsetsRetention is Kafka's offsets.retention.minutes: 7 days.
 const DefaultOffsetsRetention = 7 * 24 * time.Hour
@@ -42,24 +69,108 @@ func expiryCheck(r time.Duration) time.Duration {
 	return max(min(r/16, time.Minute), 10*time.Millisecond)
 }
 
-// expireLoop sweeps the groups (expireIdle) until ctx ends; nothing with
-// no retention.
+// clockStep is how far a group's clock moves before the sweep keeps it
+// again, and how often the sweep keeps alive: a sixty-fourth of the
+// retention (under three hours of a week's).
+func clockStep(r time.Duration) time.Duration { return max(r/64, time.Millisecond) }
+
+// clockSlack bounds what a crash loses of a clock: what it moved since
+// it was last kept (a clockStep) and since the last sweep.
+func clockSlack(r time.Duration) time.Duration { return clockStep(r) + expiryCheck(r) }
+
+// expireLoop sweeps the groups (expireIdle, then saveClocks) until ctx
+// ends; nothing with no retention.
 func (c *Coordinator) expireLoop(ctx context.Context) error {
 	if r := c.opts.OffsetsRetention; r > 0 {
-		periodic.Every(ctx, expiryCheck(r), func() { c.expireIdle() })
+		periodic.Every(ctx, expiryCheck(r), func() {
+			c.expireIdle()
+			c.saveClocks()
+		})
 	}
 	return nil
 }
 
-// touchLocked runs after every command of cg (doneLocked): the command
-// found or left it with members (or a classic hold), or asks to store
-// something of it, so it is in use now. Callers hold cg.mu.
-func (c *Coordinator) touchLocked(cg *cgroup, fx groupstate.Effects) {
+// restoreClockLocked sets the clock of cg, restored or adopted, from
+// clocks (see above). The caller holds c.mu; cg is not shared yet.
+func (c *Coordinator) restoreClockLocked(cg *cgroup, clocks Clocks) {
+	now := c.now()
+	cg.active = now
+	at, ok := clocks.Active[cg.id]
+	r := c.opts.OffsetsRetention
+	if !ok || clocks.Alive == 0 || r <= 0 {
+		return
+	}
+	cg.stored = time.UnixMilli(at)
+	active := cg.stored.Add(clockSlack(r) + max(now.Sub(time.UnixMilli(clocks.Alive)), 0))
+	if active.Before(now) {
+		cg.active = active
+	}
+}
+
+// saveClocks keeps the clocks of the groups that moved clockStep past
+// the one kept (or have none kept yet), and alive every clockStep. Only
+// the sweep calls it.
+func (c *Coordinator) saveClocks() {
+	step := clockStep(c.opts.OffsetsRetention)
+	var (
+		marks  []activeMark
+		groups []*cgroup
+	)
+	for _, cg := range c.all() {
+		cg.mu.Lock()
+		if !cg.dropped && (cg.stored.IsZero() || cg.active.Sub(cg.stored) >= step) {
+			marks = append(marks, activeMark{g: cg.key(), seq: c.store.Next(), at: cg.active})
+			groups = append(groups, cg)
+		}
+		cg.mu.Unlock()
+	}
+	now := c.now()
+	var alive int64
+	if now.Sub(c.alive) >= step {
+		alive = now.UnixMilli()
+	}
+	if alive == 0 && len(marks) == 0 {
+		return
+	}
+	kept, err := c.io.saveClocks(alive, marks)
+	if err != nil {
+		// Kept, they are kept at the next sweep: until then a restart
+		// gives those groups more time, never less.
+		c.log.Error("keep the groups' offsets retention clocks", "groups", len(marks), "err", err)
+	}
+	for i, cg := range groups {
+		if kept[i] {
+			cg.mu.Lock()
+			if marks[i].at.After(cg.stored) {
+				cg.stored = marks[i].at
+			}
+			cg.mu.Unlock()
+		}
+	}
+	if err == nil && alive != 0 {
+		c.alive = now
+	}
+}
+
+// touchLocked runs after every command of cg (doneLocked): if the
+// command found or left it with members (or a classic hold), it is in
+// use now. Callers hold cg.mu.
+func (c *Coordinator) touchLocked(cg *cgroup) {
 	members := !cg.a.Empty() || cg.a.HeldClassic()
-	if members || cg.members || len(fx.Offsets) > 0 || fx.Settings != nil {
+	if members || cg.members {
 		cg.active = c.now()
 	}
 	cg.members = members
+}
+
+// usedLocked marks cg in use now if fx, a client's commit, reset or
+// deletion of offsets, stores some: that keeps an empty group, as a
+// commit keeps Kafka's offsets. The writes no client asked for (a topic
+// sync's after a restart, a timer's) do not. Callers hold cg.mu.
+func (c *Coordinator) usedLocked(cg *cgroup, fx groupstate.Effects) {
+	if len(fx.Offsets) > 0 {
+		cg.active = c.now()
+	}
 }
 
 // errInUse keeps a group expireIdle chose from going: it was used since.

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
+	"github.com/abd-ulbasit/goqueue/internal/delivery"
+	"github.com/abd-ulbasit/goqueue/internal/groupstate"
+	"github.com/abd-ulbasit/goqueue/internal/offsetstore"
 )
 
 // expiryClock is a fake clock for the offsets retention's tests.
@@ -165,32 +168,89 @@ func TestGroupExpiresAfterOffsetsRetention(t *testing.T) {
 	}
 }
 
-// A restart does not expire a group the moment the broker starts, however
-// long it was down: a restored group's clock starts then.
-func TestGroupExpiryClockAfterRestart(t *testing.T) {
+// A group's clock outlives a restart, and a move to another coordinator,
+// without the time the group had none: a group empty for half the
+// retention when its broker stopped goes half a retention after the
+// broker starts again, however long it was down: not the moment it
+// starts (the downtime counted), nor a full retention later (the clock
+// reset, which kept the groups of a broker restarted more often than the
+// retention for ever). A group whose clock was never kept (no sweep
+// since it was made) gets a full retention.
+func TestGroupExpiryClockOutlivesRestart(t *testing.T) {
 	const r = time.Hour
-	clk := newExpiryClock()
-	tb := newTestBroker(t, clk.now)
-	tb.createTopic("t", 1)
-	tb.publish("t", 0, []byte("a"), []byte("b"))
-	cfg := testConfig(t, clk.now)
-	cfg.OffsetsRetention = r
-	c := mustOpen(t, cfg, tb)
-	c.syncTopics()
-	committedAndLeft(t, c, "g")
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	clk.add(10 * r) // down for ten retentions
-	c = mustOpen(t, cfg, tb)
-	defer c.Close()
-	c.syncTopics()
-	if n := c.expireIdle(); n != 0 {
-		t.Fatalf("expired %d groups at start", n)
-	}
-	clk.add(r)
-	if n := c.expireIdle(); n != 1 {
-		t.Fatalf("expired %d groups a retention after the start, want 1", n)
+	slack := clockSlack(r)
+	for _, tc := range []struct {
+		name    string
+		cluster bool
+		swept   bool // a sweep kept the clocks before the stop
+		left    time.Duration
+	}{
+		{name: "restart", swept: true, left: r / 2},
+		{name: "restart before any sweep", left: r},
+		{name: "another coordinator adopts", cluster: true, swept: true, left: r / 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newExpiryClock()
+			tb := newTestBroker(t, clk.now)
+			tb.createTopic("t", 1)
+			tb.publish("t", 0, []byte("a"), []byte("b"))
+			cfg := testConfig(t, clk.now)
+			cfg.OffsetsRetention = r
+			repl := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+			open := func(epoch uint64) *Coordinator {
+				c := mustOpen(t, cfg, tb)
+				if tc.cluster {
+					c.Replicate(repl)
+					repl.adopt(c, epoch)
+				}
+				c.syncTopics()
+				return c
+			}
+			sweep := func(c *Coordinator) int {
+				n := c.expireIdle()
+				c.saveClocks()
+				return n
+			}
+			c := open(1)
+			committedAndLeft(t, c, "g")
+			if tc.swept {
+				for range 15 { // half the retention, swept every two minutes
+					clk.add(2 * time.Minute)
+					if n := sweep(c); n != 0 {
+						t.Fatalf("expired %d groups within the retention", n)
+					}
+				}
+			} else {
+				clk.add(r / 2)
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			clk.add(10 * r) // no coordinator for ten retentions
+			if !tc.cluster {
+				cfg.DataDir = c.opts.DataDir
+			}
+			c = open(2)
+			defer c.Close()
+			start := clk.now()
+			if n := sweep(c); n != 0 {
+				t.Fatalf("expired %d groups at start", n)
+			}
+			for {
+				clk.add(time.Minute)
+				n := sweep(c)
+				up := clk.now().Sub(start)
+				if n == 1 {
+					if up < tc.left {
+						t.Fatalf("expired %v after the start, want at least %v", up, tc.left)
+					}
+					return
+				}
+				if up > tc.left+2*slack {
+					t.Fatalf("not expired %v after the start, want at most %v", up, tc.left+2*slack)
+				}
+			}
+		})
 	}
 }
 

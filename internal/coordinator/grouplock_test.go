@@ -80,6 +80,11 @@ func (io *lockCheckIO) deleteGroup(g groupKey) error {
 	return io.inner.deleteGroup(g)
 }
 
+func (io *lockCheckIO) saveClocks(alive int64, marks []activeMark) ([]bool, error) {
+	io.check("saveClocks")
+	return io.inner.saveClocks(alive, marks)
+}
+
 func (io *lockCheckIO) timestamp(tp delivery.TP, l *commitlog.Log, off int64) (int64, bool) {
 	io.check("timestamp")
 	return io.inner.timestamp(tp, l, off)

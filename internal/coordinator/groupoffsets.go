@@ -68,6 +68,7 @@ func (c *Coordinator) commitOffsets(groupID string, req CommitParams, host strin
 	cg.mu.Lock()
 	refused, fx, err := commit(cg.a, c.now(), refs, req.Metadata.byTP(), view)
 	p := c.doneLocked(cg, fx)
+	c.usedLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true
 	if werr := c.perform(cg, p); werr != nil {
@@ -275,6 +276,7 @@ func (c *Coordinator) DeleteOffsets(groupID string, partitions Assignment, also 
 	cg.mu.Lock()
 	kept, fx, err := cg.a.DeleteOffsets(c.now(), tps, also)
 	p := c.doneLocked(cg, fx)
+	c.usedLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true
 	if werr := c.perform(cg, p); werr != nil {

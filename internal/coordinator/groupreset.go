@@ -91,6 +91,10 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storeP
 	cg.mu.Lock()
 	fx, err := store(cg.a, c.now(), refs)
 	p := c.doneLocked(cg, fx)
+	if err == nil {
+		cg.active = c.now() // a reset keeps the group, even one that moved nothing (groupexpiry.go)
+	}
+	c.usedLocked(cg, fx)
 	cg.mu.Unlock()
 	p.durable = true
 	if perr := c.perform(cg, p); perr != nil {

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -60,6 +61,14 @@ type Replicated interface {
 	// replica or a mirror of it, or a topic local to this node); a node
 	// that does not keeps an empty log in its place.
 	Holds(topic string, partition int32) bool
+	// SaveActive keeps when group was last in use (at, unix ms), taken
+	// at seq (offsetstore.Store.Next), for the offsets retention
+	// (groupexpiry.go): not kept past the group's deletion.
+	SaveActive(group string, epoch, seq uint64, at int64) error
+	// SaveAlive keeps, for the groups this node coordinates, when it
+	// last swept them (unix ms): the next coordinator tells from it how
+	// long they had none (see Clocks).
+	SaveAlive(at int64) error
 	// ReadPoint waits until this node's copy of a partition (a replica's
 	// or a mirror's; nil at once for a topic local to this node) reflects
 	// every write acknowledged before the call, as a read of it from its
@@ -153,11 +162,11 @@ func (c *Coordinator) Replicate(r Replicated) {
 // classic Kafka members, whose membership (classic) the front end takes
 // back (AdoptedClassicMembers); messages that were in flight are
 // delivered again.
-func (c *Coordinator) Adopt(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved, classic map[string][]byte) {
+func (c *Coordinator) Adopt(epoch uint64, owns func(group string) bool, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved, classic map[string][]byte, clocks Clocks) {
 	c.Drop(owns)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.restoreGroupsLocked(epoch, stored, saved)
+	c.restoreGroupsLocked(epoch, stored, saved, clocks)
 	if c.adoptedClassic == nil {
 		c.adoptedClassic = map[string][]byte{}
 	}
@@ -204,13 +213,14 @@ func (c *Coordinator) dropLocked(id string, cg *cgroup) {
 }
 
 // restoreGroupsLocked creates the groups of stored (partitions) and saved
-// (settings) under epoch, replacing any of the same name. The caller
-// holds c.mu.
-func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved) {
+// (settings) under epoch, replacing any of the same name, their
+// retention clocks restored from clocks. The caller holds c.mu.
+func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[delivery.TP]offsetstore.Offset, saved map[string]groupstate.Saved, clocks Clocks) {
 	for id, set := range saved {
 		if _, ok := stored[id]; !ok {
 			cg := c.newGroup(id) // settings but no offsets yet: the group still exists
 			cg.epoch = epoch
+			c.restoreClockLocked(cg, clocks)
 			cg.a.RestoreSettings(set)
 			c.goOnLocked(cg)
 			c.groups[id] = cg
@@ -219,6 +229,7 @@ func (c *Coordinator) restoreGroupsLocked(epoch uint64, stored map[string]map[de
 	for id, parts := range stored {
 		cg := c.newGroup(id)
 		cg.epoch = epoch
+		c.restoreClockLocked(cg, clocks)
 		cg.a.RestoreSettings(saved[id])
 		for _, tp := range slices.SortedFunc(maps.Keys(parts), compareTP) {
 			so := parts[tp]
@@ -339,6 +350,20 @@ func (io replicatedIO) writeOffsets(g groupKey, ws []offsetstore.Write) error {
 
 func (io replicatedIO) saveSettings(g groupKey, s groupstate.Saved) error {
 	return io.r.SaveSettings(g.id, g.epoch, s)
+}
+
+func (io replicatedIO) saveClocks(alive int64, marks []activeMark) ([]bool, error) {
+	var err error
+	if alive != 0 {
+		err = io.r.SaveAlive(alive)
+	}
+	kept := make([]bool, len(marks))
+	for i, m := range marks {
+		merr := io.r.SaveActive(m.g.id, m.g.epoch, m.seq, m.at.UnixMilli())
+		kept[i] = merr == nil
+		err = errors.Join(err, merr)
+	}
+	return kept, err
 }
 
 func (io replicatedIO) deleteGroup(g groupKey) error {

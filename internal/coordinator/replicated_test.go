@@ -37,6 +37,10 @@ type fakeRepl struct {
 	// reserved counts the ReserveGenerations that wrote.
 	floor, ceiling int64
 	reserved       int
+	// active and alive are the offsets retention's clocks (SaveActive,
+	// SaveAlive).
+	active map[string]int64
+	alive  int64
 }
 
 // fakeBlock is the generations fakeRepl reserves at a time: few, so that
@@ -144,6 +148,27 @@ func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 	delete(r.stored, group)
 	delete(r.saved, group)
 	delete(r.classic, group)
+	delete(r.active, group)
+	return nil
+}
+
+func (r *fakeRepl) SaveActive(group string, epoch, _ uint64, at int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.fencedLocked(epoch); err != nil {
+		return err
+	}
+	if r.active == nil {
+		r.active = map[string]int64{}
+	}
+	r.active[group] = max(r.active[group], at)
+	return nil
+}
+
+func (r *fakeRepl) SaveAlive(at int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.alive = max(r.alive, at)
 	return nil
 }
 
@@ -189,8 +214,9 @@ func (r *fakeRepl) adopt(c *Coordinator, epoch uint64) {
 	}
 	saved := maps.Clone(r.saved)
 	classic := maps.Clone(r.classic)
+	clocks := Clocks{Alive: r.alive, Active: maps.Clone(r.active)}
 	r.mu.Unlock()
-	c.Adopt(epoch, func(string) bool { return true }, stored, saved, classic)
+	c.Adopt(epoch, func(string) bool { return true }, stored, saved, classic, clocks)
 	c.syncTopics() // the timer loop's job (resync), which this test does not run
 }
 

@@ -3,7 +3,8 @@
 // ranges above it and the created_at of the topic it is of. It keeps them in
 // offsets.db (bbolt) and, under fsync=interval and never, in journal files
 // beside it (offsets-<n>.journal), and makes them durable as the broker's
-// fsync policy says. It knows nothing of groups' members or of topics: the
+// fsync policy says, and the offsets retention's clocks of the groups
+// (marks.go). It knows nothing of groups' members or of topics: the
 // coordinator hands it snapshots, ordered by sequence numbers it takes from
 // Next, and reads them back with Load when the broker starts.
 package offsetstore
@@ -313,6 +314,9 @@ func (s *Store) commit(ops []op) error {
 			}
 			if o.deleteGroup {
 				if err := deleteOlder(root, o.Group, o.Offset.Seq); err != nil {
+					return err
+				}
+				if err := deleteMarkOlder(tx, o.Group, o.Offset.Seq); err != nil {
 					return err
 				}
 				if err := dead.Put([]byte(o.Group), binary.BigEndian.AppendUint64(nil, o.Offset.Seq)); err != nil {

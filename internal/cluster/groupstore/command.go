@@ -8,10 +8,10 @@ import (
 )
 
 // Command is one entry of a shard's Raft log: exactly one of Claim,
-// Offsets, Settings, Delete, Classic and Generations. Group and Epoch name
-// the group and the epoch of the claim its coordinator writes under (not
-// used by Claim; Generations names a group of the shard only to be routed
-// to it).
+// Offsets, Settings, Delete, Classic, Generations, Active and Alive. Group
+// and Epoch name the group and the epoch of the claim its coordinator
+// writes under (not used by Claim; Generations and Alive name a group of
+// the shard only to be routed to it).
 type Command struct {
 	Group string `json:"group,omitempty"`
 	Epoch uint64 `json:"epoch,omitempty"`
@@ -32,6 +32,20 @@ type Command struct {
 	// State.Generations): its coordinator hands out no generation above
 	// the ceiling before such a raise is applied.
 	Generations *int64 `json:"generations,omitempty"`
+	// Active is when the group was last in use, for the offsets
+	// retention (see State.Clocks).
+	Active *Active `json:"active,omitempty"`
+	// Alive is when the shard's coordinator last swept its groups for
+	// the offsets retention (unix ms; see State.Clocks).
+	Alive *int64 `json:"alive,omitempty"`
+}
+
+// Active is a group's last use (At, unix ms) as its coordinator took it,
+// at Seq (offsetstore.Store.Next) within the command's epoch: a deletion
+// stamped after it forgets it, and it does not outlive one.
+type Active struct {
+	Seq uint64 `json:"s"`
+	At  int64  `json:"at"`
 }
 
 // Classic is a group's classic Kafka membership as the Kafka front end

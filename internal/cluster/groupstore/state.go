@@ -99,6 +99,7 @@ type group struct {
 	Settings *groupstate.Saved
 	Parts    map[delivery.TP]*part
 	Classic  []byte // see Classic; nil: no classic members
+	Active   int64  // see Command.Active; 0: none since it was stored or deleted
 }
 
 // State is one shard's state machine. The Raft host calls Apply, Snapshot
@@ -114,6 +115,7 @@ type State struct {
 	floor, ceiling int64
 	groups         map[string]*group // groups with settings or stored partitions
 	deleted        map[string]Stamp  // group → its last deletion
+	alive          int64             // see Command.Alive; 0: never
 }
 
 // New returns an empty shard.
@@ -178,6 +180,17 @@ func (s *State) applyLocked(c Command) error {
 			return fmt.Errorf("groupstore: generations up to %d: past %d", *c.Generations, MaxGeneration)
 		}
 		s.ceiling = max(s.ceiling, *c.Generations)
+	case c.Active != nil:
+		// Only of a group stored (it keeps none alive), and not from
+		// before its deletion.
+		if d, ok := s.deleted[c.Group]; ok && (Stamp{c.Epoch, c.Active.Seq}).less(d) {
+			return nil
+		}
+		if g := s.groups[c.Group]; g != nil {
+			g.Active = max(g.Active, c.Active.At)
+		}
+	case c.Alive != nil:
+		s.alive = max(s.alive, *c.Alive)
 	default:
 		return fmt.Errorf("groupstore: empty command")
 	}
@@ -223,7 +236,7 @@ func (s *State) deleteLocked(id string, st Stamp) {
 	if g == nil {
 		return
 	}
-	g.Settings, g.Classic = nil, nil
+	g.Settings, g.Classic, g.Active = nil, nil, 0
 	for tp, p := range g.Parts {
 		if p.Stamp.less(st) {
 			delete(g.Parts, tp)
@@ -286,6 +299,21 @@ func (s *State) Groups() (map[string]map[delivery.TP]offsetstore.Offset, map[str
 	return stored, saved
 }
 
+// Clocks returns the offsets retention's clocks (the coordinator's
+// groupexpiry.go): when the shard's coordinator last swept its groups
+// (alive) and when each group that has a mark was last in use (unix ms).
+func (s *State) Clocks() (alive int64, active map[string]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	active = map[string]int64{}
+	for id, g := range s.groups {
+		if g.Active != 0 {
+			active[id] = g.Active
+		}
+	}
+	return s.alive, active
+}
+
 // ClassicMembers returns the classic membership of each group that has
 // one (see Classic).
 func (s *State) ClassicMembers() map[string][]byte {
@@ -312,6 +340,7 @@ type snapshotGroup struct {
 	Settings *groupstate.Saved `json:"settings,omitempty"`
 	Parts    []storedPart      `json:"parts,omitempty"`
 	Classic  []byte            `json:"classic,omitempty"`
+	Active   int64             `json:"active,omitempty"`
 }
 
 // snapshot is a snapshot's data.
@@ -322,15 +351,16 @@ type snapshot struct {
 	Ceiling int64                    `json:"ceiling,omitempty"` // likewise
 	Groups  map[string]snapshotGroup `json:"groups"`
 	Deleted map[string]Stamp         `json:"deleted,omitempty"`
+	Alive   int64                    `json:"alive,omitempty"`
 }
 
 // Snapshot encodes the whole shard.
 func (s *State) Snapshot() ([]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := snapshot{Applied: s.applied, Claim: s.claim, Floor: s.floor, Ceiling: s.ceiling, Groups: map[string]snapshotGroup{}, Deleted: s.deleted}
+	snap := snapshot{Applied: s.applied, Claim: s.claim, Floor: s.floor, Ceiling: s.ceiling, Groups: map[string]snapshotGroup{}, Deleted: s.deleted, Alive: s.alive}
 	for id, g := range s.groups {
-		sg := snapshotGroup{Settings: g.Settings, Classic: g.Classic}
+		sg := snapshotGroup{Settings: g.Settings, Classic: g.Classic, Active: g.Active}
 		for _, tp := range slices.SortedFunc(maps.Keys(g.Parts), compareTP) {
 			sg.Parts = append(sg.Parts, storedPart{TP: tp, part: *g.Parts[tp]})
 		}
@@ -350,11 +380,11 @@ func (s *State) Restore(data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.applied, s.claim = snap.Applied, snap.Claim
-	s.floor, s.ceiling = snap.Floor, snap.Ceiling
+	s.floor, s.ceiling, s.alive = snap.Floor, snap.Ceiling, snap.Alive
 	s.groups, s.deleted = map[string]*group{}, map[string]Stamp{}
 	maps.Copy(s.deleted, snap.Deleted)
 	for id, sg := range snap.Groups {
-		g := &group{Settings: sg.Settings, Parts: map[delivery.TP]*part{}, Classic: sg.Classic}
+		g := &group{Settings: sg.Settings, Parts: map[delivery.TP]*part{}, Classic: sg.Classic, Active: sg.Active}
 		for _, sp := range sg.Parts {
 			p := sp.part
 			g.Parts[sp.TP] = &p

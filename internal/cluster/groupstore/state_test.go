@@ -429,3 +429,43 @@ func TestGenerationsNeverReused(t *testing.T) {
 // genCoord is a coordinator of TestGenerationsNeverReused: the last
 // generation it handed out and the ceiling it knows.
 type genCoord struct{ last, ceiling int64 }
+
+// The offsets retention's clocks: a group's mark applies only to a group
+// stored, only rises, is forgotten by its deletion and not brought back
+// by a mark taken before it; the coordinator's alive only rises, is
+// fenced like any write, and both survive a snapshot.
+func TestClocks(t *testing.T) {
+	s := New()
+	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
+	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{write(1, 10)}}))
+	must(t, apply(t, s, Command{Group: "d", Epoch: 2, Offsets: []offsetstore.Write{{Group: "d", TP: tp0, Offset: offsetstore.Offset{Seq: 2}}}}))
+	for _, c := range []Command{
+		{Group: "g", Epoch: 2, Active: &Active{Seq: 3, At: 300}},
+		{Group: "g", Epoch: 2, Active: &Active{Seq: 4, At: 200}}, // older: stays 300
+		{Group: "none", Epoch: 2, Active: &Active{Seq: 5, At: 500}},
+		{Group: "d", Epoch: 2, Active: &Active{Seq: 6, At: 600}},
+		{Group: "d", Epoch: 2, Delete: new(uint64(8))},
+		{Group: "d", Epoch: 2, Active: &Active{Seq: 7, At: 700}}, // taken before the deletion
+		{Group: "g", Epoch: 2, Alive: new(int64(1000))},
+		{Group: "g", Epoch: 2, Alive: new(int64(900))},
+	} {
+		must(t, apply(t, s, c))
+	}
+	if err := apply(t, s, Command{Group: "g", Epoch: 1, Alive: new(int64(2000))}); !errors.Is(err, ErrFenced) {
+		t.Fatalf("alive of a deposed coordinator: %v, want ErrFenced", err)
+	}
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*State{s, r} {
+		alive, active := st.Clocks()
+		if want := map[string]int64{"g": 300}; alive != 1000 || !maps.Equal(active, want) {
+			t.Fatalf("clocks: alive %d, %v; want 1000, %v", alive, active, want)
+		}
+	}
+}
