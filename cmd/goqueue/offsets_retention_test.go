@@ -87,3 +87,86 @@ func TestBinaryEmptyGroupsExpire(t *testing.T) {
 		}
 	}
 }
+
+// On a cluster the group's coordinator alone expires it, once, through
+// the replicated deletion: every node then answers GROUP_NOT_FOUND and
+// lists it no longer, and the coordinator's death after the expiry does
+// not bring it back on the node that adopts its shard.
+func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	started := time.Now()
+	c := startClusterProcsWith(t, 3, clusterSetup{flags: []string{"--offsets-retention", "3s"}})
+	all := []uint64{1, 2, 3}
+	c.agree(all, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
+	if st := c.do(1, "POST", "/topics", `{"name":"ret","partitions":1}`, nil); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	for id := range c.procs {
+		c.topic(id, "ret")
+	}
+	const coord = 2
+	g := groupOn("ret", coord)
+	c.awaitCoordinator(coord, g, all...)
+	// An empty group with offsets, made by a reset through another node.
+	if st := c.do(1, "POST", "/groups/"+g+"/offsets/reset", `{"to":"earliest","topics":["ret"]}`, nil); st != http.StatusOK {
+		t.Fatalf("reset %s: %d", g, st)
+	}
+	for _, id := range all {
+		if st := c.do(id, "GET", "/groups/"+g, "", nil); st != http.StatusOK {
+			t.Fatalf("node %d: GET /groups/%s at once: %d", id, g, st)
+		}
+	}
+	gone := func(id uint64) error {
+		var list api.GroupList
+		if st := c.do(id, "GET", "/groups/"+g, "", nil); st != http.StatusNotFound {
+			return fmt.Errorf("node %d: GET /groups/%s: %d", id, g, st)
+		}
+		if st := c.do(id, "GET", "/groups", "", &list); st != http.StatusOK || !list.Complete {
+			return fmt.Errorf("node %d: GET /groups: %d, complete %v", id, st, list.Complete)
+		}
+		for _, d := range list.Groups {
+			if d.GroupID == g {
+				return fmt.Errorf("node %d: GET /groups lists %s", id, g)
+			}
+		}
+		return nil
+	}
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
+		for _, id := range all {
+			if err := gone(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	line := `msg="group expired" group=` + g
+	for _, id := range all {
+		log := c.procs[id].Log()
+		if n, want := strings.Count(log, line), map[bool]int{true: 1}[id == coord]; n != want {
+			t.Fatalf("node %d logged the expiry %d times, want %d:\n%s", id, n, want, log)
+		}
+		// The sweep kept the clocks in the shards (groupstore's active
+		// and alive) without a refusal.
+		if strings.Contains(log, "retention clocks") {
+			t.Fatalf("node %d could not keep the retention clocks:\n%s", id, log)
+		}
+	}
+	if n := c.metrics(coord)["goqueue_groups_expired_total"]; n != 1 {
+		t.Fatalf("node %d: goqueue_groups_expired_total %v, want 1", coord, n)
+	}
+	// The coordinator dies: the node adopting the shard has no such group.
+	c.procs[coord].Kill()
+	others := []uint64{1, 3}
+	c.eventually(15*time.Second, "another node coordinates "+g, func() bool {
+		n := c.coordinatorOf(1, g)
+		return n != 0 && n != coord && c.coordinatorOf(3, g) == n
+	})
+	for _, id := range others {
+		if st := c.do(id, "GET", "/groups/"+g, "", nil); st != http.StatusNotFound {
+			t.Fatalf("node %d: GET /groups/%s after the coordinator's death: %d, want 404", id, g, st)
+		}
+	}
+	t.Logf("took %v", time.Since(started).Round(10*time.Millisecond))
+}
