@@ -180,8 +180,9 @@ type cgroup struct {
 	// had members (or a classic hold) after its last command.
 	active  time.Time
 	members bool
-	// stored is the active last kept (saveClocks; zero: none yet).
-	stored time.Time
+	// stored is the clock last kept (saveClocks: unix ms, or
+	// markInUse; 0: none yet).
+	stored int64
 	// ceiling is, on a cluster node, the highest generation this node
 	// may tell the group's members before it reserves more (reserve);
 	// reserving, the highest generation a reserveAside in progress (or

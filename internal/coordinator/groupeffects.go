@@ -82,7 +82,7 @@ func (io brokerIO) deleteGroup(g groupKey) error {
 func (io brokerIO) saveClocks(alive int64, marks []activeMark) ([]bool, error) {
 	ms := make([]offsetstore.Mark, len(marks))
 	for i, m := range marks {
-		ms[i] = offsetstore.Mark{Group: m.g.id, Seq: m.seq, At: m.at.UnixMilli()}
+		ms[i] = offsetstore.Mark{Group: m.g.id, Seq: m.seq, At: m.at}
 	}
 	kept := make([]bool, len(marks))
 	if err := io.c.store.SaveMarks(alive, ms); err != nil {

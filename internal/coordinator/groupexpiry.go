@@ -42,8 +42,9 @@ import (
 // or adopted (restoreClockLocked) goes on from its clock kept, moved on
 // by the time since alive and by what may have been lost since the last
 // keep (clockSlack): never earlier than the rule says, at most
-// 2·clockSlack later. A group with no clock kept (made since the last
-// sweep, or by a version without them) starts a full retention.
+// 2·clockSlack (four minutes) later. A group with no clock kept (made
+// since the last sweep, or by a version without them), or that had
+// members when last kept (markInUse), starts a full retention.
 
 // Clocks are the offsets retention's clocks as last kept, for Adopt (and
 // Open): unix ms.
@@ -52,11 +53,12 @@ type Clocks struct {
 	Active map[string]int64 // per group, when it was last in use
 }
 
-// activeMark is a group's clock to keep, taken at seq under its lock.
+// activeMark is a group's clock to keep (unix ms, or markInUse), taken
+// at seq under its lock.
 type activeMark struct {
 	g   groupKey
 	seq uint64
-	at  time.Time
+	at  int64
 }
 
 // DefaultOffsetsRetention is Kafka's offsets.retention.minutes: 7 days.
@@ -69,25 +71,49 @@ func expiryCheck(r time.Duration) time.Duration {
 	return max(min(r/16, time.Minute), 10*time.Millisecond)
 }
 
-// clockStep is how far a group's clock moves before the sweep keeps it
-// again, and how often the sweep keeps alive: a sixty-fourth of the
-// retention (under three hours of a week's).
-func clockStep(r time.Duration) time.Duration { return max(r/64, time.Millisecond) }
+// clockStep is how far an empty group's clock moves before the sweep
+// keeps it again, and how often the sweep keeps alive: a sixty-fourth
+// of the retention, at most a minute.
+func clockStep(r time.Duration) time.Duration { return min(max(r/64, time.Millisecond), time.Minute) }
 
 // clockSlack bounds what a crash loses of a clock: what it moved since
 // it was last kept (a clockStep) and since the last sweep.
 func clockSlack(r time.Duration) time.Duration { return clockStep(r) + expiryCheck(r) }
 
-// expireLoop sweeps the groups (expireIdle, then saveClocks) until ctx
-// ends; nothing with no retention.
-func (c *Coordinator) expireLoop(ctx context.Context) error {
+// markInUse is the clock kept of a group that had members (or a classic
+// hold) at the sweep: after a restart it starts a full retention, as its
+// members were gone with the broker. So a busy group's clock is kept
+// when it gains its members and when it loses them, not as they
+// heartbeat.
+const markInUse = -1
+
+// clockRetention is the retention the clocks are kept for: the
+// default's when there is none, so that the clocks stay true while the
+// retention is off (0) and a retention turned on later does not take
+// the time a group was in use then for idle time.
+func (c *Coordinator) clockRetention() time.Duration {
 	if r := c.opts.OffsetsRetention; r > 0 {
-		periodic.Every(ctx, expiryCheck(r), func() {
-			c.expireIdle()
-			c.saveClocks()
-		})
+		return r
 	}
+	return DefaultOffsetsRetention
+}
+
+// expireLoop sweeps the groups until ctx ends.
+func (c *Coordinator) expireLoop(ctx context.Context) error {
+	periodic.Every(ctx, expiryCheck(c.clockRetention()), func() { c.sweep() })
 	return nil
+}
+
+// sweep deletes the groups idle past the retention, if any
+// (expireIdle), and keeps the clocks (saveClocks), even with the
+// retention off; it returns how many groups went.
+func (c *Coordinator) sweep() int {
+	n := 0
+	if c.opts.OffsetsRetention > 0 {
+		n = c.expireIdle()
+	}
+	c.saveClocks()
+	return n
 }
 
 // restoreClockLocked sets the clock of cg, restored or adopted, from
@@ -96,30 +122,36 @@ func (c *Coordinator) restoreClockLocked(cg *cgroup, clocks Clocks) {
 	now := c.now()
 	cg.active = now
 	at, ok := clocks.Active[cg.id]
-	r := c.opts.OffsetsRetention
-	if !ok || clocks.Alive == 0 || r <= 0 {
+	if !ok || clocks.Alive == 0 {
 		return
 	}
-	cg.stored = time.UnixMilli(at)
-	active := cg.stored.Add(clockSlack(r) + max(now.Sub(time.UnixMilli(clocks.Alive)), 0))
+	cg.stored = at
+	if at == markInUse {
+		return
+	}
+	active := time.UnixMilli(at).Add(clockSlack(c.clockRetention()) + max(now.Sub(time.UnixMilli(clocks.Alive)), 0))
 	if active.Before(now) {
 		cg.active = active
 	}
 }
 
-// saveClocks keeps the clocks of the groups that moved clockStep past
-// the one kept (or have none kept yet), and alive every clockStep. Only
-// the sweep calls it.
+// saveClocks keeps the clocks of the groups whose clock kept is out of
+// date (markDueLocked), and alive every clockStep. Only the sweep calls
+// it.
 func (c *Coordinator) saveClocks() {
-	step := clockStep(c.opts.OffsetsRetention)
+	step := clockStep(c.clockRetention())
 	var (
 		marks  []activeMark
 		groups []*cgroup
 	)
 	for _, cg := range c.all() {
 		cg.mu.Lock()
-		if !cg.dropped && (cg.stored.IsZero() || cg.active.Sub(cg.stored) >= step) {
-			marks = append(marks, activeMark{g: cg.key(), seq: c.store.Next(), at: cg.active})
+		at := cg.active.UnixMilli()
+		if !cg.a.Empty() || cg.a.HeldClassic() {
+			at = markInUse
+		}
+		if !cg.dropped && markDue(cg.stored, at, step) {
+			marks = append(marks, activeMark{g: cg.key(), seq: c.store.Next(), at: at})
 			groups = append(groups, cg)
 		}
 		cg.mu.Unlock()
@@ -141,15 +173,27 @@ func (c *Coordinator) saveClocks() {
 	for i, cg := range groups {
 		if kept[i] {
 			cg.mu.Lock()
-			if marks[i].at.After(cg.stored) {
-				cg.stored = marks[i].at
-			}
+			cg.stored = marks[i].at
 			cg.mu.Unlock()
 		}
 	}
 	if err == nil && alive != 0 {
 		c.alive = now
 	}
+}
+
+// markDue reports whether the clock kept of a group, stored (0: none),
+// is out of date now that its clock reads at (markInUse, or unix ms):
+// none is kept, the group gained or lost its members, or its clock moved
+// step past the one kept.
+func markDue(stored, at int64, step time.Duration) bool {
+	switch {
+	case stored == 0, (stored == markInUse) != (at == markInUse):
+		return true
+	case at == markInUse:
+		return false
+	}
+	return at-stored >= step.Milliseconds()
 }
 
 // touchLocked runs after every command of cg (doneLocked): if the

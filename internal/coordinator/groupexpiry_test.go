@@ -128,7 +128,7 @@ func TestGroupExpiresAfterOffsetsRetention(t *testing.T) {
 				if at == r/2 && tc.meanwhile != nil {
 					tc.meanwhile(t, c)
 				}
-				c.expireIdle()
+				c.sweep()
 				_, err := c.DescribeGroup("g")
 				gone := errors.Is(err, api.ErrGroupNotFound)
 				if want := tc.expiresAt != 0 && at >= tc.expiresAt; gone != want {
@@ -175,19 +175,26 @@ func TestGroupExpiresAfterOffsetsRetention(t *testing.T) {
 // starts (the downtime counted), nor a full retention later (the clock
 // reset, which kept the groups of a broker restarted more often than the
 // retention for ever). A group whose clock was never kept (no sweep
-// since it was made) gets a full retention.
+// since it was made), or that had a member when the broker stopped, gets
+// a full retention; a run with the retention off (0) keeps the clocks
+// too, so a use then counts when the retention is back.
 func TestGroupExpiryClockOutlivesRestart(t *testing.T) {
 	const r = time.Hour
 	slack := clockSlack(r)
 	for _, tc := range []struct {
 		name    string
 		cluster bool
-		swept   bool // a sweep kept the clocks before the stop
+		swept   bool // sweeps kept the clocks before the stop
+		member  bool // a member joined before the last sweep and the stop
+		off     bool // then a run with the retention off: a use, ten minutes idle
 		left    time.Duration
 	}{
 		{name: "restart", swept: true, left: r / 2},
 		{name: "restart before any sweep", left: r},
 		{name: "another coordinator adopts", cluster: true, swept: true, left: r / 2},
+		{name: "restart with a member in", swept: true, member: true, left: r},
+		{name: "adopted with a member in", cluster: true, swept: true, member: true, left: r},
+		{name: "used while the retention was off", swept: true, off: true, left: r - 10*time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newExpiryClock()
@@ -195,50 +202,69 @@ func TestGroupExpiryClockOutlivesRestart(t *testing.T) {
 			tb.createTopic("t", 1)
 			tb.publish("t", 0, []byte("a"), []byte("b"))
 			cfg := testConfig(t, clk.now)
-			cfg.OffsetsRetention = r
 			repl := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
-			open := func(epoch uint64) *Coordinator {
+			epoch := uint64(0)
+			open := func(retention time.Duration) *Coordinator {
+				cfg.OffsetsRetention = retention
 				c := mustOpen(t, cfg, tb)
 				if tc.cluster {
+					epoch++
 					c.Replicate(repl)
 					repl.adopt(c, epoch)
 				}
 				c.syncTopics()
 				return c
 			}
-			sweep := func(c *Coordinator) int {
-				n := c.expireIdle()
-				c.saveClocks()
-				return n
+			stop := func(c *Coordinator) {
+				if err := c.Close(); err != nil {
+					t.Fatal(err)
+				}
+				clk.add(10 * r) // no coordinator for ten retentions
 			}
-			c := open(1)
+			c := open(r)
 			committedAndLeft(t, c, "g")
 			if tc.swept {
 				for range 15 { // half the retention, swept every two minutes
 					clk.add(2 * time.Minute)
-					if n := sweep(c); n != 0 {
+					if n := c.sweep(); n != 0 {
 						t.Fatalf("expired %d groups within the retention", n)
 					}
 				}
 			} else {
 				clk.add(r / 2)
 			}
-			if err := c.Close(); err != nil {
-				t.Fatal(err)
+			if tc.member {
+				if _, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h"); err != nil {
+					t.Fatal(err)
+				}
+				clk.add(time.Minute)
+				c.sweep()
 			}
-			clk.add(10 * r) // no coordinator for ten retentions
-			if !tc.cluster {
-				cfg.DataDir = c.opts.DataDir
+			stop(c)
+			if tc.off {
+				c = open(0)
+				jr, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c.LeaveGroup("g", jr.MemberID); err != nil {
+					t.Fatal(err)
+				}
+				for range 5 {
+					clk.add(2 * time.Minute)
+					c.sweep()
+				}
+				stop(c)
 			}
-			c = open(2)
+			c = open(r)
 			defer c.Close()
 			start := clk.now()
-			if n := sweep(c); n != 0 {
+			if n := c.sweep(); n != 0 {
 				t.Fatalf("expired %d groups at start", n)
 			}
 			for {
 				clk.add(time.Minute)
-				n := sweep(c)
+				n := c.sweep()
 				up := clk.now().Sub(start)
 				if n == 1 {
 					if up < tc.left {

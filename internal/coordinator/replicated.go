@@ -359,7 +359,7 @@ func (io replicatedIO) saveClocks(alive int64, marks []activeMark) ([]bool, erro
 	}
 	kept := make([]bool, len(marks))
 	for i, m := range marks {
-		merr := io.r.SaveActive(m.g.id, m.g.epoch, m.seq, m.at.UnixMilli())
+		merr := io.r.SaveActive(m.g.id, m.g.epoch, m.seq, m.at)
 		kept[i] = merr == nil
 		err = errors.Join(err, merr)
 	}

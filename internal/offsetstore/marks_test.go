@@ -23,7 +23,7 @@ func TestMarksOutliveRestartAndDeletion(t *testing.T) {
 			for i := range seq {
 				seq[i] = s.Next()
 			}
-			if err := s.SaveMarks(1000, []Mark{{"kept", seq[0], 10}, {"deleted", seq[1], 20}, {"again", seq[2], 30}, {"late", seq[3], 40}}); err != nil {
+			if err := s.SaveMarks(1000, []Mark{{"kept", seq[0], 10}, {"deleted", seq[1], 20}, {"again", seq[2], 30}, {"late", seq[3], 40}, {"busy", seq[3], -1}}); err != nil {
 				t.Fatal(err)
 			}
 			for _, g := range []string{"deleted", "again", "late"} {
@@ -50,7 +50,7 @@ func TestMarksOutliveRestartAndDeletion(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := map[string]int64{"kept": 10, "again": 80}; alive != 1000 || !maps.Equal(active, want) {
+			if want := map[string]int64{"kept": 10, "again": 80, "busy": -1}; alive != 1000 || !maps.Equal(active, want) {
 				t.Fatalf("after a restart: alive %d, marks %v; want 1000, %v", alive, active, want)
 			}
 			if next := s.Next(); next <= again {

@@ -40,9 +40,10 @@ type Command struct {
 	Alive *int64 `json:"alive,omitempty"`
 }
 
-// Active is a group's last use (At, unix ms) as its coordinator took it,
-// at Seq (offsetstore.Store.Next) within the command's epoch: a deletion
-// stamped after it forgets it, and it does not outlive one.
+// Active is a group's last use (At, unix ms; -1: it had members) as its
+// coordinator took it, at Seq (offsetstore.Store.Next) within the
+// command's epoch: the latest stamped is kept, a deletion stamped after
+// it forgets it, and it does not outlive one.
 type Active struct {
 	Seq uint64 `json:"s"`
 	At  int64  `json:"at"`

@@ -100,6 +100,8 @@ type group struct {
 	Parts    map[delivery.TP]*part
 	Classic  []byte // see Classic; nil: no classic members
 	Active   int64  // see Command.Active; 0: none since it was stored or deleted
+	// ActiveStamp orders the marks: the latest taken is kept.
+	ActiveStamp Stamp
 }
 
 // State is one shard's state machine. The Raft host calls Apply, Snapshot
@@ -186,8 +188,9 @@ func (s *State) applyLocked(c Command) error {
 		if d, ok := s.deleted[c.Group]; ok && (Stamp{c.Epoch, c.Active.Seq}).less(d) {
 			return nil
 		}
-		if g := s.groups[c.Group]; g != nil {
-			g.Active = max(g.Active, c.Active.At)
+		st := Stamp{c.Epoch, c.Active.Seq}
+		if g := s.groups[c.Group]; g != nil && !st.less(g.ActiveStamp) {
+			g.Active, g.ActiveStamp = c.Active.At, st
 		}
 	case c.Alive != nil:
 		s.alive = max(s.alive, *c.Alive)
@@ -236,7 +239,7 @@ func (s *State) deleteLocked(id string, st Stamp) {
 	if g == nil {
 		return
 	}
-	g.Settings, g.Classic, g.Active = nil, nil, 0
+	g.Settings, g.Classic, g.Active, g.ActiveStamp = nil, nil, 0, Stamp{}
 	for tp, p := range g.Parts {
 		if p.Stamp.less(st) {
 			delete(g.Parts, tp)
@@ -341,6 +344,7 @@ type snapshotGroup struct {
 	Parts    []storedPart      `json:"parts,omitempty"`
 	Classic  []byte            `json:"classic,omitempty"`
 	Active   int64             `json:"active,omitempty"`
+	ActiveAt *Stamp            `json:"active_stamp,omitempty"`
 }
 
 // snapshot is a snapshot's data.
@@ -361,6 +365,10 @@ func (s *State) Snapshot() ([]byte, error) {
 	snap := snapshot{Applied: s.applied, Claim: s.claim, Floor: s.floor, Ceiling: s.ceiling, Groups: map[string]snapshotGroup{}, Deleted: s.deleted, Alive: s.alive}
 	for id, g := range s.groups {
 		sg := snapshotGroup{Settings: g.Settings, Classic: g.Classic, Active: g.Active}
+		if g.Active != 0 {
+			st := g.ActiveStamp
+			sg.ActiveAt = &st
+		}
 		for _, tp := range slices.SortedFunc(maps.Keys(g.Parts), compareTP) {
 			sg.Parts = append(sg.Parts, storedPart{TP: tp, part: *g.Parts[tp]})
 		}
@@ -385,6 +393,9 @@ func (s *State) Restore(data []byte) error {
 	maps.Copy(s.deleted, snap.Deleted)
 	for id, sg := range snap.Groups {
 		g := &group{Settings: sg.Settings, Parts: map[delivery.TP]*part{}, Classic: sg.Classic, Active: sg.Active}
+		if sg.ActiveAt != nil {
+			g.ActiveStamp = *sg.ActiveAt
+		}
 		for _, sp := range sg.Parts {
 			p := sp.part
 			g.Parts[sp.TP] = &p

@@ -431,9 +431,10 @@ func TestGenerationsNeverReused(t *testing.T) {
 type genCoord struct{ last, ceiling int64 }
 
 // The offsets retention's clocks: a group's mark applies only to a group
-// stored, only rises, is forgotten by its deletion and not brought back
-// by a mark taken before it; the coordinator's alive only rises, is
-// fenced like any write, and both survive a snapshot.
+// stored, the latest taken wins (whatever it says: -1 is "had members"),
+// is forgotten by its deletion and not brought back by a mark taken
+// before it; the coordinator's alive only rises, is fenced like any
+// write, and both survive a snapshot.
 func TestClocks(t *testing.T) {
 	s := New()
 	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
@@ -441,7 +442,10 @@ func TestClocks(t *testing.T) {
 	must(t, apply(t, s, Command{Group: "d", Epoch: 2, Offsets: []offsetstore.Write{{Group: "d", TP: tp0, Offset: offsetstore.Offset{Seq: 2}}}}))
 	for _, c := range []Command{
 		{Group: "g", Epoch: 2, Active: &Active{Seq: 3, At: 300}},
-		{Group: "g", Epoch: 2, Active: &Active{Seq: 4, At: 200}}, // older: stays 300
+		{Group: "g", Epoch: 2, Active: &Active{Seq: 2, At: 400}}, // taken before: stays 300
+		{Group: "m", Epoch: 2, Offsets: []offsetstore.Write{{Group: "m", TP: tp0, Offset: offsetstore.Offset{Seq: 1}}}},
+		{Group: "m", Epoch: 2, Active: &Active{Seq: 3, At: 300}},
+		{Group: "m", Epoch: 2, Active: &Active{Seq: 4, At: -1}}, // members since
 		{Group: "none", Epoch: 2, Active: &Active{Seq: 5, At: 500}},
 		{Group: "d", Epoch: 2, Active: &Active{Seq: 6, At: 600}},
 		{Group: "d", Epoch: 2, Delete: new(uint64(8))},
@@ -464,7 +468,7 @@ func TestClocks(t *testing.T) {
 	}
 	for _, st := range []*State{s, r} {
 		alive, active := st.Clocks()
-		if want := map[string]int64{"g": 300}; alive != 1000 || !maps.Equal(active, want) {
+		if want := map[string]int64{"g": 300, "m": -1}; alive != 1000 || !maps.Equal(active, want) {
 			t.Fatalf("clocks: alive %d, %v; want 1000, %v", alive, active, want)
 		}
 	}
