@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -169,4 +170,40 @@ func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
 		}
 	}
 	t.Logf("took %v", time.Since(started).Round(10*time.Millisecond))
+}
+
+// A group's clock outlives a crash of the real binary (offsets.db keeps
+// it) without the downtime: a group empty for most of --offsets-retention
+// when the broker is killed is still there when it starts again, and goes
+// the rest of the period later, well before a full one.
+func TestBinaryGroupClockOutlivesCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	const retention = 4 * time.Second
+	dir := filepath.Join(t.TempDir(), "data")
+	args := []string{"--offsets-retention", retention.String()}
+	p := startBinary(t, dir, args...)
+	if st := p.call(t, "POST", "/topics", `{"name":"orders","partitions":1}`, nil); st != http.StatusCreated {
+		t.Fatalf("create: %d", st)
+	}
+	if st := p.call(t, "POST", "/topics/orders/messages", `{"value":"a"}`, nil); st != 200 {
+		t.Fatalf("publish: %d", st)
+	}
+	emptyGroupWithOffsets(t, p, "crashed")
+	time.Sleep(retention * 5 / 8) // the sweeps keep its clock meanwhile
+	p.kill()
+	time.Sleep(retention) // down for a whole period: not counted
+	p = startBinary(t, dir, args...)
+	defer p.stop(t)
+	started := time.Now()
+	if st := p.call(t, "GET", "/groups/crashed", "", nil); st != http.StatusOK {
+		t.Fatalf("GET /groups/crashed at the restart: %d, want 200", st)
+	}
+	testkit.EventuallyNil(t, retention*7/8, func() error {
+		if st := p.call(t, "GET", "/groups/crashed", "", nil); st != http.StatusNotFound {
+			return fmt.Errorf("GET /groups/crashed %v after the restart: %d", time.Since(started).Round(time.Millisecond), st)
+		}
+		return nil
+	})
 }
