@@ -157,6 +157,7 @@ func (s *Server) brokerConfigs() []kafkaConfig {
 		setting("log.message.timestamp.after.max.ms", bound(cfg.TimestampAfterMax), bound(def.TimestampAfterMax), flag),
 		setting("log.message.timestamp.before.max.ms", bound(cfg.TimestampBeforeMax), bound(def.TimestampBeforeMax), flag),
 		setting("log.retention.check.interval.ms", ms(cfg.RetentionCheckInterval), ms(def.RetentionCheckInterval), flag),
+		setting("offsets.retention.minutes", retentionMinutes(cfg.OffsetsRetention), retentionMinutes(def.OffsetsRetention), flag),
 		// Every member's bounds: Kafka's, HTTP and KIP-848 (joingroup.go).
 		setting("group.min.session.timeout.ms", ms(minSession), ms(group.DefaultMinSessionTimeout), flag),
 		setting("group.max.session.timeout.ms", ms(maxSession), ms(group.DefaultMaxSessionTimeout), flag),
@@ -186,6 +187,16 @@ func setting(name, value, std string, set kmsg.ConfigSource) kafkaConfig {
 		set = kmsg.ConfigSourceDefaultConfig
 	}
 	return kafkaConfig{name, value, set}
+}
+
+// retentionMinutes is --offsets-retention as Kafka's
+// offsets.retention.minutes: rounded up (Kafka's unit, at least 1), and
+// the largest int, as near as Kafka comes to it, for 0 (for ever).
+func retentionMinutes(d time.Duration) string {
+	if d <= 0 {
+		return strconv.Itoa(math.MaxInt32)
+	}
+	return strconv.FormatInt(int64((d+time.Minute-1)/time.Minute), 10)
 }
 
 // retentionMS is a retention of hours as Kafka's milliseconds: -1, forever,

@@ -18,7 +18,8 @@ import (
 // A broker answered no configs at all (found with confluent-kafka's
 // describe_configs).
 func TestDescribeBrokerConfigs(t *testing.T) {
-	p := start(t, "--partitions", "5", "--segment-bytes", "1MiB", "--max-session-timeout", "20s", "--session-timeout", "10s")
+	p := start(t, "--partitions", "5", "--segment-bytes", "1MiB", "--max-session-timeout", "20s", "--session-timeout", "10s",
+		"--offsets-retention", "90m")
 	cl := p.client(t)
 	id := metadataBroker(t, cl)
 	// kgo sends a broker's resource to that broker: ask this one for all.
@@ -60,6 +61,7 @@ func TestDescribeBrokerConfigs(t *testing.T) {
 		{"goqueue.fsync", "interval", kmsg.ConfigSourceDefaultConfig},
 		{"group.max.session.timeout.ms", "20000", kmsg.ConfigSourceStaticBrokerConfig}, // what every join is held to
 		{"group.min.session.timeout.ms", "1000", kmsg.ConfigSourceDefaultConfig},
+		{"offsets.retention.minutes", "90", kmsg.ConfigSourceStaticBrokerConfig},
 	} {
 		c, ok := got[want.name]
 		if !ok || c.Value == nil || *c.Value != want.value || c.Source != want.source {
