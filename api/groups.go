@@ -452,6 +452,11 @@ type GroupDescription struct {
 	Partitions []PartitionStatus   `json:"partitions,omitempty"`
 	Lag        int64               `json:"lag"` // sum of the partitions' offset lag
 	Rebalances RebalanceStats      `json:"rebalances"`
+	// ExpiresAt (unix ms) is when the broker deletes the group, with its
+	// offsets, if no member joins and nothing commits or resets before
+	// (--offsets-retention); absent while it has members, or with no
+	// retention.
+	ExpiresAt int64 `json:"expires_at,omitempty"`
 }
 
 // GroupList is the answer of GET /groups.

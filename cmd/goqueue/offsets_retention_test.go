@@ -92,13 +92,21 @@ func TestBinaryEmptyGroupsExpire(t *testing.T) {
 // On a cluster the group's coordinator alone expires it, once, through
 // the replicated deletion: every node then answers GROUP_NOT_FOUND and
 // lists it no longer, and the coordinator's death after the expiry does
-// not bring it back on the node that adopts its shard.
+// not bring it back on the node that adopts its shard. Another empty
+// group of that coordinator keeps its clock across the move (its
+// expires_at moves on by the time it had no coordinator, not to a full
+// retention after the adoption) and goes on the new coordinator.
 func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	const retention = 6 * time.Second
+	// What a move may add to a group's clock beyond the time it had no
+	// coordinator: two slacks (coordinator.clockSlack: a step, r/64, and
+	// a check, r/16, for a retention under 16 minutes).
+	const slack = 2 * (retention/64 + retention/16)
 	started := time.Now()
-	c := startClusterProcsWith(t, 3, clusterSetup{flags: []string{"--offsets-retention", "3s"}})
+	c := startClusterProcsWith(t, 3, clusterSetup{flags: []string{"--offsets-retention", retention.String()}})
 	all := []uint64{1, 2, 3}
 	c.agree(all, 0, map[uint64]uint64{1: 1, 2: 1, 3: 1}, 30*time.Second)
 	if st := c.do(1, "POST", "/topics", `{"name":"ret","partitions":1}`, nil); st != http.StatusCreated {
@@ -108,17 +116,24 @@ func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
 		c.topic(id, "ret")
 	}
 	const coord = 2
-	g := groupOn("ret", coord)
+	g, moved := groupOn("ret", coord), groupOn("moved", coord)
 	c.awaitCoordinator(coord, g, all...)
-	// An empty group with offsets, made by a reset through another node.
-	if st := c.do(1, "POST", "/groups/"+g+"/offsets/reset", `{"to":"earliest","topics":["ret"]}`, nil); st != http.StatusOK {
-		t.Fatalf("reset %s: %d", g, st)
+	c.awaitCoordinator(coord, moved, all...)
+	// Empty groups with offsets, made by resets through another node.
+	reset := func(group string) {
+		t.Helper()
+		if st := c.do(1, "POST", "/groups/"+group+"/offsets/reset", `{"to":"earliest","topics":["ret"]}`, nil); st != http.StatusOK {
+			t.Fatalf("reset %s: %d", group, st)
+		}
 	}
+	reset(g)
 	for _, id := range all {
 		if st := c.do(id, "GET", "/groups/"+g, "", nil); st != http.StatusOK {
 			t.Fatalf("node %d: GET /groups/%s at once: %d", id, g, st)
 		}
 	}
+	time.Sleep(retention / 2)
+	reset(moved)
 	gone := func(id uint64) error {
 		var list api.GroupList
 		if st := c.do(id, "GET", "/groups/"+g, "", nil); st != http.StatusNotFound {
@@ -142,10 +157,10 @@ func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
 		}
 		return nil
 	})
-	line := `msg="group expired" group=` + g
+	expired := func(group string) string { return `msg="group expired" group=` + group }
 	for _, id := range all {
 		log := c.procs[id].Log()
-		if n, want := strings.Count(log, line), map[bool]int{true: 1}[id == coord]; n != want {
+		if n, want := strings.Count(log, expired(g)), map[bool]int{true: 1}[id == coord]; n != want {
 			t.Fatalf("node %d logged the expiry %d times, want %d:\n%s", id, n, want, log)
 		}
 		// The sweep kept the clocks in the shards (groupstore's active
@@ -157,17 +172,47 @@ func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
 	if n := c.metrics(coord)["goqueue_groups_expired_total"]; n != 1 {
 		t.Fatalf("node %d: goqueue_groups_expired_total %v, want 1", coord, n)
 	}
+	var before api.GroupDescription
+	if st := c.do(coord, "GET", "/groups/"+moved, "", &before); st != http.StatusOK || before.ExpiresAt == 0 {
+		t.Fatalf("GET /groups/%s: %d, expires_at %d", moved, st, before.ExpiresAt)
+	}
 	// The coordinator dies: the node adopting the shard has no such group.
+	killed := time.Now()
 	c.procs[coord].Kill()
 	others := []uint64{1, 3}
-	c.eventually(15*time.Second, "another node coordinates "+g, func() bool {
-		n := c.coordinatorOf(1, g)
-		return n != 0 && n != coord && c.coordinatorOf(3, g) == n
+	var next uint64
+	c.eventually(15*time.Second, "another node coordinates "+g+" and "+moved, func() bool {
+		next = c.coordinatorOf(1, moved)
+		return next != 0 && next != coord && c.coordinatorOf(3, moved) == next &&
+			c.coordinatorOf(1, g) != coord && c.coordinatorOf(3, g) != coord
 	})
+	adopted := time.Now()
+	var after api.GroupDescription
+	if st := c.do(next, "GET", "/groups/"+moved, "", &after); st != http.StatusOK {
+		t.Fatalf("node %d: GET /groups/%s once adopted: %d", next, moved, st)
+	}
 	for _, id := range others {
 		if st := c.do(id, "GET", "/groups/"+g, "", nil); st != http.StatusNotFound {
 			t.Fatalf("node %d: GET /groups/%s after the coordinator's death: %d, want 404", id, g, st)
 		}
+	}
+	// Never sooner; later by no more than the time it had no coordinator
+	// (at most killed..adopted) and the slack.
+	shift := time.Duration(after.ExpiresAt-before.ExpiresAt) * time.Millisecond
+	if shift < 0 || shift > adopted.Sub(killed)+slack+250*time.Millisecond {
+		t.Fatalf("%s's expires_at moved %v across the move (no coordinator for at most %v): want between 0 and that plus %v",
+			moved, shift, adopted.Sub(killed).Round(time.Millisecond), slack)
+	}
+	testkit.EventuallyNil(t, 10*time.Second, func() error {
+		for _, id := range others {
+			if st := c.do(id, "GET", "/groups/"+moved, "", nil); st != http.StatusNotFound {
+				return fmt.Errorf("node %d: GET /groups/%s: %d", id, moved, st)
+			}
+		}
+		return nil
+	})
+	if !strings.Contains(c.procs[next].Log(), expired(moved)) {
+		t.Fatalf("node %d, %s's new coordinator, logged no expiry of it", next, moved)
 	}
 	t.Logf("took %v", time.Since(started).Round(10*time.Millisecond))
 }

@@ -273,5 +273,16 @@ func (c *Coordinator) idleLocked(cg *cgroup, now time.Time) bool {
 	return now.Sub(cg.active) >= r && len(cg.unwritten) == 0 && cg.rewriting == 0 && len(cg.writing) == 0
 }
 
+// expiresAtLocked is when the sweep deletes cg (at the first sweep from
+// then) if nothing uses it before; zero while it is in use, or with no
+// retention. Callers hold cg.mu.
+func (c *Coordinator) expiresAtLocked(cg *cgroup) time.Time {
+	r := c.opts.OffsetsRetention
+	if r <= 0 || cg.dropped || !cg.a.Empty() || cg.a.HeldClassic() {
+		return time.Time{}
+	}
+	return cg.active.Add(r)
+}
+
 // Expired counts the groups deleted by offsets retention since Open.
 func (c *Coordinator) Expired() int64 { return c.expired.Load() }

@@ -307,3 +307,47 @@ func TestRunExpiresIdleGroups(t *testing.T) {
 		}
 	})
 }
+
+// GET /groups/{g} tells when an empty group goes (ExpiresAt): a
+// retention after its last use; nothing while it has members or with no
+// retention.
+func TestDescribeShowsExpiry(t *testing.T) {
+	const r = time.Hour
+	for _, tc := range []struct {
+		name      string
+		retention time.Duration
+		member    bool
+		want      time.Duration // after the last use; 0: none
+	}{
+		{name: "empty", retention: r, want: r},
+		{name: "with a member", retention: r, member: true},
+		{name: "no retention", retention: 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newExpiryClock()
+			tb := newTestBroker(t, clk.now)
+			tb.createTopic("t", 1)
+			tb.publish("t", 0, []byte("a"), []byte("b"))
+			c := openExpiring(t, tc.retention, tb, clk)
+			committedAndLeft(t, c, "g")
+			used := clk.now()
+			if tc.member {
+				if _, err := c.JoinGroup("g", JoinParams{Topics: []string{"t"}}, "h"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			clk.add(time.Minute)
+			d, err := c.DescribeGroup("g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := time.Time{}
+			if tc.want != 0 {
+				want = used.Add(tc.want)
+			}
+			if !d.ExpiresAt.Equal(want) {
+				t.Fatalf("ExpiresAt %v, want %v", d.ExpiresAt, want)
+			}
+		})
+	}
+}

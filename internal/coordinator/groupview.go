@@ -22,6 +22,10 @@ type GroupDescription struct {
 	Partitions []PartitionStatus
 	Lag        int64 // sum of the partitions' offset lag
 	Rebalances RebalanceStats
+	// ExpiresAt is when offsets retention deletes the group if nothing
+	// uses it before (groupexpiry.go); zero while it has members, or with
+	// no retention.
+	ExpiresAt time.Time
 }
 
 // MemberDescription is one member: ClientHost is the peer address of its

@@ -16,6 +16,9 @@ type groupSnapshot struct {
 	parts []partitionSnapshot // sorted
 	// external: the group's members are another front end's (ExternalView)
 	external bool
+	// expiresAt: when offsets retention deletes the group if it stays
+	// unused (expiresAtLocked).
+	expiresAt time.Time
 }
 
 type partitionSnapshot struct {
@@ -79,7 +82,7 @@ func (c *Coordinator) snapshot(cg *cgroup, now time.Time, ext *ExternalView) gro
 		add(tp)
 	}
 	slices.SortFunc(tps, compareTP)
-	s := groupSnapshot{desc: d, parts: make([]partitionSnapshot, 0, len(tps)), external: external}
+	s := groupSnapshot{desc: d, parts: make([]partitionSnapshot, 0, len(tps)), external: external, expiresAt: c.expiresAtLocked(cg)}
 	for _, tp := range tps {
 		ps := partitionSnapshot{tp: tp, committed: -1, stats: cg.a.Stats(tp)}
 		if off, ok := written.committed(tp); ok {

@@ -85,6 +85,7 @@ func (c *Coordinator) describe(cg *cgroup) GroupDescription {
 		snap.desc.Rebalances = v.rebalances(snap.desc.Rebalances, now)
 	}
 	d := viewDescription(snap.desc)
+	d.ExpiresAt = snap.expiresAt
 	for i, ps := range c.partitionStats(snap, now) {
 		d.Partitions = append(d.Partitions, PartitionStatus{
 			Topic: ps.Topic, Partition: ps.Partition, Owner: snap.parts[i].owner,

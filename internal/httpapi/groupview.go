@@ -21,7 +21,8 @@ func unixMS(t time.Time) int64 {
 
 func groupDescription(d broker.GroupDescription) api.GroupDescription {
 	out := api.GroupDescription{GroupID: d.ID, State: d.State, Generation: d.Generation, Assignor: d.Assignor,
-		Members: make([]api.MemberDescription, len(d.Members)), Lag: d.Lag, Rebalances: rebalanceStats(d.Rebalances)}
+		Members: make([]api.MemberDescription, len(d.Members)), Lag: d.Lag, Rebalances: rebalanceStats(d.Rebalances),
+		ExpiresAt: unixMS(d.ExpiresAt)}
 	for i, m := range d.Members {
 		out.Members[i] = api.MemberDescription{MemberID: m.MemberID, InstanceID: m.InstanceID, ClientID: m.ClientID,
 			ClientHost: m.ClientHost, Generation: m.Generation, AssignedPartitions: api.Assignment(m.Assigned),
