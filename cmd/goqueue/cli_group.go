@@ -164,8 +164,13 @@ func (c *cli) describeGroup(g *api.GroupDescription) error {
 	if g.Assignor != "" {
 		assignor = ", assignor " + g.Assignor
 	}
-	fmt.Fprintf(c.stdout, "group %s: %s, generation %d%s, lag %d, rebalances %d\n\n",
+	fmt.Fprintf(c.stdout, "group %s: %s, generation %d%s, lag %d, rebalances %d\n",
 		g.GroupID, g.State, g.Generation, assignor, g.Lag, g.Rebalances.Count)
+	if g.ExpiresAt != 0 {
+		fmt.Fprintf(c.stdout, "expires %s with its offsets unless a member joins or it commits or resets before (--offsets-retention)\n",
+			time.UnixMilli(g.ExpiresAt).UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(c.stdout)
 	if len(g.Members) > 0 {
 		rows := make([][]string, 0, len(g.Members))
 		for _, m := range g.Members {

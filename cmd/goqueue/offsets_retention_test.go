@@ -54,10 +54,13 @@ func TestBinaryEmptyGroupsExpire(t *testing.T) {
 	if st := p.call(t, "POST", "/groups/run-3/join", `{"topics":["orders"]}`, &refused); st != http.StatusConflict || refused.Error == nil || refused.Error.Code != "TOO_MANY_GROUPS" {
 		t.Fatalf("a third group with --max-groups 2: %d %+v, want 409 TOO_MANY_GROUPS", st, refused)
 	}
-	// Still there within the retention.
+	// Still there within the retention, saying until when.
 	var list api.GroupList
-	if st := p.call(t, "GET", "/groups", "", &list); st != 200 || len(list.Groups) != 2 {
-		t.Fatalf("GET /groups at once: %d, %d groups, want 2", st, len(list.Groups))
+	if st := p.call(t, "GET", "/groups", "", &list); st != 200 || len(list.Groups) != 2 || list.Groups[0].ExpiresAt == 0 {
+		t.Fatalf("GET /groups at once: %d, %+v; want 2 groups with expires_at", st, list.Groups)
+	}
+	if code, out, errs := cliRun(t, goqueueBin.Path(t), p.URL, "", "group", "describe", "run-1"); code != 0 || !strings.Contains(out, "\nexpires ") {
+		t.Fatalf("goqueue group describe run-1: %d, no expiry line:\n%s%s", code, out, errs)
 	}
 	testkit.EventuallyNil(t, 10*time.Second, func() error {
 		var list api.GroupList
