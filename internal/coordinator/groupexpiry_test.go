@@ -351,3 +351,47 @@ func TestDescribeShowsExpiry(t *testing.T) {
 		})
 	}
 }
+
+// A commit without member (a Kafka client's OffsetCommit with no
+// generation, an operator's reset naming its topics) that finds the
+// empty group and meets its deletion (the retention's, or a DELETE)
+// before it stores creates the group again, as it would have a moment
+// later, rather than failing GROUP_NOT_FOUND (GROUP_ID_NOT_FOUND to a
+// Kafka client, which does not retry it).
+func TestCommitRacingTheGroupsDeletion(t *testing.T) {
+	const r = time.Hour
+	for _, tc := range []struct {
+		name   string
+		delete func(c *Coordinator)
+		commit func(c *Coordinator) error
+	}{
+		{"expiry, kafka commit", func(c *Coordinator) { c.sweep() }, func(c *Coordinator) error {
+			_, err := c.StoreOffsets("g", Offsets{"t": {0: 2}}, nil, false)
+			return err
+		}},
+		{"DELETE, reset", func(c *Coordinator) { c.DeleteGroup("g") }, func(c *Coordinator) error {
+			_, err := c.ResetOffsets("g", ResetParams{To: ResetOffsets, Offsets: Offsets{"t": {0: 2}}})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newExpiryClock()
+			tb := newTestBroker(t, clk.now)
+			tb.createTopic("t", 1)
+			tb.publish("t", 0, []byte("a"), []byte("b"))
+			c := openExpiring(t, r, tb, clk)
+			committedAndLeft(t, c, "g")
+			clk.add(r)
+			tb.mu.Lock()
+			tb.onPartition = func() { tc.delete(c) } // once the commit has found the group
+			tb.mu.Unlock()
+			if err := tc.commit(c); err != nil {
+				t.Fatalf("a commit racing the group's deletion: %v", err)
+			}
+			offs, err := c.GroupOffsets("g")
+			if err != nil || offs["t"][0] != 2 {
+				t.Fatalf("the group after the commit: %v, %v; want t/0 at 2", offs, err)
+			}
+		})
+	}
+}

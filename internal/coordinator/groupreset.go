@@ -3,6 +3,7 @@ package coordinator
 import (
 	"cmp"
 	"context"
+	"errors"
 	"maps"
 	"math"
 	"slices"
@@ -38,8 +39,25 @@ type storePlan func(a *groupstate.Group, now time.Time, plan []groupstate.Ref) (
 
 // resetOffsets plans req for groupID and stores the plan with store. With
 // req.commit, an offset the plan refuses is refused on its own, in the
-// map returned, and the others stored.
+// map returned, and the others stored. A group deleted between the plan
+// and the store (a DELETE, or offsets retention: groupexpiry.go) is
+// planned for again, as the group it is now: one the reset creates, or
+// none (GROUP_NOT_FOUND), as if the reset had come a moment later; it
+// failed GROUP_NOT_FOUND, which a Kafka client's commit does not retry.
 func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storePlan) (ResetResult, map[delivery.TP]error, error) {
+	for {
+		res, refused, err := c.resetOnce(groupID, req, store)
+		if !errors.Is(err, errDeletedMeanwhile) {
+			return res, refused, err
+		}
+	}
+}
+
+// errDeletedMeanwhile is resetOnce's: the group was deleted between the
+// plan and the store.
+var errDeletedMeanwhile = errors.New("coordinator: group deleted meanwhile")
+
+func (c *Coordinator) resetOnce(groupID string, req ResetParams, store storePlan) (ResetResult, map[delivery.TP]error, error) {
 	if err := c.checkID(groupID); err != nil {
 		return ResetResult{}, nil, err
 	}
@@ -99,6 +117,9 @@ func (c *Coordinator) resetOffsets(groupID string, req ResetParams, store storeP
 	p.durable = true
 	if perr := c.perform(cg, p); perr != nil {
 		return ResetResult{}, nil, perr
+	}
+	if errors.Is(err, api.ErrGroupNotFound) {
+		return ResetResult{}, nil, errDeletedMeanwhile // store refuses nothing else so: its group is dead
 	}
 	if err != nil {
 		return ResetResult{}, nil, err

@@ -39,6 +39,9 @@ type testBroker struct {
 	failDLQ  error            // guarded by mu: what dead-letter writes return
 	dead     []groupstate.DeadLetter
 	settings map[string]groupstate.Saved
+	// onPartition, if set, runs (outside mu) at the next Partition call
+	// only: something racing a command that reads a log.
+	onPartition func()
 }
 
 func newTestBroker(t testing.TB, now func() time.Time) *testBroker {
@@ -219,6 +222,13 @@ func (tb *testBroker) Topics() []Topic {
 }
 
 func (tb *testBroker) Partition(topic string, p int32) (*commitlog.Log, error) {
+	tb.mu.Lock()
+	hook := tb.onPartition
+	tb.onPartition = nil
+	tb.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	top, err := tb.Topic(topic)
 	if err != nil {
 		return nil, err
