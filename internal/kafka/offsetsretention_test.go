@@ -16,8 +16,8 @@ import (
 // The groups of Kafka clients, classic and KIP-848, are the coordinator's
 // groups and follow --offsets-retention as HTTP groups do: kept with
 // their offsets while a member is in, longer than the retention; gone
-// with them (GET /groups/{g} 404, not in ListGroups, nothing for
-// OffsetFetch) once empty for the retention.
+// with them (GET /groups/{g} 404, Dead to DescribeGroups, not in
+// ListGroups, nothing for OffsetFetch) once empty for the retention.
 func TestKafkaGroupsFollowOffsetsRetention(t *testing.T) {
 	const retention = 2 * time.Second
 	p := start(t, "--offsets-retention", retention.String())
@@ -61,6 +61,9 @@ func TestKafkaGroupsFollowOffsetsRetention(t *testing.T) {
 				}
 				return nil
 			})
+			if d := describe(t, admin, group); d.State != "Dead" {
+				t.Fatalf("DescribeGroups of the expired group: state %q, want Dead", d.State)
+			}
 			lg, err := kmsg.NewPtrListGroupsRequest().RequestWith(ctxT(t), admin)
 			if err != nil {
 				t.Fatal(err)
