@@ -193,6 +193,7 @@ func (r *storeRun) reopened(n int, what string) {
 	r.t.Helper()
 	r.open()
 	r.durable = r.current(n)
+	r.durable.dead = map[string]uint64{} // Open forgets the tombstones (forgetTombstones)
 	r.frames = nil
 	r.pending = nil // their process is gone
 	r.check(r.durable, what, true)
@@ -508,6 +509,7 @@ func TestStoreConcurrentModel(t *testing.T) {
 			for _, o := range acked {
 				m.apply(o)
 			}
+			m.dead = map[string]uint64{} // Open forgot the tombstones (forgetTombstones)
 			got, err := s.Load()
 			if err != nil {
 				fail("load: %v", err)

@@ -134,6 +134,10 @@ func Open(dir string, policy commitlog.FsyncPolicy) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.forgetTombstones(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if policy != commitlog.FsyncAlways {
 		if s.jr, err = openJournal(dir, last); err != nil {
 			db.Close()
@@ -141,6 +145,31 @@ func Open(dir string, policy commitlog.FsyncPolicy) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// forgetTombstones forgets the deleted groups' tombstones (bucket
+// "deleted-groups") once the journal is replayed: a tombstone only keeps
+// a write taken before its deletion from bringing the group back, and no
+// write of a previous run is left to arrive. Kept, every group ever
+// deleted (now by offsets retention too: random group names, made and
+// left by the thousand) grew offsets.db for good. The groups' own
+// partitions and marks carry their seqs, which Load and Marks raise Next
+// above.
+func (s *Store) forgetTombstones() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(deletedBucket).Stats().KeyN == 0 {
+			return nil
+		}
+		if err := tx.DeleteBucket(deletedBucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(deletedBucket)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("offsetstore: forget deleted groups: %w", err)
+	}
+	return nil
 }
 
 // replay commits the journal files a previous run left into offsets.db, in

@@ -1,7 +1,10 @@
 package offsetstore
 
 import (
+	"fmt"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/delivery"
@@ -58,6 +61,49 @@ func TestLateWritesAfterDeletion(t *testing.T) {
 			}
 			if n := s.Next(); n <= 8 {
 				t.Errorf("next seq %d after a load of seq 8", n)
+			}
+		})
+	}
+}
+
+// A deleted group's tombstone goes at the next Open, once the journal
+// is replayed: no write of the previous run is left to arrive. Kept,
+// every group ever deleted (by offsets retention too: random names made
+// by the thousand) grew offsets.db for good.
+func TestTombstonesGoAtOpen(t *testing.T) {
+	for _, policy := range []commitlog.FsyncPolicy{commitlog.FsyncAlways, commitlog.FsyncNever} {
+		t.Run(policy.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := Open(dir, policy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp := delivery.TP{Topic: "t", Partition: 0}
+			for i := range 100 {
+				g := fmt.Sprintf("run-%d", i)
+				if err := s.Write([]Write{{Group: g, TP: tp, Offset: Offset{Seq: s.Next(), Committed: 1}}}); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.DeleteGroup(g); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s, err = Open(dir, policy); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			var n int
+			if err := s.db.View(func(tx *bolt.Tx) error {
+				n = tx.Bucket(deletedBucket).Stats().KeyN
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := s.Load(); err != nil || len(got) != 0 || n != 0 {
+				t.Fatalf("after a reopen: %d groups (%v), %d tombstones; want none", len(got), err, n)
 			}
 		})
 	}
