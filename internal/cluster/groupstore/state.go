@@ -152,6 +152,12 @@ func (s *State) applyLocked(c Command) error {
 			// may have started on the first.)
 			s.floor = s.ceiling
 			s.ceiling = min(s.ceiling+GenerationBlock, MaxGeneration)
+			// A tombstone keeps out the writes stamped before it, all
+			// of an older epoch than this claim now: fenced by it
+			// anyway. Kept, every group ever deleted (by offsets
+			// retention too) stayed in the shard's memory and
+			// snapshots for good.
+			clear(s.deleted)
 		}
 		s.claim = c.Claim.Epoch
 		return nil

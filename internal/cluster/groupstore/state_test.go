@@ -2,6 +2,7 @@ package groupstore
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -470,6 +471,41 @@ func TestClocks(t *testing.T) {
 		alive, active := st.Clocks()
 		if want := map[string]int64{"g": 300, "m": -1}; alive != 1000 || !maps.Equal(active, want) {
 			t.Fatalf("clocks: alive %d, %v; want 1000, %v", alive, active, want)
+		}
+	}
+}
+
+// A new claim forgets the deleted groups' tombstones: every write they
+// kept out is of an older epoch, fenced by the claim anyway; kept, every
+// group ever deleted stayed in the shard's memory and snapshots.
+func TestClaimForgetsTombstones(t *testing.T) {
+	s := New()
+	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 1}}))
+	for i := range 50 {
+		g := fmt.Sprintf("run-%d", i)
+		must(t, apply(t, s, Command{Group: g, Epoch: 1, Offsets: []offsetstore.Write{{Group: g, TP: tp0, Offset: offsetstore.Offset{Seq: 1, Committed: 1}}}}))
+		must(t, apply(t, s, Command{Group: g, Epoch: 1, Delete: new(uint64(2))}))
+	}
+	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*State{s, r} {
+		if len(st.deleted) != 0 {
+			t.Fatalf("%d tombstones after a new claim, want none", len(st.deleted))
+		}
+		// A write taken before a deletion, late, stays out: fenced.
+		late := Command{Group: "run-0", Epoch: 1, Offsets: []offsetstore.Write{{Group: "run-0", TP: tp0, Offset: offsetstore.Offset{Seq: 1, Committed: 9}}}}
+		if err := apply(t, st, late); !errors.Is(err, ErrFenced) {
+			t.Fatalf("a late write of epoch 1 after the claim of 2: %v, want ErrFenced", err)
+		}
+		if stored, _ := st.Groups(); len(stored) != 0 {
+			t.Fatalf("groups after the claim: %v", stored)
 		}
 	}
 }
