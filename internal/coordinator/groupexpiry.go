@@ -36,9 +36,10 @@ import (
 // broker restarted more often than the retention for ever; counting the
 // downtime would delete them all the moment a broker starts after a long
 // stop, before their consumers are back. So the sweep keeps (saveClocks)
-// each group's clock once it has moved clockStep past the one kept, and
-// when it last swept (alive), at most every clockStep: in offsets.db on
-// a single broker, in the group's shard on a cluster. A group restored
+// each empty group's clock once it has moved clockStep past the one kept
+// (a group with members as in use, markInUse, once), and when it last
+// swept (alive), every clockStep: in offsets.db on a single broker, in
+// the group's shard on a cluster. A group restored
 // or adopted (restoreClockLocked) goes on from its clock kept, moved on
 // by the time since alive and by what may have been lost since the last
 // keep (clockSlack): never earlier than the rule says, at most
@@ -136,15 +137,19 @@ func (c *Coordinator) restoreClockLocked(cg *cgroup, clocks Clocks) {
 }
 
 // saveClocks keeps the clocks of the groups whose clock kept is out of
-// date (markDueLocked), and alive every clockStep. Only the sweep calls
-// it.
+// date (markDue), and alive every clockStep while there are groups (a
+// broker with none writes nothing). Only the sweep calls it.
 func (c *Coordinator) saveClocks() {
 	step := clockStep(c.clockRetention())
 	var (
 		marks  []activeMark
 		groups []*cgroup
 	)
-	for _, cg := range c.all() {
+	all := c.all()
+	if len(all) == 0 {
+		return
+	}
+	for _, cg := range all {
 		cg.mu.Lock()
 		at := cg.active.UnixMilli()
 		if !cg.a.Empty() || cg.a.HeldClassic() {
