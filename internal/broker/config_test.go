@@ -58,6 +58,8 @@ func TestConfigValidateOneProblem(t *testing.T) {
 		{"huge messages", func(c *Config) { c.MaxMessageBytes = MaxMessageLimit + 1 }, "max message bytes"},
 		{"huge segments", func(c *Config) { c.SegmentBytes = MaxSegmentBytes + 1 }, "segment bytes"},
 		{"bad fsync", func(c *Config) { c.Fsync = "" }, "fsync"},
+		{"offsets kept for ever", func(c *Config) { c.OffsetsRetention = 0 }, ""},
+		{"negative offsets retention", func(c *Config) { c.OffsetsRetention = -time.Second }, "offsets retention"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := DefaultConfig()
