@@ -228,6 +228,10 @@ var errInUse = errors.New("coordinator: group in use again")
 // expireIdle deletes every group empty and idle for the offsets retention
 // and returns how many went. Each is checked once more under its lock in
 // the deletion itself, so that a join or commit racing the sweep keeps it.
+// A deletion that fails (a full disk; on a cluster node, a shard that
+// takes no write, each try waiting its timeout with the coordinator's
+// lock held, as DELETE's does) ends the sweep: the next tries again, so
+// that an outage costs one such wait per sweep, not one per group.
 func (c *Coordinator) expireIdle() int {
 	n := 0
 	for _, cg := range c.all() {
@@ -256,7 +260,8 @@ func (c *Coordinator) expireIdle() int {
 		default:
 			// Kept, as DELETE keeps it (a full disk, a deposed
 			// coordinator): the next sweep tries again.
-			c.log.Error("delete an expired group", "group", cg.id, "err", err)
+			c.log.Error("delete an expired group; the next sweep tries again", "group", cg.id, "err", err)
+			return n
 		}
 	}
 	return n

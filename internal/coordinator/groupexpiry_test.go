@@ -395,3 +395,46 @@ func TestCommitRacingTheGroupsDeletion(t *testing.T) {
 		})
 	}
 }
+
+// On a cluster node an expired group goes through the replicated
+// deletion; one the shard does not take ends the sweep (each try waits
+// its timeout with the coordinator's lock held), and the group stays
+// until a later sweep's deletion is taken.
+func TestExpiryStopsAtAFailedDeletion(t *testing.T) {
+	const r = time.Hour
+	clk := newExpiryClock()
+	tb := newTestBroker(t, clk.now)
+	tb.createTopic("t", 1)
+	tb.publish("t", 0, []byte("a"), []byte("b"))
+	c := openExpiring(t, r, tb, clk)
+	repl := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
+	c.Replicate(repl)
+	repl.adopt(c, 1)
+	committedAndLeft(t, c, "g")
+	committedAndLeft(t, c, "h")
+	clk.add(r)
+	repl.mu.Lock()
+	repl.failDeletes = true
+	repl.mu.Unlock()
+	if n := c.sweep(); n != 0 {
+		t.Fatalf("a sweep whose deletions fail expired %d groups", n)
+	}
+	repl.mu.Lock()
+	tries := repl.deletes
+	repl.failDeletes = false
+	repl.mu.Unlock()
+	if tries != 1 {
+		t.Fatalf("a sweep tried %d deletions after the first failed, want 1", tries)
+	}
+	if len(c.Groups()) != 2 {
+		t.Fatalf("%d groups after failed deletions, want both kept", len(c.Groups()))
+	}
+	if n := c.sweep(); n != 2 {
+		t.Fatalf("the next sweep expired %d groups, want 2", n)
+	}
+	repl.mu.Lock()
+	defer repl.mu.Unlock()
+	if len(repl.stored) != 0 {
+		t.Fatalf("the replicated state still holds %v", repl.stored)
+	}
+}

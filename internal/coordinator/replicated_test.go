@@ -41,6 +41,10 @@ type fakeRepl struct {
 	// SaveAlive).
 	active map[string]int64
 	alive  int64
+	// failDeletes, while set, refuses group deletions as a shard that
+	// takes no write does; deletes counts the tries.
+	failDeletes bool
+	deletes     int
 }
 
 // fakeBlock is the generations fakeRepl reserves at a time: few, so that
@@ -142,8 +146,12 @@ func (r *fakeRepl) SaveClassic(group string, epoch uint64, members []byte) error
 func (r *fakeRepl) DeleteGroup(group string, epoch, _ uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.deletes++
 	if err := r.fencedLocked(epoch); err != nil {
 		return err
+	}
+	if r.failDeletes {
+		return api.ErrUnavailable.Withf("the deletion was not replicated in time")
 	}
 	delete(r.stored, group)
 	delete(r.saved, group)
