@@ -352,6 +352,9 @@ func (io replicatedIO) saveSettings(g groupKey, s groupstate.Saved) error {
 	return io.r.SaveSettings(g.id, g.epoch, s)
 }
 
+// saveClocks writes a mark at a time, and stops at the first that fails
+// (each may wait a proposal's timeout): the sweep keeps the others next
+// time.
 func (io replicatedIO) saveClocks(alive int64, marks []activeMark) ([]bool, error) {
 	var err error
 	if alive != 0 {
@@ -359,9 +362,10 @@ func (io replicatedIO) saveClocks(alive int64, marks []activeMark) ([]bool, erro
 	}
 	kept := make([]bool, len(marks))
 	for i, m := range marks {
-		merr := io.r.SaveActive(m.g.id, m.g.epoch, m.seq, m.at)
-		kept[i] = merr == nil
-		err = errors.Join(err, merr)
+		if merr := io.r.SaveActive(m.g.id, m.g.epoch, m.seq, m.at); merr != nil {
+			return kept, errors.Join(err, merr)
+		}
+		kept[i] = true
 	}
 	return kept, err
 }
