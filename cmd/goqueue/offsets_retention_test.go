@@ -186,8 +186,9 @@ func TestBinaryClusterGroupExpiresOnce(t *testing.T) {
 	var next uint64
 	c.eventually(15*time.Second, "another node coordinates "+g+" and "+moved, func() bool {
 		next = c.coordinatorOf(1, moved)
+		ofG := c.coordinatorOf(1, g)
 		return next != 0 && next != coord && c.coordinatorOf(3, moved) == next &&
-			c.coordinatorOf(1, g) != coord && c.coordinatorOf(3, g) != coord
+			ofG != 0 && ofG != coord && c.coordinatorOf(3, g) == ofG
 	})
 	adopted := time.Now()
 	var after api.GroupDescription
