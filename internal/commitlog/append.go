@@ -182,7 +182,9 @@ func (l *Log) writeLocked(b []byte, info batchInfo) (int64, error) {
 	l.bytes += int64(len(b))
 	l.written += int64(len(b))
 	l.next = info.next()
-	if l.opts.Fsync != FsyncAlways {
+	if l.held {
+		l.notePendingLocked()
+	} else if l.opts.Fsync != FsyncAlways {
 		l.advanceLocked(l.next)
 	}
 	return l.written, nil
@@ -235,7 +237,9 @@ func (l *Log) rollLocked() error {
 			return l.failed
 		}
 		l.synced = l.written
-		l.advanceLocked(l.next)
+		if !l.held {
+			l.advanceLocked(l.next)
+		}
 	}
 	if err := old.writeIndex(l.dir, durable); err != nil {
 		return err

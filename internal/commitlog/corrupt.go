@@ -183,16 +183,20 @@ func (l *Log) Corruption() []CorruptRange {
 	return out
 }
 
-// Skipped reports whether offset lies in a damaged range, and if so the
-// offset after the range: the next one that may be readable. A consumer that
-// meets it steps over [offset, to).
+// Skipped reports whether offset, below the high watermark, lies in a
+// damaged range, and if so the offset after it (at most the high
+// watermark): the next one that may be readable. A consumer that meets it
+// steps over [offset, to).
 func (l *Log) Skipped(offset int64) (to int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if offset >= l.hwm {
+		return 0, false // nothing there is visible yet, not even a gap
+	}
 	s := l.segs[l.segmentForLocked(offset)]
 	for _, r := range s.skips {
 		if offset >= r.From && offset < r.To {
-			return r.To, true
+			return min(r.To, l.hwm), true
 		}
 	}
 	return 0, false
@@ -200,6 +204,9 @@ func (l *Log) Skipped(offset int64) (to int64, ok bool) {
 
 // Verify checks every sealed segment not yet checked in full (framing and
 // CRC-32C of each batch), recording the damage it finds as Read does. It
+// checks only segments wholly below the high watermark: what lies above
+// it, while the log is held (see HoldWatermark), is no reader's yet and
+// may still be cut; Verify checks it once it is released. It
 // returns the number of new ranges found. It reads without holding up
 // appends, and lets go of the files between segments so that retention and
 // Close never wait on a whole log; it may run in the background.
@@ -226,7 +233,7 @@ func (l *Log) verifyOne() (done bool, found int, err error) {
 		}
 		var s *segment
 		for _, c := range l.segs[:len(l.segs)-1] {
-			if !c.verified {
+			if !c.verified && c.next <= l.hwm {
 				s = c
 				break
 			}

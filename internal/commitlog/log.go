@@ -43,6 +43,12 @@ var (
 	ErrFailed = errors.New("commitlog: log failed")
 	// ErrEmpty: Append was called with no records.
 	ErrEmpty = errors.New("commitlog: no records")
+	// ErrNotBoundary: an offset given to TruncateTo or Release falls
+	// inside a batch, where none of them can cut.
+	ErrNotBoundary = errors.New("commitlog: not a batch boundary")
+	// ErrNotHeld: Release was called on a log whose high watermark is not
+	// held (see HoldWatermark).
+	ErrNotHeld = errors.New("commitlog: high watermark not held")
 )
 
 // RangeError reports an out-of-range offset with the valid range
@@ -124,14 +130,22 @@ type Options struct {
 	// decodes it; share one among all logs of a process. A read it has no
 	// room for fails with recordbatch.ErrBusy (retry later). nil: none.
 	Decompress recordbatch.Budget
+	// Held opens the log with its high watermark held (see HoldWatermark)
+	// at EarliestOffset: nothing is readable until the owner Releases. A
+	// replicated partition opens its log so, since what Open finds above
+	// the commit point may yet be cut by a new Raft leader, and a log
+	// held only after Open would have shown it to readers meanwhile.
+	Held bool
 }
 
 // Stats is a snapshot of a log.
 type Stats struct {
 	EarliestOffset int64
 	HighWatermark  int64
-	Bytes          int64
-	Segments       int
+	// Bytes is what the segments hold on disk, a held log's unreleased
+	// tail included: what retention and a disk's gauge count.
+	Bytes    int64
+	Segments int
 	// CorruptRanges and CorruptOffsets count the damaged ranges known and
 	// the offsets they hold, which read as absent (see corrupt.go).
 	CorruptRanges  int
@@ -195,8 +209,17 @@ type Log struct {
 	next int64
 	// hwm is the high watermark: records below it are readable. It equals
 	// next except under FsyncAlways, where it trails next until an fsync
-	// covers the written bytes, so nothing is read before it is durable.
+	// covers the written bytes, so nothing is read before it is durable,
+	// and when held, where only Release raises it. Always a batch boundary.
 	hwm int64
+	// held: only Release raises hwm (see HoldWatermark). Never cleared.
+	held bool
+	// hwmPos is, while held, the byte position of hwm in the segment that
+	// holds it (segs[segmentForLocked(hwm)]): where what readers may see ends.
+	hwmPos int64
+	// pending are, while held, the ends of the batches written above hwm,
+	// ascending: where Release may move hwm without reading the disk.
+	pending []boundary
 	// written counts every byte ever appended (across segments); synced is
 	// the value of written covered by the last fsync.
 	written, synced int64
@@ -299,6 +322,9 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.next = l.active().next
 	l.hwm = l.next
+	if opts.Held {
+		l.held, l.hwm = true, l.segs[0].base
+	}
 	return l, nil
 }
 
@@ -336,11 +362,13 @@ func (l *Log) EarliestOffset() int64 {
 	return l.segs[0].base
 }
 
-// HighWatermark is the offset the next appended record will get.
+// HighWatermark is the offset after the last record readers may see: the
+// offset the next appended record will get, with two exceptions.
 //
 // Under FsyncAlways it is the offset after the last durable record, so an
 // appended record becomes visible to readers once it is fsynced (always
-// before its Append returns).
+// before its Append returns). And while the log is held (see
+// HoldWatermark) it is where the last Release put it.
 func (l *Log) HighWatermark() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -46,6 +46,8 @@ func (l *Log) ReadBatches(offset int64, maxBytes int, dst []byte) ([]byte, error
 // the end of the log, at most maxBytes and the index interval a read may
 // start early, but at least up to the next index entry, which holds the
 // first batch whole however large it is; 0 when offset is out of range.
+// Nothing past the high watermark counts: while the log is held (see
+// HoldWatermark) the bytes above it are no reader's.
 // A reader of many partitions sizes its buffer with it once instead of
 // growing it partition by partition, which copies what it read so far at
 // each step (a 6 MiB fetch grew through five buffers). A poll's read of
@@ -61,18 +63,25 @@ func (l *Log) ReadSize(offset int64, maxBytes int) int {
 	limit := int64(maxBytes) + int64(l.opts.IndexIntervalBytes)
 	var n, first int64
 	for i, s := range l.segs[l.segmentForLocked(offset):] {
-		n += s.size
+		end := l.visibleEndLocked(s)
+		n += end
 		if i == 0 {
 			first = firstSpan(s, offset)
 			if offset > s.base {
-				n -= int64(lookupOffset(s.index, uint32(offset-s.base)).pos)
+				start := int64(lookupOffset(s.index, uint32(offset-s.base)).pos)
+				n -= start
+				first = min(first, end-start)
 			}
+			first = min(first, end)
 		}
 		if n >= limit {
 			return int(max(limit, first))
 		}
+		if end < s.size {
+			break // the rest is above the high watermark
+		}
 	}
-	return int(n)
+	return int(max(n, 0))
 }
 
 // firstSpan is the stored bytes of s from the index entry a read of offset

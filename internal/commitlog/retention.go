@@ -14,6 +14,10 @@ import (
 // hold at least RetentionBytes without the oldest segment (as Kafka does).
 // The active segment is rolled first, so an idle log can age out entirely;
 // it then keeps its high watermark as the base of its empty active segment.
+//
+// A held log (see HoldWatermark) keeps every segment that holds data at or
+// above its high watermark: that data is not committed yet, and its owner
+// may still need it (a Raft leader sends it to followers) or cut it.
 func (l *Log) EnforceRetention() (deleted int, err error) {
 	defer l.lockAll()()
 	if err := l.writableLocked(); err != nil {
@@ -29,7 +33,7 @@ func (l *Log) EnforceRetention() (deleted int, err error) {
 		old := l.segs[0]
 		expired := l.opts.RetentionAge > 0 && now.Sub(timeOf(old.maxTS)) > l.opts.RetentionAge
 		oversize := l.opts.RetentionBytes > 0 && l.bytes-old.size >= l.opts.RetentionBytes
-		if !expired && !oversize {
+		if !expired && !oversize || l.held && old.next > l.hwm {
 			break
 		}
 		if err := old.remove(l.dir, l.files); err != nil {

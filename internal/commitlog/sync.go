@@ -53,11 +53,14 @@ func (l *Log) syncTo(end int64) error {
 		return l.failed
 	}
 	l.synced = max(l.synced, target)
-	l.advanceLocked(next)
+	if !l.held {
+		l.advanceLocked(next)
+	}
 	return nil
 }
 
 // advanceLocked raises the high watermark to hwm and wakes the waiters.
+// While held, only Release, TruncateTo and StartAt call it.
 func (l *Log) advanceLocked(hwm int64) {
 	if hwm <= l.hwm {
 		return
@@ -70,7 +73,8 @@ func (l *Log) advanceLocked(hwm int64) {
 	}
 }
 
-// Changed returns a channel that is closed at the next append (or Close).
+// Changed returns a channel that is closed when the high watermark next
+// rises (an append, a sync, a Release) or the log closes.
 // Long-polls wait on it: take the channel, check HighWatermark, then wait.
 func (l *Log) Changed() <-chan struct{} {
 	l.mu.Lock()

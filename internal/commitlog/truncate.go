@@ -18,8 +18,11 @@ import (
 // A replicated partition needs it: its state machine restores the log to
 // the end recorded in its last Raft snapshot and applies the entries after
 // it again, so an entry applied before a crash (or a torn tail whatever the
-// fsync policy) is never in the log twice. The cut is fsynced before
-// TruncateTo returns, and the high watermark moves back to offset.
+// fsync policy) is never in the log twice. And a held log (see
+// HoldWatermark) that is a Raft log cuts there what a new leader
+// replaces. The cut is fsynced before TruncateTo returns, and the high
+// watermark moves back to offset if it was above it (a held log's stays
+// where it was below it).
 //
 // The segments after the one holding offset are deleted; that one is cut
 // at the batch and reopened as the active segment (its index rebuilt by
@@ -88,7 +91,11 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.bytes += ns.size - s.size
 	l.segs = append(l.segs[:k:k], ns)
-	l.next, l.hwm = ns.next, ns.next
+	l.next = ns.next
+	l.lowerLocked(ns.next, ns.size)
+	if !l.held {
+		l.advanceLocked(ns.next)
+	}
 	// Everything left is durable: the cut segment was just fsynced and the
 	// earlier ones when they were rolled.
 	l.synced = l.written
@@ -215,6 +222,7 @@ func (l *Log) startSteps(offset int64) []func() error {
 			l.bytes = 0
 			l.next = offset
 			l.hwm = min(l.hwm, offset)
+			l.hwmPos, l.pending = 0, nil
 			l.synced = l.written
 			l.advanceLocked(offset)
 			return nil
@@ -224,7 +232,7 @@ func (l *Log) startSteps(offset int64) []func() error {
 
 // batchPosLocked returns the byte position in s of the batch whose base
 // offset is offset, walking the batch headers from the index entry before
-// it; an error if offset falls inside a batch.
+// it; an ErrNotBoundary error if offset falls inside a batch.
 func (l *Log) batchPosLocked(s *segment, offset int64) (int64, error) {
 	if offset == s.base {
 		return 0, nil
@@ -238,7 +246,7 @@ func (l *Log) batchPosLocked(s *segment, offset int64) (int64, error) {
 	}
 	f, err := os.Open(segmentPath(l.dir, s.base, logSuffix))
 	if err != nil {
-		return 0, fmt.Errorf("commitlog: truncate: %w", err)
+		return 0, fmt.Errorf("commitlog: find batch %d: %w", offset, err)
 	}
 	defer f.Close()
 	var hdr [recordbatch.LengthFieldEnd]byte
@@ -247,22 +255,23 @@ func (l *Log) batchPosLocked(s *segment, offset int64) (int64, error) {
 			if err == io.EOF {
 				break
 			}
-			return 0, fmt.Errorf("commitlog: truncate: %w", err)
+			return 0, fmt.Errorf("commitlog: find batch %d: %w", offset, err)
 		}
 		base := int64(binary.BigEndian.Uint64(hdr[recordbatch.OffBaseOffset:]))
 		switch {
 		case base == offset:
 			return pos, nil
 		case base > offset:
-			return 0, fmt.Errorf("commitlog: truncate to %d: inside the batch before %d", offset, base)
+			return 0, fmt.Errorf("commitlog: offset %d: inside the batch before %d: %w", offset, base, ErrNotBoundary)
 		}
 		pos += recordbatch.LengthFieldEnd + int64(binary.BigEndian.Uint32(hdr[recordbatch.OffLength:]))
 	}
-	return 0, fmt.Errorf("commitlog: truncate to %d: not a batch boundary of segment %d", offset, s.base)
+	return 0, fmt.Errorf("commitlog: offset %d in segment %d: %w", offset, s.base, ErrNotBoundary)
 }
 
 // NextOffset is the offset the next appended record gets (the high
-// watermark once everything appended is durable).
+// watermark once everything appended is durable, and, while the log is
+// held, released).
 func (l *Log) NextOffset() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
