@@ -184,9 +184,9 @@ func (l *Log) Corruption() []CorruptRange {
 }
 
 // Skipped reports whether offset, below the high watermark, lies in a
-// damaged range, and if so the offset after it (at most the high
-// watermark): the next one that may be readable. A consumer that meets it
-// steps over [offset, to).
+// damaged range or a voided batch (see Void), and if so the offset after
+// it (at most the high watermark): the next one that may be readable. A
+// consumer that meets it steps over [offset, to).
 func (l *Log) Skipped(offset int64) (to int64, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -194,9 +194,11 @@ func (l *Log) Skipped(offset int64) (to int64, ok bool) {
 		return 0, false // nothing there is visible yet, not even a gap
 	}
 	s := l.segs[l.segmentForLocked(offset)]
-	for _, r := range s.skips {
-		if offset >= r.From && offset < r.To {
-			return min(r.To, l.hwm), true
+	for _, rs := range [][]CorruptRange{s.skips, s.voids} {
+		for _, r := range rs {
+			if offset >= r.From && offset < r.To {
+				return min(r.To, l.hwm), true
+			}
 		}
 	}
 	return 0, false

@@ -7,7 +7,12 @@
 // contiguous across the log); .index and .timeindex beside it hold its sparse
 // index (see indexEntry), written when the segment is sealed or closed and
 // rebuilt by Open when missing or inconsistent. The last segment is the
-// active one; only it is written to.
+// active one; only it is written to. A file named voids, when present,
+// lists the batches Void hid from readers (see void.go).
+//
+// A replicated partition's log is its Raft log's data: it holds its high
+// watermark (see HoldWatermark) at the commit point, so that no reader
+// sees a batch Raft has persisted but not committed.
 package commitlog
 
 import (
@@ -43,7 +48,7 @@ var (
 	ErrFailed = errors.New("commitlog: log failed")
 	// ErrEmpty: Append was called with no records.
 	ErrEmpty = errors.New("commitlog: no records")
-	// ErrNotBoundary: an offset given to TruncateTo or Release falls
+	// ErrNotBoundary: an offset given to TruncateTo, Release or Void falls
 	// inside a batch, where none of them can cut.
 	ErrNotBoundary = errors.New("commitlog: not a batch boundary")
 	// ErrNotHeld: Release was called on a log whose high watermark is not
@@ -150,6 +155,11 @@ type Stats struct {
 	// the offsets they hold, which read as absent (see corrupt.go).
 	CorruptRanges  int
 	CorruptOffsets int64
+	// VoidBatches and VoidOffsets count the batches Void hid below the
+	// high watermark and the offsets they hold, which also read as absent
+	// but are no damage.
+	VoidBatches int
+	VoidOffsets int64
 }
 
 // Defaults and bounds of Options.
@@ -220,6 +230,8 @@ type Log struct {
 	// pending are, while held, the ends of the batches written above hwm,
 	// ascending: where Release may move hwm without reading the disk.
 	pending []boundary
+	// voids is the state of the void side file (see void.go).
+	voids voidFile
 	// written counts every byte ever appended (across segments); synced is
 	// the value of written covered by the last fsync.
 	written, synced int64
@@ -325,6 +337,11 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.Held {
 		l.held, l.hwm = true, l.segs[0].base
 	}
+	dropped, err := l.loadVoids()
+	if err != nil {
+		return fail(err)
+	}
+	rec.VoidsDropped = dropped
 	return l, nil
 }
 
@@ -336,6 +353,10 @@ type Recovery struct {
 	CutBytes        int64 // bytes truncated from the active segment's torn tail
 	DeletedSegments int   // whole segments removed because they overlap an earlier one
 	CorruptRanges   int   // damaged ranges found and skipped (see Corruption)
+	// VoidsDropped counts void records (see Void) dropped because they
+	// failed their checksum or named no batch of the log any more (its
+	// batch lost with a torn tail): their batches read again.
+	VoidsDropped int
 }
 
 // Recovery returns what Open cut. It is immutable after Open.
@@ -385,6 +406,12 @@ func (l *Log) Stats() Stats {
 		for _, r := range s.skips {
 			st.CorruptOffsets += r.To - r.From
 		}
+		for _, r := range s.voids {
+			if r.From < l.hwm { // those above are not yet visible at all
+				st.VoidBatches++
+				st.VoidOffsets += r.To - r.From
+			}
+		}
 	}
 	return st
 }
@@ -414,6 +441,9 @@ func (l *Log) Close() error {
 	l.synced = l.written
 	act := l.active()
 	err := act.f.Sync()
+	if err == nil {
+		err = l.syncVoidsLocked()
+	}
 	if err == nil {
 		err = act.writeIndex(l.dir, l.opts.Fsync != FsyncNever)
 	}

@@ -215,7 +215,7 @@ type segmentView struct {
 	pos    uint32         // where to start reading
 	expect int64          // the base offset of the batch at pos
 	hint   int            // how many bytes the reader expects to need
-	skips  []CorruptRange // the segment's known damage; never modified
+	skips  []CorruptRange // what the segment's reads step over (gaps); never modified
 }
 
 // viewLocked returns a view of s from the batch that the index entry e
@@ -234,13 +234,13 @@ func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error
 		if s.addSkip(r) && l.opts.OnCorrupt != nil {
 			l.opts.OnCorrupt(r)
 		}
-		return segmentView{base: s.base, size: s.size, pos: e.pos, expect: s.base + int64(e.rel), hint: hint, skips: s.skips}, nil
+		return segmentView{base: s.base, size: s.size, pos: e.pos, expect: s.base + int64(e.rel), hint: hint, skips: s.gaps()}, nil
 	}
 	if err != nil {
 		return segmentView{}, err
 	}
 	return segmentView{h: s.h, files: l.files, f: f, base: s.base, size: s.size, pos: e.pos,
-		expect: s.base + int64(e.rel), hint: hint, skips: s.skips}, nil
+		expect: s.base + int64(e.rel), hint: hint, skips: s.gaps()}, nil
 }
 
 // release lets the cache close the view's file again.

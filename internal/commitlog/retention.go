@@ -48,6 +48,12 @@ func (l *Log) EnforceRetention() (deleted int, err error) {
 			return deleted, fmt.Errorf("commitlog: retention: %w", err)
 		}
 	}
+	// After the segments: a crash between leaves records below the
+	// earliest offset, which Open drops.
+	earliest := l.segs[0].base
+	if err := l.dropVoidsLocked(func(o int64) bool { return o < earliest }); err != nil {
+		return deleted, err
+	}
 	return deleted, nil
 }
 

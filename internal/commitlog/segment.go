@@ -1,11 +1,13 @@
 package commitlog
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +45,10 @@ type segment struct {
 	// skips are the damaged ranges known in this segment, sorted by Pos;
 	// replaced, never modified in place (see addSkip). See corrupt.go.
 	skips []CorruptRange
+	// voids are the batches Void hid, as ranges like skips (sorted by Pos,
+	// replaced, never modified in place), kept apart from the damage so
+	// that Corruption and OnCorrupt never report them. See void.go.
+	voids []CorruptRange
 	// verified: every batch was checked since Open (a full scan, or written
 	// by this process); Verify checks the others.
 	verified bool
@@ -78,6 +84,21 @@ func createSegment(dir string, base int64, files *FileCache) (*segment, error) {
 	s := &segment{base: base, f: f, next: base, maxTS: -1, verified: true}
 	s.h = files.add(f.Name(), f, 1)
 	return s, nil
+}
+
+// gaps returns what reads step over in s: its damage and its voided
+// batches, sorted by Pos. It allocates only when the segment has both.
+func (s *segment) gaps() []CorruptRange {
+	switch {
+	case len(s.voids) == 0:
+		return s.skips
+	case len(s.skips) == 0:
+		return s.voids
+	}
+	out := make([]CorruptRange, 0, len(s.skips)+len(s.voids))
+	out = append(append(out, s.skips...), s.voids...)
+	slices.SortStableFunc(out, func(a, b CorruptRange) int { return cmp.Compare(a.Pos, b.Pos) })
+	return out
 }
 
 // seal lets go of the active segment's file: from now on it is open only

@@ -5,7 +5,8 @@ import (
 	"fmt"
 )
 
-// Sync forces every appended byte to disk.
+// Sync forces every appended byte to disk, and every Void record (see
+// void.go) with it.
 func (l *Log) Sync() error {
 	l.mu.Lock()
 	if l.closed {
@@ -25,7 +26,7 @@ func (l *Log) syncTo(end int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
-	if l.synced >= end {
+	if l.synced >= end && !l.voids.dirty {
 		l.mu.Unlock()
 		return nil
 	}
@@ -55,6 +56,12 @@ func (l *Log) syncTo(end int64) error {
 	l.synced = max(l.synced, target)
 	if !l.held {
 		l.advanceLocked(next)
+	}
+	// The void records written so far become durable with the data: a
+	// voided batch must never come back after a crash that kept it.
+	if err := l.syncVoidsLocked(); err != nil {
+		l.failed = fmt.Errorf("%w: fsync: %w", ErrFailed, err)
+		return l.failed
 	}
 	return nil
 }

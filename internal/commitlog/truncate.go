@@ -22,7 +22,8 @@ import (
 // HoldWatermark) that is a Raft log cuts there what a new leader
 // replaces. The cut is fsynced before TruncateTo returns, and the high
 // watermark moves back to offset if it was above it (a held log's stays
-// where it was below it).
+// where it was below it). Voids (see Void) at or after offset are
+// forgotten, before the cut.
 //
 // The segments after the one holding offset are deleted; that one is cut
 // at the batch and reopened as the active segment (its index rebuilt by
@@ -43,6 +44,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	pos, err := l.batchPosLocked(s, offset)
 	if err != nil {
 		return err
+	}
+	// The void file first: were the cut made first, a crash before the
+	// file's rewrite would leave records naming offsets that the batches
+	// appended after the cut take. Failing here changes nothing.
+	if err := l.dropVoidsLocked(func(o int64) bool { return o >= offset }); err != nil {
+		return fmt.Errorf("commitlog: truncate to %d: %w", offset, err)
 	}
 	// From here on a failure leaves the files in a state only Open can
 	// judge: the log refuses appends until it is reopened.
@@ -90,6 +97,12 @@ func (l *Log) TruncateTo(offset int64) error {
 		ns.created = timeOf(min(ns.firstTS, l.opts.Now().UnixMilli()))
 	}
 	l.bytes += ns.size - s.size
+	// The voids before the cut stay: ns is s's file, cut after them.
+	for _, r := range s.voids {
+		if r.From < offset {
+			ns.addVoid(r)
+		}
+	}
 	l.segs = append(l.segs[:k:k], ns)
 	l.next = ns.next
 	l.lowerLocked(ns.next, ns.size)
@@ -144,6 +157,7 @@ func (l *Log) StartAt(offset int64) error {
 // that StartAt would keep, so a restart finds it as a replica left it or
 // ready for StartAt again:
 //
+//  0. The void file is removed (see the step).
 //  1. The segments after the first are removed, newest first, and the
 //     removals made durable: the first segment, emptied next, must never
 //     be seen empty beside later ones (a gap). A crash midway leaves a
@@ -160,6 +174,12 @@ func (l *Log) startSteps(offset int64) []func() error {
 	// one releases its file a second time (left open for good).
 	first, act := l.segs[0], l.active()
 	return []func() error{
+		// 0. The void file goes first (see void.go): a crash after it
+		// leaves batches that StartAt again removes, never a record naming
+		// an offset a new batch will take.
+		func() error {
+			return l.dropVoidsLocked(func(int64) bool { return true })
+		},
 		func() error {
 			rest := l.segs[1:]
 			for i := len(rest) - 1; i >= 0; i-- {

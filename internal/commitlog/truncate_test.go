@@ -273,7 +273,7 @@ func TestStartAtCrash(t *testing.T) {
 		{"past the next", func(e, n int64) int64 { return n + 3 }},
 	}
 	for _, tt := range tests {
-		for done := range 4 {
+		for done := range 5 {
 			t.Run(fmt.Sprintf("%s/after %d steps", tt.name, done), func(t *testing.T) {
 				dir := t.TempDir()
 				old := retainedLog(t, dir)
@@ -281,8 +281,8 @@ func TestStartAtCrash(t *testing.T) {
 				off := tt.offset(earliest, old.NextOffset())
 				unlock := old.lockAll()
 				steps := old.startSteps(off)
-				if len(steps) != 3 {
-					t.Fatalf("%d steps, the test knows 3", len(steps))
+				if len(steps) != 4 {
+					t.Fatalf("%d steps, the test knows 4", len(steps))
 				}
 				for _, step := range steps[:done] {
 					if err := step(); err != nil {
