@@ -22,6 +22,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/recordbatch"
@@ -230,6 +231,12 @@ type Log struct {
 	// pending are, while held, the ends of the batches written above hwm,
 	// ascending: where Release may move hwm without reading the disk.
 	pending []boundary
+	// retainFrom, if retaining, is the offset retention keeps segments
+	// from (RetainFrom); retentionWaits whether the last EnforceRetention
+	// kept one only for it.
+	retainFrom     int64
+	retaining      bool
+	retentionWaits atomic.Bool
 	// voids is the state of the void side file (see void.go).
 	voids voidFile
 	// written counts every byte ever appended (across segments); synced is

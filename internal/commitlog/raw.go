@@ -21,24 +21,38 @@ import (
 // itself when nothing is read): a caller serving many reads reuses one
 // buffer instead of allocating and zeroing a new one for each.
 func (l *Log) ReadBatches(offset int64, maxBytes int, dst []byte) ([]byte, error) {
+	b, _, err := l.readBatches(offset, maxBytes, dst, false)
+	return b, err
+}
+
+// ReadBatchesVoided is ReadBatches serving voided batches too (see Void),
+// and returns their base offsets: a replica copying this log must give
+// every batch the offsets it has here, and void the same ones.
+func (l *Log) ReadBatchesVoided(offset int64, maxBytes int, dst []byte) (b []byte, voided []int64, err error) {
+	return l.readBatches(offset, maxBytes, dst, true)
+}
+
+// readBatches is ReadBatches, serving voided batches (and naming them) if
+// withVoids.
+func (l *Log) readBatches(offset int64, maxBytes int, dst []byte, withVoids bool) ([]byte, []int64, error) {
 	l.filesMu.RLock()
 	defer l.filesMu.RUnlock()
 	hwm, segs, err := l.readStart(offset)
 	if err != nil {
-		return dst, err
+		return dst, nil, err
 	}
-	out := rawOut{buf: dst, start: len(dst), room: maxBytes + l.opts.IndexIntervalBytes, max: maxBytes}
+	out := rawOut{buf: dst, start: len(dst), room: maxBytes + l.opts.IndexIntervalBytes, max: maxBytes, withVoids: withVoids}
 	from := offset
 	for _, s := range segs {
 		full, err := l.rawSegment(s, &from, hwm, maxBytes, &out)
 		if err != nil {
-			return dst, fmt.Errorf("commitlog: read batches at %d: %w", offset, err)
+			return dst, nil, fmt.Errorf("commitlog: read batches at %d: %w", offset, err)
 		}
 		if full {
 			break
 		}
 	}
-	return out.buf, nil
+	return out.buf, out.voided, nil
 }
 
 // ReadSize is the room past dst's end that ReadBatches(offset, maxBytes,
@@ -107,6 +121,10 @@ func firstSpan(s *segment, offset int64) int64 {
 type rawOut struct {
 	buf              []byte
 	start, room, max int
+	// withVoids: voided batches are kept too, and their bases listed in
+	// voided (ReadBatchesVoided).
+	withVoids bool
+	voided    []int64
 }
 
 func (o *rawOut) len() int { return len(o.buf) - o.start }
@@ -150,7 +168,12 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 		}
 		l.mu.Lock()
 		hint := min(max(maxBytes-out.len(), recordbatch.HeaderLen), maxReadChunk) + l.opts.IndexIntervalBytes
-		v, err := l.viewLocked(s, lookupOffset(s.index, uint32(start-s.base)), hint)
+		skips := s.gaps()
+		if out.withVoids {
+			skips = s.skips
+		}
+		v, err := l.viewOfLocked(s, lookupOffset(s.index, uint32(start-s.base)), hint, skips)
+		voids := s.voids // replaced, never modified in place
 		l.mu.Unlock()
 		if err != nil {
 			return false, err
@@ -175,6 +198,9 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 				return true, nil
 			}
 			out.keep(b)
+			if out.withVoids && isVoid(voids, base) {
+				out.voided = append(out.voided, base)
+			}
 			*from = base + count
 			return false, nil
 		})
@@ -187,4 +213,14 @@ func (l *Log) rawSegment(s *segment, from *int64, hwm int64, maxBytes int, out *
 			return full, err
 		}
 	}
+}
+
+// isVoid reports whether the batch at base is one of voids.
+func isVoid(voids []CorruptRange, base int64) bool {
+	for _, r := range voids {
+		if r.From == base {
+			return true
+		}
+	}
+	return false
 }

@@ -228,6 +228,12 @@ type segmentView struct {
 // over them. Every read of them failed instead, and a consumer group that
 // reached them stalled there until a restart.
 func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error) {
+	return l.viewOfLocked(s, e, hint, s.gaps())
+}
+
+// viewOfLocked is viewLocked stepping over skips (s.gaps(), or only its
+// damage for a read that serves voided batches too).
+func (l *Log) viewOfLocked(s *segment, e indexEntry, hint int, skips []CorruptRange) (segmentView, error) {
 	f, err := l.files.acquire(s.h)
 	if errors.Is(err, fs.ErrNotExist) && s != l.active() {
 		r := CorruptRange{Segment: s.base, Pos: 0, End: s.size, From: s.base, To: s.next}
@@ -240,7 +246,7 @@ func (l *Log) viewLocked(s *segment, e indexEntry, hint int) (segmentView, error
 		return segmentView{}, err
 	}
 	return segmentView{h: s.h, files: l.files, f: f, base: s.base, size: s.size, pos: e.pos,
-		expect: s.base + int64(e.rel), hint: hint, skips: s.gaps()}, nil
+		expect: s.base + int64(e.rel), hint: hint, skips: skips}, nil
 }
 
 // release lets the cache close the view's file again.

@@ -17,7 +17,8 @@ import (
 //
 // A held log (see HoldWatermark) keeps every segment that holds data at or
 // above its high watermark: that data is not committed yet, and its owner
-// may still need it (a Raft leader sends it to followers) or cut it.
+// may still need it (a Raft leader sends it to followers) or cut it. And
+// a log given RetainFrom keeps every segment holding data at or after it.
 func (l *Log) EnforceRetention() (deleted int, err error) {
 	defer l.lockAll()()
 	if err := l.writableLocked(); err != nil {
@@ -29,11 +30,17 @@ func (l *Log) EnforceRetention() (deleted int, err error) {
 		}
 	}
 	now := l.opts.Now()
+	waits := false
+	defer func() { l.retentionWaits.Store(waits) }()
 	for len(l.segs) > 1 {
 		old := l.segs[0]
 		expired := l.opts.RetentionAge > 0 && now.Sub(timeOf(old.maxTS)) > l.opts.RetentionAge
 		oversize := l.opts.RetentionBytes > 0 && l.bytes-old.size >= l.opts.RetentionBytes
 		if !expired && !oversize || l.held && old.next > l.hwm {
+			break
+		}
+		if l.retaining && old.next > l.retainFrom {
+			waits = true
 			break
 		}
 		if err := old.remove(l.dir, l.files); err != nil {
