@@ -191,6 +191,19 @@ func SetCRC(b []byte) {
 	binary.BigEndian.PutUint32(b[OffCRC:], crc32.Checksum(b[OffAttributes:], castagnoli))
 }
 
+// SetControl sets or clears the control bit of the batch b in place and
+// reseals its CRC.
+func SetControl(b []byte, on bool) {
+	a := binary.BigEndian.Uint16(b[OffAttributes:])
+	if on {
+		a |= attrControl
+	} else {
+		a &^= attrControl
+	}
+	binary.BigEndian.PutUint16(b[OffAttributes:], a)
+	SetCRC(b)
+}
+
 // RecordData returns the batch's record bytes, decompressed if need be
 // (at most limit bytes, else ErrTooLarge). For an uncompressed batch it
 // aliases b; otherwise it is a new slice. b must be a whole checked batch.

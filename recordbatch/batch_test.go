@@ -506,3 +506,19 @@ func TestValidateTimestampsSeen(t *testing.T) {
 		}
 	}
 }
+
+// SetControl sets and clears the control bit and reseals the CRC: the
+// batch checks either way.
+func TestSetControl(t *testing.T) {
+	var bld Builder
+	bld.Reset(nil)
+	bld.Add(0, 1, []byte("k"), []byte("v"), nil)
+	b := bld.Finish(NewHeader(0))
+	for _, on := range []bool{true, false} {
+		SetControl(b, on)
+		h, err := CheckFrame(b)
+		if err != nil || h.Control() != on {
+			t.Fatalf("SetControl(%v): control %v, %v", on, h.Control(), err)
+		}
+	}
+}
