@@ -10,7 +10,8 @@ import (
 //
 //	length uint32 (of kind+payload) | crc uint32 (Castagnoli, of kind+payload) | kind byte | payload
 //
-// Payloads are protobuf encodings of raftpb types. A record that is short or
+// Payloads are protobuf encodings of raftpb types (a kindEntryRef's after a
+// small header). A record that is short or
 // fails its CRC at the end of the last segment is a torn write and is cut
 // off; anywhere else it is corruption.
 type recordKind byte
@@ -21,6 +22,10 @@ const (
 	// kindReset is a raftpb.SnapshotMetadata (index, term): the log restarts
 	// empty after that position. It heads every segment that rotation writes.
 	kindReset recordKind = 3
+	// kindEntryRef is an entry whose data a Data keeps: its index, term,
+	// type and reference, and the data's length and CRC (appendRef). Like
+	// kindEntry, it overwrites the log from its index on.
+	kindEntryRef recordKind = 4
 )
 
 const headerLen = 8

@@ -14,21 +14,47 @@ import (
 type replayed struct {
 	baseIndex, baseTerm uint64      // the log holds entries after this position
 	ents                []*pb.Entry // contiguous from baseIndex+1
-	hs                  *pb.HardState
-	lastSeq             uint64 // highest segment number seen
+	// ext[k] says where the data of ents[k] is if it is external (its
+	// Data is then nil until Open gets it); nil while no entry is.
+	ext     []extRef
+	hs      *pb.HardState
+	lastSeq uint64 // highest segment number seen
 }
 
-// after returns the entries that follow the snapshot (index, term). If the
-// replayed log does not pass through that position, it diverged from the
-// snapshot's history and none of it is kept: Raft will fetch the rest.
-func (r *replayed) after(index, term uint64) []*pb.Entry {
+// after returns the position in ents of the entries that follow the
+// snapshot (index, term), or -1. If the replayed log does not pass through
+// that position, it diverged from the snapshot's history and none of it is
+// kept: Raft will fetch the rest.
+func (r *replayed) after(index, term uint64) int {
 	switch {
 	case index == r.baseIndex && term == r.baseTerm:
-		return r.ents
+		return 0
 	case index > r.baseIndex && index <= r.baseIndex+uint64(len(r.ents)):
 		if e := r.ents[index-r.baseIndex-1]; e.GetTerm() == term {
-			return r.ents[index-r.baseIndex:]
+			return int(index - r.baseIndex)
 		}
+	}
+	return -1
+}
+
+// add puts e (of ref x) at its index, replacing the entries from there on.
+func (r *replayed) add(e *pb.Entry, x extRef) error {
+	i := e.GetIndex()
+	if i <= r.baseIndex {
+		return nil // behind the reset point: superseded
+	}
+	// i-1 against the log's end (i > baseIndex: it cannot wrap), as
+	// the end+1 wraps to 0 once the log reaches the last index there is.
+	if i-1 > r.baseIndex+uint64(len(r.ents)) {
+		return fmt.Errorf("entry %d after a log ending at %d", i, r.baseIndex+uint64(len(r.ents)))
+	}
+	k := i - r.baseIndex - 1
+	r.ents = append(r.ents[:k], e)
+	if x.ext && r.ext == nil {
+		r.ext = make([]extRef, k, len(r.ents))
+	}
+	if r.ext != nil {
+		r.ext = append(r.ext[:k], x)
 	}
 	return nil
 }
@@ -40,16 +66,13 @@ func (r *replayed) apply(kind recordKind, payload []byte) error {
 		if err := proto.Unmarshal(payload, e); err != nil {
 			return err
 		}
-		i := e.GetIndex()
-		if i <= r.baseIndex {
-			return nil // behind the reset point: superseded
+		return r.add(e, extRef{})
+	case kindEntryRef:
+		e, x, err := decodeRef(payload)
+		if err != nil {
+			return err
 		}
-		// i-1 against the log's end (i > baseIndex: it cannot wrap), as
-		// the end+1 wraps to 0 once the log reaches the last index there is.
-		if i-1 > r.baseIndex+uint64(len(r.ents)) {
-			return fmt.Errorf("entry %d after a log ending at %d", i, r.baseIndex+uint64(len(r.ents)))
-		}
-		r.ents = append(r.ents[:i-r.baseIndex-1], e)
+		return r.add(e, x)
 	case kindHardState:
 		hs := new(pb.HardState)
 		if err := proto.Unmarshal(payload, hs); err != nil {
@@ -61,7 +84,7 @@ func (r *replayed) apply(kind recordKind, payload []byte) error {
 		if err := proto.Unmarshal(payload, m); err != nil {
 			return err
 		}
-		r.baseIndex, r.baseTerm, r.ents = m.GetIndex(), m.GetTerm(), nil
+		r.baseIndex, r.baseTerm, r.ents, r.ext = m.GetIndex(), m.GetTerm(), nil, nil
 	default:
 		return fmt.Errorf("unknown record kind %d", kind)
 	}

@@ -4,6 +4,15 @@
 // through the embedded raft.MemoryStorage, which holds the log from the
 // snapshot on; the WAL is only read back by Open.
 //
+// A store opened with a Data (OpenData) keeps the data of normal entries
+// where the Data's owner puts them (a partition's commitlog, so that a
+// record batch is written once): the WAL then holds, for such an entry,
+// its index, term and type and the owner's reference, and the owner syncs
+// the data before the store syncs the WAL. The hard state, snapshots'
+// positions, empty entries, configuration changes and any entry the owner
+// declines stay in the WAL whole. See Data for what the owner must
+// guarantee.
+//
 // Why a WAL of our own over files rather than bbolt or the commitlog: the
 // write path is one buffered append per Ready and one fsync per pass of the
 // host (shared by every group that wrote), replay is a single sequential read,
@@ -13,8 +22,9 @@
 // (docs/cluster.md): entries keyed by index, truncation of a conflicting
 // suffix, a hard state beside it, and compaction behind a snapshot.
 //
-// The package owns the files of one group's directory and nothing else; it
-// knows nothing of state machines or of the network. A Store is not safe for
+// The package owns the files of one group's directory and nothing else (a
+// Data's files are its owner's); it knows nothing of state machines or of
+// the network. A Store is not safe for
 // concurrent use: the host's loop owns it (raft.MemoryStorage itself locks, so
 // Raft's reads are safe).
 package raftstore
@@ -72,11 +82,38 @@ type Store struct {
 	flushing         chan struct{}
 	flushErr, failed error
 	buf              []byte // reused encoding buffer
+
+	data Data // nil: every entry is inline
+	// dataPending: something was Put since data's last Sync.
+	dataPending bool
+	// ext holds where the data of the in-memory log's external entries
+	// is, ext[k] of entry extFirst+k (data.go); empty without a Data.
+	ext      []extRef
+	extFirst uint64
 }
 
 // Open reads the group's state from dir (creating dir if needed), cuts off a
 // torn tail, and starts a fresh segment holding exactly the recovered log.
-func Open(fsys vfs.FS, dir string) (*Store, error) {
+// It is OpenData without a Data: every entry is kept in the WAL.
+func Open(fsys vfs.FS, dir string) (*Store, error) { return OpenData(fsys, dir, nil) }
+
+// OpenData is Open for a group whose normal entries' data data keeps (see
+// Data): it reads the external entries' data back through data.Get, drops
+// the entries from the first whose data is missing on as a torn tail, and
+// has data drop whatever the recovered log does not refer to (data.Cut
+// after its last external entry).
+//
+// An entry whose data is missing may be one the hard state commits: under
+// a lazy store (SetLazy: fsync=interval or never) an entry is acknowledged
+// before it is synced, and a power loss takes it as it takes the WAL's own
+// unsynced tail; and even when entries are synced at each Sync, the commit
+// index is saved, unsynced, beside entries not yet synced. Such a hard
+// state's commit is lowered to the log's end: the commit index is volatile
+// in Raft, and the node learns it again from the leader, which sends it
+// the entries it lost (docs/cluster.md, "Fsync policies in a cluster").
+// A hard state committing past a log that lost no data is still
+// ErrCorrupt.
+func OpenData(fsys vfs.FS, dir string, data Data) (*Store, error) {
 	if err := fsys.MkdirAll(dir); err != nil {
 		return nil, fmt.Errorf("raftstore: %w", err)
 	}
@@ -88,7 +125,7 @@ func Open(fsys vfs.FS, dir string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{MemoryStorage: raft.NewMemoryStorage(), fs: fsys, dir: dir, segSeq: rep.lastSeq, rotateAt: defaultRotateBytes}
+	s := &Store{MemoryStorage: raft.NewMemoryStorage(), fs: fsys, dir: dir, segSeq: rep.lastSeq, rotateAt: defaultRotateBytes, data: data}
 	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
 	if snapIndex == 0 {
 		// Raft's empty snapshot, which Open ignores, and its term with it,
@@ -111,8 +148,27 @@ func Open(fsys vfs.FS, dir string) (*Store, error) {
 	} else if rep.baseIndex > 0 {
 		return nil, fmt.Errorf("%w: log starts after %d but there is no snapshot", ErrCorrupt, rep.baseIndex)
 	}
-	if err := s.MemoryStorage.Append(rep.after(snapIndex, snapTerm)); err != nil {
+	var ents []*pb.Entry
+	var ext []extRef
+	if k := rep.after(snapIndex, snapTerm); k >= 0 {
+		ents = rep.ents[k:]
+		if rep.ext != nil {
+			ext = rep.ext[k:]
+		}
+	}
+	walLast := snapIndex + uint64(len(ents))
+	if ents, err = s.readData(ents, ext); err != nil {
+		return nil, err
+	}
+	if err := s.MemoryStorage.Append(ents); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if len(ents) > 0 && ext != nil {
+		s.ext, s.extFirst = ext[:len(ents)], ents[0].GetIndex()
+		// Open's rotation writes their references durably: their data
+		// must be durable first (the process may have stopped before
+		// it synced them).
+		s.dataPending = s.hasExtFrom(0)
 	}
 	if hs := rep.hs; hs != nil {
 		hs = proto.Clone(hs).(*pb.HardState)
@@ -122,17 +178,65 @@ func Open(fsys vfs.FS, dir string) (*Store, error) {
 			hs.Commit = new(snapIndex)
 		}
 		last, _ := s.LastIndex()
+		if hs.GetCommit() > walLast {
+			return nil, fmt.Errorf("%w: hard state commits %d, log ends at %d", ErrCorrupt, hs.GetCommit(), walLast)
+		}
 		if hs.GetCommit() > last {
-			return nil, fmt.Errorf("%w: hard state commits %d, log ends at %d", ErrCorrupt, hs.GetCommit(), last)
+			hs.Commit = new(last) // entries lost with their data: see above
 		}
 		if err := s.SetHardState(hs); err != nil {
 			return nil, fmt.Errorf("raftstore: %w", err)
+		}
+	}
+	if data != nil {
+		// The owner may hold data the log does not refer to: Put, but
+		// the WAL lost its record in a crash (possibly to an older
+		// inline one of that index), or Open dropped it as torn.
+		from, ok := snapIndex+1, true
+		for k := len(s.ext) - 1; k >= 0; k-- {
+			if s.ext[k].ext {
+				from = s.extFirst + uint64(k) + 1
+				ok = from > 0 // the last index there is: nothing after it
+				break
+			}
+		}
+		if ok {
+			if err := data.Cut(from); err != nil {
+				return nil, fmt.Errorf("raftstore: cut data from %d: %w", from, err)
+			}
 		}
 	}
 	if err := s.rotate(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readData fills in the data of ents' external entries (ext, parallel to
+// ents; nil: none is) from s.data, and returns ents up to the first whose
+// data is missing.
+func (s *Store) readData(ents []*pb.Entry, ext []extRef) ([]*pb.Entry, error) {
+	for k, x := range ext {
+		if !x.ext {
+			continue
+		}
+		e := ents[k]
+		if s.data == nil {
+			return nil, fmt.Errorf("%w: the data of entry %d is outside the WAL, and Open was given no Data", ErrCorrupt, e.GetIndex())
+		}
+		b, err := s.data.Get(e.GetIndex(), x.ref)
+		if err != nil && !errors.Is(err, ErrDataMissing) {
+			return nil, fmt.Errorf("raftstore: get data of entry %d: %w", e.GetIndex(), err)
+		}
+		if err != nil || !x.matches(b) {
+			// Lost with the owner's unsynced tail (or cut, or not the
+			// bytes Put): the WAL's tail from here on was not synced
+			// either, as Data.Sync precedes every WAL sync.
+			return ents[:k], nil
+		}
+		e.Data = b
+	}
+	return ents, nil
 }
 
 // IsEmpty reports whether the group has never been bootstrapped: no
@@ -167,10 +271,35 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	if len(ents) == 0 && raft.IsEmptyHardState(hs) {
 		return nil
 	}
+	// refs are those of ents[skip:]: Append drops the entries the
+	// snapshot covers, and so does the owner, which never sees them, and
+	// the WAL (replay would cut the log after them).
+	var refs []extRef
+	skip := 0
+	if s.data != nil && len(ents) > 0 {
+		// A gap fails Append below: fail before the owner stores data
+		// of entries that will not be in the log.
+		if last, _ := s.LastIndex(); ents[0].GetIndex() > last+1 {
+			return fmt.Errorf("raftstore: entry %d after a log ending at %d", ents[0].GetIndex(), last)
+		}
+		first, _ := s.FirstIndex()
+		for skip < len(ents) && ents[skip].GetIndex() < first {
+			skip++
+		}
+		var err error
+		if refs, err = s.putData(ents[skip:]); err != nil {
+			return err
+		}
+	}
 	buf := s.buf[:0]
 	var err error
-	for _, e := range ents {
-		if buf, err = appendProto(buf, kindEntry, e); err != nil {
+	for i, e := range ents[skip:] {
+		if refs != nil && refs[i].ext {
+			buf, err = appendRef(buf, e, refs[i])
+		} else {
+			buf, err = appendProto(buf, kindEntry, e)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -197,6 +326,9 @@ func (s *Store) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	s.unsynced = true
 	if err := s.Append(ents); err != nil {
 		return fmt.Errorf("raftstore: %w", err)
+	}
+	if s.data != nil {
+		s.appendExt(ents[skip:], refs)
 	}
 	if !raft.IsEmptyHardState(hs) {
 		if err := s.SetHardState(hs); err != nil {
@@ -231,6 +363,9 @@ func (s *Store) Flush() error {
 	if !s.unsynced {
 		return nil
 	}
+	if err := s.syncData(); err != nil {
+		return err
+	}
 	if err := s.seg.Sync(); err != nil {
 		return segError("sync", s.segPath(), err)
 	}
@@ -256,16 +391,40 @@ func (s *Store) FlushLater() func() error {
 	}
 	s.unsynced = false
 	f, path, done := s.seg, s.segPath(), make(chan struct{})
+	var data Data // to sync first: the references written need it
+	if s.dataPending {
+		data, s.dataPending = s.data, false
+	}
 	s.flushing = done
 	return func() error {
-		err := f.Sync()
-		if err != nil {
-			err = segError("sync", path, err)
+		var err error
+		if data != nil {
+			if err = data.Sync(); err != nil {
+				err = fmt.Errorf("raftstore: sync data: %w", err)
+			}
+		}
+		if err == nil {
+			if err = f.Sync(); err != nil {
+				err = segError("sync", path, err)
+			}
 		}
 		s.flushErr = err // read once done is closed
 		close(done)
 		return err
 	}
+}
+
+// syncData makes what was Put durable, if anything was: before any sync of
+// the WAL, whose references must not outlive their data.
+func (s *Store) syncData() error {
+	if !s.dataPending {
+		return nil
+	}
+	if err := s.data.Sync(); err != nil {
+		return fmt.Errorf("raftstore: sync data: %w", err)
+	}
+	s.dataPending = false
+	return nil
 }
 
 // segPath is the path of the segment appended to.
@@ -313,12 +472,21 @@ func (s *Store) ApplySnapshot(snap *pb.Snapshot) error {
 	if s.seg == nil && s.segSeq > 0 {
 		return ErrClosed
 	}
+	// The log past the snapshot is discarded with the rest: the owner's
+	// data of it too, before the files change (a crash between leaves
+	// references to cut data, which Open takes for a torn tail).
+	if at := snap.GetMetadata().GetIndex(); s.data != nil && at < math.MaxUint64 && s.hasExtFrom(at+1) {
+		if err := s.data.Cut(at + 1); err != nil {
+			return fmt.Errorf("raftstore: cut data from %d: %w", at+1, err)
+		}
+	}
 	if err := s.writeSnap(snap); err != nil {
 		return err
 	}
 	if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("raftstore: %w", err)
 	}
+	s.ext = s.ext[:0]
 	return s.rotate()
 }
 
@@ -355,6 +523,7 @@ func (s *Store) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte, keep uin
 		if err := s.Compact(i - keep); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return fmt.Errorf("raftstore: %w", err)
 		}
+		s.trimExt()
 	}
 	if s.segBytes < s.rotateAt {
 		return s.Flush()
@@ -379,6 +548,7 @@ func (s *Store) DropKept(i uint64) error {
 	if err := s.Compact(i); err != nil && !errors.Is(err, raft.ErrCompacted) {
 		return fmt.Errorf("raftstore: %w", err)
 	}
+	s.trimExt()
 	return nil
 }
 
@@ -436,6 +606,11 @@ func (s *Store) rotate() error {
 	if err := s.waitFlush(); err != nil {
 		return err // named already: "raftstore: sync …"
 	}
+	if s.hasExtFrom(0) { // the new segment's references need their data
+		if err := s.syncData(); err != nil {
+			return err
+		}
+	}
 	first, _ := s.FirstIndex()
 	last, _ := s.LastIndex()
 	baseTerm, err := s.Term(first - 1)
@@ -456,14 +631,24 @@ func (s *Store) rotate() error {
 	// fields, not of its data.
 	size := recordSize(reset) + recordSize(hs)
 	for _, e := range ents {
-		size += recordSize(e)
+		if x := s.extAt(e.GetIndex()); x.ext {
+			size += refRecordSize(e, x)
+		} else {
+			size += recordSize(e)
+		}
 	}
 	buf, err := appendProto(make([]byte, 0, size), kindReset, reset)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
-		if buf, err = appendProto(buf, kindEntry, e); err != nil {
+		// An external entry is written again as its reference.
+		if x := s.extAt(e.GetIndex()); x.ext {
+			buf, err = appendRef(buf, e, x)
+		} else {
+			buf, err = appendProto(buf, kindEntry, e)
+		}
+		if err != nil {
 			return err
 		}
 	}
