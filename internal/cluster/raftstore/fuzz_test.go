@@ -21,12 +21,13 @@ import (
 
 // FuzzOpenSegment writes arbitrary bytes as a group's newest WAL segment,
 // beside one of the snapshot files real stores leave (or none), and opens
-// the store as a node does at start. Open must not panic or allocate more
-// than the files' size warrants, and must do what the format's documents
-// say of the bytes (modelOpen): fail with ErrCorrupt, leaving the files
-// as they were, or recover exactly the log the valid records describe,
-// with a torn tail cut, into a store that reopens the same and takes
-// appends. Each input is tried as it is and with its records' checksums
+// the store as a node does at start, with a refData to read references
+// through. Open must not panic or allocate more than the files' size
+// warrants, and must do what the format's documents say of the bytes
+// (modelOpen): fail with ErrCorrupt (or the failure of a Get), leaving the
+// files as they were, or recover exactly the log the valid records
+// describe, with a torn tail cut, into a store that reopens the same and
+// takes appends. Each input is tried as it is and with its records' checksums
 // made right, since random bytes seldom pass a CRC and the decoding of
 // the records behind it must hold too.
 func FuzzOpenSegment(f *testing.F) {
@@ -138,10 +139,37 @@ func scenarios(tb testing.TB) []scenario {
 			return s.Save(hardState(7, 0, math.MaxUint64), []*pb.Entry{ent(math.MaxUint64, 7, "z")})
 		},
 	}
+	// The same with a refData: its references are written as such.
+	dataBuilds := []func(s *Store) error{
+		overwrite, // entries at odd indexes external
+		func(s *Store) error { // references rewritten by a rotation
+			if err := overwrite(s); err != nil {
+				return err
+			}
+			s.SetRotateBytes(0)
+			return s.CreateSnapshot(4, voters3(), []byte("sm@4"), 2)
+		},
+		func(s *Store) error { // data lost below the commit index
+			if err := s.Bootstrap(voters3()); err != nil {
+				return err
+			}
+			return s.Save(hardState(1, 1, 5), []*pb.Entry{ent(2, 1, "a"), ent(3, 1, "b"), ent(4, 1, "c"), ent(5, 1, "missing e")})
+		},
+		func(s *Store) error { // a Get that fails
+			if err := s.Bootstrap(voters3()); err != nil {
+				return err
+			}
+			return s.Save(hardState(1, 1, 1), []*pb.Entry{ent(2, 1, "a"), ent(3, 1, "fail")})
+		},
+	}
 	var scs []scenario
-	for _, build := range builds {
+	for i, build := range append(builds, dataBuilds...) {
 		fsys := vfs.NewMem()
-		s, err := Open(fsys, "/g")
+		var data Data
+		if i >= len(builds) {
+			data = refData{}
+		}
+		s, err := OpenData(fsys, "/g", data)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -245,7 +273,74 @@ func craftedSegments(tb testing.TB) []struct {
 		// The length of the first record claims 4 GiB.
 		{append([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, byte(kindReset)}, make([]byte, 64)...), noSnapshot},
 		{nil, noSnapshot}, // an empty segment
+		// References: mixed with inline entries, overwriting them and
+		// overwritten; a torn tail where the data is missing (committed:
+		// the commit is lowered) or is not what was put; corrupt ones.
+		{cat(zero, rec(kindEntry, ent(1, 1, "a")), refRec(2, 1, "b", 0), rec(kindEntry, ent(2, 2, "B")),
+			refRec(3, 2, "c", 0), refRec(3, 3, "C", 0), rec(kindHardState, hardState(3, 0, 3))), noSnapshot},
+		{cat(zero, refRec(1, 1, "a", 0), refRec(2, 1, "missing b", 0), refRec(3, 1, "c", 0), rec(kindHardState, hardState(1, 0, 3))), noSnapshot},
+		{cat(zero, refRec(1, 1, "a", 0), refRec(2, 1, "b", 1), rec(kindHardState, hardState(1, 0, 1))), noSnapshot},
+		{cat(zero, refRec(1, 1, "a", 0), refRec(2, 1, "fail", 0)), noSnapshot},
+		// A reference behind the snapshot: not read.
+		{cat(rec(kindReset, resetTo(1, 1)), refRec(1, 1, "fail", 0), refRec(2, 1, "b", 0)), snapshotAt1},
+		// A reference record too short for its header.
+		{cat(zero, rawRec(kindEntryRef, []byte{1, 0, 0})), noSnapshot},
+		// A reference whose entry does not decode.
+		{cat(zero, rawRec(kindEntryRef, append(make([]byte, refHeaderLen), 0xff))), noSnapshot},
+		// A reference to no data.
+		{cat(zero, rawRec(kindEntryRef, append(make([]byte, refHeaderLen), record(tb, kindEntry, ent(1, 1, ""))[headerLen+1:]...))), noSnapshot},
+		// A reference to the data of a configuration change.
+		{cat(zero, refRecOf(&pb.Entry{Index: new(uint64(1)), Term: new(uint64(1)), Type: pb.EntryConfChange.Enum(), Data: []byte("cc")}, 0)), noSnapshot},
 	}
+}
+
+// rawRec is a record of kind holding payload.
+func rawRec(kind recordKind, payload []byte) []byte {
+	b := append(make([]byte, headerLen+1), payload...)
+	return sealRecord(b, 0, kind)
+}
+
+// refRec is the record of an external entry whose reference is its data
+// (refData's), with skew added to its data's checksum.
+func refRec(index, term uint64, data string, skew uint32) []byte {
+	return refRecOf(ent(index, term, data), skew)
+}
+
+func refRecOf(e *pb.Entry, skew uint32) []byte {
+	x := extRef{ref: e.GetData(), size: uint32(len(e.GetData())), sum: crc32.Checksum(e.GetData(), castagnoli) + skew, ext: true}
+	b, err := appendRef(nil, e, x)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// refData is the fuzz targets' Data: a reference is the data itself, so
+// that any bytes read back. It declines entries at even indexes; a
+// reference starting "missing" reports its data missing, one starting
+// "fail" fails.
+type refData struct{}
+
+var errDataFails = errors.New("the data's disk fails")
+
+func (refData) Put(e *pb.Entry) ([]byte, bool, error) {
+	if e.GetIndex()%2 == 0 {
+		return nil, false, nil
+	}
+	return bytes.Clone(e.GetData()), true, nil
+}
+
+func (refData) Cut(uint64) error { return nil }
+func (refData) Sync() error      { return nil }
+
+func (refData) Get(_ uint64, ref []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(ref, []byte("missing")):
+		return nil, ErrDataMissing
+	case bytes.HasPrefix(ref, []byte("fail")):
+		return nil, errDataFails
+	}
+	return ref, nil
 }
 
 // craftedSnapshots are well-formed snapshot files at odd positions against
@@ -351,21 +446,23 @@ func recoveredOf(t *testing.T, s *Store) recovered {
 	return r
 }
 
-// modelOpen is what Open must make of a snapshot file (nil: none) and a
-// newest segment, by the documents of record.go, replay.go and Open: the
-// recovered state, or why the files are corrupt. It keeps the log as a map
-// and its end, where replay keeps a slice.
-func modelOpen(snapFile, seg []byte) (recovered, string) {
+// modelOpen is what OpenData with a refData must make of a snapshot file
+// (nil: none) and a newest segment, by the documents of record.go,
+// replay.go, data.go and OpenData: the recovered state, or why it fails
+// and the error it fails with (ErrCorrupt, or a Get's). It keeps the log
+// as a map and its end, where replay keeps a slice.
+func modelOpen(snapFile, seg []byte) (recovered, string, error) {
 	var r recovered
+	corrupt := func(why string) (recovered, string, error) { return r, why, ErrCorrupt }
 	var snapIndex, snapTerm uint64
 	if snapFile != nil {
 		recs, end := frames(snapFile)
 		if len(recs) != 1 || end != len(snapFile) {
-			return r, "a snapshot file that is not one whole record"
+			return corrupt("a snapshot file that is not one whole record")
 		}
 		snap := new(pb.Snapshot)
 		if proto.Unmarshal(recs[0].payload, snap) != nil {
-			return r, "an undecodable snapshot"
+			return corrupt("an undecodable snapshot")
 		}
 		// Index 0 is raft's empty snapshot: as good as none.
 		if snapIndex = snap.GetMetadata().GetIndex(); snapIndex > 0 {
@@ -375,48 +472,72 @@ func modelOpen(snapFile, seg []byte) (recovered, string) {
 	}
 	recs, _ := frames(seg) // a torn tail is cut
 	if len(recs) == 0 || recs[0].kind != kindReset {
-		return r, "a segment that does not start with a reset record"
+		return corrupt("a segment that does not start with a reset record")
 	}
 	var base, baseTerm, last uint64
 	log := map[uint64]*pb.Entry{}
+	refs := map[uint64]extRef{} // of the external entries of log
 	var hs *pb.HardState
 	for _, rec := range recs {
 		switch rec.kind {
 		case kindReset:
 			m := new(pb.SnapshotMetadata)
 			if proto.Unmarshal(rec.payload, m) != nil {
-				return r, "an undecodable reset record"
+				return corrupt("an undecodable reset record")
 			}
 			base, baseTerm, last = m.GetIndex(), m.GetTerm(), m.GetIndex()
 			clear(log)
-		case kindEntry:
+			clear(refs)
+		case kindEntry, kindEntryRef:
 			e := new(pb.Entry)
-			if proto.Unmarshal(rec.payload, e) != nil {
-				return r, "an undecodable entry"
+			var x extRef
+			if rec.kind == kindEntry {
+				if proto.Unmarshal(rec.payload, e) != nil {
+					return corrupt("an undecodable entry")
+				}
+			} else {
+				// size | sum | the entry, its reference as its data
+				if len(rec.payload) < 8 {
+					return corrupt("a short reference record")
+				}
+				// Unknown fields dropped: only index, term, type and
+				// reference are written again.
+				if (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(rec.payload[8:], e) != nil {
+					return corrupt("an undecodable reference")
+				}
+				if e.GetType() != pb.EntryNormal {
+					return corrupt("a reference to the data of an entry that has none")
+				}
+				x = extRef{ref: bytes.Clone(e.GetData()), size: binary.LittleEndian.Uint32(rec.payload), sum: binary.LittleEndian.Uint32(rec.payload[4:]), ext: true}
+				if x.size == 0 {
+					return corrupt("a reference to no data")
+				}
+				e.Data = nil
 			}
 			switch i := e.GetIndex(); {
 			case i <= base: // superseded by the reset
 			case i-1 > last:
-				return r, "a gap in the log"
+				return corrupt("a gap in the log")
 			default:
 				log[i], last = e, i // and the entries after i are gone
+				refs[i] = x
 			}
 		case kindHardState:
 			hs = new(pb.HardState)
 			if proto.Unmarshal(rec.payload, hs) != nil {
-				return r, "an undecodable hard state"
+				return corrupt("an undecodable hard state")
 			}
 		default:
-			return r, "a record of an unknown kind"
+			return corrupt("a record of an unknown kind")
 		}
 	}
 	switch {
 	case snapIndex > 0 && snapIndex < base:
-		return r, "a snapshot older than the log's base"
+		return corrupt("a snapshot older than the log's base")
 	case snapIndex == 0 && base > 0:
-		return r, "a log after a snapshot that is not there"
+		return corrupt("a log after a snapshot that is not there")
 	case snapIndex == math.MaxUint64:
-		return r, "a snapshot with no room for an entry after it"
+		return corrupt("a snapshot with no room for an entry after it")
 	}
 	// The log is kept from the snapshot on only if it passes through the
 	// snapshot's position.
@@ -427,18 +548,34 @@ func modelOpen(snapFile, seg []byte) (recovered, string) {
 	default:
 		last = snapIndex
 	}
+	walLast := last
 	for i := from; i < last; {
 		i++
-		r.Ents = append(r.Ents, log[i])
+		e := log[i]
+		if x := refs[i]; x.ext {
+			data, err := refData{}.Get(i, x.ref)
+			if errors.Is(err, errDataFails) {
+				return r, "a Get that fails", errDataFails
+			}
+			// Missing, or not the data of the reference: a torn tail.
+			if err != nil || len(data) != int(x.size) || crc32.Checksum(data, castagnoli) != x.sum {
+				last = i - 1
+				break
+			}
+			e.Data = data
+		}
+		r.Ents = append(r.Ents, e)
 	}
 	if hs != nil {
 		// The snapshot's index is committed by definition.
 		r.Term, r.Vote, r.Commit = hs.GetTerm(), hs.GetVote(), max(hs.GetCommit(), snapIndex)
-		if r.Commit > last {
-			return r, "a hard state that commits past the log"
+		if r.Commit > walLast {
+			return corrupt("a hard state that commits past the log")
 		}
+		// Committing entries lost with their data: lowered.
+		r.Commit = min(r.Commit, last)
 	}
-	return r, ""
+	return corrupt("")
 }
 
 // checkOpen puts snap (nil: none) and seg in a group's directory, beside a
@@ -454,10 +591,10 @@ func checkOpen(t *testing.T, snap, seg []byte) {
 	if snap != nil {
 		writeFile(t, fsys, vfs.Join(dir, snapName), snap)
 	}
-	want, corrupt := modelOpen(snap, seg)
+	want, corrupt, wantErr := modelOpen(snap, seg)
 
 	before := heapAllocs()
-	s, err := Open(fsys, dir)
+	s, err := OpenData(fsys, dir, refData{})
 	// What Open allocates follows from the files' size, never from a
 	// length the bytes claim.
 	if alloc, limit := heapAllocs()-before, 4<<20+64*uint64(len(snap)+len(seg)); alloc > limit {
@@ -469,8 +606,8 @@ func checkOpen(t *testing.T, snap, seg []byte) {
 			s.Close()
 			t.Fatalf("Open of %s succeeded: %v", corrupt, got)
 		}
-		if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("Open of %s: %v, want ErrCorrupt", corrupt, err)
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("Open of %s: %v, want %v", corrupt, err, wantErr)
 		}
 		// The damaged files are the evidence: Open leaves them alone.
 		if b, _ := fsys.ReadFile(segPath); !bytes.Equal(b, seg) {
@@ -505,7 +642,7 @@ func checkOpen(t *testing.T, snap, seg []byte) {
 		t.Errorf("files after Open %q, want %q", got, files)
 	}
 	s.Close()
-	if s, err = Open(fsys, dir); err != nil {
+	if s, err = OpenData(fsys, dir, refData{}); err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
 	if d := diff(s); d != "" {
