@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -24,23 +25,35 @@ import (
 // and Cuts): Sync must be safe to call concurrently with them, and make
 // durable at least everything Put before it was called.
 //
+// Every WAL sync is preceded by a Sync of what was Put before it, so every
+// reference the store counts as durable has durable data. (The sync that
+// FlushLater returns may also carry to disk references written while it
+// runs, whose data its Sync may have missed; the store never counted them
+// as durable, and Open takes them for a torn tail if their data is lost.)
+//
 // What the owner must guarantee:
 //   - Durability: after Sync returns, everything Put before it was called
-//     survives a crash. The store syncs the WAL only after Sync (a durable
-//     reference must not point to data a crash can lose).
+//     survives a crash.
 //   - Get returns exactly the bytes Put for the entry of that index whose
 //     reference is ref, or an error wrapping ErrDataMissing if it does not
 //     have them (its unsynced tail lost in a crash, or cut). Other bytes
 //     are caught (the WAL keeps their length and CRC-32C) and taken as
-//     missing, but the owner should not rely on that.
+//     missing, but the owner should not rely on that: a reference should
+//     name its entry's index, so that data put again at the same place
+//     after a Cut is not taken for the older entry's.
 //   - Cut(i) drops the data of every entry from index i on; later Puts
-//     start again at i.
+//     start again at i. Its effect need not be durable at once: Open
+//     takes data that is missing for a torn tail.
+//   - Neither Put's entry nor the slice Get returns is changed
+//     afterwards: the store keeps both (Raft sends entries from memory).
 type Data interface {
 	// Put is called by Save for each EntryNormal entry with non-empty
-	// data (but those the snapshot covers, which the log drops), in index
-	// order, before anything of that Save is written to the WAL. It stores the entry's data and returns a reference to it
-	// (small and opaque to the store, e.g. an offset range; the store
-	// keeps the slice, so the owner must not change it afterwards), or
+	// data (but those the snapshot covers, which the log drops, and data
+	// past 4 GiB), in index order, before anything of that Save is
+	// written to the WAL. It stores the entry's data and returns a
+	// reference to it (small and opaque to the store, e.g. an offset
+	// range; the store keeps the slice, so the owner must not change it
+	// afterwards; at most a few hundred bytes, as rotation rewrites it), or
 	// ok=false to have the WAL keep the data itself: the owner may decline
 	// any entry, e.g. while its log cannot take it yet. An error fails the
 	// Save, as a WAL write error does.
@@ -156,8 +169,8 @@ func (s *Store) putData(ents []*pb.Entry) ([]extRef, error) {
 	}
 	var refs []extRef
 	for i, e := range ents {
-		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
-			continue
+		if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 || uint64(len(e.GetData())) > math.MaxUint32 {
+			continue // the record's size field is 32 bits
 		}
 		ref, ok, err := s.data.Put(e)
 		if err != nil {

@@ -229,9 +229,10 @@ func (s *Store) readData(ents []*pb.Entry, ext []extRef) ([]*pb.Entry, error) {
 			return nil, fmt.Errorf("raftstore: get data of entry %d: %w", e.GetIndex(), err)
 		}
 		if err != nil || !x.matches(b) {
-			// Lost with the owner's unsynced tail (or cut, or not the
-			// bytes Put): the WAL's tail from here on was not synced
-			// either, as Data.Sync precedes every WAL sync.
+			// Lost with the owner's unsynced tail, or cut by an
+			// overwrite whose records a crash took (or not the bytes
+			// Put): an entry the store never counted durable, or one
+			// it had replaced; so are the entries after it (see Data).
 			return ents[:k], nil
 		}
 		e.Data = b
