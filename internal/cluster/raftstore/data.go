@@ -42,10 +42,15 @@ import (
 //     name its entry's index, so that data put again at the same place
 //     after a Cut is not taken for the older entry's.
 //   - Cut(i) drops the data of every entry from index i on; later Puts
-//     start again at i. Its effect need not be durable at once: Open
-//     takes data that is missing for a torn tail.
+//     start again at i. Its effect need not be durable before the next
+//     Sync returns: Open takes data that is missing for a torn tail.
 //   - Neither Put's entry nor the slice Get returns is changed
 //     afterwards: the store keeps both (Raft sends entries from memory).
+//
+// The owner may drop the data of entries at or below the index of a
+// snapshot the store has taken or applied (CreateSnapshot or
+// ApplySnapshot returned) whenever it likes: Open reads only what follows
+// the snapshot, and the entries kept behind it are read from memory.
 type Data interface {
 	// Put is called by Save for each EntryNormal entry with non-empty
 	// data (but those the snapshot covers, which the log drops, and data
