@@ -196,6 +196,59 @@ func (s *Store) putData(ents []*pb.Entry) ([]extRef, error) {
 	return refs, nil
 }
 
+// readData fills in the data of ents' external entries (ext, parallel to
+// ents; nil: none is) from s.data, and returns ents up to the first whose
+// data is missing.
+func (s *Store) readData(ents []*pb.Entry, ext []extRef) ([]*pb.Entry, error) {
+	for k, x := range ext {
+		if !x.ext {
+			continue
+		}
+		e := ents[k]
+		if s.data == nil {
+			return nil, fmt.Errorf("%w: the data of entry %d is outside the WAL, and Open was given no Data", ErrCorrupt, e.GetIndex())
+		}
+		b, err := s.data.Get(e.GetIndex(), x.ref)
+		if err != nil && !errors.Is(err, ErrDataMissing) {
+			return nil, fmt.Errorf("raftstore: get data of entry %d: %w", e.GetIndex(), err)
+		}
+		if err != nil || !x.matches(b) {
+			// Lost with the owner's unsynced tail, or cut by an
+			// overwrite whose records a crash took (or not the bytes
+			// Put): an entry the store never counted durable, or one
+			// it had replaced; so are the entries after it (see Data).
+			return ents[:k], nil
+		}
+		e.Data = b
+	}
+	return ents, nil
+}
+
+// cutUnreferenced has the owner drop whatever the recovered log (after a
+// snapshot at snapIndex) does not refer to: data Put whose WAL record a
+// crash took (the log may hold an older, inline entry of that index), or
+// that Open dropped as torn. All of it lies after the log's last external
+// entry.
+func (s *Store) cutUnreferenced(snapIndex uint64) error {
+	if s.data == nil {
+		return nil
+	}
+	from := snapIndex + 1
+	for k := len(s.ext) - 1; k >= 0; k-- {
+		if s.ext[k].ext {
+			from = s.extFirst + uint64(k) + 1
+			if from == 0 {
+				return nil // the last index there is: nothing after it
+			}
+			break
+		}
+	}
+	if err := s.data.Cut(from); err != nil {
+		return fmt.Errorf("raftstore: cut data from %d: %w", from, err)
+	}
+	return nil
+}
+
 // The store's refs of the in-memory log: ext[k] is of entry extFirst+k;
 // entries past the slice's end are inline. Only a store with a Data keeps
 // them.

@@ -188,56 +188,13 @@ func OpenData(fsys vfs.FS, dir string, data Data) (*Store, error) {
 			return nil, fmt.Errorf("raftstore: %w", err)
 		}
 	}
-	if data != nil {
-		// The owner may hold data the log does not refer to: Put, but
-		// the WAL lost its record in a crash (possibly to an older
-		// inline one of that index), or Open dropped it as torn.
-		from, ok := snapIndex+1, true
-		for k := len(s.ext) - 1; k >= 0; k-- {
-			if s.ext[k].ext {
-				from = s.extFirst + uint64(k) + 1
-				ok = from > 0 // the last index there is: nothing after it
-				break
-			}
-		}
-		if ok {
-			if err := data.Cut(from); err != nil {
-				return nil, fmt.Errorf("raftstore: cut data from %d: %w", from, err)
-			}
-		}
+	if err := s.cutUnreferenced(snapIndex); err != nil {
+		return nil, err
 	}
 	if err := s.rotate(); err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// readData fills in the data of ents' external entries (ext, parallel to
-// ents; nil: none is) from s.data, and returns ents up to the first whose
-// data is missing.
-func (s *Store) readData(ents []*pb.Entry, ext []extRef) ([]*pb.Entry, error) {
-	for k, x := range ext {
-		if !x.ext {
-			continue
-		}
-		e := ents[k]
-		if s.data == nil {
-			return nil, fmt.Errorf("%w: the data of entry %d is outside the WAL, and Open was given no Data", ErrCorrupt, e.GetIndex())
-		}
-		b, err := s.data.Get(e.GetIndex(), x.ref)
-		if err != nil && !errors.Is(err, ErrDataMissing) {
-			return nil, fmt.Errorf("raftstore: get data of entry %d: %w", e.GetIndex(), err)
-		}
-		if err != nil || !x.matches(b) {
-			// Lost with the owner's unsynced tail, or cut by an
-			// overwrite whose records a crash took (or not the bytes
-			// Put): an entry the store never counted durable, or one
-			// it had replaced; so are the entries after it (see Data).
-			return ents[:k], nil
-		}
-		e.Data = b
-	}
-	return ents, nil
 }
 
 // IsEmpty reports whether the group has never been bootstrapped: no
