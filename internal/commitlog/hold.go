@@ -16,11 +16,11 @@ import (
 // the high watermark, not the bytes, says what is committed.
 
 // boundary is the end of a batch written while the log is held: the
-// offset after it, and its position in the segment it was written to.
+// offset after it, and its byte position in the segment it was written to
+// (which is where the next batch goes unless a roll starts a segment
+// there; hwmPos is read only when the high watermark lies inside one).
 type boundary struct {
-	next int64
-	seg  int64 // base of the segment written to
-	pos  int64 // byte position of next in that segment
+	next, pos int64
 }
 
 // HoldWatermark holds the high watermark where it is: from now on writes
@@ -85,9 +85,6 @@ func (l *Log) Release(next int64) error {
 	switch {
 	case k < len(l.pending) && l.pending[k].next == next:
 		pos = l.pending[k].pos
-		if l.pending[k].seg != seg.base {
-			pos = 0 // the batch ended its segment; next starts the one after
-		}
 	case next == seg.next:
 		pos = seg.size
 	default:
@@ -109,8 +106,7 @@ func (l *Log) Release(next int64) error {
 // notePendingLocked records, while held, the end of the batch just
 // written to the active segment.
 func (l *Log) notePendingLocked() {
-	act := l.active()
-	l.pending = append(l.pending, boundary{next: l.next, seg: act.base, pos: act.size})
+	l.pending = append(l.pending, boundary{next: l.next, pos: l.active().size})
 }
 
 // lowerLocked moves the high watermark back to offset, a batch boundary at

@@ -225,8 +225,10 @@ type Log struct {
 	hwm int64
 	// held: only Release raises hwm (see HoldWatermark). Never cleared.
 	held bool
-	// hwmPos is, while held, the byte position of hwm in the segment that
-	// holds it (segs[segmentForLocked(hwm)]): where what readers may see ends.
+	// hwmPos is, while held and hwm lies inside a segment (above its
+	// base, below its next), hwm's byte position in it: where what readers
+	// may see ends. Anywhere else, segment bounds say it (see
+	// visibleEndLocked).
 	hwmPos int64
 	// pending are, while held, the ends of the batches written above hwm,
 	// ascending: where Release may move hwm without reading the disk.
