@@ -6,6 +6,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
 // TestConcurrentUse runs appenders, readers, a long-poller and retention at
@@ -94,6 +96,105 @@ func TestConcurrentUse(t *testing.T) {
 			readers.Wait()
 			if hwm := l.HighWatermark(); hwm != writers*perWriter*2 {
 				t.Fatalf("hwm = %d", hwm)
+			}
+			verifyLog(t, l)
+		})
+	}
+}
+
+// TestHeldConcurrentUse is a replicated partition's log under load (run it
+// with -race): a writer appends batches, voids every third before it
+// releases it, and now and then cuts the unreleased tail, while readers,
+// a long-poller and retention run. No reader may see a record that was
+// never released or that was voided: each batch's value says which it is.
+func TestHeldConcurrentUse(t *testing.T) {
+	for _, p := range []FsyncPolicy{FsyncNever, FsyncAlways} {
+		t.Run(p.String(), func(t *testing.T) {
+			l := openT(t, t.TempDir(), Options{Fsync: p, Held: true, SegmentBytes: 2000, RetentionBytes: 6000, IndexIntervalBytes: 256, Files: NewFileCache(1)})
+			const batches = 600
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				defer stop()
+				for i := range batches {
+					// "c": to be cut; "v": to be voided; "r": to be read.
+					kind := []byte("r")
+					switch {
+					case i%7 == 3:
+						kind = []byte("c")
+					case i%3 == 0:
+						kind = []byte("v")
+					}
+					base, err := l.Append([]Record{{Value: kind}, {Value: kind}})
+					if err == nil && kind[0] == 'c' {
+						err = l.TruncateTo(base)
+					}
+					if err == nil && kind[0] == 'v' {
+						err = l.Void(base)
+					}
+					if err == nil && kind[0] != 'c' {
+						err = l.Release(base + 2)
+					}
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			for range 2 {
+				wg.Go(func() {
+					off := int64(0)
+					for ctx.Err() == nil {
+						recs, err := l.Read(off, 50, 4096)
+						var re *RangeError
+						if errors.As(err, &re) {
+							off = re.Earliest // retention passed us
+							continue
+						}
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						for _, r := range recs {
+							if string(r.Value) != "r" {
+								t.Errorf("read a %q record at %d", r.Value, r.Offset)
+								return
+							}
+						}
+						raw, err := l.ReadBatches(off, 4096, nil)
+						if err != nil && !errors.As(err, &re) {
+							t.Error(err)
+							return
+						}
+						if hwm := l.HighWatermark(); len(raw) > 0 && recordbatch.BaseOffset(raw) >= hwm {
+							t.Errorf("a raw read at %d past the high watermark %d", recordbatch.BaseOffset(raw), hwm)
+							return
+						}
+						switch {
+						case len(recs) > 0:
+							off = recs[len(recs)-1].Offset + 1
+						default:
+							if to, ok := l.Skipped(off); ok {
+								off = to
+							} else {
+								l.Wait(ctx, off)
+							}
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					if _, err := l.EnforceRetention(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			wg.Wait()
+			if got := l.HighWatermark(); got != l.NextOffset() {
+				t.Fatalf("hwm %d, next %d", got, l.NextOffset())
 			}
 			verifyLog(t, l)
 		})

@@ -3,34 +3,76 @@ package commitlog
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"pgregory.net/rapid"
+
+	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
+
+// modelBatch is what the model knows of one batch.
+type modelBatch struct {
+	base, n, size, maxTS int64
+	voided               bool
+}
 
 // modelSegment is what the model knows of one segment.
 type modelSegment struct {
 	base, size, maxTS int64
 	created           time.Time // by the clock at the first append (see segment.created)
 	firstTS           int64     // the first batch's max timestamp
+	batches           []modelBatch
 }
 
 // logModel is the in-memory reference the property test checks Log against:
-// every record ever appended, and the segment boundaries the roll and
-// retention rules predict.
+// every record ever appended, the segment boundaries the roll and
+// retention rules predict, the batches voided, and the high watermark.
 type logModel struct {
 	recs  []Record // recs[i] has offset i; those below earliest are gone
 	segs  []modelSegment
 	bytes int64
+	// held: the log's high watermark is held (see HoldWatermark) at
+	// heldHWM; else it is next.
+	held    bool
+	heldHWM int64
 }
 
 func (m *logModel) earliest() int64 { return m.segs[0].base }
-func (m *logModel) hwm() int64      { return int64(len(m.recs)) }
+func (m *logModel) next() int64     { return int64(len(m.recs)) }
+func (m *logModel) hwm() int64 {
+	if m.held {
+		return m.heldHWM
+	}
+	return m.next()
+}
 func (m *logModel) active() *modelSegment {
 	return &m.segs[len(m.segs)-1]
+}
+
+// batches returns every batch the log holds, in offset order.
+func (m *logModel) batches() []*modelBatch {
+	var out []*modelBatch
+	for i := range m.segs {
+		for j := range m.segs[i].batches {
+			out = append(out, &m.segs[i].batches[j])
+		}
+	}
+	return out
+}
+
+// voided reports whether offset o is in a voided batch.
+func (m *logModel) voided(o int64) bool {
+	for _, b := range m.batches() {
+		if o >= b.base && o < b.base+b.n {
+			return b.voided
+		}
+	}
+	return false
 }
 
 func (m *logModel) aged(opts Options, now time.Time) bool {
@@ -42,7 +84,7 @@ func (m *logModel) aged(opts Options, now time.Time) bool {
 func (m *logModel) append(opts Options, now time.Time, recs []Record, size int64) {
 	a := m.active()
 	if a.size > 0 && (a.size+size > opts.SegmentBytes || m.aged(opts, now)) {
-		m.segs = append(m.segs, modelSegment{base: m.hwm(), maxTS: -1})
+		m.segs = append(m.segs, modelSegment{base: m.next(), maxTS: -1})
 		a = m.active()
 	}
 	maxTS := recs[0].Timestamp
@@ -52,6 +94,7 @@ func (m *logModel) append(opts Options, now time.Time, recs []Record, size int64
 	if a.size == 0 {
 		a.created, a.firstTS = now, maxTS
 	}
+	a.batches = append(a.batches, modelBatch{base: m.next(), n: int64(len(recs)), size: size, maxTS: maxTS})
 	a.size += size
 	a.maxTS = max(a.maxTS, maxTS)
 	m.bytes += size
@@ -61,14 +104,14 @@ func (m *logModel) append(opts Options, now time.Time, recs []Record, size int64
 // retain applies EnforceRetention's rules and returns how many segments go.
 func (m *logModel) retain(opts Options, now time.Time) int {
 	if m.aged(opts, now) {
-		m.segs = append(m.segs, modelSegment{base: m.hwm(), maxTS: -1})
+		m.segs = append(m.segs, modelSegment{base: m.next(), maxTS: -1})
 	}
 	n := 0
 	for len(m.segs) > 1 {
 		old := m.segs[0]
 		expired := opts.RetentionAge > 0 && now.Sub(time.UnixMilli(old.maxTS)) > opts.RetentionAge
 		oversize := opts.RetentionBytes > 0 && m.bytes-old.size >= opts.RetentionBytes
-		if !expired && !oversize {
+		if !expired && !oversize || m.held && m.segs[1].base > m.hwm() {
 			break
 		}
 		m.segs = m.segs[1:]
@@ -78,11 +121,59 @@ func (m *logModel) retain(opts Options, now time.Time) int {
 	return n
 }
 
+// truncate applies TruncateTo(offset), a batch boundary in [earliest, next].
+func (m *logModel) truncate(offset int64, now time.Time) {
+	if offset == m.next() {
+		return
+	}
+	k := len(m.segs) - 1
+	for m.segs[k].base > offset {
+		k--
+	}
+	m.segs = m.segs[:k+1]
+	s := &m.segs[k]
+	i := 0
+	for i < len(s.batches) && s.batches[i].base < offset {
+		i++
+	}
+	s.batches = s.batches[:i]
+	s.size, s.maxTS, s.created = 0, -1, time.Time{}
+	for _, b := range s.batches {
+		s.size += b.size
+		s.maxTS = max(s.maxTS, b.maxTS)
+	}
+	if len(s.batches) > 0 {
+		s.firstTS = s.batches[0].maxTS
+		s.created = time.UnixMilli(min(s.firstTS, now.UnixMilli()))
+	}
+	m.bytes = 0
+	for _, s := range m.segs {
+		m.bytes += s.size
+	}
+	m.recs = m.recs[:offset]
+	m.heldHWM = min(m.heldHWM, offset)
+}
+
+// startAt applies StartAt(offset), at most earliest or at least next.
+func (m *logModel) startAt(offset int64) {
+	m.segs = []modelSegment{{base: offset, maxTS: -1}}
+	m.bytes = 0
+	if offset <= m.next() {
+		m.recs = m.recs[:offset]
+	} else {
+		m.recs = append(m.recs, make([]Record, offset-m.next())...)
+	}
+	m.heldHWM = offset
+}
+
 // read is what Read must return.
 func (m *logModel) read(offset int64, maxRecords, maxBytes int) []Record {
 	var out []Record
 	budget := maxBytes
 	for o := offset; o < m.hwm() && len(out) < maxRecords; o++ {
+		if m.voided(o) {
+			continue
+		}
 		r := m.recs[o]
 		n := len(r.Key) + len(r.Value)
 		for _, h := range r.Headers {
@@ -104,9 +195,65 @@ func (m *logModel) read(offset int64, maxRecords, maxBytes int) []Record {
 	return out
 }
 
+// readBatches is the base offsets of the batches ReadBatches must return.
+func (m *logModel) readBatches(offset int64, maxBytes int) []int64 {
+	var out []int64
+	total := int64(0)
+	for _, b := range m.batches() {
+		if b.base+b.n <= offset || b.voided {
+			continue
+		}
+		if b.base >= m.hwm() || len(out) > 0 && total+b.size > int64(maxBytes) {
+			break
+		}
+		out = append(out, b.base)
+		total += b.size
+	}
+	return out
+}
+
+// visibleBytesFrom is the bytes below the high watermark from the start
+// of the segment holding offset on.
+func (m *logModel) visibleBytesFrom(offset int64) int64 {
+	var n int64
+	for i, s := range m.segs {
+		if i+1 < len(m.segs) && m.segs[i+1].base <= offset {
+			continue
+		}
+		for _, b := range s.batches {
+			if b.base < m.hwm() {
+				n += b.size
+			}
+		}
+	}
+	return n
+}
+
+// boundaries returns the batch boundaries in [from, next].
+func (m *logModel) boundaries(from int64) []int64 {
+	var out []int64
+	for _, b := range m.batches() {
+		if b.base >= from {
+			out = append(out, b.base)
+		}
+	}
+	return append(out, m.next())
+}
+
+func (m *logModel) stats() Stats {
+	st := Stats{EarliestOffset: m.earliest(), HighWatermark: m.hwm(), Bytes: m.bytes, Segments: len(m.segs)}
+	for _, b := range m.batches() {
+		if b.voided && b.base < m.hwm() {
+			st.VoidBatches++
+			st.VoidOffsets += b.n
+		}
+	}
+	return st
+}
+
 func (m *logModel) offsetForTimestamp(ts int64) int64 {
 	for o := m.earliest(); o < m.hwm(); o++ {
-		if m.recs[o].Timestamp >= ts {
+		if !m.voided(o) && m.recs[o].Timestamp >= ts {
 			return o
 		}
 	}
@@ -139,6 +286,12 @@ func genRecord(t *rapid.T, now time.Time) Record {
 	return r
 }
 
+// TestLogMatchesModel runs random operations against a log and the model:
+// appends, reads of every kind, retention, reopens, and a replicated
+// partition's: holding the high watermark (from Open or after it),
+// Release, Void, TruncateTo above and below the high watermark, StartAt.
+// A held log reopens held at its earliest offset (Options.Held); its
+// voids survive.
 func TestLogMatchesModel(t *testing.T) {
 	root := t.TempDir()
 	rapid.Check(t, func(t *rapid.T) {
@@ -149,6 +302,7 @@ func TestLogMatchesModel(t *testing.T) {
 			Fsync:              rapid.SampledFrom([]FsyncPolicy{FsyncNever, FsyncNever, FsyncInterval, FsyncAlways}).Draw(t, "fsync"),
 			FsyncBytes:         rapid.Int64Range(0, 2000).Draw(t, "fsyncBytes"),
 			Now:                clock.Now,
+			Held:               rapid.Bool().Draw(t, "held"),
 		}
 		if rapid.Bool().Draw(t, "retainBytes") {
 			opts.RetentionBytes = rapid.Int64Range(1, 5000).Draw(t, "retentionBytes")
@@ -169,13 +323,18 @@ func TestLogMatchesModel(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { l.Close() }()
-		m := &logModel{segs: []modelSegment{{maxTS: -1}}}
+		m := &logModel{segs: []modelSegment{{maxTS: -1}}, held: opts.Held}
 		var enc encoder
 
 		check := func(t *rapid.T) {
-			want := Stats{EarliestOffset: m.earliest(), HighWatermark: m.hwm(), Bytes: m.bytes, Segments: len(m.segs)}
-			if got := l.Stats(); got != want {
+			if got, want := l.Stats(), m.stats(); got != want {
 				t.Fatalf("stats %+v, model %+v", got, want)
+			}
+		}
+		// wantErr checks err against the error the model expects (nil: none).
+		wantErr := func(t *rapid.T, op string, err, want error) {
+			if !errors.Is(err, want) || (want == nil) != (err == nil) {
+				t.Fatalf("%s = %v, want %v", op, err, want)
 			}
 		}
 		t.Repeat(map[string]func(*rapid.T){
@@ -202,8 +361,8 @@ func TestLogMatchesModel(t *testing.T) {
 				}
 				b, _ := enc.encode(rapid.Int64Range(0, 1<<40).Draw(t, "producerBase"), recs)
 				base, err := l.AppendBatch(b)
-				if err != nil || base != m.hwm() {
-					t.Fatalf("AppendBatch = %d, %v; want %d", base, err, m.hwm())
+				if err != nil || base != m.next() {
+					t.Fatalf("AppendBatch = %d, %v; want %d", base, err, m.next())
 				}
 				for i := range recs {
 					recs[i].Offset = base + int64(i)
@@ -211,7 +370,7 @@ func TestLogMatchesModel(t *testing.T) {
 				m.append(opts, clock.Now(), recs, int64(len(b)))
 			},
 			"read": func(t *rapid.T) {
-				offset := rapid.Int64Range(m.earliest()-2, m.hwm()+2).Draw(t, "offset")
+				offset := rapid.Int64Range(m.earliest()-2, m.next()+2).Draw(t, "offset")
 				maxRecords := rapid.IntRange(0, 30).Draw(t, "max")
 				maxBytes := rapid.IntRange(0, 600).Draw(t, "maxBytes")
 				got, err := l.Read(offset, maxRecords, maxBytes)
@@ -228,6 +387,41 @@ func TestLogMatchesModel(t *testing.T) {
 				want := m.read(offset, maxRecords, maxBytes)
 				if !recordsEqual(want, got) {
 					t.Fatalf("Read(%d, %d, %d) (-model +log):\n%s", offset, maxRecords, maxBytes, cmp.Diff(want, got))
+				}
+				if len(got) == 0 && maxRecords > 0 && offset < m.hwm() {
+					// Only voids lie between offset and the high watermark:
+					// Skipped steps a consumer over them.
+					to, ok := l.Skipped(offset)
+					if !ok || to <= offset || to > m.hwm() || !m.voided(offset) {
+						t.Fatalf("Read(%d) found nothing below %d, Skipped = %d, %v", offset, m.hwm(), to, ok)
+					}
+				}
+			},
+			"readBatches": func(t *rapid.T) {
+				offset := rapid.Int64Range(m.earliest(), m.hwm()).Draw(t, "offset")
+				maxBytes := rapid.IntRange(0, 2000).Draw(t, "maxBytes")
+				size := l.ReadSize(offset, maxBytes)
+				raw, err := l.ReadBatches(offset, maxBytes, nil)
+				if err != nil {
+					t.Fatalf("ReadBatches(%d): %v", offset, err)
+				}
+				var got []int64
+				for b := raw; len(b) > 0; {
+					n, ok := recordbatch.Len(b)
+					if !ok || n > len(b) {
+						t.Fatalf("ReadBatches(%d): a torn batch after %v", offset, got)
+					}
+					got = append(got, recordbatch.BaseOffset(b))
+					b = b[n:]
+				}
+				if want := m.readBatches(offset, maxBytes); !slices.Equal(got, want) {
+					t.Fatalf("ReadBatches(%d, %d) batches %v, model %v", offset, maxBytes, got, want)
+				}
+				// ReadSize promises room for the batch holding offset
+				// however large, not for one after a void there (that
+				// read grows its buffer).
+				if !m.voided(offset) && len(raw) > size || int64(size) > m.visibleBytesFrom(offset) {
+					t.Fatalf("ReadSize(%d, %d) = %d: read %d, %d bytes visible from its segment", offset, maxBytes, size, len(raw), m.visibleBytesFrom(offset))
 				}
 			},
 			"offsetForTimestamp": func(t *rapid.T) {
@@ -259,13 +453,86 @@ func TestLogMatchesModel(t *testing.T) {
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
 				}
+				opts.Held = m.held
 				if l, err = Open(dir, opts); err != nil {
 					t.Fatal(err)
 				}
+				if r := l.Recovery(); r != (Recovery{}) {
+					t.Fatalf("reopen after Close found %+v", r)
+				}
+				m.heldHWM = m.earliest()
 				if a := m.active(); a.size > 0 {
 					a.created = time.UnixMilli(min(a.firstTS, clock.Now().UnixMilli()))
 				}
 				verifyLog(t, l)
+			},
+			"hold": func(t *rapid.T) {
+				if !m.held {
+					m.held, m.heldHWM = true, m.next()
+				}
+				l.HoldWatermark()
+			},
+			"release": func(t *rapid.T) {
+				var next int64
+				var want error
+				switch {
+				case !m.held:
+					next, want = m.next(), ErrNotHeld
+				case rapid.IntRange(0, 3).Draw(t, "bad") > 0:
+					bs := m.boundaries(m.hwm())
+					next = bs[rapid.IntRange(0, len(bs)-1).Draw(t, "to")]
+				default:
+					next = rapid.Int64Range(m.earliest()-1, m.next()+1).Draw(t, "anywhere")
+					switch {
+					case next < m.hwm() || next > m.next():
+						want = ErrOffsetOutOfRange
+					case !slices.Contains(m.boundaries(m.hwm()), next):
+						want = ErrNotBoundary
+					}
+				}
+				wantErr(t, fmt.Sprintf("Release(%d)", next), l.Release(next), want)
+				if want == nil {
+					m.heldHWM = next
+				}
+			},
+			"void": func(t *rapid.T) {
+				offset := rapid.Int64Range(m.earliest(), m.next()).Draw(t, "offset")
+				if bs := m.boundaries(m.hwm()); len(bs) > 1 && rapid.Bool().Draw(t, "unreleased") {
+					offset = bs[rapid.IntRange(0, len(bs)-2).Draw(t, "batch")]
+				}
+				var want error
+				switch {
+				case offset < m.hwm() || offset >= m.next():
+					want = ErrOffsetOutOfRange
+				case !slices.Contains(m.boundaries(m.hwm()), offset):
+					want = ErrNotBoundary
+				}
+				wantErr(t, fmt.Sprintf("Void(%d)", offset), l.Void(offset), want)
+				if want == nil {
+					for _, b := range m.batches() {
+						if b.base == offset {
+							b.voided = true
+						}
+					}
+				}
+			},
+			"truncate": func(t *rapid.T) {
+				bs := m.boundaries(m.earliest())
+				offset := bs[rapid.IntRange(0, len(bs)-1).Draw(t, "to")]
+				if err := l.TruncateTo(offset); err != nil {
+					t.Fatalf("TruncateTo(%d): %v", offset, err)
+				}
+				m.truncate(offset, clock.Now())
+			},
+			"startAt": func(t *rapid.T) {
+				offset := rapid.Int64Range(0, m.earliest()).Draw(t, "back")
+				if rapid.Bool().Draw(t, "forward") {
+					offset = m.next() + rapid.Int64Range(0, 5).Draw(t, "skip")
+				}
+				if err := l.StartAt(offset); err != nil {
+					t.Fatalf("StartAt(%d): %v", offset, err)
+				}
+				m.startAt(offset)
 			},
 		})
 		verifyLog(t, l)
