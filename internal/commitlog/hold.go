@@ -57,7 +57,8 @@ func (l *Log) HoldWatermark() {
 // NextOffset]: below it an error wraps ErrOffsetOutOfRange (the high
 // watermark never goes back but by TruncateTo), inside a batch
 // ErrNotBoundary; next == HighWatermark changes nothing. A log not held
-// returns ErrNotHeld.
+// returns ErrNotHeld; a closed or failed one ErrClosed or its failure
+// (ErrFailed): the owner reopens it, held from its earliest offset.
 //
 // Release promises nothing of durability: the owner releases what its
 // commit point covers, which under Raft a majority has persisted, and

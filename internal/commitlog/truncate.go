@@ -45,17 +45,18 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err != nil {
 		return err
 	}
-	// The void file first: were the cut made first, a crash before the
-	// file's rewrite would leave records naming offsets that the batches
-	// appended after the cut take. Failing here changes nothing.
-	if err := l.dropVoidsLocked(func(o int64) bool { return o >= offset }); err != nil {
-		return fmt.Errorf("commitlog: truncate to %d: %w", offset, err)
-	}
 	// From here on a failure leaves the files in a state only Open can
 	// judge: the log refuses appends until it is reopened.
 	fail := func(err error) error {
 		l.failed = fmt.Errorf("%w: truncate to %d: %w", ErrFailed, offset, err)
 		return l.failed
+	}
+	// The void file first: were the cut made first, a crash before the
+	// file's rewrite would leave records naming offsets that the batches
+	// appended after the cut take. A failed rewrite may have replaced the
+	// file or not: Open judges which, and the owner cuts again.
+	if err := l.dropVoidsLocked(func(o int64) bool { return o >= offset }); err != nil {
+		return fail(err)
 	}
 	for _, t := range l.segs[k+1:] {
 		if t == l.active() {

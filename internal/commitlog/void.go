@@ -45,6 +45,10 @@ import (
 // voidsFileName is the side file holding a log's voids.
 const voidsFileName = "voids"
 
+// tmpSuffix names the file a rewrite of the void file writes before it
+// renames it over the void file.
+const tmpSuffix = ".tmp"
+
 // voidRecordLen is the size of one record of the void file.
 const voidRecordLen = 20
 
@@ -207,16 +211,18 @@ func (l *Log) syncVoidsLocked() error {
 	if !l.voids.dirty {
 		return nil
 	}
-	f, err := os.Open(l.voidsPath())
-	if err != nil {
-		return fmt.Errorf("commitlog: sync voids: %w", err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	var err error
+	if l.voids.size > 0 { // else a rewrite removed it
+		var f *os.File
+		if f, err = os.Open(l.voidsPath()); err == nil {
+			err = f.Sync()
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
 	}
 	if err == nil {
-		err = syncDir(l.dir) // it may be new
+		err = syncDir(l.dir) // it may be new, renamed or removed
 	}
 	if err != nil {
 		return fmt.Errorf("commitlog: sync voids: %w", err)
@@ -240,20 +246,22 @@ func (l *Log) rewriteVoidsLocked(recs []voidRecord) error {
 			return fmt.Errorf("commitlog: rewrite voids: %w", err)
 		}
 	} else {
-		tmp := path + ".tmp"
-		if err := writeFile(tmp, data, durable); err != nil {
+		if err := writeFile(path+tmpSuffix, data, durable); err != nil {
 			return fmt.Errorf("commitlog: rewrite voids: %w", err)
 		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := os.Rename(path+tmpSuffix, path); err != nil {
 			return fmt.Errorf("commitlog: rewrite voids: %w", err)
 		}
 	}
+	// The file is the new one from here on, whether or not its name is
+	// durable yet: the next append goes after its records.
+	l.voids = voidFile{recs: recs, size: int64(len(data))}
 	if durable {
 		if err := syncDir(l.dir); err != nil {
+			l.voids.dirty = true // the next sync tries again
 			return fmt.Errorf("commitlog: rewrite voids: %w", err)
 		}
 	}
-	l.voids = voidFile{recs: recs, size: int64(len(data))}
 	return nil
 }
 
@@ -274,6 +282,11 @@ func (l *Log) dropVoidsLocked(drop func(offset int64) bool) error {
 // its offset. It returns how many records it dropped that named no batch
 // it has, but those below its earliest offset, which retention dropped.
 func (l *Log) loadVoids() (dropped int, err error) {
+	// What a crash midway through a rewrite left: the file it replaced
+	// still holds the voids.
+	if err := os.Remove(l.voidsPath() + tmpSuffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("commitlog: open voids: %w", err)
+	}
 	data, err := os.ReadFile(l.voidsPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil

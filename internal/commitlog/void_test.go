@@ -207,6 +207,13 @@ func TestVoidFileRecovery(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, 1, []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15, 18, 19}},
+		{"a rewrite's leftover", func(t *testing.T, dir string) {
+			// A crash during a rewrite, before its rename: the void file
+			// still holds the voids.
+			if err := os.WriteFile(filepath.Join(dir, voidsFileName+tmpSuffix), []byte("half"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, voidedVisible},
 		{"below the earliest offset", func(t *testing.T, dir string) {
 			// What a crash leaves between retention's deletion of the
 			// segments and its rewrite of the void file.
@@ -257,6 +264,9 @@ func TestVoidFileRecovery(t *testing.T) {
 			recs, bad := decodeVoids(data)
 			if bad != 0 || len(data) != len(recs)*voidRecordLen || !slices.Equal(recs, l.voids.recs) {
 				t.Fatalf("void file not rewritten clean: %d bytes, %v, %d bad; log has %v", len(data), recs, bad, l.voids.recs)
+			}
+			if _, err := os.Stat(filepath.Join(dir, voidsFileName+tmpSuffix)); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a rewrite's leftover stays: %v", err)
 			}
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
