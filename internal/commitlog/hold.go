@@ -89,7 +89,14 @@ func (l *Log) Release(next int64) error {
 	case next == seg.next:
 		pos = seg.size
 	default:
-		p, err := l.batchPosLocked(seg, next)
+		// From the high watermark if it is in seg: a held log reopened
+		// releases batch after batch from its start, each found by
+		// reading its header only.
+		from, fromPos := seg.base, int64(0)
+		if l.hwm > seg.base {
+			from, fromPos = l.hwm, l.hwmPos
+		}
+		p, err := l.batchPosFromLocked(seg, next, from, fromPos)
 		if err != nil {
 			return fmt.Errorf("commitlog: release to %d: %w", next, err)
 		}

@@ -255,15 +255,25 @@ func (l *Log) startSteps(offset int64) []func() error {
 // offset is offset, walking the batch headers from the index entry before
 // it; an ErrNotBoundary error if offset falls inside a batch.
 func (l *Log) batchPosLocked(s *segment, offset int64) (int64, error) {
+	return l.batchPosFromLocked(s, offset, s.base, 0)
+}
+
+// batchPosFromLocked is batchPosLocked told of a batch boundary in s
+// before offset, from (at byte position fromPos): the walk starts there
+// if it is nearer than the index entry before offset.
+func (l *Log) batchPosFromLocked(s *segment, offset, from, fromPos int64) (int64, error) {
 	if offset == s.base {
 		return 0, nil
 	}
-	var pos int64
+	pos := int64(0)
 	for _, e := range s.index {
 		if s.base+int64(e.rel) > offset {
 			break
 		}
 		pos = int64(e.pos)
+	}
+	if from <= offset && fromPos > pos {
+		pos = fromPos
 	}
 	f, err := os.Open(segmentPath(l.dir, s.base, logSuffix))
 	if err != nil {
