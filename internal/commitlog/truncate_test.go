@@ -1,10 +1,12 @@
 package commitlog
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"testing"
+	"testing/synctest"
 
 	"pgregory.net/rapid"
 )
@@ -348,4 +350,41 @@ func TestStartAtClosesTheOldFiles(t *testing.T) {
 			t.Errorf("start at %d, closed: %d files open, want 0", off, got)
 		}
 	}
+}
+
+// TruncateTo into the unsynced tail of a log under FsyncAlways makes what
+// it keeps durable and readable, raising the high watermark: it did so
+// without waking the long-polls waiting for it, which slept on until the
+// next append.
+func TestTruncateWakesWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := openT(t, t.TempDir(), Options{Fsync: FsyncAlways})
+		var enc encoder
+		for i := range 2 {
+			b, _ := enc.encode(0, []Record{rec(fmt.Sprint(i))})
+			if _, _, err := l.WriteBatch(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if hwm := l.HighWatermark(); hwm != 0 {
+			t.Fatalf("setup: high watermark %d before a sync", hwm)
+		}
+		done := make(chan error, 1)
+		go func() { done <- l.Wait(context.Background(), 0) }()
+		synctest.Wait()
+		if err := l.TruncateTo(1); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Wait = %v", err)
+			}
+		default:
+			hwm := l.HighWatermark()
+			l.Close() // lets the waiter go
+			t.Fatalf("Wait still blocked after TruncateTo raised the high watermark to %d", hwm)
+		}
+	})
 }
