@@ -129,6 +129,11 @@ func TestVoidRefusals(t *testing.T) {
 					t.Fatalf("Void(%d) = %v, want %v", tt.offset, err, tt.want)
 				}
 			}
+			// Not visible yet, not even as a gap: a consumer at the high
+			// watermark that stepped over it would ask for offsets past it.
+			if to, ok := l.Skipped(tt.offset); ok {
+				t.Fatalf("Skipped(%d) = %d before the release", tt.offset, to)
+			}
 			if err := l.Release(20); err != nil {
 				t.Fatal(err)
 			}
