@@ -20,9 +20,10 @@ import (
 // it again, so an entry applied before a crash (or a torn tail whatever the
 // fsync policy) is never in the log twice. And a held log (see
 // HoldWatermark) that is a Raft log cuts there what a new leader
-// replaces. The cut is fsynced before TruncateTo returns, and the high
-// watermark moves back to offset if it was above it (a held log's stays
-// where it was below it). Voids (see Void) at or after offset are
+// replaces. The cut is fsynced before TruncateTo returns. The high
+// watermark moves back to offset if it was above it; below it, a log not
+// held raises it to offset (all it keeps is now durable), and a held log
+// keeps it where it was. Voids (see Void) at or after offset are
 // forgotten, before the cut.
 //
 // The segments after the one holding offset are deleted; that one is cut
