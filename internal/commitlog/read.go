@@ -216,6 +216,10 @@ type segmentView struct {
 	expect int64          // the base offset of the batch at pos
 	hint   int            // how many bytes the reader expects to need
 	skips  []CorruptRange // what the segment's reads step over (gaps); never modified
+	// stop is the high watermark when the view was taken: the walk ends
+	// at the batch starting there, never checking (or reporting damage
+	// in) what no reader may see yet, which a held log may still cut.
+	stop int64
 }
 
 // viewLocked returns a view of s from the batch that the index entry e
@@ -240,13 +244,13 @@ func (l *Log) viewOfLocked(s *segment, e indexEntry, hint int, skips []CorruptRa
 		if s.addSkip(r) && l.opts.OnCorrupt != nil {
 			l.opts.OnCorrupt(r)
 		}
-		return segmentView{base: s.base, size: s.size, pos: e.pos, expect: s.base + int64(e.rel), hint: hint, skips: s.gaps()}, nil
+		return segmentView{base: s.base, size: s.size, pos: e.pos, expect: s.base + int64(e.rel), hint: hint, skips: s.gaps(), stop: l.hwm}, nil
 	}
 	if err != nil {
 		return segmentView{}, err
 	}
 	return segmentView{h: s.h, files: l.files, f: f, base: s.base, size: s.size, pos: e.pos,
-		expect: s.base + int64(e.rel), hint: hint, skips: skips}, nil
+		expect: s.base + int64(e.rel), hint: hint, skips: skips, stop: l.hwm}, nil
 }
 
 // release lets the cache close the view's file again.
@@ -258,8 +262,8 @@ func (v segmentView) release() {
 
 // eachBatch calls fn with each framed batch (length, magic and CRC checked)
 // of the view from its position on, until fn returns true or an error, or the
-// view ends. Known damage (v.skips) is stepped over; a batch that fails its
-// checks elsewhere ends the walk with a *corruptAtError.
+// view ends, or it reaches v.stop. Known damage (v.skips) is stepped over; a
+// batch that fails its checks elsewhere ends the walk with a *corruptAtError.
 //
 // Each pread goes to a new buffer that is never reused, so fn may keep slices
 // of b: Read's records alias it instead of copying. The hint keeps what such
@@ -290,6 +294,9 @@ func (v segmentView) eachBatchIn(next func(n, need int) []byte, fn func(b []byte
 			si++
 			continue
 		}
+		if expect >= v.stop {
+			return nil
+		}
 		if v.size-at < recordbatch.LengthFieldEnd {
 			return bad(corruptf("%d stray bytes", v.size-at))
 		}
@@ -307,7 +314,7 @@ func (v segmentView) eachBatchIn(next func(n, need int) []byte, fn func(b []byte
 		if _, err := v.f.ReadAt(buf, at); err != nil {
 			return err
 		}
-		for p := buf; len(p) >= recordbatch.LengthFieldEnd; {
+		for p := buf; len(p) >= recordbatch.LengthFieldEnd && expect < v.stop; {
 			n, ok := recordbatch.Len(p)
 			if !ok || at+int64(n) > limit {
 				return bad(corruptf("bad batch length"))
