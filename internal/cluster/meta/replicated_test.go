@@ -13,6 +13,7 @@ import (
 	"github.com/abd-ulbasit/goqueue/internal/cluster/meta"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
 )
 
 // recorded wraps a Store and records every command applied at every index,
@@ -67,7 +68,7 @@ func runMeta(seed uint64) error {
 	var problems []string
 	c, err := raftsim.New(rng, raftsim.Options{
 		Nodes: 3, Groups: []uint64{meta.GroupID},
-		NewStateMachine: func(node, group uint64) multiraft.StateMachine {
+		NewStateMachine: func(node, group uint64, _ vfs.FS) multiraft.StateMachine {
 			return recorded{Store: meta.New(), log: log, problems: &problems}
 		},
 		Faults: raftsim.Faults{Drop: 0.05, Duplicate: 0.03, MinDelay: 1, MaxDelay: 20, LongDelay: 0.02},

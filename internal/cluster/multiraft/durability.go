@@ -94,19 +94,32 @@ func (h *Host) FlushLater() func() error {
 
 // handOffForgotten handles a rejection m from a follower of g whose log
 // ends below what it acknowledged: it lost entries in a power loss (they
-// were written, not synced). etcd raft's leader takes such a rejection for
-// a stale one and never sends the entries again, so the follower would
-// stay behind until the leadership changes. The leader hands it to an
-// up-to-date voter, whose fresh progress probes the follower and brings
-// it back. (A stale rejection overtaken by an acknowledgement costs a
-// needless transfer; one connection per node pair keeps them rare.)
+// were written, not synced), or, for a state machine that keeps its
+// entries' commands itself (EntryStore), their commands were gone when it
+// restarted. etcd raft's leader takes such a rejection for a stale one and
+// never sends the entries again (a probing leader never goes below what
+// was acknowledged either), so the follower would stay behind until the
+// leadership changes. The leader hands it to an up-to-date voter, whose
+// fresh progress probes the follower and brings it back. (A stale
+// rejection overtaken by an acknowledgement costs a needless transfer;
+// one connection per node pair keeps them rare. A probing leader's
+// rejection counts only if it answers the probe.)
 func handOffForgotten(g *group, m *pb.Message) {
 	st := g.rn.Status()
 	if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 {
 		return
 	}
 	pr, ok := st.Progress[m.GetFrom()]
-	if !ok || pr.State != tracker.StateReplicate || m.GetRejectHint() >= pr.Match {
+	if !ok || m.GetRejectHint() >= pr.Match {
+		return
+	}
+	switch pr.State {
+	case tracker.StateReplicate:
+	case tracker.StateProbe:
+		if m.GetIndex() != pr.Next-1 {
+			return // an answer to an earlier probe
+		}
+	default:
 		return
 	}
 	last := st.Progress[g.self].Match

@@ -152,6 +152,12 @@ type Config struct {
 	// different files about as fast as one; the simulation keeps them
 	// sequential so a seed replays the same power losses.
 	ConcurrentSyncs int
+	// EntriesInWAL keeps every entry whole in its group's WAL, even a
+	// state machine's that can keep its commands itself (EntryStore):
+	// a partition's data is then written twice, to the WAL and at apply
+	// to its log, as before the single log. For measuring what writing
+	// once saves, and for going back if it must.
+	EntriesInWAL bool
 
 	// FlushEvery is how often Node flushes the groups whose Durability is
 	// SyncOnFlush (default 100 ms, the broker's default --fsync-interval).
@@ -238,14 +244,18 @@ type Host struct {
 
 // group is one Raft group's state on this node; owned by the Host.
 type group struct {
-	id      uint64
-	self    uint64 // this replica's Raft ID in the group: see ReplicaID
-	rn      *raft.RawNode
-	store   *raftstore.Store
-	sm      StateMachine
-	conf    *pb.ConfState // as of the last applied entry
-	applied uint64
-	snapAt  uint64 // index of the last snapshot taken or received
+	id    uint64
+	self  uint64 // this replica's Raft ID in the group: see ReplicaID
+	rn    *raft.RawNode
+	store *raftstore.Store
+	sm    StateMachine
+	// storesEntries: sm keeps the entries' commands (EntryStore), so a
+	// follower may lose some it acknowledged whatever the durability
+	// (see handOffForgotten).
+	storesEntries bool
+	conf          *pb.ConfState // as of the last applied entry
+	applied       uint64
+	snapAt        uint64 // index of the last snapshot taken or received
 	// bytesSince is the size of the entries applied since snapAt (since
 	// the host opened the group, after a restart); kept, about that of
 	// the entries the last snapshot left behind it. Both stay in memory
@@ -335,7 +345,11 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 	if NodeOf(self) != h.cfg.NodeID {
 		return fmt.Errorf("multiraft: group %d: replica %s is not of node %d", id, FormatReplica(self), h.cfg.NodeID)
 	}
-	store, err := raftstore.Open(h.cfg.FS, h.groupDir(id))
+	var data *entryData
+	if es, ok := sm.(EntryStore); ok && !h.cfg.EntriesInWAL {
+		data = &entryData{es: es}
+	}
+	store, err := openStore(h.cfg.FS, h.groupDir(id), data)
 	if err != nil {
 		return err
 	}
@@ -382,6 +396,7 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 	g := &group{
 		id: id, self: self, rn: rn, store: store, sm: sm,
 		conf: conf, applied: applied, snapAt: applied, durability: durabilityOf(sm),
+		storesEntries: data != nil,
 	}
 	store.SetLazy(g.durability != SyncEachPass)
 	// Snapshots every SnapshotBytes rewrite the WAL every other one.
@@ -467,7 +482,7 @@ func (h *Host) Step(env Envelope) {
 	if env.Msg.GetType() == pb.MsgHeartbeat {
 		clampCommit(g, env.Msg)
 	}
-	if env.Msg.GetType() == pb.MsgAppResp && env.Msg.GetReject() && g.durability != SyncEachPass {
+	if env.Msg.GetType() == pb.MsgAppResp && env.Msg.GetReject() && (g.durability != SyncEachPass || g.storesEntries) {
 		handOffForgotten(g, env.Msg)
 	}
 	// Errors are for messages that are not for this node or are local-only

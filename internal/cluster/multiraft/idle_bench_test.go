@@ -7,6 +7,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
 )
 
 // BenchmarkIdleGroups measures what idle groups cost once elected: one op
@@ -28,7 +29,7 @@ func benchIdle(b *testing.B, n int, quiesce bool) {
 		}
 		c, err := raftsim.New(rand.New(rand.NewPCG(1, 1)), raftsim.Options{
 			Nodes: 3, Groups: groups,
-			NewStateMachine: func(node, group uint64) multiraft.StateMachine {
+			NewStateMachine: func(node, group uint64, _ vfs.FS) multiraft.StateMachine {
 				return &kv{node: node, group: group, ledger: newLedger(func() int64 { return 0 })}
 			},
 			Faults: raftsim.Faults{MinDelay: 1, MaxDelay: 1},

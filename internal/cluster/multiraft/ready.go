@@ -77,10 +77,18 @@ func (h *Host) Process(early func([]Envelope)) ([]Envelope, error) {
 	}
 	// Every group, not only those with a Ready: a read may wait for its
 	// index to be applied or for its timeout; a full group applies nothing
-	// new, so its snapshot is asked for here.
+	// new, so its snapshot is asked for here, as is that of a group whose
+	// state machine wants one (a quiet partition's retention waits for it:
+	// EntryStore.WantsSnapshot).
 	for _, id := range h.order {
 		g := h.groups[id]
 		h.settleReads(g)
+		if es, ok := g.sm.(EntryStore); ok && !g.snapWanted && g.applied > g.snapAt && es.WantsSnapshot() {
+			g.snapWanted = true
+			if err := h.snapshot(g); err != nil {
+				return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
+			}
+		}
 		if g.full {
 			if err := h.snapshot(g); err != nil {
 				return nil, fmt.Errorf("multiraft: group %d: %w", g.id, err)
@@ -160,6 +168,9 @@ func (g *group) persist(self proposalID) error {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := g.store.ApplySnapshot(rd.Snapshot); err != nil {
 			return err
+		}
+		if es, ok := g.sm.(EntryStore); ok {
+			es.SnapshotArrived()
 		}
 	}
 	if err := g.store.Save(rd.HardState, rd.Entries); err != nil {
@@ -370,6 +381,9 @@ func (h *Host) takeSnapshot(g *group, keep uint64) error {
 	}
 	if err := g.store.CreateSnapshot(g.applied, g.conf, data, keep); err != nil {
 		return err
+	}
+	if es, ok := g.sm.(EntryStore); ok {
+		es.SnapshotSaved()
 	}
 	if n := g.applied - g.snapAt; n > 0 {
 		// The entries kept are the last of those applied since the last

@@ -10,6 +10,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
 )
 
 // TestWipedReplicaNeverVotesWithLostState is the case that makes a wiped
@@ -98,7 +99,7 @@ func TestRepeatedWipesRejoinPromptly(t *testing.T) {
 			var err error
 			c, err = raftsim.New(rand.New(rand.NewPCG(seed, 11)), raftsim.Options{
 				Nodes: 3, Groups: groups,
-				NewStateMachine: func(node, group uint64) multiraft.StateMachine {
+				NewStateMachine: func(node, group uint64, _ vfs.FS) multiraft.StateMachine {
 					return &kv{node: node, group: group, ledger: led}
 				},
 				Faults:      raftsim.Faults{MinDelay: 1, MaxDelay: 5},

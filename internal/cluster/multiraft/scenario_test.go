@@ -11,6 +11,7 @@ import (
 
 	"github.com/abd-ulbasit/goqueue/internal/cluster/multiraft"
 	"github.com/abd-ulbasit/goqueue/internal/cluster/raftsim"
+	"github.com/abd-ulbasit/goqueue/internal/cluster/vfs"
 )
 
 // quietCluster starts nodes hosting groups over a network that only delays.
@@ -38,7 +39,7 @@ func quietClusterWith(t *testing.T, seed uint64, nodes int, groups []uint64, cfg
 	var err error
 	opts := raftsim.Options{
 		Nodes: nodes, Groups: groups,
-		NewStateMachine: func(node, group uint64) multiraft.StateMachine {
+		NewStateMachine: func(node, group uint64, _ vfs.FS) multiraft.StateMachine {
 			return sm(&kv{node: node, group: group, ledger: led})
 		},
 		Faults: raftsim.Faults{MinDelay: 1, MaxDelay: 5},

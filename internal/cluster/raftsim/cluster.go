@@ -26,8 +26,10 @@ type Options struct {
 	Nodes  int      // node IDs are 1..Nodes, every node a voter of every group
 	Groups []uint64 // group IDs hosted by every node
 	// NewStateMachine makes a group's state machine on a node, at start and
-	// after every restart (it is then restored from the group's snapshot).
-	NewStateMachine func(node, group uint64) multiraft.StateMachine
+	// after every restart (it is then restored from the group's snapshot);
+	// disk is the node's (a state machine that keeps its entries itself,
+	// multiraft.EntryStore, keeps them there).
+	NewStateMachine func(node, group uint64, disk vfs.FS) multiraft.StateMachine
 	Faults          Faults
 	TickEvery       int64 // time units per tick (default 10)
 	// Host tunes the hosts; NodeID, FS and Dir are set per node.
@@ -120,7 +122,7 @@ func (c *Cluster) start(n *Node, groups []uint64) error {
 		voters = c.IDs()
 	}
 	for _, g := range groups {
-		sm := c.opts.NewStateMachine(n.ID, g)
+		sm := c.opts.NewStateMachine(n.ID, g, n.Disk)
 		if err := h.AddReplica(g, multiraft.ReplicaID(n.ID, n.Gen), voters, sm); err != nil {
 			h.Close()
 			return fmt.Errorf("raftsim: node %d group %d: %w", n.ID, g, err)
