@@ -19,6 +19,8 @@ type clusterConfig struct {
 	tls    clusterTLS
 	// quiesce lets idle Raft groups go quiet (node.Config.Quiesce).
 	quiesce bool
+	// entriesInWAL writes partitions' data twice (node.Config.EntriesInWAL).
+	entriesInWAL bool
 
 	peerAddrs map[uint64]string // parsed by validate
 }
@@ -28,6 +30,7 @@ func clusterFlags(fs *pflag.FlagSet, c *clusterConfig) {
 	fs.StringVar(&c.peers, "peers", "", "every cluster node's inter-broker address, this one's included: id=host:port,... (e.g. 1=10.0.0.1:7000,2=10.0.0.2:7000,3=10.0.0.3:7000)")
 	fs.StringVar(&c.addr, "cluster-addr", "", "inter-broker listen address (host:port); default this node's --peers address")
 	fs.BoolVar(&c.quiesce, "cluster-quiesce", true, "let idle partitions' Raft groups stop heartbeating until written to again (saves CPU with many idle partitions); set it alike on every node")
+	fs.BoolVar(&c.entriesInWAL, "cluster-entries-in-wal", false, "keep partitions' Raft entries whole in their Raft WALs too, so their data is written twice, as before the partition log was the Raft log's store (for comparing the two; a node may change it between restarts)")
 	clusterTLSFlags(fs, &c.tls)
 }
 

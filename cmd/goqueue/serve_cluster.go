@@ -44,6 +44,7 @@ func openCluster(cfg *config, ln net.Listener, b *broker.Broker, httpAddr, kafka
 		Dir: filepath.Join(cfg.broker.DataDir, "cluster"), HTTPAddr: httpAddr, KafkaAddr: kafkaAddr, Logger: log,
 		Topics: br, Logs: br, GroupShards: br.groups, GroupDurability: groupDurability[cfg.broker.Fsync],
 		FlushEvery: cfg.broker.FsyncInterval, Quiesce: cfg.cluster.quiesce, Groups: br.localGroups, Serve: br.localServe,
+		EntriesInWAL: cfg.cluster.entriesInWAL,
 	})
 	if err != nil {
 		return nil, err

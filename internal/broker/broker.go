@@ -184,6 +184,14 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 		opts.OnCorrupt = b.reportCorrupt(cfg.Name, p)
 		opts.Files = b.files
 		opts.Decompress = b.decompress
+		held, err := replicaMarked(b.partitionDir(cfg.Name, p))
+		if err != nil {
+			for _, q := range parts {
+				q.log.Close()
+			}
+			return nil, fmt.Errorf("broker: open %s/%d: %w", cfg.Name, p, err)
+		}
+		opts.Held = held
 		l, err := commitlog.Open(b.partitionDir(cfg.Name, p), opts)
 		if err != nil {
 			for _, q := range parts {
@@ -199,6 +207,9 @@ func (b *Broker) openPartitions(cfg *TopicConfig, from, to int32) ([]*partition,
 		}
 		for _, r := range l.Corruption() {
 			opts.OnCorrupt(r)
+		}
+		if held {
+			l.RetainFrom(0) // until its state machine says from where (ReplicaLog)
 		}
 		parts = append(parts, &partition{id: p, log: l})
 	}

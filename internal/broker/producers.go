@@ -326,7 +326,7 @@ func (b *Broker) admit(t *topic, frames []Frame) (*admission, error) {
 		h := &a.heads[i]
 		hz := int64(noHorizon)
 		if a.replicated {
-			hz = horizon(t.parts[frames[i].Partition].log.NextOffset())
+			hz = horizon(t.parts[frames[i].Partition].log.HighWatermark())
 		}
 		a.parts[i].mu.Lock()
 		dup, base, err := s.check(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), hz)
@@ -375,73 +375,80 @@ func (a *admission) release() {
 	}
 }
 
-// applyEntry is a replicated partition's check of a committed entry
-// (batches back to back), run where the entry is applied, on every
-// replica: the idempotent batches are checked against the state the log
-// before the entry built, within the horizon; a duplicate is answered with
-// its first offset and not written, and a gap or an old epoch refuses the
-// entry whole, nothing written. write appends one batch and returns its
-// base offset. It returns each batch's first offset.
-func (pp *partProducers) applyEntry(log *commitlog.Log, entry []byte, write func([]byte) (int64, error)) ([]int64, error) {
+// decideEntry is a replicated partition's check of a committed entry
+// (batches back to back) stored in log from offset at on, run where the
+// entry is applied, on every replica: the idempotent batches are checked
+// against the state the log before the entry built, within the horizon; a
+// duplicate is answered with its first offset, and a gap or an old epoch
+// refuses the entry whole. A batch not taken is voided: it keeps its
+// offsets (every replica gave them to it when it was written) and no
+// reader sees it. It returns each batch's first offset and the entry's
+// end; next < 0 says the log failed (err).
+func (pp *partProducers) decideEntry(log *commitlog.Log, entry []byte, at int64) (bases []int64, next int64, err error) {
 	if err := pp.loadTail(log); err != nil {
-		return nil, err
+		return nil, -1, err
 	}
 	type decided struct {
-		batch []byte
-		head  recordbatch.Header
-		base  int64 // a duplicate's first offset, else -1
+		head recordbatch.Header
+		at   int64 // where it is stored
+		base int64 // a duplicate's first offset, else -1
 	}
 	var ds []decided
-	hz := horizon(log.NextOffset())
+	hz := horizon(at)
+	next = at
+	var refused error
 	pp.mu.Lock()
 	for b := entry; len(b) > 0; {
 		n, ok := recordbatch.Len(b)
 		if !ok || n > len(b) {
 			pp.mu.Unlock()
-			return nil, fmt.Errorf("broker: %w: torn batch", commitlog.ErrCorrupt)
+			return nil, -1, fmt.Errorf("broker: %w: torn batch in a stored entry", commitlog.ErrCorrupt)
 		}
-		d := decided{batch: b[:n], base: -1}
+		h, err := recordbatch.ParseHeader(b[:n])
 		b = b[n:]
-		h, err := recordbatch.ParseHeader(d.batch)
-		if err == nil && h.ProducerID >= 0 {
-			d.head = h
+		if err != nil {
+			pp.mu.Unlock()
+			return nil, -1, fmt.Errorf("broker: stored entry: %w", err)
+		}
+		d := decided{head: h, at: next, base: -1}
+		next += int64(h.NumRecords)
+		if h.ProducerID >= 0 && refused == nil {
 			// Two batches of one producer in one entry are each checked
 			// against the state before the entry; admit never proposes
 			// such an entry, and every replica refuses it alike.
 			dup, base, err := pp.stateLocked(h.ProducerID).check(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), hz)
-			if err != nil {
-				pp.mu.Unlock()
-				return nil, err
-			}
-			if dup {
+			switch {
+			case err != nil:
+				refused = err
+			case dup:
 				d.base = base
 			}
-		} else {
-			d.head.ProducerID = -1
 		}
 		ds = append(ds, d)
 	}
 	pp.mu.Unlock()
-	bases := make([]int64, len(ds))
+	bases = make([]int64, len(ds))
 	now := time.Now()
 	for i, d := range ds {
-		if d.base >= 0 {
+		if refused != nil || d.base >= 0 {
+			if err := log.Void(d.at); err != nil {
+				return nil, -1, err
+			}
 			bases[i] = d.base
 			continue
 		}
-		base, err := write(d.batch)
-		if err != nil {
-			return nil, err
-		}
-		bases[i] = base
+		bases[i] = d.at
 		if h := d.head; h.ProducerID >= 0 {
 			pp.mu.Lock()
 			s := pp.stateLocked(h.ProducerID)
-			s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), base, now)
+			s.appended(h.ProducerEpoch, h.BaseSequence, lastSequence(h.BaseSequence, h.LastOffsetDelta), d.at, now)
 			pp.mu.Unlock()
 		}
 	}
-	return bases, nil
+	if refused != nil {
+		return nil, next, refused
+	}
+	return bases, next, nil
 }
 
 // expireProducers drops the state of producers that no check needs
@@ -453,7 +460,7 @@ func (b *Broker) expireProducers(now time.Time) {
 	for _, t := range b.topics {
 		replicated := b.replicated(t)
 		for _, p := range t.parts {
-			p.producers.expire(cutoff, horizon(p.log.NextOffset()), replicated)
+			p.producers.expire(cutoff, horizon(p.log.HighWatermark()), replicated)
 		}
 	}
 }

@@ -45,7 +45,7 @@ func (r *raftish) Append(topic string, partition int32, batches []byte) ([]int64
 			if err != nil {
 				return nil, err
 			}
-			bases, err := rl.AppendEntry(e)
+			bases, err := rl.ApplyEntry(e, -1)
 			if i == r.leader {
 				answer, answerErr = bases, err
 			}
@@ -110,20 +110,21 @@ func TestIdempotenceAcrossLeaderChanges(t *testing.T) {
 
 	// A batch whose first send commits unseen by its proposer: the
 	// producer retries it at the next leader before that leader applied
-	// it. One copy, and the retry gets its offset.
+	// it. One copy is read, and the retry gets its offset; the retry's
+	// own copy, written when its entry was, is voided (offsets 11 to 14).
 	r.lose = true
 	if _, err := send(2, seq, 4); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("lost send: %v", err)
 	}
 	sendNext(2, 4, 7)
-	hwms(11)
-	sendNext(1, 1, 11)
+	hwms(15)
+	sendNext(1, 1, 15)
 
-	// A gap is refused by every replica alike: nothing written.
+	// A gap is refused by every replica alike: voided (offset 16).
 	if _, err := send(1, seq+1, 1); !errors.Is(err, api.ErrOutOfOrderSequence) {
 		t.Fatalf("gap: %v, want OUT_OF_ORDER_SEQUENCE", err)
 	}
-	hwms(12)
+	hwms(17)
 
 	// A restarted replica rebuilds the same state from its log.
 	cfg := r.replicas[2].cfg
@@ -134,11 +135,20 @@ func TestIdempotenceAcrossLeaderChanges(t *testing.T) {
 	t.Cleanup(func() { b.Close() })
 	b.SetReplicator(r)
 	r.replicas[2] = b
-	if pos, err := send(2, seq-1, 1); err != nil || pos[0].Offset != 11 {
-		t.Fatalf("retry at a restarted leader: %v %v, want offset 11", pos, err)
+	// Its log opens held (readers see nothing until the partition's
+	// state machine restores it); here everything in it is committed.
+	rl, err := b.ReplicaLog("t", 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	sendNext(2, 1, 12)
-	hwms(13)
+	if err := rl.SetCommitted(rl.NextOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := send(2, seq-1, 1); err != nil || pos[0].Offset != 15 {
+		t.Fatalf("retry at a restarted leader: %v %v, want offset 15", pos, err)
+	}
+	sendNext(2, 1, 17)
+	hwms(18)
 }
 
 // A replicated partition forgets a producer once its last batch is

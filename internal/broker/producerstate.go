@@ -42,7 +42,7 @@ func (pp *partProducers) export(log *commitlog.Log) ([]byte, error) {
 	if err := pp.loadTail(log); err != nil {
 		return nil, err
 	}
-	return pp.encode(horizon(log.NextOffset()))
+	return pp.encode(horizon(log.HighWatermark()))
 }
 
 // encode is export's JSON of the producers a check within hz looks at.

@@ -14,8 +14,9 @@ import (
 // snapshot's end (StartAt: its retention deleted past it) and given the
 // snapshot's producer state decides the entries after it as a replica
 // that never restarted: a retry of a batch written before the snapshot
-// is a duplicate, a gap and an old epoch are refused, nothing written.
-// Before, it knew no producer and wrote all three, shifting its offsets.
+// is a duplicate, a gap and an old epoch are refused, all voided alike
+// (their offsets taken, nothing read). Before, it knew no producer and
+// wrote all three, shifting its offsets.
 func TestProducersAfterStartAt(t *testing.T) {
 	var logs [2]*ReplicaLog // 0 runs on; 1 restarts past retention
 	for i := range logs {
@@ -32,7 +33,7 @@ func TestProducersAfterStartAt(t *testing.T) {
 	}
 	apply := func(e []byte) (bases [2][]int64, errs [2]error) {
 		for i, rl := range logs {
-			bases[i], errs[i] = rl.AppendEntry(e)
+			bases[i], errs[i] = rl.ApplyEntry(e, -1)
 		}
 		return bases, errs
 	}
@@ -63,7 +64,7 @@ func TestProducersAfterStartAt(t *testing.T) {
 		{"retry of the first batch", idemFrame(0, 7, 0, 0, 2), 0, nil},
 		{"gap", idemFrame(0, 7, 0, 9, 1), 0, api.ErrOutOfOrderSequence},
 		{"old epoch", idemFrame(0, 9, 0, 1, 1), 0, api.ErrInvalidProducerEpoch},
-		{"next batch", idemFrame(0, 7, 0, 5, 1), next, nil},
+		{"next batch", idemFrame(0, 7, 0, 5, 1), next + 3 + 2 + 1 + 1, nil}, // after the voided ones
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bases, errs := apply(tc.batch.Batch)

@@ -2,6 +2,11 @@ package broker
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -211,42 +216,151 @@ type ReplicaLog struct {
 var replicaScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // ReplicaLog returns the log of a replicated partition for its state
-// machine. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND.
+// machine, and holds its high watermark (commitlog.Log.HoldWatermark):
+// batches are written when Raft persists their entry, and readers see
+// them once it is applied. The partition is marked replicated on disk
+// first (markReplica), so that from its next start on its log opens held
+// and keeps everything from retention until its state machine has
+// restored it. Errors: TOPIC_NOT_FOUND, PARTITION_NOT_FOUND, and a
+// failure to write the mark.
 func (b *Broker) ReplicaLog(topicName string, partition int32) (*ReplicaLog, error) {
 	t, p, err := b.lookupPartition(topicName, partition)
 	if err != nil {
 		return nil, err
 	}
+	if err := markReplica(b.partitionDir(topicName, partition)); err != nil {
+		return nil, fmt.Errorf("broker: %s/%d: %w", topicName, partition, err)
+	}
+	p.log.HoldWatermark()
 	return &ReplicaLog{b: b, t: t, p: p}, nil
 }
 
-// AppendEntry appends a committed entry's batches and returns each one's
-// first offset, checking idempotent producers' batches first as every
-// replica does (partProducers.applyEntry): a duplicate is answered with
-// its first offset and not written again; a gap or an old epoch refuses
-// the entry whole.
-func (r *ReplicaLog) AppendEntry(entry []byte) ([]int64, error) {
+// replicaMark names the file that marks a partition's directory as a
+// replicated partition's. Opened without it, the log would show readers
+// the batches written past the commit point before a crash, which a new
+// leader may replace, and retention could delete, before the partition's
+// state machine restored it, the batches of the Raft entries after its
+// last snapshot, which the restart reads back from the log.
+const replicaMark = "replicated"
+
+// markReplica marks dir as a replicated partition's, durably, once.
+func markReplica(dir string) error {
+	name := filepath.Join(dir, replicaMark)
+	if _, err := os.Stat(name); err == nil {
+		return nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// replicaMarked reports whether dir is marked as a replicated partition's.
+func replicaMarked(dir string) (bool, error) {
+	_, err := os.Stat(filepath.Join(dir, replicaMark))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// WriteEntry writes an entry's batches, as Raft persists it, beyond what
+// readers see, without waiting for them to be durable (Raft syncs the log
+// before it promises the entry: Sync). All are checked before any is
+// written: a batch no log takes leaves the log as it was.
+func (r *ReplicaLog) WriteEntry(entry []byte) (first, next int64, err error) {
+	first, next, _, err = r.writeEntry(entry)
+	return first, next, err
+}
+
+// writeEntry writes the entry's batches from a copy: the commitlog writes
+// base offsets into the bytes it is given, and an entry's bytes are Raft's.
+func (r *ReplicaLog) writeEntry(entry []byte) (first, next, end int64, err error) {
+	buf := replicaScratch.Get().(*[]byte)
+	defer replicaScratch.Put(buf)
+	*buf = append((*buf)[:0], entry...)
+	return r.p.log.WriteBatches(*buf)
+}
+
+// ReadEntry reads back the batches stored in [first, next), whatever
+// readers see of them.
+func (r *ReplicaLog) ReadEntry(first, next int64) ([]byte, error) {
+	return r.p.log.ReadRange(first, next)
+}
+
+// ApplyEntry applies a committed entry stored from offset at on (written
+// first if at is negative), checking idempotent producers' batches as
+// every replica does (partProducers.decideEntry): a duplicate is answered
+// with its first offset, a gap or an old epoch refuses the entry whole,
+// and the batches not taken are voided (they keep their offsets, so every
+// replica's offsets agree, and no reader sees them). Then readers see the
+// entry.
+func (r *ReplicaLog) ApplyEntry(entry []byte, at int64) ([]int64, error) {
 	r.p.dirty.Store(true)
-	end := int64(-1)
-	bases, err := r.p.producers.applyEntry(r.p.log, entry, func(batch []byte) (int64, error) {
-		base, e, err := r.writeOne(batch)
-		end = e
-		return base, err
-	})
-	if err == nil && end >= 0 {
+	log := r.p.log
+	if at < 0 {
+		first, _, end, err := r.writeEntry(entry)
+		if err != nil {
+			return nil, err
+		}
 		// One wait for the entry's batches, not one each: under
 		// fsync=always an entry of several partitions' frames (a
 		// pipelined request) paid an fsync per batch.
-		err = r.p.log.Durable(end)
+		if err := log.Durable(end); err != nil {
+			return nil, err
+		}
+		at = first
+	}
+	bases, next, err := r.p.producers.decideEntry(log, entry, at)
+	if next < 0 {
+		return nil, err // the log failed voiding
+	}
+	if rerr := log.Release(next); rerr != nil {
+		return nil, rerr
 	}
 	return bases, err
 }
 
+// Committed is where what readers see ends: the applied entries' end.
+func (r *ReplicaLog) Committed() int64 { return r.p.log.HighWatermark() }
+
+// SetCommitted places the end of what readers see at offset (a restore;
+// see replica.Log), and has the producers' state rebuilt from the log up
+// to there, unless a snapshot's is installed next (SetProducers): one read
+// before, from a log whose end was elsewhere (held at its start, say),
+// would decide the entries applied next unlike the other replicas.
+func (r *ReplicaLog) SetCommitted(offset int64) error {
+	defer r.p.producers.reset()
+	if offset < r.p.log.HighWatermark() {
+		return r.p.log.LowerWatermark(offset)
+	}
+	return r.p.log.Release(offset)
+}
+
+// Retain keeps retention from deleting records at or after offset.
+func (r *ReplicaLog) Retain(offset int64) { r.p.log.RetainFrom(offset) }
+
+// RetentionWaits reports whether retention kept records only for Retain.
+func (r *ReplicaLog) RetentionWaits() bool { return r.p.log.RetentionWaits() }
+
 // AppendBatches appends stored batches as they are (a replica catching up
-// from another's log) and returns the first one's base offset; the
-// producers' state follows them. Each is checked as AppendBatch checks a
-// producer's; the fsync policy is applied once, after the last (a whole
-// fetched chunk costs one fsync, not one per batch).
+// from another's log) and returns the first one's base offset; readers
+// see them at once (they are committed) and the producers' state follows
+// them. Each is checked as AppendBatch checks a producer's; batches
+// ReadBatches marked voided are voided here too. The fsync policy is
+// applied once, after the last (a whole fetched chunk costs one fsync, not
+// one per batch).
 func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
 	if err := r.p.producers.loadTail(r.p.log); err != nil {
 		return 0, err
@@ -254,34 +368,36 @@ func (r *ReplicaLog) AppendBatches(batches []byte) (int64, error) {
 	buf := replicaScratch.Get().(*[]byte)
 	defer replicaScratch.Put(buf)
 	*buf = append((*buf)[:0], batches...)
-	first, err := r.p.log.AppendBatches(*buf)
+	voided := unmarkVoided(*buf)
+	first, next, end, err := r.p.log.WriteBatches(*buf)
 	if err != nil {
+		return 0, err
+	}
+	if err := r.p.log.Durable(end); err != nil {
 		return 0, err
 	}
 	// The log gave the batches consecutive offsets from first, in order
 	// (each its record count of them).
 	now, base := time.Now(), first
-	for rest := batches; len(rest) > 0; {
-		n, _ := recordbatch.Len(rest) // checked whole by the append
+	for i, rest := 0, *buf; len(rest) > 0; i++ {
+		n, _ := recordbatch.Len(rest) // checked whole by the write
 		if h, err := recordbatch.ParseHeader(rest[:n]); err == nil {
-			r.p.producers.replay(h, base, now)
+			if slices.Contains(voided, i) {
+				if err := r.p.log.Void(base); err != nil {
+					return 0, err
+				}
+			} else {
+				r.p.producers.replay(h, base, now)
+			}
 			base += int64(h.NumRecords)
 		}
 		rest = rest[n:]
 	}
+	if err := r.p.log.Release(next); err != nil {
+		return 0, err
+	}
 	r.p.dirty.Store(true)
 	return first, nil
-}
-
-// writeOne writes one batch from a copy, without waiting for it to be
-// durable (AppendEntry waits once for the entry): the commitlog writes
-// its base offset into the bytes it is given, and an entry's bytes are
-// Raft's. It returns the base offset and the log's end after it.
-func (r *ReplicaLog) writeOne(batch []byte) (base, end int64, err error) {
-	buf := replicaScratch.Get().(*[]byte)
-	defer replicaScratch.Put(buf)
-	*buf = append((*buf)[:0], batch...)
-	return r.p.log.WriteBatch(*buf)
 }
 
 // NextOffset is the offset the next appended record gets.
@@ -297,11 +413,16 @@ func (r *ReplicaLog) Sync() error { return r.p.log.Sync() }
 // FsyncPolicy is the topic's fsync policy.
 func (r *ReplicaLog) FsyncPolicy() commitlog.FsyncPolicy { return r.p.log.FsyncPolicy() }
 
-// TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo)
-// and has the producers' state rebuilt from what is left, unless a
-// snapshot's is installed next (SetProducers).
+// TruncateTo cuts the log back to offset (see commitlog.Log.TruncateTo).
+// A cut below what readers see has the producers' state rebuilt from what
+// is left, unless a snapshot's is installed next (SetProducers); one of
+// batches not yet applied (a new leader's entries replace them) leaves it:
+// the state is of the applied entries, and a rebuilt one would lack what
+// this node's retention deleted (see producerstate.go).
 func (r *ReplicaLog) TruncateTo(offset int64) error {
-	defer r.p.producers.reset()
+	if offset < r.p.log.HighWatermark() {
+		defer r.p.producers.reset()
+	}
 	return r.p.log.TruncateTo(offset)
 }
 
@@ -323,9 +444,16 @@ func (r *ReplicaLog) Producers() ([]byte, error) { return r.p.producers.export(r
 func (r *ReplicaLog) SetProducers(state []byte) error { return r.p.producers.install(state) }
 
 // ReadBatches reads stored batches from the one holding from, about
-// maxBytes of them, for a replica catching up.
+// maxBytes of them, up to what readers see, for a replica catching up
+// (or a mirror): voided ones too, marked (markVoided), since the copy
+// must give every batch the offsets this log gave it.
 func (r *ReplicaLog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
-	return r.p.log.ReadBatches(from, maxBytes, nil)
+	b, voided, err := r.p.log.ReadBatchesVoided(from, maxBytes, nil)
+	if err != nil {
+		return nil, err
+	}
+	markVoided(b, voided)
+	return b, nil
 }
 
 // replicatedBatchError maps a refused batch as AppendBatch does.

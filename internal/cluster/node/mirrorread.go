@@ -99,7 +99,8 @@ func (n *Node) askReadPoint(ctx context.Context, topic string, p meta.Partition)
 }
 
 // serveReadPoint answers a read point of a partition this node holds a
-// replica of: the end of its log once ReadPartition made it current.
+// replica of: the end of what its log shows once ReadPartition made it
+// current (batches past it are not applied yet).
 func (n *Node) serveReadPoint(ctx context.Context, req readPointRequest) answer {
 	tp, ok := n.meta.Topic(req.Topic)
 	if !ok || req.Partition < 0 || int(req.Partition) >= len(tp.Partitions) {
@@ -115,5 +116,5 @@ func (n *Node) serveReadPoint(ctx context.Context, req readPointRequest) answer 
 	if err := n.ReadPartition(ctx, req.Topic, req.Partition); err != nil {
 		return answer{Refused: err.Error()}
 	}
-	return answer{End: h.log.NextOffset()}
+	return answer{End: h.log.Committed()}
 }

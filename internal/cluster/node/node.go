@@ -63,6 +63,8 @@ type Config struct {
 	// SnapshotEvery and SnapshotKeep are multiraft.Config's (0: its
 	// defaults); tests make snapshots frequent.
 	SnapshotEvery, SnapshotKeep uint64
+	// EntriesInWAL is multiraft.Config's: partitions' data written twice.
+	EntriesInWAL bool
 	// Logs gives the local logs of the partitions this node replicates;
 	// nil: partitions' groups are not started (partitions.go).
 	Logs PartitionLogs
@@ -207,7 +209,7 @@ func Open(cfg Config) (_ *Node, err error) {
 	n.host, err = multiraft.New(multiraft.Config{
 		NodeID: cfg.ID, FS: vfs.OS{}, Dir: cfg.Dir, SnapshotEvery: cfg.SnapshotEvery, SnapshotKeep: cfg.SnapshotKeep,
 		ConcurrentSyncs: concurrentSyncs, FlushEvery: cfg.FlushEvery, Quiesce: cfg.Quiesce,
-		ElectionTicks: cfg.electionTicks,
+		ElectionTicks: cfg.electionTicks, EntriesInWAL: cfg.EntriesInWAL,
 	})
 	if err != nil {
 		return nil, err

@@ -29,39 +29,60 @@ import (
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
 
-// clog is a commitlog as a replica.Log.
+// clog is a commitlog as a replica.Log: held (see
+// commitlog.HoldWatermark), as the broker's replicated partitions are.
 type clog struct{ *commitlog.Log }
 
-func (l clog) AppendBatches(b []byte) (int64, error) {
-	b = bytes.Clone(b) // AppendBatch patches base offsets; see replica.Log
-	first := int64(-1)
-	for len(b) > 0 {
-		n, _ := recordbatch.Len(b)
-		base, err := l.AppendBatch(b[:n])
-		if err != nil {
-			return 0, err
-		}
-		if first < 0 {
-			first = base
-		}
-		b = b[n:]
-	}
-	return first, nil
+func (l clog) WriteEntry(b []byte) (first, next int64, err error) {
+	first, next, _, err = l.WriteBatches(bytes.Clone(b)) // it patches base offsets; see replica.Log
+	return first, next, err
 }
 
-func (l clog) AppendEntry(b []byte) ([]int64, error) {
-	var bases []int64
-	for len(b) > 0 {
-		n, _ := recordbatch.Len(b)
-		base, err := l.AppendBatches(b[:n])
+func (l clog) ReadEntry(first, next int64) ([]byte, error) { return l.ReadRange(first, next) }
+
+func (l clog) AppendBatches(b []byte) (int64, error) {
+	first, next, end, err := l.WriteBatches(bytes.Clone(b))
+	if err == nil {
+		err = l.Durable(end)
+	}
+	if err == nil {
+		err = l.Release(next)
+	}
+	return first, err
+}
+
+// ApplyEntry takes every batch where it is (written first if at < 0).
+func (l clog) ApplyEntry(b []byte, at int64) ([]int64, error) {
+	if at < 0 {
+		first, _, end, err := l.WriteBatches(bytes.Clone(b))
+		if err == nil {
+			err = l.Durable(end)
+		}
 		if err != nil {
 			return nil, err
 		}
-		bases = append(bases, base)
+		at = first
+	}
+	var bases []int64
+	for len(b) > 0 {
+		n, _ := recordbatch.Len(b)
+		bases = append(bases, at)
+		at += int64(recordbatch.NumRecords(b[:n]))
 		b = b[n:]
 	}
-	return bases, nil
+	return bases, l.Release(at)
 }
+
+func (l clog) Committed() int64 { return l.HighWatermark() }
+
+func (l clog) SetCommitted(off int64) error {
+	if off < l.HighWatermark() {
+		return l.LowerWatermark(off)
+	}
+	return l.Release(off)
+}
+
+func (l clog) Retain(off int64) { l.RetainFrom(off) }
 
 func (l clog) ReadBatches(from int64, maxBytes int) ([]byte, error) {
 	return l.Log.ReadBatches(from, maxBytes, nil)
@@ -118,10 +139,13 @@ func (s *logSink) PartitionLog(topic string, p int32) (replica.Log, error) {
 	if l, ok := s.logs[key]; ok {
 		return clog{l}, nil
 	}
-	l, err := commitlog.Open(filepath.Join(s.dir, key), commitlog.Options{Fsync: s.fsync, SegmentBytes: 4096})
+	// As the broker opens a replicated partition's log: held, and kept
+	// whole from retention until its state machine says from where.
+	l, err := commitlog.Open(filepath.Join(s.dir, key), commitlog.Options{Fsync: s.fsync, SegmentBytes: 4096, Held: true})
 	if err != nil {
 		return nil, err
 	}
+	l.RetainFrom(0)
 	s.logs[key] = l
 	return clog{l}, nil
 }
@@ -150,9 +174,12 @@ type replicaCluster struct {
 	fsync commitlog.FsyncPolicy
 	// quiesce is Config.Quiesce of every node.
 	quiesce bool
-	nodes   []*Node
-	sinks   []*logSink
-	stops   []func()
+	// entriesInWAL: the nodes write partitions' data twice (as before
+	// the single log; node.Config.EntriesInWAL).
+	entriesInWAL bool
+	nodes        []*Node
+	sinks        []*logSink
+	stops        []func()
 	// removing[i], if set, becomes node i's sink's removing on its next
 	// start.
 	removing []chan chan struct{}
@@ -166,7 +193,18 @@ type replicaCluster struct {
 // ctx: defer it after goleak's check, so the nodes stop before it runs.
 func withTopic(t *testing.T, rf int) (c *replicaCluster, ctx context.Context, tp meta.Topic, stop func()) {
 	t.Helper()
-	c = newReplicaCluster(t, commitlog.FsyncInterval, false)
+	return withTopicOf(t, rf, false)
+}
+
+// withTopicOf is withTopic on nodes that write partitions' data twice if
+// entriesInWAL.
+func withTopicOf(t *testing.T, rf int, entriesInWAL bool) (c *replicaCluster, ctx context.Context, tp meta.Topic, stop func()) {
+	t.Helper()
+	c = newStoppedCluster(t, commitlog.FsyncInterval, false)
+	c.entriesInWAL = entriesInWAL
+	for i := range 3 {
+		c.start(i)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	stop = func() { cancel(); c.stopAll() }
 	formed := false
@@ -221,11 +259,12 @@ func (c *replicaCluster) start(i int) {
 	if logs == nil {
 		logs = io.Discard
 	}
+
 	nd, err := Open(Config{
 		ID: uint64(i + 1), Peers: c.peers, Listener: ln, Dir: filepath.Join(c.dirs[i], "cluster"),
 		HTTPAddr: fmt.Sprintf("127.0.0.1:%d", 8000+i), Tick: 20 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Topics: c.sinks[i], Logs: c.sinks[i],
-		SnapshotEvery: 8, SnapshotKeep: 2, Quiesce: c.quiesce,
+		SnapshotEvery: 8, SnapshotKeep: 2, Quiesce: c.quiesce, EntriesInWAL: c.entriesInWAL,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -580,6 +619,12 @@ func TestCatchUpPastTheOthersRetention(t *testing.T) {
 // worked out from the entries appended: every election adds an entry of
 // its own, and on a loaded machine a snapshot landed after the last
 // batch but one, so retention deleted nothing past its end.
+//
+// The nodes write the data twice (their WALs hold the entries whole), as
+// before the partition's log was where the entries are kept: a node of
+// that layout (or one run with --cluster-entries-in-wal) can meet this.
+// In the log's layout retention never deletes past the last snapshot
+// (TestRetentionKeepsWhatARestartReadsBack).
 func TestRestartPastRetention(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	pad := strings.Repeat("x", 3000) // a batch to a 4 KiB segment
@@ -597,7 +642,7 @@ func TestRestartPastRetention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, ctx, tp, stop := withTopic(t, 3)
+			c, ctx, tp, stop := withTopicOf(t, 3, true)
 			defer stop()
 			group := tp.Partitions[0].Group
 			acked := vals("a", tt.entries)
@@ -666,17 +711,55 @@ func TestRestartPastRetention(t *testing.T) {
 	}
 }
 
+// A partition's log is where its Raft entries are kept: a node restarting
+// reads back from it the entries after its last snapshot. So retention,
+// run on every replica as it likes, keeps what lies past that snapshot's
+// end, asks for a snapshot when that is all that keeps it from deleting
+// (EntryStore.WantsSnapshot), and the node restarts with its log whole.
+// (Had it deleted them, the node would have forgotten entries it had
+// acknowledged.)
+func TestRetentionKeepsWhatARestartReadsBack(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	pad := strings.Repeat("x", 3000) // a batch to a 4 KiB segment
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
+	group := tp.Partitions[0].Group
+	acked := vals("a", 12) // snapshots every 8 Raft entries
+	for k := range acked {
+		acked[k] += pad
+	}
+	c.appendAll(ctx, group, acked...)
+	c.converged(ctx, acked)
+	f := (c.leader(ctx, group) + 1) % 3
+	l := c.sinks[f].log("t-0")
+	l.SetRetention(1, 0) // every sealed segment may go
+	if _, err := l.EnforceRetention(); err != nil {
+		t.Fatal(err)
+	}
+	kept := l.EarliestOffset()
+	c.stop(f)
+	if snapNext := c.snapshotNext(f, group); kept > snapNext {
+		t.Fatalf("retention deleted up to %d, past the last snapshot's end %d", kept, snapNext)
+	}
+	logw := &lockedBuffer{}
+	c.logs[f] = logw
+	c.start(f)
+	c.hosts(ctx, f, group, logw)
+	more := vals("b", 2)
+	c.appendAll(ctx, group, more...)
+	acked = append(acked, more...)
+	c.holds(ctx, acked)
+	if start := c.sinks[f].log("t-0").EarliestOffset(); start != kept {
+		t.Fatalf("node %d's log starts at %d after its restart, not at %d", f+1, start, kept)
+	}
+}
+
 // snapshotNext is the log offset that node i's last snapshot of the
 // partition's group ends at (0 with no snapshot), read off its disk while
 // it is stopped.
 func (c *replicaCluster) snapshotNext(i int, group uint64) int64 {
 	c.t.Helper()
-	st, err := raftstore.Open(vfs.OS{}, filepath.Join(c.dirs[i], "cluster", fmt.Sprintf("g%d", group)))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer st.Close()
-	snap, err := st.Snapshot()
+	snap, err := raftstore.ReadSnapshot(vfs.OS{}, filepath.Join(c.dirs[i], "cluster", fmt.Sprintf("g%d", group)))
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -30,8 +30,8 @@ func idem(pid int64, seq int32, n int) []byte {
 // retention (its log starts over empty at the snapshot's end), or it
 // catches up from voters whose retention deleted everything below it. The
 // producer's retry of a batch written before the snapshot, committed
-// after it, is answered as a duplicate on both, and the next batch gets
-// the same offset on both. Before the snapshot carried the producer state,
+// after it, is answered as a duplicate on both (and voided alike), and
+// the next batch gets the same offset on both. Before the snapshot carried the producer state,
 // the restored replica knew no producer and wrote the retry again: one
 // offset, two messages.
 func TestRestoredReplicaKeepsProducers(t *testing.T) {
@@ -112,8 +112,8 @@ func TestRestoredReplicaKeepsProducers(t *testing.T) {
 			apply(3, idem(-1, 0, 1), 5)
 
 			parts[1] = tc.restore(t, logs[1], snap)
-			apply(4, idem(7, 2, 3), 2) // the retry: a duplicate, nothing written
-			apply(5, idem(7, 5, 1), 6)
+			apply(4, idem(7, 2, 3), 2) // the retry: a duplicate, voided (offsets 6 to 8)
+			apply(5, idem(7, 5, 1), 9)
 		})
 	}
 }

@@ -20,14 +20,16 @@ type seenLog struct {
 	seen [][]byte
 }
 
-func (l *seenLog) AppendEntry(b []byte) ([]int64, error) {
+func (l *seenLog) ApplyEntry(b []byte, at int64) ([]int64, error) {
 	l.seen = append(l.seen, bytes.Clone(b))
-	return l.memLog.AppendEntry(b)
+	return l.memLog.ApplyEntry(b, at)
 }
 
-// copyLog is a copy of l's state, to compare with later.
+// copyLog is a copy of l's state, to compare with later: its batches and
+// offsets (not what Retain last kept, which a restore sets).
 func copyLog(l *memLog) memLog {
 	c := *l
+	c.retained = 0
 	c.batches = make([][]byte, len(l.batches))
 	for i, b := range l.batches {
 		c.batches[i] = bytes.Clone(b)

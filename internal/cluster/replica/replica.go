@@ -1,21 +1,24 @@
 // Package replica is a partition's Raft state machine: each committed entry
 // of the partition's group holds record batches (Kafka RecordBatch v2, back
-// to back) that Apply appends, in log order, to this node's copy of the
-// partition's log. The log therefore holds only committed data on every
-// replica, its high watermark is the applied index's offset, and offsets
-// are assigned at apply from the log order, so every replica gives the
-// same batch the same offsets.
+// to back), which are this node's copy of the partition's log in log
+// order. The log's high watermark is the applied entries' end, so no
+// reader sees an uncommitted message, and offsets follow the Raft log's
+// order, so every replica gives the same batch the same offsets.
 //
-// The data is written twice: to the group's Raft WAL (raftstore) and, at
-// apply, to the partition's commitlog (docs/cluster.md says why the
-// commitlog is not yet the Raft log, and what it costs).
+// The data is written once: the log is also where the group keeps its
+// entries' batches (entries.go, multiraft.EntryStore). An entry is written
+// to the log when Raft persists it, beyond what readers see, and Apply
+// decides it in place and makes it visible; the group's WAL keeps only a
+// reference. An entry the log cannot take in order stays whole in the
+// WAL, and Apply appends it.
 //
-// Exactly once across restarts: a snapshot records the log's next offset
-// after syncing the log, so the log always holds at least that much; on
-// start the host restores the snapshot and applies the entries after it
-// again, and Restore first cuts the log back to the snapshot's next offset
-// (or, if this node's retention deleted records past it, empties the log
-// and starts it there). The snapshot also carries the state the log's
+// Exactly once across restarts: a snapshot records the end of what the log
+// shows after syncing the log, so the log always holds at least that much;
+// on start the host restores the snapshot and applies the entries after it
+// again. Those the log holds (read back from it by the group's store) are
+// applied in place; for the others Restore first cuts the log back to the
+// snapshot's end (or, if this node's retention deleted records past it,
+// empties the log and starts it there). The snapshot also carries the state the log's
 // checks of idempotent producers need (Log.Producers), which Restore gives
 // the log once it ends at the snapshot's end: rebuilt from the log, it
 // would lack what this node's retention deleted, and a retry the other
@@ -28,7 +31,7 @@
 // returns at once, and the entries applied meanwhile wait in memory, in
 // order, and are appended once it is done, after the snapshot's producer
 // state is given to the log (their offsets, and whether an idempotent
-// producer's batch is written at all, depend on the log before them, so
+// producer's batch is taken or voided, depend on the log before them, so
 // neither is known before; no snapshot is taken meanwhile).
 //
 // The package knows nothing of the broker: it writes through Log.
@@ -52,17 +55,41 @@ import (
 // Log is one partition's local log as the state machine needs it. Only the
 // state machine writes it while the partition is replicated.
 type Log interface {
-	// AppendEntry appends a committed entry's batches (back to back) at
-	// the end and returns each batch's first offset. It may answer a
-	// batch with the offset it was first written at instead of writing
-	// it again (an idempotent producer's retry), or refuse the entry
-	// whole, writing nothing; it must decide from the entry and the log
-	// alone, so every replica decides alike, and say so with an error
-	// refusal recognises (any other error fails this replica's log). It must not modify entry
+	// WriteEntry writes an entry's batches (back to back) at the log's
+	// end, beyond what readers see: the entry is being persisted by
+	// Raft and is not committed yet. It returns the offsets they take,
+	// [first, next). It refuses, writing nothing, batches no log takes
+	// (an error refusal recognises): the entry then stays whole in the
+	// Raft WAL and ApplyEntry refuses it alike. It must not modify entry.
+	WriteEntry(entry []byte) (first, next int64, err error)
+	// ReadEntry returns the batches stored in [first, next), whatever
+	// readers see of them (an entry WriteEntry wrote, read back as the
+	// Raft log's data after a restart; voided batches too).
+	ReadEntry(first, next int64) ([]byte, error)
+	// ApplyEntry applies a committed entry: its batches are stored from
+	// offset at on (WriteEntry wrote them), or, if at is negative, are
+	// written first at the end. It returns each batch's first offset. It
+	// may answer a batch with the offset it was first written at (an
+	// idempotent producer's retry), or refuse the entry whole; it must
+	// decide from the entry and the log before it alone, so every
+	// replica decides alike, and say so with an error refusal
+	// recognises (any other error fails this replica's log). A batch it
+	// does not take keeps its offsets, voided: no reader sees it. Then
+	// the entry is visible (Committed moves past it). A refusal writes
+	// nothing only for batches no log takes. It must not modify entry
 	// (see AppendBatches).
-	AppendEntry(entry []byte) ([]int64, error)
+	ApplyEntry(entry []byte, at int64) ([]int64, error)
+	// Committed is where what readers see ends: the applied entries'.
+	// NextOffset, the log's end, may be past it (entries written, not
+	// yet applied).
+	Committed() int64
+	// SetCommitted places the end of what readers see at offset, a batch
+	// boundary at or below NextOffset (a restore: the entries after it
+	// are applied again).
+	SetCommitted(offset int64) error
 	// AppendBatches appends stored batches as they are (a catch-up from
-	// another replica's log) at the end, giving them the next offsets,
+	// another replica's log, voided batches marked as ReadBatches marks
+	// them) at the end, giving them the next offsets, visible at once,
 	// and returns the first batch's base offset.
 	// It must not modify batches: they are the Raft entry's bytes, which
 	// the transport may be sending to another replica meanwhile (a
@@ -77,6 +104,13 @@ type Log interface {
 	// log is synced (node: a publish is acknowledged once a majority has
 	// it as the policy says).
 	FsyncPolicy() commitlog.FsyncPolicy
+	// Retain keeps retention from deleting records at or after offset
+	// (the last snapshot's end: a restart reads the entries after it
+	// back from the log, and applies them again).
+	Retain(offset int64)
+	// RetentionWaits reports whether retention would delete records
+	// Retain keeps.
+	RetentionWaits() bool
 	// TruncateTo cuts the log back so that offset is its next. It
 	// refuses, cutting nothing, an offset outside the log or inside a
 	// batch; one that fails midway fails the log.
@@ -88,16 +122,17 @@ type Log interface {
 	// offset in between.
 	StartAt(offset int64) error
 	// ReadBatches returns whole stored batches from the one starting at
-	// from, about maxBytes of them but at least one if any.
+	// from, about maxBytes of them but at least one if any, up to
+	// Committed, voided ones marked for AppendBatches.
 	ReadBatches(from int64, maxBytes int) ([]byte, error)
-	// Producers returns the state AppendEntry's decisions depend on
+	// Producers returns the state ApplyEntry's decisions depend on
 	// beside the log's bytes (the idempotent producers' sequences), as
-	// of the log's end, as JSON this package does not read; nil if none.
+	// of Committed, as JSON this package does not read; nil if none.
 	// A snapshot carries it: rebuilt from the log, it would lack what
 	// this node's retention deleted.
 	Producers() ([]byte, error)
-	// SetProducers installs a state Producers returned, as of the log's
-	// end, in place of the one the log would give. One it refuses
+	// SetProducers installs a state Producers returned, as of
+	// Committed, in place of the one the log would give. One it refuses
 	// changes nothing.
 	SetProducers(state []byte) error
 }
@@ -143,6 +178,24 @@ type Partition struct {
 	// entry is refused until a restart restores the log (and heals it).
 	applied uint64
 	failed  error
+	// stored are the entries whose batches the log holds beyond what was
+	// applied (written by StoreEntry when Raft persisted them, or read
+	// back by LoadEntry at a restart), in index order: where each
+	// starts, checked as Apply decides them in place. inLog is the last
+	// entry whose batches the log holds (stored, or applied): Apply
+	// decides every entry up to it in place. wal are the entries only the
+	// WAL holds (see StoreEntry). restoring: a snapshot arrived and
+	// Restore has not placed the log at its end yet; entries wait in the
+	// WAL meanwhile.
+	stored    []stored
+	inLog     uint64
+	wal       inWAL
+	restoring atomic.Bool
+	// taken is the end of the snapshot Snapshot returned last.
+	taken int64
+	// started: the first Restore (the one at the start, after the
+	// store's replay gave LoadEntry the entries after the snapshot) ran.
+	started bool
 	// behind is the catch-up running in the background, nil if none.
 	// mu guards it: the Raft loop (Apply, Snapshot, Restore) changes it,
 	// Close, called by whoever stops the group, reads it.
@@ -205,30 +258,53 @@ func (p *Partition) Apply(index uint64, cmd []byte) any {
 		return Result{Err: p.failed}
 	}
 	if err := checkEntry(cmd); err != nil {
+		p.wal.applied(index) // refused by every replica alike: it takes no offsets
 		return Result{Err: err}
 	}
 	if cu := p.behind; cu != nil {
 		cu.queued = append(cu.queued, queued{index, cmd})
 		return Result{Err: ErrCatchingUp}
 	}
-	bases, err := p.appendEntry(index, cmd)
+	bases, err := p.applyEntry(index, cmd)
 	return Result{Bases: bases, Err: err}
 }
 
-// appendEntry appends entry index to the log. A failure is sticky unless
-// it is a refusal every replica makes alike and wrote nothing: one of this
-// node's (its disk, reading its own log back) that wrote nothing would
-// otherwise leave this replica without an entry the others have.
-func (p *Partition) appendEntry(index uint64, cmd []byte) ([]int64, error) {
-	next := p.log.NextOffset()
-	bases, err := p.log.AppendEntry(cmd)
-	if err != nil && (p.log.NextOffset() != next || !refusal(err)) {
+// applyEntry applies entry index: in place if the log holds its batches
+// (stored), else appending them. A failure is sticky unless it is a
+// refusal every replica makes alike: one of this node's (its disk,
+// reading its own log back) would otherwise leave this replica without
+// an entry the others have.
+func (p *Partition) applyEntry(index uint64, cmd []byte) ([]int64, error) {
+	at := int64(-1)
+	if index <= p.inLog {
+		// Entries apply in order, so the log's committed end is where
+		// this one starts (its stored offset says the same, if known).
+		at = p.log.Committed()
+	}
+	for len(p.stored) > 0 && p.stored[0].index <= index {
+		if st := p.stored[0]; st.index == index && st.at != at {
+			// Deciding it at another place would fork the offsets.
+			p.failed = fmt.Errorf("replica: entry %d is stored at offset %d, applied at %d", index, st.at, at)
+			return nil, p.failed
+		}
+		p.stored = p.stored[1:]
+	}
+	bases, err := p.log.ApplyEntry(cmd, at)
+	if err != nil && !refusal(err) {
 		p.failed = fmt.Errorf("replica: log failed at entry %d: %w", index, err)
 	}
+	p.inLog = max(p.inLog, index)
+	p.wal.applied(index)
 	return bases, err
 }
 
-// refusal reports whether err is Log.AppendEntry refusing an entry from
+// stored is an entry whose batches the log holds in [at, next).
+type stored struct {
+	index    uint64
+	at, next int64
+}
+
+// refusal reports whether err is Log.ApplyEntry refusing an entry from
 // the entry and the log alone: a coded refusal (an idempotent producer's
 // gap or old epoch) or a batch no log takes.
 func refusal(err error) bool {
@@ -305,13 +381,23 @@ func (p *Partition) Snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(snapshot{Index: p.applied, Next: p.log.NextOffset(), Node: p.self, Producers: producers})
+	next := p.log.Committed()
+	p.taken = next // kept from retention once saved (SnapshotSaved)
+	return json.Marshal(snapshot{Index: p.applied, Next: next, Node: p.self, Producers: producers})
 }
 
 // Restore makes the log hold exactly what the snapshot covers: cut back
 // to its end (entries after it are applied again next; a log whose
 // retention deleted past that end starts over empty there), or completed
 // from a node that has the bytes. nil is the empty state: an empty log.
+//
+// At the start, the entries after the snapshot that the store read back
+// from the log (LoadEntry) stay where they are, and only what lies past
+// them goes (batches written when Raft persisted an entry whose WAL record
+// a crash then lost); they are applied again, in place, next. A snapshot
+// arriving later replaces the whole Raft log, so what the log holds past
+// the applied entries goes first: uncommitted, and perhaps not what
+// committed there.
 //
 // A snapshot Restore refuses changes nothing (the log, the applied index,
 // a failure, a running catch-up): it checks all it can first, and takes
@@ -331,18 +417,36 @@ func (p *Partition) Restore(data []byte) error {
 	if p.closed {
 		return nil // restored from the snapshot again at the next start
 	}
+	if !p.started {
+		for len(p.stored) > 0 && p.stored[0].index <= s.Index {
+			p.stored = p.stored[1:] // the store replays only the entries after it
+		}
+		if len(p.stored) > 0 {
+			return p.reopen(s)
+		}
+	}
 	if cu := p.behind; cu != nil && s.Next < cu.snap.Next {
 		// Raft restores snapshots in order, and a later one never ends
 		// before an earlier one.
 		return fmt.Errorf("%w: it ends at %d, before the snapshot being caught up to (%d)", ErrBadSnapshot, s.Next, cu.snap.Next)
 	}
-	if next := p.log.NextOffset(); next < s.Next && p.fetch == nil {
-		return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, next, s.Next) // and without a fetch no catch-up runs
+	have := p.log.NextOffset()
+	if p.started {
+		have = p.log.Committed()
+	}
+	if have < s.Next && p.fetch == nil {
+		return fmt.Errorf("%w: need offsets %d to %d", ErrBehind, have, s.Next) // and without a fetch no catch-up runs
 	}
 	stopped := p.behind != nil
 	p.stop() // a catch-up for an older snapshot: this one replaces it
 	if p.closed {
 		return nil // Close ran while stop waited: start nothing it would not stop
+	}
+	if p.started && p.log.NextOffset() > p.log.Committed() {
+		if err := p.log.TruncateTo(p.log.Committed()); err != nil {
+			p.failed = fmt.Errorf("replica: restore: drop what was not applied: %w", err)
+			return p.failed
+		}
 	}
 	next := p.log.NextOffset()
 	if next > s.Next {
@@ -369,12 +473,16 @@ func (p *Partition) Restore(data []byte) error {
 		}
 	}
 	if next >= s.Next {
+		if err := p.log.SetCommitted(s.Next); err != nil {
+			p.failed = fmt.Errorf("replica: restore: %w", err)
+			return p.failed
+		}
 		if err := p.setProducers(s); err != nil {
 			p.failed = err // the log is cut back already
 			return err
 		}
 	}
-	p.applied, p.failed = s.Index, nil
+	p.restored(s)
 	if next < s.Next {
 		ctx, cancel := context.WithCancel(context.Background())
 		cu := &catchUp{snap: s, cancel: cancel, done: make(chan struct{})}
@@ -385,6 +493,48 @@ func (p *Partition) Restore(data []byte) error {
 		}()
 	}
 	return nil
+}
+
+// reopen is the Restore at the start of a partition whose log holds
+// entries after the snapshot s (p.stored, read back by LoadEntry): the
+// log ends where the last of them ends, and readers see up to s.Next
+// until they are applied again.
+func (p *Partition) reopen(s snapshot) error {
+	last := p.stored[len(p.stored)-1]
+	if p.stored[0].at < s.Next || last.next < last.at {
+		p.failed = fmt.Errorf("replica: restore: entries after the snapshot (ending at %d) start at %d", s.Next, p.stored[0].at)
+		return p.failed
+	}
+	if p.log.NextOffset() > last.next {
+		if err := p.log.TruncateTo(last.next); err != nil {
+			p.failed = fmt.Errorf("replica: restore: cut what no entry holds: %w", err)
+			return p.failed
+		}
+	}
+	if err := p.log.SetCommitted(s.Next); err != nil {
+		p.failed = fmt.Errorf("replica: restore: %w", err)
+		return p.failed
+	}
+	if err := p.setProducers(s); err != nil {
+		p.failed = err
+		return err
+	}
+	inLog, stored := p.inLog, p.stored
+	p.restored(s)
+	p.inLog, p.stored = inLog, stored
+	return nil
+}
+
+// restored records that the log holds what snapshot s covers (or a
+// catch-up is completing it), and nothing after.
+func (p *Partition) restored(s snapshot) {
+	if p.started {
+		p.wal.reset() // the snapshot replaced the Raft log
+	}
+	p.applied, p.failed = s.Index, nil
+	p.inLog, p.stored, p.started = s.Index, nil, true
+	p.restoring.Store(false)
+	p.log.Retain(s.Next)
 }
 
 // setProducers gives the log, which ends at s.Next, the producer state
@@ -475,7 +625,7 @@ func (p *Partition) finish(cu *catchUp, err error) {
 		return
 	}
 	for _, q := range cu.queued {
-		if p.appendEntry(q.index, q.cmd); p.failed != nil {
+		if p.applyEntry(q.index, q.cmd); p.failed != nil {
 			return
 		}
 	}

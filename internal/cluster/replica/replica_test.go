@@ -26,7 +26,9 @@ type memLog struct {
 	next    int64
 	synced  int64
 	start   int64 // the first offset (after StartAt)
-	fail    bool  // the next append writes one batch and fails
+	// committed is what readers see; retained what Retain last kept.
+	committed, retained int64
+	fail                bool // the next append writes one batch and fails
 	// producers is Producers' answer, and what SetProducers set; setAt
 	// the log's next offset at each SetProducers. It refuses "refused".
 	producers []byte
@@ -58,6 +60,7 @@ func (l *memLog) AppendBatches(b []byte) (int64, error) {
 		recordbatch.SetBaseOffset(batch, l.next)
 		l.batches = append(l.batches, batch)
 		l.next += int64(recordbatch.NumRecords(batch))
+		l.committed = l.next
 		b = b[n:]
 		if l.fail {
 			return 0, errors.New("disk gone")
@@ -66,23 +69,63 @@ func (l *memLog) AppendBatches(b []byte) (int64, error) {
 	return first, nil
 }
 
-// AppendEntry appends every batch; each one's base is where it landed.
-func (l *memLog) AppendEntry(b []byte) ([]int64, error) {
+// WriteEntry appends every batch, beyond what is committed.
+func (l *memLog) WriteEntry(b []byte) (first, next int64, err error) {
 	if err := l.refuses(b); err != nil {
-		return nil, err
+		return 0, 0, err
+	}
+	if len(b) == 0 {
+		return 0, 0, commitlog.ErrEmpty
+	}
+	committed := l.committed
+	first, err = l.AppendBatches(b)
+	l.committed = committed
+	return first, l.next, err
+}
+
+// ReadEntry returns the batches in [first, next).
+func (l *memLog) ReadEntry(first, next int64) ([]byte, error) {
+	var out []byte
+	for _, b := range l.batches {
+		if base := recordbatch.BaseOffset(b); base >= first && base < next {
+			out = append(out, b...)
+		}
+	}
+	return out, nil
+}
+
+// ApplyEntry writes the entry if it is not stored (at < 0) and commits
+// it; each batch's base is where it is.
+func (l *memLog) ApplyEntry(b []byte, at int64) ([]int64, error) {
+	if at < 0 {
+		var err error
+		if at, _, err = l.WriteEntry(b); err != nil {
+			return nil, err
+		}
 	}
 	var bases []int64
 	for len(b) > 0 {
 		n, _ := recordbatch.Len(b)
-		base, err := l.AppendBatches(b[:n])
-		if err != nil {
-			return nil, err
-		}
-		bases = append(bases, base)
+		bases = append(bases, at)
+		at += int64(recordbatch.NumRecords(b[:n]))
 		b = b[n:]
 	}
+	l.committed = at
 	return bases, nil
 }
+
+func (l *memLog) Committed() int64 { return l.committed }
+
+func (l *memLog) SetCommitted(off int64) error {
+	if off > l.next {
+		return fmt.Errorf("commit %d past the end %d", off, l.next)
+	}
+	l.committed = off
+	return nil
+}
+
+func (l *memLog) Retain(off int64)     { l.retained = off }
+func (l *memLog) RetentionWaits() bool { return false }
 
 func (l *memLog) NextOffset() int64                  { return l.next }
 func (l *memLog) EarliestOffset() int64              { return l.start }
@@ -106,6 +149,7 @@ func (l *memLog) TruncateTo(off int64) error {
 		}
 	}
 	l.batches, l.next = l.batches[:keep], off
+	l.committed = min(l.committed, off)
 	return nil
 }
 
@@ -113,7 +157,7 @@ func (l *memLog) StartAt(off int64) error {
 	if off > l.start && off < l.next {
 		return fmt.Errorf("start at %d inside the log [%d, %d)", off, l.start, l.next)
 	}
-	l.batches, l.next, l.start = nil, off, off
+	l.batches, l.next, l.start, l.committed = nil, off, off, off
 	return nil
 }
 
@@ -385,7 +429,7 @@ type failingLog struct {
 	err error
 }
 
-func (l *failingLog) AppendEntry([]byte) ([]int64, error) { return nil, l.err }
+func (l *failingLog) ApplyEntry([]byte, int64) ([]int64, error) { return nil, l.err }
 
 // An entry this node's log could not take — here reading its own tail
 // back failed, writing nothing — fails the replica for good: skipping it
@@ -510,7 +554,7 @@ func restoreBehind(t *testing.T, fetch Fetch) (*Partition, *memLog) {
 	return p, dst
 }
 
-// heldLog is a memLog whose AppendEntry, once entered (said on entered),
+// heldLog is a memLog whose ApplyEntry, once entered (said on entered),
 // waits until hold is closed: a slow disk.
 type heldLog struct {
 	*memLog
@@ -518,13 +562,13 @@ type heldLog struct {
 	hold    chan struct{}
 }
 
-func (l *heldLog) AppendEntry(b []byte) ([]int64, error) {
+func (l *heldLog) ApplyEntry(b []byte, at int64) ([]int64, error) {
 	select {
 	case l.entered <- struct{}{}:
 	default:
 	}
 	<-l.hold
-	return l.memLog.AppendEntry(b)
+	return l.memLog.ApplyEntry(b, at)
 }
 
 // Snapshot, which the host asks of a group at its log's bound every pass,
