@@ -522,3 +522,13 @@ func TestSetControl(t *testing.T) {
 		}
 	}
 }
+
+// AppendEmpty makes a well-formed batch of no records whose next offset is
+// past its span.
+func TestAppendEmpty(t *testing.T) {
+	b := AppendEmpty([]byte("x"), 12, 4, 1000)[1:]
+	h, err := CheckFrame(b)
+	if err != nil || h.NumRecords != 0 || h.BaseOffset != 12 || h.NextOffset() != 16 || h.MaxTimestamp != 1000 || len(b) != HeaderLen {
+		t.Fatalf("empty batch %+v, %v", h, err)
+	}
+}

@@ -81,6 +81,24 @@ func Build(dst []byte, h Header, c Codec, recs []Record) ([]byte, error) {
 	return dst, nil
 }
 
+// AppendEmpty appends to dst a batch of no records that covers offsets
+// [base, base+span), stamped ts: what a compacted Kafka log keeps of a
+// batch whose records all went (KAFKA-5443), which a consumer steps past
+// to base+span. A broker serves one where a fetch would find only offsets
+// its log skips (damaged, or voided) before its high watermark: with no
+// batch at all, a Kafka consumer asks for the same offset again.
+func AppendEmpty(dst []byte, base int64, span int32, ts int64) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, HeaderLen)...)
+	h := NewHeader(base)
+	h.FirstTimestamp, h.MaxTimestamp = ts, ts
+	b := dst[start:]
+	putHeader(b, h, None, 0)
+	binary.BigEndian.PutUint32(b[OffLastOffsetDelta:], uint32(span-1))
+	SetCRC(b)
+	return dst
+}
+
 // putHeader writes the header of the batch b (whose records follow it)
 // from h, codec c and n records, and its CRC.
 func putHeader(b []byte, h Header, c Codec, n int32) {

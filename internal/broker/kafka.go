@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/abd-ulbasit/goqueue/api"
@@ -262,6 +263,15 @@ func (b *Broker) ReadBatches(topicName string, partition int32, offset int64, ma
 	res.Batches, err = p.log.ReadBatches(offset, maxBytes, dst)
 	if err != nil {
 		return StoredBatches{}, b.logError(err, t, p.id)
+	}
+	if len(res.Batches) == len(dst) && offset < res.HighWatermark {
+		// Only skipped offsets (voided batches, damage) lie between
+		// offset and the high watermark: the consumer is told to step
+		// over them, or it would ask for offset again until a batch
+		// is written after them.
+		if to, ok := p.log.Skipped(offset); ok && to > offset && to-offset <= math.MaxInt32 {
+			res.Batches = recordbatch.AppendEmpty(res.Batches, offset, int32(to-offset), b.now().UnixMilli())
+		}
 	}
 	res.EarliestOffset = p.log.EarliestOffset()
 	if n := len(res.Batches) - len(dst); n > 0 {

@@ -117,3 +117,32 @@ func TestReplicaLogWritesOnceAndVoids(t *testing.T) {
 		t.Fatalf("duplicate on the copy: %v %v, want [0]", bases, err)
 	}
 }
+
+// A Kafka fetch that finds only voided offsets before the high watermark
+// (a duplicate voided as the last batch) gets an empty batch spanning
+// them, which a consumer steps over (KAFKA-5443); with nothing, it asked
+// for the same offset until the next write.
+func TestKafkaFetchStepsOverAVoidedTail(t *testing.T) {
+	b, rl := replicaLogOf(t)
+	e := idemFrame(0, 7, 0, 0, 2).Batch
+	for range 2 { // the second is the retry, voided
+		at, _, err := rl.WriteEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rl.ApplyEntry(e, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb, err := b.ReadBatches("t", 0, 2, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := recordbatch.ParseHeader(sb.Batches)
+	if err != nil || len(sb.Batches) != recordbatch.HeaderLen || h.NumRecords != 0 || h.BaseOffset != 2 || h.NextOffset() != 4 || sb.HighWatermark != 4 {
+		t.Fatalf("fetch at the voided tail: %d bytes %+v %v, high watermark %d", len(sb.Batches), h, err, sb.HighWatermark)
+	}
+	if sb, err := b.ReadBatches("t", 0, 4, 1<<20, nil); err != nil || len(sb.Batches) != 0 {
+		t.Fatalf("fetch at the high watermark: %d bytes, %v", len(sb.Batches), err)
+	}
+}
