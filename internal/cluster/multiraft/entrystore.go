@@ -62,6 +62,7 @@ var ErrEntryMissing = errors.New("multiraft: entry's command lost")
 // entries the store's replay read back (Get), in index order.
 type entryData struct {
 	es     EntryStore
+	inWAL  bool // Config.EntriesInWAL: Put declines every entry
 	loaded []uint64
 }
 
@@ -97,7 +98,7 @@ func (d *entryData) keptInWAL(store *raftstore.Store) error {
 }
 
 func (d *entryData) Put(e *pb.Entry) ([]byte, bool, error) {
-	if e.GetType() != pb.EntryNormal {
+	if d.inWAL || e.GetType() != pb.EntryNormal {
 		return nil, false, nil
 	}
 	data := e.GetData()

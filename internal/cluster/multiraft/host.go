@@ -152,11 +152,12 @@ type Config struct {
 	// different files about as fast as one; the simulation keeps them
 	// sequential so a seed replays the same power losses.
 	ConcurrentSyncs int
-	// EntriesInWAL keeps every entry whole in its group's WAL, even a
+	// EntriesInWAL keeps every new entry whole in its group's WAL, even a
 	// state machine's that can keep its commands itself (EntryStore):
 	// a partition's data is then written twice, to the WAL and at apply
 	// to its log, as before the single log. For measuring what writing
-	// once saves, and for going back if it must.
+	// once saves, and for going back if it must (entries stored before
+	// are still read back).
 	EntriesInWAL bool
 
 	// FlushEvery is how often Node flushes the groups whose Durability is
@@ -346,8 +347,9 @@ func (h *Host) AddReplica(id, self uint64, voters []uint64, sm StateMachine) err
 		return fmt.Errorf("multiraft: group %d: replica %s is not of node %d", id, FormatReplica(self), h.cfg.NodeID)
 	}
 	var data *entryData
-	if es, ok := sm.(EntryStore); ok && !h.cfg.EntriesInWAL {
-		data = &entryData{es: es}
+	if es, ok := sm.(EntryStore); ok {
+		// With EntriesInWAL too: entries stored before still read back.
+		data = &entryData{es: es, inWAL: h.cfg.EntriesInWAL}
 	}
 	store, err := openStore(h.cfg.FS, h.groupDir(id), data)
 	if err != nil {

@@ -754,6 +754,28 @@ func TestRetentionKeepsWhatARestartReadsBack(t *testing.T) {
 	}
 }
 
+// A node may switch between writing partitions' data once and twice
+// (--cluster-entries-in-wal) across restarts: what it stored either way
+// reads back, and the replicas stay byte for byte alike.
+func TestSwitchingEntriesInWAL(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	c, ctx, tp, stop := withTopic(t, 3)
+	defer stop()
+	group := tp.Partitions[0].Group
+	var acked []string
+	for round, inWAL := range []bool{true, false, true} {
+		more := vals(fmt.Sprint("r", round, "-"), 4)
+		c.appendAll(ctx, group, more...)
+		acked = append(acked, more...)
+		c.converged(ctx, acked)
+		f := (c.leader(ctx, group) + 1) % 3
+		c.stop(f)
+		c.entriesInWAL = inWAL
+		c.start(f)
+		c.converged(ctx, acked)
+	}
+}
+
 // snapshotNext is the log offset that node i's last snapshot of the
 // partition's group ends at (0 with no snapshot), read off its disk while
 // it is stopped.
