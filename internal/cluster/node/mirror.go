@@ -103,9 +103,11 @@ func (n *Node) scanMirrors() {
 			n.mir.mu.Lock()
 			if m, ok := n.mir.parts[p.Group]; ok {
 				m.p = p // the leader and epoch last recorded, for PartitionLeader
-			} else if log, err := n.cfg.Logs.PartitionLog(tp.Name, p.Index); err == nil {
+			} else if log, err := n.cfg.Logs.PartitionLog(tp.Name, p.Index); err == nil && log.SetCommitted(log.NextOffset()) == nil {
 				// (Failing, the local copy is not made yet: the next
-				// scan tries again.)
+				// scan tries again.) A mirror copies committed batches
+				// only: readers see all of it (a partition's log opens
+				// held, showing nothing until its owner says).
 				if n.mir.parts == nil {
 					n.mir.parts = map[uint64]*mirrored{}
 				}

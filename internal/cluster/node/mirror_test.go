@@ -33,6 +33,13 @@ func TestMirrorOfAPartitionNotReplicated(t *testing.T) {
 	c.appendAll(ctx, p.Group, more...)
 	c.converged(ctx, append(acked, more...))
 
+	// Restarted, the mirror shows its copy again before anything new is
+	// written: its log opens held (nothing shown) as a replica's does,
+	// and a mirror holds only committed batches.
+	c.stop(out)
+	c.start(out)
+	c.converged(ctx, append(acked, more...))
+
 	// A read of the mirror (a DLQ replay's, an offsets reset's) waits
 	// until it holds every write acknowledged before: it asks a replica
 	// for its read point. (Before, ReadPartition asked this node's own
