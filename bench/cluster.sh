@@ -15,6 +15,8 @@
 #   env: RUNS=3 N=1000000 RATE=20000 DUR=8s OUT=/tmp/goqueue-cluster-bench
 #        BASE_PORT=18100 (HTTP on BASE_PORT+1..3, inter-broker on +11..13)
 #        GQ_REF=HEAD (the commit to build, from a clean export; tree: the tree as it is)
+#        LABELS="single rf3": what to run, in turn, each run; rf3-wal is rf3
+#        with --cluster-entries-in-wal (the partitions' data written twice)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,21 +68,23 @@ start() {
     return
   fi
   local peers="1=127.0.0.1:$((BASE + 11)),2=127.0.0.1:$((BASE + 12)),3=127.0.0.1:$((BASE + 13))"
+  local extra=()
+  [[ $1 == rf3-wal ]] && extra=(--cluster-entries-in-wal)
   for i in 1 2 3; do
     "$OUT/bin/goqueue" --node-id "$i" --peers "$peers" --addr "127.0.0.1:$((BASE + i))" --kafka-addr "" \
-      --data-dir "$d/n$i" > "$d/n$i.log" 2>&1 &
+      --data-dir "$d/n$i" "${extra[@]}" > "$d/n$i.log" 2>&1 &
     PIDS+=($!)
   done
   for i in 1 2 3; do ready $((BASE + i)); done
 }
 
 for run in $(seq 1 "$RUNS"); do
-  for label in single rf3; do
+  for label in ${LABELS:-single rf3}; do
     echo "== run $run: $label" >&2
     start "$label"
     echo "$label run=$run $(cut -d' ' -f1-3 /proc/loadavg)" >> "$RES/load.txt"
     brokers=127.0.0.1:$((BASE + 1))
-    [[ $label == rf3 ]] && brokers=$brokers,127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
+    [[ $label == rf3* ]] && brokers=$brokers,127.0.0.1:$((BASE + 2)),127.0.0.1:$((BASE + 3))
     timeout 900 "$OUT/bin/goqueue" bench --broker "$brokers" --broker-pid "${PIDS[0]}" \
       --workloads throughput,latency --producers 1,4 --messages "$N" --rate "$RATE" --duration "$DUR" \
       --output json --label "$label" --run "$run" >> "$RES/results.jsonl" \
@@ -102,7 +106,7 @@ def cell(label, phase, key, producers=None, scale=1.0, fmt="{:.2f}"):
     return fmt.format(statistics.median(vals)) + " (" + ", ".join(fmt.format(v) for v in vals) + ")"
 print("| | produce 1P (M msg/s) | produce 4P | consume with acks after 1P | after 4P | e2e p50 (ms) | e2e p99 (ms) | node 1 peak RSS (MiB) |")
 print("|---|---|---|---|---|---|---|---|")
-for label in ("single", "rf3"):
+for label in dict.fromkeys(r["label"] for r in rows):
     print("| " + " | ".join([label,
         cell(label, "produce", "msgs_per_s", 1, 1e6), cell(label, "produce", "msgs_per_s", 4, 1e6),
         cell(label, "consume", "msgs_per_s", 1, 1e6), cell(label, "consume", "msgs_per_s", 4, 1e6),
