@@ -20,16 +20,7 @@ import (
 func TestProducersAfterStartAt(t *testing.T) {
 	var logs [2]*ReplicaLog // 0 runs on; 1 restarts past retention
 	for i := range logs {
-		b := mustOpen(t, testConfig(t))
-		t.Cleanup(func() { b.Close() })
-		if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
-			t.Fatal(err)
-		}
-		rl, err := b.ReplicaLog("t", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		logs[i] = rl
+		_, logs[i] = replicaLogOf(t)
 	}
 	apply := func(e []byte) (bases [2][]int64, errs [2]error) {
 		for i, rl := range logs {

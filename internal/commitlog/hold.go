@@ -66,11 +66,8 @@ func (l *Log) HoldWatermark() {
 func (l *Log) Release(next int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.writableLocked(); err != nil {
+	if err := l.heldLocked(); err != nil {
 		return err
-	}
-	if !l.held {
-		return ErrNotHeld
 	}
 	if next < l.hwm || next > l.next {
 		return fmt.Errorf("%w: release to %d outside [%d, %d]", ErrOffsetOutOfRange, next, l.hwm, l.next)
@@ -108,6 +105,17 @@ func (l *Log) Release(next int64) error {
 	l.pending = l.pending[k:]
 	l.hwmPos = pos
 	l.advanceLocked(next)
+	return nil
+}
+
+// heldLocked is nil for a held log that may be written, else why not.
+func (l *Log) heldLocked() error {
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if !l.held {
+		return ErrNotHeld
+	}
 	return nil
 }
 

@@ -75,11 +75,8 @@ func readAt(dst []byte, path string, start, end int64) ([]byte, error) {
 func (l *Log) LowerWatermark(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.writableLocked(); err != nil {
+	if err := l.heldLocked(); err != nil {
 		return err
-	}
-	if !l.held {
-		return ErrNotHeld
 	}
 	if offset < l.segs[0].base || offset > l.hwm {
 		return fmt.Errorf("%w: lower the high watermark to %d outside [%d, %d]", ErrOffsetOutOfRange, offset, l.segs[0].base, l.hwm)

@@ -696,14 +696,7 @@ func TestRestartPastRetention(t *testing.T) {
 				t.Fatalf("retention left the log starting at %d, want %d", retained, len(acked)-1)
 			}
 
-			logw := &lockedBuffer{}
-			c.logs[f] = logw
-			c.start(f)
-			c.hosts(ctx, f, group, logw)
-			more := vals("b", 2)
-			c.appendAll(ctx, group, more...)
-			acked = append(acked, more...)
-			c.holds(ctx, acked)
+			c.restartAndAppend(ctx, f, group, acked)
 			if start := c.sinks[f].log("t-0").EarliestOffset(); start != snapNext {
 				t.Fatalf("node %d's log starts at %d, not at %d (retention left %d): it did not start over at the snapshot's end", f+1, start, snapNext, retained)
 			}
@@ -741,14 +734,7 @@ func TestRetentionKeepsWhatARestartReadsBack(t *testing.T) {
 	if snapNext := c.snapshotNext(f, group); kept > snapNext {
 		t.Fatalf("retention deleted up to %d, past the last snapshot's end %d", kept, snapNext)
 	}
-	logw := &lockedBuffer{}
-	c.logs[f] = logw
-	c.start(f)
-	c.hosts(ctx, f, group, logw)
-	more := vals("b", 2)
-	c.appendAll(ctx, group, more...)
-	acked = append(acked, more...)
-	c.holds(ctx, acked)
+	c.restartAndAppend(ctx, f, group, acked)
 	if start := c.sinks[f].log("t-0").EarliestOffset(); start != kept {
 		t.Fatalf("node %d's log starts at %d after its restart, not at %d", f+1, start, kept)
 	}
@@ -774,6 +760,22 @@ func TestSwitchingEntriesInWAL(t *testing.T) {
 		c.start(f)
 		c.converged(ctx, acked)
 	}
+}
+
+// restartAndAppend starts stopped node f, waits until it hosts group,
+// appends two more records and waits until every replica holds acked and
+// them; it returns them all.
+func (c *replicaCluster) restartAndAppend(ctx context.Context, f int, group uint64, acked []string) []string {
+	c.t.Helper()
+	logw := &lockedBuffer{}
+	c.logs[f] = logw
+	c.start(f)
+	c.hosts(ctx, f, group, logw)
+	more := vals("b", 2)
+	c.appendAll(ctx, group, more...)
+	acked = append(slices.Clone(acked), more...)
+	c.holds(ctx, acked)
+	return acked
 }
 
 // snapshotNext is the log offset that node i's last snapshot of the
