@@ -146,3 +146,49 @@ func TestKafkaFetchStepsOverAVoidedTail(t *testing.T) {
 		t.Fatalf("fetch at the high watermark: %d bytes, %v", len(sb.Batches), err)
 	}
 }
+
+// A replicated partition's log opens held at its start (its "replicated"
+// mark), showing nothing until its state machine restores it. Producers'
+// state read meanwhile (a publish's admission) is of an empty log; the
+// restore has it read again, or the entries applied next would be decided
+// unlike the other replicas: here a retry written again, not answered as
+// the duplicate it is.
+func TestRestoreRereadsTheProducers(t *testing.T) {
+	cfg := testConfig(t)
+	b := mustOpen(t, cfg)
+	if _, err := b.CreateTopic(TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rl, err := b.ReplicaLog("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := idemFrame(0, 7, 0, 0, 2).Batch
+	if _, err := rl.ApplyEntry(e, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = mustOpen(t, cfg)
+	defer b.Close()
+	_, p, err := b.lookupPartition("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := p.log.HighWatermark(); h != 0 {
+		t.Fatalf("a replica's log opened showing up to %d, want nothing", h)
+	}
+	if err := p.producers.loadTail(p.log); err != nil { // an admission before the restore
+		t.Fatal(err)
+	}
+	if rl, err = b.ReplicaLog("t", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.SetCommitted(rl.NextOffset()); err != nil { // the restore
+		t.Fatal(err)
+	}
+	if bases, err := rl.ApplyEntry(e, -1); err != nil || !slices.Equal(bases, []int64{0}) {
+		t.Fatalf("the retry after the restore: %v %v, want the duplicate of offset 0", bases, err)
+	}
+}
