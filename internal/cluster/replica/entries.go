@@ -175,7 +175,9 @@ func (p *Partition) CutEntries(index uint64) error {
 	at, ok := p.cutStored(index)
 	if !ok {
 		// Only entries stored can be cut: the applied ones are committed.
-		p.failed = fmt.Errorf("replica: cut from entry %d, which the log holds at no known offset", index)
+		// (Entry index itself may hold no batches: an empty entry, or a
+		// configuration change, cut with the stored ones after it.)
+		p.failed = fmt.Errorf("replica: cut from entry %d, after which the log holds no stored entry", index)
 		return nil
 	}
 	p.inLog = index - 1
@@ -186,12 +188,12 @@ func (p *Partition) CutEntries(index uint64) error {
 }
 
 // cutStored forgets the stored entries from index on and returns where
-// the first of them was (ok false: none was stored at index).
+// the first of them was (ok false: none was stored at index or after).
 func (p *Partition) cutStored(index uint64) (at int64, ok bool) {
 	for i, st := range p.stored {
 		if st.index >= index {
 			p.stored = p.stored[:i]
-			return st.at, st.index == index
+			return st.at, true
 		}
 	}
 	return 0, false

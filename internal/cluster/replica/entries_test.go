@@ -210,3 +210,57 @@ func TestSnapshotDropsStoredEntries(t *testing.T) {
 		t.Fatalf("after the snapshot: log at %d, committed %d", l.next, l.committed)
 	}
 }
+
+// A new leader's entries may replace stored ones from an index that holds
+// no batches (the deposed leader's empty entry at its election, or a
+// configuration change): the store cuts from the first replaced index,
+// and the log is cut back to where the first stored entry at or after it
+// started, without failing the replica.
+func TestCutEntriesFromAnEntryWithoutBatches(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		applied uint64 // entries applied before the cut
+		cut     uint64
+		next    int64 // the log's end after the cut
+		end     int64 // and once entry 3 is applied
+	}{
+		{"nothing applied", 0, 2, 1, 6},
+		{"first applied", 1, 2, 1, 6},
+		{"before every stored entry", 0, 1, 0, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &memLog{}
+			p := started(t, l)
+			store(t, p, 1, batch(1))
+			// Entry 2 is empty: the store asks no StoreEntry for it.
+			store(t, p, 3, batch(2))
+			if tc.applied >= 1 {
+				if r := p.Apply(1, batch(1)).(Result); r.Err != nil {
+					t.Fatal(r.Err)
+				}
+			}
+			if err := p.CutEntries(tc.cut); err != nil || p.failed != nil {
+				t.Fatalf("cut from %d: %v, failed %v", tc.cut, err, p.failed)
+			}
+			if l.next != tc.next || p.inLog != tc.cut-1 {
+				t.Fatalf("cut from %d: log at %d (want %d), in log %d (want %d)", tc.cut, l.next, tc.next, p.inLog, tc.cut-1)
+			}
+			// The new leader's entry 3 is stored where the old one was.
+			store(t, p, 3, batch(5))
+			for i := tc.applied + 1; i <= 3; i++ {
+				e := batch(5) // entry 3; 1 is the old one unless replaced
+				if i == 1 && i < tc.cut {
+					e = batch(1)
+				} else if i != 3 {
+					continue
+				}
+				if r := p.Apply(i, e).(Result); r.Err != nil {
+					t.Fatalf("apply %d: %v", i, r.Err)
+				}
+			}
+			if l.next != tc.end || l.committed != tc.end {
+				t.Fatalf("applied: log at %d, committed %d; want %d", l.next, l.committed, tc.end)
+			}
+		})
+	}
+}
