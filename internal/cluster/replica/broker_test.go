@@ -119,3 +119,68 @@ func TestRestoredReplicaKeepsProducers(t *testing.T) {
 }
 
 var voters = []uint64{1, 2, 3}
+
+// Over a broker's log: entries the WAL kept whole before an entry the log
+// stored are applied again after a restart as they were the first time:
+// one the log refused (a control batch) is refused again, one it appended
+// (not based at 0, so not stored) is decided in place, and the stored one
+// after them keeps its offsets.
+func TestReopenAppliesEntriesKeptInTheWALAgain(t *testing.T) {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+	b, err := broker.Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := b.ReplicaLog("t", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	control := idem(-1, 0, 3)
+	recordbatch.SetControl(control, true)
+	based := idem(7, 0, 2)
+	recordbatch.SetBaseOffset(based, 40)
+	entries := [][]byte{control, based, idem(-1, 0, 4)}
+	want := []struct {
+		refused bool
+		base    int64
+	}{{refused: true}, {base: 0}, {base: 2}}
+
+	p := replica.New(l, 1, voters, nil)
+	if err := p.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+	var ref []byte
+	for i, e := range entries {
+		r, ok, err := p.StoreEntry(uint64(i+1), e)
+		if err != nil || ok != (i == 2) {
+			t.Fatalf("store %d: ok %v, %v", i+1, ok, err)
+		}
+		ref = r
+		if r := p.Apply(uint64(i+1), e).(replica.Result); (r.Err != nil) != want[i].refused || !want[i].refused && r.Bases[0] != want[i].base {
+			t.Fatalf("apply %d: %+v", i+1, r)
+		}
+	}
+
+	q := replica.New(l, 1, voters, nil) // a restart
+	if _, err := q.LoadEntry(3, ref); err != nil {
+		t.Fatal(err)
+	}
+	q.KeptInWAL(1)
+	q.KeptInWAL(2)
+	if err := q.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range entries {
+		if r := q.Apply(uint64(i+1), e).(replica.Result); (r.Err != nil) != want[i].refused || !want[i].refused && r.Bases[0] != want[i].base {
+			t.Fatalf("apply %d again: %+v", i+1, r)
+		}
+	}
+	if l.Committed() != 6 || l.NextOffset() != 6 {
+		t.Fatalf("applied again: committed %d, log at %d; want 6, 6", l.Committed(), l.NextOffset())
+	}
+}

@@ -264,3 +264,46 @@ func TestCutEntriesFromAnEntryWithoutBatches(t *testing.T) {
 		})
 	}
 }
+
+// An entry the WAL kept whole that every replica refused at apply, writing
+// nothing (a batch no log takes), may be followed by an entry the log
+// stored. Applied again after a restart, it is refused again: it is not
+// taken for the batches of the stored entry that the log holds where it
+// would have started (that forked the offsets, and failed the replica at
+// the stored entry).
+func TestReopenRefusesARefusedEntryAgain(t *testing.T) {
+	l := &memLog{}
+	p := started(t, l)
+	refused := batch(3)
+	recordbatch.SetControl(refused, true) // no log takes it
+	if _, ok, _ := p.StoreEntry(1, refused); ok {
+		t.Fatal("a control batch stored")
+	}
+	if r := p.Apply(1, refused).(Result); r.Err == nil || !refusal(r.Err) {
+		t.Fatalf("apply 1: %+v; want a refusal", r)
+	}
+	r2 := store(t, p, 2, batch(2))
+	if r := p.Apply(2, batch(2)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{0}) {
+		t.Fatalf("apply 2: %+v", r)
+	}
+
+	// A restart: the store reads entry 2 back, entry 1 is whole in the
+	// WAL, and both are applied again after the (empty) snapshot.
+	q := New(l, 1, []uint64{1, 2, 3}, nil)
+	if _, err := q.LoadEntry(2, r2); err != nil {
+		t.Fatal(err)
+	}
+	q.KeptInWAL(1)
+	if err := q.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := q.Apply(1, refused).(Result); r.Err == nil || !refusal(r.Err) || q.failed != nil {
+		t.Fatalf("apply 1 again: %+v, failed %v; want a refusal", r, q.failed)
+	}
+	if l.committed != 0 {
+		t.Fatalf("the refused entry moved what readers see to %d", l.committed)
+	}
+	if r := q.Apply(2, batch(2)).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{0}) || l.committed != 2 {
+		t.Fatalf("apply 2 again: %+v, committed %d", r, l.committed)
+	}
+}

@@ -38,6 +38,7 @@
 package replica
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -281,13 +282,26 @@ func (p *Partition) applyEntry(index uint64, cmd []byte) ([]int64, error) {
 		// this one starts (its stored offset says the same, if known).
 		at = p.log.Committed()
 	}
+	isStored := false
 	for len(p.stored) > 0 && p.stored[0].index <= index {
-		if st := p.stored[0]; st.index == index && st.at != at {
-			// Deciding it at another place would fork the offsets.
-			p.failed = fmt.Errorf("replica: entry %d is stored at offset %d, applied at %d", index, st.at, at)
-			return nil, p.failed
+		if st := p.stored[0]; st.index == index {
+			if st.at != at {
+				// Deciding it at another place would fork the offsets.
+				p.failed = fmt.Errorf("replica: entry %d is stored at offset %d, applied at %d", index, st.at, at)
+				return nil, p.failed
+			}
+			isStored = true
 		}
 		p.stored = p.stored[1:]
+	}
+	if at >= 0 && !isStored {
+		// An entry the WAL kept whole, applied before a restart and
+		// applied again (reopen): the log holds its batches at at,
+		// unless it was refused then, writing nothing.
+		if err := p.written(index, cmd, at); err != nil {
+			p.wal.applied(index)
+			return nil, err
+		}
 	}
 	bases, err := p.log.ApplyEntry(cmd, at)
 	if err != nil && !refusal(err) {
@@ -296,6 +310,61 @@ func (p *Partition) applyEntry(index uint64, cmd []byte) ([]int64, error) {
 	p.inLog = max(p.inLog, index)
 	p.wal.applied(index)
 	return bases, err
+}
+
+// ErrNotWritten refuses, applied again after a restart, an entry the WAL
+// kept whole whose batches the log does not hold where it would start:
+// every replica refused it the first time, writing nothing (a batch no
+// log takes), and the log went on with the entries after it.
+var ErrNotWritten = errors.New("replica: entry refused before the restart: the log holds none of its batches")
+
+// written checks that the log holds entry index's batches (cmd) from
+// offset at on, before the next stored entry's, as they were proposed but
+// for their base offsets. It answers ErrNotWritten if not, and fails the
+// replica if the log cannot be read.
+func (p *Partition) written(index uint64, cmd []byte, at int64) error {
+	next := at
+	for rest := cmd; len(rest) > 0; {
+		n, _ := recordbatch.Len(rest) // checkEntry checked the framing
+		next += int64(recordbatch.NumRecords(rest[:n]))
+		rest = rest[n:]
+	}
+	end := p.log.NextOffset()
+	if len(p.stored) > 0 {
+		end = p.stored[0].at // the next stored entry's batches start there
+	}
+	if next <= at || next > end {
+		return fmt.Errorf("entry %d at offset %d: %w", index, at, ErrNotWritten)
+	}
+	b, err := p.log.ReadEntry(at, next)
+	if errors.Is(err, commitlog.ErrNotBoundary) {
+		return fmt.Errorf("entry %d at offset %d: %w", index, at, ErrNotWritten)
+	}
+	if err != nil {
+		p.failed = fmt.Errorf("replica: read entry %d back at offset %d: %w", index, at, err)
+		return p.failed
+	}
+	if !sameBatches(b, cmd) {
+		return fmt.Errorf("entry %d at offset %d: %w", index, at, ErrNotWritten)
+	}
+	return nil
+}
+
+// sameBatches reports whether a and b hold the same batches but for their
+// base offsets.
+func sameBatches(a, b []byte) bool {
+	for len(a) > 0 && len(b) > 0 {
+		n, ok := recordbatch.Len(a)
+		m, _ := recordbatch.Len(b)
+		if !ok || n != m || n > len(a) || n > len(b) || n < recordbatch.HeaderLen {
+			return false
+		}
+		if !bytes.Equal(a[8:n], b[8:n]) { // the base offset is the first 8 bytes
+			return false
+		}
+		a, b = a[n:], b[n:]
+	}
+	return len(a) == 0 && len(b) == 0
 }
 
 // stored is an entry whose batches the log holds in [at, next).
@@ -309,7 +378,7 @@ type stored struct {
 // gap or old epoch) or a batch no log takes.
 func refusal(err error) bool {
 	var coded *api.Error
-	for _, r := range []error{recordbatch.ErrCorrupt, recordbatch.ErrTooLarge, commitlog.ErrCorrupt,
+	for _, r := range []error{ErrNotWritten, recordbatch.ErrCorrupt, recordbatch.ErrTooLarge, commitlog.ErrCorrupt,
 		commitlog.ErrUnsupported, commitlog.ErrBatchTooLarge, commitlog.ErrEmpty} {
 		if errors.Is(err, r) {
 			return true

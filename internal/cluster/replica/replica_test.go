@@ -36,13 +36,16 @@ type memLog struct {
 }
 
 // refuses is what a commitlog refuses of the batches b as a whole,
-// writing none: a batch without records. (A negative count, taken, made
-// the log's end go back, below 0.)
+// writing none: a batch without records, a control batch. (A negative
+// count, taken, made the log's end go back, below 0.)
 func (l *memLog) refuses(b []byte) error {
 	for len(b) > 0 {
 		n, _ := recordbatch.Len(b)
 		if c := recordbatch.NumRecords(b); c < 1 {
 			return fmt.Errorf("memlog: batch of %d records: %w", c, commitlog.ErrCorrupt)
+		}
+		if h, err := recordbatch.ParseHeader(b[:n]); err == nil && h.Control() {
+			return fmt.Errorf("memlog: control batch: %w", commitlog.ErrUnsupported)
 		}
 		b = b[n:]
 	}
