@@ -115,7 +115,8 @@ func (w *inWAL) applied(index uint64) {
 	w.indexes = w.indexes[k:]
 }
 
-// reset forgets every entry: a snapshot replaced the Raft log.
+// reset forgets every entry: a snapshot replaced the Raft log
+// (SnapshotArrived).
 func (w *inWAL) reset() {
 	w.Lock()
 	defer w.Unlock()
@@ -211,10 +212,16 @@ func (p *Partition) SyncEntries() error {
 
 // SnapshotArrived says Raft replaced its log with a snapshot, which
 // Restore will apply: until it has placed the log at the snapshot's end,
-// entries stay in the WAL.
+// entries stay in the WAL. The entries the WAL kept are forgotten with the
+// log they were in, now, not at Restore: those persisted after the
+// snapshot in the same pass (KeptInWAL) must still keep the entries after
+// them from being stored before they are applied.
 // (It does not wait for mu: a catch-up's appends may hold it, and the
 // Raft loop calls it.)
-func (p *Partition) SnapshotArrived() { p.restoring.Store(true) }
+func (p *Partition) SnapshotArrived() {
+	p.wal.reset()
+	p.restoring.Store(true)
+}
 
 // SnapshotSaved lets retention delete what the snapshot Snapshot returned
 // last covers: a restart replays only the entries after it, from the log.

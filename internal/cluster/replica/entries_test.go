@@ -307,3 +307,31 @@ func TestReopenRefusesARefusedEntryAgain(t *testing.T) {
 		t.Fatalf("apply 2 again: %+v, committed %d", r, l.committed)
 	}
 }
+
+// Entries Raft persists with a snapshot, after it (in the same pass, so
+// before Restore), stay whole in the WAL; the entry after them is not
+// stored where their batches will go: they are applied first, appended,
+// and it after them.
+func TestEntriesPersistedWithASnapshot(t *testing.T) {
+	l := &memLog{}
+	p := started(t, l)
+	p.SnapshotArrived()
+	if _, ok, _ := p.StoreEntry(6, batch(2)); ok {
+		t.Fatal("stored while a snapshot is being restored")
+	}
+	snap, _ := json.Marshal(snapshot{Index: 5, Next: 0, Node: 1})
+	if err := p.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := p.StoreEntry(7, batch(3)); ok {
+		t.Fatal("entry 7 stored while entry 6 is in the WAL only")
+	}
+	for i, e := range [][]byte{batch(2), batch(3)} {
+		if r := p.Apply(uint64(6+i), e).(Result); r.Err != nil || !slices.Equal(r.Bases, []int64{[]int64{0, 2}[i]}) {
+			t.Fatalf("apply %d: %+v", 6+i, r)
+		}
+	}
+	if l.next != 5 || l.committed != 5 {
+		t.Fatalf("applied: log at %d, committed %d; want 5, 5", l.next, l.committed)
+	}
+}

@@ -597,9 +597,8 @@ func (p *Partition) reopen(s snapshot) error {
 // restored records that the log holds what snapshot s covers (or a
 // catch-up is completing it), and nothing after.
 func (p *Partition) restored(s snapshot) {
-	if p.started {
-		p.wal.reset() // the snapshot replaced the Raft log
-	}
+	// (The entries the WAL kept went when the snapshot arrived:
+	// SnapshotArrived.)
 	p.applied, p.failed = s.Index, nil
 	p.inLog, p.stored, p.started = s.Index, nil, true
 	p.restoring.Store(false)
