@@ -39,9 +39,13 @@ type EntryStore interface {
 	// or stored none then): called in index order after the replay, for
 	// the entries after the snapshot.
 	KeptInWAL(index uint64)
-	// SnapshotArrived says a snapshot replaced the group's Raft log and
-	// will be given to Restore in this pass: entries persisted until
-	// then are the WAL's to keep.
+	// SnapshotArrived says a snapshot is replacing the group's Raft log
+	// and will be given to Restore in this pass: entries persisted until
+	// then are the WAL's to keep. It is called before the group's store
+	// records the snapshot, so the store may first drop durably the
+	// commands it stored and did not apply (uncommitted, and replaced):
+	// a crash before Restore must not leave them where the restart
+	// would take them for the snapshot's.
 	SnapshotArrived()
 	// SnapshotSaved says the snapshot Snapshot returned last is saved: a
 	// restart replays only the entries after it, so the commands before

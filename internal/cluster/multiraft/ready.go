@@ -166,11 +166,11 @@ func (h *Host) syncStores(groups []*group, sync func(*group) error) error {
 func (g *group) persist(self proposalID) error {
 	rd := g.rd
 	if !raft.IsEmptySnap(rd.Snapshot) {
+		if es, ok := g.sm.(EntryStore); ok {
+			es.SnapshotArrived() // before the store records it: see there
+		}
 		if err := g.store.ApplySnapshot(rd.Snapshot); err != nil {
 			return err
-		}
-		if es, ok := g.sm.(EntryStore); ok {
-			es.SnapshotArrived()
 		}
 	}
 	if err := g.store.Save(rd.HardState, rd.Entries); err != nil {

@@ -210,17 +210,36 @@ func (p *Partition) SyncEntries() error {
 	return nil
 }
 
-// SnapshotArrived says Raft replaced its log with a snapshot, which
-// Restore will apply: until it has placed the log at the snapshot's end,
-// entries stay in the WAL. The entries the WAL kept are forgotten with the
-// log they were in, now, not at Restore: those persisted after the
-// snapshot in the same pass (KeptInWAL) must still keep the entries after
-// them from being stored before they are applied.
-// (It does not wait for mu: a catch-up's appends may hold it, and the
-// Raft loop calls it.)
+// SnapshotArrived says a snapshot is replacing Raft's log, which Restore
+// will apply: until it has placed the log at the snapshot's end, entries
+// stay in the WAL. The entries the WAL kept are forgotten with the log
+// they were in, now, not at Restore: those persisted after the snapshot
+// in the same pass (KeptInWAL) must still keep the entries after them from
+// being stored before they are applied. And the batches of the entries
+// stored and not applied go now, before the group's store records the
+// snapshot: uncommitted, perhaps not what committed there, they would
+// otherwise lie below the snapshot's end if a crash came before Restore
+// cut them, and the restart would take them for committed ones.
+// (It waits for mu only when no catch-up runs: a catch-up's appends may
+// hold it, and the Raft loop calls it; Restore cut the log back to what
+// was applied before starting one, and nothing is stored meanwhile.)
 func (p *Partition) SnapshotArrived() {
 	p.wal.reset()
 	p.restoring.Store(true)
+	if p.catching.Load() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.started || p.closed {
+		return
+	}
+	p.stored, p.inLog = nil, p.applied
+	if committed := p.log.Committed(); p.log.NextOffset() > committed {
+		if err := p.log.TruncateTo(committed); err != nil && p.failed == nil {
+			p.failed = fmt.Errorf("replica: a snapshot arrived: drop what was not applied: %w", err)
+		}
+	}
 }
 
 // SnapshotSaved lets retention delete what the snapshot Snapshot returned

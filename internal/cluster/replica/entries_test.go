@@ -335,3 +335,40 @@ func TestEntriesPersistedWithASnapshot(t *testing.T) {
 		t.Fatalf("applied: log at %d, committed %d; want 5, 5", l.next, l.committed)
 	}
 }
+
+// A snapshot arriving replaces the entries stored and not applied (a
+// deposed leader's, perhaps not what committed there): they are cut from
+// the log when it arrives, before the group's store records the snapshot.
+// A crash before Restore then leaves no uncommitted batches below the
+// snapshot's end for the restart to take for committed ones: it catches
+// up from the leader.
+func TestSnapshotArrivingCutsStoredEntries(t *testing.T) {
+	src := sourceLog(t, 0, 10)
+	fetch := func(_ context.Context, _ uint64, from int64) ([]byte, error) {
+		return src.ReadBatches(from, 1<<20)
+	}
+	l := &memLog{}
+	p := New(l, 3, []uint64{1, 2, 3}, fetch)
+	if err := p.Restore(nil); err != nil {
+		t.Fatal(err)
+	}
+	store(t, p, 1, batch(2))
+	if r := p.Apply(1, batch(2)).(Result); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	store(t, p, 2, batch(8)) // a deposed leader's entry, never committed
+	p.SnapshotArrived()
+	if l.next != 2 {
+		t.Fatalf("a snapshot arrived: log at %d, want 2 (what was applied)", l.next)
+	}
+
+	q := New(l, 3, []uint64{1, 2, 3}, fetch) // a crash before Restore
+	snap, _ := json.Marshal(snapshot{Index: 5, Next: 10, Node: 1})
+	if err := q.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	caughtUp(q)
+	if l.next != 10 || l.committed != 10 || !slices.EqualFunc(l.batches, src.batches, bytes.Equal) {
+		t.Fatalf("restored: log at %d, committed %d, %d batches; want the leader's 5 to 10", l.next, l.committed, len(l.batches))
+	}
+}
