@@ -44,7 +44,10 @@ func zeroBased(cmd []byte) bool {
 // entry to the WAL. It stores an entry only when the log holds every entry
 // with batches before it: none of those is still waiting in the WAL
 // (p.inWAL). A failure of the log fails the replica (as at apply) and
-// declines: the node goes on, and a restart heals the log.
+// declines (the entry stays in the WAL): a failed replica refuses every
+// entry after, and fails its next snapshot, which stops the node's host,
+// as a failure of the WAL's disk does (a node that cannot persist must not
+// acknowledge); a restart heals the log.
 func (p *Partition) StoreEntry(index uint64, cmd []byte) (ref []byte, ok bool, err error) {
 	p.wal.Lock()
 	p.wal.cutFrom(index) // replaced: Raft persists entries in index order
