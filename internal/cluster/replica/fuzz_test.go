@@ -9,7 +9,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/abd-ulbasit/goqueue/internal/commitlog"
 	"github.com/abd-ulbasit/goqueue/internal/testkit"
 	"github.com/abd-ulbasit/goqueue/recordbatch"
 )
@@ -90,7 +89,7 @@ func FuzzApply(f *testing.F) {
 		} else if err := l.refuses(entry); err != nil {
 			// Refused by the log as every replica's refuses it: nothing
 			// written, the replica goes on.
-			if !errors.Is(r.Err, commitlog.ErrCorrupt) || r.Bases != nil || p.failed != nil ||
+			if !refusal(r.Err) || r.Bases != nil || p.failed != nil ||
 				!reflect.DeepEqual(copyLog(&l.memLog), before) {
 				t.Fatalf("entry the log refuses (%v) answered %+v; replica failed %v", err, r, p.failed)
 			}
