@@ -25,6 +25,17 @@ func newExpiryClock() *expiryClock {
 func (c *expiryClock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *expiryClock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
+// expiryBroker is a fake clock and a broker by it with topic t of one
+// partition holding two messages.
+func expiryBroker(t *testing.T) (*expiryClock, *testBroker) {
+	t.Helper()
+	clk := newExpiryClock()
+	tb := newTestBroker(t, clk.now)
+	tb.createTopic("t", 1)
+	tb.publish("t", 0, []byte("a"), []byte("b"))
+	return clk, tb
+}
+
 // openExpiring opens a coordinator with offsets retention r over tb, on
 // clk, with topic t (1 partition, 2 messages) known to its groups.
 func openExpiring(t *testing.T, r time.Duration, tb *testBroker, clk *expiryClock) *Coordinator {
@@ -111,10 +122,7 @@ func TestGroupExpiresAfterOffsetsRetention(t *testing.T) {
 		{name: "retention 0", retention: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newExpiryClock()
-			tb := newTestBroker(t, clk.now)
-			tb.createTopic("t", 1)
-			tb.publish("t", 0, []byte("a"), []byte("b"))
+			clk, tb := expiryBroker(t)
 			c := openExpiring(t, tc.retention, tb, clk)
 			committedAndLeft(t, c, "g")
 			committedAndLeft(t, c, "other") // MaxGroups (2) reached
@@ -197,10 +205,7 @@ func TestGroupExpiryClockOutlivesRestart(t *testing.T) {
 		{name: "used while the retention was off", swept: true, off: true, left: r - 10*time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newExpiryClock()
-			tb := newTestBroker(t, clk.now)
-			tb.createTopic("t", 1)
-			tb.publish("t", 0, []byte("a"), []byte("b"))
+			clk, tb := expiryBroker(t)
 			cfg := testConfig(t, clk.now)
 			repl := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
 			epoch := uint64(0)
@@ -324,10 +329,7 @@ func TestDescribeShowsExpiry(t *testing.T) {
 		{name: "no retention", retention: 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newExpiryClock()
-			tb := newTestBroker(t, clk.now)
-			tb.createTopic("t", 1)
-			tb.publish("t", 0, []byte("a"), []byte("b"))
+			clk, tb := expiryBroker(t)
 			c := openExpiring(t, tc.retention, tb, clk)
 			committedAndLeft(t, c, "g")
 			used := clk.now()
@@ -375,10 +377,7 @@ func TestCommitRacingTheGroupsDeletion(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			clk := newExpiryClock()
-			tb := newTestBroker(t, clk.now)
-			tb.createTopic("t", 1)
-			tb.publish("t", 0, []byte("a"), []byte("b"))
+			clk, tb := expiryBroker(t)
 			c := openExpiring(t, r, tb, clk)
 			committedAndLeft(t, c, "g")
 			clk.add(r)
@@ -402,10 +401,7 @@ func TestCommitRacingTheGroupsDeletion(t *testing.T) {
 // until a later sweep's deletion is taken.
 func TestExpiryStopsAtAFailedDeletion(t *testing.T) {
 	const r = time.Hour
-	clk := newExpiryClock()
-	tb := newTestBroker(t, clk.now)
-	tb.createTopic("t", 1)
-	tb.publish("t", 0, []byte("a"), []byte("b"))
+	clk, tb := expiryBroker(t)
 	c := openExpiring(t, r, tb, clk)
 	repl := &fakeRepl{stored: map[string]map[delivery.TP]offsetstore.Offset{}, saved: map[string]groupstate.Saved{}}
 	c.Replicate(repl)
