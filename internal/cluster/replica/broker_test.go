@@ -79,19 +79,7 @@ func TestRestoredReplicaKeepsProducers(t *testing.T) {
 			var logs [2]*broker.ReplicaLog
 			var parts [2]*replica.Partition
 			for i := range logs {
-				cfg := broker.DefaultConfig()
-				cfg.DataDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
-				b, err := broker.Open(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { b.Close() })
-				if _, err := b.CreateTopic(broker.TopicSpec{Name: "t", Partitions: 1}); err != nil {
-					t.Fatal(err)
-				}
-				if logs[i], err = b.ReplicaLog("t", 0); err != nil {
-					t.Fatal(err)
-				}
+				logs[i] = brokerLog(t)
 				parts[i] = replica.New(logs[i], uint64(i+1), voters, nil)
 			}
 			apply := func(index uint64, entry []byte, wantBase int64) {
@@ -120,12 +108,10 @@ func TestRestoredReplicaKeepsProducers(t *testing.T) {
 
 var voters = []uint64{1, 2, 3}
 
-// Over a broker's log: entries the WAL kept whole before an entry the log
-// stored are applied again after a restart as they were the first time:
-// one the log refused (a control batch) is refused again, one it appended
-// (not based at 0, so not stored) is decided in place, and the stored one
-// after them keeps its offsets.
-func TestReopenAppliesEntriesKeptInTheWALAgain(t *testing.T) {
+// brokerLog is partition 0 of a new topic "t" of a new broker, as its
+// state machine writes it.
+func brokerLog(t *testing.T) *broker.ReplicaLog {
+	t.Helper()
 	cfg := broker.DefaultConfig()
 	cfg.DataDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
 	b, err := broker.Open(cfg)
@@ -140,6 +126,16 @@ func TestReopenAppliesEntriesKeptInTheWALAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+// Over a broker's log: entries the WAL kept whole before an entry the log
+// stored are applied again after a restart as they were the first time:
+// one the log refused (a control batch) is refused again, one it appended
+// (not based at 0, so not stored) is decided in place, and the stored one
+// after them keeps its offsets.
+func TestReopenAppliesEntriesKeptInTheWALAgain(t *testing.T) {
+	l := brokerLog(t)
 	control := idem(-1, 0, 3)
 	recordbatch.SetControl(control, true)
 	based := idem(7, 0, 2)
