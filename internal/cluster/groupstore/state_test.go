@@ -146,14 +146,7 @@ func TestSnapshotRestore(t *testing.T) {
 	del := offsetstore.Write{Group: "g", TP: delivery.TP{Topic: "gone", Partition: 1}, Offset: offsetstore.Offset{Seq: 4}, Delete: true}
 	must(t, apply(t, s, Command{Group: "g", Epoch: 2, Offsets: []offsetstore.Write{del}}))
 	must(t, apply(t, s, Command{Group: "old", Epoch: 2, Delete: new(uint64(5))}))
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restoredCopy(t, s)
 	s1, v1 := s.Groups()
 	s2, v2 := r.Groups()
 	if !reflect.DeepEqual(s1, s2) || !reflect.DeepEqual(v1, v2) || r.Claimed() != 2 || !reflect.DeepEqual(r.deleted, s.deleted) {
@@ -281,12 +274,7 @@ func TestClassicMembers(t *testing.T) {
 	if got := s.ClassicMembers(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("classic members %q, want %q", got, want)
 	}
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	must(t, r.Restore(snap))
+	r := restoredCopy(t, s)
 	if got := r.ClassicMembers(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("restored from a snapshot: %q, want %q", got, want)
 	}
@@ -413,15 +401,7 @@ func TestGenerationsNeverReused(t *testing.T) {
 				}
 				handed[gen], c.last = e, gen
 			case 3: // a replica restored from a snapshot takes over
-				snap, err := s.Snapshot()
-				if err != nil {
-					t.Fatal(err)
-				}
-				r := New()
-				if err := r.Restore(snap); err != nil {
-					t.Fatal(err)
-				}
-				s = r
+				s = restoredCopy(t, s)
 			}
 		}
 	})
@@ -459,14 +439,7 @@ func TestClocks(t *testing.T) {
 	if err := apply(t, s, Command{Group: "g", Epoch: 1, Alive: new(int64(2000))}); !errors.Is(err, ErrFenced) {
 		t.Fatalf("alive of a deposed coordinator: %v, want ErrFenced", err)
 	}
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restoredCopy(t, s)
 	for _, st := range []*State{s, r} {
 		alive, active := st.Clocks()
 		if want := map[string]int64{"g": 300, "m": -1}; alive != 1000 || !maps.Equal(active, want) {
@@ -487,14 +460,7 @@ func TestClaimForgetsTombstones(t *testing.T) {
 		must(t, apply(t, s, Command{Group: g, Epoch: 1, Delete: new(uint64(2))}))
 	}
 	must(t, apply(t, s, Command{Claim: &Claim{Epoch: 2}}))
-	snap, err := s.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New()
-	if err := r.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
+	r := restoredCopy(t, s)
 	for _, st := range []*State{s, r} {
 		if len(st.deleted) != 0 {
 			t.Fatalf("%d tombstones after a new claim, want none", len(st.deleted))
@@ -508,4 +474,22 @@ func TestClaimForgetsTombstones(t *testing.T) {
 			t.Fatalf("groups after the claim: %v", stored)
 		}
 	}
+}
+
+// restoredCopy is a state restored from s's snapshot, as a replica that
+// takes over from it.
+func restoredCopy(t interface {
+	Helper()
+	Fatal(...any)
+}, s *State) *State {
+	t.Helper()
+	snap, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if err := r.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
