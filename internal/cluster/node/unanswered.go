@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/abd-ulbasit/goqueue/internal/periodic"
 )
 
 // A peer that leaves a call unanswered (paused by SIGSTOP, its link cut,
@@ -180,17 +182,12 @@ const downCheck = 250 * time.Millisecond
 // passed on to it the call's whole bound (18 s and more, seen), where
 // the failure detector decides within liveWindow.
 func (n *Node) cancelWhenDown(ctx context.Context, id uint64, cancel context.CancelFunc) {
-	t := time.NewTicker(downCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if !n.Listed(id) {
-				cancel()
-				return
-			}
+	ctx, done := context.WithCancel(ctx)
+	defer done()
+	periodic.Every(ctx, downCheck, func() {
+		if !n.Listed(id) {
+			cancel()
+			done()
 		}
-	}
+	})
 }
